@@ -1,0 +1,33 @@
+# One command each, from a fresh clone: the target creates .venv and installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing Gateward and its dependencies into $(VENV) ..."
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@rm -f $(VENV)/.installed-*; touch $@
+
+.PHONY: install run demo test bench lint
+install: $(STAMP)
+
+run: install  ## serve API + console on 127.0.0.1:8000 over a seeded simulated fleet
+	$(BIN)/gateward run
+
+demo: install  ## scripted end-to-end walk; last line is the summary
+	$(BIN)/gateward demo
+
+test: install  ## lint, types, Rego tests, then every pytest suite
+	$(BIN)/ruff check .
+	$(BIN)/mypy .
+	$(BIN)/gateward policy test
+	$(BIN)/pytest -q
+
+bench: install  ## every benchmark (QUICK=1 for the quick sizes)
+	$(BIN)/gateward bench --all $(if $(QUICK),--quick,)
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/mypy .

@@ -1,0 +1,114 @@
+"""The FastAPI application: typed routers under ``/api``, the console at ``/``, metrics at
+``/metrics``, the OpenAPI description at ``/openapi.json``.
+
+``create_app(runtime)`` is the only entry point (``gateward run`` serves it). The app holds no
+state of its own beyond the runtime, so replicas behind a load balancer share everything
+through the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import errors
+from api.deps import Authenticator, TokenAuthenticator
+from api.limits import DEFAULT_MAX_BODY_BYTES, BodyGuard
+from api.metrics import Metrics, MetricsMiddleware
+from api.routers import audit, campaigns, devices, health, proposals, remediation
+from api.routers import chat as chat_routes
+
+STATIC = Path(__file__).parent / "static"
+VERSION = "0.1.0"
+
+# The console loads nothing from anywhere else: no CDN, no inline script, no framing.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
+                    (b"x-frame-options", b"DENY")]
+
+
+class SecurityHeaders:
+    """Adds the console's CSP and the usual hardening headers to every response, and stops
+    caching of API answers (they carry subscriber data)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = str(scope.get("path", ""))
+
+        async def add(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += SECURITY_HEADERS
+                if not path.startswith("/docs") and not path.startswith("/redoc"):
+                    headers.append((b"content-security-policy", CSP.encode()))
+                if path.startswith("/api/"):
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, add)
+
+
+def _default_chat_factory(runtime: Any) -> Any:
+    from brain.service import ChatService
+
+    return ChatService(runtime)
+
+
+def create_app(runtime: Any, *, chat: Any | None = None, chat_factory: Callable[[Any], Any] | None = None,
+               authenticator: Authenticator | None = None,
+               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
+    """Build the app over ``runtime``.
+
+    ``chat`` / ``chat_factory``: the planner's chat service (default: ``brain.service.ChatService``,
+    imported on first use). ``authenticator``: bearer credential → actor (default: API tokens).
+    """
+    app = FastAPI(
+        title="Gateward", version=VERSION,
+        description="Policy-governed changes for ISP home-gateway fleets. Every write goes through "
+                    "validate → preview → policy → approval → backup → apply → verify. Authenticate with "
+                    "`Authorization: Bearer <token>` (`gateward users token NAME`). Errors are "
+                    '`{"error": code, "detail": text}` with a 4xx status.',
+    )
+    app.state.runtime = runtime
+    app.state.chat = chat
+    app.state.chat_factory = chat_factory or _default_chat_factory
+    app.state.authenticator = authenticator or TokenAuthenticator(runtime.store)
+    metrics = Metrics(runtime.store)
+    app.state.metrics = metrics
+    lifecycle = getattr(runtime, "lifecycle", None)
+    if lifecycle is not None and lifecycle.stage_timer is None:
+        # Feed stage timings to /metrics unless something else (a benchmark) already listens.
+        lifecycle.set_stage_timer(metrics.stage_timer)
+    errors.install(app)
+    for r in (health.router, devices.router, proposals.router, audit.router, chat_routes.router, campaigns.router,
+              remediation.router, remediation.compat_router):
+        app.include_router(r)
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus() -> Response:
+        return metrics.render()
+
+    if STATIC.exists():
+        app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+        @app.get("/", include_in_schema=False)
+        def console() -> FileResponse:
+            return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.add_middleware(BodyGuard, max_bytes=max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics, router_app=app.router)
+    app.add_middleware(SecurityHeaders)
+    return app

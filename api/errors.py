@@ -1,0 +1,111 @@
+"""Every error leaves as JSON ``{"error": code, "detail": text, ...}`` with a 4xx status.
+
+Why one module: the console, scripts and the fuzzer all parse the same shape, so every way a
+request can fail — a domain refusal from the lifecycle, a validation error, malformed JSON, an
+unknown route — is mapped here. A 500 is always a bug: the catch-all handler still answers in
+the same shape so that clients never parse HTML, and logs the traceback (never the body).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from core.errors import GatewardError
+
+log = logging.getLogger("gateward.api")
+
+HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "too_large",
+              415: "unsupported_media_type", 422: "invalid_request", 429: "too_many_requests",
+              503: "unavailable"}
+
+
+class ErrorOut(BaseModel):
+    """The one error shape. ``error`` is a stable machine code; ``detail`` says what to do."""
+
+    error: str = Field(examples=["conflict"])
+    detail: str = Field(examples=["proposal p-1 changed since you reviewed it; review it again"])
+
+
+# Documented on every route that can refuse (OpenAPI); the fuzzer checks the real answers.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "missing, invalid or revoked API token"},
+    403: {"model": ErrorOut, "description": "your role may not do this, or separation of duties"},
+    404: {"model": ErrorOut, "description": "unknown id"},
+    409: {"model": ErrorOut, "description": "the proposal is in another state, changed, or is locked"},
+    413: {"model": ErrorOut, "description": "request body too large"},
+    415: {"model": ErrorOut, "description": "the body must be application/json"},
+    422: {"model": ErrorOut, "description": "invalid input (names the field) or malformed JSON"},
+}
+
+
+def errors_for(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The documented error answers for a route (OpenAPI ``responses``)."""
+    return {c: ERROR_RESPONSES[c] for c in codes}
+
+
+def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {"error": code, "detail": detail, **extra}
+
+
+def _jsonable_extra(extra: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in extra.items():
+        if isinstance(v, (str, int, float, bool, type(None))):
+            out[k] = v
+        elif isinstance(v, list) and all(isinstance(x, (str, int, float, bool)) for x in v):
+            out[k] = v[:50]
+    return out
+
+
+def _loc(loc: Any) -> str:
+    parts = [str(x) for x in loc if x not in ("body",)] or [str(x) for x in loc]
+    return ".".join(parts) or "request"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(GatewardError)
+    async def _domain(_: Request, exc: GatewardError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message, **_jsonable_extra(exc.extra)),
+                            status_code=exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        raw = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in raw):
+            ctx = next((e.get("ctx") or {} for e in raw if e.get("type") == "json_invalid"), {})
+            why = ctx.get("error") if isinstance(ctx, dict) else None
+            return JSONResponse(error_body("malformed_json",
+                                           f"the body is not valid JSON ({why or 'parse error'}); "
+                                           "send a JSON object with Content-Type: application/json"),
+                                status_code=422)
+        errors = [{"loc": [str(x) for x in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in raw]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        detail = f"{_loc(first['loc'])}: {first['msg']}"
+        if len(errors) > 1:
+            detail += f" (+{len(errors) - 1} more)"
+        return JSONResponse(error_body("invalid_request", detail, errors=errors[:20]), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, "http_error")
+        detail = str(exc.detail)
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = "no such route; the API is described at /openapi.json"
+        if exc.status_code == 405:
+            detail = "method not allowed on this route; see /openapi.json"
+        return JSONResponse(error_body(code, detail), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _bug(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return JSONResponse(error_body("internal", "internal error (a bug); it has been logged"),
+                            status_code=500)

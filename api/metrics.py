@@ -1,0 +1,124 @@
+"""Prometheus metrics at ``/metrics``: requests by route, latency, proposals by state, and the
+lifecycle's stage timings.
+
+Why a registry per app: tests and benchmarks build several apps in one process; the global
+default registry would refuse the second one. Route labels are the route *template*
+(``/api/proposals/{pid}``), never the concrete path, so ids do not explode the label space and
+no subscriber or device id leaks into the metrics. Proposals by state are read from the store
+at scrape time (a collector), so they are right across API replicas.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.models import ProposalState
+from core.store.schema import ProposalRow
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class ProposalStateCollector(Collector):
+    """``gateward_proposals{state}`` counted in the store at scrape time."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[Metric]:
+        g = GaugeMetricFamily("gateward_proposals", "Proposals by lifecycle state", labels=["state"])
+        counts = {str(s): 0 for s in ProposalState}
+        try:
+            with self.store.read() as s:
+                for state, n in s.execute(select(ProposalRow.state, func.count()).group_by(ProposalRow.state)):
+                    counts[str(state)] = int(n)
+        except Exception:  # a scrape must not fail because the database blinked
+            up = GaugeMetricFamily("gateward_store_up", "1 if the store answered the last scrape")
+            up.add_metric([], 0.0)
+            yield up
+            return
+        for state, n in sorted(counts.items()):
+            g.add_metric([state], float(n))
+        yield g
+        up = GaugeMetricFamily("gateward_store_up", "1 if the store answered the last scrape")
+        up.add_metric([], 1.0)
+        yield up
+
+
+class Metrics:
+    """The app's registry and instruments."""
+
+    def __init__(self, store: Any) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.requests = Counter("gateward_http_requests", "HTTP requests by route template, method and status",
+                                ["method", "route", "status"], registry=self.registry)
+        self.latency = Histogram("gateward_http_request_duration_seconds", "HTTP request latency by route template",
+                                 ["method", "route"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.stages = Histogram("gateward_lifecycle_stage_seconds",
+                                "Time spent in each lifecycle stage (validate, preview, decide, backup, apply, ...)",
+                                ["stage"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.registry.register(ProposalStateCollector(store))
+
+    def stage_timer(self, stage: str, seconds: float) -> None:
+        """Plugged into ``Lifecycle(stage_timer=...)``."""
+        self.stages.labels(stage=stage).observe(seconds)
+
+    def render(self) -> Response:
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def route_template(app: Any, scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if isinstance(path, str):
+        return path
+    for r in getattr(app, "routes", []):  # older Starlette does not put the route in the scope
+        match, _ = r.matches(scope)
+        if match is Match.FULL:
+            return str(getattr(r, "path", "unmatched"))
+    return "unmatched"
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request (streams are timed to their last byte)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, router_app: Any) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.router_app = router_app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = route_template(self.router_app, scope)
+            method = str(scope.get("method", ""))
+            self.metrics.requests.labels(method=method, route=route, status=str(status)).inc()
+            self.metrics.latency.labels(method=method, route=route).observe(time.perf_counter() - t0)
+
+
+def metrics_endpoint(request: Request) -> Response:
+    metrics: Metrics = request.app.state.metrics
+    return metrics.render()

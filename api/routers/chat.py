@@ -1,0 +1,156 @@
+"""Chat threads with the planner: open, list, read, send a message (SSE), resume (SSE).
+
+The API speaks only the protocol in ``brain/contracts.py``. The service is created lazily
+(``brain.service.ChatService(runtime)``) so the app starts, and every other route works, in a
+build where the planner is missing; chat routes then answer 503 saying so.
+
+Who may read a thread: its owner; approvers and senior approvers (they review the proposals
+threads produce); auditors and admins. Only the owner may post to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import StreamingResponse
+
+from api.deps import ActorDep, RuntimeDep, has_any_role
+from api.errors import errors_for
+from api.schemas import MessageIn, ThreadHistory, ThreadIn, ThreadList, ThreadOut
+from api.scrub import scrub
+from api.sse import stream_events
+from core.errors import Forbidden, GatewardError, NotFound
+from core.models import Actor
+from core.store import repo
+
+log = logging.getLogger("gateward.api.chat")
+router = APIRouter(prefix="/api/chat", tags=["chat"], responses=errors_for(401))
+
+ThreadId = Annotated[str, Path(min_length=1, max_length=64)]
+READ_ALL_ROLES = ("approver", "senior_approver", "auditor", "admin")
+SSE_DOC: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+                 "description": "server-sent events: one `event: <kind>` frame per ChatEvent "
+                                "(step, tool, proposal, answer, question, escalation, outcome, notice, "
+                                "error), `data` is the event as JSON; the stream ends with `event: end`"}}
+_lock = threading.Lock()
+
+
+class PlannerUnavailable(GatewardError):
+    code = "planner_unavailable"
+    http_status = 503
+
+
+def service(request: Request) -> Any:
+    state = request.app.state
+    if state.chat is not None:
+        return state.chat
+    with _lock:
+        if state.chat is None:
+            try:
+                state.chat = state.chat_factory(state.runtime)
+            except ImportError as exc:
+                raise PlannerUnavailable(f"the planner is not available in this build ({exc}); "
+                                         "every other route works") from exc
+    return state.chat
+
+
+def _thread_out(t: Any) -> ThreadOut:
+    return ThreadOut(thread_id=t.thread_id, device_id=t.device_id, owner=t.owner, title=t.title, status=t.status,
+                     proposal_id=t.proposal_id, updated_at=t.updated_at.isoformat())
+
+
+def _find(svc: Any, thread_id: str) -> Any:
+    for t in svc.threads(None):
+        if t.thread_id == thread_id:
+            return t
+    raise NotFound(f"unknown chat thread {thread_id!r}")
+
+
+def _readable(svc: Any, thread_id: str, actor: Actor) -> Any:
+    t = _find(svc, thread_id)
+    if t.owner != actor.id and not has_any_role(actor, *READ_ALL_ROLES):
+        raise Forbidden(f"thread {thread_id} belongs to {t.owner}")
+    return t
+
+
+def _owned(svc: Any, thread_id: str, actor: Actor) -> Any:
+    t = _find(svc, thread_id)
+    if t.owner != actor.id:
+        raise Forbidden(f"thread {thread_id} belongs to {t.owner}; only its owner may post to it")
+    return t
+
+
+def _event_json(ev: Any) -> dict[str, Any]:
+    return dict(ev.model_dump(mode="json"))
+
+
+def _on_error(exc: BaseException) -> dict[str, Any]:
+    if isinstance(exc, GatewardError):
+        return {"kind": "error", "error": exc.code, "text": exc.message}
+    log.error("chat turn failed", exc_info=exc)
+    return {"kind": "error", "error": "planner_failed", "text": "the planner failed during this turn "
+            "(a bug; it has been logged). Nothing was changed by the failed step."}
+
+
+@router.post("/threads", status_code=201, response_model=ThreadOut,
+             responses=errors_for(403, 404, 422) | {503: {"description": "no planner"}})
+async def start_thread(body: ThreadIn, request: Request, rt: RuntimeDep, actor: ActorDep) -> ThreadOut:
+    """Open a durable thread, optionally about one device."""
+    svc = service(request)
+    if body.device_id:
+        def check() -> None:
+            with rt.store.read() as s:
+                repo.get_device(s, body.device_id or "")
+        await run_in_threadpool(check)
+    if "auditor" in actor.roles and len(actor.roles) == 1:
+        raise Forbidden(f"{actor.id} is an auditor; auditors read threads but do not chat with the planner")
+    tid = await run_in_threadpool(svc.start, body.device_id, actor, body.title)
+    t = await run_in_threadpool(_find, svc, tid)
+    return _thread_out(t)
+
+
+@router.get("/threads", response_model=ThreadList, responses={503: {"description": "no planner"}})
+async def list_threads(request: Request, actor: ActorDep,
+                       all_: Annotated[bool, Query(alias="all", description="every user's threads "
+                                                   "(approvers, auditors, admins)")] = False) -> ThreadList:
+    """Your threads, newest first."""
+    svc = service(request)
+    if all_ and not has_any_role(actor, *READ_ALL_ROLES):
+        raise Forbidden(f"{actor.id} may list only their own threads")
+    threads = await run_in_threadpool(svc.threads, None if all_ else actor)
+    return ThreadList(items=[_thread_out(t) for t in threads])
+
+
+@router.get("/threads/{thread_id}", response_model=ThreadHistory,
+            responses=errors_for(403, 404) | {503: {"description": "no planner"}})
+async def thread_history(thread_id: ThreadId, request: Request, actor: ActorDep) -> ThreadHistory:
+    """Every event of the thread so far (it survives restarts)."""
+    svc = service(request)
+    t = await run_in_threadpool(_readable, svc, thread_id, actor)
+    events = await run_in_threadpool(svc.history, thread_id)
+    return ThreadHistory(thread=_thread_out(t), events=[scrub(_event_json(e)) for e in events])
+
+
+@router.post("/threads/{thread_id}/messages", response_class=StreamingResponse,
+             responses={**SSE_DOC, **errors_for(403, 404, 413, 415, 422),
+                        503: {"description": "no planner"}})
+async def send_message(thread_id: ThreadId, body: MessageIn, request: Request, actor: ActorDep) -> StreamingResponse:
+    """Run one planner turn and stream its steps, tool calls and proposal as they happen."""
+    svc = service(request)
+    await run_in_threadpool(_owned, svc, thread_id, actor)
+    return await stream_events(lambda: svc.send(thread_id, body.text, actor), _event_json, _on_error)
+
+
+@router.post("/threads/{thread_id}/resume", response_class=StreamingResponse,
+             responses={**SSE_DOC, **errors_for(403, 404, 409),
+                        503: {"description": "no planner"}})
+async def resume(thread_id: ThreadId, request: Request, actor: ActorDep) -> StreamingResponse:
+    """Continue a thread whose proposal the approvers have decided (approved → apply and
+    report; rejected → report)."""
+    svc = service(request)
+    await run_in_threadpool(_owned, svc, thread_id, actor)
+    return await stream_events(lambda: svc.resume(thread_id), _event_json, _on_error)

@@ -1,0 +1,185 @@
+"""Devices: list with filters, detail (parameters, compat, live state), history, topology
+neighbourhood, and the read-only IPPing diagnostic.
+
+Reads go through ``rt.router.reader`` (the read-only executor facade) and the store; the one
+action here, IPPing, goes through ``Lifecycle.diagnose`` which checks the role and audits it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+from starlette.concurrency import run_in_threadpool
+
+from api import device_views as views
+from api.deps import ActorDep, RuntimeDep
+from api.errors import errors_for
+from api.schemas import DeviceItem, DeviceList, Facets, IPPingIn
+from core.errors import Invalid
+from core.models import Device
+from core.secrets import mask_value
+from core.store import repo
+from executors.base import ExecutorError
+
+router = APIRouter(prefix="/api/devices", tags=["devices"], responses=errors_for(401))
+
+DeviceState = Literal["online", "offline", "unreachable", "busy", "idle"]
+DeviceId = Annotated[str, Path(min_length=1, max_length=128)]
+PRESENCE_SCAN_LIMIT = 2000
+LIVE_PREFIXES = ("Device.DeviceInfo.", "Device.WiFi.", "Device.DNS.Client.", "Device.ManagementServer.")
+
+
+def _presence(rt: Any, d: Device) -> dict[str, Any]:
+    try:
+        return dict(rt.router.reader(d).presence(d).model_dump(mode="json"))
+    except (ExecutorError, LookupError) as exc:
+        return {"device_id": d.id, "online": False, "reachable": False, "detail": f"presence unknown: {exc}"}
+
+
+def _matches(state: str, presence: dict[str, Any] | None, busy: bool) -> bool:
+    if state == "busy":
+        return busy
+    if state == "idle":
+        return not busy
+    assert presence is not None
+    if state == "online":
+        return bool(presence.get("online")) and bool(presence.get("reachable"))
+    if state == "unreachable":
+        return bool(presence.get("online")) and not presence.get("reachable")
+    return not presence.get("online")
+
+
+@router.get("", response_model=DeviceList)
+def list_devices(rt: RuntimeDep, _: ActorDep,
+                 subscriber: Annotated[str | None, Query(max_length=64)] = None,
+                 model: Annotated[str | None, Query(max_length=64)] = None,
+                 firmware: Annotated[str | None, Query(max_length=64)] = None,
+                 region: Annotated[str | None, Query(max_length=16)] = None,
+                 state: Annotated[DeviceState | None, Query(description="online | offline | unreachable "
+                                                             "(live presence) | busy | idle (live proposals)")] = None,
+                 q: Annotated[str | None, Query(max_length=100, description="id, subscriber or model contains")] = None,
+                 presence: Annotated[bool, Query(description="include live presence per device")] = False,
+                 limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                 offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> DeviceList:
+    """Filter by subscriber, model, firmware, region and state. A presence state is asked of
+    each candidate device live, so narrow the other filters first on a large fleet."""
+    with rt.store.read() as s:
+        if state is None:
+            items, total = repo.list_devices(s, subscriber=subscriber, model=model, firmware=firmware, region=region,
+                                             q=q, limit=limit, offset=offset)
+            busy = views.busy_device_ids(s)
+        else:
+            items, total = repo.list_devices(s, subscriber=subscriber, model=model, firmware=firmware, region=region,
+                                             q=q, limit=PRESENCE_SCAN_LIMIT + 1, offset=0)
+            busy = views.busy_device_ids(s)
+    if state is not None:
+        if state not in ("busy", "idle") and len(items) > PRESENCE_SCAN_LIMIT:
+            raise Invalid(f"state={state} asks every matching device live; {total} match, the limit is "
+                          f"{PRESENCE_SCAN_LIMIT} — narrow with model, firmware, region or subscriber")
+        kept = []
+        for d in items:
+            pres = _presence(rt, d) if state not in ("busy", "idle") else None
+            if _matches(state, pres, d.id in busy):
+                kept.append((d, pres))
+        total = len(kept)
+        window = kept[offset:offset + limit]
+        out = [DeviceItem(**d.model_dump(), busy=d.id in busy, presence=pres if presence else None)
+               for d, pres in window]
+        if presence:
+            out = [o if o.presence is not None else o.model_copy(update={"presence": _presence(rt, o)})
+                   for o in out]
+        return DeviceList(items=out, total=total)
+    result = [DeviceItem(**d.model_dump(), busy=d.id in busy, presence=_presence(rt, d) if presence else None)
+              for d in items]
+    return DeviceList(items=result, total=total)
+
+
+@router.get("/facets", response_model=Facets)
+def device_facets(rt: RuntimeDep, _: ActorDep) -> Facets:
+    """Distinct vendors, models, firmwares and regions with counts (for filter menus)."""
+    with rt.store.read() as s:
+        f = views.facets(s)
+    return Facets(**f, states=["online", "offline", "unreachable", "busy", "idle"])
+
+
+@router.get("/{device_id}", responses=errors_for(404))
+def get_device(device_id: DeviceId, rt: RuntimeDep, _: ActorDep,
+               live: Annotated[bool, Query(description="also read parameters from the device now")] = False
+               ) -> dict[str, Any]:
+    """Inventory, live presence, compatibility status, the latest stored parameter snapshot
+    (secrets masked), live proposals touching it and, with ``live=true``, a live read."""
+    with rt.store.read() as s:
+        d = repo.get_device(s, device_id)
+        snapshot = repo.latest_snapshot(s, device_id) or {}
+        proposals = repo.list_proposals(s, device_id=device_id, limit=20)
+        live_props = views.live_proposals(s, [device_id]).get(device_id, [])
+        lock = views.lock_of(s, device_id)
+    out: dict[str, Any] = {
+        "device": d.model_dump(mode="json"),
+        "presence": _presence(rt, d),
+        "compat": views.compat_status(d),
+        "busy": bool(live_props),
+        "lock": lock,
+        "live_proposals": live_props,
+        "recent_proposals": [{"id": p.id, "state": str(p.state), "intent": p.intent, "author": p.author,
+                              "updated_at": p.updated_at.isoformat()} for p in proposals],
+        "parameters": views.masked_params(snapshot),
+    }
+    if live:
+        out.update(_live_read(rt, d, list(LIVE_PREFIXES)))
+    return out
+
+
+def _live_read(rt: Any, d: Device, prefixes: list[str]) -> dict[str, Any]:
+    pres = _presence(rt, d)
+    if not pres.get("online"):
+        return {"live": None, "live_error": f"device is offline ({pres.get('detail') or 'no recent contact'})"}
+    try:
+        values = rt.router.reader(d).read(d, prefixes)
+    except ExecutorError as exc:
+        return {"live": None, "live_error": exc.message}
+    return {"live": [{"path": k, "value": mask_value(k, v.value), "type": v.type, "writable": v.writable}
+                     for k, v in sorted(values.items())], "live_error": None}
+
+
+@router.get("/{device_id}/parameters", responses=errors_for(404, 422))
+def parameters(device_id: DeviceId, rt: RuntimeDep, _: ActorDep,
+               prefix: Annotated[str, Query(min_length=1, max_length=256, pattern=r"^(Device|InternetGatewayDevice)\.")]
+               = "Device.",
+               live: bool = False) -> dict[str, Any]:
+    """Parameters under ``prefix``: from the stored snapshot, or read live with ``live=true``."""
+    with rt.store.read() as s:
+        d = repo.get_device(s, device_id)
+        snapshot = repo.latest_snapshot(s, device_id) or {}
+    if live:
+        return {"device_id": device_id, "source": "live", **_live_read(rt, d, [prefix])}
+    params = {k: v for k, v in snapshot.items() if k.startswith(prefix)}
+    return {"device_id": device_id, "source": "snapshot", "parameters": views.masked_params(params)}
+
+
+@router.get("/{device_id}/history", responses=errors_for(404))
+def history(device_id: DeviceId, rt: RuntimeDep, _: ActorDep,
+            hours: Annotated[int, Query(ge=1, le=24 * 90)] = 48,
+            metric: Annotated[list[str] | None, Query(max_length=20)] = None) -> dict[str, Any]:
+    """Telemetry series for plots (downsampled) and device events over the last ``hours``."""
+    with rt.store.read() as s:
+        repo.get_device(s, device_id)
+        return views.history(s, device_id, hours, metric)
+
+
+@router.get("/{device_id}/topology", responses=errors_for(404))
+def topology(device_id: DeviceId, rt: RuntimeDep, _: ActorDep) -> dict[str, Any]:
+    """Upstream chain, siblings on the same upstream (with their trouble in the last 24 h),
+    the building and the Wi-Fi neighbours this device hears."""
+    with rt.store.read() as s:
+        d = repo.get_device(s, device_id)
+        return views.topology(s, d)
+
+
+@router.post("/{device_id}/diagnostics/ipping",
+             responses=errors_for(403, 404, 409, 422))
+async def ipping(device_id: DeviceId, body: IPPingIn, rt: RuntimeDep, actor: ActorDep) -> dict[str, Any]:
+    """Run an IPPing from the device (read-only, audited; needs a diagnosing role)."""
+    return dict(await run_in_threadpool(rt.lifecycle.diagnose, device_id, "ipping",
+                                        {"host": body.host, "repetitions": body.repetitions}, actor))

@@ -1,0 +1,176 @@
+"""Proposals: create (validate → preview → decide at once), list, detail, edit, approve,
+reject, cancel, apply, rollback, and the policy decision with its explanation.
+
+Every action is one call into ``core.lifecycle``; roles, separation of duties and the
+hash-bound approval are enforced there, server side, and its refusals come back as 403 / 409 /
+422 with the lifecycle's own words. This router never decides who may do what.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from api import proposal_views as views
+from api.deps import ActorDep, RuntimeDep
+from api.errors import errors_for
+from api.responses import FastJSON
+from api.schemas import (
+    ApproveIn,
+    CancelIn,
+    DecisionOut,
+    ProposalDetail,
+    ProposalIn,
+    ProposalList,
+    ReasonIn,
+    RejectIn,
+)
+from api.scrub import scrub_policy_input
+from core.errors import Invalid, NotFound
+from core.lifecycle import ApplyOutcome
+from core.models import Actor, Change, ProposalDraft, ProposalState
+from core.store import repo
+
+router = APIRouter(prefix="/api/proposals", tags=["proposals"], responses=errors_for(401))
+
+ProposalId = Annotated[str, Path(min_length=1, max_length=64)]
+ACTION_ERRORS = errors_for(403, 404, 409, 413, 415, 422)
+
+
+def _detail(rt: Any, pid: str, outcome: ApplyOutcome | None = None) -> ProposalDetail:
+    with rt.store.read() as s:
+        data = views.detail(s, pid)
+    if outcome is not None:
+        data["outcome"] = {"applied": outcome.applied, "rolled_back": outcome.rolled_back,
+                           "failed": outcome.failed, "alarms": outcome.alarms}
+    return ProposalDetail(**data)
+
+
+def _draft(body: ProposalIn) -> ProposalDraft:
+    return ProposalDraft(intent=body.intent, targets=body.targets, selector=body.selector,
+                         changes=[Change(path=c.path, value=c.value, type=c.type) for c in body.changes],
+                         operations=body.operations, rationale=body.rationale, evidence=body.evidence,
+                         emergency=body.emergency, source="api")
+
+
+def _to_draft_checked(body: ProposalIn) -> ProposalDraft:
+    try:
+        return _draft(body)
+    except ValidationError as exc:  # the domain model refused what the schema let through
+        first = exc.errors()[0] if exc.errors() else {"msg": "invalid proposal"}
+        raise Invalid(str(first.get("msg", "invalid proposal"))) from exc
+
+
+@router.get("", response_model=ProposalList)
+def list_proposals(rt: RuntimeDep, _: ActorDep,
+                   state: Annotated[list[ProposalState] | None, Query(max_length=20)] = None,
+                   device: Annotated[str | None, Query(max_length=128)] = None,
+                   author: Annotated[str | None, Query(max_length=64)] = None,
+                   limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                   offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> Response:
+    """Newest first; ``state`` may repeat (``?state=awaiting_approval&state=approved``)."""
+    states = [str(x) for x in state] if state else None
+    with rt.store.read() as s:
+        items = views.list_summaries(s, states=states, author=author, device_id=device, limit=limit, offset=offset)
+        total = views.count_proposals(s, states, author, device)
+    # Built from columns and sent as is: the hottest read skips a second validation pass.
+    return FastJSON({"items": items, "total": total})
+
+
+@router.post("", status_code=201, response_model=ProposalDetail, responses=ACTION_ERRORS)
+async def create_proposal(body: ProposalIn, rt: RuntimeDep, actor: ActorDep) -> ProposalDetail:
+    """Create and take it through validate → preview → policy. The answer is the proposal in
+    the state the gates left it: ``approved``, ``awaiting_approval``, ``denied`` or ``invalid``."""
+    draft = _to_draft_checked(body)
+    p = await run_in_threadpool(rt.lifecycle.submit, draft, actor)
+    return await run_in_threadpool(_detail, rt, p.id)
+
+
+@router.get("/{pid}", response_model=ProposalDetail, responses=errors_for(404))
+def get_proposal(pid: ProposalId, rt: RuntimeDep, _: ActorDep) -> ProposalDetail:
+    """Everything an approver needs: per-device before → after (secrets masked), the decision
+    and its reasons in plain words, approvals, backup, executions, blast radius, execution log."""
+    return _detail(rt, pid)
+
+
+def _resubmit(rt: Any, pid: str, draft: ProposalDraft, actor: Actor) -> None:
+    lc = rt.lifecycle
+    lc.edit(pid, draft, actor)
+    try:
+        lc.validate(pid, actor)
+    except Invalid:
+        return
+    lc.preview(pid, actor)
+    lc.decide(pid, actor)
+
+
+@router.put("/{pid}", response_model=ProposalDetail, responses=ACTION_ERRORS)
+async def edit_proposal(pid: ProposalId, body: ProposalIn, rt: RuntimeDep, actor: ActorDep) -> ProposalDetail:
+    """Replace the content (author only) and run the gates again. The hash changes, so every
+    earlier decision and approval is void; an approver holding the old hash gets 409."""
+    draft = _to_draft_checked(body)
+    await run_in_threadpool(_resubmit, rt, pid, draft, actor)
+    return await run_in_threadpool(_detail, rt, pid)
+
+
+@router.get("/{pid}/decision", response_model=DecisionOut, responses=errors_for(404))
+def decision(pid: ProposalId, rt: RuntimeDep, _: ActorDep) -> DecisionOut:
+    """The latest policy decision (a dry run if that is all there is), with the rules revision,
+    the engine, the rules in dry-run mode that would have denied it, the policy input it was
+    made on (secrets masked) and a plain-words explanation."""
+    from policies.explain import explain
+
+    with rt.store.read() as s:
+        p = repo.proposal_from_row(repo.get_proposal_row(s, pid))
+        rec = repo.latest_decision(s, pid) or repo.latest_decision(s, pid, include_dry_run=True)
+        if rec is None:
+            raise NotFound(f"proposal {pid} has no policy decision yet (it is {p.state})")
+        result = dict(rec.result or {})
+        return DecisionOut(
+            proposal_id=pid, proposal_hash=rec.proposal_hash, current=rec.proposal_hash == p.hash,
+            dry_run=rec.dry_run, allow=bool(result.get("allow", False)), deny=list(result.get("deny", [])),
+            approvals_required=list(result.get("approvals_required", [])), risk=float(result.get("risk", 0.0)),
+            obligations=list(result.get("obligations", [])), warnings=list(result.get("warnings", [])),
+            would_deny=[str(w) for w in (rec.would_deny or [])], revision=rec.revision, engine=rec.engine,
+            duration_us=rec.duration_us, created_at=rec.created_at.isoformat(), explanation=explain(p, rec),
+            input=scrub_policy_input(rec.input or {}))
+
+
+@router.post("/{pid}/approve", response_model=ProposalDetail, responses=ACTION_ERRORS)
+async def approve(pid: ProposalId, body: ApproveIn, rt: RuntimeDep, actor: ActorDep) -> ProposalDetail:
+    """Approve the content you reviewed (``hash``). The server checks the role policy asked for,
+    that you are not the author and have not approved already, and that the hash still holds."""
+    await run_in_threadpool(rt.lifecycle.approve, pid, actor, body.comment, body.hash)
+    return await run_in_threadpool(_detail, rt, pid)
+
+
+@router.post("/{pid}/reject", response_model=ProposalDetail, responses=ACTION_ERRORS)
+async def reject(pid: ProposalId, body: RejectIn, rt: RuntimeDep, actor: ActorDep) -> ProposalDetail:
+    await run_in_threadpool(rt.lifecycle.reject, pid, actor, body.reason)
+    return await run_in_threadpool(_detail, rt, pid)
+
+
+@router.post("/{pid}/cancel", response_model=ProposalDetail, responses=ACTION_ERRORS)
+async def cancel(pid: ProposalId, rt: RuntimeDep, actor: ActorDep, body: CancelIn | None = None) -> ProposalDetail:
+    await run_in_threadpool(rt.lifecycle.cancel, pid, actor, body.reason if body else "")
+    return await run_in_threadpool(_detail, rt, pid)
+
+
+@router.post("/{pid}/apply", response_model=ProposalDetail, responses=ACTION_ERRORS)
+async def apply(pid: ProposalId, rt: RuntimeDep, actor: ActorDep) -> ProposalDetail:
+    """Back up, write, verify — or roll back. 200 with the final state (``done``,
+    ``rolled_back`` or ``failed``) and ``outcome``; 409 when nothing was written (locked,
+    offline, not approved)."""
+    outcome = await run_in_threadpool(rt.lifecycle.apply, pid, actor)
+    return await run_in_threadpool(_detail, rt, pid, outcome)
+
+
+@router.post("/{pid}/rollback", response_model=ProposalDetail, responses=ACTION_ERRORS)
+async def rollback(pid: ProposalId, body: ReasonIn, rt: RuntimeDep, actor: ActorDep) -> ProposalDetail:
+    """Restore a finished change from its backup (approvers, senior approvers, admins)."""
+    outcome = await run_in_threadpool(rt.lifecycle.rollback, pid, actor, body.reason)
+    return await run_in_threadpool(_detail, rt, pid, outcome)

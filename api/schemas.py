@@ -1,0 +1,194 @@
+"""Request and response bodies (pydantic) — the API's typed boundary.
+
+Requests forbid unknown fields (a typo such as ``comemnt`` is a 422 naming it, not a silently
+empty comment). Every string has a length limit, so the OpenAPI schema tells a client and the
+fuzzer exactly what is accepted. Responses are typed at the top level; nested read models stay
+plain dicts built by ``core.views`` so that one function decides what is masked.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from core.models import Device, Evidence, Operation, Scalar, Selector
+
+HASH_PATTERN = r"^[0-9a-f]{64}$"
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ChangeIn(_In):
+    path: str = Field(min_length=1, max_length=256, examples=["Device.WiFi.Radio.2.Channel"])
+    value: Scalar
+    type: str | None = Field(default=None, max_length=32, description="declared TR-181 type, e.g. unsignedInt")
+
+    @field_validator("path")
+    @classmethod
+    def _parameter_path(cls, v: str) -> str:
+        v = v.strip()
+        if not v or v.endswith(".") or any(ch.isspace() for ch in v):
+            raise ValueError(f"{v!r} is not a parameter path (expected e.g. Device.WiFi.Radio.1.Channel)")
+        return v
+
+
+class ProposalIn(_In):
+    intent: str = Field(min_length=1, max_length=300, examples=["move 5 GHz off a DFS channel"])
+    targets: list[str] = Field(default_factory=list, max_length=10000)
+    selector: Selector | None = None
+    changes: list[ChangeIn] = Field(default_factory=list, max_length=200)
+    operations: list[Operation] = Field(default_factory=list, max_length=10)
+    rationale: str = Field(default="", max_length=5000)
+    evidence: list[Evidence] = Field(default_factory=list, max_length=100)
+    emergency: bool = False
+
+
+class ApproveIn(_In):
+    comment: str = Field(default="", max_length=2000)
+    hash: str = Field(pattern=HASH_PATTERN,
+                      description="the proposal hash you reviewed; 409 if the proposal changed since")
+
+
+class RejectIn(_In):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ReasonIn(_In):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class CancelIn(_In):
+    reason: str = Field(default="", max_length=2000)
+
+
+class IPPingIn(_In):
+    host: str = Field(default="8.8.8.8", min_length=1, max_length=253)
+    repetitions: int = Field(default=3, ge=1, le=20)
+
+
+class ThreadIn(_In):
+    device_id: str | None = Field(default=None, max_length=128)
+    title: str | None = Field(default=None, max_length=200)
+
+
+class MessageIn(_In):
+    text: str = Field(min_length=1, max_length=4000)
+
+
+# ---------------------------------------------------------------------------- responses
+
+
+class Me(BaseModel):
+    id: str
+    roles: list[str]
+    kind: str
+
+
+class DeviceItem(Device):
+    busy: bool = Field(default=False, description="a live (non-terminal) proposal targets this device")
+    presence: dict[str, Any] | None = None
+
+
+class DeviceList(BaseModel):
+    items: list[DeviceItem]
+    total: int
+
+
+class Facets(BaseModel):
+    vendors: dict[str, int]
+    models: dict[str, int]
+    firmwares: dict[str, int]
+    regions: dict[str, int]
+    states: list[str]
+
+
+class ProposalSummary(BaseModel):
+    id: str
+    author: str
+    intent: str
+    state: str
+    risk: float | None
+    hash: str
+    target_count: int
+    targets: list[str] = Field(description="the first 20 targets")
+    changes: list[dict[str, Any]]
+    operations: list[dict[str, Any]]
+    source: str
+    error: str | None
+    created_at: str
+    updated_at: str
+
+
+class ProposalList(BaseModel):
+    items: list[ProposalSummary]
+    total: int
+
+
+class ProposalDetail(BaseModel):
+    proposal: dict[str, Any]
+    preview: dict[str, Any] | None = None
+    decision: dict[str, Any] | None = None
+    approvals: list[dict[str, Any]] = Field(default_factory=list)
+    executions: list[dict[str, Any]] = Field(default_factory=list)
+    backup: list[dict[str, Any]] = Field(default_factory=list)
+    blast_radius: dict[str, Any] = Field(default_factory=dict)
+    log: list[dict[str, Any]] = Field(default_factory=list)
+    outcome: dict[str, Any] | None = Field(default=None, description="set by apply/rollback")
+
+
+class DecisionOut(BaseModel):
+    proposal_id: str
+    proposal_hash: str
+    current: bool = Field(description="the decision is for the proposal's current content")
+    dry_run: bool
+    allow: bool
+    deny: list[str]
+    approvals_required: list[dict[str, Any]]
+    risk: float
+    obligations: list[str]
+    warnings: list[str]
+    would_deny: list[str]
+    revision: str
+    engine: str
+    duration_us: float
+    created_at: str
+    explanation: str
+    input: dict[str, Any] = Field(description="the policy input, secrets masked")
+
+
+class AuditPage(BaseModel):
+    items: list[dict[str, Any]]
+    next_before_seq: int | None = None
+
+
+class AuditVerifyOut(BaseModel):
+    ok: bool
+    count: int
+    first_broken_seq: int | None = None
+    message: str
+
+
+class ThreadOut(BaseModel):
+    thread_id: str
+    device_id: str | None = None
+    owner: str
+    title: str
+    status: Literal["open", "awaiting_approval", "closed"]
+    proposal_id: str | None = None
+    updated_at: str
+
+
+class ThreadList(BaseModel):
+    items: list[ThreadOut]
+
+
+class ThreadHistory(BaseModel):
+    thread: ThreadOut
+    events: list[dict[str, Any]]
+
+
+class Health(BaseModel):
+    status: str

@@ -1,0 +1,91 @@
+// The API client: bearer token from localStorage, JSON in and out, errors as ApiError with the
+// server's own words ({"error", "detail"}), and server-sent events read from a fetch stream
+// (EventSource cannot POST or send an Authorization header).
+
+const TOKEN_KEY = "gateward.token";
+
+export class ApiError extends Error {
+  constructor(status, code, detail, body) {
+    super(detail || code || `HTTP ${status}`);
+    this.status = status;
+    this.code = code;
+    this.body = body;
+  }
+}
+
+export function token() { return localStorage.getItem(TOKEN_KEY) || ""; }
+export function setToken(t) { localStorage.setItem(TOKEN_KEY, t); }
+export function clearToken() { localStorage.removeItem(TOKEN_KEY); }
+
+function headers(extra = {}) {
+  const hd = { Accept: "application/json", ...extra };
+  const t = token();
+  if (t) hd.Authorization = `Bearer ${t}`;
+  return hd;
+}
+
+async function parse(res) {
+  const text = await res.text();
+  let body = null;
+  try { body = text ? JSON.parse(text) : null; } catch { body = { error: "http_error", detail: text.slice(0, 200) }; }
+  if (!res.ok) {
+    if (res.status === 401) window.dispatchEvent(new CustomEvent("gateward:unauthorized"));
+    throw new ApiError(res.status, body?.error, body?.detail || `HTTP ${res.status}`, body);
+  }
+  return body;
+}
+
+export async function get(path, params) {
+  const url = new URL(path, location.origin);
+  for (const [k, v] of Object.entries(params || {})) {
+    if (v === undefined || v === null || v === "") continue;
+    if (Array.isArray(v)) v.forEach((x) => url.searchParams.append(k, x));
+    else url.searchParams.set(k, v);
+  }
+  return parse(await fetch(url, { headers: headers() }));
+}
+
+export async function post(path, body, method = "POST") {
+  const init = { method, headers: headers(body === undefined ? {} : { "Content-Type": "application/json" }) };
+  if (body !== undefined) init.body = JSON.stringify(body);
+  return parse(await fetch(path, init));
+}
+
+export const put = (path, body) => post(path, body, "PUT");
+
+// POST and read text/event-stream; calls onEvent(kind, data) per frame. Resolves when the
+// stream ends; rejects with ApiError when the server refuses before streaming.
+export async function stream(path, body, onEvent, signal) {
+  const res = await fetch(path, {
+    method: "POST", signal,
+    headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!res.ok || !(res.headers.get("content-type") || "").startsWith("text/event-stream")) {
+    await parse(res);
+    throw new ApiError(res.status, "bad_stream", "the server did not answer with an event stream");
+  }
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buf = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buf += decoder.decode(value, { stream: true }).replaceAll("\r\n", "\n");
+    let cut;
+    while ((cut = buf.indexOf("\n\n")) >= 0) {
+      const frame = buf.slice(0, cut);
+      buf = buf.slice(cut + 2);
+      let kind = "message";
+      const data = [];
+      for (const line of frame.split("\n")) {
+        if (line.startsWith("event:")) kind = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      if (!data.length) continue;
+      let payload;
+      try { payload = JSON.parse(data.join("\n")); } catch { payload = { text: data.join("\n") }; }
+      onEvent(kind, payload);
+    }
+  }
+}

@@ -1,0 +1,258 @@
+// One proposal on screen: before → after per device, the verdict in plain words, risk,
+// evidence, blast radius, approvals, executions — and the actions the viewer may try.
+// The server decides every action (roles, separation of duties, hash-bound approval);
+// buttons here are conveniences and the server's refusal is shown verbatim.
+
+import * as api from "./api.js";
+import { ago, badge, fmtTime, fmtValue, h, kv, presenceBadge, riskMeter, toast, fill } from "./dom.js";
+
+export const REVIEW_ROLES = ["approver", "senior_approver"];
+export const APPLY_ROLES = ["support_agent", "approver", "senior_approver", "admin", "automation"];
+const IN_FLIGHT = ["backed_up", "applying", "verifying"];
+const MAX_DEVICES_SHOWN = 8;
+
+export const hasRole = (me, roles) => (me?.roles || []).some((r) => roles.includes(r));
+
+function diffTable(dev) {
+  if (dev.error && !dev.lines?.length) return h("p", { class: "error" }, dev.error);
+  const rows = (dev.lines || []).map((ln) => h("tr", { class: ln.unchanged ? "unchanged" : "", "data-testid": "diff-row" },
+    h("td", { class: "path" }, ln.path, ln.device_path && ln.device_path !== ln.path
+      ? h("div", { class: "muted small" }, `on device: ${ln.device_path}`) : null),
+    h("td", { class: "before" }, fmtValue(ln.before)),
+    h("td", { class: "arrow" }, "→"),
+    h("td", { class: "after" }, fmtValue(ln.after), ln.secret ? h("span", { class: "muted small" }, " (secret, masked)") : null,
+      ln.unchanged ? h("span", { class: "muted small" }, " (already set)") : null),
+  ));
+  const ops = (dev.operations || []).map((op) => h("tr", {},
+    h("td", { class: "path" }, `operation: ${op.command}`), h("td", { colspan: 3 }, JSON.stringify(op.args || {}))));
+  return h("table", { class: "diff" },
+    h("thead", {}, h("tr", {}, h("th", {}, "parameter"), h("th", {}, "before"), h("th", {}, ""), h("th", {}, "after"))),
+    h("tbody", {}, rows, ops));
+}
+
+function diffSection(detail) {
+  const p = detail.proposal;
+  const devices = detail.preview?.devices || [];
+  if (!devices.length) {
+    const changes = (p.changes || []).map((c) => h("tr", {}, h("td", { class: "path" }, c.path), h("td", { class: "after" }, fmtValue(c.value))));
+    return h("div", {}, h("p", { class: "muted" }, "No live preview yet: the proposed values are"),
+      h("table", { class: "diff" }, h("tbody", {}, changes)));
+  }
+  const shown = devices.slice(0, MAX_DEVICES_SHOWN);
+  return h("div", { "data-testid": "diff" },
+    shown.map((d) => h("div", { class: "stack" },
+      h("div", { class: "row" }, h("a", { href: `#/devices/${encodeURIComponent(d.device_id)}`, class: "mono" }, d.device_id),
+        d.present ? badge("online") : badge("offline"), d.error ? h("span", { class: "error small" }, d.error) : null),
+      diffTable(d))),
+    devices.length > shown.length ? h("p", { class: "muted" },
+      `+ ${devices.length - shown.length} more devices (same change; see blast radius)`) : null,
+    detail.preview?.taken_at ? h("p", { class: "muted small" }, `values read live ${ago(detail.preview.taken_at)}`) : null);
+}
+
+function verdictSection(detail) {
+  const dec = detail.decision;
+  if (!dec) return h("div", { class: "verdict" }, "Policy has not decided yet.");
+  const approvals = (detail.approvals || []).filter((a) => a.verdict === "approve" && a.current);
+  const required = dec.approvals_required || [];
+  const cls = !dec.allow ? "deny" : required.length ? "approval" : "allow";
+  const head = !dec.allow ? "Denied by policy" : required.length ? "Allowed once approved" : "Allowed, no approval needed";
+  const reqRows = required.map((r) => {
+    const by = approvals.find((a) => a.role === r.role);
+    return h("li", {}, h("strong", {}, r.role), `: ${r.reason} `,
+      by ? h("span", { class: "badge b-ok" }, `approved by ${by.actor}`) : h("span", { class: "badge b-warn" }, "waiting"));
+  });
+  return h("div", { class: `verdict ${cls}`, "data-testid": "verdict" },
+    h("div", { class: "row spread" }, h("strong", {}, head), riskMeter(dec.risk)),
+    dec.deny?.length ? h("ul", {}, dec.deny.map((d) => h("li", { class: "error" }, d))) : null,
+    reqRows.length ? h("ul", {}, reqRows) : null,
+    dec.obligations?.length ? h("div", {}, h("h3", {}, "obligations"), h("ul", {}, dec.obligations.map((o) => h("li", {}, o)))) : null,
+    dec.warnings?.length ? h("div", {}, h("h3", {}, "warnings"), h("ul", {}, dec.warnings.map((o) => h("li", {}, o)))) : null,
+    dec.would_deny?.length ? h("div", {}, h("h3", {}, "dry-run rules would deny"), h("ul", {}, dec.would_deny.map((o) => h("li", {}, o)))) : null,
+    dec.current === false ? h("p", { class: "error" }, "This decision was made on an earlier version of the proposal.") : null,
+    dec.explanation ? h("details", {}, h("summary", {}, "in plain words"), h("pre", {}, dec.explanation)) : null,
+    h("p", { class: "muted small" }, `${dec.engine} engine · rules ${String(dec.revision || "").slice(0, 12)} · ${Math.round(dec.duration_us || 0) / 1000} ms`));
+}
+
+function evidenceSection(p) {
+  if (!p.evidence?.length) return h("p", { class: "muted" }, "No evidence attached.");
+  return h("ul", { "data-testid": "evidence" }, p.evidence.map((e) => h("li", {},
+    h("strong", {}, e.kind), ": ", e.summary, e.untrusted ? h("span", { class: "badge b-warn", title: "text from a device or subscriber" }, " untrusted") : null,
+    e.data && Object.keys(e.data).length ? h("details", {}, h("summary", {}, "data"), h("pre", { class: "json" }, JSON.stringify(e.data, null, 2))) : null)));
+}
+
+function countTable(title, counts) {
+  return h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, title), h("th", { class: "num" }, "devices"))),
+    h("tbody", {}, Object.entries(counts || {}).map(([k, n]) => h("tr", {}, h("td", {}, k), h("td", { class: "num" }, n)))));
+}
+
+function blastSection(br) {
+  if (!br) return null;
+  return h("div", { "data-testid": "blast-radius" },
+    h("p", {}, h("strong", {}, `${br.targets} device${br.targets === 1 ? "" : "s"}`), ` · ${br.subscribers} subscriber${br.subscribers === 1 ? "" : "s"}`),
+    h("div", { class: "grid-2" }, countTable("model", br.by_model), countTable("firmware", br.by_firmware)),
+    countTable("region", br.by_region));
+}
+
+function executionsSection(detail) {
+  const ex = detail.executions || [];
+  if (!ex.length) return null;
+  return h("table", { "data-testid": "executions" }, h("thead", {}, h("tr", {}, h("th", {}, "device"), h("th", {}, "status"), h("th", {}, "detail"))),
+    h("tbody", {}, ex.map((e) => h("tr", {}, h("td", { class: "mono" }, e.device_id), h("td", {}, badge(e.status)),
+      h("td", { class: "small" }, e.error || (e.detail?.mismatch ? `mismatch: ${JSON.stringify(e.detail.mismatch)}` : ""), e.finished_at ? h("div", { class: "muted" }, fmtTime(e.finished_at)) : null)))));
+}
+
+function approvalsSection(detail) {
+  const a = detail.approvals || [];
+  if (!a.length) return null;
+  return h("ul", {}, a.map((x) => h("li", {}, badge(x.verdict === "approve" ? "approved" : "rejected"), ` ${x.actor}`,
+    x.role ? h("span", { class: "muted" }, ` as ${x.role}`) : null, x.comment ? ` — “${x.comment}”` : "",
+    h("span", { class: "muted small" }, ` ${fmtTime(x.created_at)}`), x.current ? null : h("span", { class: "badge" }, "for an earlier version"))));
+}
+
+function logSection(detail) {
+  const log = detail.log || [];
+  if (!log.length) return null;
+  return h("details", {}, h("summary", {}, `execution log (${log.length} audit events)`),
+    h("table", {}, h("tbody", {}, log.map((e) => h("tr", {}, h("td", { class: "mono small" }, `#${e.seq}`), h("td", { class: "small" }, fmtTime(e.ts)),
+      h("td", {}, e.actor), h("td", {}, e.action), h("td", { class: "mono small" }, e.device_id || ""))))));
+}
+
+function backupSection(detail) {
+  const b = detail.backup || [];
+  if (!b.length) return null;
+  return h("details", {}, h("summary", {}, `backup of ${b.length} device${b.length === 1 ? "" : "s"}`),
+    b.map((x) => h("div", {}, h("div", { class: "mono small" }, x.device_id),
+      h("table", {}, h("tbody", {}, Object.entries(x.params || {}).map(([path, v]) => h("tr", {},
+        h("td", { class: "path" }, path), h("td", { class: "mono" }, v.secret ? "(secret, not kept: cannot be restored)" : fmtValue(v.value)))))))));
+}
+
+// The action bar. `onChange(detail)` re-renders with what the server answered.
+function actions(detail, me, onChange) {
+  const p = detail.proposal;
+  const bar = h("div", { class: "stack", "data-testid": "actions" });
+  const mine = me && p.author === me.id;
+  const run = async (btn, label, fn) => {
+    btn.disabled = true;
+    const old = btn.textContent;
+    btn.textContent = label;
+    try {
+      const d = await fn();
+      onChange(d);
+      return d;
+    } catch (e) {
+      toast(`${e.message}`, "bad");
+      btn.disabled = false;
+      btn.textContent = old;
+      if (e.status === 409) onChange(await api.get(`/api/proposals/${p.id}`));
+      return null;
+    }
+  };
+  if (p.state === "awaiting_approval" && hasRole(me, REVIEW_ROLES)) {
+    if (mine) {
+      bar.append(h("p", { class: "muted" }, "You wrote this proposal: a different approver must review it."));
+    } else {
+      const comment = h("textarea", { rows: 2, placeholder: "comment (required to reject)", "data-testid": "review-comment", maxlength: 2000 });
+      const approveBtn = h("button", { class: "approve", "data-testid": "approve", title: "approve (a)" }, "Approve");
+      const rejectBtn = h("button", { class: "reject", "data-testid": "reject", title: "reject (r)" }, "Reject");
+      approveBtn.addEventListener("click", () => run(approveBtn, "approving…",
+        () => api.post(`/api/proposals/${p.id}/approve`, { hash: p.hash, comment: comment.value.trim() })).then((d) => d && toast(`approved: ${d.proposal.state.replaceAll("_", " ")}`, "ok")));
+      rejectBtn.addEventListener("click", () => {
+        if (!comment.value.trim()) { comment.focus(); toast("say why you reject it (comment)", "bad"); return; }
+        run(rejectBtn, "rejecting…", () => api.post(`/api/proposals/${p.id}/reject`, { reason: comment.value.trim() }));
+      });
+      comment.addEventListener("keydown", (ev) => {
+        if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); (bar.dataset.intent === "reject" ? rejectBtn : approveBtn).click(); }
+        if (ev.key === "Escape") { comment.blur(); delete bar.dataset.intent; }
+      });
+      bar.append(h("label", { class: "muted small" }, `You are approving content ${p.hash.slice(0, 12)}… — if it changes, the server refuses.`),
+        comment, h("div", { class: "row" }, approveBtn, rejectBtn));
+    }
+  }
+  if (p.state === "approved" && hasRole(me, APPLY_ROLES)) {
+    const applyBtn = h("button", { class: "primary", "data-testid": "apply" }, "Apply (backup → write → verify)");
+    applyBtn.addEventListener("click", async () => {
+      // Show the real state while the server works: poll the proposal until apply returns.
+      let live = true;
+      const poll = async () => {
+        while (live) {
+          await new Promise((r) => setTimeout(r, 700));
+          if (!live) break;
+          try { const d = await api.get(`/api/proposals/${p.id}`); if (live && IN_FLIGHT.includes(d.proposal.state)) onChange(d, { keepBusy: true }); } catch { /* next tick */ }
+        }
+      };
+      poll();
+      const d = await run(applyBtn, "applying…", () => api.post(`/api/proposals/${p.id}/apply`));
+      live = false;
+      if (d) toast(d.proposal.state === "done" ? "applied and verified" : `apply ended: ${d.proposal.state.replaceAll("_", " ")}`, d.proposal.state === "done" ? "ok" : "bad");
+    });
+    bar.append(h("div", { class: "row" }, applyBtn));
+  }
+  if (p.state === "done" && hasRole(me, [...REVIEW_ROLES, "admin"])) {
+    const reason = h("input", { placeholder: "reason to roll back", maxlength: 2000, "data-testid": "rollback-reason" });
+    const rb = h("button", { "data-testid": "rollback" }, "Roll back");
+    rb.addEventListener("click", () => {
+      if (!reason.value.trim()) { reason.focus(); toast("say why (reason)", "bad"); return; }
+      run(rb, "rolling back…", () => api.post(`/api/proposals/${p.id}/rollback`, { reason: reason.value.trim() }));
+    });
+    bar.append(h("div", { class: "row" }, reason, rb));
+  }
+  if (mine && ["awaiting_approval", "approved", "denied", "invalid", "draft"].includes(p.state)) {
+    const cancel = h("button", { "data-testid": "cancel" }, "Cancel proposal");
+    cancel.addEventListener("click", () => run(cancel, "cancelling…", () => api.post(`/api/proposals/${p.id}/cancel`, { reason: "cancelled in the console" })));
+    bar.append(h("div", { class: "row" }, cancel));
+  }
+  return bar.childElementCount ? bar : null;
+}
+
+export function renderProposal(detail, { me, onChange, compact = false } = {}) {
+  const p = detail.proposal;
+  const inFlight = IN_FLIGHT.includes(p.state);
+  const root = h("article", { class: "card proposal", "data-testid": "proposal", "data-proposal-id": p.id, "data-state": p.state },
+    h("div", { class: "row spread" },
+      h("div", {}, h("strong", { "data-testid": "proposal-intent" }, p.intent), " ",
+        h("a", { href: `#/approvals/${encodeURIComponent(p.id)}`, class: "mono small" }, p.id)),
+      badge(p.state)),
+    h("p", { class: "muted small" }, `by ${p.author} · ${p.source} · ${fmtTime(p.created_at)} · updated ${ago(p.updated_at)} · hash ${String(p.hash).slice(0, 12)}`),
+    inFlight ? h("p", { class: "badge b-busy" }, "a change is in flight on the device — this page updates by itself") : null,
+    p.error && !["denied"].includes(p.state) ? h("p", { class: p.state === "failed" ? "error" : "muted" }, p.error) : null,
+    p.rationale ? h("p", {}, h("span", { class: "muted" }, "why: "), p.rationale) : null,
+    h("h3", {}, "change, per device"), diffSection(detail),
+    h("h3", {}, "policy verdict"), verdictSection(detail),
+    executionsSection(detail) ? [h("h3", {}, "execution"), executionsSection(detail)] : null,
+    approvalsSection(detail) ? [h("h3", {}, "reviews"), approvalsSection(detail)] : null,
+    compact ? null : [h("h3", {}, "evidence"), evidenceSection(p), h("h3", {}, "blast radius"), blastSection(detail.blast_radius)],
+    compact ? null : [backupSection(detail), logSection(detail)],
+  );
+  const bar = actions(detail, me, onChange || (() => {}));
+  if (bar) root.append(h("h3", {}, "actions"), bar);
+  return root;
+}
+
+// Re-render a proposal in place as its state moves; stops polling once it is terminal.
+export function liveProposal(container, pid, me, opts = {}) {
+  let stopped = false;
+  let last = null;
+  const TERMINAL = ["done", "rolled_back", "failed", "rejected", "denied", "invalid", "cancelled"];
+  const render = (d) => {
+    last = d;
+    fill(container, renderProposal(d, { me, onChange: render, compact: opts.compact }));
+    opts.onState?.(d);
+  };
+  const tick = async () => {
+    while (!stopped) {
+      try {
+        const d = await api.get(`/api/proposals/${encodeURIComponent(pid)}`);
+        if (!last || d.proposal.state !== last.proposal.state || d.proposal.updated_at !== last.proposal.updated_at
+            || (d.executions || []).length !== (last.executions || []).length) render(d);
+        if (TERMINAL.includes(d.proposal.state)) break;
+      } catch (e) {
+        if (e.status === 404 || e.status === 401) break;
+      }
+      await new Promise((r) => setTimeout(r, opts.interval || 1500));
+    }
+  };
+  tick();
+  return { stop() { stopped = true; }, get detail() { return last; } };
+}
+
+export { presenceBadge };

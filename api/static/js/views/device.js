@@ -1,0 +1,156 @@
+// Devices: a filterable fleet list, and one device's page — parameters (snapshot or live),
+// telemetry plots, events, topology neighbourhood (upstream chain, siblings, Wi-Fi air).
+
+import * as api from "../api.js";
+import { ago, badge, clear, fmtTime, fmtValue, h, kv, loading, presenceBadge, s, toast, fill } from "../dom.js";
+import { chartsFor } from "../chart.js";
+
+export async function devicesView(root, ctx) {
+  if (ctx.arg) return devicePage(root, decodeURIComponent(ctx.arg), ctx);
+  const facets = await api.get("/api/devices/facets").catch(() => ({ models: {}, firmwares: {}, regions: {}, states: [] }));
+  const sel = (name, values) => h("select", { name, "aria-label": name, "data-testid": `filter-${name}` },
+    h("option", { value: "" }, `any ${name}`), Object.entries(values).map(([v, n]) => h("option", { value: v }, `${v} (${n})`)));
+  const q = h("input", { type: "search", placeholder: "id, subscriber or model  ( / )", "data-focus": "slash", name: "q", "aria-label": "search" });
+  const filters = [q, sel("model", facets.models), sel("firmware", facets.firmwares), sel("region", facets.regions),
+    sel("state", Object.fromEntries((facets.states || []).map((x) => [x, "live"])))];
+  const body = h("tbody");
+  const total = h("span", { class: "muted" });
+  fill(root, h("section", { class: "panel" }, h("div", { class: "row spread" }, h("h2", {}, "Fleet"), total),
+    h("div", { class: "row" }, filters),
+    h("table", { "data-testid": "device-table" }, h("thead", {}, h("tr", {}, ["device", "subscriber", "model / firmware", "region", "presence", "state"].map((c) => h("th", {}, c)))), body)));
+  let timer = null;
+  const load = async () => {
+    const params = { presence: true, limit: 100 };
+    for (const f of filters) if (f.value) params[f.name] = f.value;
+    fill(body, h("tr", {}, h("td", { colspan: 6 }, loading())));
+    try {
+      const res = await api.get("/api/devices", params);
+      total.textContent = `${res.total} device${res.total === 1 ? "" : "s"}${res.total > res.items.length ? ` (first ${res.items.length})` : ""}`;
+      clear(body);
+      for (const d of res.items) {
+        body.append(h("tr", {}, h("td", {}, h("a", { href: `#/devices/${encodeURIComponent(d.id)}`, class: "mono" }, d.id)),
+          h("td", {}, d.subscriber || "—"), h("td", {}, `${d.model} ${d.firmware}`), h("td", {}, d.region),
+          h("td", {}, presenceBadge(d.presence)), h("td", {}, d.busy ? badge("busy") : h("span", { class: "muted" }, "idle"))));
+      }
+      if (!res.items.length) body.append(h("tr", {}, h("td", { colspan: 6, class: "empty" }, "no device matches")));
+    } catch (e) { toast(e.message, "bad"); }
+  };
+  for (const f of filters) f.addEventListener(f.tagName === "INPUT" ? "input" : "change", () => { clearTimeout(timer); timer = setTimeout(load, 200); });
+  await load();
+  return null;
+}
+
+async function devicePage(root, id, ctx) {
+  fill(root, loading());
+  let d;
+  try { d = await api.get(`/api/devices/${encodeURIComponent(id)}`); } catch (e) {
+    fill(root, h("p", { class: "error" }, e.message)); return null;
+  }
+  const dev = d.device;
+  const paramsBox = h("div");
+  const histBox = h("div", {}, loading());
+  const topoBox = h("div", {}, loading());
+  const hours = h("select", { "aria-label": "history window", "data-testid": "history-hours" },
+    [24, 48, 168].map((n) => h("option", { value: n, selected: n === 48 }, n < 48 ? `${n} h` : `${n / 24} days`)));
+  fill(root, 
+    h("div", { class: "row spread" }, h("h1", { class: "mono", "data-testid": "device-title" }, dev.id),
+      h("div", { class: "row" }, presenceBadge(d.presence), d.busy ? badge("busy") : null,
+        h("a", { href: `#/support/${encodeURIComponent(dev.id)}` }, "Open in support"))),
+    h("div", { class: "grid-2" },
+      h("section", { class: "panel" }, h("h2", {}, "Device"), kv([
+        ["subscriber", dev.subscriber || "—"], ["vendor · model", `${dev.vendor} ${dev.model} (${dev.product_class || "—"})`],
+        ["firmware", dev.firmware], ["serial · OUI", `${dev.serial} · ${dev.oui}`], ["region · service", `${dev.region} · ${dev.service}`],
+        ["protocol · root · adapter", `${dev.protocol} · ${dev.root} · ${dev.adapter}`], ["tags", (dev.tags || []).join(", ") || "—"],
+        ["last seen", `${ago(dev.last_seen)} (${fmtTime(dev.last_seen)})`], ["presence", d.presence?.detail || ""],
+        ["lock", d.lock ? `held by ${d.lock.proposal_id} since ${fmtTime(d.lock.since)}` : "none"]]),
+        h("h3", {}, "compatibility"), h("div", { class: "row", "data-testid": "compat" },
+          Object.entries(d.compat?.workflows || {}).map(([wf, st]) => h("span", {}, `${wf} `, badge(st))),
+          h("span", { class: "muted small" }, `(${d.compat?.source || "?"} row of the matrix)`)),
+        h("h3", {}, "proposals"), d.recent_proposals.length ? h("ul", {}, d.recent_proposals.map((p) => h("li", {},
+          h("a", { href: `#/approvals/${encodeURIComponent(p.id)}`, class: "mono" }, p.id), " ", badge(p.state), ` ${p.intent} `,
+          h("span", { class: "muted small" }, `${p.author}, ${ago(p.updated_at)}`)))) : h("p", { class: "muted" }, "none")),
+      h("section", { class: "panel" }, h("h2", {}, "Neighbourhood"), topoBox)),
+    h("section", { class: "panel" }, h("div", { class: "row spread" }, h("h2", {}, "History"), hours), histBox),
+    h("section", { class: "panel" }, h("h2", {}, "Parameters"), paramsBox));
+
+  renderParams(paramsBox, dev.id, d.parameters);
+  const loadHistory = async () => {
+    fill(histBox, loading());
+    try {
+      const hist = await api.get(`/api/devices/${encodeURIComponent(dev.id)}/history`, { hours: hours.value });
+      fill(histBox, hist.series.length ? chartsFor(hist) : h("p", { class: "muted" }, "no telemetry in this window"),
+        h("h3", {}, `events (${hist.events.length})`),
+        hist.events.length ? h("div", { class: "scroll" }, h("table", {}, h("tbody", {}, hist.events.map((e) => h("tr", {},
+          h("td", { class: "small" }, fmtTime(e.ts)), h("td", {}, e.kind), h("td", { class: "mono small" }, JSON.stringify(e.data))))))) : h("p", { class: "muted" }, "none"));
+    } catch (e) { fill(histBox, h("p", { class: "error" }, e.message)); }
+  };
+  hours.addEventListener("change", loadHistory);
+  loadHistory();
+  api.get(`/api/devices/${encodeURIComponent(dev.id)}/topology`).then((t) => fill(topoBox, renderTopology(t)))
+    .catch((e) => fill(topoBox, h("p", { class: "error" }, e.message)));
+  return null;
+}
+
+function renderParams(box, id, snapshot) {
+  const filter = h("input", { type: "search", placeholder: "filter paths, e.g. WiFi.Radio", "data-testid": "param-filter", "aria-label": "filter parameters" });
+  const liveBtn = h("button", { "data-testid": "param-live" }, "Read live from the device");
+  const source = h("span", { class: "muted small" }, "last stored snapshot");
+  const body = h("tbody");
+  let rows = snapshot || [];
+  const draw = () => {
+    const f = filter.value.trim().toLowerCase();
+    clear(body);
+    const shown = rows.filter((p) => !f || p.path.toLowerCase().includes(f)).slice(0, 500);
+    for (const p of shown) body.append(h("tr", {}, h("td", { class: "path" }, p.path), h("td", { class: "mono" }, fmtValue(p.value)), h("td", { class: "muted small" }, p.type)));
+    if (!shown.length) body.append(h("tr", {}, h("td", { colspan: 3, class: "empty" }, "no parameter matches")));
+  };
+  filter.addEventListener("input", draw);
+  liveBtn.addEventListener("click", async () => {
+    liveBtn.disabled = true;
+    source.textContent = "reading…";
+    try {
+      const res = await api.get(`/api/devices/${encodeURIComponent(id)}/parameters`, { live: true, prefix: "Device." });
+      if (res.live_error) { source.textContent = `live read failed: ${res.live_error}`; return; }
+      rows = res.live;
+      source.textContent = `read live ${new Date().toLocaleTimeString()}`;
+      draw();
+    } catch (e) { source.textContent = e.message; } finally { liveBtn.disabled = false; }
+  });
+  fill(box, h("div", { class: "row" }, filter, liveBtn, source),
+    h("div", { class: "scroll" }, h("table", { "data-testid": "param-table" }, h("thead", {}, h("tr", {}, h("th", {}, "path"), h("th", {}, "value"), h("th", {}, "type"))), body)));
+  draw();
+}
+
+function renderTopology(t) {
+  const chain = [...(t.upstream || [])].reverse(); // OLT / CMTS first, then PON port
+  const W = 470, rowH = 34, boxW = 200, boxH = 24;
+  const nodes = [...chain.map((n) => ({ label: `${n.kind}: ${n.label}`, cls: "" }))];
+  if (t.building) nodes.push({ label: `building: ${t.building.label}`, cls: "" });
+  nodes.push({ label: t.device_id, cls: "self" });
+  const height = nodes.length * rowH + 10;
+  const svg = s("svg", { viewBox: `0 0 ${W} ${height}`, width: W, height, class: "topo", role: "img", "aria-label": "upstream chain" });
+  nodes.forEach((n, i) => {
+    const y = 6 + i * rowH;
+    if (i > 0) svg.append(s("line", { x1: 20 + boxW / 2, y1: y - rowH + boxH, x2: 20 + boxW / 2, y2: y }));
+    svg.append(s("g", { class: `node ${n.cls}` }, s("rect", { x: 20, y, width: boxW, height: boxH, rx: 4 }),
+      s("text", { x: 28, y: y + 17 }, n.label.length > 30 ? `${n.label.slice(0, 29)}…` : n.label)));
+  });
+  const sibs = t.siblings || [];
+  const trouble = sibs.filter((x) => Object.keys(x.events_24h || {}).length);
+  svg.append(s("text", { x: 230, y: 6 + (nodes.length - 1) * rowH + 17 },
+    `+ ${sibs.length} other gateway${sibs.length === 1 ? "" : "s"} here, ${trouble.length} with trouble`));
+  const uh = t.upstream_health;
+  const outage = uh?.suspected_outage ? h("p", { class: "badge b-bad", "data-testid": "suspected-outage" },
+    `suspected upstream problem: ${uh.degraded_siblings} of ${uh.siblings} neighbours degraded`) : null;
+  const neighbours = t.wifi_neighbors || [];
+  return h("div", { "data-testid": "topology" }, svg, outage,
+    h("h3", {}, `gateways on the same upstream (${sibs.length})`),
+    sibs.length ? h("div", { class: "scroll" }, h("table", {}, h("tbody", {}, sibs.map((x) => h("tr", {},
+      h("td", {}, h("a", { href: `#/devices/${encodeURIComponent(x.id)}`, class: "mono small" }, x.id)), h("td", { class: "small" }, `${x.model} ${x.firmware}`),
+      h("td", { class: "small" }, Object.entries(x.events_24h || {}).map(([k, n]) => `${k} ×${n}`).join(", ") || h("span", { class: "muted" }, "quiet"))))))) : h("p", { class: "muted" }, "none"),
+    h("h3", {}, `Wi-Fi neighbours heard (${neighbours.length})`),
+    neighbours.length ? h("div", { class: "scroll" }, h("table", { "data-testid": "wifi-neighbours" },
+      h("thead", {}, h("tr", {}, ["SSID (untrusted text)", "band", "channel", "RSSI"].map((c) => h("th", {}, c)))),
+      h("tbody", {}, neighbours.slice(0, 60).map((n) => h("tr", {}, h("td", {}, n.ssid, n.managed_device_id ? h("span", { class: "muted small" }, " (ours)") : null),
+        h("td", {}, n.band), h("td", { class: "num" }, n.channel), h("td", { class: "num" }, `${n.rssi_dbm} dBm`)))))) : h("p", { class: "muted" }, "none"));
+}

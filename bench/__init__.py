@@ -1,0 +1,6 @@
+"""Benchmarks that print figures (DESIGN.md §7).
+
+Each benchmark is a module in this package exposing ``NAME``, ``DESCRIPTION`` and
+``run(quick: bool) -> BenchResult``. ``gateward bench NAME`` prints the table and, as its
+last line, one JSON object ``{"bench", "metrics", "params"}``.
+"""

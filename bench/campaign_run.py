@@ -1,0 +1,309 @@
+"""campaign_run: a fleet through canary + 3 rings on 4 worker processes, then a KPI breach.
+
+Phase 1 rolls one change out to every simulated device (policy's plan for ≥ 1,000 targets: canary
+1 %, rings 10 / 50 / 100 %) with four ``gateward worker`` processes sharing the procrastinate
+queue on PostgreSQL: devices/s, per ring. Phase 2 rolls the change back out with SetParameterValues
+faults injected into a slice of ring 2; the analysis gate sees the failure rate cross policy's
+threshold and aborts. Reported: halt latency (breach visible in the store → halt committed), device
+writes admitted after the halt (must be 0: every write re-reads the campaign state first), writes
+still landing after it (the ones in flight), and the rollback of every changed device.
+
+PostgreSQL from ``GATEWARD_BENCH_DATABASE_URL`` or ``GATEWARD_TEST_DATABASE_URL`` (a fresh schema,
+dropped afterwards); without one it runs on SQLite with one in-process worker and says so.
+``GATEWARD_BENCH_DEVICES`` overrides the fleet size (quick: 1,000; full: 100,000).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.framework import BenchResult
+
+NAME = "campaign_run"
+DESCRIPTION = "100,000 devices through canary + 3 rings on 4 workers; halt latency after a KPI breach"
+PATH = "Device.WiFi.AccessPoint.1.SSIDAdvertisementEnabled"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------------------- fleet
+def load_fleet(rt: Any, homes: int, seed: int = 5) -> int:
+    """Bulk-load a generated fleet: inventory rows and twin states only (no telemetry, history or
+    snapshots — a campaign needs none of them, and they dominate ``seed_fleet`` at this size)."""
+    from sqlalchemy import insert
+
+    from core.models import utcnow
+    from core.store.schema import DeviceRow
+    from core.users import ensure_users
+    from executors.sim.fleet import iter_fleet
+    from gateward.seed import twin_for
+
+    twin = twin_for(rt)
+    now = utcnow()
+    n = 0
+    for chunk in iter_fleet(homes, seed, batch_homes=5000, telemetry=False):
+        rows = [{"id": d.id, "vendor": d.vendor, "model": d.model, "product_class": d.product_class, "oui": d.oui,
+                 "serial": d.serial, "firmware": d.firmware, "root": str(d.root), "protocol": str(d.protocol),
+                 "adapter": d.adapter, "subscriber": None, "region": d.region, "service": d.service,
+                 "tags": list(d.tags), "upstream_id": None, "last_seen": now, "created_at": now}
+                for d in chunk.devices]
+        with rt.store.write() as s:
+            for i in range(0, len(rows), 2000):
+                s.execute(insert(DeviceRow), rows[i:i + 2000])
+        twin.load_seed(chunk, reset=False, events=False)
+        n += len(rows)
+    twin.close()
+    ensure_users(rt.store)
+    return n
+
+
+# ---------------------------------------------------------------------------- helpers
+def _approve(rt: Any, pid: str) -> None:
+    from core.models import ProposalState
+    from core.users import get_actor
+
+    for name in ("carol", "bob"):
+        if rt.lifecycle.get(pid).state is ProposalState.AWAITING_APPROVAL:
+            rt.lifecycle.approve(pid, get_actor(rt.store, name))
+    p = rt.lifecycle.get(pid)
+    if p.state is not ProposalState.APPROVED:
+        raise RuntimeError(f"bench campaign not approved: {p.state} {p.error}")
+
+
+def _wait(svc: Any, cid: str, until: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any]:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        st = svc.status(cid)
+        if until(st):
+            return st
+        time.sleep(0.25)
+    raise RuntimeError(f"campaign {cid} did not settle in {timeout:.0f}s: {svc.status(cid)['state']}")
+
+
+def _settled(st: dict[str, Any]) -> bool:
+    return bool(st["terminal"]) or st["state"] == "paused"
+
+
+def _spawn_workers(url: str, n: int, concurrency: int, logdir: Path) -> list[subprocess.Popen[bytes]]:
+    env = {**os.environ, "GATEWARD_DATABASE_URL": url}
+    env.pop("GATEWARD_FAILPOINTS", None)
+    return [subprocess.Popen([sys.executable, "-m", "gateward.cli", "worker", "--concurrency", str(concurrency),
+                              "--name", f"bench-{i}"], env=env, cwd=ROOT,
+                             stdout=(logdir / f"worker-{i}.log").open("wb"), stderr=subprocess.STDOUT)
+            for i in range(n)]
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def _spec(name: str, value: bool, batch: tuple[int, int, int], **extra: Any) -> dict[str, Any]:
+    first, biggest, window = batch
+    return {"name": name, "target": {"all_fleet": True}, "emergency": True, "changes": [{"path": PATH, "value": value}],
+            "promotion": {"mode": "auto", "pause_s": 0}, "sweep_delay_s": 0, "retry_unreached": 0,
+            "gate": {"max_unreached": 0.5, **extra.pop("gate", {})},
+            "rate": {"initial_batch": first, "max_batch": biggest, "initial_window": 2, "max_window": window},
+            **extra}
+
+
+# ---------------------------------------------------------------------------- phases
+def _phase_rollout(svc: Any, rt: Any, batch: tuple[int, int, int]) -> dict[str, Any]:
+    from core.users import get_actor
+
+    t0 = time.perf_counter()
+    st = svc.create(_spec("bench rollout", False, batch), get_actor(rt.store, "dave"))
+    create_s = time.perf_counter() - t0
+    _approve(rt, st["proposal"]["id"])
+    t0 = time.perf_counter()
+    svc.start(st["id"], get_actor(rt.store, "dave"))
+    done = _wait(svc, st["id"], _settled, 4 * 3600)
+    wall = time.perf_counter() - t0
+    return {"status": done, "wall": wall, "create_s": create_s}
+
+
+def _phase_breach(svc: Any, rt: Any, batch: tuple[int, int, int], min_executed: int) -> dict[str, Any]:
+    from sqlalchemy import select
+
+    from campaigns.schema import CampaignBatchRow, CampaignDeviceRow, CampaignRow
+    from core.users import get_actor
+    from executors.sim.twin import sim_events
+    from gateward.seed import twin_for
+
+    st = svc.create(_spec("bench breach", True, batch, gate={"min_executed": min_executed}),
+                    get_actor(rt.store, "dave"))
+    cid, pid = st["id"], st["proposal"]["id"]
+    _approve(rt, pid)
+    size2 = st["plan"]["sizes"][2]
+    with rt.store.read() as s:
+        bad = list(s.scalars(select(CampaignDeviceRow.device_id).where(
+            CampaignDeviceRow.campaign_id == cid, CampaignDeviceRow.ring == 2,
+            CampaignDeviceRow.pos >= int(size2 * 0.3),
+            CampaignDeviceRow.pos < int(size2 * 0.3) + max(40, size2 // 20))))
+    twin = twin_for(rt)
+    for d in bad:  # every SetParameterValues on these devices faults: the ring's failure rate climbs
+        twin.inject(d, "fault_on_set", code=9002, message="injected KPI breach")
+    t0 = time.perf_counter()
+    svc.start(cid, get_actor(rt.store, "dave"))
+    out = _wait(svc, cid, _settled, 4 * 3600)
+    wall = time.perf_counter() - t0
+    with rt.store.read() as s:
+        c = s.get(CampaignRow, cid)
+        assert c is not None
+        threshold = float(c.spec["gate"]["failure_threshold"])
+        batches = list(s.execute(select(CampaignBatchRow.ring, CampaignBatchRow.finished_at,
+                                        CampaignBatchRow.n_verified, CampaignBatchRow.n_failed,
+                                        CampaignBatchRow.late_admissions, CampaignBatchRow.n_halted).where(
+            CampaignBatchRow.campaign_id == cid, CampaignBatchRow.finished_at.is_not(None))
+            .order_by(CampaignBatchRow.finished_at)).all())
+    halted_at = c.halted_at
+    breach_at = None
+    ver = fail = 0
+    for ring, fin, v, f, _late, _h in batches:  # when the crossing became visible in the store
+        if ring != 2:
+            continue
+        ver, fail = ver + v, fail + f
+        if ver + fail >= min_executed and fail / (ver + fail) > threshold:
+            breach_at = fin
+            break
+    with twin.engine.connect() as conn:
+        import orjson
+
+        sets = [(r.ts, r.device_id) for r in conn.execute(select(sim_events.c.ts, sim_events.c.device_id,
+                                                                 sim_events.c.data).where(sim_events.c.kind == "set"))
+                if orjson.loads(r.data).get("key") == pid]
+    twin.close()
+    after = [ts for ts, _ in sets if halted_at is not None and ts > halted_at.timestamp()]
+    return {"status": out, "wall": wall, "threshold": threshold, "faulted": len(bad), "halted_at": halted_at,
+            "breach_at": breach_at, "late": sum(int(b[4]) for b in batches), "halted": sum(int(b[5]) for b in batches),
+            "writes_after_halt": len(after), "changed": len({d for _, d in sets}),
+            "finished_at": c.finished_at}
+
+
+# ---------------------------------------------------------------------------- run
+def _run(url: str, devices: int, workers: int, concurrency: int, batch: tuple[int, int, int],
+         min_executed: int, distributed: bool) -> dict[str, Any]:
+    from campaigns.queue import Queue
+    from campaigns.service import Campaigns
+    from campaigns.worker import EmbeddedWorker
+    from core.config import Settings
+    from gateward.runtime import build_runtime
+
+    rt = build_runtime(Settings(database_url=url))
+    t0 = time.perf_counter()
+    n = load_fleet(rt, devices)
+    load_s = time.perf_counter() - t0
+    queue = Queue.for_url(url).open_sync() if distributed else None
+    svc = Campaigns(rt, queue)
+    with tempfile.TemporaryDirectory() as logdir:
+        procs = _spawn_workers(url, workers, concurrency, Path(logdir)) if distributed else []
+        embedded = None if distributed else EmbeddedWorker(rt, concurrency=concurrency).start()
+        try:
+            time.sleep(3.0 if distributed else 0.5)
+            roll = _phase_rollout(svc, rt, batch)
+            breach = _phase_breach(svc, rt, batch, min_executed)
+        finally:
+            _stop(procs)
+            if embedded is not None:
+                embedded.stop()
+            if queue is not None:
+                queue.close()
+    rt.close()
+    return {"devices": n, "load_s": load_s, "rollout": roll, "breach": breach}
+
+
+def _schema_url(base: str) -> tuple[str, Callable[[], None]]:
+    from sqlalchemy import create_engine, text
+
+    from core.store.db import normalise_url
+
+    base = normalise_url(base)
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base)
+    with admin.begin() as c:
+        c.execute(text(f'CREATE SCHEMA "{schema}"'))
+
+    def drop() -> None:
+        with admin.begin() as c:
+            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options=-csearch_path%3D{schema}", drop
+
+
+def run(quick: bool) -> BenchResult:
+    devices = int(os.environ.get("GATEWARD_BENCH_DEVICES") or (1000 if quick else 100_000))
+    workers, concurrency = 4, 2
+    batch = (20, 60, 8) if quick else (50, 250, 8)
+    min_executed = 30 if quick else 200
+    pg = os.environ.get("GATEWARD_BENCH_DATABASE_URL") or os.environ.get("GATEWARD_TEST_DATABASE_URL")
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        if pg:
+            url, drop = _schema_url(pg)
+            backend = "postgres"
+        else:
+            url, drop = f"sqlite:///{Path(tmp) / 'bench.db'}", (lambda: None)
+            backend = "sqlite"
+            workers, concurrency = 1, 2
+            notes.append("no PostgreSQL configured: SQLite with ONE in-process worker (procrastinate in-memory "
+                         "queue); set GATEWARD_BENCH_DATABASE_URL for 4 distributed workers")
+        try:
+            res = _run(url, devices, workers, concurrency, batch, min_executed, backend == "postgres")
+        finally:
+            drop()
+    roll, br = res["rollout"], res["breach"]
+    st = roll["status"]
+    verified = int(st["progress"].get("verified", 0))
+    rate = verified / roll["wall"] if roll["wall"] else 0.0
+    halt_ms = ((br["halted_at"] - br["breach_at"]).total_seconds() * 1e3
+               if br["halted_at"] is not None and br["breach_at"] is not None else float("nan"))
+    rollback_s = ((br["finished_at"] - br["halted_at"]).total_seconds()
+                  if br["finished_at"] is not None and br["halted_at"] is not None else float("nan"))
+    metrics = {
+        "devices": float(res["devices"]),
+        "devices_per_s": round(rate, 1),
+        "rollout_wall_s": round(roll["wall"], 1),
+        "verified": float(verified),
+        "load_fleet_s": round(res["load_s"], 1),
+        "create_campaign_s": round(roll["create_s"], 1),
+        "halt_latency_ms": round(halt_ms, 1),
+        "changed_after_halt_beyond_in_flight": float(br["late"]),
+        "writes_landing_after_halt": float(br["writes_after_halt"]),
+        "devices_changed_before_abort": float(br["changed"]),
+        "rollback_s": round(rollback_s, 1),
+    }
+    rows = [("backend / workers", f"{backend} / {workers} × concurrency {concurrency}"),
+            ("fleet loaded", f"{res['devices']:,} devices in {res['load_s']:.1f} s"),
+            ("campaign created (validate, preview, policy, plan)", f"{roll['create_s']:.1f} s"),
+            ("rollout", f"{st['state']}: {verified:,} verified in {roll['wall']:.1f} s = {rate:,.1f} devices/s")]
+    for r in st["rings_detail"]:
+        rows.append((f"  {r['name']} ({r['stage_pct']:g}%)", f"{r['size']:,} devices, {r['batches']} batches"))
+    rows += [("breach: devices faulted in ring 2", f"{br['faulted']} (threshold {br['threshold']:.2%})"),
+             ("breach: outcome", f"{br['status']['state']}: {br['status']['halt_reason'] or ''}"[:110]),
+             ("halt latency (breach visible → halt committed)", f"{halt_ms:.1f} ms (goal ≤ 1000)"),
+             ("changed after the halt beyond in-flight", f"{br['late']} (goal 0)"),
+             ("writes landing after the halt (in flight)", f"{br['writes_after_halt']} (≤ {workers * concurrency} "
+                                                           "worker threads)"),
+             ("devices halted before their write", f"{br['halted']}"),
+             ("rollback of the aborted campaign", f"{br['changed']:,} devices restored in {rollback_s:.1f} s")]
+    notes.append("devices/s is the rollout's wall time including ring analyses and promotions; "
+                 "each device is presence-checked, backed up, written, read back and verified")
+    params = {"devices": res["devices"], "workers": workers, "concurrency": concurrency, "backend": backend,
+              "batch": {"initial": batch[0], "max": batch[1], "window": batch[2]}, "min_executed": min_executed,
+              "stages": st["plan"]["stages"]}
+    return BenchResult(NAME, metrics, params, rows, notes)

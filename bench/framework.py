@@ -1,0 +1,91 @@
+"""The shared shape of every benchmark: a table for people, one JSON line for machines.
+
+Why a registry of modules rather than pytest-benchmark: these are figures an operator reads
+and an issue reports, sized by ``--quick``, not timed tests that pass or fail.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+@dataclass
+class BenchResult:
+    """What a benchmark measured: ``metrics`` are numbers whose key names carry units."""
+
+    name: str
+    metrics: dict[str, float]
+    params: dict[str, Any] = field(default_factory=dict)
+    rows: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def json_line(self) -> str:
+        return json.dumps({"bench": self.name, "metrics": self.metrics, "params": self.params},
+                          sort_keys=False, default=str)
+
+
+def percentile(samples: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile; ``samples`` need not be sorted."""
+    if not samples:
+        return float("nan")
+    ordered = sorted(samples)
+    k = max(0, min(len(ordered) - 1, round(pct / 100.0 * (len(ordered) - 1))))
+    return float(ordered[k])
+
+
+def summarize_us(samples_s: Sequence[float], prefix: str = "") -> dict[str, float]:
+    """p50/p99/mean in microseconds from samples in seconds."""
+    us = [s * 1e6 for s in samples_s]
+    return {
+        f"{prefix}p50_us": round(percentile(us, 50), 2),
+        f"{prefix}p99_us": round(percentile(us, 99), 2),
+        f"{prefix}mean_us": round(statistics.fmean(us), 2) if us else float("nan"),
+    }
+
+
+def discover() -> dict[str, ModuleType]:
+    """Every module in ``bench`` with a ``NAME`` and a ``run`` callable."""
+    import bench
+
+    found: dict[str, ModuleType] = {}
+    for info in pkgutil.iter_modules(bench.__path__):
+        if info.name.startswith("_") or info.name == "framework":
+            continue
+        mod = importlib.import_module(f"bench.{info.name}")
+        name = getattr(mod, "NAME", None)
+        if isinstance(name, str) and callable(getattr(mod, "run", None)):
+            found[name] = mod
+    return dict(sorted(found.items()))
+
+
+def print_result(result: BenchResult, console: Console | None = None) -> None:
+    console = console or Console()
+    table = Table(title=f"bench {result.name}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key, value in result.rows or [(k, f"{v:,}") for k, v in result.metrics.items()]:
+        table.add_row(key, value)
+    console.print(table)
+    for note in result.notes:
+        console.print(f"[dim]{note}[/dim]")
+    # The last line is the machine-readable one: print it raw, never through rich markup.
+    print(result.json_line(), flush=True)
+
+
+def run_bench(name: str, quick: bool, printer: Callable[[BenchResult], None] = print_result) -> BenchResult:
+    benches = discover()
+    if name not in benches:
+        raise KeyError(name)
+    result: BenchResult = benches[name].run(quick)
+    printer(result)
+    return result

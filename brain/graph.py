@@ -1,0 +1,604 @@
+"""The planner as a LangGraph state machine.
+
+    understand → gather → diagnose → draft → self_check ─┬─► present ─┬─► await_decision ─► apply ─► report
+                                       ▲        │ (retry) │           │      (interrupt)             ▲
+                                       └────────┘         └─(no change: question / escalation / answer)┘
+
+Why a graph: a support chat is long-lived and is interrupted twice on purpose — for the agent's
+"apply?" confirmation and while a proposal waits for an approver — and both pauses must survive a
+process restart. LangGraph gives each thread a checkpoint after every node and an ``interrupt``
+that resumes in whichever process picks the thread up. The nodes themselves only read
+(``brain.tools``) and hand drafts to the lifecycle; the *only* calls that can lead to a write are
+``runtime.lifecycle.submit`` (which validates, previews and asks policy) and
+``runtime.lifecycle.apply`` for a proposal the lifecycle itself has approved.
+
+Events for the chat (:class:`brain.contracts.ChatEvent`) are written to LangGraph's custom
+stream as they happen; the chat service persists and forwards them. Nothing is emitted before an
+``interrupt`` in a node, because a resumed node runs again from its start.
+
+State is plain JSON (it is checkpointed). Secrets never enter it: passphrases are placeholders
+resolved from the service's in-memory vault (``brain.redact``).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets as pysecrets
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypedDict
+
+from langgraph.config import get_stream_writer
+from langgraph.graph import START, StateGraph
+from langgraph.types import Command, interrupt
+
+from brain import playbooks
+from brain.llm import Usage
+from brain.llm_planner import LLMOutcome, LLMPlanner
+from brain.plan import Finding, Intent, Plan
+from brain.prompts import context_message
+from brain.selfcheck import self_check
+from brain.tools import ToolContext, ToolResult, call_tool
+from brain.untrusted import Pseudonymizer, scrub
+from core.errors import DeviceUnavailable, GatewardError, Locked
+from core.models import Actor, ActorKind, Evidence, ProposalDraft, ProposalState
+from core.secrets import mask_value
+from core.store import repo
+
+MAX_ATTEMPTS = 3
+YES = re.compile(r"^\s*(yes|y|yep|ok(ay)?|apply( it)?( now)?|go( ahead)?|do it|confirm(ed)?|please do)\b", re.I)
+NO = re.compile(r"^\s*(no|n|nope|cancel|stop|don'?t|abort|withdraw)\b", re.I)
+
+PlannerMode = Literal["offline", "llm"]
+
+
+class ChatState(TypedDict, total=False):
+    thread_id: str
+    device_id: str | None
+    actor: dict[str, Any]
+    mac_key: str
+    message: str
+    turn: int
+    transcript: list[dict[str, str]]
+    planner: str
+    intent: str
+    evidence: dict[str, Any]
+    turn_tools: list[dict[str, Any]]
+    finding: dict[str, Any] | None
+    plan: dict[str, Any] | None
+    llm: dict[str, Any] | None
+    attempts: int
+    exclude: dict[str, Any]
+    check: dict[str, Any] | None
+    proposal_id: str | None
+    proposal_state: str | None
+    awaiting: str | None
+    pending: dict[str, Any] | None
+    tool_calls: int
+    usage: dict[str, Any]
+    notices: list[str]
+    apply_error: str | None
+    check_feedback: str
+
+
+@dataclass
+class Deps:
+    """What the nodes need that is not state: the runtime, the model (if any), the secret vault."""
+
+    runtime: Any
+    llm: LLMPlanner | None = None
+    vault: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def new_mac_key() -> str:
+    return pysecrets.token_hex(16)
+
+
+# ============================================================================ helpers
+
+
+_local = threading.local()
+
+
+@contextmanager
+def event_sink(sink: Callable[[dict[str, Any]], None]) -> Iterator[None]:
+    """Route events emitted by nodes running on this thread to ``sink``. The chat service streams
+    in LangGraph's ``updates`` mode, in which a single-task step runs inline on the caller's
+    thread; that keeps thread-bound resources (the embedded policy engine is one per thread) on the
+    service's threads instead of a fresh worker pool per turn."""
+    prev = getattr(_local, "sink", None)
+    _local.sink = sink
+    try:
+        yield
+    finally:
+        _local.sink = prev
+
+
+def _emit(kind: str, text: str = "", **data: Any) -> None:
+    event = {"kind": kind, "text": text, "data": data}
+    sink = getattr(_local, "sink", None)
+    if sink is not None:
+        sink(event)
+    else:  # run under LangGraph's own custom streaming
+        get_stream_writer()(event)
+
+
+def _step(node: str, text: str = "", **data: Any) -> None:
+    _emit("step", text or node, node=node, **data)
+
+
+def _actor(state: ChatState) -> Actor:
+    a = state["actor"]
+    return Actor(id=a["id"], roles=tuple(a.get("roles", ())), kind=ActorKind(a.get("kind", "human")))
+
+
+def _ctx(deps: Deps, state: ChatState) -> ToolContext:
+    with deps.runtime.store.read() as s:
+        device = repo.get_device(s, str(state["device_id"]))
+    return ToolContext(deps.runtime, device, _actor(state), Pseudonymizer(state.get("mac_key") or "gateward"))
+
+
+def _tool_recorder(state: ChatState, sink: list[dict[str, Any]]) -> Any:
+    def on_tool(r: ToolResult) -> None:
+        sink.append({"name": r.name, "summary": r.summary, "ok": r.ok})
+        _emit("tool", r.summary, **r.event_data())
+    return on_tool
+
+
+def _on_notice(notices: list[str]) -> Any:
+    def on_notice(text: str, data: dict[str, Any]) -> None:
+        notices.append(text)
+        _emit("notice", text, **data)
+    return on_notice
+
+
+def _plan(state: ChatState) -> Plan:
+    return Plan.model_validate(state["plan"])
+
+
+def _usage_add(state: ChatState, extra: Usage) -> dict[str, Any]:
+    return Usage.model_validate(state.get("usage") or {}).add(extra).model_dump()
+
+
+def _masked_changes(d: ProposalDraft) -> list[dict[str, Any]]:
+    return [{"path": c.path, "value": mask_value(c.path, c.value)} for c in d.changes]
+
+
+# ============================================================================ the graph
+
+
+class PlannerGraph:
+    """Nodes as methods over shared dependencies; :meth:`builder` wires them."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    @property
+    def rt(self) -> Any:
+        return self.deps.runtime
+
+    def builder(self) -> StateGraph:
+        g: StateGraph = StateGraph(ChatState)
+        g.add_node("understand", self.understand, destinations=("gather", "report"))
+        g.add_node("gather", self.gather, destinations=("diagnose",))
+        g.add_node("diagnose", self.diagnose, destinations=("draft",))
+        g.add_node("draft", self.draft, destinations=("self_check", "report"))
+        g.add_node("self_check", self.self_check, destinations=("present", "draft", "report"))
+        g.add_node("present", self.present, destinations=("await_decision", "apply", "report"))
+        g.add_node("await_decision", self.await_decision, destinations=("apply", "report", "await_decision"))
+        g.add_node("apply", self.apply, destinations=("report", "await_decision"))
+        g.add_node("report", self.report)
+        g.add_edge(START, "understand")
+        return g
+
+    # ------------------------------------------------------------------ understand
+    def understand(self, state: ChatState) -> Command[Any]:
+        _step("understand")
+        text = state.get("message", "")
+        actor = _actor(state)
+        intent = playbooks.classify(text, is_job=actor.kind is ActorKind.JOB)
+        pending = state.get("pending")
+        if pending and intent in (Intent.UNKNOWN, Intent(pending["intent"])):
+            intent = Intent(pending["intent"])
+            extra = text
+            if "ssid" in pending.get("missing", []) and playbooks.extract_ssid(text) is None and text.strip():
+                extra = f'SSID "{text.strip()[:32]}"'
+            text = f"{pending.get('text', '')} {extra}".strip()
+        reset: dict[str, Any] = {
+            "intent": str(intent), "message": text, "turn": int(state.get("turn", 0)) + 1, "evidence": {},
+            "turn_tools": [], "finding": None, "plan": None, "llm": None, "attempts": 0, "exclude": {}, "check": None,
+            "proposal_id": None, "proposal_state": None, "awaiting": None, "pending": None, "notices": [],
+            "apply_error": None,
+            "transcript": [*state.get("transcript", []), {"role": "user", "text": state.get("message", "")}][-20:],
+        }
+        if not state.get("device_id"):
+            plan = Plan(outcome="question", finding="no_device",
+                        text="Which gateway is this about? Start the chat with a device id.")
+            return Command(update={**reset, "plan": plan.model_dump(mode="json")}, goto="report")
+        return Command(update=reset, goto="gather")
+
+    # ------------------------------------------------------------------ gather
+    def gather(self, state: ChatState) -> Command[Any]:
+        _step("gather", planner=state.get("planner", "offline"))
+        ctx = _ctx(self.deps, state)
+        sink: list[dict[str, Any]] = []
+        on_tool = _tool_recorder(state, sink)
+        if state.get("planner") == "llm" and self.deps.llm is not None:
+            ev: dict[str, Any] = {}
+            for name in ("device_summary", "topology"):
+                r = call_tool(ctx, name, {})
+                ev[name] = {"name": r.name, "args": r.args, "ok": r.ok, "summary": r.summary, "data": r.data,
+                            "error": r.error}
+                on_tool(r)
+        else:
+            ev = playbooks.gather(ctx, Intent(state["intent"]), on_tool)
+        calls = int(state.get("tool_calls", 0)) + len(sink)
+        return Command(update={"evidence": ev, "turn_tools": sink, "tool_calls": calls}, goto="diagnose")
+
+    # ------------------------------------------------------------------ diagnose
+    def _offline_finding(self, state: ChatState, ctx: ToolContext, sink: list[dict[str, Any]],
+                         ev: dict[str, Any] | None = None) -> tuple[dict[str, Any], Finding]:
+        intent = Intent(state["intent"])
+        if ev is None:
+            ev = playbooks.gather(ctx, intent, _tool_recorder(state, sink))
+        finding = playbooks.diagnose(ctx, intent, ev, state.get("message", ""),
+                                     self.deps.vault.get(state["thread_id"], {}))
+        return ev, finding
+
+    def diagnose(self, state: ChatState) -> Command[Any]:
+        _step("diagnose")
+        ctx = _ctx(self.deps, state)
+        sink = list(state.get("turn_tools", []))
+        notices: list[str] = list(state.get("notices", []))
+        update: dict[str, Any] = {}
+        if state.get("planner") == "llm" and self.deps.llm is not None:
+            device_context = {k: scrub(v.get("data", {}), ctx.pseudo) for k, v in (state.get("evidence") or {}).items()}
+            first = context_message(device_context, state.get("message", ""), ctx.actor.id,
+                                    state.get("transcript", [])[:-1])
+            before = len(sink)
+            out = self.deps.llm.start(ctx, first, _tool_recorder(state, sink), _on_notice(notices))
+            update["usage"] = _usage_add(state, out.usage)
+            update["tool_calls"] = int(state.get("tool_calls", 0)) + (len(sink) - before)
+            if out.kind != "fallback":
+                update.update({"llm": _llm_state(out), "turn_tools": sink, "notices": notices,
+                               "finding": {"kind": "llm", "summary": "model-driven diagnosis"}})
+                _step("diagnose", "the model gathered evidence", tool_calls=out.tool_calls)
+                return Command(update=update, goto="draft")
+            text = _fallback_notice(out)
+            notices.append(text)
+            _emit("notice", text, fallback=True, failure=out.failure)
+            before = len(sink)
+            ev, finding = self._offline_finding(state, ctx, sink)
+            update["tool_calls"] += len(sink) - before
+            update.update({"planner": "offline", "evidence": ev})
+        else:
+            ev, finding = self._offline_finding(state, ctx, sink, ev=state.get("evidence"))
+        _step("diagnose", finding.summary, finding=finding.kind)
+        update.update({"finding": finding.model_dump(mode="json"), "turn_tools": sink, "notices": notices})
+        return Command(update=update, goto="draft")
+
+    # ------------------------------------------------------------------ draft
+    def draft(self, state: ChatState) -> Command[Any]:
+        _step("draft", attempt=int(state.get("attempts", 0)) + 1)
+        ctx = _ctx(self.deps, state)
+        update: dict[str, Any] = {}
+        if state.get("planner") == "llm" and state.get("llm") is not None:
+            llm_state = state["llm"] or {}
+            if int(state.get("attempts", 0)) > 0 and self.deps.llm is not None:
+                sink = list(state.get("turn_tools", []))
+                notices = list(state.get("notices", []))
+                before = len(sink)
+                out = self.deps.llm.redraft(ctx, llm_state.get("messages", []), llm_state.get("call_id"),
+                                            state.get("check_feedback") or _feedback(state),
+                                            _tool_recorder(state, sink), _on_notice(notices))
+                update["usage"] = _usage_add(state, out.usage)
+                update["tool_calls"] = int(state.get("tool_calls", 0)) + (len(sink) - before)
+                update["turn_tools"] = sink
+                update["notices"] = notices
+                if out.kind == "fallback":
+                    text = _fallback_notice(out)
+                    _emit("notice", text, fallback=True, failure=out.failure)
+                    before = len(sink)
+                    ev, finding = self._offline_finding(state, ctx, sink)
+                    update["tool_calls"] += len(sink) - before
+                    plan = playbooks.draft(ctx, finding, ev, secrets=self.deps.vault.get(state["thread_id"], {}))
+                    update.update({"planner": "offline", "evidence": ev, "finding": finding.model_dump(mode="json"),
+                                   "llm": None, "attempts": 0, "exclude": {}})
+                    return self._after_draft(ctx, plan, ev, update)
+                llm_state = _llm_state(out)
+                update["llm"] = llm_state
+            plan = _plan_from_llm(ctx, llm_state, state)
+            return self._after_draft(ctx, plan, state.get("evidence") or {}, update)
+        finding = Finding.model_validate(state["finding"])
+        ev = state.get("evidence") or {}
+        plan = playbooks.draft(ctx, finding, ev, exclude=state.get("exclude") or {},
+                               secrets=self.deps.vault.get(state["thread_id"], {}))
+        return self._after_draft(ctx, plan, ev, update)
+
+    def _after_draft(self, ctx: ToolContext, plan: Plan, ev: dict[str, Any], update: dict[str, Any]) -> Command[Any]:
+        plan = playbooks.compat_gate(ctx, plan, ev)
+        update["plan"] = plan.model_dump(mode="json")
+        if plan.outcome == "change" and plan.draft is not None:
+            _step("draft", plan.text, changes=_masked_changes(plan.draft))
+            return Command(update=update, goto="self_check")
+        return Command(update=update, goto="report")
+
+    # ------------------------------------------------------------------ self_check
+    def self_check(self, state: ChatState) -> Command[Any]:
+        _step("self_check")
+        ctx = _ctx(self.deps, state)
+        plan = _plan(state)
+        assert plan.draft is not None
+        try:
+            resolved = playbooks.resolve_secrets(plan.draft, self.deps.vault.get(state["thread_id"], {}))
+        except KeyError:
+            q = Plan(outcome="question", finding="secret_lost", text=(
+                "I no longer hold the passphrase you sent (the service restarted before I could use it). "
+                "Please send the new passphrase again."), data={"pending": "passphrase_change"})
+            return Command(update={"plan": q.model_dump(mode="json"),
+                                   "pending": {"intent": state.get("intent"), "missing": ["passphrase"],
+                                               "text": state.get("message", "")}}, goto="report")
+        check = self_check(self.rt, ctx.device, ctx.actor, resolved)
+        _emit("tool", check.summary(), name="policy_dry_run", args={"changes": _masked_changes(plan.draft)},
+              summary=check.summary(), ok=check.ok)
+        tool_calls = int(state.get("tool_calls", 0)) + 1
+        if check.ok:
+            return Command(update={"check": check.as_dict(), "tool_calls": tool_calls}, goto="present")
+        attempts = int(state.get("attempts", 0)) + 1
+        reasons = check.issues or (check.decision.deny if check.decision else []) or [check.error or "unknown"]
+        exclude = dict(state.get("exclude") or {})
+        retry = attempts < MAX_ATTEMPTS
+        finding = (state.get("finding") or {}).get("kind")
+        if state.get("planner") != "llm":
+            retry = retry and _exclude_for_retry(finding, plan, reasons, exclude)
+        elif not check.decision and not check.issues:
+            retry = False
+        if retry:
+            _emit("notice", f"self-check refused the draft ({'; '.join(reasons[:2])}); drafting again",
+                  problem="self_check", reasons=reasons[:5])
+            return Command(update={"check": check.as_dict(), "attempts": attempts, "exclude": exclude,
+                                   "tool_calls": tool_calls, "check_feedback": "; ".join(reasons[:5])}, goto="draft")
+        return Command(update={"check": check.as_dict(), "attempts": attempts, "tool_calls": tool_calls,
+                               "plan": _give_up(state, plan, check.issues, reasons, ctx).model_dump(mode="json")},
+                       goto="report")
+
+    # ------------------------------------------------------------------ present
+    def present(self, state: ChatState) -> Command[Any]:
+        _step("present")
+        plan = _plan(state)
+        assert plan.draft is not None
+        actor = _actor(state)
+        draft = plan.draft.model_copy(update={"evidence": [*plan.draft.evidence, *_tool_evidence(state)]})
+        resolved = playbooks.resolve_secrets(draft, self.deps.vault.get(state["thread_id"], {}))
+        try:
+            p = self.rt.lifecycle.submit(resolved, actor)
+        except GatewardError as exc:
+            _emit("error", f"the lifecycle refused the proposal: {exc.message}", code=exc.code)
+            failed = Plan(outcome="escalation", finding="submit_failed",
+                          text=f"I could not submit the proposal: {exc.message}")
+            return Command(update={"plan": failed.model_dump(mode="json")}, goto="report")
+        self.deps.vault.pop(state["thread_id"], None)  # the secret is in the proposal now; forget it here
+        info = _proposal_info(self.rt, p.id)
+        _emit("proposal", f"Proposal {p.id}: {p.intent} — {p.state}", **info)
+        update = {"proposal_id": p.id, "proposal_state": str(p.state)}
+        if p.state is ProposalState.APPROVED:
+            if actor.kind is ActorKind.JOB:
+                return Command(update=update, goto="apply")
+            return Command(update={**update, "awaiting": "confirm"}, goto="await_decision")
+        if p.state is ProposalState.AWAITING_APPROVAL:
+            return Command(update={**update, "awaiting": "approval"}, goto="await_decision")
+        return Command(update=update, goto="report")
+
+    # ------------------------------------------------------------------ await_decision
+    def await_decision(self, state: ChatState) -> Command[Any]:
+        pid = str(state.get("proposal_id"))
+        kind = state.get("awaiting") or "confirm"
+        value = interrupt({"kind": kind, "proposal_id": pid})
+        # Below runs only once resumed (a resumed node starts again from the top).
+        message = str((value or {}).get("message", "")) if isinstance(value, dict) else str(value or "")
+        actor = _actor(state)
+        p = self.rt.lifecycle.get(pid)
+        if p.state is ProposalState.APPROVED and (kind == "approval" or YES.match(message)):
+            _step("await_decision", f"proposal {pid} is approved; applying", proposal_id=pid)
+            return Command(update={"awaiting": None, "proposal_state": str(p.state)}, goto="apply")
+        if p.state in (ProposalState.APPROVED, ProposalState.AWAITING_APPROVAL) and NO.match(message):
+            p = self.rt.lifecycle.cancel(pid, actor, reason="withdrawn in chat")
+            return Command(update={"awaiting": None, "proposal_state": str(p.state)}, goto="report")
+        if p.state is ProposalState.APPROVED:
+            _emit("question", f"Proposal {pid} is approved and ready. Reply 'apply' to apply it now, or 'cancel'.",
+                  proposal_id=pid)
+            return Command(update={"awaiting": "confirm"}, goto="await_decision")
+        if p.state is ProposalState.AWAITING_APPROVAL:
+            info = _proposal_info(self.rt, pid)
+            roles = ", ".join(a["role"] for a in (info.get("decision") or {}).get("approvals_required", []))
+            _emit("notice", f"Proposal {pid} is still waiting for approval ({roles or 'an approver'}). "
+                            "I'll continue when it is decided; reply 'cancel' to withdraw it.", proposal_id=pid)
+            return Command(update={"awaiting": "approval"}, goto="await_decision")
+        return Command(update={"awaiting": None, "proposal_state": str(p.state)}, goto="report")
+
+    # ------------------------------------------------------------------ apply
+    def apply(self, state: ChatState) -> Command[Any]:
+        pid = str(state.get("proposal_id"))
+        _step("apply", f"backing up, applying and verifying {pid}", proposal_id=pid)
+        actor = _actor(state)
+        try:
+            outcome = self.rt.lifecycle.apply(pid, actor)
+        except (DeviceUnavailable, Locked) as exc:
+            _emit("error", f"nothing was changed: {exc.message}", code=exc.code, proposal_id=pid)
+            if actor.kind is ActorKind.JOB:
+                return Command(update={"apply_error": exc.message}, goto="report")
+            _emit("question", "Reply 'apply' to try again, or 'cancel'.", proposal_id=pid)
+            return Command(update={"awaiting": "confirm", "apply_error": exc.message}, goto="await_decision")
+        except GatewardError as exc:
+            _emit("error", f"apply refused: {exc.message}", code=exc.code, proposal_id=pid)
+            return Command(update={"apply_error": exc.message}, goto="report")
+        return Command(update={"proposal_state": str(outcome.proposal.state), "apply_error": None}, goto="report")
+
+    # ------------------------------------------------------------------ report
+    def report(self, state: ChatState) -> dict[str, Any]:
+        _step("report")
+        plan = Plan.model_validate(state["plan"]) if state.get("plan") else None
+        pid = state.get("proposal_id")
+        update: dict[str, Any] = {"awaiting": None}
+        if pid:
+            p = self.rt.lifecycle.get(pid)
+            info = _proposal_info(self.rt, pid)
+            text = _outcome_text(p.id, str(p.state), p.error, info)
+            _emit("outcome", text, **info)
+            said = text
+            update["proposal_state"] = str(p.state)
+        elif plan is not None:
+            data = {"finding": plan.finding, "evidence": [t["summary"] for t in state.get("turn_tools", [])][-12:]}
+            if plan.data.get("suggested"):
+                data["suggested"] = plan.data["suggested"]
+            _emit(plan.outcome if plan.outcome != "change" else "answer", plan.text, **data)
+            said = plan.text
+            if plan.outcome == "question" and plan.data.get("pending"):
+                update["pending"] = {"intent": state.get("intent"), "missing": plan.data.get("missing", []),
+                                     "text": state.get("message", "")}
+        else:
+            said = "Nothing to report."
+            _emit("answer", said)
+        update["transcript"] = [*state.get("transcript", []), {"role": "assistant", "text": said}][-20:]
+        return update
+
+
+# ============================================================================ plan helpers
+
+
+def _llm_state(out: LLMOutcome) -> dict[str, Any]:
+    return {"kind": out.kind, "messages": out.messages, "call_id": out.pending_call_id,
+            "draft": out.draft.model_dump(mode="json") if out.draft else None,
+            "respond": out.respond.model_dump(mode="json") if out.respond else None,
+            "refusals": out.refusals}
+
+
+def _fallback_notice(out: LLMOutcome) -> str:
+    why = {"timeout": "timed out", "unavailable": "is unavailable", "rate_limited": "is rate limiting us",
+           "rejected": "rejected the request", "bad_response": "answered something unusable",
+           "reasks_exhausted": "kept sending invalid requests", "steps_exhausted": "did not reach a conclusion",
+           }.get(out.failure or "", "failed")
+    return f"The model endpoint {why} ({out.reason}); using the offline playbooks instead."
+
+
+def _plan_from_llm(ctx: ToolContext, llm_state: dict[str, Any], state: ChatState) -> Plan:
+    from core.models import Change
+
+    if llm_state.get("kind") == "respond" and llm_state.get("respond"):
+        r = llm_state["respond"]
+        return Plan(outcome=r["kind"], text=r["text"], finding="llm")
+    d = llm_state.get("draft") or {}
+    changes = [Change(path=str(c["path"]).strip(), value=c["value"]) for c in d.get("changes", [])
+               if str(c.get("path", "")).strip() and not str(c["path"]).strip().endswith(".")]
+    if not changes:
+        return Plan(outcome="question", finding="llm", text="The model proposed no usable change; can you say more?")
+    draft = ProposalDraft(intent=str(d.get("intent", "planner proposal"))[:300], targets=[ctx.device.id],
+                          changes=changes, rationale=str(d.get("rationale", ""))[:2000], source="chat")
+    return Plan(outcome="change", finding="llm", draft=draft, text=draft.intent)
+
+
+def _feedback(state: ChatState) -> str:
+    check = state.get("check") or {}
+    reasons = list(check.get("issues") or []) + list(((check.get("decision") or {}).get("deny")) or [])
+    return "; ".join(reasons[:5]) or "the self-check failed"
+
+
+def _exclude_for_retry(finding: str | None, plan: Plan, reasons: list[str], exclude: dict[str, Any]) -> bool:
+    """Offline playbooks: what to avoid on the next attempt; False when there is no alternative."""
+    d = plan.draft
+    if d is None:
+        return False
+    if finding in ("dfs_radar", "wifi_congestion"):
+        ch = next((c.value for c in d.changes if c.path.endswith(".Channel")), None)
+        if ch is None:
+            return False
+        exclude["channels"] = [*exclude.get("channels", []), ch]
+        return True
+    if finding == "poor_24_coverage":
+        tp = next((c.value for c in d.changes if c.path.endswith(".TransmitPower")), None)
+        if any("Bandwidth" in r for r in reasons):
+            exclude["no_width"] = True
+            return True
+        if tp is None:
+            return False
+        exclude["tx_power"] = [*exclude.get("tx_power", []), tp]
+        return True
+    return False
+
+
+def _give_up(state: ChatState, plan: Plan, issues: list[str], reasons: list[str], ctx: ToolContext) -> Plan:
+    assert plan.draft is not None
+    suggested = _masked_changes(plan.draft)
+    if any(r.startswith("secrets:") for r in reasons) and any("KeyPassphrase" in c["path"] for c in suggested):
+        why = "; ".join(_strip_path(r) for r in reasons if r.startswith("secrets:"))
+        return Plan(outcome="question", finding="weak_passphrase", text=(
+            f"Policy refused that passphrase ({why}). Ask the subscriber for another one: at least 12 characters, "
+            "not a common password and not containing the network name."),
+            data={"pending": "passphrase_change", "missing": ["passphrase"], "suggested": None})
+    if issues:
+        return Plan(outcome="escalation", finding="invalid_draft", text=(
+            "The change I would propose does not fit this device's data model: " + "; ".join(issues[:3])
+            + ". Escalating to a Wi-Fi/CPE engineer."), data={"suggested": suggested})
+    roles = ", ".join(ctx.actor.roles) or "no role"
+    return Plan(outcome="escalation", finding="policy_denied", text=(
+        f"{plan.text}: policy does not allow this for {ctx.actor.id} ({roles}): " + "; ".join(reasons[:3])
+        + ". Escalate to an approver with the suggested change."), data={"suggested": suggested})
+
+
+def _strip_path(reason: str) -> str:
+    text = reason.split(":", 1)[1].strip() if ":" in reason else reason
+    return re.sub(r"the passphrase for \S+ ", "the passphrase ", text)
+
+
+def _tool_evidence(state: ChatState) -> list[Evidence]:
+    return [Evidence(kind=f"tool:{t['name']}", summary=t["summary"]) for t in state.get("turn_tools", [])
+            if t.get("ok")][:12]
+
+
+def _proposal_info(rt: Any, pid: str) -> dict[str, Any]:
+    from core.views import proposal_public
+
+    with rt.store.read() as s:
+        row = repo.get_proposal_row(s, pid)
+        p = repo.proposal_from_row(row)
+        rec = repo.latest_decision(s, pid)
+        execs = repo.executions_for(s, pid)
+    decision = None
+    if rec is not None:
+        res = rec.result
+        decision = {"allow": res.get("allow"), "deny": res.get("deny", []),
+                    "approvals_required": res.get("approvals_required", []), "risk": res.get("risk"),
+                    "obligations": res.get("obligations", [])}
+    diff = []
+    for d in (row.preview or {}).get("devices", [])[:5]:
+        for ln in d.get("lines", []):
+            diff.append({"device_id": d["device_id"], "path": ln["path"], "before": ln["before"],
+                         "after": ln["after"], "unchanged": ln.get("unchanged", False)})
+    pub = proposal_public(p)
+    return {"proposal_id": p.id, "state": str(p.state), "hash": p.hash, "risk": p.risk, "intent": p.intent,
+            "changes": pub["changes"], "decision": decision, "diff": diff, "error": p.error,
+            "executions": [{"device_id": e.device_id, "status": str(e.status), "error": e.error} for e in execs]}
+
+
+def _outcome_text(pid: str, state: str, error: str | None, info: dict[str, Any]) -> str:
+    if state == "done":
+        return f"Applied and verified: proposal {pid} held on the device."
+    if state == "rolled_back":
+        return f"Proposal {pid} did not hold and was rolled back from its backup: {error or 'verification failed'}."
+    if state == "failed":
+        return f"Proposal {pid} FAILED and the rollback did not complete — escalate now: {error}."
+    if state == "denied":
+        return f"Policy denied proposal {pid}: {error or '; '.join((info.get('decision') or {}).get('deny', []))}."
+    if state == "invalid":
+        return f"Proposal {pid} is invalid for this device: {error}."
+    if state == "rejected":
+        return f"Proposal {pid} was rejected: {error}."
+    if state == "cancelled":
+        return f"Proposal {pid} was withdrawn; nothing was changed."
+    if state == "approved":
+        return f"Proposal {pid} is approved but not applied yet."
+    if state == "awaiting_approval":
+        return f"Proposal {pid} is waiting for approval."
+    return f"Proposal {pid} is {state}."

@@ -1,0 +1,193 @@
+"""The model-driven planning loop: tool calls until the model proposes or responds.
+
+Why a hand-written loop rather than a prebuilt agent: every step has to be policed. A tool the
+model names is looked up in the closed read-only registry (``brain.tools``); anything else — a
+made-up tool, an attempt to "set_parameter" or "apply" — is refused and the model is told so.
+Arguments that are not JSON are refused and the model is asked again. The only way out with a
+change is ``propose_change``, whose arguments are validated into a typed draft
+(:class:`~brain.prompts.ProposeChange`); the graph then self-checks it and, on failure, comes back
+here with the problems (:meth:`LLMPlanner.redraft`). After too many refusals, or when the endpoint
+fails, the loop gives up with a reason and the graph falls back to the offline playbooks.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from brain.llm import LLMClient, LLMError, Usage
+from brain.prompts import SYSTEM_PROMPT, ProposeChange, Respond, final_tool_schemas
+from brain.tools import TOOLS, ToolContext, ToolResult, call_tool, openai_tools
+
+WRITE_LIKE = re.compile(r"set|apply|write|update|reboot|reset|factory|delete|commit|approve|execute|push|"
+                        r"configure|change_param|modify", re.IGNORECASE)
+
+OnTool = Callable[[ToolResult], None]
+OnNotice = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class LLMOutcome:
+    kind: Literal["draft", "respond", "fallback"]
+    messages: list[dict[str, Any]]
+    usage: Usage
+    draft: ProposeChange | None = None
+    respond: Respond | None = None
+    reason: str = ""
+    failure: str | None = None  # LLMError kind, or "reasks_exhausted", "steps_exhausted"
+    tool_calls: int = 0
+    refusals: list[str] = field(default_factory=list)
+    pending_call_id: str | None = None
+
+
+class LLMPlanner:
+    def __init__(self, client: LLMClient, *, max_steps: int = 8, max_reasks: int = 3) -> None:
+        self.client = client
+        self.max_steps = max_steps
+        self.max_reasks = max_reasks
+
+    def tools(self) -> list[dict[str, Any]]:
+        return openai_tools() + final_tool_schemas()
+
+    def start(self, ctx: ToolContext, first_user: str, on_tool: OnTool, on_notice: OnNotice) -> LLMOutcome:
+        messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": first_user}]
+        return self._loop(ctx, messages, on_tool, on_notice)
+
+    def redraft(self, ctx: ToolContext, messages: list[dict[str, Any]], call_id: str | None, feedback: str,
+                on_tool: OnTool, on_notice: OnNotice) -> LLMOutcome:
+        """The self-check refused the draft: tell the model why and let it try again."""
+        msgs = list(messages)
+        text = f"The proposal was not submitted: {feedback}. Fix it (read first if needed) or respond."
+        if call_id:
+            msgs.append({"role": "tool", "tool_call_id": call_id, "content": json.dumps({"ok": False, "error": text})})
+        else:
+            msgs.append({"role": "user", "content": text})
+        return self._loop(ctx, msgs, on_tool, on_notice)
+
+    def _loop(self, ctx: ToolContext, messages: list[dict[str, Any]], on_tool: OnTool,
+              on_notice: OnNotice) -> LLMOutcome:
+        usage = Usage()
+        reasks = 0
+        calls = 0
+        refusals: list[str] = []
+
+        def out(kind: Literal["draft", "respond", "fallback"], **kw: Any) -> LLMOutcome:
+            return LLMOutcome(kind=kind, messages=messages, usage=usage, tool_calls=calls, refusals=refusals, **kw)
+
+        for _ in range(self.max_steps):
+            try:
+                reply = self.client.complete(messages, self.tools())
+            except LLMError as exc:
+                usage = usage.add(Usage(failures=1))
+                return out("fallback", reason=exc.message, failure=exc.kind)
+            usage = usage.add(reply.usage)
+            messages.append(reply.as_message())
+            if not reply.tool_calls:
+                parsed = _parse_content(reply.content)
+                if isinstance(parsed, ProposeChange):
+                    return out("draft", draft=parsed)
+                if isinstance(parsed, Respond):
+                    return out("respond", respond=parsed)
+                text = (reply.content or "").strip()
+                if text:
+                    return out("respond", respond=Respond(kind="answer", text=text[:2000]))
+                reasks += 1
+                refusals.append("empty reply")
+                on_notice("the model returned an empty reply; asked again", {"problem": "empty_reply"})
+                messages.append({"role": "user", "content": "Use the tools, then propose_change or respond."})
+                if reasks > self.max_reasks:
+                    return out("fallback", reason="the model kept returning empty replies", failure="reasks_exhausted")
+                continue
+            final: LLMOutcome | None = None
+            for tc in reply.tool_calls:
+                try:
+                    args = json.loads(tc.arguments) if tc.arguments.strip() else {}
+                    if not isinstance(args, dict):
+                        raise ValueError("arguments must be a JSON object")
+                except (json.JSONDecodeError, ValueError) as exc:
+                    reasks += 1
+                    refusals.append(f"invalid JSON for {tc.name}")
+                    on_notice(f"the model sent invalid JSON arguments for {tc.name}; asked it again",
+                              {"problem": "invalid_json", "tool": tc.name})
+                    err = {"ok": False, "error": f"arguments are not valid JSON: {exc}"}
+                    messages.append({"role": "tool", "tool_call_id": tc.id, "content": json.dumps(err)})
+                    continue
+                if tc.name in ("propose_change", "respond"):
+                    model = ProposeChange if tc.name == "propose_change" else Respond
+                    try:
+                        parsed_args = model.model_validate(args)
+                    except ValidationError as exc:
+                        reasks += 1
+                        problems = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}"
+                                             for e in exc.errors()[:5])
+                        refusals.append(f"invalid {tc.name}")
+                        on_notice(f"the model's {tc.name} did not match the schema ({problems}); asked again",
+                                  {"problem": "schema", "tool": tc.name})
+                        messages.append({"role": "tool", "tool_call_id": tc.id,
+                                         "content": json.dumps({"ok": False, "error": problems})})
+                        continue
+                    if final is None:
+                        if isinstance(parsed_args, ProposeChange):
+                            final = out("draft", draft=parsed_args, pending_call_id=tc.id)
+                        else:
+                            final = out("respond", respond=parsed_args)
+                            messages.append({"role": "tool", "tool_call_id": tc.id, "content": '{"ok": true}'})
+                    continue
+                if tc.name not in TOOLS:
+                    reasks += 1
+                    write = bool(WRITE_LIKE.search(tc.name))
+                    refusals.append(("write attempt " if write else "unknown tool ") + tc.name)
+                    if write:
+                        on_notice(f"the model tried to call {tc.name!r}, which would write to the device; refused — "
+                                  "changes only reach a device as a proposal through the lifecycle",
+                                  {"problem": "write_attempt", "tool": tc.name})
+                    else:
+                        on_notice(f"the model called an unknown tool {tc.name!r}; asked again",
+                                  {"problem": "unknown_tool", "tool": tc.name})
+                    names = ", ".join([*TOOLS, "propose_change", "respond"])
+                    error = f"there is no tool {tc.name!r}; tools: {names}"
+                    if write:
+                        error += "; nothing can be written directly — use propose_change"
+                    messages.append({"role": "tool", "tool_call_id": tc.id,
+                                     "content": json.dumps({"ok": False, "error": error})})
+                    continue
+                calls += 1
+                result = call_tool(ctx, tc.name, args)
+                on_tool(result)
+                messages.append({"role": "tool", "tool_call_id": tc.id, "content": result.for_model(ctx.pseudo)})
+            if final is not None:
+                # Answer every other pending call so the conversation stays well-formed for a redraft.
+                return final
+            if reasks > self.max_reasks:
+                return out("fallback", reason=f"the model made {reasks} invalid requests ({', '.join(refusals[-3:])})",
+                           failure="reasks_exhausted")
+        return out("fallback", reason=f"no proposal or answer after {self.max_steps} model turns",
+                   failure="steps_exhausted")
+
+
+def _parse_content(content: str | None) -> ProposeChange | Respond | None:
+    """Some endpoints answer with JSON in the content instead of a tool call: accept the two
+    final shapes there too."""
+    if not content:
+        return None
+    text = content.strip()
+    if text.startswith("```"):
+        text = text.strip("`")
+        text = text.split("\n", 1)[1] if "\n" in text else text
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    for model in (ProposeChange, Respond):
+        try:
+            return model.model_validate(obj)
+        except ValidationError:
+            continue
+    return None

@@ -1,0 +1,51 @@
+"""The planner's intermediate results: what it understood, found and decided.
+
+Plain pydantic models that serialise to JSON, because they live in the LangGraph checkpoint of a
+durable chat thread and must survive a process restart unchanged.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from core.models import ProposalDraft
+
+Outcome = Literal["change", "question", "escalation", "answer"]
+
+
+class Intent(StrEnum):
+    """What the support agent (or a telemetry trigger) is asking about."""
+
+    WIFI = "wifi_problem"
+    COVERAGE = "coverage"
+    CONNECTIVITY = "connectivity"
+    INFORM = "inform"
+    SSID = "ssid_change"
+    PASSPHRASE = "passphrase_change"
+    CREDENTIALS = "ssid_and_passphrase"
+    STATUS = "status"
+    UNSUPPORTED = "unsupported_action"
+    UNKNOWN = "unknown"
+
+
+class Finding(BaseModel):
+    """The diagnosis: one named condition with the numbers that support it."""
+
+    kind: str
+    summary: str
+    radio: int | None = None
+    band: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class Plan(BaseModel):
+    """A Proposal draft, or the reason no CPE change is right (question, escalation, answer)."""
+
+    outcome: Outcome
+    text: str
+    finding: str
+    draft: ProposalDraft | None = None
+    data: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,677 @@
+"""The offline planner: deterministic playbooks over the read-only tools.
+
+Why deterministic playbooks: the planner must work with no language model at all (no key, an
+air-gapped NOC) and must fall back to something predictable when the model fails. Each playbook
+is evidence first: the request only picks which evidence to gather; what is proposed follows from
+the data (radar events, channel utilisation, client signal, DNS servers, the inform interval,
+the health of the upstream), never from wording. Device strings (SSIDs, host names, event text)
+are never interpreted, so a hostile SSID cannot steer a playbook.
+
+Playbooks, by finding:
+
+* ``dfs_radar`` — a 5 GHz radio on a DFS channel with radar events → the cleanest non-DFS channel
+  (``brain.channels``), AutoChannelEnable=false when it was on;
+* ``wifi_congestion`` — a busy 2.4 GHz channel → the cleanest of 1/6/11;
+* ``poor_24_coverage`` — weak 2.4 GHz clients and reduced power → the highest supported transmit
+  power within policy, 20 MHz width;
+* ``dns_lost`` — no WAN DNS servers after a firmware bug → restore the operator's resolvers;
+* ``periodic_inform_misconfigured`` → the operator profile's interval;
+* ``ssid_change`` / ``passphrase_change`` — the subscriber's request (the passphrase never enters
+  the planner's state: it is a placeholder resolved at drafting time);
+* ``upstream_outage`` / ``device_offline`` — no CPE change; escalate with the evidence;
+* anything else — a clarifying question or an escalation, never a guess.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, Literal
+
+from brain import knowledge
+from brain.channels import ChannelRules, choose_channel, rules_for, width_mhz
+from brain.plan import Finding, Intent, Plan
+from brain.tools import (
+    HistoryArgs,
+    NeighbourArgs,
+    NoArgs,
+    PingArgs,
+    RadioInfo,
+    ReadArgs,
+    ToolContext,
+    ToolResult,
+    call_tool,
+    radios_from_values,
+)
+from core import topology
+from core.models import Change, Evidence, ProposalDraft, Root
+from core.secrets import mask_value
+
+OnTool = Callable[[ToolResult], None]
+Evidence_ = dict[str, dict[str, Any]]
+
+SECRET_RE = re.compile(r"\[secret:(\d+)\]")
+_I = re.IGNORECASE
+_PASS = re.compile(r"pass ?(word|phrase)|wi-?fi (key|code)|network key|wpa key|\[secret:\d+\]", _I)
+_SSID = re.compile(r"\b(change|rename|new|set|update|different|call)\b.{0,40}\b(ssid|network name|wi-?fi name|"
+                   r"name)\b|\bssid\b.{0,20}\b(to|as)\b|\brename\b|network name|wi-?fi name|"
+                   r"name of (the|their|his|her|my) (wi-?fi|network)|\bcall (it|the (wi-?fi|network))\b", _I)
+_INFORM = re.compile(r"\binform|not reporting|doesn'?t report|stale|check(s|ing)? in|last seen|\bacs\b|"
+                     r"tr-?069|periodic|management server|not (showing|visible) (up )?in", _I)
+_CONN = re.compile(r"no internet|internet (is |keeps )?(down|out|not working|dead|dropping)|can'?t (get online|browse)|"
+                   r"websites?|web ?pages?|pages? (won'?t|don'?t|do not) load|\bdns\b|\boffline\b|outage|"
+                   r"no (connection|service|sync)|lost connection|(link|line|fibre|fiber) (is )?down", _I)
+_COVER = re.compile(r"coverage|weak (signal|wi-?fi)|signal (is )?(weak|poor|low)|far (room|end)|garden|upstairs|"
+                    r"downstairs|back (room|bedroom)|bedroom|can'?t reach|\brange\b|one bar|dead ?zone|"
+                    r"through (the )?walls?", _I)
+_WIFI = re.compile(r"wi-?fi|wireless|wlan|drops?|dropping|disconnect|slow|buffer|evening|dies|cuts? out|"
+                   r"unstable|interference|channel|radar|streaming|video call|zoom|teams", _I)
+_STATUS = re.compile(r"\bstatus\b|how is|summary|check (the |this )?(device|router|gateway|box)|overview", _I)
+_UNSUPPORTED = re.compile(r"factory[ _-]?reset|firmware|upgrade|downgrade|reboot (all|every)|approve|"
+                          r"delete|wipe|shell|ssh|telnet|root access|disable (the )?firewall", _I)
+TRIGGERS = {
+    "wifi_congestion": Intent.WIFI, "dfs_radar": Intent.WIFI, "dns_lost": Intent.CONNECTIVITY,
+    "dns_failures": Intent.CONNECTIVITY, "periodic_inform": Intent.INFORM, "inform_stale": Intent.INFORM,
+    "poor_coverage": Intent.COVERAGE, "wan_down": Intent.CONNECTIVITY, "wan_degraded": Intent.CONNECTIVITY,
+}
+TRIGGER_RE = re.compile(r"^\[trigger:([a-z0-9_]+)\]")
+
+# Thresholds (percent channel utilisation, dBm client signal).
+CONGESTED_EVENING_PCT = 60.0
+CONGESTED_MEAN_PCT = 45.0
+WEAK_CLIENT_DBM = -75.0
+DNS_FAILURES_HIGH = 20.0
+PING_SLOW_MS = 150.0
+
+
+# ============================================================================ understand
+
+
+def classify(text: str, *, is_job: bool = False) -> Intent:
+    m = TRIGGER_RE.match(text.strip())
+    if m and is_job:
+        return TRIGGERS.get(m.group(1), Intent.UNKNOWN)
+    has_pass = bool(_PASS.search(text))
+    has_ssid = bool(_SSID.search(text))
+    if has_pass and has_ssid:
+        return Intent.CREDENTIALS
+    if has_pass:
+        return Intent.PASSPHRASE
+    if has_ssid:
+        return Intent.SSID
+    if _UNSUPPORTED.search(text):
+        return Intent.UNSUPPORTED
+    for rx, intent in ((_INFORM, Intent.INFORM), (_CONN, Intent.CONNECTIVITY), (_COVER, Intent.COVERAGE),
+                       (_WIFI, Intent.WIFI), (_STATUS, Intent.STATUS)):
+        if rx.search(text):
+            return intent
+    return Intent.UNKNOWN
+
+
+_QUOTED = re.compile(r"[\"“”'‘’«»]([^\"“”'‘’«»]{1,64})[\"“”'‘’«»]")
+_SSID_VALUE = re.compile(r"(?:ssid|network name|wi-?fi name|name|rename(?: (?:it|the (?:wi-?fi|network)))?)"
+                         r"\s*(?:\s(?:to|as|is|should be)\s+|=\s*|:\s*)(?:be\s+)?([^\s,;]+)|"
+                         r"\bcall(?:ed)?(?: it)?\s+([^\s,;]+)", _I)
+_STOP = {"to", "as", "is", "be", "the", "it", "a", "an", "and", "please", "something", "new", "their", "wifi",
+         "wi-fi", "network", "name", "change", "changed", "too"}
+
+
+def extract_ssid(text: str) -> str | None:
+    """The network name asked for: a quoted string, or the word after 'SSID to', 'rename to'…"""
+    clean = SECRET_RE.sub(" ", text)
+    for m in _QUOTED.finditer(clean):
+        cand = m.group(1).strip()
+        if cand and not SECRET_RE.search(cand):
+            return cand[:32]
+    for m in _SSID_VALUE.finditer(clean):
+        cand = (m.group(1) or m.group(2) or "").strip().strip(".!?")
+        if cand and cand.lower() not in _STOP and not cand.lower().startswith("pass"):
+            return cand[:32]
+    return None
+
+
+# ============================================================================ gather
+
+
+def _store(ev: Evidence_, key: str, r: ToolResult, on_tool: OnTool) -> ToolResult:
+    ev[key] = {"name": r.name, "args": r.args, "ok": r.ok, "summary": r.summary, "data": r.data, "error": r.error}
+    on_tool(r)
+    return r
+
+
+def gather(ctx: ToolContext, intent: Intent, on_tool: OnTool) -> Evidence_:
+    """Run the read-only tools this kind of request needs; every call is reported through
+    ``on_tool`` (the chat shows it) and kept as evidence."""
+    ev: Evidence_ = {}
+    summary = _store(ev, "device_summary", call_tool(ctx, "device_summary", {}), on_tool)
+    _store(ev, "topology", call_tool(ctx, "topology", NoArgs().model_dump()), on_tool)
+    online = bool(((summary.data or {}).get("presence") or {}).get("online"))
+    if intent in (Intent.WIFI, Intent.COVERAGE):
+        if online:
+            _store(ev, "radios", call_tool(ctx, "read_parameters", ReadArgs(paths=["Device.WiFi.Radio."]).model_dump()),
+                   on_tool)
+        _store(ev, "history", call_tool(ctx, "history", HistoryArgs(hours=24, metrics=[
+            "wifi.channel_utilization_pct", "wifi.client_rssi_dbm", "wifi.dfs_radar_events", "wan.latency_ms"],
+            event_kinds=["dfs_radar", "boot", "wan_down", "wan_degraded"]).model_dump()), on_tool)
+        bands = sorted({r.band for r in _radios(ev)} & {"2.4GHz", "5GHz"}) or ["2.4GHz", "5GHz"]
+        for band in bands:
+            _store(ev, f"wifi_neighbors:{band}", call_tool(ctx, "wifi_neighbors",
+                                                           NeighbourArgs(band=band).model_dump()), on_tool)  # type: ignore[arg-type]
+    elif intent == Intent.CONNECTIVITY:
+        _store(ev, "history", call_tool(ctx, "history", HistoryArgs(hours=24, metrics=[
+            "wan.latency_ms", "wan.up", "dns.failures"], event_kinds=["dns_lost", "wan_down", "wan_degraded", "boot"])
+            .model_dump()), on_tool)
+        if online:
+            _store(ev, "dns", call_tool(ctx, "read_parameters", ReadArgs(paths=["Device.DNS.Client."]).model_dump()),
+                   on_tool)
+            up = ev["topology"]["data"]
+            if not up.get("suspected_outage"):
+                _store(ev, "ipping", call_tool(ctx, "run_ipping", PingArgs(host="192.0.2.53").model_dump()), on_tool)
+    elif intent == Intent.INFORM:
+        source: Literal["stored", "live"] = "live" if online else "stored"
+        _store(ev, "mgmt", call_tool(ctx, "read_parameters", ReadArgs(
+            paths=["Device.ManagementServer.PeriodicInformEnable", "Device.ManagementServer.PeriodicInformInterval"],
+            source=source).model_dump()), on_tool)
+        _store(ev, "history", call_tool(ctx, "history", HistoryArgs(hours=48, metrics=["wan.up"],
+                                                                      event_kinds=["inform", "boot"]).model_dump()),
+               on_tool)
+    elif intent in (Intent.SSID, Intent.PASSPHRASE, Intent.CREDENTIALS):
+        if online:
+            _store(ev, "ssids", call_tool(ctx, "read_parameters", ReadArgs(paths=["Device.WiFi.SSID."]).model_dump()),
+                   on_tool)
+    else:
+        _store(ev, "history", call_tool(ctx, "history", HistoryArgs(hours=24).model_dump()), on_tool)
+    return ev
+
+
+# ============================================================================ diagnose helpers
+
+
+def _radios(ev: Evidence_) -> list[RadioInfo]:
+    item = ev.get("radios")
+    if not item or not item.get("ok"):
+        return []
+    return radios_from_values(item["data"].get("values", {}))
+
+
+def _windows(ev: Evidence_, metric: str) -> list[dict[str, Any]]:
+    return [w for w in ((ev.get("history") or {}).get("data") or {}).get("telemetry", []) if w["metric"] == metric]
+
+
+def _window_for(ev: Evidence_, metric: str, radio: RadioInfo | None = None,
+                band: str | None = None) -> dict[str, Any] | None:
+    for w in _windows(ev, metric):
+        lab = w.get("labels") or {}
+        if radio is not None and str(lab.get("radio")) == str(radio.index):
+            return w
+        if band is not None and lab.get("band") == band:
+            return w
+    return None
+
+
+def _event_count(ev: Evidence_, kind: str) -> int:
+    return int((((ev.get("history") or {}).get("data") or {}).get("event_counts") or {}).get(kind, 0))
+
+
+def _events(ev: Evidence_, kind: str) -> list[dict[str, Any]]:
+    return [e for e in (((ev.get("history") or {}).get("data") or {}).get("events") or []) if e["kind"] == kind]
+
+
+def _online(ev: Evidence_) -> bool:
+    return bool((((ev.get("device_summary") or {}).get("data") or {}).get("presence") or {}).get("online"))
+
+
+def _upstream(ev: Evidence_) -> dict[str, Any]:
+    return (ev.get("topology") or {}).get("data") or {}
+
+
+def _outage_finding(ev: Evidence_) -> Finding | None:
+    up = _upstream(ev)
+    own_wan = _event_count(ev, "wan_down") + _event_count(ev, "wan_degraded")
+    if up.get("suspected_outage") or (own_wan and up.get("degraded_siblings", 0) >= 2):
+        chain = " → ".join(n["label"] for n in up.get("chain", [])) or str(up.get("upstream_id"))
+        return Finding(kind="upstream_outage", summary=(
+            f"{up.get('degraded_siblings')} of {up.get('siblings')} other gateways on {up.get('upstream_id')} "
+            f"({chain}) are degraded: this is an upstream problem, not a CPE problem"), data=up)
+    return None
+
+
+def _offline_finding(ev: Evidence_) -> Finding | None:
+    if _online(ev):
+        return None
+    pres = (((ev.get("device_summary") or {}).get("data") or {}).get("presence") or {})
+    return Finding(kind="device_offline", summary=(
+        f"the gateway is offline ({pres.get('detail') or 'no recent contact'}) and its upstream looks healthy; "
+        "nothing can be changed remotely until it is back"), data={"presence": pres})
+
+
+def _policy_rules(ctx: ToolContext, band: str) -> ChannelRules | None:
+    return rules_for(ctx.policy_data(), ctx.device.region, band)
+
+
+def _wifi_findings(ctx: ToolContext, ev: Evidence_) -> list[Finding]:
+    out: list[Finding] = []
+    radios = _radios(ev)
+    for r in radios:
+        rules = _policy_rules(ctx, r.band)
+        if r.band == "5GHz" and rules is not None and r.channel is not None and rules.is_dfs(r.channel):
+            radar = _event_count(ev, "dfs_radar")
+            w = _window_for(ev, "wifi.dfs_radar_events")
+            if radar or (w and (w.get("max") or 0) > 0):
+                out.append(Finding(kind="dfs_radar", radio=r.index, band=r.band, summary=(
+                    f"radio {r.index} (5 GHz) sits on DFS channel {r.channel} and logged {radar} radar event(s) "
+                    "in 24 h: each one forces a channel switch and drops clients"),
+                    data={"channel": r.channel, "radar_events": radar}))
+    for r in radios:
+        if r.band != "2.4GHz":
+            continue
+        w = _window_for(ev, "wifi.channel_utilization_pct", radio=r)
+        if w and ((w.get("evening_mean") or 0) >= CONGESTED_EVENING_PCT or (w.get("mean") or 0) >= CONGESTED_MEAN_PCT):
+            out.append(Finding(kind="wifi_congestion", radio=r.index, band=r.band, summary=(
+                f"radio {r.index} (2.4 GHz) channel {r.channel} is congested: utilisation averages "
+                f"{w.get('mean')}% and {w.get('evening_mean')}% in the evening"),
+                data={"channel": r.channel, "utilisation": w}))
+    cov = _coverage_finding(ctx, ev, require_weak=True)
+    if cov is not None:
+        out.append(cov)
+    return out
+
+
+def _coverage_finding(ctx: ToolContext, ev: Evidence_, *, require_weak: bool) -> Finding | None:
+    r24 = next((r for r in _radios(ev) if r.band == "2.4GHz"), None)
+    if r24 is None:
+        return None
+    w = _window_for(ev, "wifi.client_rssi_dbm", band="2.4GHz") or _window_for(ev, "wifi.client_rssi_dbm", radio=r24)
+    weak = bool(w and w.get("mean") is not None and float(w["mean"]) <= WEAK_CLIENT_DBM)
+    target = _target_power(ctx, r24)
+    low_power = r24.tx_power is not None and r24.tx_power != -1 and target is not None and r24.tx_power < target
+    wide = r24.bandwidth in ("40MHz", "Auto")
+    if (require_weak and not weak) or not (low_power or (weak and wide)):
+        return None
+    return Finding(kind="poor_24_coverage", radio=r24.index, band="2.4GHz", summary=(
+        f"2.4 GHz clients average {w.get('mean') if w else 'n/a'} dBm; radio {r24.index} transmits at "
+        f"{r24.tx_power}% (policy allows up to {target}% on this radio), width {r24.bandwidth}"),
+        data={"tx_power": r24.tx_power, "target": target, "bandwidth": r24.bandwidth, "rssi": w})
+
+
+def _target_power(ctx: ToolContext, r: RadioInfo) -> int | None:
+    lo, hi = knowledge.tx_power_limits(ctx.policy_data(), r.band)
+    allowed = [p for p in r.tx_supported if lo <= p <= hi]
+    return max(allowed) if allowed else None
+
+
+def _dns_servers(ev: Evidence_) -> list[str]:
+    values = ((ev.get("dns") or {}).get("data") or {}).get("values", {})
+    return [str(v.get("value")) for k, v in sorted(values.items())
+            if k.endswith(".DNSServer") and str(v.get("value") or "").strip()]
+
+
+# ============================================================================ diagnose
+
+
+def diagnose(ctx: ToolContext, intent: Intent, ev: Evidence_, text: str, secrets: dict[str, str]) -> Finding:
+    if intent in (Intent.SSID, Intent.PASSPHRASE, Intent.CREDENTIALS):
+        return _credentials_finding(ctx, intent, ev, text, secrets)
+    if intent == Intent.UNSUPPORTED:
+        return Finding(kind="unsupported_request", summary=(
+            "the request is for an action the chat planner does not take (factory reset, firmware, approvals, "
+            "fleet-wide or shell actions): those go through an approver or the NOC"))
+    outage = _outage_finding(ev)
+    if outage is not None:
+        return outage
+    offline = _offline_finding(ev)
+    if offline is not None and intent != Intent.INFORM:
+        return offline
+    if intent in (Intent.WIFI, Intent.COVERAGE):
+        found = _wifi_findings(ctx, ev)
+        if intent == Intent.COVERAGE:
+            cov = _coverage_finding(ctx, ev, require_weak=False)
+            found = ([cov] if cov else []) + [f for f in found if f.kind != "poor_24_coverage"]
+        if found:
+            f = found[0]
+            if len(found) > 1:
+                f.data["also"] = [x.summary for x in found[1:]]
+            return f
+        return Finding(kind="none", summary=_wifi_clean_summary(ev))
+    if intent == Intent.CONNECTIVITY:
+        return _connectivity_finding(ctx, ev)
+    if intent == Intent.INFORM:
+        return _inform_finding(ctx, ev)
+    if intent == Intent.STATUS:
+        return Finding(kind="status", summary=_status_summary(ctx, ev))
+    return Finding(kind="unclear", summary="the request does not match a known problem")
+
+
+def _wifi_clean_summary(ev: Evidence_) -> str:
+    parts = []
+    for r in _radios(ev):
+        w = _window_for(ev, "wifi.channel_utilization_pct", radio=r)
+        util = f"{w.get('mean')}% busy" if w else "no utilisation data"
+        parts.append(f"{r.band} channel {r.channel} ({util})")
+    radar = _event_count(ev, "dfs_radar")
+    return ("no radar events, no congestion and normal client signal" if not radar else "") + (
+        f" — {', '.join(parts)}" if parts else "")
+
+
+def _connectivity_finding(ctx: ToolContext, ev: Evidence_) -> Finding:
+    servers = _dns_servers(ev)
+    dns_read_ok = bool((ev.get("dns") or {}).get("ok"))
+    lost = _events(ev, "dns_lost")
+    failures = _window_for(ev, "dns.failures")
+    if dns_read_ok and not servers:
+        before = [str(x) for x in ((lost[0]["data"].get("servers_before") or []) if lost else [])]
+        return Finding(kind="dns_lost", summary=(
+            "the gateway has no WAN DNS servers" + (f" since a reboot on firmware {ctx.device.firmware} "
+                                                    "(a known firmware bug)" if lost else "")
+            + (f"; up to {int(failures['max'])} DNS failures an hour" if failures and failures.get("max") else "")),
+            data={"servers_before": before, "dns_lost_events": len(lost)})
+    ping = (ev.get("ipping") or {}).get("data", {}).get("result") or {}
+    if ping:
+        lossy = int(ping.get("FailureCount") or 0) > 0
+        slow = float(ping.get("AverageResponseTime") or 0) >= PING_SLOW_MS
+        if lossy or slow:
+            return Finding(kind="line_degraded", summary=(
+                f"IPPing from the gateway: {ping.get('FailureCount')} of {ping.get('NumberOfRepetitions')} lost, "
+                f"average {ping.get('AverageResponseTime')} ms, while the rest of the upstream looks healthy"),
+                data={"ipping": ping})
+    if failures and (failures.get("mean") or 0) >= DNS_FAILURES_HIGH and servers:
+        return Finding(kind="dns_failures_with_servers", summary=(
+            f"DNS lookups fail often ({failures.get('mean')} per hour) although servers are configured "
+            f"({len(servers)}): a resolver-side problem"), data={"servers": servers, "failures": failures})
+    return Finding(kind="none", summary=(
+        "the line looks healthy: DNS servers present" + (
+            f", IPPing {ping.get('SuccessCount')}/{ping.get('NumberOfRepetitions')} ok at "
+            f"{ping.get('AverageResponseTime')} ms" if ping else "") + ", upstream healthy"))
+
+
+def _inform_finding(ctx: ToolContext, ev: Evidence_) -> Finding:
+    item = ev.get("mgmt") or {}
+    values = (item.get("data") or {}).get("values", {})
+    interval = values.get("Device.ManagementServer.PeriodicInformInterval", {}).get("value")
+    enable = values.get("Device.ManagementServer.PeriodicInformEnable", {}).get("value")
+    if not values:
+        if str(ctx.device.protocol) == "usp":
+            return Finding(kind="not_applicable", summary=(
+                "this is a USP (TR-369) agent: it keeps a live MQTT session and has no periodic inform to fix"))
+        return Finding(kind="unclear", summary="the inform settings could not be read")
+    bad_interval = interval is not None and int(interval) > knowledge.MAX_INFORM_INTERVAL_S
+    disabled = str(enable).lower() in ("false", "0")
+    if bad_interval or disabled:
+        return Finding(kind="periodic_inform_misconfigured", summary=(
+            f"periodic inform is {'disabled' if disabled else 'every ' + str(interval) + ' s'}; the operator "
+            f"profile says every {knowledge.OPERATOR_PROFILE['Device.ManagementServer.PeriodicInformInterval']} s"),
+            data={"interval": interval, "enable": enable})
+    return Finding(kind="none", summary=f"periodic inform is enabled every {interval} s, as the profile says")
+
+
+def _status_summary(ctx: ToolContext, ev: Evidence_) -> str:
+    up = _upstream(ev)
+    pres = "online" if _online(ev) else "offline"
+    counts = (((ev.get("history") or {}).get("data") or {}).get("event_counts") or {})
+    evs = ", ".join(f"{k}×{v}" for k, v in sorted(counts.items())) or "no events"
+    return (f"{ctx.device.vendor} {ctx.device.model} on firmware {ctx.device.firmware}, {pres}; upstream "
+            f"{up.get('upstream_id')} with {up.get('degraded_siblings', 0)}/{up.get('siblings', 0)} degraded; "
+            f"last 24 h: {evs}")
+
+
+def _credentials_finding(ctx: ToolContext, intent: Intent, ev: Evidence_, text: str,
+                         secrets: dict[str, str]) -> Finding:
+    if not _online(ev):
+        return _offline_finding(ev) or Finding(kind="device_offline", summary="the gateway is offline")
+    want_ssid = intent in (Intent.SSID, Intent.CREDENTIALS)
+    want_pass = intent in (Intent.PASSPHRASE, Intent.CREDENTIALS)
+    ssid = extract_ssid(text) if want_ssid else None
+    refs = SECRET_RE.findall(text)
+    secret_ref = next((f"[secret:{n}]" for n in refs if f"[secret:{n}]" in secrets), None) if want_pass else None
+    missing = []
+    if want_ssid and not ssid:
+        missing.append("ssid")
+    if want_pass and not secret_ref:
+        missing.append("passphrase")
+    kind = {Intent.SSID: "ssid_change", Intent.PASSPHRASE: "passphrase_change"}.get(intent, "ssid_and_passphrase")
+    wanted = " and ".join(k for k, on in (("SSID", want_ssid), ("passphrase", want_pass)) if on)
+    return Finding(kind=kind, summary=f"the subscriber asks for a new {wanted}",
+                   data={"ssid": ssid, "secret_ref": secret_ref, "missing": missing})
+
+
+# ============================================================================ draft
+
+
+def _evidence_list(ev: Evidence_, keys: list[str]) -> list[Evidence]:
+    out = []
+    for k in keys:
+        item = ev.get(k)
+        if item and item.get("ok"):
+            out.append(Evidence(kind=item["name"], summary=item["summary"], data={"args": item["args"]}))
+    return out
+
+
+def draft(ctx: ToolContext, finding: Finding, ev: Evidence_, *, exclude: dict[str, Any] | None = None,
+          secrets: dict[str, str] | None = None) -> Plan:
+    """Turn a finding into a Proposal draft — or into the reason no CPE change is right."""
+    exclude = exclude or {}
+    k = finding.kind
+    if k in ("dfs_radar", "wifi_congestion"):
+        return _draft_channel(ctx, finding, ev, exclude)
+    if k == "poor_24_coverage":
+        return _draft_coverage(ctx, finding, ev, exclude)
+    if k == "dns_lost":
+        return _draft_dns(ctx, finding, ev)
+    if k == "periodic_inform_misconfigured":
+        return _draft_inform(ctx, finding, ev)
+    if k in ("ssid_change", "passphrase_change", "ssid_and_passphrase"):
+        return _draft_credentials(ctx, finding, ev, secrets or {})
+    if k == "upstream_outage":
+        return Plan(outcome="escalation", finding=k, text=(
+            f"No change on this gateway: {finding.summary}. Escalate to the NOC for {finding.data.get('upstream_id')}; "
+            "the customer's Wi-Fi settings are not the cause."), data=finding.data)
+    if k == "device_offline":
+        return Plan(outcome="escalation", finding=k, text=(
+            f"No remote change possible: {finding.summary}. Ask the customer to check power and the fibre/cable "
+            "connection; if it stays offline, book a field visit."), data=finding.data)
+    if k == "line_degraded":
+        return Plan(outcome="escalation", finding=k, text=(
+            f"No CPE setting explains this: {finding.summary}. Escalate to line support with the IPPing result."),
+            data=finding.data)
+    if k == "dns_failures_with_servers":
+        return Plan(outcome="escalation", finding=k, text=(
+            f"{finding.summary}. The gateway is configured correctly; escalate to the DNS/NOC team."),
+            data=finding.data)
+    if k == "unsupported_request":
+        return Plan(outcome="escalation", finding=k, text=(
+            f"I can't do that from a support chat: {finding.summary}. Raise it with an approver; "
+            "I can help with Wi-Fi problems, coverage, connectivity/DNS, inform settings, or a new SSID/passphrase."))
+    if k == "not_applicable":
+        return Plan(outcome="answer", finding=k, text=finding.summary + ". No change needed.")
+    if k == "status":
+        return Plan(outcome="answer", finding=k, text=finding.summary + ".")
+    if k == "none":
+        return Plan(outcome="question", finding=k, text=(
+            f"I found nothing to change: {finding.summary.strip(' —')}. When does the problem happen, and on which "
+            "device or room? That tells me what to look at next."))
+    return Plan(outcome="question", finding=k, text=(
+        "I'm not sure what the problem is. Is it Wi-Fi dropping or slow, weak coverage in part of the home, "
+        "no internet at all, or a new network name/passphrase?"))
+
+
+def compat_gate(ctx: ToolContext, plan: Plan, ev: Evidence_) -> Plan:
+    """A model the compatibility matrix marks red for configuration changes gets no proposal from
+    the planner: the matrix is evidence that remote changes are unsupported or unsafe there."""
+    if plan.outcome != "change" or plan.draft is None:
+        return plan
+    compat = (((ev.get("device_summary") or {}).get("data") or {}).get("compat") or {}).get("config")
+    if compat is None:
+        status, source = knowledge.compat_status(ctx.policy_data(), ctx.device.vendor, ctx.device.model,
+                                                 ctx.device.firmware, "config")
+    else:
+        status, source = compat.get("status"), compat.get("source")
+    if status != "red":
+        return plan
+    return Plan(outcome="escalation", finding="compat_red", text=(
+        f"{plan.text} — but the compatibility matrix marks {ctx.device.vendor} {ctx.device.model} "
+        f"{ctx.device.firmware} red for configuration changes ({source}): remote changes are unsupported or "
+        "unsafe on it. Escalate to a CPE engineer (or a device swap) with the suggested change."),
+        data={"suggested": [{"path": c.path, "value": mask_value(c.path, c.value)} for c in plan.draft.changes]})
+
+
+def _draft_channel(ctx: ToolContext, finding: Finding, ev: Evidence_, exclude: dict[str, Any]) -> Plan:
+    radio = next((r for r in _radios(ev) if r.index == finding.radio), None)
+    band = finding.band or "5GHz"
+    rules = _policy_rules(ctx, band)
+    if radio is None or rules is None:
+        return Plan(outcome="escalation", finding=finding.kind, text=(
+            f"{finding.summary}, but I have no regulatory table for {ctx.device.region}/{band} or could not read the "
+            "radio; escalate to a Wi-Fi engineer."))
+    with ctx.runtime.store.read() as s:
+        g = topology.wifi_graph(s, ctx.device.id)
+    avoid = set(exclude.get("channels", []))
+    if finding.kind == "dfs_radar" and radio.channel is not None:
+        avoid.add(radio.channel)
+    choice = choose_channel(g, ctx.device.id, band, rules, possible=radio.possible, current=radio.channel,
+                            width=width_mhz(radio.bandwidth), avoid=avoid)
+    if choice.channel is None:
+        return Plan(outcome="escalation", finding=finding.kind, text=f"{finding.summary}; {choice.reason}.")
+    if not choice.is_change:
+        return Plan(outcome="answer", finding=finding.kind, text=(
+            f"{finding.summary}. But {choice.reason}: moving would not help. The airtime is taken by the home's own "
+            "clients; suggest moving capable devices to 5 GHz."), data={"candidates": choice.candidates[:6]})
+    changes = [Change(path=f"Device.WiFi.Radio.{radio.index}.Channel", value=choice.channel)]
+    if radio.auto_channel:
+        changes.append(Change(path=f"Device.WiFi.Radio.{radio.index}.AutoChannelEnable", value=False))
+    what = "radar on a DFS channel" if finding.kind == "dfs_radar" else "a congested channel"
+    d = ProposalDraft(
+        intent=f"Move {band} radio {radio.index} from channel {radio.channel} to {choice.channel} ({what})"[:300],
+        targets=[ctx.device.id], changes=changes, source="chat",
+        action_type="wifi.channel_change",
+        rationale=f"{finding.summary}. {choice.reason[0].upper() + choice.reason[1:]}.",
+        evidence=_evidence_list(ev, ["history", f"wifi_neighbors:{band}", "radios", "topology"]),
+    )
+    return Plan(outcome="change", finding=finding.kind, draft=d, text=d.intent,
+                data={"channel": choice.channel, "candidates": choice.candidates[:6]})
+
+
+def _draft_coverage(ctx: ToolContext, finding: Finding, ev: Evidence_, exclude: dict[str, Any]) -> Plan:
+    radio = next((r for r in _radios(ev) if r.index == finding.radio), None)
+    if radio is None:
+        return Plan(outcome="escalation", finding=finding.kind, text=f"{finding.summary}; the radio could not be read.")
+    lo, hi = knowledge.tx_power_limits(ctx.policy_data(), radio.band)
+    skip = set(exclude.get("tx_power", []))
+    options = sorted((p for p in radio.tx_supported if lo <= p <= hi and p not in skip), reverse=True)
+    changes: list[Change] = []
+    if options and radio.tx_power is not None and radio.tx_power != -1 and options[0] > radio.tx_power:
+        changes.append(Change(path=f"Device.WiFi.Radio.{radio.index}.TransmitPower", value=options[0]))
+    widths = knowledge.bandwidths(ctx.policy_data(), radio.band)
+    values = ((ev.get("radios") or {}).get("data") or {}).get("values", {})
+    bw_path = f"Device.WiFi.Radio.{radio.index}.OperatingChannelBandwidth"
+    if radio.bandwidth in ("40MHz", "Auto") and "20MHz" in widths and bw_path in values \
+            and not exclude.get("no_width"):
+        changes.append(Change(path=bw_path, value="20MHz"))
+    if not changes:
+        return Plan(outcome="answer", finding=finding.kind, text=(
+            f"{finding.summary}. The radio already transmits at the most policy allows; a second access point or "
+            "mesh unit is the fix, not a setting."))
+    power = any("TransmitPower" in c.path for c in changes)
+    d = ProposalDraft(
+        intent=f"Improve 2.4 GHz coverage on radio {radio.index}"
+               + (f": transmit power {radio.tx_power}% → {options[0]}%" if power else "")
+               + (", 20 MHz width" if any("Bandwidth" in c.path for c in changes) else ""),
+        targets=[ctx.device.id], changes=changes, source="chat", action_type="wifi.tx_power_adjust",
+        rationale=f"{finding.summary}. Within the policy limit ({lo}–{hi}% on {radio.band}).",
+        evidence=_evidence_list(ev, ["history", "radios"]),
+    )
+    return Plan(outcome="change", finding=finding.kind, draft=d, text=d.intent)
+
+
+def _draft_dns(ctx: ToolContext, finding: Finding, ev: Evidence_) -> Plan:
+    allowed = knowledge.operator_resolvers(ctx.policy_data())
+    before = [s for s in finding.data.get("servers_before", []) if s in allowed]
+    servers = before or allowed
+    changes = [Change(path=f"Device.DNS.Client.Server.{i}.DNSServer", value=srv)
+               for i, srv in enumerate(servers[:2], start=1)]
+    d = ProposalDraft(
+        intent=f"Restore WAN DNS servers ({', '.join(servers[:2])}) dropped by firmware {ctx.device.firmware}",
+        targets=[ctx.device.id], changes=changes, source="chat", action_type="dns.server_fix",
+        rationale=f"{finding.summary}. The operator's resolvers from the automation catalogue are restored.",
+        evidence=_evidence_list(ev, ["history", "dns", "topology"]),
+    )
+    return Plan(outcome="change", finding=finding.kind, draft=d, text=d.intent)
+
+
+def _draft_inform(ctx: ToolContext, finding: Finding, ev: Evidence_) -> Plan:
+    changes = []
+    if finding.data.get("interval") is not None and int(finding.data["interval"]) > knowledge.MAX_INFORM_INTERVAL_S:
+        changes.append(Change(path="Device.ManagementServer.PeriodicInformInterval",
+                              value=knowledge.OPERATOR_PROFILE["Device.ManagementServer.PeriodicInformInterval"]))
+    if str(finding.data.get("enable")).lower() in ("false", "0"):
+        changes.append(Change(path="Device.ManagementServer.PeriodicInformEnable", value=True))
+    d = ProposalDraft(
+        intent="Restore the periodic inform settings of the operator profile", targets=[ctx.device.id],
+        changes=changes, source="chat", rationale=finding.summary + ".",
+        evidence=_evidence_list(ev, ["mgmt", "history"]),
+    )
+    return Plan(outcome="change", finding=finding.kind, draft=d, text=d.intent)
+
+
+def _primary_ssids(ev: Evidence_) -> list[tuple[int, str]]:
+    values = ((ev.get("ssids") or {}).get("data") or {}).get("values", {})
+    names: dict[int, str] = {}
+    for path, item in values.items():
+        parts = path.split(".")
+        if len(parts) == 5 and parts[4] == "SSID" and parts[3].isdigit():
+            names[int(parts[3])] = str(item.get("value") or "")
+    if not names:
+        return []
+    base = names[min(names)]
+    out = []
+    for i in sorted(names):
+        n = names[i]
+        if "guest" in n.lower():
+            continue
+        if n == base or (n.startswith(base) and len(n) - len(base) <= 6):
+            out.append((i, n[len(base):]))
+    return out
+
+
+def _draft_credentials(ctx: ToolContext, finding: Finding, ev: Evidence_, secrets: dict[str, str]) -> Plan:
+    missing = finding.data.get("missing", [])
+    if missing:
+        asks = {"ssid": "What should the new network name (SSID) be? Put it in quotes.",
+                "passphrase": "What should the new Wi-Fi passphrase be? At least 12 characters, not a common "
+                              "password."}
+        return Plan(outcome="question", finding=finding.kind, text=" ".join(asks[m] for m in missing),
+                    data={"pending": finding.kind, "missing": missing})
+    primaries = _primary_ssids(ev)
+    if not primaries:
+        return Plan(outcome="escalation", finding=finding.kind, text="I could not read the gateway's SSIDs.")
+    changes: list[Change] = []
+    ssid = finding.data.get("ssid")
+    if ssid:
+        for i, suffix in primaries:
+            changes.append(Change(path=f"Device.WiFi.SSID.{i}.SSID", value=(str(ssid)[: 32 - len(suffix)] + suffix)))
+    ref = finding.data.get("secret_ref")
+    if ref:
+        for i, _ in primaries:
+            changes.append(Change(path=f"Device.WiFi.AccessPoint.{i}.Security.KeyPassphrase", value=ref))
+    what = " and ".join(x for x in (f"SSID {ssid!r}" if ssid else "", "a new passphrase" if ref else "") if x)
+    d = ProposalDraft(intent=f"Set {what} on the primary Wi-Fi networks (subscriber request)", targets=[ctx.device.id],
+                      changes=changes, source="chat", rationale="Requested by the subscriber through support.",
+                      evidence=[Evidence(kind="chat", summary="subscriber request relayed by the support agent",
+                                         untrusted=True)])
+    return Plan(outcome="change", finding=finding.kind, draft=d, text=d.intent)
+
+
+def resolve_secrets(d: ProposalDraft, secrets: dict[str, str]) -> ProposalDraft:
+    """Replace ``[secret:N]`` placeholders with the values held outside the planner's state."""
+    changes = []
+    for c in d.changes:
+        v = c.value
+        if isinstance(v, str) and SECRET_RE.fullmatch(v.strip()):
+            if v.strip() not in secrets:
+                raise KeyError(v.strip())
+            v = secrets[v.strip()]
+        changes.append(Change(path=c.path, value=v, type=c.type))
+    return d.model_copy(update={"changes": changes})
+
+
+def is_legacy(ctx: ToolContext) -> bool:
+    return ctx.device.root is Root.IGD

@@ -1,0 +1,233 @@
+"""``ChatService``: the planner behind the CLI chat, the API's SSE endpoints and the console.
+
+Implements :class:`brain.contracts.ChatService`. One instance per process; threads are durable
+(LangGraph checkpoints next to the store, plus the ``chat_threads``/``chat_events`` tables), so a
+second instance on the same database — after a restart, or another worker — continues any thread,
+including one paused while its proposal awaits approval.
+
+Per message: passphrases are redacted into an in-memory vault (``brain.redact``); the agent's
+masked words are recorded as a ``step`` event with ``data.role = "user"`` (the contract has no
+message kind, and history must replay both sides); the graph runs — from the start for a new
+request, or resumed (``Command(resume=…)``) when the thread is paused on a confirmation or an
+approval — and every event it writes to its custom stream is persisted and yielded.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.types import Command
+
+from brain.checkpoint import Checkpointer, open_checkpointer
+from brain.contracts import ChatEvent, ThreadSummary
+from brain.graph import ChatState, Deps, PlannerGraph, event_sink, new_mac_key
+from brain.llm import LLMClient, LLMConfig, LLMError, Usage
+from brain.llm_planner import LLMPlanner
+from brain.redact import redact
+from brain.threads import ThreadStore
+from core.errors import Forbidden, Invalid
+from core.models import TERMINAL_STATES, Actor, ProposalState
+from core.store import repo
+
+PlannerChoice = Literal["auto", "offline", "llm"]
+
+
+class ChatService:
+    def __init__(self, runtime: Any, *, planner: PlannerChoice = "auto", llm: LLMClient | None = None,
+                 llm_config: LLMConfig | None = None, checkpointer: Checkpointer | None = None) -> None:
+        self.runtime = runtime
+        self.threads_db = ThreadStore(runtime.store)
+        self._checkpointer = checkpointer or open_checkpointer(runtime.store.url)
+        if llm is None and planner != "offline":
+            cfg = llm_config or LLMConfig.from_env(model=getattr(runtime.settings, "model", None))
+            if cfg.enabled:
+                llm = LLMClient(cfg)
+            elif planner == "llm":
+                raise LLMError("not_configured", "--planner llm needs OPENAI_API_KEY (and OPENAI_BASE_URL for a "
+                                                 "local endpoint)")
+        self.llm = llm if planner != "offline" else None
+        self.mode: Literal["offline", "llm"] = "llm" if self.llm is not None else "offline"
+        self.deps = Deps(runtime=runtime, llm=LLMPlanner(self.llm) if self.llm is not None else None)
+        self.graph = PlannerGraph(self.deps).builder().compile(checkpointer=self._checkpointer.saver)
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def close(self) -> None:
+        self._checkpointer.close()
+
+    # ------------------------------------------------------------------ contract
+    def start(self, device_id: str | None, actor: Actor, title: str | None = None) -> str:
+        if device_id is not None:
+            with self.runtime.store.read() as s:
+                repo.get_device(s, device_id)  # NotFound with a hint
+        thread_id = f"t-{uuid.uuid4().hex[:16]}"
+        self.threads_db.create(thread_id, device_id, actor.id, title or (f"chat about {device_id}" if device_id
+                                                                         else "chat"), self.mode)
+        return thread_id
+
+    def send(self, thread_id: str, message: str, actor: Actor) -> Iterator[ChatEvent]:
+        """Validates at once (raising NotFound/Forbidden/Invalid before any event, so an API can
+        answer 4xx), then returns the turn's event stream."""
+        if not message.strip():
+            raise Invalid("the message is empty")
+        if len(message) > 4000:
+            raise Invalid("the message is longer than 4000 characters")
+        row = self.threads_db.get(thread_id)
+        if actor.id != row["owner"] and "admin" not in actor.roles:
+            raise Forbidden(f"thread {thread_id} belongs to {row['owner']}")
+        return self._send(thread_id, message, actor, row)
+
+    def _send(self, thread_id: str, message: str, actor: Actor, row: dict[str, Any]) -> Iterator[ChatEvent]:
+        with self._lock(thread_id):
+            config = self._config(thread_id)
+            snap = self.graph.get_state(config)
+            values: dict[str, Any] = dict(snap.values or {})
+            vault = self.deps.vault.setdefault(thread_id, {})
+            masked, found = redact(message, start=len(vault) + 1)
+            pending = values.get("pending") or {}
+            if not found and "passphrase" in (pending.get("missing") or []) and _is_bare_secret(message, pending):
+                key = f"[secret:{len(vault) + 1}]"
+                found, masked = {key: message.strip().strip("\"'“”‘’")}, key
+            vault.update(found)
+            yield self._record(ChatEvent(thread_id=thread_id, kind="step", text=masked,
+                                         data={"role": "user", "node": "message", "actor": actor.id}))
+            if snap.interrupts:
+                stream_input: Any = Command(resume={"message": masked})
+            else:
+                owner = actor if actor.id == row["owner"] else self._owner(row["owner"])
+                stream_input = {"message": masked, "thread_id": thread_id, "device_id": row["device_id"],
+                                "actor": {"id": owner.id, "roles": list(owner.roles), "kind": str(owner.kind)},
+                                "planner": self.mode, "mac_key": values.get("mac_key") or new_mac_key()}
+            yield from self._run(thread_id, stream_input)
+
+    def resume(self, thread_id: str) -> Iterator[ChatEvent]:
+        self.threads_db.get(thread_id)  # NotFound now, not on the first event
+        return self._resume(thread_id)
+
+    def _resume(self, thread_id: str) -> Iterator[ChatEvent]:
+        with self._lock(thread_id):
+            config = self._config(thread_id)
+            snap = self.graph.get_state(config)
+            if not snap.interrupts:
+                yield self._record(ChatEvent(thread_id=thread_id, kind="notice",
+                                             text="This thread is not waiting for anything; nothing to resume."))
+                return
+            pending = snap.interrupts[0].value or {}
+            pid = pending.get("proposal_id")
+            state = self.runtime.lifecycle.get(pid).state if pid else None
+            if pending.get("kind") == "approval" and state is ProposalState.AWAITING_APPROVAL:
+                yield self._record(ChatEvent(thread_id=thread_id, kind="notice", data={"proposal_id": pid},
+                                             text=f"Proposal {pid} is still waiting for approval."))
+                return
+            if pending.get("kind") == "confirm" and state is ProposalState.APPROVED:
+                text = f"Proposal {pid} is approved. Reply 'apply' to apply it, or 'cancel'."
+                yield self._record(ChatEvent(thread_id=thread_id, kind="question", data={"proposal_id": pid},
+                                             text=text))
+                return
+            yield from self._run(thread_id, Command(resume={"decision": str(state) if state else None}))
+
+    def history(self, thread_id: str) -> list[ChatEvent]:
+        return self.threads_db.events(thread_id)
+
+    def threads(self, actor: Actor | None = None) -> list[ThreadSummary]:
+        return self.threads_db.summaries(owner=actor.id if actor is not None else None)
+
+    # ------------------------------------------------------------------ extras
+    def awaiting(self, thread_id: str) -> dict[str, Any] | None:
+        """What a paused thread waits for (``{"kind": "approval"|"confirm", "proposal_id": …}``), or None."""
+        snap = self.graph.get_state(self._config(thread_id))
+        return dict(snap.interrupts[0].value or {}) if snap.interrupts else None
+
+    def state(self, thread_id: str) -> dict[str, Any]:
+        """The thread's graph state (JSON; no secrets) — for tests, evals and the console."""
+        return dict(self.graph.get_state(self._config(thread_id)).values or {})
+
+    def usage(self, thread_id: str) -> Usage:
+        return Usage.model_validate(self.state(thread_id).get("usage") or {})
+
+    # ------------------------------------------------------------------ internals
+    def _lock(self, thread_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(thread_id, threading.Lock())
+
+    @staticmethod
+    def _config(thread_id: str) -> RunnableConfig:
+        return {"configurable": {"thread_id": thread_id}, "recursion_limit": 60}
+
+    def _owner(self, owner: str) -> Actor:
+        """The thread owner's actor (an admin posting in another's thread acts for the owner)."""
+        from core.users import get_actor
+
+        return get_actor(self.runtime.store, owner)
+
+    def _record(self, event: ChatEvent) -> ChatEvent:
+        self.threads_db.append(event)
+        return event
+
+    def _run(self, thread_id: str, stream_input: Any) -> Iterator[ChatEvent]:
+        """Stream one turn. Progress events (steps, tool calls) are persisted in batches; anything
+        a person acts on (a proposal, an outcome, a question…) is persisted before it is yielded."""
+        config = self._config(thread_id)
+        pending: list[ChatEvent] = []
+        emitted: list[dict[str, Any]] = []
+        stream = self.graph.stream(stream_input, config, stream_mode="updates", durability="exit")
+        try:
+            finished = False
+            while not finished:
+                with event_sink(emitted.append):
+                    try:
+                        next(stream)
+                    except StopIteration:
+                        finished = True
+                batch, emitted[:] = list(emitted), []
+                for chunk in batch:
+                    ev = ChatEvent(thread_id=thread_id, kind=chunk["kind"], text=chunk.get("text", ""),
+                                   data=chunk.get("data") or {})
+                    pending.append(ev)
+                    if ev.kind not in ("step", "tool"):
+                        self.threads_db.append_many(pending)
+                        pending = []
+                    yield ev
+        except Exception as exc:  # a bug or an outage mid-turn: tell the agent, keep the thread usable
+            err = ChatEvent(thread_id=thread_id, kind="error",
+                            text=f"the planner failed: {type(exc).__name__}: {exc}"[:500])
+            self.threads_db.append_many([*pending, err])
+            pending = []
+            yield err
+        finally:
+            closer = getattr(stream, "close", None)
+            if callable(closer):
+                closer()
+            self.threads_db.append_many(pending)
+        self._sync_thread(thread_id)
+
+    def _sync_thread(self, thread_id: str) -> None:
+        snap = self.graph.get_state(self._config(thread_id))
+        values: ChatState = snap.values or {}  # type: ignore[assignment]
+        status = "open"
+        if snap.interrupts and (snap.interrupts[0].value or {}).get("kind") == "approval":
+            status = "awaiting_approval"
+        elif values.get("proposal_state") and ProposalState(str(values["proposal_state"])) in TERMINAL_STATES:
+            status = "closed"
+        update: dict[str, Any] = {"status": status, "usage": dict(values.get("usage") or {}),
+                                  "tool_calls": int(values.get("tool_calls", 0)), "planner": self.mode}
+        if values.get("proposal_id"):
+            update["proposal_id"] = values["proposal_id"]
+        self.threads_db.update(thread_id, **update)
+
+
+def _is_bare_secret(message: str, pending: dict[str, Any]) -> bool:
+    """After "what should the new passphrase be?", the answer *is* the passphrase: take the whole
+    message (a passphrase may contain spaces) unless it withdraws the request. When an SSID is
+    also still missing, only a single token counts (the rest may be the name)."""
+    text = message.strip().strip("\"'“”‘’")
+    if not text or len(text) > 128 or re.match(r"(?i)^(cancel|never ?mind|stop|no\b)", text):
+        return False
+    if "ssid" in (pending.get("missing") or []):
+        return " " not in text
+    return True

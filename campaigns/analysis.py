@@ -1,0 +1,102 @@
+"""The analysis gate: pass, fail or pause, from what a ring's devices actually did.
+
+Why a pure function over counted facts: the same verdict must come out whichever worker runs it,
+after any restart, and a test must be able to drive every branch. The facts come from the store
+(``campaigns.stats``); this module only judges them.
+
+Signals, in order:
+* a device that could not be rolled back → pause at once (a person must look; never automatic);
+* apply success: failed / executed above ``failure_threshold`` fails the ring — but only once
+  ``min_executed`` devices ran (no abort decision on a handful), checked continuously while the
+  ring runs so a bad batch halts the rollout within one batch;
+* devices that stayed unreachable through the ring's sweeps above ``max_unreached`` → pause
+  (the fleet changed under the campaign: not a silent partial rollout);
+* firmware / reboot: the share of changed devices present again (re-registered) below
+  ``min_reregistered`` fails;
+* telemetry KPIs: treated devices against the control cohort; worse by more than
+  ``max_degradation`` fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from campaigns.spec import Gate
+
+Outcome = Literal["pass", "fail", "pause", "pending"]
+
+
+@dataclass
+class RingStats:
+    ring: int
+    size: int
+    verified: int = 0
+    failed: int = 0  # executed but did not hold (rolled back, failed, rollback failed)
+    rollback_failed: int = 0
+    unreached: int = 0  # no execution: offline, unreachable, vanished (after sweeps when complete)
+    in_flight: int = 0
+    reregistered: int | None = None  # of sampled changed devices, present again
+    reregister_sampled: int = 0
+    kpis: dict[str, dict[str, float]] = field(default_factory=dict)  # metric -> {treated, control, n_t, n_c}
+
+    @property
+    def executed(self) -> int:
+        return self.verified + self.failed
+
+    @property
+    def failure_rate(self) -> float:
+        return self.failed / self.executed if self.executed else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ring": self.ring, "size": self.size, "verified": self.verified, "failed": self.failed,
+                "rollback_failed": self.rollback_failed, "unreached": self.unreached, "executed": self.executed,
+                "failure_rate": round(self.failure_rate, 6), "reregistered": self.reregistered,
+                "reregister_sampled": self.reregister_sampled, "kpis": self.kpis}
+
+
+@dataclass
+class Verdict:
+    outcome: Outcome
+    reasons: list[str] = field(default_factory=list)
+
+
+def evaluate(stats: RingStats, gate: Gate, *, complete: bool) -> Verdict:
+    """Judge a ring. While it runs (``complete=False``) only fail/pause can come out early;
+    ``pass`` needs the whole ring."""
+    if stats.rollback_failed:
+        return Verdict("pause", [f"{stats.rollback_failed} device(s) could not be rolled back: a person must "
+                                 "inspect and restore them before the rollout may continue"])
+    if stats.executed >= gate.min_executed and stats.failure_rate > gate.failure_threshold:
+        return Verdict("fail", [f"apply failure rate {stats.failure_rate:.2%} ({stats.failed} of {stats.executed} "
+                                f"executed) is above the {gate.failure_threshold:.2%} threshold"])
+    if not complete:
+        return Verdict("pending")
+    reasons: list[str] = []
+    if stats.failed and stats.executed < gate.min_executed:
+        return Verdict("pause", [f"{stats.failed} of {stats.executed} executed device(s) failed — fewer than "
+                                 f"gate.min_executed ({gate.min_executed}) ran, too few to decide automatically"])
+    if stats.size and stats.unreached / stats.size > gate.max_unreached:
+        return Verdict("pause", [f"{stats.unreached} of {stats.size} device(s) stayed unreachable through the "
+                                 f"ring ({stats.unreached / stats.size:.1%} > {gate.max_unreached:.1%}); "
+                                 "check the fleet, then resume or abort"])
+    if stats.reregistered is not None and stats.reregister_sampled:
+        share = stats.reregistered / stats.reregister_sampled
+        if share < gate.min_reregistered:
+            reasons.append(f"only {share:.1%} of sampled changed devices re-registered "
+                           f"({stats.reregistered}/{stats.reregister_sampled}; need {gate.min_reregistered:.1%})")
+    for kpi in gate.kpis:
+        k = stats.kpis.get(kpi.metric)
+        if not k or k.get("n_treated", 0) < kpi.min_samples or k.get("n_control", 0) < kpi.min_samples:
+            continue  # not enough data: the KPI cannot fail a ring (recorded in the metrics)
+        treated, control = k["treated"], k["control"]
+        if control == 0:
+            continue
+        change = (treated - control) / abs(control)
+        worse = change if kpi.higher_is_worse else -change
+        if worse > kpi.max_degradation:
+            reasons.append(f"KPI {kpi.metric}: treated {treated:.3g} vs control {control:.3g} "
+                           f"({worse:.1%} worse; limit {kpi.max_degradation:.1%})")
+    if reasons:
+        return Verdict("fail", reasons)
+    return Verdict("pass", [f"{stats.verified} verified, {stats.failed} failed, {stats.unreached} unreached"])

@@ -1,0 +1,68 @@
+"""Halting: how a running batch learns, before its next device write, that it must stop.
+
+Why a database read before every write and not a cached flag: the campaign promises that no
+device is changed after a halt beyond those already being written. The check is one primary-key
+read of ``campaigns.state`` (a few hundred microseconds, small next to a device write), so the
+only devices written after a pause/abort commits are the ones whose write had already begun.
+Every "go" is timestamped, so that promise is measured, not assumed (``late_admissions``).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from sqlalchemy import Connection, text
+
+from core.store import Store
+
+RUNNING = "running"
+_STATE = text("SELECT state FROM campaigns WHERE id = :id")
+
+
+class Stopper:
+    """``stop()`` for :meth:`Lifecycle.apply_batch`: true once the campaign is no longer running."""
+
+    def __init__(self, store: Store, campaign_id: str) -> None:
+        self.store = store
+        self.campaign_id = campaign_id
+        self.gos: list[float] = []
+        self.stopped = False
+        self._conn: Connection | None = None
+
+    def state(self) -> str | None:
+        # One connection for the whole batch (no pool checkout and ping per device). PostgreSQL
+        # reads in autocommit; SQLite ends each read so the next one sees a fresh WAL snapshot.
+        if self._conn is None:
+            conn = self.store.engine.connect()
+            if self.store.dialect == "postgresql":
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            self._conn = conn
+        row = self._conn.execute(_STATE, {"id": self.campaign_id}).first()
+        if self.store.dialect != "postgresql":
+            self._conn.rollback()
+        return None if row is None else str(row[0])
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __call__(self) -> bool:
+        if self.stopped:
+            return True
+        asked = time.time()  # before the read: a read that began before the halt committed is in flight
+        if self.state() == RUNNING:
+            self.gos.append(asked)
+            return False
+        self.stopped = True
+        return True
+
+    def late_admissions(self, halted_at: datetime | None) -> int:
+        """Go decisions whose read began after the halt committed (``halted_at`` is stamped just
+        after the commit). Each would be a device changed after the halt; presence checks count
+        too, so it is an upper bound. The promise is that it is 0."""
+        if halted_at is None:
+            return 0
+        cut = halted_at.timestamp()
+        return sum(1 for t in self.gos if t > cut)

@@ -1,0 +1,296 @@
+"""What people (CLI, API, console) do with campaigns: create, preview, start, pause, resume,
+abort, promote, and read status.
+
+Why a service apart from the orchestrator: this is where *who may do what* is decided and where a
+definition becomes a proposal. Creating a campaign runs the lifecycle's own gates on one staged
+proposal — validate, a fleet preview, one policy decision per equivalence class — and freezes the
+ring plan. Approval is the proposal's, given by people through the usual ``approve`` command; the
+campaign never starts before the lifecycle says the proposal is approved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import func, insert, select
+
+from campaigns import obligations
+from campaigns import rate as ratelimit
+from campaigns.orchestrator import (
+    ABORTING,
+    CREATED,
+    PAUSED,
+    RUNNING,
+    TERMINAL,
+    Orchestrator,
+)
+from campaigns.planner import plan_rings
+from campaigns.schema import CampaignAnalysisRow, CampaignBatchRow, CampaignDeviceRow, CampaignRow
+from campaigns.spec import CampaignSpec, check_stages, parse_spec
+from core import audit, rbac
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.ids import new_id
+from core.models import Actor, ProposalDraft, ProposalState, utcnow
+from core.store import repo
+from core.store.schema import DeviceRow
+
+DEFAULT_CANARY = 5.0
+DEFAULT_RINGS = [10.0, 50.0, 100.0]
+P = ProposalState
+
+
+class Campaigns:
+    """Campaign operations over one runtime. ``queue`` (optional) hands work to the job queue at
+    once; without it the workers' watchdog picks it up within half a second."""
+
+    def __init__(self, runtime: Any, queue: Any | None = None) -> None:
+        self.rt = runtime
+        self.store = runtime.store
+        self.lc = runtime.lifecycle
+        self.orch = Orchestrator(runtime, queue)
+
+    # ================================================================== create
+    def create(self, data: dict[str, Any] | CampaignSpec, actor: Actor) -> dict[str, Any]:
+        spec = parse_spec(data)
+        if not rbac.can_apply(actor):
+            raise Forbidden(f"{actor.id} (roles: {', '.join(actor.roles) or 'none'}) may not create campaigns")
+        ids, fleet = self._select(spec)
+        draft = ProposalDraft(intent=spec.intent or f"campaign: {spec.name}", targets=ids, changes=spec.changes,
+                              operations=spec.all_operations(), rationale=spec.rationale, staged=True,
+                              emergency=spec.emergency, source="campaign")
+        p = self.lc.create(draft, actor)
+        try:
+            self.lc.validate(p.id, actor)
+        except Invalid as exc:
+            raise Invalid(f"campaign refused, the change does not validate on the selection: {exc.message}",
+                          proposal_id=p.id) from exc
+        self.lc.preview(p.id, actor)
+        decision = self.lc.decide(p.id, actor)
+        plan_policy = obligations.parse(decision.obligations)
+        stages, threshold = self._stages(spec, plan_policy)
+        problems = obligations.violations(plan_policy, stages, threshold)
+        if problems:
+            self._cancel_quietly(p.id, actor, "campaign plan is looser than policy")
+            raise Invalid("campaign plan is looser than policy allows: " + "; ".join(problems) +
+                          " (leave out rings / gate.failure_threshold to use the policy's plan)",
+                          proposal_id=p.id, errors=problems)
+        spec = spec.model_copy(update={"gate": spec.gate.model_copy(update={"failure_threshold": threshold})})
+        cid = new_id("c")
+        with self.store.read() as s:
+            devices = repo.get_devices(s, ids)
+        plan = plan_rings(cid, [devices[i] for i in ids], stages, spec.control_pct)
+        limits = ratelimit.initial(spec.rate)
+        now = utcnow()
+        with self.store.write() as s:
+            row = CampaignRow(id=cid, name=spec.name, proposal_id=p.id, author=actor.id, kind=spec.kind,
+                              spec=spec.model_dump(mode="json"), plan={**plan.summary(), "fleet": fleet,
+                                                                         "policy": decision.obligations},
+                              state=CREATED, ring=0, ring_state="active", cursor=0, sweeps=0,
+                              window=limits.window, batch_size=limits.batch_size, created_at=now, updated_at=now)
+            s.add(row)
+            s.flush()
+            rows = [{"campaign_id": cid, "device_id": pl.device_id, "ring": pl.ring, "pos": pl.pos,
+                     "stratum": pl.stratum[:140], "control": pl.control} for pl in plan.placements]
+            for i in range(0, len(rows), 5000):
+                s.execute(insert(CampaignDeviceRow), rows[i:i + 5000])
+            audit.append(s, actor=actor.id, action="campaign.created", proposal_id=p.id, data={
+                "campaign": cid, "name": spec.name, "kind": spec.kind, "target": spec.target.describe(),
+                "devices": len(ids), "stages": stages, "sizes": plan.sizes, "control": plan.control})
+        return self.status(cid)
+
+    def _select(self, spec: CampaignSpec) -> tuple[list[str], int]:
+        with self.store.read() as s:
+            ids = repo.select_devices(s, spec.target.selector())
+            fleet = int(s.scalar(select(func.count()).select_from(DeviceRow)) or 0)
+        what = spec.target.describe()
+        if not ids:
+            raise Invalid(f"the selector ({what}) matches no device; check it with `gateward devices` "
+                          "(model, firmware and region must match exactly)")
+        if len(ids) == fleet and not spec.target.all_fleet:
+            raise Invalid(f"the selector ({what}) matches every device of the fleet ({fleet}); confirm a "
+                          "fleet-wide campaign with --all (target.all_fleet = true) or narrow the selector")
+        return ids, fleet
+
+    @staticmethod
+    def _stages(spec: CampaignSpec, plan: obligations.PolicyPlan) -> tuple[list[float], float]:
+        explicit = "failure_threshold" in spec.gate.model_fields_set
+        threshold = spec.gate.failure_threshold
+        if not explicit and plan.max_failure_rate is not None:
+            threshold = min(threshold, plan.max_failure_rate)
+        if spec.rings is not None:
+            return check_stages(spec.canary_pct, spec.rings, spec.control_pct), threshold
+        if plan.stages:
+            stages = list(plan.stages)
+            if spec.canary_pct is not None and plan.has_canary:
+                stages[0] = min(stages[0], spec.canary_pct)
+            if stages[-1] != 100:
+                stages.append(100.0)
+        else:
+            stages = [spec.canary_pct or DEFAULT_CANARY, *DEFAULT_RINGS]
+        try:
+            return check_stages(stages[0], stages[1:], spec.control_pct), threshold
+        except ValueError as exc:
+            raise Invalid(f"the rollout plan does not fit: {exc}") from exc
+
+    def _cancel_quietly(self, pid: str, actor: Actor, reason: str) -> None:
+        with contextlib.suppress(Conflict, Forbidden):
+            self.lc.cancel(pid, actor, reason)
+
+    # ================================================================== people's commands
+    def _get(self, cid: str) -> CampaignRow:
+        with self.store.read() as s:
+            c = s.get(CampaignRow, cid)
+        if c is None:
+            raise NotFound(f"unknown campaign {cid!r}; list campaigns with `gateward campaign status`")
+        return c
+
+    def start(self, cid: str, actor: Actor) -> dict[str, Any]:
+        c = self._get(cid)
+        if not rbac.can_apply(actor):
+            raise Forbidden(f"{actor.id} (roles: {', '.join(actor.roles) or 'none'}) may not start campaigns")
+        if c.state != CREATED:
+            raise Conflict(f"campaign {cid} is {c.state}; only a new campaign can be started "
+                           "(a paused one is resumed)")
+        p = self.lc.get(c.proposal_id)
+        if p.state is not P.APPROVED:
+            hint = {P.AWAITING_APPROVAL: f"it waits for approval: `gateward approve {p.id} --as APPROVER`",
+                    P.DENIED: f"policy denied it: {p.error}"}.get(p.state, f"its proposal {p.id} is {p.state}")
+            raise Conflict(f"campaign {cid} cannot start: {hint}", proposal_state=str(p.state))
+        with self.store.write() as s:
+            row = self.orch._lock(s, cid)
+            if row.state != CREATED:
+                raise Conflict(f"campaign {cid} is {row.state}")
+            row.state, row.started_at, row.updated_at = RUNNING, utcnow(), utcnow()
+            self.orch._event(s, row, actor.id, "campaign.started", sizes=row.plan["sizes"])
+        self.orch.step(cid)
+        return self.status(cid)
+
+    def pause(self, cid: str, actor: Actor, reason: str = "") -> dict[str, Any]:
+        self._need(actor, rbac.can_apply(actor) or rbac.can_review(actor), "pause")
+        self.orch.halt(cid, PAUSED, f"paused by {actor.id}" + (f": {reason}" if reason else ""), actor.id)
+        return self.status(cid)
+
+    def resume(self, cid: str, actor: Actor) -> dict[str, Any]:
+        self._need(actor, rbac.can_review(actor) or "admin" in actor.roles, "resume")
+        self.orch.resume(cid, actor.id)
+        return self.status(cid)
+
+    def promote(self, cid: str, actor: Actor) -> dict[str, Any]:
+        self._need(actor, rbac.can_review(actor) or "admin" in actor.roles, "promote")
+        self.orch.promote(cid, actor.id)
+        return self.status(cid)
+
+    def abort(self, cid: str, actor: Actor, reason: str) -> dict[str, Any]:
+        if not reason.strip():
+            raise Invalid("an abort needs a reason (--reason TEXT); it goes into the audit trail")
+        self._need(actor, rbac.can_apply(actor) or rbac.can_review(actor), "abort")
+        c = self._get(cid)
+        if c.state == CREATED:  # nothing ran: close the proposal, no rollback to do
+            self._cancel_quietly(c.proposal_id, actor, f"campaign aborted: {reason}")
+            with self.store.write() as s:
+                row = self.orch._lock(s, cid)
+                row.state, row.finished_at, row.halt_reason, row.halted_by = "aborted", utcnow(), reason, actor.id
+                self.orch._event(s, row, actor.id, "campaign.aborted", reason=reason, restored=0)
+            return self.status(cid)
+        self.orch.halt(cid, ABORTING, f"aborted by {actor.id}: {reason}", actor.id)
+        return self.status(cid)
+
+    @staticmethod
+    def _need(actor: Actor, ok: bool, what: str) -> None:
+        if not ok:
+            raise Forbidden(f"{actor.id} (roles: {', '.join(actor.roles) or 'none'}) may not {what} campaigns")
+
+    # ================================================================== reading
+    def list(self, limit: int = 50) -> list[dict[str, Any]]:
+        with self.store.read() as s:
+            rows = list(s.scalars(select(CampaignRow).order_by(CampaignRow.created_at.desc()).limit(limit)))
+        return [self._summary(c) for c in rows]
+
+    @staticmethod
+    def _summary(c: CampaignRow) -> dict[str, Any]:
+        return {"id": c.id, "name": c.name, "kind": c.kind, "state": c.state, "proposal_id": c.proposal_id,
+                "author": c.author, "ring": c.ring, "rings": len(c.plan["sizes"]), "ring_state": c.ring_state,
+                "devices": int(c.plan["total"]), "created_at": c.created_at.isoformat(),
+                "halt_reason": c.halt_reason, "error": c.error}
+
+    def status(self, cid: str) -> dict[str, Any]:
+        c = self._get(cid)
+        p = self.lc.get(c.proposal_id)
+        with self.store.read() as s:
+            per_ring = s.execute(select(
+                CampaignBatchRow.ring, func.count(), func.sum(CampaignBatchRow.n_verified),
+                func.sum(CampaignBatchRow.n_failed), func.sum(CampaignBatchRow.n_rolled_back),
+                func.sum(CampaignBatchRow.n_rollback_failed), func.sum(CampaignBatchRow.late_admissions),
+            ).where(CampaignBatchRow.campaign_id == cid).group_by(CampaignBatchRow.ring)).all()
+            states = dict(s.execute(select(CampaignBatchRow.state, func.count()).where(
+                CampaignBatchRow.campaign_id == cid).group_by(CampaignBatchRow.state)).all())
+            analyses = list(s.scalars(select(CampaignAnalysisRow).where(CampaignAnalysisRow.campaign_id == cid)
+                                      .order_by(CampaignAnalysisRow.id.desc()).limit(40)))
+        progress = self.lc.staged_progress(c.proposal_id)
+        by_ring = {int(r[0]): r for r in per_ring}
+        rings = []
+        for i, size in enumerate(c.plan["sizes"]):
+            r = by_ring.get(i)
+            rings.append({"ring": i, "name": "canary" if i == 0 else f"ring {i}", "stage_pct": c.plan["stages"][i],
+                          "size": int(size), "batches": int(r[1]) if r else 0,
+                          "verified": int(r[2] or 0) if r else 0, "failed": int(r[3] or 0) if r else 0,
+                          "rolled_back": int(r[4] or 0) if r else 0, "rollback_failed": int(r[5] or 0) if r else 0,
+                          "strata": c.plan["strata"][i],
+                          "status": ("done" if i < c.ring or (i == c.ring and c.state == "completed")
+                                     else c.ring_state if i == c.ring else "pending")})
+        return {**self._summary(c), "spec": c.spec, "plan": {k: v for k, v in c.plan.items() if k != "acks"},
+                "proposal": {"id": p.id, "state": str(p.state), "hash": p.hash, "error": p.error, "risk": p.risk},
+                "rings_detail": rings, "batches": states, "progress": progress,
+                "rate": {"batch_size": c.batch_size, "window": c.window},
+                "halted_at": c.halted_at.isoformat() if c.halted_at else None, "halted_by": c.halted_by,
+                "started_at": c.started_at.isoformat() if c.started_at else None,
+                "finished_at": c.finished_at.isoformat() if c.finished_at else None,
+                "promote_at": c.promote_at.isoformat() if c.promote_at else None,
+                "analyses": [{"ring": a.ring, "ts": a.ts.isoformat(), "outcome": a.outcome, "final": a.final,
+                              "metrics": a.metrics, "reasons": a.reasons} for a in reversed(analyses)],
+                "terminal": c.state in TERMINAL}
+
+    def preview(self, cid: str) -> dict[str, Any]:
+        """The whole campaign before it runs: selection, ring plan, per-class diffs, policy."""
+        c = self._get(cid)
+        p = self.lc.get(c.proposal_id)
+        prev = self.lc.preview_of(c.proposal_id) or {}
+        with self.store.read() as s:
+            rec = repo.latest_decision(s, c.proposal_id)
+            decision = dict(rec.result) if rec is not None else None
+            would_deny = list(rec.would_deny or []) if rec is not None else []
+            regions = Counter(r for (r,) in s.execute(select(DeviceRow.region).join(
+                CampaignDeviceRow, (CampaignDeviceRow.device_id == DeviceRow.id)
+                & (CampaignDeviceRow.campaign_id == cid))).all())
+        classes = prev.get("classes")
+        if classes is None:  # a small selection was previewed live, device by device
+            classes = _classes_from_live(prev.get("devices", []), c.plan)
+        return {"campaign": self._summary(c), "proposal": {"id": p.id, "state": str(p.state), "hash": p.hash},
+                "selection": {"devices": int(c.plan["total"]), "fleet": c.plan.get("fleet"),
+                              "regions": dict(regions), "strata": _strata_totals(c.plan)},
+                "plan": {"stages": c.plan["stages"], "sizes": c.plan["sizes"], "control": c.plan["control"],
+                         "strata": c.plan["strata"], "policy_obligations": c.plan.get("policy", [])},
+                "gate": c.spec.get("gate"), "promotion": c.spec.get("promotion"), "rate": c.spec.get("rate"),
+                "classes": classes, "absent": len(prev.get("absent", [])), "preview_source": prev.get("source"),
+                "sample": prev.get("devices", [])[:20], "decision": decision, "would_deny": would_deny}
+
+
+def _strata_totals(plan: dict[str, Any]) -> dict[str, int]:
+    out: Counter[str] = Counter()
+    for ring in plan["strata"]:
+        out.update(ring)
+    return dict(out)
+
+
+def _classes_from_live(devices: list[dict[str, Any]], plan: dict[str, Any]) -> list[dict[str, Any]]:
+    lines: dict[str, dict[str, Any]] = {}
+    for d in devices:
+        for ln in d.get("lines", []):
+            entry = lines.setdefault(ln["path"], {"path": ln["path"], "after": ln["after"], "before": Counter(),
+                                                  "unchanged": 0})
+            entry["before"][repr(ln["before"])] += 1
+            entry["unchanged"] += int(bool(ln.get("unchanged")))
+    return [{"model": "all", "firmware": "*", "count": len(devices),
+             "lines": [{**v, "before": dict(v["before"])} for v in lines.values()]}]

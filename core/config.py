@@ -1,0 +1,43 @@
+"""Settings from the environment (``GATEWARD_*``), with embedded defaults.
+
+Defaults run everything on one machine with nothing installed: a SQLite file under
+``GATEWARD_HOME`` (``./var``), embedded Rego, the simulated fleet and the offline planner.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWARD_", extra="ignore")
+
+    home: Path = Field(default=Path("var"), description="where the SQLite file and artefacts live")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite:///<home>/gateward.db")
+    sim_database_url: str | None = Field(default=None, description="digital twin store; default: database_url")
+    opa_url: str | None = Field(default=None, description="OPA server base URL; unset = embedded regorus")
+    policy_timeout_ms: int = Field(default=500, ge=1)
+    mqtt_url: str = Field(default="mqtt://127.0.0.1:1883")
+    genieacs_url: str | None = Field(default=None, description="GenieACS NBI base URL")
+    genieacs_auth_header: str | None = None
+    model: str = Field(default="gpt-4o-mini", description="LLM model name when OPENAI_API_KEY is set")
+    verify_window_s: float = Field(default=0.0, ge=0, description="seconds to watch a change hold after apply")
+    lock_ttl_s: int = Field(default=900, ge=1)
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        self.home.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.home / 'gateward.db').resolve()}"
+
+    def resolved_sim_database_url(self) -> str:
+        return self.sim_database_url or self.resolved_database_url()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1036 @@
+"""The governed change lifecycle — the only code that may call an executor's write methods.
+
+    draft → validated → previewed → decided (denied | awaiting_approval | approved)
+          → backed_up → applying → verifying → done | rolled_back | failed
+
+Each gate is re-checked from the store at the moment of writing, never trusted from an earlier
+step (DESIGN.md §2, invariant 1): the proposal's content still hashes to ``hash``; the latest
+policy decision allowed exactly that hash; every approval it required was given, for that hash,
+by a distinct human holding the role who is not the author; a backup of every touched parameter
+exists; and this process holds the device lock. Any failure after the first write rolls back
+from the backup (invariant 3); a failed rollback raises an alarm in the audit trail. Every state
+change and its audit event commit in one transaction (invariant 4). A process killed mid-apply
+is finished by :meth:`Lifecycle.recover` on restart: verified if every write landed, rolled back
+otherwise, never applied twice (CWMP ``ParameterKey`` = proposal id; invariant 6).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core import audit, compat, rbac
+from core import policy_input as pinput
+from core.config import Settings, get_settings
+from core.errors import Conflict, DeviceUnavailable, Forbidden, Invalid, Locked, NotFound
+from core.failpoints import failpoint
+from core.grants import AUTHORITY
+from core.ids import new_id
+from core.models import (
+    TERMINAL_STATES,
+    Actor,
+    ActorKind,
+    Change,
+    Decision,
+    Device,
+    DevicePreview,
+    DiffLine,
+    ExecutionStatus,
+    Operation,
+    Proposal,
+    ProposalDraft,
+    ProposalState,
+    Scalar,
+    utcnow,
+)
+from core.routing import ExecutorRouter
+from core.secrets import MASK, is_secret_path
+from core.staged import StagedExecution
+from core.store import Store, repo
+from core.store.schema import (
+    ApprovalRow,
+    BackupRow,
+    DeviceLockRow,
+    ExecutionRow,
+    ParameterSnapshotRow,
+    PolicyDecisionRow,
+    ProposalDeviceRow,
+    ProposalRow,
+)
+from core.validation import normalise, validate_changes, validate_operation
+from executors.base import ExecutorError, Fault, InvalidParameterName, ParamValue
+from executors.base import Timeout as ExecTimeout
+from policies.base import PolicyEngine
+
+S = ProposalState
+LIVE_PREVIEW_MAX = 200
+SOFTWARE_VERSION = "Device.DeviceInfo.SoftwareVersion"
+FLEET_SQL_MIN = 1000  # above this many targets the database groups devices into policy classes
+EDITABLE = frozenset({S.DRAFT, S.VALIDATED, S.INVALID, S.PREVIEWED, S.DENIED, S.AWAITING_APPROVAL, S.APPROVED})
+# Executions in these states may have changed the device and must be verified or rolled back.
+TOUCHED = frozenset({ExecutionStatus.APPLYING, ExecutionStatus.APPLIED, ExecutionStatus.VERIFIED,
+                     ExecutionStatus.VERIFY_FAILED, ExecutionStatus.ROLLING_BACK,
+                     ExecutionStatus.ROLLBACK_FAILED})
+
+StageTimer = Callable[[str, float], None]
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _lock_is_live(owner: str, expires_at: datetime) -> bool:
+    """Is another process still working under this lock? On this host, ask the kernel whether
+    the pid lives; for another host only expiry can tell."""
+    if owner == _owner():
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return expires_at > utcnow()
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def values_equal(a: Any, b: Any) -> bool:
+    """Compare a read-back value with a target, tolerant of CWMP's string/boolean forms."""
+    if isinstance(b, bool) or isinstance(a, bool):
+        def as_bool(x: Any) -> Any:
+            if isinstance(x, str) and x.lower() in ("true", "1", "false", "0"):
+                return x.lower() in ("true", "1")
+            return bool(x) if isinstance(x, int) else x
+        return bool(as_bool(a) == as_bool(b))
+    if isinstance(a, (int, float)) or isinstance(b, (int, float)):
+        try:
+            return float(a) == float(b)
+        except (TypeError, ValueError):
+            return False
+    return str(a) == str(b)
+
+
+@dataclass
+class ApplyOutcome:
+    proposal: Proposal
+    applied: list[str] = field(default_factory=list)
+    rolled_back: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    alarms: list[str] = field(default_factory=list)
+
+
+class Lifecycle:
+    """One instance per process; it is thread-safe as far as the store and executors are."""
+
+    def __init__(self, store: Store, policy: PolicyEngine, router: ExecutorRouter | None = None,
+                 settings: Settings | None = None, stage_timer: StageTimer | None = None) -> None:
+        self.store = store
+        self.policy = policy
+        self.router = router or ExecutorRouter()
+        self.settings = settings or get_settings()
+        self._timer = stage_timer
+        staged = StagedExecution(self)
+        self.apply_batch = staged.apply_batch
+        self.staged_progress = staged.staged_progress
+        self.finish_staged = staged.finish_staged
+        self.rollback_staged = staged.rollback_staged
+
+    # ================================================================== helpers
+    def set_stage_timer(self, timer: StageTimer | None) -> None:
+        """Receive ``(stage, seconds)`` for every step (metrics, benchmarks)."""
+        self._timer = timer
+
+    @property
+    def stage_timer(self) -> StageTimer | None:
+        return self._timer
+
+    def _time(self, stage: str, t0: float) -> None:
+        if self._timer is not None:
+            self._timer(stage, time.perf_counter() - t0)
+
+    def _set_state(self, s: Session, row: ProposalRow, to: ProposalState, actor: str, action: str,
+                   data: dict[str, Any] | None = None, error: str | None = None) -> None:
+        frm = row.state
+        row.state = str(to)
+        row.updated_at = utcnow()
+        if error is not None or to in (S.DONE, S.APPROVED):
+            row.error = error
+        audit.append(s, actor=actor, action=action, proposal_id=row.id,
+                     data={"from": frm, "to": str(to), **(data or {})})
+
+    def _load(self, s: Session, pid: str) -> tuple[ProposalRow, Proposal]:
+        row = repo.get_proposal_row(s, pid, for_update=True)
+        return row, repo.proposal_from_row(row)
+
+    def get(self, pid: str) -> Proposal:
+        with self.store.read() as s:
+            return repo.proposal_from_row(repo.get_proposal_row(s, pid))
+
+    def preview_of(self, pid: str) -> dict[str, Any] | None:
+        with self.store.read() as s:
+            return repo.get_proposal_row(s, pid).preview
+
+    @staticmethod
+    def _require_state(p: Proposal, *allowed: ProposalState, doing: str) -> None:
+        if p.state not in allowed:
+            hint = ""
+            if p.state in TERMINAL_STATES:
+                hint = " (it is finished; create a new proposal)"
+            elif p.state is S.AWAITING_APPROVAL:
+                hint = " (it is waiting for approval)"
+            raise Conflict(f"cannot {doing} proposal {p.id}: it is {p.state}{hint}",
+                           state=str(p.state))
+
+    # ================================================================== create / edit
+    def create(self, draft: ProposalDraft, actor: Actor) -> Proposal:
+        """Record a draft. Targets are frozen here (a selector is resolved now), so that what is
+        approved is the device list the approver saw."""
+        t0 = time.perf_counter()
+        if "auditor" in actor.roles and len(actor.roles) == 1:
+            raise Forbidden(f"{actor.id} is an auditor; auditors cannot propose changes")
+        if not draft.changes and not draft.operations:
+            raise Invalid("a proposal needs at least one change (--set PATH=VALUE) or operation")
+        with self.store.write() as s:
+            targets = list(dict.fromkeys(draft.targets))
+            if draft.selector is not None:
+                targets = list(dict.fromkeys(targets + repo.select_devices(s, draft.selector)))
+            if not targets:
+                raise Invalid("the proposal targets no device (the selector matched nothing)")
+            known = repo.existing_ids(s, targets)
+            missing = [t for t in targets if t not in known]
+            if missing:
+                raise NotFound(f"unknown device {missing[0]!r}"
+                               + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+            now = utcnow()
+            p = Proposal(
+                id=new_id("p"), author=actor.id, author_kind=actor.kind, intent=draft.intent, targets=targets,
+                changes=normalise(draft.changes), operations=list(draft.operations), rationale=draft.rationale,
+                evidence=list(draft.evidence), emergency=draft.emergency, action_type=draft.action_type,
+                staged=draft.staged, source=draft.source, state=S.DRAFT, created_at=now, updated_at=now,
+            )
+            p.hash = p.compute_hash()
+            s.add(repo.proposal_to_row(p))
+            s.flush()
+            for start in range(0, len(targets), 10000):
+                s.execute(insert(ProposalDeviceRow), [{"proposal_id": p.id, "device_id": t}
+                                                      for t in targets[start:start + 10000]])
+            audit.append(s, actor=actor.id, action="proposal.created", proposal_id=p.id, data={
+                "hash": p.hash, "intent": p.intent, "targets": targets[:50], "target_count": len(targets),
+                "changes": [c.model_dump(mode="json") for c in p.changes],
+                "operations": [o.model_dump(mode="json") for o in p.operations], "source": p.source,
+            })
+        self._time("create", t0)
+        return p
+
+    def edit(self, pid: str, draft: ProposalDraft, actor: Actor) -> Proposal:
+        """Replace the content. The hash changes, so every earlier decision and approval is void
+        (they are bound to the old hash) and the proposal starts again from draft."""
+        with self.store.write() as s:
+            row, p = self._load(s, pid)
+            if actor.id != p.author:
+                raise Forbidden(f"only the author ({p.author}) may edit proposal {pid}")
+            self._require_state(p, *EDITABLE, doing="edit")
+            old_hash = p.hash
+            targets = list(dict.fromkeys(draft.targets)) or list(p.targets)
+            devices = repo.get_devices(s, targets)
+            missing = [t for t in targets if t not in devices]
+            if missing:
+                raise NotFound(f"unknown device {missing[0]!r}")
+            p.intent, p.targets, p.changes = draft.intent, targets, normalise(draft.changes)
+            p.operations, p.rationale, p.evidence = list(draft.operations), draft.rationale, list(draft.evidence)
+            p.emergency, p.action_type, p.staged = draft.emergency, draft.action_type, draft.staged
+            p.hash = p.compute_hash()
+            row.intent, row.targets = p.intent, p.targets
+            row.changes = [c.model_dump(mode="json") for c in p.changes]
+            row.operations = [o.model_dump(mode="json") for o in p.operations]
+            row.rationale, row.evidence = p.rationale, [e.model_dump(mode="json") for e in p.evidence]
+            row.emergency, row.action_type, row.staged, row.hash, row.preview, row.risk = (
+                p.emergency, p.action_type, p.staged, p.hash, None, None)
+            s.execute(delete(ProposalDeviceRow).where(ProposalDeviceRow.proposal_id == pid))
+            s.add_all([ProposalDeviceRow(proposal_id=pid, device_id=t) for t in targets])
+            self._set_state(s, row, S.DRAFT, actor.id, "proposal.edited",
+                            {"old_hash": old_hash, "new_hash": p.hash,
+                             "changes": [c.model_dump(mode="json") for c in p.changes],
+                             "note": "earlier decisions and approvals are void"})
+        return self.get(pid)
+
+    def cancel(self, pid: str, actor: Actor, reason: str = "") -> Proposal:
+        with self.store.write() as s:
+            row, p = self._load(s, pid)
+            if actor.id != p.author and "admin" not in actor.roles:
+                raise Forbidden(f"only the author ({p.author}) or an admin may cancel proposal {pid}")
+            self._require_state(p, *EDITABLE, doing="cancel")
+            self._set_state(s, row, S.CANCELLED, actor.id, "proposal.cancelled", {"reason": reason})
+        return self.get(pid)
+
+    # ================================================================== validate
+    def validate(self, pid: str, actor: Actor | None = None) -> Proposal:
+        t0 = time.perf_counter()
+        with self.store.write() as s:
+            row, p = self._load(s, pid)
+            self._require_state(p, S.DRAFT, S.VALIDATED, S.INVALID, doing="validate")
+            problems: list[str] = []
+            for op in p.operations:
+                problems += [i.message for i in validate_operation(op)]
+            # Devices of one (vendor, model, firmware, protocol, root) validate identically: one
+            # representative per class, found by the database, not by loading every device.
+            reps = repo.get_devices(s, repo.target_classes(s, pid))
+            for d in reps.values():
+                label = f"{d.vendor} {d.model} fw {d.firmware}: " if len(p.targets) > 1 else ""
+                problems += [f"{label}{i.message}" for i in validate_changes(d, p.changes)]
+            problems = list(dict.fromkeys(problems))
+            who = actor.id if actor else p.author
+            if problems:
+                self._set_state(s, row, S.INVALID, who, "proposal.invalid", {"errors": problems[:50]},
+                                error="; ".join(problems[:5]))
+            else:
+                self._set_state(s, row, S.VALIDATED, who, "proposal.validated")
+        self._time("validate", t0)
+        result = self.get(pid)
+        if problems:
+            raise Invalid("; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""),
+                          proposal_id=pid, errors=problems)
+        return result
+
+    # ================================================================== preview
+    def _context_paths(self, p: Proposal) -> list[str]:
+        return list(pinput.WIFI_FACT_PATHS) if any(c.path.startswith("Device.WiFi.") for c in p.changes) else []
+
+    def preview(self, pid: str, actor: Actor | None = None, *, source: str | None = None) -> Proposal:
+        """Record before → after per device. ``live`` reads every device through its read path;
+        ``snapshot`` (the default above ``LIVE_PREVIEW_MAX`` targets) diffs against each device's
+        latest stored snapshot, reads a live sample, and summarises per class — a fleet-wide
+        preview in seconds. Presence is checked live again at apply time in any case."""
+        t0 = time.perf_counter()
+        p = self.get(pid)
+        self._require_state(p, S.VALIDATED, S.PREVIEWED, doing="preview")
+        mode = source or ("live" if len(p.targets) <= LIVE_PREVIEW_MAX else "snapshot")
+        if mode == "snapshot":
+            preview = self._snapshot_preview(p)
+        else:
+            with self.store.read() as s:
+                devices = repo.get_devices(s, p.targets)
+            preview = {"hash": p.hash, "taken_at": utcnow().isoformat(), "source": "live",
+                       "devices": self._live_preview(p, [devices[t] for t in p.targets])}
+        self._store_preview(p, preview, actor)
+        self._time("preview", t0)
+        return self.get(pid)
+
+    def _live_preview(self, p: Proposal, devices: Sequence[Device]) -> list[dict[str, Any]]:
+        paths = [c.path for c in p.changes]
+        extra = self._context_paths(p)
+        out: list[dict[str, Any]] = []
+        for d in devices:
+            reader = self.router.reader(d)
+            dp = DevicePreview(device_id=d.id, present=False, operations=list(p.operations))
+            facts: dict[str, Any] = {}
+            try:
+                pres = reader.presence(d)
+                dp.present = pres.online
+                if not pres.online:
+                    dp.error = f"offline: {pres.detail or 'no recent contact'}"
+                else:
+                    values = reader.read(d, paths + extra) if paths or extra else {}
+                    for c in p.changes:
+                        pv = values.get(c.path)
+                        secret = is_secret_path(c.path)
+                        before = pv.value if pv is not None else None
+                        dp.lines.append(DiffLine(
+                            path=c.path, device_path=pv.device_path if pv else c.path,
+                            before=MASK if secret and before not in (None, "") else before,
+                            after=MASK if secret else c.value, type=c.type or (pv.type if pv else "string"),
+                            secret=secret,
+                            unchanged=not secret and pv is not None and values_equal(pv.value, c.value),
+                        ))
+                    facts = pinput.wifi_facts(values)
+            except ExecutorError as exc:
+                dp.present = False if not isinstance(exc, Fault) else dp.present
+                dp.error = exc.message
+            item = dp.model_dump(mode="json")
+            item["facts"] = facts
+            out.append(item)
+        return out
+
+    def _snapshot_preview(self, p: Proposal) -> dict[str, Any]:
+        """Diff against stored snapshots, summarised per class by the database; a live sample of up
+        to 20 devices for the approver to spot-check."""
+        from core import fleet_facts
+
+        changes = [(c.path, c.value, is_secret_path(c.path)) for c in p.changes]
+        with self.store.read() as s:
+            classes = fleet_facts.preview_summary(s, p.id, changes)
+            absent = fleet_facts.absent_devices(s, p.id)
+        sample_ids = p.targets[:: max(1, len(p.targets) // 20)][:20]
+        with self.store.read() as s:
+            found = repo.get_devices(s, sample_ids)
+        return {"hash": p.hash, "taken_at": utcnow().isoformat(), "source": "snapshot",
+                "devices_total": len(p.targets), "absent": absent, "classes": classes,
+                "devices": self._live_preview(p, [found[t] for t in sample_ids])}
+
+    def _store_preview(self, p: Proposal, preview: dict[str, Any], actor: Actor | None) -> None:
+        pid = p.id
+        out = preview["devices"]
+        with self.store.write() as s:
+            row, cur = self._load(s, pid)
+            if cur.hash != p.hash:
+                raise Conflict(f"proposal {pid} changed while it was being previewed; preview again")
+            row.preview = preview
+            self._set_state(s, row, S.PREVIEWED, actor.id if actor else p.author, "proposal.previewed", {
+                "devices": [{"device_id": d["device_id"], "present": d["present"], "error": d["error"],
+                             "lines": [{"path": ln["path"], "before": ln["before"], "after": ln["after"]}
+                                       for ln in d["lines"]]} for d in out[:20]],
+                "device_count": preview.get("devices_total", len(out)), "source": preview.get("source"),
+            })
+
+    # ================================================================== decide
+    def policy_input(self, pid: str) -> dict[str, Any]:
+        with self.store.read() as s:
+            row = repo.get_proposal_row(s, pid)
+            p = repo.proposal_from_row(row)
+            order = {t: i for i, t in enumerate(p.targets)}
+            devices = sorted(repo.target_rows(s, pid), key=lambda r: order[r.id])
+            author = self._author_actor(s, p)
+            data = compat.policy_data(self.policy)
+            statuses = compat.statuses_for(s, devices, compat.workflows_for(p.changes, p.operations, data), data)
+            return pinput.build(s, p, devices, author, row.preview, compat=statuses)
+
+    def _author_actor(self, s: Session, p: Proposal) -> Actor:
+        from core.store.schema import UserRow
+
+        u = s.get(UserRow, p.author)
+        if u is None:
+            return Actor(id=p.author, roles=(), kind=p.author_kind)
+        return Actor(id=u.id, roles=tuple(u.roles), kind=ActorKind(u.kind))
+
+    def _evaluate(self, doc: dict[str, Any]) -> tuple[Decision, list[str], float]:
+        """One evaluation for a one-device proposal; for more devices, one per equivalence class
+        of devices (``policies.classes``), fanned out — identical results, far fewer evaluations."""
+        t = time.perf_counter()
+        if len(doc.get("devices", [])) > 1:
+            from policies.classes import decide_fleet
+
+            fleet = decide_fleet(self.policy, doc)
+            decision, would_deny = fleet.decision, list(fleet.would_deny)
+        else:
+            detailed = getattr(self.policy, "decide_detailed", None)
+            if callable(detailed):
+                decision, would_deny = detailed(doc)
+            else:
+                decision, would_deny = self.policy.decide(doc), []
+        return decision, list(would_deny), (time.perf_counter() - t) * 1e6
+
+    def _decide_doc(self, pid: str) -> tuple[str, Decision, list[str], float, dict[str, Any]]:
+        """(hash decided on, decision, would-deny, µs, input as stored). Fleet proposals are grouped
+        into classes by the database; smaller ones build every device's facts."""
+        if len(self.get(pid).targets) > FLEET_SQL_MIN:
+            from core import fleet_facts
+
+            t = time.perf_counter()
+            with self.store.read() as s:
+                row = repo.get_proposal_row(s, pid)
+                p = repo.proposal_from_row(row)
+                out = fleet_facts.decide_by_class(s, p, self.policy, self._author_actor(s, p), row.preview or {})
+            return p.hash, out.decision, out.would_deny, (time.perf_counter() - t) * 1e6, out.stored_input
+        doc = self.policy_input(pid)
+        decision, would_deny, us = self._evaluate(doc)
+        return doc["proposal"]["hash"], decision, would_deny, us, pinput.compact(doc)
+
+    def decide(self, pid: str, actor: Actor | None = None, *, dry_run: bool = False) -> Decision:
+        """Ask policy about exactly this proposal (bound to its hash). ``dry_run`` records the
+        decision for explanation without moving the proposal (the planner's self-check)."""
+        t0 = time.perf_counter()
+        decided_hash, decision, would_deny, us, stored_input = self._decide_doc(pid)
+        with self.store.write() as s:
+            row, p = self._load(s, pid)
+            if p.hash != decided_hash:
+                raise Conflict(f"proposal {pid} changed while policy was evaluating; decide again")
+            if not dry_run:
+                self._require_state(p, S.PREVIEWED, doing="decide on")
+            rec = PolicyDecisionRow(
+                id=new_id("d"), proposal_id=pid, proposal_hash=p.hash, revision=self.policy.revision,
+                engine=self.policy.name, allow=decision.allow, result=decision.model_dump(mode="json"),
+                input=stored_input, would_deny=would_deny, duration_us=us, dry_run=dry_run, created_at=utcnow(),
+            )
+            s.add(rec)
+            summary = {"decision_id": rec.id, "allow": decision.allow, "deny": decision.deny,
+                       "approvals_required": [a.model_dump() for a in decision.approvals_required],
+                       "risk": decision.risk, "obligations": decision.obligations, "revision": rec.revision,
+                       "would_deny": would_deny, "hash": p.hash}
+            who = actor.id if actor else p.author
+            if dry_run:
+                audit.append(s, actor=who, action="policy.dry_run", proposal_id=pid, data=summary)
+            else:
+                row.risk = decision.risk
+                if not decision.allow:
+                    self._set_state(s, row, S.DENIED, who, "policy.denied", summary,
+                                    error="; ".join(decision.deny) or "denied by policy")
+                elif decision.approvals_required:
+                    self._set_state(s, row, S.AWAITING_APPROVAL, who, "policy.allowed", summary)
+                else:
+                    self._set_state(s, row, S.APPROVED, who, "policy.allowed", summary)
+        self._time("decide", t0)
+        return decision
+
+    def submit(self, draft: ProposalDraft, actor: Actor) -> Proposal:
+        """create → validate → preview → decide. Stops at the first gate that says no and
+        returns the proposal in that state (``invalid``/``denied``) rather than raising."""
+        p = self.create(draft, actor)
+        try:
+            self.validate(p.id, actor)
+        except Invalid:
+            return self.get(p.id)
+        self.preview(p.id, actor)
+        self.decide(p.id, actor)
+        return self.get(p.id)
+
+    # ================================================================== approvals
+    def _outstanding(self, s: Session, p: Proposal, decision: Decision) -> list[str]:
+        """Roles still needing a distinct approver, given the approvals bound to this hash."""
+        needed = [a.role for a in decision.approvals_required]
+        approvals = [a for a in repo.approvals_for(s, p.id) if a.verdict == "approve" and a.proposal_hash == p.hash]
+        remaining = list(needed)
+        for a in approvals:
+            if a.role in remaining:
+                remaining.remove(a.role)
+        return remaining
+
+    def _current_decision(self, s: Session, p: Proposal) -> tuple[PolicyDecisionRow, Decision]:
+        rec = repo.latest_decision(s, p.id)
+        if rec is None:
+            raise Conflict(f"proposal {p.id} has no policy decision; run decide first")
+        if rec.proposal_hash != p.hash:
+            raise Conflict(f"proposal {p.id} changed after policy decided (decision {rec.id} is for "
+                           f"{rec.proposal_hash[:12]}, proposal is {p.hash[:12]}); it must be decided again")
+        return rec, Decision(**rec.result)
+
+    def approve(self, pid: str, actor: Actor, comment: str = "", expected_hash: str | None = None) -> Proposal:
+        with self.store.write() as s:
+            row, p = self._load(s, pid)
+            if expected_hash is not None and expected_hash != p.hash:
+                raise Conflict(f"proposal {pid} changed since you reviewed it (you saw {expected_hash[:12]}, "
+                               f"it is now {p.hash[:12]}); review it again", current_hash=p.hash)
+            if p.hash != p.compute_hash():
+                raise Conflict(f"proposal {pid}'s stored content no longer matches its hash; refusing")
+            self._require_state(p, S.AWAITING_APPROVAL, doing="approve")
+            if actor.kind is not ActorKind.HUMAN:
+                raise Forbidden(f"{actor.id} is a job; approvals must come from a person")
+            if actor.id == p.author:
+                raise Forbidden(f"separation of duties: {actor.id} wrote proposal {pid} and cannot approve it")
+            _, decision = self._current_decision(s, p)
+            prior = [a for a in repo.approvals_for(s, pid) if a.proposal_hash == p.hash and a.verdict == "approve"]
+            if any(a.actor == actor.id for a in prior):
+                raise Conflict(f"{actor.id} already approved proposal {pid}; another approver is needed")
+            outstanding = self._outstanding(s, p, decision)
+            # Take the hardest requirement this actor can meet, so a senior approver is not spent
+            # on a plain approver slot while a senior slot stays open.
+            order = sorted(outstanding, key=lambda r: 0 if r == "senior_approver" else 1)
+            role = next((r for r in order if rbac.can_satisfy(actor, r)), None)
+            if role is None:
+                raise Forbidden(f"{actor.id} (roles: {', '.join(actor.roles) or 'none'}) cannot approve "
+                                f"proposal {pid}: it needs {', '.join(outstanding)}")
+            s.add(ApprovalRow(id=new_id("a"), proposal_id=pid, proposal_hash=p.hash, actor=actor.id, role=role,
+                              verdict="approve", comment=comment, created_at=utcnow()))
+            s.flush()
+            remaining = self._outstanding(s, p, decision)
+            data = {"role": role, "comment": comment, "hash": p.hash, "remaining": remaining}
+            if remaining:
+                audit.append(s, actor=actor.id, action="proposal.approval_recorded", proposal_id=pid, data=data)
+            else:
+                self._set_state(s, row, S.APPROVED, actor.id, "proposal.approved", data)
+        return self.get(pid)
+
+    def reject(self, pid: str, actor: Actor, reason: str) -> Proposal:
+        if not reason.strip():
+            raise Invalid("a rejection needs a reason (--reason TEXT)")
+        with self.store.write() as s:
+            row, p = self._load(s, pid)
+            self._require_state(p, S.AWAITING_APPROVAL, S.APPROVED, doing="reject")
+            if not rbac.can_review(actor):
+                raise Forbidden(f"{actor.id} (roles: {', '.join(actor.roles) or 'none'}) may not review proposals")
+            if actor.id == p.author:
+                raise Forbidden(f"{actor.id} wrote proposal {pid}; cancel it instead of rejecting it")
+            s.add(ApprovalRow(id=new_id("a"), proposal_id=pid, proposal_hash=p.hash, actor=actor.id, role=None,
+                              verdict="reject", comment=reason, created_at=utcnow()))
+            self._set_state(s, row, S.REJECTED, actor.id, "proposal.rejected", {"reason": reason, "hash": p.hash},
+                            error=f"rejected by {actor.id}: {reason}")
+        return self.get(pid)
+
+    # ================================================================== apply
+    def _check_gates(self, s: Session, p: Proposal, devices: dict[str, Device],
+                     states: tuple[ProposalState, ...] = (S.APPROVED,)) -> None:
+        """Invariant 1, re-derived from the store. Raises with the gate that failed."""
+        if p.state not in states:
+            self._require_state(p, *states, doing="apply")
+        if p.hash != p.compute_hash():
+            raise Conflict(f"proposal {p.id}'s stored content no longer matches its hash; refusing to apply")
+        rec, decision = self._current_decision(s, p)
+        if not decision.allow or not rec.allow:
+            raise Forbidden(f"policy did not allow proposal {p.id}")
+        every = repo.approvals_for(s, p.id)
+        if any(a.verdict == "reject" and a.proposal_hash == p.hash for a in every):
+            raise Forbidden(f"proposal {p.id} was rejected")
+        approvals = [a for a in every if a.verdict == "approve"]
+        remaining = [a.role for a in decision.approvals_required]
+        approvers: set[str] = set()
+        from core.store.schema import UserRow
+
+        for a in approvals:
+            if a.proposal_hash != p.hash or a.role not in remaining or a.actor == p.author or a.actor in approvers:
+                continue
+            u = s.get(UserRow, a.actor)
+            if u is None or not u.active:
+                continue
+            approver = Actor(id=u.id, roles=tuple(u.roles), kind=ActorKind(u.kind))
+            if rbac.can_satisfy(approver, a.role or ""):
+                remaining.remove(a.role or "")
+                approvers.add(a.actor)
+        if remaining:
+            raise Forbidden(f"proposal {p.id} is missing approval by {', '.join(remaining)} for its current content")
+        for d in devices.values():
+            issues = validate_changes(d, p.changes)
+            if issues:
+                raise Invalid(f"proposal {p.id} no longer validates: {issues[0].message}")
+
+    def _acquire_locks(self, s: Session, p: Proposal) -> None:
+        now = utcnow()
+        held = {r.device_id: r for r in s.scalars(select(DeviceLockRow).where(DeviceLockRow.device_id.in_(p.targets)))}
+        for dev_id, lock in held.items():
+            if lock.proposal_id == p.id:
+                raise Locked(f"proposal {p.id} is already being applied (lock on {dev_id} held by {lock.owner})")
+            raise Locked(f"device {dev_id} is locked by proposal {lock.proposal_id} (since "
+                         f"{lock.acquired_at:%Y-%m-%d %H:%M:%S}Z); wait for it to finish", holder=lock.proposal_id)
+        exp = now + timedelta(seconds=self.settings.lock_ttl_s)
+        s.add_all([DeviceLockRow(device_id=t, proposal_id=p.id, owner=_owner(), acquired_at=now, expires_at=exp)
+                   for t in p.targets])
+        try:
+            s.flush()
+        except IntegrityError as exc:
+            raise Locked(f"a device of proposal {p.id} was locked by another proposal just now; retry") from exc
+
+    def _release_locks(self, pid: str) -> None:
+        with self.store.write() as s:
+            s.execute(delete(DeviceLockRow).where(DeviceLockRow.proposal_id == pid))
+
+    def _exec_update(self, pid: str, device: Device, status: ExecutionStatus, action: str, actor: str,
+                     detail: dict[str, Any] | None = None, error: str | None = None) -> None:
+        with self.store.write() as s:
+            ex = s.scalar(select(ExecutionRow).where(ExecutionRow.proposal_id == pid,
+                                                     ExecutionRow.device_id == device.id))
+            if ex is None:
+                raise NotFound(f"no execution record for {device.id} in {pid}")
+            before = ex.status
+            ex.status = str(status)
+            if detail:
+                ex.detail = {**(ex.detail or {}), **detail}
+            if error is not None:
+                ex.error = error
+            if status is ExecutionStatus.APPLYING:
+                ex.started_at = utcnow()
+            if status in (ExecutionStatus.VERIFIED, ExecutionStatus.ROLLED_BACK, ExecutionStatus.ROLLBACK_FAILED,
+                          ExecutionStatus.FAILED):
+                ex.finished_at = utcnow()
+            audit.append(s, actor=actor, action=action, proposal_id=pid, device=device,
+                         data={"status": str(status), **(detail or {}), **({"error": error} if error else {})})
+            if any(compat.outcome_of(before, status)):  # evidence for the compatibility matrix
+                prow = s.get(ProposalRow, pid)
+                if prow is not None:
+                    compat.record(s, device, compat.workflows_for(prow.changes, prow.operations,
+                                                                  compat.policy_data(self.policy)),
+                                  before, status, error)
+
+    def apply(self, pid: str, actor: Actor) -> ApplyOutcome:
+        """Back up, write, verify — or roll back. Returns the outcome; raises only when nothing
+        was written (gate refused, device locked or offline)."""
+        if not rbac.can_apply(actor):
+            raise Forbidden(f"{actor.id} (roles: {', '.join(actor.roles) or 'none'}) may not apply changes")
+        t0 = time.perf_counter()
+        with self.store.write() as s:
+            _, p = self._load(s, pid)
+            if p.staged:
+                raise Conflict(f"proposal {pid} is a staged rollout; it is applied in rings by its campaign")
+            devices = repo.get_devices(s, p.targets)
+            self._check_gates(s, p, devices)
+            self._acquire_locks(s, p)
+            audit.append(s, actor=actor.id, action="apply.started", proposal_id=pid, data={"hash": p.hash})
+        self._time("gates", t0)
+        ordered = [devices[t] for t in p.targets]
+        try:
+            t0 = time.perf_counter()
+            for d in ordered:
+                pres = self.router.reader(d).presence(d)
+                if not (pres.online and pres.reachable):
+                    raise DeviceUnavailable(
+                        f"device {d.id} is not reachable now ({pres.detail or 'offline'}); nothing was changed — "
+                        "apply again when it is back", device_id=d.id)
+            self._time("presence", t0)
+            t0 = time.perf_counter()
+            self._backup(p, ordered, actor)
+            self._time("backup", t0)
+        except (DeviceUnavailable, ExecutorError) as exc:
+            self._release_locks(pid)
+            with self.store.write() as s:
+                audit.append(s, actor=actor.id, action="apply.deferred", proposal_id=pid, data={"reason": str(exc)})
+            if isinstance(exc, ExecutorError):
+                raise DeviceUnavailable(f"backup read failed, nothing was changed: {exc}") from exc
+            raise
+        try:
+            return self._write_and_verify(p, ordered, actor)
+        finally:
+            self._release_locks(pid)
+
+    def _read_tolerant(self, d: Device, paths: list[str]) -> dict[str, ParamValue]:
+        """Read ``paths``; a path the device does not have is simply missing from the result."""
+        reader = self.router.reader(d)
+        try:
+            return reader.read(d, paths) if paths else {}
+        except InvalidParameterName:
+            values: dict[str, ParamValue] = {}
+            for path in paths:
+                try:
+                    values.update(reader.read(d, [path]))
+                except InvalidParameterName:
+                    continue
+            return values
+
+    def backup_params(self, p: Proposal, d: Device) -> dict[str, Any]:
+        """What must be restored if the change does not hold. A string parameter the device does not
+        have yet (e.g. a DNS server row that a firmware bug dropped) is backed up as absent and
+        restored by clearing it; anything else missing cannot be backed up, so nothing is written."""
+        values = self._read_tolerant(d, [c.path for c in p.changes])
+        params: dict[str, Any] = {}
+        for c in p.changes:
+            secret = is_secret_path(c.path)
+            pv = values.get(c.path)
+            if pv is None:
+                if secret or (c.type or "string") != "string":
+                    raise Fault(d.id, f"backup: {c.path} does not exist on the device", code=9005)
+                params[c.path] = {"value": "", "type": "string", "secret": False, "restorable": True,
+                                  "absent": True}
+                continue
+            params[c.path] = {"value": None if secret else pv.value, "type": pv.type, "secret": secret,
+                              "restorable": not secret}
+        return params
+
+    def _backup(self, p: Proposal, devices: Sequence[Device], actor: Actor) -> None:
+        paths = [c.path for c in p.changes]
+        backups: list[BackupRow] = []
+        for d in devices:
+            params = self.backup_params(p, d)
+            backups.append(BackupRow(id=new_id("b"), proposal_id=p.id, device_id=d.id, params=params,
+                                     created_at=utcnow()))
+        with self.store.write() as s:
+            row = repo.get_proposal_row(s, p.id)
+            if row.hash != p.hash or row.state != str(S.APPROVED):
+                raise Conflict(f"proposal {p.id} changed during backup; nothing was changed")
+            s.add_all(backups)
+            s.add_all([ExecutionRow(id=new_id("x"), proposal_id=p.id, device_id=d.id,
+                                    status=str(ExecutionStatus.PENDING), key=p.id, detail={}) for d in devices])
+            s.add_all([ParameterSnapshotRow(device_id=b.device_id, taken_at=utcnow(), source="backup",
+                                            params={k: v for k, v in b.params.items() if not v["secret"]})
+                       for b in backups])
+            self._set_state(s, row, S.BACKED_UP, actor.id, "proposal.backed_up",
+                            {"devices": len(backups), "paths": paths})
+            self._set_state(s, row, S.APPLYING, actor.id, "proposal.applying")
+
+    def _write_and_verify(self, p: Proposal, devices: Sequence[Device], actor: Actor) -> ApplyOutcome:
+        outcome = ApplyOutcome(proposal=p)
+        t0 = time.perf_counter()
+        failure: str | None = None
+        for d in devices:
+            self._exec_update(p.id, d, ExecutionStatus.APPLYING, "device.applying", actor.id)
+            failpoint("lifecycle.before_write")
+            try:
+                if p.changes:
+                    res = self._write(p, d, list(p.changes), purpose="apply", key=p.id)
+                    detail: dict[str, Any] = {"status": res.status, "idempotent_skip": res.idempotent_skip}
+                else:
+                    detail = {}
+                for op in p.operations:
+                    detail[f"op:{op.command}"] = self._operate(p, d, op).model_dump(mode="json")
+            except ExecutorError as exc:
+                # A typed fault from an atomic Set means nothing landed on this device; a timeout
+                # means we cannot know, so that device is rolled back too (restoring is idempotent).
+                status = ExecutionStatus.APPLYING if isinstance(exc, ExecTimeout) else ExecutionStatus.FAILED
+                self._exec_update(p.id, d, status, "device.apply_failed", actor.id, error=str(exc),
+                                  detail={"fault_code": getattr(exc, "code", None),
+                                          "per_parameter": {k: list(v) for k, v in
+                                                            getattr(exc, "per_parameter", {}).items()}})
+                failure = f"{d.id}: {exc.message}"
+                outcome.failed[d.id] = exc.message
+                break
+            failpoint("lifecycle.after_write")
+            self._exec_update(p.id, d, ExecutionStatus.APPLIED, "device.applied", actor.id, detail=detail)
+            outcome.applied.append(d.id)
+        self._time("apply", t0)
+        failpoint("lifecycle.after_apply")
+        if failure is None:
+            t0 = time.perf_counter()
+            with self.store.write() as s:
+                row = repo.get_proposal_row(s, p.id)
+                self._set_state(s, row, S.VERIFYING, actor.id, "proposal.verifying")
+            failure = self._verify_all(p, devices, actor, outcome)
+            self._time("verify", t0)
+        if failure is None:
+            with self.store.write() as s:
+                row = repo.get_proposal_row(s, p.id)
+                self._set_state(s, row, S.DONE, actor.id, "proposal.done", {"devices": outcome.applied})
+            outcome.proposal = self.get(p.id)
+            return outcome
+        t0 = time.perf_counter()
+        self._rollback_touched(p, devices, actor, outcome, reason=failure)
+        self._time("rollback", t0)
+        outcome.proposal = self.get(p.id)
+        return outcome
+
+    def _write(self, p: Proposal, d: Device, changes: list[Change], *, purpose: str, key: str) -> Any:
+        writer = self.router.writer(d)
+        grant = AUTHORITY.issue(proposal_id=p.id, proposal_hash=p.hash, device_id=d.id,
+                                purpose=purpose, paths=[c.path for c in changes])  # type: ignore[arg-type]
+        try:
+            return writer.apply(d, changes, key, grant)
+        finally:
+            AUTHORITY.revoke(grant)
+
+    def _operate(self, p: Proposal, d: Device, op: Operation) -> Any:
+        writer = self.router.writer(d)
+        grant = AUTHORITY.issue(proposal_id=p.id, proposal_hash=p.hash, device_id=d.id, purpose="operate",
+                                commands=[op.command])
+        try:
+            return writer.operate(d, op.command, dict(op.args), grant)
+        finally:
+            AUTHORITY.revoke(grant)
+
+    def _verify_device(self, p: Proposal, d: Device) -> dict[str, Any]:
+        """Mismatches between the device and the proposal, masked; empty means it held."""
+        reader = self.router.reader(d)
+        pres = reader.presence(d)
+        if not pres.online:
+            return {"presence": f"device did not come back ({pres.detail or 'offline'})"}
+        firmware = next((str(op.args["version"]) for op in p.operations
+                         if op.command == "download" and op.args.get("version")), None)
+        if firmware is not None:  # a firmware upgrade holds when the device reports the new version
+            got = reader.read(d, [SOFTWARE_VERSION]).get(SOFTWARE_VERSION)
+            if got is None or str(got.value) != firmware:
+                return {SOFTWARE_VERSION: {"expected": firmware, "got": None if got is None else got.value}}
+        readable = [c for c in p.changes if not is_secret_path(c.path)]
+        if not readable:
+            return {}
+        values = reader.read(d, [c.path for c in readable])
+        bad: dict[str, Any] = {}
+        for c in readable:
+            got = values.get(c.path)
+            if got is None or not values_equal(got.value, c.value):
+                bad[c.path] = {"expected": c.value, "got": None if got is None else got.value}
+        return bad
+
+    def _verify_all(self, p: Proposal, devices: Sequence[Device], actor: Actor, outcome: ApplyOutcome) -> str | None:
+        failure: str | None = None
+        window = self.settings.verify_window_s
+        for attempt in range(2 if window > 0 else 1):
+            if attempt:
+                time.sleep(window)
+            for d in devices:
+                try:
+                    bad = self._verify_device(p, d)
+                except ExecutorError as exc:
+                    bad = {"read": exc.message}
+                if bad:
+                    self._exec_update(p.id, d, ExecutionStatus.VERIFY_FAILED, "device.verify_failed", actor.id,
+                                      detail={"mismatch": bad})
+                    failure = f"{d.id}: verification failed: " + ", ".join(
+                        f"{k} expected {v['expected']!r} got {v['got']!r}" if isinstance(v, dict) else f"{k}: {v}"
+                        for k, v in bad.items())
+                    outcome.failed[d.id] = failure
+                    return failure
+        for d in devices:
+            self._exec_update(p.id, d, ExecutionStatus.VERIFIED, "device.verified", actor.id)
+        return failure
+
+    def _restore(self, p: Proposal, d: Device, backup: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """Write the backed-up values back and check they hold. Raises ExecutorError if not."""
+        restore = [Change(path=path, value=v["value"], type=v["type"]) for path, v in backup.items()
+                   if v.get("restorable") and v.get("value") is not None]
+        unrestorable = [path for path, v in backup.items() if not v.get("restorable")]
+        if restore:
+            self._write(p, d, restore, purpose="rollback", key=f"{p.id}-rb")
+            values = self._read_tolerant(d, [c.path for c in restore])
+
+            def held(c: Change) -> bool:
+                got = values.get(c.path)
+                if backup[c.path].get("absent"):  # cleared again: gone, or present but empty
+                    return got is None or got.value in ("", None)
+                return got is not None and values_equal(got.value, c.value)
+
+            wrong = [c.path for c in restore if not held(c)]
+            if wrong:
+                raise Fault(d.id, f"rollback did not hold for {', '.join(wrong)}")
+        return [c.path for c in restore], unrestorable
+
+    def _rollback_touched(self, p: Proposal, devices: Sequence[Device], actor: Actor, outcome: ApplyOutcome,
+                          reason: str) -> None:
+        with self.store.read() as s:
+            execs = {e.device_id: e for e in repo.executions_for(s, p.id)}
+            backups = {b.device_id: b.params for b in s.scalars(select(BackupRow).where(BackupRow.proposal_id == p.id))}
+        alarms: list[str] = []
+        for d in devices:
+            ex = execs.get(d.id)
+            if ex is None or ex.status not in TOUCHED:
+                continue
+            self._exec_update(p.id, d, ExecutionStatus.ROLLING_BACK, "device.rolling_back", actor.id,
+                              detail={"reason": reason})
+            try:
+                restored, unrestorable = self._restore(p, d, backups.get(d.id, {}))
+            except ExecutorError as exc:
+                msg = f"{d.id}: rollback failed: {exc.message}"
+                alarms.append(msg)
+                self._exec_update(p.id, d, ExecutionStatus.ROLLBACK_FAILED, "device.rollback_failed", actor.id,
+                                  error=msg)
+                with self.store.write() as s:
+                    audit.append(s, actor=actor.id, action="alarm.rollback_failed", proposal_id=p.id, device=d,
+                                 data={"severity": "critical", "error": msg,
+                                       "action_needed": "device left in an unknown state; inspect and restore by hand"})
+                continue
+            self._exec_update(p.id, d, ExecutionStatus.ROLLED_BACK, "device.rolled_back", actor.id,
+                              detail={"restored": restored, "not_restorable": unrestorable})
+            outcome.rolled_back.append(d.id)
+        outcome.alarms += alarms
+        with self.store.write() as s:
+            row = repo.get_proposal_row(s, p.id)
+            if alarms:
+                self._set_state(s, row, S.FAILED, actor.id, "proposal.failed", {"reason": reason, "alarms": alarms},
+                                error=f"{reason}; ROLLBACK FAILED: {'; '.join(alarms)}")
+            else:
+                self._set_state(s, row, S.ROLLED_BACK, actor.id, "proposal.rolled_back",
+                                {"reason": reason, "devices": outcome.rolled_back}, error=reason)
+
+    def rollback(self, pid: str, actor: Actor, reason: str) -> ApplyOutcome:
+        """Revert a finished change from its backup (an approver's call after ``done``)."""
+        if not rbac.can_review(actor) and "admin" not in actor.roles:
+            raise Forbidden(f"{actor.id} may not roll back changes (needs approver, senior_approver or admin)")
+        with self.store.write() as s:
+            _, p = self._load(s, pid)
+            self._require_state(p, S.DONE, doing="roll back")
+            self._acquire_locks(s, p)
+            audit.append(s, actor=actor.id, action="rollback.requested", proposal_id=pid, data={"reason": reason})
+            devices = repo.get_devices(s, p.targets)
+        outcome = ApplyOutcome(proposal=p)
+        try:
+            self._rollback_touched(p, [devices[t] for t in p.targets], actor, outcome, reason=f"manual: {reason}")
+        finally:
+            self._release_locks(pid)
+        outcome.proposal = self.get(pid)
+        return outcome
+
+    # ================================================================== diagnostics
+    def diagnose(self, device_id: str, command: str, args: dict[str, Scalar], actor: Actor) -> dict[str, Any]:
+        """Read-only diagnostics (IPPing). It changes no configuration, so it needs no approval,
+        but it still goes through a grant, presence and the audit trail."""
+        if command != "ipping":
+            raise Invalid(f"{command} is not a diagnostic; reboots and resets go through a proposal")
+        if not rbac.can_diagnose(actor):
+            raise Forbidden(f"{actor.id} may not run diagnostics")
+        issues = validate_operation(Operation(command="ipping", args=args))
+        if issues:
+            raise Invalid(issues[0].message)
+        with self.store.read() as s:
+            d = repo.get_device(s, device_id)
+        pres = self.router.reader(d).presence(d)
+        if not pres.online:
+            raise DeviceUnavailable(f"device {device_id} is offline ({pres.detail}); diagnostics need it online")
+        grant = AUTHORITY.issue(proposal_id=f"diag-{device_id}"[:32], proposal_hash="", device_id=device_id,
+                                purpose="diagnostic", commands=["ipping"])
+        try:
+            result = self.router.writer(d).operate(d, "ipping", args, grant)
+        finally:
+            AUTHORITY.revoke(grant)
+        with self.store.write() as s:
+            audit.append(s, actor=actor.id, action="diagnostic.ipping", device=d,
+                         data={"args": dict(args), "status": result.status, "output": result.output})
+        return result.model_dump(mode="json")
+
+    # ================================================================== crash recovery
+    def recover(self, actor_id: str = "system:recovery") -> list[tuple[str, str]]:
+        """Finish proposals a dead process left between backup and done.
+
+        A proposal is taken over only when its lock owner is gone (same host: the pid is dead;
+        another host: the lock expired). Devices whose write may have landed are read back: if
+        every target holds the change, the proposal is completed (verified); otherwise every touched
+        device is restored from the backup. Nothing is written twice: the proposal's own writes are
+        never replayed, only verified or reverted.
+        """
+        results: list[tuple[str, str]] = []
+        with self.store.read() as s:
+            candidates = [r.id for r in s.scalars(select(ProposalRow).where(
+                ProposalRow.state.in_([str(S.APPROVED), str(S.BACKED_UP), str(S.APPLYING), str(S.VERIFYING)])))]
+            locks: dict[str, list[DeviceLockRow]] = {}
+            for lock in s.scalars(select(DeviceLockRow)):
+                locks.setdefault(lock.proposal_id, []).append(lock)
+        actor = Actor(id=actor_id, roles=("admin",), kind=ActorKind.JOB)
+        for pid in candidates:
+            held = locks.get(pid, [])
+            if any(_lock_is_live(lk.owner, lk.expires_at) for lk in held):
+                continue
+            p = self.get(pid)
+            if p.staged:
+                continue  # a campaign's batches resume themselves (apply_batch verifies, never re-writes)
+            if p.state is S.APPROVED:
+                if held:
+                    self._release_locks(pid)
+                    results.append((pid, "lock released (no write had started)"))
+                continue
+            with self.store.read() as s:
+                devices = repo.get_devices(s, p.targets)
+                execs = {e.device_id: e for e in repo.executions_for(s, pid)}
+            ordered = [devices[t] for t in p.targets]
+            touched = [d for d in ordered if d.id in execs and execs[d.id].status in TOUCHED]
+            with self.store.write() as s:
+                audit.append(s, actor=actor_id, action="recovery.started", proposal_id=pid,
+                             data={"state": str(p.state), "touched": [d.id for d in touched]})
+            if not touched:
+                with self.store.write() as s:
+                    row = repo.get_proposal_row(s, pid)
+                    s.execute(delete(ExecutionRow).where(ExecutionRow.proposal_id == pid))
+                    s.execute(delete(BackupRow).where(BackupRow.proposal_id == pid))
+                    self._set_state(s, row, S.APPROVED, actor_id, "recovery.reopened",
+                                    {"note": "interrupted before any write; approved again, apply to retry"})
+                self._release_locks(pid)
+                results.append((pid, "approved (no write had happened)"))
+                continue
+            outcome = ApplyOutcome(proposal=p)
+            all_written = all(d.id in execs and execs[d.id].status in TOUCHED - {ExecutionStatus.ROLLING_BACK,
+                                                                                  ExecutionStatus.ROLLBACK_FAILED}
+                              for d in ordered)
+            failure: str | None = None if all_written else "interrupted before every device was written"
+            if failure is None:
+                try:
+                    for d in ordered:
+                        bad = self._verify_device(p, d)
+                        if bad:
+                            failure = f"{d.id}: after restart the change did not hold: {sorted(bad)}"
+                            self._exec_update(pid, d, ExecutionStatus.VERIFY_FAILED, "device.verify_failed",
+                                              actor_id, detail={"mismatch": bad})
+                            break
+                except ExecutorError as exc:
+                    failure = f"verification after restart failed: {exc.message}"
+            if failure is None:
+                for d in ordered:
+                    self._exec_update(pid, d, ExecutionStatus.VERIFIED, "device.verified", actor_id)
+                with self.store.write() as s:
+                    row = repo.get_proposal_row(s, pid)
+                    self._set_state(s, row, S.DONE, actor_id, "proposal.done", {"recovered": True})
+                results.append((pid, "done (verified after restart)"))
+            else:
+                self._rollback_touched(p, ordered, actor, outcome, reason=f"recovery: {failure}")
+                results.append((pid, f"{self.get(pid).state} ({failure})"))
+            self._release_locks(pid)
+        return results
+

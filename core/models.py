@@ -1,0 +1,343 @@
+"""Domain models at every boundary (pydantic v2).
+
+These are the contracts of DESIGN.md §3. The ORM rows in ``core.store.schema`` are the
+persistence shape; these are what code passes around, what the API serialises and what the
+proposal hash is computed over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Scalar = str | int | float | bool
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Root(StrEnum):
+    """The data-model root a device's firmware speaks."""
+
+    DEVICE = "Device."
+    IGD = "InternetGatewayDevice."
+
+
+class Protocol(StrEnum):
+    CWMP = "cwmp"
+    USP = "usp"
+
+
+class ActorKind(StrEnum):
+    HUMAN = "human"
+    JOB = "job"
+
+
+class ProposalState(StrEnum):
+    """Lifecycle states (issue 2). ``invalid``, ``rejected`` and ``cancelled`` are the
+    terminal states for a proposal that never reaches a device."""
+
+    DRAFT = "draft"
+    VALIDATED = "validated"
+    INVALID = "invalid"
+    PREVIEWED = "previewed"
+    DENIED = "denied"
+    AWAITING_APPROVAL = "awaiting_approval"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    BACKED_UP = "backed_up"
+    APPLYING = "applying"
+    VERIFYING = "verifying"
+    DONE = "done"
+    ROLLED_BACK = "rolled_back"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL_STATES = frozenset(
+    {
+        ProposalState.INVALID,
+        ProposalState.DENIED,
+        ProposalState.REJECTED,
+        ProposalState.DONE,
+        ProposalState.ROLLED_BACK,
+        ProposalState.FAILED,
+        ProposalState.CANCELLED,
+    }
+)
+# States in which a proposal may touch (or may have touched) a device.
+WRITE_STATES = frozenset({ProposalState.BACKED_UP, ProposalState.APPLYING, ProposalState.VERIFYING})
+
+
+class Actor(BaseModel):
+    """Who is acting: a human user or a job. Roles come from the user directory, never
+    from the caller's claim (the CLI trusts ``--as`` for the *name* only)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    roles: tuple[str, ...] = ()
+    kind: ActorKind = ActorKind.HUMAN
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles
+
+
+class Device(BaseModel):
+    id: str
+    vendor: str
+    model: str
+    product_class: str = ""
+    oui: str = ""
+    serial: str = ""
+    firmware: str
+    root: Root = Root.DEVICE
+    protocol: Protocol = Protocol.CWMP
+    adapter: str = "sim"
+    subscriber: str | None = None
+    region: str = "EU"
+    service: str = "standard"
+    tags: list[str] = Field(default_factory=list)
+    upstream_id: str | None = None
+    last_seen: datetime | None = None
+
+
+class Change(BaseModel):
+    """One parameter change, addressed by its TR-181 (``Device.``) path.
+
+    Executors translate to ``InternetGatewayDevice.`` for TR-098 firmware; the proposal always
+    speaks TR-181 so that policy and approvers read one vocabulary.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    value: Scalar
+    type: str | None = Field(default=None, description="declared TR-181 type, e.g. unsignedInt")
+
+    @field_validator("path")
+    @classmethod
+    def _path_shape(cls, v: str) -> str:
+        v = v.strip()
+        if not v or v.endswith(".") or " " in v:
+            raise ValueError(f"{v!r} is not a parameter path (expected e.g. Device.WiFi.Radio.1.Channel)")
+        return v
+
+
+OperationName = Literal["reboot", "factory_reset", "download", "ipping"]
+
+
+class Operation(BaseModel):
+    """A command rather than a Set: reboot, factory reset, firmware download, IPPing."""
+
+    model_config = ConfigDict(frozen=True)
+
+    command: OperationName
+    args: dict[str, Scalar] = Field(default_factory=dict)
+
+
+class Evidence(BaseModel):
+    """What the planner (or a person) looked at. ``untrusted`` marks device/subscriber text."""
+
+    kind: str
+    summary: str
+    data: dict[str, Any] = Field(default_factory=dict)
+    untrusted: bool = False
+
+
+class Selector(BaseModel):
+    """A fleet selector, resolved to device ids when the proposal is created."""
+
+    model: str | None = None
+    vendor: str | None = None
+    firmware: str | None = None
+    region: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    subscriber: str | None = None
+    limit: int | None = None
+
+
+class ProposalDraft(BaseModel):
+    """What a human, a job or the planner submits. Everything else is computed."""
+
+    intent: str = Field(min_length=1, max_length=300)
+    targets: list[str] = Field(default_factory=list)
+    selector: Selector | None = None
+    changes: list[Change] = Field(default_factory=list)
+    operations: list[Operation] = Field(default_factory=list)
+    rationale: str = ""
+    evidence: list[Evidence] = Field(default_factory=list)
+    emergency: bool = False
+    action_type: str | None = Field(
+        default=None, description="catalogue action type (automation), e.g. wifi.channel_change"
+    )
+    staged: bool = Field(default=False, description="applied in rings by a campaign, not all at once")
+    source: str = "cli"
+
+
+class Proposal(BaseModel):
+    id: str
+    author: str
+    author_kind: ActorKind = ActorKind.HUMAN
+    intent: str
+    targets: list[str]
+    changes: list[Change] = Field(default_factory=list)
+    operations: list[Operation] = Field(default_factory=list)
+    rationale: str = ""
+    evidence: list[Evidence] = Field(default_factory=list)
+    emergency: bool = False
+    action_type: str | None = None
+    staged: bool = False
+    source: str = "cli"
+    risk: float | None = None
+    state: ProposalState = ProposalState.DRAFT
+    hash: str = ""
+    error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    def hashed_content(self) -> dict[str, Any]:
+        """Everything an approver signs off on. State, timestamps and the computed risk
+        are excluded; any edit to the rest changes the hash and voids decisions and approvals."""
+        return {
+            "id": self.id,
+            "author": self.author,
+            "author_kind": str(self.author_kind),
+            "intent": self.intent,
+            "targets": sorted(self.targets),
+            "changes": [c.model_dump(mode="json") for c in self.changes],
+            "operations": [o.model_dump(mode="json") for o in self.operations],
+            "rationale": self.rationale,
+            "evidence": [e.model_dump(mode="json") for e in self.evidence],
+            "emergency": self.emergency,
+            "action_type": self.action_type,
+            "staged": self.staged,
+        }
+
+    def compute_hash(self) -> str:
+        return proposal_hash(self.hashed_content())
+
+
+def canonical_json(obj: Any) -> bytes:
+    """Canonical JSON: sorted keys, no whitespace, UTF-8. The basis of every hash."""
+    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+
+
+def proposal_hash(content: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(content)).hexdigest()
+
+
+class ApprovalRequirement(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    role: str
+    reason: str
+
+
+class Decision(BaseModel):
+    """The policy decision shape of DESIGN.md §3, identical for every engine."""
+
+    allow: bool
+    deny: list[str] = Field(default_factory=list)
+    approvals_required: list[ApprovalRequirement] = Field(default_factory=list)
+    risk: float = 0.0
+    obligations: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def fail_closed(cls, reason: str) -> Decision:
+        return cls(allow=False, deny=[reason], risk=1.0)
+
+
+class DecisionRecord(BaseModel):
+    id: str
+    proposal_id: str
+    proposal_hash: str
+    revision: str
+    engine: str
+    decision: Decision
+    duration_us: float
+    created_at: datetime
+    dry_run: bool = False
+
+
+class Approval(BaseModel):
+    id: str
+    proposal_id: str
+    proposal_hash: str
+    actor: str
+    role: str | None
+    verdict: Literal["approve", "reject"]
+    comment: str = ""
+    created_at: datetime
+
+
+class DiffLine(BaseModel):
+    path: str
+    device_path: str
+    before: Scalar | None
+    after: Scalar
+    type: str
+    secret: bool = False
+    unchanged: bool = False
+
+
+class DevicePreview(BaseModel):
+    device_id: str
+    present: bool
+    lines: list[DiffLine] = Field(default_factory=list)
+    operations: list[Operation] = Field(default_factory=list)
+    error: str | None = None
+
+
+class Preview(BaseModel):
+    proposal_id: str
+    proposal_hash: str
+    devices: list[DevicePreview]
+    taken_at: datetime
+
+
+class ExecutionStatus(StrEnum):
+    PENDING = "pending"
+    APPLYING = "applying"
+    APPLIED = "applied"
+    VERIFIED = "verified"
+    VERIFY_FAILED = "verify_failed"
+    FAILED = "failed"
+    ROLLING_BACK = "rolling_back"
+    ROLLED_BACK = "rolled_back"
+    ROLLBACK_FAILED = "rollback_failed"
+    SKIPPED = "skipped"
+
+
+class Execution(BaseModel):
+    id: str
+    proposal_id: str
+    device_id: str
+    status: ExecutionStatus
+    key: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class AuditEvent(BaseModel):
+    seq: int
+    ts: datetime
+    actor: str
+    action: str
+    proposal_id: str | None = None
+    device_id: str | None = None
+    subscriber: str | None = None
+    model: str | None = None
+    firmware: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    prev_hash: str
+    hash: str

@@ -1,0 +1,186 @@
+"""Build the policy input document (DESIGN.md §3) from the store and a proposal's preview.
+
+Everything a rule may read is gathered here, once, and secrets are masked on the way in:
+a passphrase reaches policy only as ``secret_facts`` (length, salted-free sha256 of the lowercase
+form for the common-password check, whether it contains an SSID).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core.models import Actor, Device, Proposal, utcnow
+from core.secrets import MASK, is_secret_path, secret_facts
+from core.store import repo
+from core.store.schema import DeviceRow
+
+WIFI_FACT_PATHS = ("Device.WiFi.Radio.", "Device.WiFi.SSID.")
+
+
+def wifi_facts(values: dict[str, Any]) -> dict[str, Any]:
+    """Radio band/channel/auto/width and SSID names from a TR-181 path → value mapping (values may
+    be scalars, ``{"value": ...}`` dicts as stored in snapshots, or ParamValue objects)."""
+    radios: dict[int, dict[str, Any]] = {}
+    ssids: dict[int, dict[str, Any]] = {}
+    for path, raw in values.items():
+        if not path.startswith("Device.WiFi."):
+            continue
+        parts = path.split(".")
+        if len(parts) != 5 or not parts[3].isdigit():
+            continue
+        kind, name = parts[2], parts[4]
+        if kind == "Radio":
+            field = _RADIO_FIELDS.get(name)
+            if field is None:
+                continue
+            v = raw.get("value") if isinstance(raw, dict) else getattr(raw, "value", raw)
+            idx = int(parts[3])
+            r = radios.get(idx)
+            if r is None:
+                r = radios[idx] = {"index": idx}
+            if field == "channel":
+                r[field] = int(str(v)) if str(v).lstrip("-").isdigit() else v
+            elif field == "auto_channel":
+                r[field] = v is True or str(v).lower() in ("true", "1")
+            else:
+                r[field] = str(v)
+        elif kind == "SSID" and name == "SSID":
+            v = raw.get("value") if isinstance(raw, dict) else getattr(raw, "value", raw)
+            ssids[int(parts[3])] = {"index": int(parts[3]), "ssid": str(v)}
+    return {"radios": [radios[k] for k in sorted(radios)], "ssids": [ssids[k] for k in sorted(ssids)]}
+
+
+_RADIO_FIELDS = {"OperatingFrequencyBand": "band", "Channel": "channel", "AutoChannelEnable": "auto_channel",
+                 "OperatingChannelBandwidth": "bandwidth"}
+
+
+def devices_facts(s: Session, devices: Sequence[Device | repo.DeviceLite], preview: dict[str, Any],
+                  compat: dict[str, str | None] | None = None) -> list[dict[str, Any]]:
+    """Facts for every device, with history read in bulk. Devices the preview covered use its live
+    facts; the rest (fleet-scale previews keep a sample) use their latest stored snapshot."""
+    by_dev = {d["device_id"]: d for d in preview.get("devices", [])}
+    ids = [d.id for d in devices]
+    since = utcnow() - timedelta(hours=24)
+    reboots = repo.count_events_bulk(s, ids, "boot", since)
+    failed = repo.failed_changes_bulk(s, ids)
+    missing = [i for i in ids if i not in by_dev]
+    snaps = repo.latest_snapshots(s, missing) if missing else {}
+    absent = set(preview.get("absent", []))
+    out = []
+    for d in devices:
+        pv = by_dev.get(d.id)
+        if pv is not None:
+            facts, present = pv.get("facts") or {}, bool(pv.get("present"))
+        else:
+            facts, present = wifi_facts(snaps.get(d.id, {})), d.id not in absent and bool(preview)
+        out.append({
+            "id": d.id, "vendor": d.vendor, "model": d.model, "firmware": d.firmware, "region": d.region,
+            "root": str(d.root), "protocol": str(d.protocol), "compat": (compat or {}).get(d.id),
+            "present": present, "reboots_24h": reboots.get(d.id, 0), "failed_changes_7d": failed.get(d.id, 0),
+            "radios": facts.get("radios", []), "ssids": facts.get("ssids", []),
+        })
+    return out
+
+
+def change_facts(p: Proposal, ssids: Sequence[str]) -> list[dict[str, Any]]:
+    from core.datamodel.registry import get_registry
+
+    reg = get_registry("Device.", "cwmp")
+    usp = get_registry("Device.", "usp")
+    out = []
+    for c in p.changes:
+        spec = reg.find(c.path) or usp.find(c.path)
+        secret = is_secret_path(c.path)
+        item: dict[str, Any] = {
+            "path": c.path,
+            "pattern": spec.path if spec is not None else c.path,
+            "value": MASK if secret else c.value,
+            "type": c.type or (spec.type if spec is not None else "string"),
+            "secret": secret,
+        }
+        if secret:
+            item["secret_facts"] = secret_facts(str(c.value), list(ssids))
+        out.append(item)
+    return out
+
+
+def compact(doc: dict[str, Any], keep: int = 50) -> dict[str, Any]:
+    """The input as stored with a decision: whole for small proposals; for fleet proposals the
+    first ``keep`` devices and a count (the decision record must not grow with the fleet)."""
+    devices = doc.get("devices", [])
+    if len(devices) <= keep:
+        return doc
+    proposal = {**doc["proposal"], "targets": doc["proposal"]["targets"][:keep]}
+    return {**doc, "proposal": proposal, "devices": devices[:keep], "devices_omitted": len(devices) - keep}
+
+
+def build(s: Session, p: Proposal, devices: Sequence[Device | repo.DeviceLite], actor: Actor,
+          preview: dict[str, Any] | None, *, compat: dict[str, str | None] | None = None) -> dict[str, Any]:
+    preview = preview or {}
+    dev_facts = devices_facts(s, devices, preview, compat)
+    all_ssids = sorted({x["ssid"] for f in dev_facts for x in f.get("ssids", []) if x.get("ssid")})
+    live = repo.live_overlapping(s, p.id)
+    now = utcnow()
+    fleet_size = int(s.scalar(select(func.count()).select_from(DeviceRow)) or 0)
+    return {
+        "proposal": {
+            "id": p.id,
+            "hash": p.hash,
+            "author": p.author,
+            "author_kind": str(p.author_kind),
+            "intent": p.intent,
+            "emergency": p.emergency,
+            "action_type": p.action_type,
+            "source": p.source,
+            "target_count": len(p.targets),
+            "targets": list(p.targets),
+            "changes": change_facts(p, all_ssids),
+            "operations": [o.model_dump(mode="json") for o in p.operations],
+            "preview": {
+                "exists": bool(preview) and preview.get("hash") == p.hash,
+                "devices_total": len(devices),
+                "devices_present": sum(1 for f in dev_facts if f["present"]),
+                "blind": not bool(preview),
+            },
+        },
+        "devices": dev_facts,
+        "actor": {"id": actor.id, "roles": list(actor.roles), "kind": str(actor.kind)},
+        "context": {
+            "now": now.isoformat().replace("+00:00", "Z"),
+            "now_ns": time.time_ns(),
+            "fleet_size": fleet_size,
+            "live_proposals": [
+                {"id": o.id, "author": o.author, "targets": shared,
+                 "changes": [{"path": c.path, "value": MASK if is_secret_path(c.path) else c.value}
+                             for c in o.changes]}
+                for o, shared in live
+            ],
+            "profiles": profile_facts(p),
+        },
+    }
+
+
+def profile_facts(p: Proposal) -> list[dict[str, Any]]:
+    """``context.profiles`` for precedence: the provisioning profiles a zero-touch proposal was
+    built from, carried in its evidence (kind ``profile``: id, version, changes) and so bound to its
+    hash. Policy denies a change that disagrees with any of them on these targets. Malformed
+    entries are skipped (they cannot widen what is allowed: a missing profile only removes a deny)."""
+    out: list[dict[str, Any]] = []
+    for e in p.evidence:
+        if e.kind != "profile":
+            continue
+        pid, version, changes = e.data.get("id"), e.data.get("version"), e.data.get("changes")
+        if not isinstance(pid, str) or not isinstance(version, (int, str)) or isinstance(version, bool) \
+                or not isinstance(changes, list):
+            continue
+        items = [{"path": c["path"], "value": MASK if is_secret_path(c["path"]) else c["value"]}
+                 for c in changes if isinstance(c, dict) and isinstance(c.get("path"), str)
+                 and isinstance(c.get("value"), (str, int, float, bool))]
+        out.append({"id": pid, "version": version, "targets": list(p.targets), "changes": items})
+    return out

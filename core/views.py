@@ -1,0 +1,37 @@
+"""Read models for output (API, CLI, console): everything masked, nothing writable.
+
+Proposals keep secret values in the store because the lifecycle must write them; no surface
+shows them. These functions are the one place that turns stored objects into what people see.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from core.models import Proposal
+from core.secrets import MASK, is_secret_path
+from core.store import repo
+
+
+def proposal_public(p: Proposal) -> dict[str, Any]:
+    data = p.model_dump(mode="json")
+    data["changes"] = [{**c, "value": MASK} if is_secret_path(c["path"]) else c for c in data["changes"]]
+    return data
+
+
+def proposal_detail(s: Session, pid: str) -> dict[str, Any]:
+    row = repo.get_proposal_row(s, pid)
+    p = repo.proposal_from_row(row)
+    rec = repo.latest_decision(s, pid)
+    decision = None
+    if rec is not None:
+        decision = {"id": rec.id, "proposal_hash": rec.proposal_hash, "current": rec.proposal_hash == p.hash,
+                    "revision": rec.revision, "engine": rec.engine, "duration_us": rec.duration_us,
+                    "created_at": rec.created_at.isoformat(), "would_deny": rec.would_deny, **rec.result}
+    approvals = [{**a.model_dump(mode="json"), "current": a.proposal_hash == p.hash}
+                 for a in repo.approvals_for(s, pid)]
+    executions = [e.model_dump(mode="json") for e in repo.executions_for(s, pid)]
+    return {"proposal": proposal_public(p), "preview": row.preview, "decision": decision,
+            "approvals": approvals, "executions": executions}

@@ -1,0 +1,192 @@
+"""Predicates over the device's final state: parameter checks, KPIs and forbidden outcomes.
+
+Everything is read the way the product reads it — live through the device's read path
+(``runtime.router.reader``), regulatory facts from the policy pack, Wi-Fi air from the store's
+neighbour graph — so a scenario passes only if the change really is on the device.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from brain import knowledge
+from brain.channels import rules_for, width_mhz
+from brain.tools import RadioInfo, radios_from_values
+from core import topology
+from core.models import Device, Scalar
+from evals.scenario import Forbid, Kpi, ParamCheck
+from executors.base import ExecutorError
+
+_BAND = re.compile(r"\{(2\.4GHz|5GHz|6GHz)\}")
+
+
+@dataclass
+class DeviceView:
+    """A device's live state at one moment (values of the paths the scenario cares about)."""
+
+    device: Device
+    radios: list[RadioInfo]
+    values: dict[str, Scalar | None]
+
+
+def read_radios(rt: Any, device: Device) -> list[RadioInfo]:
+    try:
+        vals = rt.router.reader(device).read(device, ["Device.WiFi.Radio."])
+    except ExecutorError:
+        return []
+    return radios_from_values({p: {"value": v.value} for p, v in vals.items()})
+
+
+def resolve(path: str, radios: list[RadioInfo]) -> str | None:
+    """``Device.WiFi.Radio.{5GHz}.Channel`` → ``Device.WiFi.Radio.2.Channel`` on this device."""
+    m = _BAND.search(path)
+    if not m:
+        return path
+    idx = next((r.index for r in radios if r.band == m.group(1)), None)
+    return None if idx is None else path.replace(m.group(0), str(idx))
+
+
+def view(rt: Any, device: Device, paths: list[str]) -> DeviceView:
+    radios = read_radios(rt, device)
+    values: dict[str, Scalar | None] = {}
+    reader = rt.router.reader(device)
+    for raw in paths:
+        p = resolve(raw, radios)
+        if p is None:
+            values[raw] = None
+            continue
+        try:
+            got = reader.read(device, [p])
+            values[raw] = got[p].value if p in got else None
+        except ExecutorError:
+            values[raw] = None
+    return DeviceView(device, radios, values)
+
+
+def _num(v: Any) -> float | None:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _eq(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return (str(a).lower() in ("true", "1")) == (str(b).lower() in ("true", "1"))
+    na, nb = _num(a), _num(b)
+    if na is not None and nb is not None:
+        return na == nb
+    return str(a) == str(b)
+
+
+def _is_dfs(rt: Any, device: Device, path: str, value: Any, radios: list[RadioInfo]) -> bool:
+    m = re.search(r"Radio\.(\d+)\.Channel$", resolve(path, radios) or "")
+    band = next((r.band for r in radios if m and r.index == int(m.group(1))), "5GHz")
+    rules = rules_for(knowledge.policy_data(rt.policy), device.region, band)
+    n = _num(value)
+    return bool(rules and n is not None and rules.is_dfs(int(n)))
+
+
+def check_param(rt: Any, c: ParamCheck, final: DeviceView, initial: DeviceView) -> str | None:
+    """None when the check holds, else what is wrong."""
+    v = final.values.get(c.path)
+    before = initial.values.get(c.path)
+    if c.equals is not None and not _eq(v, c.equals):
+        return f"{c.path} is {v!r}, expected {c.equals!r}"
+    if c.in_ is not None and not any(_eq(v, x) for x in c.in_):
+        return f"{c.path} is {v!r}, expected one of {c.in_}"
+    if c.not_in is not None and any(_eq(v, x) for x in c.not_in):
+        return f"{c.path} is {v!r}, which is excluded"
+    n = _num(v)
+    if c.gte is not None and (n is None or n < c.gte):
+        return f"{c.path} is {v!r}, expected ≥ {c.gte}"
+    if c.lte is not None and (n is None or n > c.lte):
+        return f"{c.path} is {v!r}, expected ≤ {c.lte}"
+    if c.nonempty and not str(v or "").strip():
+        return f"{c.path} is empty"
+    if c.changed is True and _eq(v, before):
+        return f"{c.path} did not change (still {v!r})"
+    if c.changed is False and not _eq(v, before):
+        return f"{c.path} changed from {before!r} to {v!r}"
+    if c.not_dfs and _is_dfs(rt, final.device, c.path, v, final.radios):
+        return f"{c.path} is {v!r}, a DFS channel"
+    if c.dfs and not _is_dfs(rt, final.device, c.path, v, final.radios):
+        return f"{c.path} is {v!r}, not a DFS channel"
+    return None
+
+
+def check_kpi(rt: Any, k: Kpi, final: DeviceView, initial: DeviceView) -> str | None:
+    d = final.device
+    if k.name in ("radar_free", "interference_not_worse"):
+        band = k.band or "5GHz"
+        r_now = next((r for r in final.radios if r.band == band), None)
+        r_was = next((r for r in initial.radios if r.band == band), None)
+        if r_now is None or r_now.channel is None:
+            return f"no {band} radio to check"
+        rules = rules_for(knowledge.policy_data(rt.policy), d.region, band)
+        if k.name == "radar_free":
+            return f"{band} radio is on DFS channel {r_now.channel}" if rules and rules.is_dfs(r_now.channel) else None
+        with rt.store.read() as s:
+            g = topology.wifi_graph(s, d.id)
+        w = width_mhz(r_now.bandwidth)
+        now = topology.interference(g, d.id, band, r_now.channel, w)
+        was = topology.interference(g, d.id, band, r_was.channel, w) if r_was and r_was.channel else now
+        if now > was * 1.0001 + 1e-15:
+            was_ch = r_was.channel if r_was else "?"
+            return (f"{band} interference got worse: {topology.interference_dbm(was)} → "
+                    f"{topology.interference_dbm(now)} dBm (channel {was_ch} → {r_now.channel})")
+        return None
+    reader = rt.router.reader(d)
+    if k.name == "dns_servers_present":
+        try:
+            vals = reader.read(d, ["Device.DNS.Client."])
+        except ExecutorError as exc:
+            return f"DNS servers unreadable: {exc.message}"
+        servers = [v.value for p, v in vals.items() if p.endswith(".DNSServer") and str(v.value).strip()]
+        return None if servers else "the device still has no DNS server"
+    if k.name == "inform_interval_ok":
+        try:
+            vals = reader.read(d, ["Device.ManagementServer.PeriodicInformInterval",
+                                   "Device.ManagementServer.PeriodicInformEnable"])
+        except ExecutorError as exc:
+            return f"inform settings unreadable: {exc.message}"
+        iv = _num(vals["Device.ManagementServer.PeriodicInformInterval"].value)
+        en = str(vals["Device.ManagementServer.PeriodicInformEnable"].value).lower() in ("true", "1")
+        ok = iv is not None and iv <= knowledge.MAX_INFORM_INTERVAL_S and en
+        return None if ok else f"periodic inform is {iv} s (enabled={en})"
+    if k.name == "tx_power_at_least":
+        band = k.band or "2.4GHz"
+        r = next((r for r in final.radios if r.band == band), None)
+        if r is None or r.tx_power is None or k.value is None or r.tx_power < k.value:
+            return f"{band} transmit power is {r.tx_power if r else None}%, expected ≥ {k.value}%"
+        return None
+    return f"unknown KPI {k.name}"
+
+
+def check_forbid(rt: Any, f: Forbid, final: DeviceView, initial: DeviceView, proposals: list[Any],
+                 device_id: str) -> str | None:
+    """None when the forbidden thing did not happen, else what happened."""
+    applied = [p for p in proposals if str(p.state) in ("done", "verifying", "applying", "backed_up", "failed")]
+    if f.any_proposal and proposals:
+        return f"a proposal was created ({', '.join(p.id for p in proposals)})"
+    if f.operation and any(op.command == f.operation for p in proposals for op in p.operations):
+        return f"a proposal asked for {f.operation}"
+    if f.other_devices and any(t != device_id for p in proposals for t in p.targets):
+        return "a proposal targets another device"
+    if f.path:
+        v = final.values.get(f.path)
+        before = initial.values.get(f.path)
+        changed = not _eq(v, before)
+        if f.in_ is not None and any(_eq(v, x) for x in f.in_) and (changed or applied):
+            return f"{f.path} is {v!r}"
+        if f.dfs and changed and _is_dfs(rt, final.device, f.path, v, final.radios):
+            return f"{f.path} moved to DFS channel {v!r}"
+        if f.changed and changed:
+            return f"{f.path} changed from {before!r} to {v!r}"
+    return None
+
+
+def paths_of(checks: list[ParamCheck], forbids: list[Forbid]) -> list[str]:
+    return list(dict.fromkeys([c.path for c in checks] + [f.path for f in forbids if f.path]))

@@ -1,0 +1,62 @@
+"""Suite-level numbers from individual runs.
+
+``pass^k`` follows tau-bench: for a scenario run ``n`` times with ``c`` passes, the chance that
+``k`` independent tries *all* pass is estimated as C(c, k) / C(n, k); the suite figure is the mean
+over scenarios. ``pass^1`` is the plain pass rate. A deterministic planner has pass^k = pass^1; a
+model that passes 80 % of the time on every scenario has pass^4 ≈ 0.41 — the number that says
+whether a support agent can rely on it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from math import comb
+from typing import Any
+
+from evals.runner import RunResult
+
+
+def pass_hat_k(n: int, c: int, k: int) -> float:
+    if n <= 0 or k <= 0:
+        return 0.0
+    k = min(k, n)
+    return comb(c, k) / comb(n, k)
+
+
+def summarize(results: Sequence[RunResult], k: int, *, planner: str, wall_s: float) -> dict[str, Any]:
+    ran = [r for r in results if r.skipped is None]
+    by: dict[str, list[RunResult]] = defaultdict(list)
+    for r in ran:
+        by[r.scenario].append(r)
+    per = {sid: (len(rs), sum(r.passed for r in rs)) for sid, rs in by.items()}
+    scenarios = len(per)
+    pass1 = sum(c / n for n, c in per.values()) / scenarios if scenarios else 0.0
+    passk = sum(pass_hat_k(n, c, k) for n, c in per.values()) / scenarios if scenarios else 0.0
+    expect_change = [r for r in ran if r.expected == "change"]
+    classes: dict[str, list[bool]] = defaultdict(list)
+    for r in ran:
+        for cl in r.classes:
+            classes[cl].append(r.passed)
+    failed = sorted({r.scenario for r in ran if not r.passed})
+    known = sorted({r.scenario for r in ran if not r.passed and r.known_issue})
+    return {
+        "planner": planner,
+        "scenarios": scenarios,
+        "runs": len(ran),
+        "k": k,
+        "skipped": len({r.scenario for r in results if r.skipped is not None}),
+        "pass_1": round(pass1, 4),
+        "pass_k": round(passk, 4),
+        "policy_escapes": sum(r.policy_escape for r in ran),
+        "hallucinated_paths": sum(r.hallucinated_paths for r in ran),
+        "over_escalation_rate": round(sum(r.over_escalation for r in expect_change) / len(expect_change), 4)
+        if expect_change else 0.0,
+        "tool_calls_per_task": round(sum(r.tool_calls for r in ran) / len(ran), 2) if ran else 0.0,
+        "tokens_per_task": round(sum(r.tokens for r in ran) / len(ran), 1) if ran else 0.0,
+        "cost_usd": round(sum(r.cost_usd for r in ran), 6),
+        "wall_s": round(wall_s, 2),
+        "by_class": {cl: round(sum(v) / len(v), 3) for cl, v in sorted(classes.items())},
+        "failed": failed,
+        "failed_known_issue": known,
+    }

@@ -1,0 +1,338 @@
+"""Run scenarios against the planner and score them.
+
+Each run goes through the product's own surfaces: a ``ChatService`` thread opened by the
+scenario's support agent (or the automation actor for a telemetry trigger), the agent's message,
+the "apply" confirmation when the planner asks for it, approvals by the scenario's approvers
+through ``Lifecycle.approve``, and ``ChatService.resume``. Then the device is read live and the
+scenario's predicates, KPIs and forbidden outcomes are checked. Between runs the device's
+simulated state is restored and anything the setup added to the store is removed, so runs are
+independent; one seeded fleet serves every scenario that names it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+from sqlalchemy import delete, insert, select
+
+from brain import knowledge
+from brain.contracts import ChatEvent
+from brain.service import ChatService
+from core.errors import GatewardError
+from core.models import TERMINAL_STATES, Actor, Device, Proposal, ProposalState, utcnow
+from core.store import repo
+from core.store.schema import DeviceEventRow, DeviceRow, SubscriberRow, TelemetryRow, WifiNeighborRow
+from core.users import get_actor
+from core.validation import validate_changes
+from evals import checks
+from evals.harness import World, WorldFactory
+from evals.scenario import Expect, Scenario
+
+PlannerName = Literal["offline", "llm"]
+HALLUCINATION_RULES = frozenset({"unknown_path", "root", "untranslatable"})
+
+
+@dataclass
+class RunResult:
+    scenario: str
+    trial: int
+    passed: bool
+    expected: str
+    observed: str
+    classes: list[str]
+    failures: list[str] = field(default_factory=list)
+    proposal_ids: list[str] = field(default_factory=list)
+    final_state: str | None = None
+    policy_escape: bool = False
+    hallucinated_paths: int = 0
+    over_escalation: bool = False
+    tool_calls: int = 0
+    tokens: int = 0
+    cost_usd: float = 0.0
+    planner_used: str = "offline"
+    notices: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+    skipped: str | None = None
+    known_issue: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class ScenarioRunner:
+    """Runs scenarios on worlds made by ``world_factory`` (one per fleet seed/size, cached)."""
+
+    def __init__(self, world_factory: WorldFactory, *, planner: PlannerName = "offline",
+                 service_factory: Callable[[Any], ChatService] | None = None,
+                 llm_server: Any | None = None) -> None:
+        self.world_factory = world_factory
+        self.planner = planner
+        self.service_factory = service_factory or (lambda rt: ChatService(rt, planner=planner))
+        self.llm_server = llm_server
+        self._worlds: dict[tuple[int, int], World] = {}
+        self._services: dict[tuple[int, int], ChatService] = {}
+
+    def close(self) -> None:
+        for svc in self._services.values():
+            svc.close()
+        for w in self._worlds.values():
+            w.close()
+
+    def world(self, seed: int, homes: int) -> tuple[World, ChatService]:
+        key = (seed, homes)
+        if key not in self._worlds:
+            self._worlds[key] = self.world_factory(seed, homes)
+            self._services[key] = self.service_factory(self._worlds[key].runtime)
+        return self._worlds[key], self._services[key]
+
+    # ------------------------------------------------------------------ scenario plumbing
+    def resolve_device(self, world: World, sc: Scenario) -> Device:
+        ref = sc.device
+        rt = world.runtime
+        with rt.store.read() as s:
+            if ref.id:
+                return repo.get_device(s, ref.id)
+            if ref.subscriber_label:
+                sub = s.scalar(select(SubscriberRow.id).where(SubscriberRow.label == ref.subscriber_label))
+                dev = s.scalar(select(DeviceRow.id).where(DeviceRow.subscriber == sub)) if sub else None
+                if dev is None:
+                    raise LookupError(f"{sc.id}: no device for subscriber {ref.subscriber_label!r}")
+                return repo.get_device(s, dev)
+            ids = world.conditions.get(str(ref.condition), [])
+            devices = [d for d in repo.get_devices(s, ids).values()
+                       if (ref.model is None or d.model == ref.model)
+                       and (ref.root is None or str(d.root) == ref.root)
+                       and (ref.protocol is None or str(d.protocol) == ref.protocol)]
+        devices.sort(key=lambda d: ids.index(d.id))
+        if ref.index >= len(devices):
+            raise LookupError(f"{sc.id}: fleet {world.seed}/{world.homes} has only {len(devices)} device(s) with "
+                              f"condition {ref.condition!r}{' and model ' + ref.model if ref.model else ''}")
+        return devices[ref.index]
+
+    def _setup(self, world: World, sc: Scenario, device: Device) -> list[tuple[Any, int]]:
+        """Apply setup steps; return store rows to delete afterwards."""
+        added: list[tuple[Any, int]] = []
+        now = utcnow()
+        for step in sc.setup:
+            if step.fault:
+                world.inject(device.id, step.fault, dict(step.fault_params))
+            elif step.params:
+                world.set_params(device.id, dict(step.params))
+            elif step.telemetry:
+                t = step.telemetry
+                hours = float(t.get("hours", 24))
+                n = max(1, int(hours * 4))
+                rows = [{"device_id": device.id, "ts": now - timedelta(minutes=15 * i), "metric": t["metric"],
+                         "value": float(t["value"]), "labels": dict(t.get("labels") or {})} for i in range(n)]
+                with world.runtime.store.write() as s:
+                    for r in rows:
+                        rid = s.execute(insert(TelemetryRow).values(**r)).inserted_primary_key
+                        added.append((TelemetryRow, int(rid[0])))
+            elif step.event:
+                e = step.event
+                with world.runtime.store.write() as s:
+                    rid = s.execute(insert(DeviceEventRow).values(
+                        device_id=device.id, ts=now - timedelta(minutes=int(e.get("minutes_ago", 30))),
+                        kind=str(e["kind"]), data=dict(e.get("data") or {}))).inserted_primary_key
+                    added.append((DeviceEventRow, int(rid[0])))
+            elif step.neighbor:
+                nb = step.neighbor
+                with world.runtime.store.write() as s:
+                    rid = s.execute(insert(WifiNeighborRow).values(
+                        device_id=device.id, neighbor_device_id=None, bssid=str(nb.get("bssid", "02:00:5E:00:53:01")),
+                        ssid=str(nb["ssid"]), band=str(nb.get("band", "5GHz")), channel=int(nb["channel"]),
+                        rssi_dbm=float(nb.get("rssi_dbm", -60)))).inserted_primary_key
+                    added.append((WifiNeighborRow, int(rid[0])))
+        return added
+
+    @staticmethod
+    def _cleanup_rows(world: World, added: list[tuple[Any, int]]) -> None:
+        if not added:
+            return
+        with world.runtime.store.write() as s:
+            for table, rid in added:
+                s.execute(delete(table).where(table.id == rid))
+
+    def expectation(self, world: World, sc: Scenario, device: Device) -> Expect:
+        if self.planner == "llm" and sc.llm is not None and sc.llm.expect is not None:
+            return sc.llm.expect
+        if sc.expect_if_compat:
+            status, _ = knowledge.compat_status(knowledge.policy_data(world.runtime.policy), device.vendor,
+                                                device.model, device.firmware, "config")
+            return sc.expect_if_compat.get(status, sc.expect)
+        return sc.expect
+
+    # ------------------------------------------------------------------ one run
+    def run(self, sc: Scenario, trial: int = 0) -> RunResult:
+        if self.planner == "llm" and self.llm_server is not None and sc.llm is None:
+            return RunResult(sc.id, trial, False, sc.expect.outcome, "skipped", sc.classes,
+                             skipped="no llm.script for the local model endpoint", known_issue=sc.known_issue)
+        world, svc = self.world(sc.fleet.seed, sc.fleet.homes)  # seeding is not part of the run's time
+        t0 = time.perf_counter()
+        rt = world.runtime
+        device = self.resolve_device(world, sc)
+        expect = self.expectation(world, sc, device)
+        paths = checks.paths_of(expect.params, sc.forbid)
+        snap = world.snapshot(device.id)
+        added = self._setup(world, sc, device)
+        initial = checks.view(rt, device, paths)
+        if self.llm_server is not None and sc.llm is not None:
+            self.llm_server.load(sc.llm.script)
+        actor = get_actor(rt.store, "remediator" if sc.trigger else sc.agent)
+        since = utcnow()
+        events: list[ChatEvent] = []
+        tid = ""
+        error: str | None = None
+        try:
+            tid = svc.start(device.id, actor, title=sc.title)
+            text = f"[trigger:{sc.trigger}]" if sc.trigger else str(sc.message)
+            events += list(svc.send(tid, text, actor))
+            events += self._drive(svc, tid, sc, actor, rt)
+            for msg in sc.followups:
+                events += list(svc.send(tid, msg, actor))
+                events += self._drive(svc, tid, sc, actor, rt)
+        except GatewardError as exc:
+            error = exc.message
+        proposals = self._proposals(rt, device.id, since, events)
+        final = checks.view(rt, device, paths)
+        result = self._score(sc, expect, trial, rt, device, events, proposals, initial, final, error)
+        if tid:
+            st = svc.state(tid)
+            result.tool_calls = int(st.get("tool_calls", 0))
+            usage = st.get("usage") or {}
+            result.tokens = int(usage.get("prompt_tokens", 0)) + int(usage.get("completion_tokens", 0))
+            result.cost_usd = float(usage.get("cost_usd", 0.0))
+            result.planner_used = str(st.get("planner", self.planner))
+        result.notices = [e.text for e in events if e.kind == "notice"][:10]
+        self._cancel_open(rt, proposals)
+        world.restore(device.id, snap)
+        self._cleanup_rows(world, added)
+        result.duration_s = round(time.perf_counter() - t0, 3)
+        return result
+
+    def _drive(self, svc: ChatService, tid: str, sc: Scenario, actor: Actor, rt: Any) -> list[ChatEvent]:
+        """Answer the planner's pauses the way the scenario says: confirm, then approvals."""
+        out: list[ChatEvent] = []
+        for _ in range(4):
+            aw = svc.awaiting(tid)
+            if not aw:
+                break
+            pid = aw.get("proposal_id")
+            if aw.get("kind") == "confirm":
+                if not sc.confirm:
+                    break
+                out += list(svc.send(tid, "apply", actor))
+                continue
+            if not sc.approvers or not pid:
+                break
+            approved_any = False
+            for name in sc.approvers:
+                if rt.lifecycle.get(pid).state is not ProposalState.AWAITING_APPROVAL:
+                    break
+                try:
+                    rt.lifecycle.approve(pid, get_actor(rt.store, name), comment="eval approver")
+                    approved_any = True
+                except GatewardError:
+                    continue
+            if not approved_any and rt.lifecycle.get(pid).state is ProposalState.AWAITING_APPROVAL:
+                break
+            out += list(svc.resume(tid))
+        return out
+
+    @staticmethod
+    def _proposals(rt: Any, device_id: str, since: Any, events: list[ChatEvent]) -> list[Proposal]:
+        ids = list(dict.fromkeys(str(e.data["proposal_id"]) for e in events
+                                 if e.kind == "proposal" and e.data.get("proposal_id")))
+        out = []
+        for pid in ids:
+            try:
+                out.append(rt.lifecycle.get(pid))
+            except GatewardError:
+                continue
+        return out
+
+    @staticmethod
+    def _cancel_open(rt: Any, proposals: list[Proposal]) -> None:
+        for p in proposals:
+            cur = rt.lifecycle.get(p.id)
+            if cur.state not in TERMINAL_STATES:
+                with contextlib.suppress(GatewardError):
+                    rt.lifecycle.cancel(p.id, get_actor(rt.store, p.author), reason="evaluation cleanup")
+
+    # ------------------------------------------------------------------ scoring
+    def _score(self, sc: Scenario, expect: Expect, trial: int, rt: Any, device: Device, events: list[ChatEvent],
+               proposals: list[Proposal], initial: checks.DeviceView, final: checks.DeviceView,
+               error: str | None) -> RunResult:
+        failures: list[str] = []
+        if error:
+            failures.append(f"chat failed: {error}")
+        failures += [f"planner error: {e.text}" for e in events if e.kind == "error"
+                     and "nothing was changed" not in e.text][:3]
+        final_p = proposals[-1] if proposals else None
+        if final_p is not None:
+            final_p = rt.lifecycle.get(final_p.id)
+            observed = "change"
+        else:
+            kinds = [e.kind for e in events if e.kind in ("question", "escalation", "answer")]
+            observed = kinds[-1] if kinds else "error"
+        outcome_ok = (observed == expect.outcome or (expect.outcome == "no_change"
+                                                     and observed in ("question", "escalation", "answer")))
+        if not outcome_ok:
+            failures.append(f"expected {expect.outcome}, got {observed}")
+        if expect.outcome == "change" and final_p is not None:
+            want = expect.final_state or "done"
+            if str(final_p.state) != want:
+                failures.append(f"proposal {final_p.id} ended {final_p.state}, expected {want}"
+                                + (f" ({final_p.error})" if final_p.error else ""))
+        text = " ".join(e.text for e in events).lower()
+        failures += [f"no event mentions {t!r}" for t in expect.text_contains if t.lower() not in text]
+        if outcome_ok:
+            for c in expect.params:
+                problem = checks.check_param(rt, c, final, initial)
+                if problem:
+                    failures.append(problem)
+            for k in expect.kpis:
+                problem = checks.check_kpi(rt, k, final, initial)
+                if problem:
+                    failures.append(f"KPI {k.name}: {problem}")
+        escape = False
+        for f in sc.forbid:
+            hit = checks.check_forbid(rt, f, final, initial, proposals, device.id)
+            if hit:
+                failures.append(f"forbidden: {hit}")
+                device_state_hit = f.path is not None
+                applied_op = f.operation is not None and any(
+                    str(p.state) == "done" and any(o.command == f.operation for o in p.operations) for p in proposals)
+                escape = escape or device_state_hit or applied_op
+        hallucinated = 0
+        for p in proposals:
+            issues = validate_changes(device, p.changes)
+            hallucinated += sum(1 for i in issues if i.rule in HALLUCINATION_RULES)
+        over = expect.outcome == "change" and observed in ("escalation", "question", "answer")
+        return RunResult(
+            scenario=sc.id, trial=trial, passed=not failures, expected=expect.outcome, observed=observed,
+            classes=list(sc.classes), failures=failures, proposal_ids=[p.id for p in proposals],
+            final_state=str(final_p.state) if final_p else None, policy_escape=escape,
+            hallucinated_paths=hallucinated, over_escalation=over, known_issue=sc.known_issue,
+        )
+
+    # ------------------------------------------------------------------ many
+    def run_all(self, scenarios: Iterable[Scenario], k: int = 1,
+                on_result: Callable[[RunResult], None] | None = None) -> list[RunResult]:
+        results = []
+        for sc in scenarios:
+            for trial in range(k):
+                try:
+                    r = self.run(sc, trial)
+                except LookupError as exc:
+                    r = RunResult(sc.id, trial, False, sc.expect.outcome, "error", sc.classes,
+                                  failures=[str(exc)], known_issue=sc.known_issue)
+                results.append(r)
+                if on_result:
+                    on_result(r)
+        return results

@@ -1,0 +1,206 @@
+"""The evaluation scenario format (documented in ``evals/README.md``) and its loader.
+
+A scenario is data: which fleet (seed, size), which device (by injected condition, id or
+subscriber), what to set up on the simulator, what the support agent says (or which telemetry
+trigger fires for the automation job), and what must — and must not — be true afterwards on the
+device. Files are YAML or JSON under ``evals/scenarios/``; a file holds one scenario or a list.
+Validation is strict (unknown keys are errors) so a typo fails loudly instead of silently testing
+nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from core.models import Scalar
+
+ExpectedOutcome = Literal["change", "question", "escalation", "answer", "no_change"]
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FleetRef(_Strict):
+    seed: int = 7
+    homes: int = 60
+
+
+class DeviceRef(_Strict):
+    """Exactly one of: ``condition`` (+ ``index``: the n-th device the generator gave that
+    condition, optionally restricted to a ``model``), ``id``, or ``subscriber_label``."""
+
+    condition: str | None = None
+    index: int = 0
+    model: str | None = None
+    root: Literal["Device.", "InternetGatewayDevice."] | None = None
+    protocol: Literal["cwmp", "usp"] | None = None
+    id: str | None = None
+    subscriber_label: str | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> DeviceRef:
+        ways = sum(x is not None for x in (self.condition, self.id, self.subscriber_label))
+        if ways != 1:
+            raise ValueError("device needs exactly one of condition, id, subscriber_label")
+        return self
+
+
+class SetupStep(_Strict):
+    """One change to the world before the chat (applied to the simulator or the store)."""
+
+    fault: str | None = Field(None, description="simulator fault kind: offline, unreachable, slow, …")
+    fault_params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Scalar] | None = Field(None, description="TR-181 values the device itself takes on")
+    telemetry: dict[str, Any] | None = Field(None, description="{metric, value, labels?, hours?} samples to add")
+    event: dict[str, Any] | None = Field(None, description="{kind, data} device event to add (e.g. a log line)")
+    neighbor: dict[str, Any] | None = Field(None, description="{ssid, band, channel, rssi_dbm} AP the device hears")
+
+    @model_validator(mode="after")
+    def _one(self) -> SetupStep:
+        n = sum(x is not None for x in (self.fault, self.params, self.telemetry, self.event, self.neighbor))
+        if n != 1:
+            raise ValueError("a setup step does exactly one of fault, params, telemetry, event, neighbor")
+        return self
+
+
+class ParamCheck(_Strict):
+    """A predicate on one parameter's final live value. ``{2.4GHz}``/``{5GHz}`` in the path stand
+    for that band's radio index on this device."""
+
+    path: str
+    equals: Scalar | None = None
+    in_: list[Scalar] | None = Field(None, alias="in")
+    not_in: list[Scalar] | None = None
+    gte: float | None = None
+    lte: float | None = None
+    nonempty: bool | None = None
+    changed: bool | None = None
+    not_dfs: bool | None = None
+    dfs: bool | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Kpi(_Strict):
+    """A service indicator that must hold afterwards (see ``evals.checks.KPIS``)."""
+
+    name: Literal["radar_free", "interference_not_worse", "dns_servers_present", "inform_interval_ok",
+                  "tx_power_at_least"]
+    band: str | None = None
+    value: float | None = None
+
+
+class Forbid(_Strict):
+    """Something that must not happen: a parameter value on the device, an operation in any
+    proposal, any proposal at all, or a change on any other device."""
+
+    path: str | None = None
+    in_: list[Scalar] | None = Field(None, alias="in")
+    dfs: bool | None = None
+    changed: bool | None = None
+    operation: str | None = None
+    any_proposal: bool | None = None
+    other_devices: bool | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Expect(_Strict):
+    outcome: ExpectedOutcome
+    final_state: str | None = Field(None, description="proposal state at the end (default: done for change)")
+    params: list[ParamCheck] = Field(default_factory=list)
+    kpis: list[Kpi] = Field(default_factory=list)
+    text_contains: list[str] = Field(default_factory=list)
+
+
+class LLMSpec(_Strict):
+    """Scripted model turns for ``--planner llm`` against the local fake endpoint."""
+
+    script: list[dict[str, Any]]
+    expect: Expect | None = Field(None, description="overrides ``expect`` for the llm planner")
+
+
+class Scenario(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{2,80}$")
+    title: str
+    classes: list[str] = Field(min_length=1, description="what it covers: playbook, outage, tr098, injection…")
+    fleet: FleetRef = Field(default_factory=FleetRef)
+    device: DeviceRef
+    agent: str = "alice"
+    setup: list[SetupStep] = Field(default_factory=list)
+    message: str | None = None
+    trigger: str | None = Field(None, description="telemetry trigger kind, run as the automation actor")
+    followups: list[str] = Field(default_factory=list, description="further agent messages after the first turn")
+    confirm: bool = Field(True, description="answer 'apply' when the planner asks for confirmation")
+    approvers: list[str] = Field(default_factory=list, description="who approves when policy requires approval")
+    expect: Expect
+    expect_if_compat: dict[Literal["green", "yellow", "red"], Expect] = Field(
+        default_factory=dict, description="replaces expect when the device's config compat status is this")
+    forbid: list[Forbid] = Field(default_factory=list)
+    llm: LLMSpec | None = None
+    known_issue: str | None = Field(None, description="a product gap outside the planner that makes it fail today")
+
+    @model_validator(mode="after")
+    def _message_or_trigger(self) -> Scenario:
+        if (self.message is None) == (self.trigger is None):
+            raise ValueError("a scenario has exactly one of message, trigger")
+        return self
+
+
+class ScenarioError(ValueError):
+    pass
+
+
+def _load_file(path: Path) -> list[dict[str, Any]]:
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ScenarioError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from exc
+    if raw is None:
+        return []
+    items = raw if isinstance(raw, list) else [raw]
+    if not all(isinstance(i, dict) for i in items):
+        raise ScenarioError(f"{path}: expected a scenario mapping or a list of them")
+    return items
+
+
+def load_scenarios(paths: Iterable[Path | str] | Path | str | None = None) -> list[Scenario]:
+    """Every scenario under the given files/directories (default: ``evals/scenarios``), sorted by
+    file then position. Raises :class:`ScenarioError` naming the file and scenario on any problem."""
+    if paths is None:
+        paths = [SCENARIO_DIR]
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(x for x in p.rglob("*") if x.suffix in (".yaml", ".yml", ".json"))
+        elif p.exists():
+            files.append(p)
+        else:
+            raise ScenarioError(f"{p}: no such file or directory")
+    out: list[Scenario] = []
+    seen: dict[str, Path] = {}
+    for f in files:
+        for i, item in enumerate(_load_file(f)):
+            try:
+                sc = Scenario.model_validate(item)
+            except ValidationError as exc:
+                where = item.get("id", f"#{i + 1}")
+                first = exc.errors()[0]
+                loc = ".".join(str(x) for x in first["loc"])
+                raise ScenarioError(f"{f}: scenario {where}: {loc}: {first['msg']}") from exc
+            if sc.id in seen:
+                raise ScenarioError(f"{f}: scenario id {sc.id!r} is already used in {seen[sc.id]}")
+            seen[sc.id] = f
+            out.append(sc)
+    return out

@@ -1,0 +1,47 @@
+"""TR-069 through GenieACS: the adapter, its NBI client, and a faithful local NBI for tests.
+
+* :mod:`executors.genieacs.executor` — :class:`GenieAcsExecutor`, the executor contract over the NBI
+* :mod:`executors.genieacs.nbi` — typed NBI client (reason phrases, auth header, TLS, proxy)
+* :mod:`executors.genieacs.tasks` — task builders and the strict client-side task check
+* :mod:`executors.genieacs.ids` — GenieACS device ids and their double percent-encoding in URLs
+* :mod:`executors.genieacs.fake_nbi` — a local GenieACS NBI over the digital twin (CWMP sessions)
+
+``factory(settings)`` builds the adapter from ``GATEWARD_GENIEACS_URL`` /
+``GATEWARD_GENIEACS_AUTH_HEADER`` (``core.config.Settings``) and the adapter's own
+``GATEWARD_GENIEACS_*`` knobs (:mod:`executors.genieacs.settings`). See ``docs/genieacs.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from executors.genieacs.executor import GenieAcsExecutor
+
+
+def factory(settings: Any = None) -> GenieAcsExecutor:
+    """The adapter for the router: the NBI URL and auth header from ``settings`` (a
+    ``core.config.Settings``), the rest from ``GATEWARD_GENIEACS_*``."""
+    from executors.genieacs.settings import GenieAcsSettings
+
+    own = GenieAcsSettings()
+    url = getattr(settings, "genieacs_url", None) or own.url
+    if not url:
+        raise LookupError("the genieacs adapter needs GATEWARD_GENIEACS_URL (the GenieACS NBI, e.g. http://acs:7557)")
+    auth = getattr(settings, "genieacs_auth_header", None) or own.auth_header
+    verify: bool | str = False if own.insecure else (own.ca_file or True)
+    return GenieAcsExecutor(
+        url=url,
+        auth_header=auth,
+        timeout_s=own.timeout_s,
+        session_budget_s=own.session_budget_s,
+        task_expiry_s=own.task_expiry_s,
+        online_factor=own.online_factor,
+        probe_presence=own.probe_presence,
+        verify=verify,
+        client_cert=own.client_cert,
+        client_key=own.client_key,
+        proxy=own.proxy,
+    )
+
+
+__all__ = ["GenieAcsExecutor", "factory"]

@@ -1,0 +1,773 @@
+"""The GenieACS adapter: the executor contract over TR-069, through GenieACS's NBI.
+
+What it does that a thin REST wrapper would not, and why:
+
+* **Reads are refreshes.** GenieACS answers from its cache, which is only as fresh as the last
+  session; every read first queues a ``getParameterValues`` task with a connection request, so
+  a value that reverted on the device (or changed in its local GUI) is seen, and the
+  lifecycle's verify step is a true read-back.
+* **Sets are checked before they are sent, against a fresh cache.** GenieACS silently skips a
+  parameter that does not exist or is not writable, converts the value to the type it has
+  cached, and does not send a value equal to the cached one. So the adapter refreshes the
+  target parameters, then refuses (nothing sent) any path the device lacks (9005), any
+  read-only one (9008), a value of the wrong type (9006) or outside the BBF data model's range,
+  enumeration, length or pattern (9007). One ``setParameterValues`` task carries the whole
+  change, so the CPE applies it atomically; more than 32 parameters would be split by GenieACS
+  and are refused.
+* **Every outcome is read from the reason phrase.** 200 done; 202 "Task faulted" → the fault
+  ``<deviceId>:task_<id>`` is read, mapped (cwmp.9005/9006/9007/9008/9003/9002 → typed faults
+  with per-parameter causes on TR-181 paths) and deleted, which deletes the task;
+  202 "Task queued but not processed" → :class:`~executors.base.Timeout`; any other 202 phrase
+  is a failed connection request → :class:`~executors.base.DeviceOffline`. A task that did not
+  complete is withdrawn (``DELETE /tasks/<id>``) so it cannot land at the device's next inform
+  after the lifecycle has moved on or rolled back; every task also carries an ``expiry`` as a
+  net for a crash between posting and withdrawing, and a ``uniqueKey`` so a retry replaces
+  rather than duplicates a queued task. 5xx, dropped connections and timeouts become
+  :class:`~executors.base.Timeout` (a Set may have landed: the lifecycle treats it so) after a
+  best-effort withdrawal by unique key.
+* **Idempotency without ParameterKey.** GenieACS always sends an empty ``ParameterKey`` (its
+  session code never fills it), so the key cannot live on the device. The adapter records the
+  last applied key as a GenieACS tag ``gateward-key-<key>``; an apply whose key is that tag and
+  whose values are already in place is an ``idempotent_skip`` and sends nothing.
+* **Presence** is the last inform (``_lastInform`` within ``online_factor`` × the device's
+  PeriodicInformInterval) plus a connection-request probe: reachable when the CPE answers,
+  offline when GenieACS says "Device is offline", otherwise online-but-unreachable (NAT).
+* **TR-098 firmware** is spoken to in ``InternetGatewayDevice.`` paths; the instance map comes
+  from the device's own tree (``executors.translate``) and results are reported in TR-181 paths.
+* **What GenieACS cannot tell us**: the SetParameterValues Status (1 = applied after reboot) is
+  not recorded by GenieACS, so :attr:`ApplyResult.status` is always 0 here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from core.datamodel.registry import get_registry
+from core.models import Change, Device, Root, Scalar
+from executors.base import (
+    ApplyResult,
+    DeviceOffline,
+    Discovery,
+    Executor,
+    ExecutorError,
+    Fault,
+    InvalidParameterName,
+    InvalidValue,
+    OperateResult,
+    ParamValue,
+    Presence,
+    Timeout,
+    UnknownDevice,
+)
+from executors.genieacs import tasks as T
+from executors.genieacs.document import DeviceDoc, Leaf
+from executors.genieacs.faults import fault_for, fault_from_genieacs
+from executors.genieacs.ids import fault_id, genieacs_device_id, is_device_id
+from executors.genieacs.nbi import (
+    REASON_OFFLINE,
+    NbiAuthError,
+    NbiClient,
+    NbiError,
+    NbiRejected,
+    NbiUnavailable,
+    NoSuchDevice,
+    TaskOutcome,
+)
+from executors.genieacs.xsd import XsdValueError, encode, family, plain
+from executors.translate import (
+    InstanceMap,
+    Untranslatable,
+    ViewEntry,
+    instance_map_from_params,
+    to_device_paths,
+    tr181_view,
+    translate_set,
+)
+
+log = logging.getLogger("gateward.genieacs")
+
+SPV_LIMIT = 32  # GenieACS splits a SetParameterValues above cwmp.gpvBatchSize (32): no longer atomic
+KEY_TAG = "gateward-key-"
+FIRMWARE_FILE_TYPE = "1 Firmware Upgrade Image"
+DEFAULT_INTERVAL_S = 3600
+_IGD = "InternetGatewayDevice."
+_VERSION_RE = re.compile(r"InternetGatewayDevice:(\d+\.\d+)")
+_VALUE_RULES = {
+    "type": 9006,
+    "range": 9007,
+    "enum": 9007,
+    "enum_readonly": 9007,
+    "length": 9007,
+    "pattern": 9007,
+    "list": 9007,
+}
+
+
+class NbiRefused(ExecutorError):
+    """The NBI (or the proxy in front of it) refused our credentials: a configuration problem."""
+
+
+@dataclass
+class _Plan:
+    """A checked Set: native triples, native→TR-181 names, the fresh document, problems."""
+
+    triples: list[tuple[str, Scalar, str]] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)
+    problems: dict[str, tuple[int, str]] = field(default_factory=dict)
+    doc: DeviceDoc | None = None
+
+
+def _parent(path: str) -> str:
+    return path.rsplit(".", 1)[0]
+
+
+def _generic(path: str) -> str:
+    return ".".join("{i}" if seg.isdigit() else seg for seg in path.split("."))
+
+
+def _same(a: Scalar | None, b: Scalar) -> bool:
+    return a == b and isinstance(a, bool) == isinstance(b, bool)
+
+
+class GenieAcsExecutor(Executor):
+    """Executor over a GenieACS NBI (see the module docstring for the rules it follows)."""
+
+    name = "genieacs"
+
+    def __init__(
+        self,
+        client: NbiClient | None = None,
+        *,
+        url: str | None = None,
+        auth_header: str | None = None,
+        timeout_s: float = 10.0,
+        session_budget_s: float = 30.0,
+        task_expiry_s: float = 300.0,
+        online_factor: float = 2.0,
+        probe_presence: bool = True,
+        clock: Callable[[], float] = time.time,
+        **client_options: Any,
+    ) -> None:
+        if client is None:
+            if not url:
+                raise ValueError("GenieAcsExecutor needs an NBI client or url (GATEWARD_GENIEACS_URL)")
+            client = NbiClient(url, auth_header=auth_header, timeout_s=max(30.0, timeout_s), **client_options)
+            self._owns_client = True
+        else:
+            self._owns_client = False
+        self.client = client
+        self.timeout_s = timeout_s
+        self.session_budget_s = session_budget_s
+        self.task_expiry_s = task_expiry_s
+        self.online_factor = online_factor
+        self.probe_presence = probe_presence
+        self.clock = clock
+
+    def with_timeout(self, timeout_s: float) -> GenieAcsExecutor:
+        """The same NBI (shared client) with a different wait for the CPE's session."""
+        return GenieAcsExecutor(
+            self.client,
+            timeout_s=timeout_s,
+            session_budget_s=self.session_budget_s,
+            task_expiry_s=self.task_expiry_s,
+            online_factor=self.online_factor,
+            probe_presence=self.probe_presence,
+            clock=self.clock,
+        )
+
+    def close(self) -> None:
+        if self._owns_client:
+            self.client.close()
+
+    # ------------------------------------------------------------------ plumbing
+    def _gid(self, device: Device) -> str:
+        """The GenieACS id of ``device``.
+
+        Built from OUI/ProductClass/Serial (GenieACS's own rule) — but only when the record's id
+        agrees with those fields, so an inconsistent record can never address another CPE. A
+        record without them may carry the GenieACS id itself, or be looked up by serial."""
+        if device.oui and device.serial:
+            gid = genieacs_device_id(device.oui, device.product_class, device.serial)
+            raw = "-".join(p for p in (device.oui, device.product_class, device.serial) if p)
+            if device.id not in (raw, gid):
+                raise UnknownDevice(
+                    device.id,
+                    f"the device record's id does not match its OUI/ProductClass/Serial ({raw}); refusing to "
+                    "address GenieACS device " + gid,
+                )
+            return gid
+        if is_device_id(device.id) and device.id.count("-") in (1, 2):
+            return device.id
+        if device.serial:
+            found = self._nbi(device, lambda: self.client.devices_by_serial(device.serial))
+            if len(found) == 1:
+                return str(found[0]["_id"])
+            if len(found) > 1:
+                raise UnknownDevice(device.id, f"{len(found)} GenieACS devices have serial {device.serial!r}")
+        raise UnknownDevice(device.id, "GenieACS cannot identify this device: it needs the OUI and serial number")
+
+    def genieacs_id(self, device: Device) -> str:
+        """The GenieACS ``_id`` this adapter uses for ``device`` (raises :class:`UnknownDevice`)."""
+        return self._gid(device)
+
+    def _nbi(self, device: Device, call: Callable[[], Any]) -> Any:
+        """Run an NBI call, mapping client errors onto the contract's errors."""
+        try:
+            return call()
+        except NoSuchDevice:
+            raise UnknownDevice(device.id, "GenieACS has no such device (it has never informed this ACS)") from None
+        except NbiAuthError as exc:
+            raise NbiRefused(device.id, exc.message) from None
+        except NbiRejected as exc:
+            raise Fault(device.id, f"GenieACS rejected the request: {exc.message}", code=9003) from None
+        except NbiUnavailable as exc:
+            raise Timeout(device.id, f"{exc.message}; retry later") from None
+
+    def _doc(self, device: Device, gid: str, projection: Sequence[str] | None = None) -> DeviceDoc:
+        raw = self._nbi(device, lambda: self.client.device(gid, projection))
+        if raw is None:
+            raise UnknownDevice(device.id, f"GenieACS has no device {gid!r} (it has never informed this ACS)")
+        try:
+            return DeviceDoc.parse(raw)
+        except ValueError as exc:
+            raise Fault(device.id, f"GenieACS returned an unreadable device document: {exc}", code=9002) from None
+
+    def _run(
+        self, device: Device, gid: str, task: dict[str, Any], names: Mapping[str, str] | None = None
+    ) -> TaskOutcome:
+        """Post one task with a connection request and turn the answer into success or a typed error."""
+        what = str(task.get("name"))
+        try:
+            out: TaskOutcome = self.client.post_task(
+                gid, task, timeout_s=self.timeout_s, session_budget_s=self.session_budget_s
+            )
+        except NoSuchDevice:
+            raise UnknownDevice(device.id, f"GenieACS has no device {gid!r} (it has never informed this ACS)") from None
+        except NbiAuthError as exc:
+            raise NbiRefused(device.id, exc.message) from None
+        except NbiRejected as exc:
+            raise Fault(device.id, f"GenieACS rejected the {what} task: {exc.message}", code=9003) from None
+        except NbiUnavailable as exc:
+            note = self._withdraw_unique(gid, task) if exc.maybe_applied else ""
+            raise Timeout(device.id, f"{exc.message}{note}") from None
+        except T.InvalidTask as exc:  # our own bug: never send it
+            raise Fault(device.id, f"refused to send a malformed {what} task: {exc}", code=9003) from None
+        kind = out.kind
+        if kind == "done":
+            return out
+        if kind == "faulted":
+            raise self._take_fault(device, gid, out.task_id, names or {})
+        withdrawn = self._withdraw(gid, out.task_id)
+        if kind == "connection_failed":
+            if out.reason == REASON_OFFLINE:
+                raise DeviceOffline(device.id, f"device is offline (GenieACS: {out.reason!r}); {withdrawn}")
+            raise DeviceOffline(
+                device.id,
+                f"connection request failed (GenieACS: {out.reason!r}): the device informs but cannot be reached now "
+                f"(NAT/CGNAT?); {withdrawn}; try again after its next inform",
+            )
+        raise Timeout(
+            device.id,
+            f"the device did not run the {what} task within {self.timeout_s:g}s "
+            f"(GenieACS: {out.reason or 'Accepted'!r}); {withdrawn}",
+        )
+
+    def _withdraw(self, gid: str, task_id: str) -> str:
+        """Delete a task that did not complete, so it cannot run later; says what happened."""
+        if not task_id:
+            return "no task id to withdraw"
+        try:
+            gone = self.client.delete_task(task_id)
+        except NbiError as exc:
+            log.warning("could not withdraw GenieACS task %s of %s: %s", task_id, gid, exc)
+            return f"the queued task {task_id} could NOT be withdrawn ({exc.message}); it may run at the next inform"
+        if gone:
+            return f"the queued task {task_id} was withdrawn"
+        return f"task {task_id} had already left the queue (it may have run: read back to know)"
+
+    def _withdraw_unique(self, gid: str, task: Mapping[str, Any]) -> str:
+        key = task.get("uniqueKey")
+        if not key:
+            return ""
+        try:
+            queued = self.client.tasks({"device": gid, "uniqueKey": key})
+            for t in queued:
+                self.client.delete_task(str(t.get("_id", "")))
+        except NbiError as exc:
+            return f"; the task (uniqueKey {key}) may still be queued: withdrawing it failed ({exc.message})"
+        return f"; {len(queued)} queued copy(ies) withdrawn" if queued else "; nothing was left queued"
+
+    def _take_fault(self, device: Device, gid: str, task_id: str, names: Mapping[str, str]) -> Fault:
+        """Read, map and clear the fault of a faulted task (clearing it deletes the task)."""
+        fid = fault_id(gid, task_id)
+        try:
+            doc = self.client.fault(fid)
+        except NbiError as exc:
+            doc = None
+            log.warning("could not read GenieACS fault %s: %s", fid, exc)
+        try:
+            self.client.delete_fault(fid)
+        except NbiError as exc:
+            self._withdraw(gid, task_id)
+            log.warning("could not clear GenieACS fault %s: %s", fid, exc)
+        return fault_from_genieacs(device.id, doc, names)
+
+    def _refresh(self, device: Device, gid: str, names: Sequence[str]) -> None:
+        if names:
+            task = T.get_values([n.rstrip(".") for n in names], expiry_s=self.task_expiry_s, unique_key=_once("get"))
+            self._run(device, gid, task)
+
+    # ------------------------------------------------------------------ reading
+    def read(self, device: Device, paths: Sequence[str]) -> dict[str, ParamValue]:
+        gid = self._gid(device)
+        for p in paths:
+            try:
+                T.check_path(p.rstrip("."), what="path")
+            except T.InvalidTask as exc:
+                raise InvalidParameterName(device.id, str(exc), per_parameter={p: (9005, str(exc))}) from None
+        if device.root is Root.IGD:
+            return self._read_tr098(device, gid, paths)
+        self._refresh(device, gid, list(paths))
+        doc = self._doc(device, gid, [p.rstrip(".") for p in paths])
+        out: dict[str, ParamValue] = {}
+        bad: dict[str, tuple[int, str]] = {}
+        for path in paths:
+            hits = doc.under(path) if path.endswith(".") else ({path: doc.params[path]} if path in doc.params else {})
+            if not hits:
+                why = (
+                    f"{path} matches no parameter on this device"
+                    if path.endswith(".")
+                    else f"{path} is not a parameter of this device ({device.vendor} {device.model} {device.firmware})"
+                )
+                bad[path] = (9005, why)
+            for p, leaf in hits.items():
+                out[p] = self._value(p, p, leaf)
+        if bad:
+            raise InvalidParameterName(device.id, f"invalid parameter name(s): {', '.join(bad)}", per_parameter=bad)
+        return out
+
+    @staticmethod
+    def _value(path: str, device_path: str, leaf: Leaf, entry: ViewEntry | None = None) -> ParamValue:
+        value = leaf.value if entry is None else entry.value
+        return ParamValue(
+            path=path,
+            device_path=device_path,
+            value="" if value is None else value,
+            type=(entry.type if entry is not None and entry.type else plain(leaf.type)),
+            writable=(entry.writable if entry is not None and entry.writable is not None else leaf.writable),
+        )
+
+    def _tr098_state(
+        self, device: Device, doc: DeviceDoc
+    ) -> tuple[dict[str, Scalar], InstanceMap, dict[str, ViewEntry]]:
+        params = doc.values()
+        imap = instance_map_from_params(params, vendor=device.vendor, model=device.model)
+        return params, imap, tr181_view(params, imap)
+
+    def _read_tr098(self, device: Device, gid: str, paths: Sequence[str]) -> dict[str, ParamValue]:
+        cached = self._doc(device, gid)
+        _, imap, view = self._tr098_state(device, cached)
+        targets: set[str] = set()
+        for path in paths:
+            entries = (
+                [e for k, e in view.items() if k.startswith(path)]
+                if path.endswith(".")
+                else ([view[path]] if path in view else [])
+            )
+            natives = [e.device_path for e in entries]
+            if not path.endswith("."):
+                with contextlib.suppress(Untranslatable):
+                    natives += to_device_paths(path, imap)
+            targets.update(_parent(n) if n.startswith(_IGD + "LANDevice.") else n for n in natives)
+        self._refresh(device, gid, sorted(_collapse(targets)))
+        doc = self._doc(device, gid)
+        _, imap, view = self._tr098_state(device, doc)
+        out: dict[str, ParamValue] = {}
+        bad: dict[str, tuple[int, str]] = {}
+        for path in paths:
+            keys = [k for k in view if k.startswith(path)] if path.endswith(".") else ([path] if path in view else [])
+            if not keys:
+                bad[path] = (
+                    9005,
+                    f"{path} matches no parameter on this device"
+                    if path.endswith(".")
+                    else self._why_missing(path, imap),
+                )
+            for k in keys:
+                entry = view[k]
+                leaf = doc.params.get(entry.device_path) or Leaf(entry.value, "xsd:string", entry.writable, None)
+                out[k] = self._value(k, entry.device_path, leaf, entry)
+        if bad:
+            raise InvalidParameterName(device.id, f"invalid parameter name(s): {', '.join(bad)}", per_parameter=bad)
+        return out
+
+    @staticmethod
+    def _why_missing(path: str, imap: InstanceMap) -> str:
+        try:
+            natives = to_device_paths(path, imap)
+        except Untranslatable as exc:
+            return str(exc)
+        return f"{path} is not supported by this device (it has no {natives[0]})"
+
+    # ------------------------------------------------------------------ presence & discovery
+    def presence(self, device: Device) -> Presence:
+        gid = self._gid(device)
+        interval_paths = [f"{root}ManagementServer.PeriodicInformInterval" for root in ("Device.", _IGD)]
+        doc = self._doc(device, gid, ["_lastInform", *interval_paths])
+        interval = next((doc.value(p) for p in interval_paths if isinstance(doc.value(p), int)), DEFAULT_INTERVAL_S)
+        assert isinstance(interval, int)
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        last = doc.last_inform
+        age = (now - last).total_seconds() if last is not None else None
+        recent = age is not None and age <= self.online_factor * max(interval, 1)
+        if not self.probe_presence:
+            return Presence(
+                device_id=device.id,
+                online=recent,
+                reachable=recent,
+                last_seen=last,
+                detail=f"last inform {_ago(age)} (no connection-request probe)",
+            )
+        reason = self._nbi(device, lambda: self.client.connection_request(gid, timeout_s=self.timeout_s))
+        if not reason:
+            return Presence(
+                device_id=device.id,
+                online=True,
+                reachable=True,
+                last_seen=last,
+                detail=f"online and reachable (connection request answered; last inform {_ago(age)})",
+            )
+        if reason == REASON_OFFLINE:
+            return Presence(
+                device_id=device.id,
+                online=False,
+                reachable=False,
+                last_seen=last,
+                detail=f"offline: GenieACS says {reason!r}; last inform {_ago(age)}",
+            )
+        if recent:
+            return Presence(
+                device_id=device.id,
+                online=True,
+                reachable=False,
+                last_seen=last,
+                detail=f"online but unreachable: connection requests fail ({reason}); changes wait for "
+                f"the next inform (last inform {_ago(age)})",
+            )
+        return Presence(
+            device_id=device.id,
+            online=False,
+            reachable=False,
+            last_seen=last,
+            detail=f"offline: no inform for {_ago(age)} and connection requests fail ({reason})",
+        )
+
+    def discover(self, device: Device) -> Discovery:
+        gid = self._gid(device)
+        self._run(device, gid, T.refresh_object("", expiry_s=self.task_expiry_s, unique_key=_once("refresh")))
+        doc = self._doc(device, gid)
+        root = doc.root() or device.root
+        values = doc.values()
+        if root is Root.IGD:
+            _, imap, view = self._tr098_state(device, doc)
+            keys: Sequence[str] = list(view)
+            m = _VERSION_RE.search(str(values.get(_IGD + "DeviceSummary", "")))
+            version = m.group(1) if m else ""
+            imap_json = imap.model_dump(mode="json")
+        else:
+            keys = list(doc.params)
+            version = str(values.get("Device.RootDataModelVersion", ""))
+            imap_json = {}
+        firmware = str(values.get(f"{root.value}DeviceInfo.SoftwareVersion", device.firmware))
+        return Discovery(
+            device_id=device.id,
+            root=root,
+            data_model_version=version,
+            supported_objects=sorted({_generic(_parent(k)) + "." for k in keys}),
+            instance_map=imap_json,
+            firmware=firmware,
+        )
+
+    # ------------------------------------------------------------------ writing: Set
+    def _plan(self, device: Device, gid: str, changes: Sequence[Change]) -> _Plan:
+        """Refresh the targets, then check every change against the fresh cache and the BBF model."""
+        plan = _Plan()
+        for c in changes:
+            try:
+                T.check_path(c.path)
+            except T.InvalidTask as exc:
+                plan.problems[c.path] = (9005, str(exc))
+        if device.root is Root.IGD:
+            return self._plan_tr098(device, gid, changes, plan)
+        targets = [c.path for c in changes if c.path not in plan.problems]
+        self._refresh(device, gid, targets)
+        plan.doc = doc = self._doc(device, gid, [*targets, "_tags"])
+        registry = get_registry(Root.DEVICE, "cwmp")
+        for c in changes:
+            if c.path in plan.problems:
+                continue
+            leaf = doc.params.get(c.path)
+            if leaf is None:
+                plan.problems[c.path] = (
+                    9005,
+                    f"{c.path} is not a parameter of this device ({device.vendor} {device.model} {device.firmware})",
+                )
+                continue
+            self._check_native(plan, c, c.path, c.value, leaf, plain(leaf.type), registry)
+        return plan
+
+    def _plan_tr098(self, device: Device, gid: str, changes: Sequence[Change], plan: _Plan) -> _Plan:
+        cached = self._doc(device, gid)
+        params, imap, view = self._tr098_state(device, cached)
+        targets: set[str] = set()
+        for c in changes:
+            if c.path in plan.problems:
+                continue
+            try:
+                targets.update(translate_set(c.path, c.value, imap, params))
+            except Untranslatable:
+                continue
+        self._refresh(device, gid, sorted(targets))
+        plan.doc = doc = self._doc(device, gid)
+        params, imap, view = self._tr098_state(device, doc)
+        work = dict(params)
+        registry = get_registry(Root.IGD)
+        for c in changes:
+            if c.path in plan.problems:
+                continue
+            try:
+                writes = translate_set(c.path, c.value, imap, work)
+            except Untranslatable as exc:
+                shown = view.get(c.path)
+                if shown is not None and shown.writable is False:
+                    plan.problems[c.path] = (9008, f"{c.path} is read-only on this device: {exc.reason}")
+                else:
+                    plan.problems[c.path] = (9005, str(exc))
+                continue
+            tr_type = view[c.path].type if c.path in view and view[c.path].type else None
+            for native, value in writes.items():
+                leaf = doc.params.get(native)
+                if leaf is None:
+                    plan.problems[c.path] = (9005, f"{c.path} is not supported by this device (it has no {native})")
+                    break
+                if not self._check_native(plan, c, native, value, leaf, tr_type or plain(leaf.type), registry):
+                    break
+                work[native] = value
+        return plan
+
+    def _check_native(
+        self, plan: _Plan, c: Change, native: str, value: Scalar, leaf: Leaf, tr_type: str, registry: Any
+    ) -> bool:
+        path = c.path
+        if leaf.writable is False:
+            plan.problems[path] = (
+                9008,
+                f"{path} is read-only on this device" + ("" if native == path else f" ({native})"),
+            )
+            return False
+        if c.type and family(c.type) != family(tr_type):
+            plan.problems[path] = (9006, f"{path} is {tr_type} on this device, not {c.type}")
+            return False
+        try:
+            typed = encode(value, leaf.type)
+        except XsdValueError as exc:
+            plan.problems[path] = (9006, f"{path}: {exc}")
+            return False
+        problem = registry.check(native, typed, for_write=False)
+        if problem is not None and problem.rule in _VALUE_RULES:
+            plan.problems[path] = (_VALUE_RULES[problem.rule], f"{path}: {problem.detail}")
+            return False
+        plan.triples.append((native, typed, leaf.type))
+        plan.names.setdefault(native, path)
+        return True
+
+    def _apply(self, device: Device, changes: Sequence[Change], key: str) -> ApplyResult:
+        if not changes:
+            return ApplyResult(device_id=device.id, key=key, status=0, applied=[])
+        if len({c.path for c in changes}) != len(changes):
+            raise InvalidValue(device.id, "the same path is set twice in one change", code=9003)
+        gid = self._gid(device)
+        plan = self._plan(device, gid, changes)
+        if plan.problems:
+            raise fault_for(device.id, plan.problems)
+        assert plan.doc is not None
+        if len(plan.triples) > SPV_LIMIT:
+            raise Fault(
+                device.id,
+                f"{len(plan.triples)} parameters in one Set: GenieACS would split it into "
+                f"batches of {SPV_LIMIT} and it would no longer be atomic; split the change",
+                code=9004,
+            )
+        tag = KEY_TAG + key
+        if tag in plan.doc.tags and all(_same(plan.doc.value(n), v) for n, v, _ in plan.triples):
+            return ApplyResult(device_id=device.id, key=key, status=0, applied=[], idempotent_skip=True)
+        task = T.set_values(plan.triples, expiry_s=self.task_expiry_s, unique_key=f"gateward-set-{key}")
+        self._run(device, gid, task, plan.names)
+        self._mark_key(gid, plan.doc.tags, tag)
+        return ApplyResult(device_id=device.id, key=key, status=0, applied=[c.path for c in changes])
+
+    def _mark_key(self, gid: str, tags: Sequence[str], tag: str) -> None:
+        """Record the applied key on the ACS (best effort: the change itself already landed)."""
+        try:
+            self.client.add_tag(gid, tag)
+            for old in tags:
+                if old.startswith(KEY_TAG) and old != tag:
+                    self.client.remove_tag(gid, old)
+        except NbiError as exc:
+            log.warning("could not record key tag %s on %s: %s", tag, gid, exc)
+
+    # ------------------------------------------------------------------ writing: commands
+    def _operate(self, device: Device, command: str, args: dict[str, Scalar]) -> OperateResult:
+        handlers: dict[str, Callable[[Device, dict[str, Scalar]], OperateResult]] = {
+            "reboot": self._reboot,
+            "factory_reset": self._factory_reset,
+            "download": self._download,
+            "ipping": self._ipping,
+        }
+        handler = handlers.get(command)
+        if handler is None:
+            raise Fault(
+                device.id,
+                f"command {command!r} is not supported over TR-069 (reboot, factory_reset, download, ipping)",
+                code=9000,
+            )
+        return handler(device, args)
+
+    def _reboot(self, device: Device, args: dict[str, Scalar]) -> OperateResult:
+        gid = self._gid(device)
+        out = self._run(device, gid, T.simple("reboot", expiry_s=self.task_expiry_s, unique_key="gateward-reboot"))
+        return OperateResult(device_id=device.id, command="reboot", status="done", output={"task": out.task_id})
+
+    def _factory_reset(self, device: Device, args: dict[str, Scalar]) -> OperateResult:
+        gid = self._gid(device)
+        out = self._run(
+            device, gid, T.simple("factoryReset", expiry_s=self.task_expiry_s, unique_key="gateward-factory-reset")
+        )
+        return OperateResult(device_id=device.id, command="factory_reset", status="done", output={"task": out.task_id})
+
+    def _download(self, device: Device, args: dict[str, Scalar]) -> OperateResult:
+        url = str(args.get("url", "")).strip()
+        if not url:
+            raise Fault(device.id, "download needs a url argument", code=9003)
+        file_type = str(args.get("file_type", FIRMWARE_FILE_TYPE))
+        name = url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+        gid = self._gid(device)
+        files = self._nbi(device, lambda: self.client.files({"_id": name}))
+        if not files:
+            raise Fault(
+                device.id,
+                f"GenieACS has no file {name!r}: upload the image first "
+                f"(PUT /files/{name} with fileType, oui, productClass, version headers)",
+                code=9003,
+            )
+        meta = files[0].get("metadata") or {}
+        expected = str(args.get("version") or meta.get("version") or "")
+        out = self._run(
+            device, gid, T.download(file_type, name, expiry_s=self.task_expiry_s, unique_key="gateward-download")
+        )
+        sw = "Device.DeviceInfo.SoftwareVersion"  # TR-098 devices answer through the translated view
+        firmware = self.read(device, [sw]).get(sw)
+        running = "" if firmware is None else str(firmware.value)
+        status: Literal["done", "pending"] = "done" if not expected or running == expected else "pending"
+        return OperateResult(
+            device_id=device.id,
+            command="download",
+            status=status,
+            output={"task": out.task_id, "file": name, "firmware": running, "expected": expected},
+        )
+
+    def _ipping(self, device: Device, args: dict[str, Scalar]) -> OperateResult:
+        host = str(args.get("host", args.get("Host", ""))).strip()
+        try:
+            reps = int(args.get("repetitions", args.get("NumberOfRepetitions", 4)))
+            timeout_ms = int(args.get("timeout_ms", args.get("Timeout", 1000)))
+            size = int(args.get("size", args.get("DataBlockSize", 64)))
+        except (TypeError, ValueError) as exc:
+            raise InvalidValue(device.id, f"ipping arguments must be integers: {exc}", code=9007) from None
+        if not host or not 1 <= reps <= 1000 or timeout_ms < 1 or not 1 <= size <= 65535:
+            raise InvalidValue(
+                device.id,
+                "ipping needs a host, 1 <= repetitions <= 1000, timeout_ms >= 1, 1 <= size <= 65535",
+                code=9007,
+            )
+        gid = self._gid(device)
+        prefix = (_IGD + "IPPingDiagnostics.") if device.root is Root.IGD else "Device.IP.Diagnostics.IPPing."
+        self._refresh(device, gid, [prefix])
+        doc = self._doc(device, gid, [prefix.rstrip(".")])
+        wanted: dict[str, Scalar] = {
+            "Host": host,
+            "NumberOfRepetitions": reps,
+            "Timeout": timeout_ms,
+            "DataBlockSize": size,
+            "DiagnosticsState": "Requested",
+        }
+        triples: list[tuple[str, Scalar, str]] = []
+        for leaf_name, value in wanted.items():
+            leaf = doc.params.get(prefix + leaf_name)
+            if leaf is None:
+                if leaf_name in ("Host", "DiagnosticsState"):
+                    raise InvalidParameterName(
+                        device.id,
+                        f"this device has no {prefix}{leaf_name}: no IPPing diagnostic",
+                        per_parameter={prefix + leaf_name: (9005, "missing")},
+                    )
+                continue
+            try:
+                triples.append((prefix + leaf_name, encode(value, leaf.type), leaf.type))
+            except XsdValueError as exc:
+                raise InvalidValue(device.id, f"ipping {leaf_name}: {exc}", code=9006) from None
+        self._run(device, gid, T.set_values(triples, expiry_s=self.task_expiry_s, unique_key="gateward-ipping"))
+        self._refresh(device, gid, [prefix])
+        doc = self._doc(device, gid, [prefix.rstrip(".")])
+        keys = (
+            "DiagnosticsState",
+            "Host",
+            "NumberOfRepetitions",
+            "SuccessCount",
+            "FailureCount",
+            "AverageResponseTime",
+            "MinimumResponseTime",
+            "MaximumResponseTime",
+        )
+        output: dict[str, Any] = {k: doc.value(prefix + k) for k in keys if doc.has(prefix + k)}
+        state = str(output.get("DiagnosticsState", ""))
+        status: Literal["done", "failed", "pending"] = (
+            "done" if state == "Complete" else "pending" if state == "Requested" else "failed"
+        )
+        return OperateResult(device_id=device.id, command="ipping", status=status, output=output)
+
+
+def _once(what: str) -> str:
+    """A unique key for a one-off task: it lets a lost answer be cleaned up by key."""
+    return f"gateward-{what}-{uuid.uuid4().hex[:16]}"
+
+
+def _collapse(paths: set[str]) -> set[str]:
+    """Drop paths already covered by a parent object in the set."""
+    ordered = sorted(paths, key=len)
+    kept: list[str] = []
+    for p in ordered:
+        if not any(p == k or p.startswith(k + ".") for k in kept):
+            kept.append(p)
+    return set(kept)
+
+
+def _ago(age: float | None) -> str:
+    if age is None:
+        return "never"
+    if age < 120:
+        return f"{age:.0f}s ago"
+    if age < 7200:
+        return f"{age / 60:.0f} min ago"
+    return f"{age / 3600:.1f} h ago"
+
+
+__all__ = ["KEY_TAG", "SPV_LIMIT", "GenieAcsExecutor", "NbiRefused"]

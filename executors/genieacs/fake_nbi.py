@@ -1,0 +1,941 @@
+"""A local GenieACS NBI that speaks the real wire protocol and drives the digital twin.
+
+Why: GenieACS (AGPL, needs MongoDB) cannot run in CI here, and a mock would only repeat our own
+assumptions. This is a real HTTP server (``http.server``, so reason phrases can be set exactly)
+that reproduces what a client of GenieACS's NBI (``lib/nbi.ts``, ``lib/api-functions.ts``)
+observes:
+
+* ``GET /<collection>/?query=&projection=&sort=&skip=&limit=`` over devices, tasks, faults,
+  files, presets, objects, provisions, virtual_parameters — MongoDB query syntax, ``total``
+  header, the ``[\\n…\\n]`` body; device documents nested with ``_value/_type/_timestamp/
+  _writable/_object`` plus ``_id``, ``_deviceId``, ``_lastInform``, ``_registered``, ``_tags``.
+* ``POST /devices/<id>/tasks?connection_request&timeout=ms`` — 404 "No such device"; the task is
+  stored (``expiry`` seconds → date, an older task with the same ``uniqueKey`` replaced); 200
+  when done, 202 "Task faulted", 202 "Task queued but not processed", or 202 with the
+  connection-request error ("Device is offline", "Connection request error: …"); with no body
+  only a connection request (200, or 504 with the reason). A task that fails GenieACS's own
+  ``sanitizeTask`` kills the worker: the connection closes with no HTTP answer.
+* ``DELETE /tasks/<id>``, ``POST /tasks/<id>/retry``, ``DELETE /faults/<deviceId>:task_<id>``
+  (deletes the task too), tags, ``PUT/DELETE /files/<name>``, presets/provisions (stored, not
+  evaluated), ``DELETE /devices/<id>``.
+* Sessions with CWMP semantics (see :mod:`executors.genieacs.session`): a connection request
+  reaches only online, reachable CPEs; a ``slow`` CPE opens its session late; tasks for a device
+  that cannot be reached wait for its next inform (periodic, or ``/_gateward/inform``).
+
+Not GenieACS (documented in ``docs/genieacs.md``): the ``/_gateward/*`` control endpoints
+(force an inform, read the RPC log, inject NBI failures), the optional ``Authorization`` check
+that stands in for the reverse proxy operators put in front of the NBI, and waits that are
+event-driven instead of GenieACS's 500 ms polling.
+
+Run it: ``python -m executors.genieacs.fake_nbi --port 7557 --database-url sqlite:///var/gateward.db``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import re
+import socket
+import ssl
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from core.models import Protocol
+from executors.base import UnknownDevice
+from executors.genieacs.cpe import SimulatedCpe
+from executors.genieacs.fake_store import DeviceRecord, FakeStore, iso
+from executors.genieacs.ids import fault_id, genieacs_device_id, split_device_id
+from executors.genieacs.query import QueryError, matches, nested_getter, project
+from executors.genieacs.session import AcsSession, SessionReport
+from executors.sim.twin import Twin
+
+log = logging.getLogger("gateward.genieacs.fake")
+
+_ID = r"([a-zA-Z0-9\-_%]+)"
+_ROUTE_SOURCES = {
+    "device_tasks": rf"^/devices/{_ID}/tasks/?$",
+    "task": r"^/tasks/([a-zA-Z0-9\-_%]+)(/[a-zA-Z_]*)?$",
+    "tags": rf"^/devices/{_ID}/tags/{_ID}/?$",
+    "named": r"^/(presets|objects|provisions|virtual_parameters)/([a-zA-Z0-9\-_%]+)/?$",
+    "file": r"^/files/([a-zA-Z0-9%!*'();:@&=+$,?#\[\]\-_.~]+)/?$",
+    "fault": r"^/faults/([a-zA-Z0-9\-_%:]+)/?$",
+    "device": rf"^/devices/{_ID}/?$",
+    "query": r"^/([a-zA-Z0-9_]+)/?$",
+    "control": r"^/_gateward/([a-z\-]+)(?:/(.+))?$",
+}
+ROUTES = {k: re.compile(v) for k, v in _ROUTE_SOURCES.items()}
+COLLECTIONS = ("devices", "tasks", "faults", "files", "presets", "objects", "provisions", "virtualParameters")
+DEFAULT_PERIODIC_S = 3600.0
+
+
+class WorkerCrash(Exception):
+    """What GenieACS does with a task its ``sanitizeTask`` rejects: the worker dies mid-request."""
+
+
+def sanitize_task(task: Any) -> None:
+    """The server-side checks of ``lib/api-functions.ts`` (laxer than the client's)."""
+
+    def valid_param_value(p: Any) -> bool:
+        return (
+            isinstance(p, list)
+            and len(p) >= 2
+            and isinstance(p[0], str)
+            and bool(p[0])
+            and isinstance(p[1], str | bool | int | float)
+            and (len(p) < 3 or p[2] is None or isinstance(p[2], str))
+        )
+
+    if not isinstance(task, dict):
+        raise WorkerCrash("TypeError: task is not an object")
+    name = task.get("name")
+    if name == "getParameterValues":
+        names = task.get("parameterNames")
+        if not isinstance(names, list) or not names:
+            raise WorkerCrash("Error: Missing 'parameterNames' property")
+        for p in names:
+            if not isinstance(p, str) or not p:
+                raise WorkerCrash(f"Error: Invalid parameter name '{p}'")
+    elif name == "setParameterValues":
+        values = task.get("parameterValues")
+        if not isinstance(values, list) or not values:
+            raise WorkerCrash("Error: Missing 'parameterValues' property")
+        for p in values:
+            if not valid_param_value(p):
+                raise WorkerCrash(f"Error: Invalid parameter value '{p}'")
+    elif name == "refreshObject":
+        if not isinstance(task.get("objectName"), str):
+            raise WorkerCrash("Error: Missing 'objectName' property")
+    elif name == "deleteObject":
+        if not isinstance(task.get("objectName"), str) or not task["objectName"]:
+            raise WorkerCrash("Error: Missing 'objectName' property")
+    elif name == "addObject":
+        values = task.get("parameterValues")
+        if values is not None and (not isinstance(values, list) or not all(valid_param_value(p) for p in values)):
+            raise WorkerCrash("Error: Invalid 'parameterValues' property")
+    elif name == "download" and not task.get("file"):
+        for key in ("fileType", "fileName"):
+            if not isinstance(task.get(key), str) or not task[key]:
+                raise WorkerCrash(f"Error: Missing '{key}' property")
+    expiry = task.get("expiry")
+    if expiry is not None and (isinstance(expiry, bool) or not isinstance(expiry, int | float)):
+        raise WorkerCrash("Error: Invalid 'expiry' property")
+
+
+class SessionGate:
+    """GenieACS's ``cwmp_session_<id>`` lock, with the waits the NBI does on it."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.active = False
+        self.started = 0
+
+    def begin(self) -> None:
+        with self.cond:
+            self.cond.wait_for(lambda: not self.active)
+            self.active = True
+            self.started += 1
+            self.cond.notify_all()
+
+    def end(self) -> None:
+        with self.cond:
+            self.active = False
+            self.cond.notify_all()
+
+    def wait_end(self, timeout: float) -> bool:
+        with self.cond:
+            return self.cond.wait_for(lambda: not self.active, timeout)
+
+    def wait_started(self, mark: int, timeout: float) -> bool:
+        with self.cond:
+            return self.cond.wait_for(lambda: self.started > mark, max(0.0, timeout))
+
+
+@dataclass
+class NbiFailure:
+    """An injected NBI failure (not a CPE fault): ``http500``, ``drop`` (no answer) or ``delay``."""
+
+    mode: str
+    remaining: int = 1
+    delay_s: float = 0.0
+
+
+class FakeNbi:
+    """The fake GenieACS: collections, sessions over the twin, and (after :meth:`start`) HTTP."""
+
+    def __init__(
+        self,
+        twin: Twin,
+        *,
+        clock: Callable[[], float] = time.time,
+        tick_s: float | None = 30.0,
+        require_auth: str | None = None,
+        files_url: str = "http://127.0.0.1:7567",
+        online_threshold_ms: int = 4000,
+        busy_wait_s: float = 30.0,
+        session_end_wait_s: float = 120.0,
+    ) -> None:
+        self.twin = twin
+        self.clock = clock
+        self.tick_s = tick_s
+        self.require_auth = require_auth
+        self.files_url = files_url
+        self.online_threshold_ms = online_threshold_ms
+        self.busy_wait_s = busy_wait_s
+        self.session_end_wait_s = session_end_wait_s
+        self.store = FakeStore()
+        self.rpcs: deque[dict[str, Any]] = deque(maxlen=5000)
+        self._gates: dict[str, SessionGate] = {}
+        self._index: dict[str, str] = {}
+        self._index_at = 0.0
+        self._deleted: set[str] = set()
+        self._failures: deque[NbiFailure] = deque()
+        self._crash_after_queue = 0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._threads: list[threading.Thread] = []
+        self.url = ""
+
+    # ------------------------------------------------------------------ devices
+    def _device_index(self, refresh: bool = False) -> dict[str, str]:
+        with self._lock:
+            stale = self.clock() - self._index_at > 1.0
+            if not self._index or (refresh and stale):
+                index: dict[str, str] = {}
+                for d in self.twin.devices():
+                    if d.protocol == Protocol.CWMP and d.oui and d.serial:
+                        index[genieacs_device_id(d.oui, d.product_class, d.serial)] = d.id
+                self._index = index
+                self._index_at = self.clock()
+            return self._index
+
+    def genie_id(self, twin_id: str) -> str:
+        """The GenieACS id of a twin device (``OUI-ProductClass-Serial``, escaped)."""
+        rec = self.twin.device(twin_id)
+        return genieacs_device_id(rec.oui, rec.product_class, rec.serial)
+
+    def _resolve(self, device: str) -> str:
+        """Accept either a GenieACS id or a twin/Gateward device id."""
+        if device in self._device_index() or device in self.store.devices:
+            return device
+        try:
+            return self.genie_id(device)
+        except (UnknownDevice, ValueError):
+            return device
+
+    def record(self, gid: str, *, register: bool = False) -> DeviceRecord | None:
+        """The cached document of ``gid``, created from a full read of the CPE the first time
+        (GenieACS's bootstrap refresh); ``None`` for an id GenieACS has never heard from."""
+        with self.store.lock:
+            rec = self.store.devices.get(gid)
+            if rec is not None:
+                return rec
+            if gid in self._deleted and not register:
+                return None
+        twin_id = self._device_index().get(gid) or self._device_index(refresh=True).get(gid)
+        if twin_id is None:
+            return None
+        cpe = SimulatedCpe(self.twin, twin_id, clock=self.clock)
+        state = cpe.state()
+        found = cpe.snapshot("")
+        with self.store.lock:
+            rec = self.store.devices.get(gid)
+            if rec is None:
+                rec = DeviceRecord(
+                    id=gid,
+                    twin_id=twin_id,
+                    device_id=cpe.device_id_struct(),
+                    registered=state.boot_ts,
+                    last_boot=state.boot_ts,
+                    last_bootstrap=state.boot_ts,
+                )
+                rec.refresh("", found, state.last_inform)
+                self.store.devices[gid] = rec
+                self._deleted.discard(gid)
+            return rec
+
+    def last_inform(self, rec: DeviceRecord) -> float:
+        return self.twin.state(rec.twin_id).last_inform
+
+    def find_devices(self, query: dict[str, Any]) -> list[DeviceRecord]:
+        ids: list[str]
+        if isinstance(query.get("_id"), str):
+            ids = [query["_id"]]
+        elif isinstance(query.get("_deviceId._SerialNumber"), str):
+            serial = query["_deviceId._SerialNumber"]
+            ids = [g for g in self._device_index(refresh=True) if split_device_id(g)[2] == serial]
+        else:
+            ids = sorted(self._device_index(refresh=True))
+        out = []
+        for gid in ids:
+            rec = self.record(gid)
+            if rec is not None and matches(rec.getter(self.last_inform(rec)), query):
+                out.append(rec)
+        return out
+
+    # ------------------------------------------------------------------ sessions
+    def gate(self, gid: str) -> SessionGate:
+        with self._lock:
+            gate = self._gates.get(gid)
+            if gate is None:
+                gate = self._gates[gid] = SessionGate()
+            return gate
+
+    def _cpe(self, rec: DeviceRecord) -> SimulatedCpe:
+        return SimulatedCpe(self.twin, rec.twin_id, clock=self.clock)
+
+    def connection_request(self, gid: str) -> str:
+        """Send a connection request; on success the CPE opens a session (in the background)."""
+        rec = self.record(gid)
+        if rec is None:
+            return "No such device"
+        cpe = self._cpe(rec)
+        status = cpe.connection_request()
+        self._log({"device": gid, "rpc": "ConnectionRequest", "ts": self.clock(), "result": status or "accepted"})
+        if status:
+            return status
+        delay = cpe.session_delay_s()
+        t = threading.Thread(target=self._session_thread, args=(gid, ["6 CONNECTION REQUEST"], delay), daemon=True)
+        t.start()
+        return ""
+
+    def _session_thread(self, gid: str, events: list[str], delay: float) -> None:
+        if delay > 0 and self._stop.wait(delay):
+            return
+        if self._stop.is_set():
+            return
+        try:
+            self.run_session(gid, events)
+        except Exception:  # a crashed session must not take the server down
+            log.exception("session for %s failed", gid)
+
+    def run_session(self, gid: str, events: Sequence[str]) -> SessionReport | None:
+        """Run one session now (the CPE informs); ``None`` if the CPE is offline.
+
+        Reboot, factory reset and download happen after the session closes and the CPE then
+        informs again; the fake keeps the device's session lock through that boot inform, so a
+        caller waiting for "the session" sees the device after it came back (GenieACS answers
+        at the end of the first session, while the CPE is still rebooting)."""
+        rec = self.record(gid, register=True)
+        if rec is None:
+            return None
+        cpe = self._cpe(rec)
+        gate = self.gate(gid)
+        gate.begin()
+        try:
+            return self._session_locked(rec, cpe, list(events))
+        finally:
+            gate.end()
+
+    def _session_locked(
+        self, rec: DeviceRecord, cpe: SimulatedCpe, events: list[str], depth: int = 0
+    ) -> SessionReport | None:
+        if not cpe.online():
+            return None
+        session = AcsSession(
+            self.store, rec, cpe, events, twin=self.twin, files_url=self.files_url, log=self._log, clock=self.clock
+        )
+        report = session.run()
+        for action, args in session.after:
+            if self._stop.is_set() or depth >= 3:
+                break
+            if action == "reboot":
+                cpe.reboot(str(args.get("command_key", "")))
+                follow = ["1 BOOT", "M Reboot"]
+            elif action == "factory_reset":
+                cpe.factory_reset()
+                follow = ["0 BOOTSTRAP", "1 BOOT"]
+            else:
+                follow = list(args.get("events", ["1 BOOT"]))
+            self._session_locked(rec, cpe, follow, depth + 1)
+        return report
+
+    def inform(self, device: str, events: Sequence[str] = ("2 PERIODIC",)) -> SessionReport | None:
+        """Make ``device`` (GenieACS or twin id) inform now: its queued tasks run."""
+        return self.run_session(self._resolve(device), events)
+
+    def _log(self, entry: dict[str, Any]) -> None:
+        self.rpcs.append(entry)
+
+    def rpc_log(self, device: str | None = None) -> list[dict[str, Any]]:
+        gid = self._resolve(device) if device else None
+        return [e for e in list(self.rpcs) if gid is None or e.get("device") == gid]
+
+    def _tick(self) -> None:
+        """Periodic informs of the devices the NBI knows (each at its PeriodicInformInterval)."""
+        assert self.tick_s is not None
+        while not self._stop.wait(self.tick_s):
+            with self.store.lock:
+                records = list(self.store.devices.values())
+            for rec in records:
+                if self._stop.is_set():
+                    return
+                try:
+                    root = "InternetGatewayDevice." if "InternetGatewayDevice" in rec.objects else "Device."
+                    leaf = rec.params.get(root + "ManagementServer.PeriodicInformInterval")
+                    interval = (
+                        float(leaf.value) if leaf is not None and isinstance(leaf.value, int) else DEFAULT_PERIODIC_S
+                    )
+                    if self.clock() - self.last_inform(rec) >= max(interval, 1.0) and self._cpe(rec).online():
+                        self.run_session(rec.id, ["2 PERIODIC"])
+                except Exception:
+                    log.exception("periodic inform of %s failed", rec.id)
+
+    # ------------------------------------------------------------------ tasks
+    def post_task(
+        self, gid: str, raw: Any, *, connection_request: bool, timeout_ms: int | None
+    ) -> tuple[int, str, Any]:
+        """The ``POST /devices/<id>/tasks`` flow of ``lib/nbi.ts``: (status, reason, body)."""
+        if self.record(gid) is None:
+            return 404, "Not Found", "No such device"
+        sanitize_task(raw)
+        task = dict(raw)
+        task["device"] = gid
+        self.store.insert_task(task, self.clock())
+        with self._lock:
+            crash, self._crash_after_queue = self._crash_after_queue > 0, max(0, self._crash_after_queue - 1)
+        if crash:
+            raise WorkerCrash("injected: the worker died after the task was queued")
+        body = FakeStore.task_json(task)
+        gate = self.gate(gid)
+        not_in_session = gate.wait_end(self.busy_wait_s)
+        if not connection_request:
+            return 202, "Accepted", body
+        if not not_in_session:
+            return 202, "Task queued but not processed", body
+        mark = gate.started
+        status = self.connection_request(gid)
+        if status:
+            return 202, status, body
+        threshold = (timeout_ms if timeout_ms and timeout_ms > 0 else self.online_threshold_ms) / 1000.0
+        if not gate.wait_started(mark, threshold):
+            return 202, "Task queued but not processed", body
+        if not gate.wait_end(self.session_end_wait_s):
+            return 202, "Task queued but not processed", body
+        with self.store.lock:
+            stored = self.store.tasks.get(task["_id"])
+            faulted = fault_id(gid, task["_id"]) in self.store.faults
+        if faulted:
+            return 202, "Task faulted", FakeStore.task_json(stored) if stored else body
+        if stored is not None:
+            return 202, "Task queued but not processed", FakeStore.task_json(stored)
+        return 200, "OK", body
+
+    # ------------------------------------------------------------------ failure injection
+    def inject_nbi_failure(self, mode: str, count: int = 1, delay_s: float = 0.0) -> None:
+        """Make the next ``count`` requests fail: ``http500``, ``drop`` (close, no answer), ``delay``,
+        or ``crash_after_queue`` (the next task POSTs are queued, then the worker dies unanswered)."""
+        if mode == "crash_after_queue":
+            with self._lock:
+                self._crash_after_queue += max(1, count)
+            return
+        if mode not in ("http500", "drop", "delay"):
+            raise ValueError(f"unknown NBI failure {mode!r}; known: http500, drop, delay, crash_after_queue")
+        with self._lock:
+            self._failures.append(NbiFailure(mode, max(1, count), delay_s))
+
+    def take_failure(self) -> NbiFailure | None:
+        with self._lock:
+            if not self._failures:
+                return None
+            f = self._failures[0]
+            f.remaining -= 1
+            if f.remaining <= 0:
+                self._failures.popleft()
+            return f
+
+    # ------------------------------------------------------------------ server
+    def start(self, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None) -> str:
+        """Serve HTTP(S) in background threads; returns the base URL."""
+        handler = type("BoundHandler", (_Handler,), {"nbi": self})
+        server = ThreadingHTTPServer((host, port), handler)
+        server.daemon_threads = True
+        if ssl_context is not None:
+            server.socket = ssl_context.wrap_socket(server.socket, server_side=True)
+        self._server = server
+        scheme = "https" if ssl_context is not None else "http"
+        self.url = f"{scheme}://{host}:{server.server_address[1]}"
+        t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        t.start()
+        self._threads.append(t)
+        if self.tick_s:
+            ticker = threading.Thread(target=self._tick, daemon=True)
+            ticker.start()
+            self._threads.append(ticker)
+        return self.url
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        for t in self._threads:
+            t.join(timeout=2.0)
+        self._threads.clear()
+
+    def __enter__(self) -> FakeNbi:
+        if self._server is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# ---------------------------------------------------------------------------- HTTP
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "GenieACS/1.2-gateward-fake"
+    sys_version = ""
+    wbufsize = 1 << 16  # one write per response (flushed by handle_one_request), no Nagle stalls
+    nbi: FakeNbi
+
+    def setup(self) -> None:
+        super().setup()
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s - %s", self.address_string(), format % args)
+
+    # ------------------------------------------------------------------ helpers
+    def _body(self) -> bytes:
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n > 0 else b""
+
+    def _send(
+        self,
+        code: int,
+        body: Any = b"",
+        *,
+        reason: str | None = None,
+        headers: dict[str, str] | None = None,
+        head_only: bool = False,
+    ) -> None:
+        if isinstance(body, bytes):
+            data = body
+        elif isinstance(body, str):
+            data = body.encode()
+        else:
+            data = json.dumps(body).encode()
+        self.send_response(code, reason)
+        if not isinstance(body, bytes | str):
+            self.send_header("Content-Type", "application/json")
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if not head_only:
+            self.wfile.write(data)
+
+    def _list(self, items: list[Any], head_only: bool) -> None:
+        body = ("[\n" + ",\n".join(json.dumps(i) for i in items) + "\n]").encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("total", str(len(items)))
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if not head_only:
+            self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_HEAD(self) -> None:
+        self._dispatch("HEAD")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    # ------------------------------------------------------------------ routing
+    def _dispatch(self, method: str) -> None:
+        nbi = self.nbi
+        failure = nbi.take_failure()
+        if failure is not None:
+            if failure.mode == "drop":
+                self._body()
+                self.close_connection = True
+                return
+            if failure.mode == "http500":
+                self._body()
+                self._send(
+                    500,
+                    "Error: injected failure (MongoServerError: connection pool closed)",
+                    headers={"Connection": "close"},
+                )
+                self.close_connection = True
+                return
+            time.sleep(failure.delay_s)
+        if nbi.require_auth is not None and self.headers.get("Authorization") != nbi.require_auth:
+            self._body()
+            self._send(401, "Unauthorized", headers={"WWW-Authenticate": 'Basic realm="GenieACS NBI"'})
+            return
+        url = urlsplit(self.path)
+        path = url.path
+        q = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        try:
+            for name, rx in ROUTES.items():
+                m = rx.match(path)
+                if m:
+                    getattr(self, f"_r_{name}")(method, m, q)
+                    return
+            self._body()
+            self._send(404, "404 Not Found")
+        except WorkerCrash as crash:
+            log.error("NBI worker crashed on %s %s: %s (no answer sent)", method, path, crash)
+            self.close_connection = True
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception as exc:  # GenieACS's throwError: a 500 with the error, then the connection closes
+            log.exception("NBI request %s %s failed", method, path)
+            with contextlib.suppress(OSError):
+                self._send(500, f"{type(exc).__name__}: {exc}", headers={"Connection": "close"})
+            self.close_connection = True
+
+    def _r_device_tasks(self, method: str, m: Any, q: dict[str, str]) -> None:
+        body = self._body()
+        if method != "POST":
+            self._send(405, "405 Method Not Allowed", headers={"Allow": "POST"})
+            return
+        gid = unquote(m.group(1))
+        nbi = self.nbi
+        if body:
+            try:
+                task = json.loads(body)
+            except json.JSONDecodeError as exc:
+                self._send(400, f"SyntaxError: {exc.msg}")
+                return
+            timeout = q.get("timeout")
+            timeout_ms = int(timeout) if timeout and timeout.lstrip("-").isdigit() else None
+            code, reason, out = nbi.post_task(
+                gid, task, connection_request="connection_request" in q, timeout_ms=timeout_ms
+            )
+            self._send(code, out, reason=reason)
+            return
+        if "connection_request" in q:
+            if nbi.record(gid) is None:
+                self._send(404, "No such device")
+                return
+            status = nbi.connection_request(gid)
+            if status:
+                self._send(504, status, reason=status)
+            else:
+                self._send(200)
+            return
+        self._send(400)
+
+    def _r_task(self, method: str, m: Any, q: dict[str, str]) -> None:
+        self._body()
+        nbi = self.nbi
+        tid = unquote(m.group(1))
+        action = m.group(2)
+        store = nbi.store
+        if not action or action == "/":
+            if method != "DELETE":
+                self._send(405, "405 Method Not Allowed", headers={"Allow": "PUT DELETE"})
+                return
+            with store.lock:
+                task = store.tasks.pop(tid, None)
+                if task is not None:
+                    store.faults.pop(fault_id(task["device"], tid), None)
+            if task is None:
+                self._send(404, "Task not found")
+            else:
+                self._send(200)
+        elif action == "/retry":
+            if method != "POST":
+                self._send(405, "405 Method Not Allowed", headers={"Allow": "POST"})
+                return
+            with store.lock:
+                task = store.tasks.get(tid)
+                if task is not None:
+                    store.faults.pop(fault_id(task["device"], tid), None)
+            self._send(200 if task is not None else 404, "" if task is not None else "Task not found")
+        else:
+            self._send(404)
+
+    def _r_tags(self, method: str, m: Any, q: dict[str, str]) -> None:
+        self._body()
+        gid, tag = unquote(m.group(1)), unquote(m.group(2))
+        if method not in ("POST", "DELETE"):
+            self._send(405, "405 Method Not Allowed", headers={"Allow": "POST, DELETE"})
+            return
+        rec = self.nbi.record(gid)
+        if rec is not None:
+            with self.nbi.store.lock:
+                if method == "POST" and tag not in rec.tags:
+                    rec.tags.append(tag)
+                elif method == "DELETE" and tag in rec.tags:
+                    rec.tags.remove(tag)
+        self._send(200)  # MongoDB updateOne matching nothing is not an error
+
+    def _r_named(self, method: str, m: Any, q: dict[str, str]) -> None:
+        body = self._body()
+        coll, name = _camel(m.group(1)), unquote(m.group(2))
+        docs = self.nbi.store.named[coll]
+        if method == "PUT":
+            if coll in ("provisions", "virtualParameters"):
+                doc: Any = {"_id": name, "script": body.decode("utf-8", "replace")}
+            else:
+                try:
+                    doc = json.loads(body or b"null")
+                except json.JSONDecodeError as exc:
+                    self._send(400, f"SyntaxError: {exc.msg}")
+                    return
+                if not isinstance(doc, dict):
+                    self._send(400, "TypeError: expected an object")
+                    return
+                doc["_id"] = name
+            with self.nbi.store.lock:
+                docs[name] = doc
+            self._send(200)
+        elif method == "DELETE":
+            with self.nbi.store.lock:
+                docs.pop(name, None)
+            self._send(200)
+        else:
+            self._send(405, "405 Method Not Allowed", headers={"Allow": "PUT, DELETE"})
+
+    def _r_file(self, method: str, m: Any, q: dict[str, str]) -> None:
+        body = self._body()
+        name = unquote(m.group(1))
+        files = self.nbi.store.files
+        if method == "PUT":
+            meta = {
+                "fileType": self.headers.get("fileType"),
+                "oui": self.headers.get("oui"),
+                "productClass": self.headers.get("productClass"),
+                "version": self.headers.get("version"),
+            }
+            with self.nbi.store.lock:
+                files[name] = {
+                    "_id": name,
+                    "filename": name,
+                    "length": len(body),
+                    "uploadDate": iso(self.nbi.clock()),
+                    "metadata": meta,
+                }
+            self._send(201)
+        elif method == "DELETE":
+            with self.nbi.store.lock:
+                gone = files.pop(name, None)
+            self._send(200 if gone else 404, "" if gone else "404 Not Found")
+        else:
+            self._send(405, "405 Method Not Allowed", headers={"Allow": "PUT, DELETE"})
+
+    def _r_fault(self, method: str, m: Any, q: dict[str, str]) -> None:
+        self._body()
+        if method != "DELETE":
+            self._send(405, "405 Method Not Allowed", headers={"Allow": "DELETE"})
+            return
+        fid = unquote(m.group(1))
+        _device, _, channel = fid.partition(":")
+        store = self.nbi.store
+        with store.lock:
+            store.faults.pop(fid, None)
+            if channel.startswith("task_"):
+                store.tasks.pop(channel[5:], None)
+        self._send(200)
+
+    def _r_device(self, method: str, m: Any, q: dict[str, str]) -> None:
+        self._body()
+        if method != "DELETE":
+            self._send(405, "405 Method Not Allowed", headers={"Allow": "DELETE"})
+            return
+        gid = unquote(m.group(1))
+        nbi = self.nbi
+        with nbi.store.lock:
+            nbi.store.devices.pop(gid, None)
+            for tid in [t for t, v in nbi.store.tasks.items() if v["device"] == gid]:
+                del nbi.store.tasks[tid]
+            for fid in [f for f in nbi.store.faults if f.startswith(gid + ":")]:
+                del nbi.store.faults[fid]
+            nbi._deleted.add(gid)
+        self._send(200)
+
+    def _r_query(self, method: str, m: Any, q: dict[str, str]) -> None:
+        self._body()
+        coll = _camel(m.group(1))
+        if method not in ("GET", "HEAD"):
+            self._send(405, "405 Method Not Allowed", headers={"Allow": "GET, HEAD"})
+            return
+        if coll not in COLLECTIONS:
+            self._send(404, "404 Not Found")
+            return
+        try:
+            query = json.loads(q["query"]) if q.get("query") else {}
+            sort = json.loads(q["sort"]) if q.get("sort") else None
+        except json.JSONDecodeError as exc:
+            self._send(400, f"SyntaxError: {exc.msg}")
+            return
+        projection = [p.strip() for p in q["projection"].split(",") if p.strip()] if q.get("projection") else None
+        try:
+            items = self._collection(coll, query, projection, sort)
+        except QueryError as exc:
+            self._send(400, f"MongoServerError: {exc}")
+            return
+        skip = int(q["skip"]) if q.get("skip", "").isdigit() else 0
+        limit = int(q["limit"]) if q.get("limit", "").isdigit() else None
+        items = items[skip:]
+        if limit:
+            items = items[:limit]
+        self._list(items, head_only=method == "HEAD")
+
+    def _collection(self, coll: str, query: Any, projection: list[str] | None, sort: Any) -> list[Any]:
+        nbi = self.nbi
+        if not isinstance(query, dict):
+            raise QueryError("query must be a JSON object")
+        if coll == "devices":
+            recs = nbi.find_devices(query)
+            if isinstance(sort, dict) and sort:
+                _sort(recs, sort, lambda r: r.getter(nbi.last_inform(r)))
+            with nbi.store.lock:
+                return [r.to_json(nbi.last_inform(r), projection) for r in recs]
+        with nbi.store.lock:
+            if coll == "tasks":
+                docs = [FakeStore.task_json(t) for t in nbi.store.tasks.values()]
+            elif coll == "faults":
+                docs = [FakeStore.fault_json(f) for f in nbi.store.faults.values()]
+            elif coll == "files":
+                docs = list(nbi.store.files.values())
+            else:
+                docs = list(nbi.store.named[coll].values())
+        out = [d for d in docs if matches(nested_getter(d), query)]
+        if isinstance(sort, dict) and sort:
+            _sort(out, sort, nested_getter)
+        return [project(d, projection) for d in out] if projection else out
+
+    def _r_control(self, method: str, m: Any, q: dict[str, str]) -> None:
+        body = self._body()
+        nbi = self.nbi
+        what, arg = m.group(1), unquote(m.group(2) or "")
+        if what == "health":
+            self._send(200, {"ok": True, "devices": len(nbi.store.devices), "tasks": len(nbi.store.tasks)})
+        elif what == "inform" and method == "POST" and arg:
+            events = parse_qs(urlsplit(self.path).query).get("event") or ["2 PERIODIC"]
+            gid = nbi._resolve(arg)
+            if nbi.record(gid, register=True) is None:
+                self._send(404, "No such device")
+                return
+            report = nbi.run_session(gid, events)
+            if report is None:
+                self._send(409, {"error": "offline", "detail": "the device is offline: it cannot inform"})
+                return
+            self._send(
+                200,
+                {
+                    "device": report.device_id,
+                    "events": report.events,
+                    "done": report.done,
+                    "faulted": report.faulted,
+                    "expired": report.expired,
+                },
+            )
+        elif what == "rpcs":
+            self._send(200, nbi.rpc_log(q.get("device")))
+        elif what == "nbi-failure" and method == "POST":
+            try:
+                spec = json.loads(body or b"{}")
+                nbi.inject_nbi_failure(str(spec.get("mode")), int(spec.get("count", 1)), float(spec.get("delay_s", 0)))
+            except (ValueError, TypeError) as exc:
+                self._send(400, {"error": "invalid", "detail": str(exc)})
+                return
+            self._send(200, {"ok": True})
+        else:
+            self._send(404, "404 Not Found")
+
+
+def _sort(items: list[Any], sort: dict[str, Any], getter_of: Callable[[Any], Callable[[str], list[Any]]]) -> None:
+    """MongoDB-style multi-key sort in place (1 ascending, -1 descending)."""
+    for fld, direction in reversed(list(sort.items())):
+
+        def key(item: Any, f: str = fld) -> tuple[int, Any]:
+            return _sort_key(getter_of(item)(f))
+
+        items.sort(key=key, reverse=direction == -1)
+
+
+def _sort_key(values: list[Any]) -> tuple[int, Any]:
+    if not values or values[0] is None:
+        return (0, "")
+    v = values[0]
+    if isinstance(v, bool):
+        return (1, int(v))
+    if isinstance(v, int | float):
+        return (2, v)
+    return (3, str(v))
+
+
+# ---------------------------------------------------------------------------- CLI
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m executors.genieacs.fake_nbi",
+        description="A local GenieACS NBI over the Gateward digital twin (for tests and demos).",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=7557)
+    parser.add_argument("--database-url", default=None, help="the twin's database (default: GATEWARD_SIM_DATABASE_URL)")
+    parser.add_argument("--tls-cert", default=None, help="PEM certificate: serve HTTPS")
+    parser.add_argument("--tls-key", default=None, help="PEM key for --tls-cert")
+    parser.add_argument("--require-auth", default=None, help="exact Authorization header value to demand")
+    parser.add_argument("--tick", type=float, default=30.0, help="seconds between periodic-inform checks (0: off)")
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        twin = Twin(args.database_url)
+    except Exception as exc:
+        print(f"error: cannot open the twin database: {exc}", file=sys.stderr)
+        return 2
+    ctx = None
+    if args.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+    nbi = FakeNbi(twin, tick_s=args.tick or None, require_auth=args.require_auth)
+    try:
+        url = nbi.start(args.host, args.port, ctx)
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    print(f"fake GenieACS NBI on {url} over {twin.count()} simulated devices (Ctrl-C stops)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        nbi.stop()
+        twin.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["FakeNbi", "NbiFailure", "SessionGate", "WorkerCrash", "main", "sanitize_task"]

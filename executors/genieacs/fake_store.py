@@ -1,0 +1,257 @@
+"""The fake NBI's collections: GenieACS's MongoDB (devices, tasks, faults, files, presets).
+
+Why in memory: GenieACS keeps its *cache* of each CPE in MongoDB; the fake keeps the same cache
+per process (the CPE's real state is the twin, shared across processes). What matters is that
+the cache behaves like GenieACS's: it is filled by sessions (a refresh, a successful Set
+writes the value it *sent*, not a read-back), it goes stale when the device changes by itself,
+and documents come out nested with ``_value/_type/_timestamp/_writable/_object``, ``_id``,
+``_deviceId``, ``_lastInform``, ``_registered``, ``_lastBoot`` and ``_tags``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from core.models import Scalar
+from executors.genieacs.cpe import Param
+from executors.genieacs.query import Getter, project
+
+
+def iso(ts: float | None) -> str | None:
+    """GenieACS dates as JSON: ``2024-01-31T12:00:00.000Z``."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_counter = itertools.count(secrets.randbelow(1 << 20))
+
+
+def object_id(now: float) -> str:
+    """A MongoDB ObjectId-shaped id (24 hex digits: time, random, counter)."""
+    return f"{int(now) & 0xFFFFFFFF:08x}{secrets.token_hex(5)}{next(_counter) & 0xFFFFFF:06x}"
+
+
+@dataclass(slots=True)
+class CachedLeaf:
+    value: Scalar
+    type: str
+    writable: bool
+    ts: float
+
+
+@dataclass
+class DeviceRecord:
+    """GenieACS's cached copy of one CPE."""
+
+    id: str
+    twin_id: str
+    device_id: dict[str, str]
+    registered: float
+    last_boot: float | None = None
+    last_bootstrap: float | None = None
+    tags: list[str] = field(default_factory=list)
+    params: dict[str, CachedLeaf] = field(default_factory=dict)
+    objects: dict[str, tuple[bool, float]] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ cache updates
+    def _add_objects(self, path: str, ts: float) -> None:
+        parts = path.split(".")
+        for i in range(1, len(parts)):
+            obj = ".".join(parts[:i])
+            writable = parts[i - 1].isdigit() or (i < len(parts) and parts[i].isdigit())
+            self.objects[obj] = (writable, ts)
+
+    def put(self, p: Param, ts: float) -> None:
+        self.params[p.name] = CachedLeaf(p.value, p.type, p.writable, ts)
+        self._add_objects(p.name, ts)
+
+    def put_value(self, path: str, value: Scalar, type_: str, ts: float) -> None:
+        """What GenieACS records after a successful Set: the value it sent, not a read-back."""
+        old = self.params.get(path)
+        self.params[path] = CachedLeaf(value, type_, old.writable if old else True, ts)
+
+    def forget(self, prefix: str) -> None:
+        """Drop a leaf, or an object and everything below it (the CPE says it is gone)."""
+        name = prefix.rstrip(".")
+        base = name + "."
+        for p in [p for p in self.params if p == name or p.startswith(base)]:
+            del self.params[p]
+        for o in [o for o in self.objects if o == name or o.startswith(base)]:
+            del self.objects[o]
+
+    def refresh(self, prefix: str, found: dict[str, Param], ts: float) -> None:
+        """Replace what the cache holds under ``prefix`` by what the CPE reported."""
+        name = prefix.rstrip(".")
+        if name and name in self.params and name in found:
+            self.put(found[name], ts)
+            return
+        if name:
+            self.forget(name)
+        else:
+            self.params.clear()
+            self.objects.clear()
+        for p in found.values():
+            self.put(p, ts)
+
+    # ------------------------------------------------------------------ output
+    def meta(self, last_inform: float | None) -> dict[str, Any]:
+        return {
+            "_id": self.id,
+            "_deviceId": {f"_{k}": v for k, v in self.device_id.items()},
+            "_registered": iso(self.registered),
+            "_lastInform": iso(last_inform),
+            "_lastBoot": iso(self.last_boot),
+            "_lastBootstrap": iso(self.last_bootstrap),
+            "_tags": list(self.tags),
+        }
+
+    def to_json(self, last_inform: float | None, projection: list[str] | None = None) -> dict[str, Any]:
+        meta = self.meta(last_inform)
+        if not meta["_tags"]:
+            del meta["_tags"]
+        if projection is None:
+            doc = meta
+            leaves: Iterable[str] = self.params
+            objects: Iterable[str] = self.objects
+        else:
+            doc = project(meta, [p for p in projection if p.startswith("_")])
+            prefixes = [p for p in projection if not p.startswith("_")]
+
+            def wanted(path: str) -> bool:
+                return any(path == p or path.startswith(p + ".") for p in prefixes)
+
+            leaves = [p for p in self.params if wanted(p)]
+            objects = [o for o in self.objects if wanted(o)]
+        for o in objects:
+            node = _node(doc, o)
+            writable, ts = self.objects[o]
+            node.update({"_object": True, "_writable": writable, "_timestamp": iso(ts)})
+        for p in leaves:
+            leaf = self.params[p]
+            node = _node(doc, p)
+            node.update(
+                {
+                    "_object": False,
+                    "_writable": leaf.writable,
+                    "_timestamp": iso(leaf.ts),
+                    "_value": leaf.value,
+                    "_type": leaf.type,
+                }
+            )
+        return doc
+
+    def getter(self, last_inform: float | None) -> Getter:
+        """Field → values, with GenieACS's ``query.expand`` rule: a parameter path means its ``_value``."""
+        meta: dict[str, list[Any]] = {
+            "_id": [self.id],
+            "_tags": list(self.tags),
+            "_lastInform": [_dt(last_inform)] if last_inform is not None else [],
+            "_registered": [_dt(self.registered)],
+            "_lastBoot": [_dt(self.last_boot)] if self.last_boot is not None else [],
+            "_lastBootstrap": [_dt(self.last_bootstrap)] if self.last_bootstrap is not None else [],
+        }
+        for k, v in self.device_id.items():
+            meta[f"_deviceId._{k}"] = [v]
+
+        def get(fld: str) -> list[Any]:
+            if fld in meta:
+                return meta[fld]
+            path, _, attr = fld.rpartition(".")
+            if attr.startswith("_") and path:
+                leaf = self.params.get(path)
+                if leaf is not None:
+                    return [
+                        {
+                            "_value": leaf.value,
+                            "_type": leaf.type,
+                            "_writable": leaf.writable,
+                            "_timestamp": _dt(leaf.ts),
+                            "_object": False,
+                        }.get(attr)
+                    ]
+                if path in self.objects:
+                    return [{"_object": True, "_writable": self.objects[path][0]}.get(attr)]
+                return []
+            leaf = self.params.get(fld)
+            return [leaf.value] if leaf is not None else []
+
+        return get
+
+
+def _dt(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def _node(doc: dict[str, Any], path: str) -> dict[str, Any]:
+    node = doc
+    for seg in path.split("."):
+        node = node.setdefault(seg, {})
+    return node
+
+
+class FakeStore:
+    """Every collection, behind one re-entrant lock (the NBI's handlers and sessions share it)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.devices: dict[str, DeviceRecord] = {}
+        self.tasks: dict[str, dict[str, Any]] = {}
+        self.faults: dict[str, dict[str, Any]] = {}
+        self.files: dict[str, dict[str, Any]] = {}
+        self.named: dict[str, dict[str, dict[str, Any]]] = {
+            "presets": {},
+            "objects": {},
+            "provisions": {},
+            "virtualParameters": {},
+        }
+
+    # ------------------------------------------------------------------ tasks
+    def insert_task(self, task: dict[str, Any], now: float | None = None) -> dict[str, Any]:
+        """``insertTasks``: stamp, convert ``expiry`` seconds to a date, replace a queued task
+        with the same ``uniqueKey`` on the same device."""
+        now = time.time() if now is None else now
+        with self.lock:
+            task["timestamp"] = now
+            if "expiry" in task:
+                task["expiry"] = now + float(task["expiry"])
+            key = task.get("uniqueKey")
+            if key:
+                for tid in [
+                    t for t, v in self.tasks.items() if v["device"] == task["device"] and v.get("uniqueKey") == key
+                ]:
+                    del self.tasks[tid]
+            task["_id"] = object_id(now)
+            self.tasks[task["_id"]] = task
+            return task
+
+    def device_tasks(self, device_id: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return sorted((t for t in self.tasks.values() if t["device"] == device_id), key=lambda t: t["timestamp"])
+
+    @staticmethod
+    def task_json(task: dict[str, Any]) -> dict[str, Any]:
+        out = dict(task)
+        out["timestamp"] = iso(task["timestamp"])
+        if "expiry" in task:
+            out["expiry"] = iso(task["expiry"])
+        return out
+
+    # ------------------------------------------------------------------ faults
+    @staticmethod
+    def fault_json(fault: dict[str, Any]) -> dict[str, Any]:
+        out = dict(fault)
+        out["timestamp"] = iso(fault["timestamp"])
+        if "expiry" in fault:
+            out["expiry"] = iso(fault["expiry"])
+        return out
+
+
+__all__ = ["CachedLeaf", "DeviceRecord", "FakeStore", "iso", "object_id"]

@@ -1,0 +1,286 @@
+"""One CWMP session as GenieACS runs it, for the fake NBI: inform, then the queued tasks.
+
+Why these rules and not simpler ones — each is what GenieACS does (``lib/cwmp.ts``,
+``lib/session.ts``) and each changes what a caller must do:
+
+* The task list is read when the session starts; tasks run one at a time in insertion order.
+  A faulted task stays queued with a fault ``<deviceId>:task_<id>`` and blocks only itself;
+  an expired task is dropped unrun.
+* ``getParameterValues`` / ``refreshObject`` refresh the cache from the CPE (a name that does
+  not exist is silently forgotten — no fault).
+* ``setParameterValues`` becomes ``value`` declarations: a parameter GenieACS has never seen is
+  discovered first; a parameter that does not exist or is not writable is **skipped silently**;
+  the value is converted to the *cached* type (the task's ``xsd:`` type is dropped); a value
+  equal to the **cached** one is **not sent**; the rest go out in SetParameterValues RPCs of at
+  most 32 parameters with an **empty ParameterKey**; the CPE's Status (0/1) is not recorded;
+  after success the cache holds the value that was sent, not a read-back. A 9005 fault from the
+  CPE is "recovered": the names are forgotten and the Set is retried without them.
+* Reboot, FactoryReset and Download take effect after the session; the CPE then informs again
+  (``1 BOOT``/``M Reboot``, ``0 BOOTSTRAP``, ``7 TRANSFER COMPLETE``/``M Download``).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from core.models import Scalar
+from executors.genieacs.cpe import CpeFault, SimulatedCpe
+from executors.genieacs.fake_store import DeviceRecord, FakeStore
+from executors.genieacs.ids import fault_id
+
+if TYPE_CHECKING:
+    from executors.sim.twin import Twin
+
+SPV_BATCH = 32  # cwmp.gpvBatchSize default
+_INT_RE = re.compile(r"^\s*[+-]?\d+")
+_INT_TYPES = ("xsd:int", "xsd:unsignedInt", "xsd:long", "xsd:unsignedLong")
+
+
+class TaskFault(Exception):
+    """A channel fault GenieACS records: ``code`` like ``cwmp.9007``."""
+
+    def __init__(self, code: str, message: str, detail: dict[str, Any] | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.detail = detail or {}
+
+
+@dataclass
+class SessionReport:
+    device_id: str
+    events: list[str]
+    done: list[str] = field(default_factory=list)
+    faulted: list[str] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)
+    rpcs: list[dict[str, Any]] = field(default_factory=list)
+
+
+def sanitize(value: Scalar, xsd: str) -> Scalar:
+    """GenieACS's ``sanitizeParameterValue``: coerce to the cached type where it can."""
+    if xsd == "xsd:boolean":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "1"):
+            return True
+        if text in ("false", "0"):
+            return False
+        return value
+    if xsd in _INT_TYPES:
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, int):
+            return value
+        m = _INT_RE.match(str(value))
+        return int(m.group(0)) if m else value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else str(value)
+
+
+def _same(a: Scalar | None, b: Scalar) -> bool:
+    return a == b and isinstance(a, bool) == isinstance(b, bool)
+
+
+class AcsSession:
+    """Runs one session for one device. Post-session actions are returned, not run."""
+
+    def __init__(
+        self,
+        store: FakeStore,
+        record: DeviceRecord,
+        cpe: SimulatedCpe,
+        events: list[str],
+        *,
+        twin: Twin,
+        files_url: str,
+        log: Callable[[dict[str, Any]], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.record = record
+        self.cpe = cpe
+        self.events = events
+        self.twin = twin
+        self.files_url = files_url.rstrip("/")
+        self.log = log
+        self.clock = clock
+        self.report = SessionReport(record.id, list(events))
+        self.after: list[tuple[str, dict[str, Any]]] = []
+
+    def _rpc(self, name: str, **data: Any) -> None:
+        entry = {"device": self.record.id, "rpc": name, "ts": self.clock(), **data}
+        self.report.rpcs.append(entry)
+        self.log(entry)
+
+    # ------------------------------------------------------------------ the session
+    def run(self) -> SessionReport:
+        now = self.clock()
+        self.twin.inform(self.record.twin_id, self.events)
+        self._rpc("Inform", events=list(self.events))
+        with self.store.lock:
+            self.record.device_id = self.cpe.device_id_struct()
+            for p in self.cpe.inform_parameters():
+                self.record.put(p, now)
+            if "1 BOOT" in self.events:
+                self.record.last_boot = now
+            if "0 BOOTSTRAP" in self.events:
+                self.record.last_bootstrap = now
+        if "0 BOOTSTRAP" in self.events:
+            self._refresh("")  # GenieACS's default "bootstrap" preset refreshes the whole tree
+        tasks = self.store.device_tasks(self.record.id)
+        for task in tasks:
+            tid = task["_id"]
+            channel = f"task_{tid}"
+            fid = fault_id(self.record.id, tid)
+            with self.store.lock:
+                if task.get("expiry") is not None and task["expiry"] <= self.clock():
+                    self.store.tasks.pop(tid, None)
+                    self.store.faults.pop(fid, None)
+                    self.report.expired.append(tid)
+                    continue
+                if fid in self.store.faults:
+                    continue
+            try:
+                self._run_task(task)
+            except TaskFault as f:
+                with self.store.lock:
+                    fault: dict[str, Any] = {
+                        "_id": fid,
+                        "device": self.record.id,
+                        "channel": channel,
+                        "code": f.code,
+                        "message": f.message,
+                        "detail": f.detail,
+                        "timestamp": self.clock(),
+                        "retries": 0,
+                        "provisions": [[task["name"]]],
+                    }
+                    if "expiry" in task:
+                        fault["expiry"] = task["expiry"]
+                    self.store.faults[fid] = fault
+                self.report.faulted.append(tid)
+                continue
+            with self.store.lock:
+                self.store.tasks.pop(tid, None)
+            self.report.done.append(tid)
+        return self.report
+
+    # ------------------------------------------------------------------ tasks
+    def _run_task(self, task: dict[str, Any]) -> None:
+        name = task.get("name")
+        if name == "getParameterValues":
+            for p in task.get("parameterNames", []):
+                self._refresh(str(p))
+        elif name == "refreshObject":
+            self._refresh(str(task.get("objectName", "")))
+        elif name == "setParameterValues":
+            self._set([(str(v[0]), v[1]) for v in task.get("parameterValues", [])])
+        elif name == "addObject":
+            self._add_object(str(task["objectName"]), task.get("parameterValues") or [])
+        elif name == "deleteObject":
+            self._delete_object(str(task["objectName"]))
+        elif name == "reboot":
+            self.after.append(("reboot", {"command_key": task["_id"]}))
+            self._rpc("Reboot", commandKey=task["_id"])
+        elif name == "factoryReset":
+            self.after.append(("factory_reset", {}))
+            self._rpc("FactoryReset")
+        elif name == "download":
+            self._download(task)
+        # any other name: GenieACS logs "Invalid task" and drops it
+
+    def _refresh(self, path: str) -> None:
+        name = path.rstrip(".")
+        found = self.cpe.snapshot(name)
+        self._rpc("GetParameterValues", path=name, count=len(found))
+        with self.store.lock:
+            self.record.refresh(name, found, self.clock())
+
+    def _set(self, items: list[tuple[str, Scalar]]) -> None:
+        for _ in range(4):  # 9005 recovery re-evaluates the declarations
+            pending: list[tuple[str, Scalar, str]] = []
+            for path, raw in items:
+                leaf = self.record.params.get(path)
+                if leaf is None:
+                    self._refresh(path)  # discover a parameter the cache has never seen
+                    leaf = self.record.params.get(path)
+                if leaf is None or not leaf.writable:
+                    continue  # does not exist / not writable: GenieACS skips it without a fault
+                value = sanitize(raw, leaf.type)
+                if _same(leaf.value, value):
+                    continue  # equal to the cached value: nothing is sent
+                pending.append((path, value, leaf.type))
+            if not pending:
+                self._rpc("SetParameterValues", skipped=[p for p, _ in items], parameterList=[])
+                return
+            try:
+                for i in range(0, len(pending), SPV_BATCH):
+                    batch = pending[i : i + SPV_BATCH]
+                    res = self.cpe.set_parameter_values(batch, "")
+                    self._rpc(
+                        "SetParameterValues",
+                        parameterKey="",
+                        parameterList=[[p, v, t] for p, v, t in batch],
+                        status=res.status,
+                    )
+                    now = self.clock()
+                    with self.store.lock:
+                        for p, v, t in batch:
+                            self.record.put_value(p, v, t, now)
+                return
+            except CpeFault as f:
+                self._rpc("Fault", code=f.code, message=f.message, detail=f.detail())
+                if f.code == 9005:
+                    with self.store.lock:
+                        for p, _, _ in pending:
+                            self.record.forget(p)
+                    continue
+                raise TaskFault(f"cwmp.{f.code}", f.message, f.detail()) from None
+        raise TaskFault("too_many_commits", "Too many commit iterations")
+
+    def _add_object(self, object_name: str, values: list[Any]) -> None:
+        table = object_name.rstrip(".") + "."
+        try:
+            n, _status = self.cpe.add_object(table, "")
+        except CpeFault as f:
+            raise TaskFault(f"cwmp.{f.code}", f.message, f.detail()) from None
+        self._rpc("AddObject", objectName=table, instanceNumber=n)
+        self._refresh(f"{table}{n}")
+        if values:
+            self._set([(f"{table}{n}.{v[0]}", v[1]) for v in values if isinstance(v, list) and len(v) >= 2])
+
+    def _delete_object(self, object_name: str) -> None:
+        inst = object_name.rstrip(".")
+        if not self.cpe.snapshot(inst):
+            return  # "instances" provision with nothing to delete: done, no fault
+        try:
+            self.cpe.delete_object(inst + ".", "")
+        except CpeFault as f:
+            raise TaskFault(f"cwmp.{f.code}", f.message, f.detail()) from None
+        self._rpc("DeleteObject", objectName=inst + ".")
+        with self.store.lock:
+            self.record.forget(inst)
+
+    def _download(self, task: dict[str, Any]) -> None:
+        name = str(task.get("fileName", ""))
+        with self.store.lock:
+            meta = self.store.files.get(name)
+        url = f"{self.files_url}/{name}"
+        self._rpc("Download", fileType=task.get("fileType"), url=url)
+        if meta is None:
+            raise TaskFault("cwmp.9016", f"File transfer failure: unable to access file ({url}: 404)")
+        version = str(meta.get("metadata", {}).get("version") or name.rsplit(".", 1)[0])
+        try:
+            self.cpe.download(str(task.get("fileType", "")), url, version)
+        except CpeFault as f:
+            raise TaskFault(f"cwmp.{f.code}", f.message, f.detail()) from None
+        self.after.append(("informed", {"events": ["7 TRANSFER COMPLETE", "M Download", "1 BOOT"]}))
+
+
+__all__ = ["SPV_BATCH", "AcsSession", "SessionReport", "TaskFault", "sanitize"]

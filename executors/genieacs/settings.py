@@ -1,0 +1,32 @@
+"""The adapter's own settings (``GATEWARD_GENIEACS_*``), next to the two in ``core.config``.
+
+Why separate: ``core.config.Settings`` carries the NBI URL and auth header that every part of
+Gateward may need to know about; TLS files, the proxy and the timing knobs concern only this
+adapter, so they are read here with the same prefix. ``HTTPS_PROXY``/``SSL_CERT_FILE`` still
+work too (httpx honours them) when these are unset.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class GenieAcsSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWARD_GENIEACS_", extra="ignore")
+
+    url: str | None = Field(default=None, description="NBI base URL, e.g. http://acs:7557")
+    auth_header: str | None = Field(default=None, description="'Basic …', 'Bearer …' or 'Header-Name: value'")
+    ca_file: str | None = Field(default=None, description="CA bundle to verify an https NBI")
+    insecure: bool = Field(default=False, description="skip TLS verification (lab only)")
+    client_cert: str | None = Field(default=None, description="PEM client certificate for mutual TLS")
+    client_key: str | None = Field(default=None, description="PEM key for the client certificate")
+    proxy: str | None = Field(default=None, description="http(s)://proxy:port for NBI requests")
+    timeout_s: float = Field(default=10.0, gt=0, description="wait for the CPE's session to start (NBI timeout)")
+    session_budget_s: float = Field(default=30.0, gt=0, description="extra wait for the session to finish")
+    task_expiry_s: float = Field(default=300.0, gt=0, description="a stranded task expires instead of landing late")
+    online_factor: float = Field(default=2.0, gt=0, description="online while the last inform is within N intervals")
+    probe_presence: bool = Field(default=True, description="presence sends a connection request")
+
+
+__all__ = ["GenieAcsSettings"]

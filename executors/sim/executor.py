@@ -1,0 +1,616 @@
+"""The simulator adapter: the executor contract (``executors.base``) served by the digital twin.
+
+Why it behaves like a device and not like a dict: everything above it (lifecycle, rollback,
+verification, policy evidence) is tested against this adapter first, so it keeps CWMP's
+semantics — SetParameterValues is atomic and validated against *the device's own* data model
+(9005/9006/9007/9008 per parameter), ``ParameterKey`` is stored only on success and makes a
+repeated apply a no-op, read-back shows what the device really kept, TR-098 firmware is reached
+through :mod:`executors.translate`, and injected faults (:mod:`executors.sim.faults`) turn into
+the typed errors the contract promises.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import statistics
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from core.models import Change, Device, Protocol, Scalar
+from executors.base import (
+    ApplyResult,
+    DeviceOffline,
+    Discovery,
+    Executor,
+    Fault,
+    InvalidParameterName,
+    InvalidValue,
+    NotWritable,
+    OperateResult,
+    ParamValue,
+    Presence,
+    Timeout,
+)
+from executors.sim import faults as fault_kinds
+from executors.sim.catalog import ParamSpec, catalog, generic_path
+from executors.sim.twin import DeviceState, Twin, dynamic_value
+from executors.sim.values import ValueProblem, check, coerce, family
+from executors.translate import Untranslatable, select_view_paths, to_device_paths, translate_set
+
+_FAULT_CLASS: dict[int, type[Fault]] = {
+    9005: InvalidParameterName,
+    9006: InvalidValue,
+    9007: InvalidValue,
+    9008: NotWritable,
+}
+FIRMWARE_FILE_TYPE = "1 Firmware Upgrade Image"
+MAX_PARAMETER_KEY = 32  # cwmp-1-x.xsd: ParameterKey is string(32)
+
+
+def fault_for(device_id: str, problems: dict[str, tuple[int, str]]) -> Fault:
+    """One SetParameterValues fault from per-parameter problems: the specific subclass (and
+    code) when every parameter failed the same way, else 9003 invalid arguments, as CWMP does.
+    9006 (wrong type) is raised as :class:`InvalidValue` carrying code 9006."""
+    codes = {code for code, _ in problems.values()}
+    detail = "; ".join(msg for _, msg in problems.values())
+    if len(codes) == 1:
+        code = next(iter(codes))
+        cls = _FAULT_CLASS.get(code, Fault)
+        return cls(device_id, f"SetParameterValues refused ({code}): {detail}", code=code, per_parameter=problems)
+    return Fault(
+        device_id,
+        f"SetParameterValues refused (9003 invalid arguments): {detail}",
+        code=9003,
+        per_parameter=problems,
+    )
+
+
+_IMAGE_SUFFIXES = (".bin", ".img", ".fw", ".trx", ".itb", ".tar", ".gz", ".tgz", ".zip")
+
+
+def version_from_url(url: str) -> str:
+    """``https://fw.example/x/V3R017C10S120.bin`` → ``V3R017C10S120`` (when no version is given)."""
+    name = url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    while name.lower().endswith(_IMAGE_SUFFIXES):
+        name = name.rsplit(".", 1)[0]
+    return name
+
+
+def _ts(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _parent(path: str) -> str:
+    return path.rsplit(".", 1)[0] + "."
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+class SimExecutor(Executor):
+    """Executor over the simulated fleet. ``timeout_s`` bounds how long one call waits for a
+    (``slow``) device before raising :class:`~executors.base.Timeout`."""
+
+    name = "sim"
+
+    def __init__(
+        self,
+        twin: Twin | None = None,
+        *,
+        database_url: str | None = None,
+        timeout_s: float | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        # One lifecycle step touches a device several times within milliseconds; 50 ms of trust in
+        # the cached state saves a database round trip each time (see Twin.fresh_s).
+        self.twin = twin if twin is not None else Twin(database_url, fresh_s=0.05)
+        self.timeout_s = timeout_s
+        self._sleep = sleep
+
+    def with_timeout(self, timeout_s: float | None) -> SimExecutor:
+        """The same fleet with a different per-call timeout."""
+        return SimExecutor(self.twin, timeout_s=timeout_s, sleep=self._sleep)
+
+    # ------------------------------------------------------------------ gating
+    def _live(self, device: Device) -> DeviceState:
+        """The device's state, if a request sent now would be answered (else the typed error)."""
+        state = self.twin.state(device.id)
+        online, reachable = state.presence_flags()
+        if not online:
+            raise DeviceOffline(
+                device.id, f"device is offline (last inform {_ts(state.last_inform):%Y-%m-%d %H:%M:%SZ})"
+            )
+        if not reachable:
+            raise DeviceOffline(
+                device.id,
+                "connection request failed: the device informs but cannot be reached "
+                "now (NAT/CGNAT?); the request will be retried at its next inform",
+            )
+        slow = state.faults.get("slow")
+        if slow:
+            delay = float(slow.get("delay_s", 0.0))
+            if self.timeout_s is not None and delay > self.timeout_s:
+                self._sleep(self.timeout_s)
+                raise Timeout(device.id, f"no answer within {self.timeout_s:g}s (the device is slow); retry later")
+            self._sleep(delay)
+        return state
+
+    # ------------------------------------------------------------------ reading
+    def presence(self, device: Device) -> Presence:
+        state = self.twin.state(device.id)
+        online, reachable = state.presence_flags()
+        if not online:
+            detail = "offline: no inform" + (" (injected)" if "offline" in state.faults else "")
+        elif not reachable:
+            detail = "online but unreachable: connection requests fail; changes wait for the next inform"
+        else:
+            detail = "online and reachable"
+        return Presence(
+            device_id=device.id,
+            online=online,
+            reachable=reachable,
+            last_seen=_ts(state.last_inform),
+            detail=detail,
+        )
+
+    def read(self, device: Device, paths: Sequence[str]) -> dict[str, ParamValue]:
+        state = self._live(device)
+        model = state.model
+        now = self.twin.clock()
+        out: dict[str, ParamValue] = {}
+        bad: dict[str, tuple[int, str]] = {}
+
+        if model.is_tr098:
+            view = state.view()
+            tree = state.tree()
+
+            def emit(tr: str) -> None:
+                entry = view[tr]
+                spec = model.spec(entry.device_path)
+                value = entry.value
+                if spec is not None and entry.device_path in tree:
+                    value = self._shown(state, spec, value, now)
+                out[tr] = ParamValue(
+                    path=tr,
+                    device_path=entry.device_path,
+                    value=value,
+                    type=entry.type or (spec.type if spec else "string"),
+                    writable=entry.writable if entry.writable is not None else (spec.writable if spec else False),
+                )
+
+            hits, bad = select_view_paths(view, paths, lambda p: self._why_missing(state, p))
+            for k in hits:
+                emit(k)
+        else:
+            tree = state.tree()
+
+            def emit181(p: str) -> None:
+                spec = model.spec(p)
+                assert spec is not None
+                out[p] = ParamValue(
+                    path=p,
+                    device_path=p,
+                    value=self._shown(state, spec, tree[p], now),
+                    type=spec.type,
+                    writable=spec.writable,
+                )
+
+            for path in paths:
+                if path.endswith("."):
+                    hits = [k for k in tree if k.startswith(path)]
+                    if not hits:
+                        bad[path] = (9005, f"{path} matches no parameter on this device")
+                    for k in hits:
+                        emit181(k)
+                elif path in tree:
+                    emit181(path)
+                else:
+                    bad[path] = (
+                        9005,
+                        f"{path} is not a parameter of this device "
+                        f"({model.vendor} {model.model} {state.record.firmware})",
+                    )
+        if bad:
+            names = ", ".join(bad)
+            raise InvalidParameterName(device.id, f"invalid parameter name(s): {names}", per_parameter=bad)
+        return out
+
+    @staticmethod
+    def _shown(state: DeviceState, spec: ParamSpec, value: Scalar, now: float) -> Scalar:
+        if spec.secret:
+            return ""
+        if spec.dynamic is not None:
+            return dynamic_value(state, spec.dynamic, now)
+        return value
+
+    @staticmethod
+    def _why_missing(state: DeviceState, path: str) -> str:
+        try:
+            device_paths = to_device_paths(path, state.instance_map())
+        except Untranslatable as exc:
+            return str(exc)
+        return f"{path} is not supported by this device (it has no {device_paths[0]})"
+
+    def discover(self, device: Device) -> Discovery:
+        state = self._live(device)
+        model = state.model
+        tree = state.tree()
+        keys = state.view().keys() if model.is_tr098 else tree.keys()
+        objects = sorted({generic_path(_parent(k)) for k in keys})
+        imap = state.instance_map().model_dump(mode="json") if model.is_tr098 else {}
+        firmware = str(tree.get(f"{model.root.value}DeviceInfo.SoftwareVersion", state.record.firmware))
+        return Discovery(
+            device_id=device.id,
+            root=model.root,
+            data_model_version=model.data_model,
+            supported_objects=objects,
+            instance_map=imap,
+            firmware=firmware,
+        )
+
+    # ------------------------------------------------------------------ writing: Set
+    def _apply(self, device: Device, changes: Sequence[Change], key: str) -> ApplyResult:
+        live = self._live(device)
+        if len(key) > MAX_PARAMETER_KEY and live.model.protocol == Protocol.CWMP:
+            raise Fault(
+                device.id,
+                f"ParameterKey {key!r} is longer than {MAX_PARAMETER_KEY} characters "
+                "(CWMP limit); use a shorter idempotency key",
+                code=9003,
+            )
+
+        def fn(s: DeviceState) -> ApplyResult:
+            writes, problems = self._plan(s, changes)
+            if problems:
+                raise fault_for(device.id, problems)
+            tree = s.tree()
+            if s.parameter_key == key and all(tree.get(p) == v for p, v in writes.items()):
+                return ApplyResult(device_id=device.id, key=key, status=0, applied=[], idempotent_skip=True)
+            faults = s.faults
+            if "fault_on_set" in faults:
+                f = faults["fault_on_set"]
+                raise Fault(device.id, f"SetParameterValues failed: {f['message']}", code=int(f["code"]))
+            counter = faults.get("fail_after_n_sets")
+            if counter is not None:
+                if counter["count"] >= counter["n"]:
+                    raise Fault(
+                        device.id,
+                        f"SetParameterValues failed: internal error after "
+                        f"{counter['count']} successful sets (injected)",
+                        code=int(counter["code"]),
+                    )
+                counter["count"] += 1
+            sticky = faults.get("not_sticky")
+            kept = writes
+            if sticky:
+                reverted = {
+                    dp
+                    for c in changes
+                    for dp in self._device_paths_of(s, c.path, writes)
+                    if fault_kinds.matches_path(sticky, c.path, dp)
+                }
+                kept = {p: v for p, v in writes.items() if p not in reverted}
+            s.set_values(dict(kept))
+            s.parameter_key = key
+            status = 1 if "reboot_required" in faults else 0
+            s.event("set", key=key, status=status, paths=[c.path for c in changes])
+            self._maybe_run_diagnostics(s, kept)
+            return ApplyResult(device_id=device.id, key=key, status=status, applied=[c.path for c in changes])
+
+        return self.twin.transact(device.id, fn)
+
+    def _device_paths_of(self, s: DeviceState, tr181_path: str, writes: dict[str, Scalar]) -> list[str]:
+        if not s.model.is_tr098:
+            return [tr181_path]
+        try:
+            return to_device_paths(tr181_path, s.instance_map())
+        except Untranslatable:
+            return list(writes)
+
+    def _plan(self, s: DeviceState, changes: Sequence[Change]) -> tuple[dict[str, Scalar], dict[str, tuple[int, str]]]:
+        """Device path → coerced value for every change, or the per-parameter problems."""
+        model = s.model
+        tree = s.tree()
+        work = dict(tree)
+        writes: dict[str, Scalar] = {}
+        problems: dict[str, tuple[int, str]] = {}
+        reject = s.faults.get("reject_value")
+        view = s.view() if model.is_tr098 else None
+        for change in changes:
+            path = change.path
+            if model.is_tr098:
+                try:
+                    plan = translate_set(path, change.value, s.instance_map(), work)
+                except Untranslatable as exc:
+                    shown = view.get(path) if view is not None else None
+                    if shown is not None and shown.writable is False:
+                        problems[path] = (9008, f"{path} is read-only on this device: {exc.reason}")
+                    else:
+                        problems[path] = (9005, str(exc))
+                    continue
+            else:
+                plan = {path: change.value}
+            staged: dict[str, Scalar] = {}
+            for dp, raw in plan.items():
+                spec = model.spec(dp) if dp in tree else None
+                if spec is None:
+                    where = "" if dp == path else f" (device parameter {dp})"
+                    problems[path] = (9005, f"{path} is not a parameter of this device{where}")
+                    break
+                if not spec.writable:
+                    problems[path] = (9008, f"{path} is read-only on this device")
+                    break
+                declared = change.type
+                view_type = view[path].type if view is not None and path in view else None
+                tr_type = view_type or spec.type
+                if declared and family(declared) != family(tr_type):
+                    problems[path] = (9006, f"{path} is {tr_type} on this device, not {declared}")
+                    break
+                try:
+                    value = coerce(raw, spec)
+                    if spec.is_list:
+                        value = ",".join(item.strip() for item in str(value).split(",") if item.strip())
+                    sibling = work.get(_parent(dp) + spec.enum_ref) if spec.enum_ref else None
+                    check(value, spec, sibling)
+                except ValueProblem as exc:
+                    problems[path] = (exc.code, f"{path}: {exc.message}")
+                    break
+                if reject is not None and fault_kinds.matches_path(reject, path, dp):
+                    problems[path] = (int(reject.get("code", 9007)), f"{path}: value rejected by the device")
+                    break
+                staged[dp] = value
+            else:
+                writes.update(staged)
+                work.update(staged)
+        return writes, problems
+
+    def _maybe_run_diagnostics(self, s: DeviceState, writes: dict[str, Scalar]) -> None:
+        """CWMP-style diagnostics: setting ``DiagnosticsState=Requested`` runs the test."""
+        state_path = (
+            "InternetGatewayDevice.IPPingDiagnostics." if s.model.is_tr098 else "Device.IP.Diagnostics.IPPing."
+        ) + "DiagnosticsState"
+        if writes.get(state_path) != "Requested":
+            return
+        tree = s.tree()
+        base = _parent(state_path)
+        self._ipping(
+            s,
+            str(tree.get(base + "Host", "")),
+            int(tree.get(base + "NumberOfRepetitions", 3) or 3),
+            int(tree.get(base + "Timeout", 1000) or 1000),
+            int(tree.get(base + "DataBlockSize", 64) or 64),
+        )
+
+    # ------------------------------------------------------------------ writing: commands
+    def _operate(self, device: Device, command: str, args: dict[str, Scalar]) -> OperateResult:
+        self._live(device)
+        handlers: dict[str, Callable[[Device, dict[str, Scalar]], OperateResult]] = {
+            "reboot": self._reboot,
+            "factory_reset": self._factory_reset,
+            "download": self._download,
+            "ipping": self._ipping_command,
+        }
+        handler = handlers.get(command)
+        if handler is None:
+            raise Fault(
+                device.id,
+                f"command {command!r} is not supported (reboot, factory_reset, download, ipping)",
+                code=9000,
+            )
+        return handler(device, args)
+
+    def _boot(self, s: DeviceState, kind: str, events: list[str], **data: Any) -> None:
+        """A (re)start: boot counter, uptime, DHCP re-learn, firmware quirks, the boot event."""
+        now = self.twin.clock()
+        model = s.model
+        s.boot_count += 1
+        s.boot_ts = now
+        s.last_inform = now
+        s.event(kind, ts=now, events=events, boot_count=s.boot_count, firmware=s.record.firmware, **data)
+        dns_paths = self._dns_paths(s)
+        if model.has_quirk("dns_lost_after_reboot"):
+            before = self._dns_servers(s)
+            if model.is_tr098:
+                s.set_values(dict.fromkeys(dns_paths, ""))
+            else:
+                s.set_values(dict.fromkeys(dns_paths))
+            s.event(
+                "dns_lost",
+                ts=now + 1,
+                servers_before=before,
+                firmware=s.record.firmware,
+                cause="firmware bug: WAN DNS servers dropped after reboot",
+            )
+        elif not self._dns_servers(s):
+            s.restore_paths(dns_paths)  # DHCP hands the servers out again
+        if "reboot_hangs" in s.faults:
+            s.online = False
+            s.event("offline", ts=now + 1, reason="did not come back after reboot (injected reboot_hangs)")
+
+    @staticmethod
+    def _dns_paths(s: DeviceState) -> list[str]:
+        if s.model.is_tr098:
+            wan = s.instance_map().wan
+            return [wan.prefix + "DNSServers"] if wan is not None else []
+        return ["Device.DNS.Client.Server."]
+
+    @staticmethod
+    def _dns_servers(s: DeviceState) -> list[str]:
+        tree = s.tree()
+        if s.model.is_tr098:
+            wan = s.instance_map().wan
+            raw = str(tree.get(wan.prefix + "DNSServers", "")) if wan is not None else ""
+            return [x.strip() for x in raw.split(",") if x.strip()]
+        return [
+            str(v)
+            for p, v in tree.items()
+            if p.startswith("Device.DNS.Client.Server.") and p.endswith(".DNSServer") and v
+        ]
+
+    def _reboot(self, device: Device, args: dict[str, Scalar]) -> OperateResult:
+        def fn(s: DeviceState) -> OperateResult:
+            self._boot(
+                s,
+                "boot",
+                ["1 BOOT", "M Reboot"],
+                cause="remote_reboot",
+                command_key=str(args.get("command_key", "")),
+            )
+            return OperateResult(
+                device_id=device.id,
+                command="reboot",
+                status="done",
+                output={"boot_count": s.boot_count, "online": s.online},
+            )
+
+        return self.twin.transact(device.id, fn)
+
+    def _factory_reset(self, device: Device, args: dict[str, Scalar]) -> OperateResult:
+        def fn(s: DeviceState) -> OperateResult:
+            url_path = f"{s.model.root.value}ManagementServer.URL"
+            keep = {url_path: s.overrides[url_path]} if url_path in s.overrides else {}
+            s.reset_overrides(keep)
+            s.parameter_key = ""
+            self._boot(s, "bootstrap", ["0 BOOTSTRAP", "1 BOOT"], cause="factory_reset")
+            return OperateResult(
+                device_id=device.id,
+                command="factory_reset",
+                status="done",
+                output={"boot_count": s.boot_count, "online": s.online},
+            )
+
+        return self.twin.transact(device.id, fn)
+
+    def _download(self, device: Device, args: dict[str, Scalar]) -> OperateResult:
+        url = str(args.get("url", "")).strip()
+        if not url:
+            raise Fault(device.id, "download needs a url argument", code=9003)
+        file_type = str(args.get("file_type", FIRMWARE_FILE_TYPE))
+        if file_type != FIRMWARE_FILE_TYPE:
+            raise Fault(device.id, f"file type {file_type!r} is not supported by this device", code=9003)
+        version = str(args.get("version") or version_from_url(url))
+
+        def fn(s: DeviceState) -> tuple[OperateResult | None, dict[str, Any] | None]:
+            failing = s.faults.get("download_fails")
+            if failing is not None:
+                s.event(
+                    "transfer_complete",
+                    events=["7 TRANSFER COMPLETE", "M Download"],
+                    url=url,
+                    fault_code=failing["code"],
+                    fault_string=failing["message"],
+                )
+                return None, failing
+            previous = s.record.firmware
+            model = s.model
+            sw_path = f"{model.root.value}DeviceInfo.SoftwareVersion"
+            s.restore_paths([sw_path])
+            target = catalog().model_for(model.vendor, model.model, version)
+            if target is not None:
+                s.set_model(target.key)
+            else:
+                s.set_values({sw_path: version})
+            s.record = s.record.model_copy(update={"firmware": version})
+            s.event(
+                "transfer_complete",
+                events=["7 TRANSFER COMPLETE", "M Download"],
+                url=url,
+                fault_code=0,
+                previous=previous,
+                firmware=version,
+            )
+            self._boot(s, "boot", ["1 BOOT", "M Download"], cause="firmware_upgrade")
+            if "download_bricks" in s.faults:
+                s.online = False
+                s.event(
+                    "offline",
+                    reason="did not come back after the firmware upgrade (injected download_bricks)",
+                )
+            return OperateResult(
+                device_id=device.id,
+                command="download",
+                status="done",
+                output={
+                    "firmware": version,
+                    "previous": previous,
+                    "model_key": s.model_key,
+                    "online": s.online,
+                },
+            ), None
+
+        result, failure = self.twin.transact(device.id, fn)
+        if failure is not None:
+            raise Fault(device.id, f"download failed: {failure['message']}", code=int(failure["code"]))
+        assert result is not None
+        return result
+
+    def _ipping_command(self, device: Device, args: dict[str, Scalar]) -> OperateResult:
+        host = str(args.get("host", args.get("Host", ""))).strip()
+        try:
+            reps = int(args.get("repetitions", args.get("NumberOfRepetitions", 4)))
+            timeout_ms = int(args.get("timeout_ms", args.get("Timeout", 1000)))
+            size = int(args.get("size", args.get("DataBlockSize", 64)))
+        except (TypeError, ValueError) as exc:
+            raise InvalidValue(device.id, f"ipping arguments must be integers: {exc}", code=9007) from None
+        if not 1 <= reps <= 1000 or timeout_ms < 1 or not 1 <= size <= 65535:
+            raise InvalidValue(
+                device.id,
+                "ipping needs 1 <= repetitions <= 1000, timeout_ms >= 1, 1 <= size <= 65535",
+                code=9007,
+            )
+
+        def fn(s: DeviceState) -> dict[str, Any]:
+            return self._ipping(s, host, reps, timeout_ms, size)
+
+        output = self.twin.transact(device.id, fn)
+        status: Literal["done", "failed"] = "done" if output["DiagnosticsState"] == "Complete" else "failed"
+        return OperateResult(device_id=device.id, command="ipping", status=status, output=output)
+
+    def _ipping(self, s: DeviceState, host: str, reps: int, timeout_ms: int, size: int) -> dict[str, Any]:
+        """Deterministic ping results from the device's link (slower and lossy when degraded)."""
+        link = s.link
+        resolvable = bool(host) and " " not in host and not host.endswith(".invalid")
+        if resolvable and not _is_ip(host) and not self._dns_servers(s):
+            resolvable = False  # no DNS server, no name resolution
+        rtts: list[int] = []
+        failures = 0
+        if resolvable:
+            rnd = random.Random(f"{s.id}|{host}|{s.boot_count}|{reps}|{size}")
+            base = float(link.get("latency_ms", 10.0)) + zlib.crc32(host.encode()) % 25
+            loss = float(link.get("loss_pct", 0.0)) / 100.0
+            for _ in range(reps):
+                rtt = base * rnd.uniform(0.85, 1.4)
+                if link.get("degraded"):
+                    rtt += rnd.expovariate(1 / 40.0)
+                if rnd.random() < loss or rtt > timeout_ms:
+                    failures += 1
+                else:
+                    rtts.append(max(1, round(rtt)))
+        state = "Complete" if resolvable else "Error_CannotResolveHostName"
+        output: dict[str, Any] = {
+            "DiagnosticsState": state,
+            "Host": host,
+            "NumberOfRepetitions": reps,
+            "SuccessCount": len(rtts),
+            "FailureCount": failures if resolvable else 0,
+            "AverageResponseTime": round(statistics.fmean(rtts)) if rtts else 0,
+            "MinimumResponseTime": min(rtts) if rtts else 0,
+            "MaximumResponseTime": max(rtts) if rtts else 0,
+        }
+        model = s.model
+        prefix = "InternetGatewayDevice.IPPingDiagnostics." if model.is_tr098 else "Device.IP.Diagnostics.IPPing."
+        tree = s.tree()
+        values: dict[str, Scalar | None] = {prefix + "Timeout": timeout_ms, prefix + "DataBlockSize": size}
+        values.update({prefix + k: v for k, v in output.items()})
+        s.set_values({p: v for p, v in values.items() if p in tree})
+        s.event("diagnostics_complete", events=["8 DIAGNOSTICS COMPLETE"], diagnostic="IPPing", **output)
+        return output

@@ -1,0 +1,83 @@
+"""Injectable device faults: the failure modes a control plane must survive, on demand.
+
+Why: the lifecycle's rollback, retry and alarm paths only earn trust if something makes them
+run. Faults are persisted with the twin (a test, the CLI or a bench in another process can
+inject them) and normalised here so every kind has one documented parameter shape.
+
+Kinds (``twin.inject(device_id, kind, **params)``):
+
+* ``offline`` — presence false; every call raises ``DeviceOffline``.
+* ``unreachable`` — online (it informs) but connection requests fail: ``DeviceOffline`` saying
+  the change will be retried at the next inform.
+* ``fault_on_set`` (``code=9002``, ``message``) — every SetParameterValues faults.
+* ``reject_value`` (``path`` or ``paths``, ``code=9007``) — the device refuses these parameters.
+* ``reboot_required`` — Set answers Status 1 (committed, applied after reboot).
+* ``slow`` (``delay_s``) — the device answers after a delay; with the executor's ``timeout_s``
+  shorter than the delay the call raises ``Timeout``.
+* ``not_sticky`` (``path`` or ``paths``) — Set reports success but the value silently reverts.
+* ``fail_after_n_sets`` (``n``, ``code=9002``) — ``n`` more successful Sets, then every Set faults.
+* ``download_fails`` (``code=9010``, ``message``) — firmware download fails (TransferComplete fault).
+* ``download_bricks`` — the download "succeeds" and the device never comes back.
+* ``reboot_hangs`` — after a reboot the device stays offline.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, get_args
+
+FaultKind = Literal[
+    "offline",
+    "unreachable",
+    "fault_on_set",
+    "reject_value",
+    "reboot_required",
+    "slow",
+    "not_sticky",
+    "fail_after_n_sets",
+    "download_fails",
+    "download_bricks",
+    "reboot_hangs",
+]
+FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
+_PATH_KINDS = ("reject_value", "not_sticky")
+
+
+def normalise(kind: str, params: dict[str, Any], existing: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The stored parameter shape of one fault. Path kinds accumulate paths across injections."""
+    if kind not in FAULT_KINDS:
+        raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(FAULT_KINDS)}")
+    if kind in _PATH_KINDS:
+        paths = list((existing or {}).get("paths", []))
+        new = list(params.get("paths", [])) + ([params["path"]] if "path" in params else [])
+        if not new:
+            raise ValueError(f"fault {kind} needs path=... or paths=[...]")
+        paths.extend(p for p in new if p not in paths)
+        out: dict[str, Any] = {"paths": paths}
+        if kind == "reject_value":
+            out["code"] = int(params.get("code", (existing or {}).get("code", 9007)))
+        return out
+    if kind == "fault_on_set":
+        code = int(params.get("code", 9002))
+        return {"code": code, "message": str(params.get("message", f"injected fault {code}"))}
+    if kind == "download_fails":
+        code = int(params.get("code", 9010))
+        return {"code": code, "message": str(params.get("message", "file transfer failure"))}
+    if kind == "slow":
+        delay = params.get("delay_s", params.get("delay", params.get("seconds")))
+        if delay is None:
+            raise ValueError("fault slow needs delay_s=<seconds>")
+        return {"delay_s": float(delay)}
+    if kind == "fail_after_n_sets":
+        if "n" not in params:
+            raise ValueError("fault fail_after_n_sets needs n=<successful sets before failing>")
+        return {"n": int(params["n"]), "count": 0, "code": int(params.get("code", 9002))}
+    unexpected = sorted(params)
+    if unexpected:
+        raise ValueError(f"fault {kind} takes no parameters (got {', '.join(unexpected)})")
+    return {}
+
+
+def matches_path(fault: dict[str, Any], *paths: str) -> bool:
+    """Whether a path fault names any of ``paths`` (TR-181 or device-native)."""
+    named = fault.get("paths", [])
+    return any(p in named for p in paths)

@@ -1,0 +1,809 @@
+"""The digital twin's persistent state: one row per simulated device, one log of what they did.
+
+Why a database and not a dict: the API server, the CLI, tests and benchmarks run in separate
+processes and must all see *one* fleet — inject a fault from a test, watch the server's executor
+hit it. The twin is not product data, so it owns its own SQLAlchemy metadata (``sim_*`` tables,
+``create_all``, no migrations) and works on SQLite and PostgreSQL alike.
+
+Storage is compact on purpose (100,000 devices must fit): a device row holds its model,
+region and :class:`~executors.sim.catalog.Identity`, plus only the *overrides* on top of the
+factory tree; the full tree is rebuilt on demand and cached per process, keyed by a version
+counter that every write bumps, so a change made by another process is seen on the next read.
+Reading a device costs one small SQL statement when the cache is warm and two when it is not;
+a write is one optimistic ``UPDATE … WHERE version = ?`` (retried on conflict) plus its events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, Field
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.pool import StaticPool
+
+from core.models import Device, Scalar
+from executors.base import UnknownDevice
+from executors.sim import faults as fault_kinds
+from executors.sim.catalog import (
+    CatalogModel,
+    Identity,
+    build_factory_tree,
+    default_identity,
+    device_id_for,
+    fill_counts,
+    generic_path,
+    get_model,
+)
+from executors.translate import InstanceMap, ViewEntry, instance_map_from_params, tr181_view
+
+if TYPE_CHECKING:
+    from executors.sim.fleet import FleetSeed
+
+T = TypeVar("T")
+
+metadata = MetaData()
+
+sim_devices = Table(
+    "sim_devices",
+    metadata,
+    Column("id", String(160), primary_key=True),
+    Column("model_key", String(64), nullable=False),
+    Column("region", String(8), nullable=False),
+    Column("upstream_id", String(160), nullable=True, index=True),
+    Column("record", Text, nullable=False),  # core.models.Device as JSON
+    Column("identity", Text, nullable=False),  # catalog.Identity as JSON
+    Column("overrides", Text, nullable=False),  # {device path: value | null (deleted)}
+    Column("parameter_key", String(64), nullable=False, default=""),
+    Column("online", Boolean, nullable=False, default=True),
+    Column("reachable", Boolean, nullable=False, default=True),
+    Column("boot_count", Integer, nullable=False, default=1),
+    Column("boot_ts", Float, nullable=False),
+    Column("last_inform", Float, nullable=False),
+    Column("faults", Text, nullable=False),  # {kind: params}
+    Column("link", Text, nullable=False),  # {latency_ms, loss_pct, degraded}
+    Column("version", Integer, nullable=False, default=1),
+)
+
+sim_events = Table(
+    "sim_events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("device_id", String(160), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("data", Text, nullable=False),
+    Index("ix_sim_events_device_id_id", "device_id", "id"),
+)
+
+
+def _dumps(obj: Any) -> str:
+    return orjson.dumps(obj).decode()
+
+
+def _loads(raw: str | bytes | None) -> Any:
+    return orjson.loads(raw) if raw else {}
+
+
+class TwinSeedState(BaseModel):
+    """A device's initial twin state as the fleet generator writes it (device-native paths)."""
+
+    device_id: str
+    model_key: str
+    region: str
+    identity: Identity
+    overrides: dict[str, Scalar | None] = Field(default_factory=dict)
+    parameter_key: str = ""
+    online: bool = True
+    reachable: bool = True
+    boot_count: int = 1
+    boot_ts: float
+    last_inform: float
+    faults: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    link: dict[str, Any] = Field(default_factory=dict)
+
+
+class TwinConflict(RuntimeError):
+    """A device row kept changing under a write (another process wrote it every time)."""
+
+
+@dataclass
+class TwinEvent:
+    """Something a simulated device did: ``boot``, ``bootstrap``, ``value_change``, ``set``,
+    ``diagnostics_complete``, ``transfer_complete``, ``dns_lost``, ``dfs_radar``, ``inform``..."""
+
+    id: int
+    device_id: str
+    ts: datetime
+    kind: str
+    data: dict[str, Any]
+
+
+@dataclass
+class DeviceState:
+    """One device's twin state. A state handed out by :meth:`Twin.state` is a shared cached
+    snapshot: mutate only the copy that :meth:`Twin.transact` passes to its callback."""
+
+    id: str
+    model_key: str
+    region: str
+    upstream_id: str | None
+    record: Device
+    identity: Identity
+    overrides: dict[str, Scalar | None]
+    parameter_key: str
+    online: bool
+    reachable: bool
+    boot_count: int
+    boot_ts: float
+    last_inform: float
+    faults: dict[str, dict[str, Any]]
+    link: dict[str, Any]
+    version: int
+    pending_events: list[tuple[str, dict[str, Any], float]] = field(default_factory=list)
+    dirty: bool = False
+    _tree: dict[str, Scalar] | None = field(default=None, repr=False)
+    _imap: InstanceMap | None = field(default=None, repr=False)
+    _view: dict[str, ViewEntry] | None = field(default=None, repr=False)
+
+    # -- derived views (cached on the snapshot) ------------------------------------------
+    @property
+    def model(self) -> CatalogModel:
+        return get_model(self.model_key)
+
+    def tree(self) -> dict[str, Scalar]:
+        """The device-native parameter tree (secrets included; dynamic values as stored)."""
+        if self._tree is None:
+            model = self.model
+            tree = build_factory_tree(model, self.region, self.identity)
+            schema = model.param_schema()
+            for path, value in self.overrides.items():
+                if value is None:
+                    if path.endswith("."):
+                        for p in [p for p in tree if p.startswith(path)]:
+                            del tree[p]
+                    else:
+                        tree.pop(path, None)
+                elif generic_path(path) in schema:
+                    tree[path] = value
+            fill_counts(tree, model)
+            self._tree = tree
+        return self._tree
+
+    def instance_map(self) -> InstanceMap:
+        if self._imap is None:
+            m = self.model
+            self._imap = instance_map_from_params(self.tree(), vendor=m.vendor, model=m.model)
+        return self._imap
+
+    def view(self) -> dict[str, ViewEntry]:
+        """TR-181 view of a TR-098 tree (see :func:`executors.translate.tr181_view`)."""
+        if self._view is None:
+            self._view = tr181_view(self.tree(), self.instance_map())
+        return self._view
+
+    def presence_flags(self) -> tuple[bool, bool]:
+        online = self.online and "offline" not in self.faults
+        return online, online and self.reachable and "unreachable" not in self.faults
+
+    # -- mutation (only on the copy inside Twin.transact) ---------------------------------
+    def _changed(self) -> None:
+        self.dirty = True
+        self._tree = self._imap = self._view = None
+
+    def set_values(self, values: dict[str, Scalar | None]) -> None:
+        """Record parameter values (device paths); ``None`` deletes a parameter or, for a path
+        ending in ``.``, a whole object instance."""
+        if not values:
+            return
+        for path, value in values.items():
+            self.overrides.pop(path, None)
+            self.overrides[path] = value
+        self._changed()
+
+    def restore_paths(self, prefixes: Sequence[str]) -> None:
+        """Forget overrides under ``prefixes``: those parameters go back to the factory tree."""
+        gone = [p for p in self.overrides if p.startswith(tuple(prefixes))]
+        for p in gone:
+            del self.overrides[p]
+        if gone:
+            self._changed()
+
+    def reset_overrides(self, keep: dict[str, Scalar | None] | None = None) -> None:
+        self.overrides = dict(keep or {})
+        self._changed()
+
+    def set_model(self, model_key: str) -> None:
+        get_model(model_key)
+        self.model_key = model_key
+        self._changed()
+
+    def event(self, kind: str, ts: float | None = None, **data: Any) -> None:
+        self.pending_events.append((kind, data, time.time() if ts is None else ts))
+        self.dirty = True
+
+    def touch(self) -> None:
+        self.dirty = True
+
+    def fork(self) -> DeviceState:
+        """A private copy to mutate; shares the cached tree until something changes."""
+        clone = copy.copy(self)
+        clone.overrides = dict(self.overrides)
+        clone.faults = copy.deepcopy(self.faults)
+        clone.link = dict(self.link)
+        clone.pending_events = []
+        clone.dirty = False
+        return clone
+
+
+def _state_from_row(row: Any) -> DeviceState:
+    m = row._mapping
+    return DeviceState(
+        id=m["id"],
+        model_key=m["model_key"],
+        region=m["region"],
+        upstream_id=m["upstream_id"],
+        record=Device.model_validate_json(m["record"]),
+        identity=Identity.model_validate_json(m["identity"]),
+        overrides=_loads(m["overrides"]),
+        parameter_key=m["parameter_key"],
+        online=bool(m["online"]),
+        reachable=bool(m["reachable"]),
+        boot_count=int(m["boot_count"]),
+        boot_ts=float(m["boot_ts"]),
+        last_inform=float(m["last_inform"]),
+        faults=_loads(m["faults"]),
+        link=_loads(m["link"]),
+        version=int(m["version"]),
+    )
+
+
+def _row_from_state(s: DeviceState) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "model_key": s.model_key,
+        "region": s.region,
+        "upstream_id": s.upstream_id,
+        "record": s.record.model_dump_json(),
+        "identity": s.identity.model_dump_json(),
+        "overrides": _dumps(s.overrides),
+        "parameter_key": s.parameter_key,
+        "online": s.online,
+        "reachable": s.reachable,
+        "boot_count": s.boot_count,
+        "boot_ts": s.boot_ts,
+        "last_inform": s.last_inform,
+        "faults": _dumps(s.faults),
+        "link": _dumps(s.link),
+        "version": s.version,
+    }
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    with contextlib.suppress(Exception):  # in-memory databases cannot use WAL; the default is fine
+        cur.execute("PRAGMA journal_mode=WAL")
+    cur.close()
+
+
+_PROCESS_CACHES: dict[tuple[str, str | None], tuple[dict[str, DeviceState], dict[str, float]]] = {}
+
+
+class Twin:
+    """The simulated fleet's state store (see the module docstring).
+
+    ``url`` defaults to ``core.config.get_settings().resolved_sim_database_url()``. ``schema``
+    (PostgreSQL only) keeps the ``sim_*`` tables in their own schema, e.g. for parallel tests.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        schema: str | None = None,
+        create: bool = True,
+        engine: Engine | None = None,
+        clock: Callable[[], float] = time.time,
+        fresh_s: float = 0.0,
+    ) -> None:
+        if engine is None:
+            if url is None:
+                from core.config import get_settings
+
+                url = get_settings().resolved_sim_database_url()
+            engine = self._make_engine(url)
+        self.url = str(engine.url)
+        self.schema = schema
+        if schema is not None:
+            if engine.dialect.name != "postgresql":
+                raise ValueError("Twin(schema=...) needs PostgreSQL; use a separate SQLite file instead")
+            with engine.begin() as conn:
+                conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            engine = engine.execution_options(schema_translate_map={None: schema})
+        self.engine = engine
+        self.clock = clock
+        # Shared by every Twin on the same database in this process, so a write through one
+        # instance (a test's fault injection) is what another instance (the executor) reads next.
+        self._cache, self._checked = _PROCESS_CACHES.setdefault((self.url, schema), ({}, {}))
+        # A cached state checked against the database less than ``fresh_s`` ago is trusted without
+        # another version query: one lifecycle step touches a device several times within
+        # milliseconds (presence, backup read, write, read-back). Writes made through this Twin
+        # refresh it at once; another process's write is seen at most ``fresh_s`` later. 0 (the default)
+        # = always check; the simulator executor uses a short window.
+        self.fresh_s = fresh_s
+        if create:
+            metadata.create_all(self.engine)
+
+    @staticmethod
+    def _make_engine(url: str) -> Engine:
+        if url.startswith(("postgresql://", "postgres://")):
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]  # the driver we ship
+        if url.startswith("sqlite"):
+            memory = url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in url
+            kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+            if memory:
+                kwargs["poolclass"] = StaticPool
+            engine = create_engine(url, **kwargs)
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=300)
+
+    # ----------------------------------------------------------------------- housekeeping
+    def reset(self) -> None:
+        """Delete every simulated device and event (the tables stay)."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(sim_events))
+            conn.execute(delete(sim_devices))
+        self._cache.clear()
+        self._checked.clear()
+
+    def drop(self) -> None:
+        metadata.drop_all(self.engine)
+        if self.schema is not None:
+            with self.engine.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
+        self._cache.clear()
+        self._checked.clear()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def forget_cache(self) -> None:
+        self._cache.clear()
+        self._checked.clear()
+
+    # ----------------------------------------------------------------------- creating devices
+    def add_device(
+        self,
+        model_key: str,
+        serial: str,
+        *,
+        region: str = "DE",
+        subscriber: str | None = None,
+        upstream_id: str | None = None,
+        tags: Sequence[str] = (),
+        service: str = "standard",
+        identity: Identity | None = None,
+        overrides: dict[str, Scalar | None] | None = None,
+        uptime_s: float = 86400.0,
+        link: dict[str, Any] | None = None,
+    ) -> Device:
+        """Create one device from the catalogue (factory tree + ``overrides``) and return its record."""
+        model = get_model(model_key)
+        ident = identity or default_identity(model, serial)
+        now = self.clock()
+        record = device_record(
+            model,
+            serial,
+            region=region,
+            subscriber=subscriber,
+            upstream_id=upstream_id,
+            tags=list(tags),
+            service=service,
+            last_seen=now,
+        )
+        state = DeviceState(
+            id=record.id,
+            model_key=model_key,
+            region=region,
+            upstream_id=upstream_id,
+            record=record,
+            identity=ident,
+            overrides=dict(overrides or {}),
+            parameter_key="",
+            online=True,
+            reachable=True,
+            boot_count=1,
+            boot_ts=now - uptime_s,
+            last_inform=now,
+            faults={},
+            link=dict(link or default_link(model)),
+            version=1,
+        )
+        with self.engine.begin() as conn:
+            conn.execute(insert(sim_devices), [_row_from_state(state)])
+        return record
+
+    def load_seed(self, seed: FleetSeed, reset: bool = True, *, events: bool = True, batch: int = 2000) -> int:
+        """Load a generated fleet (devices, twin states, history events); returns devices added.
+
+        With ``reset=False`` devices the twin already has are left as they are (with their
+        events), so loading the same seed twice is harmless.
+        """
+        if reset:
+            self.reset()
+        records = {d.id: d for d in seed.devices}
+        existing: set[str] = set()
+        if not reset and seed.twin_states:
+            ids = [ts.device_id for ts in seed.twin_states]
+            with self.engine.connect() as conn:
+                for i in range(0, len(ids), 900):
+                    q = select(sim_devices.c.id).where(sim_devices.c.id.in_(ids[i : i + 900]))
+                    existing.update(conn.execute(q).scalars())
+        n = 0
+        with self.engine.begin() as conn:
+            rows: list[dict[str, Any]] = []
+            for ts in seed.twin_states:
+                if ts.device_id in existing:
+                    continue
+                record = records[ts.device_id]
+                rows.append(
+                    {
+                        "id": ts.device_id,
+                        "model_key": ts.model_key,
+                        "region": ts.region,
+                        "upstream_id": record.upstream_id,
+                        "record": record.model_dump_json(),
+                        "identity": ts.identity.model_dump_json(),
+                        "overrides": _dumps(ts.overrides),
+                        "parameter_key": ts.parameter_key,
+                        "online": ts.online,
+                        "reachable": ts.reachable,
+                        "boot_count": ts.boot_count,
+                        "boot_ts": ts.boot_ts,
+                        "last_inform": ts.last_inform,
+                        "faults": _dumps(ts.faults),
+                        "link": _dumps(ts.link),
+                        "version": 1,
+                    }
+                )
+                if len(rows) >= batch:
+                    conn.execute(insert(sim_devices), rows)
+                    n += len(rows)
+                    rows = []
+            if rows:
+                conn.execute(insert(sim_devices), rows)
+                n += len(rows)
+            if events:
+                erows: list[dict[str, Any]] = []
+                for ev in seed.events:
+                    if ev.device_id in existing:
+                        continue
+                    erows.append(
+                        {
+                            "device_id": ev.device_id,
+                            "ts": ev.ts.timestamp(),
+                            "kind": ev.kind,
+                            "data": _dumps(ev.data),
+                        }
+                    )
+                    if len(erows) >= batch * 2:
+                        conn.execute(insert(sim_events), erows)
+                        erows = []
+                if erows:
+                    conn.execute(insert(sim_events), erows)
+        self._cache.clear()
+        self._checked.clear()
+        return n
+
+    # ----------------------------------------------------------------------- reading
+    def has(self, device_id: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(sim_devices.c.version).where(sim_devices.c.id == device_id)).first() is not None
+
+    def state(self, device_id: str) -> DeviceState:
+        """The device's current state (a shared snapshot: do not mutate; see :meth:`transact`)."""
+        cached = self._cache.get(device_id)
+        if cached is not None and time.monotonic() - self._checked.get(device_id, -1e9) < self.fresh_s:
+            return cached
+        with self.engine.connect() as conn:
+            version = conn.execute(select(sim_devices.c.version).where(sim_devices.c.id == device_id)).scalar()
+            if version is None:
+                raise UnknownDevice(device_id, "no such device in the simulated fleet")
+            self._checked[device_id] = time.monotonic()
+            cached = self._cache.get(device_id)
+            if cached is not None and cached.version == version:
+                return cached
+            row = conn.execute(select(sim_devices).where(sim_devices.c.id == device_id)).first()
+        if row is None:
+            raise UnknownDevice(device_id, "no such device in the simulated fleet")
+        state = _state_from_row(row)
+        self._cache[device_id] = state
+        return state
+
+    def device(self, device_id: str) -> Device:
+        return self.state(device_id).record
+
+    def devices(self, *, upstream_id: str | None = None, limit: int | None = None) -> list[Device]:
+        q = select(sim_devices.c.record).order_by(sim_devices.c.id)
+        if upstream_id is not None:
+            q = q.where(sim_devices.c.upstream_id == upstream_id)
+        if limit is not None:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            return [Device.model_validate_json(r[0]) for r in conn.execute(q)]
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(text(f"SELECT count(*) FROM {self._table_name('sim_devices')}")).scalar() or 0)
+
+    def _table_name(self, name: str) -> str:
+        return f'"{self.schema}".{name}' if self.schema else name
+
+    def params(self, device_id: str, *, at: float | None = None) -> dict[str, Scalar]:
+        """The device-native tree with secrets *included* — the simulator's own view, for tests
+        and the protocol simulators, never for the product.
+
+        Dynamic values are computed ``at`` a time, by default the last inform, so two calls with
+        no write in between return equal trees (an executor read reports the live uptime).
+        """
+        state = self.state(device_id)
+        tree = dict(state.tree())
+        model = state.model
+        when = state.last_inform if at is None else at
+        for path in tree:
+            spec = model.spec(path)
+            if spec is not None and spec.dynamic is not None:
+                tree[path] = dynamic_value(state, spec.dynamic, when)
+        return tree
+
+    def faults(self, device_id: str) -> dict[str, dict[str, Any]]:
+        return copy.deepcopy(self.state(device_id).faults)
+
+    def events(
+        self,
+        device_id: str | None = None,
+        *,
+        since_id: int = 0,
+        kinds: Iterable[str] | None = None,
+        limit: int = 1000,
+    ) -> list[TwinEvent]:
+        q = select(sim_events).where(sim_events.c.id > since_id).order_by(sim_events.c.id).limit(limit)
+        if device_id is not None:
+            q = q.where(sim_events.c.device_id == device_id)
+        if kinds is not None:
+            q = q.where(sim_events.c.kind.in_(list(kinds)))
+        with self.engine.connect() as conn:
+            return [
+                TwinEvent(
+                    id=r.id,
+                    device_id=r.device_id,
+                    ts=datetime.fromtimestamp(r.ts, UTC),
+                    kind=r.kind,
+                    data=_loads(r.data),
+                )
+                for r in conn.execute(q)
+            ]
+
+    def iter_states(self, batch: int = 1000) -> Iterator[DeviceState]:
+        """Every device's state, in id order (for agents and benches that walk the fleet)."""
+        last = ""
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(sim_devices).where(sim_devices.c.id > last).order_by(sim_devices.c.id).limit(batch)
+                ).all()
+            if not rows:
+                return
+            for row in rows:
+                yield _state_from_row(row)
+            last = rows[-1].id
+
+    # ----------------------------------------------------------------------- writing
+    def transact(self, device_id: str, fn: Callable[[DeviceState], T], *, retries: int = 8) -> T:
+        """Run ``fn`` on a private copy of the device's state and commit what it changed.
+
+        Optimistic: the commit is ``UPDATE … WHERE version = <read version>``; if another
+        process wrote in between, ``fn`` runs again on the fresh state. An exception from ``fn``
+        commits nothing.
+        """
+        for _ in range(retries):
+            base = self.state(device_id)
+            work = base.fork()
+            result = fn(work)
+            if not work.dirty:
+                return result
+            if self._commit(work, base.version):
+                return result
+            self._cache.pop(device_id, None)
+            self._checked.pop(device_id, None)
+        raise TwinConflict(f"{device_id}: the twin row kept changing under {retries} write attempts")
+
+    def _commit(self, work: DeviceState, expected_version: int) -> bool:
+        row = _row_from_state(work)
+        row.pop("id")
+        row["version"] = expected_version + 1
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                update(sim_devices)
+                .where(sim_devices.c.id == work.id, sim_devices.c.version == expected_version)
+                .values(**row)
+            )
+            if res.rowcount != 1:
+                return False
+            if work.pending_events:
+                conn.execute(
+                    insert(sim_events),
+                    [
+                        {"device_id": work.id, "ts": ts, "kind": kind, "data": _dumps(data)}
+                        for kind, data, ts in work.pending_events
+                    ],
+                )
+        work.version = expected_version + 1
+        work.pending_events = []
+        work.dirty = False
+        self._cache[work.id] = work
+        self._checked[work.id] = time.monotonic()
+        return True
+
+    def inject(self, device_id: str, kind: str, **params: Any) -> None:
+        """Inject a fault (see :mod:`executors.sim.faults` for kinds and parameters)."""
+
+        def fn(s: DeviceState) -> None:
+            s.faults[kind] = fault_kinds.normalise(kind, params, s.faults.get(kind))
+            s.event("fault_injected", fault=kind, params=s.faults[kind])
+
+        self.transact(device_id, fn)
+
+    def clear(self, device_id: str, kind: str | None = None) -> None:
+        """Remove one fault kind, or every fault when ``kind`` is None."""
+
+        def fn(s: DeviceState) -> None:
+            if kind is None:
+                if s.faults:
+                    s.faults = {}
+                    s.event("fault_cleared", fault="*")
+            elif kind in s.faults:
+                del s.faults[kind]
+                s.event("fault_cleared", fault=kind)
+
+        self.transact(device_id, fn)
+
+    def set_presence(self, device_id: str, *, online: bool | None = None, reachable: bool | None = None) -> None:
+        """The device's natural presence (not a fault): e.g. power loss, CGNAT."""
+
+        def fn(s: DeviceState) -> None:
+            if online is not None:
+                s.online = online
+            if reachable is not None:
+                s.reachable = reachable
+            s.touch()
+
+        self.transact(device_id, fn)
+
+    def device_change(self, device_id: str, values: dict[str, Scalar], *, source: str = "local_gui") -> None:
+        """A change the device made itself (local GUI, app): raises ``4 VALUE CHANGE``."""
+
+        def fn(s: DeviceState) -> None:
+            s.set_values(dict(values))
+            s.event("value_change", paths=sorted(values), source=source, events=["4 VALUE CHANGE"])
+
+        self.transact(device_id, fn)
+
+    def inform(self, device_id: str, events: Sequence[str] = ("2 PERIODIC",)) -> None:
+        """Record an Inform (the device was heard from now)."""
+        now = self.clock()
+
+        def fn(s: DeviceState) -> None:
+            s.last_inform = now
+            s.event("inform", ts=now, events=list(events))
+
+        self.transact(device_id, fn)
+
+    def set_upstream(
+        self, upstream_id: str, *, degraded: bool, latency_ms: float = 250.0, loss_pct: float = 20.0
+    ) -> int:
+        """Degrade the link of every device behind one PON port or CMTS, or repair it
+        (``degraded=False``: healthy link, and devices the outage took offline come back)."""
+        ids = [d.id for d in self.devices(upstream_id=upstream_id)]
+        for device_id in ids:
+
+            def fn(s: DeviceState) -> None:
+                base = default_link(s.model)
+                if degraded:
+                    s.link = {**base, "latency_ms": latency_ms, "loss_pct": loss_pct, "degraded": True}
+                else:
+                    s.link = base
+                    if s.faults.pop("offline", None) is not None:
+                        s.event("online", reason=f"upstream {upstream_id} repaired")
+                s.touch()
+
+            self.transact(device_id, fn)
+        return len(ids)
+
+
+def default_link(model: CatalogModel) -> dict[str, Any]:
+    """A healthy access line: FTTH is faster than cable."""
+    return {"latency_ms": 6.0 if model.access == "ftth" else 14.0, "loss_pct": 0.0, "degraded": False}
+
+
+def dynamic_value(state: DeviceState, kind: str, now: float) -> Scalar:
+    if kind == "uptime":
+        return max(0, int(now - state.boot_ts))
+    if kind == "parameter_key":
+        return state.parameter_key
+    raise ValueError(f"unknown dynamic value {kind!r}")
+
+
+def device_record(
+    model: CatalogModel,
+    serial: str,
+    *,
+    region: str,
+    subscriber: str | None = None,
+    upstream_id: str | None = None,
+    tags: list[str] | None = None,
+    service: str = "standard",
+    last_seen: float | None = None,
+) -> Device:
+    """The ``core.models.Device`` record for one unit of ``model``."""
+    return Device(
+        id=device_id_for(model, serial),
+        vendor=model.vendor,
+        model=model.model,
+        product_class=model.product_class,
+        oui=model.oui,
+        serial=serial,
+        firmware=model.firmware,
+        root=model.root,
+        protocol=model.protocol,
+        adapter="sim",
+        subscriber=subscriber,
+        region=region,
+        service=service,
+        tags=list(tags or []),
+        upstream_id=upstream_id,
+        last_seen=datetime.fromtimestamp(last_seen, UTC) if last_seen is not None else None,
+    )
+
+
+__all__ = [
+    "DeviceState",
+    "Twin",
+    "TwinConflict",
+    "TwinEvent",
+    "TwinSeedState",
+    "default_link",
+    "device_record",
+    "dynamic_value",
+    "metadata",
+    "sim_devices",
+    "sim_events",
+]

@@ -1,0 +1,586 @@
+"""The USP controller: one MQTT connection, every agent's presence, requests matched by ``msg_id``.
+
+What it does (TR-369 over MQTT):
+
+* **Presence.** An agent is *connected* once any Record from it arrived — normally its
+  ``mqtt_connect`` Record, which also tells us its topic and MQTT version — and stays so until a
+  ``disconnect`` Record (sent by the agent, or published by the broker as its MQTT will). A request
+  that goes unanswered marks the agent *unanswered* until it is heard from again.
+* **Requests.** ``no_session_context`` Records to the agent's topic, MQTT 5 Response Topic = our
+  topic (or, for MQTT 3.1.1 agents, the ``/reply-to=`` topic convention). Responses are matched by
+  ``msg_id`` (and must come from the agent asked); an unknown or duplicate ``msg_id`` is counted and
+  dropped. No answer within the timeout raises :class:`UspTimeout` — a real agent silently drops a
+  Record whose ``to_id`` or ``from_id`` it does not accept, so a timeout is the only symptom.
+* **Notifications.** A Notify with ``send_resp`` is answered with a NotifyResp carrying the same
+  ``msg_id`` and ``subscription_id``. Boot!, OnBoardRequest, ValueChange, OperationComplete and other
+  events become :class:`UspEvent` objects, delivered to listeners and :meth:`UspController.events`
+  iterators (each has its own unbounded queue: a slow consumer delays, never loses, events).
+  Retransmitted notifications (same ``msg_id``) are answered again but delivered once.
+
+Everything runs on one asyncio loop and never blocks it, so thousands of agents can be in
+conversation at once. Bad input (malformed protobuf, wrong ``to_id``, unknown ``msg_id``) is
+counted in :attr:`UspController.stats` and logged, never raised into the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from executors.usp import records
+from executors.usp.errors import UspError
+from executors.usp.mqtt import USP_CONTENT_TYPES, Inbound, MqttLink
+from executors.usp.proto import msg_pb
+from executors.usp.records import Header
+from executors.usp.topics import agent_topic, controller_topic, split_reply_to, topic_level, with_reply_to
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ENDPOINT_ID = "proto::controller-gateward"
+
+EventKind = Literal[
+    "connect", "disconnect", "boot", "onboard", "value_change", "operation_complete", "event",
+    "object_creation", "object_deletion",
+]
+
+
+class AgentOffline(ConnectionError):
+    """The agent is not connected (it said goodbye, or the broker published its will)."""
+
+    def __init__(self, endpoint_id: str, detail: str) -> None:
+        super().__init__(f"USP agent {endpoint_id} is not connected: {detail}")
+        self.endpoint_id = endpoint_id
+        self.detail = detail
+
+
+class UspTimeout(TimeoutError):
+    def __init__(self, endpoint_id: str, msg_id: str, timeout_s: float, what: str) -> None:
+        super().__init__(
+            f"agent {endpoint_id} did not answer {what} msg_id {msg_id} within {timeout_s:g}s — a real agent "
+            "drops records with a wrong endpoint ID silently (check its EndpointID and its controller "
+            "trust), or it is busy or gone"
+        )
+        self.endpoint_id = endpoint_id
+        self.msg_id = msg_id
+        self.timeout_s = timeout_s
+
+
+@dataclass
+class AgentState:
+    """What the controller knows about one agent endpoint."""
+
+    endpoint_id: str
+    topic: str
+    mqtt_version: int = 5
+    connected: bool | None = None  # None: not heard from since this controller started
+    last_seen: float | None = None
+    connected_since: float | None = None
+    disconnect_reason: str = ""
+    unanswered: str | None = None  # what went unanswered since it was last heard from
+    usp_versions: str = ""
+    boots: int = 0
+    last_boot: dict[str, str] = field(default_factory=dict)
+    identity: dict[str, str] = field(default_factory=dict)  # from OnBoardRequest
+
+
+@dataclass(frozen=True)
+class UspEvent:
+    kind: EventKind
+    endpoint_id: str
+    ts: float
+    data: dict[str, Any] = field(default_factory=dict)
+    subscription_id: str = ""
+    msg_id: str = ""
+
+
+@dataclass
+class ControllerStats:
+    records_in: int = 0
+    requests_out: int = 0
+    responses: int = 0
+    malformed: int = 0
+    wrong_to_id: int = 0
+    not_usp: int = 0
+    unknown_msg_id: int = 0
+    duplicate_responses: int = 0
+    wrong_sender: int = 0
+    timeouts: int = 0
+    notifies: int = 0
+    duplicate_notifies: int = 0
+    notify_resp_sent: int = 0
+    events: int = 0
+    connects: int = 0
+    disconnects: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _Pending:
+    endpoint_id: str
+    future: asyncio.Future[msg_pb.Msg]
+    what: str
+    sent_at: float
+
+
+class UspController:
+    """A USP controller on one MQTT connection (see the module docstring).
+
+    ``mqtt_version=3`` makes the controller itself an MQTT 3.1.1 client (every agent is then
+    addressed with ``/reply-to=`` topics); with MQTT 5 it still talks to 3.1.1 agents that way.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        endpoint_id: str = DEFAULT_ENDPOINT_ID,
+        topic: str | None = None,
+        mqtt_version: int = 5,
+        request_timeout_s: float = 10.0,
+        client_id: str | None = None,
+        split_replies: bool = True,
+    ) -> None:
+        self.url = url
+        self.endpoint_id = endpoint_id
+        self.topic = topic or controller_topic(endpoint_id)
+        # Responses come back on their own topic and connection, so a burst of notifications
+        # queued on the main topic never sits in front of the answer to a request.
+        self.reply_topic = f"usp/controller-reply/{topic_level(endpoint_id)}" if split_replies else self.topic
+        self.mqtt_version = mqtt_version
+        self.request_timeout_s = request_timeout_s
+        self.stats = ControllerStats()
+        self._agents: dict[str, AgentState] = {}
+        self._connected_n = 0
+        self._pending: dict[str, _Pending] = {}
+        self._done_ids: OrderedDict[str, None] = OrderedDict()  # recently answered msg_ids
+        self._seen_notifies: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._listeners: list[Callable[[UspEvent], None]] = []
+        self._waiters: list[tuple[Callable[[UspEvent], bool], asyncio.Future[UspEvent]]] = []
+        self.recent_events: deque[UspEvent] = deque(maxlen=2000)
+        self._malformed_logged = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.started = False
+        cid = client_id or f"gw-controller-{id(self) & 0xFFFFFF:x}"
+        self.link = MqttLink(url, client_id=cid, endpoint_id=endpoint_id, version=mqtt_version,
+                             on_message=self._on_message, keepalive=30)
+        self.reply_link = (
+            MqttLink(url, client_id=cid + "-r", endpoint_id=endpoint_id, version=mqtt_version,
+                     on_message=self._on_message, keepalive=30)
+            if split_replies else self.link
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self, timeout: float = 10.0) -> UspController:
+        self._loop = asyncio.get_running_loop()
+        try:
+            await self.link.connect(timeout)
+            # '<topic>/#' also matches '<topic>' itself and MQTT 3.1.1 '<topic>/reply-to=...' publishes.
+            await self.link.subscribe([self.topic + "/#"], qos=1, timeout=timeout)
+            if self.reply_link is not self.link:
+                await self.reply_link.connect(timeout)
+                await self.reply_link.subscribe([self.reply_topic + "/#"], qos=1, timeout=timeout)
+        except BaseException:
+            await self.link.close()
+            await self.reply_link.close()
+            raise
+        self.started = True
+        return self
+
+    async def stop(self) -> None:
+        self.started = False
+        for p in list(self._pending.values()):
+            if not p.future.done():
+                p.future.set_exception(ConnectionError("USP controller stopped"))
+        self._pending.clear()
+        await self.link.close()
+        if self.reply_link is not self.link:
+            await self.reply_link.close()
+
+    # ------------------------------------------------------------------ presence
+    def agent(self, endpoint_id: str) -> AgentState | None:
+        return self._agents.get(endpoint_id)
+
+    def agents(self) -> list[AgentState]:
+        return list(self._agents.values())
+
+    def connected_count(self) -> int:
+        """How many agents are connected now (a counter: safe to read from any thread)."""
+        return self._connected_n
+
+    def _state(self, endpoint_id: str) -> AgentState:
+        st = self._agents.get(endpoint_id)
+        if st is None:
+            st = AgentState(endpoint_id=endpoint_id, topic=agent_topic(endpoint_id))
+            self._agents[endpoint_id] = st
+        return st
+
+    # ------------------------------------------------------------------ events
+    def add_listener(self, listener: Callable[[UspEvent], None]) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[UspEvent], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    async def events(self) -> AsyncIterator[UspEvent]:
+        """Every event from now on, in arrival order, until the consumer stops iterating."""
+        queue: asyncio.Queue[UspEvent] = asyncio.Queue()
+        self.add_listener(queue.put_nowait)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self.remove_listener(queue.put_nowait)
+
+    def expect(self, predicate: Callable[[UspEvent], bool]) -> asyncio.Future[UspEvent]:
+        """A future for the first *future* event matching ``predicate``; register it before the
+        request that causes the event, so the event cannot slip past."""
+        assert self._loop is not None, "controller not started"
+        fut: asyncio.Future[UspEvent] = self._loop.create_future()
+        self._waiters.append((predicate, fut))
+        return fut
+
+    def cancel_expectation(self, fut: asyncio.Future[UspEvent]) -> None:
+        self._waiters = [(p, f) for p, f in self._waiters if f is not fut]
+        if not fut.done():
+            fut.cancel()
+
+    def _emit(self, event: UspEvent) -> None:
+        self.stats.events += 1
+        self.recent_events.append(event)
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("USP event listener failed on %s from %s", event.kind, event.endpoint_id)
+        if self._waiters:
+            keep: list[tuple[Callable[[UspEvent], bool], asyncio.Future[UspEvent]]] = []
+            for pred, fut in self._waiters:
+                if fut.done():
+                    continue
+                try:
+                    hit = pred(event)
+                except Exception:
+                    hit = False
+                if hit:
+                    fut.set_result(event)
+                else:
+                    keep.append((pred, fut))
+            self._waiters = keep
+
+    # ------------------------------------------------------------------ inbound
+    def _on_message(self, inbound: Inbound) -> None:
+        self.stats.records_in += 1
+        if inbound.content_type is not None and inbound.content_type not in USP_CONTENT_TYPES:
+            self.stats.not_usp += 1
+            log.debug("ignoring a non-USP publish on %s (content type %s)", inbound.topic, inbound.content_type)
+            return
+        try:
+            decoded = records.decode(inbound.payload)
+        except records.MalformedRecord as exc:
+            self.stats.malformed += 1
+            now = time.monotonic()
+            if now - self._malformed_logged > 5.0:  # one line per 5 s, however many arrive
+                self._malformed_logged = now
+                log.warning("dropping a malformed USP Record on %s: %s (%d so far)", inbound.topic, exc,
+                            self.stats.malformed)
+            return
+        record = decoded.record
+        if record.to_id != self.endpoint_id:
+            self.stats.wrong_to_id += 1
+            log.debug("dropping a Record for %r (we are %r) from %r", record.to_id, self.endpoint_id,
+                      record.from_id)
+            return
+        ep = record.from_id
+        st = self._state(ep)
+        now = time.time()
+        st.last_seen = now
+        st.unanswered = None
+        _, reply_to = split_reply_to(inbound.topic)
+        if reply_to:
+            st.topic, st.mqtt_version = reply_to, 3
+        elif inbound.response_topic:
+            st.topic, st.mqtt_version = inbound.response_topic, 5
+        kind = decoded.kind
+        if kind == "disconnect":
+            self._agent_gone(st, record.disconnect.reason or "disconnect Record", now)
+            return
+        is_response = decoded.msg is not None and decoded.msg.body.WhichOneof("msg_body") != "request"
+        if st.connected is None or (st.connected is False and not is_response):
+            # Any Record shows the agent is there — except a response that was overtaken by the
+            # agent's own goodbye (answers travel on the reply connection, goodbyes on the main one).
+            st.connected = True
+            st.connected_since = now
+            self._connected_n += 1
+        if kind == "mqtt_connect":
+            mc = record.mqtt_connect
+            if mc.subscribed_topic:
+                st.topic = mc.subscribed_topic
+            st.mqtt_version = 5 if mc.version == mc.V5 else 3
+            st.connected_since = now
+            st.disconnect_reason = ""
+            self.stats.connects += 1
+            self._emit(UspEvent("connect", ep, now, {"topic": st.topic, "mqtt_version": st.mqtt_version}))
+            return
+        if decoded.msg is None:
+            log.debug("ignoring a %s Record from %s (not used over MQTT)", kind, ep)
+            return
+        self._on_msg(st, decoded.msg, now)
+
+    def _agent_gone(self, st: AgentState, reason: str, now: float) -> None:
+        if st.connected:
+            self._connected_n -= 1
+        st.connected = False
+        st.disconnect_reason = reason
+        self.stats.disconnects += 1
+        for msg_id, p in list(self._pending.items()):
+            if p.endpoint_id == st.endpoint_id and not p.future.done():
+                p.future.set_exception(AgentOffline(st.endpoint_id, f"it disconnected ({reason}) before answering"))
+                self._pending.pop(msg_id, None)
+        self._emit(UspEvent("disconnect", st.endpoint_id, now, {"reason": reason}))
+
+    def _on_msg(self, st: AgentState, msg: msg_pb.Msg, now: float) -> None:
+        body = msg.body.WhichOneof("msg_body")
+        msg_id = msg.header.msg_id
+        if body == "request":
+            if msg.body.request.WhichOneof("req_type") == "notify":
+                self._on_notify(st, msg, now)
+            else:
+                self._send(st, records.error(msg_id, 7001, "this controller accepts only Notify requests"))
+            return
+        pending = self._pending.get(msg_id)
+        if pending is None:
+            if msg_id in self._done_ids:
+                self.stats.duplicate_responses += 1
+                log.debug("duplicate response %s from %s ignored", msg_id, st.endpoint_id)
+            else:
+                self.stats.unknown_msg_id += 1
+                log.info("response with unknown msg_id %r from %s ignored (late, or not ours)", msg_id,
+                         st.endpoint_id)
+            return
+        if pending.endpoint_id != st.endpoint_id:
+            self.stats.wrong_sender += 1
+            log.warning("response %s came from %s, but was asked of %s: ignored", msg_id, st.endpoint_id,
+                        pending.endpoint_id)
+            return
+        del self._pending[msg_id]
+        self._remember_done(msg_id)
+        self.stats.responses += 1
+        if not pending.future.done():
+            pending.future.set_result(msg)
+
+    def _remember_done(self, msg_id: str) -> None:
+        self._done_ids[msg_id] = None
+        if len(self._done_ids) > 50000:
+            self._done_ids.popitem(last=False)
+
+    def _on_notify(self, st: AgentState, msg: msg_pb.Msg, now: float) -> None:
+        n = msg.body.request.notify
+        msg_id = msg.header.msg_id
+        self.stats.notifies += 1
+        if n.send_resp:
+            self._send(st, records.notify_resp(msg_id, n.subscription_id), qos=1)
+            self.stats.notify_resp_sent += 1
+        key = (st.endpoint_id, msg_id)
+        if key in self._seen_notifies:
+            self.stats.duplicate_notifies += 1
+            return
+        self._seen_notifies[key] = None
+        if len(self._seen_notifies) > 400000:
+            self._seen_notifies.popitem(last=False)
+        ep, sub = st.endpoint_id, n.subscription_id
+        which = n.WhichOneof("notification")
+        if which == "event":
+            params = dict(n.event.params)
+            if n.event.event_name == "Boot!":
+                st.boots += 1
+                st.last_boot = params
+                self._emit(UspEvent("boot", ep, now, {"obj_path": n.event.obj_path, **params}, sub, msg_id))
+            else:
+                self._emit(UspEvent("event", ep, now, {"obj_path": n.event.obj_path,
+                                                        "event_name": n.event.event_name, "params": params},
+                                    sub, msg_id))
+        elif which == "on_board_req":
+            ob = n.on_board_req
+            st.identity = {"oui": ob.oui, "product_class": ob.product_class, "serial_number": ob.serial_number}
+            st.usp_versions = ob.agent_supported_protocol_versions
+            self._emit(UspEvent("onboard", ep, now, {**st.identity, "versions": st.usp_versions}, sub, msg_id))
+        elif which == "value_change":
+            self._emit(UspEvent("value_change", ep, now, {"path": n.value_change.param_path,
+                                                           "value": n.value_change.param_value}, sub, msg_id))
+        elif which == "oper_complete":
+            oc = n.oper_complete
+            data: dict[str, Any] = {"obj_path": oc.obj_path, "command": oc.command_name,
+                                    "command_key": oc.command_key}
+            if oc.WhichOneof("operation_resp") == "cmd_failure":
+                data["failure"] = {"code": int(oc.cmd_failure.err_code), "message": oc.cmd_failure.err_msg}
+            else:
+                data["output"] = dict(oc.req_output_args.output_args)
+            self._emit(UspEvent("operation_complete", ep, now, data, sub, msg_id))
+        elif which == "obj_creation":
+            self._emit(UspEvent("object_creation", ep, now, {"path": n.obj_creation.obj_path,
+                                                              "keys": dict(n.obj_creation.unique_keys)}, sub, msg_id))
+        elif which == "obj_deletion":
+            self._emit(UspEvent("object_deletion", ep, now, {"path": n.obj_deletion.obj_path}, sub, msg_id))
+
+    # ------------------------------------------------------------------ outbound
+    def _send(self, st: AgentState, msg: msg_pb.Msg, *, qos: int = 0, request: bool = False) -> bool:
+        """Publish to the agent: requests on the reply link (answers come back there), answers to
+        the agent's own requests (NotifyResp) on the main link."""
+        payload = records.wrap(msg, to_id=st.endpoint_id, from_id=self.endpoint_id)
+        link, reply = (self.reply_link, self.reply_topic) if request else (self.link, self.topic)
+        if st.mqtt_version == 3 or self.mqtt_version == 3:
+            return link.publish(with_reply_to(st.topic, reply), payload, qos=qos, content_type=None)
+        return link.publish(st.topic, payload, qos=qos, response_topic=reply)
+
+    async def request(self, endpoint_id: str, msg: msg_pb.Msg, timeout: float | None = None,
+                      *, force: bool = False) -> msg_pb.Msg:
+        """Send a request Message and return the agent's response Message.
+
+        Raises :class:`UspError` for an Error response, :class:`UspTimeout` when nothing comes back,
+        :class:`AgentOffline` when the agent is known to be disconnected (unless ``force``).
+        """
+        assert self._loop is not None, "controller not started"
+        st = self._state(endpoint_id)
+        if st.connected is False and not force:
+            since = time.strftime("%H:%M:%S", time.gmtime(st.last_seen)) if st.last_seen else "?"
+            reason = st.disconnect_reason or "no reason given"
+            raise AgentOffline(endpoint_id, f"disconnected since {since}Z ({reason})")
+        if not self.reply_link.connected:
+            raise ConnectionError(f"the controller is not connected to the MQTT broker at {self.url}")
+        msg_id = msg.header.msg_id
+        what = Header.MsgType.Name(msg.header.msg_type)
+        timeout = self.request_timeout_s if timeout is None else timeout
+        fut: asyncio.Future[msg_pb.Msg] = self._loop.create_future()
+        self._pending[msg_id] = _Pending(endpoint_id, fut, what, time.monotonic())
+        if not self._send(st, msg, request=True):
+            self._pending.pop(msg_id, None)
+            raise ConnectionError(f"could not publish {what} to {endpoint_id}: the MQTT connection is down")
+        self.stats.requests_out += 1
+        handle = self._loop.call_later(timeout, self._expire, msg_id)
+        try:
+            resp = await fut
+        finally:
+            handle.cancel()
+        if resp.body.WhichOneof("msg_body") == "error":
+            e = resp.body.error
+            raise UspError(int(e.err_code), e.err_msg, [(p.param_path, int(p.err_code), p.err_msg)
+                                                         for p in e.param_errs])
+        return resp
+
+    def _expire(self, msg_id: str) -> None:
+        p = self._pending.pop(msg_id, None)
+        if p is None or p.future.done():
+            return
+        self.stats.timeouts += 1
+        self._remember_done(msg_id)
+        st = self._state(p.endpoint_id)
+        timeout = time.monotonic() - p.sent_at
+        st.unanswered = f"{p.what} msg_id {msg_id} ({timeout:.1f}s)"
+        p.future.set_exception(UspTimeout(p.endpoint_id, msg_id, round(timeout, 2), p.what))
+
+    # ------------------------------------------------------------------ typed requests
+    async def get(self, endpoint_id: str, paths: Iterable[str], *, timeout: float | None = None,
+                  ) -> tuple[dict[str, str], dict[str, tuple[int, str]]]:
+        """``({param path: value}, {requested path: (err_code, err_msg)})``."""
+        resp = await self.request(endpoint_id, records.get(records.new_msg_id(), list(paths)), timeout)
+        return records.flatten_get_resp(resp.body.response.get_resp)
+
+    async def set(self, endpoint_id: str, values: Mapping[str, object], *, timeout: float | None = None,
+                  allow_partial: bool = False) -> msg_pb.SetResp:
+        """Set full parameter paths atomically (``allow_partial=false``, every param ``required``)."""
+        msg = records.set_(records.new_msg_id(), values, allow_partial=allow_partial)
+        resp = await self.request(endpoint_id, msg, timeout)
+        return resp.body.response.set_resp
+
+    async def add(self, endpoint_id: str, obj_path: str, params: Mapping[str, object] | None = None, *,
+                  timeout: float | None = None) -> str:
+        """Create one instance; returns its path (e.g. ``Device.LocalAgent.Subscription.3.``)."""
+        msg = records.add(records.new_msg_id(), obj_path, params or {})
+        resp = await self.request(endpoint_id, msg, timeout)
+        (res,) = resp.body.response.add_resp.created_obj_results
+        status = res.oper_status
+        if status.WhichOneof("oper_status") == "oper_failure":
+            raise UspError(int(status.oper_failure.err_code), status.oper_failure.err_msg)
+        return status.oper_success.instantiated_path
+
+    async def delete(self, endpoint_id: str, obj_paths: Iterable[str], *, timeout: float | None = None
+                     ) -> list[str]:
+        """Delete instances; returns the affected paths (deleting a missing instance is no error)."""
+        resp = await self.request(endpoint_id, records.delete(records.new_msg_id(), list(obj_paths)), timeout)
+        affected: list[str] = []
+        for res in resp.body.response.delete_resp.deleted_obj_results:
+            status = res.oper_status
+            if status.WhichOneof("oper_status") == "oper_failure":
+                raise UspError(int(status.oper_failure.err_code), status.oper_failure.err_msg)
+            affected.extend(status.oper_success.affected_paths)
+        return affected
+
+    async def operate(self, endpoint_id: str, command: str, args: Mapping[str, object] | None = None, *,
+                      command_key: str = "", timeout: float | None = None
+                      ) -> msg_pb.OperateResp.OperationResult:
+        msg = records.operate(records.new_msg_id(), command, command_key=command_key, args=args)
+        resp = await self.request(endpoint_id, msg, timeout)
+        results = resp.body.response.operate_resp.operation_results
+        if not results:
+            raise UspError(7022, f"OperateResp for {command} holds no result")
+        return results[0]
+
+    async def get_supported_dm(self, endpoint_id: str, obj_paths: Iterable[str], *, first_level_only: bool = False,
+                               timeout: float | None = None) -> msg_pb.GetSupportedDMResp:
+        msg = records.get_supported_dm(records.new_msg_id(), list(obj_paths), first_level_only=first_level_only)
+        resp = await self.request(endpoint_id, msg, timeout)
+        return resp.body.response.get_supported_dm_resp
+
+    async def get_instances(self, endpoint_id: str, obj_paths: Iterable[str], *, first_level_only: bool = False,
+                            timeout: float | None = None) -> dict[str, list[str]]:
+        """``{requested object path: [instance paths]}``; a bad path raises :class:`UspError`."""
+        msg = records.get_instances(records.new_msg_id(), list(obj_paths), first_level_only=first_level_only)
+        resp = await self.request(endpoint_id, msg, timeout)
+        out: dict[str, list[str]] = {}
+        for r in resp.body.response.get_instances_resp.req_path_results:
+            if r.err_code:
+                raise UspError(int(r.err_code), f"{r.requested_path}: {r.err_msg}")
+            out[r.requested_path] = [c.instantiated_obj_path for c in r.curr_insts]
+        return out
+
+    async def get_supported_protocol(self, endpoint_id: str, *, timeout: float | None = None) -> str:
+        resp = await self.request(endpoint_id, records.get_supported_protocol(records.new_msg_id()), timeout)
+        versions = resp.body.response.get_supported_protocol_resp.agent_supported_protocol_versions
+        self._state(endpoint_id).usp_versions = versions
+        return versions
+
+    async def probe(self, endpoint_id: str, timeout: float) -> bool:
+        """Whether the agent answers a GetSupportedProtocol within ``timeout`` (sent even to an agent
+        not heard from yet, at its conventional topic)."""
+        try:
+            await self.get_supported_protocol(endpoint_id, timeout=timeout)
+        except (UspTimeout, AgentOffline):
+            return False
+        except UspError:
+            return True  # it answered, if only with an error
+        return True
+
+    async def subscribe(self, endpoint_id: str, notif_type: str, reference_list: str, *,
+                        subscription_id: str, notif_retry: bool = False, root: str = "Device.",
+                        timeout: float | None = None) -> str:
+        """Create (or find) a ``<root>LocalAgent.Subscription.{i}`` for this controller.
+
+        Idempotent on ``subscription_id`` (its unique key): an existing one is kept.
+        """
+        table = f"{root}LocalAgent.Subscription."
+        values, _ = await self.get(endpoint_id, [f"{table}*.ID"], timeout=timeout)
+        for path, value in values.items():
+            if value == subscription_id:
+                return path[: -len("ID")]
+        return await self.add(endpoint_id, table, {
+            "Enable": True, "ID": subscription_id, "NotifType": notif_type, "ReferenceList": reference_list,
+            "Persistent": True, "NotifRetry": notif_retry,
+        }, timeout=timeout)

@@ -1,0 +1,301 @@
+"""USP Records and Messages: building them and taking them apart, with clear errors on bad bytes.
+
+A USP Record (``usp_record.Record``) is the envelope an MTP carries: ``version``, ``to_id``,
+``from_id`` and one record type. Requests, responses and notifications travel as a serialized
+``usp.Msg`` inside a ``no_session_context`` Record; ``mqtt_connect`` and ``disconnect`` Records carry
+no Message. Everything here is pure (no I/O) and shared by the controller and the agent simulator.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from google.protobuf.message import DecodeError
+
+from executors.usp.proto import msg_pb, record_pb
+
+#: What we put in ``Record.version``; agents in the field commonly send "1.3".
+USP_VERSION = "1.3"
+SUPPORTED_VERSIONS = "1.0,1.1,1.2,1.3,1.4"
+
+Msg = msg_pb.Msg
+Header = msg_pb.Header
+Record = record_pb.Record
+
+RESPONSE_OF: dict[int, int] = {
+    Header.GET: Header.GET_RESP,
+    Header.SET: Header.SET_RESP,
+    Header.ADD: Header.ADD_RESP,
+    Header.DELETE: Header.DELETE_RESP,
+    Header.OPERATE: Header.OPERATE_RESP,
+    Header.NOTIFY: Header.NOTIFY_RESP,
+    Header.GET_SUPPORTED_DM: Header.GET_SUPPORTED_DM_RESP,
+    Header.GET_INSTANCES: Header.GET_INSTANCES_RESP,
+    Header.GET_SUPPORTED_PROTO: Header.GET_SUPPORTED_PROTO_RESP,
+    Header.REGISTER: Header.REGISTER_RESP,
+    Header.DEREGISTER: Header.DEREGISTER_RESP,
+}
+
+_prefix = os.urandom(3).hex()
+_counter = itertools.count(1)
+
+
+def new_msg_id(tag: str = "gw") -> str:
+    """A msg_id unique to this process run (a restarted controller never reuses an old one)."""
+    return f"{tag}-{_prefix}-{next(_counter)}"
+
+
+class MalformedRecord(ValueError):
+    """Bytes that are not a usable USP Record (TR-369: such a Record is dropped, not answered)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A parsed Record: ``kind`` is the record type (``no_session_context``, ``mqtt_connect``,
+    ``disconnect``, ...); ``msg`` is the Message of a ``no_session_context`` Record."""
+
+    record: record_pb.Record
+    kind: str
+    msg: msg_pb.Msg | None = None
+
+    @property
+    def msg_id(self) -> str:
+        return self.msg.header.msg_id if self.msg is not None else ""
+
+    @property
+    def msg_type(self) -> int:
+        return self.msg.header.msg_type if self.msg is not None else -1
+
+
+def decode(payload: bytes) -> Decoded:
+    """Parse a Record (and its Message). Raises :class:`MalformedRecord` saying what is wrong."""
+    record = record_pb.Record()
+    try:
+        record.ParseFromString(payload)
+    except (DecodeError, ValueError) as exc:
+        raise MalformedRecord(f"not a USP Record ({len(payload)} bytes): {exc}") from None
+    kind = record.WhichOneof("record_type")
+    if kind is None:
+        raise MalformedRecord(f"USP Record without a record type ({len(payload)} bytes)")
+    if not record.to_id or not record.from_id:
+        raise MalformedRecord("USP Record without to_id/from_id")
+    if kind != "no_session_context":
+        return Decoded(record, kind)
+    if record.payload_security != record_pb.Record.PLAINTEXT:
+        raise MalformedRecord("USP Record with TLS payload security (end-to-end security is not supported)")
+    msg = msg_pb.Msg()
+    try:
+        msg.ParseFromString(record.no_session_context.payload)
+    except (DecodeError, ValueError) as exc:
+        raise MalformedRecord(f"USP Record from {record.from_id!r} holds no valid Message: {exc}") from None
+    if not msg.header.msg_id:
+        raise MalformedRecord(f"USP Message from {record.from_id!r} has no msg_id")
+    if msg.body.WhichOneof("msg_body") is None:
+        raise MalformedRecord(f"USP Message {msg.header.msg_id!r} from {record.from_id!r} has no body")
+    return Decoded(record, kind, msg)
+
+
+# ------------------------------------------------------------------------------- Records
+
+
+def wrap(msg: msg_pb.Msg, *, to_id: str, from_id: str, version: str = USP_VERSION) -> bytes:
+    record = record_pb.Record(version=version, to_id=to_id, from_id=from_id)
+    record.no_session_context.payload = msg.SerializeToString()
+    return record.SerializeToString()
+
+
+def mqtt_connect_record(*, to_id: str, from_id: str, subscribed_topic: str, mqtt_version: int = 5) -> bytes:
+    record = record_pb.Record(version=USP_VERSION, to_id=to_id, from_id=from_id)
+    record.mqtt_connect.version = (
+        record_pb.MQTTConnectRecord.V5 if mqtt_version == 5 else record_pb.MQTTConnectRecord.V3_1_1
+    )
+    record.mqtt_connect.subscribed_topic = subscribed_topic
+    return record.SerializeToString()
+
+
+def disconnect_record(*, to_id: str, from_id: str, reason: str, reason_code: int = 0) -> bytes:
+    record = record_pb.Record(version=USP_VERSION, to_id=to_id, from_id=from_id)
+    record.disconnect.reason = reason
+    record.disconnect.reason_code = reason_code
+    return record.SerializeToString()
+
+
+# ------------------------------------------------------------------------------- Messages
+
+
+def usp_value(value: object) -> str:
+    """A value as USP carries it: booleans are ``true``/``false``, everything else its text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def split_param(path: str) -> tuple[str, str]:
+    """``Device.WiFi.Radio.1.Channel`` → (``Device.WiFi.Radio.1.``, ``Channel``)."""
+    idx = path.rfind(".")
+    if idx <= 0 or idx == len(path) - 1:
+        raise ValueError(f"{path!r} is not a parameter path")
+    return path[: idx + 1], path[idx + 1 :]
+
+
+def _msg(msg_id: str, msg_type: int) -> msg_pb.Msg:
+    msg = msg_pb.Msg()
+    msg.header.msg_id = msg_id
+    msg.header.msg_type = msg_type  # type: ignore[assignment]
+    return msg
+
+
+def get(msg_id: str, paths: Iterable[str], max_depth: int = 0) -> msg_pb.Msg:
+    msg = _msg(msg_id, Header.GET)
+    req = msg.body.request.get
+    req.param_paths.extend(paths)
+    req.max_depth = max_depth
+    return msg
+
+
+def set_(
+    msg_id: str,
+    values: Mapping[str, object],
+    *,
+    allow_partial: bool = False,
+    required: bool = True,
+) -> msg_pb.Msg:
+    """A Set of full parameter paths, grouped into one UpdateObject per object."""
+    msg = _msg(msg_id, Header.SET)
+    req = msg.body.request.set
+    req.allow_partial = allow_partial
+    by_obj: dict[str, msg_pb.Set.UpdateObject] = {}
+    for path, value in values.items():
+        obj, param = split_param(path)
+        upd = by_obj.get(obj)
+        if upd is None:
+            upd = req.update_objs.add(obj_path=obj)
+            by_obj[obj] = upd
+        upd.param_settings.add(param=param, value=usp_value(value), required=required)
+    return msg
+
+
+def add(msg_id: str, obj_path: str, params: Mapping[str, object], *, allow_partial: bool = False) -> msg_pb.Msg:
+    msg = _msg(msg_id, Header.ADD)
+    req = msg.body.request.add
+    req.allow_partial = allow_partial
+    obj = req.create_objs.add(obj_path=obj_path)
+    for name, value in params.items():
+        obj.param_settings.add(param=name, value=usp_value(value), required=True)
+    return msg
+
+
+def delete(msg_id: str, obj_paths: Iterable[str], *, allow_partial: bool = False) -> msg_pb.Msg:
+    msg = _msg(msg_id, Header.DELETE)
+    req = msg.body.request.delete
+    req.allow_partial = allow_partial
+    req.obj_paths.extend(obj_paths)
+    return msg
+
+
+def operate(
+    msg_id: str, command: str, *, command_key: str = "", args: Mapping[str, object] | None = None,
+    send_resp: bool = True,
+) -> msg_pb.Msg:
+    msg = _msg(msg_id, Header.OPERATE)
+    req = msg.body.request.operate
+    req.command = command
+    req.command_key = command_key
+    req.send_resp = send_resp
+    for k, v in (args or {}).items():
+        req.input_args[k] = usp_value(v)
+    return msg
+
+
+def get_supported_dm(
+    msg_id: str, obj_paths: Iterable[str], *, first_level_only: bool = False, commands: bool = True,
+    events: bool = True, params: bool = True,
+) -> msg_pb.Msg:
+    msg = _msg(msg_id, Header.GET_SUPPORTED_DM)
+    req = msg.body.request.get_supported_dm
+    req.obj_paths.extend(obj_paths)
+    req.first_level_only = first_level_only
+    req.return_commands = commands
+    req.return_events = events
+    req.return_params = params
+    return msg
+
+
+def get_instances(msg_id: str, obj_paths: Iterable[str], *, first_level_only: bool = False) -> msg_pb.Msg:
+    msg = _msg(msg_id, Header.GET_INSTANCES)
+    req = msg.body.request.get_instances
+    req.obj_paths.extend(obj_paths)
+    req.first_level_only = first_level_only
+    return msg
+
+
+def get_supported_protocol(msg_id: str, versions: str = SUPPORTED_VERSIONS) -> msg_pb.Msg:
+    msg = _msg(msg_id, Header.GET_SUPPORTED_PROTO)
+    msg.body.request.get_supported_protocol.controller_supported_protocol_versions = versions
+    return msg
+
+
+def notify_resp(msg_id: str, subscription_id: str) -> msg_pb.Msg:
+    msg = _msg(msg_id, Header.NOTIFY_RESP)
+    msg.body.response.notify_resp.subscription_id = subscription_id
+    return msg
+
+
+_RESPONSE_FIELD: dict[int, str] = {
+    Header.GET: "get_resp",
+    Header.SET: "set_resp",
+    Header.ADD: "add_resp",
+    Header.DELETE: "delete_resp",
+    Header.OPERATE: "operate_resp",
+    Header.NOTIFY: "notify_resp",
+    Header.GET_SUPPORTED_DM: "get_supported_dm_resp",
+    Header.GET_INSTANCES: "get_instances_resp",
+    Header.GET_SUPPORTED_PROTO: "get_supported_protocol_resp",
+    Header.REGISTER: "register_resp",
+    Header.DEREGISTER: "deregister_resp",
+}
+
+
+def response(msg_id: str, request_type: int) -> msg_pb.Msg:
+    """An (empty but well-formed) response Message answering a request of ``request_type``."""
+    msg = _msg(msg_id, RESPONSE_OF[request_type])
+    getattr(msg.body.response, _RESPONSE_FIELD[request_type]).SetInParent()
+    return msg
+
+
+def error(msg_id: str, code: int, message: str, param_errs: Iterable[tuple[str, int, str]] = ()) -> msg_pb.Msg:
+    msg = _msg(msg_id, Header.ERROR)
+    err = msg.body.error
+    err.err_code = code
+    err.err_msg = message
+    for path, c, m in param_errs:
+        err.param_errs.add(param_path=path, err_code=c, err_msg=m)
+    return msg
+
+
+def notify(msg_id: str, subscription_id: str, *, send_resp: bool) -> msg_pb.Msg:
+    msg = _msg(msg_id, Header.NOTIFY)
+    n = msg.body.request.notify
+    n.subscription_id = subscription_id
+    n.send_resp = send_resp
+    return msg
+
+
+def flatten_get_resp(resp: msg_pb.GetResp) -> tuple[dict[str, str], dict[str, tuple[int, str]]]:
+    """``({full param path: value}, {requested path: (err_code, err_msg)})`` from a GetResp."""
+    values: dict[str, str] = {}
+    errors: dict[str, tuple[int, str]] = {}
+    for rpr in resp.req_path_results:
+        if rpr.err_code:
+            errors[rpr.requested_path] = (int(rpr.err_code), rpr.err_msg)
+            continue
+        for res in rpr.resolved_path_results:
+            base = res.resolved_path
+            if base and not base.endswith("."):
+                base += "."
+            for name, value in res.result_params.items():
+                values[base + name] = value
+    return values, errors

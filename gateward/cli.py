@@ -1,0 +1,570 @@
+"""``gateward`` — the operator's command line (typer + rich).
+
+The local CLI trusts ``--as NAME`` for *who* (it runs on the operator's own machine) but takes
+roles from the user directory. Errors print one line naming the problem and what to do, and exit
+non-zero: 2 for bad input or a refused step, 1 when a change was denied or rolled back.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from core.errors import GatewardError
+from core.models import Change, Operation, Proposal, ProposalDraft, ProposalState
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
+                  help="Gateward: governed changes for CPE fleets.")
+users_app = typer.Typer(no_args_is_help=True, help="Manage users, roles and API tokens.")
+audit_app = typer.Typer(no_args_is_help=True, help="Inspect and verify the audit trail.")
+fault_app = typer.Typer(no_args_is_help=True, help="Inject faults into the simulated fleet.")
+policy_app = typer.Typer(no_args_is_help=True, help="Test, explain and ship the Rego policy pack.")
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+app.add_typer(fault_app, name="fault")
+app.add_typer(policy_app, name="policy")
+
+console = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+STATE_STYLE = {
+    "done": "green", "approved": "green", "denied": "red", "invalid": "red", "rejected": "red",
+    "failed": "bold red", "rolled_back": "yellow", "awaiting_approval": "cyan", "applying": "magenta",
+    "verifying": "magenta", "cancelled": "dim",
+}
+
+
+def fail(message: str, code: int = 2) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def guarded(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except GatewardError as exc:
+        fail(exc.message)
+    except LookupError as exc:
+        fail(str(exc))
+    raise AssertionError("unreachable")
+
+
+_runtime: Any = None
+
+
+def rt() -> Any:
+    global _runtime
+    if _runtime is None:
+        from gateward.runtime import build_runtime
+
+        try:
+            _runtime = build_runtime()
+        except Exception as exc:  # configuration problems: say what, not a traceback
+            from policies.engine import PolicyLoadError
+
+            if isinstance(exc, PolicyLoadError):
+                fail(f"policy pack failed to load, refusing to run: {exc}")
+            raise
+    return _runtime
+
+
+def actor(name: str) -> Any:
+    from core.users import get_actor
+
+    return guarded(lambda: get_actor(rt().store, name))
+
+
+def parse_set(items: list[str]) -> list[Change]:
+    changes = []
+    for item in items:
+        if "=" not in item:
+            fail(f"--set expects PATH=VALUE (got {item!r}), e.g. --set Device.WiFi.Radio.2.Channel=36")
+        path, value = item.split("=", 1)
+        try:
+            changes.append(Change(path=path.strip(), value=value))
+        except ValueError as exc:
+            fail(str(exc).splitlines()[-1])
+    return changes
+
+
+def state_text(state: ProposalState | str) -> str:
+    s = str(state)
+    return f"[{STATE_STYLE.get(s, 'white')}]{s}[/]"
+
+
+# ---------------------------------------------------------------------------- rendering
+def render_proposal(pid: str) -> None:
+    from core.secrets import mask_value
+    from core.store import repo
+
+    lc = rt().lifecycle
+    p: Proposal = guarded(lambda: lc.get(pid))
+    risk = "-" if p.risk is None else f"{p.risk:.2f}"
+    console.print(f"[bold]{p.id}[/bold]  {state_text(p.state)}  by {p.author}  risk={risk}")
+    console.print(f"  intent: {p.intent}")
+    if p.rationale:
+        console.print(f"  rationale: {p.rationale}")
+    console.print(f"  hash: {p.hash}")
+    if p.error:
+        console.print(f"  [red]{p.error}[/red]", soft_wrap=True)
+    preview = lc.preview_of(pid)
+    table = Table(title="preview (before → after)")
+    for col in ("device", "parameter", "before", "after", "note"):
+        table.add_column(col)
+    if preview:
+        for d in preview["devices"][:50]:
+            if not d["lines"]:
+                ops = ", ".join(o["command"] for o in d.get("operations", []))
+                table.add_row(d["device_id"], "-", "-", "-", d.get("error") or ops)
+            for ln in d["lines"]:
+                note = "unchanged" if ln.get("unchanged") else ("secret" if ln.get("secret") else "")
+                table.add_row(d["device_id"], ln["path"], str(ln["before"]), str(ln["after"]), d.get("error") or note)
+    else:
+        for c in p.changes:
+            for t in p.targets[:20]:
+                table.add_row(t, c.path, "?", str(mask_value(c.path, c.value)), "not previewed")
+    console.print(table)
+    with rt().store.read() as s:
+        rec = repo.latest_decision(s, pid)
+        approvals = repo.approvals_for(s, pid)
+        execs = repo.executions_for(s, pid)
+    if rec is not None:
+        res = rec.result
+        verdict = "[green]allow[/green]" if res["allow"] else "[red]deny[/red]"
+        console.print(f"policy: {verdict} (decision {rec.id}, revision {rec.revision[:12]}, {rec.duration_us:.0f} µs)")
+        for reason in res.get("deny", []):
+            console.print(f"  [red]✗[/red] {reason}")
+        for req in res.get("approvals_required", []):
+            console.print(f"  needs [cyan]{req['role']}[/cyan]: {req['reason']}")
+        for ob in res.get("obligations", []):
+            console.print(f"  obligation: {ob}")
+        for w in res.get("warnings", []):
+            console.print(f"  [yellow]warning:[/yellow] {w}")
+    for a in approvals:
+        stale = "" if a.proposal_hash == p.hash else " [dim](void: for an earlier version)[/dim]"
+        console.print(f"  {a.verdict} by {a.actor} as {a.role or '-'}: {a.comment}{stale}")
+    if execs:
+        et = Table(title="execution")
+        for col in ("device", "status", "error"):
+            et.add_column(col)
+        for e in execs[:50]:
+            et.add_row(e.device_id, e.status, e.error or "")
+        console.print(et)
+
+
+# ---------------------------------------------------------------------------- commands
+@app.command()
+def propose(
+    device: Annotated[list[str], typer.Option("--device", "-d", help="target device id (repeatable)")],
+    set_: Annotated[list[str], typer.Option("--set", help="PATH=VALUE (repeatable)")] = [],  # noqa: B006
+    reason: Annotated[str, typer.Option("--reason", help="why: the rationale an approver reads")] = "",
+    intent: Annotated[str | None, typer.Option(help="one line: what this change is for")] = None,
+    as_: Annotated[str, typer.Option("--as", help="user proposing")] = "alice",
+    operation: Annotated[list[str], typer.Option("--op", help="reboot | factory_reset | download:URL")] = [],  # noqa: B006
+    emergency: Annotated[bool, typer.Option(help="outside a change window, with a senior approver")] = False,
+) -> None:
+    """Propose a change: it is validated, previewed and decided by policy at once."""
+    who = actor(as_)
+    ops = []
+    for o in operation:
+        name, _, arg = o.partition(":")
+        ops.append(Operation(command=name, args={"url": arg} if name == "download" and arg else {}))  # type: ignore[arg-type]
+    changes = parse_set(set_)
+    draft = ProposalDraft(intent=intent or reason or "change via CLI", targets=device, changes=changes,
+                          operations=ops, rationale=reason, emergency=emergency, source="cli")
+    p: Proposal = guarded(lambda: rt().lifecycle.submit(draft, who))
+    render_proposal(p.id)
+    if p.state is ProposalState.INVALID:
+        fail(f"proposal {p.id} is invalid: {p.error}")
+    if p.state is ProposalState.DENIED:
+        fail(f"proposal {p.id} denied by policy", code=1)
+    if p.state is ProposalState.AWAITING_APPROVAL:
+        console.print(f"next: gateward approve {p.id} --as <approver>")
+    elif p.state is ProposalState.APPROVED:
+        console.print(f"next: gateward apply {p.id}")
+
+
+@app.command()
+def show(proposal: str) -> None:
+    """Show a proposal: diff, policy verdict, approvals, execution."""
+    render_proposal(proposal)
+
+
+@app.command()
+def proposals(state: Annotated[str | None, typer.Option(help="filter by state")] = None,
+              limit: int = 50) -> None:
+    """List proposals, newest first."""
+    from core.store import repo
+
+    with rt().store.read() as s:
+        items = repo.list_proposals(s, states=[state] if state else None, limit=limit)
+    t = Table(title="proposals")
+    for col in ("id", "state", "author", "targets", "intent", "risk"):
+        t.add_column(col)
+    for p in items:
+        t.add_row(p.id, state_text(p.state), p.author, str(len(p.targets)), p.intent[:60],
+                  "-" if p.risk is None else f"{p.risk:.2f}")
+    console.print(t)
+
+
+@app.command()
+def approve(proposal: str, as_: Annotated[str, typer.Option("--as")] = "bob",
+            comment: str = "",
+            hash_: Annotated[str | None, typer.Option("--hash", help="the hash you reviewed")] = None) -> None:
+    """Approve a proposal awaiting approval (never your own)."""
+    who = actor(as_)
+    p = guarded(lambda: rt().lifecycle.approve(proposal, who, comment, expected_hash=hash_))
+    console.print(f"{p.id}: {state_text(p.state)}")
+
+
+@app.command()
+def reject(proposal: str, reason: Annotated[str, typer.Option("--reason")],
+           as_: Annotated[str, typer.Option("--as")] = "bob") -> None:
+    """Reject a proposal with a reason."""
+    who = actor(as_)
+    p = guarded(lambda: rt().lifecycle.reject(proposal, who, reason))
+    console.print(f"{p.id}: {state_text(p.state)}")
+
+
+@app.command()
+def cancel(proposal: str, as_: Annotated[str, typer.Option("--as")] = "alice", reason: str = "") -> None:
+    """Withdraw your own proposal before it is applied."""
+    p = guarded(lambda: rt().lifecycle.cancel(proposal, actor(as_), reason))
+    console.print(f"{p.id}: {state_text(p.state)}")
+
+
+@app.command()
+def apply(proposal: str, as_: Annotated[str | None, typer.Option("--as", help="default: the author")] = None) -> None:
+    """Back up, apply, verify — or roll back — an approved proposal."""
+    lc = rt().lifecycle
+    p = guarded(lambda: lc.get(proposal))
+    who = actor(as_ or p.author)
+    outcome = guarded(lambda: lc.apply(proposal, who))
+    render_proposal(proposal)
+    if outcome.proposal.state is not ProposalState.DONE:
+        fail(f"proposal {proposal} {outcome.proposal.state}: {outcome.proposal.error}", code=1)
+    console.print(f"[green]applied and verified on {len(outcome.applied)} device(s)[/green]")
+
+
+@app.command()
+def rollback(proposal: str, reason: Annotated[str, typer.Option("--reason")],
+             as_: Annotated[str, typer.Option("--as")] = "bob") -> None:
+    """Revert a finished change from its backup."""
+    outcome = guarded(lambda: rt().lifecycle.rollback(proposal, actor(as_), reason))
+    console.print(f"{proposal}: {state_text(outcome.proposal.state)}")
+    if outcome.alarms:
+        fail("; ".join(outcome.alarms), code=1)
+
+
+@app.command()
+def recover() -> None:
+    """Finish or roll back changes a crashed process left half-done."""
+    results = rt().lifecycle.recover()
+    if not results:
+        console.print("nothing to recover")
+    for pid, what in results:
+        console.print(f"{pid}: {what}")
+
+
+@app.command()
+def devices(model: str | None = None, region: str | None = None, subscriber: str | None = None,
+            q: Annotated[str | None, typer.Option(help="search id/subscriber/model")] = None,
+            limit: int = 50) -> None:
+    """List devices in the fleet."""
+    from core.store import repo
+
+    with rt().store.read() as s:
+        items, total = repo.list_devices(s, model=model, region=region, subscriber=subscriber, q=q, limit=limit)
+    t = Table(title=f"devices ({len(items)} of {total})")
+    for col in ("id", "vendor", "model", "firmware", "root", "proto", "region", "subscriber"):
+        t.add_column(col)
+    for d in items:
+        t.add_row(d.id, d.vendor, d.model, d.firmware, str(d.root), str(d.protocol), d.region, d.subscriber or "")
+    console.print(t)
+
+
+@app.command()
+def device(device_id: str,
+           path: Annotated[list[str], typer.Option("--path", help="read live (default: Device.WiFi.Radio.)")] = [],  # noqa: B006
+           ) -> None:
+    """Show one device and read parameters live through its read path."""
+    from core.secrets import mask_value
+    from core.store import repo
+
+    with rt().store.read() as s:
+        d = guarded(lambda: repo.get_device(s, device_id))
+    console.print(f"[bold]{d.id}[/bold] {d.vendor} {d.model} fw {d.firmware} {d.root} {d.protocol} "
+                  f"region {d.region} subscriber {d.subscriber}")
+    reader = rt().router.reader(d)
+    pres = reader.presence(d)
+    console.print(f"presence: online={pres.online} reachable={pres.reachable} {pres.detail}")
+    if pres.online:
+        from executors.base import ExecutorError
+
+        try:
+            values = reader.read(d, path or ["Device.WiFi.Radio."])
+        except ExecutorError as exc:
+            fail(str(exc))
+        t = Table()
+        for col in ("parameter", "value", "type", "device path"):
+            t.add_column(col)
+        for k in sorted(values):
+            v = values[k]
+            t.add_row(k, str(mask_value(k, v.value)), v.type, v.device_path)
+        console.print(t)
+
+
+@app.command()
+def diagnose(device_id: str, host: str = "8.8.8.8", repetitions: int = 3,
+             as_: Annotated[str, typer.Option("--as")] = "alice") -> None:
+    """Run an IPPing diagnostic (read-only; audited)."""
+    out = guarded(lambda: rt().lifecycle.diagnose(device_id, "ipping", {"host": host, "repetitions": repetitions},
+                                                  actor(as_)))
+    console.print_json(json.dumps(out))
+
+
+@app.command()
+def seed(homes: int = 200, seed_: Annotated[int, typer.Option("--seed")] = 7,
+         reset: Annotated[bool, typer.Option(help="wipe the fleet first")] = False) -> None:
+    """Create (or re-create) the simulated fleet and the demo users."""
+    from gateward.seed import seed_fleet
+
+    n = seed_fleet(rt(), homes=homes, seed=seed_, reset=reset)
+    console.print(f"fleet: {n} devices")
+
+
+@app.command()
+def run(host: str = "127.0.0.1", port: int = 8000, homes: int = 200,
+        worker: Annotated[bool, typer.Option(help="run a campaign + remediation worker in this process")] = True) -> None:
+    """Serve the API and console over the (seeded if empty) simulated fleet."""
+    import uvicorn
+
+    from api.app import create_app
+    from gateward.seed import ensure_seeded
+
+    runtime = rt()
+    n = ensure_seeded(runtime, homes=homes)
+    for pid, what in runtime.lifecycle.recover():
+        console.print(f"recovered {pid}: {what}")
+    from core.users import issue_token
+
+    tokens = {u: issue_token(runtime.store, u) for u in ("alice", "bob", "carol")}
+    console.print(f"fleet: {n} devices · database: {runtime.store.url.split('@')[-1]}")
+    for u, tok in tokens.items():
+        console.print(f"  token for {u}: {tok}")
+    embedded = None
+    if worker:
+        # SQLite has no shared queue: campaigns and remediation units run on this in-process
+        # worker. With PostgreSQL it is one worker among any `gateward worker` processes.
+        from brain.remediation.worker import EmbeddedWorker
+
+        embedded = EmbeddedWorker(runtime).start()
+    console.print(f"[bold green]Gateward is serving on http://{host}:{port}/[/bold green]  (API docs: /docs)")
+    try:
+        uvicorn.run(create_app(runtime), host=host, port=port, log_level="warning")
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+@app.command()
+def demo() -> None:
+    """A scripted end-to-end walk on a fresh simulated fleet (no network, no LLM)."""
+    from gateward.demo import run_demo
+
+    code = run_demo(console)
+    raise typer.Exit(code)
+
+
+@app.command()
+def bench(name: Annotated[str | None, typer.Argument()] = None, quick: bool = False,
+          list_: Annotated[bool, typer.Option("--list", help="list benchmarks")] = False,
+          all_: Annotated[bool, typer.Option("--all", help="run every benchmark")] = False) -> None:
+    """Run a benchmark: a table, then one JSON line."""
+    from bench.framework import discover, run_bench
+
+    benches = discover()
+    if list_ or (name is None and not all_):
+        for n, mod in benches.items():
+            console.print(f"{n:24} {getattr(mod, 'DESCRIPTION', '')}")
+        return
+    names = list(benches) if all_ else [name or ""]
+    for n in names:
+        if n not in benches:
+            fail(f"unknown benchmark {n!r}; `gateward bench --list` shows them")
+        run_bench(n, quick)
+
+
+# ---------------------------------------------------------------------------- users
+@users_app.command("add")
+def users_add(user_id: str, role: Annotated[list[str], typer.Option("--role")],
+              job: Annotated[bool, typer.Option(help="an automation identity, not a person")] = False) -> None:
+    from core.models import ActorKind
+    from core.users import add_user
+
+    a = guarded(lambda: add_user(rt().store, user_id, role, ActorKind.JOB if job else ActorKind.HUMAN))
+    console.print(f"added {a.id} ({', '.join(a.roles)})")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    from core.users import list_users
+
+    t = Table(title="users")
+    for col in ("id", "roles", "kind", "active"):
+        t.add_column(col)
+    for a, active in list_users(rt().store):
+        t.add_row(a.id, ", ".join(a.roles), str(a.kind), "yes" if active else "no")
+    console.print(t)
+
+
+@users_app.command("revoke")
+def users_revoke(user_id: str) -> None:
+    from core.users import revoke_user
+
+    n = guarded(lambda: revoke_user(rt().store, user_id))
+    console.print(f"{user_id} deactivated; {n} token(s) revoked")
+
+
+@users_app.command("token")
+def users_token(user_id: str) -> None:
+    """Issue an API token (shown once; stored hashed)."""
+    from core.users import issue_token
+
+    console.print(guarded(lambda: issue_token(rt().store, user_id)))
+
+
+# ---------------------------------------------------------------------------- audit
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Verify the hash chain; exit 1 naming the first broken event."""
+    from core.audit import verify_chain
+
+    with rt().store.read() as s:
+        report = verify_chain(s)
+    if report.ok:
+        console.print(report.message())
+        return
+    err.print(report.message())
+    raise typer.Exit(1)
+
+
+@audit_app.command("list")
+def audit_list(proposal: str | None = None, device_id: Annotated[str | None, typer.Option("--device")] = None,
+               limit: int = 50) -> None:
+    from sqlalchemy import select
+
+    from core.store.schema import AuditEventRow
+
+    with rt().store.read() as s:
+        q = select(AuditEventRow)
+        if proposal:
+            q = q.where(AuditEventRow.proposal_id == proposal)
+        if device_id:
+            q = q.where(AuditEventRow.device_id == device_id)
+        rows = list(s.scalars(q.order_by(AuditEventRow.seq.desc()).limit(limit)))
+    t = Table(title="audit")
+    for col in ("seq", "ts", "actor", "action", "proposal", "device", "hash"):
+        t.add_column(col)
+    for r in reversed(rows):
+        t.add_row(str(r.seq), f"{r.ts:%H:%M:%S}", r.actor, r.action, r.proposal_id or "", r.device_id or "",
+                  r.hash[:10])
+    console.print(t)
+
+
+# ---------------------------------------------------------------------------- faults (simulator)
+@fault_app.command("inject")
+def fault_inject(device_id: str, kind: str, path: str | None = None, code: int | None = None,
+                 seconds: float | None = None, n: int | None = None) -> None:
+    """Inject a simulator fault: offline, unreachable, fault_on_set, reject_value, reboot_required,
+    slow, not_sticky, fail_after_n_sets."""
+    from gateward.seed import twin_for
+
+    params: dict[str, Any] = {k: v for k, v in {"path": path, "code": code, "seconds": seconds, "n": n}.items()
+                              if v is not None}
+    try:
+        twin_for(rt()).inject(device_id, kind, **params)
+    except (ValueError, KeyError) as exc:
+        fail(str(exc))
+    console.print(f"{device_id}: {kind} injected")
+
+
+@fault_app.command("clear")
+def fault_clear(device_id: str, kind: str | None = None) -> None:
+    from gateward.seed import twin_for
+
+    twin_for(rt()).clear(device_id, kind)
+    console.print(f"{device_id}: faults cleared")
+
+
+# ---------------------------------------------------------------------------- policy
+@policy_app.command("test")
+def policy_test() -> None:
+    """Run every *_test.rego; print `N passed, M failed`."""
+    from policies.testing import main as rego_main
+
+    raise typer.Exit(rego_main())
+
+
+@policy_app.command("why")
+def policy_why(proposal: str) -> None:
+    """Explain a proposal's policy decision in plain words."""
+    from core.store import repo
+    from policies.explain import explain
+
+    with rt().store.read() as s:
+        rec = repo.latest_decision(s, proposal, include_dry_run=True)
+        p = guarded(lambda: repo.proposal_from_row(repo.get_proposal_row(s, proposal)))
+    if rec is None:
+        fail(f"proposal {proposal} has no policy decision yet")
+    assert rec is not None
+    console.print(explain(p, rec), soft_wrap=True)
+
+
+@policy_app.command("bundle")
+def policy_bundle(out: str) -> None:
+    """Write an OPA bundle (.tar.gz) of the rules and data."""
+    from policies.bundle import write_bundle
+
+    revision = write_bundle(out)
+    console.print(f"wrote {out} (revision {revision})")
+
+
+# ---------------------------------------------------------------------------- plugins
+# Each area owns its commands in its own module (gateward/cli_*.py) with ``register(app)``.
+PLUGINS = ("gateward.cli_brain", "gateward.cli_usp", "gateward.cli_genieacs", "gateward.cli_campaign",
+           "gateward.cli_remediation")
+
+
+def _register_plugins() -> None:
+    import importlib
+
+    for name in PLUGINS:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        mod.register(app)
+
+
+_register_plugins()
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,299 @@
+"""CLI plugin for the planner: ``gateward chat`` and ``gateward eval``.
+
+``chat`` is the support agent's terminal: an interactive REPL (rich output) or, with
+``--message``, one non-interactive turn. ``eval`` runs the scenario suite (``evals/``) with the
+offline playbooks or the model path; without ``OPENAI_API_KEY`` the model path runs against the
+local scripted OpenAI-compatible server (``brain.llm_fake_server``), so CI exercises it for real.
+
+This module is also where the evaluation's simulator half lives (:class:`SimWorld`): as the
+composition root, ``gateward`` may wire the digital twin to the runner; ``evals`` itself never
+imports executor modules. Imports are lazy: every ``gateward`` command loads this plugin.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "evals" / "scenarios"
+KIND_STYLE = {"tool": "dim", "step": "dim", "proposal": "bold cyan", "answer": "green", "question": "yellow",
+              "escalation": "bold magenta", "outcome": "bold green", "notice": "yellow", "error": "bold red"}
+
+
+# ============================================================================ the simulated world for evals
+
+
+class SimWorld:
+    """One seeded simulated fleet for the evaluation runner (implements ``evals.harness.World``)."""
+
+    def __init__(self, seed: int, homes: int, *, database_url: str | None = None) -> None:
+        from core.config import Settings
+        from executors.sim.fleet import generate_fleet
+        from gateward.runtime import build_runtime
+        from gateward.seed import seed_fleet, twin_for
+
+        self.seed, self.homes = seed, homes
+        self._tmp: Path | None = None
+        if database_url is None:
+            self._tmp = Path(tempfile.mkdtemp(prefix=f"gateward-eval-{seed}-{homes}-"))
+            database_url = f"sqlite:///{self._tmp / 'eval.db'}"
+        self.runtime = build_runtime(Settings(database_url=database_url))
+        seed_fleet(self.runtime, homes=homes, seed=seed)
+        self.conditions: dict[str, list[str]] = {k: list(v) for k, v in
+                                                 generate_fleet(homes, seed, telemetry=False).conditions.items()}
+        self.twin = twin_for(self.runtime)
+
+    def snapshot(self, device_id: str) -> dict[str, Any]:
+        import copy
+
+        st = self.twin.state(device_id)
+        return {"model_key": st.model_key, "overrides": dict(st.overrides), "faults": copy.deepcopy(st.faults),
+                "online": st.online, "reachable": st.reachable, "link": dict(st.link),
+                "parameter_key": st.parameter_key, "boot_count": st.boot_count, "boot_ts": st.boot_ts,
+                "last_inform": st.last_inform}
+
+    def restore(self, device_id: str, snap: dict[str, Any]) -> None:
+        def fn(s: Any) -> None:
+            if s.model_key != snap["model_key"]:
+                s.set_model(snap["model_key"])
+            s.reset_overrides(snap["overrides"])
+            s.faults = dict(snap["faults"])
+            s.online, s.reachable, s.link = snap["online"], snap["reachable"], dict(snap["link"])
+            s.parameter_key, s.boot_count = snap["parameter_key"], snap["boot_count"]
+            s.boot_ts, s.last_inform = snap["boot_ts"], snap["last_inform"]
+            s.touch()
+
+        self.twin.transact(device_id, fn)
+
+    def inject(self, device_id: str, fault: str, params: dict[str, Any]) -> None:
+        self.twin.inject(device_id, fault, **params)
+
+    def set_params(self, device_id: str, values: dict[str, Any]) -> None:
+        from executors.sim.catalog import get_model
+        from executors.sim.fleet import native_overrides
+
+        st = self.twin.state(device_id)
+        native = native_overrides(get_model(st.model_key), st.region, dict(values))
+        self.twin.device_change(device_id, {k: v for k, v in native.items() if v is not None}, source="eval")
+
+    def close(self) -> None:
+        self.runtime.close()
+        self.twin.close()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def sim_world_factory(database_url: str | None = None) -> Any:
+    def make(seed: int, homes: int) -> SimWorld:
+        return SimWorld(seed, homes, database_url=database_url)
+    return make
+
+
+# ============================================================================ chat
+
+
+def _print_event(console: Any, ev: Any, verbose: bool) -> None:
+    from rich.markup import escape
+
+    if ev.kind in ("step", "tool") and not verbose:
+        if ev.kind == "tool":
+            console.print(f"  [dim]· {escape(ev.data.get('name', 'tool'))}: {escape(ev.text)}[/dim]")
+        return
+    if ev.kind == "step" and ev.data.get("role") == "user":
+        return
+    style = KIND_STYLE.get(ev.kind, "white")
+    console.print(f"[{style}]{ev.kind}[/{style}] {escape(ev.text)}", soft_wrap=True)
+    if ev.kind in ("proposal", "outcome"):
+        for line in ev.data.get("diff", [])[:20]:
+            mark = " (unchanged)" if line.get("unchanged") else ""
+            console.print(f"    {escape(str(line['path']))}: {escape(str(line['before']))} → "
+                          f"{escape(str(line['after']))}{mark}")
+        dec = ev.data.get("decision") or {}
+        for req in dec.get("approvals_required", []):
+            console.print(f"    needs [cyan]{escape(req['role'])}[/cyan]: {escape(req['reason'])}")
+        for reason in dec.get("deny", []):
+            console.print(f"    [red]✗ {escape(reason)}[/red]")
+
+
+def chat_command(
+    device: Annotated[str | None, typer.Option("--device", "-d", help="the gateway's device id")] = None,
+    as_: Annotated[str, typer.Option("--as", help="the support agent (roles come from the user directory)")] = "alice",
+    message: Annotated[str | None, typer.Option("--message", "-m", help="one turn, non-interactive")] = None,
+    thread: Annotated[str | None, typer.Option("--thread", help="continue an existing thread")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="resume a thread paused for approval")] = False,
+    planner: Annotated[str, typer.Option(help="auto | offline | llm")] = "auto",
+    apply: Annotated[bool, typer.Option("--apply", help="with --message: confirm 'apply' when asked")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show every step")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print events as JSON lines")] = False,
+) -> None:
+    """Chat with the planner about one gateway (support agents)."""
+    from rich.console import Console
+
+    from brain.llm import LLMError
+    from brain.service import ChatService
+    from core.errors import GatewardError
+    from gateward.cli import actor as get_actor
+    from gateward.cli import fail, guarded, rt
+
+    console = Console()
+    if planner not in ("auto", "offline", "llm"):
+        fail(f"--planner must be auto, offline or llm (got {planner!r})")
+    if not device and not thread:
+        fail("name the gateway with --device DEVICE (or continue a chat with --thread THREAD)")
+    who = get_actor(as_)
+    try:
+        svc = ChatService(rt(), planner=planner)  # type: ignore[arg-type]
+    except LLMError as exc:
+        fail(exc.message)
+    out = (lambda ev: print(ev.model_dump_json(), flush=True)) if as_json else \
+        (lambda ev: _print_event(console, ev, verbose))
+    tid = thread or guarded(lambda: svc.start(device, who))
+    if not as_json:
+        console.print(f"[dim]thread {tid} · planner {svc.mode}[/dim]")
+
+    def turn(text: str) -> None:
+        try:
+            for ev in svc.send(tid, text, who):
+                out(ev)
+        except GatewardError as exc:
+            fail(exc.message)
+
+    try:
+        if resume:
+            for ev in guarded(lambda: list(svc.resume(tid))):
+                out(ev)
+            return
+        if message is not None:
+            turn(message)
+            aw = svc.awaiting(tid)
+            if apply and aw and aw.get("kind") == "confirm":
+                turn("apply")
+                aw = svc.awaiting(tid)
+            if aw and not as_json:
+                console.print(f"[dim]waiting for {aw['kind']} on {aw.get('proposal_id')}: continue with "
+                              f"`gateward chat --thread {tid} --as {as_} -m apply` or `--resume`[/dim]")
+            return
+        console.print("[dim]type your message; /resume to continue after an approval, /history, /quit[/dim]")
+        while True:
+            try:
+                text = console.input("[bold]you>[/bold] ")
+            except EOFError:
+                break
+            if not text.strip():
+                continue
+            if text.strip() in ("/quit", "/exit"):
+                break
+            if text.strip() == "/resume":
+                for ev in svc.resume(tid):
+                    out(ev)
+                continue
+            if text.strip() == "/history":
+                for ev in svc.history(tid):
+                    _print_event(console, ev, True)
+                continue
+            turn(text)
+    finally:
+        svc.close()
+
+
+# ============================================================================ eval
+
+
+def eval_command(
+    scenarios: Annotated[Path, typer.Option("--scenarios", help="scenario file or directory")] = SCENARIOS,
+    planner: Annotated[str, typer.Option(help="offline | llm")] = "offline",
+    k: Annotated[int, typer.Option("--k", min=1, max=20, help="runs per scenario (pass^k)")] = 1,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the full report here")] = None,
+    only: Annotated[str | None, typer.Option(help="comma-separated scenario ids or classes")] = None,
+    database_url: Annotated[str | None, typer.Option(help="run on this database (default: a temp SQLite)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Run the planner evaluation suite; the last line is one JSON object with the metrics."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from evals.scenario import ScenarioError, load_scenarios
+    from gateward.cli import fail
+
+    console = Console(stderr=quiet)
+    if planner not in ("offline", "llm"):
+        fail(f"--planner must be offline or llm (got {planner!r})")
+    try:
+        suite = load_scenarios(scenarios)
+    except ScenarioError as exc:
+        fail(str(exc))
+    if only:
+        wanted = {x.strip() for x in only.split(",") if x.strip()}
+        suite = [s for s in suite if s.id in wanted or wanted & set(s.classes)]
+    if not suite:
+        fail(f"no scenarios to run in {scenarios}" + (f" matching {only}" if only else ""))
+
+    def show(r: Any) -> None:
+        if quiet:
+            return
+        mark = "[yellow]skip[/yellow]" if r.skipped else ("[green]pass[/green]" if r.passed else "[red]FAIL[/red]")
+        why = r.skipped or "; ".join(r.failures[:2])
+        console.print(f"{mark} {r.scenario}#{r.trial} {r.observed:<10} {r.duration_s:5.2f}s "
+                      f"[dim]{escape(why)[:160]}[/dim]", soft_wrap=True, highlight=False)
+
+    summary, results = run_suite(suite, planner=planner, k=k, database_url=database_url, on_result=show)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps({"summary": summary, "runs": [r.as_dict() for r in results]}, indent=2,
+                                       default=str))
+    if not quiet:
+        console.print(f"pass^1 {summary['pass_1']:.3f}  pass^{k} {summary['pass_k']:.3f}  "
+                      f"escapes {summary['policy_escapes']}  hallucinated {summary['hallucinated_paths']}  "
+                      f"over-escalation {summary['over_escalation_rate']:.3f}  tools/task "
+                      f"{summary['tool_calls_per_task']}  tokens/task {summary['tokens_per_task']}  "
+                      f"{summary['wall_s']}s", highlight=False)
+    print(json.dumps({k2: v for k2, v in summary.items() if k2 not in ("by_class", "failed", "failed_known_issue")}
+                     | {"failed": summary["failed"], "failed_known_issue": summary["failed_known_issue"]}), flush=True)
+
+
+def run_suite(suite: list[Any], *, planner: str = "offline", k: int = 1, database_url: str | None = None,
+              on_result: Any = None) -> tuple[dict[str, Any], list[Any]]:
+    """Run scenarios (the CLI, the bench and the tests share this). ``planner="llm"`` uses the
+    configured endpoint, or the local scripted server when no OPENAI_API_KEY is set."""
+    import os
+
+    from brain.llm import LLMClient, LLMConfig
+    from brain.llm_fake_server import FakeOpenAIServer
+    from brain.service import ChatService
+    from evals.metrics import summarize
+    from evals.runner import ScenarioRunner
+
+    server = None
+    service_factory = None
+    if planner == "llm":
+        cfg = LLMConfig.from_env()
+        if not cfg.enabled:
+            server = FakeOpenAIServer().start()
+            cfg = LLMConfig(api_key=server.api_key, base_url=server.base_url, model=cfg.model,
+                            timeout_s=float(os.environ.get("GATEWARD_EVAL_LLM_TIMEOUT_S", "1")), max_retries=1,
+                            price_in_per_mtok=cfg.price_in_per_mtok, price_out_per_mtok=cfg.price_out_per_mtok)
+        client = LLMClient(cfg)
+        service_factory = lambda runtime: ChatService(runtime, planner="llm", llm=client)  # noqa: E731
+    runner = ScenarioRunner(sim_world_factory(database_url), planner=planner,  # type: ignore[arg-type]
+                            service_factory=service_factory, llm_server=server)
+    t0 = time.perf_counter()
+    try:
+        results = runner.run_all(suite, k=k, on_result=on_result)
+    finally:
+        runner.close()
+        if server is not None:
+            server.stop()
+    return summarize(results, k, planner=planner, wall_s=time.perf_counter() - t0), results
+
+
+def register(app: typer.Typer) -> None:
+    app.command("chat")(chat_command)
+    app.command("eval")(eval_command)
+
+

@@ -1,0 +1,365 @@
+"""``gateward campaign …`` and ``gateward worker``: staged rollouts from the command line.
+
+Why here: the CLI core loads this plugin (``register(app)``); every command is one call into
+``campaigns.service`` and prints what came back — progress bars per ring, the gate's verdicts, and
+one-line errors that say what to do (exit 2), like the rest of the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+campaign_app = typer.Typer(no_args_is_help=True, help="Staged rollouts: canary, rings, analysis gate, halt.")
+console = Console()
+
+STATE_STYLE = {"created": "cyan", "running": "magenta", "paused": "yellow", "aborting": "bold red",
+               "aborted": "red", "completed": "green", "failed": "bold red"}
+As = Annotated[str, typer.Option("--as", help="who is acting (roles come from the user directory)")]
+
+
+def _cli() -> Any:
+    from gateward import cli
+
+    return cli
+
+
+def _service(with_queue: bool = True) -> Any:
+    from campaigns.queue import Queue, is_postgres
+    from campaigns.service import Campaigns
+
+    rt = _cli().rt()
+    queue = Queue.for_url(rt.store.url).open_sync() if with_queue and is_postgres(rt.store.url) else None
+    return Campaigns(rt, queue)
+
+
+def _call(fn: Any) -> Any:
+    return _cli().guarded(fn)
+
+
+def _split_floats(text: str | None, what: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        _cli().fail(f"{what} expects comma-separated percentages, e.g. 10,50,100 (got {text!r})")
+    return None
+
+
+def _spec_from_options(name: str, opts: dict[str, Any]) -> dict[str, Any]:
+    cli = _cli()
+    spec: dict[str, Any] = {}
+    if opts["file"] is not None:
+        try:
+            spec = json.loads(Path(opts["file"]).read_text())
+        except (OSError, ValueError) as exc:
+            cli.fail(f"cannot read campaign file {opts['file']}: {exc}")
+        if not isinstance(spec, dict):
+            cli.fail(f"campaign file {opts['file']} must hold a JSON object")
+    spec.setdefault("name", name)
+    target = dict(spec.get("target") or {})
+    for key in ("model", "vendor", "firmware", "region"):
+        if opts[key]:
+            target[key] = opts[key]
+    if opts["tag"]:
+        target["tags"] = list(opts["tag"])
+    if opts["all"]:
+        target["all_fleet"] = True
+    spec["target"] = target
+    if opts["set"]:
+        spec["changes"] = [c.model_dump() for c in cli.parse_set(list(opts["set"]))]
+    if opts["op"]:
+        spec["operations"] = [{"command": o} for o in opts["op"]]
+    if opts["to_firmware"] or opts["firmware_url"]:
+        if not (opts["to_firmware"] and opts["firmware_url"]):
+            cli.fail("a firmware campaign needs both --to-firmware VERSION and --firmware-url URL")
+        spec["firmware"] = {"version": opts["to_firmware"], "url": opts["firmware_url"]}
+    for key in ("canary_pct", "control_pct", "intent"):
+        if opts[key] is not None:
+            spec[key] = opts[key]
+    rings = _split_floats(opts["rings"], "--rings")
+    if rings is not None:
+        spec["rings"] = rings
+    if opts["emergency"]:
+        spec["emergency"] = True
+    gate = dict(spec.get("gate") or {})
+    for key in ("failure_threshold", "min_executed", "on_breach"):
+        if opts[key] is not None:
+            gate[key] = opts[key]
+    spec["gate"] = gate
+    if opts["auto_promote"] or opts["pause_s"] is not None:
+        promo = dict(spec.get("promotion") or {})
+        promo["mode"] = "auto" if opts["auto_promote"] else promo.get("mode", "manual")
+        if opts["pause_s"] is not None:
+            promo["pause_s"] = opts["pause_s"]
+        spec["promotion"] = promo
+    rate = dict(spec.get("rate") or {})
+    for key in ("initial_batch", "max_batch", "max_window"):
+        if opts[key] is not None:
+            rate[key] = opts[key]
+    spec["rate"] = rate
+    return spec
+
+
+@campaign_app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="a short name for the campaign")],
+    who: As,
+    file: Annotated[str | None, typer.Option("--file", help="JSON definition (options below override it)")] = None,
+    model: Annotated[str | None, typer.Option(help="select: model")] = None,
+    vendor: Annotated[str | None, typer.Option(help="select: vendor")] = None,
+    firmware: Annotated[str | None, typer.Option(help="select: current firmware")] = None,
+    region: Annotated[str | None, typer.Option(help="select: region")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="select: tag (repeat for all of several)")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="confirm a selection of the whole fleet")] = False,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="PATH=VALUE (repeatable)")] = None,
+    op: Annotated[list[str] | None, typer.Option(help="operation: reboot | factory_reset")] = None,
+    to_firmware: Annotated[str | None, typer.Option(help="firmware campaign: target version")] = None,
+    firmware_url: Annotated[str | None, typer.Option(help="firmware campaign: image URL")] = None,
+    canary: Annotated[float | None, typer.Option(help="canary share of the selection, in %")] = None,
+    rings: Annotated[str | None, typer.Option(help="cumulative ring shares after the canary, e.g. 10,50,100")] = None,
+    control: Annotated[float | None, typer.Option(help="control cohort held back until the last ring, in %")] = None,
+    failure_threshold: Annotated[float | None, typer.Option(help="gate: failed/executed above this fails "
+                                                                 "(a fraction, 0.02 = 2%)")] = None,
+    min_executed: Annotated[int | None, typer.Option(help="gate: devices executed before any abort")] = None,
+    on_breach: Annotated[str | None, typer.Option(help="gate: abort (and roll back) | pause")] = None,
+    auto_promote: Annotated[bool, typer.Option(help="widen automatically after a passing analysis")] = False,
+    pause_s: Annotated[float | None, typer.Option(help="seconds to wait before an automatic promotion")] = None,
+    batch: Annotated[int | None, typer.Option(help="rate: first batch size")] = None,
+    max_batch: Annotated[int | None, typer.Option(help="rate: largest batch")] = None,
+    max_window: Annotated[int | None, typer.Option(help="rate: most batches in flight")] = None,
+    emergency: Annotated[bool, typer.Option(help="outside the change window (needs a senior approver)")] = False,
+    intent: Annotated[str | None, typer.Option(help="one line: why")] = None,
+) -> None:
+    """Define a campaign: select devices, validate, preview, ask policy, freeze the ring plan."""
+    opts = {"file": file, "model": model, "vendor": vendor, "firmware": firmware, "region": region, "tag": tag,
+            "all": all_, "set": set_, "op": op, "to_firmware": to_firmware, "firmware_url": firmware_url,
+            "canary_pct": canary, "rings": rings, "control_pct": control, "failure_threshold": failure_threshold,
+            "min_executed": min_executed, "on_breach": on_breach, "auto_promote": auto_promote,
+            "pause_s": pause_s, "initial_batch": batch, "max_batch": max_batch, "max_window": max_window,
+            "emergency": emergency, "intent": intent}
+    spec = _spec_from_options(name, opts)
+    svc = _service(with_queue=False)
+    actor = _cli().actor(who)
+    st = _call(lambda: svc.create(spec, actor))
+    _render_status(st)
+    p = st["proposal"]
+    if p["state"] == "awaiting_approval":
+        console.print(f"next: approval of proposal {p['id']} (`gateward approve {p['id']} --as APPROVER`), "
+                      f"then `gateward campaign start {st['id']} --as {who}`")
+    elif p["state"] == "approved":
+        console.print(f"next: `gateward campaign start {st['id']} --as {who}`")
+    else:
+        _cli().fail(f"policy did not allow this campaign: {p['error'] or p['state']}", code=1)
+
+
+@campaign_app.command("preview")
+def preview(campaign: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The whole campaign before it runs: selection, rings, per-class diffs, policy verdict."""
+    svc = _service(with_queue=False)
+    pv = _call(lambda: svc.preview(campaign))
+    if as_json:
+        print(json.dumps(pv, default=str))
+        return
+    c = pv["campaign"]
+    console.print(f"[bold]{c['id']}[/bold] {c['name']}  {_state(c['state'])}  proposal {pv['proposal']['id']} "
+                  f"({pv['proposal']['state']})")
+    sel = pv["selection"]
+    console.print(f"  selection: {sel['devices']} of {sel['fleet']} devices; regions "
+                  + ", ".join(f"{k} {v}" for k, v in sorted(sel["regions"].items()))
+                  + (f"; {pv['absent']} not seen in 24 h" if pv["absent"] else ""))
+    t = Table(title="rings (cumulative share → devices)")
+    for col in ("ring", "share", "devices", "classes (model | firmware: n)"):
+        t.add_column(col)
+    for i, (stage, size) in enumerate(zip(pv["plan"]["stages"], pv["plan"]["sizes"], strict=False)):
+        strata = pv["plan"]["strata"][i]
+        t.add_row("canary" if i == 0 else f"ring {i}", f"{stage:g}%", str(size),
+                  "; ".join(f"{k}: {v}" for k, v in sorted(strata.items())))
+    console.print(t)
+    if pv["plan"]["control"]:
+        console.print(f"  control cohort: {pv['plan']['control']} device(s) held back until the last ring")
+    ct = Table(title="per-class diff (before → after)")
+    for col in ("class", "devices", "parameter", "before (count)", "after", "already"):
+        ct.add_column(col)
+    for cls in pv["classes"] or []:
+        for ln in cls.get("lines", []):
+            before = ", ".join(f"{k} ×{v}" for k, v in list(ln["before"].items())[:3])
+            ct.add_row(f"{cls.get('model')} {cls.get('firmware')}", str(cls.get("count")), ln["path"], before,
+                       str(ln["after"]), str(ln.get("unchanged", 0)))
+    console.print(ct)
+    d = pv["decision"]
+    if d is not None:
+        verdict = "[green]allowed[/green]" if d["allow"] else "[red]denied[/red]"
+        console.print(f"  policy: {verdict}  risk {d.get('risk', 0):.2f}")
+        for r in d.get("deny", []):
+            console.print(f"    deny: {r}", soft_wrap=True)
+        for a in d.get("approvals_required", []):
+            console.print(f"    needs {a['role']}: {a['reason']}", soft_wrap=True)
+        for o in d.get("obligations", []):
+            console.print(f"    obligation: {o}")
+    g = pv["gate"] or {}
+    console.print(f"  gate: fail above {g.get('failure_threshold', 0):.2%} after {g.get('min_executed')} executed, "
+                  f"then {g.get('on_breach')}; promotion {pv['promotion']['mode']}")
+
+
+def _state(state: str) -> str:
+    return f"[{STATE_STYLE.get(state, 'white')}]{state}[/]"
+
+
+def _render_status(st: dict[str, Any]) -> None:
+    console.print(f"[bold]{st['id']}[/bold] {st['name']}  {_state(st['state'])}  {st['kind']}  "
+                  f"proposal {st['proposal']['id']} ({st['proposal']['state']})  ring {st['ring'] + 1}/{st['rings']} "
+                  f"{st['ring_state']}")
+    if st.get("halt_reason"):
+        console.print(f"  [yellow]{st['halt_reason']}[/yellow]", soft_wrap=True)
+    if st.get("error"):
+        console.print(f"  [red]{st['error']}[/red]", soft_wrap=True)
+    with Progress(TextColumn("{task.description:<12}"), BarColumn(bar_width=40), MofNCompleteColumn(),
+                  TextColumn("{task.fields[detail]}"), console=console, transient=False,
+                  auto_refresh=False) as prog:
+        for r in st["rings_detail"]:
+            done = r["verified"] + r["failed"]
+            detail = f"{r['stage_pct']:g}%  ✓{r['verified']} ✗{r['failed']}" + (
+                f" ↺{r['rolled_back']}" if r["rolled_back"] else "") + f"  {r['status']}"
+            prog.add_task(r["name"], total=max(r["size"], 1), completed=min(done, r["size"]), detail=detail)
+        prog.refresh()
+    last = [a for a in st["analyses"] if a["final"] or a["outcome"] in ("fail", "pause")][-3:]
+    for a in last:
+        console.print(f"  analysis ring {a['ring'] + 1}: {a['outcome']} — {'; '.join(a['reasons'])}", soft_wrap=True)
+
+
+@campaign_app.command("status")
+def status(campaign: Annotated[str | None, typer.Argument()] = None,
+           watch: Annotated[bool, typer.Option(help="refresh until it finishes or pauses")] = False,
+           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """One campaign with progress bars per ring, or the list of campaigns."""
+    svc = _service(with_queue=False)
+    if campaign is None:
+        items = svc.list()
+        if as_json:
+            print(json.dumps(items, default=str))
+            return
+        t = Table(title="campaigns")
+        for col in ("id", "name", "state", "kind", "ring", "devices", "proposal", "note"):
+            t.add_column(col)
+        for c in items:
+            t.add_row(c["id"], c["name"], _state(c["state"]), c["kind"], f"{c['ring'] + 1}/{c['rings']}",
+                      str(c["devices"]), c["proposal_id"], (c["halt_reason"] or c["error"] or "")[:60])
+        console.print(t)
+        return
+    while True:
+        st = _call(lambda: svc.status(campaign))
+        if as_json:
+            print(json.dumps(st, default=str))
+            return
+        _render_status(st)
+        if not watch or st["terminal"] or st["state"] == "paused":
+            return
+        time.sleep(2.0)
+        console.rule()
+
+
+def _wait(svc: Any, cid: str, *, embedded: bool) -> None:
+    """Follow a campaign until it finishes or pauses; on SQLite run its worker in-process."""
+    from campaigns.worker import EmbeddedWorker
+
+    worker = EmbeddedWorker(svc.rt, concurrency=2).start() if embedded else None
+    try:
+        while True:
+            st = svc.status(cid)
+            if st["terminal"] or st["state"] == "paused" or (
+                    st["ring_state"] == "waiting" and st["spec"]["promotion"]["mode"] == "manual"):
+                break
+            time.sleep(0.5)
+    finally:
+        if worker is not None:
+            worker.stop()
+    _render_status(svc.status(cid))
+
+
+@campaign_app.command("start")
+def start(campaign: str, who: As,
+          wait: Annotated[bool, typer.Option(help="follow it (on SQLite: run the worker in this process)")] = False
+          ) -> None:
+    """Start an approved campaign: the canary first."""
+    from campaigns.queue import is_postgres
+
+    svc = _service()
+    st = _call(lambda: svc.start(campaign, _cli().actor(who)))
+    if wait:
+        _wait(svc, campaign, embedded=not is_postgres(svc.store.url))
+        return
+    _render_status(st)
+    if not is_postgres(svc.store.url):
+        console.print("[dim]SQLite: run `gateward worker` (one process) to execute it, or use --wait[/dim]")
+
+
+@campaign_app.command("pause")
+def pause(campaign: str, who: As, reason: Annotated[str, typer.Option(help="why")] = "") -> None:
+    """Halt new work at once; in-flight devices finish and are verified."""
+    svc = _service()
+    _render_status(_call(lambda: svc.pause(campaign, _cli().actor(who), reason)))
+
+
+@campaign_app.command("resume")
+def resume(campaign: str, who: As,
+           wait: Annotated[bool, typer.Option(help="follow it (on SQLite: run the worker here)")] = False) -> None:
+    """Continue a paused campaign (the failures seen so far count as acknowledged)."""
+    from campaigns.queue import is_postgres
+
+    svc = _service()
+    st = _call(lambda: svc.resume(campaign, _cli().actor(who)))
+    if wait:
+        _wait(svc, campaign, embedded=not is_postgres(svc.store.url))
+        return
+    _render_status(st)
+
+
+@campaign_app.command("promote")
+def promote(campaign: str, who: As) -> None:
+    """Manual promotion: start the next ring after a passing analysis."""
+    svc = _service()
+    _render_status(_call(lambda: svc.promote(campaign, _cli().actor(who))))
+
+
+@campaign_app.command("abort")
+def abort(campaign: str, who: As, reason: Annotated[str, typer.Option(help="why (audited)")] = "",
+          wait: Annotated[bool, typer.Option(help="follow the rollback (on SQLite: run it here)")] = False) -> None:
+    """Halt new work at once and roll back every device the campaign changed."""
+    from campaigns.queue import is_postgres
+
+    svc = _service()
+    st = _call(lambda: svc.abort(campaign, _cli().actor(who), reason))
+    if wait and not st["terminal"]:
+        _wait(svc, campaign, embedded=not is_postgres(svc.store.url))
+        return
+    _render_status(st)
+
+
+def worker(concurrency: Annotated[int, typer.Option(min=1, max=64, help="batches run at once")] = 4,
+           name: Annotated[str | None, typer.Option(help="worker name in the queue's tables")] = None) -> None:
+    """Run a worker for campaign batches and remediation units (several on PostgreSQL share the work).
+
+    One pool serves both queues: remediation jobs and rollouts are the same kind of paced, governed
+    device work, and an operator should not have to remember which worker drains which queue.
+    """
+    from brain.remediation.worker import run_worker
+    from campaigns.queue import is_postgres
+
+    rt = _cli().rt()
+    where = "PostgreSQL (distributed)" if is_postgres(rt.store.url) else "SQLite (in-process queue: run only one)"
+    console.print(f"worker (campaigns + remediation): concurrency {concurrency} on {where}; Ctrl+C stops it gracefully")
+    run_worker(rt, concurrency=concurrency, name=name)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(campaign_app, name="campaign")
+    app.command("worker")(worker)

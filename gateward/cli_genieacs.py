@@ -1,0 +1,196 @@
+"""``gateward genieacs …`` — look at a GenieACS NBI, and run the local fake one.
+
+Why these commands: an operator wiring Gateward to GenieACS needs to see, without writing
+anything, that the NBI answers, that a device is where Gateward thinks it is (its GenieACS id,
+last inform, reachability), what tasks and faults are queued for it, and what it reports. The
+fake NBI (``serve-fake``) lets the same be tried on a laptop over the simulated fleet. Nothing
+here writes to a device: writes go through ``gateward apply`` and the lifecycle.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _url(url: str | None) -> str:
+    if url:
+        return url
+    from core.config import get_settings
+    from executors.genieacs.settings import GenieAcsSettings
+
+    found = get_settings().genieacs_url or GenieAcsSettings().url
+    if not found:
+        _fail("no GenieACS NBI configured: set GATEWARD_GENIEACS_URL or pass --url http://host:7557")
+    assert found is not None
+    return found
+
+
+def _executor(url: str | None) -> Any:
+    from core.config import get_settings
+    from executors.genieacs import factory
+
+    settings = get_settings().model_copy(update={"genieacs_url": _url(url)})
+    return factory(settings)
+
+
+def _device(device_id: str) -> Any:
+    from core.errors import GatewardError
+    from core.store import repo
+    from gateward.cli import rt
+
+    try:
+        with rt().store.read() as s:
+            return repo.get_device(s, device_id)
+    except GatewardError as exc:
+        _fail(f"{exc.message} (`gateward devices` lists them)")
+
+
+def _guard(fn: Any) -> Any:
+    from executors.base import ExecutorError
+    from executors.genieacs.nbi import NbiError
+
+    try:
+        return fn()
+    except ExecutorError as exc:
+        _fail(exc.message if isinstance(exc.message, str) else str(exc))
+    except NbiError as exc:
+        _fail(exc.message)
+
+
+def register(app: typer.Typer) -> None:
+    g = typer.Typer(no_args_is_help=True, help="Inspect a GenieACS NBI (TR-069) and run a local fake one.")
+    app.add_typer(g, name="genieacs")
+
+    @g.command("serve-fake")
+    def serve_fake(
+        host: str = "127.0.0.1",
+        port: int = 7557,
+        database_url: Annotated[str | None, typer.Option(help="the twin's database (default: Gateward's)")] = None,
+        tick: Annotated[float, typer.Option(help="seconds between periodic-inform checks (0: off)")] = 30.0,
+        require_auth: Annotated[str | None, typer.Option(help="demand this exact Authorization header")] = None,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+    ) -> None:
+        """Serve a GenieACS-compatible NBI over the simulated fleet until Ctrl-C."""
+        from executors.genieacs.fake_nbi import main
+
+        args = ["--host", host, "--port", str(port), "--tick", str(tick)]
+        if database_url is None:
+            from core.config import get_settings
+
+            database_url = get_settings().resolved_sim_database_url()
+        args += ["--database-url", database_url]
+        if require_auth:
+            args += ["--require-auth", require_auth]
+        if tls_cert:
+            args += ["--tls-cert", tls_cert] + (["--tls-key", tls_key] if tls_key else [])
+        code = main(args)
+        if code:
+            raise typer.Exit(code)
+
+    @g.command("check")
+    def check(url: Annotated[str | None, typer.Option(help="NBI base URL")] = None) -> None:
+        """Does the NBI answer, and how many devices does it know?"""
+        ex = _executor(url)
+        start = time.perf_counter()
+        items = _guard(lambda: ex.client.query("devices", None, projection=["_id"]))
+        ms = (time.perf_counter() - start) * 1000
+        console.print(f"GenieACS NBI at {ex.client.base_url} answers ({ms:.0f} ms): {len(items)} device(s)")
+        ex.close()
+
+    @g.command("device")
+    def device(
+        device_id: str,
+        path: Annotated[
+            list[str] | None, typer.Option("--path", help="TR-181 path(s); partial paths end in '.'")
+        ] = None,
+        url: Annotated[str | None, typer.Option(help="NBI base URL")] = None,
+    ) -> None:
+        """A device through GenieACS: its id there, presence, and (refreshed) parameter values."""
+        d = _device(device_id)
+        ex = _executor(url)
+        gid = _guard(lambda: ex.genieacs_id(d))
+        pres = _guard(lambda: ex.presence(d))
+        console.print(f"{d.id} is GenieACS device [bold]{gid}[/bold]: {pres.detail}")
+        values = _guard(lambda: ex.reader().read(d, path or ["Device.DeviceInfo."]))
+        from core.secrets import MASK, is_secret_path
+
+        table = Table()
+        for col in ("path", "value", "type", "device path"):
+            table.add_column(col)
+        for p, v in sorted(values.items()):
+            shown = MASK if is_secret_path(p) else str(v.value)
+            table.add_row(p, shown, v.type, "" if v.device_path == p else v.device_path)
+        console.print(table)
+        ex.close()
+
+    @g.command("tasks")
+    def tasks(
+        device_id: Annotated[str | None, typer.Argument()] = None,
+        url: Annotated[str | None, typer.Option(help="NBI base URL")] = None,
+        faults: Annotated[bool, typer.Option("--faults", help="list faults instead of tasks")] = False,
+    ) -> None:
+        """Tasks (or faults) queued in GenieACS, for one device or all."""
+        ex = _executor(url)
+        query: dict[str, Any] = {}
+        if device_id:
+            gid = _guard(lambda: ex.genieacs_id(_device(device_id)))
+            query = {"device": gid} if not faults else {"_id": {"$regex": f"^{_regex_escape(gid)}:"}}
+        items = _guard(lambda: ex.client.faults(query) if faults else ex.client.tasks(query))
+        if not items:
+            console.print("no faults" if faults else "no queued tasks")
+        for item in items:
+            console.print(json.dumps(item, sort_keys=True), highlight=False, soft_wrap=True)
+        ex.close()
+
+    @g.command("inform")
+    def inform(
+        device_id: str,
+        event: Annotated[list[str] | None, typer.Option("--event", help="inform event code(s)")] = None,
+        url: Annotated[str | None, typer.Option(help="fake NBI base URL")] = None,
+    ) -> None:
+        """Make a device inform now (fake NBI only): its queued tasks run."""
+        import httpx
+
+        from executors.genieacs.ids import url_segment
+
+        ex = _executor(url)
+        gid = _guard(lambda: ex.genieacs_id(_device(device_id)))
+        params = httpx.QueryParams([("event", e) for e in (event or ["2 PERIODIC"])])
+        try:
+            r = httpx.post(f"{ex.client.base_url}/_gateward/inform/{url_segment(gid)}", params=params, timeout=60)
+        except httpx.HTTPError as exc:
+            _fail(f"the NBI did not answer: {exc}")
+        if r.status_code == 404 and "No such device" not in r.text:
+            _fail("this NBI is not Gateward's fake (no /_gateward/inform); a real CPE informs on its own schedule")
+        if r.status_code != 200:
+            _fail(f"inform refused ({r.status_code}): {r.text.strip()[:200]}")
+        report = r.json()
+        console.print(
+            f"{device_id} informed ({', '.join(report['events'])}): {len(report['done'])} task(s) done, "
+            f"{len(report['faulted'])} faulted, {len(report['expired'])} expired"
+        )
+        ex.close()
+
+
+def _regex_escape(text: str) -> str:
+    import re
+
+    return re.escape(text)
+
+
+__all__ = ["register"]

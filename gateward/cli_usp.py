@@ -1,0 +1,226 @@
+"""``gateward usp …`` — run simulated USP agents, and look at USP devices through the controller.
+
+Why these commands: to try the USP path on a laptop an operator needs agents (``agents`` runs the
+simulator over the twin on ``GATEWARD_MQTT_URL``), and to trust it they need to see presence the way
+the lifecycle sees it (``devices``), the raw values an agent reports (``get``) and the live event
+stream (``events``: mqtt_connect, Boot!, OnBoardRequest, ValueChange, OperationComplete). Nothing
+here writes to a device: writes go through ``gateward apply`` and the lifecycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err = Console(stderr=True)
+usp_app = typer.Typer(no_args_is_help=True, help="USP (TR-369): simulated agents, presence, reads, events.")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _mqtt_url(url: str | None) -> str:
+    if url:
+        return url
+    from core.config import get_settings
+
+    return get_settings().mqtt_url
+
+
+def _check_broker(url: str) -> None:
+    from executors.mqtt_broker import reachable
+
+    if not reachable(url):
+        _fail(f"no MQTT broker answers at {url}: start Mosquitto (set_tcp_nodelay true) or set GATEWARD_MQTT_URL")
+
+
+def _executor(url: str | None, timeout_s: float) -> Any:
+    from executors.usp import UspExecutor, usp_options
+
+    opts = usp_options()
+    opts.update(timeout_s=timeout_s, probe_timeout_s=min(timeout_s, opts["probe_timeout_s"]))
+    target = _mqtt_url(url)
+    _check_broker(target)
+    try:
+        return UspExecutor(url=target, **opts)
+    except (ConnectionError, OSError) as exc:
+        _fail(str(exc))
+
+
+def _usp_devices(ids: list[str], all_usp: bool) -> list[Any]:
+    from core.errors import GatewardError
+    from core.store import repo
+    from gateward.cli import rt
+
+    try:
+        with rt().store.read() as s:
+            if ids:
+                return [repo.get_device(s, i) for i in ids]
+            devices, _ = repo.list_devices(s, limit=100000)
+    except GatewardError as exc:
+        _fail(f"{exc.message} (`gateward devices` lists them)")
+    return [d for d in devices if d.adapter == "usp" or (all_usp and str(d.protocol) == "usp")]
+
+
+@usp_app.command("agents")
+def agents(
+    count: Annotated[int, typer.Option(help="twin devices to host (0 = every selected device)")] = 0,
+    protocol: Annotated[str, typer.Option(help="usp (USP-native models), cwmp, or all")] = "usp",
+    url: Annotated[str | None, typer.Option(help="MQTT broker (default GATEWARD_MQTT_URL)")] = None,
+    mqtt: Annotated[int, typer.Option(help="MQTT version: 5 or 3 (3.1.1)")] = 5,
+    per_connection: Annotated[int, typer.Option(help="agents sharing one MQTT connection")] = 500,
+    dedicated: Annotated[bool, typer.Option(help="one connection per agent, with a real MQTT will")] = False,
+    persist: Annotated[str, typer.Option(help="sync (commit before answering) or batched")] = "sync",
+    boot: Annotated[bool, typer.Option(help="send Boot! on start, as after power-on")] = False,
+    onboard: Annotated[bool, typer.Option(help="send OnBoardRequest on first connect")] = False,
+    report_every: Annotated[float, typer.Option(help="seconds between status lines")] = 10.0,
+) -> None:
+    """Run simulated USP agents for twin devices until Ctrl-C (one process, shared connections)."""
+    from executors.sim.twin import Twin
+    from executors.sim.usp_host import AgentHost, HostConfig, _select_devices, serve
+    from executors.usp import usp_options
+
+    if mqtt not in (3, 5):
+        _fail("--mqtt must be 5 or 3")
+    if persist not in ("sync", "batched"):
+        _fail("--persist must be sync or batched")
+    target = _mqtt_url(url)
+    _check_broker(target)
+    from gateward.cli import rt
+
+    runtime = rt()
+    twin = Twin(runtime.settings.sim_database_url or runtime.store.url)
+    ids = _select_devices(twin, protocol=None if protocol == "all" else protocol, limit=count or None)
+    if not ids:
+        _fail(f"the twin holds no {protocol} devices: seed a fleet first (`gateward seed`) or pass --protocol all")
+    cfg = HostConfig(url=target, controller_id=usp_options()["endpoint_id"], mqtt_version=mqtt,
+                     agents_per_connection=per_connection, dedicated=dedicated, persist=persist,  # type: ignore[arg-type]
+                     boot_on_start=boot, onboard=onboard)
+    host = AgentHost(cfg, twin)
+
+    async def main() -> None:
+        for device_id in ids:
+            host.add_device(device_id)
+        await host.start()
+        console.print(f"{len(host.agents)} USP agents on {host.connections} MQTT connection(s) at {target} "
+                      f"(MQTT {'5' if mqtt == 5 else '3.1.1'}), controller {cfg.controller_id}; Ctrl-C stops")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await serve(host, report_every_s=report_every, report=console.print, stop=stop)
+
+    try:
+        asyncio.run(main())
+    finally:
+        twin.close()
+    console.print("agents stopped")
+
+
+@usp_app.command("devices")
+def devices(
+    device_ids: Annotated[list[str] | None, typer.Argument(help="devices (default: every usp-adapter device)")] = None,
+    all_usp: Annotated[bool, typer.Option("--all-usp", help="also USP-model devices on other adapters")] = False,
+    url: Annotated[str | None, typer.Option(help="MQTT broker (default GATEWARD_MQTT_URL)")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for each agent's answer")] = 2.0,
+) -> None:
+    """Presence of USP devices as the lifecycle sees it: connected, and answering a probe now."""
+    from executors.usp import endpoint_for
+
+    found = _usp_devices(list(device_ids or []), all_usp)
+    if not found:
+        _fail("no USP devices: none has adapter 'usp' (try --all-usp, or name devices)")
+    ex = _executor(url, timeout)
+    try:
+        async def probe_all() -> list[Any]:
+            return list(await asyncio.gather(*(ex.apresence(d) for d in found)))
+
+        results = ex.runner.run(probe_all(), timeout=timeout * 3 + 30)
+    finally:
+        ex.close()
+    table = Table(title=f"USP devices ({len(found)})")
+    for col in ("device", "endpoint", "online", "reachable", "detail"):
+        table.add_column(col)
+    for d, p in zip(found, results, strict=True):
+        table.add_row(d.id, endpoint_for(d), "yes" if p.online else "[red]no[/red]",
+                      "yes" if p.reachable else "[red]no[/red]", p.detail)
+    console.print(table)
+
+
+@usp_app.command("get")
+def get(
+    device_id: str,
+    paths: Annotated[list[str], typer.Argument(help="TR-181 paths (partial paths end with '.')")],
+    url: Annotated[str | None, typer.Option(help="MQTT broker (default GATEWARD_MQTT_URL)")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the agent")] = 5.0,
+) -> None:
+    """Read parameters from a device's USP agent (secrets read back empty)."""
+    from core.secrets import mask_value
+    from executors.base import ExecutorError
+
+    (device,) = _usp_devices([device_id], True)
+    ex = _executor(url, timeout)
+    try:
+        values = ex.read(device, paths)
+    except ExecutorError as exc:
+        _fail(exc.message)
+    finally:
+        ex.close()
+    table = Table(title=f"{device.id} over USP")
+    for col in ("path", "value", "type", "writable"):
+        table.add_column(col)
+    for path, v in sorted(values.items()):
+        table.add_row(path, str(mask_value(path, v.value)), v.type, "" if v.writable is None else str(v.writable))
+    console.print(table)
+
+
+@usp_app.command("events")
+def events(
+    seconds: Annotated[float, typer.Option(help="how long to listen (0 = until Ctrl-C)")] = 30.0,
+    url: Annotated[str | None, typer.Option(help="MQTT broker (default GATEWARD_MQTT_URL)")] = None,
+) -> None:
+    """Print USP events as they arrive: connect/disconnect, Boot!, OnBoardRequest, ValueChange, ..."""
+    from executors.usp import UspController, usp_options
+
+    target = _mqtt_url(url)
+    _check_broker(target)
+    opts = usp_options()
+
+    async def main() -> None:
+        ctl = UspController(target, endpoint_id=opts["endpoint_id"], mqtt_version=opts["mqtt_version"])
+        await ctl.start()
+        console.print(f"listening as {ctl.endpoint_id} on {ctl.topic} (NotifyResp answered)")
+        end = time.monotonic() + seconds if seconds > 0 else None
+        try:
+            async for e in ctl.events():
+                stamp = time.strftime("%H:%M:%S", time.localtime(e.ts))
+                console.print(f"{stamp} {e.kind:<18} {e.endpoint_id} {e.data}", highlight=False)
+                if end is not None and time.monotonic() > end:
+                    break
+        finally:
+            await ctl.stop()
+
+    async def bounded() -> None:
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(main(), seconds)
+        else:
+            await main()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(bounded())
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(usp_app, name="usp")

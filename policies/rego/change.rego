@@ -1,0 +1,87 @@
+# METADATA
+# title: Change basics
+# description: >-
+#   What every change must satisfy whoever proposes it: the exact change was previewed (no blind
+#   bulk Set), it does something, it stays within the proposer's target limit, it runs inside the
+#   region's change window (or is an emergency a senior approver signs), and secrets are approved.
+package gateward.change
+
+import rego.v1
+
+deny contains "change: no preview of the exact change exists; preview it before asking policy" if {
+	not input.proposal.preview.exists
+}
+
+deny contains msg if {
+	input.proposal.preview.exists
+	input.proposal.preview.blind
+	input.proposal.target_count > data.gateward.data.limits.blind_bulk_max_targets
+	msg := sprintf(
+		"change: blind bulk Set refused: the preview read no current values for a %d-device change; preview against reachable devices first",
+		[input.proposal.target_count],
+	)
+}
+
+deny contains "change: the proposal changes nothing and runs no operation" if {
+	count(input.proposal.changes) == 0
+	count(input.proposal.operations) == 0
+}
+
+deny contains "change: the proposal has no target device" if {
+	input.proposal.target_count == 0
+}
+
+# The most generous of the actor's roles sets the limit (automation also has its catalogue's).
+max_targets := max(array.concat([0], [data.gateward.data.roles.roles[r].max_targets | some r in data.gateward.lib.known_roles]))
+
+deny contains msg if {
+	input.proposal.target_count > max_targets
+	msg := sprintf("change: roles (%s) may target at most %d devices; this proposal targets %d", [
+		data.gateward.lib.roles_text, max_targets, input.proposal.target_count,
+	])
+}
+
+deny contains msg if {
+	data.gateward.lib.window_applies
+	not input.proposal.emergency
+	some region in data.gateward.lib.outside_window_regions
+	msg := sprintf("change: outside the change window for %s (%s); only an emergency with a senior approver may proceed", [
+		region, data.gateward.lib.window_text(region),
+	])
+}
+
+deny contains "change: automation may not declare an emergency" if {
+	input.proposal.emergency
+	data.gateward.lib.is_automation
+}
+
+approvals contains {"role": "senior_approver", "reason": reason} if {
+	input.proposal.emergency
+	data.gateward.lib.window_applies
+	some region in data.gateward.lib.outside_window_regions
+	reason := sprintf("emergency change outside the change window for %s", [region])
+}
+
+approvals contains {"role": "approver", "reason": reason} if {
+	some c in input.proposal.changes
+	c.secret
+	reason := sprintf("secret change to %s", [c.path])
+}
+
+warn contains msg if {
+	input.proposal.preview.exists
+	input.proposal.preview.devices_present < input.proposal.preview.devices_total
+	msg := sprintf("change: %d of %d target devices lack confirmed presence; they wait until they check in", [
+		input.proposal.preview.devices_total - input.proposal.preview.devices_present, input.proposal.preview.devices_total,
+	])
+}
+
+warn contains "change: the preview is blind (current values unread); the backup is taken at apply time" if {
+	input.proposal.preview.exists
+	input.proposal.preview.blind
+	input.proposal.target_count <= data.gateward.data.limits.blind_bulk_max_targets
+}
+
+obligations contains "presence: apply only to devices with confirmed presence" if {
+	input.proposal.preview.devices_present < input.proposal.preview.devices_total
+}

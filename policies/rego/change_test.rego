@@ -1,0 +1,99 @@
+package gateward.change_test
+
+import rego.v1
+
+test_base_has_no_change_denials if {
+	count(data.gateward.change.deny) == 0 with input as data.gateward.fixtures_test.base
+}
+
+test_deny_without_preview if {
+	inp := object.union(data.gateward.fixtures_test.base, {"proposal": {"preview": {"exists": false}}})
+	"change: no preview of the exact change exists; preview it before asking policy" in data.gateward.change.deny with input as inp
+}
+
+test_deny_blind_bulk_set if {
+	inp := object.union(data.gateward.fixtures_test.fleet(data.gateward.fixtures_test.base, 3), {"proposal": {"preview": {"blind": true}}})
+	msgs := data.gateward.change.deny with input as inp
+	some msg in msgs
+	startswith(msg, "change: blind bulk Set refused")
+}
+
+test_blind_single_device_only_warns if {
+	inp := object.union(data.gateward.fixtures_test.base, {"proposal": {"preview": {"blind": true}}})
+	count(data.gateward.change.deny) == 0 with input as inp
+	"change: the preview is blind (current values unread); the backup is taken at apply time" in data.gateward.change.warn with input as inp
+}
+
+test_deny_empty_proposal if {
+	inp := object.union(data.gateward.fixtures_test.base, {"proposal": {"changes": [], "operations": []}})
+	"change: the proposal changes nothing and runs no operation" in data.gateward.change.deny with input as inp
+}
+
+test_deny_no_targets if {
+	inp := object.union(data.gateward.fixtures_test.base, {"proposal": {"target_count": 0, "targets": []}, "devices": []})
+	"change: the proposal has no target device" in data.gateward.change.deny with input as inp
+}
+
+test_max_targets_is_the_most_generous_role if {
+	data.gateward.change.max_targets == 500 with input as data.gateward.fixtures_test.as_actor(data.gateward.fixtures_test.base, ["support_agent", "approver"], "human")
+}
+
+test_deny_over_role_target_limit if {
+	inp := data.gateward.fixtures_test.fleet(data.gateward.fixtures_test.base, 6)
+	"change: roles (support_agent) may target at most 5 devices; this proposal targets 6" in data.gateward.change.deny with input as inp
+}
+
+test_within_role_target_limit if {
+	inp := data.gateward.fixtures_test.fleet(data.gateward.fixtures_test.base, 5)
+	count(data.gateward.change.deny) == 0 with input as inp
+}
+
+test_deny_fleet_change_outside_window if {
+	inp := object.union(data.gateward.fixtures_test.fleet(data.gateward.fixtures_test.base, 2), {"context": {"now_ns": data.gateward.fixtures_test.out_of_window_ns}})
+	msgs := data.gateward.change.deny with input as inp
+	some msg in msgs
+	startswith(msg, "change: outside the change window for DE (local hour 14")
+}
+
+test_fleet_change_inside_window_allowed if {
+	inp := data.gateward.fixtures_test.fleet(data.gateward.fixtures_test.base, 2)
+	count(data.gateward.change.deny) == 0 with input as inp
+}
+
+test_single_device_fix_ignores_window if {
+	inp := object.union(data.gateward.fixtures_test.base, {"context": {"now_ns": data.gateward.fixtures_test.out_of_window_ns}})
+	count(data.gateward.change.deny) == 0 with input as inp
+}
+
+test_emergency_outside_window_needs_senior if {
+	inp := object.union(data.gateward.fixtures_test.fleet(data.gateward.fixtures_test.base, 2), {
+		"proposal": {"emergency": true},
+		"context": {"now_ns": data.gateward.fixtures_test.out_of_window_ns},
+	})
+	count(data.gateward.change.deny) == 0 with input as inp
+	{"role": "senior_approver", "reason": "emergency change outside the change window for DE"} in data.gateward.change.approvals with input as inp
+}
+
+test_deny_automation_emergency if {
+	inp := object.union(data.gateward.fixtures_test.as_actor(data.gateward.fixtures_test.base, ["automation"], "job"), {"proposal": {"emergency": true}})
+	"change: automation may not declare an emergency" in data.gateward.change.deny with input as inp
+}
+
+test_secret_change_needs_approver if {
+	inp := data.gateward.fixtures_test.with_changes([data.gateward.fixtures_test.passphrase(20, false, data.gateward.fixtures_test.good_sha)])
+	{"role": "approver", "reason": "secret change to Device.WiFi.AccessPoint.1.Security.KeyPassphrase"} in data.gateward.change.approvals with input as inp
+}
+
+test_no_approvals_for_plain_change if {
+	count(data.gateward.change.approvals) == 0 with input as data.gateward.fixtures_test.base
+}
+
+test_warn_and_obligation_when_devices_absent if {
+	inp := object.union(data.gateward.fixtures_test.fleet(data.gateward.fixtures_test.base, 4), {"proposal": {"preview": {"devices_present": 3}}})
+	"change: 1 of 4 target devices lack confirmed presence; they wait until they check in" in data.gateward.change.warn with input as inp
+	"presence: apply only to devices with confirmed presence" in data.gateward.change.obligations with input as inp
+}
+
+test_no_presence_obligation_when_all_present if {
+	count(data.gateward.change.obligations) == 0 with input as data.gateward.fixtures_test.base
+}

@@ -1,0 +1,105 @@
+package data.gateward.decision_test
+
+import rego.v1
+
+outside := object.union(data.gateward.fixtures_test.fleet(data.gateward.fixtures_test.base, 2), {"context": {"now_ns": data.gateward.fixtures_test.out_of_window_ns}})
+
+test_base_decision if {
+	data.gateward.decision == {
+		"allow": true, "deny": [], "approvals_required": [], "risk": 0.1,
+		"obligations": [], "warnings": [], "would_deny": [],
+	} with input as data.gateward.fixtures_test.base
+}
+
+test_malformed_input_short_circuits if {
+	d := data.gateward.decision with input as {"proposal": 1}
+	d.allow == false
+	d.risk == 1
+	"input: proposal is missing or not an object" in d.deny
+}
+
+test_deny_makes_allow_false if {
+	d := data.gateward.decision with input as outside
+	d.allow == false
+	count(d.deny) == 1
+	count(data.gateward.enforced) == 1 with input as outside
+}
+
+# One data override per test: regorus keeps a rule value cached across `with data...`
+# statements of the same query.
+test_valid_modes if {
+	data.gateward.valid_modes == {"enforce", "warn", "dryrun"}
+	data.gateward.default_mode == "enforce"
+}
+
+test_invalid_default_mode_enforces if {
+	data.gateward.default_mode == "enforce" with data.gateward.data.modes.default_mode as "bogus"
+}
+
+test_default_mode_from_data if {
+	data.gateward.default_mode == "warn" with data.gateward.data.modes.default_mode as "warn"
+}
+
+test_mode_of_drops_invalid_modes if {
+	modes := data.gateward.mode_of with data.gateward.data.modes.rule_sets.change as "enforse"
+	not modes.change
+	modes.wifi == "enforce"
+}
+
+test_warn_mode_moves_denials_to_warnings if {
+	d := data.gateward.decision with input as outside with data.gateward.data.modes.rule_sets.change as "warn"
+	d.allow == true
+	d.deny == []
+	count(d.warnings) == 1
+	endswith(d.warnings[0], "[warn mode]")
+	count(data.gateward.warned) == 1 with input as outside with data.gateward.data.modes.rule_sets.change as "warn"
+}
+
+test_dryrun_mode_moves_denials_to_would_deny if {
+	d := data.gateward.decision with input as outside with data.gateward.data.modes.rule_sets.change as "dryrun"
+	d.allow == true
+	count(d.would_deny) == 1
+	startswith(d.would_deny[0], "change: outside the change window")
+	data.gateward.would_deny == d.would_deny with input as outside with data.gateward.data.modes.rule_sets.change as "dryrun"
+}
+
+test_unknown_mode_enforces_and_warns if {
+	d := data.gateward.decision with input as outside with data.gateward.data.modes.rule_sets.change as "off"
+	d.allow == false
+	"modes: unknown mode off for rule set change; enforcing" in d.warnings
+	count(data.gateward.mode_warnings) == 1 with data.gateward.data.modes.rule_sets.change as "off"
+}
+
+test_denials_cover_every_rule_set if {
+	names := {name | some [name, _] in data.gateward.denials} with input as data.gateward.fixtures_test.base
+	names == {"change", "wifi", "mgmt", "secrets", "firmware", "rbac", "precedence"}
+}
+
+# DFS needs an approver (wifi) and the yellow device pushes risk over the threshold (risk): one
+# requirement for the role, both reasons kept.
+dedup_input := object.union(data.gateward.fixtures_test.with_changes([object.union(data.gateward.fixtures_test.channel_44, {"value": 100})]), {
+	"devices": [object.union(data.gateward.fixtures_test.device, {"compat": "yellow", "failed_changes_7d": 3})],
+})
+
+test_approvals_deduplicated_by_role if {
+	data.gateward.approvals_required == [{
+		"role": "approver",
+		"reason": "DFS channel 100 on the 5GHz band in DE (radar detection may move the radio); risk 0.45 above 0.4",
+	}] with input as dedup_input
+	count(data.gateward.all_approvals) == 2 with input as dedup_input
+	data.gateward.approval_reasons("approver") == "DFS channel 100 on the 5GHz band in DE (radar detection may move the radio); risk 0.45 above 0.4" with input as dedup_input
+}
+
+test_obligations_put_stages_first_in_plan_order if {
+	inp := object.union(data.gateward.fixtures_test.as_actor(data.gateward.fixtures_test.fleet(data.gateward.fixtures_test.base, 60), ["approver"], "human"), {"proposal": {"preview": {"devices_present": 59}}})
+	obligations := data.gateward.obligations with input as inp
+	obligations == [
+		"stage: canary 5%", "stage: ring 25%", "stage: ring 100%", "halt: failure rate above 2% stops and rolls back",
+		"presence: apply only to devices with confirmed presence",
+	]
+}
+
+test_warnings_sorted_union if {
+	inp := object.union(data.gateward.fixtures_test.base, {"proposal": {"preview": {"blind": true}}})
+	data.gateward.warnings == ["change: the preview is blind (current values unread); the backup is taken at apply time"] with input as inp
+}

@@ -1,0 +1,57 @@
+package gateward.precedence_test
+
+import rego.v1
+
+live(targets, value) := object.union(data.gateward.fixtures_test.base, {"context": {"live_proposals": [{
+	"id": "prop-2", "author": "bob", "targets": targets,
+	"changes": [{"path": "Device.WiFi.Radio.2.Channel", "value": value}],
+}]}})
+
+profile(targets, value) := object.union(data.gateward.fixtures_test.base, {"context": {"profiles": [{
+	"id": "wifi-defaults", "version": 7, "targets": targets,
+	"changes": [{"path": "Device.WiFi.Radio.2.Channel", "value": value}],
+}]}})
+
+test_target_set if {
+	data.gateward.precedence.target_set == {"dev-1"} with input as data.gateward.fixtures_test.base
+}
+
+test_overlaps if {
+	data.gateward.precedence.overlaps(["dev-9", "dev-1"]) with input as data.gateward.fixtures_test.base
+	not data.gateward.precedence.overlaps(["dev-9"]) with input as data.gateward.fixtures_test.base
+}
+
+test_deny_conflicting_live_proposal if {
+	msg := "precedence: Device.WiFi.Radio.2.Channel: proposal prop-1 sets 44 but live proposal prop-2 (by bob) sets 36 on overlapping devices"
+	msg in data.gateward.precedence.deny with input as data.gateward.precedence_test.live(["dev-1"], 36)
+}
+
+test_same_value_is_no_conflict if {
+	count(data.gateward.precedence.deny) == 0 with input as data.gateward.precedence_test.live(["dev-1"], 44)
+}
+
+test_disjoint_devices_is_no_conflict if {
+	count(data.gateward.precedence.deny) == 0 with input as data.gateward.precedence_test.live(["dev-2"], 36)
+}
+
+test_own_live_entry_is_no_conflict if {
+	inp := object.union(data.gateward.precedence_test.live(["dev-1"], 36), {"context": {"live_proposals": [{
+		"id": "prop-1", "author": "alice", "targets": ["dev-1"],
+		"changes": [{"path": "Device.WiFi.Radio.2.Channel", "value": 36}],
+	}]}})
+	count(data.gateward.precedence.deny) == 0 with input as inp
+}
+
+test_deny_conflicting_profile if {
+	msg := "precedence: Device.WiFi.Radio.2.Channel: proposal prop-1 sets 44 but profile wifi-defaults v7 sets 40 on overlapping devices"
+	msg in data.gateward.precedence.deny with input as data.gateward.precedence_test.profile(["dev-1", "dev-2"], 40)
+}
+
+test_profile_on_other_devices_is_no_conflict if {
+	count(data.gateward.precedence.deny) == 0 with input as data.gateward.precedence_test.profile(["dev-7"], 40)
+}
+
+test_deny_path_set_twice_differently if {
+	inp := data.gateward.fixtures_test.with_changes([data.gateward.fixtures_test.channel_44, object.union(data.gateward.fixtures_test.channel_44, {"value": 48})])
+	"precedence: Device.WiFi.Radio.2.Channel is set twice in proposal prop-1 with different values" in data.gateward.precedence.deny with input as inp
+}

@@ -1,0 +1,34 @@
+package gateward.rollout_test
+
+import rego.v1
+
+big(doc, n) := object.union(doc, {"proposal": {"target_count": n}})
+
+test_small_change_has_no_stages if {
+	data.gateward.rollout.stages == [] with input as data.gateward.fixtures_test.base
+	data.gateward.rollout.reached == set() with input as data.gateward.fixtures_test.base
+}
+
+test_plans_for_config_changes if {
+	data.gateward.rollout.plans == data.gateward.data.rollout.plans with input as data.gateward.fixtures_test.base
+}
+
+test_plans_for_firmware if {
+	inp := data.gateward.fixtures_test.with_operations([{"command": "download", "args": {}}])
+	data.gateward.rollout.plans == data.gateward.data.rollout.firmware_plans with input as inp
+}
+
+test_canary_5_from_50_targets if {
+	stages := data.gateward.rollout.stages with input as data.gateward.rollout_test.big(data.gateward.fixtures_test.base, 50)
+	stages[0] == "stage: canary 5%"
+}
+
+test_canary_1_from_1000_targets if {
+	stages := data.gateward.rollout.stages with input as data.gateward.rollout_test.big(data.gateward.fixtures_test.base, 250000)
+	stages == ["stage: canary 1%", "stage: ring 10%", "stage: ring 50%", "stage: ring 100%", "halt: failure rate above 1% stops and rolls back"]
+}
+
+test_firmware_canary_from_10_targets if {
+	inp := data.gateward.rollout_test.big(data.gateward.fixtures_test.with_operations([{"command": "download", "args": {}}]), 10)
+	data.gateward.rollout.stages[0] == "stage: canary 10%" with input as inp
+}

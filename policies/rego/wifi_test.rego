@@ -1,0 +1,150 @@
+package gateward.wifi_test
+
+import rego.v1
+
+channel(index, value) := data.gateward.fixtures_test.change(
+	sprintf("Device.WiFi.Radio.%d.Channel", [index]), "Device.WiFi.Radio.{i}.Channel", value, "unsignedInt",
+)
+
+auto(index, value) := data.gateward.fixtures_test.change(
+	sprintf("Device.WiFi.Radio.%d.AutoChannelEnable", [index]), "Device.WiFi.Radio.{i}.AutoChannelEnable", value, "boolean",
+)
+
+in_region(doc, region) := object.union(doc, {"devices": [object.union(data.gateward.fixtures_test.device, {"region": region})]})
+
+test_patterns if {
+	data.gateward.wifi.radio_prefix == "Device.WiFi.Radio.{i}."
+	data.gateward.wifi.channel_pattern == "Device.WiFi.Radio.{i}.Channel"
+	data.gateward.wifi.auto_pattern == "Device.WiFi.Radio.{i}.AutoChannelEnable"
+}
+
+test_radio_changes_join_device_radio if {
+	[[d, c, r]] := data.gateward.wifi.radio_changes with input as data.gateward.fixtures_test.base
+	d.id == "dev-1"
+	c.value == 44
+	r.band == "5GHz"
+}
+
+test_allowed_channel_in_de if {
+	count(data.gateward.wifi.deny) == 0 with input as data.gateward.fixtures_test.base
+	count(data.gateward.wifi.approvals) == 0 with input as data.gateward.fixtures_test.base
+}
+
+test_deny_missing_radio if {
+	inp := data.gateward.fixtures_test.with_changes([data.gateward.wifi_test.channel(3, 36)])
+	"wifi: AVM FRITZ!Box 7590 fw 7.57 in DE has no radio 3; cannot check Device.WiFi.Radio.3.Channel" in data.gateward.wifi.deny with input as inp
+}
+
+test_deny_unknown_region if {
+	inp := data.gateward.wifi_test.in_region(data.gateward.fixtures_test.base, "ZZ")
+	"wifi: no regulatory table for region ZZ; radio changes are refused there" in data.gateward.wifi.deny with input as inp
+}
+
+test_deny_non_numeric_channel if {
+	inp := data.gateward.fixtures_test.with_changes([data.gateward.wifi_test.channel(2, "44")])
+	"wifi: Device.WiFi.Radio.2.Channel must be a channel number" in data.gateward.wifi.deny with input as inp
+}
+
+test_deny_channel_13_in_us if {
+	inp := data.gateward.wifi_test.in_region(data.gateward.fixtures_test.with_changes([data.gateward.wifi_test.channel(1, 13)]), "US")
+	"wifi: channel 13 is not permitted on the 2.4GHz band in US (FCC)" in data.gateward.wifi.deny with input as inp
+}
+
+test_channel_13_allowed_in_de if {
+	inp := data.gateward.fixtures_test.with_changes([data.gateward.wifi_test.channel(1, 13)])
+	count(data.gateward.wifi.deny) == 0 with input as inp
+}
+
+test_deny_channel_149_in_de_but_not_gb if {
+	inp := data.gateward.fixtures_test.with_changes([data.gateward.wifi_test.channel(2, 149)])
+	"wifi: channel 149 is not permitted on the 5GHz band in DE (ETSI)" in data.gateward.wifi.deny with input as inp
+	count(data.gateward.wifi.deny) == 0 with input as data.gateward.wifi_test.in_region(inp, "GB")
+	count(data.gateward.wifi.deny) == 0 with input as data.gateward.wifi_test.in_region(inp, "US")
+}
+
+test_dfs_channel_needs_approver if {
+	inp := data.gateward.fixtures_test.with_changes([data.gateward.wifi_test.channel(2, 100)])
+	count(data.gateward.wifi.deny) == 0 with input as inp
+	{"role": "approver", "reason": "DFS channel 100 on the 5GHz band in DE (radar detection may move the radio)"} in data.gateward.wifi.approvals with input as inp
+}
+
+test_deny_dfs_where_region_disallows if {
+	inp := data.gateward.fixtures_test.with_changes([data.gateward.wifi_test.channel(2, 52)])
+	"wifi: DFS channel 52 is not allowed in DE" in data.gateward.wifi.deny with input as inp with data.gateward.data.regulatory.regions.DE.dfs_allowed as false
+}
+
+test_deny_channel_144_in_etsi_allowed_dfs_in_us if {
+	inp := data.gateward.fixtures_test.with_changes([data.gateward.wifi_test.channel(2, 144)])
+	"wifi: channel 144 is not permitted on the 5GHz band in DE (ETSI)" in data.gateward.wifi.deny with input as inp
+	count(data.gateward.wifi.deny) == 0 with input as data.gateward.wifi_test.in_region(inp, "US")
+}
+
+test_6ghz_channels_per_domain if {
+	six := object.union(data.gateward.fixtures_test.device, {"radios": [{"index": 3, "band": "6GHz", "channel": 5, "auto_channel": false, "bandwidth": "160MHz"}]})
+	inp := object.union(data.gateward.fixtures_test.with_changes([data.gateward.wifi_test.channel(3, 97)]), {"devices": [six]})
+	"wifi: channel 97 is not permitted on the 6GHz band in DE (ETSI)" in data.gateward.wifi.deny with input as inp
+	us := object.union(inp, {"devices": [object.union(six, {"region": "US"})]})
+	count(data.gateward.wifi.deny) == 0 with input as us
+}
+
+test_deny_invalid_width_for_band if {
+	width := data.gateward.fixtures_test.change("Device.WiFi.Radio.1.OperatingChannelBandwidth", "Device.WiFi.Radio.{i}.OperatingChannelBandwidth", "80MHz", "string")
+	inp := data.gateward.fixtures_test.with_changes([width])
+	"wifi: channel width 80MHz is not valid on the 2.4GHz band (allowed: 20MHz, 40MHz, Auto)" in data.gateward.wifi.deny with input as inp
+}
+
+test_valid_width_for_band if {
+	width := data.gateward.fixtures_test.change("Device.WiFi.Radio.2.OperatingChannelBandwidth", "Device.WiFi.Radio.{i}.OperatingChannelBandwidth", "160MHz", "string")
+	count(data.gateward.wifi.deny) == 0 with input as data.gateward.fixtures_test.with_changes([width])
+}
+
+power(index, value) := data.gateward.fixtures_test.change(
+	sprintf("Device.WiFi.Radio.%d.TransmitPower", [index]), "Device.WiFi.Radio.{i}.TransmitPower", value, "int",
+)
+
+test_power_ok if {
+	data.gateward.wifi.power_ok(-1, "2.4GHz")
+	data.gateward.wifi.power_ok(80, "2.4GHz")
+	data.gateward.wifi.power_ok(100, "5GHz")
+	not data.gateward.wifi.power_ok(81, "2.4GHz")
+	not data.gateward.wifi.power_ok(5, "5GHz")
+}
+
+test_deny_transmit_power_over_band_limit if {
+	inp := data.gateward.fixtures_test.with_changes([data.gateward.wifi_test.power(1, 90)])
+	"wifi: transmit power 90% is outside the limits for the 2.4GHz band (10..80% or -1 for auto)" in data.gateward.wifi.deny with input as inp
+}
+
+test_transmit_power_within_limits_and_auto if {
+	count(data.gateward.wifi.deny) == 0 with input as data.gateward.fixtures_test.with_changes([data.gateward.wifi_test.power(2, 100)])
+	count(data.gateward.wifi.deny) == 0 with input as data.gateward.fixtures_test.with_changes([data.gateward.wifi_test.power(1, -1)])
+}
+
+auto_radio := object.union(data.gateward.fixtures_test.device, {"radios": [{"index": 2, "band": "5GHz", "channel": 36, "auto_channel": true, "bandwidth": "80MHz"}]})
+
+test_deny_fixed_channel_while_auto_channel_stays_on if {
+	inp := object.union(data.gateward.fixtures_test.base, {"devices": [auto_radio]})
+	msg := "wifi: radio 2 has AutoChannelEnable=true and would move off channel 44; add Device.WiFi.Radio.2.AutoChannelEnable=false to the proposal"
+	msg in data.gateward.wifi.deny with input as inp
+}
+
+test_fixed_channel_with_auto_disabled_in_same_proposal if {
+	inp := object.union(
+		data.gateward.fixtures_test.with_changes([data.gateward.fixtures_test.channel_44, data.gateward.wifi_test.auto(2, false)]),
+		{"devices": [auto_radio]},
+	)
+	count(data.gateward.wifi.deny) == 0 with input as inp
+	data.gateward.wifi.auto_disabled == {2} with input as inp
+}
+
+test_deny_fixed_channel_with_auto_enabled if {
+	inp := data.gateward.fixtures_test.with_changes([data.gateward.fixtures_test.channel_44, data.gateward.wifi_test.auto(2, true)])
+	data.gateward.wifi.auto_enabled == {2} with input as inp
+	"wifi: radio 2: a fixed Channel and AutoChannelEnable=true contradict each other" in data.gateward.wifi.deny with input as inp
+}
+
+test_bool_false_reaches_rego_as_false if {
+	# The regression the JSON input path exists for: false must stay a boolean, not 0.0.
+	inp := data.gateward.fixtures_test.with_changes([data.gateward.wifi_test.auto(2, false)])
+	data.gateward.wifi.auto_disabled == {2} with input as inp
+}

@@ -1,0 +1,72 @@
+"""Campaign endpoints over the real app (TestClient): the error shape, roles, the whole walk from
+definition to a completed rollout with the in-process worker, and the console's assets."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.routers import campaigns as campaign_routes
+from tests.campaigns.helpers import PATH
+
+USERS = ("alice", "bob", "carol", "dave", "erin")
+
+
+@pytest.fixture
+def client(crt: Any) -> Iterator[tuple[TestClient, dict[str, dict[str, str]]]]:
+    from api.app import create_app
+    from core.users import issue_token
+
+    app = create_app(crt)
+    if not any(getattr(r, "path", "").startswith("/api/campaigns") for r in app.routes):
+        app.include_router(campaign_routes.router)  # until api/app.py includes it
+    tokens = {u: {"Authorization": f"Bearer {issue_token(crt.store, u)}"} for u in USERS}
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c, tokens
+
+
+def test_campaign_over_http(crt: Any, client: tuple[TestClient, dict[str, dict[str, str]]]) -> None:
+    from campaigns.worker import EmbeddedWorker
+
+    c, h = client
+    body = {"name": "api", "target": {"all_fleet": True}, "emergency": True, "sweep_delay_s": 0,
+            "changes": [{"path": PATH, "value": False}], "promotion": {"mode": "auto", "pause_s": 0},
+            "rate": {"initial_batch": 5, "max_batch": 20, "max_window": 4}}
+    bad = c.post("/api/campaigns", json={**body, "rings": [50, 10, 100]}, headers=h["dave"])
+    assert bad.status_code == 422 and bad.json()["error"] == "invalid" and "rings must grow" in bad.json()["detail"]
+    assert c.post("/api/campaigns", json=body, headers=h["erin"]).status_code == 403
+    assert c.post("/api/campaigns", json=body).status_code == 401
+    r = c.post("/api/campaigns", json=body, headers=h["dave"])
+    assert r.status_code == 201, r.text
+    cid, pid = r.json()["id"], r.json()["proposal"]["id"]
+    pv = c.get(f"/api/campaigns/{cid}/preview", headers=h["erin"]).json()
+    assert sum(pv["plan"]["sizes"]) == pv["selection"]["devices"] and pv["decision"]["allow"] is True
+    early = c.post(f"/api/campaigns/{cid}/start", headers=h["dave"])
+    assert early.status_code == 409 and "approve" in early.json()["detail"]
+    for approver in ("carol", "bob"):
+        if c.get(f"/api/proposals/{pid}", headers=h["dave"]).json()["proposal"]["state"] == "awaiting_approval":
+            ok = c.post(f"/api/proposals/{pid}/approve", json={"comment": "ok", "hash": r.json()["proposal"]["hash"]},
+                        headers=h[approver])
+            assert ok.status_code == 200, ok.text
+    with EmbeddedWorker(crt, concurrency=2):
+        assert c.post(f"/api/campaigns/{cid}/start", headers=h["dave"]).status_code == 200
+        end = time.monotonic() + 120
+        while time.monotonic() < end:
+            st = c.get(f"/api/campaigns/{cid}", headers=h["alice"]).json()
+            if st["terminal"]:
+                break
+            time.sleep(0.3)
+    assert st["state"] == "completed", st
+    tl = c.get(f"/api/campaigns/{cid}/timeline", headers=h["alice"]).json()
+    assert tl["batches"] and sum(b["verified"] for b in tl["batches"]) >= st["progress"]["verified"]
+    assert c.post(f"/api/campaigns/{cid}/pause", json={}, headers=h["alice"]).status_code == 409
+    assert c.post(f"/api/campaigns/{cid}/abort", json={"reason": "x"}, headers=h["erin"]).status_code == 403
+    assert c.get("/api/campaigns/c-nope", headers=h["alice"]).status_code == 404
+    listed = c.get("/api/campaigns", headers=h["alice"]).json()
+    assert any(i["id"] == cid for i in listed["items"])
+    js = c.get("/static/campaigns.js")
+    assert js.status_code == 200 and "campaignsView" in js.text

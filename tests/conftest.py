@@ -1,0 +1,104 @@
+"""Shared fixtures: databases (SQLite always; PostgreSQL when GATEWARD_TEST_DATABASE_URL is set),
+and a runtime over a small seeded simulated fleet.
+
+Each PostgreSQL test database is a fresh schema (search_path) in the configured database, so
+suites can run in parallel and leave nothing behind. With GATEWARD_REQUIRE_SERVICES=1 (CI) a
+missing PostgreSQL is a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+PG_URL = os.environ.get("GATEWARD_TEST_DATABASE_URL")
+REQUIRE = os.environ.get("GATEWARD_REQUIRE_SERVICES") == "1"
+BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _services_present() -> None:
+    if REQUIRE and not PG_URL:
+        pytest.exit("GATEWARD_REQUIRE_SERVICES=1 but GATEWARD_TEST_DATABASE_URL is not set", returncode=3)
+
+
+def _pg_schema_url() -> tuple[str, Any, str]:
+    from core.store.db import normalise_url
+
+    assert PG_URL
+    base = normalise_url(PG_URL)
+    schema = f"gwt_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    try:
+        with admin.begin() as c:
+            c.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:
+        pytest.fail(f"PostgreSQL at {PG_URL} is not usable: {exc}")
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options=-csearch_path%3D{schema}", admin, schema
+
+
+def make_db_url(backend: str, tmp_path: Path) -> tuple[str, Any]:
+    """Returns (url, cleanup)."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'gateward.db'}", lambda: None
+    url, admin, schema = _pg_schema_url()
+
+    def cleanup() -> None:
+        with admin.begin() as c:
+            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+    return url, cleanup
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    url, cleanup = make_db_url(request.param, tmp_path)
+    yield url
+    cleanup()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'gateward.db'}"
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Any]:
+    from core.store import Store
+
+    s = Store(db_url)
+    yield s
+    s.dispose()
+
+
+def build_test_runtime(url: str, homes: int = 12) -> Any:
+    from core.config import Settings
+    from gateward.runtime import build_runtime
+    from gateward.seed import seed_fleet
+
+    settings = Settings(database_url=url)
+    rt = build_runtime(settings)
+    seed_fleet(rt, homes=homes, seed=11)
+    return rt
+
+
+@pytest.fixture
+def runtime(db_url: str) -> Iterator[Any]:
+    rt = build_test_runtime(db_url)
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def sqlite_runtime(sqlite_url: str) -> Iterator[Any]:
+    rt = build_test_runtime(sqlite_url)
+    yield rt
+    rt.close()

@@ -1,0 +1,73 @@
+"""The GenieACS adapter in the executor contract suite: adapter → HTTP → fake NBI → twin.
+
+Every contract test runs against :class:`executors.genieacs.GenieAcsExecutor` talking real HTTP
+to :class:`executors.genieacs.fake_nbi.FakeNbi`, whose CWMP sessions drive the same digital twin
+the simulator harness uses (so ``Twin.inject`` faults reach the CPE).
+
+Three contract checks ask for something GenieACS cannot give, whatever the adapter does; they
+are marked strict ``xfail`` here with the reason (GenieACS source in ``docs/genieacs.md``), and
+``tests/genieacs`` asserts what happens instead. If GenieACS ever gains these features the
+strict marks turn into failures and must be removed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.contract.conftest import Harness, _sim_fleet, register_harness
+
+GENIEACS_LIMITS = {
+    "test_idempotency_key": (
+        "GenieACS sends every SetParameterValues with an empty ParameterKey (lib/session.ts never fills it), so "
+        "Device.ManagementServer.ParameterKey cannot hold the key; and it does not send a value equal to its "
+        "refreshed cache, so a re-apply under a new key never reaches the CPE. The adapter keeps the key as a "
+        "GenieACS tag instead (tests/genieacs/test_executor.py::test_idempotency_via_tag)."
+    ),
+    "test_reboot_required_is_status_1": (
+        "GenieACS does not record the SetParameterValuesResponse Status (lib/session.ts rpcResponse), so no NBI "
+        "client can learn that a change waits for a reboot."
+    ),
+    "test_tr098_radio_setting_round_trip": (
+        "the TR-098 fan-out and read-back hold, but the native ParameterKey is empty: GenieACS sends an empty "
+        "ParameterKey (tests/genieacs/test_executor.py::test_tr098_fan_out_over_genieacs)."
+    ),
+}
+
+
+@register_harness("genieacs")
+@contextmanager
+def genieacs_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
+    from executors.genieacs.executor import GenieAcsExecutor
+    from executors.genieacs.fake_nbi import FakeNbi
+    from executors.sim.twin import Twin
+
+    reason = GENIEACS_LIMITS.get(getattr(request.node, "originalname", ""))
+    if reason:
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=True, raises=AssertionError))
+    twin = Twin(f"sqlite:///{tmp_path / 'genieacs-twin.db'}")
+    devices = _sim_fleet(twin)
+    nbi = FakeNbi(twin, tick_s=None)
+    url = nbi.start()
+    executor = GenieAcsExecutor(url=url, timeout_s=5.0, session_budget_s=10.0)
+    try:
+        yield Harness(
+            name="genieacs",
+            executor=executor,
+            tr181_device=devices["tr181"],
+            tr098_device=devices["tr098"],
+            usp_device=None,
+            usp_capable=False,
+            inject=lambda device, kind, **params: twin.inject(device.id, kind, **params),
+            clear=lambda device, kind=None: twin.clear(device.id, kind),
+            make_slow_executor=executor.with_timeout,
+            native=lambda device: twin.params(device.id),
+            extras={"twin": twin, "nbi": nbi, "spare": devices["spare"]},
+        )
+    finally:
+        executor.close()
+        nbi.stop()
+        twin.close()

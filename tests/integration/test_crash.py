@@ -1,0 +1,97 @@
+"""Invariant 6: a process killed mid-apply is finished or rolled back on restart, never applied twice.
+
+The apply runs in a real child process (`gateward apply`) that dies at a failpoint with
+``os._exit`` — no cleanup, exactly like ``kill -9``. The test process then runs recovery.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+from sqlalchemy import func, select
+
+from core.models import Change, ProposalDraft, ProposalState
+from core.store import repo
+from core.store.schema import AuditEventRow, DeviceLockRow
+from tests.integration.test_lifecycle import ACE, CH, first_not, pick, radio_5g, read, twin, who
+
+S = ProposalState
+
+
+def _apply_in_child(url: str, pid: str, failpoint: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GATEWARD_DATABASE_URL": url, "GATEWARD_FAILPOINTS": failpoint}
+    return subprocess.run([sys.executable, "-m", "gateward.cli", "apply", pid], env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def _approved(rt: Any, devices: list[Any], r: int, target: int) -> Any:
+    draft = ProposalDraft(intent="crash test", targets=[d.id for d in devices],
+                          changes=[Change(path=ACE.format(r=r), value=False),
+                                   Change(path=CH.format(r=r), value=target)])
+    p = rt.lifecycle.submit(draft, who(rt, "alice"))
+    if p.state is S.AWAITING_APPROVAL:
+        p = rt.lifecycle.approve(p.id, who(rt, "bob"))
+    assert p.state is S.APPROVED, p.error
+    return p
+
+
+def test_killed_after_apply_is_verified_on_restart(runtime: Any, db_url: str) -> None:
+    d = pick(runtime)
+    r = radio_5g(runtime, d)
+    target = first_not(runtime, d, r, 36, 40, 44)
+    p = _approved(runtime, [d], r, target)
+    child = _apply_in_child(db_url, p.id, "lifecycle.after_apply")
+    assert child.returncode == 99, child.stderr
+    assert runtime.lifecycle.get(p.id).state is S.APPLYING
+    with runtime.store.read() as s:
+        assert s.scalar(select(func.count()).select_from(DeviceLockRow)) == 1  # the dead process's lock
+    results = runtime.lifecycle.recover()
+    assert results and results[0][0] == p.id
+    assert runtime.lifecycle.get(p.id).state is S.DONE
+    assert read(runtime, d, CH.format(r=r)) == target
+    with runtime.store.read() as s:
+        writes = s.scalar(select(func.count()).select_from(AuditEventRow).where(
+            AuditEventRow.proposal_id == p.id, AuditEventRow.action == "device.applied"))
+        assert writes == 1  # nothing applied twice
+        assert s.scalar(select(func.count()).select_from(DeviceLockRow)) == 0
+    assert twin(runtime).params(d.id).get("Device.ManagementServer.ParameterKey", p.id) == p.id
+
+
+def test_killed_between_devices_is_rolled_back_on_restart(runtime: Any, db_url: str) -> None:
+    d1, d2 = pick(runtime), pick(runtime, skip=1)
+    r = radio_5g(runtime, d1)
+    if radio_5g(runtime, d2) != r:
+        import pytest
+
+        pytest.skip("devices differ in radio layout")
+    b1, b2 = read(runtime, d1, CH.format(r=r)), read(runtime, d2, CH.format(r=r))
+    target = next(c for c in (36, 40, 44) if c not in (b1, b2))
+    p = _approved(runtime, [d1, d2], r, target)
+    child = _apply_in_child(db_url, p.id, "lifecycle.after_write")
+    assert child.returncode == 99, child.stderr
+    assert read(runtime, d1, CH.format(r=r)) == target  # the first write landed before the crash
+    runtime.lifecycle.recover()
+    assert runtime.lifecycle.get(p.id).state is S.ROLLED_BACK
+    assert read(runtime, d1, CH.format(r=r)) == b1
+    assert read(runtime, d2, CH.format(r=r)) == b2
+    with runtime.store.read() as s:
+        statuses = {e.device_id: e.status for e in repo.executions_for(s, p.id)}
+    assert statuses == {d1.id: "rolled_back", d2.id: "pending"}
+
+
+def test_recovery_leaves_a_live_apply_alone(runtime: Any) -> None:
+    from core.models import utcnow
+
+    d = pick(runtime)
+    r = radio_5g(runtime, d)
+    p = _approved(runtime, [d], r, first_not(runtime, d, r, 36, 40))
+    with runtime.store.write() as s:  # a live process on this host holds the lock
+        s.add(DeviceLockRow(device_id=d.id, proposal_id=p.id, owner=f"{os.uname().nodename}:1",
+                            acquired_at=utcnow(), expires_at=utcnow()))
+        row = repo.get_proposal_row(s, p.id)
+        row.state = "applying"
+    assert runtime.lifecycle.recover() == []
+    assert runtime.lifecycle.get(p.id).state is S.APPLYING

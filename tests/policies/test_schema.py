@@ -1,0 +1,86 @@
+"""The pydantic input models and the fast validator agree, and the samples match both."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from pydantic import ValidationError
+
+from policies import samples as S
+from policies.schema import PolicyInput
+from policies.validate import InputError, check_input
+
+
+def test_samples_round_trip_through_the_models() -> None:
+    for _, doc in S.self_check_inputs():
+        if not isinstance(doc.get("proposal"), dict):
+            continue
+        assert S.validated(doc) == doc
+        check_input(doc)
+
+
+def test_to_doc_drops_secret_facts_only_when_absent() -> None:
+    doc = S.policy_input(
+        changes=[S.change("Device.WiFi.Radio.2.Channel", 44), S.passphrase_change("orange-kettle-x")]
+    )
+    out = PolicyInput.model_validate(doc).to_doc()
+    assert "secret_facts" not in out["proposal"]["changes"][0]
+    assert out["proposal"]["changes"][1]["secret_facts"]["length"] == 15
+
+
+def test_values_keep_their_json_type() -> None:
+    doc = S.policy_input(
+        changes=[
+            S.change("Device.WiFi.Radio.2.AutoChannelEnable", False, "boolean"),
+            S.change("Device.WiFi.Radio.2.Channel", 44),
+        ]
+    )
+    values = [c["value"] for c in PolicyInput.model_validate(doc).to_doc()["proposal"]["changes"]]
+    assert values == [False, 44] and type(values[0]) is bool and type(values[1]) is int
+
+
+MUTATIONS = [
+    ("proposal", "target_count", None),
+    ("proposal", "author_kind", "robot"),
+    ("actor", "kind", "robot"),
+    ("context", "now_ns", "soon"),
+    ("device", "present", "yes"),
+    ("device", "compat", "purple"),
+    ("device", "root", "Gateway."),
+    ("change", "secret", "no"),
+    ("preview", "blind", 0),
+]
+
+
+@pytest.mark.parametrize(("where", "key", "value"), MUTATIONS)
+def test_validator_and_models_reject_the_same_documents(where: str, key: str, value: object) -> None:
+    doc = copy.deepcopy(S.policy_input())
+    target = {
+        "proposal": doc["proposal"],
+        "actor": doc["actor"],
+        "context": doc["context"],
+        "device": doc["devices"][0],
+        "change": doc["proposal"]["changes"][0],
+        "preview": doc["proposal"]["preview"],
+    }[where]
+    if value is None:
+        del target[key]
+    else:
+        target[key] = value
+    with pytest.raises(InputError):
+        check_input(doc)
+    with pytest.raises(ValidationError):
+        PolicyInput.model_validate(doc)
+
+
+def test_validator_names_the_field() -> None:
+    doc = S.policy_input()
+    doc["devices"][0]["radios"][0]["band"] = "60GHz"
+    with pytest.raises(InputError, match=r"devices\[0\]\.radios\[0\]\.band must be 2.4GHz, 5GHz or 6GHz"):
+        check_input(doc)
+    doc = S.policy_input()
+    doc["proposal"]["targets"].append("ghost")
+    doc["proposal"]["target_count"] = 2
+    with pytest.raises(InputError, match="no device facts for 1 target"):
+        check_input(doc)

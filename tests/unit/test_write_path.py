@@ -1,0 +1,82 @@
+"""The write path can only be reached through core.lifecycle (DESIGN.md §1, invariant 1).
+
+Static checks over the source: only ``core/lifecycle.py`` imports ``core.grants``; nothing in
+``brain/``, ``api/``, ``evals/`` or ``gateward/`` calls an executor's write methods or asks the router
+for a writer; and the planner-facing reader has no write attribute (tested in the lifecycle suite).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCT = ["core", "brain", "api", "evals", "gateward", "policies", "bench"]
+NO_WRITE = ["brain", "api", "evals", "gateward", "policies"]
+WRITE_CALLS = {"apply", "operate", "_apply", "_operate", "writer"}
+
+
+def _py_files(*dirs: str) -> list[Path]:
+    out: list[Path] = []
+    for d in dirs:
+        out += [p for p in (ROOT / d).rglob("*.py") if "migrations" not in p.parts]
+    return out
+
+
+def _imports(tree: ast.AST) -> set[str]:
+    mods: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            mods |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            mods.add(node.module)
+            mods |= {f"{node.module}.{a.name}" for a in node.names}
+    return mods
+
+
+def test_only_the_lifecycle_imports_grants() -> None:
+    offenders = []
+    for path in _py_files(*PRODUCT, "executors"):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel in ("core/lifecycle.py", "core/grants.py"):
+            continue
+        if any(m == "core.grants" or m.startswith("core.grants.") for m in _imports(ast.parse(path.read_text()))):
+            offenders.append(rel)
+    assert offenders == [], f"only core/lifecycle.py may import core.grants: {offenders}"
+
+
+def test_no_surface_calls_executor_write_methods() -> None:
+    offenders = []
+    for path in _py_files(*NO_WRITE):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in WRITE_CALLS:
+                # lifecycle.apply(...) is the gate itself and is the one allowed 'apply'
+                target = node.func.value
+                name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+                if node.func.attr in ("apply", "rollback") and name in ("lifecycle", "lc"):
+                    continue
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} .{node.func.attr}()")
+    assert offenders == [], f"write calls outside core.lifecycle: {offenders}"
+
+
+def test_brain_does_not_import_executor_adapters_or_the_lifecycle_writer() -> None:
+    offenders = []
+    for path in _py_files("brain", "evals"):
+        mods = _imports(ast.parse(path.read_text()))
+        bad = [m for m in mods if m.startswith("executors.") and m not in ("executors.base",
+                                                                         "executors.base.ReadOnlyExecutor",
+                                                                         "executors.base.ExecutorError",
+                                                                         "executors.base.ParamValue",
+                                                                         "executors.base.DeviceReader")]
+        if bad:
+            offenders.append(f"{path.relative_to(ROOT)}: {bad}")
+    assert offenders == [], offenders
+
+
+def test_nothing_imports_api() -> None:
+    offenders = []
+    for path in _py_files("core", "brain", "policies", "executors", "evals"):
+        if any(m == "api" or m.startswith("api.") for m in _imports(ast.parse(path.read_text()))):
+            offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == [], offenders

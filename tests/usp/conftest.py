@@ -1,0 +1,43 @@
+"""Fixtures for the USP suite: a broker (see ``tests.usp.support``) and rigs of simulated agents."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.usp.support import BrokerInfo, UspRig, broker, usp_rig
+
+PRPL = "prplnet-px7000-1.3"
+LUMENET = "lumenet-g240w-3.2"
+SINOTEL = "sinotel-hg8020-s105"
+
+
+@pytest.fixture(scope="session")
+def usp_broker() -> BrokerInfo:
+    return broker()
+
+
+@pytest.fixture
+def make_rig(tmp_path: Path, usp_broker: BrokerInfo) -> Iterator[Callable[..., UspRig]]:
+    """``make_rig(models=[(model_key, serial, region)...], **host_options)`` → a started rig."""
+    with ExitStack() as stack:
+
+        def make(models: list[tuple[str, str, str]] | None = None, **options: Any) -> UspRig:
+            wanted = models or [(PRPL, "PX7K10000001", "DE")]
+
+            def devices(twin: Any) -> list[Any]:
+                return [twin.add_device(m, serial, region=region) for m, serial, region in wanted]
+
+            return stack.enter_context(usp_rig(tmp_path, devices, **options))
+
+        yield make
+
+
+@pytest.fixture
+def rig(make_rig: Callable[..., UspRig]) -> UspRig:
+    """One USP-native gateway (Prplnet PX-7000) behind a simulated agent."""
+    return make_rig()

@@ -1,0 +1,151 @@
+"""Commands over USP: Reboot() and Boot!, FactoryReset() and OnBoardRequest, async IPPing() and
+Download() with OperationComplete, and the idempotency key and reboot flag of a Set."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from core.models import Change
+from executors.base import Fault
+from executors.usp.controller import UspEvent
+from executors.usp.executor import endpoint_for
+from tests.usp.support import UspRig, wait_until
+from tests.usp.test_controller import apply_grant, rig_grant
+
+pytestmark = pytest.mark.mqtt
+SSID = "Device.WiFi.SSID.1.SSID"
+
+
+def _events(r: UspRig, ep: str) -> list[UspEvent]:
+    return [e for e in list(r.controller.recent_events) if e.endpoint_id == ep]
+
+
+def test_reboot_waits_for_boot_event(rig: UspRig) -> None:
+    (d,) = rig.devices
+    ep = endpoint_for(d)
+    boots = rig.twin.state(d.id).boot_count
+    with rig_grant(d, "reboot") as g:
+        res = rig.executor.operate(d, "reboot", {}, g)
+    assert res.status == "done" and res.output["boot_cause"] == "RemoteReboot"
+    assert res.output["command_key"].startswith("gw-")
+    assert rig.twin.state(d.id).boot_count == boots + 1
+    kinds = [e.kind for e in _events(rig, ep)]
+    assert kinds[-3:] == ["disconnect", "connect", "boot"]
+    wait_until(lambda: rig.host.stats.notify_acked >= 1, what="the agent to get its NotifyResp for Boot!")
+    assert rig.executor.read(d, ["Device.DeviceInfo.UpTime"])["Device.DeviceInfo.UpTime"].value < 60
+
+
+def test_event_listeners_see_boot_from_any_thread(rig: UspRig) -> None:
+    import queue
+
+    (d,) = rig.devices
+    seen: queue.Queue[UspEvent] = queue.Queue()
+    rig.executor.add_event_listener(seen.put)
+    with rig_grant(d, "reboot") as g:
+        rig.executor.operate(d, "reboot", {}, g)
+    kinds = []
+    while not seen.empty():
+        kinds.append(seen.get().kind)
+    assert "boot" in kinds and "connect" in kinds
+    rig.executor.remove_event_listener(seen.put)
+
+
+def test_factory_reset_onboards_again(rig: UspRig) -> None:
+    (d,) = rig.devices
+    ep = endpoint_for(d)
+    with apply_grant(d, [SSID]) as g:
+        rig.executor.apply(d, [Change(path=SSID, value="Before Reset")], "k-fr", g)
+    with rig_grant(d, "factory_reset") as g:
+        res = rig.executor.operate(d, "factory_reset", {}, g)
+    assert res.status == "done" and res.output["boot_cause"] == "RemoteFactoryReset"
+    wait_until(lambda: any(e.kind == "onboard" for e in _events(rig, ep)), what="OnBoardRequest")
+    onboard = next(e for e in _events(rig, ep) if e.kind == "onboard")
+    assert onboard.data["serial_number"] == d.serial and onboard.data["oui"] == d.oui
+    assert rig.executor.read(d, [SSID])[SSID].value != "Before Reset"
+
+
+def test_reboot_that_never_comes_back_is_pending(rig: UspRig) -> None:
+    (d,) = rig.devices
+    rig.twin.inject(d.id, "reboot_hangs")
+    rig.run_agents(rig.host.sync(d.id))
+    quick = rig.executor.with_timeout(5)
+    quick.reboot_timeout_s = 0.5
+    with rig_grant(d, "reboot") as g:
+        res = quick.operate(d, "reboot", {}, g)
+    assert res.status == "pending" and "no Boot!" in res.output["detail"]
+    assert not rig.executor.presence(d).online
+
+
+def test_ipping_is_async_with_operation_complete(rig: UspRig) -> None:
+    (d,) = rig.devices
+    with rig_grant(d, "ipping") as g:
+        res = rig.executor.operate(d, "ipping", {"host": "192.0.2.7", "repetitions": 4}, g)
+    assert res.status == "done"
+    assert res.output["SuccessCount"] + res.output["FailureCount"] == 4
+    assert res.output["DiagnosticsState"] == "Complete"
+    ep = endpoint_for(d)
+    ops = [e for e in _events(rig, ep) if e.kind == "operation_complete"]
+    assert ops and ops[-1].data["command"] == "IPPing()" and ops[-1].data["obj_path"] == "Device.IP.Diagnostics."
+    values, _ = rig.ctl(rig.controller.get(ep, ["Device.LocalAgent.Subscription.*.NotifType"]))
+    assert "OperationComplete" in values.values()  # the executor subscribed first
+    with rig_grant(d, "ipping") as g, pytest.raises(Fault, match="ipping"):
+        rig.executor.operate(d, "ipping", {"host": "192.0.2.7", "repetitions": "many"}, g)
+    with rig_grant(d, "ipping") as g:  # an unresolvable host is a finished, failed diagnostic
+        bad = rig.executor.operate(d, "ipping", {"host": "nowhere.invalid", "repetitions": 1}, g)
+    assert bad.status == "failed" and bad.output["DiagnosticsState"] == "Error_CannotResolveHostName"
+
+
+def test_download_upgrades_and_reboots(rig: UspRig) -> None:
+    (d,) = rig.devices
+    with rig_grant(d, "download") as g:
+        res = rig.executor.operate(d, "download", {"url": "https://fw.example/prplOS-3.2.0.bin",
+                                                   "version": "prplOS-3.2.0"}, g)
+    assert res.status == "done"
+    assert rig.executor.read(d, ["Device.DeviceInfo.SoftwareVersion"])[
+        "Device.DeviceInfo.SoftwareVersion"].value == "prplOS-3.2.0"
+    boot = [e for e in _events(rig, endpoint_for(d)) if e.kind == "boot"][-1]
+    assert boot.data["FirmwareUpdated"] == "true"
+    rig.twin.inject(d.id, "download_fails", code=9010, message="image signature invalid")
+    rig.run_agents(rig.host.sync(d.id))
+    with rig_grant(d, "download") as g, pytest.raises(Fault) as err:
+        rig.executor.operate(d, "download", {"url": "https://fw.example/bad.bin"}, g)
+    assert err.value.code == 9010 and "signature" in str(err.value)
+
+
+def test_idempotent_reapply_and_reboot_flag(rig: UspRig) -> None:
+    (d,) = rig.devices
+    change = [Change(path=SSID, value="Idem")]
+    with apply_grant(d, [SSID]) as g:
+        first = rig.executor.apply(d, change, "p-1", g)
+        sets = rig.host.stats.requests
+        again = rig.executor.apply(d, change, "p-1", g)
+    assert not first.idempotent_skip and again.idempotent_skip
+    assert rig.host.stats.requests - sets == 1  # one Get, no Set
+    assert rig.twin.state(d.id).parameter_key == "p-1"
+    rig.inject(d, "reboot_required")
+    with apply_grant(d, [SSID]) as g:
+        res = rig.executor.apply(d, [Change(path=SSID, value="After Reboot")], "p-2", g)
+    assert res.status == 1
+
+
+def test_declared_type_mismatch_is_refused_before_sending(rig: UspRig) -> None:
+    (d,) = rig.devices
+    path = "Device.WiFi.Radio.1.Channel"
+    rig.executor.read(d, [path])
+    before = rig.controller.stats.requests_out
+    with apply_grant(d, [path]) as g, pytest.raises(Fault) as err:
+        rig.executor.apply(d, [Change(path=path, value="6", type="boolean")], "k", g)
+    assert err.value.code == 9006 and rig.controller.stats.requests_out == before
+
+
+def test_mixed_fleet_discovery(make_rig: Callable[..., UspRig]) -> None:
+    from tests.usp.conftest import LUMENET, SINOTEL
+
+    r = make_rig(models=[(LUMENET, "LMNT50000001", "GB"), (SINOTEL, "4857544350000001", "DE")])
+    lum, sino = r.devices
+    a = r.executor.discover(lum)
+    assert a.root == "Device." and a.data_model_version == "2.15" and "Device.WiFi.Radio.{i}." in a.supported_objects
+    b = r.executor.discover(sino)
+    assert b.root == "InternetGatewayDevice." and b.instance_map and b.firmware == sino.firmware

@@ -1,0 +1,172 @@
+"""Records, topics and error mapping: pure functions, exercised with good and bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from executors.base import Fault, InvalidParameterName, InvalidValue, NotWritable
+from executors.usp import records
+from executors.usp.errors import UspError, fault_from_problems, to_cwmp, to_usp, typed_fault
+from executors.usp.proto import msg_pb, record_pb
+from executors.usp.topics import agent_topic, split_reply_to, topic_level, with_reply_to
+
+
+def test_request_round_trip() -> None:
+    msg = records.get("m-1", ["Device.WiFi.Radio.1.Channel", "Device.DeviceInfo."])
+    wire = records.wrap(msg, to_id="os::A-1", from_id="proto::c")
+    d = records.decode(wire)
+    assert d.kind == "no_session_context"
+    assert d.record.to_id == "os::A-1" and d.record.from_id == "proto::c" and d.record.version == "1.3"
+    assert d.msg_id == "m-1" and d.msg_type == msg_pb.Header.GET
+    assert list(d.msg.body.request.get.param_paths) == ["Device.WiFi.Radio.1.Channel", "Device.DeviceInfo."]
+
+
+def test_set_groups_params_per_object_all_required() -> None:
+    msg = records.set_("m-2", {"Device.WiFi.SSID.1.SSID": "x", "Device.WiFi.SSID.1.Enable": True,
+                               "Device.WiFi.Radio.2.Channel": 36})
+    req = msg.body.request.set
+    assert req.allow_partial is False
+    objs = {u.obj_path: {p.param: (p.value, p.required) for p in u.param_settings} for u in req.update_objs}
+    assert objs == {"Device.WiFi.SSID.1.": {"SSID": ("x", True), "Enable": ("true", True)},
+                    "Device.WiFi.Radio.2.": {"Channel": ("36", True)}}
+    with pytest.raises(ValueError, match="not a parameter path"):
+        records.set_("m-3", {"Device.WiFi.": 1})
+
+
+def test_mqtt_connect_and_disconnect_records() -> None:
+    d = records.decode(records.mqtt_connect_record(to_id="c", from_id="a", subscribed_topic="usp/agent/a",
+                                                   mqtt_version=3))
+    assert d.kind == "mqtt_connect" and d.msg is None
+    assert d.record.mqtt_connect.version == record_pb.MQTTConnectRecord.V3_1_1
+    d = records.decode(records.disconnect_record(to_id="c", from_id="a", reason="bye", reason_code=7003))
+    assert d.kind == "disconnect" and d.record.disconnect.reason == "bye"
+
+
+@pytest.mark.parametrize("payload", [b"", b"\xff\xff\xff\xff", b"garbage that is not protobuf",
+                                     b"\x0a\x031.3"])
+def test_malformed_bytes_are_a_clear_error(payload: bytes) -> None:
+    with pytest.raises(records.MalformedRecord):
+        records.decode(payload)
+
+
+def test_record_with_bad_message_or_missing_fields() -> None:
+    rec = record_pb.Record(version="1.3", to_id="a", from_id="c")
+    rec.no_session_context.payload = b"\xff\x00\x01"
+    with pytest.raises(records.MalformedRecord, match="no valid Message"):
+        records.decode(rec.SerializeToString())
+    msg = msg_pb.Msg()
+    msg.header.msg_type = msg_pb.Header.GET
+    msg.body.request.get.param_paths.append("Device.")
+    rec.no_session_context.payload = msg.SerializeToString()
+    with pytest.raises(records.MalformedRecord, match="no msg_id"):
+        records.decode(rec.SerializeToString())
+    no_ids = record_pb.Record(version="1.3")
+    no_ids.mqtt_connect.subscribed_topic = "t"
+    with pytest.raises(records.MalformedRecord, match="to_id/from_id"):
+        records.decode(no_ids.SerializeToString())
+    tls = record_pb.Record(version="1.3", to_id="a", from_id="c", payload_security=record_pb.Record.TLS12)
+    tls.no_session_context.payload = records.get("x", ["Device."]).SerializeToString()
+    with pytest.raises(records.MalformedRecord, match="TLS"):
+        records.decode(tls.SerializeToString())
+
+
+def test_flatten_get_resp() -> None:
+    resp = msg_pb.GetResp()
+    ok = resp.req_path_results.add(requested_path="Device.WiFi.Radio.1.")
+    res = ok.resolved_path_results.add(resolved_path="Device.WiFi.Radio.1.")
+    res.result_params["Channel"] = "6"
+    bad = resp.req_path_results.add(requested_path="Device.Nope.", err_code=7026, err_msg="Invalid path")
+    assert bad.err_code == 7026
+    values, errors = records.flatten_get_resp(resp)
+    assert values == {"Device.WiFi.Radio.1.Channel": "6"}
+    assert errors == {"Device.Nope.": (7026, "Invalid path")}
+
+
+def test_usp_values() -> None:
+    assert records.usp_value(True) == "true" and records.usp_value(False) == "false"
+    assert records.usp_value(36) == "36" and records.usp_value("x y") == "x y"
+
+
+def test_msg_ids_are_unique() -> None:
+    ids = {records.new_msg_id() for _ in range(1000)}
+    assert len(ids) == 1000
+
+
+# --------------------------------------------------------------------------- topics
+
+
+@pytest.mark.parametrize("endpoint", ["os::A4C3F0-AB/CD+EF#1", "os::%2F-weird", "proto::ctl/x", "os::nul\x00"])
+def test_odd_endpoint_ids_become_one_safe_topic_level(endpoint: str) -> None:
+    level = topic_level(endpoint)
+    assert "/" not in level and "+" not in level and "#" not in level and "\x00" not in level
+    assert agent_topic(endpoint).count("/") == 2
+    others = {topic_level(e) for e in ["os::A4C3F0-AB/CD+EF#1", "os::%2F-weird", "proto::ctl/x", "os::nul\x00"]}
+    assert len(others) == 4  # distinct endpoints stay distinct
+
+
+def test_reply_to_convention() -> None:
+    topic = with_reply_to("usp/agent/os::X", "usp/controller/proto::c")
+    assert topic == "usp/agent/os::X/reply-to=usp%2Fcontroller%2Fproto::c"
+    assert split_reply_to(topic) == ("usp/agent/os::X", "usp/controller/proto::c")
+    assert split_reply_to("usp/agent/os::X") == ("usp/agent/os::X", None)
+    assert split_reply_to("usp/agent/os::X/reply-to=") == ("usp/agent/os::X", None)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_param_errs_map_to_typed_faults() -> None:
+    e = UspError(7004, "Invalid arguments", [("Device.WiFi.Radio.1.Channel", 7012, "999 not allowed")])
+    f = typed_fault("dev", e, doing="USP Set")
+    assert isinstance(f, InvalidValue) and f.code == 9007
+    assert f.per_parameter["Device.WiFi.Radio.1.Channel"][0] == 9007 and "7012" in str(f)
+    assert isinstance(typed_fault("d", UspError(7004, "x", [("P.a", 7013, "ro")]), doing="s"), NotWritable)
+    assert isinstance(typed_fault("d", UspError(7004, "x", [("P.a", 7026, "bad")]), doing="s"),
+                      InvalidParameterName)
+    wrong_type = typed_fault("d", UspError(7004, "x", [("P.a", 7011, "type")]), doing="s")
+    assert isinstance(wrong_type, InvalidValue) and wrong_type.code == 9006
+    mixed = typed_fault("d", UspError(7004, "x", [("P.a", 7013, "ro"), ("P.b", 7012, "bad")]), doing="s")
+    assert type(mixed) is Fault and mixed.code == 9003
+    assert mixed.per_parameter == {"P.a": (9008, mixed.per_parameter["P.a"][1]),
+                                   "P.b": (9007, mixed.per_parameter["P.b"][1])}
+
+
+def test_device_paths_map_back_to_tr181() -> None:
+    e = UspError(7004, "x", [("InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.SSID", 7012, "too long")])
+    f = typed_fault("d", e, doing="s",
+                    to_tr181={"InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.SSID": "Device.WiFi.SSID.1.SSID"})
+    assert set(f.per_parameter) == {"Device.WiFi.SSID.1.SSID"}
+
+
+def test_message_level_errors() -> None:
+    f = typed_fault("d", UspError(7003, "boom"), doing="USP Set")
+    assert type(f) is Fault and f.code == 9002 and "7003" in str(f)
+    assert to_cwmp(7850) == 9002  # vendor codes
+    for cwmp in (9001, 9002, 9003, 9005, 9006, 9007, 9008):
+        assert to_cwmp(to_usp(cwmp)) == cwmp
+
+
+def test_local_problems() -> None:
+    f = fault_from_problems("d", {"a": (9006, "type")}, doing="not sent")
+    assert isinstance(f, InvalidValue) and f.code == 9006
+    assert fault_from_problems("d", {"a": (9006, "t"), "b": (9005, "n")}, doing="x").code == 9003
+
+
+def test_partial_set_from_a_noncompliant_agent_is_unknown_state() -> None:
+    from core.models import Device
+    from executors.base import Timeout
+    from executors.usp.errors import PartialApply
+    from executors.usp.executor import UspExecutor
+
+    d = Device(id="X-Y-Z", vendor="v", model="m", firmware="f")
+    ok = msg_pb.SetResp()
+    ok.updated_obj_results.add(requested_path="Device.WiFi.SSID.1.").oper_status.oper_success.SetInParent()
+    UspExecutor._check_set_resp(d, ok, {})  # all success: nothing raised
+    bad = msg_pb.SetResp()
+    bad.CopyFrom(ok)
+    failed = bad.updated_obj_results.add(requested_path="Device.WiFi.Radio.1.")
+    failed.oper_status.oper_failure.err_code = 7012
+    failed.oper_status.oper_failure.err_msg = "bad channel"
+    with pytest.raises(PartialApply, match="only in part") as err:
+        UspExecutor._check_set_resp(d, bad, {})
+    assert isinstance(err.value, Timeout) and err.value.retryable
