@@ -342,7 +342,7 @@ def seed(homes: int = 200, seed_: Annotated[int, typer.Option("--seed")] = 7,
 
 @app.command()
 def run(host: str = "127.0.0.1", port: int = 8000, homes: int = 200,
-        worker: Annotated[bool, typer.Option(help="run a campaign + remediation worker in this process")] = True) -> None:
+        worker: Annotated[bool, typer.Option(help="run a campaign+remediation worker here")] = True) -> None:
     """Serve the API and console over the (seeded if empty) simulated fleet."""
     import uvicorn
 
