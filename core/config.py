@@ -6,6 +6,8 @@ Defaults run everything on one machine with nothing installed: a SQLite file und
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -27,12 +29,23 @@ class Settings(BaseSettings):
     model: str = Field(default="gpt-4o-mini", description="LLM model name when OPENAI_API_KEY is set")
     verify_window_s: float = Field(default=0.0, ge=0, description="seconds to watch a change hold after apply")
     lock_ttl_s: int = Field(default=900, ge=1)
+    policy_time: str | None = Field(
+        default=None, pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="pin the UTC time of day (HH:MM) that policy judges change windows by; the date stays "
+                    "today's. For rehearsals and test runs that must not depend on the wall clock.")
 
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         self.home.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{(self.home / 'gateward.db').resolve()}"
+
+    def policy_clock(self) -> Callable[[], datetime]:
+        """The clock the lifecycle hands to policy: the wall clock unless ``policy_time`` pins it."""
+        if not self.policy_time:
+            return lambda: datetime.now(UTC)
+        hour, minute = (int(x) for x in self.policy_time.split(":"))
+        return lambda: datetime.now(UTC).replace(hour=hour, minute=minute, second=0, microsecond=0)
 
     def resolved_sim_database_url(self) -> str:
         return self.sim_database_url or self.resolved_database_url()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, literal, select
@@ -173,7 +173,8 @@ class FleetOutcome:
     stored_input: dict[str, Any]
 
 
-def decide_by_class(s: Session, p: Any, engine: Any, author: Any, preview: dict[str, Any]) -> FleetOutcome:
+def decide_by_class(s: Session, p: Any, engine: Any, author: Any, preview: dict[str, Any],
+                    now: datetime | None = None) -> FleetOutcome:
     """Decide a fleet proposal: classes from SQL, one evaluation per class, merged fail-closed.
 
     Devices whose facts are not the stored ones — the preview's live sample (live presence and
@@ -186,7 +187,7 @@ def decide_by_class(s: Session, p: Any, engine: Any, author: Any, preview: dict[
     from policies.classes import Buckets, _engine_data, decide_fleet, merge_decisions
 
     buckets = Buckets.from_data(_engine_data(engine))
-    base = pinput.build(s, p, [], author, preview)
+    base = pinput.build(s, p, [], author, preview, now=now)
     base["proposal"]["target_count"] = len(p.targets)
     overlap = {d for _, shared in repo.live_overlapping(s, p.id) for d in shared}
     individual = overlap | {d["device_id"] for d in preview.get("devices", [])}

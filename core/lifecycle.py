@@ -132,11 +132,15 @@ class Lifecycle:
     """One instance per process; it is thread-safe as far as the store and executors are."""
 
     def __init__(self, store: Store, policy: PolicyEngine, router: ExecutorRouter | None = None,
-                 settings: Settings | None = None, stage_timer: StageTimer | None = None) -> None:
+                 settings: Settings | None = None, stage_timer: StageTimer | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.store = store
+        # The time policy sees (change windows). Injectable so that a test or a what-if ("would
+        # this pass in tonight's window?") does not depend on the wall clock.
+        self.settings = settings or get_settings()
+        self.clock = clock or self.settings.policy_clock()
         self.policy = policy
         self.router = router or ExecutorRouter()
-        self.settings = settings or get_settings()
         self._timer = stage_timer
         staged = StagedExecution(self)
         self.apply_batch = staged.apply_batch
@@ -401,7 +405,7 @@ class Lifecycle:
             author = self._author_actor(s, p)
             data = compat.policy_data(self.policy)
             statuses = compat.statuses_for(s, devices, compat.workflows_for(p.changes, p.operations, data), data)
-            return pinput.build(s, p, devices, author, row.preview, compat=statuses)
+            return pinput.build(s, p, devices, author, row.preview, compat=statuses, now=self.clock())
 
     def _author_actor(self, s: Session, p: Proposal) -> Actor:
         from core.store.schema import UserRow
@@ -438,7 +442,8 @@ class Lifecycle:
             with self.store.read() as s:
                 row = repo.get_proposal_row(s, pid)
                 p = repo.proposal_from_row(row)
-                out = fleet_facts.decide_by_class(s, p, self.policy, self._author_actor(s, p), row.preview or {})
+                out = fleet_facts.decide_by_class(s, p, self.policy, self._author_actor(s, p), row.preview or {},
+                                                  now=self.clock())
             return p.hash, out.decision, out.would_deny, (time.perf_counter() - t) * 1e6, out.stored_input
         doc = self.policy_input(pid)
         decision, would_deny, us = self._evaluate(doc)

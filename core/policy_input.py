@@ -7,9 +7,8 @@ form for the common-password check, whether it contains an SSID).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -121,12 +120,14 @@ def compact(doc: dict[str, Any], keep: int = 50) -> dict[str, Any]:
 
 
 def build(s: Session, p: Proposal, devices: Sequence[Device | repo.DeviceLite], actor: Actor,
-          preview: dict[str, Any] | None, *, compat: dict[str, str | None] | None = None) -> dict[str, Any]:
+          preview: dict[str, Any] | None, *, compat: dict[str, str | None] | None = None,
+          now: datetime | None = None) -> dict[str, Any]:
+    """The decision input. ``now`` is the lifecycle's clock: the change window is judged against it."""
     preview = preview or {}
     dev_facts = devices_facts(s, devices, preview, compat)
     all_ssids = sorted({x["ssid"] for f in dev_facts for x in f.get("ssids", []) if x.get("ssid")})
     live = repo.live_overlapping(s, p.id)
-    now = utcnow()
+    now = now or utcnow()
     fleet_size = int(s.scalar(select(func.count()).select_from(DeviceRow)) or 0)
     return {
         "proposal": {
@@ -153,7 +154,7 @@ def build(s: Session, p: Proposal, devices: Sequence[Device | repo.DeviceLite], 
         "actor": {"id": actor.id, "roles": list(actor.roles), "kind": str(actor.kind)},
         "context": {
             "now": now.isoformat().replace("+00:00", "Z"),
-            "now_ns": time.time_ns(),
+            "now_ns": int(now.timestamp() * 1_000_000) * 1000,
             "fleet_size": fleet_size,
             "live_proposals": [
                 {"id": o.id, "author": o.author, "targets": shared,

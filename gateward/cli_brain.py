@@ -29,6 +29,9 @@ KIND_STYLE = {"tool": "dim", "step": "dim", "proposal": "bold cyan", "answer": "
 # ============================================================================ the simulated world for evals
 
 
+EVAL_POLICY_TIME = "02:30"
+
+
 class SimWorld:
     """One seeded simulated fleet for the evaluation runner (implements ``evals.harness.World``)."""
 
@@ -43,7 +46,12 @@ class SimWorld:
         if database_url is None:
             self._tmp = Path(tempfile.mkdtemp(prefix=f"gateward-eval-{seed}-{homes}-"))
             database_url = f"sqlite:///{self._tmp / 'eval.db'}"
-        self.runtime = build_runtime(Settings(database_url=database_url))
+        settings = Settings(database_url=database_url)
+        if settings.policy_time is None:
+            # A score must not depend on the hour the suite runs: scenarios are judged at 02:30 UTC,
+            # inside the shipped night windows, unless GATEWARD_POLICY_TIME says otherwise.
+            settings = settings.model_copy(update={"policy_time": EVAL_POLICY_TIME})
+        self.runtime = build_runtime(settings)
         seed_fleet(self.runtime, homes=homes, seed=seed)
         self.conditions: dict[str, list[str]] = {k: list(v) for k, v in
                                                  generate_fleet(homes, seed, telemetry=False).conditions.items()}

@@ -17,6 +17,11 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+# Policy judges change windows by the clock; pin the time of day it sees (02:30 UTC: inside the
+# DE/FR/GB windows of the shipped pack) so that no result depends on when the suite runs. Set
+# before any Settings is built, and inherited by the CLI subprocesses tests start.
+os.environ.setdefault("GATEWARD_POLICY_TIME", "02:30")
+
 PG_URL = os.environ.get("GATEWARD_TEST_DATABASE_URL")
 REQUIRE = os.environ.get("GATEWARD_REQUIRE_SERVICES") == "1"
 BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])

@@ -184,7 +184,8 @@ def test_fleet_path_agrees_with_the_device_path(rt: Any, evidence: str) -> None:
         row = repo.get_proposal_row(s, p.id)
         # no live sample: every device goes through the SQL classes
         out = fleet_facts.decide_by_class(s, repo.proposal_from_row(row), rt.policy,
-                                          get_actor(rt.store, "remediator"), {**(row.preview or {}), "devices": []})
+                                          get_actor(rt.store, "remediator"), {**(row.preview or {}), "devices": []},
+                                          now=rt.lifecycle.clock())
     assert out.decision.allow == by_device.allow
     assert sorted(out.decision.deny) == sorted(by_device.deny)
     assert {f["compat"] for f in out.stored_input["devices"]} == {evidence}

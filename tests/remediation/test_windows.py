@@ -32,7 +32,7 @@ def _closed_now_engine(tmp: Path) -> Any:
     data = tmp / "data"
     shutil.copytree(DATA_DIR, data)
     w = orjson.loads((data / "windows.json").read_bytes())
-    hour = utcnow().hour
+    hour = Settings().policy_clock()().hour  # the time policy sees (pinned in tests)
     for spec in [*w["regions"].values(), w["fallback"]]:
         local = (hour + spec["utc_offset_hours"]) % 24
         spec["start_hour"], spec["end_hour"] = (local + 3) % 24, (local + 4) % 24
