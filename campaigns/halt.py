@@ -10,6 +10,7 @@ Every "go" is timestamped, so that promise is measured, not assumed (``late_admi
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import Connection, text
@@ -23,8 +24,9 @@ _STATE = text("SELECT state FROM campaigns WHERE id = :id")
 class Stopper:
     """``stop()`` for :meth:`Lifecycle.apply_batch`: true once the campaign is no longer running."""
 
-    def __init__(self, store: Store, campaign_id: str) -> None:
+    def __init__(self, store: Store, campaign_id: str, *, window_closed: Callable[[], bool] | None = None) -> None:
         self.store = store
+        self.window_closed = window_closed  # a change window closing mid-batch stops it the same way
         self.campaign_id = campaign_id
         self.gos: list[float] = []
         self.stopped = False
@@ -52,7 +54,7 @@ class Stopper:
         if self.stopped:
             return True
         asked = time.time()  # before the read: a read that began before the halt committed is in flight
-        if self.state() == RUNNING:
+        if self.state() == RUNNING and not (self.window_closed is not None and self.window_closed()):
             self.gos.append(asked)
             return False
         self.stopped = True

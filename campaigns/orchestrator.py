@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from campaigns import obligations
 from campaigns import rate as ratelimit
 from campaigns.analysis import RingStats, Verdict, evaluate
 from campaigns.halt import Stopper
@@ -81,6 +82,7 @@ class Orchestrator:
         self.queue = queue
         self._automation: Actor | None = None
         self._last_job_check = 0.0
+        self._window_noted: set[str] = set()
 
     # ================================================================== helpers
     def automation(self) -> Actor:
@@ -149,15 +151,20 @@ class Orchestrator:
                 self._promote(s, c, spec, "system:campaign")
             else:
                 return
-        # A batch that saw a pause that was lifted before it finished: run it again.
-        s.execute(update(CampaignBatchRow).where(CampaignBatchRow.campaign_id == c.id,
-                                                 CampaignBatchRow.state == "halted")
-                  .values(state="queued", job_id=None))
+        closed = self.closed_windows(c)
+        if closed:
+            self._note_window(s, c, closed)
+        else:
+            self._window_noted.discard(c.id)
+            # A batch that saw a pause that was lifted before it finished: run it again.
+            s.execute(update(CampaignBatchRow).where(CampaignBatchRow.campaign_id == c.id,
+                                                     CampaignBatchRow.state == "halted")
+                      .values(state="queued", job_id=None))
         size = int(c.plan["sizes"][c.ring])
         outstanding = int(s.scalar(select(func.count()).select_from(CampaignBatchRow).where(
             CampaignBatchRow.campaign_id == c.id, CampaignBatchRow.ring == c.ring,
             CampaignBatchRow.state.in_(OUTSTANDING))) or 0)
-        while c.cursor < size and outstanding < c.window:
+        while not closed and c.cursor < size and outstanding < c.window:
             n = min(c.batch_size, size - c.cursor)
             ids = list(s.scalars(select(CampaignDeviceRow.device_id).where(
                 CampaignDeviceRow.campaign_id == c.id, CampaignDeviceRow.ring == c.ring,
@@ -168,6 +175,8 @@ class Orchestrator:
             outstanding += 1
             post.dispatch = True
         if c.cursor < size or outstanding:
+            return
+        if closed:
             return
         unreached = self._unreached(s, c, c.ring)
         if unreached and c.sweeps < spec.retry_unreached:
@@ -183,6 +192,20 @@ class Orchestrator:
             return
         c.ring_state = "analysing"
         post.analyse = c.ring
+
+    def closed_windows(self, c: CampaignRow) -> list[obligations.Window]:
+        """The regions of this campaign whose change window is closed now (by the lifecycle's
+        clock, the one policy decided by). Emergencies carry no window obligation."""
+        return obligations.parse(list(c.plan.get("policy") or [])).closed_windows(self.lc.clock())
+
+    def _note_window(self, s: Session, c: CampaignRow, closed: list[obligations.Window]) -> None:
+        """Audit the hold once per closed spell (per process): batches in flight finish, no new
+        batch starts until every window of the campaign is open again."""
+        if c.id in self._window_noted:
+            return
+        self._window_noted.add(c.id)
+        self._event(s, c, "system:campaign", "campaign.window_hold",
+                    reason="change window closed: " + ", ".join(w.text() for w in closed))
 
     def _step_aborting(self, s: Session, c: CampaignRow, post: _Post) -> None:
         s.execute(update(CampaignBatchRow).where(CampaignBatchRow.campaign_id == c.id,
@@ -255,7 +278,8 @@ class Orchestrator:
             c = s.get(CampaignRow, b.campaign_id)
             assert c is not None
             cid, pid, ids, kind = c.id, c.proposal_id, list(b.device_ids), c.kind
-            if c.state != RUNNING:
+            plan = obligations.parse(list(c.plan.get("policy") or []))
+            if c.state != RUNNING or plan.closed_windows(self.lc.clock()):
                 if b.state in ("queued", "running"):
                     b.state = "halted"
                 go = False
@@ -266,7 +290,8 @@ class Orchestrator:
         if not go:
             self.step(cid)
             return
-        stop = Stopper(self.store, cid)
+        stop = Stopper(self.store, cid, window_closed=(lambda: bool(plan.closed_windows(self.lc.clock())))
+                       if plan.windows else None)
         t0 = time.perf_counter()
         try:
             out = self.lc.apply_batch(pid, ids, self.automation(), stop=stop)

@@ -240,7 +240,9 @@ class Campaigns:
                           "strata": c.plan["strata"][i],
                           "status": ("done" if i < c.ring or (i == c.ring and c.state == "completed")
                                      else c.ring_state if i == c.ring else "pending")})
+        held = [w.text() for w in obligations.parse(list(c.plan.get("policy") or [])).closed_windows(self.lc.clock())]
         return {**self._summary(c), "spec": c.spec, "plan": {k: v for k, v in c.plan.items() if k != "acks"},
+                "window_hold": held if c.state == "running" else [],
                 "proposal": {"id": p.id, "state": str(p.state), "hash": p.hash, "error": p.error, "risk": p.risk},
                 "rings_detail": rings, "batches": states, "progress": progress,
                 "rate": {"batch_size": c.batch_size, "window": c.window},

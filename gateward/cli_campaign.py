@@ -218,6 +218,9 @@ def _render_status(st: dict[str, Any]) -> None:
     console.print(f"[bold]{st['id']}[/bold] {st['name']}  {_state(st['state'])}  {st['kind']}  "
                   f"proposal {st['proposal']['id']} ({st['proposal']['state']})  ring {st['ring'] + 1}/{st['rings']} "
                   f"{st['ring_state']}")
+    if st.get("window_hold"):
+        console.print(f"  [yellow]held: change window closed for {', '.join(st['window_hold'])}; "
+                      "it goes on when the window opens[/yellow]", soft_wrap=True)
     if st.get("halt_reason"):
         console.print(f"  [yellow]{st['halt_reason']}[/yellow]", soft_wrap=True)
     if st.get("error"):

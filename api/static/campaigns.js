@@ -119,6 +119,8 @@ async function detail(root, id) {
   root.replaceChildren(h("section", { class: "panel" },
     h("div", { class: "row spread" }, h("h2", {}, st.name, " ", stateBadge(st.state)), h("a", { href: "#/campaigns" }, "all campaigns")),
     st.halt_reason ? h("p", { class: "error", role: "alert" }, st.halt_reason) : null,
+    (st.window_hold || []).length ? h("p", { class: "warn", role: "status" },
+      `held: change window closed for ${st.window_hold.join(", ")}; it goes on when the window opens`) : null,
     st.error ? h("p", { class: "error" }, st.error) : null,
     kv([["campaign", h("span", { class: "mono" }, st.id)], ["proposal", h("a", { href: `#/approvals/${encodeURIComponent(st.proposal.id)}` }, `${st.proposal.id} (${st.proposal.state})`)],
       ["kind", st.kind], ["ring", `${st.ring + 1} of ${st.rings} (${st.ring_state})`],

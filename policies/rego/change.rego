@@ -82,6 +82,16 @@ warn contains "change: the preview is blind (current values unread); the backup 
 	input.proposal.target_count <= data.gateward.data.limits.blind_bulk_max_targets
 }
 
+# A staged change runs for hours: every later batch must still fall inside the window it was
+# approved for. The campaign engine reads these and holds new batches while a window is closed.
+obligations contains msg if {
+	data.gateward.lib.window_applies
+	not input.proposal.emergency
+	some region in {d.region | some d in input.devices}
+	w := data.gateward.lib.window_for(region)
+	msg := sprintf("window: %s %d-%d local, UTC offset %v h", [region, w.start_hour, w.end_hour, w.utc_offset_hours])
+}
+
 obligations contains "presence: apply only to devices with confirmed presence" if {
 	input.proposal.preview.devices_present < input.proposal.preview.devices_total
 }

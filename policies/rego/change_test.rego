@@ -60,6 +60,19 @@ test_fleet_change_inside_window_allowed if {
 	count(data.gateward.change.deny) == 0 with input as inp
 }
 
+test_fleet_change_carries_window_obligation if {
+	inp := data.gateward.fixtures_test.fleet(data.gateward.fixtures_test.base, 2)
+	"window: DE 1-5 local, UTC offset 1 h" in data.gateward.change.obligations with input as inp
+}
+
+test_emergency_carries_no_window_obligation if {
+	inp := object.union(data.gateward.fixtures_test.fleet(data.gateward.fixtures_test.base, 2), {"proposal": {"emergency": true}})
+	obs := data.gateward.change.obligations with input as inp
+	every ob in obs {
+		not startswith(ob, "window:")
+	}
+}
+
 test_single_device_fix_ignores_window if {
 	inp := object.union(data.gateward.fixtures_test.base, {"context": {"now_ns": data.gateward.fixtures_test.out_of_window_ns}})
 	count(data.gateward.change.deny) == 0 with input as inp

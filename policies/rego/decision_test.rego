@@ -96,6 +96,7 @@ test_obligations_put_stages_first_in_plan_order if {
 	obligations == [
 		"stage: canary 5%", "stage: ring 25%", "stage: ring 100%", "halt: failure rate above 2% stops and rolls back",
 		"presence: apply only to devices with confirmed presence",
+		"window: DE 1-5 local, UTC offset 1 h",
 	]
 }
 
