@@ -142,11 +142,15 @@ class FleetDecision:
 
 
 def _ordered_union(lists: Iterable[list[str]]) -> list[str]:
+    """Rollout stages first in plan order (as each decision lists them), then the other
+    obligations sorted — as ``decision.rego`` orders one decision — so the merge does not depend
+    on the order classes were evaluated in (per-region window obligations differ by class)."""
     seen: dict[str, None] = {}
     for items in lists:
         for item in items:
             seen.setdefault(item, None)
-    return list(seen)
+    stages = [o for o in seen if o.startswith("stage:")]
+    return stages + sorted(o for o in seen if not o.startswith("stage:"))
 
 
 def merge_decisions(
