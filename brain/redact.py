@@ -1,55 +1,456 @@
-"""Keep passphrases out of the planner: redact them from chat text on arrival.
+"""Keep passphrases out of the planner and out of storage: redact them from chat text.
 
 Why: a subscriber's new Wi-Fi passphrase typed into the chat must reach the proposal (the
 lifecycle writes it, masked everywhere it is shown) but nothing else — not the durable thread
-checkpoint, not the event history, not the language model. :func:`redact` replaces each
-passphrase with a placeholder ``[secret:N]`` and returns the values separately; the chat service
-keeps them in process memory only, and the planner resolves placeholders when it drafts. If the
-process restarts before the draft, the placeholder cannot be resolved and the planner asks again.
+checkpoint, not the event history, not the thread title, not the language model, not another
+user reading the thread. :func:`redact` replaces each passphrase with a placeholder ``[secret:N]``
+and returns the values separately; the chat service keeps them in process memory only, and the
+planner resolves placeholders when it drafts. If the process restarts before the draft, the
+placeholder cannot be resolved and the planner asks again. :func:`scrub_text` is the same
+detector for text at rest (storage, the read API, migration 0007): secrets become ``[secret]``.
+
+How it decides (recall first; a masked word costs readability, a leaked passphrase cannot be
+taken back): a *keyword* (password / passphrase / passcode / PSK / Wi-Fi key … Passwort /
+Kennwort / WLAN-Schlüssel … mot de passe / clé Wi-Fi / code wifi … contraseña / clave …) anchors
+the search; around it:
+
+* **after** the keyword, past qualifiers ("for the Wi-Fi", "du réseau", "del router") and
+  connectors ("to", "is", "should be", ":", "auf", "ist", "en", "sera", "a", "será" …): a quoted
+  string, or a token (and the plain words that continue it up to the end of the clause);
+  "from X to Y" yields both;
+* **before** the keyword: "use X as the new password", "X soll das neue WLAN-Passwort sein",
+  "X sera le nouveau mot de passe", "pon X como contraseña";
+* a **net** for other word orders: in the keyword's clause, a token a few words on that would
+  pass the WPA2 rule (8–63 printable characters, or 64 hex) and has a digit or a symbol.
+
+An unquoted token counts when it does not read like prose: a digit, a symbol or inner capitals
+("Sommer2024!", "HarbourLights"); a plain word ("sunflower") counts only after an assigning
+connector ("to", ":", "auf", "en", "a", "por"…), after a change cue earlier in the sentence ("new",
+"change", "ändern", "nouveau", "cambiar"…), or when it ends the clause, and never when it is a
+stop word ("the password is not working", "… is wrong", "… ist zu kurz"). A sentence without a
+keyword is never touched ("rename the network to HomeNet2024" is an SSID, not a secret).
+Measured on ``tests/brain/redact_corpus.py``: see ``tests/brain/test_redact_corpus.py``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-_KEYWORD = r"(?:pass ?(?:word|phrase)|wi-?fi (?:key|code)|network key|wpa key|psk)"
-_SEP = r"(?:\s+(?:to|is|as|should be|=|:)\s*|\s*[:=]\s*)"
-_QUOTED = re.compile(_KEYWORD + r"(?:" + _SEP + r"|\s+)" + r"[\"“”'‘’]([^\"“”'‘’]{1,128})[\"“”'‘’]", re.IGNORECASE)
-_BARE = re.compile(_KEYWORD + _SEP + r"(\S{4,128})", re.IGNORECASE)
+PLACEHOLDER_RE = re.compile(r"\[secret(?::\d+)?\]")
+_PLACEHOLDER_PART = re.compile(r"\[secret", re.IGNORECASE)  # also a placeholder cut by punctuation stripping
+MASK = "[secret]"
+_I = re.IGNORECASE
+
+# ---------------------------------------------------------------------------- keywords
+# Strong keywords name a credential on their own; weak ones ("key", "code", "clé", "secret") only
+# count with a value that passes the WPA2 rule and looks like a secret.
+_STRONG = (
+    r"(?:[\w!]+-)?\w*pass(?:[ -]?(?:words?|phrases?|codes?)|w[oö]rt(?:er)?|wd)"
+    r"|(?:[\w!]+-)?\w*kennw[oö]rt(?:er)?"
+    r"|(?:[\w!]+-)?\w*schl(?:ü|ue)ssel"
+    r"|mots? de passe|mdp|pwd?|psk|contrase(?:ñ|n)as?|claves?"
+    r"|(?:wi-?fi|wlan|wireless|network|security|wpa\d?|wep|router|access|zugangs)[ -]?(?:keys?|codes?|pass)"
+    r"|cl(?:é|e)s?(?:[ -](?:wi-?fi|wpa\d?|wep|r(?:é|e)seau|de s(?:é|e)curit(?:é|e)|du wi-?fi|de la box))"
+    r"|codes? (?:wi-?fi|wpa\d?|d'acc(?:è|e)s|de s(?:é|e)curit(?:é|e)|du wi-?fi)"
+    r"|c(?:ó|o)digos? (?:wi-?fi|de acceso|de seguridad|de la red|del wi-?fi)"
+)
+_WEAK = r"keys?|codes?|cl(?:é|e)s?|c(?:ó|o)digos?|secret"
+_KEYWORD_RE = re.compile(rf"(?<![\w\[])(?:(?P<strong>{_STRONG})|(?P<weak>{_WEAK}))(?![\w])", _I)
+
+_ART = (r"the|my|his|her|their|our|your|this|that|das|den|dem|die|des|mein(?:es|em|en)?|sein(?:es|em|en)?|"
+        r"ihr(?:es|em|en)?|le|la|l'|ma|mon|sa|son|leur|el|mi|su|tu|nuestro|nuestra")
+_PLACE = (r"wi-?fis?|wlans?|wireless(?: network)?|networks?|netzwerk(?:s|es)?|router|box|livebox|freebox|"
+          r"fritz!?box|gateway|modem|internet|r(?:é|e)seau|red|enrutador|hotspot")
+_QUALIFIER_RE = re.compile(
+    rf"(?:\s+(?:for|of|on|to|des|der|vom|von|für|fürs|zum|du|de|del|pour|para)\s+(?:(?:{_ART})\s*)?"
+    rf"(?:(?:home|guest|main|5\s?ghz|2[.,]4\s?ghz|new)\s+)?(?:{_PLACE})\b"
+    rf"|\s+(?:wi-?fi|wlan|wpa\d?|du wi-?fi|del wi-?fi)\b)", _I)
+
+# ---------------------------------------------------------------------------- connectors
+_ASSIGN = {"to", "into", "auf", "en", "à", "a", "por", "par"}
+_COPULA = {"is", "are", "was", "be", "being", "become", "becomes", "will", "ist", "sind", "war", "wird", "werden",
+           "sein", "lautet", "lauten", "heißt", "heisst", "soll", "sollte", "muss", "est", "sera", "soit",
+           "serait", "être", "devient", "était", "es", "sea", "será", "sería", "ser", "era", "queda", "quede"}
+_FILLER = {"should", "would", "must", "shall", "needs", "need", "has", "have", "now", "then", "new", "changed",
+           "change", "set", "updated", "update", "switched", "made", "please", "also", "jetzt", "nun", "neu",
+           "neues", "geändert", "gesetzt", "bitte", "auch", "in", "zu", "von", "from", "as", "als", "comme",
+           "como", "doit", "devrait", "maintenant", "désormais", "aussi", "changé", "mis", "debe", "debería",
+           "ahora", "también", "cambiada", "puesta", "de"}
+_CONNECTORS = _ASSIGN | _COPULA | _FILLER
+_SYMBOL_CONN_RE = re.compile(r"\s*(?:[:=]+|->|=>|→|—|–)\s*")
+_WORD_CONN_RE = re.compile(r"\s+([\w'’àâäçéèêëîïôöûüñ]+)(?=\s|[:=]|$)", _I)
+_APOS_S_RE = re.compile(r"['’]s(?=\s)", _I)
+
+# Words before a keyword that tie a value to it ("X as the password", "X soll … sein").
+_BEFORE_CONN = {"as", "als", "comme", "como", "is", "ist", "est", "es", "be", "soll", "should", "will", "sera",
+                "será", "sea", "wird", "for", "für", "para", "pour", "become", "becomes", "devient", "shall",
+                "must", "to", "would", "sein", "ser", "être"}
+_BEFORE_ART = set(_ART.replace("(?:es|em|en)?", "").split("|")) | {
+    "new", "neue", "neues", "neuen", "neuer", "nouveau", "nouvel", "nouvelle", "nuevo", "nueva", "a", "an", "ein",
+    "eine", "einen", "un", "une", "una", "wifi", "wi-fi", "wlan", "wireless", "network", "router", "home",
+    "security", "wpa", "wpa2", "meines", "seines", "ihres", "meinen", "seinen", "ihren"}
+_VERBS = {"use", "make", "set", "take", "put", "choose", "pick", "nimm", "nehmen", "nehmt", "verwende",
+          "verwenden", "benutze", "benutzen", "setze", "setz", "setzen", "wähle", "utilise", "utiliser",
+          "utilisez", "mets", "mettre", "mettez", "prends", "choisis", "usa", "usar", "pon", "poner", "utiliza",
+          "utilizar", "elige", "fais", "haz", "mach", "machen"}
+_CUE_RE = re.compile(r"\b(?:new|change\w*|set|sets|setting|update\w*|make|use|neu\w*|änder\w*|aender\w*|setz\w*|"
+                     r"stell\w*|nouve\w*|nouvel|chang\w*|mett\w*|modifi\w*|remplac\w*|nuev\w*|cambi\w*|pon\w*|"
+                     r"establec\w*|actualiz\w*)\b", _I)
+
+# ---------------------------------------------------------------------------- values
+_OPEN_CLOSE = {'"': '"“”', "'": "'’‘", "“": "”\"“", "”": "”\"", "‘": "’'", "’": "’'", "„": "“”\"", "«": "»",
+               "»": "«»", "‚": "‘’'", "`": "`"}
+_TRAIL = ".,;:?)]}\"'“”’»"
+# Words that end a multi-word value or are never a value themselves.
+_EXT_STOP = {
+    "and", "or", "but", "so", "then", "please", "thanks", "thank", "because", "since", "when", "if", "until",
+    "today", "tonight", "now", "asap", "instead", "too", "also",
+    "und", "oder", "aber", "dann", "bitte", "danke", "weil", "für", "mit", "bei", "von", "heute", "jetzt",
+    "sofort", "ändern", "aendern", "setzen", "stellen", "umstellen", "machen", "sein", "werden", "lauten",
+    "ändert", "geändert", "et", "ou", "mais", "puis", "svp", "merci", "parce",
+    "aujourd'hui", "maintenant", "changer", "mettre", "s'il", "y", "o", "pero", "luego", "gracias", "porque",
+    "hoy", "ahora", "cambiar", "poner", "favor", "por", "to", "into", "auf", "en", "à", "a", "par"}
+# A preposition ends a multi-word value when an article follows ("… to sunflower for the customer";
+# "… to zebra crossing at dawn" stays whole).
+_PREP = {"for", "on", "in", "at", "with", "by", "from", "für", "mit", "bei", "von", "im", "am", "pour", "avec",
+         "sur", "dans", "para", "con"}
+_ARTICLES = set(_ART.split("|")) | {"a", "an", "ein", "eine", "einen", "einem", "un", "une", "una", "all", "both",
+                                     "each", "every", "les", "los", "las", "beide", "tous", "todos", "im", "am"}
+# Never the first word of a value, whatever the connector ("change it to something stronger").
+_FUNCTION = _EXT_STOP | _CONNECTORS | {
+    "a", "an", "the", "it", "its", "it's", "this", "that", "these", "those", "his", "her", "their", "our", "my",
+    "your", "not", "no", "something", "anything", "nothing", "whatever", "what", "which", "who", "one", "another",
+    "same", "different", "default", "old", "stronger", "better", "longer", "random", "there", "here", "how", "why",
+    "where", "der", "die", "das", "den", "dem", "ein", "eine", "einen", "er", "nicht", "kein", "keine", "etwas",
+    "was", "welches", "dass", "da", "hier", "dort", "le", "la", "les", "l", "un", "une", "des", "du", "il", "elle",
+    "ce", "cet", "cette", "ne", "pas", "non", "quelque", "chose", "quoi", "que", "qui", "mon", "ton", "son", "ma",
+    "sa", "notre", "votre", "leur", "el", "los", "las", "lo", "unos", "unas", "del", "ni", "algo", "qué", "mi",
+    "tu", "su", "nuestra", "otro", "otra", "autre", "andere", "anderes", "neues", "nouveau", "nueva", "factory",
+    "werkseinstellung", "werkseinstellungen", "usine", "fábrica", "fabrica"}
+# A weak keyword after one of these is not a credential ("error code", "status code", "zip code").
+_NOT_CREDENTIAL = {"error", "fault", "status", "response", "reason", "exit", "return", "http", "qr", "zip", "post",
+                   "postal", "area", "country", "promo", "discount", "product", "source", "fehler", "erreur",
+                   "error-code", "de"}
+# Never a value after a copula or at the end of a clause ("the password is wrong / ist zu kurz").
+_STOP = _FUNCTION | {
+    "still", "just", "only", "very", "really", "definitely", "probably", "maybe", "always", "never", "already",
+    "wrong", "incorrect", "correct", "right", "invalid", "expired", "locked", "blocked", "forgotten", "lost",
+    "missing", "empty", "blank", "unknown", "weak", "strong", "short", "long", "reset", "working", "broken",
+    "fine", "ok", "okay", "been", "required", "needed", "case-sensitive", "sensitive", "printed", "written",
+    "shown", "off", "of", "secure", "safe", "insecure", "unsafe", "accepted", "rejected", "enabled", "disabled",
+    "active", "yesterday", "tomorrow", "common", "easy", "simple", "hard", "complicated", "fixed", "hidden",
+    "visible", "shared", "known", "used", "stored", "saved", "sent", "requested", "needs", "doesn't", "don't",
+    "isn't", "can't", "won't", "did", "does", "do", "policy", "rules", "sticker", "label", "changed", "updated",
+    "falsch", "richtig", "ungültig", "abgelaufen", "gesperrt", "vergessen", "verloren", "leer", "noch", "schon",
+    "immer", "nie", "sehr", "alt", "alte", "altes", "gleich", "anders", "zurückgesetzt", "sicher", "unsicher",
+    "schwach", "stark", "kurz", "lang", "korrekt", "funktioniert", "geht", "klappt", "einfach", "unbekannt",
+    "plus", "faux", "fausse", "incorrecte", "correcte", "invalide", "expiré", "bloqué", "oublié", "perdu", "vide",
+    "trop", "encore", "déjà", "toujours", "jamais", "très", "ancien", "ancienne", "même", "différent",
+    "réinitialisé", "quand", "si", "sécurisé", "faible", "fort", "court", "bon", "mauvais", "fonctionne",
+    "marche", "incorrecta", "incorrecto", "correcta", "correcto", "inválida", "caducada", "bloqueada",
+    "olvidada", "perdida", "vacía", "muy", "demasiado", "todavía", "ya", "siempre", "nunca", "vieja", "antigua",
+    "misma", "mismo", "diferente", "segura", "débil", "fuerte", "corta", "larga", "buena", "mala", "sin", "está",
+    "funciona"}
+_EXCLUDE_RE = re.compile(
+    r"^(?:\d{1,3}(?:\.\d{1,3}){3}(?:/\d+)?"                      # IPv4
+    r"|(?:[0-9a-f]{2}[:-]){5}[0-9a-f]{2}"                         # MAC
+    r"|v?\d+(?:\.\d+){1,3}\w*"                                   # version
+    r"|https?://\S+|\S+@\S+\.\w+"                                # URL, e-mail
+    r"|[0-9A-F]{6}-[\w]+-[\w]+"                                  # device id (OUI-product-serial)
+    r"|(?:wpa\d?|wep|sae|owe)(?:[-/]\w+)*"                       # security modes
+    r"|\d+(?:[.,]\d+)?\s?(?:ghz|mhz|mbps|gbps|dbm|ms|%)"          # measurements
+    r")$", _I)
+_HEX64_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+_MAX_WORDS = 8
+_NET_WINDOW = 5
 
 
-def _looks_secret(token: str) -> bool:
-    """An unquoted word is a passphrase only if it does not read like English: it has a digit,
-    a symbol or mixed case (so "the password is definitely wrong" redacts nothing)."""
-    token = token.rstrip(".,;!?")
-    return (any(c.isdigit() for c in token) or any(not c.isalnum() for c in token)
-            or (any(c.isupper() for c in token[1:]) and any(c.islower() for c in token)))
+def _clean(token: str) -> str:
+    """A token without sentence punctuation around it ("!" stays: passphrases end with it)."""
+    token = token.lstrip("(")
+    while token and token[-1] in _TRAIL:
+        token = token[:-1]
+    return token
+
+
+def looks_secret(token: str) -> bool:
+    """Does not read like prose: a digit, a symbol (a hyphen or apostrophe between letters does
+    not count: "case-sensitive", "can't"), or a capital after a lower-case letter."""
+    if not token or _PLACEHOLDER_PART.search(token):
+        return False
+    if any(c.isdigit() for c in token):
+        return True
+    if re.search(r"[^\w\s'’-]|[-'’](?!\w)|(?<!\w)[-'’]|_", token):
+        return True
+    return bool(re.search(r"[a-zà-ÿ][A-ZÀ-Þ]", token))
+
+
+def passes_wpa_rule(value: str) -> bool:
+    """What a WPA2 device accepts as a passphrase: 8–63 printable ASCII, or 64 hex digits."""
+    return bool(_HEX64_RE.match(value)) or (8 <= len(value) <= 63 and all(32 <= ord(c) < 127 for c in value))
+
+
+def _is_candidate(token: str, *, weak: bool) -> bool:
+    t = _clean(token)
+    if not t or _PLACEHOLDER_PART.search(t) or t.lower() in _STOP or _EXCLUDE_RE.match(t) or _KEYWORD_RE.fullmatch(t):
+        return False
+    if weak:
+        return looks_secret(t) and (passes_wpa_rule(t) or len(t) >= 8)
+    return len(t) >= 4 and looks_secret(t)
+
+
+def _is_plain_value(token: str, stop: frozenset[str] | set[str] = _FUNCTION) -> bool:
+    t = _clean(token)
+    return (len(t) >= 4 and t.lower() not in stop and not _PLACEHOLDER_PART.search(t)
+            and not _EXCLUDE_RE.match(t) and not _KEYWORD_RE.fullmatch(t))
+
+
+@dataclass(frozen=True)
+class _Span:
+    start: int
+    end: int
+    value: str
+
+
+# ---------------------------------------------------------------------------- scanning
+def _quoted_at(text: str, pos: int) -> _Span | None:
+    """A quoted string starting at ``pos`` (any of " ' “ „ « ‘ …), whole span incl. quotes."""
+    if pos >= len(text) or text[pos] not in _OPEN_CLOSE:
+        return None
+    closers = _OPEN_CLOSE[text[pos]]
+    for end in range(pos + 1, min(len(text), pos + 131)):
+        if text[end] in closers:
+            inner = text[pos + 1:end].strip()
+            if not inner or _PLACEHOLDER_PART.search(inner):
+                return None
+            return _Span(pos, end + 1, inner)
+    return None
+
+
+def _skip_connectors(text: str, pos: int) -> tuple[int, set[str]]:
+    """Skip qualifiers and connector words after a keyword; returns (position, kinds seen)."""
+    seen: set[str] = set()
+    for _ in range(8):
+        m = _QUALIFIER_RE.match(text, pos)
+        if m:
+            pos = m.end()
+            continue
+        m = _APOS_S_RE.match(text, pos)
+        if m:
+            pos = m.end()
+            seen.add("copula")
+            continue
+        m = _SYMBOL_CONN_RE.match(text, pos)
+        if m and m.group(0).strip():
+            pos = m.end()
+            seen.add("assign")
+            continue
+        m = _WORD_CONN_RE.match(text, pos)
+        if m and m.group(1).lower() in _CONNECTORS:
+            w = m.group(1).lower()
+            seen.add("assign" if w in _ASSIGN else "copula" if w in _COPULA else "filler")
+            pos = m.end()
+            continue
+        break
+    return pos, seen
+
+
+def _tokens_from(text: str, pos: int) -> list[re.Match[str]]:
+    """The whitespace-separated tokens from ``pos`` to the end of the sentence (at most a few)."""
+    out = []
+    for m in re.compile(r"\S+").finditer(text, pos):
+        out.append(m)
+        if len(out) > _MAX_WORDS + 1 or (re.search(r"[.!?;]$", m.group(0)) and not looks_secret(m.group(0)[:-1])):
+            break
+    return out
+
+
+def _extend(text: str, toks: list[re.Match[str]]) -> _Span:
+    """First token plus the plain words that continue it to the end of the clause."""
+    first = toks[0]
+    end, words = first.start() + len(first.group(0).rstrip(_TRAIL)), 1
+    last = first.group(0)
+    for n, m in enumerate(toks[1:], start=2):
+        w = m.group(0)
+        nxt = toks[n].group(0).lower() if n < len(toks) else ""
+        if (_clean(w).lower() in _PREP and (nxt in _ARTICLES or not nxt)) and words >= 1:
+            break
+        if (words >= _MAX_WORDS or re.search(r"[,;.!?:]$", last) or _clean(w).lower() in _EXT_STOP
+                or not w[0].isalnum() or _KEYWORD_RE.fullmatch(_clean(w)) or _PLACEHOLDER_PART.search(w)):
+            break
+        end, words, last = m.start() + len(w.rstrip(_TRAIL)), words + 1, w
+    start = first.start() + (1 if first.group(0).startswith("(") else 0)
+    if text[end - 1:end] == "!" and words == 1 and not looks_secret(text[start:end - 1]) and end >= len(text.rstrip()):
+        end -= 1  # "set it to sunflower!" — the "!" is the sentence's
+    return _Span(start, end, text[start:end])
+
+
+def _ends_clause(toks: list[re.Match[str]]) -> bool:
+    first = toks[0].group(0)
+    return (len(toks) == 1 or bool(re.search(r"[,;.!?:]$", first))
+            or _clean(toks[1].group(0)).lower() in _EXT_STOP | _PREP)
+
+
+def _after(text: str, at: int, anchor: int, weak: bool, chained: bool = False) -> list[_Span]:
+    """Values after a keyword ending at ``at`` (which starts at ``anchor``), or after a first
+    value (``chained``: "… from X to Y")."""
+    pos, seen = _skip_connectors(text, at)
+    if chained and "assign" not in seen:
+        return []
+    if pos < len(text) and text[pos] in ",.;!?)":
+        return []
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    quoted = _quoted_at(text, pos)
+    span: _Span | None = None
+    if quoted is not None:
+        span = quoted if seen or not weak else (quoted if passes_wpa_rule(quoted.value) else None)
+    else:
+        toks = _tokens_from(text, pos)
+        if not toks or toks[0].start() != pos:
+            return []
+        first = toks[0].group(0)
+        if _is_candidate(first, weak=weak) and (seen or looks_secret(_clean(first))):
+            span = _extend(text, toks) if not weak else _Span(pos, pos + len(_clean(first)), _clean(first))
+        elif not weak and seen and _is_plain_value(first):
+            cue = bool(_CUE_RE.search(_sentence_before(text, anchor)))
+            if "assign" in seen or (_is_plain_value(first, _STOP) and (
+                    cue or ("copula" in seen and _ends_clause(toks)))):
+                span = _extend(text, toks)
+    if span is None:
+        return []
+    return [span, *_after(text, span.end, anchor, weak, chained=True)]
+
+
+def _sentence_before(text: str, pos: int) -> str:
+    cut = max(text.rfind(". ", 0, pos), text.rfind("! ", 0, pos), text.rfind("? ", 0, pos), text.rfind("\n", 0, pos))
+    return text[cut + 1:pos]
+
+
+def _before(text: str, kw: re.Match[str], weak: bool) -> list[_Span]:
+    """A value before the keyword: "use X as the new password", "X soll das neue Passwort sein"."""
+    toks = list(re.compile(r"\S+").finditer(text, 0, kw.start()))
+    i = len(toks) - 1
+    while i >= 0 and toks[i].group(0).lower() in _BEFORE_ART:
+        i -= 1
+    conn = 0
+    while i >= 0 and toks[i].group(0).lower() in _BEFORE_CONN:
+        i, conn = i - 1, conn + 1
+    if i < 0:
+        return []
+    tok = toks[i]
+    word = tok.group(0)
+    if word[-1] in "\"'”’»“`":  # a quoted value: tied by a connector, or "make '…' the new password"
+        opener = _find_opener(text, tok.end() - 1)
+        span = _quoted_at(text, opener) if opener is not None else None
+        if span is not None and span.end == tok.end():
+            verb = re.search(r"(\S+)\s*$", text[:span.start])
+            if conn or (verb is not None and verb.group(1).lower() in _VERBS):
+                return [span]
+    if not conn or (weak and not _is_candidate(word, weak=True)):
+        return []
+    if _is_candidate(word, weak=weak):
+        start = tok.start() + (1 if word.startswith("(") else 0)
+        return [_Span(start, start + len(_clean(word)), _clean(word))]
+    # plain words back to a verb: "use correct horse battery staple as the new password"
+    for j in range(i, max(-1, i - _MAX_WORDS), -1):
+        w = toks[j].group(0).lower()
+        if w in _VERBS and j < i:
+            first = toks[j + 1]
+            value = text[first.start():tok.start() + len(_clean(word))]
+            if _is_plain_value(first.group(0)) and not any(t.group(0).lower() in _EXT_STOP for t in toks[j + 1:i + 1]):
+                return [_Span(first.start(), first.start() + len(value), value)]
+            return []
+        if re.search(r"[,;.!?:]$", w) or w in _EXT_STOP:
+            return []
+    return []
+
+
+def _find_opener(text: str, close: int) -> int | None:
+    for pos in range(close - 1, max(-1, close - 131), -1):
+        if text[pos] in _OPEN_CLOSE and text[close] in _OPEN_CLOSE[text[pos]] and (
+                pos == 0 or text[pos - 1].isspace() or text[pos - 1] in "(:="):
+            return pos
+    return None
+
+
+def _net(text: str, kw: re.Match[str]) -> list[_Span]:
+    """Other word orders: a few words on in the keyword's clause, a token that would pass the
+    WPA2 rule and has a digit or a symbol ("the WiFi password they chose is Moonlight42")."""
+    out = []
+    for n, m in enumerate(re.compile(r"\S+").finditer(text, kw.end())):
+        if n >= _NET_WINDOW:
+            break
+        raw = m.group(0)
+        lead = len(raw) - len(raw.lstrip(":=>(→"))
+        t = _clean(raw[lead:])
+        if (passes_wpa_rule(t) and looks_secret(t) and re.search(r"[\d\W_]", t) and t.lower() not in _STOP
+                and not _EXCLUDE_RE.match(t) and not _PLACEHOLDER_PART.search(t) and not _KEYWORD_RE.search(t)):
+            out.append(_Span(m.start() + lead, m.start() + lead + len(t), t))
+        if re.search(r"[.;!?]$", raw) and not looks_secret(raw[:-1]):
+            break
+    return out
+
+
+def find_secrets(text: str) -> list[tuple[int, int, str]]:
+    """``[(start, end, value)]`` of every passphrase in ``text``, in order, not overlapping."""
+    spans: list[_Span] = []
+    for kw in _KEYWORD_RE.finditer(text):
+        weak = kw.group("weak") is not None
+        before = text[:kw.start()].split()
+        if weak and before and before[-1].lower().strip(",;:") in _NOT_CREDENTIAL:
+            continue
+        spans += _after(text, kw.end(), kw.start(), weak) + _before(text, kw, weak)
+        if not weak:
+            spans += _net(text, kw)
+    kept: list[_Span] = []
+    for s in sorted(spans, key=lambda s: (s.start, -(s.end - s.start))):
+        if s.value and (not kept or s.start >= kept[-1].end):
+            kept.append(s)
+    return [(s.start, s.end, s.value) for s in kept]
+
+
+def _replace(text: str, make: Callable[[str], str]) -> str:
+    out, last = [], 0
+    for start, end, value in find_secrets(text):
+        out += [text[last:start], make(value)]
+        last = end
+    out.append(text[last:])
+    return "".join(out)
 
 
 def redact(text: str, start: int = 1) -> tuple[str, dict[str, str]]:
-    """``(text with placeholders, {placeholder: secret})``."""
+    """``(text with placeholders, {placeholder: secret})``; numbering starts at ``start``."""
     secrets: dict[str, str] = {}
-    n = start
 
-    def sub_quoted(m: re.Match[str]) -> str:
-        nonlocal n
-        key = f"[secret:{n}]"
-        n += 1
-        secrets[key] = m.group(1)
-        return m.group(0).replace(m.group(0)[m.start(1) - m.start(0) - 1:m.end(1) - m.start(0) + 1], key)
-
-    text = _QUOTED.sub(sub_quoted, text)
-
-    def sub_bare(m: re.Match[str]) -> str:
-        nonlocal n
-        token = m.group(1)
-        if token.startswith("[secret:") or not _looks_secret(token):
-            return m.group(0)
-        value = token.rstrip(".,;!?")
-        key = f"[secret:{n}]"
-        n += 1
+    def make(value: str) -> str:
+        key = f"[secret:{start + len(secrets)}]"
         secrets[key] = value
-        return m.group(0)[: m.start(1) - m.start(0)] + key + token[len(value):]
+        return key
 
-    text = _BARE.sub(sub_bare, text)
-    return text, secrets
+    return _replace(text, make), secrets
+
+
+def scrub_text(text: str) -> str:
+    """``text`` with every passphrase replaced by ``[secret]`` — for text at rest and on the way
+    out (events, titles, the read API, migration 0007). Idempotent; placeholders stay."""
+    return _replace(text, lambda _v: MASK) if text else text
+
+
+_FREE_TEXT_KEYS = frozenset({"text", "message", "title", "question", "answer", "reason", "rationale", "intent",
+                             "summary", "note", "comment", "content"})
+
+
+def scrub_data(data: Any, key: str = "") -> Any:
+    """A copy of an event's ``data`` with free-text fields (``text``, ``message``, ``summary``…)
+    scrubbed; structured values (paths, ids, numbers) are left alone."""
+    if isinstance(data, dict):
+        return {k: scrub_data(v, k) for k, v in data.items()}
+    if isinstance(data, list):
+        return [scrub_data(v, key) for v in data]
+    if isinstance(data, str) and key in _FREE_TEXT_KEYS:
+        return scrub_text(data)
+    return data

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Integer, MetaData, String, Table, Text, func, insert, select, update
 
 from brain.contracts import ChatEvent, ThreadSummary
+from brain.redact import scrub_data, scrub_text
 from core.errors import NotFound
 from core.models import utcnow
 from core.store import Store
@@ -55,8 +56,8 @@ class ThreadStore:
         now = utcnow()
         with self.store.write() as s:
             s.execute(insert(chat_threads).values(
-                id=thread_id, device_id=device_id, owner=owner, title=title[:200], status="open", proposal_id=None,
-                planner=planner, usage={}, tool_calls=0, created_at=now, updated_at=now))
+                id=thread_id, device_id=device_id, owner=owner, title=scrub_text(title)[:200], status="open",
+                proposal_id=None, planner=planner, usage={}, tool_calls=0, created_at=now, updated_at=now))
 
     def get(self, thread_id: str) -> dict[str, Any]:
         with self.store.read() as s:
@@ -68,7 +69,7 @@ class ThreadStore:
     def update(self, thread_id: str, **values: Any) -> None:
         values["updated_at"] = utcnow()
         if "title" in values:
-            values["title"] = str(values["title"])[:200]
+            values["title"] = scrub_text(str(values["title"]))[:200]
         with self.store.write() as s:
             s.execute(update(chat_threads).where(chat_threads.c.id == thread_id).values(**values))
 
@@ -86,8 +87,8 @@ class ThreadStore:
             rows = []
             for ev in events:
                 seq += 1
-                rows.append({"thread_id": tid, "seq": seq, "kind": ev.kind, "text": ev.text, "data": ev.data,
-                             "ts": ev.ts})
+                rows.append({"thread_id": tid, "seq": seq, "kind": ev.kind, "text": scrub_text(ev.text),
+                             "data": scrub_data(ev.data), "ts": ev.ts})
             s.execute(insert(chat_events), rows)
             s.execute(update(chat_threads).where(chat_threads.c.id == tid).values(updated_at=events[-1].ts))
         return seq

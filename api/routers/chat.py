@@ -5,7 +5,10 @@ The API speaks only the protocol in ``brain/contracts.py``. The service is creat
 build where the planner is missing; chat routes then answer 503 saying so.
 
 Who may read a thread: its owner; approvers and senior approvers (they review the proposals
-threads produce); auditors and admins. Only the owner may post to it.
+threads produce); auditors and admins. Only the owner may post to it. Other support agents may
+not read it (403). Whoever reads, passphrases never leave: the thread store keeps only redacted
+text, and the read path runs titles, event text and free-text event data through the chat
+scrubber (``brain.redact.scrub_text``) once more on the way out.
 """
 
 from __future__ import annotations
@@ -58,9 +61,25 @@ def service(request: Request) -> Any:
     return state.chat
 
 
+def _scrub_chat_text(text: str) -> str:
+    """Chat text on the way out: passphrases masked (imported late: brain may be absent)."""
+    from brain.redact import scrub_text
+
+    return scrub_text(text)
+
+
+def _scrub_event(doc: dict[str, Any]) -> dict[str, Any]:
+    from brain.redact import scrub_data
+
+    out = dict(scrub(doc))
+    out["text"] = _scrub_chat_text(str(out.get("text") or ""))
+    out["data"] = scrub_data(out.get("data") or {})
+    return out
+
+
 def _thread_out(t: Any) -> ThreadOut:
-    return ThreadOut(thread_id=t.thread_id, device_id=t.device_id, owner=t.owner, title=t.title, status=t.status,
-                     proposal_id=t.proposal_id, updated_at=t.updated_at.isoformat())
+    return ThreadOut(thread_id=t.thread_id, device_id=t.device_id, owner=t.owner, title=_scrub_chat_text(t.title),
+                     status=t.status, proposal_id=t.proposal_id, updated_at=t.updated_at.isoformat())
 
 
 def _find(svc: Any, thread_id: str) -> Any:
@@ -88,6 +107,10 @@ def _event_json(ev: Any) -> dict[str, Any]:
     return dict(ev.model_dump(mode="json"))
 
 
+def _scrubbed_event_json(ev: Any) -> dict[str, Any]:
+    return _scrub_event(_event_json(ev))
+
+
 def _on_error(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, GatewardError):
         return {"kind": "error", "error": exc.code, "text": exc.message}
@@ -113,7 +136,8 @@ async def start_thread(body: ThreadIn, request: Request, rt: RuntimeDep, actor: 
     return _thread_out(t)
 
 
-@router.get("/threads", response_model=ThreadList, responses={503: {"description": "no planner"}})
+@router.get("/threads", response_model=ThreadList,
+            responses=errors_for(403) | {503: {"description": "no planner"}})
 async def list_threads(request: Request, actor: ActorDep,
                        all_: Annotated[bool, Query(alias="all", description="every user's threads "
                                                    "(approvers, auditors, admins)")] = False) -> ThreadList:
@@ -132,7 +156,7 @@ async def thread_history(thread_id: ThreadId, request: Request, actor: ActorDep)
     svc = service(request)
     t = await run_in_threadpool(_readable, svc, thread_id, actor)
     events = await run_in_threadpool(svc.history, thread_id)
-    return ThreadHistory(thread=_thread_out(t), events=[scrub(_event_json(e)) for e in events])
+    return ThreadHistory(thread=_thread_out(t), events=[_scrub_event(_event_json(e)) for e in events])
 
 
 @router.post("/threads/{thread_id}/messages", response_class=StreamingResponse,
@@ -142,7 +166,7 @@ async def send_message(thread_id: ThreadId, body: MessageIn, request: Request, a
     """Run one planner turn and stream its steps, tool calls and proposal as they happen."""
     svc = service(request)
     await run_in_threadpool(_owned, svc, thread_id, actor)
-    return await stream_events(lambda: svc.send(thread_id, body.text, actor), _event_json, _on_error)
+    return await stream_events(lambda: svc.send(thread_id, body.text, actor), _scrubbed_event_json, _on_error)
 
 
 @router.post("/threads/{thread_id}/resume", response_class=StreamingResponse,
@@ -153,4 +177,4 @@ async def resume(thread_id: ThreadId, request: Request, actor: ActorDep) -> Stre
     report; rejected → report)."""
     svc = service(request)
     await run_in_threadpool(_owned, svc, thread_id, actor)
-    return await stream_events(lambda: svc.resume(thread_id), _event_json, _on_error)
+    return await stream_events(lambda: svc.resume(thread_id), _scrubbed_event_json, _on_error)

@@ -3,6 +3,8 @@ pseudonymised per thread; passphrases are redacted before they enter the planner
 
 from __future__ import annotations
 
+from typing import Any
+
 from brain.redact import redact
 from brain.untrusted import Pseudonymizer, contains_unwrapped, scrub, wrap
 
@@ -47,3 +49,37 @@ def test_redact_leaves_ordinary_sentences_alone() -> None:
     for sentence in ("the password is definitely wrong", "customer forgot the password, please reset",
                      "Wi-Fi dies every evening"):
         assert redact(sentence) == (sentence, {})
+
+
+def test_redact_covers_other_languages_and_the_value_before_the_keyword() -> None:
+    for message in ("use Sommer2024! as the new wifi password", "Sommer2024! soll das neue WLAN-Passwort sein",
+                    "changer le mot de passe wifi en Sommer2024!", "cambiar la contraseña del wifi a Sommer2024!"):
+        text, secrets = redact(message)
+        assert "Sommer2024" not in text and secrets == {"[secret:1]": "Sommer2024!"}, message
+    assert redact("rename the network to HomeNet2024") == ("rename the network to HomeNet2024", {})
+
+
+def test_the_thread_store_scrubs_what_it_stores(tmp_path: Any) -> None:
+    """Defence in depth: text that reaches the store unredacted (a title, a caller that forgot)
+    is scrubbed before it is written; structured data (parameter paths) is left alone."""
+    from sqlalchemy import text as sql
+
+    from brain.contracts import ChatEvent
+    from brain.threads import ThreadStore
+    from core.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'g.db'}")
+    threads = ThreadStore(store)
+    threads.create("t-1", None, "alice", "customer wants wifi password Sommer2024!", "offline")
+    threads.append(ChatEvent(thread_id="t-1", kind="step", text="set the Wi-Fi password to Sommer2024!",
+                             data={"text": "Passwort: Sommer2024!",
+                                   "path": "Device.WiFi.AccessPoint.1.Security.KeyPassphrase"}))
+    threads.update("t-1", title="neues Passwort ist Sommer2024!")
+    with store.read() as s:
+        rows = [str(tuple(r)) for t in ("chat_threads", "chat_events") for r in s.execute(sql(f"SELECT * FROM {t}"))]
+    assert rows and not any("Sommer2024" in r for r in rows)
+    ev = threads.events("t-1")[0]
+    assert ev.text == "set the Wi-Fi password to [secret]"
+    assert ev.data == {"text": "Passwort: [secret]", "path": "Device.WiFi.AccessPoint.1.Security.KeyPassphrase"}
+    assert threads.get("t-1")["title"] == "neues Passwort ist [secret]"
+    store.dispose()
