@@ -1,9 +1,19 @@
-"""The audit trail: append-only, hash-chained (DESIGN.md §2 invariant 4).
+"""The audit trail: append-only, hash-chained, and anchored outside its table (DESIGN.md §2 invariant 4).
 
 Each event's hash is sha256 over its canonical content *and the previous event's hash*, so
 editing, deleting or reordering any event breaks every later link. The database refuses
-UPDATE/DELETE by trigger; :func:`verify_chain` catches anything that got past that (a restored
-dump, a hand edit with triggers dropped) and names the first broken event.
+UPDATE/DELETE by trigger, and INSERT of a row that is not the next link (seq = head + 1,
+prev_hash = the head's hash; migration 0009).
+
+A plain hash chain cannot show that rows are *missing from the end* or were *written by someone
+else*: whoever can write the table can recompute every hash. So every append also re-signs a
+keyed head (``audit_head``) with an HMAC whose key the database does not hold, and every
+``GATEWARD_AUDIT_CHECKPOINT_EVERY`` events writes an append-only keyed checkpoint, copied after
+commit to an anchor file outside the database (``core.audit_anchor``). :func:`verify_chain` checks
+the links, the head, every checkpoint and the anchor file(s), and says what it checked and what it
+cannot detect. When an append finds the table's head is not the keyed head (rows inserted or
+deleted behind Gateward's back), it writes an ``alarm.audit_tampered`` event before its own, so
+the evidence is inside the keyed chain from then on.
 
 Appends happen inside the caller's transaction, so a state change and its audit event commit
 together or not at all. Sequence numbers are dense; concurrent appenders serialise on
@@ -13,20 +23,46 @@ together or not at all. Sequence numbers are dense; concurrent appenders seriali
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from dataclasses import dataclass
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
-from sqlalchemy import select, text
+import orjson
+from sqlalchemy import CursorResult, Table, event, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from core.audit_anchor import (
+    Anchor,
+    AuditKey,
+    anchor_path,
+    append_anchor,
+    load_key,
+    mac,
+    mac_ok,
+    read_anchors,
+    settings,
+)
+from core.errors import Conflict, Invalid
 from core.models import AuditEvent, Device, canonical_json, utcnow
 from core.secrets import mask_params
-from core.store.schema import AuditEventRow
+from core.store.schema import AuditCheckpointRow, AuditEventRow, AuditHeadRow
+
+log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 _AUDIT_LOCK_KEY = 72617
+TAMPER_ACTION = "alarm.audit_tampered"
+SYSTEM_ACTOR = "system:audit"
+_PENDING = "gateward_audit_pending_anchors"
+_HEAD = cast(Table, AuditHeadRow.__table__)
+_EVENTS = cast(Table, AuditEventRow.__table__)
+# Built once, Core not ORM: every audited transaction runs these (statement construction dominated).
+_TAIL_SELECT = select(_EVENTS.c.seq, _EVENTS.c.hash).order_by(_EVENTS.c.seq.desc()).limit(1)
+_HEAD_SELECT = select(_HEAD.c.seq, _HEAD.c.hash, _HEAD.c.ts, _HEAD.c.key_id, _HEAD.c.mac).where(_HEAD.c.id == 1)
+_HEAD_UPDATE = update(_HEAD).where(_HEAD.c.id == 1)
 
 
 def _event_hash(seq: int, ts: datetime, actor: str, action: str, proposal_id: str | None,
@@ -71,72 +107,192 @@ def _looks_like_params(d: dict[str, Any]) -> bool:
                            for k in d)
 
 
+def _build_row(seq: int, prev: str, ts: datetime, actor: str, action: str, proposal_id: str | None,
+               device: Device | None, device_id: str | None, data: dict[str, Any] | None) -> AuditEventRow:
+    """One chained row. Secret values are masked here, and the data round-trips through JSON so
+    the hash is over exactly what the database will return."""
+    clean = orjson.loads(canonical_json(_sanitise(data or {})))
+    did = device.id if device is not None else device_id
+    subscriber = device.subscriber if device is not None else None
+    model = device.model if device is not None else None
+    firmware = device.firmware if device is not None else None
+    return AuditEventRow(
+        seq=seq, ts=ts, actor=actor, action=action, proposal_id=proposal_id, device_id=did,
+        subscriber=subscriber, model=model, firmware=firmware, data=clean, prev_hash=prev,
+        hash=_event_hash(seq, ts, actor, action, proposal_id, did, subscriber, model, firmware, clean, prev),
+    )
+
+
 def append(session: Session, *, actor: str, action: str, proposal_id: str | None = None,
            device: Device | None = None, device_id: str | None = None, data: dict[str, Any] | None = None,
            ts: datetime | None = None) -> AuditEventRow:
     """Append one event in the caller's transaction. Secret values are masked here, whatever
     the caller passed, so no code path can put a passphrase into the trail."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _AUDIT_LOCK_KEY})
-    head = session.execute(
-        select(AuditEventRow.seq, AuditEventRow.hash).order_by(AuditEventRow.seq.desc()).limit(1)
-    ).first()
-    seq = (head[0] + 1) if head else 1
-    prev = head[1] if head else GENESIS
-    ts = ts or utcnow()
-    clean = _sanitise(data or {})
-    # Round-trip through JSON so the hash is over exactly what the database will return.
-    import orjson
-
-    clean = orjson.loads(canonical_json(clean))
-    did = device.id if device is not None else device_id
-    subscriber = device.subscriber if device is not None else None
-    model = device.model if device is not None else None
-    firmware = device.firmware if device is not None else None
-    row = AuditEventRow(
-        seq=seq, ts=ts, actor=actor, action=action, proposal_id=proposal_id, device_id=did,
-        subscriber=subscriber, model=model, firmware=firmware, data=clean, prev_hash=prev,
-        hash=_event_hash(seq, ts, actor, action, proposal_id, did, subscriber, model, firmware, clean, prev),
-    )
+    start, prev, key = _open_append(session)
+    row = _build_row(start + 1, prev, ts or utcnow(), actor, action, proposal_id, device, device_id, data)
     session.add(row)
     session.flush()
+    _close_append(session, key, start, row.seq, row.hash)
     return row
 
 
 def append_many(session: Session, events: list[dict[str, Any]]) -> int:
     """Append several events in one transaction (campaign batches): one head read, one lock,
-    one bulk insert. Each dict takes the keyword arguments of :func:`append`."""
+    one bulk insert, one head update. Each dict takes the keyword arguments of :func:`append`."""
     if not events:
         return 0
-    import orjson
-
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _AUDIT_LOCK_KEY})
-    head = session.execute(
-        select(AuditEventRow.seq, AuditEventRow.hash).order_by(AuditEventRow.seq.desc()).limit(1)
-    ).first()
-    seq = head[0] if head else 0
-    prev = head[1] if head else GENESIS
+    start, prev, key = _open_append(session)
+    seq = start
     rows = []
     now = utcnow()
     for ev in events:
         seq += 1
-        device: Device | None = ev.get("device")
-        did = device.id if device is not None else ev.get("device_id")
-        subscriber = device.subscriber if device is not None else None
-        model = device.model if device is not None else None
-        firmware = device.firmware if device is not None else None
-        clean = orjson.loads(canonical_json(_sanitise(ev.get("data") or {})))
-        ts = ev.get("ts") or now
-        h = _event_hash(seq, ts, ev["actor"], ev["action"], ev.get("proposal_id"), did, subscriber, model, firmware,
-                        clean, prev)
-        rows.append(AuditEventRow(seq=seq, ts=ts, actor=ev["actor"], action=ev["action"],
-                                  proposal_id=ev.get("proposal_id"), device_id=did, subscriber=subscriber,
-                                  model=model, firmware=firmware, data=clean, prev_hash=prev, hash=h))
-        prev = h
+        row = _build_row(seq, prev, ev.get("ts") or now, ev["actor"], ev["action"], ev.get("proposal_id"),
+                         ev.get("device"), ev.get("device_id"), ev.get("data"))
+        rows.append(row)
+        prev = row.hash
     session.add_all(rows)
     session.flush()
+    _close_append(session, key, start, seq, prev)
     return len(rows)
+
+
+# ---------------------------------------------------------------------------- keyed head and checkpoints
+@dataclass(frozen=True)
+class _Head:
+    seq: int
+    hash: str
+    ts: datetime
+    key_id: str
+    mac: str
+
+
+def _lock(session: Session) -> None:
+    """Serialise appenders on PostgreSQL (SQLite writers already hold BEGIN IMMEDIATE)."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _AUDIT_LOCK_KEY})
+
+
+def _tail(session: Session) -> tuple[int, str]:
+    last = session.connection().execute(_TAIL_SELECT).first()
+    return (int(last[0]), str(last[1])) if last else (0, GENESIS)
+
+
+def _keyed_head(session: Session) -> _Head | None:
+    r = session.connection().execute(_HEAD_SELECT).first()
+    return _Head(int(r[0]), str(r[1]), r[2], str(r[3]), str(r[4])) if r else None
+
+
+def _head_problem(key: AuditKey, head: _Head | None, seq: int, tail_hash: str) -> tuple[int, str] | None:
+    """Why the table's head (``seq``, ``tail_hash``) is not the keyed head, or None when it is."""
+    if head is None:
+        return None if seq == 0 else (1, f"no keyed head covers events 1..{seq}: the audit_head row was "
+                                         "deleted, or the events were written outside Gateward")
+    if not mac_ok(key, "head", head.seq, head.hash, head.seq, head.ts, head.mac):
+        other = f" (it names key {head.key_id}; this process holds {key.key_id})" if head.key_id != key.key_id else ""
+        return head.seq, f"the keyed head at seq {head.seq} is not signed by this audit key{other}"
+    if head.seq < seq:
+        return head.seq + 1, (f"events {head.seq + 1}..{seq} are not covered by the keyed head: inserted "
+                              "outside Gateward (forged)")
+    if head.seq > seq:
+        return seq + 1, f"truncated after seq {seq}: the keyed head says {head.seq} events existed"
+    if head.hash != tail_hash:
+        return seq, (f"event {seq} does not match the keyed head: history was rewritten and re-chained")
+    return None
+
+
+def _open_append(session: Session) -> tuple[int, str, AuditKey]:
+    """Lock, read the table's head, and check it is the keyed head. If it is not, the trail was
+    changed behind Gateward's back: record that as an alarm event first — never silently re-sign
+    someone else's rows — and carry on, so the evidence is inside the keyed chain."""
+    _lock(session)
+    key = load_key(create=True)
+    assert key is not None
+    seq, prev = _tail(session)
+    problem = _head_problem(key, _keyed_head(session), seq, prev)
+    if problem is not None:
+        first, reason = problem
+        log.critical("audit trail tampered with: %s", reason)
+        alarm = _build_row(seq + 1, prev, utcnow(), SYSTEM_ACTOR, TAMPER_ACTION, None, None, None,
+                           {"severity": "critical", "first_seq": first, "table_head_seq": seq, "reason": reason})
+        session.add(alarm)
+        session.flush()
+        seq, prev = alarm.seq, alarm.hash
+    return seq, prev, key
+
+
+def _close_append(session: Session, key: AuditKey, old_seq: int, new_seq: int, new_hash: str) -> None:
+    """Re-sign the keyed head (same transaction as the events) and checkpoint every N events."""
+    now = utcnow()
+    values = {"seq": new_seq, "hash": new_hash, "ts": now, "key_id": key.key_id,
+              "mac": mac(key, "head", new_seq, new_hash, new_seq, now)}
+    conn = session.connection()
+    res = cast(CursorResult[Any], conn.execute(_HEAD_UPDATE, values))
+    if res.rowcount == 0:
+        conn.execute(insert(_HEAD).values(id=1, **values))
+    every = settings().audit_checkpoint_every
+    if old_seq // every != new_seq // every:
+        _write_checkpoint(session, key, new_seq, new_hash, now)
+
+
+def _write_checkpoint(session: Session, key: AuditKey, seq: int, head_hash: str, ts: datetime) -> Anchor:
+    existing = session.execute(select(AuditCheckpointRow).where(AuditCheckpointRow.seq == seq)).scalar_one_or_none()
+    if existing is not None:
+        anchor = Anchor(existing.seq, existing.hash, existing.count, existing.ts, existing.key_id, existing.mac)
+    else:
+        anchor = Anchor(seq, head_hash, seq, ts, key.key_id, mac(key, "checkpoint", seq, head_hash, seq, ts))
+        session.execute(insert(AuditCheckpointRow).values(seq=anchor.seq, hash=anchor.hash, count=anchor.count,
+                                                          ts=anchor.ts, key_id=anchor.key_id, mac=anchor.mac))
+    _queue_anchor(session, anchor)
+    return anchor
+
+
+def checkpoint(session: Session) -> Anchor:
+    """Checkpoint the head now (``gateward audit anchor``) and return it for export off-host.
+
+    Refuses to sign a head the keyed head does not cover: anchoring must never bless rows that
+    someone else inserted."""
+    _lock(session)
+    key = load_key(create=True)
+    assert key is not None
+    seq, head_hash = _tail(session)
+    if seq == 0:
+        raise Invalid("the audit trail is empty: there is nothing to anchor yet")
+    problem = _head_problem(key, _keyed_head(session), seq, head_hash)
+    if problem is not None:
+        raise Conflict(f"refusing to anchor: {problem[1]}; run `gateward audit verify`")
+    return _write_checkpoint(session, key, seq, head_hash, utcnow())
+
+
+def _queue_anchor(session: Session, anchor: Anchor) -> None:
+    """Write the anchor line after the transaction commits: a line for a checkpoint that rolled
+    back would later look like truncation."""
+    path = anchor_path(session.get_bind().engine.url)
+    if path is None:
+        return
+    session.info.setdefault(_PENDING, []).append((path, anchor))
+    if not event.contains(session, "after_commit", _write_pending):
+        event.listen(session, "after_commit", _write_pending)
+        event.listen(session, "after_rollback", _drop_pending)
+
+
+def _write_pending(session: Session) -> None:
+    for path, anchor in session.info.pop(_PENDING, []):
+        try:
+            append_anchor(path, anchor)
+        except OSError as exc:  # the checkpoint row committed; the file only lags
+            log.error("could not append audit anchor to %s: %s", path, exc)
+
+
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+# ---------------------------------------------------------------------------- verify
+@dataclass(frozen=True)
+class Finding:
+    seq: int
+    text: str
 
 
 @dataclass
@@ -145,11 +301,22 @@ class ChainReport:
     count: int
     first_broken_seq: int | None = None
     reason: str = ""
+    findings: list[Finding] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+    cannot_detect: list[str] = field(default_factory=list)
 
     def message(self) -> str:
         if self.ok:
             return f"audit chain OK ({self.count} events)"
         return f"audit chain BROKEN at event {self.first_broken_seq}: {self.reason}"
+
+    def details(self) -> list[str]:
+        """What was checked, every finding, and what this check cannot detect — for people."""
+        out = ["checked:", *(f"  - {c}" for c in self.checked)]
+        if self.findings:
+            out += ["findings:", *(f"  - event {f.seq}: {f.text}" for f in self.findings)]
+        out += ["cannot detect:", *(f"  - {c}" for c in self.cannot_detect)]
+        return out
 
 
 def _iter_rows(session: Session, batch: int = 5000) -> Iterator[AuditEventRow]:
@@ -164,24 +331,137 @@ def _iter_rows(session: Session, batch: int = 5000) -> Iterator[AuditEventRow]:
         last = rows[-1].seq
 
 
-def verify_chain(session: Session) -> ChainReport:
-    """Walk the whole chain; stop at the first event whose link or hash does not hold."""
-    prev = GENESIS
-    expected_seq = 1
-    count = 0
+@dataclass
+class _Verifier:
+    """Collects what a verify run learns: findings, and the hash each authenticated source expects
+    at a seq (keyed head, checkpoints, anchor lines)."""
+
+    key: AuditKey | None
+    findings: list[Finding] = field(default_factory=list)
+    expected: dict[int, tuple[str, str]] = field(default_factory=dict)  # seq -> (hash, which source)
+
+    def find(self, seq: int, text_: str) -> None:
+        self.findings.append(Finding(seq, text_))
+
+    def authentic(self, kind: str, a: Anchor, source: str) -> bool:
+        if self.key is None:
+            return False
+        if mac_ok(self.key, kind, a.seq, a.hash, a.count, a.ts, a.mac):
+            self.expected.setdefault(a.seq, (a.hash, source))
+            return True
+        other = f" (it names key {a.key_id}; this is {self.key.key_id})" if a.key_id != self.key.key_id else \
+            " (forged or altered)"
+        self.find(a.seq, f"{source} at seq {a.seq} is not signed by this audit key{other}")
+        return False
+
+
+def _walk(session: Session, v: _Verifier) -> tuple[int, int]:
+    """Follow every link from genesis; returns (events, the table's head seq)."""
+    prev, expected_seq, count, last, broken = GENESIS, 1, 0, 0, False
     for row in _iter_rows(session):
-        if row.seq != expected_seq:
-            return ChainReport(False, count, expected_seq, f"event {expected_seq} is missing (next is {row.seq})")
-        if row.prev_hash != prev:
-            return ChainReport(False, count, row.seq, "prev_hash does not match the previous event's hash")
-        recomputed = _event_hash(row.seq, row.ts, row.actor, row.action, row.proposal_id, row.device_id,
-                                 row.subscriber, row.model, row.firmware, row.data, row.prev_hash)
-        if recomputed != row.hash:
-            return ChainReport(False, count, row.seq, "content does not match its hash (edited)")
-        prev = row.hash
-        expected_seq += 1
         count += 1
-    return ChainReport(True, count)
+        if not broken:
+            if row.seq != expected_seq:
+                broken = True
+                v.find(expected_seq, f"event {expected_seq} is missing (next is {row.seq})")
+            elif row.prev_hash != prev:
+                broken = True
+                v.find(row.seq, "prev_hash does not match the previous event's hash")
+            elif _event_hash(row.seq, row.ts, row.actor, row.action, row.proposal_id, row.device_id,
+                             row.subscriber, row.model, row.firmware, row.data, row.prev_hash) != row.hash:
+                broken = True
+                v.find(row.seq, "content does not match its hash (edited)")
+        if row.action == TAMPER_ACTION:
+            first = row.data.get("first_seq") if isinstance(row.data, dict) else None
+            v.find(int(first) if isinstance(first, int) else row.seq,
+                   f"Gateward found the trail tampered with when it next wrote (event {row.seq}): "
+                   f"{row.data.get('reason') if isinstance(row.data, dict) else ''}")
+        exp = v.expected.get(row.seq)
+        if exp is not None and exp[0] != row.hash:
+            v.find(row.seq, f"event {row.seq} does not match the {exp[1]}: history up to it was rewritten "
+                            "(edited and re-chained)")
+        prev, expected_seq, last = row.hash, row.seq + 1, row.seq
+    return count, last
+
+
+def _default_anchor(session: Session) -> Path | None:
+    return anchor_path(session.get_bind().engine.url)
+
+
+def verify_chain(session: Session, *, anchors: Sequence[Path] = ()) -> ChainReport:
+    """Check the links, the keyed head, every keyed checkpoint and the anchor file(s) (this host's,
+    plus any exported copies in ``anchors``). Reports every finding, what was checked, and what
+    this cannot detect."""
+    key = load_key(create=False)
+    v = _Verifier(key)
+    cfg = settings()
+    checked: list[str] = []
+    cps = list(session.scalars(select(AuditCheckpointRow).order_by(AuditCheckpointRow.seq)))
+    head_row = session.scalars(select(AuditHeadRow).where(AuditHeadRow.id == 1)).first()
+    if key is None and (cps or head_row is not None):
+        v.find(1, f"no audit key at {cfg.key_file()} and GATEWARD_AUDIT_KEY unset: the keyed head and "
+                  f"{len(cps)} checkpoints cannot be authenticated; point GATEWARD_AUDIT_KEY_FILE at the key")
+    head_ok = head_row is not None and v.authentic(
+        "head", Anchor(head_row.seq, head_row.hash, head_row.seq, head_row.ts, head_row.key_id, head_row.mac),
+        "keyed head")
+    good_cps = {cp.seq for cp in cps if v.authentic(
+        "checkpoint", Anchor(cp.seq, cp.hash, cp.count, cp.ts, cp.key_id, cp.mac), "keyed checkpoint")}
+    files = [p for p in [_default_anchor(session)] if p is not None] + list(anchors)
+    file_top = _check_anchor_files(v, files, checked)
+    count, last = _walk(session, v)
+    checked[:0] = [f"{count} events: every hash recomputed and {max(count - 1, 0)} links followed from genesis",
+                   f"keyed head: {'seq ' + str(head_row.seq) if head_row else 'absent'} (HMAC, audit key "
+                   f"{key.key_id if key else 'missing'} from {key.source if key else cfg.key_file()})",
+                   f"{len(cps)} keyed checkpoints (every {cfg.audit_checkpoint_every} events), each matched "
+                   "against its event"]
+    top = max(v.expected, default=0)
+    if top > last:
+        v.find(last + 1, f"truncated after seq {last}: the {v.expected[top][1]} says {top} events existed")
+    if head_row is None and count:
+        v.find(1, f"no keyed head covers events 1..{last}: the audit_head row was deleted, or the events were "
+                  "written outside Gateward")
+    elif head_ok and head_row is not None and head_row.seq < last:
+        v.find(head_row.seq + 1, f"events {head_row.seq + 1}..{last} are not covered by the keyed head: "
+                                 "appended outside Gateward (forged)")
+    if file_top and file_top <= last and file_top not in good_cps:
+        v.find(file_top, f"the anchor file's checkpoint at seq {file_top} is missing from audit_checkpoints "
+                         "(checkpoint rows deleted)")
+    return _report(v, count, checked)
+
+
+def _check_anchor_files(v: _Verifier, files: Sequence[Path], checked: list[str]) -> int:
+    """Authenticate every line of every anchor file; returns the highest anchored seq."""
+    top = 0
+    for path in files:
+        if not path.exists():
+            checked.append(f"anchor file {path}: not present (no checkpoint written from this host yet)")
+            continue
+        lines = 0
+        for line in read_anchors(path):
+            lines += 1
+            if line.anchor is None:
+                v.find(1, f"anchor file {path}: {line.error}")
+            elif v.authentic("checkpoint", line.anchor, f"anchor file {path.name}"):
+                top = max(top, line.anchor.seq)
+        checked.append(f"anchor file {path}: {lines} lines, latest seq {top or '-'}")
+    return top
+
+
+def _report(v: _Verifier, count: int, checked: list[str]) -> ChainReport:
+    every = settings().audit_checkpoint_every
+    cannot = [
+        "someone holding the audit key and database write access can rewrite history since the last anchor "
+        "kept off-host; export anchors off-host with `gateward audit anchor` and check them with "
+        "`gateward audit verify --anchor FILE`",
+        f"deleting the latest events since the last checkpoint (fewer than {every}) while restoring a keyed "
+        "head row saved before them; run `gateward audit anchor` or lower GATEWARD_AUDIT_CHECKPOINT_EVERY",
+        "anchor files on other hosts are not read: each host's file holds the checkpoints its processes wrote",
+    ]
+    findings = sorted(dict.fromkeys(v.findings), key=lambda f: f.seq)  # stable: sources in order
+    if not findings:
+        return ChainReport(True, count, checked=checked, cannot_detect=cannot)
+    first = findings[0]
+    return ChainReport(False, count, first.seq, first.text, findings, checked, cannot)
 
 
 def to_model(row: AuditEventRow) -> AuditEvent:

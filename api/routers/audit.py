@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from api.deps import ActorDep, RuntimeDep
 from api.errors import errors_for
-from api.schemas import AuditPage, AuditVerifyOut
+from api.schemas import AuditFindingOut, AuditPage, AuditVerifyOut
 from api.scrub import scrub
 from core.audit import to_model, verify_chain
 from core.errors import Invalid
@@ -78,8 +78,12 @@ def list_events(rt: RuntimeDep, _: ActorDep,
 
 @router.get("/verify", response_model=AuditVerifyOut)
 def verify(rt: RuntimeDep, _: ActorDep) -> AuditVerifyOut:
-    """Walk the whole chain; ``ok=false`` names the first broken event."""
+    """Check the chain, the keyed head, the keyed checkpoints and this host's anchor file; ``ok=false``
+    names the first finding, ``findings`` lists them all, and the answer says what it checked and
+    what it cannot detect."""
     with rt.store.read() as s:
         report = verify_chain(s)
     return AuditVerifyOut(ok=report.ok, count=report.count, first_broken_seq=report.first_broken_seq,
-                          message=report.message())
+                          message=report.message(),
+                          findings=[AuditFindingOut(seq=f.seq, text=f.text) for f in report.findings],
+                          checked=report.checked, cannot_detect=report.cannot_detect)

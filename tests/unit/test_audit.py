@@ -82,3 +82,52 @@ def test_secrets_are_masked_in_audit(store) -> None:
     with store.read() as s:
         raw = s.execute(text("SELECT data FROM audit_events")).scalar_one()
     assert "hunter2" not in str(raw)
+
+
+# ---------------------------------------------------------------------------- keyed anchoring (issue 10, defect 7)
+def test_short_env_key_is_a_clear_error(store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.errors import Invalid
+
+    monkeypatch.setenv("GATEWARD_AUDIT_KEY", "short")
+    with pytest.raises(Invalid, match="too short"), store.write() as s:
+        audit.append(s, actor="alice", action="x")
+    monkeypatch.delenv("GATEWARD_AUDIT_KEY")
+    with store.read() as s:
+        assert audit.verify_chain(s).count == 0  # nothing was written
+
+
+def test_a_different_key_is_named_not_silently_accepted(store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWARD_AUDIT_KEY", "k" * 32)
+    _fill(store, 2)
+    monkeypatch.setenv("GATEWARD_AUDIT_KEY", "z" * 32)
+    with store.read() as s:
+        report = audit.verify_chain(s)
+    assert not report.ok and "not signed by this audit key (it names key" in report.reason
+
+
+def test_upgrade_anchors_an_existing_trail(db_url: str, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trail written before migration 0009 gets a keyed head at upgrade, so it verifies."""
+    from sqlalchemy.orm import Session
+
+    from core.models import utcnow
+    from core.store import Store
+
+    monkeypatch.setenv("GATEWARD_AUDIT_KEY_FILE", str(tmp_path / "audit.key"))
+    old = Store(db_url, migrate=False)
+    old.migrate("0008")
+    prev = audit.GENESIS
+    with Session(old.engine) as s, s.begin():
+        for seq in (1, 2, 3):
+            row = audit._build_row(seq, prev, utcnow(), "alice", "legacy", None, None, None, {"seq": seq})
+            s.add(row)
+            s.flush()
+            prev = row.hash
+    old.dispose()
+    new = Store(db_url)
+    try:
+        with new.read() as s:
+            report = audit.verify_chain(s)
+            head = s.execute(text("SELECT seq FROM audit_head")).scalar_one()
+        assert report.ok and report.count == 3 and head == 3
+    finally:
+        new.dispose()
