@@ -3,20 +3,36 @@
 Pure functions over the registry (no store, no executor), so the planner's self-check and the
 lifecycle's gate run the very same checks. A TR-181 change aimed at TR-098 firmware must also
 translate to ``InternetGatewayDevice.`` and pass the TR-098 model's own limits.
+
+Some limits only the device knows: the channels its radio lists in ``PossibleChannels``, the
+powers in ``TransmitPowerSupported``, the standards in ``SupportedStandards`` (every
+``enumerationRef`` of the data model, plus the two the standard states only in prose).
+:func:`device_listed_issues` checks a change against those lists given the device's values (a
+live read at preview, or its stored snapshot), so a value the device does not list fails the
+preview instead of reaching the device.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+from typing import Protocol as Interface
 from urllib.parse import urlparse
 
-from core.datamodel.registry import DataModelError, get_registry
+from core.datamodel.registry import DataModelError, ParamSpec, Registry, get_registry
 from core.models import Change, Device, Operation, Protocol, Root
+from core.values import listed_values
 
 _HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,253}[A-Za-z0-9])?$")
+
+
+class Reader(Interface):
+    """The read path of an executor (``ReadOnlyExecutor``): all the device-listed check may use."""
+
+    def read(self, device: Device, paths: Sequence[str]) -> Mapping[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -53,8 +69,13 @@ def normalise(changes: Sequence[Change]) -> list[Change]:
     return out
 
 
-def validate_changes(device: Device, changes: Sequence[Change]) -> list[Issue]:
-    """Every problem with ``changes`` on ``device``; empty means valid."""
+def validate_changes(device: Device, changes: Sequence[Change],
+                     known: Mapping[str, Any] | None = None) -> list[Issue]:
+    """Every problem with ``changes`` on ``device``; empty means valid.
+
+    ``known``: the device's values when the caller has them (its stored snapshot, a live read):
+    then a value the device does not list as supported is a problem too (:func:`device_listed_issues`).
+    """
     issues: list[Issue] = []
     reg = get_registry(Root.DEVICE, flavour_for(device))
     seen: set[str] = set()
@@ -80,7 +101,121 @@ def validate_changes(device: Device, changes: Sequence[Change]) -> list[Issue]:
             continue
         if device.root is Root.IGD:
             issues.extend(_validate_tr098(device, c))
+    if known and not issues:
+        issues.extend(device_listed_issues(device, changes, known))
     return issues
+
+
+# TR-181 states these only in prose ("MUST be one of PossibleChannels"; TransmitPower "MUST be one of
+# the values in TransmitPowerSupported"); the data model's enumerationRef facets give the rest.
+_PROSE_LISTS = {
+    "Device.WiFi.Radio.{i}.Channel": "Device.WiFi.Radio.{i}.PossibleChannels",
+    "Device.WiFi.Radio.{i}.TransmitPower": "Device.WiFi.Radio.{i}.TransmitPowerSupported",
+}
+
+
+def listed_by(path: str, spec: ParamSpec | None = None) -> str | None:
+    """The concrete path of the parameter in which the device lists the values ``path`` may take
+    (``Device.WiFi.Radio.2.Channel`` → ``Device.WiFi.Radio.2.PossibleChannels``), or ``None``."""
+    spec = spec or get_registry(Root.DEVICE, "cwmp").find(path) or get_registry(Root.DEVICE, "usp").find(path)
+    if spec is None:
+        return None
+    source = _PROSE_LISTS.get(spec.path) or spec.enum_ref
+    if not source:
+        return None
+    # Carry the change's instance numbers into the source's {i}s along the shared prefix
+    # (``Device.WiFi.EndPoint.{i}.Profile.{i}.Security.ModeEnabled`` → ``….EndPoint.3.Security.ModesSupported``).
+    concrete, pattern, src = path.split("."), spec.path.split("."), source.split(".")
+    out: list[str] = []
+    for k, seg in enumerate(src):
+        if k < len(pattern) - 1 and pattern[k] == seg:
+            out.append(concrete[k])
+        elif seg == "{i}":
+            return None  # an instance the change does not name
+        else:
+            out.extend(src[k:])
+            break
+    return ".".join(out)
+
+
+def _scalar(raw: Any) -> Any:
+    """A value as read (``ParamValue``), as stored in a snapshot (``{"value": …}``) or bare."""
+    if isinstance(raw, dict):
+        return raw.get("value")
+    return getattr(raw, "value", raw)
+
+
+def _wire(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def device_listed_issues(device: Device, changes: Sequence[Change], known: Mapping[str, Any],
+                         reader: Reader | None = None) -> list[Issue]:
+    """Changes whose value the device itself does not list as supported (rule ``device_listed``).
+
+    ``known`` maps TR-181 paths to the device's values (``ParamValue``, snapshot ``{"value": …}``
+    or bare scalars). A list the device leaves empty or does not report says nothing and is not
+    a problem. ``reader`` (optional) reads the lists ``known`` lacks, one path at a time; a path
+    the device does not implement is skipped, because its absence is not a refusal.
+    """
+    reg = get_registry(Root.DEVICE, flavour_for(device))
+    wanted: list[tuple[Change, ParamSpec, str]] = []
+    for c in changes:
+        spec = reg.find(c.path)
+        source = listed_by(c.path, spec) if spec is not None else None
+        if spec is not None and source is not None:
+            wanted.append((c, spec, source))
+    if not wanted:
+        return []
+    values: dict[str, Any] = dict(known)
+    if reader is not None:
+        values.update(_read_missing(reader, device, [src for _, _, src in wanted if src not in values]))
+    issues: list[Issue] = []
+    for c, spec, source in wanted:
+        raw = _scalar(values.get(source))
+        allowed = listed_values(_wire(raw)) if raw is not None else None
+        if allowed is None:
+            continue
+        items = _items(reg, c, spec)
+        bad = [item for item in items if item not in allowed and item != spec.enum_ref_null]
+        if bad:
+            name = source.rsplit(".", 1)[-1]
+            issues.append(Issue(device.id, c.path, "device_listed",
+                                f"{c.path}: {', '.join(bad)} is not supported by this device "
+                                f"({name}: {_wire(raw) or 'empty'})"))
+    return issues
+
+
+def _items(reg: Registry, change: Change, spec: ParamSpec) -> list[str]:
+    """The change's value as the device would list it: typed ("036" → "36"), lists split."""
+    try:
+        typed = reg.validate(change.path, change.value, for_write=False)
+    except DataModelError:
+        typed = change.value
+    text = _wire(typed)
+    return [v.strip() for v in text.split(",") if v.strip()] if spec.is_list else [text]
+
+
+def _read_missing(reader: Reader, device: Device, paths: list[str]) -> dict[str, Any]:
+    from executors.base import ExecutorError
+
+    out: dict[str, Any] = {}
+    for path in dict.fromkeys(paths):
+        try:
+            out.update(reader.read(device, [path]))
+        except ExecutorError:
+            continue  # not implemented by this device: it lists nothing to hold the change to
+    return out
+
+
+def listed_error(device: Device, changes: Sequence[Change], known: Mapping[str, Any],
+                 reader: Reader | None = None) -> str | None:
+    """:func:`device_listed_issues` as one preview error line (``None`` when every value is listed):
+    set as the device's ``DevicePreview.error``, which policy treats as an incomplete preview."""
+    issues = device_listed_issues(device, changes, known, reader)
+    return "; ".join(i.message for i in issues) or None
 
 
 def _validate_tr098(device: Device, change: Change) -> list[Issue]:

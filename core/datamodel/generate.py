@@ -19,7 +19,8 @@ Output format (one gzipped JSON document per file, ``format`` 1)::
      "objects": {"Device.WiFi.Radio.{i}.": {OBJECT}},
      "params":  {"Device.WiFi.Radio.{i}.Channel": {PARAM}},
      "commands": {"Device.IP.Diagnostics.IPPing()": {COMMAND}},   # USP only
-     "events":   {"Device.Boot!": {EVENT}}}                        # USP only
+     "events":   {"Device.Boot!": {EVENT}},                        # USP only
+     "types":    {"IPv4Address": {TYPE}}}
 
 PARAM keys (absent = the default shown):
     ``type`` primitive type (string, boolean, unsignedInt, int, unsignedLong, long, decimal,
@@ -42,6 +43,10 @@ PARAM keys (absent = the default shown):
 OBJECT keys: ``access`` (readOnly: readWrite = instances can be added/deleted), ``multi``,
     ``min_entries``, ``max_entries`` (null = unbounded), ``num_entries``, ``enable``,
     ``unique_keys``, ``version``, ``status``.
+TYPE keys (the file's named ``dataType`` definitions, TR-106's IPAddress, MACAddress, … among
+    them, resolved through their ``base=`` chains so the runtime can check a value against the
+    named type's semantics, e.g. an IPv4Address must be a real IPv4 address): ``type``, ``base``
+    (the ``base=`` name, absent at the root of a chain), ``size``, ``pattern``, ``list``.
 COMMAND keys: ``async``, ``inputs`` {arg name: PARAM (+ ``mandatory``)}, ``outputs`` [names],
     ``version``, ``status``.  EVENT keys: ``args`` [names], ``version``, ``status``.
 """
@@ -198,6 +203,26 @@ class _Types:
     def __init__(self, root: ET.Element) -> None:
         self._elems = {dt.get("name", ""): dt for dt in root.findall("dataType")}
         self._cache: dict[str, _Facets] = {}
+
+    def table(self) -> dict[str, Any]:
+        """Every named type as a TYPE record (module docstring), keyed by name."""
+        out: dict[str, Any] = {}
+        for name in sorted(self._elems):
+            facets = self.resolve(name)
+            rec: dict[str, Any] = {}
+            if facets.type:
+                rec["type"] = facets.type
+            base = self._elems[name].get("base")
+            if base:
+                rec["base"] = base
+            if facets.list_ is not None:
+                rec["list"] = facets.list_
+            if facets.size:
+                rec["size"] = facets.size
+            if facets.pattern is not None:
+                rec["pattern"] = facets.pattern
+            out[name] = rec
+        return out
 
     def resolve(self, name: str, _depth: int = 0) -> _Facets:
         if name in self._cache:
@@ -483,6 +508,7 @@ def extract(xml_path: Path, root: str, flavour: str) -> dict[str, Any]:
     if commands or events:
         out["commands"] = commands
         out["events"] = events
+    out["types"] = types.table()
     return out
 
 

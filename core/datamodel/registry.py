@@ -16,8 +16,14 @@ Design choices worth knowing:
   ``validate`` call is a cache probe plus a handful of comparisons.
 * Messages name the path and the rule and never contain a secret parameter's value: they are
   shown to approvers and written to the audit log.
+* String sizes count UTF-8 bytes (TR-181 sizes, and 802.11's 32-octet SSID, are octets), and a
+  named TR-106 type is checked for what it means, not only its facets: an ``IPAddress`` must
+  be an IP address (:mod:`core.values`; the XML gives that type only a size).  A string being
+  *written* may not contain control characters, and a display string (SSID, names,
+  descriptions) no line breaks or bidirectional overrides either (rule ``control``).
 * Constraints that live only in description prose (channel vs. band, TransmitPower vs.
-  TransmitPowerSupported) are not here; policy encodes them by hand.
+  TransmitPowerSupported) are not here: the values a device lists are known only from the
+  device, and are checked at preview (``core.validation.device_listed_issues``).
 * Values are returned as plain ``str | int | float | bool`` (lists as their comma-separated
   wire form, dateTimes as ISO strings) because they flow into ``core.models.Change`` and the
   proposal hash, which take only JSON scalars.
@@ -40,6 +46,8 @@ from typing import Any
 
 import orjson
 
+from core import values as tr106
+
 __all__ = [
     "RULES",
     "CommandSpec",
@@ -56,7 +64,7 @@ __all__ = [
 
 RULES = frozenset(
     {"unknown_path", "not_writable", "type", "range", "enum", "enum_readonly", "length", "pattern",
-     "deleted", "list"}
+     "deleted", "list", "control"}
 )
 
 Number = int | float
@@ -335,7 +343,7 @@ def _type_error(path: str, value: Any, type_name: str, secret: bool) -> DataMode
 
 
 def _compile_item(spec: ParamSpec, allowed_enum: tuple[str, ...], allowed_ro: frozenset[str],
-                  ) -> Callable[[str, Any, bool, bool], Typed]:
+                  named: tr106.NamedCheck | None = None) -> Callable[[str, Any, bool, bool], Typed]:
     """The check for one scalar (a whole value, or one item of a list).
 
     Returns ``item(path, value, for_write, secret) -> typed``.  ``allowed_enum`` is the spec's
@@ -354,7 +362,7 @@ def _compile_item(spec: ParamSpec, allowed_enum: tuple[str, ...], allowed_ro: fr
         return _datetime_check
     if t in ("hexBinary", "base64"):
         return _binary_check(t, spec.sizes)
-    return _string_check(spec, allowed_enum, allowed_ro)
+    return _string_check(spec, allowed_enum, allowed_ro, named)
 
 
 def _effective_ranges(ranges: tuple[tuple[Number | None, Number | None, Number | None], ...],
@@ -485,7 +493,8 @@ def _size_ok(n: int, sizes: tuple[tuple[int | None, int | None], ...]) -> bool:
 
 
 def _string_check(spec: ParamSpec, allowed_enum: tuple[str, ...], allowed_ro: frozenset[str],
-                  ) -> Callable[[str, Any, bool, bool], Typed]:
+                  named: tr106.NamedCheck | None = None) -> Callable[[str, Any, bool, bool], Typed]:
+    """Enumeration, control characters (writes), size in UTF-8 bytes, pattern, named type."""
     sizes = spec.sizes
     size_text = _fmt_sizes(sizes) if sizes else ""
     exact_sizes = bool(sizes) and all(lo is not None and lo == hi for lo, hi in sizes)
@@ -500,12 +509,22 @@ def _string_check(spec: ParamSpec, allowed_enum: tuple[str, ...], allowed_ro: fr
     settable = tuple(v for v in allowed_enum if v not in allowed_ro)
     enum_text_all = _fmt_enum(allowed_enum)
     enum_text_set = _fmt_enum(settable)
+    display = tr106.is_display_string(spec.name)
+    write_min = tr106.MIN_WRITE_BYTES.get(spec.name)
+    if write_min is not None and sizes:
+        write_min = (write_min[0], f"{write_min[1]} ({write_min[0]}..{sizes[0][1]} bytes)")
 
     def check(path: str, value: Any, for_write: bool, secret: bool) -> Typed:
         if type(value) is not str:
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
                 raise _type_error(path, value, "string", secret)
             value = _wire(value) if not isinstance(value, str) else str(value)
+        if for_write:
+            problem = tr106.control_problem(value, display=display, secret=secret)
+            if problem is not None:
+                raise DataModelError(path, "control", problem)
+            if write_min is not None and tr106.byte_length(value) < write_min[0]:
+                raise DataModelError(path, "length", write_min[1])
         if enum_set:
             if value not in enum_set:
                 if not _VENDOR_ENUM_RE.fullmatch(value):
@@ -516,13 +535,17 @@ def _string_check(spec: ParamSpec, allowed_enum: tuple[str, ...], allowed_ro: fr
                     path, "enum_readonly",
                     f"{_show(value, secret)} can be reported but not set (settable: {enum_text_set})")
         if sizes:
-            n = len(value)
+            n = tr106.byte_length(value)
             if max_only is not None:
                 if n > max_only:
-                    raise DataModelError(path, "length", f"length {n} is outside 0..{max_only}")
+                    raise DataModelError(path, "length", f"length {_fmt_len(n, value)} is outside 0..{max_only}")
             elif not _size_ok(n, sizes):
                 verb = "is not" if exact_sizes else "is outside"
-                raise DataModelError(path, "length", f"length {n} {verb} {size_text}")
+                raise DataModelError(path, "length", f"length {_fmt_len(n, value)} {verb} {size_text}")
+        if named is not None:  # before the pattern: "is not an IPv4 address" says more than a regex
+            problem = named(value)
+            if problem is not None:
+                raise DataModelError(path, "pattern", f"{_show(value, secret)} {problem}")
         if regex is not None and not regex.fullmatch(value):
             raise DataModelError(path, "pattern", f"{_show(value, secret)} does not match {pattern_text}")
         return value
@@ -530,7 +553,13 @@ def _string_check(spec: ParamSpec, allowed_enum: tuple[str, ...], allowed_ro: fr
     return check
 
 
-def _compile(spec: ParamSpec, ref_enum: tuple[str, ...], label: str) -> Check:
+def _fmt_len(n: int, value: str) -> str:
+    """``33`` for ASCII; ``33 bytes (12 characters)`` when UTF-8 makes the two differ."""
+    return str(n) if n == len(value) else f"{n} bytes ({len(value)} characters)"
+
+
+def _compile(spec: ParamSpec, ref_enum: tuple[str, ...], label: str,
+             named: tr106.NamedCheck | None = None) -> Check:
     """Compile every check for ``spec`` into ``check(path, value, for_write) -> typed``.
 
     ``ref_enum`` is the enumeration of the parameter an ``enumerationRef`` points at: the
@@ -543,7 +572,7 @@ def _compile(spec: ParamSpec, ref_enum: tuple[str, ...], label: str) -> Check:
         extra = (spec.enum_ref_null,) if spec.enum_ref_null is not None else ()
         allowed_enum = tuple(dict.fromkeys(ref_enum + extra))
         allowed_ro = frozenset()
-    item = _compile_item(spec, allowed_enum, allowed_ro)
+    item = _compile_item(spec, allowed_enum, allowed_ro, named)
     secret = spec.secret
     null_ok = spec.hidden or spec.secured or spec.command_trigger
     deleted = spec.status == "deleted"
@@ -595,8 +624,9 @@ def _compile(spec: ParamSpec, ref_enum: tuple[str, ...], label: str) -> Check:
             except DataModelError as exc:
                 raise DataModelError(path, exc.rule, f"item {exc.detail}") from None
         joined = ",".join(typed)
-        if max_len is not None and len(joined) > max_len:
-            raise DataModelError(path, "list", f"list length {len(joined)} is outside 0..{max_len}")
+        if max_len is not None and tr106.byte_length(joined) > max_len:
+            raise DataModelError(path, "list",
+                                 f"list length {_fmt_len(tr106.byte_length(joined), joined)} is outside 0..{max_len}")
         n = len(typed)
         if (min_items is not None and n < min_items) or (max_items is not None and n > max_items):
             bounds = f"{min_items or 0}..{'' if max_items is None else max_items}"
@@ -707,6 +737,8 @@ class Registry:
         self._commands: dict[str, CommandSpec] = {
             p: _command_spec(p, rec) for p, rec in (table.get("commands") or {}).items()
         }
+        # named data type → its TYPE record (``base``, facets): see core.datamodel.generate.
+        self._types: Mapping[str, Mapping[str, Any]] = table.get("types") or {}
         self._events: dict[str, EventSpec] = {
             p: EventSpec(path=p, name=p.rsplit(".", 1)[-1], args=tuple(rec.get("args", ())),
                          version=rec.get("version"), status=rec.get("status", "current"))
@@ -735,9 +767,24 @@ class Registry:
         if rec is None:
             return None
         spec = _param_spec(pattern, rec)
-        built = (spec, _compile(spec, self._ref_enum(spec), self.label))
+        built = (spec, _compile(spec, self._ref_enum(spec), self.label, self._named(spec)))
         self._built[pattern] = built
         return built
+
+    def type_chain(self, name: str) -> tuple[str, ...]:
+        """``name`` and its ``base=`` ancestors, most derived first (``IPv4Address``, ``IPAddress``)."""
+        chain: list[str] = []
+        cur: str | None = name
+        while cur and cur not in chain and len(chain) < 20:
+            chain.append(cur)
+            cur = (self._types.get(cur) or {}).get("base")
+        return tuple(chain)
+
+    def _named(self, spec: ParamSpec) -> tr106.NamedCheck | None:
+        """The semantic check of the parameter's named TR-106 type (string types only)."""
+        if spec.data_type is None or spec.type != "string":
+            return None
+        return tr106.named_type_check(self.type_chain(spec.data_type))
 
     def _ref_enum(self, spec: ParamSpec) -> tuple[str, ...]:
         """For an ``enumerationRef``, the referenced parameter's enumeration (the superset)."""
@@ -881,7 +928,8 @@ class Registry:
             if arg is None:
                 raise DataModelError(f"{command}.{name}", "unknown_path",
                                      f"unknown input argument of {spec.name}")
-            out[name] = _compile(arg, self._ref_enum(arg), self.label)(f"{command}.{name}", value, True)
+            check = _compile(arg, self._ref_enum(arg), self.label, self._named(arg))
+            out[name] = check(f"{command}.{name}", value, True)
         for name in spec.mandatory_inputs:
             if name not in args:
                 raise DataModelError(f"{command}.{name}", "type", "mandatory input argument missing")

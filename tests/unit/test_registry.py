@@ -290,6 +290,7 @@ def test_every_rule_is_reachable(reg: Registry) -> None:
         ("Device.IP.Diagnostics.IPPing.DiagnosticsState", "None"),
         ("Device.WiFi.SSID.1.SSID", "x" * 40), ("Device.WiFi.Radio.1.RegulatoryDomain", "abc"),
         ("Device.Time.NTPServer1", "x"), ("Device.WiFi.Radio.1.PossibleChannels", "1," * 600),
+        ("Device.WiFi.SSID.1.SSID", "home\x1b[2J"),
     ]
     for path, value in cases:
         exc = reg.check(path, value, for_write=not path.endswith("PossibleChannels"))
