@@ -2,10 +2,21 @@
 
 What it does that a thin REST wrapper would not, and why:
 
-* **Reads are refreshes.** GenieACS answers from its cache, which is only as fresh as the last
-  session; every read first queues a ``getParameterValues`` task with a connection request, so
-  a value that reverted on the device (or changed in its local GUI) is seen, and the
+* **Reads are refreshes, and are checked to be.** GenieACS answers from its cache; every read
+  queues a ``getParameterValues`` task with a connection request. GenieACS turns it into a
+  ``refresh`` with one-second granularity aligned to a per-device offset: inside the interval of
+  the previous read or write it answers from its cache with no RPC. So a read is posted after
+  that interval's boundary (:mod:`executors.genieacs.timing`) and its values are accepted only
+  when every ``_timestamp`` is later than the task's own ``timestamp`` (both GenieACS's clock);
+  otherwise it is retried after the next boundary, and after ``read_attempts`` it fails with a
+  clear :class:`~executors.base.Timeout`. A value that reverted on the device is seen, and the
   lifecycle's verify step is a true read-back.
+* **Three tasks per change.** A fresh read is remembered per device (the task's timestamp and
+  the device's ``_lastInform``): for ``reuse_read_s`` the Set's pre-check is answered from one
+  document GET when no session has happened since (``_lastInform`` unchanged) and every value
+  still carries a timestamp from that read — the cache then provably holds what the device said
+  (a plain ``read`` always goes to the device). A governed change is the backup read, one
+  ``setParameterValues`` with the connection request, and one verify read.
 * **Sets are checked before they are sent, against a fresh cache.** GenieACS silently skips a
   parameter that does not exist or is not writable, converts the value to the type it has
   cached, and does not send a value equal to the cached one. So the adapter refreshes the
@@ -29,13 +40,22 @@ What it does that a thin REST wrapper would not, and why:
   session code never fills it), so the key cannot live on the device. The adapter records the
   last applied key as a GenieACS tag ``gateward-key-<key>``; an apply whose key is that tag and
   whose values are already in place is an ``idempotent_skip`` and sends nothing.
-* **Presence** is the last inform (``_lastInform`` within ``online_factor`` × the device's
-  PeriodicInformInterval) plus a connection-request probe: reachable when the CPE answers,
-  offline when GenieACS says "Device is offline", otherwise online-but-unreachable (NAT).
+* **Presence never sends a connection request.** A bare ``POST …/tasks?connection_request``
+  makes the CPE open a session of its own, which then collides with the next task's session
+  (GenieACS's ``cwmp_session`` lock; the CPE's Inform is answered 400 "CPE already in
+  session"). Online is the last inform (``_lastInform`` within ``online_factor`` × the
+  device's PeriodicInformInterval); reachable is the outcome of the last real task's
+  connection request (its 202 reason phrase), remembered per device for ``cr_memory_s``.
+* **Reboot and factory reset wait for the device.** GenieACS answers 200 at the end of the
+  session that delivered the RPC, while the CPE is still going down; the command completes when
+  ``_lastBoot`` moves past the task's timestamp (the ``1 BOOT`` Inform), or fails with
+  :class:`~executors.base.Timeout` after ``reboot_timeout_s`` (or the ``timeout_s`` argument).
+  A firmware download waits the same way before it reads the new SoftwareVersion.
 * **TR-098 firmware** is spoken to in ``InternetGatewayDevice.`` paths; the instance map comes
   from the device's own tree (``executors.translate``) and results are reported in TR-181 paths.
 * **What GenieACS cannot tell us**: the SetParameterValues Status (1 = applied after reboot) is
-  not recorded by GenieACS, so :attr:`ApplyResult.status` is always 0 here.
+  parsed but not recorded by GenieACS (1.2.16 ``lib/session.ts``), so :attr:`ApplyResult.status`
+  is always 0 here; see ``docs/genieacs.md`` for what that means for verification.
 """
 
 from __future__ import annotations
@@ -68,7 +88,7 @@ from executors.base import (
     UnknownDevice,
 )
 from executors.genieacs import tasks as T
-from executors.genieacs.document import DeviceDoc, Leaf
+from executors.genieacs.document import DeviceDoc, Leaf, parse_time
 from executors.genieacs.faults import fault_for, fault_from_genieacs
 from executors.genieacs.ids import fault_id, genieacs_device_id, is_device_id
 from executors.genieacs.nbi import (
@@ -81,6 +101,7 @@ from executors.genieacs.nbi import (
     NoSuchDevice,
     TaskOutcome,
 )
+from executors.genieacs.timing import next_boundary
 from executors.genieacs.xsd import XsdValueError, encode, family, plain
 from executors.translate import (
     InstanceMap,
@@ -123,10 +144,36 @@ class _Plan:
     names: dict[str, str] = field(default_factory=dict)
     problems: dict[str, tuple[int, str]] = field(default_factory=dict)
     doc: DeviceDoc | None = None
+    reused: bool = False
+
+
+@dataclass(frozen=True)
+class _Fresh:
+    """A read that provably reached the CPE: what was asked, the task's GenieACS timestamp, the
+    device's ``_lastInform`` right after it, and when (adapter monotonic clock)."""
+
+    names: tuple[str, ...]
+    mark: datetime
+    last_inform: datetime | None
+    at: float
+
+
+@dataclass(frozen=True)
+class _Reach:
+    """The outcome of the last real task's connection request to a device."""
+
+    ok: bool
+    reason: str
+    at: float  # adapter monotonic clock
+    wall: float  # adapter wall clock: an inform after this may mean the device is reachable again
 
 
 def _parent(path: str) -> str:
     return path.rsplit(".", 1)[0]
+
+
+def _covers(names: Sequence[str], path: str) -> bool:
+    return any(path == n or path.startswith(n + ".") or not n for n in names)
 
 
 def _generic(path: str) -> str:
@@ -152,7 +199,10 @@ class GenieAcsExecutor(Executor):
         session_budget_s: float = 30.0,
         task_expiry_s: float = 300.0,
         online_factor: float = 2.0,
-        probe_presence: bool = True,
+        reboot_timeout_s: float = 180.0,
+        reuse_read_s: float = 30.0,
+        read_attempts: int = 3,
+        cr_memory_s: float = 300.0,
         clock: Callable[[], float] = time.time,
         **client_options: Any,
     ) -> None:
@@ -168,8 +218,14 @@ class GenieAcsExecutor(Executor):
         self.session_budget_s = session_budget_s
         self.task_expiry_s = task_expiry_s
         self.online_factor = online_factor
-        self.probe_presence = probe_presence
+        self.reboot_timeout_s = reboot_timeout_s
+        self.reuse_read_s = reuse_read_s
+        self.read_attempts = max(1, read_attempts)
+        self.cr_memory_s = cr_memory_s
         self.clock = clock
+        self._fresh: dict[str, _Fresh] = {}
+        self._reach: dict[str, _Reach] = {}
+        self._touched: dict[str, float] = {}  # gid -> adapter time when a task of ours last ended
 
     def with_timeout(self, timeout_s: float) -> GenieAcsExecutor:
         """The same NBI (shared client) with a different wait for the CPE's session."""
@@ -179,7 +235,10 @@ class GenieAcsExecutor(Executor):
             session_budget_s=self.session_budget_s,
             task_expiry_s=self.task_expiry_s,
             online_factor=self.online_factor,
-            probe_presence=self.probe_presence,
+            reboot_timeout_s=self.reboot_timeout_s,
+            reuse_read_s=self.reuse_read_s,
+            read_attempts=self.read_attempts,
+            cr_memory_s=self.cr_memory_s,
             clock=self.clock,
         )
 
@@ -260,7 +319,13 @@ class GenieAcsExecutor(Executor):
             raise Timeout(device.id, f"{exc.message}{note}") from None
         except T.InvalidTask as exc:  # our own bug: never send it
             raise Fault(device.id, f"refused to send a malformed {what} task: {exc}", code=9003) from None
+        finally:
+            self._touched[gid] = time.time()
         kind = out.kind
+        if kind == "connection_failed":
+            self._reach[gid] = _Reach(False, out.reason, time.monotonic(), time.time())
+        elif kind in ("done", "faulted"):
+            self._reach[gid] = _Reach(True, out.reason, time.monotonic(), time.time())
         if kind == "done":
             return out
         if kind == "faulted":
@@ -322,8 +387,72 @@ class GenieAcsExecutor(Executor):
 
     def _refresh(self, device: Device, gid: str, names: Sequence[str]) -> None:
         if names:
+            self._wait_interval(gid)
             task = T.get_values([n.rstrip(".") for n in names], expiry_s=self.task_expiry_s, unique_key=_once("get"))
             self._run(device, gid, task)
+
+    def _wait_interval(self, gid: str) -> None:
+        """Sleep until the refresh interval of our last task on ``gid`` is over: a read inside it
+        would be answered from GenieACS's cache (GenieACS's clock assumed close to ours; the
+        ``_timestamp`` check catches it when not)."""
+        last = self._touched.get(gid)
+        if last is not None:
+            time.sleep(max(0.0, next_boundary(last, gid) - time.time() + 0.005))
+
+    def _fresh_doc(
+        self, device: Device, gid: str, names: Sequence[str], projection: Sequence[str] | None
+    ) -> DeviceDoc:
+        """Refresh ``names`` from the CPE and return the document, accepting it only when every
+        value under ``names`` was refreshed after the task was queued (``_timestamp`` later than
+        the task's ``timestamp``); a read answered from the cache is retried after the boundary."""
+        names = [n.rstrip(".") for n in names]
+        proj = None if projection is None else [*projection, "_lastInform"]
+        stale: list[str] = []
+        for _ in range(self.read_attempts):
+            self._wait_interval(gid)
+            task = T.get_values(names, expiry_s=self.task_expiry_s, unique_key=_once("get"))
+            out = self._run(device, gid, task)
+            mark = parse_time(out.task.get("timestamp"))
+            doc = self._doc(device, gid, proj)
+            if mark is None:  # not GenieACS 1.x: nothing to check against
+                return doc
+            stale = [
+                p for p, leaf in doc.params.items()
+                if _covers(names, p) and (leaf.timestamp is None or leaf.timestamp <= mark)
+            ]
+            if not stale:
+                self._fresh[gid] = _Fresh(tuple(names), mark, doc.last_inform, time.monotonic())
+                return doc
+        raise Timeout(
+            device.id,
+            f"GenieACS answered the read of {', '.join(names[:3])}{' …' if len(names) > 3 else ''} from its cache "
+            f"{self.read_attempts} time(s) (e.g. {stale[0]} has no value newer than the request): the CPE itself "
+            "was not read; try again",
+        )
+
+    def _reused_doc(self, gid: str, names: Sequence[str], projection: Sequence[str] | None) -> DeviceDoc | None:
+        """The cached document, when it provably still holds what a recent fresh read got from the
+        device: no session since (``_lastInform`` unchanged) and every value from that read."""
+        names = [n.rstrip(".") for n in names]
+        seen = self._fresh.get(gid)
+        if seen is None or time.monotonic() - seen.at > self.reuse_read_s:
+            return None
+        if not all(_covers(seen.names, n) for n in names):
+            return None
+        try:
+            raw = self.client.device(gid, None if projection is None else [*projection, "_lastInform"])
+            doc = DeviceDoc.parse(raw) if raw is not None else None
+        except (NbiError, ValueError):
+            return None
+        if doc is None or doc.last_inform is None or doc.last_inform != seen.last_inform:
+            return None
+        if any(
+            _covers(names, p) and (leaf.timestamp is None or leaf.timestamp <= seen.mark)
+            for p, leaf in doc.params.items()
+        ):
+            return None
+        return doc
+
 
     # ------------------------------------------------------------------ reading
     def read(self, device: Device, paths: Sequence[str]) -> dict[str, ParamValue]:
@@ -335,8 +464,8 @@ class GenieAcsExecutor(Executor):
                 raise InvalidParameterName(device.id, str(exc), per_parameter={p: (9005, str(exc))}) from None
         if device.root is Root.IGD:
             return self._read_tr098(device, gid, paths)
-        self._refresh(device, gid, list(paths))
-        doc = self._doc(device, gid, [p.rstrip(".") for p in paths])
+        names = [p.rstrip(".") for p in paths]
+        doc = self._fresh_doc(device, gid, names, names)
         out: dict[str, ParamValue] = {}
         bad: dict[str, tuple[int, str]] = {}
         for path in paths:
@@ -387,8 +516,8 @@ class GenieAcsExecutor(Executor):
                 with contextlib.suppress(Untranslatable):
                     natives += to_device_paths(path, imap)
             targets.update(_parent(n) if n.startswith(_IGD + "LANDevice.") else n for n in natives)
-        self._refresh(device, gid, sorted(_collapse(targets)))
-        doc = self._doc(device, gid)
+        wanted = sorted(_collapse(targets))
+        doc = self._fresh_doc(device, gid, wanted, None) if wanted else cached
         _, imap, view = self._tr098_state(device, doc)
         out: dict[str, ParamValue] = {}
         bad: dict[str, tuple[int, str]] = {}
@@ -419,6 +548,8 @@ class GenieAcsExecutor(Executor):
 
     # ------------------------------------------------------------------ presence & discovery
     def presence(self, device: Device) -> Presence:
+        """From GenieACS's records only: never a connection request (it would start a session of
+        its own that collides with the next task's)."""
         gid = self._gid(device)
         interval_paths = [f"{root}ManagementServer.PeriodicInformInterval" for root in ("Device.", _IGD)]
         doc = self._doc(device, gid, ["_lastInform", *interval_paths])
@@ -428,46 +559,29 @@ class GenieAcsExecutor(Executor):
         last = doc.last_inform
         age = (now - last).total_seconds() if last is not None else None
         recent = age is not None and age <= self.online_factor * max(interval, 1)
-        if not self.probe_presence:
+        reach = self._reach.get(gid)
+        if reach is not None and (
+            time.monotonic() - reach.at > self.cr_memory_s
+            or (not reach.ok and last is not None and last.timestamp() > reach.wall)
+        ):
+            reach = None  # lapsed, or the device informed since the failure: worth one more try
+        if not recent:
+            why = f" (the last connection request: {reach.reason!r})" if reach is not None and not reach.ok else ""
             return Presence(
-                device_id=device.id,
-                online=recent,
-                reachable=recent,
-                last_seen=last,
-                detail=f"last inform {_ago(age)} (no connection-request probe)",
+                device_id=device.id, online=False, reachable=False, last_seen=last,
+                detail=f"offline: no inform for {_ago(age)}, expected every {interval}s{why}",
             )
-        reason = self._nbi(device, lambda: self.client.connection_request(gid, timeout_s=self.timeout_s))
-        if not reason:
+        if reach is not None and not reach.ok:
+            what = "is offline" if reach.reason == REASON_OFFLINE else "cannot be reached (NAT/CGNAT?)"
             return Presence(
-                device_id=device.id,
-                online=True,
-                reachable=True,
-                last_seen=last,
-                detail=f"online and reachable (connection request answered; last inform {_ago(age)})",
+                device_id=device.id, online=True, reachable=False, last_seen=last,
+                detail=f"online but unreachable: the last connection request failed ({reach.reason!r}: the device "
+                f"{what}); try again after its next inform (last inform {_ago(age)}, every {interval}s)",
             )
-        if reason == REASON_OFFLINE:
-            return Presence(
-                device_id=device.id,
-                online=False,
-                reachable=False,
-                last_seen=last,
-                detail=f"offline: GenieACS says {reason!r}; last inform {_ago(age)}",
-            )
-        if recent:
-            return Presence(
-                device_id=device.id,
-                online=True,
-                reachable=False,
-                last_seen=last,
-                detail=f"online but unreachable: connection requests fail ({reason}); changes wait for "
-                f"the next inform (last inform {_ago(age)})",
-            )
+        how = "the last connection request was answered" if reach is not None else "no connection request tried yet"
         return Presence(
-            device_id=device.id,
-            online=False,
-            reachable=False,
-            last_seen=last,
-            detail=f"offline: no inform for {_ago(age)} and connection requests fail ({reason})",
+            device_id=device.id, online=True, reachable=True, last_seen=last,
+            detail=f"online and reachable as far as GenieACS knows (last inform {_ago(age)}, every {interval}s; {how})",
         )
 
     def discover(self, device: Device) -> Discovery:
@@ -497,8 +611,9 @@ class GenieAcsExecutor(Executor):
         )
 
     # ------------------------------------------------------------------ writing: Set
-    def _plan(self, device: Device, gid: str, changes: Sequence[Change]) -> _Plan:
-        """Refresh the targets, then check every change against the fresh cache and the BBF model."""
+    def _plan(self, device: Device, gid: str, changes: Sequence[Change], reuse: bool = True) -> _Plan:
+        """Refresh the targets (or reuse a provably fresh read), then check every change against the
+        fresh cache and the BBF model."""
         plan = _Plan()
         for c in changes:
             try:
@@ -506,10 +621,13 @@ class GenieAcsExecutor(Executor):
             except T.InvalidTask as exc:
                 plan.problems[c.path] = (9005, str(exc))
         if device.root is Root.IGD:
-            return self._plan_tr098(device, gid, changes, plan)
+            return self._plan_tr098(device, gid, changes, plan, reuse)
         targets = [c.path for c in changes if c.path not in plan.problems]
-        self._refresh(device, gid, targets)
-        plan.doc = doc = self._doc(device, gid, [*targets, "_tags"])
+        if not targets:
+            return plan
+        reused = self._reused_doc(gid, targets, [*targets, "_tags"]) if reuse else None
+        plan.reused = reused is not None
+        plan.doc = doc = reused or self._fresh_doc(device, gid, targets, [*targets, "_tags"])
         registry = get_registry(Root.DEVICE, "cwmp")
         for c in changes:
             if c.path in plan.problems:
@@ -524,7 +642,7 @@ class GenieAcsExecutor(Executor):
             self._check_native(plan, c, c.path, c.value, leaf, plain(leaf.type), registry)
         return plan
 
-    def _plan_tr098(self, device: Device, gid: str, changes: Sequence[Change], plan: _Plan) -> _Plan:
+    def _plan_tr098(self, device: Device, gid: str, changes: Sequence[Change], plan: _Plan, reuse: bool) -> _Plan:
         cached = self._doc(device, gid)
         params, imap, view = self._tr098_state(device, cached)
         targets: set[str] = set()
@@ -535,8 +653,10 @@ class GenieAcsExecutor(Executor):
                 targets.update(translate_set(c.path, c.value, imap, params))
             except Untranslatable:
                 continue
-        self._refresh(device, gid, sorted(targets))
-        plan.doc = doc = self._doc(device, gid)
+        wanted = sorted(targets)
+        reused = self._reused_doc(gid, wanted, None) if reuse and wanted else None
+        plan.reused = reused is not None
+        plan.doc = doc = reused or (self._fresh_doc(device, gid, wanted, None) if wanted else cached)
         params, imap, view = self._tr098_state(device, doc)
         work = dict(params)
         registry = get_registry(Root.IGD)
@@ -595,7 +715,14 @@ class GenieAcsExecutor(Executor):
         if len({c.path for c in changes}) != len(changes):
             raise InvalidValue(device.id, "the same path is set twice in one change", code=9003)
         gid = self._gid(device)
+        tag = KEY_TAG + key
         plan = self._plan(device, gid, changes)
+        if plan.reused and plan.doc is not None and (
+            tag in plan.doc.tags or any(_same(plan.doc.value(n), v) for n, v, _ in plan.triples)
+        ):
+            # GenieACS does not send a value equal to its cache, and an idempotent skip trusts it:
+            # both decisions must rest on the device's state now, not on the remembered read.
+            plan = self._plan(device, gid, changes, reuse=False)
         if plan.problems:
             raise fault_for(device.id, plan.problems)
         assert plan.doc is not None
@@ -606,10 +733,10 @@ class GenieAcsExecutor(Executor):
                 f"batches of {SPV_LIMIT} and it would no longer be atomic; split the change",
                 code=9004,
             )
-        tag = KEY_TAG + key
         if tag in plan.doc.tags and all(_same(plan.doc.value(n), v) for n, v, _ in plan.triples):
             return ApplyResult(device_id=device.id, key=key, status=0, applied=[], idempotent_skip=True)
         task = T.set_values(plan.triples, expiry_s=self.task_expiry_s, unique_key=f"gateward-set-{key}")
+        self._fresh.pop(gid, None)  # from here on the cache holds what we sent, not what the device said
         self._run(device, gid, task, plan.names)
         self._mark_key(gid, plan.doc.tags, tag)
         return ApplyResult(device_id=device.id, key=key, status=0, applied=[c.path for c in changes])
@@ -642,16 +769,44 @@ class GenieAcsExecutor(Executor):
         return handler(device, args)
 
     def _reboot(self, device: Device, args: dict[str, Scalar]) -> OperateResult:
-        gid = self._gid(device)
-        out = self._run(device, gid, T.simple("reboot", expiry_s=self.task_expiry_s, unique_key="gateward-reboot"))
-        return OperateResult(device_id=device.id, command="reboot", status="done", output={"task": out.task_id})
+        return self._boot_command(device, "reboot", "reboot", args)
 
     def _factory_reset(self, device: Device, args: dict[str, Scalar]) -> OperateResult:
+        return self._boot_command(device, "factory_reset", "factoryReset", args)
+
+    def _boot_command(self, device: Device, command: str, task_name: str, args: dict[str, Scalar]) -> OperateResult:
+        """Send the command, then wait for the device to come back (``_lastBoot`` past the task)."""
         gid = self._gid(device)
-        out = self._run(
-            device, gid, T.simple("factoryReset", expiry_s=self.task_expiry_s, unique_key="gateward-factory-reset")
+        self._fresh.pop(gid, None)
+        task = T.simple(task_name, expiry_s=self.task_expiry_s, unique_key=f"gateward-{command.replace('_', '-')}")
+        out = self._run(device, gid, task)
+        booted = self._await_boot(device, gid, out, args)
+        return OperateResult(
+            device_id=device.id, command=command, status="done",
+            output={"task": out.task_id, "last_boot": booted.isoformat()},
         )
-        return OperateResult(device_id=device.id, command="factory_reset", status="done", output={"task": out.task_id})
+
+    def _await_boot(self, device: Device, gid: str, out: TaskOutcome, args: dict[str, Scalar]) -> datetime:
+        """Poll ``_lastBoot`` until it is later than the task's timestamp (GenieACS's clock)."""
+        try:
+            limit = float(args.get("timeout_s", self.reboot_timeout_s))
+        except (TypeError, ValueError):
+            raise InvalidValue(device.id, "timeout_s must be a number of seconds", code=9007) from None
+        mark = parse_time(out.task.get("timestamp")) or datetime.fromtimestamp(self.clock(), UTC)
+        deadline = time.monotonic() + limit
+        last: datetime | None = None
+        while True:
+            last = self._doc(device, gid, ["_lastBoot"]).last_boot
+            if last is not None and last > mark:
+                self._touched[gid] = time.time()
+                return last
+            if time.monotonic() >= deadline:
+                raise Timeout(
+                    device.id,
+                    f"the device took the {out.task.get('name')} command but has not booted again within {limit:g}s "
+                    f"(GenieACS _lastBoot {last.isoformat() if last else 'never'}); it may still be down",
+                )
+            time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
 
     def _download(self, device: Device, args: dict[str, Scalar]) -> OperateResult:
         url = str(args.get("url", "")).strip()
@@ -670,9 +825,11 @@ class GenieAcsExecutor(Executor):
             )
         meta = files[0].get("metadata") or {}
         expected = str(args.get("version") or meta.get("version") or "")
+        self._fresh.pop(gid, None)
         out = self._run(
             device, gid, T.download(file_type, name, expiry_s=self.task_expiry_s, unique_key="gateward-download")
         )
+        self._await_boot(device, gid, out, args)  # the image is installed when the CPE boots it
         sw = "Device.DeviceInfo.SoftwareVersion"  # TR-098 devices answer through the translated view
         firmware = self.read(device, [sw]).get(sw)
         running = "" if firmware is None else str(firmware.value)

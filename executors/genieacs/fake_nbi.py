@@ -9,12 +9,24 @@ observes:
   files, presets, objects, provisions, virtual_parameters — MongoDB query syntax, ``total``
   header, the ``[\\n…\\n]`` body; device documents nested with ``_value/_type/_timestamp/
   _writable/_object`` plus ``_id``, ``_deviceId``, ``_lastInform``, ``_registered``, ``_tags``.
-* ``POST /devices/<id>/tasks?connection_request&timeout=ms`` — 404 "No such device"; the task is
-  stored (``expiry`` seconds → date, an older task with the same ``uniqueKey`` replaced); 200
-  when done, 202 "Task faulted", 202 "Task queued but not processed", or 202 with the
-  connection-request error ("Device is offline", "Connection request error: …"); with no body
-  only a connection request (200, or 504 with the reason). A task that fails GenieACS's own
+* ``POST /devices/<id>/tasks?connection_request&timeout=ms`` (GenieACS 1.2.16) — 404 "No such
+  device"; the NBI takes the ``cwmp_session_<id>`` lock (waiting up to 5 s) while it stores the
+  task (``expiry`` seconds → date, an older task with the same ``uniqueKey`` replaced); if it
+  cannot, 202 "Task queued but not processed". Then the connection request: 202 with its error
+  ("Device is offline", "Connection request error: …"); no session within ``timeout`` → 202
+  "Task queued but not processed"; 202 "Task faulted"; else 200. Without
+  ``connection_request`` the task is stored and 202 answered at once: it waits for the device's
+  next periodic inform (until ``expiry``). With no body, only a connection request (200, or 504
+  with the reason) — and the CPE opens a session of its own. A task that fails GenieACS's own
   ``sanitizeTask`` kills the worker: the connection closes with no HTTP answer.
+* The CPE side of the lock: an Inform that arrives while the lock is held (another session, or
+  the NBI storing a task) is answered 400 "CPE already in session" and the CPE retries after
+  ``cpe_retry_s``; a connection request that reaches a CPE already opening or holding a session
+  is accepted and ignored.
+* Reboot, factory reset and download take effect after the session that delivered them (which
+  GenieACS answers 200): the CPE is down for ``boot_s`` (connection requests fail), then informs
+  with ``1 BOOT``/``M Reboot`` (``0 BOOTSTRAP``, ``7 TRANSFER COMPLETE``/``M Download``) and
+  ``_lastBoot`` moves.
 * ``DELETE /tasks/<id>``, ``POST /tasks/<id>/retry``, ``DELETE /faults/<deviceId>:task_<id>``
   (deletes the task too), tags, ``PUT/DELETE /files/<name>``, presets/provisions (stored, not
   evaluated), ``DELETE /devices/<id>``.
@@ -131,28 +143,39 @@ def sanitize_task(task: Any) -> None:
 
 
 class SessionGate:
-    """GenieACS's ``cwmp_session_<id>`` lock, with the waits the NBI does on it."""
+    """GenieACS's ``cwmp_session_<id>`` lock (held by a CPE session, or briefly by the NBI while it
+    stores a task), the waits the NBI does on it, and the CPE's own "I am in a session" flag."""
 
     def __init__(self) -> None:
         self.cond = threading.Condition()
-        self.active = False
+        self.holder: str | None = None  # "session" | "nbi"
         self.started = 0
+        self.cpe_busy = False  # the CPE is opening or holding a session: a connection request is ignored
+        self.booting_until = 0.0  # the CPE is rebooting: connection requests fail, it cannot inform
 
-    def begin(self) -> None:
+    @property
+    def active(self) -> bool:
+        return self.holder == "session"
+
+    def acquire(self, holder: str, timeout: float | None) -> bool:
+        """Take the lock; ``timeout`` 0 tries once (what a CPE's Inform gets), ``None`` waits."""
         with self.cond:
-            self.cond.wait_for(lambda: not self.active)
-            self.active = True
-            self.started += 1
+            if not self.cond.wait_for(lambda: self.holder is None, timeout):
+                return False
+            self.holder = holder
+            if holder == "session":
+                self.started += 1
             self.cond.notify_all()
+            return True
 
-    def end(self) -> None:
+    def release(self) -> None:
         with self.cond:
-            self.active = False
+            self.holder = None
             self.cond.notify_all()
 
     def wait_end(self, timeout: float) -> bool:
         with self.cond:
-            return self.cond.wait_for(lambda: not self.active, timeout)
+            return self.cond.wait_for(lambda: self.holder != "session", timeout)
 
     def wait_started(self, mark: int, timeout: float) -> bool:
         with self.cond:
@@ -180,8 +203,10 @@ class FakeNbi:
         require_auth: str | None = None,
         files_url: str = "http://127.0.0.1:7567",
         online_threshold_ms: int = 4000,
-        busy_wait_s: float = 30.0,
+        lock_wait_s: float = 5.0,
         session_end_wait_s: float = 120.0,
+        cpe_retry_s: float = 1.0,
+        boot_s: float = 0.5,
     ) -> None:
         self.twin = twin
         self.clock = clock
@@ -189,8 +214,10 @@ class FakeNbi:
         self.require_auth = require_auth
         self.files_url = files_url
         self.online_threshold_ms = online_threshold_ms
-        self.busy_wait_s = busy_wait_s
+        self.lock_wait_s = lock_wait_s
         self.session_end_wait_s = session_end_wait_s
+        self.cpe_retry_s = cpe_retry_s
+        self.boot_s = boot_s
         self.store = FakeStore()
         self.rpcs: deque[dict[str, Any]] = deque(maxlen=5000)
         self._gates: dict[str, SessionGate] = {}
@@ -294,14 +321,21 @@ class FakeNbi:
         return SimulatedCpe(self.twin, rec.twin_id, clock=self.clock)
 
     def connection_request(self, gid: str) -> str:
-        """Send a connection request; on success the CPE opens a session (in the background)."""
+        """Send a connection request; on success the CPE opens a session (in the background)
+        unless it is already opening or holding one (then it ignores the request)."""
         rec = self.record(gid)
         if rec is None:
             return "No such device"
         cpe = self._cpe(rec)
-        status = cpe.connection_request()
-        self._log({"device": gid, "rpc": "ConnectionRequest", "ts": self.clock(), "result": status or "accepted"})
-        if status:
+        gate = self.gate(gid)
+        status = "Device is offline" if gate.booting_until > self.clock() else cpe.connection_request()
+        with gate.cond:
+            ignored = not status and gate.cpe_busy
+            if not status and not ignored:
+                gate.cpe_busy = True
+        result = status or ("accepted, ignored: already in a session" if ignored else "accepted")
+        self._log({"device": gid, "rpc": "ConnectionRequest", "ts": self.clock(), "result": result})
+        if status or ignored:
             return status
         delay = cpe.session_delay_s()
         t = threading.Thread(target=self._session_thread, args=(gid, ["6 CONNECTION REQUEST"], delay), daemon=True)
@@ -309,36 +343,48 @@ class FakeNbi:
         return ""
 
     def _session_thread(self, gid: str, events: list[str], delay: float) -> None:
-        if delay > 0 and self._stop.wait(delay):
-            return
-        if self._stop.is_set():
-            return
+        """The CPE opens a session: Inform, and on 400 "CPE already in session" retry later."""
+        gate = self.gate(gid)
         try:
-            self.run_session(gid, events)
+            if delay > 0 and self._stop.wait(delay):
+                return
+            while not self._stop.is_set():
+                if gate.acquire("session", 0):
+                    try:
+                        self._session_locked(gid, events)
+                    finally:
+                        gate.release()
+                    return
+                self._log({"device": gid, "rpc": "Inform", "events": list(events), "ts": self.clock(),
+                           "result": "400 CPE already in session"})
+                if self._stop.wait(self.cpe_retry_s):
+                    return
         except Exception:  # a crashed session must not take the server down
             log.exception("session for %s failed", gid)
+        finally:
+            with gate.cond:
+                gate.cpe_busy = False
 
     def run_session(self, gid: str, events: Sequence[str]) -> SessionReport | None:
-        """Run one session now (the CPE informs); ``None`` if the CPE is offline.
+        """Run one session now, waiting for the lock (the test hook ``/_gateward/inform`` and the
+        periodic ticker); ``None`` if the CPE is offline or rebooting."""
+        rec = self.record(gid, register=True)
+        if rec is None:
+            return None
+        gate = self.gate(gid)
+        if gate.booting_until > self.clock():
+            return None
+        gate.acquire("session", None)
+        try:
+            return self._session_locked(gid, list(events))
+        finally:
+            gate.release()
 
-        Reboot, factory reset and download happen after the session closes and the CPE then
-        informs again; the fake keeps the device's session lock through that boot inform, so a
-        caller waiting for "the session" sees the device after it came back (GenieACS answers
-        at the end of the first session, while the CPE is still rebooting)."""
+    def _session_locked(self, gid: str, events: list[str]) -> SessionReport | None:
         rec = self.record(gid, register=True)
         if rec is None:
             return None
         cpe = self._cpe(rec)
-        gate = self.gate(gid)
-        gate.begin()
-        try:
-            return self._session_locked(rec, cpe, list(events))
-        finally:
-            gate.end()
-
-    def _session_locked(
-        self, rec: DeviceRecord, cpe: SimulatedCpe, events: list[str], depth: int = 0
-    ) -> SessionReport | None:
         if not cpe.online():
             return None
         session = AcsSession(
@@ -346,8 +392,21 @@ class FakeNbi:
         )
         report = session.run()
         for action, args in session.after:
-            if self._stop.is_set() or depth >= 3:
-                break
+            t = threading.Thread(target=self._after_session, args=(gid, action, args), daemon=True)
+            t.start()
+        return report
+
+    def _after_session(self, gid: str, action: str, args: dict[str, Any]) -> None:
+        """What the CPE does once the session closed: act, stay down ``boot_s``, inform again."""
+        rec = self.record(gid)
+        if rec is None or self._stop.is_set():
+            return
+        cpe = self._cpe(rec)
+        gate = self.gate(gid)
+        with gate.cond:
+            gate.cpe_busy = True
+            gate.booting_until = self.clock() + self.boot_s
+        try:
             if action == "reboot":
                 cpe.reboot(str(args.get("command_key", "")))
                 follow = ["1 BOOT", "M Reboot"]
@@ -356,8 +415,17 @@ class FakeNbi:
                 follow = ["0 BOOTSTRAP", "1 BOOT"]
             else:
                 follow = list(args.get("events", ["1 BOOT"]))
-            self._session_locked(rec, cpe, follow, depth + 1)
-        return report
+            if self._stop.wait(self.boot_s):
+                return
+        except Exception:
+            log.exception("after-session %s of %s failed", action, gid)
+            with gate.cond:
+                gate.cpe_busy = False
+            return
+        finally:
+            with gate.cond:
+                gate.booting_until = 0.0
+        self._session_thread(gid, follow, 0.0)
 
     def inform(self, device: str, events: Sequence[str] = ("2 PERIODIC",)) -> SessionReport | None:
         """Make ``device`` (GenieACS or twin id) inform now: its queued tasks run."""
@@ -394,41 +462,46 @@ class FakeNbi:
     def post_task(
         self, gid: str, raw: Any, *, connection_request: bool, timeout_ms: int | None
     ) -> tuple[int, str, Any]:
-        """The ``POST /devices/<id>/tasks`` flow of ``lib/nbi.ts``: (status, reason, body)."""
-        if self.record(gid) is None:
+        """The ``POST /devices/<id>/tasks`` flow of GenieACS 1.2.16 ``lib/nbi.ts``: (status, reason, body)."""
+        rec = self.record(gid)
+        if rec is None:
             return 404, "Not Found", "No such device"
         sanitize_task(raw)
         task = dict(raw)
         task["device"] = gid
+        if not connection_request:
+            self._insert(task)
+            return 202, "Accepted", FakeStore.task_json(task)
+        gate = self.gate(gid)
+        if not gate.acquire("nbi", self.lock_wait_s):
+            self._insert(task)
+            return 202, "Task queued but not processed", FakeStore.task_json(task)
+        try:
+            self._insert(task)
+            mark = gate.started
+        finally:
+            gate.release()
+        body = FakeStore.task_json(task)
+        status = self.connection_request(gid)
+        if status:
+            return 202, status, body
+        threshold = (timeout_ms if timeout_ms and timeout_ms > 0 else self.online_threshold_ms) / 1000.0
+        with gate.cond:  # awaitSessionStart: _lastInform moved, or a session holds the lock
+            started = gate.cond.wait_for(lambda: gate.started > mark or gate.active, max(0.0, threshold))
+        if not started or not gate.wait_end(self.session_end_wait_s):
+            return 202, "Task queued but not processed", body
+        with self.store.lock:
+            faulted = fault_id(gid, task["_id"]) in self.store.faults
+        if faulted:
+            return 202, "Task faulted", body
+        return 200, "OK", body  # 1.2.16 does not check that the task left the queue
+
+    def _insert(self, task: dict[str, Any]) -> None:
         self.store.insert_task(task, self.clock())
         with self._lock:
             crash, self._crash_after_queue = self._crash_after_queue > 0, max(0, self._crash_after_queue - 1)
         if crash:
             raise WorkerCrash("injected: the worker died after the task was queued")
-        body = FakeStore.task_json(task)
-        gate = self.gate(gid)
-        not_in_session = gate.wait_end(self.busy_wait_s)
-        if not connection_request:
-            return 202, "Accepted", body
-        if not not_in_session:
-            return 202, "Task queued but not processed", body
-        mark = gate.started
-        status = self.connection_request(gid)
-        if status:
-            return 202, status, body
-        threshold = (timeout_ms if timeout_ms and timeout_ms > 0 else self.online_threshold_ms) / 1000.0
-        if not gate.wait_started(mark, threshold):
-            return 202, "Task queued but not processed", body
-        if not gate.wait_end(self.session_end_wait_s):
-            return 202, "Task queued but not processed", body
-        with self.store.lock:
-            stored = self.store.tasks.get(task["_id"])
-            faulted = fault_id(gid, task["_id"]) in self.store.faults
-        if faulted:
-            return 202, "Task faulted", FakeStore.task_json(stored) if stored else body
-        if stored is not None:
-            return 202, "Task queued but not processed", FakeStore.task_json(stored)
-        return 200, "OK", body
 
     # ------------------------------------------------------------------ failure injection
     def inject_nbi_failure(self, mode: str, count: int = 1, delay_s: float = 0.0) -> None:

@@ -7,7 +7,11 @@ Why these rules and not simpler ones — each is what GenieACS does (``lib/cwmp.
   A faulted task stays queued with a fault ``<deviceId>:task_<id>`` and blocks only itself;
   an expired task is dropped unrun.
 * ``getParameterValues`` / ``refreshObject`` refresh the cache from the CPE (a name that does
-  not exist is silently forgotten — no fault).
+  not exist is silently forgotten — no fault) — unless the cache already holds the name with a
+  ``_timestamp`` inside the current refresh interval (one second, aligned to a per-device offset,
+  ``lib/default-provisions.ts`` ``refresh``): then no RPC is sent and the old value and
+  ``_timestamp`` stay. Every value learnt or set in a session carries the session's timestamp
+  (plus one millisecond per RPC, as ``sessionContext.timestamp + iteration``).
 * ``setParameterValues`` becomes ``value`` declarations: a parameter GenieACS has never seen is
   discovered first; a parameter that does not exist or is not writable is **skipped silently**;
   the value is converted to the *cached* type (the task's ``xsd:`` type is dropped); a value
@@ -31,6 +35,7 @@ from core.models import Scalar
 from executors.genieacs.cpe import CpeFault, SimulatedCpe
 from executors.genieacs.fake_store import DeviceRecord, FakeStore
 from executors.genieacs.ids import fault_id
+from executors.genieacs.timing import interval_start
 
 if TYPE_CHECKING:
     from executors.sim.twin import Twin
@@ -112,6 +117,14 @@ class AcsSession:
         self.clock = clock
         self.report = SessionReport(record.id, list(events))
         self.after: list[tuple[str, dict[str, Any]]] = []
+        self.started = clock()
+        self.iteration = 0
+        self.fresh_from = interval_start(self.started, record.id)
+
+    def _ts(self) -> float:
+        """The timestamp GenieACS gives what this session learns now (session start + iteration ms)."""
+        self.iteration += 1
+        return self.started + self.iteration / 1000.0
 
     def _rpc(self, name: str, **data: Any) -> None:
         entry = {"device": self.record.id, "rpc": name, "ts": self.clock(), **data}
@@ -120,7 +133,7 @@ class AcsSession:
 
     # ------------------------------------------------------------------ the session
     def run(self) -> SessionReport:
-        now = self.clock()
+        now = self.started
         self.twin.inform(self.record.twin_id, self.events)
         self._rpc("Inform", events=list(self.events))
         with self.store.lock:
@@ -195,12 +208,29 @@ class AcsSession:
             self._download(task)
         # any other name: GenieACS logs "Invalid task" and drops it
 
+    def _cached_fresh(self, name: str) -> bool:
+        """The cache holds ``name`` refreshed inside this session's refresh interval."""
+        rec = self.record
+        with self.store.lock:
+            leaf = rec.params.get(name)
+            if leaf is not None:
+                return leaf.ts >= self.fresh_from
+            obj = rec.objects.get(name) if name else (True, min((o[1] for o in rec.objects.values()), default=0.0))
+            if obj is None or obj[1] < self.fresh_from:
+                return False
+            base = name + "." if name else ""
+            under = [p.ts for k, p in rec.params.items() if k.startswith(base)]
+            return bool(under) and min(under) >= self.fresh_from
+
     def _refresh(self, path: str) -> None:
         name = path.rstrip(".")
+        if self._cached_fresh(name):
+            self._rpc("CachedRead", path=name)  # not an RPC: GenieACS answers from its cache
+            return
         found = self.cpe.snapshot(name)
         self._rpc("GetParameterValues", path=name, count=len(found))
         with self.store.lock:
-            self.record.refresh(name, found, self.clock())
+            self.record.refresh(name, found, self._ts())
 
     def _set(self, items: list[tuple[str, Scalar]]) -> None:
         for _ in range(4):  # 9005 recovery re-evaluates the declarations
@@ -229,7 +259,7 @@ class AcsSession:
                         parameterList=[[p, v, t] for p, v, t in batch],
                         status=res.status,
                     )
-                    now = self.clock()
+                    now = self._ts()
                     with self.store.lock:
                         for p, v, t in batch:
                             self.record.put_value(p, v, t, now)

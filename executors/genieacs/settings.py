@@ -26,7 +26,9 @@ class GenieAcsSettings(BaseSettings):
     session_budget_s: float = Field(default=30.0, gt=0, description="extra wait for the session to finish")
     task_expiry_s: float = Field(default=300.0, gt=0, description="a stranded task expires instead of landing late")
     online_factor: float = Field(default=2.0, gt=0, description="online while the last inform is within N intervals")
-    probe_presence: bool = Field(default=True, description="presence sends a connection request")
+    reboot_timeout_s: float = Field(default=180.0, gt=0, description="wait this long for _lastBoot to move")
+    reuse_read_s: float = Field(default=30.0, ge=0, description="reuse a fresh read when no session happened since")
+    cr_memory_s: float = Field(default=300.0, gt=0, description="remember a failed connection request this long")
 
 
 __all__ = ["GenieAcsSettings"]

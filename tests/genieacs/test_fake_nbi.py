@@ -17,6 +17,7 @@ import pytest
 
 from core.models import Device
 from executors.genieacs.ids import genieacs_device_id, url_segment
+from executors.genieacs.timing import next_boundary
 from tests.genieacs.conftest import ODD_SERIAL, SSID1
 
 
@@ -56,6 +57,21 @@ def node(document: dict[str, Any], path: str) -> dict[str, Any]:
 
 def tasks_of(http: httpx.Client, d: Device) -> list[dict[str, Any]]:
     return http.get("/tasks/", params={"query": json.dumps({"device": gid(d)})}).json()  # type: ignore[no-any-return]
+
+
+def next_interval(d: Device) -> None:
+    """Sleep into the device's next refresh interval: a read there reaches the CPE again."""
+    time.sleep(max(0.0, next_boundary(time.time(), gid(d)) - time.time()) + 0.01)
+
+
+def wait_for(check: Any, timeout: float = 10.0) -> Any:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
 
 
 def spvs(nbi: Any, d: Device) -> list[dict[str, Any]]:
@@ -259,6 +275,7 @@ def test_set_is_skipped_when_the_cache_already_holds_the_value(
     assert r.status_code == 200  # "done" ...
     assert spvs(nbi, d) == []  # ... but nothing was sent: the stale cache already "had" the value
     assert twin.params(d.id)[SSID1] == "Changed In The Local GUI"
+    next_interval(d)  # inside the Set's refresh interval a read is answered from the cache
     post(http, d, {"name": "getParameterValues", "parameterNames": [SSID1]})  # refresh first, then it works
     post(http, d, {"name": "setParameterValues", "parameterValues": [[SSID1, cached, "xsd:string"]]})
     assert twin.params(d.id)[SSID1] == cached
@@ -318,12 +335,18 @@ def test_reboot_runs_after_the_session_and_the_cpe_informs_again(
     http: httpx.Client, nbi: Any, twin: Any, devices: dict[str, Device]
 ) -> None:
     d = devices["tr181"]
+    nbi.boot_s = 1.0
     boots = twin.state(d.id).boot_count
-    assert post(http, d, {"name": "reboot"}).status_code == 200
+    before = doc(http, d, "_lastBoot")["_lastBoot"]
+    r = post(http, d, {"name": "reboot"})
+    assert r.status_code == 200  # answered at the end of the session that delivered the Reboot RPC ...
+    assert doc(http, d, "_lastBoot")["_lastBoot"] == before  # ... while the CPE is still down
+    down = post(http, d, None)  # a bare connection request finds nobody
+    assert down.status_code == 504 and down.reason_phrase == "Device is offline"
+    wait_for(lambda: doc(http, d, "_lastBoot")["_lastBoot"] > r.json()["timestamp"])
     assert twin.state(d.id).boot_count == boots + 1
-    informs = [e["events"] for e in nbi.rpc_log(gid(d)) if e["rpc"] == "Inform"]
-    assert informs[-1] == ["1 BOOT", "M Reboot"]
-    assert doc(http, d, "_lastBoot")["_lastBoot"] is not None
+    informs = [e["events"] for e in nbi.rpc_log(gid(d)) if e["rpc"] == "Inform" and "result" not in e]
+    assert ["1 BOOT", "M Reboot"] in informs[-2:]
 
 
 def test_add_and_delete_object(http: httpx.Client, twin: Any, devices: dict[str, Device]) -> None:
