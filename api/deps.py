@@ -15,13 +15,14 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from core.models import Actor
-from core.users import authenticate
+from core.users import TokenRejected, verify_token
 
 bearer = HTTPBearer(auto_error=False, description="API token from `gateward users token NAME`")
 
 
 class Authenticator(Protocol):
-    """Turns a bearer credential into an actor, or ``None`` when it is not valid."""
+    """Turns a bearer credential into an actor, or ``None`` when it is not valid (or raises
+    :class:`core.users.TokenRejected` to say why, e.g. "token expired")."""
 
     def __call__(self, credential: str) -> Actor | None: ...
 
@@ -35,7 +36,7 @@ class TokenAuthenticator:
     def __call__(self, credential: str) -> Actor | None:
         if not credential or len(credential) > 512:
             return None
-        return authenticate(self.store, credential)
+        return verify_token(self.store, credential)
 
 
 def runtime(request: Request) -> Any:
@@ -49,7 +50,10 @@ def current_actor(request: Request,
                                  "(get one with `gateward users token NAME`)",
                             headers={"WWW-Authenticate": "Bearer"})
     auth: Authenticator = request.app.state.authenticator
-    actor = auth(creds.credentials)
+    try:
+        actor = auth(creds.credentials)
+    except TokenRejected as exc:
+        raise HTTPException(401, exc.message, headers={"WWW-Authenticate": "Bearer"}) from exc
     if actor is None:
         raise HTTPException(401, "invalid or revoked API token", headers={"WWW-Authenticate": "Bearer"})
     request.state.actor = actor.id

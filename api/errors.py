@@ -36,7 +36,8 @@ class ErrorOut(BaseModel):
 
 # Documented on every route that can refuse (OpenAPI); the fuzzer checks the real answers.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorOut, "description": "missing, invalid or revoked API token"},
+    400: {"model": ErrorOut, "description": "the request could not be read"},
+    401: {"model": ErrorOut, "description": "missing, invalid, revoked or expired API token"},
     403: {"model": ErrorOut, "description": "your role may not do this, or separation of duties"},
     404: {"model": ErrorOut, "description": "unknown id"},
     409: {"model": ErrorOut, "description": "the proposal is in another state, changed, or is locked"},

@@ -1,6 +1,10 @@
 """Prometheus metrics at ``/metrics``: requests by route, latency, proposals by state, and the
 lifecycle's stage timings.
 
+Why a token: the counts describe the fleet and the change queue, so a scrape authenticates like any
+other API call (a bearer token of a role in ``METRICS_ROLES``); Prometheus sends it with
+``authorization: {type: Bearer, credentials_file: ...}``.
+
 Why a registry per app: tests and benchmarks build several apps in one process; the global
 default registry would refuse the second one. Route labels are the route *template*
 (``/api/proposals/{pid}``), never the concrete path, so ids do not explode the label space and
@@ -18,14 +22,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
-from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.models import ProposalState
+from core.errors import Forbidden
+from core.models import Actor, ProposalState
 from core.store.schema import ProposalRow
 
+METRICS_ROLES = ("admin", "auditor")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -119,6 +124,8 @@ class MetricsMiddleware:
             self.metrics.latency.labels(method=method, route=route).observe(time.perf_counter() - t0)
 
 
-def metrics_endpoint(request: Request) -> Response:
-    metrics: Metrics = request.app.state.metrics
-    return metrics.render()
+def require_metrics_reader(actor: Actor) -> None:
+    """403 unless the actor holds a role allowed to read metrics."""
+    if not any(r in METRICS_ROLES for r in actor.roles):
+        raise Forbidden(f"{actor.id} may not read metrics (roles: {', '.join(METRICS_ROLES)})")
+

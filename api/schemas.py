@@ -8,13 +8,37 @@ plain dicts built by ``core.views`` so that one function decides what is masked.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from core.models import Device, Evidence, Operation, Scalar, Selector
+from core.models import (
+    MAX_CHANGES,
+    MAX_INT,
+    MAX_OPERATIONS,
+    MAX_TARGETS,
+    MIN_INT,
+    Device,
+    Evidence,
+    Operation,
+    Selector,
+)
 
 HASH_PATTERN = r"^[0-9a-f]{64}$"
+# A parameter value as the schema states it: an integer the canonical JSON of the proposal hash can
+# encode (64 bits), a finite number, a bounded string, a boolean.
+BoundedInt = Annotated[int, Field(ge=MIN_INT, le=MAX_INT)]
+BoundedFloat = Annotated[float, Field(ge=MIN_INT, le=MAX_INT, allow_inf_nan=False)]
+BoundedStr = Annotated[str, Field(max_length=4096)]
+ParamValue = BoundedStr | bool | BoundedInt | BoundedFloat
+# A parameter path: no whitespace or control character (spelled out, not ``\s``: regex dialects
+# disagree on it), not a partial path (ending in "."); the data model judges the rest.
+_NO_PATH_CHARS = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+PATH_PATTERN = rf"^[^{_NO_PATH_CHARS}]*[^.{_NO_PATH_CHARS}]$"
+_PATH_RE = re.compile(PATH_PATTERN)
+# ipping's host (``core.validation``): a host name or an IPv4/IPv6 address.
+HOST_PATTERN = r"^([A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|[0-9A-Fa-f:.]{2,45})$"
 
 
 class _In(BaseModel):
@@ -22,25 +46,36 @@ class _In(BaseModel):
 
 
 class ChangeIn(_In):
-    path: str = Field(min_length=1, max_length=256, examples=["Device.WiFi.Radio.2.Channel"])
-    value: Scalar
+    path: str = Field(min_length=1, max_length=256, json_schema_extra={"pattern": PATH_PATTERN},
+                      examples=["Device.WiFi.Radio.2.Channel"])
+    value: ParamValue
     type: str | None = Field(default=None, max_length=32, description="declared TR-181 type, e.g. unsignedInt")
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _int_range(cls, v: Any) -> Any:
+        """Refuse, by name, an integer the proposal hash cannot encode (rather than let the union
+        turn it into an imprecise float)."""
+        if isinstance(v, int) and not isinstance(v, bool) and not MIN_INT <= v <= MAX_INT:
+            raise ValueError(f"integer {v} is outside the 64-bit range [{MIN_INT}, {MAX_INT}]")
+        return v
 
     @field_validator("path")
     @classmethod
     def _parameter_path(cls, v: str) -> str:
-        v = v.strip()
-        if not v or v.endswith(".") or any(ch.isspace() for ch in v):
+        # The same expression the schema publishes, so that schema and server agree exactly.
+        if not _PATH_RE.fullmatch(v):
             raise ValueError(f"{v!r} is not a parameter path (expected e.g. Device.WiFi.Radio.1.Channel)")
         return v
 
 
 class ProposalIn(_In):
     intent: str = Field(min_length=1, max_length=300, examples=["move 5 GHz off a DFS channel"])
-    targets: list[str] = Field(default_factory=list, max_length=10000)
+    targets: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        default_factory=list, max_length=MAX_TARGETS, description=f"at most {MAX_TARGETS} devices (larger: a campaign)")
     selector: Selector | None = None
-    changes: list[ChangeIn] = Field(default_factory=list, max_length=200)
-    operations: list[Operation] = Field(default_factory=list, max_length=10)
+    changes: list[ChangeIn] = Field(default_factory=list, max_length=MAX_CHANGES)
+    operations: list[Operation] = Field(default_factory=list, max_length=MAX_OPERATIONS)
     rationale: str = Field(default="", max_length=5000)
     evidence: list[Evidence] = Field(default_factory=list, max_length=100)
     emergency: bool = False
@@ -60,12 +95,17 @@ class ReasonIn(_In):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+class RollbackIn(ReasonIn):
+    force: bool = Field(default=False, description="restore even where the device changed since the apply "
+                                                   "(a later proposal or a local change); audited as rollback.forced")
+
+
 class CancelIn(_In):
     reason: str = Field(default="", max_length=2000)
 
 
 class IPPingIn(_In):
-    host: str = Field(default="8.8.8.8", min_length=1, max_length=253)
+    host: str = Field(default="8.8.8.8", min_length=1, max_length=253, pattern=HOST_PATTERN)
     repetitions: int = Field(default=3, ge=1, le=20)
 
 
@@ -164,11 +204,20 @@ class AuditPage(BaseModel):
     next_before_seq: int | None = None
 
 
+class AuditFindingOut(BaseModel):
+    seq: int
+    text: str
+
+
 class AuditVerifyOut(BaseModel):
     ok: bool
     count: int
     first_broken_seq: int | None = None
     message: str
+    findings: list[AuditFindingOut] = Field(default_factory=list, description="every finding, first first")
+    checked: list[str] = Field(default_factory=list, description="what was checked: events, links, keyed head, "
+                               "checkpoints, anchor file")
+    cannot_detect: list[str] = Field(default_factory=list, description="what this check cannot detect")
 
 
 class ThreadOut(BaseModel):

@@ -1,11 +1,13 @@
 """Settings from the environment (``GATEWARD_*``), with embedded defaults.
 
 Defaults run everything on one machine with nothing installed: a SQLite file under
-``GATEWARD_HOME`` (``./var``), embedded Rego, the simulated fleet and the offline planner.
+``GATEWARD_HOME`` (a per-user data directory, see :func:`default_home`), embedded Rego, the
+simulated fleet and the offline planner.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -15,10 +17,20 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def default_home() -> Path:
+    """``$XDG_DATA_HOME/gateward`` (``~/.local/share/gateward``): one place per user.
+
+    Why not ``./var``: a relative home made every command depend on the directory it was run
+    from — the CLI started elsewhere silently opened a new, empty database and showed an empty
+    fleet. Absolute, so ``gateward status`` anywhere reads the same fleet."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base).expanduser().absolute() / "gateward"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWARD_", extra="ignore")
 
-    home: Path = Field(default=Path("var"), description="where the SQLite file and artefacts live")
+    home: Path = Field(default_factory=default_home, description="where the SQLite file and artefacts live")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite:///<home>/gateward.db")
     sim_database_url: str | None = Field(default=None, description="digital twin store; default: database_url")
     opa_url: str | None = Field(default=None, description="OPA server base URL; unset = embedded regorus")
@@ -29,6 +41,7 @@ class Settings(BaseSettings):
     model: str = Field(default="gpt-4o-mini", description="LLM model name when OPENAI_API_KEY is set")
     verify_window_s: float = Field(default=0.0, ge=0, description="seconds to watch a change hold after apply")
     lock_ttl_s: int = Field(default=900, ge=1)
+    token_ttl_days: int = Field(default=30, ge=1, le=3650, description="API token lifetime (days)")
     policy_time: str | None = Field(
         default=None, pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
         description="pin the UTC time of day (HH:MM) that policy judges change windows by; the date stays "

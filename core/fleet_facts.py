@@ -50,10 +50,25 @@ class DeviceClass:
 
 
 def _latest_snapshot_ids(pid: str) -> Any:
+    """The newest *full* snapshot of each target: a partial row (an old backup) read as the device's
+    state would drop its radios and break class building (issue 10, defect 12)."""
+    from core.store.repo import full_snapshot
+
     return (select(ParameterSnapshotRow.device_id, func.max(ParameterSnapshotRow.id).label("mid"))
             .join(ProposalDeviceRow, ProposalDeviceRow.device_id == ParameterSnapshotRow.device_id)
-            .where(ProposalDeviceRow.proposal_id == pid)
+            .where(ProposalDeviceRow.proposal_id == pid, full_snapshot())
             .group_by(ParameterSnapshotRow.device_id).subquery())
+
+
+def unsnapshotted(s: Session, pid: str, limit: int = 10000) -> list[str]:
+    """Targets of ``pid`` with no full stored snapshot: a snapshot preview knows nothing of their
+    current values unless its live sample read them."""
+    latest = _latest_snapshot_ids(pid)
+    q = (select(ProposalDeviceRow.device_id)
+         .outerjoin(latest, latest.c.device_id == ProposalDeviceRow.device_id)
+         .where(ProposalDeviceRow.proposal_id == pid, latest.c.mid.is_(None))
+         .order_by(ProposalDeviceRow.device_id).limit(limit))
+    return list(s.scalars(q))
 
 
 def device_classes(s: Session, pid: str, *, max_reboots_24h: int, failed_steps: tuple[float, ...],
@@ -144,7 +159,8 @@ def preview_summary(s: Session, pid: str, changes: list[tuple[str, Any, bool]]) 
             d = dist.get(key, Counter())
             unchanged = 0 if secret else sum(n for v, n in d.items() if _same(v, after))
             cls["lines"].append({"path": path, "after": "********" if secret else after,
-                                 "before": dict(d.most_common(5)), "unchanged": unchanged})
+                                 "before": dict(d.most_common(5)), "unchanged": unchanged,
+                                 "secret": secret, "restorable": not secret})
     return list(classes.values())
 
 

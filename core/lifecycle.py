@@ -50,6 +50,7 @@ from core.models import (
     ProposalDraft,
     ProposalState,
     Scalar,
+    check_draft,
     utcnow,
 )
 from core.routing import ExecutorRouter
@@ -76,10 +77,23 @@ LIVE_PREVIEW_MAX = 200
 SOFTWARE_VERSION = "Device.DeviceInfo.SoftwareVersion"
 FLEET_SQL_MIN = 1000  # above this many targets the database groups devices into policy classes
 EDITABLE = frozenset({S.DRAFT, S.VALIDATED, S.INVALID, S.PREVIEWED, S.DENIED, S.AWAITING_APPROVAL, S.APPROVED})
-# Executions in these states may have changed the device and must be verified or rolled back.
-TOUCHED = frozenset({ExecutionStatus.APPLYING, ExecutionStatus.APPLIED, ExecutionStatus.VERIFIED,
-                     ExecutionStatus.VERIFY_FAILED, ExecutionStatus.ROLLING_BACK,
-                     ExecutionStatus.ROLLBACK_FAILED})
+X = ExecutionStatus
+# Executions in these states may have changed the device and are not restored yet: a rollback
+# must restore them (restoring is idempotent, so an uncertain one is restored too).
+TOUCHED = frozenset({X.APPLYING, X.APPLIED, X.VERIFIED, X.VERIFY_FAILED, X.ROLLING_BACK, X.ROLLBACK_FAILED})
+# Any device whose history shows a write, including one already rolled back: recovery must never
+# treat such a proposal as "nothing was written" (that reopened rolled-back changes once).
+WRITTEN = TOUCHED | {X.ROLLED_BACK}
+# Statuses that show the process had already decided to roll back: recovery finishes that rollback
+# and never verifies its way to ``done``.
+ROLLING = frozenset({X.VERIFY_FAILED, X.FAILED, X.ROLLING_BACK, X.ROLLED_BACK, X.ROLLBACK_FAILED})
+# Proposal states in which an apply is (or was, if its process died) between backup and its end.
+EXECUTING = frozenset({S.BACKED_UP, S.APPLYING, S.VERIFYING})
+# Operations after which a CPE runs on freshly loaded configuration: a Set answered with
+# SetParameterValues Status 1 ("committed, takes effect after reboot") can be verified only after one.
+REBOOTING_OPS = frozenset({"reboot", "download"})
+AFTER_REBOOT = "applied, takes effect after reboot"
+WAITING_FOR_INFORM = "waiting for the device's next inform"  # a Presence.detail prefix (executors/genieacs)
 
 StageTimer = Callable[[str, float], None]
 
@@ -103,6 +117,11 @@ def _lock_is_live(owner: str, expires_at: datetime) -> bool:
     return True
 
 
+def _lock_in_use(owner: str, expires_at: datetime) -> bool:
+    """Is an apply running under this lock right now, in this process or another live one?"""
+    return owner == _owner() or _lock_is_live(owner, expires_at)
+
+
 def values_equal(a: Any, b: Any) -> bool:
     """Compare a read-back value with a target, tolerant of CWMP's string/boolean forms."""
     if isinstance(b, bool) or isinstance(a, bool):
@@ -121,11 +140,35 @@ def values_equal(a: Any, b: Any) -> bool:
 
 @dataclass
 class ApplyOutcome:
+    """What an apply or rollback did. ``restored`` / ``not_restored`` say, per device, exactly which
+    parameters a rollback put back and which it could not (secrets read back empty; issue 10,
+    defect 10): ``rolled_back`` alone does not mean every value is back."""
+
     proposal: Proposal
     applied: list[str] = field(default_factory=list)
     rolled_back: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     alarms: list[str] = field(default_factory=list)
+    restored: dict[str, list[str]] = field(default_factory=dict)
+    not_restored: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def partial(self) -> bool:
+        """Rolled back, but some parameter kept the proposal's value."""
+        return any(self.not_restored.values())
+
+
+def not_restored_text(not_restored: dict[str, list[str]]) -> str:
+    """``"partially rolled back: <path> not restorable[ on N devices]; ..."`` or "" when complete."""
+    by_path: dict[str, int] = {}
+    for paths in not_restored.values():
+        for path in paths:
+            by_path[path] = by_path.get(path, 0) + 1
+    if not by_path:
+        return ""
+    parts = [f"{path} not restorable" + (f" on {n} devices" if n > 1 else "") for path, n in by_path.items()]
+    return ("partially rolled back: " + "; ".join(parts)
+            + " (a secret reads back empty, so its old value was never known; set it again by hand)")
 
 
 class Lifecycle:
@@ -194,6 +237,23 @@ class Lifecycle:
             raise Conflict(f"cannot {doing} proposal {p.id}: it is {p.state}{hint}",
                            state=str(p.state))
 
+    def _refuse_if_executing(self, s: Session, p: Proposal, actor_id: str, *, doing: str) -> None:
+        """An apply holds the proposal's device locks from the gate check to its end, while the
+        proposal still reads ``approved`` during presence and backup. Changing it under that apply
+        would strand the locks, so refuse while the holder lives; locks of a dead holder that never
+        wrote (the state is still before ``backed_up``) are cleared here, with an audit event."""
+        locks = list(s.scalars(select(DeviceLockRow).where(DeviceLockRow.proposal_id == p.id)))
+        live = [lk for lk in locks if _lock_in_use(lk.owner, lk.expires_at)]
+        if live or p.state in EXECUTING:
+            holder = f" (lock on {live[0].device_id} held by {live[0].owner})" if live else ""
+            raise Conflict(f"cannot {doing} proposal {p.id}: it is being applied right now{holder}; "
+                           "wait for the apply to finish", state=str(p.state))
+        if locks:
+            s.execute(delete(DeviceLockRow).where(DeviceLockRow.proposal_id == p.id))
+            audit.append(s, actor=actor_id, action="lock.released", proposal_id=p.id,
+                         data={"devices": [lk.device_id for lk in locks], "owners": sorted({lk.owner for lk in locks}),
+                               "reason": f"holder died before any write; cleared to {doing}"})
+
     # ================================================================== create / edit
     def create(self, draft: ProposalDraft, actor: Actor) -> Proposal:
         """Record a draft. Targets are frozen here (a selector is resolved now), so that what is
@@ -209,6 +269,7 @@ class Lifecycle:
                 targets = list(dict.fromkeys(targets + repo.select_devices(s, draft.selector)))
             if not targets:
                 raise Invalid("the proposal targets no device (the selector matched nothing)")
+            check_draft(draft, len(targets))  # size limits and canonical-JSON content, before anything is stored
             known = repo.existing_ids(s, targets)
             missing = [t for t in targets if t not in known]
             if missing:
@@ -243,8 +304,10 @@ class Lifecycle:
             if actor.id != p.author:
                 raise Forbidden(f"only the author ({p.author}) may edit proposal {pid}")
             self._require_state(p, *EDITABLE, doing="edit")
+            self._refuse_if_executing(s, p, actor.id, doing="edit")
             old_hash = p.hash
             targets = list(dict.fromkeys(draft.targets)) or list(p.targets)
+            check_draft(draft, len(targets))
             devices = repo.get_devices(s, targets)
             missing = [t for t in targets if t not in devices]
             if missing:
@@ -273,6 +336,7 @@ class Lifecycle:
             if actor.id != p.author and "admin" not in actor.roles:
                 raise Forbidden(f"only the author ({p.author}) or an admin may cancel proposal {pid}")
             self._require_state(p, *EDITABLE, doing="cancel")
+            self._refuse_if_executing(s, p, actor.id, doing="cancel")
             self._set_state(s, row, S.CANCELLED, actor.id, "proposal.cancelled", {"reason": reason})
         return self.get(pid)
 
@@ -288,9 +352,17 @@ class Lifecycle:
             # Devices of one (vendor, model, firmware, protocol, root) validate identically: one
             # representative per class, found by the database, not by loading every device.
             reps = repo.get_devices(s, repo.target_classes(s, pid))
+            # What each class's devices said about themselves: their discovered data model (a path it
+            # lacks or marks read-only is refused here, before anyone approves) and the values they
+            # list as supported (stored snapshot). Neither stored: the registry alone decides.
+            from core.capabilities import for_devices
+
+            caps = for_devices(s, reps.values()) if p.changes else {}
+            known = repo.latest_snapshots(s, list(reps)) if p.changes else {}
             for d in reps.values():
                 label = f"{d.vendor} {d.model} fw {d.firmware}: " if len(p.targets) > 1 else ""
-                problems += [f"{label}{i.message}" for i in validate_changes(d, p.changes)]
+                problems += [f"{'' if i.rule.startswith('device_model') else label}{i.message}"
+                             for i in validate_changes(d, p.changes, known.get(d.id), caps.get(d.id))]
             problems = list(dict.fromkeys(problems))
             who = actor.id if actor else p.author
             if problems:
@@ -343,7 +415,9 @@ class Lifecycle:
                 if not pres.online:
                     dp.error = f"offline: {pres.detail or 'no recent contact'}"
                 else:
-                    values = reader.read(d, paths + extra) if paths or extra else {}
+                    # Tolerant like the backup: a string row the device lacks yet is "absent" (before
+                    # None), not a failed preview; anything else missing is (see _missing_error).
+                    values = self._read_tolerant(d, paths + extra)
                     for c in p.changes:
                         pv = values.get(c.path)
                         secret = is_secret_path(c.path)
@@ -352,10 +426,14 @@ class Lifecycle:
                             path=c.path, device_path=pv.device_path if pv else c.path,
                             before=MASK if secret and before not in (None, "") else before,
                             after=MASK if secret else c.value, type=c.type or (pv.type if pv else "string"),
-                            secret=secret,
+                            secret=secret, restorable=not secret,
                             unchanged=not secret and pv is not None and values_equal(pv.value, c.value),
                         ))
                     facts = pinput.wifi_facts(values)
+                    from core.validation import listed_error  # a value the device does not list fails here
+
+                    dp.error = listed_error(d, p.changes, values, reader)
+                    dp.error = dp.error or self._missing_error(p, values)
             except ExecutorError as exc:
                 dp.present = False if not isinstance(exc, Fault) else dp.present
                 dp.error = exc.message
@@ -363,6 +441,15 @@ class Lifecycle:
             item["facts"] = facts
             out.append(item)
         return out
+
+    @staticmethod
+    def _missing_error(p: Proposal, values: dict[str, ParamValue]) -> str | None:
+        """A changed parameter the device does not have and the backup could not record as absent
+        (only a plain string row can be created and cleared again): the preview fails for it."""
+        for c in p.changes:
+            if c.path not in values and (is_secret_path(c.path) or (c.type or "string") != "string"):
+                return f"{c.path} does not exist on the device"
+        return None
 
     def _snapshot_preview(self, p: Proposal) -> dict[str, Any]:
         """Diff against stored snapshots, summarised per class by the database; a live sample of up
@@ -376,9 +463,17 @@ class Lifecycle:
         sample_ids = p.targets[:: max(1, len(p.targets) // 20)][:20]
         with self.store.read() as s:
             found = repo.get_devices(s, sample_ids)
+        sample = self._live_preview(p, [found[t] for t in sample_ids])
+        # Completeness (defect 8): a target with no full snapshot is covered only if the live
+        # sample read it; the rest are ``uncovered`` and policy denies on them.
+        read_live = {d["device_id"] for d in sample if d["present"] and not d["error"]}
+        with self.store.read() as s:
+            unknown = [d for d in fleet_facts.unsnapshotted(s, p.id, limit=200) if d not in read_live]
+            rescued = read_live - set(repo.latest_snapshots(s, sorted(read_live)) if read_live else ())
+        uncovered = sum(int(c["no_snapshot"]) for c in classes) - len(rescued)
         return {"hash": p.hash, "taken_at": utcnow().isoformat(), "source": "snapshot",
                 "devices_total": len(p.targets), "absent": absent, "classes": classes,
-                "devices": self._live_preview(p, [found[t] for t in sample_ids])}
+                "uncovered": max(0, uncovered), "uncovered_devices": unknown[:20], "devices": sample}
 
     def _store_preview(self, p: Proposal, preview: dict[str, Any], actor: Actor | None) -> None:
         pid = p.id
@@ -387,13 +482,28 @@ class Lifecycle:
             row, cur = self._load(s, pid)
             if cur.hash != p.hash:
                 raise Conflict(f"proposal {pid} changed while it was being previewed; preview again")
+            preview["completeness"] = pinput.preview_completeness(preview, len(p.targets))
+            preview["warnings"] = self._preview_warnings(p, preview["completeness"])
             row.preview = preview
             self._set_state(s, row, S.PREVIEWED, actor.id if actor else p.author, "proposal.previewed", {
                 "devices": [{"device_id": d["device_id"], "present": d["present"], "error": d["error"],
                              "lines": [{"path": ln["path"], "before": ln["before"], "after": ln["after"]}
                                        for ln in d["lines"]]} for d in out[:20]],
                 "device_count": preview.get("devices_total", len(out)), "source": preview.get("source"),
+                "completeness": preview["completeness"], "warnings": preview["warnings"],
             })
+
+    @staticmethod
+    def _preview_warnings(p: Proposal, completeness: dict[str, Any]) -> list[str]:
+        """What the approver must read before approving: what a rollback cannot undo (defect 10)
+        and which targets the preview could not read (defect 8; policy denies on those)."""
+        out = [f"{path}: a rollback cannot restore the old value (a secret reads back empty); "
+               "if this change is rolled back, the new value stays" for path in pinput.not_restorable_paths(p)]
+        if completeness["failed"]:
+            out.append(f"the preview could not read {completeness['failed']} of {len(p.targets)} target device(s)")
+        if completeness["offline"]:
+            out.append(f"{completeness['offline']} of {len(p.targets)} target device(s) were offline at preview")
+        return out
 
     # ================================================================== decide
     def policy_input(self, pid: str) -> dict[str, Any]:
@@ -498,12 +608,18 @@ class Lifecycle:
         return self.get(p.id)
 
     # ================================================================== approvals
-    def _outstanding(self, s: Session, p: Proposal, decision: Decision) -> list[str]:
-        """Roles still needing a distinct approver, given the approvals bound to this hash."""
-        needed = [a.role for a in decision.approvals_required]
-        approvals = [a for a in repo.approvals_for(s, p.id) if a.verdict == "approve" and a.proposal_hash == p.hash]
-        remaining = list(needed)
-        for a in approvals:
+    @staticmethod
+    def _counted(s: Session, p: Proposal, rec: PolicyDecisionRow) -> list[Any]:
+        """Approvals that answer the current decision for the current content. An edit always ends
+        in a new decision, so an approval given before it never counts again (issue 10, defect 3:
+        editing A → B → A revived A's approvals and left the proposal waiting forever)."""
+        return [a for a in repo.approvals_for(s, p.id)
+                if a.verdict == "approve" and a.proposal_hash == p.hash and a.decision_id == rec.id]
+
+    def _outstanding(self, s: Session, p: Proposal, rec: PolicyDecisionRow, decision: Decision) -> list[str]:
+        """Roles still needing a distinct approver, given the approvals bound to this decision."""
+        remaining = [a.role for a in decision.approvals_required]
+        for a in self._counted(s, p, rec):
             if a.role in remaining:
                 remaining.remove(a.role)
         return remaining
@@ -517,6 +633,33 @@ class Lifecycle:
                            f"{rec.proposal_hash[:12]}, proposal is {p.hash[:12]}); it must be decided again")
         return rec, Decision(**rec.result)
 
+    def _approval_role(self, s: Session, p: Proposal, actor: Actor) -> tuple[PolicyDecisionRow, Decision, str | None]:
+        """The required role ``actor``'s approval would fill now (None: nothing is outstanding), or
+        the reason they cannot approve. Shared by :meth:`approve` and :meth:`who_can_act`, so what
+        the console says someone can do is what the server lets them do."""
+        self._require_state(p, S.AWAITING_APPROVAL, doing="approve")
+        if actor.kind is not ActorKind.HUMAN:
+            raise Forbidden(f"{actor.id} is a job; approvals must come from a person")
+        if actor.id == p.author:
+            raise Forbidden(f"separation of duties: {actor.id} wrote proposal {p.id} and cannot approve it")
+        rec, decision = self._current_decision(s, p)
+        outstanding = self._outstanding(s, p, rec, decision)
+        if any(a.actor == actor.id for a in self._counted(s, p, rec)):
+            raise Conflict(f"{actor.id} already approved proposal {p.id} in its current form; it still needs "
+                           f"{', '.join(outstanding) or 'nothing'} from another person")
+        if not outstanding:  # every requirement met, yet still waiting (not reachable today): a reviewer may confirm
+            if not rbac.can_review(actor):
+                raise Forbidden(f"{actor.id} (roles: {', '.join(actor.roles) or 'none'}) may not review proposals")
+            return rec, decision, None
+        # Take the hardest requirement this actor can meet, so a senior approver is not spent
+        # on a plain approver slot while a senior slot stays open.
+        order = sorted(outstanding, key=lambda r: 0 if r == "senior_approver" else 1)
+        role = next((r for r in order if rbac.can_satisfy(actor, r)), None)
+        if role is None:
+            raise Forbidden(f"{actor.id} (roles: {', '.join(actor.roles) or 'none'}) cannot approve "
+                            f"proposal {p.id}: it needs {', '.join(outstanding)}")
+        return rec, decision, role
+
     def approve(self, pid: str, actor: Actor, comment: str = "", expected_hash: str | None = None) -> Proposal:
         with self.store.write() as s:
             row, p = self._load(s, pid)
@@ -525,33 +668,61 @@ class Lifecycle:
                                f"it is now {p.hash[:12]}); review it again", current_hash=p.hash)
             if p.hash != p.compute_hash():
                 raise Conflict(f"proposal {pid}'s stored content no longer matches its hash; refusing")
-            self._require_state(p, S.AWAITING_APPROVAL, doing="approve")
-            if actor.kind is not ActorKind.HUMAN:
-                raise Forbidden(f"{actor.id} is a job; approvals must come from a person")
-            if actor.id == p.author:
-                raise Forbidden(f"separation of duties: {actor.id} wrote proposal {pid} and cannot approve it")
-            _, decision = self._current_decision(s, p)
-            prior = [a for a in repo.approvals_for(s, pid) if a.proposal_hash == p.hash and a.verdict == "approve"]
-            if any(a.actor == actor.id for a in prior):
-                raise Conflict(f"{actor.id} already approved proposal {pid}; another approver is needed")
-            outstanding = self._outstanding(s, p, decision)
-            # Take the hardest requirement this actor can meet, so a senior approver is not spent
-            # on a plain approver slot while a senior slot stays open.
-            order = sorted(outstanding, key=lambda r: 0 if r == "senior_approver" else 1)
-            role = next((r for r in order if rbac.can_satisfy(actor, r)), None)
-            if role is None:
-                raise Forbidden(f"{actor.id} (roles: {', '.join(actor.roles) or 'none'}) cannot approve "
-                                f"proposal {pid}: it needs {', '.join(outstanding)}")
-            s.add(ApprovalRow(id=new_id("a"), proposal_id=pid, proposal_hash=p.hash, actor=actor.id, role=role,
-                              verdict="approve", comment=comment, created_at=utcnow()))
+            rec, decision, role = self._approval_role(s, p, actor)
+            if role is None:  # every requirement already met (not reachable today): never leave it waiting
+                self._set_state(s, row, S.APPROVED, actor.id, "proposal.approved",
+                                {"decision_id": rec.id, "hash": p.hash, "note": "every required approval was given"})
+                return self.get(pid)
+            s.add(ApprovalRow(id=new_id("a"), proposal_id=pid, proposal_hash=p.hash, decision_id=rec.id,
+                              actor=actor.id, role=role, verdict="approve", comment=comment, created_at=utcnow()))
             s.flush()
-            remaining = self._outstanding(s, p, decision)
-            data = {"role": role, "comment": comment, "hash": p.hash, "remaining": remaining}
+            remaining = self._outstanding(s, p, rec, decision)
+            data = {"role": role, "comment": comment, "hash": p.hash, "decision_id": rec.id, "remaining": remaining}
             if remaining:
                 audit.append(s, actor=actor.id, action="proposal.approval_recorded", proposal_id=pid, data=data)
             else:
                 self._set_state(s, row, S.APPROVED, actor.id, "proposal.approved", data)
         return self.get(pid)
+
+    def who_can_act(self, pid: str) -> dict[str, list[str]]:
+        """Who (active users, by id) can move this proposal forward now, per action; ``executing``
+        lists the lock owners while an apply runs; empty once it is terminal. Why: an approver
+        screen can say whom a proposal waits for, and the state-machine test proves that no
+        reachable state leaves nobody able to act."""
+        from core.store.schema import UserRow
+
+        with self.store.read() as s:
+            row = repo.get_proposal_row(s, pid)
+            p = repo.proposal_from_row(row)
+            if p.state in TERMINAL_STATES:
+                return {}
+            locks = list(s.scalars(select(DeviceLockRow).where(DeviceLockRow.proposal_id == pid)))
+            if p.state in EXECUTING or any(_lock_in_use(lk.owner, lk.expires_at) for lk in locks):
+                return {"executing": sorted({lk.owner for lk in locks})}
+            users = [Actor(id=u.id, roles=tuple(u.roles), kind=ActorKind(u.kind))
+                     for u in s.scalars(select(UserRow).where(UserRow.active.is_(True)).order_by(UserRow.id))]
+            out: dict[str, list[str]] = {}
+            if p.state in (S.DRAFT, S.VALIDATED, S.PREVIEWED):
+                out["submit"] = [p.author]
+            if p.state is S.AWAITING_APPROVAL:
+                out["approve"] = [u.id for u in users if self._can(self._approval_role, s, p, u)]
+            if p.state is S.APPROVED:
+                devices = repo.get_devices(s, p.targets)
+                gates_ok = self._can(self._check_gates, s, p, devices)
+                out["apply"] = [u.id for u in users if gates_ok and rbac.can_apply(u)]
+            if p.state in (S.AWAITING_APPROVAL, S.APPROVED):
+                out["reject"] = [u.id for u in users if rbac.can_review(u) and u.id != p.author]
+            if p.state in EDITABLE:
+                out["cancel"] = [u.id for u in users if u.id == p.author or "admin" in u.roles]
+            return {k: v for k, v in out.items() if v}
+
+    @staticmethod
+    def _can(attempt: Callable[..., Any], *args: Any) -> bool:
+        try:
+            attempt(*args)
+        except (Conflict, Forbidden, Invalid):
+            return False
+        return True
 
     def reject(self, pid: str, actor: Actor, reason: str) -> Proposal:
         if not reason.strip():
@@ -563,13 +734,30 @@ class Lifecycle:
                 raise Forbidden(f"{actor.id} (roles: {', '.join(actor.roles) or 'none'}) may not review proposals")
             if actor.id == p.author:
                 raise Forbidden(f"{actor.id} wrote proposal {pid}; cancel it instead of rejecting it")
+            self._refuse_if_executing(s, p, actor.id, doing="reject")
+            rec = repo.latest_decision(s, pid)
             s.add(ApprovalRow(id=new_id("a"), proposal_id=pid, proposal_hash=p.hash, actor=actor.id, role=None,
-                              verdict="reject", comment=reason, created_at=utcnow()))
+                              decision_id=rec.id if rec is not None else None, verdict="reject", comment=reason,
+                              created_at=utcnow()))
             self._set_state(s, row, S.REJECTED, actor.id, "proposal.rejected", {"reason": reason, "hash": p.hash},
                             error=f"rejected by {actor.id}: {reason}")
         return self.get(pid)
 
     # ================================================================== apply
+    @staticmethod
+    def _check_preview(s: Session, p: Proposal) -> None:
+        """Backstop for policy (issue 10, defect 8): the stored preview is of exactly this content
+        and read every target (offline targets are held, not failed, only in a staged rollout).
+        Its age is not re-checked here: approval takes time, and the backup is read fresh anyway."""
+        preview = repo.get_proposal_row(s, p.id).preview or {}
+        if preview.get("hash") != p.hash:
+            raise Forbidden(f"proposal {p.id} has no preview of its current content; preview and decide again")
+        done = pinput.preview_completeness(preview, len(p.targets))
+        if done["failed"] or (done["offline"] and not p.staged):
+            what = "; ".join(done["errors"]) or f"{done['failed']} target(s) not covered"
+            raise Forbidden(f"proposal {p.id}'s preview did not read every target ({what}); "
+                            "preview and decide again")
+
     def _check_gates(self, s: Session, p: Proposal, devices: dict[str, Device],
                      states: tuple[ProposalState, ...] = (S.APPROVED,)) -> None:
         """Invariant 1, re-derived from the store. Raises with the gate that failed."""
@@ -589,7 +777,8 @@ class Lifecycle:
         from core.store.schema import UserRow
 
         for a in approvals:
-            if a.proposal_hash != p.hash or a.role not in remaining or a.actor == p.author or a.actor in approvers:
+            if (a.proposal_hash != p.hash or a.decision_id != rec.id or a.role not in remaining
+                    or a.actor == p.author or a.actor in approvers):
                 continue
             u = s.get(UserRow, a.actor)
             if u is None or not u.active:
@@ -600,6 +789,7 @@ class Lifecycle:
                 approvers.add(a.actor)
         if remaining:
             raise Forbidden(f"proposal {p.id} is missing approval by {', '.join(remaining)} for its current content")
+        self._check_preview(s, p)
         for d in devices.values():
             issues = validate_changes(d, p.changes)
             if issues:
@@ -667,7 +857,19 @@ class Lifecycle:
             self._acquire_locks(s, p)
             audit.append(s, actor=actor.id, action="apply.started", proposal_id=pid, data={"hash": p.hash})
         self._time("gates", t0)
-        ordered = [devices[t] for t in p.targets]
+        # From here on the locks are ours: every way out of this method releases them (a kill -9
+        # leaves them to ``recover``, which clears locks of dead owners).
+        try:
+            ordered = [devices[t] for t in p.targets]
+            self._presence_and_backup(p, ordered, actor)
+            failpoint("lifecycle.after_backup")
+            return self._write_and_verify(p, ordered, actor)
+        finally:
+            self._release_locks(pid)
+
+    def _presence_and_backup(self, p: Proposal, ordered: list[Device], actor: Actor) -> None:
+        """Everything before the first write. Any refusal here (offline, unreadable, the proposal
+        changed meanwhile) leaves the devices untouched and is audited as ``apply.deferred``."""
         try:
             t0 = time.perf_counter()
             for d in ordered:
@@ -676,21 +878,20 @@ class Lifecycle:
                     raise DeviceUnavailable(
                         f"device {d.id} is not reachable now ({pres.detail or 'offline'}); nothing was changed — "
                         "apply again when it is back", device_id=d.id)
+                if (pres.detail or "").startswith(WAITING_FOR_INFORM):  # NAT: the adapter queues for the next inform
+                    with self.store.write() as s:
+                        audit.append(s, actor=actor.id, action="apply.waiting_for_inform", proposal_id=p.id, device=d,
+                                     data={"note": pres.detail})
             self._time("presence", t0)
             t0 = time.perf_counter()
             self._backup(p, ordered, actor)
             self._time("backup", t0)
-        except (DeviceUnavailable, ExecutorError) as exc:
-            self._release_locks(pid)
+        except (DeviceUnavailable, ExecutorError, Conflict) as exc:
             with self.store.write() as s:
-                audit.append(s, actor=actor.id, action="apply.deferred", proposal_id=pid, data={"reason": str(exc)})
+                audit.append(s, actor=actor.id, action="apply.deferred", proposal_id=p.id, data={"reason": str(exc)})
             if isinstance(exc, ExecutorError):
                 raise DeviceUnavailable(f"backup read failed, nothing was changed: {exc}") from exc
             raise
-        try:
-            return self._write_and_verify(p, ordered, actor)
-        finally:
-            self._release_locks(pid)
 
     def _read_tolerant(self, d: Device, paths: list[str]) -> dict[str, ParamValue]:
         """Read ``paths``; a path the device does not have is simply missing from the result."""
@@ -737,14 +938,58 @@ class Lifecycle:
             if row.hash != p.hash or row.state != str(S.APPROVED):
                 raise Conflict(f"proposal {p.id} changed during backup; nothing was changed")
             s.add_all(backups)
-            s.add_all([ExecutionRow(id=new_id("x"), proposal_id=p.id, device_id=d.id,
-                                    status=str(ExecutionStatus.PENDING), key=p.id, detail={}) for d in devices])
-            s.add_all([ParameterSnapshotRow(device_id=b.device_id, taken_at=utcnow(), source="backup",
-                                            params={k: v for k, v in b.params.items() if not v["secret"]})
-                       for b in backups])
+            self._open_executions(s, p, devices)
+            # The backup is *not* a snapshot: stored as one, these few parameters became the device's
+            # "latest snapshot" (issue 10, defect 12). A verified apply merges its values instead.
             self._set_state(s, row, S.BACKED_UP, actor.id, "proposal.backed_up",
                             {"devices": len(backups), "paths": paths})
             self._set_state(s, row, S.APPLYING, actor.id, "proposal.applying")
+
+    @staticmethod
+    def _merge_snapshot(s: Session, device_id: str, values: dict[str, tuple[Any, str | None]], source: str) -> bool:
+        """Store a new full snapshot of ``device_id``: its latest full snapshot with ``values``
+        (path → (value, type)) put in, secrets masked. Without a full snapshot to start from nothing
+        is stored — a handful of parameters must never pass for the device's state (defect 12).
+        Returns whether a snapshot was stored."""
+        from core.secrets import mask_params
+
+        base = repo.latest_snapshot(s, device_id)
+        if base is None or not values:
+            return False
+        params = dict(base)
+        for path, (value, typ) in values.items():
+            old = params.get(path)
+            params[path] = {"value": value, "type": typ or (old.get("type") if isinstance(old, dict) else "string")}
+        s.add(ParameterSnapshotRow(device_id=device_id, taken_at=utcnow(), source=source,
+                                   params=mask_params(params)))
+        return True
+
+    def _snapshot_verified(self, s: Session, p: Proposal, devices: Sequence[Device]) -> None:
+        """After a verified apply, each device's stored snapshot shows the values it now holds."""
+        values = {c.path: (c.value, c.type) for c in p.changes}
+        for d in devices:
+            self._merge_snapshot(s, d.id, values, "applied")
+
+    @staticmethod
+    def _open_executions(s: Session, p: Proposal, devices: Sequence[Device]) -> None:
+        """One ``pending`` execution per device for this attempt. A row that recovery marked
+        ``abandoned`` (an earlier attempt died before any write) is reused, its history kept in
+        ``detail.previous_attempts``; any other existing row means the proposal already ran here."""
+        existing = {r.device_id: r for r in s.scalars(select(ExecutionRow).where(ExecutionRow.proposal_id == p.id))}
+        for d in devices:
+            ex = existing.get(d.id)
+            if ex is None:
+                s.add(ExecutionRow(id=new_id("x"), proposal_id=p.id, device_id=d.id,
+                                   status=str(ExecutionStatus.PENDING), key=p.id, detail={"attempt": 1}))
+                continue
+            if ex.status != str(ExecutionStatus.ABANDONED):
+                raise Conflict(f"proposal {p.id} already has a {ex.status} execution on {d.id}; nothing was changed")
+            old = dict(ex.detail or {})
+            previous = list(old.pop("previous_attempts", []))
+            previous.append({**old, "status": ex.status, "error": ex.error})
+            ex.status = str(ExecutionStatus.PENDING)
+            ex.detail = {"attempt": int(old.get("attempt", 1)) + 1, "previous_attempts": previous}
+            ex.error, ex.started_at, ex.finished_at = None, None, None
 
     def _write_and_verify(self, p: Proposal, devices: Sequence[Device], actor: Actor) -> ApplyOutcome:
         outcome = ApplyOutcome(proposal=p)
@@ -773,8 +1018,15 @@ class Lifecycle:
                 outcome.failed[d.id] = exc.message
                 break
             failpoint("lifecycle.after_write")
+            pending_reboot = detail.get("status") == 1 and not any(op.command in REBOOTING_OPS for op in p.operations)
+            if pending_reboot:
+                detail["note"] = AFTER_REBOOT
             self._exec_update(p.id, d, ExecutionStatus.APPLIED, "device.applied", actor.id, detail=detail)
             outcome.applied.append(d.id)
+            if pending_reboot:  # a read-back now would show the committed value, not the running one
+                failure = self._after_reboot_failure(d)
+                outcome.failed[d.id] = failure
+                break
         self._time("apply", t0)
         failpoint("lifecycle.after_apply")
         if failure is None:
@@ -787,6 +1039,7 @@ class Lifecycle:
         if failure is None:
             with self.store.write() as s:
                 row = repo.get_proposal_row(s, p.id)
+                self._snapshot_verified(s, p, devices)
                 self._set_state(s, row, S.DONE, actor.id, "proposal.done", {"devices": outcome.applied})
             outcome.proposal = self.get(p.id)
             return outcome
@@ -795,6 +1048,14 @@ class Lifecycle:
         self._time("rollback", t0)
         outcome.proposal = self.get(p.id)
         return outcome
+
+    @staticmethod
+    def _after_reboot_failure(d: Device) -> str:
+        """Why a Status-1 Set without a reboot in the proposal is rolled back rather than verified:
+        the device only committed the values, so "verified" would be a claim nobody checked
+        (issue 12 deliverable 5, issue 10 defect 11)."""
+        return (f"{d.id}: {AFTER_REBOOT} (SetParameterValues Status 1) and this proposal has no reboot; "
+                "it cannot be verified, so it is rolled back — propose it again with a reboot operation")
 
     def _write(self, p: Proposal, d: Device, changes: list[Change], *, purpose: str, key: str) -> Any:
         writer = self.router.writer(d)
@@ -884,8 +1145,11 @@ class Lifecycle:
                           reason: str) -> None:
         with self.store.read() as s:
             execs = {e.device_id: e for e in repo.executions_for(s, p.id)}
-            backups = {b.device_id: b.params for b in s.scalars(select(BackupRow).where(BackupRow.proposal_id == p.id))}
+            # Oldest first, so each device keeps its newest backup (an abandoned attempt's stays as evidence).
+            backups = {b.device_id: b.params for b in s.scalars(select(BackupRow).where(
+                BackupRow.proposal_id == p.id).order_by(BackupRow.created_at))}
         alarms: list[str] = []
+        snapshots: dict[str, dict[str, tuple[Any, str | None]]] = {}
         for d in devices:
             ex = execs.get(d.id)
             if ex is None or ex.status not in TOUCHED:
@@ -907,33 +1171,120 @@ class Lifecycle:
             self._exec_update(p.id, d, ExecutionStatus.ROLLED_BACK, "device.rolled_back", actor.id,
                               detail={"restored": restored, "not_restorable": unrestorable})
             outcome.rolled_back.append(d.id)
+            outcome.restored[d.id], outcome.not_restored[d.id] = restored, unrestorable
+            back = backups.get(d.id, {})
+            snapshots[d.id] = {path: (back[path]["value"], back[path].get("type")) for path in restored}
         outcome.alarms += alarms
+        failpoint("lifecycle.before_rolled_back")
+        partial = not_restored_text(outcome.not_restored)
+        detail = {"reason": reason, "devices": outcome.rolled_back, "restored": outcome.restored,
+                  "not_restored": {k: v for k, v in outcome.not_restored.items() if v}, "partial": bool(partial)}
         with self.store.write() as s:
             row = repo.get_proposal_row(s, p.id)
+            for device_id, values in snapshots.items():  # the stored snapshot shows the restored values
+                self._merge_snapshot(s, device_id, values, "restored")
             if alarms:
-                self._set_state(s, row, S.FAILED, actor.id, "proposal.failed", {"reason": reason, "alarms": alarms},
-                                error=f"{reason}; ROLLBACK FAILED: {'; '.join(alarms)}")
+                self._set_state(s, row, S.FAILED, actor.id, "proposal.failed", {**detail, "alarms": alarms},
+                                error=f"{reason}; ROLLBACK FAILED: {'; '.join(alarms)}"
+                                      + (f"; {partial}" if partial else ""))
             else:
-                self._set_state(s, row, S.ROLLED_BACK, actor.id, "proposal.rolled_back",
-                                {"reason": reason, "devices": outcome.rolled_back}, error=reason)
+                self._set_state(s, row, S.ROLLED_BACK, actor.id, "proposal.rolled_back", detail,
+                                error=f"{reason}; {partial}" if partial else reason)
 
-    def rollback(self, pid: str, actor: Actor, reason: str) -> ApplyOutcome:
-        """Revert a finished change from its backup (an approver's call after ``done``)."""
+    def rollback(self, pid: str, actor: Actor, reason: str, *, force: bool = False) -> ApplyOutcome:
+        """Revert a finished change from its backup (an approver's call after ``done``).
+
+        The backup is the value *before this proposal*. If a device no longer holds what this
+        proposal wrote — a later proposal or a local change set it since — restoring would silently
+        overwrite that (issue 10, defect 9). So the live values are compared first, under the device
+        locks, and on drift nothing is written: Conflict names each path, its live value and what
+        changed it. ``force=True`` restores anyway; it needs a person with approver, senior_approver
+        or admin and a reason, and is audited as ``rollback.forced`` with the drift."""
         if not rbac.can_review(actor) and "admin" not in actor.roles:
             raise Forbidden(f"{actor.id} may not roll back changes (needs approver, senior_approver or admin)")
+        if force and actor.kind is not ActorKind.HUMAN:
+            raise Forbidden(f"{actor.id} is a job; only a person may force a rollback over later changes")
+        if force and not reason.strip():
+            raise Invalid("forcing a rollback needs a reason (--reason TEXT)")
         with self.store.write() as s:
             _, p = self._load(s, pid)
             self._require_state(p, S.DONE, doing="roll back")
             self._acquire_locks(s, p)
-            audit.append(s, actor=actor.id, action="rollback.requested", proposal_id=pid, data={"reason": reason})
+            audit.append(s, actor=actor.id, action="rollback.requested", proposal_id=pid,
+                         data={"reason": reason, "force": force})
             devices = repo.get_devices(s, p.targets)
+        ordered = [devices[t] for t in p.targets]
         outcome = ApplyOutcome(proposal=p)
         try:
-            self._rollback_touched(p, [devices[t] for t in p.targets], actor, outcome, reason=f"manual: {reason}")
+            self._refuse_on_drift(p, ordered, actor, reason, force=force)
+            self._rollback_touched(p, ordered, actor, outcome, reason=f"manual: {reason}")
         finally:
             self._release_locks(pid)
         outcome.proposal = self.get(pid)
         return outcome
+
+    def _refuse_on_drift(self, p: Proposal, devices: Sequence[Device], actor: Actor, reason: str, *,
+                         force: bool) -> None:
+        """Raise (nothing written) if a device cannot be read or no longer holds what ``p`` wrote,
+        unless forced; a forced rollback over drift is audited as ``rollback.forced``."""
+        try:
+            drift = self._rollback_drift(p, devices)
+        except ExecutorError as exc:
+            with self.store.write() as s:
+                audit.append(s, actor=actor.id, action="rollback.refused", proposal_id=p.id,
+                             data={"reason": reason, "error": exc.message})
+            raise DeviceUnavailable(f"cannot roll back proposal {p.id}: {exc.device_id}: {exc.message}; the live "
+                                    "values could not be compared with what it wrote, so nothing was changed",
+                                    device_id=exc.device_id) from exc
+        if not drift:
+            return
+        text = "; ".join(f"{x['device_id']} {x['path']} is {x['live']!r} (this proposal wrote {x['wrote']!r}; "
+                         f"{x['changed_by']})" for x in drift[:10])
+        with self.store.write() as s:
+            audit.append(s, actor=actor.id, action="rollback.forced" if force else "rollback.refused",
+                         proposal_id=p.id, data={"reason": reason, "drift": drift})
+        if not force:
+            raise Conflict(f"cannot roll back proposal {p.id}: the device changed since it was applied — {text}. "
+                           "Restoring its backup would overwrite that; roll back the later change first, or "
+                           "force it (--force, an approver with a reason)", drift=drift)
+
+    def _rollback_drift(self, p: Proposal, devices: Sequence[Device]) -> list[dict[str, Any]]:
+        """Parameters whose live value is no longer what ``p`` wrote, with who changed them. Secrets
+        read back empty and cannot be compared (nor restored); they are skipped."""
+        readable = [c for c in p.changes if not is_secret_path(c.path)]
+        with self.store.read() as s:
+            execs = {e.device_id: e for e in repo.executions_for(s, p.id)}
+        out: list[dict[str, Any]] = []
+        for d in devices:
+            ex = execs.get(d.id)
+            if ex is None or ex.status not in TOUCHED or not readable:
+                continue
+            values = self._read_tolerant(d, [c.path for c in readable])
+            for c in readable:
+                got = values.get(c.path)
+                if got is not None and values_equal(got.value, c.value):
+                    continue
+                with self.store.read() as s:
+                    later = self._later_writer(s, p, d.id, c.path, ex.started_at or p.created_at)
+                out.append({"device_id": d.id, "path": c.path, "wrote": c.value,
+                            "live": None if got is None else got.value,
+                            "changed_by": f"changed by later proposal {later}" if later
+                            else "changed on the device outside Gateward"})
+        return out
+
+    @staticmethod
+    def _later_writer(s: Session, p: Proposal, device_id: str, path: str, since: datetime) -> str | None:
+        """The newest other proposal that wrote ``path`` on ``device_id`` after ``since``, if any."""
+        rows = s.execute(select(ExecutionRow.proposal_id, ProposalRow.changes)
+                         .join(ProposalRow, ProposalRow.id == ExecutionRow.proposal_id)
+                         .where(ExecutionRow.device_id == device_id, ExecutionRow.proposal_id != p.id,
+                                ExecutionRow.status.in_([str(x) for x in TOUCHED]),
+                                ExecutionRow.started_at >= since)
+                         .order_by(ExecutionRow.started_at.desc()))
+        for pid, changes in rows:
+            if any(isinstance(c, dict) and c.get("path") == path for c in changes or []):
+                return str(pid)
+        return None
 
     # ================================================================== diagnostics
     def diagnose(self, device_id: str, command: str, args: dict[str, Scalar], actor: Actor) -> dict[str, Any]:
@@ -964,78 +1315,124 @@ class Lifecycle:
 
     # ================================================================== crash recovery
     def recover(self, actor_id: str = "system:recovery") -> list[tuple[str, str]]:
-        """Finish proposals a dead process left between backup and done.
+        """Finish what a dead process left behind, deciding from the recorded execution history.
 
-        A proposal is taken over only when its lock owner is gone (same host: the pid is dead;
-        another host: the lock expired). Devices whose write may have landed are read back: if
-        every target holds the change, the proposal is completed (verified); otherwise every touched
-        device is restored from the backup. Nothing is written twice: the proposal's own writes are
-        never replayed, only verified or reverted.
+        Candidates are proposals between backup and their end, and any proposal holding device
+        locks whatever its state. One is taken over only when its lock owner is gone (same host:
+        the pid is dead; another host: the lock expired). The outcome per recorded history is
+        the table in docs/safety.md ("Invariant 6"). Nothing is deleted: execution and backup
+        rows stay as evidence, and the proposal's own writes are never replayed, only verified or
+        reverted.
         """
-        results: list[tuple[str, str]] = []
         with self.store.read() as s:
-            candidates = [r.id for r in s.scalars(select(ProposalRow).where(
-                ProposalRow.state.in_([str(S.APPROVED), str(S.BACKED_UP), str(S.APPLYING), str(S.VERIFYING)])))]
+            executing = set(s.scalars(select(ProposalRow.id).where(
+                ProposalRow.state.in_([str(x) for x in EXECUTING]))))
             locks: dict[str, list[DeviceLockRow]] = {}
             for lock in s.scalars(select(DeviceLockRow)):
                 locks.setdefault(lock.proposal_id, []).append(lock)
         actor = Actor(id=actor_id, roles=("admin",), kind=ActorKind.JOB)
-        for pid in candidates:
+        results: list[tuple[str, str]] = []
+        for pid in sorted(executing | set(locks)):
             held = locks.get(pid, [])
             if any(_lock_is_live(lk.owner, lk.expires_at) for lk in held):
                 continue
-            p = self.get(pid)
-            if p.staged:
+            try:
+                p = self.get(pid)
+            except NotFound:
+                p = None
+            if p is not None and p.staged and p.state not in TERMINAL_STATES:
                 continue  # a campaign's batches resume themselves (apply_batch verifies, never re-writes)
-            if p.state is S.APPROVED:
-                if held:
-                    self._release_locks(pid)
-                    results.append((pid, "lock released (no write had started)"))
-                continue
-            with self.store.read() as s:
-                devices = repo.get_devices(s, p.targets)
-                execs = {e.device_id: e for e in repo.executions_for(s, pid)}
-            ordered = [devices[t] for t in p.targets]
-            touched = [d for d in ordered if d.id in execs and execs[d.id].status in TOUCHED]
-            with self.store.write() as s:
-                audit.append(s, actor=actor_id, action="recovery.started", proposal_id=pid,
-                             data={"state": str(p.state), "touched": [d.id for d in touched]})
-            if not touched:
-                with self.store.write() as s:
-                    row = repo.get_proposal_row(s, pid)
-                    s.execute(delete(ExecutionRow).where(ExecutionRow.proposal_id == pid))
-                    s.execute(delete(BackupRow).where(BackupRow.proposal_id == pid))
-                    self._set_state(s, row, S.APPROVED, actor_id, "recovery.reopened",
-                                    {"note": "interrupted before any write; approved again, apply to retry"})
-                self._release_locks(pid)
-                results.append((pid, "approved (no write had happened)"))
-                continue
-            outcome = ApplyOutcome(proposal=p)
-            all_written = all(d.id in execs and execs[d.id].status in TOUCHED - {ExecutionStatus.ROLLING_BACK,
-                                                                                  ExecutionStatus.ROLLBACK_FAILED}
-                              for d in ordered)
-            failure: str | None = None if all_written else "interrupted before every device was written"
-            if failure is None:
-                try:
-                    for d in ordered:
-                        bad = self._verify_device(p, d)
-                        if bad:
-                            failure = f"{d.id}: after restart the change did not hold: {sorted(bad)}"
-                            self._exec_update(pid, d, ExecutionStatus.VERIFY_FAILED, "device.verify_failed",
-                                              actor_id, detail={"mismatch": bad})
-                            break
-                except ExecutorError as exc:
-                    failure = f"verification after restart failed: {exc.message}"
-            if failure is None:
-                for d in ordered:
-                    self._exec_update(pid, d, ExecutionStatus.VERIFIED, "device.verified", actor_id)
-                with self.store.write() as s:
-                    row = repo.get_proposal_row(s, pid)
-                    self._set_state(s, row, S.DONE, actor_id, "proposal.done", {"recovered": True})
-                results.append((pid, "done (verified after restart)"))
+            if p is not None and not p.staged and (p.state in EXECUTING or (p.state is S.DONE and held)):
+                results.append((pid, self._recover_from_history(p, actor)))
             else:
-                self._rollback_touched(p, ordered, actor, outcome, reason=f"recovery: {failure}")
-                results.append((pid, f"{self.get(pid).state} ({failure})"))
-            self._release_locks(pid)
+                state = p.state if p is not None else "unknown"
+                results.append((pid, f"lock released ({state}: its holder died before any write)"))
+            self._release_dead_locks(pid, held, actor_id)
         return results
+
+    def _release_dead_locks(self, pid: str, held: list[DeviceLockRow], actor_id: str) -> None:
+        if not held:
+            return
+        with self.store.write() as s:
+            s.execute(delete(DeviceLockRow).where(DeviceLockRow.proposal_id == pid))
+            audit.append(s, actor=actor_id, action="lock.released", proposal_id=pid,
+                         data={"devices": [lk.device_id for lk in held], "owners": sorted({lk.owner for lk in held}),
+                               "reason": "recovery: the holding process is gone"})
+
+    def _recover_from_history(self, p: Proposal, actor: Actor) -> str:
+        """One proposal whose apply (or manual rollback) died: what the executions recorded decides."""
+        with self.store.read() as s:
+            devices = repo.get_devices(s, p.targets)
+            execs = {e.device_id: e for e in repo.executions_for(s, p.id)}
+        ordered = [devices[t] for t in p.targets]
+        history = {d.id: execs[d.id].status if d.id in execs else None for d in ordered}
+        with self.store.write() as s:
+            audit.append(s, actor=actor.id, action="recovery.started", proposal_id=p.id,
+                         data={"state": str(p.state), "history": {k: v and str(v) for k, v in history.items()}})
+        if any(st in ROLLING for st in history.values()):
+            reason = self._interrupted_reason(list(execs.values()))
+            self._rollback_touched(p, ordered, actor, ApplyOutcome(proposal=p), reason=f"recovery: {reason}")
+            return f"{self.get(p.id).state} (finished an interrupted rollback: {reason})"
+        if p.state is S.DONE:
+            return "done (lock released; no rollback had started)"
+        if not any(st in WRITTEN for st in history.values()):
+            self._reopen(p, actor)
+            return "approved (no write had happened; backup and execution records kept)"
+        return self._verify_or_roll_back(p, ordered, actor, history)
+
+    @staticmethod
+    def _interrupted_reason(execs: list[Any]) -> str:
+        """Why the dead process was rolling back, from what it recorded."""
+        for ex in execs:
+            if ex.detail.get("reason"):
+                return str(ex.detail["reason"])
+        for ex in execs:
+            if ex.error:
+                return f"{ex.device_id}: {ex.error}"
+            if ex.detail.get("mismatch"):
+                return f"{ex.device_id}: verification failed: {sorted(ex.detail['mismatch'])}"
+        return "rollback interrupted"
+
+    def _reopen(self, p: Proposal, actor: Actor) -> None:
+        """Interrupted before any write: approved again, with this attempt's rows kept and marked
+        ``abandoned`` (the next apply takes a fresh backup and reuses the execution rows)."""
+        with self.store.write() as s:
+            row = repo.get_proposal_row(s, p.id)
+            abandoned = []
+            for ex in s.scalars(select(ExecutionRow).where(ExecutionRow.proposal_id == p.id)):
+                ex.status = str(ExecutionStatus.ABANDONED)
+                ex.detail = {**(ex.detail or {}), "abandoned": "the applying process died before any write"}
+                ex.finished_at = utcnow()
+                abandoned.append(ex.device_id)
+            self._set_state(s, row, S.APPROVED, actor.id, "recovery.reopened",
+                            {"note": "interrupted before any write; approved again, apply to retry",
+                             "abandoned": abandoned})
+
+    def _verify_or_roll_back(self, p: Proposal, ordered: list[Device], actor: Actor,
+                             history: dict[str, ExecutionStatus | None]) -> str:
+        """Writes happened and nobody had decided to roll back: done if every device was written and
+        holds the change; otherwise every touched device is restored."""
+        pid = p.id
+        all_written = all(history[d.id] in (X.APPLYING, X.APPLIED, X.VERIFIED) for d in ordered)
+        failure: str | None = None if all_written else "interrupted before every device was written"
+        if failure is None:
+            try:
+                for d in ordered:
+                    bad = self._verify_device(p, d)
+                    if bad:
+                        failure = f"{d.id}: after restart the change did not hold: {sorted(bad)}"
+                        self._exec_update(pid, d, X.VERIFY_FAILED, "device.verify_failed", actor.id,
+                                          detail={"mismatch": bad})
+                        break
+            except ExecutorError as exc:
+                failure = f"verification after restart failed: {exc.message}"
+        if failure is None:
+            for d in ordered:
+                self._exec_update(pid, d, X.VERIFIED, "device.verified", actor.id)
+            with self.store.write() as s:
+                row = repo.get_proposal_row(s, pid)
+                self._set_state(s, row, S.DONE, actor.id, "proposal.done", {"recovered": True})
+            return "done (verified after restart)"
+        self._rollback_touched(p, ordered, actor, ApplyOutcome(proposal=p), reason=f"recovery: {failure}")
+        return f"{self.get(pid).state} ({failure})"
 

@@ -8,6 +8,7 @@ proposal hash is computed over.
 from __future__ import annotations
 
 import hashlib
+import math
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -15,7 +16,20 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from core.errors import Invalid
+
 Scalar = str | int | float | bool
+
+# Proposal size limits, in one place (docs/safety.md, docs/api.md). Checked by ``check_draft`` before
+# anything is stored or sent to policy, so an oversized proposal is a clear 422 rather than a policy
+# evaluation that runs for minutes and then times out. Bigger changes are campaigns (staged).
+MAX_CHANGES = 200  # parameter changes per proposal
+MAX_OPERATIONS = 10  # reboot / reset / download / ipping commands per proposal
+MAX_TARGETS = 1000  # devices of a proposal applied at once (not staged)
+MAX_STAGED_TARGETS = 1_000_000  # devices of a staged proposal (a campaign rolls it out in batches)
+# Canonical JSON (orjson) encodes integers in [-2^63, 2^64 - 1]; anything outside cannot be hashed.
+MIN_INT = -(2**63)
+MAX_INT = 2**64 - 1
 
 
 def utcnow() -> datetime:
@@ -106,6 +120,8 @@ class Device(BaseModel):
     tags: list[str] = Field(default_factory=list)
     upstream_id: str | None = None
     last_seen: datetime | None = None
+    status: str = Field(default="active", description="active | retired (kept with its history, never targeted)")
+    retired_at: datetime | None = None
 
 
 class Change(BaseModel):
@@ -225,8 +241,68 @@ class Proposal(BaseModel):
 
 
 def canonical_json(obj: Any) -> bytes:
-    """Canonical JSON: sorted keys, no whitespace, UTF-8. The basis of every hash."""
-    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+    """Canonical JSON: sorted keys, no whitespace, UTF-8. The basis of every hash.
+
+    Content that has no canonical form — an integer outside 64 bits, a string with a lone UTF-16
+    surrogate — is bad input (``Invalid``, a 422), never an internal error.
+    """
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError as exc:
+        raise Invalid(f"the content cannot be encoded as canonical JSON: {exc}") from exc
+
+
+def _content_issue(value: Any, where: str) -> str | None:
+    """Why ``value`` (a JSON-like tree) has no canonical JSON form, naming the field; or ``None``."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        if not MIN_INT <= value <= MAX_INT:
+            return f"{where}: integer {value} is outside the 64-bit range [{MIN_INT}, {MAX_INT}]"
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{where}: {value} is not a finite number"
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"{where}: the text contains a lone UTF-16 surrogate (not valid Unicode)"
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            issue = _content_issue(k, f"{where} key") or _content_issue(v, f"{where}.{k}")
+            if issue:
+                return issue
+        return None
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            issue = _content_issue(v, f"{where}.{i}")
+            if issue:
+                return issue
+    return None
+
+
+def check_draft(draft: ProposalDraft, target_count: int | None = None) -> None:
+    """Refuse a draft that is too large or has no canonical JSON form, before anything is stored
+    or evaluated (``Invalid`` names the field or the limit). ``target_count``: the resolved
+    targets (a selector may add to ``draft.targets``)."""
+    n_targets = len(draft.targets) if target_count is None else target_count
+    max_targets = MAX_STAGED_TARGETS if draft.staged else MAX_TARGETS
+    if len(draft.changes) > MAX_CHANGES:
+        raise Invalid(f"a proposal may change at most {MAX_CHANGES} parameters (got {len(draft.changes)}); "
+                      "split it into several proposals", limit="MAX_CHANGES")
+    if len(draft.operations) > MAX_OPERATIONS:
+        raise Invalid(f"a proposal may run at most {MAX_OPERATIONS} operations (got {len(draft.operations)})",
+                      limit="MAX_OPERATIONS")
+    if n_targets > max_targets:
+        raise Invalid(f"a proposal applied at once may target at most {max_targets} devices (got {n_targets}); "
+                      "roll larger changes out as a campaign", limit="MAX_STAGED_TARGETS" if draft.staged
+                      else "MAX_TARGETS")
+    issue = _content_issue(draft.model_dump(mode="python", include={"intent", "targets", "changes", "operations",
+                                                                     "rationale", "evidence", "action_type"}),
+                           "proposal")
+    if issue:
+        raise Invalid(issue.removeprefix("proposal."))
 
 
 def proposal_hash(content: dict[str, Any]) -> str:
@@ -271,6 +347,7 @@ class Approval(BaseModel):
     id: str
     proposal_id: str
     proposal_hash: str
+    decision_id: str | None = None
     actor: str
     role: str | None
     verdict: Literal["approve", "reject"]
@@ -286,6 +363,7 @@ class DiffLine(BaseModel):
     type: str
     secret: bool = False
     unchanged: bool = False
+    restorable: bool = True  # False: a rollback cannot put the old value back (a secret reads back empty)
 
 
 class DevicePreview(BaseModel):
@@ -314,6 +392,9 @@ class ExecutionStatus(StrEnum):
     ROLLED_BACK = "rolled_back"
     ROLLBACK_FAILED = "rollback_failed"
     SKIPPED = "skipped"
+    # Recovery found this attempt interrupted before any write; the row is kept as evidence and
+    # reused (attempt + 1) by the next apply.
+    ABANDONED = "abandoned"
 
 
 class Execution(BaseModel):

@@ -8,7 +8,7 @@ form for the common-password check, whether it contains an SSID).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -87,6 +87,73 @@ def devices_facts(s: Session, devices: Sequence[Device | repo.DeviceLite], previ
     return out
 
 
+OFFLINE_PREFIX = "offline:"  # how a live preview row says the device was not there (Lifecycle._live_preview)
+
+
+def preview_completeness(preview: dict[str, Any] | None, targets: int) -> dict[str, Any]:
+    """How much of the target set a preview actually read (issue 10, defect 8).
+
+    ``live``: every target must have a row; a row whose device was offline counts as ``offline``,
+    any other error (read fault, timeout, a value the device does not list) as ``failed``.
+    ``snapshot``: the classes must cover every target, and a target with neither a full stored
+    snapshot nor a successful live read in the sample (``uncovered``) counts as ``failed``; the
+    sample's offline devices are informational there (presence is re-checked per batch).
+    Used for the policy input and again, as a backstop, at apply time."""
+    preview = preview or {}
+    source = str(preview.get("source") or "live")
+    rows = preview.get("devices", []) or []
+    errors = [f"{d.get('device_id')}: {d['error']}" for d in rows if d.get("error")]
+    if source == "snapshot":
+        covered = sum(int(c.get("count", 0)) for c in preview.get("classes", []) or [])
+        failed = int(preview.get("uncovered", 0)) + max(0, targets - covered)
+        offline = 0
+    else:
+        offline = sum(1 for d in rows if str(d.get("error") or "").startswith(OFFLINE_PREFIX))
+        failed = sum(1 for d in rows if d.get("error") and not str(d["error"]).startswith(OFFLINE_PREFIX))
+        failed += max(0, targets - len({d.get("device_id") for d in rows}))
+    return {"source": source, "complete": bool(preview) and failed == 0 and offline == 0, "failed": failed,
+            "offline": offline, "errors": errors[:5]}
+
+
+def preview_age_s(preview: dict[str, Any] | None, now: datetime | None = None) -> int:
+    """Seconds since the preview was taken, by the wall clock (the policy clock may pin only the
+    time of day, which would make a preview look younger or older than it is). 0 without one."""
+    taken = (preview or {}).get("taken_at")
+    if not taken:
+        return 0
+    try:
+        at = datetime.fromisoformat(str(taken))
+    except ValueError:
+        return 10**9  # an unreadable time is as good as none: stale
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return max(0, int(((now or utcnow()) - at).total_seconds()))
+
+
+def not_restorable_paths(p: Proposal) -> list[str]:
+    """Changed parameters a rollback cannot put back: secrets read back empty, so their old value
+    was never known (issue 10, defect 10). Said before approval, in the preview and to policy."""
+    return [c.path for c in p.changes if is_secret_path(c.path)]
+
+
+def preview_facts(p: Proposal, preview: dict[str, Any], devices_total: int, devices_present: int) -> dict[str, Any]:
+    """``proposal.preview``: whether a preview of this exact content exists, how complete and how old
+    it is, and what a rollback could not undo."""
+    done = preview_completeness(preview, len(p.targets))
+    return {
+        "exists": bool(preview) and preview.get("hash") == p.hash,
+        "devices_total": devices_total,
+        "devices_present": devices_present,
+        "blind": not bool(preview),
+        "source": done["source"],
+        "complete": done["complete"],
+        "failed": done["failed"],
+        "offline": done["offline"],
+        "age_s": preview_age_s(preview),
+        "not_restorable": not_restorable_paths(p),
+    }
+
+
 def change_facts(p: Proposal, ssids: Sequence[str]) -> list[dict[str, Any]]:
     from core.datamodel.registry import get_registry
 
@@ -139,16 +206,12 @@ def build(s: Session, p: Proposal, devices: Sequence[Device | repo.DeviceLite], 
             "emergency": p.emergency,
             "action_type": p.action_type,
             "source": p.source,
+            "staged": p.staged,
             "target_count": len(p.targets),
             "targets": list(p.targets),
             "changes": change_facts(p, all_ssids),
             "operations": [o.model_dump(mode="json") for o in p.operations],
-            "preview": {
-                "exists": bool(preview) and preview.get("hash") == p.hash,
-                "devices_total": len(devices),
-                "devices_present": sum(1 for f in dev_facts if f["present"]),
-                "blind": not bool(preview),
-            },
+            "preview": preview_facts(p, preview, len(devices), sum(1 for f in dev_facts if f["present"])),
         },
         "devices": dev_facts,
         "actor": {"id": actor.id, "roles": list(actor.roles), "kind": str(actor.kind)},

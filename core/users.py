@@ -3,17 +3,23 @@
 The CLI trusts ``--as NAME`` for the name (it is the operator's own machine) but the roles always
 come from here. The API authenticates tokens against ``api_tokens``; an OIDC/JWT front can later
 map its subject to a user row instead.
+
+Every token expires (``GATEWARD_TOKEN_TTL_DAYS``, default 30; ``--ttl-days`` per token), so a
+leaked token stops working on its own; ``rotate_token`` issues a new one and retires the old ones,
+at once or after a grace period so that a deployment can switch over without an outage.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from core.errors import Invalid, NotFound
+from core.config import Settings
+from core.errors import GatewardError, Invalid, NotFound
 from core.ids import new_id
 from core.models import Actor, ActorKind, utcnow
 from core.rbac import ROLES
@@ -29,6 +35,22 @@ DEMO_USERS: tuple[tuple[str, tuple[str, ...], ActorKind], ...] = (
     ("erin", ("auditor",), ActorKind.HUMAN),
     ("remediator", ("automation",), ActorKind.JOB),
 )
+
+
+MAX_TTL_DAYS = 3650
+MAX_GRACE_HOURS = 24 * 30
+
+
+class TokenRejected(GatewardError):
+    """A bearer token that does not authenticate; ``message`` says why (unknown, revoked, expired)."""
+
+    code = "unauthorized"
+    http_status = 401
+
+
+def default_ttl_days() -> int:
+    """``GATEWARD_TOKEN_TTL_DAYS`` (1..3650), read at issue time so a changed setting applies at once."""
+    return Settings().token_ttl_days
 
 
 def _hash_token(token: str) -> str:
@@ -77,13 +99,51 @@ def list_users(store: Store) -> list[tuple[Actor, bool]]:
         return [(_to_actor(r), r.active) for r in s.scalars(select(UserRow).order_by(UserRow.id))]
 
 
-def issue_token(store: Store, user_id: str) -> str:
-    """Create an API token; returns it once. Only its sha256 is stored."""
+def _ttl(ttl_days: int | None) -> timedelta:
+    days = default_ttl_days() if ttl_days is None else ttl_days
+    if not 1 <= days <= MAX_TTL_DAYS:
+        raise Invalid(f"a token lives 1..{MAX_TTL_DAYS} days (got {days})")
+    return timedelta(days=days)
+
+
+def issue_token(store: Store, user_id: str, ttl_days: int | None = None) -> str:
+    """Create an API token that expires after ``ttl_days`` (default ``GATEWARD_TOKEN_TTL_DAYS``);
+    returns it once. Only its sha256 is stored."""
     get_actor(store, user_id)
+    ttl = _ttl(ttl_days)
     token = "gw_" + secrets.token_urlsafe(32)
+    now = utcnow()
     with store.write() as s:
-        s.add(ApiTokenRow(id=new_id("t"), user_id=user_id, token_hash=_hash_token(token), created_at=utcnow()))
+        s.add(ApiTokenRow(id=new_id("t"), user_id=user_id, token_hash=_hash_token(token), created_at=now,
+                          expires_at=now + ttl))
     return token
+
+
+def rotate_token(store: Store, user_id: str, ttl_days: int | None = None, grace_hours: float = 0) -> tuple[str, int]:
+    """Issue a new token and retire every other live token of the user: revoked now, or (with
+    ``grace_hours``) expiring after the grace so that clients can switch over. Returns the new
+    token and how many old tokens were retired."""
+    if not 0 <= grace_hours <= MAX_GRACE_HOURS:
+        raise Invalid(f"the grace period is 0..{MAX_GRACE_HOURS} hours (got {grace_hours})")
+    get_actor(store, user_id)
+    ttl = _ttl(ttl_days)
+    token = "gw_" + secrets.token_urlsafe(32)
+    now = utcnow()
+    cutoff = now + timedelta(hours=grace_hours)
+    with store.write() as s:
+        old = s.scalars(select(ApiTokenRow).where(ApiTokenRow.user_id == user_id,
+                                                  ApiTokenRow.revoked_at.is_(None))).all()
+        retired = 0
+        for t in old:
+            if grace_hours == 0:
+                t.revoked_at = now
+                retired += 1
+            elif t.expires_at is None or t.expires_at > cutoff:
+                t.expires_at = cutoff
+                retired += 1
+        s.add(ApiTokenRow(id=new_id("t"), user_id=user_id, token_hash=_hash_token(token), created_at=now,
+                          expires_at=now + ttl))
+    return token, retired
 
 
 def revoke_user(store: Store, user_id: str) -> int:
@@ -101,12 +161,26 @@ def revoke_user(store: Store, user_id: str) -> int:
         return len(tokens)
 
 
-def authenticate(store: Store, token: str) -> Actor | None:
+def verify_token(store: Store, token: str, now: datetime | None = None) -> Actor:
+    """The actor a bearer token belongs to, or :class:`TokenRejected` saying why not. A token with
+    no expiry (a row the 0008 migration did not reach) is refused: fail closed."""
+    now = now or utcnow()
     with store.read() as s:
         row = s.scalar(select(ApiTokenRow).where(ApiTokenRow.token_hash == _hash_token(token)))
         if row is None or row.revoked_at is not None:
-            return None
+            raise TokenRejected("invalid or revoked API token")
+        if row.expires_at is None or row.expires_at <= now:
+            raise TokenRejected("token expired: ask for a new one (`gateward users token NAME` "
+                                "or `gateward users rotate NAME`)")
         user = s.get(UserRow, row.user_id)
     if user is None or not user.active:
-        return None
+        raise TokenRejected("invalid or revoked API token")
     return _to_actor(user)
+
+
+def authenticate(store: Store, token: str) -> Actor | None:
+    """``verify_token`` for callers that only need yes or no."""
+    try:
+        return verify_token(store, token)
+    except TokenRejected:
+        return None

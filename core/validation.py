@@ -18,13 +18,16 @@ import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from typing import Protocol as Interface
 from urllib.parse import urlparse
 
 from core.datamodel.registry import DataModelError, ParamSpec, Registry, get_registry
 from core.models import Change, Device, Operation, Protocol, Root
 from core.values import listed_values
+
+if TYPE_CHECKING:
+    from core.capabilities import CapabilitySet
 
 _HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,253}[A-Za-z0-9])?$")
 
@@ -70,11 +73,15 @@ def normalise(changes: Sequence[Change]) -> list[Change]:
 
 
 def validate_changes(device: Device, changes: Sequence[Change],
-                     known: Mapping[str, Any] | None = None) -> list[Issue]:
+                     known: Mapping[str, Any] | None = None,
+                     capabilities: CapabilitySet | None = None) -> list[Issue]:
     """Every problem with ``changes`` on ``device``; empty means valid.
 
     ``known``: the device's values when the caller has them (its stored snapshot, a live read):
     then a value the device does not list as supported is a problem too (:func:`device_listed_issues`).
+    ``capabilities``: the device's own data model as discovered (``core.capabilities``): then a path it
+    lacks or marks read-only is a problem too, even where TR-181 allows the write. ``None`` (nothing
+    discovered yet): the registry alone decides, as before.
     """
     issues: list[Issue] = []
     reg = get_registry(Root.DEVICE, flavour_for(device))
@@ -98,6 +105,10 @@ def validate_changes(device: Device, changes: Sequence[Change],
         if c.type and c.type != spec.type:
             issues.append(Issue(device.id, c.path, "type",
                                 f"{c.path}: declared type {c.type} but the data model says {spec.type}"))
+            continue
+        refused = capabilities.problem(c.path) if capabilities is not None else None
+        if refused is not None:
+            issues.append(Issue(device.id, c.path, refused[0], refused[1]))
             continue
         if device.root is Root.IGD:
             issues.extend(_validate_tr098(device, c))

@@ -39,7 +39,15 @@ def _chunks(rows: list[dict[str, Any]], n: int = 5000) -> list[list[dict[str, An
 
 def seed_fleet(runtime: Any, homes: int = 200, seed: int = 7, reset: bool = False,
                snapshots: bool = True) -> int:
-    """Generate ``homes`` homes deterministically and load them. Returns the device count."""
+    """Generate ``homes`` homes deterministically and load them. Returns the device count.
+
+    Runs under the database's ``seed`` lock: replicas started together on an empty database take
+    turns, and the later ones find the fleet there (only missing devices are ever inserted)."""
+    with runtime.store.exclusive("seed"):
+        return _seed_fleet(runtime, homes=homes, seed=seed, reset=reset, snapshots=snapshots)
+
+
+def _seed_fleet(runtime: Any, *, homes: int, seed: int, reset: bool, snapshots: bool) -> int:
     from executors.sim.fleet import generate_fleet
 
     store = runtime.store
@@ -98,10 +106,20 @@ def seed_fleet(runtime: Any, homes: int = 200, seed: int = 7, reset: bool = Fals
         return int(s.scalar(select(func.count()).select_from(DeviceRow)) or 0)
 
 
+def _read_if_present(reader: Any, device: Any, path: str) -> dict[str, Any]:
+    """One snapshot subtree, or nothing if the device's model does not have it."""
+    from executors.base import InvalidParameterName
+
+    try:
+        return dict(reader.read(device, [path]))
+    except InvalidParameterName:
+        return {}
+
+
 def take_snapshots(runtime: Any, device_ids: list[str]) -> None:
     """Read each device through its read path and store the result as its latest snapshot."""
     from core.store import repo
-    from executors.base import ExecutorError
+    from executors.base import ExecutorError, InvalidParameterName
 
     with runtime.store.read() as s:
         devices = repo.get_devices(s, device_ids)
@@ -113,6 +131,11 @@ def take_snapshots(runtime: Any, device_ids: list[str]) -> None:
         reader = runtime.router.reader(d)
         try:
             values = reader.read(d, list(SNAPSHOT_PATHS))
+        except InvalidParameterName:  # a subtree this model lacks (USP: no ManagementServer.)
+            try:
+                values = {k: v for p in SNAPSHOT_PATHS for k, v in _read_if_present(reader, d, p).items()}
+            except ExecutorError:
+                continue
         except ExecutorError:
             continue
         params = mask_params({k: {"value": v.value, "type": v.type} for k, v in values.items()})
@@ -123,9 +146,11 @@ def take_snapshots(runtime: Any, device_ids: list[str]) -> None:
 
 
 def ensure_seeded(runtime: Any, homes: int = 200, seed: int = 7) -> int:
-    with runtime.store.read() as s:
-        n = int(s.scalar(select(func.count()).select_from(DeviceRow)) or 0)
-    if n:
-        ensure_users(runtime.store)
-        return n
-    return seed_fleet(runtime, homes=homes, seed=seed)
+    """Seed an empty database (and the demo users); safe when several processes start at once."""
+    with runtime.store.exclusive("seed"):
+        with runtime.store.read() as s:
+            n = int(s.scalar(select(func.count()).select_from(DeviceRow)) or 0)
+        if n:
+            ensure_users(runtime.store)
+            return n
+        return _seed_fleet(runtime, homes=homes, seed=seed, reset=False, snapshots=True)

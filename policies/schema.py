@@ -58,6 +58,17 @@ class PreviewFacts(_Model):
     devices_total: int = Field(ge=0)
     devices_present: int = Field(ge=0)
     blind: bool
+    # Completeness and age (core.policy_input.preview_facts); optional so hand-written documents
+    # stay valid, always set by the lifecycle. change.rego denies on failed/offline/stale.
+    source: Literal["live", "snapshot"] | None = None
+    complete: bool | None = None
+    failed: int | None = Field(default=None, ge=0, description="targets the preview could not read")
+    offline: int | None = Field(default=None, ge=0, description="targets offline at a live preview")
+    age_s: int | None = Field(default=None, ge=0, description="seconds since the preview was taken")
+    not_restorable: list[str] = Field(default_factory=list, description="paths a rollback cannot restore")
+
+
+_OPTIONAL_PREVIEW = frozenset({"source", "complete", "failed", "offline", "age_s", "not_restorable"})
 
 
 class ProposalFacts(_Model):
@@ -69,6 +80,7 @@ class ProposalFacts(_Model):
     emergency: bool = False
     action_type: str | None = Field(default=None, description="automation catalogue type")
     source: str = "cli"
+    staged: bool = Field(default=False, description="rolled out in batches that re-check presence (campaign)")
     target_count: int = Field(ge=0, description="the full target count, also when only a class is evaluated")
     targets: list[str]
     changes: list[ChangeFacts] = Field(default_factory=list)
@@ -147,6 +159,11 @@ class PolicyInput(_Model):
     def to_doc(self) -> dict[str, Any]:
         """The plain JSON-able input document. ``secret_facts`` appears only on secrets."""
         doc = self.model_dump(mode="json")
+        # The optional completeness fields appear only when given (a round trip keeps the document).
+        for key in _OPTIONAL_PREVIEW.difference(self.proposal.preview.model_fields_set):
+            doc["proposal"]["preview"].pop(key, None)
+        if "staged" not in self.proposal.model_fields_set:
+            doc["proposal"].pop("staged", None)
         for change in doc["proposal"]["changes"]:
             if change.get("secret_facts") is None:
                 change.pop("secret_facts", None)

@@ -8,6 +8,7 @@ hash-bound approval are enforced there, server side, and its refusals come back 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
@@ -26,8 +27,8 @@ from api.schemas import (
     ProposalDetail,
     ProposalIn,
     ProposalList,
-    ReasonIn,
     RejectIn,
+    RollbackIn,
 )
 from api.scrub import scrub_policy_input
 from core.errors import Invalid, NotFound
@@ -46,7 +47,8 @@ def _detail(rt: Any, pid: str, outcome: ApplyOutcome | None = None) -> ProposalD
         data = views.detail(s, pid)
     if outcome is not None:
         data["outcome"] = {"applied": outcome.applied, "rolled_back": outcome.rolled_back,
-                           "failed": outcome.failed, "alarms": outcome.alarms}
+                           "failed": outcome.failed, "alarms": outcome.alarms, "restored": outcome.restored,
+                           "not_restored": outcome.not_restored, "partial": outcome.partial}
     return ProposalDetail(**data)
 
 
@@ -170,7 +172,8 @@ async def apply(pid: ProposalId, rt: RuntimeDep, actor: ActorDep) -> ProposalDet
 
 
 @router.post("/{pid}/rollback", response_model=ProposalDetail, responses=ACTION_ERRORS)
-async def rollback(pid: ProposalId, body: ReasonIn, rt: RuntimeDep, actor: ActorDep) -> ProposalDetail:
-    """Restore a finished change from its backup (approvers, senior approvers, admins)."""
-    outcome = await run_in_threadpool(rt.lifecycle.rollback, pid, actor, body.reason)
+async def rollback(pid: ProposalId, body: RollbackIn, rt: RuntimeDep, actor: ActorDep) -> ProposalDetail:
+    """Restore a finished change from its backup (approvers, senior approvers, admins). 409 naming
+    the drift when a device no longer holds what the proposal wrote, unless ``force`` (audited)."""
+    outcome = await run_in_threadpool(partial(rt.lifecycle.rollback, force=body.force), pid, actor, body.reason)
     return await run_in_threadpool(_detail, rt, pid, outcome)

@@ -9,21 +9,25 @@ the same thing.
 from __future__ import annotations
 
 import threading
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from core.config import get_settings
 
+if TYPE_CHECKING:  # Alembic costs ~0.2 s to import: loaded only when a migration runs (issue 15)
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+_NAMED_LOCKS: dict[str, threading.Lock] = {}
+_NAMED_LOCKS_GUARD = threading.Lock()
 
 
 def normalise_url(url: str) -> str:
@@ -103,26 +107,73 @@ class Store:
 
     # ------------------------------------------------------------------ schema
     def alembic_config(self) -> Config:
+        from alembic.config import Config
+
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         return cfg
 
     def migrate(self, revision: str = "head") -> None:
+        """Upgrade the schema. Several processes may start at once on an empty database (API
+        replicas, a worker, the CLI): one migrates, the others wait and find it at head. PostgreSQL
+        serialises them on an advisory lock taken in the migrating transaction (DDL is
+        transactional there); SQLite on ``BEGIN IMMEDIATE``, the database's one write lock."""
         with self._lock:
             if self._migrated and revision == "head":
                 return
-            with self.engine.begin() as conn:
+            with self._write_engine.begin() as conn:
                 if self.dialect == "postgresql":
-                    # Several processes may start at once (API workers, CLI): one migrates.
                     conn.execute(text("SELECT pg_advisory_xact_lock(72616)"))
+                from alembic import command
+
                 cfg = self.alembic_config()
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, revision)
             self._migrated = True
 
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Hold the lock ``name`` on this database for the block, across processes and hosts.
+
+        For work that spans several transactions and must run once (seeding an empty fleet: two
+        replicas started together used to die on a duplicate key). PostgreSQL: a session advisory
+        lock keyed by name and schema (tests give every test its own schema); SQLite: ``flock`` on
+        a file beside the database; an in-memory database only needs a lock within the process."""
+        if self.dialect == "postgresql":
+            with self.engine.connect() as raw:
+                conn = raw.execution_options(isolation_level="AUTOCOMMIT")
+                schema = conn.scalar(text("SELECT current_schema()")) or ""
+                key = zlib.crc32(f"gateward:{name}:{schema}".encode())
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                try:
+                    yield
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            return
+        with _named_lock(f"{self.url}#{name}"):
+            db_file = self.engine.url.database
+            if not db_file or db_file == ":memory:":
+                yield
+                return
+            import fcntl
+
+            with open(f"{db_file}.{name}.lock", "a+b") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _named_lock(key: str) -> threading.Lock:
+    """One lock per name within the process: ``flock`` on two descriptors of one process would
+    deadlock, and threads of one process must still take turns."""
+    with _NAMED_LOCKS_GUARD:
+        return _NAMED_LOCKS.setdefault(key, threading.Lock())
 
 
 _default: Store | None = None

@@ -81,8 +81,32 @@ class DeviceRow(Base):
     upstream_id: Mapped[str | None] = mapped_column(String(128), index=True)
     last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Inventory (issue 11, migration 0013): a retired device keeps its row and history; it is
+    # listed as retired and no proposal or campaign selector can target it.
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # ACS inventory sync (issue 11, migration 0014): when the ACS last listed the device, and since
+    # when it has not (status ``absent``: kept, never deleted, not targeted by selectors).
+    acs_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    absent_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index("ix_devices_model_firmware", "model", "firmware"),)
+    __table_args__ = (Index("ix_devices_model_firmware", "model", "firmware"),
+                      Index("ix_devices_oui_serial", "oui", "serial"))
+
+
+class InventorySyncRow(Base):
+    """Where the inventory sync from one source (``genieacs``) stands: the cursor after the last
+    page fully applied (``_lastInform``, ``_id``), so a run that stopped resumes there."""
+
+    __tablename__ = "inventory_sync_state"
+
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    cursor_last_inform: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cursor_id: Mapped[str | None] = mapped_column(String(256))
+    last_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class SubscriberRow(Base):
@@ -133,8 +157,12 @@ class DeviceEventRow(Base):
     ts: Mapped[datetime] = mapped_column(UTCDateTime)
     kind: Mapped[str] = mapped_column(String(64))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Idempotency key of a pushed event (USP: endpoint, subscription, msg_id): stored at most once,
+    # whichever process or replica received it (migration 0011; brain/remediation/ingest.py).
+    event_key: Mapped[str | None] = mapped_column(String(64))
 
-    __table_args__ = (Index("ix_device_events_device_ts", "device_id", "ts"),)
+    __table_args__ = (Index("ix_device_events_device_ts", "device_id", "ts"),
+                      Index("uq_device_events_event_key", "event_key", unique=True))
 
 
 class TopologyNodeRow(Base):
@@ -182,6 +210,8 @@ class ApiTokenRow(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Every token expires (migration 0008); a row without an expiry is refused (fail closed).
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ProposalRow(Base):
@@ -244,6 +274,9 @@ class ApprovalRow(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     proposal_id: Mapped[str] = mapped_column(ForeignKey("proposals.id", ondelete="CASCADE"), index=True)
     proposal_hash: Mapped[str] = mapped_column(String(64))
+    # The policy decision this verdict answered (migration 0012): an edit ends in a new decision, so
+    # earlier approvals never count again, even if the content is edited back to the same hash.
+    decision_id: Mapped[str | None] = mapped_column(String(32))
     actor: Mapped[str] = mapped_column(String(64))
     role: Mapped[str | None] = mapped_column(String(32))
     verdict: Mapped[str] = mapped_column(String(8))
@@ -307,3 +340,111 @@ class AuditEventRow(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHeadRow(Base):
+    """The keyed head of the audit chain: one row, rewritten by every append in the same transaction.
+
+    Its HMAC (with a key the database does not hold, ``core.audit``) is what makes an event that
+    was INSERTed behind Gateward's back detectable: the head then no longer covers the table's head.
+    """
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    hash: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    key_id: Mapped[str] = mapped_column(String(16))
+    mac: Mapped[str] = mapped_column(String(64))
+
+
+class AuditCheckpointRow(Base):
+    """Append-only keyed checkpoints of the chain (head seq, head hash, count), every N events.
+
+    UPDATE/DELETE are refused by triggers; each row is also appended to the anchor file outside
+    the database after commit, so truncating both tables is still detected (``core.audit``).
+    """
+
+    __tablename__ = "audit_checkpoints"
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                     autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    key_id: Mapped[str] = mapped_column(String(16))
+    mac: Mapped[str] = mapped_column(String(64))
+
+
+class OnboardingRow(Base):
+    """A USP agent that made first contact (OnBoardRequest / Boot!) but is not in the fleet (issue 11).
+
+    One row per endpoint ID, however often the agent reconnects (``attempts``). ``status``: ``pending``
+    until an admin decides; ``accepted`` (``device_id`` is the registered device) or ``rejected``;
+    ``conflict`` when the agent claimed an identity other than the device its endpoint is bound to."""
+
+    __tablename__ = "onboarding_requests"
+
+    endpoint_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    oui: Mapped[str] = mapped_column(String(6), default="")
+    product_class: Mapped[str] = mapped_column(String(64), default="")
+    serial: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    device_id: Mapped[str | None] = mapped_column(String(128))
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class DeviceCapabilityRow(Base):
+    """The data model one (vendor, model, firmware, root) really exposes, as its devices reported it
+    through ``discover()`` (issue 11): TR-181 generic parameter path → writable (``None``: the device
+    did not say). Validation refuses a change to a path this lacks or marks read-only, before anyone
+    approves; a class with no row validates against the registry alone. Created by migration 0014_caps."""
+
+    __tablename__ = "device_capabilities"
+
+    vendor: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    firmware: Mapped[str] = mapped_column(String(64), primary_key=True)
+    root: Mapped[str] = mapped_column(String(32), primary_key=True)
+    protocol: Mapped[str] = mapped_column(String(16))
+    data_model_version: Mapped[str] = mapped_column(String(64), default="")
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    source_device_id: Mapped[str] = mapped_column(String(128))
+    discovered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DeviceInstancesRow(Base):
+    """Which instance numbers one device has of each table it reported (``Device.WiFi.SSID.`` →
+    ``[1, 2, 3, 4]``), from its last ``discover()``: instance numbers are per device, not per model."""
+
+    __tablename__ = "device_instances"
+
+    device_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    firmware: Mapped[str] = mapped_column(String(64))
+    instances: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    discovered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class UspAgentTopicRow(Base):
+    """Where a USP agent listens (issue 11): the topic it gave in its ``mqtt_connect`` Record or as
+    the Response Topic / ``reply-to`` of its records, per endpoint ID (``executors.usp.agent_topics``).
+
+    Stored so that every process — the long-running controller and a short-lived CLI alike —
+    addresses the agent where it really listens (the OB-USP-Agent's example uses ``/usp/agent``),
+    not where a naming convention says it should. ``source``: ``mqtt_connect``, ``response_topic``,
+    ``reply_to`` or ``manual``."""
+
+    __tablename__ = "usp_agent_topics"
+
+    endpoint_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(512))
+    mqtt_version: Mapped[int] = mapped_column(Integer, default=5)
+    source: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -22,6 +22,42 @@ deny contains msg if {
 	)
 }
 
+# A preview that did not read every target is no preview of what will change there (issue 10,
+# defect 8: a proposal whose only preview row was "device is offline" was allowed). A snapshot
+# preview fails for targets with neither a stored snapshot nor a live read in its sample.
+deny contains msg if {
+	input.proposal.preview.exists
+	input.proposal.preview.failed > 0
+	msg := sprintf("change: the preview could not read %d of %d target devices, so what would change there is unknown; preview again when they can be read", [
+		input.proposal.preview.failed, input.proposal.target_count,
+	])
+}
+
+# Offline at a live preview: unknown current values. A staged rollout (campaign) instead holds
+# those devices until they check in (presence obligation, re-checked per batch).
+deny contains msg if {
+	input.proposal.preview.exists
+	input.proposal.preview.offline > 0
+	not input.proposal.staged
+	msg := sprintf("change: %d of %d target devices were offline at preview, so what would change there is unknown; preview again when they are back", [
+		input.proposal.preview.offline, input.proposal.target_count,
+	])
+}
+
+deny contains msg if {
+	input.proposal.preview.exists
+	input.proposal.preview.age_s > data.gateward.data.limits.preview_max_age_s
+	msg := sprintf("change: the preview is stale (taken %d s ago; at most %d s); preview again before asking policy", [
+		input.proposal.preview.age_s, data.gateward.data.limits.preview_max_age_s,
+	])
+}
+
+# What a rollback cannot undo is said before approval (DESIGN.md §2, invariant 7).
+warn contains msg if {
+	some path in input.proposal.preview.not_restorable
+	msg := sprintf("change: a rollback cannot restore %s (a secret reads back empty): if this change is rolled back, the new value stays", [path])
+}
+
 deny contains "change: the proposal changes nothing and runs no operation" if {
 	count(input.proposal.changes) == 0
 	count(input.proposal.operations) == 0

@@ -110,3 +110,38 @@ test_warn_and_obligation_when_devices_absent if {
 test_no_presence_obligation_when_all_present if {
 	count(data.gateward.change.obligations) == 0 with input as data.gateward.fixtures_test.base
 }
+
+test_deny_failed_preview if {
+	inp := object.union(data.gateward.fixtures_test.base, {"proposal": {"preview": {"failed": 1, "complete": false}}})
+	msgs := data.gateward.change.deny with input as inp
+	"change: the preview could not read 1 of 1 target devices, so what would change there is unknown; preview again when they can be read" in msgs
+}
+
+test_complete_preview_is_not_denied if {
+	inp := object.union(data.gateward.fixtures_test.base, {"proposal": {"preview": {"failed": 0, "offline": 0, "age_s": 5, "complete": true}}})
+	count(data.gateward.change.deny) == 0 with input as inp
+}
+
+test_deny_offline_at_preview if {
+	inp := object.union(data.gateward.fixtures_test.base, {"proposal": {"preview": {"offline": 1, "complete": false}}})
+	msgs := data.gateward.change.deny with input as inp
+	"change: 1 of 1 target devices were offline at preview, so what would change there is unknown; preview again when they are back" in msgs
+}
+
+test_staged_rollout_holds_offline_devices_instead if {
+	inp := object.union(data.gateward.fixtures_test.fleet(data.gateward.fixtures_test.base, 4), {"proposal": {"staged": true, "preview": {"offline": 1, "devices_present": 3}}})
+	count(data.gateward.change.deny) == 0 with input as inp
+	"presence: apply only to devices with confirmed presence" in data.gateward.change.obligations with input as inp
+}
+
+test_deny_stale_preview if {
+	inp := object.union(data.gateward.fixtures_test.base, {"proposal": {"preview": {"age_s": 7200}}})
+	msgs := data.gateward.change.deny with input as inp
+	"change: the preview is stale (taken 7200 s ago; at most 3600 s); preview again before asking policy" in msgs
+}
+
+test_warn_secret_not_restorable if {
+	inp := object.union(data.gateward.fixtures_test.base, {"proposal": {"preview": {"not_restorable": ["Device.WiFi.AccessPoint.1.Security.KeyPassphrase"]}}})
+	msgs := data.gateward.change.warn with input as inp
+	"change: a rollback cannot restore Device.WiFi.AccessPoint.1.Security.KeyPassphrase (a secret reads back empty): if this change is rolled back, the new value stays" in msgs
+}

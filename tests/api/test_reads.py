@@ -102,7 +102,7 @@ def test_health_ready_metrics(api: Api) -> None:
     assert ready.json()["checks"]["database"].startswith("ok")
     api.get("/api/proposals")
     api.get("/api/proposals/p-unknown")
-    text = api.client.get("/metrics").text
+    text = api.get("/metrics", user="erin").text  # an auditor's token (issue 10: metrics need auth)
     assert 'gateward_http_requests_total{method="GET",route="/api/proposals",status="200"}' in text
     assert 'route="/api/proposals/{pid}",status="404"' in text  # templates, never concrete ids
     assert "p-unknown" not in text
@@ -114,7 +114,7 @@ def test_lifecycle_stage_timings_reach_metrics(sqlite_api: Api) -> None:
     dev = pick(sqlite_api)["id"]
     sqlite_api.post("/api/proposals", {"intent": "timed", "targets": [dev], "changes": [
         {"path": "Device.WiFi.AccessPoint.1.Security.KeyPassphrase", "value": "Quiet-Otter-8192"}]})
-    text = sqlite_api.client.get("/metrics").text
+    text = sqlite_api.get("/metrics", user="dave").text
     for stage in ("validate", "preview", "decide"):
         assert f'gateward_lifecycle_stage_seconds_count{{stage="{stage}"}}' in text, stage
 

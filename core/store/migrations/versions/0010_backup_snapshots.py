@@ -4,11 +4,18 @@ Revision ID: 0010
 Revises: 0009
 Create Date: 2026-11-22
 
-Reserved in the chain so that parallel work lands in a fixed order; the owner fills it in.
+Until this revision every apply stored its backup (the few parameters it was about to change) as a
+``parameter_snapshots`` row with source ``backup``; being the newest row, it became the device's
+"latest snapshot": device pages showed one parameter, and fleet previews built policy classes from
+a set without radios (``KeyError('band')``). Backups live in ``backups``; these rows are deleted.
+Downgrade cannot bring them back and need not: they were never the device's state.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
 
 revision: str = "0010"
 down_revision: str | None = "0009"
@@ -17,8 +24,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    op.execute(sa.text("DELETE FROM parameter_snapshots WHERE source = 'backup'"))
 
 
 def downgrade() -> None:
-    pass
+    pass  # deleted partial rows are not restored (see above)
