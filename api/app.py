@@ -1,5 +1,5 @@
 """The FastAPI application: typed routers under ``/api``, the console at ``/``, metrics at
-``/metrics``, the OpenAPI description at ``/openapi.json``.
+``/metrics`` (bearer token of an admin or auditor), the OpenAPI description at ``/openapi.json``.
 
 ``create_app(runtime)`` is the only entry point (``gateward run`` serves it). The app holds no
 state of its own beyond the runtime, so replicas behind a load balancer share everything
@@ -17,11 +17,11 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors
-from api.deps import Authenticator, TokenAuthenticator
+from api import docs, errors, openapi
+from api.deps import ActorDep, Authenticator, TokenAuthenticator
 from api.limits import DEFAULT_MAX_BODY_BYTES, BodyGuard
-from api.metrics import Metrics, MetricsMiddleware
-from api.routers import audit, campaigns, devices, health, proposals, remediation
+from api.metrics import Metrics, MetricsMiddleware, require_metrics_reader
+from api.routers import audit, campaigns, devices, fleet, health, inventory, live, proposals, remediation
 from api.routers import chat as chat_routes
 
 STATIC = Path(__file__).parent / "static"
@@ -30,6 +30,11 @@ VERSION = "0.1.0"
 # The console loads nothing from anywhere else: no CDN, no inline script, no framing.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+# The API docs pages (packaged Swagger UI / ReDoc, api/docs.py) are held to the same rule — nothing
+# from another origin — but their libraries set inline styles and ReDoc starts a blob: worker.
+DOCS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            "font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; frame-ancestors 'none'; "
+            "base-uri 'none'; form-action 'self'")
 SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
                     (b"x-frame-options", b"DENY")]
 
@@ -51,8 +56,8 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 headers += SECURITY_HEADERS
-                if not path.startswith("/docs") and not path.startswith("/redoc"):
-                    headers.append((b"content-security-policy", CSP.encode()))
+                docs = path.startswith(("/docs", "/redoc"))
+                headers.append((b"content-security-policy", (DOCS_CSP if docs else CSP).encode()))
                 if path.startswith("/api/"):
                     headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers
@@ -76,7 +81,7 @@ def create_app(runtime: Any, *, chat: Any | None = None, chat_factory: Callable[
     imported on first use). ``authenticator``: bearer credential → actor (default: API tokens).
     """
     app = FastAPI(
-        title="Gateward", version=VERSION,
+        title="Gateward", version=VERSION, docs_url=None, redoc_url=None,  # offline pages: api/docs.py
         description="Policy-governed changes for ISP home-gateway fleets. Every write goes through "
                     "validate → preview → policy → approval → backup → apply → verify. Authenticate with "
                     "`Authorization: Bearer <token>` (`gateward users token NAME`). Errors are "
@@ -93,12 +98,18 @@ def create_app(runtime: Any, *, chat: Any | None = None, chat_factory: Callable[
         # Feed stage timings to /metrics unless something else (a benchmark) already listens.
         lifecycle.set_stage_timer(metrics.stage_timer)
     errors.install(app)
+    openapi.install(app)
+    docs.install(app)
     for r in (health.router, devices.router, proposals.router, audit.router, chat_routes.router, campaigns.router,
-              remediation.router, remediation.compat_router):
+              remediation.router, remediation.compat_router, inventory.router, inventory.onboarding_router,
+              live.router, fleet.router):
         app.include_router(r)
 
     @app.get("/metrics", include_in_schema=False)
-    def prometheus() -> Response:
+    def prometheus(actor: ActorDep) -> Response:
+        """Prometheus scrape: ``authorization: {type: Bearer, credentials: <token>}`` in the scrape
+        config, with the token of an admin or auditor (e.g. a job user ``prometheus``)."""
+        require_metrics_reader(actor)
         return metrics.render()
 
     if STATIC.exists():

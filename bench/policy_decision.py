@@ -10,12 +10,21 @@ every device alone, on the same fleet in the same process.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
 from bench.framework import BenchResult, summarize_us
 
 NAME = "policy_decision"
+
+# What the decision is made of, evaluated one at a time on the same input (a profile of the pack:
+# rules shared between entries, e.g. lib.*, are paid again in each row, so the rows overlap).
+PACK_PARTS = (
+    "input.deny", "change.deny", "wifi.deny", "mgmt.deny", "secrets.deny", "firmware.deny", "rbac.deny",
+    "precedence.deny", "wifi.approvals", "mgmt.approvals", "rbac.approvals", "risk.score", "risk.approvals",
+    "rollout.stages", "mode_of",
+)
 
 
 def _time(fn: Any, n: int) -> list[float]:
@@ -25,6 +34,53 @@ def _time(fn: Any, n: int) -> list[float]:
         fn()
         samples.append(time.perf_counter() - start)
     return samples
+
+
+def _time_interleaved(fns: list[Any], n: int) -> list[list[float]]:
+    """Each function timed ``n`` times, taking turns, so that load from elsewhere on a shared
+    machine falls on the figure and its baselines alike."""
+    out: list[list[float]] = [[] for _ in fns]
+    for _ in range(n):
+        for samples, fn in zip(out, fns, strict=True):
+            start = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - start)
+    return out
+
+
+def _raw_engine(sources: Any) -> Any:
+    """A bare regorus engine with the same rules and data: no input check, no JSON in Python,
+    no result validation. Its eval time is the floor the embedded engine's marshalling sits on."""
+    import regorus
+
+    raw = regorus.Engine()
+    raw.set_rego_v0(False)
+    for name, text in sources.rules:
+        raw.add_policy(name, text)
+    raw.add_data_json(sources.data_json())
+    return raw
+
+
+def _trivial_engine() -> Any:
+    """regorus on a one-rule policy: what any decision costs before the pack's rules."""
+    import regorus
+
+    tiny = regorus.Engine()
+    tiny.set_rego_v0(False)
+    tiny.add_policy("tiny.rego", "package tiny\nimport rego.v1\nallow if input.actor.kind == \"human\"\n")
+    return tiny
+
+
+def _pack_profile(raw: Any, payload: str, n: int) -> dict[str, float]:
+    from bench.framework import percentile
+
+    raw.set_input_json(payload)
+    out: dict[str, float] = {}
+    for part in PACK_PARTS:
+        rule = f"data.gateward.{part}"
+        raw.eval_rule_as_json(rule)
+        out[part] = percentile(_time(lambda r=rule: raw.eval_rule_as_json(r), n), 50) * 1e6
+    return out
 
 
 def _fleet(n: int) -> list[dict[str, Any]]:
@@ -55,9 +111,12 @@ def _fleet(n: int) -> list[dict[str, Any]]:
 
 
 def run(quick: bool) -> BenchResult:
+    import orjson
+
     from policies import samples
     from policies.classes import class_doc, decide_fleet
-    from policies.engine import EmbeddedRegoEngine, OpaServerEngine
+    from policies.engine import EmbeddedRegoEngine, OpaServerEngine, parse_decision
+    from policies.loader import DECISION_RULE
     from policies.opa_server import OpaApiServer
 
     n_embedded = 1500 if quick else 20000
@@ -68,7 +127,19 @@ def run(quick: bool) -> BenchResult:
     doc = samples.policy_input()
     for _ in range(50):
         engine.decide(doc)
-    embedded = _time(lambda: engine.decide(doc), n_embedded)
+    payload = orjson.dumps(doc).decode()
+    raw = _raw_engine(engine.sources)
+    raw.set_input_json(payload)
+    same_raw = parse_decision(orjson.loads(raw.eval_rule_as_json(DECISION_RULE))) == engine.decide_detailed(doc)
+    tiny = _trivial_engine()
+    tiny.set_input_json(payload)
+    embedded, raw_with_input, raw_only, trivial = _time_interleaved([
+        lambda: engine.decide(doc),
+        lambda: (raw.set_input_json(payload), raw.eval_rule_as_json(DECISION_RULE)),
+        lambda: raw.eval_rule_as_json(DECISION_RULE),  # the input set by the call before
+        lambda: tiny.eval_rule_as_json("data.tiny.allow"),
+    ], n_embedded)
+    profile = _pack_profile(raw, payload, max(100, n_embedded // 10))
 
     with OpaApiServer(engine) as server:
         opa = OpaServerEngine(server.url, timeout_ms=5000)
@@ -92,6 +163,12 @@ def run(quick: bool) -> BenchResult:
 
     metrics: dict[str, float] = {}
     metrics.update(summarize_us(embedded, "embedded_"))
+    metrics.update(summarize_us(raw_only, "regorus_eval_"))
+    metrics.update(summarize_us(raw_with_input, "regorus_input_eval_"))
+    metrics.update(summarize_us(trivial, "regorus_trivial_"))
+    metrics["marshalling_p50_us"] = round(metrics["embedded_p50_us"] - metrics["regorus_eval_p50_us"], 2)
+    for part, us in profile.items():
+        metrics[f"pack_{part.replace('.', '_')}_p50_us"] = round(us, 1)
     metrics.update(summarize_us(via_opa, "opa_"))
     metrics["opa_to_embedded_p50_ratio"] = round(metrics["opa_p50_us"] / metrics["embedded_p50_us"], 2)
     metrics["fleet_devices"] = float(fleet_size)
@@ -101,6 +178,13 @@ def run(quick: bool) -> BenchResult:
     metrics["fleet_speedup_ratio"] = round(per_device_s / fleet_s, 1) if fleet_s else float("nan")
     rows = [
         ("embedded p50 / p99", f"{metrics['embedded_p50_us']:,.0f} / {metrics['embedded_p99_us']:,.0f} µs"),
+        ("baseline: bare regorus eval of the pack, same input (p50 / p99)",
+         f"{metrics['regorus_eval_p50_us']:,.0f} / {metrics['regorus_eval_p99_us']:,.0f} µs"),
+        ("baseline: bare regorus set_input + eval (p50)", f"{metrics['regorus_input_eval_p50_us']:,.0f} µs"),
+        ("baseline: regorus, one-rule policy (p50)", f"{metrics['regorus_trivial_p50_us']:,.1f} µs"),
+        ("marshalling + checks (embedded - bare eval, p50)", f"{metrics['marshalling_p50_us']:,.0f} µs"),
+        ("bare regorus decision = embedded decision", "yes" if same_raw else "NO"),
+        *[(f"  pack profile: {part} (p50)", f"{us:,.0f} µs") for part, us in profile.items()],
         ("OPA Data API p50 / p99", f"{metrics['opa_p50_us']:,.0f} / {metrics['opa_p99_us']:,.0f} µs"),
         ("OPA / embedded (p50)", f"{metrics['opa_to_embedded_p50_ratio']:.2f}x"),
         ("same decision both ways", "yes" if same else "NO"),
@@ -123,10 +207,12 @@ def run(quick: bool) -> BenchResult:
             "fleet_devices": fleet_size,
             "proposal": "support agent, one device, Device.WiFi.Radio.2.Channel=44",
             "revision": engine.revision[:12],
+            "loadavg_1m": round(os.getloadavg()[0], 2),
         },
         rows=rows,
         notes=[
             "p50/p99 include marshalling (dict -> JSON -> regorus -> JSON -> validated Decision).",
+            "Baselines run in this process on the same input; the pack profile evaluates each part alone.",
             "OPA figures use the local OPA Data API server (policies/opa_server.py) in this process.",
         ],
     )

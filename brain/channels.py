@@ -26,6 +26,9 @@ import networkx as nx
 from core.topology import block_of, interference, interference_dbm
 
 NON_OVERLAPPING_24 = (1, 6, 11)
+# Neighbour energy in the chosen wide block below which narrowing is not worth the lost width
+# (around the 20 MHz preamble-detect level: such a neighbour barely defers our transmissions).
+NARROW_ABOVE_DBM = -82.0
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ class ChannelChoice:
     chosen_dbm: float | None
     candidates: list[dict[str, Any]] = field(default_factory=list)
     reason: str = ""
+    width: int | None = None  # a narrower width to use with ``channel`` (None: keep the radio's)
 
     @property
     def is_change(self) -> bool:
@@ -108,7 +112,29 @@ def candidate_channels(rules: ChannelRules, possible: Sequence[int], *, allow_df
 
 def choose_channel(g: nx.Graph, device_id: str, band: str, rules: ChannelRules, *, possible: Sequence[int],
                    current: int | None, width: int = 20, avoid: Iterable[int] = (),
-                   stay_margin_db: float = 1.0) -> ChannelChoice:
+                   stay_margin_db: float = 1.0, narrow: bool = True) -> ChannelChoice:
+    """The channel to use, never inside a neighbour's channel or our bonded block's neighbours
+    when a free one exists: at 40/80/160 MHz on 5 GHz, when every usable block holds a neighbour
+    but a narrower width has a free permitted channel, that narrower width and channel are
+    returned (``ChannelChoice.width``) instead of a block shared with a neighbour."""
+    choice = _choose(g, device_id, band, rules, possible=possible, current=current, width=width, avoid=avoid,
+                     stay_margin_db=stay_margin_db)
+    if not narrow or band != "5GHz" or width < 40 or choice.chosen_dbm is None \
+            or choice.chosen_dbm < NARROW_ABOVE_DBM:
+        return choice
+    for w in (x for x in (80, 40, 20) if x < width):
+        alt = _choose(g, device_id, band, rules, possible=possible, current=current, width=w, avoid=avoid,
+                      stay_margin_db=stay_margin_db)
+        if alt.channel is not None and alt.chosen_dbm is None and not rules.is_dfs(alt.channel):
+            alt.width = w
+            alt.reason = (f"every usable {width} MHz block on {band} holds a neighbour ({choice.reason}); at {w} MHz "
+                          f"channel {alt.channel} is free of neighbours")
+            return alt
+    return choice
+
+
+def _choose(g: nx.Graph, device_id: str, band: str, rules: ChannelRules, *, possible: Sequence[int],
+            current: int | None, width: int, avoid: Iterable[int], stay_margin_db: float) -> ChannelChoice:
     """Greedy colouring step for our node: the permitted channel with the least weighted
     interference (see module doc). ``avoid`` removes channels (e.g. the one with radar)."""
     avoid_set = set(avoid)

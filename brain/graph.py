@@ -34,7 +34,7 @@ from langgraph.config import get_stream_writer
 from langgraph.graph import START, StateGraph
 from langgraph.types import Command, interrupt
 
-from brain import playbooks
+from brain import evidence, explicit, playbooks
 from brain.llm import Usage
 from brain.llm_planner import LLMOutcome, LLMPlanner
 from brain.plan import Finding, Intent, Plan
@@ -65,6 +65,7 @@ class ChatState(TypedDict, total=False):
     planner: str
     intent: str
     evidence: dict[str, Any]
+    bundle: dict[str, Any] | None
     turn_tools: list[dict[str, Any]]
     finding: dict[str, Any] | None
     plan: dict[str, Any] | None
@@ -203,9 +204,13 @@ class PlannerGraph:
         if pending and intent in (Intent.UNKNOWN, Intent(pending["intent"])):
             intent = Intent(pending["intent"])
             extra = text
+            if "confirm" in pending.get("missing", []) and YES.match(text):
+                extra = explicit.CONFIRMED
             if "ssid" in pending.get("missing", []) and playbooks.extract_ssid(text) is None and text.strip():
-                extra = f'SSID "{text.strip()[:32]}"'
-            text = f"{pending.get('text', '')} {extra}".strip()
+                extra = f'SSID "{text.strip()}"'  # as given: a name over the limit is asked again, not cut
+            # the answer first, so that its name wins over one the first message had (e.g. too long)
+            first = "ssid" in pending.get("missing", [])
+            text = (f"{extra} {pending.get('text', '')}" if first else f"{pending.get('text', '')} {extra}").strip()
         reset: dict[str, Any] = {
             "intent": str(intent), "message": text, "turn": int(state.get("turn", 0)) + 1, "evidence": {},
             "turn_tools": [], "finding": None, "plan": None, "llm": None, "attempts": 0, "exclude": {}, "check": None,
@@ -233,7 +238,15 @@ class PlannerGraph:
                             "error": r.error}
                 on_tool(r)
         else:
-            ev = playbooks.gather(ctx, Intent(state["intent"]), on_tool)
+            cached = evidence.cached(state.get("bundle"), str(state["device_id"]))
+            ev = playbooks.gather(ctx, Intent(state["intent"]), on_tool, cached=cached)
+            if cached is not None:
+                _step("gather", "reusing this thread's evidence (read less than two minutes ago)", cached=True)
+            else:
+                update_bundle = evidence.to_cache(ev, str(state["device_id"]))
+                calls = int(state.get("tool_calls", 0)) + len(sink)
+                return Command(update={"evidence": ev, "turn_tools": sink, "tool_calls": calls,
+                                       "bundle": update_bundle}, goto="diagnose")
         calls = int(state.get("tool_calls", 0)) + len(sink)
         return Command(update={"evidence": ev, "turn_tools": sink, "tool_calls": calls}, goto="diagnose")
 
@@ -318,7 +331,7 @@ class PlannerGraph:
         return self._after_draft(ctx, plan, ev, update)
 
     def _after_draft(self, ctx: ToolContext, plan: Plan, ev: dict[str, Any], update: dict[str, Any]) -> Command[Any]:
-        plan = playbooks.compat_gate(ctx, plan, ev)
+        plan = playbooks.conflict_gate(playbooks.compat_gate(ctx, plan, ev), ev)
         update["plan"] = plan.model_dump(mode="json")
         if plan.outcome == "change" and plan.draft is not None:
             _step("draft", plan.text, changes=_masked_changes(plan.draft))
@@ -382,7 +395,7 @@ class PlannerGraph:
         self.deps.vault.pop(state["thread_id"], None)  # the secret is in the proposal now; forget it here
         info = _proposal_info(self.rt, p.id)
         _emit("proposal", f"Proposal {p.id}: {p.intent} — {p.state}", **info)
-        update = {"proposal_id": p.id, "proposal_state": str(p.state)}
+        update = {"proposal_id": p.id, "proposal_state": str(p.state), "bundle": None}  # the device will change
         if p.state is ProposalState.APPROVED:
             if actor.kind is ActorKind.JOB:
                 return Command(update=update, goto="apply")
@@ -514,6 +527,9 @@ def _exclude_for_retry(finding: str | None, plan: Plan, reasons: list[str], excl
         ch = next((c.value for c in d.changes if c.path.endswith(".Channel")), None)
         if ch is None:
             return False
+        if any("Bandwidth" in r for r in reasons) and not exclude.get("no_width"):
+            exclude["no_width"] = True  # keep the width; try the channel choice without narrowing
+            return True
         exclude["channels"] = [*exclude.get("channels", []), ch]
         return True
     if finding == "poor_24_coverage":

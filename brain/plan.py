@@ -26,6 +26,7 @@ class Intent(StrEnum):
     SSID = "ssid_change"
     PASSPHRASE = "passphrase_change"
     CREDENTIALS = "ssid_and_passphrase"
+    REQUEST = "explicit_request"
     STATUS = "status"
     UNSUPPORTED = "unsupported_action"
     UNKNOWN = "unknown"

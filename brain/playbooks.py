@@ -7,6 +7,11 @@ the data (radar events, channel utilisation, client signal, DNS servers, the inf
 the health of the upstream), never from wording. Device strings (SSIDs, host names, event text)
 are never interpreted, so a hostile SSID cannot steer a playbook.
 
+Every turn reads the same core evidence bundle (``brain.evidence``); detectors over it produce
+ranked findings (``hypotheses``) and the wording only re-ranks them (see ``brain/README.md``).
+Explicit requests ("set channel 11") are parsed by ``brain.requests`` and drafted by
+``brain.explicit``.
+
 Playbooks, by finding:
 
 * ``dfs_radar`` — a 5 GHz radio on a DFS channel with radar events → the cleanest non-DFS channel
@@ -26,16 +31,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from brain import knowledge
+from brain import evidence, explicit, knowledge, requests
 from brain.channels import ChannelRules, choose_channel, rules_for, width_mhz
 from brain.plan import Finding, Intent, Plan
 from brain.tools import (
-    HistoryArgs,
-    NeighbourArgs,
-    NoArgs,
-    PingArgs,
     RadioInfo,
     ReadArgs,
     ToolContext,
@@ -44,7 +46,7 @@ from brain.tools import (
     radios_from_values,
 )
 from core import topology
-from core.models import Change, Evidence, ProposalDraft, Root
+from core.models import Change, Evidence, ProposalDraft, Root, utcnow
 from core.secrets import mask_value
 
 OnTool = Callable[[ToolResult], None]
@@ -64,9 +66,11 @@ _CONN = re.compile(r"no internet|internet (is |keeps )?(down|out|not working|dea
 _COVER = re.compile(r"coverage|weak (signal|wi-?fi)|signal (is )?(weak|poor|low)|far (room|end)|garden|upstairs|"
                     r"downstairs|back (room|bedroom)|bedroom|can'?t reach|\brange\b|one bar|dead ?zone|"
                     r"through (the )?walls?", _I)
-_WIFI = re.compile(r"wi-?fi|wireless|wlan|drops?|dropping|disconnect|slow|buffer|evening|dies|cuts? out|"
-                   r"unstable|interference|channel|radar|streaming|video call|zoom|teams", _I)
+_WIFI = re.compile(r"\b(wi-?fi|wireless|wlan|drop(s|ping|ped)?|disconnect\w*|slow\w*|buffer\w*|evenings?|dies|"
+                   r"cuts? out|unstable|interference|channels?|radar|streaming|video calls?|zoom|teams)\b", _I)
 _STATUS = re.compile(r"\bstatus\b|how is|summary|check (the |this )?(device|router|gateway|box)|overview", _I)
+_HARD_UNSUPPORTED = re.compile(r"factory[ _-]?reset|reboot (all|every)|approve|delete|wipe|shell|ssh|telnet|"
+                               r"root access|disable (the )?firewall", _I)
 _UNSUPPORTED = re.compile(r"factory[ _-]?reset|firmware|upgrade|downgrade|reboot (all|every)|approve|"
                           r"delete|wipe|shell|ssh|telnet|root access|disable (the )?firewall", _I)
 TRIGGERS = {
@@ -82,6 +86,9 @@ CONGESTED_MEAN_PCT = 45.0
 WEAK_CLIENT_DBM = -75.0
 DNS_FAILURES_HIGH = 20.0
 PING_SLOW_MS = 150.0
+SSID_MAX_BYTES = 32
+RETRANS_HIGH_PCT = 15.0
+DENSE_NEIGHBOURS = 6
 
 
 # ============================================================================ understand
@@ -99,6 +106,8 @@ def classify(text: str, *, is_job: bool = False) -> Intent:
         return Intent.PASSPHRASE
     if has_ssid:
         return Intent.SSID
+    if requests.parse(text) is not None:
+        return Intent.REQUEST
     if _UNSUPPORTED.search(text):
         return Intent.UNSUPPORTED
     for rx, intent in ((_INFORM, Intent.INFORM), (_CONN, Intent.CONNECTIVITY), (_COVER, Intent.COVERAGE),
@@ -122,11 +131,11 @@ def extract_ssid(text: str) -> str | None:
     for m in _QUOTED.finditer(clean):
         cand = m.group(1).strip()
         if cand and not SECRET_RE.search(cand):
-            return cand[:32]
+            return cand  # never shortened here: a name over 32 bytes is a question, not a silent cut
     for m in _SSID_VALUE.finditer(clean):
         cand = (m.group(1) or m.group(2) or "").strip().strip(".!?")
         if cand and cand.lower() not in _STOP and not cand.lower().startswith("pass"):
-            return cand[:32]
+            return cand
     return None
 
 
@@ -139,48 +148,14 @@ def _store(ev: Evidence_, key: str, r: ToolResult, on_tool: OnTool) -> ToolResul
     return r
 
 
-def gather(ctx: ToolContext, intent: Intent, on_tool: OnTool) -> Evidence_:
-    """Run the read-only tools this kind of request needs; every call is reported through
-    ``on_tool`` (the chat shows it) and kept as evidence."""
-    ev: Evidence_ = {}
-    summary = _store(ev, "device_summary", call_tool(ctx, "device_summary", {}), on_tool)
-    _store(ev, "topology", call_tool(ctx, "topology", NoArgs().model_dump()), on_tool)
-    online = bool(((summary.data or {}).get("presence") or {}).get("online"))
-    if intent in (Intent.WIFI, Intent.COVERAGE):
-        if online:
-            _store(ev, "radios", call_tool(ctx, "read_parameters", ReadArgs(paths=["Device.WiFi.Radio."]).model_dump()),
-                   on_tool)
-        _store(ev, "history", call_tool(ctx, "history", HistoryArgs(hours=24, metrics=[
-            "wifi.channel_utilization_pct", "wifi.client_rssi_dbm", "wifi.dfs_radar_events", "wan.latency_ms"],
-            event_kinds=["dfs_radar", "boot", "wan_down", "wan_degraded"]).model_dump()), on_tool)
-        bands = sorted({r.band for r in _radios(ev)} & {"2.4GHz", "5GHz"}) or ["2.4GHz", "5GHz"]
-        for band in bands:
-            _store(ev, f"wifi_neighbors:{band}", call_tool(ctx, "wifi_neighbors",
-                                                           NeighbourArgs(band=band).model_dump()), on_tool)  # type: ignore[arg-type]
-    elif intent == Intent.CONNECTIVITY:
-        _store(ev, "history", call_tool(ctx, "history", HistoryArgs(hours=24, metrics=[
-            "wan.latency_ms", "wan.up", "dns.failures"], event_kinds=["dns_lost", "wan_down", "wan_degraded", "boot"])
-            .model_dump()), on_tool)
-        if online:
-            _store(ev, "dns", call_tool(ctx, "read_parameters", ReadArgs(paths=["Device.DNS.Client."]).model_dump()),
-                   on_tool)
-            up = ev["topology"]["data"]
-            if not up.get("suspected_outage"):
-                _store(ev, "ipping", call_tool(ctx, "run_ipping", PingArgs(host="192.0.2.53").model_dump()), on_tool)
-    elif intent == Intent.INFORM:
-        source: Literal["stored", "live"] = "live" if online else "stored"
-        _store(ev, "mgmt", call_tool(ctx, "read_parameters", ReadArgs(
-            paths=["Device.ManagementServer.PeriodicInformEnable", "Device.ManagementServer.PeriodicInformInterval"],
-            source=source).model_dump()), on_tool)
-        _store(ev, "history", call_tool(ctx, "history", HistoryArgs(hours=48, metrics=["wan.up"],
-                                                                      event_kinds=["inform", "boot"]).model_dump()),
+def gather(ctx: ToolContext, intent: Intent, on_tool: OnTool, *, cached: Evidence_ | None = None) -> Evidence_:
+    """The core evidence bundle (``brain.evidence``) whatever the request, plus what an explicit
+    request needs (the SSIDs for a rename). Every call is reported through ``on_tool``."""
+    ev: Evidence_ = dict(cached) if cached else evidence.gather_bundle(ctx, on_tool,
+                                                                          ping=intent == Intent.CONNECTIVITY)
+    if intent in (Intent.SSID, Intent.PASSPHRASE, Intent.CREDENTIALS) and _online(ev) and "ssids" not in ev:
+        _store(ev, "ssids", call_tool(ctx, "read_parameters", ReadArgs(paths=["Device.WiFi.SSID."]).model_dump()),
                on_tool)
-    elif intent in (Intent.SSID, Intent.PASSPHRASE, Intent.CREDENTIALS):
-        if online:
-            _store(ev, "ssids", call_tool(ctx, "read_parameters", ReadArgs(paths=["Device.WiFi.SSID."]).model_dump()),
-                   on_tool)
-    else:
-        _store(ev, "history", call_tool(ctx, "history", HistoryArgs(hours=24).model_dump()), on_tool)
     return ev
 
 
@@ -240,8 +215,12 @@ def _offline_finding(ev: Evidence_) -> Finding | None:
     if _online(ev):
         return None
     pres = (((ev.get("device_summary") or {}).get("data") or {}).get("presence") or {})
+    dev = (((ev.get("device_summary") or {}).get("data") or {}).get("device") or {})
+    since = pres.get("last_seen") or dev.get("last_seen")
+    when = f"last seen {since}" if since else "never seen by the ACS"
     return Finding(kind="device_offline", summary=(
-        f"the gateway is offline ({pres.get('detail') or 'no recent contact'}) and its upstream looks healthy; "
+        f"the gateway is offline since its last contact ({when}; {pres.get('detail') or 'no recent contact'}) "
+        "and its upstream looks healthy; "
         "nothing can be changed remotely until it is back"), data={"presence": pres})
 
 
@@ -271,9 +250,31 @@ def _wifi_findings(ctx: ToolContext, ev: Evidence_) -> list[Finding]:
                 f"radio {r.index} (2.4 GHz) channel {r.channel} is congested: utilisation averages "
                 f"{w.get('mean')}% and {w.get('evening_mean')}% in the evening"),
                 data={"channel": r.channel, "utilisation": w}))
+    out += _dense_wide_findings(ev, radios)
     cov = _coverage_finding(ctx, ev, require_weak=True)
     if cov is not None:
         out.append(cov)
+    return out
+
+
+def _dense_wide_findings(ev: Evidence_, radios: list[RadioInfo]) -> list[Finding]:
+    """A wide 5 GHz radio (80/160 MHz) in dense air with many retransmissions: the wide block
+    collides with neighbours on every sub-channel; halving the width trades peak rate for frames
+    that get through."""
+    out = []
+    for r in radios:
+        width = width_mhz(r.bandwidth)
+        if r.band != "5GHz" or width < 80:
+            continue
+        w = _window_for(ev, "wifi.retransmissions_pct", radio=r) or _window_for(ev, "wifi.retransmissions_pct",
+                                                                                band=r.band)
+        neighbours = len((((ev.get(f"wifi_neighbors:{r.band}") or {}).get("data") or {}).get("neighbours")) or [])
+        if w is None or float(w.get("mean") or 0) < RETRANS_HIGH_PCT or neighbours < DENSE_NEIGHBOURS:
+            continue
+        out.append(Finding(kind="wide_channel_dense", radio=r.index, band=r.band, summary=(
+            f"radio {r.index} (5 GHz) runs {width} MHz among {neighbours} neighbour APs with {w.get('mean')}% "
+            "retransmissions: the wide block collides with neighbours"),
+            data={"width": width, "retransmissions": w, "neighbours": neighbours}))
     return out
 
 
@@ -309,37 +310,136 @@ def _dns_servers(ev: Evidence_) -> list[str]:
 # ============================================================================ diagnose
 
 
+# Which findings a kind of request is about (words re-rank; they never hide a finding).
+RELEVANT: dict[Intent, tuple[str, ...]] = {
+    Intent.WIFI: ("dfs_radar", "wifi_congestion", "wide_channel_dense", "poor_24_coverage"),
+    Intent.COVERAGE: ("poor_24_coverage", "wifi_congestion", "dfs_radar"),
+    Intent.CONNECTIVITY: ("dns_lost", "line_degraded", "dns_failures_with_servers"),
+    Intent.INFORM: ("periodic_inform_misconfigured",),
+}
+# With no hint from the words: the finding that hurts the subscriber most first.
+SEVERITY = ("dns_lost", "dfs_radar", "wifi_congestion", "wide_channel_dense", "poor_24_coverage", "line_degraded",
+            "dns_failures_with_servers", "periodic_inform_misconfigured")
+
+
+def hypotheses(ctx: ToolContext, ev: Evidence_, intent: Intent) -> list[Finding]:
+    """Every detector over the evidence bundle, ranked: findings the request is about first, then
+    by severity. The words never gate a detector: an unrelated request still sees every finding."""
+    found = _wifi_findings(ctx, ev)
+    if intent == Intent.COVERAGE and not any(f.kind == "poor_24_coverage" for f in found):
+        cov = _coverage_finding(ctx, ev, require_weak=False)
+        if cov is not None:
+            found.append(cov)
+    conn = _connectivity_finding(ctx, ev)
+    if conn.kind != "none":
+        found.append(conn)
+    inform = _inform_finding(ctx, ev)
+    if inform.kind == "periodic_inform_misconfigured":
+        found.append(inform)
+    relevant = RELEVANT.get(intent, ())
+
+    def rank(f: Finding) -> tuple[int, int]:
+        r = relevant.index(f.kind) if f.kind in relevant else len(relevant)
+        return r, SEVERITY.index(f.kind) if f.kind in SEVERITY else len(SEVERITY)
+
+    return sorted(found, key=rank)
+
+
 def diagnose(ctx: ToolContext, intent: Intent, ev: Evidence_, text: str, secrets: dict[str, str]) -> Finding:
+    """Evidence first: upstream outage and presence, then the ranked detector findings; the words
+    only choose among what the evidence shows, or what to say when it shows nothing."""
     if intent in (Intent.SSID, Intent.PASSPHRASE, Intent.CREDENTIALS):
         return _credentials_finding(ctx, intent, ev, text, secrets)
-    if intent == Intent.UNSUPPORTED:
-        return Finding(kind="unsupported_request", summary=(
-            "the request is for an action the chat planner does not take (factory reset, firmware, approvals, "
-            "fleet-wide or shell actions): those go through an approver or the NOC"))
+    if intent == Intent.REQUEST:
+        req = requests.parse(text.replace(explicit.CONFIRMED, " "))
+        if req is not None:
+            return _offline_finding(ev) or explicit.finding(req, text)
+        intent = Intent.UNKNOWN
+    firmware_only = intent == Intent.UNSUPPORTED and not _HARD_UNSUPPORTED.search(text)
+    if intent == Intent.UNSUPPORTED and not firmware_only:
+        return _unsupported()
     outage = _outage_finding(ev)
     if outage is not None:
         return outage
     offline = _offline_finding(ev)
     if offline is not None and intent != Intent.INFORM:
         return offline
+    found = hypotheses(ctx, ev, intent)
+    # Nothing asked (and no job trigger chose the intent): report what the evidence shows, propose
+    # nothing yet. A remediation job passes no words, only its trigger's intent, and must get its fix.
+    if not text.strip() and intent == Intent.UNKNOWN:
+        return _with_other(Finding(kind="none", summary="the message was empty"), found)
+    relevant = RELEVANT.get(intent, ())
+    if found and (not relevant or found[0].kind in relevant):
+        f = found[0]
+        if len(found) > 1:
+            f.data["also"] = [x.summary for x in found[1:]]
+        again = _recurrence(f, ev)
+        if again is not None:
+            return again
+        if firmware_only:
+            f.data["note"] = ("a firmware change is not something I do from a support chat, and the evidence "
+                              "points to a configuration fault instead")
+        return f
+    if firmware_only:
+        return _unsupported()
     if intent in (Intent.WIFI, Intent.COVERAGE):
-        found = _wifi_findings(ctx, ev)
-        if intent == Intent.COVERAGE:
-            cov = _coverage_finding(ctx, ev, require_weak=False)
-            found = ([cov] if cov else []) + [f for f in found if f.kind != "poor_24_coverage"]
-        if found:
-            f = found[0]
-            if len(found) > 1:
-                f.data["also"] = [x.summary for x in found[1:]]
-            return f
-        return Finding(kind="none", summary=_wifi_clean_summary(ev))
+        return _with_other(Finding(kind="none", summary=_wifi_clean_summary(ev)), found)
     if intent == Intent.CONNECTIVITY:
-        return _connectivity_finding(ctx, ev)
+        return _with_other(_connectivity_finding(ctx, ev), found)
     if intent == Intent.INFORM:
         return _inform_finding(ctx, ev)
     if intent == Intent.STATUS:
         return Finding(kind="status", summary=_status_summary(ctx, ev))
     return Finding(kind="unclear", summary="the request does not match a known problem")
+
+
+# The parameter a finding's fix sets (for recognising the same fix in the device's history).
+FIX_PATH = {"dfs_radar": "Device.WiFi.Radio.{radio}.Channel", "wifi_congestion": "Device.WiFi.Radio.{radio}.Channel",
+            "poor_24_coverage": "Device.WiFi.Radio.{radio}.TransmitPower", "dns_lost": ".DNSServer",
+            "periodic_inform_misconfigured": "Device.ManagementServer.PeriodicInformInterval"}
+RECURRENCE_DAYS = 7
+RECURRENCE_FIXES = 2
+
+
+def _recurrence(f: Finding, ev: Evidence_) -> Finding | None:
+    """The same fix applied twice within a week and the fault is back: a third try would not
+    hold either, so this becomes an escalation with a firmware recommendation."""
+    pattern = FIX_PATH.get(f.kind)
+    if pattern is None:
+        return None
+    want = pattern.format(radio=f.radio)
+    since = utcnow() - timedelta(days=RECURRENCE_DAYS)
+    past = (((ev.get("history") or {}).get("data") or {}).get("proposals")) or []
+    same = [p for p in past if p.get("state") == "done" and any(str(x).endswith(want) for x in p.get("paths", []))
+            and _ts(p.get("created_at")) >= since]
+    if len(same) < RECURRENCE_FIXES:
+        return None
+    ids = ", ".join(p["id"] for p in same[:4])
+    return Finding(kind="recurring_fault", radio=f.radio, band=f.band, summary=(
+        f"{f.summary}. The same fix was applied {len(same)} times in the last {RECURRENCE_DAYS} days ({ids}) and "
+        "the fault is back"), data={"finding": f.model_dump(mode="json"), "proposals": [p["id"] for p in same]})
+
+
+def _ts(text: Any) -> datetime:
+    try:
+        t = datetime.fromisoformat(str(text))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def _unsupported() -> Finding:
+    return Finding(kind="unsupported_request", summary=(
+        "the request is for an action the chat planner does not take (factory reset, firmware, approvals, "
+        "fleet-wide or shell actions): those go through an approver or the NOC"))
+
+
+def _with_other(f: Finding, found: list[Finding]) -> Finding:
+    """A request about one area with nothing wrong there: name what the evidence shows elsewhere."""
+    if found:
+        f.data["other"] = found[0].model_dump(mode="json")
+    return f
 
 
 def _wifi_clean_summary(ev: Evidence_) -> str:
@@ -449,10 +549,22 @@ def _evidence_list(ev: Evidence_, keys: list[str]) -> list[Evidence]:
 def draft(ctx: ToolContext, finding: Finding, ev: Evidence_, *, exclude: dict[str, Any] | None = None,
           secrets: dict[str, str] | None = None) -> Plan:
     """Turn a finding into a Proposal draft — or into the reason no CPE change is right."""
-    exclude = exclude or {}
+    plan = _draft(ctx, finding, ev, exclude or {}, secrets or {})
+    note = finding.data.get("note")
+    if note:
+        plan = plan.model_copy(update={"text": f"{str(note)[0].upper()}{str(note)[1:]}. {plan.text}"})
+    return plan
+
+
+def _draft(ctx: ToolContext, finding: Finding, ev: Evidence_, exclude: dict[str, Any],
+           secrets: dict[str, str]) -> Plan:
     k = finding.kind
+    if k == "explicit_request":
+        return explicit.draft(ctx, finding, ev)
     if k in ("dfs_radar", "wifi_congestion"):
         return _draft_channel(ctx, finding, ev, exclude)
+    if k == "wide_channel_dense":
+        return _draft_width(ctx, finding, ev)
     if k == "poor_24_coverage":
         return _draft_coverage(ctx, finding, ev, exclude)
     if k == "dns_lost":
@@ -460,7 +572,13 @@ def draft(ctx: ToolContext, finding: Finding, ev: Evidence_, *, exclude: dict[st
     if k == "periodic_inform_misconfigured":
         return _draft_inform(ctx, finding, ev)
     if k in ("ssid_change", "passphrase_change", "ssid_and_passphrase"):
-        return _draft_credentials(ctx, finding, ev, secrets or {})
+        return _draft_credentials(ctx, finding, ev, secrets)
+    if k == "recurring_fault":
+        return Plan(outcome="escalation", finding=k, text=(
+            f"{finding.summary}: repeating it would not hold. Escalate to a CPE engineer with a firmware "
+            f"recommendation: {ctx.device.vendor} {ctx.device.model} on firmware {ctx.device.firmware} loses this "
+            "setting — check the release notes for a fix and plan a firmware update (a campaign), not another "
+            "one-off change."), data=finding.data)
     if k == "upstream_outage":
         return Plan(outcome="escalation", finding=k, text=(
             f"No change on this gateway: {finding.summary}. Escalate to the NOC for {finding.data.get('upstream_id')}; "
@@ -485,6 +603,12 @@ def draft(ctx: ToolContext, finding: Finding, ev: Evidence_, *, exclude: dict[st
         return Plan(outcome="answer", finding=k, text=finding.summary + ". No change needed.")
     if k == "status":
         return Plan(outcome="answer", finding=k, text=finding.summary + ".")
+    if k == "none" and finding.data.get("other"):
+        other = Finding.model_validate(finding.data["other"])
+        return Plan(outcome="question", finding=k, text=(
+            f"Nothing wrong there: {finding.summary.strip(' —')}. But the evidence shows something else: "
+            f"{other.summary}. Is that what the customer notices? Reply 'fix it' and I will draft the change."),
+            data={"other": other.kind})
     if k == "none":
         return Plan(outcome="question", finding=k, text=(
             f"I found nothing to change: {finding.summary.strip(' —')}. When does the problem happen, and on which "
@@ -492,6 +616,26 @@ def draft(ctx: ToolContext, finding: Finding, ev: Evidence_, *, exclude: dict[st
     return Plan(outcome="question", finding=k, text=(
         "I'm not sure what the problem is. Is it Wi-Fi dropping or slow, weak coverage in part of the home, "
         "no internet at all, or a new network name/passphrase?"))
+
+
+def conflict_gate(plan: Plan, ev: Evidence_) -> Plan:
+    """A live proposal or campaign on this gateway that sets a parameter this draft sets is a
+    precedence conflict: two live changes to one parameter would race, so the planner names the
+    other one instead of drafting a second."""
+    if plan.outcome != "change" or plan.draft is None:
+        return plan
+    mine = {c.path for c in plan.draft.changes}
+    live = (((ev.get("device_summary") or {}).get("data") or {}).get("open_proposals")) or []
+    clash = [(p, sorted(mine & set(p.get("paths") or []))) for p in live]
+    clash = [(p, paths) for p, paths in clash if paths]
+    if not clash:
+        return plan
+    p, paths = clash[0]
+    return Plan(outcome="escalation", finding="precedence_conflict", text=(
+        f"{plan.text} — but proposal {p['id']} ({p.get('state')}: {str(p.get('intent'))[:120]!r}) already sets "
+        f"{', '.join(paths)} on this gateway: a precedence conflict. Let it finish, or have its owner cancel it, "
+        "then ask again."), data={"conflict": p["id"], "suggested": [
+            {"path": c.path, "value": mask_value(c.path, c.value)} for c in plan.draft.changes]})
 
 
 def compat_gate(ctx: ToolContext, plan: Plan, ev: Evidence_) -> Plan:
@@ -527,17 +671,28 @@ def _draft_channel(ctx: ToolContext, finding: Finding, ev: Evidence_, exclude: d
     avoid = set(exclude.get("channels", []))
     if finding.kind == "dfs_radar" and radio.channel is not None:
         avoid.add(radio.channel)
+    bw_path = f"Device.WiFi.Radio.{radio.index}.OperatingChannelBandwidth"
+    can_narrow = bw_path in (((ev.get("radios") or {}).get("data") or {}).get("values") or {}) \
+        and not exclude.get("no_width")
     choice = choose_channel(g, ctx.device.id, band, rules, possible=radio.possible, current=radio.channel,
-                            width=width_mhz(radio.bandwidth), avoid=avoid)
+                            width=width_mhz(radio.bandwidth), avoid=avoid, narrow=can_narrow)
+    if choice.width is not None and f"{choice.width}MHz" not in knowledge.bandwidths(ctx.policy_data(), band):
+        choice = choose_channel(g, ctx.device.id, band, rules, possible=radio.possible, current=radio.channel,
+                                width=width_mhz(radio.bandwidth), avoid=avoid, narrow=False)
     if choice.channel is None:
         return Plan(outcome="escalation", finding=finding.kind, text=f"{finding.summary}; {choice.reason}.")
     if not choice.is_change:
-        return Plan(outcome="answer", finding=finding.kind, text=(
-            f"{finding.summary}. But {choice.reason}: moving would not help. The airtime is taken by the home's own "
-            "clients; suggest moving capable devices to 5 GHz."), data={"candidates": choice.candidates[:6]})
+        table = ", ".join(f"{c['channel']}: {c['interference_dbm'] if c['interference_dbm'] is not None else 'free'}"
+                          + (" dBm" if c["interference_dbm"] is not None else "") for c in choice.candidates[:6])
+        return Plan(outcome="escalation", finding=finding.kind, text=(
+            f"{finding.summary}. No better channel: {choice.reason} (neighbour energy per channel — {table}). "
+            "Moving would not help; escalate to a Wi-Fi engineer (a 5 GHz move for capable devices, an extra "
+            "access point, or a survey)."), data={"candidates": choice.candidates[:6]})
     changes = [Change(path=f"Device.WiFi.Radio.{radio.index}.Channel", value=choice.channel)]
     if radio.auto_channel:
         changes.append(Change(path=f"Device.WiFi.Radio.{radio.index}.AutoChannelEnable", value=False))
+    if choice.width is not None:
+        changes.append(Change(path=bw_path, value=f"{choice.width}MHz"))
     what = "radar on a DFS channel" if finding.kind == "dfs_radar" else "a congested channel"
     d = ProposalDraft(
         intent=f"Move {band} radio {radio.index} from channel {radio.channel} to {choice.channel} ({what})"[:300],
@@ -579,6 +734,21 @@ def _draft_coverage(ctx: ToolContext, finding: Finding, ev: Evidence_, exclude: 
         rationale=f"{finding.summary}. Within the policy limit ({lo}–{hi}% on {radio.band}).",
         evidence=_evidence_list(ev, ["history", "radios"]),
     )
+    return Plan(outcome="change", finding=finding.kind, draft=d, text=d.intent)
+
+
+def _draft_width(ctx: ToolContext, finding: Finding, ev: Evidence_) -> Plan:
+    width = int(finding.data.get("width") or 80)
+    target = f"{width // 2}MHz"
+    path = f"Device.WiFi.Radio.{finding.radio}.OperatingChannelBandwidth"
+    if target not in knowledge.bandwidths(ctx.policy_data(), "5GHz"):
+        return Plan(outcome="escalation", finding=finding.kind, text=(
+            f"{finding.summary}; policy lists no {target} width for 5 GHz. Escalate to a Wi-Fi engineer."))
+    d = ProposalDraft(
+        intent=f"Narrow 5 GHz radio {finding.radio} from {width} MHz to {target} (dense air, retransmissions)",
+        targets=[ctx.device.id], changes=[Change(path=path, value=target)], source="chat",
+        action_type="wifi.channel_change", rationale=f"{finding.summary}.",
+        evidence=_evidence_list(ev, ["history", "wifi_neighbors:5GHz", "radios"]))
     return Plan(outcome="change", finding=finding.kind, draft=d, text=d.intent)
 
 
@@ -645,9 +815,15 @@ def _draft_credentials(ctx: ToolContext, finding: Finding, ev: Evidence_, secret
         return Plan(outcome="escalation", finding=finding.kind, text="I could not read the gateway's SSIDs.")
     changes: list[Change] = []
     ssid = finding.data.get("ssid")
+    longest = max((len(f"{ssid}{suffix}".encode()) for _, suffix in primaries), default=0) if ssid else 0
+    if longest > SSID_MAX_BYTES:
+        return Plan(outcome="question", finding=finding.kind, text=(
+            f"The name {ssid!r} would be {longest} bytes on this gateway (with its band suffix); an SSID can have "
+            f"at most {SSID_MAX_BYTES} bytes and I will not shorten it myself. What shorter name should I use? "
+            "Put it in quotes."), data={"pending": finding.kind, "missing": ["ssid"]})
     if ssid:
         for i, suffix in primaries:
-            changes.append(Change(path=f"Device.WiFi.SSID.{i}.SSID", value=(str(ssid)[: 32 - len(suffix)] + suffix)))
+            changes.append(Change(path=f"Device.WiFi.SSID.{i}.SSID", value=f"{ssid}{suffix}"))
     ref = finding.data.get("secret_ref")
     if ref:
         for i, _ in primaries:

@@ -19,6 +19,7 @@ from sqlalchemy import func, insert, select
 from campaigns import obligations
 from campaigns import rate as ratelimit
 from campaigns.orchestrator import (
+    ABORTED,
     ABORTING,
     CREATED,
     PAUSED,
@@ -32,13 +33,14 @@ from campaigns.spec import CampaignSpec, check_stages, parse_spec
 from core import audit, rbac
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.ids import new_id
-from core.models import Actor, ProposalDraft, ProposalState, utcnow
+from core.models import Actor, ExecutionStatus, ProposalDraft, ProposalState, utcnow
 from core.store import repo
-from core.store.schema import DeviceRow
+from core.store.schema import DeviceRow, ExecutionRow
 
 DEFAULT_CANARY = 5.0
 DEFAULT_RINGS = [10.0, 50.0, 100.0]
 P = ProposalState
+X = ExecutionStatus
 
 
 class Campaigns:
@@ -220,10 +222,9 @@ class Campaigns:
         p = self.lc.get(c.proposal_id)
         with self.store.read() as s:
             per_ring = s.execute(select(
-                CampaignBatchRow.ring, func.count(), func.sum(CampaignBatchRow.n_verified),
-                func.sum(CampaignBatchRow.n_failed), func.sum(CampaignBatchRow.n_rolled_back),
-                func.sum(CampaignBatchRow.n_rollback_failed), func.sum(CampaignBatchRow.late_admissions),
+                CampaignBatchRow.ring, func.count(), func.sum(CampaignBatchRow.n_failed),
             ).where(CampaignBatchRow.campaign_id == cid).group_by(CampaignBatchRow.ring)).all()
+            now = ring_statuses(s, cid, c.proposal_id)
             states = dict(s.execute(select(CampaignBatchRow.state, func.count()).where(
                 CampaignBatchRow.campaign_id == cid).group_by(CampaignBatchRow.state)).all())
             analyses = list(s.scalars(select(CampaignAnalysisRow).where(CampaignAnalysisRow.campaign_id == cid)
@@ -233,13 +234,13 @@ class Campaigns:
         rings = []
         for i, size in enumerate(c.plan["sizes"]):
             r = by_ring.get(i)
+            n = now.get(i, {})
+            rolled_back = n.get(str(X.ROLLED_BACK), 0)
             rings.append({"ring": i, "name": "canary" if i == 0 else f"ring {i}", "stage_pct": c.plan["stages"][i],
                           "size": int(size), "batches": int(r[1]) if r else 0,
-                          "verified": int(r[2] or 0) if r else 0, "failed": int(r[3] or 0) if r else 0,
-                          "rolled_back": int(r[4] or 0) if r else 0, "rollback_failed": int(r[5] or 0) if r else 0,
-                          "strata": c.plan["strata"][i],
-                          "status": ("done" if i < c.ring or (i == c.ring and c.state == "completed")
-                                     else c.ring_state if i == c.ring else "pending")})
+                          "verified": n.get(str(X.VERIFIED), 0), "failed": int(r[2] or 0) if r else 0,
+                          "rolled_back": rolled_back, "rollback_failed": n.get(str(X.ROLLBACK_FAILED), 0),
+                          "strata": c.plan["strata"][i], "status": _ring_status(c, i, rolled_back)})
         held = [w.text() for w in obligations.parse(list(c.plan.get("policy") or [])).closed_windows(self.lc.clock())]
         return {**self._summary(c), "spec": c.spec, "plan": {k: v for k, v in c.plan.items() if k != "acks"},
                 "window_hold": held if c.state == "running" else [],
@@ -277,6 +278,31 @@ class Campaigns:
                 "gate": c.spec.get("gate"), "promotion": c.spec.get("promotion"), "rate": c.spec.get("rate"),
                 "classes": classes, "absent": len(prev.get("absent", [])), "preview_source": prev.get("source"),
                 "sample": prev.get("devices", [])[:20], "decision": decision, "would_deny": would_deny}
+
+
+def ring_statuses(s: Any, cid: str, pid: str) -> dict[int, dict[str, int]]:
+    """Per ring, how many of its devices are in each execution status *now*.
+
+    Why from the execution rows and not the batch rows: a batch row is written once, when the
+    batch finishes; an abort's rollback (or a later ``gateward rollback`` of the proposal) moves
+    devices from verified to rolled back without touching it, so sums over batches showed an
+    aborted campaign as fully green with "rolled back 0"."""
+    rows = s.execute(select(CampaignDeviceRow.ring, ExecutionRow.status, func.count()).join(
+        ExecutionRow, (ExecutionRow.device_id == CampaignDeviceRow.device_id) & (ExecutionRow.proposal_id == pid))
+        .where(CampaignDeviceRow.campaign_id == cid).group_by(CampaignDeviceRow.ring, ExecutionRow.status)).all()
+    out: dict[int, dict[str, int]] = {}
+    for ring, status, n in rows:
+        out.setdefault(int(ring), {})[str(status)] = int(n)
+    return out
+
+
+def _ring_status(c: CampaignRow, i: int, rolled_back: int) -> str:
+    """A ring's word for people: an aborted campaign's rings that were restored say so."""
+    if rolled_back and c.state in (ABORTING, ABORTED):
+        return "rolling back" if c.state == ABORTING else "rolled back"
+    if i < c.ring or (i == c.ring and c.state == "completed"):
+        return "done"
+    return c.ring_state if i == c.ring else "pending"
 
 
 def _strata_totals(plan: dict[str, Any]) -> dict[str, int]:

@@ -35,6 +35,7 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
 
+from core.config import default_home
 from core.errors import Invalid
 from core.models import canonical_json
 
@@ -51,7 +52,7 @@ class AuditSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GATEWARD_", extra="ignore")
 
-    home: Path = Path("var")
+    home: Path = Field(default_factory=default_home)
     audit_key: SecretStr | None = Field(default=None, description="the HMAC key itself (≥ 16 characters)")
     audit_key_file: Path | None = Field(default=None, description="default $GATEWARD_HOME/audit.key")
     audit_anchor_file: Path | None = Field(default=None, description="default: beside the SQLite file, or "

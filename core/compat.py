@@ -28,6 +28,8 @@ workflows the proposal exercises; it reaches policy as ``devices[].compat``.
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -267,4 +269,64 @@ def matrix(s: Session, data: dict[str, Any], *, vendor: str | None = None, model
                     "source": "evidence" if ev else src,
                     "last_outcome_at": r.last_outcome_at.isoformat() if r is not None and r.last_outcome_at else None,
                     "last_error": r.last_error if r is not None else None})
+    return out
+
+
+# ---------------------------------------------------------------------------- firmware drift
+_CHUNK = re.compile(r"(\d+)")
+SAME_PATH_NOTE = ("same TR-181 path, different default behaviour: an unchanged tree does not prove unchanged "
+                  "behaviour; the evidence above decides")
+
+
+def firmware_key(firmware: str) -> tuple[tuple[int, Any], ...]:
+    """Natural order of firmware strings (``7.2.6`` < ``7.10.0``; ``S105`` < ``S120``)."""
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in _CHUNK.split(firmware) if p)
+
+
+def tree_drift(old: dict[str, bool | None], new: dict[str, bool | None]) -> dict[str, Any]:
+    """Parameters added, removed and changed in writability between two discovered data models.
+
+    A path in a table one side's discovered unit had no instances of is ``not_comparable``, not added
+    or removed: that unit could not list the table's parameters (an S105 unit that lost its DNS
+    servers after a reboot says nothing about S105's data model)."""
+    from core.capabilities import table_of, tables_seen
+
+    seen_old, seen_new = tables_seen(old), tables_seen(new)
+
+    def comparable(path: str) -> bool:
+        table = table_of(path)
+        return table is None or (table in seen_old and table in seen_new)
+
+    only_new, only_old = sorted(new.keys() - old.keys()), sorted(old.keys() - new.keys())
+    changed = [{"path": p, "from": old[p], "to": new[p]} for p in sorted(old.keys() & new.keys())
+               if old[p] is not None and new[p] is not None and old[p] != new[p]]
+    return {"added": [p for p in only_new if comparable(p)], "removed": [p for p in only_old if comparable(p)],
+            "writability_changed": changed,
+            "not_comparable": [p for p in only_new + only_old if not comparable(p)]}
+
+
+def firmware_drift(s: Session, *, vendor: str | None = None, model: str | None = None) -> list[dict[str, Any]]:
+    """Parameter-tree drift between consecutive firmware versions of one model (and root), from the
+    capabilities ``gateward devices discover`` stored (``core.capabilities``): evidence for the
+    matrix next to the outcome counts. A model with one discovered firmware has no row."""
+    from core.capabilities import stored_classes
+
+    groups: dict[tuple[str, str, str], list[Any]] = {}
+    for row in stored_classes(s, vendor, model):
+        groups.setdefault((row.vendor, row.model, row.root), []).append(row)
+    out: list[dict[str, Any]] = []
+    for (v, m, root), rows in sorted(groups.items()):
+        rows.sort(key=lambda r: firmware_key(r.firmware))
+        for a, b in itertools.pairwise(rows):
+            d = tree_drift(dict(a.params), dict(b.params))
+            parts = [f"{len(d['added'])} added", f"{len(d['removed'])} removed",
+                     f"{len(d['writability_changed'])} writability changed"]
+            if d["not_comparable"]:
+                parts.append(f"{len(d['not_comparable'])} not comparable (a table empty on a discovered unit)")
+            drifted = bool(d["added"] or d["removed"] or d["writability_changed"])
+            out.append({"vendor": v, "model": m, "root": root, "from_firmware": a.firmware, "to_firmware": b.firmware,
+                        "from_data_model": a.data_model_version, "to_data_model": b.data_model_version, **d,
+                        "summary": f"{a.firmware} → {b.firmware}: " + ", ".join(parts),
+                        "note": "" if drifted else SAME_PATH_NOTE,
+                        "discovered_at": [a.discovered_at.isoformat(), b.discovered_at.isoformat()]})
     return out

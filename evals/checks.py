@@ -16,7 +16,7 @@ from brain.channels import rules_for, width_mhz
 from brain.tools import RadioInfo, radios_from_values
 from core import topology
 from core.models import Device, Scalar
-from evals.scenario import Forbid, Kpi, ParamCheck
+from evals.scenario import Forbid, Kpi, ParamCheck, ProposalCheck
 from executors.base import ExecutorError
 
 _BAND = re.compile(r"\{(2\.4GHz|5GHz|6GHz)\}")
@@ -190,3 +190,26 @@ def check_forbid(rt: Any, f: Forbid, final: DeviceView, initial: DeviceView, pro
 
 def paths_of(checks: list[ParamCheck], forbids: list[Forbid]) -> list[str]:
     return list(dict.fromkeys([c.path for c in checks] + [f.path for f in forbids if f.path]))
+
+
+def check_proposal(c: ProposalCheck, proposal: Any, initial: DeviceView) -> list[str]:
+    """Problems with the proposal itself: paths (band placeholders resolved on this device),
+    exact values, operations and the number of targets."""
+    changes = {ch.path: ch.value for ch in proposal.changes}
+    out: list[str] = []
+    want = [resolve(p, initial.radios) or p for p in c.paths]
+    out += [f"proposal does not set {p}" for p in want if p not in changes]
+    if c.only_paths:
+        out += [f"proposal also sets {p}" for p in changes if p not in want and p not in
+                {resolve(k, initial.radios) or k for k in c.values}]
+    for raw, value in c.values.items():
+        p = resolve(raw, initial.radios) or raw
+        if p not in changes:
+            out.append(f"proposal does not set {p}")
+        elif not _eq(changes[p], value):
+            out.append(f"proposal sets {p}={changes[p]!r}, expected {value!r}")
+    ops = [o.command for o in proposal.operations]
+    out += [f"proposal has no {op} operation" for op in c.operations if op not in ops]
+    if c.targets is not None and len(proposal.targets) != c.targets:
+        out.append(f"proposal targets {len(proposal.targets)} device(s), expected {c.targets}")
+    return out

@@ -5,6 +5,9 @@
 over scenarios. ``pass^1`` is the plain pass rate. A deterministic planner has pass^k = pass^1; a
 model that passes 80 % of the time on every scenario has pass^4 ≈ 0.41 — the number that says
 whether a support agent can rely on it.
+
+``pass_1``/``pass_k`` are over the main scenarios; paraphrase runs (``evals/scenarios/paraphrases``)
+are reported beside them per language (``paraphrase_pass_1``, ``paraphrase_pass_1_heldout``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from math import comb
 from typing import Any
 
 from evals.runner import RunResult
+from evals.scenario import is_paraphrase
 
 
 def pass_hat_k(n: int, c: int, k: int) -> float:
@@ -24,15 +28,41 @@ def pass_hat_k(n: int, c: int, k: int) -> float:
     return comb(c, k) / comb(n, k)
 
 
+def _per_scenario(runs: Sequence[RunResult]) -> dict[str, tuple[int, int]]:
+    by: dict[str, list[RunResult]] = defaultdict(list)
+    for r in runs:
+        by[r.scenario].append(r)
+    return {sid: (len(rs), sum(r.passed for r in rs)) for sid, rs in by.items()}
+
+
+def _pass1(per: dict[str, tuple[int, int]]) -> float:
+    return sum(c / n for n, c in per.values()) / len(per) if per else 0.0
+
+
+def paraphrase_figures(ran: Sequence[RunResult]) -> dict[str, Any]:
+    """pass^1 over paraphrase runs per language, split into the phrasings used while tuning and the
+    held-out ones (deliverable 7): a planner that only knows its own wording scores low here."""
+    para = [r for r in ran if is_paraphrase(r.classes)]
+    out: dict[str, Any] = {"paraphrase_runs": len(para)}
+    for tag, key in (("tuning", "paraphrase_pass_1"), ("heldout", "paraphrase_pass_1_heldout")):
+        by_lang: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
+        for r in para:
+            if tag not in r.classes:
+                continue
+            lang = next((c.split(":", 1)[1] for c in r.classes if c.startswith("lang:")), "?")
+            n, c = by_lang[lang].get(r.scenario, (0, 0))
+            by_lang[lang][r.scenario] = (n + 1, c + int(r.passed))
+        out[key] = {lang: round(_pass1(per), 3) for lang, per in sorted(by_lang.items())}
+    return out
+
+
 def summarize(results: Sequence[RunResult], k: int, *, planner: str, wall_s: float) -> dict[str, Any]:
     ran = [r for r in results if r.skipped is None]
-    by: dict[str, list[RunResult]] = defaultdict(list)
-    for r in ran:
-        by[r.scenario].append(r)
-    per = {sid: (len(rs), sum(r.passed for r in rs)) for sid, rs in by.items()}
-    scenarios = len(per)
-    pass1 = sum(c / n for n, c in per.values()) / scenarios if scenarios else 0.0
-    passk = sum(pass_hat_k(n, c, k) for n, c in per.values()) / scenarios if scenarios else 0.0
+    per_all = _per_scenario(ran)
+    per = _per_scenario([r for r in ran if not is_paraphrase(r.classes)])  # the main score
+    scenarios = len(per_all)
+    pass1 = _pass1(per)
+    passk = sum(pass_hat_k(n, c, k) for n, c in per.values()) / len(per) if per else 0.0
     expect_change = [r for r in ran if r.expected == "change"]
     classes: dict[str, list[bool]] = defaultdict(list)
     for r in ran:
@@ -56,6 +86,7 @@ def summarize(results: Sequence[RunResult], k: int, *, planner: str, wall_s: flo
         "tokens_per_task": round(sum(r.tokens for r in ran) / len(ran), 1) if ran else 0.0,
         "cost_usd": round(sum(r.cost_usd for r in ran), 6),
         "wall_s": round(wall_s, 2),
+        **paraphrase_figures(ran),
         "by_class": {cl: round(sum(v) / len(v), 3) for cl, v in sorted(classes.items())},
         "failed": failed,
         "failed_known_issue": known,

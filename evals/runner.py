@@ -26,7 +26,14 @@ from brain.service import ChatService
 from core.errors import GatewardError
 from core.models import TERMINAL_STATES, Actor, Device, Proposal, ProposalState, utcnow
 from core.store import repo
-from core.store.schema import DeviceEventRow, DeviceRow, SubscriberRow, TelemetryRow, WifiNeighborRow
+from core.store.schema import (
+    DeviceEventRow,
+    DeviceRow,
+    ProposalDeviceRow,
+    SubscriberRow,
+    TelemetryRow,
+    WifiNeighborRow,
+)
 from core.users import get_actor
 from core.validation import validate_changes
 from evals import checks
@@ -35,6 +42,8 @@ from evals.scenario import Expect, Scenario
 
 PlannerName = Literal["offline", "llm"]
 HALLUCINATION_RULES = frozenset({"unknown_path", "root", "untranslatable"})
+# The planner's own replies (must_not_say is checked on these, never on tool output or device strings).
+REPLY_KINDS = frozenset({"answer", "question", "escalation", "outcome", "proposal", "notice"})
 
 
 @dataclass
@@ -57,6 +66,7 @@ class RunResult:
     planner_used: str = "offline"
     notices: list[str] = field(default_factory=list)
     duration_s: float = 0.0
+    turn_s: float = 0.0  # the first planner turn alone (svc.send of the first message): the agent's wait
     skipped: str | None = None
     known_issue: str | None = None
 
@@ -170,7 +180,7 @@ class ScenarioRunner:
     # ------------------------------------------------------------------ one run
     def run(self, sc: Scenario, trial: int = 0) -> RunResult:
         if self.planner == "llm" and self.llm_server is not None and sc.llm is None:
-            return RunResult(sc.id, trial, False, sc.expect.outcome, "skipped", sc.classes,
+            return RunResult(sc.id, trial, False, "|".join(sc.expect.outcomes), "skipped", sc.classes,
                              skipped="no llm.script for the local model endpoint", known_issue=sc.known_issue)
         world, svc = self.world(sc.fleet.seed, sc.fleet.homes)  # seeding is not part of the run's time
         t0 = time.perf_counter()
@@ -188,10 +198,13 @@ class ScenarioRunner:
         events: list[ChatEvent] = []
         tid = ""
         error: str | None = None
+        turn_s = 0.0
         try:
             tid = svc.start(device.id, actor, title=sc.title)
             text = f"[trigger:{sc.trigger}]" if sc.trigger else str(sc.message)
+            t_turn = time.perf_counter()
             events += list(svc.send(tid, text, actor))
+            turn_s = time.perf_counter() - t_turn
             events += self._drive(svc, tid, sc, actor, rt)
             for msg in sc.followups:
                 events += list(svc.send(tid, msg, actor))
@@ -210,9 +223,11 @@ class ScenarioRunner:
             result.planner_used = str(st.get("planner", self.planner))
         result.notices = [e.text for e in events if e.kind == "notice"][:10]
         self._cancel_open(rt, proposals)
+        self._forget(rt, proposals)
         world.restore(device.id, snap)
         self._cleanup_rows(world, added)
         result.duration_s = round(time.perf_counter() - t0, 3)
+        result.turn_s = round(turn_s, 4)
         return result
 
     def _drive(self, svc: ChatService, tid: str, sc: Scenario, actor: Actor, rt: Any) -> list[ChatEvent]:
@@ -264,6 +279,16 @@ class ScenarioRunner:
                 with contextlib.suppress(GatewardError):
                     rt.lifecycle.cancel(p.id, get_actor(rt.store, p.author), reason="evaluation cleanup")
 
+    @staticmethod
+    def _forget(rt: Any, proposals: list[Proposal]) -> None:
+        """Isolation: a run's proposals stay in the (throwaway) store for the report, but no longer
+        appear in the device's history, so a later run on the same device does not see them as
+        past fixes (the planner escalates a fix applied twice in a week)."""
+        if not proposals:
+            return
+        with rt.store.write() as s:
+            s.execute(delete(ProposalDeviceRow).where(ProposalDeviceRow.proposal_id.in_([p.id for p in proposals])))
+
     # ------------------------------------------------------------------ scoring
     def _score(self, sc: Scenario, expect: Expect, trial: int, rt: Any, device: Device, events: list[ChatEvent],
                proposals: list[Proposal], initial: checks.DeviceView, final: checks.DeviceView,
@@ -280,17 +305,20 @@ class ScenarioRunner:
         else:
             kinds = [e.kind for e in events if e.kind in ("question", "escalation", "answer")]
             observed = kinds[-1] if kinds else "error"
-        outcome_ok = (observed == expect.outcome or (expect.outcome == "no_change"
-                                                     and observed in ("question", "escalation", "answer")))
+        wanted = expect.outcomes
+        outcome_ok = observed in wanted or ("no_change" in wanted and observed in ("question", "escalation", "answer"))
         if not outcome_ok:
-            failures.append(f"expected {expect.outcome}, got {observed}")
-        if expect.outcome == "change" and final_p is not None:
+            failures.append(f"expected {' or '.join(wanted)}, got {observed}")
+        if expect.proposal is not None and final_p is not None:
+            failures += checks.check_proposal(expect.proposal, final_p, initial)
+        replies = " ".join(e.text for e in events if e.kind in REPLY_KINDS).lower()
+        failures += [f"the planner said {t!r}" for t in expect.must_not_say if t.lower() in replies]
+        if observed == "change" and final_p is not None:
             want = expect.final_state or "done"
             if str(final_p.state) != want:
                 failures.append(f"proposal {final_p.id} ended {final_p.state}, expected {want}"
                                 + (f" ({final_p.error})" if final_p.error else ""))
-        text = " ".join(e.text for e in events).lower()
-        failures += [f"no event mentions {t!r}" for t in expect.text_contains if t.lower() not in text]
+        failures += [f"no reply mentions {t!r}" for t in expect.text_contains if t.lower() not in replies]
         if outcome_ok:
             for c in expect.params:
                 problem = checks.check_param(rt, c, final, initial)
@@ -313,9 +341,9 @@ class ScenarioRunner:
         for p in proposals:
             issues = validate_changes(device, p.changes)
             hallucinated += sum(1 for i in issues if i.rule in HALLUCINATION_RULES)
-        over = expect.outcome == "change" and observed in ("escalation", "question", "answer")
+        over = wanted == ["change"] and observed in ("escalation", "question", "answer")
         return RunResult(
-            scenario=sc.id, trial=trial, passed=not failures, expected=expect.outcome, observed=observed,
+            scenario=sc.id, trial=trial, passed=not failures, expected="|".join(wanted), observed=observed,
             classes=list(sc.classes), failures=failures, proposal_ids=[p.id for p in proposals],
             final_state=str(final_p.state) if final_p else None, policy_escape=escape,
             hallucinated_paths=hallucinated, over_escalation=over, known_issue=sc.known_issue,
@@ -330,7 +358,7 @@ class ScenarioRunner:
                 try:
                     r = self.run(sc, trial)
                 except LookupError as exc:
-                    r = RunResult(sc.id, trial, False, sc.expect.outcome, "error", sc.classes,
+                    r = RunResult(sc.id, trial, False, "|".join(sc.expect.outcomes), "error", sc.classes,
                                   failures=[str(exc)], known_issue=sc.known_issue)
                 results.append(r)
                 if on_result:

@@ -113,12 +113,29 @@ class Forbid(_Strict):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class ProposalCheck(_Strict):
+    """Checks on the last proposal itself (not the device): which paths it sets (``{5GHz}`` etc.
+    expand as in ``ParamCheck``), exact values, operations, and how many devices it targets."""
+
+    paths: list[str] = Field(default_factory=list, description="every one of these paths is in the changes")
+    only_paths: bool = Field(False, description="and nothing else is changed")
+    values: dict[str, Scalar] = Field(default_factory=dict, description="path → exact proposed value")
+    operations: list[str] = Field(default_factory=list, description="operations it must carry (reboot, …)")
+    targets: int | None = Field(None, description="number of target devices")
+
+
 class Expect(_Strict):
-    outcome: ExpectedOutcome
+    outcome: ExpectedOutcome | list[ExpectedOutcome] = Field(description="one outcome, or a list: any of them")
     final_state: str | None = Field(None, description="proposal state at the end (default: done for change)")
     params: list[ParamCheck] = Field(default_factory=list)
     kpis: list[Kpi] = Field(default_factory=list)
     text_contains: list[str] = Field(default_factory=list)
+    must_not_say: list[str] = Field(default_factory=list, description="words none of the planner's replies contain")
+    proposal: ProposalCheck | None = None
+
+    @property
+    def outcomes(self) -> list[str]:
+        return list(self.outcome) if isinstance(self.outcome, list) else [self.outcome]
 
 
 class LLMSpec(_Strict):
@@ -159,6 +176,53 @@ class ScenarioError(ValueError):
     pass
 
 
+class ParaphraseSet(_Strict):
+    """Other wordings of one scenario's message in one language (deliverable 7: robustness as a
+    figure). Each phrasing becomes its own run with the base scenario's device, setup and
+    expectations; ``heldout`` phrasings are kept apart so that a figure exists for wordings nobody
+    tuned the planner against."""
+
+    paraphrase_of: str
+    lang: Literal["en", "de", "fr", "es"]
+    messages: list[str] = Field(default_factory=list)
+    heldout: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _some(self) -> ParaphraseSet:
+        if not self.messages and not self.heldout:
+            raise ValueError("a paraphrase set needs messages or heldout phrasings")
+        if any(not m.strip() for m in [*self.messages, *self.heldout]):
+            raise ValueError("a paraphrase is empty")
+        return self
+
+
+PARAPHRASE = "paraphrase"
+
+
+def is_paraphrase(classes: Iterable[str]) -> bool:
+    return PARAPHRASE in classes
+
+
+def expand_paraphrases(sets: list[ParaphraseSet], base: dict[str, Scenario]) -> list[Scenario]:
+    """One scenario per phrasing: the base scenario with the message replaced, classes tagged with
+    ``paraphrase``, ``lang:<xx>`` and ``heldout`` or ``tuning``; no model script (the script was
+    written for the base wording)."""
+    out: list[Scenario] = []
+    for ps in sets:
+        sc = base.get(ps.paraphrase_of)
+        if sc is None:
+            raise ScenarioError(f"paraphrases of unknown scenario {ps.paraphrase_of!r}")
+        if sc.message is None:
+            raise ScenarioError(f"scenario {sc.id!r} is a trigger; it has no message to paraphrase")
+        for tag, texts in (("tuning", ps.messages), ("heldout", ps.heldout)):
+            for n, text in enumerate(texts, start=1):
+                sid = f"{sc.id}.{ps.lang}-{tag[0]}{n}"
+                classes = [*sc.classes, PARAPHRASE, f"lang:{ps.lang}", tag]
+                out.append(sc.model_copy(update={"id": sid, "message": text, "classes": classes, "llm": None,
+                                                 "title": f"{sc.title} [{ps.lang} paraphrase]"}))
+    return out
+
+
 def _load_file(path: Path) -> list[dict[str, Any]]:
     text = path.read_text(encoding="utf-8")
     try:
@@ -190,8 +254,17 @@ def load_scenarios(paths: Iterable[Path | str] | Path | str | None = None) -> li
             raise ScenarioError(f"{p}: no such file or directory")
     out: list[Scenario] = []
     seen: dict[str, Path] = {}
+    sets: list[tuple[Path, ParaphraseSet]] = []
     for f in files:
         for i, item in enumerate(_load_file(f)):
+            if "paraphrase_of" in item:
+                try:
+                    sets.append((f, ParaphraseSet.model_validate(item)))
+                except ValidationError as exc:
+                    first = exc.errors()[0]
+                    raise ScenarioError(f"{f}: paraphrases #{i + 1}: {'.'.join(map(str, first['loc']))}: "
+                                        f"{first['msg']}") from exc
+                continue
             try:
                 sc = Scenario.model_validate(item)
             except ValidationError as exc:
@@ -203,4 +276,26 @@ def load_scenarios(paths: Iterable[Path | str] | Path | str | None = None) -> li
                 raise ScenarioError(f"{f}: scenario id {sc.id!r} is already used in {seen[sc.id]}")
             seen[sc.id] = f
             out.append(sc)
+    return out + _paraphrases(sets, out)
+
+
+def _paraphrases(sets: list[tuple[Path, ParaphraseSet]], loaded: list[Scenario]) -> list[Scenario]:
+    """Expand paraphrase sets; a base scenario not among the loaded files comes from the default
+    directory (so ``--scenarios evals/scenarios/paraphrases`` works on its own)."""
+    if not sets:
+        return []
+    base = {s.id: s for s in loaded}
+    if any(ps.paraphrase_of not in base for _, ps in sets):
+        extra = [s for s in load_scenarios([SCENARIO_DIR]) if not is_paraphrase(s.classes)]
+        base = {s.id: s for s in extra} | base
+    out: list[Scenario] = []
+    for f, ps in sets:
+        try:
+            out += expand_paraphrases([ps], base)
+        except ScenarioError as exc:
+            raise ScenarioError(f"{f}: {exc}") from exc
+    ids = {s.id for s in loaded}
+    clash = next((s.id for s in out if s.id in ids), None)
+    if clash:
+        raise ScenarioError(f"paraphrase id {clash!r} is already used")
     return out

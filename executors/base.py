@@ -64,6 +64,11 @@ class Discovery(BaseModel):
     supported_objects: list[str] = Field(default_factory=list)
     instance_map: dict[str, Any] = Field(default_factory=dict)
     firmware: str = ""
+    #: Every parameter the device reports, in TR-181 terms → writable (``None``: not said). Concrete
+    #: paths (``Device.WiFi.SSID.1.SSID``) when the adapter sees instances, generic (``{i}``) when the
+    #: device describes only its schema (USP GetSupportedDM). Empty: the adapter does not report
+    #: parameters, and validation falls back to the registry (``core.capabilities``).
+    parameters: dict[str, bool | None] = Field(default_factory=dict)
 
 
 class ApplyResult(BaseModel):

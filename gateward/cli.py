@@ -7,17 +7,22 @@ non-zero: 2 for bad input or a refused step, 1 when a change was denied or rolle
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import sys
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from core.errors import GatewardError
-from core.models import Change, Operation, Proposal, ProposalDraft, ProposalState
+
+if TYPE_CHECKING:  # the models cost ~80 ms to import; --help and read commands need none (issue 15)
+    from core.models import Change, Proposal, ProposalState
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Gateward: governed changes for CPE fleets.")
@@ -75,6 +80,24 @@ def rt() -> Any:
     return _runtime
 
 
+_reads: Any = None
+
+
+def reads() -> Any:
+    """For read-only commands: the full runtime when one is built, else a store and router without
+    the policy pack, the lifecycle or an Alembic run (gateward/read_runtime.py; issue 15)."""
+    global _reads
+    if _runtime is not None:
+        return _runtime
+    from core.config import get_settings
+    from gateward.read_runtime import ReadRuntime
+
+    url = get_settings().resolved_database_url()
+    if _reads is None or _reads.url != url:
+        _reads = ReadRuntime(url)
+    return _reads
+
+
 def actor(name: str) -> Any:
     from core.users import get_actor
 
@@ -82,6 +105,8 @@ def actor(name: str) -> Any:
 
 
 def parse_set(items: list[str]) -> list[Change]:
+    from core.models import Change
+
     changes = []
     for item in items:
         if "=" not in item:
@@ -131,6 +156,8 @@ def render_proposal(pid: str) -> None:
             for t in p.targets[:20]:
                 table.add_row(t, c.path, "?", str(mask_value(c.path, c.value)), "not previewed")
     console.print(table)
+    for w in (preview or {}).get("warnings", []):  # e.g. what a rollback cannot restore
+        console.print(f"  [yellow]preview:[/yellow] {w}", soft_wrap=True)
     with rt().store.read() as s:
         rec = repo.latest_decision(s, pid)
         approvals = repo.approvals_for(s, pid)
@@ -171,6 +198,8 @@ def propose(
     emergency: Annotated[bool, typer.Option(help="outside a change window, with a senior approver")] = False,
 ) -> None:
     """Propose a change: it is validated, previewed and decided by policy at once."""
+    from core.models import Operation, ProposalDraft, ProposalState
+
     who = actor(as_)
     ops = []
     for o in operation:
@@ -243,6 +272,8 @@ def cancel(proposal: str, as_: Annotated[str, typer.Option("--as")] = "alice", r
 @app.command()
 def apply(proposal: str, as_: Annotated[str | None, typer.Option("--as", help="default: the author")] = None) -> None:
     """Back up, apply, verify — or roll back — an approved proposal."""
+    from core.models import ProposalState
+
     lc = rt().lifecycle
     p = guarded(lambda: lc.get(proposal))
     who = actor(as_ or p.author)
@@ -255,10 +286,15 @@ def apply(proposal: str, as_: Annotated[str | None, typer.Option("--as", help="d
 
 @app.command()
 def rollback(proposal: str, reason: Annotated[str, typer.Option("--reason")],
-             as_: Annotated[str, typer.Option("--as")] = "bob") -> None:
-    """Revert a finished change from its backup."""
-    outcome = guarded(lambda: rt().lifecycle.rollback(proposal, actor(as_), reason))
+             as_: Annotated[str, typer.Option("--as")] = "bob",
+             force: Annotated[bool, typer.Option("--force", help="restore even over later changes (audited)")]
+             = False) -> None:
+    """Revert a finished change from its backup (refused if the device changed since, unless --force)."""
+    outcome = guarded(lambda: rt().lifecycle.rollback(proposal, actor(as_), reason, force=force))
     console.print(f"{proposal}: {state_text(outcome.proposal.state)}")
+    for device, paths in outcome.not_restored.items():
+        if paths:
+            console.print(f"  [yellow]{device}: not restored: {', '.join(paths)}[/yellow]")
     if outcome.alarms:
         fail("; ".join(outcome.alarms), code=1)
 
@@ -273,52 +309,7 @@ def recover() -> None:
         console.print(f"{pid}: {what}")
 
 
-@app.command()
-def devices(model: str | None = None, region: str | None = None, subscriber: str | None = None,
-            q: Annotated[str | None, typer.Option(help="search id/subscriber/model")] = None,
-            limit: int = 50) -> None:
-    """List devices in the fleet."""
-    from core.store import repo
-
-    with rt().store.read() as s:
-        items, total = repo.list_devices(s, model=model, region=region, subscriber=subscriber, q=q, limit=limit)
-    t = Table(title=f"devices ({len(items)} of {total})")
-    for col in ("id", "vendor", "model", "firmware", "root", "proto", "region", "subscriber"):
-        t.add_column(col)
-    for d in items:
-        t.add_row(d.id, d.vendor, d.model, d.firmware, str(d.root), str(d.protocol), d.region, d.subscriber or "")
-    console.print(t)
-
-
-@app.command()
-def device(device_id: str,
-           path: Annotated[list[str], typer.Option("--path", help="read live (default: Device.WiFi.Radio.)")] = [],  # noqa: B006
-           ) -> None:
-    """Show one device and read parameters live through its read path."""
-    from core.secrets import mask_value
-    from core.store import repo
-
-    with rt().store.read() as s:
-        d = guarded(lambda: repo.get_device(s, device_id))
-    console.print(f"[bold]{d.id}[/bold] {d.vendor} {d.model} fw {d.firmware} {d.root} {d.protocol} "
-                  f"region {d.region} subscriber {d.subscriber}")
-    reader = rt().router.reader(d)
-    pres = reader.presence(d)
-    console.print(f"presence: online={pres.online} reachable={pres.reachable} {pres.detail}")
-    if pres.online:
-        from executors.base import ExecutorError
-
-        try:
-            values = reader.read(d, path or ["Device.WiFi.Radio."])
-        except ExecutorError as exc:
-            fail(str(exc))
-        t = Table()
-        for col in ("parameter", "value", "type", "device path"):
-            t.add_column(col)
-        for k in sorted(values):
-            v = values[k]
-            t.add_row(k, str(mask_value(k, v.value)), v.type, v.device_path)
-        console.print(t)
+# `gateward devices [add|import|retire]` and `gateward device ID`: gateward/cli_devices.py (issue 11).
 
 
 @app.command()
@@ -342,23 +333,25 @@ def seed(homes: int = 200, seed_: Annotated[int, typer.Option("--seed")] = 7,
 
 @app.command()
 def run(host: str = "127.0.0.1", port: int = 8000, homes: int = 200,
-        worker: Annotated[bool, typer.Option(help="run a campaign+remediation worker here")] = True) -> None:
+        worker: Annotated[bool, typer.Option(help="run a campaign+remediation worker here")] = True,
+        usp_events: Annotated[bool | None, typer.Option(
+            "--usp-events/--no-usp-events",
+            help="record USP notifications (default: when GATEWARD_MQTT_URL is set or a device uses usp)")] = None,
+        ) -> None:
     """Serve the API and console over the (seeded if empty) simulated fleet."""
     import uvicorn
 
     from api.app import create_app
+    from gateward.runtime import start_event_sources
     from gateward.seed import ensure_seeded
 
+    sock = _bind(host, port)  # before anything says "serving": a taken port is a clear error, not a lie
     runtime = rt()
     n = ensure_seeded(runtime, homes=homes)
     for pid, what in runtime.lifecycle.recover():
         console.print(f"recovered {pid}: {what}")
-    from core.users import issue_token
-
-    tokens = {u: issue_token(runtime.store, u) for u in ("alice", "bob", "carol")}
-    console.print(f"fleet: {n} devices · database: {runtime.store.url.split('@')[-1]}")
-    for u, tok in tokens.items():
-        console.print(f"  token for {u}: {tok}")
+    console.print(f"fleet: {n} devices · database: {_db_label(runtime.store.url)}")
+    _print_demo_tokens(runtime.store)
     embedded = None
     if worker:
         # SQLite has no shared queue: campaigns and remediation units run on this in-process
@@ -366,12 +359,87 @@ def run(host: str = "127.0.0.1", port: int = 8000, homes: int = 200,
         from brain.remediation.worker import EmbeddedWorker
 
         embedded = EmbeddedWorker(runtime).start()
+    # Boot!/OnBoardRequest/ValueChange → device events and zero-touch provisioning (never waits for a broker)
+    events, said = start_event_sources(runtime, usp=usp_events, on_connect=console.print)
+    console.print(said)
+    from gateward.runtime import start_inventory_sync  # devices GenieACS knows → the fleet (off without its URL)
+
+    inventory, said = start_inventory_sync(runtime)
+    console.print(said)
+    server = uvicorn.Server(uvicorn.Config(create_app(runtime), log_level="warning"))
     console.print(f"[bold green]Gateward is serving on http://{host}:{port}/[/bold green]  (API docs: /docs)")
     try:
-        uvicorn.run(create_app(runtime), host=host, port=port, log_level="warning")
+        # uvicorn re-raises the signal it shut down on; Ctrl-C after a clean shutdown is a normal exit
+        # (as uvicorn.run treats it), not an error.
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run(sockets=[sock])
     finally:
+        if events is not None:
+            events.stop()
+        if inventory is not None:
+            inventory.stop()
         if embedded is not None:
             embedded.stop()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind the listening socket first, so "serving on" is printed only once it is true."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc} (another server there? try --port)")
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _db_label(url: str) -> str:
+    """The database URL without its password (``user:***@host``)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy parses: show only what follows the credentials
+        return url.split("@")[-1]
+
+
+def _print_demo_tokens(store: Any) -> None:
+    """A fresh token for every active demo person, with their roles, so a newcomer can sign in
+    to the console as each of them (automation identities are left out)."""
+    from core.models import ActorKind
+    from core.users import issue_token, list_users
+
+    people = [a for a, active in list_users(store) if active and a.kind is not ActorKind.JOB]
+    console.print("sign in to the console with one of these tokens (paste it on the sign-in page):")
+    for a in people:
+        console.print(f"  {a.id:<8} {', '.join(a.roles):<28} {issue_token(store, a.id)}", highlight=False)
+
+
+@app.command()
+def status() -> None:
+    """Which database and home this command uses, and what is in it: run it from anywhere to
+    check that the CLI sees the fleet you expect."""
+    from sqlalchemy import func, select
+
+    from core.config import get_settings
+    from core.store.schema import AuditEventRow, DeviceRow, ProposalRow
+
+    settings = get_settings()
+    runtime = rt()
+    with runtime.store.read() as s:
+        devices = int(s.scalar(select(func.count()).select_from(DeviceRow)) or 0)
+        pending = int(s.scalar(select(func.count()).select_from(ProposalRow).where(
+            ProposalRow.state == "awaiting_approval")) or 0)
+        head = int(s.scalar(select(func.max(AuditEventRow.seq))) or 0)
+    console.print(f"database: {_db_label(runtime.store.url)}", highlight=False, soft_wrap=True)
+    console.print(f"home:     {settings.home}  (GATEWARD_HOME)", highlight=False, soft_wrap=True)
+    console.print(f"policy:   {runtime.policy.name}", highlight=False)
+    console.print(f"fleet:    {devices} devices · {pending} proposals awaiting approval · audit head #{head}",
+                  highlight=False)
 
 
 @app.command()
@@ -434,26 +502,62 @@ def users_revoke(user_id: str) -> None:
 
 
 @users_app.command("token")
-def users_token(user_id: str) -> None:
-    """Issue an API token (shown once; stored hashed)."""
+def users_token(user_id: str,
+                ttl_days: Annotated[int | None, typer.Option("--ttl-days", help="lifetime in days "
+                                                             "(default GATEWARD_TOKEN_TTL_DAYS, 30)")] = None) -> None:
+    """Issue an API token (shown once; stored hashed; expires after --ttl-days)."""
     from core.users import issue_token
 
-    console.print(guarded(lambda: issue_token(rt().store, user_id)))
+    console.print(guarded(lambda: issue_token(rt().store, user_id, ttl_days)))
+
+
+@users_app.command("rotate")
+def users_rotate(user_id: str,
+                 ttl_days: Annotated[int | None, typer.Option("--ttl-days", help="the new token's lifetime")] = None,
+                 grace_hours: Annotated[float, typer.Option("--grace-hours", help="keep the old tokens working this "
+                                                            "long (0: revoke them now)")] = 0) -> None:
+    """Issue a new API token and retire the user's other tokens (now, or after --grace-hours)."""
+    from core.users import rotate_token
+
+    token, retired = guarded(lambda: rotate_token(rt().store, user_id, ttl_days, grace_hours))
+    when = "revoked" if grace_hours == 0 else f"expire in {grace_hours:g} h"
+    typer.echo(f"{retired} old token(s) {when}", err=True)
+    console.print(token)
 
 
 # ---------------------------------------------------------------------------- audit
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Verify the hash chain; exit 1 naming the first broken event."""
+def audit_verify(anchor: Annotated[list[Path] | None, typer.Option(
+        "--anchor", help="an exported anchor file (from `gateward audit anchor --out`) to check as well")] = None,
+) -> None:
+    """Verify the chain, the keyed head, the checkpoints and the anchor file(s); say what was checked
+    and what cannot be detected; exit 1 naming the first finding."""
     from core.audit import verify_chain
 
+    missing = [str(p) for p in anchor or [] if not p.is_file()]
+    if missing:
+        fail(f"anchor file not found: {', '.join(missing)}; pass a file written by `gateward audit anchor --out`")
     with rt().store.read() as s:
-        report = verify_chain(s)
-    if report.ok:
-        console.print(report.message())
-        return
-    err.print(report.message())
-    raise typer.Exit(1)
+        report = guarded(lambda: verify_chain(s, anchors=anchor or []))
+    out = console if report.ok else err
+    out.print(report.message(), markup=False, soft_wrap=True)
+    out.print("\n".join(report.details()), markup=False, highlight=False, soft_wrap=True)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("anchor")
+def audit_anchor(out: Annotated[Path | None, typer.Option(
+        "--out", help="also append the anchor line to this file (keep it off-host)")] = None) -> None:
+    """Checkpoint the chain head now and print the keyed anchor line, to keep off-host."""
+    from core.audit import checkpoint
+    from core.audit_anchor import append_anchor
+
+    with rt().store.write() as s:
+        a = guarded(lambda: checkpoint(s))
+    if out is not None:
+        append_anchor(out, a)
+    print(a.line().decode(), end="", flush=True)
 
 
 @audit_app.command("list")
@@ -540,7 +644,7 @@ def policy_bundle(out: str) -> None:
 # ---------------------------------------------------------------------------- plugins
 # Each area owns its commands in its own module (gateward/cli_*.py) with ``register(app)``.
 PLUGINS = ("gateward.cli_brain", "gateward.cli_usp", "gateward.cli_genieacs", "gateward.cli_campaign",
-           "gateward.cli_remediation")
+           "gateward.cli_remediation", "gateward.cli_devices")
 
 
 def _register_plugins() -> None:

@@ -155,6 +155,8 @@ def chat_command(
     if not device and not thread:
         fail("name the gateway with --device DEVICE (or continue a chat with --thread THREAD)")
     who = get_actor(as_)
+    if "auditor" in who.roles and len(who.roles) == 1:  # the same refusal as POST /api/chat/threads
+        fail(f"{who.id} is an auditor; auditors read threads but do not chat with the planner")
     try:
         svc = ChatService(rt(), planner=planner)  # type: ignore[arg-type]
     except LLMError as exc:

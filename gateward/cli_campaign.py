@@ -356,11 +356,24 @@ def worker(concurrency: Annotated[int, typer.Option(min=1, max=64, help="batches
     """
     from brain.remediation.worker import run_worker
     from campaigns.queue import is_postgres
+    from gateward.runtime import start_event_sources
 
     rt = _cli().rt()
     where = "PostgreSQL (distributed)" if is_postgres(rt.store.url) else "SQLite (in-process queue: run only one)"
     console.print(f"worker (campaigns + remediation): concurrency {concurrency} on {where}; Ctrl+C stops it gracefully")
-    run_worker(rt, concurrency=concurrency, name=name)
+    events, said = start_event_sources(rt, on_connect=console.print)  # USP notifications: stored once, any replica
+    console.print(said)
+    from gateward.runtime import start_inventory_sync  # devices GenieACS knows → the fleet (off without its URL)
+
+    inventory, said = start_inventory_sync(rt)
+    console.print(said)
+    try:
+        run_worker(rt, concurrency=concurrency, name=name)
+    finally:
+        if events is not None:
+            events.stop()
+        if inventory is not None:
+            inventory.stop()
 
 
 def register(app: typer.Typer) -> None:

@@ -51,14 +51,22 @@ def compat_command(vendor: Annotated[str | None, typer.Option(help="only this ve
                    model: Annotated[str | None, typer.Option(help="only this model")] = None,
                    workflow: Annotated[str | None, typer.Option(help="config, reboot, factory_reset, download")] = None,
                    evidence_only: Annotated[bool, typer.Option("--evidence", help="only rows with outcomes")] = False,
+                   drift: Annotated[bool, typer.Option(
+                       "--drift", help="parameter-tree drift between firmware versions of one model "
+                                       "(from `gateward devices discover`)")] = False,
                    as_json: Json = False) -> None:
     """The compatibility matrix with its evidence and the status policy uses.
 
     Outcomes per (vendor, model, firmware, workflow), the status the thresholds give, the static
-    matrix's, and the one policy reads."""
+    matrix's, and the one policy reads. ``--drift``: paths added, removed or changed in writability
+    between consecutive discovered firmware versions of each model."""
     from core import compat
 
     rt = _cli().rt()
+    if drift:
+        with rt.store.read() as s:
+            _print_drift(compat.firmware_drift(s, vendor=vendor, model=model), as_json)
+        return
     data = compat.policy_data(rt.policy)
     with rt.store.read() as s:
         rows = compat.matrix(s, data, vendor=vendor, model=model)
@@ -84,6 +92,29 @@ def compat_command(vendor: Annotated[str | None, typer.Option(help="only this ve
                       f"[{COMPAT_STYLE.get(r['static_status'], 'white')}]{r['static_status']}[/]",
                       f"[{COMPAT_STYLE.get(r['status'], 'white')}]{r['status']}[/] ({r['source']})")
     console.print(table)
+
+
+def _print_drift(rows: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        _dump({"drift": rows})
+        return
+    if not rows:
+        console.print("no model has two discovered firmware versions (run `gateward devices discover "
+                      "--model M --firmware F` for each)")
+        return
+    for r in rows:
+        console.print(f"[bold]{r['vendor']} {r['model']}[/] ({r['root']}) {r['summary']}", soft_wrap=True)
+        for path in r["added"]:
+            console.print(f"  + added    {path}", soft_wrap=True)
+        for path in r["removed"]:
+            console.print(f"  - removed  {path}", soft_wrap=True)
+        for c in r["writability_changed"]:
+            rw = {True: "writable", False: "read-only"}
+            console.print(f"  ~ {c['path']}: {rw[c['from']]} → {rw[c['to']]}", soft_wrap=True)
+        for path in r["not_comparable"]:
+            console.print(f"  ? unknown  {path} (its table had no instances on one discovered unit)", soft_wrap=True)
+        if r["note"]:
+            console.print(f"  [dim]{r['note']}[/]", soft_wrap=True)
 
 
 # ============================================================================ remediation

@@ -4,7 +4,11 @@ Why these commands: to try the USP path on a laptop an operator needs agents (``
 simulator over the twin on ``GATEWARD_MQTT_URL``), and to trust it they need to see presence the way
 the lifecycle sees it (``devices``), the raw values an agent reports (``get``) and the live event
 stream (``events``: mqtt_connect, Boot!, OnBoardRequest, ValueChange, OperationComplete). Nothing
-here writes to a device: writes go through ``gateward apply`` and the lifecycle.
+here writes device configuration: writes go through ``gateward apply`` and the lifecycle. The one
+exception is the agent's own notification plumbing (issue 11): ``subscriptions`` lists an agent's
+``LocalAgent.Subscription`` table, ``subscribe``/``unsubscribe`` add or remove entries, and ``topics``
+shows where each agent listens (learnt from its records and stored, so this short-lived process
+addresses an agent on ``/usp/agent`` as well as the long-running controller does).
 """
 
 from __future__ import annotations
@@ -45,14 +49,22 @@ def _check_broker(url: str) -> None:
 
 
 def _executor(url: str | None, timeout_s: float) -> Any:
-    from executors.usp import UspExecutor, usp_options
+    """A controller for this process, using (and adding to) the stored agent topics; it creates no
+    subscriptions by itself (that is the long-running controller's job on first contact)."""
+    from executors.usp import TopicBook, UspExecutor, controller_options, usp_options
+    from gateward.cli import rt
 
-    opts = usp_options()
+    try:
+        opts = usp_options()
+        copts = controller_options()
+    except ValueError as exc:
+        _fail(str(exc))
     opts.update(timeout_s=timeout_s, probe_timeout_s=min(timeout_s, opts["probe_timeout_s"]))
     target = _mqtt_url(url)
     _check_broker(target)
     try:
-        return UspExecutor(url=target, **opts)
+        return UspExecutor(url=target, topics=TopicBook(rt().store), controller_topic=copts["controller_topic"],
+                           watch=copts["watch"], **opts)
     except (ConnectionError, OSError) as exc:
         _fail(str(exc))
 
@@ -84,6 +96,11 @@ def agents(
     boot: Annotated[bool, typer.Option(help="send Boot! on start, as after power-on")] = False,
     onboard: Annotated[bool, typer.Option(help="send OnBoardRequest on first connect")] = False,
     report_every: Annotated[float, typer.Option(help="seconds between status lines")] = 10.0,
+    agent_topic: Annotated[str | None, typer.Option(
+        help="agents' topic, {endpoint}=endpoint ID (default usp/agent/{endpoint}; OB-USP-Agent: /usp/agent)")] = None,
+    wifi: Annotated[bool, typer.Option(help="agents have WiFi. objects (--no-wifi: like a device without)")] = True,
+    factory_subscriptions: Annotated[bool, typer.Option(
+        help="agents ship a Boot! subscription (--no-factory-subscriptions: like the OB-USP-Agent)")] = True,
 ) -> None:
     """Run simulated USP agents for twin devices until Ctrl-C (one process, shared connections)."""
     from executors.sim.twin import Twin
@@ -105,12 +122,17 @@ def agents(
         _fail(f"the twin holds no {protocol} devices: seed a fleet first (`gateward seed`) or pass --protocol all")
     cfg = HostConfig(url=target, controller_id=usp_options()["endpoint_id"], mqtt_version=mqtt,
                      agents_per_connection=per_connection, dedicated=dedicated, persist=persist,  # type: ignore[arg-type]
-                     boot_on_start=boot, onboard=onboard)
+                     boot_on_start=boot, onboard=onboard, agent_topic=agent_topic, wifi=wifi,
+                     factory_subscriptions=factory_subscriptions)
     host = AgentHost(cfg, twin)
-
-    async def main() -> None:
+    try:
         for device_id in ids:
             host.add_device(device_id)
+    except ValueError as exc:  # e.g. two agents on one fixed --agent-topic
+        twin.close()
+        _fail(f"{exc} (or pass --count 1)")
+
+    async def main() -> None:
         await host.start()
         console.print(f"{len(host.agents)} USP agents on {host.connections} MQTT connection(s) at {target} "
                       f"(MQTT {'5' if mqtt == 5 else '3.1.1'}), controller {cfg.controller_id}; Ctrl-C stops")
@@ -220,6 +242,134 @@ def events(
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(bounded())
+
+
+def _agent_call(ex: Any, device: Any, coro: Any, timeout: float) -> Any:
+    """Run one controller exchange for ``device``; a failure becomes a clear error (exit 2)."""
+    from executors.usp.controller import AgentOffline, UspTimeout
+    from executors.usp.errors import UspError, describe
+
+    try:
+        return ex.runner.run(coro, timeout=timeout * 4 + 10)
+    except UspTimeout as exc:
+        _fail(f"{device.id}: {exc}")
+    except AgentOffline as exc:
+        _fail(f"{device.id}: {exc}")
+    except UspError as exc:
+        _fail(f"{device.id}: the agent refused: USP {exc.code} {describe(exc.code)}: {exc}")
+    except KeyError as exc:
+        _fail(f"{device.id}: {exc.args[0]}")
+    except (ValueError, ConnectionError, TimeoutError) as exc:
+        _fail(f"{device.id}: {exc}")
+
+
+@usp_app.command("subscriptions")
+def subscriptions(
+    device_id: str,
+    url: Annotated[str | None, typer.Option(help="MQTT broker (default GATEWARD_MQTT_URL)")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the agent")] = 5.0,
+) -> None:
+    """An agent's LocalAgent.Subscription table, and which subscriptions Gateward relies on are missing."""
+    from executors.usp import endpoint_for
+    from executors.usp import subscriptions as subs
+
+    (device,) = _usp_devices([device_id], True)
+    ex = _executor(url, timeout)
+    ep = endpoint_for(device)
+    try:
+        plan = _agent_call(ex, device, subs.plan(ex.controller, ep, watch=ex.watch, timeout=timeout), timeout)
+    finally:
+        ex.close()
+    table = Table(title=f"{device.id} ({ep}) subscriptions — {len(plan.rows)}")
+    for col in ("path", "id", "type", "references", "enabled", "for us"):
+        table.add_column(col)
+    for r in plan.rows:
+        table.add_row(r.path, r.id, r.notif_type, r.reference_list, "yes" if r.enable else "no",
+                      "yes" if subs.addressed_to_us(r, plan.ours) else f"no ({r.recipient})")
+    console.print(table)
+    for w in plan.missing:
+        console.print(f"missing: {w.notif_type} {w.reference} (created on first contact, or: "
+                      f"gateward usp subscribe {device.id} --ensure)", highlight=False)
+    if plan.unsupported:
+        console.print(f"not watched (not in this device's data model): {', '.join(plan.unsupported)}",
+                      highlight=False)
+
+
+@usp_app.command("subscribe")
+def subscribe(
+    device_id: str,
+    notif_type: Annotated[str | None, typer.Option("--type", help="Event, ValueChange, OperationComplete, ...")] = None,
+    reference: Annotated[str | None, typer.Option("--ref", help="ReferenceList: paths, comma-separated")] = None,
+    subscription_id: Annotated[str, typer.Option("--id", help="subscription ID (default: derived)")] = "",
+    retry: Annotated[bool, typer.Option(help="NotifRetry: the agent retries until answered")] = False,
+    ensure: Annotated[bool, typer.Option(help="create every subscription Gateward relies on that is missing")] = False,
+    url: Annotated[str | None, typer.Option(help="MQTT broker (default GATEWARD_MQTT_URL)")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the agent")] = 5.0,
+) -> None:
+    """Add a subscription on a device's agent (or, with --ensure, those Gateward relies on)."""
+    from executors.usp import endpoint_for
+    from executors.usp import subscriptions as subs
+
+    if ensure == bool(notif_type or reference):
+        _fail("give either --ensure, or --type and --ref")
+    if not ensure and not (notif_type and reference):
+        _fail("give both --type and --ref")
+    (device,) = _usp_devices([device_id], True)
+    ex = _executor(url, timeout)
+    ep = endpoint_for(device)
+    try:
+        if ensure:
+            report = _agent_call(ex, device, subs.ensure(ex.controller, ep, watch=ex.watch, timeout=timeout), timeout)
+            console.print(f"{device.id}: created {', '.join(report.created) or 'nothing'}; already there "
+                          f"{', '.join(report.existing) or 'nothing'}"
+                          + (f"; not in its data model: {', '.join(report.unsupported)}" if report.unsupported else ""),
+                          highlight=False)
+            return
+        path = _agent_call(ex, device, subs.subscribe(ex.controller, ep, str(notif_type), str(reference),
+                                                      subscription_id=subscription_id, notif_retry=retry,
+                                                      timeout=timeout), timeout)
+    finally:
+        ex.close()
+    console.print(f"{device.id}: created {path}", highlight=False)
+
+
+@usp_app.command("unsubscribe")
+def unsubscribe(
+    device_id: str,
+    subscription_ids: Annotated[list[str], typer.Argument(help="subscription IDs (see `gateward usp subscriptions`)")],
+    url: Annotated[str | None, typer.Option(help="MQTT broker (default GATEWARD_MQTT_URL)")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the agent")] = 5.0,
+) -> None:
+    """Delete subscriptions from a device's agent by ID (an unknown ID deletes nothing)."""
+    from executors.usp import endpoint_for
+    from executors.usp import subscriptions as subs
+
+    (device,) = _usp_devices([device_id], True)
+    ex = _executor(url, timeout)
+    try:
+        paths = _agent_call(ex, device, subs.unsubscribe(ex.controller, endpoint_for(device), subscription_ids,
+                                                         timeout=timeout), timeout)
+    finally:
+        ex.close()
+    console.print(f"{device.id}: deleted {', '.join(paths) or 'nothing'}", highlight=False)
+
+
+@usp_app.command("topics")
+def topics(
+    device_ids: Annotated[list[str] | None, typer.Argument(help="devices (default: every stored topic)")] = None,
+) -> None:
+    """Where agents listen, as learnt from their records (mqtt_connect, Response Topic, reply-to)."""
+    from executors.usp import TopicBook, endpoint_for
+    from gateward.cli import rt
+
+    eps = [endpoint_for(d) for d in _usp_devices(list(device_ids), True)] if device_ids else None
+    known = TopicBook(rt().store).all(eps)
+    table = Table(title=f"USP agent topics ({len(known)})")
+    for col in ("endpoint", "topic", "mqtt", "learnt from"):
+        table.add_column(col)
+    for ep, k in sorted(known.items()):
+        table.add_row(ep, k.topic, str(k.mqtt_version), k.source)
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,5 @@
-"""Build the process's parts once: store, policy engine, executor router, lifecycle.
+"""Build the process's parts once: store, policy engine, executor router, lifecycle — and the
+event sources a long-running process listens to (:func:`start_event_sources`).
 
 This is the composition root. ``api`` and the CLI receive a :class:`Runtime`; nothing below
 this layer imports it.
@@ -6,14 +7,48 @@ this layer imports it.
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from core.config import Settings, get_settings
-from core.lifecycle import Lifecycle
 from core.routing import ExecutorRouter
 from core.store import Store
 from executors.base import Executor
 from policies.base import PolicyEngine
+
+if TYPE_CHECKING:  # imported where a runtime is built: a read command needs only the router (issue 15)
+    from core.lifecycle import Lifecycle
+
+log = logging.getLogger("gateward.runtime")
+
+
+class SharedAdapter:
+    """One lazily built adapter instance, shared by the router (device calls) and by event listeners.
+
+    Why: the USP controller that answers requests is the one that receives the agents'
+    notifications (one MQTT connection, one endpoint ID); an event source must listen on that very
+    instance, not build a second controller."""
+
+    def __init__(self, factory: Callable[[], Executor]) -> None:
+        self._factory = factory
+        self._instance: Executor | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Executor:
+        with self._lock:
+            if self._instance is None:
+                self._instance = self._factory()
+            return self._instance
+
+    def close(self) -> None:
+        with self._lock:
+            inst, self._instance = self._instance, None
+        if inst is not None:
+            inst.close()
 
 
 @dataclass
@@ -23,28 +58,45 @@ class Runtime:
     policy: PolicyEngine
     router: ExecutorRouter
     lifecycle: Lifecycle
+    usp: SharedAdapter | None = None  # the router's USP adapter (None when a caller brought its own router)
 
     def close(self) -> None:
         self.router.close()
+        if self.usp is not None:
+            self.usp.close()
         self.policy.close()
         self.store.dispose()
 
 
 def build_runtime(settings: Settings | None = None, *, database_url: str | None = None,
                   policy: PolicyEngine | None = None, router: ExecutorRouter | None = None) -> Runtime:
+    from core.lifecycle import Lifecycle
     from policies.engine import load_engine
 
     settings = settings or get_settings()
     store = Store(database_url or settings.resolved_database_url())
     engine = policy or load_engine(settings)
-    router = router or default_router(settings, store)
-    return Runtime(settings, store, engine, router, Lifecycle(store, engine, router, settings))
+    usp: SharedAdapter | None = None
+    if router is None:
+        usp = usp_adapter(settings, store)
+        router = default_router(settings, store, usp=usp)
+    return Runtime(settings, store, engine, router, Lifecycle(store, engine, router, settings), usp)
 
 
-def default_router(settings: Settings, store: Store) -> ExecutorRouter:
+def usp_adapter(settings: Settings, store: Store | None = None) -> SharedAdapter:
+    def _usp() -> Executor:
+        from executors import usp
+
+        return usp.factory(settings, store)  # the store keeps each agent's topic for every process
+
+    return SharedAdapter(_usp)
+
+
+def default_router(settings: Settings, store: Store, *, usp: SharedAdapter | None = None) -> ExecutorRouter:
     """The simulator always; the GenieACS adapter when ``GATEWARD_GENIEACS_URL`` is set; the USP
-    controller (over ``GATEWARD_MQTT_URL``) on first use by a device whose adapter is ``usp``.
-    Adapters are created lazily, so an unconfigured one costs nothing."""
+    controller (over ``GATEWARD_MQTT_URL``) on first use by a device whose adapter is ``usp`` (or
+    when :func:`start_event_sources` starts listening). Adapters are created lazily, so an
+    unconfigured one costs nothing."""
     from executors.sim.executor import SimExecutor
 
     sim_url = settings.sim_database_url or store.url
@@ -57,10 +109,142 @@ def default_router(settings: Settings, store: Store) -> ExecutorRouter:
 
         router.register("genieacs", _genieacs)
 
-    def _usp() -> Executor:
-        from executors import usp
-
-        return usp.factory(settings)
-
-    router.register("usp", _usp)
+    router.register("usp", (usp or usp_adapter(settings, store)).get)
     return router
+
+
+# ============================================================================ event sources
+def usp_events_wanted(runtime: Runtime) -> tuple[bool, str]:
+    """Whether a long-running process should listen for USP notifications, and why (or why not).
+
+    Yes when ``GATEWARD_MQTT_URL`` is set explicitly, or any device's adapter is ``usp``. The default
+    simulated fleet needs neither, so ``make run`` on a laptop without a broker dials nothing."""
+    from sqlalchemy import select
+
+    from core.store.schema import DeviceRow
+
+    if runtime.usp is None:
+        return False, "this runtime was built with its own executor router"
+    if "mqtt_url" in runtime.settings.model_fields_set:
+        return True, "GATEWARD_MQTT_URL is set"
+    with runtime.store.read() as s:
+        if s.scalar(select(DeviceRow.id).where(DeviceRow.adapter == "usp").limit(1)) is not None:
+            return True, "devices use the usp adapter"
+    return False, "no device uses the usp adapter and GATEWARD_MQTT_URL is not set"
+
+
+class UspEvents:
+    """The USP controller's notifications, recorded: ``Boot!``, OnBoardRequest and ValueChange become
+    ``device_events`` rows (once each, see ``brain.remediation.ingest``), move ``last_seen``, open
+    zero-touch provisioning after a factory reset or first contact, and feed the detectors.
+
+    Runs on its own thread (:class:`~brain.remediation.ingest.IngestPump`). Starting never waits for
+    the broker: while it is away a warning says so (once, then every ``warn_every_s``) and the
+    controller is retried in the background with back-off up to ``retry_max_s``."""
+
+    def __init__(self, runtime: Runtime, *, interval_s: float = 0.25, retry_max_s: float = 30.0,
+                 warn_every_s: float = 300.0, on_connect: Callable[[str], None] | None = None) -> None:
+        from brain.remediation.ingest import Ingestor, IngestPump, UspSource
+        from brain.remediation.service import Remediation
+
+        if runtime.usp is None:
+            raise ValueError("USP events need the runtime's own USP adapter (build_runtime without a router)")
+        self.runtime, self._adapter = runtime, runtime.usp
+        self.retry_max_s, self.warn_every_s, self.on_connect = retry_max_s, warn_every_s, on_connect
+        self.source = UspSource()
+        self.connected = False
+        self.error: str | None = None  # a configuration error: nothing to retry until it is fixed
+        self._executor: Any = None
+        self._next_try = 0.0
+        self._backoff = 1.0
+        self._warned_at: float | None = None
+        self.pump = IngestPump(Ingestor(Remediation(runtime)), self.source, interval_s=interval_s,
+                               prepare=self._prepare, name="usp-events")
+
+    @property
+    def url(self) -> str:
+        return self.runtime.settings.mqtt_url
+
+    def start(self) -> UspEvents:
+        self.pump.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.pump.stop(timeout)
+
+    def _prepare(self) -> bool:
+        """Called by the pump before each round: build and attach the adapter, connect it."""
+        if self.error is not None:
+            return False
+        if self._executor is None:
+            try:
+                self._executor = self._adapter.get()
+            except ValueError as exc:  # GATEWARD_USP_* out of range: say so once, keep serving
+                self.error = str(exc)
+                log.error("USP events are off: %s", exc)
+                return False
+            self.source.attach(self._executor)
+        if self._executor.controller.started:
+            return self._connected()
+        now = time.monotonic()
+        if now < self._next_try:
+            return False
+        if self._executor.connect():
+            return self._connected()
+        self._next_try = now + self._backoff
+        if self._warned_at is None or now - self._warned_at >= self.warn_every_s:
+            self._warned_at = now
+            log.warning("USP events: no MQTT broker answers at %s (%s); retrying in the background every "
+                        "%gs at most — Boot!, OnBoardRequest and ValueChange are not recorded until it does",
+                        self.url, self._executor.last_connect_error or "refused", self.retry_max_s)
+        self._backoff = min(self._backoff * 2, self.retry_max_s)
+        return False
+
+    def _connected(self) -> bool:
+        if not self.connected:
+            self.connected = True
+            self._backoff = 1.0
+            what = f"USP events: listening on {self.url} as {self._executor.controller.endpoint_id}"
+            log.info(what)
+            if self.on_connect is not None:
+                self.on_connect(what)
+        return True
+
+
+def start_event_sources(runtime: Runtime, *, usp: bool | None = None,
+                        on_connect: Callable[[str], None] | None = None) -> tuple[UspEvents | None, str]:
+    """Start what a long-running process (``gateward run``, ``gateward worker``) listens to: today the
+    USP controller's notifications. ``usp=None`` decides by :func:`usp_events_wanted`; returns the
+    started source (or None) and a line saying what was decided, for the operator."""
+    if usp is False:
+        return None, "USP events: off (asked to be)"
+    wanted, why = usp_events_wanted(runtime)
+    if usp and runtime.usp is not None:
+        wanted, why = True, "asked to be"
+    if not wanted:
+        return None, f"USP events: off ({why})"
+    events = UspEvents(runtime, on_connect=on_connect).start()
+    return events, f"USP events: on ({why}); connecting to {events.url} in the background"
+
+
+# ============================================================================ inventory from the ACS
+def start_inventory_sync(runtime: Runtime) -> tuple[Any, str]:
+    """Start the periodic inventory sync from GenieACS (``core.inventory_sync.PeriodicSync``) for a
+    long-running process; off when ``GATEWARD_GENIEACS_URL`` is unset or
+    ``GATEWARD_INVENTORY_SYNC_S`` is 0. Returns the started sync (or None) and a line for the operator."""
+    from core.inventory_sync import InventorySync, InventorySyncSettings, PeriodicSync
+
+    own = InventorySyncSettings()
+    if not runtime.settings.genieacs_url:
+        return None, "inventory sync: off (GATEWARD_GENIEACS_URL is not set)"
+    if own.sync_s <= 0:
+        return None, "inventory sync: off (GATEWARD_INVENTORY_SYNC_S is 0)"
+    from executors.genieacs.inventory import source_from_settings
+
+    try:
+        source = source_from_settings(runtime.settings, page_size=own.page_size)
+    except (LookupError, ValueError) as exc:
+        return None, f"inventory sync: off ({exc})"
+    periodic = PeriodicSync(lambda: InventorySync(runtime.store, source, region=own.region, service=own.service),
+                            own.sync_s).start()
+    return periodic, f"inventory sync: from {source.client.base_url} every {own.sync_s:g}s"

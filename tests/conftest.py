@@ -21,6 +21,9 @@ from sqlalchemy import create_engine, text
 # DE/FR/GB windows of the shipped pack) so that no result depends on when the suite runs. Set
 # before any Settings is built, and inherited by the CLI subprocesses tests start.
 os.environ.setdefault("GATEWARD_POLICY_TIME", "02:30")
+# Keep the suite out of the per-user data directory (the default GATEWARD_HOME): audit keys and
+# any default SQLite file go under the checkout's var/, as before that default moved.
+os.environ.setdefault("GATEWARD_HOME", str(Path(__file__).resolve().parents[1] / "var" / "test-home"))
 
 PG_URL = os.environ.get("GATEWARD_TEST_DATABASE_URL")
 REQUIRE = os.environ.get("GATEWARD_REQUIRE_SERVICES") == "1"

@@ -16,9 +16,9 @@ from api import device_views as views
 from api.deps import ActorDep, RuntimeDep
 from api.errors import errors_for
 from api.schemas import DeviceItem, DeviceList, Facets, IPPingIn
+from core.device_overview import OVERVIEW_OBJECTS, read_overview
 from core.errors import Invalid
 from core.models import Device
-from core.secrets import mask_value
 from core.store import repo
 from executors.base import ExecutorError
 
@@ -27,7 +27,7 @@ router = APIRouter(prefix="/api/devices", tags=["devices"], responses=errors_for
 DeviceState = Literal["online", "offline", "unreachable", "busy", "idle"]
 DeviceId = Annotated[str, Path(min_length=1, max_length=128)]
 PRESENCE_SCAN_LIMIT = 2000
-LIVE_PREFIXES = ("Device.DeviceInfo.", "Device.WiFi.", "Device.DNS.Client.", "Device.ManagementServer.")
+LIVE_PREFIXES = OVERVIEW_OBJECTS  # each optional: a device without Wi-Fi still shows the rest
 
 
 def _presence(rt: Any, d: Device) -> dict[str, Any]:
@@ -59,6 +59,9 @@ def list_devices(rt: RuntimeDep, _: ActorDep,
                  state: Annotated[DeviceState | None, Query(description="online | offline | unreachable "
                                                              "(live presence) | busy | idle (live proposals)")] = None,
                  q: Annotated[str | None, Query(max_length=100, description="id, subscriber or model contains")] = None,
+                 status: Annotated[Literal["active", "retired"] | None,
+                                   Query(description="inventory status (retired devices are kept, never targeted)")]
+                 = None,
                  presence: Annotated[bool, Query(description="include live presence per device")] = False,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                  offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> DeviceList:
@@ -67,11 +70,11 @@ def list_devices(rt: RuntimeDep, _: ActorDep,
     with rt.store.read() as s:
         if state is None:
             items, total = repo.list_devices(s, subscriber=subscriber, model=model, firmware=firmware, region=region,
-                                             q=q, limit=limit, offset=offset)
+                                             q=q, limit=limit, offset=offset, status=status)
             busy = views.busy_device_ids(s)
         else:
             items, total = repo.list_devices(s, subscriber=subscriber, model=model, firmware=firmware, region=region,
-                                             q=q, limit=PRESENCE_SCAN_LIMIT + 1, offset=0)
+                                             q=q, limit=PRESENCE_SCAN_LIMIT + 1, offset=0, status=status)
             busy = views.busy_device_ids(s)
     if state is not None:
         if state not in ("busy", "idle") and len(items) > PRESENCE_SCAN_LIMIT:
@@ -132,15 +135,21 @@ def get_device(device_id: DeviceId, rt: RuntimeDep, _: ActorDep,
 
 
 def _live_read(rt: Any, d: Device, prefixes: list[str]) -> dict[str, Any]:
+    """What the device has under ``prefixes`` (DeviceInfo first); objects it lacks are listed in
+    ``live_absent`` instead of failing the whole read (issue 11: devices without Wi-Fi)."""
     pres = _presence(rt, d)
     if not pres.get("online"):
-        return {"live": None, "live_error": f"device is offline ({pres.get('detail') or 'no recent contact'})"}
+        return {"live": None, "live_error": f"device is offline ({pres.get('detail') or 'no recent contact'})",
+                "live_absent": []}
     try:
-        values = rt.router.reader(d).read(d, prefixes)
-    except ExecutorError as exc:
-        return {"live": None, "live_error": exc.message}
-    return {"live": [{"path": k, "value": mask_value(k, v.value), "type": v.type, "writable": v.writable}
-                     for k, v in sorted(values.items())], "live_error": None}
+        ov = read_overview(rt.router.reader(d), d, prefixes)
+    except LookupError as exc:
+        return {"live": None, "live_error": str(exc), "live_absent": []}
+    if ov.error is not None and not ov.values:
+        return {"live": None, "live_error": ov.error, "live_absent": ov.absent}
+    error = ov.error or (f"the device has no {', '.join(ov.absent)}" if not ov.values and ov.absent else None)
+    return {"live": [{k: r[k] for k in ("path", "value", "type", "writable")} for r in ov.rows()],
+            "live_error": error, "live_absent": ov.absent}
 
 
 @router.get("/{device_id}/parameters", responses=errors_for(404, 422))

@@ -82,7 +82,7 @@ def list_cases(rt: RuntimeDep, _: ActorDep,
                problem: Annotated[str | None, Query(max_length=64)] = None,
                device_id: Annotated[str | None, Query(max_length=160)] = None,
                limit: Annotated[int, Query(ge=1, le=500)] = 50,
-               offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+               offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> dict[str, Any]:
     items, total = _svc(rt).list(status=status, problem=problem, device_id=device_id, limit=limit, offset=offset)
     return {"items": items, "total": total}
 

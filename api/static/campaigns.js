@@ -15,15 +15,19 @@ function stateBadge(state) {
   return h("span", { class: `badge ${STATE_CLASS[state] || ""}`, "data-testid": "campaign-state", "data-state": state }, state);
 }
 
-function bar(done, failed, total) {
+// verified (green), failed (red), rolled back (amber): after an abort the green goes and the
+// amber says where the devices went back to.
+function bar(done, failed, total, rolledBack = 0) {
   const outer = h("div", { class: "bar", role: "progressbar", "aria-valuemin": 0, "aria-valuemax": total,
-    "aria-valuenow": done + failed });
+    "aria-valuenow": done + failed, title: `${done} verified · ${failed} failed · ${rolledBack} rolled back of ${total}` });
   outer.style.cssText = "background:#e5e7eb;height:12px;border-radius:6px;overflow:hidden;display:flex;min-width:220px";
   const ok = h("div");
   ok.style.cssText = `background:#1b7f3b;width:${total ? (100 * done) / total : 0}%`;
   const bad = h("div");
   bad.style.cssText = `background:#c2410c;width:${total ? (100 * failed) / total : 0}%`;
-  outer.append(ok, bad);
+  const back = h("div");
+  back.style.cssText = `background:#d97706;width:${total ? (100 * Math.max(0, rolledBack - failed)) / total : 0}%`;
+  outer.append(ok, bad, back);
   return outer;
 }
 
@@ -112,7 +116,7 @@ async function detail(root, id) {
   const rings = h("table", { "data-testid": "campaign-rings" },
     h("thead", {}, h("tr", {}, ["ring", "share", "devices", "progress", "✓", "✗", "rolled back", "status"].map((c) => h("th", {}, c)))),
     h("tbody", {}, st.rings_detail.map((r) => h("tr", { "data-testid": "campaign-ring", "data-ring": r.ring },
-      h("td", {}, r.name), h("td", {}, `${r.stage_pct}%`), h("td", {}, r.size), h("td", {}, bar(r.verified, r.failed, r.size)),
+      h("td", {}, r.name), h("td", {}, `${r.stage_pct}%`), h("td", {}, r.size), h("td", {}, bar(r.verified, r.failed, r.size, r.rolled_back)),
       h("td", {}, r.verified), h("td", {}, r.failed), h("td", {}, r.rolled_back), h("td", {}, r.status)))));
   const verdicts = h("ul", { "data-testid": "campaign-analyses" }, st.analyses.filter((a) => a.final || a.outcome !== "pending").slice(-8)
     .map((a) => h("li", {}, `${fmtTime(a.ts)} · ring ${a.ring + 1} · ${a.outcome}: ${a.reasons.join("; ")}`)));

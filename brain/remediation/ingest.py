@@ -9,27 +9,42 @@ after that — which device, which row, which trigger — is decided once, here.
 cursor in ``remediation_cursors`` so a restart neither loses nor replays events, and a trigger
 older than the device's last provisioning is ignored (replays are harmless).
 
+Pushed events have no cursor: a USP notification reaches every process subscribed to the
+controller topic and is retransmitted until answered. Such a signal carries a ``key`` (endpoint,
+subscription, ``msg_id``); its row is inserted with ``ON CONFLICT DO NOTHING`` on the unique
+``device_events.event_key``, and only the process whose insert won fires its zero-touch trigger —
+so one notification is one row and one trigger, however many replicas heard it.
+
 Sources: :class:`TwinSource` (the simulator's event log: tests, demo, the simulated fleet),
-:class:`UspSource` (a listener on the USP controller's event stream), :class:`GenieAcsSource`
+:class:`UspSource` (a listener on the USP controller's event stream, drained by an
+:class:`IngestPump` that ``gateward run``/``gateward worker`` start), :class:`GenieAcsSource`
 (polls the GenieACS NBI for devices whose ``_lastBootstrap`` moved).
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import queue
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from brain.remediation.schema import RemediationCursorRow
 from core.models import utcnow
+from core.onboarding import AllowList, screen_first_contacts
+from core.secrets import mask_value
 from core.store.schema import DeviceEventRow, DeviceRow
 
 if TYPE_CHECKING:
     from brain.remediation.service import Remediation
+
+log = logging.getLogger("gateward.remediation.ingest")
 
 FACTORY_RESET_CAUSES = {"LocalFactoryReset", "RemoteFactoryReset", "factory_reset"}
 KEEP_KINDS = {"boot", "bootstrap", "inform", "value_change", "dfs_radar", "dns_lost", "offline", "online",
@@ -48,6 +63,7 @@ class Signal:
     data: dict[str, Any] = field(default_factory=dict)
     ztp: str | None = None  # bootstrap | onboard | factory_reset
     source: str = ""
+    key: str | None = None  # idempotency key of a pushed event (see the module docstring)
 
 
 class Source(Protocol):
@@ -62,11 +78,12 @@ class IngestReport:
     events: int = 0
     unknown: int = 0
     ztp_opened: int = 0
+    duplicates: int = 0  # keyed signals another process (or an earlier round) already stored
     detect: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"signals": self.signals, "events": self.events, "unknown_devices": self.unknown,
-                "ztp_cases_opened": self.ztp_opened, "detect": self.detect}
+                "ztp_cases_opened": self.ztp_opened, "duplicates": self.duplicates, "detect": self.detect}
 
 
 class Ingestor:
@@ -94,12 +111,20 @@ class Ingestor:
                 out[i] = by_serial.get((sig.identity.get("oui", "").upper(), sig.identity.get("serial", "")))
         return out
 
-    def ingest(self, signals: list[Signal], *, detect: bool = True) -> IngestReport:
+    def ingest(self, signals: list[Signal], *, detect: bool = True, retry: bool = False) -> IngestReport:
+        """Store ``signals`` as events, move ``last_seen``, fire zero-touch triggers, run detectors.
+
+        A keyed signal whose row already exists is a duplicate: no second row and no second trigger
+        — unless ``retry`` says these signals were handed in before and that round failed part-way
+        (its rows may have committed before its triggers ran; the triggers themselves dedupe)."""
         rep = IngestReport(signals=len(signals))
         if not signals:
             return rep
+        # USP agents the fleet does not know: onboard (allow list), hold pending, or refuse (core.onboarding)
+        signals = screen_first_contacts(self.store, signals, self._allow_list())
         resolved = self._resolve(signals)
         rows: list[dict[str, Any]] = []
+        keyed: dict[str, dict[str, Any]] = {}
         seen: dict[str, datetime] = {}
         ztp: list[tuple[str, Signal]] = []
         for i, sig in enumerate(signals):
@@ -114,8 +139,11 @@ class Ingestor:
                         ztp.append((ident, sig))
                 continue
             if sig.kind in KEEP_KINDS:
-                rows.append({"device_id": dev, "ts": sig.ts, "kind": sig.kind,
-                             "data": {**sig.data, "source": sig.source}})
+                row = {"device_id": dev, "ts": sig.ts, "kind": sig.kind, "data": {**sig.data, "source": sig.source}}
+                if sig.key is None:
+                    rows.append(row)
+                else:
+                    keyed.setdefault(sig.key, {**row, "event_key": sig.key})
             if sig.kind != "offline":
                 seen[dev] = max(seen.get(dev, sig.ts), sig.ts)
             if sig.ztp:
@@ -123,11 +151,20 @@ class Ingestor:
         with self.store.write() as s:
             for i in range(0, len(rows), 5000):
                 s.execute(insert(DeviceEventRow), rows[i:i + 5000])
+            won = self._insert_keyed(s, list(keyed.values()))
             for dev, ts in seen.items():
                 s.execute(update(DeviceRow).where(DeviceRow.id == dev, (DeviceRow.last_seen.is_(None))
                                                   | (DeviceRow.last_seen < ts)).values(last_seen=ts))
-        rep.events = len(rows)
+        rep.events = len(rows) + len(won)
+        rep.duplicates = len(keyed) - len(won)
+        if not retry:  # a trigger whose row another process (or an earlier round) stored is theirs
+            ztp = [(dev, sig) for dev, sig in ztp if sig.key is None or sig.key in won or sig.key not in keyed]
+        fired: set[str] = set()
         for dev, sig in ztp:
+            if sig.key is not None:
+                if sig.key in fired:  # the same notification twice in one round: one trigger
+                    continue
+                fired.add(sig.key)
             res = self.svc.trigger_ztp(dev, sig.ztp or "bootstrap", ts=sig.ts, source=sig.source,
                                        data={"kind": sig.kind, **{k: v for k, v in sig.data.items()
                                                                   if isinstance(v, (str, int, float, bool))}})
@@ -135,6 +172,22 @@ class Ingestor:
         if detect and seen:
             rep.detect = self.svc.detect(device_ids=sorted(seen))
         return rep
+
+    def _allow_list(self) -> AllowList:
+        """The onboarding allow list of the runtime's policy pack (``policies/data/onboarding.json``)."""
+        from core.compat import policy_data
+
+        return AllowList.from_policy_data(policy_data(getattr(getattr(self.svc, "rt", None), "policy", None)))
+
+    def _insert_keyed(self, s: Any, rows: list[dict[str, Any]]) -> set[str]:
+        """Insert keyed rows, skipping keys already stored (by anyone); returns the keys this call
+        stored. The unique index decides, so concurrent processes cannot both win."""
+        ins: Any = postgresql.insert if self.store.dialect == "postgresql" else sqlite.insert
+        won: set[str] = set()
+        for i in range(0, len(rows), 500):
+            stmt = ins(DeviceEventRow).values(rows[i:i + 500]).on_conflict_do_nothing(index_elements=["event_key"])
+            won.update(str(k) for k in s.scalars(stmt.returning(DeviceEventRow.event_key)))
+        return won
 
     # ------------------------------------------------------------------ cursors
     def position(self, source: str) -> str | None:
@@ -195,10 +248,19 @@ class TwinSource:
         return out, str(events[-1].id) if events else position
 
 
+def usp_event_key(endpoint_id: str, subscription_id: str, msg_id: str) -> str:
+    """The idempotency key of one USP notification: an agent keeps a notification's ``msg_id`` when
+    it retransmits it, and every controller process that hears it computes the same digest."""
+    raw = "\x1f".join(("usp", endpoint_id, subscription_id, msg_id))
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
 class UspSource:
     """USP controller events (TR-369 Notify): OnBoardRequest → first contact; ``Boot!`` with a
     factory-reset Cause → re-provision; other boots and ValueChange → events. The controller calls
-    :meth:`on_event` on its own event-loop thread; it only enqueues (never blocks the loop)."""
+    :meth:`on_event` on its own event-loop thread; it only enqueues (never blocks the loop).
+    Each signal is keyed by :func:`usp_event_key`, so it is stored once however often it arrives.
+    A ValueChange of a secret parameter is stored masked, as everywhere else."""
 
     name = "usp"
 
@@ -215,17 +277,25 @@ class UspSource:
         ts = datetime.fromtimestamp(float(event.ts), UTC) if event.ts else utcnow()
         data = {k: v for k, v in dict(event.data).items() if isinstance(v, (str, int, float, bool))}
         data["endpoint_id"] = event.endpoint_id
+        msg_id = str(getattr(event, "msg_id", "") or "")
+        sub = str(getattr(event, "subscription_id", "") or "")
+        key = usp_event_key(event.endpoint_id, sub, msg_id) if msg_id else None
+        if msg_id:
+            data["msg_id"], data["subscription_id"] = msg_id, sub
         if event.kind == "onboard":
             ident = {**ident, "oui": str(event.data.get("oui") or ident.get("oui", "")),
                      "product_class": str(event.data.get("product_class", "")),
                      "serial": str(event.data.get("serial_number") or ident.get("serial", ""))}
-            self._q.put(Signal("onboard", ts, identity=ident, data=data, ztp="onboard", source="usp"))
+            self._q.put(Signal("onboard", ts, identity=ident, data=data, ztp="onboard", source="usp", key=key))
         elif event.kind == "boot":
             cause = str(event.data.get("Cause", ""))
             ztp = "factory_reset" if cause in FACTORY_RESET_CAUSES else None
-            self._q.put(Signal("bootstrap" if ztp else "boot", ts, identity=ident, data=data, ztp=ztp, source="usp"))
+            self._q.put(Signal("bootstrap" if ztp else "boot", ts, identity=ident, data=data, ztp=ztp, source="usp",
+                               key=key))
         elif event.kind == "value_change":
-            self._q.put(Signal("value_change", ts, identity=ident, data=data, source="usp"))
+            if "value" in data:
+                data["value"] = mask_value(str(data.get("path", "")), data["value"])
+            self._q.put(Signal("value_change", ts, identity=ident, data=data, source="usp", key=key))
 
     def poll(self, position: str | None) -> tuple[list[Signal], str | None]:
         out: list[Signal] = []
@@ -234,6 +304,93 @@ class UspSource:
                 out.append(self._q.get_nowait())
             except queue.Empty:
                 return out, position
+
+
+class IngestPump:
+    """Drains a push source (:class:`UspSource`) into the store on a background thread.
+
+    Why a thread of its own: the source fills on the USP controller's event loop, which must never
+    wait for the database, and the API and workers must not wait for it either. Every
+    ``interval_s`` the pump calls ``prepare`` (the composition root connects the controller there and
+    returns False while the broker is away), takes what the source holds and ingests it. A round that
+    fails (database restarting) keeps its signals and hands them in again with ``retry`` after a
+    back-off — nothing is lost, and keyed rows are not stored twice. ``stop`` runs one last round.
+    """
+
+    MAX_HELD = 200_000  # signals held while the database is away; beyond this the oldest are dropped, loudly
+
+    def __init__(self, ingestor: Ingestor, source: Source, *, interval_s: float = 0.25, detect: bool = True,
+                 prepare: Callable[[], bool] | None = None, name: str = "ingest") -> None:
+        self.ingestor, self.source, self.interval_s, self.detect = ingestor, source, interval_s, detect
+        self.prepare = prepare
+        self.name = name
+        self.totals = IngestReport()
+        self.failures = 0
+        self.dropped = 0
+        self._held: list[Signal] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def step(self) -> IngestReport:
+        """One round: the held signals (as a retry), then whatever arrived since the last round."""
+        fresh, _ = self.source.poll(None)
+        held, self._held = self._held, []
+        rep = IngestReport()
+        for batch, retry in ((held, True), (fresh, False)):
+            if not batch:
+                continue
+            try:
+                r = self.ingestor.ingest(batch, detect=self.detect, retry=retry)
+            except Exception as exc:
+                self._hold(batch)
+                self.failures += 1
+                log.warning("%s: storing %d event(s) failed (%s); keeping them for the next round",
+                            self.name, len(batch), exc)
+                continue
+            for f in ("signals", "events", "unknown", "ztp_opened", "duplicates"):
+                setattr(rep, f, getattr(rep, f) + getattr(r, f))
+                setattr(self.totals, f, getattr(self.totals, f) + getattr(r, f))
+        return rep
+
+    def _hold(self, batch: list[Signal]) -> None:
+        self._held.extend(batch)
+        over = len(self._held) - self.MAX_HELD
+        if over > 0:
+            del self._held[:over]
+            self.dropped += over
+            log.error("%s: the database has been away too long: dropped the %d oldest held event(s) "
+                      "(%d so far)", self.name, over, self.dropped)
+
+    def run(self) -> None:
+        """Loop until :meth:`stop` (the thread's body; callable directly in tests)."""
+        delay = self.interval_s
+        while not self._stop.is_set():
+            ready = True
+            if self.prepare is not None:
+                try:
+                    ready = self.prepare()
+                except Exception:
+                    log.exception("%s: preparing the source failed", self.name)
+                    ready = False
+            if ready:
+                failures = self.failures
+                self.step()
+                delay = self.interval_s if self.failures == failures else min(max(delay * 2, 1.0), 30.0)
+            self._stop.wait(delay if ready else self.interval_s)
+        try:
+            self.step()  # what arrived while stopping
+        except Exception:
+            log.exception("%s: the last round failed", self.name)
+
+    def start(self) -> IngestPump:
+        self._thread = threading.Thread(target=self.run, name=f"gateward-{self.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
 
 
 def _iso(raw: str) -> datetime | None:

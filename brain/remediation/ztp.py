@@ -78,6 +78,9 @@ def plan_provisioning(rt: Any, device: Device, baseline: Baseline, trigger: str,
     """Read the baseline's parameters live and draft what differs. Raises ExecutorError when the
     device cannot be read at all (the case is retried later)."""
     out = ProvisionPlan(device.id)
+    from core.capabilities import discover_if_unknown
+
+    discover_if_unknown(rt.store, rt.router, device)  # first contact: learn its data model (issue 11)
     reader = rt.router.reader(device)
     wanted = dict(baseline.parameters)
     try:

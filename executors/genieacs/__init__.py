@@ -39,6 +39,7 @@ def factory(settings: Any = None) -> GenieAcsExecutor:
         reboot_timeout_s=own.reboot_timeout_s,
         reuse_read_s=own.reuse_read_s,
         cr_memory_s=own.cr_memory_s,
+        inform_wait_s=own.inform_wait_s,
         verify=verify,
         client_cert=own.client_cert,
         client_key=own.client_key,

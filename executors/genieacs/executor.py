@@ -104,6 +104,7 @@ from executors.genieacs.nbi import (
 from executors.genieacs.timing import next_boundary
 from executors.genieacs.xsd import XsdValueError, encode, family, plain
 from executors.translate import (
+    SAME_NAME_OBJECTS,
     InstanceMap,
     Untranslatable,
     ViewEntry,
@@ -120,6 +121,15 @@ KEY_TAG = "gateward-key-"
 FIRMWARE_FILE_TYPE = "1 Firmware Upgrade Image"
 DEFAULT_INTERVAL_S = 3600
 _IGD = "InternetGatewayDevice."
+#: Every TR-098 object the TR-181 view is built from (``executors/translate.py``): LAN and WAN
+#: devices (WLANs, hosts, DHCP, WAN connections, which also make the instance map) and the
+#: same-name objects. Reads project to these and discover refreshes only these (issue 12
+#: deliverable 6: refreshing the whole tree took 10.7 s on a small TR-098 device).
+TR098_SUBTREES = tuple(
+    dict.fromkeys([f"{_IGD}LANDevice", f"{_IGD}WANDevice", *(p.rstrip(".") for p in SAME_NAME_OBJECTS.values())])
+)
+#: Discover adds the top-level leaf that carries the data-model version.
+TR098_DISCOVER = (*TR098_SUBTREES, f"{_IGD}DeviceSummary")
 _VERSION_RE = re.compile(r"InternetGatewayDevice:(\d+\.\d+)")
 _VALUE_RULES = {
     "type": 9006,
@@ -156,6 +166,9 @@ class _Fresh:
     mark: datetime
     last_inform: datetime | None
     at: float
+
+
+WAITING_FOR_INFORM = "waiting for the device's next inform"
 
 
 @dataclass(frozen=True)
@@ -203,6 +216,7 @@ class GenieAcsExecutor(Executor):
         reuse_read_s: float = 30.0,
         read_attempts: int = 3,
         cr_memory_s: float = 300.0,
+        inform_wait_s: float = 0.0,
         clock: Callable[[], float] = time.time,
         **client_options: Any,
     ) -> None:
@@ -222,6 +236,7 @@ class GenieAcsExecutor(Executor):
         self.reuse_read_s = reuse_read_s
         self.read_attempts = max(1, read_attempts)
         self.cr_memory_s = cr_memory_s
+        self.inform_wait_s = inform_wait_s
         self.clock = clock
         self._fresh: dict[str, _Fresh] = {}
         self._reach: dict[str, _Reach] = {}
@@ -239,6 +254,7 @@ class GenieAcsExecutor(Executor):
             reuse_read_s=self.reuse_read_s,
             read_attempts=self.read_attempts,
             cr_memory_s=self.cr_memory_s,
+            inform_wait_s=self.inform_wait_s,
             clock=self.clock,
         )
 
@@ -302,11 +318,17 @@ class GenieAcsExecutor(Executor):
     def _run(
         self, device: Device, gid: str, task: dict[str, Any], names: Mapping[str, str] | None = None
     ) -> TaskOutcome:
-        """Post one task with a connection request and turn the answer into success or a typed error."""
+        """Post one task with a connection request and turn the answer into success or a typed error.
+        A device known to be behind NAT (its connection requests fail, it informs) gets the task
+        without a connection request when ``inform_wait_s`` allows waiting for its next inform."""
         what = str(task.get("name"))
+        nat = self._behind_nat(gid)
+        if nat:  # a stranded task must expire when we stop waiting, never land later
+            task = {**task, "expiry": round(min(float(task.get("expiry", self.inform_wait_s)), self.inform_wait_s), 3)}
         try:
             out: TaskOutcome = self.client.post_task(
-                gid, task, timeout_s=self.timeout_s, session_budget_s=self.session_budget_s
+                gid, task, connection_request=not nat, timeout_s=self.timeout_s,
+                session_budget_s=self.session_budget_s,
             )
         except NoSuchDevice:
             raise UnknownDevice(device.id, f"GenieACS has no device {gid!r} (it has never informed this ACS)") from None
@@ -330,6 +352,11 @@ class GenieAcsExecutor(Executor):
             return out
         if kind == "faulted":
             raise self._take_fault(device, gid, out.task_id, names or {})
+        if self.inform_wait_s > 0 and (
+            (nat and kind == "accepted") or (kind == "connection_failed" and out.reason != REASON_OFFLINE)
+        ):
+            expiry = float(task.get("expiry", self.task_expiry_s))
+            return self._await_inform(device, gid, out, names or {}, what, min(self.inform_wait_s, expiry))
         withdrawn = self._withdraw(gid, out.task_id)
         if kind == "connection_failed":
             if out.reason == REASON_OFFLINE:
@@ -343,6 +370,42 @@ class GenieAcsExecutor(Executor):
             device.id,
             f"the device did not run the {what} task within {self.timeout_s:g}s "
             f"(GenieACS: {out.reason or 'Accepted'!r}); {withdrawn}",
+        )
+
+    def _behind_nat(self, gid: str) -> bool:
+        """Queue for the next inform: waiting is allowed and the last connection request to this
+        device failed although GenieACS did not call it offline (NAT/CGNAT), not long ago."""
+        reach = self._reach.get(gid)
+        return (
+            self.inform_wait_s > 0
+            and reach is not None
+            and not reach.ok
+            and reach.reason != REASON_OFFLINE
+            and time.monotonic() - reach.at <= self.cr_memory_s
+        )
+
+    def _await_inform(
+        self, device: Device, gid: str, out: TaskOutcome, names: Mapping[str, str], what: str, wait_s: float
+    ) -> TaskOutcome:
+        """The task stays queued (no connection request reaches the CPE); it runs in the session
+        of the device's next periodic inform. Wait for it to leave the queue; a fault is mapped as
+        usual; no inform in time withdraws it. The wait ends a second before the task's ``expiry``,
+        so a task that left the queue ran rather than expired, and the withdrawal finds it queued."""
+        deadline = time.monotonic() + max(0.5, wait_s - 1.0)
+        fid = fault_id(gid, out.task_id)
+        while time.monotonic() < deadline:
+            time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
+            if self._nbi(device, lambda: self.client.fault(fid)) is not None:
+                self._touched[gid] = time.time()
+                raise self._take_fault(device, gid, out.task_id, names)
+            if not self._nbi(device, lambda: self.client.tasks({"_id": out.task_id})):
+                self._touched[gid] = time.time()
+                return TaskOutcome(200, "OK (ran at the device's inform)", out.task)
+        withdrawn = self._withdraw(gid, out.task_id)
+        raise Timeout(
+            device.id,
+            f"the device did not inform within {wait_s:g}s to run the queued {what} task "
+            f"(its connection requests fail: NAT/CGNAT?); {withdrawn}",
         )
 
     def _withdraw(self, gid: str, task_id: str) -> str:
@@ -502,7 +565,12 @@ class GenieAcsExecutor(Executor):
         return params, imap, tr181_view(params, imap)
 
     def _read_tr098(self, device: Device, gid: str, paths: Sequence[str]) -> dict[str, ParamValue]:
-        cached = self._doc(device, gid)
+        cached = self._doc(device, gid, TR098_SUBTREES)
+        if not any(p.startswith(f"{_IGD}LANDevice.") for p in cached.values()):
+            # GenieACS 1.2 knows a newly registered device from its Inform (names at most, no values):
+            # without the LAN and WAN devices' values there is no instance map, and every WiFi/IP
+            # path would look absent
+            cached = self._fresh_doc(device, gid, [f"{_IGD}LANDevice", f"{_IGD}WANDevice"], TR098_SUBTREES)
         _, imap, view = self._tr098_state(device, cached)
         targets: set[str] = set()
         for path in paths:
@@ -517,7 +585,7 @@ class GenieAcsExecutor(Executor):
                     natives += to_device_paths(path, imap)
             targets.update(_parent(n) if n.startswith(_IGD + "LANDevice.") else n for n in natives)
         wanted = sorted(_collapse(targets))
-        doc = self._fresh_doc(device, gid, wanted, None) if wanted else cached
+        doc = self._fresh_doc(device, gid, wanted, TR098_SUBTREES) if wanted else cached
         _, imap, view = self._tr098_state(device, doc)
         out: dict[str, ParamValue] = {}
         bad: dict[str, tuple[int, str]] = {}
@@ -562,14 +630,24 @@ class GenieAcsExecutor(Executor):
         reach = self._reach.get(gid)
         if reach is not None and (
             time.monotonic() - reach.at > self.cr_memory_s
-            or (not reach.ok and last is not None and last.timestamp() > reach.wall)
+            or (not reach.ok and last is not None and last.timestamp() > reach.wall and not self._behind_nat(gid))
         ):
-            reach = None  # lapsed, or the device informed since the failure: worth one more try
+            # lapsed, or the device informed since the failure: worth one more try (not when its tasks
+            # are queued for informs anyway: an inform says nothing about connection requests)
+            reach = None
         if not recent:
             why = f" (the last connection request: {reach.reason!r})" if reach is not None and not reach.ok else ""
             return Presence(
                 device_id=device.id, online=False, reachable=False, last_seen=last,
                 detail=f"offline: no inform for {_ago(age)}, expected every {interval}s{why}",
+            )
+        if reach is not None and not reach.ok and reach.reason != REASON_OFFLINE and self.inform_wait_s > 0:
+            due = max(0.0, interval - (age or 0.0))
+            return Presence(
+                device_id=device.id, online=True, reachable=True, last_seen=last,
+                detail=f"{WAITING_FOR_INFORM} (~{max(1, round(due / 60))} min): its connection requests fail "
+                f"({reach.reason!r}, NAT/CGNAT?), so tasks are queued for its periodic inform (every {interval}s, "
+                f"last {_ago(age)}; waiting up to {self.inform_wait_s:g}s)",
             )
         if reach is not None and not reach.ok:
             what = "is offline" if reach.reason == REASON_OFFLINE else "cannot be reached (NAT/CGNAT?)"
@@ -585,9 +663,19 @@ class GenieAcsExecutor(Executor):
         )
 
     def discover(self, device: Device) -> Discovery:
+        """Refresh and describe the device. A TR-098 device gets one ``getParameterValues`` of
+        :data:`TR098_SUBTREES` (one session) instead of a refresh of its whole tree."""
         gid = self._gid(device)
-        self._run(device, gid, T.refresh_object("", expiry_s=self.task_expiry_s, unique_key=_once("refresh")))
-        doc = self._doc(device, gid)
+        self._wait_interval(gid)  # inside our last task's refresh interval GenieACS would answer from its cache
+        doc: DeviceDoc | None = None
+        if device.root is Root.IGD:
+            self._run(device, gid, T.get_values(TR098_DISCOVER, expiry_s=self.task_expiry_s, unique_key=_once("get")))
+            doc = self._doc(device, gid, TR098_DISCOVER)
+            if doc.root() is not Root.IGD:
+                doc = None  # the record was wrong about the root: learn the whole tree
+        if doc is None:
+            self._run(device, gid, T.refresh_object("", expiry_s=self.task_expiry_s, unique_key=_once("refresh")))
+            doc = self._doc(device, gid)
         root = doc.root() or device.root
         values = doc.values()
         if root is Root.IGD:
@@ -596,10 +684,13 @@ class GenieAcsExecutor(Executor):
             m = _VERSION_RE.search(str(values.get(_IGD + "DeviceSummary", "")))
             version = m.group(1) if m else ""
             imap_json = imap.model_dump(mode="json")
+            params = {k: e.writable if e.writable is not None else (leaf.writable if (
+                leaf := doc.params.get(e.device_path)) else None) for k, e in view.items()}
         else:
             keys = list(doc.params)
             version = str(values.get("Device.RootDataModelVersion", ""))
             imap_json = {}
+            params = {k: leaf.writable for k, leaf in doc.params.items()}  # GenieACS's _writable, per leaf
         firmware = str(values.get(f"{root.value}DeviceInfo.SoftwareVersion", device.firmware))
         return Discovery(
             device_id=device.id,
@@ -608,6 +699,7 @@ class GenieAcsExecutor(Executor):
             supported_objects=sorted({_generic(_parent(k)) + "." for k in keys}),
             instance_map=imap_json,
             firmware=firmware,
+            parameters=params,
         )
 
     # ------------------------------------------------------------------ writing: Set

@@ -45,6 +45,7 @@ Run it: ``python -m executors.genieacs.fake_nbi --port 7557 --database-url sqlit
 from __future__ import annotations
 
 import argparse
+import bisect
 import contextlib
 import json
 import logging
@@ -55,8 +56,9 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -66,7 +68,7 @@ from executors.base import UnknownDevice
 from executors.genieacs.cpe import SimulatedCpe
 from executors.genieacs.fake_store import DeviceRecord, FakeStore, iso
 from executors.genieacs.ids import fault_id, genieacs_device_id, split_device_id
-from executors.genieacs.query import QueryError, matches, nested_getter, project
+from executors.genieacs.query import QueryError, matches, nested_getter, normalize_date, project
 from executors.genieacs.session import AcsSession, SessionReport
 from executors.sim.twin import Twin
 
@@ -224,6 +226,8 @@ class FakeNbi:
         self._index: dict[str, str] = {}
         self._index_at = 0.0
         self._deleted: set[str] = set()
+        self._version = 0  # bumped whenever a device document appears, goes or informs
+        self._orders: dict[str, tuple[int, float, list[Any], list[DeviceRecord]]] = {}
         self._failures: deque[NbiFailure] = deque()
         self._crash_after_queue = 0
         self._stop = threading.Event()
@@ -288,10 +292,33 @@ class FakeNbi:
                 rec.refresh("", found, state.last_inform)
                 self.store.devices[gid] = rec
                 self._deleted.discard(gid)
+                self._version += 1
             return rec
 
     def last_inform(self, rec: DeviceRecord) -> float:
+        if not rec.twin_id:
+            return rec.inform_ts or 0.0
         return self.twin.state(rec.twin_id).last_inform
+
+    def load_devices(self, records: Iterable[DeviceRecord]) -> int:
+        """Bulk-load fleet listings (``fake_store.listing_record``): documents GenieACS holds for
+        CPEs the twin does not simulate, so ``GET /devices`` can be exercised at 100,000 devices
+        without a twin session per device. They are read-only: no session runs for them."""
+        n = 0
+        with self.store.lock:
+            for rec in records:
+                self.store.devices[rec.id] = rec
+                self._deleted.discard(rec.id)
+                n += 1
+            self._version += 1
+        return n
+
+    def forget_device(self, gid: str) -> None:
+        """What ``DELETE /devices/<id>`` does to the device collection."""
+        with self.store.lock:
+            self.store.devices.pop(gid, None)
+            self._deleted.add(gid)
+            self._version += 1
 
     def find_devices(self, query: dict[str, Any]) -> list[DeviceRecord]:
         ids: list[str]
@@ -299,15 +326,70 @@ class FakeNbi:
             ids = [query["_id"]]
         elif isinstance(query.get("_deviceId._SerialNumber"), str):
             serial = query["_deviceId._SerialNumber"]
-            ids = [g for g in self._device_index(refresh=True) if split_device_id(g)[2] == serial]
+            ids = [g for g in self._all_ids() if split_device_id(g)[2] == serial]
         else:
-            ids = sorted(self._device_index(refresh=True))
+            ids = sorted(self._all_ids())
         out = []
         for gid in ids:
             rec = self.record(gid)
             if rec is not None and matches(rec.getter(self.last_inform(rec)), query):
                 out.append(rec)
         return out
+
+    def _all_ids(self) -> set[str]:
+        """Every device GenieACS would list: the twin's CWMP devices and the documents it holds."""
+        with self.store.lock:
+            held = set(self.store.devices)
+        return held | (set(self._device_index(refresh=True)) - self._deleted)
+
+    def indexed_page(
+        self, query: Any, sort: Any, skip: int, limit: int | None
+    ) -> tuple[int, list[DeviceRecord]] | None:
+        """``(total, page)`` for the two keyset scans an inventory sync makes, read off a sorted
+        index the way MongoDB answers them from one; ``None`` for any other query (the caller then
+        filters every document). Same results as the general path, only without matching 100,000
+        documents per page: sort ``{"_id": 1}`` with ``{}`` or ``{"_id": {"$gt"|"$gte": X}}``, and sort
+        ``{"_lastInform": 1, "_id": 1}`` with ``{}``, ``{"_lastInform": {"$gt"|"$gte": T}}`` or
+        ``{"$or": [{"_lastInform": {"$gt": T}}, {"_lastInform": T, "_id": {"$gt": X}}]}``."""
+        if not isinstance(query, dict) or not isinstance(sort, dict):
+            return None
+        if sort == {"_id": 1}:
+            order = "id"
+        elif sort == {"_lastInform": 1, "_id": 1}:
+            order = "inform"
+        else:
+            return None
+        keys, recs = self._order(order)
+        try:
+            start = _keyset_start(query, order, keys)
+        except QueryError:
+            return None
+        if start is None:
+            return None
+        total = len(recs) - start
+        begin = start + max(skip, 0)
+        return total, recs[begin:begin + limit] if limit else recs[begin:]
+
+    def _order(self, order: str) -> tuple[list[Any], list[DeviceRecord]]:
+        """The sorted index, rebuilt when a document appeared, went or informed (or, when twin
+        devices are listed, after a second: the twin changes under other processes too)."""
+        with self._lock:
+            cached = self._orders.get(order)
+        now = self.clock()
+        twin_backed = bool(self._index)
+        if cached is not None and cached[0] == self._version and not (twin_backed and now - cached[1] > 1.0):
+            return cached[2], cached[3]
+        version = self._version
+        recs = [r for g in self._all_ids() if (r := self.record(g)) is not None]
+        if order == "id":
+            recs.sort(key=lambda r: r.id)
+            keys: list[Any] = [r.id for r in recs]
+        else:
+            pairs = sorted(((_ms(self.last_inform(r)), r.id), r) for r in recs)
+            keys, recs = [k for k, _ in pairs], [r for _, r in pairs]
+        with self._lock:
+            self._orders[order] = (version, now, keys, recs)
+        return keys, recs
 
     # ------------------------------------------------------------------ sessions
     def gate(self, gid: str) -> SessionGate:
@@ -382,8 +464,9 @@ class FakeNbi:
 
     def _session_locked(self, gid: str, events: list[str]) -> SessionReport | None:
         rec = self.record(gid, register=True)
-        if rec is None:
+        if rec is None or not rec.twin_id:  # a bulk-loaded listing has no CPE to hold a session with
             return None
+        self._version += 1
         cpe = self._cpe(rec)
         if not cpe.online():
             return None
@@ -447,6 +530,8 @@ class FakeNbi:
             for rec in records:
                 if self._stop.is_set():
                     return
+                if not rec.twin_id:
+                    continue
                 try:
                     root = "InternetGatewayDevice." if "InternetGatewayDevice" in rec.objects else "Device."
                     leaf = rec.params.get(root + "ManagementServer.PeriodicInformInterval")
@@ -618,11 +703,13 @@ class _Handler(BaseHTTPRequestHandler):
         if not head_only:
             self.wfile.write(data)
 
-    def _list(self, items: list[Any], head_only: bool) -> None:
+    def _list(self, items: list[Any], head_only: bool, total: int | None = None) -> None:
+        """The query answer: ``total`` is how many documents match the query, before ``skip`` and
+        ``limit`` (``cursor.count()`` in ``lib/nbi.ts``), not how many this page holds."""
         body = ("[\n" + ",\n".join(json.dumps(i) for i in items) + "\n]").encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
-        self.send_header("total", str(len(items)))
+        self.send_header("total", str(len(items) if total is None else total))
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if not head_only:
@@ -840,13 +927,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         gid = unquote(m.group(1))
         nbi = self.nbi
+        nbi.forget_device(gid)
         with nbi.store.lock:
-            nbi.store.devices.pop(gid, None)
             for tid in [t for t, v in nbi.store.tasks.items() if v["device"] == gid]:
                 del nbi.store.tasks[tid]
             for fid in [f for f in nbi.store.faults if f.startswith(gid + ":")]:
                 del nbi.store.faults[fid]
-            nbi._deleted.add(gid)
         self._send(200)
 
     def _r_query(self, method: str, m: Any, q: dict[str, str]) -> None:
@@ -865,17 +951,25 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, f"SyntaxError: {exc.msg}")
             return
         projection = [p.strip() for p in q["projection"].split(",") if p.strip()] if q.get("projection") else None
+        skip = int(q["skip"]) if q.get("skip", "").isdigit() else 0
+        limit = int(q["limit"]) if q.get("limit", "").isdigit() else None
+        page = self.nbi.indexed_page(query, sort, skip, limit) if coll == "devices" else None
+        if page is not None:
+            total, recs = page
+            with self.nbi.store.lock:
+                items = [r.to_json(self.nbi.last_inform(r), projection) for r in recs]
+            self._list(items, head_only=method == "HEAD", total=total)
+            return
         try:
             items = self._collection(coll, query, projection, sort)
         except QueryError as exc:
             self._send(400, f"MongoServerError: {exc}")
             return
-        skip = int(q["skip"]) if q.get("skip", "").isdigit() else 0
-        limit = int(q["limit"]) if q.get("limit", "").isdigit() else None
+        total = len(items)
         items = items[skip:]
-        if limit:
+        if limit:  # MongoDB: limit 0 is no limit
             items = items[:limit]
-        self._list(items, head_only=method == "HEAD")
+        self._list(items, head_only=method == "HEAD", total=total)
 
     def _collection(self, coll: str, query: Any, projection: list[str] | None, sort: Any) -> list[Any]:
         nbi = self.nbi
@@ -939,6 +1033,61 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {"ok": True})
         else:
             self._send(404, "404 Not Found")
+
+
+_NO_INFORM = datetime.min.replace(tzinfo=UTC)  # a document without _lastInform sorts first (null)
+_ID_MAX = "\U0010ffff"
+
+
+def _ms(ts: float | None) -> datetime:
+    """An index key for ``_lastInform``: millisecond precision, like the stored date."""
+    if not ts:
+        return _NO_INFORM
+    dt = datetime.fromtimestamp(ts, UTC)
+    return dt.replace(microsecond=dt.microsecond - dt.microsecond % 1000)
+
+
+def _range(cond: Any, fld: str) -> tuple[str, Any] | None:
+    """``("$gt"|"$gte", operand)`` when ``cond`` is exactly one lower bound, else ``None``."""
+    if isinstance(cond, dict) and len(cond) == 1:
+        op, operand = next(iter(cond.items()))
+        if op in ("$gt", "$gte"):
+            return op, normalize_date(fld, operand) if fld == "_lastInform" else operand
+    return None
+
+
+def _keyset_start(query: dict[str, Any], order: str, keys: list[Any]) -> int | None:
+    """Where in the sorted index the documents matching ``query`` begin, when every document from
+    there on matches (a pure lower bound in index order); ``None`` for any other query."""
+    if not query:
+        return 0
+    if order == "id":
+        bound = _range(query.get("_id"), "_id") if len(query) == 1 else None
+        if bound is None or not isinstance(bound[1], str):
+            return None
+        return (bisect.bisect_right if bound[0] == "$gt" else bisect.bisect_left)(keys, bound[1])
+    if len(query) == 1 and "_lastInform" in query:
+        bound = _range(query["_lastInform"], "_lastInform")
+        if bound is None or not isinstance(bound[1], datetime):
+            return None
+        if bound[0] == "$gt":
+            return bisect.bisect_right(keys, (bound[1], _ID_MAX))
+        return bisect.bisect_left(keys, (bound[1], ""))
+    branches = query.get("$or") if len(query) == 1 else None
+    if not isinstance(branches, list) or len(branches) != 2:
+        return None
+    later = next((b for b in branches if isinstance(b, dict) and set(b) == {"_lastInform"}), None)
+    tie = next((b for b in branches if isinstance(b, dict) and set(b) == {"_lastInform", "_id"}), None)
+    if later is None or tie is None:
+        return None
+    bound = _range(later["_lastInform"], "_lastInform")
+    after_id = _range(tie["_id"], "_id")
+    at = normalize_date("_lastInform", tie["_lastInform"]) if not isinstance(tie["_lastInform"], dict) else None
+    if bound is None or bound[0] != "$gt" or after_id is None or after_id[0] != "$gt" or at != bound[1]:
+        return None
+    if not isinstance(at, datetime) or not isinstance(after_id[1], str):
+        return None
+    return bisect.bisect_right(keys, (at, after_id[1]))
 
 
 def _sort(items: list[Any], sort: dict[str, Any], getter_of: Callable[[Any], Callable[[str], list[Any]]]) -> None:

@@ -60,6 +60,9 @@ class DeviceRecord:
     tags: list[str] = field(default_factory=list)
     params: dict[str, CachedLeaf] = field(default_factory=dict)
     objects: dict[str, tuple[bool, float]] = field(default_factory=dict)
+    # A record bulk-loaded as a fleet listing (``FakeNbi.load_devices``) has no twin behind it
+    # (``twin_id`` is ""): its last inform is this fixed time, and no session can run for it.
+    inform_ts: float | None = None
 
     # ------------------------------------------------------------------ cache updates
     def _add_objects(self, path: str, ts: float) -> None:
@@ -187,7 +190,30 @@ class DeviceRecord:
 
 
 def _dt(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+    """A stored date as MongoDB holds it: millisecond precision (what ``iso`` renders), so a date
+    a client read back from a document compares equal to the stored one."""
+    if ts is None:
+        return None
+    dt = datetime.fromtimestamp(ts, UTC)
+    return dt.replace(microsecond=dt.microsecond - dt.microsecond % 1000)
+
+
+def listing_record(gid: str, device_id: dict[str, str], inform_ts: float, params: dict[str, CachedLeaf],
+                   objects: dict[str, tuple[bool, float]]) -> DeviceRecord:
+    """A read-only device document for a fleet listing (bulk load: no twin, no sessions). ``params``
+    and ``objects`` may be shared between records of one model (they are never written)."""
+    return DeviceRecord(id=gid, twin_id="", device_id=device_id, registered=inform_ts, last_boot=inform_ts,
+                        last_bootstrap=inform_ts, params=params, objects=objects, inform_ts=inform_ts)
+
+
+def listing_template(root: str, manufacturer: str, model: str, firmware: str, hardware: str = "",
+                     ts: float = 0.0) -> tuple[dict[str, CachedLeaf], dict[str, tuple[bool, float]]]:
+    """The ``DeviceInfo`` identity leaves a model's listing records share (``root`` without the dot)."""
+    info = f"{root}.DeviceInfo"
+    values = {"Manufacturer": manufacturer, "ModelName": model, "SoftwareVersion": firmware,
+              "HardwareVersion": hardware}
+    params = {f"{info}.{k}": CachedLeaf(v, "xsd:string", False, ts) for k, v in values.items()}
+    return params, {root: (False, ts), info: (False, ts)}
 
 
 def _node(doc: dict[str, Any], path: str) -> dict[str, Any]:
@@ -254,4 +280,4 @@ class FakeStore:
         return out
 
 
-__all__ = ["CachedLeaf", "DeviceRecord", "FakeStore", "iso", "object_id"]
+__all__ = ["CachedLeaf", "DeviceRecord", "FakeStore", "iso", "listing_record", "listing_template", "object_id"]

@@ -39,6 +39,11 @@ def _norm(field: str, operand: Any) -> Any:
     return operand
 
 
+def normalize_date(field: str, operand: Any) -> Any:
+    """An operand as the query engine compares it (a date field's string or epoch → datetime)."""
+    return _norm(field, operand)
+
+
 def _cmp(a: Any, b: Any, op: str) -> bool:
     numeric = (int, float)
     same = (
@@ -181,4 +186,4 @@ def project(doc: Mapping[str, Any], fields: list[str]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["QueryError", "matches", "nested_getter", "project"]
+__all__ = ["QueryError", "matches", "nested_getter", "normalize_date", "project"]

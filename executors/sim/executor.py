@@ -255,7 +255,20 @@ class SimExecutor(Executor):
             supported_objects=objects,
             instance_map=imap,
             firmware=firmware,
+            parameters=self._writability(state),
         )
+
+    @staticmethod
+    def _writability(state: DeviceState) -> dict[str, bool | None]:
+        """Every parameter in TR-181 terms → writable, as this firmware implements it."""
+        model = state.model
+        if not model.is_tr098:
+            return {p: spec.writable for p in state.tree() if (spec := model.spec(p)) is not None}
+        out: dict[str, bool | None] = {}
+        for tr, entry in state.view().items():
+            spec = model.spec(entry.device_path)
+            out[tr] = entry.writable if entry.writable is not None else (spec.writable if spec else None)
+        return out
 
     # ------------------------------------------------------------------ writing: Set
     def _apply(self, device: Device, changes: Sequence[Change], key: str) -> ApplyResult:

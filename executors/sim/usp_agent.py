@@ -25,7 +25,7 @@ thousands of Sets per second.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -119,7 +119,14 @@ class SimAgent:
         controller_id: str,
         persist: Persist = "sync",
         ops: SimExecutor | None = None,
+        hidden: Sequence[str] = (),
+        factory_subscriptions: bool = True,
     ) -> None:
+        # Configured like a real agent (issue 11): ``hidden`` root-relative objects (e.g. "WiFi.") are
+        # not in this agent's data model at all; without ``factory_subscriptions`` it ships with no
+        # subscription, as the OB-USP-Agent's example does, and the controller must create them.
+        self.hidden = tuple(h if h.endswith(".") else h + "." for h in hidden)
+        self.factory_subs = factory_subscriptions
         self.twin = twin
         self.device_id = device_id
         self.controller_id = controller_id
@@ -135,6 +142,7 @@ class SimAgent:
         self.tree: dict[str, Scalar]
         self.refresh()
         self.root = self.model.root.value
+        self._hide()
         self.endpoint_id = self._endpoint_id()
         self.factory_subscriptions()
 
@@ -156,6 +164,21 @@ class SimAgent:
         self.state = self.twin.state(self.device_id).fork()
         self.tree = dict(self.state.tree())
         self._objects: set[str] | None = None
+        if hasattr(self, "root"):
+            self._hide()
+
+    def _hidden_prefixes(self) -> tuple[str, ...]:
+        return tuple(self.root + h for h in getattr(self, "hidden", ()))
+
+    def is_hidden(self, path: str) -> bool:
+        """Whether ``path`` lies in an object this agent's data model does not have."""
+        prefixes = self._hidden_prefixes()
+        return bool(prefixes) and path.startswith(prefixes)
+
+    def _hide(self) -> None:
+        prefixes = self._hidden_prefixes()
+        if prefixes:
+            self.tree = {p: v for p, v in self.tree.items() if not p.startswith(prefixes)}
 
     def flush(self) -> int:
         """Commit changes acknowledged from memory (``persist="batched"``); returns how many."""
@@ -199,7 +222,12 @@ class SimAgent:
 
     def factory_subscriptions(self) -> None:
         """The factory configuration: a persistent Boot! subscription for the provisioned controller
-        (operators pre-provision it so the first boot is never missed)."""
+        (operators pre-provision it so the first boot is never missed) — unless this agent is configured
+        like the OB-USP-Agent's example, which ships with none."""
+        if not self.factory_subs:
+            self.subscriptions = {}
+            self._next_sub = 1
+            return
         self.subscriptions = {
             1: Subscription(id="gw-boot", notif_type="Event", reference_list=f"{self.root}Boot!", notif_retry=True,
                             recipient=f"{self.root}LocalAgent.Controller.1"),
@@ -685,7 +713,10 @@ class SimAgent:
     def supported_objects(self) -> dict[str, dict[str, tuple[str, bool]]]:
         """Generic object path → {param name: (type, writable)}, LocalAgent included."""
         objs: dict[str, dict[str, tuple[str, bool]]] = {}
+        prefixes = self._hidden_prefixes()
         for gpath, spec in self.model.param_schema().items():
+            if prefixes and gpath.startswith(prefixes):
+                continue
             obj, name = records.split_param(gpath)
             objs.setdefault(obj, {})[name] = (spec.type, spec.writable)
         la = f"{self.root}LocalAgent."

@@ -58,7 +58,7 @@ from executors.usp.errors import to_usp
 from executors.usp.mqtt import USP_CONTENT_TYPES, Inbound, MqttLink, Will
 from executors.usp.proto import msg_pb
 from executors.usp.records import Header
-from executors.usp.topics import agent_topic, controller_topic, split_reply_to, with_reply_to
+from executors.usp.topics import agent_topic, controller_topic, split_reply_to, topic_level, with_reply_to
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +82,29 @@ class HostConfig:
     onboard: bool = False
     boot_on_start: bool = False
     client_prefix: str = "gw-agents"
+    # Configured like a real agent (issue 11). ``agent_topic``: where agents listen, ``{endpoint}``
+    # standing for the agent's endpoint ID as one topic level (default ``usp/agent/{endpoint}``); the
+    # OB-USP-Agent's example listens on ``/usp/agent`` (one agent per topic, so one such agent per
+    # host). ``wifi=False``: no ``WiFi.`` objects in the data model. ``factory_subscriptions=False``:
+    # agents ship with no ``LocalAgent.Subscription`` (no Boot! until a controller subscribes).
+    agent_topic: str | None = None
+    wifi: bool = True
+    factory_subscriptions: bool = True
 
     def resolved_controller_topic(self) -> str:
         return self.controller_topic or controller_topic(self.controller_id)
+
+    def topic_for(self, endpoint_id: str) -> str:
+        if self.agent_topic is None:
+            return agent_topic(endpoint_id)
+        return self.agent_topic.replace("{endpoint}", topic_level(endpoint_id))
+
+    @classmethod
+    def like_obuspa(cls, url: str, **overrides: Any) -> HostConfig:
+        """Agents configured like the OB-USP-Agent's shipped MQTT example: topic ``/usp/agent``, no
+        pre-provisioned subscriptions, and (like a device without Wi-Fi) no ``WiFi.`` objects."""
+        base: dict[str, Any] = {"agent_topic": "/usp/agent", "wifi": False, "factory_subscriptions": False}
+        return cls(url=url, **{**base, **overrides})
 
 
 @dataclass
@@ -164,17 +184,23 @@ class AgentHost:
     def add_device(self, device_id: str) -> HostedAgent:
         if self.twin is None:
             raise ValueError("twin-backed agents need a Twin")
-        sim = SimAgent(self.twin, device_id, controller_id=self.config.controller_id, persist=self.config.persist)
+        cfg = self.config
+        sim = SimAgent(self.twin, device_id, controller_id=cfg.controller_id, persist=cfg.persist,
+                       hidden=() if cfg.wifi else ("WiFi.",), factory_subscriptions=cfg.factory_subscriptions)
         oui, pc, serial = sim.identity()
-        return self._add(HostedAgent(sim.endpoint_id, agent_topic(sim.endpoint_id), 0, (oui, pc, serial), sim))
+        return self._add(HostedAgent(sim.endpoint_id, cfg.topic_for(sim.endpoint_id), 0, (oui, pc, serial), sim))
 
     def add_lite(self, oui: str, product_class: str, serial: str) -> HostedAgent:
         ep = f"os::{oui}-{serial}"
-        return self._add(HostedAgent(ep, agent_topic(ep), 0, (oui, product_class, serial)))
+        return self._add(HostedAgent(ep, self.config.topic_for(ep), 0, (oui, product_class, serial)))
 
     def _add(self, agent: HostedAgent) -> HostedAgent:
         if agent.topic in self._by_topic:
-            raise ValueError(f"two agents share the endpoint {agent.endpoint_id}")
+            other = self._by_topic[agent.topic].endpoint_id
+            if other == agent.endpoint_id:
+                raise ValueError(f"two agents share the endpoint {agent.endpoint_id}")
+            raise ValueError(f"agents {other} and {agent.endpoint_id} would both listen on {agent.topic!r}: "
+                             "put {endpoint} in the agent topic to host more than one")
         agent.onboarded = not self.config.onboard
         self.agents.append(agent)
         self._by_topic[agent.topic] = agent
@@ -453,6 +479,8 @@ class AgentHost:
         assert sim is not None
         if action.kind == "notify":
             for path, value in action.changes:
+                if sim.is_hidden(path):
+                    continue
                 for sub in sim.subscriptions_for("ValueChange", path):
                     msg = records.notify(records.new_msg_id("vc"), sub.id, send_resp=sub.notif_retry)
                     vc = msg.body.request.notify.value_change
@@ -469,7 +497,13 @@ class AgentHost:
         task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
 
     # ------------------------------------------------------------------ commands
-    async def _reboot(self, agent: HostedAgent, kind: str, command_key: str) -> None:
+    async def local_reset(self, device_id: str, *, factory_reset: bool = True) -> None:
+        """The subscriber's reset button (or a power cycle): the agent goes away, the device resets on
+        the twin and comes back with ``Boot!`` Cause ``LocalFactoryReset`` (and an OnBoardRequest)
+        or ``LocalReboot`` — what a controller sees when nobody asked it to reset the device."""
+        await self._reboot(self.agent(device_id), "factory_reset" if factory_reset else "reboot", "", local=True)
+
+    async def _reboot(self, agent: HostedAgent, kind: str, command_key: str, *, local: bool = False) -> None:
         sim = agent.sim
         assert sim is not None
         await asyncio.sleep(0.01)  # the OperateResp goes out first
@@ -491,7 +525,8 @@ class AgentHost:
             log.info("agent %s did not come back after %s (the twin keeps it offline)", agent.endpoint_id, kind)
             return
         agent.unreachable = not reachable
-        await self._go_online(agent, boot_cause="RemoteFactoryReset" if kind == "factory_reset" else "RemoteReboot",
+        origin = "Local" if local else "Remote"
+        await self._go_online(agent, boot_cause=origin + ("FactoryReset" if kind == "factory_reset" else "Reboot"),
                               command_key=command_key)
 
     async def _run_async(self, agent: HostedAgent, request: AsyncRequest) -> None:
@@ -649,6 +684,7 @@ async def run_process(args: argparse.Namespace) -> int:
         boot_on_start=args.boot, notify_retry_min_s=args.retry_min_s,
         flush_interval_s=args.flush_interval_s if args.flush_interval_s > 0 else None,
         poll_interval_s=0.25 if args.twin_url else None,
+        agent_topic=args.agent_topic, wifi=not args.no_wifi, factory_subscriptions=not args.no_factory_subscriptions,
     )
     twin = Twin(args.twin_url) if args.twin_url else None
     host = AgentHost(cfg, twin)
@@ -729,6 +765,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--boot", action="store_true", help="send Boot! on start (as after power-on)")
     p.add_argument("--retry-min-s", type=float, default=5.0, help="notification retry minimum wait")
     p.add_argument("--flush-interval-s", type=float, default=0.5, help="batched mode flush period (0 = at stop)")
+    p.add_argument("--agent-topic", default=None,
+                   help="agent topic, {endpoint}=endpoint ID (default usp/agent/{endpoint}; OB-USP-Agent: /usp/agent)")
+    p.add_argument("--no-wifi", action="store_true", help="agents have no WiFi. objects")
+    p.add_argument("--no-factory-subscriptions", action="store_true",
+                   help="agents ship with no LocalAgent.Subscription (like the OB-USP-Agent example)")
     return p
 
 

@@ -8,6 +8,8 @@
   and their typed errors; :mod:`executors.usp.topics` — topic conventions and MQTT 3.1.1 reply-to;
   :mod:`executors.usp.mqtt` — paho-mqtt on asyncio with TCP_NODELAY;
   :mod:`executors.usp.datamodel` — command paths and Gateward's vendor parameters
+* :mod:`executors.usp.agent_topics` — where each agent listens, stored for every process;
+  :mod:`executors.usp.subscriptions` — the subscriptions created on an agent's first contact
 * :mod:`executors.usp.proto` — the BBF ``.proto`` schemas and their generated code. Regenerate with
   ``.venv/bin/python -m executors.usp.proto.regenerate`` (grpcio-tools).
 
@@ -21,18 +23,24 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from executors.usp.agent_topics import TopicBook, topic_problem
 from executors.usp.controller import DEFAULT_ENDPOINT_ID, UspController, UspEvent
 from executors.usp.executor import UspExecutor, endpoint_for
+from executors.usp.subscriptions import DEFAULT_WATCH
 
-__all__ = ["DEFAULT_ENDPOINT_ID", "UspController", "UspEvent", "UspExecutor", "endpoint_for", "factory",
-           "usp_options"]
+__all__ = ["DEFAULT_ENDPOINT_ID", "TopicBook", "UspController", "UspEvent", "UspExecutor", "controller_options",
+           "endpoint_for", "factory", "usp_options"]
 
 
 def usp_options(env: dict[str, str] | None = None) -> dict[str, Any]:
     """The adapter's own knobs from the environment (documented in docs/usp.md):
     ``GATEWARD_USP_ENDPOINT_ID`` (default ``proto::controller-gateward``), ``GATEWARD_USP_MQTT_VERSION``
     (5 or 3), ``GATEWARD_USP_TIMEOUT_S`` (10), ``GATEWARD_USP_PROBE_TIMEOUT_S`` (3),
-    ``GATEWARD_USP_REBOOT_TIMEOUT_S`` (180)."""
+    ``GATEWARD_USP_REBOOT_TIMEOUT_S`` (180); and for :func:`factory` only (issue 11)
+    ``GATEWARD_USP_CONTROLLER_TOPIC`` (default ``usp/controller/<endpoint>``),
+    ``GATEWARD_USP_AUTO_SUBSCRIBE`` (1: create Boot!/OperationComplete/ValueChange subscriptions on first
+    contact; 0: do not) and ``GATEWARD_USP_WATCH`` (comma-separated root-relative parameters to watch
+    with ValueChange, default ``WiFi.Radio.*.Channel,DeviceInfo.SoftwareVersion``)."""
     e = os.environ if env is None else env
 
     def num(name: str, default: float) -> float:
@@ -59,6 +67,27 @@ def usp_options(env: dict[str, str] | None = None) -> dict[str, Any]:
     }
 
 
-def factory(settings: Any) -> UspExecutor:
-    """The USP adapter for ``core.routing.ExecutorRouter`` (name ``"usp"``), on ``settings.mqtt_url``."""
-    return UspExecutor(url=settings.mqtt_url, **usp_options())
+def controller_options(env: dict[str, str] | None = None) -> dict[str, Any]:
+    """The long-running controller's knobs (see :func:`usp_options`): its topic, first-contact
+    subscriptions, watched parameters. Bad values raise ValueError naming the variable."""
+    e = os.environ if env is None else env
+    auto = (e.get("GATEWARD_USP_AUTO_SUBSCRIBE") or "1").strip().lower()
+    if auto not in ("1", "0", "true", "false", "yes", "no"):
+        raise ValueError(f"GATEWARD_USP_AUTO_SUBSCRIBE={auto!r} must be 1 or 0")
+    topic = (e.get("GATEWARD_USP_CONTROLLER_TOPIC") or "").strip() or None
+    if topic is not None and topic_problem(topic):
+        raise ValueError(f"GATEWARD_USP_CONTROLLER_TOPIC={topic!r} is not a topic: {topic_problem(topic)}")
+    raw_watch = e.get("GATEWARD_USP_WATCH")
+    watch = DEFAULT_WATCH if raw_watch is None else tuple(p.strip() for p in raw_watch.split(",") if p.strip())
+    bad = [p for p in watch if p.startswith(("Device.", "InternetGatewayDevice.")) or p.endswith(".")]
+    if bad:
+        raise ValueError(f"GATEWARD_USP_WATCH: {bad[0]!r} must be a parameter path relative to the root "
+                         "(e.g. WiFi.Radio.*.Channel)")
+    return {"auto_subscribe": auto in ("1", "true", "yes"), "controller_topic": topic, "watch": watch}
+
+
+def factory(settings: Any, store: Any = None) -> UspExecutor:
+    """The USP adapter for ``core.routing.ExecutorRouter`` (name ``"usp"``), on ``settings.mqtt_url``.
+    With ``store``, agents' topics are stored there and looked up from it (``agent_topics``)."""
+    topics = TopicBook(store) if store is not None else None
+    return UspExecutor(url=settings.mqtt_url, topics=topics, **usp_options(), **controller_options())

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from executors.usp import records
+from executors.usp.agent_topics import TopicBook
 from executors.usp.errors import UspError
 from executors.usp.mqtt import USP_CONTENT_TYPES, Inbound, MqttLink
 from executors.usp.proto import msg_pb
@@ -59,12 +60,13 @@ class AgentOffline(ConnectionError):
 
 
 class UspTimeout(TimeoutError):
-    def __init__(self, endpoint_id: str, msg_id: str, timeout_s: float, what: str) -> None:
+    def __init__(self, endpoint_id: str, msg_id: str, timeout_s: float, what: str, diagnosis: str = "") -> None:
         super().__init__(
-            f"agent {endpoint_id} did not answer {what} msg_id {msg_id} within {timeout_s:g}s — a real agent "
-            "drops records with a wrong endpoint ID silently (check its EndpointID and its controller "
-            "trust), or it is busy or gone"
+            f"agent {endpoint_id} did not answer {what} msg_id {msg_id} within {timeout_s:g}s — "
+            + (diagnosis or "a real agent drops records with a wrong endpoint ID silently (check its EndpointID "
+                            "and its controller trust), or it is busy or gone")
         )
+        self.diagnosis = diagnosis
         self.endpoint_id = endpoint_id
         self.msg_id = msg_id
         self.timeout_s = timeout_s
@@ -86,6 +88,9 @@ class AgentState:
     boots: int = 0
     last_boot: dict[str, str] = field(default_factory=dict)
     identity: dict[str, str] = field(default_factory=dict)  # from OnBoardRequest
+    topic_source: str = "convention"  # how ``topic`` was learnt: convention, stored, mqtt_connect, ...
+    topic_looked_up: bool = False  # the stored topic was asked for (once per process and agent)
+    addressed_to: str = ""  # the controller endpoint ID the agent's records name (its configured controller)
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,7 @@ class ControllerStats:
     events: int = 0
     connects: int = 0
     disconnects: int = 0
+    topic_lookups: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -146,8 +152,10 @@ class UspController:
         request_timeout_s: float = 10.0,
         client_id: str | None = None,
         split_replies: bool = True,
+        topics: TopicBook | None = None,
     ) -> None:
         self.url = url
+        self.topics = topics  # where agents listen, shared with every other process (agent_topics)
         self.endpoint_id = endpoint_id
         self.topic = topic or controller_topic(endpoint_id)
         # Responses come back on their own topic and connection, so a burst of notifications
@@ -157,6 +165,8 @@ class UspController:
         self.request_timeout_s = request_timeout_s
         self.stats = ControllerStats()
         self._agents: dict[str, AgentState] = {}
+        # agents heard addressing another controller: endpoint ID -> the controller they named
+        self._foreign: OrderedDict[str, str] = OrderedDict()
         self._connected_n = 0
         self._pending: dict[str, _Pending] = {}
         self._done_ids: OrderedDict[str, None] = OrderedDict()  # recently answered msg_ids
@@ -295,19 +305,20 @@ class UspController:
         record = decoded.record
         if record.to_id != self.endpoint_id:
             self.stats.wrong_to_id += 1
-            log.debug("dropping a Record for %r (we are %r) from %r", record.to_id, self.endpoint_id,
-                      record.from_id)
+            self._note_foreign(record.from_id, record.to_id)
             return
         ep = record.from_id
         st = self._state(ep)
         now = time.time()
         st.last_seen = now
         st.unanswered = None
+        st.addressed_to = record.to_id
+        self._foreign.pop(ep, None)
         _, reply_to = split_reply_to(inbound.topic)
         if reply_to:
-            st.topic, st.mqtt_version = reply_to, 3
+            self._learn_topic(st, reply_to, 3, "reply_to")
         elif inbound.response_topic:
-            st.topic, st.mqtt_version = inbound.response_topic, 5
+            self._learn_topic(st, inbound.response_topic, 5, "response_topic")
         kind = decoded.kind
         if kind == "disconnect":
             self._agent_gone(st, record.disconnect.reason or "disconnect Record", now)
@@ -321,9 +332,10 @@ class UspController:
             self._connected_n += 1
         if kind == "mqtt_connect":
             mc = record.mqtt_connect
+            version = 5 if mc.version == mc.V5 else 3
             if mc.subscribed_topic:
-                st.topic = mc.subscribed_topic
-            st.mqtt_version = 5 if mc.version == mc.V5 else 3
+                self._learn_topic(st, mc.subscribed_topic, version, "mqtt_connect")
+            st.mqtt_version = version
             st.connected_since = now
             st.disconnect_reason = ""
             self.stats.connects += 1
@@ -333,6 +345,58 @@ class UspController:
             log.debug("ignoring a %s Record from %s (not used over MQTT)", kind, ep)
             return
         self._on_msg(st, decoded.msg, now)
+
+    def _learn_topic(self, st: AgentState, topic: str, version: int, source: str) -> None:
+        """The agent said where it listens: use it from now on, and store it for other processes."""
+        st.topic, st.mqtt_version, st.topic_source = topic, version, source
+        if self.topics is not None:
+            self.topics.note(st.endpoint_id, topic, version, source)
+
+    def _note_foreign(self, from_id: str, to_id: str) -> None:
+        """An agent addressed a Record to another controller: remember whom, to explain its silence."""
+        if self._foreign.get(from_id) != to_id:
+            log.warning("USP agent %s addresses its records to controller %r, but this controller is %r: they are "
+                        "dropped (set GATEWARD_USP_ENDPOINT_ID, or the agent's Device.LocalAgent.Controller.{i}."
+                        "EndpointID)", from_id, to_id, self.endpoint_id)
+        self._foreign[from_id] = to_id
+        self._foreign.move_to_end(from_id)
+        if len(self._foreign) > 10000:
+            self._foreign.popitem(last=False)
+
+    def foreign_controller(self, endpoint_id: str) -> str | None:
+        """The other controller an agent addresses its records to, if it was heard doing so."""
+        return self._foreign.get(endpoint_id)
+
+    def mismatch(self, endpoint_id: str) -> str:
+        """Why a connected agent may not answer: the endpoint IDs, both named (empty if unknown)."""
+        foreign = self._foreign.get(endpoint_id)
+        if foreign is not None:
+            return (f"the controller endpoint IDs do not match: agent {endpoint_id} is configured for controller "
+                    f"{foreign!r} (its records name it), this controller is {self.endpoint_id!r} — set "
+                    "GATEWARD_USP_ENDPOINT_ID or the agent's Device.LocalAgent.Controller.{i}.EndpointID")
+        st = self._agents.get(endpoint_id)
+        if st is not None and st.connected:
+            return (f"agent {endpoint_id} is connected but silent: the controller endpoint IDs probably do not "
+                    f"match — the agent's configured controller is {st.addressed_to or 'unknown'!r}, this "
+                    f"controller is {self.endpoint_id!r}; a real agent silently drops records with a wrong endpoint "
+                    "ID, from a controller it does not know (Device.LocalAgent.Controller.{i}.EndpointID) or "
+                    "does not trust — or it is busy")
+        return ""
+
+    async def _recall_topic(self, st: AgentState) -> None:
+        """For an agent not heard from since this process started: the topic another process stored."""
+        if self.topics is None or st.topic_source != "convention" or st.topic_looked_up:
+            return
+        st.topic_looked_up = True
+        self.stats.topic_lookups += 1
+        try:
+            known = await asyncio.to_thread(self.topics.lookup, st.endpoint_id)
+        except Exception as exc:  # the database is away: the convention is all we have
+            log.warning("could not look up the stored topic of USP agent %s (%s); using %s", st.endpoint_id, exc,
+                        st.topic)
+            return
+        if known is not None and st.topic_source == "convention":  # a Record may have come meanwhile
+            st.topic, st.mqtt_version, st.topic_source = known.topic, known.mqtt_version, "stored"
 
     def _agent_gone(self, st: AgentState, reason: str, now: float) -> None:
         if st.connected:
@@ -455,6 +519,8 @@ class UspController:
             raise AgentOffline(endpoint_id, f"disconnected since {since}Z ({reason})")
         if not self.reply_link.connected:
             raise ConnectionError(f"the controller is not connected to the MQTT broker at {self.url}")
+        if st.connected is None:
+            await self._recall_topic(st)
         msg_id = msg.header.msg_id
         what = Header.MsgType.Name(msg.header.msg_type)
         timeout = self.request_timeout_s if timeout is None else timeout
@@ -484,7 +550,8 @@ class UspController:
         st = self._state(p.endpoint_id)
         timeout = time.monotonic() - p.sent_at
         st.unanswered = f"{p.what} msg_id {msg_id} ({timeout:.1f}s)"
-        p.future.set_exception(UspTimeout(p.endpoint_id, msg_id, round(timeout, 2), p.what))
+        p.future.set_exception(UspTimeout(p.endpoint_id, msg_id, round(timeout, 2), p.what,
+                                          self.mismatch(p.endpoint_id)))
 
     # ------------------------------------------------------------------ typed requests
     async def get(self, endpoint_id: str, paths: Iterable[str], *, timeout: float | None = None,

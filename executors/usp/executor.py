@@ -67,6 +67,8 @@ from executors.translate import (
 )
 from executors.usp import datamodel as dm
 from executors.usp import records
+from executors.usp import subscriptions as subs
+from executors.usp.agent_topics import TopicBook
 from executors.usp.controller import DEFAULT_ENDPOINT_ID, AgentOffline, UspController, UspEvent, UspTimeout
 from executors.usp.errors import PartialApply, UspError, describe, fault_from_problems, to_cwmp, typed_fault
 from executors.usp.loop import LoopThread, LoopTimeout
@@ -175,6 +177,10 @@ class UspExecutor(Executor):
         reboot_timeout_s: float = 180.0,
         operation_timeout_s: float = 120.0,
         runner: LoopThread | None = None,
+        topics: TopicBook | None = None,
+        auto_subscribe: bool = False,
+        watch: Sequence[str] = subs.DEFAULT_WATCH,
+        controller_topic: str | None = None,
         _shared: tuple[dict[str, AgentInfo], dict[tuple[str, str, str, str], SupportedDM]] | None = None,
     ) -> None:
         self._owns_runner = runner is None and controller is None
@@ -183,13 +189,21 @@ class UspExecutor(Executor):
             if url is None:
                 raise ValueError("UspExecutor needs a controller or an MQTT url")
             controller = UspController(url, endpoint_id=endpoint_id, mqtt_version=mqtt_version,
-                                       request_timeout_s=timeout_s)
+                                       request_timeout_s=timeout_s, topics=topics, topic=controller_topic)
         self.controller = controller
+        # first contact: create the subscriptions the controller relies on (executors.usp.subscriptions)
+        self.auto_subscribe, self.watch = auto_subscribe, tuple(watch)
+        self.subscribed: dict[str, subs.EnsureReport] = {}
+        self._subscribing: set[str] = set()
+        self._subscribe_gate: asyncio.Semaphore | None = None
+        self._subscribe_failures = 0
         self._start_lock: asyncio.Lock | None = None
+        self.last_connect_error = ""
         if not controller.started:
             try:
                 self.runner.run(self._start(), timeout=30)
             except (ConnectionError, OSError, TimeoutError) as exc:  # the broker may come later
+                self.last_connect_error = str(exc) or type(exc).__name__
                 log.warning("USP controller could not connect yet (%s); every call will try again", exc)
         self.timeout_s = timeout_s
         self.probe_timeout_s = probe_timeout_s
@@ -203,9 +217,12 @@ class UspExecutor(Executor):
     def with_timeout(self, timeout_s: float | None) -> UspExecutor:
         """The same controller and caches with a different per-request timeout."""
         t = self.timeout_s if timeout_s is None else timeout_s
-        return UspExecutor(self.controller, timeout_s=t, probe_timeout_s=min(self.probe_timeout_s, t),
-                           reboot_timeout_s=self.reboot_timeout_s, operation_timeout_s=self.operation_timeout_s,
-                           runner=self.runner, _shared=(self._info, self._dm_cache))
+        clone = UspExecutor(self.controller, timeout_s=t, probe_timeout_s=min(self.probe_timeout_s, t),
+                            reboot_timeout_s=self.reboot_timeout_s, operation_timeout_s=self.operation_timeout_s,
+                            runner=self.runner, auto_subscribe=self.auto_subscribe, watch=self.watch,
+                            _shared=(self._info, self._dm_cache))
+        clone.subscribed, clone._subscribing = self.subscribed, self._subscribing  # one view of the agents
+        return clone
 
     async def _start(self) -> None:
         if self._start_lock is None:
@@ -224,6 +241,23 @@ class UspExecutor(Executor):
             raise DeviceOffline(device.id, f"the USP controller cannot reach the MQTT broker at "
                                            f"{self.controller.url}: {exc}") from None
 
+    def connect(self, timeout: float = 10.0) -> bool:
+        """Connect the controller to the broker now if it is not yet; True once it is.
+
+        Why callers need this: requests connect on first use, but notifications (Boot!,
+        OnBoardRequest, ValueChange) arrive only after the controller subscribed its topic, so an
+        event source must not wait for the first request. Never raises; a False is retried by the
+        caller (after that first success the MQTT link reconnects by itself)."""
+        if self.controller.started:
+            return True
+        try:
+            self.runner.run(self._start(), timeout=timeout)
+        except (ConnectionError, OSError, TimeoutError) as exc:
+            log.debug("USP controller could not connect to %s: %s", self.controller.url, exc)
+            self.last_connect_error = str(exc) or type(exc).__name__
+            return False
+        return True
+
     def add_event_listener(self, listener: Callable[[UspEvent], None]) -> None:
         """Call ``listener`` for every USP event (Boot!, OnBoardRequest, ValueChange, connect, ...)
         — on the controller's event-loop thread, so it must be quick (hand work off to a queue).
@@ -237,6 +271,46 @@ class UspExecutor(Executor):
     def _on_event(self, event: UspEvent) -> None:
         if event.kind in ("boot", "onboard"):
             self._info.pop(event.endpoint_id, None)  # firmware (and so the data model) may have changed
+        if self.auto_subscribe and event.kind in ("connect", "boot", "onboard"):
+            ep = event.endpoint_id
+            # a Boot! may follow a factory reset, which wipes non-factory subscriptions: check again
+            if ep not in self._subscribing and (event.kind == "boot" or ep not in self.subscribed):
+                self._subscribing.add(ep)
+                self.runner.loop.create_task(self._first_contact(ep))
+
+    def _subscribe_trouble(self, endpoint_id: str, why: str) -> None:
+        """Log why subscriptions could not be ensured — every one of the first 20, then one in 1000
+        (a connect wave of agents that cannot do it must not flood the log)."""
+        self._subscribe_failures += 1
+        n = self._subscribe_failures
+        if n <= 20 or n % 1000 == 0:
+            log.warning("USP agent %s: could not ensure its subscriptions (%s)%s", endpoint_id, why,
+                        f" [{n} such failures so far]" if n > 20 else "")
+
+    def _maybe_subscribe(self, endpoint_id: str) -> None:
+        """First contact for an agent that was connected before this controller started (no
+        mqtt_connect heard): its first successful exchange counts."""
+        if self.auto_subscribe and endpoint_id not in self.subscribed and endpoint_id not in self._subscribing:
+            self._subscribing.add(endpoint_id)
+            self.runner.loop.create_task(self._first_contact(endpoint_id))
+
+    async def _first_contact(self, endpoint_id: str) -> None:
+        """Ensure the agent's subscriptions (bounded concurrency: a connect wave must not starve requests)."""
+        if self._subscribe_gate is None:
+            self._subscribe_gate = asyncio.Semaphore(32)
+        try:
+            async with self._subscribe_gate:
+                report = await subs.ensure(self.controller, endpoint_id, watch=self.watch, timeout=self.timeout_s)
+            self.subscribed[endpoint_id] = report
+            if report.created:
+                log.info("USP agent %s: created subscriptions %s", endpoint_id, ", ".join(report.created))
+        except UspError as exc:  # it refused (or cannot do subscriptions): say so, retry only after a Boot!
+            self.subscribed[endpoint_id] = subs.EnsureReport(endpoint_id)
+            self._subscribe_trouble(endpoint_id, f"the agent refused: USP {exc.code} {exc}")
+        except (UspTimeout, AgentOffline, ConnectionError) as exc:
+            self._subscribe_trouble(endpoint_id, f"{exc}; retried on its next contact")
+        finally:
+            self._subscribing.discard(endpoint_id)
 
     def close(self) -> None:
         if self._closed:
@@ -248,6 +322,8 @@ class UspExecutor(Executor):
                     self.runner.run(self.controller.stop(), timeout=10)
             finally:
                 self.runner.stop()
+                if self.controller.topics is not None:
+                    self.controller.topics.close()  # write the topics learnt in this process
 
     # ------------------------------------------------------------------ plumbing
     def _run(self, device: Device, coro: Coroutine[Any, Any, T], budget: float | None = None) -> T:
@@ -289,25 +365,31 @@ class UspExecutor(Executor):
         if (st is None or st.connected is None) and ep not in self._info:
             # never heard from since this controller started: probe its conventional topic first
             if not await self.controller.probe(ep, self.probe_timeout_s):
+                why = self.controller.mismatch(ep)
                 raise DeviceOffline(
                     device.id,
                     f"no USP agent {ep} has connected to controller {self.controller.endpoint_id}, and a probe on "
-                    f"its topic got no answer within {self.probe_timeout_s:g}s; retry after its next inform "
-                    "(its mqtt_connect Record)",
+                    f"its topic {self._topic_of(ep)} got no answer within {self.probe_timeout_s:g}s; "
+                    + (why or "retry after its next inform (its mqtt_connect Record)"),
                 )
         elif st is not None and st.unanswered and not await self.controller.probe(ep, self.probe_timeout_s):
             raise DeviceOffline(
                 device.id,
                 f"USP agent {ep} is connected but has not answered since {st.unanswered}; nothing was sent — "
-                "retry after its next inform (any Record from the agent, e.g. mqtt_connect or Boot!, "
-                "marks it answering again)",
+                f"{self.controller.mismatch(ep)}; retry after its next inform (any Record from the agent, e.g. "
+                "mqtt_connect or Boot!, marks it answering again)",
             )
         info = self._info.get(ep)
         if info is None:
             info = await self._learn(device, ep)
+            self._maybe_subscribe(ep)
         if info.device_id != device.id:
             raise UnknownDevice(device.id, f"USP agent {ep} is device {info.device_id}, not {device.id}")
         return info
+
+    def _topic_of(self, ep: str) -> str:
+        st = self.controller.agent(ep)
+        return f"{st.topic} ({st.topic_source})" if st is not None else "?"
 
     async def _learn(self, device: Device, ep: str) -> AgentInfo:
         paths = [f"{root}DeviceInfo.{leaf}" for root in ("Device.", "InternetGatewayDevice.")
@@ -367,7 +449,9 @@ class UspExecutor(Executor):
                       f"probe within {self.probe_timeout_s:g}s; changes wait until it answers (next inform)")
         else:
             detail = (f"offline: no USP agent {ep} has connected to controller {self.controller.endpoint_id} "
-                      f"and a probe on its topic got no answer within {self.probe_timeout_s:g}s")
+                      f"and a probe on its topic {self._topic_of(ep)} got no answer within {self.probe_timeout_s:g}s")
+            why = self.controller.mismatch(ep)
+            detail += f"; {why}" if why else ""
         return Presence(device_id=device.id, online=connected, reachable=False, last_seen=last, detail=detail)
 
     # ------------------------------------------------------------------ reading
@@ -431,13 +515,26 @@ class UspExecutor(Executor):
             tree = await self._tree(device, info)
             m = instance_map_from_params(tree, vendor=device.vendor, model=device.model)
             imap = m.model_dump(mode="json")
-            objects = sorted({_generic(k.rsplit(".", 1)[0]) + "." for k in tr181_view(tree, m)})
+            view = tr181_view(tree, m)
+            objects = sorted({_generic(k.rsplit(".", 1)[0]) + "." for k in view})
+            params: dict[str, bool | None] = {
+                k: e.writable if e.writable is not None else (s[1] if (s := info.dm.spec(e.device_path)) else None)
+                for k, e in view.items()}
         else:
             objects = sorted(o for o in info.dm.objects if not o.startswith(f"{info.root}LocalAgent."))
+            params = {k: w for k, (_t, w) in info.dm.params.items() if not k.startswith(f"{info.root}LocalAgent.")}
+            from core.capabilities import concretise
+
+            try:  # GetInstances: this device's instance numbers (core.capabilities keeps them per device)
+                found = await self._call(device, self.controller.get_instances(info.endpoint_id, [info.root],
+                                                                               timeout=self.timeout_s))
+                params = concretise(params, [o for objs in found.values() for o in objs])
+            except UspError:
+                pass  # the schema alone still says what the firmware has and what it can write
         version = info.dm.uri.split("tr-181-")[-1].split("tr-098-")[-1]
         version = ".".join(version.split("-")[:2]) if version else ""
         return Discovery(device_id=device.id, root=Root(info.root), data_model_version=version,
-                         supported_objects=objects, instance_map=imap, firmware=info.firmware)
+                         supported_objects=objects, instance_map=imap, firmware=info.firmware, parameters=params)
 
     # ------------------------------------------------------------------ writing: Set
     def _apply(self, device: Device, changes: Sequence[Change], key: str) -> ApplyResult:

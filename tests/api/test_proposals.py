@@ -130,13 +130,20 @@ def test_reject_and_cancel(api: Api) -> None:
 def test_denied_and_invalid_proposals_say_why(api: Api) -> None:
     dev = pick(api, lambda d: d["region"] == "DE")
     idx, _ = radio_of(api, dev["id"], "5GHz")
+    # A channel the radio itself does not list is refused at validate, naming the device's own list.
     r = api.post("/api/proposals", {"intent": "try channel 165", "targets": [dev["id"]],
                                     "changes": [{"path": f"Device.WiFi.Radio.{idx}.AutoChannelEnable", "value": False},
                                                 {"path": f"Device.WiFi.Radio.{idx}.Channel", "value": 165}]})
     assert r.status_code == 201
+    assert r.json()["proposal"]["state"] == "invalid" and "165" in r.json()["proposal"]["error"]
+    # A valid value that policy refuses is denied with the rule's reason.
+    r = api.post("/api/proposals", {"intent": "fixed channel with auto on", "targets": [dev["id"]],
+                                    "changes": [{"path": f"Device.WiFi.Radio.{idx}.AutoChannelEnable", "value": True},
+                                                {"path": f"Device.WiFi.Radio.{idx}.Channel", "value": 36}]})
+    assert r.status_code == 201
     d = r.json()
-    assert d["proposal"]["state"] == "denied" and d["decision"]["allow"] is False
-    assert any("165" in reason for reason in d["decision"]["deny"])
+    assert d["proposal"]["state"] == "denied" and d["decision"]["allow"] is False, d["proposal"]
+    assert any("contradict" in reason for reason in d["decision"]["deny"])
     dec = api.get(f"/api/proposals/{d['proposal']['id']}/decision").json()
     assert dec["allow"] is False and "DENIED" in dec["explanation"] and dec["engine"] and len(dec["revision"]) == 64
     assert dec["input"]["proposal"]["id"] == d["proposal"]["id"]

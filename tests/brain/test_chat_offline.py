@@ -28,13 +28,15 @@ def test_dfs_radar_message_to_verified_change(rt: Any, svc: Any, device: Any, ac
     prop = next(e for e in events if e.kind == "proposal")
     assert prop.data["state"] == "approved"
     diff = [(d["path"], d["before"], d["after"]) for d in prop.data["diff"]]
-    assert diff == [("Device.WiFi.Radio.2.Channel", 52, 149)]
+    # 80 MHz block 149-161 holds neighbours at -58/-62 dBm: no longer chosen (issue 13); 20 MHz on the free 44
+    assert diff == [("Device.WiFi.Radio.2.Channel", 52, 44), ("Device.WiFi.Radio.2.OperatingChannelBandwidth",
+                                                              "80MHz", "20MHz")]
     assert svc.awaiting(tid) == {"kind": "confirm", "proposal_id": prop.data["proposal_id"]}
     assert _read(rt, dev, "Device.WiFi.Radio.2.Channel") == 52  # nothing written before the agent confirms
     done = run_turn(svc, tid, "yes, apply it", alice)
     outcome = next(e for e in done if e.kind == "outcome")
     assert outcome.data["state"] == "done" and "verified" in outcome.text
-    assert _read(rt, dev, "Device.WiFi.Radio.2.Channel") == 149
+    assert _read(rt, dev, "Device.WiFi.Radio.2.Channel") == 44
     assert svc.awaiting(tid) is None
     summary = next(t for t in svc.threads(alice) if t.thread_id == tid)
     assert summary.status == "closed" and summary.proposal_id == prop.data["proposal_id"]

@@ -73,16 +73,21 @@ def test_agent_chats_approver_approves_change_is_applied_and_verified(
     approver.wait_css("[data-testid=review-comment]").send_keys("caller verified on the phone")
     approver.wait_css("[data-testid=approve]").click()
     approver.wait_css(f"[data-testid=queue-detail] [data-proposal-id='{pid}']", lambda el: _state(el) == "approved")
+    toast = approver.wait_css("#toasts .toast", lambda el: pid in el.text)  # words, not "approved: approved"
+    assert toast.text == f"you approved {pid}: it is ready to apply", toast.text
     approver.shot("03-approver-approved")
 
     # 3. the agent's card follows the state by itself; the agent applies; it is applied and verified
     agent.wait_css(f"[data-proposal-id='{pid}']", lambda el: _state(el) == "approved", timeout=30)
     agent.wait_css(f"[data-proposal-id='{pid}'] [data-testid=apply]").click()
-    done = agent.wait_css(f"[data-proposal-id='{pid}']", lambda el: _state(el) == "done", timeout=60)
-    assert "applied and verified" in done.text
-    statuses = [b.get_attribute("data-state") for b in
-                done.find_elements(By.CSS_SELECTOR, "[data-testid=executions] [data-testid=state-badge]")]
-    assert statuses and set(statuses) == {"verified"}
+    # read the card in one go: the change feed may re-render it between two WebDriver calls
+    done = agent.wait(lambda d: d.execute_script(
+        "const el = document.querySelector(`[data-proposal-id='${arguments[0]}'][data-state=done]`);"
+        "return el && {text: el.innerText, statuses: [...el.querySelectorAll("
+        "'[data-testid=executions] [data-testid=state-badge]')].map((b) => b.dataset.state)};", pid),
+        60, what="the card to say done")
+    assert "applied and verified" in done["text"]
+    assert done["statuses"] and set(done["statuses"]) == {"verified"}
     agent.shot("04-applied-and-verified")
     assert PASSPHRASE not in agent.driver.page_source
     with server.api("erin") as c:

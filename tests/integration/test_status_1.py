@@ -34,7 +34,8 @@ def _draft(rt: Any, d: Any, *, reboot: bool) -> tuple[ProposalDraft, int, int]:
     r = radio_5g(rt, d)
     target = first_not(rt, d, r, 36, 40, 44, 48)
     draft = ProposalDraft(intent="move 5 GHz off a busy channel", targets=[d.id],
-                          changes=[Change(path=ACE.format(r=r), value=False), Change(path=CH.format(r=r), value=target)],
+                          changes=[Change(path=ACE.format(r=r), value=False),
+                                   Change(path=CH.format(r=r), value=target)],
                           operations=[Operation(command="reboot")] if reboot else [],
                           rationale="neighbours crowd the current channel")
     return draft, r, target

@@ -182,10 +182,12 @@ def test_fleet_path_agrees_with_the_device_path(rt: Any, evidence: str) -> None:
     by_device = decide_fleet(rt.policy, doc).decision
     with rt.store.read() as s:
         row = repo.get_proposal_row(s, p.id)
-        # no live sample: every device goes through the SQL classes
+        # no live sample: every device goes through the SQL classes, as a fleet (snapshot) preview
+        # that covered every target would send them
+        fleet_preview = {**(row.preview or {}), "devices": [], "source": "snapshot", "uncovered": 0,
+                         "classes": [{"count": len(devs)}]}
         out = fleet_facts.decide_by_class(s, repo.proposal_from_row(row), rt.policy,
-                                          get_actor(rt.store, "remediator"), {**(row.preview or {}), "devices": []},
-                                          now=rt.lifecycle.clock())
+                                          get_actor(rt.store, "remediator"), fleet_preview, now=rt.lifecycle.clock())
     assert out.decision.allow == by_device.allow
     assert sorted(out.decision.deny) == sorted(by_device.deny)
     assert {f["compat"] for f in out.stored_input["devices"]} == {evidence}

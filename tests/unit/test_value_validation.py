@@ -243,12 +243,23 @@ def test_unlisted_transmit_power_fails_the_preview_and_is_denied(runtime: Any, r
     before = _params(runtime, d.id)
     draft = ProposalDraft(intent="lower the power", targets=[d.id],
                           changes=[Change(path="Device.WiFi.Radio.1.TransmitPower", value=unlisted)])
+    message = (f"Device.WiFi.Radio.1.TransmitPower: {unlisted} is not supported by this device "
+               f"(TransmitPowerSupported: {supported})")
+    # Issue 11: validate now holds the change to the device's stored snapshot (``known``), so the
+    # refusal comes first there, before any preview; the preview check below covers devices without one.
+    p = runtime.lifecycle.submit(draft, get_actor(runtime.store, "alice"))
+    assert p.state is S.INVALID and message in (p.error or ""), p.error
+    from sqlalchemy import delete
+
+    from core.store.schema import ParameterSnapshotRow
+
+    with runtime.store.write() as s:
+        s.execute(delete(ParameterSnapshotRow).where(ParameterSnapshotRow.device_id == d.id))
     p = runtime.lifecycle.submit(draft, get_actor(runtime.store, "alice"))
     with runtime.store.read() as s:
         preview = repo.get_proposal_row(s, p.id).preview
     line = preview["devices"][0]
     assert line["present"] is True
-    assert line["error"] == (f"Device.WiFi.Radio.1.TransmitPower: {unlisted} is not supported by this device "
-                             f"(TransmitPowerSupported: {supported})")
+    assert line["error"] == message
     assert p.state is S.DENIED, p.error
     assert _params(runtime, d.id) == before

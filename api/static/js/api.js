@@ -61,6 +61,18 @@ export async function stream(path, body, onEvent, signal) {
     headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
     body: body === undefined ? undefined : JSON.stringify(body),
   });
+  return readStream(res, onEvent);
+}
+
+// GET an event stream (the change feed): like stream(), with Last-Event-ID to resume.
+export async function listen(path, onEvent, signal, lastId) {
+  const extra = { Accept: "text/event-stream" };
+  if (lastId) extra["Last-Event-ID"] = String(lastId);
+  const res = await fetch(path, { signal, headers: headers(extra) });
+  return readStream(res, onEvent);
+}
+
+async function readStream(res, onEvent) {
   if (!res.ok || !(res.headers.get("content-type") || "").startsWith("text/event-stream")) {
     await parse(res);
     throw new ApiError(res.status, "bad_stream", "the server did not answer with an event stream");

@@ -3,14 +3,16 @@
 
 import * as api from "./api.js";
 import { h, toast, fill } from "./dom.js";
+import { onChange, startFeed } from "./live.js";
 import { approvalsView, refreshCount } from "./views/approvals.js";
 import { auditView } from "./views/audit.js";
 import { devicesView } from "./views/device.js";
+import { fleetView } from "./views/fleet.js";
 import { supportView } from "./views/support.js";
 import { campaignsView } from "/static/campaigns.js";
 import { remediationView } from "/static/remediation.js";
 
-const VIEWS = { support: supportView, approvals: approvalsView, devices: devicesView, campaigns: campaignsView, remediation: remediationView, audit: auditView };
+const VIEWS = { support: supportView, approvals: approvalsView, fleet: fleetView, devices: devicesView, campaigns: campaignsView, remediation: remediationView, audit: auditView };
 let me = null;
 let cleanup = null;
 let viewKeys = {};
@@ -58,8 +60,12 @@ async function signIn() {
   document.getElementById("whoami").textContent = `${me.id} · ${me.roles.join(", ").replaceAll("_", " ")}`;
   document.getElementById("signout").hidden = false;
   if (!location.hash) location.hash = me.roles.some((r) => r.includes("approver")) ? "#/approvals" : me.roles.includes("auditor") ? "#/audit" : "#/support";
+  startFeed();
   route();
 }
+
+// The pending-approval count in the nav follows every proposal change.
+onChange((c) => { if (c.resync || c.proposals.length) refreshCount(); });
 
 document.getElementById("signin-form").addEventListener("submit", (e) => {
   e.preventDefault();
@@ -88,7 +94,7 @@ document.addEventListener("keydown", (e) => {
     return;
   }
   if (Date.now() - pendingG < 1200) {
-    const to = { s: "support", a: "approvals", d: "devices", c: "campaigns", l: "audit" }[e.key];
+    const to = { s: "support", a: "approvals", f: "fleet", d: "devices", c: "campaigns", l: "audit" }[e.key];
     pendingG = 0;
     if (to) { location.hash = `#/${to}`; e.preventDefault(); }
     return;

@@ -51,7 +51,16 @@ function diffSection(detail) {
 
 function verdictSection(detail) {
   const dec = detail.decision;
-  if (!dec) return h("div", { class: "verdict" }, "Policy has not decided yet.");
+  const p = detail.proposal;
+  // An invalid proposal never reaches policy: say why it stopped, not "not decided yet".
+  if (!dec && p.state === "invalid") {
+    return h("div", { class: "verdict deny", "data-testid": "verdict" }, h("strong", {}, "Invalid: policy never saw it"),
+      h("p", { class: "error", "data-testid": "invalid-reason" }, p.error || "the change did not pass validation"));
+  }
+  if (!dec && ["cancelled", "failed"].includes(p.state)) {
+    return h("div", { class: "verdict", "data-testid": "verdict" }, `No policy decision: the proposal is ${p.state}.`);
+  }
+  if (!dec) return h("div", { class: "verdict", "data-testid": "verdict" }, "Policy has not decided yet.");
   const approvals = (detail.approvals || []).filter((a) => a.verdict === "approve" && a.current);
   const required = dec.approvals_required || [];
   const cls = !dec.allow ? "deny" : required.length ? "approval" : "allow";
@@ -126,6 +135,18 @@ function backupSection(detail) {
         h("td", { class: "path" }, path), h("td", { class: "mono" }, v.secret ? "(secret, not kept: cannot be restored)" : fmtValue(v.value)))))))));
 }
 
+// What an approval did, in words: "approved — ready to apply", or who else must still approve.
+function approvedText(d) {
+  const p = d.proposal;
+  if (p.state === "approved") return `you approved ${p.id}: it is ready to apply`;
+  if (p.state === "awaiting_approval") {
+    const approvals = (d.approvals || []).filter((a) => a.verdict === "approve" && a.current).map((a) => a.role);
+    const waiting = (d.decision?.approvals_required || []).map((r) => r.role).filter((r) => !approvals.includes(r));
+    return `you approved ${p.id}: it still needs ${waiting.length ? waiting.join(" and ").replaceAll("_", " ") : "another approval"}`;
+  }
+  return `you approved ${p.id}: it is now ${p.state.replaceAll("_", " ")}`;
+}
+
 // The action bar. `onChange(detail)` re-renders with what the server answered.
 function actions(detail, me, onChange) {
   const p = detail.proposal;
@@ -155,7 +176,7 @@ function actions(detail, me, onChange) {
       const approveBtn = h("button", { class: "approve", "data-testid": "approve", title: "approve (a)" }, "Approve");
       const rejectBtn = h("button", { class: "reject", "data-testid": "reject", title: "reject (r)" }, "Reject");
       approveBtn.addEventListener("click", () => run(approveBtn, "approving…",
-        () => api.post(`/api/proposals/${p.id}/approve`, { hash: p.hash, comment: comment.value.trim() })).then((d) => d && toast(`approved: ${d.proposal.state.replaceAll("_", " ")}`, "ok")));
+        () => api.post(`/api/proposals/${p.id}/approve`, { hash: p.hash, comment: comment.value.trim() })).then((d) => d && toast(approvedText(d), "ok")));
       rejectBtn.addEventListener("click", () => {
         if (!comment.value.trim()) { comment.focus(); toast("say why you reject it (comment)", "bad"); return; }
         run(rejectBtn, "rejecting…", () => api.post(`/api/proposals/${p.id}/reject`, { reason: comment.value.trim() }));
@@ -214,7 +235,7 @@ export function renderProposal(detail, { me, onChange, compact = false } = {}) {
       badge(p.state)),
     h("p", { class: "muted small" }, `by ${p.author} · ${p.source} · ${fmtTime(p.created_at)} · updated ${ago(p.updated_at)} · hash ${String(p.hash).slice(0, 12)}`),
     inFlight ? h("p", { class: "badge b-busy" }, "a change is in flight on the device — this page updates by itself") : null,
-    p.error && !["denied"].includes(p.state) ? h("p", { class: p.state === "failed" ? "error" : "muted" }, p.error) : null,
+    p.error && !["denied", "invalid"].includes(p.state) ? h("p", { class: p.state === "failed" ? "error" : "muted" }, p.error) : null,
     p.rationale ? h("p", {}, h("span", { class: "muted" }, "why: "), p.rationale) : null,
     h("h3", {}, "change, per device"), diffSection(detail),
     h("h3", {}, "policy verdict"), verdictSection(detail),
@@ -238,12 +259,14 @@ export function liveProposal(container, pid, me, opts = {}) {
     fill(container, renderProposal(d, { me, onChange: render, compact: opts.compact }));
     opts.onState?.(d);
   };
+  const moved = (d) => !last || d.proposal.state !== last.proposal.state || d.proposal.updated_at !== last.proposal.updated_at
+    || (d.executions || []).length !== (last.executions || []).length
+    || (d.executions || []).some((e, i) => e.status !== last.executions[i]?.status);
   const tick = async () => {
     while (!stopped) {
       try {
         const d = await api.get(`/api/proposals/${encodeURIComponent(pid)}`);
-        if (!last || d.proposal.state !== last.proposal.state || d.proposal.updated_at !== last.proposal.updated_at
-            || (d.executions || []).length !== (last.executions || []).length) render(d);
+        if (moved(d)) render(d);
         if (TERMINAL.includes(d.proposal.state)) break;
       } catch (e) {
         if (e.status === 404 || e.status === 401) break;
@@ -252,7 +275,15 @@ export function liveProposal(container, pid, me, opts = {}) {
     }
   };
   tick();
-  return { stop() { stopped = true; }, get detail() { return last; } };
+  // refresh(): the change feed says this proposal moved (e.g. rolled back after it was done).
+  const refresh = async () => {
+    if (stopped) return;
+    try {
+      const d = await api.get(`/api/proposals/${encodeURIComponent(pid)}`);
+      if (moved(d)) render(d); // unchanged: keep the element (and whatever the person is reading)
+    } catch { /* the poll goes on */ }
+  };
+  return { stop() { stopped = true; }, refresh, get detail() { return last; } };
 }
 
 export { presenceBadge };

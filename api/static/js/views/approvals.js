@@ -4,6 +4,7 @@
 import * as api from "../api.js";
 import { ago, badge, clear, h, loading, riskMeter, toast, fill } from "../dom.js";
 import { renderProposal } from "../proposal.js";
+import { onChange, touches } from "../live.js";
 
 const FILTERS = {
   pending: { label: "Pending approval", states: ["awaiting_approval"] },
@@ -36,11 +37,13 @@ export async function approvalsView(root, ctx) {
     }
   };
 
-  async function load(keepId) {
+  // quiet: a refresh pushed by the change feed — redraw the list, keep the open proposal and
+  // whatever the reviewer is typing; never steal focus.
+  async function load(keepId, quiet = false) {
     try {
       const res = await api.get("/api/proposals", { state: FILTERS[filter].states, limit: 200 });
       items = res.items;
-    } catch (e) { toast(e.message, "bad"); items = []; }
+    } catch (e) { if (!quiet) toast(e.message, "bad"); if (quiet) return; items = []; }
     clear(list);
     if (!items.length) list.append(h("li", { class: "empty" }, "Nothing here. "));
     items.forEach((p, i) => {
@@ -53,6 +56,12 @@ export async function approvalsView(root, ctx) {
       list.append(li);
     });
     const want = keepId ? items.findIndex((p) => p.id === keepId) : -1;
+    if (quiet) {
+      index = want;
+      markSelected();
+      if (!current && items.length && !ctx.arg) select(0, false);
+      return;
+    }
     if (want >= 0) select(want, false);
     else if (items.length && !ctx.arg) select(0, false);
     else if (!items.length && !ctx.arg) fill(detail, h("div", { class: "empty" }, "Select a proposal."));
@@ -68,15 +77,37 @@ export async function approvalsView(root, ctx) {
 
   function render(d) {
     current = d;
-    fill(detail, renderProposal(d, { me, onChange: (nd) => { render(nd); refreshCount(); } }));
-    for (const li of list.querySelectorAll("li[data-proposal-id]")) li.classList.toggle("selected", li.dataset.proposalId === d.proposal.id);
+    fill(detail, renderProposal(d, { me, onChange: (nd) => { render(nd); refreshCount(); load(nd.proposal.id, true); } }));
+    markSelected();
   }
+
+  function markSelected() {
+    for (const li of list.querySelectorAll("li[data-proposal-id]")) li.classList.toggle("selected", li.dataset.proposalId === current?.proposal.id);
+  }
+
+  const typing = () => {
+    const active = document.activeElement;
+    return active && detail.contains(active) && ["TEXTAREA", "INPUT"].includes(active.tagName);
+  };
+
+  // Every change anywhere (another approver, an apply, a campaign): the list is re-read, and the
+  // open proposal re-rendered when it is the one that moved.
+  const unsubscribe = onChange(async (change) => {
+    if (!change.resync && !change.proposals.length) return;
+    await load(current?.proposal.id, true);
+    if (current && touches(change, { proposal: current.proposal.id }) && !typing()) {
+      try {
+        const nd = await api.get(`/api/proposals/${encodeURIComponent(current.proposal.id)}`);
+        if (nd.proposal.updated_at !== current.proposal.updated_at || nd.proposal.state !== current.proposal.state
+            || (nd.executions || []).length !== (current.executions || []).length) render(nd);
+      } catch { /* keep the last view */ }
+    }
+  });
 
   const LIVE = ["backed_up", "applying", "verifying", "awaiting_approval", "approved"];
   poll = setInterval(async () => {
     if (!current || !LIVE.includes(current.proposal.state)) return;
-    const active = document.activeElement;
-    if (active && detail.contains(active) && ["TEXTAREA", "INPUT"].includes(active.tagName)) return;
+    if (typing()) return;
     try {
       const nd = await api.get(`/api/proposals/${encodeURIComponent(current.proposal.id)}`);
       if (nd.proposal.updated_at !== current.proposal.updated_at || nd.proposal.state !== current.proposal.state) render(nd);
@@ -115,7 +146,7 @@ export async function approvalsView(root, ctx) {
   } else {
     await load();
   }
-  return () => clearInterval(poll);
+  return () => { clearInterval(poll); unsubscribe(); };
 }
 
 export async function refreshCount() {

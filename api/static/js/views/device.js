@@ -4,9 +4,20 @@
 import * as api from "../api.js";
 import { ago, badge, clear, fmtTime, fmtValue, h, kv, loading, presenceBadge, s, toast, fill } from "../dom.js";
 import { chartsFor } from "../chart.js";
+import { onChange, touches } from "../live.js";
 
 export async function devicesView(root, ctx) {
-  if (ctx.arg) return devicePage(root, decodeURIComponent(ctx.arg), ctx);
+  if (ctx.arg) {
+    // The page follows the device: an apply, a rollback or a new snapshot re-renders it (not
+    // while someone types in one of its fields).
+    const id = decodeURIComponent(ctx.arg);
+    await devicePage(root, id, ctx);
+    return onChange((c) => {
+      const active = document.activeElement;
+      if (!touches(c, { device: id }) || (active && root.contains(active) && ["INPUT", "SELECT"].includes(active.tagName))) return;
+      devicePage(root, id, ctx, true);
+    });
+  }
   const facets = await api.get("/api/devices/facets").catch(() => ({ models: {}, firmwares: {}, regions: {}, states: [] }));
   const sel = (name, values) => h("select", { name, "aria-label": name, "data-testid": `filter-${name}` },
     h("option", { value: "" }, `any ${name}`), Object.entries(values).map(([v, n]) => h("option", { value: v }, `${v} (${n})`)));
@@ -40,11 +51,12 @@ export async function devicesView(root, ctx) {
   return null;
 }
 
-async function devicePage(root, id, ctx) {
-  fill(root, loading());
+async function devicePage(root, id, ctx, quiet = false) {
+  if (!quiet) fill(root, loading());
   let d;
   try { d = await api.get(`/api/devices/${encodeURIComponent(id)}`); } catch (e) {
-    fill(root, h("p", { class: "error" }, e.message)); return null;
+    if (!quiet) fill(root, h("p", { class: "error" }, e.message));
+    return null;
   }
   const dev = d.device;
   const paramsBox = h("div");
@@ -95,13 +107,18 @@ function renderParams(box, id, snapshot) {
   const filter = h("input", { type: "search", placeholder: "filter paths, e.g. WiFi.Radio", "data-testid": "param-filter", "aria-label": "filter parameters" });
   const liveBtn = h("button", { "data-testid": "param-live" }, "Read live from the device");
   const source = h("span", { class: "muted small" }, "last stored snapshot");
+  const count = h("span", { class: "small", "data-testid": "param-count" });
   const body = h("tbody");
   let rows = snapshot || [];
   const draw = () => {
     const f = filter.value.trim().toLowerCase();
     clear(body);
-    const shown = rows.filter((p) => !f || p.path.toLowerCase().includes(f)).slice(0, 500);
-    for (const p of shown) body.append(h("tr", {}, h("td", { class: "path" }, p.path), h("td", { class: "mono" }, fmtValue(p.value)), h("td", { class: "muted small" }, p.type)));
+    const matching = rows.filter((p) => !f || p.path.toLowerCase().includes(f));
+    const shown = matching.slice(0, 500);
+    count.textContent = `${rows.length} parameter${rows.length === 1 ? "" : "s"}` + (f ? `, ${matching.length} match` : "")
+      + (shown.length < matching.length ? ` (first ${shown.length} shown)` : "");
+    for (const p of shown) body.append(h("tr", { "data-testid": "param-row", "data-path": p.path }, h("td", { class: "path" }, p.path),
+      h("td", { class: "mono", "data-testid": "param-value" }, fmtValue(p.value)), h("td", { class: "muted small" }, p.type)));
     if (!shown.length) body.append(h("tr", {}, h("td", { colspan: 3, class: "empty" }, "no parameter matches")));
   };
   filter.addEventListener("input", draw);
@@ -116,7 +133,7 @@ function renderParams(box, id, snapshot) {
       draw();
     } catch (e) { source.textContent = e.message; } finally { liveBtn.disabled = false; }
   });
-  fill(box, h("div", { class: "row" }, filter, liveBtn, source),
+  fill(box, h("div", { class: "row" }, filter, liveBtn, count, source),
     h("div", { class: "scroll" }, h("table", { "data-testid": "param-table" }, h("thead", {}, h("tr", {}, h("th", {}, "path"), h("th", {}, "value"), h("th", {}, "type"))), body)));
   draw();
 }

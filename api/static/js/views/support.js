@@ -5,6 +5,7 @@
 import * as api from "../api.js";
 import { ago, badge, clear, fmtValue, h, kv, loading, presenceBadge, toast, fill } from "../dom.js";
 import { liveProposal } from "../proposal.js";
+import { onChange, touches } from "../live.js";
 
 const state = { deviceId: null, threadId: null, threads: [], cards: new Map(), sending: false, echo: null };
 
@@ -74,13 +75,15 @@ export async function supportView(root, ctx) {
         h("td", {}, params[`Device.WiFi.Radio.${i}.AutoChannelEnable`] === true || params[`Device.WiFi.Radio.${i}.AutoChannelEnable`] === "true" ? "auto" : "fixed"),
         h("td", { class: "mono" }, fmtValue(params[`Device.WiFi.Radio.${i}.OperatingChannelBandwidth`]))));
     }
-    const form = manualForm(dev);
+    // The same form element across re-renders (live updates), so nothing typed into it is lost.
+    if (state.formFor !== dev.id) { state.form = manualForm(dev); state.formFor = dev.id; }
+    const form = state.form;
     fill(panel, 
       h("div", { class: "row spread" }, h("h2", { class: "mono" }, dev.id), presenceBadge(d.presence)),
       kv([["subscriber", dev.subscriber || "—"], ["model", `${dev.vendor} ${dev.model}`], ["firmware", dev.firmware],
         ["region · service", `${dev.region} · ${dev.service}`], ["protocol · root", `${dev.protocol} · ${dev.root}`],
         ["last seen", ago(dev.last_seen)], ["compatibility", badge(d.compat?.overall || "yellow")],
-        d.busy ? ["in flight", h("span", {}, d.live_proposals.map((p) => h("a", { href: `#/approvals/${p.id}`, class: "mono" }, `${p.id} `)))] : null]),
+        d.busy ? ["in flight", h("span", { "data-testid": "in-flight" }, d.live_proposals.map((p) => h("a", { href: `#/approvals/${p.id}`, class: "mono" }, `${p.id} `)))] : null]),
       radios.length ? [h("h3", {}, "Wi-Fi radios (last snapshot)"), h("table", {}, h("thead", {}, h("tr", {},
         h("th", {}, "band"), h("th", {}, "channel"), h("th", {}, "mode"), h("th", {}, "width"))), h("tbody", {}, radios))] : null,
       h("p", {}, h("a", { href: `#/devices/${encodeURIComponent(dev.id)}`, "data-testid": "open-device" }, "Open the device page (parameters, history, neighbourhood) →")),
@@ -102,11 +105,17 @@ export async function supportView(root, ctx) {
         const d = await api.post("/api/proposals", { intent: intent.value.trim(), targets: [dev.id],
           changes: [{ path: path.value.trim(), value: v }], rationale: "entered by hand in the support console" });
         addCard(d.proposal.id);
-        toast(`proposal ${d.proposal.id}: ${d.proposal.state.replaceAll("_", " ")}`, d.proposal.state === "denied" || d.proposal.state === "invalid" ? "bad" : "ok");
+        const bad = d.proposal.state === "denied" || d.proposal.state === "invalid";
+        toast(`proposal ${d.proposal.id}: ${d.proposal.state.replaceAll("_", " ")}${bad && d.proposal.error ? ` — ${d.proposal.error}` : ""}`, bad ? "bad" : "ok");
       } catch (e) { toast(e.message, "bad"); } finally { go.disabled = false; }
     });
+    const field = (label, input, hint) => h("label", { class: "field" }, h("span", {}, label), input,
+      hint ? h("small", { class: "muted" }, hint) : null);
     return h("details", {}, h("summary", {}, "Propose a change by hand"),
-      h("div", { class: "stack" }, path, value, intent, go));
+      h("div", { class: "stack", "data-testid": "manual-form" },
+        field("Parameter path", path, "TR-181 path, e.g. Device.WiFi.Radio.2.Channel"),
+        field("New value", value, "numbers and true / false are sent as such"),
+        field("Why", intent, "one line; it goes into the audit trail"), go));
   }
 
   // ------------------------------------------------------------------ chat
@@ -221,9 +230,28 @@ export async function supportView(root, ctx) {
   threadSel.addEventListener("change", () => openThread(threadSel.value));
   newBtn.addEventListener("click", () => { threadSel.value = ""; openThread(null); input.focus(); });
 
+  // The change feed: the device panel ("in flight", radios) and the proposal cards re-read what
+  // moved, so nothing says "in flight" after the apply finished.
+  async function refreshPanel() {
+    const id = state.deviceId;
+    const active = document.activeElement;
+    if (!id || (active && panel.contains(active) && ["INPUT", "TEXTAREA"].includes(active.tagName))) return;
+    try {
+      const d = await api.get(`/api/devices/${encodeURIComponent(id)}`);
+      if (state.deviceId !== id) return;
+      renderDevice(d);
+    } catch { /* keep the last view */ }
+  }
+  const unsubscribe = onChange((change) => {
+    // Any proposal change may start or end work on this device (one cheap read per change).
+    if (state.deviceId && (touches(change, { device: state.deviceId }) || change.proposals.length)) refreshPanel();
+    for (const [pid, card] of state.cards) if (touches(change, { proposal: pid })) card.refresh();
+    if (change.resync) runSearch();
+  });
+
   search.value = state.deviceId || "";
   await Promise.all([runSearch(), loadThreads()]);
   if (state.deviceId) selectDevice(state.deviceId);
   if (state.threadId) { threadSel.value = state.threadId; openThread(state.threadId); }
-  return () => { state.cards.forEach((c) => c.stop()); };
+  return () => { unsubscribe(); state.cards.forEach((c) => c.stop()); };
 }

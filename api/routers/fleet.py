@@ -1,0 +1,146 @@
+"""The fleet at a glance (issue 16, deliverable 4): devices online / offline by region, model and
+firmware, open remediation cases by problem, active campaigns with their progress, pending
+onboarding. Read-only, for every signed-in role.
+
+Why presence is asked of the devices' executors and capped: there is no stored "online" flag —
+presence is what the ACS / USP controller / twin says now — so one overview asks at most
+``PRESENCE_LIMIT`` devices (spread evenly over the fleet by id) and says how many it asked; the
+counts by group are then for that sample, and the page says so.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+
+from api.deps import ActorDep, RuntimeDep
+from api.errors import errors_for
+from core.store import repo
+from core.store.schema import DeviceRow, OnboardingRow
+
+router = APIRouter(prefix="/api/fleet", tags=["fleet"], responses=errors_for(401))
+
+PRESENCE_LIMIT = 2000
+
+
+class GroupCount(BaseModel):
+    key: str
+    devices: int = Field(description="active devices in the group")
+    online: int = Field(description="online and reachable, among those asked")
+    unreachable: int = Field(description="online but not answering, among those asked")
+    offline: int = Field(description="offline, among those asked")
+
+
+class CampaignProgress(BaseModel):
+    id: str
+    name: str
+    state: str
+    ring: int
+    rings: int
+    devices: int
+    verified: int
+    failed: int
+    rolled_back: int
+
+
+class FleetOverview(BaseModel):
+    devices: int = Field(description="active devices")
+    by_status: dict[str, int] = Field(description="inventory status: active, retired, absent")
+    presence_checked: int = Field(description="devices whose presence was asked for this overview")
+    online: int
+    unreachable: int
+    offline: int
+    by_region: list[GroupCount]
+    by_model: list[GroupCount]
+    by_firmware: list[GroupCount]
+    cases_by_problem: dict[str, int] = Field(description="open remediation cases per problem")
+    campaigns: list[CampaignProgress] = Field(description="campaigns not yet finished")
+    pending_onboarding: int
+
+
+def _sample(ids: list[str], limit: int) -> list[str]:
+    if len(ids) <= limit:
+        return ids
+    step = len(ids) / limit
+    return [ids[int(i * step)] for i in range(limit)]
+
+
+def _presence(rt: Any, ids: list[str]) -> dict[str, str]:
+    """device id → online | unreachable | offline (an executor error counts as offline)."""
+    out: dict[str, str] = {}
+    for start in range(0, len(ids), 500):
+        with rt.store.read() as s:
+            devices = repo.get_devices(s, ids[start:start + 500])
+        for d in devices.values():
+            try:
+                p = rt.router.reader(d).presence(d)
+                out[d.id] = "offline" if not p.online else "online" if p.reachable else "unreachable"
+            except Exception:  # unknown presence is not "online"
+                out[d.id] = "offline"
+    return out
+
+
+def _groups(rows: list[tuple[str, str, str, str]], presence: dict[str, str], idx: int) -> list[GroupCount]:
+    total: Counter[str] = Counter()
+    seen: dict[str, Counter[str]] = defaultdict(Counter)
+    for row in rows:
+        key = row[idx]
+        total[key] += 1
+        if row[0] in presence:
+            seen[key][presence[row[0]]] += 1
+    return [GroupCount(key=k, devices=n, online=seen[k]["online"], unreachable=seen[k]["unreachable"],
+                       offline=seen[k]["offline"]) for k, n in total.most_common()]
+
+
+def _cases(rt: Any) -> dict[str, int]:
+    try:
+        from brain.remediation.schema import ACTIVE, RemediationCaseRow
+    except ImportError:  # a build without remediation
+        return {}
+    with rt.store.read() as s:
+        rows = s.execute(select(RemediationCaseRow.problem, func.count()).where(
+            RemediationCaseRow.status.in_(list(ACTIVE))).group_by(RemediationCaseRow.problem)).all()
+    return {str(p): int(n) for p, n in sorted(rows, key=lambda r: -int(r[1]))}
+
+
+def _campaigns(rt: Any) -> list[CampaignProgress]:
+    from campaigns.orchestrator import TERMINAL
+    from campaigns.service import Campaigns
+
+    svc = Campaigns(rt)
+    out = []
+    for c in svc.list(limit=50):
+        if c["state"] in TERMINAL:
+            continue
+        st = svc.status(c["id"])
+        rings = st["rings_detail"]
+        out.append(CampaignProgress(id=c["id"], name=c["name"], state=c["state"], ring=c["ring"], rings=c["rings"],
+                                    devices=c["devices"], verified=sum(r["verified"] for r in rings),
+                                    failed=sum(r["failed"] for r in rings),
+                                    rolled_back=sum(r["rolled_back"] for r in rings)))
+    return out
+
+
+@router.get("", response_model=FleetOverview)
+def overview(rt: RuntimeDep, _: ActorDep) -> FleetOverview:
+    """Counts for the fleet view: presence by region / model / firmware, open cases by problem,
+    active campaigns with progress, pending onboarding."""
+    with rt.store.read() as s:
+        by_status = {str(k): int(n) for k, n in s.execute(
+            select(DeviceRow.status, func.count()).group_by(DeviceRow.status)).all()}
+        rows = [(str(r[0]), str(r[1]), str(r[2]), f"{r[2]} {r[3]}") for r in s.execute(
+            select(DeviceRow.id, DeviceRow.region, DeviceRow.model, DeviceRow.firmware)
+            .where(DeviceRow.status == "active").order_by(DeviceRow.id)).all()]
+        pending = int(s.scalar(select(func.count()).select_from(OnboardingRow).where(
+            OnboardingRow.status == "pending")) or 0)
+    presence = _presence(rt, _sample([r[0] for r in rows], PRESENCE_LIMIT))
+    states = Counter(presence.values())
+    return FleetOverview(
+        devices=len(rows), by_status=by_status, presence_checked=len(presence), online=states["online"],
+        unreachable=states["unreachable"], offline=states["offline"], by_region=_groups(rows, presence, 1),
+        by_model=_groups(rows, presence, 2), by_firmware=_groups(rows, presence, 3), cases_by_problem=_cases(rt),
+        campaigns=_campaigns(rt), pending_onboarding=pending)

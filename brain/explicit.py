@@ -1,0 +1,159 @@
+"""Drafting an explicit request (``brain.requests``) against the evidence bundle.
+
+Why a question rather than a substitute: a support agent who asked for channel 13 on a radio
+that only lists 1–11 must hear that, not find channel 11 applied. So every check here either
+lets the exact value through to the gates (self-check → lifecycle → policy, which name their rule
+when they refuse) or asks, naming what would break: the device's own supported-value lists
+(``core.validation``), the hosts connected on a band being turned off, a missing band.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from brain.plan import Finding, Plan
+from brain.requests import ExplicitRequest
+from brain.tools import PingArgs, RadioInfo, ReadArgs, ToolContext, call_tool, radios_from_values
+from core.models import Change, Evidence, Operation, ProposalDraft
+from core.validation import device_listed_issues, validate_changes
+
+CONFIRMED = "[confirmed]"
+Evidence_ = dict[str, dict[str, Any]]
+
+
+def finding(req: ExplicitRequest, text: str) -> Finding:
+    what = req.action.replace("_", " ") + (f" {req.value}" if req.value is not None else "") + (
+        f" on {req.band}" if req.band else "") + (f" ({', '.join(req.servers)})" if req.servers else "")
+    return Finding(kind="explicit_request", band=req.band, summary=f"the agent asks for: {what}",
+                   data={"request": req.model_dump(mode="json"), "confirmed": CONFIRMED in text})
+
+
+def _values(ev: Evidence_, key: str) -> dict[str, Any]:
+    return dict(((ev.get(key) or {}).get("data") or {}).get("values", {}))
+
+
+def _ask(f: Finding, text: str, missing: str) -> Plan:
+    return Plan(outcome="question", finding=f.kind, text=text, data={"pending": f.kind, "missing": [missing]})
+
+
+def _band_for(req: ExplicitRequest, radios: list[RadioInfo]) -> str | None:
+    if req.band:
+        return req.band
+    if req.action == "channel" and isinstance(req.value, int):
+        return "2.4GHz" if req.value <= 14 else "5GHz"
+    if req.action == "width" and req.value in ("80MHz", "160MHz"):
+        return "5GHz"
+    bands = {r.band for r in radios}
+    return next(iter(bands)) if len(bands) == 1 else None
+
+
+def draft(ctx: ToolContext, f: Finding, ev: Evidence_) -> Plan:
+    """The request as a draft for the gates, or the question/answer that replaces it."""
+    req = ExplicitRequest.model_validate(f.data["request"])
+    if req.action == "ping":
+        return _ping(ctx, f, req)
+    if req.action == "reboot":
+        return _draft(ctx, f, ev, [], "Reboot the gateway (agent request)", ops=[Operation(command="reboot")])
+    if req.action == "dns":
+        changes = [Change(path=f"Device.DNS.Client.Server.{i}.DNSServer", value=s)
+                   for i, s in enumerate(req.servers, start=1)]
+        return _draft(ctx, f, ev, changes, f"Set WAN DNS servers to {', '.join(req.servers)} (agent request)")
+    if req.value is None and req.action != "band_enable":
+        return _ask(f, f"What value should the {req.action.replace('_', ' ')} be?", "value")
+    value = req.value if req.value is not None else True
+    if req.action == "inform_interval":
+        changes = [Change(path="Device.ManagementServer.PeriodicInformInterval", value=value)]
+        return _draft(ctx, f, ev, changes, f"Set the periodic inform interval to {req.value} s (agent request)")
+    radios = radios_from_values(_values(ev, "radios"))
+    band = _band_for(req, radios)
+    if band is None:
+        return _ask(f, f"Which band should the {req.action.replace('_', ' ')} change apply to: 2.4 GHz or 5 GHz?",
+                    "band")
+    radio = next((r for r in radios if r.band == band), None)
+    if radio is None:
+        return Plan(outcome="answer", finding=f.kind, text=f"This gateway has no {band} radio I could read; "
+                    "nothing to change.")
+    if req.action == "band_enable":
+        return _band_enable(ctx, f, ev, req, radio)
+    path, label = {"channel": (f"Device.WiFi.Radio.{radio.index}.Channel", "channel"),
+                   "width": (f"Device.WiFi.Radio.{radio.index}.OperatingChannelBandwidth", "width"),
+                   "power": (f"Device.WiFi.Radio.{radio.index}.TransmitPower", "transmit power")}[req.action]
+    if req.action == "channel" and radio.possible and req.value not in radio.possible:
+        return _ask(f, f"Channel {req.value} is not one the {band} radio supports (PossibleChannels: "
+                       f"{', '.join(map(str, radio.possible))}). Which of those should I use?", "value")
+    if req.action == "power" and radio.tx_supported and req.value not in radio.tx_supported:
+        return _ask(f, f"Transmit power {req.value}% is not a level the {band} radio supports "
+                       f"(TransmitPowerSupported: {', '.join(map(str, radio.tx_supported))}). Which should I use?",
+                    "value")
+    changes = [Change(path=path, value=value)]
+    if req.action == "channel" and radio.auto_channel:
+        changes.append(Change(path=f"Device.WiFi.Radio.{radio.index}.AutoChannelEnable", value=False))
+    return _draft(ctx, f, ev, changes, f"Set {band} {label} to {req.value} on radio {radio.index} (agent request)")
+
+
+def _problems(ctx: ToolContext, ev: Evidence_, changes: list[Change]) -> list[str]:
+    """What the device's own data model and supported-value lists say against the exact values."""
+    issues = [i.message for i in validate_changes(ctx.device, changes)]
+    known = {**_values(ev, "radios"), **_values(ev, "dns")}
+    issues += [i.message for i in device_listed_issues(ctx.device, changes, known)]
+    return issues
+
+
+def _draft(ctx: ToolContext, f: Finding, ev: Evidence_, changes: list[Change], intent: str,
+           ops: list[Operation] | None = None) -> Plan:
+    problems = _problems(ctx, ev, changes) if changes else []
+    if problems:
+        return _ask(f, "The device would not take that as asked: " + "; ".join(problems[:3])
+                    + ". Which value should I use instead?", "value")
+    d = ProposalDraft(intent=intent[:300], targets=[ctx.device.id], changes=changes, operations=ops or [],
+                      source="chat", rationale=f"Explicit request from the support agent: {f.summary}.",
+                      evidence=[Evidence(kind="chat", summary="explicit request by the support agent", untrusted=True)])
+    return Plan(outcome="change", finding=f.kind, draft=d, text=d.intent)
+
+
+def _band_enable(ctx: ToolContext, f: Finding, ev: Evidence_, req: ExplicitRequest, radio: RadioInfo) -> Plan:
+    on = bool(req.value)
+    changes = [Change(path=f"Device.WiFi.Radio.{radio.index}.Enable", value=on)]
+    if not on and not f.data.get("confirmed"):
+        hosts, known = _hosts_on_radio(ctx, radio.index)
+        if hosts:
+            where = f"on {radio.band}" if known else "to this gateway's Wi-Fi (I cannot tell which band they use)"
+            return _ask(f, f"{hosts} device(s) are connected {where} right now and may lose Wi-Fi if I turn "
+                           f"{radio.band} off (devices that only support {radio.band} cannot move to the other band). "
+                           "Reply 'yes' to turn it off anyway, or 'no'.", "confirm")
+    verb = "Enable" if on else "Disable"
+    return _draft(ctx, f, ev, changes, f"{verb} the {radio.band} radio {radio.index} (agent request)")
+
+
+def _hosts_on_radio(ctx: ToolContext, radio_index: int) -> tuple[int, bool]:
+    """Associated Wi-Fi clients on the access points whose SSID sits on this radio (live read), and
+    whether the SSID→radio mapping was known; without it every access point counts (ask rather
+    than cut hosts off)."""
+    r = call_tool(ctx, "read_parameters", ReadArgs(paths=["Device.WiFi.SSID.", "Device.WiFi.AccessPoint."])
+                  .model_dump())
+    values = (r.data or {}).get("values", {})
+    ssids = {p.split(".")[3] for p, v in values.items() if p.startswith("Device.WiFi.SSID.") and
+             p.endswith(".LowerLayers") and str(v.get("value")).rstrip(".") == f"Device.WiFi.Radio.{radio_index}"}
+    known = bool(ssids)
+    if not known:
+        ssids = {p.split(".")[3] for p in values if p.startswith("Device.WiFi.AccessPoint.")
+                 and p.endswith(".AssociatedDeviceNumberOfEntries")}
+    total = 0
+    for k in ssids:
+        item = values.get(f"Device.WiFi.AccessPoint.{k}.AssociatedDeviceNumberOfEntries") or {}
+        try:
+            total += int(item.get("value") or 0)
+        except (TypeError, ValueError):
+            continue
+    return total, known
+
+
+def _ping(ctx: ToolContext, f: Finding, req: ExplicitRequest) -> Plan:
+    try:
+        args = PingArgs(host=str(req.value)).model_dump()
+    except ValueError as exc:
+        return Plan(outcome="question", finding=f.kind, text=f"I can't ping {req.value!r}: {exc}")
+    r = call_tool(ctx, "run_ipping", args)
+    if not r.ok:
+        return Plan(outcome="answer", finding=f.kind, text=f"The ping from the gateway failed: {r.error}.")
+    return Plan(outcome="answer", finding=f.kind, text=f"Ping from the gateway to {req.value}: {r.summary}.")

@@ -1,0 +1,122 @@
+"""Explicit requests: what a support agent asks for by name, in English, German, French or Spanish.
+
+Why a parser of its own: "set channel 11", "schalte 2,4 GHz aus", "redémarre la box" are not
+symptoms to diagnose but actions to draft. The planner drafts them through the same gates as any
+other change (data-model validation, the device's own supported-value lists, policy, compat,
+rate limits) and never rewrites the requested value: a value the device does not support, a name
+over the 32-byte limit or a band that connected hosts still use is a question naming what would
+break, not a silent substitute. Requests that reach beyond this gateway ("all devices in the
+building") are not parsed here: a chat turn changes one gateway.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel
+
+from core.models import Scalar
+
+Action = Literal["channel", "width", "power", "band_enable", "dns", "inform_interval", "reboot", "ping"]
+Band = Literal["2.4GHz", "5GHz"]
+
+_I = re.IGNORECASE
+_BAND = re.compile(r"\b(2[.,]4|5)\s*-?\s*(ghz|g)\b", _I)
+_CHANNEL = re.compile(r"\b(channel|kanal|canal)\b", _I)
+_NUM = re.compile(r"(?<![\d.,])(\d{1,3})(?![\d.,]*\s*-?\s*(ghz|g\b|mhz|%|s\b|sec|min|h\b))", _I)
+_WIDTH = re.compile(r"\b(20|40|80|160)\s*-?\s*mhz\b", _I)
+_POWER = re.compile(r"(transmit(ting)? power|tx[ -]?power|sendeleistung|puissance( d['’]émission)?|"
+                    r"potencia( de transmisión)?)\D{0,25}?(?P<n>\d{1,3})\s*"
+                    r"(%|percent|prozent|pour ?cent|por ?ciento)?", _I)
+_OFF = re.compile(r"\b(turn(ed)?|switch(ed)?|shut)\b[^?!]{0,30}\boff\b|\bdisable|\bdeactivate|\bausschalten|"
+                  r"\babschalten|\bdeaktivier|\baus\b|\bdésactiv|\bdesactiv|\bcouper?\b|\béteindre|\béteins|\bapaga",
+                  _I)
+_ON = re.compile(r"\b(turn(ed)?|switch(ed)?)\b[^?!]{0,30}\bon\b|\benable|\bactivate|\beinschalten|\banschalten|"
+                 r"\baktivier|\bwieder an\b|\bactiv(er|ez|e)\b|\brallumer|\ballumer|\bactivar|\bactiva\b|"
+                 r"\bencender|\benciende", _I)
+_IPV4 = re.compile(r"\b((25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3})\b")
+_DNS = re.compile(r"\bdns\b|resolver|nameserver|serveurs? de noms|servidores? de nombres", _I)
+_INFORM = re.compile(r"inform|meldeintervall|intervalle de (remontée|notification)|intervalo de (notificación|informe)",
+                     _I)
+_DURATION = re.compile(r"(\d{1,6})\s*(s|sec\w*|sekunden|secondes?|segundos?|min\w*|h|hours?|hrs?|stunden?|"
+                       r"heures?|horas?)\b", _I)
+_REBOOT = re.compile(r"\b(reboot(?!ed)|restart(?!ed)|power[- ]cycle|neu ?start\w*|neustart\w*|starte\b.{0,30}\bneu|"
+                     r"red[ée]marr\w*|reinici\w*)", _I)
+_PING = re.compile(r"\bping\w*\s+(?:to\s+|an\s+|à\s+|a\s+)?([a-z0-9][a-z0-9.-]{1,252}\.[a-z0-9-]{1,63})\b|"
+                   r"\bhaz ping a\s+(\S+)", _I)
+_WIDE_SCOPE = re.compile(r"\b(all|every|each)\b[^.?!]{0,20}\b(devices?|gateways?|routers?|boxes|homes?|flats?)\b|"
+                         r"\bbuilding\b|\balle[nms]?\b[^.?!]{0,20}\b(geräte|router|boxen)\b|\bgebäude|"
+                         r"\btou(te)?s les\b|\bimmeuble|\btodos los\b|\bedificio", _I)
+# A reboot described as a symptom ("it restarts by itself", "since the restart") is not a request.
+_REBOOT_SYMPTOM = re.compile(r"\b(since|after|seit|nach|depuis|après|desde|después)\b\W+(\w+\W+){0,4}?"
+                             r"(reboot\w*|restart\w*|neu ?start\w*|red[ée]marr\w*|reinici\w*)|keeps|itself|randomly|"
+                             r"von selbst|ständig|immer wieder|tout seul|sans arrêt|\bsolo\b|\bsola\b|constantly", _I)
+_HOST_OK = re.compile(r"^[a-z0-9.-]+$", _I)
+
+
+class ExplicitRequest(BaseModel):
+    """One named action with the value asked for exactly as given (never normalised away)."""
+
+    action: Action
+    band: Band | None = None
+    value: Scalar | None = None
+    servers: list[str] = []
+
+
+def _band(text: str) -> Band | None:
+    m = _BAND.search(text)
+    if m is None:
+        return None
+    return "5GHz" if m.group(1) == "5" else "2.4GHz"
+
+
+def _seconds(n: int, unit: str) -> int:
+    u = unit.lower()
+    if u.startswith(("h", "stund", "heure", "hora")):
+        return n * 3600
+    if u.startswith("min"):
+        return n * 60
+    return n
+
+
+def wide_scope(text: str) -> bool:
+    """The request names more than this gateway (all devices, the building)."""
+    return bool(_WIDE_SCOPE.search(text))
+
+
+def parse(text: str) -> ExplicitRequest | None:
+    """The explicit action in ``text``, or None when the agent describes a symptom instead."""
+    if not text.strip() or wide_scope(text):
+        return None
+    band = _band(text)
+    m = _POWER.search(text)
+    if m:
+        return ExplicitRequest(action="power", band=band, value=int(m.group("n")))
+    m = _CHANNEL.search(text)
+    if m:
+        num = _NUM.search(text, m.end(), m.end() + 25)
+        if num:
+            return ExplicitRequest(action="channel", band=band, value=int(num.group(1)))
+    m = _WIDTH.search(text)
+    if m:
+        return ExplicitRequest(action="width", band=band, value=f"{m.group(1)}MHz")
+    if band is not None and (_OFF.search(text) or _ON.search(text)):
+        off = bool(_OFF.search(text))
+        return ExplicitRequest(action="band_enable", band=band, value=not off)
+    if _DNS.search(text):
+        servers = [x.group(1) for x in _IPV4.finditer(text)]
+        if servers:
+            return ExplicitRequest(action="dns", servers=servers[:2])
+    if _INFORM.search(text):
+        d = _DURATION.search(text)
+        if d:
+            return ExplicitRequest(action="inform_interval", value=_seconds(int(d.group(1)), d.group(2)))
+    m = _PING.search(text)
+    if m:
+        host = (m.group(1) or m.group(2) or "").strip(".,;")
+        if host and _HOST_OK.match(host):
+            return ExplicitRequest(action="ping", value=host)
+    if _REBOOT.search(text) and not _REBOOT_SYMPTOM.search(text):
+        return ExplicitRequest(action="reboot")
+    return None

@@ -1,0 +1,294 @@
+"""Per-device capabilities: the data model each device class really exposes, kept and used at validate.
+
+Why (issue 11, deliverable 5): the registry knows what TR-181 allows, not what a firmware implements.
+A parameter a device reports as read-only was previewed and approved by two people before the device
+refused it. ``discover()`` (every adapter: the simulator's tree, USP GetSupportedDM, GenieACS's
+``_writable`` flags) reports each parameter with its writability; :func:`record` keeps that per
+(vendor, model, firmware, root) and the instance numbers per device, and :func:`for_devices` hands
+:func:`core.validation.validate_changes` a :class:`CapabilitySet` so a path the device lacks or cannot
+write is refused at validate — before anyone approves — naming the device's own data model.
+
+Never blocks on missing discovery: a class with no stored capabilities validates against the registry
+alone, a parameter whose writability the device did not state is not refused, and an adapter that
+reports no parameters stores nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from core.models import Device, utcnow
+from core.store.schema import DeviceCapabilityRow, DeviceInstancesRow
+
+RULE_MISSING = "device_model_missing"
+RULE_READ_ONLY = "device_model_read_only"
+RULE_INSTANCE = "device_model_instance"
+
+
+class _Discovered(Protocol):
+    """What :func:`record` needs of :class:`executors.base.Discovery` (kept structural: no executor import)."""
+
+    @property
+    def root(self) -> Any: ...
+    @property
+    def firmware(self) -> str: ...
+    @property
+    def data_model_version(self) -> str: ...
+    @property
+    def parameters(self) -> dict[str, bool | None]: ...
+
+
+def generic(path: str) -> str:
+    """``Device.WiFi.SSID.2.SSID`` → ``Device.WiFi.SSID.{i}.SSID`` (the registry's pattern form)."""
+    return ".".join("{i}" if seg.isdigit() else seg for seg in path.split("."))
+
+
+def table_of(path: str) -> str | None:
+    """The innermost multi-instance table of a generic path (``Device.DNS.Client.Server.{i}.Type`` →
+    ``Device.DNS.Client.Server.{i}.``), or ``None`` for a path in no table."""
+    cut = path.rfind(".{i}.")
+    return path[:cut + 5] if cut >= 0 else None
+
+
+def tables_seen(params: Iterable[str]) -> set[str]:
+    """The tables a discovery enumerated parameters of. A table the device had no instances of when it
+    was discovered lists no parameters: their absence then says nothing about the firmware."""
+    return {t for p in params if (t := table_of(p)) is not None}
+
+
+def split_parameters(parameters: Mapping[str, bool | None]) -> tuple[dict[str, bool | None], dict[str, list[int]]]:
+    """A discovery's parameters → (generic path → writable, concrete table → instance numbers).
+
+    A parameter is writable in the class when any instance of it is (one read-only instance must not
+    refuse writes to the others); ``None`` (not said) only when no instance says anything.
+    Instance numbers come from concrete paths only: a generic (``{i}``) path says nothing about them.
+    """
+    params: dict[str, bool | None] = {}
+    tables: dict[str, set[int]] = {}
+    for path, writable in parameters.items():
+        g = generic(path)
+        params[g] = _merge(params[g], writable) if g in params else writable
+        segs = path.split(".")
+        for k, seg in enumerate(segs):
+            if seg.isdigit() and k > 0:
+                tables.setdefault(".".join(segs[:k]) + ".", set()).add(int(seg))
+    return params, {t: sorted(n) for t, n in sorted(tables.items())}
+
+
+def concretise(params: Mapping[str, bool | None], instances: Iterable[str]) -> dict[str, bool | None]:
+    """Schema-only parameters (USP GetSupportedDM, ``{i}`` paths) made concrete with the instances the
+    device has (GetInstances: ``Device.WiFi.SSID.1.``): one path per existing instance, so the device's
+    instance numbers are kept too. A parameter of a table with no instance now stays generic: the class
+    still knows the firmware has it."""
+    by_table: dict[str, list[str]] = {}
+    for obj in instances:
+        obj = obj if obj.endswith(".") else obj + "."
+        by_table.setdefault(generic(obj), []).append(obj)
+    out: dict[str, bool | None] = {}
+    for path, writable in params.items():
+        table = table_of(path)
+        objs = by_table.get(table, []) if table is not None else []
+        if not objs:
+            out[path] = writable
+        for obj in objs:
+            out[obj + path[len(table or ""):]] = writable
+    return out
+
+
+def _merge(a: bool | None, b: bool | None) -> bool | None:
+    """Writability of two instances of one parameter: any writable → writable; else any read-only → read-only."""
+    if a is True or b is True:
+        return True
+    return False if (a is False or b is False) else None
+
+
+@dataclass(frozen=True)
+class CapabilitySet:
+    """One device's stored data model as validation uses it (pure data; no store)."""
+
+    label: str  # "Vantec CGW-3400 fw 7.2.6-CGW3400"
+    params: Mapping[str, bool | None]
+    instances: Mapping[str, Sequence[int]] = field(default_factory=dict)
+    discovered_at: str = ""
+    instances_at: str = ""  # when this device's instance numbers were read (they can go stale)
+
+    @cached_property
+    def _tables(self) -> set[str]:
+        return tables_seen(self.params)
+
+    def problem(self, path: str) -> tuple[str, str] | None:
+        """``(rule, message)`` when the device's own data model refuses a write to ``path``, else None.
+
+        A path in a table the discovered unit had no instances of is not refused as missing (that unit
+        could not list the table's parameters); the device refuses it at apply if it must."""
+        g = generic(path)
+        if g not in self.params:
+            table = table_of(g)
+            if table is not None and table not in self._tables:
+                return None
+            return RULE_MISSING, (f"{path} is not supported by {self.label} (the device's own data model has no "
+                                  "such parameter)")
+        if self.params[g] is False:
+            return RULE_READ_ONLY, (f"{path} is not writable on {self.label} "
+                                    "(the device's own data model says read-only)")
+        return self._instance_problem(path)
+
+    def _instance_problem(self, path: str) -> tuple[str, str] | None:
+        segs = path.split(".")
+        for k, seg in enumerate(segs):
+            if not seg.isdigit():
+                continue
+            table = ".".join(segs[:k]) + "."
+            have = self.instances.get(table)
+            if have is not None and int(seg) not in have:
+                listed = ", ".join(str(n) for n in have) or "none"
+                when = f" at {self.instances_at[:16]}" if self.instances_at else ""
+                return RULE_INSTANCE, (f"{path}: {table}{seg} does not exist on this device ({self.label} reported "
+                                       f"{table} instances {listed} in its own data model{when}; "
+                                       "`gateward devices discover` refreshes)")
+        return None
+
+
+def label_of(vendor: str, model: str, firmware: str) -> str:
+    return f"{vendor} {model} fw {firmware}"
+
+
+# ---------------------------------------------------------------------------- storing
+def _upsert(s: Session, table: Any, values: dict[str, Any], keys: Sequence[str]) -> None:
+    ins: Any = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = ins(table).values(**values)
+    s.execute(stmt.on_conflict_do_update(index_elements=list(keys),
+                                         set_={k: stmt.excluded[k] for k in values if k not in keys}))
+
+
+def _union(s: Session, key: tuple[str, str, str, str], params: dict[str, bool | None]) -> dict[str, bool | None]:
+    """What this discovery says, added to what the class is already known to have: units of one firmware
+    differ in the objects they hold right now, so a re-discovery only widens (never narrows) the set."""
+    row = s.get(DeviceCapabilityRow, key)
+    if row is None:
+        return params
+    merged: dict[str, bool | None] = dict(row.params)
+    for path, writable in params.items():
+        merged[path] = _merge(merged[path], writable) if path in merged else writable
+    return merged
+
+
+def record(s: Session, device: Device, disc: _Discovered) -> dict[str, Any]:
+    """Store what ``disc`` says about ``device``'s class (merged with earlier discoveries of the class,
+    see :func:`_union`) and the device's own instance numbers (replaced).
+
+    Keyed by the firmware the device reported (its row may be stale after an upgrade). Returns a short
+    summary; ``stored`` is False when the adapter reported no parameters (nothing is overwritten then).
+    """
+    firmware = disc.firmware or device.firmware
+    root = str(getattr(disc.root, "value", disc.root))
+    summary: dict[str, Any] = {"device_id": device.id, "vendor": device.vendor, "model": device.model,
+                               "firmware": firmware, "root": root, "stored": False}
+    if not disc.parameters:
+        return summary
+    params, instances = split_parameters(disc.parameters)
+    params = _union(s, (device.vendor, device.model, firmware, root), params)
+    now = utcnow()
+    _upsert(s, DeviceCapabilityRow.__table__,
+            {"vendor": device.vendor, "model": device.model, "firmware": firmware, "root": root,
+             "protocol": str(device.protocol), "data_model_version": disc.data_model_version[:64], "params": params,
+             "source_device_id": device.id, "discovered_at": now},
+            ["vendor", "model", "firmware", "root"])
+    _upsert(s, DeviceInstancesRow.__table__,
+            {"device_id": device.id, "firmware": firmware, "instances": instances, "discovered_at": now},
+            ["device_id"])
+    read_only = sum(1 for w in params.values() if w is False)
+    summary.update(stored=True, parameters=len(params), read_only=read_only, tables=len(instances),
+                   firmware_differs=firmware != device.firmware)
+    return summary
+
+
+# ---------------------------------------------------------------------------- reading
+def for_devices(s: Session, devices: Iterable[Device]) -> dict[str, CapabilitySet]:
+    """``{device_id: CapabilitySet}`` for the devices whose class has stored capabilities (others absent).
+
+    Instance numbers are used only when the device's own last discovery was of the firmware it is
+    recorded with: after an upgrade its old instances prove nothing.
+    """
+    devs = list(devices)
+    if not devs:
+        return {}
+    models = sorted({d.model for d in devs})
+    rows = {(r.vendor, r.model, r.firmware, r.root): r
+            for r in s.scalars(select(DeviceCapabilityRow).where(DeviceCapabilityRow.model.in_(models)))}
+    if not rows:
+        return {}
+    inst = {r.device_id: r for r in s.scalars(select(DeviceInstancesRow).where(
+        DeviceInstancesRow.device_id.in_([d.id for d in devs])))}
+    out: dict[str, CapabilitySet] = {}
+    for d in devs:
+        row = rows.get((d.vendor, d.model, d.firmware, str(d.root)))
+        if row is None:
+            continue
+        own = inst.get(d.id)
+        fresh = own is not None and own.firmware == d.firmware
+        out[d.id] = CapabilitySet(label_of(d.vendor, d.model, d.firmware), dict(row.params),
+                                  dict(own.instances) if own is not None and fresh else {},
+                                  row.discovered_at.isoformat(),
+                                  own.discovered_at.isoformat() if own is not None and fresh else "")
+    return out
+
+
+def stored_classes(s: Session, vendor: str | None = None, model: str | None = None) -> list[DeviceCapabilityRow]:
+    q = select(DeviceCapabilityRow)
+    if vendor:
+        q = q.where(DeviceCapabilityRow.vendor == vendor)
+    if model:
+        q = q.where(DeviceCapabilityRow.model == model)
+    return list(s.scalars(q.order_by(DeviceCapabilityRow.vendor, DeviceCapabilityRow.model,
+                                     DeviceCapabilityRow.root, DeviceCapabilityRow.firmware)))
+
+
+# ---------------------------------------------------------------------------- discovering
+class _Readers(Protocol):
+    def reader(self, device: Device) -> Any: ...
+
+
+def discover(store: Any, router: _Readers, devices: Sequence[Device]) -> list[dict[str, Any]]:
+    """Discover each device through its read path and store the result, one transaction per device
+    (a device that fails is reported with its error; the others are still stored)."""
+    from executors.base import ExecutorError
+
+    out: list[dict[str, Any]] = []
+    for d in devices:
+        try:
+            disc = router.reader(d).discover(d)
+        except ExecutorError as exc:
+            out.append({"device_id": d.id, "stored": False, "error": str(exc)})
+            continue
+        with store.write() as s:
+            out.append(record(s, d, disc))
+    return out
+
+
+#: Adapters whose discovery is cheap enough to run unasked: the simulator reads its model, USP reuses
+#: the GetSupportedDM the executor already holds per agent. GenieACS would refresh the whole device tree
+#: (a session of its own), so it is discovered only on request (``gateward devices discover``).
+CHEAP_ADAPTERS = frozenset({"sim", "usp"})
+
+
+def discover_if_unknown(store: Any, router: _Readers, device: Device) -> dict[str, Any] | None:
+    """Discover on first contact / onboarding, only when it is cheap (:data:`CHEAP_ADAPTERS`) and the
+    device's class has nothing stored yet (one discovery per new class). Never raises: a failed
+    discovery must not stop onboarding (validation then falls back to the registry)."""
+    if device.adapter not in CHEAP_ADAPTERS:
+        return None
+    try:
+        with store.read() as s:
+            if for_devices(s, [device]):
+                return None
+        return discover(store, router, [device])[0]
+    except Exception as exc:  # onboarding goes on; validation falls back to the registry for this class
+        return {"device_id": device.id, "stored": False, "error": f"{type(exc).__name__}: {exc}"}

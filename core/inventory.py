@@ -1,0 +1,375 @@
+"""Bringing devices under management by hand, and taking them out of it (issue 11).
+
+``add`` registers one device, ``import_rows`` many (a CSV file or a JSON list), ``retire`` takes one
+out of management. Why here and not in ``core.lifecycle``: none of this writes to a device; it
+changes what the fleet *is*. It is still a privileged act (a registered device becomes targetable,
+so a wrong one could be changed by a later campaign), so only an admin may do it and every step is
+an audit event in the same transaction as the row it describes.
+
+Rules (each refusal names the row and the reason, and registers nothing for that row):
+
+* identity: ``OUI-ProductClass-Serial`` (the CWMP DeviceId, exactly as the ACS reports it) or, for
+  the USP adapter, the agent's endpoint ID ``os::OUI-Serial`` (the only form the USP adapter can
+  address today: it derives the endpoint from OUI and serial);
+* adapter ``sim``, ``usp`` or ``genieacs``; root ``Device.`` or ``InternetGatewayDevice.`` (USP speaks
+  only ``Device.``); the protocol follows from the adapter;
+* one unit, one registration: an id already registered, or the same OUI + serial under any adapter
+  (the same gateway reached through the ACS and through the broker), is refused;
+* an import registers each good row in its own transaction (atomic per row) and reports each bad
+  row, so one typo never loses the other 999 rows and nothing is ever half-registered.
+
+Retiring keeps the row and its history (``status = retired``, ``retired_at``): selectors skip it
+and proposals refuse it (``core.store.repo``). A device a live proposal still targets cannot be
+retired until that proposal ends.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from core import audit
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.models import TERMINAL_STATES, Actor, Device, Protocol, Root, utcnow
+from core.store import repo
+from core.store.schema import DeviceLockRow, DeviceRow, ProposalDeviceRow, ProposalRow
+
+ADMIN_ROLE = "admin"
+MAX_IMPORT_ROWS = 10_000
+PROTOCOL_OF_ADAPTER = {"usp": Protocol.USP, "genieacs": Protocol.CWMP}
+_OUI = re.compile(r"^[0-9A-F]{6}$")
+ENDPOINT_ID_RE = re.compile(r"^os::([0-9A-Fa-f]{6})-(.+)$")
+_TOKEN = re.compile(r"^[^\s\x00-\x1f\x7f]+$")  # identity parts: printable, no spaces
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class DeviceFields(BaseModel):
+    """The fields of one device to register, with only the constraints a JSON schema can say (the
+    API body of ``POST /api/devices``); :class:`DeviceSpec` adds the identity rules.
+
+    Give ``id`` (``OUI-ProductClass-Serial``) or, for ``adapter=usp``, ``endpoint_id``
+    (``os::OUI-Serial``); ``oui``, ``product_class`` and ``serial`` are derived from them, and must
+    agree if given too."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    id: str | None = Field(default=None, max_length=128, description="OUI-ProductClass-Serial")
+    endpoint_id: str | None = Field(default=None, max_length=128, description="USP agent endpoint ID, os::OUI-Serial")
+    adapter: Literal["sim", "usp", "genieacs"]
+    root: Root = Field(description="data-model root: Device. or InternetGatewayDevice.")
+    vendor: str = Field(min_length=1, max_length=64)
+    model: str = Field(min_length=1, max_length=64)
+    firmware: str = Field(min_length=1, max_length=64)
+    product_class: str = Field(default="", max_length=64)
+    oui: str = Field(default="", max_length=6)
+    serial: str = Field(default="", max_length=64)
+    protocol: Protocol | None = Field(default=None, description="follows from the adapter; sim defaults to cwmp")
+    region: str = Field(default="EU", min_length=1, max_length=16)
+    subscriber: str | None = Field(default=None, max_length=64)
+    service: str = Field(default="standard", min_length=1, max_length=32)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    upstream_id: str | None = Field(default=None, max_length=128)
+
+
+class DeviceSpec(DeviceFields):
+    """One device to register, checked: identity shape and agreement, adapter ↔ protocol ↔ root,
+    no control characters. Refusals are per field, in words an operator can act on."""
+
+    @classmethod
+    def checked(cls, fields: DeviceFields | dict[str, Any]) -> DeviceSpec:
+        """Validate, turning pydantic's error into :class:`Invalid` (a domain refusal, HTTP 422)."""
+        raw = fields.model_dump(exclude_unset=True) if isinstance(fields, DeviceFields) else fields
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise Invalid(validation_message(exc)) from None
+
+    @field_validator("vendor", "model", "firmware", "region", "subscriber", "service", "upstream_id")
+    @classmethod
+    def _no_control(cls, v: str | None) -> str | None:
+        if v is not None and _CONTROL.search(v):
+            raise ValueError("must not contain control characters")
+        return v
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: list[str]) -> list[str]:
+        for t in v:
+            if not t or len(t) > 64 or not _TOKEN.match(t):
+                raise ValueError(f"tag {t!r} must be 1..64 printable characters without spaces")
+        return v
+
+    @model_validator(mode="after")
+    def _identity(self) -> DeviceSpec:
+        for name in ("product_class", "oui", "serial"):
+            value = getattr(self, name)
+            if value and not _TOKEN.match(value):
+                raise ValueError(f"{name} {value!r} must be printable characters without spaces")
+        if self.oui:
+            self.oui = self.oui.upper()
+        if self.endpoint_id:
+            self._from_endpoint(self.endpoint_id)
+        if self.id:
+            self._from_device_id(self.id)
+        elif not self.endpoint_id:
+            raise ValueError("give id (OUI-ProductClass-Serial) or, for adapter usp, endpoint_id (os::OUI-Serial)")
+        else:
+            # TR-369 writes the OUI of an ``os::`` endpoint ID in upper case; the USP adapter derives
+            # the endpoint from OUI and serial, so the id is the canonical form of what was given.
+            self.endpoint_id = f"os::{self.oui}-{self.serial}"
+            self.id = f"{self.oui}-{self.product_class}-{self.serial}" if self.product_class else self.endpoint_id
+        self._check_protocol()
+        return self
+
+    def _from_endpoint(self, endpoint: str) -> None:
+        if self.adapter != "usp":
+            raise ValueError(f"endpoint_id is a USP identity; adapter is {self.adapter!r} (use id)")
+        m = ENDPOINT_ID_RE.match(endpoint)
+        if m is None or not _TOKEN.match(endpoint):
+            raise ValueError(f"endpoint_id {endpoint!r} is not os::OUI-Serial (e.g. os::00D09E-SN1234); the USP "
+                             "adapter addresses agents by OUI and serial")
+        self._agree("oui", m.group(1).upper())
+        self._agree("serial", m.group(2))
+
+    def _from_device_id(self, device_id: str) -> None:
+        if not _TOKEN.match(device_id):
+            raise ValueError(f"id {device_id!r} must be printable characters without spaces")
+        if device_id.startswith("os::"):
+            raise ValueError(f"id {device_id!r} looks like a USP endpoint ID; give it as endpoint_id")
+        parts = device_id.split("-", 2)
+        if len(parts) != 3 or not all(parts):
+            raise ValueError(f"id {device_id!r} is not OUI-ProductClass-Serial (e.g. 00D09E-CGW3400-SN1234)")
+        oui = parts[0].upper()
+        if not _OUI.match(oui):
+            raise ValueError(f"id {device_id!r}: OUI {parts[0]!r} is not six hexadecimal digits")
+        if self.product_class and device_id.startswith(f"{parts[0]}-{self.product_class}-"):
+            product_class, serial = self.product_class, device_id[len(parts[0]) + len(self.product_class) + 2:]
+        else:
+            product_class, serial = parts[1], parts[2]
+        self._agree("oui", oui)
+        self._agree("product_class", product_class)
+        self._agree("serial", serial)
+
+    def _agree(self, name: str, derived: str) -> None:
+        given = getattr(self, name)
+        if given and given != derived:
+            raise ValueError(f"{name} {given!r} does not match the identity, which says {derived!r}")
+        setattr(self, name, derived)
+
+    def _check_protocol(self) -> None:
+        implied = PROTOCOL_OF_ADAPTER.get(self.adapter)
+        if implied is not None and self.protocol is not None and self.protocol != implied:
+            raise ValueError(f"adapter {self.adapter!r} speaks {implied}, not {self.protocol}")
+        self.protocol = implied or self.protocol or Protocol.CWMP
+        if self.protocol == Protocol.USP and self.root != Root.DEVICE:
+            raise ValueError("USP devices speak TR-181: root must be Device.")
+
+    def to_device(self) -> Device:
+        assert self.id is not None and self.protocol is not None  # set by the validator
+        return Device(id=self.id, vendor=self.vendor, model=self.model, product_class=self.product_class,
+                      oui=self.oui, serial=self.serial, firmware=self.firmware, root=self.root,
+                      protocol=self.protocol, adapter=self.adapter, subscriber=self.subscriber or None,
+                      region=self.region, service=self.service, tags=list(self.tags),
+                      upstream_id=self.upstream_id or None)
+
+
+@dataclass
+class RowResult:
+    """What happened to one row of an import: registered (``device_id``) or refused (``error``)."""
+
+    row: int
+    device_id: str | None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "device_id": self.device_id, "ok": self.error is None, "error": self.error}
+
+
+@dataclass
+class ImportReport:
+    rows: list[RowResult] = field(default_factory=list)
+
+    @property
+    def registered(self) -> list[str]:
+        return [r.device_id for r in self.rows if r.error is None and r.device_id]
+
+    @property
+    def refused(self) -> list[RowResult]:
+        return [r for r in self.rows if r.error is not None]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"registered": len(self.registered), "refused": len(self.refused),
+                "rows": [r.as_dict() for r in self.rows]}
+
+
+def validation_message(exc: ValidationError) -> str:
+    """One line per problem, ``field: reason`` (pydantic's own text, without its URL noise)."""
+    parts = []
+    for e in exc.errors():
+        loc = ".".join(str(x) for x in e.get("loc", ()) if x != "__root__")
+        msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
+
+
+def require_admin(actor: Actor) -> None:
+    if ADMIN_ROLE not in actor.roles:
+        raise Forbidden(f"{actor.id} is not an admin; only an admin may change the inventory")
+
+
+class Inventory:
+    """Registration and retirement over a :class:`core.store.Store`."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    # ------------------------------------------------------------------ add
+    def add(self, spec: DeviceSpec, actor: Actor, *, source: str = "manual") -> Device:
+        """Register one device (one transaction: the row and its ``device.registered`` event)."""
+        require_admin(actor)
+        device = spec.to_device()
+        try:
+            with self.store.write() as s:
+                register(s, device, actor.id, source)
+        except IntegrityError:
+            # Two registrations of the same id raced; the loser's transaction is rolled back whole.
+            raise Conflict(f"device {device.id!r} is already registered") from None
+        with self.store.read() as s:
+            return repo.get_device(s, device.id)
+
+    # ------------------------------------------------------------------ import
+    def import_rows(self, rows: Sequence[tuple[int, Any]], actor: Actor, *, source: str = "import") -> ImportReport:
+        """Register each ``(row number, fields)`` in its own transaction; a bad row is reported and
+        skipped. Row numbers are what the operator sees (the CSV line, the JSON list position), so
+        every error points at the line to fix. Too many rows refuse the whole import up front."""
+        require_admin(actor)
+        if len(rows) > MAX_IMPORT_ROWS:
+            raise Invalid(f"an import takes at most {MAX_IMPORT_ROWS} rows, this one has {len(rows)}; split it")
+        if not rows:
+            raise Invalid("the import has no rows")
+        report = ImportReport([self._import_one(n, raw, actor, source) for n, raw in rows])
+        with self.store.write() as s:
+            audit.append(s, actor=actor.id, action="devices.imported", data={
+                "source": source, "registered": len(report.registered), "refused": len(report.refused),
+                "errors": [r.as_dict() for r in report.refused[:50]]})
+        return report
+
+    def _import_one(self, n: int, raw: Any, actor: Actor, source: str) -> RowResult:
+        if not isinstance(raw, dict):
+            return RowResult(n, None, f"expected an object with the device's fields, got {type(raw).__name__}")
+        hint = str(raw.get("id") or raw.get("endpoint_id") or "")[:128] or None
+        if EXTRA_CELLS in raw:
+            return RowResult(n, hint, "the row has more cells than the header has columns")
+        try:
+            spec = DeviceSpec.model_validate(raw)
+        except ValidationError as exc:
+            return RowResult(n, hint, validation_message(exc))
+        try:
+            device = self.add(spec, actor, source=source)
+        except (Conflict, Invalid) as exc:
+            return RowResult(n, spec.id, exc.message)
+        return RowResult(n, device.id)
+
+    # ------------------------------------------------------------------ retire
+    def retire(self, device_id: str, actor: Actor, reason: str) -> Device:
+        """Take a device out of management, keeping its row and history."""
+        require_admin(actor)
+        reason = reason.strip()
+        if not reason:
+            raise Invalid("retiring a device needs a reason (--reason TEXT)")
+        with self.store.write() as s:
+            row = s.get(DeviceRow, device_id)
+            if row is None:
+                raise NotFound(f"unknown device {device_id!r}; list devices with `gateward devices`")
+            if row.status == repo.RETIRED:
+                raise Conflict(f"device {device_id!r} is already retired (since {row.retired_at})")
+            live = live_proposal_ids(s, device_id)
+            if live:
+                raise Conflict(f"device {device_id!r} is targeted by live proposal(s) {', '.join(live[:5])}; "
+                               "finish, reject or cancel them first")
+            if s.get(DeviceLockRow, device_id) is not None:
+                raise Conflict(f"device {device_id!r} is locked by a change in progress; retry when it ends")
+            row.status, row.retired_at = repo.RETIRED, utcnow()
+            s.flush()
+            audit.append(s, actor=actor.id, action="device.retired", device=repo.device_from_row(row),
+                         data={"reason": reason[:500]})
+        with self.store.read() as s:
+            return repo.get_device(s, device_id)
+
+
+def register(s: Any, device: Device, actor_id: str, source: str, **extra: Any) -> None:
+    """Insert ``device`` and its ``device.registered`` event in the caller's transaction, after the
+    one-unit-one-registration check (the caller has checked roles)."""
+    refuse_duplicate(s, device)
+    s.add(repo.device_to_row(device))
+    s.flush()
+    audit.append(s, actor=actor_id, action="device.registered", device=device, data={
+        "source": source, "adapter": device.adapter, "protocol": str(device.protocol), "root": str(device.root),
+        "oui": device.oui, "product_class": device.product_class, "serial": device.serial, "vendor": device.vendor,
+        "model": device.model, "firmware": device.firmware, **extra})
+
+
+def refuse_duplicate(s: Any, device: Device) -> None:
+    """Conflict if ``device.id`` is registered, or the same unit (OUI + serial) under any id/adapter."""
+    row = s.get(DeviceRow, device.id)
+    if row is not None:
+        state = " (retired)" if row.status == repo.RETIRED else ""
+        raise Conflict(f"device {device.id!r} is already registered{state} on adapter {row.adapter!r}")
+    if device.serial:
+        same = s.execute(select(DeviceRow.id, DeviceRow.adapter).where(
+            DeviceRow.oui == device.oui, DeviceRow.serial == device.serial).limit(1)).first()
+        if same is not None:
+            raise Conflict(f"{device.id!r} is the same unit (OUI {device.oui}, serial {device.serial}) as "
+                           f"device {same[0]!r} already registered on adapter {same[1]!r}; one unit is "
+                           "registered once")
+
+
+def live_proposal_ids(s: Any, device_id: str) -> list[str]:
+    terminal = [str(t) for t in TERMINAL_STATES]
+    return list(s.scalars(select(ProposalRow.id)
+                          .join(ProposalDeviceRow, ProposalDeviceRow.proposal_id == ProposalRow.id)
+                          .where(ProposalDeviceRow.device_id == device_id, ProposalRow.state.not_in(terminal))
+                          .order_by(ProposalRow.id)))
+
+
+# ---------------------------------------------------------------------------- CSV
+CSV_COLUMNS = tuple(DeviceSpec.model_fields)
+EXTRA_CELLS = "__extra_cells__"
+
+
+def parse_csv(text: str) -> list[tuple[int, dict[str, Any]]]:
+    """``(line number, fields)`` per data row of a CSV whose header line names :class:`DeviceSpec`
+    fields. Empty cells take the default; ``tags`` are separated by ``;``. An unknown column
+    refuses the whole file before any row is registered (a file problem, not a row problem)."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")), restkey=EXTRA_CELLS)
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    if not any(header):
+        raise Invalid(f"the CSV has no header line; expected columns from: {', '.join(CSV_COLUMNS)}")
+    unknown = [h for h in header if h not in CSV_COLUMNS]
+    if unknown:
+        raise Invalid(f"unknown CSV column(s) {', '.join(repr(u) for u in unknown)}; "
+                      f"known: {', '.join(CSV_COLUMNS)}")
+    reader.fieldnames = header
+    rows: list[tuple[int, dict[str, Any]]] = []
+    for raw in reader:
+        row: dict[str, Any] = {}
+        for key, value in raw.items():
+            if key == EXTRA_CELLS:
+                row[key] = value
+            elif isinstance(value, str) and value.strip():
+                row[key] = [t for t in re.split(r"[;\s]+", value.strip()) if t] if key == "tags" else value
+        rows.append((reader.line_num, row))
+    return rows
+
+
+def number_items(items: Sequence[Any]) -> list[tuple[int, Any]]:
+    """A JSON list as import rows, numbered from 1."""
+    return list(enumerate(items, start=1))

@@ -1,0 +1,491 @@
+"""Inventory from the ACS (issue 11, deliverable 1): ``gateward devices sync --source genieacs`` and
+the periodic sync inside ``gateward run`` / the worker.
+
+Why it is shaped like this:
+
+* **Incremental, resumable.** The source yields pages of devices that informed after a stored
+  cursor (``_lastInform``, ``_id``; ``executors.genieacs.inventory``). Each page is applied in ONE
+  transaction together with the cursor that follows it, so after a crash, a source that went down
+  mid-scan or a timeout, the database holds whole pages and the cursor says exactly where to go on:
+  nothing half-registered, nothing skipped, nothing applied twice.
+* **Bounded memory.** One page in memory at a time (the source streams; this module never lists
+  the fleet): peak memory does not grow with the device count (``bench/inventory_sync.py``).
+* **Absent, never deleted.** A presence sweep (every ``_id`` the ACS holds, ids only) stamps
+  ``acs_seen_at`` on each device it lists; when the sweep completed, the active ``genieacs``
+  devices it did not stamp become ``absent`` (``absent_since``; selectors skip them, history is
+  kept) and an absent device the ACS lists again becomes ``active``. A sweep that failed part-way
+  marks nothing; a sweep that listed no device at all while Gateward has some is refused (an empty
+  or wrong ACS must not make the whole fleet absent).
+* **One unit, one registration.** A new device is refused (reported per item, audited in the run's
+  summary) when its id or its OUI + serial is registered under another adapter; a document that
+  cannot be read (no ``_deviceId``, ``_id`` that does not match it, unknown root, bad dates, fields
+  the inventory refuses) is skipped with its own error; the other devices of the page go on.
+* **Audited.** Every registration, firmware/model change, absence and return is an audit event in
+  the transaction that made it: ``devices.registered`` once per page, naming every device it
+  registered (one event per device would cost more than the registration at 100,000 devices),
+  ``device.updated`` (firmware/model/root changed), ``device.absent``, ``device.present``; each run
+  ends with ``inventory.synced`` (counts and the first refusals).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import Table, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from core import audit
+from core.inventory import DeviceSpec, validation_message
+from core.models import utcnow
+from core.store import repo
+from core.store.schema import DeviceRow, InventorySyncRow
+
+log = logging.getLogger("gateward.inventory_sync")
+
+SYNC_ACTOR = "inventory-sync"
+ABSENT = "absent"
+ADAPTER = "genieacs"
+_DEVICES: Table = DeviceRow.__table__  # type: ignore[assignment]
+_CHUNK = 900  # ids per IN (...) (SQLite's bound-parameter limit, with room)
+MAX_REPORTED = 50  # refusals kept in a report / audit event
+
+
+class InventorySyncSettings(BaseSettings):
+    """``GATEWARD_INVENTORY_*``: the periodic sync in ``gateward run`` / ``gateward worker``."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWARD_INVENTORY_", extra="ignore")
+
+    sync_s: float = Field(default=900.0, ge=0, description="seconds between syncs from the ACS (0: off)")
+    page_size: int = Field(default=1000, ge=1, le=10_000, description="devices per NBI page")
+    region: str = Field(default="EU", min_length=1, max_length=16, description="region of a newly synced device")
+    service: str = Field(default="standard", min_length=1, max_length=32, description="its service tier")
+
+
+# ---------------------------------------------------------------------------- what a source yields
+class AcsDeviceLike(Protocol):
+    """One device as the source reports it (``executors.genieacs.inventory.AcsDevice``)."""
+
+    @property
+    def acs_id(self) -> str: ...
+    @property
+    def device_id(self) -> str: ...
+    @property
+    def oui(self) -> str: ...
+    @property
+    def product_class(self) -> str: ...
+    @property
+    def serial(self) -> str: ...
+    @property
+    def root(self) -> Any: ...
+    @property
+    def manufacturer(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def firmware(self) -> str: ...
+    @property
+    def last_inform(self) -> datetime | None: ...
+
+
+class CursorLike(Protocol):
+    @property
+    def last_inform(self) -> datetime: ...
+    @property
+    def acs_id(self) -> str: ...
+
+
+class PageLike(Protocol):
+    @property
+    def items(self) -> Sequence[Any]: ...
+    @property
+    def cursor(self) -> Any: ...
+
+
+class InventorySource(Protocol):
+    """What the sync reads: ``executors.genieacs.inventory.AcsInventorySource``."""
+
+    name: str
+
+    def changed(self, since: Any) -> Iterator[Any]: ...
+    def present_ids(self) -> Iterator[list[str]]: ...
+
+
+# ---------------------------------------------------------------------------- report
+@dataclass
+class SyncReport:
+    """What one run did. ``error`` is set when the source failed (the run stopped there; the next
+    run resumes from ``cursor``)."""
+
+    source: str
+    pages: int = 0
+    seen: int = 0
+    registered: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    retired: int = 0
+    reactivated: int = 0
+    absent: int = 0
+    listed: int = 0
+    swept: bool = False
+    refused: list[dict[str, Any]] = field(default_factory=list)
+    refused_count: int = 0
+    error: str | None = None
+    cursor: dict[str, Any] | None = None
+    seconds: float = 0.0
+
+    def refuse(self, acs_id: str | None, device_id: str | None, error: str) -> None:
+        self.refused_count += 1
+        if len(self.refused) < MAX_REPORTED:
+            self.refused.append({"acs_id": acs_id, "device_id": device_id, "error": error})
+        log.warning("inventory sync from %s refused %s: %s", self.source, acs_id or device_id or "a document", error)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in (
+            "source", "pages", "seen", "registered", "updated", "unchanged", "retired", "reactivated", "absent",
+            "listed", "swept", "refused_count", "refused", "error", "cursor", "seconds")}
+
+
+def _source_error_types() -> tuple[type[Exception], ...]:
+    from executors.genieacs.inventory import SourceError
+
+    return (SourceError,)
+
+
+# ---------------------------------------------------------------------------- the sync
+class InventorySync:
+    """Apply a source's pages to the store (see the module docstring)."""
+
+    def __init__(self, store: Any, source: InventorySource, *, region: str = "EU", service: str = "standard") -> None:
+        self.store = store
+        self.source = source
+        self.region = region
+        self.service = service
+
+    # ------------------------------------------------------------------ state
+    def state(self) -> dict[str, Any]:
+        """The stored cursor and the last run's outcome (``gateward devices sync --status``)."""
+        with self.store.read() as s:
+            row = s.get(InventorySyncRow, self.source.name)
+            if row is None:
+                return {"source": self.source.name, "cursor": None, "last_started_at": None,
+                        "last_finished_at": None, "last_error": None, "stats": {}}
+            return {"source": row.source, "cursor": _cursor_dict(row.cursor_last_inform, row.cursor_id),
+                    "last_started_at": _iso(row.last_started_at), "last_finished_at": _iso(row.last_finished_at),
+                    "last_error": row.last_error, "stats": dict(row.stats or {})}
+
+    def _cursor(self) -> Any:
+        from executors.genieacs.inventory import Cursor
+
+        with self.store.write() as s:
+            row = s.get(InventorySyncRow, self.source.name)
+            if row is None:
+                row = InventorySyncRow(source=self.source.name, stats={})
+                s.add(row)
+            row.last_started_at = utcnow()
+            if row.cursor_last_inform is None or not row.cursor_id:
+                return None
+            return Cursor(row.cursor_last_inform, row.cursor_id)
+
+    # ------------------------------------------------------------------ run
+    def run(self, *, sweep: bool = True, full: bool = False) -> SyncReport:
+        """One sync: the change scan from the stored cursor (from the start with ``full``), then,
+        if it completed and ``sweep``, the presence sweep. Never raises for a source failure: the
+        report says what failed, and the state row keeps it for the next run."""
+        started = time.perf_counter()
+        report = SyncReport(self.source.name)
+        errors = _source_error_types()
+        stored = self._cursor()  # also stamps last_started_at
+        cursor = None if full else stored
+        try:
+            for page in self.source.changed(cursor):
+                self._apply_page(page, report)
+        except errors as exc:
+            report.error = f"the ACS stopped answering during the change scan: {exc}"
+        except _Raced as exc:
+            report.error = str(exc)
+        if sweep and report.error is None:
+            try:
+                self._sweep(report)
+            except errors as exc:
+                report.error = f"the ACS stopped answering during the presence sweep (nothing marked absent): {exc}"
+        report.seconds = round(time.perf_counter() - started, 3)
+        self._finish(report)
+        return report
+
+    def _finish(self, report: SyncReport) -> None:
+        stats = {k: v for k, v in report.as_dict().items() if k not in ("refused", "cursor", "source")}
+        with self.store.write() as s:
+            row = s.get(InventorySyncRow, self.source.name)
+            if row is not None:
+                row.last_finished_at, row.last_error, row.stats = utcnow(), report.error, stats
+                report.cursor = _cursor_dict(row.cursor_last_inform, row.cursor_id)
+            audit.append(s, actor=SYNC_ACTOR, action="inventory.synced",
+                         data={"source": self.source.name, **stats, "refused": report.refused})
+        if report.error:
+            log.error("inventory sync from %s stopped: %s (resumes from the stored cursor)", self.source.name,
+                      report.error)
+
+    # ------------------------------------------------------------------ change scan
+    def _apply_page(self, page: PageLike, report: SyncReport) -> None:
+        """Apply one page and move the cursor past it, in one transaction."""
+        devices: list[AcsDeviceLike] = []
+        for item in page.items:
+            if hasattr(item, "error"):
+                report.refuse(item.acs_id, None, f"malformed device document: {item.error}")
+            else:
+                devices.append(item)
+        try:
+            with self.store.write() as s:
+                self._apply_devices(s, devices, report)
+                row = s.get(InventorySyncRow, self.source.name)
+                if row is None:
+                    row = InventorySyncRow(source=self.source.name, stats={})
+                    s.add(row)
+                if page.cursor is not None:
+                    row.cursor_last_inform, row.cursor_id = page.cursor.last_inform, page.cursor.acs_id
+        except IntegrityError:
+            raise _Raced("another process registered some of the same devices at the same moment; this page was "
+                         "not applied (run the sync again: it resumes from the stored cursor)") from None
+        report.pages += 1
+        report.seen += len(page.items)
+
+    def _apply_devices(self, s: Any, devices: list[AcsDeviceLike], report: SyncReport) -> None:
+        now = utcnow()
+        existing = _rows_by_id(s, [d.device_id for d in devices])
+        new = [d for d in devices if d.device_id not in existing]
+        taken = _units(s, new)
+        inserts: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        for d in new:
+            unit = (d.oui.upper(), d.serial)
+            if unit in taken:
+                other_id, other_adapter = taken[unit]
+                report.refuse(d.acs_id, d.device_id, f"the same unit (OUI {d.oui}, serial {d.serial}) is already "
+                              f"registered as {other_id!r} on adapter {other_adapter!r}; one unit is registered once")
+                continue
+            row = self._new_row(d, now, report)
+            if row is None:
+                continue
+            taken[unit] = (d.device_id, ADAPTER)
+            inserts.append(row)
+        if inserts:
+            s.execute(insert(_DEVICES), inserts)  # Core executemany: no per-row ORM bookkeeping
+            report.registered += len(inserts)
+            # One event per page naming every device it registered (a per-device event costs more
+            # than the registration itself at 100,000 devices); same transaction as the rows.
+            events.append({"actor": SYNC_ACTOR, "action": "devices.registered", "data": {
+                "source": ADAPTER, "adapter": ADAPTER, "protocol": "cwmp", "count": len(inserts),
+                "devices": [[r["id"], r["root"], r["vendor"], r["model"], r["firmware"]] for r in inserts],
+                "fields": ["id", "root", "vendor", "model", "firmware"]}})
+        updates = []
+        for d in devices:
+            cur = existing.get(d.device_id)
+            if cur is None:
+                continue
+            change = self._update_of(cur, d, now, report)
+            if change is None:
+                continue
+            values, event = change
+            updates.append(values)
+            if event is not None:
+                events.append(event)
+        if updates:
+            s.execute(update(DeviceRow), updates)
+        if events:
+            audit.append_many(s, events)
+
+    def _new_row(self, d: AcsDeviceLike, now: datetime, report: SyncReport) -> dict[str, Any] | None:
+        try:
+            spec = DeviceSpec.model_validate({
+                "id": d.device_id, "adapter": ADAPTER, "root": str(d.root), "vendor": d.manufacturer[:64],
+                "model": d.model[:64], "firmware": d.firmware[:64], "product_class": d.product_class,
+                "oui": d.oui, "serial": d.serial, "region": self.region, "service": self.service})
+        except ValidationError as exc:
+            report.refuse(d.acs_id, d.device_id, f"cannot be registered: {validation_message(exc)}")
+            return None
+        dev = spec.to_device()
+        return {"id": dev.id, "vendor": dev.vendor, "model": dev.model, "product_class": dev.product_class,
+                "oui": dev.oui, "serial": dev.serial, "firmware": dev.firmware, "root": str(dev.root),
+                "protocol": str(dev.protocol), "adapter": ADAPTER, "subscriber": None, "region": dev.region,
+                "service": dev.service, "tags": [], "upstream_id": None, "last_seen": d.last_inform,
+                "created_at": now, "status": repo.ACTIVE, "retired_at": None, "acs_seen_at": now,
+                "absent_since": None}
+
+    def _update_of(self, cur: Any, d: AcsDeviceLike, now: datetime,
+                   report: SyncReport) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+        """The row update (and audit event) an already registered device needs, if any."""
+        if cur.adapter != ADAPTER:
+            report.refuse(d.acs_id, d.device_id, f"{d.device_id!r} is registered on adapter {cur.adapter!r}, not "
+                          "genieacs; one unit is registered once (retire it there first)")
+            return None
+        if cur.status == repo.RETIRED:
+            report.retired += 1
+            return None
+        values: dict[str, Any] = {"id": cur.id, "acs_seen_at": now}
+        if d.last_inform is not None and (cur.last_seen is None or d.last_inform > cur.last_seen):
+            values["last_seen"] = d.last_inform
+        before = {"vendor": cur.vendor, "model": cur.model, "firmware": cur.firmware, "root": cur.root}
+        after = {"vendor": d.manufacturer[:64], "model": d.model[:64], "firmware": d.firmware[:64],
+                 "root": str(d.root)}
+        changed = {k: {"before": before[k], "after": v} for k, v in after.items()
+                   if v != before[k] and v != "unknown"}
+        values.update({k: c["after"] for k, c in changed.items()})
+        event = None
+        if cur.status == ABSENT:
+            values.update(status=repo.ACTIVE, absent_since=None)
+            report.reactivated += 1
+            event = {"actor": SYNC_ACTOR, "action": "device.present", "device_id": cur.id,
+                     "data": {"source": ADAPTER, "absent_since": _iso(cur.absent_since), "changed": changed}}
+        elif changed:
+            event = {"actor": SYNC_ACTOR, "action": "device.updated", "device_id": cur.id,
+                     "data": {"source": ADAPTER, "changed": changed}}
+        if changed or cur.status == ABSENT:
+            report.updated += 1
+        else:
+            report.unchanged += 1
+        return values, event
+
+    # ------------------------------------------------------------------ presence sweep
+    def _sweep(self, report: SyncReport) -> None:
+        from executors.genieacs.ids import split_device_id
+
+        started = utcnow()
+        for acs_ids in self.source.present_ids():
+            ids = []
+            for acs_id in acs_ids:
+                try:
+                    oui, pc, serial = split_device_id(acs_id)
+                except ValueError:
+                    continue  # reported by the change scan when its document is read
+                ids.append(f"{oui}-{pc}-{serial}" if pc else f"{oui}-{serial}")
+            report.listed += len(acs_ids)
+            with self.store.write() as s:
+                self._stamp(s, ids, started, report)
+        with self.store.read() as s:
+            ours = s.scalar(select(DeviceRow.id).where(DeviceRow.adapter == ADAPTER,
+                                                       DeviceRow.status == repo.ACTIVE).limit(1))
+        if report.listed == 0 and ours is not None:
+            report.error = ("the ACS listed no device at all while Gateward has active genieacs devices; refusing to "
+                            "mark them all absent (wrong GATEWARD_GENIEACS_URL, or an emptied ACS?)")
+            return
+        self._mark_absent(started, report)
+        report.swept = True
+
+    def _stamp(self, s: Any, ids: list[str], now: datetime, report: SyncReport) -> None:
+        events = []
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start:start + _CHUNK]
+            back = list(s.execute(select(DeviceRow.id, DeviceRow.absent_since).where(
+                DeviceRow.id.in_(chunk), DeviceRow.adapter == ADAPTER, DeviceRow.status == ABSENT)))
+            s.execute(update(DeviceRow).where(DeviceRow.id.in_(chunk), DeviceRow.adapter == ADAPTER)
+                      .values(acs_seen_at=now).execution_options(synchronize_session=False))
+            if back:
+                s.execute(update(DeviceRow).where(DeviceRow.id.in_([b[0] for b in back]))
+                          .values(status=repo.ACTIVE, absent_since=None).execution_options(synchronize_session=False))
+                report.reactivated += len(back)
+                events += [{"actor": SYNC_ACTOR, "action": "device.present", "device_id": did,
+                            "data": {"source": ADAPTER, "absent_since": _iso(since)}} for did, since in back]
+        if events:
+            audit.append_many(s, events)
+
+    def _mark_absent(self, sweep_started: datetime, report: SyncReport) -> None:
+        """Active genieacs devices the completed sweep did not list → absent (in chunks: bounded)."""
+        while True:
+            with self.store.write() as s:
+                ids = list(s.scalars(select(DeviceRow.id).where(
+                    DeviceRow.adapter == ADAPTER, DeviceRow.status == repo.ACTIVE,
+                    DeviceRow.created_at < sweep_started,
+                    or_(DeviceRow.acs_seen_at.is_(None), DeviceRow.acs_seen_at < sweep_started),
+                ).order_by(DeviceRow.id).limit(_CHUNK)))
+                if not ids:
+                    return
+                now = utcnow()
+                s.execute(update(DeviceRow).where(DeviceRow.id.in_(ids)).values(status=ABSENT, absent_since=now)
+                          .execution_options(synchronize_session=False))
+                audit.append_many(s, [{"actor": SYNC_ACTOR, "action": "device.absent", "device_id": did,
+                                       "data": {"source": ADAPTER, "reason": "the ACS no longer lists this device"}}
+                                      for did in ids])
+                report.absent += len(ids)
+
+
+class _Raced(Exception):
+    """A page lost a race with another process (unique key); nothing of it was applied."""
+
+
+def _rows_by_id(s: Any, ids: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    cols = (DeviceRow.id, DeviceRow.adapter, DeviceRow.status, DeviceRow.vendor, DeviceRow.model,
+            DeviceRow.firmware, DeviceRow.root, DeviceRow.last_seen, DeviceRow.absent_since)
+    for start in range(0, len(ids), _CHUNK):
+        for row in s.execute(select(*cols).where(DeviceRow.id.in_(ids[start:start + _CHUNK]))):
+            out[row.id] = row
+    return out
+
+
+def _units(s: Any, devices: list[AcsDeviceLike]) -> dict[tuple[str, str], tuple[str, str]]:
+    """``(OUI, serial) → (id, adapter)`` already registered, for the devices about to be added."""
+    wanted = {(d.oui.upper(), d.serial) for d in devices}
+    serials = sorted({serial for _, serial in wanted})
+    out: dict[tuple[str, str], tuple[str, str]] = {}
+    for start in range(0, len(serials), _CHUNK):
+        for did, oui, serial, adapter in s.execute(select(DeviceRow.id, DeviceRow.oui, DeviceRow.serial,
+                                                          DeviceRow.adapter)
+                                                   .where(DeviceRow.serial.in_(serials[start:start + _CHUNK]))):
+            key = ((oui or "").upper(), serial)
+            if key in wanted:
+                out[key] = (did, adapter)
+    return out
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt is not None else None
+
+
+def _cursor_dict(last_inform: datetime | None, acs_id: str | None) -> dict[str, Any] | None:
+    if last_inform is None or not acs_id:
+        return None
+    return {"last_inform": last_inform.isoformat(), "acs_id": acs_id}
+
+
+# ---------------------------------------------------------------------------- periodic
+class PeriodicSync:
+    """The sync every ``interval_s`` in a daemon thread (``gateward run`` / ``gateward worker``),
+    one run at a time; a failing run is logged and retried at the next tick."""
+
+    def __init__(self, make_sync: Any, interval_s: float) -> None:
+        self.make_sync = make_sync
+        self.interval_s = interval_s
+        self.last: SyncReport | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> PeriodicSync:
+        self._thread = threading.Thread(target=self._loop, name="inventory-sync", daemon=True)
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.last = self.make_sync().run()
+            except Exception:  # the thread must outlive a bad run (database restart, bug): log, retry later
+                log.exception("inventory sync run failed")
+            if self._stop.wait(self.interval_s):
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+__all__ = ["ABSENT", "SYNC_ACTOR", "InventorySource", "InventorySync", "InventorySyncSettings", "PeriodicSync",
+           "SyncReport"]

@@ -1,0 +1,441 @@
+"""Broker onboarding (issue 11, deliverable 2): USP agents that make first contact and are not in
+the fleet.
+
+Why it is gated: a device in the fleet can be targeted by campaigns and remediation, so an agent
+that merely reaches the broker must not become one by itself. Policy data decides
+(``policies/data/onboarding.json``, loaded with the policy pack): an agent whose endpoint ID or OUI
+is on the allow list is registered the moment its OnBoardRequest or Boot! is ingested (and so gets
+its baseline profile through the existing zero-touch path, in the same ingest round); any other
+agent is recorded once as *pending onboarding* (one row per endpoint ID, ``attempts`` counting its
+reconnects) until an admin accepts or rejects it. An agent whose endpoint ID is bound to a device
+but whose OnBoardRequest claims another identity (OUI, product class or serial) is refused: its
+events are not stored against that device, nothing is triggered, and it is reported (audit
+``onboarding.refused``, once per endpoint, and a ``conflict`` row).
+
+Hooked into ``brain.remediation.ingest.Ingestor.ingest`` through :func:`screen_first_contacts`;
+the admin side is :class:`Onboarding` (``gateward devices pending|accept|reject``, ``/api/onboarding``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from core import audit
+from core.errors import Conflict, Invalid, NotFound
+from core.inventory import ENDPOINT_ID_RE, DeviceSpec, register, require_admin, validation_message
+from core.models import Actor, Device, utcnow
+from core.store import repo
+from core.store.schema import DeviceRow, OnboardingRow
+
+log = logging.getLogger("gateward.onboarding")
+
+SYSTEM_ACTOR = "onboarding"  # who the audit trail names for an allow-list onboarding
+FIRST_CONTACT_KINDS = frozenset({"onboard", "boot", "bootstrap"})
+PENDING, ACCEPTED, REJECTED, CONFLICT = "pending", "accepted", "rejected", "conflict"
+UNKNOWN = "unknown"
+
+
+class _AllowIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    endpoint_ids: list[str] = Field(default_factory=list)
+    ouis: list[str] = Field(default_factory=list)
+
+
+class _OnboardingData(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    allow: _AllowIn = Field(default_factory=_AllowIn)
+    defaults: dict[str, str] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AllowList:
+    """Endpoint IDs and OUIs onboarded without an admin, and the region/service they get."""
+
+    endpoint_ids: frozenset[str] = frozenset()
+    ouis: frozenset[str] = frozenset()
+    region: str = "EU"
+    service: str = "standard"
+
+    @classmethod
+    def from_policy_data(cls, data: dict[str, Any] | None) -> AllowList:
+        """From the policy pack's ``onboarding`` document. A malformed one allows nothing (fail
+        closed: every agent then waits for an admin) and says so in the log."""
+        try:
+            doc = _OnboardingData.model_validate((data or {}).get("onboarding") or {})
+        except ValidationError as exc:
+            log.error("policies/data/onboarding.json is malformed, nothing is allow-listed: %s", exc)
+            return cls()
+        return cls(endpoint_ids=frozenset(doc.allow.endpoint_ids), ouis=frozenset(o.upper() for o in doc.allow.ouis),
+                   region=doc.defaults.get("region", "EU"), service=doc.defaults.get("service", "standard"))
+
+    def why(self, endpoint_id: str, oui: str) -> str | None:
+        if endpoint_id in self.endpoint_ids:
+            return f"endpoint ID {endpoint_id} is on the onboarding allow list"
+        if oui and oui.upper() in self.ouis:
+            return f"OUI {oui.upper()} is on the onboarding allow list"
+        return None
+
+
+class SignalLike(Protocol):
+    """What this module reads of an ingest signal (``brain.remediation.ingest.Signal``, a frozen
+    dataclass: core does not import brain)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def device_id(self) -> str | None: ...
+    @property
+    def identity(self) -> dict[str, str]: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
+
+
+S = TypeVar("S", bound=SignalLike)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What an agent says it is: its endpoint ID, and the OnBoardRequest's OUI/product class/serial
+    (for a Boot!, what the ``os::`` endpoint ID says)."""
+
+    endpoint_id: str
+    oui: str
+    product_class: str
+    serial: str
+
+    @classmethod
+    def of(cls, sig: SignalLike) -> Claim | None:
+        endpoint = str(sig.identity.get("endpoint_id") or sig.data.get("endpoint_id") or "")
+        if not endpoint:
+            return None
+        m = ENDPOINT_ID_RE.match(endpoint)
+        oui = str(sig.identity.get("oui") or (m.group(1) if m else "")).upper()
+        serial = str(sig.identity.get("serial") or (m.group(2) if m else ""))
+        return cls(endpoint, oui, str(sig.identity.get("product_class") or ""), serial)
+
+    def bound_key(self) -> tuple[str, str] | None:
+        """The (OUI, serial) the endpoint ID itself names: the device it is bound to."""
+        m = ENDPOINT_ID_RE.match(self.endpoint_id)
+        return (m.group(1).upper(), m.group(2)) if m else None
+
+    def as_dict(self) -> dict[str, str]:
+        return {"endpoint_id": self.endpoint_id, "oui": self.oui, "product_class": self.product_class,
+                "serial": self.serial}
+
+
+def mismatch(claim: Claim, dev: DeviceRow) -> list[str]:
+    """The identity fields an agent claims differently from the device its endpoint is bound to."""
+    out = []
+    if claim.oui and claim.oui != (dev.oui or "").upper():
+        out.append(f"OUI {claim.oui} (device: {dev.oui})")
+    if claim.serial and claim.serial != dev.serial:
+        out.append(f"serial {claim.serial} (device: {dev.serial})")
+    if claim.product_class and dev.product_class and claim.product_class != dev.product_class:
+        out.append(f"product class {claim.product_class} (device: {dev.product_class})")
+    return out
+
+
+# ============================================================================ ingest side
+def screen_first_contacts(store: Any, signals: list[S], allow: AllowList) -> list[S]:
+    """Decide every USP first contact (OnBoardRequest, Boot!) from an agent the fleet does not
+    know yet; return the signals ingestion should go on with.
+
+    Known and consistent → unchanged. Bound to a device but claiming another identity → dropped,
+    reported. Unknown and allow-listed → registered now; the signal comes back with its device id
+    (so its zero-touch trigger fires). Unknown otherwise → recorded pending (the signal goes on
+    unknown, as before). Rejected before → dropped. Each decision commits on its own, so a race
+    with another process (both heard the same notification) settles on the unique keys.
+
+    A connect wave (many first contacts in one round: a firmware push, a head-end restart) takes
+    the batched path for the plain case — allow-listed, never seen, nothing bound, valid identity:
+    :data:`BATCH` agents per transaction, the same rows and audit events as one by one. A batch
+    that loses a race is rolled back whole and its agents are decided one by one."""
+    picks = [(i, sig, claim) for i, sig in enumerate(signals)
+             if sig.source == "usp" and sig.kind in FIRST_CONTACT_KINDS and sig.device_id is None
+             and (claim := Claim.of(sig)) is not None]
+    if not picks:
+        return signals
+    bound = _bound_devices(store, [c for _, _, c in picks])
+    drop: set[int] = set()
+    out = list(signals)
+    batched = _onboard_batches(store, picks, bound, allow) if len(picks) >= BATCH_MIN else {}
+    # A flapping agent's later contact in the same round (its Boot! after its OnBoardRequest) goes
+    # on as the device just registered, as the one-by-one path would decide — without a
+    # transaction each.
+    just: dict[str, tuple[Claim, str]] = {c.endpoint_id: (c, batched[i]) for i, _, c in picks if i in batched}
+    for i, sig, claim in picks:
+        again = just.get(claim.endpoint_id)
+        if i not in batched and again is not None and _same_unit(claim, again[0]):
+            batched[i] = again[1]
+        if i in batched:
+            out[i] = dataclasses.replace(sig, device_id=batched[i])  # type: ignore[type-var]
+            continue
+        try:
+            verdict = _decide(store, sig, claim, bound.get(claim.bound_key() or ("", "")), allow)
+        except (IntegrityError, Conflict):  # another process decided the same agent at the same moment
+            verdict = _resolved_elsewhere(store, claim)
+        if verdict is None:
+            drop.add(i)
+        elif verdict != "":
+            out[i] = dataclasses.replace(sig, device_id=verdict)  # type: ignore[type-var]
+    return [s for i, s in enumerate(out) if i not in drop]
+
+
+BATCH = 500  # allow-listed first contacts registered per transaction in a connect wave
+BATCH_MIN = 20  # fewer first contacts in one round go one by one
+
+
+def _onboard_batches(store: Any, picks: Sequence[tuple[int, SignalLike, Claim]],
+                     bound: dict[tuple[str, str], DeviceRow], allow: AllowList) -> dict[int, str]:
+    """Register the plain allow-listed first contacts in batches; ``{signal index: device id}``
+    for those registered. Anything else (seen before, bound, invalid, a duplicate unit, a lost
+    race) is left to the one-by-one path, which decides and reports it."""
+    plain: list[tuple[int, SignalLike, Claim, Device, str]] = []
+    seen: set[str] = set()
+    for i, sig, claim in picks:
+        reason = allow.why(claim.endpoint_id, claim.oui)
+        if reason is None or claim.endpoint_id in seen or bound.get(claim.bound_key() or ("", "")) is not None:
+            continue
+        device = _device_for(claim, allow, {})
+        if isinstance(device, Device):
+            seen.add(claim.endpoint_id)
+            plain.append((i, sig, claim, device, reason))
+    done: dict[int, str] = {}
+    for start in range(0, len(plain), BATCH):
+        chunk = plain[start:start + BATCH]
+        try:
+            done.update(_onboard_chunk(store, chunk))
+        except (IntegrityError, Conflict):  # raced another process: those agents go one by one
+            log.info("onboarding batch of %d raced another process; deciding them one by one", len(chunk))
+    return done
+
+
+def _onboard_chunk(store: Any, chunk: list[tuple[int, SignalLike, Claim, Device, str]]) -> dict[int, str]:
+    now = utcnow()
+    with store.write() as s:
+        endpoints = [c.endpoint_id for _, _, c, _, _ in chunk]
+        known = set(s.scalars(select(OnboardingRow.endpoint_id).where(OnboardingRow.endpoint_id.in_(endpoints))))
+        ids = [d.id for _, _, _, d, _ in chunk]
+        taken = set(s.scalars(select(DeviceRow.id).where(DeviceRow.id.in_(ids))))
+        serials = sorted({d.serial for _, _, _, d, _ in chunk})
+        units = {((o or "").upper(), sn) for o, sn in s.execute(select(DeviceRow.oui, DeviceRow.serial)
+                                                                .where(DeviceRow.serial.in_(serials)))}
+        fresh = [x for x in chunk if x[2].endpoint_id not in known and x[3].id not in taken
+                 and (x[3].oui.upper(), x[3].serial) not in units]
+        events: list[dict[str, Any]] = []
+        for _, sig, claim, device, reason in fresh:
+            s.add(repo.device_to_row(device))
+            s.add(OnboardingRow(endpoint_id=claim.endpoint_id, oui=claim.oui[:6],
+                                product_class=claim.product_class[:64], serial=claim.serial[:64], status=ACCEPTED,
+                                attempts=1, first_seen=now, last_seen=now, data=_contact_data(sig),
+                                device_id=device.id, decided_by=SYSTEM_ACTOR, decided_at=now, reason=reason))
+            events.append({"actor": SYSTEM_ACTOR, "action": "device.registered", "device": device,
+                           "data": _registered_data(device, "onboarding", endpoint_id=claim.endpoint_id,
+                                                    reason=reason)})
+            events.append({"actor": SYSTEM_ACTOR, "action": "onboarding.accepted", "device": device,
+                           "data": {**claim.as_dict(), "reason": reason, "automatic": True}})
+        s.flush()
+        audit.append_many(s, events)
+    return {i: device.id for i, _, _, device, _ in fresh}
+
+
+def _same_unit(claim: Claim, registered: Claim) -> bool:
+    """Whether a later contact claims nothing different from the one that registered the device."""
+    return ((not claim.oui or claim.oui == registered.oui) and (not claim.serial or claim.serial == registered.serial)
+            and (not claim.product_class or not registered.product_class
+                 or claim.product_class == registered.product_class))
+
+
+def _contact_data(sig: SignalLike) -> dict[str, Any]:
+    return {"last_kind": sig.kind, **{k: v for k, v in sig.data.items()
+                                      if k in ("agent_supported_protocol_versions", "Cause", "msg_id")}}
+
+
+def _registered_data(device: Device, source: str, **extra: Any) -> dict[str, Any]:
+    """The ``device.registered`` event's data, as ``core.inventory.register`` writes it."""
+    return {"source": source, "adapter": device.adapter, "protocol": str(device.protocol), "root": str(device.root),
+            "oui": device.oui, "product_class": device.product_class, "serial": device.serial,
+            "vendor": device.vendor, "model": device.model, "firmware": device.firmware, **extra}
+
+
+def _bound_devices(store: Any, claims: Sequence[Claim]) -> dict[tuple[str, str], DeviceRow]:
+    keys = {k for c in claims if (k := c.bound_key()) is not None}
+    if not keys:
+        return {}
+    out: dict[tuple[str, str], DeviceRow] = {}
+    serials = sorted({serial for _, serial in keys})
+    with store.read() as s:
+        for start in range(0, len(serials), 900):
+            for row in s.scalars(select(DeviceRow).where(DeviceRow.serial.in_(serials[start:start + 900]))):
+                key = ((row.oui or "").upper(), row.serial)
+                if key in keys:
+                    s.expunge(row)
+                    out[key] = row
+    return out
+
+
+def _decide(store: Any, sig: SignalLike, claim: Claim, dev: DeviceRow | None, allow: AllowList) -> str | None:
+    """``""`` = go on unchanged, a device id = go on as that device, ``None`` = drop the signal."""
+    now = utcnow()
+    if dev is not None:
+        wrong = mismatch(claim, dev)
+        if not wrong:
+            return ""
+        with store.write() as s:
+            first = _touch(s, claim, CONFLICT, now, sig, reason=f"bound to device {dev.id}")
+            if first:
+                audit.append(s, actor=SYSTEM_ACTOR, action="onboarding.refused", device_id=dev.id, data={
+                    **claim.as_dict(), "kind": sig.kind, "bound_device": dev.id, "claimed_differently": wrong,
+                    "reason": f"endpoint ID {claim.endpoint_id} is bound to device {dev.id}"})
+        log.warning("refused agent %s: it claims %s but its endpoint ID is bound to device %s",
+                    claim.endpoint_id, ", ".join(wrong), dev.id)
+        return None
+    with store.write() as s:
+        row = s.get(OnboardingRow, claim.endpoint_id)
+        if row is not None and row.status == REJECTED:
+            _touch(s, claim, REJECTED, now, sig)
+            return None
+        if row is not None and row.status == ACCEPTED and row.device_id and s.get(DeviceRow, row.device_id):
+            return row.device_id
+        reason = allow.why(claim.endpoint_id, claim.oui)
+        if reason is not None:
+            device = _device_for(claim, allow, {})
+            if isinstance(device, Device):
+                register(s, device, SYSTEM_ACTOR, "onboarding", endpoint_id=claim.endpoint_id, reason=reason)
+                _touch(s, claim, ACCEPTED, now, sig, reason=reason, device_id=device.id, decided_by=SYSTEM_ACTOR)
+                audit.append(s, actor=SYSTEM_ACTOR, action="onboarding.accepted", device=device,
+                             data={**claim.as_dict(), "reason": reason, "automatic": True})
+                return device.id
+            reason = f"on the allow list but cannot be registered: {device}"
+        if _touch(s, claim, PENDING, now, sig, reason=reason):
+            audit.append(s, actor=SYSTEM_ACTOR, action="onboarding.pending",
+                         data={**claim.as_dict(), "kind": sig.kind, **({"reason": reason} if reason else {})})
+    return ""
+
+
+def _resolved_elsewhere(store: Any, claim: Claim) -> str | None:
+    with store.read() as s:
+        row = s.get(OnboardingRow, claim.endpoint_id)
+        if row is None or row.status == PENDING:
+            return ""
+        if row.status == ACCEPTED and row.device_id:
+            return row.device_id
+    return None
+
+
+def _touch(s: Any, claim: Claim, status: str, now: datetime, sig: SignalLike, *, reason: str | None = None,
+           device_id: str | None = None, decided_by: str | None = None) -> bool:
+    """Create or update the endpoint's row; True when this is news (a new row or a new status),
+    so the audit trail gets one event per decision, not one per reconnect of a flapping agent."""
+    row = s.get(OnboardingRow, claim.endpoint_id)
+    data = _contact_data(sig)
+    if row is None:
+        s.add(OnboardingRow(endpoint_id=claim.endpoint_id, oui=claim.oui[:6], product_class=claim.product_class[:64],
+                            serial=claim.serial[:64], status=status, attempts=1, first_seen=now, last_seen=now,
+                            data=data, device_id=device_id, decided_by=decided_by,
+                            decided_at=now if decided_by else None, reason=reason))
+        s.flush()
+        return True
+    news = row.status != status
+    row.attempts, row.last_seen, row.data = row.attempts + 1, now, data
+    if news:
+        row.status, row.reason = status, reason
+        row.device_id, row.decided_by, row.decided_at = device_id, decided_by, now if decided_by else None
+    return news
+
+
+def _device_for(claim: Claim, allow: AllowList, fields: dict[str, Any]) -> Device | str:
+    """The device record an onboarded agent gets: identity from its claim; vendor, model and
+    firmware from the admin (accept) or ``unknown`` until discovery fills them in."""
+    raw: dict[str, Any] = {"endpoint_id": claim.endpoint_id, "adapter": "usp", "root": "Device.",
+                           "vendor": UNKNOWN, "model": claim.product_class or UNKNOWN, "firmware": UNKNOWN,
+                           "region": allow.region, "service": allow.service}
+    if claim.product_class:
+        raw["product_class"] = claim.product_class
+    if claim.bound_key() is not None and claim.serial and claim.bound_key() != (claim.oui, claim.serial):
+        return (f"its OnBoardRequest (OUI {claim.oui}, serial {claim.serial}) does not match its endpoint ID "
+                f"{claim.endpoint_id}")
+    raw.update({k: v for k, v in fields.items() if v is not None})
+    try:
+        return DeviceSpec.model_validate(raw).to_device()
+    except ValidationError as exc:
+        return validation_message(exc)
+
+
+# ============================================================================ admin side
+class Onboarding:
+    """The pending list and the admin's decisions (admin only, audited)."""
+
+    def __init__(self, store: Any, allow: AllowList | None = None) -> None:
+        self.store = store
+        self.allow = allow or AllowList()
+
+    def requests(self, status: str | None = PENDING, limit: int = 500) -> list[dict[str, Any]]:
+        with self.store.read() as s:
+            q = select(OnboardingRow)
+            if status:
+                q = q.where(OnboardingRow.status == status)
+            rows = s.scalars(q.order_by(OnboardingRow.first_seen, OnboardingRow.endpoint_id).limit(limit))
+            return [_public(r) for r in rows]
+
+    def accept(self, endpoint_id: str, actor: Actor, **fields: Any) -> Device:
+        """Register the pending agent as a USP device (``fields``: vendor, model, firmware, region,
+        subscriber, service, tags, upstream_id) and mark the request accepted, in one transaction."""
+        require_admin(actor)
+        try:
+            with self.store.write() as s:
+                row = self._pending(s, endpoint_id)
+                claim = Claim(row.endpoint_id, row.oui, row.product_class, row.serial)
+                device = _device_for(claim, self.allow, fields)
+                if not isinstance(device, Device):
+                    raise Invalid(f"cannot register {endpoint_id}: {device}")
+                register(s, device, actor.id, "onboarding", endpoint_id=endpoint_id)
+                row.status, row.device_id, row.decided_by, row.decided_at = ACCEPTED, device.id, actor.id, utcnow()
+                audit.append(s, actor=actor.id, action="onboarding.accepted", device=device,
+                             data={**claim.as_dict(), "automatic": False})
+        except IntegrityError:
+            raise Conflict(f"{endpoint_id} was decided by someone else at the same moment; reload") from None
+        with self.store.read() as s:
+            return repo.get_device(s, device.id)
+
+    def reject(self, endpoint_id: str, actor: Actor, reason: str) -> dict[str, Any]:
+        """Refuse the agent: its later contacts are dropped (counted, not stored)."""
+        require_admin(actor)
+        if not reason.strip():
+            raise Invalid("rejecting an agent needs a reason (--reason TEXT)")
+        with self.store.write() as s:
+            row = self._pending(s, endpoint_id)
+            row.status, row.decided_by, row.decided_at, row.reason = REJECTED, actor.id, utcnow(), reason.strip()[:500]
+            audit.append(s, actor=actor.id, action="onboarding.rejected",
+                         data={"endpoint_id": endpoint_id, "oui": row.oui, "serial": row.serial,
+                               "reason": row.reason})
+            return _public(row)
+
+    @staticmethod
+    def _pending(s: Any, endpoint_id: str) -> OnboardingRow:
+        row: OnboardingRow | None = s.get(OnboardingRow, endpoint_id)
+        if row is None:
+            raise NotFound(f"no onboarding request from {endpoint_id!r}; list them with `gateward devices pending`")
+        if row.status != PENDING:
+            raise Conflict(f"the onboarding request from {endpoint_id!r} is {row.status}, not pending")
+        return row
+
+
+def _public(r: OnboardingRow) -> dict[str, Any]:
+    return {"endpoint_id": r.endpoint_id, "oui": r.oui, "product_class": r.product_class, "serial": r.serial,
+            "status": r.status, "attempts": r.attempts, "first_seen": r.first_seen.isoformat(),
+            "last_seen": r.last_seen.isoformat(), "device_id": r.device_id, "decided_by": r.decided_by,
+            "decided_at": r.decided_at.isoformat() if r.decided_at else None, "reason": r.reason}

@@ -1,0 +1,327 @@
+"""``gateward devices`` (list, add, import, retire, pending, accept, reject) and ``gateward device ID``
+(issue 11).
+
+``gateward devices`` with no subcommand lists the fleet as before; the subcommands change the
+inventory (admin only, audited; rules in ``core.inventory``, broker onboarding in
+``core.onboarding``). ``gateward device ID`` shows what the device has — DeviceInfo first — and
+names the objects it lacks instead of failing (``core.device_overview``). Other areas add their
+own ``devices`` subcommands to ``devices_app``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+devices_app = typer.Typer(no_args_is_help=False, invoke_without_command=True,
+                          help="List the fleet; add, import or retire devices; accept or reject agents pending "
+                               "onboarding (admin).")
+As = Annotated[str, typer.Option("--as", help="who is acting (roles come from the user directory)")]
+
+
+def _cli() -> Any:
+    from gateward import cli
+
+    return cli
+
+
+def _inventory() -> Any:
+    from core.inventory import Inventory
+
+    return Inventory(_cli().rt().store)
+
+
+@devices_app.callback()
+def devices(ctx: typer.Context, model: str | None = None, region: str | None = None, subscriber: str | None = None,
+            q: Annotated[str | None, typer.Option(help="search id/subscriber/model")] = None,
+            status: Annotated[str | None, typer.Option(help="active | absent | retired (default: all)")] = None,
+            limit: int = 50) -> None:
+    """List devices in the fleet (retired ones are shown as retired)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from core.store import repo
+
+    cli = _cli()
+    if status not in (None, "active", "absent", "retired"):
+        cli.fail(f"--status is active, absent or retired (got {status!r})")
+    with cli.reads().store.read() as s:
+        items, total = repo.list_devices(s, model=model, region=region, subscriber=subscriber, q=q, limit=limit,
+                                         status=status)
+    t = Table(title=f"devices ({len(items)} of {total})")
+    for col in ("id", "vendor", "model", "firmware", "root", "proto", "adapter", "region", "subscriber", "status"):
+        t.add_column(col)
+    for d in items:
+        t.add_row(d.id, d.vendor, d.model, d.firmware, str(d.root), str(d.protocol), d.adapter, d.region,
+                  d.subscriber or "", "[dim]retired[/]" if d.status == "retired" else d.status)
+    cli.console.print(t)
+
+
+@devices_app.command("add")
+def add(who: As,
+        adapter: Annotated[str, typer.Option(help="sim | usp | genieacs")],
+        root: Annotated[str, typer.Option(help="Device. | InternetGatewayDevice.")],
+        vendor: Annotated[str, typer.Option()],
+        model: Annotated[str, typer.Option()],
+        firmware: Annotated[str, typer.Option()],
+        device_id: Annotated[str | None, typer.Option("--id", help="OUI-ProductClass-Serial")] = None,
+        endpoint_id: Annotated[str | None, typer.Option(help="USP endpoint ID os::OUI-Serial")] = None,
+        product_class: Annotated[str | None, typer.Option()] = None,
+        oui: Annotated[str | None, typer.Option()] = None,
+        serial: Annotated[str | None, typer.Option()] = None,
+        protocol: Annotated[str | None, typer.Option(help="cwmp | usp (follows from the adapter)")] = None,
+        region: Annotated[str | None, typer.Option()] = None,
+        subscriber: Annotated[str | None, typer.Option()] = None,
+        service: Annotated[str | None, typer.Option()] = None,
+        tag: Annotated[list[str] | None, typer.Option("--tag", help="repeatable")] = None,
+        upstream: Annotated[str | None, typer.Option(help="upstream node id (PON port, CMTS)")] = None) -> None:
+    """Register one device (admin; audited)."""
+    from core.inventory import DeviceSpec
+
+    cli = _cli()
+    fields: dict[str, Any] = {
+        "id": device_id, "endpoint_id": endpoint_id, "adapter": adapter, "root": root, "vendor": vendor,
+        "model": model, "firmware": firmware, "product_class": product_class, "oui": oui, "serial": serial,
+        "protocol": protocol, "region": region, "subscriber": subscriber, "service": service, "tags": tag,
+        "upstream_id": upstream}
+    spec = cli.guarded(lambda: DeviceSpec.checked({k: v for k, v in fields.items() if v is not None}))
+    d = cli.guarded(lambda: _inventory().add(spec, cli.actor(who)))
+    cli.console.print(f"registered {d.id} ({d.vendor} {d.model} fw {d.firmware}, adapter {d.adapter}, "
+                      f"{d.protocol}, root {d.root})")
+
+
+@devices_app.command("import")
+def import_(file: Annotated[Path, typer.Argument(help="CSV with a header line, or a JSON list of devices")],
+            who: As) -> None:
+    """Register every good row of FILE, each in its own transaction; print why each bad row was
+    refused. Exits 1 if any row was refused (the good ones stay registered)."""
+    import json
+
+    from core.inventory import number_items, parse_csv
+
+    cli = _cli()
+    try:
+        text = file.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        cli.fail(f"cannot read {file}: {exc}")
+    if file.suffix.lower() == ".json":
+        try:
+            items = json.loads(text)
+        except ValueError as exc:
+            cli.fail(f"{file} is not JSON: {exc}")
+        if not isinstance(items, list):
+            cli.fail(f"{file} must hold a JSON list of devices")
+        rows = number_items(items)
+    else:
+        rows = cli.guarded(lambda: parse_csv(text))
+    report = cli.guarded(lambda: _inventory().import_rows(rows, cli.actor(who)))
+    for r in report.refused:
+        cli.err.print(f"[red]row {r.row}[/red] {r.device_id or ''}: {r.error}", highlight=False, soft_wrap=True)
+    cli.console.print(f"imported {file}: {len(report.registered)} registered, {len(report.refused)} refused")
+    if report.refused:
+        raise typer.Exit(1)
+
+
+@devices_app.command("retire")
+def retire(device_id: str, who: As,
+           reason: Annotated[str, typer.Option(help="why (kept in the audit trail)")]) -> None:
+    """Retire a device (admin; audited): kept with its history, never targeted again."""
+    cli = _cli()
+    d = cli.guarded(lambda: _inventory().retire(device_id, cli.actor(who), reason))
+    cli.console.print(f"retired {d.id} at {d.retired_at:%Y-%m-%d %H:%M:%S} UTC")
+
+
+@devices_app.command("discover")
+def discover(device_id: Annotated[str | None, typer.Argument(help="one device; or select with --model/--firmware")]
+             = None,
+             model: Annotated[str | None, typer.Option(help="every active device of this model …")] = None,
+             firmware: Annotated[str | None, typer.Option(help="… and this firmware")] = None,
+             vendor: Annotated[str | None, typer.Option()] = None,
+             limit: Annotated[int, typer.Option(help="devices to discover per (vendor, model, firmware, root): one "
+                                                     "tells the class; instance numbers are per device")] = 1) -> None:
+    """Discover what devices really have (parameters, writability, instances) and store it per
+    (vendor, model, firmware, root): validation then refuses paths the device lacks or cannot write."""
+    from core import capabilities
+    from core.models import Selector
+    from core.store import repo
+
+    cli = _cli()
+    if device_id is None and model is None:
+        cli.fail("give a device ID or --model (with --firmware, --vendor to narrow it)")
+    if limit < 1:
+        cli.fail(f"--limit must be at least 1 (got {limit})")
+    rt = cli.rt()
+    with rt.store.read() as s:
+        if device_id is not None:
+            devices = [cli.guarded(lambda: repo.get_device(s, device_id))]
+        else:
+            per_class: dict[tuple[str, str, str, str], list[Any]] = {}
+            for chunk in _chunks(repo.select_devices(s, Selector(model=model, firmware=firmware, vendor=vendor))):
+                for d in repo.get_devices(s, chunk).values():
+                    group = per_class.setdefault((d.vendor, d.model, d.firmware, str(d.root)), [])
+                    if len(group) < limit:
+                        group.append(d)
+            devices = [d for _, group in sorted(per_class.items()) for d in sorted(group, key=lambda x: x.id)]
+    if not devices:
+        cli.fail(f"no active device matches model {model!r}" + (f" firmware {firmware!r}" if firmware else ""))
+    results = capabilities.discover(rt.store, rt.router, devices)
+    for r in results:
+        if not r["stored"]:
+            why = r.get("error") or "the adapter reports no parameters"
+            cli.console.print(f"{r['device_id']}: [red]not stored[/]: {why}", highlight=False, soft_wrap=True)
+            continue
+        moved = " [yellow](the device reports a firmware its record does not have)[/]" if r["firmware_differs"] else ""
+        cli.console.print(f"{r['device_id']}: {r['vendor']} {r['model']} fw {r['firmware']} {r['root']}: "
+                          f"{r['parameters']} parameters ({r['read_only']} read-only), {r['tables']} tables{moved}",
+                          highlight=False, soft_wrap=True)
+    if not any(r["stored"] for r in results):
+        raise typer.Exit(1)
+
+
+def _chunks(ids: list[str], size: int = 2000) -> list[list[str]]:
+    return [ids[i:i + size] for i in range(0, len(ids), size)]
+
+
+def device(device_id: str,
+           path: Annotated[list[str] | None, typer.Option(
+               "--path", help="read live (default: DeviceInfo, Wi-Fi radios, DNS client, ManagementServer)")] = None,
+           ) -> None:
+    """Show one device and read it live: what it has, DeviceInfo first; objects it lacks are named."""
+    from core.device_overview import CLI_OBJECTS, read_overview
+    from core.store import repo
+
+    cli = _cli()
+    with cli.reads().store.read() as s:
+        d = cli.guarded(lambda: repo.get_device(s, device_id))
+    status = f" [yellow]retired {d.retired_at:%Y-%m-%d}[/]" if d.status == "retired" and d.retired_at else ""
+    cli.console.print(f"[bold]{d.id}[/bold] {d.vendor} {d.model} fw {d.firmware} {d.root} {d.protocol} "
+                      f"adapter {d.adapter} region {d.region} subscriber {d.subscriber}{status}")
+    from executors.base import ExecutorError
+
+    reader = cli.reads().router.reader(d)
+    try:
+        pres = reader.presence(d)
+    except ExecutorError as exc:  # e.g. registered on the sim adapter but not in the simulated fleet
+        cli.fail(f"cannot reach {d.id} through adapter {d.adapter}: {exc.message}")
+    cli.console.print(f"presence: online={pres.online} reachable={pres.reachable} {pres.detail}")
+    if not pres.online:
+        return
+    ov = read_overview(reader, d, path or CLI_OBJECTS)
+    if ov.values:
+        t = Table()
+        for col in ("parameter", "value", "type", "device path"):
+            t.add_column(col)
+        for r in ov.rows():
+            t.add_row(r["path"], str(r["value"]), r["type"], r["device_path"])
+        cli.console.print(t)
+    if ov.absent:
+        cli.console.print(f"not on this device: {', '.join(ov.absent)}", highlight=False)
+    if ov.error is not None:
+        cli.fail(ov.error)
+    if path and not ov.values:
+        cli.fail(f"{d.id} has none of {', '.join(path)}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(devices_app, name="devices")
+    app.command("device")(device)
+
+
+# ---------------------------------------------------------------------------- broker onboarding
+def _onboarding() -> Any:
+    from core.compat import policy_data
+    from core.onboarding import AllowList, Onboarding
+
+    rt = _cli().rt()
+    return Onboarding(rt.store, AllowList.from_policy_data(policy_data(rt.policy)))
+
+
+@devices_app.command("pending")
+def pending(all_: Annotated[bool, typer.Option("--all", help="also accepted, rejected and conflicting agents")]
+            = False) -> None:
+    """USP agents that made first contact but are not in the fleet (pending onboarding)."""
+    cli = _cli()
+    items = _onboarding().requests(status=None if all_ else "pending")
+    t = Table(title=f"onboarding requests ({len(items)})")
+    for col in ("endpoint id", "oui", "product class", "serial", "status", "attempts", "first seen", "last seen",
+                "device / reason"):
+        t.add_column(col)
+    for r in items:
+        t.add_row(r["endpoint_id"], r["oui"], r["product_class"], r["serial"], r["status"], str(r["attempts"]),
+                  r["first_seen"][:19], r["last_seen"][:19], r["device_id"] or r["reason"] or "")
+    cli.console.print(t)
+
+
+@devices_app.command("accept")
+def accept(endpoint_id: str, who: As,
+           vendor: Annotated[str | None, typer.Option(help="default: unknown until discovery")] = None,
+           model: Annotated[str | None, typer.Option(help="default: the product class")] = None,
+           firmware: Annotated[str | None, typer.Option(help="default: unknown until discovery")] = None,
+           region: Annotated[str | None, typer.Option()] = None,
+           subscriber: Annotated[str | None, typer.Option()] = None,
+           service: Annotated[str | None, typer.Option()] = None) -> None:
+    """Accept a pending agent (admin; audited): it is registered as a USP device."""
+    cli = _cli()
+    d = cli.guarded(lambda: _onboarding().accept(endpoint_id, cli.actor(who), vendor=vendor, model=model,
+                                                 firmware=firmware, region=region, subscriber=subscriber,
+                                                 service=service))
+    cli.console.print(f"accepted {endpoint_id}: registered {d.id} ({d.vendor} {d.model} fw {d.firmware}, "
+                      f"region {d.region}); it is provisioned on its next contact")
+
+
+@devices_app.command("reject")
+def reject(endpoint_id: str, who: As,
+           reason: Annotated[str, typer.Option(help="why (kept in the audit trail)")]) -> None:
+    """Reject a pending agent (admin; audited): its later contacts are dropped, only counted."""
+    cli = _cli()
+    cli.guarded(lambda: _onboarding().reject(endpoint_id, cli.actor(who), reason))
+    cli.console.print(f"rejected {endpoint_id}")
+
+
+# ---------------------------------------------------------------------------- inventory from the ACS
+@devices_app.command("sync")
+def sync(source: Annotated[str, typer.Option(help="where the inventory comes from: genieacs")] = "genieacs",
+         full: Annotated[bool, typer.Option("--full", help="re-read every device, not only those that informed "
+                                                           "since the last run")] = False,
+         sweep: Annotated[bool, typer.Option("--sweep/--no-sweep", help="mark devices the ACS no longer lists "
+                                                                       "absent")] = True,
+         page_size: Annotated[int, typer.Option(help="devices per NBI page (1..10000)")] = 1000,
+         status: Annotated[bool, typer.Option("--status", help="show the stored cursor and last run; sync "
+                                                               "nothing")] = False) -> None:
+    """Bring the devices the ACS knows into the fleet (incremental by _lastInform; resumes where a
+    failed run stopped). Exits 1 if the source failed or any device was refused."""
+    import json
+
+    from core.inventory_sync import InventorySync
+
+    cli = _cli()
+    if source != "genieacs":
+        cli.fail(f"--source {source!r} is not supported; the only inventory source is genieacs")
+    rt = cli.rt()
+    try:
+        from executors.genieacs.inventory import source_from_settings
+
+        src = source_from_settings(rt.settings, page_size=page_size)
+    except (LookupError, ValueError) as exc:
+        cli.fail(str(exc))
+    runner = InventorySync(rt.store, src)
+    if status:
+        cli.console.print_json(json.dumps(runner.state()))
+        return
+    report = runner.run(sweep=sweep, full=full)
+    for r in report.refused:
+        cli.err.print(f"[red]refused[/red] {r['device_id'] or r['acs_id'] or '?'}: {r['error']}", highlight=False,
+                      soft_wrap=True)
+    if report.refused_count > len(report.refused):
+        cli.err.print(f"… and {report.refused_count - len(report.refused)} more refused (audit: inventory.synced)")
+    sweep_note = (f", {report.listed} listed, {report.absent} marked absent, {report.reactivated} back"
+                  if report.swept else "")
+    cli.console.print(f"synced from {source}: {report.seen} read in {report.pages} page(s), {report.registered} "
+                      f"registered, {report.updated} updated, {report.refused_count} refused{sweep_note} "
+                      f"({report.seconds:.1f}s)", highlight=False)
+    if report.error:
+        cli.err.print(f"[red]error:[/red] {report.error}", highlight=False, soft_wrap=True)
+    if report.error or report.refused_count:
+        raise typer.Exit(1)

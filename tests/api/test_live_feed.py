@@ -1,0 +1,84 @@
+"""The change feed (``GET /api/events``) and the offline API docs, through the real app.
+
+The feed says *what moved* — ids and action names from the audit trail, never an event's data —
+resumes after a sequence number, ends after ``max_s``, and refuses a request without a token.
+``/docs`` is built from packaged assets under the console's no-other-origin CSP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from tests.api.conftest import Api
+
+
+def _frames(text: str) -> list[tuple[str, Any]]:
+    out = []
+    for block in text.split("\n\n"):
+        kind, data = "message", None
+        for line in block.splitlines():
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                data = orjson.loads(line[6:])
+        if data is not None:
+            out.append((kind, data))
+    return out
+
+
+def _feed(api: Api, user: str = "erin", **params: Any) -> list[tuple[str, Any]]:
+    with api.client.stream("GET", "/api/events", headers=api.h(user), params=params) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        return _frames(r.read().decode())
+
+
+def test_feed_names_what_moved_and_nothing_more(sqlite_api: Api) -> None:
+    api = sqlite_api
+    dev = next(d["id"] for d in api.get("/api/devices", params={"limit": 50, "region": "DE"}).json()["items"]
+               if d["root"] == "Device." and not d["busy"])
+    head = _frames_head(api)
+    r = api.post("/api/proposals", json={"intent": "feed test", "targets": [dev], "changes": [
+        {"path": "Device.WiFi.AccessPoint.1.Security.KeyPassphrase", "value": "Lantern-Quarry-9921"}]})
+    pid = r.json()["proposal"]["id"]
+    frames = _feed(api, after=head, max_s=1)
+    assert frames[0][0] == "hello" and frames[-1][0] == "end"
+    changes = [d for k, d in frames if k == "change"]
+    assert changes and pid in changes[0]["proposals"] and "proposal.created" in changes[0]["actions"]
+    for ev in changes[0]["events"]:
+        assert set(ev) == {"seq", "action", "proposal_id", "device_id"} and ev["seq"] > head
+    assert b"Lantern-Quarry-9921" not in orjson.dumps(frames) and "feed test" not in str(frames)
+    # resuming after the last one seen gives nothing twice
+    again = _feed(api, after=changes[-1]["seq"], max_s=1)
+    assert not [d for k, d in again if k == "change"]
+
+
+def _frames_head(api: Api) -> int:
+    hello = _feed(api, max_s=1)[0]
+    assert hello[0] == "hello"
+    return int(hello[1]["seq"])
+
+
+def test_feed_needs_a_token(sqlite_api: Api) -> None:
+    assert sqlite_api.client.get("/api/events").status_code == 401
+
+
+def test_docs_are_served_from_this_server(sqlite_api: Api) -> None:
+    page = sqlite_api.client.get("/docs")
+    assert page.status_code == 200 and "swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower() and "http" not in page.text.replace("http-equiv", "")
+    csp = page.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "script-src 'self';" in csp
+    asset = sqlite_api.client.get("/docs-assets/swagger-ui-bundle.js")
+    assert asset.status_code == 200 and len(asset.content) > 100_000
+    assert sqlite_api.client.get("/redoc", follow_redirects=False).headers["location"] == "/docs"
+
+
+def test_fleet_overview_adds_up(sqlite_api: Api) -> None:
+    ov = sqlite_api.get("/api/fleet", user="erin").json()
+    assert ov["devices"] == ov["by_status"].get("active") and ov["presence_checked"] == ov["devices"]
+    assert ov["online"] + ov["unreachable"] + ov["offline"] == ov["devices"]
+    for groups in (ov["by_region"], ov["by_model"], ov["by_firmware"]):
+        assert sum(g["devices"] for g in groups) == ov["devices"]
+        assert all(g["online"] + g["unreachable"] + g["offline"] == g["devices"] for g in groups)
+    assert sqlite_api.client.get("/api/fleet").status_code == 401

@@ -1,0 +1,45 @@
+"""Ring counts tell what the devices are now: after an abort rolled the canary back, the ring
+shows its devices rolled back — not a full green bar with "rolled back 0" — in the status the
+console reads and in the CLI's status frame (issue 16)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.campaigns.helpers import approved, drive, who, writes
+
+
+def _aborted(crt: Any, svc: Any) -> tuple[dict[str, Any], int]:
+    st = approved(crt, svc, promotion={"mode": "manual"})
+    svc.start(st["id"], who(crt, "dave"))
+    canary = drive(svc, st["id"])  # the canary runs, then waits for a person to promote it
+    verified = canary["rings_detail"][0]["verified"]
+    assert verified > 0 and canary["rings_detail"][0]["rolled_back"] == 0
+    assert len(writes(crt, st["proposal"]["id"])) == verified
+    svc.abort(st["id"], who(crt, "bob"), "wrong SSID policy")
+    out = drive(svc, st["id"])
+    assert out["state"] == "aborted" and out["proposal"]["state"] == "rolled_back"
+    return out, verified
+
+
+def test_aborted_campaign_rings_count_the_rolled_back_devices(crt: Any, svc: Any) -> None:
+    out, verified = _aborted(crt, svc)
+    canary = out["rings_detail"][0]
+    assert canary["verified"] == 0, canary  # nothing holds the change any more
+    assert canary["rolled_back"] == verified and canary["rollback_failed"] == 0
+    assert canary["status"] == "rolled back"
+    assert all(r["verified"] == 0 for r in out["rings_detail"])
+    assert out["progress"].get("rolled_back") == verified  # the same story as the proposal's own progress
+    listed = {c["id"]: c for c in svc.list()}
+    assert listed[out["id"]]["state"] == "aborted"
+
+
+def test_cli_status_frame_of_an_aborted_campaign(crt: Any, svc: Any) -> None:
+    from gateward import cli_campaign
+
+    out, verified = _aborted(crt, svc)
+    with cli_campaign.console.capture() as cap:
+        cli_campaign._render_status(out)
+    canary_line = next(line for line in cap.get().splitlines() if line.startswith("canary"))
+    assert f"✓0 ✗0 ↺{verified}" in canary_line and "rolled back" in canary_line, canary_line
+    assert f"0/{out['rings_detail'][0]['size']}" in canary_line  # the bar is empty, not full green

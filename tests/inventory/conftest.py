@@ -1,0 +1,50 @@
+"""Inventory fixtures: one seeded runtime per backend per module (seeding is the slow part), and
+helpers that build devices the seeded fleet does not have (unique serials per test)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import BACKENDS, build_test_runtime, make_db_url
+
+_serials = itertools.count(1)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def rt(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    tmp: Path = tmp_path_factory.mktemp(f"inventory-{request.param}")
+    url, cleanup = make_db_url(request.param, tmp)
+    runtime = build_test_runtime(url, homes=16)
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+        cleanup()
+
+
+def serial(prefix: str = "SN") -> str:
+    """A serial no other test (and no seeded device) uses."""
+    return f"{prefix}{next(_serials):06d}X"
+
+
+def actor(rt: Any, name: str) -> Any:
+    from core.users import get_actor
+
+    return get_actor(rt.store, name)
+
+
+def audit_events(rt: Any, action: str, device_id: str | None = None) -> list[Any]:
+    from sqlalchemy import select
+
+    from core.store.schema import AuditEventRow
+
+    with rt.store.read() as s:
+        q = select(AuditEventRow).where(AuditEventRow.action == action)
+        if device_id is not None:
+            q = q.where(AuditEventRow.device_id == device_id)
+        return list(s.scalars(q.order_by(AuditEventRow.seq)))

@@ -1,0 +1,123 @@
+"""The inventory's API (``POST /api/devices``, ``/import``, ``/{id}/retire``) and CLI (``gateward
+devices add|import|retire``, the list with its status column): admin only, one line per refused
+row, retired devices listed as retired. Real app, store and simulated fleet."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from core.store import repo
+from tests.inventory.conftest import audit_events, serial
+
+
+@pytest.fixture(scope="module")
+def api(rt: Any) -> Iterator[Any]:
+    from tests.api.conftest import make_api
+
+    a = make_api(rt, "inventory")
+    yield a
+    a.client.close()
+
+
+@pytest.fixture
+def cli(rt: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from gateward import cli as cli_module
+
+    monkeypatch.setattr(cli_module, "_runtime", rt)
+    monkeypatch.setattr(cli_module, "console", Console(width=300, color_system=None))
+    monkeypatch.setattr(cli_module, "err", Console(width=300, color_system=None, stderr=True))
+    return lambda *args: CliRunner().invoke(cli_module.app, list(args))
+
+
+def body(**over: Any) -> dict[str, Any]:
+    out = {"id": f"A4C3F0-G240W-{serial('API')}", "adapter": "genieacs", "root": "Device.", "vendor": "Lumenet",
+           "model": "ONT-G240W", "firmware": "3.2", "region": "DE"}
+    out.update(over)
+    return out
+
+
+def test_api_add_is_admin_only_and_refuses_duplicates(api: Any) -> None:
+    b = body()
+    for user in ("alice", "bob", "erin"):
+        r = api.post("/api/devices", b, user=user)
+        assert r.status_code == 403 and r.json()["error"] == "forbidden"
+    r = api.post("/api/devices", b, user="dave")
+    assert r.status_code == 201, r.text
+    assert r.json()["id"] == b["id"] and r.json()["status"] == "active" and r.json()["protocol"] == "cwmp"
+    again = api.post("/api/devices", {**b, "adapter": "sim"}, user="dave")
+    assert again.status_code == 409 and "already registered" in again.json()["detail"]
+    bad = api.post("/api/devices", body(id="A4C3F0-G240W"), user="dave")
+    assert bad.status_code == 422 and bad.json()["error"] == "invalid"
+    assert "is not OUI-ProductClass-Serial" in bad.json()["detail"]
+
+
+def test_api_import_json_list_and_csv(api: Any) -> None:
+    good, dup = body(), body()
+    r = api.post("/api/devices/import", {"devices": [good, {**good, "adapter": "sim"}, {"adapter": "usp"}]},
+                 user="dave")
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert (out["registered"], out["refused"]) == (1, 2)
+    assert [(x["row"], x["ok"]) for x in out["rows"]] == [(1, True), (2, False), (3, False)]
+    csv_text = ("id,adapter,root,vendor,model,firmware\n"
+                f"{dup['id']},genieacs,Device.,Lumenet,ONT-G240W,3.2\n"
+                f"{dup['id']}-x y,genieacs,Device.,Lumenet,ONT-G240W,3.2\n")
+    r = api.post("/api/devices/import", {"csv": csv_text}, user="dave")
+    assert r.status_code == 200 and r.json()["registered"] == 1
+    assert r.json()["rows"][1]["row"] == 3 and "without spaces" in r.json()["rows"][1]["error"]
+    assert api.post("/api/devices/import", {"csv": csv_text}, user="bob").status_code == 403
+    both = api.post("/api/devices/import", {"csv": csv_text, "devices": []}, user="dave")
+    assert both.status_code == 422
+
+
+def test_api_retire_and_the_list_shows_retired(api: Any) -> None:
+    d = api.post("/api/devices", body(), user="dave").json()
+    assert api.post(f"/api/devices/{d['id']}/retire", {"reason": "x"}, user="bob").status_code == 403
+    r = api.post(f"/api/devices/{d['id']}/retire", {"reason": "returned"}, user="dave")
+    assert r.status_code == 200 and r.json()["status"] == "retired" and r.json()["retired_at"]
+    listed = api.get("/api/devices", params={"status": "retired", "limit": 1000}).json()["items"]
+    assert d["id"] in {x["id"] for x in listed} and all(x["status"] == "retired" for x in listed)
+    assert api.get(f"/api/devices/{d['id']}").json()["device"]["status"] == "retired"
+    assert api.post(f"/api/devices/{d['id']}/retire", {"reason": "again"}, user="dave").status_code == 409
+    assert api.post("/api/devices/NOPE-NOPE-1/retire", {"reason": "gone"}, user="dave").status_code == 404
+
+
+def test_cli_add_import_retire_and_list(cli: Any, rt: Any, tmp_path: Path) -> None:
+    sn = serial("CLI")
+    added = cli("devices", "add", "--as", "dave", "--id", f"A4C3F0-G240W-{sn}", "--adapter", "genieacs",
+                "--root", "Device.", "--vendor", "Lumenet", "--model", "ONT-G240W", "--firmware", "3.2",
+                "--region", "DE", "--tag", "pilot", "--tag", "north")
+    assert added.exit_code == 0, added.output
+    assert f"registered A4C3F0-G240W-{sn}" in added.output
+    refused = cli("devices", "add", "--as", "alice", "--id", f"A4C3F0-G240W-{serial('CLI')}", "--adapter", "sim",
+                  "--root", "Device.", "--vendor", "L", "--model", "M", "--firmware", "1")
+    assert refused.exit_code == 2 and "only an admin" in refused.output
+
+    good = serial("CSV")
+    csv_file = tmp_path / "devices.csv"
+    csv_file.write_text("id,adapter,root,vendor,model,firmware\n"
+                        f"A4C3F0-G240W-{good},genieacs,Device.,Lumenet,ONT-G240W,3.2\n"
+                        f"A4C3F0-G240W-{good},usp,Device.,Lumenet,ONT-G240W,3.2\n", "utf-8")
+    imported = cli("devices", "import", str(csv_file), "--as", "dave")
+    assert imported.exit_code == 1  # one row refused; the good one stays registered
+    assert "row 3" in imported.output and "already registered" in imported.output
+    assert "1 registered, 1 refused" in imported.output
+    json_file = tmp_path / "devices.json"
+    json_file.write_text(json.dumps([body()]), "utf-8")
+    assert cli("devices", "import", str(json_file), "--as", "dave").exit_code == 0
+
+    retired = cli("devices", "retire", f"A4C3F0-G240W-{good}", "--as", "dave", "--reason", "swapped")
+    assert retired.exit_code == 0 and "retired" in retired.output
+    listing = cli("devices", "--status", "retired", "--limit", "1000")
+    assert listing.exit_code == 0 and f"A4C3F0-G240W-{good}" in listing.output
+    assert cli("devices", "--q", sn).output.count(sn) == 1  # the plain list still works
+    with rt.store.read() as s:
+        assert repo.get_device(s, f"A4C3F0-G240W-{good}").status == "retired"
+    assert audit_events(rt, "device.retired", f"A4C3F0-G240W-{good}")[0].data["reason"] == "swapped"

@@ -1,0 +1,129 @@
+"""CLI papercuts from issue 16, run as a person runs them (real processes):
+
+- the default ``GATEWARD_HOME`` is a per-user data directory, so ``gateward status`` run from two
+  different directories reads the same database (it used to be ``./var``: another directory, an
+  empty fleet) and says which database it uses;
+- ``gateward run`` says "serving on" only once the port is bound, and fails clearly when it is
+  taken; it prints a token for every demo person;
+- the CLI refuses an auditor a planner chat, as the API does.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("GATEWARD_HOME", "GATEWARD_DATABASE_URL", "GATEWARD_SIM_DATABASE_URL")}
+    env.pop("OPENAI_API_KEY", None)
+    return {**env, "COLUMNS": "200", **extra}
+
+
+def _gw(cwd: Path, env: dict[str, str], *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gateward.cli", *args], env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_default_home_is_per_user_and_not_relative(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.config import Settings
+
+    monkeypatch.delenv("GATEWARD_HOME", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    home = Settings().home
+    assert home == tmp_path / "data" / "gateward" and home.is_absolute()
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "u"))
+    assert Settings().home == tmp_path / "u" / ".local" / "share" / "gateward"
+
+
+def test_status_from_two_directories_reads_the_same_database(tmp_path: Path) -> None:
+    env = _env(XDG_DATA_HOME=str(tmp_path / "data"))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b" / "deeper").mkdir(parents=True)
+    first = _gw(tmp_path / "a", env, "status")
+    second = _gw(tmp_path / "b" / "deeper", env, "status")
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    db = f"sqlite:///{tmp_path / 'data' / 'gateward' / 'gateward.db'}"
+    for out in (first.stdout, second.stdout):
+        assert f"database: {db}" in out, out
+        assert "fleet:" in out and "devices" in out
+    assert not (tmp_path / "a" / "var").exists() and not (tmp_path / "b" / "deeper" / "var").exists()
+
+
+def test_status_hides_a_database_password(tmp_path: Path) -> None:
+    from gateward.cli import _db_label
+
+    assert _db_label("postgresql+psycopg://gw:s3cret@db.example:5432/gw") == \
+        "postgresql+psycopg://gw:***@db.example:5432/gw"
+
+
+def _seeded(tmp_path: Path) -> str:
+    from tests.conftest import build_test_runtime
+
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    build_test_runtime(url, homes=3).close()
+    return url
+
+
+def test_run_on_a_taken_port_fails_before_saying_it_serves(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        out = _gw(tmp_path, _env(GATEWARD_HOME=str(tmp_path), GATEWARD_DATABASE_URL=_seeded(tmp_path)),
+                  "run", "--port", str(port), "--homes", "3", "--no-worker", timeout=120)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "serving on" not in out.stdout
+    assert f"cannot listen on 127.0.0.1:{port}" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_run_prints_a_token_for_every_demo_person(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path / "run.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "gateward.cli", "run", "--port", str(port), "--homes", "3",
+                                 "--no-worker"], cwd=tmp_path, stdout=fh, stderr=subprocess.STDOUT,
+                                env=_env(GATEWARD_HOME=str(tmp_path), GATEWARD_DATABASE_URL=_seeded(tmp_path),
+                                         PYTHONUNBUFFERED="1"))
+    try:
+        deadline = time.monotonic() + 120
+        while "serving on" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.3)
+        import httpx
+
+        text = log.read_text()
+        tokens = {}
+        for line in text.splitlines():
+            parts = line.split()
+            if parts and parts[-1].startswith("gw_"):
+                tokens[parts[0]] = parts[-1]
+        assert {"alice", "sam", "bob", "carol", "dave", "erin"} <= set(tokens), text
+        assert "remediator" not in tokens  # automation identities are not people signing in
+        me = httpx.get(f"http://127.0.0.1:{port}/api/me", headers={"Authorization": f"Bearer {tokens['erin']}"})
+        assert me.status_code == 200 and me.json()["roles"] == ["auditor"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_cli_refuses_an_auditor_a_chat_as_the_api_does(tmp_path: Path) -> None:
+    url = _seeded(tmp_path)
+    out = _gw(tmp_path, _env(GATEWARD_HOME=str(tmp_path), GATEWARD_DATABASE_URL=url),
+              "chat", "--device", "any", "--as", "erin", "-m", "hello", "--planner", "offline")
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "erin is an auditor; auditors read threads but do not chat with the planner" in out.stderr
