@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import docs, errors, openapi
 from api.deps import ActorDep, Authenticator, TokenAuthenticator
-from api.limits import DEFAULT_MAX_BODY_BYTES, BodyGuard
+from api.limits import DEFAULT_MAX_BODY_BYTES, BodyGuard, LoadShedder, ShedLimits
 from api.metrics import Metrics, MetricsMiddleware, require_metrics_reader
 from api.routers import audit, campaigns, devices, fleet, health, inventory, live, proposals, remediation
 from api.routers import chat as chat_routes
@@ -74,11 +74,12 @@ def _default_chat_factory(runtime: Any) -> Any:
 
 def create_app(runtime: Any, *, chat: Any | None = None, chat_factory: Callable[[Any], Any] | None = None,
                authenticator: Authenticator | None = None,
-               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
+               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, limits: ShedLimits | None = None) -> FastAPI:
     """Build the app over ``runtime``.
 
     ``chat`` / ``chat_factory``: the planner's chat service (default: ``brain.service.ChatService``,
     imported on first use). ``authenticator``: bearer credential → actor (default: API tokens).
+    ``limits``: load-shedding bounds (default: ``ShedLimits.from_env()``).
     """
     app = FastAPI(
         title="Gateward", version=VERSION, docs_url=None, redoc_url=None,  # offline pages: api/docs.py
@@ -119,6 +120,8 @@ def create_app(runtime: Any, *, chat: Any | None = None, chat_factory: Callable[
         def console() -> FileResponse:
             return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
+    # Inside BodyGuard: a slot is taken only once the whole body has arrived (a slow upload holds none).
+    app.add_middleware(LoadShedder, limits=limits or ShedLimits.from_env())
     app.add_middleware(BodyGuard, max_bytes=max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics, router_app=app.router)
     app.add_middleware(SecurityHeaders)

@@ -8,7 +8,14 @@ application, so a too-large body is refused having read at most ``limit + one ch
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import os
+from collections import deque
+from collections.abc import Mapping
+
 import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 DEFAULT_MAX_BODY_BYTES = 1_048_576  # 1 MiB: a 10,000-device target list fits; a dump does not
@@ -82,3 +89,211 @@ class BodyGuard:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+# ---------------------------------------------------------------------------- load shedding
+#
+# Why: under more load than the process can serve, an unbounded queue only makes every answer late
+# (and, on PostgreSQL, ends in a pool timeout — a 500). A bounded number of requests in flight per
+# kind of work, a short wait for a slot, and then a clear "come back in N seconds" keeps the answers
+# that are given fast, and keeps one kind of work from starving another: requests that may talk to a
+# device (create/edit with a live preview, apply, rollback, diagnostics) have slots of their own, so a
+# stuck device cannot take the slots reads need. The body is read (BodyGuard) before a slot is taken,
+# so a client uploading slowly holds a connection, never a slot.
+
+READ, WRITE, DEVICE, CHAT = "read", "write", "device", "chat"
+EXEMPT_PATHS = frozenset({"/api/health", "/api/ready", "/api/events"})  # probes and the SSE feed
+DEVICE_SUFFIXES = ("/apply", "/rollback")
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class ShedLimits(BaseModel):
+    """Concurrency bounds of the API process (environment: ``GATEWARD_API_MAX_*``, see README)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # Defaults sum to 32: under the worker-thread pool (40) and the PostgreSQL pool (10 + 20 overflow),
+    # so a full house waits here, where the wait is bounded, rather than there, where it is not.
+    reads: int = Field(16, ge=1, le=10_000, description="GET requests in flight")
+    writes: int = Field(4, ge=1, le=10_000, description="state-changing requests that touch no device")
+    device: int = Field(8, ge=1, le=10_000, description="requests that may talk to a device")
+    chat: int = Field(4, ge=1, le=10_000, description="planner turns (streamed, slow by nature)")
+    per_client: int = Field(12, ge=1, le=10_000, description="requests in flight per credential or address")
+    queue_wait_s: float = Field(1.0, ge=0, le=60, description="how long a request may wait for a slot")
+    retry_after_s: int = Field(1, ge=1, le=3600, description="the Retry-After sent with 429 / 503")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ShedLimits:
+        """Read ``GATEWARD_API_MAX_READS`` etc.; a bad value stops start-up with the variable's name."""
+        env = os.environ if env is None else env
+        names = {"reads": "GATEWARD_API_MAX_READS", "writes": "GATEWARD_API_MAX_WRITES",
+                 "device": "GATEWARD_API_MAX_DEVICE_OPS", "chat": "GATEWARD_API_MAX_CHAT",
+                 "per_client": "GATEWARD_API_MAX_PER_CLIENT", "queue_wait_s": "GATEWARD_API_QUEUE_WAIT_S",
+                 "retry_after_s": "GATEWARD_API_RETRY_AFTER_S"}
+        values = {field: env[var] for field, var in names.items() if env.get(var, "").strip()}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            bad = exc.errors()[0]
+            var = names.get(str(bad["loc"][0]), str(bad["loc"][0])) if bad.get("loc") else "GATEWARD_API_MAX_*"
+            raise ValueError(f"{var}: {bad['msg']} (got {values.get(str(bad['loc'][0]))!r})") from exc
+
+
+def _asks_devices(query: bytes) -> bool:
+    """``?live=true`` / ``?presence=true``: a read that goes to the devices, not only the store."""
+    q = query.lower()
+    return any(f"{k}={v}".encode() in q for k in ("live", "presence") for v in ("true", "1", "yes", "on"))
+
+
+def work_class(method: str, path: str, query: bytes = b"") -> str | None:
+    """Which pool of slots a request draws from; ``None``: not limited (probes, SSE, static)."""
+    if not path.startswith("/api/") or path in EXEMPT_PATHS:
+        return None
+    if path.startswith("/api/chat/") and method not in READ_METHODS:
+        return CHAT
+    if path.endswith(DEVICE_SUFFIXES) or "/diagnostics/" in path or _asks_devices(query):
+        return DEVICE
+    if method in READ_METHODS:
+        return READ
+    if path.rstrip("/") == "/api/proposals" or (path.startswith("/api/proposals/") and method == "PUT"):
+        return DEVICE  # create / edit run the live preview, which reads the device
+    return WRITE
+
+
+class _Pool:
+    """``limit`` slots; a request waits at most ``wait_s`` for one. Counting only, on the event loop."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_flight = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self, wait_s: float) -> bool:
+        if self.in_flight < self.limit and not self._waiters:
+            self.in_flight += 1
+            return True
+        if wait_s <= 0:
+            return False
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        got = False
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), wait_s)
+            got = True  # release() handed its slot over (in_flight was not decremented)
+        except TimeoutError:
+            pass
+        finally:
+            if not got:  # timed out, or the client went away (CancelledError propagates)
+                self._give_up(fut)
+        return got
+
+    def _give_up(self, fut: asyncio.Future[None]) -> None:
+        """Leave the queue; a slot handed over in the same instant is passed on, never lost."""
+        if fut in self._waiters:
+            self._waiters.remove(fut)
+            fut.cancel()
+        elif fut.done() and not fut.cancelled():
+            self.release()
+
+    def release(self) -> None:
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)  # hand the slot to the oldest waiter
+                return
+        self.in_flight -= 1
+
+
+def _client_key(scope: Scope) -> str:
+    for k, v in scope.get("headers", []):
+        if k == b"authorization":
+            return "t:" + hashlib.sha256(v).hexdigest()[:16]
+    client = scope.get("client")
+    return f"a:{client[0]}" if client else "a:?"
+
+
+async def _shed(send: Send, status: int, code: str, detail: str, retry_after: int) -> None:
+    body = orjson.dumps({"error": code, "detail": detail})
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"retry-after", str(retry_after).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _overload_error(exc: BaseException) -> bool:
+    """Errors that mean "the database is saturated right now", not "the request is wrong": a pool
+    that has no connection to give, SQLite's write lock held past its busy timeout."""
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    if isinstance(exc, PoolTimeout):
+        return True
+    return isinstance(exc, OperationalError) and any(
+        s in str(exc.orig).lower() for s in ("database is locked", "too many clients", "too many connections"))
+
+
+class LoadShedder:
+    """Bounded concurrency per kind of work and per client: 503 + ``Retry-After`` when the pool
+    stays full for ``queue_wait_s``, 429 + ``Retry-After`` when one client has ``per_client``
+    requests in flight already, and 503 (not 500) when the database itself is saturated."""
+
+    def __init__(self, app: ASGIApp, limits: ShedLimits | None = None) -> None:
+        self.app = app
+        self.limits = limits or ShedLimits.from_env()
+        lim = self.limits
+        self.pools = {READ: _Pool(lim.reads), WRITE: _Pool(lim.writes), DEVICE: _Pool(lim.device),
+                      CHAT: _Pool(lim.chat)}
+        self.per_client: dict[str, int] = {}
+        self.shed_count: dict[int, int] = {429: 0, 503: 0}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = (work_class(str(scope.get("method", "")), str(scope.get("path", "")), scope.get("query_string", b""))
+                if scope["type"] == "http" else None)
+        if kind is None:
+            await self.app(scope, receive, send)
+            return
+        lim = self.limits
+        client = _client_key(scope)
+        if self.per_client.get(client, 0) >= lim.per_client:
+            self.shed_count[429] += 1
+            await _shed(send, 429, "too_many_requests",
+                        f"this client has {lim.per_client} requests in flight already; wait for an answer "
+                        f"and retry after {lim.retry_after_s} s", lim.retry_after_s)
+            return
+        pool = self.pools[kind]
+        self.per_client[client] = self.per_client.get(client, 0) + 1
+        try:
+            if not await pool.acquire(lim.queue_wait_s):
+                self.shed_count[503] += 1
+                await _shed(send, 503, "overloaded",
+                            f"the server is busy ({pool.limit} {kind} requests in flight); "
+                            f"retry after {lim.retry_after_s} s", lim.retry_after_s)
+                return
+            try:
+                await self._call(scope, receive, send)
+            finally:
+                pool.release()
+        finally:
+            left = self.per_client[client] - 1
+            if left:
+                self.per_client[client] = left
+            else:
+                del self.per_client[client]
+
+    async def _call(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            if started or not _overload_error(exc):
+                raise
+            self.shed_count[503] += 1
+            await _shed(send, 503, "overloaded", "the database is saturated right now; retry after "
+                        f"{self.limits.retry_after_s} s", self.limits.retry_after_s)

@@ -7,13 +7,15 @@ process; the server is a separate process (one uvicorn worker). Both share the m
 cores, so the figures are a floor for a dedicated server, and comparable run to run. Request
 loops are bounded by count; PostgreSQL is used when reachable (``GATEWARD_BENCH_DATABASE_URL``,
 else ``GATEWARD_TEST_DATABASE_URL``, else the local default) in a schema of its own that is
-dropped afterwards, and reported as skipped otherwise.
+dropped afterwards, and reported as skipped otherwise. ``GATEWARD_BENCH_PYSPY=/tmp/prof`` runs the
+server under ``py-spy record`` (raw collapsed stacks), for profiling what the figures measure.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -30,7 +32,8 @@ import httpx
 from bench.framework import BenchResult, percentile
 
 NAME = "api_latency"
-DESCRIPTION = "p50/p99 and req/s for GET and POST /api/proposals over loopback, SQLite and PostgreSQL"
+DESCRIPTION = ("p50/p99 and req/s for GET and POST /api/proposals over loopback, SQLite and PostgreSQL, "
+               "with GET /api/health and /api/me as same-run baselines")
 ROOT = Path(__file__).resolve().parents[1]
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -82,8 +85,9 @@ def _pg_reachable() -> str | None:
     return None
 
 
-def _prepare(url: str, homes: int, proposals: int) -> tuple[str, list[str]]:
-    """Seed the fleet, issue a token, and pre-create ``proposals`` so the list has content."""
+def _prepare(url: str, homes: int, proposals: int) -> tuple[str, list[str], str]:
+    """Seed the fleet, issue tokens (a proposer's; an auditor's for ``/metrics``), and pre-create
+    ``proposals`` so the list has content."""
     from core.config import Settings
     from core.models import Change, ProposalDraft
     from core.users import get_actor, issue_token
@@ -102,7 +106,7 @@ def _prepare(url: str, homes: int, proposals: int) -> tuple[str, list[str]]:
         for i in range(proposals):
             rt.lifecycle.create(ProposalDraft(intent=f"bench seed {i}", targets=[targets[i % len(targets)]],
                                               changes=[Change(path="Device.WiFi.Radio.1.Channel", value=6)]), alice)
-        return issue_token(rt.store, "alice"), targets
+        return issue_token(rt.store, "alice"), targets, issue_token(rt.store, "erin")
     finally:
         rt.close()
 
@@ -111,10 +115,15 @@ def _prepare(url: str, homes: int, proposals: int) -> tuple[str, list[str]]:
 def _server(url: str, home: Path, homes: int) -> Iterator[str]:
     port = _free_port()
     env = {**os.environ, "GATEWARD_DATABASE_URL": url, "GATEWARD_HOME": str(home)}
+    # One token stands for every simulated client: lift the per-client share so it is the server's
+    # capacity that is measured (sheds, if any, are counted as non-2xx in the notes).
+    env.setdefault("GATEWARD_API_MAX_PER_CLIENT", "1000")
     env.pop("OPENAI_API_KEY", None)
     log = open(home / "server.log", "wb")  # noqa: SIM115 - closed in finally
-    proc = subprocess.Popen([sys.executable, "-m", "gateward.cli", "run", "--host", "127.0.0.1", "--port", str(port),
-                             "--homes", str(homes)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    cmd = [sys.executable, "-m", "gateward.cli", "run", "--host", "127.0.0.1", "--port", str(port),
+           "--homes", str(homes)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    spy: subprocess.Popen[bytes] | None = None
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -129,8 +138,16 @@ def _server(url: str, home: Path, homes: int) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not become ready in 120 s")
             time.sleep(0.2)
+        profile = os.environ.get("GATEWARD_BENCH_PYSPY")  # a path prefix for py-spy collapsed stacks of the server
+        if profile:
+            spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "-r", "100", "-f", "raw",
+                                    "-o", f"{profile}.{port}.txt", "--pid", str(proc.pid)], stdout=log,
+                                   stderr=subprocess.STDOUT)
         yield base
     finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=30)
         proc.terminate()
         try:
             proc.wait(timeout=15)
@@ -168,7 +185,7 @@ def _measure(backend: str, homes: int, n_get: int, n_post: int, concurrency: int
     with tempfile.TemporaryDirectory(prefix=f"gw-bench-{backend}-") as tmpdir:
         tmp = Path(tmpdir)
         with _database(backend, tmp) as url:
-            token, targets = _prepare(url, homes, seeded)
+            token, targets, auditor = _prepare(url, homes, seeded)
             with _server(url, tmp, homes) as base:
                 def get(_: int) -> tuple[str, str, Any]:
                     return "GET", "/api/proposals?limit=50", None
@@ -179,8 +196,17 @@ def _measure(backend: str, homes: int, n_get: int, n_post: int, concurrency: int
                         "intent": f"bench {i}", "targets": [dev],
                         "changes": [{"path": "Device.WiFi.Radio.1.Channel", "value": 1 + (i % 3) * 5}]}
 
+                def health(_: int) -> tuple[str, str, Any]:
+                    return "GET", "/api/health", None
+
+                def me(_: int) -> tuple[str, str, Any]:
+                    return "GET", "/api/me", None
+
                 asyncio.run(_load(base, token, get, 20, 2))  # warm up connections and caches
-                for label, make, total in (("get_proposals", get, n_get), ("post_proposals", post, n_post)):
+                # Baselines first, same server, same run: the framework floor (no auth, no database) and
+                # an authenticated no-op (token check only). The proposal rows are read against them.
+                for label, make, total in (("baseline_health", health, n_get), ("baseline_me", me, n_get),
+                                           ("get_proposals", get, n_get), ("post_proposals", post, n_post)):
                     lat, wall, statuses = asyncio.run(_load(base, token, make, total, concurrency))
                     ok = sum(n for s, n in statuses.items() if s < 300)
                     bad = {s: n for s, n in statuses.items() if s >= 300}
@@ -195,7 +221,31 @@ def _measure(backend: str, homes: int, n_get: int, n_post: int, concurrency: int
                                  f"{metrics[f'{key}_req_per_s']:.0f} req/s · {ok}/{total} 2xx"))
                     if bad:
                         notes.append(f"{backend} {label}: non-2xx answers {bad}")
+                split = _stage_split(base, auditor)
+                for stage, ms in split.items():
+                    metrics[f"{backend}_post_stage_{stage}_ms"] = ms
+                if split:
+                    rows.append((f"{backend} post: lifecycle stages (mean per call)",
+                                 " · ".join(f"{k} {v:.1f} ms" for k, v in split.items())))
     return metrics
+
+
+def _stage_split(base: str, auditor_token: str) -> dict[str, float]:
+    """Where a POST's time goes, from the server's own stage histograms on ``/metrics``
+    (``gateward_lifecycle_stage_seconds``): mean ms per call of create, validate, preview, decide."""
+    r = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {auditor_token}"}, timeout=30)
+    if r.status_code != 200:
+        return {}
+    sums: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    for line in r.text.splitlines():
+        for suffix, into in (("_sum{", sums), ("_count{", counts)):
+            if line.startswith("gateward_lifecycle_stage_seconds" + suffix):
+                stage = line.split('stage="', 1)[1].split('"', 1)[0]
+                into[stage] = float(line.rsplit(" ", 1)[1])
+    order = ["create", "validate", "preview", "decide"]
+    return {st: round(sums[st] / counts[st] * 1000, 2) for st in order + sorted(set(sums) - set(order))
+            if counts.get(st)}
 
 
 def run(quick: bool) -> BenchResult:
@@ -209,7 +259,7 @@ def run(quick: bool) -> BenchResult:
              "POST /api/proposals runs validate → live preview (digital twin) → policy (embedded Rego) per request"]
     metrics: dict[str, float] = {}
     metrics.update(_measure("sqlite", homes, n_get, n_post, concurrency, seeded, rows, notes))
-    why = _pg_reachable()
+    why = "GATEWARD_BENCH_SQLITE_ONLY is set" if os.environ.get("GATEWARD_BENCH_SQLITE_ONLY") else _pg_reachable()
     if why is None:
         metrics.update(_measure("postgres", homes, n_get, n_post, concurrency, seeded, rows, notes))
     else:

@@ -67,6 +67,15 @@ class _Acs:
         self.proc.start()
         self.url: str = self.conn.recv()
 
+    def cpu_s(self) -> float:
+        """CPU seconds the NBI child has used (Linux ``/proc``; 0 elsewhere): what the ACS side
+        costs, reported next to Gateward's own CPU so a wall figure on a busy machine can be read."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def close(self) -> None:
         self.conn.send("stop")
         self.proc.join(timeout=10)
@@ -141,7 +150,9 @@ def run(quick: bool) -> BenchResult:
     for n in sizes:
         acs = _Acs(n)
         try:
+            load, nbi_cpu = os.getloadavg()[0], acs.cpu_s()
             report, elapsed, _, cpu = _sync(acs.url, tmp / f"speed-{n}.db")
+            nbi_cpu = acs.cpu_s() - nbi_cpu
             _, _, peak, _ = _sync(acs.url, tmp / f"memory-{n}.db", trace=True)
         finally:
             acs.close()
@@ -149,7 +160,8 @@ def run(quick: bool) -> BenchResult:
             raise RuntimeError(f"inventory sync of {n} devices failed: {report.as_dict()}")
         results.append({"n": n, "seconds": round(elapsed, 2), "per_s": round(n / elapsed, 1),
                         "per_cpu_s": round(n / cpu, 1) if cpu else float("nan"),
-                        "peak_mb": round(peak / 1e6, 2), "pages": report.pages})
+                        "peak_mb": round(peak / 1e6, 2), "pages": report.pages, "load": round(load, 1),
+                        "cpu_us": round(1e6 * cpu / n, 1), "nbi_cpu_us": round(1e6 * nbi_cpu / n, 1)})
     wave = _wave(wave_n, tmp)
     small, big = results[0], results[-1]
     metrics: dict[str, float] = {
@@ -157,6 +169,9 @@ def run(quick: bool) -> BenchResult:
         "devices_per_s": float(big["per_s"]),
         "sync_s": float(big["seconds"]),
         "devices_per_cpu_s": float(big["per_cpu_s"]),
+        "cpu_us_per_device": float(big["cpu_us"]),
+        "nbi_cpu_us_per_device": float(big["nbi_cpu_us"]),
+        "load_avg": float(big["load"]),
         f"peak_mb_{small['n'] // 1000}k": float(small["peak_mb"]),
         f"peak_mb_{big['n'] // 1000}k": float(big["peak_mb"]),
         "peak_ratio": round(big["peak_mb"] / small["peak_mb"], 2) if small["peak_mb"] else float("nan"),
@@ -165,8 +180,9 @@ def run(quick: bool) -> BenchResult:
         "wave_lost": float(wave["lost"]),
     }
     rows = [(f"first sync of {r['n']:,} devices ({r['pages']} pages)",
-             f"{r['per_s']:,.0f} devices/s ({r['seconds']} s; {r['per_cpu_s']:,.0f} per CPU-second of this "
-             f"process), tracemalloc peak {r['peak_mb']} MB") for r in results]
+             f"{r['per_s']:,.0f} devices/s ({r['seconds']} s, load {r['load']}; {r['per_cpu_s']:,.0f} per "
+             f"CPU-second of this process: {r['cpu_us']} µs CPU a device here, {r['nbi_cpu_us']} µs in the NBI), "
+             f"tracemalloc peak {r['peak_mb']} MB") for r in results]
     rows.append((f"peak memory {big['n']:,} vs {small['n']:,} devices", f"x{metrics['peak_ratio']} (flat = bounded)"))
     rows.append((f"connect wave: {wave['agents']:,} agents ({wave['signals']:,} signals, 10% flapping)",
                  f"{wave['agents_per_s']:,.0f} agents/s ({wave['seconds']} s), lost {wave['lost']}"))

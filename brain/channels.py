@@ -167,8 +167,15 @@ def _choose(g: nx.Graph, device_id: str, band: str, rules: ChannelRules, *, poss
         if cur_ok and _db(cur_mw) - _db(best_mw) <= stay_margin_db:
             return ChannelChoice(current, current, interference_dbm(cur_mw), interference_dbm(cur_mw), table,
                                  f"channel {current} is already among the cleanest on {band}")
-    reason = (f"channel {best} has the least neighbour energy on {band} "
-              f"({_fmt_dbm(best_mw)} vs {_fmt_dbm(cur_mw)} on channel {current})")
+    if current is not None and (current in avoid_set or current not in cands):
+        # The current channel is left for another reason (radar, not permitted): comparing its
+        # energy would claim the new channel is quieter when the old one may hold no neighbour.
+        why = "is to be left" if current in avoid_set else "is not a permitted choice here"
+        reason = (f"channel {best} has the least neighbour energy on {band} of the usable channels "
+                  f"({_fmt_dbm(best_mw)}); channel {current} {why}")
+    else:
+        reason = (f"channel {best} has the least neighbour energy on {band} "
+                  f"({_fmt_dbm(best_mw)} vs {_fmt_dbm(cur_mw)} on channel {current})")
     return ChannelChoice(best, current, interference_dbm(cur_mw or 0.0), interference_dbm(best_mw), table, reason)
 
 

@@ -40,7 +40,7 @@ from brain.llm_planner import LLMOutcome, LLMPlanner
 from brain.plan import Finding, Intent, Plan
 from brain.prompts import context_message
 from brain.selfcheck import self_check
-from brain.tools import ToolContext, ToolResult, call_tool
+from brain.tools import ToolContext, ToolResult
 from brain.untrusted import Pseudonymizer, scrub
 from core.errors import DeviceUnavailable, GatewardError, Locked
 from core.models import Actor, ActorKind, Evidence, ProposalDraft, ProposalState
@@ -201,6 +201,10 @@ class PlannerGraph:
         actor = _actor(state)
         intent = playbooks.classify(text, is_job=actor.kind is ActorKind.JOB)
         pending = state.get("pending")
+        if pending and pending.get("kind") == "joint_plan":
+            if YES.match(text) and state.get("device_id") and actor.kind is not ActorKind.JOB:
+                return self._submit_joint(state, str(pending.get("text", "")), intent)
+            pending = None  # anything else is a new request
         if pending and intent in (Intent.UNKNOWN, Intent(pending["intent"])):
             intent = Intent(pending["intent"])
             extra = text
@@ -222,7 +226,34 @@ class PlannerGraph:
             plan = Plan(outcome="question", finding="no_device",
                         text="Which gateway is this about? Start the chat with a device id.")
             return Command(update={**reset, "plan": plan.model_dump(mode="json")}, goto="report")
+        wide = self._beyond_one_device(state, text) if actor.kind is not ActorKind.JOB else None
+        if wide is not None:  # a building, a neighbourhood or a fleet slice: planned together, not one gateway
+            return Command(update={**reset, "plan": wide.model_dump(mode="json")}, goto="report")
         return Command(update=reset, goto="gather")
+
+    def _submit_joint(self, state: ChatState, text: str, intent: Intent) -> Command[Any]:
+        from brain import fleetplan
+
+        with self.rt.store.read() as s:
+            device = repo.get_device(s, str(state["device_id"]))
+        plan = fleetplan.submit_joint_plan(self.rt, device, text, _actor(state))
+        _step("understand", "submitting the confirmed joint plan", finding=plan.finding)
+        said = {"role": "user", "text": state.get("message", "")}
+        update = {"intent": str(intent), "message": text, "turn": int(state.get("turn", 0)) + 1, "pending": None,
+                  "plan": plan.model_dump(mode="json"), "proposal_id": None, "turn_tools": [], "notices": [],
+                  "transcript": [*state.get("transcript", []), said][-20:]}
+        return Command(update=update, goto="report")
+
+    def _beyond_one_device(self, state: ChatState, text: str) -> Plan | None:
+        from brain import fleetplan
+        from brain.knowledge import policy_data
+
+        with self.rt.store.read() as s:
+            device = repo.get_device(s, str(state["device_id"]))
+            plan = fleetplan.plan_for(s, device, text, policy_data(self.rt.policy))
+        if plan is not None:
+            _step("understand", f"the request reaches beyond this gateway: {plan.finding}", finding=plan.finding)
+        return plan
 
     # ------------------------------------------------------------------ gather
     def gather(self, state: ChatState) -> Command[Any]:
@@ -231,12 +262,8 @@ class PlannerGraph:
         sink: list[dict[str, Any]] = []
         on_tool = _tool_recorder(state, sink)
         if state.get("planner") == "llm" and self.deps.llm is not None:
-            ev: dict[str, Any] = {}
-            for name in ("device_summary", "topology"):
-                r = call_tool(ctx, name, {})
-                ev[name] = {"name": r.name, "args": r.args, "ok": r.ok, "summary": r.summary, "data": r.data,
-                            "error": r.error}
-                on_tool(r)
+            # The model plans on the same ground as the playbooks: the same core evidence bundle.
+            ev: dict[str, Any] = evidence.gather_bundle(ctx, on_tool)
         else:
             cached = evidence.cached(state.get("bundle"), str(state["device_id"]))
             ev = playbooks.gather(ctx, Intent(state["intent"]), on_tool, cached=cached)
@@ -464,13 +491,14 @@ class PlannerGraph:
             update["proposal_state"] = str(p.state)
         elif plan is not None:
             data = {"finding": plan.finding, "evidence": [t["summary"] for t in state.get("turn_tools", [])][-12:]}
-            if plan.data.get("suggested"):
-                data["suggested"] = plan.data["suggested"]
+            for key in ("suggested", "joint_plan", "campaign_draft", "proposals"):
+                if plan.data.get(key):
+                    data[key] = plan.data[key]
             _emit(plan.outcome if plan.outcome != "change" else "answer", plan.text, **data)
             said = plan.text
             if plan.outcome == "question" and plan.data.get("pending"):
                 update["pending"] = {"intent": state.get("intent"), "missing": plan.data.get("missing", []),
-                                     "text": state.get("message", "")}
+                                     "text": state.get("message", ""), "kind": plan.data.get("pending")}
         else:
             said = "Nothing to report."
             _emit("answer", said)

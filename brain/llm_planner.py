@@ -28,6 +28,8 @@ WRITE_LIKE = re.compile(r"set|apply|write|update|reboot|reset|factory|delete|com
                         r"configure|change_param|modify", re.IGNORECASE)
 
 OnTool = Callable[[ToolResult], None]
+# Validation rules that mean "this path does not exist" (as opposed to a bad value or a policy matter).
+_UNKNOWN_RULES = {"unknown_path", "root", "deleted"}
 OnNotice = Callable[[str, dict[str, Any]], None]
 
 
@@ -131,6 +133,18 @@ class LLMPlanner:
                         messages.append({"role": "tool", "tool_call_id": tc.id,
                                          "content": json.dumps({"ok": False, "error": problems})})
                         continue
+                    unknown = _unknown_paths(ctx, parsed_args) if isinstance(parsed_args, ProposeChange) else []
+                    if unknown:
+                        reasks += 1
+                        refusals.append("unknown path " + ", ".join(unknown[:3]))
+                        on_notice("the model proposed a path the data model does not know ("
+                                  + ", ".join(unknown[:3]) + "); refused and asked again",
+                                  {"problem": "unknown_path", "paths": unknown[:5]})
+                        error = ("not submitted: no such parameter in this device's data model: " + "; ".join(unknown)
+                                 + ". Use only paths the read tools returned.")
+                        messages.append({"role": "tool", "tool_call_id": tc.id,
+                                         "content": json.dumps({"ok": False, "error": error})})
+                        continue
                     if final is None:
                         if isinstance(parsed_args, ProposeChange):
                             final = out("draft", draft=parsed_args, pending_call_id=tc.id)
@@ -168,6 +182,28 @@ class LLMPlanner:
                            failure="reasks_exhausted")
         return out("fallback", reason=f"no proposal or answer after {self.max_steps} model turns",
                    failure="steps_exhausted")
+
+
+def _unknown_paths(ctx: ToolContext, draft: ProposeChange) -> list[str]:
+    """Paths in the model's draft that the parameter registry does not know for this device.
+
+    Why here and not only in the self-check: a made-up path is the model's hallucination, not a
+    policy question; refusing it inside the loop tells the model at once, in the same turn, and it
+    never becomes a draft (the self-check still validates everything that does)."""
+    from core.models import Change
+    from core.validation import validate_changes
+
+    out: list[str] = []
+    for item in draft.changes:
+        try:
+            change = Change(path=item.path, value=item.value)
+        except ValidationError:
+            out.append(item.path)
+            continue
+        issues = validate_changes(ctx.device, [change])
+        if any(i.rule in _UNKNOWN_RULES for i in issues):
+            out.append(item.path)
+    return out
 
 
 def _parse_content(content: str | None) -> ProposeChange | Respond | None:

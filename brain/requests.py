@@ -6,7 +6,8 @@ other change (data-model validation, the device's own supported-value lists, pol
 rate limits) and never rewrites the requested value: a value the device does not support, a name
 over the 32-byte limit or a band that connected hosts still use is a question naming what would
 break, not a silent substitute. Requests that reach beyond this gateway ("all devices in the
-building") are not parsed here: a chat turn changes one gateway.
+building") are not parsed here: ``brain.fleetplan`` plans a building or neighbourhood jointly and
+turns a fleet slice into a campaign draft.
 """
 
 from __future__ import annotations
@@ -37,10 +38,16 @@ _ON = re.compile(r"\b(turn(ed)?|switch(ed)?)\b[^?!]{0,30}\bon\b|\benable|\bactiv
                  r"\bencender|\benciende", _I)
 _IPV4 = re.compile(r"\b((25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3})\b")
 _DNS = re.compile(r"\bdns\b|resolver|nameserver|serveurs? de noms|servidores? de nombres", _I)
-_INFORM = re.compile(r"inform|meldeintervall|intervalle de (remontée|notification)|intervalo de (notificación|informe)",
+_INFORM = re.compile(r"inform|report(s|ing)? (in |back )?every|meldeintervall|intervalle de (remontée|notification)|"
+                     r"intervalo de (notificación|informe)",
                      _I)
 _DURATION = re.compile(r"(\d{1,6})\s*(s|sec\w*|sekunden|secondes?|segundos?|min\w*|h|hours?|hrs?|stunden?|"
                        r"heures?|horas?)\b", _I)
+# "one hour", "eine Stunde", "une heure", "una hora" (a single unit written as a word)
+# after a setter word ("to one hour", "auf eine Stunde", "à une heure", "a una hora") or as an adjective
+# ("a one-hour interval"): "the inform is an hour off" describes a symptom, not a value.
+_ONE_UNIT = re.compile(r"(?:\b(?:to|auf|à|a|sur|en|zu)\s+(?:one|an?|eine?|une?|una?)\s+|\bone-)"
+                       r"(hour|stunde|heure|hora|minute|minuto)\b", _I)
 _REBOOT = re.compile(r"\b(reboot(?!ed)|restart(?!ed)|power[- ]cycle|neu ?start\w*|neustart\w*|starte\b.{0,30}\bneu|"
                      r"red[ée]marr\w*|reinici\w*)", _I)
 _PING = re.compile(r"\bping\w*\s+(?:to\s+|an\s+|à\s+|a\s+)?([a-z0-9][a-z0-9.-]{1,252}\.[a-z0-9-]{1,63})\b|"
@@ -112,6 +119,9 @@ def parse(text: str) -> ExplicitRequest | None:
         d = _DURATION.search(text)
         if d:
             return ExplicitRequest(action="inform_interval", value=_seconds(int(d.group(1)), d.group(2)))
+        one = _ONE_UNIT.search(text)
+        if one:
+            return ExplicitRequest(action="inform_interval", value=_seconds(1, one.group(1)))
     m = _PING.search(text)
     if m:
         host = (m.group(1) or m.group(2) or "").strip(".,;")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -29,7 +30,7 @@ from campaigns.orchestrator import (
 )
 from campaigns.planner import plan_rings
 from campaigns.schema import CampaignAnalysisRow, CampaignBatchRow, CampaignDeviceRow, CampaignRow
-from campaigns.spec import CampaignSpec, check_stages, parse_spec
+from campaigns.spec import CampaignSpec, Target, check_stages, parse_spec
 from core import audit, rbac
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.ids import new_id
@@ -241,9 +242,12 @@ class Campaigns:
                           "verified": n.get(str(X.VERIFIED), 0), "failed": int(r[2] or 0) if r else 0,
                           "rolled_back": rolled_back, "rollback_failed": n.get(str(X.ROLLBACK_FAILED), 0),
                           "strata": c.plan["strata"][i], "status": _ring_status(c, i, rolled_back)})
-        held = [w.text() for w in obligations.parse(list(c.plan.get("policy") or [])).closed_windows(self.lc.clock())]
+        now_t = self.lc.clock()
+        held = [w.text() for w in obligations.parse(list(c.plan.get("policy") or [])).closed_windows(now_t)]
         return {**self._summary(c), "spec": c.spec, "plan": {k: v for k, v in c.plan.items() if k != "acks"},
                 "window_hold": held if c.state == "running" else [],
+                "windows": window_info(c.plan.get("policy") or [], now_t),
+                "emergency": bool(c.spec.get("emergency")), "emergency_path": EMERGENCY_PATH,
                 "proposal": {"id": p.id, "state": str(p.state), "hash": p.hash, "error": p.error, "risk": p.risk},
                 "rings_detail": rings, "batches": states, "progress": progress,
                 "rate": {"batch_size": c.batch_size, "window": c.window},
@@ -278,6 +282,50 @@ class Campaigns:
                 "gate": c.spec.get("gate"), "promotion": c.spec.get("promotion"), "rate": c.spec.get("rate"),
                 "classes": classes, "absent": len(prev.get("absent", [])), "preview_source": prev.get("source"),
                 "sample": prev.get("devices", [])[:20], "decision": decision, "would_deny": would_deny}
+
+
+    def selection(self, target: Target) -> dict[str, Any]:
+        """How many devices a selector matches now (the console's live count while a campaign is
+        defined), whether that is the whole fleet (which ``create`` refuses without ``all_fleet``),
+        and the fleet's models, firmware and regions with their counts to pick from."""
+        with self.store.read() as s:
+            ids = repo.select_devices(s, target.selector())
+            fleet = int(s.scalar(select(func.count()).select_from(DeviceRow)) or 0)
+            facets = {name: {str(v): int(n) for v, n in s.execute(
+                select(col, func.count()).where(DeviceRow.status == repo.ACTIVE).group_by(col).order_by(col)).all()}
+                for name, col in (("model", DeviceRow.model), ("firmware", DeviceRow.firmware),
+                                  ("region", DeviceRow.region), ("vendor", DeviceRow.vendor))}
+        return {"devices": len(ids), "fleet": fleet, "target": target.describe(),
+                "whole_fleet": bool(ids) and len(ids) == fleet, "facets": facets}
+
+
+EMERGENCY_PATH = ("outside a change window only an emergency proceeds: create the campaign with "
+                  "emergency on (--emergency); policy then asks a senior approver to sign it, and the "
+                  "campaign runs without waiting for the window")
+
+
+def window_info(policy: list[str], now: datetime) -> list[dict[str, Any]]:
+    """The change windows a campaign's decision bound it to, each with whether it is open now and,
+    when closed, the UTC time it next opens — so the console can say *when*, not only *closed*."""
+    out = []
+    for w in obligations.parse(list(policy)).windows:
+        is_open = w.open_at(now)
+        opens = None if is_open else _next_open(w, now)
+        out.append({"region": w.region, "text": w.text(), "open": is_open,
+                    "opens_at": opens.isoformat() if opens else None,
+                    # relative to the policy's clock (GATEWARD_POLICY_TIME may pin it), not the browser's
+                    "opens_in_s": int((opens - now).total_seconds()) if opens else None})
+    return out
+
+
+def _next_open(w: obligations.Window, now: datetime) -> datetime | None:
+    """First quarter hour within the next day at which ``w`` is open (offsets may be fractional)."""
+    t = now.replace(second=0, microsecond=0) + timedelta(minutes=15 - now.minute % 15)
+    for _ in range(4 * 24 + 1):
+        if w.open_at(t):
+            return t
+        t += timedelta(minutes=15)
+    return None
 
 
 def ring_statuses(s: Any, cid: str, pid: str) -> dict[int, dict[str, int]]:

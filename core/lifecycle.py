@@ -68,7 +68,7 @@ from core.store.schema import (
     ProposalRow,
 )
 from core.validation import normalise, validate_changes, validate_operation
-from executors.base import ExecutorError, Fault, InvalidParameterName, ParamValue
+from executors.base import BackupRead, ExecutorError, Fault, InvalidParameterName, ParamValue
 from executors.base import Timeout as ExecTimeout
 from policies.base import PolicyEngine
 
@@ -893,6 +893,23 @@ class Lifecycle:
                 raise DeviceUnavailable(f"backup read failed, nothing was changed: {exc}") from exc
             raise
 
+    def _defer_unsent(self, p: Proposal, actor: Actor, exc: ExecutorError) -> None:
+        """The first write's connection request failed and its task was deleted before it ran
+        (``DeviceOffline.nothing_sent``): nothing reached any device, exactly as when the backup read
+        fails — which is the probe a backup answered from the preview read (issue 12) does not make.
+        So the apply is deferred the same way: approved again, this attempt's execution rows kept
+        as ``abandoned`` for the next apply, ``DeviceUnavailable`` raised."""
+        with self.store.write() as s:
+            row = repo.get_proposal_row(s, p.id)
+            for ex in s.scalars(select(ExecutionRow).where(ExecutionRow.proposal_id == p.id)):
+                ex.status = str(ExecutionStatus.ABANDONED)
+                ex.detail = {**(ex.detail or {}), "abandoned": f"nothing was sent: {exc.message}"}
+                ex.finished_at = utcnow()
+            self._set_state(s, row, S.APPROVED, actor.id, "apply.deferred", {"reason": str(exc)})
+        raise DeviceUnavailable(
+            f"device {exc.device_id} is not reachable now ({exc.message}); nothing was changed — apply again "
+            "when it is back", device_id=exc.device_id) from exc
+
     def _read_tolerant(self, d: Device, paths: list[str]) -> dict[str, ParamValue]:
         """Read ``paths``; a path the device does not have is simply missing from the result."""
         reader = self.router.reader(d)
@@ -907,11 +924,38 @@ class Lifecycle:
                     continue
             return values
 
-    def backup_params(self, p: Proposal, d: Device) -> dict[str, Any]:
+    def _backup_read(self, d: Device, paths: list[str], not_before: datetime | None) -> BackupRead:
+        """The backup read, right before the write. With ``not_before`` (this proposal's live preview
+        read the device from then on) the adapter may answer from that read when it can prove the
+        device untouched since (``read_for_backup``); a path the device lacks, or no preview, reads
+        the device now, path by path where needed."""
+        if not_before is not None:
+            try:
+                return self.router.reader(d).read_for_backup(d, paths, not_before=not_before)
+            except InvalidParameterName:
+                pass  # tolerated below: a string row the device lacks is backed up as absent
+        return BackupRead(values=self._read_tolerant(d, paths))
+
+    @staticmethod
+    def _preview_read_since(preview: dict[str, Any] | None, p: Proposal, device_id: str) -> datetime | None:
+        """When this proposal's stored live preview began reading ``device_id`` — only if that preview
+        is of the current content and read the device without error; else ``None`` (read afresh)."""
+        if not preview or preview.get("source") != "live" or preview.get("hash") != p.hash:
+            return None
+        ok = any(dp.get("device_id") == device_id and dp.get("present") and not dp.get("error")
+                 for dp in preview.get("devices") or [])
+        try:
+            return datetime.fromisoformat(str(preview.get("taken_at"))) if ok else None
+        except ValueError:
+            return None
+
+    def backup_params(self, p: Proposal, d: Device, not_before: datetime | None = None) -> dict[str, Any]:
         """What must be restored if the change does not hold. A string parameter the device does not
         have yet (e.g. a DNS server row that a firmware bug dropped) is backed up as absent and
-        restored by clearing it; anything else missing cannot be backed up, so nothing is written."""
-        values = self._read_tolerant(d, [c.path for c in p.changes])
+        restored by clearing it; anything else missing cannot be backed up, so nothing is written.
+        Values answered from the preview's read carry ``source`` saying so (issue 12)."""
+        read = self._backup_read(d, [c.path for c in p.changes], not_before)
+        values = read.values
         params: dict[str, Any] = {}
         for c in p.changes:
             secret = is_secret_path(c.path)
@@ -924,13 +968,16 @@ class Lifecycle:
                 continue
             params[c.path] = {"value": None if secret else pv.value, "type": pv.type, "secret": secret,
                               "restorable": not secret}
+            if read.source == "preview":
+                params[c.path]["source"] = read.detail
         return params
 
     def _backup(self, p: Proposal, devices: Sequence[Device], actor: Actor) -> None:
         paths = [c.path for c in p.changes]
         backups: list[BackupRow] = []
+        preview = self.preview_of(p.id)
         for d in devices:
-            params = self.backup_params(p, d)
+            params = self.backup_params(p, d, self._preview_read_since(preview, p, d.id))
             backups.append(BackupRow(id=new_id("b"), proposal_id=p.id, device_id=d.id, params=params,
                                      created_at=utcnow()))
         with self.store.write() as s:
@@ -941,8 +988,10 @@ class Lifecycle:
             self._open_executions(s, p, devices)
             # The backup is *not* a snapshot: stored as one, these few parameters became the device's
             # "latest snapshot" (issue 10, defect 12). A verified apply merges its values instead.
+            from_preview = [b.device_id for b in backups if any("source" in v for v in b.params.values())]
             self._set_state(s, row, S.BACKED_UP, actor.id, "proposal.backed_up",
-                            {"devices": len(backups), "paths": paths})
+                            {"devices": len(backups), "paths": paths,
+                             **({"from_preview_read": from_preview} if from_preview else {})})
             self._set_state(s, row, S.APPLYING, actor.id, "proposal.applying")
 
     @staticmethod
@@ -1007,6 +1056,8 @@ class Lifecycle:
                 for op in p.operations:
                     detail[f"op:{op.command}"] = self._operate(p, d, op).model_dump(mode="json")
             except ExecutorError as exc:
+                if not outcome.applied and getattr(exc, "nothing_sent", False):
+                    self._defer_unsent(p, actor, exc)  # the first write never reached any device
                 # A typed fault from an atomic Set means nothing landed on this device; a timeout
                 # means we cannot know, so that device is rolled back too (restoring is idempotent).
                 status = ExecutionStatus.APPLYING if isinstance(exc, ExecTimeout) else ExecutionStatus.FAILED

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,9 +40,12 @@ from core.store.schema import DeviceRow, OnboardingRow
 log = logging.getLogger("gateward.onboarding")
 
 SYSTEM_ACTOR = "onboarding"  # who the audit trail names for an allow-list onboarding
-FIRST_CONTACT_KINDS = frozenset({"onboard", "boot", "bootstrap"})
+# ``connect``: an agent's MQTT connect Record. The OB-USP-Agent sends no OnBoardRequest unless told to and no
+# Boot! without a subscription, so on a factory-fresh agent the connect Record is the only first contact.
+FIRST_CONTACT_KINDS = frozenset({"onboard", "boot", "bootstrap", "connect"})
 PENDING, ACCEPTED, REJECTED, CONFLICT = "pending", "accepted", "rejected", "conflict"
 UNKNOWN = "unknown"
+_NOT_TOKEN = re.compile(r"[\s\x00-\x1f\x7f]")  # what identity parts may not hold (core.inventory)
 
 
 class _AllowIn(BaseModel):
@@ -172,6 +176,7 @@ def screen_first_contacts(store: Any, signals: list[S], allow: AllowList) -> lis
     drop: set[int] = set()
     out = list(signals)
     batched = _onboard_batches(store, picks, bound, allow) if len(picks) >= BATCH_MIN else {}
+    registered: set[str] = set(batched.values())  # devices registered in this round (a connect gets their ZTP)
     # A flapping agent's later contact in the same round (its Boot! after its OnBoardRequest) goes
     # on as the device just registered, as the one-by-one path would decide — without a
     # transaction each.
@@ -181,17 +186,26 @@ def screen_first_contacts(store: Any, signals: list[S], allow: AllowList) -> lis
         if i not in batched and again is not None and _same_unit(claim, again[0]):
             batched[i] = again[1]
         if i in batched:
-            out[i] = dataclasses.replace(sig, device_id=batched[i])  # type: ignore[type-var]
+            out[i] = _go_on_as(sig, batched[i], registered)
             continue
         try:
-            verdict = _decide(store, sig, claim, bound.get(claim.bound_key() or ("", "")), allow)
+            verdict = _decide(store, sig, claim, bound.get(claim.bound_key() or ("", "")), allow, registered)
         except (IntegrityError, Conflict):  # another process decided the same agent at the same moment
             verdict = _resolved_elsewhere(store, claim)
         if verdict is None:
             drop.add(i)
         elif verdict != "":
-            out[i] = dataclasses.replace(sig, device_id=verdict)  # type: ignore[type-var]
+            out[i] = _go_on_as(sig, verdict, registered)
     return [s for i, s in enumerate(out) if i not in drop]
+
+
+def _go_on_as(sig: S, device_id: str, registered: set[str]) -> S:
+    """The signal as the device it belongs to. A connect Record that just got its agent registered
+    opens zero-touch provisioning (``onboard``), as an OnBoardRequest would: allow-listed agents get
+    their baseline even when, like the OB-USP-Agent, they send neither OnBoardRequest nor Boot!."""
+    if sig.kind == "connect" and device_id in registered:
+        return dataclasses.replace(sig, device_id=device_id, ztp="onboard")  # type: ignore[type-var]
+    return dataclasses.replace(sig, device_id=device_id)  # type: ignore[type-var]
 
 
 BATCH = 500  # allow-listed first contacts registered per transaction in a connect wave
@@ -287,8 +301,10 @@ def _bound_devices(store: Any, claims: Sequence[Claim]) -> dict[tuple[str, str],
     return out
 
 
-def _decide(store: Any, sig: SignalLike, claim: Claim, dev: DeviceRow | None, allow: AllowList) -> str | None:
-    """``""`` = go on unchanged, a device id = go on as that device, ``None`` = drop the signal."""
+def _decide(store: Any, sig: SignalLike, claim: Claim, dev: DeviceRow | None, allow: AllowList,
+            registered: set[str] | None = None) -> str | None:
+    """``""`` = go on unchanged, a device id = go on as that device, ``None`` = drop the signal.
+    A device registered here is added to ``registered``."""
     now = utcnow()
     if dev is not None:
         wrong = mismatch(claim, dev)
@@ -318,6 +334,8 @@ def _decide(store: Any, sig: SignalLike, claim: Claim, dev: DeviceRow | None, al
                 _touch(s, claim, ACCEPTED, now, sig, reason=reason, device_id=device.id, decided_by=SYSTEM_ACTOR)
                 audit.append(s, actor=SYSTEM_ACTOR, action="onboarding.accepted", device=device,
                              data={**claim.as_dict(), "reason": reason, "automatic": True})
+                if registered is not None:
+                    registered.add(device.id)
                 return device.id
             reason = f"on the allow list but cannot be registered: {device}"
         if _touch(s, claim, PENDING, now, sig, reason=reason):
@@ -351,6 +369,11 @@ def _touch(s: Any, claim: Claim, status: str, now: datetime, sig: SignalLike, *,
         return True
     news = row.status != status
     row.attempts, row.last_seen, row.data = row.attempts + 1, now, data
+    # A connect Record or Boot! names no product class; the OnBoardRequest that may follow does.
+    # Fill what the row lacks (never overwrite: a claim that changes is the conflict path's business).
+    row.oui = row.oui or claim.oui[:6]
+    row.product_class = row.product_class or claim.product_class[:64]
+    row.serial = row.serial or claim.serial[:64]
     if news:
         row.status, row.reason = status, reason
         row.device_id, row.decided_by, row.decided_at = device_id, decided_by, now if decided_by else None
@@ -363,8 +386,10 @@ def _device_for(claim: Claim, allow: AllowList, fields: dict[str, Any]) -> Devic
     raw: dict[str, Any] = {"endpoint_id": claim.endpoint_id, "adapter": "usp", "root": "Device.",
                            "vendor": UNKNOWN, "model": claim.product_class or UNKNOWN, "firmware": UNKNOWN,
                            "region": allow.region, "service": allow.service}
-    if claim.product_class:
+    if claim.product_class and not _NOT_TOKEN.search(claim.product_class):
         raw["product_class"] = claim.product_class
+    # else: a product class a device id cannot hold (the OB-USP-Agent's default "USP Agent" has a
+    # space) stays the model; the device is then known by its endpoint ID, OUI and serial.
     if claim.bound_key() is not None and claim.serial and claim.bound_key() != (claim.oui, claim.serial):
         return (f"its OnBoardRequest (OUI {claim.oui}, serial {claim.serial}) does not match its endpoint ID "
                 f"{claim.endpoint_id}")

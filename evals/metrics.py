@@ -8,10 +8,14 @@ whether a support agent can rely on it.
 
 ``pass_1``/``pass_k`` are over the main scenarios; paraphrase runs (``evals/scenarios/paraphrases``)
 are reported beside them per language (``paraphrase_pass_1``, ``paraphrase_pass_1_heldout``).
+
+``planner`` is ``offline``, ``llm`` (a real endpoint; ``model_score`` true) or ``replay`` (scripted
+model answers: exercises the model path, ``model_score`` false — never a model's figure).
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from math import comb
@@ -56,6 +60,14 @@ def paraphrase_figures(ran: Sequence[RunResult]) -> dict[str, Any]:
     return out
 
 
+def _quantile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank quantile (0 for no values): the latency an agent waits on ``q`` of turns."""
+    if not values:
+        return 0.0
+    xs = sorted(values)
+    return round(xs[min(len(xs) - 1, max(0, math.ceil(q * len(xs)) - 1))], 4)
+
+
 def summarize(results: Sequence[RunResult], k: int, *, planner: str, wall_s: float) -> dict[str, Any]:
     ran = [r for r in results if r.skipped is None]
     per_all = _per_scenario(ran)
@@ -84,7 +96,13 @@ def summarize(results: Sequence[RunResult], k: int, *, planner: str, wall_s: flo
         if expect_change else 0.0,
         "tool_calls_per_task": round(sum(r.tool_calls for r in ran) / len(ran), 2) if ran else 0.0,
         "tokens_per_task": round(sum(r.tokens for r in ran) / len(ran), 1) if ran else 0.0,
+        "tokens": sum(r.tokens for r in ran),
         "cost_usd": round(sum(r.cost_usd for r in ran), 6),
+        "turn_p50_s": _quantile([r.turn_s for r in ran], 0.5),
+        "turn_p95_s": _quantile([r.turn_s for r in ran], 0.95),
+        # model runs that fell back to the offline playbooks (endpoint failure): not the model's work
+        "model_fallbacks": sum(r.planner_used != "llm" for r in ran) if planner in ("llm", "replay") else 0,
+        "model_score": planner == "llm",
         "wall_s": round(wall_s, 2),
         **paraphrase_figures(ran),
         "by_class": {cl: round(sum(v) / len(v), 3) for cl, v in sorted(classes.items())},

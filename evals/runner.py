@@ -169,7 +169,8 @@ class ScenarioRunner:
                 s.execute(delete(table).where(table.id == rid))
 
     def expectation(self, world: World, sc: Scenario, device: Device) -> Expect:
-        if self.planner == "llm" and sc.llm is not None and sc.llm.expect is not None:
+        # A scenario's llm.expect describes its scripted answers: it applies to a replay only, never to a real model.
+        if self.planner == "llm" and self.llm_server is not None and sc.llm is not None and sc.llm.expect is not None:
             return sc.llm.expect
         if sc.expect_if_compat:
             status, _ = knowledge.compat_status(knowledge.policy_data(world.runtime.policy), device.vendor,

@@ -89,6 +89,18 @@ class OperateResult(BaseModel):
 # ---------------------------------------------------------------------------- typed errors
 
 
+class BackupRead(BaseModel):
+    """The lifecycle's backup read and where its values came from (recorded on the backup row).
+
+    ``source`` is ``device`` for a read of the device now, or ``preview`` when the adapter
+    answered from this proposal's preview read because it can prove the device is untouched
+    since (``detail`` says how)."""
+
+    values: dict[str, ParamValue]
+    source: Literal["device", "preview"] = "device"
+    detail: str = ""
+
+
 class ExecutorError(Exception):
     """Base of every adapter error. ``retryable`` says whether trying later may succeed."""
 
@@ -106,6 +118,9 @@ class UnknownDevice(ExecutorError):
 
 class DeviceOffline(ExecutorError):
     retryable = True
+    #: set by an adapter that knows the command never reached the device (e.g. GenieACS: the
+    #: connection request failed and the queued task was deleted before it ran)
+    nothing_sent: bool = False
 
 
 class Timeout(ExecutorError):
@@ -229,6 +244,17 @@ class DeviceReader(ABC):
     def discover(self, device: Device) -> Discovery:
         """Data-model root, version, supported objects and (TR-098) the instance map."""
 
+    def read_for_backup(
+        self, device: Device, paths: Sequence[str], *, not_before: datetime | None = None
+    ) -> BackupRead:
+        """The backup read, just before the first write (the lifecycle calls it, nothing else).
+
+        ``not_before`` is when this proposal's preview began reading. An adapter that can prove a
+        read of these paths made since then still holds what the device has (no session, task or
+        inform on the device since, within a short max age) may answer from it and say so; every
+        other case — and this default — reads the device now, like :meth:`read`."""
+        return BackupRead(values=self.read(device, paths))
+
 
 class Executor(DeviceReader):
     """A protocol adapter. Subclasses implement the underscored write methods only."""
@@ -264,13 +290,14 @@ class ReadOnlyExecutor(DeviceReader):
     """A facade exposing only the read path. It keeps the adapter in a closure, not an
     attribute, so ``facade.inner.apply`` does not exist to be reached for."""
 
-    __slots__ = ("_discover", "_presence", "_read", "name")
+    __slots__ = ("_backup", "_discover", "_presence", "_read", "name")
 
     def __init__(self, executor: DeviceReader) -> None:
         self.name = f"{executor.name}(read-only)"
         self._read = executor.read
         self._presence = executor.presence
         self._discover = executor.discover
+        self._backup = executor.read_for_backup
 
     def read(self, device: Device, paths: Sequence[str]) -> dict[str, ParamValue]:
         return self._read(device, paths)
@@ -280,3 +307,8 @@ class ReadOnlyExecutor(DeviceReader):
 
     def discover(self, device: Device) -> Discovery:
         return self._discover(device)
+
+    def read_for_backup(
+        self, device: Device, paths: Sequence[str], *, not_before: datetime | None = None
+    ) -> BackupRead:
+        return self._backup(device, paths, not_before=not_before)

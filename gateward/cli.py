@@ -337,6 +337,9 @@ def run(host: str = "127.0.0.1", port: int = 8000, homes: int = 200,
         usp_events: Annotated[bool | None, typer.Option(
             "--usp-events/--no-usp-events",
             help="record USP notifications (default: when GATEWARD_MQTT_URL is set or a device uses usp)")] = None,
+        detect_interval: Annotated[float | None, typer.Option(
+            min=0, help="seconds between remediation detector runs (0: off; default GATEWARD_DETECT_INTERVAL_S, 300)")
+        ] = None,
         ) -> None:
     """Serve the API and console over the (seeded if empty) simulated fleet."""
     import uvicorn
@@ -366,6 +369,10 @@ def run(host: str = "127.0.0.1", port: int = 8000, homes: int = 200,
 
     inventory, said = start_inventory_sync(runtime)
     console.print(said)
+    from gateward.runtime import start_detectors  # detectors → remediation cases, on a schedule
+
+    detectors, said = start_detectors(runtime, detect_interval)
+    console.print(said)
     server = uvicorn.Server(uvicorn.Config(create_app(runtime), log_level="warning"))
     console.print(f"[bold green]Gateward is serving on http://{host}:{port}/[/bold green]  (API docs: /docs)")
     try:
@@ -378,6 +385,8 @@ def run(host: str = "127.0.0.1", port: int = 8000, homes: int = 200,
             events.stop()
         if inventory is not None:
             inventory.stop()
+        if detectors is not None:
+            detectors.stop()
         if embedded is not None:
             embedded.stop()
 

@@ -14,6 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from core.config import Settings, get_settings
 from core.routing import ExecutorRouter
 from core.store import Store
@@ -248,3 +251,65 @@ def start_inventory_sync(runtime: Runtime) -> tuple[Any, str]:
     periodic = PeriodicSync(lambda: InventorySync(runtime.store, source, region=own.region, service=own.service),
                             own.sync_s).start()
     return periodic, f"inventory sync: from {source.client.base_url} every {own.sync_s:g}s"
+
+
+# ============================================================================ scheduled detectors
+class DetectorSettings(BaseSettings):
+    """``GATEWARD_DETECT_*``: the detector schedule of ``gateward run``."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWARD_DETECT_", extra="ignore")
+
+    interval_s: float = Field(default=300.0, ge=0, le=7 * 86400,
+                              description="seconds between detector runs in `gateward run` (0: off)")
+
+
+class PeriodicDetect:
+    """The remediation detectors every ``interval_s`` in a daemon thread; the first run after one
+    interval (a server that just started has not heard from its devices yet, and "detect now" in
+    the console or ``POST /api/remediation/detect`` runs them at once).
+
+    Why a schedule in the serving process: detectors are what turns telemetry into cases; when only
+    `gateward remediation detect` ran them, a fleet served by `gateward run` never opened a case
+    on its own. A run is idempotent (cases are deduplicated per device and problem, with cooldowns),
+    so two serving processes on one database only repeat work; a failing run is logged and retried
+    at the next tick, never kills the thread."""
+
+    def __init__(self, runtime: Runtime, interval_s: float) -> None:
+        self.runtime, self.interval_s = runtime, interval_s
+        self.last: dict[str, Any] | None = None
+        self.runs = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> PeriodicDetect:
+        self._thread = threading.Thread(target=self._loop, name="remediation-detect", daemon=True)
+        self._thread.start()
+        return self
+
+    def run_once(self) -> dict[str, Any]:
+        from brain.remediation.service import Remediation
+
+        self.last = Remediation(self.runtime).detect()
+        self.runs += 1
+        return self.last
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.run_once()
+            except Exception:  # a database restart or a bad rule file must not end the schedule
+                log.exception("scheduled detector run failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+
+def start_detectors(runtime: Runtime, interval_s: float | None = None) -> tuple[PeriodicDetect | None, str]:
+    """Start the detector schedule for ``gateward run`` (``GATEWARD_DETECT_INTERVAL_S``, default 300;
+    0 turns it off). Returns the started schedule (or None) and a line for the operator."""
+    every = DetectorSettings().interval_s if interval_s is None else interval_s
+    if every <= 0:
+        return None, "detectors: off (GATEWARD_DETECT_INTERVAL_S is 0); `gateward remediation detect` runs them"
+    return PeriodicDetect(runtime, every).start(), f"detectors: every {every:g}s (GATEWARD_DETECT_INTERVAL_S)"

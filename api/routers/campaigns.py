@@ -52,6 +52,23 @@ def list_campaigns(rt: RuntimeDep, _: ActorDep,
     return {"items": items, "total": len(items)}
 
 
+@router.get("/selection", responses=errors_for(422))
+def campaign_selection(rt: RuntimeDep, _: ActorDep,
+                       model: Annotated[str | None, Query(max_length=128)] = None,
+                       vendor: Annotated[str | None, Query(max_length=128)] = None,
+                       firmware: Annotated[str | None, Query(max_length=128)] = None,
+                       region: Annotated[str | None, Query(max_length=32)] = None,
+                       tag: Annotated[list[str] | None, Query(max_length=20)] = None) -> dict[str, Any]:
+    """The live device count of a selector while a campaign is being defined (the console's create
+    form), whether it is the whole fleet, and the fleet's models, firmware, regions and vendors."""
+    from campaigns.spec import Target
+
+    target = Target(model=model or None, vendor=vendor or None, firmware=firmware or None, region=region or None,
+                    tags=[t for t in (tag or []) if t])
+    result: dict[str, Any] = _svc(rt).selection(target)
+    return result
+
+
 @router.post("", status_code=201, responses=ACTION_ERRORS)
 def create_campaign(rt: RuntimeDep, actor: ActorDep, body: dict[str, Any]) -> dict[str, Any]:
     """Body: a campaign definition (``campaigns.spec.CampaignSpec``): name, target, changes |

@@ -11,15 +11,14 @@ from __future__ import annotations
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api import proposal_views as views
-from api.deps import ActorDep, RuntimeDep
+from api.deps import ActorDep, CredentialDep, RuntimeDep, authenticate
 from api.errors import errors_for
-from api.responses import FastJSON
 from api.schemas import (
     ApproveIn,
     CancelIn,
@@ -67,20 +66,27 @@ def _to_draft_checked(body: ProposalIn) -> ProposalDraft:
         raise Invalid(str(first.get("msg", "invalid proposal"))) from exc
 
 
+def _list_page(request: Request, token: str, states: list[str] | None, author: str | None, device: str | None,
+               limit: int, offset: int) -> Response:
+    """Authenticate and read in one worker-thread hop (the token check is a database read too)."""
+    authenticate(request, token)
+    rt = request.app.state.runtime
+    with rt.store.read() as s:
+        body = views.list_page_json(s, states=states, author=author, device_id=device, limit=limit, offset=offset)
+    # Rendered from columns (and cached per row version) and sent as is: no second validation pass.
+    return Response(body, media_type="application/json")
+
+
 @router.get("", response_model=ProposalList)
-def list_proposals(rt: RuntimeDep, _: ActorDep,
-                   state: Annotated[list[ProposalState] | None, Query(max_length=20)] = None,
-                   device: Annotated[str | None, Query(max_length=128)] = None,
-                   author: Annotated[str | None, Query(max_length=64)] = None,
-                   limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                   offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> Response:
+async def list_proposals(request: Request, token: CredentialDep,
+                         state: Annotated[list[ProposalState] | None, Query(max_length=20)] = None,
+                         device: Annotated[str | None, Query(max_length=128)] = None,
+                         author: Annotated[str | None, Query(max_length=64)] = None,
+                         limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> Response:
     """Newest first; ``state`` may repeat (``?state=awaiting_approval&state=approved``)."""
     states = [str(x) for x in state] if state else None
-    with rt.store.read() as s:
-        items = views.list_summaries(s, states=states, author=author, device_id=device, limit=limit, offset=offset)
-        total = views.count_proposals(s, states, author, device)
-    # Built from columns and sent as is: the hottest read skips a second validation pass.
-    return FastJSON({"items": items, "total": total})
+    return await run_in_threadpool(_list_page, request, token, states, author, device, limit, offset)
 
 
 @router.post("", status_code=201, response_model=ProposalDetail, responses=ACTION_ERRORS)
@@ -88,8 +94,12 @@ async def create_proposal(body: ProposalIn, rt: RuntimeDep, actor: ActorDep) -> 
     """Create and take it through validate → preview → policy. The answer is the proposal in
     the state the gates left it: ``approved``, ``awaiting_approval``, ``denied`` or ``invalid``."""
     draft = _to_draft_checked(body)
-    p = await run_in_threadpool(rt.lifecycle.submit, draft, actor)
-    return await run_in_threadpool(_detail, rt, p.id)
+    return await run_in_threadpool(_submit, rt, draft, actor)
+
+
+def _submit(rt: Any, draft: ProposalDraft, actor: Actor) -> ProposalDetail:
+    """The gates and the answer in one worker-thread hop."""
+    return _detail(rt, rt.lifecycle.submit(draft, actor).id)
 
 
 @router.get("/{pid}", response_model=ProposalDetail, responses=errors_for(404))

@@ -1,11 +1,13 @@
-// Campaigns: the list, and per campaign its rings' progress, the gate's verdicts, KPI charts
-// (cumulative devices changed and failure rate over time) and the person's controls (start,
-// pause, resume, promote, abort). Mount: `import { campaignsView } from "/static/campaigns.js"`
-// and add `campaigns: campaignsView` to the console's VIEWS (route #/campaigns[/ID]).
-// Every value goes in as text; nothing here decides permissions — the API answers 403 with why.
+// Campaigns end to end: the list; a create form (selector with a live device count, a change or a
+// firmware, rings, gate, promotion and rate, emergency); per campaign the preview (per-class diff,
+// counts, the policy verdict with its reasons, the change windows and when they open), the ring
+// timeline (steps, gate verdicts, pauses, rollbacks per ring), KPI charts and the person's controls
+// (start, pause, resume, promote, abort with a reason). Route #/campaigns, #/campaigns/new,
+// #/campaigns/ID. Every value goes in as text; nothing here decides permissions — the API answers
+// 403/409 with why, and the console shows that answer.
 
 import * as api from "./js/api.js";
-import { fmtTime, h, kv, loading, s, toast } from "./js/dom.js";
+import { badge, fmtTime, fmtValue, h, kv, loading, riskMeter, s, toast } from "./js/dom.js";
 
 const STATE_CLASS = { created: "b-info", running: "b-busy", paused: "b-warn", aborting: "b-bad", aborted: "b-bad",
   completed: "b-ok", failed: "b-bad" };
@@ -83,76 +85,357 @@ function charts(timeline) {
       { label: "control", colour: "#6b7280", points: k.c }], (x) => x.toFixed(1))));
 }
 
+const enc = encodeURIComponent;
+const ui = { editing: false }; // a reason form is open: the 3 s refresh waits, so typing is never lost
+
+// ------------------------------------------------------------------ change windows, in words
+function inWords(secs) {
+  const mins = Math.round(secs / 60);
+  if (mins < 60) return `in ${Math.max(0, mins)} min`;
+  return `in ${Math.floor(mins / 60)} h ${mins % 60} min`;
+}
+
+function windowsPanel(st) {
+  const ws = st.windows || [];
+  const lines = ws.map((w) => h("li", { "data-testid": "campaign-window", "data-open": w.open ? "yes" : "no" },
+    w.open ? `${w.text}: open now` : `${w.text}: closed; opens ${new Date(w.opens_at).toISOString().slice(11, 16)} UTC (${inWords(w.opens_in_s)})`));
+  return h("div", { class: "verdict", "data-testid": "campaign-windows" },
+    h("strong", {}, "Change windows"),
+    ws.length ? h("ul", {}, lines) : h("p", { class: "small" }, st.emergency
+      ? "an emergency campaign: not bound to a change window (a senior approver signs it)"
+      : "not bound to a change window (policy applies windows to fleet changes and disruptive operations)"),
+    h("p", { class: "small muted", "data-testid": "emergency-path" }, `Emergency path: ${st.emergency_path}.`));
+}
+
+// ------------------------------------------------------------------ the policy verdict, inline
+function verdictPanel(st, pv) {
+  const p = st.proposal;
+  const d = (pv && pv.decision) || {};
+  const reasons = (xs) => h("ul", {}, xs.map((x) => h("li", {}, x)));
+  let cls = "verdict", head;
+  if (p.state === "denied" || d.allow === false) {
+    cls += " deny";
+    head = h("p", { "data-testid": "verdict-text" }, h("strong", {}, "Policy denied this campaign; it cannot be started. "),
+      "Why:");
+  } else if (p.state === "awaiting_approval") {
+    cls += " approval";
+    head = h("p", { "data-testid": "verdict-text" }, h("strong", {}, "Allowed by policy, waiting for approval: "),
+      (d.approvals_required || []).map((a) => `${a.role.replaceAll("_", " ")} (${a.reason})`).join("; ") || "an approver",
+      " — ", h("a", { href: `#/approvals/${enc(p.id)}` }, "open it in Approvals"));
+  } else if (p.state === "approved") {
+    cls += " allow";
+    head = h("p", { "data-testid": "verdict-text" }, h("strong", {}, "Allowed and approved"),
+      st.state === "created" ? ": ready to start." : ".");
+  } else if (["backed_up", "applying", "verifying", "done", "rolled_back", "failed"].includes(p.state)) {
+    cls += " allow"; // it ran, so it was allowed and approved; what the proposal is now, in words
+    head = h("p", { "data-testid": "verdict-text" }, h("strong", {}, "Allowed by policy and approved. "),
+      `The proposal is now ${p.state.replaceAll("_", " ")}${p.error ? ` (${p.error})` : ""}.`);
+  } else {
+    head = h("p", { "data-testid": "verdict-text" }, `proposal ${p.state.replaceAll("_", " ")}${p.error ? `: ${p.error}` : ""}`);
+  }
+  const windowDenied = (d.deny || []).some((x) => x.includes("outside the change window")) && !st.emergency;
+  return h("div", { class: cls, "data-testid": "campaign-verdict", "data-state": p.state },
+    head, (d.deny || []).length ? reasons(d.deny) : null,
+    windowDenied ? h("p", {}, h("button", { "data-testid": "campaign-as-emergency", title: st.emergency_path, onclick: async (e) => {
+      e.target.disabled = true;
+      try { // the same definition, declared an emergency: policy asks a senior approver instead of denying
+        const again = await api.post("/api/campaigns", { ...st.spec, name: `${st.name} (emergency)`.slice(0, 120), emergency: true });
+        location.hash = `#/campaigns/${enc(again.id)}`;
+      } catch (err) { toast(err.message, "bad"); e.target.disabled = false; }
+    } }, "Create again as an emergency"), " — or wait until the window opens (below).") : null,
+    (d.warnings || []).length ? h("div", { class: "small" }, "Warnings:", reasons(d.warnings)) : null,
+    (d.obligations || []).length ? h("div", { class: "small" }, "Obligations:", reasons(d.obligations)) : null,
+    h("p", { class: "small" }, "proposal ", h("a", { class: "mono", href: `#/approvals/${enc(p.id)}` }, p.id), " · ",
+      badge(p.state), " · risk ", riskMeter(p.risk)));
+}
+
+// ------------------------------------------------------------------ preview: counts and per-class diff
+function previewPanel(pv) {
+  if (!pv) return null;
+  const sel = pv.selection;
+  const regions = Object.entries(sel.regions || {}).map(([r, n]) => `${r} ${n}`).join(", ");
+  const classes = (pv.classes || []).map((c) => h("div", { class: "card", "data-testid": "preview-class" },
+    h("strong", {}, `${c.vendor ? `${c.vendor} ` : ""}${c.model} · ${c.firmware}`), ` — ${c.count} device(s)`,
+    c.no_snapshot ? h("span", { class: "warn small" }, ` · ${c.no_snapshot} without a snapshot`) : null,
+    h("table", { class: "diff" }, h("tbody", {}, (c.lines || []).map((ln) => h("tr", {},
+      h("td", { class: "path" }, ln.path),
+      h("td", { class: "before" }, Object.entries(ln.before || {}).map(([v, n]) => `${v} ×${n}`).join(", ") || "∅"),
+      h("td", { class: "arrow" }, "→"), h("td", { class: "after" }, fmtValue(ln.after)),
+      h("td", { class: "small muted" }, ln.unchanged ? `${ln.unchanged} already so` : "")))))));
+  return h("section", { class: "panel", "data-testid": "campaign-preview" }, h("h3", {}, "Preview"),
+    kv([["selection", h("span", { "data-testid": "preview-count" }, `${sel.devices} of ${sel.fleet} devices`)],
+      ["regions", regions || "-"],
+      ["rings", pv.plan.stages.map((st, i) => `${i ? `ring ${i}` : "canary"} ${st}% (${pv.plan.sizes[i]})`).join(" → ")],
+      ["control group", `${pv.plan.control} device(s) held back for comparison`],
+      ["absent", pv.absent ? `${pv.absent} device(s) not present now: they wait until they check in` : "none"]]),
+    h("h4", {}, "What changes, per class"), classes.length ? classes : h("p", { class: "empty" }, "no diff (an operation-only campaign)"));
+}
+
+// ------------------------------------------------------------------ ring timeline
+function ringTimeline(st) {
+  const byRing = {};
+  for (const a of st.analyses) (byRing[a.ring] ||= []).push(a);
+  return h("ol", { class: "stack", "data-testid": "campaign-rings" }, st.rings_detail.map((r) => {
+    const verdicts = (byRing[r.ring] || []).filter((a) => a.final || a.outcome !== "pending").slice(-4);
+    const mark = r.ring < st.ring || st.state === "completed" ? "✓" : r.ring === st.ring && st.state !== "created" ? "●" : "○";
+    return h("li", { class: "card", "data-testid": "campaign-ring", "data-ring": r.ring, "data-status": r.status },
+      h("div", { class: "row spread" },
+        h("strong", {}, `${mark} ${r.name} — ${r.stage_pct}% (${r.size} devices)`),
+        h("span", { class: "badge", "data-testid": "ring-status" }, st.state === "created" ? "not started" : r.status)),
+      h("div", { class: "row" }, bar(r.verified, r.failed, r.size, r.rolled_back),
+        h("span", { class: "small", "data-testid": "ring-counts" },
+          `${r.batches} batch(es) · ✓ ${r.verified} verified · ✗ ${r.failed} failed · ↺ ${r.rolled_back} rolled back`
+          + (r.rollback_failed ? ` · ${r.rollback_failed} ROLLBACK FAILED` : ""))),
+      verdicts.length ? h("ul", { class: "small", "data-testid": "ring-analyses" }, verdicts.map((a) => h("li", {},
+        `${fmtTime(a.ts)} · analysis ${a.outcome}${a.final ? " (final)" : ""}: ${a.reasons.join("; ") || "-"}`))) : null);
+  }));
+}
+
+// ------------------------------------------------------------------ controls (abort and pause ask why)
 async function act(id, action, body) {
   try {
-    await api.post(`/api/campaigns/${encodeURIComponent(id)}/${action}`, body);
-    toast(`${action}: done`);
-  } catch (e) { toast(e.message, "bad"); }
+    await api.post(`/api/campaigns/${enc(id)}/${action}`, body);
+    toast(`campaign ${action}: done`, "ok");
+    return true;
+  } catch (e) {
+    toast(e.message, "bad");
+    const el = document.querySelector("[data-testid=campaign-action-error]");
+    if (el) el.textContent = e.message;
+    return false;
+  }
+}
+
+function reasonForm(st, action, label, refresh, slot) {
+  const input = h("input", { type: "text", "data-testid": "campaign-reason", maxlength: 2000, required: action === "abort",
+    placeholder: "why (goes into the audit trail)", "aria-label": `reason to ${action}`, size: 50 });
+  const done = () => { ui.editing = false; slot.replaceChildren(); refresh(); };
+  const form = h("form", { class: "row", onsubmit: async (e) => {
+    e.preventDefault();
+    const reason = input.value.trim();
+    if (action === "abort" && !reason) { input.focus(); return; }
+    await act(st.id, action, { reason });
+    done();
+  } }, h("label", {}, `${label}: `, input), h("button", { type: "submit", class: action === "abort" ? "reject" : "",
+    "data-testid": `campaign-${action}-confirm` }, label), h("button", { type: "button", class: "link", onclick: done }, "cancel"));
+  ui.editing = true;
+  slot.replaceChildren(form);
+  input.focus();
 }
 
 function controls(st, refresh) {
-  const reasonAsk = (what) => { const r = prompt(`Why ${what}? (goes into the audit trail)`); return r === null ? null : r.trim(); };
-  const btn = (label, action, needsReason, show) => show ? h("button", { "data-testid": `campaign-${action}`, onclick: async () => {
-    let body;
-    if (needsReason) {
-      const reason = reasonAsk(action);
-      if (reason === null || (action === "abort" && !reason)) return;
-      body = { reason };
-    }
-    await act(st.id, action, body);
+  const slot = h("div", { "data-testid": "campaign-reason-slot" });
+  const approved = st.proposal.state === "approved";
+  const why = st.state === "created" && !approved ? (st.proposal.state === "denied"
+    ? "policy denied it" : `its proposal is ${st.proposal.state.replaceAll("_", " ")}`) : "";
+  const btn = (label, action, show, extra = {}) => show ? h("button", { "data-testid": `campaign-${action}`, ...extra, onclick: async () => {
+    if (action === "abort" || action === "pause") { reasonForm(st, action, action === "abort" ? "Abort" : "Pause", refresh, slot); return; }
+    await act(st.id, action);
     refresh();
   } }, label) : null;
-  return h("div", { class: "row" },
-    btn("Start", "start", false, st.state === "created"),
-    btn("Pause", "pause", true, st.state === "running"),
-    btn("Resume", "resume", false, st.state === "paused"),
-    btn("Promote to next ring", "promote", false, st.state === "running" && st.ring_state === "waiting"),
-    btn("Abort and roll back", "abort", true, ["created", "running", "paused"].includes(st.state)));
+  return h("div", {},
+    h("div", { class: "row" },
+      btn("Start", "start", st.state === "created", { class: "primary", disabled: !approved,
+        title: approved ? "start the canary" : `cannot start: ${why}` }),
+      why ? h("span", { class: "small muted", "data-testid": "start-blocked" }, `cannot start: ${why}`) : null,
+      btn("Pause", "pause", st.state === "running"),
+      btn("Resume", "resume", st.state === "paused"),
+      btn("Promote to next ring", "promote", ["running", "paused"].includes(st.state) && st.ring_state === "waiting"),
+      btn(st.state === "created" ? "Abort (nothing ran yet)" : "Abort and roll back", "abort",
+        ["created", "running", "paused"].includes(st.state), { class: "reject" })),
+    slot, h("p", { class: "error small", role: "alert", "data-testid": "campaign-action-error" }));
 }
 
-async function detail(root, id) {
-  const [st, tl] = await Promise.all([api.get(`/api/campaigns/${encodeURIComponent(id)}`),
-    api.get(`/api/campaigns/${encodeURIComponent(id)}/timeline`)]);
-  const rings = h("table", { "data-testid": "campaign-rings" },
-    h("thead", {}, h("tr", {}, ["ring", "share", "devices", "progress", "✓", "✗", "rolled back", "status"].map((c) => h("th", {}, c)))),
-    h("tbody", {}, st.rings_detail.map((r) => h("tr", { "data-testid": "campaign-ring", "data-ring": r.ring },
-      h("td", {}, r.name), h("td", {}, `${r.stage_pct}%`), h("td", {}, r.size), h("td", {}, bar(r.verified, r.failed, r.size, r.rolled_back)),
-      h("td", {}, r.verified), h("td", {}, r.failed), h("td", {}, r.rolled_back), h("td", {}, r.status)))));
-  const verdicts = h("ul", { "data-testid": "campaign-analyses" }, st.analyses.filter((a) => a.final || a.outcome !== "pending").slice(-8)
-    .map((a) => h("li", {}, `${fmtTime(a.ts)} · ring ${a.ring + 1} · ${a.outcome}: ${a.reasons.join("; ")}`)));
+async function detail(root, id, cache) {
+  const [st, tl] = await Promise.all([api.get(`/api/campaigns/${enc(id)}`), api.get(`/api/campaigns/${enc(id)}/timeline`)]);
+  if (!cache.preview || st.state === "created") cache.preview = await api.get(`/api/campaigns/${enc(id)}/preview`);
+  const pv = cache.preview;
+  const refresh = () => detail(root, id, cache);
+  const pause = st.state === "paused" || st.halt_reason
+    ? h("p", { class: st.state === "paused" ? "warn" : "error", role: "alert", "data-testid": "campaign-halt" },
+      `${st.state === "paused" ? "Paused" : "Stopped"}${st.halted_at ? ` at ${fmtTime(st.halted_at)}` : ""}: ${st.halt_reason || `by ${st.halted_by}`}`)
+    : null;
   root.replaceChildren(h("section", { class: "panel" },
     h("div", { class: "row spread" }, h("h2", {}, st.name, " ", stateBadge(st.state)), h("a", { href: "#/campaigns" }, "all campaigns")),
-    st.halt_reason ? h("p", { class: "error", role: "alert" }, st.halt_reason) : null,
-    (st.window_hold || []).length ? h("p", { class: "warn", role: "status" },
-      `held: change window closed for ${st.window_hold.join(", ")}; it goes on when the window opens`) : null,
+    pause,
+    (st.window_hold || []).length ? h("p", { class: "warn", role: "status", "data-testid": "campaign-window-hold" },
+      `held: change window closed for ${st.window_hold.join(", ")}; it goes on by itself when the window opens`) : null,
     st.error ? h("p", { class: "error" }, st.error) : null,
-    kv([["campaign", h("span", { class: "mono" }, st.id)], ["proposal", h("a", { href: `#/approvals/${encodeURIComponent(st.proposal.id)}` }, `${st.proposal.id} (${st.proposal.state})`)],
-      ["kind", st.kind], ["ring", `${st.ring + 1} of ${st.rings} (${st.ring_state})`],
-      ["rate", `batches of ${st.rate.batch_size}, ${st.rate.window} in flight`], ["promotion", st.spec.promotion.mode],
-      ["gate", `fail above ${(100 * st.spec.gate.failure_threshold).toFixed(1)}% after ${st.spec.gate.min_executed} executed → ${st.spec.gate.on_breach}`]]),
-    controls(st, () => detail(root, id)), rings, charts(tl), h("h3", {}, "Gate verdicts"), verdicts));
+    verdictPanel(st, pv), windowsPanel(st),
+    kv([["campaign", h("span", { class: "mono" }, st.id)], ["kind", st.kind], ["author", st.author],
+      ["ring", `${st.ring + 1} of ${st.rings} (${st.ring_state})`],
+      ["rate", `batches of ${st.rate.batch_size}, ${st.rate.window} in flight`],
+      ["promotion", st.spec.promotion.mode === "auto" ? `automatic, ${st.spec.promotion.pause_s} s after a passing analysis` : "manual (a person promotes each ring)"],
+      ["gate", `fail above ${(100 * st.spec.gate.failure_threshold).toFixed(1)}% after ${st.spec.gate.min_executed} executed → ${st.spec.gate.on_breach}`],
+      ["started", st.started_at ? fmtTime(st.started_at) : "-"], ["finished", st.finished_at ? fmtTime(st.finished_at) : "-"]]),
+    controls(st, refresh)),
+    h("section", { class: "panel" }, h("h3", {}, "Rings"), ringTimeline(st)),
+    st.state === "created" ? previewPanel(pv) : null,
+    h("section", { class: "panel" }, h("h3", {}, "Progress"), charts(tl)),
+    st.state !== "created" ? h("details", {}, h("summary", {}, "Preview as approved"), previewPanel(pv)) : null);
   return st;
+}
+
+// ------------------------------------------------------------------ create
+function parseValue(raw) {
+  const v = raw.trim();
+  if (v === "true" || v === "false") return v === "true";
+  if (/^-?\d+$/.test(v) && Math.abs(Number(v)) < 2 ** 53) return Number(v);
+  return v.replace(/^"(.*)"$/, "$1");
+}
+
+function parseChanges(text) {
+  const out = [], bad = [];
+  for (const line of text.split("\n").map((l) => l.trim()).filter(Boolean)) {
+    const i = line.indexOf("=");
+    if (i < 1) { bad.push(line); continue; }
+    out.push({ path: line.slice(0, i).trim(), value: parseValue(line.slice(i + 1)) });
+  }
+  return { out, bad };
+}
+
+const num = (v) => (v === "" || v === null || v === undefined ? undefined : Number(v));
+
+function field(label, input, hint) {
+  return h("label", { class: "field" }, h("span", {}, label), input, hint ? h("small", { class: "muted" }, hint) : null);
+}
+
+async function createForm(root) {
+  const facets = (await api.get("/api/campaigns/selection")).facets;
+  const pick = (name) => h("select", { name, "data-testid": `sel-${name}` }, h("option", { value: "" }, `any ${name}`),
+    Object.entries(facets[name] || {}).map(([v, n]) => h("option", { value: v }, `${v} (${n})`)));
+  const el = {
+    name: h("input", { name: "name", required: true, maxlength: 120, "data-testid": "c-name", placeholder: "e.g. hide-ssid-gb" }),
+    intent: h("input", { name: "intent", maxlength: 300, placeholder: "what and why, in one line" }),
+    model: pick("model"), firmware: pick("firmware"), region: pick("region"), vendor: pick("vendor"),
+    tags: h("input", { name: "tags", placeholder: "comma separated" }),
+    all: h("input", { type: "checkbox", name: "all_fleet", "data-testid": "c-all" }),
+    kindChange: h("input", { type: "radio", name: "kind", value: "change", checked: true }),
+    kindFw: h("input", { type: "radio", name: "kind", value: "firmware", "data-testid": "c-kind-firmware" }),
+    changes: h("textarea", { name: "changes", rows: 3, cols: 60, "data-testid": "c-changes", spellcheck: "false",
+      placeholder: "Device.WiFi.AccessPoint.1.SSIDAdvertisementEnabled = false" }),
+    fwUrl: h("input", { name: "fw_url", size: 60, placeholder: "https://firmware.example/…bin", "data-testid": "c-fw-url" }),
+    fwVersion: h("input", { name: "fw_version", placeholder: "target version", "data-testid": "c-fw-version" }),
+    canary: h("input", { type: "number", name: "canary_pct", min: 0.1, max: 50, step: "any", placeholder: "policy", "data-testid": "c-canary" }),
+    rings: h("input", { name: "rings", placeholder: "policy, e.g. 25, 100", "data-testid": "c-rings" }),
+    control: h("input", { type: "number", name: "control_pct", min: 0, max: 20, step: "any", value: 0 }),
+    threshold: h("input", { type: "number", name: "failure_threshold", min: 0, max: 100, step: "any", placeholder: "policy", "data-testid": "c-threshold" }),
+    minExec: h("input", { type: "number", name: "min_executed", min: 1, value: 20, "data-testid": "c-min-executed" }),
+    breach: h("select", { name: "on_breach" }, h("option", { value: "abort" }, "abort and roll back"), h("option", { value: "pause" }, "pause")),
+    promo: h("select", { name: "promotion", "data-testid": "c-promotion" }, h("option", { value: "manual" }, "manual: a person promotes each ring"),
+      h("option", { value: "auto" }, "automatic after a passing analysis")),
+    pauseS: h("input", { type: "number", name: "pause_s", min: 0, value: 60, "data-testid": "c-pause-s" }),
+    batch: h("input", { type: "number", name: "initial_batch", min: 1, value: 10 }),
+    maxBatch: h("input", { type: "number", name: "max_batch", min: 1, value: 200 }),
+    emergency: h("input", { type: "checkbox", name: "emergency", "data-testid": "c-emergency" }),
+  };
+  const count = h("strong", { "data-testid": "selection-count", "aria-live": "polite" }, "…");
+  const error = h("div", { class: "error", role: "alert", "data-testid": "create-error" });
+  let seq = 0;
+  const recount = async () => {
+    const my = ++seq;
+    try {
+      const r = await api.get("/api/campaigns/selection", { model: el.model.value, firmware: el.firmware.value,
+        region: el.region.value, vendor: el.vendor.value, tag: el.tags.value.split(",").map((x) => x.trim()).filter(Boolean) });
+      if (my !== seq) return;
+      count.textContent = `${r.devices} of ${r.fleet} devices match`;
+      count.dataset.devices = r.devices;
+      count.title = r.whole_fleet ? "the whole fleet: tick 'whole fleet' to confirm" : r.target;
+      count.className = r.devices === 0 || (r.whole_fleet && !el.all.checked) ? "warn" : "";
+      if (r.whole_fleet && !el.all.checked) count.textContent += " — the whole fleet; tick “whole fleet” to confirm";
+    } catch (e) { count.textContent = e.message; }
+  };
+  const fwBox = h("div", { class: "row", hidden: true }, field("firmware image URL", el.fwUrl), field("version", el.fwVersion));
+  const chBox = h("div", {}, field("parameter changes, one per line: PATH = VALUE", el.changes, "true/false and whole numbers are typed; anything else is a string"));
+  const kindSwitch = () => { const fw = el.kindFw.checked; fwBox.hidden = !fw; chBox.hidden = fw; };
+  for (const k of ["model", "firmware", "region", "vendor", "all"]) el[k].addEventListener("change", recount);
+  el.tags.addEventListener("input", recount);
+  el.kindChange.addEventListener("change", kindSwitch);
+  el.kindFw.addEventListener("change", kindSwitch);
+
+  const submit = async (e) => {
+    e.preventDefault();
+    error.textContent = "";
+    const body = { name: el.name.value.trim(), intent: el.intent.value.trim(),
+      target: { model: el.model.value || undefined, firmware: el.firmware.value || undefined, region: el.region.value || undefined,
+        vendor: el.vendor.value || undefined, tags: el.tags.value.split(",").map((x) => x.trim()).filter(Boolean), all_fleet: el.all.checked },
+      control_pct: num(el.control.value) ?? 0, emergency: el.emergency.checked,
+      gate: { min_executed: num(el.minExec.value), on_breach: el.breach.value },
+      promotion: { mode: el.promo.value, pause_s: num(el.pauseS.value) ?? 60 },
+      rate: { initial_batch: num(el.batch.value), max_batch: num(el.maxBatch.value) } };
+    if (el.kindFw.checked) body.firmware = { url: el.fwUrl.value.trim(), version: el.fwVersion.value.trim() };
+    else {
+      const { out, bad } = parseChanges(el.changes.value);
+      if (bad.length || !out.length) { error.textContent = bad.length ? `not PATH = VALUE: ${bad.join(" | ")}` : "give at least one change"; return; }
+      body.changes = out;
+    }
+    if (num(el.canary.value) !== undefined) body.canary_pct = num(el.canary.value);
+    if (el.rings.value.trim()) body.rings = el.rings.value.split(",").map((x) => Number(x.trim()));
+    if (num(el.threshold.value) !== undefined) body.gate.failure_threshold = num(el.threshold.value) / 100;
+    const btn = e.submitter || form.querySelector("button[type=submit]");
+    btn.disabled = true; btn.textContent = "previewing and asking policy…";
+    try {
+      const st = await api.post("/api/campaigns", body);
+      toast(`campaign ${st.name} created: ${st.proposal.state.replaceAll("_", " ")}`, st.proposal.state === "denied" ? "bad" : "ok");
+      location.hash = `#/campaigns/${enc(st.id)}`;
+    } catch (err) {
+      error.textContent = err.message;
+      btn.disabled = false; btn.textContent = "Create and preview";
+    }
+  };
+  const form = h("form", { class: "stack", "data-testid": "campaign-form", onsubmit: submit },
+    h("div", { class: "row" }, field("name", el.name), field("intent", el.intent)),
+    h("fieldset", {}, h("legend", {}, "Which devices"),
+      h("div", { class: "row" }, field("model", el.model), field("firmware", el.firmware), field("region", el.region),
+        field("vendor", el.vendor), field("tags", el.tags), h("label", {}, el.all, " whole fleet (confirm)")), h("p", {}, count)),
+    h("fieldset", {}, h("legend", {}, "What"),
+      h("div", { class: "row" }, h("label", {}, el.kindChange, " parameter change"), h("label", {}, el.kindFw, " firmware")), chBox, fwBox),
+    h("fieldset", {}, h("legend", {}, "Rings and gate"),
+      h("div", { class: "row" }, field("canary %", el.canary, "blank: policy's plan"), field("rings (cumulative %)", el.rings, "blank: policy's plan"),
+        field("control group %", el.control), field("fail above %", el.threshold, "blank: policy's limit"),
+        field("after executed", el.minExec), field("on breach", el.breach))),
+    h("fieldset", {}, h("legend", {}, "Schedule"),
+      h("div", { class: "row" }, field("promotion", el.promo), field("pause before widening (s)", el.pauseS),
+        field("first batch", el.batch), field("largest batch", el.maxBatch)),
+      h("p", { class: "small muted" }, "Fleet changes run inside each region's change window: a campaign approved inside it holds new batches while a window is closed and goes on when it opens."),
+      h("label", {}, el.emergency, " emergency: run outside the change window (policy asks a senior approver to sign)")),
+    error,
+    h("div", { class: "row" }, h("button", { type: "submit", class: "primary", "data-testid": "campaign-create" }, "Create and preview"),
+      h("a", { href: "#/campaigns" }, "cancel")));
+  root.replaceChildren(h("section", { class: "panel" }, h("h2", {}, "New campaign"),
+    h("p", { class: "small muted" }, "Creating runs the lifecycle's gates on one staged proposal: validate, a fleet preview and one policy decision per class. An approver then approves the proposal; you start the campaign."),
+    form));
+  recount();
+  el.name.focus();
 }
 
 async function list(root) {
   const res = await api.get("/api/campaigns");
-  root.replaceChildren(h("section", { class: "panel" }, h("h2", {}, "Campaigns"),
+  root.replaceChildren(h("section", { class: "panel" },
+    h("div", { class: "row spread" }, h("h2", {}, "Campaigns"), h("button", { type: "button", class: "primary", "data-testid": "campaign-new",
+      onclick: () => { location.hash = "#/campaigns/new"; } }, "New campaign")),
     res.items.length ? h("table", { "data-testid": "campaign-list" },
       h("thead", {}, h("tr", {}, ["name", "state", "kind", "ring", "devices", "note"].map((c) => h("th", {}, c)))),
       h("tbody", {}, res.items.map((c) => h("tr", {},
-        h("td", {}, h("a", { href: `#/campaigns/${encodeURIComponent(c.id)}` }, c.name)), h("td", {}, stateBadge(c.state)),
+        h("td", {}, h("a", { href: `#/campaigns/${enc(c.id)}` }, c.name)), h("td", {}, stateBadge(c.state)),
         h("td", {}, c.kind), h("td", {}, `${c.ring + 1}/${c.rings}`), h("td", {}, c.devices), h("td", { class: "small" }, c.halt_reason || c.error || "")))))
-      : h("p", { class: "empty" }, "no campaigns yet: `gateward campaign create` defines one")));
+      : h("p", { class: "empty" }, "no campaigns yet: “New campaign” defines one (or `gateward campaign create`)")));
 }
 
 // The view contract of the console: render into root, return a cleanup function.
 export async function campaignsView(root, { arg } = {}) {
   root.replaceChildren(loading());
+  ui.editing = false;
+  if (arg === "new") {
+    try { await createForm(root); } catch (e) { root.replaceChildren(h("p", { class: "error" }, e.message)); }
+    return () => {};
+  }
   let timer = null;
+  const cache = {};
   const render = async () => {
+    if (ui.editing) return;
     try {
       if (arg) {
-        const st = await detail(root, arg);
+        const st = await detail(root, arg, cache);
         if (st.terminal && timer) { clearInterval(timer); timer = null; }
       } else {
         await list(root);
@@ -163,5 +446,5 @@ export async function campaignsView(root, { arg } = {}) {
   };
   await render();
   timer = setInterval(render, 3000);
-  return () => { if (timer) clearInterval(timer); };
+  return () => { if (timer) clearInterval(timer); ui.editing = false; };
 }

@@ -28,6 +28,8 @@ async function act(path, body, done) {
   done();
 }
 
+let lastDetect = ""; // the last "detect now" result, kept across the 5 s re-render
+
 function summary(st, conflicts, refresh) {
   const counts = Object.entries(st.cases).sort().map(([k, v]) => h("span", { class: "badge", "data-testid": `count-${k}` }, `${k} ${v}`));
   const problems = st.problems.length ? h("table", { "data-testid": "remediation-problems" },
@@ -48,8 +50,20 @@ function summary(st, conflicts, refresh) {
     ? h("ul", { "data-testid": "profile-conflicts", class: "error" }, conflicts.pairs.map((c) => h("li", {}, `${c.a} v${c.a_version} vs ${c.b} v${c.b_version}: ${c.text}`)),
       conflicts.fleet.map((f) => h("li", {}, `${f.devices} device(s) ${f.vendor} ${f.model} ${f.region} ${f.service} held back from provisioning`)))
     : h("p", { class: "small", "data-testid": "profile-conflicts-none" }, "provisioning profiles: no conflicts");
+  const detectNow = h("button", { "data-testid": "detect-now", title: "run every detector rule over the fleet now (they also run on a schedule in `gateward run`)",
+    onclick: async (e) => {
+      e.target.disabled = true;
+      try {
+        const r = await api.post("/api/remediation/detect", {});
+        const text = `detectors ran: ${r.detections} detection(s) on ${r.devices} device(s); ${r.opened} case(s) opened, ${r.duplicates} already open`;
+        lastDetect = `${text} (${new Date().toLocaleTimeString()})`;
+        toast(text);
+      } catch (err) { toast(err.message, "bad"); }
+      e.target.disabled = false;
+      refresh();
+    } }, "Detect now");
   return h("section", { class: "panel" },
-    h("h2", {}, "Remediation"),
+    h("div", { class: "row spread" }, h("h2", {}, "Remediation"), h("div", { class: "row" }, h("span", { class: "small muted", "data-testid": "detect-result" }, lastDetect), detectNow)),
     h("div", { class: "row wrap" }, counts, h("span", { class: "badge" }, `queue depth ${st.queue_depth}`),
       h("span", { class: "badge" }, `global tokens ${st.global_tokens ?? "-"}`)),
     problems, conflictList);

@@ -292,6 +292,8 @@ class UspSource:
             ztp = "factory_reset" if cause in FACTORY_RESET_CAUSES else None
             self._q.put(Signal("bootstrap" if ztp else "boot", ts, identity=ident, data=data, ztp=ztp, source="usp",
                                key=key))
+        elif event.kind == "connect":  # a first contact too: a factory-fresh real agent sends nothing else
+            self._q.put(Signal("connect", ts, identity=ident, data=data, source="usp"))
         elif event.kind == "value_change":
             if "value" in data:
                 data["value"] = mask_value(str(data.get("path", "")), data["value"])

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from core.errors import Invalid, NotFound
@@ -299,11 +299,24 @@ def proposal_to_row(p: Proposal) -> ProposalRow:
     )
 
 
+_STMT: dict[str, Any] = {}
+
+
+def _stmt(name: str, build: Any) -> Any:
+    """A read statement built once with bound parameters. Building (and cache-keying) a ``select``
+    per call cost about as much as running it on the hot paths: the lifecycle reads its proposal
+    row ten times per submit, the API reads its latest decision twice per answer (issue 15)."""
+    stmt = _STMT.get(name)
+    if stmt is None:
+        stmt = _STMT[name] = build()
+    return stmt
+
+
 def get_proposal_row(s: Session, pid: str, *, for_update: bool = False) -> ProposalRow:
-    stmt = select(ProposalRow).where(ProposalRow.id == pid)
-    if for_update and s.bind is not None and s.bind.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    row = s.scalar(stmt)
+    lock = for_update and s.bind is not None and s.bind.dialect.name == "postgresql"
+    plain = _stmt("proposal", lambda: select(ProposalRow).where(ProposalRow.id == bindparam("pid")))
+    stmt = _stmt("proposal_for_update", plain.with_for_update) if lock else plain
+    row = s.scalar(stmt, {"pid": pid})
     if row is None:
         raise NotFound(f"unknown proposal {pid!r}; list proposals with `gateward proposals`")
     return row
@@ -379,11 +392,16 @@ def decision_from_row(row: PolicyDecisionRow) -> DecisionRecord:
     )
 
 
-def latest_decision(s: Session, pid: str, *, include_dry_run: bool = False) -> PolicyDecisionRow | None:
-    stmt = select(PolicyDecisionRow).where(PolicyDecisionRow.proposal_id == pid)
+def _latest_decision_stmt(include_dry_run: bool) -> Any:
+    stmt = select(PolicyDecisionRow).where(PolicyDecisionRow.proposal_id == bindparam("pid"))
     if not include_dry_run:
         stmt = stmt.where(PolicyDecisionRow.dry_run.is_(False))
-    return s.scalar(stmt.order_by(PolicyDecisionRow.created_at.desc(), PolicyDecisionRow.id.desc()).limit(1))
+    return stmt.order_by(PolicyDecisionRow.created_at.desc(), PolicyDecisionRow.id.desc()).limit(1)
+
+
+def latest_decision(s: Session, pid: str, *, include_dry_run: bool = False) -> PolicyDecisionRow | None:
+    stmt = _stmt(f"latest_decision:{include_dry_run}", lambda: _latest_decision_stmt(include_dry_run))
+    return s.scalar(stmt, {"pid": pid})
 
 
 def approvals_for(s: Session, pid: str) -> list[Approval]:

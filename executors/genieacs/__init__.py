@@ -38,6 +38,7 @@ def factory(settings: Any = None) -> GenieAcsExecutor:
         online_factor=own.online_factor,
         reboot_timeout_s=own.reboot_timeout_s,
         reuse_read_s=own.reuse_read_s,
+        backup_reuse_s=own.backup_reuse_s,
         cr_memory_s=own.cr_memory_s,
         inform_wait_s=own.inform_wait_s,
         verify=verify,

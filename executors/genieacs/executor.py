@@ -74,6 +74,7 @@ from core.datamodel.registry import get_registry
 from core.models import Change, Device, Root, Scalar
 from executors.base import (
     ApplyResult,
+    BackupRead,
     DeviceOffline,
     Discovery,
     Executor,
@@ -166,6 +167,19 @@ class _Fresh:
     mark: datetime
     last_inform: datetime | None
     at: float
+    wall_start: float = 0.0  # adapter wall clock before the read task was posted
+    wall_end: float = 0.0  # adapter wall clock once the read was accepted
+
+
+@dataclass
+class _BackupAsk:
+    """A backup read that may be answered from this proposal's preview read (``read_for_backup``):
+    the read must have begun at or after ``not_before`` (wall clock) and be at most ``max_age_s``
+    old. ``used`` is set to the read that answered it."""
+
+    not_before: float
+    max_age_s: float
+    used: _Fresh | None = None
 
 
 WAITING_FOR_INFORM = "waiting for the device's next inform"
@@ -214,6 +228,7 @@ class GenieAcsExecutor(Executor):
         online_factor: float = 2.0,
         reboot_timeout_s: float = 180.0,
         reuse_read_s: float = 30.0,
+        backup_reuse_s: float = 120.0,
         read_attempts: int = 3,
         cr_memory_s: float = 300.0,
         inform_wait_s: float = 0.0,
@@ -234,6 +249,7 @@ class GenieAcsExecutor(Executor):
         self.online_factor = online_factor
         self.reboot_timeout_s = reboot_timeout_s
         self.reuse_read_s = reuse_read_s
+        self.backup_reuse_s = backup_reuse_s
         self.read_attempts = max(1, read_attempts)
         self.cr_memory_s = cr_memory_s
         self.inform_wait_s = inform_wait_s
@@ -241,6 +257,8 @@ class GenieAcsExecutor(Executor):
         self._fresh: dict[str, _Fresh] = {}
         self._reach: dict[str, _Reach] = {}
         self._touched: dict[str, float] = {}  # gid -> adapter time when a task of ours last ended
+        self._posted: dict[str, float] = {}  # gid -> adapter time when a task of ours was last posted
+        self._ran: dict[str, bool] = {}  # gid -> whether that task ran in a session (its _lastInform)
 
     def with_timeout(self, timeout_s: float) -> GenieAcsExecutor:
         """The same NBI (shared client) with a different wait for the CPE's session."""
@@ -252,6 +270,7 @@ class GenieAcsExecutor(Executor):
             online_factor=self.online_factor,
             reboot_timeout_s=self.reboot_timeout_s,
             reuse_read_s=self.reuse_read_s,
+            backup_reuse_s=self.backup_reuse_s,
             read_attempts=self.read_attempts,
             cr_memory_s=self.cr_memory_s,
             inform_wait_s=self.inform_wait_s,
@@ -325,6 +344,8 @@ class GenieAcsExecutor(Executor):
         nat = self._behind_nat(gid)
         if nat:  # a stranded task must expire when we stop waiting, never land later
             task = {**task, "expiry": round(min(float(task.get("expiry", self.inform_wait_s)), self.inform_wait_s), 3)}
+        self._posted[gid] = time.time()
+        self._ran[gid] = False
         try:
             out: TaskOutcome = self.client.post_task(
                 gid, task, connection_request=not nat, timeout_s=self.timeout_s,
@@ -344,6 +365,7 @@ class GenieAcsExecutor(Executor):
         finally:
             self._touched[gid] = time.time()
         kind = out.kind
+        self._ran[gid] = kind in ("done", "faulted")
         if kind == "connection_failed":
             self._reach[gid] = _Reach(False, out.reason, time.monotonic(), time.time())
         elif kind in ("done", "faulted"):
@@ -360,12 +382,16 @@ class GenieAcsExecutor(Executor):
         withdrawn = self._withdraw(gid, out.task_id)
         if kind == "connection_failed":
             if out.reason == REASON_OFFLINE:
-                raise DeviceOffline(device.id, f"device is offline (GenieACS: {out.reason!r}); {withdrawn}")
-            raise DeviceOffline(
-                device.id,
-                f"connection request failed (GenieACS: {out.reason!r}): the device informs but cannot be reached now "
-                f"(NAT/CGNAT?); {withdrawn}; try again after its next inform",
-            )
+                err = DeviceOffline(device.id, f"device is offline (GenieACS: {out.reason!r}); {withdrawn}")
+            else:
+                err = DeviceOffline(
+                    device.id,
+                    f"connection request failed (GenieACS: {out.reason!r}): the device informs but cannot be reached "
+                    f"now (NAT/CGNAT?); {withdrawn}; try again after its next inform",
+                )
+            # the task was still queued when we deleted it: it never ran, nothing reached the device
+            err.nothing_sent = withdrawn.endswith("was withdrawn")
+            raise err
         raise Timeout(
             device.id,
             f"the device did not run the {what} task within {self.timeout_s:g}s "
@@ -455,24 +481,83 @@ class GenieAcsExecutor(Executor):
             self._run(device, gid, task)
 
     def _wait_interval(self, gid: str) -> None:
-        """Sleep until the refresh interval of our last task on ``gid`` is over: a read inside it
-        would be answered from GenieACS's cache (GenieACS's clock assumed close to ours; the
-        ``_timestamp`` check catches it when not)."""
+        """Sleep until the refresh interval of our last task's session on ``gid`` is over: a read
+        inside it would be answered from GenieACS's cache (GenieACS's clock assumed close to ours;
+        the ``_timestamp`` check catches it when not).
+
+        GenieACS compares the read's session with the values' ``_timestamp`` — the *start* of the
+        session that last read or wrote them, which is the device's ``_lastInform`` — not with when
+        the NBI answered us (GenieACS polls task completion every 500 ms, so its answer can come a
+        good part of a second after the session). So the wait is from ``_lastInform`` when it is
+        plausibly our task's session (between our post and its answer), else from the answer."""
         last = self._touched.get(gid)
-        if last is not None:
-            time.sleep(max(0.0, next_boundary(last, gid) - time.time() + 0.005))
+        if last is None:
+            return
+        until = next_boundary(last, gid)
+        if until - time.time() > 0.02 and self._ran.get(gid):
+            started = self._session_start(gid)
+            posted = self._posted.get(gid, last)
+            if started is not None and posted - 0.25 <= started <= last:
+                until = next_boundary(started, gid)
+        time.sleep(max(0.0, until - time.time() + 0.005))
+
+    def _session_start(self, gid: str) -> float | None:
+        """The device's ``_lastInform`` (the start of its last session), or ``None`` if unknown."""
+        try:
+            raw = self.client.device(gid, ["_lastInform"])
+            when = DeviceDoc.parse(raw).last_inform if raw is not None else None
+        except (NbiError, ValueError):
+            return None
+        return when.timestamp() if when is not None else None
 
     def _fresh_doc(
-        self, device: Device, gid: str, names: Sequence[str], projection: Sequence[str] | None
+        self,
+        device: Device,
+        gid: str,
+        names: Sequence[str],
+        projection: Sequence[str] | None,
+        backup: _BackupAsk | None = None,
     ) -> DeviceDoc:
         """Refresh ``names`` from the CPE and return the document, accepting it only when every
         value under ``names`` was refreshed after the task was queued (``_timestamp`` later than
-        the task's ``timestamp``); a read answered from the cache is retried after the boundary."""
+        the task's ``timestamp``); a read answered from the cache is retried after the boundary.
+        A backup read (``backup``) is answered from the preview's read when that provably still
+        holds what the device has (:meth:`_preview_doc`)."""
         names = [n.rstrip(".") for n in names]
         proj = None if projection is None else [*projection, "_lastInform"]
+        if backup is not None:
+            kept = self._preview_doc(gid, names, proj, backup)
+            if kept is not None:
+                return kept
+        carried = self._carried(gid, names)
+        if carried:
+            try:
+                return self._fresh_read(device, gid, [*names, *carried], None if proj is None else [*proj, *carried])
+            except InvalidParameterName:
+                self._fresh.pop(gid, None)  # a carried name is gone from the device: read just what was asked
+        return self._fresh_read(device, gid, names, proj)
+
+    def _carried(self, gid: str, names: Sequence[str]) -> list[str]:
+        """The names of the last fresh read of ``gid`` that ``names`` do not cover, when that read is
+        recent enough to serve a backup (``backup_reuse_s``) and the union stays one small task.
+
+        Why: a preview reads the change's paths and then, e.g., a radio's PossibleChannels; without
+        this the second read would replace the first as "the fresh read" and the backup could not be
+        answered from it. Read again in the same session, the union is one read of the device —
+        nothing is pieced together from reads with other sessions between them."""
+        seen = self._fresh.get(gid)
+        if seen is None or self.backup_reuse_s <= 0 or time.monotonic() - seen.at > self.backup_reuse_s:
+            return []
+        extra = [n for n in seen.names if not _covers(names, n)]
+        return extra if len(names) + len(extra) <= SPV_LIMIT else []
+
+    def _fresh_read(
+        self, device: Device, gid: str, names: list[str], proj: list[str] | None
+    ) -> DeviceDoc:
         stale: list[str] = []
         for _ in range(self.read_attempts):
             self._wait_interval(gid)
+            started = time.time()
             task = T.get_values(names, expiry_s=self.task_expiry_s, unique_key=_once("get"))
             out = self._run(device, gid, task)
             mark = parse_time(out.task.get("timestamp"))
@@ -484,7 +569,7 @@ class GenieAcsExecutor(Executor):
                 if _covers(names, p) and (leaf.timestamp is None or leaf.timestamp <= mark)
             ]
             if not stale:
-                self._fresh[gid] = _Fresh(tuple(names), mark, doc.last_inform, time.monotonic())
+                self._fresh[gid] = _Fresh(tuple(names), mark, doc.last_inform, time.monotonic(), started, time.time())
                 return doc
         raise Timeout(
             device.id,
@@ -516,9 +601,70 @@ class GenieAcsExecutor(Executor):
             return None
         return doc
 
+    def _preview_doc(
+        self, gid: str, names: Sequence[str], projection: Sequence[str] | None, ask: _BackupAsk
+    ) -> DeviceDoc | None:
+        """The cached document as the backup, only when the preview's read provably still holds what
+        the device has: that read began after ``ask.not_before`` (this proposal's preview), is at most
+        ``ask.max_age_s`` old, covers ``names``; no task of ours ran since; GenieACS has no task
+        queued for the device; no session happened since (``_lastInform`` unchanged — every CWMP
+        session starts with an Inform); and every value still carries a ``_timestamp`` from the CPE
+        later than that read's task. Anything else (or any NBI trouble) → ``None``: read the device."""
+        seen = self._fresh.get(gid)
+        if (
+            seen is None
+            or seen.wall_start < ask.not_before
+            or time.monotonic() - seen.at > ask.max_age_s
+            or self._touched.get(gid, 0.0) > seen.wall_end
+            or not all(_covers(seen.names, n) for n in names)
+        ):
+            return None
+        try:
+            if self.client.tasks({"device": gid}):
+                return None  # something is waiting to run on the device (ours or anyone's)
+            raw = self.client.device(gid, projection)
+            doc = DeviceDoc.parse(raw) if raw is not None else None
+        except (NbiError, ValueError):
+            return None
+        if doc is None or doc.last_inform is None or doc.last_inform != seen.last_inform:
+            return None
+        covered = [leaf for p, leaf in doc.params.items() if _covers(names, p)]
+        if not covered or any(leaf.timestamp is None or leaf.timestamp <= seen.mark for leaf in covered):
+            return None
+        ask.used = seen
+        return doc
 
     # ------------------------------------------------------------------ reading
+    def read_for_backup(
+        self, device: Device, paths: Sequence[str], *, not_before: datetime | None = None
+    ) -> BackupRead:
+        """The backup read. With ``not_before`` (this proposal's preview began reading then) and
+        ``backup_reuse_s`` > 0 it may be answered from the preview's read of the device — one task
+        and one refresh-interval wait less per change — when :meth:`_preview_doc` can prove nothing
+        touched the device since; otherwise it reads the device as :meth:`read` does."""
+        if not_before is None or self.backup_reuse_s <= 0 or self.inform_wait_s > 0:
+            # with NAT queuing on, the backup's own queued read is the probe that the device informs: a
+            # Set queued for an inform that never comes ends in a "may have landed" Timeout instead
+            return BackupRead(values=self.read(device, paths))
+        ask = _BackupAsk(not_before=not_before.timestamp(), max_age_s=self.backup_reuse_s)
+        values = self._read(device, paths, ask)
+        if ask.used is None:
+            return BackupRead(values=values)
+        age = time.monotonic() - ask.used.at
+        return BackupRead(
+            values=values,
+            source="preview",
+            detail=(
+                f"preview read at {ask.used.mark.isoformat()} (GenieACS clock), {age:.1f}s before the backup; device "
+                f"untouched since (no session: _lastInform {_iso(ask.used.last_inform)}; no queued task; every value's "
+                "_timestamp from that read)"
+            ),
+        )
+
     def read(self, device: Device, paths: Sequence[str]) -> dict[str, ParamValue]:
+        return self._read(device, paths, None)
+
+    def _read(self, device: Device, paths: Sequence[str], backup: _BackupAsk | None) -> dict[str, ParamValue]:
         gid = self._gid(device)
         for p in paths:
             try:
@@ -526,9 +672,9 @@ class GenieAcsExecutor(Executor):
             except T.InvalidTask as exc:
                 raise InvalidParameterName(device.id, str(exc), per_parameter={p: (9005, str(exc))}) from None
         if device.root is Root.IGD:
-            return self._read_tr098(device, gid, paths)
+            return self._read_tr098(device, gid, paths, backup)
         names = [p.rstrip(".") for p in paths]
-        doc = self._fresh_doc(device, gid, names, names)
+        doc = self._fresh_doc(device, gid, names, names, backup)
         out: dict[str, ParamValue] = {}
         bad: dict[str, tuple[int, str]] = {}
         for path in paths:
@@ -564,7 +710,9 @@ class GenieAcsExecutor(Executor):
         imap = instance_map_from_params(params, vendor=device.vendor, model=device.model)
         return params, imap, tr181_view(params, imap)
 
-    def _read_tr098(self, device: Device, gid: str, paths: Sequence[str]) -> dict[str, ParamValue]:
+    def _read_tr098(
+        self, device: Device, gid: str, paths: Sequence[str], backup: _BackupAsk | None = None
+    ) -> dict[str, ParamValue]:
         cached = self._doc(device, gid, TR098_SUBTREES)
         if not any(p.startswith(f"{_IGD}LANDevice.") for p in cached.values()):
             # GenieACS 1.2 knows a newly registered device from its Inform (names at most, no values):
@@ -585,7 +733,7 @@ class GenieAcsExecutor(Executor):
                     natives += to_device_paths(path, imap)
             targets.update(_parent(n) if n.startswith(_IGD + "LANDevice.") else n for n in natives)
         wanted = sorted(_collapse(targets))
-        doc = self._fresh_doc(device, gid, wanted, TR098_SUBTREES) if wanted else cached
+        doc = self._fresh_doc(device, gid, wanted, TR098_SUBTREES, backup) if wanted else cached
         _, imap, view = self._tr098_state(device, doc)
         out: dict[str, ParamValue] = {}
         bad: dict[str, tuple[int, str]] = {}
@@ -1007,6 +1155,10 @@ def _collapse(paths: set[str]) -> set[str]:
         if not any(p == k or p.startswith(k + ".") for k in kept):
             kept.append(p)
     return set(kept)
+
+
+def _iso(when: datetime | None) -> str:
+    return when.isoformat() if when is not None else "unknown"
 
 
 def _ago(age: float | None) -> str:

@@ -28,6 +28,9 @@ class GenieAcsSettings(BaseSettings):
     online_factor: float = Field(default=2.0, gt=0, description="online while the last inform is within N intervals")
     reboot_timeout_s: float = Field(default=180.0, gt=0, description="wait this long for _lastBoot to move")
     reuse_read_s: float = Field(default=30.0, ge=0, description="reuse a fresh read when no session happened since")
+    backup_reuse_s: float = Field(
+        default=120.0, ge=0, description="a backup may reuse the preview's read this long if untouched (0: off)"
+    )
     cr_memory_s: float = Field(default=300.0, gt=0, description="remember a failed connection request this long")
     inform_wait_s: float = Field(
         default=0.0, ge=0, description="queue tasks of a NAT'd device for its next inform and wait this long (0: off)"

@@ -127,6 +127,19 @@ class AgentInfo:
     product_class: str
     dm: SupportedDM
     subscriptions: set[str] = field(default_factory=set)
+    serial: str = ""
+
+    def is_device(self, device: Device) -> bool:
+        """Whether the agent's DeviceInfo names ``device``: its ``OUI-ProductClass-Serial`` id, or —
+        for a device registered from its endpoint ID alone (a pending agent accepted before anything
+        reported its product class, as with the OB-USP-Agent, whose Boot! carries none) — the same
+        OUI and serial, and the same product class where the inventory knows one."""
+        if self.device_id == device.id:
+            return True
+        if not (device.oui and device.serial and self.serial):
+            return False
+        return (device.oui.upper() == self.oui.upper() and device.serial == self.serial
+                and (not device.product_class or device.product_class == self.product_class))
 
     @property
     def key_path(self) -> str | None:
@@ -383,7 +396,7 @@ class UspExecutor(Executor):
         if info is None:
             info = await self._learn(device, ep)
             self._maybe_subscribe(ep)
-        if info.device_id != device.id:
+        if not info.is_device(device):
             raise UnknownDevice(device.id, f"USP agent {ep} is device {info.device_id}, not {device.id}")
         return info
 
@@ -412,7 +425,7 @@ class UspExecutor(Executor):
             except UspError as exc:
                 raise typed_fault(device.id, exc, doing="GetSupportedDM") from None
             self._dm_cache[key] = sdm
-        info = AgentInfo(ep, f"{oui}-{pc}-{serial}", root, firmware, oui, pc, sdm)
+        info = AgentInfo(ep, f"{oui}-{pc}-{serial}", root, firmware, oui, pc, sdm, serial=serial)
         self._info[ep] = info
         return info
 

@@ -26,7 +26,10 @@ def rt(world: Any) -> Any:
 @pytest.fixture
 def device(world: Any) -> Iterator[Callable[[str, int], str]]:
     """``device(condition, index)`` → a device id whose twin state is restored after the test."""
+    from core.models import utcnow
+
     taken: dict[str, Any] = {}
+    started = utcnow()
 
     def pick(condition: str, index: int = 0) -> str:
         dev = world.conditions[condition][index]
@@ -46,6 +49,23 @@ def device(world: Any) -> Iterator[Callable[[str, int], str]]:
             rt.lifecycle.cancel(p.id, get_actor(rt.store, p.author), reason="test cleanup")
     for dev, snap in taken.items():
         world.restore(dev, snap)
+    _forget_history(rt, list(taken), started)
+
+
+def _forget_history(rt: Any, devices: list[str], since: Any) -> None:
+    """Isolation between tests that share the session's world: proposals a test made stay in the
+    store, but leave the devices' history, so a later test on the same device is not seen as a
+    repeat of this one (the planner escalates a fix applied twice in a week) — as evals do."""
+    from sqlalchemy import delete, select
+
+    from core.store.schema import ProposalDeviceRow, ProposalRow
+
+    if not devices:
+        return
+    with rt.store.write() as s:
+        mine = select(ProposalRow.id).where(ProposalRow.created_at >= since)
+        s.execute(delete(ProposalDeviceRow).where(ProposalDeviceRow.device_id.in_(devices),
+                                                  ProposalDeviceRow.proposal_id.in_(mine)))
 
 
 @pytest.fixture

@@ -86,8 +86,9 @@ def test_model_driven_dfs_fix_with_untrusted_data_and_usage(rt: Any, llm_svc: An
     tid = llm_svc.start(dev, alice)
     events = run_turn(llm_svc, tid, 'Flat 4B: Wi-Fi dies every evening. My password is "hunter2-secret!"', alice)
     assert next(e for e in events if e.kind == "proposal").data["state"] == "approved"
-    assert [e.data["name"] for e in events if e.kind == "tool"][:4] == ["device_summary", "topology",
-                                                                       "wifi_neighbors", "history"]
+    # The model starts from the same evidence bundle as the playbooks, then reads what it asks for.
+    tools = [e.data["name"] for e in events if e.kind == "tool"]
+    assert tools[:2] == ["device_summary", "topology"] and tools[-3:-1] == ["wifi_neighbors", "history"]
     # What the model saw: the hostile SSID only inside untrusted blocks, no raw MACs, no secret.
     seen = json.dumps([r["messages"] for r in server.requests])
     seen_text = seen.encode().decode("unicode_escape")
@@ -132,8 +133,11 @@ def test_self_check_rejects_a_hallucinated_path_and_an_illegal_channel(
     ])
     tid = llm_svc.start(dev, alice)
     events = run_turn(llm_svc, tid, "wifi dies every evening", alice)
+    # The made-up path is refused inside the model loop (issue 13); the illegal channel by the self-check.
+    unknown = [e.text for e in events if e.data.get("problem") == "unknown_path"]
+    assert len(unknown) == 1 and "Device.WiFi.Radio.2.ChannelNumber" in unknown[0]
     refusals = [e.text for e in events if e.data.get("problem") == "self_check"]
-    assert len(refusals) == 2 and "unknown parameter" in refusals[0] and "not permitted" in refusals[1]
+    assert len(refusals) == 1 and "not permitted" in refusals[0]
     prop = next(e for e in events if e.kind == "proposal")
     assert prop.data["changes"] == [{"path": "Device.WiFi.Radio.2.Channel", "value": 40, "type": "unsignedInt"}]
     feedback = [m for m in server.requests[-1]["messages"] if m["role"] == "tool"]

@@ -44,7 +44,10 @@ def test_offline_planner_over_every_scenario(tmp_path: Path) -> None:
 def test_llm_planner_against_the_scripted_endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     scripted = [s for s in load_scenarios() if s.llm]
-    summary, output = _run(["eval", "--scenarios", "evals/scenarios", "--planner", "llm", "--k", "2"])
+    # Scripted answers are a replay of the model path, labelled so and never reported as a model score.
+    summary, output = _run(["eval", "--scenarios", "evals/scenarios", "--planner", "replay", "--k", "2"])
+    assert summary["planner"] == "replay" and summary["model_score"] is False and "not a model score" in output
+    assert summary["turn_p50_s"] > 0  # type: ignore[operator]
     assert summary["scenarios"] == len(scripted) and summary["runs"] == 2 * len(scripted)
     assert summary["skipped"] == len(load_scenarios()) - len(scripted)
     assert summary["pass_1"] == 1.0 and summary["pass_k"] == 1.0, output
@@ -61,3 +64,40 @@ def test_eval_refuses_bad_arguments(tmp_path: Path) -> None:
     bad.write_text("id: nope\n")
     res = CliRunner().invoke(app, ["eval", "--scenarios", str(bad)])
     assert res.exit_code == 2 and "s.yaml" in res.output
+
+
+def test_eval_llm_without_an_endpoint_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before issue 13 this silently replayed scripts and reported them as the model's score."""
+    from core.errors import Invalid
+    from gateward.cli import app
+    from gateward.cli_brain import run_suite
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    res = CliRunner().invoke(app, ["eval", "--planner", "llm", "--only", "dfs-flat-4b-evening"])
+    assert res.exit_code == 2 and "needs a model endpoint" in res.output and "OPENAI_BASE_URL" in res.output
+    assert "pass^1" not in res.output
+    with pytest.raises(Invalid, match="model endpoint"):
+        run_suite(load_scenarios()[:1], planner="llm")
+
+
+def test_eval_llm_runs_against_any_openai_compatible_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--planner llm`` with OPENAI_BASE_URL set talks to that server (here the project's local one,
+    answering with a respond) and reports a model score with tokens, cost and latency."""
+    from brain.llm_fake_server import FakeOpenAIServer
+    from gateward.cli_brain import run_suite
+
+    srv = FakeOpenAIServer().start()
+    try:
+        srv.load([{"tool_calls": [{"name": "respond", "arguments": {"kind": "question", "text": "Which room?"}}],
+                   "repeat": True}])
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", srv.api_key)
+        suite = [s for s in load_scenarios() if s.id == "dfs-flat-4b-evening"] or load_scenarios()[:1]
+        summary, results = run_suite(suite, planner="llm", k=1)
+    finally:
+        srv.stop()
+    assert summary["planner"] == "llm" and summary["model_score"] is True and summary["skipped"] == 0
+    assert srv.requests, "the configured endpoint was not called"
+    assert summary["tokens"] > 0 and summary["turn_p50_s"] > 0 and "cost_usd" in summary  # type: ignore[operator]
+    assert results[0].planner_used == "llm"

@@ -135,3 +135,70 @@ def test_unreachable_device_is_deferred_and_nothing_lands_later(world: dict[str,
     assert {k: v for k, v in twin.params(d.id).items() if k.endswith(".Channel")} == channels
     out = rt.lifecycle.apply(p.id, get_actor(rt.store, "alice"))
     assert out.proposal.state is S.DONE, out.proposal.error
+
+
+# --------------------------------------------------------------------------- issue 12 d4: backup from the preview
+
+def _ssid_proposal(rt: Any, d: Device) -> Any:
+    """Submit (validate, live preview — which reads the device —, decide) a rename of SSID 1."""
+    from core.models import ProposalDraft
+    from core.users import get_actor
+
+    draft = ProposalDraft(intent="rename the home network", targets=[d.id],
+                          changes=[Change(path=SSID1, value=f"Home-{d.serial[-4:]}-new")],
+                          rationale="the customer asked for a new network name")
+    return rt.lifecycle.submit(draft, get_actor(rt.store, "alice"))
+
+
+def _count_tasks(nbi: Any) -> list[str]:
+    """The names of the tasks posted to the NBI from now on."""
+    names: list[str] = []
+    real = nbi.post_task
+
+    def counting(g: str, raw: Any, **kw: Any) -> Any:
+        names.append(raw.get("name"))
+        return real(g, raw, **kw)
+
+    nbi.post_task = counting
+    return names
+
+
+def _backups(rt: Any, pid: str) -> list[dict[str, Any]]:
+    from sqlalchemy import select
+
+    from core.store.schema import BackupRow
+
+    with rt.store.read() as s:
+        return [b.params for b in s.scalars(select(BackupRow).where(BackupRow.proposal_id == pid))]
+
+
+@pytest.mark.parametrize("kind", ["tr181", "tr098"])
+def test_an_apply_right_after_submit_backs_up_from_the_preview(world: dict[str, Any], kind: str) -> None:
+    from core.models import ProposalState
+    from core.users import get_actor
+
+    rt, nbi, d = world["rt"], world["nbi"], world[kind]
+    p = _ssid_proposal(rt, d)
+    assert p.state is ProposalState.APPROVED, p.error
+    names = _count_tasks(nbi)
+    out = rt.lifecycle.apply(p.id, get_actor(rt.store, "alice"))
+    assert out.proposal.state is ProposalState.DONE, out.proposal.error
+    assert names == ["setParameterValues", "getParameterValues"]  # no backup task, one Set, one verify
+    [params] = _backups(rt, p.id)
+    assert all("preview read at" in v["source"] and "untouched since" in v["source"] for v in params.values())
+
+
+def test_an_inform_between_preview_and_apply_makes_the_backup_read_the_device(world: dict[str, Any]) -> None:
+    from core.models import ProposalState
+    from core.users import get_actor
+
+    rt, nbi, d = world["rt"], world["nbi"], world["tr181"]
+    p = _ssid_proposal(rt, d)
+    assert p.state is ProposalState.APPROVED, p.error
+    nbi.inform(d.id)  # a periodic inform between the preview and the apply
+    names = _count_tasks(nbi)
+    out = rt.lifecycle.apply(p.id, get_actor(rt.store, "alice"))
+    assert out.proposal.state is ProposalState.DONE, out.proposal.error
+    assert names == ["getParameterValues", "setParameterValues", "getParameterValues"]
+    [params] = _backups(rt, p.id)
+    assert not any("source" in v for v in params.values())

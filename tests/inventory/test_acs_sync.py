@@ -388,3 +388,88 @@ def test_the_periodic_sync_is_off_without_an_acs(store: Store) -> None:
         assert started is None and "GATEWARD_GENIEACS_URL is not set" in said
     finally:
         rt.close()
+
+
+# ---------------------------------------------------------------------------- the batch path (benchmark, issue 11)
+def _acs_device(**over: Any) -> Any:
+    from executors.genieacs.inventory import AcsDevice
+
+    base: dict[str, Any] = {"acs_id": "x", "oui": OUI, "product_class": PC, "serial": "SN0001", "root": Root.DEVICE,
+                            "manufacturer": "Vantec", "model": "CGW-3400", "firmware": "7.4", "hardware": "",
+                            "last_inform": None, "last_boot": None, "registered": None}
+    return AcsDevice(**{**base, **over})
+
+
+@pytest.mark.parametrize("over", [
+    {}, {"root": Root.IGD}, {"oui": "00d09e"}, {"product_class": ""}, {"product_class": "CGW-34"},
+    {"manufacturer": " Vantec "}, {"model": "CGW\x073400"}, {"firmware": "7" * 70}, {"serial": "SN 1"},
+    {"manufacturer": "Vantéc GmbH"}, {"serial": "LM-NT/9002"}, {"model": "\u00a0CGW"}, {"oui": "00D09"},
+], ids=lambda o: ",".join(f"{k}={v!r}" for k, v in o.items()) or "plain")
+def test_the_light_per_device_checks_register_exactly_what_device_spec_does(over: dict[str, Any]) -> None:
+    """The sync checks a plain device without pydantic; whatever it accepts must be what
+    ``DeviceSpec`` accepts and yields, field for field (and anything else goes to ``DeviceSpec``)."""
+    from pydantic import ValidationError
+
+    from core.inventory import DeviceSpec
+    from core.inventory_sync import _plain_fields
+
+    d = _acs_device(**over)
+    fast = _plain_fields(d, "EU", "standard")
+    try:
+        dev = DeviceSpec.model_validate({
+            "id": d.device_id, "adapter": "genieacs", "root": str(d.root), "vendor": d.manufacturer[:64],
+            "model": d.model[:64], "firmware": d.firmware[:64], "product_class": d.product_class, "oui": d.oui,
+            "serial": d.serial, "region": "EU", "service": "standard"}).to_device()
+    except ValidationError:
+        assert fast is None  # a refusal is DeviceSpec's, in its words
+        return
+    if fast is not None:
+        assert fast == {"id": dev.id, "vendor": dev.vendor, "model": dev.model, "product_class": dev.product_class,
+                        "oui": dev.oui, "serial": dev.serial, "firmware": dev.firmware, "root": str(dev.root),
+                        "protocol": str(dev.protocol), "region": dev.region, "service": dev.service}
+    if over == {}:
+        assert fast is not None  # the plain case takes the light path
+
+
+def test_a_synced_row_is_stored_exactly_as_an_orm_registration(store: Store, acs: FakeNbi) -> None:
+    """New rows go in through the driver's executemany with the columns' own converters: the
+    stored values (timestamps, tags, NULLs) must be the ORM's, byte for byte on SQLite."""
+    from sqlalchemy import text
+
+    from core.inventory import register
+
+    with store.write() as s:
+        register(s, Device(id=f"{OUI}-{PC}-ORM00001", vendor="Vantec", model="CGW-3400", oui=OUI, product_class=PC,
+                           serial="ORM00001", firmware="7.4", adapter="genieacs"), "dave", "manual")
+    [synced] = load(acs, 1, start=1.7e9 + 0.123)
+    assert sync(store, acs).run(sweep=False).registered == 1  # (a sweep would mark the ORM row absent)
+    cols = "created_at, last_seen, acs_seen_at, tags, subscriber, upstream_id, retired_at, absent_since, status"
+    with store.read() as s:
+        orm = s.execute(text(f"SELECT {cols} FROM devices WHERE id = :i"), {"i": f"{OUI}-{PC}-ORM00001"}).one()
+        ours = s.execute(text(f"SELECT {cols} FROM devices WHERE id = :i"), {"i": synced}).one()
+    assert ours.tags == orm.tags == ([] if isinstance(orm.tags, list) else "[]")
+    assert (ours.subscriber, ours.upstream_id, ours.retired_at, ours.absent_since) == (None, None, None, None)
+    assert ours.status == orm.status == "active"
+    assert type(ours.created_at) is type(orm.created_at) and type(ours.last_seen) is type(orm.created_at)
+    if isinstance(orm.created_at, str):  # SQLite: the same text form, microseconds included
+        assert len(ours.created_at) == len(orm.created_at) == len(ours.last_seen) == 26
+    got = row(store, synced)
+    assert got is not None and got.last_seen is not None and abs(got.last_seen.timestamp() - (1.7e9 + 0.123)) < 1e-3
+    assert got.created_at.tzinfo is not None and got.acs_seen_at is not None and got.tags == []
+
+
+def test_a_unit_under_another_adapter_is_found_whatever_the_case_of_its_oui(store: Store, acs: FakeNbi) -> None:
+    """The duplicate-unit check reads by (OUI, serial) through the index; an OUI stored in lower
+    case must still be the same unit."""
+    from core.inventory import register
+
+    with store.write() as s:
+        register(s, Device(id="os::00d09e-LOW00001", vendor="Vantec", model="CGW-3400", oui="00d09e",
+                           serial="LOW00001", firmware="7.4", root=Root.DEVICE, protocol=Protocol.USP, adapter="usp"),
+                 "dave", "manual")
+    acs.load_devices([listing("LOW00001", 1.7e9)])
+
+    report = sync(store, acs).run()
+
+    assert report.registered == 0 and report.refused_count == 1
+    assert "already registered as 'os::00d09e-LOW00001' on adapter 'usp'" in report.refused[0]["error"]

@@ -1,0 +1,83 @@
+"""The model path on the same ground as the playbooks (issue 13, deliverable 8), for real: the
+``openai`` client against the project's local OpenAI-compatible server.
+
+The model must see the same core evidence bundle the offline planner diagnoses from, and it can
+only act through the typed tools: a parameter path the registry does not know is refused inside
+the loop and never becomes a proposal."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from brain.evidence import HISTORY_METRICS
+from brain.llm import LLMClient, LLMConfig
+from brain.llm_fake_server import FakeOpenAIServer
+from core.store import repo
+from tests.brain.conftest import run_turn
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAIServer]:
+    srv = FakeOpenAIServer().start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def llm_svc(rt: Any, server: FakeOpenAIServer) -> Iterator[Any]:
+    from brain.service import ChatService
+
+    client = LLMClient(LLMConfig(api_key=server.api_key, base_url=server.base_url, model="gpt-4o-mini",
+                                 timeout_s=2, max_retries=0))
+    s = ChatService(rt, planner="llm", llm=client)
+    yield s
+    s.close()
+
+
+def _first_user(server: FakeOpenAIServer) -> str:
+    return str(next(m["content"] for m in server.requests[0]["messages"] if m["role"] == "user"))
+
+
+def test_the_model_receives_the_evidence_bundle(llm_svc: Any, server: FakeOpenAIServer, device: Any,
+                                                actor: Any) -> None:
+    """Before: the model saw only device_summary and topology; radar events, DNS, radios and
+    neighbours had to be guessed at. Now its first message carries the same bundle."""
+    dev = device("dfs_radar", 0)
+    alice = actor("alice")
+    server.load([{"tool_calls": [{"name": "respond", "arguments": {"kind": "answer", "text": "Radar on 52."}}]}])
+    tid = llm_svc.start(dev, alice)
+    events = run_turn(llm_svc, tid, "the wifi keeps dropping", alice)
+    assert llm_svc.state(tid)["planner"] == "llm"
+    first = _first_user(server)
+    context = json.loads(first.split("\n")[1])
+    for key in ("device_summary", "topology", "radios", "dns", "mgmt", "history", "wifi_neighbors:5GHz"):
+        assert key in context, f"{key} missing from what the model was shown"
+    assert "dfs_radar" in json.dumps(context["history"]) and HISTORY_METRICS[0] in json.dumps(context["history"])
+    tools = [e.data["name"] for e in events if e.kind == "tool"]
+    assert tools[:2] == ["device_summary", "topology"] and "wifi_neighbors" in tools and "history" in tools
+
+
+def test_an_invented_path_is_refused_and_never_proposed(rt: Any, llm_svc: Any, server: FakeOpenAIServer,
+                                                        device: Any, actor: Any) -> None:
+    dev = device("dfs_radar", 0)
+    alice = actor("alice")
+    server.load([
+        {"tool_calls": [{"name": "propose_change", "arguments": {
+            "intent": "Turn on turbo mode", "changes": [{"path": "Device.WiFi.Radio.2.TurboBoost", "value": True}]}}]},
+        {"tool_calls": [{"name": "respond", "arguments": {"kind": "escalation", "text": "No such setting."}}]},
+    ])
+    tid = llm_svc.start(dev, alice)
+    events = run_turn(llm_svc, tid, "make the wifi faster", alice)
+    assert not [e for e in events if e.kind == "proposal"]
+    with rt.store.read() as s:
+        assert not [p for p in repo.live_proposals_touching(s, [dev], exclude="")
+                    if any("TurboBoost" in c.path for c in p.changes)]
+    notice = next(e for e in events if e.kind == "notice" and e.data.get("problem") == "unknown_path")
+    assert "Device.WiFi.Radio.2.TurboBoost" in notice.text
+    told = [m for m in server.requests[1]["messages"] if m["role"] == "tool"]
+    assert told and "no such parameter" in told[-1]["content"] and "TurboBoost" in told[-1]["content"]
+    assert llm_svc.state(tid)["planner"] == "llm"  # refused inside the loop, not by falling back

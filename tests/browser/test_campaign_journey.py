@@ -1,0 +1,191 @@
+"""The admin's campaign journey in the console (issue 16, deliverable 3), in headless Chromium
+against a real ``gateward run``: create (selector with a live device count) → preview (per-class
+diff, counts, the policy verdict with reasons, the change windows) → approved by other people
+(through the API) → start → watch the ring timeline → abort with a reason → the ring shows its
+devices rolled back. And "detect now" in the remediation view. Screenshots go to
+``var/artifacts/browser/campaign-*.png``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import Browser, Server
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+PATH = "Device.WiFi.AccessPoint.1.SSIDAdvertisementEnabled"
+REASON = "support calls spiking in GB"
+
+
+@pytest.fixture(scope="module")
+def admin(server: Server) -> Server:
+    """dave (admin) signs in too; the shared fixture issues tokens for the other demo users."""
+    from core.store.db import Store
+    from core.users import issue_token
+
+    if "dave" not in server.tokens:
+        store = Store(f"sqlite:///{server.log.parent / 'gateward.db'}", migrate=False)
+        server.tokens["dave"] = issue_token(store, "dave")
+        store.engine.dispose()
+    return server
+
+
+def _text(b: Browser, css: str) -> str:
+    return str(b.wait_css(css).text)
+
+
+def _select(b: Browser, testid: str, value: str) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    Select(b.wait_css(f"[data-testid={testid}]")).select_by_value(value)
+
+
+def _approve_as_others(server: Server, pid: str) -> list[str]:
+    who = []
+    for name in ("bob", "carol"):
+        with server.api(name) as c:
+            p = c.get(f"/api/proposals/{pid}").json()["proposal"]
+            if p["state"] != "awaiting_approval":
+                break
+            r = c.post(f"/api/proposals/{pid}/approve", json={"hash": p["hash"], "comment": "canary first"})
+            assert r.status_code == 200, r.text
+            who.append(name)
+    return who
+
+
+def _status(server: Server, cid: str) -> dict[str, Any]:
+    with server.api("dave") as c:
+        out: dict[str, Any] = c.get(f"/api/campaigns/{cid}").json()
+    return out
+
+
+def test_admin_runs_a_campaign_end_to_end_in_the_console(admin: Server,
+                                                         browser: Callable[[str, str], Browser]) -> None:
+    server = admin
+    with server.api("dave") as c:
+        sel = c.get("/api/campaigns/selection", params={"region": "GB"}).json()
+    assert 0 < sel["devices"] < sel["fleet"]
+    b = browser("dave", "campaign")
+    b.sign_in("#/campaigns")
+    b.wait_css("[data-testid=campaign-new]").click()
+    b.wait_css("[data-testid=campaign-form]")
+    # the live count: the whole fleet first, then the GB region alone
+    b.wait_css("[data-testid=selection-count]", lambda el: el.text.startswith(f"{sel['fleet']} of {sel['fleet']}"))
+    assert "whole fleet" in _text(b, "[data-testid=selection-count]")
+    _select(b, "sel-region", "GB")
+    b.wait_css("[data-testid=selection-count]",
+               lambda el: el.text == f"{sel['devices']} of {sel['fleet']} devices match")
+    b.wait_css("[data-testid=c-name]").send_keys("hide ssid GB")
+    b.wait_css("[data-testid=c-changes]").send_keys(f"{PATH} = false")
+    mx = b.wait_css("[data-testid=c-min-executed]")
+    mx.clear()
+    mx.send_keys("1")
+    b.shot("01-create-form")
+    b.wait_css("[data-testid=campaign-create]").click()
+
+    # the campaign page: verdict inline (allowed, waiting for approval, with the role and why), the
+    # windows (open at the pinned policy time), a per-class diff with counts, Start disabled with why
+    verdict = b.wait_css("[data-testid=campaign-verdict]", timeout=60)
+    cid = b.driver.execute_script("return location.hash").split("/")[-1]
+    st = _status(server, cid)
+    pid = st["proposal"]["id"]
+    assert st["proposal"]["state"] == "awaiting_approval" and st["devices"] == sel["devices"]
+    assert "waiting for approval" in verdict.text and "approver" in verdict.text
+    windows = _text(b, "[data-testid=campaign-windows]")
+    assert "GB 00:00-05:00 local (UTC+0 h): open now" in windows, windows
+    assert "senior approver" in _text(b, "[data-testid=emergency-path]")
+    assert _text(b, "[data-testid=preview-count]") == f"{sel['devices']} of {sel['fleet']} devices"
+    classes = b.driver.find_elements("css selector", "[data-testid=preview-class]")
+    assert classes and all(PATH in el.text and "→" in el.text for el in classes)
+    assert sum(int(el.text.split(" — ")[1].split()[0]) for el in classes) == sel["devices"]
+    start = b.wait_css("[data-testid=campaign-start]")
+    assert not start.is_enabled() and "awaiting approval" in _text(b, "[data-testid=start-blocked]")
+    b.shot("02-preview-awaiting-approval")
+
+    assert _approve_as_others(server, pid)  # other people approve, through the API
+    b.wait_css("[data-testid=campaign-verdict]", lambda el: el.get_attribute("data-state") == "approved", timeout=20)
+    b.wait_css("[data-testid=campaign-start]", lambda el: el.is_enabled()).click()
+    b.wait_css("[data-testid=campaign-state]", lambda el: el.get_attribute("data-state") == "running", timeout=20)
+    # watch: the canary ring fills (manual promotion: it then waits for a person)
+    b.wait_css("[data-testid=campaign-ring][data-ring='0'] [data-testid=ring-counts]",
+               lambda el: "✓ 0 verified" not in el.text, timeout=90)
+    b.wait_css("[data-testid=ring-analyses]", timeout=60)
+    b.shot("03-running-canary")
+    verified = sum(r["verified"] for r in _status(server, cid)["rings_detail"])
+    assert verified >= 1
+
+    # abort with a reason: the form asks why; an empty reason is not accepted
+    b.wait_css("[data-testid=campaign-abort]").click()
+    b.wait_css("[data-testid=campaign-abort-confirm]").click()
+    assert b.driver.find_elements("css selector", "[data-testid=campaign-reason]"), "an empty reason was accepted"
+    b.wait_css("[data-testid=campaign-reason]").send_keys(REASON)
+    b.shot("04-abort-reason")
+    b.wait_css("[data-testid=campaign-abort-confirm]").click()
+    b.wait_css("[data-testid=campaign-state]", lambda el: el.get_attribute("data-state") == "aborted", timeout=120)
+    ring = b.wait_css("[data-testid=campaign-ring][data-ring='0']",
+                      lambda el: el.get_attribute("data-status") == "rolled back", timeout=30)
+    counts = ring.find_element("css selector", "[data-testid=ring-counts]").text
+    assert f"↺ {verified} rolled back" in counts and "✓ 0 verified" in counts, counts
+    assert REASON in _text(b, "[data-testid=campaign-halt]")
+    b.shot("05-aborted-rolled-back")
+    end = _status(server, cid)
+    assert end["state"] == "aborted" and end["rings_detail"][0]["rolled_back"] == verified
+    assert not [e for e in b.console_errors() if "favicon" not in e and " 40" not in e], b.console_errors()
+
+
+def test_detect_now_in_the_remediation_view(admin: Server, browser: Callable[[str, str], Browser]) -> None:
+    b = browser("dave", "campaign-detect")
+    b.sign_in("#/remediation")
+    b.wait_css("[data-testid=detect-now]").click()
+    result = b.wait_css("[data-testid=detect-result]", lambda el: el.text.startswith("detectors ran:"), timeout=60)
+    with admin.api("dave") as c:
+        total = c.get("/api/remediation/cases", params={"limit": 1}).json()["total"]
+    assert total > 0 and "case(s) opened" in result.text
+    b.shot("01-detect-now")
+    erin = browser("erin", "campaign-detect-auditor")  # not an operator: the refusal is shown, nothing runs
+    erin.sign_in("#/remediation")
+    erin.wait_css("[data-testid=detect-now]").click()
+    erin.wait_css(".toast.bad", lambda el: "may not run remediation" in el.text, timeout=20)
+
+
+def test_a_denied_campaign_says_why_when_the_window_opens_and_offers_the_emergency_path(
+        admin: Server, browser: Callable[[str, str], Browser]) -> None:
+    """Policy time is pinned to 02:30 UTC: the US window (23-04 at UTC-5) is closed, so a firmware
+    campaign there is denied. The page says why, when the window opens, keeps Start disabled, and
+    "Create again as an emergency" gives the same campaign the senior-approver path."""
+    b = browser("dave", "campaign-denied")
+    b.sign_in("#/campaigns/new")
+    b.wait_css("[data-testid=campaign-form]")
+    _select(b, "sel-region", "US")
+    b.wait_css("[data-testid=selection-count]", lambda el: el.text.startswith("1 of "))
+    b.wait_css("[data-testid=c-name]").send_keys("firmware US")
+    b.wait_css("[data-testid=c-kind-firmware]").click()
+    b.wait_css("[data-testid=c-fw-url]").send_keys("https://firmware.gateward.example/us.bin")
+    b.wait_css("[data-testid=c-fw-version]").send_keys("9.9.9")
+    b.wait_css("[data-testid=campaign-create]").click()
+    verdict = b.wait_css("[data-testid=campaign-verdict]", lambda el: el.get_attribute("data-state") == "denied",
+                         timeout=60)
+    assert "Policy denied this campaign; it cannot be started" in verdict.text
+    assert "outside the change window for US" in verdict.text
+    assert "US 23:00-04:00 local (UTC-5 h): closed; opens 04:00 UTC (in 1 h 30 min)" in \
+        _text(b, "[data-testid=campaign-windows]")
+    start = b.wait_css("[data-testid=campaign-start]")
+    assert not start.is_enabled() and _text(b, "[data-testid=start-blocked]") == "cannot start: policy denied it"
+    denied_id = b.driver.execute_script("return location.hash").split("/")[-1]
+    b.shot("01-denied-window")
+    with admin.api("dave") as c:
+        r = c.post(f"/api/campaigns/{denied_id}/start")
+        assert r.status_code == 409 and "policy denied it" in r.json()["detail"], r.text
+
+    b.wait_css("[data-testid=campaign-as-emergency]").click()
+    b.wait(lambda d: d.execute_script("return location.hash").split("/")[-1] != denied_id, 30,
+           what="the emergency campaign's page")
+    again = b.wait_css("[data-testid=campaign-verdict]",
+                       lambda el: el.get_attribute("data-state") == "awaiting_approval", timeout=60)
+    assert "senior approver (emergency change outside the change window for US)" in again.text, again.text
+    assert "not bound to a change window" in _text(b, "[data-testid=campaign-windows]")
+    b.shot("02-emergency-awaiting-senior")
+    assert _status(admin, denied_id)["proposal"]["state"] == "denied"  # the window itself is not weakened

@@ -1,0 +1,99 @@
+"""What the console's campaign pages read (issue 16): the live device count of a selector while a
+campaign is defined, and a campaign's change windows with *when* a closed one opens and what the
+emergency path is — a denied campaign says why and cannot be started."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from campaigns import obligations
+from campaigns.service import EMERGENCY_PATH, window_info
+from campaigns.spec import Target
+from core.errors import Conflict
+from tests.campaigns.helpers import PATH, who
+
+OPEN = datetime(2026, 11, 22, 2, 30, tzinfo=UTC)     # DE local 03:30, inside 01-05
+CLOSED = datetime(2026, 11, 22, 9, 40, tzinfo=UTC)   # DE local 10:40
+
+
+def test_window_info_says_when_a_closed_window_opens() -> None:
+    policy = ["stage: canary 5%", "window: DE 1-5 local, UTC offset 1 h", "window: US 23-4 local, UTC offset -5 h"]
+    de, us = window_info(policy, CLOSED)
+    # DE opens at 01:00 local = 00:00 UTC the next day; US (23:00 at UTC-5) at 04:00 UTC the next day
+    assert de == {"region": "DE", "text": "DE 01:00-05:00 local (UTC+1 h)", "open": False,
+                  "opens_at": "2026-11-23T00:00:00+00:00", "opens_in_s": 14 * 3600 + 20 * 60}
+    assert us["opens_at"] == "2026-11-23T04:00:00+00:00" and us["open"] is False
+    assert window_info(policy, OPEN)[0] == {"region": "DE", "text": "DE 01:00-05:00 local (UTC+1 h)", "open": True,
+                                            "opens_at": None, "opens_in_s": None}
+    half = obligations.parse(["window: IN 1-5 local, UTC offset 5.5 h"]).windows[0]
+    (info,) = window_info(["window: IN 1-5 local, UTC offset 5.5 h"], CLOSED)
+    opens = datetime.fromisoformat(info["opens_at"])
+    assert opens == datetime(2026, 11, 22, 19, 30, tzinfo=UTC) and half.open_at(opens)
+
+
+def test_selection_counts_the_devices_a_selector_matches(crt: Any, svc: Any) -> None:
+    whole = svc.selection(Target())
+    assert whole["devices"] == whole["fleet"] > 0 and whole["whole_fleet"] is True
+    region, n = next(iter(whole["facets"]["region"].items()))
+    some = svc.selection(Target(region=region))
+    assert some["devices"] == n < whole["fleet"] and some["whole_fleet"] is False
+    assert some["target"] == f"region={region}"
+    none = svc.selection(Target(model="no-such-model"))
+    assert none["devices"] == 0 and none["whole_fleet"] is False
+
+
+def test_denied_campaign_shows_its_windows_and_the_emergency_path(crt: Any, svc: Any) -> None:
+    crt.lifecycle.clock = lambda: CLOSED
+    st = svc.create({"name": "outside", "target": {"region": "DE"}, "changes": [{"path": PATH, "value": False}]},
+                    who(crt, "dave"))
+    assert st["proposal"]["state"] == "denied"
+    assert st["windows"] == [{"region": "DE", "text": "DE 01:00-05:00 local (UTC+1 h)", "open": False,
+                              "opens_at": "2026-11-23T00:00:00+00:00", "opens_in_s": 14 * 3600 + 20 * 60}]
+    assert st["emergency"] is False and st["emergency_path"] == EMERGENCY_PATH and "senior approver" in EMERGENCY_PATH
+    pv = svc.preview(st["id"])
+    assert pv["decision"]["allow"] is False
+    assert any("outside the change window for DE" in d for d in pv["decision"]["deny"])
+    with pytest.raises(Conflict, match="policy denied it"):
+        svc.start(st["id"], who(crt, "dave"))
+
+
+def test_selection_endpoint_over_http(crt: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from core.users import issue_token
+
+    h = {"Authorization": f"Bearer {issue_token(crt.store, 'erin')}"}
+    with TestClient(create_app(crt)) as c:
+        whole = c.get("/api/campaigns/selection", headers=h).json()
+        region = next(iter(whole["facets"]["region"]))
+        r = c.get("/api/campaigns/selection", params={"region": region, "tag": ["nope"]}, headers=h)
+        assert r.status_code == 200 and r.json()["devices"] == 0, r.text
+        assert c.get("/api/campaigns/selection", params={"region": "X" * 40}, headers=h).status_code == 422
+        assert c.get("/api/campaigns/selection").status_code == 401
+
+
+def test_demo_runs_a_campaign_at_any_hour_through_the_emergency_path(crt: Any, svc: Any) -> None:
+    """The console's "create again as an emergency" posts the denied campaign's own spec with
+    emergency on: policy then allows it with a senior approver (carol in the demo), and it starts
+    outside the window — the window itself is not weakened (the first one stays denied)."""
+    crt.lifecycle.clock = lambda: CLOSED
+    denied = svc.create({"name": "outside", "target": {"region": "DE"}, "changes": [{"path": PATH, "value": False}]},
+                        who(crt, "dave"))
+    assert denied["proposal"]["state"] == "denied"
+    again = svc.create({**denied["spec"], "name": "outside (emergency)", "emergency": True}, who(crt, "dave"))
+    pid = again["proposal"]["id"]
+    assert again["proposal"]["state"] == "awaiting_approval" and again["windows"] == []
+    decision = svc.preview(again["id"])["decision"]
+    assert {"role": "senior_approver", "reason": "emergency change outside the change window for DE"} in \
+        decision["approvals_required"]
+    with pytest.raises(Conflict, match="waits for approval"):
+        svc.start(again["id"], who(crt, "dave"))
+    for name in ("carol", "bob"):
+        if crt.lifecycle.get(pid).state.value == "awaiting_approval":
+            crt.lifecycle.approve(pid, who(crt, name))
+    assert svc.start(again["id"], who(crt, "dave"))["state"] in ("running", "completed")
+    assert svc.status(denied["id"])["proposal"]["state"] == "denied"
