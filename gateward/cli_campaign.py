@@ -7,6 +7,7 @@ one-line errors that say what to do (exit 2), like the rest of the CLI.
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 campaign_app = typer.Typer(no_args_is_help=True, help="Staged rollouts: canary, rings, analysis gate, halt.")
 console = Console()
@@ -214,19 +216,20 @@ def _state(state: str) -> str:
     return f"[{STATE_STYLE.get(state, 'white')}]{state}[/]"
 
 
-def _render_status(st: dict[str, Any]) -> None:
-    console.print(f"[bold]{st['id']}[/bold] {st['name']}  {_state(st['state'])}  {st['kind']}  "
+def _render_status(st: dict[str, Any], out: Console | None = None) -> None:
+    out = out or console
+    out.print(f"[bold]{st['id']}[/bold] {st['name']}  {_state(st['state'])}  {st['kind']}  "
                   f"proposal {st['proposal']['id']} ({st['proposal']['state']})  ring {st['ring'] + 1}/{st['rings']} "
                   f"{st['ring_state']}")
     if st.get("window_hold"):
-        console.print(f"  [yellow]held: change window closed for {', '.join(st['window_hold'])}; "
+        out.print(f"  [yellow]held: change window closed for {', '.join(st['window_hold'])}; "
                       "it goes on when the window opens[/yellow]", soft_wrap=True)
     if st.get("halt_reason"):
-        console.print(f"  [yellow]{st['halt_reason']}[/yellow]", soft_wrap=True)
+        out.print(f"  [yellow]{st['halt_reason']}[/yellow]", soft_wrap=True)
     if st.get("error"):
-        console.print(f"  [red]{st['error']}[/red]", soft_wrap=True)
+        out.print(f"  [red]{st['error']}[/red]", soft_wrap=True)
     with Progress(TextColumn("{task.description:<12}"), BarColumn(bar_width=40), MofNCompleteColumn(),
-                  TextColumn("{task.fields[detail]}"), console=console, transient=False,
+                  TextColumn("{task.fields[detail]}"), console=out, transient=False,
                   auto_refresh=False) as prog:
         for r in st["rings_detail"]:
             done = r["verified"] + r["failed"]
@@ -236,7 +239,7 @@ def _render_status(st: dict[str, Any]) -> None:
         prog.refresh()
     last = [a for a in st["analyses"] if a["final"] or a["outcome"] in ("fail", "pause")][-3:]
     for a in last:
-        console.print(f"  analysis ring {a['ring'] + 1}: {a['outcome']} — {'; '.join(a['reasons'])}", soft_wrap=True)
+        out.print(f"  analysis ring {a['ring'] + 1}: {a['outcome']} — {'; '.join(a['reasons'])}", soft_wrap=True)
 
 
 @campaign_app.command("status")
@@ -258,6 +261,9 @@ def status(campaign: Annotated[str | None, typer.Argument()] = None,
                       str(c["devices"]), c["proposal_id"], (c["halt_reason"] or c["error"] or "")[:60])
         console.print(t)
         return
+    if watch and not as_json and console.is_terminal:
+        _watch(svc, campaign)
+        return
     while True:
         st = _call(lambda: svc.status(campaign))
         if as_json:
@@ -268,6 +274,26 @@ def status(campaign: Annotated[str | None, typer.Argument()] = None,
             return
         time.sleep(2.0)
         console.rule()
+
+
+def _frame(st: dict[str, Any]) -> Text:
+    """One status frame rendered off-screen, so a watch can redraw it in place."""
+    buf = Console(file=io.StringIO(), force_terminal=True, width=console.width)
+    _render_status(st, buf)
+    return Text.from_ansi(buf.file.getvalue())  # type: ignore[attr-defined]
+
+
+def _watch(svc: Any, campaign: str) -> None:
+    """``--watch`` on a terminal redraws one frame in place (a pipe still gets one frame per refresh)."""
+    from rich.live import Live
+
+    with Live(console=console, auto_refresh=False) as live:
+        while True:
+            st = _call(lambda: svc.status(campaign))
+            live.update(_frame(st), refresh=True)
+            if st["terminal"] or st["state"] == "paused":
+                return
+            time.sleep(2.0)
 
 
 def _wait(svc: Any, cid: str, *, embedded: bool) -> None:

@@ -43,3 +43,29 @@ def test_cli_status_frame_of_an_aborted_campaign(crt: Any, svc: Any) -> None:
     canary_line = next(line for line in cap.get().splitlines() if line.startswith("canary"))
     assert f"✓0 ✗0 ↺{verified}" in canary_line and "rolled back" in canary_line, canary_line
     assert f"0/{out['rings_detail'][0]['size']}" in canary_line  # the bar is empty, not full green
+
+
+def test_watch_redraws_one_frame_in_place_on_a_terminal(crt: Any, svc: Any, monkeypatch: Any) -> None:
+    """``campaign status --watch`` on a terminal redraws (cursor up + erase) instead of printing a
+    new frame under the last one; it stops by itself when the campaign is finished."""
+    import io
+
+    from rich.console import Console
+
+    from gateward import cli_campaign
+
+    out, _verified = _aborted(crt, svc)
+    frames = iter([{**out, "terminal": False, "state": "running"}, out])
+    term = Console(file=io.StringIO(), force_terminal=True, width=120)
+    monkeypatch.setattr(cli_campaign, "console", term)
+    monkeypatch.setattr(cli_campaign.time, "sleep", lambda _s: None)
+
+    class Status:
+        def status(self, _cid: str) -> dict[str, Any]:
+            return next(frames)
+
+    cli_campaign._watch(Status(), out["id"])
+    text = term.file.getvalue()  # type: ignore[attr-defined]
+    assert text.count(out["id"]) >= 2  # two frames were drawn …
+    assert "\x1b[1A" in text and "\x1b[2K" in text  # … the second over the first
+    assert "────" not in text  # no separator rule between stacked frames
