@@ -138,6 +138,8 @@ class AgentInfo:
             return True
         if not (device.oui and device.serial and self.serial):
             return False
+        if device.id.upper() != f"OS::{device.oui}-{device.serial}".upper():
+            return False  # a device known by OUI-ProductClass-Serial must be named exactly that
         return (device.oui.upper() == self.oui.upper() and device.serial == self.serial
                 and (not device.product_class or device.product_class == self.product_class))
 
