@@ -54,10 +54,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             # pysqlite's own transaction handling is switched off so that we can say BEGIN IMMEDIATE.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            _enable_wal(cur)
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
             # Fleet-scale gates join and group a million rows: keep the working set in memory.
             cur.execute("PRAGMA cache_size=-262144")  # 256 MiB page cache
             cur.execute("PRAGMA mmap_size=1073741824")
@@ -70,6 +70,27 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+
+
+def _enable_wal(cur: Any, budget_s: float = 30.0) -> None:
+    """Switch a SQLite database to WAL. On a fresh file two processes starting together race for
+    the switch, and SQLite answers the loser "database is locked" at once, without its busy handler
+    (issue 10, defect 14): retry with back-off until the other one has switched it (then it is a
+    no-op) or the budget runs out."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + budget_s
+    delay = 0.01
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
 
 class Store:
