@@ -20,9 +20,10 @@ run: install  ## serve API + console on 127.0.0.1:8000 over a seeded simulated f
 demo: install  ## scripted end-to-end walk; last line is the summary
 	$(BIN)/gateward demo
 
-test: install  ## lint, types, Rego tests, then every pytest suite
+test: install  ## lint, types, layering contracts, Rego tests, then every pytest suite
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports
 	$(BIN)/gateward policy test
 	$(BIN)/pytest -q
 
@@ -30,4 +31,4 @@ bench: install  ## every benchmark (QUICK=1 for the quick sizes)
 	$(BIN)/gateward bench --all $(if $(QUICK),--quick,)
 
 lint: install
-	$(BIN)/ruff check . && $(BIN)/mypy .
+	$(BIN)/ruff check . && $(BIN)/mypy . && $(BIN)/lint-imports

@@ -14,63 +14,16 @@ extrapolated to the whole fleet.
 from __future__ import annotations
 
 import os
-import random
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from bench.framework import BenchResult
+from testing.bulk_fleet import seed_bulk_fleet
 
 NAME = "campaign_gate"
 DESCRIPTION = "validate + snapshot preview + per-class decide for 10k/100k/1M devices (goal 1M ≤ 30 s)"
-
-MODELS = (  # vendor, model, product class, oui, firmware, root, protocol
-    ("Vantec", "CGW-3400", "CGW3400", "00D0F1", "7.2.1", "Device.", "cwmp"),
-    ("Vantec", "CGW-3400", "CGW3400", "00D0F1", "7.4.0-beta", "Device.", "cwmp"),
-    ("Lumenet", "G-240W", "G240W", "A4C3F0", "3.2.5", "Device.", "cwmp"),
-    ("Prplnet", "PX-7000", "PX7000", "F8A2D6", "1.3.0", "Device.", "usp"),
-)
-REGIONS = ("DE", "GB", "FR", "US")
-
-
-def _seed(store: Any, n: int, seed: int = 5) -> None:
-    from sqlalchemy import insert
-
-    from core.models import utcnow
-    from core.store.schema import DeviceRow, ParameterSnapshotRow
-    from core.users import ensure_users
-
-    ensure_users(store)
-    rng = random.Random(seed)
-    now = utcnow()
-    chunk = 20000
-    for start in range(0, n, chunk):
-        devices: list[dict[str, Any]] = []
-        snaps: list[dict[str, Any]] = []
-        for i in range(start, min(n, start + chunk)):
-            vendor, model, pc, oui, fw, root, proto = MODELS[i % len(MODELS)]
-            did = f"{oui}-{pc}-GB{i:08d}"
-            region = REGIONS[(i // 7) % len(REGIONS)]
-            devices.append({"id": did, "vendor": vendor, "model": model, "product_class": pc, "oui": oui,
-                            "serial": f"GB{i:08d}", "firmware": fw, "root": root, "protocol": proto, "adapter": "sim",
-                            "subscriber": f"sub-{i:08d}", "region": region, "service": "standard", "tags": [],
-                            "upstream_id": None, "last_seen": now, "created_at": now})
-            auto = rng.random() < 0.5
-            snaps.append({"device_id": did, "taken_at": now, "source": "bench", "params": {
-                "Device.WiFi.Radio.1.OperatingFrequencyBand": {"value": "2.4GHz", "type": "string"},
-                "Device.WiFi.Radio.1.Channel": {"value": rng.choice((1, 6, 11)), "type": "unsignedInt"},
-                "Device.WiFi.Radio.1.AutoChannelEnable": {"value": True, "type": "boolean"},
-                "Device.WiFi.Radio.2.OperatingFrequencyBand": {"value": "5GHz", "type": "string"},
-                "Device.WiFi.Radio.2.Channel": {"value": rng.choice((36, 44, 52, 100)), "type": "unsignedInt"},
-                "Device.WiFi.Radio.2.AutoChannelEnable": {"value": auto, "type": "boolean"},
-                "Device.WiFi.Radio.2.OperatingChannelBandwidth": {"value": "80MHz", "type": "string"},
-                "Device.WiFi.SSID.1.SSID": {"value": f"home-{i % 9973}", "type": "string"},
-            }})
-        with store.write() as s:
-            s.execute(insert(DeviceRow), devices)
-            s.execute(insert(ParameterSnapshotRow), snaps)
-
 
 def _gate(url: str, n: int) -> dict[str, Any]:
     from core.config import Settings
@@ -81,7 +34,7 @@ def _gate(url: str, n: int) -> dict[str, Any]:
 
     rt = build_runtime(Settings(database_url=url))
     t0 = time.perf_counter()
-    _seed(rt.store, n)
+    seed_bulk_fleet(rt.store, n)
     setup_s = time.perf_counter() - t0
     stages: dict[str, float] = {}
     rt.lifecycle.set_stage_timer(lambda stage, secs: stages.__setitem__(stage, stages.get(stage, 0.0) + secs))
@@ -127,7 +80,7 @@ def run(quick: bool) -> BenchResult:
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite:///{Path(tmp) / 'gate.db'}"
             if url_base:
-                from tests.conftest import make_db_url  # a fresh schema per size
+                from testing.databases import make_db_url  # a fresh schema per size
 
                 url, cleanup = make_db_url("postgres", Path(tmp))
             res = _gate(url, n)

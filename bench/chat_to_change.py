@@ -42,10 +42,10 @@ def _ms(x: float) -> float:
 
 def run(quick: bool) -> BenchResult:
     from brain.llm import LLMClient, LLMConfig
-    from brain.llm_fake_server import FakeOpenAIServer
     from brain.service import ChatService
     from core.users import get_actor
     from gateward.cli_brain import SimWorld
+    from testing.llm_server import FakeOpenAIServer
 
     homes = 60 if quick else 200
     iterations = 30 if quick else 150

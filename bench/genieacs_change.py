@@ -53,13 +53,13 @@ def run(quick: bool) -> BenchResult:
     from core.store.schema import DeviceRow
     from core.users import get_actor
     from executors.genieacs.executor import GenieAcsExecutor
-    from executors.genieacs.fake_nbi import FakeNbi
     from executors.genieacs.ids import genieacs_device_id, url_segment
     from executors.genieacs.timing import next_boundary
     from executors.sim.executor import SimExecutor
     from executors.sim.twin import Twin
     from gateward.runtime import build_runtime
     from gateward.seed import seed_fleet
+    from testing.genieacs.fake_nbi import FakeNbi
 
     n = 8 if quick else 40
     shm = Path("/dev/shm")
@@ -209,7 +209,7 @@ def run(quick: bool) -> BenchResult:
     return BenchResult(
         name=NAME,
         metrics=metrics,
-        params={"samples": n, "quick": quick, "server": "executors.genieacs.fake_nbi (in process)"},
+        params={"samples": n, "quick": quick, "server": "testing.genieacs.fake_nbi (in process)"},
         rows=rows,
         notes=[
             "The bare verify GPV lands in the Set's refresh interval and is answered from GenieACS's cache "

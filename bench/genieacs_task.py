@@ -80,10 +80,10 @@ def run(quick: bool) -> BenchResult:
 
     from executors.genieacs import tasks as T
     from executors.genieacs.executor import GenieAcsExecutor
-    from executors.genieacs.fake_nbi import FakeNbi
     from executors.genieacs.ids import genieacs_device_id, url_segment
     from executors.genieacs.nbi import NbiClient
     from executors.sim.twin import Twin
+    from testing.genieacs.fake_nbi import FakeNbi
 
     n = 60 if quick else 600
     tmp = _scratch()
@@ -186,7 +186,7 @@ def run(quick: bool) -> BenchResult:
         params={
             "samples": n,
             "quick": quick,
-            "server": "executors.genieacs.fake_nbi (in process)",
+            "server": "testing.genieacs.fake_nbi (in process)",
             "twin": f"SQLite file in {tmp.parent}",
         },
         rows=rows,

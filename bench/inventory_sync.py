@@ -6,7 +6,7 @@ runs read only what informed since. It must be fast enough to run every few minu
 hold the fleet in memory (peak memory flat in the device count: one page at a time). A broker
 restart brings every agent back at once; onboarding must keep up and lose none.
 
-Set up: the local NBI (``executors.genieacs.fake_nbi``) in a child process — GenieACS is a separate
+Set up: the local NBI (``testing.genieacs.fake_nbi``) in a child process — GenieACS is a separate
 service, and this keeps its rendering off the measured process — bulk-loaded with N device listings
 (``FakeNbi.load_devices``: no twin session per device); a fresh SQLite store per size; the real
 HTTP client, paging (keyset by ``_lastInform``, 1,000 per page), parsing, validation, inserts and
@@ -38,10 +38,10 @@ PAGE = 1000
 
 # ---------------------------------------------------------------------------- the NBI, in a child
 def _serve(n: int, conn: Any) -> None:
-    from executors.genieacs.fake_nbi import FakeNbi
-    from executors.genieacs.fake_store import listing_record, listing_template
     from executors.genieacs.ids import genieacs_device_id
     from executors.sim.twin import Twin
+    from testing.genieacs.fake_nbi import FakeNbi
+    from testing.genieacs.fake_store import listing_record, listing_template
 
     tmp = tempfile.mkdtemp(prefix="gw-bench-nbi-")
     twin = Twin(f"sqlite:///{tmp}/twin.db")

@@ -117,7 +117,7 @@ def run(quick: bool) -> BenchResult:
     from policies.classes import class_doc, decide_fleet
     from policies.engine import EmbeddedRegoEngine, OpaServerEngine, parse_decision
     from policies.loader import DECISION_RULE
-    from policies.opa_server import OpaApiServer
+    from testing.opa_server import OpaApiServer
 
     n_embedded = 1500 if quick else 20000
     n_opa = 300 if quick else 3000
@@ -213,6 +213,6 @@ def run(quick: bool) -> BenchResult:
         notes=[
             "p50/p99 include marshalling (dict -> JSON -> regorus -> JSON -> validated Decision).",
             "Baselines run in this process on the same input; the pack profile evaluates each part alone.",
-            "OPA figures use the local OPA Data API server (policies/opa_server.py) in this process.",
+            "OPA figures use the local OPA Data API server (testing/opa_server.py) in this process.",
         ],
     )

@@ -126,7 +126,7 @@ def _one(broker_url: str, n: int, controller_id: str) -> dict[str, Any]:
 
 
 def run(quick: bool) -> BenchResult:
-    from executors.mqtt_broker import MqttBroker
+    from testing.mqtt_broker import MqttBroker
 
     sizes = [10_000] if quick else [10_000, 50_000, 100_000, 200_000]
     results = []

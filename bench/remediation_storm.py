@@ -163,7 +163,7 @@ def run(quick: bool) -> BenchResult:
         url = f"sqlite:///{Path(tmp) / 'storm.db'}"
         cleanup = None
         if url_base:
-            from tests.conftest import make_db_url
+            from testing.databases import make_db_url
 
             os.environ.setdefault("GATEWARD_TEST_DATABASE_URL", url_base)
             url, cleanup = make_db_url("postgres", Path(tmp))

@@ -109,10 +109,10 @@ def _variant(broker_url: str, twin_url: str, ids: list[str], endpoints: list[str
 
 
 def run(quick: bool) -> BenchResult:
-    from executors.mqtt_broker import MqttBroker
     from executors.sim.twin import Twin
     from executors.sim.usp_host import make_twin_fleet
     from executors.usp.executor import endpoint_for
+    from testing.mqtt_broker import MqttBroker
 
     total = 10_000 if quick else 200_000
     with tempfile.TemporaryDirectory(prefix="gw-usp-fan-") as tmp, MqttBroker() as broker:

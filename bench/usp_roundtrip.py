@@ -100,10 +100,10 @@ def _bare_loop(url: str, agent_ep: str, controller_id: str, n: int, *, nodelay: 
 
 def run(quick: bool) -> BenchResult:
     from core.models import Device
-    from executors.mqtt_broker import MqttBroker
     from executors.sim.usp_host import HostProcess, make_twin_fleet
     from executors.usp.executor import UspExecutor, endpoint_for
     from executors.usp.topics import topic_level
+    from testing.mqtt_broker import MqttBroker
 
     n = 400 if quick else 5000
     n_nagle = 40 if quick else 200

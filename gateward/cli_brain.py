@@ -3,7 +3,8 @@
 ``chat`` is the support agent's terminal: an interactive REPL (rich output) or, with
 ``--message``, one non-interactive turn. ``eval`` runs the scenario suite (``evals/``) with the
 offline playbooks or the model path; without ``OPENAI_API_KEY`` the model path runs against the
-local scripted OpenAI-compatible server (``brain.llm_fake_server``), so CI exercises it for real.
+local scripted OpenAI-compatible server (a test double, started by ``evals.replay``), so CI exercises
+it for real.
 
 This module is also where the evaluation's simulator half lives (:class:`SimWorld`): as the
 composition root, ``gateward`` may wire the digital twin to the runner; ``evals`` itself never
@@ -289,7 +290,7 @@ def run_suite(suite: list[Any], *, planner: str = "offline", k: int = 1, databas
     import os
 
     from brain.llm import LLMClient, LLMConfig
-    from brain.llm_fake_server import FakeOpenAIServer
+    from evals.replay import replay_server
     from brain.service import ChatService
     from core.errors import Invalid
     from evals.metrics import summarize
@@ -305,7 +306,7 @@ def run_suite(suite: list[Any], *, planner: str = "offline", k: int = 1, databas
         if planner == "llm" and not cfg.api_key:  # a local endpoint without auth: the client still needs a key
             cfg = dataclasses.replace(cfg, api_key="unused")
         if planner == "replay":
-            server = FakeOpenAIServer().start()
+            server = replay_server()
             cfg = LLMConfig(api_key=server.api_key, base_url=server.base_url, model=cfg.model,
                             timeout_s=float(os.environ.get("GATEWARD_EVAL_LLM_TIMEOUT_S", "1")), max_retries=1,
                             price_in_per_mtok=cfg.price_in_per_mtok, price_out_per_mtok=cfg.price_out_per_mtok)

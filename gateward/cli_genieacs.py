@@ -1,9 +1,10 @@
-"""``gateward genieacs …`` — look at a GenieACS NBI, and run the local fake one.
+"""``gateward genieacs …`` — look at a GenieACS NBI.
 
 Why these commands: an operator wiring Gateward to GenieACS needs to see, without writing
 anything, that the NBI answers, that a device is where Gateward thinks it is (its GenieACS id,
-last inform, reachability), what tasks and faults are queued for it, and what it reports. The
-fake NBI (``serve-fake``) lets the same be tried on a laptop over the simulated fleet. Nothing
+last inform, reachability), what tasks and faults are queued for it, and what it reports. To try
+the same on a laptop, run the local NBI test double over the simulated fleet
+(``python -m testing.genieacs.fake_nbi``; test doubles are not part of the product). Nothing
 here writes to a device: writes go through ``gateward apply`` and the lifecycle.
 """
 
@@ -72,35 +73,8 @@ def _guard(fn: Any) -> Any:
 
 
 def register(app: typer.Typer) -> None:
-    g = typer.Typer(no_args_is_help=True, help="Inspect a GenieACS NBI (TR-069) and run a local fake one.")
+    g = typer.Typer(no_args_is_help=True, help="Inspect a GenieACS NBI (TR-069).")
     app.add_typer(g, name="genieacs")
-
-    @g.command("serve-fake")
-    def serve_fake(
-        host: str = "127.0.0.1",
-        port: int = 7557,
-        database_url: Annotated[str | None, typer.Option(help="the twin's database (default: Gateward's)")] = None,
-        tick: Annotated[float, typer.Option(help="seconds between periodic-inform checks (0: off)")] = 30.0,
-        require_auth: Annotated[str | None, typer.Option(help="demand this exact Authorization header")] = None,
-        tls_cert: str | None = None,
-        tls_key: str | None = None,
-    ) -> None:
-        """Serve a GenieACS-compatible NBI over the simulated fleet until Ctrl-C."""
-        from executors.genieacs.fake_nbi import main
-
-        args = ["--host", host, "--port", str(port), "--tick", str(tick)]
-        if database_url is None:
-            from core.config import get_settings
-
-            database_url = get_settings().resolved_sim_database_url()
-        args += ["--database-url", database_url]
-        if require_auth:
-            args += ["--require-auth", require_auth]
-        if tls_cert:
-            args += ["--tls-cert", tls_cert] + (["--tls-key", tls_key] if tls_key else [])
-        code = main(args)
-        if code:
-            raise typer.Exit(code)
 
     @g.command("check")
     def check(url: Annotated[str | None, typer.Option(help="NBI base URL")] = None) -> None:

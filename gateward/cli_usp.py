@@ -42,9 +42,9 @@ def _mqtt_url(url: str | None) -> str:
 
 
 def _check_broker(url: str) -> None:
-    from executors.mqtt_broker import reachable
+    from executors.usp.mqtt import broker_reachable
 
-    if not reachable(url):
+    if not broker_reachable(url):
         _fail(f"no MQTT broker answers at {url}: start Mosquitto (set_tcp_nodelay true) or set GATEWARD_MQTT_URL")
 
 
@@ -363,13 +363,16 @@ def topics(
     from gateward.cli import rt
 
     eps = [endpoint_for(d) for d in _usp_devices(list(device_ids), True)] if device_ids else None
-    known = TopicBook(rt().store).all(eps)
+    book = TopicBook(rt().store)
+    known = book.all(eps)
     table = Table(title=f"USP agent topics ({len(known)})")
     for col in ("endpoint", "topic", "mqtt", "learnt from"):
         table.add_column(col)
     for ep, k in sorted(known.items()):
         table.add_row(ep, k.topic, str(k.mqtt_version), k.source)
     console.print(table)
+    for mm in sorted(book.mismatches(eps).values(), key=lambda m: m.endpoint_id):  # seen by any process
+        console.print(f"[yellow]warning:[/] {mm.message()}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,13 +9,14 @@ missing PostgreSQL is a failure, not a skip.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+
+from testing.databases import DatabaseUnavailable, pg_schema_url
+from testing.databases import make_db_url as _make_db_url
 
 # Policy judges change windows by the clock; pin the time of day it sees (02:30 UTC: inside the
 # DE/FR/GB windows of the shipped pack) so that no result depends on when the suite runs. Set
@@ -37,33 +38,18 @@ def _services_present() -> None:
 
 
 def _pg_schema_url() -> tuple[str, Any, str]:
-    from core.store.db import normalise_url
-
-    assert PG_URL
-    base = normalise_url(PG_URL)
-    schema = f"gwt_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
     try:
-        with admin.begin() as c:
-            c.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:
-        pytest.fail(f"PostgreSQL at {PG_URL} is not usable: {exc}")
-    sep = "&" if "?" in base else "?"
-    return f"{base}{sep}options=-csearch_path%3D{schema}", admin, schema
+        return pg_schema_url(PG_URL)
+    except DatabaseUnavailable as exc:
+        pytest.fail(str(exc))
 
 
 def make_db_url(backend: str, tmp_path: Path) -> tuple[str, Any]:
-    """Returns (url, cleanup)."""
-    if backend == "sqlite":
-        return f"sqlite:///{tmp_path / 'gateward.db'}", lambda: None
-    url, admin, schema = _pg_schema_url()
-
-    def cleanup() -> None:
-        with admin.begin() as c:
-            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-    return url, cleanup
+    """Returns (url, cleanup); a PostgreSQL that cannot be used fails the test."""
+    try:
+        return _make_db_url(backend, tmp_path)
+    except DatabaseUnavailable as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(params=BACKENDS)

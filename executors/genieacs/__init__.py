@@ -1,10 +1,10 @@
-"""TR-069 through GenieACS: the adapter, its NBI client, and a faithful local NBI for tests.
+"""TR-069 through GenieACS: the adapter and its NBI client.
 
 * :mod:`executors.genieacs.executor` — :class:`GenieAcsExecutor`, the executor contract over the NBI
 * :mod:`executors.genieacs.nbi` — typed NBI client (reason phrases, auth header, TLS, proxy)
 * :mod:`executors.genieacs.tasks` — task builders and the strict client-side task check
 * :mod:`executors.genieacs.ids` — GenieACS device ids and their double percent-encoding in URLs
-* :mod:`executors.genieacs.fake_nbi` — a local GenieACS NBI over the digital twin (CWMP sessions)
+(The local NBI test double lives in :mod:`testing.genieacs.fake_nbi`, outside the product.)
 
 ``factory(settings)`` builds the adapter from ``GATEWARD_GENIEACS_URL`` /
 ``GATEWARD_GENIEACS_AUTH_HEADER`` (``core.config.Settings``) and the adapter's own

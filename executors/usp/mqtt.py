@@ -32,6 +32,20 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+
+def broker_reachable(url: str, timeout: float = 2.0) -> bool:
+    """Whether something accepts TCP connections at an ``mqtt://host:port`` URL.
+
+    Why a bare TCP probe: the CLI wants to say "no broker at URL" before it builds a controller
+    whose connect would otherwise retry in the background and time out with a vaguer error."""
+    parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 1883), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 log = logging.getLogger(__name__)
 
 USP_CONTENT_TYPE = "usp.msg"  # TR-369 R-MQTT.27

@@ -15,8 +15,8 @@ import pytest
 
 from brain.evidence import HISTORY_METRICS
 from brain.llm import LLMClient, LLMConfig
-from brain.llm_fake_server import FakeOpenAIServer
 from core.store import repo
+from testing.llm_server import FakeOpenAIServer
 from tests.brain.conftest import run_turn
 
 

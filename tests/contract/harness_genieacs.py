@@ -1,7 +1,7 @@
 """The GenieACS adapter in the executor contract suite: adapter → HTTP → fake NBI → twin.
 
 Every contract test runs against :class:`executors.genieacs.GenieAcsExecutor` talking real HTTP
-to :class:`executors.genieacs.fake_nbi.FakeNbi`, whose CWMP sessions drive the same digital twin
+to :class:`testing.genieacs.fake_nbi.FakeNbi`, whose CWMP sessions drive the same digital twin
 the simulator harness uses (so ``Twin.inject`` faults reach the CPE).
 
 Five contract checks ask for something GenieACS cannot give, whatever the adapter does; they
@@ -53,8 +53,8 @@ GENIEACS_LIMITS = {
 @contextmanager
 def genieacs_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
     from executors.genieacs.executor import GenieAcsExecutor
-    from executors.genieacs.fake_nbi import FakeNbi
     from executors.sim.twin import Twin
+    from testing.genieacs.fake_nbi import FakeNbi
 
     reason = GENIEACS_LIMITS.get(getattr(request.node, "originalname", ""))
     if reason:

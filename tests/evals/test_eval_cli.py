@@ -84,8 +84,8 @@ def test_eval_llm_without_an_endpoint_refuses(monkeypatch: pytest.MonkeyPatch) -
 def test_eval_llm_runs_against_any_openai_compatible_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     """``--planner llm`` with OPENAI_BASE_URL set talks to that server (here the project's local one,
     answering with a respond) and reports a model score with tokens, cost and latency."""
-    from brain.llm_fake_server import FakeOpenAIServer
     from gateward.cli_brain import run_suite
+    from testing.llm_server import FakeOpenAIServer
 
     srv = FakeOpenAIServer().start()
     try:

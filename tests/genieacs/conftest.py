@@ -46,7 +46,7 @@ def devices(twin: Any) -> dict[str, Device]:
 
 @pytest.fixture
 def nbi(twin: Any, devices: dict[str, Device]) -> Iterator[Any]:
-    from executors.genieacs.fake_nbi import FakeNbi
+    from testing.genieacs.fake_nbi import FakeNbi
 
     fake = FakeNbi(twin, tick_s=None)
     fake.start()

@@ -1,4 +1,4 @@
-"""``gateward genieacs …`` and ``python -m executors.genieacs.fake_nbi``."""
+"""``gateward genieacs …`` and ``python -m testing.genieacs.fake_nbi``."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ from core.store import repo
 def cli_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     import gateward.cli as cli
     from core.config import get_settings
-    from executors.genieacs.fake_nbi import FakeNbi
     from executors.sim.twin import Twin
     from gateward.seed import seed_fleet
+    from testing.genieacs.fake_nbi import FakeNbi
 
     url = f"sqlite:///{tmp_path / 'gateward.db'}"
     monkeypatch.setenv("GATEWARD_DATABASE_URL", url)
@@ -87,7 +87,7 @@ def test_fake_nbi_runs_as_a_module(tmp_path: Path) -> None:
     twin.close()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "executors.genieacs.fake_nbi", "--port", "0", "--tick", "0", "--database-url", url],
+        [sys.executable, "-m", "testing.genieacs.fake_nbi", "--port", "0", "--tick", "0", "--database-url", url],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -109,6 +109,6 @@ def test_fake_nbi_runs_as_a_module(tmp_path: Path) -> None:
 
 
 def test_fake_nbi_refuses_a_bad_database(tmp_path: Path) -> None:
-    from executors.genieacs.fake_nbi import main
+    from testing.genieacs.fake_nbi import main
 
     assert main(["--port", "0", "--tick", "0", "--database-url", "nosuchdriver://x"]) == 2

@@ -379,7 +379,7 @@ def test_download_and_factory_reset(
 
 
 def test_auth_header(twin: Any, devices: dict[str, Device]) -> None:
-    from executors.genieacs.fake_nbi import FakeNbi
+    from testing.genieacs.fake_nbi import FakeNbi
 
     secret = "Basic Z2F0ZXdhcmQ6czNjcmV0"
     with FakeNbi(twin, tick_s=None, require_auth=secret) as fake:
@@ -427,7 +427,7 @@ def tls_files(tmp_path: Path) -> tuple[str, str]:
 
 
 def test_tls(twin: Any, devices: dict[str, Device], tls_files: tuple[str, str]) -> None:
-    from executors.genieacs.fake_nbi import FakeNbi
+    from testing.genieacs.fake_nbi import FakeNbi
 
     cert, key = tls_files
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

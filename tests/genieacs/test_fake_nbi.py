@@ -411,7 +411,7 @@ def test_tags_presets_and_device_deletion(http: httpx.Client, nbi: Any, devices:
 
 
 def test_auth_header_is_enforced(twin: Any, devices: dict[str, Device]) -> None:
-    from executors.genieacs.fake_nbi import FakeNbi
+    from testing.genieacs.fake_nbi import FakeNbi
 
     with (
         FakeNbi(twin, tick_s=None, require_auth="Basic Z2F0ZXdhcmQ6czNjcmV0") as fake,

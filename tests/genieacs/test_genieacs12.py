@@ -114,7 +114,7 @@ def test_a_read_the_cache_keeps_answering_fails_clearly(
     executor: GenieAcsExecutor, nbi: Any, devices: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     d = devices["tr181"]
-    from executors.genieacs.session import AcsSession
+    from testing.genieacs.session import AcsSession
 
     read(executor, d, SSID1)
     # as if GenieACS's clock ran far ahead of ours: every refresh is "inside the interval"

@@ -32,11 +32,11 @@ def _world(tmp_path: Path, inform_wait_s: float) -> Iterator[dict[str, Any]]:
     from core.config import Settings
     from core.routing import ExecutorRouter
     from executors.genieacs.executor import GenieAcsExecutor
-    from executors.genieacs.fake_nbi import FakeNbi
     from executors.sim.executor import SimExecutor
     from executors.sim.twin import Twin
     from gateward.runtime import build_runtime
     from gateward.seed import seed_fleet
+    from testing.genieacs.fake_nbi import FakeNbi
 
     url = f"sqlite:///{tmp_path / 'gateward.db'}"
     twin = Twin(url)

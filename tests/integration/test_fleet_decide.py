@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, update
 
-from bench.campaign_gate import _seed
 from core import lifecycle as lifecycle_mod
 from core.config import Settings
 from core.models import Change, ProposalDraft, Selector, utcnow
@@ -19,12 +18,13 @@ from core.store.schema import DeviceEventRow, DeviceRow, ExecutionRow, ProposalR
 from core.users import get_actor
 from gateward.runtime import build_runtime
 from policies.classes import decide_fleet
+from testing.bulk_fleet import seed_bulk_fleet
 
 
 @pytest.fixture
 def fleet_rt(db_url: str) -> Any:
     rt = build_runtime(Settings(database_url=db_url))
-    _seed(rt.store, 1500, seed=9)
+    seed_bulk_fleet(rt.store, 1500, seed=9)
     yield rt
     rt.close()
 

@@ -26,11 +26,11 @@ from core.models import Device, Protocol, Root, Selector
 from core.store import repo
 from core.store.db import Store
 from core.store.schema import AuditEventRow, DeviceRow
-from executors.genieacs.fake_nbi import FakeNbi
-from executors.genieacs.fake_store import listing_record, listing_template
 from executors.genieacs.ids import genieacs_device_id, url_segment
 from executors.genieacs.inventory import ORDER, PROJECTION, AcsInventorySource, parse_device
 from executors.genieacs.nbi import NbiClient
+from testing.genieacs.fake_nbi import FakeNbi
+from testing.genieacs.fake_store import listing_record, listing_template
 from tests.conftest import BACKENDS, make_db_url
 
 OUI, PC = "00D09E", "CGW3400"

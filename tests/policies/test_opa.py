@@ -18,7 +18,7 @@ from policies import samples as S
 from policies.bundle import bundle_files, write_bundle
 from policies.engine import EmbeddedRegoEngine, OpaServerEngine
 from policies.loader import load_sources
-from policies.opa_server import OpaApiServer
+from testing.opa_server import OpaApiServer
 
 
 @pytest.fixture(scope="module")

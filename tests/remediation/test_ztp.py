@@ -162,8 +162,8 @@ def test_shipped_profiles_have_no_conflicts() -> None:
 @pytest.mark.slow
 def test_genieacs_bootstrap_opens_a_provisioning_case(rt: Any, svc: Any) -> None:
     from brain.remediation.ingest import GenieAcsSource
-    from executors.genieacs.fake_nbi import FakeNbi
     from executors.genieacs.nbi import NbiClient
+    from testing.genieacs.fake_nbi import FakeNbi
 
     d = next(x for x in _devices(rt) if str(x.protocol) == "cwmp" and str(x.root) == "Device.")
     fake = FakeNbi(twin_for(rt), tick_s=None)

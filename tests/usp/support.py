@@ -2,7 +2,7 @@
 
 Broker: ``GATEWARD_TEST_MQTT_URL`` (CI points it at the machine's Mosquitto on 1883) when set — with
 ``GATEWARD_REQUIRE_SERVICES=1`` an unreachable broker fails the test run instead of falling back;
-otherwise a private broker from ``executors.mqtt_broker`` (Mosquitto binary, else embedded amqtt,
+otherwise a private broker from ``testing.mqtt_broker`` (Mosquitto binary, else embedded amqtt,
 which speaks MQTT 3.1.1 only) is started once per test session.
 """
 
@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 
 from core.models import Device
-from executors.mqtt_broker import MqttBroker, reachable
 from executors.sim.twin import Twin
 from executors.sim.usp_host import AgentHost, HostConfig
 from executors.usp.controller import UspController
 from executors.usp.executor import UspExecutor, endpoint_for
 from executors.usp.loop import LoopThread
+from testing.mqtt_broker import MqttBroker, reachable
 
 ENV_URL = os.environ.get("GATEWARD_TEST_MQTT_URL")
 REQUIRE = os.environ.get("GATEWARD_REQUIRE_SERVICES") == "1"

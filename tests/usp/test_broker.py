@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from executors.mqtt_broker import MqttBroker, find_mosquitto, mosquitto_config, reachable
 from executors.sim.twin import Twin
 from executors.sim.usp_host import AgentHost, HostConfig
 from executors.usp.executor import UspExecutor
 from executors.usp.loop import LoopThread
+from testing.mqtt_broker import MqttBroker, find_mosquitto, mosquitto_config, reachable
 
 pytestmark = pytest.mark.mqtt
 

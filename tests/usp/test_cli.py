@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from executors.mqtt_broker import free_port
 from gateward.cli import app
+from testing.mqtt_broker import free_port
 from tests.usp.support import BrokerInfo
 
 pytestmark = pytest.mark.mqtt

@@ -409,7 +409,7 @@ def test_apply_many_checks_every_grant(make_rig: Callable[..., UspRig]) -> None:
 
 def test_unreachable_broker_is_device_offline_not_a_crash() -> None:
     from core.models import Device
-    from executors.mqtt_broker import free_port
+    from testing.mqtt_broker import free_port
 
     ex = UspExecutor(url=f"mqtt://127.0.0.1:{free_port()}", timeout_s=1, probe_timeout_s=0.5)
     d = Device(id="3C9A77-PX7000-PX7K70000001", vendor="Prplnet", model="PX-7000", oui="3C9A77",

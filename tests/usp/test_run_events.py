@@ -29,13 +29,13 @@ from brain.remediation.ingest import Ingestor, IngestPump, UspSource
 from core.config import Settings
 from core.secrets import MASK
 from core.store.schema import DeviceEventRow, DeviceRow
-from executors.mqtt_broker import MqttBroker, free_port
 from executors.sim.usp_agent import Subscription
 from executors.sim.usp_host import AgentHost, HostConfig
 from executors.usp.controller import UspEvent
 from executors.usp.loop import LoopThread
 from gateward.runtime import UspEvents, build_runtime, start_event_sources, usp_events_wanted
 from gateward.seed import seed_fleet
+from testing.mqtt_broker import MqttBroker, free_port
 from tests.conftest import build_test_runtime
 from tests.remediation.conftest import case_of, make_service
 from tests.usp.support import broker, wait_until

@@ -13,7 +13,7 @@ This server answers the way OPA's REST API does, so ``OpaServerEngine`` cannot t
 * an evaluation error → 500 ``{"code": "internal_error", "message": ...}``;
 * ``GET /health`` → 200 ``{}``.
 
-Run it with ``python -m policies.opa_server --port 8181``; in tests, ``OpaApiServer().start()``
+Run it with ``python -m testing.opa_server --port 8181``; in tests, ``OpaApiServer().start()``
 serves from a background thread on a free port.
 """
 
@@ -238,7 +238,7 @@ class OpaApiServer:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m policies.opa_server",
+        prog="python -m testing.opa_server",
         description="Serve the Gateward policy pack over OPA's Data API.",
     )
     parser.add_argument("--host", default="127.0.0.1")

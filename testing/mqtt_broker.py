@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
+
+from executors.usp.mqtt import broker_reachable as reachable  # re-exported: tests probe brokers with it
 
 MOSQUITTO_CANDIDATES = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/opt/homebrew/sbin/mosquitto")
 
@@ -41,16 +42,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def reachable(url: str, timeout: float = 2.0) -> bool:
-    """Whether something accepts TCP connections at an ``mqtt://host:port`` URL."""
-    parts = urlsplit(url if "://" in url else f"mqtt://{url}")
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 1883), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def mosquitto_config(port: int, *, nodelay: bool = True, log_file: str | None = None) -> str:

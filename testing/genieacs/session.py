@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from core.models import Scalar
-from executors.genieacs.cpe import CpeFault, SimulatedCpe
-from executors.genieacs.fake_store import DeviceRecord, FakeStore
 from executors.genieacs.ids import fault_id
 from executors.genieacs.timing import interval_start
+from testing.genieacs.cpe import CpeFault, SimulatedCpe
+from testing.genieacs.fake_store import DeviceRecord, FakeStore
 
 if TYPE_CHECKING:
     from executors.sim.twin import Twin

@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.models import Scalar
-from executors.genieacs.cpe import Param
 from executors.genieacs.query import Getter, project
+from testing.genieacs.cpe import Param
 
 
 def iso(ts: float | None) -> str | None:

@@ -30,7 +30,7 @@ observes:
 * ``DELETE /tasks/<id>``, ``POST /tasks/<id>/retry``, ``DELETE /faults/<deviceId>:task_<id>``
   (deletes the task too), tags, ``PUT/DELETE /files/<name>``, presets/provisions (stored, not
   evaluated), ``DELETE /devices/<id>``.
-* Sessions with CWMP semantics (see :mod:`executors.genieacs.session`): a connection request
+* Sessions with CWMP semantics (see :mod:`testing.genieacs.session`): a connection request
   reaches only online, reachable CPEs; a ``slow`` CPE opens its session late; tasks for a device
   that cannot be reached wait for its next inform (periodic, or ``/_gateward/inform``).
 
@@ -39,7 +39,7 @@ Not GenieACS (documented in ``docs/genieacs.md``): the ``/_gateward/*`` control 
 that stands in for the reverse proxy operators put in front of the NBI, and waits that are
 event-driven instead of GenieACS's 500 ms polling.
 
-Run it: ``python -m executors.genieacs.fake_nbi --port 7557 --database-url sqlite:///var/gateward.db``.
+Run it: ``python -m testing.genieacs.fake_nbi --port 7557 --database-url sqlite:///var/gateward.db``.
 """
 
 from __future__ import annotations
@@ -67,12 +67,12 @@ import orjson
 
 from core.models import Protocol
 from executors.base import UnknownDevice
-from executors.genieacs.cpe import SimulatedCpe
-from executors.genieacs.fake_store import DeviceRecord, FakeStore, iso
 from executors.genieacs.ids import fault_id, genieacs_device_id, split_device_id
 from executors.genieacs.query import QueryError, matches, nested_getter, normalize_date, project
-from executors.genieacs.session import AcsSession, SessionReport
 from executors.sim.twin import Twin
+from testing.genieacs.cpe import SimulatedCpe
+from testing.genieacs.fake_store import DeviceRecord, FakeStore, iso
+from testing.genieacs.session import AcsSession, SessionReport
 
 log = logging.getLogger("gateward.genieacs.fake")
 
@@ -1121,7 +1121,7 @@ def _sort_key(values: list[Any]) -> tuple[int, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m executors.genieacs.fake_nbi",
+        prog="python -m testing.genieacs.fake_nbi",
         description="A local GenieACS NBI over the Gateward digital twin (for tests and demos).",
     )
     parser.add_argument("--host", default="127.0.0.1")

@@ -1,0 +1,57 @@
+"""A large synthetic fleet as bare store rows, for benchmarks and fleet-scale tests.
+
+Why rows and not digital twins: loading a million twins would measure the simulator, not the
+gate. The devices use the simulator catalogue's models, four regions and varied radio states.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+MODELS = (  # vendor, model, product class, oui, firmware, root, protocol
+    ("Vantec", "CGW-3400", "CGW3400", "00D0F1", "7.2.1", "Device.", "cwmp"),
+    ("Vantec", "CGW-3400", "CGW3400", "00D0F1", "7.4.0-beta", "Device.", "cwmp"),
+    ("Lumenet", "G-240W", "G240W", "A4C3F0", "3.2.5", "Device.", "cwmp"),
+    ("Prplnet", "PX-7000", "PX7000", "F8A2D6", "1.3.0", "Device.", "usp"),
+)
+REGIONS = ("DE", "GB", "FR", "US")
+
+
+def seed_bulk_fleet(store: Any, n: int, seed: int = 5) -> None:
+    """Insert ``n`` synthetic devices with one snapshot each, in chunks of 20,000 rows."""
+    from sqlalchemy import insert
+
+    from core.models import utcnow
+    from core.store.schema import DeviceRow, ParameterSnapshotRow
+    from core.users import ensure_users
+
+    ensure_users(store)
+    rng = random.Random(seed)
+    now = utcnow()
+    chunk = 20000
+    for start in range(0, n, chunk):
+        devices: list[dict[str, Any]] = []
+        snaps: list[dict[str, Any]] = []
+        for i in range(start, min(n, start + chunk)):
+            vendor, model, pc, oui, fw, root, proto = MODELS[i % len(MODELS)]
+            did = f"{oui}-{pc}-GB{i:08d}"
+            region = REGIONS[(i // 7) % len(REGIONS)]
+            devices.append({"id": did, "vendor": vendor, "model": model, "product_class": pc, "oui": oui,
+                            "serial": f"GB{i:08d}", "firmware": fw, "root": root, "protocol": proto, "adapter": "sim",
+                            "subscriber": f"sub-{i:08d}", "region": region, "service": "standard", "tags": [],
+                            "upstream_id": None, "last_seen": now, "created_at": now})
+            auto = rng.random() < 0.5
+            snaps.append({"device_id": did, "taken_at": now, "source": "bench", "params": {
+                "Device.WiFi.Radio.1.OperatingFrequencyBand": {"value": "2.4GHz", "type": "string"},
+                "Device.WiFi.Radio.1.Channel": {"value": rng.choice((1, 6, 11)), "type": "unsignedInt"},
+                "Device.WiFi.Radio.1.AutoChannelEnable": {"value": True, "type": "boolean"},
+                "Device.WiFi.Radio.2.OperatingFrequencyBand": {"value": "5GHz", "type": "string"},
+                "Device.WiFi.Radio.2.Channel": {"value": rng.choice((36, 44, 52, 100)), "type": "unsignedInt"},
+                "Device.WiFi.Radio.2.AutoChannelEnable": {"value": auto, "type": "boolean"},
+                "Device.WiFi.Radio.2.OperatingChannelBandwidth": {"value": "80MHz", "type": "string"},
+                "Device.WiFi.SSID.1.SSID": {"value": f"home-{i % 9973}", "type": "string"},
+            }})
+        with store.write() as s:
+            s.execute(insert(DeviceRow), devices)
+            s.execute(insert(ParameterSnapshotRow), snaps)

@@ -1,0 +1,1 @@
+"""A local GenieACS 1.2 NBI test double: store, CWMP sessions and a simulated CPE."""
