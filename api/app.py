@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, Response
@@ -18,11 +18,14 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import docs, errors, openapi
-from api.deps import ActorDep, Authenticator, TokenAuthenticator
+from api.deps import ActorDep, AppRuntime, Authenticator, TokenAuthenticator
 from api.limits import DEFAULT_MAX_BODY_BYTES, BodyGuard, LoadShedder, ShedLimits
 from api.metrics import Metrics, MetricsMiddleware, require_metrics_reader
 from api.routers import audit, campaigns, devices, fleet, health, inventory, live, proposals, remediation
 from api.routers import chat as chat_routes
+
+if TYPE_CHECKING:  # the planner is imported on first use (a build without it serves every other route)
+    from brain.contracts import ChatService
 
 STATIC = Path(__file__).parent / "static"
 VERSION = "0.1.0"
@@ -66,19 +69,20 @@ class SecurityHeaders:
         await self.app(scope, receive, add)
 
 
-def _default_chat_factory(runtime: Any) -> Any:
-    from brain.service import ChatService
+def _runtime_chat(runtime: AppRuntime) -> ChatService:
+    """The runtime's own chat service (built once per runtime, shared by every app over it)."""
+    return runtime.chat
 
-    return ChatService(runtime)
 
-
-def create_app(runtime: Any, *, chat: Any | None = None, chat_factory: Callable[[Any], Any] | None = None,
+def create_app(runtime: AppRuntime, *, chat: ChatService | None = None,
+               chat_factory: Callable[[AppRuntime], ChatService] | None = None,
                authenticator: Authenticator | None = None,
                max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, limits: ShedLimits | None = None) -> FastAPI:
     """Build the app over ``runtime``.
 
-    ``chat`` / ``chat_factory``: the planner's chat service (default: ``brain.service.ChatService``,
-    imported on first use). ``authenticator``: bearer credential → actor (default: API tokens).
+    ``chat`` / ``chat_factory``: the planner's chat service (default: the runtime's own,
+    ``runtime.chat``, built on first use; a test or a harness may bring another).
+    ``authenticator``: bearer credential → actor (default: API tokens).
     ``limits``: load-shedding bounds (default: ``ShedLimits.from_env()``).
     """
     app = FastAPI(
@@ -90,12 +94,12 @@ def create_app(runtime: Any, *, chat: Any | None = None, chat_factory: Callable[
     )
     app.state.runtime = runtime
     app.state.chat = chat
-    app.state.chat_factory = chat_factory or _default_chat_factory
+    app.state.chat_factory = chat_factory or _runtime_chat
     app.state.authenticator = authenticator or TokenAuthenticator(runtime.store)
     metrics = Metrics(runtime.store)
     app.state.metrics = metrics
-    lifecycle = getattr(runtime, "lifecycle", None)
-    if lifecycle is not None and lifecycle.stage_timer is None:
+    lifecycle = runtime.lifecycle
+    if lifecycle.stage_timer is None:
         # Feed stage timings to /metrics unless something else (a benchmark) already listens.
         lifecycle.set_stage_timer(metrics.stage_timer)
     errors.install(app)

@@ -1,4 +1,11 @@
-"""Request dependencies: the runtime and the authenticated actor.
+"""Request dependencies: the runtime, the services built on it, and the authenticated actor.
+
+Routers never build a service: the composition root (``gateward.runtime``) builds each one once
+per runtime and the routers receive it here (``CampaignsDep``, ``RemediationDep``), so two routers
+— or two apps over one runtime — share one instance and one connection pool. The API may not
+import the composition root (``pyproject.toml`` ``[tool.importlinter]``), so what it needs of the
+runtime is written down as the :class:`AppRuntime` protocol, which ``gateward.runtime.Runtime``
+satisfies (mypy checks that where ``gateward run`` builds the app).
 
 Auth is a bearer API token looked up (sha256) in the user directory on every request, so a
 revoked token stops working at once. The :class:`Authenticator` is the seam where an OIDC/JWT
@@ -9,15 +16,48 @@ come from the user directory, never from the caller's claim.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Protocol
+import threading
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from core.config import Settings
+from core.errors import GatewardError
 from core.models import Actor
+from core.routing import ExecutorRouter
+from core.store import Store
 from core.users import TokenRejected, verify_token
+from policies.base import PolicyEngine
+
+if TYPE_CHECKING:  # the services import late: an app without the planner still serves every other route
+    from brain.contracts import ChatService
+    from brain.remediation.service import Remediation
+    from campaigns.service import Campaigns
+    from core.lifecycle import Lifecycle
 
 bearer = HTTPBearer(auto_error=False, description="API token from `gateward users token NAME`")
+
+
+class AppRuntime(Protocol):
+    """What the API uses of the process's runtime. The services are built once, on first use."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def store(self) -> Store: ...
+    @property
+    def policy(self) -> PolicyEngine: ...
+    @property
+    def router(self) -> ExecutorRouter: ...
+    @property
+    def lifecycle(self) -> Lifecycle: ...
+    @property
+    def campaigns(self) -> Campaigns: ...
+    @property
+    def remediation(self) -> Remediation: ...
+    @property
+    def chat(self) -> ChatService: ...
 
 
 class Authenticator(Protocol):
@@ -30,7 +70,7 @@ class Authenticator(Protocol):
 class TokenAuthenticator:
     """API tokens issued by ``gateward users token`` (hashed at rest in ``api_tokens``)."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     def __call__(self, credential: str) -> Actor | None:
@@ -39,8 +79,46 @@ class TokenAuthenticator:
         return verify_token(self.store, credential)
 
 
-def runtime(request: Request) -> Any:
-    return request.app.state.runtime
+def runtime(request: Request) -> AppRuntime:
+    rt: AppRuntime = request.app.state.runtime
+    return rt
+
+
+def get_campaigns(rt: Annotated[AppRuntime, Depends(runtime)]) -> Campaigns:
+    """The runtime's one campaign service."""
+    return rt.campaigns
+
+
+def get_remediation(rt: Annotated[AppRuntime, Depends(runtime)]) -> Remediation:
+    """The runtime's one remediation service."""
+    return rt.remediation
+
+
+class PlannerUnavailable(GatewardError):
+    code = "planner_unavailable"
+    http_status = 503
+
+
+_chat_lock = threading.Lock()
+
+
+def get_chat(request: Request) -> ChatService:
+    """The chat service: the one ``create_app`` was given, else ``chat_factory(runtime)`` (by
+    default the runtime's own), built once per app on a worker thread. A build without the planner
+    answers 503 for chat alone; every other route works."""
+    state = request.app.state
+    if state.chat is not None:
+        svc: ChatService = state.chat
+        return svc
+    with _chat_lock:
+        if state.chat is None:
+            try:
+                state.chat = state.chat_factory(state.runtime)
+            except ImportError as exc:
+                raise PlannerUnavailable(f"the planner is not available in this build ({exc}); "
+                                         "every other route works") from exc
+        svc = state.chat
+    return svc
 
 
 async def credential(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
@@ -73,7 +151,10 @@ ActorDep = Annotated[Actor, Depends(current_actor)]
 # For hot routes: the credential only, checked with :func:`authenticate` in the same worker-thread
 # hop as the route's own database work (one hop instead of two; issue 15).
 CredentialDep = Annotated[str, Depends(credential)]
-RuntimeDep = Annotated[Any, Depends(runtime)]
+RuntimeDep = Annotated[AppRuntime, Depends(runtime)]
+CampaignsDep = Annotated["Campaigns", Depends(get_campaigns)]
+RemediationDep = Annotated["Remediation", Depends(get_remediation)]
+ChatDep = Annotated["ChatService", Depends(get_chat)]
 
 
 def has_any_role(actor: Actor, *roles: str) -> bool:

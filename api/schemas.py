@@ -50,6 +50,9 @@ class ChangeIn(_In):
                       examples=["Device.WiFi.Radio.2.Channel"])
     value: ParamValue
     type: str | None = Field(default=None, max_length=32, description="declared TR-181 type, e.g. unsignedInt")
+    target: str | None = Field(default=None, min_length=1, max_length=128,
+                               description="per-target value: the one target device this change is for "
+                                           "(omit: every target)")
 
     @field_validator("value", mode="before")
     @classmethod

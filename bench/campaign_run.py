@@ -198,9 +198,9 @@ def _run(url: str, devices: int, workers: int, concurrency: int, batch: tuple[in
          min_executed: int, distributed: bool) -> dict[str, Any]:
     from campaigns.queue import Queue
     from campaigns.service import Campaigns
-    from campaigns.worker import EmbeddedWorker
     from core.config import Settings
     from gateward.runtime import build_runtime
+    from gateward.worker import EmbeddedWorker
 
     rt = build_runtime(Settings(database_url=url))
     t0 = time.perf_counter()

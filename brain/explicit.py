@@ -9,6 +9,7 @@ when they refuse) or asks, naming what would break: the device's own supported-v
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from brain.plan import Finding, Plan
@@ -16,6 +17,7 @@ from brain.requests import ExplicitRequest
 from brain.tools import PingArgs, RadioInfo, ReadArgs, ToolContext, call_tool, radios_from_values
 from core.models import Change, Evidence, Operation, ProposalDraft
 from core.validation import device_listed_issues, validate_changes
+from core.values import parse_bool
 
 CONFIRMED = "[confirmed]"
 Evidence_ = dict[str, dict[str, Any]]
@@ -54,6 +56,14 @@ def draft(ctx: ToolContext, f: Finding, ev: Evidence_) -> Plan:
         return _ping(ctx, f, req)
     if req.action == "reboot":
         return _draft(ctx, f, ev, [], "Reboot the gateway (agent request)", ops=[Operation(command="reboot")])
+    if req.action == "factory_reset":
+        # Drafted like any operation: policy decides who may propose it and which approval it needs
+        # (the strongest its rules ask for); the planner never decides that on its own.
+        return _draft(ctx, f, ev, [], "Factory reset the gateway (agent request): every setting returns to the "
+                      "firmware defaults, including the subscriber's SSID and passphrase",
+                      ops=[Operation(command="factory_reset")])
+    if req.action in ("traceroute", "speedtest"):
+        return _diagnostic(ctx, f, ev, req)
     if req.action == "dns":
         changes = [Change(path=f"Device.DNS.Client.Server.{i}.DNSServer", value=s)
                    for i, s in enumerate(req.servers, start=1)]
@@ -115,22 +125,39 @@ def _band_enable(ctx: ToolContext, f: Finding, ev: Evidence_, req: ExplicitReque
     on = bool(req.value)
     changes = [Change(path=f"Device.WiFi.Radio.{radio.index}.Enable", value=on)]
     if not on and not f.data.get("confirmed"):
-        hosts, known = _hosts_on_radio(ctx, radio.index)
+        hosts, known, names = _hosts_on_radio(ctx, radio.index)
         if hosts:
             where = f"on {radio.band}" if known else "to this gateway's Wi-Fi (I cannot tell which band they use)"
-            return _ask(f, f"{hosts} device(s) are connected {where} right now and may lose Wi-Fi if I turn "
-                           f"{radio.band} off (devices that only support {radio.band} cannot move to the other band). "
-                           "Reply 'yes' to turn it off anyway, or 'no'.", "confirm")
+            named = ""
+            if names:
+                more = hosts - len(names)
+                named = " — " + ", ".join(f'"{n}"' for n in names[:8]) + (
+                    f" and {more} more" if more > 0 else "") + " —"
+            return _ask(f, f"{hosts} device(s) are connected {where} right now{named} and may lose Wi-Fi if I "
+                           f"turn {radio.band} off (devices that only support {radio.band} cannot move to the other "
+                           "band). Reply 'yes' to turn it off anyway, or 'no'.", "confirm")
     verb = "Enable" if on else "Disable"
     return _draft(ctx, f, ev, changes, f"{verb} the {radio.band} radio {radio.index} (agent request)")
 
 
-def _hosts_on_radio(ctx: ToolContext, radio_index: int) -> tuple[int, bool]:
-    """Associated Wi-Fi clients on the access points whose SSID sits on this radio (live read), and
-    whether the SSID→radio mapping was known; without it every access point counts (ask rather
-    than cut hosts off)."""
-    r = call_tool(ctx, "read_parameters", ReadArgs(paths=["Device.WiFi.SSID.", "Device.WiFi.AccessPoint."])
-                  .model_dump())
+_PRINTABLE = re.compile(r"[^\w .\-'()]", re.UNICODE)
+
+
+def _host_label(name: Any) -> str:
+    """A LAN host's name as a short, printable label for the agent (device-supplied text: quoted,
+    cut to 32 characters, never interpreted)."""
+    text = _PRINTABLE.sub("", str(name or "")).strip()[:32]
+    return text or "an unnamed device"
+
+
+def _hosts_on_radio(ctx: ToolContext, radio_index: int) -> tuple[int, bool, list[str]]:
+    """Wi-Fi clients on this radio right now: their number (the associated-device counts of the
+    access points whose SSID sits on the radio), whether the SSID→radio mapping was known (without
+    it every access point counts: ask rather than cut hosts off), and the names of the active
+    hosts whose ``Layer1Interface`` is one of those SSIDs — so the agent hears who would lose
+    Wi-Fi, not just how many."""
+    r = call_tool(ctx, "read_parameters", ReadArgs(paths=["Device.WiFi.SSID.", "Device.WiFi.AccessPoint.",
+                                                          "Device.Hosts."]).model_dump())
     values = (r.data or {}).get("values", {})
     ssids = {p.split(".")[3] for p, v in values.items() if p.startswith("Device.WiFi.SSID.") and
              p.endswith(".LowerLayers") and str(v.get("value")).rstrip(".") == f"Device.WiFi.Radio.{radio_index}"}
@@ -145,7 +172,58 @@ def _hosts_on_radio(ctx: ToolContext, radio_index: int) -> tuple[int, bool]:
             total += int(item.get("value") or 0)
         except (TypeError, ValueError):
             continue
-    return total, known
+    layer1 = {f"Device.WiFi.SSID.{k}" for k in ssids}
+    names: list[str] = []
+    for p, v in sorted(values.items(), key=lambda kv: _host_index(kv[0])):
+        if not (p.startswith("Device.Hosts.Host.") and p.endswith(".Layer1Interface")) or not known:
+            continue
+        base = p[: -len("Layer1Interface")]
+        active = parse_bool((values.get(base + "Active") or {}).get("value")) is True
+        if active and str(v.get("value") or "").rstrip(".") in layer1:
+            names.append(_host_label((values.get(base + "HostName") or {}).get("value")))
+    return max(total, len(names)), known, names
+
+
+def _host_index(path: str) -> int:
+    parts = path.split(".")
+    return int(parts[3]) if len(parts) > 3 and parts[3].isdigit() else 0
+
+
+# TR-069 diagnostics are a Set of the object's inputs plus DiagnosticsState=Requested (TR-181
+# Device.IP.Diagnostics.*; TR-143 for throughput). Whether the device has them is its data model's
+# answer (core.validation), not the planner's guess.
+DIAG = {
+    "traceroute": ("Device.IP.Diagnostics.TraceRoute.", "Host", "a traceroute"),
+    "speedtest": ("Device.IP.Diagnostics.DownloadDiagnostics.", "DownloadURL", "a speed test"),
+}
+UPLOAD = "Device.IP.Diagnostics.UploadDiagnostics."
+MISSING_RULES = frozenset({"unknown_path", "untranslatable", "root"})
+
+
+def _diagnostic(ctx: ToolContext, f: Finding, ev: Evidence_, req: ExplicitRequest) -> Plan:
+    """A traceroute or a speed test as a proposal through the same gates, where the device's
+    data model has the diagnostic object; otherwise an answer naming the object it lacks (and
+    the IPPing it does have)."""
+    obj, arg, what = DIAG[req.action]
+    probe = str(req.value) if req.value else ("192.0.2.1" if req.action == "traceroute" else "http://192.0.2.1/f")
+    changes = [Change(path=obj + arg, value=probe), Change(path=obj + "DiagnosticsState", value="Requested")]
+    missing = any(i.rule in MISSING_RULES for i in validate_changes(ctx.device, changes))
+    if not missing:  # the standard has it; does this device's own tree? (a live read of the object)
+        r = call_tool(ctx, "read_parameters", ReadArgs(paths=[obj]).model_dump())
+        missing = not (r.data or {}).get("values")
+    if missing or str(ctx.device.protocol) == "usp":
+        objs = obj if req.action == "traceroute" else f"{obj} / {UPLOAD}"
+        why = (f"its data model has no {objs} object" if missing else
+               f"it is a USP agent and the {obj.rstrip('.')}() operate command is not one the lifecycle runs")
+        return Plan(outcome="answer", finding=f.kind, text=(
+            f"I can't run {what} on this gateway ({ctx.device.vendor} {ctx.device.model} {ctx.device.firmware}): "
+            f"{why}. An IPPing is available (ask e.g. 'ping example.com'); for more, escalate to line support."),
+            data={"missing": objs})
+    if not req.value:
+        ask = ("Which host should the traceroute go to?" if req.action == "traceroute" else
+               "Which test server URL should the speed test download from (the operator's TR-143 server)?")
+        return _ask(f, ask, "value")
+    return _draft(ctx, f, ev, changes, f"Run {what} from the gateway to {req.value} (agent request)")
 
 
 def _ping(ctx: ToolContext, f: Finding, req: ExplicitRequest) -> Plan:

@@ -11,9 +11,11 @@ the band has enough of them. A request about a fleet slice ("all PX-7000 on prpl
 never a one-shot bulk Set: it becomes a campaign draft (canary, then rings) that must be created,
 approved and promoted through the campaign service's gates.
 
-Everything here reads. A joint plan is one multi-device plan with its per-home channels; because a
-Gateward proposal carries one change set for all its targets, the plan lists one proposal draft per
-channel (the homes that share a channel share a draft) for the agent to submit together.
+Everything here reads. A joint plan is one multi-device plan with its per-home channels, drafted as
+ONE proposal whose changes carry their own target (``Change.target``): home A gets channel 1 and
+home B channel 6 under one hash, one policy decision and one approval; preview, backup, verify and
+rollback run per device with its own values. When a request covers both bands, both plans go into
+that one proposal (each home's 2.4 and 5 GHz radios are different paths).
 """
 
 from __future__ import annotations
@@ -112,13 +114,27 @@ class JointPlan(BaseModel):
     def conflicts(self) -> int:
         return sum(len(a.conflicts) for a in self.assignments) // 2
 
+    @property
+    def moves(self) -> list[Assignment]:
+        """The homes whose channel changes (the proposal's targets)."""
+        return [a for a in self.assignments if a.current != a.channel]
+
+    @property
+    def conflicts_resolved(self) -> int:
+        """Adjacent pairs on the same channel now that the plan puts on different channels."""
+        by_id = {a.device_id: a for a in self.assignments}
+        return sum(1 for a, b in self.edges
+                   if by_id[a].current is not None and by_id[a].current == by_id[b].current
+                   and by_id[a].channel != by_id[b].channel)
+
     def summary(self) -> str:
-        moves = [a for a in self.assignments if a.current != a.channel]
+        moves = self.moves
         lines = [f"{a.device_id}: {a.current if a.current is not None else '?'} → {a.channel}"
                  + (" (DFS)" if a.dfs else "") for a in moves[:20]]
         head = (f"Joint {self.band} channel plan for {self.scope} {self.scope_id}: {len(self.homes)} homes, "
                 f"{len(self.edges)} pairs that hear each other, {self.colours} channel(s) needed; "
-                f"{len(moves)} home(s) change channel")
+                f"{len(moves)} home(s) change channel, resolving {self.conflicts_resolved} clash(es) "
+                "between adjacent homes")
         clash = (f"; {self.conflicts} adjacent pair(s) must still share a channel (the band has too few)"
                  if self.conflicts else "; no two adjacent homes share a channel")
         issues = ("\nBefore submitting, these homes cannot take the plan as drafted: " + "; ".join(self.problems[:3])
@@ -218,6 +234,7 @@ def joint_channel_plan(s: Session, device_id: str, scope: Scope, band: Band, pol
 def _validate(s: Session, drafts: Sequence[ProposalDraft]) -> list[str]:
     """Each draft against each target's data model now, so the plan never lists a change a home
     cannot take (the lifecycle validates again on submit)."""
+    from core.models import changes_for
     from core.validation import validate_changes
 
     ids = sorted({t for d in drafts for t in d.targets})
@@ -229,7 +246,7 @@ def _validate(s: Session, drafts: Sequence[ProposalDraft]) -> list[str]:
             if dev is None:
                 out.append(f"{t}: unknown device")
                 continue
-            out += [f"{t}: {i.message}" for i in validate_changes(dev, d.changes)]
+            out += [f"{t}: {i.message}" for i in validate_changes(dev, changes_for(d.changes, t))]
     return out
 
 
@@ -249,21 +266,41 @@ def _channel_for(g: nx.Graph, home: str, colour: int, palette: Sequence[int], ch
 
 
 def _drafts(plan: JointPlan) -> list[ProposalDraft]:
-    """One draft per (channel, radio index): the homes that share a channel share a change set."""
-    groups: dict[tuple[int, int], list[str]] = {}
-    for a in plan.assignments:
-        if a.current != a.channel:
-            groups.setdefault((a.channel, a.radio), []).append(a.device_id)
-    out = []
-    for (channel, radio), targets in sorted(groups.items()):
-        out.append(ProposalDraft(
-            intent=f"joint {plan.band} channel plan for {plan.scope} {plan.scope_id}: channel {channel}"[:300],
-            targets=targets, source="chat",
-            changes=[Change(path=f"Device.WiFi.Radio.{radio}.Channel", value=channel),
-                     Change(path=f"Device.WiFi.Radio.{radio}.AutoChannelEnable", value=False)],
-            rationale=(f"DSATUR colouring of the {len(plan.homes)}-home interference graph "
-                       f"({len(plan.edges)} edges, {plan.colours} colours); non-DFS channels first")))
-    return out
+    """The plan as ONE multi-device draft: every moving home gets its own channel (and its
+    AutoChannelEnable off) as changes targeted at it; an empty list when no home moves."""
+    moves = plan.moves
+    if not moves:
+        return []
+    changes: list[Change] = []
+    for a in moves:
+        changes += [Change(path=f"Device.WiFi.Radio.{a.radio}.Channel", value=a.channel, target=a.device_id),
+                    Change(path=f"Device.WiFi.Radio.{a.radio}.AutoChannelEnable", value=False, target=a.device_id)]
+    return [ProposalDraft(
+        intent=(f"joint {plan.band} channel plan for {plan.scope} {plan.scope_id}: {len(moves)} device(s), "
+                f"{plan.conflicts_resolved} conflict(s) resolved")[:300],
+        targets=[a.device_id for a in moves], source="chat", changes=changes,
+        rationale=(f"DSATUR colouring of the {len(plan.homes)}-home interference graph "
+                   f"({len(plan.edges)} edges, {plan.colours} colours); non-DFS channels first; "
+                   f"{len(moves)} device(s) change channel, each to its own; {plan.conflicts_resolved} adjacent "
+                   f"pair(s) no longer share a channel, {plan.conflicts} still must"))]
+
+
+def joint_draft(plans: Sequence[JointPlan]) -> ProposalDraft | None:
+    """Every band's plan for the same homes as ONE proposal draft (targets: every home that moves
+    on any band, each with its own values); None when no home moves."""
+    drafts = [d for p in plans for d in p.drafts]
+    if not drafts:
+        return None
+    if len(drafts) == 1:
+        return drafts[0]
+    targets = list(dict.fromkeys(t for d in drafts for t in d.targets))
+    resolved = sum(p.conflicts_resolved for p in plans)
+    scope = plans[0]
+    return ProposalDraft(
+        intent=(f"joint channel plan ({', '.join(p.band for p in plans)}) for {scope.scope} {scope.scope_id}: "
+                f"{len(targets)} device(s), {resolved} conflict(s) resolved")[:300],
+        targets=targets, source="chat", changes=[c for d in drafts for c in d.changes],
+        rationale="\n".join(f"{p.band}: {d.rationale}" for p in plans for d in p.drafts))
 
 
 def band_of(text: str) -> list[Band]:
@@ -379,15 +416,16 @@ def plan_for(s: Session, device: Device, text: str, policy_data: dict[str, Any])
             f"I know of no other gateway of ours in this {where}, so there is nothing to plan jointly; "
             "ask about this gateway's Wi-Fi and I will diagnose it."))
     text_out = "\n\n".join(p.summary() for p in plans)
-    drafts = sum(len(p.drafts) for p in plans)
+    draft = joint_draft(plans)
     data: dict[str, Any] = {"joint_plan": [p.model_dump(mode="json") for p in plans]}
-    if not drafts:
+    if draft is None:
         return Plan(outcome="answer", finding="joint_channel_plan", data=data,
                     text=text_out + "\nEvery home is already on its planned channel; nothing to change.")
     tail = ("\nNothing was changed. Together this is one plan over "
-            f"{len({h for p in plans for h in p.homes})} homes in {drafts} proposal draft(s) — one per channel, "
-            "because a proposal sets the same values on all its targets. Reply 'yes' to submit them: each is then "
-            "validated, previewed and decided by policy, and applied only with its own confirmation or approval.")
+            f"{len({h for p in plans for h in p.homes})} homes, drafted as ONE proposal in which each of the "
+            f"{len(draft.targets)} moving home(s) gets its own channel. Reply 'yes' to submit it: it is then "
+            "validated, previewed and decided by policy as a whole, and applied only with its confirmation or "
+            "approval.")
     return Plan(outcome="question", finding="joint_channel_plan", text=text_out + tail,
                 data={**data, "pending": "joint_plan", "missing": ["confirm"]})
 
@@ -401,23 +439,23 @@ def submit_joint_plan(runtime: Any, device: Device, text: str, actor: Any) -> Pl
 
     with runtime.store.read() as s:
         plan = plan_for(s, device, text, policy_data(runtime.policy))
-    joint = (plan.data.get("joint_plan") if plan is not None else None) or []
-    drafts = [ProposalDraft.model_validate(d) for jp in joint for d in jp.get("drafts", [])]
-    if not drafts:
+    joint = [JointPlan.model_validate(jp) for jp in ((plan.data.get("joint_plan") if plan is not None else None)
+                                                     or [])]
+    d = joint_draft(joint)
+    if d is None:
         return Plan(outcome="answer", finding="joint_plan_unchanged",
                     text="Re-planned from the current state: every home is already on its planned channel.")
-    out: list[dict[str, Any]] = []
-    for d in drafts:
-        try:
-            p = runtime.lifecycle.submit(d, actor)
-            out.append({"proposal_id": p.id, "state": str(p.state), "targets": list(p.targets), "error": p.error})
-        except GatewardError as exc:
-            out.append({"proposal_id": None, "state": "refused", "targets": list(d.targets), "error": exc.message})
-    lines = [f"{o['proposal_id'] or '—'}: {o['state']} ({len(o['targets'])} home(s))"
-             + (f" — {o['error']}" if o["error"] else "") for o in out]
-    return Plan(outcome="answer", finding="joint_plan_submitted", data={"proposals": out}, text=(
-        f"Submitted the joint plan as {len(out)} proposal(s); nothing is applied until each is confirmed or "
-        "approved (`gateward show` / `gateward apply`):\n" + "\n".join(lines)))
+    try:
+        p = runtime.lifecycle.submit(d, actor)
+        out = {"proposal_id": p.id, "state": str(p.state), "targets": list(p.targets), "error": p.error}
+    except GatewardError as exc:
+        out = {"proposal_id": None, "state": "refused", "targets": list(d.targets), "error": exc.message}
+    resolved = sum(jp.conflicts_resolved for jp in joint)
+    line = (f"{out['proposal_id'] or '—'}: {out['state']} ({len(out['targets'])} device(s), {resolved} "
+            "conflict(s) resolved)" + (f" — {out['error']}" if out["error"] else ""))
+    return Plan(outcome="answer", finding="joint_plan_submitted", data={"proposals": [out]}, text=(
+        "Submitted the joint plan as ONE proposal, each home with its own channel; nothing is applied until it "
+        "is confirmed or approved (`gateward show` / `gateward apply`):\n" + line))
 
 
 def _names_a_value(text: str) -> bool:

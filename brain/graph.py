@@ -39,7 +39,7 @@ from brain.llm import Usage
 from brain.llm_planner import LLMOutcome, LLMPlanner
 from brain.plan import Finding, Intent, Plan
 from brain.prompts import context_message
-from brain.selfcheck import self_check
+from brain.selfcheck import SelfCheck, self_check
 from brain.tools import ToolContext, ToolResult
 from brain.untrusted import Pseudonymizer, scrub
 from core.errors import DeviceUnavailable, GatewardError, Locked
@@ -401,7 +401,8 @@ class PlannerGraph:
             return Command(update={"check": check.as_dict(), "attempts": attempts, "exclude": exclude,
                                    "tool_calls": tool_calls, "check_feedback": "; ".join(reasons[:5])}, goto="draft")
         return Command(update={"check": check.as_dict(), "attempts": attempts, "tool_calls": tool_calls,
-                               "plan": _give_up(state, plan, check.issues, reasons, ctx).model_dump(mode="json")},
+                               "plan": _give_up(state, plan, check.issues, reasons, ctx,
+                                                _secret_denials(check)).model_dump(mode="json")},
                        goto="report")
 
     # ------------------------------------------------------------------ present
@@ -572,11 +573,20 @@ def _exclude_for_retry(finding: str | None, plan: Plan, reasons: list[str], excl
     return False
 
 
-def _give_up(state: ChatState, plan: Plan, issues: list[str], reasons: list[str], ctx: ToolContext) -> Plan:
+def _secret_denials(check: SelfCheck) -> list[str]:
+    """The messages of policy's ``secrets.*`` denials (by code, never by wording), when the draft
+    validated and policy denied it."""
+    if check.issues or not check.decision:
+        return []
+    return [i.message for i in check.decision.deny_items if i.code.startswith("secrets.")]
+
+
+def _give_up(state: ChatState, plan: Plan, issues: list[str], reasons: list[str], ctx: ToolContext,
+             secret_denials: list[str] | None = None) -> Plan:
     assert plan.draft is not None
     suggested = _masked_changes(plan.draft)
-    if any(r.startswith("secrets:") for r in reasons) and any("KeyPassphrase" in c["path"] for c in suggested):
-        why = "; ".join(_strip_path(r) for r in reasons if r.startswith("secrets:"))
+    if secret_denials and any("KeyPassphrase" in c["path"] for c in suggested):
+        why = "; ".join(_strip_path(r) for r in secret_denials)
         return Plan(outcome="question", finding="weak_passphrase", text=(
             f"Policy refused that passphrase ({why}). Ask the subscriber for another one: at least 12 characters, "
             "not a common password and not containing the network name."),

@@ -36,6 +36,7 @@ from typing import Any
 
 from brain import evidence, explicit, knowledge, requests
 from brain.channels import ChannelRules, choose_channel, rules_for, width_mhz
+from brain.detectors.thresholds import thresholds
 from brain.plan import Finding, Intent, Plan
 from brain.tools import (
     RadioInfo,
@@ -45,9 +46,10 @@ from brain.tools import (
     call_tool,
     radios_from_values,
 )
-from core import topology
+from core import compat, topology
 from core.models import Change, Evidence, ProposalDraft, Root, utcnow
 from core.secrets import mask_value
+from core.values import parse_bool
 
 OnTool = Callable[[ToolResult], None]
 Evidence_ = dict[str, dict[str, Any]]
@@ -80,10 +82,10 @@ TRIGGERS = {
 }
 TRIGGER_RE = re.compile(r"^\[trigger:([a-z0-9_]+)\]")
 
-# Thresholds (percent channel utilisation, dBm client signal).
-CONGESTED_EVENING_PCT = 60.0
+# Thresholds. A busy channel and weak clients are the detectors' thresholds (``rules.json`` through
+# ``brain.detectors.thresholds``), so a case the detector opens is a finding here. The day-long mean
+# below is a planner-only signal (a channel busy all day but never for a sustained evening hour).
 CONGESTED_MEAN_PCT = 45.0
-WEAK_CLIENT_DBM = -75.0
 DNS_FAILURES_HIGH = 20.0
 PING_SLOW_MS = 150.0
 SSID_MAX_BYTES = 32
@@ -217,11 +219,27 @@ def _offline_finding(ev: Evidence_) -> Finding | None:
     pres = (((ev.get("device_summary") or {}).get("data") or {}).get("presence") or {})
     dev = (((ev.get("device_summary") or {}).get("data") or {}).get("device") or {})
     since = pres.get("last_seen") or dev.get("last_seen")
-    when = f"last seen {since}" if since else "never seen by the ACS"
+    when = f"last seen {_when(since)}" if since else "never seen by the ACS"
     return Finding(kind="device_offline", summary=(
         f"the gateway is offline since its last contact ({when}; {pres.get('detail') or 'no recent contact'}) "
         "and its upstream looks healthy; "
         "nothing can be changed remotely until it is back"), data={"presence": pres})
+
+
+def _when(iso: Any, now: datetime | None = None) -> str:
+    """``2026-11-21 07:16 UTC (30 h ago)``: the agent tells the customer since when, so the age
+    is spelled out (hours up to two days, then days) beside the timestamp."""
+    t = _ts(iso)
+    if t == datetime.min.replace(tzinfo=UTC):
+        return str(iso)
+    age = max(0.0, ((now or utcnow()) - t).total_seconds())
+    if age < 3600:
+        rel = f"{int(age // 60)} min ago"
+    elif age < 48 * 3600:
+        rel = f"{int(age // 3600)} h ago"
+    else:
+        rel = f"{int(age // 86400)} days ago"
+    return f"{t.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({rel})"
 
 
 def _policy_rules(ctx: ToolContext, band: str) -> ChannelRules | None:
@@ -245,7 +263,7 @@ def _wifi_findings(ctx: ToolContext, ev: Evidence_) -> list[Finding]:
         if r.band != "2.4GHz":
             continue
         w = _window_for(ev, "wifi.channel_utilization_pct", radio=r)
-        if w and ((w.get("evening_mean") or 0) >= CONGESTED_EVENING_PCT or (w.get("mean") or 0) >= CONGESTED_MEAN_PCT):
+        if w and channel_congested(w):
             out.append(Finding(kind="wifi_congestion", radio=r.index, band=r.band, summary=(
                 f"radio {r.index} (2.4 GHz) channel {r.channel} is congested: utilisation averages "
                 f"{w.get('mean')}% and {w.get('evening_mean')}% in the evening"),
@@ -255,6 +273,19 @@ def _wifi_findings(ctx: ToolContext, ev: Evidence_) -> list[Finding]:
     if cov is not None:
         out.append(cov)
     return out
+
+
+def channel_congested(window: dict[str, Any]) -> bool:
+    """A 2.4 GHz utilisation window is congested: its evening averages above the detectors' busy
+    threshold, or the whole day averages above :data:`CONGESTED_MEAN_PCT`."""
+    evening = window.get("evening_mean")
+    return ((evening is not None and thresholds().channel_busy(float(evening)))
+            or float(window.get("mean") or 0) >= CONGESTED_MEAN_PCT)
+
+
+def clients_weak(window: dict[str, Any] | None) -> bool:
+    """A 2.4 GHz client-RSSI window is weak by the detectors' own rule (mean below its threshold)."""
+    return bool(window and window.get("mean") is not None and thresholds().clients_weak(float(window["mean"])))
 
 
 def _dense_wide_findings(ev: Evidence_, radios: list[RadioInfo]) -> list[Finding]:
@@ -283,7 +314,7 @@ def _coverage_finding(ctx: ToolContext, ev: Evidence_, *, require_weak: bool) ->
     if r24 is None:
         return None
     w = _window_for(ev, "wifi.client_rssi_dbm", band="2.4GHz") or _window_for(ev, "wifi.client_rssi_dbm", radio=r24)
-    weak = bool(w and w.get("mean") is not None and float(w["mean"]) <= WEAK_CLIENT_DBM)
+    weak = clients_weak(w)
     target = _target_power(ctx, r24)
     low_power = r24.tx_power is not None and r24.tx_power != -1 and target is not None and r24.tx_power < target
     wide = r24.bandwidth in ("40MHz", "Auto")
@@ -495,7 +526,7 @@ def _inform_finding(ctx: ToolContext, ev: Evidence_) -> Finding:
                 "this is a USP (TR-369) agent: it keeps a live MQTT session and has no periodic inform to fix"))
         return Finding(kind="unclear", summary="the inform settings could not be read")
     bad_interval = interval is not None and int(interval) > knowledge.MAX_INFORM_INTERVAL_S
-    disabled = str(enable).lower() in ("false", "0")
+    disabled = parse_bool(enable) is False
     if bad_interval or disabled:
         return Finding(kind="periodic_inform_misconfigured", summary=(
             f"periodic inform is {'disabled' if disabled else 'every ' + str(interval) + ' s'}; the operator "
@@ -619,43 +650,60 @@ def _draft(ctx: ToolContext, finding: Finding, ev: Evidence_, exclude: dict[str,
 
 
 def conflict_gate(plan: Plan, ev: Evidence_) -> Plan:
-    """A live proposal or campaign on this gateway that sets a parameter this draft sets is a
-    precedence conflict: two live changes to one parameter would race, so the planner names the
-    other one instead of drafting a second."""
+    """A live proposal or campaign on this gateway that sets a parameter this draft sets (or runs
+    the same operation) is a precedence conflict: two live changes to one parameter would race,
+    so the planner names the other one — the campaign by name when it is one — instead of
+    drafting a second."""
     if plan.outcome != "change" or plan.draft is None:
         return plan
     mine = {c.path for c in plan.draft.changes}
+    my_ops = {o.command for o in plan.draft.operations}
     live = (((ev.get("device_summary") or {}).get("data") or {}).get("open_proposals")) or []
-    clash = [(p, sorted(mine & set(p.get("paths") or []))) for p in live]
-    clash = [(p, paths) for p, paths in clash if paths]
+    clash = [(p, sorted(mine & set(p.get("paths") or [])) + sorted(my_ops & set(p.get("operations") or [])))
+             for p in live]
+    clash = [(p, what) for p, what in clash if what]
     if not clash:
         return plan
-    p, paths = clash[0]
+    p, what = clash[0]
+    camp = p.get("campaign")
+    other = (f"campaign {camp['id']} ({camp['name']!r}, {camp['state']}; its proposal {p['id']})" if camp else
+             f"proposal {p['id']} ({p.get('state')}: {str(p.get('intent'))[:120]!r})")
     return Plan(outcome="escalation", finding="precedence_conflict", text=(
-        f"{plan.text} — but proposal {p['id']} ({p.get('state')}: {str(p.get('intent'))[:120]!r}) already sets "
-        f"{', '.join(paths)} on this gateway: a precedence conflict. Let it finish, or have its owner cancel it, "
-        "then ask again."), data={"conflict": p["id"], "suggested": [
+        f"{plan.text} — but {other} already sets {', '.join(what)} on this gateway: a precedence conflict. "
+        + ("Ask the campaign's owner to exclude this gateway or wait for its ring to finish, then ask again."
+           if camp else "Let it finish, or have its owner cancel it, then ask again.")),
+        data={"conflict": p["id"], **({"campaign": camp["id"]} if camp else {}), "suggested": [
             {"path": c.path, "value": mask_value(c.path, c.value)} for c in plan.draft.changes]})
 
 
+WORKFLOW_LABEL = {"config": "configuration changes", "reboot": "reboots", "factory_reset": "factory resets",
+                  "download": "firmware downloads"}
+
+
 def compat_gate(ctx: ToolContext, plan: Plan, ev: Evidence_) -> Plan:
-    """A model the compatibility matrix marks red for configuration changes gets no proposal from
-    the planner: the matrix is evidence that remote changes are unsupported or unsafe there."""
+    """A model the compatibility matrix (static, or from execution evidence) marks red for a
+    workflow the draft exercises gets no proposal from the planner: the matrix is evidence that
+    remote changes of that kind are unsupported or unsafe there."""
+    from brain.tools import compat_of
+
     if plan.outcome != "change" or plan.draft is None:
         return plan
-    compat = (((ev.get("device_summary") or {}).get("data") or {}).get("compat") or {}).get("config")
-    if compat is None:
-        status, source = knowledge.compat_status(ctx.policy_data(), ctx.device.vendor, ctx.device.model,
-                                                 ctx.device.firmware, "config")
-    else:
-        status, source = compat.get("status"), compat.get("source")
-    if status != "red":
-        return plan
-    return Plan(outcome="escalation", finding="compat_red", text=(
-        f"{plan.text} — but the compatibility matrix marks {ctx.device.vendor} {ctx.device.model} "
-        f"{ctx.device.firmware} red for configuration changes ({source}): remote changes are unsupported or "
-        "unsafe on it. Escalate to a CPE engineer (or a device swap) with the suggested change."),
-        data={"suggested": [{"path": c.path, "value": mask_value(c.path, c.value)} for c in plan.draft.changes]})
+    known = (((ev.get("device_summary") or {}).get("data") or {}).get("compat") or {})
+    workflows = compat.workflows_for(plan.draft.changes, plan.draft.operations, ctx.policy_data())
+    for wf in workflows:
+        item = known.get(wf)
+        status, source = (item.get("status"), item.get("source")) if item else compat_of(ctx, wf)
+        if status != "red":
+            continue
+        d = ctx.device
+        return Plan(outcome="escalation", finding="compat_red", text=(
+            f"{plan.text} — but the compatibility matrix marks {d.vendor} {d.model} {d.firmware} red for "
+            f"{WORKFLOW_LABEL.get(wf, wf)} ({source}): remote changes of that kind are unsupported or unsafe on "
+            "it. Escalate to a CPE engineer (or a device swap) with the suggested change."),
+            data={"workflow": wf, "suggested": [{"path": c.path, "value": mask_value(c.path, c.value)}
+                                                for c in plan.draft.changes]
+                  + [{"operation": o.command} for o in plan.draft.operations]})
+    return plan
 
 
 def _draft_channel(ctx: ToolContext, finding: Finding, ev: Evidence_, exclude: dict[str, Any]) -> Plan:
@@ -772,7 +820,7 @@ def _draft_inform(ctx: ToolContext, finding: Finding, ev: Evidence_) -> Plan:
     if finding.data.get("interval") is not None and int(finding.data["interval"]) > knowledge.MAX_INFORM_INTERVAL_S:
         changes.append(Change(path="Device.ManagementServer.PeriodicInformInterval",
                               value=knowledge.OPERATOR_PROFILE["Device.ManagementServer.PeriodicInformInterval"]))
-    if str(finding.data.get("enable")).lower() in ("false", "0"):
+    if parse_bool(finding.data.get("enable")) is False:
         changes.append(Change(path="Device.ManagementServer.PeriodicInformEnable", value=True))
     d = ProposalDraft(
         intent="Restore the periodic inform settings of the operator profile", targets=[ctx.device.id],

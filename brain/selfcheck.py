@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from core import compat
 from core import policy_input as pinput
 from core.models import Actor, Decision, Device, Proposal, ProposalDraft, ProposalState, utcnow
 from core.validation import normalise, validate_changes
@@ -90,7 +91,12 @@ def self_check(runtime: Any, device: Device, actor: Actor, draft: ProposalDraft)
     preview = _preview_facts(runtime, device, p)
     try:
         with runtime.store.read() as s:
-            doc = pinput.build(s, p, [device], actor, preview)
+            # the lifecycle's clock (pinned in rehearsals and evals), so the dry run judges change
+            # windows exactly as the submit that follows will
+            clock = getattr(runtime.lifecycle, "clock", utcnow)
+            data = compat.policy_data(runtime.policy)
+            statuses = compat.statuses_for(s, [device], compat.workflows_for(p.changes, p.operations, data), data)
+            doc = pinput.build(s, p, [device], actor, preview, compat=statuses, now=clock())
     except Exception as exc:  # the store or the input builder failed: we cannot say; the gate will
         return SelfCheck(ok=False, error=f"could not build the policy input: {exc}")
     decision = runtime.policy.decide(doc)

@@ -10,14 +10,22 @@ masked words are recorded as a ``step`` event with ``data.role = "user"`` (the c
 message kind, and history must replay both sides); the graph runs — from the start for a new
 request, or resumed (``Command(resume=…)``) when the thread is paused on a confirmation or an
 approval — and every event it writes to its custom stream is persisted and yielded.
+
+Turns of one thread are serialised across processes by a lease in the database
+(:meth:`brain.threads.ThreadStore.try_lock`): two replicas given a turn of the same thread at once
+must never both resume its paused step. The second waits up to ``busy_wait_s``
+(``GATEWARD_CHAT_BUSY_WAIT_S``, default 3 s) and then gets :class:`ThreadBusy` (HTTP 409).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
@@ -30,11 +38,29 @@ from brain.llm import LLMClient, LLMConfig, LLMError, Usage
 from brain.llm_planner import LLMPlanner
 from brain.redact import redact
 from brain.threads import ThreadStore
-from core.errors import Forbidden, Invalid
+from core.errors import Conflict, Forbidden, Invalid
 from core.models import TERMINAL_STATES, Actor, ProposalState
 from core.store import repo
 
 PlannerChoice = Literal["auto", "offline", "llm"]
+LEASE_S = 120.0  # a turn's lease; renewed while the turn streams, so only a crashed holder's expires
+
+
+class ThreadBusy(Conflict):
+    """Another turn of this thread is running (in this process or another replica)."""
+
+    code = "thread_busy"
+
+
+def _busy_wait_s() -> float:
+    raw = os.environ.get("GATEWARD_CHAT_BUSY_WAIT_S", "").strip()
+    try:
+        value = float(raw) if raw else 3.0
+    except ValueError:
+        raise ValueError(f"GATEWARD_CHAT_BUSY_WAIT_S={raw!r} is not a number") from None
+    if not 0 <= value <= 600:
+        raise ValueError("GATEWARD_CHAT_BUSY_WAIT_S must be between 0 and 600")
+    return value
 
 
 class ChatService:
@@ -56,6 +82,9 @@ class ChatService:
         self.graph = PlannerGraph(self.deps).builder().compile(checkpointer=self._checkpointer.saver)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self.busy_wait_s = _busy_wait_s()
+        self.lease_s = LEASE_S
+        self._process = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
     def close(self) -> None:
         self._checkpointer.close()
@@ -83,7 +112,7 @@ class ChatService:
         return self._send(thread_id, message, actor, row)
 
     def _send(self, thread_id: str, message: str, actor: Actor, row: dict[str, Any]) -> Iterator[ChatEvent]:
-        with self._lock(thread_id):
+        with self._lock(thread_id) as holder:
             config = self._config(thread_id)
             snap = self.graph.get_state(config)
             values: dict[str, Any] = dict(snap.values or {})
@@ -103,14 +132,14 @@ class ChatService:
                 stream_input = {"message": masked, "thread_id": thread_id, "device_id": row["device_id"],
                                 "actor": {"id": owner.id, "roles": list(owner.roles), "kind": str(owner.kind)},
                                 "planner": self.mode, "mac_key": values.get("mac_key") or new_mac_key()}
-            yield from self._run(thread_id, stream_input)
+            yield from self._run(thread_id, stream_input, holder)
 
     def resume(self, thread_id: str) -> Iterator[ChatEvent]:
         self.threads_db.get(thread_id)  # NotFound now, not on the first event
         return self._resume(thread_id)
 
     def _resume(self, thread_id: str) -> Iterator[ChatEvent]:
-        with self._lock(thread_id):
+        with self._lock(thread_id) as holder:
             config = self._config(thread_id)
             snap = self.graph.get_state(config)
             if not snap.interrupts:
@@ -129,7 +158,7 @@ class ChatService:
                 yield self._record(ChatEvent(thread_id=thread_id, kind="question", data={"proposal_id": pid},
                                              text=text))
                 return
-            yield from self._run(thread_id, Command(resume={"decision": str(state) if state else None}))
+            yield from self._run(thread_id, Command(resume={"decision": str(state) if state else None}), holder)
 
     def history(self, thread_id: str) -> list[ChatEvent]:
         return self.threads_db.events(thread_id)
@@ -151,9 +180,32 @@ class ChatService:
         return Usage.model_validate(self.state(thread_id).get("usage") or {})
 
     # ------------------------------------------------------------------ internals
-    def _lock(self, thread_id: str) -> threading.Lock:
+    @contextmanager
+    def _lock(self, thread_id: str) -> Iterator[str]:
+        """Hold the thread's turn: this process's lock, then the database lease (every replica).
+        Waits up to ``busy_wait_s`` for both, then raises :class:`ThreadBusy`."""
+        busy = ThreadBusy(f"chat thread {thread_id} is busy: another turn of it is running (here or on another "
+                          "replica); try again when it has finished", thread_id=thread_id)
+        deadline = time.monotonic() + self.busy_wait_s
         with self._locks_guard:
-            return self._locks.setdefault(thread_id, threading.Lock())
+            local = self._locks.setdefault(thread_id, threading.Lock())
+        if not local.acquire(timeout=self.busy_wait_s):
+            raise busy
+        try:
+            holder = f"{self._process}-{uuid.uuid4().hex[:8]}"
+            delay = 0.02
+            while not self.threads_db.try_lock(thread_id, holder, self.lease_s):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise busy
+                time.sleep(min(delay, left))
+                delay = min(delay * 2, 0.25)
+            try:
+                yield holder
+            finally:
+                self.threads_db.unlock(thread_id, holder)
+        finally:
+            local.release()
 
     @staticmethod
     def _config(thread_id: str) -> RunnableConfig:
@@ -169,16 +221,20 @@ class ChatService:
         self.threads_db.append(event)
         return event
 
-    def _run(self, thread_id: str, stream_input: Any) -> Iterator[ChatEvent]:
+    def _run(self, thread_id: str, stream_input: Any, holder: str | None = None) -> Iterator[ChatEvent]:
         """Stream one turn. Progress events (steps, tool calls) are persisted in batches; anything
         a person acts on (a proposal, an outcome, a question…) is persisted before it is yielded."""
         config = self._config(thread_id)
         pending: list[ChatEvent] = []
         emitted: list[dict[str, Any]] = []
         stream = self.graph.stream(stream_input, config, stream_mode="updates", durability="exit")
+        renewed = time.monotonic()
         try:
             finished = False
             while not finished:
+                if holder is not None and time.monotonic() - renewed > self.lease_s / 3:
+                    self.threads_db.try_lock(thread_id, holder, self.lease_s)  # a long turn keeps its lease
+                    renewed = time.monotonic()
                 with event_sink(emitted.append):
                     try:
                         next(stream)

@@ -4,13 +4,23 @@ Why beside the checkpointer: LangGraph's checkpoint holds the graph's state (whe
 thread stands); surfaces need something else — a list of threads per owner, newest first, and the
 events of a chat to replay after a restart — as plain rows any process can read. Every event a
 surface ever saw is appended here in order (``seq``), already masked and scrubbed.
+
+``chat_thread_locks`` (migration 0017) serialises turns across processes: two replicas given a turn
+of one thread at once must never both resume its paused step. A lease — one row per thread, a
+holder and an expiry, taken by a conditional UPDATE — works the same on PostgreSQL (the UPDATE
+takes the row lock; the loser re-reads the row after the winner commits and matches nothing) and on
+SQLite (``BEGIN IMMEDIATE``); a crashed holder's lease simply expires. Why not a PostgreSQL advisory
+lock: a turn is a generator drained by an SSE response at the client's pace, and an advisory lock
+would pin a pooled connection for all that time.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, Integer, MetaData, String, Table, Text, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from brain.contracts import ChatEvent, ThreadSummary
 from brain.redact import scrub_data, scrub_text
@@ -46,6 +56,15 @@ chat_events = Table(
     Column("data", JSON, nullable=False),
     Column("ts", UTCDateTime, nullable=False),
 )
+
+chat_thread_locks = Table(
+    "chat_thread_locks", metadata,
+    Column("thread_id", String(40), primary_key=True),
+    Column("holder", String(96), nullable=False),
+    Column("until", UTCDateTime, nullable=False),
+)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ThreadStore:
@@ -112,3 +131,33 @@ class ThreadStore:
                               status=r["status"], proposal_id=r["proposal_id"],
                               updated_at=r["updated_at"]) for r in rows]
 
+
+    # ------------------------------------------------------------------ turn lease (see the module docstring)
+    def try_lock(self, thread_id: str, holder: str, ttl_s: float) -> bool:
+        """Take (or renew) the thread's lease for ``holder``; False while another holds it."""
+        now = utcnow()
+        with self.store.write() as s:
+            ins: Any = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+            s.execute(ins(chat_thread_locks).values(thread_id=thread_id, holder="", until=_EPOCH)
+                      .on_conflict_do_nothing(index_elements=["thread_id"]))
+            res = s.execute(update(chat_thread_locks)
+                            .where(chat_thread_locks.c.thread_id == thread_id,
+                                   (chat_thread_locks.c.until < now) | (chat_thread_locks.c.holder == holder))
+                            .values(holder=holder, until=now + timedelta(seconds=ttl_s)))
+            return int(getattr(res, "rowcount", 0) or 0) == 1
+
+    def unlock(self, thread_id: str, holder: str) -> None:
+        """Give the lease back (only ``holder``'s own: an expired, re-taken lease is left alone)."""
+        with self.store.write() as s:
+            s.execute(update(chat_thread_locks)
+                      .where(chat_thread_locks.c.thread_id == thread_id, chat_thread_locks.c.holder == holder)
+                      .values(holder="", until=_EPOCH))
+
+    def lock_holder(self, thread_id: str) -> str | None:
+        """Who holds the thread's lease now (None when nobody does)."""
+        with self.store.read() as s:
+            row = s.execute(select(chat_thread_locks.c.holder, chat_thread_locks.c.until)
+                            .where(chat_thread_locks.c.thread_id == thread_id)).first()
+        if row is None or not row[0] or row[1] < utcnow():
+            return None
+        return str(row[0])

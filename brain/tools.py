@@ -31,6 +31,7 @@ from core.errors import GatewardError
 from core.models import Actor, Device, Scalar
 from core.secrets import MASK, is_secret_path
 from core.store import repo
+from core.values import LexicalError, as_int, parse_bool
 from executors.base import ExecutorError
 
 Band = Literal["2.4GHz", "5GHz", "6GHz"]
@@ -124,7 +125,7 @@ def radios_from_values(values: dict[str, Any]) -> list[RadioInfo]:
         band = str(r.get("OperatingFrequencyBand") or r.get("SupportedFrequencyBands") or "")
         out.append(RadioInfo(
             index=i, band=band, channel=_int(r.get("Channel")),
-            auto_channel=str(r.get("AutoChannelEnable")).lower() in ("true", "1"),
+            auto_channel=parse_bool(r.get("AutoChannelEnable")) is True,
             bandwidth=str(r.get("OperatingChannelBandwidth") or "20MHz"),
             possible=parse_channel_list(r.get("PossibleChannels")), tx_power=_int(r.get("TransmitPower")),
             tx_supported=[int(x) for x in parse_channel_list(r.get("TransmitPowerSupported"))],
@@ -133,9 +134,10 @@ def radios_from_values(values: dict[str, Any]) -> list[RadioInfo]:
 
 
 def _int(v: Any) -> int | None:
+    """An integer the device reported, or None when it reported none (absent, "Auto", garbage)."""
     try:
-        return int(v)
-    except (TypeError, ValueError):
+        return as_int(v)
+    except LexicalError:
         return None
 
 
@@ -206,23 +208,58 @@ def device_summary(ctx: ToolContext, _: NoArgs) -> ToolResult:
                             "last_seen": pres.last_seen.isoformat() if pres.last_seen else None}
     except ExecutorError as exc:
         data["presence"] = {"online": False, "reachable": False, "detail": exc.message}
-    pdata = ctx.policy_data()
-    data["compat"] = {}
-    for wf in ("config", "reboot", "factory_reset", "download"):
-        status, source = knowledge.compat_status(pdata, d.vendor, d.model, d.firmware, wf)
-        data["compat"][wf] = {"status": status, "source": source}
+    data["compat"] = {wf: dict(zip(("status", "source"), compat_of(ctx, wf), strict=True)) for wf in WORKFLOWS}
     with ctx.runtime.store.read() as s:
         snap = repo.latest_snapshot(s, d.id)
         live = repo.live_proposals_touching(s, [d.id], exclude="")
+        campaigns = _campaigns_of(s, [p.id for p in live])
     data["snapshot_params"] = len(snap or {})
     data["open_proposals"] = [{"id": p.id, "state": str(p.state), "intent": p.intent,
-                               "paths": [c.path for c in p.changes]} for p in live]
+                               "paths": [c.path for c in p.changes], "operations": [o.command for o in p.operations],
+                               **({"campaign": campaigns[p.id]} if p.id in campaigns else {})} for p in live]
     ctx.cache["presence"] = data["presence"]
     ctx.cache["compat"] = data["compat"]
     pres_txt = "online" if data["presence"]["online"] else "OFFLINE"
     return ToolResult("device_summary", {}, True,
                       f"{d.vendor} {d.model} fw {d.firmware} ({d.root}, {d.protocol}, {d.region}), {pres_txt}, "
                       f"compat config={data['compat']['config']['status']}", data)
+
+
+WORKFLOWS = ("config", "reboot", "factory_reset", "download")
+
+
+def compat_of(ctx: ToolContext, workflow: str) -> tuple[str, str]:
+    """The device's compatibility status for a workflow and where it came from. Execution
+    evidence (``core.compat``: enough outcomes on this vendor/model/firmware) overrides the
+    static matrix, exactly as policy reads it (``gateward.lib.compat``), so the planner refuses
+    what policy would refuse and says why."""
+    from core import compat
+
+    d = ctx.device
+    pdata = ctx.policy_data()
+    with ctx.runtime.store.read() as s:
+        rows = compat.evidence_for(s, [(d.vendor, d.model, d.firmware)], [workflow])
+    row = rows.get((d.vendor, d.model, d.firmware, workflow))
+    if row is not None:
+        status = compat.status_of(row.succeeded, row.failed, row.rollback_failed, compat.Thresholds.from_data(pdata))
+        if status is not None:
+            return status, (f"evidence: {row.failed} failed and {row.rollback_failed} failed rollback(s) in "
+                            f"{row.succeeded + row.failed} {workflow} executions on {d.vendor}/{d.model}/{d.firmware}")
+    return knowledge.compat_status(pdata, d.vendor, d.model, d.firmware, workflow)
+
+
+def _campaigns_of(s: Any, proposal_ids: list[str]) -> dict[str, dict[str, str]]:
+    """Campaigns behind live proposals (a campaign's staged proposal is live on every device it
+    selects): ``{proposal_id: {id, name, state}}``, so a conflict names the campaign."""
+    if not proposal_ids:
+        return {}
+    from sqlalchemy import select
+
+    from campaigns.schema import CampaignRow
+
+    rows = s.execute(select(CampaignRow.proposal_id, CampaignRow.id, CampaignRow.name, CampaignRow.state)
+                     .where(CampaignRow.proposal_id.in_(proposal_ids))).all()
+    return {pid: {"id": cid, "name": name, "state": state} for pid, cid, name, state in rows}
 
 
 def read_parameters(ctx: ToolContext, args: ReadArgs) -> ToolResult:
@@ -309,7 +346,7 @@ def wifi_neighbors(ctx: ToolContext, args: NeighbourArgs) -> ToolResult:
 
 def compat_lookup(ctx: ToolContext, args: CompatArgs) -> ToolResult:
     d = ctx.device
-    status, source = knowledge.compat_status(ctx.policy_data(), d.vendor, d.model, d.firmware, args.workflow)
+    status, source = compat_of(ctx, args.workflow)
     return ToolResult("compat_lookup", args.model_dump(), True, f"{args.workflow}: {status} ({source})",
                       {"vendor": d.vendor, "model": d.model, "firmware": d.firmware, "workflow": args.workflow,
                        "status": status, "source": source})

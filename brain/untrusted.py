@@ -1,4 +1,4 @@
-"""Device and subscriber text is data, never instructions (DESIGN.md §2, invariant 5).
+"""Device and subscriber text is data, never instructions (``docs/safety.md``, invariant 5).
 
 Every string that came from a device or a person — SSIDs (ours and the neighbours'), host names,
 event payloads and logs, the support agent's chat text — is wrapped in a delimited block before

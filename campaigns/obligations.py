@@ -1,25 +1,38 @@
 """Policy's rollout obligations, read as limits the campaign plan must stay inside.
 
-The policy pack (``gateward.rollout``) answers a large proposal with obligations such as
-``stage: canary 1%``, ``stage: ring 10%`` and ``halt: failure rate above 1% stops and rolls back``.
-A campaign that states no rings adopts that plan; one that states its own may be *stricter*
-(smaller stages, more of them, a lower failure threshold) but never looser — that is refused
-before anything runs.
+The policy pack (``gateward.rollout``) answers a large proposal with coded obligations
+(policies/README.md): ``obligation.stage`` items (``kind`` canary|ring, cumulative ``percent``) in
+plan order and an ``obligation.halt`` item (``failure_rate_pct``). A campaign that states no rings
+adopts that plan; one that states its own may be *stricter* (smaller stages, more of them, a lower
+failure threshold) but never looser — that is refused before anything runs.
 
-``window: DE 1-5 local, UTC offset 1 h`` binds every later batch to the change window the decision
-was taken in: a campaign runs for hours, and policy judged the clock only once. The orchestrator
-holds new batches while any of its regions' windows is closed and goes on when it opens again.
+``obligation.window`` (``region``, ``start_hour``, ``end_hour``, ``utc_offset_hours``) binds every
+later batch to the change window the decision was taken in: a campaign runs for hours, and policy
+judged the clock only once. The orchestrator holds new batches while any of its regions' windows is
+closed and goes on when it opens again.
+
+Only codes and params are read; the messages are for people, so rewording one in Rego changes
+nothing here. A campaign stored before obligations had codes kept only the messages
+(``plan["policy"]``): :func:`from_plan` reads those through :func:`_legacy`, the one place that
+still parses text, so such a campaign keeps its window hold.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-_STAGE = re.compile(r"^stage:\s*(canary|ring)\s+([0-9.]+)\s*%", re.I)
-_HALT = re.compile(r"^halt:\s*failure rate above\s+([0-9.]+)\s*%", re.I)
-_WINDOW = re.compile(r"^window:\s*(\S+)\s+(\d+)-(\d+) local, UTC offset (-?[0-9.]+) h$", re.I)
+from core.models import PolicyItem
+
+STAGE, HALT, WINDOW = "obligation.stage", "obligation.halt", "obligation.window"
+
+
+class ObligationError(ValueError):
+    """An obligation with a known code whose params are missing or mistyped: a pack bug, said
+    plainly rather than guessed around (a wrong window would let batches run when they must not)."""
 
 
 @dataclass(frozen=True)
@@ -56,25 +69,76 @@ class PolicyPlan:
         return not self.stages and self.max_failure_rate is None
 
 
-def parse(obligations: list[str]) -> PolicyPlan:
+def _param(code: str, params: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    value = params.get(name)
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise ObligationError(f"policy obligation {code} needs param {name!r} "
+                              f"({getattr(kind, '__name__', 'number')}), got {value!r}")
+    return value
+
+
+def _as_item(ob: PolicyItem | Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+    if isinstance(ob, PolicyItem):
+        return ob.code, ob.params
+    params = ob.get("params") or {}
+    return str(ob.get("code", "")), params if isinstance(params, Mapping) else {}
+
+
+def parse(obligations: Iterable[PolicyItem | Mapping[str, Any] | str]) -> PolicyPlan:
+    """The plan policy's obligations impose: from items (a Decision's ``obligation_items``, or
+    their stored JSON form); a plain string is a message stored before codes (:func:`_legacy`).
+    Unknown codes (``obligation.presence``, say) are not plan limits and are skipped."""
     stages: list[float] = []
     canary = False
     halt: float | None = None
     windows: list[Window] = []
     for ob in obligations:
-        w = _WINDOW.match(ob.strip())
-        if w:
-            windows.append(Window(w.group(1), int(w.group(2)), int(w.group(3)), float(w.group(4))))
+        item = _legacy(ob) if isinstance(ob, str) else ob
+        if item is None:
             continue
-        m = _STAGE.match(ob.strip())
-        if m:
-            canary = canary or (m.group(1).lower() == "canary" and not stages)
-            stages.append(float(m.group(2)))
-            continue
-        h = _HALT.match(ob.strip())
-        if h:
-            halt = float(h.group(1)) / 100.0
+        code, params = _as_item(item)
+        if code == WINDOW:
+            windows.append(Window(_param(code, params, "region", str), int(_param(code, params, "start_hour", int)),
+                                  int(_param(code, params, "end_hour", int)),
+                                  float(_param(code, params, "utc_offset_hours", (int, float)))))
+        elif code == STAGE:
+            kind = _param(code, params, "kind", str)
+            canary = canary or (kind == "canary" and not stages)
+            stages.append(float(_param(code, params, "percent", (int, float))))
+        elif code == HALT:
+            halt = float(_param(code, params, "failure_rate_pct", (int, float))) / 100.0
     return PolicyPlan(stages=stages, has_canary=canary, max_failure_rate=halt, windows=tuple(windows))
+
+
+def plan_items(plan: Mapping[str, Any]) -> list[Any]:
+    """A stored campaign plan's policy obligations: the items (``policy_items``) when it has
+    them, else the messages a campaign stored before codes existed (``policy``)."""
+    stored = plan.get("policy_items")
+    return list(stored if stored is not None else plan.get("policy") or [])
+
+
+def from_plan(plan: Mapping[str, Any]) -> PolicyPlan:
+    """:func:`parse` over a stored campaign plan (see :func:`plan_items`)."""
+    return parse(plan_items(plan))
+
+
+_STAGE = re.compile(r"^stage:\s*(canary|ring)\s+([0-9.]+)\s*%", re.I)
+_HALT = re.compile(r"^halt:\s*failure rate above\s+([0-9.]+)\s*%", re.I)
+_WINDOW = re.compile(r"^window:\s*(\S+)\s+(\d+)-(\d+) local, UTC offset (-?[0-9.]+) h$", re.I)
+
+
+def _legacy(text: str) -> dict[str, Any] | None:
+    """A message stored by a campaign created before obligations had codes, as the item the pack
+    now states. Only for such stored plans: new decisions never reach here."""
+    text = text.strip()
+    if w := _WINDOW.match(text):
+        return {"code": WINDOW, "params": {"region": w.group(1), "start_hour": int(w.group(2)),
+                                           "end_hour": int(w.group(3)), "utc_offset_hours": float(w.group(4))}}
+    if m := _STAGE.match(text):
+        return {"code": STAGE, "params": {"kind": m.group(1).lower(), "percent": float(m.group(2))}}
+    if h := _HALT.match(text):
+        return {"code": HALT, "params": {"failure_rate_pct": float(h.group(1))}}
+    return None
 
 
 def violations(plan: PolicyPlan, stages: list[float], failure_threshold: float) -> list[str]:

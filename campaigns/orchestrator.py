@@ -196,7 +196,7 @@ class Orchestrator:
     def closed_windows(self, c: CampaignRow) -> list[obligations.Window]:
         """The regions of this campaign whose change window is closed now (by the lifecycle's
         clock, the one policy decided by). Emergencies carry no window obligation."""
-        return obligations.parse(list(c.plan.get("policy") or [])).closed_windows(self.lc.clock())
+        return obligations.from_plan(c.plan).closed_windows(self.lc.clock())
 
     def _note_window(self, s: Session, c: CampaignRow, closed: list[obligations.Window]) -> None:
         """Audit the hold once per closed spell (per process): batches in flight finish, no new
@@ -278,7 +278,7 @@ class Orchestrator:
             c = s.get(CampaignRow, b.campaign_id)
             assert c is not None
             cid, pid, ids, kind = c.id, c.proposal_id, list(b.device_ids), c.kind
-            plan = obligations.parse(list(c.plan.get("policy") or []))
+            plan = obligations.from_plan(c.plan)
             if c.state != RUNNING or plan.closed_windows(self.lc.clock()):
                 if b.state in ("queued", "running"):
                     b.state = "halted"

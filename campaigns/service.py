@@ -71,7 +71,7 @@ class Campaigns:
                           proposal_id=p.id) from exc
         self.lc.preview(p.id, actor)
         decision = self.lc.decide(p.id, actor)
-        plan_policy = obligations.parse(decision.obligations)
+        plan_policy = obligations.parse(decision.obligation_items)
         stages, threshold = self._stages(spec, plan_policy)
         problems = obligations.violations(plan_policy, stages, threshold)
         if problems:
@@ -86,10 +86,13 @@ class Campaigns:
         plan = plan_rings(cid, [devices[i] for i in ids], stages, spec.control_pct)
         limits = ratelimit.initial(spec.rate)
         now = utcnow()
+        # The coded obligations are what the orchestrator reads (windows); "policy" is for display.
+        policy_items = [o.model_dump(mode="json") for o in decision.obligation_items]
         with self.store.write() as s:
             row = CampaignRow(id=cid, name=spec.name, proposal_id=p.id, author=actor.id, kind=spec.kind,
                               spec=spec.model_dump(mode="json"), plan={**plan.summary(), "fleet": fleet,
-                                                                         "policy": decision.obligations},
+                                                                         "policy": decision.obligations,
+                                                                         "policy_items": policy_items},
                               state=CREATED, ring=0, ring_state="active", cursor=0, sweeps=0,
                               window=limits.window, batch_size=limits.batch_size, created_at=now, updated_at=now)
             s.add(row)
@@ -243,10 +246,10 @@ class Campaigns:
                           "rolled_back": rolled_back, "rollback_failed": n.get(str(X.ROLLBACK_FAILED), 0),
                           "strata": c.plan["strata"][i], "status": _ring_status(c, i, rolled_back)})
         now_t = self.lc.clock()
-        held = [w.text() for w in obligations.parse(list(c.plan.get("policy") or [])).closed_windows(now_t)]
+        held = [w.text() for w in obligations.from_plan(c.plan).closed_windows(now_t)]
         return {**self._summary(c), "spec": c.spec, "plan": {k: v for k, v in c.plan.items() if k != "acks"},
                 "window_hold": held if c.state == "running" else [],
-                "windows": window_info(c.plan.get("policy") or [], now_t),
+                "windows": window_info(obligations.plan_items(c.plan), now_t),
                 "emergency": bool(c.spec.get("emergency")), "emergency_path": EMERGENCY_PATH,
                 "proposal": {"id": p.id, "state": str(p.state), "hash": p.hash, "error": p.error, "risk": p.risk},
                 "rings_detail": rings, "batches": states, "progress": progress,
@@ -304,7 +307,7 @@ EMERGENCY_PATH = ("outside a change window only an emergency proceeds: create th
                   "campaign runs without waiting for the window")
 
 
-def window_info(policy: list[str], now: datetime) -> list[dict[str, Any]]:
+def window_info(policy: list[Any], now: datetime) -> list[dict[str, Any]]:
     """The change windows a campaign's decision bound it to, each with whether it is open now and,
     when closed, the UTC time it next opens — so the console can say *when*, not only *closed*."""
     out = []

@@ -1,14 +1,16 @@
-"""A worker process: procrastinate's worker for the campaign queue plus a watchdog.
+"""The worker engine: procrastinate's worker on the job queue plus a watchdog that steps the engines.
 
-Why a watchdog next to the queue's worker: the queue delivers batches, but some decisions are
-timed or belong to nobody's job — promote a ring after its pause, start a rollback once in-flight
+Why a watchdog next to the queue's worker: the queue delivers jobs, but some decisions are timed
+or belong to nobody's job — promote a ring after its pause, start a rollback once in-flight
 batches drained, put a killed worker's jobs back in the queue (its heartbeat stopped). Every worker
-runs the same idempotent :meth:`Orchestrator.tick` every half second; whichever gets the campaign's
-row lock first acts, the others find nothing to do.
+runs the same idempotent step (:meth:`Orchestrator.tick`, and whatever else the composition root
+adds) every ``tick_s``; whichever worker gets a campaign's row lock first acts, the others find
+nothing to do.
 
-``gateward worker --concurrency N`` runs :func:`run_worker`. Several of them (on one machine or
-many) share the work on PostgreSQL. On SQLite the queue is in memory: run one worker process, or
-:class:`EmbeddedWorker` inside the process that serves the API.
+This module knows only the campaign engine; the one worker process that also works remediation
+units is assembled in ``gateward.worker`` (campaigns may not import the planner). Several workers
+(on one machine or many) share the work on PostgreSQL. On SQLite the queue is in memory: run one
+worker process, or ``gateward.worker.EmbeddedWorker`` inside the process that serves the API.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from campaigns.orchestrator import Orchestrator
@@ -27,6 +29,8 @@ log = logging.getLogger("gateward.campaigns.worker")
 
 
 def build(runtime: Any, concurrency: int) -> tuple[Queue, Orchestrator]:
+    """A queue with its own connection pool (sized for ``concurrency``) and the orchestrator on it;
+    on SQLite, the in-memory queue is rebuilt from the campaign tables."""
     queue = Queue.for_url(runtime.store.url, pool_max=concurrency + 4)
     orch = Orchestrator(runtime, queue)
     if not queue.distributed:
@@ -34,23 +38,36 @@ def build(runtime: Any, concurrency: int) -> tuple[Queue, Orchestrator]:
     return queue, orch
 
 
-async def serve(queue: Queue, orch: Orchestrator, *, concurrency: int = 4, name: str | None = None,
+def campaign_step(orch: Orchestrator) -> None:
+    """The campaign engine's watchdog round; a failing round is logged and retried next tick."""
+    try:
+        orch.tick()
+    except Exception:  # a database restart must not end the worker
+        log.exception("campaign watchdog step failed")
+
+
+async def serve(queue: Queue, *, step: Callable[[], object], context: Mapping[str, Any],
+                queues: Sequence[str] = (QUEUE,), concurrency: int = 4, name: str | None = None,
                 tick_s: float = 0.5, until: Callable[[], bool] | None = None,
                 install_signal_handlers: bool = True, stop_event: threading.Event | None = None) -> None:
-    """Run the queue worker and the watchdog until a signal, ``until()`` or ``stop_event``."""
+    """Run the queue's worker on ``queues`` (tasks find their engines in ``context``) and a
+    watchdog calling ``step()`` every ``tick_s``, until a signal, ``until()`` or ``stop_event``."""
     from procrastinate import utils
 
     async with queue.app.open_async():
         worker = asyncio.create_task(queue.app.run_worker_async(
-            queues=[QUEUE], concurrency=concurrency, name=name, wait=True,
+            queues=list(queues), concurrency=concurrency, name=name, wait=True,
             listen_notify=queue.distributed, fetch_job_polling_interval=1.0 if queue.distributed else 0.05,
             abort_job_polling_interval=2.0, update_heartbeat_interval=HEARTBEAT_S,
-            stalled_worker_timeout=STALLED_S, additional_context={"gateward": orch},
+            stalled_worker_timeout=STALLED_S, additional_context=dict(context),
             install_signal_handlers=install_signal_handlers))
 
         async def watchdog() -> None:
             while True:
-                await utils.sync_to_async(orch.tick)
+                try:
+                    await utils.sync_to_async(step)
+                except Exception:
+                    log.exception("worker watchdog step failed")
                 if until is not None and await utils.sync_to_async(until):
                     return
                 if stop_event is not None and stop_event.is_set():
@@ -59,59 +76,11 @@ async def serve(queue: Queue, orch: Orchestrator, *, concurrency: int = 4, name:
 
         dog = asyncio.create_task(watchdog())
         done, _ = await asyncio.wait({worker, dog}, return_when=asyncio.FIRST_COMPLETED)
-        if dog in done:
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
-        else:
-            dog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await dog
+        for t in (worker, dog):
+            if t not in done:
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
         for t in done:
             if not t.cancelled() and t.exception() is not None:
                 raise t.exception()  # type: ignore[misc]
-
-
-def run_worker(runtime: Any, *, concurrency: int = 4, name: str | None = None, tick_s: float = 0.5,
-               until: Callable[[], bool] | None = None) -> None:
-    """Block running a worker (``gateward worker``)."""
-    queue, orch = build(runtime, concurrency)
-    asyncio.run(serve(queue, orch, concurrency=concurrency, name=name, tick_s=tick_s, until=until))
-
-
-class EmbeddedWorker:
-    """A worker on a background thread of this process (SQLite default, API server, tests)."""
-
-    def __init__(self, runtime: Any, concurrency: int = 2, tick_s: float = 0.25) -> None:
-        self.runtime = runtime
-        self.concurrency = concurrency
-        self.tick_s = tick_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.error: BaseException | None = None
-
-    def start(self) -> EmbeddedWorker:
-        queue, orch = build(self.runtime, self.concurrency)
-
-        def main() -> None:
-            try:
-                asyncio.run(serve(queue, orch, concurrency=self.concurrency, tick_s=self.tick_s,
-                                  install_signal_handlers=False, stop_event=self._stop))
-            except BaseException as exc:  # surfaced to the owner through .error
-                self.error = exc
-                log.exception("embedded campaign worker stopped")
-
-        self._thread = threading.Thread(target=main, name="gateward-campaign-worker", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def __enter__(self) -> EmbeddedWorker:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -1,4 +1,4 @@
-"""The audit trail: append-only, hash-chained, and anchored outside its table (DESIGN.md §2 invariant 4).
+"""The audit trail: append-only, hash-chained, and anchored outside its table (``docs/safety.md`` invariant 4).
 
 Each event's hash is sha256 over its canonical content *and the previous event's hash*, so
 editing, deleting or reordering any event breaks every later link. The database refuses

@@ -1,4 +1,4 @@
-"""Keys and anchors for the audit chain: what the database cannot rewrite (DESIGN.md §2 invariant 4).
+"""Keys and anchors for the audit chain: what the database cannot rewrite (``docs/safety.md`` invariant 4).
 
 The plain sha256 chain in ``audit_events`` proves only that the rows agree with each other: anyone
 with write access to the table can append a row with a valid hash, delete the tail, or edit a row

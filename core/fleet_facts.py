@@ -20,16 +20,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, literal, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from core.models import ExecutionStatus, utcnow
 from core.store.schema import DeviceEventRow, DeviceRow, ExecutionRow, ParameterSnapshotRow, ProposalDeviceRow
+from core.values import parse_bool
 
 RADIOS = (1, 2, 3)
 STALE_AFTER = timedelta(hours=24)
 
 
-def json_value(session: Session, column: Any, key: str) -> ColumnElement[Any]:
+def json_value(session: Session, column: QueryableAttribute[Any], key: str) -> ColumnElement[Any]:
     """``column[key]["value"]`` as text, for snapshot params stored as ``{path: {"value": ...}}``."""
     if session.get_bind().dialect.name == "postgresql":
         return column.op("->")(literal(key)).op("->>")(literal("value"))
@@ -39,7 +40,7 @@ def json_value(session: Session, column: Any, key: str) -> ColumnElement[Any]:
 def _truthy(v: Any) -> bool | None:
     if v is None:
         return None
-    return v is True or str(v).lower() in ("true", "1")
+    return parse_bool(v) is True
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,7 @@ def _same(text_repr: str, target: Any) -> bool:
     """Compare a grouped SQL value (its repr) with a target value, across JSON spellings."""
     raw = text_repr.strip("'\"")
     if isinstance(target, bool):
-        return raw.lower() in (("true", "1") if target else ("false", "0"))
+        return parse_bool(raw) is target
     return raw == str(target)
 
 

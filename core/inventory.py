@@ -10,7 +10,10 @@ Rules (each refusal names the row and the reason, and registers nothing for that
 
 * identity: ``OUI-ProductClass-Serial`` (the CWMP DeviceId, exactly as the ACS reports it) or, for
   the USP adapter, the agent's endpoint ID ``os::OUI-Serial`` (the only form the USP adapter can
-  address today: it derives the endpoint from OUI and serial);
+  address today: it derives the endpoint from OUI and serial). The product class may hold spaces
+  (real CPEs report e.g. ``HG8245 V5``; GenieACS escapes them in its ``_id``), OUI and serial may
+  not. GenieACS's own escaped ``_id`` (``00259E-HG8245%20V5-SN1``) is accepted too and stored in
+  the plain form the ACS sync gives the same device, so both name one device;
 * adapter ``sim``, ``usp`` or ``genieacs``; root ``Device.`` or ``InternetGatewayDevice.`` (USP speaks
   only ``Device.``); the protocol follows from the adapter;
 * one unit, one registration: an id already registered, or the same OUI + serial under any adapter
@@ -43,11 +46,17 @@ from core.store import repo
 from core.store.schema import DeviceLockRow, DeviceRow, ProposalDeviceRow, ProposalRow
 
 ADMIN_ROLE = "admin"
+# What a re-imported row must repeat to count as already registered (``last_seen`` and the
+# timestamps are the fleet's, not the file's).
+_IDENTITY_COLUMNS = ("vendor", "model", "product_class", "oui", "serial", "firmware", "root", "protocol", "adapter",
+                     "subscriber", "region", "service", "tags", "upstream_id")
 MAX_IMPORT_ROWS = 10_000
 PROTOCOL_OF_ADAPTER = {"usp": Protocol.USP, "genieacs": Protocol.CWMP}
 _OUI = re.compile(r"^[0-9A-F]{6}$")
 ENDPOINT_ID_RE = re.compile(r"^os::([0-9A-Fa-f]{6})-(.+)$")
 _TOKEN = re.compile(r"^[^\s\x00-\x1f\x7f]+$")  # identity parts: printable, no spaces
+# A product class: printable, inner spaces allowed (``HG8245 V5``), no other white space.
+_PRODUCT_CLASS = re.compile(r"^[^\s\x00-\x1f\x7f](?:[^\t\n\r\f\v\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -109,10 +118,13 @@ class DeviceSpec(DeviceFields):
 
     @model_validator(mode="after")
     def _identity(self) -> DeviceSpec:
-        for name in ("product_class", "oui", "serial"):
+        for name in ("oui", "serial"):
             value = getattr(self, name)
             if value and not _TOKEN.match(value):
                 raise ValueError(f"{name} {value!r} must be printable characters without spaces")
+        if self.product_class and not _PRODUCT_CLASS.match(self.product_class):
+            raise ValueError(f"product_class {self.product_class!r} must be printable characters (inner spaces "
+                             "allowed)")
         if self.oui:
             self.oui = self.oui.upper()
         if self.endpoint_id:
@@ -140,10 +152,18 @@ class DeviceSpec(DeviceFields):
         self._agree("serial", m.group(2))
 
     def _from_device_id(self, device_id: str) -> None:
-        if not _TOKEN.match(device_id):
-            raise ValueError(f"id {device_id!r} must be printable characters without spaces")
+        if _CONTROL.search(device_id) or "\t" in device_id:
+            raise ValueError(f"id {device_id!r} must be printable characters")
         if device_id.startswith("os::"):
             raise ValueError(f"id {device_id!r} looks like a USP endpoint ID; give it as endpoint_id")
+        decoded = _decode_acs_id(device_id)
+        if decoded is not None:  # GenieACS's escaped _id: the parts it names, as the sync stores them
+            self._agree("oui", decoded[0].upper())
+            self._agree("product_class", decoded[1])
+            self._agree("serial", decoded[2])
+            self.id = f"{decoded[0]}-{decoded[1]}-{decoded[2]}"
+            self._from_device_id(self.id)
+            return
         parts = device_id.split("-", 2)
         if len(parts) != 3 or not all(parts):
             raise ValueError(f"id {device_id!r} is not OUI-ProductClass-Serial (e.g. 00D09E-CGW3400-SN1234)")
@@ -154,6 +174,11 @@ class DeviceSpec(DeviceFields):
             product_class, serial = self.product_class, device_id[len(parts[0]) + len(self.product_class) + 2:]
         else:
             product_class, serial = parts[1], parts[2]
+        if not _PRODUCT_CLASS.match(product_class):
+            raise ValueError(f"id {device_id!r}: product class {product_class!r} must be printable characters "
+                             "(inner spaces allowed)")
+        if not _TOKEN.match(serial):
+            raise ValueError(f"id {device_id!r}: serial {serial!r} must be printable characters without spaces")
         self._agree("oui", oui)
         self._agree("product_class", product_class)
         self._agree("serial", serial)
@@ -188,9 +213,11 @@ class RowResult:
     row: int
     device_id: str | None
     error: str | None = None
+    unchanged: bool = False  # already registered exactly so (a re-import): neither new nor an error
 
     def as_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "device_id": self.device_id, "ok": self.error is None, "error": self.error}
+        return {"row": self.row, "device_id": self.device_id, "ok": self.error is None, "error": self.error,
+                "unchanged": self.unchanged}
 
 
 @dataclass
@@ -199,15 +226,39 @@ class ImportReport:
 
     @property
     def registered(self) -> list[str]:
-        return [r.device_id for r in self.rows if r.error is None and r.device_id]
+        return [r.device_id for r in self.rows if r.error is None and r.device_id and not r.unchanged]
+
+    @property
+    def unchanged(self) -> list[str]:
+        return [r.device_id for r in self.rows if r.unchanged and r.device_id]
 
     @property
     def refused(self) -> list[RowResult]:
         return [r for r in self.rows if r.error is not None]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"registered": len(self.registered), "refused": len(self.refused),
+        return {"registered": len(self.registered), "unchanged": len(self.unchanged), "refused": len(self.refused),
                 "rows": [r.as_dict() for r in self.rows]}
+
+
+def _decode_acs_id(device_id: str) -> tuple[str, str, str] | None:
+    """``(oui, product class, serial)`` of a GenieACS-escaped ``_id`` that has an escape in it
+    (``%XX``), else None (a plain id is its own parts). Uses GenieACS's own escaping rules
+    (``executors.genieacs.ids``), and only when re-escaping the parts gives the id back, so a
+    serial that merely contains ``%`` is never misread."""
+    if "%" not in device_id:
+        return None
+    from executors.genieacs.ids import genieacs_device_id, is_device_id, split_device_id
+
+    if not is_device_id(device_id):
+        return None
+    try:
+        oui, pc, serial = split_device_id(device_id)
+    except ValueError:
+        return None
+    if not pc or genieacs_device_id(oui, pc, serial) != device_id:
+        return None
+    return oui, pc, serial
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -258,7 +309,8 @@ class Inventory:
         report = ImportReport([self._import_one(n, raw, actor, source) for n, raw in rows])
         with self.store.write() as s:
             audit.append(s, actor=actor.id, action="devices.imported", data={
-                "source": source, "registered": len(report.registered), "refused": len(report.refused),
+                "source": source, "registered": len(report.registered), "unchanged": len(report.unchanged),
+                "refused": len(report.refused),
                 "errors": [r.as_dict() for r in report.refused[:50]]})
         return report
 
@@ -275,8 +327,20 @@ class Inventory:
         try:
             device = self.add(spec, actor, source=source)
         except (Conflict, Invalid) as exc:
+            if isinstance(exc, Conflict) and self._registered_as(spec):
+                return RowResult(n, spec.id, None, unchanged=True)  # importing the same file again
             return RowResult(n, spec.id, exc.message)
         return RowResult(n, device.id)
+
+    def _registered_as(self, spec: DeviceSpec) -> bool:
+        """Whether ``spec``'s device is registered, active, with exactly these fields — so a file
+        imported twice changes nothing and reports no error; a row that differs stays refused."""
+        want = repo.device_to_row(spec.to_device())
+        with self.store.read() as s:
+            row = s.get(DeviceRow, want.id)
+            if row is None or row.status != repo.ACTIVE:
+                return False
+            return all(getattr(row, c) == getattr(want, c) for c in _IDENTITY_COLUMNS)
 
     # ------------------------------------------------------------------ retire
     def retire(self, device_id: str, actor: Actor, reason: str) -> Device:

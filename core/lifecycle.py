@@ -12,12 +12,14 @@ from the backup (invariant 3); a failed rollback raises an alarm in the audit tr
 change and its audit event commit in one transaction (invariant 4). A process killed mid-apply
 is finished by :meth:`Lifecycle.recover` on restart: verified if every write landed, rolled back
 otherwise, never applied twice (CWMP ``ParameterKey`` = proposal id; invariant 6).
+
+Every state move is checked against the tables in :mod:`core.states`. The per-device step (write →
+verify → restore) is :class:`core.execution.DeviceEngine`, shared with the staged (campaign) path in
+:mod:`core.staged`; its writes come back here (``_GrantedIO``), the one module that issues grants.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +34,10 @@ from core import audit, compat, rbac
 from core import policy_input as pinput
 from core.config import Settings, get_settings
 from core.errors import Conflict, DeviceUnavailable, Forbidden, Invalid, Locked, NotFound
+from core.execution import Aggregate, DeviceEngine, DeviceResult, values_equal
+from core.execution import lock_in_use as _lock_in_use
+from core.execution import lock_is_live as _lock_is_live
+from core.execution import owner as _owner
 from core.failpoints import failpoint
 from core.grants import AUTHORITY
 from core.ids import new_id
@@ -51,11 +57,13 @@ from core.models import (
     ProposalState,
     Scalar,
     check_draft,
+    check_targeted,
     utcnow,
 )
 from core.routing import ExecutorRouter
 from core.secrets import MASK, is_secret_path
 from core.staged import StagedExecution
+from core.states import check_execution, move_execution, require_state, set_state
 from core.store import Store, repo
 from core.store.schema import (
     ApprovalRow,
@@ -67,9 +75,8 @@ from core.store.schema import (
     ProposalDeviceRow,
     ProposalRow,
 )
-from core.validation import normalise, validate_changes, validate_operation
+from core.validation import normalise, per_target_issues, validate_changes, validate_operation
 from executors.base import BackupRead, ExecutorError, Fault, InvalidParameterName, ParamValue
-from executors.base import Timeout as ExecTimeout
 from policies.base import PolicyEngine
 
 S = ProposalState
@@ -89,62 +96,20 @@ WRITTEN = TOUCHED | {X.ROLLED_BACK}
 ROLLING = frozenset({X.VERIFY_FAILED, X.FAILED, X.ROLLING_BACK, X.ROLLED_BACK, X.ROLLBACK_FAILED})
 # Proposal states in which an apply is (or was, if its process died) between backup and its end.
 EXECUTING = frozenset({S.BACKED_UP, S.APPLYING, S.VERIFYING})
-# Operations after which a CPE runs on freshly loaded configuration: a Set answered with
-# SetParameterValues Status 1 ("committed, takes effect after reboot") can be verified only after one.
-REBOOTING_OPS = frozenset({"reboot", "download"})
-AFTER_REBOOT = "applied, takes effect after reboot"
 WAITING_FOR_INFORM = "waiting for the device's next inform"  # a Presence.detail prefix (executors/genieacs)
 
 StageTimer = Callable[[str, float], None]
 
 
-def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _lock_is_live(owner: str, expires_at: datetime) -> bool:
-    """Is another process still working under this lock? On this host, ask the kernel whether
-    the pid lives; for another host only expiry can tell."""
-    if owner == _owner():
-        return False
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname():
-        return expires_at > utcnow()
-    try:
-        os.kill(int(pid), 0)
-    except (OSError, ValueError):
-        return False
-    return True
-
-
-def _lock_in_use(owner: str, expires_at: datetime) -> bool:
-    """Is an apply running under this lock right now, in this process or another live one?"""
-    return owner == _owner() or _lock_is_live(owner, expires_at)
-
-
-def values_equal(a: Any, b: Any) -> bool:
-    """Compare a read-back value with a target, tolerant of CWMP's string/boolean forms."""
-    if isinstance(b, bool) or isinstance(a, bool):
-        def as_bool(x: Any) -> Any:
-            if isinstance(x, str) and x.lower() in ("true", "1", "false", "0"):
-                return x.lower() in ("true", "1")
-            return bool(x) if isinstance(x, int) else x
-        return bool(as_bool(a) == as_bool(b))
-    if isinstance(a, (int, float)) or isinstance(b, (int, float)):
-        try:
-            return float(a) == float(b)
-        except (TypeError, ValueError):
-            return False
-    return str(a) == str(b)
-
-
 @dataclass
-class ApplyOutcome:
-    """What an apply or rollback did. ``restored`` / ``not_restored`` say, per device, exactly which
+class ApplyOutcome(Aggregate):
+    """What an apply or rollback did: every device's :class:`DeviceResult` (``results``) and, for
+    existing callers, the lists below. ``restored`` / ``not_restored`` say, per device, exactly which
     parameters a rollback put back and which it could not (secrets read back empty; issue 10,
     defect 10): ``rolled_back`` alone does not mean every value is back."""
 
     proposal: Proposal
+    results: dict[str, DeviceResult] = field(default_factory=dict)
     applied: list[str] = field(default_factory=list)
     rolled_back: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
@@ -171,6 +136,29 @@ def not_restored_text(not_restored: dict[str, list[str]]) -> str:
             + " (a secret reads back empty, so its old value was never known; set it again by hand)")
 
 
+class _GrantedIO:
+    """The engine's device I/O (core.execution.DeviceIO). Every write and operation runs under a
+    grant scoped to one proposal, device and purpose; only this module may issue one."""
+
+    def __init__(self, lc: Lifecycle) -> None:
+        self._lc = lc
+
+    def write(self, p: Proposal, d: Device, changes: list[Change], *, purpose: str, key: str) -> Any:
+        return self._lc._write(p, d, changes, purpose=purpose, key=key)
+
+    def operate(self, p: Proposal, d: Device, op: Operation) -> Any:
+        return self._lc._operate(p, d, op)
+
+    def verify(self, p: Proposal, d: Device) -> dict[str, Any]:
+        return self._lc._verify_device(p, d)
+
+    def restore(self, p: Proposal, d: Device, backup: dict[str, Any]) -> tuple[list[str], list[str]]:
+        return self._lc._restore(p, d, backup)
+
+    def read(self, d: Device, paths: list[str]) -> dict[str, ParamValue]:
+        return self._lc.router.reader(d).read(d, paths)
+
+
 class Lifecycle:
     """One instance per process; it is thread-safe as far as the store and executors are."""
 
@@ -185,7 +173,11 @@ class Lifecycle:
         self.policy = policy
         self.router = router or ExecutorRouter()
         self._timer = stage_timer
-        staged = StagedExecution(self)
+        # The one per-device engine (write → verify → restore), for single applies and campaign
+        # batches alike; its writes go through this module's grants (_GrantedIO).
+        self.engine = DeviceEngine(_GrantedIO(self))
+        staged = StagedExecution(store, self.settings, policy, self.router, self.engine,
+                                 backup=self.backup_params, check_gates=self._check_gates)
         self.apply_batch = staged.apply_batch
         self.staged_progress = staged.staged_progress
         self.finish_staged = staged.finish_staged
@@ -204,15 +196,11 @@ class Lifecycle:
         if self._timer is not None:
             self._timer(stage, time.perf_counter() - t0)
 
-    def _set_state(self, s: Session, row: ProposalRow, to: ProposalState, actor: str, action: str,
+    @staticmethod
+    def _set_state(s: Session, row: ProposalRow, to: ProposalState, actor: str, action: str,
                    data: dict[str, Any] | None = None, error: str | None = None) -> None:
-        frm = row.state
-        row.state = str(to)
-        row.updated_at = utcnow()
-        if error is not None or to in (S.DONE, S.APPROVED):
-            row.error = error
-        audit.append(s, actor=actor, action=action, proposal_id=row.id,
-                     data={"from": frm, "to": str(to), **(data or {})})
+        """core.states.set_state: checked against PROPOSAL_TRANSITIONS, audited in the same transaction."""
+        set_state(s, row, to, actor, action, data, error)
 
     def _load(self, s: Session, pid: str) -> tuple[ProposalRow, Proposal]:
         row = repo.get_proposal_row(s, pid, for_update=True)
@@ -226,16 +214,7 @@ class Lifecycle:
         with self.store.read() as s:
             return repo.get_proposal_row(s, pid).preview
 
-    @staticmethod
-    def _require_state(p: Proposal, *allowed: ProposalState, doing: str) -> None:
-        if p.state not in allowed:
-            hint = ""
-            if p.state in TERMINAL_STATES:
-                hint = " (it is finished; create a new proposal)"
-            elif p.state is S.AWAITING_APPROVAL:
-                hint = " (it is waiting for approval)"
-            raise Conflict(f"cannot {doing} proposal {p.id}: it is {p.state}{hint}",
-                           state=str(p.state))
+    _require_state = staticmethod(require_state)
 
     def _refuse_if_executing(self, s: Session, p: Proposal, actor_id: str, *, doing: str) -> None:
         """An apply holds the proposal's device locks from the gate check to its end, while the
@@ -270,6 +249,7 @@ class Lifecycle:
             if not targets:
                 raise Invalid("the proposal targets no device (the selector matched nothing)")
             check_draft(draft, len(targets))  # size limits and canonical-JSON content, before anything is stored
+            check_targeted(draft.changes, targets)  # per-target values: each for a target, each target served
             known = repo.existing_ids(s, targets)
             missing = [t for t in targets if t not in known]
             if missing:
@@ -308,6 +288,7 @@ class Lifecycle:
             old_hash = p.hash
             targets = list(dict.fromkeys(draft.targets)) or list(p.targets)
             check_draft(draft, len(targets))
+            check_targeted(draft.changes, targets)
             devices = repo.get_devices(s, targets)
             missing = [t for t in targets if t not in devices]
             if missing:
@@ -350,8 +331,9 @@ class Lifecycle:
             for op in p.operations:
                 problems += [i.message for i in validate_operation(op)]
             # Devices of one (vendor, model, firmware, protocol, root) validate identically: one
-            # representative per class, found by the database, not by loading every device.
-            reps = repo.get_devices(s, repo.target_classes(s, pid))
+            # representative per class, found by the database, not by loading every device. Not so
+            # with per-target values (two devices of a class get different values): every device.
+            reps = repo.get_devices(s, list(p.targets) if p.per_target else repo.target_classes(s, pid))
             # What each class's devices said about themselves: their discovered data model (a path it
             # lacks or marks read-only is refused here, before anyone approves) and the values they
             # list as supported (stored snapshot). Neither stored: the registry alone decides.
@@ -359,10 +341,13 @@ class Lifecycle:
 
             caps = for_devices(s, reps.values()) if p.changes else {}
             known = repo.latest_snapshots(s, list(reps)) if p.changes else {}
-            for d in reps.values():
-                label = f"{d.vendor} {d.model} fw {d.firmware}: " if len(p.targets) > 1 else ""
-                problems += [f"{'' if i.rule.startswith('device_model') else label}{i.message}"
-                             for i in validate_changes(d, p.changes, known.get(d.id), caps.get(d.id))]
+            if p.per_target:
+                problems += per_target_issues(reps, p.changes, known, caps)
+            else:
+                for d in reps.values():
+                    label = f"{d.vendor} {d.model} fw {d.firmware}: " if len(p.targets) > 1 else ""
+                    problems += [f"{'' if i.rule.startswith('device_model') else label}{i.message}"
+                                 for i in validate_changes(d, p.changes, known.get(d.id), caps.get(d.id))]
             problems = list(dict.fromkeys(problems))
             who = actor.id if actor else p.author
             if problems:
@@ -390,6 +375,8 @@ class Lifecycle:
         p = self.get(pid)
         self._require_state(p, S.VALIDATED, S.PREVIEWED, doing="preview")
         mode = source or ("live" if len(p.targets) <= LIVE_PREVIEW_MAX else "snapshot")
+        if p.per_target:  # a class summary would show one value for devices that each get their own
+            mode = "live"
         if mode == "snapshot":
             preview = self._snapshot_preview(p)
         else:
@@ -402,10 +389,11 @@ class Lifecycle:
         return self.get(pid)
 
     def _live_preview(self, p: Proposal, devices: Sequence[Device]) -> list[dict[str, Any]]:
-        paths = [c.path for c in p.changes]
         extra = self._context_paths(p)
         out: list[dict[str, Any]] = []
         for d in devices:
+            mine = p.changes_for(d.id)  # this device's own before → after (per-target values)
+            paths = [c.path for c in mine]
             reader = self.router.reader(d)
             dp = DevicePreview(device_id=d.id, present=False, operations=list(p.operations))
             facts: dict[str, Any] = {}
@@ -418,7 +406,7 @@ class Lifecycle:
                     # Tolerant like the backup: a string row the device lacks yet is "absent" (before
                     # None), not a failed preview; anything else missing is (see _missing_error).
                     values = self._read_tolerant(d, paths + extra)
-                    for c in p.changes:
+                    for c in mine:
                         pv = values.get(c.path)
                         secret = is_secret_path(c.path)
                         before = pv.value if pv is not None else None
@@ -432,8 +420,8 @@ class Lifecycle:
                     facts = pinput.wifi_facts(values)
                     from core.validation import listed_error  # a value the device does not list fails here
 
-                    dp.error = listed_error(d, p.changes, values, reader)
-                    dp.error = dp.error or self._missing_error(p, values)
+                    dp.error = listed_error(d, mine, values, reader)
+                    dp.error = dp.error or self._missing_error(mine, values)
             except ExecutorError as exc:
                 dp.present = False if not isinstance(exc, Fault) else dp.present
                 dp.error = exc.message
@@ -443,10 +431,10 @@ class Lifecycle:
         return out
 
     @staticmethod
-    def _missing_error(p: Proposal, values: dict[str, ParamValue]) -> str | None:
+    def _missing_error(changes: Sequence[Change], values: dict[str, ParamValue]) -> str | None:
         """A changed parameter the device does not have and the backup could not record as absent
         (only a plain string row can be created and cleared again): the preview fails for it."""
-        for c in p.changes:
+        for c in changes:
             if c.path not in values and (is_secret_path(c.path) or (c.type or "string") != "string"):
                 return f"{c.path} does not exist on the device"
         return None
@@ -507,6 +495,10 @@ class Lifecycle:
 
     # ================================================================== decide
     def policy_input(self, pid: str) -> dict[str, Any]:
+        return self._policy_input(pid)[1]
+
+    def _policy_input(self, pid: str) -> tuple[Proposal, dict[str, Any]]:
+        """The proposal and its decision input, read together (the input is of exactly that content)."""
         with self.store.read() as s:
             row = repo.get_proposal_row(s, pid)
             p = repo.proposal_from_row(row)
@@ -515,7 +507,7 @@ class Lifecycle:
             author = self._author_actor(s, p)
             data = compat.policy_data(self.policy)
             statuses = compat.statuses_for(s, devices, compat.workflows_for(p.changes, p.operations, data), data)
-            return pinput.build(s, p, devices, author, row.preview, compat=statuses, now=self.clock())
+            return p, pinput.build(s, p, devices, author, row.preview, compat=statuses, now=self.clock())
 
     def _author_actor(self, s: Session, p: Proposal) -> Actor:
         from core.store.schema import UserRow
@@ -555,9 +547,26 @@ class Lifecycle:
                 out = fleet_facts.decide_by_class(s, p, self.policy, self._author_actor(s, p), row.preview or {},
                                                   now=self.clock())
             return p.hash, out.decision, out.would_deny, (time.perf_counter() - t) * 1e6, out.stored_input
-        doc = self.policy_input(pid)
+        p, doc = self._policy_input(pid)
+        if p.per_target:  # each device is decided with its own values (never the union of all)
+            own = pinput.device_changes(p, doc)
+            decision, would_deny, us = self._evaluate_per_target(doc, own)
+            return doc["proposal"]["hash"], decision, would_deny, us, {**pinput.compact(doc), "device_changes": own}
         decision, would_deny, us = self._evaluate(doc)
         return doc["proposal"]["hash"], decision, would_deny, us, pinput.compact(doc)
+
+    def _evaluate_per_target(self, doc: dict[str, Any], own: dict[str, list[dict[str, Any]]]
+                             ) -> tuple[Decision, list[str], float]:
+        """A per-target proposal: one evaluation per device (devices identical in facts and values
+        share one), each with exactly its own values, merged; every deny, would-deny and approval
+        reason names the devices it is about (rules name device classes, not devices)."""
+        from policies.classes import merge_decisions
+
+        t = time.perf_counter()
+        results = [(ids, *self._evaluate(narrowed)[:2]) for ids, narrowed in pinput.per_target_docs(doc, own)]
+        decisions, would = pinput.name_per_device(results)
+        merged, would_deny = merge_decisions(decisions, would)
+        return merged, would_deny, (time.perf_counter() - t) * 1e6
 
     def decide(self, pid: str, actor: Actor | None = None, *, dry_run: bool = False) -> Decision:
         """Ask policy about exactly this proposal (bound to its hash). ``dry_run`` records the
@@ -791,9 +800,10 @@ class Lifecycle:
             raise Forbidden(f"proposal {p.id} is missing approval by {', '.join(remaining)} for its current content")
         self._check_preview(s, p)
         for d in devices.values():
-            issues = validate_changes(d, p.changes)
+            issues = validate_changes(d, p.changes_for(d.id))
             if issues:
-                raise Invalid(f"proposal {p.id} no longer validates: {issues[0].message}")
+                raise Invalid(f"proposal {p.id} no longer validates: "
+                              + (f"{d.id}: " if p.per_target else "") + issues[0].message)
 
     def _acquire_locks(self, s: Session, p: Proposal) -> None:
         now = utcnow()
@@ -822,8 +832,7 @@ class Lifecycle:
                                                      ExecutionRow.device_id == device.id))
             if ex is None:
                 raise NotFound(f"no execution record for {device.id} in {pid}")
-            before = ex.status
-            ex.status = str(status)
+            before = move_execution(ex, status)
             if detail:
                 ex.detail = {**(ex.detail or {}), **detail}
             if error is not None:
@@ -902,7 +911,7 @@ class Lifecycle:
         with self.store.write() as s:
             row = repo.get_proposal_row(s, p.id)
             for ex in s.scalars(select(ExecutionRow).where(ExecutionRow.proposal_id == p.id)):
-                ex.status = str(ExecutionStatus.ABANDONED)
+                move_execution(ex, ExecutionStatus.ABANDONED)
                 ex.detail = {**(ex.detail or {}), "abandoned": f"nothing was sent: {exc.message}"}
                 ex.finished_at = utcnow()
             self._set_state(s, row, S.APPROVED, actor.id, "apply.deferred", {"reason": str(exc)})
@@ -954,10 +963,11 @@ class Lifecycle:
         have yet (e.g. a DNS server row that a firmware bug dropped) is backed up as absent and
         restored by clearing it; anything else missing cannot be backed up, so nothing is written.
         Values answered from the preview's read carry ``source`` saying so (issue 12)."""
-        read = self._backup_read(d, [c.path for c in p.changes], not_before)
+        mine = p.changes_for(d.id)  # a per-target proposal backs up what this device gets
+        read = self._backup_read(d, [c.path for c in mine], not_before)
         values = read.values
         params: dict[str, Any] = {}
-        for c in p.changes:
+        for c in mine:
             secret = is_secret_path(c.path)
             pv = values.get(c.path)
             if pv is None:
@@ -973,7 +983,7 @@ class Lifecycle:
         return params
 
     def _backup(self, p: Proposal, devices: Sequence[Device], actor: Actor) -> None:
-        paths = [c.path for c in p.changes]
+        paths = list(dict.fromkeys(c.path for c in p.changes))
         backups: list[BackupRow] = []
         preview = self.preview_of(p.id)
         for d in devices:
@@ -1015,8 +1025,8 @@ class Lifecycle:
 
     def _snapshot_verified(self, s: Session, p: Proposal, devices: Sequence[Device]) -> None:
         """After a verified apply, each device's stored snapshot shows the values it now holds."""
-        values = {c.path: (c.value, c.type) for c in p.changes}
         for d in devices:
+            values = {c.path: (c.value, c.type) for c in p.changes_for(d.id)}
             self._merge_snapshot(s, d.id, values, "applied")
 
     @staticmethod
@@ -1028,6 +1038,7 @@ class Lifecycle:
         for d in devices:
             ex = existing.get(d.id)
             if ex is None:
+                check_execution(None, ExecutionStatus.PENDING, f"{p.id}/{d.id}")
                 s.add(ExecutionRow(id=new_id("x"), proposal_id=p.id, device_id=d.id,
                                    status=str(ExecutionStatus.PENDING), key=p.id, detail={"attempt": 1}))
                 continue
@@ -1036,47 +1047,35 @@ class Lifecycle:
             old = dict(ex.detail or {})
             previous = list(old.pop("previous_attempts", []))
             previous.append({**old, "status": ex.status, "error": ex.error})
-            ex.status = str(ExecutionStatus.PENDING)
+            move_execution(ex, ExecutionStatus.PENDING)
             ex.detail = {"attempt": int(old.get("attempt", 1)) + 1, "previous_attempts": previous}
             ex.error, ex.started_at, ex.finished_at = None, None, None
 
     def _write_and_verify(self, p: Proposal, devices: Sequence[Device], actor: Actor) -> ApplyOutcome:
+        """Write every device in order through the engine, then verify them all; the first failure
+        stops the writes and rolls back every touched device (the failure unit is the proposal)."""
         outcome = ApplyOutcome(proposal=p)
         t0 = time.perf_counter()
         failure: str | None = None
         for d in devices:
             self._exec_update(p.id, d, ExecutionStatus.APPLYING, "device.applying", actor.id)
             failpoint("lifecycle.before_write")
-            try:
-                if p.changes:
-                    res = self._write(p, d, list(p.changes), purpose="apply", key=p.id)
-                    detail: dict[str, Any] = {"status": res.status, "idempotent_skip": res.idempotent_skip}
-                else:
-                    detail = {}
-                for op in p.operations:
-                    detail[f"op:{op.command}"] = self._operate(p, d, op).model_dump(mode="json")
-            except ExecutorError as exc:
-                if not outcome.applied and getattr(exc, "nothing_sent", False):
-                    self._defer_unsent(p, actor, exc)  # the first write never reached any device
-                # A typed fault from an atomic Set means nothing landed on this device; a timeout
-                # means we cannot know, so that device is rolled back too (restoring is idempotent).
-                status = ExecutionStatus.APPLYING if isinstance(exc, ExecTimeout) else ExecutionStatus.FAILED
-                self._exec_update(p.id, d, status, "device.apply_failed", actor.id, error=str(exc),
-                                  detail={"fault_code": getattr(exc, "code", None),
-                                          "per_parameter": {k: list(v) for k, v in
-                                                            getattr(exc, "per_parameter", {}).items()}})
-                failure = f"{d.id}: {exc.message}"
-                outcome.failed[d.id] = exc.message
+            res = outcome.add(self.engine.write(p, d))
+            if res.cause is not None:  # the write raised: a typed fault (nothing landed) or a timeout
+                if not outcome.applied and res.nothing_sent:
+                    self._defer_unsent(p, actor, res.cause)  # the first write never reached any device
+                # A timeout comes back verify_failed: the rollback is decided now (core.execution).
+                self._exec_update(p.id, d, res.status, "device.apply_failed", actor.id, error=res.error,
+                                  detail=res.evidence)
+                failure = res.error
+                outcome.failed[d.id] = res.cause.message
                 break
             failpoint("lifecycle.after_write")
-            pending_reboot = detail.get("status") == 1 and not any(op.command in REBOOTING_OPS for op in p.operations)
-            if pending_reboot:
-                detail["note"] = AFTER_REBOOT
-            self._exec_update(p.id, d, ExecutionStatus.APPLIED, "device.applied", actor.id, detail=detail)
+            self._exec_update(p.id, d, ExecutionStatus.APPLIED, "device.applied", actor.id, detail=res.evidence)
             outcome.applied.append(d.id)
-            if pending_reboot:  # a read-back now would show the committed value, not the running one
-                failure = self._after_reboot_failure(d)
-                outcome.failed[d.id] = failure
+            if res.failed:  # Status 1 without a reboot: a read-back now would not show the running value
+                failure = res.error
+                outcome.failed[d.id] = res.error or "failed"
                 break
         self._time("apply", t0)
         failpoint("lifecycle.after_apply")
@@ -1099,14 +1098,6 @@ class Lifecycle:
         self._time("rollback", t0)
         outcome.proposal = self.get(p.id)
         return outcome
-
-    @staticmethod
-    def _after_reboot_failure(d: Device) -> str:
-        """Why a Status-1 Set without a reboot in the proposal is rolled back rather than verified:
-        the device only committed the values, so "verified" would be a claim nobody checked
-        (issue 12 deliverable 5, issue 10 defect 11)."""
-        return (f"{d.id}: {AFTER_REBOOT} (SetParameterValues Status 1) and this proposal has no reboot; "
-                "it cannot be verified, so it is rolled back — propose it again with a reboot operation")
 
     def _write(self, p: Proposal, d: Device, changes: list[Change], *, purpose: str, key: str) -> Any:
         writer = self.router.writer(d)
@@ -1138,7 +1129,7 @@ class Lifecycle:
             got = reader.read(d, [SOFTWARE_VERSION]).get(SOFTWARE_VERSION)
             if got is None or str(got.value) != firmware:
                 return {SOFTWARE_VERSION: {"expected": firmware, "got": None if got is None else got.value}}
-        readable = [c for c in p.changes if not is_secret_path(c.path)]
+        readable = [c for c in p.changes_for(d.id) if not is_secret_path(c.path)]
         if not readable:
             return {}
         values = reader.read(d, [c.path for c in readable])
@@ -1156,20 +1147,18 @@ class Lifecycle:
             if attempt:
                 time.sleep(window)
             for d in devices:
-                try:
-                    bad = self._verify_device(p, d)
-                except ExecutorError as exc:
-                    bad = {"read": exc.message}
-                if bad:
-                    self._exec_update(p.id, d, ExecutionStatus.VERIFY_FAILED, "device.verify_failed", actor.id,
-                                      detail={"mismatch": bad})
-                    failure = f"{d.id}: verification failed: " + ", ".join(
-                        f"{k} expected {v['expected']!r} got {v['got']!r}" if isinstance(v, dict) else f"{k}: {v}"
-                        for k, v in bad.items())
+                res = self.engine.verify(p, d)
+                if res.failed:
+                    outcome.add(res)
+                    self._exec_update(p.id, d, res.status, "device.verify_failed", actor.id, detail=res.evidence)
+                    failure = res.error or f"{d.id}: verification failed"
                     outcome.failed[d.id] = failure
                     return failure
         for d in devices:
             self._exec_update(p.id, d, ExecutionStatus.VERIFIED, "device.verified", actor.id)
+            written = outcome.results.get(d.id)
+            outcome.add(DeviceResult(d.id, ExecutionStatus.VERIFIED, changed=True,
+                                     evidence=written.evidence if written else {}))
         return failure
 
     def _restore(self, p: Proposal, d: Device, backup: dict[str, Any]) -> tuple[list[str], list[str]]:
@@ -1207,10 +1196,9 @@ class Lifecycle:
                 continue
             self._exec_update(p.id, d, ExecutionStatus.ROLLING_BACK, "device.rolling_back", actor.id,
                               detail={"reason": reason})
-            try:
-                restored, unrestorable = self._restore(p, d, backups.get(d.id, {}))
-            except ExecutorError as exc:
-                msg = f"{d.id}: rollback failed: {exc.message}"
+            res = outcome.add(self.engine.restore(p, d, backups.get(d.id, {}), reason))
+            if res.status is ExecutionStatus.ROLLBACK_FAILED:
+                msg = res.error or f"{d.id}: rollback failed"
                 alarms.append(msg)
                 self._exec_update(p.id, d, ExecutionStatus.ROLLBACK_FAILED, "device.rollback_failed", actor.id,
                                   error=msg)
@@ -1219,6 +1207,7 @@ class Lifecycle:
                                  data={"severity": "critical", "error": msg,
                                        "action_needed": "device left in an unknown state; inspect and restore by hand"})
                 continue
+            restored, unrestorable = res.evidence["restored"], res.evidence["not_restorable"]
             self._exec_update(p.id, d, ExecutionStatus.ROLLED_BACK, "device.rolled_back", actor.id,
                               detail={"restored": restored, "not_restorable": unrestorable})
             outcome.rolled_back.append(d.id)
@@ -1302,11 +1291,11 @@ class Lifecycle:
     def _rollback_drift(self, p: Proposal, devices: Sequence[Device]) -> list[dict[str, Any]]:
         """Parameters whose live value is no longer what ``p`` wrote, with who changed them. Secrets
         read back empty and cannot be compared (nor restored); they are skipped."""
-        readable = [c for c in p.changes if not is_secret_path(c.path)]
         with self.store.read() as s:
             execs = {e.device_id: e for e in repo.executions_for(s, p.id)}
         out: list[dict[str, Any]] = []
         for d in devices:
+            readable = [c for c in p.changes_for(d.id) if not is_secret_path(c.path)]
             ex = execs.get(d.id)
             if ex is None or ex.status not in TOUCHED or not readable:
                 continue
@@ -1333,7 +1322,8 @@ class Lifecycle:
                                 ExecutionRow.started_at >= since)
                          .order_by(ExecutionRow.started_at.desc()))
         for pid, changes in rows:
-            if any(isinstance(c, dict) and c.get("path") == path for c in changes or []):
+            if any(isinstance(c, dict) and c.get("path") == path and c.get("target") in (None, device_id)
+                   for c in changes or []):
                 return str(pid)
         return None
 
@@ -1451,7 +1441,7 @@ class Lifecycle:
             row = repo.get_proposal_row(s, p.id)
             abandoned = []
             for ex in s.scalars(select(ExecutionRow).where(ExecutionRow.proposal_id == p.id)):
-                ex.status = str(ExecutionStatus.ABANDONED)
+                move_execution(ex, ExecutionStatus.ABANDONED)
                 ex.detail = {**(ex.detail or {}), "abandoned": "the applying process died before any write"}
                 ex.finished_at = utcnow()
                 abandoned.append(ex.device_id)

@@ -1,14 +1,15 @@
 """Domain models at every boundary (pydantic v2).
 
-These are the contracts of DESIGN.md §3. The ORM rows in ``core.store.schema`` are the
-persistence shape; these are what code passes around, what the API serialises and what the
-proposal hash is computed over.
+These are the contracts the layers pass between them (README "How the pieces fit"). The ORM rows
+in ``core.store.schema`` are the persistence shape; these are what code passes around, what the
+API serialises and what the proposal hash is computed over.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -27,6 +28,10 @@ MAX_CHANGES = 200  # parameter changes per proposal
 MAX_OPERATIONS = 10  # reboot / reset / download / ipping commands per proposal
 MAX_TARGETS = 1000  # devices of a proposal applied at once (not staged)
 MAX_STAGED_TARGETS = 1_000_000  # devices of a staged proposal (a campaign rolls it out in batches)
+# A proposal with per-target values lists every device's values in itself (hashed, previewed live and
+# decided per device), so it stays at the size of one applied-at-once proposal, staged or not.
+MAX_PER_TARGET_DEVICES = MAX_TARGETS
+MAX_TARGETED_CHANGES = 5000  # per-target change entries in one proposal (all devices together)
 # Canonical JSON (orjson) encodes integers in [-2^63, 2^64 - 1]; anything outside cannot be hashed.
 MIN_INT = -(2**63)
 MAX_INT = 2**64 - 1
@@ -129,6 +134,12 @@ class Change(BaseModel):
 
     Executors translate to ``InternetGatewayDevice.`` for TR-098 firmware; the proposal always
     speaks TR-181 so that policy and approvers read one vocabulary.
+
+    ``target`` makes the change one device's own (a joint channel plan sets channel 1 on home A and
+    6 on home B in ONE proposal): it then applies to that device only, and every other target does
+    not get it. Without it (the ordinary case) the change applies to every target. An untargeted
+    change serialises without the key, so ordinary proposals keep the exact bytes, and hash, they
+    had before per-target values existed.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -136,6 +147,8 @@ class Change(BaseModel):
     path: str
     value: Scalar
     type: str | None = Field(default=None, description="declared TR-181 type, e.g. unsignedInt")
+    target: str | None = Field(default=None, exclude_if=lambda v: v is None,
+                               description="the one target device this value is for; none: every target")
 
     @field_validator("path")
     @classmethod
@@ -144,6 +157,48 @@ class Change(BaseModel):
         if not v or v.endswith(".") or " " in v:
             raise ValueError(f"{v!r} is not a parameter path (expected e.g. Device.WiFi.Radio.1.Channel)")
         return v
+
+    @field_validator("target")
+    @classmethod
+    def _target_shape(cls, v: str | None) -> str | None:
+        if v is not None and (not v.strip() or len(v) > 128):
+            raise ValueError(f"{v!r} is not a device id (a per-target change names one target device)")
+        return v
+
+
+def changes_for(changes: Sequence[Change], device_id: str) -> list[Change]:
+    """What ``device_id`` gets: every untargeted change plus the changes targeted at it, in order."""
+    return [c for c in changes if c.target is None or c.target == device_id]
+
+
+def is_per_target(changes: Sequence[Change]) -> bool:
+    """Does any change carry its own target (a multi-device proposal with per-device values)?"""
+    return any(c.target is not None for c in changes)
+
+
+def check_targeted(changes: Sequence[Change], targets: Sequence[str]) -> None:
+    """Refuse per-target changes that cannot be applied as written (``Invalid`` names the device):
+    a value for a device the proposal does not target, a target left with nothing to set, or too
+    many devices or entries for a proposal that lists every device's values in itself."""
+    if not is_per_target(changes):
+        return
+    wanted = set(targets)
+    stray = sorted({c.target for c in changes if c.target is not None and c.target not in wanted})
+    if stray:
+        raise Invalid(f"a per-target change is for {stray[0]!r}, which is not a target of this proposal"
+                      + (f" (and {len(stray) - 1} more)" if len(stray) > 1 else ""), device_id=stray[0])
+    if len(targets) > MAX_PER_TARGET_DEVICES:
+        raise Invalid(f"a proposal with per-target values may target at most {MAX_PER_TARGET_DEVICES} devices "
+                      f"(got {len(targets)})", limit="MAX_PER_TARGET_DEVICES")
+    targeted = sum(1 for c in changes if c.target is not None)
+    if targeted > MAX_TARGETED_CHANGES:
+        raise Invalid(f"a proposal may carry at most {MAX_TARGETED_CHANGES} per-target values (got {targeted})",
+                      limit="MAX_TARGETED_CHANGES")
+    if all(c.target is not None for c in changes):
+        bare = [t for t in targets if not any(c.target == t for c in changes)]
+        if bare:
+            raise Invalid(f"target {bare[0]!r} has no value in this per-target proposal; give it its own "
+                          "values or leave it out of the targets", device_id=bare[0])
 
 
 OperationName = Literal["reboot", "factory_reset", "download", "ipping"]
@@ -239,6 +294,19 @@ class Proposal(BaseModel):
     def compute_hash(self) -> str:
         return proposal_hash(self.hashed_content())
 
+    @property
+    def per_target(self) -> bool:
+        """Some change carries its own target: each device has its own values."""
+        return is_per_target(self.changes)
+
+    def changes_for(self, device_id: str) -> list[Change]:
+        """The changes ``device_id`` gets: the common ones and its own (see :class:`Change`)."""
+        return changes_for(self.changes, device_id)
+
+    def values_by_device(self) -> dict[str, list[Change]]:
+        """Each target's own change list, in target order (the per-device table approvers read)."""
+        return {t: self.changes_for(t) for t in self.targets}
+
 
 def canonical_json(obj: Any) -> bytes:
     """Canonical JSON: sorted keys, no whitespace, UTF-8. The basis of every hash.
@@ -288,8 +356,9 @@ def check_draft(draft: ProposalDraft, target_count: int | None = None) -> None:
     targets (a selector may add to ``draft.targets``)."""
     n_targets = len(draft.targets) if target_count is None else target_count
     max_targets = MAX_STAGED_TARGETS if draft.staged else MAX_TARGETS
-    if len(draft.changes) > MAX_CHANGES:
-        raise Invalid(f"a proposal may change at most {MAX_CHANGES} parameters (got {len(draft.changes)}); "
+    per_device = _changes_per_device(draft.changes)
+    if per_device > MAX_CHANGES:
+        raise Invalid(f"a proposal may change at most {MAX_CHANGES} parameters (got {per_device}); "
                       "split it into several proposals", limit="MAX_CHANGES")
     if len(draft.operations) > MAX_OPERATIONS:
         raise Invalid(f"a proposal may run at most {MAX_OPERATIONS} operations (got {len(draft.operations)})",
@@ -305,19 +374,47 @@ def check_draft(draft: ProposalDraft, target_count: int | None = None) -> None:
         raise Invalid(issue.removeprefix("proposal."))
 
 
+def _changes_per_device(changes: Sequence[Change]) -> int:
+    """The most parameters any one device gets: all of them for an ordinary proposal; the common
+    ones plus the busiest target's own for a per-target one (the limit is per device written)."""
+    common = sum(1 for c in changes if c.target is None)
+    own: dict[str, int] = {}
+    for c in changes:
+        if c.target is not None:
+            own[c.target] = own.get(c.target, 0) + 1
+    return common + max(own.values(), default=0)
+
+
 def proposal_hash(content: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(content)).hexdigest()
+
+
+class PolicyItem(BaseModel):
+    """One thing policy said, in code: ``code`` is a stable dotted identifier (policies/README.md
+    lists them), ``params`` its typed values, ``message`` the words for people. Code branches on
+    ``code``/``params`` only, so that rewording a Rego message never changes behaviour."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    message: str
+    params: dict[str, Any] = Field(default_factory=dict)
 
 
 class ApprovalRequirement(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     role: str
-    reason: str
+    reason: str  # the messages of ``items``, for display
+    items: list[PolicyItem] = Field(default_factory=list)
 
 
 class Decision(BaseModel):
-    """The policy decision shape of DESIGN.md §3, identical for every engine."""
+    """The policy decision shape (``policies/README.md``, "The output document"), identical for every engine.
+
+    ``deny``/``obligations``/``warnings`` are the messages (what the API, console and audit show);
+    the ``*_items`` lists beside them carry the same statements as :class:`PolicyItem`, in the
+    same order, and are what code reads."""
 
     allow: bool
     deny: list[str] = Field(default_factory=list)
@@ -325,10 +422,14 @@ class Decision(BaseModel):
     risk: float = 0.0
     obligations: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    deny_items: list[PolicyItem] = Field(default_factory=list)
+    obligation_items: list[PolicyItem] = Field(default_factory=list)
+    warning_items: list[PolicyItem] = Field(default_factory=list)
 
     @classmethod
-    def fail_closed(cls, reason: str) -> Decision:
-        return cls(allow=False, deny=[reason], risk=1.0)
+    def fail_closed(cls, reason: str, code: str = "policy.fail_closed") -> Decision:
+        return cls(allow=False, deny=[reason], risk=1.0,
+                   deny_items=[PolicyItem(code=code, message=reason)])
 
 
 class DecisionRecord(BaseModel):

@@ -10,7 +10,9 @@ agent is recorded once as *pending onboarding* (one row per endpoint ID, ``attem
 reconnects) until an admin accepts or rejects it. An agent whose endpoint ID is bound to a device
 but whose OnBoardRequest claims another identity (OUI, product class or serial) is refused: its
 events are not stored against that device, nothing is triggered, and it is reported (audit
-``onboarding.refused``, once per endpoint, and a ``conflict`` row).
+``onboarding.refused``, once per endpoint, and a ``conflict`` row). So is an agent that names a unit
+already registered through the ACS (a CWMP device with the same OUI + serial): one unit is
+registered once, never twice silently and never shadowed silently.
 
 Hooked into ``brain.remediation.ingest.Ingestor.ingest`` through :func:`screen_first_contacts`;
 the admin side is :class:`Onboarding` (``gateward devices pending|accept|reject``, ``/api/onboarding``).
@@ -29,12 +31,13 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from core import audit
 from core.errors import Conflict, Invalid, NotFound
 from core.inventory import ENDPOINT_ID_RE, DeviceSpec, register, require_admin, validation_message
 from core.models import Actor, Device, utcnow
-from core.store import repo
+from core.store import Store, repo
 from core.store.schema import DeviceRow, OnboardingRow
 
 log = logging.getLogger("gateward.onboarding")
@@ -45,7 +48,7 @@ SYSTEM_ACTOR = "onboarding"  # who the audit trail names for an allow-list onboa
 FIRST_CONTACT_KINDS = frozenset({"onboard", "boot", "bootstrap", "connect"})
 PENDING, ACCEPTED, REJECTED, CONFLICT = "pending", "accepted", "rejected", "conflict"
 UNKNOWN = "unknown"
-_NOT_TOKEN = re.compile(r"[\s\x00-\x1f\x7f]")  # what identity parts may not hold (core.inventory)
+_NOT_TOKEN = re.compile(r"[\s\x00-\x1f\x7f]")  # what an agent's product class may not hold to name its device
 
 
 class _AllowIn(BaseModel):
@@ -153,7 +156,7 @@ def mismatch(claim: Claim, dev: DeviceRow) -> list[str]:
 
 
 # ============================================================================ ingest side
-def screen_first_contacts(store: Any, signals: list[S], allow: AllowList) -> list[S]:
+def screen_first_contacts(store: Store, signals: list[S], allow: AllowList) -> list[S]:
     """Decide every USP first contact (OnBoardRequest, Boot!) from an agent the fleet does not
     know yet; return the signals ingestion should go on with.
 
@@ -212,7 +215,7 @@ BATCH = 500  # allow-listed first contacts registered per transaction in a conne
 BATCH_MIN = 20  # fewer first contacts in one round go one by one
 
 
-def _onboard_batches(store: Any, picks: Sequence[tuple[int, SignalLike, Claim]],
+def _onboard_batches(store: Store, picks: Sequence[tuple[int, SignalLike, Claim]],
                      bound: dict[tuple[str, str], DeviceRow], allow: AllowList) -> dict[int, str]:
     """Register the plain allow-listed first contacts in batches; ``{signal index: device id}``
     for those registered. Anything else (seen before, bound, invalid, a duplicate unit, a lost
@@ -237,7 +240,7 @@ def _onboard_batches(store: Any, picks: Sequence[tuple[int, SignalLike, Claim]],
     return done
 
 
-def _onboard_chunk(store: Any, chunk: list[tuple[int, SignalLike, Claim, Device, str]]) -> dict[int, str]:
+def _onboard_chunk(store: Store, chunk: list[tuple[int, SignalLike, Claim, Device, str]]) -> dict[int, str]:
     now = utcnow()
     with store.write() as s:
         endpoints = [c.endpoint_id for _, _, c, _, _ in chunk]
@@ -245,8 +248,7 @@ def _onboard_chunk(store: Any, chunk: list[tuple[int, SignalLike, Claim, Device,
         ids = [d.id for _, _, _, d, _ in chunk]
         taken = set(s.scalars(select(DeviceRow.id).where(DeviceRow.id.in_(ids))))
         serials = sorted({d.serial for _, _, _, d, _ in chunk})
-        units = {((o or "").upper(), sn) for o, sn in s.execute(select(DeviceRow.oui, DeviceRow.serial)
-                                                                .where(DeviceRow.serial.in_(serials)))}
+        units = {((o or "").upper(), sn) for o, sn in s.execute(units_by_serial(serials))}
         fresh = [x for x in chunk if x[2].endpoint_id not in known and x[3].id not in taken
                  and (x[3].oui.upper(), x[3].serial) not in units]
         events: list[dict[str, Any]] = []
@@ -264,6 +266,14 @@ def _onboard_chunk(store: Any, chunk: list[tuple[int, SignalLike, Claim, Device,
         s.flush()
         audit.append_many(s, events)
     return {i: device.id for i, _, _, device, _ in fresh}
+
+
+def units_by_serial(serials: Sequence[str]) -> Any:
+    """``(oui, serial)`` of the devices with these serials. By serial alone, because an ``os::``
+    endpoint may spell the OUI in another case than the row: ``ix_devices_serial`` (migration 0016)
+    answers it; the ``(oui, serial)`` index cannot without the OUI, and the table was scanned once
+    per batch (``tests/inventory/test_onboarding.py`` checks the plan)."""
+    return select(DeviceRow.oui, DeviceRow.serial).where(DeviceRow.serial.in_(list(serials)))
 
 
 def _same_unit(claim: Claim, registered: Claim) -> bool:
@@ -285,7 +295,7 @@ def _registered_data(device: Device, source: str, **extra: Any) -> dict[str, Any
             "vendor": device.vendor, "model": device.model, "firmware": device.firmware, **extra}
 
 
-def _bound_devices(store: Any, claims: Sequence[Claim]) -> dict[tuple[str, str], DeviceRow]:
+def _bound_devices(store: Store, claims: Sequence[Claim]) -> dict[tuple[str, str], DeviceRow]:
     keys = {k for c in claims if (k := c.bound_key()) is not None}
     if not keys:
         return {}
@@ -301,11 +311,17 @@ def _bound_devices(store: Any, claims: Sequence[Claim]) -> dict[tuple[str, str],
     return out
 
 
-def _decide(store: Any, sig: SignalLike, claim: Claim, dev: DeviceRow | None, allow: AllowList,
+def _decide(store: Store, sig: SignalLike, claim: Claim, dev: DeviceRow | None, allow: AllowList,
             registered: set[str] | None = None) -> str | None:
     """``""`` = go on unchanged, a device id = go on as that device, ``None`` = drop the signal.
     A device registered here is added to ``registered``."""
     now = utcnow()
+    if dev is not None and dev.protocol != "usp":
+        # Its endpoint names a unit registered through the ACS: one unit is registered once, so
+        # the agent is refused and reported rather than silently shadowing (or doubling) it.
+        with store.write() as s:
+            _refuse_other_adapter(s, sig, claim, dev.id, dev.adapter, now)
+        return None
     if dev is not None:
         wrong = mismatch(claim, dev)
         if not wrong:
@@ -321,15 +337,25 @@ def _decide(store: Any, sig: SignalLike, claim: Claim, dev: DeviceRow | None, al
         return None
     with store.write() as s:
         row = s.get(OnboardingRow, claim.endpoint_id)
-        if row is not None and row.status == REJECTED:
-            _touch(s, claim, REJECTED, now, sig)
+        if row is not None and (row.status == REJECTED or (row.status == CONFLICT and row.device_id is None)):
+            # Rejected, or refused as a unit registered through the ACS: a reconnect is not news
+            # (a contact that names nothing must not turn the conflict back into a pending request).
+            _touch(s, claim, row.status, now, sig)
             return None
         if row is not None and row.status == ACCEPTED and row.device_id and s.get(DeviceRow, row.device_id):
             return row.device_id
+        owner = _cwmp_owner(s, None, claim.oui, claim.serial)
+        if owner is not None:  # its OnBoardRequest names a unit registered through the ACS
+            _refuse_other_adapter(s, sig, claim, owner.id, owner.adapter, now)
+            return None
         reason = allow.why(claim.endpoint_id, claim.oui)
         if reason is not None:
             device = _device_for(claim, allow, {})
             if isinstance(device, Device):
+                owner = _cwmp_owner(s, device.id, device.oui, device.serial)
+                if owner is not None:
+                    _refuse_other_adapter(s, sig, claim, owner.id, owner.adapter, now)
+                    return None
                 register(s, device, SYSTEM_ACTOR, "onboarding", endpoint_id=claim.endpoint_id, reason=reason)
                 _touch(s, claim, ACCEPTED, now, sig, reason=reason, device_id=device.id, decided_by=SYSTEM_ACTOR)
                 audit.append(s, actor=SYSTEM_ACTOR, action="onboarding.accepted", device=device,
@@ -344,7 +370,31 @@ def _decide(store: Any, sig: SignalLike, claim: Claim, dev: DeviceRow | None, al
     return ""
 
 
-def _resolved_elsewhere(store: Any, claim: Claim) -> str | None:
+def _cwmp_owner(s: Session, device_id: str | None, oui: str, serial: str) -> DeviceRow | None:
+    """The CWMP device already registered as the same unit (same id, or same OUI + serial), if any.
+    A USP one is not returned: that is the same agent decided by another process (a race)."""
+    row: DeviceRow | None = s.get(DeviceRow, device_id) if device_id else None
+    if row is None and oui and serial:
+        for cand in s.scalars(select(DeviceRow).where(DeviceRow.serial == serial)):  # ix_devices_serial
+            if (cand.oui or "").upper() == oui.upper():
+                row = cand
+                break
+    return row if row is not None and row.protocol != "usp" else None
+
+
+def _refuse_other_adapter(s: Session, sig: SignalLike, claim: Claim, owner_id: str, owner_adapter: str,
+                          now: datetime) -> None:
+    """Record the agent as a ``conflict`` and report it (once: a reconnecting agent is not news)."""
+    reason = (f"the same unit (OUI {claim.oui}, serial {claim.serial}) is registered as {owner_id!r} on adapter "
+              f"{owner_adapter!r}; one unit is registered once (retire it there first)")
+    if _touch(s, claim, CONFLICT, now, sig, reason=reason):
+        audit.append(s, actor=SYSTEM_ACTOR, action="onboarding.refused", device_id=owner_id, data={
+            **claim.as_dict(), "kind": sig.kind, "registered_as": owner_id, "registered_adapter": owner_adapter,
+            "reason": reason})
+        log.warning("refused agent %s: %s", claim.endpoint_id, reason)
+
+
+def _resolved_elsewhere(store: Store, claim: Claim) -> str | None:
     with store.read() as s:
         row = s.get(OnboardingRow, claim.endpoint_id)
         if row is None or row.status == PENDING:
@@ -354,7 +404,7 @@ def _resolved_elsewhere(store: Any, claim: Claim) -> str | None:
     return None
 
 
-def _touch(s: Any, claim: Claim, status: str, now: datetime, sig: SignalLike, *, reason: str | None = None,
+def _touch(s: Session, claim: Claim, status: str, now: datetime, sig: SignalLike, *, reason: str | None = None,
            device_id: str | None = None, decided_by: str | None = None) -> bool:
     """Create or update the endpoint's row; True when this is news (a new row or a new status),
     so the audit trail gets one event per decision, not one per reconnect of a flapping agent."""
@@ -388,8 +438,9 @@ def _device_for(claim: Claim, allow: AllowList, fields: dict[str, Any]) -> Devic
                            "region": allow.region, "service": allow.service}
     if claim.product_class and not _NOT_TOKEN.search(claim.product_class):
         raw["product_class"] = claim.product_class
-    # else: a product class a device id cannot hold (the OB-USP-Agent's default "USP Agent" has a
-    # space) stays the model; the device is then known by its endpoint ID, OUI and serial.
+    # else: a product class with a space (the OB-USP-Agent's default "USP Agent" is no real product
+    # class) stays the model; the device is then known by its endpoint ID, OUI and serial, which the
+    # USP adapter matches (``core.inventory`` accepts such product classes for CWMP devices).
     if claim.bound_key() is not None and claim.serial and claim.bound_key() != (claim.oui, claim.serial):
         return (f"its OnBoardRequest (OUI {claim.oui}, serial {claim.serial}) does not match its endpoint ID "
                 f"{claim.endpoint_id}")
@@ -404,7 +455,7 @@ def _device_for(claim: Claim, allow: AllowList, fields: dict[str, Any]) -> Devic
 class Onboarding:
     """The pending list and the admin's decisions (admin only, audited)."""
 
-    def __init__(self, store: Any, allow: AllowList | None = None) -> None:
+    def __init__(self, store: Store, allow: AllowList | None = None) -> None:
         self.store = store
         self.allow = allow or AllowList()
 
@@ -450,7 +501,7 @@ class Onboarding:
             return _public(row)
 
     @staticmethod
-    def _pending(s: Any, endpoint_id: str) -> OnboardingRow:
+    def _pending(s: Session, endpoint_id: str) -> OnboardingRow:
         row: OnboardingRow | None = s.get(OnboardingRow, endpoint_id)
         if row is None:
             raise NotFound(f"no onboarding request from {endpoint_id!r}; list them with `gateward devices pending`")

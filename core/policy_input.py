@@ -1,4 +1,4 @@
-"""Build the policy input document (DESIGN.md §3) from the store and a proposal's preview.
+"""Build the policy input document (``policies/README.md``) from the store and a proposal's preview.
 
 Everything a rule may read is gathered here, once, and secrets are masked on the way in:
 a passphrase reaches policy only as ``secret_facts`` (length, salted-free sha256 of the lowercase
@@ -14,10 +14,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.models import Actor, Device, Proposal, utcnow
+from core.models import Actor, Change, Decision, Device, PolicyItem, Proposal, changes_for, utcnow
 from core.secrets import MASK, is_secret_path, secret_facts
 from core.store import repo
 from core.store.schema import DeviceRow
+from core.values import LexicalError, as_int, parse_bool
 
 WIFI_FACT_PATHS = ("Device.WiFi.Radio.", "Device.WiFi.SSID.")
 
@@ -44,9 +45,12 @@ def wifi_facts(values: dict[str, Any]) -> dict[str, Any]:
             if r is None:
                 r = radios[idx] = {"index": idx}
             if field == "channel":
-                r[field] = int(str(v)) if str(v).lstrip("-").isdigit() else v
+                try:
+                    r[field] = as_int(v)
+                except LexicalError:
+                    r[field] = v  # policy sees what the device reported (e.g. "Auto")
             elif field == "auto_channel":
-                r[field] = v is True or str(v).lower() in ("true", "1")
+                r[field] = parse_bool(v) is True
             else:
                 r[field] = str(v)
         elif kind == "SSID" and name == "SSID":
@@ -154,13 +158,20 @@ def preview_facts(p: Proposal, preview: dict[str, Any], devices_total: int, devi
     }
 
 
-def change_facts(p: Proposal, ssids: Sequence[str]) -> list[dict[str, Any]]:
+def change_facts(p: Proposal, ssids: Sequence[str], changes: Sequence[Change] | None = None) -> list[dict[str, Any]]:
+    """``proposal.changes`` as policy reads them. ``changes``: one device's own list (a per-target
+    proposal); by default every change of the proposal, one entry per distinct (path, value)."""
     from core.datamodel.registry import get_registry
 
     reg = get_registry("Device.", "cwmp")
     usp = get_registry("Device.", "usp")
     out = []
-    for c in p.changes:
+    seen: set[tuple[str, str]] = set()
+    for c in (p.changes if changes is None else changes):
+        key = (c.path, repr(c.value))
+        if c.target is not None and key in seen:  # one value targeted at several devices: listed once
+            continue
+        seen.add(key)
         spec = reg.find(c.path) or usp.find(c.path)
         secret = is_secret_path(c.path)
         item: dict[str, Any] = {
@@ -222,7 +233,7 @@ def build(s: Session, p: Proposal, devices: Sequence[Device | repo.DeviceLite], 
             "live_proposals": [
                 {"id": o.id, "author": o.author, "targets": shared,
                  "changes": [{"path": c.path, "value": MASK if is_secret_path(c.path) else c.value}
-                             for c in o.changes]}
+                             for c in o.changes if c.target is None or c.target in shared]}
                 for o, shared in live
             ],
             "profiles": profile_facts(p),
@@ -248,3 +259,86 @@ def profile_facts(p: Proposal) -> list[dict[str, Any]]:
                  and isinstance(c.get("value"), (str, int, float, bool))]
         out.append({"id": pid, "version": version, "targets": list(p.targets), "changes": items})
     return out
+
+
+# ============================================================================ per-target proposals
+
+
+def device_changes(p: Proposal, doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Each target's own ``proposal.changes`` facts (a per-target proposal), secrets masked as in
+    :func:`change_facts`. Stored with the decision so that the record shows every (device, path,
+    value) policy was asked about."""
+    ssids = sorted({x["ssid"] for f in doc.get("devices", []) for x in f.get("ssids", []) if x.get("ssid")})
+    return {t: change_facts(p, ssids, changes_for(p.changes, t)) for t in p.targets}
+
+
+def per_target_docs(doc: dict[str, Any], own: dict[str, list[dict[str, Any]]]
+                    ) -> list[tuple[list[str], dict[str, Any]]]:
+    """The decision input split per device for a per-target proposal: each document holds one
+    device and exactly the values it gets, so every rule judges each (device, path, value) — a
+    rule that joins the device's radio with the channel it is given (DFS, region, AutoChannel)
+    sees that device's own channel, never its neighbour's. ``target_count`` stays the proposal's.
+
+    Devices whose facts (all but the id), context and values are identical share one document
+    (the same decision, evaluated once); the result lists the member ids with each document."""
+    from core.models import canonical_json
+    from policies.classes import class_doc, context_signature
+
+    groups: dict[bytes, tuple[list[str], dict[str, Any]]] = {}
+    for device in doc.get("devices", []):
+        facts = {k: v for k, v in device.items() if k != "id"}
+        key = canonical_json([facts, own.get(device["id"], []), list(context_signature(device["id"], doc))])
+        if key in groups:
+            groups[key][0].append(device["id"])
+            continue
+        narrowed = class_doc(doc, device)
+        narrowed["proposal"] = {**narrowed["proposal"], "changes": own.get(device["id"], [])}
+        groups[key] = ([device["id"]], narrowed)
+    return list(groups.values())
+
+
+def name_per_device(results: Sequence[tuple[list[str], Decision, list[str]]]
+                    ) -> tuple[list[Decision], list[list[str]]]:
+    """Per-device evaluations of a per-target proposal, ``(device ids, decision, would-deny)`` each,
+    with every statement naming the devices it is about — all of them, across groups: "home-b,
+    home-d: wifi: DFS channel 100 ...". A statement every device got (the proposal's target count,
+    the change window) is about the proposal, not a device, and stays as the rule said it."""
+    everyone = {i for ids, _, _ in results for i in ids}
+    where: dict[tuple[str, str, str], dict[str, None]] = {}
+    said: dict[str, dict[str, None]] = {}
+    for ids, d, would in results:
+        for item in [*d.deny_items, *(i for a in d.approvals_required for i in a.items)]:
+            where.setdefault(_item_key(item), {}).update(dict.fromkeys(ids))
+        for m in would:
+            said.setdefault(m, {}).update(dict.fromkeys(ids))
+
+    def named(items: Sequence[PolicyItem]) -> list[PolicyItem]:
+        out = []
+        for i in items:
+            ids = list(where[_item_key(i)])
+            out.append(i if set(ids) == everyone else i.model_copy(update={
+                "message": name_devices(ids, i.message), "params": {**i.params, "devices": ids}}))
+        return out
+
+    decisions = []
+    for _, d, _ in results:
+        deny = named(d.deny_items)
+        approvals = [a.model_copy(update={"items": named(a.items),
+                                          "reason": "; ".join(dict.fromkeys(i.message for i in named(a.items)))
+                                          or a.reason}) for a in d.approvals_required]
+        decisions.append(d.model_copy(update={"deny_items": deny, "deny": [i.message for i in deny] or d.deny,
+                                              "approvals_required": approvals}))
+    would_named = [[m if set(said[m]) == everyone else name_devices(list(said[m]), m) for m in would]
+                   for _, _, would in results]
+    return decisions, would_named
+
+
+def _item_key(item: PolicyItem) -> tuple[str, str, str]:
+    return item.code, item.message, repr(sorted(item.params.items()))
+
+
+def name_devices(ids: Sequence[str], message: str) -> str:
+    """``"home-a, home-b: <message>"``: a rule's words about some devices of a per-target
+    proposal, naming them (rules name device classes, never device ids)."""
+    head = ", ".join(ids[:3]) + (f" (+{len(ids) - 3} more)" if len(ids) > 3 else "")
+    return f"{head}: {message}"

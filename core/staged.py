@@ -11,42 +11,62 @@ At-least-once delivery is safe: an execution row is unique per (proposal, device
 skips them, and finds devices a dead worker left ``applying`` and verifies (or restores) them
 instead of writing again. Nothing is changed twice.
 
-This module holds no write capability of its own: it runs inside :class:`core.lifecycle.Lifecycle`
-(a mixin) and writes only through the lifecycle's granted ``_write``.
+Each device goes through the same :class:`core.execution.DeviceEngine` as a single apply (one
+write → verify → restore, one :class:`~core.execution.DeviceResult` per device). This module holds
+no write capability of its own and reaches into no lifecycle internals: it is given the engine
+(whose writes the lifecycle grants), the gate check and the backup read as explicit dependencies.
+
+Where the batch path and the single apply used to disagree, the safer rule now holds for both
+(see core.execution): a timeout decides the rollback, and a Status-1 Set without a reboot is
+restored, not "verified". And a device a dead worker had already decided to roll back
+(``verify_failed``, ``rolling_back``) is restored on resume, never verified or written again;
+only one left ``applying`` (nothing decided yet) is read back — and re-written only if it still
+holds exactly its backup.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from core import audit, compat
+from core.config import Settings
 from core.errors import Conflict, Forbidden
+from core.execution import Aggregate, DeviceEngine, DeviceResult, lock_is_live, owner
 from core.failpoints import failpoint
 from core.ids import new_id
 from core.models import Actor, Device, ExecutionStatus, Proposal, ProposalState, utcnow
-from core.store import repo
+from core.routing import ExecutorRouter
+from core.states import check_execution, move_execution, require_state, set_state
+from core.store import Store, repo
 from core.store.schema import BackupRow, DeviceLockRow, ExecutionRow
 from executors.base import ExecutorError
-from executors.base import Timeout as ExecTimeout
+from policies.base import PolicyEngine
 
-if TYPE_CHECKING:
-    from core.lifecycle import Lifecycle
+GateCheck = Callable[[Session, Proposal, dict[str, Device], tuple[ProposalState, ...]], None]
+BackupRead = Callable[[Proposal, Device], dict[str, Any]]
 
 S = ProposalState
 X = ExecutionStatus
 FINAL = frozenset({X.VERIFIED, X.ROLLED_BACK, X.ROLLBACK_FAILED, X.FAILED, X.SKIPPED})
 RESUMABLE = frozenset({X.APPLYING, X.APPLIED, X.VERIFY_FAILED, X.ROLLING_BACK})
+# A resumed device in one of these was already decided to be rolled back: finish that, nothing else.
+DECIDED = frozenset({X.VERIFY_FAILED, X.ROLLING_BACK})
 CHANGED = frozenset({X.APPLYING, X.APPLIED, X.VERIFIED, X.VERIFY_FAILED, X.ROLLING_BACK, X.ROLLBACK_FAILED})
 
 
 @dataclass
-class BatchOutcome:
+class BatchOutcome(Aggregate):
+    """A batch's (or an abort's) per-device :class:`DeviceResult` in ``results``, and the lists the
+    campaign analysis reads."""
+
     proposal_id: str
+    results: dict[str, DeviceResult] = field(default_factory=dict)
     verified: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     rolled_back: list[str] = field(default_factory=list)
@@ -62,46 +82,56 @@ class BatchOutcome:
 
 class StagedExecution:
     """Staged runs of one lifecycle. Reached as ``lifecycle.apply_batch`` etc.; it writes only
-    through the lifecycle's granted ``_write``/``_operate``."""
+    through ``engine`` (granted by the lifecycle), re-checks gates with ``check_gates`` and reads
+    backups with ``backup``."""
 
-    def __init__(self, lc: Lifecycle) -> None:
-        self.lc = lc
+    def __init__(self, store: Store, settings: Settings, policy: PolicyEngine, router: ExecutorRouter,
+                 engine: DeviceEngine, *, backup: BackupRead, check_gates: GateCheck) -> None:
+        self.store, self.settings, self.policy, self.router = store, settings, policy, router
+        self.engine, self._backup, self._check_gates = engine, backup, check_gates
+
+    @staticmethod
+    def _load(s: Session, pid: str) -> tuple[Any, Proposal]:
+        row = repo.get_proposal_row(s, pid, for_update=True)
+        return row, repo.proposal_from_row(row)
+
+    def _get(self, pid: str) -> Proposal:
+        with self.store.read() as s:
+            return repo.proposal_from_row(repo.get_proposal_row(s, pid))
 
     def _staged_gates(self, pid: str, device_ids: Sequence[str]) -> tuple[Proposal, dict[str, Device]]:
-        with self.lc.store.write() as s:
-            row, p = self.lc._load(s, pid)
+        with self.store.write() as s:
+            row, p = self._load(s, pid)
             if not p.staged:
                 raise Conflict(f"proposal {pid} is not staged; apply it with `gateward apply`")
             if p.state not in (S.APPROVED, S.APPLYING):
-                self.lc._require_state(p, S.APPROVED, S.APPLYING, doing="run a batch of")
+                require_state(p, S.APPROVED, S.APPLYING, doing="run a batch of")
             unknown = sorted(set(device_ids) - set(p.targets))
             if unknown:
                 raise Forbidden(f"{unknown[0]} is not a target of proposal {pid}; the approval does not cover it")
             devices = repo.get_devices(s, list(device_ids))
-            self.lc._check_gates(s, p, devices, states=(S.APPROVED, S.APPLYING))
+            self._check_gates(s, p, devices, (S.APPROVED, S.APPLYING))
             if p.state is S.APPROVED:
-                self.lc._set_state(s, row, S.APPLYING, "system:campaign", "proposal.applying", {"staged": True})
+                set_state(s, row, S.APPLYING, "system:campaign", "proposal.applying", {"staged": True})
         return p, devices
 
     def _lock_batch(self, p: Proposal, ids: list[str], out: BatchOutcome) -> list[str]:
         """Lock what can be locked; devices held by another live proposal are skipped, not waited on."""
-        from core.lifecycle import _lock_is_live, _owner
-
         now = utcnow()
         exp = now + self._lock_ttl()
         got: list[str] = []
-        with self.lc.store.write() as s:
+        with self.store.write() as s:
             held = {r.device_id: r for r in s.scalars(select(DeviceLockRow).where(DeviceLockRow.device_id.in_(ids)))}
             for dev_id in ids:
                 lock = held.get(dev_id)
                 if lock is not None:
-                    if lock.proposal_id == p.id and not _lock_is_live(lock.owner, lock.expires_at):
-                        lock.owner, lock.acquired_at, lock.expires_at = _owner(), now, exp  # a dead worker's
+                    if lock.proposal_id == p.id and not lock_is_live(lock.owner, lock.expires_at):
+                        lock.owner, lock.acquired_at, lock.expires_at = owner(), now, exp  # a dead worker's
                         got.append(dev_id)
                     else:
                         out.skipped[dev_id] = f"locked by {lock.proposal_id}"
                     continue
-                s.add(DeviceLockRow(device_id=dev_id, proposal_id=p.id, owner=_owner(), acquired_at=now,
+                s.add(DeviceLockRow(device_id=dev_id, proposal_id=p.id, owner=owner(), acquired_at=now,
                                     expires_at=exp))
                 got.append(dev_id)
             try:
@@ -112,7 +142,7 @@ class StagedExecution:
 
     def _release(self, pid: str, ids: list[str]) -> None:
         if ids:
-            with self.lc.store.write() as s:
+            with self.store.write() as s:
                 s.execute(delete(DeviceLockRow).where(DeviceLockRow.proposal_id == pid,
                                                       DeviceLockRow.device_id.in_(ids)))
 
@@ -127,7 +157,7 @@ class StagedExecution:
             raise Forbidden(f"{actor.id} may not apply changes")
         out = BatchOutcome(proposal_id=pid)
         p, devices = self._staged_gates(pid, device_ids)
-        with self.lc.store.read() as s:
+        with self.store.read() as s:
             execs = {e.device_id: e for e in s.scalars(select(ExecutionRow).where(
                 ExecutionRow.proposal_id == pid, ExecutionRow.device_id.in_(list(device_ids))))}
         fresh, resume = [], []
@@ -142,7 +172,8 @@ class StagedExecution:
         locked = self._lock_batch(p, fresh + resume, out)
         try:
             todo = [d for d in fresh if d in locked]
-            self._resume_devices(p, [devices[d] for d in resume if d in locked], actor, out)
+            status = {d: X(execs[d].status) for d in resume}
+            self._resume_devices(p, [devices[d] for d in resume if d in locked], status, actor, out)
             self._run_fresh(p, [devices[d] for d in todo], actor, out, stop)
         finally:
             self._release(pid, locked)
@@ -156,13 +187,13 @@ class StagedExecution:
             if stop is not None and stop():
                 out.halted.append(d.id)
                 continue
-            reader = self.lc.router.reader(d)
+            reader = self.router.reader(d)
             try:
                 pres = reader.presence(d)
                 if not (pres.online and pres.reachable):
                     out.skipped[d.id] = f"not reachable: {pres.detail or 'offline'}"
                     continue
-                params = self.lc.backup_params(p, d)
+                params = self._backup(p, d)
             except ExecutorError as exc:
                 out.skipped[d.id] = f"backup read failed: {exc.message}"
                 continue
@@ -173,84 +204,80 @@ class StagedExecution:
             return
         # Write-ahead: backups and 'applying' rows commit before the first device is touched.
         now = utcnow()
-        with self.lc.store.write() as s:
+        with self.store.write() as s:
             s.add_all(backups)
             existing = {r.device_id: r for r in s.scalars(select(ExecutionRow).where(
                 ExecutionRow.proposal_id == p.id, ExecutionRow.device_id.in_([d.id for d in ready])))}
             for d in ready:
                 row = existing.get(d.id)
                 if row is None:
+                    check_execution(None, X.APPLYING, f"{p.id}/{d.id}")
                     s.add(ExecutionRow(id=new_id("x"), proposal_id=p.id, device_id=d.id, status=str(X.APPLYING),
                                        key=p.id, detail={}, started_at=now))
                 else:
-                    row.status, row.started_at = str(X.APPLYING), now
+                    move_execution(row, X.APPLYING)
+                    row.started_at = now
             audit.append_many(s, [{"actor": actor.id, "action": "device.applying", "proposal_id": p.id,
                                    "device": d, "data": {"staged": True}} for d in ready])
-        results: dict[str, tuple[X, dict[str, Any], str | None]] = {}
+        results: dict[str, DeviceResult] = {}
         written: list[Device] = []
         for d in ready:
             if stop is not None and stop():
-                results[d.id] = (X.PENDING, {"halted": True}, None)
+                results[d.id] = DeviceResult(d.id, X.PENDING, evidence={"halted": True})
                 out.halted.append(d.id)
                 continue
-            try:
-                res = self.lc._write(p, d, list(p.changes), purpose="apply", key=p.id) if p.changes else None
-                detail: dict[str, Any] = {"status": res.status, "idempotent_skip": res.idempotent_skip} if res else {}
-                for op in p.operations:
-                    detail[f"op:{op.command}"] = self.lc._operate(p, d, op).model_dump(mode="json")
+            res = results[d.id] = self.engine.write(p, d)
+            if res.status is X.APPLIED and not res.failed:
                 written.append(d)
-                results[d.id] = (X.APPLIED, detail, None)
                 failpoint("staged.after_write")
-            except ExecutorError as exc:
-                # An atomic Set that faulted changed nothing; a timeout may have: restore that one.
-                status = X.VERIFY_FAILED if isinstance(exc, ExecTimeout) else X.FAILED
-                results[d.id] = (status, {"fault_code": getattr(exc, "code", None)}, exc.message)
-                out.failed[d.id] = exc.message
+            elif res.failed:
+                out.failed[d.id] = res.cause.message if res.cause is not None else (res.error or "failed")
         for d in written:
-            try:
-                bad = self.lc._verify_device(p, d)
-            except ExecutorError as exc:
-                bad = {"read": exc.message}
-            if bad:
-                results[d.id] = (X.VERIFY_FAILED, {"mismatch": bad}, "verification failed")
-                out.failed[d.id] = "verification failed: " + ", ".join(sorted(bad))
+            res = self.engine.verify(p, d)
+            if res.failed:
+                results[d.id] = res
+                out.failed[d.id] = "verification failed: " + ", ".join(sorted(res.diff))
             else:
-                results[d.id] = (X.VERIFIED, results[d.id][1], None)
+                results[d.id] = DeviceResult(d.id, X.VERIFIED, changed=True, evidence=results[d.id].evidence)
                 out.verified.append(d.id)
         backup_by = {b.device_id: b.params for b in backups}
         for d in ready:
-            status, detail, err = results.get(d.id, (X.PENDING, {}, None))
-            if status is X.VERIFY_FAILED:
-                results[d.id] = self._restore_one(p, d, backup_by.get(d.id, {}), out, err or "failed")
+            res = results[d.id]
+            if res.changed and res.failed:  # a timeout, a Status 1 without reboot, a failed verification
+                reason = "verification failed" if res.diff else (res.cause.message if res.cause else res.error)
+                restored = self._restore_one(p, d, backup_by.get(d.id, {}), out, reason or "failed")
+                restored.evidence = {**res.evidence, **restored.evidence}  # why it was restored stays on the row
+                results[d.id] = restored
+        for res in results.values():
+            out.add(res)
         self._record(p, ready, results, actor)
 
     def _restore_one(self, p: Proposal, d: Device, backup: dict[str, Any], out: BatchOutcome,
-                     reason: str) -> tuple[X, dict[str, Any], str | None]:
-        try:
-            restored, unrestorable = self.lc._restore(p, d, backup)
-        except ExecutorError as exc:
-            msg = f"{d.id}: rollback failed: {exc.message}"
-            out.alarms.append(msg)
-            return X.ROLLBACK_FAILED, {"reason": reason}, msg
-        out.rolled_back.append(d.id)
-        return X.ROLLED_BACK, {"reason": reason, "restored": restored, "not_restorable": unrestorable}, reason
+                     reason: str) -> DeviceResult:
+        res = self.engine.restore(p, d, backup, reason)
+        if res.status is X.ROLLBACK_FAILED:
+            out.alarms.append(res.error or f"{d.id}: rollback failed")
+        else:
+            out.rolled_back.append(d.id)
+        return res
 
-    def _record(self, p: Proposal, devices: list[Device],
-                results: dict[str, tuple[X, dict[str, Any], str | None]], actor: Actor) -> None:
+    def _record(self, p: Proposal, devices: list[Device], results: dict[str, DeviceResult], actor: Actor) -> None:
+        """Each device's final result, its audit events and its compatibility evidence, in one
+        transaction per batch (a single apply records per step; the counts come out the same)."""
         now = utcnow()
         events: list[dict[str, Any]] = []
-        with self.lc.store.write() as s:
+        with self.store.write() as s:
             rows = {r.device_id: r for r in s.scalars(select(ExecutionRow).where(
                 ExecutionRow.proposal_id == p.id, ExecutionRow.device_id.in_([d.id for d in devices])))}
             evidence: list[tuple[tuple[str, str, str, str], tuple[int, int, int], str | None]] = []
-            workflows = compat.workflows_for(p.changes, p.operations, compat.policy_data(self.lc.policy))
+            workflows = compat.workflows_for(p.changes, p.operations, compat.policy_data(self.policy))
             for d in devices:
-                status, detail, err = results.get(d.id, (X.PENDING, {}, None))
+                res = results.get(d.id) or DeviceResult(d.id, X.PENDING)
+                status, detail, err = res.status, res.evidence, res.error if res.failed else None
                 row = rows[d.id]
-                inc = compat.outcome_of(row.status, status)
+                inc = compat.outcome_of(move_execution(row, status), status)
                 if any(inc):
                     evidence += [((d.vendor, d.model, d.firmware, wf), inc, err) for wf in workflows]
-                row.status = str(status)
                 row.detail = {**(row.detail or {}), **detail}
                 row.error = err
                 if status in FINAL:
@@ -264,51 +291,47 @@ class StagedExecution:
             audit.append_many(s, events)
             compat.record_many(s, evidence)  # the compatibility matrix, in the same transaction
 
-    def _resume_devices(self, p: Proposal, devices: list[Device], actor: Actor, out: BatchOutcome) -> None:
-        """Devices a dead worker left mid-write: verify, never re-write; restore if it did not hold."""
+    def _resume_devices(self, p: Proposal, devices: list[Device], status: dict[str, ExecutionStatus],
+                        actor: Actor, out: BatchOutcome) -> None:
+        """Devices a dead worker left mid-way. One whose rollback was already decided is restored.
+        Otherwise read it back: verified if it holds; re-written only if it was left ``applying``
+        and still holds exactly its backup (the worker never reached it); restored otherwise."""
         if not devices:
             return
-        with self.lc.store.read() as s:
+        with self.store.read() as s:
             backups = {b.device_id: b.params for b in s.scalars(select(BackupRow).where(
                 BackupRow.proposal_id == p.id, BackupRow.device_id.in_([d.id for d in devices])))}
-        results: dict[str, tuple[X, dict[str, Any], str | None]] = {}
+        results: dict[str, DeviceResult] = {}
         requeue: list[Device] = []
         for d in devices:
-            try:
-                bad = self.lc._verify_device(p, d)
-            except ExecutorError as exc:
-                bad = {"read": exc.message}
-            if not bad:
-                results[d.id] = (X.VERIFIED, {"resumed": True}, None)
+            backup = backups.get(d.id, {})
+            if status[d.id] in DECIDED:  # the safer rule (core.lifecycle recovery): finish the rollback
+                out.failed[d.id] = "interrupted rollback finished"
+                results[d.id] = self._restore_one(p, d, backup, out, "interrupted rollback finished")
+                continue
+            res = self.engine.verify(p, d)
+            if not res.failed:
+                results[d.id] = DeviceResult(d.id, X.VERIFIED, changed=True, evidence={"resumed": True})
                 out.verified.append(d.id)
-            elif self._untouched(p, d, backups.get(d.id, {})):
+            elif status[d.id] is X.APPLYING and self.engine.untouched(p, d, backup):
                 # Still exactly as backed up: the dead worker never reached it. A parameter Set is
                 # idempotent, so it is simply applied now; operations are never re-run on a guess.
                 requeue.append(d)
             else:
                 out.failed[d.id] = "interrupted write did not hold"
-                results[d.id] = self._restore_one(p, d, backups.get(d.id, {}), out, "interrupted write did not hold")
+                results[d.id] = self._restore_one(p, d, backup, out, "interrupted write did not hold")
+        for res in results.values():
+            out.add(res)
         self._record(p, [d for d in devices if d.id in results], results, actor)
         if requeue:
             self._run_fresh(p, requeue, actor, out, None)
-
-    def _untouched(self, p: Proposal, d: Device, backup: dict[str, Any]) -> bool:
-        if p.operations or not backup or any(not v.get("restorable") for v in backup.values()):
-            return False
-        from core.lifecycle import values_equal
-
-        try:
-            values = self.lc.router.reader(d).read(d, list(backup))
-        except ExecutorError:
-            return False
-        return all(path in values and values_equal(values[path].value, v["value"]) for path, v in backup.items())
 
     # ------------------------------------------------------------------ whole-campaign steps
     def staged_progress(self, pid: str) -> dict[str, int]:
         """Counts of executions by status, plus targets never started."""
         from sqlalchemy import func
 
-        with self.lc.store.read() as s:
+        with self.store.read() as s:
             p = repo.proposal_from_row(repo.get_proposal_row(s, pid))
             counts = {str(st): int(n) for st, n in s.execute(select(ExecutionRow.status, func.count()).where(
                 ExecutionRow.proposal_id == pid).group_by(ExecutionRow.status)).all()}
@@ -319,53 +342,53 @@ class StagedExecution:
     def finish_staged(self, pid: str, actor: Actor, note: str = "") -> Proposal:
         """Close a staged proposal whose rollout ended: done if every changed device verified."""
         prog = self.staged_progress(pid)
-        with self.lc.store.write() as s:
-            row, p = self.lc._load(s, pid)
-            self.lc._require_state(p, S.APPLYING, S.APPROVED, doing="finish")
+        with self.store.write() as s:
+            row, p = self._load(s, pid)
+            require_state(p, S.APPLYING, S.APPROVED, doing="finish")
             bad = prog.get(str(X.ROLLBACK_FAILED), 0)
             if bad:
-                self.lc._set_state(s, row, S.FAILED, actor.id, "proposal.failed", {"progress": prog, "note": note},
+                set_state(s, row, S.FAILED, actor.id, "proposal.failed", {"progress": prog, "note": note},
                                 error=f"{bad} device(s) could not be rolled back")
             else:
-                self.lc._set_state(s, row, S.DONE, actor.id, "proposal.done", {"progress": prog, "note": note})
-        return self.lc.get(pid)
+                set_state(s, row, S.DONE, actor.id, "proposal.done", {"progress": prog, "note": note})
+        return self._get(pid)
 
     def rollback_staged(self, pid: str, actor: Actor, reason: str, *, batch: int = 500,
                         stop: Callable[[], bool] | None = None) -> BatchOutcome:
         """Abort: restore every device this staged proposal changed, from its backup."""
         out = BatchOutcome(proposal_id=pid)
-        p = self.lc.get(pid)
+        p = self._get(pid)
         if not p.staged:
             raise Conflict(f"proposal {pid} is not staged")
-        with self.lc.store.read() as s:
+        with self.store.read() as s:
             changed = [r.device_id for r in s.scalars(select(ExecutionRow).where(
                 ExecutionRow.proposal_id == pid, ExecutionRow.status.in_([str(x) for x in CHANGED])))]
         for start in range(0, len(changed), batch):
             ids = changed[start:start + batch]
             locked = self._lock_batch(p, ids, out)
             try:
-                with self.lc.store.read() as s:
+                with self.store.read() as s:
                     devices = repo.get_devices(s, locked)
                     backups = {b.device_id: b.params for b in s.scalars(select(BackupRow).where(
                         BackupRow.proposal_id == pid, BackupRow.device_id.in_(locked)))}
-                results = {d: self._restore_one(p, devices[d], backups.get(d, {}), out, f"abort: {reason}")
+                results = {d: out.add(self._restore_one(p, devices[d], backups.get(d, {}), out, f"abort: {reason}"))
                            for d in locked}
                 self._record(p, [devices[d] for d in locked], results, actor)
             finally:
                 self._release(pid, locked)
-        with self.lc.store.write() as s:
-            row, cur = self.lc._load(s, pid)
+        with self.store.write() as s:
+            row, cur = self._load(s, pid)
             if cur.state not in (S.ROLLED_BACK, S.FAILED):
                 if out.alarms:
-                    self.lc._set_state(s, row, S.FAILED, actor.id, "proposal.failed", {"reason": reason,
+                    set_state(s, row, S.FAILED, actor.id, "proposal.failed", {"reason": reason,
                                     "alarms": out.alarms[:20]}, error=f"abort: {reason}; rollback failed on "
                                     f"{len(out.alarms)} device(s)")
                 else:
-                    self.lc._set_state(s, row, S.ROLLED_BACK, actor.id, "proposal.rolled_back",
+                    set_state(s, row, S.ROLLED_BACK, actor.id, "proposal.rolled_back",
                                     {"reason": reason, "devices": len(out.rolled_back)}, error=f"aborted: {reason}")
         return out
 
     def _lock_ttl(self) -> Any:
         from datetime import timedelta
 
-        return timedelta(seconds=self.lc.settings.lock_ttl_s)
+        return timedelta(seconds=self.settings.lock_ttl_s)

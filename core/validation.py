@@ -66,9 +66,10 @@ def normalise(changes: Sequence[Change]) -> list[Change]:
         try:
             typed = registry.validate(c.path, c.value, for_write=False)
         except DataModelError:
-            out.append(c if c.type else Change(path=c.path, value=c.value, type=spec.type))
+            out.append(c if c.type else c.model_copy(update={"type": spec.type}))
             continue
-        out.append(Change(path=c.path, value=typed, type=c.type or spec.type))
+        # model_copy keeps a per-target change's ``target`` (it is part of what is hashed).
+        out.append(c.model_copy(update={"value": typed, "type": c.type or spec.type}))
     return out
 
 
@@ -115,6 +116,24 @@ def validate_changes(device: Device, changes: Sequence[Change],
     if known and not issues:
         issues.extend(device_listed_issues(device, changes, known))
     return issues
+
+
+def per_target_issues(devices: Mapping[str, Device], changes: Sequence[Change],
+                      known: Mapping[str, Mapping[str, Any]] | None = None,
+                      capabilities: Mapping[str, CapabilitySet] | None = None) -> list[str]:
+    """Every problem of a per-target proposal, each target checked with its own values against
+    its own registry, listed values and discovered data model; each message names the device.
+
+    Why not one representative per device class, as for ordinary proposals: two devices of one
+    class get different values here (channel 1 on one, 6 on the other), so each is its own case."""
+    from core.models import changes_for
+
+    out: list[str] = []
+    for device_id, d in devices.items():
+        mine = changes_for(changes, device_id)
+        out += [f"{device_id}: {i.message}" for i in validate_changes(
+            d, mine, (known or {}).get(device_id), (capabilities or {}).get(device_id))]
+    return out
 
 
 # TR-181 states these only in prose ("MUST be one of PossibleChannels"; TransmitPower "MUST be one of

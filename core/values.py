@@ -22,11 +22,15 @@ from collections.abc import Callable, Iterable, Mapping
 __all__ = [
     "DISPLAY_SUFFIXES",
     "MIN_WRITE_BYTES",
+    "LexicalError",
+    "as_bool",
+    "as_int",
     "byte_length",
     "control_problem",
     "is_display_string",
     "listed_values",
     "named_type_check",
+    "parse_bool",
 ]
 
 NamedCheck = Callable[[str], str | None]
@@ -189,3 +193,63 @@ def listed_values(text: str) -> frozenset[str] | None:
         else:
             out.add(item)
     return frozenset(out) or None
+
+
+# --------------------------------------------------------------------------- lexical forms
+
+
+class LexicalError(ValueError):
+    """A value that is not in the TR-106 lexical form of the type asked for; the message names the
+    forms accepted and what was given (callers holding a secret wrap it without the value)."""
+
+
+_TRUE_FORMS = frozenset({"true", "1"})
+_FALSE_FORMS = frozenset({"false", "0"})
+_INT_FORM = re.compile(r"[+-]?[0-9]+")
+
+
+def parse_bool(value: object) -> bool | None:
+    """A TR-106 boolean in any form a device, an ACS or JSON sends it — ``True``/``False``,
+    ``"true"``/``"false"``/``"1"``/``"0"`` (any case), the integers 0/1 — or ``None`` when the value
+    is none of them. Surrounding blanks are not a form: the write gate refuses ``" 36"`` rather than
+    guess what a padded value meant.
+
+    Why here: CWMP carries booleans as strings, USP as text, the store as JSON; every reader used
+    to spell its own ``str(v).lower() in ("true", "1")``, which read ``"yes"`` or ``None`` as false.
+    Readers that must not guess test ``is True`` / ``is False``; writers use :func:`as_bool`.
+    """
+    if value is True or value is False:
+        return value
+    if type(value) is int:
+        return bool(value) if value in (0, 1) else None
+    if isinstance(value, str):
+        low = value.lower()
+        if low in _TRUE_FORMS:
+            return True
+        if low in _FALSE_FORMS:
+            return False
+    return None
+
+
+def as_bool(value: object) -> bool:
+    """:func:`parse_bool`, refusing anything else with :class:`LexicalError`."""
+    b = parse_bool(value)
+    if b is None:
+        raise LexicalError(f"expected a boolean (true/false/1/0), got {value!r}")
+    return b
+
+
+def as_int(value: object) -> int:
+    """A TR-106 integer (int, unsignedInt, long, unsignedLong) from an int, an integral float (JSON
+    numbers) or its decimal string form (``"3600"``, ``"-5"``); a boolean, a fraction, padded or any
+    other text raises :class:`LexicalError`. Ranges are the caller's facet."""
+    if isinstance(value, bool):
+        pass  # True is an int to Python, not to TR-106
+    elif isinstance(value, int):
+        return value
+    elif isinstance(value, str):
+        if _INT_FORM.fullmatch(value):
+            return int(value)
+    elif isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise LexicalError(f"expected an integer, got {value!r}")

@@ -16,7 +16,8 @@ from brain.channels import rules_for, width_mhz
 from brain.tools import RadioInfo, radios_from_values
 from core import topology
 from core.models import Device, Scalar
-from evals.scenario import Forbid, Kpi, ParamCheck, ProposalCheck
+from core.values import parse_bool
+from evals.scenario import CampaignCheck, Forbid, Kpi, ParamCheck, ProposalCheck
 from executors.base import ExecutorError
 
 _BAND = re.compile(r"\{(2\.4GHz|5GHz|6GHz)\}")
@@ -74,7 +75,8 @@ def _num(v: Any) -> float | None:
 
 def _eq(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
-        return (str(a).lower() in ("true", "1")) == (str(b).lower() in ("true", "1"))
+        pa, pb = parse_bool(a), parse_bool(b)
+        return pa is not None and pa == pb
     na, nb = _num(a), _num(b)
     if na is not None and nb is not None:
         return na == nb
@@ -153,7 +155,7 @@ def check_kpi(rt: Any, k: Kpi, final: DeviceView, initial: DeviceView) -> str | 
         except ExecutorError as exc:
             return f"inform settings unreadable: {exc.message}"
         iv = _num(vals["Device.ManagementServer.PeriodicInformInterval"].value)
-        en = str(vals["Device.ManagementServer.PeriodicInformEnable"].value).lower() in ("true", "1")
+        en = parse_bool(vals["Device.ManagementServer.PeriodicInformEnable"].value) is True
         ok = iv is not None and iv <= knowledge.MAX_INFORM_INTERVAL_S and en
         return None if ok else f"periodic inform is {iv} s (enabled={en})"
     if k.name == "tx_power_at_least":
@@ -192,9 +194,11 @@ def paths_of(checks: list[ParamCheck], forbids: list[Forbid]) -> list[str]:
     return list(dict.fromkeys([c.path for c in checks] + [f.path for f in forbids if f.path]))
 
 
-def check_proposal(c: ProposalCheck, proposal: Any, initial: DeviceView) -> list[str]:
+def check_proposal(c: ProposalCheck, proposal: Any, initial: DeviceView,
+                   approvals: list[str] | None = None) -> list[str]:
     """Problems with the proposal itself: paths (band placeholders resolved on this device),
-    exact values, operations and the number of targets."""
+    exact values, operations, the number of targets, the approver roles policy asked for
+    (``approvals``: from the proposal's latest decision) and the evidence kinds it carries."""
     changes = {ch.path: ch.value for ch in proposal.changes}
     out: list[str] = []
     want = [resolve(p, initial.radios) or p for p in c.paths]
@@ -212,4 +216,39 @@ def check_proposal(c: ProposalCheck, proposal: Any, initial: DeviceView) -> list
     out += [f"proposal has no {op} operation" for op in c.operations if op not in ops]
     if c.targets is not None and len(proposal.targets) != c.targets:
         out.append(f"proposal targets {len(proposal.targets)} device(s), expected {c.targets}")
+    if c.approvals is not None:
+        got = sorted(set(approvals or []))
+        if not c.approvals and got:
+            out.append(f"policy asked for approval by {', '.join(got)}, expected none")
+        out += [f"policy did not ask for approval by {r} (asked: {', '.join(got) or 'nobody'})"
+                for r in c.approvals if r not in got]
+    kinds = [str(e.kind) for e in proposal.evidence]
+    out += [f"proposal carries no {k!r} evidence (has: {', '.join(sorted(set(kinds))) or 'none'})"
+            for k in c.evidence if not any(x == k or x.endswith(f":{k}") for x in kinds)]
+    return out
+
+
+def check_campaign(c: CampaignCheck, draft: dict[str, Any] | None, devices: int | None) -> list[str]:
+    """Problems with the campaign the planner drafted in its reply (``campaign_draft`` data)."""
+    if draft is None:
+        return ["no reply carries a campaign draft"]
+    out: list[str] = []
+    changes = {str(ch.get("path")): ch.get("value") for ch in draft.get("changes") or []}
+    out += [f"campaign does not set {p}" for p in c.paths if p not in changes]
+    for p, v in c.values.items():
+        if p not in changes:
+            out.append(f"campaign does not set {p}")
+        elif not _eq(changes[p], v):
+            out.append(f"campaign sets {p}={changes[p]!r}, expected {v!r}")
+    ops = [str(o.get("command")) for o in draft.get("operations") or []]
+    out += [f"campaign has no {op} operation" for op in c.operations if op not in ops]
+    target = draft.get("target") or {}
+    out += [f"campaign target {k}={target.get(k)!r}, expected {v!r}" for k, v in c.target.items()
+            if str(target.get(k)) != v]
+    if c.canary_pct is not None and not _eq(draft.get("canary_pct"), c.canary_pct):
+        out.append(f"campaign canary is {draft.get('canary_pct')}%, expected {c.canary_pct}%")
+    if c.rings is not None and [float(x) for x in draft.get("rings") or []] != [float(x) for x in c.rings]:
+        out.append(f"campaign rings are {draft.get('rings')}, expected {c.rings}")
+    if c.devices is not None and devices != c.devices:
+        out.append(f"campaign covers {devices} gateway(s), expected {c.devices}")
     return out

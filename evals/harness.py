@@ -9,6 +9,7 @@ implemented by the composition root (``gateward.cli_brain.SimWorld``) and handed
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from core.models import Scalar
@@ -33,6 +34,24 @@ class World(Protocol):
 
     def set_params(self, device_id: str, values: dict[str, Scalar]) -> None:
         """Values the device takes on by itself (TR-181 paths; translated for TR-098 firmware)."""
+
+    def set_presence(self, device_id: str, *, online: bool, reachable: bool, last_seen: Any) -> Callable[[], None]:
+        """Offline/unreachable since ``last_seen``; returns the undo (the device row's last contact)."""
+
+    def add_past_change(self, device_id: str, spec: Any, at: Any, changes: dict[str, Any]) -> Callable[[], None]:
+        """A proposal in the device's history at ``at`` (``evals.scenario.PastChange``); returns the undo."""
+
+    def add_campaign(self, device_id: str, spec: Any, changes: dict[str, Any]) -> Callable[[], None]:
+        """A live campaign selecting this device (``evals.scenario.CampaignSetup``); returns the undo."""
+
+    def set_compat(self, device_id: str, spec: Any) -> Callable[[], None]:
+        """Compat evidence for the device's model/firmware (``evals.scenario.CompatSetup``); returns the undo."""
+
+    def set_roots(self, device_id: str, roots: list[str]) -> Callable[[], None]:
+        """The device exposes both data-model roots, registered under ``roots[0]``; returns the undo."""
+
+    def host_values(self, device_id: str, hosts: list[Any], radios: list[Any]) -> dict[str, Scalar]:
+        """TR-181 values listing these LAN hosts (``evals.scenario.HostSetup``) after the device's own."""
 
     def close(self) -> None: ...
 

@@ -12,6 +12,7 @@ independent; one seeded fleet serves every scenario that names it.
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -38,12 +39,21 @@ from core.users import get_actor
 from core.validation import validate_changes
 from evals import checks
 from evals.harness import World, WorldFactory
-from evals.scenario import Expect, Scenario
+from evals.scenario import Expect, OtherDevice, Scenario, ago_seconds
 
 PlannerName = Literal["offline", "llm"]
 HALLUCINATION_RULES = frozenset({"unknown_path", "root", "untranslatable"})
 # The planner's own replies (must_not_say is checked on these, never on tool output or device strings).
 REPLY_KINDS = frozenset({"answer", "question", "escalation", "outcome", "proposal", "notice"})
+
+
+@dataclass
+class Cleanup:
+    """What a scenario's setup left to undo (see ``ScenarioRunner._setup``)."""
+
+    rows: list[tuple[Any, int]] = field(default_factory=list)
+    undo: list[Callable[[], None]] = field(default_factory=list)
+    snapshots: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -124,48 +134,138 @@ class ScenarioRunner:
                               f"condition {ref.condition!r}{' and model ' + ref.model if ref.model else ''}")
         return devices[ref.index]
 
-    def _setup(self, world: World, sc: Scenario, device: Device) -> list[tuple[Any, int]]:
-        """Apply setup steps; return store rows to delete afterwards."""
-        added: list[tuple[Any, int]] = []
+    def other_device(self, world: World, device: Device, ref: OtherDevice) -> Device:
+        """The device a setup step's ``device`` names (a PON sibling, a building neighbour, an id or
+        the n-th device with a condition); LookupError naming what is missing."""
+        rt = world.runtime
+        with rt.store.read() as s:
+            if ref.id:
+                return repo.get_device(s, ref.id)
+            if ref.condition:
+                ids = [i for i in world.conditions.get(ref.condition, []) if i != device.id]
+            elif ref.relation == "pon_sibling":
+                if not device.upstream_id:
+                    raise LookupError(f"{device.id} has no upstream node, so no PON siblings")
+                ids = sorted(s.scalars(select(DeviceRow.id).where(DeviceRow.upstream_id == device.upstream_id,
+                                                                  DeviceRow.id != device.id,
+                                                                  DeviceRow.status == "active")))
+            else:
+                tag = next((t for t in device.tags if str(t).startswith("building:")), None)
+                if tag is None:
+                    raise LookupError(f"{device.id} is not in a building (no building: tag)")
+                rows = s.execute(select(DeviceRow.id, DeviceRow.tags).where(DeviceRow.id != device.id,
+                                                                              DeviceRow.status == "active")).all()
+                ids = sorted(i for i, tags in rows if tag in (tags or []))
+            if ref.index >= len(ids):
+                what = ref.condition or ref.relation
+                raise LookupError(f"{device.id}: only {len(ids)} other device(s) match {what!r}; index {ref.index}")
+            return repo.get_device(s, ids[ref.index])
+
+    def _setup(self, world: World, sc: Scenario, device: Device) -> Cleanup:
+        """Apply setup steps (on the scenario's device or the one ``on`` names); return what to
+        undo afterwards: rows to delete, undo callables, snapshots of other devices."""
+        done = Cleanup()
+        try:
+            self._apply_steps(world, sc, device, done)
+        except BaseException:
+            self._cleanup(world, done)  # a step that fails leaves nothing behind for the next scenario
+            raise
+        return done
+
+    def _apply_steps(self, world: World, sc: Scenario, device: Device, done: Cleanup) -> None:
         now = utcnow()
         for step in sc.setup:
+            dev = device if step.device is None else self.other_device(world, device, step.device)
+            if dev.id != device.id and dev.id not in done.snapshots:
+                done.snapshots[dev.id] = world.snapshot(dev.id)
             if step.fault:
-                world.inject(device.id, step.fault, dict(step.fault_params))
+                world.inject(dev.id, step.fault, dict(step.fault_params))
             elif step.params:
-                world.set_params(device.id, dict(step.params))
+                world.set_params(dev.id, self._expand(world, dev, dict(step.params)))
             elif step.telemetry:
-                t = step.telemetry
-                hours = float(t.get("hours", 24))
-                n = max(1, int(hours * 4))
-                rows = [{"device_id": device.id, "ts": now - timedelta(minutes=15 * i), "metric": t["metric"],
-                         "value": float(t["value"]), "labels": dict(t.get("labels") or {})} for i in range(n)]
-                with world.runtime.store.write() as s:
-                    for r in rows:
-                        rid = s.execute(insert(TelemetryRow).values(**r)).inserted_primary_key
-                        added.append((TelemetryRow, int(rid[0])))
+                self._telemetry(world, dev, step.telemetry, now, done)
             elif step.event:
                 e = step.event
+                ago = ago_seconds(e["ago"]) if "ago" in e else 60 * float(e.get("minutes_ago", 30))
                 with world.runtime.store.write() as s:
                     rid = s.execute(insert(DeviceEventRow).values(
-                        device_id=device.id, ts=now - timedelta(minutes=int(e.get("minutes_ago", 30))),
+                        device_id=dev.id, ts=now - timedelta(seconds=ago),
                         kind=str(e["kind"]), data=dict(e.get("data") or {}))).inserted_primary_key
-                    added.append((DeviceEventRow, int(rid[0])))
+                    done.rows.append((DeviceEventRow, int(rid[0])))
             elif step.neighbor:
                 nb = step.neighbor
                 with world.runtime.store.write() as s:
                     rid = s.execute(insert(WifiNeighborRow).values(
-                        device_id=device.id, neighbor_device_id=None, bssid=str(nb.get("bssid", "02:00:5E:00:53:01")),
+                        device_id=dev.id, neighbor_device_id=None, bssid=str(nb.get("bssid", "02:00:5E:00:53:01")),
                         ssid=str(nb["ssid"]), band=str(nb.get("band", "5GHz")), channel=int(nb["channel"]),
                         rssi_dbm=float(nb.get("rssi_dbm", -60)))).inserted_primary_key
-                    added.append((WifiNeighborRow, int(rid[0])))
-        return added
+                    done.rows.append((WifiNeighborRow, int(rid[0])))
+            elif step.presence:
+                pr = step.presence
+                done.undo.append(world.set_presence(
+                    dev.id, online=pr.online, reachable=pr.online if pr.reachable is None else pr.reachable,
+                    last_seen=now - timedelta(seconds=ago_seconds(pr.last_seen))))
+            elif step.past_change:
+                pc = step.past_change
+                at = now - timedelta(seconds=ago_seconds(pc.ago))
+                done.undo.append(world.add_past_change(dev.id, pc, at, self._expand(world, dev, pc.changes)))
+            elif step.campaign:
+                done.undo.append(world.add_campaign(dev.id, step.campaign,
+                                                    self._expand(world, dev, step.campaign.changes)))
+            elif step.compat:
+                done.undo.append(world.set_compat(dev.id, step.compat))
+            elif step.roots:
+                done.undo.append(world.set_roots(dev.id, list(step.roots)))
+            elif step.hosts:
+                world.set_params(dev.id, world.host_values(dev.id, step.hosts, checks.read_radios(world.runtime, dev)))
 
     @staticmethod
-    def _cleanup_rows(world: World, added: list[tuple[Any, int]]) -> None:
-        if not added:
+    def _expand(world: World, dev: Device, values: dict[str, Any]) -> dict[str, Any]:
+        """``{5GHz}``-style band placeholders in paths → this device's radio index."""
+        if not any("{" in k for k in values):
+            return values
+        radios = checks.read_radios(world.runtime, dev)
+        out = {}
+        for k, v in values.items():
+            path = checks.resolve(k, radios)
+            if path is None:
+                raise LookupError(f"{dev.id} has no radio for {k}")
+            out[path] = v
+        return out
+
+    @staticmethod
+    def _telemetry(world: World, dev: Device, t: dict[str, Any], now: Any, done: Cleanup) -> None:
+        hours = float(t.get("hours", 24))
+        start = now - timedelta(seconds=ago_seconds(t["ago"])) if "ago" in t else now
+        labels = dict(t.get("labels") or {})
+        if any(isinstance(v, str) and "{" in v for v in labels.values()):
+            radios = checks.read_radios(world.runtime, dev)
+            for k, v in list(labels.items()):
+                if isinstance(v, str) and "{" in v:
+                    m = re.fullmatch(r"\{(2\.4GHz|5GHz|6GHz)\}", v)
+                    idx = next((r.index for r in radios if m and r.band == m.group(1)), None)
+                    if idx is None:
+                        raise LookupError(f"{dev.id} has no radio for label {k}={v}")
+                    labels[k] = str(idx)
+                    labels.setdefault("band", m.group(1) if m else None)  # as the fleet's own series are labelled
+        n = max(1, int(hours * 4))
+        rows = [{"device_id": dev.id, "ts": start - timedelta(minutes=15 * i), "metric": t["metric"],
+                 "value": float(t["value"]), "labels": labels} for i in range(n)]
+        with world.runtime.store.write() as s:
+            for r in rows:
+                rid = s.execute(insert(TelemetryRow).values(**r)).inserted_primary_key
+                done.rows.append((TelemetryRow, int(rid[0])))
+
+    @staticmethod
+    def _cleanup(world: World, done: Cleanup) -> None:
+        for undo in reversed(done.undo):
+            undo()
+        for dev_id, snap in done.snapshots.items():
+            world.restore(dev_id, snap)
+        if not done.rows:
             return
         with world.runtime.store.write() as s:
-            for table, rid in added:
+            for table, rid in done.rows:
                 s.execute(delete(table).where(table.id == rid))
 
     def expectation(self, world: World, sc: Scenario, device: Device) -> Expect:
@@ -190,7 +290,11 @@ class ScenarioRunner:
         expect = self.expectation(world, sc, device)
         paths = checks.paths_of(expect.params, sc.forbid)
         snap = world.snapshot(device.id)
-        added = self._setup(world, sc, device)
+        try:
+            added = self._setup(world, sc, device)
+        except BaseException:
+            world.restore(device.id, snap)
+            raise
         initial = checks.view(rt, device, paths)
         if self.llm_server is not None and sc.llm is not None:
             self.llm_server.load(sc.llm.script)
@@ -226,7 +330,7 @@ class ScenarioRunner:
         self._cancel_open(rt, proposals)
         self._forget(rt, proposals)
         world.restore(device.id, snap)
-        self._cleanup_rows(world, added)
+        self._cleanup(world, added)
         result.duration_s = round(time.perf_counter() - t0, 3)
         result.turn_s = round(turn_s, 4)
         return result
@@ -290,6 +394,14 @@ class ScenarioRunner:
         with rt.store.write() as s:
             s.execute(delete(ProposalDeviceRow).where(ProposalDeviceRow.proposal_id.in_([p.id for p in proposals])))
 
+    @staticmethod
+    def _approvals(rt: Any, pid: str) -> list[str]:
+        """Approver roles the proposal's latest (non dry-run) policy decision asked for."""
+        with rt.store.read() as s:
+            rec = repo.latest_decision(s, pid)
+        return [str(a.get("role")) for a in ((rec.result if rec is not None else {}) or {})
+                .get("approvals_required", [])]
+
     # ------------------------------------------------------------------ scoring
     def _score(self, sc: Scenario, expect: Expect, trial: int, rt: Any, device: Device, events: list[ChatEvent],
                proposals: list[Proposal], initial: checks.DeviceView, final: checks.DeviceView,
@@ -311,7 +423,12 @@ class ScenarioRunner:
         if not outcome_ok:
             failures.append(f"expected {' or '.join(wanted)}, got {observed}")
         if expect.proposal is not None and final_p is not None:
-            failures += checks.check_proposal(expect.proposal, final_p, initial)
+            failures += checks.check_proposal(expect.proposal, final_p, initial, self._approvals(rt, final_p.id))
+        if expect.campaign is not None:
+            drafted = [e.data for e in events if e.kind in REPLY_KINDS and e.data.get("campaign_draft")]
+            last = drafted[-1] if drafted else {}
+            failures += checks.check_campaign(expect.campaign, last.get("campaign_draft"),
+                                              (last.get("slice") or {}).get("devices"))
         replies = " ".join(e.text for e in events if e.kind in REPLY_KINDS).lower()
         failures += [f"the planner said {t!r}" for t in expect.must_not_say if t.lower() in replies]
         if observed == "change" and final_p is not None:
@@ -358,9 +475,11 @@ class ScenarioRunner:
             for trial in range(k):
                 try:
                     r = self.run(sc, trial)
-                except LookupError as exc:
+                except (LookupError, ValueError, GatewardError) as exc:
+                    # the scenario could not be set up (a missing device, a campaign policy refused…)
+                    msg = exc.message if isinstance(exc, GatewardError) else str(exc)
                     r = RunResult(sc.id, trial, False, "|".join(sc.expect.outcomes), "error", sc.classes,
-                                  failures=[str(exc)], known_issue=sc.known_issue)
+                                  failures=[f"setup: {msg}"], known_issue=sc.known_issue)
                 results.append(r)
                 if on_result:
                     on_result(r)

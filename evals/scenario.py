@@ -11,6 +11,7 @@ nothing.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -53,21 +54,170 @@ class DeviceRef(_Strict):
         return self
 
 
+_AGO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$")
+_AGO_UNIT_S = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+Band = Literal["2.4GHz", "5GHz", "6GHz"]
+
+
+def ago_seconds(text: str | int | float) -> float:
+    """``"90m"``, ``"6h"``, ``"3d"``, ``"2w"`` (or a number of minutes) → seconds in the past.
+    Raises ``ValueError`` naming the accepted forms, so a typo fails the file, not the run."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        if text < 0:
+            raise ValueError(f"a time in the past must not be negative (got {text})")
+        return float(text) * 60
+    m = _AGO.match(str(text))
+    if m is None:
+        raise ValueError(f"{text!r} is not a duration: write e.g. 90m, 6h, 3d or 2w")
+    return float(m.group(1)) * _AGO_UNIT_S[m.group(2)]
+
+
+class OtherDevice(_Strict):
+    """Another device a setup step applies to (multi-device setups). Exactly one of: ``relation``
+    to the scenario's device (``pon_sibling``: another gateway on the same OLT port / CMTS node;
+    ``building_neighbour``: another gateway tagged with the same building), ``id``, or
+    ``condition`` (+ ``index``). ``index`` picks the n-th match (stable order by device id)."""
+
+    relation: Literal["pon_sibling", "building_neighbour"] | None = None
+    id: str | None = None
+    condition: str | None = None
+    index: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> OtherDevice:
+        if sum(x is not None for x in (self.relation, self.id, self.condition)) != 1:
+            raise ValueError("device needs exactly one of relation, id, condition")
+        return self
+
+
+class PresenceSetup(_Strict):
+    """The device's presence as the ACS/controller sees it: offline (or unreachable) since
+    ``last_seen`` ago — the device row's last contact and the simulator's last inform agree."""
+
+    online: bool = False
+    reachable: bool | None = Field(None, description="default: same as online")
+    last_seen: str | float = Field("2h", description="how long ago it was last heard from: 90m, 30h, 3d…")
+
+    @model_validator(mode="after")
+    def _ago(self) -> PresenceSetup:
+        ago_seconds(self.last_seen)
+        return self
+
+
+class PastChange(_Strict):
+    """A change in the device's history (a proposal that ran ``ago``), e.g. the same channel fix
+    twice in a week. It is recorded in the store with its timestamp; the device is not touched."""
+
+    changes: dict[str, Scalar] = Field(default_factory=dict, description="path → value; {5GHz} expands")
+    operations: list[Literal["reboot", "factory_reset", "download"]] = Field(default_factory=list)
+    ago: str | float = Field(description="when it ran: 90m, 36h, 3d, 2w")
+    state: Literal["done", "rolled_back", "failed", "denied", "cancelled", "rejected"] = "done"
+    intent: str = "earlier change"
+    author: str = "sam"
+
+    @model_validator(mode="after")
+    def _some(self) -> PastChange:
+        ago_seconds(self.ago)
+        if not self.changes and not self.operations:
+            raise ValueError("a past change needs changes or operations")
+        return self
+
+
+class CampaignSetup(_Strict):
+    """A live campaign whose selection includes the device, created through the real campaign
+    service (validated, previewed, decided by policy) and left un-started: its staged proposal
+    is live on the device, as a running rollout's would be."""
+
+    name: str = "eval live campaign"
+    changes: dict[str, Scalar] = Field(default_factory=dict, description="path → value; {5GHz} expands")
+    operations: list[Literal["reboot", "download"]] = Field(default_factory=list)
+    author: str = "dave"
+
+    @model_validator(mode="after")
+    def _some(self) -> CampaignSetup:
+        if not self.changes and not self.operations:
+            raise ValueError("a campaign needs changes or operations")
+        return self
+
+
+class CompatSetup(_Strict):
+    """A compatibility-matrix entry from evidence for the device's (vendor, model, firmware) and
+    ``workflow``: the execution outcomes that give ``status`` under the pack's thresholds (or
+    the counts given). Policy and the planner read the same row."""
+
+    workflow: Literal["config", "reboot", "factory_reset", "download"] = "config"
+    status: Literal["green", "yellow", "red"] | None = None
+    succeeded: int | None = Field(None, ge=0)
+    failed: int | None = Field(None, ge=0)
+    rollback_failed: int | None = Field(None, ge=0)
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _status_or_counts(self) -> CompatSetup:
+        counts = (self.succeeded, self.failed, self.rollback_failed)
+        if (self.status is None) == all(c is None for c in counts):
+            raise ValueError("compat needs a status or outcome counts (succeeded, failed, rollback_failed), "
+                             "not both")
+        return self
+
+
+class HostSetup(_Strict):
+    """A LAN host the gateway lists (``Device.Hosts.Host.{i}``): on Wi-Fi ``band`` (its
+    ``Layer1Interface`` is that band's primary SSID) or wired (no band)."""
+
+    name: str = Field(min_length=1, max_length=64)
+    band: Band | None = None
+    active: bool = True
+    mac: str | None = Field(None, pattern=r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
+
+
+Root = Literal["Device.", "InternetGatewayDevice."]
+
+SETUP_KINDS = ("fault", "params", "telemetry", "event", "neighbor", "presence", "past_change", "campaign",
+               "compat", "hosts", "roots")
+
+
 class SetupStep(_Strict):
-    """One change to the world before the chat (applied to the simulator or the store)."""
+    """One change to the world before the chat (applied to the simulator or the store), on the
+    scenario's device or — with ``device`` — another device of the fleet."""
 
     fault: str | None = Field(None, description="simulator fault kind: offline, unreachable, slow, …")
     fault_params: dict[str, Any] = Field(default_factory=dict)
     params: dict[str, Scalar] | None = Field(None, description="TR-181 values the device itself takes on")
-    telemetry: dict[str, Any] | None = Field(None, description="{metric, value, labels?, hours?} samples to add")
-    event: dict[str, Any] | None = Field(None, description="{kind, data} device event to add (e.g. a log line)")
+    telemetry: dict[str, Any] | None = Field(
+        None, description="{metric, value, labels?, hours?, ago?} samples to add; a label value {5GHz} is that "
+                          "band's radio index")
+    event: dict[str, Any] | None = Field(None, description="{kind, data, minutes_ago? | ago?} device event to add")
     neighbor: dict[str, Any] | None = Field(None, description="{ssid, band, channel, rssi_dbm} AP the device hears")
+    presence: PresenceSetup | None = None
+    past_change: PastChange | None = None
+    campaign: CampaignSetup | None = None
+    compat: CompatSetup | None = None
+    hosts: list[HostSetup] | None = None
+    roots: list[Root] | None = Field(
+        None, min_length=2, max_length=2,
+        description="a device exposing both data-model roots; the first is the one the ACS registered "
+                    "(GenieACS's inventory picks Device. when both have DeviceInfo)")
+    device: OtherDevice | None = Field(None, description="apply this step to another device")
 
     @model_validator(mode="after")
     def _one(self) -> SetupStep:
-        n = sum(x is not None for x in (self.fault, self.params, self.telemetry, self.event, self.neighbor))
+        n = sum(getattr(self, k) is not None for k in SETUP_KINDS)
         if n != 1:
-            raise ValueError("a setup step does exactly one of fault, params, telemetry, event, neighbor")
+            raise ValueError(f"a setup step does exactly one of {', '.join(SETUP_KINDS)}")
+        for key, item in (("telemetry", self.telemetry), ("event", self.event)):
+            if item is not None and "ago" in item:
+                ago_seconds(item["ago"])
+            if item is not None and "minutes_ago" in item and "ago" in item:
+                raise ValueError(f"{key}: give ago or minutes_ago, not both")
+        if self.telemetry is not None and ("metric" not in self.telemetry or "value" not in self.telemetry):
+            raise ValueError("telemetry needs metric and value")
+        if self.event is not None and "kind" not in self.event:
+            raise ValueError("event needs kind")
+        if self.roots is not None and len(set(self.roots)) != 2:
+            raise ValueError("roots lists Device. and InternetGatewayDevice., the registered one first")
+        if self.campaign is not None and self.device is not None:
+            raise ValueError("a campaign is set up on the scenario's device (its selection includes it)")
         return self
 
 
@@ -115,13 +265,30 @@ class Forbid(_Strict):
 
 class ProposalCheck(_Strict):
     """Checks on the last proposal itself (not the device): which paths it sets (``{5GHz}`` etc.
-    expand as in ``ParamCheck``), exact values, operations, and how many devices it targets."""
+    expand as in ``ParamCheck``), exact values, operations, how many devices it targets, which
+    approver roles policy asked for, and which evidence it carries."""
 
     paths: list[str] = Field(default_factory=list, description="every one of these paths is in the changes")
     only_paths: bool = Field(False, description="and nothing else is changed")
     values: dict[str, Scalar] = Field(default_factory=dict, description="path → exact proposed value")
     operations: list[str] = Field(default_factory=list, description="operations it must carry (reboot, …)")
     targets: int | None = Field(None, description="number of target devices")
+    approvals: list[str] | None = Field(None, description="approver roles policy required (all of them; [] = none)")
+    evidence: list[str] = Field(default_factory=list,
+                                description="evidence kinds it carries (history, wifi_neighbors, chat, …)")
+
+
+class CampaignCheck(_Strict):
+    """Checks on the campaign the planner drafted in its reply (a fleet slice): what it changes,
+    its operations, its target selector, its ring plan and how many gateways it covers."""
+
+    paths: list[str] = Field(default_factory=list)
+    values: dict[str, Scalar] = Field(default_factory=dict)
+    operations: list[str] = Field(default_factory=list)
+    target: dict[str, str] = Field(default_factory=dict, description="selector fields, e.g. {model: PX-7000}")
+    canary_pct: float | None = None
+    rings: list[float] | None = None
+    devices: int | None = Field(None, description="gateways in the slice")
 
 
 class Expect(_Strict):
@@ -132,6 +299,7 @@ class Expect(_Strict):
     text_contains: list[str] = Field(default_factory=list)
     must_not_say: list[str] = Field(default_factory=list, description="words none of the planner's replies contain")
     proposal: ProposalCheck | None = None
+    campaign: CampaignCheck | None = Field(None, description="checks on the campaign drafted in the reply")
 
     @property
     def outcomes(self) -> list[str]:

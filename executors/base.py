@@ -1,4 +1,4 @@
-"""The executor contract (DESIGN.md §3), after NAPALM's driver: one contract, many adapters.
+"""The executor contract (README "How the pieces fit"), after NAPALM's driver: one contract, many adapters.
 
 Reading and writing are separate interfaces on purpose:
 
@@ -105,6 +105,10 @@ class ExecutorError(Exception):
     """Base of every adapter error. ``retryable`` says whether trying later may succeed."""
 
     retryable = False
+    #: set by an adapter that knows the command never reached the device (e.g. GenieACS: the
+    #: connection request failed and the queued task was deleted before it ran, the NBI could not
+    #: be connected to, or the device is gone from the ACS): the lifecycle defers instead of rolling back
+    nothing_sent: bool = False
 
     def __init__(self, device_id: str, message: str) -> None:
         super().__init__(f"{device_id}: {message}")
@@ -118,9 +122,6 @@ class UnknownDevice(ExecutorError):
 
 class DeviceOffline(ExecutorError):
     retryable = True
-    #: set by an adapter that knows the command never reached the device (e.g. GenieACS: the
-    #: connection request failed and the queued task was deleted before it ran)
-    nothing_sent: bool = False
 
 
 class Timeout(ExecutorError):

@@ -8,8 +8,9 @@ comma-separated list, and some TR-181 parameters have no TR-098 form at all. So 
 needs the device's own instance layout (:class:`InstanceMap`, built from a read of its tree) and
 says plainly (:class:`Untranslatable`) when a path cannot be carried over.
 
-The mapping follows ``CWMP-NOTES.md`` §9 (rows 1-4, 7-14, 15 for the common personal modes,
-16-17, 20, 22-24, 26-31); the row number is noted next to each table entry. Every executor that
+The mapping is the tables below, one entry per TR-181 setting with its TR-098 form from the Broadband
+Forum data models (``core/datamodel``); the ``# row N`` notes number the entries, and
+``tests/unit/test_translate.py`` checks them. Every executor that
 talks to TR-098 firmware (the simulator, GenieACS) uses this module; it does no I/O.
 """
 
@@ -357,7 +358,7 @@ def to_device_paths(tr181_path: str, imap: InstanceMap) -> list[str]:
     """The TR-098 path(s) that carry ``tr181_path`` on this device.
 
     Radio-level settings return every WLANConfiguration on the radio: a Set must write all of
-    them (CWMP-NOTES §9). Reads use the first. Raises :class:`Untranslatable` with the reason.
+    them (the mapping above). Reads use the first. Raises :class:`Untranslatable` with the reason.
     """
     path = tr181_path
     if not path.startswith(TR181):

@@ -1,8 +1,10 @@
 """``gateward`` — the operator's command line (typer + rich).
 
 The local CLI trusts ``--as NAME`` for *who* (it runs on the operator's own machine) but takes
-roles from the user directory. Errors print one line naming the problem and what to do, and exit
-non-zero: 2 for bad input or a refused step, 1 when a change was denied or rolled back.
+roles from the user directory; every command that acts as a person requires it (or
+``GATEWARD_ACTOR``, ``gateward/cli_actor.py``), read-only commands do not take it. Errors print one
+line naming the problem and what to do, and exit non-zero: 2 for bad input or a refused step, 1 when
+a change was denied or rolled back.
 """
 
 from __future__ import annotations
@@ -20,9 +22,13 @@ from rich.console import Console
 from rich.table import Table
 
 from core.errors import GatewardError
+from gateward.cli_actor import As
 
 if TYPE_CHECKING:  # the models cost ~80 ms to import; --help and read commands need none (issue 15)
-    from core.models import Change, Proposal, ProposalState
+    from core.models import Actor, Change, Proposal, ProposalState
+    from core.store import Store
+    from gateward.read_runtime import ReadRuntime
+    from gateward.runtime import Runtime
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Gateward: governed changes for CPE fleets.")
@@ -61,10 +67,10 @@ def guarded(fn: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
-_runtime: Any = None
+_runtime: Runtime | None = None
 
 
-def rt() -> Any:
+def rt() -> Runtime:
     global _runtime
     if _runtime is None:
         from gateward.runtime import build_runtime
@@ -80,10 +86,10 @@ def rt() -> Any:
     return _runtime
 
 
-_reads: Any = None
+_reads: ReadRuntime | None = None
 
 
-def reads() -> Any:
+def reads() -> Runtime | ReadRuntime:
     """For read-only commands: the full runtime when one is built, else a store and router without
     the policy pack, the lifecycle or an Alembic run (gateward/read_runtime.py; issue 15)."""
     global _reads
@@ -98,7 +104,7 @@ def reads() -> Any:
     return _reads
 
 
-def actor(name: str) -> Any:
+def actor(name: str) -> Actor:
     from core.users import get_actor
 
     return guarded(lambda: get_actor(rt().store, name))
@@ -152,9 +158,18 @@ def render_proposal(pid: str) -> None:
                 note = "unchanged" if ln.get("unchanged") else ("secret" if ln.get("secret") else "")
                 table.add_row(d["device_id"], ln["path"], str(ln["before"]), str(ln["after"]), d.get("error") or note)
     else:
-        for c in p.changes:
-            for t in p.targets[:20]:
+        for t in p.targets[:20]:
+            for c in p.changes_for(t):
                 table.add_row(t, c.path, "?", str(mask_value(c.path, c.value)), "not previewed")
+    if p.per_target:  # each device gets its own values (a joint channel plan): say who gets what
+        vt = Table(title=f"values per device ({len(p.targets)} devices, each its own)")
+        for col in ("device", "parameter", "value"):
+            vt.add_column(col)
+        for t, changes in list(p.values_by_device().items())[:200]:
+            for i, c in enumerate(changes):
+                vt.add_row(t if i == 0 else "", c.path, str(mask_value(c.path, c.value))
+                           + ("" if c.target is not None else " (every device)"))
+        console.print(vt)
     console.print(table)
     for w in (preview or {}).get("warnings", []):  # e.g. what a rollback cannot restore
         console.print(f"  [yellow]preview:[/yellow] {w}", soft_wrap=True)
@@ -193,7 +208,7 @@ def propose(
     set_: Annotated[list[str], typer.Option("--set", help="PATH=VALUE (repeatable)")] = [],  # noqa: B006
     reason: Annotated[str, typer.Option("--reason", help="why: the rationale an approver reads")] = "",
     intent: Annotated[str | None, typer.Option(help="one line: what this change is for")] = None,
-    as_: Annotated[str, typer.Option("--as", help="user proposing")] = "alice",
+    as_: As = "",
     operation: Annotated[list[str], typer.Option("--op", help="reboot | factory_reset | download:URL")] = [],  # noqa: B006
     emergency: Annotated[bool, typer.Option(help="outside a change window, with a senior approver")] = False,
 ) -> None:
@@ -217,7 +232,7 @@ def propose(
     if p.state is ProposalState.AWAITING_APPROVAL:
         console.print(f"next: gateward approve {p.id} --as <approver>")
     elif p.state is ProposalState.APPROVED:
-        console.print(f"next: gateward apply {p.id}")
+        console.print(f"next: gateward apply {p.id} --as {as_}")
 
 
 @app.command()
@@ -244,7 +259,7 @@ def proposals(state: Annotated[str | None, typer.Option(help="filter by state")]
 
 
 @app.command()
-def approve(proposal: str, as_: Annotated[str, typer.Option("--as")] = "bob",
+def approve(proposal: str, as_: As = "",
             comment: str = "",
             hash_: Annotated[str | None, typer.Option("--hash", help="the hash you reviewed")] = None) -> None:
     """Approve a proposal awaiting approval (never your own)."""
@@ -255,7 +270,7 @@ def approve(proposal: str, as_: Annotated[str, typer.Option("--as")] = "bob",
 
 @app.command()
 def reject(proposal: str, reason: Annotated[str, typer.Option("--reason")],
-           as_: Annotated[str, typer.Option("--as")] = "bob") -> None:
+           as_: As = "") -> None:
     """Reject a proposal with a reason."""
     who = actor(as_)
     p = guarded(lambda: rt().lifecycle.reject(proposal, who, reason))
@@ -263,20 +278,19 @@ def reject(proposal: str, reason: Annotated[str, typer.Option("--reason")],
 
 
 @app.command()
-def cancel(proposal: str, as_: Annotated[str, typer.Option("--as")] = "alice", reason: str = "") -> None:
+def cancel(proposal: str, as_: As = "", reason: str = "") -> None:
     """Withdraw your own proposal before it is applied."""
     p = guarded(lambda: rt().lifecycle.cancel(proposal, actor(as_), reason))
     console.print(f"{p.id}: {state_text(p.state)}")
 
 
 @app.command()
-def apply(proposal: str, as_: Annotated[str | None, typer.Option("--as", help="default: the author")] = None) -> None:
+def apply(proposal: str, as_: As = "") -> None:
     """Back up, apply, verify — or roll back — an approved proposal."""
     from core.models import ProposalState
 
     lc = rt().lifecycle
-    p = guarded(lambda: lc.get(proposal))
-    who = actor(as_ or p.author)
+    who = actor(as_)
     outcome = guarded(lambda: lc.apply(proposal, who))
     render_proposal(proposal)
     if outcome.proposal.state is not ProposalState.DONE:
@@ -286,7 +300,7 @@ def apply(proposal: str, as_: Annotated[str | None, typer.Option("--as", help="d
 
 @app.command()
 def rollback(proposal: str, reason: Annotated[str, typer.Option("--reason")],
-             as_: Annotated[str, typer.Option("--as")] = "bob",
+             as_: As = "",
              force: Annotated[bool, typer.Option("--force", help="restore even over later changes (audited)")]
              = False) -> None:
     """Revert a finished change from its backup (refused if the device changed since, unless --force)."""
@@ -314,7 +328,7 @@ def recover() -> None:
 
 @app.command()
 def diagnose(device_id: str, host: str = "8.8.8.8", repetitions: int = 3,
-             as_: Annotated[str, typer.Option("--as")] = "alice") -> None:
+             as_: As = "") -> None:
     """Run an IPPing diagnostic (read-only; audited)."""
     out = guarded(lambda: rt().lifecycle.diagnose(device_id, "ipping", {"host": host, "repetitions": repetitions},
                                                   actor(as_)))
@@ -359,7 +373,7 @@ def run(host: str = "127.0.0.1", port: int = 8000, homes: int = 200,
     if worker:
         # SQLite has no shared queue: campaigns and remediation units run on this in-process
         # worker. With PostgreSQL it is one worker among any `gateward worker` processes.
-        from brain.remediation.worker import EmbeddedWorker
+        from gateward.worker import EmbeddedWorker
 
         embedded = EmbeddedWorker(runtime).start()
     # Boot!/OnBoardRequest/ValueChange → device events and zero-touch provisioning (never waits for a broker)
@@ -416,7 +430,7 @@ def _db_label(url: str) -> str:
         return url.split("@")[-1]
 
 
-def _print_demo_tokens(store: Any) -> None:
+def _print_demo_tokens(store: Store) -> None:
     """A fresh token for every active demo person, with their roles, so a newcomer can sign in
     to the console as each of them (automation identities are left out)."""
     from core.models import ActorKind

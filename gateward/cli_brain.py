@@ -22,6 +22,8 @@ from typing import Annotated, Any
 
 import typer
 
+from gateward.cli_actor import As
+
 SCENARIOS = Path(__file__).resolve().parents[1] / "evals" / "scenarios"
 KIND_STYLE = {"tool": "dim", "step": "dim", "proposal": "bold cyan", "answer": "green", "question": "yellow",
               "escalation": "bold magenta", "outcome": "bold green", "notice": "yellow", "error": "bold red"}
@@ -91,6 +93,189 @@ class SimWorld:
         native = native_overrides(get_model(st.model_key), st.region, dict(values))
         self.twin.device_change(device_id, {k: v for k, v in native.items() if v is not None}, source="eval")
 
+    # ------------------------------------------------------------ setups beyond device values
+    # Each returns its undo: the runner calls it after the run, so every scenario starts from the
+    # seeded fleet (the device's twin state itself is restored from its snapshot).
+
+    def set_presence(self, device_id: str, *, online: bool, reachable: bool, last_seen: Any) -> Any:
+        """Offline/unreachable since ``last_seen`` (aware datetime): the simulator's last inform
+        and the device row's last contact agree, as they would after a real silence."""
+        from sqlalchemy import select, update
+
+        from core.store.schema import DeviceRow
+
+        def fn(s: Any) -> None:
+            s.online, s.reachable, s.last_inform = online, reachable, last_seen.timestamp()
+            s.touch()
+
+        self.twin.transact(device_id, fn)
+        with self.runtime.store.write() as s:
+            before = s.scalar(select(DeviceRow.last_seen).where(DeviceRow.id == device_id))
+            s.execute(update(DeviceRow).where(DeviceRow.id == device_id).values(last_seen=last_seen))
+
+        def undo() -> None:
+            with self.runtime.store.write() as s:
+                s.execute(update(DeviceRow).where(DeviceRow.id == device_id).values(last_seen=before))
+        return undo
+
+    def add_past_change(self, device_id: str, spec: Any, at: Any, changes: dict[str, Any]) -> Any:
+        """A proposal in the device's history that ran at ``at`` (created through the lifecycle,
+        then given its past timestamp and final state); the device itself is not touched."""
+        from sqlalchemy import delete, update
+
+        from core.models import Change, Operation, ProposalDraft
+        from core.store.schema import ProposalDeviceRow, ProposalRow
+        from core.users import get_actor
+
+        draft = ProposalDraft(intent=spec.intent, targets=[device_id], source="chat",
+                              changes=[Change(path=k, value=v) for k, v in changes.items()],
+                              operations=[Operation(command=o) for o in spec.operations],
+                              rationale="history set up by an evaluation scenario")
+        p = self.runtime.lifecycle.create(draft, get_actor(self.runtime.store, spec.author))
+        with self.runtime.store.write() as s:
+            s.execute(update(ProposalRow).where(ProposalRow.id == p.id).values(
+                state=spec.state, created_at=at, updated_at=at))
+
+        def undo() -> None:
+            with self.runtime.store.write() as s:
+                s.execute(delete(ProposalDeviceRow).where(ProposalDeviceRow.proposal_id == p.id))
+        return undo
+
+    def add_campaign(self, device_id: str, spec: Any, changes: dict[str, Any]) -> Any:
+        """A live (created, not started) campaign whose selection is exactly this device, made by
+        the campaign service itself: validated, previewed and decided by policy."""
+        import contextlib
+
+        from sqlalchemy import delete, select, update
+
+        from campaigns.service import Campaigns
+        from core.ids import new_id
+        from core.store.schema import DeviceRow, ProposalDeviceRow
+        from core.users import get_actor
+
+        tag = f"eval-campaign-{new_id('t')}"
+        with self.runtime.store.write() as s:
+            tags = list(s.scalar(select(DeviceRow.tags).where(DeviceRow.id == device_id)) or [])
+            s.execute(update(DeviceRow).where(DeviceRow.id == device_id).values(tags=[*tags, tag]))
+        actor = get_actor(self.runtime.store, spec.author)
+        svc = Campaigns(self.runtime)
+        try:
+            out = svc.create({"name": spec.name, "target": {"tags": [tag]},
+                              "changes": [{"path": k, "value": v} for k, v in changes.items()],
+                              "operations": [{"command": o} for o in spec.operations]}, actor)
+        except Exception:
+            with self.runtime.store.write() as s:
+                s.execute(update(DeviceRow).where(DeviceRow.id == device_id).values(tags=tags))
+            raise
+        cid, pid = str(out["id"]), str(out.get("proposal_id") or "")
+
+        def undo() -> None:
+            with contextlib.suppress(Exception):
+                svc.abort(cid, actor, "evaluation cleanup")
+            with self.runtime.store.write() as s:
+                if pid:
+                    s.execute(delete(ProposalDeviceRow).where(ProposalDeviceRow.proposal_id == pid))
+                s.execute(update(DeviceRow).where(DeviceRow.id == device_id).values(tags=tags))
+        return undo
+
+    def set_compat(self, device_id: str, spec: Any) -> Any:
+        """Execution-outcome evidence for the device's (vendor, model, firmware, workflow) — the
+        matrix from evidence that policy and the planner read — giving ``spec.status``."""
+        from sqlalchemy import delete, select
+
+        from core.compat import CompatEvidenceRow
+        from core.models import utcnow
+        from core.store import repo
+
+        counts = {"red": (15, 5, 1), "yellow": (19, 1, 0), "green": (20, 0, 0)}
+        ok, bad, rb = counts[spec.status] if spec.status else (spec.succeeded or 0, spec.failed or 0,
+                                                                 spec.rollback_failed or 0)
+        with self.runtime.store.write() as s:
+            d = repo.get_device(s, device_id)
+            key = (d.vendor, d.model, d.firmware, spec.workflow)
+            where = [CompatEvidenceRow.vendor == key[0], CompatEvidenceRow.model == key[1],
+                     CompatEvidenceRow.firmware == key[2], CompatEvidenceRow.workflow == key[3]]
+            old = s.scalar(select(CompatEvidenceRow).where(*where))
+            saved = None if old is None else {c: getattr(old, c) for c in ("succeeded", "failed", "rollback_failed",
+                                                                           "last_outcome_at", "last_error")}
+            s.execute(delete(CompatEvidenceRow).where(*where))
+            s.add(CompatEvidenceRow(vendor=key[0], model=key[1], firmware=key[2], workflow=key[3], succeeded=ok,
+                                    failed=bad, rollback_failed=rb, last_outcome_at=utcnow(),
+                                    last_error=spec.note))
+
+        def undo() -> None:
+            with self.runtime.store.write() as s:
+                s.execute(delete(CompatEvidenceRow).where(*where))
+                if saved is not None:
+                    s.add(CompatEvidenceRow(vendor=key[0], model=key[1], firmware=key[2], workflow=key[3], **saved))
+        return undo
+
+    def set_roots(self, device_id: str, roots: list[str]) -> Any:
+        """A device exposing both ``Device.`` and ``InternetGatewayDevice.``, registered under
+        ``roots[0]``. The simulator serves both trees only for TR-098 firmware (its native IGD tree
+        and the TR-181 view of it), so only such a device can be made dual-root."""
+        from sqlalchemy import select, update
+
+        from core.store.schema import DeviceRow
+
+        if not self.twin.state(device_id).model.is_tr098:
+            raise ValueError(f"device {device_id} runs TR-181 firmware: the simulator serves no "
+                             "InternetGatewayDevice. tree for it, so it cannot expose both roots")
+        with self.runtime.store.write() as s:
+            before = s.scalar(select(DeviceRow.root).where(DeviceRow.id == device_id))
+            s.execute(update(DeviceRow).where(DeviceRow.id == device_id).values(root=roots[0]))
+
+        def undo() -> None:
+            with self.runtime.store.write() as s:
+                s.execute(update(DeviceRow).where(DeviceRow.id == device_id).values(root=before))
+        return undo
+
+    def host_values(self, device_id: str, hosts: list[Any], radios: list[Any]) -> dict[str, Any]:
+        """TR-181 values that list ``hosts`` after the device's own: ``Device.Hosts.Host.{i}``
+        with ``Layer1Interface`` the primary SSID of the host's band, and the access points'
+        associated-device counts raised to match."""
+        st = self.twin.state(device_id)
+        tree = st.tree()
+        if st.model.is_tr098 and any(h.band for h in hosts):
+            raise ValueError(f"device {device_id} is TR-098: hosts with a band need a TR-181 device (the "
+                             "TR-098 Layer1Interface points into WLANConfiguration, which the simulator lacks)")
+        native_root = "InternetGatewayDevice.LANDevice.1." if st.model.is_tr098 else "Device."
+        n = sum(1 for p in tree if p.startswith(f"{native_root}Hosts.Host.") and p.endswith(".HostName"))
+        reader = self.runtime.router.reader
+        from core.store import repo
+
+        with self.runtime.store.read() as s:
+            dev = repo.get_device(s, device_id)
+        wifi = reader(dev).read(dev, ["Device.WiFi.SSID.", "Device.WiFi.AccessPoint."])
+        ssid_of: dict[str, int] = {}
+        for path, pv in sorted(wifi.items()):
+            parts = path.split(".")
+            if len(parts) == 5 and parts[2] == "SSID" and parts[4] == "LowerLayers":
+                radio = str(pv.value).rstrip(".").rsplit(".", 1)[-1]
+                band = next((r.band for r in radios if str(r.index) == radio), None)
+                name = str((wifi.get(f"Device.WiFi.SSID.{parts[3]}.SSID") or pv).value)
+                if band and band not in ssid_of and "guest" not in name.lower():
+                    ssid_of[band] = int(parts[3])
+        values: dict[str, Any] = {}
+        assoc: dict[int, int] = {}
+        for k, h in enumerate(hosts, start=n + 1):
+            hp = f"Device.Hosts.Host.{k}."
+            mac = h.mac or f"02:00:5E:10:{k // 256:02X}:{k % 256:02X}"
+            values |= {hp + "PhysAddress": mac, hp + "IPAddress": f"192.168.1.{100 + k}", hp + "HostName": h.name,
+                       hp + "Active": h.active, hp + "InterfaceType": "Wi-Fi" if h.band else "Ethernet"}
+            if h.band is not None:
+                idx = ssid_of.get(h.band)
+                if idx is None:
+                    raise ValueError(f"device {device_id} has no {h.band} SSID for host {h.name!r}")
+                values[hp + "Layer1Interface"] = f"Device.WiFi.SSID.{idx}"
+                if h.active:
+                    assoc[idx] = assoc.get(idx, 0) + 1
+        for idx, extra in assoc.items():
+            cur = wifi.get(f"Device.WiFi.AccessPoint.{idx}.AssociatedDeviceNumberOfEntries")
+            values[f"Device.WiFi.AccessPoint.{idx}.AssociatedDeviceNumberOfEntries"] = \
+                int(cur.value if cur is not None else 0) + extra
+        return values
+
     def close(self) -> None:
         self.runtime.close()
         self.twin.close()
@@ -132,7 +317,7 @@ def _print_event(console: Any, ev: Any, verbose: bool) -> None:
 
 def chat_command(
     device: Annotated[str | None, typer.Option("--device", "-d", help="the gateway's device id")] = None,
-    as_: Annotated[str, typer.Option("--as", help="the support agent (roles come from the user directory)")] = "alice",
+    as_: As = "",
     message: Annotated[str | None, typer.Option("--message", "-m", help="one turn, non-interactive")] = None,
     thread: Annotated[str | None, typer.Option("--thread", help="continue an existing thread")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="resume a thread paused for approval")] = False,
@@ -290,10 +475,10 @@ def run_suite(suite: list[Any], *, planner: str = "offline", k: int = 1, databas
     import os
 
     from brain.llm import LLMClient, LLMConfig
-    from evals.replay import replay_server
     from brain.service import ChatService
     from core.errors import Invalid
     from evals.metrics import summarize
+    from evals.replay import replay_server
     from evals.runner import ScenarioRunner
 
     server = None

@@ -11,7 +11,7 @@ import io
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,12 +19,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
+from gateward.cli_actor import As
+
+if TYPE_CHECKING:
+    from campaigns.service import Campaigns
+
 campaign_app = typer.Typer(no_args_is_help=True, help="Staged rollouts: canary, rings, analysis gate, halt.")
 console = Console()
 
 STATE_STYLE = {"created": "cyan", "running": "magenta", "paused": "yellow", "aborting": "bold red",
                "aborted": "red", "completed": "green", "failed": "bold red"}
-As = Annotated[str, typer.Option("--as", help="who is acting (roles come from the user directory)")]
 
 
 def _cli() -> Any:
@@ -33,13 +37,9 @@ def _cli() -> Any:
     return cli
 
 
-def _service(with_queue: bool = True) -> Any:
-    from campaigns.queue import Queue, is_postgres
-    from campaigns.service import Campaigns
-
-    rt = _cli().rt()
-    queue = Queue.for_url(rt.store.url).open_sync() if with_queue and is_postgres(rt.store.url) else None
-    return Campaigns(rt, queue)
+def _service() -> Campaigns:
+    """The runtime's one campaign service (on PostgreSQL it hands new batches to the workers at once)."""
+    return _cli().rt().campaigns
 
 
 def _call(fn: Any) -> Any:
@@ -114,7 +114,6 @@ def _spec_from_options(name: str, opts: dict[str, Any]) -> dict[str, Any]:
 @campaign_app.command("create")
 def create(
     name: Annotated[str, typer.Argument(help="a short name for the campaign")],
-    who: As,
     file: Annotated[str | None, typer.Option("--file", help="JSON definition (options below override it)")] = None,
     model: Annotated[str | None, typer.Option(help="select: model")] = None,
     vendor: Annotated[str | None, typer.Option(help="select: vendor")] = None,
@@ -140,6 +139,7 @@ def create(
     max_window: Annotated[int | None, typer.Option(help="rate: most batches in flight")] = None,
     emergency: Annotated[bool, typer.Option(help="outside the change window (needs a senior approver)")] = False,
     intent: Annotated[str | None, typer.Option(help="one line: why")] = None,
+    who: As = ""
 ) -> None:
     """Define a campaign: select devices, validate, preview, ask policy, freeze the ring plan."""
     opts = {"file": file, "model": model, "vendor": vendor, "firmware": firmware, "region": region, "tag": tag,
@@ -149,7 +149,7 @@ def create(
             "pause_s": pause_s, "initial_batch": batch, "max_batch": max_batch, "max_window": max_window,
             "emergency": emergency, "intent": intent}
     spec = _spec_from_options(name, opts)
-    svc = _service(with_queue=False)
+    svc = _service()
     actor = _cli().actor(who)
     st = _call(lambda: svc.create(spec, actor))
     _render_status(st)
@@ -166,7 +166,7 @@ def create(
 @campaign_app.command("preview")
 def preview(campaign: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The whole campaign before it runs: selection, rings, per-class diffs, policy verdict."""
-    svc = _service(with_queue=False)
+    svc = _service()
     pv = _call(lambda: svc.preview(campaign))
     if as_json:
         print(json.dumps(pv, default=str))
@@ -247,7 +247,7 @@ def status(campaign: Annotated[str | None, typer.Argument()] = None,
            watch: Annotated[bool, typer.Option(help="refresh until it finishes or pauses")] = False,
            as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """One campaign with progress bars per ring, or the list of campaigns."""
-    svc = _service(with_queue=False)
+    svc = _service()
     if campaign is None:
         items = svc.list()
         if as_json:
@@ -283,7 +283,7 @@ def _frame(st: dict[str, Any]) -> Text:
     return Text.from_ansi(buf.file.getvalue())  # type: ignore[attr-defined]
 
 
-def _watch(svc: Any, campaign: str) -> None:
+def _watch(svc: Campaigns, campaign: str) -> None:
     """``--watch`` on a terminal redraws one frame in place (a pipe still gets one frame per refresh)."""
     from rich.live import Live
 
@@ -296,9 +296,9 @@ def _watch(svc: Any, campaign: str) -> None:
             time.sleep(2.0)
 
 
-def _wait(svc: Any, cid: str, *, embedded: bool) -> None:
+def _wait(svc: Campaigns, cid: str, *, embedded: bool) -> None:
     """Follow a campaign until it finishes or pauses; on SQLite run its worker in-process."""
-    from campaigns.worker import EmbeddedWorker
+    from gateward.worker import EmbeddedWorker
 
     worker = EmbeddedWorker(svc.rt, concurrency=2).start() if embedded else None
     try:
@@ -315,8 +315,9 @@ def _wait(svc: Any, cid: str, *, embedded: bool) -> None:
 
 
 @campaign_app.command("start")
-def start(campaign: str, who: As,
-          wait: Annotated[bool, typer.Option(help="follow it (on SQLite: run the worker in this process)")] = False
+def start(campaign: str,
+          wait: Annotated[bool, typer.Option(help="follow it (on SQLite: run the worker in this process)")] = False,
+          who: As = ""
           ) -> None:
     """Start an approved campaign: the canary first."""
     from campaigns.queue import is_postgres
@@ -332,15 +333,16 @@ def start(campaign: str, who: As,
 
 
 @campaign_app.command("pause")
-def pause(campaign: str, who: As, reason: Annotated[str, typer.Option(help="why")] = "") -> None:
+def pause(campaign: str, reason: Annotated[str, typer.Option(help="why")] = "", who: As = "") -> None:
     """Halt new work at once; in-flight devices finish and are verified."""
     svc = _service()
     _render_status(_call(lambda: svc.pause(campaign, _cli().actor(who), reason)))
 
 
 @campaign_app.command("resume")
-def resume(campaign: str, who: As,
-           wait: Annotated[bool, typer.Option(help="follow it (on SQLite: run the worker here)")] = False) -> None:
+def resume(campaign: str,
+           wait: Annotated[bool, typer.Option(help="follow it (on SQLite: run the worker here)")] = False,
+           who: As = "") -> None:
     """Continue a paused campaign (the failures seen so far count as acknowledged)."""
     from campaigns.queue import is_postgres
 
@@ -353,15 +355,16 @@ def resume(campaign: str, who: As,
 
 
 @campaign_app.command("promote")
-def promote(campaign: str, who: As) -> None:
+def promote(campaign: str, who: As = "") -> None:
     """Manual promotion: start the next ring after a passing analysis."""
     svc = _service()
     _render_status(_call(lambda: svc.promote(campaign, _cli().actor(who))))
 
 
 @campaign_app.command("abort")
-def abort(campaign: str, who: As, reason: Annotated[str, typer.Option(help="why (audited)")] = "",
-          wait: Annotated[bool, typer.Option(help="follow the rollback (on SQLite: run it here)")] = False) -> None:
+def abort(campaign: str, reason: Annotated[str, typer.Option(help="why (audited)")] = "",
+          wait: Annotated[bool, typer.Option(help="follow the rollback (on SQLite: run it here)")] = False,
+          who: As = "") -> None:
     """Halt new work at once and roll back every device the campaign changed."""
     from campaigns.queue import is_postgres
 
@@ -380,9 +383,9 @@ def worker(concurrency: Annotated[int, typer.Option(min=1, max=64, help="batches
     One pool serves both queues: remediation jobs and rollouts are the same kind of paced, governed
     device work, and an operator should not have to remember which worker drains which queue.
     """
-    from brain.remediation.worker import run_worker
     from campaigns.queue import is_postgres
     from gateward.runtime import start_event_sources
+    from gateward.worker import run_worker
 
     rt = _cli().rt()
     where = "PostgreSQL (distributed)" if is_postgres(rt.store.url) else "SQLite (in-process queue: run only one)"

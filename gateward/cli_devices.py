@@ -16,10 +16,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from gateward.cli_actor import As
+
 devices_app = typer.Typer(no_args_is_help=False, invoke_without_command=True,
                           help="List the fleet; add, import or retire devices; accept or reject agents pending "
                                "onboarding (admin).")
-As = Annotated[str, typer.Option("--as", help="who is acting (roles come from the user directory)")]
 
 
 def _cli() -> Any:
@@ -60,8 +61,7 @@ def devices(ctx: typer.Context, model: str | None = None, region: str | None = N
 
 
 @devices_app.command("add")
-def add(who: As,
-        adapter: Annotated[str, typer.Option(help="sim | usp | genieacs")],
+def add(adapter: Annotated[str, typer.Option(help="sim | usp | genieacs")],
         root: Annotated[str, typer.Option(help="Device. | InternetGatewayDevice.")],
         vendor: Annotated[str, typer.Option()],
         model: Annotated[str, typer.Option()],
@@ -76,7 +76,8 @@ def add(who: As,
         subscriber: Annotated[str | None, typer.Option()] = None,
         service: Annotated[str | None, typer.Option()] = None,
         tag: Annotated[list[str] | None, typer.Option("--tag", help="repeatable")] = None,
-        upstream: Annotated[str | None, typer.Option(help="upstream node id (PON port, CMTS)")] = None) -> None:
+        upstream: Annotated[str | None, typer.Option(help="upstream node id (PON port, CMTS)")] = None,
+        who: As = "") -> None:
     """Register one device (admin; audited)."""
     from core.inventory import DeviceSpec
 
@@ -94,7 +95,7 @@ def add(who: As,
 
 @devices_app.command("import")
 def import_(file: Annotated[Path, typer.Argument(help="CSV with a header line, or a JSON list of devices")],
-            who: As) -> None:
+            who: As = "") -> None:
     """Register every good row of FILE, each in its own transaction; print why each bad row was
     refused. Exits 1 if any row was refused (the good ones stay registered)."""
     import json
@@ -119,14 +120,15 @@ def import_(file: Annotated[Path, typer.Argument(help="CSV with a header line, o
     report = cli.guarded(lambda: _inventory().import_rows(rows, cli.actor(who)))
     for r in report.refused:
         cli.err.print(f"[red]row {r.row}[/red] {r.device_id or ''}: {r.error}", highlight=False, soft_wrap=True)
-    cli.console.print(f"imported {file}: {len(report.registered)} registered, {len(report.refused)} refused")
+    same = f", {len(report.unchanged)} already registered as given" if report.unchanged else ""
+    cli.console.print(f"imported {file}: {len(report.registered)} registered{same}, {len(report.refused)} refused")
     if report.refused:
         raise typer.Exit(1)
 
 
 @devices_app.command("retire")
-def retire(device_id: str, who: As,
-           reason: Annotated[str, typer.Option(help="why (kept in the audit trail)")]) -> None:
+def retire(device_id: str, reason: Annotated[str, typer.Option(help="why (kept in the audit trail)")],
+           who: As = "") -> None:
     """Retire a device (admin; audited): kept with its history, never targeted again."""
     cli = _cli()
     d = cli.guarded(lambda: _inventory().retire(device_id, cli.actor(who), reason))
@@ -198,6 +200,12 @@ def device(device_id: str,
     status = f" [yellow]retired {d.retired_at:%Y-%m-%d}[/]" if d.status == "retired" and d.retired_at else ""
     cli.console.print(f"[bold]{d.id}[/bold] {d.vendor} {d.model} fw {d.firmware} {d.root} {d.protocol} "
                       f"adapter {d.adapter} region {d.region} subscriber {d.subscriber}{status}")
+    if str(d.protocol) == "usp":  # a mismatch another process saw (executors.usp.agent_topics)
+        from executors.usp.agent_topics import device_mismatch
+
+        mm = device_mismatch(cli.reads().store, d)
+        if mm is not None:
+            cli.console.print(f"[yellow]warning:[/] {mm.message()}", highlight=False)
     from executors.base import ExecutorError
 
     reader = cli.reads().router.reader(d)
@@ -255,13 +263,14 @@ def pending(all_: Annotated[bool, typer.Option("--all", help="also accepted, rej
 
 
 @devices_app.command("accept")
-def accept(endpoint_id: str, who: As,
+def accept(endpoint_id: str,
            vendor: Annotated[str | None, typer.Option(help="default: unknown until discovery")] = None,
            model: Annotated[str | None, typer.Option(help="default: the product class")] = None,
            firmware: Annotated[str | None, typer.Option(help="default: unknown until discovery")] = None,
            region: Annotated[str | None, typer.Option()] = None,
            subscriber: Annotated[str | None, typer.Option()] = None,
-           service: Annotated[str | None, typer.Option()] = None) -> None:
+           service: Annotated[str | None, typer.Option()] = None,
+           who: As = "") -> None:
     """Accept a pending agent (admin; audited): it is registered as a USP device."""
     cli = _cli()
     d = cli.guarded(lambda: _onboarding().accept(endpoint_id, cli.actor(who), vendor=vendor, model=model,
@@ -272,8 +281,8 @@ def accept(endpoint_id: str, who: As,
 
 
 @devices_app.command("reject")
-def reject(endpoint_id: str, who: As,
-           reason: Annotated[str, typer.Option(help="why (kept in the audit trail)")]) -> None:
+def reject(endpoint_id: str, reason: Annotated[str, typer.Option(help="why (kept in the audit trail)")],
+           who: As = "") -> None:
     """Reject a pending agent (admin; audited): its later contacts are dropped, only counted."""
     cli = _cli()
     cli.guarded(lambda: _onboarding().reject(endpoint_id, cli.actor(who), reason))

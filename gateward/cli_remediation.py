@@ -8,17 +8,21 @@ Why a plugin: the CLI core loads it (``register(app)``); every command is one ca
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from gateward.cli_actor import As
+
+if TYPE_CHECKING:
+    from brain.remediation.service import Remediation
+
 remediation_app = typer.Typer(no_args_is_help=True,
                               help="Remediation jobs: detectors, cases, zero-touch provisioning, storm limits.")
 profiles_app = typer.Typer(no_args_is_help=True, help="Provisioning profiles: list, show, check for conflicts.")
 console = Console()
-As = Annotated[str, typer.Option("--as", help="who is acting (roles come from the user directory)")]
 Json = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 STATUS_STYLE = {"open": "cyan", "dispatched": "magenta", "proposed": "yellow", "applied": "green",
                 "escalated": "bold red", "closed": "dim", "suppressed": "dim"}
@@ -31,11 +35,10 @@ def _cli() -> Any:
     return cli
 
 
-def _svc() -> Any:
-    from brain.remediation.service import Remediation
-
+def _svc() -> Remediation:
+    """The runtime's one remediation service (gateward/runtime.py builds it on first use)."""
     cli = _cli()
-    return cli.guarded(lambda: Remediation(cli.rt()))
+    return cli.guarded(lambda: cli.rt().remediation)
 
 
 def _call(fn: Any) -> Any:
@@ -180,7 +183,7 @@ def run(detect_first: Annotated[bool, typer.Option("--detect/--no-detect", help=
         timeout: Annotated[float, typer.Option(help="stop after this many seconds")] = 300.0,
         as_json: Json = False) -> None:
     """Work the queue in this process until nothing is ready: plan, propose, apply what policy
-    allows, paced by the storm limits. (Workers do the same: `gateward remediation worker`.)"""
+    allows, paced by the storm limits. (Workers do the same: `gateward worker`.)"""
     svc = _svc()
     out: dict[str, Any] = {}
     if svc.store.dialect != "postgresql":  # one process on SQLite: units a crashed run held are ours again
@@ -211,8 +214,9 @@ def run(detect_first: Annotated[bool, typer.Option("--detect/--no-detect", help=
 @remediation_app.command("worker")
 def worker(concurrency: Annotated[int, typer.Option(min=1, max=64)] = 4,
            tick: Annotated[float, typer.Option(help="seconds between watchdog rounds")] = 0.5) -> None:
-    """A worker for remediation units and campaign batches (several of them share PostgreSQL)."""
-    from brain.remediation.worker import run_worker
+    """The same worker as `gateward worker` (remediation units and campaign batches; several of them
+    share PostgreSQL), with the watchdog's tick as an option."""
+    from gateward.worker import run_worker
 
     run_worker(_cli().rt(), concurrency=concurrency, tick_s=tick)
 
@@ -261,7 +265,7 @@ def ztp(device: str, trigger: Annotated[str, typer.Option(help="bootstrap, onboa
 
 
 @remediation_app.command("close")
-def close(case_id: str, who: As, reason: Annotated[str, typer.Option(help="why")] = "") -> None:
+def close(case_id: str, reason: Annotated[str, typer.Option(help="why")] = "", who: As = "") -> None:
     """Close a case (usually an escalated one) with the reason."""
     cli = _cli()
     c = _call(lambda: _svc().close_case(case_id, cli.actor(who), reason))
@@ -269,7 +273,7 @@ def close(case_id: str, who: As, reason: Annotated[str, typer.Option(help="why")
 
 
 @remediation_app.command("adopt")
-def adopt(case_id: str, who: As) -> None:
+def adopt(case_id: str, who: As = "") -> None:
     """Take over an escalated case: the planner drafts the fix with you as the author; policy
     decides who must approve it."""
     cli = _cli()
@@ -278,7 +282,7 @@ def adopt(case_id: str, who: As) -> None:
 
 
 @remediation_app.command("halt")
-def halt(problem: str, who: As, reason: Annotated[str, typer.Option(help="why")] = "") -> None:
+def halt(problem: str, reason: Annotated[str, typer.Option(help="why")] = "", who: As = "") -> None:
     """Stop remediation of one problem (cases stay open)."""
     cli = _cli()
     r = _call(lambda: _svc().set_problem(problem, "halted", cli.actor(who), reason))
@@ -286,7 +290,7 @@ def halt(problem: str, who: As, reason: Annotated[str, typer.Option(help="why")]
 
 
 @remediation_app.command("resume")
-def resume(problem: str, who: As) -> None:
+def resume(problem: str, who: As = "") -> None:
     """Resume a halted problem (the breaker's count starts over)."""
     cli = _cli()
     r = _call(lambda: _svc().set_problem(problem, "running", cli.actor(who), "resumed"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -19,10 +19,13 @@ from core.models import Change, Device, ProposalDraft, ProposalState, Root
 from core.store import repo
 from core.users import get_actor
 
+if TYPE_CHECKING:
+    from gateward.runtime import Runtime
+
 S = ProposalState
 
 
-def _radio(rt: Any, d: Device, band: str) -> tuple[int, int]:
+def _radio(rt: Runtime, d: Device, band: str) -> tuple[int, int]:
     values = rt.router.reader(d).read(d, ["Device.WiFi.Radio."])
     for path, v in values.items():
         if path.endswith(".OperatingFrequencyBand") and v.value == band:
@@ -31,7 +34,7 @@ def _radio(rt: Any, d: Device, band: str) -> tuple[int, int]:
     raise LookupError(f"{d.id} has no {band} radio")
 
 
-def _candidates(rt: Any) -> list[Device]:
+def _candidates(rt: Runtime) -> list[Device]:
     with rt.store.read() as s:
         devs, _ = repo.list_devices(s, region="DE", limit=1000)
     return [d for d in devs if d.root is Root.DEVICE and str(d.protocol) == "cwmp"]
@@ -41,7 +44,7 @@ def _step(console: Console, n: int, title: str) -> None:
     console.rule(f"[bold]{n}. {title}")
 
 
-def _show(console: Console, rt: Any, pid: str) -> None:
+def _show(console: Console, rt: Runtime, pid: str) -> None:
     with rt.store.read() as s:
         row = repo.get_proposal_row(s, pid)
         rec = repo.latest_decision(s, pid)
@@ -94,14 +97,12 @@ def run_demo(console: Console, home: Path | None = None, homes: int = 40) -> int
             _show(console, rt, p.id)
             applied += out.proposal.state is S.DONE
 
-        _step(console, 2, "a channel the region does not allow (denied with reasons)")
+        _step(console, 2, "support agent points the device at another ACS (management plane: denied with reasons)")
         d2 = devs[1]
-        r2, _ = _radio(rt, d2, "5GHz")
         p = rt.lifecycle.submit(ProposalDraft(
-            intent="try channel 165", targets=[d2.id],
-            changes=[Change(path=f"Device.WiFi.Radio.{r2}.AutoChannelEnable", value=False),
-                     Change(path=f"Device.WiFi.Radio.{r2}.Channel", value=165)],
-            rationale="subscriber read it is faster"), alice)
+            intent="move the device to the new ACS", targets=[d2.id],
+            changes=[Change(path="Device.ManagementServer.URL", value="https://acs.example.net/cwmp")],
+            rationale="the subscriber was told a new ACS is faster"), alice)
         _show(console, rt, p.id)
         denied += p.state is S.DENIED
 

@@ -1,8 +1,13 @@
-"""Build the process's parts once: store, policy engine, executor router, lifecycle — and the
-event sources a long-running process listens to (:func:`start_event_sources`).
+"""Build the process's parts once: store, policy engine, executor router, lifecycle, and the
+services over them (campaigns, remediation, chat) — and the event sources a long-running process
+listens to (:func:`start_event_sources`).
 
 This is the composition root. ``api`` and the CLI receive a :class:`Runtime`; nothing below
-this layer imports it.
+this layer imports it. Why every service is built here, once: a service holds state that must not
+be duplicated per caller — the campaign service's queue connection pool on PostgreSQL, the
+remediation service's rule/limit files, the chat service's checkpointer — and one place that
+builds them is one place that closes them. The API reads them through ``api.deps`` (typed by the
+``api.deps.AppRuntime`` protocol, which this class satisfies: the API may not import this layer).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
@@ -24,6 +29,11 @@ from executors.base import Executor
 from policies.base import PolicyEngine
 
 if TYPE_CHECKING:  # imported where a runtime is built: a read command needs only the router (issue 15)
+    from brain.remediation.service import Remediation
+    from brain.service import ChatService
+    from campaigns.queue import Queue
+    from campaigns.service import Campaigns
+    from core.inventory_sync import PeriodicSync
     from core.lifecycle import Lifecycle
 
 log = logging.getLogger("gateward.runtime")
@@ -56,14 +66,66 @@ class SharedAdapter:
 
 @dataclass
 class Runtime:
+    """The process's parts. The core ones are built by :func:`build_runtime`; the services over them
+    on first use (each costs imports and file loads a read command never needs), once per runtime,
+    under a lock (API requests run on a thread pool)."""
+
     settings: Settings
     store: Store
     policy: PolicyEngine
     router: ExecutorRouter
     lifecycle: Lifecycle
     usp: SharedAdapter | None = None  # the router's USP adapter (None when a caller brought its own router)
+    _campaigns: Campaigns | None = field(default=None, init=False, repr=False)
+    _queue: Queue | None = field(default=None, init=False, repr=False)
+    _remediation: Remediation | None = field(default=None, init=False, repr=False)
+    _chat: ChatService | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+
+    @property
+    def campaigns(self) -> Campaigns:
+        """The campaign service; on PostgreSQL it holds a queue connection pool that hands new
+        batches to the workers at once (on SQLite the workers' watchdog picks them up)."""
+        with self._lock:
+            if self._campaigns is None:
+                from campaigns.queue import Queue, is_postgres
+                from campaigns.service import Campaigns
+
+                if is_postgres(self.store.url):
+                    self._queue = Queue.for_url(self.store.url).open_sync()
+                self._campaigns = Campaigns(self, self._queue)
+            return self._campaigns
+
+    @property
+    def remediation(self) -> Remediation:
+        """The remediation service (rules, profiles and limits loaded once)."""
+        with self._lock:
+            if self._remediation is None:
+                from brain.remediation.service import Remediation
+
+                self._remediation = Remediation(self)
+            return self._remediation
+
+    @property
+    def chat(self) -> ChatService:
+        """The planner's chat service (offline playbooks, or the LLM when ``OPENAI_*`` is set).
+        Raises ImportError in a build without the planner; the API answers 503 for chat alone."""
+        with self._lock:
+            if self._chat is None:
+                from brain.service import ChatService
+
+                self._chat = ChatService(self)
+            return self._chat
 
     def close(self) -> None:
+        with self._lock:
+            chat, self._chat = self._chat, None
+            queue, self._queue = self._queue, None
+            self._campaigns = self._remediation = None
+        if chat is not None:
+            chat.close()
+        if queue is not None:
+            queue.close()
         self.router.close()
         if self.usp is not None:
             self.usp.close()
@@ -148,7 +210,6 @@ class UspEvents:
     def __init__(self, runtime: Runtime, *, interval_s: float = 0.25, retry_max_s: float = 30.0,
                  warn_every_s: float = 300.0, on_connect: Callable[[str], None] | None = None) -> None:
         from brain.remediation.ingest import Ingestor, IngestPump, UspSource
-        from brain.remediation.service import Remediation
 
         if runtime.usp is None:
             raise ValueError("USP events need the runtime's own USP adapter (build_runtime without a router)")
@@ -161,7 +222,7 @@ class UspEvents:
         self._next_try = 0.0
         self._backoff = 1.0
         self._warned_at: float | None = None
-        self.pump = IngestPump(Ingestor(Remediation(runtime)), self.source, interval_s=interval_s,
+        self.pump = IngestPump(Ingestor(runtime.remediation), self.source, interval_s=interval_s,
                                prepare=self._prepare, name="usp-events")
 
     @property
@@ -231,7 +292,7 @@ def start_event_sources(runtime: Runtime, *, usp: bool | None = None,
 
 
 # ============================================================================ inventory from the ACS
-def start_inventory_sync(runtime: Runtime) -> tuple[Any, str]:
+def start_inventory_sync(runtime: Runtime) -> tuple[PeriodicSync | None, str]:
     """Start the periodic inventory sync from GenieACS (``core.inventory_sync.PeriodicSync``) for a
     long-running process; off when ``GATEWARD_GENIEACS_URL`` is unset or
     ``GATEWARD_INVENTORY_SYNC_S`` is 0. Returns the started sync (or None) and a line for the operator."""
@@ -287,9 +348,7 @@ class PeriodicDetect:
         return self
 
     def run_once(self) -> dict[str, Any]:
-        from brain.remediation.service import Remediation
-
-        self.last = Remediation(self.runtime).detect()
+        self.last = self.runtime.remediation.detect()
         self.runs += 1
         return self.last
 

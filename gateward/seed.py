@@ -8,7 +8,7 @@ on one fleet.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, insert, select
 
@@ -22,12 +22,16 @@ from core.store.schema import (
     TopologyNodeRow,
     WifiNeighborRow,
 )
+
+if TYPE_CHECKING:
+    from executors.sim.twin import Twin
+    from gateward.runtime import Runtime
 from core.users import ensure_users
 
 SNAPSHOT_PATHS = ("Device.DeviceInfo.", "Device.WiFi.", "Device.DNS.Client.", "Device.ManagementServer.")
 
 
-def twin_for(runtime: Any) -> Any:
+def twin_for(runtime: Runtime) -> Twin:
     from executors.sim.twin import Twin
 
     return Twin(runtime.settings.sim_database_url or runtime.store.url)
@@ -37,7 +41,7 @@ def _chunks(rows: list[dict[str, Any]], n: int = 5000) -> list[list[dict[str, An
     return [rows[i:i + n] for i in range(0, len(rows), n)]
 
 
-def seed_fleet(runtime: Any, homes: int = 200, seed: int = 7, reset: bool = False,
+def seed_fleet(runtime: Runtime, homes: int = 200, seed: int = 7, reset: bool = False,
                snapshots: bool = True) -> int:
     """Generate ``homes`` homes deterministically and load them. Returns the device count.
 
@@ -47,7 +51,7 @@ def seed_fleet(runtime: Any, homes: int = 200, seed: int = 7, reset: bool = Fals
         return _seed_fleet(runtime, homes=homes, seed=seed, reset=reset, snapshots=snapshots)
 
 
-def _seed_fleet(runtime: Any, *, homes: int, seed: int, reset: bool, snapshots: bool) -> int:
+def _seed_fleet(runtime: Runtime, *, homes: int, seed: int, reset: bool, snapshots: bool) -> int:
     from executors.sim.fleet import generate_fleet
 
     store = runtime.store
@@ -116,7 +120,7 @@ def _read_if_present(reader: Any, device: Any, path: str) -> dict[str, Any]:
         return {}
 
 
-def take_snapshots(runtime: Any, device_ids: list[str]) -> None:
+def take_snapshots(runtime: Runtime, device_ids: list[str]) -> None:
     """Read each device through its read path and store the result as its latest snapshot."""
     from core.store import repo
     from executors.base import ExecutorError, InvalidParameterName
@@ -145,7 +149,7 @@ def take_snapshots(runtime: Any, device_ids: list[str]) -> None:
             s.execute(insert(ParameterSnapshotRow), chunk)
 
 
-def ensure_seeded(runtime: Any, homes: int = 200, seed: int = 7) -> int:
+def ensure_seeded(runtime: Runtime, homes: int = 200, seed: int = 7) -> int:
     """Seed an empty database (and the demo users); safe when several processes start at once."""
     with runtime.store.exclusive("seed"):
         with runtime.store.read() as s:

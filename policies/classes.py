@@ -1,6 +1,6 @@
 """Fleet-scale evaluation: one decision per equivalence class of devices, not per device.
 
-Why (DESIGN.md §5): a million-device campaign must be thousands of policy evaluations, not a
+Why (``policies/README.md``, "Fleet scale"): a million-device campaign must be thousands of policy evaluations, not a
 million. Devices that agree on every fact the rules read get the same decision, so each class is
 evaluated once, with one representative device, and the result fans out to its members.
 
@@ -23,8 +23,10 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.models import ApprovalRequirement, Decision
+from core.models import Decision, PolicyItem
+from policies import items
 from policies.base import PolicyEngine
+from policies.engine import approval
 from policies.loader import load_sources
 from policies.validate import InputError, check_outline
 
@@ -141,37 +143,40 @@ class FleetDecision:
         return len(self.classes)
 
 
-def _ordered_union(lists: Iterable[list[str]]) -> list[str]:
-    """Rollout stages first in plan order (as each decision lists them), then the other
-    obligations sorted — as ``decision.rego`` orders one decision — so the merge does not depend
-    on the order classes were evaluated in (per-region window obligations differ by class)."""
-    seen: dict[str, None] = {}
-    for items in lists:
-        for item in items:
-            seen.setdefault(item, None)
-    stages = [o for o in seen if o.startswith("stage:")]
-    return stages + sorted(o for o in seen if not o.startswith("stage:"))
+def _uncoded(messages: list[str]) -> list[PolicyItem]:
+    """Items for a Decision built without them (by hand, or stored before codes existed), so that
+    the merge keeps its words; no consumer acts on ``policy.uncoded``."""
+    return [PolicyItem.model_construct(code="policy.uncoded", message=m, params={}) for m in messages if m]
 
 
 def merge_decisions(
     decisions: list[Decision], would_deny: Iterable[list[str]] = ()
 ) -> tuple[Decision, list[str]]:
-    """Deny if any denies; approvals merged by role (reasons kept); the highest risk."""
-    reasons: dict[str, set[str]] = {}
+    """Deny if any denies; approvals merged by role (items kept); the highest risk.
+
+    Merged on items, not text: each list is ordered exactly as :func:`policies.engine.
+    parse_decision` orders one decision (policies/items.py), so the merge does not depend on
+    the order classes were evaluated in, and a decision merged from classes equals the same
+    decision made per device."""
+    by_role: dict[str, list[PolicyItem]] = {}
     for d in decisions:
         for a in d.approvals_required:
-            reasons.setdefault(a.role, set()).update(r for r in a.reason.split("; ") if r)
-    deny = sorted({m for d in decisions for m in d.deny})
+            by_role.setdefault(a.role, []).extend(a.items or _uncoded([a.reason]))
+    deny = items.by_message(i for d in decisions for i in d.deny_items or _uncoded(d.deny))
+    obligations = items.ordered_obligations(i for d in decisions for i in d.obligation_items or _uncoded(d.obligations))
+    warnings = items.by_message(i for d in decisions for i in d.warning_items or _uncoded(d.warnings))
+    if not decisions:
+        deny = [PolicyItem(code="policy.no_device", message="policy: no device to decide for")]
     merged = Decision(
         allow=bool(decisions) and all(d.allow for d in decisions) and not deny,
-        deny=deny if decisions else ["policy: no device to decide for"],
-        approvals_required=[
-            ApprovalRequirement(role=role, reason="; ".join(sorted(rs)))
-            for role, rs in sorted(reasons.items())
-        ],
+        deny=items.messages(deny),
+        approvals_required=[approval(role, found) for role, found in sorted(by_role.items())],
         risk=max((d.risk for d in decisions), default=1.0),
-        obligations=_ordered_union(d.obligations for d in decisions),
-        warnings=sorted({w for d in decisions for w in d.warnings}),
+        obligations=items.messages(obligations),
+        warnings=items.messages(warnings),
+        deny_items=deny,
+        obligation_items=obligations,
+        warning_items=warnings,
     )
     return merged, sorted({m for wd in would_deny for m in wd})
 
@@ -184,7 +189,7 @@ def decide_fleet(engine: PolicyEngine, doc: dict[str, Any]) -> FleetDecision:
         # grouping itself reads, so that a million-device document is not walked field by field.
         check_outline(doc)
     except InputError as exc:
-        failed = Decision.fail_closed(f"policy input invalid: {exc}")
+        failed = Decision.fail_closed(f"policy input invalid: {exc}", "policy.input_invalid")
         targets = doc.get("proposal", {}).get("targets", []) if isinstance(doc, dict) else []
         cls = ClassDecision(key=("invalid",), representative="", device_ids=list(targets), decision=failed)
         return FleetDecision(failed, [], [cls], {t: 0 for t in targets})
@@ -201,7 +206,8 @@ def decide_fleet(engine: PolicyEngine, doc: dict[str, Any]) -> FleetDecision:
         for device in doc["devices"]:
             groups.setdefault(device_key(device, doc, buckets), []).append(device)
     except (KeyError, TypeError, AttributeError) as exc:
-        failed = Decision.fail_closed(f"policy input invalid: a device lacks a well-formed fact ({exc!r})")
+        failed = Decision.fail_closed(f"policy input invalid: a device lacks a well-formed fact ({exc!r})",
+                                      "policy.input_invalid")
         targets = list(doc["proposal"].get("targets", []))
         cls = ClassDecision(key=("invalid",), representative="", device_ids=targets, decision=failed)
         return FleetDecision(failed, [], [cls], {t: 0 for t in targets})
@@ -209,7 +215,7 @@ def decide_fleet(engine: PolicyEngine, doc: dict[str, Any]) -> FleetDecision:
     unlisted = [t for t in doc["proposal"]["targets"] if t not in listed]
     if unlisted:
         failed = Decision.fail_closed(f"policy input invalid: no device facts for {len(unlisted)} target(s), "
-                                      f"e.g. {unlisted[0]}")
+                                      f"e.g. {unlisted[0]}", "policy.input_invalid")
         cls = ClassDecision(key=("invalid",), representative="", device_ids=unlisted, decision=failed)
         return FleetDecision(failed, [], [cls], {t: 0 for t in unlisted})
     classes: list[ClassDecision] = []

@@ -29,7 +29,8 @@ from urllib.parse import urlsplit
 import orjson
 import regorus
 
-from core.models import ApprovalRequirement, Decision
+from core.models import ApprovalRequirement, Decision, PolicyItem
+from policies import items
 from policies.base import PolicyEngine
 from policies.loader import (
     DECISION_RULE,
@@ -66,22 +67,12 @@ class MalformedDecision(ValueError):
     """The policy answered, but not with the decision shape; ``str()`` names the field."""
 
 
-def _string_list(obj: dict[str, Any], key: str, *, optional: bool = False) -> list[str]:
-    if key not in obj:
-        if optional:
-            return []
-        raise MalformedDecision(f"field {key!r} is missing")
-    value = obj[key]
-    if not isinstance(value, list):
-        raise MalformedDecision(f"field {key!r} must be a list of strings, got {type(value).__name__}")
-    for i, item in enumerate(value):
-        if not isinstance(item, str):
-            raise MalformedDecision(f"field {key!r}[{i}] must be a string, got {type(item).__name__}")
-    return value
-
-
 def parse_decision(result: Any) -> DetailedDecision:
     """Validate a raw ``data.gateward.decision`` value strictly and build the Decision.
+
+    The pack answers in items (``{code, message, params}``, policies/items.py); the message lists
+    of :class:`Decision` (``deny``, ``obligations``, ``warnings``, each approval's ``reason``) are
+    derived here from the items, in the same order, so that what people read is unchanged.
 
     Raises :class:`MalformedDecision` naming the first missing or ill-typed field. Extra fields
     are ignored (a newer pack may add some); ``would_deny`` is optional for the same reason.
@@ -93,22 +84,14 @@ def parse_decision(result: Any) -> DetailedDecision:
     allow = result["allow"]
     if not isinstance(allow, bool):
         raise MalformedDecision(f"field 'allow' must be a boolean, got {type(allow).__name__}")
-    deny = _string_list(result, "deny")
-    if "approvals_required" not in result:
-        raise MalformedDecision("field 'approvals_required' is missing")
-    raw_approvals = result["approvals_required"]
-    if not isinstance(raw_approvals, list):
-        raise MalformedDecision("field 'approvals_required' must be a list")
-    approvals: list[ApprovalRequirement] = []
-    for i, item in enumerate(raw_approvals):
-        if not isinstance(item, dict):
-            raise MalformedDecision(f"field 'approvals_required'[{i}] must be an object")
-        role, reason = item.get("role"), item.get("reason")
-        if not isinstance(role, str) or not role:
-            raise MalformedDecision(f"field 'approvals_required'[{i}].role must be a non-empty string")
-        if not isinstance(reason, str):
-            raise MalformedDecision(f"field 'approvals_required'[{i}].reason must be a string")
-        approvals.append(ApprovalRequirement.model_construct(role=role, reason=reason))
+    try:
+        deny = items.by_message(items.parse_items(result, "deny"))
+        approvals = _approvals(result)
+        obligations = items.ordered_obligations(items.parse_items(result, "obligations"))
+        warnings = items.by_message(items.parse_items(result, "warnings"))
+        would_deny = items.messages(items.by_message(items.parse_items(result, "would_deny", optional=True)))
+    except items.MalformedItem as exc:
+        raise MalformedDecision(str(exc)) from exc
     if "risk" not in result:
         raise MalformedDecision("field 'risk' is missing")
     risk = result["risk"]
@@ -116,27 +99,58 @@ def parse_decision(result: Any) -> DetailedDecision:
         raise MalformedDecision(f"field 'risk' must be a number, got {type(risk).__name__}")
     if not 0 <= risk <= 1:
         raise MalformedDecision(f"field 'risk' must be within 0..1, got {risk}")
-    obligations = _string_list(result, "obligations")
-    warnings = _string_list(result, "warnings")
-    would_deny = _string_list(result, "would_deny", optional=True)
     if allow and deny:
         raise MalformedDecision("field 'allow' is true while 'deny' lists reasons")
     if not allow and not deny:
-        deny = ["policy denied without giving a reason"]
+        deny = [PolicyItem.model_construct(code="policy.no_reason", message="policy denied without giving a reason",
+                                           params={})]
     # Every field was checked above; model_construct skips a second, slower validation pass.
     decision = Decision.model_construct(
         allow=allow,
-        deny=deny,
+        deny=items.messages(deny),
         approvals_required=approvals,
         risk=float(risk),
-        obligations=obligations,
-        warnings=warnings,
+        obligations=items.messages(obligations),
+        warnings=items.messages(warnings),
+        deny_items=deny,
+        obligation_items=obligations,
+        warning_items=warnings,
     )
     return DetailedDecision(decision, would_deny)
 
 
-def _fail(reason: str) -> DetailedDecision:
-    return DetailedDecision(Decision.fail_closed(reason), [])
+def _approvals(result: dict[str, Any]) -> list[ApprovalRequirement]:
+    """``approvals_required``: one ``{role, items}`` per role, sorted by role; ``reason`` is the
+    items' messages joined (what approvers have always read)."""
+    if "approvals_required" not in result:
+        raise MalformedDecision("field 'approvals_required' is missing")
+    raw_approvals = result["approvals_required"]
+    if not isinstance(raw_approvals, list):
+        raise MalformedDecision("field 'approvals_required' must be a list")
+    by_role: dict[str, list[PolicyItem]] = {}
+    for i, item in enumerate(raw_approvals):
+        if not isinstance(item, dict):
+            raise MalformedDecision(f"field 'approvals_required'[{i}] must be an object")
+        role = item.get("role")
+        if not isinstance(role, str) or not role:
+            raise MalformedDecision(f"field 'approvals_required'[{i}].role must be a non-empty string")
+        try:
+            found = items.parse_items(item, "items")
+        except items.MalformedItem as exc:
+            raise MalformedDecision(f"field 'approvals_required'[{i}]: {exc}") from exc
+        by_role.setdefault(role, []).extend(found)
+    return [approval(role, found) for role, found in sorted(by_role.items())]
+
+
+def approval(role: str, found: list[PolicyItem]) -> ApprovalRequirement:
+    """One role's requirement from its items (sorted, once each); shared with the fleet merge."""
+    ordered = items.by_message(found)
+    reason = "; ".join(dict.fromkeys(items.messages(ordered)))
+    return ApprovalRequirement.model_construct(role=role, reason=reason, items=ordered)
+
+
+def _fail(reason: str, code: str) -> DetailedDecision:
+    return DetailedDecision(Decision.fail_closed(reason, code), [])
 
 
 def _as_doc(input_doc: dict[str, Any] | PolicyInput) -> dict[str, Any]:
@@ -151,14 +165,19 @@ def _checked(
         doc = _as_doc(input_doc)
         check_input(doc)
     except InputError as exc:
-        return None, _fail(f"policy input invalid: {exc}")
+        return None, _fail(f"policy input invalid: {exc}", "policy.input_invalid")
     except Exception as exc:  # e.g. a PolicyInput that cannot serialise: still a deny
-        return None, _fail(f"policy input invalid: {type(exc).__name__}: {exc}")
+        return None, _fail(f"policy input invalid: {type(exc).__name__}: {exc}", "policy.input_invalid")
     return doc, None
 
 
 class _EvalFailure(Exception):
-    """Internal: evaluation did not produce a value (error, undefined, timeout)."""
+    """Internal: evaluation did not produce a value (error, undefined, timeout); ``code`` is the
+    fail-closed deny's code."""
+
+    def __init__(self, message: str, code: str = "policy.error") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class EmbeddedRegoEngine(PolicyEngine):
@@ -243,7 +262,7 @@ class EmbeddedRegoEngine(PolicyEngine):
         except Exception as exc:
             raise _EvalFailure(f"policy error: {clean_error(exc)}") from exc
         if raw == _UNDEFINED:
-            raise _EvalFailure(f"policy undefined: {rule} has no value")
+            raise _EvalFailure(f"policy undefined: {rule} has no value", "policy.undefined")
         return orjson.loads(raw)
 
     def query(self, query: str, input_json: str | None) -> list[Any]:
@@ -267,24 +286,25 @@ class EmbeddedRegoEngine(PolicyEngine):
         try:
             payload = orjson.dumps(doc).decode()
         except (TypeError, orjson.JSONEncodeError) as exc:
-            return _fail(f"policy input is not JSON-serialisable: {exc}")
+            return _fail(f"policy input is not JSON-serialisable: {exc}", "policy.input_invalid")
         try:
             result = self.evaluate(DECISION_RULE, payload)
         except PolicyLoadError as exc:  # a thread's first build failed (cannot happen after init)
-            return _fail(f"policy unavailable: {exc}")
+            return _fail(f"policy unavailable: {exc}", "policy.unavailable")
         except _EvalFailure as exc:
-            return _fail(str(exc))
+            return _fail(str(exc), exc.code)
         except Exception as exc:  # the contract: decide never raises
-            return _fail(f"policy error: {clean_error(exc)}")
+            return _fail(f"policy error: {clean_error(exc)}", "policy.error")
         elapsed_ms = (time.perf_counter() - start) * 1000
         if elapsed_ms > self.timeout_ms:
             return _fail(
-                f"policy timeout: evaluation took {elapsed_ms:.1f} ms (limit {self.timeout_ms:g} ms)"
+                f"policy timeout: evaluation took {elapsed_ms:.1f} ms (limit {self.timeout_ms:g} ms)",
+                "policy.timeout",
             )
         try:
             return parse_decision(result)
         except MalformedDecision as exc:
-            return _fail(f"policy returned a malformed decision: {exc}")
+            return _fail(f"policy returned a malformed decision: {exc}", "policy.malformed")
 
     def decide(self, input_doc: dict[str, Any]) -> Decision:
         return self.decide_detailed(input_doc).decision
@@ -354,12 +374,13 @@ class OpaServerEngine(PolicyEngine):
             # (and a non-JSON input fails here, closed, instead of inside requests).
             doc = orjson.loads(orjson.dumps(doc))
         except (TypeError, orjson.JSONEncodeError) as exc:
-            return _fail(f"policy input is not JSON-serialisable: {exc}")
+            return _fail(f"policy input is not JSON-serialisable: {exc}", "policy.input_invalid")
         try:
             body = self._client.query_rule(input_data=doc, package_path="gateward", rule_name="decision")
         except requests.exceptions.Timeout:
             return _fail(
-                f"policy unavailable: OPA at {self.url} did not answer within {self.timeout_ms:g} ms"
+                f"policy unavailable: OPA at {self.url} did not answer within {self.timeout_ms:g} ms",
+                "policy.unavailable",
             )
         except requests.exceptions.HTTPError as exc:
             resp = exc.response
@@ -371,26 +392,30 @@ class OpaServerEngine(PolicyEngine):
                 except ValueError:
                     detail = resp.text[:200]
             return _fail(
-                f"policy unavailable: OPA at {self.url} answered HTTP {status}: {detail}".rstrip(": ")
+                f"policy unavailable: OPA at {self.url} answered HTTP {status}: {detail}".rstrip(": "),
+                "policy.unavailable",
             )
         except requests.exceptions.RequestException as exc:
-            return _fail(f"policy unavailable: cannot reach OPA at {self.url}: {type(exc).__name__}")
+            return _fail(f"policy unavailable: cannot reach OPA at {self.url}: {type(exc).__name__}",
+                         "policy.unavailable")
         except ValueError:
-            return _fail(f"policy unavailable: OPA at {self.url} answered with malformed JSON")
+            return _fail(f"policy unavailable: OPA at {self.url} answered with malformed JSON", "policy.unavailable")
         except Exception as exc:  # the contract: decide never raises
-            return _fail(f"policy unavailable: {type(exc).__name__}: {exc}")
+            return _fail(f"policy unavailable: {type(exc).__name__}: {exc}", "policy.unavailable")
         elapsed_ms = (time.perf_counter() - start) * 1000
         if elapsed_ms > self.timeout_ms:
-            return _fail(f"policy timeout: OPA took {elapsed_ms:.1f} ms (limit {self.timeout_ms:g} ms)")
+            return _fail(f"policy timeout: OPA took {elapsed_ms:.1f} ms (limit {self.timeout_ms:g} ms)",
+                         "policy.timeout")
         if not isinstance(body, dict) or "result" not in body:
             return _fail(
                 "policy undefined: data.gateward.decision has no value on the OPA server "
-                "(is the gateward bundle loaded?)"
+                "(is the gateward bundle loaded?)",
+                "policy.undefined",
             )
         try:
             return parse_decision(body["result"])
         except MalformedDecision as exc:
-            return _fail(f"policy returned a malformed decision: {exc}")
+            return _fail(f"policy returned a malformed decision: {exc}", "policy.malformed")
 
     def decide(self, input_doc: dict[str, Any]) -> Decision:
         return self.decide_detailed(input_doc).decision

@@ -1,4 +1,4 @@
-"""The policy input document, as pydantic models (DESIGN.md §3, "Policy").
+"""The policy input document, as pydantic models (``policies/README.md``, "The input document").
 
 Why models and not a plain dict: ``core.lifecycle`` builds this document from the store and the
 preview, and every field the Rego rules read must be present and typed, or a deny rule could go

@@ -3,27 +3,25 @@
 Every action is one call into ``campaigns.service``; who may do what is decided there (and in the
 lifecycle underneath), never here. Errors come back in the API's one shape with the service's own
 words. On PostgreSQL new batches are handed to the job queue at once; on SQLite a worker in the
-serving process (``campaigns.worker.EmbeddedWorker``) or ``gateward worker`` picks them up.
+serving process (``gateward.worker.EmbeddedWorker``) or ``gateward worker`` picks them up. The
+service is the runtime's one instance, injected (``api.deps.CampaignsDep``).
 """
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from api.deps import ActorDep, RuntimeDep
+from api.deps import ActorDep, CampaignsDep
 from api.errors import errors_for
 
 router = APIRouter(prefix="/api/campaigns", tags=["campaigns"], responses=errors_for(401))
 
 CampaignId = Annotated[str, Path(min_length=1, max_length=32)]
 ACTION_ERRORS = errors_for(403, 404, 409, 422)
-_services: dict[int, Any] = {}
-_lock = threading.Lock()
 
 
 class ReasonBody(BaseModel):
@@ -32,28 +30,15 @@ class ReasonBody(BaseModel):
     reason: str = Field(default="", max_length=2000)
 
 
-def _svc(rt: Any) -> Any:
-    """One service per runtime; on PostgreSQL it holds a queue connection pool for dispatching."""
-    from campaigns.queue import Queue, is_postgres
-    from campaigns.service import Campaigns
-
-    with _lock:
-        svc = _services.get(id(rt))
-        if svc is None:
-            queue = Queue.for_url(rt.store.url).open_sync() if is_postgres(rt.store.url) else None
-            svc = _services[id(rt)] = Campaigns(rt, queue)
-        return svc
-
-
 @router.get("")
-def list_campaigns(rt: RuntimeDep, _: ActorDep,
+def list_campaigns(svc: CampaignsDep, _: ActorDep,
                    limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
-    items = _svc(rt).list(limit)
+    items = svc.list(limit)
     return {"items": items, "total": len(items)}
 
 
 @router.get("/selection", responses=errors_for(422))
-def campaign_selection(rt: RuntimeDep, _: ActorDep,
+def campaign_selection(svc: CampaignsDep, _: ActorDep,
                        model: Annotated[str | None, Query(max_length=128)] = None,
                        vendor: Annotated[str | None, Query(max_length=128)] = None,
                        firmware: Annotated[str | None, Query(max_length=128)] = None,
@@ -65,37 +50,37 @@ def campaign_selection(rt: RuntimeDep, _: ActorDep,
 
     target = Target(model=model or None, vendor=vendor or None, firmware=firmware or None, region=region or None,
                     tags=[t for t in (tag or []) if t])
-    result: dict[str, Any] = _svc(rt).selection(target)
+    result: dict[str, Any] = svc.selection(target)
     return result
 
 
 @router.post("", status_code=201, responses=ACTION_ERRORS)
-def create_campaign(rt: RuntimeDep, actor: ActorDep, body: dict[str, Any]) -> dict[str, Any]:
+def create_campaign(svc: CampaignsDep, actor: ActorDep, body: dict[str, Any]) -> dict[str, Any]:
     """Body: a campaign definition (``campaigns.spec.CampaignSpec``): name, target, changes |
     operations | firmware, canary_pct, rings, control_pct, gate, promotion, rate."""
-    result: dict[str, Any] = _svc(rt).create(body, actor)
+    result: dict[str, Any] = svc.create(body, actor)
     return result
 
 
 @router.get("/{cid}", responses=errors_for(404))
-def campaign_status(rt: RuntimeDep, _: ActorDep, cid: CampaignId) -> dict[str, Any]:
-    result: dict[str, Any] = _svc(rt).status(cid)
+def campaign_status(svc: CampaignsDep, _: ActorDep, cid: CampaignId) -> dict[str, Any]:
+    result: dict[str, Any] = svc.status(cid)
     return result
 
 
 @router.get("/{cid}/preview", responses=errors_for(404))
-def campaign_preview(rt: RuntimeDep, _: ActorDep, cid: CampaignId) -> dict[str, Any]:
-    result: dict[str, Any] = _svc(rt).preview(cid)
+def campaign_preview(svc: CampaignsDep, _: ActorDep, cid: CampaignId) -> dict[str, Any]:
+    result: dict[str, Any] = svc.preview(cid)
     return result
 
 
 @router.get("/{cid}/timeline", responses=errors_for(404))
-def campaign_timeline(rt: RuntimeDep, _: ActorDep, cid: CampaignId) -> dict[str, Any]:
+def campaign_timeline(svc: CampaignsDep, _: ActorDep, cid: CampaignId) -> dict[str, Any]:
     """Finished batches in order (for progress and failure-rate charts) and the gate's verdicts."""
     from campaigns.schema import CampaignBatchRow
 
-    st = _svc(rt).status(cid)
-    with rt.store.read() as s:
+    st = svc.status(cid)
+    with svc.store.read() as s:
         rows = s.execute(select(CampaignBatchRow.ring, CampaignBatchRow.finished_at, CampaignBatchRow.n_verified,
                                 CampaignBatchRow.n_failed, CampaignBatchRow.duration_s).where(
             CampaignBatchRow.campaign_id == cid, CampaignBatchRow.finished_at.is_not(None))
@@ -106,31 +91,31 @@ def campaign_timeline(rt: RuntimeDep, _: ActorDep, cid: CampaignId) -> dict[str,
 
 
 @router.post("/{cid}/start", responses=ACTION_ERRORS)
-def start_campaign(rt: RuntimeDep, actor: ActorDep, cid: CampaignId) -> dict[str, Any]:
-    result: dict[str, Any] = _svc(rt).start(cid, actor)
+def start_campaign(svc: CampaignsDep, actor: ActorDep, cid: CampaignId) -> dict[str, Any]:
+    result: dict[str, Any] = svc.start(cid, actor)
     return result
 
 
 @router.post("/{cid}/pause", responses=ACTION_ERRORS)
-def pause_campaign(rt: RuntimeDep, actor: ActorDep, cid: CampaignId, body: ReasonBody | None = None
+def pause_campaign(svc: CampaignsDep, actor: ActorDep, cid: CampaignId, body: ReasonBody | None = None
                    ) -> dict[str, Any]:
-    result: dict[str, Any] = _svc(rt).pause(cid, actor, body.reason if body else "")
+    result: dict[str, Any] = svc.pause(cid, actor, body.reason if body else "")
     return result
 
 
 @router.post("/{cid}/resume", responses=ACTION_ERRORS)
-def resume_campaign(rt: RuntimeDep, actor: ActorDep, cid: CampaignId) -> dict[str, Any]:
-    result: dict[str, Any] = _svc(rt).resume(cid, actor)
+def resume_campaign(svc: CampaignsDep, actor: ActorDep, cid: CampaignId) -> dict[str, Any]:
+    result: dict[str, Any] = svc.resume(cid, actor)
     return result
 
 
 @router.post("/{cid}/promote", responses=ACTION_ERRORS)
-def promote_campaign(rt: RuntimeDep, actor: ActorDep, cid: CampaignId) -> dict[str, Any]:
-    result: dict[str, Any] = _svc(rt).promote(cid, actor)
+def promote_campaign(svc: CampaignsDep, actor: ActorDep, cid: CampaignId) -> dict[str, Any]:
+    result: dict[str, Any] = svc.promote(cid, actor)
     return result
 
 
 @router.post("/{cid}/abort", responses=ACTION_ERRORS)
-def abort_campaign(rt: RuntimeDep, actor: ActorDep, cid: CampaignId, body: ReasonBody) -> dict[str, Any]:
-    result: dict[str, Any] = _svc(rt).abort(cid, actor, body.reason)
+def abort_campaign(svc: CampaignsDep, actor: ActorDep, cid: CampaignId, body: ReasonBody) -> dict[str, Any]:
+    result: dict[str, Any] = svc.abort(cid, actor, body.reason)
     return result

@@ -1,7 +1,7 @@
 """Chat threads with the planner: open, list, read, send a message (SSE), resume (SSE).
 
-The API speaks only the protocol in ``brain/contracts.py``. The service is created lazily
-(``brain.service.ChatService(runtime)``) so the app starts, and every other route works, in a
+The API speaks only the protocol in ``brain/contracts.py``. The service is injected
+(``api.deps.ChatDep``: the runtime's own, built on first use) so the app starts, and every other route works, in a
 build where the planner is missing; chat routes then answer 503 saying so.
 
 Who may read a thread: its owner; approvers and senior approvers (they review the proposals
@@ -14,14 +14,13 @@ scrubber (``brain.redact.scrub_text``) once more on the way out.
 from __future__ import annotations
 
 import logging
-import threading
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
-from api.deps import ActorDep, RuntimeDep, has_any_role
+from api.deps import ActorDep, ChatDep, RuntimeDep, has_any_role
 from api.errors import errors_for
 from api.schemas import MessageIn, ThreadHistory, ThreadIn, ThreadList, ThreadOut
 from api.scrub import scrub
@@ -29,6 +28,9 @@ from api.sse import stream_events
 from core.errors import Forbidden, GatewardError, NotFound
 from core.models import Actor
 from core.store import repo
+
+if TYPE_CHECKING:
+    from brain.contracts import ChatService
 
 log = logging.getLogger("gateward.api.chat")
 router = APIRouter(prefix="/api/chat", tags=["chat"], responses=errors_for(401))
@@ -39,28 +41,6 @@ SSE_DOC: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream
                  "description": "server-sent events: one `event: <kind>` frame per ChatEvent "
                                 "(step, tool, proposal, answer, question, escalation, outcome, notice, "
                                 "error), `data` is the event as JSON; the stream ends with `event: end`"}}
-_lock = threading.Lock()
-
-
-class PlannerUnavailable(GatewardError):
-    code = "planner_unavailable"
-    http_status = 503
-
-
-def service(request: Request) -> Any:
-    state = request.app.state
-    if state.chat is not None:
-        return state.chat
-    with _lock:
-        if state.chat is None:
-            try:
-                state.chat = state.chat_factory(state.runtime)
-            except ImportError as exc:
-                raise PlannerUnavailable(f"the planner is not available in this build ({exc}); "
-                                         "every other route works") from exc
-    return state.chat
-
-
 def _scrub_chat_text(text: str) -> str:
     """Chat text on the way out: passphrases masked (imported late: brain may be absent)."""
     from brain.redact import scrub_text
@@ -82,21 +62,21 @@ def _thread_out(t: Any) -> ThreadOut:
                      status=t.status, proposal_id=t.proposal_id, updated_at=t.updated_at.isoformat())
 
 
-def _find(svc: Any, thread_id: str) -> Any:
+def _find(svc: ChatService, thread_id: str) -> Any:
     for t in svc.threads(None):
         if t.thread_id == thread_id:
             return t
     raise NotFound(f"unknown chat thread {thread_id!r}")
 
 
-def _readable(svc: Any, thread_id: str, actor: Actor) -> Any:
+def _readable(svc: ChatService, thread_id: str, actor: Actor) -> Any:
     t = _find(svc, thread_id)
     if t.owner != actor.id and not has_any_role(actor, *READ_ALL_ROLES):
         raise Forbidden(f"thread {thread_id} belongs to {t.owner}")
     return t
 
 
-def _owned(svc: Any, thread_id: str, actor: Actor) -> Any:
+def _owned(svc: ChatService, thread_id: str, actor: Actor) -> Any:
     t = _find(svc, thread_id)
     if t.owner != actor.id:
         raise Forbidden(f"thread {thread_id} belongs to {t.owner}; only its owner may post to it")
@@ -121,9 +101,8 @@ def _on_error(exc: BaseException) -> dict[str, Any]:
 
 @router.post("/threads", status_code=201, response_model=ThreadOut,
              responses=errors_for(403, 404, 422) | {503: {"description": "no planner"}})
-async def start_thread(body: ThreadIn, request: Request, rt: RuntimeDep, actor: ActorDep) -> ThreadOut:
+async def start_thread(body: ThreadIn, rt: RuntimeDep, actor: ActorDep, svc: ChatDep) -> ThreadOut:
     """Open a durable thread, optionally about one device."""
-    svc = service(request)
     if body.device_id:
         def check() -> None:
             with rt.store.read() as s:
@@ -138,11 +117,10 @@ async def start_thread(body: ThreadIn, request: Request, rt: RuntimeDep, actor: 
 
 @router.get("/threads", response_model=ThreadList,
             responses=errors_for(403) | {503: {"description": "no planner"}})
-async def list_threads(request: Request, actor: ActorDep,
+async def list_threads(actor: ActorDep, svc: ChatDep,
                        all_: Annotated[bool, Query(alias="all", description="every user's threads "
                                                    "(approvers, auditors, admins)")] = False) -> ThreadList:
     """Your threads, newest first."""
-    svc = service(request)
     if all_ and not has_any_role(actor, *READ_ALL_ROLES):
         raise Forbidden(f"{actor.id} may list only their own threads")
     threads = await run_in_threadpool(svc.threads, None if all_ else actor)
@@ -151,9 +129,8 @@ async def list_threads(request: Request, actor: ActorDep,
 
 @router.get("/threads/{thread_id}", response_model=ThreadHistory,
             responses=errors_for(403, 404) | {503: {"description": "no planner"}})
-async def thread_history(thread_id: ThreadId, request: Request, actor: ActorDep) -> ThreadHistory:
+async def thread_history(thread_id: ThreadId, actor: ActorDep, svc: ChatDep) -> ThreadHistory:
     """Every event of the thread so far (it survives restarts)."""
-    svc = service(request)
     t = await run_in_threadpool(_readable, svc, thread_id, actor)
     events = await run_in_threadpool(svc.history, thread_id)
     return ThreadHistory(thread=_thread_out(t), events=[_scrub_event(_event_json(e)) for e in events])
@@ -162,9 +139,8 @@ async def thread_history(thread_id: ThreadId, request: Request, actor: ActorDep)
 @router.post("/threads/{thread_id}/messages", response_class=StreamingResponse,
              responses={**SSE_DOC, **errors_for(403, 404, 413, 415, 422),
                         503: {"description": "no planner"}})
-async def send_message(thread_id: ThreadId, body: MessageIn, request: Request, actor: ActorDep) -> StreamingResponse:
+async def send_message(thread_id: ThreadId, body: MessageIn, actor: ActorDep, svc: ChatDep) -> StreamingResponse:
     """Run one planner turn and stream its steps, tool calls and proposal as they happen."""
-    svc = service(request)
     await run_in_threadpool(_owned, svc, thread_id, actor)
     return await stream_events(lambda: svc.send(thread_id, body.text, actor), _scrubbed_event_json, _on_error)
 
@@ -172,9 +148,8 @@ async def send_message(thread_id: ThreadId, body: MessageIn, request: Request, a
 @router.post("/threads/{thread_id}/resume", response_class=StreamingResponse,
              responses={**SSE_DOC, **errors_for(403, 404, 409),
                         503: {"description": "no planner"}})
-async def resume(thread_id: ThreadId, request: Request, actor: ActorDep) -> StreamingResponse:
+async def resume(thread_id: ThreadId, actor: ActorDep, svc: ChatDep) -> StreamingResponse:
     """Continue a thread whose proposal the approvers have decided (approved → apply and
     report; rejected → report)."""
-    svc = service(request)
     await run_in_threadpool(_owned, svc, thread_id, actor)
     return await stream_events(lambda: svc.resume(thread_id), _scrubbed_event_json, _on_error)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from api import device_views as views
-from api.deps import ActorDep, RuntimeDep
+from api.deps import ActorDep, AppRuntime, RuntimeDep
 from api.errors import errors_for
 from api.schemas import DeviceItem, DeviceList, Facets, IPPingIn
 from core.device_overview import OVERVIEW_OBJECTS, read_overview
@@ -30,7 +30,7 @@ PRESENCE_SCAN_LIMIT = 2000
 LIVE_PREFIXES = OVERVIEW_OBJECTS  # each optional: a device without Wi-Fi still shows the rest
 
 
-def _presence(rt: Any, d: Device) -> dict[str, Any]:
+def _presence(rt: AppRuntime, d: Device) -> dict[str, Any]:
     try:
         return dict(rt.router.reader(d).presence(d).model_dump(mode="json"))
     except (ExecutorError, LookupError) as exc:
@@ -59,8 +59,9 @@ def list_devices(rt: RuntimeDep, _: ActorDep,
                  state: Annotated[DeviceState | None, Query(description="online | offline | unreachable "
                                                              "(live presence) | busy | idle (live proposals)")] = None,
                  q: Annotated[str | None, Query(max_length=100, description="id, subscriber or model contains")] = None,
-                 status: Annotated[Literal["active", "retired"] | None,
-                                   Query(description="inventory status (retired devices are kept, never targeted)")]
+                 status: Annotated[Literal["active", "absent", "retired"] | None,
+                                   Query(description="inventory status: active, absent (the ACS no longer lists "
+                                                     "it) or retired (kept, never targeted)")]
                  = None,
                  presence: Annotated[bool, Query(description="include live presence per device")] = False,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -128,13 +129,24 @@ def get_device(device_id: DeviceId, rt: RuntimeDep, _: ActorDep,
         "recent_proposals": [{"id": p.id, "state": str(p.state), "intent": p.intent, "author": p.author,
                               "updated_at": p.updated_at.isoformat()} for p in proposals],
         "parameters": views.masked_params(snapshot),
+        "usp_mismatch": _usp_mismatch(rt, d),
     }
     if live:
         out.update(_live_read(rt, d, list(LIVE_PREFIXES)))
     return out
 
 
-def _live_read(rt: Any, d: Device, prefixes: list[str]) -> dict[str, Any]:
+def _usp_mismatch(rt: AppRuntime, d: Device) -> str | None:
+    """A USP agent's controller endpoint-ID mismatch, as any process stored it (issue 11)."""
+    if str(d.protocol) != "usp":
+        return None
+    from executors.usp.agent_topics import device_mismatch
+
+    mm = device_mismatch(rt.store, d)
+    return mm.message() if mm is not None else None
+
+
+def _live_read(rt: AppRuntime, d: Device, prefixes: list[str]) -> dict[str, Any]:
     """What the device has under ``prefixes`` (DeviceInfo first); objects it lacks are listed in
     ``live_absent`` instead of failing the whole read (issue 11: devices without Wi-Fi)."""
     pres = _presence(rt, d)

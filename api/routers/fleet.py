@@ -11,16 +11,19 @@ counts by group are then for that sample, and the page says so.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
-from api.deps import ActorDep, RuntimeDep
+from api.deps import ActorDep, AppRuntime, CampaignsDep, RuntimeDep
 from api.errors import errors_for
 from core.store import repo
 from core.store.schema import DeviceRow, OnboardingRow
+
+if TYPE_CHECKING:
+    from campaigns.service import Campaigns
 
 router = APIRouter(prefix="/api/fleet", tags=["fleet"], responses=errors_for(401))
 
@@ -69,7 +72,7 @@ def _sample(ids: list[str], limit: int) -> list[str]:
     return [ids[int(i * step)] for i in range(limit)]
 
 
-def _presence(rt: Any, ids: list[str]) -> dict[str, str]:
+def _presence(rt: AppRuntime, ids: list[str]) -> dict[str, str]:
     """device id → online | unreachable | offline (an executor error counts as offline)."""
     out: dict[str, str] = {}
     for start in range(0, len(ids), 500):
@@ -96,7 +99,7 @@ def _groups(rows: list[tuple[str, str, str, str]], presence: dict[str, str], idx
                        offline=seen[k]["offline"]) for k, n in total.most_common()]
 
 
-def _cases(rt: Any) -> dict[str, int]:
+def _cases(rt: AppRuntime) -> dict[str, int]:
     try:
         from brain.remediation.schema import ACTIVE, RemediationCaseRow
     except ImportError:  # a build without remediation
@@ -107,11 +110,9 @@ def _cases(rt: Any) -> dict[str, int]:
     return {str(p): int(n) for p, n in sorted(rows, key=lambda r: -int(r[1]))}
 
 
-def _campaigns(rt: Any) -> list[CampaignProgress]:
+def _campaigns(svc: Campaigns) -> list[CampaignProgress]:
     from campaigns.orchestrator import TERMINAL
-    from campaigns.service import Campaigns
 
-    svc = Campaigns(rt)
     out = []
     for c in svc.list(limit=50):
         if c["state"] in TERMINAL:
@@ -126,7 +127,7 @@ def _campaigns(rt: Any) -> list[CampaignProgress]:
 
 
 @router.get("", response_model=FleetOverview)
-def overview(rt: RuntimeDep, _: ActorDep) -> FleetOverview:
+def overview(rt: RuntimeDep, campaigns: CampaignsDep, _: ActorDep) -> FleetOverview:
     """Counts for the fleet view: presence by region / model / firmware, open cases by problem,
     active campaigns with progress, pending onboarding."""
     with rt.store.read() as s:
@@ -143,4 +144,4 @@ def overview(rt: RuntimeDep, _: ActorDep) -> FleetOverview:
         devices=len(rows), by_status=by_status, presence_checked=len(presence), online=states["online"],
         unreachable=states["unreachable"], offline=states["offline"], by_region=_groups(rows, presence, 1),
         by_model=_groups(rows, presence, 2), by_firmware=_groups(rows, presence, 3), cases_by_problem=_cases(rt),
-        campaigns=_campaigns(rt), pending_onboarding=pending)
+        campaigns=_campaigns(campaigns), pending_onboarding=pending)

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ActorDep, RuntimeDep
+from api.deps import ActorDep, AppRuntime, RuntimeDep
 from api.errors import errors_for
 from core.compat import policy_data
 from core.inventory import MAX_IMPORT_ROWS, DeviceFields, DeviceSpec, Inventory, number_items, parse_csv, require_admin
@@ -50,10 +50,12 @@ class ImportRow(BaseModel):
     device_id: str | None
     ok: bool
     error: str | None
+    unchanged: bool = Field(default=False, description="already registered exactly so (a re-import)")
 
 
 class ImportOut(BaseModel):
     registered: int
+    unchanged: int = 0
     refused: int
     rows: list[ImportRow]
 
@@ -127,7 +129,7 @@ class AcceptIn(BaseModel):
     service: str | None = Field(default=None, max_length=32)
 
 
-def _onboarding(rt: Any) -> Onboarding:
+def _onboarding(rt: AppRuntime) -> Onboarding:
     return Onboarding(rt.store, AllowList.from_policy_data(policy_data(rt.policy)))
 
 

@@ -3,8 +3,12 @@ events, so every open console page learns at once that a proposal, a device or a
 
 Why the audit trail is the source: every state change the lifecycle, the campaign orchestrator
 and the people make is appended there (it is the only writer's own record), it is ordered by
-``seq`` and shared by every replica through the database. So the feed needs no message bus and
-misses nothing: a page that reconnects with ``Last-Event-ID`` gets every change since then.
+``seq`` and shared by every replica through the database, so the feed misses nothing: a page that
+reconnects with ``Last-Event-ID`` gets every change since then. What wakes the feed is the
+process's fleet-wide bus (:mod:`core.events_bus`: PostgreSQL LISTEN/NOTIFY, fed by a trigger on the
+audit trail, so an approval made on another replica arrives at once; on SQLite one watcher per
+process): one database read per change per process, not per open page. A page that falls behind
+gets a ``resync`` frame and is caught up from the trail; it never holds up the others.
 
 What goes out is only *what moved* — sequence number, action, proposal id, device id — never an
 event's data: the page re-reads what it shows through the ordinary (role-checked) endpoints.
@@ -14,41 +18,35 @@ token stops receiving within that time; the client reconnects with ``Last-Event-
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import func, select
 from starlette.responses import StreamingResponse
 
 from api.deps import ActorDep, RuntimeDep
 from api.errors import errors_for
 from api.sse import HEADERS, encode
-from core.store.schema import AuditEventRow
+from core.events_bus import RESYNC, bus_for, read_head, read_since
 from core.users import TokenRejected
 
 router = APIRouter(prefix="/api", tags=["live"], responses=errors_for(401))
 
-POLL_S = 0.5
+POLL_S = 0.5  # how often the loop looks at the client (disconnect, token) while nothing moves
 RECHECK_S = 30.0
 HEARTBEAT_S = 15.0
 BATCH = 500
+QUEUE = 64  # batches a page may fall behind before it is dropped and resynced
 
 
 def _head(rt: Any) -> int:
-    with rt.store.read() as s:
-        return int(s.scalar(select(func.max(AuditEventRow.seq))) or 0)
+    return read_head(rt.store)
 
 
 def _since(rt: Any, after: int) -> list[dict[str, Any]]:
-    with rt.store.read() as s:
-        rows = s.execute(select(AuditEventRow.seq, AuditEventRow.action, AuditEventRow.proposal_id,
-                                AuditEventRow.device_id).where(AuditEventRow.seq > after)
-                         .order_by(AuditEventRow.seq).limit(BATCH)).all()
-    return [{"seq": int(r[0]), "action": r[1], "proposal_id": r[2], "device_id": r[3]} for r in rows]
+    return read_since(rt.store, after, BATCH)
 
 
 def _still_valid(request: Request) -> bool:
@@ -71,30 +69,54 @@ def _change(events: list[dict[str, Any]]) -> bytes:
     }, events[-1]["seq"])
 
 
-async def _frames(request: Request, rt: Any, after: int, max_s: float) -> AsyncIterator[bytes]:
-    start = last_beat = last_check = time.monotonic()
-    yield encode("hello", {"seq": after, "poll_s": POLL_S}, after)
-    while time.monotonic() - start < max_s:
-        if await request.is_disconnected():
-            return
-        now = time.monotonic()
-        if now - last_check >= RECHECK_S:
-            last_check = now
-            if not await run_in_threadpool(_still_valid, request):
-                yield encode("unauthorized", {"detail": "the token is no longer valid"})
-                return
+async def _catch_up(rt: Any, after: int) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every batch of the trail after ``after``, read from the database."""
+    while True:
         events = await run_in_threadpool(_since, rt, after)
         if events:
             after = events[-1]["seq"]
-            last_beat = now
+            yield events
+        if len(events) < BATCH:
+            return
+
+
+async def _frames(request: Request, rt: Any, after: int, max_s: float) -> AsyncIterator[bytes]:
+    start = last_beat = last_check = time.monotonic()
+    sub = bus_for(rt.store).subscribe(QUEUE)  # before the catch-up read: nothing can slip between
+    try:
+        yield encode("hello", {"seq": after, "poll_s": POLL_S}, after)
+        async for events in _catch_up(rt, after):
+            after = events[-1]["seq"]
             yield _change(events)
-            if len(events) == BATCH:
-                continue  # more are waiting: no sleep
-        elif now - last_beat >= HEARTBEAT_S:
-            last_beat = now
-            yield b": keep-alive\n\n"
-        await asyncio.sleep(POLL_S)
-    yield encode("end", {"seq": after, "reason": "max_s reached: reconnect with Last-Event-ID"}, after)
+        while time.monotonic() - start < max_s:
+            if await request.is_disconnected():
+                return
+            now = time.monotonic()
+            if now - last_check >= RECHECK_S:
+                last_check = now
+                if not await run_in_threadpool(_still_valid, request):
+                    yield encode("unauthorized", {"detail": "the token is no longer valid"})
+                    return
+            got = await sub.get(POLL_S)
+            if got == RESYNC:  # this page fell behind: its queue was dropped; the trail has it all
+                yield encode("resync", {"seq": after, "reason": "the feed fell behind; caught up from the trail"},
+                             after)
+                async for events in _catch_up(rt, after):
+                    after = events[-1]["seq"]
+                    yield _change(events)
+                last_beat = time.monotonic()
+            elif isinstance(got, list):
+                fresh = [e for e in got if e["seq"] > after]
+                if fresh:
+                    after = fresh[-1]["seq"]
+                    last_beat = now
+                    yield _change(fresh)
+            elif now - last_beat >= HEARTBEAT_S:
+                last_beat = now
+                yield b": keep-alive\n\n"
+        yield encode("end", {"seq": after, "reason": "max_s reached: reconnect with Last-Event-ID"}, after)
+    finally:
+        sub.close()
 
 
 @router.get("/events", include_in_schema=False)

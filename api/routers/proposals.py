@@ -32,7 +32,8 @@ from api.schemas import (
 from api.scrub import scrub_policy_input
 from core.errors import Invalid, NotFound
 from core.lifecycle import ApplyOutcome
-from core.models import Actor, Change, ProposalDraft, ProposalState
+from core.models import Actor, Change, Proposal, ProposalDraft, ProposalState
+from core.secrets import mask_value
 from core.store import repo
 
 router = APIRouter(prefix="/api/proposals", tags=["proposals"], responses=errors_for(401))
@@ -44,6 +45,9 @@ ACTION_ERRORS = errors_for(403, 404, 409, 413, 415, 422)
 def _detail(rt: Any, pid: str, outcome: ApplyOutcome | None = None) -> ProposalDetail:
     with rt.store.read() as s:
         data = views.detail(s, pid)
+        p = repo.proposal_from_row(repo.get_proposal_row(s, pid))
+    if p.per_target:
+        data["proposal"]["per_device"] = per_device_table(p)
     if outcome is not None:
         data["outcome"] = {"applied": outcome.applied, "rolled_back": outcome.rolled_back,
                            "failed": outcome.failed, "alarms": outcome.alarms, "restored": outcome.restored,
@@ -51,9 +55,18 @@ def _detail(rt: Any, pid: str, outcome: ApplyOutcome | None = None) -> ProposalD
     return ProposalDetail(**data)
 
 
+def per_device_table(p: Proposal) -> list[dict[str, Any]]:
+    """A per-target proposal's values, one row per target with what that device gets (secrets
+    masked): the table an approver reads when devices get different values (a joint channel plan)."""
+    return [{"device_id": t, "changes": [{"path": c.path, "value": mask_value(c.path, c.value), "type": c.type,
+                                          "own": c.target is not None} for c in changes]}
+            for t, changes in p.values_by_device().items()]
+
+
 def _draft(body: ProposalIn) -> ProposalDraft:
     return ProposalDraft(intent=body.intent, targets=body.targets, selector=body.selector,
-                         changes=[Change(path=c.path, value=c.value, type=c.type) for c in body.changes],
+                         changes=[Change(path=c.path, value=c.value, type=c.type, target=c.target)
+                                  for c in body.changes],
                          operations=body.operations, rationale=body.rationale, evidence=body.evidence,
                          emergency=body.emergency, source="api")
 

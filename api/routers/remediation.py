@@ -2,29 +2,28 @@
 compatibility matrix with its evidence.
 
 Every action is one call into ``brain.remediation`` (or ``core.compat``); who may do what is
-decided there and in the lifecycle underneath, never here. Running the detectors or working the
+decided there and in the lifecycle underneath, never here. The service is the runtime's one
+instance, injected (``api.deps.RemediationDep``). Running the detectors or working the
 queue from the API is for automation and admins (the workers do it continuously).
 """
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import ActorDep, RuntimeDep
+from api.deps import ActorDep, RemediationDep, RuntimeDep
 from api.errors import errors_for
 from core.errors import Forbidden
+from core.models import Actor
 
 router = APIRouter(prefix="/api/remediation", tags=["remediation"], responses=errors_for(401))
 compat_router = APIRouter(prefix="/api/compat", tags=["remediation"], responses=errors_for(401))
 
 CaseId = Annotated[str, Path(min_length=1, max_length=32)]
 ACTION_ERRORS = errors_for(403, 404, 409, 422)
-_services: dict[int, Any] = {}
-_lock = threading.Lock()
 
 
 class ReasonBody(BaseModel):
@@ -53,109 +52,99 @@ class ZtpBody(BaseModel):
     trigger: str = Field(default="manual", max_length=32)
 
 
-def _svc(rt: Any) -> Any:
-    from brain.remediation.service import Remediation
-
-    with _lock:
-        svc = _services.get(id(rt))
-        if svc is None:
-            svc = _services[id(rt)] = Remediation(rt)
-        return svc
-
-
-def _operator(actor: Any) -> None:
+def _operator(actor: Actor) -> None:
     if not ({"admin", "automation"} & set(actor.roles)):
         raise Forbidden(f"{actor.id} may not run remediation jobs (admins and automation; workers run them anyway)")
 
 
 @router.get("/status")
-def remediation_status(rt: RuntimeDep, _: ActorDep) -> dict[str, Any]:
+def remediation_status(svc: RemediationDep, _: ActorDep) -> dict[str, Any]:
     """Case counts, queue depth, each problem's ramp and breaker, the global token level."""
-    out: dict[str, Any] = _svc(rt).status()
+    out: dict[str, Any] = svc.status()
     return out
 
 
 @router.get("/cases")
-def list_cases(rt: RuntimeDep, _: ActorDep,
+def list_cases(svc: RemediationDep, _: ActorDep,
                status: Annotated[str | None, Query(max_length=200, description="comma-separated, e.g. open,escalated")]
                = None,
                problem: Annotated[str | None, Query(max_length=64)] = None,
                device_id: Annotated[str | None, Query(max_length=160)] = None,
                limit: Annotated[int, Query(ge=1, le=500)] = 50,
                offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> dict[str, Any]:
-    items, total = _svc(rt).list(status=status, problem=problem, device_id=device_id, limit=limit, offset=offset)
+    items, total = svc.list(status=status, problem=problem, device_id=device_id, limit=limit, offset=offset)
     return {"items": items, "total": total}
 
 
 @router.get("/cases/{case_id}", responses=errors_for(404))
-def get_case(rt: RuntimeDep, _: ActorDep, case_id: CaseId) -> dict[str, Any]:
-    out: dict[str, Any] = _svc(rt).get(case_id)
+def get_case(svc: RemediationDep, _: ActorDep, case_id: CaseId) -> dict[str, Any]:
+    out: dict[str, Any] = svc.get(case_id)
     return out
 
 
 @router.post("/cases/{case_id}/close", responses=ACTION_ERRORS)
-def close_case(rt: RuntimeDep, actor: ActorDep, case_id: CaseId, body: ReasonBody) -> dict[str, Any]:
-    out: dict[str, Any] = _svc(rt).close_case(case_id, actor, body.reason)
+def close_case(svc: RemediationDep, actor: ActorDep, case_id: CaseId, body: ReasonBody) -> dict[str, Any]:
+    out: dict[str, Any] = svc.close_case(case_id, actor, body.reason)
     return out
 
 
 @router.post("/cases/{case_id}/adopt", responses=ACTION_ERRORS)
-def adopt_case(rt: RuntimeDep, actor: ActorDep, case_id: CaseId) -> dict[str, Any]:
+def adopt_case(svc: RemediationDep, actor: ActorDep, case_id: CaseId) -> dict[str, Any]:
     """Take over an escalated case: the planner drafts the fix with the caller as its author."""
-    out: dict[str, Any] = _svc(rt).adopt(case_id, actor)
+    out: dict[str, Any] = svc.adopt(case_id, actor)
     return out
 
 
 @router.post("/detect", responses=ACTION_ERRORS)
-def run_detect(rt: RuntimeDep, actor: ActorDep, body: DetectBody | None = None) -> dict[str, Any]:
+def run_detect(svc: RemediationDep, actor: ActorDep, body: DetectBody | None = None) -> dict[str, Any]:
     _operator(actor)
     b = body or DetectBody()
-    out: dict[str, Any] = _svc(rt).detect(problems=b.problems, dry_run=b.dry_run)
+    out: dict[str, Any] = svc.detect(problems=b.problems, dry_run=b.dry_run)
     return out
 
 
 @router.post("/run", responses=ACTION_ERRORS)
-def run_queue(rt: RuntimeDep, actor: ActorDep, body: RunBody | None = None) -> dict[str, Any]:
+def run_queue(svc: RemediationDep, actor: ActorDep, body: RunBody | None = None) -> dict[str, Any]:
     """Work the queue in the serving process until nothing is ready (or the timeout)."""
     _operator(actor)
-    out: dict[str, Any] = _svc(rt).drain(timeout_s=(body or RunBody()).timeout_s).as_dict()
+    out: dict[str, Any] = svc.drain(timeout_s=(body or RunBody()).timeout_s).as_dict()
     return out
 
 
 @router.post("/ztp", status_code=201, responses=ACTION_ERRORS)
-def open_ztp(rt: RuntimeDep, actor: ActorDep, body: ZtpBody) -> dict[str, Any]:
+def open_ztp(svc: RemediationDep, actor: ActorDep, body: ZtpBody) -> dict[str, Any]:
     _operator(actor)
-    out: dict[str, Any] = _svc(rt).trigger_ztp(body.device_id, body.trigger, source=f"api:{actor.id}").as_dict()
+    out: dict[str, Any] = svc.trigger_ztp(body.device_id, body.trigger, source=f"api:{actor.id}").as_dict()
     return out
 
 
 @router.post("/problems/{problem}/halt", responses=ACTION_ERRORS)
-def halt_problem(rt: RuntimeDep, actor: ActorDep, body: ReasonBody,
+def halt_problem(svc: RemediationDep, actor: ActorDep, body: ReasonBody,
                  problem: Annotated[str, Path(min_length=1, max_length=64)]) -> dict[str, Any]:
-    out: dict[str, Any] = _svc(rt).set_problem(problem, "halted", actor, body.reason)
+    out: dict[str, Any] = svc.set_problem(problem, "halted", actor, body.reason)
     return out
 
 
 @router.post("/problems/{problem}/resume", responses=ACTION_ERRORS)
-def resume_problem(rt: RuntimeDep, actor: ActorDep,
+def resume_problem(svc: RemediationDep, actor: ActorDep,
                    problem: Annotated[str, Path(min_length=1, max_length=64)]) -> dict[str, Any]:
-    out: dict[str, Any] = _svc(rt).set_problem(problem, "running", actor, "resumed")
+    out: dict[str, Any] = svc.set_problem(problem, "running", actor, "resumed")
     return out
 
 
 @router.get("/profiles")
-def list_profiles(rt: RuntimeDep, _: ActorDep) -> dict[str, Any]:
-    ps = _svc(rt).profiles
+def list_profiles(svc: RemediationDep, _: ActorDep) -> dict[str, Any]:
+    ps = svc.profiles
     return {"items": [p.model_dump() for p in ps.profiles], "total": len(ps.profiles)}
 
 
 @router.get("/profiles/check")
-def check_profiles(rt: RuntimeDep, _: ActorDep) -> dict[str, Any]:
+def check_profiles(svc: RemediationDep, _: ActorDep) -> dict[str, Any]:
     """Conflicting profile pairs, and the fleet's devices they hold back from provisioning."""
     from brain.remediation.profiles import fleet_conflicts
 
-    ps = _svc(rt).profiles
-    with rt.store.read() as s:
+    ps = svc.profiles
+    with svc.store.read() as s:
         fleet = fleet_conflicts(ps, s)
     pairs = [{"a": a.id, "a_version": a.version, "b": b.id, "b_version": b.version, "path": c.path,
               "values": c.values, "text": c.describe()} for a, b, c in ps.potential_conflicts()]
@@ -163,9 +152,9 @@ def check_profiles(rt: RuntimeDep, _: ActorDep) -> dict[str, Any]:
 
 
 @router.get("/profiles/{profile_id}", responses=errors_for(404))
-def get_profile(rt: RuntimeDep, _: ActorDep,
+def get_profile(svc: RemediationDep, _: ActorDep,
                 profile_id: Annotated[str, Path(min_length=1, max_length=64)]) -> dict[str, Any]:
-    out: dict[str, Any] = _svc(rt).profiles.get(profile_id).model_dump()
+    out: dict[str, Any] = svc.profiles.get(profile_id).model_dump()
     return out
 
 

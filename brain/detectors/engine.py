@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from brain.detectors.rules import Rule, RuleSet
 from core.models import Scalar, utcnow
 from core.store.schema import DeviceEventRow, DeviceRow, ParameterSnapshotRow, TelemetryRow
+from core.values import parse_bool
 
 # expected(device row, path) -> the baseline profile's value for that device, or None
 Expected = Callable[[Any, str], Scalar | None]
@@ -153,7 +154,7 @@ def _param_drift(s: Session, r: Rule, ids: Sequence[str] | None, expected: Expec
 def _same(got: Any, want: Any) -> bool:
     g = str(got).strip().strip('"').lower()
     if isinstance(want, bool):
-        return g in (("true", "1") if want else ("false", "0"))
+        return parse_bool(g) is want
     try:
         return float(g) == float(want)
     except (TypeError, ValueError):

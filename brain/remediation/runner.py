@@ -37,7 +37,13 @@ if TYPE_CHECKING:
 S = ProposalState
 CLASS_PLAN_TTL_S = 60.0
 WINDOW_RECHECK_S = 900.0
-WINDOW_DENY = "change: outside the change window"
+WINDOW_CLOSED = "window.closed"  # policy's deny code (policies/README.md), never its message
+
+
+def window_only(result: dict[str, Any]) -> bool:
+    """A stored decision (``Decision.model_dump``) whose every deny is ``window.closed``."""
+    codes = [item.get("code") if isinstance(item, dict) else None for item in result.get("deny_items") or []]
+    return bool(codes) and all(code == WINDOW_CLOSED for code in codes)
 
 
 FAILED_STATES = {S.DENIED, S.INVALID, S.REJECTED, S.CANCELLED, S.FAILED, S.ROLLED_BACK}
@@ -183,11 +189,11 @@ class Runner:
         self._settle(cases, [p], rep)
 
     def _window_only(self, pid: str) -> bool:
-        """Was the proposal denied for the change window and nothing else?"""
+        """Was the proposal denied for the change window and nothing else? Read from the deny
+        codes: a decision without them (stored before codes existed) is not window-only."""
         with self.svc.store.read() as s:
             rec = repo.latest_decision(s, pid)
-        deny = list((rec.result or {}).get("deny", [])) if rec is not None else []
-        return bool(deny) and all(str(x).startswith(WINDOW_DENY) for x in deny)
+        return window_only((rec.result or {}) if rec is not None else {})
 
     def _drop(self, cases: list[RemediationCaseRow], pid: str) -> None:
         """Forget a proposal that will not be followed (kept in the case's evidence)."""

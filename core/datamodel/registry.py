@@ -1,6 +1,6 @@
 """The TR-181 / TR-098 data-model registry: what a parameter is, and whether a value fits it.
 
-This is the first gate of the write path (DESIGN.md §2, invariant 1): a change reaches a
+This is the first gate of the write path (``docs/safety.md``, invariant 1): a change reaches a
 device only if its path exists in the device's data model, is writable, and its value has the
 right type, range, length, pattern and enumeration.  The facts come from the Broadband Forum
 XML, compiled by :mod:`core.datamodel.generate` into small committed tables under ``data/``,
@@ -89,14 +89,11 @@ _ARTICLE = {
     "unsignedLong": "an unsignedLong", "long": "a long", "decimal": "a decimal",
     "dateTime": "a dateTime", "base64": "valid base64", "hexBinary": "valid hexBinary",
 }
-_INT_RE = re.compile(r"[+-]?[0-9]+")
 _DECIMAL_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 _DATETIME_RE = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|[+-][0-9]{2}:[0-9]{2})?"
 )
 _HEX_RE = re.compile(r"(?:[0-9A-Fa-f]{2})*")
-_TRUE = frozenset({"true", "1"})
-_FALSE = frozenset({"false", "0"})
 # TR-106 lets vendors extend an enumeration with values named X_<VENDOR>_<name>.
 _VENDOR_ENUM_RE = re.compile(r"X_[0-9A-Za-z][0-9A-Za-z-]*_\S+")
 _ENUM_SHOWN = 12
@@ -387,21 +384,10 @@ def _int_check(type_name: str, ranges: list[tuple[Number, Number, Number | None]
     text = _fmt_ranges(ranges)
 
     def check(path: str, value: Any, for_write: bool, secret: bool) -> Typed:
-        tv = type(value)
-        if tv is int:
-            n = value
-        elif tv is str:
-            if not _INT_RE.fullmatch(value):
-                raise _type_error(path, value, type_name, secret)
-            n = int(value)
-        elif tv is bool or not isinstance(value, (int, float)):
-            raise _type_error(path, value, type_name, secret)
-        elif isinstance(value, float):
-            if not value.is_integer():
-                raise _type_error(path, value, type_name, secret)
-            n = int(value)
-        else:
-            n = int(value)
+        try:
+            n = tr106.as_int(value)
+        except tr106.LexicalError:
+            raise _type_error(path, value, type_name, secret) from None
         if single is not None:
             if lo <= n <= hi:
                 return n
@@ -413,17 +399,10 @@ def _int_check(type_name: str, ranges: list[tuple[Number, Number, Number | None]
 
 
 def _bool_check(path: str, value: Any, for_write: bool, secret: bool) -> Typed:
-    if value is True or value is False:
-        return value
-    if isinstance(value, str):
-        low = value.lower()
-        if low in _TRUE:
-            return True
-        if low in _FALSE:
-            return False
-    elif type(value) is int and value in (0, 1):
-        return bool(value)
-    raise _type_error(path, value, "boolean", secret)
+    b = tr106.parse_bool(value)
+    if b is None:
+        raise _type_error(path, value, "boolean", secret)
+    return b
 
 
 def _decimal_check(ranges: list[tuple[Number, Number, Number | None]],
@@ -465,22 +444,25 @@ def _binary_check(type_name: str, sizes: tuple[tuple[int | None, int | None], ..
                   ) -> Callable[[str, Any, bool, bool], Typed]:
     size_text = _fmt_sizes(sizes) if sizes else ""
 
-    def check(path: str, value: Any, for_write: bool, secret: bool) -> Typed:
-        if isinstance(value, (bytes, bytearray)):
-            raw = bytes(value)
+    def check(path: str, given: Any, for_write: bool, secret: bool) -> Typed:
+        value: str
+        if isinstance(given, (bytes, bytearray)):
+            raw = bytes(given)
             value = raw.hex() if type_name == "hexBinary" else binascii.b2a_base64(raw, newline=False).decode()
             n = len(raw)
-        elif not isinstance(value, str):
-            raise _type_error(path, value, type_name, secret)
-        elif type_name == "hexBinary":
-            if not _HEX_RE.fullmatch(value):
-                raise _type_error(path, value, type_name, secret)
-            n = len(value) // 2
+        elif not isinstance(given, str):
+            raise _type_error(path, given, type_name, secret)
         else:
-            try:
-                n = len(binascii.a2b_base64(value, strict_mode=True))
-            except (binascii.Error, ValueError):
-                raise _type_error(path, value, type_name, secret) from None
+            value = given
+            if type_name == "hexBinary":
+                if not _HEX_RE.fullmatch(value):
+                    raise _type_error(path, value, type_name, secret)
+                n = len(value) // 2
+            else:
+                try:
+                    n = len(binascii.a2b_base64(value, strict_mode=True))
+                except (binascii.Error, ValueError):
+                    raise _type_error(path, value, type_name, secret) from None
         if sizes and not _size_ok(n, sizes):
             raise DataModelError(path, "length", f"length {n} bytes is outside {size_text}")
         return value
@@ -514,11 +496,14 @@ def _string_check(spec: ParamSpec, allowed_enum: tuple[str, ...], allowed_ro: fr
     if write_min is not None and sizes:
         write_min = (write_min[0], f"{write_min[1]} ({write_min[0]}..{sizes[0][1]} bytes)")
 
-    def check(path: str, value: Any, for_write: bool, secret: bool) -> Typed:
-        if type(value) is not str:
-            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-                raise _type_error(path, value, "string", secret)
-            value = _wire(value) if not isinstance(value, str) else str(value)
+    def check(path: str, given: Any, for_write: bool, secret: bool) -> Typed:
+        value: str
+        if type(given) is str:
+            value = given
+        else:
+            if isinstance(given, bool) or not isinstance(given, (str, int, float)):
+                raise _type_error(path, given, "string", secret)
+            value = _wire(given) if not isinstance(given, str) else str(given)
         if for_write:
             problem = tr106.control_problem(value, display=display, secret=secret)
             if problem is not None:

@@ -6,11 +6,11 @@ store the same way without importing the lifecycle (which holds the write path).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from core.errors import Invalid, NotFound
@@ -299,14 +299,15 @@ def proposal_to_row(p: Proposal) -> ProposalRow:
     )
 
 
-_STMT: dict[str, Any] = {}
+_STMT: dict[str, Any] = {}  # heterogeneous statements; `_stmt` restores each one's type for its caller
+_S = TypeVar("_S")
 
 
-def _stmt(name: str, build: Any) -> Any:
+def _stmt(name: str, build: Callable[[], _S]) -> _S:
     """A read statement built once with bound parameters. Building (and cache-keying) a ``select``
     per call cost about as much as running it on the hot paths: the lifecycle reads its proposal
     row ten times per submit, the API reads its latest decision twice per answer (issue 15)."""
-    stmt = _STMT.get(name)
+    stmt: _S | None = _STMT.get(name)
     if stmt is None:
         stmt = _STMT[name] = build()
     return stmt
@@ -392,7 +393,7 @@ def decision_from_row(row: PolicyDecisionRow) -> DecisionRecord:
     )
 
 
-def _latest_decision_stmt(include_dry_run: bool) -> Any:
+def _latest_decision_stmt(include_dry_run: bool) -> Select[PolicyDecisionRow]:
     stmt = select(PolicyDecisionRow).where(PolicyDecisionRow.proposal_id == bindparam("pid"))
     if not include_dry_run:
         stmt = stmt.where(PolicyDecisionRow.dry_run.is_(False))

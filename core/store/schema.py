@@ -90,8 +90,11 @@ class DeviceRow(Base):
     acs_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     absent_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    # ``ix_devices_serial`` (migration 0016): the onboarding wave asks ``serial IN (...)`` without
+    # the OUI (an ``os::`` endpoint may name it in another case); ``oui, serial`` cannot answer that.
     __table_args__ = (Index("ix_devices_model_firmware", "model", "firmware"),
-                      Index("ix_devices_oui_serial", "oui", "serial"))
+                      Index("ix_devices_oui_serial", "oui", "serial"),
+                      Index("ix_devices_serial", "serial"))
 
 
 class InventorySyncRow(Base):
@@ -448,3 +451,22 @@ class UspAgentTopicRow(Base):
     mqtt_version: Mapped[int] = mapped_column(Integer, default=5)
     source: Mapped[str] = mapped_column(String(32))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class UspAgentMismatchRow(Base):
+    """A USP agent that is connected but does not answer this controller (issue 11, migration 0016):
+    the controller endpoint ID the agent is configured for (``agent_controller_id``, when its
+    records named it; NULL when it was only silent) and ours (``controller_id``).
+
+    Stored because the process that saw the silence (a CLI ``gateward usp get``, the controller)
+    is rarely the one an operator asks next; ``gateward usp topics``, ``gateward device ID`` and the
+    API device view read it here. Deleted when the agent is heard addressing this controller again
+    (``executors.usp.agent_topics``)."""
+
+    __tablename__ = "usp_agent_mismatches"
+
+    endpoint_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    agent_controller_id: Mapped[str | None] = mapped_column(String(128))
+    controller_id: Mapped[str] = mapped_column(String(128))
+    detail: Mapped[str] = mapped_column(String(256), default="")
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -45,7 +45,8 @@ What it does that a thin REST wrapper would not, and why:
   (GenieACS's ``cwmp_session`` lock; the CPE's Inform is answered 400 "CPE already in
   session"). Online is the last inform (``_lastInform`` within ``online_factor`` × the
   device's PeriodicInformInterval); reachable is the outcome of the last real task's
-  connection request (its 202 reason phrase), remembered per device for ``cr_memory_s``.
+  connection request (its 202 reason phrase), remembered per device for ``cr_memory_s``. A task
+  of ours that ran in a session moments ago already proves both: presence then asks nothing.
 * **Reboot and factory reset wait for the device.** GenieACS answers 200 at the end of the
   session that delivered the RPC, while the CPE is still going down; the command completes when
   ``_lastBoot`` moves past the task's timestamp (the ``1 BOOT`` Inform), or fails with
@@ -145,6 +146,15 @@ _VALUE_RULES = {
 
 class NbiRefused(ExecutorError):
     """The NBI (or the proxy in front of it) refused our credentials: a configuration problem."""
+
+
+class NbiUnreachable(ExecutorError):
+    """A task could not be posted: the NBI refused the connection (down, or the wrong address). The
+    request never left this host, so nothing was queued or sent — unlike a :class:`Timeout`, which
+    means "may have landed" — and the lifecycle defers the apply instead of rolling back."""
+
+    retryable = True
+    nothing_sent = True
 
 
 @dataclass
@@ -259,6 +269,10 @@ class GenieAcsExecutor(Executor):
         self._touched: dict[str, float] = {}  # gid -> adapter time when a task of ours last ended
         self._posted: dict[str, float] = {}  # gid -> adapter time when a task of ours was last posted
         self._ran: dict[str, bool] = {}  # gid -> whether that task ran in a session (its _lastInform)
+        # gid -> (adapter wall clock when a task of ours that then ran in a session was posted, its name):
+        # the device informed after that moment and answered; presence needs no NBI query for a while
+        self._alive: dict[str, tuple[float, str]] = {}
+        self._interval: dict[str, int] = {}  # gid -> PeriodicInformInterval seen by the last presence query
 
     def with_timeout(self, timeout_s: float) -> GenieAcsExecutor:
         """The same NBI (shared client) with a different wait for the CPE's session."""
@@ -352,13 +366,22 @@ class GenieAcsExecutor(Executor):
                 session_budget_s=self.session_budget_s,
             )
         except NoSuchDevice:
-            raise UnknownDevice(device.id, f"GenieACS has no device {gid!r} (it has never informed this ACS)") from None
+            # GenieACS looks the device up before it queues anything: the task was not stored
+            gone = UnknownDevice(
+                device.id,
+                f"GenieACS has no device {gid!r} (deleted from the ACS, or it never informed it); the {what} task "
+                "was not queued: nothing was sent",
+            )
+            gone.nothing_sent = True
+            raise gone from None
         except NbiAuthError as exc:
             raise NbiRefused(device.id, exc.message) from None
         except NbiRejected as exc:
             raise Fault(device.id, f"GenieACS rejected the {what} task: {exc.message}", code=9003) from None
         except NbiUnavailable as exc:
-            note = self._withdraw_unique(gid, task) if exc.maybe_applied else ""
+            if not exc.maybe_applied:  # the connection was never made: the request did not leave this host
+                raise NbiUnreachable(device.id, f"{exc.message}; the {what} task was not sent") from None
+            note = self._withdraw_unique(gid, task)
             raise Timeout(device.id, f"{exc.message}{note}") from None
         except T.InvalidTask as exc:  # our own bug: never send it
             raise Fault(device.id, f"refused to send a malformed {what} task: {exc}", code=9003) from None
@@ -366,6 +389,8 @@ class GenieAcsExecutor(Executor):
             self._touched[gid] = time.time()
         kind = out.kind
         self._ran[gid] = kind in ("done", "faulted")
+        if self._ran[gid]:
+            self._alive[gid] = (self._posted[gid], what)
         if kind == "connection_failed":
             self._reach[gid] = _Reach(False, out.reason, time.monotonic(), time.time())
         elif kind in ("done", "faulted"):
@@ -380,6 +405,11 @@ class GenieAcsExecutor(Executor):
             expiry = float(task.get("expiry", self.task_expiry_s))
             return self._await_inform(device, gid, out, names or {}, what, min(self.inform_wait_s, expiry))
         withdrawn = self._withdraw(gid, out.task_id)
+        if withdrawn.endswith("was withdrawn") and self._session_since(gid, out.task):
+            # GenieACS deletes under the session lock, waiting for a session to end first, and answers
+            # 200 even when that session ran the task: a session since the task was queued means it may have
+            withdrawn = withdrawn.replace("was withdrawn", "was deleted, but a session of the device began after it "
+                                          "was queued: it may have run (read back to know)")
         if kind == "connection_failed":
             if out.reason == REASON_OFFLINE:
                 err = DeviceOffline(device.id, f"device is offline (GenieACS: {out.reason!r}); {withdrawn}")
@@ -500,6 +530,17 @@ class GenieAcsExecutor(Executor):
             if started is not None and posted - 0.25 <= started <= last:
                 until = next_boundary(started, gid)
         time.sleep(max(0.0, until - time.time() + 0.005))
+
+    def _session_since(self, gid: str, task: Mapping[str, Any]) -> bool:
+        """Whether a session of the device began after ``task`` was queued (``_lastInform`` later than
+        its ``timestamp``, both GenieACS's clock). Unknown counts as yes: only proof makes "never ran"."""
+        mark = parse_time(task.get("timestamp"))
+        try:
+            raw = self.client.device(gid, ["_lastInform"])
+            last = DeviceDoc.parse(raw).last_inform if raw is not None else None
+        except (NbiError, ValueError):
+            return True
+        return mark is None or (last is not None and last > mark)
 
     def _session_start(self, gid: str) -> float | None:
         """The device's ``_lastInform`` (the start of its last session), or ``None`` if unknown."""
@@ -665,6 +706,8 @@ class GenieAcsExecutor(Executor):
         return self._read(device, paths, None)
 
     def _read(self, device: Device, paths: Sequence[str], backup: _BackupAsk | None) -> dict[str, ParamValue]:
+        if not paths:  # e.g. the backup of a reboot-only proposal: nothing to ask (an empty GPV is malformed)
+            return {}
         gid = self._gid(device)
         for p in paths:
             try:
@@ -765,12 +808,18 @@ class GenieAcsExecutor(Executor):
     # ------------------------------------------------------------------ presence & discovery
     def presence(self, device: Device) -> Presence:
         """From GenieACS's records only: never a connection request (it would start a session of
-        its own that collides with the next task's)."""
+        its own that collides with the next task's). When a task of ours ran in a session of the
+        device moments ago, that outcome already says online and reachable (:meth:`_presence_known`)
+        and GenieACS is not asked again."""
         gid = self._gid(device)
+        known = self._presence_known(device, gid)
+        if known is not None:
+            return known
         interval_paths = [f"{root}ManagementServer.PeriodicInformInterval" for root in ("Device.", _IGD)]
         doc = self._doc(device, gid, ["_lastInform", *interval_paths])
         interval = next((doc.value(p) for p in interval_paths if isinstance(doc.value(p), int)), DEFAULT_INTERVAL_S)
         assert isinstance(interval, int)
+        self._interval[gid] = interval
         now = datetime.fromtimestamp(self.clock(), UTC)
         last = doc.last_inform
         age = (now - last).total_seconds() if last is not None else None
@@ -808,6 +857,28 @@ class GenieAcsExecutor(Executor):
         return Presence(
             device_id=device.id, online=True, reachable=True, last_seen=last,
             detail=f"online and reachable as far as GenieACS knows (last inform {_ago(age)}, every {interval}s; {how})",
+        )
+
+    def _presence_known(self, device: Device, gid: str) -> Presence | None:
+        """Presence from our own last task, without an NBI query (issue 12: one device query less
+        per lifecycle step), only when it proves what the query would: the task ran in a session of
+        the device (so the device informed after we posted it, and its connection request was
+        answered) at most ``reuse_read_s`` ago and within ``online_factor`` × the inform interval
+        the last query saw; no connection request failed since; no reboot, reset or download since
+        (those take the device down, and they forget this). Anything else: ``None``, ask GenieACS.
+        A device that dropped since is then caught by the next task's connection request, exactly
+        as between a query and that task (``DeviceOffline``, the task withdrawn unrun)."""
+        seen, interval, reach = self._alive.get(gid), self._interval.get(gid), self._reach.get(gid)
+        if seen is None or interval is None or reach is None or not reach.ok:
+            return None
+        since, what = seen
+        age = self.clock() - since
+        if not 0 <= age <= min(self.reuse_read_s, self.online_factor * max(interval, 1)):
+            return None
+        return Presence(
+            device_id=device.id, online=True, reachable=True, last_seen=datetime.fromtimestamp(since, UTC),
+            detail=f"online and reachable: our {what} task ran in a session of the device {age:.1f}s ago "
+            f"(inform every {interval}s; GenieACS not asked again)",
         )
 
     def discover(self, device: Device) -> Discovery:
@@ -883,7 +954,10 @@ class GenieAcsExecutor(Executor):
         return plan
 
     def _plan_tr098(self, device: Device, gid: str, changes: Sequence[Change], plan: _Plan, reuse: bool) -> _Plan:
-        cached = self._doc(device, gid)
+        # the objects the TR-181 view is built from (as reads use), not the whole tree: on a real
+        # GenieACS a whole TR-098 document is a slow query, and the plan asked for it twice
+        proj = [*TR098_SUBTREES, "_tags"]
+        cached = self._doc(device, gid, proj)
         params, imap, view = self._tr098_state(device, cached)
         targets: set[str] = set()
         for c in changes:
@@ -894,9 +968,9 @@ class GenieAcsExecutor(Executor):
             except Untranslatable:
                 continue
         wanted = sorted(targets)
-        reused = self._reused_doc(gid, wanted, None) if reuse and wanted else None
+        reused = self._reused_doc(gid, wanted, proj) if reuse and wanted else None
         plan.reused = reused is not None
-        plan.doc = doc = reused or (self._fresh_doc(device, gid, wanted, None) if wanted else cached)
+        plan.doc = doc = reused or (self._fresh_doc(device, gid, wanted, proj) if wanted else cached)
         params, imap, view = self._tr098_state(device, doc)
         work = dict(params)
         registry = get_registry(Root.IGD)
@@ -1020,6 +1094,7 @@ class GenieAcsExecutor(Executor):
         self._fresh.pop(gid, None)
         task = T.simple(task_name, expiry_s=self.task_expiry_s, unique_key=f"gateward-{command.replace('_', '-')}")
         out = self._run(device, gid, task)
+        self._alive.pop(gid, None)  # the device goes down after this session: presence asks GenieACS again
         booted = self._await_boot(device, gid, out, args)
         return OperateResult(
             device_id=device.id, command=command, status="done",
@@ -1069,6 +1144,7 @@ class GenieAcsExecutor(Executor):
         out = self._run(
             device, gid, T.download(file_type, name, expiry_s=self.task_expiry_s, unique_key="gateward-download")
         )
+        self._alive.pop(gid, None)  # the device reboots into the image: presence asks GenieACS again
         self._await_boot(device, gid, out, args)  # the image is installed when the CPE boots it
         sw = "Device.DeviceInfo.SoftwareVersion"  # TR-098 devices answer through the translated view
         firmware = self.read(device, [sw]).get(sw)
@@ -1171,4 +1247,4 @@ def _ago(age: float | None) -> str:
     return f"{age / 3600:.1f} h ago"
 
 
-__all__ = ["KEY_TAG", "SPV_LIMIT", "GenieAcsExecutor", "NbiRefused"]
+__all__ = ["KEY_TAG", "SPV_LIMIT", "GenieAcsExecutor", "NbiRefused", "NbiUnreachable"]

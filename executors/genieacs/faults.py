@@ -72,7 +72,9 @@ def fault_from_genieacs(device_id: str, doc: Mapping[str, Any] | None, native_to
         if len(codes) == 1 and code in (9003, next(iter(codes))):
             code = next(iter(codes))
     cls = _CLASS.get(code, Fault)
-    return cls(device_id, f"the CPE refused the request (cwmp.{code} {message})", code=code, per_parameter=per)
+    # name what was refused: an operator reading the proposal's error must not need the execution row
+    which = f": {', '.join(f'{p} ({c})' for p, (c, _) in per.items())}" if per else ""
+    return cls(device_id, f"the CPE refused the request (cwmp.{code} {message}){which}", code=code, per_parameter=per)
 
 
 __all__ = ["fault_for", "fault_from_genieacs"]

@@ -39,10 +39,14 @@ from executors.genieacs.document import parse_time
 from executors.genieacs.ids import genieacs_device_id, is_device_id
 from executors.genieacs.nbi import NbiClient, NbiError, NbiRejected
 
-IDENTITY_PARAMS = ("Manufacturer", "ModelName", "SoftwareVersion", "HardwareVersion")
+#: What the inventory records of a device, and nothing more: each projected field is bytes the ACS
+#: renders and this process decodes for every device of every page (``_lastBoot``, ``_registered``
+#: and ``HardwareVersion`` were a third of a page and recorded nowhere; ``parse_device`` still reads
+#: them when a document has them).
+IDENTITY_PARAMS = ("Manufacturer", "ModelName", "SoftwareVersion")
 ROOTS = ("Device", "InternetGatewayDevice")
 _ROOT = {r: Root(r + ".") for r in ROOTS}
-PROJECTION = ("_id", "_deviceId", "_lastInform", "_lastBoot", "_registered",
+PROJECTION = ("_id", "_deviceId", "_lastInform",
               *(f"{root}.DeviceInfo.{p}" for root in ROOTS for p in IDENTITY_PARAMS))
 ORDER = {"_lastInform": 1, "_id": 1}
 _PLAIN = re.compile(r"^[A-Za-z0-9_]+$")  # a DeviceId part GenieACS leaves unescaped
@@ -71,29 +75,39 @@ def iso_ms(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-@dataclass(frozen=True)
 class AcsDevice:
-    """One device as the ACS reports it: what the inventory records."""
+    """One device as the ACS reports it: what the inventory records.
 
-    acs_id: str
-    oui: str
-    product_class: str
-    serial: str
-    root: Root
-    manufacturer: str
-    model: str
-    firmware: str
-    hardware: str
-    last_inform: datetime | None
-    last_boot: datetime | None
-    registered: datetime | None
-    #: The Gateward id: ``OUI-ProductClass-Serial`` exactly as the ACS reports the parts (computed
-    #: once: the sync reads it several times per device).
-    device_id: str = field(init=False, repr=False, compare=False)
+    A plain ``__slots__`` class rather than a frozen dataclass: one is built per device of every
+    page (100,000 on a first sync), and a frozen dataclass's ``object.__setattr__`` per field cost
+    more than reading the document. Treat it as immutable."""
 
-    def __post_init__(self) -> None:
-        pc = self.product_class
-        object.__setattr__(self, "device_id", f"{self.oui}-{pc}-{self.serial}" if pc else f"{self.oui}-{self.serial}")
+    __slots__ = ("acs_id", "device_id", "firmware", "hardware", "last_boot", "last_inform", "manufacturer", "model",
+                 "oui", "product_class", "registered", "root", "serial")
+    _FIELDS = ("acs_id", "oui", "product_class", "serial", "root", "manufacturer", "model", "firmware", "hardware",
+               "last_inform", "last_boot", "registered")  # what equality compares (device_id follows from them)
+
+    def __init__(self, acs_id: str, oui: str, product_class: str, serial: str, root: Root, manufacturer: str,
+                 model: str, firmware: str, hardware: str, last_inform: datetime | None, last_boot: datetime | None,
+                 registered: datetime | None) -> None:
+        self.acs_id, self.oui, self.product_class, self.serial, self.root = acs_id, oui, product_class, serial, root
+        self.manufacturer, self.model, self.firmware, self.hardware = manufacturer, model, firmware, hardware
+        self.last_inform, self.last_boot, self.registered = last_inform, last_boot, registered
+        #: The Gateward id: ``OUI-ProductClass-Serial`` exactly as the ACS reports the parts
+        #: (computed once: the sync reads it several times per device).
+        self.device_id = f"{oui}-{product_class}-{serial}" if product_class else f"{oui}-{serial}"
+
+    def _key(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, k) for k in self._FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AcsDevice) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"AcsDevice({self.acs_id!r}, {self.manufacturer!r}, {self.model!r}, {self.firmware!r})"
 
 
 @dataclass(frozen=True)
@@ -111,6 +125,7 @@ class Page:
 
     items: list[AcsDevice | ItemError] = field(default_factory=list)
     cursor: Cursor | None = None
+    full: bool = False  # as many documents as asked for: there may be more after it
 
 
 class SourceError(Exception):
@@ -159,12 +174,82 @@ def _expected_id(oui: str, pc: str, serial: str) -> str:
     return genieacs_device_id(oui, pc, serial)
 
 
+_PART = re.compile(r"[A-Za-z0-9_]+")  # fullmatch: a DeviceId part that needs no escaping (no trailing newline)
+
+
+def _fast_date(value: Any) -> datetime | bool | None:
+    """A date in GenieACS's own form (``…Z``), ``None`` when absent, ``False`` when the general
+    path (:func:`_date`) must decide."""
+    if value is None:
+        return None
+    if type(value) is str and value.endswith("Z"):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return False
+    return False
+
+
+def _fast_text(info: dict[str, Any], name: str) -> str | None:
+    """:func:`_leaf` for the common shape (a leaf object with a text ``_value``)."""
+    node = info.get(name)
+    if type(node) is dict:
+        value = node.get("_value")
+        if type(value) is str:
+            return value.strip() or None
+    return _leaf(info, name)
+
+
+def _parse_plain(raw: dict[str, Any]) -> AcsDevice | None:
+    """The common document (exact JSON types, identity parts that need no escaping, dates in
+    GenieACS's form) read in one pass; ``None`` hands it to the general path, which then
+    accepts it or says exactly what is wrong. Both paths yield the same device for a document
+    this one accepts (``tests/inventory/test_sync_fast_paths.py``)."""
+    acs_id, ident = raw.get("_id"), raw.get("_deviceId")
+    if type(acs_id) is not str or type(ident) is not dict:
+        return None
+    oui, pc, serial = ident.get("_OUI"), ident.get("_ProductClass") or "", ident.get("_SerialNumber")
+    if type(oui) is not str or type(pc) is not str or type(serial) is not str:
+        return None
+    match = _PART.fullmatch
+    if not (match(oui) and match(serial) and (not pc or match(pc))):
+        return None
+    if acs_id != (f"{oui}-{pc}-{serial}" if pc else f"{oui}-{serial}"):
+        return None
+    node, root = raw.get("Device"), "Device"
+    if type(node) is not dict:
+        node, root = raw.get("InternetGatewayDevice"), "InternetGatewayDevice"
+        if type(node) is not dict:
+            return None
+    last_inform, last_boot, registered = (_fast_date(raw.get(k)) for k in ("_lastInform", "_lastBoot", "_registered"))
+    if last_inform is False or last_boot is False or registered is False:
+        return None
+    info = node.get("DeviceInfo")
+    if type(info) is not dict:
+        return None
+    manufacturer = _fast_text(info, "Manufacturer") or str(ident.get("_Manufacturer") or "").strip() or "unknown"
+    model = _fast_text(info, "ModelName") or pc or "unknown"
+    return AcsDevice(acs_id, oui, pc, serial, _ROOT[root], manufacturer, model,
+                     _fast_text(info, "SoftwareVersion") or "unknown", _fast_text(info, "HardwareVersion") or "",
+                     last_inform, last_boot, registered)  # type: ignore[arg-type]
+
+
 def parse_device(raw: Any) -> AcsDevice | ItemError:
     """A device document (projected with ``PROJECTION``) → :class:`AcsDevice`, or why not.
 
     On the hot path of a sync (once per device; 100,000 on a first sync), so written as plain
     dictionary work: every check below is a refusal the inventory relies on (identity, ``_id``
-    agreement, data-model root, dates), none of it is a pydantic model per document."""
+    agreement, data-model root, dates), none of it is a pydantic model per document. The common
+    document takes :func:`_parse_plain`; anything else (and every refusal) :func:`_parse_general`."""
+    if type(raw) is dict:
+        plain = _parse_plain(raw)
+        if plain is not None:
+            return plain
+    return _parse_general(raw)
+
+
+def _parse_general(raw: Any) -> AcsDevice | ItemError:
+    """:func:`parse_device` for any document: every check, every refusal in its own words."""
     if not _is_map(raw):
         return ItemError(None, f"expected a device document, got {type(raw).__name__}")
     acs_id = raw.get("_id")
@@ -232,25 +317,32 @@ class AcsInventorySource:
     def changed(self, since: Cursor | None) -> Iterator[Page]:
         """Pages of devices whose ``_lastInform`` is after ``since`` (all of them when ``None``),
         oldest first. Raises :class:`SourceError` mid-way when the ACS fails; pages already
-        yielded stay valid. The next page is requested while the caller applies this one (its
-        query needs only this page's last document), so the ACS's time overlaps Gateward's; at
-        most two pages are in memory."""
+        yielded stay valid.
+
+        One prefetch thread fetches, decodes and reads page N+1 while the caller applies page N
+        (the next query needs only the last document of this one): the ACS's time and this
+        process's parsing overlap the caller's database work (SQLite and the PostgreSQL driver
+        release the GIL while they work). The queue is one page deep, so at most three pages
+        (applying, parsed, in flight) are in memory whatever the fleet's size."""
         pool = ThreadPoolExecutor(1, thread_name_prefix="acs-page")
         try:
-            cursor = since
-            pending: Future[list[Any]] | None = pool.submit(self._page, cursor.query() if cursor else {},
-                                                            PROJECTION, ORDER)
+            pending: Future[Page | None] | None = pool.submit(self._next_page, since)
             while pending is not None:
-                raw = pending.result()
-                if not raw:
+                page = pending.result()
+                if page is None:
                     return
-                after = self._cursor_after(raw, cursor)
-                pending = (pool.submit(self._page, after.query(), PROJECTION, ORDER)
-                           if len(raw) >= self.page_size else None)
-                yield Page([parse_device(d) for d in raw], after)
-                cursor = after
+                pending = pool.submit(self._next_page, page.cursor) if page.full else None
+                yield page
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+
+    def _next_page(self, cursor: Cursor | None) -> Page | None:
+        """The page after ``cursor``, read (``None`` when there is none)."""
+        raw = self._page(cursor.query() if cursor else {}, PROJECTION, ORDER)
+        if not raw:
+            return None
+        after = self._cursor_after(raw, cursor)
+        return Page([parse_device(d) for d in raw], after, full=len(raw) >= self.page_size)
 
     @staticmethod
     def _cursor_after(raw: list[Any], cursor: Cursor | None) -> Cursor:

@@ -12,6 +12,7 @@ import re
 from functools import lru_cache
 
 from core.models import Scalar
+from core.values import LexicalError, as_bool, as_int
 from executors.sim.catalog import ParamSpec
 
 INT_TYPES = frozenset({"int", "unsignedInt", "long", "unsignedLong"})
@@ -39,31 +40,17 @@ def family(type_name: str) -> str:
 
 
 def _coerce_int(value: Scalar, type_name: str) -> int:
-    if isinstance(value, bool):
-        raise ValueProblem(9006, f"expected {type_name}, got boolean {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        if value.is_integer():
-            return int(value)
-        raise ValueProblem(9006, f"expected {type_name}, got {value!r}")
-    text = str(value).strip()
-    if not _INT_RE.match(text):
-        raise ValueProblem(9006, f"expected {type_name}, got {value!r}")
-    return int(text)
+    try:
+        return as_int(value)
+    except LexicalError:
+        raise ValueProblem(9006, f"expected {type_name}, got {value!r}") from None
 
 
 def _coerce_bool(value: Scalar) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    text = str(value).strip().lower()
-    if text in ("true", "1"):
-        return True
-    if text in ("false", "0"):
-        return False
-    raise ValueProblem(9006, f"expected boolean (true/false/1/0), got {value!r}")
+    try:
+        return as_bool(value)
+    except LexicalError as exc:
+        raise ValueProblem(9006, str(exc)) from None
 
 
 def _as_text(value: Scalar) -> str:

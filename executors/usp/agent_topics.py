@@ -15,25 +15,40 @@ transactions, not 10,000). :meth:`TopicBook.lookup` is blocking and is called of
 (``asyncio.to_thread``) only for an agent this process has not heard from. A topic that is not a
 valid MQTT topic name (empty, a wildcard, NUL, longer than the column) is refused with a log line
 and never stored: the agent is then still addressed where it said, for as long as this process runs.
+
+The book also keeps, per endpoint ID, a suspected *controller endpoint ID mismatch*
+(``usp_agent_mismatches``): the controller notes one when a connected agent leaves a request
+unanswered or addresses its records to another controller, and clears it when the agent is heard
+addressing us again. Why stored: the process that saw the silence (often a short-lived CLI) is not
+the one an operator asks next; ``gateward usp topics``, ``gateward device ID`` and the API device
+view of any process read it with :meth:`TopicBook.mismatches`. Clearing is a dict lookup on the
+loop; a row another process wrote is deleted by the first record this process hears from the
+agent, and again at most every :data:`RECHECK_CLEAR_S` seconds (so a busy fleet costs one batched
+DELETE per agent per interval, not one per record).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from core.models import utcnow
-from core.store.schema import UspAgentTopicRow
+from core.store.schema import UspAgentMismatchRow, UspAgentTopicRow
 
 log = logging.getLogger(__name__)
 
 MAX_TOPIC = 512
 SOURCES = frozenset({"mqtt_connect", "response_topic", "reply_to", "manual"})
+RECHECK_CLEAR_S = 60.0  # how often a reply re-deletes a mismatch row another process may have written
+MAX_ID = 128  # the endpoint ID columns
+_CHUNK = 500  # endpoint IDs per DELETE ... IN (...)
 
 
 @dataclass(frozen=True)
@@ -43,6 +58,30 @@ class KnownTopic:
     topic: str
     mqtt_version: int
     source: str
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """A connected agent that does not answer us: the controller it is configured for (``None``
+    when its records never named one: it was only silent) and ours, and when it was seen."""
+
+    endpoint_id: str
+    agent_controller_id: str | None
+    controller_id: str
+    detail: str = ""
+    seen_at: datetime | None = None
+
+    def message(self) -> str:
+        """The warning every surface shows: both endpoint IDs, named."""
+        theirs = repr(self.agent_controller_id) if self.agent_controller_id else "unknown (its records never named it)"
+        when = f" since {self.seen_at:%Y-%m-%d %H:%M:%SZ}" if self.seen_at is not None else ""
+        how = "addresses its records to another controller" if self.agent_controller_id else "is connected but silent"
+        return (f"USP agent {self.endpoint_id} {how}{when}: the controller endpoint IDs "
+                f"{'do' if self.agent_controller_id else 'probably do'} not match — the agent's configured "
+                f"controller is {theirs}, this controller is {self.controller_id!r}"
+                + (f" ({self.detail})" if self.detail else "")
+                + ("" if self.agent_controller_id else " — or it does not trust this controller, or is busy")
+                + "; set GATEWARD_USP_ENDPOINT_ID or the agent's Device.LocalAgent.Controller.{i}.EndpointID")
 
 
 def topic_problem(topic: str) -> str | None:
@@ -68,6 +107,9 @@ class TopicBook:
         self.errors = 0
         self._known: dict[str, KnownTopic] = {}
         self._dirty: dict[str, KnownTopic] = {}
+        self._mismatch: dict[str, Mismatch] = {}  # noted by this process, not cleared since
+        self._dirty_mm: dict[str, Mismatch | None] = {}  # None: delete the row
+        self._cleared_at: dict[str, float] = {}  # monotonic time of the last delete queued per agent
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -87,13 +129,52 @@ class TopicBook:
                 return False
             self._known[endpoint_id] = known
             self._dirty[endpoint_id] = known
-            if self._closed:
-                return True
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._writer, name="usp-topics", daemon=True)
-                self._thread.start()
+            self._start_writer()
         self._wake.set()
         return True
+
+    def note_mismatch(self, endpoint_id: str, agent_controller_id: str | None, controller_id: str,
+                      detail: str = "") -> bool:
+        """A connected agent did not answer us (``agent_controller_id`` None) or addressed another
+        controller: store it for every process. True when it is news. Never blocks on I/O."""
+        if not endpoint_id or len(endpoint_id) > MAX_ID:
+            return False
+        theirs = agent_controller_id[:MAX_ID] if agent_controller_id else None
+        with self._lock:
+            old = self._mismatch.get(endpoint_id)
+            if old is not None and (theirs is None or old.agent_controller_id == theirs):
+                return False  # already noted (a silence after a named controller keeps the name)
+            mm = Mismatch(endpoint_id, theirs, controller_id[:MAX_ID], detail[:256], utcnow())
+            self._mismatch[endpoint_id] = mm
+            self._dirty_mm[endpoint_id] = mm
+            self._cleared_at.pop(endpoint_id, None)
+            self._start_writer()
+        self._wake.set()
+        return True
+
+    def clear_mismatch(self, endpoint_id: str) -> bool:
+        """The agent addressed this controller: the endpoint IDs match. True when a delete is
+        queued (the first record from the agent in this process, one noted here, or once per
+        :data:`RECHECK_CLEAR_S`); otherwise a dict lookup."""
+        now = time.monotonic()
+        with self._lock:
+            last = self._cleared_at.get(endpoint_id)
+            if endpoint_id not in self._mismatch and last is not None and now - last < RECHECK_CLEAR_S:
+                return False
+            self._mismatch.pop(endpoint_id, None)
+            self._dirty_mm[endpoint_id] = None
+            self._cleared_at[endpoint_id] = now
+            if len(self._cleared_at) > 200_000:  # bounded: forgetting only costs a redundant DELETE
+                self._cleared_at.clear()
+            self._start_writer()
+        self._wake.set()
+        return True
+
+    def _start_writer(self) -> None:
+        """Start the write-behind thread (caller holds the lock)."""
+        if self._thread is None and not self._closed:
+            self._thread = threading.Thread(target=self._writer, name="usp-topics", daemon=True)
+            self._thread.start()
 
     # ------------------------------------------------------------------ reading (blocking)
     def lookup(self, endpoint_id: str) -> KnownTopic | None:
@@ -123,6 +204,24 @@ class TopicBook:
             out.update({k: v for k, v in self._dirty.items() if ids is None or k in ids})
         return out
 
+    def mismatches(self, endpoint_ids: Iterable[str] | None = None) -> dict[str, Mismatch]:
+        """Every stored endpoint ID mismatch (or those of ``endpoint_ids``), unflushed changes on top."""
+        stmt = select(UspAgentMismatchRow)
+        ids = None if endpoint_ids is None else list(endpoint_ids)
+        if ids is not None:
+            stmt = stmt.where(UspAgentMismatchRow.endpoint_id.in_(ids))
+        with self.store.read() as s:
+            out = {r.endpoint_id: Mismatch(r.endpoint_id, r.agent_controller_id, r.controller_id, r.detail,
+                                           r.seen_at) for r in s.scalars(stmt)}
+        with self._lock:
+            for k, v in self._dirty_mm.items():
+                if ids is None or k in ids:
+                    if v is None:
+                        out.pop(k, None)
+                    else:
+                        out[k] = v
+        return out
+
     # ------------------------------------------------------------------ writing
     def flush(self) -> int:
         """Write what changed since the last flush in one transaction; returns how many rows.
@@ -130,39 +229,41 @@ class TopicBook:
         On a database error the batch is kept (newer notes win) and retried on the next flush."""
         with self._lock:
             batch, self._dirty = self._dirty, {}
-        if not batch:
+            mm, self._dirty_mm = self._dirty_mm, {}
+        if not batch and not mm:
             return 0
         try:
-            self._upsert(batch)
+            self._upsert(batch, mm)
         except Exception as exc:  # the database may be restarting: keep the batch, say so
             self.errors += 1
-            log.warning("could not store %d USP agent topic(s), will retry: %s", len(batch), exc)
+            log.warning("could not store %d USP agent topic(s) and %d mismatch note(s), will retry: %s",
+                        len(batch), len(mm), exc)
             with self._lock:
                 for k, v in batch.items():
                     self._dirty.setdefault(k, v)
+                for k, m in mm.items():
+                    if k not in self._dirty_mm:
+                        self._dirty_mm[k] = m
             return 0
-        self.writes += len(batch)
-        return len(batch)
+        self.writes += len(batch) + len(mm)
+        return len(batch) + len(mm)
 
-    def _upsert(self, batch: dict[str, KnownTopic]) -> None:
+    def _upsert(self, batch: dict[str, KnownTopic], mm: dict[str, Mismatch | None] | None = None) -> None:
         now = utcnow()
         rows = [{"endpoint_id": ep, "topic": k.topic, "mqtt_version": k.mqtt_version, "source": k.source,
                  "updated_at": now} for ep, k in batch.items()]
+        noted = [{"endpoint_id": ep, "agent_controller_id": m.agent_controller_id, "controller_id": m.controller_id,
+                  "detail": m.detail, "seen_at": m.seen_at or now} for ep, m in (mm or {}).items() if m is not None]
+        gone = sorted(ep for ep, m in (mm or {}).items() if m is None)
         with self.store.write() as s:
-            dialect = s.get_bind().dialect.name
-            if dialect == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-                stmt = pg_insert(UspAgentTopicRow)
-            else:
-                from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-                stmt = sqlite_insert(UspAgentTopicRow)  # type: ignore[assignment]
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["endpoint_id"],
-                set_={c: stmt.excluded[c] for c in ("topic", "mqtt_version", "source", "updated_at")},
-            )
-            s.execute(stmt, rows)
+            if rows:
+                s.execute(_upsert_stmt(s, UspAgentTopicRow, ("topic", "mqtt_version", "source", "updated_at")), rows)
+            if noted:
+                s.execute(_upsert_stmt(s, UspAgentMismatchRow,
+                                       ("agent_controller_id", "controller_id", "detail", "seen_at")), noted)
+            for start in range(0, len(gone), _CHUNK):
+                s.execute(delete(UspAgentMismatchRow)
+                          .where(UspAgentMismatchRow.endpoint_id.in_(gone[start:start + _CHUNK])))
 
     def _writer(self) -> None:
         while True:
@@ -172,7 +273,7 @@ class TopicBook:
             self._wake.clear()
             threading.Event().wait(self.flush_delay_s)  # gather a burst into one transaction
             self.flush()
-            if self._dirty and not self._closed:  # the database was away: try again in a second
+            if (self._dirty or self._dirty_mm) and not self._closed:  # the database was away: retry in a second
                 threading.Event().wait(1.0)
                 self._wake.set()
 
@@ -185,3 +286,27 @@ class TopicBook:
         if thread is not None:
             thread.join(timeout=5)
         self.flush()
+
+
+def _upsert_stmt(s: Any, table: Any, columns: tuple[str, ...]) -> Any:
+    """``INSERT ... ON CONFLICT (endpoint_id) DO UPDATE`` in the session's dialect."""
+    if s.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt: Any = pg_insert(table)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(table)
+    return stmt.on_conflict_do_update(index_elements=["endpoint_id"], set_={c: stmt.excluded[c] for c in columns})
+
+
+def device_mismatch(store: Any, device: Any) -> Mismatch | None:
+    """The stored endpoint-ID mismatch of a USP device's agent (None for other protocols, or none
+    stored): what ``gateward device ID`` and the API device view show beside the device."""
+    if str(getattr(device, "protocol", "")) != "usp":
+        return None
+    from executors.usp.executor import endpoint_for
+
+    ep = endpoint_for(device)
+    return TopicBook(store).mismatches([ep]).get(ep)

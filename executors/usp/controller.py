@@ -16,6 +16,12 @@ What it does (TR-369 over MQTT):
   events become :class:`UspEvent` objects, delivered to listeners and :meth:`UspController.events`
   iterators (each has its own unbounded queue: a slow consumer delays, never loses, events).
   Retransmitted notifications (same ``msg_id``) are answered again but delivered once.
+* **Several processes** (issue 15): with MQTT 5 every process of one controller endpoint joins the
+  shared subscription ``$share/<group>/<topic>/#`` (``GATEWARD_USP_SHARE_GROUP``, default
+  ``gateward``; ``off`` disables it) — those that consume notifications (``add_listener(...,
+  consumer=True)``; others subscribe plainly) — so each agent publish reaches one of them; responses come back
+  on the asking process's own reply topic; presence and awaited notifications are relayed between
+  the processes (:mod:`executors.usp.cluster`). An MQTT 3.1.1 controller keeps plain subscriptions.
 
 Everything runs on one asyncio loop and never blocks it, so thousands of agents can be in
 conversation at once. Bad input (malformed protobuf, wrong ``to_id``, unknown ``msg_id``) is
@@ -32,7 +38,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from executors.usp import records
+from executors.usp import cluster, records
 from executors.usp.agent_topics import TopicBook
 from executors.usp.errors import UspError
 from executors.usp.mqtt import USP_CONTENT_TYPES, Inbound, MqttLink
@@ -91,6 +97,7 @@ class AgentState:
     topic_source: str = "convention"  # how ``topic`` was learnt: convention, stored, mqtt_connect, ...
     topic_looked_up: bool = False  # the stored topic was asked for (once per process and agent)
     addressed_to: str = ""  # the controller endpoint ID the agent's records name (its configured controller)
+    presence_at: float = 0.0  # when its connect/disconnect was last heard (here or relayed): orders relays
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,10 @@ class ControllerStats:
     connects: int = 0
     disconnects: int = 0
     topic_lookups: int = 0
+    cluster_in: int = 0  # relays from the other processes of this endpoint
+    cluster_bad: int = 0
+    forwarded_out: int = 0  # notifications forwarded to a process waiting for them
+    forwarded_in: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -153,15 +164,37 @@ class UspController:
         client_id: str | None = None,
         split_replies: bool = True,
         topics: TopicBook | None = None,
+        share_group: str | None = "$env",
+        process_id: str | None = None,
+        interest_ttl_s: float = 900.0,
     ) -> None:
         self.url = url
         self.topics = topics  # where agents listen, shared with every other process (agent_topics)
         self.endpoint_id = endpoint_id
         self.topic = topic or controller_topic(endpoint_id)
-        # Responses come back on their own topic and connection, so a burst of notifications
-        # queued on the main topic never sits in front of the answer to a request.
-        self.reply_topic = f"usp/controller-reply/{topic_level(endpoint_id)}" if split_replies else self.topic
         self.mqtt_version = mqtt_version
+        group = cluster.share_group_from_env() if share_group == "$env" else share_group
+        if group is not None and cluster.group_problem(group):
+            raise ValueError(f"share group {group!r}: {cluster.group_problem(group)}")
+        # MQTT 5 only: 3.1.1 has no shared subscriptions (every process then hears everything)
+        self.share_group = group if mqtt_version == 5 else None
+        self.process_id = process_id or cluster.new_process_id()
+        self.interest_ttl_s = interest_ttl_s
+        self._interests = cluster.Interests()
+        self._announced: dict[str, float] = {}  # endpoint -> when our interest expires at the others
+        self.cluster_topic = cluster.cluster_topic(endpoint_id)
+        # Only processes that *consume* notifications (``add_listener(..., consumer=True)``: the
+        # event ingest of ``gateward run`` / ``gateward worker``) join the shared group; any other
+        # process (a CLI command, a test rig) subscribes plainly and so still hears everything.
+        self.member = False
+        self._want_member = False
+        # Responses come back on their own topic and connection, so a burst of notifications
+        # queued on the main topic never sits in front of the answer to a request. Shared: a
+        # topic per process, so the answer reaches the process that asked and no other.
+        if self.share_group is not None:
+            self.reply_topic = cluster.reply_topic(endpoint_id, self.process_id)
+        else:
+            self.reply_topic = f"usp/controller-reply/{topic_level(endpoint_id)}" if split_replies else self.topic
         self.request_timeout_s = request_timeout_s
         self.stats = ControllerStats()
         self._agents: dict[str, AgentState] = {}
@@ -192,10 +225,13 @@ class UspController:
         try:
             await self.link.connect(timeout)
             # '<topic>/#' also matches '<topic>' itself and MQTT 3.1.1 '<topic>/reply-to=...' publishes.
-            await self.link.subscribe([self.topic + "/#"], qos=1, timeout=timeout)
+            if not (self._want_member and await self._subscribe_shared(timeout)):
+                await self.link.subscribe([self.topic + "/#"], qos=1, timeout=timeout)
             if self.reply_link is not self.link:
                 await self.reply_link.connect(timeout)
                 await self.reply_link.subscribe([self.reply_topic + "/#"], qos=1, timeout=timeout)
+            elif self.reply_topic != self.topic:
+                await self.link.subscribe([self.reply_topic + "/#"], qos=1, timeout=timeout)
         except BaseException:
             await self.link.close()
             await self.reply_link.close()
@@ -232,8 +268,39 @@ class UspController:
         return st
 
     # ------------------------------------------------------------------ events
-    def add_listener(self, listener: Callable[[UspEvent], None]) -> None:
+    def add_listener(self, listener: Callable[[UspEvent], None], *, consumer: bool = False) -> None:
+        """``consumer``: the listener handles (stores) notifications for the whole controller
+        endpoint, so this process joins the shared subscription group (MQTT 5, see the module
+        docstring) — at once if the controller is running, else when it starts."""
         self._listeners.append(listener)
+        if consumer and self.share_group is not None and not self._want_member:
+            self._want_member = True
+            if self.started and self._loop is not None:
+                self._loop.create_task(self._join_group())
+
+    async def _join_group(self) -> None:
+        """Switch from the plain subscription to the shared one (a publish arriving on both in
+        between is delivered once: the msg_id check)."""
+        if await self._subscribe_shared(10.0):
+            await self.link.unsubscribe([self.topic + "/#"])
+
+    async def _subscribe_shared(self, timeout: float) -> bool:
+        """Join the group; False (stay plain) when the broker refuses shared subscriptions."""
+        assert self.share_group is not None
+        shared = [cluster.shared_filter(self.share_group, self.topic), self.cluster_topic]
+        try:
+            await self.link.subscribe(shared, qos=1, timeout=timeout)
+        except ConnectionError as exc:  # MqttError
+            if not self.link.connected:  # remembered: restored when the link reconnects
+                log.warning("could not join the shared subscription %r yet: %s", self.share_group, exc)
+                self.member = True
+                return True
+            log.error("the broker at %s refused the shared subscription %r (%s): this process hears every "
+                      "notification, as with MQTT 3.1.1", self.url, self.share_group, exc)
+            await self.link.unsubscribe(shared)
+            return False
+        self.member = True
+        return True
 
     def remove_listener(self, listener: Callable[[UspEvent], None]) -> None:
         if listener in self._listeners:
@@ -249,10 +316,15 @@ class UspController:
         finally:
             self.remove_listener(queue.put_nowait)
 
-    def expect(self, predicate: Callable[[UspEvent], bool]) -> asyncio.Future[UspEvent]:
+    def expect(self, predicate: Callable[[UspEvent], bool], endpoint_id: str | None = None
+               ) -> asyncio.Future[UspEvent]:
         """A future for the first *future* event matching ``predicate``; register it before the
-        request that causes the event, so the event cannot slip past."""
+        request that causes the event, so the event cannot slip past. With ``endpoint_id``, the
+        other processes of a shared subscription forward that agent's notifications here (an
+        Operate request announces this by itself)."""
         assert self._loop is not None, "controller not started"
+        if endpoint_id is not None:
+            self.announce_interest(endpoint_id)
         fut: asyncio.Future[UspEvent] = self._loop.create_future()
         self._waiters.append((predicate, fut))
         return fut
@@ -262,7 +334,12 @@ class UspController:
         if not fut.done():
             fut.cancel()
 
-    def _emit(self, event: UspEvent) -> None:
+    def _emit(self, event: UspEvent, *, waiters_only: bool = False) -> None:
+        """Deliver to listeners and waiters; ``waiters_only`` for what another process of the
+        endpoint already handled (relayed presence, forwarded notifications)."""
+        if waiters_only:
+            self._wake(event)
+            return
         self.stats.events += 1
         self.recent_events.append(event)
         for listener in list(self._listeners):
@@ -270,6 +347,9 @@ class UspController:
                 listener(event)
             except Exception:
                 log.exception("USP event listener failed on %s from %s", event.kind, event.endpoint_id)
+        self._wake(event)
+
+    def _wake(self, event: UspEvent) -> None:
         if self._waiters:
             keep: list[tuple[Callable[[UspEvent], bool], asyncio.Future[UspEvent]]] = []
             for pred, fut in self._waiters:
@@ -287,6 +367,10 @@ class UspController:
 
     # ------------------------------------------------------------------ inbound
     def _on_message(self, inbound: Inbound) -> None:
+        if inbound.topic == self.cluster_topic:
+            self._on_cluster(inbound)
+            return
+        forwarded = self.share_group is not None and inbound.topic == self.reply_topic + cluster.FORWARD_SUFFIX
         self.stats.records_in += 1
         if inbound.content_type is not None and inbound.content_type not in USP_CONTENT_TYPES:
             self.stats.not_usp += 1
@@ -310,10 +394,17 @@ class UspController:
         ep = record.from_id
         st = self._state(ep)
         now = time.time()
+        if forwarded:  # another process answered and handled it; it only wakes our waiters
+            if decoded.msg is not None and decoded.msg.body.WhichOneof("msg_body") == "request":
+                self.stats.forwarded_in += 1
+                self._on_notify(st, decoded.msg, now, forwarded=True)
+            return
         st.last_seen = now
         st.unanswered = None
         st.addressed_to = record.to_id
         self._foreign.pop(ep, None)
+        if self.topics is not None:  # it addresses us: any stored endpoint-ID mismatch is over
+            self.topics.clear_mismatch(ep)
         _, reply_to = split_reply_to(inbound.topic)
         if reply_to:
             self._learn_topic(st, reply_to, 3, "reply_to")
@@ -322,6 +413,7 @@ class UspController:
         kind = decoded.kind
         if kind == "disconnect":
             self._agent_gone(st, record.disconnect.reason or "disconnect Record", now)
+            self._relay_presence(st)
             return
         is_response = decoded.msg is not None and decoded.msg.body.WhichOneof("msg_body") != "request"
         if st.connected is None or (st.connected is False and not is_response):
@@ -340,11 +432,70 @@ class UspController:
             st.disconnect_reason = ""
             self.stats.connects += 1
             self._emit(UspEvent("connect", ep, now, {"topic": st.topic, "mqtt_version": st.mqtt_version}))
+            self._relay_presence(st)
             return
         if decoded.msg is None:
             log.debug("ignoring a %s Record from %s (not used over MQTT)", kind, ep)
             return
-        self._on_msg(st, decoded.msg, now)
+        self._on_msg(st, decoded.msg, now, inbound.payload)
+
+    # ------------------------------------------------------------------ several processes
+    def _publish_note(self, note: cluster.ClusterNote) -> None:
+        self.link.publish(self.cluster_topic, note.encode(), qos=1, content_type=cluster.CLUSTER_CONTENT_TYPE)
+
+    def _relay_presence(self, st: AgentState) -> None:
+        """Tell the other processes what only this one heard: the agent came or went."""
+        st.presence_at = time.time()
+        if self.member:
+            self._publish_note(cluster.ClusterNote("presence", self.process_id, st.endpoint_id,
+                                                   connected=bool(st.connected), topic=st.topic,
+                                                   mqtt_version=st.mqtt_version, reason=st.disconnect_reason,
+                                                   at=st.presence_at))
+
+    def announce_interest(self, endpoint_id: str) -> None:
+        """Ask the other processes to forward this agent's notifications here for a while
+        (re-announced only when half the time has passed). A process outside the group hears
+        every notification itself and announces nothing."""
+        if not self.member:
+            return
+        now = time.time()
+        if self._announced.get(endpoint_id, 0.0) - now > self.interest_ttl_s / 2:
+            return
+        until = now + self.interest_ttl_s
+        self._announced[endpoint_id] = until
+        if len(self._announced) > 100_000:
+            self._announced = {k: v for k, v in self._announced.items() if v > now}
+        self._publish_note(cluster.ClusterNote("interest", self.process_id, endpoint_id,
+                                               reply=self.reply_topic, until=until))
+
+    def _on_cluster(self, inbound: Inbound) -> None:
+        try:
+            note = cluster.ClusterNote.decode(inbound.payload)
+        except ValueError as exc:
+            self.stats.cluster_bad += 1
+            log.debug("ignoring a bad note on %s: %s", inbound.topic, exc)
+            return
+        if note.sender == self.process_id:
+            return
+        self.stats.cluster_in += 1
+        if note.kind == "interest":
+            self._interests.note(note)
+            return
+        st = self._state(note.endpoint_id)
+        now = time.time()
+        if note.at < st.presence_at:  # relays of one agent can overtake each other: the newest wins
+            return
+        st.presence_at = note.at
+        if note.topic and st.topic_source in ("convention", "stored"):
+            st.topic, st.mqtt_version, st.topic_source = note.topic, note.mqtt_version, "relayed"
+        if note.connected:
+            if not st.connected:
+                self._connected_n += 1
+                st.connected, st.connected_since, st.disconnect_reason = True, now, ""
+            self._emit(UspEvent("connect", st.endpoint_id, now, {"topic": st.topic, "relayed": True}),
+                       waiters_only=True)
+        elif st.connected is not False:
+            self._agent_gone(st, note.reason or "disconnected (heard by another process)", now, relayed=True)
 
     def _learn_topic(self, st: AgentState, topic: str, version: int, source: str) -> None:
         """The agent said where it listens: use it from now on, and store it for other processes."""
@@ -360,6 +511,8 @@ class UspController:
                         "EndpointID)", from_id, to_id, self.endpoint_id)
         self._foreign[from_id] = to_id
         self._foreign.move_to_end(from_id)
+        if self.topics is not None:  # every process can then name both endpoint IDs
+            self.topics.note_mismatch(from_id, to_id, self.endpoint_id, "its records name the other controller")
         if len(self._foreign) > 10000:
             self._foreign.popitem(last=False)
 
@@ -398,7 +551,7 @@ class UspController:
         if known is not None and st.topic_source == "convention":  # a Record may have come meanwhile
             st.topic, st.mqtt_version, st.topic_source = known.topic, known.mqtt_version, "stored"
 
-    def _agent_gone(self, st: AgentState, reason: str, now: float) -> None:
+    def _agent_gone(self, st: AgentState, reason: str, now: float, *, relayed: bool = False) -> None:
         if st.connected:
             self._connected_n -= 1
         st.connected = False
@@ -408,14 +561,14 @@ class UspController:
             if p.endpoint_id == st.endpoint_id and not p.future.done():
                 p.future.set_exception(AgentOffline(st.endpoint_id, f"it disconnected ({reason}) before answering"))
                 self._pending.pop(msg_id, None)
-        self._emit(UspEvent("disconnect", st.endpoint_id, now, {"reason": reason}))
+        self._emit(UspEvent("disconnect", st.endpoint_id, now, {"reason": reason}), waiters_only=relayed)
 
-    def _on_msg(self, st: AgentState, msg: msg_pb.Msg, now: float) -> None:
+    def _on_msg(self, st: AgentState, msg: msg_pb.Msg, now: float, raw: bytes = b"") -> None:
         body = msg.body.WhichOneof("msg_body")
         msg_id = msg.header.msg_id
         if body == "request":
             if msg.body.request.WhichOneof("req_type") == "notify":
-                self._on_notify(st, msg, now)
+                self._on_notify(st, msg, now, raw=raw)
             else:
                 self._send(st, records.error(msg_id, 7001, "this controller accepts only Notify requests"))
             return
@@ -445,13 +598,17 @@ class UspController:
         if len(self._done_ids) > 50000:
             self._done_ids.popitem(last=False)
 
-    def _on_notify(self, st: AgentState, msg: msg_pb.Msg, now: float) -> None:
+    def _on_notify(self, st: AgentState, msg: msg_pb.Msg, now: float, *, raw: bytes = b"",
+                   forwarded: bool = False) -> None:
+        """Answer (unless ``forwarded``: the process that received it answered), then deliver once.
+        Forwarded notifications only wake this process's waiters."""
         n = msg.body.request.notify
         msg_id = msg.header.msg_id
-        self.stats.notifies += 1
-        if n.send_resp:
-            self._send(st, records.notify_resp(msg_id, n.subscription_id), qos=1)
-            self.stats.notify_resp_sent += 1
+        if not forwarded:
+            self.stats.notifies += 1
+            if n.send_resp:
+                self._send(st, records.notify_resp(msg_id, n.subscription_id), qos=1)
+                self.stats.notify_resp_sent += 1
         key = (st.endpoint_id, msg_id)
         if key in self._seen_notifies:
             self.stats.duplicate_notifies += 1
@@ -459,25 +616,38 @@ class UspController:
         self._seen_notifies[key] = None
         if len(self._seen_notifies) > 400000:
             self._seen_notifies.popitem(last=False)
+        if raw and self.member:
+            for target in self._interests.targets(st.endpoint_id):
+                if self.link.publish(target + cluster.FORWARD_SUFFIX, raw, qos=1):
+                    self.stats.forwarded_out += 1
+        self._deliver_notify(st, msg, now, waiters_only=forwarded)
+
+    def _deliver_notify(self, st: AgentState, msg: msg_pb.Msg, now: float, *, waiters_only: bool) -> None:
+        """The notification as a :class:`UspEvent` (Boot! also updates the agent's state)."""
+        n = msg.body.request.notify
+        msg_id = msg.header.msg_id
         ep, sub = st.endpoint_id, n.subscription_id
+
+        def emit(event: UspEvent) -> None:
+            self._emit(event, waiters_only=waiters_only)
         which = n.WhichOneof("notification")
         if which == "event":
             params = dict(n.event.params)
             if n.event.event_name == "Boot!":
                 st.boots += 1
                 st.last_boot = params
-                self._emit(UspEvent("boot", ep, now, {"obj_path": n.event.obj_path, **params}, sub, msg_id))
+                emit(UspEvent("boot", ep, now, {"obj_path": n.event.obj_path, **params}, sub, msg_id))
             else:
-                self._emit(UspEvent("event", ep, now, {"obj_path": n.event.obj_path,
+                emit(UspEvent("event", ep, now, {"obj_path": n.event.obj_path,
                                                         "event_name": n.event.event_name, "params": params},
                                     sub, msg_id))
         elif which == "on_board_req":
             ob = n.on_board_req
             st.identity = {"oui": ob.oui, "product_class": ob.product_class, "serial_number": ob.serial_number}
             st.usp_versions = ob.agent_supported_protocol_versions
-            self._emit(UspEvent("onboard", ep, now, {**st.identity, "versions": st.usp_versions}, sub, msg_id))
+            emit(UspEvent("onboard", ep, now, {**st.identity, "versions": st.usp_versions}, sub, msg_id))
         elif which == "value_change":
-            self._emit(UspEvent("value_change", ep, now, {"path": n.value_change.param_path,
+            emit(UspEvent("value_change", ep, now, {"path": n.value_change.param_path,
                                                            "value": n.value_change.param_value}, sub, msg_id))
         elif which == "oper_complete":
             oc = n.oper_complete
@@ -487,12 +657,12 @@ class UspController:
                 data["failure"] = {"code": int(oc.cmd_failure.err_code), "message": oc.cmd_failure.err_msg}
             else:
                 data["output"] = dict(oc.req_output_args.output_args)
-            self._emit(UspEvent("operation_complete", ep, now, data, sub, msg_id))
+            emit(UspEvent("operation_complete", ep, now, data, sub, msg_id))
         elif which == "obj_creation":
-            self._emit(UspEvent("object_creation", ep, now, {"path": n.obj_creation.obj_path,
+            emit(UspEvent("object_creation", ep, now, {"path": n.obj_creation.obj_path,
                                                               "keys": dict(n.obj_creation.unique_keys)}, sub, msg_id))
         elif which == "obj_deletion":
-            self._emit(UspEvent("object_deletion", ep, now, {"path": n.obj_deletion.obj_path}, sub, msg_id))
+            emit(UspEvent("object_deletion", ep, now, {"path": n.obj_deletion.obj_path}, sub, msg_id))
 
     # ------------------------------------------------------------------ outbound
     def _send(self, st: AgentState, msg: msg_pb.Msg, *, qos: int = 0, request: bool = False) -> bool:
@@ -526,6 +696,8 @@ class UspController:
         timeout = self.request_timeout_s if timeout is None else timeout
         fut: asyncio.Future[msg_pb.Msg] = self._loop.create_future()
         self._pending[msg_id] = _Pending(endpoint_id, fut, what, time.monotonic())
+        if msg.header.msg_type == Header.MsgType.OPERATE:  # its Boot!/OperationComplete may land elsewhere
+            self.announce_interest(endpoint_id)
         if not self._send(st, msg, request=True):
             self._pending.pop(msg_id, None)
             raise ConnectionError(f"could not publish {what} to {endpoint_id}: the MQTT connection is down")
@@ -550,6 +722,9 @@ class UspController:
         st = self._state(p.endpoint_id)
         timeout = time.monotonic() - p.sent_at
         st.unanswered = f"{p.what} msg_id {msg_id} ({timeout:.1f}s)"
+        if st.connected and self.topics is not None:  # connected yet silent: store the suspicion for every process
+            self.topics.note_mismatch(p.endpoint_id, self._foreign.get(p.endpoint_id), self.endpoint_id,
+                                      f"{p.what} unanswered after {timeout:.1f}s")
         p.future.set_exception(UspTimeout(p.endpoint_id, msg_id, round(timeout, 2), p.what,
                                           self.mismatch(p.endpoint_id)))
 

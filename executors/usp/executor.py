@@ -31,6 +31,7 @@ its own write grant exactly like :meth:`Executor.apply`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -277,8 +278,9 @@ class UspExecutor(Executor):
         """Call ``listener`` for every USP event (Boot!, OnBoardRequest, ValueChange, connect, ...)
         — on the controller's event-loop thread, so it must be quick (hand work off to a queue).
         Remediation jobs and zero-touch provisioning build on this; ``controller.events()`` is the
-        asyncio-native form."""
-        self.runner.loop.call_soon_threadsafe(self.controller.add_listener, listener)
+        asyncio-native form. The listener consumes notifications for every process of this
+        controller endpoint, so the controller joins the shared subscription group (MQTT 5)."""
+        self.runner.loop.call_soon_threadsafe(functools.partial(self.controller.add_listener, listener, consumer=True))
 
     def remove_event_listener(self, listener: Callable[[UspEvent], None]) -> None:
         self.runner.loop.call_soon_threadsafe(self.controller.remove_listener, listener)

@@ -1,8 +1,8 @@
 # METADATA
 # title: The decision
 # description: >-
-#   The one entry point, data.gateward.decision: assembles the rule sets' deny messages (subject
-#   to each rule set's rollout mode), approvals (deduplicated by role, reasons kept), the risk
+#   The one entry point, data.gateward.decision: assembles the rule sets' deny items (subject
+#   to each rule set's rollout mode), approvals (grouped by role, items kept), the risk
 #   score, obligations and warnings. allow is exactly "no enforced deny". A malformed input
 #   document short-circuits to a deny naming the bad part before any rule set runs.
 package gateward
@@ -34,30 +34,38 @@ denials := [
 	["precedence", data.gateward.precedence.deny],
 ]
 
-enforced := sort([msg | some [name, msgs] in denials; not mode_of[name] in {"warn", "dryrun"}; some msg in msgs])
+# Every deny, warning, approval and obligation is an object {code, message, params}. The lists
+# are sets here (no sort: it costs µs per decision); the engines order them by message, so that
+# what people read stays sorted while code reads code and params.
+enforced := {item | some [name, items] in denials; not mode_of[name] in {"warn", "dryrun"}; some item in items}
 
-warned := {sprintf("%s [warn mode]", [msg]) | some [name, msgs] in denials; mode_of[name] == "warn"; some msg in msgs}
+warned := {object.union(item, {"message": sprintf("%s [warn mode]", [item.message])}) |
+	some [name, items] in denials
+	mode_of[name] == "warn"
+	some item in items
+}
 
-would_deny := sort([msg | some [name, msgs] in denials; mode_of[name] == "dryrun"; some msg in msgs])
+would_deny := {item | some [name, items] in denials; mode_of[name] == "dryrun"; some item in items}
 
-mode_warnings := {sprintf("modes: unknown mode %v for rule set %s; enforcing", [m, name]) |
+mode_warnings := {{"code": "modes.unknown_mode", "message": msg, "params": {"rule_set": name, "mode": m}} |
 	some name, m in object.get(data.gateward.data.modes, "rule_sets", {})
 	not m in valid_modes
+	msg := sprintf("modes: unknown mode %v for rule set %s; enforcing", [m, name])
 }
 
 all_approvals := (((data.gateward.change.approvals | data.gateward.wifi.approvals) | (data.gateward.mgmt.approvals | data.gateward.firmware.approvals)) | data.gateward.rbac.approvals) | data.gateward.risk.approvals
 
-# One requirement per role; the reasons of every rule that asked for it, sorted and joined.
-approval_reasons(role) := concat("; ", sort([a.reason | some a in all_approvals; a.role == role]))
+# One requirement per role with the items of every rule that asked for it.
+approval_items(role) := {{"code": a.code, "message": a.message, "params": a.params} | some a in all_approvals; a.role == role}
 
-approvals_required := [{"role": role, "reason": data.gateward.approval_reasons(role)} |
-	some role in sort({a.role | some a in all_approvals})
+approvals_required := [{"role": role, "items": data.gateward.approval_items(role)} |
+	some role in {a.role | some a in all_approvals}
 ]
 
-# Rollout stages first, in plan order; then the other obligations, sorted.
-obligations := array.concat(data.gateward.rollout.stages, sort(data.gateward.change.obligations))
+# Rollout stages and halt first, in plan order; then the other obligations.
+obligations := array.concat(data.gateward.rollout.stages, [o | some o in data.gateward.change.obligations])
 
-warnings := sort((data.gateward.change.warn | warned) | mode_warnings)
+warnings := (data.gateward.change.warn | warned) | mode_warnings
 
 decision := {
 	"allow": count(enforced) == 0,
@@ -71,7 +79,7 @@ decision := {
 	count(data.gateward.input.deny) == 0
 } else := {
 	"allow": false,
-	"deny": sort(data.gateward.input.deny),
+	"deny": data.gateward.input.deny,
 	"approvals_required": [],
 	"risk": 1,
 	"obligations": [],

@@ -6,8 +6,8 @@ outside := object.union(data.gateward.fixtures_test.fleet(data.gateward.fixtures
 
 test_base_decision if {
 	data.gateward.decision == {
-		"allow": true, "deny": [], "approvals_required": [], "risk": 0.1,
-		"obligations": [], "warnings": [], "would_deny": [],
+		"allow": true, "deny": set(), "approvals_required": [], "risk": 0.1,
+		"obligations": [], "warnings": set(), "would_deny": set(),
 	} with input as data.gateward.fixtures_test.base
 }
 
@@ -15,7 +15,7 @@ test_malformed_input_short_circuits if {
 	d := data.gateward.decision with input as {"proposal": 1}
 	d.allow == false
 	d.risk == 1
-	"input: proposal is missing or not an object" in d.deny
+	data.gateward.fixtures_test.said(d.deny, "input.section_invalid", "input: proposal is missing or not an object")
 }
 
 test_deny_makes_allow_false if {
@@ -49,9 +49,11 @@ test_mode_of_drops_invalid_modes if {
 test_warn_mode_moves_denials_to_warnings if {
 	d := data.gateward.decision with input as outside with data.gateward.data.modes.rule_sets.change as "warn"
 	d.allow == true
-	d.deny == []
+	d.deny == set()
 	count(d.warnings) == 1
-	endswith(d.warnings[0], "[warn mode]")
+	some w in d.warnings
+	w.code == "window.closed"
+	endswith(w.message, "[warn mode]")
 	count(data.gateward.warned) == 1 with input as outside with data.gateward.data.modes.rule_sets.change as "warn"
 }
 
@@ -59,14 +61,14 @@ test_dryrun_mode_moves_denials_to_would_deny if {
 	d := data.gateward.decision with input as outside with data.gateward.data.modes.rule_sets.change as "dryrun"
 	d.allow == true
 	count(d.would_deny) == 1
-	startswith(d.would_deny[0], "change: outside the change window")
+	data.gateward.fixtures_test.codes(d.would_deny) == {"window.closed"}
 	data.gateward.would_deny == d.would_deny with input as outside with data.gateward.data.modes.rule_sets.change as "dryrun"
 }
 
 test_unknown_mode_enforces_and_warns if {
 	d := data.gateward.decision with input as outside with data.gateward.data.modes.rule_sets.change as "off"
 	d.allow == false
-	"modes: unknown mode off for rule set change; enforcing" in d.warnings
+	{"code": "modes.unknown_mode", "message": "modes: unknown mode off for rule set change; enforcing", "params": {"rule_set": "change", "mode": "off"}} in d.warnings
 	count(data.gateward.mode_warnings) == 1 with data.gateward.data.modes.rule_sets.change as "off"
 }
 
@@ -82,18 +84,25 @@ dedup_input := object.union(data.gateward.fixtures_test.with_changes([object.uni
 })
 
 test_approvals_deduplicated_by_role if {
-	data.gateward.approvals_required == [{
-		"role": "approver",
-		"reason": "DFS channel 100 on the 5GHz band in DE (radar detection may move the radio); risk 0.45 above 0.4",
-	}] with input as dedup_input
+	required := data.gateward.approvals_required with input as dedup_input
+	count(required) == 1
+	required[0].role == "approver"
+	data.gateward.fixtures_test.codes(required[0].items) == {"approval.dfs_channel", "approval.risk"}
 	count(data.gateward.all_approvals) == 2 with input as dedup_input
-	data.gateward.approval_reasons("approver") == "DFS channel 100 on the 5GHz band in DE (radar detection may move the radio); risk 0.45 above 0.4" with input as dedup_input
+	data.gateward.fixtures_test.messages(data.gateward.approval_items("approver")) == {
+		"DFS channel 100 on the 5GHz band in DE (radar detection may move the radio)", "risk 0.45 above 0.4",
+	} with input as dedup_input
 }
 
 test_obligations_put_stages_first_in_plan_order if {
 	inp := object.union(data.gateward.fixtures_test.as_actor(data.gateward.fixtures_test.fleet(data.gateward.fixtures_test.base, 60), ["approver"], "human"), {"proposal": {"preview": {"devices_present": 59}}})
 	obligations := data.gateward.obligations with input as inp
-	obligations == [
+	[o.code | some o in obligations] == [
+		"obligation.stage", "obligation.stage", "obligation.stage", "obligation.halt",
+		"obligation.presence", "obligation.window",
+	]
+	[o.params.percent | some o in obligations; o.code == "obligation.stage"] == [5, 25, 100]
+	[o.message | some o in obligations] == [
 		"stage: canary 5%", "stage: ring 25%", "stage: ring 100%", "halt: failure rate above 2% stops and rolls back",
 		"presence: apply only to devices with confirmed presence",
 		"window: DE 1-5 local, UTC offset 1 h",
@@ -102,5 +111,5 @@ test_obligations_put_stages_first_in_plan_order if {
 
 test_warnings_sorted_union if {
 	inp := object.union(data.gateward.fixtures_test.base, {"proposal": {"preview": {"blind": true}}})
-	data.gateward.warnings == ["change: the preview is blind (current values unread); the backup is taken at apply time"] with input as inp
+	data.gateward.warnings == {{"code": "change.blind_preview", "message": "change: the preview is blind (current values unread); the backup is taken at apply time", "params": {}}} with input as inp
 }

@@ -16,23 +16,24 @@ device_workflows := [[d, op.command, data.gateward.lib.compat[[d.id, workflow]]]
 	some d in input.devices
 ]
 
-deny contains msg if {
+deny contains {"code": "firmware.compat_red", "message": msg, "params": object.union(data.gateward.lib.device_params(d), {"operation": command})} if {
 	some [d, command, status] in device_workflows
 	status == "red"
 	msg := sprintf("firmware: %s is red (unsupported or unsafe) on %s", [command, data.gateward.lib.device_label(d)])
 }
 
-approvals contains {"role": "approver", "reason": reason} if {
+approvals contains {"role": "approver", "code": "approval.compat_yellow", "message": reason, "params": object.union(data.gateward.lib.device_params(d), {"operation": command})} if {
 	some [d, command, status] in device_workflows
 	status == "yellow"
 	reason := sprintf("%s is yellow (pilot only) on %s", [command, data.gateward.lib.device_label(d)])
 }
 
-deny contains msg if {
+deny contains {"code": "firmware.reboot_limit", "message": msg, "params": object.union(data.gateward.lib.device_params(d), {"operation": op.command, "max_per_24h": limit})} if {
 	some op in input.proposal.operations
 	op.command in data.gateward.data.limits.reboots.operations
 	some d in input.devices
-	d.reboots_24h >= data.gateward.data.limits.reboots.max_per_24h
+	limit := data.gateward.data.limits.reboots.max_per_24h
+	d.reboots_24h >= limit
 	msg := sprintf("firmware: %s refused on %s: it already rebooted %d times in 24 h (the limit)", [
 		op.command, data.gateward.lib.device_label(d), data.gateward.data.limits.reboots.max_per_24h,
 	])
@@ -44,7 +45,7 @@ approved_url(url) if {
 	startswith(url, prefix)
 }
 
-deny contains "firmware: download needs a firmware URL from an approved server" if {
+deny contains {"code": "firmware.url_not_approved", "message": "firmware: download needs a firmware URL from an approved server", "params": {}} if {
 	some op in input.proposal.operations
 	op.command == "download"
 	not data.gateward.firmware.approved_url(object.get(op.args, "url", ""))

@@ -19,12 +19,12 @@ test_green_reboot_runs if {
 test_yellow_needs_approver if {
 	inp := data.gateward.fixtures_test.with_operations([{"command": "factory_reset", "args": {}}])
 	inp2 := data.gateward.firmware_test.on(inp, {"firmware": "7.29"})
-	{"role": "approver", "reason": "factory_reset is yellow (pilot only) on AVM FRITZ!Box 7590 fw 7.29 in DE"} in data.gateward.firmware.approvals with input as inp2
+	data.gateward.fixtures_test.asks(data.gateward.firmware.approvals, "approver", "approval.compat_yellow", "factory_reset is yellow (pilot only) on AVM FRITZ!Box 7590 fw 7.29 in DE") with input as inp2
 }
 
 test_model_wildcard_row if {
 	inp := data.gateward.firmware_test.on(reboot, {"vendor": "Technicolor", "model": "CGA4233", "firmware": "99"})
-	{"role": "approver", "reason": "reboot is yellow (pilot only) on Technicolor CGA4233 fw 99 in DE"} in data.gateward.firmware.approvals with input as inp
+	data.gateward.fixtures_test.asks(data.gateward.firmware.approvals, "approver", "approval.compat_yellow", "reboot is yellow (pilot only) on Technicolor CGA4233 fw 99 in DE") with input as inp
 }
 
 test_unknown_device_gets_default_status if {
@@ -35,17 +35,17 @@ test_unknown_device_gets_default_status if {
 test_deny_red if {
 	inp := data.gateward.fixtures_test.with_operations([{"command": "factory_reset", "args": {}}])
 	inp2 := data.gateward.firmware_test.on(inp, {"vendor": "Sagemcom", "model": "F@st 5866T", "firmware": "SG5866T-4.2.1"})
-	"firmware: factory_reset is red (unsupported or unsafe) on Sagemcom F@st 5866T fw SG5866T-4.2.1 in DE" in data.gateward.firmware.deny with input as inp2
+	data.gateward.fixtures_test.said(data.gateward.firmware.deny, "firmware.compat_red", "firmware: factory_reset is red (unsupported or unsafe) on Sagemcom F@st 5866T fw SG5866T-4.2.1 in DE") with input as inp2
 }
 
 test_evidence_overrides_matrix if {
 	inp := data.gateward.firmware_test.on(reboot, {"compat": "red"})
-	"firmware: reboot is red (unsupported or unsafe) on AVM FRITZ!Box 7590 fw 7.57 in DE" in data.gateward.firmware.deny with input as inp
+	data.gateward.fixtures_test.said(data.gateward.firmware.deny, "firmware.compat_red", "firmware: reboot is red (unsupported or unsafe) on AVM FRITZ!Box 7590 fw 7.57 in DE") with input as inp
 }
 
 test_deny_reboot_over_limit if {
 	inp := data.gateward.firmware_test.on(reboot, {"reboots_24h": 2})
-	"firmware: reboot refused on AVM FRITZ!Box 7590 fw 7.57 in DE: it already rebooted 2 times in 24 h (the limit)" in data.gateward.firmware.deny with input as inp
+	data.gateward.fixtures_test.said(data.gateward.firmware.deny, "firmware.reboot_limit", "firmware: reboot refused on AVM FRITZ!Box 7590 fw 7.57 in DE: it already rebooted 2 times in 24 h (the limit)") with input as inp
 }
 
 test_reboot_under_limit if {
@@ -60,7 +60,7 @@ test_approved_url if {
 
 test_deny_download_from_unapproved_server if {
 	inp := data.gateward.fixtures_test.with_operations([{"command": "download", "args": {"url": "http://evil.example/fw.bin"}}])
-	"firmware: download needs a firmware URL from an approved server" in data.gateward.firmware.deny with input as inp
+	data.gateward.fixtures_test.said(data.gateward.firmware.deny, "firmware.url_not_approved", "firmware: download needs a firmware URL from an approved server") with input as inp
 }
 
 test_download_from_approved_server if {

@@ -80,3 +80,22 @@ common_sha := "b9c950640e1b3740e98acb93e669c65766f6670dd1609ba91ff41052ba48c6f3"
 test_fixture_base_is_allowed if {
 	data.gateward.decision.allow with input as base
 }
+
+# Items are {code, message, params}: a test names the code it expects and the message people read.
+said(items, code, message) if {
+	some i in items
+	i.code == code
+	i.message == message
+}
+
+# An approval item for role with code and message.
+asks(approvals, role, code, message) if {
+	some a in approvals
+	a.role == role
+	a.code == code
+	a.message == message
+}
+
+codes(items) := {i.code | some i in items}
+
+messages(items) := {i.message | some i in items}

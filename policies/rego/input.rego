@@ -10,29 +10,29 @@ package gateward.input
 
 import rego.v1
 
-deny contains msg if {
+deny contains {"code": "input.section_invalid", "message": msg, "params": {"section": section}} if {
 	some section in ["proposal", "actor", "context"]
 	not is_object(input[section])
 	msg := sprintf("input: %s is missing or not an object", [section])
 }
 
-deny contains "input: devices is missing or not an array" if {
+deny contains {"code": "input.devices_invalid", "message": "input: devices is missing or not an array", "params": {}} if {
 	not is_array(input.devices)
 }
 
-deny contains msg if {
+deny contains {"code": "input.proposal_field_invalid", "message": msg, "params": {"field": field}} if {
 	is_object(input.proposal)
 	some field in ["targets", "changes", "operations"]
 	not is_array(input.proposal[field])
 	msg := sprintf("input: proposal.%s is missing or not an array", [field])
 }
 
-deny contains "input: proposal.preview is missing or not an object" if {
+deny contains {"code": "input.proposal_field_invalid", "message": "input: proposal.preview is missing or not an object", "params": {"field": "preview"}} if {
 	is_object(input.proposal)
 	not is_object(input.proposal.preview)
 }
 
-deny contains "input: proposal.target_count is missing or not a number" if {
+deny contains {"code": "input.proposal_field_invalid", "message": "input: proposal.target_count is missing or not a number", "params": {"field": "target_count"}} if {
 	is_object(input.proposal)
 	not is_number(input.proposal.target_count)
 }

@@ -7,6 +7,8 @@
 #   regorus quirk: a function is called by its full path (data.gateward.lib.f(x)) because
 #   regorus does not resolve function calls through an import alias; rules read fine through it.
 #   Cost note: in regorus every rule evaluated costs a few µs, so helpers are few and coarse.
+#   Every deny, warning, approval and obligation of the pack is an object {code, message, params}
+#   (policies/README.md lists the codes): Python branches on code and params, people read message.
 package gateward.lib
 
 import rego.v1
@@ -30,6 +32,9 @@ commands := {op.command | some op in input.proposal.operations}
 # Human-readable device class: vendor, model, firmware, region. Never the device id, so that a
 # message is the same for every device of an equivalence class (policies/classes.py).
 device_label(d) := sprintf("%s %s fw %s in %s", [d.vendor, d.model, d.firmware, d.region])
+
+# The same class as message params: what device_label prints, typed, and never the device id.
+device_params(d) := {"vendor": d.vendor, "model": d.model, "firmware": d.firmware, "region": d.region}
 
 # Parameter class per changed path: the longest configured prefix wins, found by looking up the
 # path's first 4, 3 and 2 segments in prefix_index (derived by the loader from
@@ -66,6 +71,14 @@ window_text(region) := sprintf("local hour %02d, window %02d:00-%02d:00 at UTC o
 	data.gateward.lib.local_hour(region),
 	w.start_hour, w.end_hour, w.utc_offset_hours,
 ]) if {
+	w := data.gateward.lib.window_for(region)
+}
+
+# A region's window as params: what window_text prints, typed.
+window_params(region) := {
+	"region": region, "local_hour": data.gateward.lib.local_hour(region),
+	"start_hour": w.start_hour, "end_hour": w.end_hour, "utc_offset_hours": w.utc_offset_hours,
+} if {
 	w := data.gateward.lib.window_for(region)
 }
 

@@ -27,6 +27,15 @@ test_device_label_names_the_class_not_the_device if {
 	data.gateward.lib.device_label(data.gateward.fixtures_test.device) == "AVM FRITZ!Box 7590 fw 7.57 in DE"
 }
 
+test_device_params_name_the_class_not_the_device if {
+	data.gateward.lib.device_params(data.gateward.fixtures_test.device) == {"vendor": "AVM", "model": "FRITZ!Box 7590", "firmware": "7.57", "region": "DE"}
+}
+
+test_window_params if {
+	inp := object.union(data.gateward.fixtures_test.base, {"context": {"now_ns": data.gateward.fixtures_test.out_of_window_ns}})
+	data.gateward.lib.window_params("DE") == {"region": "DE", "local_hour": 14, "start_hour": 1, "end_hour": 5, "utc_offset_hours": 1} with input as inp
+}
+
 test_change_class_longest_prefix if {
 	changes := [
 		data.gateward.fixtures_test.change("Device.IP.Diagnostics.IPPing.Host", "Device.IP.Diagnostics.IPPing.Host", "x", "string"),

@@ -8,14 +8,14 @@ package gateward.mgmt
 
 import rego.v1
 
-deny contains msg if {
+deny contains {"code": "mgmt.automation_forbidden", "message": msg, "params": {"path": path}} if {
 	some path, class in data.gateward.lib.change_class
 	class == "mgmt"
 	data.gateward.lib.is_automation
 	msg := sprintf("mgmt: %s is a management-plane parameter; automation may never change it", [path])
 }
 
-approvals contains {"role": "senior_approver", "reason": reason} if {
+approvals contains {"role": "senior_approver", "code": "approval.mgmt_change", "message": reason, "params": {"path": path}} if {
 	some path, class in data.gateward.lib.change_class
 	class == "mgmt"
 	not data.gateward.lib.is_automation

@@ -11,17 +11,17 @@ controller := data.gateward.fixtures_test.change(
 test_mgmt_change_needs_senior_approver if {
 	inp := data.gateward.fixtures_test.as_actor(data.gateward.fixtures_test.with_changes([acs_url]), ["approver"], "human")
 	count(data.gateward.mgmt.deny) == 0 with input as inp
-	{"role": "senior_approver", "reason": "management-plane change to Device.ManagementServer.URL"} in data.gateward.mgmt.approvals with input as inp
+	data.gateward.fixtures_test.asks(data.gateward.mgmt.approvals, "senior_approver", "approval.mgmt_change", "management-plane change to Device.ManagementServer.URL") with input as inp
 }
 
 test_local_agent_is_mgmt_too if {
 	inp := data.gateward.fixtures_test.with_changes([controller])
-	{"role": "senior_approver", "reason": "management-plane change to Device.LocalAgent.Controller.1.EndpointID"} in data.gateward.mgmt.approvals with input as inp
+	data.gateward.fixtures_test.asks(data.gateward.mgmt.approvals, "senior_approver", "approval.mgmt_change", "management-plane change to Device.LocalAgent.Controller.1.EndpointID") with input as inp
 }
 
 test_deny_mgmt_change_by_automation if {
 	inp := data.gateward.fixtures_test.as_actor(data.gateward.fixtures_test.with_changes([acs_url]), ["automation"], "job")
-	"mgmt: Device.ManagementServer.URL is a management-plane parameter; automation may never change it" in data.gateward.mgmt.deny with input as inp
+	data.gateward.fixtures_test.said(data.gateward.mgmt.deny, "mgmt.automation_forbidden", "mgmt: Device.ManagementServer.URL is a management-plane parameter; automation may never change it") with input as inp
 	count(data.gateward.mgmt.approvals) == 0 with input as inp
 }
 

@@ -16,7 +16,7 @@ overlaps(targets) if {
 	t in target_set
 }
 
-deny contains msg if {
+deny contains {"code": "precedence.live_proposal", "message": msg, "params": {"path": c.path, "proposal": input.proposal.id, "value": c.value, "other_proposal": lp.id, "other_author": lp.author, "other_value": lc.value}} if {
 	some c in input.proposal.changes
 	some lp in input.context.live_proposals
 	lp.id != input.proposal.id
@@ -29,7 +29,7 @@ deny contains msg if {
 	])
 }
 
-deny contains msg if {
+deny contains {"code": "precedence.profile", "message": msg, "params": {"path": c.path, "proposal": input.proposal.id, "value": c.value, "profile": p.id, "profile_version": p.version, "profile_value": pc.value}} if {
 	some c in input.proposal.changes
 	some p in input.context.profiles
 	some pc in p.changes
@@ -41,7 +41,7 @@ deny contains msg if {
 	])
 }
 
-deny contains msg if {
+deny contains {"code": "precedence.duplicate_path", "message": msg, "params": {"path": a.path, "proposal": input.proposal.id}} if {
 	some i, a in input.proposal.changes
 	some j, b in input.proposal.changes
 	i < j

@@ -23,7 +23,9 @@ test_overlaps if {
 
 test_deny_conflicting_live_proposal if {
 	msg := "precedence: Device.WiFi.Radio.2.Channel: proposal prop-1 sets 44 but live proposal prop-2 (by bob) sets 36 on overlapping devices"
-	msg in data.gateward.precedence.deny with input as data.gateward.precedence_test.live(["dev-1"], 36)
+	data.gateward.fixtures_test.said(data.gateward.precedence.deny, "precedence.live_proposal", msg) with input as data.gateward.precedence_test.live(["dev-1"], 36)
+	some item in data.gateward.precedence.deny with input as data.gateward.precedence_test.live(["dev-1"], 36)
+	item.params == {"path": "Device.WiFi.Radio.2.Channel", "proposal": "prop-1", "value": 44, "other_proposal": "prop-2", "other_author": "bob", "other_value": 36}
 }
 
 test_same_value_is_no_conflict if {
@@ -44,7 +46,7 @@ test_own_live_entry_is_no_conflict if {
 
 test_deny_conflicting_profile if {
 	msg := "precedence: Device.WiFi.Radio.2.Channel: proposal prop-1 sets 44 but profile wifi-defaults v7 sets 40 on overlapping devices"
-	msg in data.gateward.precedence.deny with input as data.gateward.precedence_test.profile(["dev-1", "dev-2"], 40)
+	data.gateward.fixtures_test.said(data.gateward.precedence.deny, "precedence.profile", msg) with input as data.gateward.precedence_test.profile(["dev-1", "dev-2"], 40)
 }
 
 test_profile_on_other_devices_is_no_conflict if {
@@ -53,5 +55,5 @@ test_profile_on_other_devices_is_no_conflict if {
 
 test_deny_path_set_twice_differently if {
 	inp := data.gateward.fixtures_test.with_changes([data.gateward.fixtures_test.channel_44, object.union(data.gateward.fixtures_test.channel_44, {"value": 48})])
-	"precedence: Device.WiFi.Radio.2.Channel is set twice in proposal prop-1 with different values" in data.gateward.precedence.deny with input as inp
+	data.gateward.fixtures_test.said(data.gateward.precedence.deny, "precedence.duplicate_path", "precedence: Device.WiFi.Radio.2.Channel is set twice in proposal prop-1 with different values") with input as inp
 }

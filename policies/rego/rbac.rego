@@ -16,12 +16,12 @@ may_propose if {
 	spec.may_propose
 }
 
-deny contains msg if {
+deny contains {"code": "rbac.may_not_propose", "message": msg, "params": {"actor": input.actor.id, "roles": sort(input.actor.roles)}} if {
 	not may_propose
 	msg := sprintf("rbac: %s (roles: %s) may not propose changes", [input.actor.id, data.gateward.lib.roles_text])
 }
 
-deny contains msg if {
+deny contains {"code": "rbac.separation_of_duties", "message": msg, "params": {"role": r}} if {
 	some r, spec in role_spec
 	spec.may_propose == false
 	may_propose
@@ -32,14 +32,14 @@ permitted_operations := {op | some spec in role_spec; some op in spec.operations
 
 permitted_classes := {class | some spec in role_spec; some class in spec.param_classes}
 
-deny contains msg if {
+deny contains {"code": "rbac.operation_not_permitted", "message": msg, "params": {"roles": sort(input.actor.roles), "operation": cmd}} if {
 	may_propose
 	some cmd in data.gateward.lib.commands
 	not cmd in permitted_operations
 	msg := sprintf("rbac: roles (%s) may not run %s", [data.gateward.lib.roles_text, cmd])
 }
 
-deny contains msg if {
+deny contains {"code": "rbac.class_not_permitted", "message": msg, "params": {"roles": sort(input.actor.roles), "class": class, "path": path}} if {
 	may_propose
 	some path, class in data.gateward.lib.change_class
 	not class in permitted_classes
@@ -77,19 +77,20 @@ value_within(spec, value) if {
 	count(value) <= spec.max_length
 }
 
-catalogue_violations contains "it names no catalogue action type" if {
+# Each violation is an object like a denial; the approval below carries its code as params.violation.
+catalogue_violations contains {"code": "catalogue.no_action_type", "message": "it names no catalogue action type", "params": {}} if {
 	data.gateward.lib.is_automation
 	action_type == null
 }
 
-catalogue_violations contains msg if {
+catalogue_violations contains {"code": "catalogue.unknown_action_type", "message": msg, "params": {"action_type": action_type}} if {
 	data.gateward.lib.is_automation
 	is_string(action_type)
 	not entry
 	msg := sprintf("action type %s is not in the catalogue", [action_type])
 }
 
-catalogue_violations contains msg if {
+catalogue_violations contains {"code": "catalogue.change_outside", "message": msg, "params": {"pattern": c.pattern, "action_type": action_type}} if {
 	data.gateward.lib.is_automation
 	entry
 	some c in input.proposal.changes
@@ -97,7 +98,7 @@ catalogue_violations contains msg if {
 	msg := sprintf("%s is outside catalogue action %s", [c.pattern, action_type])
 }
 
-catalogue_violations contains msg if {
+catalogue_violations contains {"code": "catalogue.value_outside", "message": msg, "params": {"value": c.value, "path": c.path, "action_type": action_type}} if {
 	data.gateward.lib.is_automation
 	some c in input.proposal.changes
 	spec := entry.changes[c.pattern]
@@ -105,7 +106,7 @@ catalogue_violations contains msg if {
 	msg := sprintf("value %v for %s is outside the limits of catalogue action %s", [c.value, c.path, action_type])
 }
 
-catalogue_violations contains msg if {
+catalogue_violations contains {"code": "catalogue.operation_outside", "message": msg, "params": {"operation": cmd, "action_type": action_type}} if {
 	data.gateward.lib.is_automation
 	entry
 	some cmd in data.gateward.lib.commands
@@ -113,7 +114,7 @@ catalogue_violations contains msg if {
 	msg := sprintf("operation %s is outside catalogue action %s", [cmd, action_type])
 }
 
-catalogue_violations contains msg if {
+catalogue_violations contains {"code": "catalogue.too_many_targets", "message": msg, "params": {"target_count": input.proposal.target_count, "max_targets": entry.max_targets, "action_type": action_type}} if {
 	data.gateward.lib.is_automation
 	input.proposal.target_count > entry.max_targets
 	msg := sprintf("%d targets exceed the %d allowed for catalogue action %s", [input.proposal.target_count, entry.max_targets, action_type])
@@ -126,8 +127,8 @@ automation_preapproved if {
 	count(catalogue_violations) == 0
 }
 
-approvals contains {"role": "approver", "reason": reason} if {
+approvals contains {"role": "approver", "code": "approval.outside_catalogue", "message": reason, "params": object.union(v.params, {"violation": v.code})} if {
 	data.gateward.lib.is_automation
 	some v in catalogue_violations
-	reason := sprintf("automation outside its catalogue: %s", [v])
+	reason := sprintf("automation outside its catalogue: %s", [v.message])
 }

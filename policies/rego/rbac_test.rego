@@ -27,17 +27,17 @@ test_support_agent_may_propose_radio_change if {
 
 test_deny_auditor if {
 	inp := data.gateward.fixtures_test.as_actor(data.gateward.fixtures_test.base, ["auditor"], "human")
-	"rbac: alice (roles: auditor) may not propose changes" in data.gateward.rbac.deny with input as inp
+	data.gateward.fixtures_test.said(data.gateward.rbac.deny, "rbac.may_not_propose", "rbac: alice (roles: auditor) may not propose changes") with input as inp
 }
 
 test_deny_unknown_role if {
 	inp := data.gateward.fixtures_test.as_actor(data.gateward.fixtures_test.base, ["wizard"], "human")
-	"rbac: alice (roles: wizard) may not propose changes" in data.gateward.rbac.deny with input as inp
+	data.gateward.fixtures_test.said(data.gateward.rbac.deny, "rbac.may_not_propose", "rbac: alice (roles: wizard) may not propose changes") with input as inp
 }
 
 test_deny_auditor_even_with_another_role if {
 	inp := data.gateward.fixtures_test.as_actor(data.gateward.fixtures_test.base, ["auditor", "admin"], "human")
-	"rbac: holders of role auditor may not propose changes (separation of duties)" in data.gateward.rbac.deny with input as inp
+	data.gateward.fixtures_test.said(data.gateward.rbac.deny, "rbac.separation_of_duties", "rbac: holders of role auditor may not propose changes (separation of duties)") with input as inp
 }
 
 test_permitted_operations_union if {
@@ -47,7 +47,7 @@ test_permitted_operations_union if {
 
 test_deny_operation_not_permitted if {
 	inp := data.gateward.fixtures_test.with_operations([{"command": "factory_reset", "args": {}}])
-	"rbac: roles (support_agent) may not run factory_reset" in data.gateward.rbac.deny with input as inp
+	data.gateward.fixtures_test.said(data.gateward.rbac.deny, "rbac.operation_not_permitted", "rbac: roles (support_agent) may not run factory_reset") with input as inp
 }
 
 test_approver_may_factory_reset if {
@@ -63,7 +63,7 @@ test_permitted_classes if {
 test_deny_class_not_permitted if {
 	acs := data.gateward.fixtures_test.change("Device.ManagementServer.URL", "Device.ManagementServer.URL", "https://acs", "string")
 	inp := data.gateward.fixtures_test.with_changes([acs])
-	"rbac: roles (support_agent) may not change mgmt parameters (Device.ManagementServer.URL)" in data.gateward.rbac.deny with input as inp
+	data.gateward.fixtures_test.said(data.gateward.rbac.deny, "rbac.class_not_permitted", "rbac: roles (support_agent) may not change mgmt parameters (Device.ManagementServer.URL)") with input as inp
 }
 
 test_action_type_and_entry if {
@@ -99,34 +99,34 @@ test_human_is_never_catalogue_preapproved if {
 
 test_automation_without_action_type_needs_approver if {
 	inp := data.gateward.rbac_test.job(data.gateward.fixtures_test.base, null)
-	{"role": "approver", "reason": "automation outside its catalogue: it names no catalogue action type"} in data.gateward.rbac.approvals with input as inp
+	data.gateward.fixtures_test.asks(data.gateward.rbac.approvals, "approver", "approval.outside_catalogue", "automation outside its catalogue: it names no catalogue action type") with input as inp
 }
 
 test_automation_unknown_action_type if {
 	inp := data.gateward.rbac_test.job(data.gateward.fixtures_test.base, "wifi.nuke")
-	"action type wifi.nuke is not in the catalogue" in data.gateward.rbac.catalogue_violations with input as inp
+	data.gateward.fixtures_test.said(data.gateward.rbac.catalogue_violations, "catalogue.unknown_action_type", "action type wifi.nuke is not in the catalogue") with input as inp
 }
 
 test_automation_path_outside_catalogue if {
 	inp := data.gateward.rbac_test.job(data.gateward.fixtures_test.with_changes([dns]), "wifi.channel_change")
-	"Device.DNS.Client.Server.{i}.DNSServer is outside catalogue action wifi.channel_change" in data.gateward.rbac.catalogue_violations with input as inp
+	data.gateward.fixtures_test.said(data.gateward.rbac.catalogue_violations, "catalogue.change_outside", "Device.DNS.Client.Server.{i}.DNSServer is outside catalogue action wifi.channel_change") with input as inp
 	not data.gateward.rbac.automation_preapproved with input as inp
 }
 
 test_automation_value_outside_limits if {
 	dfs := object.union(data.gateward.fixtures_test.channel_44, {"value": 52})
 	inp := data.gateward.rbac_test.job(data.gateward.fixtures_test.with_changes([dfs]), "wifi.channel_change")
-	"value 52 for Device.WiFi.Radio.2.Channel is outside the limits of catalogue action wifi.channel_change" in data.gateward.rbac.catalogue_violations with input as inp
+	data.gateward.fixtures_test.said(data.gateward.rbac.catalogue_violations, "catalogue.value_outside", "value 52 for Device.WiFi.Radio.2.Channel is outside the limits of catalogue action wifi.channel_change") with input as inp
 }
 
 test_automation_operation_outside_catalogue if {
 	inp := data.gateward.rbac_test.job(data.gateward.fixtures_test.with_operations([{"command": "reboot", "args": {}}]), "dns.server_fix")
-	"operation reboot is outside catalogue action dns.server_fix" in data.gateward.rbac.catalogue_violations with input as inp
+	data.gateward.fixtures_test.said(data.gateward.rbac.catalogue_violations, "catalogue.operation_outside", "operation reboot is outside catalogue action dns.server_fix") with input as inp
 }
 
 test_automation_too_many_targets if {
 	inp := data.gateward.rbac_test.job(data.gateward.fixtures_test.fleet(data.gateward.fixtures_test.with_operations([{"command": "reboot", "args": {}}]), 201), "device.reboot")
-	"201 targets exceed the 200 allowed for catalogue action device.reboot" in data.gateward.rbac.catalogue_violations with input as inp
+	data.gateward.fixtures_test.said(data.gateward.rbac.catalogue_violations, "catalogue.too_many_targets", "201 targets exceed the 200 allowed for catalogue action device.reboot") with input as inp
 }
 
 test_catalogue_reboot_within_limits if {

@@ -33,13 +33,13 @@ components := {
 
 score := min([1, round((((components.targets + components["class"]) + components.operation) + components.device) * 100) / 100])
 
-approvals contains {"role": "approver", "reason": reason} if {
+approvals contains {"role": "approver", "code": "approval.risk", "message": reason, "params": {"risk": score, "threshold": data.gateward.data.risk.thresholds.approver}} if {
 	score > data.gateward.data.risk.thresholds.approver
 	not data.gateward.rbac.automation_preapproved
 	reason := sprintf("risk %v above %v", [score, data.gateward.data.risk.thresholds.approver])
 }
 
-approvals contains {"role": "senior_approver", "reason": reason} if {
+approvals contains {"role": "senior_approver", "code": "approval.risk", "message": reason, "params": {"risk": score, "threshold": data.gateward.data.risk.thresholds.senior_approver}} if {
 	score > data.gateward.data.risk.thresholds.senior_approver
 	not data.gateward.rbac.automation_preapproved
 	reason := sprintf("risk %v above %v", [score, data.gateward.data.risk.thresholds.senior_approver])

@@ -46,14 +46,14 @@ test_approver_above_threshold if {
 	dev := object.union(data.gateward.fixtures_test.device, {"compat": "yellow", "failed_changes_7d": 3})
 	inp := object.union(data.gateward.fixtures_test.base, {"devices": [dev]})
 	data.gateward.risk.score == 0.45 with input as inp
-	data.gateward.risk.approvals == {{"role": "approver", "reason": "risk 0.45 above 0.4"}} with input as inp
+	data.gateward.risk.approvals == {{"role": "approver", "code": "approval.risk", "message": "risk 0.45 above 0.4", "params": {"risk": 0.45, "threshold": 0.4}}} with input as inp
 }
 
 test_senior_approver_above_threshold if {
 	dev := object.union(data.gateward.fixtures_test.device, {"compat": "red", "failed_changes_7d": 3})
 	inp := object.union(data.gateward.fixtures_test.base, {"devices": [dev], "context": {"now_ns": data.gateward.fixtures_test.out_of_window_ns}})
 	data.gateward.risk.score == 0.75 with input as inp
-	{"role": "senior_approver", "reason": "risk 0.75 above 0.7"} in data.gateward.risk.approvals with input as inp
+	data.gateward.fixtures_test.asks(data.gateward.risk.approvals, "senior_approver", "approval.risk", "risk 0.75 above 0.7") with input as inp
 }
 
 test_no_risk_approvals_for_low_risk if {

@@ -20,15 +20,21 @@ test_plans_for_firmware if {
 
 test_canary_5_from_50_targets if {
 	stages := data.gateward.rollout.stages with input as data.gateward.rollout_test.big(data.gateward.fixtures_test.base, 50)
-	stages[0] == "stage: canary 5%"
+	stages[0] == {"code": "obligation.stage", "message": "stage: canary 5%", "params": {"kind": "canary", "percent": 5}}
 }
 
 test_canary_1_from_1000_targets if {
 	stages := data.gateward.rollout.stages with input as data.gateward.rollout_test.big(data.gateward.fixtures_test.base, 250000)
-	stages == ["stage: canary 1%", "stage: ring 10%", "stage: ring 50%", "stage: ring 100%", "halt: failure rate above 1% stops and rolls back"]
+	[s.message | some s in stages] == ["stage: canary 1%", "stage: ring 10%", "stage: ring 50%", "stage: ring 100%", "halt: failure rate above 1% stops and rolls back"]
+	[s.params | some s in data.gateward.rollout.stage_items] == [
+		{"kind": "canary", "percent": 1}, {"kind": "ring", "percent": 10}, {"kind": "ring", "percent": 50}, {"kind": "ring", "percent": 100},
+	] with input as data.gateward.rollout_test.big(data.gateward.fixtures_test.base, 250000)
+	data.gateward.rollout.halt_item.params == {"failure_rate_pct": 1} with input as data.gateward.rollout_test.big(data.gateward.fixtures_test.base, 250000)
+	data.gateward.rollout.plan.min_targets == 1000 with input as data.gateward.rollout_test.big(data.gateward.fixtures_test.base, 250000)
 }
 
 test_firmware_canary_from_10_targets if {
 	inp := data.gateward.rollout_test.big(data.gateward.fixtures_test.with_operations([{"command": "download", "args": {}}]), 10)
-	data.gateward.rollout.stages[0] == "stage: canary 10%" with input as inp
+	data.gateward.rollout.stages[0].params == {"kind": "canary", "percent": 10} with input as inp
+	data.gateward.rollout.halt_item == {"code": "obligation.halt", "message": "halt: failure rate above 1% stops and rolls back", "params": {"failure_rate_pct": 1}} with input as inp
 }

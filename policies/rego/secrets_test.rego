@@ -22,27 +22,27 @@ test_may_set_passphrase_by_role if {
 
 test_deny_role_that_may_not_set_passphrase if {
 	inp := data.gateward.fixtures_test.as_actor(data.gateward.fixtures_test.with_changes([good]), ["automation"], "job")
-	"secrets: roles (automation) may not set a Wi-Fi passphrase" in data.gateward.secrets.deny with input as inp
+	data.gateward.fixtures_test.said(data.gateward.secrets.deny, "secrets.role_forbidden", "secrets: roles (automation) may not set a Wi-Fi passphrase") with input as inp
 }
 
 test_deny_passphrase_not_marked_secret if {
 	inp := data.gateward.fixtures_test.with_changes([object.union(good, {"secret": false})])
-	sprintf("secrets: %s must be marked secret", [path]) in data.gateward.secrets.deny with input as inp
+	data.gateward.fixtures_test.said(data.gateward.secrets.deny, "secrets.not_marked_secret", sprintf("secrets: %s must be marked secret", [path])) with input as inp
 }
 
 test_deny_unredacted_secret if {
 	inp := data.gateward.fixtures_test.with_changes([object.union(good, {"value": "hunter2hunter2"})])
-	sprintf("secrets: the value of %s reached policy unredacted", [path]) in data.gateward.secrets.deny with input as inp
+	data.gateward.fixtures_test.said(data.gateward.secrets.deny, "secrets.unredacted", sprintf("secrets: the value of %s reached policy unredacted", [path])) with input as inp
 }
 
 test_deny_missing_secret_facts if {
 	inp := data.gateward.fixtures_test.with_changes([object.remove(good, ["secret_facts"])])
-	sprintf("secrets: no secret facts for %s; the passphrase cannot be checked", [path]) in data.gateward.secrets.deny with input as inp
+	data.gateward.fixtures_test.said(data.gateward.secrets.deny, "secrets.no_facts", sprintf("secrets: no secret facts for %s; the passphrase cannot be checked", [path])) with input as inp
 }
 
 test_deny_short_passphrase if {
 	inp := data.gateward.fixtures_test.with_changes([data.gateward.fixtures_test.passphrase(11, false, data.gateward.fixtures_test.good_sha)])
-	sprintf("secrets: the passphrase for %s is shorter than 12 characters", [path]) in data.gateward.secrets.deny with input as inp
+	data.gateward.fixtures_test.said(data.gateward.secrets.deny, "secrets.too_short", sprintf("secrets: the passphrase for %s is shorter than 12 characters", [path])) with input as inp
 }
 
 test_twelve_characters_is_enough if {
@@ -52,15 +52,15 @@ test_twelve_characters_is_enough if {
 
 test_deny_overlong_passphrase if {
 	inp := data.gateward.fixtures_test.with_changes([data.gateward.fixtures_test.passphrase(65, false, data.gateward.fixtures_test.good_sha)])
-	sprintf("secrets: the passphrase for %s is longer than 64 characters", [path]) in data.gateward.secrets.deny with input as inp
+	data.gateward.fixtures_test.said(data.gateward.secrets.deny, "secrets.too_long", sprintf("secrets: the passphrase for %s is longer than 64 characters", [path])) with input as inp
 }
 
 test_deny_passphrase_containing_ssid if {
 	inp := data.gateward.fixtures_test.with_changes([data.gateward.fixtures_test.passphrase(20, true, data.gateward.fixtures_test.good_sha)])
-	sprintf("secrets: the passphrase for %s contains the network name (SSID)", [path]) in data.gateward.secrets.deny with input as inp
+	data.gateward.fixtures_test.said(data.gateward.secrets.deny, "secrets.contains_ssid", sprintf("secrets: the passphrase for %s contains the network name (SSID)", [path])) with input as inp
 }
 
 test_deny_common_passphrase if {
 	inp := data.gateward.fixtures_test.with_changes([data.gateward.fixtures_test.passphrase(12, false, data.gateward.fixtures_test.common_sha)])
-	sprintf("secrets: the passphrase for %s is on the common-password list", [path]) in data.gateward.secrets.deny with input as inp
+	data.gateward.fixtures_test.said(data.gateward.secrets.deny, "secrets.common_password", sprintf("secrets: the passphrase for %s is on the common-password list", [path])) with input as inp
 }

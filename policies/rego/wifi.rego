@@ -31,7 +31,7 @@ auto_disabled := {to_number(split(c.path, ".")[3]) | some c in input.proposal.ch
 
 auto_enabled := {to_number(split(c.path, ".")[3]) | some c in input.proposal.changes; c.pattern == auto_pattern; c.value == true}
 
-deny contains msg if {
+deny contains {"code": "wifi.no_radio", "message": msg, "params": object.union(data.gateward.lib.device_params(d), {"radio": index, "path": c.path})} if {
 	some c in input.proposal.changes
 	startswith(c.pattern, radio_prefix)
 	index := to_number(split(c.path, ".")[3])
@@ -40,20 +40,20 @@ deny contains msg if {
 	msg := sprintf("wifi: %s has no radio %d; cannot check %s", [data.gateward.lib.device_label(d), index, c.path])
 }
 
-deny contains msg if {
+deny contains {"code": "wifi.no_regulatory_table", "message": msg, "params": {"region": d.region}} if {
 	some [d, _, _] in radio_changes
 	not data.gateward.data.regulatory.regions[d.region]
 	msg := sprintf("wifi: no regulatory table for region %s; radio changes are refused there", [d.region])
 }
 
-deny contains msg if {
+deny contains {"code": "wifi.channel_not_number", "message": msg, "params": {"path": c.path}} if {
 	some [_, c, _] in radio_changes
 	c.pattern == channel_pattern
 	not is_number(c.value)
 	msg := sprintf("wifi: %s must be a channel number", [c.path])
 }
 
-deny contains msg if {
+deny contains {"code": "wifi.channel_not_permitted", "message": msg, "params": {"channel": c.value, "band": r.band, "region": d.region, "domain": domain}} if {
 	some [d, c, r] in radio_changes
 	c.pattern == channel_pattern
 	domain := data.gateward.data.regulatory.regions[d.region].domain
@@ -64,7 +64,7 @@ deny contains msg if {
 	msg := sprintf("wifi: channel %v is not permitted on the %s band in %s (%s)", [c.value, r.band, d.region, domain])
 }
 
-deny contains msg if {
+deny contains {"code": "wifi.dfs_not_allowed", "message": msg, "params": {"channel": c.value, "region": d.region}} if {
 	some [d, c, r] in radio_changes
 	c.pattern == channel_pattern
 	region := data.gateward.data.regulatory.regions[d.region]
@@ -73,7 +73,7 @@ deny contains msg if {
 	msg := sprintf("wifi: DFS channel %v is not allowed in %s", [c.value, d.region])
 }
 
-approvals contains {"role": "approver", "reason": reason} if {
+approvals contains {"role": "approver", "code": "approval.dfs_channel", "message": reason, "params": {"channel": c.value, "band": r.band, "region": d.region}} if {
 	some [d, c, r] in radio_changes
 	c.pattern == channel_pattern
 	region := data.gateward.data.regulatory.regions[d.region]
@@ -82,7 +82,7 @@ approvals contains {"role": "approver", "reason": reason} if {
 	reason := sprintf("DFS channel %v on the %s band in %s (radar detection may move the radio)", [c.value, r.band, d.region])
 }
 
-deny contains msg if {
+deny contains {"code": "wifi.bandwidth_invalid", "message": msg, "params": {"bandwidth": c.value, "band": r.band, "allowed": data.gateward.data.regulatory.bandwidths[r.band]}} if {
 	some [_, c, r] in radio_changes
 	c.pattern == "Device.WiFi.Radio.{i}.OperatingChannelBandwidth"
 	not c.value in data.gateward.data.regulatory.bandwidths[r.band]
@@ -100,7 +100,7 @@ power_ok(value, band) if {
 	value <= data.gateward.data.regulatory.transmit_power_pct.max[band]
 }
 
-deny contains msg if {
+deny contains {"code": "wifi.power_out_of_range", "message": msg, "params": {"power": c.value, "band": r.band, "min": limits.min, "max": limits.max[r.band], "auto": limits.auto}} if {
 	some [_, c, r] in radio_changes
 	c.pattern == "Device.WiFi.Radio.{i}.TransmitPower"
 	not data.gateward.wifi.power_ok(c.value, r.band)
@@ -110,7 +110,7 @@ deny contains msg if {
 	])
 }
 
-deny contains msg if {
+deny contains {"code": "wifi.auto_channel_on", "message": msg, "params": {"radio": r.index, "channel": c.value}} if {
 	some [_, c, r] in radio_changes
 	c.pattern == channel_pattern
 	r.auto_channel
@@ -122,7 +122,7 @@ deny contains msg if {
 	)
 }
 
-deny contains msg if {
+deny contains {"code": "wifi.auto_channel_conflict", "message": msg, "params": {"radio": index}} if {
 	some c in input.proposal.changes
 	c.pattern == channel_pattern
 	index := to_number(split(c.path, ".")[3])

@@ -32,22 +32,22 @@ test_allowed_channel_in_de if {
 
 test_deny_missing_radio if {
 	inp := data.gateward.fixtures_test.with_changes([data.gateward.wifi_test.channel(3, 36)])
-	"wifi: AVM FRITZ!Box 7590 fw 7.57 in DE has no radio 3; cannot check Device.WiFi.Radio.3.Channel" in data.gateward.wifi.deny with input as inp
+	data.gateward.fixtures_test.said(data.gateward.wifi.deny, "wifi.no_radio", "wifi: AVM FRITZ!Box 7590 fw 7.57 in DE has no radio 3; cannot check Device.WiFi.Radio.3.Channel") with input as inp
 }
 
 test_deny_unknown_region if {
 	inp := data.gateward.wifi_test.in_region(data.gateward.fixtures_test.base, "ZZ")
-	"wifi: no regulatory table for region ZZ; radio changes are refused there" in data.gateward.wifi.deny with input as inp
+	data.gateward.fixtures_test.said(data.gateward.wifi.deny, "wifi.no_regulatory_table", "wifi: no regulatory table for region ZZ; radio changes are refused there") with input as inp
 }
 
 test_deny_non_numeric_channel if {
 	inp := data.gateward.fixtures_test.with_changes([data.gateward.wifi_test.channel(2, "44")])
-	"wifi: Device.WiFi.Radio.2.Channel must be a channel number" in data.gateward.wifi.deny with input as inp
+	data.gateward.fixtures_test.said(data.gateward.wifi.deny, "wifi.channel_not_number", "wifi: Device.WiFi.Radio.2.Channel must be a channel number") with input as inp
 }
 
 test_deny_channel_13_in_us if {
 	inp := data.gateward.wifi_test.in_region(data.gateward.fixtures_test.with_changes([data.gateward.wifi_test.channel(1, 13)]), "US")
-	"wifi: channel 13 is not permitted on the 2.4GHz band in US (FCC)" in data.gateward.wifi.deny with input as inp
+	data.gateward.fixtures_test.said(data.gateward.wifi.deny, "wifi.channel_not_permitted", "wifi: channel 13 is not permitted on the 2.4GHz band in US (FCC)") with input as inp
 }
 
 test_channel_13_allowed_in_de if {
@@ -57,7 +57,7 @@ test_channel_13_allowed_in_de if {
 
 test_deny_channel_149_in_de_but_not_gb if {
 	inp := data.gateward.fixtures_test.with_changes([data.gateward.wifi_test.channel(2, 149)])
-	"wifi: channel 149 is not permitted on the 5GHz band in DE (ETSI)" in data.gateward.wifi.deny with input as inp
+	data.gateward.fixtures_test.said(data.gateward.wifi.deny, "wifi.channel_not_permitted", "wifi: channel 149 is not permitted on the 5GHz band in DE (ETSI)") with input as inp
 	count(data.gateward.wifi.deny) == 0 with input as data.gateward.wifi_test.in_region(inp, "GB")
 	count(data.gateward.wifi.deny) == 0 with input as data.gateward.wifi_test.in_region(inp, "US")
 }
@@ -65,24 +65,24 @@ test_deny_channel_149_in_de_but_not_gb if {
 test_dfs_channel_needs_approver if {
 	inp := data.gateward.fixtures_test.with_changes([data.gateward.wifi_test.channel(2, 100)])
 	count(data.gateward.wifi.deny) == 0 with input as inp
-	{"role": "approver", "reason": "DFS channel 100 on the 5GHz band in DE (radar detection may move the radio)"} in data.gateward.wifi.approvals with input as inp
+	data.gateward.fixtures_test.asks(data.gateward.wifi.approvals, "approver", "approval.dfs_channel", "DFS channel 100 on the 5GHz band in DE (radar detection may move the radio)") with input as inp
 }
 
 test_deny_dfs_where_region_disallows if {
 	inp := data.gateward.fixtures_test.with_changes([data.gateward.wifi_test.channel(2, 52)])
-	"wifi: DFS channel 52 is not allowed in DE" in data.gateward.wifi.deny with input as inp with data.gateward.data.regulatory.regions.DE.dfs_allowed as false
+	data.gateward.fixtures_test.said(data.gateward.wifi.deny, "wifi.dfs_not_allowed", "wifi: DFS channel 52 is not allowed in DE") with input as inp with data.gateward.data.regulatory.regions.DE.dfs_allowed as false
 }
 
 test_deny_channel_144_in_etsi_allowed_dfs_in_us if {
 	inp := data.gateward.fixtures_test.with_changes([data.gateward.wifi_test.channel(2, 144)])
-	"wifi: channel 144 is not permitted on the 5GHz band in DE (ETSI)" in data.gateward.wifi.deny with input as inp
+	data.gateward.fixtures_test.said(data.gateward.wifi.deny, "wifi.channel_not_permitted", "wifi: channel 144 is not permitted on the 5GHz band in DE (ETSI)") with input as inp
 	count(data.gateward.wifi.deny) == 0 with input as data.gateward.wifi_test.in_region(inp, "US")
 }
 
 test_6ghz_channels_per_domain if {
 	six := object.union(data.gateward.fixtures_test.device, {"radios": [{"index": 3, "band": "6GHz", "channel": 5, "auto_channel": false, "bandwidth": "160MHz"}]})
 	inp := object.union(data.gateward.fixtures_test.with_changes([data.gateward.wifi_test.channel(3, 97)]), {"devices": [six]})
-	"wifi: channel 97 is not permitted on the 6GHz band in DE (ETSI)" in data.gateward.wifi.deny with input as inp
+	data.gateward.fixtures_test.said(data.gateward.wifi.deny, "wifi.channel_not_permitted", "wifi: channel 97 is not permitted on the 6GHz band in DE (ETSI)") with input as inp
 	us := object.union(inp, {"devices": [object.union(six, {"region": "US"})]})
 	count(data.gateward.wifi.deny) == 0 with input as us
 }
@@ -90,7 +90,7 @@ test_6ghz_channels_per_domain if {
 test_deny_invalid_width_for_band if {
 	width := data.gateward.fixtures_test.change("Device.WiFi.Radio.1.OperatingChannelBandwidth", "Device.WiFi.Radio.{i}.OperatingChannelBandwidth", "80MHz", "string")
 	inp := data.gateward.fixtures_test.with_changes([width])
-	"wifi: channel width 80MHz is not valid on the 2.4GHz band (allowed: 20MHz, 40MHz, Auto)" in data.gateward.wifi.deny with input as inp
+	data.gateward.fixtures_test.said(data.gateward.wifi.deny, "wifi.bandwidth_invalid", "wifi: channel width 80MHz is not valid on the 2.4GHz band (allowed: 20MHz, 40MHz, Auto)") with input as inp
 }
 
 test_valid_width_for_band if {
@@ -112,7 +112,7 @@ test_power_ok if {
 
 test_deny_transmit_power_over_band_limit if {
 	inp := data.gateward.fixtures_test.with_changes([data.gateward.wifi_test.power(1, 90)])
-	"wifi: transmit power 90% is outside the limits for the 2.4GHz band (10..80% or -1 for auto)" in data.gateward.wifi.deny with input as inp
+	data.gateward.fixtures_test.said(data.gateward.wifi.deny, "wifi.power_out_of_range", "wifi: transmit power 90% is outside the limits for the 2.4GHz band (10..80% or -1 for auto)") with input as inp
 }
 
 test_transmit_power_within_limits_and_auto if {
@@ -125,7 +125,8 @@ auto_radio := object.union(data.gateward.fixtures_test.device, {"radios": [{"ind
 test_deny_fixed_channel_while_auto_channel_stays_on if {
 	inp := object.union(data.gateward.fixtures_test.base, {"devices": [auto_radio]})
 	msg := "wifi: radio 2 has AutoChannelEnable=true and would move off channel 44; add Device.WiFi.Radio.2.AutoChannelEnable=false to the proposal"
-	msg in data.gateward.wifi.deny with input as inp
+	data.gateward.fixtures_test.said(data.gateward.wifi.deny, "wifi.auto_channel_on", msg) with input as inp
+	{"code": "wifi.auto_channel_on", "message": msg, "params": {"radio": 2, "channel": 44}} in data.gateward.wifi.deny with input as inp
 }
 
 test_fixed_channel_with_auto_disabled_in_same_proposal if {
@@ -140,7 +141,7 @@ test_fixed_channel_with_auto_disabled_in_same_proposal if {
 test_deny_fixed_channel_with_auto_enabled if {
 	inp := data.gateward.fixtures_test.with_changes([data.gateward.fixtures_test.channel_44, data.gateward.wifi_test.auto(2, true)])
 	data.gateward.wifi.auto_enabled == {2} with input as inp
-	"wifi: radio 2: a fixed Channel and AutoChannelEnable=true contradict each other" in data.gateward.wifi.deny with input as inp
+	data.gateward.fixtures_test.said(data.gateward.wifi.deny, "wifi.auto_channel_conflict", "wifi: radio 2: a fixed Channel and AutoChannelEnable=true contradict each other") with input as inp
 }
 
 test_bool_false_reaches_rego_as_false if {

@@ -177,7 +177,7 @@ class SimulatedCpe:
         return list(out.values())
 
     def inform_parameters(self) -> list[Param]:
-        """The forcedInform parameters the Inform carries (CWMP-NOTES §5)."""
+        """The parameters the data model marks forcedInform: every Inform carries them (TR-069)."""
         state = self.state()
         tree = state.tree()
         now = self.clock()

@@ -71,7 +71,7 @@ from executors.genieacs.ids import fault_id, genieacs_device_id, split_device_id
 from executors.genieacs.query import QueryError, matches, nested_getter, normalize_date, project
 from executors.sim.twin import Twin
 from testing.genieacs.cpe import SimulatedCpe
-from testing.genieacs.fake_store import DeviceRecord, FakeStore, iso
+from testing.genieacs.fake_store import DeviceRecord, FakeStore, iso, listing_json
 from testing.genieacs.session import AcsSession, SessionReport
 
 log = logging.getLogger("gateward.genieacs.fake")
@@ -93,8 +93,21 @@ COLLECTIONS = ("devices", "tasks", "faults", "files", "presets", "objects", "pro
 DEFAULT_PERIODIC_S = 3600.0
 
 
+#: sent as ``GenieACS-Version`` on every answer, as lib/nbi.ts's listener does
+VERSION = "1.2.16+gateward-fake"
+
+
 class WorkerCrash(Exception):
-    """What GenieACS does with a task its ``sanitizeTask`` rejects: the worker dies mid-request."""
+    """What GenieACS does with a task its ``sanitizeTask`` rejects: the worker dies mid-request.
+
+    ``graceful`` (an uncaught exception, what 1.2.16 does): the worker stops accepting and exits
+    once its open connections close — the request gets no answer and hangs until the client gives
+    up (seen against 1.2.16: a read timeout, the worker gone ~20 s later). Not graceful (the
+    injected ``crash_after_queue``, a killed process): the connection closes at once."""
+
+    def __init__(self, message: str, *, graceful: bool = True) -> None:
+        super().__init__(message)
+        self.graceful = graceful
 
 
 def sanitize_task(task: Any) -> None:
@@ -236,6 +249,8 @@ class FakeNbi:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
+        self._conns: set[socket.socket] = set()  # open client connections: a stopped NBI drops them
+        self.crash_hang_s = 30.0  # how long a request that crashed its worker is held unanswered
         self.url = ""
 
     # ------------------------------------------------------------------ devices
@@ -588,7 +603,7 @@ class FakeNbi:
         with self._lock:
             crash, self._crash_after_queue = self._crash_after_queue > 0, max(0, self._crash_after_queue - 1)
         if crash:
-            raise WorkerCrash("injected: the worker died after the task was queued")
+            raise WorkerCrash("injected: the worker died after the task was queued", graceful=False)
 
     # ------------------------------------------------------------------ failure injection
     def inject_nbi_failure(self, mode: str, count: int = 1, delay_s: float = 0.0) -> None:
@@ -616,6 +631,7 @@ class FakeNbi:
     # ------------------------------------------------------------------ server
     def start(self, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None) -> str:
         """Serve HTTP(S) in background threads; returns the base URL."""
+        self._stop.clear()  # started again after a stop(): sessions run again
         handler = type("BoundHandler", (_Handler,), {"nbi": self})
         server = ThreadingHTTPServer((host, port), handler)
         server.daemon_threads = True
@@ -634,11 +650,18 @@ class FakeNbi:
         return self.url
 
     def stop(self) -> None:
+        """Go down as a real NBI process does: stop listening and drop every open connection (an
+        idle keep-alive connection must not go on being served by its handler thread)."""
         self._stop.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self._lock:
+            conns, self._conns = list(self._conns), set()
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
         for t in self._threads:
             t.join(timeout=2.0)
         self._threads.clear()
@@ -671,6 +694,14 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.nbi._lock:
+            self.nbi._conns.add(self.connection)
+
+    def finish(self) -> None:
+        with self.nbi._lock:
+            self.nbi._conns.discard(self.connection)
+        with contextlib.suppress(OSError):
+            super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s - %s", self.address_string(), format % args)
@@ -696,6 +727,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             data = json.dumps(body).encode()
         self.send_response(code, reason)
+        self.send_header("GenieACS-Version", VERSION)
         if not isinstance(body, bytes | str):
             self.send_header("Content-Type", "application/json")
         for k, v in (headers or {}).items():
@@ -771,6 +803,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, "404 Not Found")
         except WorkerCrash as crash:
             log.error("NBI worker crashed on %s %s: %s (no answer sent)", method, path, crash)
+            if crash.graceful:  # no answer: hold the connection until the client gives up (or we stop)
+                with contextlib.suppress(OSError):
+                    self.connection.settimeout(nbi.crash_hang_s)
+                    self.connection.recv(1)
             self.close_connection = True
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
@@ -823,13 +859,27 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(405, "405 Method Not Allowed", headers={"Allow": "PUT DELETE"})
                 return
             with store.lock:
-                task = store.tasks.pop(tid, None)
-                if task is not None:
-                    store.faults.pop(fault_id(task["device"], tid), None)
+                task = store.tasks.get(tid)
             if task is None:
                 self._send(404, "Task not found")
-            else:
-                self._send(200)
+                return
+            # lib/nbi.ts: the delete takes the device's cwmp_session lock (waiting up to 5 s), so a task
+            # is never deleted under a session that may be running it; a 200 means it never ran
+            gate = nbi.gate(task["device"])
+            if not gate.acquire("nbi", nbi.lock_wait_s):
+                self._send(503, "Device is in session")
+                return
+            try:
+                with store.lock:
+                    task = store.tasks.pop(tid, None)
+                    if task is not None:
+                        store.faults.pop(fault_id(task["device"], tid), None)
+            finally:
+                gate.release()
+            # 200 even when the session that held the lock ran the task meanwhile (GenieACS found it
+            # before waiting, and its deleteOne of nothing is no error): a 200 alone does not prove
+            # the task never ran
+            self._send(200)
         elif action == "/retry":
             if method != "POST":
                 self._send(405, "405 Method Not Allowed", headers={"Allow": "POST"})
@@ -917,12 +967,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(405, "405 Method Not Allowed", headers={"Allow": "DELETE"})
             return
         fid = unquote(m.group(1))
-        _device, _, channel = fid.partition(":")
+        device, _, channel = fid.partition(":")
         store = self.nbi.store
-        with store.lock:
-            store.faults.pop(fid, None)
-            if channel.startswith("task_"):
-                store.tasks.pop(channel[5:], None)
+        gate = self.nbi.gate(device)  # api-functions.ts deleteFault: under the device's session lock
+        if not gate.acquire("nbi", self.nbi.lock_wait_s):
+            self._send(503, "Device is in session")
+            return
+        try:
+            with store.lock:
+                store.faults.pop(fid, None)
+                if channel.startswith("task_"):
+                    store.tasks.pop(channel[5:], None)
+        finally:
+            gate.release()
         self._send(200)
 
     def _r_device(self, method: str, m: Any, q: dict[str, str]) -> None:
@@ -962,7 +1019,7 @@ class _Handler(BaseHTTPRequestHandler):
         if page is not None:
             total, recs = page
             with self.nbi.store.lock:
-                items = [r.to_json(self.nbi.last_inform(r), projection) for r in recs]
+                items = [listing_json(r, self.nbi.last_inform(r), projection) for r in recs]
             self._list(items, head_only=method == "HEAD", total=total)
             return
         try:
@@ -985,7 +1042,7 @@ class _Handler(BaseHTTPRequestHandler):
             if isinstance(sort, dict) and sort:
                 _sort(recs, sort, lambda r: r.getter(nbi.last_inform(r)))
             with nbi.store.lock:
-                return [r.to_json(nbi.last_inform(r), projection) for r in recs]
+                return [listing_json(r, nbi.last_inform(r), projection) for r in recs]
         with nbi.store.lock:
             if coll == "tasks":
                 docs = [FakeStore.task_json(t) for t in nbi.store.tasks.values()]

@@ -221,6 +221,71 @@ def listing_template(root: str, manufacturer: str, model: str, firmware: str, ha
     return params, {root: (False, ts), info: (False, ts)}
 
 
+def listing_json(rec: DeviceRecord, last_inform: float | None, projection: list[str] | None) -> dict[str, Any]:
+    """``rec.to_json(last_inform, projection)`` for a device listing (``GET /devices``), the same
+    document, cheaper for bulk-loaded listing records: their parameter tree is shared by every
+    record of a model and never written (``listing_record``), so its projected, rendered form is
+    built once per (model, projection) and shared by every document that lists it; only the
+    per-device part (``_id``, ``_deviceId``, dates, tags) is rendered per document. The returned
+    document may share nodes with others: serialise it, do not modify it. Records a session
+    writes (twin-backed) always take ``to_json``."""
+    if rec.twin_id or projection is None:
+        return rec.to_json(last_inform, projection)
+    proj = tuple(projection)
+    meta_fields, tree = _listing_tree(rec, proj)
+    if all("." not in f for f in meta_fields):
+        doc = _listing_meta(rec, last_inform, meta_fields)
+    else:
+        meta = rec.meta(last_inform)
+        if not meta["_tags"]:
+            del meta["_tags"]
+        doc = project(meta, meta_fields)
+    doc.update(tree)  # disjoint keys: the tree's top level is data-model roots, the metadata's "_…"
+    return doc
+
+
+_DATES = {"_registered": "registered", "_lastBoot": "last_boot", "_lastBootstrap": "last_bootstrap"}
+
+
+def _listing_meta(rec: DeviceRecord, last_inform: float | None, fields: list[str]) -> dict[str, Any]:
+    """``project(meta, fields)`` for top-level metadata fields, rendering only those asked for:
+    ``_id`` first, then each field in the projection's order, a missing one (no tags) left out."""
+    out: dict[str, Any] = {"_id": rec.id}
+    for f in fields:
+        if f in _DATES:
+            out[f] = iso(getattr(rec, _DATES[f]))
+        elif f == "_lastInform":
+            out[f] = iso(last_inform)
+        elif f == "_deviceId":
+            out[f] = {f"_{k}": v for k, v in rec.device_id.items()}
+        elif f == "_tags" and rec.tags:
+            out[f] = list(rec.tags)
+    return out
+
+
+_TREES: dict[tuple[int, int, tuple[str, ...]], tuple[Any, Any, list[str], dict[str, Any]]] = {}
+_TREES_MAX = 1024
+
+
+def _listing_tree(rec: DeviceRecord, proj: tuple[str, ...]) -> tuple[list[str], dict[str, Any]]:
+    """The metadata fields of ``proj`` and the projected parameter tree of a listing record's
+    (shared) ``params``/``objects``, built as ``DeviceRecord.to_json`` builds it. Keyed by the
+    identity of those two dictionaries; the entry holds them, so an id is never reused while
+    it is cached."""
+    key = (id(rec.params), id(rec.objects), proj)
+    hit = _TREES.get(key)
+    if hit is not None and hit[0] is rec.params and hit[1] is rec.objects:
+        return hit[2], hit[3]
+    shell = DeviceRecord(id="", twin_id="", device_id={}, registered=0.0, params=rec.params, objects=rec.objects)
+    tree = shell.to_json(None, [p for p in proj if not p.startswith("_")])
+    tree = {k: v for k, v in tree.items() if not k.startswith("_")}
+    meta_fields = [p for p in proj if p.startswith("_")]
+    if len(_TREES) >= _TREES_MAX:
+        _TREES.clear()
+    _TREES[key] = (rec.params, rec.objects, meta_fields, tree)
+    return meta_fields, tree
+
+
 @functools.lru_cache(maxsize=65536)
 def _wanted(prefixes: tuple[str, ...], path: str) -> bool:
     """Whether a projection keeps ``path`` (memoised: a listing page asks it of the same paths for
@@ -292,4 +357,5 @@ class FakeStore:
         return out
 
 
-__all__ = ["CachedLeaf", "DeviceRecord", "FakeStore", "iso", "listing_record", "listing_template", "object_id"]
+__all__ = ["CachedLeaf", "DeviceRecord", "FakeStore", "iso", "listing_json", "listing_record", "listing_template",
+           "object_id"]

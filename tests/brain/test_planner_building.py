@@ -36,10 +36,12 @@ def test_5ghz_plan_gives_adjacent_homes_different_channels_non_dfs_first(rt: Any
     if any(a.dfs for a in plan.assignments):
         non_dfs = [c for c in fleetplan._PRIMARIES_5[plan.width_mhz] if c in (36, 40, 44, 48, 149, 153, 157, 161)]
         assert set(non_dfs) <= used
-    # One plan over all homes; the homes sharing a channel share one draft, each with AutoChannel off.
-    targets = [t for d in plan.drafts for t in d.targets]
-    assert len(targets) == len(set(targets)) == sum(a.current != a.channel for a in plan.assignments)
-    assert all({c.path.rsplit(".", 1)[1] for c in d.changes} == {"Channel", "AutoChannelEnable"} for d in plan.drafts)
+    # One plan over all homes, ONE draft: each moving home its own channel, each with AutoChannel off.
+    assert len(plan.drafts) == 1
+    (draft,) = plan.drafts
+    assert len(draft.targets) == len(set(draft.targets)) == sum(a.current != a.channel for a in plan.assignments)
+    own = {t: {c.path.rsplit(".", 1)[1]: c.value for c in draft.changes if c.target == t} for t in draft.targets}
+    assert all(v == {"Channel": chans[t], "AutoChannelEnable": False} for t, v in own.items())
     assert plan.problems == []
 
 
@@ -158,7 +160,7 @@ def test_a_confirmed_joint_plan_is_submitted_through_the_gates_and_applies_nothi
     assert answer.data["finding"] == "joint_plan_submitted"
     submitted = answer.data["proposals"]
     try:
-        assert submitted and all(o["proposal_id"] for o in submitted)
+        assert len(submitted) == 1 and all(o["proposal_id"] for o in submitted)  # ONE proposal
         assert sorted(t for o in submitted for t in o["targets"]) == sorted(
             a.device_id for a in _plan(rt, "building", "5GHz").assignments if a.current != a.channel)
         for o in submitted:  # submitted, decided by policy, not applied

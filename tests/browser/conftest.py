@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from testing.servers import GatewardRun
 from tests.conftest import build_test_runtime
 
 REQUIRE = os.environ.get("GATEWARD_REQUIRE_SERVICES") == "1"
@@ -53,12 +51,6 @@ def _ensure_browser() -> None:
             _unavailable(f"`{' '.join(cmd)}` failed: {res.stderr.strip()[-400:]}")
     if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
         _unavailable("apt-get ran but /usr/bin/chromium or /usr/bin/chromedriver is still missing")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -91,35 +83,8 @@ def server(browser_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Ite
     rt = build_test_runtime(url, homes=40)
     tokens = {u: issue_token(rt.store, u) for u in USERS}
     rt.close()
-    port = _free_port()
-    log = home / "server.log"
-    env = {**os.environ, "GATEWARD_DATABASE_URL": url, "GATEWARD_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-    env.pop("OPENAI_API_KEY", None)  # the offline planner: deterministic
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "gateward.cli", "run", "--host", "127.0.0.1", "--port",
-                                 str(port), "--homes", "40"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"gateward run exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{base}/api/ready", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            proc.terminate()
-            pytest.fail(f"gateward run did not become ready:\n{log.read_text()[-3000:]}")
-        time.sleep(0.3)
-    try:
-        yield Server(base=base, tokens=tokens, proc=proc, log=log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with GatewardRun(home=home, database_url=url, homes=40, cwd=ROOT) as run:
+        yield Server(base=run.base, tokens=tokens, proc=run.proc, log=run.log)
 
 
 class Browser:

@@ -30,7 +30,7 @@ def client(crt: Any) -> Iterator[tuple[TestClient, dict[str, dict[str, str]]]]:
 
 
 def test_campaign_over_http(crt: Any, client: tuple[TestClient, dict[str, dict[str, str]]]) -> None:
-    from campaigns.worker import EmbeddedWorker
+    from gateward.worker import EmbeddedWorker
 
     c, h = client
     body = {"name": "api", "target": {"all_fleet": True}, "emergency": True, "sweep_delay_s": 0,

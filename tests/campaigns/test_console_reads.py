@@ -88,8 +88,10 @@ def test_demo_runs_a_campaign_at_any_hour_through_the_emergency_path(crt: Any, s
     pid = again["proposal"]["id"]
     assert again["proposal"]["state"] == "awaiting_approval" and again["windows"] == []
     decision = svc.preview(again["id"])["decision"]
-    assert {"role": "senior_approver", "reason": "emergency change outside the change window for DE"} in \
-        decision["approvals_required"]
+    senior = [a for a in decision["approvals_required"] if a["role"] == "senior_approver"]
+    assert [(i["code"], i["params"]) for i in senior[0]["items"]] == \
+        [("approval.emergency_outside_window", {"region": "DE"})]
+    assert senior[0]["reason"] == senior[0]["items"][0]["message"]  # what the console shows
     with pytest.raises(Conflict, match="waits for approval"):
         svc.start(again["id"], who(crt, "dave"))
     for name in ("carol", "bob"):

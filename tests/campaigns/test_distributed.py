@@ -98,7 +98,7 @@ def test_workers_die_mid_campaign_and_nothing_is_changed_twice(pg_url: str, tmp_
 
 @pytest.mark.slow
 def test_sqlite_runs_on_the_in_process_queue(tmp_path: Path) -> None:
-    from campaigns.worker import EmbeddedWorker
+    from gateward.worker import EmbeddedWorker
 
     rt = campaign_runtime(f"sqlite:///{tmp_path / 'g.db'}", homes=40)
     try:

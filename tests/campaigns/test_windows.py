@@ -7,10 +7,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from campaigns import obligations
 from campaigns.schema import CampaignBatchRow
+from core.models import PolicyItem
 from core.store.schema import AuditEventRow
 from tests.campaigns.helpers import PATH, approved, drive, who, writes
 
@@ -18,9 +20,16 @@ OPEN = datetime(2026, 11, 22, 2, 30, tzinfo=UTC)     # DE local 03:30, inside 01
 CLOSED = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)   # DE local 10:30
 
 
+def _window(region: str, start: int, end: int, offset: float) -> PolicyItem:
+    # The message is deliberately not the pack's wording: only code and params are read.
+    return PolicyItem(code="obligation.window", message=f"any words {region}", params={
+        "region": region, "start_hour": start, "end_hour": end, "utc_offset_hours": offset})
+
+
 def test_window_obligation_parses_and_wraps_midnight() -> None:
-    plan = obligations.parse(["stage: canary 5%", "window: DE 1-5 local, UTC offset 1 h",
-                              "window: US 23-4 local, UTC offset -5 h"])
+    plan = obligations.parse([PolicyItem(code="obligation.stage", message="x", params={"kind": "canary", "percent": 5}),
+                              _window("DE", 1, 5, 1), _window("US", 23, 4, -5)])
+    assert plan.stages == [5.0] and plan.has_canary
     de, us = plan.windows
     assert (de.region, de.start_hour, de.end_hour, de.utc_offset_h) == ("DE", 1, 5, 1.0)
     assert de.open_at(OPEN) and not de.open_at(CLOSED)
@@ -30,12 +39,33 @@ def test_window_obligation_parses_and_wraps_midnight() -> None:
     assert [w.region for w in plan.closed_windows(OPEN)] == ["US"]
 
 
+def test_stored_plans_are_read_from_items_and_old_campaigns_keep_their_window() -> None:
+    """A campaign stored before codes existed has only the messages; it keeps its window hold.
+    One stored with items is read from them, whatever its messages say."""
+    old = obligations.from_plan({"policy": ["stage: canary 5%", "window: DE 1-5 local, UTC offset 1 h"]})
+    new = obligations.from_plan({"policy": ["reworded"], "policy_items": [
+        {"code": "obligation.stage", "message": "reworded", "params": {"kind": "canary", "percent": 5}},
+        _window("DE", 1, 5, 1).model_dump(mode="json")]})
+    assert old == new and [w.region for w in new.closed_windows(CLOSED)] == ["DE"]
+    assert obligations.from_plan({}).empty
+
+
+def test_an_obligation_with_bad_params_is_refused_not_guessed() -> None:
+    with pytest.raises(obligations.ObligationError, match="start_hour"):
+        obligations.parse([PolicyItem(code="obligation.window", message="w", params={"region": "DE"})])
+    with pytest.raises(obligations.ObligationError, match="percent"):
+        obligations.parse([{"code": "obligation.stage", "params": {"kind": "ring", "percent": "5%"}}])
+
+
 def test_campaign_holds_outside_its_window_and_goes_on_when_it_opens(crt: Any, svc: Any) -> None:
     clock = {"now": OPEN}
     crt.lifecycle.clock = lambda: clock["now"]
     st = approved(crt, svc, emergency=False, target={"region": "DE"},
                   promotion={"mode": "auto", "pause_s": 0})
-    assert "window: DE 1-5 local, UTC offset 1 h" in st["plan"]["policy"]
+    de = {"region": "DE", "start_hour": 1, "end_hour": 5, "utc_offset_hours": 1}
+    assert {"code": "obligation.window", "message": "window: DE 1-5 local, UTC offset 1 h",
+            "params": de} in st["plan"]["policy_items"]
+    assert "window: DE 1-5 local, UTC offset 1 h" in st["plan"]["policy"]  # what the console shows
     cid = st["id"]
     svc.start(cid, who(crt, "dave"))
     # the canary runs inside the window
@@ -78,5 +108,5 @@ def test_campaign_holds_outside_its_window_and_goes_on_when_it_opens(crt: Any, s
 def test_emergency_campaign_has_no_window_hold(crt: Any, svc: Any) -> None:
     crt.lifecycle.clock = lambda: CLOSED
     st = approved(crt, svc)  # emergency, the whole fleet
-    assert not any(o.startswith("window:") for o in st["plan"]["policy"])
+    assert st["plan"]["policy_items"] and not any(o["code"] == "obligation.window" for o in st["plan"]["policy_items"])
     assert PATH in str(st["spec"]["changes"])

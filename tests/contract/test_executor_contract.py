@@ -50,7 +50,7 @@ def _radio(h: Harness, device: Device, band: str) -> int:
     for path, v in values.items():
         if path.endswith(".OperatingFrequencyBand") and v.value == band:
             return int(path.split(".")[3])
-    pytest.skip(f"{device.id} reports no {band} radio band")
+    pytest.fail(f"{device.id} reports no {band} radio band; the contract fleet must have one")
     return 0
 
 

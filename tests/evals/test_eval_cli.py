@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import cast
 
 import pytest
 from typer.testing import CliRunner
@@ -28,10 +29,15 @@ def test_offline_planner_over_every_scenario(tmp_path: Path) -> None:
                        "--json", str(out), "--quiet"])
     suite = load_scenarios()
     known = {s.id for s in suite if s.known_issue}
+    # Held-out phrasings are never tuned against: a miss is the figure they exist to report
+    # (paraphrase_pass_1_heldout), not a failure of the suite.
+    heldout = {s.id for s in suite if "heldout" in s.classes}
     assert summary["scenarios"] == len(suite) >= 60
     assert summary["policy_escapes"] == 0 and summary["hallucinated_paths"] == 0
-    assert set(summary["failed"]) <= known, f"unexpected failures: {set(summary['failed']) - known}"  # type: ignore[arg-type]
-    assert summary["pass_1"] >= (len(suite) - len(known)) / len(suite) - 1e-3  # type: ignore[operator]
+    unexpected = set(cast(list[str], summary["failed"])) - known - heldout
+    assert not unexpected, f"unexpected failures: {unexpected}"
+    assert summary["pass_1"] >= 1.0 - len(known) / len(suite) - 1e-3  # type: ignore[operator]
+    assert set(cast(dict[str, float], summary["paraphrase_pass_1_heldout"])) == {"en", "de", "fr", "es"}
     assert summary["over_escalation_rate"] == 0.0
     report = json.loads(out.read_text())
     assert len(report["runs"]) == len(suite) and report["summary"]["tool_calls_per_task"] > 0
@@ -99,5 +105,5 @@ def test_eval_llm_runs_against_any_openai_compatible_endpoint(monkeypatch: pytes
         srv.stop()
     assert summary["planner"] == "llm" and summary["model_score"] is True and summary["skipped"] == 0
     assert srv.requests, "the configured endpoint was not called"
-    assert summary["tokens"] > 0 and summary["turn_p50_s"] > 0 and "cost_usd" in summary  # type: ignore[operator]
+    assert summary["tokens"] > 0 and summary["turn_p50_s"] > 0 and "cost_usd" in summary
     assert results[0].planner_used == "llm"

@@ -32,7 +32,7 @@ from executors.base import (
     Timeout,
     UnknownDevice,
 )
-from executors.genieacs.executor import KEY_TAG, GenieAcsExecutor, NbiRefused
+from executors.genieacs.executor import KEY_TAG, GenieAcsExecutor, NbiRefused, NbiUnreachable
 from executors.genieacs.ids import genieacs_device_id
 from tests.genieacs.conftest import SSID1, apply, no_new_rpcs, operate, read
 
@@ -281,11 +281,14 @@ def test_nbi_that_never_answers_does_not_hang(twin: Any, nbi: Any, devices: dict
     client.close()
 
 
-def test_nbi_down_is_a_clear_timeout(devices: dict[str, Device]) -> None:
+def test_nbi_down_is_a_clear_error_saying_nothing_was_sent(devices: dict[str, Device]) -> None:
     ex = GenieAcsExecutor(url="http://127.0.0.1:9", timeout_s=0.5)
-    with pytest.raises(Timeout, match="no answer") as err:
+    with pytest.raises(NbiUnreachable, match="no answer") as err:
         ex.read(devices["tr181"], [SSID1])
-    assert "127.0.0.1:9" in str(err.value)
+    assert "127.0.0.1:9" in str(err.value) and "was not sent" in str(err.value)
+    assert err.value.nothing_sent and err.value.retryable  # not a "may have landed" Timeout
+    with pytest.raises(Timeout, match="no answer"):  # a query (no task) is still a plain Timeout
+        ex.presence(devices["tr181"])
     ex.close()
 
 
@@ -439,7 +442,7 @@ def test_tls(twin: Any, devices: dict[str, Device], tls_files: tuple[str, str]) 
         trusted = GenieAcsExecutor(url=url, verify=cert)
         assert read(trusted, devices["tr181"], SSID1)
         untrusted = GenieAcsExecutor(url=url, timeout_s=2.0)
-        with pytest.raises(Timeout, match="CERTIFICATE_VERIFY_FAILED"):
+        with pytest.raises(NbiUnreachable, match="CERTIFICATE_VERIFY_FAILED"):  # refused before anything was sent
             untrusted.read(devices["tr181"], [SSID1])
         trusted.close()
         untrusted.close()
@@ -461,7 +464,7 @@ class _ForwardProxy(BaseHTTPRequestHandler):
         assert target.scheme == "http", "not an absolute-form proxy request"
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("proxy-connection", "connection")}
-        conn = http.client.HTTPConnection(target.hostname, target.port, timeout=20)
+        conn = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port, timeout=20)
         conn.request(self.command, target.path + (f"?{target.query}" if target.query else ""), body or None, headers)
         resp = conn.getresponse()
         data = resp.read()

@@ -45,7 +45,7 @@ def doc(http: httpx.Client, d: Device, projection: str | None = None) -> dict[st
     assert r.status_code == 200
     items = r.json()
     assert len(items) == 1
-    return items[0]  # type: ignore[no-any-return]
+    return items[0]
 
 
 def node(document: dict[str, Any], path: str) -> dict[str, Any]:
@@ -56,7 +56,7 @@ def node(document: dict[str, Any], path: str) -> dict[str, Any]:
 
 
 def tasks_of(http: httpx.Client, d: Device) -> list[dict[str, Any]]:
-    return http.get("/tasks/", params={"query": json.dumps({"device": gid(d)})}).json()  # type: ignore[no-any-return]
+    return http.get("/tasks/", params={"query": json.dumps({"device": gid(d)})}).json()
 
 
 def next_interval(d: Device) -> None:
@@ -143,6 +143,12 @@ def test_odd_device_ids(http: httpx.Client, devices: dict[str, Device]) -> None:
 
 
 # --------------------------------------------------------------------------- tasks and outcomes
+
+
+def test_every_answer_names_the_genieacs_version(http: httpx.Client, devices: dict[str, Device]) -> None:
+    """lib/nbi.ts sets ``GenieACS-Version`` on every response (1.2.16 sends ``1.2.16+<build>``)."""
+    r = http.post("/devices/NOPE-NOPE-1/tasks", content=json.dumps({"name": "reboot"}))
+    assert r.status_code == 404 and r.headers["GenieACS-Version"].startswith("1.2.16")
 
 
 def test_unknown_device_is_404(http: httpx.Client, devices: dict[str, Device]) -> None:
@@ -251,10 +257,45 @@ def test_delete_and_retry(http: httpx.Client, devices: dict[str, Device]) -> Non
     assert http.post(f"/tasks/{tid}/retry").status_code == 404
 
 
-def test_malformed_task_kills_the_worker(http: httpx.Client, devices: dict[str, Device]) -> None:
+def test_deleting_a_task_waits_for_the_devices_session(
+    http: httpx.Client, nbi: Any, devices: dict[str, Device]
+) -> None:
+    """lib/nbi.ts: DELETE /tasks/<id> (and /faults/<id>) takes the device's cwmp_session lock: it
+    waits for a session to end (503 "Device is in session" after 5 s) and then answers 200 even if
+    that session ran the task — so a 200 alone does not prove the task never ran."""
+    import threading
+
     d = devices["tr181"]
-    with pytest.raises(httpx.RemoteProtocolError):
-        post(http, d, {"name": "setParameterValues", "parameterValues": [["", 1]]})
+    tid = post(http, d, {"name": "getParameterValues", "parameterNames": [SSID1]}, cr=False).json()["_id"]
+    gate = nbi.gate(gid(d))
+    assert gate.acquire("session", 0)  # a session of the device is under way
+    nbi.lock_wait_s = 0.3
+    try:
+        busy = http.delete(f"/tasks/{tid}")
+        assert (busy.status_code, busy.text) == (503, "Device is in session")
+        assert [t["_id"] for t in tasks_of(http, d)] == [tid]  # still queued
+        fault = http.delete(f"/faults/{gid(d)}:task_{tid}")
+        assert fault.status_code == 503
+        nbi.lock_wait_s = 5.0
+        threading.Timer(0.3, gate.release).start()  # the session ends while the DELETE waits
+        start = time.monotonic()
+        assert http.delete(f"/tasks/{tid}").status_code == 200
+        assert time.monotonic() - start >= 0.25
+    finally:
+        with gate.cond:
+            if gate.holder == "session":
+                gate.holder = None
+                gate.cond.notify_all()
+    assert tasks_of(http, d) == []
+
+
+def test_malformed_task_kills_the_worker(http: httpx.Client, nbi: Any, devices: dict[str, Device]) -> None:
+    """As GenieACS 1.2.16 did when tried: the uncaught exception ends the worker gracefully, so the
+    request is never answered and hangs until the client gives up (a read timeout, not a reset)."""
+    d = devices["tr181"]
+    with httpx.Client(base_url=nbi.url, timeout=0.5) as impatient, pytest.raises(httpx.ReadTimeout):
+        impatient.post(f"/devices/{url_segment(gid(d))}/tasks",
+                       content=json.dumps({"name": "setParameterValues", "parameterValues": [["", 1]]}))
     assert tasks_of(http, d) == []  # sanitizeTask threw before insertMany
     assert post(http, d, None).status_code == 200  # the next worker answers
     bad_json = http.post(f"/devices/{url_segment(gid(d))}/tasks", content=b"{nope")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from core.models import Change, Device
-from executors.base import Timeout
+from executors.base import DeviceOffline, Timeout
 from executors.genieacs.executor import GenieAcsExecutor
 from tests.genieacs.conftest import SSID1, apply, operate, read
 from tests.genieacs.test_fake_nbi import doc, gid, next_interval, node, post, tasks_of, wait_for
@@ -171,3 +171,44 @@ def test_factory_reads_the_new_settings(monkeypatch: pytest.MonkeyPatch, nbi: An
         assert ex.reboot_timeout_s == 42 and ex.cr_memory_s == 7 and not hasattr(ex, "probe_presence")
     finally:
         ex.close()
+
+
+def test_presence_after_our_own_task_asks_genieacs_nothing(
+    executor: GenieAcsExecutor, nbi: Any, twin: Any, devices: Any
+) -> None:
+    """A task that ran in a session of the device moments ago already says online and reachable:
+    the lifecycle's presence checks (preview, apply, verify) cost no device query then. Anything
+    that could have changed that — a failed connection request, a reboot — makes it ask again."""
+    d = devices["tr181"]
+    queries: list[Any] = []
+    real = executor.client.query
+
+    def counting(collection: str, query: Any = None, **kw: Any) -> Any:
+        queries.append((collection, query))
+        return real(collection, query, **kw)
+
+    executor.client.query = counting  # type: ignore[method-assign]
+    assert executor.presence(d).reachable  # first: GenieACS's records (inform age, interval)
+    assert len(queries) == 1
+    read(executor, d, SSID1)
+    queries.clear()
+    p = executor.presence(d)
+    assert p.online and p.reachable and "getParameterValues task ran" in p.detail
+    assert queries == []
+    twin.inject(d.id, "offline")  # the device drops: the next task's connection request fails ...
+    with pytest.raises(DeviceOffline):
+        executor.read(d, [SSID1])
+    p = executor.presence(d)  # ... and presence no longer trusts the earlier task
+    assert not p.reachable and len(queries) > 0
+    twin.clear(d.id)
+    read(executor, d, SSID1)
+    nbi.boot_s = 0.5
+    operate(executor, d, "reboot")
+    queries.clear()
+    assert executor.presence(d).online  # after a reboot it asks GenieACS again
+    assert any(c == "devices" for c, _ in queries)
+    stale = GenieAcsExecutor(executor.client, reuse_read_s=0.0)  # no memory window: always asks
+    stale._alive, stale._interval, stale._reach = executor._alive, executor._interval, executor._reach
+    read(executor, d, SSID1)
+    queries.clear()
+    assert stale.presence(d).online and queries

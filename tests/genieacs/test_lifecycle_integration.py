@@ -58,7 +58,7 @@ def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
         if kind not in chosen and not twin.faults(d.id):
             chosen[kind] = d
     if len(chosen) < 2:
-        pytest.skip(f"the seeded fleet lacks a TR-181 or TR-098 CWMP device: {sorted(chosen)}")
+        pytest.fail(f"the seeded fleet lacks a healthy TR-181 or TR-098 CWMP device (found {sorted(chosen)})")
     with rt.store.write() as s:
         s.execute(update(DeviceRow).where(DeviceRow.id.in_([d.id for d in chosen.values()])).values(adapter="genieacs"))
     with rt.store.read() as s:
@@ -76,7 +76,7 @@ def _radio_5g(rt: Any, d: Device) -> int:
     for path, v in rt.router.reader(d).read(d, ["Device.WiFi.Radio."]).items():
         if path.endswith(".OperatingFrequencyBand") and v.value == "5GHz":
             return int(path.split(".")[3])
-    pytest.skip(f"{d.id} has no 5 GHz radio")
+    pytest.fail(f"{d.id} has no 5 GHz radio; the seeded TR-181 CWMP devices must have one")
     return 0
 
 

@@ -50,7 +50,7 @@ def _world(tmp_path: Path, inform_wait_s: float) -> Iterator[dict[str, Any]]:
         fleet, _ = repo.list_devices(s, limit=1000)
     d = next((d for d in fleet if str(d.protocol) == "cwmp" and d.root is Root.DEVICE and not twin.faults(d.id)), None)
     if d is None:
-        pytest.skip("the seeded fleet lacks a healthy TR-181 CWMP device")
+        pytest.fail("the seeded fleet (homes=12, seed=11) lacks a healthy TR-181 CWMP device")
     with rt.store.write() as s:
         s.execute(update(DeviceRow).where(DeviceRow.id == d.id).values(adapter="genieacs"))
     with rt.store.read() as s:

@@ -49,7 +49,7 @@ def test_tr098_reads_use_projections(executor: GenieAcsExecutor, devices: dict[s
         projections.append(projection)
         return real(gid, projection)
 
-    executor.client.device = spy  # type: ignore[method-assign]
+    executor.client.device = spy  # type: ignore[method-assign,assignment]
     values = executor.read(d, ["Device.WiFi.SSID.1.SSID", "Device.DeviceInfo."])
     assert values["Device.WiFi.SSID.1.SSID"].value
     assert any(p.startswith("Device.DeviceInfo.") for p in values)

@@ -16,15 +16,15 @@ from sqlalchemy import func, select
 from core.models import Change, ProposalDraft, ProposalState
 from core.store import repo
 from core.store.schema import AuditEventRow, DeviceLockRow
-from tests.integration.test_lifecycle import ACE, CH, first_not, pick, radio_5g, read, twin, who
+from tests.integration.test_lifecycle import ACE, CH, first_not, pick, pick_two_alike, radio_5g, read, twin, who
 
 S = ProposalState
 
 
 def _apply_in_child(url: str, pid: str, failpoint: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "GATEWARD_DATABASE_URL": url, "GATEWARD_FAILPOINTS": failpoint}
-    return subprocess.run([sys.executable, "-m", "gateward.cli", "apply", pid], env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "gateward.cli", "apply", pid, "--as", "alice"], env=env,
+                          capture_output=True, text=True, timeout=120)
 
 
 def _approved(rt: Any, devices: list[Any], r: int, target: int) -> Any:
@@ -61,12 +61,7 @@ def test_killed_after_apply_is_verified_on_restart(runtime: Any, db_url: str) ->
 
 
 def test_killed_between_devices_is_rolled_back_on_restart(runtime: Any, db_url: str) -> None:
-    d1, d2 = pick(runtime), pick(runtime, skip=1)
-    r = radio_5g(runtime, d1)
-    if radio_5g(runtime, d2) != r:
-        import pytest
-
-        pytest.skip("devices differ in radio layout")
+    d1, d2, r = pick_two_alike(runtime)
     b1, b2 = read(runtime, d1, CH.format(r=r)), read(runtime, d2, CH.format(r=r))
     target = next(c for c in (36, 40, 44) if c not in (b1, b2))
     p = _approved(runtime, [d1, d2], r, target)

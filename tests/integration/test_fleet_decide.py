@@ -72,6 +72,10 @@ def test_sql_classes_match_per_device_decisions(fleet_rt: Any) -> None:
         [(a.role, a.reason) for a in python.decision.approvals_required]
     assert sql.risk == python.decision.risk
     assert sql.obligations == python.decision.obligations
+    # The coded items agree too (what campaigns and remediation read), in the same order.
+    assert sql.obligation_items == python.decision.obligation_items
+    assert sql.deny_items == python.decision.deny_items
+    assert [a.items for a in sql.approvals_required] == [a.items for a in python.decision.approvals_required]
     from core.store import repo
 
     with rt.store.read() as s:

@@ -22,7 +22,7 @@ from core.models import Change, ProposalDraft, ProposalState, utcnow
 from core.store import repo
 from core.store.schema import AuditEventRow, BackupRow, DeviceLockRow, ExecutionRow
 from tests.integration.test_crash import _apply_in_child, _approved
-from tests.integration.test_lifecycle import ACE, CH, first_not, pick, radio_5g, read, twin, who
+from tests.integration.test_lifecycle import ACE, CH, first_not, pick, pick_two_alike, radio_5g, read, twin, who
 
 S = ProposalState
 
@@ -52,11 +52,7 @@ def _locks(rt: Any) -> list[Any]:
 
 
 def _two_devices(rt: Any) -> tuple[Any, Any, int]:
-    d1, d2 = pick(rt), pick(rt, skip=1)
-    r = radio_5g(rt, d1)
-    if radio_5g(rt, d2) != r:
-        pytest.skip("devices differ in radio layout")
-    return d1, d2, r
+    return pick_two_alike(rt)
 
 
 def _dead_owner() -> str:

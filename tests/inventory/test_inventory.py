@@ -70,7 +70,8 @@ def test_the_same_unit_is_not_registered_twice_even_under_another_adapter(rt: An
 @pytest.mark.parametrize(("over", "message"), [
     ({"id": "00D09-CGW3400-SN1"}, "OUI '00D09' is not six hexadecimal digits"),
     ({"id": "00D09E-CGW3400"}, "is not OUI-ProductClass-Serial"),
-    ({"id": "00D09E-CGW 3400-SN1"}, "without spaces"),
+    ({"id": "00D09E-CGW3400-SN 1"}, "without spaces"),
+    ({"id": "00D09E-CGW\t3400-SN1"}, "must be printable"),
     ({"id": None}, "give id"),
     ({"id": "os::00D09E-SN1"}, "looks like a USP endpoint ID"),
     ({"id": None, "endpoint_id": "os::00D09E-SN1"}, "endpoint_id is a USP identity"),
@@ -115,6 +116,36 @@ def test_csv_import_registers_the_good_rows_and_names_each_bad_one(rt: Any) -> N
     summary = audit_events(rt, "devices.imported")[-1]
     assert summary.data["registered"] == 2 and summary.data["refused"] == 3
     assert [e["row"] for e in summary.data["errors"]] == [3, 4, 6]
+
+
+def test_importing_the_same_csv_again_changes_nothing_and_names_the_same_bad_lines(rt: Any) -> None:
+    a, b, c = serial("RE"), serial("RE"), serial("RE")
+    text = (CSV_HEADER
+            + f"00D09E-CGW3400-{a},genieacs,Device.,Vantec,CGW-3400,7.4,DE,pilot\n"
+            + f"00D09E-CGW3400-{b},genieacs,Device.,Vantec,CGW-3400,,DE,\n"  # no firmware
+            + f"00D09E-CGW3400-{c},sim,Device.,Vantec,CGW-3400,7.4,FR,\n"
+            + f"00D09E-OTHER-{a},usp,Device.,Vantec,CGW-3400,7.4,DE,\n")  # the same unit as line 2
+    inv, dave = Inventory(rt.store), actor(rt, "dave")
+    first = inv.import_rows(parse_csv(text), dave)
+    assert first.registered == [f"00D09E-CGW3400-{a}", f"00D09E-CGW3400-{c}"] and first.unchanged == []
+    refused = {r.row: r.error or "" for r in first.refused}
+    assert set(refused) == {3, 5} and "firmware" in refused[3] and "same unit" in refused[5]
+    before = len(audit_events(rt, "device.registered"))
+    again = inv.import_rows(parse_csv(text), dave)
+    assert again.registered == [] and again.unchanged == [f"00D09E-CGW3400-{a}", f"00D09E-CGW3400-{c}"]
+    assert {r.row for r in again.refused} == {3, 5}  # the same lines, the same reasons
+    assert len(audit_events(rt, "device.registered")) == before  # nothing registered twice
+    assert again.as_dict()["unchanged"] == 2 and audit_events(rt, "devices.imported")[-1].data["unchanged"] == 2
+    with rt.store.read() as sess:
+        for missing in (f"00D09E-CGW3400-{b}", f"00D09E-OTHER-{a}"):  # refused rows left nothing behind
+            with pytest.raises(NotFound):
+                repo.get_device(sess, missing)
+    # A row that differs from what is registered is no re-import: it stays a refusal, and changes nothing.
+    changed = inv.import_rows(parse_csv(CSV_HEADER + f"00D09E-CGW3400-{a},genieacs,Device.,Vantec,CGW-3400,"
+                                                      "7.5,DE,pilot\n"), dave)
+    assert changed.unchanged == [] and "already registered" in (changed.refused[0].error or "")
+    with rt.store.read() as sess:
+        assert repo.get_device(sess, f"00D09E-CGW3400-{a}").firmware == "7.4"
 
 
 def test_a_csv_with_an_unknown_column_registers_nothing(rt: Any) -> None:

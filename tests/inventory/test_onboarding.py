@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from brain.remediation.ingest import Ingestor, UspSource
 from core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -70,6 +70,21 @@ def test_an_unknown_agent_waits_pending_and_a_flapping_one_is_one_request(rt: An
     with rt.store.read() as s, pytest.raises(NotFound):
         repo.get_device(s, f"{OUI}-PX9-{sn}")
     assert ep in {r["endpoint_id"] for r in Onboarding(rt.store).requests()}
+
+
+def test_an_agent_flapping_while_pending_is_one_request_and_can_be_accepted_offline(
+        rt: Any, allow: dict[str, Any]) -> None:
+    sn = serial("FLAP")
+    ep = f"os::{OUI}-{sn}"
+    for kind in ("connect", "disconnect", "connect", "onboard", "disconnect"):  # it ends offline
+        contact(rt, ep, kind=kind, oui=OUI, serial_number=sn)
+    pending = [r for r in Onboarding(rt.store).requests() if r["endpoint_id"] == ep]
+    assert len(pending) == 1 and pending[0]["product_class"] == "PX9"  # the OnBoardRequest filled it in
+    assert [e.data["endpoint_id"] for e in audit_events(rt, "onboarding.pending")].count(ep) == 1
+    d = Onboarding(rt.store).accept(ep, actor(rt, "dave"), vendor="Acme", firmware="2.0")
+    assert (d.id, d.adapter, d.status) == (f"{OUI}-PX9-{sn}", "usp", "active")  # no agent needed to accept
+    rep = contact(rt, ep, kind="connect")  # it comes back: a known device now, not a new request
+    assert rep.unknown == 0 and ep not in {r["endpoint_id"] for r in Onboarding(rt.store).requests()}
 
 
 def test_an_allow_listed_agent_is_onboarded_at_once_and_provisioned(rt: Any, allow: dict[str, Any]) -> None:
@@ -200,11 +215,29 @@ def test_a_real_agent_reset_is_pending_then_accepted(rt: Any, allow: dict[str, A
         src = UspSource().attach(rig.executor)
         rig.run_agents(rig.host.local_reset(d.id), timeout=15)
         got: list[Any] = []
-        wait_until(lambda: bool(got.extend(src.poll(None)[0])) or any(s.kind == "onboard" for s in got), 15,
-                   "the OnBoardRequest")
+
+        def onboarded() -> bool:
+            got.extend(src.poll(None)[0])
+            return any(s.kind == "onboard" for s in got)
+
+        wait_until(onboarded, 15, "the OnBoardRequest")
         Ingestor(make_service(rt)).ingest(got, detect=False)
     row = request_of(rt, ep)
     assert row is not None and row.status == "pending"
     assert (row.oui, row.product_class, row.serial) == (d.oui, d.product_class, d.serial)  # what the agent said
     accepted = Onboarding(rt.store).accept(ep, actor(rt, "dave"), vendor=d.vendor, model=d.model, firmware=d.firmware)
     assert accepted.id == d.id and endpoint_for(accepted) == ep
+
+
+def test_the_connect_wave_looks_devices_up_by_serial_through_an_index(rt: Any) -> None:
+    """The batched onboarding path asks ``serial IN (...)`` (no OUI); the plan must search an
+    index, not scan the fleet once per batch."""
+    from core.onboarding import units_by_serial
+
+    if rt.store.engine.dialect.name != "sqlite":
+        pytest.skip("EXPLAIN QUERY PLAN is SQLite's")
+    stmt = units_by_serial([serial("IX") for _ in range(50)])
+    with rt.store.read() as s:
+        compiled = stmt.compile(dialect=s.get_bind().dialect, compile_kwargs={"literal_binds": True})
+        plan = " | ".join(str(r[-1]) for r in s.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
+    assert "SCAN devices" not in plan and "ix_devices_serial" in plan, plan

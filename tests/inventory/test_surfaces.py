@@ -109,6 +109,11 @@ def test_cli_add_import_retire_and_list(cli: Any, rt: Any, tmp_path: Path) -> No
     assert imported.exit_code == 1  # one row refused; the good one stays registered
     assert "row 3" in imported.output and "already registered" in imported.output
     assert "1 registered, 1 refused" in imported.output
+    again = cli("devices", "import", str(csv_file), "--as", "dave")  # the same file twice: nothing new
+    assert again.exit_code == 1 and "0 registered, 1 already registered as given, 1 refused" in again.output
+    spaced = cli("devices", "add", "--as", "dave", "--id", f"00259E-HG8245 V5-{serial('CLI')}", "--adapter",
+                 "genieacs", "--root", "Device.", "--vendor", "Huawei", "--model", "HG8245", "--firmware", "V5")
+    assert spaced.exit_code == 0 and "registered 00259E-HG8245 V5-" in spaced.output, spaced.output
     json_file = tmp_path / "devices.json"
     json_file.write_text(json.dumps([body()]), "utf-8")
     assert cli("devices", "import", str(json_file), "--as", "dave").exit_code == 0
@@ -121,3 +126,44 @@ def test_cli_add_import_retire_and_list(cli: Any, rt: Any, tmp_path: Path) -> No
     with rt.store.read() as s:
         assert repo.get_device(s, f"A4C3F0-G240W-{good}").status == "retired"
     assert audit_events(rt, "device.retired", f"A4C3F0-G240W-{good}")[0].data["reason"] == "swapped"
+
+
+def test_api_device_list_filters_by_each_inventory_status(api: Any, rt: Any) -> None:
+    from sqlalchemy import update
+
+    from core.models import utcnow
+    from core.store.schema import DeviceRow
+
+    gone = api.post("/api/devices", body(), user="dave").json()
+    with rt.store.write() as s:  # what the ACS sync does to a device the ACS no longer lists
+        s.execute(update(DeviceRow).where(DeviceRow.id == gone["id"]).values(status="absent", absent_since=utcnow()))
+    seen: dict[str, set[str]] = {}
+    for status in ("active", "absent", "retired"):
+        r = api.get("/api/devices", params={"status": status, "limit": 1000})
+        assert r.status_code == 200, r.text
+        items = r.json()["items"]
+        assert all(x["status"] == status for x in items) and r.json()["total"] == len(items)
+        seen[status] = {x["id"] for x in items}
+    assert gone["id"] in seen["absent"] and gone["id"] not in seen["active"] | seen["retired"]
+    everything = api.get("/api/devices", params={"limit": 1000}).json()["total"]
+    assert everything == sum(len(v) for v in seen.values())
+    bad = api.get("/api/devices", params={"status": "gone"})
+    assert bad.status_code == 422 and "status" in bad.text
+
+
+def test_api_device_view_names_a_mismatch_another_process_stored(api: Any, rt: Any) -> None:
+    from executors.usp.agent_topics import TopicBook
+
+    sn = serial("MM")
+    d = api.post("/api/devices", {"endpoint_id": f"os::A4C3F0-{sn}", "adapter": "usp", "root": "Device.",
+                                  "vendor": "Lumenet", "model": "X", "firmware": "1"}, user="dave").json()
+    assert api.get(f"/api/devices/{d['id']}").json()["usp_mismatch"] is None
+    seer = TopicBook(rt.store)  # the process that saw the agent address another controller
+    seer.note_mismatch(f"os::A4C3F0-{sn}", "self::usp-controller", "proto::gw-api")
+    seer.close()
+    shown = api.get(f"/api/devices/{d['id']}").json()["usp_mismatch"]
+    assert "'self::usp-controller'" in shown and "'proto::gw-api'" in shown
+    heard = TopicBook(rt.store)  # a process the agent then answered
+    heard.clear_mismatch(f"os::A4C3F0-{sn}")
+    heard.close()
+    assert api.get(f"/api/devices/{d['id']}").json()["usp_mismatch"] is None

@@ -189,3 +189,17 @@ def test_rules_read_only_device_facts_in_the_class_key() -> None:
     radio_read = set(re.findall(r"\br\.([a-z_0-9]+)", text))
     assert radio_read <= RADIO_FACTS, radio_read - RADIO_FACTS
     assert "ssids" not in text
+
+
+def test_merge_keeps_the_words_of_a_decision_built_without_items() -> None:
+    """A Decision made by hand (or stored before codes) carries only messages: the merge keeps
+    them, coded policy.uncoded, and still denies."""
+    from core.models import ApprovalRequirement, Decision
+    from policies.classes import merge_decisions
+
+    legacy = Decision(allow=False, deny=["old words"], warnings=["careful"],
+                      approvals_required=[ApprovalRequirement(role="approver", reason="because")])
+    merged, _ = merge_decisions([legacy, Decision(allow=True)])
+    assert not merged.allow and merged.deny == ["old words"] and merged.warnings == ["careful"]
+    assert [i.code for i in merged.deny_items] == ["policy.uncoded"]
+    assert [(a.role, a.reason) for a in merged.approvals_required] == [("approver", "because")]

@@ -92,12 +92,19 @@ def test_undefined_decision_refuses_to_start(tmp_path: Path) -> None:
         ({k: v for k, v in GOOD.items() if k != "risk"}, "'risk' is missing"),
         ({**GOOD, "allow": "yes"}, "'allow' must be a boolean"),
         ({**GOOD, "deny": "no"}, "'deny' must be a list"),
-        ({**GOOD, "deny": [1]}, "'deny'[0] must be a string"),
+        ({**GOOD, "deny": [1]}, "'deny'[0] must be an object"),
+        ({**GOOD, "deny": ["x"]}, "'deny'[0] must be an object"),  # the old message-only shape
+        ({**GOOD, "allow": False, "deny": [{"message": "m", "params": {}}]}, "'deny'[0].code must be a non-empty"),
+        ({**GOOD, "allow": False, "deny": [{"code": "c", "message": 1}]}, "'deny'[0].message must be a string"),
+        ({**GOOD, "allow": False, "deny": [{"code": "c", "message": "m", "params": []}]},
+         "'deny'[0].params must be an"),
+        ({**GOOD, "approvals_required": [{"role": "approver", "items": [{"code": "c"}]}]},
+         "'approvals_required'[0]: field 'items'[0].message must be a string"),
         ({**GOOD, "risk": True}, "'risk' must be a number"),
         ({**GOOD, "risk": 1.5}, "'risk' must be within 0..1"),
-        ({**GOOD, "approvals_required": [{"role": "approver"}]}, "reason must be a string"),
+        ({**GOOD, "approvals_required": [{"role": "approver"}]}, "field 'items' is missing"),
         ({**GOOD, "obligations": None}, "'obligations' must be a list"),
-        ({**GOOD, "deny": ["x"]}, "'allow' is true while 'deny' lists reasons"),
+        ({**GOOD, "deny": [{"code": "c", "message": "m", "params": {}}]}, "'allow' is true while 'deny' lists reasons"),
         ([], "expected an object"),
     ],
 )
@@ -115,7 +122,8 @@ def test_malformed_decision_from_rules_denies_naming_the_field(tmp_path: Path) -
     rules, data = _pack(tmp_path, rego)
     engine = EmbeddedRegoEngine(rules, data, self_check=False)
     decision = engine.decide(samples.policy_input())
-    assert decision == Decision.fail_closed("policy returned a malformed decision: field 'risk' is missing")
+    assert decision == Decision.fail_closed("policy returned a malformed decision: field 'risk' is missing",
+                                            "policy.malformed")
 
 
 def test_evaluation_error_denies(tmp_path: Path) -> None:

@@ -4,16 +4,12 @@ closing an escalated case from the page."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 
-import httpx
 import pytest
 
-from tests.browser.conftest import ROOT, Browser, Server, _ensure_browser, _free_port
+from testing.servers import GatewardRun
+from tests.browser.conftest import ROOT, Browser, Server, _ensure_browser
 from tests.conftest import build_test_runtime
 from tests.remediation.conftest import make_service
 
@@ -35,35 +31,8 @@ def rserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     svc.drain(timeout_s=60)
     tokens = {u: issue_token(rt.store, u) for u in USERS}
     rt.close()
-    port = _free_port()
-    log = home / "server.log"
-    env = {**os.environ, "GATEWARD_DATABASE_URL": url, "GATEWARD_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-    env.pop("OPENAI_API_KEY", None)
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "gateward.cli", "run", "--host", "127.0.0.1", "--port",
-                                 str(port), "--homes", "12"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"gateward run exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{base}/api/ready", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            proc.terminate()
-            pytest.fail(f"gateward run did not become ready:\n{log.read_text()[-3000:]}")
-        time.sleep(0.3)
-    try:
-        yield Server(base=base, tokens=tokens, proc=proc, log=log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with GatewardRun(home=home, database_url=url, homes=12, cwd=ROOT) as run:
+        yield Server(base=run.base, tokens=tokens, proc=run.proc, log=run.log)
 
 
 @pytest.fixture

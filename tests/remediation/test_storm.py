@@ -98,12 +98,12 @@ def test_the_ramp_starts_canary_sized(rt: Any, clock: Clock) -> None:
 def test_workers_drain_the_cases(rt: Any) -> None:
     import gc
 
-    from brain.remediation.worker import EmbeddedWorker
+    from gateward.worker import EmbeddedWorker
 
     gc.collect()  # earlier tests' policy engines must be dropped here, not by a collection on the worker thread
     svc = make_service(rt, confirm_h=1.0)
     svc.detect()
-    with EmbeddedWorker(rt, svc=svc, tick_s=0.1):
+    with EmbeddedWorker(rt, remediation=svc, tick_s=0.1):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and svc.ready_count():
             time.sleep(0.2)

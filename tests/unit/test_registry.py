@@ -1,4 +1,4 @@
-"""The data-model registry: the first gate every change passes (DESIGN.md §2, invariant 1)."""
+"""The data-model registry: the first gate every change passes (``docs/safety.md``, invariant 1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TR-181 ↔ TR-098 translation (executors/translate.py, CWMP-NOTES §9)."""
+"""TR-181 ↔ TR-098 translation (executors/translate.py, its mapping tables)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The write path can only be reached through core.lifecycle (DESIGN.md §1, invariant 1).
+"""The write path can only be reached through core.lifecycle (``docs/safety.md``, invariant 1).
 
 Static checks over the source: only ``core/lifecycle.py`` imports ``core.grants``; nothing in
 ``brain/``, ``api/``, ``evals/`` or ``gateward/`` calls an executor's write methods or asks the router

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -36,6 +33,7 @@ from executors.usp.loop import LoopThread
 from gateward.runtime import UspEvents, build_runtime, start_event_sources, usp_events_wanted
 from gateward.seed import seed_fleet
 from testing.mqtt_broker import MqttBroker, free_port
+from testing.servers import GatewardRun
 from tests.conftest import build_test_runtime
 from tests.remediation.conftest import case_of, make_service
 from tests.usp.support import broker, wait_until
@@ -196,16 +194,6 @@ def run_home(tmp_path: Path) -> Iterator[tuple[str, str]]:
     yield url, d.id
 
 
-def _wait_log(log: Path, proc: subprocess.Popen[bytes], needle: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while needle not in log.read_text(errors="replace"):
-        if proc.poll() is not None:
-            pytest.fail(f"gateward run exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"no {needle!r} from gateward run within {timeout}s:\n{log.read_text()[-3000:]}")
-        time.sleep(0.1)
-
-
 @pytest.mark.mqtt
 @pytest.mark.slow
 def test_gateward_run_records_usp_events_and_provisions_after_a_local_factory_reset(
@@ -214,16 +202,11 @@ def test_gateward_run_records_usp_events_and_provisions_after_a_local_factory_re
     info = broker()
     version = 5 if info.mqtt5 else 3
     controller_id = f"proto::gw-run-{uuid.uuid4().hex[:10]}"  # unique: the CI broker is shared
-    port = free_port()
-    log = tmp_path / "run.log"
-    env = {**os.environ, "GATEWARD_HOME": str(tmp_path), "GATEWARD_DATABASE_URL": url, "PYTHONUNBUFFERED": "1",
-           "GATEWARD_MQTT_URL": info.url, "GATEWARD_USP_ENDPOINT_ID": controller_id,
-           "GATEWARD_USP_MQTT_VERSION": str(version), "COLUMNS": "200"}
-    env.pop("OPENAI_API_KEY", None)
+    run = GatewardRun(home=tmp_path, database_url=url, homes=12, cwd=ROOT, log=tmp_path / "run.log",
+                      env={"GATEWARD_MQTT_URL": info.url, "GATEWARD_USP_ENDPOINT_ID": controller_id,
+                           "GATEWARD_USP_MQTT_VERSION": str(version), "COLUMNS": "200"})
     t0 = time.monotonic()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "gateward.cli", "run", "--host", "127.0.0.1", "--port",
-                                 str(port), "--homes", "12"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    run.start()
     loop: LoopThread | None = None
     host: AgentHost | None = None
     from executors.sim.twin import Twin
@@ -231,8 +214,8 @@ def test_gateward_run_records_usp_events_and_provisions_after_a_local_factory_re
     twin = Twin(url)
     engine = create_engine(url)
     try:
-        _wait_log(log, proc, f"USP events: listening on {info.url} as {controller_id}", 20)
-        assert httpx.get(f"http://127.0.0.1:{port}/api/ready", timeout=5).status_code == 200
+        run.wait_log(f"USP events: listening on {info.url} as {controller_id}", 20)
+        assert httpx.get(f"{run.base}/api/ready", timeout=5).status_code == 200
         host = AgentHost(HostConfig(url=info.url, controller_id=controller_id, mqtt_version=version,
                                     boot_delay_s=0.05, poll_interval_s=0.1, notify_retry_min_s=0.5,
                                     client_prefix=f"gw-run-agents-{uuid.uuid4().hex[:6]}"), twin)
@@ -286,15 +269,11 @@ def test_gateward_run_records_usp_events_and_provisions_after_a_local_factory_re
             loop.run(host.stop())
         if loop is not None:
             loop.stop()
-        proc.send_signal(signal.SIGINT)
         try:
-            code = proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-            pytest.fail(f"gateward run did not stop on SIGINT:\n{log.read_text()[-3000:]}")
-        twin.close()
-        engine.dispose()
-    assert code == 0, log.read_text()[-3000:]
-    assert "Traceback" not in log.read_text(errors="replace"), log.read_text()[-3000:]
+            code = run.stop(signal.SIGINT)
+        finally:
+            twin.close()
+            engine.dispose()
+    assert code == 0, run.log_tail()
+    assert "Traceback" not in run.log.read_text(errors="replace"), run.log_tail()
     assert time.monotonic() - t0 < 30

@@ -34,7 +34,8 @@ function diffSection(detail) {
   const p = detail.proposal;
   const devices = detail.preview?.devices || [];
   if (!devices.length) {
-    const changes = (p.changes || []).map((c) => h("tr", {}, h("td", { class: "path" }, c.path), h("td", { class: "after" }, fmtValue(c.value))));
+    const changes = (p.changes || []).map((c) => h("tr", {}, h("td", { class: "path" }, c.path, c.target ? h("div", { class: "muted small" }, `for ${c.target} only`) : null),
+      h("td", { class: "after" }, fmtValue(c.value))));
     return h("div", {}, h("p", { class: "muted" }, "No live preview yet: the proposed values are"),
       h("table", { class: "diff" }, h("tbody", {}, changes)));
   }
@@ -45,8 +46,21 @@ function diffSection(detail) {
         d.present ? badge("online") : badge("offline"), d.error ? h("span", { class: "error small" }, d.error) : null),
       diffTable(d))),
     devices.length > shown.length ? h("p", { class: "muted" },
-      `+ ${devices.length - shown.length} more devices (same change; see blast radius)`) : null,
+      `+ ${devices.length - shown.length} more devices (${p.per_device?.length ? "each with its own values: see values per device" : "same change; see blast radius"})`) : null,
     detail.preview?.taken_at ? h("p", { class: "muted small" }, `values read live ${ago(detail.preview.taken_at)}`) : null);
+}
+
+// A per-target proposal (e.g. a joint channel plan) gives each device its own values: one row per
+// device and parameter, so the approver sees who gets what, not just "same change on N devices".
+function perDeviceSection(detail) {
+  const rows = detail.proposal.per_device || [];
+  if (!rows.length) return null;
+  return h("table", { class: "diff", "data-testid": "per-device-values" },
+    h("thead", {}, h("tr", {}, h("th", {}, "device"), h("th", {}, "parameter"), h("th", {}, "value"))),
+    h("tbody", {}, rows.flatMap((d) => d.changes.map((c, i) => h("tr", { "data-testid": "per-device-row", "data-device": d.device_id },
+      h("td", { class: "mono" }, i === 0 ? h("a", { href: `#/devices/${encodeURIComponent(d.device_id)}` }, d.device_id) : ""),
+      h("td", { class: "path" }, c.path),
+      h("td", { class: "after" }, fmtValue(c.value), c.own ? null : h("span", { class: "muted small" }, " (every device)")))))));
 }
 
 function verdictSection(detail) {
@@ -237,6 +251,7 @@ export function renderProposal(detail, { me, onChange, compact = false } = {}) {
     inFlight ? h("p", { class: "badge b-busy" }, "a change is in flight on the device — this page updates by itself") : null,
     p.error && !["denied", "invalid"].includes(p.state) ? h("p", { class: p.state === "failed" ? "error" : "muted" }, p.error) : null,
     p.rationale ? h("p", {}, h("span", { class: "muted" }, "why: "), p.rationale) : null,
+    perDeviceSection(detail) ? [h("h3", {}, `values per device (${p.per_device.length} devices, each its own)`), perDeviceSection(detail)] : null,
     h("h3", {}, "change, per device"), diffSection(detail),
     h("h3", {}, "policy verdict"), verdictSection(detail),
     executionsSection(detail) ? [h("h3", {}, "execution"), executionsSection(detail)] : null,

@@ -1,0 +1,230 @@
+"""One device's governed write — write, verify, restore — shared by single applies and campaign batches.
+
+Why one engine: the lifecycle's apply and the staged (campaign) batch path used to carry their
+own copy of this step and the copies drifted (a timeout left a device ``applying`` in one and
+``verify_failed`` in the other; a SetParameterValues Status 1 was rolled back in one and
+"verified" in the other). Both now call :class:`DeviceEngine`, which answers every step with a
+:class:`DeviceResult` (Nornir-style: changed, failed, diff, evidence, error); the callers differ
+only in their failure unit (a single apply rolls back every touched device; a batch restores the
+failing device and goes on) and in how they record it.
+
+Where the copies disagreed the safer rule is kept:
+
+- **timeout** on a write: the device may or may not hold the change, so the rollback is decided
+  there and then — the result is ``verify_failed`` (changed, failed). Recorded like that, a crash
+  before the restore makes recovery finish the rollback; recorded as ``applying`` (the lifecycle's
+  old rule) recovery could read the device back and call the change ``done``.
+- **Status 1 without a reboot**: the device only committed the values; a read-back would show the
+  committed value, not the running one. The write is reported failed (changed) and restored, in a
+  batch as in a single apply.
+
+This module never holds a write capability: the writes go through a :class:`DeviceIO` that only
+:mod:`core.lifecycle` implements (it alone may obtain a grant; tests/unit/test_write_path.py).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from core.models import Change, Device, ExecutionStatus, Operation, Proposal, utcnow
+from core.secrets import mask_value
+from executors.base import ExecutorError, ParamValue
+from executors.base import Timeout as ExecTimeout
+
+X = ExecutionStatus
+# Operations after which a CPE runs on freshly loaded configuration: a Set answered with
+# SetParameterValues Status 1 ("committed, takes effect after reboot") can be verified only after one.
+REBOOTING_OPS = frozenset({"reboot", "download"})
+AFTER_REBOOT = "applied, takes effect after reboot"
+
+
+# ---------------------------------------------------------------------------------- device locks
+def owner() -> str:
+    """Who holds a device lock: this host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def lock_is_live(holder: str, expires_at: datetime) -> bool:
+    """Is another process still working under this lock? On this host, ask the kernel whether
+    the pid lives; for another host only expiry can tell."""
+    if holder == owner():
+        return False
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname():
+        return expires_at > utcnow()
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def lock_in_use(holder: str, expires_at: datetime) -> bool:
+    """Is an apply running under this lock right now, in this process or another live one?"""
+    return holder == owner() or lock_is_live(holder, expires_at)
+
+
+def values_equal(a: Any, b: Any) -> bool:
+    """Compare a read-back value with a target, tolerant of CWMP's string/boolean forms."""
+    if isinstance(b, bool) or isinstance(a, bool):
+        def as_bool(x: Any) -> Any:
+            if isinstance(x, str) and x.lower() in ("true", "1", "false", "0"):
+                return x.lower() in ("true", "1")
+            return bool(x) if isinstance(x, int) else x
+        return bool(as_bool(a) == as_bool(b))
+    if isinstance(a, (int, float)) or isinstance(b, (int, float)):
+        try:
+            return float(a) == float(b)
+        except (TypeError, ValueError):
+            return False
+    return str(a) == str(b)
+
+
+# ---------------------------------------------------------------------------------- results
+@dataclass
+class DeviceResult:
+    """What one step did to one device. ``status`` is the execution status to record; ``changed``:
+    the device may hold (part of) the change now; ``diff``: path → {expected, got} for a check that
+    failed; ``evidence``: what goes into the execution row's detail; ``nothing_sent``: the write's
+    request never left (the device is certainly untouched)."""
+
+    device_id: str
+    status: ExecutionStatus
+    changed: bool = False
+    failed: bool = False
+    diff: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    nothing_sent: bool = False
+    cause: ExecutorError | None = field(default=None, repr=False, compare=False)
+
+
+class Aggregate:
+    """Every device's latest result in one run (an apply, a batch, an abort), plus views of them.
+    A mixin: each outcome dataclass declares ``results`` as its own field (so its other fields keep
+    their order and required-ness)."""
+
+    results: dict[str, DeviceResult]
+
+    def add(self, result: DeviceResult) -> DeviceResult:
+        self.results[result.device_id] = result
+        return result
+
+    def with_status(self, *statuses: ExecutionStatus) -> list[str]:
+        return [d for d, r in self.results.items() if r.status in statuses]
+
+    @property
+    def changed(self) -> list[str]:
+        return [d for d, r in self.results.items() if r.changed]
+
+    @property
+    def failures(self) -> dict[str, str]:
+        return {d: r.error or str(r.status) for d, r in self.results.items() if r.failed}
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.results.values():
+            out[str(r.status)] = out.get(str(r.status), 0) + 1
+        return out
+
+
+# ---------------------------------------------------------------------------------- the engine
+class DeviceIO(Protocol):
+    """The granted device operations. Implemented only by :mod:`core.lifecycle`, which issues a
+    grant scoped to one proposal, device and purpose around every write."""
+
+    def write(self, p: Proposal, d: Device, changes: list[Change], *, purpose: str, key: str) -> Any: ...
+
+    def operate(self, p: Proposal, d: Device, op: Operation) -> Any: ...
+
+    def verify(self, p: Proposal, d: Device) -> dict[str, Any]: ...
+
+    def restore(self, p: Proposal, d: Device, backup: dict[str, Any]) -> tuple[list[str], list[str]]: ...
+
+    def read(self, d: Device, paths: list[str]) -> dict[str, ParamValue]: ...
+
+
+def mismatch_text(bad: dict[str, Any]) -> str:
+    return ", ".join(f"{k} expected {v['expected']!r} got {v['got']!r}" if isinstance(v, dict) else f"{k}: {v}"
+                     for k, v in bad.items())
+
+
+class DeviceEngine:
+    """write → verify → restore for one device of one approved proposal. Gates, locks, backups
+    and recording are the caller's: this class only does the device I/O and says what happened."""
+
+    def __init__(self, io: DeviceIO) -> None:
+        self.io = io
+
+    def write(self, p: Proposal, d: Device) -> DeviceResult:
+        """Write this device's changes and run the proposal's operations (ParameterKey = proposal id)."""
+        try:
+            mine = p.changes_for(d.id)  # a per-target proposal writes this device's own values
+            evidence: dict[str, Any] = {}
+            if mine:
+                res = self.io.write(p, d, mine, purpose="apply", key=p.id)
+                evidence = {"status": res.status, "idempotent_skip": res.idempotent_skip}
+                if p.per_target:  # the audit names each device with the values it was given
+                    evidence["values"] = {c.path: mask_value(c.path, c.value) for c in mine}
+            for op in p.operations:
+                evidence[f"op:{op.command}"] = self.io.operate(p, d, op).model_dump(mode="json")
+        except ExecutorError as exc:
+            evidence = {"fault_code": getattr(exc, "code", None),
+                        "per_parameter": {k: list(v) for k, v in getattr(exc, "per_parameter", {}).items()}}
+            if isinstance(exc, ExecTimeout):  # may have landed: the rollback is decided now (safer rule)
+                return DeviceResult(d.id, X.VERIFY_FAILED, changed=True, failed=True, evidence=evidence,
+                                    error=str(exc), cause=exc)
+            # A typed fault from an atomic Set means nothing landed on this device.
+            return DeviceResult(d.id, X.FAILED, failed=True, evidence=evidence, error=str(exc),
+                                nothing_sent=bool(getattr(exc, "nothing_sent", False)), cause=exc)
+        if evidence.get("status") == 1 and not any(op.command in REBOOTING_OPS for op in p.operations):
+            evidence["note"] = AFTER_REBOOT  # a read-back now would show the committed value, not the running one
+            return DeviceResult(d.id, X.APPLIED, changed=True, failed=True, evidence=evidence,
+                                error=after_reboot_failure(d))
+        return DeviceResult(d.id, X.APPLIED, changed=True, evidence=evidence)
+
+    def verify(self, p: Proposal, d: Device) -> DeviceResult:
+        """Read the device back: ``verified``, or ``verify_failed`` with the mismatches as ``diff``."""
+        try:
+            bad = self.io.verify(p, d)
+        except ExecutorError as exc:
+            bad = {"read": exc.message}
+        if bad:
+            return DeviceResult(d.id, X.VERIFY_FAILED, changed=True, failed=True, diff=bad,
+                                evidence={"mismatch": bad},
+                                error=f"{d.id}: verification failed: {mismatch_text(bad)}")
+        return DeviceResult(d.id, X.VERIFIED, changed=True)
+
+    def restore(self, p: Proposal, d: Device, backup: dict[str, Any], reason: str) -> DeviceResult:
+        """Put the backed-up values back: ``rolled_back`` (``evidence`` names what was and was not
+        restorable), or ``rollback_failed`` — the device is in an unknown state, an alarm."""
+        try:
+            restored, unrestorable = self.io.restore(p, d, backup)
+        except ExecutorError as exc:
+            return DeviceResult(d.id, X.ROLLBACK_FAILED, changed=True, failed=True, evidence={"reason": reason},
+                                error=f"{d.id}: rollback failed: {exc.message}", cause=exc)
+        return DeviceResult(d.id, X.ROLLED_BACK, failed=True, error=reason,
+                            evidence={"reason": reason, "restored": restored, "not_restorable": unrestorable})
+
+    def untouched(self, p: Proposal, d: Device, backup: dict[str, Any]) -> bool:
+        """Does the device still hold exactly its backup (so an interrupted write never reached it)?
+        Never true for a proposal with operations or an unrestorable (secret) value."""
+        if p.operations or not backup or any(not v.get("restorable") for v in backup.values()):
+            return False
+        try:
+            values = self.io.read(d, list(backup))
+        except ExecutorError:
+            return False
+        return all(path in values and values_equal(values[path].value, v["value"]) for path, v in backup.items())
+
+
+def after_reboot_failure(d: Device) -> str:
+    """Why a Status-1 Set without a reboot in the proposal is rolled back rather than verified:
+    the device only committed the values, so "verified" would be a claim nobody checked
+    (issue 12 deliverable 5, issue 10 defect 11)."""
+    return (f"{d.id}: {AFTER_REBOOT} (SetParameterValues Status 1) and this proposal has no reboot; "
+            "it cannot be verified, so it is rolled back — propose it again with a reboot operation")
