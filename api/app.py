@@ -23,6 +23,7 @@ from api.limits import DEFAULT_MAX_BODY_BYTES, BodyGuard, LoadShedder, ShedLimit
 from api.metrics import Metrics, MetricsMiddleware, require_metrics_reader
 from api.routers import audit, campaigns, devices, fleet, health, inventory, live, proposals, remediation
 from api.routers import chat as chat_routes
+from core.users import TOKEN_CACHE
 
 if TYPE_CHECKING:  # the planner is imported on first use (a build without it serves every other route)
     from brain.contracts import ChatService
@@ -95,6 +96,8 @@ def create_app(runtime: AppRuntime, *, chat: ChatService | None = None,
     app.state.runtime = runtime
     app.state.chat = chat
     app.state.chat_factory = chat_factory or _runtime_chat
+    if authenticator is None:
+        _ = TOKEN_CACHE.ttl_s  # a bad GATEWARD_TOKEN_CACHE_S fails here, at start, not on a request
     app.state.authenticator = authenticator or TokenAuthenticator(runtime.store)
     metrics = Metrics(runtime.store)
     app.state.metrics = metrics

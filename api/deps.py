@@ -7,8 +7,10 @@ import the composition root (``pyproject.toml`` ``[tool.importlinter]``), so wha
 runtime is written down as the :class:`AppRuntime` protocol, which ``gateward.runtime.Runtime``
 satisfies (mypy checks that where ``gateward run`` builds the app).
 
-Auth is a bearer API token looked up (sha256) in the user directory on every request, so a
-revoked token stops working at once. The :class:`Authenticator` is the seam where an OIDC/JWT
+Auth is a bearer API token looked up (sha256) in the user directory; a successful check is cached
+in the process for ``GATEWARD_TOKEN_CACHE_S`` (5 s; :class:`core.users.TokenCache`), so a hot
+route pays no database read for it. A revocation in this process applies at once, one made
+elsewhere within that TTL (docs/api.md "Tokens"). The :class:`Authenticator` is the seam where an OIDC/JWT
 front replaces it: an implementation that verifies a JWT and maps its subject to a user row
 returns the same :class:`core.models.Actor`, and nothing else in the API changes. Roles always
 come from the user directory, never from the caller's claim.
@@ -21,13 +23,14 @@ from typing import TYPE_CHECKING, Annotated, Protocol
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from core.config import Settings
 from core.errors import GatewardError
 from core.models import Actor
 from core.routing import ExecutorRouter
 from core.store import Store
-from core.users import TokenRejected, verify_token
+from core.users import TokenRejected, cached_actor, verify_token
 from policies.base import PolicyEngine
 
 if TYPE_CHECKING:  # the services import late: an app without the planner still serves every other route
@@ -77,6 +80,12 @@ class TokenAuthenticator:
         if not credential or len(credential) > 512:
             return None
         return verify_token(self.store, credential)
+
+    def peek(self, credential: str) -> Actor | None:
+        """The actor when the token check is cached and still valid; no I/O (event-loop safe)."""
+        if not credential or len(credential) > 512:
+            return None
+        return cached_actor(self.store, credential)
 
 
 def runtime(request: Request) -> AppRuntime:
@@ -143,8 +152,15 @@ def authenticate(request: Request, token: str) -> Actor:
     return actor
 
 
-def current_actor(request: Request, token: Annotated[str, Depends(credential)]) -> Actor:
-    return authenticate(request, token)
+async def current_actor(request: Request, token: Annotated[str, Depends(credential)]) -> Actor:
+    """The actor, from the token cache on the event loop when it can (no worker-thread hop),
+    else from the database on a worker thread."""
+    peek = getattr(request.app.state.authenticator, "peek", None)
+    actor: Actor | None = peek(token) if peek is not None else None
+    if actor is not None:
+        request.state.actor = actor.id
+        return actor
+    return await run_in_threadpool(authenticate, request, token)
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]

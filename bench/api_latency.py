@@ -2,13 +2,16 @@
 ``POST /api/proposals`` (one device, the full validate → live preview → policy path) against a
 real ``gateward run`` server on loopback, on SQLite and on PostgreSQL.
 
-Load generator: ``httpx.AsyncClient`` with a fixed number of concurrent workers, in this
-process; the server is a separate process (one uvicorn worker). Both share the machine's two
-cores, so the figures are a floor for a dedicated server, and comparable run to run. Request
-loops are bounded by count; PostgreSQL is used when reachable (``GATEWARD_BENCH_DATABASE_URL``,
-else ``GATEWARD_TEST_DATABASE_URL``, else the local default) in a schema of its own that is
-dropped afterwards, and reported as skipped otherwise. ``GATEWARD_BENCH_PYSPY=/tmp/prof`` runs the
-server under ``py-spy record`` (raw collapsed stacks), for profiling what the figures measure.
+Load generator: raw asyncio sockets, one HTTP/1.1 keep-alive connection per concurrent client,
+in this process (:class:`RawClient`). Why not httpx: its per-request cost on this machine was
+about as large as the server's own for the light routes, on the same two cores, so the figure
+measured the client. ``httpx`` is still run for ``/api/health`` as a same-run comparison. The
+server is a separate process; besides the default (httptools + uvloop, one process) the same run
+measures the old floor (``--http h11 --loop asyncio``) and ``--workers 2``. Request loops are
+bounded by count; PostgreSQL is used when reachable (``GATEWARD_BENCH_DATABASE_URL``, else
+``GATEWARD_TEST_DATABASE_URL``, else the local default) in a schema of its own that is dropped
+afterwards, and reported as skipped otherwise. ``GATEWARD_BENCH_PYSPY=/tmp/prof`` runs the server
+under ``py-spy record`` (raw collapsed stacks), for profiling what the figures measure.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
 from bench.framework import BenchResult, percentile
 
@@ -112,7 +116,7 @@ def _prepare(url: str, homes: int, proposals: int) -> tuple[str, list[str], str]
 
 
 @contextmanager
-def _server(url: str, home: Path, homes: int) -> Iterator[str]:
+def _server(url: str, home: Path, homes: int, extra: tuple[str, ...] = ()) -> Iterator[str]:
     port = _free_port()
     env = {**os.environ, "GATEWARD_DATABASE_URL": url, "GATEWARD_HOME": str(home)}
     # One token stands for every simulated client: lift the per-client share so it is the server's
@@ -121,7 +125,7 @@ def _server(url: str, home: Path, homes: int) -> Iterator[str]:
     env.pop("OPENAI_API_KEY", None)
     log = open(home / "server.log", "wb")  # noqa: SIM115 - closed in finally
     cmd = [sys.executable, "-m", "gateward.cli", "run", "--host", "127.0.0.1", "--port", str(port),
-           "--homes", str(homes)]
+           "--homes", str(homes), *extra]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     spy: subprocess.Popen[bytes] | None = None
     base = f"http://127.0.0.1:{port}"
@@ -156,27 +160,97 @@ def _server(url: str, home: Path, homes: int) -> Iterator[str]:
         log.close()
 
 
+class RawClient:
+    """One HTTP/1.1 keep-alive connection on raw asyncio streams: a request is one write and two
+    reads (head, then ``Content-Length`` bytes or chunks). Just enough HTTP for this server."""
+
+    def __init__(self, host: str, port: int, token: str) -> None:
+        self.host, self.port = host, port
+        self.auth = f"Authorization: Bearer {token}\r\n".encode()
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, body: Any = None) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        payload = b"" if body is None else orjson.dumps(body)
+        head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Length: {len(payload)}\r\n").encode()
+        if payload:
+            head += b"Content-Type: application/json\r\n"
+        self.writer.write(head + self.auth + b"\r\n" + payload)
+        raw = await self.reader.readuntil(b"\r\n\r\n")
+        lines = raw.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+        if "content-length" in headers:
+            await self.reader.readexactly(int(headers["content-length"]))
+        elif headers.get("transfer-encoding") == "chunked":
+            while True:
+                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                await self.reader.readexactly(size + 2)
+                if size == 0:
+                    break
+        if headers.get("connection") == "close":
+            await self.close()
+        return status
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
 async def _load(base: str, token: str, make: Callable[[int], tuple[str, str, Any]], total: int,
-                concurrency: int) -> tuple[list[float], float, dict[int, int]]:
-    """``total`` requests from ``concurrency`` workers; returns latencies (s), wall time, statuses."""
+                concurrency: int, client: str = "raw") -> tuple[list[float], float, dict[int, int]]:
+    """``total`` requests from ``concurrency`` workers (one connection each); returns latencies
+    (s), wall time, statuses. ``client``: ``raw`` (:class:`RawClient`) or ``httpx``."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     counter = iter(range(total))
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=120,
-                                 limits=limits) as client:
-        async def worker() -> None:
+    host, port = base.rsplit("//", 1)[1].rsplit(":", 1)
+    if client == "raw":
+        conns = [RawClient(host, int(port), token) for _ in range(concurrency)]
+
+        async def worker(conn: RawClient) -> None:
             for i in counter:
                 method, path, body = make(i)
                 t0 = time.perf_counter()
-                r = await client.request(method, path, json=body)
+                status = await conn.request(method, path, body)
+                latencies.append(time.perf_counter() - t0)
+                statuses[status] = statuses.get(status, 0) + 1
+
+        t0 = time.perf_counter()
+        try:
+            await asyncio.gather(*(worker(c) for c in conns))
+        finally:
+            for c in conns:
+                await c.close()
+        return latencies, time.perf_counter() - t0, statuses
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=120,
+                                 limits=limits) as hx:
+        async def hx_worker() -> None:
+            for i in counter:
+                method, path, body = make(i)
+                t0 = time.perf_counter()
+                r = await hx.request(method, path, json=body)
                 latencies.append(time.perf_counter() - t0)
                 statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
 
         t0 = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*(hx_worker() for _ in range(concurrency)))
         wall = time.perf_counter() - t0
     return latencies, wall, statuses
+
+
+# (label, server options, phases): the default server, the old floor and two API processes, same run.
+ROUNDS = 3
+SERVERS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("", (), ("baseline_health", "baseline_health_httpx", "baseline_me", "get_proposals", "post_proposals")),
+    ("h11_asyncio", ("--http", "h11", "--loop", "asyncio"), ("baseline_health", "baseline_me", "get_proposals")),
+    ("workers2", ("--workers", "2"), ("baseline_health", "get_proposals", "post_proposals")),
+)
 
 
 def _measure(backend: str, homes: int, n_get: int, n_post: int, concurrency: int, seeded: int,
@@ -186,47 +260,72 @@ def _measure(backend: str, homes: int, n_get: int, n_post: int, concurrency: int
         tmp = Path(tmpdir)
         with _database(backend, tmp) as url:
             token, targets, auditor = _prepare(url, homes, seeded)
-            with _server(url, tmp, homes) as base:
-                def get(_: int) -> tuple[str, str, Any]:
-                    return "GET", "/api/proposals?limit=50", None
 
-                def post(i: int) -> tuple[str, str, Any]:
-                    dev = targets[i % len(targets)]
-                    return "POST", "/api/proposals", {
-                        "intent": f"bench {i}", "targets": [dev],
-                        "changes": [{"path": "Device.WiFi.Radio.1.Channel", "value": 1 + (i % 3) * 5}]}
+            def get(_: int) -> tuple[str, str, Any]:
+                return "GET", "/api/proposals?limit=50", None
 
-                def health(_: int) -> tuple[str, str, Any]:
-                    return "GET", "/api/health", None
+            def post(i: int) -> tuple[str, str, Any]:
+                dev = targets[i % len(targets)]
+                return "POST", "/api/proposals", {
+                    "intent": f"bench {i}", "targets": [dev],
+                    "changes": [{"path": "Device.WiFi.Radio.1.Channel", "value": 1 + (i % 3) * 5}]}
 
-                def me(_: int) -> tuple[str, str, Any]:
-                    return "GET", "/api/me", None
+            def health(_: int) -> tuple[str, str, Any]:
+                return "GET", "/api/health", None
 
-                asyncio.run(_load(base, token, get, 20, 2))  # warm up connections and caches
-                # Baselines first, same server, same run: the framework floor (no auth, no database) and
-                # an authenticated no-op (token check only). The proposal rows are read against them.
-                for label, make, total in (("baseline_health", health, n_get), ("baseline_me", me, n_get),
-                                           ("get_proposals", get, n_get), ("post_proposals", post, n_post)):
-                    lat, wall, statuses = asyncio.run(_load(base, token, make, total, concurrency))
-                    ok = sum(n for s, n in statuses.items() if s < 300)
-                    bad = {s: n for s, n in statuses.items() if s >= 300}
-                    key = f"{backend}_{label}"
-                    us = [x * 1e6 for x in lat]
-                    metrics[f"{key}_p50_us"] = round(percentile(us, 50), 1)
-                    metrics[f"{key}_p99_us"] = round(percentile(us, 99), 1)
-                    metrics[f"{key}_req_per_s"] = round(total / wall, 1)
-                    p50_ms, p99_ms = metrics[f"{key}_p50_us"] / 1000, metrics[f"{key}_p99_us"] / 1000
-                    rows.append((f"{backend} {label.replace('_', ' ')}",
-                                 f"p50 {p50_ms:.1f} ms · p99 {p99_ms:.1f} ms · "
-                                 f"{metrics[f'{key}_req_per_s']:.0f} req/s · {ok}/{total} 2xx"))
-                    if bad:
-                        notes.append(f"{backend} {label}: non-2xx answers {bad}")
-                split = _stage_split(base, auditor)
-                for stage, ms in split.items():
-                    metrics[f"{backend}_post_stage_{stage}_ms"] = ms
-                if split:
-                    rows.append((f"{backend} post: lifecycle stages (mean per call)",
-                                 " · ".join(f"{k} {v:.1f} ms" for k, v in split.items())))
+            def me(_: int) -> tuple[str, str, Any]:
+                return "GET", "/api/me", None
+
+            phases: dict[str, tuple[Callable[[int], tuple[str, str, Any]], int, str]] = {
+                "baseline_health": (health, n_get, "raw"), "baseline_health_httpx": (health, n_get, "httpx"),
+                "baseline_me": (me, n_get, "raw"), "get_proposals": (get, n_get, "raw"),
+                "post_proposals": (post, n_post, "raw")}
+            for server_label, extra, wanted in SERVERS:
+                with _server(url, tmp, homes, extra) as base:
+                    # Warm up connections, caches and the server's start-up work (its background threads'
+                    # first rounds), which otherwise land on whichever row runs first.
+                    asyncio.run(_load(base, token, get, 40, concurrency))
+                    asyncio.run(_load(base, token, health, n_get, concurrency))
+                    # Baselines first, same server, same run: the framework floor (no auth, no database)
+                    # and an authenticated no-op (token check only). The proposal rows are read against them.
+                    # Interleaved rounds, so that a burst of load from elsewhere on the machine hits every
+                    # row alike rather than whichever ran at that moment.
+                    runs: dict[str, tuple[list[float], list[float], dict[int, int]]] = {
+                        label: ([], [], {}) for label in wanted}
+                    for _ in range(ROUNDS):
+                        for label in wanted:
+                            make, total, client = phases[label]
+                            lat, wall, statuses = asyncio.run(
+                                _load(base, token, make, total // ROUNDS, concurrency, client))
+                            runs[label][0].extend(lat)
+                            runs[label][1].append(wall)
+                            for code, n in statuses.items():
+                                runs[label][2][code] = runs[label][2].get(code, 0) + n
+                    for label in wanted:
+                        lat, walls, statuses = runs[label]
+                        total, wall = len(lat), sum(walls)
+                        ok = sum(n for s, n in statuses.items() if s < 300)
+                        bad = {s: n for s, n in statuses.items() if s >= 300}
+                        key = "_".join(x for x in (backend, server_label, label) if x)
+                        us = [x * 1e6 for x in lat]
+                        metrics[f"{key}_p50_us"] = round(percentile(us, 50), 1)
+                        metrics[f"{key}_p99_us"] = round(percentile(us, 99), 1)
+                        metrics[f"{key}_req_per_s"] = round(total / wall, 1)
+                        p50_ms, p99_ms = metrics[f"{key}_p50_us"] / 1000, metrics[f"{key}_p99_us"] / 1000
+                        rows.append((key.replace("_", " "),
+                                     f"p50 {p50_ms:.1f} ms · p99 {p99_ms:.1f} ms · "
+                                     f"{metrics[f'{key}_req_per_s']:.0f} req/s · {ok}/{total} 2xx"))
+                        if bad:
+                            notes.append(f"{key}: non-2xx answers {bad}")
+                    if server_label:
+                        continue
+                    split = _stage_split(base, auditor)
+                    for stage, ms in split.items():
+                        metrics[f"{backend}_post_stage_{stage}_ms"] = ms
+                    if split:
+                        rows.append((f"{backend} post: lifecycle stages (mean per call)",
+                                     " · ".join(f"{k} {v:.1f} ms" for k, v in split.items())))
+    rows.append((f"{backend}: load average (1 min) at the end", f"{os.getloadavg()[0]:.2f}"))
     return metrics
 
 
@@ -254,8 +353,9 @@ def run(quick: bool) -> BenchResult:
     concurrency = 8 if quick else 16
     seeded = 50 if quick else 500
     rows: list[tuple[str, str]] = []
-    notes = [f"load generator: httpx.AsyncClient, {concurrency} concurrent workers in the benchmark process; "
-             "server: `gateward run` (uvicorn, 1 worker) in its own process, same 2-core machine",
+    notes = [f"load generator: raw asyncio HTTP/1.1 keep-alive, {concurrency} connections in the benchmark "
+             "process (httpx.AsyncClient for the `health httpx` row); server: `gateward run` in its own process "
+             "(httptools + uvloop, 1 process unless the row says h11 asyncio / workers2), same 2-core machine",
              "POST /api/proposals runs validate → live preview (digital twin) → policy (embedded Rego) per request"]
     metrics: dict[str, float] = {}
     metrics.update(_measure("sqlite", homes, n_get, n_post, concurrency, seeded, rows, notes))
@@ -266,4 +366,5 @@ def run(quick: bool) -> BenchResult:
         notes.append(f"PostgreSQL skipped: not reachable ({why})")
     return BenchResult(name=NAME, metrics=metrics, rows=rows, notes=notes, params={
         "homes": homes, "get_requests": n_get, "post_requests": n_post, "concurrency": concurrency,
-        "preexisting_proposals": seeded, "get_page_size": 50, "client": "httpx-async", "server_workers": 1})
+        "preexisting_proposals": seeded, "get_page_size": 50, "client": "raw-asyncio-keepalive",
+        "loadavg_1m": round(os.getloadavg()[0], 2)})

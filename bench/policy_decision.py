@@ -6,24 +6,31 @@ interactive the support-agent flow can be. The OPA-API figure measures the sidec
 same pack (HTTP + the opa-python-client) on the local server in this process; the ratio says what
 the sidecar costs. The fleet rows compare class evaluation (policies/classes.py) with evaluating
 every device alone, on the same fleet in the same process.
+
+When the pre-rewrite pack kept for the equivalence test (tests/policies/reference_pack) is
+present, it is timed in turns with the current pack on the same inputs (one proposal, and a
+varied corpus, policies/corpus.py): on a loaded machine only such interleaved figures compare.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from bench.framework import BenchResult, summarize_us
 
 NAME = "policy_decision"
 
+REFERENCE_PACK = Path(__file__).resolve().parent.parent / "tests" / "policies" / "reference_pack"
+
 # What the decision is made of, evaluated one at a time on the same input (a profile of the pack:
 # rules shared between entries, e.g. lib.*, are paid again in each row, so the rows overlap).
 PACK_PARTS = (
-    "input.deny", "change.deny", "wifi.deny", "mgmt.deny", "secrets.deny", "firmware.deny", "rbac.deny",
+    "input.ok", "change.deny", "wifi.deny", "mgmt.deny", "secrets.deny", "firmware.deny", "rbac.deny",
     "precedence.deny", "wifi.approvals", "mgmt.approvals", "rbac.approvals", "risk.score", "risk.approvals",
-    "rollout.stages", "mode_of",
+    "rollout.stages", "lenient",
 )
 
 
@@ -36,15 +43,15 @@ def _time(fn: Any, n: int) -> list[float]:
     return samples
 
 
-def _time_interleaved(fns: list[Any], n: int) -> list[list[float]]:
+def _time_interleaved(fns: list[Any], n: int, clock: Any = time.perf_counter) -> list[list[float]]:
     """Each function timed ``n`` times, taking turns, so that load from elsewhere on a shared
     machine falls on the figure and its baselines alike."""
     out: list[list[float]] = [[] for _ in fns]
     for _ in range(n):
         for samples, fn in zip(out, fns, strict=True):
-            start = time.perf_counter()
+            start = clock()
             fn()
-            samples.append(time.perf_counter() - start)
+            samples.append(clock() - start)
     return out
 
 
@@ -81,6 +88,53 @@ def _pack_profile(raw: Any, payload: str, n: int) -> dict[str, float]:
         raw.eval_rule_as_json(rule)
         out[part] = percentile(_time(lambda r=rule: raw.eval_rule_as_json(r), n), 50) * 1e6
     return out
+
+
+def _reference(engine: Any, doc: dict[str, Any], n: int) -> dict[str, float]:
+    """The current and the pre-rewrite pack timed in turns: the bench proposal ``n`` times, then
+    40 varied proposals ``n // 10`` times each (p50 of every sample). Empty without the copy.
+
+    CPU time of the calling thread (``time.thread_time``): on a loaded machine wall time also
+    counts the time the thread waited for a core, which swamps a difference of this size."""
+    from bench.framework import percentile
+    from policies import corpus
+    from policies.engine import EmbeddedRegoEngine
+
+    if not REFERENCE_PACK.is_dir():
+        return {}
+    old = EmbeddedRegoEngine(rules_dir=REFERENCE_PACK)
+    cpu = time.thread_time
+    new_one, old_one = _time_interleaved([lambda: engine.decide(doc), lambda: old.decide(doc)], n, cpu)
+    new_all: list[float] = []
+    old_all: list[float] = []
+    same = True
+    for varied in corpus.varied_inputs(40, seed=99):
+        a, b = _time_interleaved([lambda v=varied: engine.decide(v), lambda v=varied: old.decide(v)],
+                                 max(20, n // 10), cpu)
+        new_all += a
+        old_all += b
+        same = same and engine.decide(varied) == old.decide(varied)
+    return {
+        "current_p50_us": round(percentile(new_one, 50) * 1e6, 1),
+        "reference_p50_us": round(percentile(old_one, 50) * 1e6, 1),
+        "corpus_current_p50_us": round(percentile(new_all, 50) * 1e6, 1),
+        "corpus_reference_p50_us": round(percentile(old_all, 50) * 1e6, 1),
+        "corpus_same_decisions": float(same),
+    }
+
+
+def _reference_rows(ref: dict[str, float]) -> list[tuple[str, str]]:
+    if not ref:
+        return [("pre-rewrite pack comparison", "skipped (tests/policies/reference_pack absent)")]
+    return [
+        ("this proposal, in turns, CPU time: current / pre-rewrite pack (p50)",
+         f"{ref['current_p50_us']:,.0f} / {ref['reference_p50_us']:,.0f} µs "
+         f"({ref['reference_p50_us'] / ref['current_p50_us']:.2f}x)"),
+        ("40 varied proposals, in turns, CPU time: current / pre-rewrite pack (p50)",
+         f"{ref['corpus_current_p50_us']:,.0f} / {ref['corpus_reference_p50_us']:,.0f} µs "
+         f"({ref['corpus_reference_p50_us'] / ref['corpus_current_p50_us']:.2f}x)"),
+        ("same decisions as the pre-rewrite pack (40 varied)", "yes" if ref["corpus_same_decisions"] else "NO"),
+    ]
 
 
 def _fleet(n: int) -> list[dict[str, Any]]:
@@ -140,6 +194,7 @@ def run(quick: bool) -> BenchResult:
         lambda: tiny.eval_rule_as_json("data.tiny.allow"),
     ], n_embedded)
     profile = _pack_profile(raw, payload, max(100, n_embedded // 10))
+    reference = _reference(engine, doc, max(200, n_embedded // 5))
 
     with OpaApiServer(engine) as server:
         opa = OpaServerEngine(server.url, timeout_ms=5000)
@@ -167,6 +222,7 @@ def run(quick: bool) -> BenchResult:
     metrics.update(summarize_us(raw_with_input, "regorus_input_eval_"))
     metrics.update(summarize_us(trivial, "regorus_trivial_"))
     metrics["marshalling_p50_us"] = round(metrics["embedded_p50_us"] - metrics["regorus_eval_p50_us"], 2)
+    metrics.update(reference)
     for part, us in profile.items():
         metrics[f"pack_{part.replace('.', '_')}_p50_us"] = round(us, 1)
     metrics.update(summarize_us(via_opa, "opa_"))
@@ -184,6 +240,7 @@ def run(quick: bool) -> BenchResult:
         ("baseline: regorus, one-rule policy (p50)", f"{metrics['regorus_trivial_p50_us']:,.1f} µs"),
         ("marshalling + checks (embedded - bare eval, p50)", f"{metrics['marshalling_p50_us']:,.0f} µs"),
         ("bare regorus decision = embedded decision", "yes" if same_raw else "NO"),
+        *_reference_rows(reference),
         *[(f"  pack profile: {part} (p50)", f"{us:,.0f} µs") for part, us in profile.items()],
         ("OPA Data API p50 / p99", f"{metrics['opa_p50_us']:,.0f} / {metrics['opa_p99_us']:,.0f} µs"),
         ("OPA / embedded (p50)", f"{metrics['opa_to_embedded_p50_ratio']:.2f}x"),

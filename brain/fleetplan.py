@@ -453,9 +453,30 @@ def submit_joint_plan(runtime: Any, device: Device, text: str, actor: Any) -> Pl
     resolved = sum(jp.conflicts_resolved for jp in joint)
     line = (f"{out['proposal_id'] or '—'}: {out['state']} ({len(out['targets'])} device(s), {resolved} "
             "conflict(s) resolved)" + (f" — {out['error']}" if out["error"] else ""))
+    advice = _denial_advice(runtime, out["proposal_id"], joint) if out["state"] == "denied" else None
+    if advice is not None:
+        return Plan(outcome="answer", finding="joint_plan_denied", data={"proposals": [out]},
+                    text=advice + "\n" + line)
     return Plan(outcome="answer", finding="joint_plan_submitted", data={"proposals": [out]}, text=(
         "Submitted the joint plan as ONE proposal, each home with its own channel; nothing is applied until it "
         "is confirmed or approved (`gateward show` / `gateward apply`):\n" + line))
+
+
+def _denial_advice(runtime: Any, pid: str | None, joint: Sequence[JointPlan]) -> str | None:
+    """Which rule denied the submitted plan and what to do instead (``brain.denials``), read from
+    the stored decision's deny codes; None for a denial it has no advice for."""
+    from brain import denials
+    from brain.knowledge import policy_data
+
+    if pid is None:
+        return None
+    with runtime.store.read() as s:
+        row = repo.latest_decision(s, pid)
+    if row is None:
+        return None
+    deny = repo.decision_from_row(row).decision.deny_items
+    roles = (policy_data(runtime.policy).get("roles") or {}).get("roles") or {}
+    return denials.explain(deny, joint, roles)
 
 
 def _names_a_value(text: str) -> bool:

@@ -34,7 +34,7 @@ from langgraph.config import get_stream_writer
 from langgraph.graph import START, StateGraph
 from langgraph.types import Command, interrupt
 
-from brain import evidence, explicit, playbooks
+from brain import evidence, explicit, named_devices, playbooks
 from brain.llm import Usage
 from brain.llm_planner import LLMOutcome, LLMPlanner
 from brain.plan import Finding, Intent, Plan
@@ -48,8 +48,11 @@ from core.secrets import mask_value
 from core.store import repo
 
 MAX_ATTEMPTS = 3
-YES = re.compile(r"^\s*(yes|y|yep|ok(ay)?|apply( it)?( now)?|go( ahead)?|do it|confirm(ed)?|please do)\b", re.I)
-NO = re.compile(r"^\s*(no|n|nope|cancel|stop|don'?t|abort|withdraw)\b", re.I)
+# Confirmations in the four languages the planner reads ("ja", "oui", "sí"); "si" without the accent
+# is Spanish/French "if" and never confirms.
+YES = re.compile(r"^\s*(yes|y|yep|ok(ay)?|apply( it)?( now)?|go( ahead)?|do it|confirm(ed)?|please do|ja|jawohl|"
+                 r"oui|d'accord|sí|vale|claro)(?!\w)", re.I)
+NO = re.compile(r"^\s*(no|n|nope|cancel|stop|don'?t|abort|withdraw|nein|abbrechen|non|annuler)\b", re.I)
 
 PlannerMode = Literal["offline", "llm"]
 
@@ -226,6 +229,14 @@ class PlannerGraph:
             plan = Plan(outcome="question", finding="no_device",
                         text="Which gateway is this about? Start the chat with a device id.")
             return Command(update={**reset, "plan": plan.model_dump(mode="json")}, goto="report")
+        elsewhere = None
+        said = str(state.get("message", ""))
+        if actor.kind is not ActorKind.JOB and named_devices.others(said, str(state["device_id"])):
+            with self.rt.store.read() as s:
+                elsewhere = named_devices.answer(s, said, str(state["device_id"]))
+        if elsewhere is not None:  # another gateway's id: never a change here, nor there from this chat
+            _step("understand", "the message names another device", finding=elsewhere.finding)
+            return Command(update={**reset, "plan": elsewhere.model_dump(mode="json")}, goto="report")
         wide = self._beyond_one_device(state, text) if actor.kind is not ActorKind.JOB else None
         if wide is not None:  # a building, a neighbourhood or a fleet slice: planned together, not one gateway
             return Command(update={**reset, "plan": wide.model_dump(mode="json")}, goto="report")

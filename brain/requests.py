@@ -17,6 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from brain import concepts
 from core.models import Scalar
 
 Action = Literal["channel", "width", "power", "band_enable", "dns", "inform_interval", "reboot", "ping",
@@ -54,34 +55,21 @@ _REBOOT = re.compile(r"\b(reboot(?!ed)|restart(?!ed)|power[- ]cycle|neu ?start\w
 _PING = re.compile(r"\bping\w*\s+(?:to\s+|an\s+|à\s+|a\s+)?([a-z0-9][a-z0-9.-]{1,252}\.[a-z0-9-]{1,63})\b|"
                    r"\bhaz ping a\s+(\S+)", _I)
 _WIDE_SCOPE = re.compile(r"\b(all|every|each)\b[^.?!]{0,20}\b(devices?|gateways?|routers?|boxes|homes?|flats?)\b|"
-                         r"\bbuilding\b|\balle[nms]?\b[^.?!]{0,20}\b(geräte|router|boxen)\b|\bgebäude|"
+                         r"\bbuilding\b|\ball(e|en|er)\b[^.?!]{0,20}\b(geräte\w*|router\w*|boxen)\b|\bgebäude|"
                          r"\btou(te)?s les\b|\bimmeuble|\btodos los\b|\bedificio", _I)
 # A reboot described as a symptom ("it restarts by itself", "since the restart") is not a request.
 _REBOOT_SYMPTOM = re.compile(r"\b(since|after|seit|nach|depuis|après|desde|después)\b\W+(\w+\W+){0,4}?"
                              r"(reboot\w*|restart\w*|neu ?start\w*|red[ée]marr\w*|reinici\w*)|keeps|itself|randomly|"
-                             r"von selbst|ständig|immer wieder|tout seul|sans arrêt|\bsolo\b|\bsola\b|constantly", _I)
+                             r"von selbst|ständig|immer wieder|tout seul|sans arrêt|\bsolo\b|\bsola\b|constantly|"
+                             # "it won't restart", "startet nicht neu", "ne redémarre pas", "no se reinicia"
+                             r"\b(won'?t|doesn'?t|does not|will not|can'?t|cannot)\s+(re)?(boot|start)|"
+                             r"\bstartet\b.{0,20}\bnicht\b|red[ée]marr\w*\s+(pas|plus)\b|"
+                             r"\bno\s+(se\s+)?reinici", _I)
 _HOST_OK = re.compile(r"^[a-z0-9.-]+$", _I)
-# Factory reset, in the four languages; "since the factory reset" is history, not a request.
-_FACTORY = re.compile(r"factory[ _-]?(reset|default|settings)|reset\b.{0,25}\bfactory|"
-                      r"\bwerks(einstellung|reset|zustand)\w*|"
-                      r"auslieferungszustand|(paramètres|réglages|configuration|état) (d['’]usine|usine)|"
-                      r"r[ée]initialis\w*.{0,25}\busine|reset usine|de fábrica|\bfábrica\b.{0,20}\b(restablec|reset|"
-                      r"restaur)\w*|out[- ]of[- ]the[- ]box (state|config\w*|settings)|\bwipe[sd]?\b.{0,40}"
-                      r"\b(out of the box|factory|defaults?)", _I)
+# "since the factory reset" is history, not a request (the request itself: ``brain.concepts``).
 _FACTORY_SYMPTOM = re.compile(r"\b(since|after|seit|nach|depuis|après|desde|después)\b\W+(\w+\W+){0,6}?"
                               r"(factory|werks\w*|auslieferungszustand|usine|fábrica)", _I)
-_TRACEROUTE = re.compile(r"trace ?route|\btracert\b|route (trace|tracing)|routenverfolgung|\broute\b.{0,40}\bverfolg|"
-                         r"(tra[cç]age|trac(e|er|ing)) (de |de la |the )?(la )?route|\btraz(ado|a|ar)\b.{0,12}\bruta|"
-                         r"\b(hops?|sauts|saltos)\b.{0,30}\b(between|to|towards|vom|bis|zu|nach|entre|vers|jusqu|hasta|"
-                         r"hacia)\b", _I)
-_SPEEDTEST = re.compile(r"speed ?test|\bspeed check|bandwidth test|throughput test|geschwindigkeits(test|messung)|"
-                        r"bandbreiten(test|messung)|test (de )?(débit|vitesse)|mesur\w* (du |de )?(débit|la vitesse)|"
-                        r"(prueba|test|medición|medir)( de)? (la )?(velocidad|ancho de banda)|"
-                        # a verb of measuring/checking (EN/DE/FR/ES) with a speed or bandwidth noun
-                        r"\b(measur\w*|check\w*|test\w*|miss|mess\w*|prüf\w*|mesur\w*|vérifi\w*|mide|medir|mida|"
-                        r"prob\w*|comprob\w*)\b.{0,25}\b(speed|bandwidth|throughput|geschwindigkeit|bandbreite|"
-                        r"débit|vitesse|velocidad|ancho de banda)", _I)
-_TARGET = re.compile(r"\b(?:to|towards|zu|nach|an|bis|vers|à|jusqu['’]à|hacia|hasta|a)\s+"
+_TARGET = re.compile(r"\b(?:to|towards|zu|nach|an|bis|vers|à|jusqu['’]à|hacia|hasta|a|and|und|et|y)\s+"
                      r"([a-z0-9][a-z0-9.-]{1,252}\.[a-z]{2,63})\b", _I)
 _URL = re.compile(r"https?://[^\s\"'<>]{4,250}", _I)
 
@@ -146,13 +134,13 @@ def parse(text: str) -> ExplicitRequest | None:
         one = _ONE_UNIT.search(text)
         if one:
             return ExplicitRequest(action="inform_interval", value=_seconds(1, one.group(1)))
-    if _FACTORY.search(text) and not _FACTORY_SYMPTOM.search(text):
+    if concepts.factory_reset(text) and not _FACTORY_SYMPTOM.search(text):
         return ExplicitRequest(action="factory_reset")
-    if _TRACEROUTE.search(text):
-        t = _TARGET.search(text)
+    t = _TARGET.search(text)
+    if concepts.traceroute(text, has_target=t is not None):
         host = t.group(1).strip(".") if t else None
         return ExplicitRequest(action="traceroute", value=host if host and _HOST_OK.match(host) else None)
-    if _SPEEDTEST.search(text):
+    if concepts.speed_test(text):
         u = _URL.search(text)
         return ExplicitRequest(action="speedtest", value=u.group(0).rstrip(".,;)") if u else None)
     m = _PING.search(text)
@@ -160,6 +148,7 @@ def parse(text: str) -> ExplicitRequest | None:
         host = (m.group(1) or m.group(2) or "").strip(".,;")
         if host and _HOST_OK.match(host):
             return ExplicitRequest(action="ping", value=host)
-    if _REBOOT.search(text) and not _REBOOT_SYMPTOM.search(text):
+    m = _REBOOT.search(text)
+    if m and not _REBOOT_SYMPTOM.search(text) and not concepts.negated_at(text, m.start()):
         return ExplicitRequest(action="reboot")
     return None

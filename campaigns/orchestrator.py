@@ -311,9 +311,11 @@ class Orchestrator:
     def _transient(self, exc: Exception, pid: str) -> bool:
         from sqlalchemy.exc import DBAPIError
 
-        from executors.sim.twin import TwinConflict
+        from executors.base import ExecutorError
 
-        if isinstance(exc, (DBAPIError, TwinConflict, ConnectionError, TimeoutError)):
+        if isinstance(exc, ExecutorError):
+            return exc.retryable
+        if isinstance(exc, (DBAPIError, ConnectionError, TimeoutError)):
             return True
         if isinstance(exc, Conflict):
             try:

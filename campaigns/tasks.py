@@ -1,9 +1,10 @@
 """The queue's tasks: run one batch of a campaign, or roll an aborted campaign back.
 
 Tasks are thin: they find the worker's :class:`~campaigns.orchestrator.Orchestrator` in the job
-context and call it. Transient failures (the database restarting, a lock race, a twin write
-conflict) are raised so procrastinate retries the job with exponential back-off; anything else is
-turned into a *safe pause* of the campaign by the orchestrator, never a silent partial rollout.
+context and call it. Transient failures (the database restarting, a lock race, an adapter's
+retryable contract error such as ``Busy``) are raised so procrastinate retries the job with
+exponential back-off; anything else is turned into a *safe pause* of the campaign by the
+orchestrator, never a silent partial rollout.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from core.errors import Conflict
 def _transient() -> tuple[type[Exception], ...]:
     from sqlalchemy.exc import DBAPIError, OperationalError
 
-    from executors.sim.twin import TwinConflict
+    from executors.base import RETRYABLE_ERRORS
 
-    return (Conflict, OperationalError, DBAPIError, TwinConflict, ConnectionError, TimeoutError)
+    return (Conflict, OperationalError, DBAPIError, *RETRYABLE_ERRORS, ConnectionError, TimeoutError)
 
 
 RETRY = procrastinate.RetryStrategy(max_attempts=8, wait=1, exponential_wait=2, retry_exceptions=set(_transient()))

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 from core.models import Change, Device, ExecutionStatus, Operation, Proposal, utcnow
 from core.secrets import mask_value
+from core.values import parse_bool
 from executors.base import ExecutorError, ParamValue
 from executors.base import Timeout as ExecTimeout
 
@@ -72,8 +73,9 @@ def values_equal(a: Any, b: Any) -> bool:
     """Compare a read-back value with a target, tolerant of CWMP's string/boolean forms."""
     if isinstance(b, bool) or isinstance(a, bool):
         def as_bool(x: Any) -> Any:
-            if isinstance(x, str) and x.lower() in ("true", "1", "false", "0"):
-                return x.lower() in ("true", "1")
+            parsed = parse_bool(x)  # strict forms: a padded read-back is not the target
+            if parsed is not None:
+                return parsed
             return bool(x) if isinstance(x, int) else x
         return bool(as_bool(a) == as_bool(b))
     if isinstance(a, (int, float)) or isinstance(b, (int, float)):

@@ -101,6 +101,21 @@ WAITING_FOR_INFORM = "waiting for the device's next inform"  # a Presence.detail
 StageTimer = Callable[[str, float], None]
 
 
+# A TR-106 trigger parameter (``DiagnosticsState``) starts an action when set; the device then
+# reports the action's state, never the value written. It verifies by the action having started
+# or finished, and there is no earlier value to restore (the test's inputs are restored as usual).
+TRIGGER_HELD = {"Requested": ("Requested", "Complete")}
+
+
+def is_trigger_path(path: str) -> bool:
+    """True when the data model marks ``path`` as a trigger (``command`` in the BBF XML)."""
+    from core.datamodel.registry import get_registry
+
+    root = "InternetGatewayDevice." if path.startswith("InternetGatewayDevice.") else "Device."
+    spec = get_registry(root).find(path)
+    return bool(spec is not None and spec.command_trigger)
+
+
 @dataclass
 class ApplyOutcome(Aggregate):
     """What an apply or rollback did: every device's :class:`DeviceResult` (``results``) and, for
@@ -968,6 +983,8 @@ class Lifecycle:
         values = read.values
         params: dict[str, Any] = {}
         for c in mine:
+            if is_trigger_path(c.path):  # an action (DiagnosticsState=Requested), not a state to restore
+                continue
             secret = is_secret_path(c.path)
             pv = values.get(c.path)
             if pv is None:
@@ -1136,6 +1153,8 @@ class Lifecycle:
         bad: dict[str, Any] = {}
         for c in readable:
             got = values.get(c.path)
+            if got is not None and is_trigger_path(c.path) and str(got.value) in TRIGGER_HELD.get(str(c.value), ()):
+                continue  # the device reports the action's state (running or done), never the trigger
             if got is None or not values_equal(got.value, c.value):
                 bad[c.path] = {"expected": c.value, "got": None if got is None else got.value}
         return bad

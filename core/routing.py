@@ -3,6 +3,11 @@
 ``Device.adapter`` names it: ``sim`` (digital twin), ``usp`` (USP controller over MQTT),
 ``genieacs`` (TR-069 through the GenieACS NBI). Adapters are created lazily and shared.
 Callers other than the lifecycle get only :meth:`reader`; a writer is no use without a grant.
+
+A router knows only the adapters it is given: there is no built-in default, so the simulator is
+registered by the composition root (:func:`gateward.runtime.default_router`) like any other
+adapter, and a device on an adapter nobody registered gets :class:`~executors.base.UnknownAdapter`
+naming it instead of silently talking to the simulator.
 """
 
 from __future__ import annotations
@@ -11,46 +16,40 @@ import threading
 from collections.abc import Callable
 
 from core.models import Device
-from executors.base import Executor, ReadOnlyExecutor
+from executors.base import Executor, ReadOnlyExecutor, UnknownAdapter
 
 AdapterFactory = Callable[[], Executor]
 
 
-def _sim_factory() -> Executor:
-    from executors.sim.executor import SimExecutor
-
-    return SimExecutor()
-
-
 class ExecutorRouter:
     def __init__(self, factories: dict[str, AdapterFactory] | None = None) -> None:
-        self._factories: dict[str, AdapterFactory] = {"sim": _sim_factory}
-        if factories:
-            self._factories.update(factories)
+        self._factories: dict[str, AdapterFactory] = dict(factories or {})
         self._instances: dict[str, Executor] = {}
         self._lock = threading.Lock()
 
     def register(self, name: str, factory: AdapterFactory) -> None:
         self._factories[name] = factory
 
-    def _get(self, name: str) -> Executor:
+    def _get(self, device: Device) -> Executor:
+        name = device.adapter
         with self._lock:
             inst = self._instances.get(name)
             if inst is None:
                 factory = self._factories.get(name)
                 if factory is None:
-                    raise LookupError(
-                        f"no executor adapter {name!r} is configured (known: {', '.join(sorted(self._factories))})"
+                    known = ", ".join(sorted(self._factories)) or "none"
+                    raise UnknownAdapter(
+                        device.id, f"its adapter {name!r} is not configured in this deployment (known: {known})"
                     )
                 inst = factory()
                 self._instances[name] = inst
             return inst
 
     def reader(self, device: Device) -> ReadOnlyExecutor:
-        return self._get(device.adapter).reader()
+        return self._get(device).reader()
 
     def writer(self, device: Device) -> Executor:
-        return self._get(device.adapter)
+        return self._get(device)
 
     def close(self) -> None:
         with self._lock:

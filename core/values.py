@@ -31,6 +31,8 @@ __all__ = [
     "listed_values",
     "named_type_check",
     "parse_bool",
+    "parse_wire_bool",
+    "parse_wire_int",
 ]
 
 NamedCheck = Callable[[str], str | None]
@@ -253,3 +255,27 @@ def as_int(value: object) -> int:
     elif isinstance(value, float) and value.is_integer():
         return int(value)
     raise LexicalError(f"expected an integer, got {value!r}")
+
+
+def _collapsed(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+def parse_wire_bool(value: object) -> bool | None:
+    """:func:`parse_bool` for a value *read off a protocol wire*, where surrounding blanks are part
+    of the encoding rather than of the value: XML Schema ``xsd:boolean`` has ``whiteSpace=collapse``
+    (CWMP, GenieACS documents built from it), and USP agents in the field pad text forms.
+
+    Why a separate helper: the write gate must keep refusing ``" true"`` (:func:`as_bool`), while
+    the adapters decoding what a device said must keep reading it; each used to spell its own
+    ``str(v).strip().lower() in ("true", "1")``. Never use this to decide what to write."""
+    return parse_bool(_collapsed(value))
+
+
+def parse_wire_int(value: object) -> int | None:
+    """:func:`as_int` for a value read off a protocol wire (blanks collapsed, as for
+    :func:`parse_wire_bool`), or ``None`` when it is not an integer in any accepted form."""
+    try:
+        return as_int(_collapsed(value))
+    except LexicalError:
+        return None

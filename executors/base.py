@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -124,8 +124,28 @@ class DeviceOffline(ExecutorError):
     retryable = True
 
 
+class UnknownAdapter(ExecutorError, LookupError):
+    """The device names an adapter this deployment does not configure (a typo in the inventory,
+    or a composition root that never registered it). A configuration error, not a device one:
+    retrying will not help. Also a :class:`LookupError` for callers that look adapters up."""
+
+
 class Timeout(ExecutorError):
     retryable = True
+
+
+class Busy(ExecutorError):
+    """Another writer changed the device's state under every attempt of this command, so the
+    adapter gave up without committing anything (the simulator's optimistic twin write lost each
+    race). Nothing reached the device, and trying again later may well succeed."""
+
+    retryable = True
+    nothing_sent = True
+
+
+#: the contract errors worth retrying later; callers that schedule retries (the campaign queue)
+#: list these instead of any adapter's internal exception types
+RETRYABLE_ERRORS: tuple[type[ExecutorError], ...] = (DeviceOffline, Timeout, Busy)
 
 
 class Fault(ExecutorError):
@@ -159,6 +179,25 @@ class InvalidValue(Fault):
 
 class NotWritable(Fault):
     default_code = 9008
+
+
+#: the commands of the executor contract, in the order messages list them
+COMMANDS: tuple[str, ...] = ("reboot", "factory_reset", "download", "ipping")
+CommandHandler = Callable[[Device, dict[str, Scalar]], OperateResult]
+
+
+def dispatch_command(device: Device, command: str, args: dict[str, Scalar],
+                     handlers: Mapping[str, CommandHandler], *, over: str = "") -> OperateResult:
+    """Run ``command`` with the adapter's handler for it, or refuse it with CWMP fault 9000 naming
+    the commands this adapter does support (``over``: " over TR-069" and the like).
+
+    Why shared: every synchronous adapter dispatched its commands with the same table and the
+    same refusal; one copy keeps the message and the fault code identical across adapters."""
+    handler = handlers.get(command)
+    if handler is None:
+        supported = ", ".join(c for c in COMMANDS if c in handlers) or "none"
+        raise Fault(device.id, f"command {command!r} is not supported{over} ({supported})", code=9000)
+    return handler(device, args)
 
 
 class WriteRefused(Exception):

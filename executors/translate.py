@@ -23,6 +23,7 @@ from typing import Any, Literal, NamedTuple
 from pydantic import BaseModel, Field
 
 from core.models import Scalar
+from core.values import parse_wire_int
 
 IGD = "InternetGatewayDevice."
 TR181 = "Device."
@@ -258,10 +259,8 @@ def wlan_prefix(lan: int, wlan: int) -> str:
 
 
 def _as_int(value: object) -> int | None:
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
+    """A channel number read from a device (blanks tolerated, as the wire allows), else ``None``."""
+    return parse_wire_int(value)
 
 
 def _max_channel(possible: object) -> int | None:

@@ -354,14 +354,26 @@ def run(host: str = "127.0.0.1", port: int = 8000, homes: int = 200,
         detect_interval: Annotated[float | None, typer.Option(
             min=0, help="seconds between remediation detector runs (0: off; default GATEWARD_DETECT_INTERVAL_S, 300)")
         ] = None,
+        workers: Annotated[int, typer.Option(
+            min=1, max=16, help="API processes on the one port (each builds its own runtime; docs/scale-out.md)")] = 1,
+        http: Annotated[str, typer.Option(
+            help="HTTP parser: auto (httptools when installed), httptools, h11")] = "auto",
+        loop: Annotated[str, typer.Option(help="event loop: auto (uvloop when installed), uvloop, asyncio")] = "auto",
         ) -> None:
     """Serve the API and console over the (seeded if empty) simulated fleet."""
     import uvicorn
 
     from api.app import create_app
-    from gateward.runtime import start_event_sources
+    from gateward.runtime import server_impls, start_event_sources
     from gateward.seed import ensure_seeded
 
+    try:
+        http_impl, loop_impl = server_impls(http, loop)
+    except ValueError as exc:
+        fail(str(exc))
+    from core.users import TOKEN_CACHE
+
+    guarded(lambda: TOKEN_CACHE.ttl_s)  # a bad GATEWARD_TOKEN_CACHE_S: one clear line, before serving
     sock = _bind(host, port)  # before anything says "serving": a taken port is a clear error, not a lie
     runtime = rt()
     n = ensure_seeded(runtime, homes=homes)
@@ -387,13 +399,20 @@ def run(host: str = "127.0.0.1", port: int = 8000, homes: int = 200,
 
     detectors, said = start_detectors(runtime, detect_interval)
     console.print(said)
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime), log_level="warning"))
+    opts: dict[str, Any] = {"log_level": "warning", "http": http_impl, "loop": loop_impl}
+    console.print(f"http: {http_impl} · loop: {loop_impl} · API processes: {workers}")
     console.print(f"[bold green]Gateward is serving on http://{host}:{port}/[/bold green]  (API docs: /docs)")
     try:
         # uvicorn re-raises the signal it shut down on; Ctrl-C after a clean shutdown is a normal exit
         # (as uvicorn.run treats it), not an error.
         with contextlib.suppress(KeyboardInterrupt):
-            server.run(sockets=[sock])
+            if workers == 1:
+                uvicorn.Server(uvicorn.Config(create_app(runtime), **opts)).run(sockets=[sock])
+            else:  # N processes on the one socket; this one supervises them and runs the background parts
+                from uvicorn.supervisors import Multiprocess
+
+                config = uvicorn.Config("gateward.runtime:api_worker_app", factory=True, workers=workers, **opts)
+                Multiprocess(config, sockets=[sock]).run()
     finally:
         if events is not None:
             events.stop()

@@ -372,3 +372,50 @@ def start_detectors(runtime: Runtime, interval_s: float | None = None) -> tuple[
     if every <= 0:
         return None, "detectors: off (GATEWARD_DETECT_INTERVAL_S is 0); `gateward remediation detect` runs them"
     return PeriodicDetect(runtime, every).start(), f"detectors: every {every:g}s (GATEWARD_DETECT_INTERVAL_S)"
+
+
+# ============================================================================ HTTP serving
+HTTP_IMPLS = ("auto", "httptools", "h11")
+LOOP_IMPLS = ("auto", "uvloop", "asyncio")
+MAX_WORKERS = 16
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def server_impls(http: str = "auto", loop: str = "auto") -> tuple[str, str]:
+    """The HTTP parser and event loop ``gateward run`` serves with: ``auto`` is httptools and uvloop
+    when installed (``pip install 'uvicorn[standard]'``, a dependency of the project) — C
+    implementations, several times cheaper per request than uvicorn's pure-Python h11 parser and
+    the stdlib asyncio loop — else h11 and asyncio. A named one that is missing is a clear error."""
+    if http not in HTTP_IMPLS:
+        raise ValueError(f"--http is one of {', '.join(HTTP_IMPLS)} (got {http!r})")
+    if loop not in LOOP_IMPLS:
+        raise ValueError(f"--loop is one of {', '.join(LOOP_IMPLS)} (got {loop!r})")
+    for name in (http, loop):
+        if name in ("httptools", "uvloop") and not _importable(name):
+            raise ValueError(f"{name} is not installed (pip install 'uvicorn[standard]')")
+    if http == "auto":
+        http = "httptools" if _importable("httptools") else "h11"
+    if loop == "auto":
+        loop = "uvloop" if _importable("uvloop") else "asyncio"
+    return http, loop
+
+
+def api_worker_app() -> Any:
+    """The app of one extra ``gateward run --workers N`` process (a uvicorn factory).
+
+    Why this is safe: each worker builds its own runtime over the same database, and everything
+    the processes share lives there — the simulated fleet's state, the live-feed bus (PostgreSQL
+    ``LISTEN`` or a per-process SQLite watcher), chat thread leases, the proposal list's render
+    cache (keyed by row version). Per process and not shared: the token cache (so a revocation on
+    one worker reaches the others within ``GATEWARD_TOKEN_CACHE_S``), the load-shedding slots,
+    and the ``/metrics`` counters (a scrape reads the worker it reaches). The background parts
+    (campaign worker, event sources, inventory sync, detectors, crash recovery) run once, in the
+    supervising process."""
+    from api.app import create_app
+
+    return create_app(build_runtime())

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
@@ -85,11 +86,11 @@ def parse_decision(result: Any) -> DetailedDecision:
     if not isinstance(allow, bool):
         raise MalformedDecision(f"field 'allow' must be a boolean, got {type(allow).__name__}")
     try:
-        deny = items.by_message(items.parse_items(result, "deny"))
+        deny = _ordered(result, "deny", items.by_message)
         approvals = _approvals(result)
-        obligations = items.ordered_obligations(items.parse_items(result, "obligations"))
-        warnings = items.by_message(items.parse_items(result, "warnings"))
-        would_deny = items.messages(items.by_message(items.parse_items(result, "would_deny", optional=True)))
+        obligations = _ordered(result, "obligations", items.ordered_obligations)
+        warnings = _ordered(result, "warnings", items.by_message)
+        would_deny = items.messages(_ordered(result, "would_deny", items.by_message, optional=True))
     except items.MalformedItem as exc:
         raise MalformedDecision(str(exc)) from exc
     if "risk" not in result:
@@ -117,6 +118,22 @@ def parse_decision(result: Any) -> DetailedDecision:
         warning_items=warnings,
     )
     return DetailedDecision(decision, would_deny)
+
+
+def _ordered(
+    result: dict[str, Any],
+    key: str,
+    order: Callable[[list[PolicyItem]], list[PolicyItem]],
+    *,
+    optional: bool = False,
+) -> list[PolicyItem]:
+    """``result[key]`` parsed and put in order. Fast path: most lists of most decisions are empty
+    (an allowed one-device change has no deny, warning or obligation), and an empty list needs
+    neither parsing nor sorting; anything else, a missing key included, takes the checked path."""
+    raw = result.get(key)
+    if type(raw) is list and not raw:
+        return []
+    return order(items.parse_items(result, key, optional=optional))
 
 
 def _approvals(result: dict[str, Any]) -> list[ApprovalRequirement]:

@@ -15,7 +15,8 @@ subscription, ``msg_id``); its row is inserted with ``ON CONFLICT DO NOTHING`` o
 ``device_events.event_key``, and only the process whose insert won fires its zero-touch trigger —
 so one notification is one row and one trigger, however many replicas heard it.
 
-Sources: :class:`TwinSource` (the simulator's event log: tests, demo, the simulated fleet),
+Sources: :class:`EventLogSource` over any adapter's :class:`core.events.DeviceEventSource` (the
+simulator's log through :class:`TwinSource`: tests, demo, the simulated fleet; no SQL here),
 :class:`UspSource` (a listener on the USP controller's event stream, drained by an
 :class:`IngestPump` that ``gateward run``/``gateward worker`` start), :class:`GenieAcsSource`
 (polls the GenieACS NBI for devices whose ``_lastBootstrap`` moved).
@@ -36,6 +37,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from brain.remediation.schema import RemediationCursorRow
+from core.events import DeviceEventSource
 from core.models import utcnow
 from core.onboarding import AllowList, screen_first_contacts
 from core.secrets import mask_value
@@ -227,25 +229,31 @@ def twin_signal(kind: str, device_id: str, ts: datetime, data: dict[str, Any]) -
     return None
 
 
-class TwinSource:
-    """The digital twin's event log (``sim_events``), read after a cursor (the last event id)."""
+class EventLogSource:
+    """Signals from any adapter's :class:`core.events.DeviceEventSource` (a pollable device-event
+    log), read after the cursor ingest keeps in ``remediation_cursors``. ``to_signal`` maps the
+    adapter's event kinds onto signals (``None`` drops an event); the default is the simulator's
+    vocabulary, :func:`twin_signal`, which any log speaking it can reuse."""
 
-    name = "twin"
-
-    def __init__(self, twin: Any, batch: int = 5000) -> None:
-        self.twin = twin
+    def __init__(self, events: DeviceEventSource, batch: int = 5000,
+                 to_signal: Callable[[str, str, datetime, dict[str, Any]], Signal | None] = twin_signal) -> None:
+        self.events = events
+        self.name = events.name
         self.batch = batch
+        self.to_signal = to_signal
 
     def poll(self, position: str | None) -> tuple[list[Signal], str | None]:
-        if position is None:
-            # first poll: start at the end of the log (the seeded history is already in the store)
-            from sqlalchemy import text
+        events, cursor = self.events.read_after(position, limit=self.batch)
+        out = [sig for e in events if (sig := self.to_signal(e.kind, e.device_id, e.ts, dict(e.data))) is not None]
+        return out, cursor
 
-            with self.twin.engine.connect() as conn:
-                return [], str(conn.execute(text("SELECT max(id) FROM sim_events")).scalar() or 0)
-        events = self.twin.events(since_id=int(position), limit=self.batch)
-        out = [sig for e in events if (sig := twin_signal(e.kind, e.device_id, e.ts, e.data)) is not None]
-        return out, str(events[-1].id) if events else position
+
+class TwinSource(EventLogSource):
+    """The digital twin's event log, through the simulator's own :class:`DeviceEventSource`
+    (``Twin.device_events()``); kept so callers holding a twin need not know the interface."""
+
+    def __init__(self, twin: Any, batch: int = 5000) -> None:
+        super().__init__(twin.device_events(), batch)
 
 
 def usp_event_key(endpoint_id: str, subscription_id: str, msg_id: str) -> str:

@@ -68,7 +68,7 @@ def catalogue_type(catalogue: dict[str, Any], change: Change) -> str | None:
 
 
 def _equal(a: Any, b: Any) -> bool:
-    from core.lifecycle import values_equal
+    from core.execution import values_equal
 
     return values_equal(a, b)
 

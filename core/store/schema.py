@@ -90,10 +90,11 @@ class DeviceRow(Base):
     acs_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     absent_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    # ``ix_devices_serial`` (migration 0016): the onboarding wave asks ``serial IN (...)`` without
-    # the OUI (an ``os::`` endpoint may name it in another case); ``oui, serial`` cannot answer that.
+    # ``ix_devices_serial`` (migration 0016): every "same unit" lookup asks by serial and compares
+    # the OUI case-blind beside it (an ``os::`` endpoint may spell it in another case), so it is the
+    # one unit index; ``(oui, serial)`` was dropped (migration 0018): each index is paid on every
+    # insert, and a first ACS sync inserts 100,000 rows.
     __table_args__ = (Index("ix_devices_model_firmware", "model", "firmware"),
-                      Index("ix_devices_oui_serial", "oui", "serial"),
                       Index("ix_devices_serial", "serial"))
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.models import Root, Scalar
+from core.values import parse_wire_bool
 from executors.genieacs.xsd import decode
 
 
@@ -117,11 +118,11 @@ class DeviceDoc:
 
 
 def _flag(raw: object) -> bool | None:
+    """A GenieACS attribute flag (``_writable``, ``_object``): ``None`` when absent; lenient about
+    blanks (xsd:boolean collapses them) and false for anything that is not a boolean form."""
     if raw is None:
         return None
-    if isinstance(raw, bool):
-        return raw
-    return str(raw).strip().lower() in ("true", "1")
+    return parse_wire_bool(raw) is True
 
 
 __all__ = ["DeviceDoc", "Leaf", "parse_time"]

@@ -88,6 +88,7 @@ from executors.base import (
     Presence,
     Timeout,
     UnknownDevice,
+    dispatch_command,
 )
 from executors.genieacs import tasks as T
 from executors.genieacs.document import DeviceDoc, Leaf, parse_time
@@ -1067,20 +1068,9 @@ class GenieAcsExecutor(Executor):
 
     # ------------------------------------------------------------------ writing: commands
     def _operate(self, device: Device, command: str, args: dict[str, Scalar]) -> OperateResult:
-        handlers: dict[str, Callable[[Device, dict[str, Scalar]], OperateResult]] = {
-            "reboot": self._reboot,
-            "factory_reset": self._factory_reset,
-            "download": self._download,
-            "ipping": self._ipping,
-        }
-        handler = handlers.get(command)
-        if handler is None:
-            raise Fault(
-                device.id,
-                f"command {command!r} is not supported over TR-069 (reboot, factory_reset, download, ipping)",
-                code=9000,
-            )
-        return handler(device, args)
+        handlers = {"reboot": self._reboot, "factory_reset": self._factory_reset, "download": self._download,
+                    "ipping": self._ipping}
+        return dispatch_command(device, command, args, handlers, over=" over TR-069")
 
     def _reboot(self, device: Device, args: dict[str, Scalar]) -> OperateResult:
         return self._boot_command(device, "reboot", "reboot", args)

@@ -191,8 +191,11 @@ def _fast_date(value: Any) -> datetime | bool | None:
 
 
 def _fast_text(info: dict[str, Any], name: str) -> str | None:
-    """:func:`_leaf` for the common shape (a leaf object with a text ``_value``)."""
+    """:func:`_leaf` for the common shape (a leaf object with a text ``_value``); an absent leaf
+    (one the projection leaves out) is ``None`` here, not an ABC ``Mapping`` check in :func:`_leaf`."""
     node = info.get(name)
+    if node is None:
+        return None
     if type(node) is dict:
         value = node.get("_value")
         if type(value) is str:
@@ -365,7 +368,9 @@ class AcsInventorySource:
         after: str | None = None
         while True:
             raw = self._page({"_id": {"$gt": after}} if after else {}, ("_id",), {"_id": 1})
-            ids = [d["_id"] for d in raw if isinstance(d, Mapping) and isinstance(d.get("_id"), str)]
+            # ``type(...) is`` first: the ``Mapping`` ABC check cost more than the rest of the listing.
+            ids = [d["_id"] for d in raw
+                   if (type(d) is dict or isinstance(d, Mapping)) and isinstance(d.get("_id"), str)]
             if not ids:
                 return
             if after is not None and ids[-1] <= after:

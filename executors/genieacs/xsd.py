@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from core.models import Scalar
+from core.values import parse_wire_bool, parse_wire_int
 
 INT_TYPES = frozenset({"xsd:int", "xsd:unsignedInt", "xsd:long", "xsd:unsignedLong"})
 UNSIGNED = frozenset({"xsd:unsignedInt", "xsd:unsignedLong"})
@@ -52,20 +53,13 @@ def plain(xsd_type: str | None) -> str:
 def decode(value: object, xsd_type: str | None) -> Scalar:
     """A ``_value`` from a GenieACS device document as a Python scalar of its type."""
     t = xsd_of(plain(xsd_type))
-    if t == "xsd:boolean":
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        return text in ("true", "1")
+    if t == "xsd:boolean":  # xsd whiteSpace=collapse: a padded " true" is still true on this wire
+        return parse_wire_bool(value) is True
     if t in INT_TYPES:
         if isinstance(value, bool):
             return int(value)
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        text = str(value).strip()
-        return int(text) if _INT_RE.match(text) else text
+        n = parse_wire_int(value)
+        return n if n is not None else str(value).strip()
     if value is None:
         return ""
     return str(value) if not isinstance(value, str) else value
@@ -75,16 +69,10 @@ def encode(value: Scalar, xsd_type: str) -> Scalar:
     """``value`` in the JSON form a task carries for ``xsd_type``; :class:`XsdValueError` when it
     cannot be that type (never quotes the value: it may be a passphrase)."""
     t = xsd_of(plain(xsd_type))
-    if t == "xsd:boolean":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        text = str(value).strip().lower()
-        if text in ("true", "1"):
-            return True
-        if text in ("false", "0"):
-            return False
+    if t == "xsd:boolean":  # lenient about blanks as xsd:boolean is; the write gate refused padding before
+        b = parse_wire_bool(value)
+        if b is not None:
+            return b
         raise XsdValueError(f"expected {t} (true/false/1/0), got {type(value).__name__}")
     if t in INT_TYPES:
         if isinstance(value, bool):

@@ -226,8 +226,9 @@ def _schema_for(key: str) -> dict[str, ParamSpec]:
         merged.setdefault(path, {}).update(patch)
     for path, spec in model.vendor_params.items():
         merged[path] = {k: v for k, v in spec.items() if k in _SPEC_KEYS}
-    for path in model.unsupported:
-        merged.pop(path, None)
+    for path in model.unsupported:  # a path ending in "." drops the whole object (firmware lacks it)
+        for gone in [p for p in merged if p == path or (path.endswith(".") and p.startswith(path))]:
+            merged.pop(gone)
     if model.protocol == Protocol.USP:
         # USP agents have no ManagementServer and run diagnostics as commands (IPPing()).
         for path in list(merged):
@@ -550,6 +551,7 @@ def _build_tr181(model: CatalogModel, region: str, ident: Identity) -> dict[str,
             pg + "MaximumResponseTime": 0,
         }
     )
+    t.update(_diagnostics_defaults())
     t["Device.Hosts.HostNumberOfEntries"] = 0
     for n, h in enumerate(ident.hosts, start=1):
         hp = f"Device.Hosts.Host.{n}."
@@ -708,6 +710,33 @@ def _build_tr098(model: CatalogModel, region: str, ident: Identity) -> dict[str,
             pg + "MaximumResponseTime": 0,
         }
     )
+    return t
+
+
+NEVER = "0001-01-01T00:00:00Z"  # TR-106's "unknown time" for a dateTime not yet measured
+
+
+def _diagnostics_defaults() -> dict[str, Scalar]:
+    """TraceRoute and TR-143 download/upload diagnostics at rest (no test run yet). Every TR-181
+    model gets them here; a firmware without them lists the objects as ``unsupported`` and
+    ``build_factory_tree`` drops them with the rest of what its schema lacks."""
+    tr = "Device.IP.Diagnostics.TraceRoute."
+    t: dict[str, Scalar] = {
+        tr + "DiagnosticsState": "None", tr + "Interface": "", tr + "ProtocolVersion": "Any", tr + "Host": "",
+        tr + "NumberOfTries": 3, tr + "Timeout": 5000, tr + "DataBlockSize": 38, tr + "DSCP": 0,
+        tr + "MaxHopCount": 30, tr + "ResponseTime": 0, tr + "RouteHopsNumberOfEntries": 0,
+    }
+    for base, url, transports, counters in (
+        ("Device.IP.Diagnostics.DownloadDiagnostics.", "DownloadURL", "DownloadTransports",
+         ("TestBytesReceived", "TotalBytesReceived")),
+        ("Device.IP.Diagnostics.UploadDiagnostics.", "UploadURL", "UploadTransports", ("TotalBytesSent",)),
+    ):
+        t.update({base + "DiagnosticsState": "None", base + "Interface": "", base + url: "",
+                  base + transports: "HTTP", base + "DSCP": 0, base + "EthernetPriority": 0})
+        t.update({base + k: NEVER for k in ("ROMTime", "BOMTime", "EOMTime", "TCPOpenRequestTime",
+                                            "TCPOpenResponseTime")})
+        t.update({base + k: 0 for k in counters})
+    t["Device.IP.Diagnostics.UploadDiagnostics.TestFileLength"] = 0
     return t
 
 

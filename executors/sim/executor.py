@@ -18,11 +18,12 @@ import time
 import zlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from core.models import Change, Device, Protocol, Scalar
 from executors.base import (
     ApplyResult,
+    Busy,
     DeviceOffline,
     Discovery,
     Executor,
@@ -34,12 +35,16 @@ from executors.base import (
     ParamValue,
     Presence,
     Timeout,
+    dispatch_command,
 )
+from executors.sim import diagnostics
 from executors.sim import faults as fault_kinds
 from executors.sim.catalog import ParamSpec, catalog, generic_path
-from executors.sim.twin import DeviceState, Twin, dynamic_value
-from executors.sim.values import ValueProblem, check, coerce, family
+from executors.sim.twin import DeviceState, Twin, TwinConflict, dynamic_value
+from executors.sim.values import ValueProblem, family, validate_write
 from executors.translate import Untranslatable, select_view_paths, to_device_paths, translate_set
+
+T = TypeVar("T")
 
 _FAULT_CLASS: dict[int, type[Fault]] = {
     9005: InvalidParameterName,
@@ -119,6 +124,15 @@ class SimExecutor(Executor):
     def with_timeout(self, timeout_s: float | None) -> SimExecutor:
         """The same fleet with a different per-call timeout."""
         return SimExecutor(self.twin, timeout_s=timeout_s, sleep=self._sleep)
+
+    def _transact(self, device_id: str, fn: Callable[[DeviceState], T]) -> T:
+        """Run one twin write, speaking the executor contract when it loses every race: a
+        :class:`~executors.sim.twin.TwinConflict` is the simulator's own type and must not leak
+        to callers (campaigns, the lifecycle), so it becomes the retryable :class:`Busy`."""
+        try:
+            return self.twin.transact(device_id, fn)
+        except TwinConflict as exc:
+            raise Busy(device_id, f"another writer kept changing the device; nothing was committed ({exc})") from exc
 
     # ------------------------------------------------------------------ gating
     def _live(self, device: Device) -> DeviceState:
@@ -316,10 +330,10 @@ class SimExecutor(Executor):
             s.parameter_key = key
             status = 1 if "reboot_required" in faults else 0
             s.event("set", key=key, status=status, paths=[c.path for c in changes])
-            self._maybe_run_diagnostics(s, kept)
+            self.run_requested_diagnostics(s, kept)
             return ApplyResult(device_id=device.id, key=key, status=status, applied=[c.path for c in changes])
 
-        return self.twin.transact(device.id, fn)
+        return self._transact(device.id, fn)
 
     def _device_paths_of(self, s: DeviceState, tr181_path: str, writes: dict[str, Scalar]) -> list[str]:
         if not s.model.is_tr098:
@@ -369,11 +383,8 @@ class SimExecutor(Executor):
                     problems[path] = (9006, f"{path} is {tr_type} on this device, not {declared}")
                     break
                 try:
-                    value = coerce(raw, spec)
-                    if spec.is_list:
-                        value = ",".join(item.strip() for item in str(value).split(",") if item.strip())
                     sibling = work.get(_parent(dp) + spec.enum_ref) if spec.enum_ref else None
-                    check(value, spec, sibling)
+                    value = validate_write(raw, spec, sibling)
                 except ValueProblem as exc:
                     problems[path] = (exc.code, f"{path}: {exc.message}")
                     break
@@ -386,11 +397,16 @@ class SimExecutor(Executor):
                 work.update(staged)
         return writes, problems
 
-    def _maybe_run_diagnostics(self, s: DeviceState, writes: dict[str, Scalar]) -> None:
-        """CWMP-style diagnostics: setting ``DiagnosticsState=Requested`` runs the test."""
+    def run_requested_diagnostics(self, s: DeviceState, writes: dict[str, Scalar]) -> None:
+        """CWMP-style diagnostics: setting ``DiagnosticsState=Requested`` runs the test.
+
+        Public device-side API: the CWMP CPE simulator calls it after its own Set, on the state
+        it is committing (it *is* the device, so no grant is involved)."""
         state_path = (
             "InternetGatewayDevice.IPPingDiagnostics." if s.model.is_tr098 else "Device.IP.Diagnostics.IPPing."
         ) + "DiagnosticsState"
+        if not s.model.is_tr098:
+            self._run_tr143(s, writes)
         if writes.get(state_path) != "Requested":
             return
         tree = s.tree()
@@ -403,23 +419,52 @@ class SimExecutor(Executor):
             int(tree.get(base + "DataBlockSize", 64) or 64),
         )
 
+    def _run_tr143(self, s: DeviceState, writes: dict[str, Scalar]) -> None:
+        """TraceRoute and TR-143 download/upload tests, where the firmware has them (the writes
+        reached the tree only if its schema does): run at once, results written back, a
+        ``diagnostics_complete`` event like IPPing's."""
+        tree = s.tree()
+        seed = f"{s.id}|{s.boot_count}"
+        has_dns = bool(self._dns_servers(s))
+        runs: list[tuple[str, dict[str, Scalar | None]]] = []
+        tr = diagnostics.TRACEROUTE
+        if writes.get(tr + "DiagnosticsState") == "Requested":
+            host = str(tree.get(tr + "Host", "")).strip()
+            ok = bool(host) and " " not in host and not host.endswith(".invalid") and (_is_ip(host) or has_dns)
+            runs.append(("TraceRoute", diagnostics.traceroute(
+                s.link, seed, host, ok, int(tree.get(tr + "NumberOfTries", 3) or 3),
+                int(tree.get(tr + "MaxHopCount", 30) or 30), int(tree.get(tr + "RouteHopsNumberOfEntries", 0) or 0))))
+        for kind, base, url_key in (("download", diagnostics.DOWNLOAD, "DownloadURL"),
+                                    ("upload", diagnostics.UPLOAD, "UploadURL")):
+            if writes.get(base + "DiagnosticsState") == "Requested":
+                runs.append((kind.capitalize() + "Diagnostics", diagnostics.transfer(
+                    kind, s.model.access, s.link, seed, str(tree.get(base + url_key, "")), has_dns,
+                    _ts(self.twin.clock()), int(tree.get(base + "TestFileLength", 0) or 0))))
+        for name, values in runs:
+            s.set_values(values)
+            result: dict[str, Any] = {k.rsplit(".", 1)[-1]: v for k, v in values.items()
+                                      if v is not None and ".RouteHops." not in k}
+            s.event("diagnostics_complete", events=["8 DIAGNOSTICS COMPLETE"], diagnostic=name, **result)
+
     # ------------------------------------------------------------------ writing: commands
     def _operate(self, device: Device, command: str, args: dict[str, Scalar]) -> OperateResult:
-        self._live(device)
-        handlers: dict[str, Callable[[Device, dict[str, Scalar]], OperateResult]] = {
-            "reboot": self._reboot,
-            "factory_reset": self._factory_reset,
-            "download": self._download,
-            "ipping": self._ipping_command,
-        }
-        handler = handlers.get(command)
-        if handler is None:
-            raise Fault(
-                device.id,
-                f"command {command!r} is not supported (reboot, factory_reset, download, ipping)",
-                code=9000,
-            )
-        return handler(device, args)
+        return self.device_command(device, command, args)
+
+    def device_command(self, device: Device, command: str, args: dict[str, Scalar], *,
+                       gate: bool = True) -> OperateResult:
+        """What the simulated device does for ``command`` (reboot, factory_reset, download,
+        ipping), committed to the twin.
+
+        Public device-side API for the simulators that *are* the device (the USP agent, the CWMP
+        CPE): they run a command they were sent, so no write grant is involved — the grant was
+        checked by the controller side, :meth:`operate`. ``gate`` first checks that a request
+        sent now would be answered (offline, unreachable, slow), as a controller's request is;
+        a CPE already in a session with its ACS passes ``gate=False``."""
+        if gate:
+            self._live(device)
+        handlers = {"reboot": self._reboot, "factory_reset": self._factory_reset, "download": self._download,
+                    "ipping": self._ipping_command}
+        return dispatch_command(device, command, args, handlers)
 
     def _boot(self, s: DeviceState, kind: str, events: list[str], **data: Any) -> None:
         """A (re)start: boot counter, uptime, DHCP re-learn, firmware quirks, the boot event."""
@@ -485,7 +530,7 @@ class SimExecutor(Executor):
                 output={"boot_count": s.boot_count, "online": s.online},
             )
 
-        return self.twin.transact(device.id, fn)
+        return self._transact(device.id, fn)
 
     def _factory_reset(self, device: Device, args: dict[str, Scalar]) -> OperateResult:
         def fn(s: DeviceState) -> OperateResult:
@@ -501,7 +546,7 @@ class SimExecutor(Executor):
                 output={"boot_count": s.boot_count, "online": s.online},
             )
 
-        return self.twin.transact(device.id, fn)
+        return self._transact(device.id, fn)
 
     def _download(self, device: Device, args: dict[str, Scalar]) -> OperateResult:
         url = str(args.get("url", "")).strip()
@@ -560,7 +605,7 @@ class SimExecutor(Executor):
                 },
             ), None
 
-        result, failure = self.twin.transact(device.id, fn)
+        result, failure = self._transact(device.id, fn)
         if failure is not None:
             raise Fault(device.id, f"download failed: {failure['message']}", code=int(failure["code"]))
         assert result is not None
@@ -584,7 +629,7 @@ class SimExecutor(Executor):
         def fn(s: DeviceState) -> dict[str, Any]:
             return self._ipping(s, host, reps, timeout_ms, size)
 
-        output = self.twin.transact(device.id, fn)
+        output = self._transact(device.id, fn)
         status: Literal["done", "failed"] = "done" if output["DiagnosticsState"] == "Complete" else "failed"
         return OperateResult(device_id=device.id, command="ipping", status=status, output=output)
 

@@ -40,6 +40,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     insert,
     select,
     text,
@@ -63,6 +64,7 @@ from executors.sim.catalog import (
 from executors.translate import InstanceMap, ViewEntry, instance_map_from_params, tr181_view
 
 if TYPE_CHECKING:
+    from executors.sim.events import TwinEventLog
     from executors.sim.fleet import FleetSeed
 
 T = TypeVar("T")
@@ -611,6 +613,17 @@ class Twin:
                 )
                 for r in conn.execute(q)
             ]
+
+    def device_events(self) -> TwinEventLog:
+        """This twin's log as a :class:`core.events.DeviceEventSource` (what ingest reads)."""
+        from executors.sim.events import TwinEventLog
+
+        return TwinEventLog(self)
+
+    def last_event_id(self) -> int:
+        """The id of the newest logged event (0 for an empty log): where a new reader starts."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.max(sim_events.c.id))).scalar() or 0)
 
     def iter_states(self, batch: int = 1000) -> Iterator[DeviceState]:
         """Every device's state, in id order (for agents and benches that walk the fleet)."""

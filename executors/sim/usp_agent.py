@@ -10,10 +10,10 @@ notifications, reboots) lives in :mod:`executors.sim.usp_host`; this module does
 reading and writing the twin.
 
 The agent validates values with the same rules and fault injections as the SimExecutor
-(``executors.sim.values``, ``executors.sim.faults``). Commands run the twin's device behaviour
-(reboot with its firmware quirks, IPPing, firmware download) through ``SimExecutor._operate``: the
-agent *is* the device, so no write grant is involved here — the controller side's
-``Executor.operate`` checked the grant before the Operate was ever sent.
+(``executors.sim.values.validate_write``, ``executors.sim.faults``). Commands run the twin's device
+behaviour (reboot with its firmware quirks, IPPing, firmware download) through the public
+``SimExecutor.device_command``: the agent *is* the device, so no write grant is involved here —
+the controller side's ``Executor.operate`` checked the grant before the Operate was ever sent.
 
 State: the agent keeps a private copy of its twin state and tree. With ``persist="sync"`` every
 Set/Add/Delete is committed to the twin before the response goes out (a CPE writing flash before
@@ -30,12 +30,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from core.models import Scalar
+from core.values import parse_wire_bool
 from executors.base import ExecutorError
 from executors.sim import faults as fault_kinds
 from executors.sim.catalog import CatalogModel, fill_counts, generic_path
 from executors.sim.executor import SimExecutor
 from executors.sim.twin import DeviceState, Twin, dynamic_value
-from executors.sim.values import ValueProblem, check, coerce
+from executors.sim.values import ValueProblem, validate_write
 from executors.translate import Untranslatable, to_tr181
 from executors.usp import datamodel as dm
 from executors.usp import records
@@ -396,11 +397,11 @@ class SimAgent:
                 if len(raw) > dm.MAX_KEY_LENGTH:
                     return None, (7012, f"{path} is longer than {dm.MAX_KEY_LENGTH} characters")
                 return raw, None
-            if type_name == "boolean":
-                low = raw.strip().lower()
-                if low not in ("true", "false", "1", "0"):
+            if type_name == "boolean":  # agents in the field accept padded text forms; so does this one
+                b = parse_wire_bool(raw)
+                if b is None:
                     return None, (7011, f"{path} expects a boolean, got {raw!r}")
-                return low in ("true", "1"), None
+                return b, None
             if path.endswith(".NotifType") and raw not in NOTIF_TYPES:
                 return None, (7012, f"{path}: {raw!r} is not one of {', '.join(NOTIF_TYPES)}")
             return raw, None
@@ -411,12 +412,9 @@ class SimAgent:
         if not spec.writable:
             return None, (7013, f"{path} is read-only on this device")
         try:
-            value = coerce(raw, spec)
-            if spec.is_list:
-                value = ",".join(item.strip() for item in str(value).split(",") if item.strip())
             parent = path.rsplit(".", 1)[0] + "."
             sibling = work.get(parent + spec.enum_ref) if spec.enum_ref else None
-            check(value, spec, sibling)
+            value = validate_write(raw, spec, sibling)
         except ValueProblem as exc:
             return None, (to_usp(exc.code), f"{path}: {exc.message}")
         reject = self.state.faults.get("reject_value")
@@ -580,7 +578,7 @@ class SimAgent:
         self._next_sub += 1
 
         def flag(name: str, default: bool) -> bool:
-            return params.get(name, str(default)).strip().lower() in ("true", "1")
+            return parse_wire_bool(params[name]) is True if name in params else default
 
         self.subscriptions[n] = Subscription(
             id=sub_id, notif_type=notif_type, reference_list=params.get("ReferenceList", ""),
@@ -622,8 +620,7 @@ class SimAgent:
                 errors.append((path, 7013, f"{path} is read-only"))
                 continue
             try:
-                value = coerce(raw, spec)
-                check(value, spec, None)
+                value = validate_write(raw, spec)
             except ValueProblem as exc:
                 errors.append((path, to_usp(exc.code), f"{path}: {exc.message}"))
                 continue
@@ -849,14 +846,14 @@ class SimAgent:
                              ("DataBlockSize", "size")):
                 if src in args:
                     margs[dst] = int(args[src])
-            result = self.ops._operate(device, "ipping", margs)
+            result = self.ops.device_command(device, "ipping", margs)
         elif name == "download":
             dargs: dict[str, Scalar] = {"url": args.get("URL", "")}
             if args.get("X_GATEWARD_Version"):
                 dargs["version"] = args["X_GATEWARD_Version"]
-            result = self.ops._operate(device, "download", dargs)
+            result = self.ops.device_command(device, "download", dargs)
         else:
-            result = self.ops._operate(device, name, {"command_key": args.get("CommandKey", "")})
+            result = self.ops.device_command(device, name, {"command_key": args.get("CommandKey", "")})
         self.refresh()
         self.endpoint_id = self._endpoint_id()
         return dict(result.output)

@@ -46,10 +46,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
-
 from executors.base import ExecutorError, Fault
-from executors.sim.twin import Twin, sim_events
+from executors.sim.twin import Twin
 from executors.sim.usp_agent import Action, AsyncRequest, Persist, SimAgent
 from executors.usp import datamodel as dm
 from executors.usp import records
@@ -255,8 +253,7 @@ class AgentHost:
 
         await asyncio.gather(*(up(k) for k in range(n_links)))
         if self.twin is not None:
-            with self.twin.engine.connect() as conn:
-                self._last_event_id = int(conn.execute(select(func.max(sim_events.c.id))).scalar() or 0)
+            self._last_event_id = self.twin.last_event_id()
         self._tasks.append(asyncio.create_task(self._retry_loop()))
         if self.twin is not None and cfg.poll_interval_s:
             self._tasks.append(asyncio.create_task(self._poll_loop(cfg.poll_interval_s)))

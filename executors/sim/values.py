@@ -128,3 +128,17 @@ def check(value: Scalar, spec: ParamSpec, sibling: Scalar | None = None, *, secr
             raise ValueProblem(9007, f"{what} has {size} {unit}; allowed length is {bounds}")
     if spec.pattern is not None and not re.fullmatch(spec.pattern, text):
         raise ValueProblem(9007, f"{shown} does not match the pattern {spec.pattern!r}")
+
+
+def validate_write(raw: Scalar, spec: ParamSpec, sibling: Scalar | None = None) -> Scalar:
+    """What a simulated device stores for a Set of ``raw``: coerced to the parameter's type, a
+    list normalised (items stripped, empties dropped), then checked against the spec and the
+    ``enum_ref`` ``sibling``; raises :class:`ValueProblem` otherwise.
+
+    Why one function: the SimExecutor, the USP agent and the CWMP CPE simulators are one device
+    and must refuse a Set for the same reasons; each used to carry its own copy of these steps."""
+    value = coerce(raw, spec)
+    if spec.is_list:
+        value = ",".join(item.strip() for item in str(value).split(",") if item.strip())
+    check(value, spec, sibling)
+    return value

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from core.models import Scalar
+from core.values import parse_wire_bool, parse_wire_int
 from executors.usp.proto import msg_pb
 
 KEY_PARAM = "LocalAgent.X_GATEWARD_ParameterKey"
@@ -97,18 +98,12 @@ def type_family(type_name: str) -> str:
 
 def typed(value: str, type_name: str) -> Scalar:
     """A USP wire string as a Python scalar of the parameter's type (text when it does not parse)."""
-    if type_name == "boolean":
-        low = value.strip().lower()
-        if low in ("true", "1"):
-            return True
-        if low in ("false", "0"):
-            return False
-        return value
+    if type_name == "boolean":  # read leniently (padded text forms), as agents send them
+        b = parse_wire_bool(value)
+        return value if b is None else b
     if type_name in INT_TYPES:
-        try:
-            return int(value.strip())
-        except ValueError:
-            return value
+        n = parse_wire_int(value)
+        return value if n is None else n
     if type_name == "decimal":
         try:
             return float(value)

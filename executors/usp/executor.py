@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 from core.models import Change, Device, Root, Scalar
+from core.values import parse_wire_bool
 from executors.base import (
     ApplyResult,
     DeviceOffline,
@@ -757,7 +758,7 @@ class UspExecutor(Executor):
         return OperateResult(device_id=device.id, command=command, status="done",
                              output={"boot_cause": event.data.get("Cause", ""),
                                      "command_key": event.data.get("CommandKey", ""),
-                                     "firmware_updated": event.data.get("FirmwareUpdated") == "true",
+                                     "firmware_updated": parse_wire_bool(event.data.get("FirmwareUpdated")) is True,
                                      "online": True})
 
     async def _ensure_opcomplete_subscription(self, device: Device, info: AgentInfo) -> None:

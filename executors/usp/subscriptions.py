@@ -24,6 +24,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from core.values import parse_wire_bool
 from executors.usp import datamodel as dm
 from executors.usp.controller import UspController
 
@@ -128,9 +129,9 @@ async def read_table(ctl: UspController, endpoint_id: str, *, timeout: float | N
                 rows.setdefault(f"{table}{inst}.", {})[name] = value
     subs = [AgentSubscription(path=p, id=v.get("ID", ""), notif_type=v.get("NotifType", ""),
                               reference_list=v.get("ReferenceList", ""),
-                              enable=v.get("Enable", "false").lower() in ("true", "1"),
+                              enable=parse_wire_bool(v.get("Enable")) is True,
                               recipient=v.get("Recipient", ""),
-                              persistent=v.get("Persistent", "false").lower() in ("true", "1"))
+                              persistent=parse_wire_bool(v.get("Persistent")) is True)
             for p, v in sorted(rows.items(), key=lambda kv: int(kv[0].rstrip(".").rsplit(".", 1)[1]))]
     return root, ours, subs
 

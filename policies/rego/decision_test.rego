@@ -113,3 +113,57 @@ test_warnings_sorted_union if {
 	inp := object.union(data.gateward.fixtures_test.base, {"proposal": {"preview": {"blind": true}}})
 	data.gateward.warnings == {{"code": "change.blind_preview", "message": "change: the preview is blind (current values unread); the backup is taken at apply time", "params": {}}} with input as inp
 }
+
+# With every rule set enforcing (the shipped data) nothing is lenient and the mode rules stop early.
+test_all_enforce_with_shipped_modes if {
+	data.gateward.all_enforce
+	data.gateward.configured_modes == {"enforce"}
+	count(data.gateward.lenient) == 0 with input as data.gateward.fixtures_test.base
+}
+
+test_lenient_names_warn_and_dryrun_rule_sets if {
+	data.gateward.lenient == {"wifi"} with input as data.gateward.fixtures_test.base with data.gateward.data.modes.rule_sets.wifi as "dryrun"
+}
+
+test_lenient_by_default_mode if {
+	lenient := data.gateward.lenient with input as data.gateward.fixtures_test.base with data.gateward.data.modes as {"default_mode": "warn", "rule_sets": {"change": "enforce"}}
+	lenient == {"wifi", "mgmt", "secrets", "firmware", "rbac", "precedence"}
+}
+
+test_not_all_enforce_when_a_mode_is_lenient if {
+	not data.gateward.all_enforce with data.gateward.data.modes.rule_sets.rbac as "warn"
+}
+
+# A rule set the input does not touch is not evaluated: its deny and approvals are empty.
+test_untouched_rule_sets_are_skipped if {
+	data.gateward.wifi_deny == set() with input as data.gateward.fixtures_test.with_operations([{"command": "reboot", "args": {}}])
+	data.gateward.wifi_approvals == set() with input as data.gateward.fixtures_test.with_operations([{"command": "reboot", "args": {}}])
+	data.gateward.secrets_deny == set() with input as data.gateward.fixtures_test.base
+	data.gateward.firmware_deny == set() with input as data.gateward.fixtures_test.base
+	data.gateward.firmware_approvals == set() with input as data.gateward.fixtures_test.base
+	data.gateward.precedence_deny == set() with input as data.gateward.fixtures_test.base
+}
+
+test_touched_rule_sets_are_evaluated if {
+	inp := data.gateward.wifi_test.in_region(data.gateward.fixtures_test.base, "ZZ")
+	data.gateward.fixtures_test.codes(data.gateward.wifi_deny) == {"wifi.no_regulatory_table"} with input as inp
+	count(data.gateward.secrets_deny) == 1 with input as data.gateward.fixtures_test.with_changes([data.gateward.fixtures_test.passphrase(5, false, data.gateward.fixtures_test.good_sha)])
+	count(data.gateward.firmware_deny) == 1 with input as data.gateward.fixtures_test.with_operations([{"command": "download", "args": {}}])
+	count(data.gateward.firmware_approvals) == 0 with input as data.gateward.fixtures_test.with_operations([{"command": "reboot", "args": {}}])
+	count(data.gateward.precedence_deny) == 1 with input as data.gateward.precedence_test.live(["dev-1"], 36)
+	dfs := data.gateward.fixtures_test.with_changes([object.union(data.gateward.fixtures_test.channel_44, {"value": 100})])
+	data.gateward.fixtures_test.codes(data.gateward.wifi_approvals) == {"approval.dfs_channel"} with input as dfs
+}
+
+test_all_denied_is_every_rule_sets_deny if {
+	data.gateward.fixtures_test.codes(data.gateward.all_denied) == {"window.closed"} with input as outside
+	devinfo := data.gateward.fixtures_test.change("Device.DeviceInfo.X", "Device.DeviceInfo.X", 1, "int")
+	inp := object.union(outside, {"proposal": {"changes": [devinfo]}})
+	data.gateward.fixtures_test.codes(data.gateward.all_denied) == {"window.closed", "rbac.class_not_permitted"} with input as inp
+}
+
+# With a rule set in warn mode, the others still enforce item by item.
+test_enforced_with_a_lenient_rule_set if {
+	enforced := data.gateward.enforced with input as outside with data.gateward.data.modes.rule_sets.wifi as "warn"
+	data.gateward.fixtures_test.codes(enforced) == {"window.closed"}
+}

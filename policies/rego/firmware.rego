@@ -9,6 +9,9 @@ package gateward.firmware
 
 import rego.v1
 
+# Every rule below needs an operation; the decision skips the rule set without one.
+touched if count(input.proposal.operations) > 0
+
 # [device, command, compat status] for every disruptive operation on every device.
 device_workflows := [[d, op.command, data.gateward.lib.compat[[d.id, workflow]]] |
 	some op in input.proposal.operations

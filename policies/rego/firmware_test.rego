@@ -67,3 +67,8 @@ test_download_from_approved_server if {
 	inp := data.gateward.fixtures_test.with_operations([{"command": "download", "args": {"url": "https://firmware.gateward.example/avm/7.59.image"}}])
 	count(data.gateward.firmware.deny) == 0 with input as inp
 }
+
+test_touched_only_by_operations if {
+	data.gateward.firmware.touched with input as data.gateward.fixtures_test.with_operations([{"command": "reboot", "args": {}}])
+	not data.gateward.firmware.touched with input as data.gateward.fixtures_test.base
+}

@@ -36,3 +36,17 @@ deny contains {"code": "input.proposal_field_invalid", "message": "input: propos
 	is_object(input.proposal)
 	not is_number(input.proposal.target_count)
 }
+
+# The whole shape in one body: true exactly when deny is empty. The decision reads this and
+# evaluates the deny rules (which name what is wrong) only for a malformed document.
+ok if {
+	is_object(input.proposal)
+	is_object(input.actor)
+	is_object(input.context)
+	is_array(input.devices)
+	is_array(input.proposal.targets)
+	is_array(input.proposal.changes)
+	is_array(input.proposal.operations)
+	is_object(input.proposal.preview)
+	is_number(input.proposal.target_count)
+}

@@ -36,3 +36,12 @@ test_deny_target_count_not_number if {
 	inp := object.union(data.gateward.fixtures_test.base, {"proposal": {"target_count": "1"}})
 	data.gateward.fixtures_test.said(data.gateward.input.deny, "input.proposal_field_invalid", "input: proposal.target_count is missing or not a number") with input as inp
 }
+
+# ok is the one-body form of "deny is empty": the decision reads it instead of deny.
+test_ok_exactly_when_deny_is_empty if {
+	data.gateward.input.ok with input as data.gateward.fixtures_test.base
+	not data.gateward.input.ok with input as {}
+	not data.gateward.input.ok with input as object.union(data.gateward.fixtures_test.base, {"devices": {}})
+	not data.gateward.input.ok with input as object.union(data.gateward.fixtures_test.base, {"proposal": {"preview": true}})
+	not data.gateward.input.ok with input as object.union(data.gateward.fixtures_test.base, {"proposal": {"target_count": "1"}})
+}

@@ -57,3 +57,10 @@ test_deny_path_set_twice_differently if {
 	inp := data.gateward.fixtures_test.with_changes([data.gateward.fixtures_test.channel_44, object.union(data.gateward.fixtures_test.channel_44, {"value": 48})])
 	data.gateward.fixtures_test.said(data.gateward.precedence.deny, "precedence.duplicate_path", "precedence: Device.WiFi.Radio.2.Channel is set twice in proposal prop-1 with different values") with input as inp
 }
+
+test_touched_by_others_or_a_second_change if {
+	data.gateward.precedence.touched with input as data.gateward.precedence_test.live(["dev-9"], 36)
+	data.gateward.precedence.touched with input as data.gateward.precedence_test.profile(["dev-9"], 40)
+	data.gateward.precedence.touched with input as data.gateward.fixtures_test.with_changes([data.gateward.fixtures_test.channel_44, data.gateward.fixtures_test.channel_44])
+	not data.gateward.precedence.touched with input as data.gateward.fixtures_test.base
+}

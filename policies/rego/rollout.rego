@@ -31,5 +31,6 @@ halt_item := {"code": "obligation.halt", "message": msg, "params": {"failure_rat
 }
 
 stages := array.concat(stage_items, [halt_item]) if {
+	count(reached) > 0
 	plan
 } else := []

@@ -10,6 +10,15 @@ import rego.v1
 
 passphrase_changes := [c | some c in input.proposal.changes; c.pattern in data.gateward.data.secrets.passphrase_patterns]
 
+# Every rule below needs a passphrase change or a change marked secret; the decision skips the
+# rule set without one.
+touched if count(passphrase_changes) > 0
+
+touched if {
+	some c in input.proposal.changes
+	c.secret
+}
+
 may_set_passphrase if {
 	some r in data.gateward.lib.known_roles
 	data.gateward.data.roles.roles[r].may_set_wifi_passphrase

@@ -64,3 +64,10 @@ test_deny_common_passphrase if {
 	inp := data.gateward.fixtures_test.with_changes([data.gateward.fixtures_test.passphrase(12, false, data.gateward.fixtures_test.common_sha)])
 	data.gateward.fixtures_test.said(data.gateward.secrets.deny, "secrets.common_password", sprintf("secrets: the passphrase for %s is on the common-password list", [path])) with input as inp
 }
+
+test_touched_by_a_passphrase_or_a_secret if {
+	data.gateward.secrets.touched with input as data.gateward.fixtures_test.with_changes([data.gateward.fixtures_test.passphrase(20, false, data.gateward.fixtures_test.good_sha)])
+	secret_ssid := object.union(data.gateward.fixtures_test.change("Device.WiFi.SSID.1.SSID", "Device.WiFi.SSID.{i}.SSID", "********", "string"), {"secret": true})
+	data.gateward.secrets.touched with input as data.gateward.fixtures_test.with_changes([secret_ssid])
+	not data.gateward.secrets.touched with input as data.gateward.fixtures_test.base
+}

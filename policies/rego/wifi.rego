@@ -16,25 +16,38 @@ channel_pattern := "Device.WiFi.Radio.{i}.Channel"
 
 auto_pattern := "Device.WiFi.Radio.{i}.AutoChannelEnable"
 
-# Every radio change joined with each device's radio at that index: [device, change, radio].
-radio_changes := [[d, c, r] |
+# Cost notes (regorus): a call indexed in place (split(p, ".")[3]) costs several times a call
+# bound to a variable first, so the radio index is parsed once per change, here; each rule below
+# iterates only the changes of its own parameter, and builds its message after its conditions.
+
+# Every radio change with its radio index: [change, index].
+indexed_radio_changes := [[c, to_number(parts[3])] |
 	some c in input.proposal.changes
 	startswith(c.pattern, radio_prefix)
-	index := to_number(split(c.path, ".")[3])
+	parts := split(c.path, ".")
+]
+
+# Every rule below needs a radio change; the decision skips the rule set without one.
+touched if count(indexed_radio_changes) > 0
+
+# Every radio change joined with each device's radio at that index: [device, change, radio].
+radio_changes := [[d, c, r] |
+	some [c, index] in indexed_radio_changes
 	some d in input.devices
 	some r in d.radios
 	r.index == index
 ]
 
-# Radio indexes whose AutoChannelEnable this proposal sets to false / true.
-auto_disabled := {to_number(split(c.path, ".")[3]) | some c in input.proposal.changes; c.pattern == auto_pattern; c.value == false}
+# The joined Channel changes: the channel rules read only these.
+channel_changes := [x | some x in radio_changes; x[1].pattern == channel_pattern]
 
-auto_enabled := {to_number(split(c.path, ".")[3]) | some c in input.proposal.changes; c.pattern == auto_pattern; c.value == true}
+# Radio indexes whose AutoChannelEnable this proposal sets to false / true.
+auto_disabled := {index | some [c, index] in indexed_radio_changes; c.pattern == auto_pattern; c.value == false}
+
+auto_enabled := {index | some [c, index] in indexed_radio_changes; c.pattern == auto_pattern; c.value == true}
 
 deny contains {"code": "wifi.no_radio", "message": msg, "params": object.union(data.gateward.lib.device_params(d), {"radio": index, "path": c.path})} if {
-	some c in input.proposal.changes
-	startswith(c.pattern, radio_prefix)
-	index := to_number(split(c.path, ".")[3])
+	some [c, index] in indexed_radio_changes
 	some d in input.devices
 	not index in {r.index | some r in d.radios}
 	msg := sprintf("wifi: %s has no radio %d; cannot check %s", [data.gateward.lib.device_label(d), index, c.path])
@@ -47,50 +60,49 @@ deny contains {"code": "wifi.no_regulatory_table", "message": msg, "params": {"r
 }
 
 deny contains {"code": "wifi.channel_not_number", "message": msg, "params": {"path": c.path}} if {
-	some [_, c, _] in radio_changes
-	c.pattern == channel_pattern
+	some [_, c, _] in channel_changes
 	not is_number(c.value)
 	msg := sprintf("wifi: %s must be a channel number", [c.path])
 }
 
-deny contains {"code": "wifi.channel_not_permitted", "message": msg, "params": {"channel": c.value, "band": r.band, "region": d.region, "domain": domain}} if {
-	some [d, c, r] in radio_changes
-	c.pattern == channel_pattern
-	domain := data.gateward.data.regulatory.regions[d.region].domain
-	table := data.gateward.data.regulatory.domains[domain][r.band]
+# Each Channel change with what the regulatory data says about it on the device's band:
+# [device, change, radio, region entry, domain table for the band].
+channel_tables := [[d, c, r, region, table] |
+	some [d, c, r] in channel_changes
+	region := data.gateward.data.regulatory.regions[d.region]
+	domain := data.gateward.data.regulatory.domains[region.domain]
+	table := domain[r.band]
+]
+
+deny contains {"code": "wifi.channel_not_permitted", "message": msg, "params": {"channel": c.value, "band": r.band, "region": d.region, "domain": region.domain}} if {
+	some [d, c, r, region, table] in channel_tables
 	is_number(c.value)
 	not c.value in table.channels
 	not c.value in table.dfs
-	msg := sprintf("wifi: channel %v is not permitted on the %s band in %s (%s)", [c.value, r.band, d.region, domain])
+	msg := sprintf("wifi: channel %v is not permitted on the %s band in %s (%s)", [c.value, r.band, d.region, region.domain])
 }
 
 deny contains {"code": "wifi.dfs_not_allowed", "message": msg, "params": {"channel": c.value, "region": d.region}} if {
-	some [d, c, r] in radio_changes
-	c.pattern == channel_pattern
-	region := data.gateward.data.regulatory.regions[d.region]
-	c.value in data.gateward.data.regulatory.domains[region.domain][r.band].dfs
+	some [d, c, _, region, table] in channel_tables
+	c.value in table.dfs
 	not region.dfs_allowed
 	msg := sprintf("wifi: DFS channel %v is not allowed in %s", [c.value, d.region])
 }
 
 approvals contains {"role": "approver", "code": "approval.dfs_channel", "message": reason, "params": {"channel": c.value, "band": r.band, "region": d.region}} if {
-	some [d, c, r] in radio_changes
-	c.pattern == channel_pattern
-	region := data.gateward.data.regulatory.regions[d.region]
-	c.value in data.gateward.data.regulatory.domains[region.domain][r.band].dfs
+	some [d, c, r, region, table] in channel_tables
+	c.value in table.dfs
 	region.dfs_allowed
 	reason := sprintf("DFS channel %v on the %s band in %s (radar detection may move the radio)", [c.value, r.band, d.region])
 }
 
-deny contains {"code": "wifi.bandwidth_invalid", "message": msg, "params": {"bandwidth": c.value, "band": r.band, "allowed": data.gateward.data.regulatory.bandwidths[r.band]}} if {
+deny contains {"code": "wifi.bandwidth_invalid", "message": msg, "params": {"bandwidth": c.value, "band": r.band, "allowed": allowed}} if {
 	some [_, c, r] in radio_changes
 	c.pattern == "Device.WiFi.Radio.{i}.OperatingChannelBandwidth"
-	not c.value in data.gateward.data.regulatory.bandwidths[r.band]
-	msg := sprintf("wifi: channel width %v is not valid on the %s band (allowed: %s)", [
-		c.value, r.band, concat(", ", data.gateward.data.regulatory.bandwidths[r.band]),
-	])
+	allowed := data.gateward.data.regulatory.bandwidths[r.band]
+	not c.value in allowed
+	msg := sprintf("wifi: channel width %v is not valid on the %s band (allowed: %s)", [c.value, r.band, concat(", ", allowed)])
 }
-
 # -1 is the TR-181 "auto" transmit power.
 power_ok(value, _) if value == data.gateward.data.regulatory.transmit_power_pct.auto
 
@@ -111,8 +123,7 @@ deny contains {"code": "wifi.power_out_of_range", "message": msg, "params": {"po
 }
 
 deny contains {"code": "wifi.auto_channel_on", "message": msg, "params": {"radio": r.index, "channel": c.value}} if {
-	some [_, c, r] in radio_changes
-	c.pattern == channel_pattern
+	some [_, c, r] in channel_changes
 	r.auto_channel
 	not r.index in auto_disabled
 	not r.index in auto_enabled
@@ -123,9 +134,11 @@ deny contains {"code": "wifi.auto_channel_on", "message": msg, "params": {"radio
 }
 
 deny contains {"code": "wifi.auto_channel_conflict", "message": msg, "params": {"radio": index}} if {
-	some c in input.proposal.changes
+	some [a, index] in indexed_radio_changes
+	a.pattern == auto_pattern
+	a.value == true
+	some [c, channel_index] in indexed_radio_changes
 	c.pattern == channel_pattern
-	index := to_number(split(c.path, ".")[3])
-	index in auto_enabled
+	channel_index == index
 	msg := sprintf("wifi: radio %d: a fixed Channel and AutoChannelEnable=true contradict each other", [index])
 }

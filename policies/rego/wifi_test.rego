@@ -149,3 +149,26 @@ test_bool_false_reaches_rego_as_false if {
 	inp := data.gateward.fixtures_test.with_changes([data.gateward.wifi_test.auto(2, false)])
 	data.gateward.wifi.auto_disabled == {2} with input as inp
 }
+
+# The radio index is parsed once per radio change; the channel rules read only Channel changes
+# joined with the radio and the regulatory table of its band.
+test_indexed_and_channel_changes if {
+	inp := data.gateward.fixtures_test.with_changes([data.gateward.fixtures_test.channel_44, data.gateward.wifi_test.auto(2, false)])
+	[[c, 2], [_, 2]] := data.gateward.wifi.indexed_radio_changes with input as inp
+	c.pattern == "Device.WiFi.Radio.{i}.Channel"
+	[[_, channel, _]] := data.gateward.wifi.channel_changes with input as inp
+	channel.value == 44
+	[[_, _, radio, region, table]] := data.gateward.wifi.channel_tables with input as inp
+	radio.band == "5GHz"
+	region.domain == "ETSI"
+	44 in table.channels
+}
+
+test_channel_tables_empty_without_a_table if {
+	count(data.gateward.wifi.channel_tables) == 0 with input as data.gateward.wifi_test.in_region(data.gateward.fixtures_test.base, "ZZ")
+}
+
+test_touched_only_by_radio_changes if {
+	data.gateward.wifi.touched with input as data.gateward.fixtures_test.base
+	not data.gateward.wifi.touched with input as data.gateward.fixtures_test.with_operations([{"command": "reboot", "args": {}}])
+}

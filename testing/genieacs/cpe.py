@@ -9,7 +9,7 @@ the session. Value rules (coercion, ranges, enumerations held in siblings) and i
 come from :mod:`executors.sim` so the CPE disagrees with the standard exactly the way the
 twin's firmware does. Boots, factory resets, downloads and diagnostics reuse the simulator's
 device behaviour (DNS-lost-after-reboot quirks, bricking downloads …) through
-:class:`~executors.sim.executor.SimExecutor`'s device-side helpers; that coupling is kept to
+:class:`~executors.sim.executor.SimExecutor`'s public device-side API; that coupling is kept to
 :class:`TwinDeviceActions` at the bottom of this file.
 """
 
@@ -29,7 +29,7 @@ from executors.genieacs.xsd import xsd_of
 from executors.sim import faults as fault_kinds
 from executors.sim.catalog import ParamSpec
 from executors.sim.twin import DeviceState, Twin, dynamic_value
-from executors.sim.values import ValueProblem, check, coerce
+from executors.sim.values import ValueProblem, validate_write
 from executors.translate import to_tr181
 
 FAULT_STRINGS = {
@@ -215,11 +215,8 @@ class SimulatedCpe:
                     problems[name] = (9006, f"{name} is {spec.type}, not {xsd}")
                     continue
                 try:
-                    value = coerce(raw, spec)
-                    if spec.is_list:
-                        value = ",".join(i.strip() for i in str(value).split(",") if i.strip())
                     sibling = work.get(_parent(name) + spec.enum_ref) if spec.enum_ref else None
-                    check(value, spec, sibling)
+                    value = validate_write(raw, spec, sibling)
                 except ValueProblem as exc:
                     problems[name] = (exc.code, f"{name}: {exc.message}")
                     continue
@@ -330,8 +327,9 @@ def _default(spec: ParamSpec) -> Scalar:
 class TwinDeviceActions:
     """The simulator's device behaviour for boots, resets, downloads and diagnostics.
 
-    These live on :class:`~executors.sim.executor.SimExecutor` as device-side helpers; the CPE
-    calls them directly because it *is* the device (it never holds, or needs, a write grant).
+    Through :class:`~executors.sim.executor.SimExecutor`'s public device-side API
+    (``device_command``, ``run_requested_diagnostics``): the CPE *is* the device, already in a
+    session with its ACS, so it needs no write grant and no presence gate (``gate=False``).
     """
 
     def __init__(self, twin: Twin) -> None:
@@ -341,17 +339,18 @@ class TwinDeviceActions:
 
     def after_set(self, s: DeviceState, writes: dict[str, Scalar]) -> None:
         """CWMP diagnostics: ``DiagnosticsState=Requested`` runs the test (8 DIAGNOSTICS COMPLETE)."""
-        self._sim._maybe_run_diagnostics(s, writes)
+        self._sim.run_requested_diagnostics(s, writes)
 
     def reboot(self, state: DeviceState, command_key: str) -> None:
-        self._sim._reboot(state.record, {"command_key": command_key})
+        self._sim.device_command(state.record, "reboot", {"command_key": command_key}, gate=False)
 
     def factory_reset(self, state: DeviceState) -> None:
-        self._sim._factory_reset(state.record, {})
+        self._sim.device_command(state.record, "factory_reset", {}, gate=False)
 
     def download(self, state: DeviceState, file_type: str, url: str, version: str) -> None:
         try:
-            self._sim._download(state.record, {"url": url, "file_type": file_type, "version": version})
+            self._sim.device_command(state.record, "download",
+                                     {"url": url, "file_type": file_type, "version": version}, gate=False)
         except ExecFault as exc:
             raise CpeFault(
                 exc.code, FAULT_STRINGS.get(exc.code, "File transfer failure") + f": {exc.message}"

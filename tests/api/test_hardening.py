@@ -20,7 +20,7 @@ from core.errors import Invalid
 from core.models import Change, Device, Operation, ProposalDraft, Selector, utcnow
 from core.store import repo
 from core.store.schema import ApiTokenRow, PolicyDecisionRow, ProposalRow
-from core.users import TokenRejected, add_user, get_actor, issue_token, rotate_token, verify_token
+from core.users import TOKEN_CACHE, TokenRejected, add_user, get_actor, issue_token, rotate_token, verify_token
 from tests.api.conftest import Api, pick
 
 CHANNEL = "Device.WiFi.Radio.1.Channel"
@@ -80,7 +80,7 @@ def test_huge_offsets_are_422(api: Api, route: str) -> None:
 
 
 # ---------------------------------------------------------------------------- defect 11: tokens
-def test_tokens_expire_with_a_clear_401(api: Api) -> None:
+def test_tokens_expire_with_a_clear_401(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     add_user(api.rt.store, f"short-{api.backend}", ["support_agent"])
     tok = issue_token(api.rt.store, f"short-{api.backend}", ttl_days=2)
     hdr = {"Authorization": f"Bearer {tok}"}
@@ -90,8 +90,10 @@ def test_tokens_expire_with_a_clear_401(api: Api) -> None:
         assert timedelta(days=1, hours=23) < row.expires_at - utcnow() <= timedelta(days=2)
     with pytest.raises(TokenRejected, match="token expired"):
         verify_token(api.rt.store, tok, now=utcnow() + timedelta(days=2, seconds=1))
-    with api.rt.store.write() as s:
+    with api.rt.store.write() as s:  # shortened out of band (as another process would): seen within the cache TTL
         s.execute(update(ApiTokenRow).where(ApiTokenRow.id == row.id).values(expires_at=utcnow() - timedelta(1)))
+    clock = TOKEN_CACHE.clock
+    monkeypatch.setattr(TOKEN_CACHE, "clock", lambda: clock() + TOKEN_CACHE.ttl_s)
     r = api.client.get("/api/me", headers=hdr)
     assert r.status_code == 401 and r.json()["detail"].startswith("token expired"), r.text
     assert r.headers["www-authenticate"] == "Bearer"

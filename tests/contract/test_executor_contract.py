@@ -495,3 +495,11 @@ def test_usp_device(harness: Harness) -> None:
     assert _read(harness, d, SSID1) == "USP Home"
     res = _operate(harness, d, "ipping", host="192.0.2.20", repetitions=2)
     assert res.output["SuccessCount"] + res.output["FailureCount"] == 2
+
+
+def test_an_unsupported_command_is_fault_9000_naming_the_supported_ones(harness: Harness) -> None:
+    d = harness.tr181_device
+    with pytest.raises(Fault) as err:
+        _operate(harness, d, "self_destruct")
+    assert err.value.code == 9000 and not err.value.retryable
+    assert "'self_destruct'" in err.value.message and "reboot" in err.value.message

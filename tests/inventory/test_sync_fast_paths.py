@@ -16,6 +16,7 @@ import itertools
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -266,3 +267,115 @@ def test_the_change_scan_reads_one_page_ahead_and_no_more(acs: FakeNbi) -> None:
     assert seen == 100
     assert max(ahead) == 1  # the next page was already asked for while this one was applied ...
     assert source.asked <= 11  # ... never two ahead (10 full pages, then the empty one that ends the scan)
+
+
+# ---------------------------------------------------------------------------- first-sync shortcuts, the insert
+def test_a_first_sync_still_marks_absent_a_genieacs_device_registered_before_it(store: Store, acs: FakeNbi) -> None:
+    """The first-sync shortcut (the sweep only counts) applies only when no ``genieacs`` device
+    predates the run: one registered earlier and not listed by the ACS is still marked absent."""
+    from core.inventory import register
+    from core.models import Device
+
+    _load(acs, 12)
+    with store.write() as s:
+        register(s, Device(id=f"{OUI}-{PC}-OLD00001", vendor="Vantec", model="CGW-3400", oui=OUI, product_class=PC,
+                           serial="OLD00001", firmware="7.2", adapter="genieacs"), "dave", "manual")
+    report = _sync(store, acs).run()
+
+    assert (report.registered, report.listed, report.absent, report.swept) == (12, 12, 1, True)
+    rows = _rows(store)
+    assert rows[f"{OUI}-{PC}-OLD00001"].status == "absent"
+    assert sum(r.status == "active" for r in rows.values()) == 12
+
+
+@pytest.mark.parametrize("value", [
+    datetime(2024, 1, 31, 12, 0, 0, 123000, tzinfo=UTC), datetime(2024, 1, 31, 12, 0, tzinfo=UTC),
+    datetime(2024, 1, 31, 13, 0, 0, 5, tzinfo=timezone(timedelta(hours=1))), datetime(2024, 1, 31, 12, 0, 0, 7),
+    datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), None,
+])
+def test_the_sqlite_time_shortcut_stores_what_the_column_type_stores(value: datetime | None) -> None:
+    """``last_seen`` is written by a one-call shortcut on SQLite; it must be the type's own text."""
+    from sqlalchemy.dialects import sqlite
+
+    from core.inventory_sync import _DEVICES, _insert_plan, _sqlite_time
+
+    dialect = sqlite.dialect()
+    processor = _DEVICES.c.last_seen.type.dialect_impl(dialect).bind_processor(dialect)
+    assert processor is not None and _sqlite_time(value) == processor(value)
+    plan = _insert_plan(dialect)
+    assert plan is not None and (11, _sqlite_time) in plan[1]  # the shortcut is the one in use
+
+
+def test_synced_rows_read_back_as_the_orm_wrote_them(store: Store, acs: FakeNbi) -> None:
+    """The driver-level insert (executemany on SQLite, COPY on PostgreSQL) stores every column as
+    the ORM would: read back through the ORM, each synced row has the document's values."""
+    serials = _load(acs, 8)
+    reader = AcsInventorySource(NbiClient(acs.url, timeout_s=10))
+    informed = {d.device_id: d.last_inform for page in reader.changed(None) for d in page.items
+                if isinstance(d, AcsDevice)}
+    report = _sync(store, acs, page=3).run()
+    assert report.registered == 8 and report.error is None
+    rows = _rows(store)
+    for i, sn in enumerate(serials):
+        r = rows[f"{OUI}-{PC}-{sn}"]
+        tr098 = i % 4 == 3
+        expected = (("Sinotel", "HG8020", "7.4", "InternetGatewayDevice.") if tr098
+                    else ("Vantec", "CGW-3400", "7.4", "Device."))
+        assert (r.vendor, r.model, r.firmware, r.root) == expected
+        assert (r.oui, r.serial, r.product_class, r.protocol, r.status, r.tags) == (OUI, sn, PC, "cwmp", "active", [])
+        assert r.last_seen is not None and r.last_seen == informed[r.id]
+        assert r.created_at is not None and r.acs_seen_at == r.created_at and r.subscriber is None
+
+
+def test_the_unit_lookup_is_answered_by_the_serial_index(store: Store) -> None:
+    """The duplicate-unit check asks by serial alone: ``ix_devices_serial`` answers it (the
+    ``(oui, serial)`` index is gone, migration 0018), never a scan of ``devices``."""
+    from sqlalchemy import inspect, text
+
+    from core.inventory_sync import _units_query
+
+    indexes = {ix["name"] for ix in inspect(store.engine).get_indexes("devices")}
+    assert "ix_devices_serial" in indexes and "ix_devices_oui_serial" not in indexes
+    if store.dialect != "sqlite":
+        return
+    with store.read() as s:
+        compiled = _units_query(s, ["SN1", "SN2"]).compile(dialect=s.get_bind().dialect,
+                                                           compile_kwargs={"literal_binds": True})
+        plan = " | ".join(str(r[-1]) for r in s.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
+    assert "SCAN devices" not in plan and "ix_devices_serial" in plan, plan
+
+
+def test_a_page_that_loses_a_race_on_postgresql_is_not_applied_and_the_next_run_goes_on(
+        store: Store, acs: FakeNbi, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process registers one of a page's devices between the sync's checks and its COPY:
+    the COPY's duplicate key fails the whole page (nothing of it, cursor not moved), and the next
+    run registers the rest and refuses that one by name."""
+    if store.dialect != "postgresql":
+        pytest.skip("SQLite's write lock leaves no gap for a concurrent writer")
+    import core.inventory_sync as sync_module
+    from core.inventory import register
+    from core.models import Device
+
+    serials = _load(acs, 6)
+    racer = f"{OUI}-{PC}-{serials[2]}"
+    real_units = sync_module._units
+    other = Store(store.url)
+
+    def units_then_race(s: Any, devices: list[Any]) -> Any:
+        found = real_units(s, devices)
+        if any(d.device_id == racer for d in devices):
+            with other.write() as o:  # another process, its own committed transaction
+                register(o, Device(id=racer, vendor="Vantec", model="CGW-3400", oui=OUI, product_class=PC,
+                                   serial=serials[2], firmware="7.4", adapter="sim"), "dave", "manual")
+        return found
+
+    monkeypatch.setattr(sync_module, "_units", units_then_race)
+    raced = _sync(store, acs, page=10).run()
+    other.engine.dispose()
+    assert raced.error is not None and raced.registered == 0 and not raced.swept
+    assert _rows(store) == {} and _sync(store, acs).state()["cursor"] is None
+
+    monkeypatch.setattr(sync_module, "_units", real_units)
+    again = _sync(store, acs, page=10).run()
+    assert again.error is None and again.registered == 5 and again.refused_count == 1
+    assert again.refused[0]["device_id"] == racer and racer not in _rows(store)

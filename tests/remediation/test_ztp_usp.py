@@ -19,6 +19,7 @@ from core.models import ProposalState
 from core.routing import ExecutorRouter
 from core.store import repo
 from core.store.schema import DeviceRow
+from executors.sim.executor import SimExecutor
 from executors.sim.usp_host import AgentHost, HostConfig
 from executors.usp.executor import UspExecutor, endpoint_for
 from executors.usp.loop import LoopThread
@@ -37,7 +38,8 @@ def usp_env(db_url: str) -> Iterator[tuple[Any, Any, UspExecutor, AgentHost, Loo
     version = 5 if info.mqtt5 else 3
     executor = UspExecutor(url=info.url, endpoint_id=controller_id, mqtt_version=version, timeout_s=5,
                            probe_timeout_s=1, reboot_timeout_s=15, operation_timeout_s=15)
-    rt = build_runtime(Settings(database_url=db_url), router=ExecutorRouter({"usp": lambda: executor}))
+    router = ExecutorRouter({"sim": lambda: SimExecutor(database_url=db_url), "usp": lambda: executor})
+    rt = build_runtime(Settings(database_url=db_url), router=router)
     seed_fleet(rt, homes=12, seed=11, snapshots=False)
     with rt.store.read() as s:
         devices, _ = repo.list_devices(s, limit=1000)

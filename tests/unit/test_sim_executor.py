@@ -277,3 +277,46 @@ def test_warm_reads_are_cheap(twin: Twin, ex: SimExecutor) -> None:
     for _ in range(200):
         ex.read(d, ["Device.WiFi.Radio.2.Channel"])
     assert (time.perf_counter() - start) / 200 < 0.005
+
+
+# ----------------------------------------------------------------------------- contract errors only
+
+
+class _RacedTwin(Twin):
+    """A twin whose every read is followed by a real write from a second process-like twin on the
+    same database, so each optimistic commit loses the race (what a busy shared fleet does)."""
+
+    def __init__(self, url: str, rival: Twin) -> None:
+        super().__init__(url)
+        self.rival = rival
+        self.racing = False
+
+    def state(self, device_id: str) -> Any:
+        st = super().state(device_id)
+        if self.racing:
+            self.rival.inform(device_id)
+        return st
+
+
+def test_a_twin_write_conflict_surfaces_as_the_retryable_contract_error(tmp_path: Path) -> None:
+    from executors.base import RETRYABLE_ERRORS, Busy, ExecutorError
+    from executors.sim.twin import TwinConflict
+
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    rival = Twin(url)
+    raced = _RacedTwin(url, rival)
+    try:
+        d = raced.add_device("sinotel-hg8020-s105", "4857544300000009", region="DE")
+        ex = SimExecutor(raced)
+        raced.racing = True
+        with pytest.raises(ExecutorError) as info:
+            apply(ex, d, {"Device.DNS.Client.Server.1.DNSServer": "192.0.2.99"})
+        assert isinstance(info.value, Busy) and not isinstance(info.value, TwinConflict)
+        assert info.value.retryable and info.value.nothing_sent and type(info.value) in RETRYABLE_ERRORS
+        assert isinstance(info.value.__cause__, TwinConflict)
+        raced.racing = False
+        raced.forget_cache()
+        assert value(ex, d, "Device.DNS.Client.Server.1.DNSServer") == "192.0.2.53"  # nothing was committed
+    finally:
+        raced.close()
+        rival.close()

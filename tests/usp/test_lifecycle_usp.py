@@ -21,6 +21,7 @@ from core.routing import ExecutorRouter
 from core.store import repo
 from core.store.schema import BackupRow, DeviceRow
 from core.users import get_actor
+from executors.sim.executor import SimExecutor
 from executors.sim.usp_host import AgentHost, HostConfig
 from executors.usp.executor import UspExecutor, endpoint_for
 from executors.usp.loop import LoopThread
@@ -38,7 +39,8 @@ def usp_runtime(db_url: str, usp_broker: BrokerInfo) -> Iterator[tuple[Any, Devi
     version = 5 if usp_broker.mqtt5 else 3
     executor = UspExecutor(url=usp_broker.url, endpoint_id=controller_id, mqtt_version=version, timeout_s=5,
                            probe_timeout_s=1)
-    rt = build_runtime(Settings(database_url=db_url), router=ExecutorRouter({"usp": lambda: executor}))
+    router = ExecutorRouter({"sim": lambda: SimExecutor(database_url=db_url), "usp": lambda: executor})
+    rt = build_runtime(Settings(database_url=db_url), router=router)
     seed_fleet(rt, homes=12, seed=11)
     with rt.store.read() as s:
         devices, _ = repo.list_devices(s, limit=1000)

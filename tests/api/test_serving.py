@@ -1,0 +1,98 @@
+"""``gateward run`` serving options (issue 15): the C HTTP parser and loop when installed, a clear
+error for one that is not, and ``--workers N`` processes that share everything through the
+database — a proposal created through one is listed by all, and a token revoked from another
+process stops working on every worker within ``GATEWARD_TOKEN_CACHE_S``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateward.runtime import server_impls
+from testing.servers import GatewardRun
+from tests.conftest import build_test_runtime
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_auto_picks_the_c_parser_and_loop_when_installed() -> None:
+    want_http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    want_loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    assert server_impls() == (want_http, want_loop)
+    assert server_impls("h11", "asyncio") == ("h11", "asyncio")
+
+
+@pytest.mark.parametrize(("http", "loop", "message"), [
+    ("zttp", "auto", "--http is one of"), ("auto", "trio", "--loop is one of")])
+def test_an_unknown_server_option_is_a_clear_error(http: str, loop: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        server_impls(http, loop)
+
+
+@pytest.mark.parametrize(("args", "env", "message"), [
+    (["--http", "nope"], {}, "--http is one of"),
+    (["--workers", "2"], {"GATEWARD_TOKEN_CACHE_S": "99"}, "GATEWARD_TOKEN_CACHE_S is 0..60 seconds")])
+def test_run_refuses_a_bad_option_before_serving(tmp_path: Path, args: list[str], env: dict[str, str],
+                                                 message: str) -> None:
+    env = {**os.environ, "GATEWARD_DATABASE_URL": f"sqlite:///{tmp_path / 'g.db'}", "GATEWARD_HOME": str(tmp_path),
+           **env}
+    done = subprocess.run([sys.executable, "-m", "gateward.cli", "run", "--port", "1", *args], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2 and message in done.stderr and "serving on" not in done.stdout
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                kids.append(int(entry.name))
+    return kids
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="counts worker processes through /proc")
+def test_two_workers_share_the_database_and_revocation(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    rt = build_test_runtime(url, homes=3)
+    from core.store import repo
+    from core.users import issue_token
+
+    with rt.store.read() as s:
+        device = repo.list_devices(s, limit=1)[0][0].id
+    token = issue_token(rt.store, "alice")
+    rt.close()
+    hdr = {"Authorization": f"Bearer {token}"}
+    with GatewardRun(home=tmp_path, database_url=url, homes=3, cwd=ROOT, args=["--no-worker", "--workers", "2"],
+                     env={"GATEWARD_TOKEN_CACHE_S": "1"}) as run:
+        run.wait_log("API processes: 2", 30)
+        deadline = time.monotonic() + 30
+        while len(_children(run.proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(_children(run.proc.pid)) >= 2
+        r = httpx.post(f"{run.base}/api/proposals", headers=hdr, timeout=60, json={
+            "intent": "workers", "targets": [device], "changes": [{"path": "Device.WiFi.Radio.1.Channel", "value": 6}]})
+        assert r.status_code == 201, r.text
+        pid = r.json()["proposal"]["id"]
+        for _ in range(12):  # a new connection each: the kernel spreads them over both workers
+            listed = httpx.get(f"{run.base}/api/proposals", headers=hdr, timeout=30)
+            assert listed.status_code == 200 and pid in [p["id"] for p in listed.json()["items"]]
+        env = {**os.environ, "GATEWARD_DATABASE_URL": url, "GATEWARD_HOME": str(tmp_path)}
+        revoked = subprocess.run([sys.executable, "-m", "gateward.cli", "users", "revoke", "alice"], cwd=ROOT,
+                                 env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert revoked.returncode == 0, revoked.stderr
+        time.sleep(1.2)  # the cache TTL set above
+        codes = {httpx.get(f"{run.base}/api/me", headers=hdr, timeout=30).status_code for _ in range(12)}
+        assert codes == {401}

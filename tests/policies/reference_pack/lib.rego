@@ -1,0 +1,105 @@
+# METADATA
+# title: Shared helpers
+# description: >-
+#   Facts every rule set derives the same way: the actor's roles, parameter classes, change
+#   windows, compatibility status, step scores. Kept in one package so that a rule set reads as
+#   what it decides, not how it looks facts up.
+#   regorus quirk: a function is called by its full path (data.gateward.lib.f(x)) because
+#   regorus does not resolve function calls through an import alias; rules read fine through it.
+#   Cost note: in regorus every rule evaluated costs a few µs, so helpers are few and coarse.
+#   Every deny, warning, approval and obligation of the pack is an object {code, message, params}
+#   (policies/README.md lists the codes): Python branches on code and params, people read message.
+package gateward.lib
+
+import rego.v1
+
+# Roles that the data knows; unknown role names grant nothing.
+known_roles := {r | some r in input.actor.roles; data.gateward.data.roles.roles[r]}
+
+roles_text := concat(", ", sort(input.actor.roles)) if {
+	count(input.actor.roles) > 0
+} else := "none"
+
+# A job, or anything acting with the automation role, is automation: the catalogue governs it.
+is_automation if input.actor.kind == "job"
+
+is_automation if input.proposal.author_kind == "job"
+
+is_automation if "automation" in input.actor.roles
+
+commands := {op.command | some op in input.proposal.operations}
+
+# Human-readable device class: vendor, model, firmware, region. Never the device id, so that a
+# message is the same for every device of an equivalence class (policies/classes.py).
+device_label(d) := sprintf("%s %s fw %s in %s", [d.vendor, d.model, d.firmware, d.region])
+
+# The same class as message params: what device_label prints, typed, and never the device id.
+device_params(d) := {"vendor": d.vendor, "model": d.model, "firmware": d.firmware, "region": d.region}
+
+# Parameter class per changed path: the longest configured prefix wins, found by looking up the
+# path's first 4, 3 and 2 segments in prefix_index (derived by the loader from
+# param_classes.classes); no match is the default class. Lookups, not a scan over the prefixes:
+# every loop iteration costs µs in regorus.
+change_class := {c.path: class |
+	some c in input.proposal.changes
+	parts := split(c.path, ".")
+	index := data.gateward.data.param_classes.prefix_index
+	default_class := data.gateward.data.param_classes.default_class
+	by_two := object.get(index, concat(".", array.slice(parts, 0, 2)), default_class)
+	by_three := object.get(index, concat(".", array.slice(parts, 0, 3)), by_two)
+	class := object.get(index, concat(".", array.slice(parts, 0, 4)), by_three)
+}
+
+window_for(region) := object.get(data.gateward.data.windows.regions, region, data.gateward.data.windows.fallback)
+
+utc_hour := floor(input.context.now_ns / 3600000000000) % 24
+
+local_hour(region) := ((data.gateward.lib.utc_hour + data.gateward.lib.window_for(region).utc_offset_hours) + 24) % 24
+
+# Region -> inside its window now. Start inclusive, end exclusive; a window may wrap midnight:
+# hours are taken relative to the start, so 23->04 is "less than 5 hours past 23:00".
+region_in_window := {region: inside |
+	some region in {d.region | some d in input.devices}
+	w := object.get(data.gateward.data.windows.regions, region, data.gateward.data.windows.fallback)
+	h := ((utc_hour + w.utc_offset_hours) + 24) % 24
+	inside := (((h - w.start_hour) + 24) % 24) < (((w.end_hour - w.start_hour) + 24) % 24)
+}
+
+outside_window_regions := {region | some region, inside in region_in_window; not inside}
+
+window_text(region) := sprintf("local hour %02d, window %02d:00-%02d:00 at UTC offset %v h", [
+	data.gateward.lib.local_hour(region),
+	w.start_hour, w.end_hour, w.utc_offset_hours,
+]) if {
+	w := data.gateward.lib.window_for(region)
+}
+
+# A region's window as params: what window_text prints, typed.
+window_params(region) := {
+	"region": region, "local_hour": data.gateward.lib.local_hour(region),
+	"start_hour": w.start_hour, "end_hour": w.end_hour, "utc_offset_hours": w.utc_offset_hours,
+} if {
+	w := data.gateward.lib.window_for(region)
+}
+
+# Windows bind fleet changes and disruptive operations, not a one-device support fix.
+window_applies if input.proposal.target_count >= data.gateward.data.windows.applies_when.min_targets
+
+window_applies if {
+	some op in input.proposal.operations
+	op.command in data.gateward.data.windows.applies_when.operations
+}
+
+# Workflows this proposal exercises: "config" always (risk), plus each operation's workflow.
+workflows := {"config"} | {wf | some op in input.proposal.operations; wf := data.gateward.data.compat.operation_workflows[op.command]}
+
+# [device id, workflow] -> green | yellow | red. Evidence (a non-null devices[].compat) overrides
+# the matrix; then the exact firmware row, then the model's "*" row, then the default.
+compat := {[d.id, wf]: status |
+	some d in input.devices
+	some wf in workflows
+	matrix := data.gateward.data.compat.matrix
+	fallback := object.get(matrix, [d.vendor, d.model, "*", wf], data.gateward.data.compat.default_status)
+	from_matrix := object.get(matrix, [d.vendor, d.model, d.firmware, wf], fallback)
+	status := object.get({"green": "green", "yellow": "yellow", "red": "red"}, d.compat, from_matrix)
+}

@@ -1,0 +1,131 @@
+# METADATA
+# title: Wi-Fi radio rules
+# description: >-
+#   Radio settings are regulated: channels per regulatory domain and band, DFS only where the
+#   region allows it and with an approver, channel width valid for the band, transmit power
+#   within the operator's limits. Setting a fixed Channel while AutoChannelEnable stays true is
+#   denied: the radio would move off it again and verification would fail; the proposal must say
+#   AutoChannelEnable=false itself, so that it is previewed, backed up and reversible.
+package gateward.wifi
+
+import rego.v1
+
+radio_prefix := "Device.WiFi.Radio.{i}."
+
+channel_pattern := "Device.WiFi.Radio.{i}.Channel"
+
+auto_pattern := "Device.WiFi.Radio.{i}.AutoChannelEnable"
+
+# Every radio change joined with each device's radio at that index: [device, change, radio].
+radio_changes := [[d, c, r] |
+	some c in input.proposal.changes
+	startswith(c.pattern, radio_prefix)
+	index := to_number(split(c.path, ".")[3])
+	some d in input.devices
+	some r in d.radios
+	r.index == index
+]
+
+# Radio indexes whose AutoChannelEnable this proposal sets to false / true.
+auto_disabled := {to_number(split(c.path, ".")[3]) | some c in input.proposal.changes; c.pattern == auto_pattern; c.value == false}
+
+auto_enabled := {to_number(split(c.path, ".")[3]) | some c in input.proposal.changes; c.pattern == auto_pattern; c.value == true}
+
+deny contains {"code": "wifi.no_radio", "message": msg, "params": object.union(data.gateward.lib.device_params(d), {"radio": index, "path": c.path})} if {
+	some c in input.proposal.changes
+	startswith(c.pattern, radio_prefix)
+	index := to_number(split(c.path, ".")[3])
+	some d in input.devices
+	not index in {r.index | some r in d.radios}
+	msg := sprintf("wifi: %s has no radio %d; cannot check %s", [data.gateward.lib.device_label(d), index, c.path])
+}
+
+deny contains {"code": "wifi.no_regulatory_table", "message": msg, "params": {"region": d.region}} if {
+	some [d, _, _] in radio_changes
+	not data.gateward.data.regulatory.regions[d.region]
+	msg := sprintf("wifi: no regulatory table for region %s; radio changes are refused there", [d.region])
+}
+
+deny contains {"code": "wifi.channel_not_number", "message": msg, "params": {"path": c.path}} if {
+	some [_, c, _] in radio_changes
+	c.pattern == channel_pattern
+	not is_number(c.value)
+	msg := sprintf("wifi: %s must be a channel number", [c.path])
+}
+
+deny contains {"code": "wifi.channel_not_permitted", "message": msg, "params": {"channel": c.value, "band": r.band, "region": d.region, "domain": domain}} if {
+	some [d, c, r] in radio_changes
+	c.pattern == channel_pattern
+	domain := data.gateward.data.regulatory.regions[d.region].domain
+	table := data.gateward.data.regulatory.domains[domain][r.band]
+	is_number(c.value)
+	not c.value in table.channels
+	not c.value in table.dfs
+	msg := sprintf("wifi: channel %v is not permitted on the %s band in %s (%s)", [c.value, r.band, d.region, domain])
+}
+
+deny contains {"code": "wifi.dfs_not_allowed", "message": msg, "params": {"channel": c.value, "region": d.region}} if {
+	some [d, c, r] in radio_changes
+	c.pattern == channel_pattern
+	region := data.gateward.data.regulatory.regions[d.region]
+	c.value in data.gateward.data.regulatory.domains[region.domain][r.band].dfs
+	not region.dfs_allowed
+	msg := sprintf("wifi: DFS channel %v is not allowed in %s", [c.value, d.region])
+}
+
+approvals contains {"role": "approver", "code": "approval.dfs_channel", "message": reason, "params": {"channel": c.value, "band": r.band, "region": d.region}} if {
+	some [d, c, r] in radio_changes
+	c.pattern == channel_pattern
+	region := data.gateward.data.regulatory.regions[d.region]
+	c.value in data.gateward.data.regulatory.domains[region.domain][r.band].dfs
+	region.dfs_allowed
+	reason := sprintf("DFS channel %v on the %s band in %s (radar detection may move the radio)", [c.value, r.band, d.region])
+}
+
+deny contains {"code": "wifi.bandwidth_invalid", "message": msg, "params": {"bandwidth": c.value, "band": r.band, "allowed": data.gateward.data.regulatory.bandwidths[r.band]}} if {
+	some [_, c, r] in radio_changes
+	c.pattern == "Device.WiFi.Radio.{i}.OperatingChannelBandwidth"
+	not c.value in data.gateward.data.regulatory.bandwidths[r.band]
+	msg := sprintf("wifi: channel width %v is not valid on the %s band (allowed: %s)", [
+		c.value, r.band, concat(", ", data.gateward.data.regulatory.bandwidths[r.band]),
+	])
+}
+
+# -1 is the TR-181 "auto" transmit power.
+power_ok(value, _) if value == data.gateward.data.regulatory.transmit_power_pct.auto
+
+power_ok(value, band) if {
+	is_number(value)
+	value >= data.gateward.data.regulatory.transmit_power_pct.min
+	value <= data.gateward.data.regulatory.transmit_power_pct.max[band]
+}
+
+deny contains {"code": "wifi.power_out_of_range", "message": msg, "params": {"power": c.value, "band": r.band, "min": limits.min, "max": limits.max[r.band], "auto": limits.auto}} if {
+	some [_, c, r] in radio_changes
+	c.pattern == "Device.WiFi.Radio.{i}.TransmitPower"
+	not data.gateward.wifi.power_ok(c.value, r.band)
+	limits := data.gateward.data.regulatory.transmit_power_pct
+	msg := sprintf("wifi: transmit power %v%% is outside the limits for the %s band (%v..%v%% or %v for auto)", [
+		c.value, r.band, limits.min, limits.max[r.band], limits.auto,
+	])
+}
+
+deny contains {"code": "wifi.auto_channel_on", "message": msg, "params": {"radio": r.index, "channel": c.value}} if {
+	some [_, c, r] in radio_changes
+	c.pattern == channel_pattern
+	r.auto_channel
+	not r.index in auto_disabled
+	not r.index in auto_enabled
+	msg := sprintf(
+		"wifi: radio %d has AutoChannelEnable=true and would move off channel %v; add Device.WiFi.Radio.%d.AutoChannelEnable=false to the proposal",
+		[r.index, c.value, r.index],
+	)
+}
+
+deny contains {"code": "wifi.auto_channel_conflict", "message": msg, "params": {"radio": index}} if {
+	some c in input.proposal.changes
+	c.pattern == channel_pattern
+	index := to_number(split(c.path, ".")[3])
+	index in auto_enabled
+	msg := sprintf("wifi: radio %d: a fixed Channel and AutoChannelEnable=true contradict each other", [index])
+}

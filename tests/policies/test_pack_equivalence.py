@@ -1,0 +1,148 @@
+"""The pack rewritten for speed decides exactly as the pack it replaced.
+
+``reference_pack/`` is the rule files as they were before the issue-15 rewrite (indexed lookups,
+rule sets evaluated only when the input names what they judge, messages built after the
+conditions). Both packs decide a seeded corpus of varied inputs (policies/corpus.py) plus the
+engine's self-check inputs, with the real data and with every rule set switched to warn, dryrun
+or an unknown mode, and the raw ``data.gateward.decision`` documents must be identical (lists
+compared as sets where the pack emits sets, obligations in order).
+
+When a rule's behaviour changes on purpose, the reference copy is updated with it in the same
+change; it is a baseline, not a second source of truth.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import regorus
+
+from policies import corpus, samples
+from policies.loader import DATA_DIR, DECISION_RULE, load_sources
+
+REFERENCE = Path(__file__).with_name("reference_pack")
+RULE_SETS = ("change", "wifi", "mgmt", "secrets", "firmware", "rbac", "precedence")
+
+
+def _engine(rules: Path | None, data: Path) -> regorus.Engine:
+    sources = load_sources(rules, data)
+    engine = regorus.Engine()
+    engine.set_rego_v0(False)
+    for name, text in sources.rules:
+        engine.add_policy(name, text)
+    engine.add_data_json(sources.data_json())
+    return engine
+
+
+def _canonical(result: dict[str, Any]) -> dict[str, Any]:
+    """Sets as sorted lists of canonical JSON; obligations keep their order (plan order)."""
+    def dump(x: Any) -> str:
+        return json.dumps(x, sort_keys=True)
+
+    out = dict(result)
+    for key in ("deny", "warnings", "would_deny"):
+        out[key] = sorted(dump(x) for x in result[key])
+    out["approvals_required"] = sorted(
+        dump({"role": a["role"], "items": sorted(dump(i) for i in a["items"])}) for a in result["approvals_required"]
+    )
+    out["obligations"] = [dump(x) for x in result["obligations"]]
+    return out
+
+
+def _decide(engine: regorus.Engine, doc: dict[str, Any]) -> dict[str, Any]:
+    engine.set_input_json(orjson.dumps(doc).decode())
+    return _canonical(orjson.loads(engine.eval_rule_as_json(DECISION_RULE)))
+
+
+def _documents() -> list[tuple[str, dict[str, Any]]]:
+    docs = [(f"self-check {name}", doc) for name, doc in samples.self_check_inputs() if name != "malformed"]
+    docs += [(f"corpus[{i}]", doc) for i, doc in enumerate(corpus.varied_inputs(400, seed=15))]
+    return docs
+
+
+def _modes(tmp: Path, rule_sets: dict[str, str], default: str = "enforce") -> Path:
+    data = tmp / "data"
+    data.mkdir(exist_ok=True)
+    for path in DATA_DIR.glob("*.json"):
+        (data / path.name).write_bytes(path.read_bytes())
+    (data / "modes.json").write_text(json.dumps({"default_mode": default, "rule_sets": rule_sets}))
+    return data
+
+
+def _no_dfs(tmp: Path) -> Path:
+    """The shipped data with DFS disallowed in FR and GB (no shipped region disallows it)."""
+    data = _modes(tmp, {})
+    regulatory = json.loads((DATA_DIR / "regulatory.json").read_text())
+    for region in ("FR", "GB"):
+        regulatory["regions"][region]["dfs_allowed"] = False
+    (data / "regulatory.json").write_text(json.dumps(regulatory))
+    return data
+
+
+MODES: dict[str, Callable[[Path], Path]] = {
+    "shipped data": lambda _tmp: DATA_DIR,
+    "DFS disallowed in FR and GB": _no_dfs,
+    "mixed modes": lambda tmp: _modes(tmp, {"wifi": "warn", "rbac": "dryrun", "change": "enforce",
+                                            "secrets": "warn", "firmware": "dryrun", "precedence": "bogus"}),
+    "all warn by default": lambda tmp: _modes(tmp, {}, default="warn"),
+    "all dryrun, one unknown": lambda tmp: _modes(tmp, {**{r: "dryrun" for r in RULE_SETS}, "mgmt": "Enforce"}),
+}
+
+
+def test_corpus_reaches_every_code(tmp_path: Path) -> None:
+    """The corpus is only a proof if it makes every rule fire: collect the codes it produces."""
+    engine = _engine(None, _no_dfs(tmp_path))
+    codes: set[str] = set()
+    for _, doc in _documents():
+        result = _decide(engine, doc)
+        for key in ("deny", "warnings", "obligations"):
+            codes |= {json.loads(x)["code"] for x in result[key]}
+        for approval in result["approvals_required"]:
+            codes |= {json.loads(i)["code"] for i in json.loads(approval)["items"]}
+    expected = {
+        "change.preview_missing", "change.blind_bulk", "change.preview_incomplete", "change.targets_offline",
+        "change.preview_stale", "change.too_many_targets", "window.closed", "change.automation_emergency",
+        "change.not_restorable", "change.presence_unconfirmed", "change.blind_preview", "change.empty",
+        "rbac.may_not_propose", "rbac.separation_of_duties", "rbac.operation_not_permitted",
+        "rbac.class_not_permitted", "mgmt.automation_forbidden", "secrets.role_forbidden",
+        "secrets.not_marked_secret", "secrets.unredacted", "secrets.no_facts", "secrets.too_short",
+        "secrets.too_long", "secrets.contains_ssid", "secrets.common_password", "firmware.compat_red",
+        "firmware.reboot_limit", "firmware.url_not_approved", "precedence.live_proposal", "precedence.profile",
+        "precedence.duplicate_path", "wifi.no_radio", "wifi.no_regulatory_table", "wifi.channel_not_number",
+        "wifi.channel_not_permitted", "wifi.dfs_not_allowed", "wifi.bandwidth_invalid",
+        "wifi.power_out_of_range", "wifi.auto_channel_on", "wifi.auto_channel_conflict",
+        "approval.emergency_outside_window", "approval.secret_change", "approval.mgmt_change",
+        "approval.compat_yellow", "approval.dfs_channel", "approval.risk", "approval.outside_catalogue",
+        "obligation.stage", "obligation.halt", "obligation.window", "obligation.presence",
+    }
+    assert expected - codes == set()
+
+
+@pytest.mark.parametrize("modes", list(MODES))
+def test_rewritten_pack_decides_like_the_reference(modes: str, tmp_path: Path) -> None:
+    data = MODES[modes](tmp_path)
+    reference, current = _engine(REFERENCE, data), _engine(None, data)
+    differing = []
+    for name, doc in _documents():
+        want, got = _decide(reference, doc), _decide(current, doc)
+        if want != got:
+            fields = sorted(k for k in want if want[k] != got.get(k))
+            differing.append(f"{name}: {fields}")
+    assert differing == []
+
+
+def test_malformed_input_decides_like_the_reference() -> None:
+    reference, current = _engine(REFERENCE, DATA_DIR), _engine(None, DATA_DIR)
+    malformed: list[dict[str, Any]] = [
+        {"proposal": 1}, {}, {"proposal": {}, "actor": {}, "context": {}, "devices": {}},
+        {"proposal": {"targets": [], "changes": [], "operations": [], "preview": 1, "target_count": "x"},
+         "actor": {}, "context": {}, "devices": []},
+    ]
+    for doc in malformed:
+        assert _decide(reference, doc) == _decide(current, doc)
+        assert _decide(current, doc)["allow"] is False
