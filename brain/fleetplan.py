@@ -34,6 +34,7 @@ from brain.plan import Plan
 from brain.requests import _WIDE_SCOPE, ExplicitRequest, parse
 from brain.tools import radios_from_values
 from core.models import Change, Device, Operation, ProposalDraft
+from core.services import CoreServices
 from core.store import repo
 from core.store.schema import DeviceRow, WifiNeighborRow
 
@@ -430,7 +431,7 @@ def plan_for(s: Session, device: Device, text: str, policy_data: dict[str, Any])
                 data={**data, "pending": "joint_plan", "missing": ["confirm"]})
 
 
-def submit_joint_plan(runtime: Any, device: Device, text: str, actor: Any) -> Plan:
+def submit_joint_plan(runtime: CoreServices, device: Device, text: str, actor: Any) -> Plan:
     """The agent confirmed a joint plan: re-plan from the current state (the air may have changed
     since it was shown) and submit every draft through the lifecycle — validation, preview and
     policy; nothing is applied here."""
@@ -447,7 +448,7 @@ def submit_joint_plan(runtime: Any, device: Device, text: str, actor: Any) -> Pl
                     text="Re-planned from the current state: every home is already on its planned channel.")
     try:
         p = runtime.lifecycle.submit(d, actor)
-        out = {"proposal_id": p.id, "state": str(p.state), "targets": list(p.targets), "error": p.error}
+        out: dict[str, Any] = {"proposal_id": p.id, "state": str(p.state), "targets": list(p.targets), "error": p.error}
     except GatewardError as exc:
         out = {"proposal_id": None, "state": "refused", "targets": list(d.targets), "error": exc.message}
     resolved = sum(jp.conflicts_resolved for jp in joint)
@@ -462,7 +463,7 @@ def submit_joint_plan(runtime: Any, device: Device, text: str, actor: Any) -> Pl
         "is confirmed or approved (`gateward show` / `gateward apply`):\n" + line))
 
 
-def _denial_advice(runtime: Any, pid: str | None, joint: Sequence[JointPlan]) -> str | None:
+def _denial_advice(runtime: CoreServices, pid: str | None, joint: Sequence[JointPlan]) -> str | None:
     """Which rule denied the submitted plan and what to do instead (``brain.denials``), read from
     the stored decision's deny codes; None for a denial it has no advice for."""
     from brain import denials

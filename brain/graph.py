@@ -45,6 +45,7 @@ from brain.untrusted import Pseudonymizer, scrub
 from core.errors import DeviceUnavailable, GatewardError, Locked
 from core.models import Actor, ActorKind, Evidence, ProposalDraft, ProposalState
 from core.secrets import mask_value
+from core.services import CoreServices
 from core.store import repo
 
 MAX_ATTEMPTS = 3
@@ -91,7 +92,7 @@ class ChatState(TypedDict, total=False):
 class Deps:
     """What the nodes need that is not state: the runtime, the model (if any), the secret vault."""
 
-    runtime: Any
+    runtime: CoreServices
     llm: LLMPlanner | None = None
     vault: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -622,7 +623,7 @@ def _tool_evidence(state: ChatState) -> list[Evidence]:
             if t.get("ok")][:12]
 
 
-def _proposal_info(rt: Any, pid: str) -> dict[str, Any]:
+def _proposal_info(rt: CoreServices, pid: str) -> dict[str, Any]:
     from core.views import proposal_public
 
     with rt.store.read() as s:

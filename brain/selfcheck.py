@@ -20,6 +20,7 @@ from typing import Any
 from core import compat
 from core import policy_input as pinput
 from core.models import Actor, Decision, Device, Proposal, ProposalDraft, ProposalState, utcnow
+from core.services import CoreServices
 from core.validation import normalise, validate_changes
 from executors.base import ExecutorError
 
@@ -60,7 +61,7 @@ class SelfCheck:
                 "decision": self.decision.model_dump(mode="json") if self.decision else None}
 
 
-def _preview_facts(runtime: Any, device: Device, p: Proposal) -> dict[str, Any]:
+def _preview_facts(runtime: CoreServices, device: Device, p: Proposal) -> dict[str, Any]:
     reader = runtime.router.reader(device)
     present = False
     facts: dict[str, Any] = {}
@@ -76,7 +77,7 @@ def _preview_facts(runtime: Any, device: Device, p: Proposal) -> dict[str, Any]:
             "devices": [{"device_id": device.id, "present": present, "facts": facts, "lines": [], "error": None}]}
 
 
-def self_check(runtime: Any, device: Device, actor: Actor, draft: ProposalDraft) -> SelfCheck:
+def self_check(runtime: CoreServices, device: Device, actor: Actor, draft: ProposalDraft) -> SelfCheck:
     """Validate ``draft`` on ``device`` and ask policy about it as ``actor`` would submit it."""
     issues = [i.message for i in validate_changes(device, draft.changes)]
     if issues:

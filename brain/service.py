@@ -40,6 +40,7 @@ from brain.redact import redact
 from brain.threads import ThreadStore
 from core.errors import Conflict, Forbidden, Invalid
 from core.models import TERMINAL_STATES, Actor, ProposalState
+from core.services import CoreServices
 from core.store import repo
 
 PlannerChoice = Literal["auto", "offline", "llm"]
@@ -64,7 +65,7 @@ def _busy_wait_s() -> float:
 
 
 class ChatService:
-    def __init__(self, runtime: Any, *, planner: PlannerChoice = "auto", llm: LLMClient | None = None,
+    def __init__(self, runtime: CoreServices, *, planner: PlannerChoice = "auto", llm: LLMClient | None = None,
                  llm_config: LLMConfig | None = None, checkpointer: Checkpointer | None = None) -> None:
         self.runtime = runtime
         self.threads_db = ThreadStore(runtime.store)

@@ -30,6 +30,7 @@ from core import history, topology
 from core.errors import GatewardError
 from core.models import Actor, Device, Scalar
 from core.secrets import MASK, is_secret_path
+from core.services import CoreServices
 from core.store import repo
 from core.values import LexicalError, as_int, parse_bool
 from executors.base import ExecutorError
@@ -85,7 +86,7 @@ class RadioInfo:
 class ToolContext:
     """What every tool may use: the runtime's read paths, the device, who is asking."""
 
-    runtime: Any
+    runtime: CoreServices
     device: Device
     actor: Actor
     pseudo: Pseudonymizer

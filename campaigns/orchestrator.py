@@ -28,9 +28,9 @@ import socket
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from campaigns import obligations
@@ -43,6 +43,7 @@ from core import audit
 from core.errors import Conflict, GatewardError, NotFound
 from core.ids import new_id
 from core.models import Actor, ExecutionStatus, ProposalState, utcnow
+from core.services import CoreServices
 from core.store.schema import DeviceRow, ExecutionRow, TelemetryRow
 
 log = logging.getLogger("gateward.campaigns")
@@ -75,7 +76,7 @@ class _Post:
 
 
 class Orchestrator:
-    def __init__(self, runtime: Any, queue: Any | None = None) -> None:
+    def __init__(self, runtime: CoreServices, queue: Any | None = None) -> None:
         self.rt = runtime
         self.store = runtime.store
         self.lc = runtime.lifecycle
@@ -245,9 +246,9 @@ class Orchestrator:
         n = 0
         for bid in ids:
             with self.store.write() as s:
-                claimed = s.execute(update(CampaignBatchRow).where(
+                claimed = cast("CursorResult[Any]", s.execute(update(CampaignBatchRow).where(
                     CampaignBatchRow.id == bid, CampaignBatchRow.job_id.is_(None),
-                    CampaignBatchRow.state == "queued").values(job_id=0, enqueued_at=utcnow())).rowcount
+                    CampaignBatchRow.state == "queued").values(job_id=0, enqueued_at=utcnow()))).rowcount
             if not claimed:
                 continue
             try:
@@ -688,7 +689,7 @@ class Orchestrator:
                 lost = enq is None or enq < stale
                 status = None
             else:
-                status = self.queue.job_status(int(jid))
+                status = self.queue.job_status(int(jid or 0))  # job_id IS NOT NULL in the query
                 lost = status in (None, "cancelled", "aborted", "succeeded")
             if status == "failed":
                 self._fail_batch(bid, cid, RuntimeError(f"its job {jid} failed after {MAX_ATTEMPTS} attempts "
@@ -705,8 +706,9 @@ class Orchestrator:
         batches again from the store."""
         with self.store.write() as s:
             active = select(CampaignRow.id).where(CampaignRow.state.in_((RUNNING, ABORTING, PAUSED)))
-            n = s.execute(update(CampaignBatchRow).where(CampaignBatchRow.campaign_id.in_(active),
+            n = cast("CursorResult[Any]", s.execute(update(CampaignBatchRow).where(
+                CampaignBatchRow.campaign_id.in_(active),
                                                          CampaignBatchRow.state.in_(("queued", "running")))
-                          .values(state="queued", job_id=None)).rowcount
+                          .values(state="queued", job_id=None))).rowcount
             s.execute(update(CampaignRow).where(CampaignRow.state == ABORTING).values(rollback_job=None))
         return int(n or 0)

@@ -35,6 +35,7 @@ from core import audit, rbac
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.ids import new_id
 from core.models import Actor, ExecutionStatus, ProposalDraft, ProposalState, utcnow
+from core.services import CoreServices
 from core.store import repo
 from core.store.schema import DeviceRow, ExecutionRow
 
@@ -48,7 +49,7 @@ class Campaigns:
     """Campaign operations over one runtime. ``queue`` (optional) hands work to the job queue at
     once; without it the workers' watchdog picks it up within half a second."""
 
-    def __init__(self, runtime: Any, queue: Any | None = None) -> None:
+    def __init__(self, runtime: CoreServices, queue: Any | None = None) -> None:
         self.rt = runtime
         self.store = runtime.store
         self.lc = runtime.lifecycle

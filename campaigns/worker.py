@@ -24,11 +24,12 @@ from typing import Any
 
 from campaigns.orchestrator import Orchestrator
 from campaigns.queue import HEARTBEAT_S, QUEUE, STALLED_S, Queue
+from core.services import CoreServices
 
 log = logging.getLogger("gateward.campaigns.worker")
 
 
-def build(runtime: Any, concurrency: int) -> tuple[Queue, Orchestrator]:
+def build(runtime: CoreServices, concurrency: int) -> tuple[Queue, Orchestrator]:
     """A queue with its own connection pool (sized for ``concurrency``) and the orchestrator on it;
     on SQLite, the in-memory queue is rebuilt from the campaign tables."""
     queue = Queue.for_url(runtime.store.url, pool_max=concurrency + 4)

@@ -16,6 +16,7 @@ from brain.channels import rules_for, width_mhz
 from brain.tools import RadioInfo, radios_from_values
 from core import topology
 from core.models import Device, Scalar
+from core.services import CoreServices
 from core.values import parse_bool
 from evals.scenario import CampaignCheck, Forbid, Kpi, ParamCheck, ProposalCheck
 from executors.base import ExecutorError
@@ -32,7 +33,7 @@ class DeviceView:
     values: dict[str, Scalar | None]
 
 
-def read_radios(rt: Any, device: Device) -> list[RadioInfo]:
+def read_radios(rt: CoreServices, device: Device) -> list[RadioInfo]:
     try:
         vals = rt.router.reader(device).read(device, ["Device.WiFi.Radio."])
     except ExecutorError:
@@ -49,7 +50,7 @@ def resolve(path: str, radios: list[RadioInfo]) -> str | None:
     return None if idx is None else path.replace(m.group(0), str(idx))
 
 
-def view(rt: Any, device: Device, paths: list[str]) -> DeviceView:
+def view(rt: CoreServices, device: Device, paths: list[str]) -> DeviceView:
     radios = read_radios(rt, device)
     values: dict[str, Scalar | None] = {}
     reader = rt.router.reader(device)
@@ -83,7 +84,7 @@ def _eq(a: Any, b: Any) -> bool:
     return str(a) == str(b)
 
 
-def _is_dfs(rt: Any, device: Device, path: str, value: Any, radios: list[RadioInfo]) -> bool:
+def _is_dfs(rt: CoreServices, device: Device, path: str, value: Any, radios: list[RadioInfo]) -> bool:
     m = re.search(r"Radio\.(\d+)\.Channel$", resolve(path, radios) or "")
     band = next((r.band for r in radios if m and r.index == int(m.group(1))), "5GHz")
     rules = rules_for(knowledge.policy_data(rt.policy), device.region, band)
@@ -91,7 +92,7 @@ def _is_dfs(rt: Any, device: Device, path: str, value: Any, radios: list[RadioIn
     return bool(rules and n is not None and rules.is_dfs(int(n)))
 
 
-def check_param(rt: Any, c: ParamCheck, final: DeviceView, initial: DeviceView) -> str | None:
+def check_param(rt: CoreServices, c: ParamCheck, final: DeviceView, initial: DeviceView) -> str | None:
     """None when the check holds, else what is wrong."""
     v = final.values.get(c.path)
     before = initial.values.get(c.path)
@@ -119,7 +120,7 @@ def check_param(rt: Any, c: ParamCheck, final: DeviceView, initial: DeviceView) 
     return None
 
 
-def check_kpi(rt: Any, k: Kpi, final: DeviceView, initial: DeviceView) -> str | None:
+def check_kpi(rt: CoreServices, k: Kpi, final: DeviceView, initial: DeviceView) -> str | None:
     d = final.device
     if k.name in ("radar_free", "interference_not_worse"):
         band = k.band or "5GHz"
@@ -167,7 +168,7 @@ def check_kpi(rt: Any, k: Kpi, final: DeviceView, initial: DeviceView) -> str | 
     return f"unknown KPI {k.name}"
 
 
-def check_forbid(rt: Any, f: Forbid, final: DeviceView, initial: DeviceView, proposals: list[Any],
+def check_forbid(rt: CoreServices, f: Forbid, final: DeviceView, initial: DeviceView, proposals: list[Any],
                  device_id: str) -> str | None:
     """None when the forbidden thing did not happen, else what happened."""
     applied = [p for p in proposals if str(p.state) in ("done", "verifying", "applying", "backed_up", "failed")]

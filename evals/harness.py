@@ -13,12 +13,13 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from core.models import Scalar
+from core.services import CoreServices
 
 
 class World(Protocol):
     """One seeded fleet: a runtime over it and the simulator controls the runner needs."""
 
-    runtime: Any
+    runtime: CoreServices
     seed: int
     homes: int
     conditions: dict[str, list[str]]

@@ -17,15 +17,16 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import CursorResult, delete, insert, select
 
 from brain import knowledge
 from brain.contracts import ChatEvent
 from brain.service import ChatService
 from core.errors import GatewardError
 from core.models import TERMINAL_STATES, Actor, Device, Proposal, ProposalState, utcnow
+from core.services import CoreServices
 from core.store import repo
 from core.store.schema import (
     DeviceEventRow,
@@ -188,18 +189,18 @@ class ScenarioRunner:
                 e = step.event
                 ago = ago_seconds(e["ago"]) if "ago" in e else 60 * float(e.get("minutes_ago", 30))
                 with world.runtime.store.write() as s:
-                    rid = s.execute(insert(DeviceEventRow).values(
+                    rid = cast("CursorResult[Any]", s.execute(insert(DeviceEventRow).values(
                         device_id=dev.id, ts=now - timedelta(seconds=ago),
-                        kind=str(e["kind"]), data=dict(e.get("data") or {}))).inserted_primary_key
-                    done.rows.append((DeviceEventRow, int(rid[0])))
+                        kind=str(e["kind"]), data=dict(e.get("data") or {})))).inserted_primary_key
+                    done.rows.append((DeviceEventRow, _pk(rid)))
             elif step.neighbor:
                 nb = step.neighbor
                 with world.runtime.store.write() as s:
-                    rid = s.execute(insert(WifiNeighborRow).values(
+                    rid = cast("CursorResult[Any]", s.execute(insert(WifiNeighborRow).values(
                         device_id=dev.id, neighbor_device_id=None, bssid=str(nb.get("bssid", "02:00:5E:00:53:01")),
                         ssid=str(nb["ssid"]), band=str(nb.get("band", "5GHz")), channel=int(nb["channel"]),
-                        rssi_dbm=float(nb.get("rssi_dbm", -60)))).inserted_primary_key
-                    done.rows.append((WifiNeighborRow, int(rid[0])))
+                        rssi_dbm=float(nb.get("rssi_dbm", -60))))).inserted_primary_key
+                    done.rows.append((WifiNeighborRow, _pk(rid)))
             elif step.presence:
                 pr = step.presence
                 done.undo.append(world.set_presence(
@@ -253,8 +254,8 @@ class ScenarioRunner:
                  "value": float(t["value"]), "labels": labels} for i in range(n)]
         with world.runtime.store.write() as s:
             for r in rows:
-                rid = s.execute(insert(TelemetryRow).values(**r)).inserted_primary_key
-                done.rows.append((TelemetryRow, int(rid[0])))
+                rid = cast("CursorResult[Any]", s.execute(insert(TelemetryRow).values(**r))).inserted_primary_key
+                done.rows.append((TelemetryRow, _pk(rid)))
 
     @staticmethod
     def _cleanup(world: World, done: Cleanup) -> None:
@@ -335,7 +336,7 @@ class ScenarioRunner:
         result.turn_s = round(turn_s, 4)
         return result
 
-    def _drive(self, svc: ChatService, tid: str, sc: Scenario, actor: Actor, rt: Any) -> list[ChatEvent]:
+    def _drive(self, svc: ChatService, tid: str, sc: Scenario, actor: Actor, rt: CoreServices) -> list[ChatEvent]:
         """Answer the planner's pauses the way the scenario says: confirm, then approvals."""
         out: list[ChatEvent] = []
         for _ in range(4):
@@ -365,7 +366,7 @@ class ScenarioRunner:
         return out
 
     @staticmethod
-    def _proposals(rt: Any, device_id: str, since: Any, events: list[ChatEvent]) -> list[Proposal]:
+    def _proposals(rt: CoreServices, device_id: str, since: Any, events: list[ChatEvent]) -> list[Proposal]:
         ids = list(dict.fromkeys(str(e.data["proposal_id"]) for e in events
                                  if e.kind == "proposal" and e.data.get("proposal_id")))
         out = []
@@ -377,7 +378,7 @@ class ScenarioRunner:
         return out
 
     @staticmethod
-    def _cancel_open(rt: Any, proposals: list[Proposal]) -> None:
+    def _cancel_open(rt: CoreServices, proposals: list[Proposal]) -> None:
         for p in proposals:
             cur = rt.lifecycle.get(p.id)
             if cur.state not in TERMINAL_STATES:
@@ -385,7 +386,7 @@ class ScenarioRunner:
                     rt.lifecycle.cancel(p.id, get_actor(rt.store, p.author), reason="evaluation cleanup")
 
     @staticmethod
-    def _forget(rt: Any, proposals: list[Proposal]) -> None:
+    def _forget(rt: CoreServices, proposals: list[Proposal]) -> None:
         """Isolation: a run's proposals stay in the (throwaway) store for the report, but no longer
         appear in the device's history, so a later run on the same device does not see them as
         past fixes (the planner escalates a fix applied twice in a week)."""
@@ -395,7 +396,7 @@ class ScenarioRunner:
             s.execute(delete(ProposalDeviceRow).where(ProposalDeviceRow.proposal_id.in_([p.id for p in proposals])))
 
     @staticmethod
-    def _approvals(rt: Any, pid: str) -> list[str]:
+    def _approvals(rt: CoreServices, pid: str) -> list[str]:
         """Approver roles the proposal's latest (non dry-run) policy decision asked for."""
         with rt.store.read() as s:
             rec = repo.latest_decision(s, pid)
@@ -403,7 +404,8 @@ class ScenarioRunner:
                 .get("approvals_required", [])]
 
     # ------------------------------------------------------------------ scoring
-    def _score(self, sc: Scenario, expect: Expect, trial: int, rt: Any, device: Device, events: list[ChatEvent],
+    def _score(self, sc: Scenario, expect: Expect, trial: int, rt: CoreServices, device: Device,
+               events: list[ChatEvent],
                proposals: list[Proposal], initial: checks.DeviceView, final: checks.DeviceView,
                error: str | None) -> RunResult:
         failures: list[str] = []
@@ -484,3 +486,8 @@ class ScenarioRunner:
                 if on_result:
                     on_result(r)
         return results
+
+
+def _pk(key: Any) -> int:
+    """The first column of an inserted row's primary key (the id to delete when the scenario ends)."""
+    return int(key[0])

@@ -298,9 +298,10 @@ def _watch(svc: Campaigns, campaign: str) -> None:
 
 def _wait(svc: Campaigns, cid: str, *, embedded: bool) -> None:
     """Follow a campaign until it finishes or pauses; on SQLite run its worker in-process."""
+    from gateward.cli import rt
     from gateward.worker import EmbeddedWorker
 
-    worker = EmbeddedWorker(svc.rt, concurrency=2).start() if embedded else None
+    worker = EmbeddedWorker(rt(), concurrency=2).start() if embedded else None
     try:
         while True:
             st = svc.status(cid)

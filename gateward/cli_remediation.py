@@ -239,6 +239,7 @@ def ingest_command(source: Annotated[str, typer.Option(help="twin (the simulator
         url = svc.rt.settings.genieacs_url
         if not url:
             cli.fail("GATEWARD_GENIEACS_URL is not set: point it at the GenieACS NBI")
+            return
         from executors.genieacs.nbi import NbiClient
 
         src = GenieAcsSource(NbiClient(url))

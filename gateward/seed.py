@@ -24,6 +24,7 @@ from core.store.schema import (
 )
 
 if TYPE_CHECKING:
+    from core.services import CoreServices
     from executors.sim.twin import Twin
     from gateward.runtime import Runtime
 from core.users import ensure_users
@@ -31,7 +32,7 @@ from core.users import ensure_users
 SNAPSHOT_PATHS = ("Device.DeviceInfo.", "Device.WiFi.", "Device.DNS.Client.", "Device.ManagementServer.")
 
 
-def twin_for(runtime: Runtime) -> Twin:
+def twin_for(runtime: CoreServices) -> Twin:
     from executors.sim.twin import Twin
 
     return Twin(runtime.settings.sim_database_url or runtime.store.url)

@@ -85,7 +85,8 @@ def campaign_timeline(svc: CampaignsDep, _: ActorDep, cid: CampaignId) -> dict[s
                                 CampaignBatchRow.n_failed, CampaignBatchRow.duration_s).where(
             CampaignBatchRow.campaign_id == cid, CampaignBatchRow.finished_at.is_not(None))
             .order_by(CampaignBatchRow.finished_at).limit(5000)).all()
-    return {"id": cid, "batches": [{"ring": r[0], "t": r[1].isoformat(), "verified": r[2], "failed": r[3],
+    return {"id": cid, "batches": [{"ring": r[0], "t": r[1].isoformat() if r[1] else None, "verified": r[2],
+                                    "failed": r[3],
                                     "duration_s": r[4]} for r in rows],
             "analyses": st["analyses"]}
 

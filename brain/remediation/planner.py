@@ -10,16 +10,15 @@ a red model into an escalation. The planner never writes; the job submits what i
 
 from __future__ import annotations
 
-from typing import Any
-
 from brain import playbooks
 from brain.plan import Plan
 from brain.tools import ToolContext, ToolResult
 from brain.untrusted import Pseudonymizer
 from core.models import Actor, Device
+from core.services import CoreServices
 
 
-def plan_for(rt: Any, device: Device, trigger: str, actor: Actor, *, source: str = "remediation") -> Plan:
+def plan_for(rt: CoreServices, device: Device, trigger: str, actor: Actor, *, source: str = "remediation") -> Plan:
     """A :class:`~brain.plan.Plan` for one device and one trigger. A draft comes back with the
     catalogue ``action_type`` the playbook chose (or none, when no catalogue type fits) and
     ``source`` set to ``remediation``."""

@@ -45,6 +45,7 @@ from core import audit, compat, rbac
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.ids import new_id
 from core.models import Actor, ActorKind, ProposalState, utcnow
+from core.services import CoreServices
 from core.store.schema import DeviceRow
 
 ZTP_PROBLEM = "provision"
@@ -105,7 +106,7 @@ class Remediation:
     """Remediation over one runtime. ``planner(rt, device, trigger, actor) -> Plan`` defaults to
     the playbook planner; ``clock`` to UTC now (tests move it)."""
 
-    def __init__(self, runtime: Any, *, rules: RuleSet | None = None, profiles: ProfileSet | None = None,
+    def __init__(self, runtime: CoreServices, *, rules: RuleSet | None = None, profiles: ProfileSet | None = None,
                  limits: JobLimits | None = None, clock: Callable[[], datetime] | None = None,
                  planner: Callable[..., Any] | None = None) -> None:
         self.rt = runtime

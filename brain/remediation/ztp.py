@@ -21,6 +21,7 @@ from typing import Any
 
 from brain.remediation.profiles import Baseline
 from core.models import Change, Device, Evidence, ProposalDraft, Scalar
+from core.services import CoreServices
 from executors.base import ExecutorError
 
 TRIGGERS = {"bootstrap": "first contact (0 BOOTSTRAP)", "onboard": "first contact (USP OnBoardRequest)",
@@ -73,7 +74,7 @@ def _equal(a: Any, b: Any) -> bool:
     return values_equal(a, b)
 
 
-def plan_provisioning(rt: Any, device: Device, baseline: Baseline, trigger: str, policy_data: dict[str, Any],
+def plan_provisioning(rt: CoreServices, device: Device, baseline: Baseline, trigger: str, policy_data: dict[str, Any],
                       *, case_id: str = "", event: dict[str, Any] | None = None) -> ProvisionPlan:
     """Read the baseline's parameters live and draft what differs. Raises ExecutorError when the
     device cannot be read at all (the case is retried later)."""
