@@ -25,36 +25,24 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from core.config import Settings
 from core.errors import GatewardError
 from core.models import Actor
-from core.routing import ExecutorRouter
+from core.services import CoreServices
 from core.store import Store
 from core.users import TokenRejected, cached_actor, verify_token
-from policies.base import PolicyEngine
 
 if TYPE_CHECKING:  # the services import late: an app without the planner still serves every other route
     from brain.contracts import ChatService
     from brain.remediation.service import Remediation
     from campaigns.service import Campaigns
-    from core.lifecycle import Lifecycle
 
 bearer = HTTPBearer(auto_error=False, description="API token from `gateward users token NAME`")
 
 
-class AppRuntime(Protocol):
-    """What the API uses of the process's runtime. The services are built once, on first use."""
+class AppRuntime(CoreServices, Protocol):
+    """What the API uses of the process's runtime: the core services (``core.services``) and the
+    planner, campaign and remediation services, built once, on first use."""
 
-    @property
-    def settings(self) -> Settings: ...
-    @property
-    def store(self) -> Store: ...
-    @property
-    def policy(self) -> PolicyEngine: ...
-    @property
-    def router(self) -> ExecutorRouter: ...
-    @property
-    def lifecycle(self) -> Lifecycle: ...
     @property
     def campaigns(self) -> Campaigns: ...
     @property
