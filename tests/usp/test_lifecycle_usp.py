@@ -104,17 +104,18 @@ def test_lifecycle_applies_and_verifies_over_usp(usp_runtime: Any) -> None:
 def test_lifecycle_refuses_an_absent_agent(usp_runtime: Any) -> None:
     rt, d, host, loop = usp_runtime
     twin = twin_for(rt)
+    draft = ProposalDraft(intent="rename the SSID", targets=[d.id],
+                          changes=[Change(path="Device.WiFi.SSID.1.SSID", value="Offline Test")])
+    alice = get_actor(rt.store, "alice")
+    # Approved while the agent is connected (the live preview needs it), then the agent goes away
+    # before the apply: presence gating must refuse the write.
+    p = rt.lifecycle.submit(draft, alice)
+    assert p.state is S.APPROVED, f"policy routed the proposal to {p.state}: {p.error}"
     twin.inject(d.id, "offline")
     loop.run(host.sync(d.id))
     ep = endpoint_for(d)
     executor = rt.router.writer(d)
     wait_until(lambda: executor.controller.agent(ep).connected is False, what="the disconnect")
-    draft = ProposalDraft(intent="rename the SSID", targets=[d.id],
-                          changes=[Change(path="Device.WiFi.SSID.1.SSID", value="Offline Test")])
-    alice = get_actor(rt.store, "alice")
-    p = rt.lifecycle.submit(draft, alice)
-    if p.state is not S.APPROVED:
-        pytest.skip(f"policy routed the proposal to {p.state}; presence gating is not reached")
     before = twin.params(d.id)["Device.WiFi.SSID.1.SSID"]
     with pytest.raises(DeviceUnavailable, match="not reachable"):
         rt.lifecycle.apply(p.id, alice)
