@@ -10,27 +10,14 @@ from typing import Any
 
 import orjson
 
+from testing.sse import parse_sse
 from tests.api.conftest import Api
-
-
-def _frames(text: str) -> list[tuple[str, Any]]:
-    out = []
-    for block in text.split("\n\n"):
-        kind, data = "message", None
-        for line in block.splitlines():
-            if line.startswith("event: "):
-                kind = line[7:]
-            elif line.startswith("data: "):
-                data = orjson.loads(line[6:])
-        if data is not None:
-            out.append((kind, data))
-    return out
 
 
 def _feed(api: Api, user: str = "erin", **params: Any) -> list[tuple[str, Any]]:
     with api.client.stream("GET", "/api/events", headers=api.h(user), params=params) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
-        return _frames(r.read().decode())
+        return parse_sse(r.read().decode())
 
 
 def test_feed_names_what_moved_and_nothing_more(sqlite_api: Api) -> None:

@@ -25,9 +25,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
+from testing.sse import parse_sse
 from tests.conftest import PG_URL, REQUIRE, build_test_runtime, make_db_url
 from tests.usp.support import broker
 
@@ -212,7 +212,7 @@ def test_chat_turns_serialise_and_approvals_reach_every_replica(cluster_db: tupl
             with client.stream("GET", "/api/events", headers={"Authorization": f"Bearer {token}"},
                                params={"max_s": 6}) as r:
                 assert r.status_code == 200
-                frames.extend(_sse(r.read().decode()))
+                frames.extend(parse_sse(r.read().decode()))
 
         reader = threading.Thread(target=feed)
         reader.start()
@@ -264,15 +264,3 @@ def test_chat_turns_serialise_and_approvals_reach_every_replica(cluster_db: tupl
         svc_b.close()
 
 
-def _sse(text: str) -> list[tuple[str, Any]]:
-    out = []
-    for block in text.split("\n\n"):
-        kind, data = "message", None
-        for line in block.splitlines():
-            if line.startswith("event: "):
-                kind = line[7:]
-            elif line.startswith("data: "):
-                data = orjson.loads(line[6:])
-        if data is not None:
-            out.append((kind, data))
-    return out

@@ -31,21 +31,11 @@ from executors.genieacs.inventory import ORDER, PROJECTION, AcsInventorySource, 
 from executors.genieacs.nbi import NbiClient
 from testing.genieacs.fake_nbi import FakeNbi
 from testing.genieacs.fake_store import listing_record, listing_template
-from tests.conftest import BACKENDS, make_db_url
 
 OUI, PC = "00D09E", "CGW3400"
 _n = itertools.count(1)
 TPL = listing_template("Device", "Vantec", "CGW-3400", "7.4", "B1", 1.7e9)
 TPL_098 = listing_template("InternetGatewayDevice", "Sinotel", "HG8020", "S105", "", 1.7e9)
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    url, cleanup = make_db_url(request.param, tmp_path)
-    st = Store(url)
-    yield st
-    st.engine.dispose()
-    cleanup()
 
 
 @pytest.fixture

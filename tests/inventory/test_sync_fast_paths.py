@@ -40,22 +40,12 @@ from executors.genieacs.inventory import (
 from executors.genieacs.nbi import NbiClient
 from testing.genieacs.fake_nbi import FakeNbi
 from testing.genieacs.fake_store import listing_json, listing_record, listing_template
-from tests.conftest import BACKENDS, make_db_url
 
 OUI, PC = "00D09E", "CGW3400"
 _batch = itertools.count(1)
 
 
 # ---------------------------------------------------------------------------- fixtures
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    url, cleanup = make_db_url(request.param, tmp_path)
-    st = Store(url)
-    yield st
-    st.engine.dispose()
-    cleanup()
-
-
 @pytest.fixture
 def acs(tmp_path: Path) -> Iterator[FakeNbi]:
     from executors.sim.twin import Twin
