@@ -35,15 +35,22 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # ---------------------------------------------------------------------------- fleet
 def load_fleet(rt: Any, homes: int, seed: int = 5) -> int:
-    """Bulk-load a generated fleet: inventory rows and twin states only (no telemetry, history or
-    snapshots — a campaign needs none of them, and they dominate ``seed_fleet`` at this size)."""
+    """Bulk-load a generated fleet: inventory rows, twin states and one full parameter snapshot per
+    device (no telemetry or history — a campaign needs neither, and they dominate ``seed_fleet`` at
+    this size).
+
+    The snapshots are not optional: a fleet-scale proposal is previewed from each target's latest
+    stored snapshot, and a target with none (and not in the live sample) leaves the preview
+    incomplete, which policy denies (docs/safety.md, "the preview read every target"). A real
+    fleet has them from inventory sync and discovery; here they are read through the simulator's
+    read path, as ``gateward.seed`` does."""
     from sqlalchemy import insert
 
     from core.models import utcnow
     from core.store.schema import DeviceRow
     from core.users import ensure_users
     from executors.sim.fleet import iter_fleet
-    from gateward.seed import twin_for
+    from gateward.seed import take_snapshots, twin_for
 
     twin = twin_for(rt)
     now = utcnow()
@@ -57,7 +64,15 @@ def load_fleet(rt: Any, homes: int, seed: int = 5) -> int:
         with rt.store.write() as s:
             for i in range(0, len(rows), 2000):
                 s.execute(insert(DeviceRow), rows[i:i + 2000])
+        # Snapshots are what inventory read while every device was still online; the seed's offline
+        # devices go offline after that (the campaign then skips them as unreachable).
+        faulted = {ts.device_id: ts.faults for ts in chunk.twin_states if ts.faults}
+        chunk.twin_states = [ts.model_copy(update={"faults": {}}) if ts.faults else ts for ts in chunk.twin_states]
         twin.load_seed(chunk, reset=False, events=False)
+        take_snapshots(rt, [r["id"] for r in rows])
+        for device_id, faults in faulted.items():
+            for kind, params in faults.items():
+                twin.inject(device_id, kind, **params)
         n += len(rows)
     twin.close()
     ensure_users(rt.store)
