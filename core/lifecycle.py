@@ -253,43 +253,48 @@ class Lifecycle:
         """Record a draft. Targets are frozen here (a selector is resolved now), so that what is
         approved is the device list the approver saw."""
         t0 = time.perf_counter()
+        with self.store.write() as s:
+            _, p = self._create_in(s, draft, actor)
+        self._time("create", t0)
+        return p
+
+    def _create_in(self, s: Session, draft: ProposalDraft, actor: Actor) -> tuple[ProposalRow, Proposal]:
+        """:meth:`create`'s work in the caller's transaction (``submit`` validates in the same one)."""
         if "auditor" in actor.roles and len(actor.roles) == 1:
             raise Forbidden(f"{actor.id} is an auditor; auditors cannot propose changes")
         if not draft.changes and not draft.operations:
             raise Invalid("a proposal needs at least one change (--set PATH=VALUE) or operation")
-        with self.store.write() as s:
-            targets = list(dict.fromkeys(draft.targets))
-            if draft.selector is not None:
-                targets = list(dict.fromkeys(targets + repo.select_devices(s, draft.selector)))
-            if not targets:
-                raise Invalid("the proposal targets no device (the selector matched nothing)")
-            check_draft(draft, len(targets))  # size limits and canonical-JSON content, before anything is stored
-            check_targeted(draft.changes, targets)  # per-target values: each for a target, each target served
-            known = repo.existing_ids(s, targets)
-            missing = [t for t in targets if t not in known]
-            if missing:
-                raise NotFound(f"unknown device {missing[0]!r}"
-                               + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
-            now = utcnow()
-            p = Proposal(
-                id=new_id("p"), author=actor.id, author_kind=actor.kind, intent=draft.intent, targets=targets,
-                changes=normalise(draft.changes), operations=list(draft.operations), rationale=draft.rationale,
-                evidence=list(draft.evidence), emergency=draft.emergency, action_type=draft.action_type,
-                staged=draft.staged, source=draft.source, state=S.DRAFT, created_at=now, updated_at=now,
-            )
-            p.hash = p.compute_hash()
-            s.add(repo.proposal_to_row(p))
-            s.flush()
-            for start in range(0, len(targets), 10000):
-                s.execute(insert(ProposalDeviceRow), [{"proposal_id": p.id, "device_id": t}
-                                                      for t in targets[start:start + 10000]])
-            audit.append(s, actor=actor.id, action="proposal.created", proposal_id=p.id, data={
-                "hash": p.hash, "intent": p.intent, "targets": targets[:50], "target_count": len(targets),
-                "changes": [c.model_dump(mode="json") for c in p.changes],
-                "operations": [o.model_dump(mode="json") for o in p.operations], "source": p.source,
-            })
-        self._time("create", t0)
-        return p
+        targets = list(dict.fromkeys(draft.targets))
+        if draft.selector is not None:
+            targets = list(dict.fromkeys(targets + repo.select_devices(s, draft.selector)))
+        if not targets:
+            raise Invalid("the proposal targets no device (the selector matched nothing)")
+        check_draft(draft, len(targets))  # size limits and canonical-JSON content, before anything is stored
+        check_targeted(draft.changes, targets)  # per-target values: each for a target, each target served
+        known = repo.existing_ids(s, targets)
+        missing = [t for t in targets if t not in known]
+        if missing:
+            raise NotFound(f"unknown device {missing[0]!r}"
+                           + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        now = utcnow()
+        p = Proposal(
+            id=new_id("p"), author=actor.id, author_kind=actor.kind, intent=draft.intent, targets=targets,
+            changes=normalise(draft.changes), operations=list(draft.operations), rationale=draft.rationale,
+            evidence=list(draft.evidence), emergency=draft.emergency, action_type=draft.action_type,
+            staged=draft.staged, source=draft.source, state=S.DRAFT, created_at=now, updated_at=now,
+        )
+        p.hash = p.compute_hash()
+        row = repo.proposal_to_row(p)
+        s.add(row)
+        s.flush()
+        for start in range(0, len(targets), 10000):
+            s.execute(insert(ProposalDeviceRow), [{"proposal_id": p.id, "device_id": t}
+                                                  for t in targets[start:start + 10000]])
+        audit.append(s, actor=actor.id, action="proposal.created", proposal_id=p.id, data={
+            "hash": p.hash, "intent": p.intent, "targets": targets[:50], "target_count": len(targets),
+            "changes": row.changes, "operations": row.operations, "source": p.source,
+        })
+        return row, p
 
     def edit(self, pid: str, draft: ProposalDraft, actor: Actor) -> Proposal:
         """Replace the content. The hash changes, so every earlier decision and approval is void
@@ -341,41 +346,48 @@ class Lifecycle:
         t0 = time.perf_counter()
         with self.store.write() as s:
             row, p = self._load(s, pid)
-            self._require_state(p, S.DRAFT, S.VALIDATED, S.INVALID, doing="validate")
-            problems: list[str] = []
-            for op in p.operations:
-                problems += [i.message for i in validate_operation(op)]
-            # Devices of one (vendor, model, firmware, protocol, root) validate identically: one
-            # representative per class, found by the database, not by loading every device. Not so
-            # with per-target values (two devices of a class get different values): every device.
-            reps = repo.get_devices(s, list(p.targets) if p.per_target else repo.target_classes(s, pid))
-            # What each class's devices said about themselves: their discovered data model (a path it
-            # lacks or marks read-only is refused here, before anyone approves) and the values they
-            # list as supported (stored snapshot). Neither stored: the registry alone decides.
-            from core.capabilities import for_devices
-
-            caps = for_devices(s, reps.values()) if p.changes else {}
-            known = repo.latest_snapshots(s, list(reps)) if p.changes else {}
-            if p.per_target:
-                problems += per_target_issues(reps, p.changes, known, caps)
-            else:
-                for d in reps.values():
-                    label = f"{d.vendor} {d.model} fw {d.firmware}: " if len(p.targets) > 1 else ""
-                    problems += [f"{'' if i.rule.startswith('device_model') else label}{i.message}"
-                                 for i in validate_changes(d, p.changes, known.get(d.id), caps.get(d.id))]
-            problems = list(dict.fromkeys(problems))
-            who = actor.id if actor else p.author
-            if problems:
-                self._set_state(s, row, S.INVALID, who, "proposal.invalid", {"errors": problems[:50]},
-                                error="; ".join(problems[:5]))
-            else:
-                self._set_state(s, row, S.VALIDATED, who, "proposal.validated")
+            problems = self._validate_in(s, row, p, actor)
         self._time("validate", t0)
-        result = self.get(pid)
+        result = repo.proposal_from_row(row)
         if problems:
             raise Invalid("; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""),
                           proposal_id=pid, errors=problems)
         return result
+
+    def _validate_in(self, s: Session, row: ProposalRow, p: Proposal, actor: Actor | None) -> list[str]:
+        """:meth:`validate`'s work in the caller's transaction: the proposal moves to ``validated``
+        or ``invalid`` (audited); returns the problems found."""
+        self._require_state(p, S.DRAFT, S.VALIDATED, S.INVALID, doing="validate")
+        problems: list[str] = []
+        for op in p.operations:
+            problems += [i.message for i in validate_operation(op)]
+        # Devices of one (vendor, model, firmware, protocol, root) validate identically: one
+        # representative per class, found by the database, not by loading every device. Not so
+        # with per-target values (two devices of a class get different values): every device.
+        reps = repo.get_devices(s, list(p.targets) if p.per_target else repo.target_classes(s, p.id))
+        # What each class's devices said about themselves: their discovered data model (a path it
+        # lacks or marks read-only is refused here, before anyone approves) and the values they
+        # list as supported (stored snapshot). Neither stored: the registry alone decides.
+        from core.capabilities import for_devices
+
+        caps = for_devices(s, reps.values()) if p.changes else {}
+        known = repo.latest_snapshots(s, list(reps)) if p.changes else {}
+        if p.per_target:
+            problems += per_target_issues(reps, p.changes, known, caps)
+        else:
+            for d in reps.values():
+                label = f"{d.vendor} {d.model} fw {d.firmware}: " if len(p.targets) > 1 else ""
+                problems += [f"{'' if i.rule.startswith('device_model') else label}{i.message}"
+                             for i in validate_changes(d, p.changes, known.get(d.id), caps.get(d.id))]
+        problems = list(dict.fromkeys(problems))
+        who = actor.id if actor else p.author
+        if problems:
+            self._set_state(s, row, S.INVALID, who, "proposal.invalid", {"errors": problems[:50]},
+                            error="; ".join(problems[:5]))
+        else:
+            self._set_state(s, row, S.VALIDATED, who, "proposal.validated")
+        p.state = S(row.state)
+        return problems
 
     # ================================================================== preview
     def _context_paths(self, p: Proposal) -> list[str]:
@@ -389,19 +401,31 @@ class Lifecycle:
         t0 = time.perf_counter()
         p = self.get(pid)
         self._require_state(p, S.VALIDATED, S.PREVIEWED, doing="preview")
+        preview = self._take_preview(p, source)
+        with self.store.write() as s:
+            row = self._store_preview_in(s, p, preview, actor)
+        self._time("preview", t0)
+        return repo.proposal_from_row(row)
+
+    def _take_preview(self, p: Proposal, source: str | None = None,
+                      devices: dict[str, Device] | None = None) -> dict[str, Any]:
+        """Read what the change would do (no transaction held while devices are read): ``live``
+        for a few targets, ``snapshot`` for a fleet (above ``LIVE_PREVIEW_MAX``). ``devices`` may
+        carry the target rows the caller already holds."""
         mode = source or ("live" if len(p.targets) <= LIVE_PREVIEW_MAX else "snapshot")
         if p.per_target:  # a class summary would show one value for devices that each get their own
             mode = "live"
         if mode == "snapshot":
             preview = self._snapshot_preview(p)
         else:
-            with self.store.read() as s:
-                devices = repo.get_devices(s, p.targets)
+            if devices is None or any(t not in devices for t in p.targets):
+                with self.store.read() as s:
+                    devices = repo.get_devices(s, p.targets)
             preview = {"hash": p.hash, "taken_at": utcnow().isoformat(), "source": "live",
                        "devices": self._live_preview(p, [devices[t] for t in p.targets])}
-        self._store_preview(p, preview, actor)
-        self._time("preview", t0)
-        return self.get(pid)
+        preview["completeness"] = pinput.preview_completeness(preview, len(p.targets))
+        preview["warnings"] = self._preview_warnings(p, preview["completeness"])
+        return preview
 
     def _live_preview(self, p: Proposal, devices: Sequence[Device]) -> list[dict[str, Any]]:
         extra = self._context_paths(p)
@@ -478,23 +502,26 @@ class Lifecycle:
                 "devices_total": len(p.targets), "absent": absent, "classes": classes,
                 "uncovered": max(0, uncovered), "uncovered_devices": unknown[:20], "devices": sample}
 
-    def _store_preview(self, p: Proposal, preview: dict[str, Any], actor: Actor | None) -> None:
+    def _store_preview_in(self, s: Session, p: Proposal, preview: dict[str, Any], actor: Actor | None
+                          ) -> ProposalRow:
+        """Record a preview taken by :meth:`_take_preview` in the caller's transaction, if the
+        proposal is still the content that was previewed; returns the (locked) proposal row."""
         pid = p.id
         out = preview["devices"]
-        with self.store.write() as s:
-            row, cur = self._load(s, pid)
-            if cur.hash != p.hash:
-                raise Conflict(f"proposal {pid} changed while it was being previewed; preview again")
-            preview["completeness"] = pinput.preview_completeness(preview, len(p.targets))
-            preview["warnings"] = self._preview_warnings(p, preview["completeness"])
-            row.preview = preview
-            self._set_state(s, row, S.PREVIEWED, actor.id if actor else p.author, "proposal.previewed", {
-                "devices": [{"device_id": d["device_id"], "present": d["present"], "error": d["error"],
-                             "lines": [{"path": ln["path"], "before": ln["before"], "after": ln["after"]}
-                                       for ln in d["lines"]]} for d in out[:20]],
-                "device_count": preview.get("devices_total", len(out)), "source": preview.get("source"),
-                "completeness": preview["completeness"], "warnings": preview["warnings"],
-            })
+        row = repo.get_proposal_row(s, pid, for_update=True)
+        if row.hash != p.hash:
+            raise Conflict(f"proposal {pid} changed while it was being previewed; preview again")
+        if row.state not in (S.VALIDATED, S.PREVIEWED):  # e.g. cancelled while its devices were read
+            self._require_state(repo.proposal_from_row(row), S.VALIDATED, S.PREVIEWED, doing="preview")
+        row.preview = preview
+        self._set_state(s, row, S.PREVIEWED, actor.id if actor else p.author, "proposal.previewed", {
+            "devices": [{"device_id": d["device_id"], "present": d["present"], "error": d["error"],
+                         "lines": [{"path": ln["path"], "before": ln["before"], "after": ln["after"]}
+                                   for ln in d["lines"]]} for d in out[:20]],
+            "device_count": preview.get("devices_total", len(out)), "source": preview.get("source"),
+            "completeness": preview["completeness"], "warnings": preview["warnings"],
+        })
+        return row
 
     @staticmethod
     def _preview_warnings(p: Proposal, completeness: dict[str, Any]) -> list[str]:
@@ -517,12 +544,16 @@ class Lifecycle:
         with self.store.read() as s:
             row = repo.get_proposal_row(s, pid)
             p = repo.proposal_from_row(row)
-            order = {t: i for i, t in enumerate(p.targets)}
-            devices = sorted(repo.target_rows(s, pid), key=lambda r: order[r.id])
-            author = self._author_actor(s, p)
-            data = compat.policy_data(self.policy)
-            statuses = compat.statuses_for(s, devices, compat.workflows_for(p.changes, p.operations, data), data)
-            return p, pinput.build(s, p, devices, author, row.preview, compat=statuses, now=self.clock())
+            return p, self._input_in(s, p, row.preview)
+
+    def _input_in(self, s: Session, p: Proposal, preview: dict[str, Any] | None) -> dict[str, Any]:
+        """The decision input of ``p`` with ``preview`` (stored, or just taken by ``submit``)."""
+        order = {t: i for i, t in enumerate(p.targets)}
+        devices = sorted(repo.target_rows(s, p.id), key=lambda r: order[r.id])
+        author = self._author_actor(s, p)
+        data = compat.policy_data(self.policy)
+        statuses = compat.statuses_for(s, devices, compat.workflows_for(p.changes, p.operations, data), data)
+        return pinput.build(s, p, devices, author, preview, compat=statuses, now=self.clock())
 
     def _author_actor(self, s: Session, p: Proposal) -> Actor:
         from core.store.schema import UserRow
@@ -550,19 +581,24 @@ class Lifecycle:
         return decision, list(would_deny), (time.perf_counter() - t) * 1e6
 
     def _decide_doc(self, pid: str) -> tuple[str, Decision, list[str], float, dict[str, Any]]:
-        """(hash decided on, decision, would-deny, µs, input as stored). Fleet proposals are grouped
-        into classes by the database; smaller ones build every device's facts."""
-        if len(self.get(pid).targets) > FLEET_SQL_MIN:
+        """(hash decided on, decision, would-deny, µs, input as stored) for the stored proposal and
+        preview."""
+        with self.store.read() as s:
+            row = repo.get_proposal_row(s, pid)
+            return self._decide_in(s, repo.proposal_from_row(row), row.preview)
+
+    def _decide_in(self, s: Session, p: Proposal, preview: dict[str, Any] | None
+                   ) -> tuple[str, Decision, list[str], float, dict[str, Any]]:
+        """Evaluate policy on ``p`` with ``preview``, reading facts through ``s``. Fleet proposals
+        are grouped into classes by the database; smaller ones build every device's facts."""
+        if len(p.targets) > FLEET_SQL_MIN:
             from core import fleet_facts
 
             t = time.perf_counter()
-            with self.store.read() as s:
-                row = repo.get_proposal_row(s, pid)
-                p = repo.proposal_from_row(row)
-                out = fleet_facts.decide_by_class(s, p, self.policy, self._author_actor(s, p), row.preview or {},
-                                                  now=self.clock())
+            out = fleet_facts.decide_by_class(s, p, self.policy, self._author_actor(s, p), preview or {},
+                                              now=self.clock())
             return p.hash, out.decision, out.would_deny, (time.perf_counter() - t) * 1e6, out.stored_input
-        p, doc = self._policy_input(pid)
+        doc = self._input_in(s, p, preview)
         if p.per_target:  # each device is decided with its own values (never the union of all)
             own = pinput.device_changes(p, doc)
             decision, would_deny, us = self._evaluate_per_target(doc, own)
@@ -587,49 +623,76 @@ class Lifecycle:
         """Ask policy about exactly this proposal (bound to its hash). ``dry_run`` records the
         decision for explanation without moving the proposal (the planner's self-check)."""
         t0 = time.perf_counter()
-        decided_hash, decision, would_deny, us, stored_input = self._decide_doc(pid)
+        decided = self._decide_doc(pid)
         with self.store.write() as s:
             row, p = self._load(s, pid)
-            if p.hash != decided_hash:
-                raise Conflict(f"proposal {pid} changed while policy was evaluating; decide again")
-            if not dry_run:
-                self._require_state(p, S.PREVIEWED, doing="decide on")
-            rec = PolicyDecisionRow(
-                id=new_id("d"), proposal_id=pid, proposal_hash=p.hash, revision=self.policy.revision,
-                engine=self.policy.name, allow=decision.allow, result=decision.model_dump(mode="json"),
-                input=stored_input, would_deny=would_deny, duration_us=us, dry_run=dry_run, created_at=utcnow(),
-            )
-            s.add(rec)
-            summary = {"decision_id": rec.id, "allow": decision.allow, "deny": decision.deny,
-                       "approvals_required": [a.model_dump() for a in decision.approvals_required],
-                       "risk": decision.risk, "obligations": decision.obligations, "revision": rec.revision,
-                       "would_deny": would_deny, "hash": p.hash}
-            who = actor.id if actor else p.author
-            if dry_run:
-                audit.append(s, actor=who, action="policy.dry_run", proposal_id=pid, data=summary)
-            else:
-                row.risk = decision.risk
-                if not decision.allow:
-                    self._set_state(s, row, S.DENIED, who, "policy.denied", summary,
-                                    error="; ".join(decision.deny) or "denied by policy")
-                elif decision.approvals_required:
-                    self._set_state(s, row, S.AWAITING_APPROVAL, who, "policy.allowed", summary)
-                else:
-                    self._set_state(s, row, S.APPROVED, who, "policy.allowed", summary)
+            self._record_decision_in(s, row, p, decided, actor, dry_run=dry_run)
         self._time("decide", t0)
-        return decision
+        return decided[1]
+
+    def _record_decision_in(self, s: Session, row: ProposalRow, p: Proposal,
+                            decided: tuple[str, Decision, list[str], float, dict[str, Any]], actor: Actor | None,
+                            *, dry_run: bool = False) -> None:
+        """Store a decision made on ``decided[0]`` (the hash) and move the proposal by it, in the
+        caller's transaction, if the proposal is still exactly that content."""
+        pid = p.id
+        decided_hash, decision, would_deny, us, stored_input = decided
+        if p.hash != decided_hash or row.hash != decided_hash:
+            raise Conflict(f"proposal {pid} changed while policy was evaluating; decide again")
+        if not dry_run and row.state != S.PREVIEWED:
+            self._require_state(repo.proposal_from_row(row), S.PREVIEWED, doing="decide on")
+        rec = PolicyDecisionRow(
+            id=new_id("d"), proposal_id=pid, proposal_hash=p.hash, revision=self.policy.revision,
+            engine=self.policy.name, allow=decision.allow, result=decision.model_dump(mode="json"),
+            input=stored_input, would_deny=would_deny, duration_us=us, dry_run=dry_run, created_at=utcnow(),
+        )
+        s.add(rec)
+        summary = {"decision_id": rec.id, "allow": decision.allow, "deny": decision.deny,
+                   "approvals_required": [a.model_dump() for a in decision.approvals_required],
+                   "risk": decision.risk, "obligations": decision.obligations, "revision": rec.revision,
+                   "would_deny": would_deny, "hash": p.hash}
+        who = actor.id if actor else p.author
+        if dry_run:
+            audit.append(s, actor=who, action="policy.dry_run", proposal_id=pid, data=summary)
+        else:
+            row.risk = decision.risk
+            if not decision.allow:
+                self._set_state(s, row, S.DENIED, who, "policy.denied", summary,
+                                error="; ".join(decision.deny) or "denied by policy")
+            elif decision.approvals_required:
+                self._set_state(s, row, S.AWAITING_APPROVAL, who, "policy.allowed", summary)
+            else:
+                self._set_state(s, row, S.APPROVED, who, "policy.allowed", summary)
 
     def submit(self, draft: ProposalDraft, actor: Actor) -> Proposal:
         """create → validate → preview → decide. Stops at the first gate that says no and
-        returns the proposal in that state (``invalid``/``denied``) rather than raising."""
-        p = self.create(draft, actor)
-        try:
-            self.validate(p.id, actor)
-        except Invalid:
-            return self.get(p.id)
-        self.preview(p.id, actor)
-        self.decide(p.id, actor)
-        return self.get(p.id)
+        returns the proposal in that state (``invalid``/``denied``) rather than raising.
+
+        The same steps as calling the four methods, with the same states and audit events, in
+        two write transactions instead of four (issue 15): create and validate commit together
+        (a proposal that fails validation is still recorded, ``invalid``), the devices are read
+        with no transaction open, and the preview is recorded together with the decision made on
+        it — only if the proposal is still exactly the content previewed and decided on."""
+        t0 = time.perf_counter()
+        with self.store.write() as s:
+            row, p = self._create_in(s, draft, actor)
+            self._time("create", t0)
+            t0 = time.perf_counter()
+            problems = self._validate_in(s, row, p, actor)
+        self._time("validate", t0)
+        if problems:
+            return repo.proposal_from_row(row)
+        t0 = time.perf_counter()
+        preview = self._take_preview(p)
+        self._time("preview", t0)
+        t0 = time.perf_counter()
+        with self.store.read() as s:
+            decided = self._decide_in(s, p, preview)
+        with self.store.write() as s:
+            row = self._store_preview_in(s, p, preview, actor)
+            self._record_decision_in(s, row, p, decided, actor)
+        self._time("decide", t0)
+        return repo.proposal_from_row(row)
 
     # ================================================================== approvals
     @staticmethod

@@ -107,10 +107,12 @@ def test_a_different_key_is_named_not_silently_accepted(store, monkeypatch: pyte
 
 def test_upgrade_anchors_an_existing_trail(db_url: str, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A trail written before migration 0009 gets a keyed head at upgrade, so it verifies."""
+    from sqlalchemy import insert
     from sqlalchemy.orm import Session
 
     from core.models import utcnow
     from core.store import Store
+    from core.store.schema import AuditEventRow
 
     monkeypatch.setenv("GATEWARD_AUDIT_KEY_FILE", str(tmp_path / "audit.key"))
     old = Store(db_url, migrate=False)
@@ -118,10 +120,9 @@ def test_upgrade_anchors_an_existing_trail(db_url: str, tmp_path, monkeypatch: p
     prev = audit.GENESIS
     with Session(old.engine) as s, s.begin():
         for seq in (1, 2, 3):
-            row = audit._build_row(seq, prev, utcnow(), "alice", "legacy", None, None, None, {"seq": seq})
-            s.add(row)
-            s.flush()
-            prev = row.hash
+            row = audit._Pending(utcnow(), "alice", "legacy", None, None, None, {"seq": seq}).linked(seq, prev)
+            s.execute(insert(AuditEventRow), [row])
+            prev = row["hash"]
     old.dispose()
     new = Store(db_url)
     try:
