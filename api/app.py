@@ -8,7 +8,8 @@ through the database.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ from api import docs, errors, openapi
 from api.deps import ActorDep, AppRuntime, Authenticator, TokenAuthenticator
 from api.limits import DEFAULT_MAX_BODY_BYTES, BodyGuard, LoadShedder, ShedLimits
 from api.metrics import Metrics, MetricsMiddleware, require_metrics_reader
+from api.page_cache import HeadProbe, PageCache
 from api.routers import audit, campaigns, devices, fleet, health, inventory, live, proposals, remediation
 from api.routers import chat as chat_routes
 from core.users import TOKEN_CACHE
@@ -86,7 +88,15 @@ def create_app(runtime: AppRuntime, *, chat: ChatService | None = None,
     ``authenticator``: bearer credential → actor (default: API tokens).
     ``limits``: load-shedding bounds (default: ``ShedLimits.from_env()``).
     """
+    head = HeadProbe.for_engine(runtime.store.engine)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await head.aclose()  # the page cache's own database connection (api.page_cache)
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Gateward", version=VERSION, docs_url=None, redoc_url=None,  # offline pages: api/docs.py
         description="Policy-governed changes for ISP home-gateway fleets. Every write goes through "
                     "validate → preview → policy → approval → backup → apply → verify. Authenticate with "
@@ -94,6 +104,8 @@ def create_app(runtime: AppRuntime, *, chat: ChatService | None = None,
                     '`{"error": code, "detail": text}` with a 4xx status.',
     )
     app.state.runtime = runtime
+    # The queue's rendered pages, valid while the audit head they were read at is current.
+    app.state.list_head, app.state.list_pages = head, PageCache()
     app.state.chat = chat
     app.state.chat_factory = chat_factory or _runtime_chat
     if authenticator is None:

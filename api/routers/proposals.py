@@ -13,12 +13,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api import proposal_views as views
-from api.deps import ActorDep, CredentialDep, RuntimeDep, authenticate
+from api.deps import ActorDep, CredentialDep, RuntimeDep, bearer, credential, current_actor
 from api.errors import errors_for
+from api.lean import LeanRoute, lean_handler, parse_query
 from api.schemas import (
     ApproveIn,
     CancelIn,
@@ -79,20 +80,53 @@ def _to_draft_checked(body: ProposalIn) -> ProposalDraft:
         raise Invalid(str(first.get("msg", "invalid proposal"))) from exc
 
 
-def _list_page(request: Request, token: str, states: list[str] | None, author: str | None, device: str | None,
-               limit: int, offset: int) -> Response:
-    """Authenticate and read in one worker-thread hop (a token check the cache cannot answer is a
-    database read too)."""
-    authenticate(request, token)
+class ListQuery(BaseModel):
+    """The queue's query parameters (the bounds the declared endpoint below states)."""
+
+    state: list[ProposalState] | None = Field(None, max_length=20)
+    device: str | None = Field(None, max_length=128)
+    author: str | None = Field(None, max_length=64)
+    limit: int = Field(100, ge=1, le=500)
+    offset: int = Field(0, ge=0, le=10_000_000)
+
+    def key(self) -> tuple[Any, ...]:
+        """The page-cache key: what selects the rows (states as a set, empty filters as none)."""
+        states = tuple(sorted({str(x) for x in self.state})) if self.state else ()
+        return states, self.author or None, self.device or None, self.limit, self.offset
+
+
+def _read_page(request: Request, q: ListQuery) -> bytes:
     rt = request.app.state.runtime
+    states, author, device, limit, offset = q.key()
     with rt.store.engine.connect() as conn:  # Core only: no ORM session to set up for two SELECTs
-        body = views.list_page_json(conn, states=states, author=author, device_id=device, limit=limit,
-                                    offset=offset)
-    # Rendered from columns (and cached per row version) and sent as is: no second validation pass.
+        return views.list_page_json(conn, states=list(states) or None, author=author, device_id=device,
+                                    limit=limit, offset=offset)
+
+
+async def _serve_list(request: Request, token: str, q: ListQuery) -> Response:
+    """Authenticate, then the page from the cache when it was rendered at the audit head this
+    request read after it arrived, else read on a worker thread (``api.page_cache``)."""
+    await current_actor(request, token)
+    state = request.app.state
+    head = await state.list_head.read()
+    key = q.key()
+    body = None if head is None else state.list_pages.get(key, head)
+    if body is None:
+        # Rendered from columns (rows cached per version) and sent as is: no second validation pass.
+        body = await run_in_threadpool(_read_page, request, q)
+        if head is not None:
+            state.list_pages.put(key, head, body)
     return Response(body, media_type="application/json")
 
 
-@router.get("", response_model=ProposalList)
+async def _list_lean(request: Request) -> Response:
+    """``list_proposals`` without FastAPI's per-request machinery (``api.lean``): same token check,
+    same parameter bounds, same answer."""
+    token = await credential(await bearer(request))
+    return await _serve_list(request, token, parse_query(ListQuery, request, frozenset({"state"})))
+
+
+@lean_handler(_list_lean)
 async def list_proposals(request: Request, token: CredentialDep,
                          state: Annotated[list[ProposalState] | None, Query(max_length=20)] = None,
                          device: Annotated[str | None, Query(max_length=128)] = None,
@@ -100,8 +134,12 @@ async def list_proposals(request: Request, token: CredentialDep,
                          limit: Annotated[int, Query(ge=1, le=500)] = 100,
                          offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> Response:
     """Newest first; ``state`` may repeat (``?state=awaiting_approval&state=approved``)."""
-    states = [str(x) for x in state] if state else None
-    return await run_in_threadpool(_list_page, request, token, states, author, device, limit, offset)
+    q = ListQuery(state=state, device=device, author=author, limit=limit, offset=offset)
+    return await _serve_list(request, token, q)
+
+
+# Served by its lean handler; FastAPI still describes it (parameters, bounds, answer) from the signature.
+router.add_api_route("", list_proposals, methods=["GET"], response_model=ProposalList, route_class_override=LeanRoute)
 
 
 @router.post("", status_code=201, response_model=ProposalDetail, responses=ACTION_ERRORS)
