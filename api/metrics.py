@@ -72,6 +72,9 @@ class Metrics:
         self.stages = Histogram("gateward_lifecycle_stage_seconds",
                                 "Time spent in each lifecycle stage (validate, preview, decide, backup, apply, ...)",
                                 ["stage"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.handler = Histogram("gateward_api_handler_seconds",
+                                 "Time in a route handler by part: the lifecycle call, the answer read after it",
+                                 ["route", "part"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.registry.register(ProposalStateCollector(store))
 
     def stage_timer(self, stage: str, seconds: float) -> None:

@@ -17,6 +17,7 @@ under ``py-spy record`` (raw collapsed stacks), for profiling what the figures m
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import socket
@@ -116,7 +117,7 @@ def _prepare(url: str, homes: int, proposals: int) -> tuple[str, list[str], str]
 
 
 @contextmanager
-def _server(url: str, home: Path, homes: int, extra: tuple[str, ...] = ()) -> Iterator[str]:
+def _server(url: str, home: Path, homes: int, extra: tuple[str, ...] = ()) -> Iterator[tuple[str, int]]:
     port = _free_port()
     env = {**os.environ, "GATEWARD_DATABASE_URL": url, "GATEWARD_HOME": str(home)}
     # One token stands for every simulated client: lift the per-client share so it is the server's
@@ -147,7 +148,7 @@ def _server(url: str, home: Path, homes: int, extra: tuple[str, ...] = ()) -> It
             spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "-r", "100", "-f", "raw",
                                     "-o", f"{profile}.{port}.txt", "--pid", str(proc.pid)], stdout=log,
                                    stderr=subprocess.STDOUT)
-        yield base
+        yield base, proc.pid
     finally:
         if spy is not None:
             spy.send_signal(signal.SIGINT)
@@ -158,6 +159,26 @@ def _server(url: str, home: Path, homes: int, extra: tuple[str, ...] = ()) -> It
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, every thread) of ``pid`` and its child processes (``--workers``),
+    from ``/proc``: the server's own cost per request, whatever else runs on the machine."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo, seen = 0, [pid], set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError, IndexError):
+            continue
+    return total / tick
 
 
 class RawClient:
@@ -247,9 +268,11 @@ async def _load(base: str, token: str, make: Callable[[int], tuple[str, str, Any
 # (label, server options, phases): the default server, the old floor and two API processes, same run.
 ROUNDS = 3
 SERVERS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
-    ("", (), ("baseline_health", "baseline_health_httpx", "baseline_me", "get_proposals", "post_proposals")),
+    ("", (), ("baseline_health", "baseline_health_httpx", "baseline_me", "get_proposals", "get_proposals_uncached",
+              "post_proposals")),
     ("h11_asyncio", ("--http", "h11", "--loop", "asyncio"), ("baseline_health", "baseline_me", "get_proposals")),
-    ("workers2", ("--workers", "2"), ("baseline_health", "get_proposals", "post_proposals")),
+    ("workers2", ("--workers", "2"), ("baseline_health", "get_proposals", "get_proposals_uncached",
+                                     "post_proposals")),
 )
 
 
@@ -263,6 +286,15 @@ def _measure(backend: str, homes: int, n_get: int, n_post: int, concurrency: int
 
             def get(_: int) -> tuple[str, str, Any]:
                 return "GET", "/api/proposals?limit=50", None
+
+            distinct = itertools.count()
+
+            def get_uncached(_: int) -> tuple[str, str, Any]:
+                # Never the same query twice in a run: every request misses the page cache and reads
+                # the page (the rows' rendered JSON, cached per row version, is warm).
+                n = next(distinct)
+                state = ("", "&state=awaiting_approval", "&state=approved")[(n // 1640) % 3]
+                return "GET", f"/api/proposals?limit={10 + (n // 40) % 41}&offset={n % 40}{state}", None
 
             def post(i: int) -> tuple[str, str, Any]:
                 dev = targets[i % len(targets)]
@@ -279,9 +311,10 @@ def _measure(backend: str, homes: int, n_get: int, n_post: int, concurrency: int
             phases: dict[str, tuple[Callable[[int], tuple[str, str, Any]], int, str]] = {
                 "baseline_health": (health, n_get, "raw"), "baseline_health_httpx": (health, n_get, "httpx"),
                 "baseline_me": (me, n_get, "raw"), "get_proposals": (get, n_get, "raw"),
+                "get_proposals_uncached": (get_uncached, n_get, "raw"),
                 "post_proposals": (post, n_post, "raw")}
             for server_label, extra, wanted in SERVERS:
-                with _server(url, tmp, homes, extra) as base:
+                with _server(url, tmp, homes, extra) as (base, pid):
                     # Warm up connections, caches and the server's start-up work (its background threads'
                     # first rounds), which otherwise land on whichever row runs first.
                     asyncio.run(_load(base, token, get, 40, concurrency))
@@ -292,15 +325,22 @@ def _measure(backend: str, homes: int, n_get: int, n_post: int, concurrency: int
                     # row alike rather than whichever ran at that moment.
                     runs: dict[str, tuple[list[float], list[float], dict[int, int]]] = {
                         label: ([], [], {}) for label in wanted}
+                    cpu: dict[str, float] = dict.fromkeys(wanted, 0.0)
+                    idle0, idle_t0 = _cpu_s(pid), time.perf_counter()
+                    time.sleep(1.0)  # what the server burns with no request (its background parts)
+                    idle_per_s = (_cpu_s(pid) - idle0) / (time.perf_counter() - idle_t0)
                     for _ in range(ROUNDS):
                         for label in wanted:
                             make, total, client = phases[label]
+                            c0 = _cpu_s(pid)
                             lat, wall, statuses = asyncio.run(
                                 _load(base, token, make, total // ROUNDS, concurrency, client))
+                            cpu[label] += _cpu_s(pid) - c0
                             runs[label][0].extend(lat)
                             runs[label][1].append(wall)
                             for code, n in statuses.items():
                                 runs[label][2][code] = runs[label][2].get(code, 0) + n
+                    load = os.getloadavg()[0]
                     for label in wanted:
                         lat, walls, statuses = runs[label]
                         total, wall = len(lat), sum(walls)
@@ -311,40 +351,90 @@ def _measure(backend: str, homes: int, n_get: int, n_post: int, concurrency: int
                         metrics[f"{key}_p50_us"] = round(percentile(us, 50), 1)
                         metrics[f"{key}_p99_us"] = round(percentile(us, 99), 1)
                         metrics[f"{key}_req_per_s"] = round(total / wall, 1)
+                        # The server's CPU per request (all its processes and threads, less what it burns
+                        # idle): what a quiet machine's throughput follows, whatever the load here.
+                        busy = max(cpu[label] - idle_per_s * wall, 0.0)
+                        metrics[f"{key}_server_cpu_us_per_req"] = round(busy / max(total, 1) * 1e6, 1)
                         p50_ms, p99_ms = metrics[f"{key}_p50_us"] / 1000, metrics[f"{key}_p99_us"] / 1000
                         rows.append((key.replace("_", " "),
                                      f"p50 {p50_ms:.1f} ms · p99 {p99_ms:.1f} ms · "
-                                     f"{metrics[f'{key}_req_per_s']:.0f} req/s · {ok}/{total} 2xx"))
+                                     f"{metrics[f'{key}_req_per_s']:.0f} req/s · {ok}/{total} 2xx · server CPU "
+                                     f"{metrics[f'{key}_server_cpu_us_per_req'] / 1000:.2f} ms/req"))
                         if bad:
                             notes.append(f"{key}: non-2xx answers {bad}")
+                    label = "_".join(x for x in (backend, server_label) if x)
+                    metrics[f"{label}_loadavg_1m"] = round(load, 2)
+                    metrics[f"{label}_server_idle_cpu_pct"] = round(idle_per_s * 100, 1)
+                    rows.append((f"{label.replace('_', ' ')}: load average (1 min) · server CPU idle",
+                                 f"{load:.2f} · {idle_per_s * 100:.1f} % of a core"))
                     if server_label:
                         continue
-                    split = _stage_split(base, auditor)
-                    for stage, ms in split.items():
-                        metrics[f"{backend}_post_stage_{stage}_ms"] = ms
+                    split = _post_split(base, auditor)
+                    for part, ms in split.items():
+                        metrics[f"{backend}_post_{part}_ms"] = ms
                     if split:
-                        rows.append((f"{backend} post: lifecycle stages (mean per call)",
-                                     " · ".join(f"{k} {v:.1f} ms" for k, v in split.items())))
-    rows.append((f"{backend}: load average (1 min) at the end", f"{os.getloadavg()[0]:.2f}"))
+                        rows.append((f"{backend} post: where a request's server time goes (mean per call)",
+                                     _describe_split(split)))
     return metrics
 
 
-def _stage_split(base: str, auditor_token: str) -> dict[str, float]:
-    """Where a POST's time goes, from the server's own stage histograms on ``/metrics``
-    (``gateward_lifecycle_stage_seconds``): mean ms per call of create, validate, preview, decide."""
-    r = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {auditor_token}"}, timeout=30)
+Labels = frozenset[tuple[str, str]]
+
+
+def _scrape(base: str, token: str) -> dict[tuple[str, Labels], float]:
+    """``/metrics`` as {(metric name, its labels): value} (auditor token)."""
+    r = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=30)
     if r.status_code != 200:
         return {}
-    sums: dict[str, float] = {}
-    counts: dict[str, float] = {}
+    out: dict[tuple[str, Labels], float] = {}
     for line in r.text.splitlines():
-        for suffix, into in (("_sum{", sums), ("_count{", counts)):
-            if line.startswith("gateward_lifecycle_stage_seconds" + suffix):
-                stage = line.split('stage="', 1)[1].split('"', 1)[0]
-                into[stage] = float(line.rsplit(" ", 1)[1])
+        if line.startswith("#") or "{" not in line:
+            continue
+        name, rest = line.split("{", 1)
+        labels, _, value = rest.rpartition("} ")
+        pairs = frozenset((k, v.strip('"')) for k, _, v in (x.partition("=") for x in labels.split('",') if x))
+        out[(name, pairs)] = float(value)
+    return out
+
+
+def _mean_ms(m: dict[tuple[str, Labels], float], metric: str, **labels: str) -> float | None:
+    key = frozenset(labels.items())
+    n = m.get((f"{metric}_count", key))
+    return round(m[(f"{metric}_sum", key)] / n * 1000, 2) if n else None
+
+
+def _post_split(base: str, auditor_token: str) -> dict[str, float]:
+    """Where a POST's server time goes, from the server's own histograms on ``/metrics``, mean ms
+    per call: ``request`` (the whole request inside the app, ``gateward_http_request_duration_seconds``),
+    ``lifecycle`` (the ``Lifecycle.submit`` call) and ``answer`` (reading the proposal back for the
+    reply; ``gateward_api_handler_seconds``), ``route`` = request - lifecycle - answer (body parsing,
+    token check, waiting for a slot or a worker thread), and the lifecycle's stages
+    (``gateward_lifecycle_stage_seconds``: ``stage_create`` …)."""
+    m = _scrape(base, auditor_token)
+    out: dict[str, float] = {}
+    request = _mean_ms(m, "gateward_http_request_duration_seconds", method="POST", route="/api/proposals")
+    life = _mean_ms(m, "gateward_api_handler_seconds", route="POST /api/proposals", part="lifecycle")
+    answer = _mean_ms(m, "gateward_api_handler_seconds", route="POST /api/proposals", part="answer")
+    if request is not None and life is not None and answer is not None:
+        out.update(request=request, lifecycle=life, answer=answer, route=round(request - life - answer, 2))
+    stages = {v for (name, labels) in m if name == "gateward_lifecycle_stage_seconds_count"
+              for k, v in labels if k == "stage"}
     order = ["create", "validate", "preview", "decide"]
-    return {st: round(sums[st] / counts[st] * 1000, 2) for st in order + sorted(set(sums) - set(order))
-            if counts.get(st)}
+    for st in order + sorted(stages - set(order)):
+        ms = _mean_ms(m, "gateward_lifecycle_stage_seconds", stage=st)
+        if ms is not None:
+            out[f"stage_{st}"] = ms
+    return out
+
+
+def _describe_split(split: dict[str, float]) -> str:
+    head = ""
+    if "request" in split:
+        head = (f"request {split['request']:.1f} ms = lifecycle {split['lifecycle']:.1f} "
+                f"({split['lifecycle'] / split['request'] * 100:.0f} %) + answer {split['answer']:.1f} "
+                f"+ route {split['route']:.1f}; ")
+    stages = " · ".join(f"{k[6:]} {v:.1f}" for k, v in split.items() if k.startswith("stage_"))
+    return head + (f"stages (ms): {stages}" if stages else "")
 
 
 def run(quick: bool) -> BenchResult:
@@ -356,6 +446,9 @@ def run(quick: bool) -> BenchResult:
     notes = [f"load generator: raw asyncio HTTP/1.1 keep-alive, {concurrency} connections in the benchmark "
              "process (httpx.AsyncClient for the `health httpx` row); server: `gateward run` in its own process "
              "(httptools + uvloop, 1 process unless the row says h11 asyncio / workers2), same 2-core machine",
+             "`get proposals` asks the same page again and again (served from the page cache while nothing "
+             "changes); `get proposals uncached` never asks the same query twice (every request reads the page); "
+             "server CPU per request is the server's own processes (all threads, less their idle burn), from /proc",
              "POST /api/proposals runs validate → live preview (digital twin) → policy (embedded Rego) per request"]
     metrics: dict[str, float] = {}
     metrics.update(_measure("sqlite", homes, n_get, n_post, concurrency, seeded, rows, notes))
