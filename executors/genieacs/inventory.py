@@ -25,6 +25,7 @@ is refused as malformed.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -42,17 +43,25 @@ from executors.genieacs.nbi import NbiClient, NbiError, NbiRejected
 #: What the inventory records of a device, and nothing more: each projected field is bytes the ACS
 #: renders and this process decodes for every device of every page (``_lastBoot``, ``_registered``
 #: and ``HardwareVersion`` were a third of a page and recorded nowhere; ``parse_device`` still reads
-#: them when a document has them).
+#: them when a document has them). Of each identity parameter only its ``_value``: GenieACS hands
+#: the projection to MongoDB, which keeps just that attribute of the stored node, so the
+#: ``_object``/``_writable``/``_timestamp``/``_type`` nobody reads (half of a document's bytes)
+#: are neither rendered nor decoded.
 IDENTITY_PARAMS = ("Manufacturer", "ModelName", "SoftwareVersion")
 ROOTS = ("Device", "InternetGatewayDevice")
 _ROOT = {r: Root(r + ".") for r in ROOTS}
 PROJECTION = ("_id", "_deviceId", "_lastInform",
-              *(f"{root}.DeviceInfo.{p}" for root in ROOTS for p in IDENTITY_PARAMS))
+              *(f"{root}.DeviceInfo.{p}._value" for root in ROOTS for p in IDENTITY_PARAMS))
 ORDER = {"_lastInform": 1, "_id": 1}
 _PLAIN = re.compile(r"^[A-Za-z0-9_]+$")  # a DeviceId part GenieACS leaves unescaped
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the cursor of a document that never informed
 DEFAULT_PAGE = 1000
 MAX_PAGE = 10_000
+#: Documents left to read from which a change scan reads them in a child process: starting one
+#: costs about a second of CPU (an interpreter, the HTTP client), which the in-process reader's
+#: GIL contention costs back only over a long scan.
+PROCESS_MIN = 20_000
+log = logging.getLogger("gateward.inventory_sync")
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,13 @@ class AcsDevice:
 
     def _key(self) -> tuple[Any, ...]:
         return tuple(getattr(self, k) for k in self._FIELDS)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its constructor's arguments (a page crosses from the reader process as one
+        pickle): a third of the default ``__slots__`` pickle's cost each way."""
+        return (AcsDevice, (self.acs_id, self.oui, self.product_class, self.serial, self.root, self.manufacturer,
+                            self.model, self.firmware, self.hardware, self.last_inform, self.last_boot,
+                            self.registered))  # _FIELDS, the constructor's order
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, AcsDevice) and self._key() == other._key()
@@ -292,11 +308,21 @@ class AcsInventorySource:
 
     name = "genieacs"
 
-    def __init__(self, client: NbiClient, *, page_size: int = DEFAULT_PAGE) -> None:
+    def __init__(self, client: NbiClient, *, page_size: int = DEFAULT_PAGE,
+                 process_min: int | None = PROCESS_MIN, process_wait_s: float = 0.0) -> None:
         if not 1 <= page_size <= MAX_PAGE:
             raise ValueError(f"page size must be 1..{MAX_PAGE}, got {page_size}")
         self.client = client
         self.page_size = page_size
+        #: A change scan with at least this many documents still to read (the first page's
+        #: ``total``) reads the rest in a child process (``inventory_reader``); ``None``: never.
+        self.process_min = process_min
+        #: How long the first page boundary waits for a starting child before reading on
+        #: in-process (0: not at all; a test that must exercise the child waits for it).
+        self.process_wait_s = process_wait_s
+        self.reader_process: Any = None  # the child reading the current scan, if any
+        self.process_pages = 0  # pages the child read in the last scan
+        self._total: int | None = None  # the last page's ``total`` header (documents matching its query)
 
     def _page(self, query: Mapping[str, Any], projection: tuple[str, ...], sort: Mapping[str, int]) -> list[Any]:
         """One ``GET /devices/`` (the client's transport, errors and auth; the body parsed with
@@ -309,6 +335,8 @@ class AcsInventorySource:
                 raise NbiRejected(f"GenieACS NBI rejected the devices query with {resp.status_code}: "
                                   f"{resp.text[:200]!r}", status=resp.status_code)
             items = orjson.loads(resp.content)
+            total = resp.headers.get("total", "")
+            self._total = int(total) if total.isdigit() else None
         except NbiError as exc:
             raise SourceError(exc.message) from None
         except orjson.JSONDecodeError as exc:
@@ -323,21 +351,59 @@ class AcsInventorySource:
         yielded stay valid.
 
         One prefetch thread fetches, decodes and reads page N+1 while the caller applies page N
-        (the next query needs only the last document of this one): the ACS's time and this
-        process's parsing overlap the caller's database work (SQLite and the PostgreSQL driver
-        release the GIL while they work). The queue is one page deep, so at most three pages
-        (applying, parsed, in flight) are in memory whatever the fleet's size."""
+        (the next query needs only the last document of this one): the ACS's time overlaps the
+        caller's database work. The queue is one page deep, so at most three pages (applying,
+        parsed, in flight) are in memory whatever the fleet's size.
+
+        A long scan (the first page's ``total`` leaves at least ``process_min`` documents) hands
+        the reading to a child process (:mod:`executors.genieacs.inventory_reader`: in a thread
+        the parsing competed with the caller's database work for the GIL). The child starts
+        while this reader goes on; at the first page boundary after it is ready, it takes over
+        from that page's cursor, one page ahead as well. Same pages, same errors."""
         pool = ThreadPoolExecutor(1, thread_name_prefix="acs-page")
+        child: Any = None
+        self.process_pages = 0
         try:
             pending: Future[Page | None] | None = pool.submit(self._next_page, since)
+            wait = self.process_wait_s
             while pending is not None:
                 page = pending.result()
                 if page is None:
                     return
+                if child is None and page.full:
+                    child = self.reader_process = self._reader_process()
+                if child and page.full and child.ready(wait):
+                    yield page
+                    for later in child.pages(page.cursor):
+                        self.process_pages += 1
+                        yield later
+                    return
+                wait = 0.0
                 pending = pool.submit(self._next_page, page.cursor) if page.full else None
                 yield page
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+            if child:
+                child.close()
+            self.reader_process = None
+
+    def _reader_process(self) -> Any:
+        """A child reader for the rest of this scan, when it is long enough to repay starting one
+        (``process_min``), the client can be rebuilt in a child (``NbiClient.replica_args``) and
+        pages are read the stock way (a subclass that reads them differently keeps its own);
+        ``False`` (never again this scan) otherwise."""
+        args = self.client.replica_args()
+        left = (self._total or 0) - self.page_size
+        stock = type(self)._next_page is AcsInventorySource._next_page and type(self)._page is AcsInventorySource._page
+        if self.process_min is None or args is None or not stock or left < self.process_min:
+            return False
+        from executors.genieacs.inventory_reader import ProcessReader
+
+        try:
+            return ProcessReader(args, self.page_size)
+        except OSError as exc:  # no interpreter to start: read in-process
+            log.warning("cannot start the inventory page reader process (%s); reading in-process", exc)
+            return False
 
     def _next_page(self, cursor: Cursor | None) -> Page | None:
         """The page after ``cursor``, read (``None`` when there is none)."""
@@ -362,6 +428,19 @@ class AcsInventorySource:
             raise SourceError(f"the ACS answered a page that does not move past {cursor.acs_id!r} "
                               f"(sort or query not honoured); stopped")
         return after
+
+    def count(self) -> int | None:
+        """How many devices the ACS holds: one ``HEAD /devices/`` (GenieACS answers it with the
+        ``total`` header of ``countDocuments``, before reading any document); ``None`` when the
+        answer carries no count. What a first sync's presence sweep needs instead of every id."""
+        try:
+            resp = self.client._request("HEAD", "/devices/", params={"query": "{}"})
+        except NbiError as exc:
+            raise SourceError(exc.message) from None
+        if resp.status_code != 200:
+            raise SourceError(f"GenieACS NBI rejected the device count with {resp.status_code}")
+        total = resp.headers.get("total", "")
+        return int(total) if total.isdigit() else None
 
     def present_ids(self) -> Iterator[list[str]]:
         """Every ``_id`` the ACS holds, in pages, in ``_id`` order (for marking absent devices)."""

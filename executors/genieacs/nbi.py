@@ -139,9 +139,23 @@ class NbiClient:
             transport=transport,
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
         )
+        # What rebuilds an equivalent client in another process (the inventory's page reader);
+        # a custom transport or SSL context does not cross a process boundary.
+        self._replica: dict[str, Any] | None = (
+            None
+            if transport is not None or isinstance(verify, ssl.SSLContext)
+            else {"base_url": base_url, "auth_header": auth_header, "verify": verify, "client_cert": client_cert,
+                  "client_key": client_key, "proxy": proxy, "timeout_s": timeout_s}
+        )
 
     def __repr__(self) -> str:  # never show the auth header
         return f"NbiClient({self.base_url!r})"
+
+    def replica_args(self) -> dict[str, Any] | None:
+        """Keyword arguments that build an equivalent client in another process, or ``None`` when
+        this one cannot be rebuilt there (custom transport or SSL context). They include the auth
+        header: hand them to a child process only, never log them."""
+        return dict(self._replica) if self._replica is not None else None
 
     def close(self) -> None:
         self._http.close()

@@ -206,6 +206,7 @@ class NbiFailure:
     mode: str
     remaining: int = 1
     delay_s: float = 0.0
+    after: int = 0  # requests still answered normally before this failure starts
 
 
 class FakeNbi:
@@ -244,6 +245,7 @@ class FakeNbi:
         self._version = 0  # bumped whenever a device document appears, goes or informs
         self._orders: dict[str, tuple[int, float, list[Any], list[DeviceRecord]]] = {}
         self._failures: deque[NbiFailure] = deque()
+        self.requests = 0  # NBI requests answered or failed so far (every method, every path)
         self._crash_after_queue = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -365,12 +367,13 @@ class FakeNbi:
         """``(total, page)`` for the two keyset scans an inventory sync makes, read off a sorted
         index the way MongoDB answers them from one; ``None`` for any other query (the caller then
         filters every document). Same results as the general path, only without matching 100,000
-        documents per page: sort ``{"_id": 1}`` with ``{}`` or ``{"_id": {"$gt"|"$gte": X}}``, and sort
+        documents per page: sort ``{"_id": 1}`` (or none: the general path lists in ``_id`` order) with
+        ``{}`` or ``{"_id": {"$gt"|"$gte": X}}`` (a ``HEAD`` of ``{}`` is the sync's device count), and sort
         ``{"_lastInform": 1, "_id": 1}`` with ``{}``, ``{"_lastInform": {"$gt"|"$gte": T}}`` or
         ``{"$or": [{"_lastInform": {"$gt": T}}, {"_lastInform": T, "_id": {"$gt": X}}]}``."""
-        if not isinstance(query, dict) or not isinstance(sort, dict):
+        if not isinstance(query, dict) or not (sort is None or isinstance(sort, dict)):
             return None
-        if sort == {"_id": 1}:
+        if not sort or sort == {"_id": 1}:  # no sort: the general path lists in _id order too
             order = "id"
         elif sort == {"_lastInform": 1, "_id": 1}:
             order = "inform"
@@ -606,9 +609,11 @@ class FakeNbi:
             raise WorkerCrash("injected: the worker died after the task was queued", graceful=False)
 
     # ------------------------------------------------------------------ failure injection
-    def inject_nbi_failure(self, mode: str, count: int = 1, delay_s: float = 0.0) -> None:
+    def inject_nbi_failure(self, mode: str, count: int = 1, delay_s: float = 0.0, after: int = 0) -> None:
         """Make the next ``count`` requests fail: ``http500``, ``drop`` (close, no answer), ``delay``,
-        or ``crash_after_queue`` (the next task POSTs are queued, then the worker dies unanswered)."""
+        or ``crash_after_queue`` (the next task POSTs are queued, then the worker dies unanswered).
+        ``after``: answer that many requests normally first (a failure mid-scan, wherever the
+        scan's requests come from: this process or another)."""
         if mode == "crash_after_queue":
             with self._lock:
                 self._crash_after_queue += max(1, count)
@@ -616,13 +621,17 @@ class FakeNbi:
         if mode not in ("http500", "drop", "delay"):
             raise ValueError(f"unknown NBI failure {mode!r}; known: http500, drop, delay, crash_after_queue")
         with self._lock:
-            self._failures.append(NbiFailure(mode, max(1, count), delay_s))
+            self._failures.append(NbiFailure(mode, max(1, count), delay_s, max(0, after)))
 
     def take_failure(self) -> NbiFailure | None:
         with self._lock:
+            self.requests += 1
             if not self._failures:
                 return None
             f = self._failures[0]
+            if f.after > 0:
+                f.after -= 1
+                return None
             f.remaining -= 1
             if f.remaining <= 0:
                 self._failures.popleft()
@@ -1018,9 +1027,12 @@ class _Handler(BaseHTTPRequestHandler):
         page = self.nbi.indexed_page(query, sort, skip, limit) if coll == "devices" else None
         if page is not None:
             total, recs = page
+            if method == "HEAD":  # GenieACS answers a HEAD with the count alone, before reading a document
+                self._list([], head_only=True, total=total)
+                return
             with self.nbi.store.lock:
                 items = [listing_json(r, self.nbi.last_inform(r), projection) for r in recs]
-            self._list(items, head_only=method == "HEAD", total=total)
+            self._list(items, head_only=False, total=total)
             return
         try:
             items = self._collection(coll, query, projection, sort)

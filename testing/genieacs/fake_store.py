@@ -133,27 +133,28 @@ class DeviceRecord:
             doc = meta
             leaves: Iterable[str] = self.params
             objects: Iterable[str] = self.objects
+            prefixes: tuple[str, ...] = ()
+            only: dict[str, frozenset[str]] = {}  # no projection: every attribute of every node
         else:
             doc = project(meta, [p for p in projection if p.startswith("_")])
-            prefixes = tuple(p for p in projection if not p.startswith("_"))
-            leaves = [p for p in self.params if _wanted(prefixes, p)]
-            objects = [o for o in self.objects if _wanted(prefixes, o)]
+            prefixes, only = _split_projection(projection)
+            leaves = [p for p in self.params if _wanted(prefixes, p) or p in only]
+            objects = [o for o in self.objects if _wanted(prefixes, o) or o in only]
         for o in objects:
             node = _node(doc, o)
             writable, ts = self.objects[o]
-            node.update({"_object": True, "_writable": writable, "_timestamp": iso(ts)})
+            node.update(_attributes(o, {"_object": True, "_writable": writable, "_timestamp": iso(ts)}, prefixes, only))
         for p in leaves:
             leaf = self.params[p]
             node = _node(doc, p)
-            node.update(
-                {
-                    "_object": False,
-                    "_writable": leaf.writable,
-                    "_timestamp": iso(leaf.ts),
-                    "_value": leaf.value,
-                    "_type": leaf.type,
-                }
-            )
+            attrs = {
+                "_object": False,
+                "_writable": leaf.writable,
+                "_timestamp": iso(leaf.ts),
+                "_value": leaf.value,
+                "_type": leaf.type,
+            }
+            node.update(_attributes(p, attrs, prefixes, only))
         return doc
 
     def getter(self, last_inform: float | None) -> Getter:
@@ -284,6 +285,39 @@ def _listing_tree(rec: DeviceRecord, proj: tuple[str, ...]) -> tuple[list[str], 
         _TREES.clear()
     _TREES[key] = (rec.params, rec.objects, meta_fields, tree)
     return meta_fields, tree
+
+
+#: The attributes GenieACS stores on a parameter or object node (``lib/cwmp/db.ts``).
+ATTRIBUTES = frozenset({"_object", "_writable", "_timestamp", "_value", "_type"})
+
+
+def _split_projection(projection: list[str]) -> tuple[tuple[str, ...], dict[str, frozenset[str]]]:
+    """A projection's parameter part: whole subtrees (``Device.DeviceInfo``) and single
+    attributes of one node (``Device.DeviceInfo.SoftwareVersion._value``). GenieACS hands the
+    projection to MongoDB, and the stored document nests each attribute under its node, so
+    ``X._value`` keeps only ``_value`` of ``X``; a path that a whole-subtree entry already covers
+    is dropped (``optimizeProjection``), as it would change nothing."""
+    prefixes: list[str] = []
+    only: dict[str, set[str]] = {}
+    for p in projection:
+        if p.startswith("_"):
+            continue
+        node, _, attr = p.rpartition(".")
+        if node and attr in ATTRIBUTES:
+            only.setdefault(node, set()).add(attr)
+        else:
+            prefixes.append(p)
+    whole = tuple(prefixes)
+    return whole, {n: frozenset(a) for n, a in only.items() if not _wanted(whole, n)}
+
+
+def _attributes(path: str, attrs: dict[str, Any], prefixes: tuple[str, ...],
+                only: dict[str, frozenset[str]]) -> dict[str, Any]:
+    """The attributes of one node that the projection keeps, in their stored order."""
+    keep = only.get(path)
+    if keep is None or _wanted(prefixes, path):  # not asked by attribute, or its whole subtree is asked
+        return attrs
+    return {k: v for k, v in attrs.items() if k in keep}
 
 
 @functools.lru_cache(maxsize=65536)

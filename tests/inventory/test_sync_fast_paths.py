@@ -173,6 +173,31 @@ def test_a_listing_document_is_the_full_renderers_byte_for_byte(projection: list
             orjson.dumps(rec.to_json(rec.inform_ts, projection))
 
 
+def test_a_projected_attribute_keeps_only_that_attribute_of_its_node() -> None:
+    """GenieACS hands the projection to MongoDB, whose stored node nests each attribute:
+    ``X._value`` keeps ``_value`` alone; a whole-subtree entry covers its attributes."""
+    rec = _listing("AT0001", 1.7e9)
+    every = {"_object", "_writable", "_timestamp", "_value", "_type"}
+    doc = rec.to_json(rec.inform_ts, ["Device.DeviceInfo.SoftwareVersion._value", "Device.DeviceInfo.ModelName"])
+    assert doc["Device"]["DeviceInfo"]["SoftwareVersion"] == {"_value": "7.4"}
+    assert set(doc["Device"]["DeviceInfo"]["ModelName"]) == every and "Manufacturer" not in doc["Device"]["DeviceInfo"]
+    doc = rec.to_json(rec.inform_ts, ["Device.DeviceInfo", "Device.DeviceInfo.SoftwareVersion._value"])
+    assert set(doc["Device"]["DeviceInfo"]["SoftwareVersion"]) == every
+    doc = rec.to_json(rec.inform_ts, ["Device.DeviceInfo._object",
+                                      "InternetGatewayDevice.DeviceInfo.Manufacturer._value"])
+    assert doc == {"_id": rec.id, "Device": {"DeviceInfo": {"_object": True}}}
+    assert parse_device(listing_json(rec, rec.inform_ts, list(PROJECTION))) == \
+        parse_device(rec.to_json(rec.inform_ts, [p.removesuffix("._value") for p in PROJECTION]))
+
+
+def test_a_first_sync_counts_the_acs_in_one_request_instead_of_listing_every_id(store: Store, acs: FakeNbi) -> None:
+    _load(acs, 30)
+    before = acs.requests
+    first = _sync(store, acs).run()
+    assert (first.registered, first.listed, first.absent, first.swept) == (30, 30, 0, True)
+    assert acs.requests - before == 3  # the change scan's two pages (25 + 5), one HEAD that counts
+
+
 # ---------------------------------------------------------------------------- compare before write
 def test_a_resync_of_unchanged_devices_writes_nothing(store: Store, acs: FakeNbi) -> None:
     _load(acs, 60)
