@@ -16,11 +16,22 @@ Embedded engine notes (celine-regorus):
   evaluation returns: a late decision is discarded and denied. Rego evaluation always
   terminates, and the pack keeps its loops linear in the input, so a late answer means an
   overloaded host, which is exactly when a deny is the safe answer.
+* the decision itself runs on regorus's bytecode VM (RVM, ``regorus.regorus.Program``/``Rvm``:
+  the binding has it but does not re-export it), about four times faster than the interpreter.
+  The interpreter stays the reference: ``evaluate``/``query`` (the OPA-API server, the Rego
+  tests) use it, and the decision falls back to it whenever the VM cannot answer (the pack does
+  not compile for the VM, the VM's 25,000-instruction budget runs out on a large document, an
+  error, an undefined or malformed result). The VM of celine-regorus 0.9.1 decides some Rego
+  differently (policies/vmcheck.py): the pack is checked against those constructs, the engine
+  refuses to start when VM and interpreter disagree on the self-check inputs, and
+  tests/policies/test_pack_equivalence.py compares both on the seeded corpus under every mode.
+  ``evaluator="interpreter"`` (``GATEWARD_POLICY_EVALUATOR``) switches the VM off.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +40,7 @@ from urllib.parse import urlsplit
 
 import orjson
 import regorus
+from regorus import regorus as regorus_native  # Program/Rvm: built in, not re-exported
 
 from core.models import ApprovalRequirement, Decision, PolicyItem
 from policies import items
@@ -54,6 +66,15 @@ __all__ = [
 ]
 
 _UNDEFINED = '"<undefined>"'
+EVALUATORS = ("vm", "interpreter")
+# The VM stops after 25,000 instructions (fixed in this binding); a document past this size would
+# spend them and fall back anyway (~50 devices), so it goes to the interpreter directly.
+VM_MAX_INPUT_BYTES = 16_384
+
+# regorus errors are anyhow errors: with RUST_BACKTRACE=1 in the environment each one captures
+# and symbolises a Rust backtrace (~250 ms the first time, milliseconds after) that clean_error
+# throws away. Evaluation errors are part of normal operation here (fail closed, VM fallback).
+os.environ.setdefault("RUST_LIB_BACKTRACE", "0")
 
 
 class DetailedDecision(NamedTuple):
@@ -159,6 +180,26 @@ def _approvals(result: dict[str, Any]) -> list[ApprovalRequirement]:
     return [approval(role, found) for role, found in sorted(by_role.items())]
 
 
+def canonical(result: Any) -> Any:
+    """A raw decision with its set-valued lists in one order (the VM and the interpreter may
+    enumerate a set differently; obligations keep theirs: plan order)."""
+    if not isinstance(result, dict):
+        return result
+
+    def dump(x: Any) -> str:
+        return orjson.dumps(x, option=orjson.OPT_SORT_KEYS).decode()
+
+    out = dict(result)
+    for key in ("deny", "warnings", "would_deny"):
+        if isinstance(result.get(key), list):
+            out[key] = sorted(dump(x) for x in result[key])
+    if isinstance(result.get("approvals_required"), list):
+        out["approvals_required"] = sorted(
+            dump({**a, "items": sorted(dump(i) for i in a.get("items", []))}) if isinstance(a, dict) else dump(a)
+            for a in result["approvals_required"])
+    return out
+
+
 def approval(role: str, found: list[PolicyItem]) -> ApprovalRequirement:
     """One role's requirement from its items (sorted, once each); shared with the fleet merge."""
     ordered = items.by_message(found)
@@ -209,11 +250,18 @@ class EmbeddedRegoEngine(PolicyEngine):
         timeout_ms: float = 500,
         *,
         self_check: bool = True,
+        evaluator: str = "vm",
     ) -> None:
+        if evaluator not in EVALUATORS:
+            raise ValueError(f"evaluator must be one of {', '.join(EVALUATORS)}, got {evaluator!r}")
         self._sources: PolicySources = load_sources(rules_dir, data_dir)
         self.timeout_ms = float(timeout_ms)
         self._local = threading.local()
         self._engine()  # parse now: a syntax error is a PolicyLoadError at construction
+        # The decision compiled for the VM, once; each thread loads it into its own Rvm.
+        self._program: bytes | None = self._compile() if evaluator == "vm" else None
+        self.evaluator = "vm" if self._program is not None else "interpreter"
+        self._data_json = self._sources.data_json() if self._program is not None else ""
         if self_check:
             self._self_check()
 
@@ -253,16 +301,63 @@ class EmbeddedRegoEngine(PolicyEngine):
             self._local.engine = engine
         return engine
 
+    def _compile(self) -> bytes | None:
+        """The decision as RVM bytecode, or None when this pack does not compile for the VM (the
+        interpreter then decides alone; the shipped pack compiles, a test says so)."""
+        try:
+            program = regorus_native.Program.compile_from_modules(
+                self._sources.data_json(), list(self._sources.rules), [DECISION_RULE])
+            return bytes(program.serialize_binary())
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:
+            return None
+
+    def _vm(self) -> Any:
+        vm = getattr(self._local, "vm", None)
+        if vm is None:
+            assert self._program is not None  # only called when the VM is on
+            program, _partial = regorus_native.Program.deserialize_binary(self._program)
+            vm = regorus_native.Rvm()
+            vm.load_program(program)
+            vm.set_data_json(self._data_json)
+            self._local.vm = vm
+        return vm
+
+    def _evaluate_decision(self, input_json: str) -> Any:
+        """``data.gateward.decision`` for a JSON input: on the VM when it answers with an object,
+        otherwise (no VM, an error, the instruction budget spent, undefined) on the interpreter,
+        whose answer, error or undefined included, is the decision's."""
+        if self._program is not None and len(input_json) <= VM_MAX_INPUT_BYTES:
+            try:
+                vm = self._vm()
+                vm.set_input_json(input_json)
+                raw = vm.execute()
+                if raw.startswith("{"):
+                    return orjson.loads(raw)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException:
+                pass
+        return self.evaluate(DECISION_RULE, input_json)
+
     def _self_check(self) -> None:
         """Evaluate a few normal proposals: an undefined function or a rule that errors on a
         well-formed input surfaces now, as a load error, instead of denying every proposal."""
         from policies import samples
 
         for name, doc in samples.self_check_inputs():
+            payload = orjson.dumps(doc).decode()
             try:
-                parse_decision(self.evaluate(DECISION_RULE, orjson.dumps(doc).decode()))
+                reference = self.evaluate(DECISION_RULE, payload)
+                parse_decision(reference)
             except (_EvalFailure, MalformedDecision) as exc:
                 raise PolicyLoadError("self-check", f"{name}: {exc}") from exc
+            if self._program is not None and canonical(self._evaluate_decision(payload)) != canonical(reference):
+                raise PolicyLoadError(
+                    "self-check", f"{name}: the bytecode VM decides differently from the interpreter "
+                    "(policies/vmcheck.py lists the constructs it gets wrong; "
+                    "GATEWARD_POLICY_EVALUATOR=interpreter switches it off)")
 
     # -- evaluation ------------------------------------------------------------------------
 
@@ -305,7 +400,7 @@ class EmbeddedRegoEngine(PolicyEngine):
         except (TypeError, orjson.JSONEncodeError) as exc:
             return _fail(f"policy input is not JSON-serialisable: {exc}", "policy.input_invalid")
         try:
-            result = self.evaluate(DECISION_RULE, payload)
+            result = self._evaluate_decision(payload)
         except PolicyLoadError as exc:  # a thread's first build failed (cannot happen after init)
             return _fail(f"policy unavailable: {exc}", "policy.unavailable")
         except _EvalFailure as exc:
@@ -457,4 +552,5 @@ def load_engine(settings: Any | None = None) -> PolicyEngine:
     opa_url = getattr(settings, "opa_url", None)
     if opa_url:
         return OpaServerEngine(str(opa_url), timeout_ms)
-    return EmbeddedRegoEngine(timeout_ms=timeout_ms)
+    evaluator = getattr(settings, "policy_evaluator", None) or os.environ.get("GATEWARD_POLICY_EVALUATOR") or "vm"
+    return EmbeddedRegoEngine(timeout_ms=timeout_ms, evaluator=str(evaluator))

@@ -150,6 +150,19 @@ class ContextFacts(_Model):
     profiles: list[ProfileFacts] = Field(default_factory=list)
 
 
+def _boolean_fields() -> frozenset[str]:
+    """Names of the input's boolean fields (``not c.secret`` is a boolean test on any engine)."""
+    names = set()
+    for model in (SecretFacts, ChangeFacts, PreviewFacts, ProposalFacts, RadioFacts, DeviceFacts):
+        for name, info in model.model_fields.items():
+            if info.annotation in (bool, bool | None):
+                names.add(name)
+    return frozenset(names)
+
+
+BOOLEAN_FIELDS = _boolean_fields()
+
+
 class PolicyInput(_Model):
     proposal: ProposalFacts
     devices: list[DeviceFacts]

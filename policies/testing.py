@@ -11,7 +11,9 @@ that the tests cover the pack:
 * every rule *body* in a non-test file fired at least once while the tests ran (regorus line
   coverage of the body's head line): a ``deny`` body that no test makes deny is untested.
 
-Both coverage checks count as one test each in the ``N passed, M failed`` line.
+Both coverage checks count as one test each in the ``N passed, M failed`` line, and so does the
+check that the pack uses none of the constructs regorus's bytecode VM decides differently
+(policies/vmcheck.py; the embedded engine decides on that VM).
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ class RegoTestRun:
     unreferenced: list[str] = field(default_factory=list)
     never_fired: list[str] = field(default_factory=list)
     coverage_checked: bool = False
+    vm_hazards: list[str] = field(default_factory=list)
+    vm_checked: bool = False
 
     def __iter__(self) -> Iterator[RegoTestResult]:
         return iter(self.results)
@@ -84,6 +88,8 @@ class RegoTestRun:
         n = sum(r.passed for r in self.results)
         if self.coverage_checked:
             n += (not self.unreferenced) + (not self.never_fired)
+        if self.vm_checked:
+            n += not self.vm_hazards
         return n
 
     @property
@@ -91,6 +97,8 @@ class RegoTestRun:
         n = len(self.failures)
         if self.coverage_checked:
             n += bool(self.unreferenced) + bool(self.never_fired)
+        if self.vm_checked:
+            n += bool(self.vm_hazards)
         return n
 
     @property
@@ -221,6 +229,11 @@ def run_rego_tests(
         run.results.append(
             RegoTestResult(package, name, file, error is None, error, (time.perf_counter() - start) * 1000)
         )
+    if pattern is None:
+        from policies.vmcheck import check_sources
+
+        run.vm_checked = True
+        run.vm_hazards = [str(h) for h in check_sources(sources)]
     if coverage and pattern is None:
         run.coverage_checked = True
         refs = _references([p.read_text(encoding="utf-8") for p in rego_test_files(sources.rules_dir)])
@@ -266,6 +279,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if run.never_fired:
         print("FAIL coverage: rule bodies that never fired in any test:")
         for item in run.never_fired:
+            print(f"  {item}")
+    if run.vm_hazards:
+        print("FAIL vm: constructs the regorus bytecode VM decides differently (policies/vmcheck.py):")
+        for item in run.vm_hazards:
             print(f"  {item}")
     print(f"{run.passed} passed, {run.failed} failed")
     return 0 if run.ok else 1

@@ -16,6 +16,7 @@ touched if count(input.proposal.operations) > 0
 device_workflows := [[d, op.command, data.gateward.lib.compat[[d.id, workflow]]] |
 	some op in input.proposal.operations
 	workflow := data.gateward.data.compat.operation_workflows[op.command]
+	is_string(workflow)
 	some d in input.devices
 ]
 

@@ -65,22 +65,20 @@ region_in_window := {region: inside |
 	inside := (((h - w.start_hour) + 24) % 24) < (((w.end_hour - w.start_hour) + 24) % 24)
 }
 
-outside_window_regions := {region | some region, inside in region_in_window; not inside}
+outside_window_regions := {region | some region, inside in region_in_window; inside == false}
 
 window_text(region) := sprintf("local hour %02d, window %02d:00-%02d:00 at UTC offset %v h", [
 	data.gateward.lib.local_hour(region),
-	w.start_hour, w.end_hour, w.utc_offset_hours,
-]) if {
-	w := data.gateward.lib.window_for(region)
-}
+	data.gateward.lib.window_for(region).start_hour,
+	data.gateward.lib.window_for(region).end_hour,
+	data.gateward.lib.window_for(region).utc_offset_hours,
+])
 
 # A region's window as params: what window_text prints, typed.
-window_params(region) := {
-	"region": region, "local_hour": data.gateward.lib.local_hour(region),
-	"start_hour": w.start_hour, "end_hour": w.end_hour, "utc_offset_hours": w.utc_offset_hours,
-} if {
-	w := data.gateward.lib.window_for(region)
-}
+window_params(region) := object.union(
+	{"region": region, "local_hour": data.gateward.lib.local_hour(region)},
+	object.filter(data.gateward.lib.window_for(region), ["start_hour", "end_hour", "utc_offset_hours"]),
+)
 
 # Windows bind fleet changes and disruptive operations, not a one-device support fix.
 window_applies if input.proposal.target_count >= data.gateward.data.windows.applies_when.min_targets
@@ -91,7 +89,7 @@ window_applies if {
 }
 
 # Workflows this proposal exercises: "config" always (risk), plus each operation's workflow.
-workflows := {"config"} | {wf | some op in input.proposal.operations; wf := data.gateward.data.compat.operation_workflows[op.command]}
+workflows := {"config"} | {wf | some op in input.proposal.operations; wf := data.gateward.data.compat.operation_workflows[op.command]; is_string(wf)}
 
 # [device id, workflow] -> green | yellow | red. Evidence (a non-null devices[].compat) overrides
 # the matrix; then the exact firmware row, then the model's "*" row, then the default.

@@ -26,8 +26,10 @@ stage_items := [{"code": "obligation.stage", "message": msg, "params": {"kind": 
 	msg := sprintf("stage: %s %v%%", [s.kind, s.percent])
 ]
 
-halt_item := {"code": "obligation.halt", "message": msg, "params": {"failure_rate_pct": plan.halt_failure_rate_pct}} if {
-	msg := sprintf("halt: failure rate above %v%% stops and rolls back", [plan.halt_failure_rate_pct])
+halt_item := {"code": "obligation.halt", "message": msg, "params": {"failure_rate_pct": pct}} if {
+	pct := plan.halt_failure_rate_pct
+	is_number(pct)
+	msg := sprintf("halt: failure rate above %v%% stops and rolls back", [pct])
 }
 
 stages := array.concat(stage_items, [halt_item]) if {

@@ -55,7 +55,7 @@ deny contains {"code": "wifi.no_radio", "message": msg, "params": object.union(d
 
 deny contains {"code": "wifi.no_regulatory_table", "message": msg, "params": {"region": d.region}} if {
 	some [d, _, _] in radio_changes
-	not data.gateward.data.regulatory.regions[d.region]
+	object.get(data.gateward.data.regulatory.regions, d.region, false) == false
 	msg := sprintf("wifi: no regulatory table for region %s; radio changes are refused there", [d.region])
 }
 
@@ -72,6 +72,7 @@ channel_tables := [[d, c, r, region, table] |
 	region := data.gateward.data.regulatory.regions[d.region]
 	domain := data.gateward.data.regulatory.domains[region.domain]
 	table := domain[r.band]
+	is_object(table)
 ]
 
 deny contains {"code": "wifi.channel_not_permitted", "message": msg, "params": {"channel": c.value, "band": r.band, "region": d.region, "domain": region.domain}} if {
@@ -85,7 +86,7 @@ deny contains {"code": "wifi.channel_not_permitted", "message": msg, "params": {
 deny contains {"code": "wifi.dfs_not_allowed", "message": msg, "params": {"channel": c.value, "region": d.region}} if {
 	some [d, c, _, region, table] in channel_tables
 	c.value in table.dfs
-	not region.dfs_allowed
+	object.get(region, "dfs_allowed", false) == false
 	msg := sprintf("wifi: DFS channel %v is not allowed in %s", [c.value, d.region])
 }
 
@@ -100,6 +101,7 @@ deny contains {"code": "wifi.bandwidth_invalid", "message": msg, "params": {"ban
 	some [_, c, r] in radio_changes
 	c.pattern == "Device.WiFi.Radio.{i}.OperatingChannelBandwidth"
 	allowed := data.gateward.data.regulatory.bandwidths[r.band]
+	is_array(allowed)
 	not c.value in allowed
 	msg := sprintf("wifi: channel width %v is not valid on the %s band (allowed: %s)", [c.value, r.band, concat(", ", allowed)])
 }
@@ -112,13 +114,15 @@ power_ok(value, band) if {
 	value <= data.gateward.data.regulatory.transmit_power_pct.max[band]
 }
 
-deny contains {"code": "wifi.power_out_of_range", "message": msg, "params": {"power": c.value, "band": r.band, "min": limits.min, "max": limits.max[r.band], "auto": limits.auto}} if {
+deny contains {"code": "wifi.power_out_of_range", "message": msg, "params": {"power": c.value, "band": r.band, "min": limits.min, "max": max_pct, "auto": limits.auto}} if {
 	some [_, c, r] in radio_changes
 	c.pattern == "Device.WiFi.Radio.{i}.TransmitPower"
 	not data.gateward.wifi.power_ok(c.value, r.band)
 	limits := data.gateward.data.regulatory.transmit_power_pct
+	max_pct := limits.max[r.band]
+	is_number(max_pct)
 	msg := sprintf("wifi: transmit power %v%% is outside the limits for the %s band (%v..%v%% or %v for auto)", [
-		c.value, r.band, limits.min, limits.max[r.band], limits.auto,
+		c.value, r.band, limits.min, max_pct, limits.auto,
 	])
 }
 

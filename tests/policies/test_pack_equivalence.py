@@ -9,6 +9,10 @@ compared as sets where the pack emits sets, obligations in order).
 
 When a rule's behaviour changes on purpose, the reference copy is updated with it in the same
 change; it is a baseline, not a second source of truth.
+
+The embedded engine decides on regorus's bytecode VM (policies/engine.py), which evaluates some
+Rego differently from the interpreter (policies/vmcheck.py): the current pack is also decided on
+the VM, and must give the interpreter's (and so the reference pack's) decision for every document.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 import orjson
 import pytest
 import regorus
+from regorus import regorus as regorus_native
 
 from policies import corpus, samples
 from policies.loader import DATA_DIR, DECISION_RULE, load_sources
@@ -54,7 +59,25 @@ def _canonical(result: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _decide(engine: regorus.Engine, doc: dict[str, Any]) -> dict[str, Any]:
+class _Vm:
+    """The current pack compiled for the bytecode VM, as the embedded engine runs it."""
+
+    def __init__(self, data: Path) -> None:
+        sources = load_sources(None, data)
+        program = regorus_native.Program.compile_from_modules(sources.data_json(), list(sources.rules),
+                                                              [DECISION_RULE])
+        self.vm = regorus_native.Rvm()
+        self.vm.load_program(program)
+        self.vm.set_data_json(sources.data_json())
+
+    def decide(self, doc: dict[str, Any]) -> dict[str, Any]:
+        self.vm.set_input_json(orjson.dumps(doc).decode())
+        return _canonical(orjson.loads(self.vm.execute()))
+
+
+def _decide(engine: regorus.Engine | _Vm, doc: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(engine, _Vm):
+        return engine.decide(doc)
     engine.set_input_json(orjson.dumps(doc).decode())
     return _canonical(orjson.loads(engine.eval_rule_as_json(DECISION_RULE)))
 
@@ -126,23 +149,25 @@ def test_corpus_reaches_every_code(tmp_path: Path) -> None:
 @pytest.mark.parametrize("modes", list(MODES))
 def test_rewritten_pack_decides_like_the_reference(modes: str, tmp_path: Path) -> None:
     data = MODES[modes](tmp_path)
-    reference, current = _engine(REFERENCE, data), _engine(None, data)
+    reference, current, vm = _engine(REFERENCE, data), _engine(None, data), _Vm(data)
     differing = []
     for name, doc in _documents():
-        want, got = _decide(reference, doc), _decide(current, doc)
-        if want != got:
-            fields = sorted(k for k in want if want[k] != got.get(k))
-            differing.append(f"{name}: {fields}")
+        want = _decide(reference, doc)
+        for engine, label in ((current, "interpreter"), (vm, "VM")):
+            got = _decide(engine, doc)
+            if want != got:
+                fields = sorted(k for k in want if want[k] != got.get(k))
+                differing.append(f"{name} ({label}): {fields}")
     assert differing == []
 
 
 def test_malformed_input_decides_like_the_reference() -> None:
-    reference, current = _engine(REFERENCE, DATA_DIR), _engine(None, DATA_DIR)
+    reference, current, vm = _engine(REFERENCE, DATA_DIR), _engine(None, DATA_DIR), _Vm(DATA_DIR)
     malformed: list[dict[str, Any]] = [
         {"proposal": 1}, {}, {"proposal": {}, "actor": {}, "context": {}, "devices": {}},
         {"proposal": {"targets": [], "changes": [], "operations": [], "preview": 1, "target_count": "x"},
          "actor": {}, "context": {}, "devices": []},
     ]
     for doc in malformed:
-        assert _decide(reference, doc) == _decide(current, doc)
+        assert _decide(reference, doc) == _decide(current, doc) == _decide(vm, doc)
         assert _decide(current, doc)["allow"] is False

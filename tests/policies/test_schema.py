@@ -84,3 +84,40 @@ def test_validator_names_the_field() -> None:
     doc["proposal"]["target_count"] = 2
     with pytest.raises(InputError, match="no device facts for 1 target"):
         check_input(doc)
+
+
+def _leaves(node: object, path: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    if isinstance(node, dict):
+        return [path] + [p for k, v in node.items() for p in _leaves(v, (*path, k))]
+    if isinstance(node, list):
+        return [path] + [p for i, v in enumerate(node) for p in _leaves(v, (*path, i))]
+    return [path]
+
+
+def test_fast_path_agrees_with_the_full_check() -> None:
+    """check_input answers from a message-free fast walk when it passes; for every field of varied
+    documents, removed or given a wrong type, the fast walk never passes what the full one refuses."""
+    from policies import corpus
+    from policies.validate import _fast_ok, _slow_check
+
+    docs = [S.policy_input(), *corpus.varied_inputs(30, seed=3)]
+    for doc in docs:
+        assert _fast_ok(doc)
+        _slow_check(doc)
+        for path in _leaves(doc)[1:]:
+            for bad in (None, "x", -1, True, 1.5, [], {}):
+                mutated = copy.deepcopy(doc)
+                parent = mutated
+                for key in path[:-1]:
+                    parent = parent[key]
+                if bad is None and isinstance(parent, dict):
+                    del parent[path[-1]]
+                else:
+                    parent[path[-1]] = bad
+                try:
+                    _slow_check(mutated)
+                    slow_ok = True
+                except InputError:
+                    slow_ok = False
+                if _fast_ok(mutated):
+                    assert slow_ok, (path, bad)
