@@ -11,6 +11,11 @@ socket at once rather than on the next loop turn. The broker must do the same on
 (Mosquitto: ``set_tcp_nodelay true``); otherwise Nagle's algorithm holds each small PUBLISH until
 the peer's delayed ACK (~40 ms on Linux), and a request/response costs ~44 ms instead of ~1 ms.
 
+Speed (issue 15): PUBLISH and PUBACK — all of USP's traffic — are framed, encoded and decoded by
+:mod:`executors.usp.mqtt_wire` rather than by paho, whose per-packet ``MQTTMessage`` and MQTT 5
+``Properties`` handling was most of the CPU per USP Record; paho still runs the connection
+(CONNECT, will, SUBSCRIBE, keepalive, DISCONNECT) and anything the codec declines.
+
 MQTT 5 is the default (TR-369 R-MQTT.1); ``version=3`` speaks MQTT 3.1.1 (R-MQTT.2). The CONNECT
 carries the ``usp-endpoint-id`` user property (R-MQTT.13) when an endpoint ID is given.
 """
@@ -22,6 +27,7 @@ import contextlib
 import itertools
 import logging
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +37,8 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+
+from executors.usp import mqtt_wire as wire
 
 
 def broker_reachable(url: str, timeout: float = 2.0) -> bool:
@@ -76,7 +84,7 @@ class BrokerAddress:
         return cls(parts.hostname, parts.port or 1883)
 
 
-@dataclass
+@dataclass(slots=True)
 class Inbound:
     """A received PUBLISH, reduced to what USP needs."""
 
@@ -94,6 +102,9 @@ class LinkStats:
     connects: int = 0
     disconnects: int = 0
     publish_errors: int = 0
+    dropped_bad_utf8: int = 0  # PUBLISHes whose topic or properties are not UTF-8 (acknowledged, dropped)
+    puback_refused: int = 0  # our QoS 1 PUBLISHes the broker acknowledged with an error reason code
+    handed_to_paho: int = 0  # PUBLISHes the fast codec declined (QoS 2, topic alias, malformed)
     extra: dict[str, int] = field(default_factory=dict)
 
 
@@ -107,100 +118,137 @@ class Will:
 
 
 class BufferedSocket:
-    """The socket paho reads and writes, with user-space buffering on both sides.
+    """The socket paho sees: its reads come from packets :class:`MqttLink` hands over, its writes
+    are gathered and sent once per event-loop turn.
 
     Why: paho reads every packet's fixed header one byte per ``recv`` and writes every packet with
     its own ``send`` — three to five system calls per USP message, each a chance to be descheduled
-    on a busy machine. Reads here fill a 256 KiB buffer per ``recv``; writes are gathered while the
-    event loop runs callbacks and go out in one ``send`` at the end of that turn (with TCP_NODELAY,
-    straight away). paho accepts any socket-like object; :class:`MqttLink` installs this one in
-    ``on_socket_open`` and drains the read buffer fully on each readiness event.
+    on a busy machine. Here the link reads the kernel (up to 64 KiB per readiness event), frames
+    the packets itself, handles PUBLISH and PUBACK with :mod:`executors.usp.mqtt_wire`, and
+    :meth:`feed` s every other packet (CONNACK, SUBACK, PINGRESP, DISCONNECT, ...) to paho, which
+    reads it from here. Writes are gathered while the event loop runs callbacks and go out in one
+    ``send`` at the end of that turn (with TCP_NODELAY, straight away); the first write of a turn
+    goes out at once. :meth:`send_threadsafe` lets another thread write a whole packet (the
+    executor's synchronous requests), under the same lock.
     """
 
-    __slots__ = ("_flush_scheduled", "_in", "_in_pos", "_loop", "_out", "_sock", "_writer_on", "on_error",
-                 "refills")
+    __slots__ = ("_eof", "_error", "_flush_scheduled", "_in", "_lock", "_loop", "_out", "_sock", "_writer_on",
+                 "on_error")
 
     def __init__(self, sock: Any, loop: asyncio.AbstractEventLoop) -> None:
         self._sock = sock
         self._loop = loop
-        self._in = bytearray()
-        self._in_pos = 0
+        self._in = b""
+        self._eof = False
+        self._error: OSError | None = None
         self._out = bytearray()
         self._flush_scheduled = False
         self._writer_on = False
-        self.refills = 1  # kernel reads allowed before the reader yields to other sockets
+        self._lock = threading.Lock()
         self.on_error: Callable[[], None] | None = None
 
     @property
-    def buffered(self) -> int:
-        return len(self._in) - self._in_pos
+    def raw(self) -> Any:
+        return self._sock
+
+    def feed(self, packet: bytes) -> None:
+        """A whole packet for paho's next ``loop_read``."""
+        self._in = packet
+
+    def fail(self, error: OSError | None) -> None:
+        """The connection ended (``None``: the peer closed it): paho's next read says so."""
+        self._eof = True
+        self._error = error
 
     def recv(self, bufsize: int) -> bytes:
-        if self._in_pos >= len(self._in):
-            if self.refills <= 0:
-                raise BlockingIOError  # paho keeps the partial packet and resumes on the next turn
-            self.refills -= 1
-            data = self._sock.recv(65536)  # BlockingIOError propagates: paho handles it
-            if not data:
-                return b""
-            self._in = bytearray(data)
-            self._in_pos = 0
-        end = min(len(self._in), self._in_pos + bufsize)
-        chunk = bytes(self._in[self._in_pos : end])
-        self._in_pos = end
-        return chunk
+        data = self._in
+        if data:
+            if len(data) <= bufsize:
+                self._in = b""
+                return data
+            self._in = data[bufsize:]
+            return data[:bufsize]
+        if self._eof:
+            if self._error is not None:
+                raise self._error
+            return b""
+        raise BlockingIOError  # nothing handed over: paho waits for the next packet
 
     def send(self, data: bytes | bytearray | memoryview) -> int:
-        if not self._flush_scheduled and not self._writer_on and not self._out:
-            # The first write of this loop turn goes out at once (a lone request pays no extra
-            # turn); later writes in the same turn are gathered and flushed together.
-            self._flush_scheduled = True
-            self._loop.call_soon(self.flush)
-            try:
-                sent = self._sock.send(data)
-            except BlockingIOError:
-                sent = 0
-            if sent < len(data):
-                self._out += memoryview(data)[sent:]
+        with self._lock:
+            if not self._flush_scheduled and not self._writer_on and not self._out:
+                # The first write of this loop turn goes out at once (a lone request pays no extra
+                # turn); later writes in the same turn are gathered and flushed together.
+                self._flush_scheduled = True
+                self._loop.call_soon(self.flush)
+                try:
+                    sent = self._sock.send(data)
+                except BlockingIOError:
+                    sent = 0
+                if sent < len(data):
+                    self._out += memoryview(data)[sent:]
+                return len(data)
+            self._out += data
+            if not self._flush_scheduled and not self._writer_on:
+                self._flush_scheduled = True
+                self._loop.call_soon(self.flush)
             return len(data)
-        self._out += data
-        if not self._flush_scheduled and not self._writer_on:
-            self._flush_scheduled = True
-            self._loop.call_soon(self.flush)
-        return len(data)
+
+    def send_threadsafe(self, data: bytes) -> None:
+        """Write one whole packet from a thread other than the loop's (sent at once when nothing
+        is queued in front of it; else queued behind, in order)."""
+        with self._lock:
+            if not self._out and not self._writer_on:
+                try:
+                    sent = self._sock.send(data)
+                except BlockingIOError:
+                    sent = 0
+                if sent == len(data):
+                    return
+                self._out += memoryview(data)[sent:]
+            else:
+                self._out += data
+            if not self._flush_scheduled and not self._writer_on:
+                self._flush_scheduled = True
+                self._loop.call_soon_threadsafe(self.flush)
 
     def flush(self) -> None:
-        self._flush_scheduled = False
-        while self._out:
-            try:
-                sent = self._sock.send(self._out)
-            except BlockingIOError:
-                break
-            except OSError:
-                self._out.clear()
-                if self.on_error is not None:
-                    self.on_error()
-                return
-            del self._out[:sent]
-        if self._out and not self._writer_on:
-            self._writer_on = True
-            self._loop.add_writer(self._sock, self._writable)
-        elif not self._out and self._writer_on:
-            self._writer_on = False
-            self._loop.remove_writer(self._sock)
+        failed = False
+        with self._lock:
+            self._flush_scheduled = False
+            while self._out:
+                try:
+                    sent = self._sock.send(self._out)
+                except BlockingIOError:
+                    break
+                except OSError:
+                    self._out.clear()
+                    failed = True
+                    break
+                del self._out[:sent]
+            if not failed:
+                if self._out and not self._writer_on:
+                    self._writer_on = True
+                    self._loop.add_writer(self._sock, self._writable)
+                elif not self._out and self._writer_on:
+                    self._writer_on = False
+                    self._loop.remove_writer(self._sock)
+        if failed and self.on_error is not None:
+            self.on_error()
 
     def _writable(self) -> None:
         self.flush()
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            if self._out:
-                self._sock.send(self._out)
-        self._out.clear()
-        if self._writer_on:
-            self._writer_on = False
-            with contextlib.suppress(Exception):
-                self._loop.remove_writer(self._sock)
+        with self._lock:
+            with contextlib.suppress(OSError):
+                if self._out:
+                    self._sock.send(self._out)
+            self._out.clear()
+            if self._writer_on:
+                self._writer_on = False
+                with contextlib.suppress(Exception):
+                    self._loop.remove_writer(self._sock)
         self._sock.close()
 
     def fileno(self) -> int:
@@ -216,6 +264,13 @@ class MqttLink:
     ``on_message`` is called on the loop for every PUBLISH; ``on_connection`` with ``True`` after
     every (re)connect (subscriptions already restored) and ``False`` when the connection is lost.
     With ``reconnect=True`` a lost connection is retried with backoff until :meth:`close`.
+
+    PUBLISH (QoS 0 and 1, both ways) and PUBACK are encoded and decoded by
+    :mod:`executors.usp.mqtt_wire`; paho drives the connection (CONNECT, will, SUBSCRIBE,
+    keepalive, DISCONNECT) and gets every other packet. As with paho before, a QoS 1 PUBLISH not
+    acknowledged when the connection drops is not re-sent on the next connection (each connect
+    starts a fresh client); USP's own retries (an agent's unanswered notification, a
+    controller's timed-out request) cover that.
     """
 
     def __init__(
@@ -233,7 +288,6 @@ class MqttLink:
         will: Will | None = None,
         reconnect: bool = True,
         nodelay: bool = True,
-        buffered: bool = True,
     ) -> None:
         if version not in (3, 5):
             raise ValueError("MQTT version must be 5 or 3 (3.1.1)")
@@ -250,7 +304,6 @@ class MqttLink:
         self.will = will
         self.auto_reconnect = reconnect
         self.nodelay = nodelay
-        self.buffered = buffered
         self.stats = LinkStats()
         self.connected = False
         self._subscriptions: dict[str, int] = {}
@@ -264,7 +317,9 @@ class MqttLink:
         self._used = False
         self._write_soon = False
         self._session_present = False
-        self._props_cache: dict[tuple[str | None, str | None], Properties] = {}
+        self._prefixes: dict[tuple[str, int, str | None, str | None], wire.PublishPrefix] = {}
+        self._rbuf = b""  # the start of a packet not yet complete
+        self._stats_lock = threading.Lock()
         self._client = self._make_client()
 
     # ------------------------------------------------------------------ paho wiring
@@ -297,12 +352,11 @@ class MqttLink:
         if self.nodelay:
             with contextlib.suppress(OSError, AttributeError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self.buffered and getattr(client, "_sock", None) is sock:
-            wrapped = BufferedSocket(sock, self._loop)
-            wrapped.on_error = self._on_write_error
-            client._sock = wrapped  # paho takes any socket-like object here (it does for websockets)
-            sock = wrapped
-        self._sock = sock
+        wrapped = BufferedSocket(sock, self._loop)
+        wrapped.on_error = self._on_write_error
+        client._sock = wrapped  # paho takes any socket-like object here (it does for websockets)
+        self._sock = wrapped
+        self._rbuf = b""
         self._loop.add_reader(sock, self._readable)
         if self._misc_task is None or self._misc_task.done():
             self._misc_task = self._loop.create_task(self._misc())
@@ -316,16 +370,11 @@ class MqttLink:
         self._sock = None
 
     def _on_register_write(self, client: paho.Client, _ud: Any, sock: Any) -> None:
-        if self._loop is None:
-            return
-        if isinstance(sock, BufferedSocket):
-            # writes never block here (the buffer takes them): hand paho's queue over on the next
-            # turn instead of churning epoll registrations for every PUBACK
-            if not self._write_soon:
-                self._write_soon = True
-                self._loop.call_soon(self._write_now)
-        else:
-            self._loop.add_writer(sock, client.loop_write)
+        # writes never block here (the buffer takes them): hand paho's queue over on the next
+        # turn instead of churning epoll registrations for every packet
+        if self._loop is not None and not self._write_soon:
+            self._write_soon = True
+            self._loop.call_soon(self._write_now)
 
     def _write_now(self) -> None:
         self._write_soon = False
@@ -333,29 +382,91 @@ class MqttLink:
             self._client.loop_write()
 
     def _on_unregister_write(self, client: paho.Client, _ud: Any, sock: Any) -> None:
-        if self._loop is not None and not isinstance(sock, BufferedSocket):
-            with contextlib.suppress(Exception):
-                self._loop.remove_writer(sock)
+        pass  # the buffered socket registers its own writer when the kernel pushes back
 
     def _readable(self) -> None:
-        client = self._client
+        """One kernel read (<= 64 KiB: a storm cannot monopolise the loop), then every complete
+        packet in it: PUBLISH and PUBACK here, the rest through paho."""
         sock = self._sock
-        if isinstance(sock, BufferedSocket):
-            sock.refills = 1  # one kernel read (<= 64 KiB) per turn: a storm cannot monopolise the loop
-        for _ in range(256):
-            rc = client.loop_read()
-            if rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_AGAIN):
-                log.debug("mqtt %s: read returned %s", self.client_id, rc)
-                return
-            sock = self._sock
-            if not isinstance(sock, BufferedSocket) or not sock.buffered:
-                return
-        if self._loop is not None:
-            self._loop.call_soon(self._readable)
+        if sock is None:
+            return
+        try:
+            data = sock.raw.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            sock.fail(exc)
+            self._client.loop_read()  # paho reports the loss (on_disconnect, reconnect)
+            return
+        if not data:
+            sock.fail(None)
+            self._client.loop_read()
+            return
+        buf = self._rbuf + data if self._rbuf else data
+        self._rbuf = b""
+        n = len(buf)
+        pos = 0
+        view = memoryview(buf)
+        try:
+            while pos < n:
+                try:
+                    frame = wire.frame_length(buf, pos)
+                except wire.Unsupported:
+                    sock.feed(buf[pos:])  # a broken length: paho says it is a protocol error
+                    self._client.loop_read()
+                    return
+                if frame is None:
+                    self._rbuf = buf[pos:]
+                    return
+                body, end = frame
+                first = buf[pos]
+                kind = first & 0xF0
+                if kind == wire.PUBLISH:
+                    if not self._fast_publish(first, view[body:end]):
+                        self.stats.handed_to_paho += 1
+                        sock.feed(buf[pos:end])
+                        self._client.loop_read()
+                elif kind == wire.PUBACK and end - body >= 2:
+                    # paho sent no QoS 1 PUBLISH (they all go through publish() below): nothing to tell it
+                    if end - body > 2 and buf[body + 2] >= 0x80:
+                        self.stats.puback_refused += 1
+                else:
+                    sock.feed(buf[pos:end])
+                    self._client.loop_read()
+                if self._sock is not sock:  # paho closed the connection on that packet
+                    return
+                pos = end
+        finally:
+            view.release()
+
+    def _fast_publish(self, first: int, body: memoryview) -> bool:
+        """Deliver a PUBLISH (and acknowledge a QoS 1 one); False to leave it to paho."""
+        try:
+            pub = wire.decode_publish(first, body, v5=self.version == 5)
+        except wire.Unsupported:
+            return False
+        except UnicodeDecodeError:
+            self.stats.dropped_bad_utf8 += 1
+            log.debug("mqtt %s: dropped a PUBLISH whose topic or properties are not UTF-8", self.client_id)
+            if (first >> 1) & 3 == 1 and self._sock is not None:
+                mid_at = 2 + ((body[0] << 8) | body[1])
+                self._sock.send(wire.puback((body[mid_at] << 8) | body[mid_at + 1]))
+            return True
+        self.stats.received += 1
+        if self.on_message is not None:
+            try:
+                self.on_message(Inbound(pub.topic, pub.payload, pub.response_topic, pub.content_type, pub.qos))
+            except Exception:  # a handler bug must not kill the connection
+                log.exception("mqtt %s: message handler failed on %s", self.client_id, pub.topic)
+        if pub.qos == 1 and self._sock is not None:
+            self._sock.send(wire.puback(pub.mid))
+        return True
 
     def _on_write_error(self) -> None:
         """The peer went away under a buffered write: let paho notice and report the loss."""
-        if self._loop is not None:
+        sock = self._sock
+        if self._loop is not None and sock is not None:
+            sock.fail(ConnectionResetError("write failed: the connection is gone"))
             self._loop.call_soon(self._client.loop_read)
 
     async def _misc(self) -> None:
@@ -395,6 +506,12 @@ class MqttLink:
             fut.set_result([int(getattr(c, "value", c)) for c in codes])
 
     def _on_message(self, client: paho.Client, _ud: Any, message: paho.MQTTMessage) -> None:
+        """A PUBLISH the fast codec left to paho (QoS 2, a topic alias)."""
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:
+            self.stats.dropped_bad_utf8 += 1
+            return
         self.stats.received += 1
         if self.on_message is None:
             return
@@ -404,11 +521,9 @@ class MqttLink:
             response_topic = getattr(props, "ResponseTopic", None)
             content_type = getattr(props, "ContentType", None)
         try:
-            self.on_message(
-                Inbound(message.topic, bytes(message.payload), response_topic, content_type, message.qos)
-            )
+            self.on_message(Inbound(topic, bytes(message.payload), response_topic, content_type, message.qos))
         except Exception:  # a handler bug must not kill the connection
-            log.exception("mqtt %s: message handler failed on %s", self.client_id, message.topic)
+            log.exception("mqtt %s: message handler failed on %s", self.client_id, topic)
 
     # ------------------------------------------------------------------ public API
     async def connect(self, timeout: float = 10.0) -> None:
@@ -500,6 +615,21 @@ class MqttLink:
         if self.connected and topics:
             self._client.unsubscribe(topics)
 
+    def _packet(self, topic: str, payload: bytes, qos: int, response_topic: str | None,
+                content_type: str | None) -> bytes:
+        """The PUBLISH packet; its topic and properties are encoded once per destination."""
+        key = (topic, qos, response_topic, content_type)
+        prefix = self._prefixes.get(key)
+        if prefix is None:
+            v5 = self.version == 5
+            prefix = wire.PublishPrefix.build(topic, qos=qos, v5=v5, response_topic=response_topic if v5 else None,
+                                              content_type=content_type if v5 else None)
+            if len(self._prefixes) > 20000:  # one per agent topic in use; bounded all the same
+                self._prefixes.clear()
+            self._prefixes[key] = prefix
+        # packet ids come from paho's generator, so they never collide with its SUBSCRIBE ids
+        return prefix.packet(payload, self._client._mid_generate() if qos else 0)
+
     def publish(
         self,
         topic: str,
@@ -509,34 +639,42 @@ class MqttLink:
         response_topic: str | None = None,
         content_type: str | None = USP_CONTENT_TYPE,
     ) -> bool:
-        """Queue a PUBLISH and write it now. Returns False (and counts an error) when not connected.
+        """Write a PUBLISH (QoS 0 or 1) now. Returns False (and counts an error) when not connected;
+        raises ``ValueError`` for a topic with wildcards, an empty topic or another QoS.
 
         ``response_topic``/``content_type`` are MQTT 5 properties; on MQTT 3.1.1 they are ignored
         (use the ``/reply-to=`` topic convention instead, see ``executors.usp.topics``).
         """
-        if not self.connected:
+        sock = self._sock
+        if not self.connected or sock is None:
             self.stats.publish_errors += 1
             return False
-        props: Properties | None = None
-        if self.version == 5 and (response_topic or content_type):
-            key = (response_topic, content_type)
-            props = self._props_cache.get(key)
-            if props is None:  # paho's Properties are slow to build (~45 us); they are immutable here
-                props = Properties(PacketTypes.PUBLISH)
-                if response_topic:
-                    props.ResponseTopic = response_topic
-                if content_type:
-                    props.ContentType = content_type
-                if len(self._props_cache) > 4096:
-                    self._props_cache.clear()
-                self._props_cache[key] = props
-        info = self._client.publish(topic, payload, qos=qos, properties=props)
-        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-            self.stats.publish_errors += 1
-            return False
-        self.stats.published += 1
-        if self._sock is not None:
+        packet = self._packet(topic, payload, qos, response_topic, content_type)
+        if self._client._out_packet:  # whatever paho queued (a SUBSCRIBE, ...) goes out first
             self._client.loop_write()
+        sock.send(packet)
+        with self._stats_lock:  # publish_threadsafe counts from other threads
+            self.stats.published += 1
+        return True
+
+    def publish_threadsafe(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        response_topic: str | None = None,
+        content_type: str | None = USP_CONTENT_TYPE,
+    ) -> bool:
+        """:meth:`publish` (QoS 0) from a thread other than the loop's — the executor's synchronous
+        requests, which so skip a hop to the loop and back. False when it cannot be written from
+        here (not connected, or paho has packets queued that must go first): use the loop then."""
+        sock = self._sock
+        if not self.connected or sock is None or self._client._out_packet:
+            return False
+        packet = self._packet(topic, payload, 0, response_topic, content_type)
+        sock.send_threadsafe(packet)
+        with self._stats_lock:
+            self.stats.published += 1
         return True
 
     async def drop(self) -> None:
