@@ -139,10 +139,15 @@ class ShedLimits(BaseModel):
             raise ValueError(f"{var}: {bad['msg']} (got {values.get(str(bad['loc'][0]))!r})") from exc
 
 
+_DEVICE_READS = tuple(f"{k}={v}".encode() for k in ("live", "presence") for v in ("true", "1", "yes", "on"))
+
+
 def _asks_devices(query: bytes) -> bool:
     """``?live=true`` / ``?presence=true``: a read that goes to the devices, not only the store."""
+    if not query:
+        return False
     q = query.lower()
-    return any(f"{k}={v}".encode() in q for k in ("live", "presence") for v in ("true", "1", "yes", "on"))
+    return any(needle in q for needle in _DEVICE_READS)
 
 
 def work_class(method: str, path: str, query: bytes = b"") -> str | None:

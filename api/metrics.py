@@ -104,6 +104,7 @@ class MetricsMiddleware:
         self.app = app
         self.metrics = metrics
         self.router_app = router_app
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -121,10 +122,16 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = route_template(self.router_app, scope)
-            method = str(scope.get("method", ""))
-            self.metrics.requests.labels(method=method, route=route, status=str(status)).inc()
-            self.metrics.latency.labels(method=method, route=route).observe(time.perf_counter() - t0)
+            key = (str(scope.get("method", "")), route_template(self.router_app, scope), status)
+            children = self._children.get(key)
+            if children is None:  # label lookups cost more than the counting: once per (method, route, status)
+                method, route, _ = key
+                children = (self.metrics.requests.labels(method=method, route=route, status=str(status)),
+                            self.metrics.latency.labels(method=method, route=route))
+                if len(self._children) < 10_000:
+                    self._children[key] = children
+            children[0].inc()
+            children[1].observe(time.perf_counter() - t0)
 
 
 def require_metrics_reader(actor: Actor) -> None:

@@ -9,18 +9,18 @@ hash-bound approval are enforced there, server side, and its refusals come back 
 from __future__ import annotations
 
 import time
-from functools import partial
+from functools import cached_property, partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api import proposal_views as views
 from api.deps import ActorDep, CredentialDep, RuntimeDep, bearer, credential, current_actor
 from api.errors import errors_for
-from api.lean import LeanRoute, lean_handler, parse_query
+from api.lean import LeanRoute, QueryParser, lean_handler
 from api.metrics import Metrics
 from api.schemas import (
     ApproveIn,
@@ -84,21 +84,27 @@ def _to_draft_checked(body: ProposalIn) -> ProposalDraft:
 class ListQuery(BaseModel):
     """The queue's query parameters (the bounds the declared endpoint below states)."""
 
+    model_config = ConfigDict(frozen=True)
+
     state: list[ProposalState] | None = Field(None, max_length=20)
     device: str | None = Field(None, max_length=128)
     author: str | None = Field(None, max_length=64)
     limit: int = Field(100, ge=1, le=500)
     offset: int = Field(0, ge=0, le=10_000_000)
 
+    @cached_property
     def key(self) -> tuple[Any, ...]:
         """The page-cache key: what selects the rows (states as a set, empty filters as none)."""
         states = tuple(sorted({str(x) for x in self.state})) if self.state else ()
         return states, self.author or None, self.device or None, self.limit, self.offset
 
 
+_list_query = QueryParser(ListQuery, frozenset({"state"}))
+
+
 def _read_page(request: Request, q: ListQuery) -> bytes:
     rt = request.app.state.runtime
-    states, author, device, limit, offset = q.key()
+    states, author, device, limit, offset = q.key
     with rt.store.engine.connect() as conn:  # Core only: no ORM session to set up for two SELECTs
         return views.list_page_json(conn, states=list(states) or None, author=author, device_id=device,
                                     limit=limit, offset=offset)
@@ -110,7 +116,7 @@ async def _serve_list(request: Request, token: str, q: ListQuery) -> Response:
     await current_actor(request, token)
     state = request.app.state
     head = await state.list_head.read()
-    key = q.key()
+    key = q.key
     body = None if head is None else state.list_pages.get(key, head)
     if body is None:
         # Rendered from columns (rows cached per version) and sent as is: no second validation pass.
@@ -124,7 +130,7 @@ async def _list_lean(request: Request) -> Response:
     """``list_proposals`` without FastAPI's per-request machinery (``api.lean``): same token check,
     same parameter bounds, same answer."""
     token = await credential(await bearer(request))
-    return await _serve_list(request, token, parse_query(ListQuery, request, frozenset({"state"})))
+    return await _serve_list(request, token, _list_query(request))
 
 
 @lean_handler(_list_lean)
