@@ -364,12 +364,30 @@ class UspExecutor(Executor):
         """Await a controller request, translating transport failures into the contract's errors."""
         try:
             return await coro
-        except AgentOffline as exc:
-            raise self._offline(device, exc) from None
-        except UspTimeout as exc:
-            raise self._timeout(device, exc) from None
-        except ConnectionError as exc:
-            raise DeviceOffline(device.id, f"USP controller cannot reach the broker: {exc}") from None
+        except (AgentOffline, UspTimeout, ConnectionError) as exc:
+            raise self._transport_error(device, exc) from None
+
+    def _transport_error(self, device: Device, exc: AgentOffline | UspTimeout | ConnectionError) -> ExecutorError:
+        if isinstance(exc, AgentOffline):
+            return self._offline(device, exc)
+        if isinstance(exc, UspTimeout):
+            return self._timeout(device, exc)
+        return DeviceOffline(device.id, f"USP controller cannot reach the broker: {exc}")
+
+    def _ready_now(self, device: Device) -> AgentInfo | None:
+        """What :meth:`_ready` returns when it has nothing to await — the controller running, the
+        agent connected and answering, its info learnt and naming this device — else None (the
+        loop then does the probing, learning or raising)."""
+        if not self.controller.started:
+            return None
+        ep = endpoint_for(device)
+        st = self.controller.agent(ep)
+        if st is None or st.connected is not True or st.unanswered:
+            return None
+        info = self._info.get(ep)
+        if info is None or not info.is_device(device):
+            return None
+        return info
 
     async def _ready(self, device: Device) -> AgentInfo:
         """The agent's info, after checking it is connected, answering, and is this device."""
@@ -474,6 +492,18 @@ class UspExecutor(Executor):
 
     # ------------------------------------------------------------------ reading
     def read(self, device: Device, paths: Sequence[str]) -> dict[str, ParamValue]:
+        # The common case — a known, answering TR-181 agent — is one Get sent from this thread
+        # (UspController.request_threadsafe): the answer is the only thread hop (issue 15).
+        info = self._ready_now(device)
+        if info is not None and info.root != Root.IGD.value:
+            try:
+                resp = self.controller.request_threadsafe(
+                    info.endpoint_id, records.get(records.new_msg_id(), list(paths)), self.timeout_s)
+            except (AgentOffline, UspTimeout, ConnectionError) as exc:
+                raise self._transport_error(device, exc) from None
+            if resp is not None:
+                values, errors = records.flatten_get_resp(resp.body.response.get_resp)
+                return self._typed_values(device, info, values, errors)
         return self._run(device, self.aread(device, paths))
 
     async def aread(self, device: Device, paths: Sequence[str]) -> dict[str, ParamValue]:
@@ -482,6 +512,12 @@ class UspExecutor(Executor):
             return await self._read_tr098(device, info, paths)
         values, errors = await self._call(device, self.controller.get(info.endpoint_id, list(paths),
                                                                       timeout=self.timeout_s))
+        return self._typed_values(device, info, values, errors)
+
+    @staticmethod
+    def _typed_values(device: Device, info: AgentInfo, values: Mapping[str, str],
+                      errors: Mapping[str, tuple[int, str]]) -> dict[str, ParamValue]:
+        """A GetResp as the contract's values, typed with the agent's data model."""
         bad = {p: (to_cwmp(code), f"{p}: {msg or describe(code)} (USP {code})") for p, (code, msg) in errors.items()}
         if bad:
             raise InvalidParameterName(device.id, f"invalid parameter name(s): {', '.join(bad)}", per_parameter=bad)
