@@ -165,23 +165,44 @@ def _sqlite_memory_peak() -> int:
 
 
 # ---------------------------------------------------------------------------- the syncing child
-def _syncer(url: str, db_url: str, conn: Any) -> None:
+def _children_cpu_s() -> float:
+    """CPU seconds of this process's ended children (the page reader child, reaped when its scan ends)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _children_hwm_kb() -> int:
+    """Peak RSS (kB) of the largest ended child of this process (the page reader), 0 if none."""
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+
+
+def _syncer(url: str, db_url: str, conn: Any, reader: str = "auto") -> None:
     """A fresh process that syncs on each ``"sync"`` and answers the run's figures; its peak RSS
-    is the sync's own (spawned: nothing inherited from the bench process)."""
+    is the sync's own (spawned: nothing inherited from the bench process). ``reader``: ``auto``
+    (the product's rule: a child reads a scan of at least ``PROCESS_MIN`` documents), ``thread``
+    (always in-process) or ``process`` (a child for every multi-page scan)."""
     from core.inventory_sync import InventorySync
     from core.store.db import Store
-    from executors.genieacs.inventory import AcsInventorySource
+    from executors.genieacs.inventory import PROCESS_MIN, AcsInventorySource
     from executors.genieacs.nbi import NbiClient
 
     store = Store(db_url)
-    source = AcsInventorySource(NbiClient(url, timeout_s=600), page_size=PAGE)
-    conn.send({"rss_kb": _status_kb("VmRSS")})
+    source = AcsInventorySource(NbiClient(url, timeout_s=600), page_size=PAGE,
+                                process_min=None if reader == "thread" else PROCESS_MIN if reader == "auto" else 0)
+    conn.send({"rss_kb": _status_kb("VmRSS"), "file_kb": _status_kb("RssFile")})
     while conn.recv() == "sync":
         start, cpu = time.perf_counter(), time.process_time()  # process_time: every thread of the process
         main = time.thread_time()  # this thread alone: the database work; the rest is the prefetch thread
+        child = _children_cpu_s()  # the page reader child, once it has ended (reaped at the scan's end)
         report = InventorySync(store, source).run()
         elapsed, cpu, main = time.perf_counter() - start, time.process_time() - cpu, time.thread_time() - main
         conn.send({"report": report.as_dict(), "seconds": elapsed, "cpu_s": cpu, "main_cpu_s": main,
+                   "reader_cpu_s": _children_cpu_s() - child, "reader_pages": source.process_pages,
+                   "reader_hwm_kb": _children_hwm_kb() if source.process_pages else 0,
                    "hwm_kb": _status_kb("VmHWM"),
                    "rss_kb": _status_kb("VmRSS"), "file_kb": _status_kb("RssFile"),
                    "sqlite_peak": _sqlite_memory_peak()})
@@ -190,12 +211,14 @@ def _syncer(url: str, db_url: str, conn: Any) -> None:
 
 
 class _Syncer:
-    def __init__(self, url: str, db_url: str) -> None:
+    def __init__(self, url: str, db_url: str, reader: str = "auto") -> None:
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_syncer, args=(url, db_url, child), daemon=True)
+        self.proc = ctx.Process(target=_syncer, args=(url, db_url, child, reader), daemon=True)
         self.proc.start()
-        self.rss_kb: int = self.conn.recv()["rss_kb"]
+        started = self.conn.recv()
+        self.rss_kb: int = started["rss_kb"]
+        self.file_kb: int = started["file_kb"]  # file-backed before the sync: code, libraries
 
     def sync(self, acs: _Acs) -> dict[str, Any]:
         load, nbi = os.getloadavg()[0], acs.cpu_s()
@@ -280,10 +303,17 @@ def _wave(n: int, tmp: Path) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- run
 def _figures(n: int, run: dict[str, Any]) -> dict[str, Any]:
+    """One run's rate and where its CPU went: the syncing process's main thread (the database
+    work), its other threads (the in-process page reader), the reader child, the NBI; and the rate
+    the machine's cores could give at that CPU a device if nothing else ran (``cpu_bound_per_s``)."""
+    gateward = run["cpu_s"] + run["reader_cpu_s"]
+    total = gateward + run["nbi_cpu_s"]
     return {"seconds": round(run["seconds"], 2), "per_s": round(n / run["seconds"], 1),
-            "cpu_us": round(1e6 * run["cpu_s"] / n, 1), "nbi_cpu_us": round(1e6 * run["nbi_cpu_s"] / n, 1),
+            "cpu_us": round(1e6 * gateward / n, 1), "nbi_cpu_us": round(1e6 * run["nbi_cpu_s"] / n, 1),
             "main_cpu_us": round(1e6 * run["main_cpu_s"] / n, 1),
             "other_cpu_us": round(1e6 * (run["cpu_s"] - run["main_cpu_s"]) / n, 1),
+            "reader_cpu_us": round(1e6 * run["reader_cpu_s"] / n, 1), "reader_pages": run["reader_pages"],
+            "cpu_bound_per_s": round((os.cpu_count() or 1) * n / total, 1) if total else float("nan"),
             "load": round(run["load"], 1), "report": run["report"]}
 
 
@@ -307,12 +337,30 @@ def _database(n: int, tmp: Path) -> tuple[str, Any]:
     return url, cleanup
 
 
+def _in_process_first_sync(acs: _Acs, tmp: Path) -> dict[str, Any]:
+    """A first sync of the same fleet with the in-process page reader (a prefetch thread, the
+    reader before this one), into its own fresh store: the same run's baseline for the child reader."""
+    (tmp / "in-process").mkdir(exist_ok=True)
+    db_url, drop = _database(acs.n, tmp / "in-process")
+    try:
+        syncer = _Syncer(acs.url, db_url, reader="thread")
+        try:
+            return syncer.sync(acs)
+        finally:
+            syncer.close()
+    finally:
+        drop()
+
+
 def _size(n: int, tmp: Path) -> dict[str, Any]:
     """Every measure at one fleet size (module docstring)."""
+    from executors.genieacs.inventory import PROCESS_MIN
+
     acs = _Acs(n)
     db_url, drop = _database(n, tmp)
     try:
         baseline = _baseline(acs)
+        in_process = _in_process_first_sync(acs, tmp) if n - PAGE >= PROCESS_MIN else None
         syncer = _Syncer(acs.url, db_url)
         try:
             first = syncer.sync(acs)
@@ -331,11 +379,14 @@ def _size(n: int, tmp: Path) -> dict[str, Any]:
     for label, run, updated in (("1%", some, n // 100), ("all informed", every, n // 100)):
         if run["report"]["updated"] != updated:
             raise RuntimeError(f"re-sync ({label}) updated {run['report']['updated']} devices, not {updated}")
+    mapped_mb = max(0, first["file_kb"] - syncer.file_kb) / 1024  # the database pages SQLite's mmap touched
     return {"n": n, "baseline": baseline, "first": _figures(n, first), "same": _figures(n, same),
             "some": _figures(n, some), "every": _figures(n, every), "rss_start_mb": syncer.rss_kb / 1024,
+            "in_process": _figures(n, in_process) if in_process else None,
             "peak_rss_mb": first["hwm_kb"] / 1024, "sqlite_peak_mb": first["sqlite_peak"] / 2**20,
-            "file_mb": first["file_kb"] / 1024,
-            "pages": first["report"]["pages"]}
+            "file_mb": first["file_kb"] / 1024, "mapped_mb": mapped_mb,
+            "own_peak_mb": first["hwm_kb"] / 1024 - first["sqlite_peak"] / 2**20 - mapped_mb,
+            "reader_peak_mb": first["reader_hwm_kb"] / 1024, "pages": first["report"]["pages"]}
 
 
 def run(quick: bool) -> BenchResult:
@@ -354,7 +405,10 @@ def run(quick: bool) -> BenchResult:
         "cpu_us_per_device": big["first"]["cpu_us"],
         "main_thread_cpu_us_per_device": big["first"]["main_cpu_us"],
         "other_threads_cpu_us_per_device": big["first"]["other_cpu_us"],
+        "reader_process_cpu_us_per_device": big["first"]["reader_cpu_us"],
+        "reader_process_pages": float(big["first"]["reader_pages"]),
         "nbi_cpu_us_per_device": big["first"]["nbi_cpu_us"],
+        "cpu_bound_devices_per_s": big["first"]["cpu_bound_per_s"],
         "baseline_devices_per_s": round(big["baseline"]["per_s"], 1),
         "baseline_nbi_cpu_us_per_device": round(big["baseline"]["nbi_cpu_us"], 1),
         "baseline_client_cpu_us_per_device": round(big["baseline"]["client_cpu_us"], 1),
@@ -363,6 +417,11 @@ def run(quick: bool) -> BenchResult:
         "resync_all_informed_devices_per_s": big["every"]["per_s"],
         "resync_all_informed_cpu_us_per_device": big["every"]["cpu_us"],
         "load_avg": big["first"]["load"],
+        f"peak_rss_less_sqlite_and_mapped_db_mb_{k_small}": round(small["own_peak_mb"], 1),
+        f"peak_rss_less_sqlite_and_mapped_db_mb_{k_big}": round(big["own_peak_mb"], 1),
+        "own_peak_rss_ratio": round(big["own_peak_mb"] / small["own_peak_mb"], 2) if small["own_peak_mb"] > 0
+        else float("nan"),
+        f"reader_process_peak_rss_mb_{k_big}": round(big["reader_peak_mb"], 1),
         f"peak_rss_mb_{k_small}": round(small["peak_rss_mb"], 1),
         f"peak_rss_mb_{k_big}": round(big["peak_rss_mb"], 1),
         "peak_rss_ratio": round(big["peak_rss_mb"] / small["peak_rss_mb"], 2) if small["peak_rss_mb"] else float("nan"),
@@ -374,37 +433,52 @@ def run(quick: bool) -> BenchResult:
         "wave_agents_per_s": float(wave["agents_per_s"]),
         "wave_lost": float(wave["lost"]),
     }
+    if big["in_process"]:
+        metrics["first_sync_in_process_reader_devices_per_s"] = big["in_process"]["per_s"]
+        metrics["first_sync_in_process_reader_cpu_us_per_device"] = big["in_process"]["cpu_us"]
+        metrics["first_sync_speedup_vs_in_process_reader"] = round(big["first"]["per_s"] / big["in_process"]["per_s"],
+                                                                   2)
     rows: list[tuple[str, str]] = []
     for r in results:
         b, n = r["baseline"], r["n"]
         rows.append((f"baseline: a bare client pages the NBI, {n:,} devices",
                      f"{b['per_s']:,.0f} devices/s ({b['seconds']:.2f} s): NBI {b['nbi_cpu_us']:.1f} µs CPU a "
                      f"device, HTTP + JSON decode {b['client_cpu_us']:.1f} µs"))
-        for key, label in (("first", f"first sync of {n:,} devices ({r['pages']} pages)"),
+        for key, label in (("in_process", f"first sync of {n:,} devices, in-process page reader (same run)"),
+                           ("first", f"first sync of {n:,} devices ({r['pages']} pages)"),
                            ("same", "re-sync, nothing changed"),
                            ("some", f"re-sync, 1% changed ({n // 100:,} informed, new firmware)"),
                            ("every", f"re-sync, all {n:,} informed, 1% changed")):
             f = r[key]
+            if f is None:
+                continue
+            child = (f", reader process {f['reader_cpu_us']} ({f['reader_pages']} pages)" if f["reader_pages"]
+                     else "")
             rows.append((label, f"{f['per_s']:,.0f} devices/s ({f['seconds']} s, load {f['load']}): Gateward "
-                                f"{f['cpu_us']} µs CPU a device (main thread {f['main_cpu_us']}, prefetch "
-                                f"{f['other_cpu_us']}), NBI {f['nbi_cpu_us']} µs"))
+                                f"{f['cpu_us']} µs CPU a device (main thread {f['main_cpu_us']}, other threads "
+                                f"{f['other_cpu_us']}{child}), NBI {f['nbi_cpu_us']} µs; the cores could give "
+                                f"{f['cpu_bound_per_s']:,.0f}/s at that CPU"))
         rows.append((f"peak RSS of the syncing process, {n:,} devices",
                      f"{r['peak_rss_mb']:.1f} MB ({r['rss_start_mb']:.1f} MB before its first sync; SQLite's own "
-                     f"peak {r['sqlite_peak_mb']:.1f} MB of it, the rest "
-                     f"{r['peak_rss_mb'] - r['sqlite_peak_mb']:.1f} MB; file-backed after it {r['file_mb']:.1f} MB: "
-                     "code and the mapped database)"))
+                     f"peak {r['sqlite_peak_mb']:.1f} MB of it, the database pages its mmap touched "
+                     f"{r['mapped_mb']:.1f} MB, the rest {r['own_peak_mb']:.1f} MB)"
+                     + (f"; the reader process's peak {r['reader_peak_mb']:.1f} MB" if r["reader_peak_mb"] else "")))
     rest_small, rest_big = (metrics[f"peak_rss_less_sqlite_mb_{k}"] for k in (k_small, k_big))
     rows.append((f"peak RSS {big['n']:,} vs {small['n']:,} devices",
-                 f"x{metrics['peak_rss_ratio']}; less SQLite's page cache x{rest_big / rest_small:.2f} "
-                 "(flat = bounded)" if rest_small else f"x{metrics['peak_rss_ratio']}"))
+                 f"x{metrics['peak_rss_ratio']}; less SQLite's page cache x{rest_big / rest_small:.2f}; less it "
+                 f"and the mapped database x{metrics['own_peak_rss_ratio']} (flat = bounded)"
+                 if rest_small else f"x{metrics['peak_rss_ratio']}"))
     rows.append((f"connect wave: {wave['agents']:,} agents ({wave['signals']:,} signals, 10% flapping)",
                  f"{wave['agents_per_s']:,.0f} agents/s ({wave['seconds']} s), lost {wave['lost']}"))
     notes = [
         "a first sync: HTTP pages from the local NBI (a child process), parse, validate, duplicate checks, "
-        "inserts, one audit event per page, then the presence sweep of every _id; the next page is fetched "
-        "and parsed in a prefetch thread while this one is written",
+        "inserts, one audit event per page, then the presence sweep (a first sync counts the ACS: one HEAD); "
+        "the next page is fetched and parsed while this one is written: in a prefetch thread, and from "
+        "PROCESS_MIN documents on in a reader child process (executors.genieacs.inventory_reader) once it "
+        "has started; the in-process reader's first sync of the same fleet is the same run's baseline",
         "the baseline is the NBI double alone (a client that only decodes): a sync cannot beat it on this "
-        "machine; Gateward's CPU a device is the syncing process's, every thread included",
+        "machine; Gateward's CPU a device is the syncing process's, every thread included, plus its reader "
+        "child's (start-up included); 'the cores could give' = cores / (Gateward + NBI CPU a device)",
         "SQLite's page cache grows with the database up to core.store.db's cache_size (256 MiB): peak RSS "
         "is shown with and without it",
         "the NBI double re-sorts its index after informs (warmed before each run: MongoDB keeps its index "

@@ -78,6 +78,7 @@ SYNC_ACTOR = "inventory-sync"
 ABSENT = "absent"
 ADAPTER = "genieacs"
 _DEVICES: Table = DeviceRow.__table__  # type: ignore[assignment]
+_STATE: Table = InventorySyncRow.__table__  # type: ignore[assignment]
 _CHUNK = 900  # devices marked absent per transaction (bounded)
 MAX_REPORTED = 50  # refusals kept in a report / audit event
 _ROOTS = frozenset(str(r) for r in Root)
@@ -274,17 +275,25 @@ class InventorySync:
         try:
             with self.store.write() as s:
                 self._apply_devices(s, devices, report)
-                row = s.get(InventorySyncRow, self.source.name)
-                if row is None:
-                    row = InventorySyncRow(source=self.source.name, stats={})
-                    s.add(row)
-                if page.cursor is not None:
-                    row.cursor_last_inform, row.cursor_id = page.cursor.last_inform, page.cursor.acs_id
+                self._move_cursor(s, page.cursor)
         except IntegrityError:
             raise _Raced("another process registered some of the same devices at the same moment; this page was "
                          "not applied (run the sync again: it resumes from the stored cursor)") from None
         report.pages += 1
         report.seen += len(page.items)
+
+    def _move_cursor(self, s: Any, cursor: CursorLike | None) -> None:
+        """Store the cursor after this page, in the page's transaction: one Core ``UPDATE`` (the
+        run's first step created the row; the ORM's read-modify-flush was two statements a page),
+        or the row created if something removed it meanwhile."""
+        if cursor is None:
+            values: dict[str, Any] = {}
+        else:
+            values = {"cursor_last_inform": cursor.last_inform, "cursor_id": cursor.acs_id}
+        if values and s.execute(update(_STATE).where(_STATE.c.source == self.source.name).values(values)).rowcount:
+            return
+        if s.get(InventorySyncRow, self.source.name) is None:
+            s.add(InventorySyncRow(source=self.source.name, stats={}, **values))
 
     def _apply_devices(self, s: Any, devices: list[AcsDeviceLike], report: SyncReport) -> None:
         now = utcnow()
@@ -574,12 +583,22 @@ def _insert_devices(s: Any, rows: list[tuple[Any, ...]], now: datetime) -> None:
         return
     sql, convert, order = plan
     consts = tuple(_column_value(name, page[name], dialect) for name in _PAGE_COLUMNS)
+    last = len(_ROW_COLUMNS) - 1
+    copy = dialect.name == "postgresql" and dialect.driver == "psycopg"  # COPY names the columns in row order
+    if (order is None or copy) and [i for i, _ in convert] == [last]:  # the common plan: rows built in one pass
+        fn = convert[0][1]
+        params: list[Any] = [(*r[:last], fn(r[last]), *consts) for r in rows]
+        if copy:
+            _copy_devices(s, params)
+        else:
+            s.connection().exec_driver_sql(sql, params)
+        return
     for i, fn in convert:  # the per-row columns whose type converts (``last_seen``)
         rows = [(*r[:i], fn(r[i]), *r[i + 1:]) for r in rows]
-    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+    if copy:
         _copy_devices(s, [r + consts for r in rows])
         return
-    params: list[Any] = [r + consts for r in rows]
+    params = [r + consts for r in rows]
     if order is not None:  # the dialect's own placeholder order / named style
         params = [order(p) for p in params]
     s.connection().exec_driver_sql(sql, params)
@@ -634,13 +653,20 @@ def _insert_plan(dialect: Any) -> tuple[str, list[tuple[int, Any]], Any] | None:
         if fn is not None:  # a TypeDecorator's processor passes None through
             convert.append((i, _sqlite_time if _same_text_time(fn) else fn))
     order: Any = None
-    if compiled.positional:  # the statement lists the columns in the table's order: one C-level reorder
+    sql = str(compiled)
+    if compiled.positional and dialect.paramstyle == "qmark":
+        # SQLAlchemy lists the columns in the table's order; the same statement listing them in
+        # the row's order needs no per-row reorder (sqlite3 binds the tuples as they are).
+        prep = dialect.identifier_preparer
+        sql = (f"INSERT INTO {prep.format_table(_DEVICES)} ({', '.join(prep.quote(n) for n in _INSERT_COLUMNS)}) "
+               f"VALUES ({', '.join('?' * len(_INSERT_COLUMNS))})")
+    elif compiled.positional:  # the statement lists the columns in the table's order: one C-level reorder
         names = list(compiled.positiontup or ())
         if names != list(_INSERT_COLUMNS):
             order = operator.itemgetter(*(_INSERT_COLUMNS.index(n) for n in names))
     else:
         order = lambda row: dict(zip(_INSERT_COLUMNS, row, strict=True))  # noqa: E731
-    return str(compiled), convert, order
+    return sql, convert, order
 
 
 def _update_devices(s: Any, rows: list[dict[str, Any]]) -> None:
