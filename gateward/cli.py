@@ -9,9 +9,6 @@ a change was denied or rolled back.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,8 +22,11 @@ from core.errors import GatewardError
 from gateward.cli_actor import As
 
 if TYPE_CHECKING:  # the models cost ~80 ms to import; --help and read commands need none (issue 15)
-    from core.models import Actor, Change, Proposal, ProposalState
+    import socket
+
+    from core.models import Actor, Change, ProposalState
     from core.store import Store
+    from core.store.lite import LiteReader
     from gateward.read_runtime import ReadRuntime
     from gateward.runtime import Runtime
 
@@ -89,19 +89,34 @@ def rt() -> Runtime:
 _reads: ReadRuntime | None = None
 
 
+def _read_runtime() -> ReadRuntime:
+    global _reads
+    from gateward.read_runtime import ReadRuntime, database_url
+
+    url = database_url()
+    if _reads is None or _reads.url != url:
+        if _reads is not None:
+            _reads.close()
+        _reads = ReadRuntime(url)
+    return _reads
+
+
 def reads() -> Runtime | ReadRuntime:
     """For read-only commands: the full runtime when one is built, else a store and router without
     the policy pack, the lifecycle or an Alembic run (gateward/read_runtime.py; issue 15)."""
-    global _reads
     if _runtime is not None:
         return _runtime
-    from core.config import get_settings
-    from gateward.read_runtime import ReadRuntime
+    return _read_runtime()
 
-    url = get_settings().resolved_database_url()
-    if _reads is None or _reads.url != url:
-        _reads = ReadRuntime(url)
-    return _reads
+
+def lean() -> LiteReader | None:
+    """The DB-API reader of a read-only command (core/store/lite.py: no SQLAlchemy, no pydantic;
+    issue 15). ``None`` when this process has built the full runtime (``gateward run``, tests that
+    hand the CLI their runtime) — reads then go through its store — or when the database URL is one
+    the DB-API path does not read."""
+    if _runtime is not None:
+        return None
+    return _read_runtime().lite
 
 
 def actor(name: str) -> Actor:
@@ -131,12 +146,30 @@ def state_text(state: ProposalState | str) -> str:
 
 
 # ---------------------------------------------------------------------------- rendering
-def render_proposal(pid: str) -> None:
-    from core.secrets import mask_value
+def _proposal_parts(pid: str) -> tuple[Any, dict[str, Any] | None, Any, list[Any], list[Any]]:
+    """The proposal, its stored preview, latest decision, approvals and executions: through the
+    DB-API reader for ``gateward show`` (views with the models' fields, core/store/lite.py), through
+    the store of the runtime after a change (``propose``, ``apply``)."""
+    reader = lean()
+    if reader is not None:
+        with reader.read():
+            view = guarded(lambda: reader.proposal(pid))
+            return (view, view.preview, reader.latest_decision(pid), reader.approvals(pid),
+                    reader.executions(pid))
     from core.store import repo
 
-    lc = rt().lifecycle
-    p: Proposal = guarded(lambda: lc.get(pid))
+    store = reads().store
+    with store.read() as s:
+        row = guarded(lambda: repo.get_proposal_row(s, pid))
+        p, preview = repo.proposal_from_row(row), row.preview
+    with store.read() as s:
+        return p, preview, repo.latest_decision(s, pid), repo.approvals_for(s, pid), repo.executions_for(s, pid)
+
+
+def render_proposal(pid: str) -> None:
+    from core.secrets import mask_value
+
+    p, preview, rec, approvals, execs = _proposal_parts(pid)
     risk = "-" if p.risk is None else f"{p.risk:.2f}"
     console.print(f"[bold]{p.id}[/bold]  {state_text(p.state)}  by {p.author}  risk={risk}")
     console.print(f"  intent: {p.intent}")
@@ -145,7 +178,6 @@ def render_proposal(pid: str) -> None:
     console.print(f"  hash: {p.hash}")
     if p.error:
         console.print(f"  [red]{p.error}[/red]", soft_wrap=True)
-    preview = lc.preview_of(pid)
     table = Table(title="preview (before → after)")
     for col in ("device", "parameter", "before", "after", "note"):
         table.add_column(col)
@@ -173,10 +205,6 @@ def render_proposal(pid: str) -> None:
     console.print(table)
     for w in (preview or {}).get("warnings", []):  # e.g. what a rollback cannot restore
         console.print(f"  [yellow]preview:[/yellow] {w}", soft_wrap=True)
-    with rt().store.read() as s:
-        rec = repo.latest_decision(s, pid)
-        approvals = repo.approvals_for(s, pid)
-        execs = repo.executions_for(s, pid)
     if rec is not None:
         res = rec.result
         verdict = "[green]allow[/green]" if res["allow"] else "[red]deny[/red]"
@@ -223,7 +251,7 @@ def propose(
     changes = parse_set(set_)
     draft = ProposalDraft(intent=intent or reason or "change via CLI", targets=device, changes=changes,
                           operations=ops, rationale=reason, emergency=emergency, source="cli")
-    p: Proposal = guarded(lambda: rt().lifecycle.submit(draft, who))
+    p = guarded(lambda: rt().lifecycle.submit(draft, who))
     render_proposal(p.id)
     if p.state is ProposalState.INVALID:
         fail(f"proposal {p.id} is invalid: {p.error}")
@@ -330,6 +358,8 @@ def recover() -> None:
 def diagnose(device_id: str, host: str = "8.8.8.8", repetitions: int = 3,
              as_: As = "") -> None:
     """Run an IPPing diagnostic (read-only; audited)."""
+    import json
+
     out = guarded(lambda: rt().lifecycle.diagnose(device_id, "ipping", {"host": host, "repetitions": repetitions},
                                                   actor(as_)))
     console.print_json(json.dumps(out))
@@ -361,6 +391,8 @@ def run(host: str = "127.0.0.1", port: int = 8000, homes: int = 200,
         loop: Annotated[str, typer.Option(help="event loop: auto (uvloop when installed), uvloop, asyncio")] = "auto",
         ) -> None:
     """Serve the API and console over the (seeded if empty) simulated fleet."""
+    import contextlib
+
     import uvicorn
 
     from api.app import create_app
@@ -426,6 +458,8 @@ def run(host: str = "127.0.0.1", port: int = 8000, homes: int = 200,
 
 def _bind(host: str, port: int) -> socket.socket:
     """Bind the listening socket first, so "serving on" is printed only once it is true."""
+    import socket
+
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -440,13 +474,13 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _db_label(url: str) -> str:
-    """The database URL without its password (``user:***@host``)."""
-    from sqlalchemy.engine import make_url
+    """The database URL without its password (``user:***@host``), as SQLAlchemy renders it
+    (core/store/dburl.py, without importing SQLAlchemy)."""
+    from core.store.dburl import label
 
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy parses: show only what follows the credentials
-        return url.split("@")[-1]
+    shown = label(url)
+    # not a URL SQLAlchemy parses: show only what follows the credentials
+    return shown if shown is not None else url.split("@")[-1]
 
 
 def _print_demo_tokens(store: Store) -> None:
@@ -465,21 +499,30 @@ def _print_demo_tokens(store: Store) -> None:
 def status() -> None:
     """Which database and home this command uses, and what is in it: run it from anywhere to
     check that the CLI sees the fleet you expect."""
-    from sqlalchemy import func, select
+    from core.store.dburl import normalise_url
+    from gateward import read_runtime
 
-    from core.config import get_settings
-    from core.store.schema import AuditEventRow, DeviceRow, ProposalRow
+    reader = lean()
+    if reader is not None:  # the DB-API path: the settings read as core.config reads them (read_runtime)
+        devices, pending, head = reader.fleet_counts()
+        url, home = normalise_url(read_runtime.database_url()), read_runtime.home()
+        policy = read_runtime.policy_engine_name()
+    else:
+        from sqlalchemy import func, select
 
-    settings = get_settings()
-    runtime = rt()
-    with runtime.store.read() as s:
-        devices = int(s.scalar(select(func.count()).select_from(DeviceRow)) or 0)
-        pending = int(s.scalar(select(func.count()).select_from(ProposalRow).where(
-            ProposalRow.state == "awaiting_approval")) or 0)
-        head = int(s.scalar(select(func.max(AuditEventRow.seq))) or 0)
-    console.print(f"database: {_db_label(runtime.store.url)}", highlight=False, soft_wrap=True)
-    console.print(f"home:     {settings.home}  (GATEWARD_HOME)", highlight=False, soft_wrap=True)
-    console.print(f"policy:   {runtime.policy.name}", highlight=False)
+        from core.config import get_settings
+        from core.store.schema import AuditEventRow, DeviceRow, ProposalRow
+
+        runtime = rt()
+        with runtime.store.read() as s:
+            devices = int(s.scalar(select(func.count()).select_from(DeviceRow)) or 0)
+            pending = int(s.scalar(select(func.count()).select_from(ProposalRow).where(
+                ProposalRow.state == "awaiting_approval")) or 0)
+            head = int(s.scalar(select(func.max(AuditEventRow.seq))) or 0)
+        url, home, policy = runtime.store.url, get_settings().home, runtime.policy.name
+    console.print(f"database: {_db_label(url)}", highlight=False, soft_wrap=True)
+    console.print(f"home:     {home}  (GATEWARD_HOME)", highlight=False, soft_wrap=True)
+    console.print(f"policy:   {policy}", highlight=False)
     console.print(f"fleet:    {devices} devices · {pending} proposals awaiting approval · audit head #{head}",
                   highlight=False)
 
@@ -706,8 +749,10 @@ _register_plugins()
 
 
 def main() -> None:
+    from gateward.cli_fast import run
+
     try:
-        app()
+        run(app)  # app(), building only the commands this invocation uses (issue 15)
     except KeyboardInterrupt:
         sys.exit(130)
 

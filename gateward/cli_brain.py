@@ -14,8 +14,6 @@ imports executor modules. Imports are lazy: every ``gateward`` command loads thi
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -47,6 +45,8 @@ class SimWorld:
         self.seed, self.homes = seed, homes
         self._tmp: Path | None = None
         if database_url is None:
+            import tempfile
+
             self._tmp = Path(tempfile.mkdtemp(prefix=f"gateward-eval-{seed}-{homes}-"))
             database_url = f"sqlite:///{self._tmp / 'eval.db'}"
         settings = Settings(database_url=database_url)
@@ -280,6 +280,8 @@ class SimWorld:
         self.runtime.close()
         self.twin.close()
         if self._tmp is not None:
+            import shutil
+
             shutil.rmtree(self._tmp, ignore_errors=True)
 
 

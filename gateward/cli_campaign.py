@@ -7,7 +7,6 @@ one-line errors that say what to do (exit 2), like the rest of the CLI.
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from pathlib import Path
@@ -15,13 +14,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
-from rich.text import Text
 
 from gateward.cli_actor import As
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # rich.progress costs ~15 ms at start-up; loaded where a campaign is drawn (issue 15)
+    from rich.text import Text
+
     from campaigns.service import Campaigns
 
 campaign_app = typer.Typer(no_args_is_help=True, help="Staged rollouts: canary, rings, analysis gate, halt.")
@@ -228,6 +227,8 @@ def _render_status(st: dict[str, Any], out: Console | None = None) -> None:
         out.print(f"  [yellow]{st['halt_reason']}[/yellow]", soft_wrap=True)
     if st.get("error"):
         out.print(f"  [red]{st['error']}[/red]", soft_wrap=True)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     with Progress(TextColumn("{task.description:<12}"), BarColumn(bar_width=40), MofNCompleteColumn(),
                   TextColumn("{task.fields[detail]}"), console=out, transient=False,
                   auto_refresh=False) as prog:
@@ -278,6 +279,10 @@ def status(campaign: Annotated[str | None, typer.Argument()] = None,
 
 def _frame(st: dict[str, Any]) -> Text:
     """One status frame rendered off-screen, so a watch can redraw it in place."""
+    import io
+
+    from rich.text import Text
+
     buf = Console(file=io.StringIO(), force_terminal=True, width=console.width)
     _render_status(st, buf)
     return Text.from_ansi(buf.file.getvalue())  # type: ignore[attr-defined]

@@ -43,14 +43,19 @@ def devices(ctx: typer.Context, model: str | None = None, region: str | None = N
     """List devices in the fleet (retired ones are shown as retired)."""
     if ctx.invoked_subcommand is not None:
         return
-    from core.store import repo
-
     cli = _cli()
     if status not in (None, "active", "absent", "retired"):
         cli.fail(f"--status is active, absent or retired (got {status!r})")
-    with cli.reads().store.read() as s:
-        items, total = repo.list_devices(s, model=model, region=region, subscriber=subscriber, q=q, limit=limit,
-                                         status=status)
+    reader = cli.lean()  # the DB-API path (core/store/lite.py), else the store of the built runtime
+    if reader is not None:
+        items, total = reader.list_devices(model=model, region=region, subscriber=subscriber, q=q, limit=limit,
+                                           status=status)
+    else:
+        from core.store import repo
+
+        with cli.reads().store.read() as s:
+            items, total = repo.list_devices(s, model=model, region=region, subscriber=subscriber, q=q,
+                                             limit=limit, status=status)
     t = Table(title=f"devices ({len(items)} of {total})")
     for col in ("id", "vendor", "model", "firmware", "root", "proto", "adapter", "region", "subscriber", "status"):
         t.add_column(col)
@@ -191,15 +196,23 @@ def device(device_id: str,
                "--path", help="read live (default: DeviceInfo, Wi-Fi radios, DNS client, ManagementServer)")] = None,
            ) -> None:
     """Show one device and read it live: what it has, DeviceInfo first; objects it lacks are named."""
-    from core.device_overview import CLI_OBJECTS, read_overview
-    from core.store import repo
-
     cli = _cli()
-    with cli.reads().store.read() as s:
-        d = cli.guarded(lambda: repo.get_device(s, device_id))
-    status = f" [yellow]retired {d.retired_at:%Y-%m-%d}[/]" if d.status == "retired" and d.retired_at else ""
-    cli.console.print(f"[bold]{d.id}[/bold] {d.vendor} {d.model} fw {d.firmware} {d.root} {d.protocol} "
-                      f"adapter {d.adapter} region {d.region} subscriber {d.subscriber}{status}")
+    reader = cli.lean()  # the record through the DB-API (core/store/lite.py), printed before the live read
+    if reader is not None:
+        view = cli.guarded(lambda: reader.device(device_id))
+    else:
+        from core.store import repo
+
+        with cli.reads().store.read() as s:
+            view = cli.guarded(lambda: repo.get_device(s, device_id))
+    status = f" [yellow]retired {view.retired_at:%Y-%m-%d}[/]" if view.status == "retired" and view.retired_at else ""
+    cli.console.print(f"[bold]{view.id}[/bold] {view.vendor} {view.model} fw {view.firmware} {view.root} "
+                      f"{view.protocol} adapter {view.adapter} region {view.region} subscriber {view.subscriber}"
+                      f"{status}")
+    from core.device_overview import CLI_OBJECTS, read_overview
+    from core.models import Device
+
+    d = view if isinstance(view, Device) else Device(**view._asdict())  # the adapters take the model
     if str(d.protocol) == "usp":  # a mismatch another process saw (executors.usp.agent_topics)
         from executors.usp.agent_topics import device_mismatch
 

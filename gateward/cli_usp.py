@@ -13,9 +13,6 @@ addresses an agent on ``/usp/agent`` as well as the long-running controller does
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import signal
 import time
 from typing import Annotated, Any
 
@@ -132,6 +129,10 @@ def agents(
         twin.close()
         _fail(f"{exc} (or pass --count 1)")
 
+    import asyncio
+    import contextlib
+    import signal
+
     async def main() -> None:
         await host.start()
         console.print(f"{len(host.agents)} USP agents on {host.connections} MQTT connection(s) at {target} "
@@ -163,6 +164,8 @@ def devices(
     found = _usp_devices(list(device_ids or []), all_usp)
     if not found:
         _fail("no USP devices: none has adapter 'usp' (try --all-usp, or name devices)")
+    import asyncio
+
     ex = _executor(url, timeout)
     try:
         async def probe_all() -> list[Any]:
@@ -213,6 +216,9 @@ def events(
     url: Annotated[str | None, typer.Option(help="MQTT broker (default GATEWARD_MQTT_URL)")] = None,
 ) -> None:
     """Print USP events as they arrive: connect/disconnect, Boot!, OnBoardRequest, ValueChange, ..."""
+    import asyncio
+    import contextlib
+
     from executors.usp import UspController, usp_options
 
     target = _mqtt_url(url)

@@ -2,27 +2,97 @@
 
 Why not :func:`gateward.runtime.build_runtime`: it loads and self-checks the policy pack, builds
 the lifecycle and the executor router, and runs the Alembic upgrade — about a second of imports and
-work before ``gateward devices`` can print a table. A read needs the store (schema checked by a
-cheap head check, :mod:`core.store.head`) and, for a live device read, the executor router. Each
-part is built on first use; nothing here evaluates policy or writes, so no gate is bypassed: every
-command that changes something still goes through the full runtime.
+work before ``gateward devices`` can print a table. A read needs the rows (through the DB-API,
+:mod:`core.store.lite`, when the database is at the schema head, :mod:`core.store.head`) and, for a
+live device read, the executor router. Each part is built on first use; nothing here evaluates
+policy or writes, so no gate is bypassed: every command that changes something still goes through
+the full runtime.
+
+The database URL is resolved from the environment as :class:`core.config.Settings` resolves it
+(``GATEWARD_DATABASE_URL``, else ``<GATEWARD_HOME>/gateward.db``), without importing
+pydantic-settings (~0.2 s); ``tests/unit/test_cli_reads.py`` compares the two.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from core.store.db import Store
+from core.store.dburl import normalise_url
+
+if TYPE_CHECKING:
+    from core.store.db import Store
+    from core.store.lite import LiteReader
+
+
+def env_setting(name: str) -> str | None:
+    """``GATEWARD_<NAME>`` as pydantic-settings reads it: the name case-blind, and of several
+    spellings the last one in the environment wins."""
+    key, value = f"gateward_{name}".lower(), None
+    for k, v in os.environ.items():
+        if k.lower() == key:
+            value = v
+    return value
+
+
+def home() -> Path:
+    """``Settings().home``: ``GATEWARD_HOME``, else ``core.config.default_home()``."""
+    configured = env_setting("home")
+    if configured is not None:
+        return Path(configured)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base).expanduser().absolute() / "gateward"
+
+
+def database_url() -> str:
+    """``Settings().resolved_database_url()`` (the home is created for the default SQLite file)."""
+    configured = env_setting("database_url")
+    if configured:
+        return configured
+    h = home()
+    h.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(h / 'gateward.db').resolve()}"
+
+
+def policy_engine_name() -> str:
+    """The engine ``policies.engine.load_engine`` builds for these settings: ``opa`` when
+    ``GATEWARD_OPA_URL`` is set, else the embedded one."""
+    return "opa" if env_setting("opa_url") else "embedded"
 
 
 class ReadRuntime:
-    """Lazily built store and router for read commands."""
+    """Lazily built reader, store and router for read commands."""
 
     def __init__(self, database_url: str | None = None) -> None:
         self.url = database_url
         self._store: Store | None = None
+        self._lite: LiteReader | None = None
+        self._lite_tried = False
         self._router: Any = None
         self._usp: Any = None
+
+    @property
+    def lite(self) -> LiteReader | None:
+        """A DB-API reader on a database at the schema head; a database behind it is migrated
+        first, by the store. ``None``: a URL the DB-API path does not read (use :attr:`store`)."""
+        if not self._lite_tried:
+            self._lite_tried = True
+            from core.store.lite import connect
+
+            url = normalise_url(self.url or database_url())
+            reader = connect(url)
+            if reader is not None and not reader.at_head():
+                reader.close()
+                reader = None
+            if reader is None and self._store is None:
+                _ = self.store  # fresh, behind, or not readable here: open_for_reads migrates what is due
+                reader = connect(url)
+                if reader is not None and not reader.at_head():
+                    reader.close()
+                    reader = None
+            self._lite = reader
+        return self._lite
 
     @property
     def store(self) -> Store:
@@ -45,6 +115,9 @@ class ReadRuntime:
         return self._router
 
     def close(self) -> None:
+        if self._lite is not None:
+            self._lite.close()
+            self._lite = None
         if self._router is not None:
             self._router.close()
         if self._usp is not None:

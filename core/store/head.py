@@ -7,17 +7,25 @@ import) and compared with ``alembic_version`` in one ``SELECT``. Anything unexpe
 an unreadable script, no version table, another revision) falls back to the real migration, so a
 fresh or older database is still upgraded exactly as before; the check can only skip work, never
 skip a migration that is due.
+
+:func:`script_head` imports nothing beyond the standard library: the DB-API read path
+(:mod:`core.store.lite`) asks it without loading SQLAlchemy. The functions taking a
+:class:`~core.store.db.Store` import SQLAlchemy only when called.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+if TYPE_CHECKING:
+    from core.store.db import Store
 
-from core.store.db import MIGRATIONS, Store
+# The same directory as core.store.db.MIGRATIONS (a test pins it); not imported from there, because
+# that module imports SQLAlchemy.
+MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_SQL = "SELECT version_num FROM alembic_version"
 
 _REVISION = re.compile(r"^revision\s*(?::\s*[^=]+)?=\s*['\"]([^'\"]+)['\"]", re.MULTILINE)
 _DOWN = re.compile(r"^down_revision\s*(?::\s*[^=]+)?=\s*(None|['\"]([^'\"]+)['\"])", re.MULTILINE)
@@ -42,9 +50,12 @@ def script_head(migrations: Path = MIGRATIONS) -> str | None:
 
 def database_revisions(store: Store) -> set[str] | None:
     """What ``alembic_version`` says, or ``None`` when the table cannot be read (a fresh database)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         with store.engine.connect() as conn:
-            return {str(r) for r in conn.execute(text("SELECT version_num FROM alembic_version")).scalars()}
+            return {str(r) for r in conn.execute(text(VERSION_SQL)).scalars()}
     except SQLAlchemyError:
         return None
 
@@ -57,6 +68,8 @@ def at_head(store: Store, migrations: Path = MIGRATIONS) -> bool:
 
 def open_for_reads(url: str | None = None) -> Store:
     """A store for a read command: migrated only when it is not already at head."""
+    from core.store.db import Store
+
     store = Store(url, migrate=False)
     if not at_head(store):
         store.migrate()

@@ -1,9 +1,12 @@
-"""Read commands stay light (issue 15): ``gateward --help``, ``gateward devices`` and ``gateward
-device ID`` must not load the policy pack, the lifecycle, Alembic or the heavy optional stacks.
+"""Read commands stay light (issue 15): ``gateward --help``, ``gateward devices``, ``gateward show``,
+``gateward status`` and ``gateward device ID`` must not load the policy pack, the lifecycle, Alembic
+or the heavy optional stacks — and the table reads not even SQLAlchemy, pydantic or the settings
+model: they read through the DB-API (core/store/lite.py) and typer's pydantic coercion is built
+only for a value that needs it (gateward/cli_fast.py).
 
 Asserted on ``sys.modules`` of a fresh interpreter rather than on wall time: which modules a
 command loads is deterministic, a timing on a shared two-core machine is not (the figure itself
-is ``gateward bench cli_wall``).
+is ``gateward bench cli_wall``). The child runs ``gateward.cli.main``, as the console script does.
 """
 
 from __future__ import annotations
@@ -24,14 +27,18 @@ ROOT = Path(__file__).resolve().parents[2]
 # Never needed to read: the policy engine, the write path, migrations, the API/agent stacks.
 HEAVY = ("regorus", "policies.engine", "core.lifecycle", "alembic", "fastapi", "langgraph", "openai",
          "procrastinate", "uvicorn")
+# Not needed to read and print rows: the ORM, the models, the settings model, any executor.
+TABLE_HEAVY = (*HEAVY, "sqlalchemy", "pydantic", "pydantic_settings", "core.models", "core.config", "core.store.db",
+               "executors", "typer._adapters", "typer.rich_utils")
 # Not even the data layer is needed to print help.
-HELP_HEAVY = (*HEAVY, "sqlalchemy", "pydantic", "core.models", "executors.sim")
+HELP_HEAVY = (*HEAVY, "sqlalchemy", "pydantic", "pydantic_settings", "core.models", "core.config", "executors.sim",
+              "core.store.lite", "psycopg")
 
 _CHILD = """
 import json, sys
 from gateward import cli
 try:
-    cli.app(sys.argv[1:])
+    cli.main()
 except SystemExit as exc:
     code = exc.code
 else:
@@ -64,27 +71,51 @@ def test_help_loads_no_data_layer_and_no_heavy_stack() -> None:
     assert _loaded(modules, HELP_HEAVY) == []
 
 
+def test_subcommand_help_loads_no_data_layer() -> None:
+    for args in (["devices", "--help"], ["device", "--help"], ["show", "--help"], ["campaign", "--help"]):
+        code, out, modules = _run_cli(args)
+        assert code == 0 and "Usage:" in out, args
+        assert _loaded(modules, HELP_HEAVY) == [], args
+
+
 @pytest.fixture
 def seeded(db_url: str) -> Any:
     rt = build_test_runtime(db_url, homes=2)
+    from core.models import Change, ProposalDraft
     from core.store import repo
+    from core.users import get_actor
 
     with rt.store.read() as s:
         device = repo.list_devices(s, limit=1)[0][0]
+    p = rt.lifecycle.submit(ProposalDraft(intent="inform", targets=[device.id], changes=[
+        Change(path="Device.ManagementServer.PeriodicInformInterval", value=600)]), get_actor(rt.store, "dave"))
     rt.close()
-    return db_url, device
+    return db_url, device, p.id
 
 
 def test_devices_list_reads_without_policy_lifecycle_or_migrations(seeded: Any) -> None:
-    db_url, device = seeded
+    db_url, device, _ = seeded
     code, out, modules = _run_cli(["devices", "--limit", "500"], db_url)
     assert code == 0
     assert device.id in out
-    assert _loaded(modules, HEAVY) == []
+    assert _loaded(modules, TABLE_HEAVY) == []
+    assert ("psycopg" in modules) is db_url.startswith("postgresql")
+
+
+def test_show_and_status_read_without_the_orm_or_the_models(seeded: Any) -> None:
+    db_url, device, pid = seeded
+    code, out, modules = _run_cli(["show", pid], db_url)
+    assert code == 0, out
+    assert pid in out and device.id in out and "policy:" in out
+    assert _loaded(modules, TABLE_HEAVY) == []
+    code, out, modules = _run_cli(["status"], db_url)
+    assert code == 0, out
+    assert "fleet:" in out and "1 proposals awaiting approval" in out
+    assert _loaded(modules, TABLE_HEAVY) == []
 
 
 def test_device_show_reads_live_without_policy_or_lifecycle(seeded: Any) -> None:
-    db_url, device = seeded
+    db_url, device, _ = seeded
     code, out, modules = _run_cli(["device", device.id], db_url)
     assert code == 0, out
     assert device.id in out and "presence:" in out

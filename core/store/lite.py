@@ -1,0 +1,335 @@
+"""The read path of the read-only CLI commands, on the DB-API directly (issue 15).
+
+Why: ``gateward devices`` / ``device ID`` / ``show`` / ``status`` used to import SQLAlchemy
+(~0.35 s), the pydantic models (~0.2 s) and pydantic-settings before printing a line; the goal is
+a read command in ≤ 0.3 s. Here the same rows are read with ``sqlite3`` (stdlib) or ``psycopg``:
+
+- the SQL is SQLAlchemy's own, compiled from the schema into :mod:`core.store.lite_sql` (a test
+  regenerates it and fails on any drift);
+- every column is decoded as the ORM decodes it (JSON with orjson, as ``make_engine`` configures;
+  timestamps as :class:`~core.store.schema.UTCDateTime` returns them, aware UTC; booleans), and the
+  views below are filled as ``core.store.repo`` fills the models (a test compares them row by row
+  on SQLite and PostgreSQL);
+- the database is read only when it is at the migrations' head (:mod:`core.store.head`); anything
+  else (a fresh or older database, a URL this module does not read) is left to the SQLAlchemy
+  store, which migrates exactly as before.
+
+Nothing here writes: every command that changes something goes through the lifecycle.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+from urllib.parse import quote
+
+from core.errors import NotFound
+from core.store import dburl
+from core.store.head import VERSION_SQL, script_head
+from core.store.lite_sql import QUERIES
+
+ACTIVE = "active"  # repo.ACTIVE: a device row without a status is active
+_WHERE = "WHERE __WHERE__"  # core.store.lite_gen.WHERE, as compiled
+DEVICE_FILTERS = ("status", "subscriber", "model", "firmware", "region", "q")
+
+
+class Row(dict[str, Any]):
+    """One decoded row; columns are also attributes, as on an ORM row."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class DeviceView(NamedTuple):
+    """The fields of ``core.models.Device``, filled as ``repo.device_from_row`` fills them."""
+
+    id: str
+    vendor: str
+    model: str
+    product_class: str
+    oui: str
+    serial: str
+    firmware: str
+    root: str
+    protocol: str
+    adapter: str
+    subscriber: str | None
+    region: str
+    service: str
+    tags: list[Any]
+    upstream_id: str | None
+    last_seen: datetime | None
+    status: str
+    retired_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeView:
+    """``core.models.Change`` as ``Change(**stored)`` reads it (the path stripped)."""
+
+    path: str
+    value: Any
+    type: str | None = None
+    target: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalView:
+    """The fields of ``core.models.Proposal`` as ``repo.proposal_from_row`` fills them, plus the
+    stored preview. Operations and evidence stay the stored dicts (only shown, never acted on)."""
+
+    id: str
+    author: str
+    author_kind: str
+    intent: str
+    targets: list[str]
+    changes: list[ChangeView]
+    operations: list[Any]
+    rationale: str
+    evidence: list[Any]
+    emergency: bool
+    action_type: str | None
+    staged: bool
+    source: str
+    risk: float | None
+    state: str
+    hash: str
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    preview: dict[str, Any] | None
+
+    @property
+    def per_target(self) -> bool:
+        """As ``Proposal.per_target``: some change carries its own target."""
+        return any(c.target is not None for c in self.changes)
+
+    def changes_for(self, device_id: str) -> list[ChangeView]:
+        """As ``Proposal.changes_for``: every untargeted change and the device's own, in order."""
+        return [c for c in self.changes if c.target is None or c.target == device_id]
+
+    def values_by_device(self) -> dict[str, list[ChangeView]]:
+        return {t: self.changes_for(t) for t in self.targets}
+
+
+def device_view(row: Mapping[str, Any]) -> DeviceView:
+    """``repo.device_from_row`` without the model: ``Device(**view._asdict())`` is that model."""
+    return DeviceView(
+        id=row["id"], vendor=row["vendor"], model=row["model"], product_class=row["product_class"], oui=row["oui"],
+        serial=row["serial"], firmware=row["firmware"], root=row["root"], protocol=row["protocol"],
+        adapter=row["adapter"], subscriber=row["subscriber"], region=row["region"], service=row["service"],
+        tags=list(row["tags"] or []), upstream_id=row["upstream_id"], last_seen=row["last_seen"],
+        status=row["status"] or ACTIVE, retired_at=row["retired_at"],
+    )
+
+
+def proposal_view(row: Mapping[str, Any]) -> ProposalView:
+    """``repo.proposal_from_row`` without the models (and the row's preview)."""
+    return ProposalView(
+        id=row["id"], author=row["author"], author_kind=row["author_kind"], intent=row["intent"],
+        targets=list(row["targets"]),
+        changes=[ChangeView(path=str(c["path"]).strip(), value=c["value"], type=c.get("type"), target=c.get("target"))
+                 for c in row["changes"]],
+        operations=list(row["operations"] or []), rationale=row["rationale"], evidence=list(row["evidence"] or []),
+        emergency=row["emergency"], action_type=row["action_type"], staged=bool(row["staged"]), source=row["source"],
+        risk=row["risk"], state=row["state"], hash=row["hash"], error=row["error"], created_at=row["created_at"],
+        updated_at=row["updated_at"], preview=row["preview"],
+    )
+
+
+# ---------------------------------------------------------------------------- decoding
+def _utc(value: datetime | None) -> datetime | None:
+    """``UTCDateTime.process_result_value``."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _sqlite_json(value: Any) -> Any:
+    import orjson
+
+    return None if value is None else orjson.loads(value)
+
+
+def _sqlite_utc(value: Any) -> Any:
+    # SQLAlchemy's SQLite DATETIME reads the stored text with datetime.fromisoformat
+    return _utc(datetime.fromisoformat(value)) if isinstance(value, str) else value
+
+
+def _sqlite_bool(value: Any) -> Any:
+    return None if value is None else bool(value)
+
+
+_DECODERS: dict[str, dict[str, Callable[[Any], Any] | None]] = {
+    "sqlite": {"json": _sqlite_json, "utc": _sqlite_utc, "bool": _sqlite_bool, "plain": None},
+    # psycopg returns JSON decoded (with orjson, set per connection), booleans and aware timestamps
+    "postgresql": {"json": None, "utc": _utc, "bool": None, "plain": None},
+}
+
+
+# ---------------------------------------------------------------------------- the reader
+class LiteReader:
+    """One DB-API connection for the reads of one command."""
+
+    def __init__(self, conn: Any, backend: str) -> None:
+        self._conn = conn
+        self.backend = backend
+        self._depth = 0
+
+    # ------------------------------------------------------------------ plumbing
+    def _fetch(self, sql: str, params: Mapping[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+        cur = self._conn.cursor()
+        try:
+            cur.execute(sql, dict(params))
+            names = [d[0] for d in cur.description or ()]
+            return names, list(cur.fetchall())
+        finally:
+            cur.close()
+
+    def _query(self, name: str, params: Mapping[str, Any] | None = None, *,
+               where: Sequence[str] = ()) -> list[Row]:
+        q = QUERIES[name]
+        sql, fixed = q[self.backend]
+        if _WHERE in sql:
+            sql = sql.replace(_WHERE, "WHERE " + " AND ".join(f"({w})" for w in where) if where else "")
+        _, rows = self._fetch(sql, {**fixed, **(params or {})})
+        decoders = [_DECODERS[self.backend][k] for k in q["kinds"]]
+        columns: tuple[str, ...] = q["columns"]
+        return [Row({c: (v if dec is None else dec(v)) for c, dec, v in zip(columns, decoders, raw, strict=True)})
+                for raw in rows]
+
+    def _scalar(self, name: str) -> Any:
+        rows = self._query(name)
+        return next(iter(rows[0].values())) if rows else None
+
+    @contextmanager
+    def read(self) -> Iterator[LiteReader]:
+        """The reads of the block in one transaction (as an ORM session runs them); nests."""
+        if self._depth == 0 and self.backend == "sqlite":
+            self._conn.execute("BEGIN")  # psycopg begins one implicitly
+        self._depth += 1
+        try:
+            yield self
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self._conn.rollback()
+
+    def revisions(self) -> set[str] | None:
+        """What ``alembic_version`` says, or ``None`` when it cannot be read (a fresh database)."""
+        try:
+            _, rows = self._fetch(VERSION_SQL, {})
+        except Exception:  # no version table (sqlite3.OperationalError, psycopg.errors.UndefinedTable)
+            self._conn.rollback()
+            return None
+        self._conn.rollback()
+        return {str(r[0]) for r in rows}
+
+    def at_head(self) -> bool:
+        """True only when the database holds exactly the migration scripts' single head."""
+        head = script_head()
+        return head is not None and self.revisions() == {head}
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # ------------------------------------------------------------------ devices
+    def device(self, device_id: str) -> DeviceView:
+        rows = self._query("device", {"id": device_id})
+        if not rows:
+            raise NotFound(f"unknown device {device_id!r}; list devices with `gateward devices`")
+        return device_view(rows[0])
+
+    def list_devices(self, *, subscriber: str | None = None, model: str | None = None, firmware: str | None = None,
+                     region: str | None = None, q: str | None = None, limit: int = 100, offset: int = 0,
+                     status: str | None = None) -> tuple[list[DeviceView], int]:
+        """``repo.list_devices``: the page ordered by id, and how many match in all."""
+        given = {"status": status, "subscriber": subscriber, "model": model, "firmware": firmware, "region": region,
+                 "q": contains_pattern(q) if q else None}
+        params = {k: v for k, v in given.items() if v}
+        where = [QUERIES[f"devices.filter.{k}"][self.backend][0] for k in DEVICE_FILTERS if k in params]
+        with self.read():
+            total = self._query("devices.count", params, where=where)
+            rows = self._query("devices.page", {**params, "limit": limit, "offset": offset}, where=where)
+        return [device_view(r) for r in rows], int(next(iter(total[0].values())) or 0)
+
+    # ------------------------------------------------------------------ proposals
+    def proposal(self, pid: str) -> ProposalView:
+        rows = self._query("proposal", {"pid": pid})
+        if not rows:
+            raise NotFound(f"unknown proposal {pid!r}; list proposals with `gateward proposals`")
+        return proposal_view(rows[0])
+
+    def latest_decision(self, pid: str) -> Row | None:
+        """``repo.latest_decision`` (dry runs left out): the row, its ``result`` a dict."""
+        rows = self._query("decision.latest", {"pid": pid})
+        return rows[0] if rows else None
+
+    def approvals(self, pid: str) -> list[Row]:
+        return self._query("approvals", {"pid": pid})
+
+    def executions(self, pid: str) -> list[Row]:
+        return self._query("executions", {"pid": pid})
+
+    # ------------------------------------------------------------------ status
+    def fleet_counts(self) -> tuple[int, int, int]:
+        """Devices, proposals awaiting approval, audit head sequence (0 on an empty trail)."""
+        with self.read():
+            return (int(self._scalar("status.devices") or 0), int(self._scalar("status.awaiting") or 0),
+                    int(self._scalar("status.audit_head") or 0))
+
+
+def contains_pattern(text: str) -> str:
+    """``repo.contains_pattern``: a LIKE pattern matching values that contain ``text`` literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+# ---------------------------------------------------------------------------- connecting
+def connect(url: str) -> LiteReader | None:
+    """A reader for ``url``, or ``None`` when this path does not read it: an in-memory or optioned
+    SQLite URL, a SQLite file that does not exist yet (SQLAlchemy creates and migrates it), a URL
+    SQLAlchemy's psycopg dialect would rewrite, or a PostgreSQL this process cannot reach (the
+    SQLAlchemy store then reports it as it always has)."""
+    parsed = dburl.parse(dburl.normalise_url(url))
+    if parsed is None:
+        return None
+    if parsed.backend == "sqlite":
+        path = dburl.sqlite_file(parsed)
+        if path is None or not os.path.isfile(path):
+            return None
+        try:
+            conn = sqlite3.connect(f"file:{quote(path)}?mode=rw", uri=True, timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+        except sqlite3.Error:
+            return None
+        return LiteReader(conn, "sqlite")
+    if parsed.backend == "postgresql":
+        kwargs = dburl.psycopg_kwargs(parsed)
+        if kwargs is None:
+            return None
+        return _connect_postgres(kwargs)
+    return None
+
+
+def _connect_postgres(kwargs: dict[str, Any]) -> LiteReader | None:
+    try:
+        import orjson
+        import psycopg
+        from psycopg.types.json import set_json_loads
+    except ImportError:
+        return None
+    try:
+        conn = psycopg.connect(**kwargs)
+    except psycopg.Error:
+        return None
+    set_json_loads(orjson.loads, conn)  # as make_engine's json_deserializer
+    return LiteReader(conn, "postgresql")

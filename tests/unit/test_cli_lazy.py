@@ -1,0 +1,106 @@
+"""The lazily built command tree is typer's tree (gateward/cli_fast.py; issue 15).
+
+``gateward`` builds a click command only when click looks it up, and builds a parameter's pydantic
+coercion only for a value it cannot pass through unchanged. Both are shortcuts around typer
+internals, so these tests compare them with typer's own eager behaviour: every command's help
+text, the errors for unknown commands and bad values, and the coerced value of every plain
+``str``/``int`` parameter for a range of inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import typer.testing
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from gateward import cli, cli_fast
+
+
+def _paths(command: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    yield prefix
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _paths(sub, (*prefix, name))
+
+
+@pytest.fixture(scope="module")
+def eager() -> Any:
+    return get_command(cli.app)
+
+
+def _invoke(args: list[str], lazy: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+    with monkeypatch.context() as m:
+        m.setenv("COLUMNS", "120")
+        if lazy:
+            m.setattr(typer.testing, "_get_command", cli_fast.lazy_command)
+        res = CliRunner().invoke(cli.app, args)
+    return res.exit_code, res.output
+
+
+def test_every_help_text_is_typers(eager: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = list(_paths(eager))
+    assert len(paths) > 80 and ("devices",) in paths and ("device",) in paths
+    for path in paths:
+        assert _invoke([*path, "--help"], True, monkeypatch) == _invoke([*path, "--help"], False, monkeypatch), path
+
+
+@pytest.mark.parametrize("args", [[], ["nope"], ["devices", "nope"], ["devise"], ["show"], ["devices", "--limit", "x"],
+                                  ["devices", "--limit", "1_0"], ["usp", "devices", "--timeout", "zz"],
+                                  ["run", "--workers", "99"], ["proposals", "--limit", "-1x"]])
+def test_errors_are_typers(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _invoke(args, True, monkeypatch) == _invoke(args, False, monkeypatch)
+
+
+def test_the_tree_has_the_same_commands_in_the_same_order(eager: Any) -> None:
+    lazy = cli_fast.lazy_command(cli.app)
+
+    def shape(command: Any) -> Any:
+        subs = getattr(command, "commands", None)
+        params = [(p.name, tuple(p.opts), p.required, repr(p.default), p.help if hasattr(p, "help") else None)
+                  for p in command.params]
+        return (command.name, command.help, params,
+                None if subs is None else [(n, shape(c)) for n, c in subs.items()])
+
+    assert shape(lazy) == shape(eager)
+
+
+def test_an_invocation_builds_only_what_it_uses() -> None:
+    lazy = cli_fast.lazy_command(cli.app)
+    lazy.commands["devices"]
+    built = lazy.commands._built
+    assert list(built) == ["devices"]
+    assert built["devices"].commands._built == {}
+
+
+SAMPLES: list[Any] = ["abc", "", " 5", "5 ", "+5", "-5", "-0", "0", "007", "1_000", "12", "99999999999999999999",
+                      "1e3", "0x10", "١٢", 7, 0, -3, True, False, 2.0]
+
+
+def test_the_coercion_shortcut_agrees_with_typer(eager: Any) -> None:
+    from typer._click.exceptions import BadParameter
+    from typer._coercion import build_runtime_param
+
+    seen = 0
+    for path in _paths(eager):
+        command = eager
+        for name in path:
+            command = command.commands[name]
+        for param in command.params:
+            d = getattr(param, "type_descriptor", None)
+            if d is None or d.annotation not in (str, int):
+                continue
+            real = build_runtime_param(d)
+            for value in SAMPLES:
+                known, coerced = cli_fast.passes_unchanged(d.annotation, d.parameter_info, value)
+                if not known:
+                    continue
+                seen += 1
+                try:
+                    expected = real.coerce(value, param=param, ctx=None)  # type: ignore[arg-type]
+                except BadParameter:
+                    pytest.fail(f"{path} {param.name}: the shortcut accepts {value!r}, typer refuses it")
+                assert (coerced, type(coerced)) == (expected, type(expected)), (path, param.name, value)
+    assert seen > 100
