@@ -19,6 +19,8 @@ agents, so ``sets_per_s_per_controller_core`` (1 s ÷ CPU per Set) says what one
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -32,58 +34,177 @@ SSID = "Device.WiFi.SSID.1.SSID"
 AGENTS = 1000
 PER_CONNECTION = 250
 WINDOW = 2000
+ROUNDS = 2
 
 
 async def _pipeline(controller: Any, endpoints: list[str], total: int, window: int
                     ) -> tuple[float, list[float], int, dict[str, str]]:
-    sem = asyncio.Semaphore(window)
+    """``total`` Sets, ``window`` in flight: ``window`` workers each send its next Set when the last
+    one is answered (a closed loop; Set ``i`` goes to agent ``i mod 1000``)."""
     latencies: list[float] = []
     errors = 0
     last: dict[str, str] = {}
+    counter = iter(range(total))
+    perf = time.perf_counter
 
-    async def one(i: int) -> None:
+    async def worker() -> None:
         nonlocal errors
-        ep = endpoints[i % len(endpoints)]
-        value = f"fan-{i}"
-        async with sem:
-            t0 = time.perf_counter()
+        for i in counter:
+            ep = endpoints[i % len(endpoints)]
+            value = f"fan-{i}"
+            t0 = perf()
             try:
                 await controller.set(ep, {SSID: value}, timeout=60)
             except Exception:
                 errors += 1
-                return
-            latencies.append(time.perf_counter() - t0)
+                continue
+            latencies.append(perf() - t0)
             last[ep] = value
 
-    t0 = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in range(total)))
-    return time.perf_counter() - t0, latencies, errors, last
+    t0 = perf()
+    await asyncio.gather(*(worker() for _ in range(min(window, total))))
+    return perf() - t0, latencies, errors, last
 
 
-def _variant(broker_url: str, twin_url: str, ids: list[str], endpoints: list[str], total: int,
+def _bare_fanout(broker_url: str, controller_id: str, endpoints: list[str], total: int, window: int,
+                 mqtt: int) -> tuple[float, float, int]:
+    """The ceiling of broker + agents on this machine: the same Set Records to the same agents,
+    pipelined the same way, from a raw socket that does nothing else — every packet built before
+    the clock starts, answers only counted (not parsed). Returns (seconds, CPU seconds, answers)."""
+    import select
+    import socket
+    import uuid
+
+    from executors.usp import mqtt_wire as wire
+    from executors.usp import records
+    from executors.usp.mqtt import BrokerAddress
+    from executors.usp.topics import agent_topic, with_reply_to
+
+    v5 = mqtt == 5
+    reply = f"usp/controller-reply/bare-{uuid.uuid4().hex[:8]}"
+    addr = BrokerAddress.parse(broker_url)
+    sock = socket.create_connection((addr.host, addr.port), timeout=10)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    buf = bytearray()
+
+    def packet_of_type(kind: int) -> None:  # read until a packet of that type has arrived
+        while True:
+            frame = wire.frame_length(buf, 0) if buf else None
+            if frame is not None:
+                first, end = buf[0], frame[1]
+                del buf[:end]
+                if first & 0xF0 == kind:
+                    return
+                continue
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("the broker closed the bare fan-out connection")
+            buf.extend(data)
+
+    client_id = f"bare-fanout-{uuid.uuid4().hex[:8]}".encode()
+    head = b"\x00\x04MQTT" + bytes((5 if v5 else 4, 0x02)) + (60).to_bytes(2, "big") + (b"\x00" if v5 else b"")
+    body = head + len(client_id).to_bytes(2, "big") + client_id
+    sock.sendall(b"\x10" + wire.varint(len(body)) + body)
+    packet_of_type(0x20)  # CONNACK
+    filt = (reply + "/#").encode()
+    body = (1).to_bytes(2, "big") + (b"\x00" if v5 else b"") + len(filt).to_bytes(2, "big") + filt + b"\x00"
+    sock.sendall(b"\x82" + wire.varint(len(body)) + body)
+    packet_of_type(0x90)  # SUBACK
+    prefixes: dict[str, wire.PublishPrefix] = {}
+    packets: list[bytes] = []
+    for i in range(total):
+        ep = endpoints[i % len(endpoints)]
+        prefix = prefixes.get(ep)
+        if prefix is None:
+            topic = agent_topic(ep) if v5 else with_reply_to(agent_topic(ep), reply)
+            prefix = prefixes[ep] = wire.PublishPrefix.build(
+                topic, qos=0, v5=v5, response_topic=reply if v5 else None, content_type="usp.msg" if v5 else None)
+        msg = records.set_(f"bare-{i}", {SSID: f"bare-{i}"})
+        packets.append(prefix.packet(records.wrap(msg, to_id=ep, from_id=controller_id)))
+    sock.setblocking(False)
+    out = bytearray(b"".join(packets[:window]))
+    sent, got = min(window, total), 0
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    deadline = t0 + 600
+    while got < total and time.perf_counter() < deadline:
+        readable, writable, _ = select.select([sock], [sock] if out else [], [], 1.0)
+        if writable and out:
+            with contextlib.suppress(BlockingIOError):
+                del out[: sock.send(out)]
+        if readable:
+            data = sock.recv(262144)
+            if not data:
+                break
+            buf.extend(data)
+            pos = 0
+            while (frame := wire.frame_length(buf, pos)) is not None:
+                if buf[pos] & 0xF0 == wire.PUBLISH:
+                    got += 1
+                    if sent < total:
+                        out += packets[sent]
+                        sent += 1
+                pos = frame[1]
+            del buf[:pos]
+            if out:
+                with contextlib.suppress(BlockingIOError):
+                    del out[: sock.send(out)]
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    with contextlib.suppress(OSError):
+        sock.setblocking(True)
+        sock.sendall(b"\xe0\x00")  # DISCONNECT
+    sock.close()
+    return elapsed, cpu, got
+
+
+def _variant(broker: Any, twin_url: str, ids: list[str], endpoints: list[str], total: int,
              mqtt: int) -> dict[str, Any]:
+    """One MQTT version: the controller and the bare fan-out alternate (bare, controller, bare,
+    controller: a noisy neighbour hits both alike), against the same agents and broker."""
     from executors.sim.twin import Twin
     from executors.sim.usp_host import HostProcess
     from executors.usp.controller import UspController
     from executors.usp.loop import LoopThread
 
     controller_id = f"proto::controller-fanout-{mqtt}"
-    host = HostProcess(["--url", broker_url, "--twin-url", twin_url, "--count", str(len(ids)),
+    host = HostProcess(["--url", broker.url, "--twin-url", twin_url, "--count", str(len(ids)),
                         "--controller-id", controller_id, "--persist", "batched", "--flush-interval-s", "0",
                         "--per-connection", str(PER_CONNECTION), "--mqtt", str(mqtt)])
     ready = host.start()
     runner = LoopThread(f"fanout-controller-{mqtt}")
-    controller = UspController(broker_url, endpoint_id=controller_id, request_timeout_s=60, mqtt_version=mqtt)
+    controller = UspController(broker.url, endpoint_id=controller_id, request_timeout_s=60, mqtt_version=mqtt)
     twin = Twin(twin_url)
+    share = max(1, total // ROUNDS)
+    acc = {k: 0.0 for k in ("elapsed", "cpu", "agent", "broker", "bare_elapsed", "bare_cpu", "bare_agent",
+                            "bare_broker", "bare_done")}
+    latencies: list[float] = []
+    errors = 0
+    last: dict[str, str] = {}
+
+    def cpus() -> tuple[float, float]:
+        return float(host.command("stats")["cpu_s"]), broker.cpu_seconds() or 0.0
+
     try:
         runner.run(controller.start())
         runner.run(_pipeline(controller, endpoints, min(2000, total), WINDOW), timeout=600)  # warm up
-        agent_cpu0 = host.command("stats")["cpu_s"]
-        cpu0 = time.process_time()
-        elapsed, latencies, errors, last = runner.run(_pipeline(controller, endpoints, total, WINDOW),
-                                                      timeout=3600)
-        cpu = time.process_time() - cpu0
-        agent_cpu = host.command("stats")["cpu_s"] - agent_cpu0
+        for _ in range(ROUNDS):
+            a0, b0 = cpus()
+            el, cpu, got = _bare_fanout(broker.url, controller_id, endpoints, share, WINDOW, mqtt)
+            a1, b1 = cpus()
+            acc["bare_elapsed"] += el
+            acc["bare_cpu"] += cpu
+            acc["bare_done"] += got
+            acc["bare_agent"] += a1 - a0
+            acc["bare_broker"] += b1 - b0
+            cpu0 = time.process_time()
+            el, lat, err, last = runner.run(_pipeline(controller, endpoints, share, WINDOW), timeout=3600)
+            cpu = time.process_time() - cpu0
+            a2, b2 = cpus()
+            acc["elapsed"] += el
+            acc["cpu"] += cpu
+            acc["agent"] += a2 - a1
+            acc["broker"] += b2 - b1
+            latencies += lat
+            errors += err
         flushed = host.command("flush")
         by_ep = dict(zip(endpoints, ids, strict=True))
         sample = endpoints[:: max(1, len(endpoints) // 20)]
@@ -96,13 +217,22 @@ def _variant(broker_url: str, twin_url: str, ids: list[str], endpoints: list[str
         host.stop()
         twin.close()
     done = len(latencies)
+    bare_done = acc["bare_done"]
     us = [x * 1e6 for x in latencies]
-    cpu_us = cpu / done * 1e6 if done else float("nan")
+
+    def per(x: float, n: float) -> float:
+        return round(x / n * 1e6, 1) if n else float("nan")
+
+    cpu_us = per(acc["cpu"], done)
     return {
-        "sets_per_s": round(done / elapsed, 1), "sets": done, "errors": errors,
+        "sets_per_s": round(done / acc["elapsed"], 1), "sets": done, "errors": errors,
         "p50_us": round(percentile(us, 50), 1), "p99_us": round(percentile(us, 99), 1),
-        "cpu_us": round(cpu_us, 1), "per_core": round(1e6 / cpu_us, 1) if done else 0.0,
-        "agent_cpu_us": round(agent_cpu / done * 1e6, 1) if done else float("nan"),
+        "cpu_us": cpu_us, "per_core": round(1e6 / cpu_us, 1) if done else 0.0,
+        "agent_cpu_us": per(acc["agent"], done), "broker_cpu_us": per(acc["broker"], done),
+        "bare_sets_per_s": round(bare_done / acc["bare_elapsed"], 1) if acc["bare_elapsed"] else 0.0,
+        "bare_sets": int(bare_done), "bare_cpu_us": per(acc["bare_cpu"], bare_done),
+        "bare_agent_cpu_us": per(acc["bare_agent"], bare_done),
+        "bare_broker_cpu_us": per(acc["bare_broker"], bare_done),
         "connections": ready["connections"], "flush_s": float(flushed.get("flush_s", 0.0)),
         "flushed": flushed.get("flushed", 0), "mismatched": mismatched, "agent_requests": stats["requests"],
     }
@@ -115,46 +245,73 @@ def run(quick: bool) -> BenchResult:
     from testing.mqtt_broker import MqttBroker
 
     total = 10_000 if quick else 200_000
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="gw-usp-fan-") as tmp, MqttBroker() as broker:
         twin_url = f"sqlite:///{Path(tmp) / 'twin.db'}"
         ids = make_twin_fleet(twin_url, AGENTS)
         twin = Twin(twin_url)
         endpoints = [endpoint_for(twin.device(i)) for i in ids]
         twin.close()
-        v5 = _variant(broker.url, twin_url, ids, endpoints, total, 5)
-        v3 = _variant(broker.url, twin_url, ids, endpoints, total, 3)
+        v5 = _variant(broker, twin_url, ids, endpoints, total, 5)
+        v3 = _variant(broker, twin_url, ids, endpoints, total, 3)
         desc = broker.description
+    load_after = os.getloadavg()[0]
     m = {
         "sets_per_s": v5["sets_per_s"],
+        "bare_sets_per_s": v5["bare_sets_per_s"],
+        "ratio_vs_bare": round(v5["sets_per_s"] / v5["bare_sets_per_s"], 3) if v5["bare_sets_per_s"] else 0.0,
         "p50_us": v5["p50_us"],
         "p99_us": v5["p99_us"],
         "errors": float(v5["errors"] + v3["errors"]),
         "controller_cpu_us_per_set": v5["cpu_us"],
         "sets_per_s_per_controller_core": v5["per_core"],
         "agent_sim_cpu_us_per_set": v5["agent_cpu_us"],
+        "broker_cpu_us_per_set": v5["broker_cpu_us"],
+        "bare_controller_cpu_us_per_set": v5["bare_cpu_us"],
+        "bare_agent_sim_cpu_us_per_set": v5["bare_agent_cpu_us"],
+        "bare_broker_cpu_us_per_set": v5["bare_broker_cpu_us"],
         "sets_per_s_mqtt311": v3["sets_per_s"],
+        "bare_sets_per_s_mqtt311": v3["bare_sets_per_s"],
         "controller_cpu_us_per_set_mqtt311": v3["cpu_us"],
+        "agent_sim_cpu_us_per_set_mqtt311": v3["agent_cpu_us"],
         "sets_per_s_per_controller_core_mqtt311": v3["per_core"],
         "twin_flush_s": v5["flush_s"],
         "twin_spot_check_mismatches": float(v5["mismatched"] + v3["mismatched"]),
+        "load_avg_1m_before": round(load_before, 2),
+        "load_avg_1m_after": round(load_after, 2),
     }
     rows = []
     for name, v in (("MQTT 5", v5), ("MQTT 3.1.1", v3)):
+        total_cpu = v["cpu_us"] + v["agent_cpu_us"] + v["broker_cpu_us"]
+        bare_cpu = v["bare_cpu_us"] + v["bare_agent_cpu_us"] + v["bare_broker_cpu_us"]
         rows += [
             (f"{name}: pipelined Sets/s (goal >= 10,000)", f"{v['sets_per_s']:,.0f}  ({v['sets']:,} Sets, "
                                                            f"{v['errors']} errors)"),
+            (f"{name}: bare fan-out, same Records and agents",
+             f"{v['bare_sets_per_s']:,.0f} Sets/s  (controller / bare "
+             f"{v['sets_per_s'] / max(1.0, v['bare_sets_per_s']):.2f})"),
             (f"{name}: latency under load p50 / p99", f"{v['p50_us'] / 1000:.1f} ms / {v['p99_us'] / 1000:.1f} ms"),
+            (f"{name}: CPU per Set: controller + agents + broker",
+             f"{v['cpu_us']:.0f} + {v['agent_cpu_us']:.0f} + {v['broker_cpu_us']:.0f} = {total_cpu:.0f} us"
+             f" -> <= {2e6 / total_cpu:,.0f} Sets/s on 2 cores"),
+            (f"{name}: CPU per Set, bare: sender + agents + broker",
+             f"{v['bare_cpu_us']:.0f} + {v['bare_agent_cpu_us']:.0f} + {v['bare_broker_cpu_us']:.0f} = "
+             f"{bare_cpu:.0f} us -> <= {2e6 / bare_cpu:,.0f} Sets/s on 2 cores"),
             (f"{name}: controller CPU per Set -> Sets/s per core", f"{v['cpu_us']:.0f} us -> {v['per_core']:,.0f}"),
-            (f"{name}: agent simulator CPU per Set", f"{v['agent_cpu_us']:.0f} us"),
             (f"{name}: twin write-back after the run", f"{v['flushed']:,} Sets in {v['flush_s']:.1f} s; "
                                                         f"spot check mismatches {v['mismatched']}"),
         ]
+    rows.append(("load average (1 min) before / after", f"{load_before:.2f} / {load_after:.2f}"))
     notes = [
         f"broker: private {desc}",
         f"{AGENTS} agents on {v5['connections']} shared MQTT connections ({PER_CONNECTION} per connection) in a "
         "separate process; the controller in this process (2 MQTT connections: events, replies); agents, "
-        "broker and controller share this 2-core machine",
-        f"window {WINDOW} Sets in flight; one USP Record each way per Set (QoS 0)",
+        "broker and controller share this 2-core machine, so the sum of their CPU per Set bounds the rate",
+        f"window {WINDOW} Sets in flight ({WINDOW} workers, each sending its next Set when one is answered); "
+        "one USP Record each way per Set (QoS 0)",
+        "bare fan-out: one raw socket sends the same Set Records (built before the clock starts) to the same "
+        f"agents with the same window and only counts the answers: the ceiling of broker + agents here; "
+        f"controller and bare runs alternate, {ROUNDS} rounds each",
     ]
-    return BenchResult(NAME, m, {"agents": AGENTS, "sets": total, "window": WINDOW,
+    return BenchResult(NAME, m, {"agents": AGENTS, "sets": total, "window": WINDOW, "rounds": ROUNDS,
                                  "per_connection": PER_CONNECTION}, rows, notes)

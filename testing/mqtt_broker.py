@@ -97,6 +97,19 @@ class MqttBroker:
             return f"mosquitto ({self.binary}) on {self.url}, set_tcp_nodelay {str(self.nodelay).lower()}"
         return f"embedded amqtt (MQTT 3.1.1 only) on {self.url}"
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user + system) the Mosquitto process has used so far; None for the embedded
+        broker (it shares this process) or where ``/proc`` is not available. Benchmarks put it
+        next to the controller's and the agents' CPU to show which one is the limit."""
+        if self._proc is None:
+            return None
+        try:
+            with open(f"/proc/{self._proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def start(self, timeout: float = 10.0) -> MqttBroker:
         if self.kind == "mosquitto":
             self._start_mosquitto()

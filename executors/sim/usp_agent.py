@@ -25,7 +25,8 @@ thousands of Sets per second.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections import ChainMap
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -78,6 +79,42 @@ def _glob(pattern: str, path: str) -> bool:
         return False
     return re.fullmatch(re.escape(pattern).replace(r"\*", r"[^.]+") + (".*" if pattern.endswith(".") else ""),
                         path) is not None
+
+
+OverlayEntry = tuple[Scalar, str, bool]
+
+
+class Overlay(Mapping[str, OverlayEntry]):
+    """The parameters the agent itself implements (:meth:`SimAgent._overlay`), built on first use.
+
+    Why lazy: the overlay is rebuilt for every request (subscriptions and requests change under
+    it), yet a Get or Set of a device parameter never needs it — and every overlay path lies
+    under ``<root>LocalAgent.``, so a membership test outside that prefix is answered without it.
+    """
+
+    __slots__ = ("_build", "_data", "_prefix")
+
+    def __init__(self, build: Callable[[], dict[str, OverlayEntry]], prefix: str) -> None:
+        self._build = build
+        self._data: dict[str, OverlayEntry] | None = None
+        self._prefix = prefix
+
+    def _get(self) -> dict[str, OverlayEntry]:
+        if self._data is None:
+            self._data = self._build()
+        return self._data
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.startswith(self._prefix) and key in self._get()
+
+    def __getitem__(self, key: str) -> OverlayEntry:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
 
 
 @dataclass
@@ -247,8 +284,13 @@ class SimAgent:
         return float(slow.get("delay_s", 0.0)) if slow else 0.0
 
     # ------------------------------------------------------------------ the data model
-    def _overlay(self) -> dict[str, tuple[Scalar, str, bool]]:
-        """Parameters the agent itself implements: ``<root>LocalAgent.`` (value, type, writable)."""
+    def overlay(self) -> Overlay:
+        """:meth:`_overlay`, built only when a request touches it."""
+        return Overlay(self._overlay, f"{self.root}LocalAgent.")
+
+    def _overlay(self) -> dict[str, OverlayEntry]:
+        """Parameters the agent itself implements: ``<root>LocalAgent.`` (value, type, writable);
+        every path lies under that object (:class:`Overlay` relies on it)."""
         la = f"{self.root}LocalAgent."
         out: dict[str, tuple[Scalar, str, bool]] = {
             la + "EndpointID": (self.endpoint_id, "string", False),
@@ -282,7 +324,7 @@ class SimAgent:
             })
         return out
 
-    def _wire(self, path: str, overlay: dict[str, tuple[Scalar, str, bool]], now: float) -> str:
+    def _wire(self, path: str, overlay: Mapping[str, OverlayEntry], now: float) -> str:
         if path in overlay:
             return records.usp_value(overlay[path][0])
         spec = self.model.spec(path)
@@ -293,7 +335,7 @@ class SimAgent:
                 return records.usp_value(dynamic_value(self.state, spec.dynamic, now))
         return records.usp_value(self.tree[path])
 
-    def _resolve(self, requested: str, overlay: dict[str, Any]) -> list[str]:
+    def _resolve(self, requested: str, overlay: Mapping[str, OverlayEntry]) -> list[str]:
         """Every parameter path a requested path names (exact, partial ``X.``, or ``*`` search)."""
         if "*" in requested:
             rx = re.compile(re.escape(requested).replace(r"\*", r"[^.]+") + (".*" if requested.endswith(".") else ""))
@@ -339,7 +381,7 @@ class SimAgent:
     def _get(self, msg_id: str, get: msg_pb.Get) -> msg_pb.Msg:
         resp = records.response(msg_id, Header.GET)
         out = resp.body.response.get_resp
-        overlay = self._overlay()
+        overlay = self.overlay()
         now = self.twin.clock()
         for requested in get.param_paths:
             rpr = out.req_path_results.add(requested_path=requested)
@@ -376,7 +418,7 @@ class SimAgent:
             self._objects = objs
         return self._objects
 
-    def _expand_obj(self, obj_path: str, overlay: dict[str, Any]) -> list[str]:
+    def _expand_obj(self, obj_path: str, overlay: Mapping[str, OverlayEntry]) -> list[str]:
         if not obj_path.endswith("."):
             obj_path += "."
         if "*" in obj_path:
@@ -386,7 +428,7 @@ class SimAgent:
         exists = obj_path in self._object_paths() or any(p.startswith(obj_path) for p in overlay)
         return [obj_path] if exists else []
 
-    def _check(self, path: str, raw: str, work: dict[str, Scalar], overlay: dict[str, tuple[Scalar, str, bool]]
+    def _check(self, path: str, raw: str, work: Mapping[str, Scalar], overlay: Mapping[str, OverlayEntry]
                ) -> tuple[Scalar, None] | tuple[None, tuple[int, str]]:
         """The coerced value, or (USP code, message) saying why the device refuses it."""
         if path in overlay:
@@ -433,8 +475,8 @@ class SimAgent:
         return [alias] if alias else []
 
     def _set(self, msg_id: str, req: msg_pb.Set) -> Outcome:
-        overlay = self._overlay()
-        work = dict(self.tree)
+        overlay = self.overlay()
+        work: MutableMapping[str, Scalar] = ChainMap({}, self.tree)  # the tree as this Set leaves it
         tree_writes: dict[str, Scalar] = {}
         sub_writes: dict[str, Scalar] = {}
         errors: list[tuple[str, int, str]] = []
@@ -675,7 +717,7 @@ class SimAgent:
     def _get_instances(self, msg_id: str, req: msg_pb.GetInstances) -> msg_pb.Msg:
         resp = records.response(msg_id, Header.GET_INSTANCES)
         out = resp.body.response.get_instances_resp
-        overlay = self._overlay()
+        overlay = self.overlay()
         keys = [*self.tree, *overlay]
         for obj_path in req.obj_paths:
             rpr = out.req_path_results.add(requested_path=obj_path)

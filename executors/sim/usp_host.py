@@ -36,6 +36,7 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import gc
 import json
 import logging
 import math
@@ -693,6 +694,8 @@ async def run_process(args: argparse.Namespace) -> int:
         host.add_lite("0AF0E1", "STORMX", f"ST{args.lite_offset + i:09d}")
     built = time.perf_counter() - t0
     await host.start()
+    gc.collect()
+    gc.freeze()  # the agents' trees are long-lived: keep the cyclic collector from re-scanning them
     print(json.dumps({"ready": True, "agents": len(host.agents), "connections": host.connections,
                       "build_s": round(built, 3), "start_s": round(time.perf_counter() - t0, 3)}), flush=True)
     loop = asyncio.get_running_loop()
