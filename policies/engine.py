@@ -124,10 +124,11 @@ def parse_decision(result: Any) -> DetailedDecision:
     if allow and deny:
         raise MalformedDecision("field 'allow' is true while 'deny' lists reasons")
     if not allow and not deny:
-        deny = [PolicyItem.model_construct(code="policy.no_reason", message="policy denied without giving a reason",
-                                           params={})]
-    # Every field was checked above; model_construct skips a second, slower validation pass.
-    decision = Decision.model_construct(
+        deny = [items.construct(PolicyItem, code="policy.no_reason",
+                                message="policy denied without giving a reason", params={})]
+    # Every field was checked above; construct skips a second, slower validation pass.
+    decision = items.construct(
+        Decision,
         allow=allow,
         deny=items.messages(deny),
         approvals_required=approvals,
@@ -204,7 +205,7 @@ def approval(role: str, found: list[PolicyItem]) -> ApprovalRequirement:
     """One role's requirement from its items (sorted, once each); shared with the fleet merge."""
     ordered = items.by_message(found)
     reason = "; ".join(dict.fromkeys(items.messages(ordered)))
-    return ApprovalRequirement.model_construct(role=role, reason=reason, items=ordered)
+    return items.construct(ApprovalRequirement, role=role, reason=reason, items=ordered)
 
 
 def _fail(reason: str, code: str) -> DetailedDecision:

@@ -10,12 +10,53 @@ sorted lists); nothing here branches on a message's wording.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
-from core.models import PolicyItem
+from pydantic import BaseModel
+
+from core.models import ApprovalRequirement, Decision, PolicyItem
 
 STAGE = "obligation.stage"
 HALT = "obligation.halt"
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _plain(cls: type[BaseModel]) -> bool:
+    """Models whose ``model_construct`` with every field given does nothing but set ``__dict__``
+    (no aliases, extra fields, private attributes or post-init hook)."""
+    return (
+        not cls.__pydantic_root_model__
+        and cls.__pydantic_post_init__ is None
+        and cls.model_config.get("extra") != "allow"
+        and not cls.__private_attributes__
+        and all(f.alias is None and f.validation_alias is None for f in cls.model_fields.values())
+    )
+
+
+_FAST = {cls: (tuple(cls.model_fields), frozenset(cls.model_fields)) for cls in (Decision, PolicyItem,
+                                                                                   ApprovalRequirement)
+         if _plain(cls)}
+_setattr = object.__setattr__
+
+
+def construct(cls: type[M], **values: Any) -> M:
+    """``cls.model_construct(**values)`` for already-checked values, every field given: what
+    model_construct does for these models, without its per-field loop (~6 µs for a Decision, paid
+    on every decision). Any other call, or a model that stops being plain, takes model_construct."""
+    fast = _FAST.get(cls)
+    if fast is None or len(values) != len(fast[0]):
+        return cls.model_construct(**values)
+    names, fields_set = fast
+    m = cls.__new__(cls)
+    # The keyword dict is fresh: used as __dict__ when given in field order (as model_construct
+    # would lay it out), otherwise reordered.
+    _setattr(m, "__dict__", values if tuple(values) == names else {name: values[name] for name in names})
+    _setattr(m, "__pydantic_fields_set__", set(fields_set))
+    _setattr(m, "__pydantic_extra__", None)
+    _setattr(m, "__pydantic_private__", None)
+    return m
 
 
 class MalformedItem(ValueError):
@@ -34,7 +75,7 @@ def parse_item(raw: Any, where: str) -> PolicyItem:
     if not isinstance(params, dict):
         raise MalformedItem(f"{where}.params must be an object, got {type(params).__name__}")
     # Checked above; model_construct skips pydantic's slower second pass on the hot path.
-    return PolicyItem.model_construct(code=code, message=message, params=params)
+    return construct(PolicyItem, code=code, message=message, params=params)
 
 
 def parse_items(obj: dict[str, Any], key: str, *, optional: bool = False) -> list[PolicyItem]:

@@ -67,6 +67,13 @@ region_in_window := {region: inside |
 
 outside_window_regions := {region | some region, inside in region_in_window; inside == false}
 
+# The same for one region, without building the map (risk asks per device).
+in_window(region) if {
+	w := data.gateward.lib.window_for(region)
+	h := ((utc_hour + w.utc_offset_hours) + 24) % 24
+	(((h - w.start_hour) + 24) % 24) < (((w.end_hour - w.start_hour) + 24) % 24)
+}
+
 window_text(region) := sprintf("local hour %02d, window %02d:00-%02d:00 at UTC offset %v h", [
 	data.gateward.lib.local_hour(region),
 	data.gateward.lib.window_for(region).start_hour,
@@ -91,13 +98,18 @@ window_applies if {
 # Workflows this proposal exercises: "config" always (risk), plus each operation's workflow.
 workflows := {"config"} | {wf | some op in input.proposal.operations; wf := data.gateward.data.compat.operation_workflows[op.command]; is_string(wf)}
 
-# [device id, workflow] -> green | yellow | red. Evidence (a non-null devices[].compat) overrides
-# the matrix; then the exact firmware row, then the model's "*" row, then the default.
-compat := {[d.id, wf]: status |
+# A device's status for a workflow: green | yellow | red. Evidence (a non-null devices[].compat)
+# overrides the matrix; then the exact firmware row, then the model's "*" row, then the default.
+compat_status(d, wf) := object.get(
+	{"green": "green", "yellow": "yellow", "red": "red"}, d.compat,
+	object.get(
+		data.gateward.data.compat.matrix, [d.vendor, d.model, d.firmware, wf],
+		object.get(data.gateward.data.compat.matrix, [d.vendor, d.model, "*", wf], data.gateward.data.compat.default_status),
+	),
+)
+
+# [device id, workflow] -> compat_status, for every device and every workflow of the proposal.
+compat := {[d.id, wf]: data.gateward.lib.compat_status(d, wf) |
 	some d in input.devices
 	some wf in workflows
-	matrix := data.gateward.data.compat.matrix
-	fallback := object.get(matrix, [d.vendor, d.model, "*", wf], data.gateward.data.compat.default_status)
-	from_matrix := object.get(matrix, [d.vendor, d.model, d.firmware, wf], fallback)
-	status := object.get({"green": "green", "yellow": "yellow", "red": "red"}, d.compat, from_matrix)
 }

@@ -74,6 +74,17 @@ test_region_in_window_wraps_midnight if {
 	data.gateward.lib.region_in_window.US with input as late
 }
 
+test_in_window_per_region if {
+	data.gateward.lib.in_window("DE") with input as data.gateward.fixtures_test.base
+	not data.gateward.lib.in_window("US") with input as data.gateward.fixtures_test.base
+}
+
+test_compat_status_per_device_and_workflow if {
+	data.gateward.lib.compat_status(data.gateward.fixtures_test.device, "factory_reset") == "green"
+	data.gateward.lib.compat_status(object.union(data.gateward.fixtures_test.device, {"firmware": "6.0"}), "factory_reset") == "yellow"
+	data.gateward.lib.compat_status(object.union(data.gateward.fixtures_test.device, {"compat": "red"}), "config") == "red"
+}
+
 test_window_text if {
 	data.gateward.lib.window_text("DE") == "local hour 03, window 01:00-05:00 at UTC offset 1 h" with input as data.gateward.fixtures_test.base
 }

@@ -13,13 +13,15 @@ import rego.v1
 # Per device: compat status for configuration changes + failed-changes step + outside window.
 device_scores := [score |
 	some d in input.devices
-	compat := data.gateward.data.risk.compat_scores[data.gateward.lib.compat[[d.id, "config"]]]
+	compat := data.gateward.data.risk.compat_scores[data.gateward.lib.compat_status(d, "config")]
 	is_number(compat)
 	failed := max(array.concat([0], [s.score | some s in data.gateward.data.risk.failed_changes_steps; d.failed_changes_7d >= s.min]))
-	window := object.get({false: data.gateward.data.risk.outside_window_score}, data.gateward.lib.region_in_window[d.region], 0)
-	is_number(window)
-	score := (compat + failed) + window
+	score := (compat + failed) + data.gateward.risk.window_score(d.region)
 ]
+
+window_score(region) := 0 if {
+	data.gateward.lib.in_window(region)
+} else := data.gateward.data.risk.outside_window_score
 
 components := {
 	"targets": max(array.concat([0], [s.score |

@@ -262,3 +262,25 @@ def test_decide_accepts_a_policy_input_model(engine: EmbeddedRegoEngine) -> None
 
     model = PolicyInput.model_validate(samples.policy_input())
     assert engine.decide_detailed(model) == engine.decide_detailed(samples.policy_input())
+
+
+def test_fast_construct_builds_what_model_construct_builds() -> None:
+    """policies.items.construct skips model_construct's per-field loop on the hot path; the
+    models it builds must be indistinguishable (equality, repr, fields set, dump)."""
+    from core.models import ApprovalRequirement, PolicyItem
+    from policies.items import construct
+
+    item = {"code": "c", "message": "m", "params": {"a": 1}}
+    cases = [
+        (PolicyItem, item),
+        (PolicyItem, {"message": "m", "params": {}, "code": "c"}),  # another order
+        (ApprovalRequirement, {"role": "approver", "reason": "m", "items": [PolicyItem(**item)]}),
+        (Decision, {"allow": True, "deny": [], "approvals_required": [], "risk": 0.1, "obligations": [],
+                    "warnings": [], "deny_items": [], "obligation_items": [], "warning_items": []}),
+        (Decision, {"allow": False, "deny": ["x"]}),  # not every field: model_construct's defaults
+    ]
+    for cls, values in cases:
+        fast, slow = construct(cls, **dict(values)), cls.model_construct(**dict(values))
+        assert fast == slow and repr(fast) == repr(slow)
+        assert fast.model_fields_set == slow.model_fields_set
+        assert fast.model_dump() == slow.model_dump()
