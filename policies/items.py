@@ -35,9 +35,11 @@ def _plain(cls: type[BaseModel]) -> bool:
     )
 
 
-_FAST = {cls: (tuple(cls.model_fields), frozenset(cls.model_fields)) for cls in (Decision, PolicyItem,
-                                                                                   ApprovalRequirement)
-         if _plain(cls)}
+_FAST: dict[type[BaseModel], tuple[tuple[str, ...], frozenset[str]]] = {
+    cls: (tuple(cls.model_fields), frozenset(cls.model_fields))
+    for cls in (Decision, PolicyItem, ApprovalRequirement)
+    if _plain(cls)
+}
 _setattr = object.__setattr__
 
 
