@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import time
 from typing import Any
 
@@ -29,11 +30,12 @@ DESCRIPTION = "10k-200k USP agents reconnect at once (mqtt_connect + Boot!): ing
 MAX_CONNECTIONS = 400
 
 
-def _one(broker_url: str, n: int, controller_id: str) -> dict[str, Any]:
+def _one(broker: Any, n: int, controller_id: str) -> dict[str, Any]:
     from executors.sim.usp_host import AgentHost, HostConfig, HostProcess
     from executors.usp.controller import UspController, UspEvent
     from executors.usp.loop import LoopThread
 
+    broker_url = broker.url
     per = max(25, math.ceil(n / MAX_CONNECTIONS))
     runner = LoopThread("storm-controller")
     controller = UspController(broker_url, endpoint_id=controller_id, request_timeout_s=30)
@@ -77,6 +79,8 @@ def _one(broker_url: str, n: int, controller_id: str) -> dict[str, Any]:
                 probes.append(time.perf_counter() - t)
                 await asyncio.sleep(0.05)
 
+        agent_cpu0 = float(host.command("stats")["cpu_s"])
+        broker_cpu0 = broker.cpu_seconds() or 0.0
         start = time.perf_counter()
         cpu0 = time.process_time()
         window["open"] = True
@@ -87,7 +91,9 @@ def _one(broker_url: str, n: int, controller_id: str) -> dict[str, Any]:
             time.sleep(0.05)
         ingest_end = window["last"] or time.perf_counter()
         cpu = time.process_time() - cpu0
+        broker_cpu = (broker.cpu_seconds() or 0.0) - broker_cpu0
         pending = host.command("pending")
+        agent_cpu = float(pending["cpu_s"]) - agent_cpu0
         wait_acks = time.monotonic() + 120
         while pending["pending"] and time.monotonic() < wait_acks:
             time.sleep(0.5)
@@ -108,6 +114,8 @@ def _one(broker_url: str, n: int, controller_id: str) -> dict[str, Any]:
             "events": events,
             "events_per_s": round(events / elapsed, 1),
             "cpu_us_per_event": round(cpu / events * 1e6, 1) if events else float("nan"),
+            "agent_cpu_us_per_event": round(agent_cpu / events * 1e6, 1) if events else float("nan"),
+            "broker_cpu_us_per_event": round(broker_cpu / events * 1e6, 1) if events else float("nan"),
             "boots_received": len(window["boots"]),
             "lost": n - len(window["boots"]),
             "unacked_after": pending["pending"],
@@ -130,10 +138,12 @@ def run(quick: bool) -> BenchResult:
 
     sizes = [10_000] if quick else [10_000, 50_000, 100_000, 200_000]
     results = []
+    load_before = os.getloadavg()[0]
     with MqttBroker() as broker:
         for n in sizes:
-            results.append(_one(broker.url, n, f"proto::controller-storm-{n}"))
+            results.append(_one(broker, n, f"proto::controller-storm-{n}"))
         desc = broker.description
+    load_after = os.getloadavg()[0]
     biggest = results[-1]
     metrics: dict[str, float] = {
         "agents_max": float(biggest["agents"]),
@@ -144,6 +154,10 @@ def run(quick: bool) -> BenchResult:
         "storm_s": float(biggest["storm_s"]),
         "controller_cpu_us_per_event": float(biggest["cpu_us_per_event"]),
         "events_per_s_per_controller_core": round(1e6 / biggest["cpu_us_per_event"], 1),
+        "agent_sim_cpu_us_per_event": float(biggest["agent_cpu_us_per_event"]),
+        "broker_cpu_us_per_event": float(biggest["broker_cpu_us_per_event"]),
+        "load_avg_1m_before": round(load_before, 2),
+        "load_avg_1m_after": round(load_after, 2),
     }
     for r in results:
         k = f"{r['agents'] // 1000}k"
@@ -156,6 +170,10 @@ def run(quick: bool) -> BenchResult:
                      f"unacked {r['unacked_after']}, retries {r['retries']}"))
         rows.append((f"  controller CPU per event ({r['agents']:,})",
                      f"{r['cpu_us_per_event']} us -> {1e6 / r['cpu_us_per_event']:,.0f} events/s per core"))
+        total = r["cpu_us_per_event"] + r["agent_cpu_us_per_event"] + r["broker_cpu_us_per_event"]
+        rows.append((f"  CPU per event: controller + agents + broker ({r['agents']:,})",
+                     f"{r['cpu_us_per_event']} + {r['agent_cpu_us_per_event']} + {r['broker_cpu_us_per_event']} = "
+                     f"{total:.1f} us -> <= {2e6 / total:,.0f} events/s on 2 cores"))
         rows.append((f"  controller probe during the storm ({r['agents']:,})",
                      f"p50 {r['probe_p50_ms']} ms, max {r['probe_max_ms']} ms; "
                      f"initial connect {r['initial_connect_s']} s"))
@@ -166,6 +184,7 @@ def run(quick: bool) -> BenchResult:
         "events = mqtt_connect Records + Boot! Notifies ingested by the controller; lost = agents whose Boot! "
         "never arrived; unacked = Boot! notifications still without a NotifyResp at the end",
         "storm agents are identity-only; each agent's Boot! uses send_resp=true with retries (30 s minimum wait)",
+        f"load average (1 min) before / after: {load_before:.2f} / {load_after:.2f}",
     ]
     params = {"sizes": sizes, "max_connections": MAX_CONNECTIONS, "mqtt": 5}
     return BenchResult(NAME, metrics, params, rows, notes)

@@ -403,7 +403,7 @@ class AgentHost:
         msg = decoded.msg
         if msg is None:
             return
-        if msg.body.WhichOneof("msg_body") != "request":
+        if decoded.body != "request":
             self._on_response(agent, msg)
             return
         if agent.unreachable:

@@ -523,7 +523,7 @@ class UspController:
         st = self._state(ep)
         now = time.time()
         if forwarded:  # another process answered and handled it; it only wakes our waiters
-            if decoded.msg is not None and decoded.msg.body.WhichOneof("msg_body") == "request":
+            if decoded.msg is not None and decoded.body == "request":
                 self.stats.forwarded_in += 1
                 self._on_notify(st, decoded.msg, now, forwarded=True)
             return
@@ -543,7 +543,7 @@ class UspController:
             self._agent_gone(st, record.disconnect.reason or "disconnect Record", now)
             self._relay_presence(st)
             return
-        is_response = decoded.msg is not None and decoded.msg.body.WhichOneof("msg_body") != "request"
+        is_response = decoded.msg is not None and decoded.body != "request"
         if st.connected is None or (st.connected is False and not is_response):
             # Any Record shows the agent is there — except a response that was overtaken by the
             # agent's own goodbye (answers travel on the reply connection, goodbyes on the main one).
@@ -565,7 +565,7 @@ class UspController:
         if decoded.msg is None:
             log.debug("ignoring a %s Record from %s (not used over MQTT)", kind, ep)
             return
-        self._on_msg(st, decoded.msg, now, inbound.payload)
+        self._on_msg(st, decoded.msg, now, inbound.payload, decoded.body)
 
     # ------------------------------------------------------------------ several processes
     def _publish_note(self, note: cluster.ClusterNote) -> None:
@@ -693,8 +693,9 @@ class UspController:
                 self._pending.pop(msg_id, None)
         self._emit(UspEvent("disconnect", st.endpoint_id, now, {"reason": reason}), waiters_only=relayed)
 
-    def _on_msg(self, st: AgentState, msg: msg_pb.Msg, now: float, raw: bytes = b"") -> None:
-        body = msg.body.WhichOneof("msg_body")
+    def _on_msg(self, st: AgentState, msg: msg_pb.Msg, now: float, raw: bytes = b"", body: str | None = None
+                ) -> None:
+        body = body or msg.body.WhichOneof("msg_body")
         msg_id = msg.header.msg_id
         if body == "request":
             if msg.body.request.WhichOneof("req_type") == "notify":
@@ -737,7 +738,7 @@ class UspController:
         if not forwarded:
             self.stats.notifies += 1
             if n.send_resp:
-                self._send(st, records.notify_resp(msg_id, n.subscription_id), qos=1)
+                self._send_payload(st, records.notify_resp_payload(msg_id, n.subscription_id), qos=1)
                 self.stats.notify_resp_sent += 1
         key = (st.endpoint_id, msg_id)
         if key in self._seen_notifies:
@@ -798,7 +799,11 @@ class UspController:
     def _send(self, st: AgentState, msg: msg_pb.Msg, *, qos: int = 0, request: bool = False) -> bool:
         """Publish to the agent: requests on the reply link (answers come back there), answers to
         the agent's own requests (NotifyResp) on the main link."""
-        payload = records.wrap(msg, to_id=st.endpoint_id, from_id=self.endpoint_id)
+        return self._send_payload(st, msg.SerializeToString(), qos=qos, request=request)
+
+    def _send_payload(self, st: AgentState, msg: bytes, *, qos: int = 0, request: bool = False) -> bool:
+        """:meth:`_send` of a serialized Message."""
+        payload = records.wrap_payload(msg, to_id=st.endpoint_id, from_id=self.endpoint_id)
         link, reply = (self.reply_link, self.reply_topic) if request else (self.link, self.topic)
         if st.mqtt_version == 3 or self.mqtt_version == 3:
             return link.publish(with_reply_to(st.topic, reply), payload, qos=qos, content_type=None)
@@ -856,7 +861,7 @@ class UspController:
         waiter = SyncWaiter()
         pending = _Pending(endpoint_id, waiter, msg.header.msg_type, time.monotonic())
         self._pending[msg_id] = pending
-        payload = records.wrap(msg, to_id=endpoint_id, from_id=self.endpoint_id)
+        payload = records.wrap_payload(msg.SerializeToString(), to_id=endpoint_id, from_id=self.endpoint_id)
         if st.mqtt_version == 3 or self.mqtt_version == 3:
             sent = self.reply_link.publish_threadsafe(with_reply_to(st.topic, self.reply_topic), payload,
                                                       content_type=None)

@@ -406,61 +406,60 @@ class MqttLink:
         self._rbuf = b""
         n = len(buf)
         pos = 0
-        view = memoryview(buf)
-        try:
-            while pos < n:
+        v5 = self.version == 5
+        deliver = self.on_message
+        while pos < n:
+            try:
+                frame = wire.frame_length(buf, pos)
+            except wire.Unsupported:
+                sock.feed(buf[pos:])  # a broken length: paho says it is a protocol error
+                self._client.loop_read()
+                return
+            if frame is None:
+                self._rbuf = buf[pos:]
+                return
+            body, end = frame
+            first = buf[pos]
+            kind = first & 0xF0
+            if kind == wire.PUBLISH:
                 try:
-                    frame = wire.frame_length(buf, pos)
+                    topic, payload, qos, mid, response_topic, content_type = wire.decode_publish(
+                        first, buf, body, end, v5=v5)
                 except wire.Unsupported:
-                    sock.feed(buf[pos:])  # a broken length: paho says it is a protocol error
-                    self._client.loop_read()
-                    return
-                if frame is None:
-                    self._rbuf = buf[pos:]
-                    return
-                body, end = frame
-                first = buf[pos]
-                kind = first & 0xF0
-                if kind == wire.PUBLISH:
-                    if not self._fast_publish(first, view[body:end]):
-                        self.stats.handed_to_paho += 1
-                        sock.feed(buf[pos:end])
-                        self._client.loop_read()
-                elif kind == wire.PUBACK and end - body >= 2:
-                    # paho sent no QoS 1 PUBLISH (they all go through publish() below): nothing to tell it
-                    if end - body > 2 and buf[body + 2] >= 0x80:
-                        self.stats.puback_refused += 1
-                else:
+                    self.stats.handed_to_paho += 1
                     sock.feed(buf[pos:end])
                     self._client.loop_read()
-                if self._sock is not sock:  # paho closed the connection on that packet
-                    return
-                pos = end
-        finally:
-            view.release()
+                except UnicodeDecodeError:
+                    self._bad_utf8(first, buf, body, end)
+                else:
+                    self.stats.received += 1
+                    if deliver is not None:
+                        try:
+                            deliver(Inbound(topic, payload, response_topic, content_type, qos))
+                        except Exception:  # a handler bug must not kill the connection
+                            log.exception("mqtt %s: message handler failed on %s", self.client_id, topic)
+                    if qos and self._sock is sock:
+                        sock.send(wire.puback(mid))
+            elif kind == wire.PUBACK and end - body >= 2:
+                # paho sent no QoS 1 PUBLISH (they all go through publish() below): nothing to tell it
+                if end - body > 2 and buf[body + 2] >= 0x80:
+                    self.stats.puback_refused += 1
+            else:
+                sock.feed(buf[pos:end])
+                self._client.loop_read()
+            if self._sock is not sock:  # the connection was closed on that packet
+                return
+            pos = end
 
-    def _fast_publish(self, first: int, body: memoryview) -> bool:
-        """Deliver a PUBLISH (and acknowledge a QoS 1 one); False to leave it to paho."""
-        try:
-            pub = wire.decode_publish(first, body, v5=self.version == 5)
-        except wire.Unsupported:
-            return False
-        except UnicodeDecodeError:
-            self.stats.dropped_bad_utf8 += 1
-            log.debug("mqtt %s: dropped a PUBLISH whose topic or properties are not UTF-8", self.client_id)
-            if (first >> 1) & 3 == 1 and self._sock is not None:
-                mid_at = 2 + ((body[0] << 8) | body[1])
-                self._sock.send(wire.puback((body[mid_at] << 8) | body[mid_at + 1]))
-            return True
-        self.stats.received += 1
-        if self.on_message is not None:
-            try:
-                self.on_message(Inbound(pub.topic, pub.payload, pub.response_topic, pub.content_type, pub.qos))
-            except Exception:  # a handler bug must not kill the connection
-                log.exception("mqtt %s: message handler failed on %s", self.client_id, pub.topic)
-        if pub.qos == 1 and self._sock is not None:
-            self._sock.send(wire.puback(pub.mid))
-        return True
+    def _bad_utf8(self, first: int, buf: bytes, body: int, end: int) -> None:
+        """A PUBLISH whose topic or properties are not UTF-8: dropped, and acknowledged (QoS 1) so
+        the broker does not send it again and again."""
+        self.stats.dropped_bad_utf8 += 1
+        log.debug("mqtt %s: dropped a PUBLISH whose topic or properties are not UTF-8", self.client_id)
+        if (first >> 1) & 3 == 1 and self._sock is not None:
+            mid_at = body + 2 + ((buf[body] << 8) | buf[body + 1])
+            if mid_at + 2 <= end:
+                self._sock.send(wire.puback((buf[mid_at] << 8) | buf[mid_at + 1]))
 
     def _on_write_error(self) -> None:
         """The peer went away under a buffered write: let paho notice and report the loss."""

@@ -81,6 +81,9 @@ def properties(*, response_topic: str | None = None, content_type: str | None = 
     return varint(len(body)) + body
 
 
+_PROPS: dict[tuple[str | None, str | None], bytes] = {}
+
+
 @dataclass(frozen=True, slots=True)
 class PublishPrefix:
     """The parts of a PUBLISH that depend only on its destination: encoded once, reused."""
@@ -93,11 +96,21 @@ class PublishPrefix:
     @classmethod
     def build(cls, topic: str, *, qos: int, v5: bool, response_topic: str | None = None,
               content_type: str | None = None) -> PublishPrefix:
-        check_topic(topic)
+        if not topic or "+" in topic or "#" in topic:
+            check_topic(topic)  # raises, saying which rule
+        encoded = topic.encode("utf-8")
+        if len(encoded) > 0xFFFF:
+            raise ValueError("Publish topic is too long.")
         if qos not in (0, 1):
             raise ValueError("this codec publishes QoS 0 and 1 only")
-        props = properties(response_topic=response_topic, content_type=content_type) if v5 else b""
-        return cls(PUBLISH | (qos << 1), _str16(topic), props, qos)
+        props = b""
+        if v5:
+            key = (response_topic, content_type)
+            props = _PROPS.get(key) or _PROPS.setdefault(key, properties(response_topic=response_topic,
+                                                                           content_type=content_type))
+            if len(_PROPS) > 1024:  # a few reply topics in practice; bounded all the same
+                _PROPS.clear()
+        return cls(PUBLISH | (qos << 1), len(encoded).to_bytes(2, "big") + encoded, props, qos)
 
     def packet(self, payload: bytes, mid: int = 0) -> bytes:
         """The whole PUBLISH packet carrying ``payload`` (``mid``: the packet id of a QoS 1 one)."""
@@ -115,16 +128,9 @@ def puback(mid: int) -> bytes:
     return bytes((PUBACK, 2, mid >> 8, mid & 0xFF))
 
 
-@dataclass(slots=True)
-class Publish:
-    """A decoded PUBLISH: what USP needs of it."""
-
-    topic: str
-    payload: bytes
-    qos: int
-    mid: int
-    response_topic: str | None
-    content_type: str | None
+#: A decoded PUBLISH — what USP needs of it: (topic, payload, qos, packet id, Response Topic,
+#: Content Type). A plain tuple: one is made per message received.
+Publish = tuple[str, bytes, int, int, "str | None", "str | None"]
 
 
 def frame_length(buf: bytes | bytearray | memoryview, pos: int) -> tuple[int, int] | None:
@@ -149,49 +155,61 @@ def frame_length(buf: bytes | bytearray | memoryview, pos: int) -> tuple[int, in
     return (i, end) if end <= n else None
 
 
-def decode_publish(first: int, body: memoryview, *, v5: bool) -> Publish:
-    """A PUBLISH body (after the fixed header). Raises :class:`Unsupported` for QoS 2, a topic alias,
-    or bytes that are not a well-formed PUBLISH, and ``UnicodeDecodeError`` for a topic that is
-    not UTF-8."""
+def decode_publish(first: int, buf: bytes, start: int, end: int, *, v5: bool) -> Publish:
+    """The PUBLISH whose body is ``buf[start:end]`` (after the fixed header ``first`` and the
+    remaining length). Raises :class:`Unsupported` for QoS 2, a topic alias, or bytes that are not a
+    well-formed PUBLISH, and ``UnicodeDecodeError`` for a topic or property that is not UTF-8."""
     qos = (first >> 1) & 3
-    if qos == 3 or qos == 2:
+    if qos > 1:
         raise Unsupported("QoS 2 (or the reserved QoS 3)")
     try:
-        tlen = (body[0] << 8) | body[1]
-        p = 2 + tlen
-        if p > len(body):
+        if start + 2 > end:
+            raise Unsupported("no topic length")
+        p = start + 2 + ((buf[start] << 8) | buf[start + 1])
+        if p > end:
             raise Unsupported("topic runs past the packet")
-        topic = bytes(body[2:p]).decode("utf-8")
+        topic = buf[start + 2 : p].decode()
         mid = 0
         if qos:
-            mid = (body[p] << 8) | body[p + 1]
+            if p + 2 > end:
+                raise Unsupported("no packet id")
+            mid = (buf[p] << 8) | buf[p + 1]
             p += 2
         response_topic = content_type = None
         if v5:
-            plen = 0
-            shift = 0
-            while True:
-                byte = body[p]
-                p += 1
-                plen |= (byte & 0x7F) << shift
-                if byte < 0x80:
-                    break
-                shift += 7
-                if shift > 21:
-                    raise Unsupported("property length longer than four bytes")
+            if p >= end:
+                raise Unsupported("no property length")
+            plen = buf[p]
+            p += 1
+            if plen & 0x80:  # a property block of 128 bytes or more: a longer length
+                plen &= 0x7F
+                shift = 7
+                while True:
+                    if p >= end:
+                        raise Unsupported("property length runs past the packet")
+                    byte = buf[p]
+                    p += 1
+                    plen |= (byte & 0x7F) << shift
+                    if byte < 0x80:
+                        break
+                    shift += 7
+                    if shift > 21:
+                        raise Unsupported("property length longer than four bytes")
             pend = p + plen
-            if pend > len(body):
+            if pend > end:
                 raise Unsupported("properties run past the packet")
             while p < pend:
-                pid = body[p]
+                pid = buf[p]
                 p += 1
                 if pid in _PROP_STRING:
-                    n = (body[p] << 8) | body[p + 1]
+                    q = p + 2 + ((buf[p] << 8) | buf[p + 1])
+                    if q > pend:
+                        raise Unsupported("a property runs past the property block")
                     if pid == PROP_RESPONSE_TOPIC:
-                        response_topic = bytes(body[p + 2 : p + 2 + n]).decode("utf-8")
+                        response_topic = buf[p + 2 : q].decode()
                     elif pid == PROP_CONTENT_TYPE:
-                        content_type = bytes(body[p + 2 : p + 2 + n]).decode("utf-8")
-                    p += 2 + n
+                        content_type = buf[p + 2 : q].decode()
+                    p = q
                 elif pid in _PROP_BYTE:
                     p += 1
                 elif pid in _PROP_INT16:
@@ -199,16 +217,18 @@ def decode_publish(first: int, body: memoryview, *, v5: bool) -> Publish:
                 elif pid in _PROP_INT32:
                     p += 4
                 elif pid in _PROP_VARINT:
-                    while body[p] & 0x80:
+                    while buf[p] & 0x80:
                         p += 1
                     p += 1
                 elif pid in _PROP_PAIR:
-                    p += 2 + ((body[p] << 8) | body[p + 1])
-                    p += 2 + ((body[p] << 8) | body[p + 1])
+                    p += 2 + ((buf[p] << 8) | buf[p + 1])
+                    p += 2 + ((buf[p] << 8) | buf[p + 1])
                 else:  # a topic alias (0x23) or an identifier MQTT 5 does not define
                     raise Unsupported(f"property 0x{pid:02x}")
             if p != pend:
                 raise Unsupported("a property runs past the property block")
-        return Publish(topic, bytes(body[p:]), qos, mid, response_topic, content_type)
+        if p > end:
+            raise Unsupported("truncated PUBLISH")
+        return topic, buf[p:end], qos, mid, response_topic, content_type
     except IndexError:
         raise Unsupported("truncated PUBLISH") from None

@@ -52,14 +52,17 @@ class MalformedRecord(ValueError):
     """Bytes that are not a usable USP Record (TR-369: such a Record is dropped, not answered)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decoded:
     """A parsed Record: ``kind`` is the record type (``no_session_context``, ``mqtt_connect``,
-    ``disconnect``, ...); ``msg`` is the Message of a ``no_session_context`` Record."""
+    ``disconnect``, ...); ``msg`` is the Message of a ``no_session_context`` Record and ``body``
+    which of ``request``/``response``/``error`` it carries (asked once: every access is a call
+    into protobuf)."""
 
     record: record_pb.Record
     kind: str
     msg: msg_pb.Msg | None = None
+    body: str = ""
 
     @property
     def msg_id(self) -> str:
@@ -93,18 +96,48 @@ def decode(payload: bytes) -> Decoded:
         raise MalformedRecord(f"USP Record from {record.from_id!r} holds no valid Message: {exc}") from None
     if not msg.header.msg_id:
         raise MalformedRecord(f"USP Message from {record.from_id!r} has no msg_id")
-    if msg.body.WhichOneof("msg_body") is None:
+    body = msg.body.WhichOneof("msg_body")
+    if body is None:
         raise MalformedRecord(f"USP Message {msg.header.msg_id!r} from {record.from_id!r} has no body")
-    return Decoded(record, kind, msg)
+    return Decoded(record, kind, msg, body)
 
 
 # ------------------------------------------------------------------------------- Records
 
 
+_SMALL = [bytes((i,)) for i in range(128)]
+
+
+def _varint(n: int) -> bytes:
+    if n < 0x80:
+        return _SMALL[n]
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _text(tag: bytes, value: str) -> bytes:
+    """A proto3 string field (omitted when empty, as protobuf itself does)."""
+    if not value:
+        return b""
+    data = value.encode()
+    return tag + _varint(len(data)) + data
+
+
+def wrap_payload(payload: bytes, *, to_id: str, from_id: str, version: str = USP_VERSION) -> bytes:
+    """A ``no_session_context`` Record around a serialized Message: the bytes protobuf writes
+    (``tests/usp/test_records.py`` checks), about half the cost of building a Record object —
+    every request and every NotifyResp is wrapped."""
+    inner = b"\x12" + _varint(len(payload)) + payload if payload else b""  # NoSessionContextRecord.payload = 2
+    return b"".join((_text(b"\x0a", version), _text(b"\x12", to_id), _text(b"\x1a", from_id),
+                     b"\x3a", _varint(len(inner)), inner))  # Record.version 1, to_id 2, from_id 3, no_session_context 7
+
+
 def wrap(msg: msg_pb.Msg, *, to_id: str, from_id: str, version: str = USP_VERSION) -> bytes:
-    record = record_pb.Record(version=version, to_id=to_id, from_id=from_id)
-    record.no_session_context.payload = msg.SerializeToString()
-    return record.SerializeToString()
+    return wrap_payload(msg.SerializeToString(), to_id=to_id, from_id=from_id, version=version)
 
 
 def mqtt_connect_record(*, to_id: str, from_id: str, subscribed_topic: str, mqtt_version: int = 5) -> bytes:
@@ -242,6 +275,15 @@ def notify_resp(msg_id: str, subscription_id: str) -> msg_pb.Msg:
     msg = _msg(msg_id, Header.NOTIFY_RESP)
     msg.body.response.notify_resp.subscription_id = subscription_id
     return msg
+
+
+def notify_resp_payload(msg_id: str, subscription_id: str) -> bytes:
+    """``notify_resp(...).SerializeToString()`` without the objects (a storm answers every Boot!)."""
+    header = _text(b"\x0a", msg_id) + b"\x10\x10"  # Header.msg_id = 1, msg_type = 2 (NOTIFY_RESP = 16)
+    notify = _text(b"\x0a", subscription_id)  # NotifyResp.subscription_id = 1
+    resp = b"\x42" + _varint(len(notify)) + notify  # Response.notify_resp = 8
+    body = b"\x12" + _varint(len(resp)) + resp  # Body.response = 2
+    return b"\x0a" + _varint(len(header)) + header + b"\x12" + _varint(len(body)) + body  # Msg.header 1, body 2
 
 
 _RESPONSE_FIELD: dict[int, str] = {

@@ -75,12 +75,13 @@ def test_decoding_paho_packets(version: int, qos: int) -> None:
     packet = _paho_publish_bytes(version, "usp/controller/ctl", b"\x0a\x03abc", qos, 513, props)
     body, end = wire.frame_length(packet, 0) or (0, 0)
     assert end == len(packet)
-    pub = wire.decode_publish(packet[0], memoryview(packet)[body:end], v5=version == 5)
-    assert (pub.topic, pub.payload, pub.qos, pub.mid) == ("usp/controller/ctl", b"\x0a\x03abc", qos, 513 if qos else 0)
+    topic, payload, got_qos, mid, response_topic, content_type = wire.decode_publish(
+        packet[0], packet + b"next packet", body, end, v5=version == 5)
+    assert (topic, payload, got_qos, mid) == ("usp/controller/ctl", b"\x0a\x03abc", qos, 513 if qos else 0)
     if version == 5:
-        assert (pub.response_topic, pub.content_type) == ("usp/agent/äöü", "usp.msg")
+        assert (response_topic, content_type) == ("usp/agent/äöü", "usp.msg")
     else:
-        assert (pub.response_topic, pub.content_type) == (None, None)
+        assert (response_topic, content_type) == (None, None)
 
 
 def test_frames_declined_or_incomplete() -> None:
@@ -89,19 +90,24 @@ def test_frames_declined_or_incomplete() -> None:
         assert wire.frame_length(packet[:cut], 0) is None  # wait for the rest
     with pytest.raises(wire.Unsupported):
         wire.frame_length(b"\x30\xff\xff\xff\xff\x01", 0)  # a five-byte remaining length
-    body = memoryview(packet)[3:]
+    end = len(packet)
     with pytest.raises(wire.Unsupported):
-        wire.decode_publish(0x34, body, v5=True)  # QoS 2: paho's job
-    with pytest.raises(wire.Unsupported):
-        wire.decode_publish(packet[0], body[:-300 - 12], v5=True)  # truncated
+        wire.decode_publish(0x34, packet, 3, end, v5=True)  # QoS 2: paho's job
+    for cut in (4, 5, 7, 9, 15):  # cut before the payload, followed by another packet
+        with pytest.raises(wire.Unsupported):
+            wire.decode_publish(packet[0], packet[:cut] + packet, 3, cut, v5=True)
     props = Properties(PacketTypes.PUBLISH)
     props.TopicAlias = 3
     alias = _paho_publish_bytes(5, "t", b"p", 0, 0, props)
     with pytest.raises(wire.Unsupported):
-        wire.decode_publish(alias[0], memoryview(alias)[2:], v5=True)
+        wire.decode_publish(alias[0], alias, 2, len(alias), v5=True)
     bad_topic = b"\x00\x02\xff\xfe\x00payload"
     with pytest.raises(UnicodeDecodeError):
-        wire.decode_publish(0x30, memoryview(bad_topic), v5=True)
+        wire.decode_publish(0x30, bad_topic, 0, len(bad_topic), v5=True)
+    long_props = _props("r" * 300, "usp.msg")  # a property block of two-byte length
+    big = _paho_publish_bytes(5, "t", b"p", 1, 9, long_props)
+    body, end = wire.frame_length(big, 0) or (0, 0)
+    assert wire.decode_publish(big[0], big, body, end, v5=True) == ("t", b"p", 1, 9, "r" * 300, "usp.msg")
 
 
 @pytest.mark.parametrize("topic", ["", "usp/+/x", "usp/#"])

@@ -170,3 +170,31 @@ def test_partial_set_from_a_noncompliant_agent_is_unknown_state() -> None:
     with pytest.raises(PartialApply, match="only in part") as err:
         UspExecutor._check_set_resp(d, bad, {})
     assert isinstance(err.value, Timeout) and err.value.retryable
+
+
+def test_hand_built_records_are_protobufs_bytes() -> None:
+    """wrap_payload / notify_resp_payload / response (templates) skip protobuf's objects on hot
+    paths; they must write exactly what protobuf writes, for any text (empty, long, non-ASCII)."""
+    import random
+    import string
+
+    rnd = random.Random(15)
+
+    def text(*sizes: int) -> str:
+        return "".join(rnd.choice(string.printable + "äöü€\x00") for _ in range(rnd.choice(sizes)))
+
+    for _ in range(2000):
+        msg_id, sub = text(0, 1, 12, 200), text(0, 7, 150)
+        answer = records.notify_resp(msg_id, sub)
+        assert records.notify_resp_payload(msg_id, sub) == answer.SerializeToString()
+        payload = answer.SerializeToString() if rnd.random() < 0.9 else b""
+        to_id, from_id, version = text(0, 20, 300), text(0, 20), rnd.choice(["1.3", "", "1.4"])
+        rec = record_pb.Record(version=version, to_id=to_id, from_id=from_id)
+        rec.no_session_context.payload = payload
+        assert records.wrap_payload(payload, to_id=to_id, from_id=from_id, version=version) == rec.SerializeToString()
+    for request_type, field in records._RESPONSE_FIELD.items():
+        built = records._msg("m-1", records.RESPONSE_OF[request_type])
+        getattr(built.body.response, field).SetInParent()
+        assert records.response("m-1", request_type) == built
+    decoded = records.decode(records.wrap(records.get("g-1", ["Device."]), to_id="a", from_id="c"))
+    assert decoded.body == "request" and decoded.msg_id == "g-1"
