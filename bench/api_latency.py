@@ -161,6 +161,13 @@ def _server(url: str, home: Path, homes: int, extra: tuple[str, ...] = ()) -> It
         log.close()
 
 
+def _idle_cpu_per_s(pid: int, seconds: float = 0.5) -> float:
+    """What the server burns per second with no request in flight (its background parts)."""
+    c0, t0 = _cpu_s(pid), time.perf_counter()
+    time.sleep(seconds)
+    return (_cpu_s(pid) - c0) / (time.perf_counter() - t0)
+
+
 def _cpu_s(pid: int) -> float:
     """CPU seconds (user + system, every thread) of ``pid`` and its child processes (``--workers``),
     from ``/proc``: the server's own cost per request, whatever else runs on the machine."""
@@ -326,10 +333,9 @@ def _measure(backend: str, homes: int, n_get: int, n_post: int, concurrency: int
                     runs: dict[str, tuple[list[float], list[float], dict[int, int]]] = {
                         label: ([], [], {}) for label in wanted}
                     cpu: dict[str, float] = dict.fromkeys(wanted, 0.0)
-                    idle0, idle_t0 = _cpu_s(pid), time.perf_counter()
-                    time.sleep(1.0)  # what the server burns with no request (its background parts)
-                    idle_per_s = (_cpu_s(pid) - idle0) / (time.perf_counter() - idle_t0)
+                    idle: list[float] = []
                     for _ in range(ROUNDS):
+                        idle.append(_idle_cpu_per_s(pid))
                         for label in wanted:
                             make, total, client = phases[label]
                             c0 = _cpu_s(pid)
@@ -341,6 +347,9 @@ def _measure(backend: str, homes: int, n_get: int, n_post: int, concurrency: int
                             for code, n in statuses.items():
                                 runs[label][2][code] = runs[label][2].get(code, 0) + n
                     load = os.getloadavg()[0]
+                    # The least of the samples: the background parts' steady burn (a start-up burst —
+                    # the first detector run, recovery — would otherwise be charged to the requests).
+                    idle_per_s = min(idle)
                     for label in wanted:
                         lat, walls, statuses = runs[label]
                         total, wall = len(lat), sum(walls)
