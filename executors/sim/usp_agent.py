@@ -164,6 +164,7 @@ class SimAgent:
         # not in this agent's data model at all; without ``factory_subscriptions`` it ships with no
         # subscription, as the OB-USP-Agent's example does, and the controller must create them.
         self.hidden = tuple(h if h.endswith(".") else h + "." for h in hidden)
+        self._hidden_cache: tuple[str, tuple[str, ...]] | None = None
         self.factory_subs = factory_subscriptions
         self.twin = twin
         self.device_id = device_id
@@ -206,7 +207,13 @@ class SimAgent:
             self._hide()
 
     def _hidden_prefixes(self) -> tuple[str, ...]:
-        return tuple(self.root + h for h in getattr(self, "hidden", ()))
+        root = getattr(self, "root", None)
+        if root is None:
+            return ()
+        cached = self._hidden_cache
+        if cached is None or cached[0] != root:  # the root is fixed once known; checked all the same
+            cached = self._hidden_cache = (root, tuple(root + h for h in self.hidden))
+        return cached[1]
 
     def is_hidden(self, path: str) -> bool:
         """Whether ``path`` lies in an object this agent's data model does not have."""

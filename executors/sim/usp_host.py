@@ -37,6 +37,7 @@ import asyncio
 import contextlib
 import functools
 import gc
+import heapq
 import json
 import logging
 import math
@@ -175,6 +176,10 @@ class AgentHost:
         self._by_device: dict[str, HostedAgent] = {}
         self._links: list[MqttLink] = []
         self._unacked: dict[str, _Unacked] = {}
+        # (due, sequence, msg_id): the retry loop looks at what is due, not at every notification
+        # waiting for its NotifyResp (200,000 of them after a storm)
+        self._retry_heap: list[tuple[float, int, str]] = []
+        self._retry_seq = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._last_event_id = 0
         self._closing = False
@@ -311,8 +316,13 @@ class AgentHost:
         self._publish(agent, payload, 1)
         self.stats.notifies_sent += 1
         if msg.body.request.notify.send_resp:
-            self._unacked[msg.header.msg_id] = _Unacked(
-                agent, msg.header.msg_id, payload, 0, time.monotonic() + self._backoff(0), kind)
+            u = _Unacked(agent, msg.header.msg_id, payload, 0, time.monotonic() + self._backoff(0), kind)
+            self._unacked[u.msg_id] = u
+            self._schedule_retry(u)
+
+    def _schedule_retry(self, u: _Unacked) -> None:
+        self._retry_seq += 1
+        heapq.heappush(self._retry_heap, (u.due, self._retry_seq, u.msg_id))
 
     def _backoff(self, attempt: int) -> float:
         base = self.config.notify_retry_min_s * (2 ** attempt)
@@ -353,11 +363,15 @@ class AgentHost:
         while not self._closing:
             await asyncio.sleep(0.5)
             now = time.monotonic()
-            for msg_id, u in list(self._unacked.items()):
-                if u.due > now:
+            heap = self._retry_heap
+            while heap and heap[0][0] <= now:
+                _, _, msg_id = heapq.heappop(heap)
+                u = self._unacked.get(msg_id)
+                if u is None or u.due > now:  # answered meanwhile (or a stale entry)
                     continue
                 if not u.agent.online:
                     u.due = now + self._backoff(u.attempts)
+                    self._schedule_retry(u)
                     continue
                 if u.attempts + 1 >= self.config.notify_retry_max:
                     del self._unacked[msg_id]
@@ -366,6 +380,7 @@ class AgentHost:
                     continue
                 u.attempts += 1
                 u.due = now + self._backoff(u.attempts)
+                self._schedule_retry(u)
                 self._publish(u.agent, u.payload, 1)
                 self.stats.notify_retries += 1
 
