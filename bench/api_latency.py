@@ -132,9 +132,19 @@ def _server(url: str, home: Path, homes: int, extra: tuple[str, ...] = ()) -> It
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
+        retries = 3
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {(home / 'server.log').read_text()[-2000:]}")
+                said = (home / "server.log").read_text()[-2000:]
+                if "cannot listen" not in said or not retries:
+                    raise RuntimeError(f"server exited: {said}")
+                # The free port was taken between asking for it and binding it (a shared machine): another.
+                retries -= 1
+                port = _free_port()
+                cmd[cmd.index("--port") + 1] = str(port)
+                base = f"http://127.0.0.1:{port}"
+                proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+                continue
             try:
                 if httpx.get(f"{base}/api/ready", timeout=2).status_code == 200:
                     break
