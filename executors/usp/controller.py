@@ -198,6 +198,7 @@ class _Pending:
 
 
 _TYPE_NAMES: dict[int, str] = {int(v): k for k, v in Header.MsgType.items()}
+_OPERATE = int(Header.OPERATE)  # a plain int: protobuf's enum wrapper resolves names in Python
 
 
 class _Deadlines:
@@ -816,6 +817,12 @@ class UspController:
         Raises :class:`UspError` for an Error response, :class:`UspTimeout` when nothing comes back,
         :class:`AgentOffline` when the agent is known to be disconnected (unless ``force``).
         """
+        return await self._request(endpoint_id, msg.header.msg_id, msg.header.msg_type, msg.SerializeToString(),
+                                   timeout, force=force)
+
+    async def _request(self, endpoint_id: str, msg_id: str, msg_type: int, payload: bytes,
+                       timeout: float | None = None, *, force: bool = False) -> msg_pb.Msg:
+        """:meth:`request` of a serialized request Message (``msg_id`` and ``msg_type`` its header)."""
         assert self._loop is not None, "controller not started"
         st = self._state(endpoint_id)
         if st.connected is False and not force:
@@ -826,13 +833,11 @@ class UspController:
             raise ConnectionError(f"the controller is not connected to the MQTT broker at {self.url}")
         if st.connected is None:
             await self._recall_topic(st)
-        msg_id = msg.header.msg_id
-        msg_type = msg.header.msg_type
         fut: asyncio.Future[msg_pb.Msg] = self._loop.create_future()
         self._pending[msg_id] = _Pending(endpoint_id, fut, msg_type, time.monotonic())
-        if msg_type == Header.MsgType.OPERATE:  # its Boot!/OperationComplete may land elsewhere
+        if msg_type == _OPERATE:  # its Boot!/OperationComplete may land elsewhere
             self.announce_interest(endpoint_id)
-        if not self._send(st, msg, request=True):
+        if not self._send_payload(st, payload, request=True):
             self._pending.pop(msg_id, None)
             raise ConnectionError(f"could not publish {_TYPE_NAMES.get(msg_type)} to {endpoint_id}: the MQTT "
                                   "connection is down")
@@ -852,7 +857,7 @@ class UspController:
         expired on the loop, exactly as for :meth:`request` (stats, the agent marked unanswered,
         the endpoint-ID mismatch noted)."""
         loop = self._loop
-        if loop is None or not self.started or msg.header.msg_type == Header.MsgType.OPERATE:
+        if loop is None or not self.started or msg.header.msg_type == _OPERATE:
             return None
         st = self._agents.get(endpoint_id)
         if st is None or st.connected is not True:
@@ -906,8 +911,9 @@ class UspController:
     async def set(self, endpoint_id: str, values: Mapping[str, object], *, timeout: float | None = None,
                   allow_partial: bool = False) -> msg_pb.SetResp:
         """Set full parameter paths atomically (``allow_partial=false``, every param ``required``)."""
-        msg = records.set_(records.new_msg_id(), values, allow_partial=allow_partial)
-        resp = await self.request(endpoint_id, msg, timeout)
+        msg_id = records.new_msg_id()
+        payload = records.set_payload(msg_id, values, allow_partial=allow_partial)
+        resp = await self._request(endpoint_id, msg_id, Header.SET, payload, timeout)
         return resp.body.response.set_resp
 
     async def add(self, endpoint_id: str, obj_path: str, params: Mapping[str, object] | None = None, *,

@@ -211,6 +211,32 @@ def set_(
     return msg
 
 
+def set_payload(
+    msg_id: str,
+    values: Mapping[str, object],
+    *,
+    allow_partial: bool = False,
+    required: bool = True,
+) -> bytes:
+    """``set_(...).SerializeToString()``, written directly (a fan-out sends thousands per second);
+    ``tests/usp/test_records.py`` checks the bytes against protobuf's."""
+    by_obj: dict[str, list[bytes]] = {}
+    for path, value in values.items():
+        obj, param = split_param(path)
+        setting = _text(b"\x0a", param) + _text(b"\x12", usp_value(value)) + (b"\x18\x01" if required else b"")
+        entry = b"\x12" + _varint(len(setting)) + setting  # UpdateObject.param_settings = 2
+        by_obj.setdefault(obj, []).append(entry)
+    parts = [b"\x08\x01"] if allow_partial else []  # Set.allow_partial = 1
+    for obj, entries in by_obj.items():
+        update = _text(b"\x0a", obj) + b"".join(entries)  # UpdateObject.obj_path = 1
+        parts.append(b"\x12" + _varint(len(update)) + update)  # Set.update_objs = 2
+    set_msg = b"".join(parts)
+    request = b"\x22" + _varint(len(set_msg)) + set_msg  # Request.set = 4
+    body = b"\x0a" + _varint(len(request)) + request  # Body.request = 1
+    header = _text(b"\x0a", msg_id) + b"\x10\x04"  # Header.msg_id = 1, msg_type = 2 (SET = 4)
+    return b"\x0a" + _varint(len(header)) + header + b"\x12" + _varint(len(body)) + body
+
+
 def add(msg_id: str, obj_path: str, params: Mapping[str, object], *, allow_partial: bool = False) -> msg_pb.Msg:
     msg = _msg(msg_id, Header.ADD)
     req = msg.body.request.add

@@ -17,7 +17,7 @@ def test_request_round_trip() -> None:
     d = records.decode(wire)
     assert d.kind == "no_session_context"
     assert d.record.to_id == "os::A-1" and d.record.from_id == "proto::c" and d.record.version == "1.3"
-    assert d.msg_id == "m-1" and d.msg_type == msg_pb.Header.GET
+    assert d.msg_id == "m-1" and d.msg_type == msg_pb.Header.GET and d.msg is not None
     assert list(d.msg.body.request.get.param_paths) == ["Device.WiFi.Radio.1.Channel", "Device.DeviceInfo."]
 
 
@@ -173,7 +173,7 @@ def test_partial_set_from_a_noncompliant_agent_is_unknown_state() -> None:
 
 
 def test_hand_built_records_are_protobufs_bytes() -> None:
-    """wrap_payload / notify_resp_payload / response (templates) skip protobuf's objects on hot
+    """wrap_payload / notify_resp_payload / set_payload / response (templates) skip protobuf's objects on hot
     paths; they must write exactly what protobuf writes, for any text (empty, long, non-ASCII)."""
     import random
     import string
@@ -192,6 +192,14 @@ def test_hand_built_records_are_protobufs_bytes() -> None:
         rec = record_pb.Record(version=version, to_id=to_id, from_id=from_id)
         rec.no_session_context.payload = payload
         assert records.wrap_payload(payload, to_id=to_id, from_id=from_id, version=version) == rec.SerializeToString()
+    for _ in range(1000):
+        values: dict[str, object] = {}
+        for _ in range(rnd.choice([1, 1, 2, 6])):
+            obj = rnd.choice(["Device.WiFi.SSID.1.", "Device.LocalAgent.", f"Device.{text(1, 140).replace('.', '')}x."])
+            values[obj + text(1, 130).replace(".", "") + "p"] = rnd.choice([True, False, 0, -3, 1.5, "", text(3, 200)])
+        partial, required, msg_id = rnd.random() < 0.3, rnd.random() < 0.8, text(0, 5, 140)
+        want = records.set_(msg_id, values, allow_partial=partial, required=required).SerializeToString()
+        assert records.set_payload(msg_id, values, allow_partial=partial, required=required) == want
     for request_type, field in records._RESPONSE_FIELD.items():
         built = records._msg("m-1", records.RESPONSE_OF[request_type])
         getattr(built.body.response, field).SetInParent()
