@@ -20,6 +20,7 @@ from rich.table import Table
 
 from core.errors import GatewardError
 from gateward.cli_actor import As
+from gateward.cli_fast import PluginTyper
 
 if TYPE_CHECKING:  # the models cost ~80 ms to import; --help and read commands need none (issue 15)
     import socket
@@ -30,8 +31,20 @@ if TYPE_CHECKING:  # the models cost ~80 ms to import; --help and read commands 
     from gateward.read_runtime import ReadRuntime
     from gateward.runtime import Runtime
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
-                  help="Gateward: governed changes for CPE fleets.")
+# Each area owns its commands in its own module (gateward/cli_*.py) with ``register(app)``, named
+# here with the top-level commands, then groups, it adds: an invocation imports only the module it
+# runs (gateward/cli_fast.py; tests/unit/test_cli_lazy.py checks these names against the modules).
+PLUGINS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "gateward.cli_brain": (("chat", "eval"), ()),
+    "gateward.cli_usp": ((), ("usp",)),
+    "gateward.cli_genieacs": ((), ("genieacs",)),
+    "gateward.cli_campaign": (("worker",), ("campaign",)),
+    "gateward.cli_remediation": (("compat",), ("remediation", "profiles")),
+    "gateward.cli_devices": (("device",), ("devices",)),
+}
+
+app = PluginTyper(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
+                  help="Gateward: governed changes for CPE fleets.", plugins=PLUGINS)
 users_app = typer.Typer(no_args_is_help=True, help="Manage users, roles and API tokens.")
 audit_app = typer.Typer(no_args_is_help=True, help="Inspect and verify the audit trail.")
 fault_app = typer.Typer(no_args_is_help=True, help="Inject faults into the simulated fleet.")
@@ -727,25 +740,7 @@ def policy_bundle(out: str) -> None:
 
 
 # ---------------------------------------------------------------------------- plugins
-# Each area owns its commands in its own module (gateward/cli_*.py) with ``register(app)``.
-PLUGINS = ("gateward.cli_brain", "gateward.cli_usp", "gateward.cli_genieacs", "gateward.cli_campaign",
-           "gateward.cli_remediation", "gateward.cli_devices")
-
-
-def _register_plugins() -> None:
-    import importlib
-
-    for name in PLUGINS:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        mod.register(app)
-
-
-_register_plugins()
+app.plugins_ready()  # the PLUGINS register their commands after these, on the first look at the list
 
 
 def main() -> None:

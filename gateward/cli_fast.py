@@ -122,6 +122,90 @@ def _defer_coercion(command: Any) -> Any:
     return command
 
 
+PluginNames = tuple[tuple[str, ...], tuple[str, ...]]  # the top-level commands, then groups, a module adds
+
+
+class PluginTyper(typer.Typer):
+    """The root app: besides its own commands, modules that each add theirs with ``register(app)``.
+
+    Each module is named with the top-level commands and groups it adds, so that an invocation
+    imports only the module it runs (:func:`lazy_group`): the command modules are most of the
+    CLI's source, compiled on every run where no bytecode is written. Anything that looks at the
+    command lists (``typer.main.get_command``, typer's test runner) gets them all: the modules are
+    registered, in the order given, on the first look after :meth:`plugins_ready`.
+    """
+
+    def __init__(self, *args: Any, plugins: dict[str, PluginNames], **kwargs: Any) -> None:
+        self.plugins = plugins
+        self._plugin_state = "defining"  # → "ready" (plugins_ready) → "loading" → "loaded"
+        super().__init__(*args, **kwargs)
+
+    def plugins_ready(self) -> None:
+        """The app's own commands are all defined: the plugin modules may register theirs after them."""
+        self._plugin_state = "ready"
+
+    def _load_plugins(self) -> None:
+        if self._plugin_state != "ready":
+            return
+        self._plugin_state = "loading"
+        for name in self.plugins:
+            module = plugin_module(name)
+            if module is not None:
+                module.register(self)
+        self._plugin_state = "loaded"
+
+    @property
+    def registered_commands(self) -> list[Any]:
+        self._load_plugins()
+        return self._own_commands
+
+    @registered_commands.setter
+    def registered_commands(self, value: list[Any]) -> None:
+        self._own_commands = value
+
+    @property
+    def registered_groups(self) -> list[Any]:
+        self._load_plugins()
+        return self._own_groups
+
+    @registered_groups.setter
+    def registered_groups(self, value: list[Any]) -> None:
+        self._own_groups = value
+
+
+def plugin_module(name: str) -> Any:
+    """The command module ``name``, or ``None`` in a build without it (as the CLI always allowed)."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name == name:
+            return None
+        raise
+
+
+def _plugin_entry(module_name: str, name: str, **opts: Any) -> Any:
+    """Build the top-level command or group ``name`` that module ``module_name`` adds, importing
+    that module alone."""
+    module = plugin_module(module_name)
+    scratch: Any = typer.Typer()
+    module.register(scratch)
+    for info in scratch.registered_commands:
+        if (info.name or typer_main.get_command_name(info.callback.__name__)) == name:
+            return _command(info, **opts)
+    for sub in scratch.registered_groups:
+        if typer_main.solve_typer_info_defaults(sub).name == name:
+            return lazy_group(sub, **opts)
+    raise KeyError(f"{module_name} does not add {name!r}; correct gateward.cli.PLUGINS")
+
+
+def _plugin_available(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
 def _command(info: Any, **opts: Any) -> Any:
     return _defer_coercion(typer_main.get_command_from_info(info, pretty_exceptions_short=opts[
         "pretty_exceptions_short"], rich_markup_mode=opts["rich_markup_mode"]))
@@ -130,30 +214,45 @@ def _command(info: Any, **opts: Any) -> Any:
 def lazy_group(group_info: Any, **opts: Any) -> Any:
     """``typer.main.get_group_from_info`` with the sub-commands and sub-groups built on lookup."""
     instance = group_info.typer_instance
+    plugins: dict[str, PluginNames] = {}
+    if isinstance(instance, PluginTyper) and instance._plugin_state == "ready":
+        plugins = {m: names for m, names in instance.plugins.items() if _plugin_available(m)}
+        own_commands, own_groups = instance._own_commands, instance._own_groups
+    else:
+        own_commands, own_groups = instance.registered_commands, instance.registered_groups
     shell = copy.copy(instance)
+    if isinstance(shell, PluginTyper):
+        shell._plugin_state = "loaded"
     shell.registered_commands, shell.registered_groups = [], []
     shell_info = copy.copy(group_info)
     shell_info.typer_instance = shell
     group = _defer_coercion(typer_main.get_group_from_info(shell_info, **opts))
     builders: dict[str, Callable[[], Any]] = {}
-    for info in instance.registered_commands:
+    for info in own_commands:
         name = info.name or typer_main.get_command_name(info.callback.__name__)
         builders[name] = partial(_command, info, **opts)
-    for sub in instance.registered_groups:
+    for module_name, (commands, _) in plugins.items():  # typer's order: every command, then every group
+        for name in commands:
+            builders[name] = partial(_plugin_entry, module_name, name, **opts)
+    for sub in own_groups:
         name = typer_main.solve_typer_info_defaults(sub).name
         if not name:  # a group added without a name lends its commands: built as typer builds it
             for sub_name, command in typer_main.get_group_from_info(sub, **opts).commands.items():
                 builders[sub_name] = partial(_defer_coercion, command)
             continue
         builders[name] = partial(lazy_group, sub, **opts)
+    for module_name, (_, groups) in plugins.items():
+        for name in groups:
+            builders[name] = partial(_plugin_entry, module_name, name, **opts)
     group.commands = LazyCommands(builders)
     return group
 
 
 def lazy_command(app: typer.Typer) -> Any:
     """The click command of ``app`` as ``typer.main.get_command`` builds it, lazily."""
-    if app._add_completion or not (app.registered_callback or app.info.callback or app.registered_groups
-                                   or len(app.registered_commands) > 1):
+    own = (app._own_commands, app._own_groups) if isinstance(app, PluginTyper) else (app.registered_commands,
+                                                                                     app.registered_groups)
+    if app._add_completion or not (app.registered_callback or app.info.callback or own[1] or len(own[0]) > 1):
         return typer_main.get_command(app)
     return lazy_group(typer.models.TyperInfo(app), pretty_exceptions_short=app.pretty_exceptions_short,
                       rich_markup_mode=app.rich_markup_mode, suggest_commands=app.suggest_commands)

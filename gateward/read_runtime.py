@@ -97,9 +97,14 @@ class ReadRuntime:
     @property
     def store(self) -> Store:
         if self._store is None:
-            from core.store.head import open_for_reads
+            if self._lite is not None:  # its head check passed: no second one
+                from core.store.db import Store
 
-            self._store = open_for_reads(self.url)
+                self._store = Store(self.url or database_url(), migrate=False)
+            else:
+                from core.store.head import open_for_reads
+
+                self._store = open_for_reads(self.url)
         return self._store
 
     @property

@@ -67,12 +67,50 @@ def test_the_tree_has_the_same_commands_in_the_same_order(eager: Any) -> None:
     assert shape(lazy) == shape(eager)
 
 
-def test_an_invocation_builds_only_what_it_uses() -> None:
-    lazy = cli_fast.lazy_command(cli.app)
-    lazy.commands["devices"]
-    built = lazy.commands._built
-    assert list(built) == ["devices"]
-    assert built["devices"].commands._built == {}
+_SHAPE = """
+import json, sys
+from gateward import cli, cli_fast
+
+def shape(command):
+    subs = getattr(command, "commands", None)
+    params = [[p.name, list(p.opts), p.required, repr(p.default)] for p in command.params]
+    return [command.name, command.help, params, None if subs is None else [[n, shape(c)] for n, c in subs.items()]]
+
+root = cli_fast.lazy_command(cli.app)
+root.commands["devices"]
+built = {"root": list(root.commands._built), "devices": list(root.commands._built["devices"].commands._built),
+         "modules": sorted(m for m in sys.modules if m.startswith("gateward.cli_"))}
+import typer.testing
+lazy_runner = typer.testing.CliRunner()
+typer.testing._get_command = cli_fast.lazy_command
+helps = {" ".join(a): lazy_runner.invoke(cli.app, a).output for a in (["--help"], ["nope"], ["devices", "--help"])}
+print(json.dumps({"built": built, "shape": shape(root), "helps": helps}))
+"""
+
+
+def test_an_invocation_builds_and_imports_only_what_it_uses(eager: Any) -> None:
+    """In a fresh process (the plugin modules not yet imported): looking up ``devices`` builds that
+    group alone and imports gateward.cli_devices alone; the whole lazy tree is still the eager one."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COLUMNS": "120"}
+    done = subprocess.run([sys.executable, "-c", _SHAPE], capture_output=True, text=True, timeout=120, check=True,
+                          env=env)
+    out = json.loads(done.stdout.splitlines()[-1])
+    for args, text in out["helps"].items():
+        assert text == CliRunner().invoke(cli.app, args.split(), env={"COLUMNS": "120"}).output, args
+    assert out["built"] == {"root": ["devices"], "devices": [],
+                            "modules": ["gateward.cli_actor", "gateward.cli_devices", "gateward.cli_fast"]}
+
+    def shape(command: Any) -> Any:
+        subs = getattr(command, "commands", None)
+        params = [[p.name, list(p.opts), p.required, repr(p.default)] for p in command.params]
+        return [command.name, command.help, params, None if subs is None else [[n, shape(c)] for n, c in subs.items()]]
+
+    assert out["shape"] == shape(eager)
 
 
 SAMPLES: list[Any] = ["abc", "", " 5", "5 ", "+5", "-5", "-0", "0", "007", "1_000", "12", "99999999999999999999",
@@ -104,3 +142,17 @@ def test_the_coercion_shortcut_agrees_with_typer(eager: Any) -> None:
                     pytest.fail(f"{path} {param.name}: the shortcut accepts {value!r}, typer refuses it")
                 assert (coerced, type(coerced)) == (expected, type(expected)), (path, param.name, value)
     assert seen > 100
+
+
+def test_the_plugin_names_are_what_each_module_adds() -> None:
+    """gateward.cli.PLUGINS names, per module, the top-level commands and groups its register() adds:
+    an invocation imports only the module that adds the command it runs."""
+    from typer.main import get_command_name, solve_typer_info_defaults
+
+    from gateward.cli_fast import plugin_module
+
+    for module_name, (commands, groups) in cli.PLUGINS.items():
+        scratch = typer.Typer()
+        plugin_module(module_name).register(scratch)
+        assert tuple(c.name or get_command_name(c.callback.__name__) for c in scratch.registered_commands) == commands
+        assert tuple(solve_typer_info_defaults(g).name for g in scratch.registered_groups) == groups

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from core.errors import NotFound
 from core.models import Change, Device, ProposalDraft
 from core.store import dburl, lite, lite_gen, repo
-from core.store.schema import ApprovalRow, AuditEventRow, DeviceRow, ExecutionRow, ProposalRow
+from core.store.schema import ApprovalRow, AuditEventRow, DeviceRow, ExecutionRow, PolicyDecisionRow, ProposalRow
 from core.users import get_actor
 
 PP = "Device.WiFi.AccessPoint.1.Security.KeyPassphrase"
@@ -179,7 +179,7 @@ def test_proposals_read_as_the_repository_reads_them(world: Any) -> None:
         lean_decision = reader.latest_decision(pid)
         assert (lean_decision is None) == (decision is None)
         if decision is not None:
-            assert lean_decision == _cols(decision, type(decision))
+            assert lean_decision == _cols(decision, PolicyDecisionRow)
             assert lean_decision.result == decision.result and lean_decision.duration_us == decision.duration_us
         assert reader.approvals(pid) == [_cols(a, ApprovalRow) for a in approvals]
         assert [(a.actor, a.role, a.verdict, a.comment, a.proposal_hash) for a in reader.approvals(pid)] == \
