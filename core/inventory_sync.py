@@ -9,8 +9,10 @@ Why it is shaped like this:
   mid-scan or a timeout, the database holds whole pages and the cursor says exactly where to go on:
   nothing half-registered, nothing skipped, nothing applied twice.
 * **Bounded memory.** A page at a time here, at most two more in the source's one-page-ahead
-  prefetch (this module never lists the fleet): peak memory does not grow with the device count
-  (``bench/inventory_sync.py`` measures the syncing process's peak RSS at two sizes).
+  reader (a prefetch thread, or for a long scan a reader child process:
+  ``executors.genieacs.inventory_reader``; this module never lists the fleet): peak memory does
+  not grow with the device count (``bench/inventory_sync.py`` measures the syncing process's and
+  the reader's peak RSS at two sizes).
 * **Cheap per device.** New rows go to the driver as tuples in one call per page (sqlite3's
   ``executemany``, PostgreSQL's ``COPY``; the columns' own converters, nothing per row through the
   ORM), one transaction per page; compare before write: a device whose identity fields are as
@@ -21,7 +23,8 @@ Why it is shaped like this:
   sweep completed, the active ``genieacs`` devices it did not stamp become ``absent``
   (``absent_since``; selectors skip them, history is kept) and an absent device the ACS lists
   again becomes ``active``. On a first sync (no ``genieacs`` device predates the run) the sweep
-  only counts: there is nothing it could stamp, mark or bring back. A sweep that failed part-way
+  only counts (one ``HEAD`` when the source can count): there is nothing it could stamp, mark or
+  bring back. A sweep that failed part-way
   marks nothing; a sweep that listed no device at all while Gateward has some is refused (an
   empty or wrong ACS must not make the whole fleet absent).
 * **One unit, one registration.** A new device is refused (reported per item, audited in the run's

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -395,8 +396,8 @@ class AcsInventorySource:
         args = self.client.replica_args()
         left = (self._total or 0) - self.page_size
         stock = type(self)._next_page is AcsInventorySource._next_page and type(self)._page is AcsInventorySource._page
-        if self.process_min is None or args is None or not stock or left < self.process_min:
-            return False
+        if self.process_min is None or args is None or not stock or left < self.process_min or os.name != "posix":
+            return False  # (the child's pipe is waited on with select(), which takes pipes on POSIX only)
         from executors.genieacs.inventory_reader import ProcessReader
 
         try:

@@ -139,7 +139,7 @@ def test_an_acs_that_fails_under_the_child_stops_the_scan_with_the_same_error(
     """The third page (the child's second) fails: two pages applied, the cursor after them,
     the same error words as the in-process reader, and the next run resumes there."""
     ids = _load(acs, 100)
-    acs.inject_nbi_failure(mode, count=1, delay_s=2.0, after=2)
+    acs.inject_nbi_failure(mode, count=1, delay_s=4.0, after=2)  # 8x the timeout: a margin for a loaded machine
     source = _source(acs, timeout_s=0.5)
     report = InventorySync(store, source).run()
 
