@@ -284,3 +284,60 @@ def test_fast_construct_builds_what_model_construct_builds() -> None:
         assert fast == slow and repr(fast) == repr(slow)
         assert fast.model_fields_set == slow.model_fields_set
         assert fast.model_dump() == slow.model_dump()
+
+
+def test_the_shipped_pack_decides_on_the_vm_like_the_interpreter() -> None:
+    from policies import corpus
+
+    vm, interpreter = EmbeddedRegoEngine(), EmbeddedRegoEngine(evaluator="interpreter")
+    assert (vm.evaluator, interpreter.evaluator) == ("vm", "interpreter")
+    for doc in [samples.policy_input(), *corpus.varied_inputs(60, seed=7)]:
+        assert vm.decide_detailed(doc) == interpreter.decide_detailed(doc)
+
+
+def test_a_large_document_is_decided_by_the_interpreter() -> None:
+    """Past VM_MAX_INPUT_BYTES the VM's fixed instruction budget would run out: same decision."""
+    from policies.engine import VM_MAX_INPUT_BYTES
+
+    devices = [samples.device(f"d{i}", region=("DE", "FR")[i % 2]) for i in range(80)]
+    doc = samples.policy_input(devices=devices, roles=["approver"])
+    assert len(orjson.dumps(doc)) > VM_MAX_INPUT_BYTES
+    vm, interpreter = EmbeddedRegoEngine(), EmbeddedRegoEngine(evaluator="interpreter")
+    assert vm.decide_detailed(doc) == interpreter.decide_detailed(doc)
+
+
+def test_a_vm_failure_falls_back_to_the_interpreter(tmp_path: Path) -> None:
+    """The VM stops after 25,000 instructions; the interpreter, which has no such budget, decides."""
+    rego = (
+        "package gateward\n\nimport rego.v1\n\n"
+        "spin := count([x | some x in numbers.range(1, 30000); x > 0])\n"
+        'decision := {"allow": spin > 0, "deny": [], "approvals_required": [], "risk": 0, '
+        '"obligations": [], "warnings": []}\n'
+    )
+    rules, data = _pack(tmp_path, rego)
+    engine = EmbeddedRegoEngine(rules, data, timeout_ms=60_000, self_check=False)
+    assert engine.evaluator == "vm"
+    assert engine.decide(samples.policy_input()).allow
+
+
+def test_a_pack_the_vm_cannot_compile_runs_on_the_interpreter(tmp_path: Path) -> None:
+    rego = (
+        "package gateward\n\nimport rego.v1\n\n"
+        "default fallback := 7\n"
+        'decision := {"allow": fallback == 7, "deny": [], "approvals_required": [], "risk": 0, '
+        '"obligations": [], "warnings": []}\n'
+    )
+    rules, data = _pack(tmp_path, rego)
+    engine = EmbeddedRegoEngine(rules, data, self_check=False)
+    assert engine.evaluator == "interpreter"  # the 0.9.1 VM compiler refuses default-only rules
+    assert engine.decide(samples.policy_input()).allow
+
+
+def test_load_engine_evaluator(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = SimpleNamespace(opa_url=None, policy_timeout_ms=500)
+    assert load_engine(settings).evaluator == "vm"
+    monkeypatch.setenv("GATEWARD_POLICY_EVALUATOR", "interpreter")
+    assert load_engine(settings).evaluator == "interpreter"
+    monkeypatch.setenv("GATEWARD_POLICY_EVALUATOR", "fast")
+    with pytest.raises(ValueError):
+        load_engine(settings)
