@@ -304,6 +304,14 @@ def _parse_general(raw: Any) -> AcsDevice | ItemError:
                      last_boot=last_boot, registered=registered)
 
 
+def _cores() -> int:
+    """The cores this process may run on (its affinity, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 class AcsInventorySource:
     """The GenieACS NBI as an inventory source (``name`` is what the cursor is stored under)."""
 
@@ -396,8 +404,9 @@ class AcsInventorySource:
         args = self.client.replica_args()
         left = (self._total or 0) - self.page_size
         stock = type(self)._next_page is AcsInventorySource._next_page and type(self)._page is AcsInventorySource._page
-        if self.process_min is None or args is None or not stock or left < self.process_min or os.name != "posix":
-            return False  # (the child's pipe is waited on with select(), which takes pipes on POSIX only)
+        if (self.process_min is None or args is None or not stock or left < self.process_min
+                or os.name != "posix" or _cores() < 2):
+            return False  # (select() takes pipes on POSIX only; with one core a child only adds its own CPU)
         from executors.genieacs.inventory_reader import ProcessReader
 
         try:

@@ -221,3 +221,13 @@ def test_a_source_error_from_the_child_is_raised_where_the_next_page_was_expecte
         for page in _source(acs).changed(None):
             pages.append(page)
     assert [len(p.items) for p in pages] == [20, 20, 20]
+
+
+def test_a_single_core_never_starts_a_child(acs: FakeNbi, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With one core the child could only add its own CPU to the sync's: the scan stays in-process."""
+    import executors.genieacs.inventory as inventory
+
+    _load(acs, 60)
+    monkeypatch.setattr(inventory, "_cores", lambda: 1)
+    source = _source(acs)
+    assert sum(len(p.items) for p in source.changed(None)) == 60 and source.process_pages == 0
