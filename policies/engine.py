@@ -325,22 +325,27 @@ class EmbeddedRegoEngine(PolicyEngine):
             self._local.vm = vm
         return vm
 
+    def _vm_decision(self, input_json: str) -> Any:
+        """``data.gateward.decision`` on the VM, or None when the VM cannot answer with an object
+        (no VM, an input over VM_MAX_INPUT_BYTES, an error, the instruction budget spent,
+        undefined): then the interpreter decides."""
+        if self._program is None or len(input_json) > VM_MAX_INPUT_BYTES:
+            return None
+        try:
+            vm = self._vm()
+            vm.set_input_json(input_json)
+            raw = vm.execute()
+            return orjson.loads(raw) if raw.startswith("{") else None
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:  # the compiler/VM may panic (pyo3 PanicException); the interpreter is the reference
+            return None
+
     def _evaluate_decision(self, input_json: str) -> Any:
-        """``data.gateward.decision`` for a JSON input: on the VM when it answers with an object,
-        otherwise (no VM, an error, the instruction budget spent, undefined) on the interpreter,
-        whose answer, error or undefined included, is the decision's."""
-        if self._program is not None and len(input_json) <= VM_MAX_INPUT_BYTES:
-            try:
-                vm = self._vm()
-                vm.set_input_json(input_json)
-                raw = vm.execute()
-                if raw.startswith("{"):
-                    return orjson.loads(raw)
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except BaseException:
-                pass
-        return self.evaluate(DECISION_RULE, input_json)
+        """``data.gateward.decision`` for a JSON input: the VM's answer when it has one, otherwise
+        the interpreter's, error or undefined included."""
+        result = self._vm_decision(input_json)
+        return result if result is not None else self.evaluate(DECISION_RULE, input_json)
 
     def _self_check(self) -> None:
         """Evaluate a few normal proposals: an undefined function or a rule that errors on a
@@ -400,8 +405,18 @@ class EmbeddedRegoEngine(PolicyEngine):
             payload = orjson.dumps(doc).decode()
         except (TypeError, orjson.JSONEncodeError) as exc:
             return _fail(f"policy input is not JSON-serialisable: {exc}", "policy.input_invalid")
+        parsed: DetailedDecision | None = None
         try:
-            result = self._evaluate_decision(payload)
+            result = self._vm_decision(payload)
+            if result is not None:
+                try:
+                    parsed = parse_decision(result)
+                except MalformedDecision:
+                    # e.g. an "<undefined>" element, which the VM makes where the interpreter
+                    # makes none (policies/README.md): the interpreter's answer decides.
+                    parsed = None
+            if parsed is None:
+                result = self.evaluate(DECISION_RULE, payload)
         except PolicyLoadError as exc:  # a thread's first build failed (cannot happen after init)
             return _fail(f"policy unavailable: {exc}", "policy.unavailable")
         except _EvalFailure as exc:
@@ -414,6 +429,8 @@ class EmbeddedRegoEngine(PolicyEngine):
                 f"policy timeout: evaluation took {elapsed_ms:.1f} ms (limit {self.timeout_ms:g} ms)",
                 "policy.timeout",
             )
+        if parsed is not None:
+            return parsed
         try:
             return parse_decision(result)
         except MalformedDecision as exc:

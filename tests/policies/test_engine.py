@@ -341,3 +341,19 @@ def test_load_engine_evaluator(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GATEWARD_POLICY_EVALUATOR", "fast")
     with pytest.raises(ValueError):
         load_engine(settings)
+
+
+def test_an_undefined_element_from_the_vm_is_decided_by_the_interpreter(tmp_path: Path) -> None:
+    """A head reading something undefined: the regorus 0.9.1 VM adds an "<undefined>" element
+    (a malformed decision), the interpreter adds nothing. The engine takes the interpreter's."""
+    rego = (
+        "package gateward\n\nimport rego.v1\n\n"
+        'odd contains {"code": "x", "message": "m", "params": {"p": input.missing}} if true\n'
+        'decision := {"allow": true, "deny": odd, "approvals_required": [], "risk": 0, '
+        '"obligations": [], "warnings": []}\n'
+    )
+    rules, data = _pack(tmp_path, rego)
+    engine = EmbeddedRegoEngine(rules, data, self_check=False)
+    assert engine.evaluator == "vm"
+    assert engine._vm_decision(orjson.dumps(samples.policy_input()).decode())["deny"] == ["<undefined>"]
+    assert engine.decide(samples.policy_input()).allow
