@@ -28,6 +28,7 @@ import itertools
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from executors.usp import mqtt_wire as wire
+
+_paho_clock: Callable[[], float] = getattr(paho, "time_func", time.monotonic)  # the clock paho's keepalive reads
 
 
 def broker_reachable(url: str, timeout: float = 2.0) -> bool:
@@ -402,6 +405,9 @@ class MqttLink:
             sock.fail(None)
             self._client.loop_read()
             return
+        # Bytes arrived: tell paho's keepalive, which otherwise only sees the packets it reads itself
+        # and would drop a busy connection whose PINGRESP is queued behind a storm of PUBLISHes.
+        self._client._last_bytes_received = _paho_clock()
         buf = self._rbuf + data if self._rbuf else data
         self._rbuf = b""
         n = len(buf)
