@@ -107,6 +107,119 @@ def _interpreter(sources: Any) -> Any:
     return raw
 
 
+# A measuring stick, not a policy: the conditions the pack evaluates for the bench proposal (a
+# person changes one radio's channel on one device: every deny, approval, warning and obligation
+# condition that could apply, the risk score, the rollout plan) fused into five rules and hard-wired
+# to one change and one device. What the VM costs for that work with no per-concern structure: the
+# floor under any restructuring of the pack (rules are cut at five by the VM's 255 registers a rule).
+FLOOR_REGO = """package fused
+
+import rego.v1
+
+decision := {
+	"allow": true, "deny": [], "approvals_required": [], "risk": risk_score,
+	"obligations": [], "warnings": [], "would_deny": [],
+} if {
+	ok_a
+	ok_b
+	ok_c
+}
+
+ok_a if {
+	is_object(input.proposal)
+	is_object(input.actor)
+	is_object(input.context)
+	is_array(input.devices)
+	p := input.proposal
+	is_array(p.targets)
+	is_array(p.changes)
+	is_array(p.operations)
+	is_object(p.preview)
+	is_number(p.target_count)
+	data.gateward.data.modes.default_mode == "enforce"
+	p.preview.exists == true
+	p.preview.blind == false
+	object.get(p.preview, "failed", 0) == 0
+	object.get(p.preview, "offline", 0) == 0
+	object.get(p.preview, "age_s", 0) <= data.gateward.data.limits.preview_max_age_s
+	count(p.changes) > 0
+	p.target_count > 0
+	p.target_count <= max([data.gateward.data.roles.roles[r].max_targets | some r in roles])
+	p.target_count < data.gateward.data.windows.applies_when.min_targets
+	count(p.operations) == 0
+	p.emergency == false
+	count([c | some c in p.changes; c.secret]) == 0
+	count(object.get(p.preview, "not_restorable", [])) == 0
+	p.preview.devices_present == p.preview.devices_total
+	input.actor.kind == "human"
+	p.author_kind == "human"
+	not "automation" in input.actor.roles
+}
+
+roles := [r | some r in input.actor.roles; data.gateward.data.roles.roles[r]]
+
+ok_b if {
+	p := input.proposal
+	specs := [data.gateward.data.roles.roles[r] | some r in roles]
+	count([s | some s in specs; s.may_propose == false]) == 0
+	count([s | some s in specs; s.may_propose]) > 0
+	cls in {cl | some s in specs; some cl in s.param_classes}
+	cls != "mgmt"
+	c := p.changes[0]
+	not c.pattern in data.gateward.data.secrets.passphrase_patterns
+	count(input.context.live_proposals) == 0
+	count(input.context.profiles) == 0
+	count(p.changes) == 1
+	p.target_count < min([pl.min_targets | some pl in data.gateward.data.rollout.plans])
+}
+
+ok_c if {
+	c := input.proposal.changes[0]
+	startswith(c.pattern, "Device.WiFi.Radio.{i}.")
+	parts := split(c.path, ".")
+	ri := to_number(parts[3])
+	d := input.devices[0]
+	some r in d.radios
+	r.index == ri
+	region := data.gateward.data.regulatory.regions[d.region]
+	table := data.gateward.data.regulatory.domains[region.domain][r.band]
+	c.pattern == "Device.WiFi.Radio.{i}.Channel"
+	is_number(c.value)
+	c.value in table.channels
+	not c.value in table.dfs
+	r.auto_channel == false
+}
+
+risk_score := score if {
+	p := input.proposal
+	d := input.devices[0]
+	steps := data.gateward.data.risk.target_steps
+	targets := max(array.concat([0], [s.score | some s in steps; p.target_count >= s.min]))
+	matrix := data.gateward.data.compat.matrix
+	from_matrix := object.get(matrix, [d.vendor, d.model, d.firmware, "config"], "yellow")
+	status := object.get({"green": "green", "yellow": "yellow", "red": "red"}, d.compat, from_matrix)
+	compat := data.gateward.data.risk.compat_scores[status]
+	failing := data.gateward.data.risk.failed_changes_steps
+	failed := max(array.concat([0], [s.score | some s in failing; d.failed_changes_7d >= s.min]))
+	w := object.get(data.gateward.data.windows.regions, d.region, data.gateward.data.windows.fallback)
+	h := (((floor(input.context.now_ns / 3600000000000) % 24) + w.utc_offset_hours) + 24) % 24
+	inside := (((h - w.start_hour) + 24) % 24) < (((w.end_hour - w.start_hour) + 24) % 24)
+	window := object.get({false: data.gateward.data.risk.outside_window_score}, inside, 0)
+	class_risk := data.gateward.data.param_classes.classes[cls].risk
+	score := min([1, round(((targets + class_risk) + ((compat + failed) + window)) * 100) / 100])
+	score <= data.gateward.data.risk.thresholds.approver
+}
+
+cls := class if {
+	parts := split(input.proposal.changes[0].path, ".")
+	index := data.gateward.data.param_classes.prefix_index
+	dflt := data.gateward.data.param_classes.default_class
+	by_two := object.get(index, concat(".", array.slice(parts, 0, 2)), dflt)
+	by_three := object.get(index, concat(".", array.slice(parts, 0, 3)), by_two)
+	class := object.get(index, concat(".", array.slice(parts, 0, 4)), by_three)
+}
+"""
+
 _TINY = "package tiny\nimport rego.v1\nallow if input.actor.kind == \"human\"\n"
 
 
@@ -121,6 +234,17 @@ def _trivial() -> tuple[Any, Any]:
     vm = native.Rvm()
     vm.load_program(native.Program.compile_from_modules("{}", [("tiny.rego", _TINY)], ["data.tiny.allow"]))
     return tiny, vm
+
+
+def _floor_vm(sources: Any) -> Any:
+    from regorus import regorus as native
+
+    program = native.Program.compile_from_modules(sources.data_json(), [("floor.rego", FLOOR_REGO)],
+                                                  ["data.fused.decision"])
+    vm = native.Rvm()
+    vm.load_program(program)
+    vm.set_data_json(sources.data_json())
+    return vm
 
 
 def _pack_profile(vm: Any, payload: str, n: int) -> dict[str, float]:
@@ -253,6 +377,14 @@ def run(quick: bool) -> BenchResult:
     cpu = _time_interleaved(columns, n_embedded, time.thread_time)
     names = ("embedded", "embedded_interpreter", "vm_input_eval", "interpreter_input_eval", "vm_eval",
              "vm_trivial", "interpreter_trivial")
+    # The floor: the same conditions fused (FLOOR_REGO), and the input parse alone.
+    floor_vm = _floor_vm(engine.sources)
+    floor_vm.set_input_json(payloads[0])
+    vm_in(payloads[0])
+    same_floor = orjson.loads(floor_vm.execute()) == orjson.loads(vm.execute())
+    floor_wall = _time(floor_vm.execute, n_embedded)
+    floor_cpu = _time_interleaved([lambda _i: floor_vm.execute()], n_embedded, time.thread_time)[0]
+    parse_cpu = _time_interleaved([lambda i: vm_in(payloads[i])], n_embedded, time.thread_time)[0]
     profile_vm = _vm(engine.sources, [f"data.gateward.{p}" for p in PACK_PARTS])
     profile = _pack_profile(profile_vm, payloads[0], max(100, n_embedded // 10))
     reference = _reference(engine, docs, max(200, n_embedded // 5))
@@ -282,6 +414,9 @@ def run(quick: bool) -> BenchResult:
         metrics.update(summarize_us(w, f"{name}_"))
         metrics[f"{name}_cpu_p50_us"] = round(percentile(c, 50) * 1e6, 2)
     m = metrics
+    m.update(summarize_us(floor_wall, "vm_floor_"))
+    m["vm_floor_cpu_p50_us"] = round(percentile(floor_cpu, 50) * 1e6, 2)
+    m["vm_set_input_cpu_p50_us"] = round(percentile(parse_cpu, 50) * 1e6, 2)
     m["marshalling_p50_us"] = round(m["embedded_p50_us"] - m["vm_input_eval_p50_us"], 2)
     m["marshalling_cpu_p50_us"] = round(m["embedded_cpu_p50_us"] - m["vm_input_eval_cpu_p50_us"], 2)
     m["interpreter_to_vm_p50_ratio"] = round(m["embedded_interpreter_p50_us"] / m["embedded_p50_us"], 2)
@@ -316,6 +451,9 @@ def run(quick: bool) -> BenchResult:
         ("marshalling + checks (embedded - bare VM set_input + eval, p50 wall / CPU)",
          f"{m['marshalling_p50_us']:,.1f} / {m['marshalling_cpu_p50_us']:,.1f} µs"),
         ("bare VM decision = embedded decision", "yes" if same_raw else "NO"),
+        ("floor: the proposal's conditions fused into 5 rules, VM eval (p50 wall / CPU)", pair("vm_floor")),
+        ("floor: VM set_input_json of the input alone (p50 CPU)", f"{m['vm_set_input_cpu_p50_us']:,.1f} µs"),
+        ("floor decision = pack decision", "yes" if same_floor else "NO"),
         *_reference_rows(reference),
         *[(f"  pack profile on the VM: {part} (p50)", f"{us:,.1f} µs") for part, us in profile.items()],
         ("OPA Data API p50 / p99", f"{m['opa_p50_us']:,.0f} / {m['opa_p99_us']:,.0f} µs"),
