@@ -191,7 +191,8 @@ def _expected_id(oui: str, pc: str, serial: str) -> str:
     return genieacs_device_id(oui, pc, serial)
 
 
-_PART = re.compile(r"[A-Za-z0-9_]+")  # fullmatch: a DeviceId part that needs no escaping (no trailing newline)
+_ID3 = re.compile(r"[A-Za-z0-9_]+-[A-Za-z0-9_]+-[A-Za-z0-9_]+")  # fullmatch: OUI-ProductClass-Serial, none escaped
+_ID2 = re.compile(r"[A-Za-z0-9_]+-[A-Za-z0-9_]+")  # fullmatch: OUI-Serial (no product class), none escaped
 
 
 def _fast_date(value: Any) -> datetime | bool | None:
@@ -231,17 +232,20 @@ def _parse_plain(raw: dict[str, Any]) -> AcsDevice | None:
     oui, pc, serial = ident.get("_OUI"), ident.get("_ProductClass") or "", ident.get("_SerialNumber")
     if type(oui) is not str or type(pc) is not str or type(serial) is not str:
         return None
-    match = _PART.fullmatch
-    if not (match(oui) and match(serial) and (not pc or match(pc))):
-        return None
-    if acs_id != (f"{oui}-{pc}-{serial}" if pc else f"{oui}-{serial}"):
+    # The _id is the parts joined, and (one regex over it, not one per part) each part needs no
+    # escaping: two dashes exactly, so no part holds one, and each is [A-Za-z0-9_]+.
+    if pc:
+        if acs_id != f"{oui}-{pc}-{serial}" or _ID3.fullmatch(acs_id) is None:
+            return None
+    elif acs_id != f"{oui}-{serial}" or _ID2.fullmatch(acs_id) is None:
         return None
     node, root = raw.get("Device"), "Device"
     if type(node) is not dict:
         node, root = raw.get("InternetGatewayDevice"), "InternetGatewayDevice"
         if type(node) is not dict:
             return None
-    last_inform, last_boot, registered = (_fast_date(raw.get(k)) for k in ("_lastInform", "_lastBoot", "_registered"))
+    last_inform = _fast_date(raw.get("_lastInform"))
+    last_boot, registered = _fast_date(raw.get("_lastBoot")), _fast_date(raw.get("_registered"))
     if last_inform is False or last_boot is False or registered is False:
         return None
     info = node.get("DeviceInfo")

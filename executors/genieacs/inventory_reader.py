@@ -32,6 +32,7 @@ Frames in both directions: 4-byte big-endian length, then a pickle. Parent → c
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import pickle
@@ -79,6 +80,12 @@ def main() -> int:
 
     out, inp = sys.stdout.buffer, sys.stdin.buffer
     sys.stdout = sys.stderr  # nothing else may write into the frame stream
+    # This process's own objects (the modules just imported) live until it ends, and a page's
+    # documents are freed by reference counting once the page is sent: keep the collector off
+    # the former and let it run less often over the latter (measured in the syncing process:
+    # full collections over the imported modules were ~2 µs a device).
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 50)
     try:
         _write(out, ("ready",))
         header = _read_exact(inp, _HEADER.size)

@@ -134,6 +134,16 @@ _DOCS: dict[str, dict[str, Any]] = {
     "no _id": {"_id": _DROP},
     "no _deviceId": {"_deviceId": _DROP},
     "odd _id characters": {"_id": "00D09E CGW3400 SN0001"},
+    # The one-pass reader checks the joined _id with one regex: a dash inside any part, an empty
+    # part, or a character outside [A-Za-z0-9_] must still leave it to the general reader.
+    "product class with a dash, unescaped _id": {"_id": f"{OUI}-CGW-34-SN0001", "_deviceId/_ProductClass": "CGW-34"},
+    "OUI with a dash": {"_id": "00-D09E-CGW3400-SN0001", "_deviceId/_OUI": "00-D09E"},
+    "empty OUI": {"_id": f"-{PC}-SN0001", "_deviceId/_OUI": ""},
+    "empty serial": {"_id": f"{OUI}-{PC}-", "_deviceId/_SerialNumber": ""},
+    "dash as product class": {"_id": f"{OUI}---SN0001", "_deviceId/_ProductClass": "-"},
+    "dot in serial": {"_id": f"{OUI}-{PC}-SN.0001", "_deviceId/_SerialNumber": "SN.0001"},
+    "no product class, serial with a dash, two-dash _id": {"_id": f"{OUI}-SN-0001", "_deviceId/_ProductClass": "",
+                                                          "_deviceId/_SerialNumber": "SN-0001"},
 }
 
 
