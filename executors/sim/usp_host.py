@@ -180,6 +180,7 @@ class AgentHost:
         # waiting for its NotifyResp (200,000 of them after a storm)
         self._retry_heap: list[tuple[float, int, str]] = []
         self._retry_seq = 0
+        self._boot_bodies: dict[tuple[str, bool, str, tuple[tuple[str, str], ...]], bytes] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._last_event_id = 0
         self._closing = False
@@ -312,13 +313,35 @@ class AgentHost:
         self._publish(agent, payload, qos, dest)
 
     def _notify(self, agent: HostedAgent, msg: msg_pb.Msg, *, kind: str) -> None:
-        payload = records.wrap(msg, to_id=self.config.controller_id, from_id=agent.endpoint_id)
+        self._notify_bytes(agent, msg.header.msg_id, msg.SerializeToString(), msg.body.request.notify.send_resp,
+                           kind=kind)
+
+    def _notify_bytes(self, agent: HostedAgent, msg_id: str, msg: bytes, send_resp: bool, *, kind: str) -> None:
+        payload = records.wrap_payload(msg, to_id=self.config.controller_id, from_id=agent.endpoint_id)
         self._publish(agent, payload, 1)
         self.stats.notifies_sent += 1
-        if msg.body.request.notify.send_resp:
-            u = _Unacked(agent, msg.header.msg_id, payload, 0, time.monotonic() + self._backoff(0), kind)
+        if send_resp:
+            u = _Unacked(agent, msg_id, payload, 0, time.monotonic() + self._backoff(0), kind)
             self._unacked[u.msg_id] = u
             self._schedule_retry(u)
+
+    def _boot_body(self, sub_id: str, send_resp: bool, root: str, params: tuple[tuple[str, str], ...]) -> bytes:
+        """The serialized body of a Boot! Notify (everything but the msg_id), built once per kind:
+        a storm sends the same one from every agent."""
+        key = (sub_id, send_resp, root, params)
+        body = self._boot_bodies.get(key)
+        if body is None:
+            msg = records.notify("", sub_id, send_resp=send_resp)
+            ev = msg.body.request.notify.event
+            ev.obj_path, ev.event_name = root, dm.BOOT_EVENT
+            for k, v in params:
+                ev.params[k] = v
+            only_body = msg_pb.Msg()
+            only_body.body.CopyFrom(msg.body)
+            body = self._boot_bodies[key] = only_body.SerializeToString()
+            if len(self._boot_bodies) > 1000:
+                self._boot_bodies.clear()
+        return body
 
     def _schedule_retry(self, u: _Unacked) -> None:
         self._retry_seq += 1
@@ -348,15 +371,13 @@ class AgentHost:
             root = agent.sim.root if agent.sim is not None else "Device."
             subs = agent.sim.subscriptions_for("Event", root + dm.BOOT_EVENT) if agent.sim is not None else None
             targets = [(s.id, s.notif_retry) for s in subs] if subs is not None else [("gw-boot", True)]
-            params = {"Cause": boot_cause, "CommandKey": command_key,
-                      "FirmwareUpdated": records.usp_value(firmware_updated), "ParameterMap": "{}"}
+            params = (("Cause", boot_cause), ("CommandKey", command_key),
+                      ("FirmwareUpdated", records.usp_value(firmware_updated)), ("ParameterMap", "{}"))
             for sub_id, retry in targets:
-                msg = records.notify(records.new_msg_id("boot"), sub_id, send_resp=retry)
-                ev = msg.body.request.notify.event
-                ev.obj_path, ev.event_name = root, dm.BOOT_EVENT
-                for k, v in params.items():
-                    ev.params[k] = v
-                self._notify(agent, msg, kind="boot")
+                msg_id = records.new_msg_id("boot")
+                body = self._boot_body(sub_id, retry, root, params)
+                self._notify_bytes(agent, msg_id, records.with_header(msg_id, Header.NOTIFY, body), retry,
+                                   kind="boot")
                 self.stats.boots_sent += 1
 
     async def _retry_loop(self) -> None:

@@ -303,6 +303,14 @@ def notify_resp(msg_id: str, subscription_id: str) -> msg_pb.Msg:
     return msg
 
 
+def with_header(msg_id: str, msg_type: int, body: bytes) -> bytes:
+    """A serialized Message from its header and the serialized ``Msg`` holding only its body
+    (``Msg(body=...).SerializeToString()``): the bytes protobuf writes for the whole Message, so
+    a body built once (a Boot! notification) serves every msg_id."""
+    header = _text(b"\x0a", msg_id) + (b"\x10" + _varint(msg_type) if msg_type else b"")  # Header 1, 2
+    return b"\x0a" + _varint(len(header)) + header + body  # Msg.header = 1 (body = 2 follows)
+
+
 def notify_resp_payload(msg_id: str, subscription_id: str) -> bytes:
     """``notify_resp(...).SerializeToString()`` without the objects (a storm answers every Boot!)."""
     header = _text(b"\x0a", msg_id) + b"\x10\x10"  # Header.msg_id = 1, msg_type = 2 (NOTIFY_RESP = 16)

@@ -173,8 +173,9 @@ def test_partial_set_from_a_noncompliant_agent_is_unknown_state() -> None:
 
 
 def test_hand_built_records_are_protobufs_bytes() -> None:
-    """wrap_payload / notify_resp_payload / set_payload / response (templates) skip protobuf's objects on hot
-    paths; they must write exactly what protobuf writes, for any text (empty, long, non-ASCII)."""
+    """wrap_payload / notify_resp_payload / set_payload / with_header / response (templates) skip
+    protobuf's objects on hot paths; they must write exactly what protobuf writes, for any text
+    (empty, long, non-ASCII)."""
     import random
     import string
 
@@ -200,6 +201,14 @@ def test_hand_built_records_are_protobufs_bytes() -> None:
         partial, required, msg_id = rnd.random() < 0.3, rnd.random() < 0.8, text(0, 5, 140)
         want = records.set_(msg_id, values, allow_partial=partial, required=required).SerializeToString()
         assert records.set_payload(msg_id, values, allow_partial=partial, required=required) == want
+    for msg_id in ("", "boot-1", text(200)):
+        boot = records.notify(msg_id, "gw-boot", send_resp=True)
+        boot.body.request.notify.event.event_name = "Boot!"
+        boot.body.request.notify.event.params["Cause"] = "LocalReboot"
+        only_body = msg_pb.Msg()
+        only_body.body.CopyFrom(boot.body)
+        built = records.with_header(msg_id, records.Header.NOTIFY, only_body.SerializeToString())
+        assert built == boot.SerializeToString()
     for request_type, field in records._RESPONSE_FIELD.items():
         built = records._msg("m-1", records.RESPONSE_OF[request_type])
         getattr(built.body.response, field).SetInParent()
