@@ -261,8 +261,13 @@ class EmbeddedRegoEngine(PolicyEngine):
         self._engine()  # parse now: a syntax error is a PolicyLoadError at construction
         # The decision compiled for the VM, once; each thread loads it into its own Rvm.
         self._program: bytes | None = self._compile() if evaluator == "vm" else None
-        self.evaluator = "vm" if self._program is not None else "interpreter"
         self._data_json = self._sources.data_json() if self._program is not None else ""
+        if self._program is not None:
+            try:
+                self._vm()  # this thread's VM now: a program that does not load turns the VM off
+            except Exception:
+                self._program = None
+        self.evaluator = "vm" if self._program is not None else "interpreter"
         if self_check:
             self._self_check()
 
@@ -318,7 +323,9 @@ class EmbeddedRegoEngine(PolicyEngine):
         vm = getattr(self._local, "vm", None)
         if vm is None:
             assert self._program is not None  # only called when the VM is on
-            program, _partial = regorus_native.Program.deserialize_binary(self._program)
+            program, partial = regorus_native.Program.deserialize_binary(self._program)
+            if partial:  # part of the program did not load: not a program to decide with
+                raise RuntimeError("the compiled decision deserialised only in part")
             vm = regorus_native.Rvm()
             vm.load_program(program)
             vm.set_data_json(self._data_json)
