@@ -9,13 +9,16 @@ taking a plain string imported pydantic (~90 ms) to hand back the very string it
   ``get_command_from_info``), one group or command at a time, the first time click looks it up:
   ``gateward device ID`` builds the root group and ``device``; ``--help`` builds the root's
   commands for their one-line help and no sub-command's;
+- a command module (``gateward/cli_*.py``) is imported only when one of its commands is looked up
+  (:class:`PluginTyper`): where no bytecode is written, every module imported is compiled again;
 - a parameter's pydantic coercion is built on the first value it cannot pass through unchanged:
   a ``str`` given a ``str`` (or nothing), an unconstrained ``int`` given an ``int`` (its default)
   or plain decimal digits. Those are exactly the values pydantic returns unchanged (or as
   ``int(text)``); anything else goes through typer's coercion as before.
 
-``tests/unit/test_cli_speed.py`` checks that the lazy tree is the eager one (names, order,
-parameters and help text of every command) and that each shortcut agrees with typer's coercion.
+``tests/unit/test_cli_lazy.py`` checks that the lazy tree is the eager one (names, order,
+parameters and help text of every command, errors, in a fresh process too) and that each shortcut
+agrees with typer's coercion; ``tests/unit/test_cli_speed.py`` what a read command imports.
 If typer changes its internals so that these names are missing, :func:`run` falls back to
 ``app()``: slower, never different.
 """
