@@ -80,7 +80,7 @@ class UspTimeout(TimeoutError):
         self.timeout_s = timeout_s
 
 
-@dataclass
+@dataclass(slots=True)  # one per agent: 200,000 after a storm
 class AgentState:
     """What the controller knows about one agent endpoint."""
 
@@ -102,7 +102,7 @@ class AgentState:
     presence_at: float = 0.0  # when its connect/disconnect was last heard (here or relayed): orders relays
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UspEvent:
     kind: EventKind
     endpoint_id: str
@@ -764,7 +764,8 @@ class UspController:
             self._emit(event, waiters_only=waiters_only)
         which = n.WhichOneof("notification")
         if which == "event":
-            params = dict(n.event.params)
+            event_params = n.event.params
+            params = {k: event_params[k] for k in event_params}  # dict(map) goes through the Mapping ABC: slower
             if n.event.event_name == "Boot!":
                 st.boots += 1
                 st.last_boot = params

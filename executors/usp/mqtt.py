@@ -632,8 +632,14 @@ class MqttLink:
             if len(self._prefixes) > 20000:  # one per agent topic in use; bounded all the same
                 self._prefixes.clear()
             self._prefixes[key] = prefix
-        # packet ids come from paho's generator, so they never collide with its SUBSCRIBE ids
-        return prefix.packet(payload, self._client._mid_generate() if qos else 0)
+        if not qos:
+            return prefix.packet(payload)
+        # Packet ids continue paho's own sequence, so they never collide with its SUBSCRIBE ids;
+        # without its lock: QoS 1 is published on the loop's thread only, as paho's SUBSCRIBEs are.
+        client = self._client
+        mid = client._last_mid % 65535 + 1
+        client._last_mid = mid
+        return prefix.packet(payload, mid)
 
     def publish(
         self,
