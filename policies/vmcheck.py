@@ -15,7 +15,8 @@ change decisions silently:
   the iterations are skipped, so a deny rule loses items (upstream #626 fixed ``Not``).
 * ``every`` is always true (upstream #765); ``x in obj`` also matches obj's *keys* (upstream #626).
 
-The first three are checked here (``check_sources``); membership in objects, and everything the
+The first three, and comprehension terms that may be undefined (the VM yields an
+``"<undefined>"`` element where the interpreter yields none, so a ``count`` differs), are checked here (``check_sources``); membership in objects, and everything the
 checks cannot see, is covered by the differential test (tests/policies/test_pack_equivalence.py:
 VM against the interpreter on the seeded corpus under every mode) and by the engine's load-time
 self-check. The rule this enforces, in words: **a variable bound with ``:=`` to something that may
@@ -292,7 +293,15 @@ def _positive_refs(expr: Any) -> Iterator[str]:
             yield from _positive_refs(child)
 
 
-def _check_query(query: dict[str, Any], module: _Module, bound: set[str], out: list[VmHazard]) -> None:
+def _check_terms(terms: list[Any], module: _Module, local: set[str], out: list[VmHazard]) -> None:
+    for term in terms:
+        if _may_be_undefined(term, module, local):
+            out.append(VmHazard(module.file, _line(term), "a comprehension term that may be undefined becomes an "
+                                                          "\"<undefined>\" element in the regorus 0.9.1 VM (the "
+                                                          "interpreter drops it); bind it first and test it"))
+
+
+def _check_query(query: dict[str, Any], module: _Module, bound: set[str], out: list[VmHazard]) -> set[str]:
     stmts: list[dict[str, Any]] = list(query.get("stmts", []))
     local = set(bound)
     # Pass 1: which variables each statement binds, and its positive uses.
@@ -327,10 +336,12 @@ def _check_query(query: dict[str, Any], module: _Module, bound: set[str], out: l
                 for ref in _positive_refs(lit.get("expr")):
                     module.established.add(ref)
         # Nested queries: comprehensions, every bodies.
-        for nested, nested_bound in _nested_queries(lit):
+        for nested, nested_bound, terms in _nested_queries(lit):
             outer = set(module.established)
-            _check_query(nested, module, local | nested_bound, out)
+            inner = _check_query(nested, module, local | nested_bound, out)
+            _check_terms(terms, module, inner, out)
             module.established = outer  # what held inside a comprehension says nothing outside
+    return local
 
 
 def _settled(targets: set[str], rest: list[dict[str, Any]]) -> bool:
@@ -354,15 +365,18 @@ def _settled(targets: set[str], rest: list[dict[str, Any]]) -> bool:
     return False
 
 
-def _nested_queries(node: Any) -> Iterator[tuple[dict[str, Any], set[str]]]:
+def _nested_queries(node: Any) -> Iterator[tuple[dict[str, Any], set[str], list[Any]]]:
+    """``(query, variables it starts with, the terms it yields)`` for every comprehension and
+    ``every`` below ``node`` (not looking inside them: _check_query does)."""
     kind, value = _kind(node)
     if kind in _COMPREHENSIONS and isinstance(value, dict):
-        yield value["query"], set()
+        terms = [value[k] for k in ("term", "key", "value") if value.get(k) is not None]
+        yield value["query"], set(), terms
         return
     if kind == "Every" and isinstance(value, dict):
         bound = set(_vars(value.get("key"), skip_comprehensions=True)) | set(
             _vars(value.get("value"), skip_comprehensions=True))
-        yield value["query"], bound
+        yield value["query"], bound, []
         return
     if isinstance(node, dict):
         for key, child in node.items():
@@ -382,14 +396,15 @@ def _check_rule(rule: Any, module: _Module, out: list[VmHazard]) -> None:
     if head_kind == "Func":
         params = set(_vars(head.get("args"), skip_comprehensions=True))
     # Comprehensions in the head (x := [... | ...]) have queries of their own.
-    for nested, bound in _nested_queries(spec.get("head")):
-        _check_query(nested, module, params | bound, out)
+    for nested, bound, terms in _nested_queries(spec.get("head")):
+        module.established = set()
+        _check_terms(terms, module, _check_query(nested, module, params | bound, out), out)
     for body in spec.get("bodies", []):
         module.established = set()
         if body.get("query"):
             _check_query(body["query"], module, params, out)
-        for nested, bound in _nested_queries(body.get("assign")):
-            _check_query(nested, module, params | bound, out)
+        for nested, bound, terms in _nested_queries(body.get("assign")):
+            _check_terms(terms, module, _check_query(nested, module, params | bound, out), out)
 
 
 def check_sources(sources: PolicySources) -> list[VmHazard]:

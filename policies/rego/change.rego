@@ -70,7 +70,11 @@ deny contains {"code": "change.no_targets", "message": "change: the proposal has
 }
 
 # The most generous of the actor's roles sets the limit (automation also has its catalogue's).
-max_targets := max(array.concat([0], [data.gateward.data.roles.roles[r].max_targets | some r in data.gateward.lib.known_roles]))
+max_targets := max(array.concat([0], [m |
+	some r in data.gateward.lib.known_roles
+	m := data.gateward.data.roles.roles[r].max_targets
+	is_number(m)
+]))
 
 deny contains {"code": "change.too_many_targets", "message": msg, "params": {"roles": sort(input.actor.roles), "max_targets": max_targets, "target_count": input.proposal.target_count}} if {
 	input.proposal.target_count > max_targets

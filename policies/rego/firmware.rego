@@ -13,11 +13,13 @@ import rego.v1
 touched if count(input.proposal.operations) > 0
 
 # [device, command, compat status] for every disruptive operation on every device.
-device_workflows := [[d, op.command, data.gateward.lib.compat[[d.id, workflow]]] |
+device_workflows := [[d, op.command, status] |
 	some op in input.proposal.operations
 	workflow := data.gateward.data.compat.operation_workflows[op.command]
 	is_string(workflow)
 	some d in input.devices
+	status := data.gateward.lib.compat[[d.id, workflow]]
+	is_string(status)
 ]
 
 deny contains {"code": "firmware.compat_red", "message": msg, "params": object.union(data.gateward.lib.device_params(d), {"operation": command})} if {

@@ -9,7 +9,7 @@ package gateward.rbac
 
 import rego.v1
 
-role_spec := {r: data.gateward.data.roles.roles[r] | some r in data.gateward.lib.known_roles}
+role_spec := {r: spec | some r in data.gateward.lib.known_roles; spec := data.gateward.data.roles.roles[r]; is_object(spec)}
 
 may_propose if {
 	some spec in role_spec

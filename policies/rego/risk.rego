@@ -28,7 +28,11 @@ components := {
 		some s in data.gateward.data.risk.target_steps
 		input.proposal.target_count >= s.min
 	])),
-	"class": max(array.concat([0], [data.gateward.data.param_classes.classes[class].risk | some class in data.gateward.lib.change_class])),
+	"class": max(array.concat([0], [risk |
+		some class in data.gateward.lib.change_class
+		risk := data.gateward.data.param_classes.classes[class].risk
+		is_number(risk)
+	])),
 	"operation": max(array.concat([0], [object.get(data.gateward.data.risk.operation_scores, cmd, data.gateward.data.risk.unknown_operation_score) |
 		some cmd in data.gateward.lib.commands
 	])),

@@ -23,6 +23,7 @@ HAZARDS = {
         "`not` of a value",
     ),
     "every": ("x contains c if {\n\tsome c in input.cs\n\tevery y in [1] { y > 2 }\n}\n", "`every`"),
+    "undefined comprehension term": ("x := count([data.cat[c] | some c in input.cs])\n", "comprehension term"),
 }
 
 
@@ -65,6 +66,7 @@ def test_the_safe_forms_pass(tmp_path: Path) -> None:
     body = (
         "x contains c if {\n\tsome c in input.cs\n\tspec := data.cat[c]\n\tis_number(spec)\n}\n\n"
         "y contains c if {\n\tsome c in input.cs\n\tobject.get(data.cat, c, false) == false\n}\n\n"
-        "z contains c if {\n\tsome c in input.cs\n\tnot c in {\"a\"}\n}\n"
+        "z contains c if {\n\tsome c in input.cs\n\tnot c in {\"a\"}\n}\n\n"
+        "n := count([v | some c in input.cs; v := data.cat[c]; is_number(v)])\n"
     )
     assert check_sources(load_sources(_pack(tmp_path, body), tmp_path)) == []
