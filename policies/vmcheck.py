@@ -13,13 +13,14 @@ change decisions silently:
 * ``not x`` where ``x`` has a value that is not a boolean (a number, string, object, array, set)
   is an internal error that ends the enclosing rule *silently*: inside ``some .. in`` the rest of
   the iterations are skipped, so a deny rule loses items (upstream #626 fixed ``Not``).
-* ``every`` is always true (upstream #765); ``x in obj`` also matches obj's *keys* (upstream #626).
+* ``every`` is always true (upstream #765); ``x in obj`` also matches obj's *keys* (#626).
 
 The first three, and comprehension terms that may be undefined (the VM yields an
 ``"<undefined>"`` element where the interpreter yields none, so a ``count`` differs), are checked
 here (``check_sources``); membership in objects, and everything the checks cannot see, is
 covered by the differential test (tests/policies/test_pack_equivalence.py: VM against the
-interpreter on the seeded corpus under every mode) and by the engine's load-time self-check. The rule this enforces, in words: **a variable bound with ``:=`` to something that may
+interpreter on the seeded corpus under every mode) and by the engine's load-time self-check. The
+rule this enforces, in words: **a variable bound with ``:=`` to something that may
 be undefined must be used afterwards, in the same body, in a positive condition** (directly, or
 through further ``:=`` assignments that are themselves used that way); a use under ``not``, in
 the head, or inside a comprehension does not count. "May be undefined": the right-hand side
