@@ -391,6 +391,15 @@ def run(quick: bool) -> BenchResult:
     floor_wall = _time(floor_vm.execute, n_embedded)
     floor_cpu = _time_interleaved([lambda _i: floor_vm.execute()], n_embedded, time.thread_time)[0]
     parse_cpu = _time_interleaved([lambda i: vm_in(payloads[i])], n_embedded, time.thread_time)[0]
+    # The Python side of a decision, part by part (CPU): check, JSON out, JSON back + Decision.
+    from policies.validate import check_input
+
+    raw_result = vm.execute()
+    py_check, py_dumps, py_parse = _time_interleaved([
+        lambda i: check_input(docs[i]),
+        lambda i: orjson.dumps(docs[i]),
+        lambda _i: parse_decision(orjson.loads(raw_result)),
+    ], n_embedded, time.thread_time)
     profile_vm = _vm(engine.sources, [f"data.gateward.{p}" for p in PACK_PARTS])
     profile = _pack_profile(profile_vm, payloads[0], max(100, n_embedded // 10))
     reference = _reference(engine, docs, max(200, n_embedded // 5))
@@ -425,6 +434,8 @@ def run(quick: bool) -> BenchResult:
     m.update(summarize_us(floor_wall, "vm_floor_"))
     m["vm_floor_cpu_p50_us"] = round(percentile(floor_cpu, 50) * 1e6, 2)
     m["vm_set_input_cpu_p50_us"] = round(percentile(parse_cpu, 50) * 1e6, 2)
+    for step, step_samples in (("check", py_check), ("dumps", py_dumps), ("parse", py_parse)):
+        m[f"python_{step}_cpu_p50_us"] = round(percentile(step_samples, 50) * 1e6, 2)
     m["marshalling_p50_us"] = round(m["embedded_p50_us"] - m["vm_input_eval_p50_us"], 2)
     m["marshalling_cpu_p50_us"] = round(m["embedded_cpu_p50_us"] - m["vm_input_eval_cpu_p50_us"], 2)
     m["interpreter_to_vm_p50_ratio"] = round(m["embedded_interpreter_p50_us"] / m["embedded_p50_us"], 2)
@@ -457,8 +468,11 @@ def run(quick: bool) -> BenchResult:
         ("baseline: one-rule policy, VM (p50 wall / CPU)", pair("vm_trivial")),
         ("baseline: one-rule policy, interpreter (p50 wall / CPU)", pair("interpreter_trivial")),
         ("embedded / one-rule interpreter policy (p50)", f"{m['embedded_to_interpreter_trivial_p50_ratio']:.1f}x"),
-        ("marshalling + checks (embedded - bare VM set_input + eval, p50 wall / CPU)",
+        ("marshalling + checks (embedded - bare VM set_input + eval, in turns, p50 wall / CPU)",
          f"{m['marshalling_p50_us']:,.1f} / {m['marshalling_cpu_p50_us']:,.1f} µs"),
+        ("Python side alone: input check / JSON out / JSON back + Decision (p50 CPU)",
+         f"{m['python_check_cpu_p50_us']:,.1f} / {m['python_dumps_cpu_p50_us']:,.1f} / "
+         f"{m['python_parse_cpu_p50_us']:,.1f} µs"),
         ("bare VM decision = embedded decision", "yes" if same_raw else "NO"),
         ("floor: the proposal's conditions fused into 5 rules, VM eval (p50 wall / CPU)", pair("vm_floor")),
         ("floor: VM set_input_json of the input alone (p50 CPU)", f"{m['vm_set_input_cpu_p50_us']:,.1f} µs"),
