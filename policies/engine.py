@@ -30,6 +30,7 @@ Embedded engine notes (celine-regorus):
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import threading
@@ -54,6 +55,8 @@ from policies.loader import (
 )
 from policies.schema import PolicyInput
 from policies.validate import InputError, check_input
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DetailedDecision",
@@ -259,8 +262,11 @@ class EmbeddedRegoEngine(PolicyEngine):
         self.timeout_ms = float(timeout_ms)
         self._local = threading.local()
         self._engine()  # parse now: a syntax error is a PolicyLoadError at construction
-        # The decision compiled for the VM, once; each thread loads it into its own Rvm.
-        self._program: bytes | None = self._compile() if evaluator == "vm" else None
+        # The decision compiled for the VM, once; each thread loads it into its own Rvm. A pack
+        # that uses a construct the VM gets wrong (policies/vmcheck.py) is never decided on the VM:
+        # an operator's own rules may contain one, and the VM would not say so — it would decide.
+        self._program: bytes | None = (self._compile() if evaluator == "vm" and not vm_hazards(self._sources)
+                                       else None)
         self._data_json = self._sources.data_json() if self._program is not None else ""
         if self._program is not None:
             try:
@@ -562,6 +568,26 @@ class OpaServerEngine(PolicyEngine):
 
     def close(self) -> None:
         self._client.close_connection()
+
+
+_HAZARDS: dict[str, bool] = {}
+_HAZARDS_GUARD = threading.Lock()
+
+
+def vm_hazards(sources: PolicySources) -> bool:
+    """Whether ``sources`` use a construct the VM decides differently from Rego (checked once per
+    pack revision per process: the check parses every module, ~0.1 s)."""
+    with _HAZARDS_GUARD:
+        found = _HAZARDS.get(sources.revision)
+        if found is None:
+            from policies.vmcheck import check_sources
+
+            hazards = check_sources(sources)
+            if hazards:
+                log.warning("policy pack %s: %d construct(s) the bytecode VM decides differently (first: %s); "
+                            "deciding with the interpreter", sources.revision[:12], len(hazards), hazards[0])
+            found = _HAZARDS[sources.revision] = bool(hazards)
+    return found
 
 
 def load_engine(settings: Any | None = None) -> PolicyEngine:

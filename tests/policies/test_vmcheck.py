@@ -70,3 +70,19 @@ def test_the_safe_forms_pass(tmp_path: Path) -> None:
         "n := count([v | some c in input.cs; v := data.cat[c]; is_number(v)])\n"
     )
     assert check_sources(load_sources(_pack(tmp_path, body), tmp_path)) == []
+
+
+def test_an_engine_never_decides_a_hazardous_pack_on_the_vm(tmp_path: Path) -> None:
+    """An operator's own rules may hold a construct the VM gets wrong: the engine then decides
+    with the interpreter (a wrong deny or allow would be silent), and says so in its evaluator."""
+    import shutil
+
+    from policies.engine import EmbeddedRegoEngine
+
+    rules = tmp_path / "rego"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "policies" / "rego", rules)
+    (rules / "operator_extra.rego").write_text(
+        "package gateward.operator_extra\n\nimport rego.v1\n\n" + HAZARDS["every"][0])
+    data = Path(__file__).resolve().parents[2] / "policies" / "data"
+    assert EmbeddedRegoEngine(rules, data).evaluator == "interpreter"
+    assert EmbeddedRegoEngine().evaluator == "vm"  # the shipped pack has no hazard
