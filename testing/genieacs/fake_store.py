@@ -213,8 +213,10 @@ def listing_record(gid: str, device_id: dict[str, str], inform_ts: float, params
                    objects: dict[str, tuple[bool, float]]) -> DeviceRecord:
     """A read-only device document for a fleet listing (bulk load: no twin, no sessions). ``params``
     and ``objects`` may be shared between records of one model (they are never written)."""
-    return DeviceRecord(id=gid, twin_id="", device_id=device_id, registered=inform_ts, last_boot=inform_ts,
-                        last_bootstrap=inform_ts, params=params, objects=objects, inform_ts=inform_ts)
+    rec = DeviceRecord(id=gid, twin_id="", device_id=device_id, registered=inform_ts, last_boot=inform_ts,
+                       last_bootstrap=inform_ts, params=params, objects=objects, inform_ts=inform_ts)
+    _memo(rec, inform_ts)  # stored rendered, as MongoDB stores the date: no listing pays for it
+    return rec
 
 
 def listing_template(root: str, manufacturer: str, model: str, firmware: str, hardware: str = "",
@@ -253,12 +255,18 @@ def listing_json(rec: DeviceRecord, last_inform: float | None, projection: list[
 _DATES = {"_registered": "registered", "_lastBoot": "last_boot", "_lastBootstrap": "last_bootstrap"}
 
 
-def _listing_meta(rec: DeviceRecord, last_inform: float | None, fields: list[str]) -> dict[str, Any]:
-    """``project(meta, fields)`` for top-level metadata fields, rendering only those asked for:
-    ``_id`` first, then each field in the projection's order, a missing one (no tags) left out."""
+def _memo(rec: DeviceRecord, last_inform: float | None) -> tuple[float | None, str | None, dict[str, str]]:
+    """A listing record's rendered ``_lastInform`` (for ``last_inform``) and ``_deviceId``."""
     memo = rec.listing_memo
     if memo is None or memo[0] != last_inform:
         memo = rec.listing_memo = (last_inform, iso(last_inform), {f"_{k}": v for k, v in rec.device_id.items()})
+    return memo
+
+
+def _listing_meta(rec: DeviceRecord, last_inform: float | None, fields: list[str]) -> dict[str, Any]:
+    """``project(meta, fields)`` for top-level metadata fields, rendering only those asked for:
+    ``_id`` first, then each field in the projection's order, a missing one (no tags) left out."""
+    memo = _memo(rec, last_inform)
     out: dict[str, Any] = {"_id": rec.id}
     for f in fields:
         if f in _DATES:
