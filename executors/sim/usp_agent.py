@@ -200,8 +200,13 @@ class SimAgent:
     def refresh(self) -> None:
         """Reload from the twin (after a change another process made, or a command ran)."""
         self.flush()
-        self.state = self.twin.state(self.device_id).fork()
-        self.tree = dict(self.state.tree())
+        base = self.twin.state(self.device_id)
+        # The agent answers from its own copy of the tree (self.tree); its private state need not
+        # hold one too. Built on a throwaway fork, the tree is not cached on the state the Sets are
+        # applied to, so applying one only invalidates (it would otherwise patch a cached copy of
+        # the whole tree per Set); anything that asks that state for its tree rebuilds it.
+        self.tree = dict(base.fork().tree())
+        self.state = base.fork()
         self._objects: set[str] | None = None
         if hasattr(self, "root"):
             self._hide()
