@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import CursorResult, Table, event, insert, select, text, update
+from sqlalchemy import BigInteger, Table, bindparam, event, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from core.audit_anchor import (
@@ -50,6 +50,7 @@ from core.audit_anchor import (
 from core.errors import Conflict, Invalid
 from core.models import AuditEvent, Device, canonical_json, utcnow
 from core.secrets import mask_params
+from core.store.fastsql import Prepared
 from core.store.schema import AuditCheckpointRow, AuditEventRow, AuditHeadRow
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,16 @@ _TAIL_AND_HEAD = select(_TAIL_SELECT.with_only_columns(_EVENTS.c.seq).scalar_sub
                         _TAIL_SELECT.with_only_columns(_EVENTS.c.hash).scalar_subquery(),
                         _HEAD.c.seq, _HEAD.c.hash, _HEAD.c.ts, _HEAD.c.key_id, _HEAD.c.mac).where(_HEAD.c.id == 1)
 _QUEUE = "gateward_audit_queue"  # Session.info key: events appended in the open transaction
+_EVENT_COLUMNS = ("seq", "ts", "actor", "action", "proposal_id", "device_id", "subscriber", "model", "firmware",
+                  "data", "prev_hash", "hash")
+_HEAD_COLUMNS = ("seq", "hash", "ts", "key_id", "mac")
+# The statements every audited transaction runs, on the session's own cursor (core.store.fastsql).
+_FAST_TAIL_AND_HEAD = Prepared(_TAIL_AND_HEAD)
+_FAST_TAIL = Prepared(_TAIL_SELECT)
+_FAST_INSERT = Prepared(insert(_EVENTS), _EVENT_COLUMNS)
+_FAST_HEAD_UPDATE = Prepared(_HEAD_UPDATE, _HEAD_COLUMNS)
+_FAST_HEAD_INSERT = Prepared(insert(_HEAD), ("id", *_HEAD_COLUMNS))
+_FAST_LOCK = Prepared(select(func.pg_advisory_xact_lock(bindparam("k", type_=BigInteger))))
 
 
 def _event_hash(seq: int, ts: datetime, actor: str, action: str, proposal_id: str | None,
@@ -189,7 +200,7 @@ def flush(session: Session) -> int:
         row = ev.linked(seq, prev)
         rows.append(row)
         prev = row["hash"]
-    session.connection().execute(insert(_EVENTS), rows)
+    _FAST_INSERT.run_many(session, rows)
     _close_append(session, key, start, seq, prev)
     return len(rows)
 
@@ -217,11 +228,11 @@ class _Head:
 def _lock(session: Session) -> None:
     """Serialise appenders on PostgreSQL (SQLite writers already hold BEGIN IMMEDIATE)."""
     if session.bind is not None and session.bind.dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _AUDIT_LOCK_KEY})
+        _FAST_LOCK.all(session, {"k": _AUDIT_LOCK_KEY})
 
 
 def _tail(session: Session) -> tuple[int, str]:
-    last = session.connection().execute(_TAIL_SELECT).first()
+    last = _FAST_TAIL.first(session)
     return (int(last[0]), str(last[1])) if last else (0, GENESIS)
 
 
@@ -232,7 +243,7 @@ def _keyed_head(session: Session) -> _Head | None:
 
 def _tail_and_head(session: Session) -> tuple[int, str, _Head | None]:
     """The table's head and the keyed head in one statement (each append transaction asks once)."""
-    r = session.connection().execute(_TAIL_AND_HEAD).first()
+    r = _FAST_TAIL_AND_HEAD.first(session)
     if r is None:  # no keyed head row yet: the table's head alone
         seq, prev = _tail(session)
         return seq, prev, None
@@ -274,7 +285,7 @@ def _open_append(session: Session) -> tuple[int, str, AuditKey]:
         alarm = _Pending(utcnow(), SYSTEM_ACTOR, TAMPER_ACTION, None, None, None,
                          {"severity": "critical", "first_seq": first, "table_head_seq": seq, "reason": reason})
         row = alarm.linked(seq + 1, prev)
-        session.connection().execute(insert(_EVENTS), [row])
+        _FAST_INSERT.run_many(session, [row])
         seq, prev = row["seq"], row["hash"]
     return seq, prev, key
 
@@ -284,10 +295,8 @@ def _close_append(session: Session, key: AuditKey, old_seq: int, new_seq: int, n
     now = utcnow()
     values = {"seq": new_seq, "hash": new_hash, "ts": now, "key_id": key.key_id,
               "mac": mac(key, "head", new_seq, new_hash, new_seq, now)}
-    conn = session.connection()
-    res = cast(CursorResult[Any], conn.execute(_HEAD_UPDATE, values))
-    if res.rowcount == 0:
-        conn.execute(insert(_HEAD).values(id=1, **values))
+    if _FAST_HEAD_UPDATE.run(session, values) == 0:
+        _FAST_HEAD_INSERT.run(session, {"id": 1, **values})
     every = settings().audit_checkpoint_every
     if old_seq // every != new_seq // every:
         _write_checkpoint(session, key, new_seq, new_hash, now)

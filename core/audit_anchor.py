@@ -127,9 +127,27 @@ def _create_key_file(path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+_loaded: dict[tuple[str | None, ...], AuditKey] = {}
+
+
 def load_key(*, create: bool) -> AuditKey | None:
     """The audit key: ``GATEWARD_AUDIT_KEY`` if set, else the key file. Appends create the file on
-    first use; verify never does (a fresh key would make every existing MAC look forged)."""
+    first use; verify never does (a fresh key would make every existing MAC look forged).
+
+    Every audited transaction asks, so a key already loaded for this environment and working
+    directory is returned without resolving the key file's path again (that was a tenth of an
+    append's cost; issue 15)."""
+    where = (*(os.environ.get(k) for k in _ENV), os.environ.get("XDG_DATA_HOME"), os.getcwd())
+    hit = _loaded.get(where)
+    if hit is not None:
+        return hit
+    key = _load_key(create=create)
+    if key is not None:
+        _loaded[where] = key
+    return key
+
+
+def _load_key(*, create: bool) -> AuditKey | None:
     cfg = settings()
     env_key = cfg.audit_key.get_secret_value() if cfg.audit_key is not None else None
     path = cfg.key_file()

@@ -25,6 +25,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core.models import Device, utcnow
+from core.store.fastsql import Prepared
+from core.store.records import among
 from core.store.schema import DeviceCapabilityRow, DeviceInstancesRow
 
 RULE_MISSING = "device_model_missing"
@@ -221,24 +223,32 @@ def for_devices(s: Session, devices: Iterable[Device]) -> dict[str, CapabilitySe
     if not devs:
         return {}
     models = sorted({d.model for d in devs})
-    rows = {(r.vendor, r.model, r.firmware, r.root): r
-            for r in s.scalars(select(DeviceCapabilityRow).where(DeviceCapabilityRow.model.in_(models)))}
+    # Every validation asks (issue 15): run on the session's cursor (core.store.fastsql).
+    rows = {(v, m, f, r): (params, at) for v, m, f, r, params, at in _CLASSES.all(s, {"models": models})}
     if not rows:
         return {}
-    inst = {r.device_id: r for r in s.scalars(select(DeviceInstancesRow).where(
-        DeviceInstancesRow.device_id.in_([d.id for d in devs])))}
+    inst = {did: (fw, instances, at) for did, fw, instances, at in _INSTANCES.all(s, {"ids": [d.id for d in devs]})}
     out: dict[str, CapabilitySet] = {}
     for d in devs:
         row = rows.get((d.vendor, d.model, d.firmware, str(d.root)))
         if row is None:
             continue
+        params, discovered_at = row
         own = inst.get(d.id)
-        fresh = own is not None and own.firmware == d.firmware
-        out[d.id] = CapabilitySet(label_of(d.vendor, d.model, d.firmware), dict(row.params),
-                                  dict(own.instances) if own is not None and fresh else {},
-                                  row.discovered_at.isoformat(),
-                                  own.discovered_at.isoformat() if own is not None and fresh else "")
+        fresh = own is not None and own[0] == d.firmware
+        out[d.id] = CapabilitySet(label_of(d.vendor, d.model, d.firmware), dict(params),
+                                  dict(own[1]) if own is not None and fresh else {},
+                                  discovered_at.isoformat(),
+                                  own[2].isoformat() if own is not None and fresh else "")
     return out
+
+
+_CAPS = DeviceCapabilityRow.__table__
+_INST = DeviceInstancesRow.__table__
+_CLASSES = Prepared(select(_CAPS.c.vendor, _CAPS.c.model, _CAPS.c.firmware, _CAPS.c.root, _CAPS.c.params,
+                           _CAPS.c.discovered_at).where(among(_CAPS.c.model, "models")))
+_INSTANCES = Prepared(select(_INST.c.device_id, _INST.c.firmware, _INST.c.instances, _INST.c.discovered_at)
+                      .where(among(_INST.c.device_id, "ids")))
 
 
 def stored_classes(s: Session, vendor: str | None = None, model: str | None = None) -> list[DeviceCapabilityRow]:

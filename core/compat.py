@@ -33,13 +33,15 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import Integer, String, Text, select
+from sqlalchemy import Integer, String, Text, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.models import ExecutionStatus, utcnow
+from core.store.fastsql import Prepared
+from core.store.records import among
 from core.store.schema import Base, UTCDateTime
 
 X = ExecutionStatus
@@ -161,21 +163,37 @@ def record_many(s: Session, items: Sequence[Increment]) -> None:
         return
     now = utcnow()
     dialect = s.get_bind().dialect.name
-    ins: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = CompatEvidenceRow.__table__
     for key in sorted(agg):
         ok, bad, rb, err = agg[key]
         if not (ok or bad or rb):
             continue
-        stmt = ins(table).values(vendor=key[0], model=key[1], firmware=key[2], workflow=key[3], succeeded=ok,
-                                 failed=bad, rollback_failed=rb, last_outcome_at=now, last_error=err)
-        ex = stmt.excluded
+        _upsert(dialect, bool(err)).run(s, {"vendor": key[0], "model": key[1], "firmware": key[2], "workflow": key[3],
+                                            "succeeded": ok, "failed": bad, "rollback_failed": rb,
+                                            "last_outcome_at": now, "last_error": err})
+
+
+_UPSERTS: dict[tuple[str, bool], Prepared] = {}
+
+
+def _upsert(dialect: str, with_error: bool) -> Prepared:
+    """The counting upsert for ``dialect``, built once (every verified device runs it)."""
+    stmt = _UPSERTS.get((dialect, with_error))
+    if stmt is None:
+        ins: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        table = CompatEvidenceRow.__table__
+        values = {c: bindparam(c, type_=table.c[c].type) for c in (
+            "vendor", "model", "firmware", "workflow", "succeeded", "failed", "rollback_failed", "last_outcome_at",
+            "last_error")}
+        base = ins(table).values(values)
+        ex = base.excluded
         set_: dict[str, Any] = {"succeeded": table.c.succeeded + ex.succeeded, "failed": table.c.failed + ex.failed,
                                 "rollback_failed": table.c.rollback_failed + ex.rollback_failed,
                                 "last_outcome_at": ex.last_outcome_at}
-        if err:
+        if with_error:
             set_["last_error"] = ex.last_error
-        s.execute(stmt.on_conflict_do_update(index_elements=["vendor", "model", "firmware", "workflow"], set_=set_))
+        stmt = _UPSERTS[(dialect, with_error)] = Prepared(base.on_conflict_do_update(
+            index_elements=["vendor", "model", "firmware", "workflow"], set_=set_))
+    return stmt
 
 
 # ---------------------------------------------------------------------------- reading
@@ -196,15 +214,36 @@ def worst(statuses: Iterable[str | None]) -> str | None:
     return max(found, key=lambda x: RANK[x]) if found else None
 
 
+class Evidence(NamedTuple):
+    """One ``compat_evidence`` row as read (the columns of :class:`CompatEvidenceRow`)."""
+
+    vendor: str
+    model: str
+    firmware: str
+    workflow: str
+    succeeded: int
+    failed: int
+    rollback_failed: int
+    last_outcome_at: datetime | None
+    last_error: str | None
+
+
 def evidence_for(s: Session, classes: Iterable[tuple[str, str, str]],
-                 workflows: Sequence[str]) -> dict[tuple[str, str, str, str], CompatEvidenceRow]:
+                 workflows: Sequence[str]) -> dict[tuple[str, str, str, str], Evidence]:
     keys = set(classes)
     if not keys or not workflows:
         return {}
     models = sorted({m for _, m, _ in keys})
-    rows = s.scalars(select(CompatEvidenceRow).where(CompatEvidenceRow.model.in_(models),
-                                                     CompatEvidenceRow.workflow.in_(list(workflows))))
+    global _EVIDENCE
+    if _EVIDENCE is None:
+        t = CompatEvidenceRow.__table__
+        _EVIDENCE = Prepared(select(*(t.c[n] for n in Evidence._fields))
+                             .where(among(t.c.model, "models"), among(t.c.workflow, "workflows")))
+    rows = [Evidence(*r) for r in _EVIDENCE.all(s, {"models": models, "workflows": list(workflows)})]
     return {(r.vendor, r.model, r.firmware, r.workflow): r for r in rows if (r.vendor, r.model, r.firmware) in keys}
+
+
+_EVIDENCE: Prepared | None = None
 
 
 def statuses_for(s: Session, devices: Sequence[_DeviceLike], workflows: Sequence[str],

@@ -24,9 +24,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -65,6 +65,8 @@ from core.secrets import MASK, is_secret_path
 from core.staged import StagedExecution
 from core.states import check_execution, move_execution, require_state, set_state
 from core.store import Store, repo
+from core.store.fastsql import Prepared
+from core.store.records import DecisionRowRecord, ExecutionRecord, ProposalRecord, among, delete_where, insert_rows
 from core.store.schema import (
     ApprovalRow,
     BackupRow,
@@ -80,6 +82,12 @@ from executors.base import BackupRead, ExecutorError, Fault, InvalidParameterNam
 from policies.base import PolicyEngine
 
 S = ProposalState
+_DECISIONS = cast(Table, PolicyDecisionRow.__table__)
+_LOCKS = cast(Table, DeviceLockRow.__table__)
+_BACKUPS = cast(Table, BackupRow.__table__)
+_SNAPSHOTS = cast(Table, ParameterSnapshotRow.__table__)
+_LOCKS_HELD = Prepared(select(_LOCKS.c.device_id, _LOCKS.c.proposal_id, _LOCKS.c.owner, _LOCKS.c.acquired_at)
+                       .where(among(_LOCKS.c.device_id, "ids")).order_by(_LOCKS.c.device_id))
 LIVE_PREVIEW_MAX = 200
 SOFTWARE_VERSION = "Device.DeviceInfo.SoftwareVersion"
 FLEET_SQL_MIN = 1000  # above this many targets the database groups devices into policy classes
@@ -212,13 +220,14 @@ class Lifecycle:
             self._timer(stage, time.perf_counter() - t0)
 
     @staticmethod
-    def _set_state(s: Session, row: ProposalRow, to: ProposalState, actor: str, action: str,
+    def _set_state(s: Session, row: ProposalRow | ProposalRecord, to: ProposalState, actor: str, action: str,
                    data: dict[str, Any] | None = None, error: str | None = None) -> None:
         """core.states.set_state: checked against PROPOSAL_TRANSITIONS, audited in the same transaction."""
         set_state(s, row, to, actor, action, data, error)
 
-    def _load(self, s: Session, pid: str) -> tuple[ProposalRow, Proposal]:
-        row = repo.get_proposal_row(s, pid, for_update=True)
+    def _load(self, s: Session, pid: str) -> tuple[ProposalRecord, Proposal]:
+        """The proposal row (locked on PostgreSQL; saved with a version check) and its model."""
+        row = ProposalRecord.load(s, pid, for_update=True)
         return row, repo.proposal_from_row(row)
 
     def get(self, pid: str) -> Proposal:
@@ -258,7 +267,7 @@ class Lifecycle:
         self._time("create", t0)
         return p
 
-    def _create_in(self, s: Session, draft: ProposalDraft, actor: Actor) -> tuple[ProposalRow, Proposal]:
+    def _create_in(self, s: Session, draft: ProposalDraft, actor: Actor) -> tuple[ProposalRecord, Proposal]:
         """:meth:`create`'s work in the caller's transaction (``submit`` validates in the same one)."""
         if "auditor" in actor.roles and len(actor.roles) == 1:
             raise Forbidden(f"{actor.id} is an auditor; auditors cannot propose changes")
@@ -284,9 +293,8 @@ class Lifecycle:
             staged=draft.staged, source=draft.source, state=S.DRAFT, created_at=now, updated_at=now,
         )
         p.hash = p.compute_hash()
-        row = repo.proposal_to_row(p)
-        s.add(row)
-        s.flush()
+        row = ProposalRecord(**repo.proposal_values(p))
+        row.insert(s)
         for start in range(0, len(targets), 10000):
             s.execute(insert(ProposalDeviceRow), [{"proposal_id": p.id, "device_id": t}
                                                   for t in targets[start:start + 10000]])
@@ -354,7 +362,7 @@ class Lifecycle:
                           proposal_id=pid, errors=problems)
         return result
 
-    def _validate_in(self, s: Session, row: ProposalRow, p: Proposal, actor: Actor | None) -> list[str]:
+    def _validate_in(self, s: Session, row: ProposalRecord, p: Proposal, actor: Actor | None) -> list[str]:
         """:meth:`validate`'s work in the caller's transaction: the proposal moves to ``validated``
         or ``invalid`` (audited); returns the problems found."""
         self._require_state(p, S.DRAFT, S.VALIDATED, S.INVALID, doing="validate")
@@ -503,12 +511,12 @@ class Lifecycle:
                 "uncovered": max(0, uncovered), "uncovered_devices": unknown[:20], "devices": sample}
 
     def _store_preview_in(self, s: Session, p: Proposal, preview: dict[str, Any], actor: Actor | None
-                          ) -> ProposalRow:
+                          ) -> ProposalRecord:
         """Record a preview taken by :meth:`_take_preview` in the caller's transaction, if the
         proposal is still the content that was previewed; returns the (locked) proposal row."""
         pid = p.id
         out = preview["devices"]
-        row = repo.get_proposal_row(s, pid, for_update=True)
+        row = ProposalRecord.load(s, pid, for_update=True)
         if row.hash != p.hash:
             raise Conflict(f"proposal {pid} changed while it was being previewed; preview again")
         if row.state not in (S.VALIDATED, S.PREVIEWED):  # e.g. cancelled while its devices were read
@@ -630,7 +638,7 @@ class Lifecycle:
         self._time("decide", t0)
         return decided[1]
 
-    def _record_decision_in(self, s: Session, row: ProposalRow, p: Proposal,
+    def _record_decision_in(self, s: Session, row: ProposalRecord, p: Proposal,
                             decided: tuple[str, Decision, list[str], float, dict[str, Any]], actor: Actor | None,
                             *, dry_run: bool = False) -> None:
         """Store a decision made on ``decided[0]`` (the hash) and move the proposal by it, in the
@@ -641,15 +649,15 @@ class Lifecycle:
             raise Conflict(f"proposal {pid} changed while policy was evaluating; decide again")
         if not dry_run and row.state != S.PREVIEWED:
             self._require_state(repo.proposal_from_row(row), S.PREVIEWED, doing="decide on")
-        rec = PolicyDecisionRow(
-            id=new_id("d"), proposal_id=pid, proposal_hash=p.hash, revision=self.policy.revision,
-            engine=self.policy.name, allow=decision.allow, result=decision.model_dump(mode="json"),
-            input=stored_input, would_deny=would_deny, duration_us=us, dry_run=dry_run, created_at=utcnow(),
-        )
-        s.add(rec)
-        summary = {"decision_id": rec.id, "allow": decision.allow, "deny": decision.deny,
+        decision_id = new_id("d")
+        insert_rows(s, _DECISIONS, [{
+            "id": decision_id, "proposal_id": pid, "proposal_hash": p.hash, "revision": self.policy.revision,
+            "engine": self.policy.name, "allow": decision.allow, "result": decision.model_dump(mode="json"),
+            "input": stored_input, "would_deny": would_deny, "duration_us": us, "dry_run": dry_run,
+            "created_at": utcnow()}])
+        summary = {"decision_id": decision_id, "allow": decision.allow, "deny": decision.deny,
                    "approvals_required": [a.model_dump() for a in decision.approvals_required],
-                   "risk": decision.risk, "obligations": decision.obligations, "revision": rec.revision,
+                   "risk": decision.risk, "obligations": decision.obligations, "revision": self.policy.revision,
                    "would_deny": would_deny, "hash": p.hash}
         who = actor.id if actor else p.author
         if dry_run:
@@ -696,14 +704,14 @@ class Lifecycle:
 
     # ================================================================== approvals
     @staticmethod
-    def _counted(s: Session, p: Proposal, rec: PolicyDecisionRow) -> list[Any]:
+    def _counted(s: Session, p: Proposal, rec: DecisionRowRecord) -> list[Any]:
         """Approvals that answer the current decision for the current content. An edit always ends
         in a new decision, so an approval given before it never counts again (issue 10, defect 3:
         editing A → B → A revived A's approvals and left the proposal waiting forever)."""
         return [a for a in repo.approvals_for(s, p.id)
                 if a.verdict == "approve" and a.proposal_hash == p.hash and a.decision_id == rec.id]
 
-    def _outstanding(self, s: Session, p: Proposal, rec: PolicyDecisionRow, decision: Decision) -> list[str]:
+    def _outstanding(self, s: Session, p: Proposal, rec: DecisionRowRecord, decision: Decision) -> list[str]:
         """Roles still needing a distinct approver, given the approvals bound to this decision."""
         remaining = [a.role for a in decision.approvals_required]
         for a in self._counted(s, p, rec):
@@ -711,7 +719,7 @@ class Lifecycle:
                 remaining.remove(a.role)
         return remaining
 
-    def _current_decision(self, s: Session, p: Proposal) -> tuple[PolicyDecisionRow, Decision]:
+    def _current_decision(self, s: Session, p: Proposal) -> tuple[DecisionRowRecord, Decision]:
         rec = repo.latest_decision(s, p.id)
         if rec is None:
             raise Conflict(f"proposal {p.id} has no policy decision; run decide first")
@@ -720,7 +728,7 @@ class Lifecycle:
                            f"{rec.proposal_hash[:12]}, proposal is {p.hash[:12]}); it must be decided again")
         return rec, Decision(**rec.result)
 
-    def _approval_role(self, s: Session, p: Proposal, actor: Actor) -> tuple[PolicyDecisionRow, Decision, str | None]:
+    def _approval_role(self, s: Session, p: Proposal, actor: Actor) -> tuple[DecisionRowRecord, Decision, str | None]:
         """The required role ``actor``'s approval would fill now (None: nothing is outstanding), or
         the reason they cannot approve. Shared by :meth:`approve` and :meth:`who_can_act`, so what
         the console says someone can do is what the server lets them do."""
@@ -832,11 +840,12 @@ class Lifecycle:
 
     # ================================================================== apply
     @staticmethod
-    def _check_preview(s: Session, p: Proposal) -> None:
+    def _check_preview(s: Session, p: Proposal, stored: dict[str, Any] | None = None) -> None:
         """Backstop for policy (issue 10, defect 8): the stored preview is of exactly this content
         and read every target (offline targets are held, not failed, only in a staged rollout).
-        Its age is not re-checked here: approval takes time, and the backup is read fresh anyway."""
-        preview = repo.get_proposal_row(s, p.id).preview or {}
+        Its age is not re-checked here: approval takes time, and the backup is read fresh anyway.
+        ``stored`` is the preview as the caller just read it from the store in this transaction."""
+        preview = (stored if stored is not None else ProposalRecord.load(s, p.id).preview) or {}
         if preview.get("hash") != p.hash:
             raise Forbidden(f"proposal {p.id} has no preview of its current content; preview and decide again")
         done = pinput.preview_completeness(preview, len(p.targets))
@@ -846,8 +855,10 @@ class Lifecycle:
                             "preview and decide again")
 
     def _check_gates(self, s: Session, p: Proposal, devices: dict[str, Device],
-                     states: tuple[ProposalState, ...] = (S.APPROVED,)) -> None:
-        """Invariant 1, re-derived from the store. Raises with the gate that failed."""
+                     states: tuple[ProposalState, ...] = (S.APPROVED,), *,
+                     stored_preview: dict[str, Any] | None = None) -> None:
+        """Invariant 1, re-derived from the store. Raises with the gate that failed.
+        ``stored_preview``: the proposal row's preview, when the caller read the row in ``s``."""
         if p.state not in states:
             self._require_state(p, *states, doing="apply")
         if p.hash != p.compute_hash():
@@ -876,7 +887,7 @@ class Lifecycle:
                 approvers.add(a.actor)
         if remaining:
             raise Forbidden(f"proposal {p.id} is missing approval by {', '.join(remaining)} for its current content")
-        self._check_preview(s, p)
+        self._check_preview(s, p, stored_preview)
         for d in devices.values():
             issues = validate_changes(d, p.changes_for(d.id))
             if issues:
@@ -885,49 +896,60 @@ class Lifecycle:
 
     def _acquire_locks(self, s: Session, p: Proposal) -> None:
         now = utcnow()
-        held = {r.device_id: r for r in s.scalars(select(DeviceLockRow).where(DeviceLockRow.device_id.in_(p.targets)))}
-        for dev_id, lock in held.items():
-            if lock.proposal_id == p.id:
-                raise Locked(f"proposal {p.id} is already being applied (lock on {dev_id} held by {lock.owner})")
-            raise Locked(f"device {dev_id} is locked by proposal {lock.proposal_id} (since "
-                         f"{lock.acquired_at:%Y-%m-%d %H:%M:%S}Z); wait for it to finish", holder=lock.proposal_id)
+        for dev_id, holder, owner, since in _LOCKS_HELD.all(s, {"ids": p.targets}):
+            if holder == p.id:
+                raise Locked(f"proposal {p.id} is already being applied (lock on {dev_id} held by {owner})")
+            raise Locked(f"device {dev_id} is locked by proposal {holder} (since "
+                         f"{since:%Y-%m-%d %H:%M:%S}Z); wait for it to finish", holder=holder)
         exp = now + timedelta(seconds=self.settings.lock_ttl_s)
-        s.add_all([DeviceLockRow(device_id=t, proposal_id=p.id, owner=_owner(), acquired_at=now, expires_at=exp)
-                   for t in p.targets])
+        owner = _owner()
         try:
-            s.flush()
+            insert_rows(s, _LOCKS, [{"device_id": t, "proposal_id": p.id, "owner": owner, "acquired_at": now,
+                                     "expires_at": exp} for t in p.targets])
         except IntegrityError as exc:
             raise Locked(f"a device of proposal {p.id} was locked by another proposal just now; retry") from exc
 
     def _release_locks(self, pid: str) -> None:
         with self.store.write() as s:
-            s.execute(delete(DeviceLockRow).where(DeviceLockRow.proposal_id == pid))
+            delete_where(s, _LOCKS, proposal_id=pid)
 
     def _exec_update(self, pid: str, device: Device, status: ExecutionStatus, action: str, actor: str,
                      detail: dict[str, Any] | None = None, error: str | None = None) -> None:
         with self.store.write() as s:
-            ex = s.scalar(select(ExecutionRow).where(ExecutionRow.proposal_id == pid,
-                                                     ExecutionRow.device_id == device.id))
-            if ex is None:
-                raise NotFound(f"no execution record for {device.id} in {pid}")
-            before = move_execution(ex, status)
-            if detail:
-                ex.detail = {**(ex.detail or {}), **detail}
-            if error is not None:
-                ex.error = error
-            if status is ExecutionStatus.APPLYING:
-                ex.started_at = utcnow()
-            if status in (ExecutionStatus.VERIFIED, ExecutionStatus.ROLLED_BACK, ExecutionStatus.ROLLBACK_FAILED,
-                          ExecutionStatus.FAILED):
-                ex.finished_at = utcnow()
-            audit.append(s, actor=actor, action=action, proposal_id=pid, device=device,
-                         data={"status": str(status), **(detail or {}), **({"error": error} if error else {})})
-            if any(compat.outcome_of(before, status)):  # evidence for the compatibility matrix
+            self._exec_update_in(s, pid, device, status, action, actor, detail, error)
+
+    def _exec_update_in(self, s: Session, pid: str, device: Device, status: ExecutionStatus, action: str, actor: str,
+                        detail: dict[str, Any] | None = None, error: str | None = None,
+                        ex: ExecutionRecord | None = None, changes: Proposal | None = None) -> None:
+        """Move one device's execution row (audited, compat evidence on an outcome) in the caller's
+        transaction; ``ex`` is the row when the caller already loaded it, ``changes`` the proposal
+        when the caller holds it (for the compatibility evidence)."""
+        if ex is None:
+            ex = ExecutionRecord.one(s, pid, device.id)
+        if ex is None:
+            raise NotFound(f"no execution record for {device.id} in {pid}")
+        before = move_execution(ex, status)
+        if detail:
+            ex.detail = {**(ex.detail or {}), **detail}
+        if error is not None:
+            ex.error = error
+        if status is ExecutionStatus.APPLYING:
+            ex.started_at = utcnow()
+        if status in (ExecutionStatus.VERIFIED, ExecutionStatus.ROLLED_BACK, ExecutionStatus.ROLLBACK_FAILED,
+                      ExecutionStatus.FAILED):
+            ex.finished_at = utcnow()
+        ex.save(s)
+        audit.append(s, actor=actor, action=action, proposal_id=pid, device=device,
+                     data={"status": str(status), **(detail or {}), **({"error": error} if error else {})})
+        if any(compat.outcome_of(before, status)):  # evidence for the compatibility matrix
+            data = compat.policy_data(self.policy)
+            if changes is not None:
+                workflows = compat.workflows_for(changes.changes, changes.operations, data)
+            else:
                 prow = s.get(ProposalRow, pid)
-                if prow is not None:
-                    compat.record(s, device, compat.workflows_for(prow.changes, prow.operations,
-                                                                  compat.policy_data(self.policy)),
-                                  before, status, error)
+                workflows = compat.workflows_for(prow.changes, prow.operations, data) if prow is not None else []
+            if workflows:
+                compat.record(s, device, workflows, before, status, error)
 
     def apply(self, pid: str, actor: Actor) -> ApplyOutcome:
         """Back up, write, verify — or roll back. Returns the outcome; raises only when nothing
@@ -936,25 +958,31 @@ class Lifecycle:
             raise Forbidden(f"{actor.id} (roles: {', '.join(actor.roles) or 'none'}) may not apply changes")
         t0 = time.perf_counter()
         with self.store.write() as s:
-            _, p = self._load(s, pid)
+            row, p = self._load(s, pid)
             if p.staged:
                 raise Conflict(f"proposal {pid} is a staged rollout; it is applied in rings by its campaign")
             devices = repo.get_devices(s, p.targets)
-            self._check_gates(s, p, devices)
+            self._check_gates(s, p, devices, stored_preview=row.preview)
             self._acquire_locks(s, p)
             audit.append(s, actor=actor.id, action="apply.started", proposal_id=pid, data={"hash": p.hash})
         self._time("gates", t0)
         # From here on the locks are ours: every way out of this method releases them (a kill -9
-        # leaves them to ``recover``, which clears locks of dead owners).
+        # leaves them to ``recover``, which clears locks of dead owners). A change that ends
+        # ``done`` releases them in the transaction that records it.
+        released = False
         try:
             ordered = [devices[t] for t in p.targets]
-            self._presence_and_backup(p, ordered, actor)
+            self._presence_and_backup(p, ordered, actor, row.preview)
             failpoint("lifecycle.after_backup")
-            return self._write_and_verify(p, ordered, actor)
+            outcome = self._write_and_verify(p, ordered, actor)
+            released = outcome.proposal.state is S.DONE
+            return outcome
         finally:
-            self._release_locks(pid)
+            if not released:
+                self._release_locks(pid)
 
-    def _presence_and_backup(self, p: Proposal, ordered: list[Device], actor: Actor) -> None:
+    def _presence_and_backup(self, p: Proposal, ordered: list[Device], actor: Actor,
+                             preview: dict[str, Any] | None = None) -> None:
         """Everything before the first write. Any refusal here (offline, unreadable, the proposal
         changed meanwhile) leaves the devices untouched and is audited as ``apply.deferred``."""
         try:
@@ -971,7 +999,7 @@ class Lifecycle:
                                      data={"note": pres.detail})
             self._time("presence", t0)
             t0 = time.perf_counter()
-            self._backup(p, ordered, actor)
+            self._backup(p, ordered, actor, preview)
             self._time("backup", t0)
         except (DeviceUnavailable, ExecutorError, Conflict) as exc:
             with self.store.write() as s:
@@ -1062,23 +1090,25 @@ class Lifecycle:
                 params[c.path]["source"] = read.detail
         return params
 
-    def _backup(self, p: Proposal, devices: Sequence[Device], actor: Actor) -> None:
+    def _backup(self, p: Proposal, devices: Sequence[Device], actor: Actor,
+                preview: dict[str, Any] | None = None) -> None:
+        """Read and store the backup of every touched parameter; ``preview`` is the stored preview
+        the gates just checked (its read may serve as the backup, ``backup_params``)."""
         paths = list(dict.fromkeys(c.path for c in p.changes))
-        backups: list[BackupRow] = []
-        preview = self.preview_of(p.id)
+        backups: list[dict[str, Any]] = []
         for d in devices:
             params = self.backup_params(p, d, self._preview_read_since(preview, p, d.id))
-            backups.append(BackupRow(id=new_id("b"), proposal_id=p.id, device_id=d.id, params=params,
-                                     created_at=utcnow()))
+            backups.append({"id": new_id("b"), "proposal_id": p.id, "device_id": d.id, "params": params,
+                            "created_at": utcnow()})
         with self.store.write() as s:
-            row = repo.get_proposal_row(s, p.id)
+            row = ProposalRecord.load(s, p.id, for_update=True)
             if row.hash != p.hash or row.state != str(S.APPROVED):
                 raise Conflict(f"proposal {p.id} changed during backup; nothing was changed")
-            s.add_all(backups)
+            insert_rows(s, _BACKUPS, backups)
             self._open_executions(s, p, devices)
             # The backup is *not* a snapshot: stored as one, these few parameters became the device's
             # "latest snapshot" (issue 10, defect 12). A verified apply merges its values instead.
-            from_preview = [b.device_id for b in backups if any("source" in v for v in b.params.values())]
+            from_preview = [b["device_id"] for b in backups if any("source" in v for v in b["params"].values())]
             self._set_state(s, row, S.BACKED_UP, actor.id, "proposal.backed_up",
                             {"devices": len(backups), "paths": paths,
                              **({"from_preview_read": from_preview} if from_preview else {})})
@@ -1092,15 +1122,17 @@ class Lifecycle:
         Returns whether a snapshot was stored."""
         from core.secrets import mask_params
 
+        if not values:
+            return False
         base = repo.latest_snapshot(s, device_id)
-        if base is None or not values:
+        if base is None:
             return False
         params = dict(base)
         for path, (value, typ) in values.items():
             old = params.get(path)
             params[path] = {"value": value, "type": typ or (old.get("type") if isinstance(old, dict) else "string")}
-        s.add(ParameterSnapshotRow(device_id=device_id, taken_at=utcnow(), source=source,
-                                   params=mask_params(params)))
+        insert_rows(s, _SNAPSHOTS, [{"device_id": device_id, "taken_at": utcnow(), "source": source,
+                                     "params": mask_params(params)}])
         return True
 
     def _snapshot_verified(self, s: Session, p: Proposal, devices: Sequence[Device]) -> None:
@@ -1114,13 +1146,13 @@ class Lifecycle:
         """One ``pending`` execution per device for this attempt. A row that recovery marked
         ``abandoned`` (an earlier attempt died before any write) is reused, its history kept in
         ``detail.previous_attempts``; any other existing row means the proposal already ran here."""
-        existing = {r.device_id: r for r in s.scalars(select(ExecutionRow).where(ExecutionRow.proposal_id == p.id))}
+        existing = {r.device_id: r for r in ExecutionRecord.for_proposal(s, p.id)}
         for d in devices:
             ex = existing.get(d.id)
             if ex is None:
                 check_execution(None, ExecutionStatus.PENDING, f"{p.id}/{d.id}")
-                s.add(ExecutionRow(id=new_id("x"), proposal_id=p.id, device_id=d.id,
-                                   status=str(ExecutionStatus.PENDING), key=p.id, detail={"attempt": 1}))
+                ExecutionRecord(id=new_id("x"), proposal_id=p.id, device_id=d.id,
+                                status=str(ExecutionStatus.PENDING), key=p.id, detail={"attempt": 1}).insert(s)
                 continue
             if ex.status != str(ExecutionStatus.ABANDONED):
                 raise Conflict(f"proposal {p.id} already has a {ex.status} execution on {d.id}; nothing was changed")
@@ -1130,6 +1162,7 @@ class Lifecycle:
             move_execution(ex, ExecutionStatus.PENDING)
             ex.detail = {"attempt": int(old.get("attempt", 1)) + 1, "previous_attempts": previous}
             ex.error, ex.started_at, ex.finished_at = None, None, None
+            ex.save(s)
 
     def _write_and_verify(self, p: Proposal, devices: Sequence[Device], actor: Actor) -> ApplyOutcome:
         """Write every device in order through the engine, then verify them all; the first failure
@@ -1162,16 +1195,27 @@ class Lifecycle:
         if failure is None:
             t0 = time.perf_counter()
             with self.store.write() as s:
-                row = repo.get_proposal_row(s, p.id)
+                row = ProposalRecord.load(s, p.id, for_update=True)
                 self._set_state(s, row, S.VERIFYING, actor.id, "proposal.verifying")
             failure = self._verify_all(p, devices, actor, outcome)
             self._time("verify", t0)
         if failure is None:
+            # Verified: every device's execution, the snapshots, ``done`` and the end of the locks
+            # commit together (a process that dies before it is recovered as ``applying``).
             with self.store.write() as s:
-                row = repo.get_proposal_row(s, p.id)
+                row = ProposalRecord.load(s, p.id, for_update=True)
+                execs = {e.device_id: e for e in ExecutionRecord.for_proposal(s, p.id)}
+                for d in devices:
+                    self._exec_update_in(s, p.id, d, ExecutionStatus.VERIFIED, "device.verified", actor.id,
+                                         ex=execs.get(d.id), changes=p)
                 self._snapshot_verified(s, p, devices)
                 self._set_state(s, row, S.DONE, actor.id, "proposal.done", {"devices": outcome.applied})
-            outcome.proposal = self.get(p.id)
+                delete_where(s, _LOCKS, proposal_id=p.id)
+            for d in devices:
+                written = outcome.results.get(d.id)
+                outcome.add(DeviceResult(d.id, ExecutionStatus.VERIFIED, changed=True,
+                                         evidence=written.evidence if written else {}))
+            outcome.proposal = repo.proposal_from_row(row)
             return outcome
         t0 = time.perf_counter()
         self._rollback_touched(p, devices, actor, outcome, reason=failure)
@@ -1236,12 +1280,7 @@ class Lifecycle:
                     failure = res.error or f"{d.id}: verification failed"
                     outcome.failed[d.id] = failure
                     return failure
-        for d in devices:
-            self._exec_update(p.id, d, ExecutionStatus.VERIFIED, "device.verified", actor.id)
-            written = outcome.results.get(d.id)
-            outcome.add(DeviceResult(d.id, ExecutionStatus.VERIFIED, changed=True,
-                                     evidence=written.evidence if written else {}))
-        return failure
+        return failure  # verified: the caller records it with ``done`` in one transaction
 
     def _restore(self, p: Proposal, d: Device, backup: dict[str, Any]) -> tuple[list[str], list[str]]:
         """Write the backed-up values back and check they hold. Raises ExecutorError if not."""

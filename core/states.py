@@ -119,6 +119,9 @@ def set_state(s: Any, row: Any, to: ProposalState, actor: str, action: str,
     row.updated_at = utcnow()
     if error is not None or to in (S.DONE, S.APPROVED):
         row.error = error
+    save = getattr(row, "save", None)  # a core.store.records row writes itself; an ORM row is flushed
+    if save is not None:
+        save(s)
     audit.append(s, actor=actor, action=action, proposal_id=row.id,
                  data={"from": frm, "to": str(to), **(data or {})})
 

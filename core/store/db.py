@@ -66,7 +66,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("immediate") else "BEGIN")
+            # On the driver connection directly: through ``exec_driver_sql`` this one statement cost
+            # as much as the rest of a lifecycle transaction's own statements (issue 15).
+            conn.connection.driver_connection.execute(
+                "BEGIN IMMEDIATE" if conn.get_execution_options().get("immediate") else "BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)

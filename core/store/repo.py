@@ -33,6 +33,8 @@ from core.models import (
     utcnow,
 )
 from core.models import Decision as DecisionModel
+from core.store.fastsql import Prepared
+from core.store.records import DecisionRowRecord, ExecutionRecord, ProposalRecord, among
 from core.store.schema import (
     ApprovalRow,
     DeviceEventRow,
@@ -76,11 +78,13 @@ def get_device(s: Session, device_id: str) -> Device:
 
 
 def get_devices(s: Session, ids: Sequence[str]) -> dict[str, Device]:
+    """The devices among ``ids`` that exist, by id (one statement, any number of ids)."""
+    if not ids:
+        return {}
     out: dict[str, Device] = {}
-    for chunk_start in range(0, len(ids), 500):
-        chunk = list(ids[chunk_start:chunk_start + 500])
-        for row in s.scalars(select(DeviceRow).where(DeviceRow.id.in_(chunk))):
-            out[row.id] = device_from_row(row)
+    for values in _DEVICES_BY_ID.all(s, {"ids": list(ids)}):
+        row = _DeviceValues(*values)
+        out[row.id] = device_from_row(row)  # type: ignore[arg-type]  # the same attributes as a DeviceRow
     return out
 
 
@@ -159,12 +163,10 @@ def existing_ids(s: Session, ids: Sequence[str]) -> set[str]:
     with its own reason (Invalid), so no proposal is ever recorded against a retired device."""
     found: set[str] = set()
     retired: list[str] = []
-    for start in range(0, len(ids), 900):
-        for dev_id, status in s.execute(select(DeviceRow.id, DeviceRow.status)
-                                        .where(DeviceRow.id.in_(list(ids[start:start + 900])))):
-            found.add(dev_id)
-            if status == RETIRED:
-                retired.append(dev_id)
+    for dev_id, status in _DEVICE_STATUS.all(s, {"ids": list(ids)}) if ids else ():
+        found.add(dev_id)
+        if status == RETIRED:
+            retired.append(dev_id)
     if retired:
         raise Invalid(f"device {sorted(retired)[0]!r} is retired"
                       + (f" (and {len(retired) - 1} more)" if len(retired) > 1 else "")
@@ -174,31 +176,16 @@ def existing_ids(s: Session, ids: Sequence[str]) -> set[str]:
 
 def target_rows(s: Session, pid: str) -> list[DeviceLite]:
     """Every target of a proposal in one joined query, as light tuples."""
-    rows = s.execute(select(DeviceRow.id, DeviceRow.vendor, DeviceRow.model, DeviceRow.firmware, DeviceRow.root,
-                            DeviceRow.protocol, DeviceRow.region, DeviceRow.last_seen)
-                     .join(ProposalDeviceRow, ProposalDeviceRow.device_id == DeviceRow.id)
-                     .where(ProposalDeviceRow.proposal_id == pid))
-    return [DeviceLite(*r) for r in rows]
+    return [DeviceLite(*r) for r in _TARGET_ROWS.all(s, {"pid": pid})]
 
 
 def target_rows_for(s: Session, ids: Sequence[str]) -> list[DeviceLite]:
-    out: list[DeviceLite] = []
-    for start in range(0, len(ids), 900):
-        rows = s.execute(select(DeviceRow.id, DeviceRow.vendor, DeviceRow.model, DeviceRow.firmware, DeviceRow.root,
-                                DeviceRow.protocol, DeviceRow.region, DeviceRow.last_seen)
-                         .where(DeviceRow.id.in_(list(ids[start:start + 900]))))
-        out += [DeviceLite(*r) for r in rows]
-    return out
+    return [DeviceLite(*r) for r in _TARGET_ROWS_FOR.all(s, {"ids": list(ids)})] if ids else []
 
 
 def target_classes(s: Session, pid: str) -> list[str]:
     """One representative device id per (vendor, model, firmware, protocol, root) among the targets."""
-    rows = s.execute(select(func.min(DeviceRow.id))
-                     .join(ProposalDeviceRow, ProposalDeviceRow.device_id == DeviceRow.id)
-                     .where(ProposalDeviceRow.proposal_id == pid)
-                     .group_by(DeviceRow.vendor, DeviceRow.model, DeviceRow.firmware, DeviceRow.protocol,
-                               DeviceRow.root))
-    return [r[0] for r in rows]
+    return [r[0] for r in _TARGET_CLASSES.all(s, {"pid": pid})]
 
 
 # Snapshot sources that hold a handful of parameters, not a device's state. Nothing writes them any
@@ -213,49 +200,33 @@ def full_snapshot() -> ColumnElement[bool]:
 
 
 def latest_snapshot(s: Session, device_id: str) -> dict[str, Any] | None:
-    row = s.scalar(select(ParameterSnapshotRow).where(ParameterSnapshotRow.device_id == device_id, full_snapshot())
-                   .order_by(ParameterSnapshotRow.taken_at.desc(), ParameterSnapshotRow.id.desc()).limit(1))
-    return dict(row.params) if row else None
+    row = _LATEST_SNAPSHOT.first(s, {"did": device_id})
+    return dict(row[0]) if row else None
 
 
 def latest_snapshots(s: Session, device_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """The newest full stored snapshot per device, in chunked bulk queries (fleet-scale previews)."""
-    out: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(device_ids), 900):
-        chunk = list(device_ids[start:start + 900])
-        newest = (select(ParameterSnapshotRow.device_id, func.max(ParameterSnapshotRow.id).label("mid"))
-                  .where(ParameterSnapshotRow.device_id.in_(chunk), full_snapshot())
-                  .group_by(ParameterSnapshotRow.device_id)
-                  .subquery())
-        for dev, params in s.execute(select(ParameterSnapshotRow.device_id, ParameterSnapshotRow.params)
-                                     .join(newest, ParameterSnapshotRow.id == newest.c.mid)):
-            out[dev] = params
-    return out
+    """The newest full stored snapshot per device, in one query (fleet-scale previews)."""
+    if not device_ids:
+        return {}
+    return {dev: params for dev, params in _LATEST_SNAPSHOTS.all(s, {"ids": list(device_ids)})}
 
 
 def count_events_bulk(s: Session, device_ids: Sequence[str], kind: str, since: datetime) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for start in range(0, len(device_ids), 900):
-        chunk = list(device_ids[start:start + 900])
-        for dev, n in s.execute(select(DeviceEventRow.device_id, func.count()).where(
-                DeviceEventRow.device_id.in_(chunk), DeviceEventRow.kind == kind, DeviceEventRow.ts >= since)
-                .group_by(DeviceEventRow.device_id)).all():
-            out[dev] = int(n)
-    return out
+    if not device_ids:
+        return {}
+    return {dev: int(n) for dev, n in _EVENT_COUNTS.all(s, {"ids": list(device_ids), "kind": kind, "since": since})}
+
+
+_FAILED = [str(b) for b in (ExecutionStatus.FAILED, ExecutionStatus.ROLLED_BACK, ExecutionStatus.ROLLBACK_FAILED,
+                            ExecutionStatus.VERIFY_FAILED)]
 
 
 def failed_changes_bulk(s: Session, device_ids: Sequence[str], days: int = 7) -> dict[str, int]:
+    if not device_ids:
+        return {}
     since = utcnow() - timedelta(days=days)
-    bad = [str(b) for b in (ExecutionStatus.FAILED, ExecutionStatus.ROLLED_BACK, ExecutionStatus.ROLLBACK_FAILED,
-                            ExecutionStatus.VERIFY_FAILED)]
-    out: dict[str, int] = {}
-    for start in range(0, len(device_ids), 900):
-        chunk = list(device_ids[start:start + 900])
-        for dev, n in s.execute(select(ExecutionRow.device_id, func.count()).where(
-                ExecutionRow.device_id.in_(chunk), ExecutionRow.status.in_(bad), ExecutionRow.started_at >= since)
-                .group_by(ExecutionRow.device_id)).all():
-            out[dev] = int(n)
-    return out
+    return {dev: int(n) for dev, n in _FAILED_COUNTS.all(s, {"ids": list(device_ids), "since": since,
+                                                             "bad": _FAILED})}
 
 
 def count_events(s: Session, device_id: str, kind: str, since: datetime) -> int:
@@ -275,7 +246,7 @@ def failed_changes(s: Session, device_id: str, days: int = 7) -> int:
 # ---------------------------------------------------------------------------- proposals
 
 
-def proposal_from_row(row: ProposalRow) -> Proposal:
+def proposal_from_row(row: ProposalRow | ProposalRecord) -> Proposal:
     return Proposal(
         id=row.id, author=row.author, author_kind=ActorKind(row.author_kind), intent=row.intent,
         targets=list(row.targets), changes=[Change(**c) for c in row.changes],
@@ -287,16 +258,23 @@ def proposal_from_row(row: ProposalRow) -> Proposal:
     )
 
 
+def proposal_values(p: Proposal) -> dict[str, Any]:
+    """A proposal's ``proposals`` columns (no preview yet; ``version`` 1)."""
+    return {
+        "id": p.id, "author": p.author, "author_kind": str(p.author_kind), "intent": p.intent,
+        "targets": list(p.targets), "changes": [c.model_dump(mode="json") for c in p.changes],
+        "operations": [o.model_dump(mode="json") for o in p.operations], "rationale": p.rationale,
+        "evidence": [e.model_dump(mode="json") for e in p.evidence], "emergency": p.emergency,
+        "action_type": p.action_type, "staged": p.staged, "source": p.source, "risk": p.risk,
+        "state": str(p.state), "hash": p.hash, "error": p.error, "preview": None, "version": 1,
+        "created_at": p.created_at, "updated_at": p.updated_at,
+    }
+
+
 def proposal_to_row(p: Proposal) -> ProposalRow:
-    return ProposalRow(
-        id=p.id, author=p.author, author_kind=str(p.author_kind), intent=p.intent, targets=list(p.targets),
-        changes=[c.model_dump(mode="json") for c in p.changes],
-        operations=[o.model_dump(mode="json") for o in p.operations], rationale=p.rationale,
-        evidence=[e.model_dump(mode="json") for e in p.evidence], emergency=p.emergency,
-        action_type=p.action_type, staged=p.staged, source=p.source, risk=p.risk, state=str(p.state),
-        hash=p.hash,
-        error=p.error, created_at=p.created_at, updated_at=p.updated_at,
-    )
+    values = proposal_values(p)
+    del values["preview"], values["version"]
+    return ProposalRow(**values)
 
 
 _STMT: dict[str, Any] = {}  # heterogeneous statements; `_stmt` restores each one's type for its caller
@@ -338,6 +316,7 @@ def list_proposals(s: Session, *, states: Iterable[str] | None = None, author: s
 
 
 _LIVE_OVERLAP: Any = None
+_FAST_LIVE_OVERLAP: Prepared | None = None
 
 
 def _live_overlap_stmt() -> Any:
@@ -349,19 +328,21 @@ def _live_overlap_stmt() -> Any:
         from sqlalchemy.orm import aliased
 
         mine, theirs = aliased(ProposalDeviceRow), aliased(ProposalDeviceRow)
-        terminal = [str(t) for t in TERMINAL_STATES]
+        live = and_(*(ProposalRow.state != str(t) for t in sorted(TERMINAL_STATES)))  # no expanding IN (fastsql)
         _LIVE_OVERLAP = (select(theirs.proposal_id, theirs.device_id)
                          .join(mine, mine.device_id == theirs.device_id)
                          .join(ProposalRow, ProposalRow.id == theirs.proposal_id)
-                         .where(mine.proposal_id == bindparam("pid"), theirs.proposal_id != bindparam("pid"),
-                                ProposalRow.state.not_in(terminal)))
+                         .where(mine.proposal_id == bindparam("pid"), theirs.proposal_id != bindparam("pid"), live))
     return _LIVE_OVERLAP
 
 
 def live_overlapping(s: Session, pid: str) -> list[tuple[Proposal, list[str]]]:
     """Live (non-terminal) proposals sharing a device with ``pid``, each with only the shared
     devices — one self-join, whatever the size of either proposal."""
-    pairs = s.execute(_live_overlap_stmt(), {"pid": pid}).all()
+    global _FAST_LIVE_OVERLAP
+    if _FAST_LIVE_OVERLAP is None:
+        _FAST_LIVE_OVERLAP = Prepared(_live_overlap_stmt())
+    pairs = _FAST_LIVE_OVERLAP.all(s, {"pid": pid})
     shared: dict[str, list[str]] = {}
     for other, dev in pairs:
         shared.setdefault(other, []).append(dev)
@@ -400,20 +381,89 @@ def _latest_decision_stmt(include_dry_run: bool) -> Select[PolicyDecisionRow]:
     return stmt.order_by(PolicyDecisionRow.created_at.desc(), PolicyDecisionRow.id.desc()).limit(1)
 
 
-def latest_decision(s: Session, pid: str, *, include_dry_run: bool = False) -> PolicyDecisionRow | None:
-    stmt = _stmt(f"latest_decision:{include_dry_run}", lambda: _latest_decision_stmt(include_dry_run))
-    return s.scalar(stmt, {"pid": pid})
+def latest_decision(s: Session, pid: str, *, include_dry_run: bool = False) -> DecisionRowRecord | None:
+    """The newest policy decision on ``pid`` (a read-only record with the row's columns)."""
+    row = (_LATEST_ANY_DECISION if include_dry_run else _LATEST_DECISION).first(s, {"pid": pid})
+    return DecisionRowRecord(row) if row is not None else None
 
 
 def approvals_for(s: Session, pid: str) -> list[Approval]:
-    rows = s.scalars(select(ApprovalRow).where(ApprovalRow.proposal_id == pid).order_by(ApprovalRow.created_at))
-    return [Approval(id=r.id, proposal_id=r.proposal_id, proposal_hash=r.proposal_hash, decision_id=r.decision_id,
-                     actor=r.actor, role=r.role, verdict=r.verdict, comment=r.comment, created_at=r.created_at)  # type: ignore[arg-type]
-            for r in rows]
+    return [Approval(id=r[0], proposal_id=r[1], proposal_hash=r[2], decision_id=r[3], actor=r[4], role=r[5],
+                     verdict=r[6], comment=r[7], created_at=r[8])
+            for r in _APPROVALS.all(s, {"pid": pid})]
 
 
 def executions_for(s: Session, pid: str) -> list[Execution]:
-    rows = s.scalars(select(ExecutionRow).where(ExecutionRow.proposal_id == pid).order_by(ExecutionRow.device_id))
+    rows = ExecutionRecord.for_proposal(s, pid)
     return [Execution(id=r.id, proposal_id=r.proposal_id, device_id=r.device_id,
                       status=ExecutionStatus(r.status), key=r.key, detail=r.detail or {}, error=r.error,
                       started_at=r.started_at, finished_at=r.finished_at) for r in rows]
+
+
+# ---------------------------------------------------------------------------- hot statements
+# Run on the session's own cursor (core.store.fastsql): these are read by every proposal's
+# validate, preview, decide and apply (issue 15). Lists are one bound parameter (records.among).
+_DEV = DeviceRow.__table__
+_PD = ProposalDeviceRow.__table__
+_SNAP = ParameterSnapshotRow.__table__
+_EVT = DeviceEventRow.__table__
+_EXE = ExecutionRow.__table__
+_DEC = PolicyDecisionRow.__table__
+_APR = ApprovalRow.__table__
+
+
+class _DeviceValues(NamedTuple):
+    """A ``devices`` row in column order, read by :func:`device_from_row` like a DeviceRow."""
+
+    id: str
+    vendor: str
+    model: str
+    product_class: str
+    oui: str
+    serial: str
+    firmware: str
+    root: str
+    protocol: str
+    adapter: str
+    subscriber: str | None
+    region: str
+    service: str
+    tags: list[Any] | None
+    upstream_id: str | None
+    last_seen: datetime | None
+    status: str | None
+    retired_at: datetime | None
+
+
+_DEVICES_BY_ID = Prepared(select(*(_DEV.c[n] for n in _DeviceValues._fields)).where(among(_DEV.c.id, "ids")))
+_DEVICE_STATUS = Prepared(select(_DEV.c.id, _DEV.c.status).where(among(_DEV.c.id, "ids")))
+_LITE = (_DEV.c.id, _DEV.c.vendor, _DEV.c.model, _DEV.c.firmware, _DEV.c.root, _DEV.c.protocol, _DEV.c.region,
+         _DEV.c.last_seen)
+_TARGET_ROWS = Prepared(select(*_LITE).join(_PD, _PD.c.device_id == _DEV.c.id)
+                        .where(_PD.c.proposal_id == bindparam("pid")))
+_TARGET_ROWS_FOR = Prepared(select(*_LITE).where(among(_DEV.c.id, "ids")))
+_TARGET_CLASSES = Prepared(select(func.min(_DEV.c.id)).join(_PD, _PD.c.device_id == _DEV.c.id)
+                           .where(_PD.c.proposal_id == bindparam("pid"))
+                           .group_by(_DEV.c.vendor, _DEV.c.model, _DEV.c.firmware, _DEV.c.protocol, _DEV.c.root))
+_FULL = and_(*(_SNAP.c.source != src for src in PARTIAL_SNAPSHOT_SOURCES))  # full_snapshot(), no expanding IN
+_LATEST_SNAPSHOT = Prepared(select(_SNAP.c.params).where(_SNAP.c.device_id == bindparam("did"), _FULL)
+                            .order_by(_SNAP.c.taken_at.desc(), _SNAP.c.id.desc()).limit(1))
+_NEWEST = (select(_SNAP.c.device_id, func.max(_SNAP.c.id).label("mid"))
+           .where(among(_SNAP.c.device_id, "ids"), _FULL).group_by(_SNAP.c.device_id).subquery())
+_LATEST_SNAPSHOTS = Prepared(select(_SNAP.c.device_id, _SNAP.c.params).join(_NEWEST, _SNAP.c.id == _NEWEST.c.mid))
+_EVENT_COUNTS = Prepared(select(_EVT.c.device_id, func.count())
+                         .where(among(_EVT.c.device_id, "ids"), _EVT.c.kind == bindparam("kind"),
+                                _EVT.c.ts >= bindparam("since", type_=_EVT.c.ts.type))
+                         .group_by(_EVT.c.device_id))
+_FAILED_COUNTS = Prepared(select(_EXE.c.device_id, func.count())
+                          .where(among(_EXE.c.device_id, "ids"), among(_EXE.c.status, "bad"),
+                                 _EXE.c.started_at >= bindparam("since", type_=_EXE.c.started_at.type))
+                          .group_by(_EXE.c.device_id))
+_LATEST_DECISION = Prepared(select(*_DEC.columns).where(_DEC.c.proposal_id == bindparam("pid"),
+                                                         _DEC.c.dry_run.is_(False))
+                            .order_by(_DEC.c.created_at.desc(), _DEC.c.id.desc()).limit(1))
+_LATEST_ANY_DECISION = Prepared(select(*_DEC.columns).where(_DEC.c.proposal_id == bindparam("pid"))
+                                .order_by(_DEC.c.created_at.desc(), _DEC.c.id.desc()).limit(1))
+_APPROVALS = Prepared(select(_APR.c.id, _APR.c.proposal_id, _APR.c.proposal_hash, _APR.c.decision_id, _APR.c.actor,
+                             _APR.c.role, _APR.c.verdict, _APR.c.comment, _APR.c.created_at)
+                      .where(_APR.c.proposal_id == bindparam("pid")).order_by(_APR.c.created_at))
