@@ -354,7 +354,7 @@ class Lifecycle:
         t0 = time.perf_counter()
         with self.store.write() as s:
             row, p = self._load(s, pid)
-            problems = self._validate_in(s, row, p, actor)
+            problems, _ = self._validate_in(s, row, p, actor)
         self._time("validate", t0)
         result = repo.proposal_from_row(row)
         if problems:
@@ -362,9 +362,11 @@ class Lifecycle:
                           proposal_id=pid, errors=problems)
         return result
 
-    def _validate_in(self, s: Session, row: ProposalRecord, p: Proposal, actor: Actor | None) -> list[str]:
+    def _validate_in(self, s: Session, row: ProposalRecord, p: Proposal, actor: Actor | None
+                     ) -> tuple[list[str], dict[str, Device]]:
         """:meth:`validate`'s work in the caller's transaction: the proposal moves to ``validated``
-        or ``invalid`` (audited); returns the problems found."""
+        or ``invalid`` (audited); returns the problems found and the devices it loaded (one per
+        class of targets, or every target of a per-target proposal)."""
         self._require_state(p, S.DRAFT, S.VALIDATED, S.INVALID, doing="validate")
         problems: list[str] = []
         for op in p.operations:
@@ -395,7 +397,7 @@ class Lifecycle:
         else:
             self._set_state(s, row, S.VALIDATED, who, "proposal.validated")
         p.state = S(row.state)
-        return problems
+        return problems, reps
 
     # ================================================================== preview
     def _context_paths(self, p: Proposal) -> list[str]:
@@ -564,12 +566,10 @@ class Lifecycle:
         return pinput.build(s, p, devices, author, preview, compat=statuses, now=self.clock())
 
     def _author_actor(self, s: Session, p: Proposal) -> Actor:
-        from core.store.schema import UserRow
-
-        u = s.get(UserRow, p.author)
+        u = repo.user_roles(s, p.author)
         if u is None:
             return Actor(id=p.author, roles=(), kind=p.author_kind)
-        return Actor(id=u.id, roles=tuple(u.roles), kind=ActorKind(u.kind))
+        return Actor(id=p.author, roles=tuple(u[0]), kind=ActorKind(u[1]))
 
     def _evaluate(self, doc: dict[str, Any]) -> tuple[Decision, list[str], float]:
         """One evaluation for a one-device proposal; for more devices, one per equivalence class
@@ -686,19 +686,17 @@ class Lifecycle:
             row, p = self._create_in(s, draft, actor)
             self._time("create", t0)
             t0 = time.perf_counter()
-            problems = self._validate_in(s, row, p, actor)
+            problems, loaded = self._validate_in(s, row, p, actor)
         self._time("validate", t0)
         if problems:
             return repo.proposal_from_row(row)
         t0 = time.perf_counter()
-        preview = self._take_preview(p)
+        preview = self._take_preview(p, devices=loaded)
         self._time("preview", t0)
         t0 = time.perf_counter()
-        with self.store.read() as s:
-            decided = self._decide_in(s, p, preview)
-        with self.store.write() as s:
+        with self.store.write() as s:  # the facts policy sees are read under the proposal's row lock
             row = self._store_preview_in(s, p, preview, actor)
-            self._record_decision_in(s, row, p, decided, actor)
+            self._record_decision_in(s, row, p, self._decide_in(s, p, preview), actor)
         self._time("decide", t0)
         return repo.proposal_from_row(row)
 
@@ -872,16 +870,15 @@ class Lifecycle:
         approvals = [a for a in every if a.verdict == "approve"]
         remaining = [a.role for a in decision.approvals_required]
         approvers: set[str] = set()
-        from core.store.schema import UserRow
 
         for a in approvals:
             if (a.proposal_hash != p.hash or a.decision_id != rec.id or a.role not in remaining
                     or a.actor == p.author or a.actor in approvers):
                 continue
-            u = s.get(UserRow, a.actor)
-            if u is None or not u.active:
+            u = repo.user_roles(s, a.actor)
+            if u is None or not u[2]:
                 continue
-            approver = Actor(id=u.id, roles=tuple(u.roles), kind=ActorKind(u.kind))
+            approver = Actor(id=a.actor, roles=tuple(u[0]), kind=ActorKind(u[1]))
             if rbac.can_satisfy(approver, a.role or ""):
                 remaining.remove(a.role or "")
                 approvers.add(a.actor)

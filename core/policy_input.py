@@ -11,13 +11,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.models import Actor, Change, Decision, Device, PolicyItem, Proposal, changes_for, utcnow
 from core.secrets import MASK, is_secret_path, secret_facts
 from core.store import repo
-from core.store.schema import DeviceRow
 from core.values import LexicalError, as_int, parse_bool
 
 WIFI_FACT_PATHS = ("Device.WiFi.Radio.", "Device.WiFi.SSID.")
@@ -206,7 +204,7 @@ def build(s: Session, p: Proposal, devices: Sequence[Device | repo.DeviceLite], 
     all_ssids = sorted({x["ssid"] for f in dev_facts for x in f.get("ssids", []) if x.get("ssid")})
     live = repo.live_overlapping(s, p.id)
     now = now or utcnow()
-    fleet_size = int(s.scalar(select(func.count()).select_from(DeviceRow)) or 0)
+    fleet_size = repo.fleet_size(s)
     return {
         "proposal": {
             "id": p.id,

@@ -133,6 +133,21 @@ class Prepared:
         finally:
             cur.close()
 
+    def raw(self, s: Session | Connection, values: Mapping[str, Any] | None = None
+            ) -> tuple[list[Converter | None], list[Any]]:
+        """The result rows as the driver returned them, with each column's converter: for a caller
+        that converts a column only if it is read (a large JSON document, core.store.records)."""
+        cur, plan, dialect = self._cursor(s)
+        params = plan.params(values or {})
+        try:
+            cur.execute(plan.sql, params)
+            rows = cur.fetchall()
+            return plan.converters(cur.description) or [None] * len(plan._types), rows
+        except Exception as exc:
+            raise self._translate(exc, plan, params, dialect) from exc
+        finally:
+            cur.close()
+
     def first(self, s: Session | Connection, values: Mapping[str, Any] | None = None) -> tuple[Any, ...] | None:
         rows = self.all(s, values)
         return rows[0] if rows else None

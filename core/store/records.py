@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Self, cast
 
 from sqlalchemy import (
     ARRAY,
+    JSON,
     Boolean,
     ColumnElement,
     String,
@@ -98,19 +99,26 @@ def among(column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
 
 # ---------------------------------------------------------------------------- records
 class Record:
-    """The columns of one row and which were assigned since it was read."""
+    """The columns of one row and which were assigned since it was read.
+
+    A JSON column read from the database is decoded when it is first read, not when the row is
+    (a proposal's preview or a decision's input is a large document most readers never look at);
+    the decoded value is what the column type's own converter gives."""
 
     table: ClassVar[Table]
     columns: ClassVar[tuple[str, ...]]
     pk: ClassVar[str] = "id"
-    __slots__ = ("_dirty",)
+    __slots__ = ("_dirty", "_pending")
     _dirty: set[str]
+    _pending: dict[str, tuple[Any, Any]] | None
     _updates: ClassVar[dict[frozenset[str], Prepared]]
     _guard: ClassVar[threading.Lock]
+    _lazy: ClassVar[frozenset[str]]
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
         cls.columns = tuple(c.name for c in cls.table.columns)
+        cls._lazy = frozenset(c.name for c in cls.table.columns if isinstance(c.type, JSON))
         cls._updates = {}
         cls._guard = threading.Lock()
 
@@ -122,8 +130,40 @@ class Record:
             for name in self.columns:
                 object.__setattr__(self, name, named.get(name))
         object.__setattr__(self, "_dirty", set())
+        object.__setattr__(self, "_pending", None)
+
+    @classmethod
+    def from_driver(cls, converters: list[Any], raw: tuple[Any, ...]) -> Self:
+        """A record of a row as the driver returned it (``Prepared.raw``): every column converted
+        now, but a JSON column only when it is first read."""
+        rec = cls.__new__(cls)
+        pending: dict[str, tuple[Any, Any]] = {}
+        lazy = cls._lazy
+        for name, fn, value in zip(cls.columns, converters, raw, strict=True):
+            if fn is None or value is None:
+                object.__setattr__(rec, name, value)
+            elif name in lazy:
+                pending[name] = (fn, value)
+            else:
+                object.__setattr__(rec, name, fn(value))
+        object.__setattr__(rec, "_dirty", set())
+        object.__setattr__(rec, "_pending", pending or None)
+        return rec
+
+    def __getattr__(self, name: str) -> Any:
+        """Only reached for a slot not set yet: a JSON column still to decode."""
+        pending = object.__getattribute__(self, "_pending")
+        if pending is not None and name in pending:
+            fn, value = pending.pop(name)
+            decoded = fn(value)
+            object.__setattr__(self, name, decoded)
+            return decoded
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __setattr__(self, name: str, value: Any) -> None:
+        pending = self._pending
+        if pending is not None:
+            pending.pop(name, None)
         object.__setattr__(self, name, value)
         self._dirty.add(name)
 
@@ -137,7 +177,8 @@ class Record:
     @classmethod
     def rows(cls, s: Session, stmt: Prepared, params: dict[str, Any] | None = None) -> list[Self]:
         """Records of the rows ``stmt`` (a :meth:`_select` with conditions) returns."""
-        return [cls(r) for r in stmt.all(s, params)]
+        converters, raw = stmt.raw(s, params)
+        return [cls.from_driver(converters, r) for r in raw]
 
     def insert(self, s: Session) -> None:
         _insert_stmt(type(self)).run(s, self.values())
@@ -215,11 +256,11 @@ class ProposalRecord(Record):
 
     @classmethod
     def load(cls, s: Session, pid: str, *, for_update: bool = False) -> ProposalRecord:
-        row = (_PROPOSAL_FOR_UPDATE if for_update and s.get_bind().dialect.name == "postgresql"
-               else _PROPOSAL_BY_ID).first(s, {"pid": pid})
-        if row is None:
+        rows = cls.rows(s, _PROPOSAL_FOR_UPDATE if for_update and s.get_bind().dialect.name == "postgresql"
+                        else _PROPOSAL_BY_ID, {"pid": pid})
+        if not rows:
             raise NotFound(f"unknown proposal {pid!r}; list proposals with `gateward proposals`")
-        return cls(row)
+        return rows[0]
 
     def _build_update(self, names: frozenset[str]) -> Prepared:
         t = self.table
@@ -268,8 +309,8 @@ class ExecutionRecord(Record):
 
     @classmethod
     def one(cls, s: Session, pid: str, device_id: str) -> ExecutionRecord | None:
-        row = _EXECUTION_OF.first(s, {"pid": pid, "did": device_id})
-        return cls(row) if row is not None else None
+        rows = cls.rows(s, _EXECUTION_OF, {"pid": pid, "did": device_id})
+        return rows[0] if rows else None
 
 
 _PROPOSAL_BY_ID = Prepared(select(*_PROPOSALS.columns).where(_PROPOSALS.c.id == bindparam("pid")))

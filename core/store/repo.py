@@ -44,6 +44,7 @@ from core.store.schema import (
     PolicyDecisionRow,
     ProposalDeviceRow,
     ProposalRow,
+    UserRow,
 )
 
 # ---------------------------------------------------------------------------- devices
@@ -383,8 +384,19 @@ def _latest_decision_stmt(include_dry_run: bool) -> Select[PolicyDecisionRow]:
 
 def latest_decision(s: Session, pid: str, *, include_dry_run: bool = False) -> DecisionRowRecord | None:
     """The newest policy decision on ``pid`` (a read-only record with the row's columns)."""
-    row = (_LATEST_ANY_DECISION if include_dry_run else _LATEST_DECISION).first(s, {"pid": pid})
-    return DecisionRowRecord(row) if row is not None else None
+    rows = DecisionRowRecord.rows(s, _LATEST_ANY_DECISION if include_dry_run else _LATEST_DECISION, {"pid": pid})
+    return rows[0] if rows else None
+
+
+def user_roles(s: Session, user_id: str) -> tuple[list[str], str, bool] | None:
+    """``(roles, kind, active)`` of a user, or None (the gates and the policy input ask)."""
+    row = _USER.first(s, {"uid": user_id})
+    return (list(row[0] or []), str(row[1]), bool(row[2])) if row is not None else None
+
+
+def fleet_size(s: Session) -> int:
+    """How many devices the fleet has (a policy fact: blast radius)."""
+    return int(_FLEET_SIZE.all(s)[0][0] or 0)
 
 
 def approvals_for(s: Session, pid: str) -> list[Approval]:
@@ -467,3 +479,6 @@ _LATEST_ANY_DECISION = Prepared(select(*_DEC.columns).where(_DEC.c.proposal_id =
 _APPROVALS = Prepared(select(_APR.c.id, _APR.c.proposal_id, _APR.c.proposal_hash, _APR.c.decision_id, _APR.c.actor,
                              _APR.c.role, _APR.c.verdict, _APR.c.comment, _APR.c.created_at)
                       .where(_APR.c.proposal_id == bindparam("pid")).order_by(_APR.c.created_at))
+_USR = UserRow.__table__
+_USER = Prepared(select(_USR.c.roles, _USR.c.kind, _USR.c.active).where(_USR.c.id == bindparam("uid")))
+_FLEET_SIZE = Prepared(select(func.count()).select_from(_DEV))
