@@ -367,7 +367,7 @@ def live_proposals_touching(s: Session, device_ids: Sequence[str], exclude: str)
     return [proposal_from_row(r) for r in rows]
 
 
-def decision_from_row(row: PolicyDecisionRow) -> DecisionRecord:
+def decision_from_row(row: PolicyDecisionRow | DecisionRowRecord) -> DecisionRecord:
     return DecisionRecord(
         id=row.id, proposal_id=row.proposal_id, proposal_hash=row.proposal_hash, revision=row.revision,
         engine=row.engine, decision=DecisionModel(**row.result), duration_us=row.duration_us,
