@@ -137,7 +137,11 @@ class SimExecutor(Executor):
     # ------------------------------------------------------------------ gating
     def _live(self, device: Device) -> DeviceState:
         """The device's state, if a request sent now would be answered (else the typed error)."""
-        state = self.twin.state(device.id)
+        return self._answering(device, self.twin.state(device.id))
+
+    def _answering(self, device: Device, state: DeviceState) -> DeviceState:
+        """``state`` if a request sent to the device in that state would be answered; else the
+        typed error (offline, unreachable, or a ``slow`` device past the timeout)."""
         online, reachable = state.presence_flags()
         if not online:
             raise DeviceOffline(
@@ -286,16 +290,17 @@ class SimExecutor(Executor):
 
     # ------------------------------------------------------------------ writing: Set
     def _apply(self, device: Device, changes: Sequence[Change], key: str) -> ApplyResult:
-        live = self._live(device)
-        if len(key) > MAX_PARAMETER_KEY and live.model.protocol == Protocol.CWMP:
-            raise Fault(
-                device.id,
-                f"ParameterKey {key!r} is longer than {MAX_PARAMETER_KEY} characters "
-                "(CWMP limit); use a shorter idempotency key",
-                code=9003,
-            )
-
+        # Presence is judged inside the transaction, on the state the write commits against (the
+        # twin proves it current), so a Set costs the device one round trip, not two.
         def fn(s: DeviceState) -> ApplyResult:
+            self._answering(device, s)
+            if len(key) > MAX_PARAMETER_KEY and s.model.protocol == Protocol.CWMP:
+                raise Fault(
+                    device.id,
+                    f"ParameterKey {key!r} is longer than {MAX_PARAMETER_KEY} characters "
+                    "(CWMP limit); use a shorter idempotency key",
+                    code=9003,
+                )
             writes, problems = self._plan(s, changes)
             if problems:
                 raise fault_for(device.id, problems)

@@ -9,14 +9,16 @@ Storage is compact on purpose (100,000 devices must fit): a device row holds its
 region and :class:`~executors.sim.catalog.Identity`, plus only the *overrides* on top of the
 factory tree; the full tree is rebuilt on demand and cached per process, keyed by a version
 counter that every write bumps, so a change made by another process is seen on the next read.
-Reading a device costs one small SQL statement when the cache is warm and two when it is not;
-a write is one optimistic ``UPDATE … WHERE version = ?`` (retried on conflict) plus its events.
+Reading a device costs one small SQL statement (its version when cached, the whole row when not);
+a write starts from the cached copy and is one optimistic ``UPDATE … WHERE version = ?`` (retried
+on conflict) plus its events — the version check *is* the commit.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +39,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -68,6 +71,8 @@ if TYPE_CHECKING:
     from executors.sim.fleet import FleetSeed
 
 T = TypeVar("T")
+
+CACHE_MAX = 20_000  # cached device states per database and process (see Twin._remember)
 
 metadata = MetaData()
 
@@ -226,6 +231,15 @@ class DeviceState:
         for path, value in values.items():
             self.overrides.pop(path, None)
             self.overrides[path] = value
+        tree = self._tree
+        if tree is not None and all(_plain_leaf(tree, p, v) for p, v in values.items()):
+            # New values of parameters the tree already has: exactly what a rebuild (factory tree,
+            # overrides, counts) would give, without rebuilding it. No row appears or goes, so no
+            # count changes. A copy: the cached state this one was forked from shares the tree.
+            self._tree = {**tree, **values}  # type: ignore[dict-item]
+            self._imap = self._view = None  # TR-098 views are derived from values too: rebuilt
+            self.dirty = True
+            return
         self._changed()
 
     def restore_paths(self, prefixes: Sequence[str]) -> None:
@@ -263,6 +277,12 @@ class DeviceState:
         return clone
 
 
+def _plain_leaf(tree: dict[str, Scalar], path: str, value: Scalar | None) -> bool:
+    """Is setting ``path`` to ``value`` a plain value change of a parameter the tree holds (no
+    deletion, no new row, no count)? Only those may skip the rebuild in ``set_values``."""
+    return value is not None and path in tree and not path.endswith(("NumberOfEntries", "."))
+
+
 def _state_from_row(row: Any) -> DeviceState:
     m = row._mapping
     return DeviceState(
@@ -285,14 +305,12 @@ def _state_from_row(row: Any) -> DeviceState:
     )
 
 
-def _row_from_state(s: DeviceState) -> dict[str, Any]:
-    return {
-        "id": s.id,
+def _row_from_state(s: DeviceState, *, whole: bool = True) -> dict[str, Any]:
+    """The row for ``s``; without ``whole``, its mutable columns only (see ``Twin._commit``)."""
+    row = {
         "model_key": s.model_key,
         "region": s.region,
         "upstream_id": s.upstream_id,
-        "record": s.record.model_dump_json(),
-        "identity": s.identity.model_dump_json(),
         "overrides": _dumps(s.overrides),
         "parameter_key": s.parameter_key,
         "online": s.online,
@@ -304,6 +322,42 @@ def _row_from_state(s: DeviceState) -> dict[str, Any]:
         "link": _dumps(s.link),
         "version": s.version,
     }
+    if whole:
+        row.update(id=s.id, record=s.record.model_dump_json(), identity=s.identity.model_dump_json())
+    return row
+
+
+def _update_statement(columns: list[str]) -> Any:
+    """One optimistic ``UPDATE … WHERE id = ? AND version = ?``, built once: SQLAlchemy then
+    reuses its compiled form instead of rebuilding the statement for every device write."""
+    return (update(sim_devices)
+            .where(sim_devices.c.id == bindparam("b_id"), sim_devices.c.version == bindparam("b_version"))
+            .values({c: bindparam(f"v_{c}") for c in columns}))
+
+
+def _pg_commit_statement(update_stmt: Any) -> Any:
+    """PostgreSQL: ``WITH u AS (UPDATE … RETURNING id) INSERT INTO sim_events SELECT …`` — the
+    optimistic update and the events it logs, one atomic statement. No row comes back when the
+    version did not match (another writer won): nothing was changed and nothing logged."""
+    from sqlalchemy import column, func, true
+    from sqlalchemy.dialects.postgresql import JSONB
+
+    u = update_stmt.returning(sim_devices.c.id).cte("u")
+    ev = (func.jsonb_to_recordset(bindparam("events", type_=JSONB))
+          .table_valued(column("ts", Float), column("kind", Text), column("data", Text))
+          .render_derived(with_types=True))
+    rows = select(u.c.id, ev.c.ts, ev.c.kind, ev.c.data).select_from(u.join(ev, true()))
+    return insert(sim_events).from_select(["device_id", "ts", "kind", "data"], rows).returning(sim_events.c.id)
+
+
+_MUTABLE = ["model_key", "region", "upstream_id", "overrides", "parameter_key", "online", "reachable", "boot_count",
+            "boot_ts", "last_inform", "faults", "link", "version"]
+_UPDATE = _update_statement(_MUTABLE)
+_UPDATE_WHOLE = _update_statement([*_MUTABLE, "record", "identity"])
+_PG_COMMIT = _pg_commit_statement(_UPDATE)
+_PG_COMMIT_WHOLE = _pg_commit_statement(_UPDATE_WHOLE)
+_VERSION = select(sim_devices.c.version).where(sim_devices.c.id == bindparam("device_id"))
+_ROW = select(sim_devices).where(sim_devices.c.id == bindparam("device_id"))
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -350,6 +404,10 @@ class Twin:
                 conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
             engine = engine.execution_options(schema_translate_map={None: schema})
         self.engine = engine
+        # Hot-path reads and PostgreSQL's one-statement writes run in autocommit: no BEGIN before
+        # and no ROLLBACK after each primary-key read (three round trips down to one).
+        self._auto = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._pg = engine.dialect.name == "postgresql"
         self.clock = clock
         # Shared by every Twin on the same database in this process, so a write through one
         # instance (a test's fault injection) is what another instance (the executor) reads next.
@@ -531,24 +589,55 @@ class Twin:
             return conn.execute(select(sim_devices.c.version).where(sim_devices.c.id == device_id)).first() is not None
 
     def state(self, device_id: str) -> DeviceState:
-        """The device's current state (a shared snapshot: do not mutate; see :meth:`transact`)."""
+        """The device's current state (a shared snapshot: do not mutate; see :meth:`transact`).
+
+        One statement either way: a cached state is checked by its version alone, an uncached one
+        is read whole at once (asking for the version first would only add a round trip)."""
         cached = self._cache.get(device_id)
         if cached is not None and time.monotonic() - self._checked.get(device_id, -1e9) < self.fresh_s:
             return cached
-        with self.engine.connect() as conn:
-            version = conn.execute(select(sim_devices.c.version).where(sim_devices.c.id == device_id)).scalar()
-            if version is None:
-                raise UnknownDevice(device_id, "no such device in the simulated fleet")
-            self._checked[device_id] = time.monotonic()
-            cached = self._cache.get(device_id)
-            if cached is not None and cached.version == version:
-                return cached
-            row = conn.execute(select(sim_devices).where(sim_devices.c.id == device_id)).first()
+        with self._auto.connect() as conn:
+            if cached is not None:
+                version = conn.execute(_VERSION, {"device_id": device_id}).scalar()
+                if version is None:
+                    raise UnknownDevice(device_id, "no such device in the simulated fleet")
+                if cached.version == version:
+                    self._checked[device_id] = time.monotonic()
+                    return cached
+            row = conn.execute(_ROW, {"device_id": device_id}).first()
         if row is None:
             raise UnknownDevice(device_id, "no such device in the simulated fleet")
         state = _state_from_row(row)
-        self._cache[device_id] = state
+        self._remember(state)
         return state
+
+    def _remember(self, state: DeviceState) -> None:
+        """Cache a state just read or committed. The cache is bounded (``CACHE_MAX`` devices per
+        database and process): a worker that walks a 100,000-device fleet keeps the devices of its
+        current batches, not every tree it ever built."""
+        cache = self._cache
+        if state.id not in cache and len(cache) >= CACHE_MAX:
+            for old in list(itertools.islice(cache, CACHE_MAX // 4)):  # the oldest quarter
+                cache.pop(old, None)
+                self._checked.pop(old, None)
+        cache[state.id] = state
+        self._checked[state.id] = time.monotonic()
+
+    def _forget(self, device_id: str) -> None:
+        self._cache.pop(device_id, None)
+        self._checked.pop(device_id, None)
+
+    def _is_current(self, device_id: str, version: int) -> bool:
+        """Does the stored row still have ``version``? (One primary-key read.)"""
+        with self._auto.connect() as conn:
+            now = conn.execute(_VERSION, {"device_id": device_id}).scalar()
+        if now is None:
+            raise UnknownDevice(device_id, "no such device in the simulated fleet")
+        if now == version:
+            self._checked[device_id] = time.monotonic()
+            return True
+        self._forget(device_id)
+        return False
 
     def device(self, device_id: str) -> Device:
         return self.state(device_id).record
@@ -648,42 +737,59 @@ class Twin:
         commits nothing.
         """
         for _ in range(retries):
-            base = self.state(device_id)
+            base, checked = self._base(device_id)
             work = base.fork()
-            result = fn(work)
+            try:
+                result = fn(work)
+            except Exception:
+                if checked or self._is_current(device_id, base.version):
+                    raise
+                continue  # decided on an outdated copy: decide again on the stored state
             if not work.dirty:
+                if checked or self._is_current(device_id, base.version):
+                    return result
+                continue
+            if self._commit(work, base):
                 return result
-            if self._commit(work, base.version):
-                return result
-            self._cache.pop(device_id, None)
-            self._checked.pop(device_id, None)
+            self._forget(device_id)
         raise TwinConflict(f"{device_id}: the twin row kept changing under {retries} write attempts")
 
-    def _commit(self, work: DeviceState, expected_version: int) -> bool:
-        row = _row_from_state(work)
-        row.pop("id")
-        row["version"] = expected_version + 1
-        with self.engine.begin() as conn:
-            res = conn.execute(
-                update(sim_devices)
-                .where(sim_devices.c.id == work.id, sim_devices.c.version == expected_version)
-                .values(**row)
-            )
-            if res.rowcount != 1:
+    def _base(self, device_id: str) -> tuple[DeviceState, bool]:
+        """The state a write starts from, and whether it is known current. A cached copy is used
+        unchecked: the commit's ``WHERE version = ?`` proves it current, and a result that commits
+        nothing (an error, a no-op) is checked before it is returned — so every outcome of
+        :meth:`transact` is decided on the stored state, for one statement instead of two."""
+        cached = self._cache.get(device_id)
+        if cached is None:
+            return self.state(device_id), True
+        return cached, time.monotonic() - self._checked.get(device_id, -1e9) < self.fresh_s
+
+    def _commit(self, work: DeviceState, base: DeviceState) -> bool:
+        expected_version = base.version
+        # The record and identity (the largest JSON) are written only when the write replaced them.
+        whole = work.record is not base.record or work.identity is not base.identity
+        row = {f"v_{k}": v for k, v in _row_from_state(work, whole=whole).items() if k != "id"}
+        row.update(b_id=work.id, b_version=expected_version, v_version=expected_version + 1)
+        events = [{"ts": ts, "kind": kind, "data": _dumps(data)} for kind, data, ts in work.pending_events]
+        if self._pg:  # the update and its events in one statement: atomic in autocommit, one round trip
+            with self._auto.connect() as conn:
+                if events:
+                    row["events"] = events
+                    done = len(conn.execute(_PG_COMMIT_WHOLE if whole else _PG_COMMIT, row).all()) > 0
+                else:
+                    done = conn.execute(_UPDATE_WHOLE if whole else _UPDATE, row).rowcount == 1
+            if not done:
                 return False
-            if work.pending_events:
-                conn.execute(
-                    insert(sim_events),
-                    [
-                        {"device_id": work.id, "ts": ts, "kind": kind, "data": _dumps(data)}
-                        for kind, data, ts in work.pending_events
-                    ],
-                )
+        else:
+            with self.engine.begin() as conn:
+                if conn.execute(_UPDATE_WHOLE if whole else _UPDATE, row).rowcount != 1:
+                    return False
+                if events:
+                    conn.execute(insert(sim_events), [{"device_id": work.id, **e} for e in events])
         work.version = expected_version + 1
         work.pending_events = []
         work.dirty = False
-        self._cache[work.id] = work
-        self._checked[work.id] = time.monotonic()
+        self._remember(work)
         return True
 
     def inject(self, device_id: str, kind: str, **params: Any) -> None:
