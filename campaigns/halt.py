@@ -12,13 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from core.store import Store
 
 RUNNING = "running"
-_STATE = text("SELECT state FROM campaigns WHERE id = :id")
 
 
 class Stopper:
@@ -31,21 +31,29 @@ class Stopper:
         self.gos: list[float] = []
         self.stopped = False
         self._conn: Connection | None = None
+        self._cur: Any = None
 
     def state(self) -> str | None:
-        # One connection for the whole batch (no pool checkout and ping per device). PostgreSQL
-        # reads in autocommit; SQLite ends each read so the next one sees a fresh WAL snapshot.
-        if self._conn is None:
+        # One connection for the whole batch, read through the driver's own cursor: the check runs
+        # before every device write, so it must cost one round trip and next to no Python. PostgreSQL
+        # reads in autocommit; SQLite's driver runs in autocommit too (the store switches pysqlite's
+        # own transactions off), so each read is its own statement and sees the latest commit.
+        if self._cur is None:
             conn = self.store.engine.connect()
             if self.store.dialect == "postgresql":
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")
             self._conn = conn
-        row = self._conn.execute(_STATE, {"id": self.campaign_id}).first()
-        if self.store.dialect != "postgresql":
-            self._conn.rollback()
-        return None if row is None else str(row[0])
+            self._cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        sql = ("SELECT state FROM campaigns WHERE id = %s" if self.store.dialect == "postgresql"
+               else "SELECT state FROM campaigns WHERE id = ?")
+        self._cur.execute(sql, (self.campaign_id,))
+        rows = self._cur.fetchall()  # to the end: on SQLite that also ends the statement's read snapshot
+        return str(rows[0][0]) if rows else None
 
     def close(self) -> None:
+        if self._cur is not None:
+            self._cur.close()
+            self._cur = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None

@@ -54,6 +54,7 @@ TERMINAL = frozenset({ABORTED, COMPLETED, FAILED})
 OUTSTANDING = ("queued", "running", "halted")
 AUTOMATION_USER = "remediator"
 MAX_ATTEMPTS = 8
+WATCHDOG_FRESH_S = 0.5  # a campaign stepped this recently is not stepped again by the watchdog
 X = ExecutionStatus
 DID_NOT_HOLD = frozenset({str(X.FAILED), str(X.ROLLED_BACK), str(X.ROLLBACK_FAILED), str(X.VERIFY_FAILED)})
 CHANGED = frozenset({str(X.APPLYING), str(X.APPLIED), str(X.VERIFIED), str(X.VERIFY_FAILED), str(X.ROLLING_BACK)})
@@ -358,7 +359,8 @@ class Orchestrator:
             b.n_skipped, b.n_halted = len(skipped), len(halted)
             b.late_admissions = stop.late_admissions(c.halted_at if c.state != RUNNING else None)
             b.outcome = {"failed": dict(list(out.failed.items())[:50]), "skipped": dict(list(skipped.items())[:50]),
-                         "alarms": out.alarms[:20], "already_done": len(out.already_done)}
+                         "alarms": out.alarms[:20], "already_done": len(out.already_done),
+                         "device_s": round(out.device_s, 4), "device_cpu_s": round(out.device_cpu_s, 4)}
             b.finished_at, b.duration_s, b.error = utcnow(), round(seconds, 4), None
 
     def _refresh_inventory(self, cid: str, device_ids: list[str]) -> None:
@@ -648,19 +650,30 @@ class Orchestrator:
                                   final=final, metrics=stats.as_dict(), reasons=verdict.reasons))
 
     # ================================================================== supervision
-    def active_campaigns(self) -> list[str]:
+    def campaigns_to_watch(self) -> list[str]:
+        """Active campaigns not stepped within ``WATCHDOG_FRESH_S`` (by this clock; a step stamped
+        in the future — another host's clock — counts as stale, so skew never hides a campaign)."""
+        now = utcnow()
         with self.store.read() as s:
-            return list(s.scalars(select(CampaignRow.id).where(CampaignRow.state.in_((RUNNING, ABORTING)))))
+            rows = s.execute(select(CampaignRow.id, CampaignRow.updated_at).where(
+                CampaignRow.state.in_((RUNNING, ABORTING)))).all()
+        return [cid for cid, at in rows
+                if at is None or not 0 <= (now - at).total_seconds() < WATCHDOG_FRESH_S]
 
     def tick(self) -> None:
         """One watchdog round: dead workers' jobs back in the queue, every active campaign
-        stepped (timers, promotions, aborts waiting for in-flight batches), lost jobs found."""
+        stepped (timers, promotions, aborts waiting for in-flight batches), lost jobs found.
+
+        A campaign some process stepped within the last ``WATCHDOG_FRESH_S`` is left alone: a
+        rollout steps itself after every batch, and the step is idempotent, so stepping it again
+        from every worker twice a second would only repeat that work (and queue on its row lock).
+        The watchdog matters when nothing else steps — timers, dead workers — and then it does."""
         if self.queue is not None:
             try:
                 self.queue.retry_stalled()
             except Exception:
                 log.exception("retrying stalled jobs failed")
-        for cid in self.active_campaigns():
+        for cid in self.campaigns_to_watch():
             try:
                 self.step(cid)
             except Exception:

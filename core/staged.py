@@ -26,11 +26,14 @@ holds exactly its backup.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -42,7 +45,7 @@ from core.failpoints import failpoint
 from core.ids import new_id
 from core.models import Actor, Device, ExecutionStatus, Proposal, ProposalState, utcnow
 from core.routing import ExecutorRouter
-from core.states import check_execution, move_execution, require_state, set_state
+from core.states import check_execution, require_state, set_state
 from core.store import Store, repo
 from core.store.schema import BackupRow, DeviceLockRow, ExecutionRow
 from executors.base import ExecutorError
@@ -53,6 +56,15 @@ BackupRead = Callable[[Proposal, Device], dict[str, Any]]
 
 S = ProposalState
 X = ExecutionStatus
+EXECS = cast(Table, ExecutionRow.__table__)
+BACKUPS = cast(Table, BackupRow.__table__)
+LOCKS = cast(Table, DeviceLockRow.__table__)
+# Executed once per batch with one parameter set per device (executemany), built once.
+_RESTART = update(EXECS).where(EXECS.c.id == bindparam("b_id")).values(
+    status=bindparam("status"), started_at=bindparam("started_at", type_=EXECS.c.started_at.type))
+_SETTLE = update(EXECS).where(EXECS.c.id == bindparam("b_id")).values(
+    status=bindparam("status"), detail=bindparam("detail", type_=EXECS.c.detail.type), error=bindparam("error"),
+    finished_at=bindparam("finished_at", type_=EXECS.c.finished_at.type))
 FINAL = frozenset({X.VERIFIED, X.ROLLED_BACK, X.ROLLBACK_FAILED, X.FAILED, X.SKIPPED})
 RESUMABLE = frozenset({X.APPLYING, X.APPLIED, X.VERIFY_FAILED, X.ROLLING_BACK})
 # A resumed device in one of these was already decided to be rolled back: finish that, nothing else.
@@ -74,10 +86,26 @@ class BatchOutcome(Aggregate):
     already_done: list[str] = field(default_factory=list)
     halted: list[str] = field(default_factory=list)
     alarms: list[str] = field(default_factory=list)
+    # Time spent waiting on devices (presence, backup read, write, read-back, restore: the executor
+    # call and the lifecycle's grant around it), wall and this thread's CPU. The rest of a batch's
+    # time is the control plane's own — what a campaign's throughput is limited by when devices
+    # answer fast (campaigns record both per batch; bench/campaign_run.py reports them apart).
+    device_s: float = 0.0
+    device_cpu_s: float = 0.0
 
     @property
     def executed(self) -> int:
         return len(self.verified) + len(self.failed)
+
+    @contextmanager
+    def on_device(self) -> Iterator[None]:
+        """Count the enclosed device call's time as device time."""
+        w, c = time.perf_counter(), time.thread_time()
+        try:
+            yield
+        finally:
+            self.device_s += time.perf_counter() - w
+            self.device_cpu_s += time.thread_time() - c
 
 
 class StagedExecution:
@@ -100,45 +128,92 @@ class StagedExecution:
             return repo.proposal_from_row(repo.get_proposal_row(s, pid))
 
     def _staged_gates(self, pid: str, device_ids: Sequence[str]) -> tuple[Proposal, dict[str, Device]]:
+        """Every gate of the lifecycle, re-derived from the store for this batch. A running rollout
+        (``applying``) only reads, so concurrent batches do not queue on the proposal's row lock;
+        the first batch of an ``approved`` one re-checks under the lock and moves it to ``applying``."""
+        with self.store.read() as s:
+            p, devices = self._gates_in(s, pid, device_ids, lock=False)
+        if p.state is S.APPLYING:
+            return p, devices
         with self.store.write() as s:
-            row, p = self._load(s, pid)
-            if not p.staged:
-                raise Conflict(f"proposal {pid} is not staged; apply it with `gateward apply`")
-            if p.state not in (S.APPROVED, S.APPLYING):
-                require_state(p, S.APPROVED, S.APPLYING, doing="run a batch of")
-            unknown = sorted(set(device_ids) - set(p.targets))
-            if unknown:
-                raise Forbidden(f"{unknown[0]} is not a target of proposal {pid}; the approval does not cover it")
-            devices = repo.get_devices(s, list(device_ids))
-            self._check_gates(s, p, devices, (S.APPROVED, S.APPLYING))
-            if p.state is S.APPROVED:
-                set_state(s, row, S.APPLYING, "system:campaign", "proposal.applying", {"staged": True})
+            p, devices = self._gates_in(s, pid, device_ids, lock=True)
+        return p, devices
+
+    def _gates_in(self, s: Session, pid: str, device_ids: Sequence[str], *,
+                  lock: bool) -> tuple[Proposal, dict[str, Device]]:
+        row = repo.get_proposal_row(s, pid, for_update=lock)
+        p = repo.proposal_from_row(row)
+        if not p.staged:
+            raise Conflict(f"proposal {pid} is not staged; apply it with `gateward apply`")
+        if p.state not in (S.APPROVED, S.APPLYING):
+            require_state(p, S.APPROVED, S.APPLYING, doing="run a batch of")
+        unknown = sorted(set(device_ids).difference(p.targets))
+        if unknown:
+            raise Forbidden(f"{unknown[0]} is not a target of proposal {pid}; the approval does not cover it")
+        devices = repo.get_devices(s, list(device_ids))
+        self._check_gates(s, p, devices, (S.APPROVED, S.APPLYING))
+        if lock and p.state is S.APPROVED:
+            set_state(s, row, S.APPLYING, "system:campaign", "proposal.applying", {"staged": True})
         return p, devices
 
     def _lock_batch(self, p: Proposal, ids: list[str], out: BatchOutcome) -> list[str]:
-        """Lock what can be locked; devices held by another live proposal are skipped, not waited on."""
-        now = utcnow()
-        exp = now + self._lock_ttl()
-        got: list[str] = []
         with self.store.write() as s:
-            held = {r.device_id: r for r in s.scalars(select(DeviceLockRow).where(DeviceLockRow.device_id.in_(ids)))}
-            for dev_id in ids:
-                lock = held.get(dev_id)
-                if lock is not None:
-                    if lock.proposal_id == p.id and not lock_is_live(lock.owner, lock.expires_at):
-                        lock.owner, lock.acquired_at, lock.expires_at = owner(), now, exp  # a dead worker's
-                        got.append(dev_id)
-                    else:
-                        out.skipped[dev_id] = f"locked by {lock.proposal_id}"
-                    continue
-                s.add(DeviceLockRow(device_id=dev_id, proposal_id=p.id, owner=owner(), acquired_at=now,
-                                    expires_at=exp))
-                got.append(dev_id)
-            try:
-                s.flush()
-            except IntegrityError as exc:
-                raise Conflict("a device of this batch was locked concurrently; the batch will be retried") from exc
+            return self._lock_in(s, p, ids, out)
+
+    def _lock_in(self, s: Session, p: Proposal, ids: list[str], out: BatchOutcome) -> list[str]:
+        """Lock what can be locked; devices held by another live proposal are skipped, not waited on.
+        One read of the batch's lock rows, one multi-row insert (the primary key is the lock)."""
+        now = utcnow()
+        exp = now + timedelta(seconds=self.settings.lock_ttl_s)
+        me = owner()
+        got: list[str] = []
+        new: list[dict[str, Any]] = []
+        reclaim: list[str] = []
+        held = {r.device_id: r for r in s.execute(select(
+            LOCKS.c.device_id, LOCKS.c.proposal_id, LOCKS.c.owner, LOCKS.c.expires_at).where(
+            LOCKS.c.device_id.in_(ids)))}
+        for dev_id in ids:
+            lock = held.get(dev_id)
+            if lock is not None:
+                if lock.proposal_id == p.id and not lock_is_live(lock.owner, lock.expires_at):
+                    reclaim.append(dev_id)  # a dead worker's
+                    got.append(dev_id)
+                else:
+                    out.skipped[dev_id] = f"locked by {lock.proposal_id}"
+                continue
+            new.append({"device_id": dev_id, "proposal_id": p.id, "owner": me, "acquired_at": now,
+                        "expires_at": exp})
+            got.append(dev_id)
+        if reclaim:
+            s.execute(update(LOCKS).where(LOCKS.c.proposal_id == p.id, LOCKS.c.device_id.in_(reclaim))
+                      .values(owner=me, acquired_at=now, expires_at=exp))
+        try:
+            if new:
+                s.execute(insert(LOCKS), new)
+        except IntegrityError as exc:
+            raise Conflict("a device of this batch was locked concurrently; the batch will be retried") from exc
         return got
+
+    def _claim(self, p: Proposal, device_ids: Sequence[str],
+               out: BatchOutcome) -> tuple[list[str], dict[str, ExecutionStatus], list[str]]:
+        """One transaction: what each device's execution record says (never started → fresh; left
+        mid-way by a dead worker → resume; finished → already done), and the locks of the devices
+        that still need work. Returns (fresh, resume status per device, locked)."""
+        with self.store.write() as s:
+            execs = dict(s.execute(select(EXECS.c.device_id, EXECS.c.status).where(
+                EXECS.c.proposal_id == p.id, EXECS.c.device_id.in_(list(device_ids)))).all())
+            fresh: list[str] = []
+            resume: dict[str, ExecutionStatus] = {}
+            for dev_id in dict.fromkeys(device_ids):
+                st = execs.get(dev_id)
+                if st is None or st == str(X.PENDING):
+                    fresh.append(dev_id)
+                elif X(st) in RESUMABLE:
+                    resume[dev_id] = X(st)
+                else:
+                    out.already_done.append(dev_id)
+            locked = self._lock_in(s, p, fresh + list(resume), out) if fresh or resume else []
+        return fresh, resume, locked
 
     def _release(self, pid: str, ids: list[str]) -> None:
         if ids:
@@ -157,31 +232,18 @@ class StagedExecution:
             raise Forbidden(f"{actor.id} may not apply changes")
         out = BatchOutcome(proposal_id=pid)
         p, devices = self._staged_gates(pid, device_ids)
-        with self.store.read() as s:
-            execs = {e.device_id: e for e in s.scalars(select(ExecutionRow).where(
-                ExecutionRow.proposal_id == pid, ExecutionRow.device_id.in_(list(device_ids))))}
-        fresh, resume = [], []
-        for dev_id in dict.fromkeys(device_ids):
-            ex = execs.get(dev_id)
-            if ex is None or ex.status == str(X.PENDING):
-                fresh.append(dev_id)
-            elif X(ex.status) in RESUMABLE:
-                resume.append(dev_id)
-            else:
-                out.already_done.append(dev_id)
-        locked = self._lock_batch(p, fresh + resume, out)
+        fresh, resume, locked = self._claim(p, device_ids, out)
         try:
-            todo = [d for d in fresh if d in locked]
-            status = {d: X(execs[d].status) for d in resume}
-            self._resume_devices(p, [devices[d] for d in resume if d in locked], status, actor, out)
-            self._run_fresh(p, [devices[d] for d in todo], actor, out, stop)
+            mine = set(locked)
+            self._resume_devices(p, [devices[d] for d in resume if d in mine], resume, actor, out)
+            self._run_fresh(p, [devices[d] for d in fresh if d in mine], actor, out, stop)
         finally:
             self._release(pid, locked)
         return out
 
     def _run_fresh(self, p: Proposal, devices: list[Device], actor: Actor, out: BatchOutcome,
                    stop: Callable[[], bool] | None) -> None:
-        backups: list[BackupRow] = []
+        backups: list[dict[str, Any]] = []
         ready: list[Device] = []
         for d in devices:  # presence + backup read, before anything is recorded
             if stop is not None and stop():
@@ -189,34 +251,42 @@ class StagedExecution:
                 continue
             reader = self.router.reader(d)
             try:
-                pres = reader.presence(d)
+                with out.on_device():
+                    pres = reader.presence(d)
                 if not (pres.online and pres.reachable):
                     out.skipped[d.id] = f"not reachable: {pres.detail or 'offline'}"
                     continue
-                params = self._backup(p, d)
+                with out.on_device():
+                    params = self._backup(p, d)
             except ExecutorError as exc:
                 out.skipped[d.id] = f"backup read failed: {exc.message}"
                 continue
-            backups.append(BackupRow(id=new_id("b"), proposal_id=p.id, device_id=d.id, params=params,
-                                     created_at=utcnow()))
+            backups.append({"id": new_id("b"), "proposal_id": p.id, "device_id": d.id, "params": params,
+                            "created_at": utcnow()})
             ready.append(d)
         if not ready:
             return
-        # Write-ahead: backups and 'applying' rows commit before the first device is touched.
+        # Write-ahead: backups and 'applying' rows commit before the first device is touched — in
+        # one transaction of multi-row statements, however large the batch.
         now = utcnow()
         with self.store.write() as s:
-            s.add_all(backups)
-            existing = {r.device_id: r for r in s.scalars(select(ExecutionRow).where(
-                ExecutionRow.proposal_id == p.id, ExecutionRow.device_id.in_([d.id for d in ready])))}
+            s.execute(insert(BACKUPS), backups)
+            existing = {r.device_id: r for r in s.execute(select(EXECS.c.id, EXECS.c.device_id, EXECS.c.status).where(
+                EXECS.c.proposal_id == p.id, EXECS.c.device_id.in_([d.id for d in ready])))}
+            fresh_rows: list[dict[str, Any]] = []
+            again: list[dict[str, Any]] = []
             for d in ready:
                 row = existing.get(d.id)
+                check_execution(None if row is None else row.status, X.APPLYING, f"{p.id}/{d.id}")
                 if row is None:
-                    check_execution(None, X.APPLYING, f"{p.id}/{d.id}")
-                    s.add(ExecutionRow(id=new_id("x"), proposal_id=p.id, device_id=d.id, status=str(X.APPLYING),
-                                       key=p.id, detail={}, started_at=now))
+                    fresh_rows.append({"id": new_id("x"), "proposal_id": p.id, "device_id": d.id,
+                                       "status": str(X.APPLYING), "key": p.id, "detail": {}, "started_at": now})
                 else:
-                    move_execution(row, X.APPLYING)
-                    row.started_at = now
+                    again.append({"b_id": row.id, "status": str(X.APPLYING), "started_at": now})
+            if fresh_rows:
+                s.execute(insert(EXECS), fresh_rows)
+            if again:
+                s.execute(_RESTART, again)
             audit.append_many(s, [{"actor": actor.id, "action": "device.applying", "proposal_id": p.id,
                                    "device": d, "data": {"staged": True}} for d in ready])
         results: dict[str, DeviceResult] = {}
@@ -226,21 +296,23 @@ class StagedExecution:
                 results[d.id] = DeviceResult(d.id, X.PENDING, evidence={"halted": True})
                 out.halted.append(d.id)
                 continue
-            res = results[d.id] = self.engine.write(p, d)
+            with out.on_device():
+                res = results[d.id] = self.engine.write(p, d)
             if res.status is X.APPLIED and not res.failed:
                 written.append(d)
                 failpoint("staged.after_write")
             elif res.failed:
                 out.failed[d.id] = res.cause.message if res.cause is not None else (res.error or "failed")
         for d in written:
-            res = self.engine.verify(p, d)
+            with out.on_device():
+                res = self.engine.verify(p, d)
             if res.failed:
                 results[d.id] = res
                 out.failed[d.id] = "verification failed: " + ", ".join(sorted(res.diff))
             else:
                 results[d.id] = DeviceResult(d.id, X.VERIFIED, changed=True, evidence=results[d.id].evidence)
                 out.verified.append(d.id)
-        backup_by = {b.device_id: b.params for b in backups}
+        backup_by = {b["device_id"]: b["params"] for b in backups}
         for d in ready:
             res = results[d.id]
             if res.changed and res.failed:  # a timeout, a Status 1 without reboot, a failed verification
@@ -254,7 +326,8 @@ class StagedExecution:
 
     def _restore_one(self, p: Proposal, d: Device, backup: dict[str, Any], out: BatchOutcome,
                      reason: str) -> DeviceResult:
-        res = self.engine.restore(p, d, backup, reason)
+        with out.on_device():
+            res = self.engine.restore(p, d, backup, reason)
         if res.status is X.ROLLBACK_FAILED:
             out.alarms.append(res.error or f"{d.id}: rollback failed")
         else:
@@ -263,31 +336,36 @@ class StagedExecution:
 
     def _record(self, p: Proposal, devices: list[Device], results: dict[str, DeviceResult], actor: Actor) -> None:
         """Each device's final result, its audit events and its compatibility evidence, in one
-        transaction per batch (a single apply records per step; the counts come out the same)."""
+        transaction per batch (a single apply records per step; the counts come out the same).
+        Every status change is checked against the execution state machine before anything is
+        written; the rows are then updated by one statement executed for the whole batch."""
         now = utcnow()
         events: list[dict[str, Any]] = []
         with self.store.write() as s:
-            rows = {r.device_id: r for r in s.scalars(select(ExecutionRow).where(
-                ExecutionRow.proposal_id == p.id, ExecutionRow.device_id.in_([d.id for d in devices])))}
+            rows = {r.device_id: r for r in s.execute(select(
+                EXECS.c.id, EXECS.c.device_id, EXECS.c.status, EXECS.c.detail, EXECS.c.finished_at).where(
+                EXECS.c.proposal_id == p.id, EXECS.c.device_id.in_([d.id for d in devices])))}
             evidence: list[tuple[tuple[str, str, str, str], tuple[int, int, int], str | None]] = []
             workflows = compat.workflows_for(p.changes, p.operations, compat.policy_data(self.policy))
+            updates: list[dict[str, Any]] = []
             for d in devices:
                 res = results.get(d.id) or DeviceResult(d.id, X.PENDING)
                 status, detail, err = res.status, res.evidence, res.error if res.failed else None
                 row = rows[d.id]
-                inc = compat.outcome_of(move_execution(row, status), status)
+                check_execution(row.status, status, f"{p.id}/{d.id}")
+                inc = compat.outcome_of(row.status, status)
                 if any(inc):
                     evidence += [((d.vendor, d.model, d.firmware, wf), inc, err) for wf in workflows]
-                row.detail = {**(row.detail or {}), **detail}
-                row.error = err
-                if status in FINAL:
-                    row.finished_at = now
+                updates.append({"b_id": row.id, "status": str(status), "detail": {**(row.detail or {}), **detail},
+                                "error": err, "finished_at": now if status in FINAL else row.finished_at})
                 events.append({"actor": actor.id, "action": f"device.{status}", "proposal_id": p.id, "device": d,
                                "data": {"status": str(status), **detail, **({"error": err} if err else {})}})
                 if status is X.ROLLBACK_FAILED:
                     events.append({"actor": actor.id, "action": "alarm.rollback_failed", "proposal_id": p.id,
                                    "device": d, "data": {"severity": "critical", "error": err,
                                                          "action_needed": "inspect and restore by hand"}})
+            if updates:
+                s.execute(_SETTLE, updates)
             audit.append_many(s, events)
             compat.record_many(s, evidence)  # the compatibility matrix, in the same transaction
 
@@ -309,11 +387,12 @@ class StagedExecution:
                 out.failed[d.id] = "interrupted rollback finished"
                 results[d.id] = self._restore_one(p, d, backup, out, "interrupted rollback finished")
                 continue
-            res = self.engine.verify(p, d)
+            with out.on_device():
+                res = self.engine.verify(p, d)
             if not res.failed:
                 results[d.id] = DeviceResult(d.id, X.VERIFIED, changed=True, evidence={"resumed": True})
                 out.verified.append(d.id)
-            elif status[d.id] is X.APPLYING and self.engine.untouched(p, d, backup):
+            elif status[d.id] is X.APPLYING and self._untouched(p, d, backup, out):
                 # Still exactly as backed up: the dead worker never reached it. A parameter Set is
                 # idempotent, so it is simply applied now; operations are never re-run on a guess.
                 requeue.append(d)
@@ -325,6 +404,10 @@ class StagedExecution:
         self._record(p, [d for d in devices if d.id in results], results, actor)
         if requeue:
             self._run_fresh(p, requeue, actor, out, None)
+
+    def _untouched(self, p: Proposal, d: Device, backup: dict[str, Any], out: BatchOutcome) -> bool:
+        with out.on_device():
+            return self.engine.untouched(p, d, backup)
 
     # ------------------------------------------------------------------ whole-campaign steps
     def staged_progress(self, pid: str) -> dict[str, int]:
@@ -388,7 +471,3 @@ class StagedExecution:
                                     {"reason": reason, "devices": len(out.rolled_back)}, error=f"aborted: {reason}")
         return out
 
-    def _lock_ttl(self) -> Any:
-        from datetime import timedelta
-
-        return timedelta(seconds=self.settings.lock_ttl_s)
