@@ -69,7 +69,7 @@ def load_fleet(rt: Any, homes: int, seed: int = 5) -> int:
         faulted = {ts.device_id: ts.faults for ts in chunk.twin_states if ts.faults}
         chunk.twin_states = [ts.model_copy(update={"faults": {}}) if ts.faults else ts for ts in chunk.twin_states]
         twin.load_seed(chunk, reset=False, events=False)
-        take_snapshots(rt, [r["id"] for r in rows])
+        take_snapshots(rt, [d.id for d in chunk.devices])
         for device_id, faults in faulted.items():
             for kind, params in faults.items():
                 twin.inject(device_id, kind, **params)
@@ -92,27 +92,56 @@ def _approve(rt: Any, pid: str) -> None:
         raise RuntimeError(f"bench campaign not approved: {p.state} {p.error}")
 
 
-def _wait(svc: Any, cid: str, until: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any]:
+def _wait(svc: Any, cid: str, until: Callable[[str], bool], timeout: float) -> dict[str, Any]:
+    """Poll the campaign's state (one primary-key read) until ``until(state)``; then the full
+    status, once. ``Campaigns.status`` counts executions per ring — polling *that* four times a
+    second would put the observer's load on the database the workers are measured on."""
+    from campaigns.schema import CampaignRow
+
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        st = svc.status(cid)
-        if until(st):
-            return st
+        with svc.store.read() as s:
+            c = s.get(CampaignRow, cid)
+            state = c.state if c is not None else ""
+        if until(state):
+            return dict(svc.status(cid))
         time.sleep(0.25)
     raise RuntimeError(f"campaign {cid} did not settle in {timeout:.0f}s: {svc.status(cid)['state']}")
 
 
-def _settled(st: dict[str, Any]) -> bool:
-    return bool(st["terminal"]) or st["state"] == "paused"
+def _settled(state: str) -> bool:
+    from campaigns.orchestrator import PAUSED, TERMINAL
+
+    return state in TERMINAL or state == PAUSED
 
 
-def _spawn_workers(url: str, n: int, concurrency: int, logdir: Path) -> list[subprocess.Popen[bytes]]:
-    env = {**os.environ, "GATEWARD_DATABASE_URL": url}
+def _spawn_workers(url: str, sim_url: str, n: int, concurrency: int, logdir: Path) -> list[subprocess.Popen[bytes]]:
+    env = {**os.environ, "GATEWARD_DATABASE_URL": url, "GATEWARD_SIM_DATABASE_URL": sim_url}
     env.pop("GATEWARD_FAILPOINTS", None)
     return [subprocess.Popen([sys.executable, "-m", "gateward.cli", "worker", "--concurrency", str(concurrency),
                               "--name", f"bench-{i}"], env=env, cwd=ROOT,
                              stdout=(logdir / f"worker-{i}.log").open("wb"), stderr=subprocess.STDOUT)
             for i in range(n)]
+
+
+def _wait_for_workers(rt: Any, n: int, procs: list[subprocess.Popen[bytes]], timeout: float = 180.0) -> None:
+    """Until ``n`` workers have registered with the queue (procrastinate's heartbeat table): a
+    worker process spends seconds importing and connecting, and a rollout started before then
+    would time their start-up, not the rollout."""
+    from sqlalchemy import text
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if any(p.poll() is not None for p in procs):
+            raise RuntimeError("a bench worker exited during start-up; see its log")
+        try:
+            with rt.store.read() as s:
+                if int(s.scalar(text("SELECT count(*) FROM procrastinate_workers")) or 0) >= n:
+                    return
+        except Exception:  # the queue's tables appear with the first worker
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{n} bench workers did not start within {timeout:.0f}s")
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -126,6 +155,81 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
             p.kill()
 
 
+# ---------------------------------------------------------------------------- accounting
+CP_APP, SIM_APP = "gateward-bench", "gateward-bench-sim"  # PostgreSQL application_name per role
+
+
+def _proc_cpu(pid: int) -> float | None:
+    """User + system CPU seconds of a local process (Linux /proc), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class CpuMeter:
+    """CPU seconds of the workers and of the database backends serving the bench, per role.
+
+    The workers are this bench's own processes (or this process, for the in-process SQLite
+    worker). The backends are found by ``application_name``: the control plane's connections
+    carry ``CP_APP``, the simulator's twin database connections ``SIM_APP`` — the simulator is the
+    "device", so its database work is device cost, not control-plane cost. Backends are visible
+    only for a PostgreSQL on this host; elsewhere those figures are None."""
+
+    def __init__(self, rt: Any, worker_pids: list[int], distributed: bool) -> None:
+        self.rt, self.pids, self.distributed = rt, worker_pids, distributed
+        self._w0 = self._workers()
+        self._db0 = self._backends()
+
+    def _workers(self) -> float:
+        if not self.distributed:
+            return time.process_time()
+        return sum(c for c in (_proc_cpu(p) for p in self.pids) if c is not None)
+
+    def _backends(self) -> dict[str, dict[int, float]] | None:
+        if not self.distributed:
+            return None
+        from sqlalchemy import text
+
+        try:
+            with self.rt.store.read() as s:
+                rows = s.execute(text("SELECT pid, application_name FROM pg_stat_activity "
+                                      "WHERE application_name IN (:cp, :sim)"), {"cp": CP_APP, "sim": SIM_APP}).all()
+        except Exception:
+            return None
+        out: dict[str, dict[int, float]] = {CP_APP: {}, SIM_APP: {}}
+        for pid, app in rows:
+            cpu = _proc_cpu(int(pid))
+            if cpu is not None:
+                out[str(app)][int(pid)] = cpu
+        return out if any(out.values()) else None
+
+    def stop(self) -> dict[str, float | None]:
+        worker = self._workers() - self._w0
+        db1 = self._backends()
+        cp = sim = None
+        if self._db0 is not None and db1 is not None:
+            base = self._db0
+            cp, sim = (sum(v - base[app].get(pid, 0.0) for pid, v in db1[app].items()) for app in (CP_APP, SIM_APP))
+        return {"worker_s": worker, "db_cp_s": cp, "db_sim_s": sim}
+
+
+def _batch_times(rt: Any, cid: str) -> dict[str, float]:
+    """The rollout's batches: their summed duration and time in device calls (wall and CPU)."""
+    from sqlalchemy import select
+
+    from campaigns.schema import CampaignBatchRow
+
+    with rt.store.read() as s:
+        rows = s.execute(select(CampaignBatchRow.duration_s, CampaignBatchRow.outcome).where(
+            CampaignBatchRow.campaign_id == cid, CampaignBatchRow.finished_at.is_not(None))).all()
+    return {"batches": float(len(rows)), "busy_s": sum(float(d or 0.0) for d, _ in rows),
+            "device_s": sum(float((o or {}).get("device_s", 0.0)) for _, o in rows),
+            "device_cpu_s": sum(float((o or {}).get("device_cpu_s", 0.0)) for _, o in rows)}
+
+
 def _spec(name: str, value: bool, batch: tuple[int, int, int], **extra: Any) -> dict[str, Any]:
     first, biggest, window = batch
     return {"name": name, "target": {"all_fleet": True}, "emergency": True, "changes": [{"path": PATH, "value": value}],
@@ -136,18 +240,22 @@ def _spec(name: str, value: bool, batch: tuple[int, int, int], **extra: Any) -> 
 
 
 # ---------------------------------------------------------------------------- phases
-def _phase_rollout(svc: Any, rt: Any, batch: tuple[int, int, int]) -> dict[str, Any]:
+def _phase_rollout(svc: Any, rt: Any, batch: tuple[int, int, int], meter: Callable[[], CpuMeter]) -> dict[str, Any]:
     from core.users import get_actor
 
     t0 = time.perf_counter()
     st = svc.create(_spec("bench rollout", False, batch), get_actor(rt.store, "dave"))
     create_s = time.perf_counter() - t0
     _approve(rt, st["proposal"]["id"])
+    load0 = os.getloadavg()
+    cpu = meter()
     t0 = time.perf_counter()
     svc.start(st["id"], get_actor(rt.store, "dave"))
     done = _wait(svc, st["id"], _settled, 4 * 3600)
     wall = time.perf_counter() - t0
-    return {"status": done, "wall": wall, "create_s": create_s}
+    used = cpu.stop()
+    return {"status": done, "wall": wall, "create_s": create_s, "cpu": used, "times": _batch_times(rt, st["id"]),
+            "load": (load0, os.getloadavg())}
 
 
 def _phase_breach(svc: Any, rt: Any, batch: tuple[int, int, int], min_executed: int) -> dict[str, Any]:
@@ -217,18 +325,23 @@ def _run(url: str, devices: int, workers: int, concurrency: int, batch: tuple[in
     from gateward.runtime import build_runtime
     from gateward.worker import EmbeddedWorker
 
-    rt = build_runtime(Settings(database_url=url))
+    sim_url = url
+    if distributed:  # name the connections, so the database's CPU can be split by role (CpuMeter)
+        url, sim_url = (f"{url}{'&' if '?' in url else '?'}application_name={app}" for app in (CP_APP, SIM_APP))
+    rt = build_runtime(Settings(database_url=url, sim_database_url=sim_url))
     t0 = time.perf_counter()
     n = load_fleet(rt, devices)
     load_s = time.perf_counter() - t0
     queue = Queue.for_url(url).open_sync() if distributed else None
     svc = Campaigns(rt, queue)
     with tempfile.TemporaryDirectory() as logdir:
-        procs = _spawn_workers(url, workers, concurrency, Path(logdir)) if distributed else []
+        procs = _spawn_workers(url, sim_url, workers, concurrency, Path(logdir)) if distributed else []
         embedded = None if distributed else EmbeddedWorker(rt, concurrency=concurrency).start()
         try:
-            time.sleep(3.0 if distributed else 0.5)
-            roll = _phase_rollout(svc, rt, batch)
+            if distributed:
+                _wait_for_workers(rt, workers, procs)
+            time.sleep(0.5)
+            roll = _phase_rollout(svc, rt, batch, lambda: CpuMeter(rt, [p.pid for p in procs], distributed))
             breach = _phase_breach(svc, rt, batch, min_executed)
         finally:
             _stop(procs)
@@ -260,10 +373,29 @@ def _schema_url(base: str) -> tuple[str, Callable[[], None]]:
     return f"{base}{sep}options=-csearch_path%3D{schema}", drop
 
 
+def _control_plane(roll: dict[str, Any], verified: int) -> dict[str, Any]:
+    """The rollout's figures with the simulator's time taken out (see the notes in ``run``)."""
+    t, cpu = roll["times"], roll["cpu"]
+    n = max(1, verified)
+    share = t["device_s"] / t["busy_s"] if t["busy_s"] else 0.0
+    cp_wall = roll["wall"] * (1.0 - share)
+    worker_ms = 1e3 * cpu["worker_s"] / n
+    sim_ms = 1e3 * t["device_cpu_s"] / n
+    cp_ms = max(0.0, worker_ms - sim_ms)
+    db_cp = None if cpu["db_cp_s"] is None else 1e3 * cpu["db_cp_s"] / n
+    db_sim = None if cpu["db_sim_s"] is None else 1e3 * cpu["db_sim_s"] / n
+    per_cpu_s = 1e3 / (cp_ms + (db_cp or 0.0)) if cp_ms + (db_cp or 0.0) else 0.0
+    return {"devices_per_s": verified / cp_wall if cp_wall > 0 else 0.0, "device_share": share,
+            "worker_ms": worker_ms, "sim_ms": sim_ms, "cp_ms": cp_ms, "db_cp_ms": db_cp, "db_sim_ms": db_sim,
+            "per_cpu_s": per_cpu_s}
+
+
 def run(quick: bool) -> BenchResult:
     devices = int(os.environ.get("GATEWARD_BENCH_DEVICES") or (1000 if quick else 100_000))
     workers, concurrency = 4, 2
-    batch = (20, 60, 8) if quick else (50, 250, 8)
+    # Rate limit: first batch, largest batch, batches in flight. The largest batch is 1 % of the
+    # full fleet: each batch pays a fixed price (gates re-checked, a queue job, a campaign step).
+    batch = (20, 250, 8) if quick else (50, 1000, 8)
     min_executed = 30 if quick else 200
     pg = os.environ.get("GATEWARD_BENCH_DATABASE_URL") or os.environ.get("GATEWARD_TEST_DATABASE_URL")
     notes: list[str] = []
@@ -289,9 +421,15 @@ def run(quick: bool) -> BenchResult:
                if br["halted_at"] is not None and br["breach_at"] is not None else float("nan"))
     rollback_s = ((br["finished_at"] - br["halted_at"]).total_seconds()
                   if br["finished_at"] is not None and br["halted_at"] is not None else float("nan"))
+    cp = _control_plane(roll, verified)
     metrics = {
         "devices": float(res["devices"]),
         "devices_per_s": round(rate, 1),
+        "control_plane_devices_per_s": round(cp["devices_per_s"], 1),
+        "device_time_share": round(cp["device_share"], 3),
+        "worker_cpu_ms_per_device": round(cp["worker_ms"], 3),
+        "simulator_cpu_ms_per_device": round(cp["sim_ms"], 3),
+        "control_plane_cpu_ms_per_device": round(cp["cp_ms"], 3),
         "rollout_wall_s": round(roll["wall"], 1),
         "verified": float(verified),
         "load_fleet_s": round(res["load_s"], 1),
@@ -301,11 +439,26 @@ def run(quick: bool) -> BenchResult:
         "writes_landing_after_halt": float(br["writes_after_halt"]),
         "devices_changed_before_abort": float(br["changed"]),
         "rollback_s": round(rollback_s, 1),
+        "load_avg_1m_start": round(roll["load"][0][0], 2),
+        "load_avg_1m_end": round(roll["load"][1][0], 2),
     }
+    if cp["db_cp_ms"] is not None:
+        metrics["db_control_plane_cpu_ms_per_device"] = round(cp["db_cp_ms"], 3)
+        metrics["db_simulator_cpu_ms_per_device"] = round(cp["db_sim_ms"], 3)
+    metrics["control_plane_devices_per_cpu_s"] = round(cp["per_cpu_s"], 1)
     rows = [("backend / workers", f"{backend} / {workers} × concurrency {concurrency}"),
             ("fleet loaded", f"{res['devices']:,} devices in {res['load_s']:.1f} s"),
             ("campaign created (validate, preview, policy, plan)", f"{roll['create_s']:.1f} s"),
-            ("rollout", f"{st['state']}: {verified:,} verified in {roll['wall']:.1f} s = {rate:,.1f} devices/s")]
+            ("rollout", f"{st['state']}: {verified:,} verified in {roll['wall']:.1f} s = {rate:,.1f} devices/s"),
+            ("  control plane (device calls' time removed)",
+             f"{cp['devices_per_s']:,.1f} devices/s ({cp['device_share']:.0%} of batch time was in device calls)"),
+            ("  CPU per device: workers = simulator + control plane",
+             f"{cp['worker_ms']:.2f} = {cp['sim_ms']:.2f} + {cp['cp_ms']:.2f} ms"),
+            ("  CPU per device: database (control plane / simulator)",
+             "n/a (not a local PostgreSQL)" if cp["db_cp_ms"] is None
+             else f"{cp['db_cp_ms']:.2f} / {cp['db_sim_ms']:.2f} ms"),
+            ("  control plane devices per CPU-second", f"{cp['per_cpu_s']:,.0f} (workers' own + their database's)"),
+            ("  load average (1 min) at start → end", f"{roll['load'][0][0]:.2f} → {roll['load'][1][0]:.2f}")]
     for r in st["rings_detail"]:
         rows.append((f"  {r['name']} ({r['stage_pct']:g}%)", f"{r['size']:,} devices, {r['batches']} batches"))
     rows += [("breach: devices faulted in ring 2", f"{br['faulted']} (threshold {br['threshold']:.2%})"),
@@ -318,6 +471,10 @@ def run(quick: bool) -> BenchResult:
              ("rollback of the aborted campaign", f"{br['changed']:,} devices restored in {rollback_s:.1f} s")]
     notes.append("devices/s is the rollout's wall time including ring analyses and promotions; "
                  "each device is presence-checked, backed up, written, read back and verified")
+    notes.append("control plane devices/s = verified ÷ (wall × (1 − share of batch time spent in device calls: "
+                 "presence, backup read, write, read-back, restore)); the simulator is the device, so its time "
+                 "is not the control plane's. CPU figures: the workers' processes (minus the CPU inside device "
+                 "calls) and, for a local PostgreSQL, the backends of the control plane's connections")
     params = {"devices": res["devices"], "workers": workers, "concurrency": concurrency, "backend": backend,
               "batch": {"initial": batch[0], "max": batch[1], "window": batch[2]}, "min_executed": min_executed,
               "stages": st["plan"]["stages"]}
