@@ -35,6 +35,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.models import Root
 from executors.genieacs.document import parse_time
@@ -487,8 +489,22 @@ def source_from_settings(settings: Any = None, *, page_size: int = DEFAULT_PAGE,
     client = NbiClient(url, auth_header=getattr(settings, "genieacs_auth_header", None) or own.auth_header,
                        verify=verify, client_cert=own.client_cert, client_key=own.client_key, proxy=own.proxy,
                        timeout_s=timeout_s)
-    return AcsInventorySource(client, page_size=page_size)
+    reader = ReaderSettings()
+    return AcsInventorySource(client, page_size=page_size, process_min=reader.reader_process_min or None)
 
 
-__all__ = ["PROJECTION", "AcsDevice", "AcsInventorySource", "Cursor", "ItemError", "Page", "SourceError",
-           "parse_device", "source_from_settings"]
+class ReaderSettings(BaseSettings):
+    """``GATEWARD_INVENTORY_READER_PROCESS_MIN``: from how many documents still to read a change
+    scan reads them in a child process (0: never; the in-process prefetch thread reads every page).
+    The child pays off where a core is free for it: on a machine whose cores are already busy (the
+    database server or the ACS on the same two cores) its start-up and pickling cost more than it
+    saves (``gateward bench inventory_sync`` measures both readers in one run)."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWARD_INVENTORY_", extra="ignore")
+
+    reader_process_min: int = Field(default=PROCESS_MIN, ge=0,
+                                    description="documents to go from which a child process reads the scan (0: never)")
+
+
+__all__ = ["PROJECTION", "AcsDevice", "AcsInventorySource", "Cursor", "ItemError", "Page", "ReaderSettings",
+           "SourceError", "parse_device", "source_from_settings"]

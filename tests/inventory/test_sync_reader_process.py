@@ -231,3 +231,16 @@ def test_a_single_core_never_starts_a_child(acs: FakeNbi, monkeypatch: pytest.Mo
     monkeypatch.setattr(inventory, "_cores", lambda: 1)
     source = _source(acs)
     assert sum(len(p.items) for p in source.changed(None)) == 60 and source.process_pages == 0
+
+
+def test_the_reader_child_is_configured_by_gateward_inventory_reader_process_min(
+        acs: FakeNbi, monkeypatch: pytest.MonkeyPatch) -> None:
+    from executors.genieacs.inventory import PROCESS_MIN, source_from_settings
+
+    monkeypatch.setenv("GATEWARD_GENIEACS_URL", acs.url)
+    monkeypatch.delenv("GATEWARD_INVENTORY_READER_PROCESS_MIN", raising=False)
+    assert source_from_settings().process_min == PROCESS_MIN
+    monkeypatch.setenv("GATEWARD_INVENTORY_READER_PROCESS_MIN", "0")  # never: the in-process reader only
+    assert source_from_settings().process_min is None
+    monkeypatch.setenv("GATEWARD_INVENTORY_READER_PROCESS_MIN", "5000")
+    assert source_from_settings().process_min == 5000
