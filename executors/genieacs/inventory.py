@@ -60,9 +60,10 @@ _PLAIN = re.compile(r"^[A-Za-z0-9_]+$")  # a DeviceId part GenieACS leaves unesc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the cursor of a document that never informed
 DEFAULT_PAGE = 1000
 MAX_PAGE = 10_000
-#: Documents left to read from which a change scan reads them in a child process: starting one
-#: costs about a second of CPU (an interpreter, the HTTP client), which the in-process reader's
-#: GIL contention costs back only over a long scan.
+#: Documents left to read from which a change scan reads them in a child process, where that is
+#: switched on (``GATEWARD_INVENTORY_READER_PROCESS_MIN``; off by default): starting one costs
+#: about half a second of CPU (an interpreter, the HTTP client), which the in-process reader's GIL
+#: contention costs back only over a long scan, and only with a core free for the child.
 PROCESS_MIN = 20_000
 log = logging.getLogger("gateward.inventory_sync")
 
@@ -324,13 +325,14 @@ class AcsInventorySource:
     name = "genieacs"
 
     def __init__(self, client: NbiClient, *, page_size: int = DEFAULT_PAGE,
-                 process_min: int | None = PROCESS_MIN, process_wait_s: float = 0.0) -> None:
+                 process_min: int | None = None, process_wait_s: float = 0.0) -> None:
         if not 1 <= page_size <= MAX_PAGE:
             raise ValueError(f"page size must be 1..{MAX_PAGE}, got {page_size}")
         self.client = client
         self.page_size = page_size
         #: A change scan with at least this many documents still to read (the first page's
-        #: ``total``) reads the rest in a child process (``inventory_reader``); ``None``: never.
+        #: ``total``) reads the rest in a child process (``inventory_reader``); ``None`` (the
+        #: default): never, the prefetch thread reads every page.
         self.process_min = process_min
         #: How long the first page boundary waits for a starting child before reading on
         #: in-process (0: not at all; a test that must exercise the child waits for it).
@@ -370,11 +372,12 @@ class AcsInventorySource:
         caller's database work. The queue is one page deep, so at most three pages (applying,
         parsed, in flight) are in memory whatever the fleet's size.
 
-        A long scan (the first page's ``total`` leaves at least ``process_min`` documents) hands
-        the reading to a child process (:mod:`executors.genieacs.inventory_reader`: in a thread
-        the parsing competed with the caller's database work for the GIL). The child starts
-        while this reader goes on; at the first page boundary after it is ready, it takes over
-        from that page's cursor, one page ahead as well. Same pages, same errors."""
+        Where switched on (``process_min``), a long scan (the first page's ``total`` leaves at
+        least ``process_min`` documents) hands the reading to a child process
+        (:mod:`executors.genieacs.inventory_reader`: in a thread the parsing competes with the
+        caller's database work for the GIL). The child starts while this reader goes on; at the
+        first page boundary after it is ready, it takes over from that page's cursor, one page
+        ahead as well. Same pages, same errors."""
         pool = ThreadPoolExecutor(1, thread_name_prefix="acs-page")
         child: Any = None
         self.process_pages = 0
@@ -495,14 +498,15 @@ def source_from_settings(settings: Any = None, *, page_size: int = DEFAULT_PAGE,
 
 class ReaderSettings(BaseSettings):
     """``GATEWARD_INVENTORY_READER_PROCESS_MIN``: from how many documents still to read a change
-    scan reads them in a child process (0: never; the in-process prefetch thread reads every page).
-    The child pays off where a core is free for it: on a machine whose cores are already busy (the
-    database server or the ACS on the same two cores) its start-up and pickling cost more than it
-    saves (``gateward bench inventory_sync`` measures both readers in one run)."""
+    scan reads them in a child process (0, the default: never; the in-process prefetch thread
+    reads every page; ``PROCESS_MIN`` = 20000 is a sensible value where it is switched on).
+    The child pays off only where a core is free for it: on the benchmark's two cores, shared with
+    the NBI double (and the PostgreSQL server), its start-up and pickling cost more than it saved
+    in most runs (``gateward bench inventory_sync`` measures both readers in one run)."""
 
     model_config = SettingsConfigDict(env_prefix="GATEWARD_INVENTORY_", extra="ignore")
 
-    reader_process_min: int = Field(default=PROCESS_MIN, ge=0,
+    reader_process_min: int = Field(default=0, ge=0,
                                     description="documents to go from which a child process reads the scan (0: never)")
 
 

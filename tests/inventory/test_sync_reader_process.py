@@ -206,11 +206,14 @@ def test_a_scan_abandoned_by_its_consumer_stops_the_child(acs: FakeNbi) -> None:
 
 
 def test_a_short_scan_never_starts_a_child(acs: FakeNbi) -> None:
-    """The default threshold: a child costs about a second of CPU to start, so a scan with fewer
-    than ``PROCESS_MIN`` documents to go reads in-process."""
+    """Off by default; switched on, a scan with fewer documents to go than the threshold reads
+    in-process (a child costs about half a second of CPU to start)."""
+    from executors.genieacs.inventory import PROCESS_MIN
+
     _load(acs, 60)
-    source = AcsInventorySource(NbiClient(acs.url, timeout_s=10), page_size=10)
-    assert sum(len(p.items) for p in source.changed(None)) == 60 and source.process_pages == 0
+    for process_min in (None, PROCESS_MIN, 51):
+        source = AcsInventorySource(NbiClient(acs.url, timeout_s=10), page_size=10, process_min=process_min)
+        assert sum(len(p.items) for p in source.changed(None)) == 60 and source.process_pages == 0
 
 
 def test_a_source_error_from_the_child_is_raised_where_the_next_page_was_expected(acs: FakeNbi) -> None:
@@ -239,8 +242,8 @@ def test_the_reader_child_is_configured_by_gateward_inventory_reader_process_min
 
     monkeypatch.setenv("GATEWARD_GENIEACS_URL", acs.url)
     monkeypatch.delenv("GATEWARD_INVENTORY_READER_PROCESS_MIN", raising=False)
-    assert source_from_settings().process_min == PROCESS_MIN
-    monkeypatch.setenv("GATEWARD_INVENTORY_READER_PROCESS_MIN", "0")  # never: the in-process reader only
+    assert source_from_settings().process_min is None  # off by default: the in-process reader
+    monkeypatch.setenv("GATEWARD_INVENTORY_READER_PROCESS_MIN", "0")  # never, said explicitly
     assert source_from_settings().process_min is None
-    monkeypatch.setenv("GATEWARD_INVENTORY_READER_PROCESS_MIN", "5000")
-    assert source_from_settings().process_min == 5000
+    monkeypatch.setenv("GATEWARD_INVENTORY_READER_PROCESS_MIN", str(PROCESS_MIN))
+    assert source_from_settings().process_min == PROCESS_MIN
