@@ -10,7 +10,9 @@ still landing after it (the ones in flight), and the rollback of every changed d
 
 PostgreSQL from ``GATEWARD_BENCH_DATABASE_URL`` or ``GATEWARD_TEST_DATABASE_URL`` (a fresh schema,
 dropped afterwards); without one it runs on SQLite with one in-process worker and says so.
-``GATEWARD_BENCH_DEVICES`` overrides the fleet size (quick: 1,000; full: 100,000).
+``GATEWARD_BENCH_DEVICES`` overrides the fleet size (quick: 1,000; full: 100,000);
+``GATEWARD_BENCH_WORKERS`` / ``GATEWARD_BENCH_CONCURRENCY`` the worker processes (4; PostgreSQL
+only) and threads per worker (2).
 """
 
 from __future__ import annotations
@@ -392,7 +394,8 @@ def _control_plane(roll: dict[str, Any], verified: int) -> dict[str, Any]:
 
 def run(quick: bool) -> BenchResult:
     devices = int(os.environ.get("GATEWARD_BENCH_DEVICES") or (1000 if quick else 100_000))
-    workers, concurrency = 4, 2
+    workers = int(os.environ.get("GATEWARD_BENCH_WORKERS") or 4)
+    concurrency = int(os.environ.get("GATEWARD_BENCH_CONCURRENCY") or 2)
     # Rate limit: first batch, largest batch, batches in flight. The largest batch is 1 % of the
     # full fleet: each batch pays a fixed price (gates re-checked, a queue job, a campaign step).
     batch = (20, 250, 8) if quick else (50, 1000, 8)
@@ -406,7 +409,7 @@ def run(quick: bool) -> BenchResult:
         else:
             url, drop = f"sqlite:///{Path(tmp) / 'bench.db'}", (lambda: None)
             backend = "sqlite"
-            workers, concurrency = 1, 2
+            workers = 1
             notes.append("no PostgreSQL configured: SQLite with ONE in-process worker (procrastinate in-memory "
                          "queue); set GATEWARD_BENCH_DATABASE_URL for 4 distributed workers")
         try:

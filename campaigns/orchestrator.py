@@ -55,6 +55,7 @@ OUTSTANDING = ("queued", "running", "halted")
 AUTOMATION_USER = "remediator"
 MAX_ATTEMPTS = 8
 WATCHDOG_FRESH_S = 0.5  # a campaign stepped this recently is not stepped again by the watchdog
+STALLED_CHECK_S = 2.0  # how often a worker's watchdog looks for jobs of dead workers
 X = ExecutionStatus
 DID_NOT_HOLD = frozenset({str(X.FAILED), str(X.ROLLED_BACK), str(X.ROLLBACK_FAILED), str(X.VERIFY_FAILED)})
 CHANGED = frozenset({str(X.APPLYING), str(X.APPLIED), str(X.VERIFIED), str(X.VERIFY_FAILED), str(X.ROLLING_BACK)})
@@ -84,6 +85,7 @@ class Orchestrator:
         self.queue = queue
         self._automation: Actor | None = None
         self._last_job_check = 0.0
+        self._last_stalled_check = -1e9
         self._window_noted: set[str] = set()
 
     # ================================================================== helpers
@@ -668,7 +670,10 @@ class Orchestrator:
         rollout steps itself after every batch, and the step is idempotent, so stepping it again
         from every worker twice a second would only repeat that work (and queue on its row lock).
         The watchdog matters when nothing else steps — timers, dead workers — and then it does."""
-        if self.queue is not None:
+        if self.queue is not None and time.monotonic() - self._last_stalled_check >= STALLED_CHECK_S:
+            # A worker counts as dead only after STALLED_S without a heartbeat: asking every tick
+            # would find the same answer four times over.
+            self._last_stalled_check = time.monotonic()
             try:
                 self.queue.retry_stalled()
             except Exception:
