@@ -694,9 +694,14 @@ class Lifecycle:
         preview = self._take_preview(p, devices=loaded)
         self._time("preview", t0)
         t0 = time.perf_counter()
-        with self.store.write() as s:  # the facts policy sees are read under the proposal's row lock
+        # Decided outside the write transaction: a SQLite writer holds the database's one write lock
+        # for the whole transaction, so policy work inside it would queue every other writer
+        # behind it. The hash is checked again under the row lock when the decision is recorded.
+        with self.store.read() as s:
+            decided = self._decide_in(s, p, preview)
+        with self.store.write() as s:
             row = self._store_preview_in(s, p, preview, actor)
-            self._record_decision_in(s, row, p, self._decide_in(s, p, preview), actor)
+            self._record_decision_in(s, row, p, decided, actor)
         self._time("decide", t0)
         return repo.proposal_from_row(row)
 
