@@ -72,7 +72,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-CACHE_MAX = 20_000  # cached device states per database and process (see Twin._remember)
+CACHE_MAX = 5_000  # cached device states per database and process, ~60 KB each (see Twin._remember)
 
 metadata = MetaData()
 
