@@ -206,7 +206,7 @@ def decide_by_class(s: Session, p: Any, engine: Any, author: Any, preview: dict[
     buckets = Buckets.from_data(_engine_data(engine))
     base = pinput.build(s, p, [], author, preview, now=now)
     base["proposal"]["target_count"] = len(p.targets)
-    overlap = {d for _, shared in repo.live_overlapping(s, p.id) for d in shared}
+    overlap = {d for _, shared in repo.live_overlapping(s, p.id, len(p.targets)) for d in shared}
     individual = overlap | {d["device_id"] for d in preview.get("devices", [])}
     classes = device_classes(s, p.id, max_reboots_24h=buckets.max_reboots_24h,
                              failed_steps=buckets.failed_change_steps, exclude=individual)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -273,15 +273,19 @@ class Lifecycle:
             raise Forbidden(f"{actor.id} is an auditor; auditors cannot propose changes")
         if not draft.changes and not draft.operations:
             raise Invalid("a proposal needs at least one change (--set PATH=VALUE) or operation")
-        targets = list(dict.fromkeys(draft.targets))
+        named = list(dict.fromkeys(draft.targets))
+        targets = named
         if draft.selector is not None:
-            targets = list(dict.fromkeys(targets + repo.select_devices(s, draft.selector)))
+            chosen = repo.select_devices(s, draft.selector)  # unique ids: the devices' primary key
+            targets = list(dict.fromkeys(named + chosen)) if named else chosen
         if not targets:
             raise Invalid("the proposal targets no device (the selector matched nothing)")
         check_draft(draft, len(targets))  # size limits and canonical-JSON content, before anything is stored
         check_targeted(draft.changes, targets)  # per-target values: each for a target, each target served
-        known = repo.existing_ids(s, targets)
-        missing = [t for t in targets if t not in known]
+        # The selector's devices were just read as existing and active in this transaction; the
+        # devices named one by one are checked (unknown or retired is refused).
+        known = repo.existing_ids(s, named)
+        missing = [t for t in named if t not in known]
         if missing:
             raise NotFound(f"unknown device {missing[0]!r}"
                            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
@@ -295,9 +299,7 @@ class Lifecycle:
         p.hash = p.compute_hash()
         row = ProposalRecord(**repo.proposal_values(p))
         row.insert(s)
-        for start in range(0, len(targets), 10000):
-            s.execute(insert(ProposalDeviceRow), [{"proposal_id": p.id, "device_id": t}
-                                                  for t in targets[start:start + 10000]])
+        repo.add_targets(s, p.id, targets)
         audit.append(s, actor=actor.id, action="proposal.created", proposal_id=p.id, data={
             "hash": p.hash, "intent": p.intent, "targets": targets[:50], "target_count": len(targets),
             "changes": row.changes, "operations": row.operations, "source": p.source,

@@ -202,7 +202,7 @@ def build(s: Session, p: Proposal, devices: Sequence[Device | repo.DeviceLite], 
     preview = preview or {}
     dev_facts = devices_facts(s, devices, preview, compat)
     all_ssids = sorted({x["ssid"] for f in dev_facts for x in f.get("ssids", []) if x.get("ssid")})
-    live = repo.live_overlapping(s, p.id)
+    live = repo.live_overlapping(s, p.id, len(p.targets))
     now = now or utcnow()
     fleet_size = repo.fleet_size(s)
     return {

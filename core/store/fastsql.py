@@ -82,7 +82,9 @@ class _Plan:
 
     def rows(self, raw: Sequence[Sequence[Any]], description: Sequence[Any] | None) -> list[tuple[Any, ...]]:
         fns = self.converters(description)
-        if not fns:
+        if not fns:  # the drivers' rows are tuples already (sqlite3, psycopg's default row factory)
+            if isinstance(raw, list) and all(type(r) is tuple for r in raw[:1]):
+                return cast(list[tuple[Any, ...]], raw)
             return [tuple(r) for r in raw]
         return [tuple(fn(v) if fn is not None else v for fn, v in zip(fns, r, strict=True)) for r in raw]
 

@@ -48,7 +48,7 @@ from core.store.schema import ExecutionRow, PolicyDecisionRow, ProposalRow
 
 
 # ---------------------------------------------------------------------------- a list as one parameter
-class _IdList(TypeDecorator[list[str]]):
+class IdList(TypeDecorator[list[str]]):
     """A list of strings bound as ONE parameter: JSON text on SQLite (read with ``json_each``), an
     array on PostgreSQL (``= ANY``). Binding each value (``IN (?, ?, …)``) re-compiles the
     statement per list length and caps the list at SQLite's parameter limit."""
@@ -71,14 +71,14 @@ class _IdList(TypeDecorator[list[str]]):
 
 
 class _Among(ColumnElement[bool]):
-    """``column IN <the list bound as parameter name>`` (see :class:`_IdList`)."""
+    """``column IN <the list bound as parameter name>`` (see :class:`IdList`)."""
 
     inherit_cache = True
     type = Boolean()
 
     def __init__(self, column: ColumnElement[Any], name: str) -> None:
         self.column = column
-        self.param = bindparam(name, type_=_IdList())
+        self.param = bindparam(name, type_=IdList())
 
 
 @compiles(_Among)

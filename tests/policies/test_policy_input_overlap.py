@@ -46,3 +46,19 @@ def test_a_terminal_proposal_is_not_live(runtime: Any) -> None:
     second = _propose(runtime, [a, b], "40")
     runtime.lifecycle.cancel(second.id, get_actor(runtime.store, "alice"), "not needed")
     assert runtime.lifecycle.policy_input(first.id)["context"]["live_proposals"] == []
+
+
+def test_a_fleet_proposal_finds_its_overlaps_from_the_other_side_alike(runtime: Any) -> None:
+    """Above 1,000 targets the overlap is found from the live proposals' devices instead of the
+    proposal's own (a million probes took seconds): both ways give the same pairs, terminal
+    proposals and the proposal itself left out."""
+    a, b, c = _sim_devices(runtime, 3)
+    first = _propose(runtime, [a, b, c], "36")
+    second = _propose(runtime, [b, c], "40")
+    done = _propose(runtime, [a], "44")
+    runtime.lifecycle.cancel(done.id, get_actor(runtime.store, "alice"))
+    with runtime.store.read() as s:
+        small = repo.live_overlapping(s, first.id, 3)
+        large = repo.live_overlapping(s, first.id, 5000)
+    as_pairs = [sorted((p.id, tuple(sorted(shared))) for p, shared in found) for found in (small, large)]
+    assert as_pairs[0] == as_pairs[1] == [(second.id, (b, c))]
