@@ -496,20 +496,21 @@ class Lifecycle:
         from core import fleet_facts
 
         changes = [(c.path, c.value, is_secret_path(c.path)) for c in p.changes]
-        with self.store.read() as s:
-            classes = fleet_facts.preview_summary(s, p.id, changes)
-            absent = fleet_facts.absent_devices(s, p.id)
         sample_ids = p.targets[:: max(1, len(p.targets) // 20)][:20]
         with self.store.read() as s:
+            facts = fleet_facts.preview_facts(s, p.id, changes)
+            classes = facts.classes
+            absent = fleet_facts.absent_devices(s, p.id) if facts.stale else []  # a search only if any
             found = repo.get_devices(s, sample_ids)
         sample = self._live_preview(p, [found[t] for t in sample_ids])
         # Completeness (defect 8): a target with no full snapshot is covered only if the live
         # sample read it; the rest are ``uncovered`` and policy denies on them.
         read_live = {d["device_id"] for d in sample if d["present"] and not d["error"]}
         with self.store.read() as s:
-            unknown = [d for d in fleet_facts.unsnapshotted(s, p.id, limit=200) if d not in read_live]
+            unknown = ([d for d in fleet_facts.unsnapshotted(s, p.id, limit=200) if d not in read_live]
+                       if facts.missing else [])
             rescued = read_live - set(repo.latest_snapshots(s, sorted(read_live)) if read_live else ())
-        uncovered = sum(int(c["no_snapshot"]) for c in classes) - len(rescued)
+        uncovered = facts.missing - len(rescued)
         return {"hash": p.hash, "taken_at": utcnow().isoformat(), "source": "snapshot",
                 "devices_total": len(p.targets), "absent": absent, "classes": classes,
                 "uncovered": max(0, uncovered), "uncovered_devices": unknown[:20], "devices": sample}
