@@ -48,7 +48,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
 
 from pydantic import Field, ValidationError
@@ -73,6 +73,7 @@ from core import audit
 from core.inventory import _CONTROL, _OUI, _TOKEN, PROTOCOL_OF_ADAPTER, DeviceSpec, validation_message
 from core.models import Root, utcnow
 from core.store import repo
+from core.store.fastsql import faster
 from core.store.schema import DeviceRow, InventorySyncRow
 
 log = logging.getLogger("gateward.inventory_sync")
@@ -654,7 +655,7 @@ def _insert_plan(dialect: Any) -> tuple[str, list[tuple[int, Any]], Any] | None:
     for i, name in enumerate(_ROW_COLUMNS):
         fn = _DEVICES.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         if fn is not None:  # a TypeDecorator's processor passes None through
-            convert.append((i, _sqlite_time if _same_text_time(fn) else fn))
+            convert.append((i, faster(fn)))
     order: Any = None
     sql = str(compiled)
     if compiled.positional and dialect.paramstyle == "qmark":
@@ -703,32 +704,6 @@ def _driver_params(compiled: Any, values: dict[str, list[Any]]) -> list[Any]:
         return list(zip(*order, strict=True))
     names = list(values)
     return [dict(zip(names, row, strict=True)) for row in zip(*values.values(), strict=True)]
-
-
-def _sqlite_time(value: datetime | None) -> str | None:
-    """A ``UTCDateTime`` as SQLite stores it (naive UTC text, microseconds always written) in one
-    C call: the type's own two-step processor was a tenth of a first sync's insert. Used only
-    where :func:`_same_text_time` found it writes exactly what the processor writes."""
-    if value is None:
-        return None
-    tz = value.tzinfo
-    if tz is UTC:  # what the parser yields: the text less its "+00:00"
-        return value.isoformat(" ", "microseconds")[:-6]
-    if tz is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.isoformat(" ", "microseconds")
-
-
-def _same_text_time(processor: Any) -> bool:
-    """Whether :func:`_sqlite_time` gives what ``processor`` gives (naive, UTC, other offsets,
-    whole seconds, early years): the shortcut checks itself rather than assume a storage format."""
-    samples = [datetime(2026, 11, 22, 14, 3, 7, 12), datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
-               datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
-               datetime(2026, 6, 1, 0, 30, tzinfo=timezone(timedelta(hours=5, minutes=30)))]
-    try:
-        return all(processor(v) == _sqlite_time(v) for v in samples)
-    except Exception:  # a processor that refuses a sample: keep it
-        return False
 
 
 def _converted(column: list[Any], convert: Any) -> list[Any]:

@@ -34,6 +34,7 @@ from core.models import (
 )
 from core.models import Decision as DecisionModel
 from core.store.fastsql import Prepared
+from core.store.lite import DeviceView
 from core.store.records import DecisionRowRecord, ExecutionRecord, IdList, ProposalRecord, among
 from core.store.schema import (
     ApprovalRow,
@@ -84,7 +85,7 @@ def get_devices(s: Session, ids: Sequence[str]) -> dict[str, Device]:
         return {}
     out: dict[str, Device] = {}
     for values in _DEVICES_BY_ID.all(s, {"ids": list(ids)}):
-        row = _DeviceValues(*values)
+        row = DeviceView(*values)
         out[row.id] = device_from_row(row)  # type: ignore[arg-type]  # the same attributes as a DeviceRow
     return out
 
@@ -442,30 +443,7 @@ _DEC = PolicyDecisionRow.__table__
 _APR = ApprovalRow.__table__
 
 
-class _DeviceValues(NamedTuple):
-    """A ``devices`` row in column order, read by :func:`device_from_row` like a DeviceRow."""
-
-    id: str
-    vendor: str
-    model: str
-    product_class: str
-    oui: str
-    serial: str
-    firmware: str
-    root: str
-    protocol: str
-    adapter: str
-    subscriber: str | None
-    region: str
-    service: str
-    tags: list[Any] | None
-    upstream_id: str | None
-    last_seen: datetime | None
-    status: str | None
-    retired_at: datetime | None
-
-
-_DEVICES_BY_ID = Prepared(select(*(_DEV.c[n] for n in _DeviceValues._fields)).where(among(_DEV.c.id, "ids")))
+_DEVICES_BY_ID = Prepared(select(*(_DEV.c[n] for n in DeviceView._fields)).where(among(_DEV.c.id, "ids")))
 _DEVICE_STATUS = Prepared(select(_DEV.c.id, _DEV.c.status).where(among(_DEV.c.id, "ids")))
 _LITE = (_DEV.c.id, _DEV.c.vendor, _DEV.c.model, _DEV.c.firmware, _DEV.c.root, _DEV.c.protocol, _DEV.c.region,
          _DEV.c.last_seen)

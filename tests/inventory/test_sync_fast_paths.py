@@ -322,7 +322,8 @@ def test_the_sqlite_time_shortcut_stores_what_the_column_type_stores(value: date
     """``last_seen`` is written by a one-call shortcut on SQLite; it must be the type's own text."""
     from sqlalchemy.dialects import sqlite
 
-    from core.inventory_sync import _DEVICES, _insert_plan, _sqlite_time
+    from core.inventory_sync import _DEVICES, _insert_plan
+    from core.store.fastsql import sqlite_time as _sqlite_time
 
     dialect = sqlite.dialect()
     processor = _DEVICES.c.last_seen.type.dialect_impl(dialect).bind_processor(dialect)
