@@ -358,9 +358,18 @@ def _live_overlap_stmts() -> tuple[Prepared, Prepared]:
     return _LIVE_OVERLAP
 
 
-def live_overlapping(s: Session, pid: str, target_count: int = 1) -> list[tuple[Proposal, list[str]]]:
+class LiveProposal(NamedTuple):
+    """What precedence needs of another live proposal: who wrote it and what it changes."""
+
+    id: str
+    author: str
+    changes: list[Change]
+
+
+def live_overlapping(s: Session, pid: str, target_count: int = 1) -> list[tuple[LiveProposal, list[str]]]:
     """Live (non-terminal) proposals sharing a device with ``pid``, each with only the shared
-    devices — one query, whatever the size of either proposal (``target_count``: ``pid``'s)."""
+    devices — one query, whatever the size of either proposal (``target_count``: ``pid``'s).
+    Only the columns precedence reads are loaded (not each proposal's preview and targets)."""
     from_mine, from_live = _live_overlap_stmts()
     pairs = (from_live if target_count > _LARGE else from_mine).all(s, {"pid": pid})
     shared: dict[str, list[str]] = {}
@@ -368,8 +377,8 @@ def live_overlapping(s: Session, pid: str, target_count: int = 1) -> list[tuple[
         shared.setdefault(other, []).append(dev)
     if not shared:
         return []
-    rows = s.scalars(select(ProposalRow).where(ProposalRow.id.in_(list(shared))))
-    return [(proposal_from_row(r), shared[r.id]) for r in rows]
+    rows = _LIVE_ROWS.all(s, {"ids": sorted(shared)})
+    return [(LiveProposal(r[0], r[1], [Change(**c) for c in r[2] or []]), shared[r[0]]) for r in rows]
 
 
 def live_proposals_touching(s: Session, device_ids: Sequence[str], exclude: str) -> list[Proposal]:
@@ -484,3 +493,6 @@ _ADD_TARGETS = {
     "sqlite": Prepared(text(_TARGETS_INTO + "value FROM json_each(:ids)").bindparams(*_TARGET_BINDS)),
     "postgresql": Prepared(text(_TARGETS_INTO + "unnest(:ids)").bindparams(*_TARGET_BINDS)),
 }
+_PRO = ProposalRow.__table__
+_LIVE_ROWS = Prepared(select(_PRO.c.id, _PRO.c.author, _PRO.c.changes).where(among(_PRO.c.id, "ids"))
+                      .order_by(_PRO.c.id))
