@@ -68,6 +68,14 @@ def _gate(url: str, n: int) -> dict[str, Any]:
             "allow": decision.allow}
 
 
+def _drop(admin: Any, schema: str) -> None:
+    from sqlalchemy import text
+
+    with admin.begin() as c:
+        c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
 def run(quick: bool) -> BenchResult:
     sizes = [2000, 10000] if quick else [10000, 100000, 1000000]
     url_base = os.environ.get("GATEWARD_BENCH_DATABASE_URL")
@@ -79,13 +87,17 @@ def run(quick: bool) -> BenchResult:
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite:///{Path(tmp) / 'gate.db'}"
-            if url_base:
-                from testing.databases import make_db_url  # a fresh schema per size
+            schema: tuple[Any, str] | None = None
+            if url_base:  # a fresh schema of the bench database per size, dropped afterwards
+                from testing.databases import pg_schema_url
 
-                url, cleanup = make_db_url("postgres", Path(tmp))
-            res = _gate(url, n)
-            if url_base:
-                cleanup()
+                url, admin, name = pg_schema_url(url_base)
+                schema = (admin, name)
+            try:
+                res = _gate(url, n)
+            finally:
+                if schema is not None:
+                    _drop(*schema)
         key = f"{n // 1000}k" if n < 1000000 else f"{n // 1000000}m"
         metrics[f"gate_{key}_s"] = round(res["gate_s"], 2)
         metrics[f"classes_{key}"] = res["classes"]
