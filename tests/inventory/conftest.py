@@ -27,6 +27,21 @@ def rt(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory)
         cleanup()
 
 
+@pytest.fixture
+def acs(tmp_path: Path) -> Iterator[Any]:
+    """GenieACS's NBI as the local double serves it, over a twin of its own (no CPE sessions:
+    ``tick_s=None``; tests drive what the ACS lists)."""
+    from executors.sim.twin import Twin
+    from testing.genieacs.fake_nbi import FakeNbi
+
+    twin = Twin(f"sqlite:///{tmp_path / 'twin.db'}")
+    nbi = FakeNbi(twin, tick_s=None)
+    nbi.start()
+    yield nbi
+    nbi.stop()
+    twin.close()
+
+
 def serial(prefix: str = "SN") -> str:
     """A serial no other test (and no seeded device) uses."""
     return f"{prefix}{next(_serials):06d}X"

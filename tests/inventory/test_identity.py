@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -35,17 +34,6 @@ from tests.remediation.conftest import make_service
 OUI = "00259E"
 _n = itertools.count(1)
 
-
-@pytest.fixture
-def acs(tmp_path: Any) -> Iterator[FakeNbi]:
-    from executors.sim.twin import Twin
-
-    twin = Twin(f"sqlite:///{tmp_path / 'twin.db'}")
-    nbi = FakeNbi(twin, tick_s=None)
-    nbi.start()
-    yield nbi
-    nbi.stop()
-    twin.close()
 
 
 def listed(acs: FakeNbi, pc: str, sn: str) -> str:

@@ -15,9 +15,7 @@ import copy
 import itertools
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -46,17 +44,6 @@ _batch = itertools.count(1)
 
 
 # ---------------------------------------------------------------------------- fixtures
-@pytest.fixture
-def acs(tmp_path: Path) -> Iterator[FakeNbi]:
-    from executors.sim.twin import Twin
-
-    twin = Twin(f"sqlite:///{tmp_path / 'twin.db'}")
-    nbi = FakeNbi(twin, tick_s=None)
-    nbi.start()
-    yield nbi
-    nbi.stop()
-    twin.close()
-
 
 def _listing(serial: str, at: float, firmware: str = "7.4", *, tr098: bool = False) -> Any:
     tpl = (listing_template("InternetGatewayDevice", "Sinotel", "HG8020", firmware, "", 1.7e9) if tr098

@@ -14,7 +14,6 @@ import itertools
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,17 +34,6 @@ _batch = itertools.count(1)
 TPL = listing_template("Device", "Vantec", "CGW-3400", "7.4", "B1", 1.7e9)
 TPL_098 = listing_template("InternetGatewayDevice", "Sinotel", "HG8020", "S105", "", 1.7e9)
 
-
-@pytest.fixture
-def acs(tmp_path: Path) -> Iterator[FakeNbi]:
-    from executors.sim.twin import Twin
-
-    twin = Twin(f"sqlite:///{tmp_path / 'twin.db'}")
-    nbi = FakeNbi(twin, tick_s=None)
-    nbi.start()
-    yield nbi
-    nbi.stop()
-    twin.close()
 
 
 def _load(acs: FakeNbi, count: int, *, malformed: bool = False) -> list[str]:
