@@ -100,6 +100,12 @@ class InventorySyncSettings(BaseSettings):
     page_size: int = Field(default=1000, ge=1, le=10_000, description="devices per NBI page")
     region: str = Field(default="EU", min_length=1, max_length=16, description="region of a newly synced device")
     service: str = Field(default="standard", min_length=1, max_length=32, description="its service tier")
+    overlap_s: float = Field(
+        default=600.0, ge=0, le=86_400,
+        description="seconds of _lastInform before the stored cursor that every incremental sync reads again: "
+                    "GenieACS saves a session's _lastInform (its start) when the session ends, so a long session "
+                    "can land behind a cursor a shorter one moved past meanwhile; longer than the ACS's longest "
+                    "session")
 
 
 # ---------------------------------------------------------------------------- what a source yields
@@ -196,11 +202,14 @@ def _source_error_types() -> tuple[type[Exception], ...]:
 class InventorySync:
     """Apply a source's pages to the store (see the module docstring)."""
 
-    def __init__(self, store: Any, source: InventorySource, *, region: str = "EU", service: str = "standard") -> None:
+    def __init__(self, store: Any, source: InventorySource, *, region: str = "EU", service: str = "standard",
+                 overlap_s: float | None = None) -> None:
         self.store = store
         self.source = source
         self.region = region
         self.service = service
+        self.overlap_s = InventorySyncSettings().overlap_s if overlap_s is None else overlap_s
+        self._forward_only = True
 
     # ------------------------------------------------------------------ state
     def state(self) -> dict[str, Any]:
@@ -237,7 +246,10 @@ class InventorySync:
         errors = _source_error_types()
         stored = self._cursor()  # also stamps last_started_at
         scan_started = utcnow()
-        cursor = None if full else stored
+        # Incremental scans look back ``overlap_s`` before the stored cursor (``Cursor.rewound``);
+        # the stored cursor only ever moves forward (``_move_cursor``).
+        cursor = None if full or stored is None else stored.rewound(self.overlap_s)
+        self._forward_only = not full  # a full scan re-reads from the start and sets the cursor anew
         try:
             for page in self.source.changed(cursor):
                 self._apply_page(page, report)
@@ -289,13 +301,23 @@ class InventorySync:
     def _move_cursor(self, s: Any, cursor: CursorLike | None) -> None:
         """Store the cursor after this page, in the page's transaction: one Core ``UPDATE`` (the
         run's first step created the row; the ORM's read-modify-flush was two statements a page),
-        or the row created if something removed it meanwhile."""
+        or the row created if something removed it meanwhile. In an incremental scan only forward:
+        the pages it reads again (its look-back) never move the stored cursor back, so a run that
+        stops among them does not make the next one read more. A ``--full`` scan sets it page by
+        page from the start, as a first sync does (a cursor ahead of the ACS — its database
+        restored from an older backup — is reset that way)."""
         if cursor is None:
             values: dict[str, Any] = {}
         else:
             values = {"cursor_last_inform": cursor.last_inform, "cursor_id": cursor.acs_id}
-        if values and s.execute(update(_STATE).where(_STATE.c.source == self.source.name).values(values)).rowcount:
-            return
+        if cursor is not None:
+            stmt = update(_STATE).where(_STATE.c.source == self.source.name)
+            if self._forward_only:
+                at, after = _STATE.c.cursor_last_inform, _STATE.c.cursor_id
+                stmt = stmt.where(or_(at.is_(None), after.is_(None), at < cursor.last_inform,
+                                      (at == cursor.last_inform) & (after < cursor.acs_id)))
+            if s.execute(stmt.values(values)).rowcount:
+                return
         if s.get(InventorySyncRow, self.source.name) is None:
             s.add(InventorySyncRow(source=self.source.name, stats={}, **values))
 

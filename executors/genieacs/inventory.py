@@ -31,7 +31,7 @@ import re
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -81,6 +81,16 @@ class Cursor:
 
     def key(self) -> tuple[datetime, str]:
         return self.last_inform, self.acs_id
+
+    def rewound(self, seconds: float) -> Cursor:
+        """A cursor ``seconds`` earlier that takes every document of its first instant: where an
+        incremental scan starts. GenieACS stamps ``_lastInform`` with a session's *start* and saves
+        it at the session's *end*, so a session that was still running when the last scan passed
+        lands behind the stored cursor (seen against GenieACS 1.2.16); reading the documents of the
+        last ``seconds`` again finds it, and a re-read of an unchanged device writes nothing."""
+        if seconds <= 0:
+            return self
+        return Cursor(self.last_inform - timedelta(seconds=seconds), "")
 
 
 def iso_ms(dt: datetime) -> str:

@@ -253,6 +253,9 @@ class FakeNbi:
         self._threads: list[threading.Thread] = []
         self._conns: set[socket.socket] = set()  # open client connections: a stopped NBI drops them
         self.crash_hang_s = 30.0  # how long a request that crashed its worker is held unanswered
+        # Test hook: called with the device's id after a session ran and before GenieACS saves its
+        # document (``saved_inform``); a test blocks in it to hold a session open across a sync.
+        self.before_session_end: Callable[[str], None] | None = None
         self.url = ""
 
     # ------------------------------------------------------------------ devices
@@ -309,14 +312,19 @@ class FakeNbi:
                     last_bootstrap=state.boot_ts,
                 )
                 rec.refresh("", found, state.last_inform)
+                rec.saved_inform = state.last_inform
                 self.store.devices[gid] = rec
                 self._deleted.discard(gid)
                 self._version += 1
             return rec
 
     def last_inform(self, rec: DeviceRecord) -> float:
+        """The ``_lastInform`` a query sees: as saved when the CPE's last session ended
+        (:attr:`DeviceRecord.saved_inform`), never the session still running."""
         if not rec.twin_id:
             return rec.inform_ts or 0.0
+        if rec.saved_inform is not None:
+            return rec.saved_inform
         return self.twin.state(rec.twin_id).last_inform
 
     def load_devices(self, records: Iterable[DeviceRecord]) -> int:
@@ -494,6 +502,12 @@ class FakeNbi:
             self.store, rec, cpe, events, twin=self.twin, files_url=self.files_url, log=self._log, clock=self.clock
         )
         report = session.run()
+        hold = self.before_session_end
+        if hold is not None:
+            hold(gid)
+        with self.store.lock:  # GenieACS saves the document, _lastInform = the session's start, at its end
+            rec.saved_inform = session.started
+            self._version += 1
         for action, args in session.after:
             t = threading.Thread(target=self._after_session, args=(gid, action, args), daemon=True)
             t.start()

@@ -72,6 +72,12 @@ class DeviceRecord:
     # A record bulk-loaded as a fleet listing (``FakeNbi.load_devices``) has no twin behind it
     # (``twin_id`` is ""): its last inform is this fixed time, and no session can run for it.
     inform_ts: float | None = None
+    # The ``_lastInform`` GenieACS's store holds for a CPE with a twin: the start of its last
+    # session, written when that session ENDS (``lib/cwmp.ts`` endSession → saveDevice). While a
+    # session runs, queries still see the previous one — so a device can become visible with a
+    # ``_lastInform`` older than a document another, shorter session saved meanwhile (found
+    # against GenieACS 1.2.16; an incremental scan by ``_lastInform`` must look back for it).
+    saved_inform: float | None = None
     # A listing record's rendered ``_lastInform`` (for that time) and ``_deviceId``: the same for
     # every listing of it, so rendered once (``_listing_meta``). GenieACS's driver turns a stored
     # BSON date into JSON in C++ per document; in Python it was a third of the double's CPU.
@@ -355,6 +361,11 @@ class FakeStore:
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
+        # What a CPE's first session (0 BOOTSTRAP) leaves in its document. GenieACS 1.2.16 with its
+        # stock configuration keeps only the Inform's parameters (no ModelName, no Manufacturer
+        # value: ``lib/init.ts`` presets only clear the cache at bootstrap); an operator's bootstrap
+        # preset that refreshes the tree is modelled by setting this True.
+        self.bootstrap_refreshes_tree = False
         self.devices: dict[str, DeviceRecord] = {}
         self.tasks: dict[str, dict[str, Any]] = {}
         self.faults: dict[str, dict[str, Any]] = {}

@@ -475,13 +475,18 @@ def test_injected_nbi_failures(http: httpx.Client, nbi: Any) -> None:
 
 
 def test_an_internal_error_is_a_500_not_a_crash(
-    http: httpx.Client, nbi: Any, twin: Any, devices: dict[str, Device]
+    http: httpx.Client, nbi: Any, devices: dict[str, Device], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     d = devices["tr181"]
     doc(http, d, "_id")  # GenieACS knows it ...
-    twin.reset()  # ... but its backing state vanished
+
+    def broken(rec: Any) -> float:  # ... and its store fails reading the document
+        raise RuntimeError(f"UnknownDevice: the store lost {rec.id}")
+
+    monkeypatch.setattr(nbi, "last_inform", broken)
     r = http.get("/devices/", params={"query": json.dumps({"_id": gid(d)})})
     assert r.status_code == 500 and "UnknownDevice" in r.text
+    monkeypatch.undo()
     assert http.get("/_gateward/health").json()["ok"] is True
 
 

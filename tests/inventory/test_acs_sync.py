@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,16 +65,24 @@ def listing(serial: str, at: float, *, firmware: str | None = None, pc: str = PC
                           at, params, objects)
 
 
-def load(acs: FakeNbi, count: int, *, start: float = 1.7e9, prefix: str = "SN") -> list[str]:
-    """``count`` listings informing 10 ms apart; returns their Gateward ids."""
+def load(acs: FakeNbi, count: int, *, start: float = 1.7e9, prefix: str = "SN", step: float = 0.01) -> list[str]:
+    """``count`` listings informing ``step`` seconds apart; returns their Gateward ids."""
     batch = next(_n)
     serials = [f"{prefix}{batch:03d}{i:05d}" for i in range(count)]
-    acs.load_devices(listing(sn, start + i * 0.01) for i, sn in enumerate(serials))
+    acs.load_devices(listing(sn, start + i * step) for i, sn in enumerate(serials))
     return [f"{OUI}-{PC}-{sn}" for sn in serials]
 
 
-def sync(store: Store, acs: FakeNbi, *, page: int = 50, timeout_s: float = 10.0) -> InventorySync:
-    return InventorySync(store, AcsInventorySource(NbiClient(acs.url, timeout_s=timeout_s), page_size=page))
+def sync(store: Store, acs: FakeNbi, *, page: int = 50, timeout_s: float = 10.0,
+         overlap_s: float | None = None) -> InventorySync:
+    """A sync with the product's look-back (``GATEWARD_INVENTORY_OVERLAP_S``) unless told otherwise."""
+    return InventorySync(store, AcsInventorySource(NbiClient(acs.url, timeout_s=timeout_s), page_size=page),
+                         overlap_s=overlap_s)
+
+
+def inform(acs: FakeNbi, gid: str) -> None:
+    """A CWMP session of a twin-backed CPE, now (GenieACS creates or refreshes its document)."""
+    assert httpx.post(f"{acs.url}/_gateward/inform/{url_segment(gid)}", timeout=60).status_code == 200
 
 
 def row(store: Store, device_id: str) -> DeviceRow | None:
@@ -121,19 +130,70 @@ def test_first_sync_registers_what_the_acs_reports_with_its_identity(store: Stor
 
 
 def test_an_incremental_sync_reads_only_devices_that_informed_since(store: Store, acs: FakeNbi) -> None:
-    ids = load(acs, 30)
+    ids = load(acs, 30, step=60.0)  # one inform a minute, the last at +29 min
     assert sync(store, acs).run().registered == 30
-    again = sync(store, acs).run()
+    again = sync(store, acs, overlap_s=0).run()
     assert (again.seen, again.registered, again.updated) == (0, 0, 0)  # nothing informed: nothing read
+    # The default look-back (10 min) reads the documents of the last ten minutes before the cursor
+    # again (+19..+29 min), and writes nothing for them: they did not change.
+    looked_back = sync(store, acs).run()
+    assert (looked_back.seen, looked_back.unchanged, looked_back.registered, looked_back.updated) == (11, 11, 0, 0)
+    assert sync(store, acs).state()["cursor"] == again.cursor  # the stored cursor never moved back
 
     serial = ids[7].split("-", 2)[2]
     acs.load_devices([listing(serial, 1.8e9, firmware="7.6")])  # the unit informed with a new firmware
-    third = sync(store, acs).run()
+    third = sync(store, acs, overlap_s=0).run()
     assert (third.seen, third.updated, third.registered) == (1, 1, 0)
     changed = row(store, ids[7])
     assert changed is not None and changed.firmware == "7.6"
     [ev] = events(store, "device.updated")
     assert ev.device_id == ids[7] and ev.data["changed"]["firmware"] == {"before": "7.4", "after": "7.6"}
+
+
+def test_a_session_still_running_during_a_sync_is_found_by_the_next_one(store: Store, twin: Any,
+                                                                        acs: FakeNbi) -> None:
+    """GenieACS stamps ``_lastInform`` with a session's start and saves it when the session ends
+    (seen against GenieACS 1.2.16: a device whose long session straddled a sync landed behind the
+    cursor a shorter session had moved past, and its change was missed until it informed again).
+    An incremental sync reads the last ``overlap_s`` before its cursor again and finds it."""
+    long_cpe = twin.add_device("lumenet-g240w-3.2", "LONG0001", region="DE")
+    short_cpe = twin.add_device("lumenet-g240w-3.2", "SHORT0001", region="DE")
+    gid_long, gid_short = (genieacs_device_id(d.oui, d.product_class, d.serial) for d in (long_cpe, short_cpe))
+    for gid in (gid_long, gid_short):
+        inform(acs, gid)
+    assert sync(store, acs).run().registered == 2
+
+    def upgrade(state: Any) -> None:  # the CPE's next Inform reports a new firmware
+        state.set_values({"Device.DeviceInfo.SoftwareVersion": "3.3.1"})
+
+    twin.transact(long_cpe.id, upgrade)
+    held, release = threading.Event(), threading.Event()
+
+    def hold(gid: str) -> None:
+        if gid == gid_long:
+            held.set()
+            release.wait(30)
+
+    acs.before_session_end = hold
+    long_session = threading.Thread(target=inform, args=(acs, gid_long))
+    long_session.start()
+    try:
+        assert held.wait(30)
+        time.sleep(0.01)
+        inform(acs, gid_short)  # a shorter session starts after it and ends first
+        mid = sync(store, acs, overlap_s=0).run()
+        assert mid.seen == 1 and mid.cursor is not None and mid.cursor["acs_id"] == gid_short
+    finally:
+        release.set()
+        long_session.join(30)
+    device_id = f"{long_cpe.oui}-{long_cpe.product_class}-{long_cpe.serial}"
+    # Saved now with the session's start — behind the cursor: a scan from the cursor alone misses it.
+    missed = sync(store, acs, overlap_s=0).run()
+    assert missed.seen == 0 and (r := row(store, device_id)) is not None and r.firmware != "3.3.1"
+    found = sync(store, acs).run()
+    assert found.updated == 1 and (r := row(store, device_id)) is not None and r.firmware == "3.3.1"
+    [ev] = events(store, "device.updated")
+    assert ev.device_id == device_id and ev.data["changed"]["firmware"]["after"] == "3.3.1"
 
 
 # ---------------------------------------------------------------------------- bad input
@@ -164,9 +224,19 @@ def test_a_source_that_fails_mid_scan_resumes_from_the_cursor(store: Store, acs:
     state = sync(store, acs).state()
     assert state["last_error"] == report.error
 
-    resumed = sync(store, acs, page=20).run()
+    resumed = sync(store, acs, page=20, overlap_s=0).run()
     assert resumed.error is None and resumed.seen == 60 and resumed.registered == 60  # from page 3 on, once each
     assert count_genieacs(store) == 100 and sync(store, acs).state()["last_error"] is None
+
+
+def test_a_resume_with_the_look_back_registers_each_device_once(store: Store, acs: FakeNbi) -> None:
+    load(acs, 100)  # all within the look-back: the resumed scan reads the applied pages again
+    report = InventorySync(store, _DiesAfter(acs, 2, "http500", page_size=20, timeout_s=0.5)).run()
+    assert report.registered == 40 and report.error is not None
+    resumed = sync(store, acs, page=20).run()
+    assert (resumed.error, resumed.seen, resumed.registered, resumed.unchanged) == (None, 100, 60, 40)
+    assert count_genieacs(store) == 100 and len(events(store, "device.updated")) == 0
+    assert sum(len(ev.data["devices"]) for ev in events(store, "devices.registered")) == 100  # once each
 
 
 def test_malformed_documents_are_skipped_each_with_its_own_error(store: Store, acs: FakeNbi) -> None:
