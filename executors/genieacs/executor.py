@@ -775,6 +775,10 @@ class GenieAcsExecutor(Executor):
             if not path.endswith("."):
                 with contextlib.suppress(Untranslatable):
                     natives += to_device_paths(path, imap)
+            else:  # the object itself: GenieACS may know some of its leaves only by name (no value
+                # yet — ModelName and Manufacturer after a stock 1.2 registration), so the cached
+                # view alone would never ask for them
+                natives += _same_name_object(path)
             targets.update(_parent(n) if n.startswith(_IGD + "LANDevice.") else n for n in natives)
         wanted = sorted(_collapse(targets))
         doc = self._fresh_doc(device, gid, wanted, TR098_SUBTREES, backup) if wanted else cached
@@ -1238,3 +1242,13 @@ def _ago(age: float | None) -> str:
 
 
 __all__ = ["KEY_TAG", "SPV_LIMIT", "GenieAcsExecutor", "NbiRefused", "NbiUnreachable"]
+
+
+def _same_name_object(path: str) -> list[str]:
+    """The native TR-098 object (no trailing dot, as GenieACS refreshes it) for a TR-181 object path
+    inside an object whose names are the same in both trees (``Device.DeviceInfo.`` →
+    ``InternetGatewayDevice.DeviceInfo``); nothing for any other path."""
+    for tr181, tr098 in SAME_NAME_OBJECTS.items():
+        if path.startswith(tr181):
+            return [(tr098 + path[len(tr181):]).rstrip(".")]
+    return []

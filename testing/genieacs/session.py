@@ -144,8 +144,8 @@ class AcsSession:
                 self.record.last_boot = now
             if "0 BOOTSTRAP" in self.events:
                 self.record.last_bootstrap = now
-        if "0 BOOTSTRAP" in self.events:
-            self._refresh("")  # GenieACS's default "bootstrap" preset refreshes the whole tree
+        if "0 BOOTSTRAP" in self.events and self.store.bootstrap_refreshes_tree:
+            self._refresh("")  # an operator's bootstrap preset that refreshes the whole tree
         tasks = self.store.device_tasks(self.record.id)
         for task in tasks:
             tid = task["_id"]

@@ -72,3 +72,28 @@ def test_tr098_read_of_a_device_genieacs_knows_only_from_its_inform(
     native = next(v for k, v in twin.params(d.id).items() if k.endswith("WLANConfiguration.1.SSID"))
     values = executor.read(d, ["Device.WiFi.SSID.1.SSID"])
     assert values["Device.WiFi.SSID.1.SSID"].value == native
+
+
+def test_tr098_read_of_an_object_fetches_what_genieacs_knows_only_by_name(
+    executor: GenieAcsExecutor, nbi: Any, twin: Any, devices: dict[str, Device]
+) -> None:
+    """Found against GenieACS 1.2.16: after registration a device's document holds the Inform's
+    DeviceInfo leaves only (SoftwareVersion, HardwareVersion, ...) and knows ``ModelName`` and
+    ``Manufacturer`` by name at most. A read of ``Device.DeviceInfo.`` refreshed only the leaves
+    that had values, so those two never arrived (and the inventory's model stayed the product
+    class). An object read now refreshes the native object itself."""
+    d = devices["tr098"]
+    rec = nbi.record(nbi.genie_id(d.id))
+    with nbi.store.lock:  # what a stock GenieACS holds: no ModelName / Manufacturer value
+        for name in ("InternetGatewayDevice.DeviceInfo.ModelName", "InternetGatewayDevice.DeviceInfo.Manufacturer"):
+            rec.params.pop(name, None)
+    mark = len(nbi.rpc_log(d.id))
+    values = executor.read(d, ["Device.DeviceInfo."])
+    native = twin.params(d.id)
+    assert values["Device.DeviceInfo.ModelName"].value == native["InternetGatewayDevice.DeviceInfo.ModelName"]
+    assert values["Device.DeviceInfo.Manufacturer"].value == native["InternetGatewayDevice.DeviceInfo.Manufacturer"]
+    assert "InternetGatewayDevice.DeviceInfo" in _gpv_paths(nbi, d, mark)
+    # GenieACS now holds them: the next inventory sync reads the device's model from its document
+    with nbi.store.lock:
+        held = rec.params["InternetGatewayDevice.DeviceInfo.ModelName"].value
+    assert held == values["Device.DeviceInfo.ModelName"].value
