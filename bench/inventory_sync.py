@@ -17,8 +17,11 @@ and audit. Per size:
 * *baseline*: a bare client (HTTP + ``orjson.loads``, nothing else) pages the same NBI the way the
   change scan does: what the NBI double alone can serve on this machine, and its CPU per device;
 * *first sync*: N devices registered (change scan + presence sweep);
-* *re-sync, nothing changed*: the change scan finds nothing, the sweep lists all N;
-* *re-sync, 1% changed*: 1% of the devices informed with a new firmware (N/100 updates, audited);
+* *re-sync, nothing changed*: the change scan finds nothing new and reads the documents of its
+  look-back again (the fleet informs over an hour, the look-back is 10 min: N/6, written nothing),
+  the sweep lists all N;
+* *re-sync, 1% changed*: 1% of the devices informed with a new firmware (N/100 updates, audited),
+  plus the look-back;
 * *re-sync, all informed, 1% changed*: every device informed again (periodic informs), 1% with a
   new firmware: the change scan re-reads all N and writes only what moved;
 * *peak RSS* of the syncing process (``VmHWM``) after its first sync, at two sizes (flat = bounded).
@@ -48,7 +51,10 @@ DESCRIPTION = ("ACS inventory sync of 100k devices (first sync, re-syncs, NBI ba
                "+ 10k-agent onboarding wave")
 OUI, PC = "00D09E", "CGW3400"
 PAGE = 1000
-T0 = 1.7e9  # the fleet's first inform; device i informs 3 ms after device i-1
+T0 = 1.7e9  # the fleet's first inform
+#: The fleet's informs spread over an hour, as periodic informs are: an incremental re-sync reads
+#: the devices of its look-back again (``GATEWARD_INVENTORY_OVERLAP_S``, 10 min: a sixth of them).
+SPAN_S = 3600.0
 
 
 # ---------------------------------------------------------------------------- the NBI, in a child
@@ -75,7 +81,7 @@ def _serve(n: int, conn: Any) -> None:
     nbi = FakeNbi(twin, tick_s=None)
     models = [listing_template("Device", "Vantec", "CGW-3400", fw, "B1", T0) for fw in ("7.2", "7.4")]
     models.append(listing_template("InternetGatewayDevice", "Sinotel", "HG8020", "S105", "", T0))
-    nbi.load_devices(_record(i, T0 + i * 0.003, models, i % 3) for i in range(n))
+    nbi.load_devices(_record(i, T0 + i * SPAN_S / n, models, i % 3) for i in range(n))
     conn.send(nbi.start())
     while (cmd := conn.recv()) != "stop":
         _, every, changed_every, at, release = cmd
@@ -97,7 +103,7 @@ class _Acs:
         self.proc = ctx.Process(target=_serve, args=(n, child), daemon=True)
         self.proc.start()
         self.url: str = self.conn.recv()
-        self.informed_at = T0 + n * 0.003 + 60.0
+        self.informed_at = T0 + SPAN_S + 60.0
         self.release = 10
         self.warm()
 
