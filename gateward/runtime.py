@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -198,6 +198,39 @@ def usp_events_wanted(runtime: Runtime) -> tuple[bool, str]:
     return False, "no device uses the usp adapter and GATEWARD_MQTT_URL is not set"
 
 
+def usp_fleet_endpoints(store: Store, endpoints: Sequence[str]) -> set[str]:
+    """Which of ``endpoints`` are bound to an active USP device of the fleet — the predicate the USP
+    controller asks before it writes subscriptions into an agent (``executors.usp.keeper``).
+
+    Why here: the executor layer may not read the inventory, and onboarding is security-sensitive:
+    an agent that merely reached the broker (pending) or that an admin rejected must not be written
+    to. Bound is what onboarding's screening uses (``core.onboarding``): the OUI (case-blind) and
+    serial an ``os::OUI-Serial`` endpoint ID names, on a device whose protocol is ``usp``; active is
+    ``status = 'active'`` (not retired, not absent)."""
+    from sqlalchemy import select
+
+    from core.inventory import ENDPOINT_ID_RE
+    from core.store.schema import DeviceRow
+
+    wanted: dict[tuple[str, str], str] = {}
+    for ep in endpoints:
+        m = ENDPOINT_ID_RE.match(ep)
+        if m is not None:
+            wanted[(m.group(1).upper(), m.group(2))] = ep
+    out: set[str] = set()
+    serials = sorted({serial for _, serial in wanted})
+    with store.read() as s:
+        for start in range(0, len(serials), 900):  # bound parameters per statement (SQLite: 999)
+            rows = s.execute(select(DeviceRow.oui, DeviceRow.serial).where(
+                DeviceRow.serial.in_(serials[start:start + 900]), DeviceRow.status == "active",
+                DeviceRow.protocol == "usp"))
+            for oui, serial in rows:
+                bound = wanted.get(((oui or "").upper(), serial))
+                if bound is not None:
+                    out.add(bound)
+    return out
+
+
 class UspEvents:
     """The USP controller's notifications, recorded: ``Boot!``, OnBoardRequest and ValueChange become
     ``device_events`` rows (once each, see ``brain.remediation.ingest``), move ``last_seen``, open
@@ -248,6 +281,7 @@ class UspEvents:
                 log.error("USP events are off: %s", exc)
                 return False
             self.source.attach(self._executor)
+            self._keep_subscriptions(self._executor)
         if self._executor.controller.started:
             return self._connected()
         now = time.monotonic()
@@ -263,6 +297,21 @@ class UspEvents:
                         self.url, self._executor.last_connect_error or "refused", self.retry_max_s)
         self._backoff = min(self._backoff * 2, self.retry_max_s)
         return False
+
+    def _keep_subscriptions(self, executor: Any) -> None:
+        """This is the long-running controller: it keeps the subscriptions it relies on in place on
+        the fleet's agents — only those bound to an active device (:func:`usp_fleet_endpoints`), never
+        on a pending or rejected one — unless ``GATEWARD_USP_AUTO_SUBSCRIBE=0``."""
+        from executors.usp import controller_options
+
+        try:
+            wanted = controller_options()["auto_subscribe"]
+        except ValueError as exc:
+            log.error("USP subscriptions are not kept: %s", exc)
+            return
+        if wanted:
+            store = self.runtime.store
+            executor.enable_auto_subscribe(lambda endpoints: usp_fleet_endpoints(store, endpoints))
 
     def _connected(self) -> bool:
         if not self.connected:

@@ -9,7 +9,8 @@
   :mod:`executors.usp.mqtt` — paho-mqtt on asyncio with TCP_NODELAY;
   :mod:`executors.usp.datamodel` — command paths and Gateward's vendor parameters
 * :mod:`executors.usp.agent_topics` — where each agent listens, stored for every process;
-  :mod:`executors.usp.subscriptions` — the subscriptions created on an agent's first contact
+  :mod:`executors.usp.subscriptions` — the subscriptions created on an agent's first contact;
+  :mod:`executors.usp.keeper` — when they are (re)checked, and on which agents
 * :mod:`executors.usp.proto` — the BBF ``.proto`` schemas and their generated code. Regenerate with
   ``.venv/bin/python -m executors.usp.proto.regenerate`` (grpcio-tools).
 
@@ -38,8 +39,9 @@ def usp_options(env: dict[str, str] | None = None) -> dict[str, Any]:
     (5 or 3), ``GATEWARD_USP_TIMEOUT_S`` (10), ``GATEWARD_USP_PROBE_TIMEOUT_S`` (3),
     ``GATEWARD_USP_REBOOT_TIMEOUT_S`` (180); and for :func:`factory` only (issue 11)
     ``GATEWARD_USP_CONTROLLER_TOPIC`` (default ``usp/controller/<endpoint>``),
-    ``GATEWARD_USP_AUTO_SUBSCRIBE`` (1: create Boot!/OperationComplete/ValueChange subscriptions on first
-    contact; 0: do not) and ``GATEWARD_USP_WATCH`` (comma-separated root-relative parameters to watch
+    ``GATEWARD_USP_AUTO_SUBSCRIBE`` (1: the long-running controller — ``gateward run``/``worker`` — creates
+    Boot!/OperationComplete/ValueChange subscriptions on the fleet's agents; 0: it does not) and
+    ``GATEWARD_USP_WATCH`` (comma-separated root-relative parameters to watch
     with ValueChange, default ``WiFi.Radio.*.Channel,DeviceInfo.SoftwareVersion``)."""
     e = os.environ if env is None else env
 
@@ -69,7 +71,9 @@ def usp_options(env: dict[str, str] | None = None) -> dict[str, Any]:
 
 def controller_options(env: dict[str, str] | None = None) -> dict[str, Any]:
     """The long-running controller's knobs (see :func:`usp_options`): its topic, first-contact
-    subscriptions, watched parameters. Bad values raise ValueError naming the variable."""
+    subscriptions (``auto_subscribe``: whether the *long-running* process may create them; no
+    short-lived one does, see :func:`factory`), watched parameters. Bad values raise ValueError
+    naming the variable."""
     e = os.environ if env is None else env
     auto = (e.get("GATEWARD_USP_AUTO_SUBSCRIBE") or "1").strip().lower()
     if auto not in ("1", "0", "true", "false", "yes", "no"):
@@ -88,6 +92,14 @@ def controller_options(env: dict[str, str] | None = None) -> dict[str, Any]:
 
 def factory(settings: Any, store: Any = None) -> UspExecutor:
     """The USP adapter for ``core.routing.ExecutorRouter`` (name ``"usp"``), on ``settings.mqtt_url``.
-    With ``store``, agents' topics are stored there and looked up from it (``agent_topics``)."""
+    With ``store``, agents' topics are stored there and looked up from it (``agent_topics``).
+
+    It never creates subscriptions by itself, whatever ``GATEWARD_USP_AUTO_SUBSCRIBE`` says: every
+    process builds this adapter — a CLI ``apply`` as much as ``gateward run`` — and a short-lived
+    command answering the same Boot! as the long-running controller doubled the work on the agent.
+    The process that listens for events turns it on (``UspExecutor.enable_auto_subscribe``, from
+    ``gateward.runtime.UspEvents``) when the variable allows it."""
     topics = TopicBook(store) if store is not None else None
-    return UspExecutor(url=settings.mqtt_url, topics=topics, **usp_options(), **controller_options())
+    opts = controller_options()
+    return UspExecutor(url=settings.mqtt_url, topics=topics, controller_topic=opts["controller_topic"],
+                       watch=opts["watch"], auto_subscribe=False, **usp_options())

@@ -14,8 +14,9 @@ Two things are then known to one member only, and are relayed on a small cluster
 * **presence** — an agent's ``mqtt_connect`` / ``disconnect`` Record (or its will) arrives at one
   member; the others learn its topic and that it is gone, so they answer "offline" at once;
 * **interest** — a process that waits for a notification (the Boot! after a reboot, the
-  OperationComplete of a command it started) announces it; the member that receives such a
-  notification forwards the raw Record to the waiting process's ``<reply topic>/fwd``. Forwarded
+  OperationComplete of a command it started) announces it, and withdraws it when the wait ends
+  (``until`` 0); the member that receives such a notification forwards the raw Record to the
+  waiting process's ``<reply topic>/fwd``. Forwarded
   notifications wake waiters only: they are not answered and not delivered to listeners again,
   so a notification is handled exactly once cluster-wide.
 
@@ -139,6 +140,16 @@ class Interests:
         self._limit = limit
 
     def note(self, note: ClusterNote) -> None:
+        """Remember (or, for a withdrawal — ``until`` 0: the wait ended — forget) where
+        ``note.sender`` wants ``note.endpoint_id``'s notifications. A withdrawal is ``until <= 0``,
+        not "already expired", so the processes' clocks need not agree."""
+        if note.until <= 0:
+            waiting = self._by_ep.get(note.endpoint_id)
+            if waiting is not None:
+                waiting.pop(note.sender, None)
+                if not waiting:
+                    del self._by_ep[note.endpoint_id]
+            return
         if len(self._by_ep) >= self._limit:
             self.prune()
             if len(self._by_ep) >= self._limit:

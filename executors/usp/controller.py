@@ -303,6 +303,8 @@ class UspController:
         self.interest_ttl_s = interest_ttl_s
         self._interests = cluster.Interests()
         self._announced: dict[str, float] = {}  # endpoint -> when our interest expires at the others
+        self._interest_held: dict[str, int] = {}  # endpoint -> waits of ours (expect(..., endpoint_id)) open
+        self._holding: dict[asyncio.Future[UspEvent], str] = {}
         self.cluster_topic = cluster.cluster_topic(endpoint_id)
         # Only processes that *consume* notifications (``add_listener(..., consumer=True)``: the
         # event ingest of ``gateward run`` / ``gateward worker``) join the shared group; any other
@@ -452,16 +454,28 @@ class UspController:
         other processes of a shared subscription forward that agent's notifications here (an
         Operate request announces this by itself)."""
         assert self._loop is not None, "controller not started"
-        if endpoint_id is not None:
-            self.announce_interest(endpoint_id)
         fut: asyncio.Future[UspEvent] = self._loop.create_future()
+        if endpoint_id is not None:
+            self._interest_held[endpoint_id] = self._interest_held.get(endpoint_id, 0) + 1
+            self._holding[fut] = endpoint_id
+            self.announce_interest(endpoint_id)
         self._waiters.append((predicate, fut))
         return fut
 
     def cancel_expectation(self, fut: asyncio.Future[UspEvent]) -> None:
+        """The wait is over (call it whether or not the event came): forget the waiter, and withdraw
+        the interest the other processes were told of once no other wait of ours needs it."""
         self._waiters = [(p, f) for p, f in self._waiters if f is not fut]
         if not fut.done():
             fut.cancel()
+        endpoint_id = self._holding.pop(fut, None)
+        if endpoint_id is not None:
+            left = self._interest_held.get(endpoint_id, 1) - 1
+            if left > 0:
+                self._interest_held[endpoint_id] = left
+            else:
+                self._interest_held.pop(endpoint_id, None)
+                self.withdraw_interest(endpoint_id)
 
     def _emit(self, event: UspEvent, *, waiters_only: bool = False) -> None:
         """Deliver to listeners and waiters; ``waiters_only`` for what another process of the
@@ -597,6 +611,15 @@ class UspController:
         self._publish_note(cluster.ClusterNote("interest", self.process_id, endpoint_id,
                                                reply=self.reply_topic, until=until))
 
+    def withdraw_interest(self, endpoint_id: str) -> None:
+        """Tell the other processes to stop forwarding this agent's notifications here (an interest
+        with ``until`` 0). Why: an announced interest otherwise lives ``interest_ttl_s`` (15 min), and
+        every notification of the agent meanwhile costs a forward nobody waits for."""
+        if not self.member or self._announced.pop(endpoint_id, None) is None:
+            return
+        self._publish_note(cluster.ClusterNote("interest", self.process_id, endpoint_id,
+                                               reply=self.reply_topic, until=0.0))
+
     def _on_cluster(self, inbound: Inbound) -> None:
         try:
             note = cluster.ClusterNote.decode(inbound.payload)
@@ -659,6 +682,13 @@ class UspController:
                     f"{foreign!r} (its records name it), this controller is {self.endpoint_id!r} — set "
                     "GATEWARD_USP_ENDPOINT_ID or the agent's Device.LocalAgent.Controller.{i}.EndpointID")
         st = self._agents.get(endpoint_id)
+        if st is not None and st.connected and st.addressed_to == self.endpoint_id:
+            # Its records name this controller, so the IDs match: saying they "probably do not" (and
+            # naming the same ID twice) sent operators hunting a misconfiguration that is not there.
+            return (f"agent {endpoint_id} is connected and its records address this controller "
+                    f"({self.endpoint_id!r}), so the endpoint IDs match: it is busy or restarting (e.g. after "
+                    "Reboot() or FactoryReset(), a real agent answers nothing until it is back) — retry after "
+                    "its next contact")
         if st is not None and st.connected:
             return (f"agent {endpoint_id} is connected but silent: the controller endpoint IDs probably do not "
                     f"match — the agent's configured controller is {st.addressed_to or 'unknown'!r}, this "

@@ -73,6 +73,7 @@ from executors.usp import subscriptions as subs
 from executors.usp.agent_topics import TopicBook
 from executors.usp.controller import DEFAULT_ENDPOINT_ID, AgentOffline, UspController, UspEvent, UspTimeout
 from executors.usp.errors import PartialApply, UspError, describe, fault_from_problems, to_cwmp, typed_fault
+from executors.usp.keeper import Managed, SubscriptionKeeper
 from executors.usp.loop import LoopThread, LoopTimeout
 from executors.usp.proto import msg_pb
 
@@ -198,7 +199,9 @@ class UspExecutor(Executor):
         auto_subscribe: bool = False,
         watch: Sequence[str] = subs.DEFAULT_WATCH,
         controller_topic: str | None = None,
+        managed: Managed | None = None,
         _shared: tuple[dict[str, AgentInfo], dict[tuple[str, str, str, str], SupportedDM]] | None = None,
+        _keeper: SubscriptionKeeper | None = None,
     ) -> None:
         self._owns_runner = runner is None and controller is None
         self.runner = runner or LoopThread("usp-controller")
@@ -208,12 +211,10 @@ class UspExecutor(Executor):
             controller = UspController(url, endpoint_id=endpoint_id, mqtt_version=mqtt_version,
                                        request_timeout_s=timeout_s, topics=topics, topic=controller_topic)
         self.controller = controller
-        # first contact: create the subscriptions the controller relies on (executors.usp.subscriptions)
-        self.auto_subscribe, self.watch = auto_subscribe, tuple(watch)
-        self.subscribed: dict[str, subs.EnsureReport] = {}
-        self._subscribing: set[str] = set()
-        self._subscribe_gate: asyncio.Semaphore | None = None
-        self._subscribe_failures = 0
+        # the subscriptions the controller relies on, kept on the fleet's agents (executors.usp.keeper)
+        self.watch = tuple(watch)
+        self.keeper = _keeper or SubscriptionKeeper(controller, watch=self.watch, timeout_s=timeout_s,
+                                                    enabled=auto_subscribe, managed=managed)
         self._start_lock: asyncio.Lock | None = None
         self.last_connect_error = ""
         if not controller.started:
@@ -236,10 +237,30 @@ class UspExecutor(Executor):
         t = self.timeout_s if timeout_s is None else timeout_s
         clone = UspExecutor(self.controller, timeout_s=t, probe_timeout_s=min(self.probe_timeout_s, t),
                             reboot_timeout_s=self.reboot_timeout_s, operation_timeout_s=self.operation_timeout_s,
-                            runner=self.runner, auto_subscribe=self.auto_subscribe, watch=self.watch,
-                            _shared=(self._info, self._dm_cache))
-        clone.subscribed, clone._subscribing = self.subscribed, self._subscribing  # one view of the agents
+                            runner=self.runner, watch=self.watch, _shared=(self._info, self._dm_cache),
+                            _keeper=self.keeper)  # one view of the agents
         return clone
+
+    @property
+    def auto_subscribe(self) -> bool:
+        """Whether agents' contacts make this process ensure their subscriptions (the keeper's switch)."""
+        return self.keeper.enabled
+
+    @property
+    def subscribed(self) -> dict[str, subs.EnsureReport]:
+        """The agents whose subscriptions were last ensured, with what was found and created."""
+        return self.keeper.subscribed
+
+    def enable_auto_subscribe(self, managed: Managed | None) -> None:
+        """Make this the long-running controller that keeps agents' subscriptions in place.
+
+        Why a switch and not a constructor option: the runtime builds the adapter lazily, for a CLI
+        command as for ``gateward run``; only the process that listens for events (``gateward run``,
+        ``gateward worker``: ``gateward.runtime.UspEvents``) turns it on, so a short-lived command
+        never writes to an agent's subscription table by itself. ``managed`` says which endpoints
+        belong to an active device of the fleet; nothing is written to any other agent."""
+        self.keeper.managed = managed
+        self.keeper.enabled = True
 
     async def _start(self) -> None:
         if self._start_lock is None:
@@ -289,51 +310,13 @@ class UspExecutor(Executor):
     def _on_event(self, event: UspEvent) -> None:
         if event.kind in ("boot", "onboard"):
             self._info.pop(event.endpoint_id, None)  # firmware (and so the data model) may have changed
-        if self.auto_subscribe and event.kind in ("connect", "boot", "onboard"):
-            ep = event.endpoint_id
-            # a Boot! may follow a factory reset, which wipes non-factory subscriptions: check again
-            if ep not in self._subscribing and (event.kind == "boot" or ep not in self.subscribed):
-                self._subscribing.add(ep)
-                self.runner.loop.create_task(self._first_contact(ep))
-
-    def _subscribe_trouble(self, endpoint_id: str, why: str) -> None:
-        """Log why subscriptions could not be ensured — every one of the first 20, then one in 1000
-        (a connect wave of agents that cannot do it must not flood the log)."""
-        self._subscribe_failures += 1
-        n = self._subscribe_failures
-        if n <= 20 or n % 1000 == 0:
-            log.warning("USP agent %s: could not ensure its subscriptions (%s)%s", endpoint_id, why,
-                        f" [{n} such failures so far]" if n > 20 else "")
-
-    def _maybe_subscribe(self, endpoint_id: str) -> None:
-        """First contact for an agent that was connected before this controller started (no
-        mqtt_connect heard): its first successful exchange counts."""
-        if self.auto_subscribe and endpoint_id not in self.subscribed and endpoint_id not in self._subscribing:
-            self._subscribing.add(endpoint_id)
-            self.runner.loop.create_task(self._first_contact(endpoint_id))
-
-    async def _first_contact(self, endpoint_id: str) -> None:
-        """Ensure the agent's subscriptions (bounded concurrency: a connect wave must not starve requests)."""
-        if self._subscribe_gate is None:
-            self._subscribe_gate = asyncio.Semaphore(32)
-        try:
-            async with self._subscribe_gate:
-                report = await subs.ensure(self.controller, endpoint_id, watch=self.watch, timeout=self.timeout_s)
-            self.subscribed[endpoint_id] = report
-            if report.created:
-                log.info("USP agent %s: created subscriptions %s", endpoint_id, ", ".join(report.created))
-        except UspError as exc:  # it refused (or cannot do subscriptions): say so, retry only after a Boot!
-            self.subscribed[endpoint_id] = subs.EnsureReport(endpoint_id)
-            self._subscribe_trouble(endpoint_id, f"the agent refused: USP {exc.code} {exc}")
-        except (UspTimeout, AgentOffline, ConnectionError) as exc:
-            self._subscribe_trouble(endpoint_id, f"{exc}; retried on its next contact")
-        finally:
-            self._subscribing.discard(endpoint_id)
+        self.keeper.on_event(event)  # contacts (re)check the agent's subscriptions (executors.usp.keeper)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        self.keeper.closed = True  # no new checks; the loop cancels running ones when it stops
         if self._owns_runner:
             try:
                 if self.controller.started:
@@ -418,7 +401,7 @@ class UspExecutor(Executor):
         info = self._info.get(ep)
         if info is None:
             info = await self._learn(device, ep)
-            self._maybe_subscribe(ep)
+            self.keeper.on_exchange(ep)  # an agent there before this process: its first exchange counts
         if not info.is_device(device):
             raise UnknownDevice(device.id, f"USP agent {ep} is device {info.device_id}, not {device.id}")
         return info
@@ -774,7 +757,9 @@ class UspExecutor(Executor):
     async def _reboot(self, device: Device, info: AgentInfo, command: str, path: str) -> OperateResult:
         ep = info.endpoint_id
         command_key = f"gw-{uuid.uuid4().hex[:12]}"
-        booted = self.controller.expect(lambda e: e.endpoint_id == ep and e.kind == "boot")
+        booted = self.controller.expect(lambda e: e.endpoint_id == ep and e.kind == "boot", ep)
+        # no subscription check may run across the reboot: a request sent after the Operate is lost
+        self.keeper.begin_reboot(ep)
         try:
             result = await self._call(device, self.controller.operate(ep, path, command_key=command_key,
                                                                       timeout=self.timeout_s))
@@ -791,6 +776,7 @@ class UspExecutor(Executor):
             raise typed_fault(device.id, exc, doing=f"Operate {path}") from None
         finally:
             self.controller.cancel_expectation(booted)
+            self.keeper.end_reboot(ep)
         return OperateResult(device_id=device.id, command=command, status="done",
                              output={"boot_cause": event.data.get("Cause", ""),
                                      "command_key": event.data.get("CommandKey", ""),
@@ -815,8 +801,8 @@ class UspExecutor(Executor):
         ep = info.endpoint_id
         command_key = f"gw-{uuid.uuid4().hex[:12]}"
         done = self.controller.expect(lambda e: e.endpoint_id == ep and e.kind == "operation_complete"
-                                      and e.data.get("command_key") == command_key)
-        booted = (self.controller.expect(lambda e: e.endpoint_id == ep and e.kind == "boot")
+                                      and e.data.get("command_key") == command_key, ep)
+        booted = (self.controller.expect(lambda e: e.endpoint_id == ep and e.kind == "boot", ep)
                   if command == "download" else None)
         try:
             result = await self._call(device, self.controller.operate(ep, path, inputs, command_key=command_key,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from core.values import parse_wire_bool
@@ -72,6 +72,7 @@ class EnsureReport:
     created: list[str] = field(default_factory=list)  # subscription IDs added now
     existing: list[str] = field(default_factory=list)  # wanted ones already covered (by which ID)
     unsupported: list[str] = field(default_factory=list)  # watched paths the device does not have
+    supported: list[str] = field(default_factory=list)  # watched paths the device has (reused by a recheck)
 
 
 def _covers(ref: str, wanted: str) -> bool:
@@ -169,16 +170,24 @@ class Plan:
     missing: list[Wanted]
     existing: list[str]
     unsupported: list[str]
+    supported: list[str] = field(default_factory=list)
 
 
 async def plan(ctl: UspController, endpoint_id: str, *, watch: Sequence[str] = DEFAULT_WATCH,
-               timeout: float | None = None) -> Plan:
-    """Read the agent's subscriptions and decide which wanted ones are missing (nothing is written)."""
+               timeout: float | None = None, supported: Collection[str] | None = None) -> Plan:
+    """Read the agent's subscriptions and decide which wanted ones are missing (nothing is written).
+
+    ``supported``: the watched paths the agent's data model was found to have by an earlier check
+    (:attr:`EnsureReport.supported`). Given, no GetSupportedDM is sent, so re-checking a known agent
+    (on its reconnect) costs one Get; its data model changes only with its firmware."""
     root, ours, rows = await read_table(ctl, endpoint_id, timeout=timeout)
     wanted = wanted_for(root, ctl.endpoint_id, watch)
     watched = [w.reference for w in wanted if w.notif_type == "ValueChange"]
-    have = await supported_params(ctl, endpoint_id, watched, timeout=timeout) if watched else set()
-    out = Plan(root, ours, rows, [], [], [])
+    if supported is not None:
+        have = {w for w in watched if w in supported}
+    else:
+        have = await supported_params(ctl, endpoint_id, watched, timeout=timeout) if watched else set()
+    out = Plan(root, ours, rows, [], [], [], sorted(have))
     for w in wanted:
         if w.notif_type == "ValueChange" and w.reference not in have:
             out.unsupported.append(w.reference)
@@ -193,10 +202,12 @@ async def plan(ctl: UspController, endpoint_id: str, *, watch: Sequence[str] = D
 
 
 async def ensure(ctl: UspController, endpoint_id: str, *, watch: Sequence[str] = DEFAULT_WATCH,
-                 timeout: float | None = None) -> EnsureReport:
-    """Create the subscriptions this controller relies on that the agent does not have yet."""
-    p = await plan(ctl, endpoint_id, watch=watch, timeout=timeout)
-    report = EnsureReport(endpoint_id, p.root, existing=p.existing, unsupported=p.unsupported)
+                 timeout: float | None = None, supported: Collection[str] | None = None) -> EnsureReport:
+    """Create the subscriptions this controller relies on that the agent does not have yet
+    (``supported``: see :func:`plan`)."""
+    p = await plan(ctl, endpoint_id, watch=watch, timeout=timeout, supported=supported)
+    report = EnsureReport(endpoint_id, p.root, existing=p.existing, unsupported=p.unsupported,
+                          supported=p.supported)
     for w in p.missing:
         await ctl.add(endpoint_id, f"{p.root}LocalAgent.Subscription.", {
             "Enable": True, "ID": w.subscription_id, "NotifType": w.notif_type, "ReferenceList": w.reference,

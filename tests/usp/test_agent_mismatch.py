@@ -120,3 +120,24 @@ def test_cli_processes_name_both_endpoint_ids(tmp_path: Path, usp_broker: Broker
             assert f"configured controller is {theirs!r}" in shown and ours in shown, one.stdout + one.stderr
     finally:
         store.dispose()
+
+
+def test_a_silent_agent_addressing_us_is_not_called_a_mismatch() -> None:
+    """Seen with the real agent after ``Reboot()``: "the controller endpoint IDs probably do not match —
+    the agent's configured controller is 'X', this controller is 'X'". Its records name us, so the IDs
+    match and the message now says the agent is busy or restarting; naming another controller (or none
+    heard yet) still points at the endpoint IDs."""
+    from executors.usp.controller import UspController
+
+    ctl = UspController("mqtt://127.0.0.1:1", endpoint_id="proto::controller-gateward")
+    ours = ctl._state("os::00D09E-BUSY1")
+    ours.connected, ours.addressed_to = True, ctl.endpoint_id
+    said = ctl.mismatch(ours.endpoint_id)
+    assert "endpoint IDs match" in said and "busy or restarting" in said and "Reboot()" in said
+    assert "do not match" not in said
+    unknown = ctl._state("os::00D09E-QUIET")
+    unknown.connected = True  # connected (a relayed presence) but none of its records read here
+    assert "probably do not match" in ctl.mismatch(unknown.endpoint_id)
+    ctl._note_foreign("os::00D09E-OTHER", "self::usp-controller")
+    assert "do not match: agent os::00D09E-OTHER is configured for controller 'self::usp-controller'" in \
+        ctl.mismatch("os::00D09E-OTHER")

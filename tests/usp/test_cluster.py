@@ -91,3 +91,54 @@ def test_a_process_joins_the_group_when_it_starts_consuming(make_rig: Any, usp_b
         for ctl in (a, b, c):
             loop.run(ctl.stop(), timeout=10)
         loop.stop()
+
+
+def test_a_withdrawn_interest_is_forgotten() -> None:
+    """``until`` 0 withdraws (the wait ended), whatever the receiver's clock says; others stay."""
+    book = cluster.Interests()
+    book.note(cluster.ClusterNote("interest", "p1", "ep", reply="usp/controller-reply/c/p1", until=time.time() + 60))
+    book.note(cluster.ClusterNote("interest", "p2", "ep", reply="usp/controller-reply/c/p2", until=time.time() + 60))
+    book.note(cluster.ClusterNote("interest", "p1", "ep", reply="usp/controller-reply/c/p1", until=0.0))
+    assert book.targets("ep") == ["usp/controller-reply/c/p2"]
+    book.note(cluster.ClusterNote("interest", "p2", "ep", reply="usp/controller-reply/c/p2", until=0.0))
+    assert book.targets("ep") == []
+    book.note(cluster.ClusterNote("interest", "p3", "nobody", reply="usp/controller-reply/c/p3", until=0.0))
+
+
+@pytest.mark.mqtt
+def test_interest_is_withdrawn_when_the_wait_ends(usp_broker: BrokerInfo) -> None:
+    """A process waiting for an agent's notification (the Boot! after its Reboot()) had the other
+    members forward that agent's notifications for 15 minutes after the wait ended; it now withdraws
+    the interest once its last wait for that agent is over."""
+    if not usp_broker.mqtt5:
+        pytest.skip("shared subscriptions need MQTT 5")
+    loop = LoopThread("cluster-interest")
+    ctl_id, group, ep = f"proto::gw-int-{uuid.uuid4().hex[:6]}", f"g{uuid.uuid4().hex[:6]}", "os::00D09E-INT1"
+    asker = UspController(usp_broker.url, endpoint_id=ctl_id, share_group=group)
+    other = UspController(usp_broker.url, endpoint_id=ctl_id, share_group=group)
+    for c in (asker, other):
+        c.add_listener(lambda e: None, consumer=True)
+    try:
+        loop.run(asker.start(timeout=5), timeout=10)
+        loop.run(other.start(timeout=5), timeout=10)
+
+        async def expect_two() -> Any:
+            boot = asker.expect(lambda e: e.kind == "boot", ep)
+            done = asker.expect(lambda e: e.kind == "operation_complete", ep)
+            return boot, done
+
+        boot, done = loop.run(expect_two(), timeout=5)
+        wait_until(lambda: other._interests.targets(ep) == [asker.reply_topic], 5, "the interest to arrive")
+
+        async def cancel(fut: Any) -> None:
+            asker.cancel_expectation(fut)
+
+        loop.run(cancel(boot), timeout=5)
+        time.sleep(0.3)
+        assert other._interests.targets(ep) == [asker.reply_topic]  # one wait is still open
+        loop.run(cancel(done), timeout=5)
+        wait_until(lambda: other._interests.targets(ep) == [], 5, "the interest to be withdrawn")
+    finally:
+        for c in (asker, other):
+            loop.run(c.stop(), timeout=10)
+        loop.stop()
