@@ -11,10 +11,18 @@ write is refused at validate — before anyone approves — naming the device's 
 Never blocks on missing discovery: a class with no stored capabilities validates against the registry
 alone, a parameter whose writability the device did not state is not refused, and an adapter that
 reports no parameters stores nothing.
+
+A device whose vendor, model or firmware is ``unknown`` (a USP agent onboarded from its endpoint ID
+alone) is no class: two such agents may be different products, and validating one against the other's
+data model would refuse or admit paths on another device's word. Discovery first learns the identity
+from the device's own ``DeviceInfo`` (:func:`learn_identity`, audited ``device.updated``); a device still
+unidentified after that is keyed by itself (:func:`class_key`), so it is discovered and validated alone.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -24,14 +32,44 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from core import audit
 from core.models import Device, utcnow
 from core.store.fastsql import Prepared
 from core.store.records import among
-from core.store.schema import DeviceCapabilityRow, DeviceInstancesRow
+from core.store.schema import DeviceCapabilityRow, DeviceInstancesRow, DeviceRow
+
+log = logging.getLogger("gateward.capabilities")
 
 RULE_MISSING = "device_model_missing"
 RULE_READ_ONLY = "device_model_read_only"
 RULE_INSTANCE = "device_model_instance"
+UNKNOWN = "unknown"  # what onboarding records for an identity field the agent did not claim
+IDENTITY_ACTOR = "discovery"  # who the audit trail names for identity learnt from DeviceInfo
+
+
+def unidentified(device: Device) -> bool:
+    """Is any of the device's class fields (vendor, model, firmware) unknown? Such a device shares no
+    capability class with any other device (see the module docstring)."""
+    return any(v.strip().lower() in ("", UNKNOWN) for v in (device.vendor, device.model, device.firmware))
+
+
+def own_model(device: Device) -> str:
+    """The ``model`` key of an unidentified device's own capability row: ``<model>@<device id>``,
+    or a digest of the id where that would not fit the 64-character column. Never another device's."""
+    tag = f"{device.model}@{device.id}"
+    if len(tag) <= 64:
+        return tag
+    return f"{device.model[:20]}@sha256:{hashlib.sha256(device.id.encode()).hexdigest()[:32]}"
+
+
+def class_key(device: Device, firmware: str | None = None) -> tuple[str, str, str, str]:
+    """(vendor, model, firmware, root) under which ``device``'s capabilities are stored and found:
+    its class, or — while its identity is unknown — the device itself (its recorded firmware, so the
+    key found at validate is the key stored at discovery)."""
+    root = str(device.root)
+    if unidentified(device):
+        return device.vendor, own_model(device), device.firmware, root
+    return device.vendor, device.model, firmware or device.firmware, root
 
 
 class _Discovered(Protocol):
@@ -189,17 +227,19 @@ def record(s: Session, device: Device, disc: _Discovered) -> dict[str, Any]:
     Keyed by the firmware the device reported (its row may be stale after an upgrade). Returns a short
     summary; ``stored`` is False when the adapter reported no parameters (nothing is overwritten then).
     """
-    firmware = disc.firmware or device.firmware
     root = str(getattr(disc.root, "value", disc.root))
-    summary: dict[str, Any] = {"device_id": device.id, "vendor": device.vendor, "model": device.model,
+    vendor, model, firmware, _ = class_key(device, disc.firmware or device.firmware)
+    summary: dict[str, Any] = {"device_id": device.id, "vendor": vendor, "model": model,
                                "firmware": firmware, "root": root, "stored": False}
+    if unidentified(device):
+        summary["own_class"] = True  # identity unknown: stored for this device alone
     if not disc.parameters:
         return summary
     params, instances = split_parameters(disc.parameters)
-    params = _union(s, (device.vendor, device.model, firmware, root), params)
+    params = _union(s, (vendor, model, firmware, root), params)
     now = utcnow()
     _upsert(s, DeviceCapabilityRow.__table__,
-            {"vendor": device.vendor, "model": device.model, "firmware": firmware, "root": root,
+            {"vendor": vendor, "model": model, "firmware": firmware, "root": root,
              "protocol": str(device.protocol), "data_model_version": disc.data_model_version[:64], "params": params,
              "source_device_id": device.id, "discovered_at": now},
             ["vendor", "model", "firmware", "root"])
@@ -222,7 +262,8 @@ def for_devices(s: Session, devices: Iterable[Device]) -> dict[str, CapabilitySe
     devs = list(devices)
     if not devs:
         return {}
-    models = sorted({d.model for d in devs})
+    keys = {d.id: class_key(d) for d in devs}
+    models = sorted({k[1] for k in keys.values()})
     # Every validation asks (issue 15): run on the session's cursor (core.store.fastsql).
     rows = {(v, m, f, r): (params, at) for v, m, f, r, params, at in _CLASSES.all(s, {"models": models})}
     if not rows:
@@ -230,13 +271,15 @@ def for_devices(s: Session, devices: Iterable[Device]) -> dict[str, CapabilitySe
     inst = {did: (fw, instances, at) for did, fw, instances, at in _INSTANCES.all(s, {"ids": [d.id for d in devs]})}
     out: dict[str, CapabilitySet] = {}
     for d in devs:
-        row = rows.get((d.vendor, d.model, d.firmware, str(d.root)))
+        row = rows.get(keys[d.id])
         if row is None:
             continue
         params, discovered_at = row
         own = inst.get(d.id)
         fresh = own is not None and own[0] == d.firmware
-        out[d.id] = CapabilitySet(label_of(d.vendor, d.model, d.firmware), dict(params),
+        label = (f"device {d.id} (identity unknown)" if unidentified(d)
+                 else label_of(d.vendor, d.model, d.firmware))
+        out[d.id] = CapabilitySet(label, dict(params),
                                   dict(own[1]) if own is not None and fresh else {},
                                   discovered_at.isoformat(),
                                   own[2].isoformat() if own is not None and fresh else "")
@@ -273,6 +316,7 @@ def discover(store: Any, router: _Readers, devices: Sequence[Device]) -> list[di
 
     out: list[dict[str, Any]] = []
     for d in devices:
+        d = learn_identity(store, router, d)
         try:
             disc = router.reader(d).discover(d)
         except ExecutorError as exc:
@@ -291,14 +335,96 @@ CHEAP_ADAPTERS = frozenset({"sim", "usp"})
 
 def discover_if_unknown(store: Any, router: _Readers, device: Device) -> dict[str, Any] | None:
     """Discover on first contact / onboarding, only when it is cheap (:data:`CHEAP_ADAPTERS`) and the
-    device's class has nothing stored yet (one discovery per new class). Never raises: a failed
+    device's class has nothing stored yet (one discovery per new class; an unidentified device is a
+    class of its own, :func:`class_key`). Learns an unknown identity first. Never raises: a failed
     discovery must not stop onboarding (validation then falls back to the registry)."""
     if device.adapter not in CHEAP_ADAPTERS:
         return None
     try:
+        device = learn_identity(store, router, device)  # its own class, not "unknown unknown fw unknown"
         with store.read() as s:
             if for_devices(s, [device]):
                 return None
         return discover(store, router, [device])[0]
     except Exception as exc:  # onboarding goes on; validation falls back to the registry for this class
         return {"device_id": device.id, "stored": False, "error": f"{type(exc).__name__}: {exc}"}
+
+
+# ---------------------------------------------------------------------------- identity
+#: DeviceInfo parameter (under ``Device.``) → the device field it names; ModelName before ProductClass.
+IDENTITY_PATHS: tuple[tuple[str, str], ...] = (("DeviceInfo.Manufacturer", "vendor"),
+                                               ("DeviceInfo.ModelName", "model"),
+                                               ("DeviceInfo.ProductClass", "model"),
+                                               ("DeviceInfo.SoftwareVersion", "firmware"))
+
+
+def _identity_value(value: Any) -> str:
+    """A DeviceInfo string fit for a class column: printable, trimmed, at most 64 characters."""
+    text = "".join(ch for ch in str(value if value is not None else "") if ch.isprintable()).strip()
+    return text[:64]
+
+
+def _read_identity(router: _Readers, device: Device) -> dict[str, str]:
+    """What the device's own DeviceInfo says its vendor, model and firmware are ("" when it does not
+    say). A path the device lacks (or a failed read) just leaves that field unsaid."""
+    from executors.base import ExecutorError, InvalidParameterName
+
+    reader = router.reader(device)
+    paths = [f"Device.{rel}" for rel, _ in IDENTITY_PATHS]  # readers speak TR-181 and translate
+    try:
+        values = reader.read(device, paths)
+    except InvalidParameterName:
+        values = {}
+        for path in paths:  # one missing parameter (ModelName) must not hide the others
+            try:
+                values.update(reader.read(device, [path]))
+            except ExecutorError:
+                continue
+    except ExecutorError:  # offline, timed out: one attempt only (discovery goes on without it)
+        return {}
+    found: dict[str, str] = {}
+    for (_rel, name), path in zip(IDENTITY_PATHS, paths, strict=True):
+        pv = values.get(path)
+        text = _identity_value(getattr(pv, "value", None)) if pv is not None else ""
+        if text and text.lower() != UNKNOWN and not found.get(name):
+            found[name] = text
+    return found
+
+
+def learn_identity(store: Any, router: _Readers, device: Device) -> Device:
+    """Fill the device's unknown vendor, model and firmware from its own DeviceInfo (Manufacturer,
+    ModelName or ProductClass, SoftwareVersion) and return the updated device.
+
+    Why: a USP agent onboarded from its endpoint ID alone is registered ``unknown``/``unknown``/
+    ``unknown``; left so, policy reasons read "unknown unknown fw unknown" and every such agent fell
+    into one capability class. Only unknown fields are filled (what an admin or the ACS recorded is
+    never overwritten), the row changes only if it still holds those unknowns (a concurrent update
+    wins), and the change is audited as ``device.updated`` with each field's before and after.
+    Never raises: a device that cannot be read keeps its identity (and its own capability key)."""
+    if not unidentified(device):
+        return device
+    try:
+        said = _read_identity(router, device)
+    except Exception as exc:  # learning is best effort; discovery goes on without it
+        log.warning("could not read %s's DeviceInfo to learn its identity: %s", device.id, exc)
+        return device
+    current = {"vendor": device.vendor, "model": device.model, "firmware": device.firmware}
+    changed = {k: {"before": current[k], "after": said[k]} for k in current
+               if current[k].strip().lower() in ("", UNKNOWN) and said.get(k)}
+    if not changed:
+        return device
+    with store.write() as s:
+        row = s.get(DeviceRow, device.id, with_for_update=True)
+        if row is None:
+            return device
+        for k, c in list(changed.items()):
+            if getattr(row, k).strip().lower() not in ("", UNKNOWN):  # someone recorded it meanwhile
+                del changed[k]
+                continue
+            setattr(row, k, c["after"])
+        if not changed:
+            return device
+        updated = device.model_copy(update={k: c["after"] for k, c in changed.items()})
+        audit.append(s, actor=IDENTITY_ACTOR, action="device.updated", device=updated,
+                     data={"source": "DeviceInfo", "changed": changed})
+    return updated

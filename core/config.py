@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     verify_window_s: float = Field(default=0.0, ge=0, description="seconds to watch a change hold after apply")
     lock_ttl_s: int = Field(default=900, ge=1)
     token_ttl_days: int = Field(default=30, ge=1, le=3650, description="API token lifetime (days)")
+    onboarding_file: Path | None = Field(
+        default=None,
+        description="the operator's own onboarding allow list (JSON, the shape of policies/data/onboarding.json); "
+                    "unset: the policy pack's. A file that is missing or malformed allow-lists nothing.")
     policy_time: str | None = Field(
         default=None, pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
         description="pin the UTC time of day (HH:MM) that policy judges change windows by; the date stays "

@@ -17,6 +17,12 @@ Where the copies disagreed the safer rule is kept:
 - **Status 1 without a reboot**: the device only committed the values; a read-back would show the
   committed value, not the running one. The write is reported failed (changed) and restored, in a
   batch as in a single apply.
+- **an operation whose completion was not observed** (the adapter answered ``pending``: e.g. a USP
+  ``FactoryReset()`` accepted but no ``Boot!`` within the reboot wait — a factory-fresh agent has no
+  Boot! subscription): nothing saw it finish, so it is never "verified". The result is
+  ``verify_failed`` with ``unconfirmed`` naming the commands and the error "not confirmed: …", as a
+  timeout is; the parameters the proposal wrote are restored, but an operation cannot be undone, so
+  the callers raise an alarm for a person to check the device instead of claiming a rollback.
 
 This module never holds a write capability: the writes go through a :class:`DeviceIO` that only
 :mod:`core.lifecycle` implements (it alone may obtain a grant; tests/unit/test_write_path.py).
@@ -103,6 +109,9 @@ class DeviceResult:
     error: str | None = None
     nothing_sent: bool = False
     cause: ExecutorError | None = field(default=None, repr=False, compare=False)
+    #: commands the device accepted but whose completion nobody observed (``OperateResult.status``
+    #: ``pending``): the device is in a state nobody confirmed (see :func:`unconfirmed_failure`)
+    unconfirmed: list[str] = field(default_factory=list)
 
 
 class Aggregate:
@@ -164,6 +173,7 @@ class DeviceEngine:
 
     def write(self, p: Proposal, d: Device) -> DeviceResult:
         """Write this device's changes and run the proposal's operations (ParameterKey = proposal id)."""
+        unconfirmed: dict[str, str] = {}  # command → why its completion was not observed
         try:
             mine = p.changes_for(d.id)  # a per-target proposal writes this device's own values
             evidence: dict[str, Any] = {}
@@ -173,7 +183,11 @@ class DeviceEngine:
                 if p.per_target:  # the audit names each device with the values it was given
                     evidence["values"] = {c.path: mask_value(c.path, c.value) for c in mine}
             for op in p.operations:
-                evidence[f"op:{op.command}"] = self.io.operate(p, d, op).model_dump(mode="json")
+                result = self.io.operate(p, d, op)
+                evidence[f"op:{op.command}"] = result.model_dump(mode="json")
+                if result.status == "pending":  # accepted, completion never observed: stop here
+                    unconfirmed[op.command] = str(result.output.get("detail") or "its completion was not reported")
+                    break
         except ExecutorError as exc:
             evidence = {"fault_code": getattr(exc, "code", None),
                         "per_parameter": {k: list(v) for k, v in getattr(exc, "per_parameter", {}).items()}}
@@ -183,6 +197,10 @@ class DeviceEngine:
             # A typed fault from an atomic Set means nothing landed on this device.
             return DeviceResult(d.id, X.FAILED, failed=True, evidence=evidence, error=str(exc),
                                 nothing_sent=bool(getattr(exc, "nothing_sent", False)), cause=exc)
+        if unconfirmed:
+            evidence["unconfirmed"] = list(unconfirmed)
+            return DeviceResult(d.id, X.VERIFY_FAILED, changed=True, failed=True, evidence=evidence,
+                                error=unconfirmed_failure(d, unconfirmed), unconfirmed=list(unconfirmed))
         if evidence.get("status") == 1 and not any(op.command in REBOOTING_OPS for op in p.operations):
             evidence["note"] = AFTER_REBOOT  # a read-back now would show the committed value, not the running one
             return DeviceResult(d.id, X.APPLIED, changed=True, failed=True, evidence=evidence,
@@ -212,6 +230,19 @@ class DeviceEngine:
         return DeviceResult(d.id, X.ROLLED_BACK, failed=True, error=reason,
                             evidence={"reason": reason, "restored": restored, "not_restorable": unrestorable})
 
+    @staticmethod
+    def needs_restore(res: DeviceResult, backup: dict[str, Any]) -> bool:
+        """Should a failed, changed device be restored from ``backup``? Always, except a device whose
+        only failure is an unconfirmed operation and whose backup holds nothing restorable: writing
+        nothing back and recording ``rolled_back`` would claim an undo that an operation (a reboot,
+        a factory reset, a firmware download) cannot have. Such a device stays ``verify_failed``
+        and its caller raises ``alarm.operation_unconfirmed``."""
+        if not (res.changed and res.failed):
+            return False
+        if not res.unconfirmed:
+            return True
+        return any(v.get("restorable") and v.get("value") is not None for v in backup.values())
+
     def untouched(self, p: Proposal, d: Device, backup: dict[str, Any]) -> bool:
         """Does the device still hold exactly its backup (so an interrupted write never reached it)?
         Never true for a proposal with operations or an unrestorable (secret) value."""
@@ -230,3 +261,16 @@ def after_reboot_failure(d: Device) -> str:
     (issue 12 deliverable 5, issue 10 defect 11)."""
     return (f"{d.id}: {AFTER_REBOOT} (SetParameterValues Status 1) and this proposal has no reboot; "
             "it cannot be verified, so it is rolled back — propose it again with a reboot operation")
+
+
+def unconfirmed_failure(d: Device, unconfirmed: dict[str, str]) -> str:
+    """Why an operation the device accepted is not "verified": nobody saw it complete (issue:
+    a real OB-USP-Agent's FactoryReset() was reported applied and verified after 180 s of
+    silence). The text starts with the device and says "not confirmed", so CLI, API and audit
+    readers see the same cause."""
+    parts = "; ".join(f"{command} not confirmed: {detail}" for command, detail in unconfirmed.items())
+    return f"{d.id}: {parts}"
+
+
+UNCONFIRMED_ACTION = ("the device accepted the command but its completion was never observed; "
+                      "check the device by hand (it cannot be rolled back)")

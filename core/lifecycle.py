@@ -34,7 +34,7 @@ from core import audit, compat, rbac
 from core import policy_input as pinput
 from core.config import Settings, get_settings
 from core.errors import Conflict, DeviceUnavailable, Forbidden, Invalid, Locked, NotFound
-from core.execution import Aggregate, DeviceEngine, DeviceResult, values_equal
+from core.execution import UNCONFIRMED_ACTION, Aggregate, DeviceEngine, DeviceResult, values_equal
 from core.execution import lock_in_use as _lock_in_use
 from core.execution import lock_is_live as _lock_is_live
 from core.execution import owner as _owner
@@ -139,6 +139,8 @@ class ApplyOutcome(Aggregate):
     alarms: list[str] = field(default_factory=list)
     restored: dict[str, list[str]] = field(default_factory=dict)
     not_restored: dict[str, list[str]] = field(default_factory=dict)
+    #: device → commands it accepted but nobody saw complete (never verified, not rolled back)
+    unconfirmed: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def partial(self) -> bool:
@@ -380,7 +382,12 @@ class Lifecycle:
         # What each class's devices said about themselves: their discovered data model (a path it
         # lacks or marks read-only is refused here, before anyone approves) and the values they
         # list as supported (stored snapshot). Neither stored: the registry alone decides.
-        from core.capabilities import for_devices
+        from core.capabilities import for_devices, unidentified
+
+        if not p.per_target and any(unidentified(d) for d in reps.values()):
+            # "unknown unknown fw unknown" is no class: two such agents may be different products,
+            # so each validates against its own data model, never against another's.
+            reps.update({i: d for i, d in repo.get_devices(s, list(p.targets)).items() if unidentified(d)})
 
         caps = for_devices(s, reps.values()) if p.changes else {}
         known = repo.latest_snapshots(s, list(reps)) if p.changes else {}
@@ -388,7 +395,8 @@ class Lifecycle:
             problems += per_target_issues(reps, p.changes, known, caps)
         else:
             for d in reps.values():
-                label = f"{d.vendor} {d.model} fw {d.firmware}: " if len(p.targets) > 1 else ""
+                label = ((f"{d.id}: " if unidentified(d) else f"{d.vendor} {d.model} fw {d.firmware}: ")
+                         if len(p.targets) > 1 else "")
                 problems += [f"{'' if i.rule.startswith('device_model') else label}{i.message}"
                              for i in validate_changes(d, p.changes, known.get(d.id), caps.get(d.id))]
         problems = list(dict.fromkeys(problems))
@@ -1189,6 +1197,14 @@ class Lifecycle:
                 outcome.failed[d.id] = res.cause.message
                 break
             failpoint("lifecycle.after_write")
+            if res.unconfirmed:  # accepted, never seen to complete: never "verified" (core.execution)
+                self._exec_update(p.id, d, res.status, "device.unconfirmed", actor.id, error=res.error,
+                                  detail=res.evidence)
+                outcome.applied.append(d.id)
+                outcome.unconfirmed[d.id] = list(res.unconfirmed)
+                failure = res.error
+                outcome.failed[d.id] = res.error or "not confirmed"
+                break
             self._exec_update(p.id, d, ExecutionStatus.APPLIED, "device.applied", actor.id, detail=res.evidence)
             outcome.applied.append(d.id)
             if res.failed:  # Status 1 without a reboot: a read-back now would not show the running value
@@ -1315,11 +1331,25 @@ class Lifecycle:
             backups = {b.device_id: b.params for b in s.scalars(select(BackupRow).where(
                 BackupRow.proposal_id == p.id).order_by(BackupRow.created_at))}
         alarms: list[str] = []
+        unconfirmed: list[str] = []
         snapshots: dict[str, dict[str, tuple[Any, str | None]]] = {}
         for d in devices:
             ex = execs.get(d.id)
             if ex is None or ex.status not in TOUCHED:
                 continue
+            written = outcome.results.get(d.id)
+            if written is not None and written.unconfirmed:
+                # An operation the device accepted but nobody saw complete cannot be undone: a person
+                # is told to look (a critical alarm, like a reboot that never comes back).
+                msg = written.error or f"{d.id}: not confirmed"
+                unconfirmed.append(msg)
+                with self.store.write() as s:
+                    audit.append(s, actor=actor.id, action="alarm.operation_unconfirmed", proposal_id=p.id,
+                                 device=d, data={"severity": "critical", "error": msg,
+                                                 "commands": written.unconfirmed,
+                                                 "action_needed": UNCONFIRMED_ACTION})
+                if not self.engine.needs_restore(written, backups.get(d.id, {})):
+                    continue  # nothing to write back: it stays verify_failed, never "rolled back"
             self._exec_update(p.id, d, ExecutionStatus.ROLLING_BACK, "device.rolling_back", actor.id,
                               detail={"reason": reason})
             res = outcome.add(self.engine.restore(p, d, backups.get(d.id, {}), reason))
@@ -1340,7 +1370,7 @@ class Lifecycle:
             outcome.restored[d.id], outcome.not_restored[d.id] = restored, unrestorable
             back = backups.get(d.id, {})
             snapshots[d.id] = {path: (back[path]["value"], back[path].get("type")) for path in restored}
-        outcome.alarms += alarms
+        outcome.alarms += alarms + unconfirmed
         failpoint("lifecycle.before_rolled_back")
         partial = not_restored_text(outcome.not_restored)
         detail = {"reason": reason, "devices": outcome.rolled_back, "restored": outcome.restored,
@@ -1349,10 +1379,18 @@ class Lifecycle:
             row = repo.get_proposal_row(s, p.id)
             for device_id, values in snapshots.items():  # the stored snapshot shows the restored values
                 self._merge_snapshot(s, device_id, values, "restored")
-            if alarms:
-                self._set_state(s, row, S.FAILED, actor.id, "proposal.failed", {**detail, "alarms": alarms},
-                                error=f"{reason}; ROLLBACK FAILED: {'; '.join(alarms)}"
-                                      + (f"; {partial}" if partial else ""))
+            if alarms or unconfirmed:
+                # Failed, not rolled back: some device is in a state nobody confirmed.
+                error = reason
+                if alarms:
+                    error += f"; ROLLBACK FAILED: {'; '.join(alarms)}"
+                if unconfirmed:
+                    error += ("; UNCONFIRMED: the operation was accepted but its completion was never observed, "
+                              "and it cannot be rolled back — check the device")
+                self._set_state(s, row, S.FAILED, actor.id, "proposal.failed",
+                                {**detail, "alarms": alarms + unconfirmed,
+                                 **({"unconfirmed": outcome.unconfirmed} if outcome.unconfirmed else {})},
+                                error=error + (f"; {partial}" if partial else ""))
             else:
                 self._set_state(s, row, S.ROLLED_BACK, actor.id, "proposal.rolled_back", detail,
                                 error=f"{reason}; {partial}" if partial else reason)

@@ -3,7 +3,8 @@ the fleet.
 
 Why it is gated: a device in the fleet can be targeted by campaigns and remediation, so an agent
 that merely reaches the broker must not become one by itself. Policy data decides
-(``policies/data/onboarding.json``, loaded with the policy pack): an agent whose endpoint ID or OUI
+(``policies/data/onboarding.json``, loaded with the policy pack, or the operator's own file named by
+``GATEWARD_ONBOARDING_FILE``: :meth:`AllowList.configured`): an agent whose endpoint ID or OUI
 is on the allow list is registered the moment its OnBoardRequest or Boot! is ingested (and so gets
 its baseline profile through the existing zero-touch path, in the same ingest round); any other
 agent is recorded once as *pending onboarding* (one row per endpoint ID, ``attempts`` counting its
@@ -21,11 +22,13 @@ the admin side is :class:`Onboarding` (``gateward devices pending|accept|reject`
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -34,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import audit
+from core.config import Settings
 from core.errors import Conflict, Invalid, NotFound
 from core.inventory import ENDPOINT_ID_RE, DeviceSpec, register, require_admin, validation_message
 from core.models import Actor, Device, utcnow
@@ -78,10 +82,42 @@ class AllowList:
     def from_policy_data(cls, data: dict[str, Any] | None) -> AllowList:
         """From the policy pack's ``onboarding`` document. A malformed one allows nothing (fail
         closed: every agent then waits for an admin) and says so in the log."""
+        return cls._from_document((data or {}).get("onboarding") or {}, "policies/data/onboarding.json")
+
+    @classmethod
+    def from_file(cls, path: Path) -> AllowList:
+        """From an operator's own allow-list file (``GATEWARD_ONBOARDING_FILE``), so the list can be
+        changed without editing the repository's policy data. Same schema as
+        ``policies/data/onboarding.json``; a file that cannot be read, is not JSON or does not fit the
+        schema allows nothing (fail closed, logged). Re-read when the file changes (mtime or size),
+        so an edit takes effect at the next ingest round without a restart."""
         try:
-            doc = _OnboardingData.model_validate((data or {}).get("onboarding") or {})
+            st = path.stat()
+            key = (str(path), st.st_mtime_ns, st.st_size)
+            cached = _FILE_CACHE.get(str(path))
+            if cached is not None and cached[0] == key:
+                return cached[1]
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            log.error("onboarding allow list %s cannot be read, nothing is allow-listed: %s", path, exc)
+            return cls()
+        allow = cls._from_document(doc, str(path))
+        _FILE_CACHE[str(path)] = (key, allow)
+        return allow
+
+    @classmethod
+    def configured(cls, policy_data: dict[str, Any] | None, settings: Settings | None = None) -> AllowList:
+        """The allow list in force: the file ``settings.onboarding_file`` names when set, else the
+        policy pack's. Every caller (ingest, CLI, API) asks here, so they agree."""
+        path = settings.onboarding_file if settings is not None else None
+        return cls.from_file(Path(path)) if path else cls.from_policy_data(policy_data)
+
+    @classmethod
+    def _from_document(cls, raw: Any, where: str) -> AllowList:
+        try:
+            doc = _OnboardingData.model_validate(raw)
         except ValidationError as exc:
-            log.error("policies/data/onboarding.json is malformed, nothing is allow-listed: %s", exc)
+            log.error("%s is malformed, nothing is allow-listed: %s", where, exc)
             return cls()
         return cls(endpoint_ids=frozenset(doc.allow.endpoint_ids), ouis=frozenset(o.upper() for o in doc.allow.ouis),
                    region=doc.defaults.get("region", "EU"), service=doc.defaults.get("service", "standard"))
@@ -92,6 +128,10 @@ class AllowList:
         if oui and oui.upper() in self.ouis:
             return f"OUI {oui.upper()} is on the onboarding allow list"
         return None
+
+
+#: path → ((path, mtime_ns, size), the allow list read from it): ingest asks every round
+_FILE_CACHE: dict[str, tuple[tuple[str, int, int], AllowList]] = {}
 
 
 class SignalLike(Protocol):
@@ -432,7 +472,9 @@ def _touch(s: Session, claim: Claim, status: str, now: datetime, sig: SignalLike
 
 def _device_for(claim: Claim, allow: AllowList, fields: dict[str, Any]) -> Device | str:
     """The device record an onboarded agent gets: identity from its claim; vendor, model and
-    firmware from the admin (accept) or ``unknown`` until discovery fills them in."""
+    firmware from the admin (accept) or ``unknown`` until its first discovery learns them from the
+    agent's own DeviceInfo (``core.capabilities.learn_identity``, audited ``device.updated``). Until
+    then the device shares no capability class with anyone (``core.capabilities.class_key``)."""
     raw: dict[str, Any] = {"endpoint_id": claim.endpoint_id, "adapter": "usp", "root": "Device.",
                            "vendor": UNKNOWN, "model": claim.product_class or UNKNOWN, "firmware": UNKNOWN,
                            "region": allow.region, "service": allow.service}

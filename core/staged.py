@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 from core import audit, compat
 from core.config import Settings
 from core.errors import Conflict, Forbidden
-from core.execution import Aggregate, DeviceEngine, DeviceResult, lock_is_live, owner
+from core.execution import UNCONFIRMED_ACTION, Aggregate, DeviceEngine, DeviceResult, lock_is_live, owner
 from core.failpoints import failpoint
 from core.ids import new_id
 from core.models import Actor, Device, ExecutionStatus, Proposal, ProposalState, utcnow
@@ -315,10 +315,13 @@ class StagedExecution:
         backup_by = {b["device_id"]: b["params"] for b in backups}
         for d in ready:
             res = results[d.id]
-            if res.changed and res.failed:  # a timeout, a Status 1 without reboot, a failed verification
+            # a timeout, a Status 1 without reboot, a failed verification; not an unconfirmed
+            # operation with nothing to write back (it stays verify_failed with an alarm, core.execution)
+            if self.engine.needs_restore(res, backup_by.get(d.id, {})):
                 reason = "verification failed" if res.diff else (res.cause.message if res.cause else res.error)
                 restored = self._restore_one(p, d, backup_by.get(d.id, {}), out, reason or "failed")
                 restored.evidence = {**res.evidence, **restored.evidence}  # why it was restored stays on the row
+                restored.unconfirmed = res.unconfirmed
                 results[d.id] = restored
         for res in results.values():
             out.add(res)
@@ -364,6 +367,11 @@ class StagedExecution:
                     events.append({"actor": actor.id, "action": "alarm.rollback_failed", "proposal_id": p.id,
                                    "device": d, "data": {"severity": "critical", "error": err,
                                                          "action_needed": "inspect and restore by hand"}})
+                if res.unconfirmed:
+                    events.append({"actor": actor.id, "action": "alarm.operation_unconfirmed", "proposal_id": p.id,
+                                   "device": d, "data": {"severity": "critical", "error": err,
+                                                         "commands": res.unconfirmed,
+                                                         "action_needed": UNCONFIRMED_ACTION}})
             if updates:
                 s.execute(_SETTLE, updates)
             audit.append_many(s, events)
@@ -429,9 +437,13 @@ class StagedExecution:
             row, p = self._load(s, pid)
             require_state(p, S.APPLYING, S.APPROVED, doing="finish")
             bad = prog.get(str(X.ROLLBACK_FAILED), 0)
-            if bad:
+            # left verify_failed: an operation nobody saw complete (core.execution) — not "done" either
+            unconfirmed = prog.get(str(X.VERIFY_FAILED), 0)
+            if bad or unconfirmed:
+                why = [f"{bad} device(s) could not be rolled back"] if bad else []
+                why += [f"{unconfirmed} device(s) not confirmed (check them by hand)"] if unconfirmed else []
                 set_state(s, row, S.FAILED, actor.id, "proposal.failed", {"progress": prog, "note": note},
-                                error=f"{bad} device(s) could not be rolled back")
+                                error="; ".join(why))
             else:
                 set_state(s, row, S.DONE, actor.id, "proposal.done", {"progress": prog, "note": note})
         return self._get(pid)

@@ -334,6 +334,8 @@ def apply(proposal: str, as_: As = "") -> None:
     who = actor(as_)
     outcome = guarded(lambda: lc.apply(proposal, who))
     render_proposal(proposal)
+    for device, commands in outcome.unconfirmed.items():  # accepted, never seen to finish: not verified
+        console.print(f"  [red]{device}: {', '.join(commands)} UNCONFIRMED (not verified; check the device)[/red]")
     if outcome.proposal.state is not ProposalState.DONE:
         fail(f"proposal {proposal} {outcome.proposal.state}: {outcome.proposal.error}", code=1)
     console.print(f"[green]applied and verified on {len(outcome.applied)} device(s)[/green]")

@@ -256,7 +256,7 @@ def _onboarding() -> Any:
     from core.onboarding import AllowList, Onboarding
 
     rt = _cli().rt()
-    return Onboarding(rt.store, AllowList.from_policy_data(policy_data(rt.policy)))
+    return Onboarding(rt.store, AllowList.configured(policy_data(rt.policy), rt.settings))
 
 
 @devices_app.command("pending")

@@ -24,7 +24,13 @@ from core.store.schema import (
 )
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from sqlalchemy.orm import Session
+
+    from core.models import Device
     from core.services import CoreServices
+    from executors.sim.fleet import FleetSeed
     from executors.sim.twin import Twin
     from gateward.runtime import Runtime
 from core.users import ensure_users
@@ -67,41 +73,13 @@ def _seed_fleet(runtime: Runtime, *, homes: int, seed: int, reset: bool, snapsho
             s.execute(delete(SubscriberRow))
         existing = set(s.scalars(select(DeviceRow.id)))
         devices = [d for d in fleet.devices if d.id not in existing]
-        if not devices:
-            ensure_users(store)
-            return len(existing)
-        new_ids = {d.id for d in devices}
-        known_subs = set(s.scalars(select(SubscriberRow.id)))
-        subs = [{"id": sid, "label": str(info.get("label", sid)), "building": info.get("building"),
-                 "service": str(info.get("service", "standard"))}
-                for sid, info in fleet.subscribers.items() if sid not in known_subs]
-        if subs:
-            s.execute(insert(SubscriberRow), subs)
-        known_nodes = set(s.scalars(select(TopologyNodeRow.id)))
-        nodes = [{"id": n.id, "kind": n.kind, "label": n.label, "parent_id": n.parent_id, "attrs": dict(n.attrs)}
-                 for n in fleet.topology_nodes if n.id not in known_nodes]
-        if nodes:
-            s.execute(insert(TopologyNodeRow), nodes)
-        for chunk in _chunks([{
-            "id": d.id, "vendor": d.vendor, "model": d.model, "product_class": d.product_class, "oui": d.oui,
-            "serial": d.serial, "firmware": d.firmware, "root": str(d.root), "protocol": str(d.protocol),
-            "adapter": d.adapter, "subscriber": d.subscriber, "region": d.region, "service": d.service,
-            "tags": list(d.tags), "upstream_id": d.upstream_id, "last_seen": d.last_seen or now, "created_at": now,
-        } for d in devices]):
-            s.execute(insert(DeviceRow), chunk)
-        neigh = [{"device_id": n.device_id, "neighbor_device_id": n.neighbor_device_id, "bssid": n.bssid,
-                  "ssid": n.ssid, "band": n.band, "channel": n.channel, "rssi_dbm": n.rssi_dbm}
-                 for n in fleet.wifi_neighbors if n.device_id in new_ids]
-        for chunk in _chunks(neigh):
-            s.execute(insert(WifiNeighborRow), chunk)
-        tel = [{"device_id": t.device_id, "ts": t.ts, "metric": t.metric, "value": float(t.value),
-                "labels": dict(t.labels)} for t in fleet.telemetry if t.device_id in new_ids]
-        for chunk in _chunks(tel):
-            s.execute(insert(TelemetryRow), chunk)
-        ev = [{"device_id": e.device_id, "ts": e.ts, "kind": e.kind, "data": dict(e.data)}
-              for e in fleet.events if e.device_id in new_ids]
-        for chunk in _chunks(ev):
-            s.execute(insert(DeviceEventRow), chunk)
+        if devices:
+            _insert_fleet(s, fleet, devices, now)
+    if not devices:
+        # Outside the write transaction above: ``ensure_users`` opens a write of its own, and on
+        # SQLite a second writer nested inside the first waited on itself until "database is locked".
+        ensure_users(store)
+        return len(existing)
     twin = twin_for(runtime)
     twin.load_seed(fleet, reset=reset)
     ensure_users(store)
@@ -109,6 +87,42 @@ def _seed_fleet(runtime: Runtime, *, homes: int, seed: int, reset: bool, snapsho
         take_snapshots(runtime, [d.id for d in devices])
     with store.read() as s:
         return int(s.scalar(select(func.count()).select_from(DeviceRow)) or 0)
+
+
+def _insert_fleet(s: Session, fleet: FleetSeed, devices: list[Device], now: datetime) -> None:
+    """Insert the new ``devices`` of ``fleet`` and what belongs to them, in the caller's transaction."""
+    new_ids = {d.id for d in devices}
+    known_subs = set(s.scalars(select(SubscriberRow.id)))
+    subs = [{"id": sid, "label": str(info.get("label", sid)), "building": info.get("building"),
+             "service": str(info.get("service", "standard"))}
+            for sid, info in fleet.subscribers.items() if sid not in known_subs]
+    if subs:
+        s.execute(insert(SubscriberRow), subs)
+    known_nodes = set(s.scalars(select(TopologyNodeRow.id)))
+    nodes = [{"id": n.id, "kind": n.kind, "label": n.label, "parent_id": n.parent_id, "attrs": dict(n.attrs)}
+             for n in fleet.topology_nodes if n.id not in known_nodes]
+    if nodes:
+        s.execute(insert(TopologyNodeRow), nodes)
+    for chunk in _chunks([{
+        "id": d.id, "vendor": d.vendor, "model": d.model, "product_class": d.product_class, "oui": d.oui,
+        "serial": d.serial, "firmware": d.firmware, "root": str(d.root), "protocol": str(d.protocol),
+        "adapter": d.adapter, "subscriber": d.subscriber, "region": d.region, "service": d.service,
+        "tags": list(d.tags), "upstream_id": d.upstream_id, "last_seen": d.last_seen or now, "created_at": now,
+    } for d in devices]):
+        s.execute(insert(DeviceRow), chunk)
+    neigh = [{"device_id": n.device_id, "neighbor_device_id": n.neighbor_device_id, "bssid": n.bssid,
+              "ssid": n.ssid, "band": n.band, "channel": n.channel, "rssi_dbm": n.rssi_dbm}
+             for n in fleet.wifi_neighbors if n.device_id in new_ids]
+    for chunk in _chunks(neigh):
+        s.execute(insert(WifiNeighborRow), chunk)
+    tel = [{"device_id": t.device_id, "ts": t.ts, "metric": t.metric, "value": float(t.value),
+            "labels": dict(t.labels)} for t in fleet.telemetry if t.device_id in new_ids]
+    for chunk in _chunks(tel):
+        s.execute(insert(TelemetryRow), chunk)
+    ev = [{"device_id": e.device_id, "ts": e.ts, "kind": e.kind, "data": dict(e.data)}
+          for e in fleet.events if e.device_id in new_ids]
+    for chunk in _chunks(ev):
+        s.execute(insert(DeviceEventRow), chunk)
 
 
 def _read_if_present(reader: Any, device: Any, path: str) -> dict[str, Any]:

@@ -127,3 +127,17 @@ def test_cli_refuses_an_auditor_a_chat_as_the_api_does(tmp_path: Path) -> None:
               "chat", "--device", "any", "--as", "erin", "-m", "hello", "--planner", "offline")
     assert out.returncode == 2, out.stdout + out.stderr
     assert "erin is an auditor; auditors read threads but do not chat with the planner" in out.stderr
+
+
+def test_seeding_nothing_finishes_at_once_and_twice(tmp_path: Path) -> None:
+    """``gateward seed`` with nothing new to seed (``--homes 0`` on a fresh home, then the same
+    fleet again) opened a second write transaction inside its own: on SQLite it waited on itself
+    for ~30 s and died with "database is locked"."""
+    env = _env(GATEWARD_HOME=str(tmp_path / "home"))
+    for args in (("--homes", "0"), ("--homes", "0"), ("--homes", "1"), ("--homes", "1")):
+        t0 = time.monotonic()
+        r = _gw(tmp_path, env, "seed", *args, timeout=60)
+        took = time.monotonic() - t0
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+        assert "locked" not in r.stderr and "fleet:" in r.stdout
+        assert took < 20, f"gateward seed {' '.join(args)} took {took:.1f}s"

@@ -130,7 +130,7 @@ class AcceptIn(BaseModel):
 
 
 def _onboarding(rt: AppRuntime) -> Onboarding:
-    return Onboarding(rt.store, AllowList.from_policy_data(policy_data(rt.policy)))
+    return Onboarding(rt.store, AllowList.configured(policy_data(rt.policy), rt.settings))
 
 
 @onboarding_router.get("", response_model=list[OnboardingItem])

@@ -53,7 +53,8 @@ def _detail(rt: Any, pid: str, outcome: ApplyOutcome | None = None) -> ProposalD
     if outcome is not None:
         data["outcome"] = {"applied": outcome.applied, "rolled_back": outcome.rolled_back,
                            "failed": outcome.failed, "alarms": outcome.alarms, "restored": outcome.restored,
-                           "not_restored": outcome.not_restored, "partial": outcome.partial}
+                           "not_restored": outcome.not_restored, "partial": outcome.partial,
+                           "unconfirmed": outcome.unconfirmed}
     return ProposalDetail(**data)
 
 

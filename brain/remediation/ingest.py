@@ -176,10 +176,12 @@ class Ingestor:
         return rep
 
     def _allow_list(self) -> AllowList:
-        """The onboarding allow list of the runtime's policy pack (``policies/data/onboarding.json``)."""
+        """The onboarding allow list in force: ``GATEWARD_ONBOARDING_FILE`` when set, else the runtime's
+        policy pack's (``policies/data/onboarding.json``)."""
         from core.compat import policy_data
 
-        return AllowList.from_policy_data(policy_data(getattr(getattr(self.svc, "rt", None), "policy", None)))
+        rt = getattr(self.svc, "rt", None)
+        return AllowList.configured(policy_data(getattr(rt, "policy", None)), getattr(rt, "settings", None))
 
     def _insert_keyed(self, s: Any, rows: list[dict[str, Any]]) -> set[str]:
         """Insert keyed rows, skipping keys already stored (by anyone); returns the keys this call

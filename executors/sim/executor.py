@@ -54,6 +54,8 @@ _FAULT_CLASS: dict[int, type[Fault]] = {
 }
 FIRMWARE_FILE_TYPE = "1 Firmware Upgrade Image"
 MAX_PARAMETER_KEY = 32  # cwmp-1-x.xsd: ParameterKey is string(32)
+# Commands whose completion a device reports by booting again (the fault completion_unreported drops that).
+UNREPORTED_COMMANDS = frozenset({"reboot", "factory_reset", "download"})
 
 
 def fault_for(device_id: str, problems: dict[str, tuple[int, str]]) -> Fault:
@@ -453,7 +455,14 @@ class SimExecutor(Executor):
 
     # ------------------------------------------------------------------ writing: commands
     def _operate(self, device: Device, command: str, args: dict[str, Scalar]) -> OperateResult:
-        return self.device_command(device, command, args)
+        result = self.device_command(device, command, args)
+        if command in UNREPORTED_COMMANDS and "completion_unreported" in self.twin.state(device.id).faults:
+            # The device did it, but the controller never hears so (no Boot! subscription): what a
+            # controller can truthfully answer is "accepted, not confirmed" (USP executor: pending).
+            return result.model_copy(update={"status": "pending", "output": {
+                **result.output, "detail": f"{command} accepted; its completion was never reported "
+                                           "(injected completion_unreported)"}})
+        return result
 
     def device_command(self, device: Device, command: str, args: dict[str, Scalar], *,
                        gate: bool = True) -> OperateResult:

@@ -19,6 +19,9 @@ Kinds (``twin.inject(device_id, kind, **params)``):
 * ``download_fails`` (``code=9010``, ``message``) — firmware download fails (TransferComplete fault).
 * ``download_bricks`` — the download "succeeds" and the device never comes back.
 * ``reboot_hangs`` — after a reboot the device stays offline.
+* ``completion_unreported`` — a reboot, factory reset or download runs, but its completion never
+  reaches the controller (a factory-fresh OB-USP-Agent has no Boot! subscription): the controller
+  side answers ``pending``, as the USP executor does when no Boot! arrives within its wait.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ FaultKind = Literal[
     "download_fails",
     "download_bricks",
     "reboot_hangs",
+    "completion_unreported",
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 _PATH_KINDS = ("reject_value", "not_sticky")

@@ -20,7 +20,7 @@ from core import capabilities
 from core.errors import Conflict, Invalid
 from core.models import Change, ProposalDraft, ProposalState
 from core.store.schema import DeviceCapabilityRow, DeviceInstancesRow
-from tests.inventory.conftest import actor
+from tests.inventory.conftest import actor, audit_events
 
 V72 = ("Vantec", "CGW-3400", "7.2.6-CGW3400")
 V74 = ("Vantec", "CGW-3400", "7.4.1-beta3")
@@ -306,3 +306,110 @@ def test_cli_discover_and_compat_drift(cli: Any, rt: Any) -> None:
     finally:
         _forget(rt, V72)
         _forget(rt, V74)
+
+
+# ---------------------------------------------------------------------------- unknown identities
+def _unidentify(rt: Any, device: Any) -> Any:
+    """The device as an agent onboarded from its endpoint ID alone is registered: vendor, model and
+    firmware ``unknown``. Returns the device as stored now."""
+    from core.store import repo
+    from core.store.schema import DeviceRow
+
+    with rt.store.write() as s:
+        row = s.get(DeviceRow, device.id)
+        row.vendor = row.model = row.firmware = "unknown"
+    with rt.store.read() as s:
+        return repo.get_device(s, device.id)
+
+
+def _restore_identity(rt: Any, device: Any) -> None:
+    from sqlalchemy import delete
+
+    from core.store.schema import DeviceRow
+
+    with rt.store.write() as s:
+        row = s.get(DeviceRow, device.id)
+        row.vendor, row.model, row.firmware = device.vendor, device.model, device.firmware
+        s.execute(delete(DeviceCapabilityRow).where(DeviceCapabilityRow.model.like("%@%")))
+
+
+class _NoDeviceInfo:
+    """The fleet's router, except that DeviceInfo cannot be read (an agent whose identity stays
+    unknown): discovery itself still works."""
+
+    def __init__(self, router: Any) -> None:
+        self._router = router
+
+    def reader(self, device: Any) -> Any:
+        from executors.base import DeviceOffline
+
+        real = self._router.reader(device)
+
+        class _Reader:
+            def read(self, d: Any, paths: list[str]) -> Any:
+                raise DeviceOffline(d.id, "DeviceInfo unreadable (test)")
+
+            def discover(self, d: Any) -> Any:
+                return real.discover(d)
+
+        return _Reader()
+
+
+def test_discovery_learns_an_unknown_identity_from_device_info(rt: Any) -> None:
+    original = _device(rt, SINOTEL)
+    d = _unidentify(rt, original)
+    _forget(rt, SINOTEL)
+    try:
+        said = rt.router.reader(d).read(d, ["Device.DeviceInfo.Manufacturer", "Device.DeviceInfo.SoftwareVersion"])
+        result = capabilities.discover_if_unknown(rt.store, rt.router, d)
+        assert result is not None and result["stored"], result
+        from core.store import repo
+
+        with rt.store.read() as s:
+            now = repo.get_device(s, d.id)
+        assert now.vendor == said["Device.DeviceInfo.Manufacturer"].value != "unknown"
+        assert now.firmware == said["Device.DeviceInfo.SoftwareVersion"].value != "unknown"
+        assert now.model not in ("", "unknown")
+        assert (result["vendor"], result["model"], result["firmware"]) == (now.vendor, now.model, now.firmware)
+        (event,) = [e for e in audit_events(rt, "device.updated", d.id) if e.actor == "discovery"]
+        assert event.data["source"] == "DeviceInfo"
+        assert event.data["changed"]["vendor"] == {"before": "unknown", "after": now.vendor}
+        # learnt once: an identified device is not read or changed again
+        assert capabilities.learn_identity(rt.store, rt.router, now) == now
+    finally:
+        _restore_identity(rt, original)
+        _forget(rt, SINOTEL)
+
+
+def test_devices_of_unknown_identity_never_share_a_capability_class(rt: Any) -> None:
+    vantec, lumenet = _device(rt, V72, skip=1), _device(rt, LUMENET, skip=1)
+    a, b = _unidentify(rt, vantec), _unidentify(rt, lumenet)
+    router = _NoDeviceInfo(rt.router)
+    try:
+        first = capabilities.discover_if_unknown(rt.store, router, a)
+        assert first is not None and first["stored"] and first["own_class"], first
+        # the second unknown agent is discovered on its own, not skipped as "class already stored"
+        second = capabilities.discover_if_unknown(rt.store, router, b)
+        assert second is not None and second["stored"], second
+        assert first["model"] != second["model"]
+        with rt.store.read() as s:
+            caps = capabilities.for_devices(s, [a, b])
+            assert s.get(DeviceCapabilityRow, ("unknown", "unknown", "unknown", "Device.")) is None
+        # each is validated against its own data model: Vantec 7.2 lacks the path, Lumenet has it
+        assert caps[a.id].problem(MISSING) is not None and caps[b.id].problem(MISSING) is None
+        assert a.id in caps[a.id].label and "unknown unknown" not in caps[a.id].label
+        p = _propose(rt, a.id, {MISSING: "Any"})
+        assert "not supported by device " + a.id in _validate_error(rt, p.id)
+        # one proposal to both: each is its own class at validate, not one "unknown" representative
+        # (whichever device the database picked). Say b's firmware lacks the path too: both are named.
+        with rt.store.write() as s:
+            row = s.get(DeviceCapabilityRow, capabilities.class_key(b))
+            row.params = {k: v for k, v in row.params.items() if k != MISSING}
+        draft = ProposalDraft(intent="capability test", targets=sorted([a.id, b.id], reverse=True),
+                              changes=[Change(path=MISSING, value="Any")])
+        both = rt.lifecycle.create(draft, actor(rt, "alice"))
+        error = _validate_error(rt, both.id)
+        assert a.id in error and b.id in error
+    finally:
+        _restore_identity(rt, vantec)
+        _restore_identity(rt, lumenet)
