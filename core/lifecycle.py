@@ -1338,6 +1338,11 @@ class Lifecycle:
             if ex is None or ex.status not in TOUCHED:
                 continue
             written = outcome.results.get(d.id)
+            if written is None and (ex.detail or {}).get("unconfirmed"):
+                # Recovery after a crash: the dead process recorded this device as unconfirmed.
+                written = DeviceResult(d.id, ExecutionStatus.VERIFY_FAILED, changed=True, failed=True,
+                                       evidence=dict(ex.detail), error=ex.error,
+                                       unconfirmed=list(ex.detail["unconfirmed"]))
             if written is not None and written.unconfirmed:
                 # An operation the device accepted but nobody saw complete cannot be undone: a person
                 # is told to look (a critical alarm, like a reboot that never comes back).

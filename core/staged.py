@@ -379,19 +379,39 @@ class StagedExecution:
 
     def _resume_devices(self, p: Proposal, devices: list[Device], status: dict[str, ExecutionStatus],
                         actor: Actor, out: BatchOutcome) -> None:
-        """Devices a dead worker left mid-way. One whose rollback was already decided is restored.
-        Otherwise read it back: verified if it holds; re-written only if it was left ``applying``
-        and still holds exactly its backup (the worker never reached it); restored otherwise."""
+        """Devices a dead worker left mid-way. One whose rollback was already decided is restored —
+        unless it was recorded unconfirmed (an operation nobody saw complete) with nothing to write
+        back: that stays ``verify_failed`` (an empty restore would record an undo a reboot cannot
+        have). Otherwise read it back: verified if it holds; re-written only if it was left
+        ``applying`` and still holds exactly its backup (the worker never reached it); restored
+        otherwise."""
         if not devices:
             return
         with self.store.read() as s:
             backups = {b.device_id: b.params for b in s.scalars(select(BackupRow).where(
                 BackupRow.proposal_id == p.id, BackupRow.device_id.in_([d.id for d in devices])))}
+            decided = [d.id for d in devices if status[d.id] in DECIDED]
+            recorded = {r.device_id: r for r in s.execute(select(
+                EXECS.c.device_id, EXECS.c.detail, EXECS.c.error).where(
+                EXECS.c.proposal_id == p.id, EXECS.c.device_id.in_(decided)))} if decided else {}
         results: dict[str, DeviceResult] = {}
         requeue: list[Device] = []
         for d in devices:
             backup = backups.get(d.id, {})
             if status[d.id] in DECIDED:  # the safer rule (core.lifecycle recovery): finish the rollback
+                row = recorded.get(d.id)
+                detail = (row.detail if row is not None else None) or {}
+                if detail.get("unconfirmed"):  # an operation nobody saw complete: never "rolled back"
+                    prior = DeviceResult(d.id, X.VERIFY_FAILED, changed=True, failed=True, evidence=dict(detail),
+                                         error=row.error if row is not None else None,
+                                         unconfirmed=list(detail["unconfirmed"]))
+                    out.failed[d.id] = prior.error or "not confirmed"
+                    if not self.engine.needs_restore(prior, backup):
+                        continue  # stays verify_failed, its alarm already raised
+                    restored = self._restore_one(p, d, backup, out, prior.error or "not confirmed")
+                    restored.unconfirmed = prior.unconfirmed
+                    results[d.id] = restored
+                    continue
                 out.failed[d.id] = "interrupted rollback finished"
                 results[d.id] = self._restore_one(p, d, backup, out, "interrupted rollback finished")
                 continue

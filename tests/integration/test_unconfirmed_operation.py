@@ -129,6 +129,54 @@ def test_a_campaign_batch_leaves_an_unconfirmed_reboot_unverified_and_goes_on(ru
     assert done.state is S.FAILED and "1 device(s) not confirmed" in (done.error or "")
 
 
+def test_a_redelivered_batch_never_rolls_back_an_unconfirmed_reboot(runtime: Any) -> None:
+    """A dead worker's batch is delivered again: the device recorded unconfirmed stays so (an empty
+    restore would have recorded ``rolled_back``, an undo a reboot cannot have)."""
+    from tests.integration.test_staged import _cwmp_tr181
+
+    [quiet] = _cwmp_tr181(runtime, 1)
+    twin(runtime).inject(quiet.id, "completion_unreported")
+    p = _approved(runtime, ProposalDraft(intent="reboot one", targets=[quiet.id], staged=True,
+                                         operations=[Operation(command="reboot")], rationale="memory leak"))
+    runtime.lifecycle.apply_batch(p.id, [quiet.id], who(runtime, "remediator"))
+    again = runtime.lifecycle.apply_batch(p.id, [quiet.id], who(runtime, "remediator"))
+
+    assert quiet.id in again.failed and quiet.id not in again.rolled_back and again.verified == []
+    ex = _execution(runtime, p.id, quiet.id)
+    assert ex.status == "verify_failed" and "reboot not confirmed" in (ex.error or "")
+    actions = [a for a, _ in _events(runtime, p.id)]
+    assert "device.rolled_back" not in actions and "device.rolling_back" not in actions
+    assert [a for a in actions if a == "device.applied"] == []  # the reboot was never run again
+
+
+def test_recovery_after_a_crash_never_rolls_back_an_unconfirmed_reset(runtime: Any, db_url: str) -> None:
+    """The applying process dies after recording the device unconfirmed, before the proposal ends:
+    recovery finishes it failed with the alarm, not ``rolled_back`` with an empty restore."""
+    import os
+    import subprocess
+    import sys
+
+    d = pick(runtime, skip=3)
+    twin(runtime).inject(d.id, "completion_unreported")
+    p = _approved(runtime, ProposalDraft(intent="factory reset a wedged gateway", targets=[d.id],
+                                         operations=[Operation(command="factory_reset")],
+                                         rationale="the subscriber asked for a clean start"))
+    env = {**os.environ, "GATEWARD_DATABASE_URL": db_url, "GATEWARD_FAILPOINTS": "lifecycle.before_rolled_back"}
+    child = subprocess.run([sys.executable, "-m", "gateward.cli", "apply", p.id, "--as", "bob"], env=env,
+                           capture_output=True, text=True, timeout=300)  # dies like kill -9 at the failpoint
+    assert child.returncode == 99, child.stderr
+    assert _execution(runtime, p.id, d.id).status == "verify_failed"
+
+    results = dict(runtime.lifecycle.recover())
+    got = runtime.lifecycle.get(p.id)
+    assert got.state is S.FAILED and "UNCONFIRMED" in (got.error or ""), (results, got.error)
+    assert _execution(runtime, p.id, d.id).status == "verify_failed"
+    actions = [a for a, _ in _events(runtime, p.id)]
+    assert "device.rolled_back" not in actions and "alarm.operation_unconfirmed" in actions
+    with runtime.store.read() as s:
+        assert list(s.scalars(select(DeviceLockRow).where(DeviceLockRow.proposal_id == p.id))) == []
+
+
 def test_the_cli_says_unconfirmed_and_never_applied_and_verified(runtime: Any,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     from rich.console import Console
