@@ -9,11 +9,33 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import BACKENDS, build_test_runtime, make_db_url
 from tests.usp.support import BrokerInfo, UspRig, broker, usp_rig
 
 PRPL = "prplnet-px7000-1.3"
 LUMENET = "lumenet-g240w-3.2"
 SINOTEL = "sinotel-hg8020-s105"
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def rt(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A seeded runtime per backend per module (onboarding and real-agent parity tests)."""
+    tmp: Path = tmp_path_factory.mktemp(f"usp-{request.param}")
+    url, cleanup = make_db_url(request.param, tmp)
+    runtime = build_test_runtime(url, homes=4)
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+        cleanup()
+
+
+@pytest.fixture
+def allow(rt: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The onboarding allow list of ``rt``'s policy data, empty; a test adds what it allows."""
+    doc: dict[str, Any] = {"allow": {"endpoint_ids": [], "ouis": []}, "defaults": {"region": "DE"}}
+    monkeypatch.setitem(rt.policy.policy_data, "onboarding", doc)
+    return doc["allow"]
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,29 +29,9 @@ from core.users import get_actor
 from executors.base import UnknownDevice
 from executors.usp.controller import UspEvent
 from executors.usp.executor import endpoint_for
-from tests.conftest import BACKENDS, build_test_runtime, make_db_url
 from tests.remediation.conftest import make_service
 from tests.usp.support import BrokerInfo, wait_until
 from tests.usp.test_agent_topics import _executor, obuspa_like
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def rt(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    tmp: Path = tmp_path_factory.mktemp(f"obuspa-{request.param}")
-    url, cleanup = make_db_url(request.param, tmp)
-    runtime = build_test_runtime(url, homes=4)
-    try:
-        yield runtime
-    finally:
-        runtime.close()
-        cleanup()
-
-
-@pytest.fixture
-def allow(rt: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    doc: dict[str, Any] = {"allow": {"endpoint_ids": [], "ouis": []}, "defaults": {"region": "DE"}}
-    monkeypatch.setitem(rt.policy.policy_data, "onboarding", doc)
-    yield doc["allow"]
 
 
 def _endpoint() -> str:

@@ -15,7 +15,7 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,6 @@ from executors.usp import UspExecutor, factory
 from executors.usp.controller import _TYPE_NAMES
 from executors.usp.executor import endpoint_for
 from gateward.runtime import UspEvents, usp_fleet_endpoints
-from tests.conftest import BACKENDS, build_test_runtime, make_db_url
 from tests.remediation.conftest import make_service
 from tests.usp.support import BrokerInfo, wait_until
 from tests.usp.test_agent_topics import _executor, obuspa_like
@@ -40,23 +39,6 @@ pytestmark = pytest.mark.mqtt
 ALL_THREE = {"Event", "OperationComplete", "ValueChange"}
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def rt(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    tmp: Path = tmp_path_factory.mktemp(f"keeper-{request.param}")
-    url, cleanup = make_db_url(request.param, tmp)
-    runtime = build_test_runtime(url, homes=4)
-    try:
-        yield runtime
-    finally:
-        runtime.close()
-        cleanup()
-
-
-@pytest.fixture
-def allow(rt: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    doc: dict[str, Any] = {"allow": {"endpoint_ids": [], "ouis": []}, "defaults": {"region": "DE"}}
-    monkeypatch.setitem(rt.policy.policy_data, "onboarding", doc)
-    return doc["allow"]
 
 
 def _fleet_executor(broker: BrokerInfo, controller_id: str, rt: Any) -> UspExecutor:
