@@ -84,6 +84,20 @@ def build_test_runtime(url: str, homes: int = 12) -> Any:
     return rt
 
 
+def module_runtime(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, name: str,
+                   homes: int) -> Iterator[Any]:
+    """A seeded runtime on ``request.param``'s backend for a module-scoped fixture (seeding is the
+    slow part, so suites share one per module): ``yield from module_runtime(...)``."""
+    tmp: Path = tmp_path_factory.mktemp(f"{name}-{request.param}")
+    url, cleanup = make_db_url(request.param, tmp)
+    runtime = build_test_runtime(url, homes=homes)
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+        cleanup()
+
+
 @pytest.fixture
 def runtime(db_url: str) -> Iterator[Any]:
     rt = build_test_runtime(db_url)

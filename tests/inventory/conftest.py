@@ -10,21 +10,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import BACKENDS, build_test_runtime, make_db_url
+from tests.conftest import BACKENDS, module_runtime
 
 _serials = itertools.count(1)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def rt(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    tmp: Path = tmp_path_factory.mktemp(f"inventory-{request.param}")
-    url, cleanup = make_db_url(request.param, tmp)
-    runtime = build_test_runtime(url, homes=16)
-    try:
-        yield runtime
-    finally:
-        runtime.close()
-        cleanup()
+    yield from module_runtime(request, tmp_path_factory, "inventory", homes=16)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import BACKENDS, build_test_runtime, make_db_url
+from tests.conftest import BACKENDS, module_runtime
 from tests.usp.support import BrokerInfo, UspRig, broker, usp_rig
 
 PRPL = "prplnet-px7000-1.3"
@@ -20,14 +20,7 @@ SINOTEL = "sinotel-hg8020-s105"
 @pytest.fixture(scope="module", params=BACKENDS)
 def rt(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A seeded runtime per backend per module (onboarding and real-agent parity tests)."""
-    tmp: Path = tmp_path_factory.mktemp(f"usp-{request.param}")
-    url, cleanup = make_db_url(request.param, tmp)
-    runtime = build_test_runtime(url, homes=4)
-    try:
-        yield runtime
-    finally:
-        runtime.close()
-        cleanup()
+    yield from module_runtime(request, tmp_path_factory, "usp", homes=4)
 
 
 @pytest.fixture
