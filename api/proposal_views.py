@@ -120,7 +120,8 @@ _CACHES: weakref.WeakKeyDictionary[Any, SummaryCache] = weakref.WeakKeyDictionar
 
 def summary_cache(s: Session | Connection) -> SummaryCache:
     """The cache of the database ``s`` reads (one per engine: ids are only unique per database)."""
-    engine = s.engine if isinstance(s, Connection) else s.get_bind()
+    bind = s if isinstance(s, Connection) else s.get_bind()
+    engine = bind.engine if isinstance(bind, Connection) else bind  # a write session may hold a Connection
     cache = _CACHES.get(engine)
     if cache is None:
         cache = _CACHES.setdefault(engine, SummaryCache())

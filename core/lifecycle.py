@@ -1205,7 +1205,13 @@ class Lifecycle:
                 failure = res.error
                 outcome.failed[d.id] = res.error or "not confirmed"
                 break
-            self._exec_update(p.id, d, ExecutionStatus.APPLIED, "device.applied", actor.id, detail=res.evidence)
+            last = d is devices[-1] and not res.failed
+            with self.store.write() as s:
+                self._exec_update_in(s, p.id, d, ExecutionStatus.APPLIED, "device.applied", actor.id,
+                                     detail=res.evidence)
+                if last:  # every device written: ``verifying`` commits with the last one's ``applied``
+                    row = ProposalRecord.load(s, p.id, for_update=True)
+                    self._set_state(s, row, S.VERIFYING, actor.id, "proposal.verifying")
             outcome.applied.append(d.id)
             if res.failed:  # Status 1 without a reboot: a read-back now would not show the running value
                 failure = res.error
@@ -1215,9 +1221,6 @@ class Lifecycle:
         failpoint("lifecycle.after_apply")
         if failure is None:
             t0 = time.perf_counter()
-            with self.store.write() as s:
-                row = ProposalRecord.load(s, p.id, for_update=True)
-                self._set_state(s, row, S.VERIFYING, actor.id, "proposal.verifying")
             failure = self._verify_all(p, devices, actor, outcome)
             self._time("verify", t0)
         if failure is None:

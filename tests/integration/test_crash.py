@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from core.models import Change, ProposalDraft, ProposalState
 from core.store import repo
-from core.store.schema import AuditEventRow, DeviceLockRow
+from core.store.schema import AuditEventRow, DeviceLockRow, ExecutionRow
 from tests.integration.test_lifecycle import ACE, CH, first_not, pick, pick_two_alike, radio_5g, read, twin, who
 
 S = ProposalState
@@ -45,9 +45,12 @@ def test_killed_after_apply_is_verified_on_restart(runtime: Any, db_url: str) ->
     p = _approved(runtime, [d], r, target)
     child = _apply_in_child(db_url, p.id, "lifecycle.after_apply")
     assert child.returncode == 99, child.stderr
-    assert runtime.lifecycle.get(p.id).state is S.APPLYING
+    # every device written: ``verifying`` was committed with the last device's ``applied``
+    assert runtime.lifecycle.get(p.id).state is S.VERIFYING
     with runtime.store.read() as s:
         assert s.scalar(select(func.count()).select_from(DeviceLockRow)) == 1  # the dead process's lock
+        statuses = s.scalars(select(ExecutionRow.status).where(ExecutionRow.proposal_id == p.id)).all()
+        assert statuses == ["applied"]
     results = runtime.lifecycle.recover()
     assert results and results[0][0] == p.id
     assert runtime.lifecycle.get(p.id).state is S.DONE
