@@ -227,11 +227,16 @@ async def _shed(send: Send, status: int, code: str, detail: str, retry_after: in
 
 def _overload_error(exc: BaseException) -> bool:
     """Errors that mean "the database is saturated right now", not "the request is wrong": a pool
-    that has no connection to give, SQLite's write lock held past its busy timeout."""
-    from sqlalchemy.exc import OperationalError
+    that has no connection to give, SQLite's write lock held past its busy timeout — or a pooled
+    connection that died since its last use (a database restart; the store pings only connections
+    that idled, ``core.store.db``): SQLAlchemy has then invalidated the pool, so a retry gets a
+    fresh connection, and the transaction that failed was rolled back by the server."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
     if isinstance(exc, PoolTimeout):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     return isinstance(exc, OperationalError) and any(
         s in str(exc.orig).lower() for s in ("database is locked", "too many clients", "too many connections"))
@@ -300,5 +305,7 @@ class LoadShedder:
             if started or not _overload_error(exc):
                 raise
             self.shed_count[503] += 1
-            await _shed(send, 503, "overloaded", "the database is saturated right now; retry after "
-                        f"{self.limits.retry_after_s} s", self.limits.retry_after_s)
+            what = ("the database connection was lost (a fresh one serves the retry)"
+                    if getattr(exc, "connection_invalidated", False) else "the database is saturated right now")
+            await _shed(send, 503, "overloaded", f"{what}; retry after {self.limits.retry_after_s} s",
+                        self.limits.retry_after_s)

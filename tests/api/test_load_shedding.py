@@ -106,6 +106,11 @@ class _Fleet:
             await self.release.wait()
         if scope["path"] == "/api/locked":
             raise OperationalError("BEGIN IMMEDIATE", {}, sqlite3.OperationalError("database is locked"))
+        if scope["path"] == "/api/restarted":  # the server went away under a pooled connection
+            raise OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"),
+                                   connection_invalidated=True)
+        if scope["path"] == "/api/bad-sql":
+            raise OperationalError("SELEC 1", {}, Exception("syntax error at or near SELEC"))
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
         await send({"type": "http.response.body", "body": b"ok"})
 
@@ -158,6 +163,22 @@ def test_a_saturated_database_is_503_not_500() -> None:
             return await client.get("/api/locked")
 
     _assert_shed_shape(asyncio.run(scenario()), 503, "overloaded")
+
+
+def test_a_lost_database_connection_is_503_and_other_database_errors_are_not_shed() -> None:
+    async def scenario() -> tuple[httpx.Response, BaseException | None]:
+        app = LoadShedder(_Fleet(), ShedLimits())
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
+            lost = await client.get("/api/restarted")
+            try:
+                await client.get("/api/bad-sql")
+            except OperationalError as exc:
+                return lost, exc
+            return lost, None
+
+    lost, other = asyncio.run(scenario())
+    _assert_shed_shape(lost, 503, "overloaded")
+    assert other is not None  # not a saturation: left to the app's own error handling
 
 
 def test_work_classes() -> None:
