@@ -28,6 +28,9 @@ RULES_DIR = PACKAGE_DIR / "rego"
 DATA_DIR = PACKAGE_DIR / "data"
 DATA_MOUNT = ("gateward", "data")
 DECISION_RULE = "data.gateward.decision"
+# The decision of a document that passed policies/validate.py (which implies the pack's own coarse
+# shape check, gateward.input.ok): what the embedded engine evaluates on the bytecode VM.
+CHECKED_DECISION_RULE = "data.gateward.checked_decision"
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

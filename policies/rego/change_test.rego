@@ -11,6 +11,18 @@ test_deny_without_preview if {
 	data.gateward.fixtures_test.said(data.gateward.change.deny, "change.preview_missing", "change: no preview of the exact change exists; preview it before asking policy") with input as inp
 }
 
+# preview_sound: none of the preview denials applies; deny reads preview_deny only without it.
+test_preview_sound if {
+	data.gateward.change.preview_sound with input as data.gateward.fixtures_test.base
+	count(data.gateward.change.preview_deny) == 0 with input as data.gateward.fixtures_test.base
+	not data.gateward.change.preview_sound with input as object.union(data.gateward.fixtures_test.base, {"proposal": {"preview": {"exists": false}}})
+	not data.gateward.change.preview_sound with input as object.union(data.gateward.fixtures_test.base, {"proposal": {"preview": {"blind": true}}})
+	not data.gateward.change.preview_sound with input as object.union(data.gateward.fixtures_test.base, {"proposal": {"preview": {"failed": 1}}})
+	not data.gateward.change.preview_sound with input as object.union(data.gateward.fixtures_test.base, {"proposal": {"preview": {"offline": 1}}})
+	not data.gateward.change.preview_sound with input as object.union(data.gateward.fixtures_test.base, {"proposal": {"preview": {"age_s": 4000}}})
+	data.gateward.change.preview_sound with input as object.union(data.gateward.fixtures_test.base, {"proposal": {"preview": {"failed": 0, "offline": 0, "age_s": 60}}})
+}
+
 test_deny_blind_bulk_set if {
 	inp := object.union(data.gateward.fixtures_test.fleet(data.gateward.fixtures_test.base, 3), {"proposal": {"preview": {"blind": true}}})
 	msgs := data.gateward.change.deny with input as inp
@@ -34,6 +46,12 @@ test_deny_empty_proposal if {
 test_deny_no_targets if {
 	inp := object.union(data.gateward.fixtures_test.base, {"proposal": {"target_count": 0, "targets": []}, "devices": []})
 	data.gateward.fixtures_test.said(data.gateward.change.deny, "change.no_targets", "change: the proposal has no target device") with input as inp
+}
+
+test_within_target_limit if {
+	data.gateward.change.within_target_limit with input as data.gateward.fixtures_test.base
+	not data.gateward.change.within_target_limit with input as data.gateward.fixtures_test.fleet(data.gateward.fixtures_test.base, 6)
+	data.gateward.fixtures_test.codes(data.gateward.change.deny) == {"change.too_many_targets"} with input as data.gateward.fixtures_test.fleet(data.gateward.fixtures_test.base, 6)
 }
 
 test_max_targets_is_the_most_generous_role if {

@@ -4,10 +4,13 @@
 #   The one entry point, data.gateward.decision: assembles the rule sets' deny items (subject
 #   to each rule set's rollout mode), approvals (grouped by role, items kept), the risk
 #   score, obligations and warnings. allow is exactly "no enforced deny". A malformed input
-#   document short-circuits to a deny naming the bad part before any rule set runs.
-#   Cost: a decision evaluates only the rule sets the input touches (X.touched) and, when every
-#   rule set enforces (all_enforce), none of the per-mode rules (policies/README.md, "Keeping a
-#   decision cheap"); tests/policies/test_pack_equivalence.py proves the decisions unchanged.
+#   document short-circuits to a deny naming the bad part before any rule set runs;
+#   checked_decision is the decision of a well-formed one (what the embedded engine evaluates,
+#   after its own, stricter input check).
+#   Cost: a decision evaluates only the rule sets the input touches (X.touched) and, with the
+#   shipped modes (every_rule_set_enforces), none of the per-mode rules (policies/README.md,
+#   "Keeping a decision cheap"); tests/policies/test_pack_equivalence.py proves the decisions
+#   unchanged.
 package gateward
 
 import rego.v1
@@ -52,9 +55,9 @@ precedence_deny := data.gateward.precedence.deny if data.gateward.precedence.tou
 # settles lenient and mode_warnings without looking at each rule set.
 configured_modes := {m | some m in object.get(data.gateward.data.modes, "rule_sets", {})}
 
-# Rule sets whose deny items do not enforce (mode warn or dryrun; an unknown mode enforces).
-# Empty with the shipped data: then the denials go straight to deny and nothing else is looked at.
-# (The configured default read directly: it is lenient exactly when default_mode is.)
+# No rule set's deny items are lenient (mode warn or dryrun; an unknown mode enforces): then the
+# general form below sends the denials straight to deny. (The configured default read directly:
+# it is lenient exactly when default_mode is.)
 all_enforce if {
 	not data.gateward.data.modes.default_mode in {"warn", "dryrun"}
 	count(configured_modes & {"warn", "dryrun"}) == 0
@@ -81,8 +84,27 @@ enforced contains item if {
 	some item in items
 }
 
+# The rule sets gated by a touched rule: whether the input touches none of them (the usual
+# one-change proposal). Then their deny and approvals are empty, and the decision does not read
+# them, nor ask each gate again.
+none_gated_touched if {
+	not data.gateward.wifi.touched
+	not data.gateward.secrets.touched
+	not data.gateward.firmware.touched
+	not data.gateward.precedence.touched
+}
+
 # Every rule set's deny items: what enforced is when every rule set enforces.
-all_denied := (((data.gateward.change.deny | wifi_deny) | (data.gateward.mgmt.deny | secrets_deny)) | (firmware_deny | data.gateward.rbac.deny)) | precedence_deny
+all_denied contains item if {
+	some items in [data.gateward.change.deny, data.gateward.mgmt.deny, data.gateward.rbac.deny]
+	some item in items
+}
+
+all_denied contains item if {
+	not none_gated_touched
+	some items in [wifi_deny, secrets_deny, firmware_deny, precedence_deny]
+	some item in items
+}
 
 warned contains object.union(item, {"message": sprintf("%s [warn mode]", [item.message])}) if {
 	not all_enforce
@@ -105,11 +127,20 @@ mode_warnings contains {"code": "modes.unknown_mode", "message": msg, "params": 
 	msg := sprintf("modes: unknown mode %v for rule set %s; enforcing", [m, name])
 }
 
-wifi_approvals := data.gateward.wifi.approvals if data.gateward.wifi.touched else := set()
+all_approvals contains a if {
+	some items in [
+		data.gateward.change.approvals, data.gateward.mgmt.approvals, data.gateward.rbac.approvals,
+		data.gateward.risk.approvals,
+	]
+	some a in items
+}
 
-firmware_approvals := data.gateward.firmware.approvals if data.gateward.firmware.touched else := set()
-
-all_approvals := (((data.gateward.change.approvals | wifi_approvals) | (data.gateward.mgmt.approvals | firmware_approvals)) | data.gateward.rbac.approvals) | data.gateward.risk.approvals
+# (wifi and firmware approvals test their rule set's touched themselves.)
+all_approvals contains a if {
+	not none_gated_touched
+	some items in [data.gateward.wifi.approvals, data.gateward.firmware.approvals]
+	some a in items
+}
 
 # One requirement per role with the items of every rule that asked for it.
 approval_items(role) := {{"code": a.code, "message": a.message, "params": a.params} | some a in all_approvals; a.role == role}
@@ -123,15 +154,19 @@ obligations := array.concat(data.gateward.rollout.stages, [o | some o in data.ga
 
 warnings := (data.gateward.change.warn | warned) | mode_warnings
 
-decision := {
-	"allow": count(enforced) == 0,
-	"deny": enforced,
-	"approvals_required": approvals_required,
-	"risk": data.gateward.risk.score,
-	"obligations": obligations,
-	"warnings": warnings,
-	"would_deny": would_deny,
-} if {
+# The shipped modes, every rule set enforcing and named one by one: then no per-mode rule is
+# needed (one comparison instead of a look at each rule set's mode). Any other modes document,
+# an entry missing, added or set to something else, takes the general form below.
+every_rule_set_enforces if {
+	data.gateward.data.modes.rule_sets == {
+		"change": "enforce", "wifi": "enforce", "mgmt": "enforce", "secrets": "enforce",
+		"firmware": "enforce", "rbac": "enforce", "precedence": "enforce",
+	}
+	data.gateward.data.modes.default_mode == "enforce"
+}
+
+# The entry point. A malformed document is denied, naming the bad part, before any rule set runs.
+decision := checked_decision if {
 	data.gateward.input.ok
 } else := {
 	"allow": false,
@@ -141,4 +176,27 @@ decision := {
 	"obligations": [],
 	"warnings": [],
 	"would_deny": [],
+}
+
+# The decision for a well-formed document (input.ok). The embedded engine evaluates this rule
+# directly: it checks every document against the full schema before evaluating
+# (policies/validate.py), which implies input.ok, so the coarse check would be paid twice.
+checked_decision := {
+	"allow": count(all_denied) == 0,
+	"deny": all_denied,
+	"approvals_required": approvals_required,
+	"risk": data.gateward.risk.score,
+	"obligations": obligations,
+	"warnings": data.gateward.change.warn,
+	"would_deny": set(),
+} if {
+	every_rule_set_enforces
+} else := {
+	"allow": count(enforced) == 0,
+	"deny": enforced,
+	"approvals_required": approvals_required,
+	"risk": data.gateward.risk.score,
+	"obligations": obligations,
+	"warnings": warnings,
+	"would_deny": would_deny,
 }

@@ -114,6 +114,25 @@ test_warnings_sorted_union if {
 	data.gateward.warnings == {{"code": "change.blind_preview", "message": "change: the preview is blind (current values unread); the backup is taken at apply time", "params": {}}} with input as inp
 }
 
+# The embedded engine evaluates checked_decision (the input already checked in Python): for a
+# well-formed document it is the decision.
+test_checked_decision_is_the_decision_of_a_well_formed_input if {
+	data.gateward.checked_decision == data.gateward.decision with input as data.gateward.fixtures_test.base
+	data.gateward.checked_decision == data.gateward.decision with input as outside
+}
+
+test_every_rule_set_enforces_with_shipped_modes if {
+	data.gateward.every_rule_set_enforces
+}
+
+test_not_every_rule_set_enforces_with_another_mode if {
+	not data.gateward.every_rule_set_enforces with data.gateward.data.modes.rule_sets.rbac as "warn"
+}
+
+test_not_every_rule_set_enforces_without_the_rule_set_list if {
+	not data.gateward.every_rule_set_enforces with data.gateward.data.modes as {"default_mode": "enforce"}
+}
+
 # With every rule set enforcing (the shipped data) nothing is lenient and the mode rules stop early.
 test_all_enforce_with_shipped_modes if {
 	data.gateward.all_enforce
@@ -137,10 +156,10 @@ test_not_all_enforce_when_a_mode_is_lenient if {
 # A rule set the input does not touch is not evaluated: its deny and approvals are empty.
 test_untouched_rule_sets_are_skipped if {
 	data.gateward.wifi_deny == set() with input as data.gateward.fixtures_test.with_operations([{"command": "reboot", "args": {}}])
-	data.gateward.wifi_approvals == set() with input as data.gateward.fixtures_test.with_operations([{"command": "reboot", "args": {}}])
+	data.gateward.wifi.approvals == set() with input as data.gateward.fixtures_test.with_operations([{"command": "reboot", "args": {}}])
 	data.gateward.secrets_deny == set() with input as data.gateward.fixtures_test.base
 	data.gateward.firmware_deny == set() with input as data.gateward.fixtures_test.base
-	data.gateward.firmware_approvals == set() with input as data.gateward.fixtures_test.base
+	data.gateward.firmware.approvals == set() with input as data.gateward.fixtures_test.base
 	data.gateward.precedence_deny == set() with input as data.gateward.fixtures_test.base
 }
 
@@ -149,10 +168,10 @@ test_touched_rule_sets_are_evaluated if {
 	data.gateward.fixtures_test.codes(data.gateward.wifi_deny) == {"wifi.no_regulatory_table"} with input as inp
 	count(data.gateward.secrets_deny) == 1 with input as data.gateward.fixtures_test.with_changes([data.gateward.fixtures_test.passphrase(5, false, data.gateward.fixtures_test.good_sha)])
 	count(data.gateward.firmware_deny) == 1 with input as data.gateward.fixtures_test.with_operations([{"command": "download", "args": {}}])
-	count(data.gateward.firmware_approvals) == 0 with input as data.gateward.fixtures_test.with_operations([{"command": "reboot", "args": {}}])
+	count(data.gateward.firmware.approvals) == 0 with input as data.gateward.fixtures_test.with_operations([{"command": "reboot", "args": {}}])
 	count(data.gateward.precedence_deny) == 1 with input as data.gateward.precedence_test.live(["dev-1"], 36)
 	dfs := data.gateward.fixtures_test.with_changes([object.union(data.gateward.fixtures_test.channel_44, {"value": 100})])
-	data.gateward.fixtures_test.codes(data.gateward.wifi_approvals) == {"approval.dfs_channel"} with input as dfs
+	data.gateward.fixtures_test.codes(data.gateward.wifi.approvals) == {"approval.dfs_channel"} with input as dfs
 }
 
 test_all_denied_is_every_rule_sets_deny if {
@@ -160,6 +179,14 @@ test_all_denied_is_every_rule_sets_deny if {
 	devinfo := data.gateward.fixtures_test.change("Device.DeviceInfo.X", "Device.DeviceInfo.X", 1, "int")
 	inp := object.union(outside, {"proposal": {"changes": [devinfo]}})
 	data.gateward.fixtures_test.codes(data.gateward.all_denied) == {"window.closed", "rbac.class_not_permitted"} with input as inp
+}
+
+# The gated rule sets are read only when one of them is touched; untouched, they have nothing.
+test_all_denied_reads_the_gated_rule_sets_when_touched if {
+	data.gateward.none_gated_touched with input as data.gateward.fixtures_test.base
+	inp := data.gateward.wifi_test.in_region(data.gateward.fixtures_test.base, "ZZ")
+	not data.gateward.none_gated_touched with input as inp
+	data.gateward.fixtures_test.codes(data.gateward.all_denied) == {"wifi.no_regulatory_table"} with input as inp
 }
 
 # With a rule set in warn mode, the others still enforce item by item.

@@ -29,6 +29,7 @@ deny contains {"code": "firmware.compat_red", "message": msg, "params": object.u
 }
 
 approvals contains {"role": "approver", "code": "approval.compat_yellow", "message": reason, "params": object.union(data.gateward.lib.device_params(d), {"operation": command})} if {
+	touched
 	some [d, command, status] in device_workflows
 	status == "yellow"
 	reason := sprintf("%s is yellow (pilot only) on %s", [command, data.gateward.lib.device_label(d)])

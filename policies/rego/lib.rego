@@ -13,17 +13,21 @@ package gateward.lib
 
 import rego.v1
 
-# Roles that the data knows; unknown role names grant nothing.
-known_roles := {r | some r in input.actor.roles; data.gateward.data.roles.roles[r]}
+# The actor's roles the data knows, with their permissions (role -> spec); unknown role names
+# grant nothing. Read straight from the input's roles: one comprehension serves rbac, change
+# and secrets.
+role_specs := {r: spec |
+	some r in input.actor.roles
+	spec := data.gateward.data.roles.roles[r]
+	is_object(spec)
+}
 
 roles_text := concat(", ", sort(input.actor.roles)) if {
 	count(input.actor.roles) > 0
 } else := "none"
 
 # A job, or anything acting with the automation role, is automation: the catalogue governs it.
-is_automation if input.actor.kind == "job"
-
-is_automation if input.proposal.author_kind == "job"
+is_automation if "job" in {input.actor.kind, input.proposal.author_kind}
 
 is_automation if "automation" in input.actor.roles
 
@@ -42,13 +46,23 @@ device_params(d) := {"vendor": d.vendor, "model": d.model, "firmware": d.firmwar
 # every loop iteration costs µs in regorus.
 change_class := {c.path: class |
 	some c in input.proposal.changes
-	parts := split(c.path, ".")
-	index := data.gateward.data.param_classes.prefix_index
-	default_class := data.gateward.data.param_classes.default_class
-	by_two := object.get(index, concat(".", array.slice(parts, 0, 2)), default_class)
-	by_three := object.get(index, concat(".", array.slice(parts, 0, 3)), by_two)
-	class := object.get(index, concat(".", array.slice(parts, 0, 4)), by_three)
+	class := data.gateward.lib.path_class(split(c.path, "."))
+	class == class # defined (the positive use policies/vmcheck.py asks for)
 }
+
+# The class of a path split into segments. An else chain: each shorter prefix is looked up only
+# when the longer one is not configured (most paths match at 3 segments). `class == class` is
+# the positive use the bytecode VM needs to fail a body whose lookup is undefined.
+path_class(parts) := class if {
+	class := data.gateward.data.param_classes.prefix_index[concat(".", array.slice(parts, 0, 4))]
+	class == class
+} else := class if {
+	class := data.gateward.data.param_classes.prefix_index[concat(".", array.slice(parts, 0, 3))]
+	class == class
+} else := class if {
+	class := data.gateward.data.param_classes.prefix_index[concat(".", array.slice(parts, 0, 2))]
+	class == class
+} else := data.gateward.data.param_classes.default_class
 
 window_for(region) := object.get(data.gateward.data.windows.regions, region, data.gateward.data.windows.fallback)
 
@@ -56,23 +70,23 @@ utc_hour := floor(input.context.now_ns / 3600000000000) % 24
 
 local_hour(region) := ((data.gateward.lib.utc_hour + data.gateward.lib.window_for(region).utc_offset_hours) + 24) % 24
 
-# Region -> inside its window now. Start inclusive, end exclusive; a window may wrap midnight:
-# hours are taken relative to the start, so 23->04 is "less than 5 hours past 23:00".
-region_in_window := {region: inside |
-	some region in {d.region | some d in input.devices}
+# Whether a region's change window is open now: true or false. Start inclusive, end exclusive; a
+# window may wrap midnight: hours are taken relative to the start, so 23->04 is "less than 5
+# hours past 23:00". The one place the window arithmetic lives.
+window_open(region) := open if {
 	w := object.get(data.gateward.data.windows.regions, region, data.gateward.data.windows.fallback)
 	h := ((utc_hour + w.utc_offset_hours) + 24) % 24
-	inside := (((h - w.start_hour) + 24) % 24) < (((w.end_hour - w.start_hour) + 24) % 24)
+	open := (((h - w.start_hour) + 24) % 24) < (((w.end_hour - w.start_hour) + 24) % 24)
+}
+
+# Region -> inside its window now, for every region of the proposal's devices.
+region_in_window := {region: open |
+	some region in {d.region | some d in input.devices}
+	open := data.gateward.lib.window_open(region)
+	open == open # defined (the positive use policies/vmcheck.py asks for)
 }
 
 outside_window_regions := {region | some region, inside in region_in_window; inside == false}
-
-# The same for one region, without building the map (risk asks per device).
-in_window(region) if {
-	w := data.gateward.lib.window_for(region)
-	h := ((utc_hour + w.utc_offset_hours) + 24) % 24
-	(((h - w.start_hour) + 24) % 24) < (((w.end_hour - w.start_hour) + 24) % 24)
-}
 
 window_text(region) := sprintf("local hour %02d, window %02d:00-%02d:00 at UTC offset %v h", [
 	data.gateward.lib.local_hour(region),
@@ -100,13 +114,19 @@ workflows := {"config"} | {wf | some op in input.proposal.operations; wf := data
 
 # A device's status for a workflow: green | yellow | red. Evidence (a non-null devices[].compat)
 # overrides the matrix; then the exact firmware row, then the model's "*" row, then the default.
-compat_status(d, wf) := object.get(
-	{"green": "green", "yellow": "yellow", "red": "red"}, d.compat,
-	object.get(
-		data.gateward.data.compat.matrix, [d.vendor, d.model, d.firmware, wf],
-		object.get(data.gateward.data.compat.matrix, [d.vendor, d.model, "*", wf], data.gateward.data.compat.default_status),
-	),
-)
+# Written as a chain of lookups (each tried only when the one before found nothing) rather than
+# nested object.get calls, which build every fallback first. `status == status` is the positive
+# use the bytecode VM needs to fail the body when the lookup is undefined (policies/vmcheck.py);
+# any value the matrix holds passes it, as object.get would return it.
+compat_status(d, wf) := d.compat if {
+	d.compat in {"green", "yellow", "red"}
+} else := status if {
+	status := data.gateward.data.compat.matrix[d.vendor][d.model][d.firmware][wf]
+	status == status
+} else := status if {
+	status := data.gateward.data.compat.matrix[d.vendor][d.model]["*"][wf]
+	status == status
+} else := data.gateward.data.compat.default_status
 
 # [device id, workflow] -> compat_status, for every device and every workflow of the proposal.
 compat := {[d.id, wf]: data.gateward.lib.compat_status(d, wf) |

@@ -2,8 +2,10 @@ package gateward.lib_test
 
 import rego.v1
 
-test_known_roles_ignore_unknown_names if {
-	data.gateward.lib.known_roles == {"approver"} with input as data.gateward.fixtures_test.as_actor(data.gateward.fixtures_test.base, ["approver", "pope"], "human")
+test_role_specs_ignore_unknown_names if {
+	specs := data.gateward.lib.role_specs with input as data.gateward.fixtures_test.as_actor(data.gateward.fixtures_test.base, ["approver", "pope"], "human")
+	object.keys(specs) == {"approver"}
+	specs.approver.max_targets == 500
 }
 
 test_roles_text if {
@@ -53,6 +55,15 @@ test_change_class_longest_prefix if {
 	} with input as data.gateward.fixtures_test.with_changes(changes)
 }
 
+# The longest prefix first: 4, then 3, then 2 segments, then the default class.
+test_path_class_tries_longer_prefixes_first if {
+	index := {"Device.WiFi.Radio.1": "radio_one", "Device.WiFi.Radio": "radio", "Device.WiFi": "wifi"}
+	data.gateward.lib.path_class(["Device", "WiFi", "Radio", "1", "Channel"]) == "radio_one" with data.gateward.data.param_classes.prefix_index as index
+	data.gateward.lib.path_class(["Device", "WiFi", "Radio", "2", "Channel"]) == "radio" with data.gateward.data.param_classes.prefix_index as index
+	data.gateward.lib.path_class(["Device", "WiFi", "SSID", "1", "SSID"]) == "wifi" with data.gateward.data.param_classes.prefix_index as index
+	data.gateward.lib.path_class(["Device", "Time", "NTPServer1"]) == "other" with data.gateward.data.param_classes.prefix_index as index
+}
+
 test_window_for_region_or_fallback if {
 	data.gateward.lib.window_for("US").utc_offset_hours == -5
 	data.gateward.lib.window_for("XX") == data.gateward.data.windows.fallback
@@ -74,9 +85,9 @@ test_region_in_window_wraps_midnight if {
 	data.gateward.lib.region_in_window.US with input as late
 }
 
-test_in_window_per_region if {
-	data.gateward.lib.in_window("DE") with input as data.gateward.fixtures_test.base
-	not data.gateward.lib.in_window("US") with input as data.gateward.fixtures_test.base
+test_window_open_per_region if {
+	data.gateward.lib.window_open("DE") == true with input as data.gateward.fixtures_test.base
+	data.gateward.lib.window_open("US") == false with input as data.gateward.fixtures_test.base
 }
 
 test_compat_status_per_device_and_workflow if {

@@ -11,9 +11,7 @@ import rego.v1
 
 # Every rule below needs another live proposal, a profile or a second change of this proposal;
 # the decision skips the rule set without one.
-touched if count(input.context.live_proposals) > 0
-
-touched if count(input.context.profiles) > 0
+touched if count(input.context.live_proposals) + count(input.context.profiles) > 0
 
 touched if count(input.proposal.changes) > 1
 

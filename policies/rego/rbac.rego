@@ -9,10 +9,8 @@ package gateward.rbac
 
 import rego.v1
 
-role_spec := {r: spec | some r in data.gateward.lib.known_roles; spec := data.gateward.data.roles.roles[r]; is_object(spec)}
-
 may_propose if {
-	some spec in role_spec
+	some spec in data.gateward.lib.role_specs
 	spec.may_propose
 }
 
@@ -22,27 +20,35 @@ deny contains {"code": "rbac.may_not_propose", "message": msg, "params": {"actor
 }
 
 deny contains {"code": "rbac.separation_of_duties", "message": msg, "params": {"role": r}} if {
-	some r, spec in role_spec
+	some r, spec in data.gateward.lib.role_specs
 	spec.may_propose == false
 	may_propose
 	msg := sprintf("rbac: holders of role %s may not propose changes (separation of duties)", [r])
 }
 
-permitted_operations := {op | some spec in role_spec; some op in spec.operations}
+# Whether some held role may run an operation / change a parameter class: a membership test per
+# role instead of building the union of every role's lists first.
+operation_permitted(cmd) if {
+	some spec in data.gateward.lib.role_specs
+	cmd in spec.operations
+}
 
-permitted_classes := {class | some spec in role_spec; some class in spec.param_classes}
+class_permitted(class) if {
+	some spec in data.gateward.lib.role_specs
+	class in spec.param_classes
+}
 
 deny contains {"code": "rbac.operation_not_permitted", "message": msg, "params": {"roles": sort(input.actor.roles), "operation": cmd}} if {
 	may_propose
 	some cmd in data.gateward.lib.commands
-	not cmd in permitted_operations
+	not data.gateward.rbac.operation_permitted(cmd)
 	msg := sprintf("rbac: roles (%s) may not run %s", [data.gateward.lib.roles_text, cmd])
 }
 
 deny contains {"code": "rbac.class_not_permitted", "message": msg, "params": {"roles": sort(input.actor.roles), "class": class, "path": path}} if {
 	may_propose
 	some path, class in data.gateward.lib.change_class
-	not class in permitted_classes
+	not data.gateward.rbac.class_permitted(class)
 	msg := sprintf("rbac: roles (%s) may not change %s parameters (%s)", [data.gateward.lib.roles_text, class, path])
 }
 

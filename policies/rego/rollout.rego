@@ -13,7 +13,7 @@ plans := data.gateward.data.rollout.firmware_plans if {
 	"download" in data.gateward.lib.commands
 } else := data.gateward.data.rollout.plans
 
-reached := {p.min_targets | some p in plans; input.proposal.target_count >= p.min_targets}
+reached := {p.min_targets | target_count := input.proposal.target_count; some p in plans; target_count >= p.min_targets}
 
 plan := p if {
 	some p in plans

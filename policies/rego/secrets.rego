@@ -20,8 +20,8 @@ touched if {
 }
 
 may_set_passphrase if {
-	some r in data.gateward.lib.known_roles
-	data.gateward.data.roles.roles[r].may_set_wifi_passphrase
+	some spec in data.gateward.lib.role_specs
+	spec.may_set_wifi_passphrase
 }
 
 deny contains {"code": "secrets.role_forbidden", "message": msg, "params": {"roles": sort(input.actor.roles)}} if {

@@ -10,12 +10,6 @@ package gateward.wifi
 
 import rego.v1
 
-radio_prefix := "Device.WiFi.Radio.{i}."
-
-channel_pattern := "Device.WiFi.Radio.{i}.Channel"
-
-auto_pattern := "Device.WiFi.Radio.{i}.AutoChannelEnable"
-
 # Cost notes (regorus): a call indexed in place (split(p, ".")[3]) costs several times a call
 # bound to a variable first, so the radio index is parsed once per change, here; each rule below
 # iterates only the changes of its own parameter, and builds its message after its conditions.
@@ -23,12 +17,41 @@ auto_pattern := "Device.WiFi.Radio.{i}.AutoChannelEnable"
 # Every radio change with its radio index: [change, index].
 indexed_radio_changes := [[c, to_number(parts[3])] |
 	some c in input.proposal.changes
-	startswith(c.pattern, radio_prefix)
+	startswith(c.pattern, "Device.WiFi.Radio.{i}.")
 	parts := split(c.path, ".")
 ]
 
-# Every rule below needs a radio change; the decision skips the rule set without one.
-touched if count(indexed_radio_changes) > 0
+# Every rule below needs a radio change, and none of them fires for a plain Channel change
+# (plain_on): the decision reads this rule set only for a radio change other than a Channel
+# change, or a Channel change that is not plain on some device. touched false must mean that no
+# rule of this package fires for the input (the decision relies on it;
+# tests/policies/test_pack_equivalence.py checks it on the corpus).
+touched if {
+	some x in indexed_radio_changes
+	x[0].pattern != "Device.WiFi.Radio.{i}.Channel"
+}
+
+touched if {
+	some x in indexed_radio_changes
+	some d in input.devices
+	not data.gateward.wifi.plain_on(d, x[0], x[1])
+}
+
+# A Channel change to a permitted, non-DFS channel of the band, on a device with exactly one
+# radio at the index, which does not pick its own channel, in a region with a regulatory table:
+# each condition negates one rule's below (a device without the radio, or with two at the index,
+# is not plain: the rules look at it).
+plain_on(d, c, index) if {
+	c.pattern == "Device.WiFi.Radio.{i}.Channel"
+	is_number(c.value)
+	radios := [r | some r in d.radios; r.index == index]
+	count(radios) == 1
+	radios[0].auto_channel == false
+	region := data.gateward.data.regulatory.regions[d.region]
+	table := data.gateward.data.regulatory.domains[region.domain][radios[0].band]
+	c.value in table.channels
+	not c.value in table.dfs
+}
 
 # Every radio change joined with each device's radio at that index: [device, change, radio].
 radio_changes := [[d, c, r] |
@@ -39,12 +62,12 @@ radio_changes := [[d, c, r] |
 ]
 
 # The joined Channel changes: the channel rules read only these.
-channel_changes := [x | some x in radio_changes; x[1].pattern == channel_pattern]
+channel_changes := [x | some x in radio_changes; x[1].pattern == "Device.WiFi.Radio.{i}.Channel"]
 
 # Radio indexes whose AutoChannelEnable this proposal sets to false / true.
-auto_disabled := {index | some [c, index] in indexed_radio_changes; c.pattern == auto_pattern; c.value == false}
+auto_disabled := {index | some [c, index] in indexed_radio_changes; c.pattern == "Device.WiFi.Radio.{i}.AutoChannelEnable"; c.value == false}
 
-auto_enabled := {index | some [c, index] in indexed_radio_changes; c.pattern == auto_pattern; c.value == true}
+auto_enabled := {index | some [c, index] in indexed_radio_changes; c.pattern == "Device.WiFi.Radio.{i}.AutoChannelEnable"; c.value == true}
 
 deny contains {"code": "wifi.no_radio", "message": msg, "params": object.union(data.gateward.lib.device_params(d), {"radio": index, "path": c.path})} if {
 	some [c, index] in indexed_radio_changes
@@ -91,6 +114,7 @@ deny contains {"code": "wifi.dfs_not_allowed", "message": msg, "params": {"chann
 }
 
 approvals contains {"role": "approver", "code": "approval.dfs_channel", "message": reason, "params": {"channel": c.value, "band": r.band, "region": d.region}} if {
+	touched
 	some [d, c, r, region, table] in channel_tables
 	c.value in table.dfs
 	region.dfs_allowed
@@ -139,10 +163,10 @@ deny contains {"code": "wifi.auto_channel_on", "message": msg, "params": {"radio
 
 deny contains {"code": "wifi.auto_channel_conflict", "message": msg, "params": {"radio": index}} if {
 	some [a, index] in indexed_radio_changes
-	a.pattern == auto_pattern
+	a.pattern == "Device.WiFi.Radio.{i}.AutoChannelEnable"
 	a.value == true
 	some [c, channel_index] in indexed_radio_changes
-	c.pattern == channel_pattern
+	c.pattern == "Device.WiFi.Radio.{i}.Channel"
 	channel_index == index
 	msg := sprintf("wifi: radio %d: a fixed Channel and AutoChannelEnable=true contradict each other", [index])
 }

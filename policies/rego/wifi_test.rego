@@ -12,12 +12,6 @@ auto(index, value) := data.gateward.fixtures_test.change(
 
 in_region(doc, region) := object.union(doc, {"devices": [object.union(data.gateward.fixtures_test.device, {"region": region})]})
 
-test_patterns if {
-	data.gateward.wifi.radio_prefix == "Device.WiFi.Radio.{i}."
-	data.gateward.wifi.channel_pattern == "Device.WiFi.Radio.{i}.Channel"
-	data.gateward.wifi.auto_pattern == "Device.WiFi.Radio.{i}.AutoChannelEnable"
-}
-
 test_radio_changes_join_device_radio if {
 	[[d, c, r]] := data.gateward.wifi.radio_changes with input as data.gateward.fixtures_test.base
 	d.id == "dev-1"
@@ -168,7 +162,35 @@ test_channel_tables_empty_without_a_table if {
 	count(data.gateward.wifi.channel_tables) == 0 with input as data.gateward.wifi_test.in_region(data.gateward.fixtures_test.base, "ZZ")
 }
 
-test_touched_only_by_radio_changes if {
-	data.gateward.wifi.touched with input as data.gateward.fixtures_test.base
+# touched: a radio change some rule of the package has something to say about. A plain Channel
+# change (a permitted, non-DFS channel on the device's one radio at the index, auto channel off,
+# in a region with a table) and a proposal without radio changes leave the package out.
+test_touched_only_by_radio_changes_the_rules_look_at if {
+	not data.gateward.wifi.touched with input as data.gateward.fixtures_test.base
 	not data.gateward.wifi.touched with input as data.gateward.fixtures_test.with_operations([{"command": "reboot", "args": {}}])
+	data.gateward.wifi.touched with input as data.gateward.wifi_test.in_region(data.gateward.fixtures_test.base, "ZZ")
+	data.gateward.wifi.touched with input as data.gateward.fixtures_test.with_changes([data.gateward.wifi_test.channel(2, 100)])
+	data.gateward.wifi.touched with input as data.gateward.fixtures_test.with_changes([data.gateward.wifi_test.channel(2, 149)])
+	data.gateward.wifi.touched with input as data.gateward.fixtures_test.with_changes([data.gateward.wifi_test.channel(2, "44")])
+	data.gateward.wifi.touched with input as data.gateward.fixtures_test.with_changes([data.gateward.wifi_test.channel(3, 36)])
+	data.gateward.wifi.touched with input as data.gateward.fixtures_test.with_changes([data.gateward.wifi_test.power(2, 100)])
+	data.gateward.wifi.touched with input as object.union(data.gateward.fixtures_test.base, {"devices": [data.gateward.wifi_test.auto_radio]})
+}
+
+# Every rule of the package fires only for a touched input: a radio change with no device still
+# reaches the rules that need no device (AutoChannelEnable=true against a fixed Channel).
+test_touched_without_devices if {
+	inp := object.union(data.gateward.fixtures_test.with_changes([data.gateward.fixtures_test.channel_44, data.gateward.wifi_test.auto(2, true)]), {"devices": []})
+	data.gateward.wifi.touched with input as inp
+	data.gateward.fixtures_test.codes(data.gateward.wifi.deny) == {"wifi.auto_channel_conflict"} with input as inp
+}
+
+test_plain_on if {
+	d := data.gateward.fixtures_test.device
+	data.gateward.wifi.plain_on(d, data.gateward.fixtures_test.channel_44, 2)
+	not data.gateward.wifi.plain_on(d, data.gateward.fixtures_test.channel_44, 3)
+	not data.gateward.wifi.plain_on(d, data.gateward.wifi_test.channel(2, 52), 2)
+	not data.gateward.wifi.plain_on(object.union(d, {"region": "ZZ"}), data.gateward.fixtures_test.channel_44, 2)
+	twice := object.union(d, {"radios": array.concat(d.radios, [{"index": 2, "band": "5GHz", "auto_channel": false}])})
+	not data.gateward.wifi.plain_on(twice, data.gateward.fixtures_test.channel_44, 2)
 }

@@ -21,7 +21,7 @@ from policies.engine import (
     load_engine,
     parse_decision,
 )
-from policies.loader import load_sources
+from policies.loader import CHECKED_DECISION_RULE, DECISION_RULE, load_sources
 
 GOOD = {"allow": True, "deny": [], "approvals_required": [], "risk": 0.1, "obligations": [], "warnings": []}
 
@@ -357,3 +357,50 @@ def test_an_undefined_element_from_the_vm_is_decided_by_the_interpreter(tmp_path
     assert engine.evaluator == "vm"
     assert engine._vm_decision(orjson.dumps(samples.policy_input()).decode())["deny"] == ["<undefined>"]
     assert engine.decide(samples.policy_input()).allow
+
+
+def test_the_vm_evaluates_the_checked_decision(engine: EmbeddedRegoEngine) -> None:
+    """The input check runs in Python before every evaluation, so the VM evaluates
+    checked_decision (no second, coarse shape check in Rego)."""
+    assert (engine.evaluator, engine.vm_entry_point) == ("vm", CHECKED_DECISION_RULE)
+    payload = orjson.dumps(samples.policy_input()).decode()
+    assert engine._vm_decision(payload) == engine.evaluate(DECISION_RULE, payload)
+
+
+def test_a_pack_without_checked_decision_runs_its_decision_on_the_vm(tmp_path: Path) -> None:
+    rego = (
+        "package gateward\n\nimport rego.v1\n\n"
+        'decision := {"allow": input.actor.kind == "human", "deny": [], "approvals_required": [], "risk": 0, '
+        '"obligations": [], "warnings": []}\n'
+    )
+    rules, data = _pack(tmp_path, rego)
+    engine = EmbeddedRegoEngine(rules, data, self_check=False)
+    assert (engine.evaluator, engine.vm_entry_point) == ("vm", DECISION_RULE)
+    assert engine.decide(samples.policy_input()).allow
+
+
+def test_the_vm_never_sees_a_document_the_input_check_refuses(engine: EmbeddedRegoEngine) -> None:
+    """checked_decision skips the pack's shape check: a malformed document must be denied by the
+    input check before it (and the malformed self-check input is not compared on the VM)."""
+    calls: list[str] = []
+    original = engine._vm_decision
+    engine._vm_decision = lambda payload: calls.append(payload) or original(payload)  # type: ignore[method-assign]
+    try:
+        decision = engine.decide({"proposal": 1})
+    finally:
+        del engine._vm_decision
+    assert calls == [] and not decision.allow
+    assert [i.code for i in decision.deny_items] == ["policy.input_invalid"]
+
+
+def test_a_plain_allow_parses_like_the_general_parse() -> None:
+    from policies.engine import _parse_decision, _plain_allow
+
+    plain = {**GOOD, "would_deny": []}
+    for result in (plain, {**plain, "risk": 0}, {**plain, "risk": 1}, {**plain, "extra": 1}):
+        assert _plain_allow(result) == _parse_decision(result)
+    item = {"code": "c", "message": "m", "params": {}}
+    for other in (GOOD, {**plain, "risk": float("nan")}, {**plain, "risk": 1.5}, {**plain, "risk": True},
+                  {**plain, "risk": "0.1"}, {**plain, "allow": False}, {**plain, "allow": 1},
+                  {**plain, "warnings": [item]}, {**plain, "deny": ()}, {**plain, "approvals_required": None}, []):
+        assert _plain_allow(other) is None

@@ -28,7 +28,7 @@ import regorus
 from regorus import regorus as regorus_native
 
 from policies import corpus, samples
-from policies.loader import DATA_DIR, DECISION_RULE, load_sources
+from policies.loader import CHECKED_DECISION_RULE, DATA_DIR, DECISION_RULE, load_sources
 
 REFERENCE = Path(__file__).with_name("reference_pack")
 RULE_SETS = ("change", "wifi", "mgmt", "secrets", "firmware", "rbac", "precedence")
@@ -60,12 +60,12 @@ def _canonical(result: dict[str, Any]) -> dict[str, Any]:
 
 
 class _Vm:
-    """The current pack compiled for the bytecode VM, as the embedded engine runs it."""
+    """The current pack compiled for the bytecode VM, as the embedded engine runs it: at
+    ``checked_decision`` (every document here passes the input check, policies/validate.py)."""
 
-    def __init__(self, data: Path) -> None:
+    def __init__(self, data: Path, entry: str = CHECKED_DECISION_RULE) -> None:
         sources = load_sources(None, data)
-        program = regorus_native.Program.compile_from_modules(sources.data_json(), list(sources.rules),
-                                                              [DECISION_RULE])
+        program = regorus_native.Program.compile_from_modules(sources.data_json(), list(sources.rules), [entry])
         self.vm = regorus_native.Rvm()
         self.vm.load_program(program)
         self.vm.set_data_json(sources.data_json())
@@ -162,7 +162,7 @@ def test_rewritten_pack_decides_like_the_reference(modes: str, tmp_path: Path) -
 
 
 def test_malformed_input_decides_like_the_reference() -> None:
-    reference, current, vm = _engine(REFERENCE, DATA_DIR), _engine(None, DATA_DIR), _Vm(DATA_DIR)
+    reference, current, vm = _engine(REFERENCE, DATA_DIR), _engine(None, DATA_DIR), _Vm(DATA_DIR, DECISION_RULE)
     malformed: list[dict[str, Any]] = [
         {"proposal": 1}, {}, {"proposal": {}, "actor": {}, "context": {}, "devices": {}},
         {"proposal": {"targets": [], "changes": [], "operations": [], "preview": 1, "target_count": "x"},
@@ -187,3 +187,60 @@ def test_vm_decides_like_the_interpreter_on_a_wider_corpus(variant: str, tmp_pat
             if want != got:
                 differing.append(f"seed {seed} [{i}]: {sorted(k for k in want if want[k] != got.get(k))}")
     assert differing == []
+
+
+# Rule sets the decision reads only when their `touched` rule holds (decision.rego): touched false
+# must mean that no rule of the set fires. wifi's touched is the narrowest (a radio change that is
+# not a plain Channel change), so this is checked rule set by rule set on the interpreter, over
+# the corpus and under the data variants, not only through the decisions above; and so is
+# change.rego's gate of its preview denials (preview_sound).
+GATED = ("wifi", "secrets", "firmware", "precedence")
+
+
+@pytest.mark.parametrize("modes", ["shipped data", "DFS disallowed in FR and GB"])
+def test_untouched_rule_sets_have_nothing_to_say(modes: str, tmp_path: Path) -> None:
+    engine = _engine(None, MODES[modes](tmp_path))
+    wrong = []
+    touched = dict.fromkeys(GATED, 0)
+    for name, doc in _documents():
+        engine.set_input_json(orjson.dumps(doc).decode())
+        for rule_set in GATED:
+            if orjson.loads(engine.eval_rule_as_json(f"data.gateward.{rule_set}.touched")) is True:
+                touched[rule_set] += 1
+                continue
+            for part in ("deny", "approvals"):
+                raw = orjson.loads(engine.eval_query_as_json(f"data.gateward.{rule_set}.{part}"))
+                values = [e["value"] for row in raw.get("result", []) for e in row["expressions"]]
+                if any(values):
+                    wrong.append(f"{name}: {rule_set}.{part} = {values} while not touched")
+        # change.rego's preview gate: a sound preview leaves no preview denial out.
+        if orjson.loads(engine.eval_rule_as_json("data.gateward.change.preview_sound")) is True:
+            raw = orjson.loads(engine.eval_query_as_json("data.gateward.change.preview_deny"))
+            if any(e["value"] for row in raw.get("result", []) for e in row["expressions"]):
+                wrong.append(f"{name}: change.preview_deny while preview_sound")
+    assert wrong == []
+    assert all(n > 20 for n in touched.values()), touched  # the corpus reaches every set
+
+
+def test_the_input_check_implies_the_packs_shape_check() -> None:
+    """The engine evaluates checked_decision, which skips gateward.input.ok, only for documents
+    that passed check_input: every document that passes it must be one input.ok accepts."""
+    from policies.validate import InputError, check_input
+
+    engine = _engine(None, DATA_DIR)
+    docs = [doc for _, doc in _documents()]
+    docs += [{**doc, section: value} for doc in docs[:20] for section in ("proposal", "actor", "context", "devices")
+             for value in (None, 1, [], {})]
+    fields = ("targets", "changes", "operations", "preview", "target_count")
+    docs += [{**doc, "proposal": {**doc["proposal"], key: value}} for doc in docs[:20]
+             for key in fields for value in (None, "1", {}, [])]
+    passed = 0
+    for doc in docs:
+        try:
+            check_input(doc)
+        except InputError:
+            continue
+        passed += 1
+        engine.set_input_json(orjson.dumps(doc).decode())
+        assert engine.eval_rule_as_json("data.gateward.input.ok") == "true"
+    assert passed >= 400

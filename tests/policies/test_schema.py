@@ -121,3 +121,55 @@ def test_fast_path_agrees_with_the_full_check() -> None:
                     slow_ok = False
                 if _fast_ok(mutated):
                     assert slow_ok, (path, bad)
+
+
+def test_fast_path_never_passes_look_alike_types_the_full_check_refuses() -> None:
+    """The compiled fast path (pydantic-core, strict) next to the walk on values of nearby types:
+    subclasses and big integers the walk accepts, tuples, mappings, floats and bools in integer
+    fields it refuses. The fast path may refuse more (the walk then decides), never pass more."""
+    import types
+
+    from policies.validate import _fast_ok, _slow_check
+
+    class Text(str):
+        pass
+
+    class Count(int):
+        pass
+
+    class Doc(dict):  # type: ignore[type-arg]
+        pass
+
+    def variant(path: tuple, value: object) -> dict:
+        doc = S.policy_input(changes=[S.passphrase_change("correct horse battery")])
+        parent = doc
+        for key in path[:-1]:
+            parent = parent[key]
+        parent[path[-1]] = value
+        return doc
+
+    preview = S.policy_input()["proposal"]["preview"]
+    cases = [
+        (("proposal", "id"), Text("p")), (("proposal", "target_count"), Count(1)),
+        (("devices", 0, "reboots_24h"), 2**70), (("proposal", "preview"), Doc(preview)),
+        (("proposal", "targets"), ("dev-1",)), (("proposal", "preview"), types.MappingProxyType(preview)),
+        (("proposal", "emergency"), 0), (("proposal", "target_count"), 1.0), (("proposal", "target_count"), True),
+        (("proposal", "changes", 0, "value"), None), (("proposal", "changes", 0, "secret_facts"), None),
+        (("proposal", "changes", 0, "secret_facts", "length"), True), (("devices", 0, "compat"), Text("red")),
+        (("devices", 0, "radios", 0, "band"), "2.4GHZ"), (("actor", "roles"), ["support_agent", 1]),
+        (("context", "now_ns"), 1.5), (("proposal", "target_count"), 0),
+    ]
+    for path, value in cases:
+        doc = variant(path, value)
+        try:
+            _slow_check(doc)
+            slow_ok = True
+        except InputError:
+            slow_ok = False
+        if _fast_ok(doc):
+            assert slow_ok, (path, value)
+        try:
+            check_input(doc)
+            assert slow_ok, (path, value)
+        except InputError:
+            assert not slow_ok, (path, value)
