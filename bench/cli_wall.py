@@ -3,10 +3,11 @@
 Why subprocesses: what an operator waits for is interpreter start + imports + the command, and
 an in-process timing would hide the imports, which are most of it. Each command runs ``N`` times
 against a seeded fleet of its own with one proposal (so the first-run migration is not what is
-timed: the seeding runs it once before) and the p50 is reported. ``python -c pass`` with the same
-interpreter runs in the same loop as the baseline: on a loaded two-core machine it says how much
-of a figure is the machine rather than the command. CPU time is reported beside wall time because
-it barely moves when other work shares the cores.
+timed: the seeding runs it once before) and the p50 is reported. ``device`` reads the first device
+live (a TR-181 gateway), ``device_tr098`` a TR-098 one, whose read also translates its tree.
+``python -c pass`` with the same interpreter runs in the same loop as the baseline: on a loaded
+two-core machine it says how much of a figure is the machine rather than the command. CPU time is
+reported beside wall time because it barely moves when other work shares the cores.
 
 Backends: SQLite always; PostgreSQL too when ``GATEWARD_BENCH_DATABASE_URL`` is set (a schema of
 its own, dropped at the end), where the read path pays for importing psycopg.
@@ -34,7 +35,8 @@ from pathlib import Path
 from bench.framework import BenchResult, percentile
 
 NAME = "cli_wall"
-DESCRIPTION = "p50 wall time of gateward --help / devices / device ID / show / status as subprocesses vs python -c pass"
+DESCRIPTION = ("p50 wall time of gateward --help / devices / device ID (TR-181, TR-098) / show / status as "
+               "subprocesses vs python -c pass")
 INFORM = "Device.ManagementServer.PeriodicInformInterval"
 
 
@@ -78,8 +80,8 @@ def _pg_schema(base: str) -> Iterator[str]:
         admin.dispose()
 
 
-def _prepare(url: str, homes: int) -> tuple[str, str]:
-    """Seed the fleet and submit one proposal: (a device id, the proposal id)."""
+def _prepare(url: str, homes: int) -> tuple[str, str, str]:
+    """Seed the fleet and submit one proposal: (a device id, a TR-098 device id, the proposal id)."""
     from core.config import Settings
     from core.models import Change, ProposalDraft
     from core.store import repo
@@ -91,10 +93,12 @@ def _prepare(url: str, homes: int) -> tuple[str, str]:
     try:
         seed_fleet(rt, homes=homes, seed=7)
         with rt.store.read() as s:
-            device = repo.list_devices(s, limit=1)[0][0]
+            devices = repo.list_devices(s, limit=homes * 4)[0]
+        device = devices[0]
+        tr098 = next(d for d in devices if str(d.root) == "InternetGatewayDevice.")
         p = rt.lifecycle.submit(ProposalDraft(intent="bench", targets=[device.id], changes=[
             Change(path=INFORM, value=600)], rationale="cli_wall"), get_actor(rt.store, "dave"))
-        return device.id, p.id
+        return device.id, tr098.id, p.id
     finally:
         rt.close()
 
@@ -119,12 +123,13 @@ def run(quick: bool) -> BenchResult:
             pyc = {k: v for k, v in base_env.items() if k != "PYTHONDONTWRITEBYTECODE"}
             modes["_pyc"] = {**pyc, "PYTHONPYCACHEPREFIX": str(tmp / "pyc")}
         for prefix, url in backends.items():
-            device_id, pid = _prepare(url, homes)
-            params[f"{prefix}device"], params[f"{prefix}proposal"] = device_id, pid
+            device_id, tr098_id, pid = _prepare(url, homes)
+            params[f"{prefix}device"], params[f"{prefix}device_tr098"] = device_id, tr098_id
+            params[f"{prefix}proposal"] = pid
             for suffix, menv in modes.items():
                 env = {**menv, "GATEWARD_DATABASE_URL": url}
-                reads = {"devices": ["devices"], "device": ["device", device_id], "show": ["show", pid],
-                         "status": ["status"]}
+                reads = {"devices": ["devices"], "device": ["device", device_id], "device_tr098": ["device", tr098_id],
+                         "show": ["show", pid], "status": ["status"]}
                 if not prefix:
                     commands[f"python_pass{suffix}"] = ([sys.executable, "-c", "pass"], env)
                     commands[f"help{suffix}"] = ([*gw, "--help"], env)

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.models import Device
-from core.secrets import mask_value
-from executors.base import DeviceReader, ExecutorError, InvalidParameterName, ParamValue
+from executors.errors import ExecutorError, InvalidParameterName
+
+if TYPE_CHECKING:  # not imported to run: `gateward device ID` reads without pydantic (issue 15)
+    from core.models import Device
+    from executors.base import DeviceReader, ParamValue
 
 # DeviceInfo first: it is what every device has and what an operator looks at first.
 OVERVIEW_OBJECTS = ("Device.DeviceInfo.", "Device.WiFi.", "Device.DNS.Client.", "Device.ManagementServer.")
@@ -35,6 +37,8 @@ class Overview:
     error: str | None = None
 
     def rows(self) -> list[dict[str, Any]]:
+        from core.secrets import mask_value
+
         return [{"path": v.path, "value": mask_value(v.path, v.value), "type": v.type, "writable": v.writable,
                  "device_path": v.device_path} for v in self.values]
 

@@ -28,6 +28,20 @@ from pydantic import BaseModel, Field
 
 from core.models import Change, Device, Root, Scalar
 
+# The contract's typed errors live in executors.errors (importable without pydantic, issue 15);
+# they are re-exported here, where every adapter has always imported them from.
+from executors.errors import RETRYABLE_ERRORS as RETRYABLE_ERRORS
+from executors.errors import Busy as Busy
+from executors.errors import DeviceOffline as DeviceOffline
+from executors.errors import ExecutorError as ExecutorError
+from executors.errors import Fault as Fault
+from executors.errors import InvalidParameterName as InvalidParameterName
+from executors.errors import InvalidValue as InvalidValue
+from executors.errors import NotWritable as NotWritable
+from executors.errors import Timeout as Timeout
+from executors.errors import UnknownAdapter as UnknownAdapter
+from executors.errors import UnknownDevice as UnknownDevice
+
 # ---------------------------------------------------------------------------- results
 
 
@@ -86,9 +100,6 @@ class OperateResult(BaseModel):
     output: dict[str, Any] = Field(default_factory=dict)
 
 
-# ---------------------------------------------------------------------------- typed errors
-
-
 class BackupRead(BaseModel):
     """The lifecycle's backup read and where its values came from (recorded on the backup row).
 
@@ -99,86 +110,6 @@ class BackupRead(BaseModel):
     values: dict[str, ParamValue]
     source: Literal["device", "preview"] = "device"
     detail: str = ""
-
-
-class ExecutorError(Exception):
-    """Base of every adapter error. ``retryable`` says whether trying later may succeed."""
-
-    retryable = False
-    #: set by an adapter that knows the command never reached the device (e.g. GenieACS: the
-    #: connection request failed and the queued task was deleted before it ran, the NBI could not
-    #: be connected to, or the device is gone from the ACS): the lifecycle defers instead of rolling back
-    nothing_sent: bool = False
-
-    def __init__(self, device_id: str, message: str) -> None:
-        super().__init__(f"{device_id}: {message}")
-        self.device_id = device_id
-        self.message = message
-
-
-class UnknownDevice(ExecutorError):
-    pass
-
-
-class DeviceOffline(ExecutorError):
-    retryable = True
-
-
-class UnknownAdapter(ExecutorError, LookupError):
-    """The device names an adapter this deployment does not configure (a typo in the inventory,
-    or a composition root that never registered it). A configuration error, not a device one:
-    retrying will not help. Also a :class:`LookupError` for callers that look adapters up."""
-
-
-class Timeout(ExecutorError):
-    retryable = True
-
-
-class Busy(ExecutorError):
-    """Another writer changed the device's state under every attempt of this command, so the
-    adapter gave up without committing anything (the simulator's optimistic twin write lost each
-    race). Nothing reached the device, and trying again later may well succeed."""
-
-    retryable = True
-    nothing_sent = True
-
-
-#: the contract errors worth retrying later; callers that schedule retries (the campaign queue)
-#: list these instead of any adapter's internal exception types
-RETRYABLE_ERRORS: tuple[type[ExecutorError], ...] = (DeviceOffline, Timeout, Busy)
-
-
-class Fault(ExecutorError):
-    """A protocol fault: CWMP 9000–9032 or a USP error mapped onto the CWMP code space.
-
-    ``per_parameter`` maps a TR-181 path to ``(code, message)`` (CWMP SetParameterValuesFault,
-    USP ``param_errs``).
-    """
-
-    default_code = 9002
-
-    def __init__(
-        self,
-        device_id: str,
-        message: str,
-        code: int | None = None,
-        per_parameter: dict[str, tuple[int, str]] | None = None,
-    ) -> None:
-        super().__init__(device_id, message)
-        self.code = code if code is not None else self.default_code
-        self.per_parameter = per_parameter or {}
-
-
-class InvalidParameterName(Fault):
-    default_code = 9005
-
-
-class InvalidValue(Fault):
-    default_code = 9007
-
-
-class NotWritable(Fault):
-    default_code = 9008
 
 
 #: the commands of the executor contract, in the order messages list them

@@ -18,12 +18,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal, NamedTuple
+from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from pydantic import BaseModel, Field
-
-from core.models import Scalar
 from core.values import parse_wire_int
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+
+    from core.models import Scalar
 
 IGD = "InternetGatewayDevice."
 TR181 = "Device."
@@ -206,7 +210,8 @@ class Untranslatable(ValueError):
 # ----------------------------------------------------------------------------- the instance map
 
 
-class WanRef(BaseModel):
+@dataclass
+class WanRef:
     """The TR-098 WAN connection that stands for TR-181's WAN ``IP.Interface``."""
 
     wan_device: int = 1
@@ -220,17 +225,24 @@ class WanRef(BaseModel):
         return f"{IGD}WANDevice.{self.wan_device}.WANConnectionDevice.{self.conn_device}.{obj}.{self.index}."
 
 
-class InstanceMap(BaseModel):
+@dataclass
+class InstanceMap:
     """How one TR-098 device's instances line up with TR-181 rows.
 
     ``radios``: TR-181 radio index → every ``(LANDevice i, WLANConfiguration j)`` on that radio
     (radios are numbered by band: 2.4 GHz, then 5 GHz, then 6 GHz). ``ssids``: TR-181 SSID and
     AccessPoint index → the one WLANConfiguration that is that SSID/AP (ordered by (i, j)).
+
+    A dataclass, with pydantic's ``model_validate`` / ``model_dump`` / ``model_dump_json`` for
+    the callers that store or exchange a map (a discovery's ``instance_map``): the simulator's
+    live read builds maps in a CLI process that must not pay for importing pydantic (issue 15),
+    so pydantic is imported on the first (de)serialisation only, with the same result as the
+    ``BaseModel`` this class was.
     """
 
-    radios: dict[int, list[tuple[int, int]]] = Field(default_factory=dict)
-    radio_bands: dict[int, str] = Field(default_factory=dict)
-    ssids: dict[int, tuple[int, int]] = Field(default_factory=dict)
+    radios: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    radio_bands: dict[int, str] = field(default_factory=dict)
+    ssids: dict[int, tuple[int, int]] = field(default_factory=dict)
     wan: WanRef | None = None
     lan_device: int = 1
     wan_ip_interface: int = 1
@@ -252,6 +264,25 @@ class InstanceMap(BaseModel):
 
     def overrides(self) -> dict[str, str]:
         return VENDOR_OVERRIDES.get((self.vendor, self.model), {})
+
+    @classmethod
+    def model_validate(cls, obj: Any) -> InstanceMap:
+        """A map from its dumped form (or a map), validated and coerced as pydantic does."""
+        return _adapter().validate_python(obj)
+
+    def model_dump(self, *, mode: Literal["python", "json"] = "python") -> dict[str, Any]:
+        dumped: dict[str, Any] = _adapter().dump_python(self, mode=mode)
+        return dumped
+
+    def model_dump_json(self) -> str:
+        return _adapter().dump_json(self).decode()
+
+
+@cache
+def _adapter() -> TypeAdapter[InstanceMap]:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(InstanceMap)
 
 
 def wlan_prefix(lan: int, wlan: int) -> str:

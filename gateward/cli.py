@@ -40,7 +40,8 @@ PLUGINS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "gateward.cli_genieacs": ((), ("genieacs",)),
     "gateward.cli_campaign": (("worker",), ("campaign",)),
     "gateward.cli_remediation": (("compat",), ("remediation", "profiles")),
-    "gateward.cli_devices": (("device",), ("devices",)),
+    "gateward.cli_devices": ((), ("devices",)),
+    "gateward.cli_device": (("device",), ()),
 }
 
 app = PluginTyper(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
@@ -366,7 +367,7 @@ def recover() -> None:
         console.print(f"{pid}: {what}")
 
 
-# `gateward devices [add|import|retire]` and `gateward device ID`: gateward/cli_devices.py (issue 11).
+# `gateward devices [add|import|retire]`: gateward/cli_devices.py; `gateward device ID`: gateward/cli_device.py.
 
 
 @app.command()

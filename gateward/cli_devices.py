@@ -1,11 +1,9 @@
-"""``gateward devices`` (list, add, import, retire, pending, accept, reject) and ``gateward device ID``
-(issue 11).
+"""``gateward devices`` (list, add, import, retire, pending, accept, reject) (issue 11).
 
 ``gateward devices`` with no subcommand lists the fleet as before; the subcommands change the
 inventory (admin only, audited; rules in ``core.inventory``, broker onboarding in
-``core.onboarding``). ``gateward device ID`` shows what the device has — DeviceInfo first — and
-names the objects it lacks instead of failing (``core.device_overview``). Other areas add their
-own ``devices`` subcommands to ``devices_app``.
+``core.onboarding``). Other areas add their own ``devices`` subcommands to ``devices_app``.
+``gateward device ID`` lives in :mod:`gateward.cli_device`.
 """
 
 from __future__ import annotations
@@ -191,63 +189,8 @@ def _chunks(ids: list[str], size: int = 2000) -> list[list[str]]:
     return [ids[i:i + size] for i in range(0, len(ids), size)]
 
 
-def device(device_id: str,
-           path: Annotated[list[str] | None, typer.Option(
-               "--path", help="read live (default: DeviceInfo, Wi-Fi radios, DNS client, ManagementServer)")] = None,
-           ) -> None:
-    """Show one device and read it live: what it has, DeviceInfo first; objects it lacks are named."""
-    cli = _cli()
-    reader = cli.lean()  # the record through the DB-API (core/store/lite.py), printed before the live read
-    if reader is not None:
-        view = cli.guarded(lambda: reader.device(device_id))
-    else:
-        from core.store import repo
-
-        with cli.reads().store.read() as s:
-            view = cli.guarded(lambda: repo.get_device(s, device_id))
-    status = f" [yellow]retired {view.retired_at:%Y-%m-%d}[/]" if view.status == "retired" and view.retired_at else ""
-    cli.console.print(f"[bold]{view.id}[/bold] {view.vendor} {view.model} fw {view.firmware} {view.root} "
-                      f"{view.protocol} adapter {view.adapter} region {view.region} subscriber {view.subscriber}"
-                      f"{status}")
-    from core.device_overview import CLI_OBJECTS, read_overview
-    from core.models import Device
-
-    d = view if isinstance(view, Device) else Device(**view._asdict())  # the adapters take the model
-    if str(d.protocol) == "usp":  # a mismatch another process saw (executors.usp.agent_topics)
-        from executors.usp.agent_topics import device_mismatch
-
-        mm = device_mismatch(cli.reads().store, d)
-        if mm is not None:
-            cli.console.print(f"[yellow]warning:[/] {mm.message()}", highlight=False)
-    from executors.base import ExecutorError
-
-    reader = cli.reads().router.reader(d)
-    try:
-        pres = reader.presence(d)
-    except ExecutorError as exc:  # e.g. registered on the sim adapter but not in the simulated fleet
-        cli.fail(f"cannot reach {d.id} through adapter {d.adapter}: {exc.message}")
-    cli.console.print(f"presence: online={pres.online} reachable={pres.reachable} {pres.detail}")
-    if not pres.online:
-        return
-    ov = read_overview(reader, d, path or CLI_OBJECTS)
-    if ov.values:
-        t = Table()
-        for col in ("parameter", "value", "type", "device path"):
-            t.add_column(col)
-        for r in ov.rows():
-            t.add_row(r["path"], str(r["value"]), r["type"], r["device_path"])
-        cli.console.print(t)
-    if ov.absent:
-        cli.console.print(f"not on this device: {', '.join(ov.absent)}", highlight=False)
-    if ov.error is not None:
-        cli.fail(ov.error)
-    if path and not ov.values:
-        cli.fail(f"{d.id} has none of {', '.join(path)}")
-
-
 def register(app: typer.Typer) -> None:
     app.add_typer(devices_app, name="devices")
-    app.command("device")(device)
 
 
 # ---------------------------------------------------------------------------- broker onboarding

@@ -4,9 +4,11 @@ Why not :func:`gateward.runtime.build_runtime`: it loads and self-checks the pol
 the lifecycle and the executor router, and runs the Alembic upgrade — about a second of imports and
 work before ``gateward devices`` can print a table. A read needs the rows (through the DB-API,
 :mod:`core.store.lite`, when the database is at the schema head, :mod:`core.store.head`) and, for a
-live device read, the executor router. Each part is built on first use; nothing here evaluates
-policy or writes, so no gate is bypassed: every command that changes something still goes through
-the full runtime.
+live device read, the device's adapter (:meth:`ReadRuntime.live`): for a simulated device the
+twin's rows read on the DB-API too (:mod:`executors.sim.lite`: the adapter's own read code without
+SQLAlchemy, pydantic or the settings model), for any other the executor router as the full runtime
+builds it. Each part is built on first use; nothing here evaluates policy or writes, so no gate is
+bypassed: every command that changes something still goes through the full runtime.
 
 The database URL is resolved from the environment as :class:`core.config.Settings` resolves it
 (``GATEWARD_DATABASE_URL``, else ``<GATEWARD_HOME>/gateward.db``), without importing
@@ -22,8 +24,12 @@ from typing import TYPE_CHECKING, Any
 from core.store.dburl import normalise_url
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from core.store.db import Store
-    from core.store.lite import LiteReader
+    from core.store.lite import DeviceView, LiteReader
+    from executors.sim.lite import Db, LiteTwin
+    from executors.usp.agent_topics import Mismatch
 
 
 def env_setting(name: str) -> str | None:
@@ -71,6 +77,9 @@ class ReadRuntime:
         self._lite_tried = False
         self._router: Any = None
         self._usp: Any = None
+        self._twin: LiteTwin | None = None
+        self._twin_tried = False
+        self._main_db: Db | None = None
 
     @property
     def lite(self) -> LiteReader | None:
@@ -119,7 +128,74 @@ class ReadRuntime:
             self._router = default_router(settings, self.store, usp=self._usp)
         return self._router
 
+    # ------------------------------------------------------------------ live reads
+    def sim_database_url(self) -> str:
+        """The twin's database, as :func:`gateward.runtime.default_router` resolves it for the
+        simulator adapter: ``GATEWARD_SIM_DATABASE_URL``, else the store's URL."""
+        return env_setting("sim_database_url") or normalise_url(self.url or database_url())
+
+    @property
+    def twin(self) -> LiteTwin | None:
+        """The simulator adapter's read side on the DB-API (:mod:`executors.sim.lite`); ``None``
+        when that path does not read the twin's database (the router then builds the adapter)."""
+        if not self._twin_tried:
+            self._twin_tried = True
+            from executors.sim.lite import LiteTwin, connect
+
+            db = connect(self.sim_database_url())
+            self._twin = None if db is None else LiteTwin(db)
+        return self._twin
+
+    def live(self, view: DeviceView) -> tuple[Any, Any, Callable[[str, Any], Any]]:
+        """For a live read of ``view``: the device to hand the reader, the reader (``presence``,
+        ``read``) and how to mask a value for display — the twin's DB-API reader for a simulated
+        device, else the router's reader of the ``core.models.Device`` and ``core.secrets``.
+        Raises :class:`~executors.base.UnknownAdapter` as the router does."""
+        if view.adapter == "sim" and self.twin is not None:
+            from executors.sim.lite import mask_value
+
+            return view, self.twin, mask_value
+        from core.models import Device
+        from core.secrets import mask_value as mask
+
+        device = Device(**view._asdict())
+        return device, self.router.reader(device), mask
+
+    def usp_mismatch(self, view: DeviceView) -> Mismatch | None:
+        """``executors.usp.agent_topics.device_mismatch`` for ``view``. A process that has not
+        talked to the agent knows mismatches only from ``usp_agent_mismatches``; while that table
+        is empty (one DB-API query) there is none, and SQLAlchemy is not imported."""
+        if str(view.protocol) != "usp" or not self._mismatches_stored():
+            return None
+        from core.models import Device
+        from executors.usp.agent_topics import device_mismatch
+
+        return device_mismatch(self.store, Device(**view._asdict()))
+
+    def _mismatches_stored(self) -> bool:
+        """False only when the DB-API says ``usp_agent_mismatches`` is empty."""
+        from executors.sim.lite import connect
+
+        url = normalise_url(self.url or database_url())
+        if self._main_db is None:
+            twin = self.twin
+            self._main_db = twin.db if twin is not None and self.sim_database_url() == url else connect(url)
+        if self._main_db is None:
+            return True
+        try:
+            return bool(self._main_db.rows("SELECT 1 FROM usp_agent_mismatches LIMIT 1"))
+        except Exception:  # not readable here: let the store answer
+            return True
+
     def close(self) -> None:
+        if self._twin is not None:
+            if self._main_db is self._twin.db:
+                self._main_db = None
+            self._twin.close()
+            self._twin = None
+        if self._main_db is not None:
+            self._main_db.close()
+            self._main_db = None
         if self._lite is not None:
             self._lite.close()
             self._lite = None

@@ -6,20 +6,28 @@ parameter, a passphrase rule looser than TR-181's. Those facts are data (``catal
 this module interprets them: it resolves a device parameter's :class:`ParamSpec` (type,
 writability, constraints *as that firmware implements them*) and builds a device's factory
 tree from its model, region and :class:`Identity` (serial, MACs, label SSID, WAN lease ...).
+
+The catalogue and identities are plain dataclasses, not pydantic models: ``gateward device ID``
+builds a device's tree in a process that must start, read and print in ≤ 0.3 s (issue 15), and
+importing pydantic alone costs a third of that. ``catalog.json`` is committed data, checked
+against these classes' types by ``tests/unit/test_cli_device_lite.py``; an identity is stored as
+the JSON of its fields (:func:`dump_identity`, :func:`load_identity`), as the pydantic model wrote it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
+import orjson
 
-from core.models import Protocol, Root, Scalar
+if TYPE_CHECKING:
+    from core.models import Protocol, Root, Scalar
+
+IGD_ROOT = "InternetGatewayDevice."  # core.models.Root.IGD's value (a StrEnum: equal to it)
 
 CATALOG_PATH = Path(__file__).with_name("catalog.json")
 
@@ -91,7 +99,10 @@ def generic_path(path: str) -> str:
 # ----------------------------------------------------------------------------- catalogue models
 
 
-class RadioSpec(BaseModel):
+@dataclass(kw_only=True)
+class RadioSpec:
+    """One radio of a model, as its firmware ships it."""
+
     band: Literal["2.4GHz", "5GHz", "6GHz"]
     channel: int
     auto_channel: bool = False
@@ -106,28 +117,40 @@ class RadioSpec(BaseModel):
     possible_channels_style: Literal["list", "range"] = "list"
 
 
-class SsidSpec(BaseModel):
+@dataclass(kw_only=True)
+class SsidSpec:
+    """One TR-181 SSID/AccessPoint pair of a model, on radio ``radio``."""
+
     radio: int
     guest: bool = False
     enable: bool = True
     security_mode: str | None = None
 
 
-class WlanSpec(BaseModel):
+@dataclass(kw_only=True)
+class WlanSpec:
+    """One TR-098 WLANConfiguration of a model, on radio ``radio``."""
+
     index: int
     radio: int
     guest: bool = False
     enable: bool = True
 
 
-class LanSpec(BaseModel):
+@dataclass(kw_only=True)
+class LanSpec:
+    """The LAN a model ships with: its own address and the DHCP pool."""
+
     ip: str
     min: str
     max: str
 
 
-class CatalogModel(BaseModel):
-    """One vendor/model/firmware combination."""
+@dataclass(kw_only=True)
+class CatalogModel:
+    """One vendor/model/firmware combination. ``root_path`` and ``protocol_name`` are the
+    catalogue's strings; :attr:`root` and :attr:`protocol` the domain enums (``core.models``,
+    imported on first use: building a tree needs neither)."""
 
     key: str
     vendor: str
@@ -136,8 +159,8 @@ class CatalogModel(BaseModel):
     oui: str
     firmware: str
     hardware: str
-    root: Root
-    protocol: Protocol
+    root_path: Literal["Device.", "InternetGatewayDevice."]
+    protocol_name: Literal["cwmp", "usp"]
     data_model: str
     access: Literal["cable", "ftth"]
     upstream_kind: Literal["cmts", "olt"]
@@ -145,25 +168,37 @@ class CatalogModel(BaseModel):
     compat_hint: Literal["green", "yellow", "red"]
     compat_note: str = ""
     regions: list[str]
-    quirks: list[str] = Field(default_factory=list)
+    quirks: list[str] = field(default_factory=list)
     provisioning_code: str = ""
     acs_url: str = ""
     periodic_inform_interval: int = 3600
     ssid_label: str = "{tail4}"
-    band_suffix: dict[str, str] = Field(default_factory=dict)
+    band_suffix: dict[str, str] = field(default_factory=dict)
     security_modes: str = "None,WPA2-Personal"
     security_mode: str = "WPA2-Personal"
     radios: list[RadioSpec]
-    ssids: list[SsidSpec] = Field(default_factory=list)
-    wlans: list[WlanSpec] = Field(default_factory=list)
-    spec_overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    vendor_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    unsupported: list[str] = Field(default_factory=list)
+    ssids: list[SsidSpec] = field(default_factory=list)
+    wlans: list[WlanSpec] = field(default_factory=list)
+    spec_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    vendor_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    unsupported: list[str] = field(default_factory=list)
     lan: LanSpec
 
     @property
+    def root(self) -> Root:
+        from core.models import Root
+
+        return Root(self.root_path)
+
+    @property
+    def protocol(self) -> Protocol:
+        from core.models import Protocol
+
+        return Protocol(self.protocol_name)
+
+    @property
     def is_tr098(self) -> bool:
-        return self.root == Root.IGD
+        return self.root_path == IGD_ROOT
 
     def has_quirk(self, quirk: str) -> bool:
         return quirk in self.quirks
@@ -179,12 +214,18 @@ class CatalogModel(BaseModel):
         return self.radios[radio - 1].band
 
 
-class Regulatory(BaseModel):
+@dataclass(kw_only=True)
+class Regulatory:
+    """A region's regulatory domain and the channels it allows per band."""
+
     domain: str
     channels: dict[str, str]
 
 
-class Catalog(BaseModel):
+@dataclass(kw_only=True)
+class Catalog:
+    """``catalog.json``: regions, DFS channels, parameter schemas per root, and the models."""
+
     regulatory: dict[str, Regulatory]
     dfs_channels: list[int]
     schemas: dict[str, dict[str, dict[str, Any]]]
@@ -197,13 +238,37 @@ class Catalog(BaseModel):
         return None
 
 
+def catalog_model(key: str, raw: dict[str, Any]) -> CatalogModel:
+    """One ``models`` entry of ``catalog.json`` as a :class:`CatalogModel` (a missing or unknown
+    key raises ``TypeError``, naming it)."""
+    fields = dict(raw)
+    return CatalogModel(
+        key=key,
+        root_path=fields.pop("root"),
+        protocol_name=fields.pop("protocol"),
+        radios=[RadioSpec(**r) for r in fields.pop("radios")],
+        ssids=[SsidSpec(**s) for s in fields.pop("ssids", [])],
+        wlans=[WlanSpec(**w) for w in fields.pop("wlans", [])],
+        lan=LanSpec(**fields.pop("lan")),
+        **fields,
+    )
+
+
+def load_catalog(raw: dict[str, Any]) -> Catalog:
+    """``catalog.json``'s content as a :class:`Catalog`."""
+    return Catalog(
+        regulatory={k: Regulatory(**v) for k, v in raw["regulatory"].items()},
+        dfs_channels=list(raw["dfs_channels"]),
+        schemas=raw["schemas"],
+        models={k: catalog_model(k, m) for k, m in raw["models"].items()},
+    )
+
+
 @cache
 def catalog() -> Catalog:
-    raw = json.loads(CATALOG_PATH.read_text(encoding="utf-8"))
+    raw = orjson.loads(CATALOG_PATH.read_bytes())
     raw.pop("_comment", None)
-    for key, m in raw["models"].items():
-        m["key"] = key
-    return Catalog.model_validate(raw)
+    return load_catalog(raw)
 
 
 def get_model(key: str) -> CatalogModel:
@@ -229,7 +294,7 @@ def _schema_for(key: str) -> dict[str, ParamSpec]:
     for path in model.unsupported:  # a path ending in "." drops the whole object (firmware lacks it)
         for gone in [p for p in merged if p == path or (path.endswith(".") and p.startswith(path))]:
             merged.pop(gone)
-    if model.protocol == Protocol.USP:
+    if model.protocol_name == "usp":
         # USP agents have no ManagementServer and run diagnostics as commands (IPPing()).
         for path in list(merged):
             if path.startswith(
@@ -250,7 +315,10 @@ def _schema_for(key: str) -> dict[str, ParamSpec]:
 # ----------------------------------------------------------------------------- identity
 
 
-class HostEntry(BaseModel):
+@dataclass(kw_only=True, slots=True)
+class HostEntry:
+    """A LAN host the gateway knows (slots: a generated fleet holds millions)."""
+
     mac: str
     ip: str
     name: str
@@ -259,7 +327,10 @@ class HostEntry(BaseModel):
     band: str = "2.4GHz"
 
 
-class NeighborEntry(BaseModel):
+@dataclass(kw_only=True, slots=True)
+class NeighborEntry:
+    """A Wi-Fi access point the gateway hears."""
+
     ssid: str
     bssid: str
     channel: int
@@ -267,7 +338,12 @@ class NeighborEntry(BaseModel):
     rssi: int
 
 
-class Identity(BaseModel):
+def _default_dns() -> list[str]:
+    return ["192.0.2.53", "198.51.100.53"]
+
+
+@dataclass(kw_only=True, slots=True)
+class Identity:
     """What makes one unit of a model itself: label credentials, MACs, what the network gave it.
     The factory tree is a pure function of (model, region, identity)."""
 
@@ -276,17 +352,40 @@ class Identity(BaseModel):
     wan_ip: str = "100.64.0.2"
     wan_mask: str = "255.255.252.0"
     wan_gateway: str = "100.64.0.1"
-    dns: list[str] = Field(default_factory=lambda: ["192.0.2.53", "198.51.100.53"])
+    dns: list[str] = field(default_factory=_default_dns)
     ssid: str = ""
     passphrase: str = ""
     guest_passphrase: str = ""
     acs_password: str = ""
     cr_password: str = ""
-    hosts: list[HostEntry] = Field(default_factory=list)
-    neighbors: list[NeighborEntry] = Field(default_factory=list)
+    hosts: list[HostEntry] = field(default_factory=list)
+    neighbors: list[NeighborEntry] = field(default_factory=list)
 
     def bssid(self, n: int) -> str:
         return mac_add(self.mac, n)
+
+
+_IDENTITY_FIELDS = frozenset(f.name for f in dataclasses.fields(Identity))
+_HOST_FIELDS = frozenset(f.name for f in dataclasses.fields(HostEntry))
+_NEIGHBOR_FIELDS = frozenset(f.name for f in dataclasses.fields(NeighborEntry))
+
+
+def load_identity(raw: str | bytes) -> Identity:
+    """An identity from its stored JSON (:func:`dump_identity`, or the pydantic model's
+    ``model_dump_json`` that wrote the rows before: the same object). Keys it does not know are
+    ignored, as the models ignored them."""
+    data = orjson.loads(raw)
+    fields = {k: v for k, v in data.items() if k in _IDENTITY_FIELDS}
+    fields["hosts"] = [HostEntry(**{k: v for k, v in h.items() if k in _HOST_FIELDS})
+                       for h in fields.get("hosts", ())]
+    fields["neighbors"] = [NeighborEntry(**{k: v for k, v in n.items() if k in _NEIGHBOR_FIELDS})
+                           for n in fields.get("neighbors", ())]
+    return Identity(**fields)
+
+
+def dump_identity(identity: Identity) -> str:
+    """The stored JSON of ``identity``: every field, in declaration order."""
+    return orjson.dumps(dataclasses.asdict(identity)).decode()
 
 
 def mac_add(mac: str, n: int) -> str:
@@ -772,6 +871,8 @@ def default_identity(
     dns: list[str] | None = None,
 ) -> Identity:
     """A deterministic identity for ``serial``: same serial, same MACs, label SSID and passphrase."""
+    import hashlib  # here: reading a stored device never derives an identity (issue 15)
+
     h = hashlib.sha256(f"{model.oui}:{serial}".encode()).digest()
     oui = model.oui.upper()
     mac = f"{oui[0:2]}:{oui[2:4]}:{oui[4:6]}:{h[0]:02X}:{h[1]:02X}:{h[2] & 0xF0:02X}"

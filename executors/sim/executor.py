@@ -24,7 +24,6 @@ from core.models import Change, Device, Protocol, Scalar
 from executors.base import (
     ApplyResult,
     Busy,
-    DeviceOffline,
     Discovery,
     Executor,
     Fault,
@@ -34,15 +33,15 @@ from executors.base import (
     OperateResult,
     ParamValue,
     Presence,
-    Timeout,
     dispatch_command,
 )
 from executors.sim import diagnostics
 from executors.sim import faults as fault_kinds
-from executors.sim.catalog import ParamSpec, catalog, generic_path
-from executors.sim.twin import DeviceState, Twin, TwinConflict, dynamic_value
+from executors.sim.catalog import catalog, generic_path
+from executors.sim.state import DeviceState, answering, inform_time, presence_of, read_values
+from executors.sim.twin import Twin, TwinConflict
 from executors.sim.values import ValueProblem, family, validate_write
-from executors.translate import Untranslatable, select_view_paths, to_device_paths, translate_set
+from executors.translate import Untranslatable, to_device_paths, translate_set
 
 T = TypeVar("T")
 
@@ -144,121 +143,24 @@ class SimExecutor(Executor):
     def _answering(self, device: Device, state: DeviceState) -> DeviceState:
         """``state`` if a request sent to the device in that state would be answered; else the
         typed error (offline, unreachable, or a ``slow`` device past the timeout)."""
-        online, reachable = state.presence_flags()
-        if not online:
-            raise DeviceOffline(
-                device.id, f"device is offline (last inform {_ts(state.last_inform):%Y-%m-%d %H:%M:%SZ})"
-            )
-        if not reachable:
-            raise DeviceOffline(
-                device.id,
-                "connection request failed: the device informs but cannot be reached "
-                "now (NAT/CGNAT?); the request will be retried at its next inform",
-            )
-        slow = state.faults.get("slow")
-        if slow:
-            delay = float(slow.get("delay_s", 0.0))
-            if self.timeout_s is not None and delay > self.timeout_s:
-                self._sleep(self.timeout_s)
-                raise Timeout(device.id, f"no answer within {self.timeout_s:g}s (the device is slow); retry later")
-            self._sleep(delay)
-        return state
+        return answering(state, device.id, self.timeout_s, self._sleep)
 
     # ------------------------------------------------------------------ reading
+    # Presence and reads are answered by executors.sim.state, which the CLI's DB-API reader of the
+    # twin (executors.sim.lite) shares: one implementation, with or without SQLAlchemy and pydantic.
     def presence(self, device: Device) -> Presence:
         state = self.twin.state(device.id)
-        online, reachable = state.presence_flags()
-        if not online:
-            detail = "offline: no inform" + (" (injected)" if "offline" in state.faults else "")
-        elif not reachable:
-            detail = "online but unreachable: connection requests fail; changes wait for the next inform"
-        else:
-            detail = "online and reachable"
+        online, reachable, detail = presence_of(state)
         return Presence(
             device_id=device.id,
             online=online,
             reachable=reachable,
-            last_seen=_ts(state.last_inform),
+            last_seen=inform_time(state.last_inform),
             detail=detail,
         )
 
     def read(self, device: Device, paths: Sequence[str]) -> dict[str, ParamValue]:
-        state = self._live(device)
-        model = state.model
-        now = self.twin.clock()
-        out: dict[str, ParamValue] = {}
-        bad: dict[str, tuple[int, str]] = {}
-
-        if model.is_tr098:
-            view = state.view()
-            tree = state.tree()
-
-            def emit(tr: str) -> None:
-                entry = view[tr]
-                spec = model.spec(entry.device_path)
-                value = entry.value
-                if spec is not None and entry.device_path in tree:
-                    value = self._shown(state, spec, value, now)
-                out[tr] = ParamValue(
-                    path=tr,
-                    device_path=entry.device_path,
-                    value=value,
-                    type=entry.type or (spec.type if spec else "string"),
-                    writable=entry.writable if entry.writable is not None else (spec.writable if spec else False),
-                )
-
-            hits, bad = select_view_paths(view, paths, lambda p: self._why_missing(state, p))
-            for k in hits:
-                emit(k)
-        else:
-            tree = state.tree()
-
-            def emit181(p: str) -> None:
-                spec = model.spec(p)
-                assert spec is not None
-                out[p] = ParamValue(
-                    path=p,
-                    device_path=p,
-                    value=self._shown(state, spec, tree[p], now),
-                    type=spec.type,
-                    writable=spec.writable,
-                )
-
-            for path in paths:
-                if path.endswith("."):
-                    hits = [k for k in tree if k.startswith(path)]
-                    if not hits:
-                        bad[path] = (9005, f"{path} matches no parameter on this device")
-                    for k in hits:
-                        emit181(k)
-                elif path in tree:
-                    emit181(path)
-                else:
-                    bad[path] = (
-                        9005,
-                        f"{path} is not a parameter of this device "
-                        f"({model.vendor} {model.model} {state.record.firmware})",
-                    )
-        if bad:
-            names = ", ".join(bad)
-            raise InvalidParameterName(device.id, f"invalid parameter name(s): {names}", per_parameter=bad)
-        return out
-
-    @staticmethod
-    def _shown(state: DeviceState, spec: ParamSpec, value: Scalar, now: float) -> Scalar:
-        if spec.secret:
-            return ""
-        if spec.dynamic is not None:
-            return dynamic_value(state, spec.dynamic, now)
-        return value
-
-    @staticmethod
-    def _why_missing(state: DeviceState, path: str) -> str:
-        try:
-            device_paths = to_device_paths(path, state.instance_map())
-        except Untranslatable as exc:
-            return str(exc)
-        return f"{path} is not supported by this device (it has no {device_paths[0]})"
+        return read_values(self._live(device), device.id, paths, self.twin.clock(), ParamValue)
 
     def discover(self, device: Device) -> Discovery:
         state = self._live(device)
@@ -267,7 +169,7 @@ class SimExecutor(Executor):
         keys = state.view().keys() if model.is_tr098 else tree.keys()
         objects = sorted({generic_path(_parent(k)) for k in keys})
         imap = state.instance_map().model_dump(mode="json") if model.is_tr098 else {}
-        firmware = str(tree.get(f"{model.root.value}DeviceInfo.SoftwareVersion", state.record.firmware))
+        firmware = str(tree.get(f"{model.root.value}DeviceInfo.SoftwareVersion", state.firmware))
         return Discovery(
             device_id=device.id,
             root=model.root,

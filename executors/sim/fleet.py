@@ -19,6 +19,7 @@ instructions (DESIGN §2.5), and evaluations check the planner treats them so.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -643,8 +644,7 @@ def _make_hosts(h: _Home) -> list[HostEntry]:
             else ("2.4GHz" if h.condition == "poor_24_coverage" and rng.random() < 0.6 else rng.choice(bands))
         )
         hosts.append(
-            _fast(
-                HostEntry,
+            HostEntry(
                 mac=mac_add("02:1A:2B:00:00:00", h.index * 16 + i),
                 ip=f"{lan3}.{100 + i}",
                 name=f"{name}-{h.serial[-2:]}{i}" if i else name,
@@ -952,16 +952,15 @@ def _finish_home(h: _Home, out: FleetSeed, anchor: datetime, telemetry: bool, gr
     _history(h, anchor, interval)
     managed_neighbours = model.protocol == "cwmp" and not model.is_tr098
     assert h.base is not None
-    ident = h.base.model_copy(
-        update={
-            "hosts": h.hosts,
-            "neighbors": [
-                _fast(NeighborEntry, ssid=n.ssid, bssid=n.bssid, channel=n.channel, band=n.band, rssi=n.rssi_dbm)
-                for n in sorted(h.neighbors, key=lambda n: -n.rssi_dbm)[:12]
-            ]
-            if managed_neighbours
-            else [],
-        }
+    ident = dataclasses.replace(
+        h.base,
+        hosts=h.hosts,
+        neighbors=[
+            NeighborEntry(ssid=n.ssid, bssid=n.bssid, channel=n.channel, band=n.band, rssi=n.rssi_dbm)
+            for n in sorted(h.neighbors, key=lambda n: -n.rssi_dbm)[:12]
+        ]
+        if managed_neighbours
+        else [],
     )
     overrides = native_overrides(model, region, h.tr181)
     overrides.update(h.native)

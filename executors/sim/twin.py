@@ -11,7 +11,10 @@ factory tree; the full tree is rebuilt on demand and cached per process, keyed b
 counter that every write bumps, so a change made by another process is seen on the next read.
 Reading a device costs one small SQL statement (its version when cached, the whole row when not);
 a write starts from the cached copy and is one optimistic ``UPDATE … WHERE version = ?`` (retried
-on conflict) plus its events — the version check *is* the commit.
+on conflict) plus its events — the version check *is* the commit. A row becomes a
+:class:`~executors.sim.state.DeviceState` (defined apart, with the read logic, so that the CLI can
+read a row on the DB-API without this module's SQLAlchemy: :mod:`executors.sim.lite`); the stored
+record is decoded only when something asks for it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import copy
 import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -57,14 +60,13 @@ from executors.sim import faults as fault_kinds
 from executors.sim.catalog import (
     CatalogModel,
     Identity,
-    build_factory_tree,
     default_identity,
     device_id_for,
-    fill_counts,
-    generic_path,
+    dump_identity,
     get_model,
+    load_identity,
 )
-from executors.translate import InstanceMap, ViewEntry, instance_map_from_params, tr181_view
+from executors.sim.state import DeviceState, dynamic_value
 
 if TYPE_CHECKING:
     from executors.sim.events import TwinEventLog
@@ -151,138 +153,6 @@ class TwinEvent:
     data: dict[str, Any]
 
 
-@dataclass
-class DeviceState:
-    """One device's twin state. A state handed out by :meth:`Twin.state` is a shared cached
-    snapshot: mutate only the copy that :meth:`Twin.transact` passes to its callback."""
-
-    id: str
-    model_key: str
-    region: str
-    upstream_id: str | None
-    record: Device
-    identity: Identity
-    overrides: dict[str, Scalar | None]
-    parameter_key: str
-    online: bool
-    reachable: bool
-    boot_count: int
-    boot_ts: float
-    last_inform: float
-    faults: dict[str, dict[str, Any]]
-    link: dict[str, Any]
-    version: int
-    pending_events: list[tuple[str, dict[str, Any], float]] = field(default_factory=list)
-    dirty: bool = False
-    _tree: dict[str, Scalar] | None = field(default=None, repr=False)
-    _imap: InstanceMap | None = field(default=None, repr=False)
-    _view: dict[str, ViewEntry] | None = field(default=None, repr=False)
-
-    # -- derived views (cached on the snapshot) ------------------------------------------
-    @property
-    def model(self) -> CatalogModel:
-        return get_model(self.model_key)
-
-    def tree(self) -> dict[str, Scalar]:
-        """The device-native parameter tree (secrets included; dynamic values as stored)."""
-        if self._tree is None:
-            model = self.model
-            tree = build_factory_tree(model, self.region, self.identity)
-            schema = model.param_schema()
-            for path, value in self.overrides.items():
-                if value is None:
-                    if path.endswith("."):
-                        for p in [p for p in tree if p.startswith(path)]:
-                            del tree[p]
-                    else:
-                        tree.pop(path, None)
-                elif generic_path(path) in schema:
-                    tree[path] = value
-            fill_counts(tree, model)
-            self._tree = tree
-        return self._tree
-
-    def instance_map(self) -> InstanceMap:
-        if self._imap is None:
-            m = self.model
-            self._imap = instance_map_from_params(self.tree(), vendor=m.vendor, model=m.model)
-        return self._imap
-
-    def view(self) -> dict[str, ViewEntry]:
-        """TR-181 view of a TR-098 tree (see :func:`executors.translate.tr181_view`)."""
-        if self._view is None:
-            self._view = tr181_view(self.tree(), self.instance_map())
-        return self._view
-
-    def presence_flags(self) -> tuple[bool, bool]:
-        online = self.online and "offline" not in self.faults
-        return online, online and self.reachable and "unreachable" not in self.faults
-
-    # -- mutation (only on the copy inside Twin.transact) ---------------------------------
-    def _changed(self) -> None:
-        self.dirty = True
-        self._tree = self._imap = self._view = None
-
-    def set_values(self, values: dict[str, Scalar | None]) -> None:
-        """Record parameter values (device paths); ``None`` deletes a parameter or, for a path
-        ending in ``.``, a whole object instance."""
-        if not values:
-            return
-        for path, value in values.items():
-            self.overrides.pop(path, None)
-            self.overrides[path] = value
-        tree = self._tree
-        if tree is not None and all(_plain_leaf(tree, p, v) for p, v in values.items()):
-            # New values of parameters the tree already has: exactly what a rebuild (factory tree,
-            # overrides, counts) would give, without rebuilding it. No row appears or goes, so no
-            # count changes. A copy: the cached state this one was forked from shares the tree.
-            self._tree = {**tree, **values}  # type: ignore[dict-item]
-            self._imap = self._view = None  # TR-098 views are derived from values too: rebuilt
-            self.dirty = True
-            return
-        self._changed()
-
-    def restore_paths(self, prefixes: Sequence[str]) -> None:
-        """Forget overrides under ``prefixes``: those parameters go back to the factory tree."""
-        gone = [p for p in self.overrides if p.startswith(tuple(prefixes))]
-        for p in gone:
-            del self.overrides[p]
-        if gone:
-            self._changed()
-
-    def reset_overrides(self, keep: dict[str, Scalar | None] | None = None) -> None:
-        self.overrides = dict(keep or {})
-        self._changed()
-
-    def set_model(self, model_key: str) -> None:
-        get_model(model_key)
-        self.model_key = model_key
-        self._changed()
-
-    def event(self, kind: str, ts: float | None = None, **data: Any) -> None:
-        self.pending_events.append((kind, data, time.time() if ts is None else ts))
-        self.dirty = True
-
-    def touch(self) -> None:
-        self.dirty = True
-
-    def fork(self) -> DeviceState:
-        """A private copy to mutate; shares the cached tree until something changes."""
-        clone = copy.copy(self)
-        clone.overrides = dict(self.overrides)
-        clone.faults = copy.deepcopy(self.faults)
-        clone.link = dict(self.link)
-        clone.pending_events = []
-        clone.dirty = False
-        return clone
-
-
-def _plain_leaf(tree: dict[str, Scalar], path: str, value: Scalar | None) -> bool:
-    """Is setting ``path`` to ``value`` a plain value change of a parameter the tree holds (no
-    deletion, no new row, no count)? Only those may skip the rebuild in ``set_values``."""
-    return value is not None and path in tree and not path.endswith(("NumberOfEntries", "."))
-
-
 def _state_from_row(row: Any) -> DeviceState:
     m = row._mapping
     return DeviceState(
@@ -290,8 +160,8 @@ def _state_from_row(row: Any) -> DeviceState:
         model_key=m["model_key"],
         region=m["region"],
         upstream_id=m["upstream_id"],
-        record=Device.model_validate_json(m["record"]),
-        identity=Identity.model_validate_json(m["identity"]),
+        record_json=m["record"],
+        identity=load_identity(m["identity"]),
         overrides=_loads(m["overrides"]),
         parameter_key=m["parameter_key"],
         online=bool(m["online"]),
@@ -323,7 +193,7 @@ def _row_from_state(s: DeviceState, *, whole: bool = True) -> dict[str, Any]:
         "version": s.version,
     }
     if whole:
-        row.update(id=s.id, record=s.record.model_dump_json(), identity=s.identity.model_dump_json())
+        row.update(id=s.id, record=s.record_json, identity=dump_identity(s.identity))
     return row
 
 
@@ -494,7 +364,7 @@ class Twin:
             model_key=model_key,
             region=region,
             upstream_id=upstream_id,
-            record=record,
+            record_json=record.model_dump_json(),
             identity=ident,
             overrides=dict(overrides or {}),
             parameter_key="",
@@ -541,7 +411,7 @@ class Twin:
                         "region": ts.region,
                         "upstream_id": record.upstream_id,
                         "record": record.model_dump_json(),
-                        "identity": ts.identity.model_dump_json(),
+                        "identity": dump_identity(ts.identity),
                         "overrides": _dumps(ts.overrides),
                         "parameter_key": ts.parameter_key,
                         "online": ts.online,
@@ -767,7 +637,7 @@ class Twin:
     def _commit(self, work: DeviceState, base: DeviceState) -> bool:
         expected_version = base.version
         # The record and identity (the largest JSON) are written only when the write replaced them.
-        whole = work.record is not base.record or work.identity is not base.identity
+        whole = work.record_json is not base.record_json or work.identity is not base.identity
         row = {f"v_{k}": v for k, v in _row_from_state(work, whole=whole).items() if k != "id"}
         row.update(b_id=work.id, b_version=expected_version, v_version=expected_version + 1)
         events = [{"ts": ts, "kind": kind, "data": _dumps(data)} for kind, data, ts in work.pending_events]
@@ -871,14 +741,6 @@ class Twin:
 def default_link(model: CatalogModel) -> dict[str, Any]:
     """A healthy access line: FTTH is faster than cable."""
     return {"latency_ms": 6.0 if model.access == "ftth" else 14.0, "loss_pct": 0.0, "degraded": False}
-
-
-def dynamic_value(state: DeviceState, kind: str, now: float) -> Scalar:
-    if kind == "uptime":
-        return max(0, int(now - state.boot_ts))
-    if kind == "parameter_key":
-        return state.parameter_key
-    raise ValueError(f"unknown dynamic value {kind!r}")
 
 
 def device_record(

@@ -2,7 +2,9 @@
 ``gateward status`` and ``gateward device ID`` must not load the policy pack, the lifecycle, Alembic
 or the heavy optional stacks — and the table reads not even SQLAlchemy, pydantic or the settings
 model: they read through the DB-API (core/store/lite.py) and typer's pydantic coercion is built
-only for a value that needs it (gateward/cli_fast.py).
+only for a value that needs it (gateward/cli_fast.py). ``gateward device ID`` reads a simulated
+device live from the twin's rows on the DB-API too (executors/sim/lite.py; what it prints is held
+to the full runtime's output in tests/unit/test_cli_device_lite.py).
 
 Asserted on ``sys.modules`` of a fresh interpreter rather than on wall time: which modules a
 command loads is deterministic, a timing on a shared two-core machine is not (the figure itself
@@ -31,6 +33,12 @@ HEAVY = ("regorus", "policies.engine", "core.lifecycle", "alembic", "fastapi", "
 TABLE_HEAVY = (*HEAVY, "sqlalchemy", "pydantic", "pydantic_settings", "core.models", "core.config", "core.store.db",
                "executors", "typer._adapters", "typer.rich_utils", "gateward.cli_brain", "gateward.cli_usp",
                "gateward.cli_genieacs", "gateward.cli_campaign", "gateward.cli_remediation")
+# Not needed to read a simulated device live: the executor stack, the models, the registry that masks.
+LIVE_HEAVY = (*HEAVY, "sqlalchemy", "pydantic", "pydantic_settings", "core.models", "core.config", "core.store.db",
+              "core.secrets", "core.datamodel", "executors.base", "executors.sim.executor", "executors.sim.twin",
+              "executors.sim.fleet", "executors.usp", "executors.genieacs", "gateward.runtime", "typer.rich_utils",
+              "gateward.cli_brain", "gateward.cli_usp", "gateward.cli_genieacs", "gateward.cli_campaign",
+              "gateward.cli_remediation")
 # Not even the data layer is needed to print help.
 HELP_HEAVY = (*HEAVY, "sqlalchemy", "pydantic", "pydantic_settings", "core.models", "core.config", "executors.sim",
               "core.store.lite", "psycopg")
@@ -108,19 +116,21 @@ def test_show_and_status_read_without_the_orm_or_the_models(seeded: Any) -> None
     code, out, modules = _run_cli(["show", pid], db_url)
     assert code == 0, out
     assert pid in out and device.id in out and "policy:" in out
-    assert _loaded(modules, (*TABLE_HEAVY, "gateward.cli_devices")) == []
+    assert _loaded(modules, (*TABLE_HEAVY, "gateward.cli_devices", "gateward.cli_device")) == []
     code, out, modules = _run_cli(["status"], db_url)
     assert code == 0, out
     assert "fleet:" in out and "1 proposals awaiting approval" in out
-    assert _loaded(modules, (*TABLE_HEAVY, "gateward.cli_devices")) == []
+    assert _loaded(modules, (*TABLE_HEAVY, "gateward.cli_devices", "gateward.cli_device")) == []
 
 
-def test_device_show_reads_live_without_policy_or_lifecycle(seeded: Any) -> None:
+def test_device_show_reads_live_without_policy_lifecycle_orm_or_models(seeded: Any) -> None:
     db_url, device, _ = seeded
+    assert device.adapter == "sim"
     code, out, modules = _run_cli(["device", device.id], db_url)
     assert code == 0, out
-    assert device.id in out and "presence:" in out
-    assert _loaded(modules, HEAVY) == []
+    assert device.id in out and "presence: online=True" in out and "Device.DeviceInfo.SerialNumber" in out
+    assert sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in LIVE_HEAVY)) == []
+    assert "gateward.cli_devices" not in modules  # the fleet list and inventory commands: another module
 
 
 def test_read_store_head_check_migrates_only_when_a_migration_is_due(db_url: str) -> None:

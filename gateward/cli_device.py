@@ -1,0 +1,91 @@
+"""``gateward device ID``: one device and a live read of it (issues 11 and 15).
+
+It shows what the device has — DeviceInfo first — and names the objects it lacks instead of
+failing (``core.device_overview``). Why a module of its own rather than a command of
+:mod:`gateward.cli_devices`: a read command has ≤ 0.3 s (issue 15), and an invocation imports
+(and, where no bytecode is written, compiles) the whole module its command lives in — the fleet
+list and every inventory change, about 8 ms this command never uses (``gateward/cli_fast.py``).
+
+A simulated device is read from the twin's rows on the DB-API (``executors/sim/lite.py``), with
+the simulator adapter's own read code; any other adapter through the router, as the full runtime
+builds it (``gateward/read_runtime.py``). What it prints is held to the full runtime's output by
+``tests/unit/test_cli_device_lite.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+
+def _cli() -> Any:
+    from gateward import cli
+
+    return cli
+
+
+def device(device_id: str,
+           path: Annotated[list[str] | None, typer.Option(
+               "--path", help="read live (default: DeviceInfo, Wi-Fi radios, DNS client, ManagementServer)")] = None,
+           ) -> None:
+    """Show one device and read it live: what it has, DeviceInfo first; objects it lacks are named."""
+    cli = _cli()
+    reader = cli.lean()  # the record through the DB-API (core/store/lite.py), printed before the live read
+    if reader is not None:
+        view = cli.guarded(lambda: reader.device(device_id))
+    else:
+        from core.store import repo
+
+        with cli.reads().store.read() as s:
+            view = cli.guarded(lambda: repo.get_device(s, device_id))
+    status = f" [yellow]retired {view.retired_at:%Y-%m-%d}[/]" if view.status == "retired" and view.retired_at else ""
+    cli.console.print(f"[bold]{view.id}[/bold] {view.vendor} {view.model} fw {view.firmware} {view.root} "
+                      f"{view.protocol} adapter {view.adapter} region {view.region} subscriber {view.subscriber}"
+                      f"{status}")
+    from core.device_overview import CLI_OBJECTS, read_overview
+    from executors.errors import ExecutorError
+
+    if reader is not None:  # a simulated device is read from the twin's rows on the DB-API too (issue 15)
+        reads = cli.reads()
+        mm = reads.usp_mismatch(view)
+        if mm is not None:  # a mismatch another process saw (executors.usp.agent_topics)
+            cli.console.print(f"[yellow]warning:[/] {mm.message()}", highlight=False)
+        d, live, mask = reads.live(view)
+    else:  # the store and router of the runtime this process built
+        from core.secrets import mask_value
+
+        d, mask = view, mask_value
+        if str(d.protocol) == "usp":  # a mismatch another process saw (executors.usp.agent_topics)
+            from executors.usp.agent_topics import device_mismatch
+
+            mm = device_mismatch(cli.reads().store, d)
+            if mm is not None:
+                cli.console.print(f"[yellow]warning:[/] {mm.message()}", highlight=False)
+        live = cli.reads().router.reader(d)
+    try:
+        pres = live.presence(d)
+    except ExecutorError as exc:  # e.g. registered on the sim adapter but not in the simulated fleet
+        cli.fail(f"cannot reach {d.id} through adapter {d.adapter}: {exc.message}")
+    cli.console.print(f"presence: online={pres.online} reachable={pres.reachable} {pres.detail}")
+    if not pres.online:
+        return
+    ov = read_overview(live, d, path or CLI_OBJECTS)
+    if ov.values:
+        t = Table()
+        for col in ("parameter", "value", "type", "device path"):
+            t.add_column(col)
+        for v in ov.values:  # as Overview.rows(), with the reader's masking (the same answers)
+            t.add_row(v.path, str(mask(v.path, v.value)), v.type, v.device_path)
+        cli.console.print(t)
+    if ov.absent:
+        cli.console.print(f"not on this device: {', '.join(ov.absent)}", highlight=False)
+    if ov.error is not None:
+        cli.fail(ov.error)
+    if path and not ov.values:
+        cli.fail(f"{d.id} has none of {', '.join(path)}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("device")(device)
