@@ -34,7 +34,7 @@ from core.models import Scalar
 from core.values import parse_wire_bool
 from executors.base import ExecutorError
 from executors.sim import faults as fault_kinds
-from executors.sim.catalog import CatalogModel, fill_counts, generic_path
+from executors.sim.catalog import CatalogModel, ParamSpec, fill_counts, generic_path
 from executors.sim.executor import SimExecutor
 from executors.sim.twin import DeviceState, Twin, dynamic_value
 from executors.sim.values import ValueProblem, validate_write
@@ -140,10 +140,30 @@ class Action:
     changes: list[tuple[str, str]] = field(default_factory=list)
 
 
-@dataclass
 class Outcome:
-    response: msg_pb.Msg | None
-    actions: list[Action] = field(default_factory=list)
+    """What the agent answers (a response or Error Message, or nothing) and what the host must do
+    next. ``payload``: the answer already serialized — a Set writes its SetResp directly
+    (:func:`records.set_resp_payload`, the same bytes) — parsed only if someone reads ``response``."""
+
+    __slots__ = ("_response", "actions", "payload")
+
+    def __init__(self, response: msg_pb.Msg | None, actions: list[Action] | None = None, *,
+                 payload: bytes | None = None) -> None:
+        self._response = response
+        self.actions: list[Action] = actions if actions is not None else []
+        self.payload = payload
+
+    @property
+    def response(self) -> msg_pb.Msg | None:
+        if self._response is None and self.payload is not None:
+            self._response = msg_pb.Msg.FromString(self.payload)
+        return self._response
+
+    def serialized(self) -> bytes | None:
+        """The answer as it goes on the wire (None: the agent answers nothing)."""
+        if self.payload is not None:
+            return self.payload
+        return self._response.SerializeToString() if self._response is not None else None
 
 
 class SimAgent:
@@ -177,6 +197,8 @@ class SimAgent:
         self._next_sub = 1
         self._next_req = 1
         self._dirty: list[Mutation] = []
+        self._specs: dict[str, ParamSpec | None] = {}
+        self._specs_for = ""
         self.state: DeviceState
         self.tree: dict[str, Scalar]
         self.refresh()
@@ -459,15 +481,14 @@ class SimAgent:
             if path.endswith(".NotifType") and raw not in NOTIF_TYPES:
                 return None, (7012, f"{path}: {raw!r} is not one of {', '.join(NOTIF_TYPES)}")
             return raw, None
-        spec = self.model.spec(path) if path in self.tree else None
+        spec = self._spec(path) if path in self.tree else None
         if spec is None:
             return None, (7026, f"Invalid path: {path} is not a parameter of this device "
                                 f"({self.model.vendor} {self.model.model} {self.state.record.firmware})")
         if not spec.writable:
             return None, (7013, f"{path} is read-only on this device")
         try:
-            parent = path.rsplit(".", 1)[0] + "."
-            sibling = work.get(parent + spec.enum_ref) if spec.enum_ref else None
+            sibling = work.get(path.rsplit(".", 1)[0] + "." + spec.enum_ref) if spec.enum_ref else None
             value = validate_write(raw, spec, sibling)
         except ValueProblem as exc:
             return None, (to_usp(exc.code), f"{path}: {exc.message}")
@@ -475,6 +496,19 @@ class SimAgent:
         if reject is not None and fault_kinds.matches_path(reject, path, *self._tr181_alias(path)):
             return None, (to_usp(int(reject.get("code", 9007))), f"{path}: value rejected by the device")
         return value, None
+
+    def _spec(self, path: str) -> ParamSpec | None:
+        """``self.model.spec(path)``, remembered per path for the firmware the device runs now.
+        Why: a fan-out sets the same few parameters over and over, and the catalogue lookup (the
+        model, then the generic ``{i}`` path) was a tenth of the agent's CPU per Set."""
+        model_key = self.state.model_key
+        if self._specs_for != model_key:  # a firmware update can change the model
+            self._specs, self._specs_for = {}, model_key
+        try:
+            return self._specs[path]
+        except KeyError:
+            spec = self._specs[path] = self.model.spec(path)
+            return spec
 
     def _tr181_alias(self, path: str) -> list[str]:
         """The TR-181 name of a TR-098 parameter, so path faults named in TR-181 still match."""
@@ -494,24 +528,28 @@ class SimAgent:
         errors: list[tuple[str, int, str]] = []
         soft_errors: dict[str, list[tuple[str, int, str]]] = {}
         updated: list[tuple[str, dict[str, str]]] = []
+        allow_partial = req.allow_partial
         for upd in req.update_objs:
-            objs = self._expand_obj(upd.obj_path, overlay)
+            obj_path = upd.obj_path
+            # every field read once: each access to a protobuf field builds a new Python object
+            settings = [(ps.param, ps.value, ps.required) for ps in upd.param_settings]
+            objs = self._expand_obj(obj_path, overlay)
             if not objs:
-                for ps in upd.param_settings:
-                    if ps.required or not req.allow_partial:
-                        errors.append((_join(upd.obj_path, ps.param), 7026,
-                                       f"Invalid path: object {upd.obj_path} does not exist on this device"))
+                for param, _, required in settings:
+                    if required or not allow_partial:
+                        errors.append((_join(obj_path, param), 7026,
+                                       f"Invalid path: object {obj_path} does not exist on this device"))
                 continue
             for obj in objs:
                 done: dict[str, str] = {}
-                for ps in upd.param_settings:
-                    path = obj + ps.param
-                    value, problem = self._check(path, ps.value, work, overlay)
+                for param, raw, required in settings:
+                    path = obj + param
+                    value, problem = self._check(path, raw, work, overlay)
                     if problem is not None:
-                        if ps.required or not req.allow_partial:
+                        if required or not allow_partial:
                             errors.append((path, *problem))
                         else:
-                            soft_errors.setdefault(obj, []).append((ps.param, *problem))
+                            soft_errors.setdefault(obj, []).append((param, *problem))
                         continue
                     assert value is not None
                     if path in overlay:
@@ -519,7 +557,7 @@ class SimAgent:
                     else:
                         tree_writes[path] = value
                         work[path] = value
-                    done[ps.param] = records.usp_value(value)
+                    done[param] = records.usp_value(value)
                 updated.append((obj, done))
         if errors:
             detail = "; ".join(m for _, _, m in errors)
@@ -559,18 +597,10 @@ class SimAgent:
                         via="usp")
 
             self._commit(fn, dict(kept))
-        resp = records.response(msg_id, Header.SET)
-        out = resp.body.response.set_resp
-        for obj, done in updated:
-            res = out.updated_obj_results.add(requested_path=obj)
-            inst = res.oper_status.oper_success.updated_inst_results.add(affected_path=obj)
-            for k, v in done.items():
-                inst.updated_params[k] = v
-            for name, code, m in soft_errors.get(obj, []):
-                inst.param_errs.add(param=name, err_code=code, err_msg=m)
+        payload = records.set_resp_payload(msg_id, [(obj, done, soft_errors.get(obj, ())) for obj, done in updated])
         changes = [(p, records.usp_value(v)) for p, v in kept.items() if self.tree.get(p) == v]
         actions = [Action("notify", changes=changes)] if changes else []
-        return Outcome(resp, actions)
+        return Outcome(None, actions, payload=payload)
 
     def _apply_subscription_writes(self, writes: dict[str, Scalar]) -> None:
         prefix = f"{self.root}LocalAgent.Subscription."

@@ -48,6 +48,7 @@ MAX_TOPIC = 512
 SOURCES = frozenset({"mqtt_connect", "response_topic", "reply_to", "manual"})
 RECHECK_CLEAR_S = 60.0  # how often a reply re-deletes a mismatch row another process may have written
 MAX_ID = 128  # the endpoint ID columns
+MAX_CLEARED = 1_000_000  # agents whose last mismatch DELETE time is kept (forgetting one costs a redundant DELETE)
 _CHUNK = 500  # endpoint IDs per DELETE ... IN (...)
 
 
@@ -164,11 +165,20 @@ class TopicBook:
             self._mismatch.pop(endpoint_id, None)
             self._dirty_mm[endpoint_id] = None
             self._cleared_at[endpoint_id] = now
-            if len(self._cleared_at) > 200_000:  # bounded: forgetting only costs a redundant DELETE
-                self._cleared_at.clear()
+            if len(self._cleared_at) > MAX_CLEARED:
+                self._forget_cleared(now)
             self._start_writer()
         self._wake.set()
         return True
+
+    def _forget_cleared(self, now: float) -> None:
+        """Bound :attr:`_cleared_at` (caller holds the lock): drop the entries older than
+        :data:`RECHECK_CLEAR_S` — they behave exactly like absent ones — and everything only if that
+        is not enough. Why not clear it all at once: a fleet larger than the bound then queued one
+        DELETE per agent again within the interval — a write per record in a reconnect storm."""
+        self._cleared_at = {k: t for k, t in self._cleared_at.items() if now - t < RECHECK_CLEAR_S}
+        if len(self._cleared_at) > MAX_CLEARED * 3 // 4:  # nearly all recent: clear, or this would run per call
+            self._cleared_at.clear()
 
     def _start_writer(self) -> None:
         """Start the write-behind thread (caller holds the lock)."""

@@ -44,9 +44,9 @@ from executors.usp import cluster, records
 from executors.usp.agent_topics import TopicBook
 from executors.usp.errors import UspError
 from executors.usp.mqtt import USP_CONTENT_TYPES, Inbound, MqttLink
-from executors.usp.proto import msg_pb
+from executors.usp.proto import msg_pb, record_pb
 from executors.usp.records import Header
-from executors.usp.topics import agent_topic, controller_topic, split_reply_to, topic_level, with_reply_to
+from executors.usp.topics import REPLY_TO, agent_topic, controller_topic, split_reply_to, topic_level, with_reply_to
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,54 @@ class UspEvent:
     data: dict[str, Any] = field(default_factory=dict)
     subscription_id: str = ""
     msg_id: str = ""
+
+
+_EVENT_SLOTS = tuple(UspEvent.__dict__[f].__set__
+                     for f in ("kind", "endpoint_id", "ts", "data", "subscription_id", "msg_id"))
+
+
+def _event(kind: EventKind, endpoint_id: str, ts: float, data: dict[str, Any], subscription_id: str = "",
+           msg_id: str = "") -> UspEvent:
+    """``UspEvent(...)`` for the ingest path: the same frozen object, its slots filled directly.
+
+    Why: a frozen dataclass's ``__init__`` sets every field through ``object.__setattr__`` — about
+    three times the cost of this, and one event is made per Record in a storm of 400,000."""
+    e: UspEvent = object.__new__(UspEvent)
+    k, ep, t, d, sub, mid = _EVENT_SLOTS
+    k(e, kind)
+    ep(e, endpoint_id)
+    t(e, ts)
+    d(e, data)
+    sub(e, subscription_id)
+    mid(e, msg_id)
+    return e
+
+
+class RecentKeys:
+    """A bounded "seen recently?" set: the last ``size`` to ``2 * size`` keys added are members.
+
+    Why not an ``OrderedDict`` trimmed one entry at a time: two plain sets, the older dropped whole
+    when the newer fills, cost one hash per add and nothing per eviction — and, holding only
+    strings, nothing for the cyclic garbage collector to scan (a storm adds one key per agent)."""
+
+    __slots__ = ("_new", "_old", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._new: set[str] = set()
+        self._old: set[str] = set()
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._new or key in self._old
+
+    def add(self, key: str) -> None:
+        new = self._new
+        new.add(key)
+        if len(new) >= self.size:
+            self._old, self._new = new, set()
+
+    def __len__(self) -> int:
+        return len(self._new) + len(self._old)
 
 
 @dataclass
@@ -199,6 +247,9 @@ class _Pending:
 
 _TYPE_NAMES: dict[int, str] = {int(v): k for k, v in Header.MsgType.items()}
 _OPERATE = int(Header.OPERATE)  # a plain int: protobuf's enum wrapper resolves names in Python
+_SET = int(Header.SET)
+_MQTT_V5 = int(record_pb.MQTTConnectRecord.V5)
+_LEARNT = frozenset({"mqtt_connect", "response_topic", "reply_to"})  # topic sources heard from the agent itself
 
 
 class _Deadlines:
@@ -258,13 +309,10 @@ class _Deadlines:
         self._queues.clear()
 
 
-def _checked(resp: msg_pb.Msg) -> msg_pb.Msg:
-    """The response, or :class:`UspError` for an Error Message."""
-    if resp.body.WhichOneof("msg_body") == "error":
-        e = resp.body.error
-        raise UspError(int(e.err_code), e.err_msg, [(p.param_path, int(p.err_code), p.err_msg)
-                                                     for p in e.param_errs])
-    return resp
+def _usp_error(resp: msg_pb.Msg) -> UspError:
+    """The :class:`UspError` an Error Message stands for."""
+    e = resp.body.error
+    return UspError(int(e.err_code), e.err_msg, [(p.param_path, int(p.err_code), p.err_msg) for p in e.param_errs])
 
 
 class UspController:
@@ -329,9 +377,11 @@ class UspController:
         self._pending: dict[str, _Pending] = {}
         self._deadlines: _Deadlines | None = None
         self._count_lock = threading.Lock()  # request_threadsafe counts from other threads
-        self._done_ids: OrderedDict[str, None] = OrderedDict()  # recently answered msg_ids
-        self._seen_notifies: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._done_ids = RecentKeys(50_000)  # recently answered msg_ids
+        # recently delivered notifications, as "<len(msg_id)>:<msg_id><endpoint ID>" (unambiguous)
+        self._seen_notifies = RecentKeys(400_000)
         self._listeners: list[Callable[[UspEvent], None]] = []
+        self._listening: tuple[Callable[[UspEvent], None], ...] = ()  # a snapshot, iterated per event
         self._waiters: list[tuple[Callable[[UspEvent], bool], asyncio.Future[UspEvent]]] = []
         self.recent_events: deque[UspEvent] = deque(maxlen=2000)
         self._malformed_logged = 0.0
@@ -404,6 +454,7 @@ class UspController:
         endpoint, so this process joins the shared subscription group (MQTT 5, see the module
         docstring) — at once if the controller is running, else when it starts."""
         self._listeners.append(listener)
+        self._listening = tuple(self._listeners)
         if consumer and self.share_group is not None and not self._want_member:
             self._want_member = True
             if self.started and self._loop is not None:
@@ -436,6 +487,7 @@ class UspController:
     def remove_listener(self, listener: Callable[[UspEvent], None]) -> None:
         if listener in self._listeners:
             self._listeners.remove(listener)
+            self._listening = tuple(self._listeners)
 
     async def events(self) -> AsyncIterator[UspEvent]:
         """Every event from now on, in arrival order, until the consumer stops iterating."""
@@ -485,7 +537,7 @@ class UspController:
             return
         self.stats.events += 1
         self.recent_events.append(event)
-        for listener in list(self._listeners):
+        for listener in self._listening:
             try:
                 listener(event)
             except Exception:
@@ -510,77 +562,81 @@ class UspController:
 
     # ------------------------------------------------------------------ inbound
     def _on_message(self, inbound: Inbound) -> None:
-        if inbound.topic == self.cluster_topic:
+        topic = inbound.topic
+        if topic == self.cluster_topic:
             self._on_cluster(inbound)
             return
-        forwarded = inbound.topic == self._forward_topic
-        self.stats.records_in += 1
+        forwarded = topic == self._forward_topic
+        stats = self.stats
+        stats.records_in += 1
         if inbound.content_type is not None and inbound.content_type not in USP_CONTENT_TYPES:
-            self.stats.not_usp += 1
-            log.debug("ignoring a non-USP publish on %s (content type %s)", inbound.topic, inbound.content_type)
+            stats.not_usp += 1
+            log.debug("ignoring a non-USP publish on %s (content type %s)", topic, inbound.content_type)
             return
         try:
             decoded = records.decode(inbound.payload)
         except records.MalformedRecord as exc:
-            self.stats.malformed += 1
-            now = time.monotonic()
-            if now - self._malformed_logged > 5.0:  # one line per 5 s, however many arrive
-                self._malformed_logged = now
-                log.warning("dropping a malformed USP Record on %s: %s (%d so far)", inbound.topic, exc,
-                            self.stats.malformed)
+            stats.malformed += 1
+            mono = time.monotonic()
+            if mono - self._malformed_logged > 5.0:  # one line per 5 s, however many arrive
+                self._malformed_logged = mono
+                log.warning("dropping a malformed USP Record on %s: %s (%d so far)", topic, exc, stats.malformed)
             return
-        record = decoded.record
-        if record.to_id != self.endpoint_id:
-            self.stats.wrong_to_id += 1
-            self._note_foreign(record.from_id, record.to_id)
+        if decoded.to_id != self.endpoint_id:
+            stats.wrong_to_id += 1
+            self._note_foreign(decoded.from_id, decoded.to_id)
             return
-        ep = record.from_id
-        st = self._state(ep)
+        ep = decoded.from_id
+        st = self._agents.get(ep) or self._state(ep)
+        msg = decoded.msg
         now = time.time()
         if forwarded:  # another process answered and handled it; it only wakes our waiters
-            if decoded.msg is not None and decoded.body == "request":
-                self.stats.forwarded_in += 1
-                self._on_notify(st, decoded.msg, now, forwarded=True)
+            if msg is not None and decoded.body == "request":
+                stats.forwarded_in += 1
+                self._on_notify(st, msg.body.request.notify, decoded.msg_id, now, forwarded=True)
             return
         st.last_seen = now
         st.unanswered = None
-        st.addressed_to = record.to_id
-        self._foreign.pop(ep, None)
+        st.addressed_to = self.endpoint_id  # its to_id: this controller (one string for every agent)
+        if self._foreign:
+            self._foreign.pop(ep, None)
         if self.topics is not None:  # it addresses us: any stored endpoint-ID mismatch is over
             self.topics.clear_mismatch(ep)
-        _, reply_to = split_reply_to(inbound.topic)
+        reply_to = split_reply_to(topic)[1] if REPLY_TO in topic else None
         if reply_to:
             self._learn_topic(st, reply_to, 3, "reply_to")
         elif inbound.response_topic:
-            self._learn_topic(st, inbound.response_topic, 5, "response_topic")
+            rt = inbound.response_topic
+            if st.topic != rt or st.topic_source != "response_topic" or st.mqtt_version != 5:
+                self._learn_topic(st, rt, 5, "response_topic")
         kind = decoded.kind
         if kind == "disconnect":
-            self._agent_gone(st, record.disconnect.reason or "disconnect Record", now)
+            self._agent_gone(st, decoded.record.disconnect.reason or "disconnect Record", now)
             self._relay_presence(st)
             return
-        is_response = decoded.msg is not None and decoded.body != "request"
-        if st.connected is None or (st.connected is False and not is_response):
+        if st.connected is not True and (st.connected is None or msg is None or decoded.body == "request"):
             # Any Record shows the agent is there — except a response that was overtaken by the
             # agent's own goodbye (answers travel on the reply connection, goodbyes on the main one).
             st.connected = True
             st.connected_since = now
             self._connected_n += 1
         if kind == "mqtt_connect":
-            mc = record.mqtt_connect
-            version = 5 if mc.version == mc.V5 else 3
-            if mc.subscribed_topic:
-                self._learn_topic(st, mc.subscribed_topic, version, "mqtt_connect")
+            mc = decoded.record.mqtt_connect
+            version = 5 if mc.version == _MQTT_V5 else 3
+            subscribed = mc.subscribed_topic
+            if subscribed:
+                self._learn_topic(st, subscribed, version, "mqtt_connect")
             st.mqtt_version = version
             st.connected_since = now
             st.disconnect_reason = ""
-            self.stats.connects += 1
-            self._emit(UspEvent("connect", ep, now, {"topic": st.topic, "mqtt_version": st.mqtt_version}))
+            stats.connects += 1
+            self._emit(_event("connect", ep, now, {"topic": st.topic, "mqtt_version": version}))
             self._relay_presence(st)
             return
-        if decoded.msg is None:
+        if msg is None:
             log.debug("ignoring a %s Record from %s (not used over MQTT)", kind, ep)
             return
-        self._on_msg(st, decoded.msg, now, inbound.payload, decoded.body)
+        self._on_msg(st, msg, now, inbound.payload, decoded.body, decoded.msg_id)
 
     # ------------------------------------------------------------------ several processes
     def _publish_note(self, note: cluster.ClusterNote) -> None:
@@ -651,8 +707,12 @@ class UspController:
 
     def _learn_topic(self, st: AgentState, topic: str, version: int, source: str) -> None:
         """The agent said where it listens: use it from now on, and store it for other processes."""
-        if st.topic == topic and st.mqtt_version == version and st.topic_source == source:
-            return  # every response says it again: nothing new to store
+        if st.topic == topic and st.mqtt_version == version:
+            if st.topic_source == source:
+                return  # every response says it again: nothing new to store
+            if st.topic_source in _LEARNT:  # said again another way (connect Record, then a PUBLISH):
+                st.topic_source = source    # noted when first learnt — the book keeps topic and version only
+                return
         st.topic, st.mqtt_version, st.topic_source = topic, version, source
         if self.topics is not None:
             self.topics.note(st.endpoint_id, topic, version, source)
@@ -724,13 +784,14 @@ class UspController:
                 self._pending.pop(msg_id, None)
         self._emit(UspEvent("disconnect", st.endpoint_id, now, {"reason": reason}), waiters_only=relayed)
 
-    def _on_msg(self, st: AgentState, msg: msg_pb.Msg, now: float, raw: bytes = b"", body: str | None = None
-                ) -> None:
+    def _on_msg(self, st: AgentState, msg: msg_pb.Msg, now: float, raw: bytes = b"", body: str | None = None,
+                msg_id: str | None = None) -> None:
         body = body or msg.body.WhichOneof("msg_body")
-        msg_id = msg.header.msg_id
+        msg_id = msg_id or msg.header.msg_id
         if body == "request":
-            if msg.body.request.WhichOneof("req_type") == "notify":
-                self._on_notify(st, msg, now, raw=raw)
+            request = msg.body.request
+            if request.WhichOneof("req_type") == "notify":
+                self._on_notify(st, request.notify, msg_id, now, raw=raw)
             else:
                 self._send(st, records.error(msg_id, 7001, "this controller accepts only Notify requests"))
             return
@@ -752,66 +813,64 @@ class UspController:
         del self._pending[msg_id]
         self._remember_done(msg_id)
         self.stats.responses += 1
-        if not pending.future.done():
-            pending.future.set_result(msg)
+        if not pending.future.done():  # the body kind is known here: the caller need not ask again
+            if body == "error":
+                pending.future.set_exception(_usp_error(msg))
+            else:
+                pending.future.set_result(msg)
 
     def _remember_done(self, msg_id: str) -> None:
-        self._done_ids[msg_id] = None
-        if len(self._done_ids) > 50000:
-            self._done_ids.popitem(last=False)
+        self._done_ids.add(msg_id)
 
-    def _on_notify(self, st: AgentState, msg: msg_pb.Msg, now: float, *, raw: bytes = b"",
+    def _on_notify(self, st: AgentState, n: msg_pb.Notify, msg_id: str, now: float, *, raw: bytes = b"",
                    forwarded: bool = False) -> None:
         """Answer (unless ``forwarded``: the process that received it answered), then deliver once.
         Forwarded notifications only wake this process's waiters."""
-        n = msg.body.request.notify
-        msg_id = msg.header.msg_id
+        sub = n.subscription_id
         if not forwarded:
-            self.stats.notifies += 1
+            stats = self.stats
+            stats.notifies += 1
             if n.send_resp:
-                self._send_payload(st, records.notify_resp_payload(msg_id, n.subscription_id), qos=1)
-                self.stats.notify_resp_sent += 1
-        key = (st.endpoint_id, msg_id)
+                self._publish_record(st, records.notify_resp_record(msg_id, sub, to_id=st.endpoint_id,
+                                                                    from_id=self.endpoint_id), qos=1)
+                stats.notify_resp_sent += 1
+        # one string, not a tuple: a storm keeps 200,000 of these, and strings are no GC work
+        key = f"{len(msg_id)}:{msg_id}{st.endpoint_id}"
         if key in self._seen_notifies:
             self.stats.duplicate_notifies += 1
             return
-        self._seen_notifies[key] = None
-        if len(self._seen_notifies) > 400000:
-            self._seen_notifies.popitem(last=False)
+        self._seen_notifies.add(key)
         if raw and self.member:
             for target in self._interests.targets(st.endpoint_id):
                 if self.link.publish(target + cluster.FORWARD_SUFFIX, raw, qos=1):
                     self.stats.forwarded_out += 1
-        self._deliver_notify(st, msg, now, waiters_only=forwarded)
+        self._deliver_notify(st, n, msg_id, sub, now, waiters_only=forwarded)
 
-    def _deliver_notify(self, st: AgentState, msg: msg_pb.Msg, now: float, *, waiters_only: bool) -> None:
+    def _deliver_notify(self, st: AgentState, n: msg_pb.Notify, msg_id: str, sub: str, now: float, *,
+                        waiters_only: bool) -> None:
         """The notification as a :class:`UspEvent` (Boot! also updates the agent's state)."""
-        n = msg.body.request.notify
-        msg_id = msg.header.msg_id
-        ep, sub = st.endpoint_id, n.subscription_id
-
-        def emit(event: UspEvent) -> None:
-            self._emit(event, waiters_only=waiters_only)
+        ep = st.endpoint_id
         which = n.WhichOneof("notification")
+        event: UspEvent
         if which == "event":
-            event_params = n.event.params
+            ev = n.event
+            event_params = ev.params
             params = {k: event_params[k] for k in event_params}  # dict(map) goes through the Mapping ABC: slower
-            if n.event.event_name == "Boot!":
+            if ev.event_name == "Boot!":
                 st.boots += 1
                 st.last_boot = params
-                emit(UspEvent("boot", ep, now, {"obj_path": n.event.obj_path, **params}, sub, msg_id))
+                event = _event("boot", ep, now, {"obj_path": ev.obj_path, **params}, sub, msg_id)
             else:
-                emit(UspEvent("event", ep, now, {"obj_path": n.event.obj_path,
-                                                        "event_name": n.event.event_name, "params": params},
-                                    sub, msg_id))
+                event = _event("event", ep, now, {"obj_path": ev.obj_path, "event_name": ev.event_name,
+                                                  "params": params}, sub, msg_id)
         elif which == "on_board_req":
             ob = n.on_board_req
             st.identity = {"oui": ob.oui, "product_class": ob.product_class, "serial_number": ob.serial_number}
             st.usp_versions = ob.agent_supported_protocol_versions
-            emit(UspEvent("onboard", ep, now, {**st.identity, "versions": st.usp_versions}, sub, msg_id))
+            event = _event("onboard", ep, now, {**st.identity, "versions": st.usp_versions}, sub, msg_id)
         elif which == "value_change":
-            emit(UspEvent("value_change", ep, now, {"path": n.value_change.param_path,
-                                                           "value": n.value_change.param_value}, sub, msg_id))
+            event = _event("value_change", ep, now, {"path": n.value_change.param_path,
+                                                     "value": n.value_change.param_value}, sub, msg_id)
         elif which == "oper_complete":
             oc = n.oper_complete
             data: dict[str, Any] = {"obj_path": oc.obj_path, "command": oc.command_name,
@@ -820,12 +879,15 @@ class UspController:
                 data["failure"] = {"code": int(oc.cmd_failure.err_code), "message": oc.cmd_failure.err_msg}
             else:
                 data["output"] = dict(oc.req_output_args.output_args)
-            emit(UspEvent("operation_complete", ep, now, data, sub, msg_id))
+            event = _event("operation_complete", ep, now, data, sub, msg_id)
         elif which == "obj_creation":
-            emit(UspEvent("object_creation", ep, now, {"path": n.obj_creation.obj_path,
-                                                              "keys": dict(n.obj_creation.unique_keys)}, sub, msg_id))
+            event = _event("object_creation", ep, now, {"path": n.obj_creation.obj_path,
+                                                        "keys": dict(n.obj_creation.unique_keys)}, sub, msg_id)
         elif which == "obj_deletion":
-            emit(UspEvent("object_deletion", ep, now, {"path": n.obj_deletion.obj_path}, sub, msg_id))
+            event = _event("object_deletion", ep, now, {"path": n.obj_deletion.obj_path}, sub, msg_id)
+        else:
+            return
+        self._emit(event, waiters_only=waiters_only)
 
     # ------------------------------------------------------------------ outbound
     def _send(self, st: AgentState, msg: msg_pb.Msg, *, qos: int = 0, request: bool = False) -> bool:
@@ -835,7 +897,11 @@ class UspController:
 
     def _send_payload(self, st: AgentState, msg: bytes, *, qos: int = 0, request: bool = False) -> bool:
         """:meth:`_send` of a serialized Message."""
-        payload = records.wrap_payload(msg, to_id=st.endpoint_id, from_id=self.endpoint_id)
+        return self._publish_record(st, records.wrap_payload(msg, to_id=st.endpoint_id, from_id=self.endpoint_id),
+                                    qos=qos, request=request)
+
+    def _publish_record(self, st: AgentState, payload: bytes, *, qos: int = 0, request: bool = False) -> bool:
+        """:meth:`_send` of a whole serialized Record."""
         link, reply = (self.reply_link, self.reply_topic) if request else (self.link, self.topic)
         if st.mqtt_version == 3 or self.mqtt_version == 3:
             return link.publish(with_reply_to(st.topic, reply), payload, qos=qos, content_type=None)
@@ -864,19 +930,26 @@ class UspController:
             raise ConnectionError(f"the controller is not connected to the MQTT broker at {self.url}")
         if st.connected is None:
             await self._recall_topic(st)
+        return await self._send_request(st, msg_id, msg_type, payload, timeout)
+
+    def _send_request(self, st: AgentState, msg_id: str, msg_type: int, payload: bytes, timeout: float | None
+                      ) -> asyncio.Future[msg_pb.Msg]:
+        """Send a request and return the future of its answer (an Error Message's answer is a
+        :class:`UspError`). :meth:`_request` after its checks; :meth:`set` calls it directly for an
+        agent known to be connected (one coroutine less per Set of a fan-out)."""
+        assert self._loop is not None and self._deadlines is not None
         fut: asyncio.Future[msg_pb.Msg] = self._loop.create_future()
-        self._pending[msg_id] = _Pending(endpoint_id, fut, msg_type, time.monotonic())
+        self._pending[msg_id] = _Pending(st.endpoint_id, fut, msg_type, time.monotonic())
         if msg_type == _OPERATE:  # its Boot!/OperationComplete may land elsewhere
-            self.announce_interest(endpoint_id)
+            self.announce_interest(st.endpoint_id)
         if not self._send_payload(st, payload, request=True):
             self._pending.pop(msg_id, None)
-            raise ConnectionError(f"could not publish {_TYPE_NAMES.get(msg_type)} to {endpoint_id}: the MQTT "
+            raise ConnectionError(f"could not publish {_TYPE_NAMES.get(msg_type)} to {st.endpoint_id}: the MQTT "
                                   "connection is down")
         with self._count_lock:
             self.stats.requests_out += 1
-        assert self._deadlines is not None
         self._deadlines.add(msg_id, self.request_timeout_s if timeout is None else timeout)
-        return _checked(await fut)
+        return fut
 
     def request_threadsafe(self, endpoint_id: str, msg: msg_pb.Msg, timeout: float | None = None
                            ) -> msg_pb.Msg | None:
@@ -914,7 +987,7 @@ class UspController:
             if not waiter.wait(5.0):  # the loop is stuck: say so without its bookkeeping
                 self._pending.pop(msg_id, None)
                 raise UspTimeout(endpoint_id, msg_id, timeout, pending.what)
-        return _checked(waiter.result())
+        return waiter.result()
 
     def _expire(self, msg_id: str) -> None:
         """A request's time is up (a no-op when it was answered meanwhile)."""
@@ -944,7 +1017,11 @@ class UspController:
         """Set full parameter paths atomically (``allow_partial=false``, every param ``required``)."""
         msg_id = records.new_msg_id()
         payload = records.set_payload(msg_id, values, allow_partial=allow_partial)
-        resp = await self._request(endpoint_id, msg_id, Header.SET, payload, timeout)
+        st = self._agents.get(endpoint_id)
+        if st is not None and st.connected is True and self.reply_link.connected:  # what _request would check
+            resp = await self._send_request(st, msg_id, _SET, payload, timeout)
+        else:
+            resp = await self._request(endpoint_id, msg_id, _SET, payload, timeout)
         return resp.body.response.set_resp
 
     async def add(self, endpoint_id: str, obj_path: str, params: Mapping[str, object] | None = None, *,

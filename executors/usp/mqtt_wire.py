@@ -17,6 +17,7 @@ Everything here is pure (bytes in, bytes out).
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 PUBLISH = 0x30
@@ -84,6 +85,50 @@ def properties(*, response_topic: str | None = None, content_type: str | None = 
 _PROPS: dict[tuple[str | None, str | None], bytes] = {}
 
 
+def props_block(response_topic: str | None, content_type: str | None) -> bytes:
+    """:func:`properties`, cached: a process publishes with a handful of reply topics."""
+    key = (response_topic, content_type)
+    block = _PROPS.get(key)
+    if block is None:
+        if len(_PROPS) > 1024:  # a few reply topics in practice; bounded all the same
+            _PROPS.clear()
+        block = _PROPS[key] = properties(response_topic=response_topic, content_type=content_type)
+    return block
+
+
+def topic_field(topic: str) -> bytes:
+    """The length-prefixed UTF-8 topic of a PUBLISH we send, checked with paho's rules."""
+    if not topic or "+" in topic or "#" in topic:
+        check_topic(topic)  # raises, saying which rule
+    encoded = topic.encode("utf-8")
+    if len(encoded) > 0xFFFF:
+        raise ValueError("Publish topic is too long.")
+    return len(encoded).to_bytes(2, "big") + encoded
+
+
+_LEN1 = [bytes((i,)) for i in range(128)]  # one-byte remaining lengths, made once
+_FIRST = (bytes((PUBLISH,)), bytes((PUBLISH | 2,)))  # QoS 0, QoS 1
+
+
+def publish_packet(topic: bytes, props: bytes, payload: bytes, qos: int = 0, mid: int = 0) -> bytes:
+    """A whole PUBLISH (QoS 0 or 1) from a :func:`topic_field`, a property block (empty for MQTT
+    3.1.1) and the payload. Why a function of encoded parts: a storm answers each of 200,000 agents
+    once, so per-destination objects would only be garbage for the cyclic collector."""
+    if qos:
+        rest = len(topic) + len(props) + len(payload) + 2
+        if rest < 128:
+            return b"".join((_FIRST[1], _LEN1[rest], topic, mid.to_bytes(2, "big"), props, payload))
+        if rest > MAX_REMAINING:
+            raise ValueError("Payload too large.")
+        return b"".join((_FIRST[1], varint(rest), topic, mid.to_bytes(2, "big"), props, payload))
+    rest = len(topic) + len(props) + len(payload)
+    if rest < 128:
+        return b"".join((_FIRST[0], _LEN1[rest], topic, props, payload))
+    if rest > MAX_REMAINING:
+        raise ValueError("Payload too large.")
+    return b"".join((_FIRST[0], varint(rest), topic, props, payload))
+
+
 @dataclass(frozen=True, slots=True)
 class PublishPrefix:
     """The parts of a PUBLISH that depend only on its destination: encoded once, reused."""
@@ -96,36 +141,26 @@ class PublishPrefix:
     @classmethod
     def build(cls, topic: str, *, qos: int, v5: bool, response_topic: str | None = None,
               content_type: str | None = None) -> PublishPrefix:
-        if not topic or "+" in topic or "#" in topic:
-            check_topic(topic)  # raises, saying which rule
-        encoded = topic.encode("utf-8")
-        if len(encoded) > 0xFFFF:
-            raise ValueError("Publish topic is too long.")
+        field = topic_field(topic)
         if qos not in (0, 1):
             raise ValueError("this codec publishes QoS 0 and 1 only")
-        props = b""
-        if v5:
-            key = (response_topic, content_type)
-            props = _PROPS.get(key) or _PROPS.setdefault(key, properties(response_topic=response_topic,
-                                                                           content_type=content_type))
-            if len(_PROPS) > 1024:  # a few reply topics in practice; bounded all the same
-                _PROPS.clear()
-        return cls(PUBLISH | (qos << 1), len(encoded).to_bytes(2, "big") + encoded, props, qos)
+        props = props_block(response_topic, content_type) if v5 else b""
+        return cls(PUBLISH | (qos << 1), field, props, qos)
 
     def packet(self, payload: bytes, mid: int = 0) -> bytes:
         """The whole PUBLISH packet carrying ``payload`` (``mid``: the packet id of a QoS 1 one)."""
-        rest = len(self.topic) + len(self.props) + len(payload) + (2 if self.qos else 0)
-        if rest > MAX_REMAINING:
-            raise ValueError("Payload too large.")
-        if self.qos:
-            return b"".join((bytes((self.first,)), varint(rest), self.topic, mid.to_bytes(2, "big"), self.props,
-                             payload))
-        return b"".join((bytes((self.first,)), varint(rest), self.topic, self.props, payload))
+        return publish_packet(self.topic, self.props, payload, self.qos, mid)
 
 
 def puback(mid: int) -> bytes:
     """PUBACK, reason Success (MQTT 5 allows the short form; it is the 3.1.1 form too)."""
     return bytes((PUBACK, 2, mid >> 8, mid & 0xFF))
+
+
+def pubacks(mids: list[int]) -> bytes:
+    """:func:`puback` for each packet id, in order, as one write: a PUBACK is exactly one
+    big-endian 32-bit word (``0x40 0x02 <id>``)."""
+    return struct.pack(f">{len(mids)}I", *[0x40020000 | m for m in mids])
 
 
 #: A decoded PUBLISH — what USP needs of it: (topic, payload, qos, packet id, Response Topic,

@@ -56,21 +56,24 @@ class MalformedRecord(ValueError):
 class Decoded:
     """A parsed Record: ``kind`` is the record type (``no_session_context``, ``mqtt_connect``,
     ``disconnect``, ...); ``msg`` is the Message of a ``no_session_context`` Record and ``body``
-    which of ``request``/``response``/``error`` it carries (asked once: every access is a call
-    into protobuf)."""
+    which of ``request``/``response``/``error`` it carries. The ids are read once here (every
+    access is a call into protobuf that makes a new string): the Record's ``to_id``/``from_id``
+    and the Message's ``msg_id``."""
 
     record: record_pb.Record
     kind: str
     msg: msg_pb.Msg | None = None
     body: str = ""
-
-    @property
-    def msg_id(self) -> str:
-        return self.msg.header.msg_id if self.msg is not None else ""
+    to_id: str = ""
+    from_id: str = ""
+    msg_id: str = ""
 
     @property
     def msg_type(self) -> int:
         return self.msg.header.msg_type if self.msg is not None else -1
+
+
+_PLAINTEXT = int(record_pb.Record.PLAINTEXT)
 
 
 def decode(payload: bytes) -> Decoded:
@@ -83,23 +86,26 @@ def decode(payload: bytes) -> Decoded:
     kind = record.WhichOneof("record_type")
     if kind is None:
         raise MalformedRecord(f"USP Record without a record type ({len(payload)} bytes)")
-    if not record.to_id or not record.from_id:
+    to_id = record.to_id
+    from_id = record.from_id
+    if not to_id or not from_id:
         raise MalformedRecord("USP Record without to_id/from_id")
     if kind != "no_session_context":
-        return Decoded(record, kind)
-    if record.payload_security != record_pb.Record.PLAINTEXT:
+        return Decoded(record, kind, None, "", to_id, from_id)
+    if record.payload_security != _PLAINTEXT:
         raise MalformedRecord("USP Record with TLS payload security (end-to-end security is not supported)")
     msg = msg_pb.Msg()
     try:
         msg.ParseFromString(record.no_session_context.payload)
     except (DecodeError, ValueError) as exc:
-        raise MalformedRecord(f"USP Record from {record.from_id!r} holds no valid Message: {exc}") from None
-    if not msg.header.msg_id:
-        raise MalformedRecord(f"USP Message from {record.from_id!r} has no msg_id")
+        raise MalformedRecord(f"USP Record from {from_id!r} holds no valid Message: {exc}") from None
+    msg_id = msg.header.msg_id
+    if not msg_id:
+        raise MalformedRecord(f"USP Message from {from_id!r} has no msg_id")
     body = msg.body.WhichOneof("msg_body")
     if body is None:
-        raise MalformedRecord(f"USP Message {msg.header.msg_id!r} from {record.from_id!r} has no body")
-    return Decoded(record, kind, msg, body)
+        raise MalformedRecord(f"USP Message {msg_id!r} from {from_id!r} has no body")
+    return Decoded(record, kind, msg, body, to_id, from_id, msg_id)
 
 
 # ------------------------------------------------------------------------------- Records
@@ -127,13 +133,46 @@ def _text(tag: bytes, value: str) -> bytes:
     return tag + _varint(len(data)) + data
 
 
+class _LastField:
+    """A proto3 string field whose encoding is kept for the last value seen.
+
+    Why: one side of every Record repeats — the controller's ``from_id``, every simulated agent's
+    ``to_id``, the version — and encoding it again was a fifth of wrapping a NotifyResp."""
+
+    __slots__ = ("_last", "_tag")
+
+    def __init__(self, tag: bytes) -> None:
+        self._tag = tag
+        self._last: tuple[str, bytes] = ("", b"")
+
+    def __call__(self, value: str) -> bytes:
+        last = self._last  # one read: another thread may replace it (never half of it)
+        if last[0] == value:
+            return last[1]
+        encoded = _text(self._tag, value)
+        self._last = (value, encoded)
+        return encoded
+
+
+_version_field, _to_field, _from_field = _LastField(b"\x0a"), _LastField(b"\x12"), _LastField(b"\x1a")
+
+
 def wrap_payload(payload: bytes, *, to_id: str, from_id: str, version: str = USP_VERSION) -> bytes:
     """A ``no_session_context`` Record around a serialized Message: the bytes protobuf writes
     (``tests/usp/test_records.py`` checks), about half the cost of building a Record object —
     every request and every NotifyResp is wrapped."""
-    inner = b"\x12" + _varint(len(payload)) + payload if payload else b""  # NoSessionContextRecord.payload = 2
-    return b"".join((_text(b"\x0a", version), _text(b"\x12", to_id), _text(b"\x1a", from_id),
-                     b"\x3a", _varint(len(inner)), inner))  # Record.version 1, to_id 2, from_id 3, no_session_context 7
+    n = len(payload)
+    if not n:
+        inner_len = b"\x00"
+        inner = b""
+    elif n < 0x7E:  # the whole inner message is under 128 bytes: both lengths are one byte
+        inner_len = _SMALL[n + 2]
+        inner = b"\x12" + _SMALL[n] + payload  # NoSessionContextRecord.payload = 2
+    else:
+        inner = b"\x12" + _varint(n) + payload
+        inner_len = _varint(len(inner))
+    # Record.version 1, to_id 2, from_id 3, no_session_context 7
+    return b"".join((_version_field(version), _to_field(to_id), _from_field(from_id), b"\x3a", inner_len, inner))
 
 
 def wrap(msg: msg_pb.Msg, *, to_id: str, from_id: str, version: str = USP_VERSION) -> bytes:
@@ -141,19 +180,20 @@ def wrap(msg: msg_pb.Msg, *, to_id: str, from_id: str, version: str = USP_VERSIO
 
 
 def mqtt_connect_record(*, to_id: str, from_id: str, subscribed_topic: str, mqtt_version: int = 5) -> bytes:
-    record = record_pb.Record(version=USP_VERSION, to_id=to_id, from_id=from_id)
-    record.mqtt_connect.version = (
-        record_pb.MQTTConnectRecord.V5 if mqtt_version == 5 else record_pb.MQTTConnectRecord.V3_1_1
-    )
-    record.mqtt_connect.subscribed_topic = subscribed_topic
-    return record.SerializeToString()
+    """The ``mqtt_connect`` Record, written directly (every simulated agent sends one per connect;
+    ``tests/usp/test_records.py`` checks the bytes against protobuf's)."""
+    inner = (b"\x08\x01" if mqtt_version == 5 else b"") + _text(b"\x12", subscribed_topic)  # version 1, topic 2
+    # Record.version 1, to_id 2, from_id 3, mqtt_connect 10 (present even when empty: a oneof)
+    return b"".join((_version_field(USP_VERSION), _to_field(to_id), _from_field(from_id), b"\x52",
+                     _varint(len(inner)), inner))
 
 
 def disconnect_record(*, to_id: str, from_id: str, reason: str, reason_code: int = 0) -> bytes:
-    record = record_pb.Record(version=USP_VERSION, to_id=to_id, from_id=from_id)
-    record.disconnect.reason = reason
-    record.disconnect.reason_code = reason_code
-    return record.SerializeToString()
+    """The ``disconnect`` Record (written directly, like :func:`mqtt_connect_record`)."""
+    inner = _text(b"\x0a", reason) + (b"\x15" + reason_code.to_bytes(4, "little") if reason_code else b"")
+    # DisconnectRecord.reason 1, reason_code 2 (fixed32); Record.disconnect 12
+    return b"".join((_version_field(USP_VERSION), _to_field(to_id), _from_field(from_id), b"\x62",
+                     _varint(len(inner)), inner))
 
 
 # ------------------------------------------------------------------------------- Messages
@@ -313,11 +353,59 @@ def with_header(msg_id: str, msg_type: int, body: bytes) -> bytes:
 
 def notify_resp_payload(msg_id: str, subscription_id: str) -> bytes:
     """``notify_resp(...).SerializeToString()`` without the objects (a storm answers every Boot!)."""
+    m = msg_id.encode()
+    s = subscription_id.encode()
+    lm, ls = len(m), len(s)
+    if lm < 120 and ls < 120:  # every length below fits one byte: lay the bytes out at once
+        notify_len = ls + 2 if ls else 0
+        # Msg.header 1 {msg_id 1, msg_type 2 = NOTIFY_RESP 16}, Msg.body 2 {Response.notify_resp 8
+        # {NotifyResp.subscription_id 1}}
+        return b"".join((b"\x0a", _SMALL[lm + 4 if lm else 2], b"\x0a" + _SMALL[lm] if lm else b"", m,
+                         b"\x10\x10\x12", _SMALL[notify_len + 4], b"\x12", _SMALL[notify_len + 2], b"\x42",
+                         _SMALL[notify_len],
+                         b"\x0a" + _SMALL[ls] if ls else b"", s))
     header = _text(b"\x0a", msg_id) + b"\x10\x10"  # Header.msg_id = 1, msg_type = 2 (NOTIFY_RESP = 16)
     notify = _text(b"\x0a", subscription_id)  # NotifyResp.subscription_id = 1
     resp = b"\x42" + _varint(len(notify)) + notify  # Response.notify_resp = 8
     body = b"\x12" + _varint(len(resp)) + resp  # Body.response = 2
     return b"\x0a" + _varint(len(header)) + header + b"\x12" + _varint(len(body)) + body  # Msg.header 1, body 2
+
+
+def notify_resp_record(msg_id: str, subscription_id: str, *, to_id: str, from_id: str,
+                       version: str = USP_VERSION) -> bytes:
+    """The whole Record answering a Notify: :func:`notify_resp_payload` in :func:`wrap_payload`."""
+    return wrap_payload(notify_resp_payload(msg_id, subscription_id), to_id=to_id, from_id=from_id, version=version)
+
+
+def _len_field(tag: bytes, body: bytes) -> bytes:
+    """A length-delimited field that is written even when empty (a message, a repeated element)."""
+    return tag + _varint(len(body)) + body
+
+
+def set_resp_payload(msg_id: str,
+                     results: Iterable[tuple[str, Mapping[str, str], Iterable[tuple[str, int, str]]]]) -> bytes:
+    """A serialized SetResp Message, one successful UpdatedObjectResult per ``(object path, {param:
+    value set}, [(param, err_code, err_msg) of a non-required param that failed])`` — what
+    ``response(msg_id, SET)`` filled field by field serializes to (map entries may come in another
+    order: protobuf writes a map in hash order; ``tests/usp/test_records.py`` compares the parsed
+    Messages, and the bytes of single-parameter ones). Why: the agent simulator answers every Set
+    of a fan-out, and building the nested objects was a third of its CPU per Set."""
+    objs = []
+    for obj, params, errs in results:
+        inst = [_text(b"\x0a", obj)]  # UpdatedInstanceResult.affected_path = 1
+        for name, code, message in errs:  # param_errs = 2 (ParameterError: param 1, err_code 2 fixed32, err_msg 3)
+            fixed = b"\x15" + code.to_bytes(4, "little") if code else b""
+            err = _text(b"\x0a", name) + fixed + _text(b"\x1a", message)
+            inst.append(_len_field(b"\x12", err))
+        for name, value in params.items():  # updated_params = 3: map entries write key and value even when empty
+            k, v = name.encode(), value.encode()
+            inst.append(_len_field(b"\x1a", b"\x0a" + _varint(len(k)) + k + b"\x12" + _varint(len(v)) + v))
+        success = _len_field(b"\x0a", b"".join(inst))  # OperationSuccess.updated_inst_results = 1
+        status = _len_field(b"\x12", success)  # OperationStatus.oper_success = 2
+        objs.append(_len_field(b"\x0a", _text(b"\x0a", obj) + _len_field(b"\x12", status)))  # requested_path 1, 2
+    response = _len_field(b"\x22", b"".join(objs))  # Response.set_resp = 4 (SetResp.updated_obj_results = 1)
+    header = _text(b"\x0a", msg_id) + b"\x10\x05"  # Header.msg_id = 1, msg_type = 2 (SET_RESP = 5)
+    return _len_field(b"\x0a", header) + _len_field(b"\x12", _len_field(b"\x12", response))  # Msg 1, 2; Body.response 2
 
 
 _RESPONSE_FIELD: dict[int, str] = {

@@ -173,9 +173,9 @@ def test_partial_set_from_a_noncompliant_agent_is_unknown_state() -> None:
 
 
 def test_hand_built_records_are_protobufs_bytes() -> None:
-    """wrap_payload / notify_resp_payload / set_payload / with_header / response (templates) skip
-    protobuf's objects on hot paths; they must write exactly what protobuf writes, for any text
-    (empty, long, non-ASCII)."""
+    """wrap_payload / notify_resp_payload / notify_resp_record / mqtt_connect_record / disconnect_record /
+    set_payload / with_header / response (templates) skip protobuf's objects on hot paths; they must
+    write exactly what protobuf writes, for any text (empty, long, non-ASCII)."""
     import random
     import string
 
@@ -193,6 +193,23 @@ def test_hand_built_records_are_protobufs_bytes() -> None:
         rec = record_pb.Record(version=version, to_id=to_id, from_id=from_id)
         rec.no_session_context.payload = payload
         assert records.wrap_payload(payload, to_id=to_id, from_id=from_id, version=version) == rec.SerializeToString()
+        rec.no_session_context.payload = answer.SerializeToString()
+        assert records.notify_resp_record(msg_id, sub, to_id=to_id, from_id=from_id,
+                                          version=version) == rec.SerializeToString()
+    for _ in range(500):
+        to_id, from_id, topic = text(0, 20, 300), text(0, 20), text(0, 30, 200)
+        mqtt_version, reason, code = rnd.choice([3, 5]), text(0, 10, 150), rnd.choice([0, 7003, 2**32 - 1])
+        rec = record_pb.Record(version=records.USP_VERSION, to_id=to_id, from_id=from_id)
+        rec.mqtt_connect.version = (record_pb.MQTTConnectRecord.V5 if mqtt_version == 5
+                                    else record_pb.MQTTConnectRecord.V3_1_1)
+        rec.mqtt_connect.subscribed_topic = topic
+        assert records.mqtt_connect_record(to_id=to_id, from_id=from_id, subscribed_topic=topic,
+                                           mqtt_version=mqtt_version) == rec.SerializeToString()
+        rec = record_pb.Record(version=records.USP_VERSION, to_id=to_id, from_id=from_id)
+        rec.disconnect.reason = reason
+        rec.disconnect.reason_code = code
+        assert records.disconnect_record(to_id=to_id, from_id=from_id, reason=reason,
+                                         reason_code=code) == rec.SerializeToString()
     for _ in range(1000):
         values: dict[str, object] = {}
         for _ in range(rnd.choice([1, 1, 2, 6])):
