@@ -142,3 +142,42 @@ def psycopg_kwargs(url: DbUrl) -> dict[str, Any] | None:
             opts[{"username": "user", "database": "dbname"}.get(key, key)] = value
     opts.update(query)
     return opts
+
+
+def open_dbapi(url: str, *, autocommit: bool = False) -> tuple[Any, str] | None:
+    """A DB-API connection to the database ``url`` names and its backend (``sqlite`` or
+    ``postgresql``), or ``None`` when the caller must take the SQLAlchemy path: an in-memory or
+    optioned SQLite URL, a SQLite file that does not exist yet (SQLAlchemy creates and migrates
+    it), a URL SQLAlchemy's psycopg dialect would rewrite, no psycopg, or a PostgreSQL this process
+    cannot reach (the SQLAlchemy path then reports it as it always has).
+
+    Why one opener: the CLI's store reader and the simulator's twin reader must open exactly the
+    database the ORM would, the same way; a SQLite file is opened read-write without creating it."""
+    import sqlite3
+
+    parsed = parse(normalise_url(url))
+    if parsed is None:
+        return None
+    if parsed.backend == "sqlite":
+        path = sqlite_file(parsed)
+        if path is None or not os.path.isfile(path):
+            return None
+        try:
+            conn = sqlite3.connect(f"file:{quote(path)}?mode=rw", uri=True, timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+        except sqlite3.Error:
+            return None
+        return conn, "sqlite"
+    if parsed.backend == "postgresql":
+        kwargs = psycopg_kwargs(parsed)
+        if kwargs is None:
+            return None
+        try:
+            import psycopg
+        except ImportError:
+            return None
+        try:
+            return psycopg.connect(**kwargs, autocommit=autocommit), "postgresql"
+        except psycopg.Error:
+            return None
+    return None

@@ -19,14 +19,11 @@ Nothing here writes: every command that changes something goes through the lifec
 
 from __future__ import annotations
 
-import os
-import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
-from urllib.parse import quote
 
 from core.errors import NotFound
 from core.store import dburl
@@ -295,41 +292,18 @@ def contains_pattern(text: str) -> str:
 
 # ---------------------------------------------------------------------------- connecting
 def connect(url: str) -> LiteReader | None:
-    """A reader for ``url``, or ``None`` when this path does not read it: an in-memory or optioned
-    SQLite URL, a SQLite file that does not exist yet (SQLAlchemy creates and migrates it), a URL
-    SQLAlchemy's psycopg dialect would rewrite, or a PostgreSQL this process cannot reach (the
-    SQLAlchemy store then reports it as it always has)."""
-    parsed = dburl.parse(dburl.normalise_url(url))
-    if parsed is None:
+    """A reader for ``url``, or ``None`` when this path does not read it (see
+    :func:`core.store.dburl.open_dbapi`: the SQLAlchemy store then reports it as it always has)."""
+    opened = dburl.open_dbapi(url)
+    if opened is None:
         return None
-    if parsed.backend == "sqlite":
-        path = dburl.sqlite_file(parsed)
-        if path is None or not os.path.isfile(path):
-            return None
+    conn, backend = opened
+    if backend == "postgresql":
         try:
-            conn = sqlite3.connect(f"file:{quote(path)}?mode=rw", uri=True, timeout=30, isolation_level=None,
-                                   check_same_thread=False)
-        except sqlite3.Error:
+            import orjson
+            from psycopg.types.json import set_json_loads
+        except ImportError:
+            conn.close()
             return None
-        return LiteReader(conn, "sqlite")
-    if parsed.backend == "postgresql":
-        kwargs = dburl.psycopg_kwargs(parsed)
-        if kwargs is None:
-            return None
-        return _connect_postgres(kwargs)
-    return None
-
-
-def _connect_postgres(kwargs: dict[str, Any]) -> LiteReader | None:
-    try:
-        import orjson
-        import psycopg
-        from psycopg.types.json import set_json_loads
-    except ImportError:
-        return None
-    try:
-        conn = psycopg.connect(**kwargs)
-    except psycopg.Error:
-        return None
-    set_json_loads(orjson.loads, conn)  # as make_engine's json_deserializer
-    return LiteReader(conn, "postgresql")
+        set_json_loads(orjson.loads, conn)  # as make_engine's json_deserializer
+    return LiteReader(conn, backend)

@@ -25,7 +25,6 @@ not exist yet) is left to the caller, which builds the adapter as before. Nothin
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -33,7 +32,6 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
-from urllib.parse import quote
 
 from core.store import dburl
 from executors.errors import UnknownDevice
@@ -113,32 +111,8 @@ def connect(url: str) -> Db | None:
     psycopg), or ``None`` when this path does not read it: an in-memory or optioned SQLite URL,
     a SQLite file that does not exist yet (the twin creates it), a URL SQLAlchemy would rewrite,
     a PostgreSQL this process cannot reach — the caller then builds the adapter as before."""
-    parsed = dburl.parse(dburl.normalise_url(url))
-    if parsed is None:
-        return None
-    if parsed.backend == "sqlite":
-        path = dburl.sqlite_file(parsed)
-        if path is None or not os.path.isfile(path):
-            return None
-        try:
-            conn = sqlite3.connect(f"file:{quote(path)}?mode=rw", uri=True, timeout=30, isolation_level=None,
-                                   check_same_thread=False)
-        except sqlite3.Error:
-            return None
-        return Db(conn, "sqlite")
-    if parsed.backend == "postgresql":
-        kwargs = dburl.psycopg_kwargs(parsed)
-        if kwargs is None:
-            return None
-        try:
-            import psycopg
-        except ImportError:
-            return None
-        try:
-            return Db(psycopg.connect(**kwargs, autocommit=True), "postgresql")
-        except psycopg.Error:
-            return None
-    return None
+    opened = dburl.open_dbapi(url, autocommit=True)
+    return None if opened is None else Db(*opened)
 
 
 def _state(row: tuple[Any, ...]) -> DeviceState:
