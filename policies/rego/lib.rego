@@ -74,6 +74,13 @@ local_hour(region) := ((data.gateward.lib.utc_hour + data.gateward.lib.window_fo
 # window may wrap midnight: hours are taken relative to the start, so 23->04 is "less than 5
 # hours past 23:00". The one place the window arithmetic lives.
 window_open(region) := open if {
+	open := data.gateward.data.windows.open_by_utc_hour[region][utc_hour]
+	open == open
+} else := open if {
+	not region in object.keys(data.gateward.data.windows.regions)
+	open := data.gateward.data.windows.fallback_open_by_utc_hour[utc_hour]
+	open == open
+} else := open if {
 	w := object.get(data.gateward.data.windows.regions, region, data.gateward.data.windows.fallback)
 	h := ((utc_hour + w.utc_offset_hours) + 24) % 24
 	open := (((h - w.start_hour) + 24) % 24) < (((w.end_hour - w.start_hour) + 24) % 24)
