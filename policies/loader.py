@@ -152,7 +152,7 @@ def _derive_plain_channels(data: dict[str, Any]) -> None:
         for band, table in bands.items():
             if not isinstance(table, dict) or not isinstance(table.get("channels"), list):
                 continue
-            dfs = table.get("dfs") if isinstance(table.get("dfs"), list) else []
+            dfs: list[Any] = table["dfs"] if isinstance(table.get("dfs"), list) else []
             ok = {ch for ch in table["channels"] if _channel_number(ch)} - {ch for ch in dfs if _channel_number(ch)}
             # A DFS entry that is not a plain integer (e.g. 52.0) still equals 52 in Rego: drop it too.
             ok -= {int(ch) for ch in dfs if isinstance(ch, float) and ch.is_integer()}
@@ -180,13 +180,12 @@ def _derive_window_hours(data: dict[str, Any]) -> None:
     def table(w: Any) -> list[bool] | None:
         if not isinstance(w, dict):
             return None
-        values = [w.get("utc_offset_hours"), w.get("start_hour"), w.get("end_hour")]
-        if not all(type(v) is int for v in values):
+        offset, start, end = w.get("utc_offset_hours"), w.get("start_hour"), w.get("end_hour")
+        if not (type(offset) is int and type(start) is int and type(end) is int):
             return None
-        offset, start, end = values
         return [(((((h + offset) + 24) % 24 - start) + 24) % 24) < (((end - start) + 24) % 24) for h in range(24)]
 
-    regions = windows.get("regions") if isinstance(windows.get("regions"), dict) else {}
+    regions: dict[str, Any] = windows["regions"] if isinstance(windows.get("regions"), dict) else {}
     by_region = {name: row for name, w in regions.items() if (row := table(w)) is not None}
     derived: dict[str, Any] = {"open_by_utc_hour": by_region}
     fallback = table(windows.get("fallback"))
