@@ -92,6 +92,7 @@ def rego_test_files(rules_dir: Path | None = None) -> list[Path]:
 DERIVED_KEYS = {
     "windows": ("open_by_utc_hour", "fallback_open_by_utc_hour"),
     "regulatory": ("plain_channels",),
+    "param_classes": ("final_prefix_3",),
     "risk": ("target_steps_from_zero", "failed_changes_steps_from_zero"),
 }
 
@@ -118,7 +119,11 @@ def _derive(data: dict[str, Any]) -> None:
                         "param_classes.json", f"prefix {prefix!r} is in both {index[key]} and {name}"
                     )
                 index[key] = name
-        data["param_classes"] = {**classes, "prefix_index": index}
+        # The 3-segment prefixes no 4-segment prefix extends: for a path under one of them the
+        # longest match is decided by its first 3 segments alone (one lookup, not two).
+        longer = {key.rsplit(".", 1)[0] for key in index if key.count(".") == 3}
+        final_3 = {key: name for key, name in index.items() if key.count(".") == 2 and key not in longer}
+        data["param_classes"] = {**classes, "prefix_index": index, "final_prefix_3": final_3}
     _derive_plain_channels(data)
     _derive_window_hours(data)
     _derive_zero_steps(data)

@@ -51,9 +51,14 @@ change_class := {c.path: class |
 }
 
 # The class of a path split into segments. An else chain: each shorter prefix is looked up only
-# when the longer one is not configured (most paths match at 3 segments). `class == class` is
+# when the longer one is not configured. Most paths match at 3 segments under a prefix no
+# 4-segment prefix extends (final_prefix_3, derived by the loader): that is tried first, one
+# lookup instead of two. `class == class` is
 # the positive use the bytecode VM needs to fail a body whose lookup is undefined.
 path_class(parts) := class if {
+	class := data.gateward.data.param_classes.final_prefix_3[concat(".", array.slice(parts, 0, 3))]
+	class == class
+} else := class if {
 	class := data.gateward.data.param_classes.prefix_index[concat(".", array.slice(parts, 0, 4))]
 	class == class
 } else := class if {

@@ -133,3 +133,20 @@ def test_a_derived_name_in_the_data_files_is_refused(tmp_path: Path) -> None:
     windows["open_by_utc_hour"] = {}
     with pytest.raises(PolicyLoadError, match=r"windows\.json"):
         load_sources(None, _data_dir_with(tmp_path, "windows", windows))
+
+
+def test_final_three_segment_prefixes_classify_as_the_longest_prefix() -> None:
+    """``param_classes.final_prefix_3`` (tried first by ``lib.path_class``) gives every path the
+    class of its longest configured prefix, as the lookups by 4, 3 and 2 segments did."""
+    data = load_sources().data
+    index = data["param_classes"]["prefix_index"]
+    plain = {**data, "param_classes": {k: v for k, v in data["param_classes"].items() if k != "final_prefix_3"}}
+    with_table, without = _interpreter(data), _interpreter(plain)
+    paths = {"Device", "Device.X", "X.Y.Z.W", "Device.WiFi.Radio", "Device.WiFi.Radio.2.Channel"}
+    for key in index:
+        paths |= {key, f"{key}.1", f"{key}.1.Enable", key.rsplit(".", 1)[0] + ".Other.1"}
+    for path in sorted(paths):
+        query = f'data.gateward.lib.path_class(split("{path}", "."))'
+        got = orjson.loads(with_table.eval_query_as_json(query))["result"][0]["expressions"][0]["value"]
+        want = orjson.loads(without.eval_query_as_json(query))["result"][0]["expressions"][0]["value"]
+        assert got == want, path
