@@ -93,6 +93,7 @@ DERIVED_KEYS = {
     "windows": ("open_by_utc_hour", "fallback_open_by_utc_hour"),
     "regulatory": ("plain_channels",),
     "param_classes": ("final_prefix_3",),
+    "rollout": ("fewest_targets",),
     "risk": ("target_steps_from_zero", "failed_changes_steps_from_zero"),
 }
 
@@ -127,6 +128,7 @@ def _derive(data: dict[str, Any]) -> None:
     _derive_plain_channels(data)
     _derive_window_hours(data)
     _derive_zero_steps(data)
+    _derive_fewest_targets(data)
     pw = data.get("common_passwords")
     if isinstance(pw, dict) and isinstance(pw.get("entries"), list):
         hashes: dict[str, bool] = dict(pw.get("sha256_lower") or {})
@@ -211,6 +213,23 @@ def _derive_zero_steps(data: dict[str, Any]) -> None:
     derived = {f"{key}_from_zero": [{"min": None, "score": 0}, *risk[key]]
                for key in ("target_steps", "failed_changes_steps") if isinstance(risk.get(key), list)}
     data["risk"] = {**risk, **derived}
+
+
+def _derive_fewest_targets(data: dict[str, Any]) -> None:
+    """``rollout.fewest_targets``: the lowest ``min_targets`` of any plan (firmware plans too).
+
+    Why: most proposals are below every plan (a one-device fix), and the rollout rules found that
+    out by collecting the plans reached; one comparison with this number answers it. Derived only
+    when every plan's ``min_targets`` is a number: Rego orders ``null`` and booleans below every
+    number, so such a plan would be reached by any count, and the rules decide that case."""
+    rollout = data.get("rollout")
+    if not isinstance(rollout, dict):
+        return
+    plans = [p for key in ("plans", "firmware_plans") if isinstance(rollout.get(key), list) for p in rollout[key]]
+    mins: list[float] = [p["min_targets"] for p in plans
+                         if isinstance(p, dict) and type(p.get("min_targets")) in (int, float)]
+    if mins and len(mins) == len(plans):
+        data["rollout"] = {**rollout, "fewest_targets": min(mins)}
 
 
 def _channel_number(value: Any) -> bool:

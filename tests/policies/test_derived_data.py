@@ -150,3 +150,27 @@ def test_final_three_segment_prefixes_classify_as_the_longest_prefix() -> None:
         got = orjson.loads(with_table.eval_query_as_json(query))["result"][0]["expressions"][0]["value"]
         want = orjson.loads(without.eval_query_as_json(query))["result"][0]["expressions"][0]["value"]
         assert got == want, path
+
+
+@pytest.mark.parametrize("operations", [[], [{"command": "download", "args": {}}]])
+def test_fewest_targets_stages_as_the_plans_do(operations: list[dict[str, Any]]) -> None:
+    """``rollout.fewest_targets`` (a proposal below it has no stage) gives every target count the
+    stages the plans give without it, for the normal and the firmware plans."""
+    data = load_sources().data
+    assert data["rollout"]["fewest_targets"] == min(
+        p["min_targets"] for key in ("plans", "firmware_plans") for p in data["rollout"][key])
+    plain = {**data, "rollout": {k: v for k, v in data["rollout"].items() if k != "fewest_targets"}}
+    with_table, without = _interpreter(data), _interpreter(plain)
+    for count in [0, 1, 2, 9, 10, 11, 49, 50, 51, 199, 200, 999, 1000, 10**6]:
+        payload = orjson.dumps({"proposal": {"target_count": count, "operations": operations}}).decode()
+        with_table.set_input_json(payload)
+        without.set_input_json(payload)
+        rule = "data.gateward.rollout.stages"
+        assert with_table.eval_rule_as_json(rule) == without.eval_rule_as_json(rule), count
+
+
+def test_fewest_targets_is_not_derived_from_a_plan_without_a_number(tmp_path: Path) -> None:
+    rollout = json.loads((DATA_DIR / "rollout.json").read_text())
+    rollout["plans"][0]["min_targets"] = None  # below every number in Rego: reached by any count
+    data = load_sources(None, _data_dir_with(tmp_path, "rollout", rollout)).data
+    assert "fewest_targets" not in data["rollout"]
