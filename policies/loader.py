@@ -98,6 +98,19 @@ DERIVED_KEYS = {
 }
 
 
+# What each file's derived tables are computed from: a Rego test that overrides one of these
+# with ``with data.gateward.data.FILE.KEY as ...`` would leave the tables stale (the rules read
+# the table, not the key), so policies/testing.py fails such a test file; override the whole
+# ``data.gateward.data.FILE`` instead (a rule whose table is absent falls back to the formula).
+DERIVED_FROM = {
+    "windows": ("regions", "fallback"),
+    "regulatory": ("domains",),
+    "risk": ("target_steps", "failed_changes_steps"),
+    "rollout": ("plans", "firmware_plans"),
+    "param_classes": ("classes", "prefix_index"),
+}
+
+
 def _derive(data: dict[str, Any]) -> None:
     """Add the indexes the rules need that are functions of other data (see module doc)."""
     for name, keys in DERIVED_KEYS.items():
