@@ -29,7 +29,7 @@ from pathlib import Path
 import orjson
 import regorus
 
-from policies.loader import clean_error, load_sources, rego_test_files, rule_files
+from policies.loader import DERIVED_FROM, clean_error, load_sources, rego_test_files, rule_files
 
 _PACKAGE = re.compile(r"^package\s+([A-Za-z0-9_.]+)", re.MULTILINE)
 _TEST_RULE = re.compile(r"^(test_[A-Za-z0-9_]+)\b", re.MULTILINE)
@@ -72,6 +72,7 @@ class RegoTestRun:
     coverage_checked: bool = False
     vm_hazards: list[str] = field(default_factory=list)
     vm_checked: bool = False
+    stale_overrides: list[str] = field(default_factory=list)
 
     def __iter__(self) -> Iterator[RegoTestResult]:
         return iter(self.results)
@@ -90,7 +91,7 @@ class RegoTestRun:
             n += (not self.unreferenced) + (not self.never_fired)
         if self.vm_checked:
             n += not self.vm_hazards
-        return n
+        return n + (not self.stale_overrides)
 
     @property
     def failed(self) -> int:
@@ -99,7 +100,7 @@ class RegoTestRun:
             n += bool(self.unreferenced) + bool(self.never_fired)
         if self.vm_checked:
             n += bool(self.vm_hazards)
-        return n
+        return n + bool(self.stale_overrides)
 
     @property
     def ok(self) -> bool:
@@ -188,6 +189,24 @@ def _fired(head: RuleHead, covered: set[int]) -> bool:
     return head.last_line in covered
 
 
+_OVERRIDE = re.compile(r"with\s+data\.gateward\.data\.([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def stale_overrides(rules_dir: Path | str | None = None) -> list[str]:
+    """Test-file lines that override, with ``with``, a data key the loader derives a table from
+    (policies/loader.py ``DERIVED_FROM``): the rules read the table, so the override would not
+    reach them and the test would check something other than it says."""
+    found: list[str] = []
+    root = Path(rules_dir) if rules_dir is not None else None
+    for path in rego_test_files(root):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            for file, key in _OVERRIDE.findall(line):
+                if key in DERIVED_FROM.get(file, ()):
+                    found.append(f"{path.name}:{number}: data.gateward.data.{file}.{key} has tables derived from "
+                                 f"it at load; override data.gateward.data.{file} as a whole")
+    return found
+
+
 def run_rego_tests(
     rules_dir: Path | str | None = None,
     data_dir: Path | str | None = None,
@@ -229,6 +248,7 @@ def run_rego_tests(
         run.results.append(
             RegoTestResult(package, name, file, error is None, error, (time.perf_counter() - start) * 1000)
         )
+    run.stale_overrides = stale_overrides(sources.rules_dir)
     if pattern is None:
         from policies.vmcheck import check_sources
 
@@ -279,6 +299,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if run.never_fired:
         print("FAIL coverage: rule bodies that never fired in any test:")
         for item in run.never_fired:
+            print(f"  {item}")
+    if run.stale_overrides:
+        print("FAIL overrides that leave a derived table stale (policies/loader.py DERIVED_FROM):")
+        for item in run.stale_overrides:
             print(f"  {item}")
     if run.vm_hazards:
         print("FAIL vm: constructs the regorus bytecode VM decides differently (policies/vmcheck.py):")

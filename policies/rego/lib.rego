@@ -51,9 +51,14 @@ change_class := {c.path: class |
 }
 
 # The class of a path split into segments. An else chain: each shorter prefix is looked up only
-# when the longer one is not configured (most paths match at 3 segments). `class == class` is
+# when the longer one is not configured. Most paths match at 3 segments under a prefix no
+# 4-segment prefix extends (final_prefix_3, derived by the loader): that is tried first, one
+# lookup instead of two. `class == class` is
 # the positive use the bytecode VM needs to fail a body whose lookup is undefined.
 path_class(parts) := class if {
+	class := data.gateward.data.param_classes.final_prefix_3[concat(".", array.slice(parts, 0, 3))]
+	class == class
+} else := class if {
 	class := data.gateward.data.param_classes.prefix_index[concat(".", array.slice(parts, 0, 4))]
 	class == class
 } else := class if {
@@ -74,6 +79,13 @@ local_hour(region) := ((data.gateward.lib.utc_hour + data.gateward.lib.window_fo
 # window may wrap midnight: hours are taken relative to the start, so 23->04 is "less than 5
 # hours past 23:00". The one place the window arithmetic lives.
 window_open(region) := open if {
+	open := data.gateward.data.windows.open_by_utc_hour[region][utc_hour]
+	open == open
+} else := open if {
+	not region in object.keys(data.gateward.data.windows.regions)
+	open := data.gateward.data.windows.fallback_open_by_utc_hour[utc_hour]
+	open == open
+} else := open if {
 	w := object.get(data.gateward.data.windows.regions, region, data.gateward.data.windows.fallback)
 	h := ((utc_hour + w.utc_offset_hours) + 24) % 24
 	open := (((h - w.start_hour) + 24) % 24) < (((w.end_hour - w.start_hour) + 24) % 24)

@@ -56,12 +56,19 @@ test_change_class_longest_prefix if {
 }
 
 # The longest prefix first: 4, then 3, then 2 segments, then the default class.
+# A test that replaces prefix_index replaces the table the loader derives from it too
+# (final_prefix_3): the whole param_classes object, in one override.
 test_path_class_tries_longer_prefixes_first if {
-	index := {"Device.WiFi.Radio.1": "radio_one", "Device.WiFi.Radio": "radio", "Device.WiFi": "wifi"}
-	data.gateward.lib.path_class(["Device", "WiFi", "Radio", "1", "Channel"]) == "radio_one" with data.gateward.data.param_classes.prefix_index as index
-	data.gateward.lib.path_class(["Device", "WiFi", "Radio", "2", "Channel"]) == "radio" with data.gateward.data.param_classes.prefix_index as index
-	data.gateward.lib.path_class(["Device", "WiFi", "SSID", "1", "SSID"]) == "wifi" with data.gateward.data.param_classes.prefix_index as index
-	data.gateward.lib.path_class(["Device", "Time", "NTPServer1"]) == "other" with data.gateward.data.param_classes.prefix_index as index
+	classes := {"default_class": "other", "final_prefix_3": {}, "prefix_index": {"Device.WiFi.Radio.1": "radio_one", "Device.WiFi.Radio": "radio", "Device.WiFi": "wifi"}}
+	data.gateward.lib.path_class(["Device", "WiFi", "Radio", "1", "Channel"]) == "radio_one" with data.gateward.data.param_classes as classes
+	data.gateward.lib.path_class(["Device", "WiFi", "Radio", "2", "Channel"]) == "radio" with data.gateward.data.param_classes as classes
+	data.gateward.lib.path_class(["Device", "WiFi", "SSID", "1", "SSID"]) == "wifi" with data.gateward.data.param_classes as classes
+	data.gateward.lib.path_class(["Device", "Time", "NTPServer1"]) == "other" with data.gateward.data.param_classes as classes
+}
+
+test_path_class_takes_a_final_three_segment_prefix_first if {
+	classes := {"default_class": "other", "final_prefix_3": {"Device.WiFi.SSID": "ssid"}, "prefix_index": {"Device.WiFi": "wifi"}}
+	data.gateward.lib.path_class(["Device", "WiFi", "SSID", "1", "SSID"]) == "ssid" with data.gateward.data.param_classes as classes
 }
 
 test_window_for_region_or_fallback if {

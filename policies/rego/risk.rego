@@ -15,18 +15,18 @@ device_scores := [score |
 	some d in input.devices
 	compat := data.gateward.data.risk.compat_scores[data.gateward.lib.compat_status(d, "config")]
 	is_number(compat)
-	failed := max(array.concat([0], [s.score | some s in data.gateward.data.risk.failed_changes_steps; d.failed_changes_7d >= s.min]))
+	failed := max([s.score | some s in data.gateward.data.risk.failed_changes_steps_from_zero; d.failed_changes_7d >= s.min])
 	window := {true: 0, false: data.gateward.data.risk.outside_window_score}[data.gateward.lib.window_open(d.region)]
 	window == window # defined (the positive use policies/vmcheck.py asks for)
 	score := (compat + failed) + window
 ]
 
 components := {
-	"targets": max(array.concat([0], [s.score |
+	"targets": max([s.score |
 		target_count := input.proposal.target_count
-		some s in data.gateward.data.risk.target_steps
+		some s in data.gateward.data.risk.target_steps_from_zero
 		target_count >= s.min
-	])),
+	]),
 	"class": max(array.concat([0], [risk |
 		some class in data.gateward.lib.change_class
 		risk := data.gateward.data.param_classes.classes[class].risk

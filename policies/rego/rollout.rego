@@ -32,7 +32,11 @@ halt_item := {"code": "obligation.halt", "message": msg, "params": {"failure_rat
 	msg := sprintf("halt: failure rate above %v%% stops and rolls back", [pct])
 }
 
-stages := array.concat(stage_items, [halt_item]) if {
+# Below every plan (fewest_targets, derived by the loader) there is nothing to look up: one
+# comparison instead of collecting the plans reached.
+stages := [] if {
+	input.proposal.target_count < data.gateward.data.rollout.fewest_targets
+} else := array.concat(stage_items, [halt_item]) if {
 	count(reached) > 0
 	plan
 } else := []

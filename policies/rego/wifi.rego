@@ -48,9 +48,8 @@ plain_on(d, c, index) if {
 	count(radios) == 1
 	radios[0].auto_channel == false
 	region := data.gateward.data.regulatory.regions[d.region]
-	table := data.gateward.data.regulatory.domains[region.domain][radios[0].band]
-	c.value in table.channels
-	not c.value in table.dfs
+	row := data.gateward.data.regulatory.plain_channels[region.domain][radios[0].band]
+	row[c.value] == true
 }
 
 # Every radio change joined with each device's radio at that index: [device, change, radio].

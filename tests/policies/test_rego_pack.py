@@ -72,3 +72,17 @@ def test_discover_and_rule_heads(tmp_path: Path) -> None:
     assert testing.discover_tests(tmp_path) == [("a_test.rego", "p_test", "test_x")]
     heads = testing.rule_heads(tmp_path)
     assert [(h.name, h.line, h.last_line) for h in heads] == [("x", 5, 5), ("f", 7, 8)]
+
+
+def test_an_override_that_leaves_a_derived_table_stale_fails_the_run(pack_copy) -> None:
+    """Overriding a key the loader derives a table from (here the risk step list the rules read
+    as risk.target_steps_from_zero) would not reach the rules: the runner fails the file."""
+    rules, data = pack_copy()
+    assert testing.stale_overrides(rules) == []
+    (rules / "stale_test.rego").write_text(
+        "package gateward.stale_test\n\nimport rego.v1\n\n"
+        "test_steps if {\n\tdata.gateward.risk.score >= 0 with data.gateward.data.risk.target_steps as []\n}\n"
+    )
+    run = testing.run_rego_tests(rules, data, coverage=False)
+    assert [item.split(":")[0] for item in run.stale_overrides] == ["stale_test.rego"]
+    assert not run.ok
