@@ -23,10 +23,21 @@ from sqlalchemy import ColumnElement, and_, case, func, literal, select
 from sqlalchemy.orm import QueryableAttribute, Session
 
 from core.models import ExecutionStatus, utcnow
-from core.store.schema import DeviceEventRow, DeviceRow, ExecutionRow, ParameterSnapshotRow, ProposalDeviceRow
+from core.store.schema import (
+    DeviceEventRow,
+    DeviceRow,
+    ExecutionRow,
+    ParameterSnapshotRow,
+    ProposalDeviceRow,
+    SnapshotHeadRow,
+)
 from core.values import parse_bool
 
 RADIOS = (1, 2, 3)
+# What ``snapshot_heads.radios`` holds, in this order (migration 0020 spells the same list).
+RADIO_PATHS = tuple(f"Device.WiFi.Radio.{i}.{leaf}" for i in RADIOS for leaf in ("OperatingFrequencyBand",
+                                                                                 "AutoChannelEnable"))
+INVALID = "invalid"
 STALE_AFTER = timedelta(hours=24)
 
 
@@ -50,26 +61,27 @@ class DeviceClass:
     representative: str
 
 
-def _latest_snapshot_ids(pid: str) -> Any:
-    """The newest *full* snapshot of each target: a partial row (an old backup) read as the device's
-    state would drop its radios and break class building (issue 10, defect 12)."""
-    from core.store.repo import full_snapshot
-
-    return (select(ParameterSnapshotRow.device_id, func.max(ParameterSnapshotRow.id).label("mid"))
-            .join(ProposalDeviceRow, ProposalDeviceRow.device_id == ParameterSnapshotRow.device_id)
-            .where(ProposalDeviceRow.proposal_id == pid, full_snapshot())
-            .group_by(ParameterSnapshotRow.device_id).subquery())
-
-
 def unsnapshotted(s: Session, pid: str, limit: int = 10000) -> list[str]:
-    """Targets of ``pid`` with no full stored snapshot: a snapshot preview knows nothing of their
-    current values unless its live sample read them."""
-    latest = _latest_snapshot_ids(pid)
+    """Targets of ``pid`` with no full stored snapshot (no ``snapshot_heads`` row): a snapshot
+    preview knows nothing of their current values unless its live sample read them."""
     q = (select(ProposalDeviceRow.device_id)
-         .outerjoin(latest, latest.c.device_id == ProposalDeviceRow.device_id)
-         .where(ProposalDeviceRow.proposal_id == pid, latest.c.mid.is_(None))
+         .outerjoin(SnapshotHeadRow, SnapshotHeadRow.device_id == ProposalDeviceRow.device_id)
+         .where(ProposalDeviceRow.proposal_id == pid, SnapshotHeadRow.snapshot_id.is_(None))
          .order_by(ProposalDeviceRow.device_id).limit(limit))
     return list(s.scalars(q))
+
+
+def radios_of(raw: str | None) -> tuple[Any, ...]:
+    """The six values of a ``snapshot_heads.radios`` array (``RADIO_PATHS`` order), as the single-path
+    extraction of each dialect gives them (SQLite: a JSON boolean as 1/0). A head the database
+    could not parse (``invalid``) raises: the decision fails, and so denies."""
+    if raw is None:
+        return (None,) * len(RADIO_PATHS)
+    if raw == INVALID:
+        raise ValueError("a stored snapshot is not valid JSON; its device's radios are unknown")
+    import orjson
+
+    return tuple(int(v) if isinstance(v, bool) else v for v in orjson.loads(raw))
 
 
 def device_classes(s: Session, pid: str, *, max_reboots_24h: int, failed_steps: tuple[float, ...],
@@ -77,7 +89,6 @@ def device_classes(s: Session, pid: str, *, max_reboots_24h: int, failed_steps: 
     """Classes of the targets of ``pid`` keyed like ``policies.classes.device_key`` (without the
     context signature: ``exclude`` the devices that have one)."""
     now = utcnow()
-    latest = _latest_snapshot_ids(pid)
     boots = (select(DeviceEventRow.device_id, func.count().label("n"))
              .join(ProposalDeviceRow, ProposalDeviceRow.device_id == DeviceEventRow.device_id)
              .where(ProposalDeviceRow.proposal_id == pid, DeviceEventRow.kind == "boot",
@@ -90,21 +101,17 @@ def device_classes(s: Session, pid: str, *, max_reboots_24h: int, failed_steps: 
              .where(ProposalDeviceRow.proposal_id == pid, ExecutionRow.status.in_(bad),
                     ExecutionRow.started_at >= now - timedelta(days=7))
              .group_by(ExecutionRow.device_id).subquery())
-    paths = [f"Device.WiFi.Radio.{i}.{leaf}" for i in RADIOS
-             for leaf in ("OperatingFrequencyBand", "AutoChannelEnable")]
-    radio_cols = _values(s, ParameterSnapshotRow.params, paths)  # one parse of each snapshot on SQLite
     reboot_n = func.coalesce(boots.c.n, 0)
     failed_n = func.coalesce(fails.c.n, 0)
     failed_bucket = sum((case((failed_n >= step, 1), else_=0) for step in failed_steps), literal(0))
     present = case((DeviceRow.last_seen >= now - STALE_AFTER, 1), else_=0)
     keys = [DeviceRow.vendor, DeviceRow.model, DeviceRow.firmware, DeviceRow.region, DeviceRow.root,
             DeviceRow.protocol, present.label("present"), case((reboot_n >= max_reboots_24h, 1), else_=0)
-            .label("reboot_flag"), failed_bucket.label("failed_bucket"), *radio_cols]
+            .label("reboot_flag"), failed_bucket.label("failed_bucket"), SnapshotHeadRow.radios]
     q = (select(*keys, func.count().label("n"), func.min(DeviceRow.id).label("rep"))
          .select_from(ProposalDeviceRow)
          .join(DeviceRow, DeviceRow.id == ProposalDeviceRow.device_id)
-         .outerjoin(latest, latest.c.device_id == DeviceRow.id)
-         .outerjoin(ParameterSnapshotRow, ParameterSnapshotRow.id == latest.c.mid)
+         .outerjoin(SnapshotHeadRow, SnapshotHeadRow.device_id == DeviceRow.id)
          .outerjoin(boots, boots.c.device_id == DeviceRow.id)
          .outerjoin(fails, fails.c.device_id == DeviceRow.id)
          .where(ProposalDeviceRow.proposal_id == pid))
@@ -112,9 +119,8 @@ def device_classes(s: Session, pid: str, *, max_reboots_24h: int, failed_steps: 
         q = q.where(DeviceRow.id.not_in(sorted(exclude)))
     q = q.group_by(*[k.element if hasattr(k, "element") else k for k in keys])
     merged: dict[tuple[Any, ...], list[Any]] = {}
-    n_radio = len(radio_cols)
     for row in s.execute(q):
-        vals = _split(s, list(row[9:9 + n_radio]), len(paths))
+        vals = radios_of(row.radios)
         radios = tuple((i, vals[2 * k], _truthy(vals[2 * k + 1])) for k, i in enumerate(RADIOS)
                        if vals[2 * k] is not None)
         key = (row.vendor, row.model, row.firmware, row.region, row.root, row.protocol, bool(row.present),
@@ -146,18 +152,17 @@ def preview_facts(s: Session, pid: str, changes: list[tuple[str, Any, bool]]) ->
     (SQLite extracts every path from one parse of the snapshot): the per-path queries, the count
     query and the searches for unsnapshotted and absent devices each walked every target again
     (a million-device preview took ~45 s on SQLite; issue 15)."""
-    latest = _latest_snapshot_ids(pid)
     readable = [path for path, _, secret in changes if not secret]
     values = _values(s, ParameterSnapshotRow.params, readable)
     stale_at = utcnow() - STALE_AFTER
     stale = case(((DeviceRow.last_seen.is_(None)) | (DeviceRow.last_seen < stale_at), 1), else_=0)
     group = [DeviceRow.vendor, DeviceRow.model, DeviceRow.firmware, *values]
-    q = (select(*group, func.count().label("n"), func.sum(case((latest.c.mid.is_(None), 1), else_=0)).label("missing"),
-                func.sum(stale).label("stale"))
+    no_head = case((SnapshotHeadRow.snapshot_id.is_(None), 1), else_=0)
+    q = (select(*group, func.count().label("n"), func.sum(no_head).label("missing"), func.sum(stale).label("stale"))
          .select_from(ProposalDeviceRow)
          .join(DeviceRow, DeviceRow.id == ProposalDeviceRow.device_id)
-         .outerjoin(latest, latest.c.device_id == DeviceRow.id)
-         .outerjoin(ParameterSnapshotRow, ParameterSnapshotRow.id == latest.c.mid)
+         .outerjoin(SnapshotHeadRow, SnapshotHeadRow.device_id == DeviceRow.id)
+         .outerjoin(ParameterSnapshotRow, ParameterSnapshotRow.id == SnapshotHeadRow.snapshot_id)
          .where(ProposalDeviceRow.proposal_id == pid)
          .group_by(*[g.element if hasattr(g, "element") else g for g in group]))
     classes: dict[tuple[str, str, str], dict[str, Any]] = {}
