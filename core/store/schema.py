@@ -149,6 +149,8 @@ class SnapshotHeadRow(Base):
     exactly what the grouped query used to extract at decision time."""
 
     __tablename__ = "snapshot_heads"
+    # SQLite: the row lives in its primary-key B-tree (one seek per target, not index + table).
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 - SQLAlchemy reads it as declared
 
     device_id: Mapped[str] = mapped_column(String(128), primary_key=True)  # no FK: see migration 0020
     snapshot_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))

@@ -65,6 +65,7 @@ def upgrade() -> None:
         sa.Column("snapshot_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("radios", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("device_id", name=op.f("pk_snapshot_heads")),
+        sqlite_with_rowid=False,  # one seek per target on SQLite (the row is in the key's B-tree)
     )
     dialect = op.get_bind().dialect.name
     radios = _sqlite_radios("s.params") if dialect == "sqlite" else _pg_radios("s.params")
