@@ -20,11 +20,12 @@ from typing import Any
 import orjson
 from sqlalchemy import ColumnElement, Select, func
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import SQLCoreOperations
 
 from core.store.fastsql import Prepared, driver_connection
 
 
-def json_key(*cols: ColumnElement[Any]) -> ColumnElement[Any]:
+def json_key(*cols: SQLCoreOperations[Any]) -> ColumnElement[Any]:
     """One text per row holding ``cols`` (SQLite ``json_array``: a text stays a string, a number a
     number, a single-path ``json_extract`` of a JSON boolean is 1/0 as it reads alone)."""
     return func.json_array(*cols)
