@@ -45,8 +45,8 @@ STALE_AFTER = timedelta(hours=24)
 
 def json_value(session: Session, column: QueryableAttribute[Any], key: str) -> ColumnElement[Any]:
     """``column[key]["value"]`` as text, for snapshot params stored as ``{path: {"value": ...}}``."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column.op("->")(literal(key)).op("->>")(literal("value"))
+    if session.get_bind().dialect.name == "postgresql":  # one walk of the text, not ``->`` then ``->>``
+        return func.json_extract_path_text(column, literal(key), literal("value"))
     return func.json_extract(column, literal(f'$."{key}".value'))
 
 
