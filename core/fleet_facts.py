@@ -3,8 +3,10 @@
 For a proposal over tens of thousands to millions of devices, building one Python dict per device
 dominates the gate. The equivalence key that ``policies.classes`` uses (model, firmware, region,
 root, protocol, presence, radio band/auto signature, reboot-limit flag, failed-changes bucket,
-overlap with other live proposals) is computed here with one ``GROUP BY`` over devices, their
-latest stored snapshot and their recent history, returning a count and a representative per class.
+overlap with other live proposals) is computed here in one pass over the targets, their device
+row, their ``snapshot_heads`` row (newest full snapshot and its radio values, kept by triggers:
+migration 0020) and their recent history, returning a count and a representative per class
+(counted by ``core.fleet_group``: in Python on SQLite, by the database on PostgreSQL).
 Policy is then evaluated once per class on the representative's full facts, exactly as
 ``policies.classes.decide_fleet`` does in Python (a test checks that the two agree).
 
@@ -165,8 +167,8 @@ def preview_facts(s: Session, pid: str, changes: list[tuple[str, Any, bool]]) ->
     path the distribution of current values (top five) — secrets counted, never read — plus how
     many targets have no snapshot and how many are stale.
 
-    One grouped query over the targets, their latest full snapshot and the changed paths' values
-    (SQLite extracts every path from one parse of the snapshot): the per-path queries, the count
+    One pass over the targets, the snapshot their ``snapshot_heads`` row names and the changed
+    paths' values (SQLite extracts every path from one parse of the snapshot): the per-path queries, the count
     query and the searches for unsnapshotted and absent devices each walked every target again
     (a million-device preview took ~45 s on SQLite; issue 15)."""
     readable = [path for path, _, secret in changes if not secret]
