@@ -7,6 +7,9 @@ equivalence class and fanned out. The fleet is synthetic rows in the store (the 
 the simulator's catalogue, four regions, varied radio states), because loading a million digital
 twins would measure the simulator, not the gate. Setup time is reported apart from the gate.
 
+Each device's newest full snapshot and radio facts are in ``snapshot_heads`` (kept by triggers
+as the snapshots are written, so setup pays for them, not the gate; docs/campaigns.md).
+
 The ratio against per-device evaluation is measured on a sample of devices in the same run and
 extrapolated to the whole fleet.
 """
@@ -23,7 +26,7 @@ from bench.framework import BenchResult
 from testing.bulk_fleet import seed_bulk_fleet
 
 NAME = "campaign_gate"
-DESCRIPTION = "validate + snapshot preview + per-class decide for 10k/100k/1M devices (goal 1M ≤ 30 s)"
+DESCRIPTION = "validate + snapshot preview + per-class decide for 10k/100k/1M devices (goal 1M ≤ 10 s)"
 
 def _gate(url: str, n: int) -> dict[str, Any]:
     from core.config import Settings
@@ -43,12 +46,12 @@ def _gate(url: str, n: int) -> dict[str, Any]:
                           changes=[Change(path="Device.WiFi.Radio.2.AutoChannelEnable", value=False),
                                    Change(path="Device.WiFi.Radio.2.Channel", value=36)],
                           rationale="fleet channel plan")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     p = rt.lifecycle.create(draft, admin)
     rt.lifecycle.validate(p.id, admin)
     rt.lifecycle.preview(p.id, admin, source="snapshot")
     decision = rt.lifecycle.decide(p.id, admin)
-    gate_s = time.perf_counter() - t0
+    gate_s, gate_cpu_s = time.perf_counter() - t0, time.process_time() - c0
     state = rt.lifecycle.get(p.id).state
     # The per-device comparison, outside the timed gate: evaluate class documents one device at a
     # time (every device of the fleet would cost the same) and extrapolate to the whole fleet.
@@ -63,7 +66,7 @@ def _gate(url: str, n: int) -> dict[str, Any]:
     per_device_s = (time.perf_counter() - t0) / len(sample) * n
     classes = int(stored.get("classes", len(stored["devices"])))
     rt.close()
-    return {"setup_s": setup_s, "gate_s": gate_s, "stages": stages, "classes": classes,
+    return {"setup_s": setup_s, "gate_s": gate_s, "gate_cpu_s": gate_cpu_s, "stages": stages, "classes": classes,
             "per_device_s": per_device_s, "policy_s": stages.get("decide", 0.0), "state": str(state),
             "allow": decision.allow}
 
@@ -100,12 +103,13 @@ def run(quick: bool) -> BenchResult:
                     _drop(*schema)
         key = f"{n // 1000}k" if n < 1000000 else f"{n // 1000000}m"
         metrics[f"gate_{key}_s"] = round(res["gate_s"], 2)
+        metrics[f"gate_cpu_{key}_s"] = round(res["gate_cpu_s"], 2)  # this process (SQLite's work included)
         metrics[f"classes_{key}"] = res["classes"]
         metrics[f"policy_by_class_{key}_s"] = round(res["policy_s"], 3)
         metrics[f"policy_per_device_{key}_s"] = round(res["per_device_s"], 2)
         metrics[f"per_device_to_class_ratio_{key}"] = round(res["per_device_s"] / max(res["policy_s"], 1e-9), 1)
         metrics[f"setup_{key}_s"] = round(res["setup_s"], 1)
-        rows.append((f"{n:,} devices: gate", f"{res['gate_s']:.2f} s ({res['state']})"))
+        rows.append((f"{n:,} devices: gate", f"{res['gate_s']:.2f} s, CPU {res['gate_cpu_s']:.2f} s ({res['state']})"))
         rows.append((f"{n:,} devices:   stages", ", ".join(f"{k} {v:.2f}s" for k, v in res["stages"].items())))
         rows.append((f"{n:,} devices:   classes", f"{res['classes']}"))
         rows.append((f"{n:,} devices:   decide per class vs per device",

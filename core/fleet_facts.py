@@ -3,8 +3,10 @@
 For a proposal over tens of thousands to millions of devices, building one Python dict per device
 dominates the gate. The equivalence key that ``policies.classes`` uses (model, firmware, region,
 root, protocol, presence, radio band/auto signature, reboot-limit flag, failed-changes bucket,
-overlap with other live proposals) is computed here with one ``GROUP BY`` over devices, their
-latest stored snapshot and their recent history, returning a count and a representative per class.
+overlap with other live proposals) is computed here in one pass over the targets, their device
+row, their ``snapshot_heads`` row (newest full snapshot and its radio values, kept by triggers:
+migration 0020) and their recent history, returning a count and a representative per class
+(counted by ``core.fleet_group``: in Python on SQLite, by the database on PostgreSQL).
 Policy is then evaluated once per class on the representative's full facts, exactly as
 ``policies.classes.decide_fleet`` does in Python (a test checks that the two agree).
 
@@ -19,21 +21,34 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, select
+import orjson
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.orm import QueryableAttribute, Session
 
+from core import fleet_group
 from core.models import ExecutionStatus, utcnow
-from core.store.schema import DeviceEventRow, DeviceRow, ExecutionRow, ParameterSnapshotRow, ProposalDeviceRow
+from core.store.schema import (
+    DeviceEventRow,
+    DeviceRow,
+    ExecutionRow,
+    ParameterSnapshotRow,
+    ProposalDeviceRow,
+    SnapshotHeadRow,
+)
 from core.values import parse_bool
 
 RADIOS = (1, 2, 3)
+# What ``snapshot_heads.radios`` holds, in this order (migration 0020 spells the same list).
+RADIO_PATHS = tuple(f"Device.WiFi.Radio.{i}.{leaf}" for i in RADIOS for leaf in ("OperatingFrequencyBand",
+                                                                                 "AutoChannelEnable"))
+INVALID = "invalid"
 STALE_AFTER = timedelta(hours=24)
 
 
 def json_value(session: Session, column: QueryableAttribute[Any], key: str) -> ColumnElement[Any]:
     """``column[key]["value"]`` as text, for snapshot params stored as ``{path: {"value": ...}}``."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column.op("->")(literal(key)).op("->>")(literal("value"))
+    if session.get_bind().dialect.name == "postgresql":  # one walk of the text, not ``->`` then ``->>``
+        return func.json_extract_path_text(column, literal(key), literal("value"))
     return func.json_extract(column, literal(f'$."{key}".value'))
 
 
@@ -50,81 +65,91 @@ class DeviceClass:
     representative: str
 
 
-def _latest_snapshot_ids(pid: str) -> Any:
-    """The newest *full* snapshot of each target: a partial row (an old backup) read as the device's
-    state would drop its radios and break class building (issue 10, defect 12)."""
-    from core.store.repo import full_snapshot
-
-    return (select(ParameterSnapshotRow.device_id, func.max(ParameterSnapshotRow.id).label("mid"))
-            .join(ProposalDeviceRow, ProposalDeviceRow.device_id == ParameterSnapshotRow.device_id)
-            .where(ProposalDeviceRow.proposal_id == pid, full_snapshot())
-            .group_by(ParameterSnapshotRow.device_id).subquery())
-
-
 def unsnapshotted(s: Session, pid: str, limit: int = 10000) -> list[str]:
-    """Targets of ``pid`` with no full stored snapshot: a snapshot preview knows nothing of their
-    current values unless its live sample read them."""
-    latest = _latest_snapshot_ids(pid)
+    """Targets of ``pid`` with no full stored snapshot (no ``snapshot_heads`` row): a snapshot
+    preview knows nothing of their current values unless its live sample read them."""
     q = (select(ProposalDeviceRow.device_id)
-         .outerjoin(latest, latest.c.device_id == ProposalDeviceRow.device_id)
-         .where(ProposalDeviceRow.proposal_id == pid, latest.c.mid.is_(None))
+         .outerjoin(SnapshotHeadRow, SnapshotHeadRow.device_id == ProposalDeviceRow.device_id)
+         .where(ProposalDeviceRow.proposal_id == pid, SnapshotHeadRow.snapshot_id.is_(None))
          .order_by(ProposalDeviceRow.device_id).limit(limit))
     return list(s.scalars(q))
+
+
+def radios_of(raw: str | None) -> tuple[Any, ...]:
+    """The six values of a ``snapshot_heads.radios`` array (``RADIO_PATHS`` order), as the single-path
+    extraction of each dialect gives them (SQLite: a JSON boolean as 1/0). A head the database
+    could not parse (``invalid``) raises: the decision fails, and so denies."""
+    if raw is None:
+        return (None,) * len(RADIO_PATHS)
+    if raw == INVALID:
+        raise ValueError("a stored snapshot is not valid JSON; its device's radios are unknown")
+    return tuple(int(v) if isinstance(v, bool) else v for v in orjson.loads(raw))
 
 
 def device_classes(s: Session, pid: str, *, max_reboots_24h: int, failed_steps: tuple[float, ...],
                    exclude: set[str] | None = None) -> list[DeviceClass]:
     """Classes of the targets of ``pid`` keyed like ``policies.classes.device_key`` (without the
-    context signature: ``exclude`` the devices that have one)."""
+    context signature: ``exclude`` the devices that have one).
+
+    One pass over the targets joined to their device row and ``snapshot_heads`` (radio facts
+    stored when the snapshot was written). Reboots and failed changes are counted per device and
+    bucketed here, so SQL keys carry raw counts (the few devices with history form their own
+    keys, merged after bucketing)."""
     now = utcnow()
-    latest = _latest_snapshot_ids(pid)
-    boots = (select(DeviceEventRow.device_id, func.count().label("n"))
-             .join(ProposalDeviceRow, ProposalDeviceRow.device_id == DeviceEventRow.device_id)
-             .where(ProposalDeviceRow.proposal_id == pid, DeviceEventRow.kind == "boot",
-                    DeviceEventRow.ts >= now - timedelta(hours=24))
-             .group_by(DeviceEventRow.device_id).subquery())
+    boot_since, fail_since = now - timedelta(hours=24), now - timedelta(days=7)
     bad = [str(x) for x in (ExecutionStatus.FAILED, ExecutionStatus.ROLLED_BACK, ExecutionStatus.ROLLBACK_FAILED,
                             ExecutionStatus.VERIFY_FAILED)]
-    fails = (select(ExecutionRow.device_id, func.count().label("n"))
-             .join(ProposalDeviceRow, ProposalDeviceRow.device_id == ExecutionRow.device_id)
-             .where(ProposalDeviceRow.proposal_id == pid, ExecutionRow.status.in_(bad),
-                    ExecutionRow.started_at >= now - timedelta(days=7))
-             .group_by(ExecutionRow.device_id).subquery())
-    paths = [f"Device.WiFi.Radio.{i}.{leaf}" for i in RADIOS
-             for leaf in ("OperatingFrequencyBand", "AutoChannelEnable")]
-    radio_cols = _values(s, ParameterSnapshotRow.params, paths)  # one parse of each snapshot on SQLite
-    reboot_n = func.coalesce(boots.c.n, 0)
-    failed_n = func.coalesce(fails.c.n, 0)
-    failed_bucket = sum((case((failed_n >= step, 1), else_=0) for step in failed_steps), literal(0))
+    is_bad = or_(*(ExecutionRow.status == b for b in bad))  # no expanding IN: the statement runs on the cursor
     present = case((DeviceRow.last_seen >= now - STALE_AFTER, 1), else_=0)
-    keys = [DeviceRow.vendor, DeviceRow.model, DeviceRow.firmware, DeviceRow.region, DeviceRow.root,
-            DeviceRow.protocol, present.label("present"), case((reboot_n >= max_reboots_24h, 1), else_=0)
-            .label("reboot_flag"), failed_bucket.label("failed_bucket"), *radio_cols]
-    q = (select(*keys, func.count().label("n"), func.min(DeviceRow.id).label("rep"))
-         .select_from(ProposalDeviceRow)
-         .join(DeviceRow, DeviceRow.id == ProposalDeviceRow.device_id)
-         .outerjoin(latest, latest.c.device_id == DeviceRow.id)
-         .outerjoin(ParameterSnapshotRow, ParameterSnapshotRow.id == latest.c.mid)
-         .outerjoin(boots, boots.c.device_id == DeviceRow.id)
-         .outerjoin(fails, fails.c.device_id == DeviceRow.id)
-         .where(ProposalDeviceRow.proposal_id == pid))
-    if exclude:
-        q = q.where(DeviceRow.id.not_in(sorted(exclude)))
-    q = q.group_by(*[k.element if hasattr(k, "element") else k for k in keys])
+    facts = (DeviceRow.vendor, DeviceRow.model, DeviceRow.firmware, DeviceRow.region, DeviceRow.root,
+             DeviceRow.protocol, present)
+    targets = (select().select_from(ProposalDeviceRow)
+               .join(DeviceRow, DeviceRow.id == ProposalDeviceRow.device_id)
+               .outerjoin(SnapshotHeadRow, SnapshotHeadRow.device_id == DeviceRow.id)
+               .where(ProposalDeviceRow.proposal_id == pid))
+    rows: list[tuple[list[Any], int, str]]
+    if s.get_bind().dialect.name == "sqlite":
+        # Per-target index probes: a device with no history costs one empty lookup each.
+        boots = (select(func.count()).select_from(DeviceEventRow)
+                 .where(DeviceEventRow.device_id == DeviceRow.id, DeviceEventRow.kind == "boot",
+                        DeviceEventRow.ts >= boot_since).scalar_subquery())
+        fails = (select(func.count()).select_from(ExecutionRow)
+                 .where(ExecutionRow.device_id == DeviceRow.id, is_bad, ExecutionRow.started_at >= fail_since)
+                 .scalar_subquery())
+        rows = fleet_group.count_keys_with_min(
+            s, targets.add_columns(fleet_group.json_key(*facts, boots, fails, SnapshotHeadRow.radios), DeviceRow.id),
+            skip=exclude)
+    else:  # PostgreSQL: grouped history joined in, the database hash-aggregates
+        boots_q = (select(DeviceEventRow.device_id, func.count().label("n"))
+                   .join(ProposalDeviceRow, ProposalDeviceRow.device_id == DeviceEventRow.device_id)
+                   .where(ProposalDeviceRow.proposal_id == pid, DeviceEventRow.kind == "boot",
+                          DeviceEventRow.ts >= boot_since)
+                   .group_by(DeviceEventRow.device_id).subquery())
+        fails_q = (select(ExecutionRow.device_id, func.count().label("n"))
+                   .join(ProposalDeviceRow, ProposalDeviceRow.device_id == ExecutionRow.device_id)
+                   .where(ProposalDeviceRow.proposal_id == pid, is_bad, ExecutionRow.started_at >= fail_since)
+                   .group_by(ExecutionRow.device_id).subquery())
+        keys = [*facts, func.coalesce(boots_q.c.n, 0), func.coalesce(fails_q.c.n, 0), SnapshotHeadRow.radios]
+        q = (targets.add_columns(*keys, func.count(), func.min(DeviceRow.id))
+             .outerjoin(boots_q, boots_q.c.device_id == DeviceRow.id)
+             .outerjoin(fails_q, fails_q.c.device_id == DeviceRow.id))
+        if exclude:
+            q = q.where(DeviceRow.id.not_in(sorted(exclude)))
+        rows = [(list(r[:10]), int(r[10]), r[11]) for r in s.execute(q.group_by(*keys))]
     merged: dict[tuple[Any, ...], list[Any]] = {}
-    n_radio = len(radio_cols)
-    for row in s.execute(q):
-        vals = _split(s, list(row[9:9 + n_radio]), len(paths))
+    for (vendor, model, firmware, region, root, protocol, up, n_boots, n_fails, raw), n, rep in rows:
+        vals = radios_of(raw)
         radios = tuple((i, vals[2 * k], _truthy(vals[2 * k + 1])) for k, i in enumerate(RADIOS)
                        if vals[2 * k] is not None)
-        key = (row.vendor, row.model, row.firmware, row.region, row.root, row.protocol, bool(row.present),
-               bool(row.reboot_flag), int(row.failed_bucket), radios)
+        failed = int(n_fails or 0)
+        key = (vendor, model, firmware, region, root, protocol, bool(up), int(n_boots or 0) >= max_reboots_24h,
+               sum(1 for step in failed_steps if failed >= step), radios)
         cur = merged.get(key)
         if cur is None:
-            merged[key] = [int(row.n), row.rep]
-        else:  # boolean spellings (1/'true') that SQL grouped apart
-            cur[0] += int(row.n)
-            cur[1] = min(cur[1], row.rep)
+            merged[key] = [n, rep]
+        else:  # history counts in one bucket, boolean spellings (1/'true') that SQL keyed apart
+            cur[0] += n
+            cur[1] = min(cur[1], rep)
     return [DeviceClass(k, n, rep) for k, (n, rep) in merged.items()]
 
 
@@ -142,40 +167,47 @@ def preview_facts(s: Session, pid: str, changes: list[tuple[str, Any, bool]]) ->
     path the distribution of current values (top five) — secrets counted, never read — plus how
     many targets have no snapshot and how many are stale.
 
-    One grouped query over the targets, their latest full snapshot and the changed paths' values
-    (SQLite extracts every path from one parse of the snapshot): the per-path queries, the count
+    One pass over the targets, the snapshot their ``snapshot_heads`` row names and the changed
+    paths' values (SQLite extracts every path from one parse of the snapshot): the per-path queries, the count
     query and the searches for unsnapshotted and absent devices each walked every target again
     (a million-device preview took ~45 s on SQLite; issue 15)."""
-    latest = _latest_snapshot_ids(pid)
     readable = [path for path, _, secret in changes if not secret]
     values = _values(s, ParameterSnapshotRow.params, readable)
     stale_at = utcnow() - STALE_AFTER
     stale = case(((DeviceRow.last_seen.is_(None)) | (DeviceRow.last_seen < stale_at), 1), else_=0)
     group = [DeviceRow.vendor, DeviceRow.model, DeviceRow.firmware, *values]
-    q = (select(*group, func.count().label("n"), func.sum(case((latest.c.mid.is_(None), 1), else_=0)).label("missing"),
-                func.sum(stale).label("stale"))
-         .select_from(ProposalDeviceRow)
-         .join(DeviceRow, DeviceRow.id == ProposalDeviceRow.device_id)
-         .outerjoin(latest, latest.c.device_id == DeviceRow.id)
-         .outerjoin(ParameterSnapshotRow, ParameterSnapshotRow.id == latest.c.mid)
-         .where(ProposalDeviceRow.proposal_id == pid)
-         .group_by(*[g.element if hasattr(g, "element") else g for g in group]))
+    no_head = case((SnapshotHeadRow.snapshot_id.is_(None), 1), else_=0)
+    targets = (select().select_from(ProposalDeviceRow)
+               .join(DeviceRow, DeviceRow.id == ProposalDeviceRow.device_id)
+               .outerjoin(SnapshotHeadRow, SnapshotHeadRow.device_id == DeviceRow.id)
+               .outerjoin(ParameterSnapshotRow, ParameterSnapshotRow.id == SnapshotHeadRow.snapshot_id)
+               .where(ProposalDeviceRow.proposal_id == pid))
+    rows: list[tuple[Any, Any, Any, list[Any], int, int, int]] = []  # vendor, model, fw, values, n, missing, stale
+    if s.get_bind().dialect.name == "sqlite":  # one key per target, counted in Python (core.fleet_group)
+        for k, n in fleet_group.count_keys(s, targets.add_columns(fleet_group.json_key(*group, no_head, stale))):
+            rows.append((k[0], k[1], k[2], _decoded(k[3:3 + len(values)], len(readable)), n,
+                         n if k[-2] else 0, n if k[-1] else 0))
+    else:
+        q = (targets.add_columns(*group, func.count(), func.sum(no_head), func.sum(stale))
+             .group_by(*[g.element if hasattr(g, "element") else g for g in group]))
+        for row in s.execute(q):
+            rows.append((row[0], row[1], row[2], _split(s, [row[3 + j] for j in range(len(values))], len(readable)),
+                         int(row[-3]), int(row[-2] or 0), int(row[-1] or 0)))
     classes: dict[tuple[str, str, str], dict[str, Any]] = {}
     dist: dict[tuple[str, str, str], list[Counter[str]]] = {}
     missing = stale_n = 0
-    for row in s.execute(q):
-        key = (row[0], row[1], row[2])
-        n = int(row.n)
+    for vendor, model, firmware, vals, n, row_missing, row_stale in rows:
+        key = (vendor, model, firmware)
         cls = classes.get(key)
         if cls is None:
             cls = classes[key] = {"vendor": key[0], "model": key[1], "firmware": key[2], "count": 0,
                                   "no_snapshot": 0, "lines": []}
             dist[key] = [Counter() for _ in readable]
         cls["count"] += n
-        cls["no_snapshot"] += int(row.missing or 0)
-        missing += int(row.missing or 0)
-        stale_n += int(row.stale or 0)
-        for i, v in enumerate(_split(s, [row[3 + j] for j in range(len(values))], len(readable))):
+        cls["no_snapshot"] += row_missing
+        missing += row_missing
+        stale_n += row_stale
+        for i, v in enumerate(vals):
             dist[key][i][repr(v)] += n
     for key, cls in classes.items():
         readable_i = 0
@@ -203,14 +235,25 @@ def _values(session: Session, column: QueryableAttribute[Any], paths: list[str])
     return [func.json_extract(column, *(literal(f'$."{p}".value') for p in paths)).label("v")]
 
 
+def _decoded(raw: list[Any], n: int) -> list[Any]:
+    """:func:`_split` for the columns as a :func:`fleet_group.json_key` carried them: a single-path
+    value is itself (a JSON object or array back to the text the extraction gives); several paths
+    are their array, decoded already."""
+    if n == 0:
+        return []
+    if n == 1:
+        v = raw[0]
+        return [orjson.dumps(v).decode() if isinstance(v, (dict, list)) else v]
+    arr = raw[0] if raw[0] is not None else [None] * n
+    return [int(v) if isinstance(v, bool) else v for v in arr]
+
+
 def _split(session: Session, raw: list[Any], n: int) -> list[Any]:
     """The ``n`` values of one row of :func:`_values`' columns, as each single-path column gives them."""
     if n == 0:
         return []
     if len(raw) == n:
         return raw
-    import orjson
-
     arr = orjson.loads(raw[0]) if raw[0] is not None else [None] * n
     # json_extract's array renders JSON booleans as true/false; a single-path extract gives 1/0.
     return [int(v) if isinstance(v, bool) else v for v in arr]

@@ -75,6 +75,9 @@ class _Among(ColumnElement[bool]):
 
     inherit_cache = True
     type = Boolean()
+    # A comparison, not a boolean column: without this SQLite got ``... IN (...) = 1``, which no
+    # index answers — every lookup by a list of ids scanned its whole table (issue 15, 1M devices).
+    _is_implicitly_boolean = True
 
     def __init__(self, column: ColumnElement[Any], name: str) -> None:
         self.column = column

@@ -138,6 +138,25 @@ class ParameterSnapshotRow(Base):
     __table_args__ = (Index("ix_snapshots_device_taken", "device_id", "taken_at"),)
 
 
+class SnapshotHeadRow(Base):
+    """Each device's newest *full* stored snapshot and the radio facts a fleet decision groups by
+    (issue 15, migration 0020). Kept by database triggers on ``parameter_snapshots`` (every writer,
+    whatever its code path), so a million-device gate joins one narrow row per target instead of
+    finding ``max(id)`` among each device's snapshots and parsing the whole document.
+
+    ``radios``: the JSON array the database's own extraction gives for the six paths of
+    ``core.fleet_facts.RADIO_PATHS`` (band and AutoChannelEnable of radios 1, 2 and 3 in turn),
+    exactly what the grouped query used to extract at decision time."""
+
+    __tablename__ = "snapshot_heads"
+    # SQLite: the row lives in its primary-key B-tree (one seek per target, not index + table).
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 - SQLAlchemy reads it as declared
+
+    device_id: Mapped[str] = mapped_column(String(128), primary_key=True)  # no FK: see migration 0020
+    snapshot_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    radios: Mapped[str | None] = mapped_column(Text)
+
+
 class TelemetryRow(Base):
     __tablename__ = "telemetry"
 
