@@ -142,6 +142,8 @@ class Store:
         self.dialect = self.engine.dialect.name
         self._write_engine = self.engine.execution_options(immediate=True)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_only = self.engine.execution_options(postgresql_readonly=True) \
+            if self.dialect == "postgresql" else self.engine
         if self.dialect == "postgresql":  # what end_read needs to know: did this read session write?
             event.listen(self._read, "after_flush", _mark_flush)
             event.listen(self._read, "do_orm_execute", _mark_dml)
@@ -165,6 +167,26 @@ class Store:
             yield session
             if self.dialect == "postgresql":
                 end_read(session)
+
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A Core connection for reading only (API answers, list pages).
+
+        On PostgreSQL its transaction is ``READ ONLY`` (psycopg's ``read_only``: said in the
+        ``BEGIN``, no extra round trip), so it cannot write, and it ends with COMMIT: closed the
+        usual way it was rolled back, and psycopg answers every ROLLBACK by dropping the
+        connection's prepared statements (:func:`end_read`). Elsewhere a plain connection."""
+        if self.dialect != "postgresql":
+            with self.engine.connect() as conn:
+                yield conn
+            return
+        with self._read_only.connect() as conn:
+            yield conn
+            raw = conn.connection.driver_connection  # statements run on it directly too (fastsql)
+            if raw is not None and raw.info.transaction_status.name == "INTRANS":
+                raw.commit()
+            if conn.in_transaction():
+                conn.commit()  # SQLAlchemy's own bookkeeping: the driver has nothing left to end
 
     @contextmanager
     def write(self) -> Iterator[Session]:

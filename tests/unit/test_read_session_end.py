@@ -73,3 +73,24 @@ def test_postgres_read_session_keeps_prepared_statements(store: Any) -> None:
         prepared = s.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar()
     assert prepared and prepared >= 1, "the read sessions' ends dropped the prepared statements"
     assert raw.info.transaction_status.name == "IDLE"  # ended by COMMIT, nothing left open
+
+
+def test_read_connection_cannot_write_and_leaves_the_pool_writable(store: Any) -> None:
+    """``Store.read_connection`` (API answers): reads; on PostgreSQL a write is refused (READ
+    ONLY) and prepared statements survive; the pooled connection can write again afterwards."""
+    with store.read_connection() as conn:
+        assert conn.execute(text("SELECT 1")).scalar() == 1
+    if store.dialect == "postgresql":
+        from sqlalchemy.exc import DBAPIError
+
+        with pytest.raises(DBAPIError, match="read-only"), store.read_connection() as conn:
+            conn.execute(insert(UserRow).values(**_row("x-ro")))
+        for _ in range(12):
+            with store.read_connection() as conn:
+                _COUNT_X.all(conn)
+        with store.read_connection() as conn:
+            assert (conn.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar() or 0) >= 1
+    assert not _user(store, "x-ro")
+    with store.write() as s:  # the same pooled connections, no longer read-only
+        s.add(UserRow(**_row("x-after")))
+    assert _user(store, "x-after")
