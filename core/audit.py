@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import JSON, BigInteger, String, Table, bindparam, column, event, func, insert, select, update
+from sqlalchemy import ARRAY, BigInteger, String, Table, Text, bindparam, column, event, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from core.audit_anchor import (
@@ -86,9 +86,12 @@ _PG_OPEN = Prepared(select(func.gateward_audit_open(bindparam("k", type_=BigInte
     column("tail_seq", BigInteger), column("tail_hash", String), column("head_seq", BigInteger),
     column("head_hash", String), column("head_ts", UTCDateTime()), column("head_key_id", String),
     column("head_mac", String))))
+_PG_TEXT_COLUMNS = ("ts", "actor", "action", "proposal_id", "device_id", "subscriber", "model", "firmware", "data",
+                    "prev_hash", "hash")
 _PG_WRITE = Prepared(select(func.gateward_audit_write(
-    bindparam("events", type_=JSON), bindparam("h_seq", type_=BigInteger), bindparam("h_hash", type_=String),
-    bindparam("h_ts", type_=UTCDateTime()), bindparam("h_key_id", type_=String), bindparam("h_mac", type_=String))))
+    bindparam("seqs", type_=ARRAY(BigInteger)), *(bindparam(c, type_=ARRAY(Text)) for c in _PG_TEXT_COLUMNS),
+    bindparam("h_seq", type_=BigInteger), bindparam("h_hash", type_=Text), bindparam("h_ts", type_=UTCDateTime()),
+    bindparam("h_key_id", type_=Text), bindparam("h_mac", type_=Text))))
 
 
 def _event_hash(seq: int, ts: datetime, actor: str, action: str, proposal_id: str | None,
@@ -225,10 +228,14 @@ def _pg_write(session: Session, key: AuditKey, old_seq: int, rows: list[dict[str
     """PostgreSQL: the linked events and the re-signed keyed head in one statement
     (``gateward_audit_write``, migration 0019); a checkpoint, every N events, as before."""
     new_seq, new_hash, now = rows[-1]["seq"], rows[-1]["hash"], utcnow()
-    # A naive time is UTC, as the column type stores it (the function's JSON has no column type).
-    events = [r if r["ts"].tzinfo is not None else {**r, "ts": r["ts"].replace(tzinfo=UTC)} for r in rows]
+    values: dict[str, Any] = {"seqs": [r["seq"] for r in rows]}
+    for c in _PG_TEXT_COLUMNS:
+        values[c] = [r[c] for r in rows]
+    # A naive time is UTC, as the column type stores it; each JSON document as the engine writes it.
+    values["ts"] = [(t if t.tzinfo is not None else t.replace(tzinfo=UTC)).isoformat() for t in values["ts"]]
+    values["data"] = [orjson.dumps(d).decode() for d in values["data"]]
     written = _PG_WRITE.first(session, {
-        "events": events, "h_seq": new_seq, "h_hash": new_hash, "h_ts": now, "h_key_id": key.key_id,
+        **values, "h_seq": new_seq, "h_hash": new_hash, "h_ts": now, "h_key_id": key.key_id,
         "h_mac": mac(key, "head", new_seq, new_hash, new_seq, now)})
     if written is None or written[0] != len(rows):
         raise RuntimeError(f"audit append wrote {written and written[0]} of {len(rows)} events")

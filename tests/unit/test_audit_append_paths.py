@@ -30,7 +30,8 @@ def test_append_stores_exactly_the_linked_rows(store: Any) -> None:
     seq, prev = 0, audit.GENESIS
     for i in range(4):
         pending = [audit._Pending(audit.utcnow(), "alice", f"t.{i}.a", "p-1", dev, None,
-                                  {"i": i, "nested": {"z": [1, 2.5, None], "a": "é ü"}}),
+                                  {"i": i, "nested": {"z": [1, 2.5, None], "a": "é ü"},
+                                   "ssid": "home\x00net", "odd": "📶 \"q\" \\ \u2028"}),
                    audit._Pending(audit.utcnow(), "system", f"t.{i}.b", None, None, "D-2", None)]
         with store.write() as s:
             audit._enqueue(s, pending)
@@ -50,6 +51,10 @@ def test_append_stores_exactly_the_linked_rows(store: Any) -> None:
     with store.read() as s:
         report = audit.verify_chain(s)
         head = s.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).one()
+        cast = "data::text" if store.dialect == "postgresql" else "data"
+        stored = [r[0] for r in s.execute(text(f"SELECT {cast} FROM audit_events ORDER BY seq")).all()]
+    # the JSON text itself is what the engine's serialiser writes (the row insert's), byte for byte
+    assert stored == [orjson.dumps(w["data"]).decode() for w in expected]
     assert report.ok and report.count == 8, report.reason
     assert tuple(head) == (8, expected[-1]["hash"])
 

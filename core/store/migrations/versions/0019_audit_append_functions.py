@@ -13,8 +13,11 @@ statements). Two functions do the same work in two:
   function takes a fresh snapshot for each query it runs, so the read after the lock sees every
   append committed before the lock was granted — as the separate statement did. (One plain
   ``SELECT`` could not: its snapshot would be taken before it waited for the lock.)
-* ``gateward_audit_write(events, …head)`` inserts the events (already linked and hashed by
-  ``core.audit`` in Python, in seq order) and re-signs the keyed head, in one call. Every row
+* ``gateward_audit_write(columns…, head…)`` inserts the events (already linked and hashed by
+  ``core.audit`` in Python, in seq order; one array per column, each JSON document as its text,
+  so the stored ``json`` is byte for byte what the row insert stored — a document of JSON
+  records would be decoded on the way and refuse ``\\u0000``, which the ``json`` type keeps) and
+  re-signs the keyed head, in one call. Every row
   still passes the ``audit_events_in_sequence`` trigger (migration 0009), so the database still
   refuses a row that is not the next link.
 
@@ -49,8 +52,11 @@ END $$
 """
 
 _WRITE = """
-CREATE OR REPLACE FUNCTION gateward_audit_write(events json, h_seq bigint, h_hash varchar, h_ts timestamptz,
-                                                h_key_id varchar, h_mac varchar)
+CREATE OR REPLACE FUNCTION gateward_audit_write(seqs bigint[], tss text[], actors text[], actions text[],
+                                                proposal_ids text[], device_ids text[], subscribers text[],
+                                                models text[], firmwares text[], datas text[], prev_hashes text[],
+                                                hashes text[], h_seq bigint, h_hash text, h_ts timestamptz,
+                                                h_key_id text, h_mac text)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -58,13 +64,13 @@ DECLARE
 BEGIN
     INSERT INTO audit_events (seq, ts, actor, action, proposal_id, device_id, subscriber, model, firmware,
                               data, prev_hash, hash)
-    SELECT r.seq, r.ts, r.actor, r.action, r.proposal_id, r.device_id, r.subscriber, r.model, r.firmware,
-           r.data, r.prev_hash, r.hash
-    FROM json_to_recordset(events) AS r(seq bigint, ts timestamptz, actor varchar, action varchar,
-                                        proposal_id varchar, device_id varchar, subscriber varchar,
-                                        model varchar, firmware varchar, data json, prev_hash varchar,
-                                        hash varchar)
-    ORDER BY r.seq;
+    SELECT r.seq, r.ts::timestamptz, r.actor, r.action, r.proposal_id, r.device_id, r.subscriber, r.model,
+           r.firmware, r.data::json, r.prev_hash, r.hash
+    FROM unnest(seqs, tss, actors, actions, proposal_ids, device_ids, subscribers, models, firmwares, datas,
+                prev_hashes, hashes)
+         WITH ORDINALITY AS r(seq, ts, actor, action, proposal_id, device_id, subscriber, model, firmware, data,
+                              prev_hash, hash, i)
+    ORDER BY r.i;
     GET DIAGNOSTICS n = ROW_COUNT;
     UPDATE audit_head SET seq = h_seq, hash = h_hash, ts = h_ts, key_id = h_key_id, mac = h_mac WHERE id = 1;
     IF NOT FOUND THEN
@@ -85,5 +91,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.execute("DROP FUNCTION IF EXISTS gateward_audit_write(json, bigint, varchar, timestamptz, varchar, varchar)")
+    op.execute("DROP FUNCTION IF EXISTS gateward_audit_write(bigint[], text[], text[], text[], text[], text[], text[], "
+               "text[], text[], text[], text[], text[], bigint, text, timestamptz, text, text)")
     op.execute("DROP FUNCTION IF EXISTS gateward_audit_open(bigint)")
