@@ -28,12 +28,12 @@ import hashlib
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import BigInteger, Table, bindparam, event, func, insert, select, update
+from sqlalchemy import ARRAY, BigInteger, String, Table, Text, bindparam, column, event, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from core.audit_anchor import (
@@ -51,7 +51,7 @@ from core.errors import Conflict, Invalid
 from core.models import AuditEvent, Device, canonical_json, utcnow
 from core.secrets import mask_params
 from core.store.fastsql import Prepared
-from core.store.schema import AuditCheckpointRow, AuditEventRow, AuditHeadRow
+from core.store.schema import AuditCheckpointRow, AuditEventRow, AuditHeadRow, UTCDateTime
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,17 @@ _FAST_INSERT = Prepared(insert(_EVENTS), _EVENT_COLUMNS)
 _FAST_HEAD_UPDATE = Prepared(_HEAD_UPDATE, _HEAD_COLUMNS)
 _FAST_HEAD_INSERT = Prepared(insert(_HEAD), ("id", *_HEAD_COLUMNS))
 _FAST_LOCK = Prepared(select(func.pg_advisory_xact_lock(bindparam("k", type_=BigInteger))))
+# PostgreSQL: the same work in two statements (migration 0019): lock + both heads, then events + head.
+_PG_OPEN = Prepared(select(func.gateward_audit_open(bindparam("k", type_=BigInteger)).table_valued(
+    column("tail_seq", BigInteger), column("tail_hash", String), column("head_seq", BigInteger),
+    column("head_hash", String), column("head_ts", UTCDateTime()), column("head_key_id", String),
+    column("head_mac", String))))
+_PG_TEXT_COLUMNS = ("ts", "actor", "action", "proposal_id", "device_id", "subscriber", "model", "firmware", "data",
+                    "prev_hash", "hash")
+_PG_WRITE = Prepared(select(func.gateward_audit_write(
+    bindparam("seqs", type_=ARRAY(BigInteger)), *(bindparam(c, type_=ARRAY(Text)) for c in _PG_TEXT_COLUMNS),
+    bindparam("h_seq", type_=BigInteger), bindparam("h_hash", type_=Text), bindparam("h_ts", type_=UTCDateTime()),
+    bindparam("h_key_id", type_=Text), bindparam("h_mac", type_=Text))))
 
 
 def _event_hash(seq: int, ts: datetime, actor: str, action: str, proposal_id: str | None,
@@ -193,16 +204,44 @@ def flush(session: Session) -> int:
     queue: list[_Pending] | None = session.info.pop(_QUEUE, None)
     if not queue:
         return 0
-    start, prev, key = _open_append(session)
+    pg = _is_pg(session)
+    start, prev, key = _open_append(session, pg)
     seq, rows = start, []
     for ev in queue:
         seq += 1
         row = ev.linked(seq, prev)
         rows.append(row)
         prev = row["hash"]
-    _FAST_INSERT.run_many(session, rows)
-    _close_append(session, key, start, seq, prev)
+    if pg:
+        _pg_write(session, key, start, rows)
+    else:
+        _FAST_INSERT.run_many(session, rows)
+        _close_append(session, key, start, seq, prev)
     return len(rows)
+
+
+def _is_pg(session: Session) -> bool:
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+def _pg_write(session: Session, key: AuditKey, old_seq: int, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: the linked events and the re-signed keyed head in one statement
+    (``gateward_audit_write``, migration 0019); a checkpoint, every N events, as before."""
+    new_seq, new_hash, now = rows[-1]["seq"], rows[-1]["hash"], utcnow()
+    values: dict[str, Any] = {"seqs": [r["seq"] for r in rows]}
+    for c in _PG_TEXT_COLUMNS:
+        values[c] = [r[c] for r in rows]
+    # A naive time is UTC, as the column type stores it; each JSON document as the engine writes it.
+    values["ts"] = [(t if t.tzinfo is not None else t.replace(tzinfo=UTC)).isoformat() for t in values["ts"]]
+    values["data"] = [orjson.dumps(d).decode() for d in values["data"]]
+    written = _PG_WRITE.first(session, {
+        **values, "h_seq": new_seq, "h_hash": new_hash, "h_ts": now, "h_key_id": key.key_id,
+        "h_mac": mac(key, "head", new_seq, new_hash, new_seq, now)})
+    if written is None or written[0] != len(rows):
+        raise RuntimeError(f"audit append wrote {written and written[0]} of {len(rows)} events")
+    every = settings().audit_checkpoint_every
+    if old_seq // every != new_seq // every:
+        _write_checkpoint(session, key, new_seq, new_hash, now)
 
 
 def _drop_queue(session: Session, *_: Any) -> None:
@@ -244,11 +283,22 @@ def _keyed_head(session: Session) -> _Head | None:
 def _tail_and_head(session: Session) -> tuple[int, str, _Head | None]:
     """The table's head and the keyed head in one statement (each append transaction asks once)."""
     r = _FAST_TAIL_AND_HEAD.first(session)
-    if r is None:  # no keyed head row yet: the table's head alone
+    return _heads(session, r)
+
+
+def _locked_heads_pg(session: Session) -> tuple[int, str, _Head | None]:
+    """PostgreSQL: take the chain lock, then read both heads, in one statement
+    (``gateward_audit_open``, migration 0019: its read takes its snapshot after the lock)."""
+    return _heads(session, _PG_OPEN.first(session, {"k": _AUDIT_LOCK_KEY}))
+
+
+def _heads(session: Session, r: tuple[Any, ...] | None) -> tuple[int, str, _Head | None]:
+    """(table head seq, its hash, keyed head) from a row of (tail seq, tail hash, head columns…)."""
+    if r is None:  # SQLite's statement found no keyed head row: the table's head alone
         seq, prev = _tail(session)
         return seq, prev, None
     seq, prev = (int(r[0]), str(r[1])) if r[0] is not None else (0, GENESIS)
-    head = _Head(int(r[2]), str(r[3]), r[4], str(r[5]), str(r[6]))
+    head = _Head(int(r[2]), str(r[3]), r[4], str(r[5]), str(r[6])) if r[2] is not None else None
     return seq, prev, head
 
 
@@ -270,14 +320,17 @@ def _head_problem(key: AuditKey, head: _Head | None, seq: int, tail_hash: str) -
     return None
 
 
-def _open_append(session: Session) -> tuple[int, str, AuditKey]:
+def _open_append(session: Session, pg: bool = False) -> tuple[int, str, AuditKey]:
     """Lock, read the table's head, and check it is the keyed head. If it is not, the trail was
     changed behind Gateward's back: record that as an alarm event first — never silently re-sign
     someone else's rows — and carry on, so the evidence is inside the keyed chain."""
-    _lock(session)
     key = load_key(create=True)
     assert key is not None
-    seq, prev, head = _tail_and_head(session)
+    if pg:
+        seq, prev, head = _locked_heads_pg(session)
+    else:
+        _lock(session)
+        seq, prev, head = _tail_and_head(session)
     problem = _head_problem(key, head, seq, prev)
     if problem is not None:
         first, reason = problem

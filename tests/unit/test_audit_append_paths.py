@@ -1,0 +1,144 @@
+"""The audit append's statements (issue 15): on PostgreSQL the chain lock + both heads, and the
+events + re-signed head, are one statement each (migration 0019). These tests hold the new path to
+what the four-statement path stored, and try to break the chain with concurrent appenders."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+
+from core import audit
+from core.models import Device
+from core.store.fastsql import Prepared
+
+
+def _rows(store: Any) -> list[tuple[Any, ...]]:
+    with store.read() as s:
+        return [tuple(r) for r in s.execute(text(
+            "SELECT seq, ts, actor, action, proposal_id, device_id, subscriber, model, firmware, data, prev_hash, "
+            "hash FROM audit_events ORDER BY seq")).all()]
+
+
+def test_append_stores_exactly_the_linked_rows(store: Any) -> None:
+    """Every column of every row is what ``_Pending.linked`` computed (hash over those values),
+    several events a transaction, nested and non-ASCII data, no device and a device."""
+    dev = Device(id="OUI-PC-9", vendor="V", model="M", firmware="1.0", subscriber="sub-9")
+    expected: list[dict[str, Any]] = []
+    seq, prev = 0, audit.GENESIS
+    for i in range(4):
+        pending = [audit._Pending(audit.utcnow(), "alice", f"t.{i}.a", "p-1", dev, None,
+                                  {"i": i, "nested": {"z": [1, 2.5, None], "a": "é ü"},
+                                   "ssid": "home\x00net", "odd": "📶 \"q\" \\ \u2028"}),
+                   audit._Pending(audit.utcnow(), "system", f"t.{i}.b", None, None, "D-2", None)]
+        with store.write() as s:
+            audit._enqueue(s, pending)
+        for ev in pending:
+            seq += 1
+            row = ev.linked(seq, prev)
+            expected.append(row)
+            prev = row["hash"]
+    got = _rows(store)
+    assert len(got) == len(expected)
+    for row, want in zip(got, expected, strict=True):
+        data = row[9] if isinstance(row[9], dict) else orjson.loads(row[9])
+        assert row[0] == want["seq"] and row[2:9] == (want["actor"], want["action"], want["proposal_id"],
+                                                        want["device_id"], want["subscriber"], want["model"],
+                                                        want["firmware"])
+        assert data == want["data"] and row[10] == want["prev_hash"] and row[11] == want["hash"]
+    with store.read() as s:
+        report = audit.verify_chain(s)
+        head = s.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).one()
+        cast = "data::text" if store.dialect == "postgresql" else "data"
+        stored = [r[0] for r in s.execute(text(f"SELECT {cast} FROM audit_events ORDER BY seq")).all()]
+    # the JSON text itself is what the engine's serialiser writes (the row insert's), byte for byte
+    assert stored == [orjson.dumps(w["data"]).decode() for w in expected]
+    assert report.ok and report.count == 8, report.reason
+    assert tuple(head) == (8, expected[-1]["hash"])
+
+
+def test_concurrent_appenders_keep_one_dense_chain(store: Any) -> None:
+    """Threads appending at once: the lock taken with the head read (one statement on PostgreSQL)
+    must still hand each transaction the head the previous one committed."""
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            for i in range(6):
+                with store.write() as s:
+                    audit.append(s, actor=f"w{t}", action=f"c.{i}", data={"t": t, "i": i})
+                    audit.append(s, actor=f"w{t}", action=f"c.{i}.2")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors, errors
+    rows = _rows(store)
+    assert [r[0] for r in rows] == list(range(1, 49))
+    with store.read() as s:
+        report = audit.verify_chain(s)
+    assert report.ok and report.count == 48, report.reason
+
+
+def test_rows_inserted_behind_the_chain_are_alarmed_on_the_next_append(store: Any) -> None:
+    """A row written outside Gateward (valid link, no keyed head) is found by the next append,
+    which writes ``alarm.audit_tampered`` first — on the one-statement path too."""
+    with store.write() as s:
+        audit.append(s, actor="alice", action="first")
+    with store.read() as s:
+        tail = s.execute(text("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")).one()
+    forged = audit._Pending(audit.utcnow(), "mallory", "forged", None, None, None, {}).linked(tail[0] + 1, tail[1])
+    with store.write() as s:
+        audit._FAST_INSERT.run_many(s, [forged])  # the raw row insert: no keyed head re-signed
+    with store.write() as s:
+        audit.append(s, actor="alice", action="after")
+    actions = [r[3] for r in _rows(store)]
+    assert actions == ["first", "forged", audit.TAMPER_ACTION, "after"]
+    with store.read() as s:
+        report = audit.verify_chain(s)
+    assert not report.ok and report.first_broken_seq == 2
+
+
+def test_checkpoints_still_written_every_n_events(store: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("GATEWARD_AUDIT_CHECKPOINT_EVERY", "3")  # settings are cached per environment
+    for i in range(7):
+        with store.write() as s:
+            audit.append(s, actor="alice", action=f"k.{i}")
+    with store.read() as s:
+        seqs = [r[0] for r in s.execute(text("SELECT seq FROM audit_checkpoints ORDER BY seq")).all()]
+        report = audit.verify_chain(s)
+    assert seqs == [3, 6] and report.ok, (seqs, report.reason)
+
+
+def test_postgres_append_is_two_statements(store: Any) -> None:
+    """On PostgreSQL a transaction's append costs two statements (open, write); on SQLite three
+    (head read, insert, head update; BEGIN IMMEDIATE already serialises)."""
+    seen: list[str] = []
+    original = Prepared.first, Prepared.all, Prepared.run, Prepared.run_many
+
+    def spy(name: str, fn: Any) -> Any:
+        def wrapped(self: Prepared, *a: Any, **k: Any) -> Any:
+            seen.append(name)
+            return fn(self, *a, **k)
+        return wrapped
+
+    with store.write() as s:
+        audit.append(s, actor="alice", action="warm")  # the keyed head row exists from here on
+    try:
+        Prepared.all, Prepared.run, Prepared.run_many = (spy("all", original[1]), spy("run", original[2]),
+                                                         spy("run_many", original[3]))
+        with store.write() as s:
+            audit.append(s, actor="alice", action="a")
+            audit.append(s, actor="alice", action="b")
+    finally:
+        Prepared.first, Prepared.all, Prepared.run, Prepared.run_many = original
+    if store.dialect == "postgresql":
+        assert seen == ["all", "all"]  # gateward_audit_open, gateward_audit_write
+    else:
+        assert seen == ["all", "run_many", "run"]
