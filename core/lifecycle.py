@@ -1183,7 +1183,6 @@ class Lifecycle:
         outcome = ApplyOutcome(proposal=p)
         t0 = time.perf_counter()
         failure: str | None = None
-        last_applied: tuple[Device, dict[str, Any]] | None = None
         for d in devices:
             self._exec_update(p.id, d, ExecutionStatus.APPLYING, "device.applying", actor.id)
             failpoint("lifecycle.before_write")
@@ -1206,16 +1205,13 @@ class Lifecycle:
                 failure = res.error
                 outcome.failed[d.id] = res.error or "not confirmed"
                 break
-            if d is devices[-1] and not res.failed:
-                # Every device written: the last one's ``applied`` and the proposal's ``verifying``
-                # are recorded with the verification's outcome, not in a transaction of their own
-                # (issue 15). Until then it reads ``applying``, which recovery treats exactly as
-                # ``applied`` (docs/safety.md, invariant 6: read back, then done or roll back).
-                last_applied = (d, res.evidence)
-            else:
-                with self.store.write() as s:
-                    self._exec_update_in(s, p.id, d, ExecutionStatus.APPLIED, "device.applied", actor.id,
-                                         detail=res.evidence)
+            last = d is devices[-1] and not res.failed
+            with self.store.write() as s:
+                self._exec_update_in(s, p.id, d, ExecutionStatus.APPLIED, "device.applied", actor.id,
+                                     detail=res.evidence)
+                if last:  # every device written: ``verifying`` commits with the last one's ``applied``
+                    row = ProposalRecord.load(s, p.id, for_update=True)
+                    self._set_state(s, row, S.VERIFYING, actor.id, "proposal.verifying")
             outcome.applied.append(d.id)
             if res.failed:  # Status 1 without a reboot: a read-back now would not show the running value
                 failure = res.error
@@ -1225,30 +1221,14 @@ class Lifecycle:
         failpoint("lifecycle.after_apply")
         if failure is None:
             t0 = time.perf_counter()
-
-            def record_applied() -> None:
-                """The last device's ``applied`` + ``verifying``, before any other outcome is recorded."""
-                nonlocal last_applied
-                if last_applied is not None:
-                    with self.store.write() as s:
-                        self._record_last_applied(s, p, last_applied, actor)
-                    last_applied = None
-
-            try:
-                failure = self._verify_all(p, devices, actor, outcome, before_failure=record_applied)
-            except BaseException:
-                record_applied()  # the write happened: recorded before anything else is said
-                raise
+            failure = self._verify_all(p, devices, actor, outcome)
             self._time("verify", t0)
         if failure is None:
-            # Verified: the last device's ``applied`` and ``verifying``, every device's execution,
-            # the snapshots, ``done`` and the end of the locks commit together (a process that dies
-            # before it is recovered as ``applying``: read back, then done or rolled back).
+            # Verified: every device's execution, the snapshots, ``done`` and the end of the locks
+            # commit together (a process that dies before it is recovered as ``applying``).
             with self.store.write() as s:
                 row = ProposalRecord.load(s, p.id, for_update=True)
                 execs = {e.device_id: e for e in ExecutionRecord.for_proposal(s, p.id)}
-                if last_applied is not None:
-                    self._record_last_applied(s, p, last_applied, actor, row=row, ex=execs.get(last_applied[0].id))
                 for d in devices:
                     self._exec_update_in(s, p.id, d, ExecutionStatus.VERIFIED, "device.verified", actor.id,
                                          ex=execs.get(d.id), changes=p)
@@ -1266,18 +1246,6 @@ class Lifecycle:
         self._time("rollback", t0)
         outcome.proposal = self.get(p.id)
         return outcome
-
-    def _record_last_applied(self, s: Session, p: Proposal, last: tuple[Device, dict[str, Any]], actor: Actor,
-                             row: ProposalRecord | None = None, ex: ExecutionRecord | None = None) -> None:
-        """Every device written: the last one's ``device.applied`` (its write's evidence) and the
-        proposal's ``verifying``, in the caller's transaction — the same rows and audit events, in
-        the same order, as when they committed on their own before the verification."""
-        d, evidence = last
-        self._exec_update_in(s, p.id, d, ExecutionStatus.APPLIED, "device.applied", actor.id, detail=evidence,
-                             ex=ex, changes=p)
-        if row is None:
-            row = ProposalRecord.load(s, p.id, for_update=True)
-        self._set_state(s, row, S.VERIFYING, actor.id, "proposal.verifying")
 
     def _write(self, p: Proposal, d: Device, changes: list[Change], *, purpose: str, key: str) -> Any:
         writer = self.router.writer(d)
@@ -1322,10 +1290,7 @@ class Lifecycle:
                 bad[c.path] = {"expected": c.value, "got": None if got is None else got.value}
         return bad
 
-    def _verify_all(self, p: Proposal, devices: Sequence[Device], actor: Actor, outcome: ApplyOutcome,
-                    before_failure: Callable[[], None] | None = None) -> str | None:
-        """Read every device back; the first that does not hold is recorded ``verify_failed``
-        (``before_failure`` runs first: what the writes left to record is recorded before it)."""
+    def _verify_all(self, p: Proposal, devices: Sequence[Device], actor: Actor, outcome: ApplyOutcome) -> str | None:
         failure: str | None = None
         window = self.settings.verify_window_s
         for attempt in range(2 if window > 0 else 1):
@@ -1335,8 +1300,6 @@ class Lifecycle:
                 res = self.engine.verify(p, d)
                 if res.failed:
                     outcome.add(res)
-                    if before_failure is not None:
-                        before_failure()
                     self._exec_update(p.id, d, res.status, "device.verify_failed", actor.id, detail=res.evidence)
                     failure = res.error or f"{d.id}: verification failed"
                     outcome.failed[d.id] = failure
