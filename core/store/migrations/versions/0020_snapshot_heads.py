@@ -19,7 +19,7 @@ database cannot parse is recorded as ``radios = 'invalid'`` (the decision then f
 denies) rather than refusing the snapshot's write. No foreign key to ``devices``: a device's
 snapshots go with it (their cascade), and each deletion recomputes the head from what is left.
 
-Revises 0018: if another migration takes 0019, this one's ``down_revision`` moves to it.
+Revises 0019 (the audit append functions).
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0020"
-down_revision: str | None = "0018"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
