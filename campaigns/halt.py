@@ -75,8 +75,9 @@ class Stopper:
 
     def late_admissions(self, halted_at: datetime | None) -> int:
         """Go decisions whose read began after the halt committed (``halted_at`` is stamped just
-        after the commit). Each would be a device changed after the halt; presence checks count
-        too, so it is an upper bound. The promise is that it is 0."""
+        after the commit). Each would be a device changed after the halt; the read phase's polls
+        (every 50 ms, before presence and backup reads) count too, so it is an upper bound. The
+        promise is that it is 0."""
         if halted_at is None:
             return 0
         cut = halted_at.timestamp()
