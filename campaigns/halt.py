@@ -19,6 +19,8 @@ from sqlalchemy import Connection
 from core.store import Store
 
 RUNNING = "running"
+_PG_STATE = "SELECT state FROM campaigns WHERE id = %s"
+_LITE_STATE = "SELECT state FROM campaigns WHERE id = ?"
 
 
 class Stopper:
@@ -36,17 +38,20 @@ class Stopper:
     def state(self) -> str | None:
         # One connection for the whole batch, read through the driver's own cursor: the check runs
         # before every device write, so it must cost one round trip and next to no Python. PostgreSQL
-        # reads in autocommit; SQLite's driver runs in autocommit too (the store switches pysqlite's
-        # own transactions off), so each read is its own statement and sees the latest commit.
+        # reads in autocommit, the statement prepared on the server once per connection (no parse or
+        # plan per device, on either side); SQLite's driver runs in autocommit too (the store switches
+        # pysqlite's own transactions off), so each read is its own statement and sees the latest
+        # commit, and its statement cache already keeps it compiled.
         if self._cur is None:
             conn = self.store.engine.connect()
             if self.store.dialect == "postgresql":
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")
             self._conn = conn
             self._cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        sql = ("SELECT state FROM campaigns WHERE id = %s" if self.store.dialect == "postgresql"
-               else "SELECT state FROM campaigns WHERE id = ?")
-        self._cur.execute(sql, (self.campaign_id,))
+        if self.store.dialect == "postgresql":
+            self._cur.execute(_PG_STATE, (self.campaign_id,), prepare=True)
+        else:
+            self._cur.execute(_LITE_STATE, (self.campaign_id,))
         rows = self._cur.fetchall()  # to the end: on SQLite that also ends the statement's read snapshot
         return str(rows[0][0]) if rows else None
 
@@ -70,8 +75,9 @@ class Stopper:
 
     def late_admissions(self, halted_at: datetime | None) -> int:
         """Go decisions whose read began after the halt committed (``halted_at`` is stamped just
-        after the commit). Each would be a device changed after the halt; presence checks count
-        too, so it is an upper bound. The promise is that it is 0."""
+        after the commit). Each would be a device changed after the halt; the read phase's polls
+        (every 50 ms, before presence and backup reads) count too, so it is an upper bound. The
+        promise is that it is 0."""
         if halted_at is None:
             return 0
         cut = halted_at.timestamp()

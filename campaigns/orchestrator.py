@@ -296,7 +296,7 @@ class Orchestrator:
             return
         stop = Stopper(self.store, cid, window_closed=(lambda: bool(plan.closed_windows(self.lc.clock())))
                        if plan.windows else None)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         try:
             out = self.lc.apply_batch(pid, ids, self.automation(), stop=stop)
         except Exception as exc:
@@ -307,7 +307,7 @@ class Orchestrator:
             return
         finally:
             stop.close()
-        self._record_batch(batch_id, cid, pid, ids, out, stop, time.perf_counter() - t0)
+        self._record_batch(batch_id, cid, pid, ids, out, stop, time.perf_counter() - t0, time.thread_time() - c0)
         if kind == "firmware" and out.verified:
             self._refresh_inventory(cid, out.verified)
         self.step(cid)
@@ -341,7 +341,11 @@ class Orchestrator:
         self._after(cid, post)
 
     def _record_batch(self, batch_id: str, cid: str, pid: str, ids: list[str], out: Any, stop: Stopper,
-                      seconds: float) -> None:
+                      seconds: float, cpu_s: float) -> None:
+        """The batch's counts and what it cost: wall ``duration_s``; in ``outcome``, time in device
+        calls (``device_s``, and this thread's CPU in them, ``device_cpu_s``) and this thread's CPU in
+        the whole ``apply_batch`` (``cpu_s``: device calls, gates, locks, records, halt checks). The
+        rest of a worker's CPU (this record, steps, the queue, the watchdog) is not per batch."""
         with self.store.read() as s:
             statuses = dict(s.execute(select(ExecutionRow.device_id, ExecutionRow.status).where(
                 ExecutionRow.proposal_id == pid, ExecutionRow.device_id.in_(ids))).all())
@@ -362,7 +366,8 @@ class Orchestrator:
             b.late_admissions = stop.late_admissions(c.halted_at if c.state != RUNNING else None)
             b.outcome = {"failed": dict(list(out.failed.items())[:50]), "skipped": dict(list(skipped.items())[:50]),
                          "alarms": out.alarms[:20], "already_done": len(out.already_done),
-                         "device_s": round(out.device_s, 4), "device_cpu_s": round(out.device_cpu_s, 4)}
+                         "device_s": round(out.device_s, 4), "device_cpu_s": round(out.device_cpu_s, 4),
+                         "cpu_s": round(cpu_s, 4)}
             b.finished_at, b.duration_s, b.error = utcnow(), round(seconds, 4), None
 
     def _refresh_inventory(self, cid: str, device_ids: list[str]) -> None:

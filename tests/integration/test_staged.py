@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from typing import Any
 
 import pytest
@@ -89,18 +90,79 @@ def test_failed_device_is_rolled_back_alone(runtime: Any) -> None:
     assert read(runtime, devs[0], PATH) is False
 
 
+def _sets(rt: Any, pid: str) -> int:
+    """SetParameterValues the simulated devices received for this proposal (ParameterKey = its id)."""
+    import orjson
+
+    from executors.sim.twin import sim_events
+
+    with twin(rt).engine.connect() as conn:
+        return sum(1 for (data,) in conn.execute(select(sim_events.c.data).where(sim_events.c.kind == "set"))
+                   if orjson.loads(data).get("key") == pid)
+
+
 def test_stop_halts_before_the_next_write(runtime: Any) -> None:
     devs = _cwmp_tr181(runtime, 3)
     p = _staged(runtime, devs, value=False)
-    calls = {"n": 0}
 
-    def stop() -> bool:
-        calls["n"] += 1
-        return calls["n"] > 4  # presence/backup pass for 3, then the first write; then halt
+    def stop() -> bool:  # the campaign halts as soon as one device has been written
+        return _sets(runtime, p.id) >= 1
 
     out = runtime.lifecycle.apply_batch(p.id, [d.id for d in devs], who(runtime, "remediator"), stop=stop)
-    assert len(out.verified) == 1 and len(out.halted) == 2
+    assert len(out.verified) == 1 and len(out.halted) == 2 and _sets(runtime, p.id) == 1
     assert all(read(runtime, d, PATH) is not False for d in devs if d.id in out.halted)
+    prog = runtime.lifecycle.staged_progress(p.id)
+    assert prog["verified"] == 1 and prog.get("pending", 0) == 2  # halted write-ahead rows go back to pending
+
+
+def test_the_halt_is_read_before_every_write_and_seldom_while_reading(runtime: Any) -> None:
+    """Every device write is preceded by its own halt check (the promise: nothing is written after a
+    halt commits beyond the write already under way); the read phase, which writes nothing, polls at
+    most once per HALT_POLL_READS_S, not once per device."""
+    from core import staged
+
+    devs = _cwmp_tr181(runtime, 5)  # the author may target at most 5 devices
+    p = _staged(runtime, devs, value=False)
+    log: list[str] = []
+    engine = runtime.lifecycle.engine
+    write = engine.write
+
+    def logged_write(prop: Any, d: Any) -> Any:
+        log.append("write")
+        return write(prop, d)
+
+    def stop() -> bool:
+        log.append("check")
+        return False
+
+    engine.write = logged_write
+    try:
+        t0 = time.monotonic()
+        out = runtime.lifecycle.apply_batch(p.id, [d.id for d in devs], who(runtime, "remediator"), stop=stop)
+        elapsed = time.monotonic() - t0
+    finally:
+        del engine.write
+    assert len(out.verified) == 5 and log.count("write") == 5
+    first = log.index("write")
+    assert log[first - 1:] == ["check", "write"] * 5  # one check right before each write
+    reads_polls = first - 1
+    assert 1 <= reads_polls <= 1 + int(elapsed / staged.HALT_POLL_READS_S)
+
+
+def test_write_time_validation_is_per_class(runtime: Any) -> None:
+    """One device of each (vendor, model, firmware, root, protocol) class stands for the batch in the
+    write-time validation; each class is represented, whatever the batch's order."""
+    from core.staged import one_per_class
+    from core.store import repo
+
+    with runtime.store.read() as s:
+        devices, _ = repo.list_devices(s, limit=1000)
+    by_id = {d.id: d for d in devices}
+    classes = {(d.vendor, d.model, d.firmware, str(d.root), str(d.protocol)) for d in devices}
+    for order in (by_id, dict(reversed(list(by_id.items())))):
+        picked = one_per_class(order)
+        assert len(picked) == len(classes) < len(by_id)
+        assert {(d.vendor, d.model, d.firmware, str(d.root), str(d.protocol)) for d in picked.values()} == classes
 
 
 def test_non_target_is_refused(runtime: Any) -> None:
