@@ -38,6 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import audit, compat
+from core.capabilities import class_key
 from core.config import Settings
 from core.errors import Conflict, Forbidden
 from core.execution import UNCONFIRMED_ACTION, Aggregate, DeviceEngine, DeviceResult, lock_is_live, owner
@@ -76,16 +77,17 @@ HALT_POLL_READS_S = 0.05
 
 
 def one_per_class(devices: dict[str, Device]) -> dict[str, Device]:
-    """One device of each class (vendor, model, firmware, data-model root, protocol) in ``devices``.
+    """One device of each class (its capability class — a device of unknown identity is its own —
+    and protocol) in ``devices``.
 
     The batch's write-time validation (``check_gates``: every change against the device's data
     model) depends on the device only through its class when every device gets the same changes,
     so one device per class stands for the batch: a batch of 1,000 devices of 3 classes validates
     3 times, not 1,000. A per-target proposal gives each device its own values and is checked
     device by device (the caller passes every device)."""
-    first: dict[tuple[str, str, str, str, str], Device] = {}
+    first: dict[tuple[tuple[str, str, str, str], str], Device] = {}
     for d in devices.values():
-        first.setdefault((d.vendor, d.model, d.firmware, str(d.root), str(d.protocol)), d)
+        first.setdefault((class_key(d), str(d.protocol)), d)
     return {d.id: d for d in first.values()}
 
 

@@ -150,7 +150,7 @@ def test_the_halt_is_read_before_every_write_and_seldom_while_reading(runtime: A
 
 
 def test_write_time_validation_is_per_class(runtime: Any) -> None:
-    """One device of each (vendor, model, firmware, root, protocol) class stands for the batch in the
+    """One device of each (capability class, protocol) stands for the batch in the
     write-time validation; each class is represented, whatever the batch's order."""
     from core.staged import one_per_class
     from core.store import repo
@@ -163,6 +163,10 @@ def test_write_time_validation_is_per_class(runtime: Any) -> None:
         picked = one_per_class(order)
         assert len(picked) == len(classes) < len(by_id)
         assert {(d.vendor, d.model, d.firmware, str(d.root), str(d.protocol)) for d in picked.values()} == classes
+    # Devices whose identity is unknown share no class (core.capabilities.class_key): each is kept.
+    a, b = (devices[0].model_copy(update={"id": f"unknown-{i}", "vendor": "unknown", "model": "unknown",
+                                          "firmware": "unknown"}) for i in range(2))
+    assert set(one_per_class({a.id: a, b.id: b})) == {a.id, b.id}
 
 
 def test_non_target_is_refused(runtime: Any) -> None:
