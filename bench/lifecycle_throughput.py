@@ -40,25 +40,9 @@ CHANNELS = (36, 40, 44, 48)
 
 def _targets(rt: Any) -> list[tuple[Any, int]]:
     """(device, 5 GHz radio index) of every online TR-181 device, in id order."""
-    from core.models import Root
-    from core.store import repo
+    from testing.fleet_picks import online_5ghz_radios
 
-    with rt.store.read() as s:
-        devs, _ = repo.list_devices(s, limit=100000)
-    out = []
-    for d in devs:
-        if d.root is not Root.DEVICE:
-            continue
-        reader = rt.router.reader(d)
-        pres = reader.presence(d)
-        if not (pres.online and pres.reachable):
-            continue
-        values = rt.router.reader(d).read(d, ["Device.WiFi.Radio."])
-        for path, v in values.items():
-            if path.endswith(".OperatingFrequencyBand") and v.value == "5GHz":
-                out.append((d, int(path.split(".")[3])))
-                break
-    return out
+    return online_5ghz_radios(rt)
 
 
 def _loop(rt: Any, targets: list[tuple[Any, int]], n: int, offset: int = 0) -> tuple[list[float], int]:

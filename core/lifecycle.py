@@ -20,6 +20,7 @@ verify → restore) is :class:`core.execution.DeviceEngine`, shared with the sta
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -227,10 +228,11 @@ class Lifecycle:
         """core.states.set_state: checked against PROPOSAL_TRANSITIONS, audited in the same transaction."""
         set_state(s, row, to, actor, action, data, error)
 
-    def _load(self, s: Session, pid: str) -> tuple[ProposalRecord, Proposal]:
-        """The proposal row (locked on PostgreSQL; saved with a version check) and its model."""
+    def _load(self, s: Session, pid: str, same: Proposal | None = None) -> tuple[ProposalRecord, Proposal]:
+        """The proposal row (locked on PostgreSQL; saved with a version check) and its model
+        (``same``: see ``repo.proposal_from_row``)."""
         row = ProposalRecord.load(s, pid, for_update=True)
-        return row, repo.proposal_from_row(row)
+        return row, repo.proposal_from_row(row, same)
 
     def get(self, pid: str) -> Proposal:
         with self.store.read() as s:
@@ -425,7 +427,7 @@ class Lifecycle:
         with self.store.write() as s:
             row = self._store_preview_in(s, p, preview, actor)
         self._time("preview", t0)
-        return repo.proposal_from_row(row)
+        return repo.proposal_from_row(row, p)
 
     def _take_preview(self, p: Proposal, source: str | None = None,
                       devices: dict[str, Device] | None = None) -> dict[str, Any]:
@@ -599,12 +601,13 @@ class Lifecycle:
                 decision, would_deny = self.policy.decide(doc), []
         return decision, list(would_deny), (time.perf_counter() - t) * 1e6
 
-    def _decide_doc(self, pid: str) -> tuple[str, Decision, list[str], float, dict[str, Any]]:
+    def _decide_doc(self, pid: str) -> tuple[tuple[str, Decision, list[str], float, dict[str, Any]], Proposal]:
         """(hash decided on, decision, would-deny, µs, input as stored) for the stored proposal and
-        preview."""
+        preview, and the proposal decided on."""
         with self.store.read() as s:
-            row = repo.get_proposal_row(s, pid)
-            return self._decide_in(s, repo.proposal_from_row(row), row.preview)
+            row = ProposalRecord.load(s, pid)
+            p = repo.proposal_from_row(row)
+            return self._decide_in(s, p, row.preview), p
 
     def _decide_in(self, s: Session, p: Proposal, preview: dict[str, Any] | None
                    ) -> tuple[str, Decision, list[str], float, dict[str, Any]]:
@@ -642,9 +645,9 @@ class Lifecycle:
         """Ask policy about exactly this proposal (bound to its hash). ``dry_run`` records the
         decision for explanation without moving the proposal (the planner's self-check)."""
         t0 = time.perf_counter()
-        decided = self._decide_doc(pid)
+        decided, known = self._decide_doc(pid)
         with self.store.write() as s:
-            row, p = self._load(s, pid)
+            row, p = self._load(s, pid, known)
             self._record_decision_in(s, row, p, decided, actor, dry_run=dry_run)
         self._time("decide", t0)
         return decided[1]
@@ -692,8 +695,22 @@ class Lifecycle:
         (a proposal that fails validation is still recorded, ``invalid``), the devices are read
         with no transaction open, and the preview is recorded together with the decision made on
         it — only if the proposal is still exactly the content previewed and decided on."""
+        # Whatever ends the call — an answer, or an error that may name the proposal — is durable.
+        try:
+            out = self._submit(draft, actor)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the original error is the one to report
+                self.store.ensure_durable()
+            raise
+        self.store.ensure_durable()
+        return out
+
+    def _submit(self, draft: ProposalDraft, actor: Actor) -> Proposal:
         t0 = time.perf_counter()
-        with self.store.write() as s:
+        # Prepares the next step only (``Store.write(durable=False)``): when validation passes, the
+        # decision's commit below is synchronous and flushes this one with it; ``submit`` makes it
+        # durable itself when the call ends here.
+        with self.store.write(durable=False) as s:
             row, p = self._create_in(s, draft, actor)
             self._time("create", t0)
             t0 = time.perf_counter()
@@ -970,7 +987,10 @@ class Lifecycle:
         if not rbac.can_apply(actor):
             raise Forbidden(f"{actor.id} (roles: {', '.join(actor.roles) or 'none'}) may not apply changes")
         t0 = time.perf_counter()
-        with self.store.write() as s:
+        # The gates' transaction and the backup's prepare the device write: they commit without
+        # waiting for their WAL flush, and the device's own ``applying`` commit — synchronous, before
+        # the write (``_GrantedIO``) — flushes them. Every way out of ``apply`` commits durably.
+        with self.store.write(durable=False) as s:
             row, p = self._load(s, pid)
             if p.staged:
                 raise Conflict(f"proposal {pid} is a staged rollout; it is applied in rings by its campaign")
@@ -993,6 +1013,7 @@ class Lifecycle:
         finally:
             if not released:
                 self._release_locks(pid)
+            self.store.ensure_durable()
 
     def _presence_and_backup(self, p: Proposal, ordered: list[Device], actor: Actor,
                              preview: dict[str, Any] | None = None) -> None:
@@ -1113,7 +1134,7 @@ class Lifecycle:
             params = self.backup_params(p, d, self._preview_read_since(preview, p, d.id))
             backups.append({"id": new_id("b"), "proposal_id": p.id, "device_id": d.id, "params": params,
                             "created_at": utcnow()})
-        with self.store.write() as s:
+        with self.store.write(durable=False) as s:  # flushed by the first device's ``applying`` commit
             row = ProposalRecord.load(s, p.id, for_update=True)
             if row.hash != p.hash or row.state != str(S.APPROVED):
                 raise Conflict(f"proposal {p.id} changed during backup; nothing was changed")
@@ -1248,6 +1269,7 @@ class Lifecycle:
         return outcome
 
     def _write(self, p: Proposal, d: Device, changes: list[Change], *, purpose: str, key: str) -> Any:
+        self.store.ensure_durable()  # nothing reaches a device on a commit that is not yet durable
         writer = self.router.writer(d)
         grant = AUTHORITY.issue(proposal_id=p.id, proposal_hash=p.hash, device_id=d.id,
                                 purpose=purpose, paths=[c.path for c in changes])  # type: ignore[arg-type]
@@ -1257,6 +1279,7 @@ class Lifecycle:
             AUTHORITY.revoke(grant)
 
     def _operate(self, p: Proposal, d: Device, op: Operation) -> Any:
+        self.store.ensure_durable()
         writer = self.router.writer(d)
         grant = AUTHORITY.issue(proposal_id=p.id, proposal_hash=p.hash, device_id=d.id, purpose="operate",
                                 commands=[op.command])

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from core.config import get_settings
-from core.store.fastsql import WROTE
+from core.store.fastsql import Prepared
 
 if TYPE_CHECKING:  # Alembic costs ~0.2 s to import: loaded only when a migration runs (issue 15)
     from alembic.config import Config
@@ -31,6 +31,14 @@ if TYPE_CHECKING:  # Alembic costs ~0.2 s to import: loaded only when a migratio
 MIGRATIONS = Path(__file__).parent / "migrations"
 _NAMED_LOCKS: dict[str, threading.Lock] = {}
 _NAMED_LOCKS_GUARD = threading.Lock()
+# PostgreSQL, ``Store.write(durable=False)``: this transaction's commit does not wait for its WAL
+# flush (``is_local``: the setting ends with the transaction). A SELECT, so it can be prepared.
+_ASYNC_COMMIT = Prepared(text("SELECT set_config('synchronous_commit', 'off', true)"))
+# ``Store.ensure_durable``: a transaction that writes WAL, so that its synchronous commit flushes
+# (one that only took a transaction id commits without waiting: PostgreSQL skips the flush when
+# the transaction itself logged nothing). A transactional logical-decoding message is the
+# smallest such write, needs no table and no privilege; logical decoders ignore its prefix.
+_WAL_MARK = Prepared(text("SELECT pg_logical_emit_message(true, 'gateward.durable', '')"))
 
 
 def normalise_url(url: str) -> str:
@@ -141,12 +149,11 @@ class Store:
         self.engine = make_engine(self.url)
         self.dialect = self.engine.dialect.name
         self._write_engine = self.engine.execution_options(immediate=True)
-        self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._read_only = self.engine.execution_options(postgresql_readonly=True) \
             if self.dialect == "postgresql" else self.engine
-        if self.dialect == "postgresql":  # what end_read needs to know: did this read session write?
-            event.listen(self._read, "after_flush", _mark_flush)
-            event.listen(self._read, "do_orm_execute", _mark_dml)
+        # On PostgreSQL a read session's transaction is READ ONLY: a write through it, however
+        # sent (ORM flush, Core DML, raw text, the DB-API cursor), fails loudly at the server.
+        self._read = sessionmaker(self._read_only, expire_on_commit=False)
         self._write = sessionmaker(self._write_engine, expire_on_commit=False)
         self._migrated = False
         self._lock = threading.Lock()
@@ -155,14 +162,16 @@ class Store:
         self._held: Connection | None = None  # SQLite: the one write connection, see ``_take_held``
         self._held_busy = False
         self._held_pid = os.getpid()
+        self._flushed = threading.local()  # PostgreSQL: an asynchronous commit not yet flushed by a later one
         if migrate:
             self.migrate()
 
     # ------------------------------------------------------------------ sessions
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A session for reading. On PostgreSQL a read that wrote nothing ends its transaction
-        with COMMIT, not ROLLBACK (:func:`end_read`)."""
+        """A session for reading. On PostgreSQL its transaction is ``READ ONLY`` (said in the
+        ``BEGIN``, no extra round trip), so no write through it can happen, and it ends with
+        COMMIT, not ROLLBACK (:func:`end_read`)."""
         with self._read() as session:
             yield session
             if self.dialect == "postgresql":
@@ -189,24 +198,54 @@ class Store:
                 conn.commit()  # SQLAlchemy's own bookkeeping: the driver has nothing left to end
 
     @contextmanager
-    def write(self) -> Iterator[Session]:
-        """A transaction that commits on success and rolls back on any exception."""
+    def write(self, *, durable: bool = True) -> Iterator[Session]:
+        """A transaction that commits on success and rolls back on any exception.
+
+        ``durable=False`` is for a transaction that only *prepares* the next step of the same
+        call — nothing outside the database acts on it, and the call commits durably before it
+        answers anyone or touches a device. On PostgreSQL it commits asynchronously
+        (``synchronous_commit = off`` for this transaction only): visible at once, atomic as
+        always, but its WAL flush is left to the next synchronous commit, which flushes it too
+        (the WAL is flushed in order). A database crash in between loses it exactly as if the
+        crash had come before it. :meth:`ensure_durable` is the guard every device write and
+        every early answer passes (``docs/safety.md``, "Durable before it leaves the database").
+        Elsewhere the argument changes nothing."""
         from core.errors import Conflict
 
+        relaxed = not durable and self.dialect == "postgresql"
         try:
             with self._writer or contextlib.nullcontext():
                 conn = self._take_held()
                 ok = False
                 try:
                     with (self._write(bind=conn) if conn is not None else self._write()) as session, session.begin():
+                        if relaxed:
+                            _ASYNC_COMMIT.run(session)
                         yield session
                     ok = True
+                    if self.dialect == "postgresql":
+                        self._flushed.pending = relaxed  # a synchronous commit flushed every earlier one
                 finally:
                     if conn is not None:
                         self._give_back(conn, ok)
         except StaleDataError as exc:
             # Optimistic concurrency (proposals.version): someone else changed the row first.
             raise Conflict("the record was changed by someone else at the same moment; reload and retry") from exc
+
+    def durable_pending(self) -> bool:
+        """Did this thread's last write commit asynchronously (``write(durable=False)``), with no
+        synchronous commit on this thread since?"""
+        return bool(getattr(self._flushed, "pending", False))
+
+    def ensure_durable(self) -> None:
+        """Make everything this thread committed durable before something outside the database
+        depends on it (a device write, an operation, an answer). Nothing to do unless the thread's
+        last write was ``durable=False``; then one small synchronous commit that writes WAL (a
+        logical-decoding message) flushes the WAL up to it, and with it every asynchronous commit
+        before it."""
+        if self.durable_pending():
+            with self.write() as s:
+                _WAL_MARK.all(s)
 
     def _take_held(self) -> Connection | None:
         """SQLite only: the connection this process writes with, kept open between transactions.
@@ -307,33 +346,21 @@ class Store:
 
 
 def end_read(session: Session) -> None:
-    """End a PostgreSQL read session's transaction with COMMIT when it sent no write.
+    """End a PostgreSQL read session's ``READ ONLY`` transaction with COMMIT.
 
     Why: psycopg answers every ROLLBACK by forgetting the connection's prepared statements
     (``DEALLOCATE ALL`` before the next statement), so each read session closed the usual way
     left its pooled connection to parse and plan every statement afresh — about 4–5 ms of server
-    CPU a proposal on this machine (issue 15). A transaction that wrote nothing ends the same way
-    whether committed or rolled back, so it is committed at the driver; the session then closes
-    with nothing left to roll back. A session that wrote anything (an ORM flush, a DML statement
-    through the session or :mod:`core.store.fastsql`) is rolled back exactly as before, so a
-    read session's writes are still never kept; objects changed in Python but never flushed are
-    simply dropped, as before."""
+    CPU a proposal on this machine (issue 15). The transaction is READ ONLY (:meth:`Store.read`):
+    the server refused any write it was sent, so committing it keeps nothing, exactly as a
+    rollback would. Only a transaction idle and healthy (``INTRANS``) is committed; one that
+    failed is left to the session's own rollback."""
     tx = session.get_transaction()
-    if tx is None or not tx.is_active or session.info.get(WROTE):
+    if tx is None or not tx.is_active:
         return
     raw = session.connection().connection.driver_connection
-    # INTRANS: idle inside a transaction that raised nothing (never INERROR, never mid-statement)
     if raw is not None and raw.info.transaction_status.name == "INTRANS":
         raw.commit()
-
-
-def _mark_flush(session: Session, *_: Any) -> None:
-    session.info[WROTE] = True
-
-
-def _mark_dml(state: Any) -> None:
-    if state.is_insert or state.is_update or state.is_delete:
-        state.session.info[WROTE] = True
 
 
 _WRITERS: dict[str, threading.RLock] = {}

@@ -156,8 +156,6 @@ class Prepared:
 
     def run(self, s: Session | Connection, values: Mapping[str, Any] | None = None) -> int:
         """Execute a statement that returns no rows; returns the row count."""
-        if isinstance(s, Session):
-            s.info[WROTE] = True
         cur, plan, dialect = self._cursor(s)
         params = plan.params(values or {})
         try:
@@ -172,8 +170,6 @@ class Prepared:
         """Execute once per row of values in one driver call (``executemany``)."""
         if not rows:
             return
-        if isinstance(s, Session):
-            s.info[WROTE] = True
         cur, plan, dialect = self._cursor(s)
         params = [plan.params(r) for r in rows]
         try:
@@ -187,7 +183,6 @@ class Prepared:
             cur.close()
 
 
-WROTE = "gateward_session_wrote"  # Session.info: a write ran on the raw cursor (core.store.db.end_read)
 _RAW = "gateward_fastsql_raw"  # Session.info: (the session's transaction, DB-API connection, dialect)
 
 

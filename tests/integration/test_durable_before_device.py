@@ -1,0 +1,149 @@
+"""Commits that only prepare the next step (``Store.write(durable=False)``, issue 15).
+
+On PostgreSQL such a commit does not wait for its WAL flush; the invariant that makes that safe is
+that nothing leaves the database on it: every device write, operation and restore, and every
+answer of ``submit``/``apply``, comes after a synchronous commit on the same thread, which flushes
+the WAL — and with it every earlier commit. These tests check the store's part (the setting is
+the one transaction's, ``ensure_durable`` flushes) and the lifecycle's (what reaches a device or a
+caller was made durable first), and that the relaxed commits are actually taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from core.models import Change, ProposalDraft, ProposalState
+from core.users import get_actor
+from testing.fleet_picks import online_5ghz_radios
+
+
+def _setting(s: Any) -> str:
+    return str(s.execute(text("SHOW synchronous_commit")).scalar())
+
+
+def test_a_relaxed_write_is_that_transaction_alone(store: Any) -> None:
+    pg = store.dialect == "postgresql"
+    with store.write(durable=False) as s:
+        if pg:
+            assert _setting(s) == "off"
+        s.execute(text("CREATE TABLE IF NOT EXISTS durable_probe (x integer)"))
+        s.execute(text("INSERT INTO durable_probe VALUES (1)"))
+    assert store.durable_pending() is pg  # SQLite: the argument changes nothing
+    with store.read() as s:  # committed and visible at once, like any commit
+        assert s.execute(text("SELECT count(*) FROM durable_probe")).scalar() == 1
+        if pg:
+            assert _setting(s) == "on"  # SET LOCAL: the next transaction is back to synchronous
+    with store.write() as s:
+        if pg:
+            assert _setting(s) == "on"
+    assert not store.durable_pending()  # a synchronous commit flushed it
+
+
+def test_ensure_durable_flushes_the_wal_past_a_relaxed_commit(store: Any) -> None:
+    if store.dialect != "postgresql":
+        pytest.skip("PostgreSQL's asynchronous commit")
+    with store.write(durable=False) as s:
+        s.execute(text("CREATE TABLE IF NOT EXISTS durable_probe (x integer)"))
+        s.execute(text("INSERT INTO durable_probe VALUES (2)"))
+        # Below this transaction's commit record: a flush that covers the commit covers this LSN.
+        # (Read after the commit, the insert position may hold other sessions' WAL, which a flush
+        # up to this commit need not reach.)
+        written = s.execute(text("SELECT pg_current_wal_insert_lsn()")).scalar()
+    assert store.durable_pending()
+    store.ensure_durable()
+    assert not store.durable_pending()
+    with store.read() as s:
+        behind = s.execute(text("SELECT pg_current_wal_flush_lsn() < CAST(:lsn AS pg_lsn)"),
+                           {"lsn": str(written)}).scalar()
+    assert behind is False, "ensure_durable returned before the WAL was flushed past the relaxed commit"
+    store.ensure_durable()  # nothing pending: no transaction at all
+    assert not store.durable_pending()
+
+
+@contextmanager
+def _watched(rt: Any) -> Iterator[list[tuple[str, Any]]]:
+    """Record, in order, every write transaction (``durable`` or not) and every device write with
+    whether this thread then held a commit not yet durable."""
+    log: list[tuple[str, Any]] = []
+    store, lc = rt.store, rt.lifecycle
+    real_write, real_device_write = store.write, lc._write
+
+    @contextmanager
+    def write(*, durable: bool = True) -> Iterator[Any]:
+        with real_write(durable=durable) as s:
+            yield s
+        log.append(("commit", durable))
+
+    def device_write(p: Any, d: Any, changes: Any, **kw: Any) -> Any:
+        writer = lc.router.writer(d)
+        real_apply = writer.apply
+
+        def apply(*a: Any, **k: Any) -> Any:
+            log.append(("device", store.durable_pending()))
+            return real_apply(*a, **k)
+
+        writer.apply = apply
+        try:
+            return real_device_write(p, d, changes, **kw)
+        finally:
+            del writer.apply
+
+    store.write, lc._write = write, device_write
+    try:
+        yield log
+    finally:
+        del store.write, lc._write
+
+
+def _radio_change(rt: Any) -> list[tuple[str, int]]:
+    """(device id, 5 GHz radio) of online TR-181 devices of the seeded fleet."""
+    return [(d.id, radio) for d, radio in online_5ghz_radios(rt)]
+
+
+def test_no_device_and_no_answer_on_a_commit_not_yet_durable(runtime: Any) -> None:
+    rt, alice = runtime, get_actor(runtime.store, "alice")
+    pg = rt.store.dialect == "postgresql"
+    done = 0
+    for device_id, radio in _radio_change(rt)[:6]:
+        with _watched(rt) as log:
+            p = rt.lifecycle.submit(ProposalDraft(
+                intent="durability check", targets=[device_id],
+                changes=[Change(path=f"Device.WiFi.Radio.{radio}.AutoChannelEnable", value=False),
+                         Change(path=f"Device.WiFi.Radio.{radio}.Channel", value=44)]), alice)
+            assert not rt.store.durable_pending(), "submit answered on a commit not yet durable"
+            if p.state is not ProposalState.APPROVED:
+                continue
+            out = rt.lifecycle.apply(p.id, alice)
+            assert not rt.store.durable_pending(), "apply answered on a commit not yet durable"
+        assert out.proposal.state is ProposalState.DONE
+        devices = [pending for kind, pending in log if kind == "device"]
+        assert devices and not any(devices), f"a device write ran on a commit not yet durable: {log}"
+        relaxed = [d for kind, d in log if kind == "commit" and d is False]
+        assert len(relaxed) == 3, f"submit's first commit, apply's gates and backup prepare: {log}"
+        # Each relaxed commit is followed by a synchronous one before the next device write.
+        last_relaxed = max(i for i, (kind, d) in enumerate(log) if kind == "commit" and d is False)
+        first_device = next(i for i, (kind, _) in enumerate(log) if kind == "device")
+        assert any(kind == "commit" and d is True for kind, d in log[last_relaxed:first_device]) or not pg
+        done += 1
+    assert done >= 1, "no proposal of the seeded fleet was approved without a person"
+
+
+def test_an_invalid_proposal_is_answered_durably(runtime: Any) -> None:
+    """``submit`` that stops at validation (its only commit was relaxed) still answers durably."""
+    rt, alice = runtime, get_actor(runtime.store, "alice")
+    device_id, _ = _radio_change(rt)[0]
+    with _watched(rt) as log:
+        p = rt.lifecycle.submit(ProposalDraft(
+            intent="bad path", targets=[device_id],
+            changes=[Change(path="Device.WiFi.Radio.1.NoSuchParameter", value=1)]), alice)
+    assert p.state is ProposalState.INVALID
+    assert not rt.store.durable_pending()
+    commits = [d for kind, d in log if kind == "commit"]
+    assert commits[0] is False  # the relaxed create + validate …
+    if rt.store.dialect == "postgresql":
+        assert commits[-1] is True  # … then made durable before the answer
