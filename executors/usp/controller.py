@@ -183,6 +183,7 @@ class ControllerStats:
     cluster_bad: int = 0
     forwarded_out: int = 0  # notifications forwarded to a process waiting for them
     forwarded_in: int = 0
+    resent_reads: int = 0  # reads sent again because the agent reconnected before answering them
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -239,6 +240,10 @@ class _Pending:
     future: _Waiter
     msg_type: int
     sent_at: float
+    # the serialized request Message: a read (:data:`_READS`) is sent again if the agent reconnects
+    # before answering (:meth:`UspController._resend_reads`); kept for every request, the type is
+    # checked only then (nothing more per request than a reference)
+    payload: bytes = b""
 
     @property
     def what(self) -> str:
@@ -248,6 +253,10 @@ class _Pending:
 _TYPE_NAMES: dict[int, str] = {int(v): k for k, v in Header.MsgType.items()}
 _OPERATE = int(Header.OPERATE)  # a plain int: protobuf's enum wrapper resolves names in Python
 _SET = int(Header.SET)
+# Requests that change nothing on the agent: the only ones sent a second time when the agent reconnects
+# while they wait (an Add, Delete, Operate or Set may have been carried out before the connection went).
+_READS = frozenset(int(t) for t in (Header.GET, Header.GET_SUPPORTED_DM, Header.GET_INSTANCES,
+                                    Header.GET_SUPPORTED_PROTO))
 _MQTT_V5 = int(record_pb.MQTTConnectRecord.V5)
 _LEARNT = frozenset({"mqtt_connect", "response_topic", "reply_to"})  # topic sources heard from the agent itself
 
@@ -292,13 +301,18 @@ class _Deadlines:
         self._timer, self._timer_at = None, math.inf
         now = self.loop.time()
         earliest = math.inf
+        due: list[tuple[float, str]] = []
         for timeout, q in list(self._queues.items()):
             while q and q[0][0] <= now:
-                self._expire(q.popleft()[1])
+                due.append(q.popleft())
             if q:
                 earliest = min(earliest, q[0][0])
             else:
                 del self._queues[timeout]
+        if len(due) > 1:  # a late timer (a busy loop) finds several queues due: still deadline order
+            due.sort()
+        for _, msg_id in due:
+            self._expire(msg_id)
         if earliest < math.inf and earliest < self._timer_at:
             self._arm(earliest)
 
@@ -375,6 +389,9 @@ class UspController:
         self._foreign: OrderedDict[str, str] = OrderedDict()
         self._connected_n = 0
         self._pending: dict[str, _Pending] = {}
+        # agents that (re)connected while requests were pending: endpoint ID -> when (monotonic); the
+        # reads sent to them before then are sent again once per loop turn (:meth:`_resend_reads`)
+        self._reconnected: dict[str, float] = {}
         self._deadlines: _Deadlines | None = None
         self._count_lock = threading.Lock()  # request_threadsafe counts from other threads
         self._done_ids = RecentKeys(50_000)  # recently answered msg_ids
@@ -630,6 +647,8 @@ class UspController:
             st.connected_since = now
             st.disconnect_reason = ""
             stats.connects += 1
+            if self._pending:
+                self._note_reconnect(ep)
             self._emit(_event("connect", ep, now, {"topic": st.topic, "mqtt_version": version}))
             self._relay_presence(st)
             return
@@ -700,6 +719,8 @@ class UspController:
             if not st.connected:
                 self._connected_n += 1
                 st.connected, st.connected_since, st.disconnect_reason = True, now, ""
+            if self._pending:  # another process heard its connect Record: the same as hearing it here
+                self._note_reconnect(st.endpoint_id)
             self._emit(UspEvent("connect", st.endpoint_id, now, {"topic": st.topic, "relayed": True}),
                        waiters_only=True)
         elif st.connected is not False:
@@ -771,6 +792,39 @@ class UspController:
             return
         if known is not None and st.topic_source == "convention":  # a Record may have come meanwhile
             st.topic, st.mqtt_version, st.topic_source = known.topic, known.mqtt_version, "stored"
+
+    def _note_reconnect(self, endpoint_id: str) -> None:
+        """The agent sent a connect Record while requests were pending: those it was sent before now
+        may be lost. Why: the OB-USP-Agent restarts its MQTT connection when an MTP or MQTT client
+        parameter is Set (a clean DISCONNECT, no will, no ``disconnect`` Record) and subscribes again
+        a second later with a clean session, so what was published to it meanwhile reached no one —
+        a lifecycle's verify read right after such a Set went unanswered until its timeout, and the
+        change that had been made was rolled back. The scan is one per loop turn, not per Record."""
+        if endpoint_id in self._reconnected or self._loop is None:
+            return
+        if not self._reconnected:
+            self._loop.call_soon(self._resend_reads)
+        self._reconnected[endpoint_id] = time.monotonic()
+
+    def _resend_reads(self) -> None:
+        """Send again the reads still waiting for an answer from an agent that (re)connected after
+        they were sent (same msg_id: if the first copy was answered after all, the second answer
+        is a duplicate and ignored). Anything else — Set, Add, Delete, Operate — may have been
+        carried out before the connection went, so it is never repeated: it times out as before."""
+        reconnected, self._reconnected = self._reconnected, {}
+        again: list[tuple[str, _Pending]] = []
+        for msg_id, p in list(self._pending.items()):
+            at = reconnected.get(p.endpoint_id)
+            if at is not None and p.msg_type in _READS and p.payload and p.sent_at < at and not p.future.done():
+                again.append((msg_id, p))
+        for msg_id, p in again:
+            st = self._agents.get(p.endpoint_id)
+            if st is None or st.connected is not True:
+                continue
+            if self._send_payload(st, p.payload, request=True):
+                self.stats.resent_reads += 1
+                log.info("USP agent %s reconnected before answering %s msg_id %s: sent again", p.endpoint_id,
+                         p.what, msg_id)
 
     def _agent_gone(self, st: AgentState, reason: str, now: float, *, relayed: bool = False) -> None:
         if st.connected:
@@ -939,7 +993,7 @@ class UspController:
         agent known to be connected (one coroutine less per Set of a fan-out)."""
         assert self._loop is not None and self._deadlines is not None
         fut: asyncio.Future[msg_pb.Msg] = self._loop.create_future()
-        self._pending[msg_id] = _Pending(st.endpoint_id, fut, msg_type, time.monotonic())
+        self._pending[msg_id] = _Pending(st.endpoint_id, fut, msg_type, time.monotonic(), payload)
         if msg_type == _OPERATE:  # its Boot!/OperationComplete may land elsewhere
             self.announce_interest(st.endpoint_id)
         if not self._send_payload(st, payload, request=True):
@@ -967,10 +1021,12 @@ class UspController:
         if st is None or st.connected is not True:
             return None
         msg_id = msg.header.msg_id
+        msg_type = msg.header.msg_type
+        body = msg.SerializeToString()
         waiter = SyncWaiter()
-        pending = _Pending(endpoint_id, waiter, msg.header.msg_type, time.monotonic())
+        pending = _Pending(endpoint_id, waiter, msg_type, time.monotonic(), body)
         self._pending[msg_id] = pending
-        payload = records.wrap_payload(msg.SerializeToString(), to_id=endpoint_id, from_id=self.endpoint_id)
+        payload = records.wrap_payload(body, to_id=endpoint_id, from_id=self.endpoint_id)
         if st.mqtt_version == 3 or self.mqtt_version == 3:
             sent = self.reply_link.publish_threadsafe(with_reply_to(st.topic, self.reply_topic), payload,
                                                       content_type=None)

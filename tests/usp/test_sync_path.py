@@ -133,3 +133,23 @@ def test_deadlines_expire_in_order_once_and_stay_bounded() -> None:
     expired, longest = asyncio.run(scenario())
     assert expired == [f"short-{i}" for i in (0, 1, 2, 4)] + [f"long-{i}" for i in range(5)]
     assert longest < 2 * 10 + 1024 + 20
+
+
+def test_a_late_timer_still_expires_in_deadline_order() -> None:
+    """A loop busy past several deadlines (a loaded host) finds more than one timeout queue due at
+    once: they expire in deadline order, not in the order the queues were made."""
+    async def scenario() -> list[str]:
+        loop = asyncio.get_running_loop()
+        pending: dict[str, None] = {}
+        expired: list[str] = []
+        dl = _Deadlines(loop, pending, lambda m: expired.append(m) if pending.pop(m, "gone") is None else None)
+        for i in range(3):
+            for name, timeout in ((f"long-{i}", 0.06), (f"short-{i}", 0.02)):
+                pending[name] = None
+                dl.add(name, timeout)
+        time.sleep(0.1)  # the loop is blocked past every deadline
+        await asyncio.sleep(0.05)
+        dl.cancel()
+        return expired
+
+    assert asyncio.run(scenario()) == [f"short-{i}" for i in range(3)] + [f"long-{i}" for i in range(3)]
