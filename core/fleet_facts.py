@@ -47,8 +47,8 @@ STALE_AFTER = timedelta(hours=24)
 
 def json_value(session: Session, column: QueryableAttribute[Any], key: str) -> ColumnElement[Any]:
     """``column[key]["value"]`` as text, for snapshot params stored as ``{path: {"value": ...}}``."""
-    if session.get_bind().dialect.name == "postgresql":  # one walk of the text, not ``->`` then ``->>``
-        return func.json_extract_path_text(column, literal(key), literal("value"))
+    if session.get_bind().dialect.name == "postgresql":  # jsonb (migration 0021): two lookups, no parse
+        return func.jsonb_extract_path_text(column, literal(key), literal("value"))
     return func.json_extract(column, literal(f'$."{key}".value'))
 
 
@@ -135,7 +135,8 @@ def device_classes(s: Session, pid: str, *, max_reboots_24h: int, failed_steps: 
              .outerjoin(fails_q, fails_q.c.device_id == DeviceRow.id))
         if exclude:
             q = q.where(DeviceRow.id.not_in(sorted(exclude)))
-        rows = [(list(r[:10]), int(r[10]), r[11]) for r in s.execute(q.group_by(*keys))]
+        with fleet_group.hash_grouping(s):
+            rows = [(list(r[:10]), int(r[10]), r[11]) for r in s.execute(q.group_by(*keys))]
     merged: dict[tuple[Any, ...], list[Any]] = {}
     for (vendor, model, firmware, region, root, protocol, up, n_boots, n_fails, raw), n, rep in rows:
         vals = radios_of(raw)
@@ -190,7 +191,9 @@ def preview_facts(s: Session, pid: str, changes: list[tuple[str, Any, bool]]) ->
     else:
         q = (targets.add_columns(*group, func.count(), func.sum(no_head), func.sum(stale))
              .group_by(*[g.element if hasattr(g, "element") else g for g in group]))
-        for row in s.execute(q):
+        with fleet_group.hash_grouping(s):
+            result = s.execute(q).all()
+        for row in result:
             rows.append((row[0], row[1], row[2], _split(s, [row[3 + j] for j in range(len(values))], len(readable)),
                          int(row[-3]), int(row[-2] or 0), int(row[-1] or 0)))
     classes: dict[tuple[str, str, str], dict[str, Any]] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+import orjson
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -54,6 +56,51 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _without_nul(value: Any) -> Any:
+    """``value`` with every NUL character in its strings (keys too) replaced by U+FFFD, copied only
+    where one was found."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, dict):
+        items = [(_without_nul(k), _without_nul(v)) for k, v in value.items()]
+        same = all(k2 is k and v2 is v for (k2, v2), (k, v) in zip(items, value.items(), strict=True))
+        return value if same else dict(items)
+    if isinstance(value, list):
+        listed = [_without_nul(v) for v in value]
+        return value if all(a is b for a, b in zip(listed, value, strict=True)) else listed
+    return value
+
+
+def _may_hold_nul(value: Any) -> bool:
+    """A fast first look (orjson escapes a NUL as ``\\u0000``); a false alarm only costs the walk."""
+    try:
+        return b"\\u0000" in orjson.dumps(value)
+    except TypeError:
+        return True
+
+
+class SnapshotDocument(TypeDecorator[dict[str, Any]]):
+    """A stored snapshot's parameters: ``jsonb`` on PostgreSQL (migration 0021: a fleet preview reads
+    a few paths of a million documents, and ``json`` is parsed whole for every path read), JSON text
+    elsewhere.
+
+    ``jsonb`` cannot hold a NUL character (``\\u0000``), which a USP agent's protobuf string can: a
+    device that reported one would have made every snapshot of it fail to store. On PostgreSQL such
+    a character is stored as U+FFFD, the replacement character, and the rest of the document as
+    reported; SQLite keeps it as it came."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        return dialect.type_descriptor(JSONB() if dialect.name == "postgresql" else JSON())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "postgresql" or not _may_hold_nul(value):
+            return value
+        return _without_nul(value)
 
 
 class Base(DeclarativeBase):
@@ -133,7 +180,7 @@ class ParameterSnapshotRow(Base):
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
     taken_at: Mapped[datetime] = mapped_column(UTCDateTime)
     source: Mapped[str] = mapped_column(String(32))
-    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    params: Mapped[dict[str, Any]] = mapped_column(SnapshotDocument)
 
     __table_args__ = (Index("ix_snapshots_device_taken", "device_id", "taken_at"),)
 

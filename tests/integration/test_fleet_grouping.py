@@ -1,0 +1,105 @@
+"""Fleet-scale grouping shortcuts give what the plain SQL gives (issue 15, campaign gate).
+
+* ``repo.target_classes``: on SQLite the targets stream out in id order and Python keeps the first
+  of each class; it must name the same representatives, in the same order, as
+  ``min(id) ... GROUP BY`` (what PostgreSQL still runs, hashing).
+* ``core.store.grouping.hash_grouping``: the settings it changes are back afterwards.
+* ``parameter_snapshots.params`` on PostgreSQL is jsonb (migration 0021); the fleet preview's value
+  extraction reads the same text that json's did.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, insert, select, text, update
+
+from core.config import Settings
+from core.models import Change, ProposalDraft, Selector
+from core.store import repo
+from core.store.grouping import hash_grouping
+from core.store.schema import DeviceRow, ParameterSnapshotRow, ProposalDeviceRow
+from core.users import get_actor
+from gateward.runtime import build_runtime
+from testing.bulk_fleet import seed_bulk_fleet
+
+
+def _group_by_min(s: Any, pid: str) -> list[str]:
+    q = (select(func.min(DeviceRow.id)).join(ProposalDeviceRow, ProposalDeviceRow.device_id == DeviceRow.id)
+         .where(ProposalDeviceRow.proposal_id == pid)
+         .group_by(DeviceRow.vendor, DeviceRow.model, DeviceRow.firmware, DeviceRow.protocol, DeviceRow.root)
+         .order_by(DeviceRow.vendor, DeviceRow.model, DeviceRow.firmware, DeviceRow.protocol, DeviceRow.root))
+    return list(s.scalars(q))
+
+
+def test_target_classes_equal_group_by(db_url: str) -> None:
+    rt = build_runtime(Settings(database_url=db_url))
+    try:
+        seed_bulk_fleet(rt.store, 400, seed=4)
+        with rt.store.write() as s:  # classes whose strings a naive key would confuse, and a larger id first
+            ids = sorted(s.scalars(select(DeviceRow.id)))
+            s.execute(update(DeviceRow).where(DeviceRow.id.in_(ids[5:40:3])).values(model='a","b'))
+            s.execute(update(DeviceRow).where(DeviceRow.id.in_(ids[6:40:3])).values(model="a", firmware='","b'))
+            s.execute(update(DeviceRow).where(DeviceRow.id == ids[-1]).values(vendor="AAA", protocol="usp"))
+            s.execute(update(DeviceRow).where(DeviceRow.id.in_(ids[100:110])).values(root="InternetGatewayDevice."))
+        dave = get_actor(rt.store, "dave")
+        p = rt.lifecycle.create(ProposalDraft(intent="x", selector=Selector(),
+                                              changes=[Change(path="Device.WiFi.Radio.2.Channel", value=36)]), dave)
+        part = rt.lifecycle.create(ProposalDraft(intent="y", targets=ids[200:260:7] + ids[:3],
+                                                 changes=[Change(path="Device.WiFi.Radio.2.Channel", value=36)]), dave)
+        with rt.store.read() as s:
+            for pid in (p.id, part.id):
+                got = repo.target_classes(s, pid)
+                assert got == _group_by_min(s, pid)
+            assert len(repo.target_classes(s, p.id)) >= 8
+    finally:
+        rt.close()
+
+
+def test_hash_grouping_restores_settings(db_url: str) -> None:
+    rt = build_runtime(Settings(database_url=db_url))
+    try:
+        with rt.store.read() as s:
+            if s.get_bind().dialect.name != "postgresql":
+                with hash_grouping(s):
+                    assert s.execute(text("SELECT 1")).scalar() == 1
+                return
+            before = [s.execute(text(f"SHOW {n}")).scalar() for n in ("enable_sort", "work_mem", "jit")]
+            with hash_grouping(s):
+                assert s.execute(text("SHOW enable_sort")).scalar() == "off"
+                assert s.execute(text("SHOW jit")).scalar() == "off"
+            assert [s.execute(text(f"SHOW {n}")).scalar() for n in ("enable_sort", "work_mem", "jit")] == before
+    finally:
+        rt.close()
+
+
+def test_snapshot_values_read_as_before(db_url: str) -> None:
+    """What the preview extracts from a stored document: strings, booleans and numbers as the text
+    json's extraction gave (PostgreSQL now reads jsonb), absent paths as NULL."""
+    from core.fleet_facts import json_value
+
+    rt = build_runtime(Settings(database_url=db_url))
+    try:
+        seed_bulk_fleet(rt.store, 3, seed=1)
+        with rt.store.write() as s:
+            dev = s.scalars(select(DeviceRow.id).order_by(DeviceRow.id)).first()
+            s.execute(insert(ParameterSnapshotRow), [{"device_id": dev, "taken_at": rt.lifecycle.clock(),
+                                                      "source": "test", "params": {
+                "A.S": {"value": "x y", "type": "string"}, "A.B": {"value": True, "type": "boolean"},
+                "A.N": {"value": 36, "type": "unsignedInt"}, "A.F": {"value": False, "type": "boolean"}}}])
+        with rt.store.read() as s:
+            col = ParameterSnapshotRow.params
+            row = s.execute(select(*(json_value(s, col, k) for k in ("A.S", "A.B", "A.N", "A.F", "A.none")))
+                            .where(ParameterSnapshotRow.device_id == dev, ParameterSnapshotRow.source == "test")
+                            ).one()
+            pg = s.get_bind().dialect.name == "postgresql"
+            assert list(row) == (["x y", "true", "36", "false", None] if pg else ["x y", 1, 36, 0, None])
+            if pg:
+                kind = s.execute(text("SELECT data_type FROM information_schema.columns WHERE "
+                                      "table_name = 'parameter_snapshots' AND column_name = 'params' "
+                                      "AND table_schema = current_schema()")).scalar()
+                assert kind == "jsonb"
+            stored = s.execute(select(col).where(ParameterSnapshotRow.source == "test")).scalar_one()
+            assert stored["A.N"] == {"value": 36, "type": "unsignedInt"}
+    finally:
+        rt.close()
