@@ -19,8 +19,10 @@ from sqlalchemy import Connection
 from core.store import Store
 
 RUNNING = "running"
-_PG_STATE = "SELECT state FROM campaigns WHERE id = %s"
+_PG_NAME = b"gateward_halt_state"
+_PG_STATE = b"SELECT state FROM campaigns WHERE id = $1"
 _LITE_STATE = "SELECT state FROM campaigns WHERE id = ?"
+_NO_SUCH_STATEMENT = b"26000"  # invalid_sql_statement_name: the connection's statements were deallocated
 
 
 class Stopper:
@@ -33,29 +35,51 @@ class Stopper:
         self.gos: list[float] = []
         self.stopped = False
         self._conn: Connection | None = None
-        self._cur: Any = None
+        self._cur: Any = None  # SQLite: the driver's cursor
+        self._pg: Any = None  # PostgreSQL: libpq's connection (psycopg's ``pgconn``)
+        self._key = campaign_id.encode()
 
     def state(self) -> str | None:
-        # One connection for the whole batch, read through the driver's own cursor: the check runs
-        # before every device write, so it must cost one round trip and next to no Python. PostgreSQL
-        # reads in autocommit, the statement prepared on the server once per connection (no parse or
-        # plan per device, on either side); SQLite's driver runs in autocommit too (the store switches
-        # pysqlite's own transactions off), so each read is its own statement and sees the latest
-        # commit, and its statement cache already keeps it compiled.
-        if self._cur is None:
+        # One connection for the whole batch: the check runs before every device write, so it must
+        # cost one round trip and next to no Python. PostgreSQL reads in autocommit through libpq
+        # itself (psycopg's ``pgconn``: one PQexecPrepared, the GIL released while it waits), the
+        # statement prepared on the server once per connection — no parse or plan per device on
+        # either side, and none of a cursor's Python (its query conversion, adaptation and
+        # non-blocking wait loop cost ~3x the CPU of the call itself). SQLite's driver runs in
+        # autocommit too (the store switches pysqlite's own transactions off), so each read is its
+        # own statement and sees the latest commit; its statement cache already keeps it compiled.
+        if self._conn is None:
             conn = self.store.engine.connect()
             if self.store.dialect == "postgresql":
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                self._pg = conn.connection.driver_connection.pgconn  # type: ignore[union-attr]
+            else:
+                self._cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             self._conn = conn
-            self._cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        if self.store.dialect == "postgresql":
-            self._cur.execute(_PG_STATE, (self.campaign_id,), prepare=True)
-        else:
-            self._cur.execute(_LITE_STATE, (self.campaign_id,))
+        if self._pg is not None:
+            return self._pg_state()
+        self._cur.execute(_LITE_STATE, (self.campaign_id,))
         rows = self._cur.fetchall()  # to the end: on SQLite that also ends the statement's read snapshot
         return str(rows[0][0]) if rows else None
 
+    def _pg_state(self) -> str | None:
+        from psycopg import errors, pq
+
+        res = self._pg.exec_prepared(_PG_NAME, [self._key])
+        if res.status != pq.ExecStatus.TUPLES_OK and res.error_field(
+                pq.DiagnosticField.SQLSTATE) == _NO_SUCH_STATEMENT:
+            # First use on this pooled connection, or psycopg deallocated its statements (it does on
+            # ROLLBACK): prepare it and read again.
+            prep = self._pg.prepare(_PG_NAME, _PG_STATE)
+            if prep.status != pq.ExecStatus.COMMAND_OK:
+                raise errors.error_from_result(prep)
+            res = self._pg.exec_prepared(_PG_NAME, [self._key])
+        if res.status != pq.ExecStatus.TUPLES_OK:
+            raise errors.error_from_result(res)
+        return res.get_value(0, 0).decode() if res.ntuples else None
+
     def close(self) -> None:
+        self._pg = None
         if self._cur is not None:
             self._cur.close()
             self._cur = None

@@ -51,6 +51,9 @@ from core.store.schema import DeviceRow
 ZTP_PROBLEM = "provision"
 ZTP_TRIGGERS = ("bootstrap", "onboard", "factory_reset", "manual")
 Unit = tuple[str, list[str]]
+# The statuses a tick acts on: applied (confirm), dispatched (recover), proposed (follow), open (dispatch).
+ACTIVE = ("applied", "dispatched", "proposed", "open")
+_ANY_ACTIVE = select(RemediationCaseRow.id).where(RemediationCaseRow.status.in_(ACTIVE)).limit(1)
 
 
 def class_key(vendor: str, model: str, firmware: str, region: str) -> str:
@@ -219,17 +222,35 @@ class Remediation:
         return res
 
     # ================================================================== the loop
-    def tick(self) -> TickReport:
+    def tick(self, *, depth: bool = True) -> TickReport:
+        """One round. ``depth=False`` skips counting the queue (the workers' watchdog ignores it).
+
+        Every part of a round acts only on cases in an :data:`ACTIVE` status (applied → confirm,
+        dispatched → recover, proposed → follow the proposal, open → dispatch), so when no case
+        is in one the round is a no-op and only that one indexed read is paid: every worker ticks
+        twice a second, and an idle round used to cost four transactions — more than half of
+        an idle worker's CPU, paid during every rollout (issue 15)."""
         now = self.clock()
         rep = TickReport()
+        if not self._has_active():
+            if depth:
+                with self.store.read() as s:
+                    rep.depth = queue_depth(s)
+            return rep
         with self.store.write() as s:
             rep.confirmed = confirm_applied(s, now, self.limits.confirm_h, self.cooldowns())
             rep.recovered = stale_dispatched(s, now, self.limits.stale_dispatch_s)
             rep.requeued = self._sync_proposed(s, now)
         rep.units = self._dispatch(now)
-        with self.store.read() as s:
-            rep.depth = queue_depth(s)
+        if depth:
+            with self.store.read() as s:
+                rep.depth = queue_depth(s)
         return rep
+
+    def _has_active(self) -> bool:
+        """Is any case in a status a round acts on? One read of the status index."""
+        with self.store.read() as s:
+            return s.scalar(_ANY_ACTIVE) is not None
 
     def _sync_proposed(self, s: Any, now: datetime) -> int:
         """Cases waiting for people: approved → back in the queue (the job applies it); rejected,

@@ -18,12 +18,14 @@ when the worker starts.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import procrastinate
 from procrastinate import JobContext
 
 from brain.remediation.service import Remediation
+from campaigns.orchestrator import STALLED_CHECK_S  # the campaign watchdog's pace for the same question
 from campaigns.tasks import RETRY  # transient errors (database restart, lock races) retried with back-off
 
 log = logging.getLogger("gateward.remediation.worker")
@@ -49,6 +51,17 @@ class UnitQueue:
     def __init__(self, app: Any, distributed: bool) -> None:
         self.app = app
         self.distributed = distributed
+        self._last_stalled_check = -1e9
+
+    def stalled_check_due(self) -> bool:
+        """True at most every ``STALLED_CHECK_S``: a worker counts as dead only after 5 s without a
+        heartbeat, so asking every 0.5 s tick found the same answer over and over, each time a
+        round trip through the event loop and the queue's database (as the campaign watchdog)."""
+        now = time.monotonic()
+        if now - self._last_stalled_check < STALLED_CHECK_S:
+            return False
+        self._last_stalled_check = now
+        return True
 
     def defer(self, unit_id: str) -> int:
         from procrastinate.exceptions import AlreadyEnqueued
@@ -83,11 +96,12 @@ def attach(app: Any, distributed: bool, svc: Remediation) -> UnitQueue:
 
 def step(svc: Remediation, units: UnitQueue) -> int:
     """Remediation's watchdog round; returns the units handed to the queue."""
-    try:
-        units.retry_stalled()
-    except Exception:
-        log.exception("retrying stalled remediation jobs failed")
-    rep = svc.tick()
+    if units.stalled_check_due():
+        try:
+            units.retry_stalled()
+        except Exception:
+            log.exception("retrying stalled remediation jobs failed")
+    rep = svc.tick(depth=False)
     for uid, _ in rep.units:
         units.defer(uid)
     return len(rep.units)

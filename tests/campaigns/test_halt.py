@@ -57,3 +57,30 @@ def test_pause_stops_a_running_batch_before_its_next_write(crt: Any, svc: Any) -
     svc.resume(cid, who(crt, "carol"))
     out = drive(svc, cid)
     assert out["rings_detail"][0]["verified"] == len(canary)  # the halted devices ran after the resume
+
+
+def test_the_halt_read_sees_a_pause_and_survives_deallocated_statements(crt: Any, svc: Any) -> None:
+    """The per-write read answers ``go`` while the campaign runs and ``stop`` as soon as a pause
+    commits. On PostgreSQL it is a statement prepared on the batch's connection: one that lost its
+    prepared statements (psycopg deallocates them on ROLLBACK) prepares it again and reads on."""
+    from campaigns.halt import Stopper
+
+    st = approved(crt, svc, promotion={"mode": "manual"})
+    cid = st["id"]
+    svc.start(cid, who(crt, "dave"))
+    stop = Stopper(crt.store, cid)
+    try:
+        assert stop() is False and stop.state() == "running"
+        if crt.store.dialect == "postgresql":
+            stop._pg.exec_(b"DEALLOCATE ALL")
+            assert stop() is False and stop.state() == "running"
+        svc.pause(cid, who(crt, "alice"), "halt test")
+        assert stop.state() == "paused" and stop() is True
+        assert len(stop.gos) == (2 if crt.store.dialect == "postgresql" else 1)  # every "go" is timestamped
+    finally:
+        stop.close()
+    unknown = Stopper(crt.store, "no-such-campaign")
+    try:
+        assert unknown.state() is None and unknown() is True
+    finally:
+        unknown.close()

@@ -200,3 +200,28 @@ def test_device_removed_from_inventory_closes_its_case(rt: Any, svc: Any) -> Non
     svc.drain(timeout_s=30)
     c = case_of(svc, dev, "dns_lost")
     assert c["status"] == "closed" and "no longer in the inventory" in c["resolution"]
+
+
+def test_an_idle_tick_is_one_read_and_a_case_makes_the_next_one_act(rt: Any, svc: Any) -> None:
+    """With no case in a status a round acts on (applied, dispatched, proposed, open) the
+    watchdog's round reads the status index once and writes nothing; once detection opens cases,
+    the next round dispatches them as before."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def record(_conn: Any, _cur: Any, statement: str, *_: Any) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "SET", "SAVEPOINT", "RELEASE")):
+            seen.append(statement)
+
+    event.listen(rt.store.engine, "before_cursor_execute", record)
+    try:
+        idle = svc.tick(depth=False)
+    finally:
+        event.remove(rt.store.engine, "before_cursor_execute", record)
+    assert (idle.units, idle.confirmed, idle.recovered, idle.requeued, idle.depth) == ([], 0, 0, 0, {})
+    assert len(seen) == 1 and seen[0].lstrip().upper().startswith("SELECT"), seen
+    assert svc.tick().depth == {}  # the report still counts the queue when asked (nothing yet)
+    svc.detect()
+    busy = svc.tick(depth=False)
+    assert busy.units and busy.dispatched > 0
