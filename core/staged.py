@@ -41,7 +41,15 @@ from core import audit, compat
 from core.capabilities import class_key
 from core.config import Settings
 from core.errors import Conflict, Forbidden
-from core.execution import UNCONFIRMED_ACTION, Aggregate, DeviceEngine, DeviceResult, lock_is_live, owner
+from core.execution import (
+    UNCONFIRMED_ACTION,
+    Aggregate,
+    DeviceEngine,
+    DeviceResult,
+    lock_in_use,
+    lock_is_live,
+    owner,
+)
 from core.failpoints import failpoint
 from core.ids import new_id
 from core.models import Actor, Device, ExecutionStatus, Proposal, ProposalState, utcnow
@@ -125,6 +133,23 @@ class BatchOutcome(Aggregate):
         finally:
             self.device_s += time.perf_counter() - w
             self.device_cpu_s += time.thread_time() - c
+
+
+def clear_dead_locks(s: Session, pid: str, device_ids: Sequence[str] | None, actor_id: str, why: str) -> list[str]:
+    """Delete ``pid``'s locks (on ``device_ids``, or all of them) whose holder is gone — not this
+    process, not a live one on this host, expired for another host — with a ``lock.released``
+    event naming devices, holders and why. A live holder's lock is left alone. Returns the devices."""
+    q = select(LOCKS.c.device_id, LOCKS.c.owner, LOCKS.c.expires_at).where(LOCKS.c.proposal_id == pid)
+    if device_ids is not None:
+        q = q.where(LOCKS.c.device_id.in_(list(device_ids)))
+    dead = [r for r in s.execute(q) if not lock_in_use(r.owner, r.expires_at)]
+    if not dead:
+        return []
+    ids = [r.device_id for r in dead]
+    s.execute(delete(LOCKS).where(LOCKS.c.proposal_id == pid, LOCKS.c.device_id.in_(ids)))
+    audit.append(s, actor=actor_id, action="lock.released", proposal_id=pid,
+                 data={"devices": ids, "owners": sorted({r.owner for r in dead}), "reason": f"holder died; {why}"})
+    return ids
 
 
 class StagedExecution:
@@ -213,11 +238,14 @@ class StagedExecution:
             raise Conflict("a device of this batch was locked concurrently; the batch will be retried") from exc
         return got
 
-    def _claim(self, p: Proposal, device_ids: Sequence[str],
-               out: BatchOutcome) -> tuple[list[str], dict[str, ExecutionStatus], list[str]]:
+    def _claim(self, p: Proposal, device_ids: Sequence[str], out: BatchOutcome,
+               actor: Actor) -> tuple[list[str], dict[str, ExecutionStatus], list[str]]:
         """One transaction: what each device's execution record says (never started → fresh; left
         mid-way by a dead worker → resume; finished → already done), and the locks of the devices
-        that still need work. Returns (fresh, resume status per device, locked)."""
+        that still need work. A lock a dead worker left on a finished device is cleared here: the
+        worker was killed after recording the batch and before releasing it, and only this
+        redelivery of the batch will ever look at those devices again. Returns (fresh, resume
+        status per device, locked)."""
         with self.store.write() as s:
             execs = dict(s.execute(select(EXECS.c.device_id, EXECS.c.status).where(
                 EXECS.c.proposal_id == p.id, EXECS.c.device_id.in_(list(device_ids)))).all())
@@ -232,6 +260,8 @@ class StagedExecution:
                 else:
                     out.already_done.append(dev_id)
             locked = self._lock_in(s, p, fresh + list(resume), out) if fresh or resume else []
+            if out.already_done:
+                clear_dead_locks(s, p.id, out.already_done, actor.id, "the batch's devices were already finished")
         return fresh, resume, locked
 
     def _release(self, pid: str, ids: list[str]) -> None:
@@ -252,12 +282,13 @@ class StagedExecution:
             raise Forbidden(f"{actor.id} may not apply changes")
         out = BatchOutcome(proposal_id=pid)
         p, devices = self._staged_gates(pid, device_ids)
-        fresh, resume, locked = self._claim(p, device_ids, out)
+        fresh, resume, locked = self._claim(p, device_ids, out, actor)
         try:
             mine = set(locked)
             self._resume_devices(p, [devices[d] for d in resume if d in mine], resume, actor, out)
             self._run_fresh(p, [devices[d] for d in fresh if d in mine], actor, out, stop)
         finally:
+            failpoint("staged.before_release")  # a kill here leaves the locks to the redelivery
             self._release(pid, locked)
         return out
 
@@ -482,6 +513,8 @@ class StagedExecution:
         with self.store.write() as s:
             row, p = self._load(s, pid)
             require_state(p, S.APPLYING, S.APPROVED, doing="finish")
+            # The rollout is over: no batch will come back for a lock a dead worker left behind.
+            clear_dead_locks(s, pid, None, actor.id, "the staged rollout finished")
             bad = prog.get(str(X.ROLLBACK_FAILED), 0)
             # left verify_failed: an operation nobody saw complete (core.execution) — not "done" either
             unconfirmed = prog.get(str(X.VERIFY_FAILED), 0)

@@ -205,3 +205,59 @@ def test_worker_killed_mid_batch_is_resumed_without_rewriting(runtime: Any, db_u
     assert devs[0].id in out.verified and devs[1].id in out.verified
     assert _writes(runtime, p.id, devs[0].id) == 1  # resumed by verification, not re-written
     assert read(runtime, devs[1], PATH) is False
+
+
+def _locks(rt: Any, pid: str) -> dict[str, str]:
+    from core.store.schema import DeviceLockRow
+
+    with rt.store.read() as s:
+        return {r.device_id: r.owner for r in s.scalars(select(DeviceLockRow).where(DeviceLockRow.proposal_id == pid))}
+
+
+def test_worker_killed_before_releasing_its_locks_leaves_none_behind(runtime: Any, db_url: str) -> None:
+    """Killed after the batch was recorded but before its locks were released: every device is
+    finished, so the redelivered batch has nothing to lock — it must still clear what the dead
+    worker held (seen in CI: a campaign completed with one batch's six locks left behind). A live
+    holder's lock on a finished device is left alone, and finishing the rollout clears the rest."""
+    from core.store.schema import DeviceLockRow
+
+    devs = _cwmp_tr181(runtime, 3)
+    p = _staged(runtime, devs, value=False)
+    script = textwrap.dedent(f"""
+        from core.config import Settings
+        from core.users import get_actor
+        from gateward.runtime import build_runtime
+        rt = build_runtime(Settings(database_url={db_url!r}))
+        rt.lifecycle.apply_batch({p.id!r}, {[d.id for d in devs[:2]]!r}, get_actor(rt.store, "remediator"))
+    """)
+    env = {**os.environ, "GATEWARD_FAILPOINTS": "staged.before_release"}
+    child = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert child.returncode == 99, child.stderr
+    assert sorted(_locks(runtime, p.id)) == sorted(d.id for d in devs[:2])  # the dead worker's
+    # the third device: finished by a batch whose worker is alive (pid 1 lives on every host)
+    runtime.lifecycle.apply_batch(p.id, [devs[2].id], who(runtime, "remediator"))
+    live = f"{os.uname().nodename}:1"
+    with runtime.store.write() as s:
+        s.add(DeviceLockRow(device_id=devs[2].id, proposal_id=p.id, owner=live,
+                            acquired_at=p.created_at, expires_at=p.created_at))
+
+    out = runtime.lifecycle.apply_batch(p.id, [d.id for d in devs], who(runtime, "remediator"))
+    assert sorted(out.already_done) == sorted(d.id for d in devs)
+    assert all(_writes(runtime, p.id, d.id) == 1 for d in devs)  # nothing written again
+    assert _locks(runtime, p.id) == {devs[2].id: live}
+    with runtime.store.read() as s:
+        released = [e.data for e in s.scalars(select(AuditEventRow).where(
+            AuditEventRow.proposal_id == p.id, AuditEventRow.action == "lock.released"))]
+    assert len(released) == 1 and sorted(released[0]["devices"]) == sorted(d.id for d in devs[:2])
+
+    with runtime.store.write() as s:  # the live holder dies too; the rollout's end clears its lock
+        s.execute(DeviceLockRow.__table__.update().values(owner=f"{os.uname().nodename}:{_dead_pid()}"))
+    runtime.lifecycle.finish_staged(p.id, who(runtime, "remediator"))
+    assert _locks(runtime, p.id) == {}
+    assert runtime.lifecycle.get(p.id).state is S.DONE
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
