@@ -221,6 +221,10 @@ class Store:
                     with (self._write(bind=conn) if conn is not None else self._write()) as session, session.begin():
                         if relaxed:
                             _ASYNC_COMMIT.run(session)
+                        elif self.durable_pending():
+                            # This commit clears the mark, so it must flush: one that logged
+                            # nothing (a read, a no-op update) would commit without waiting.
+                            _WAL_MARK.all(session)
                         yield session
                     ok = True
                     if self.dialect == "postgresql":
@@ -242,10 +246,11 @@ class Store:
         depends on it (a device write, an operation, an answer). Nothing to do unless the thread's
         last write was ``durable=False``; then one small synchronous commit that writes WAL (a
         logical-decoding message) flushes the WAL up to it, and with it every asynchronous commit
-        before it."""
+        before it. Any synchronous :meth:`write` on the thread does the same, so the mark is never
+        cleared by a commit that did not flush."""
         if self.durable_pending():
-            with self.write() as s:
-                _WAL_MARK.all(s)
+            with self.write():
+                pass  # a synchronous write with the mark set logs the WAL message itself
 
     def _take_held(self) -> Connection | None:
         """SQLite only: the connection this process writes with, kept open between transactions.

@@ -65,6 +65,25 @@ def test_ensure_durable_flushes_the_wal_past_a_relaxed_commit(store: Any) -> Non
     assert not store.durable_pending()
 
 
+def test_any_synchronous_write_after_a_relaxed_one_flushes_even_if_it_logs_nothing(store: Any) -> None:
+    """The mark is cleared by the next synchronous commit on the thread, so that commit must flush
+    even when its own work wrote nothing (PostgreSQL skips the flush for a transaction that logged
+    nothing): otherwise a device write guarded by ``ensure_durable`` could follow an unflushed commit."""
+    if store.dialect != "postgresql":
+        pytest.skip("PostgreSQL's asynchronous commit")
+    with store.write(durable=False) as s:
+        s.execute(text("CREATE TABLE IF NOT EXISTS durable_probe (x integer)"))
+        s.execute(text("INSERT INTO durable_probe VALUES (3)"))
+        written = s.execute(text("SELECT pg_current_wal_insert_lsn()")).scalar()
+    with store.write() as s:
+        s.execute(text("SELECT 1"))  # logs nothing of its own
+    assert not store.durable_pending()
+    with store.read() as s:
+        behind = s.execute(text("SELECT pg_current_wal_flush_lsn() < CAST(:lsn AS pg_lsn)"),
+                           {"lsn": str(written)}).scalar()
+    assert behind is False, "the mark was cleared by a commit that did not flush the relaxed one"
+
+
 @contextmanager
 def _watched(rt: Any) -> Iterator[list[tuple[str, Any]]]:
     """Record, in order, every write transaction (``durable`` or not) and every device write with
