@@ -313,7 +313,11 @@ class ProposalRow(Base):
 
 
 class ProposalDeviceRow(Base):
-    """Which devices a proposal targets: lets 'live proposals on this device' be one indexed query."""
+    """Which devices a proposal targets: lets 'live proposals on this device' be one indexed query.
+
+    The reference to ``proposals`` is a foreign key on SQLite; on PostgreSQL it is checked once per
+    statement by triggers with the same guarantees (migration 0022: a row-by-row check was ~45 %
+    of recording a million targets)."""
 
     __tablename__ = "proposal_devices"
 
