@@ -9,12 +9,15 @@ sort's external merge growing with the fleet. Hashing needs a table of the disti
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from itertools import starmap
 from typing import Any
 
+import orjson
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from core.store.fastsql import Prepared, driver_connection
@@ -47,13 +50,57 @@ def hash_grouping(s: Session) -> Iterator[None]:
         cur.close()
 
 
+_TEMP_NAMES = itertools.count()
+
+
+def sqlite_groups(s: Session, stmt: Prepared | Select[Any], params: dict[str, Any] | None = None, *,
+                  skip: Collection[str] = ()) -> list[tuple[Any, int, Any]]:
+    """SQLite: ``stmt`` selects ``(key)`` or ``(key, value)`` per row; each distinct key with its
+    row count and smallest value (None without one), as ``count(*), min(value) ... GROUP BY key``
+    gives them. Rows whose value is in ``skip`` are left out.
+
+    Why not ``GROUP BY``: SQLite sorts every row by the key before it groups (at a million targets
+    of a fleet proposal, ~3x the cost of reading them). Why not in Python either (what this did
+    before): handing a million rows to Python costs more than reading them — each row a tuple and
+    its strings decoded. Instead the rows never leave SQLite: each one is upserted into a temporary
+    table with one row per key (a few dozen rows, in memory), so per target one probe of a tiny
+    B-tree. Measured on a million targets: the classes with their first id 0.95 s against 1.6–1.9 s
+    streamed into a dict, per-key counts 1.2–1.4 s against 1.7–1.8 s into a ``Counter``.
+
+    The temporary table belongs to this connection, is named uniquely and is dropped before
+    returning, whatever happens; it lives in the temp database (``temp_store=MEMORY``), so a
+    read-only transaction on the main database stays one."""
+    prepared = stmt if isinstance(stmt, Prepared) else Prepared(stmt)
+    raw, dialect = driver_connection(s)
+    plan = prepared.plan(dialect)
+    ncols = len(getattr(prepared.stmt, "selected_columns", ())) or 1
+    cols = "k, v" if ncols == 2 else "k"
+    value = "v" if ncols == 2 else "NULL"
+    where = "v NOT IN (SELECT value FROM json_each(?))" if skip else "true"
+    args = tuple(plan.params(params or {})) + ((orjson.dumps(sorted(skip)).decode(),) if skip else ())
+    name = f"gw_groups_{next(_TEMP_NAMES)}"
+    cur = raw.cursor()
+    try:
+        cur.execute(f"CREATE TEMP TABLE {name} (k PRIMARY KEY, n INTEGER NOT NULL, v)")
+        try:
+            # ``WHERE true``: without it SQLite would read ON CONFLICT as a join's ON.
+            cur.execute(f"WITH src({cols}) AS ({plan.sql}) INSERT INTO {name} (k, n, v) "
+                        f"SELECT k, 1, {value} FROM src WHERE {where} "
+                        "ON CONFLICT (k) DO UPDATE SET n = n + 1, v = min(v, excluded.v)", args)
+            return [(k, int(n), v) for k, n, v in cur.execute(f"SELECT k, n, v FROM {name}").fetchall()]
+        finally:
+            cur.execute(f"DROP TABLE temp.{name}")
+    finally:
+        cur.close()
+
+
 def first_of_each(s: Session, stmt: Prepared, params: dict[str, Any]) -> dict[Any, Any]:
     """``stmt`` selects ``(key, value)`` rows in ascending ``value`` order: each distinct key and its
-    first (so smallest) value, as ``min(value) ... GROUP BY key`` gives them.
-
-    Why not ``GROUP BY`` on SQLite: it sorts every row by the key before it groups (a million
-    targets of a fleet proposal: ~3x the cost of reading them); here the rows stream off the cursor
-    into one dict at C speed (``dict.setdefault`` keeps the first value of each key)."""
+    first (so smallest) value, as ``min(value) ... GROUP BY key`` gives them. On SQLite the rows
+    never leave the database (:func:`sqlite_groups`); elsewhere they stream off the cursor into one
+    dict at C speed (``dict.setdefault`` keeps the first value of each key)."""
+    if s.get_bind().dialect.name == "sqlite":
+        return {k: v for k, _, v in sqlite_groups(s, stmt, params)}
     raw, dialect = driver_connection(s)
     plan = stmt.plan(dialect)
     cur = raw.cursor()

@@ -103,3 +103,40 @@ def test_snapshot_values_read_as_before(db_url: str) -> None:
             assert stored["A.N"] == {"value": 36, "type": "unsignedInt"}
     finally:
         rt.close()
+
+
+def test_sqlite_groups_equal_group_by_and_leave_nothing_behind(tmp_path: Any) -> None:
+    """``sqlite_groups`` counts and takes the smallest value per key as ``count(*), min(v) GROUP BY``
+    would, rows in any order, a skip list honoured, keys that differ only in case or type kept
+    apart; its temporary table is gone afterwards, in a read or a write transaction, also when the
+    statement fails."""
+    import sqlite3
+
+    import pytest
+    from sqlalchemy import column, literal_column, table
+
+    from core.store.db import Store
+    from core.store.grouping import sqlite_groups
+
+    store = Store(f"sqlite:///{tmp_path / 'g.db'}")
+    try:
+        rows = [("b", "x-9"), ("a", "x-5"), ("b", "x-1"), ("A", "x-2"), ("1", "x-3"), ("b", "x-10"), ("a", "x-4")]
+        with store.write() as s:
+            s.execute(text("CREATE TABLE kv (k, v TEXT)"))
+            s.execute(text("INSERT INTO kv VALUES (:k, :v)"), [{"k": k, "v": v} for k, v in rows]
+                      + [{"k": 1, "v": "x-7"}])  # the number 1, not the string "1"
+        kv = table("kv", column("k"), column("v"))
+        expected = {("b", 3, "x-1"), ("a", 2, "x-4"), ("A", 1, "x-2"), ("1", 1, "x-3"), (1, 1, "x-7")}
+        with store.read() as s:
+            assert set(sqlite_groups(s, select(kv.c.k, kv.c.v))) == expected
+            assert set(sqlite_groups(s, select(kv.c.k, kv.c.v), skip={"x-1", "x-4"})) == {
+                ("b", 2, "x-10"), ("a", 1, "x-5"), ("A", 1, "x-2"), ("1", 1, "x-3"), (1, 1, "x-7")}
+            assert {(k, n) for k, n, _ in sqlite_groups(s, select(kv.c.k))} == {(k, n) for k, n, _ in expected}
+            with pytest.raises(sqlite3.OperationalError):  # the driver's, as a raw cursor raises it
+                sqlite_groups(s, select(literal_column("no_such_column"), kv.c.v))
+            assert s.execute(text("SELECT count(*) FROM sqlite_temp_master")).scalar() == 0
+        with store.write() as s:
+            assert set(sqlite_groups(s, select(kv.c.k, kv.c.v).where(kv.c.k != "b"))) == expected - {("b", 3, "x-1")}
+            assert s.execute(text("SELECT count(*) FROM sqlite_temp_master")).scalar() == 0
+    finally:
+        store.dispose()
