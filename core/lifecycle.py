@@ -235,12 +235,15 @@ class Lifecycle:
         return row, repo.proposal_from_row(row, same)
 
     def get(self, pid: str) -> Proposal:
+        # The row through its prepared statement on the driver's cursor (``ProposalRecord``), not
+        # the ORM: no identity map or instance state for a row read once, and JSON columns decoded
+        # only when read (issue 15).
         with self.store.read() as s:
-            return repo.proposal_from_row(repo.get_proposal_row(s, pid))
+            return repo.proposal_from_row(ProposalRecord.load(s, pid))
 
     def preview_of(self, pid: str) -> dict[str, Any] | None:
         with self.store.read() as s:
-            return repo.get_proposal_row(s, pid).preview
+            return ProposalRecord.load(s, pid).preview
 
     _require_state = staticmethod(require_state)
 
