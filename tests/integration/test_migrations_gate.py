@@ -131,3 +131,47 @@ def test_a_nul_in_a_reported_value_is_stored_not_refused(db_url: str) -> None:
         assert _stored_values(store, dev) == [expect, ("c\ufffdd", "\\\ufffd")]
     finally:
         store.dispose()
+
+
+def test_an_upgrade_from_before_the_heads_reads_a_document_with_a_nul(db_url: str) -> None:
+    """A database from before 0020 may hold a snapshot (json text) with a ``\\u0000`` escape: reading
+    any value out of such a document fails on PostgreSQL, which stopped 0020's backfill of the
+    heads. The upgrade now goes through, the device's head is that snapshot with its radios, and
+    0021 stores the NUL as U+FFFD."""
+    store = Store(db_url)
+    try:
+        seed_bulk_fleet(store, 3, seed=2)
+        with store.read() as s:
+            dev = s.scalars(select(ParameterSnapshotRow.device_id).order_by(ParameterSnapshotRow.device_id)).first()
+        cfg = store.alembic_config()
+        with store._write_engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0019")
+        doc = ('{"Device.DeviceInfo.Description": {"value": "c\\u0000d"}, '
+               '"Device.WiFi.Radio.1.OperatingFrequencyBand": {"value": "2.4GHz"}, '
+               '"Device.WiFi.Radio.1.AutoChannelEnable": {"value": true}}')
+        with store._write_engine.begin() as conn:
+            cast = "CAST(:p AS json)" if store.dialect == "postgresql" else ":p"
+            conn.execute(text("INSERT INTO parameter_snapshots (device_id, taken_at, source, params) "
+                              f"VALUES (:d, CURRENT_TIMESTAMP, 'old', {cast})"), {"d": dev, "p": doc})
+            newest = conn.execute(text("SELECT max(id) FROM parameter_snapshots WHERE device_id = :d"),
+                                  {"d": dev}).scalar()
+        store._migrated = False
+        store.migrate()
+        with store.read() as s:
+            head = s.execute(select(SnapshotHeadRow.snapshot_id, SnapshotHeadRow.radios)
+                             .where(SnapshotHeadRow.device_id == dev)).one()
+            assert head.snapshot_id == newest
+            pg = store.dialect == "postgresql"
+            assert head.radios.replace(" ", "").startswith('["2.4GHz",' + ('"true"' if pg else "true"))
+        values = [d["Device.DeviceInfo.Description"]["value"] for d in _docs(store, dev)]
+        assert values[-1] == ("c\ufffdd" if store.dialect == "postgresql" else "c\x00d")
+    finally:
+        store.dispose()
+
+
+def _docs(store: Store, device_id: str) -> list[Any]:
+    with store.read() as s:
+        return [d for d in s.scalars(select(ParameterSnapshotRow.params).where(
+            ParameterSnapshotRow.device_id == device_id).order_by(ParameterSnapshotRow.id))
+            if "Device.DeviceInfo.Description" in d]

@@ -44,8 +44,19 @@ def _sqlite_radios(col: str) -> str:
     return f"CASE WHEN json_valid({col}) THEN json_extract({col}, {paths}) ELSE 'invalid' END"
 
 
+def _pg_doc(col: str) -> str:
+    """``col`` as json, a ``\\u0000`` escape read as U+FFFD (as migration 0021 and new rows store it):
+    json text keeps such an escape, but reading any value out of that document fails ("\\u0000
+    cannot be converted to text"), so one snapshot a device reported with a NUL stopped this
+    upgrade. Only documents that spell the escape pay for the rewrite."""
+    text = f"({col})::text"
+    fixed = rf"regexp_replace({text}, '(?<!\\)((?:\\\\)*)\\u0000', '\1\\ufffd', 'g')"
+    return f"(CASE WHEN strpos({text}, '\\u0000') > 0 THEN {fixed} ELSE {text} END)::json"
+
+
 def _pg_radios(col: str) -> str:
-    return "json_build_array(" + ", ".join(f"({col})::json -> '{p}' ->> 'value'" for p in RADIO_PATHS) + ")::text"
+    doc = _pg_doc(col)
+    return "json_build_array(" + ", ".join(f"{doc} -> '{p}' ->> 'value'" for p in RADIO_PATHS) + ")::text"
 
 
 def _recompute(dev: str, radios: str) -> list[str]:
