@@ -50,6 +50,47 @@ def hash_grouping(s: Session) -> Iterator[None]:
         cur.close()
 
 
+# A proposal with at least this many targets has its statistics taken as its targets are recorded.
+PLANNER_STATS_MIN = 10_000
+_ANALYZE_LOCK_WAIT = "200ms"
+
+
+def analyze_targets(s: Session) -> bool:
+    """PostgreSQL: refresh the planner's statistics of ``proposal_devices`` in the caller's
+    transaction, right after a large target set was written. True if they were taken.
+
+    Why (issue 15, campaign gate): the planner knew nothing of a proposal's targets written a
+    moment ago and estimated a few hundred rows for a million, so every fleet statement joined by
+    a million index probes per table. ANALYZE in the same transaction counts its own new rows, and
+    the statements of the gate then hash-join: on the 1M bench database the preview's grouping
+    went from 6.6 to 3.5 s and the classes' from 5.8 to 1.8 s, for 0.08 s of sampling (a fixed
+    sample, whatever the table's size). Its lock (SHARE UPDATE EXCLUSIVE, to the transaction's
+    end) is waited for at most ``_ANALYZE_LOCK_WAIT`` — a VACUUM or another large proposal being
+    recorded — then skipped in a savepoint: the plans are slower, the answers the same. A role that
+    does not own the table is told so by a warning and nothing else. Nothing on SQLite."""
+    if s.get_bind().dialect.name != "postgresql":
+        return False
+    from psycopg import errors
+
+    raw, _ = driver_connection(s)
+    cur = raw.cursor()
+    try:
+        prev = cur.execute("SELECT current_setting('lock_timeout')").fetchone()[0]
+        cur.execute("SAVEPOINT gateward_analyze")
+        try:
+            cur.execute("SELECT set_config('lock_timeout', %s, true)", (_ANALYZE_LOCK_WAIT,))
+            cur.execute("ANALYZE proposal_devices")
+            cur.execute("RELEASE SAVEPOINT gateward_analyze")
+            return True
+        except errors.LockNotAvailable:
+            cur.execute("ROLLBACK TO SAVEPOINT gateward_analyze")
+            return False
+        finally:
+            cur.execute("SELECT set_config('lock_timeout', %s, true)", (prev,))
+    finally:
+        cur.close()
+
+
 _TEMP_NAMES = itertools.count()
 
 

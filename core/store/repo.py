@@ -35,7 +35,7 @@ from core.models import (
 )
 from core.models import Decision as DecisionModel
 from core.store.fastsql import Prepared
-from core.store.grouping import first_of_each, hash_grouping
+from core.store.grouping import PLANNER_STATS_MIN, analyze_targets, first_of_each, hash_grouping
 from core.store.lite import DeviceView
 from core.store.records import DecisionRowRecord, ExecutionRecord, ProposalRecord, among
 from core.store.schema import (
@@ -187,6 +187,8 @@ def add_targets(s: Session, pid: str, device_ids: Sequence[str]) -> None:
         s.execute(insert(ProposalDeviceRow), [{"proposal_id": pid, "device_id": d} for d in device_ids])
         return
     stmt.run(s, {"pid": pid, "ids": orjson.dumps(list(device_ids)).decode()})
+    if len(device_ids) >= PLANNER_STATS_MIN:
+        analyze_targets(s)  # PostgreSQL's planner learns how many there are (core.store.grouping)
 
 
 def target_rows(s: Session, pid: str) -> list[DeviceLite]:

@@ -140,3 +140,64 @@ def test_sqlite_groups_equal_group_by_and_leave_nothing_behind(tmp_path: Any) ->
             assert s.execute(text("SELECT count(*) FROM sqlite_temp_master")).scalar() == 0
     finally:
         store.dispose()
+
+
+def _proposal_row(s: Any, pid: str) -> None:
+    from core.models import utcnow
+    from core.store.schema import ProposalRow
+
+    now = utcnow()
+    s.execute(insert(ProposalRow), [{"id": pid, "author": "dave", "author_kind": "human", "intent": "t",
+                                     "targets": [], "changes": [], "operations": [], "rationale": "",
+                                     "evidence": [], "emergency": False, "staged": False, "source": "test",
+                                     "state": "draft", "hash": "x", "version": 1, "created_at": now,
+                                     "updated_at": now}])
+
+
+def _reltuples(s: Any) -> float:
+    return float(s.execute(text("SELECT reltuples FROM pg_class WHERE oid = 'proposal_devices'::regclass")).scalar())
+
+
+def test_a_large_target_set_gets_planner_statistics_or_skips_them_quietly(db_url: str, monkeypatch: Any) -> None:
+    """PostgreSQL: recording a large target set takes the table's statistics in the same transaction
+    (the planner then knows a new proposal has a million targets, not a few hundred), a small one
+    does not; when another session holds the statistics lock, the targets are still recorded and the
+    transaction's lock_timeout is what it was."""
+    import pytest
+    from sqlalchemy import create_engine
+
+    from core.store import grouping
+    from core.store.db import Store
+
+    store = Store(db_url)
+    store.migrate()
+    try:
+        if store.dialect != "postgresql":
+            with store.write() as s:
+                assert grouping.analyze_targets(s) is False
+            pytest.skip("SQLite has no planner statistics to refresh here")
+        monkeypatch.setattr(repo, "PLANNER_STATS_MIN", 20)
+        with store.write() as s:
+            _proposal_row(s, "p-small")
+            repo.add_targets(s, "p-small", [f"d-{i}" for i in range(19)])
+            assert _reltuples(s) <= 0  # never analyzed (-1), or empty
+        with store.write() as s:
+            _proposal_row(s, "p-big")
+            repo.add_targets(s, "p-big", [f"d-{i}" for i in range(25)])
+            assert _reltuples(s) == 19 + 25  # its own rows counted, before the commit
+        other = create_engine(store.url)
+        try:
+            with other.begin() as conn:  # a VACUUM, or another large set being recorded
+                conn.execute(text("LOCK TABLE proposal_devices IN SHARE UPDATE EXCLUSIVE MODE"))
+                with store.write() as s:
+                    s.execute(text("SET LOCAL lock_timeout = '5s'"))
+                    _proposal_row(s, "p-locked")
+                    repo.add_targets(s, "p-locked", [f"d-{i}" for i in range(30)])
+                    assert _reltuples(s) == 44  # not taken
+                    assert s.execute(text("SHOW lock_timeout")).scalar() == "5s"
+        finally:
+            other.dispose()
+        with store.read() as s:
+            assert s.scalar(select(func.count()).select_from(ProposalDeviceRow)) == 19 + 25 + 30
+    finally:
+        store.dispose()
