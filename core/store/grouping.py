@@ -10,6 +10,7 @@ sort's external merge growing with the fleet. Hashing needs a table of the disti
 from __future__ import annotations
 
 import itertools
+import logging
 from collections import deque
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -21,6 +22,8 @@ from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from core.store.fastsql import Prepared, driver_connection
+
+log = logging.getLogger("gateward.store")
 
 # What a fleet-wide grouping statement runs with on PostgreSQL, for that statement only: no sort
 # where a hash does (grouping, joining), memory for the hash join of a million targets, and no JIT:
@@ -82,8 +85,9 @@ def analyze_targets(s: Session) -> bool:
             cur.execute("ANALYZE proposal_devices")
             cur.execute("RELEASE SAVEPOINT gateward_analyze")
             return True
-        except errors.LockNotAvailable:
+        except errors.Error as exc:  # the lock not had in time, or anything else: the plans, not the answers
             cur.execute("ROLLBACK TO SAVEPOINT gateward_analyze")
+            log.info("proposal_devices' statistics not taken (%s): %s", type(exc).__name__, exc)
             return False
         finally:
             cur.execute("SELECT set_config('lock_timeout', %s, true)", (prev,))
@@ -98,7 +102,7 @@ def sqlite_groups(s: Session, stmt: Prepared | Select[Any], params: dict[str, An
                   skip: Collection[str] = ()) -> list[tuple[Any, int, Any]]:
     """SQLite: ``stmt`` selects ``(key)`` or ``(key, value)`` per row; each distinct key with its
     row count and smallest value (None without one), as ``count(*), min(value) ... GROUP BY key``
-    gives them. Rows whose value is in ``skip`` are left out.
+    gives them. Rows whose value is in ``skip`` are left out; a NULL key is refused.
 
     Why not ``GROUP BY``: SQLite sorts every row by the key before it groups (at a million targets
     of a fleet proposal, ~3x the cost of reading them). Why not in Python either (what this did
@@ -122,7 +126,9 @@ def sqlite_groups(s: Session, stmt: Prepared | Select[Any], params: dict[str, An
     name = f"gw_groups_{next(_TEMP_NAMES)}"
     cur = raw.cursor()
     try:
-        cur.execute(f"CREATE TEMP TABLE {name} (k PRIMARY KEY, n INTEGER NOT NULL, v)")
+        # NOT NULL: SQLite lets a non-integer primary key hold NULLs, each its own row, where GROUP BY
+        # makes them one group; the keys grouped here (``json_array``) are never NULL, so one would be a bug.
+        cur.execute(f"CREATE TEMP TABLE {name} (k NOT NULL PRIMARY KEY, n INTEGER NOT NULL, v)")
         try:
             # ``WHERE true``: without it SQLite would read ON CONFLICT as a join's ON.
             cur.execute(f"WITH src({cols}) AS ({plan.sql}) INSERT INTO {name} (k, n, v) "

@@ -134,6 +134,8 @@ def test_sqlite_groups_equal_group_by_and_leave_nothing_behind(tmp_path: Any) ->
             assert {(k, n) for k, n, _ in sqlite_groups(s, select(kv.c.k))} == {(k, n) for k, n, _ in expected}
             with pytest.raises(sqlite3.OperationalError):  # the driver's, as a raw cursor raises it
                 sqlite_groups(s, select(literal_column("no_such_column"), kv.c.v))
+            with pytest.raises(sqlite3.IntegrityError):  # a NULL key: GROUP BY would make one group of them
+                sqlite_groups(s, select(literal_column("NULL"), kv.c.v))
             assert s.execute(text("SELECT count(*) FROM sqlite_temp_master")).scalar() == 0
         with store.write() as s:
             assert set(sqlite_groups(s, select(kv.c.k, kv.c.v).where(kv.c.k != "b"))) == expected - {("b", 3, "x-1")}
