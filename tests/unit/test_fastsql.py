@@ -128,3 +128,45 @@ def test_datetimes_in_any_zone_are_stored_as_the_orm_stores_them(store: Any) -> 
                         .where(_PROPOSALS.c.id.in_(["p-fast-6", "p-fast-7"]))).scalars().all()
         assert len(set(raw)) == 1  # byte-identical storage
         assert s.get(ProposalRow, "p-fast-6").created_at == datetime(2026, 6, 1, 0, 0, 0, 7, tzinfo=UTC)
+
+
+class _CountingCursor:
+    """A driver cursor that counts reads of ``description`` (psycopg builds it anew on each read)."""
+
+    def __init__(self, cur: Any, seen: list[int]) -> None:
+        self._cur, self._seen = cur, seen
+
+    @property
+    def description(self) -> Any:
+        self._seen.append(1)
+        return self._cur.description
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cur, name)
+
+
+def test_result_converters_come_from_the_first_description_only(store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15: every statement read the cursor's ``description`` again (psycopg builds a ``Column``
+    per column on each read, ~48 µs of a ``proposals`` row load) for converters already known. Now
+    only the first execution of a statement reads it, and every later row converts the same way."""
+    with store.write() as s:
+        s.add(ProposalRow(**_proposal("p-fast-desc")))
+    seen: list[int] = []
+    wrapped = Prepared._cursor
+
+    def counting(self: Prepared, s: Any) -> Any:
+        cur, plan, dialect = wrapped(self, s)
+        return _CountingCursor(cur, seen), plan, dialect
+
+    monkeypatch.setattr(Prepared, "_cursor", counting)
+    sel = Prepared(select(_PROPOSALS.c.id, _PROPOSALS.c.created_at, _PROPOSALS.c.preview)
+                   .where(_PROPOSALS.c.id == bindparam("pid")))
+    want = ("p-fast-desc", datetime(2026, 11, 23, 1, 2, 3, 456789, tzinfo=UTC), {"nested": {"a": [1, 2.5, None, True]}})
+    with store.read() as s:
+        assert sel.first(s, {"pid": "p-fast-desc"}) == want
+        assert len(seen) == 1
+        for _ in range(5):
+            assert sel.first(s, {"pid": "p-fast-desc"}) == want
+            converters, rows = sel.raw(s, {"pid": "p-fast-desc"})
+            assert [fn(v) if fn else v for fn, v in zip(converters, rows[0], strict=True)] == list(want)
+    assert len(seen) == 1
