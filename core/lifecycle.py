@@ -42,6 +42,7 @@ from core.execution import owner as _owner
 from core.failpoints import failpoint
 from core.grants import AUTHORITY
 from core.ids import new_id
+from core.locks import clear_dead_locks
 from core.models import (
     TERMINAL_STATES,
     Actor,
@@ -259,10 +260,7 @@ class Lifecycle:
             raise Conflict(f"cannot {doing} proposal {p.id}: it is being applied right now{holder}; "
                            "wait for the apply to finish", state=str(p.state))
         if locks:
-            s.execute(delete(DeviceLockRow).where(DeviceLockRow.proposal_id == p.id))
-            audit.append(s, actor=actor_id, action="lock.released", proposal_id=p.id,
-                         data={"devices": [lk.device_id for lk in locks], "owners": sorted({lk.owner for lk in locks}),
-                               "reason": f"holder died before any write; cleared to {doing}"})
+            clear_dead_locks(s, p.id, None, actor_id, f"it had not written (state {p.state}); cleared to {doing}")
 
     # ================================================================== create / edit
     def create(self, draft: ProposalDraft, actor: Actor) -> Proposal:
@@ -1586,17 +1584,13 @@ class Lifecycle:
             else:
                 state = p.state if p is not None else "unknown"
                 results.append((pid, f"lock released ({state}: its holder died before any write)"))
-            self._release_dead_locks(pid, held, actor_id)
+            if held:
+                # Read again and cleared in one transaction, each holder's liveness checked there:
+                # a lock a live process took on this proposal while it was recovered stays.
+                with self.store.write() as s:
+                    clear_dead_locks(s, pid, None, actor_id, "recovery: the holding process is gone",
+                                     own_are_dead=True)
         return results
-
-    def _release_dead_locks(self, pid: str, held: list[DeviceLockRow], actor_id: str) -> None:
-        if not held:
-            return
-        with self.store.write() as s:
-            s.execute(delete(DeviceLockRow).where(DeviceLockRow.proposal_id == pid))
-            audit.append(s, actor=actor_id, action="lock.released", proposal_id=pid,
-                         data={"devices": [lk.device_id for lk in held], "owners": sorted({lk.owner for lk in held}),
-                               "reason": "recovery: the holding process is gone"})
 
     def _recover_from_history(self, p: Proposal, actor: Actor) -> str:
         """One proposal whose apply (or manual rollback) died: what the executions recorded decides."""

@@ -46,12 +46,12 @@ from core.execution import (
     Aggregate,
     DeviceEngine,
     DeviceResult,
-    lock_in_use,
     lock_is_live,
     owner,
 )
 from core.failpoints import failpoint
 from core.ids import new_id
+from core.locks import clear_dead_locks
 from core.models import Actor, Device, ExecutionStatus, Proposal, ProposalState, utcnow
 from core.routing import ExecutorRouter
 from core.states import check_execution, require_state, set_state
@@ -133,23 +133,6 @@ class BatchOutcome(Aggregate):
         finally:
             self.device_s += time.perf_counter() - w
             self.device_cpu_s += time.thread_time() - c
-
-
-def clear_dead_locks(s: Session, pid: str, device_ids: Sequence[str] | None, actor_id: str, why: str) -> list[str]:
-    """Delete ``pid``'s locks (on ``device_ids``, or all of them) whose holder is gone — not this
-    process, not a live one on this host, expired for another host — with a ``lock.released``
-    event naming devices, holders and why. A live holder's lock is left alone. Returns the devices."""
-    q = select(LOCKS.c.device_id, LOCKS.c.owner, LOCKS.c.expires_at).where(LOCKS.c.proposal_id == pid)
-    if device_ids is not None:
-        q = q.where(LOCKS.c.device_id.in_(list(device_ids)))
-    dead = [r for r in s.execute(q) if not lock_in_use(r.owner, r.expires_at)]
-    if not dead:
-        return []
-    ids = [r.device_id for r in dead]
-    s.execute(delete(LOCKS).where(LOCKS.c.proposal_id == pid, LOCKS.c.device_id.in_(ids)))
-    audit.append(s, actor=actor_id, action="lock.released", proposal_id=pid,
-                 data={"devices": ids, "owners": sorted({r.owner for r in dead}), "reason": f"holder died; {why}"})
-    return ids
 
 
 class StagedExecution:

@@ -212,6 +212,61 @@ def test_recover_clears_a_dead_owners_lock_whatever_the_state(runtime: Any) -> N
     assert runtime.lifecycle.apply(q.id, who(runtime, "alice")).proposal.state is S.DONE
 
 
+def _live_other_owner() -> str:
+    """An owner string naming another process on this host that is alive (this one's parent)."""
+    return f"{os.uname().nodename}:{os.getppid()}"
+
+
+def test_recovery_keeps_a_lock_a_live_process_took_while_it_recovered(runtime: Any,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recovery read a proposal's locks, did its work, then deleted *every* lock of the proposal in
+    another transaction: a lock a live process took on it meanwhile (another replica applying the
+    proposal recovery had just reopened) went with the dead holder's. Now each lock's holder is
+    checked again where the locks are deleted, and only the dead holder's go."""
+    d = pick(runtime)
+    other = pick(runtime, skip=1)
+    r = radio_5g(runtime, d)
+    p = _approved(runtime, [d], r, first_not(runtime, d, r, 36, 40))
+    runtime.lifecycle.cancel(p.id, who(runtime, "alice"), "not needed")
+    with runtime.store.write() as s:
+        s.add(DeviceLockRow(device_id=d.id, proposal_id=p.id, owner=_dead_owner(), acquired_at=utcnow(),
+                            expires_at=utcnow()))
+    read_proposal = runtime.lifecycle.get
+
+    def get_while_a_live_process_locks(pid: str) -> Any:  # recovery reads the proposal after its locks
+        if pid == p.id:
+            with runtime.store.write() as s:
+                s.add(DeviceLockRow(device_id=other.id, proposal_id=p.id, owner=_live_other_owner(),
+                                    acquired_at=utcnow(), expires_at=utcnow()))
+        return read_proposal(pid)
+
+    monkeypatch.setattr(runtime.lifecycle, "get", get_while_a_live_process_locks)
+    results = dict(runtime.lifecycle.recover())
+    assert "lock released" in results[p.id]
+    assert [(lk.device_id, lk.owner) for lk in _locks(runtime)] == [(other.id, _live_other_owner())]
+    with runtime.store.read() as s:
+        released = [e.data for e in s.scalars(select(AuditEventRow).where(
+            AuditEventRow.proposal_id == p.id, AuditEventRow.action == "lock.released"))]
+    assert [e["devices"] for e in released] == [[d.id]]
+
+
+def test_recovery_clears_a_lock_naming_this_very_process(runtime: Any) -> None:
+    """A restarted container often gets the pid its dead predecessor had, so a lock left behind can
+    name this process. Recovery runs before this process applies anything: such a lock is dead."""
+    from core.execution import owner
+
+    d = pick(runtime)
+    r = radio_5g(runtime, d)
+    p = _approved(runtime, [d], r, first_not(runtime, d, r, 36, 40))
+    runtime.lifecycle.cancel(p.id, who(runtime, "alice"), "not needed")
+    with runtime.store.write() as s:
+        s.add(DeviceLockRow(device_id=d.id, proposal_id=p.id, owner=owner(), acquired_at=utcnow(),
+                            expires_at=utcnow()))
+    assert "lock released" in dict(runtime.lifecycle.recover())[p.id]
+    assert _locks(runtime) == []
+    assert _count(runtime, p.id, "lock.released") == 1
+
+
 def test_cancel_clears_the_lock_of_a_holder_that_died_before_writing(runtime: Any) -> None:
     d = pick(runtime)
     r = radio_5g(runtime, d)
