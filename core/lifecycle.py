@@ -381,7 +381,8 @@ class Lifecycle:
         # Devices of one (vendor, model, firmware, protocol, root) validate identically: one
         # representative per class, found by the database, not by loading every device. Not so
         # with per-target values (two devices of a class get different values): every device.
-        reps = repo.get_devices(s, list(p.targets) if p.per_target else repo.target_classes(s, p.id))
+        reps = repo.get_devices(s, list(p.targets) if p.per_target
+                               else repo.target_classes(s, p.id, len(p.targets)))
         # What each class's devices said about themselves: their discovered data model (a path it
         # lacks or marks read-only is refused here, before anyone approves) and the values they
         # list as supported (stored snapshot). Neither stored: the registry alone decides.

@@ -200,14 +200,15 @@ def target_rows_for(s: Session, ids: Sequence[str]) -> list[DeviceLite]:
     return [DeviceLite(*r) for r in _TARGET_ROWS_FOR.all(s, {"ids": list(ids)})] if ids else []
 
 
-def target_classes(s: Session, pid: str) -> list[str]:
-    """One representative device id per (vendor, model, firmware, protocol, root) among the targets."""
+def target_classes(s: Session, pid: str, targets: int | None = None) -> list[str]:
+    """One representative device id per (vendor, model, firmware, protocol, root) among the targets
+    (``targets``: how many there are, if the caller knows; core.store.grouping.hash_grouping)."""
     if s.get_bind().dialect.name == "sqlite":  # streamed in id order, the first of each class kept
         first = first_of_each(s, _TARGET_CLASS_KEYS, {"pid": pid})
         # In the order GROUP BY gave them (by class), so callers see what they saw before.
         keyed = sorted((tuple((v is not None, v) for v in orjson.loads(k)), rep) for k, rep in first.items())
         return [rep for _, rep in keyed]
-    with hash_grouping(s):
+    with hash_grouping(s, targets):
         return [r[0] for r in _TARGET_CLASSES.all(s, {"pid": pid})]
 
 

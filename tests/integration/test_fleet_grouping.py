@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import func, insert, select, text, update
 
 from core.config import Settings
 from core.models import Change, ProposalDraft, Selector
 from core.store import repo
-from core.store.grouping import hash_grouping
+from core.store.grouping import HASH_GROUPING_MIN, hash_grouping
 from core.store.schema import DeviceRow, ParameterSnapshotRow, ProposalDeviceRow
 from core.users import get_actor
 from gateward.runtime import build_runtime
@@ -68,7 +69,43 @@ def test_hash_grouping_restores_settings(db_url: str) -> None:
             with hash_grouping(s):
                 assert s.execute(text("SHOW enable_sort")).scalar() == "off"
                 assert s.execute(text("SHOW jit")).scalar() == "off"
+                assert s.execute(text("SHOW work_mem")).scalar() == "64MB"
             assert [s.execute(text(f"SHOW {n}")).scalar() for n in ("enable_sort", "work_mem", "jit")] == before
+            with hash_grouping(s, rows=HASH_GROUPING_MIN - 1):  # a handful of targets: left as they are
+                assert [s.execute(text(f"SHOW {n}")).scalar() for n in ("enable_sort", "work_mem", "jit")] == before
+            with hash_grouping(s, rows=HASH_GROUPING_MIN):
+                assert s.execute(text("SHOW enable_sort")).scalar() == "off"
+            assert [s.execute(text(f"SHOW {n}")).scalar() for n in ("enable_sort", "work_mem", "jit")] == before
+    finally:
+        rt.close()
+
+
+def test_hash_grouping_costs_three_round_trips_and_none_for_a_few_targets(db_url: str,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15: the settings were read, set and restored one statement each, nine round trips for
+    every single-device proposal validated on PostgreSQL. Now three for a fleet, none for a few."""
+    rt = build_runtime(Settings(database_url=db_url))
+    try:
+        with rt.store.read() as s:
+            if s.get_bind().dialect.name != "postgresql":
+                pytest.skip("PostgreSQL only: SQLite has no planner settings to change")
+            import psycopg
+
+            sent: list[str] = []
+            execute = psycopg.Cursor.execute
+
+            def counting(self: Any, query: Any, *args: Any, **kw: Any) -> Any:
+                sent.append(str(query))
+                return execute(self, query, *args, **kw)
+
+            monkeypatch.setattr(psycopg.Cursor, "execute", counting)
+            with hash_grouping(s):
+                pass
+            assert len(sent) == 3, sent
+            sent.clear()
+            with hash_grouping(s, rows=1):
+                pass
+            assert sent == []
     finally:
         rt.close()
 
