@@ -13,17 +13,19 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import Counter, OrderedDict
-from typing import Any, cast
+from datetime import datetime
+from typing import Any, NamedTuple, cast
 
 import orjson
-from sqlalchemy import Connection, Integer, String, bindparam, func, select
+from sqlalchemy import Connection, Integer, String, Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from api.scrub import scrub
-from core.errors import NotFound
 from core.models import Approval, Execution, ExecutionStatus, Proposal
 from core.secrets import MASK, mask_changes, mask_params
 from core.store import repo
+from core.store.fastsql import Prepared
+from core.store.records import ProposalRecord, among
 from core.store.schema import (
     ApprovalRow,
     AuditEventRow,
@@ -184,18 +186,18 @@ def count_proposals(s: Session | Connection, states: list[str] | None, author: s
 
 
 def blast_radius(s: Session | Connection, targets: list[str]) -> dict[str, Any]:
+    """Targets by model, firmware and region, and how many subscribers: one statement whatever the
+    number of targets (the list is one bound parameter, ``core.store.records.among``)."""
     models: Counter[str] = Counter()
     firmwares: Counter[str] = Counter()
     regions: Counter[str] = Counter()
     subscribers: set[str] = set()
-    stmt = _detail_statement("devices")
-    for start in range(0, len(targets), 500):
-        for model, firmware, region, sub in s.execute(stmt, {"ids": targets[start:start + 500]}):
-            models[model] += 1
-            firmwares[f"{model} {firmware}"] += 1
-            regions[region] += 1
-            if sub:
-                subscribers.add(sub)
+    for model, firmware, region, sub in _prepared("devices").all(s, {"ids": targets}) if targets else ():
+        models[model] += 1
+        firmwares[f"{model} {firmware}"] += 1
+        regions[region] += 1
+        if sub:
+            subscribers.add(sub)
     return {"targets": len(targets), "subscribers": len(subscribers), "by_model": dict(models.most_common()),
             "by_firmware": dict(firmwares.most_common()), "by_region": dict(regions.most_common())}
 
@@ -217,58 +219,75 @@ def _mask_preview(preview: dict[str, Any] | None) -> dict[str, Any] | None:
 _DECISION_COLUMNS = (PolicyDecisionRow.id, PolicyDecisionRow.proposal_hash, PolicyDecisionRow.revision,
                      PolicyDecisionRow.engine, PolicyDecisionRow.result, PolicyDecisionRow.would_deny,
                      PolicyDecisionRow.duration_us, PolicyDecisionRow.dry_run, PolicyDecisionRow.created_at)
-_DETAIL_STATEMENTS: dict[str, Any] = {}
+_DETAIL_STATEMENTS: dict[str, Prepared] = {}
+_DETAIL_GUARD = threading.Lock()
 
 
-def _detail_statement(name: str) -> Any:
-    """The detail's reads, built once with bound parameters (building a ``select`` per call cost as
-    much as running it). Columns, not ORM objects; the decision without its policy ``input`` (the
-    answer does not show it, ``/decision`` does)."""
+class _DecisionView(NamedTuple):
+    """A decision as the detail shows it: the columns of ``_DECISION_COLUMNS``, in that order."""
+
+    id: str
+    proposal_hash: str
+    revision: str
+    engine: str
+    result: dict[str, Any]
+    would_deny: list[Any]
+    duration_us: float
+    dry_run: bool
+    created_at: datetime
+
+
+def _prepared(name: str) -> Prepared:
+    """The detail's reads, each built once and run on the connection's own DB-API cursor
+    (``core.store.fastsql``): through SQLAlchemy's ``Connection.execute`` each statement cost
+    several times what the database spent on it (issue 15, the answer of ``POST /api/proposals``).
+    Columns, not ORM objects; the decision without its policy ``input`` (the answer does not show
+    it, ``/decision`` does)."""
     stmt = _DETAIL_STATEMENTS.get(name)
     if stmt is not None:
         return stmt
+    with _DETAIL_GUARD:
+        return _DETAIL_STATEMENTS.get(name) or _DETAIL_STATEMENTS.setdefault(name, Prepared(_build(name)))
+
+
+def _build(name: str) -> Any:
     pid = bindparam("pid", type_=String)
-    if name == "proposal":
-        stmt = select(ProposalRow.__table__).where(ProposalRow.id == pid)
-    elif name in ("decision", "decision_dry_run"):
+    if name in ("decision", "decision_dry_run"):
         stmt = select(*_DECISION_COLUMNS).where(PolicyDecisionRow.proposal_id == pid)
         if name == "decision":
             stmt = stmt.where(PolicyDecisionRow.dry_run.is_(False))
-        stmt = stmt.order_by(PolicyDecisionRow.created_at.desc(), PolicyDecisionRow.id.desc()).limit(1)
-    elif name == "approvals":
-        stmt = select(ApprovalRow.id, ApprovalRow.proposal_id, ApprovalRow.proposal_hash, ApprovalRow.decision_id,
-                      ApprovalRow.actor, ApprovalRow.role, ApprovalRow.verdict, ApprovalRow.comment,
-                      ApprovalRow.created_at).where(ApprovalRow.proposal_id == pid).order_by(ApprovalRow.created_at)
-    elif name == "executions":
-        stmt = select(ExecutionRow.id, ExecutionRow.proposal_id, ExecutionRow.device_id, ExecutionRow.status,
-                      ExecutionRow.key, ExecutionRow.detail, ExecutionRow.error, ExecutionRow.started_at,
-                      ExecutionRow.finished_at).where(ExecutionRow.proposal_id == pid).order_by(ExecutionRow.device_id)
-    elif name == "backup":
-        stmt = (select(BackupRow.device_id, BackupRow.created_at, BackupRow.params)
+        return stmt.order_by(PolicyDecisionRow.created_at.desc(), PolicyDecisionRow.id.desc()).limit(1)
+    if name == "approvals":
+        return (select(ApprovalRow.id, ApprovalRow.proposal_id, ApprovalRow.proposal_hash, ApprovalRow.decision_id,
+                       ApprovalRow.actor, ApprovalRow.role, ApprovalRow.verdict, ApprovalRow.comment,
+                       ApprovalRow.created_at).where(ApprovalRow.proposal_id == pid).order_by(ApprovalRow.created_at))
+    if name == "executions":
+        return (select(ExecutionRow.id, ExecutionRow.proposal_id, ExecutionRow.device_id, ExecutionRow.status,
+                       ExecutionRow.key, ExecutionRow.detail, ExecutionRow.error, ExecutionRow.started_at,
+                       ExecutionRow.finished_at).where(ExecutionRow.proposal_id == pid)
+                .order_by(ExecutionRow.device_id))
+    if name == "backup":
+        return (select(BackupRow.device_id, BackupRow.created_at, BackupRow.params)
                 .where(BackupRow.proposal_id == pid).order_by(BackupRow.device_id))
-    elif name == "log":
-        stmt = (select(AuditEventRow.seq, AuditEventRow.ts, AuditEventRow.actor, AuditEventRow.action,
+    if name == "log":
+        return (select(AuditEventRow.seq, AuditEventRow.ts, AuditEventRow.actor, AuditEventRow.action,
                        AuditEventRow.device_id, AuditEventRow.data)
                 .where(AuditEventRow.proposal_id == pid).order_by(AuditEventRow.seq.desc()).limit(LOG_LIMIT))
-    elif name == "devices":
-        stmt = (select(DeviceRow.model, DeviceRow.firmware, DeviceRow.region, DeviceRow.subscriber)
-                .where(DeviceRow.id.in_(bindparam("ids", expanding=True))))
-    else:
-        raise KeyError(name)
-    _DETAIL_STATEMENTS[name] = stmt
-    return stmt
+    if name == "devices":
+        return (select(DeviceRow.model, DeviceRow.firmware, DeviceRow.region, DeviceRow.subscriber)
+                .where(among(cast(Table, DeviceRow.__table__).c.id, "ids")))
+    raise KeyError(name)
 
 
 def _backup(s: Session | Connection, pid: str) -> list[dict[str, Any]]:
-    rows = s.execute(_detail_statement("backup"), {"pid": pid})
     return [{"device_id": dev, "created_at": created.isoformat(), "params": mask_params(params or {})}
-            for dev, created, params in rows]
+            for dev, created, params in _prepared("backup").all(s, {"pid": pid})]
 
 
 def _log(s: Session | Connection, pid: str) -> list[dict[str, Any]]:
     """The proposal's newest ``LOG_LIMIT`` audit events, oldest first, read as columns (up to 300
     ORM objects per answer were a fifth of a create's response time)."""
-    rows = s.execute(_detail_statement("log"), {"pid": pid}).all()
+    rows = _prepared("log").all(s, {"pid": pid})
     return [{"seq": seq, "ts": ts.isoformat(), "actor": actor, "action": action, "device_id": dev, "data": data}
             for seq, ts, actor, action, dev, data in reversed(rows)]
 
@@ -278,33 +297,38 @@ def detail(conn: Connection, pid: str) -> tuple[dict[str, Any], Proposal]:
 
     The same answer ``core.views.proposal_detail`` plus the backup, blast radius, log and
     explanation gave (``tests/api/test_proposal_detail.py`` compares them over proposals in every
-    state), read as columns on a Core connection in 7–8 statements: the ORM session's reads were
-    two thirds of a create's answer time (issue 15 profile)."""
+    state), read as columns in 7–8 statements on the connection's DB-API cursor, in one
+    transaction (one snapshot of the proposal, its decision and its log). The ORM session's reads
+    were two thirds of a create's answer time, then SQLAlchemy's execution of each statement most
+    of the rest (issue 15 profiles)."""
     from policies.explain import explain
 
-    row = conn.execute(_detail_statement("proposal"), {"pid": pid}).first()
-    if row is None:
-        raise NotFound(f"unknown proposal {pid!r}; list proposals with `gateward proposals`")
-    p = repo.proposal_from_row(cast(ProposalRow, row))
-    latest = conn.execute(_detail_statement("decision_dry_run"), {"pid": pid}).first()
+    if not conn.in_transaction():
+        conn.begin()  # every read below in one transaction (SQLite: the engine's BEGIN, core.store.db)
+    row = ProposalRecord.load(conn, pid)  # NotFound names the id, as before
+    p = repo.proposal_from_row(row)
+    first = _prepared("decision_dry_run").first(conn, {"pid": pid})
+    latest = _DecisionView(*first) if first is not None else None
     rec = latest
     if latest is not None and latest.dry_run:  # the decision shown is the latest real one
-        rec = conn.execute(_detail_statement("decision"), {"pid": pid}).first()
+        real = _prepared("decision").first(conn, {"pid": pid})
+        rec = _DecisionView(*real) if real is not None else None
     decision = None
     if rec is not None:
         decision = {"id": rec.id, "proposal_hash": rec.proposal_hash, "current": rec.proposal_hash == p.hash,
                     "revision": rec.revision, "engine": rec.engine, "duration_us": rec.duration_us,
                     "created_at": rec.created_at.isoformat(), "would_deny": rec.would_deny, **rec.result}
         decision["explanation"] = explain(p, latest)
-    approvals = [{**Approval(id=r.id, proposal_id=r.proposal_id, proposal_hash=r.proposal_hash,
-                             decision_id=r.decision_id, actor=r.actor, role=r.role, verdict=r.verdict,
-                             comment=r.comment, created_at=r.created_at).model_dump(mode="json"),
-                  "current": r.proposal_hash == p.hash}
-                 for r in conn.execute(_detail_statement("approvals"), {"pid": pid})]
-    executions = [Execution(id=r.id, proposal_id=r.proposal_id, device_id=r.device_id,
-                            status=ExecutionStatus(r.status), key=r.key, detail=r.detail or {}, error=r.error,
-                            started_at=r.started_at, finished_at=r.finished_at).model_dump(mode="json")
-                  for r in conn.execute(_detail_statement("executions"), {"pid": pid})]
+    approvals = [{**Approval(id=aid, proposal_id=apid, proposal_hash=ahash, decision_id=did, actor=actor, role=role,
+                             verdict=verdict, comment=comment, created_at=created).model_dump(mode="json"),
+                  "current": ahash == p.hash}
+                 for aid, apid, ahash, did, actor, role, verdict, comment, created
+                 in _prepared("approvals").all(conn, {"pid": pid})]
+    executions = [Execution(id=eid, proposal_id=epid, device_id=dev, status=ExecutionStatus(status), key=key,
+                            detail=detail or {}, error=error, started_at=started,
+                            finished_at=finished).model_dump(mode="json")
+                  for eid, epid, dev, status, key, detail, error, started, finished
+                  in _prepared("executions").all(conn, {"pid": pid})]
     out: dict[str, Any] = {"proposal": proposal_public(p), "preview": _mask_preview(row.preview),
                            "decision": decision, "approvals": approvals, "executions": executions,
                            "backup": _backup(conn, pid), "blast_radius": blast_radius(conn, list(p.targets)),

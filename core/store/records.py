@@ -28,6 +28,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     ColumnElement,
+    Connection,
     String,
     Table,
     TypeDecorator,
@@ -178,7 +179,7 @@ class Record:
         return select(*cls.table.columns)
 
     @classmethod
-    def rows(cls, s: Session, stmt: Prepared, params: dict[str, Any] | None = None) -> list[Self]:
+    def rows(cls, s: Session | Connection, stmt: Prepared, params: dict[str, Any] | None = None) -> list[Self]:
         """Records of the rows ``stmt`` (a :meth:`_select` with conditions) returns."""
         converters, raw = stmt.raw(s, params)
         return [cls.from_driver(converters, r) for r in raw]
@@ -258,9 +259,10 @@ class ProposalRecord(Record):
     updated_at: datetime
 
     @classmethod
-    def load(cls, s: Session, pid: str, *, for_update: bool = False) -> ProposalRecord:
-        rows = cls.rows(s, _PROPOSAL_FOR_UPDATE if for_update and s.get_bind().dialect.name == "postgresql"
-                        else _PROPOSAL_BY_ID, {"pid": pid})
+    def load(cls, s: Session | Connection, pid: str, *, for_update: bool = False) -> ProposalRecord:
+        """The row (``for_update``: locked on PostgreSQL), in a session or on a Core connection."""
+        locked = for_update and (s.get_bind() if isinstance(s, Session) else s).dialect.name == "postgresql"
+        rows = cls.rows(s, _PROPOSAL_FOR_UPDATE if locked else _PROPOSAL_BY_ID, {"pid": pid})
         if not rows:
             raise NotFound(f"unknown proposal {pid!r}; list proposals with `gateward proposals`")
         return rows[0]
