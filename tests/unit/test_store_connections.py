@@ -29,6 +29,18 @@ def _raw(s: Any) -> Any:
     return s.connection().connection.driver_connection
 
 
+def test_sqlite_memory_per_connection_is_bounded(lite: Store) -> None:
+    """Each SQLite connection's own page cache is process memory, one per pooled connection: it is
+    capped at 64 MiB (the database itself is read through the shared mmap), and the pool cannot
+    grow past 15 connections, so the store's page caches stay under 1 GiB whatever the fleet."""
+    with lite.read() as s:
+        raw = _raw(s)
+        assert raw.execute("PRAGMA cache_size").fetchone()[0] == -65536  # KiB
+        assert raw.execute("PRAGMA mmap_size").fetchone()[0] == 1 << 30
+    pool = lite.engine.pool
+    assert pool.size() + pool._max_overflow <= 15  # type: ignore[attr-defined]
+
+
 def test_sqlite_writes_share_one_connection_and_commit(lite: Store) -> None:
     seen = set()
     for i in range(5):
