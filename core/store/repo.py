@@ -96,11 +96,19 @@ def select_devices(s: Session, sel: Selector) -> list[str]:
     """Ids a selector matches. Retired devices are never matched: a selector picks what may be
     changed, and a retired device may not be (issue 11)."""
     fields = tuple(f for f in ("model", "vendor", "firmware", "region", "subscriber") if getattr(sel, f))
-    stmt = _SELECTORS.get(fields)
+    # SQLite: no ORDER BY, the ids are sorted here. Ordered by the database, the whole-fleet
+    # selection walked the primary key's index and fetched each table row from it for its status
+    # (1M devices: 1.1-2.3 s); unordered it is one pass over the table and a sort of ids that are
+    # mostly in order already (0.6-0.9 s + 0.06 s; issue 15, campaign gate). Python orders str by
+    # code point, as SQLite's BINARY collation orders UTF-8; PostgreSQL orders by its collation.
+    unordered = s.get_bind().dialect.name == "sqlite"
+    stmt = _SELECTORS.get((fields, unordered))
     if stmt is None:  # one statement per combination of fields (at most 32), each built once
         q = select(_DEV.c.id).where(_DEV.c.status == ACTIVE, *(_DEV.c[f] == bindparam(f) for f in fields))
-        stmt = _SELECTORS[fields] = Prepared(q.order_by(_DEV.c.id))
+        stmt = _SELECTORS[(fields, unordered)] = Prepared(q if unordered else q.order_by(_DEV.c.id))
     ids = [r[0] for r in stmt.all(s, {f: getattr(sel, f) for f in fields})]
+    if unordered:
+        ids.sort()
     if sel.tags:
         rows = get_devices(s, ids)
         ids = [i for i in ids if set(sel.tags) <= set(rows[i].tags)]
@@ -345,7 +353,7 @@ def list_proposals(s: Session, *, states: Iterable[str] | None = None, author: s
 
 
 _LIVE_OVERLAP: tuple[Prepared, Prepared] | None = None
-_SELECTORS: dict[tuple[str, ...], Prepared] = {}
+_SELECTORS: dict[tuple[tuple[str, ...], bool], Prepared] = {}
 
 
 _LIVE_STATES = sorted(str(x) for x in ProposalState if x not in TERMINAL_STATES)

@@ -240,3 +240,30 @@ def test_a_large_target_set_gets_planner_statistics_or_skips_them_quietly(db_url
             assert s.scalar(select(func.count()).select_from(ProposalDeviceRow)) == 19 + 25 + 30
     finally:
         store.dispose()
+
+
+def test_a_selector_gives_its_devices_in_the_databases_id_order(db_url: str) -> None:
+    """SQLite selects a fleet without ORDER BY and sorts the ids itself (issue 15): the order must
+    be the one ``ORDER BY id`` gives, also when the table's own order (rowids) differs from it."""
+    rt = build_runtime(Settings(database_url=db_url))
+    try:
+        seed_bulk_fleet(rt.store, 120, seed=5)
+        with rt.store.write() as s:
+            some = repo.get_devices(s, sorted(s.scalars(select(DeviceRow.id)))[:6])
+            for n, d in enumerate(some.values()):  # written last, sorting first: rowid order is not id order
+                s.add(repo.device_to_row(d.model_copy(update={"id": f"000000-EARLY-{9 - n:04d}",
+                                                              "serial": f"EARLY{n}"})))
+            s.flush()
+            retired = sorted(s.scalars(select(DeviceRow.id)))[10:14]
+            s.execute(update(DeviceRow).where(DeviceRow.id.in_(retired)).values(status="retired"))
+        with rt.store.read() as s:
+            for sel in (Selector(), Selector(region="GB"), Selector(model=next(iter(some.values())).model)):
+                q = select(DeviceRow.id).where(DeviceRow.status == "active").order_by(DeviceRow.id)
+                for field in ("region", "model"):
+                    if getattr(sel, field):
+                        q = q.where(getattr(DeviceRow, field) == getattr(sel, field))
+                want = list(s.scalars(q))
+                assert want and repo.select_devices(s, sel) == want
+                assert not set(retired) & set(want)
+    finally:
+        rt.close()
