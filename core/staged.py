@@ -51,7 +51,7 @@ from core.execution import (
 )
 from core.failpoints import failpoint
 from core.ids import new_id
-from core.locks import clear_dead_locks
+from core.locks import LOCKS, clear_dead_locks
 from core.models import Actor, Device, ExecutionStatus, Proposal, ProposalState, utcnow
 from core.routing import ExecutorRouter
 from core.states import check_execution, require_state, set_state
@@ -67,7 +67,6 @@ S = ProposalState
 X = ExecutionStatus
 EXECS = cast(Table, ExecutionRow.__table__)
 BACKUPS = cast(Table, BackupRow.__table__)
-LOCKS = cast(Table, DeviceLockRow.__table__)
 # Executed once per batch with one parameter set per device (executemany), built once.
 _RESTART = update(EXECS).where(EXECS.c.id == bindparam("b_id")).values(
     status=bindparam("status"), started_at=bindparam("started_at", type_=EXECS.c.started_at.type))

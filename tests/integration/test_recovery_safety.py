@@ -194,16 +194,27 @@ def test_cancel_edit_reject_are_refused_while_the_apply_backs_up(runtime: Any) -
     assert _locks(runtime) == []
 
 
-def test_recover_clears_a_dead_owners_lock_whatever_the_state(runtime: Any) -> None:
-    """A lock left behind by a dead process on a finished (cancelled) proposal blocked the device for
-    good: recovery only looked at proposals between approved and verifying."""
+def _cancelled_with_lock(runtime: Any, owner: str) -> tuple[Any, Any]:
+    """A cancelled single-device proposal and its device, still holding a lock that names ``owner``."""
     d = pick(runtime)
     r = radio_5g(runtime, d)
     p = _approved(runtime, [d], r, first_not(runtime, d, r, 36, 40))
     runtime.lifecycle.cancel(p.id, who(runtime, "alice"), "not needed")
+    _add_lock(runtime, d.id, p.id, owner)
+    return d, p
+
+
+def _add_lock(runtime: Any, device_id: str, pid: str, owner: str) -> None:
     with runtime.store.write() as s:
-        s.add(DeviceLockRow(device_id=d.id, proposal_id=p.id, owner=_dead_owner(), acquired_at=utcnow(),
+        s.add(DeviceLockRow(device_id=device_id, proposal_id=pid, owner=owner, acquired_at=utcnow(),
                             expires_at=utcnow()))
+
+
+def test_recover_clears_a_dead_owners_lock_whatever_the_state(runtime: Any) -> None:
+    """A lock left behind by a dead process on a finished (cancelled) proposal blocked the device for
+    good: recovery only looked at proposals between approved and verifying."""
+    d, p = _cancelled_with_lock(runtime, _dead_owner())
+    r = radio_5g(runtime, d)
     results = dict(runtime.lifecycle.recover())
     assert "lock released" in results[p.id]
     assert _locks(runtime) == []
@@ -223,21 +234,13 @@ def test_recovery_keeps_a_lock_a_live_process_took_while_it_recovered(runtime: A
     another transaction: a lock a live process took on it meanwhile (another replica applying the
     proposal recovery had just reopened) went with the dead holder's. Now each lock's holder is
     checked again where the locks are deleted, and only the dead holder's go."""
-    d = pick(runtime)
+    d, p = _cancelled_with_lock(runtime, _dead_owner())
     other = pick(runtime, skip=1)
-    r = radio_5g(runtime, d)
-    p = _approved(runtime, [d], r, first_not(runtime, d, r, 36, 40))
-    runtime.lifecycle.cancel(p.id, who(runtime, "alice"), "not needed")
-    with runtime.store.write() as s:
-        s.add(DeviceLockRow(device_id=d.id, proposal_id=p.id, owner=_dead_owner(), acquired_at=utcnow(),
-                            expires_at=utcnow()))
     read_proposal = runtime.lifecycle.get
 
     def get_while_a_live_process_locks(pid: str) -> Any:  # recovery reads the proposal after its locks
         if pid == p.id:
-            with runtime.store.write() as s:
-                s.add(DeviceLockRow(device_id=other.id, proposal_id=p.id, owner=_live_other_owner(),
-                                    acquired_at=utcnow(), expires_at=utcnow()))
+            _add_lock(runtime, other.id, p.id, _live_other_owner())
         return read_proposal(pid)
 
     monkeypatch.setattr(runtime.lifecycle, "get", get_while_a_live_process_locks)
@@ -255,13 +258,7 @@ def test_recovery_clears_a_lock_naming_this_very_process(runtime: Any) -> None:
     name this process. Recovery runs before this process applies anything: such a lock is dead."""
     from core.execution import owner
 
-    d = pick(runtime)
-    r = radio_5g(runtime, d)
-    p = _approved(runtime, [d], r, first_not(runtime, d, r, 36, 40))
-    runtime.lifecycle.cancel(p.id, who(runtime, "alice"), "not needed")
-    with runtime.store.write() as s:
-        s.add(DeviceLockRow(device_id=d.id, proposal_id=p.id, owner=owner(), acquired_at=utcnow(),
-                            expires_at=utcnow()))
+    _, p = _cancelled_with_lock(runtime, owner())
     assert "lock released" in dict(runtime.lifecycle.recover())[p.id]
     assert _locks(runtime) == []
     assert _count(runtime, p.id, "lock.released") == 1
