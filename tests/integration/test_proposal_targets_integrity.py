@@ -4,7 +4,8 @@ SQLite keeps its foreign key; PostgreSQL checks once per statement (a row-by-row
 ~45 % of creating a million-target proposal). Whichever it is, the guarantees are the foreign
 key's: no target of an unknown proposal, targets deleted with their proposal, a referenced id not
 changed, the proposal locked against deletion while targets are being recorded — and down and up
-again keep every row.
+again keep every row. On SQLite the table has no rowid (migration 0023: each target written once,
+not twice), with the same keys, foreign key and ``device_id`` index.
 """
 
 from __future__ import annotations
@@ -93,6 +94,34 @@ def _foreign_keys(store: Store) -> int | None:
                                  "AND constraint_type = 'FOREIGN KEY'")) or 0)
 
 
+def _sqlite_shape(store: Store) -> tuple[bool, list[str]] | None:
+    """SQLite: (the table has no rowid, its indexes' names); None on PostgreSQL."""
+    if store.dialect != "sqlite":
+        return None
+    with store.read() as s:
+        ddl = s.scalar(text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'proposal_devices'"))
+        indexes = sorted(s.scalars(text("SELECT name FROM pragma_index_list('proposal_devices')")))
+    return "WITHOUT ROWID" in str(ddl).upper(), indexes
+
+
+def test_on_sqlite_the_targets_live_in_the_primary_key(store: Store) -> None:
+    if store.dialect != "sqlite":
+        pytest.skip("PostgreSQL has no rowid")
+    without_rowid, indexes = _sqlite_shape(store) or (False, [])
+    assert without_rowid
+    assert "ix_proposal_devices_device_id" in indexes
+    with store.write() as s:
+        _proposal(s, "p-w")
+        s.execute(insert(ProposalDeviceRow), [{"proposal_id": "p-w", "device_id": d} for d in ("d-2", "d-1")])
+    with pytest.raises(IntegrityError), store.write() as s:  # the primary key still holds
+        s.execute(insert(ProposalDeviceRow), [{"proposal_id": "p-w", "device_id": "d-1"}])
+    with store.read() as s:  # the device_id index answers "which proposals target this device"
+        plan = " ".join(str(r[-1]) for r in s.execute(text(
+            "EXPLAIN QUERY PLAN SELECT proposal_id FROM proposal_devices WHERE device_id = 'd-1'")))
+    assert "ix_proposal_devices_device_id" in plan
+    assert _targets(store, "p-w") == [("p-w", "d-1"), ("p-w", "d-2")]
+
+
 def test_down_and_up_keep_the_targets(store: Store) -> None:
     pg = store.dialect == "postgresql"
     assert _foreign_keys(store) == (0 if pg else None)  # PostgreSQL: the statement check instead
@@ -106,10 +135,15 @@ def test_down_and_up_keep_the_targets(store: Store) -> None:
         command.downgrade(cfg, "0021")
     assert _targets(store) == before
     assert _foreign_keys(store) == (1 if pg else None)
+    shape = _sqlite_shape(store)
+    assert shape is None or not shape[0]  # SQLite: a rowid table again, its index kept
+    assert shape is None or "ix_proposal_devices_device_id" in shape[1]
     with pytest.raises(IntegrityError), store.write() as s:  # the foreign key is back
         s.execute(insert(ProposalDeviceRow), [{"proposal_id": "p-nope", "device_id": "d-1"}])
     store._migrated = False
     store.migrate()
     assert _targets(store) == before
+    shape = _sqlite_shape(store)
+    assert shape is None or shape[0]
     with pytest.raises(IntegrityError), store.write() as s:
         s.execute(insert(ProposalDeviceRow), [{"proposal_id": "p-nope", "device_id": "d-1"}])
