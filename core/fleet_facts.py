@@ -87,14 +87,15 @@ def radios_of(raw: str | None) -> tuple[Any, ...]:
 
 
 def device_classes(s: Session, pid: str, *, max_reboots_24h: int, failed_steps: tuple[float, ...],
-                   exclude: set[str] | None = None) -> list[DeviceClass]:
+                   exclude: set[str] | None = None, targets: int | None = None) -> list[DeviceClass]:
     """Classes of the targets of ``pid`` keyed like ``policies.classes.device_key`` (without the
     context signature: ``exclude`` the devices that have one).
 
     One pass over the targets joined to their device row and ``snapshot_heads`` (radio facts
     stored when the snapshot was written). Reboots and failed changes are counted per device and
     bucketed here, so SQL keys carry raw counts (the few devices with history form their own
-    keys, merged after bucketing)."""
+    keys, merged after bucketing). ``targets``: how many ``pid`` has, if the caller knows (a large
+    pass may then use every core: ``core.store.grouping.sqlite_groups``)."""
     now = utcnow()
     boot_since, fail_since = now - timedelta(hours=24), now - timedelta(days=7)
     bad = [str(x) for x in (ExecutionStatus.FAILED, ExecutionStatus.ROLLED_BACK, ExecutionStatus.ROLLBACK_FAILED,
@@ -103,10 +104,10 @@ def device_classes(s: Session, pid: str, *, max_reboots_24h: int, failed_steps: 
     present = case((DeviceRow.last_seen >= now - STALE_AFTER, 1), else_=0)
     facts = (DeviceRow.vendor, DeviceRow.model, DeviceRow.firmware, DeviceRow.region, DeviceRow.root,
              DeviceRow.protocol, present)
-    targets = (select().select_from(ProposalDeviceRow)
-               .join(DeviceRow, DeviceRow.id == ProposalDeviceRow.device_id)
-               .outerjoin(SnapshotHeadRow, SnapshotHeadRow.device_id == DeviceRow.id)
-               .where(ProposalDeviceRow.proposal_id == pid))
+    joined = (select().select_from(ProposalDeviceRow)
+              .join(DeviceRow, DeviceRow.id == ProposalDeviceRow.device_id)
+              .outerjoin(SnapshotHeadRow, SnapshotHeadRow.device_id == DeviceRow.id)
+              .where(ProposalDeviceRow.proposal_id == pid))
     rows: list[tuple[list[Any], int, str]]
     if s.get_bind().dialect.name == "sqlite":
         # Per-target index probes: a device with no history costs one empty lookup each.
@@ -117,8 +118,8 @@ def device_classes(s: Session, pid: str, *, max_reboots_24h: int, failed_steps: 
                  .where(ExecutionRow.device_id == DeviceRow.id, is_bad, ExecutionRow.started_at >= fail_since)
                  .scalar_subquery())
         rows = fleet_group.count_keys_with_min(
-            s, targets.add_columns(fleet_group.json_key(*facts, boots, fails, SnapshotHeadRow.radios), DeviceRow.id),
-            skip=exclude)
+            s, joined.add_columns(fleet_group.json_key(*facts, boots, fails, SnapshotHeadRow.radios), DeviceRow.id),
+            skip=exclude, split=fleet_group.TargetSplit(pid, targets) if targets is not None else None)
     else:  # PostgreSQL: grouped history joined in, the database hash-aggregates
         boots_q = (select(DeviceEventRow.device_id, func.count().label("n"))
                    .join(ProposalDeviceRow, ProposalDeviceRow.device_id == DeviceEventRow.device_id)
@@ -130,7 +131,7 @@ def device_classes(s: Session, pid: str, *, max_reboots_24h: int, failed_steps: 
                    .where(ProposalDeviceRow.proposal_id == pid, is_bad, ExecutionRow.started_at >= fail_since)
                    .group_by(ExecutionRow.device_id).subquery())
         keys = [*facts, func.coalesce(boots_q.c.n, 0), func.coalesce(fails_q.c.n, 0), SnapshotHeadRow.radios]
-        q = (targets.add_columns(*keys, func.count(), func.min(DeviceRow.id))
+        q = (joined.add_columns(*keys, func.count(), func.min(DeviceRow.id))
              .outerjoin(boots_q, boots_q.c.device_id == DeviceRow.id)
              .outerjoin(fails_q, fails_q.c.device_id == DeviceRow.id))
         if exclude:
@@ -163,7 +164,8 @@ class PreviewFacts:
     stale: int  # targets not seen within STALE_AFTER (their ids: absent_devices)
 
 
-def preview_facts(s: Session, pid: str, changes: list[tuple[str, Any, bool]]) -> PreviewFacts:
+def preview_facts(s: Session, pid: str, changes: list[tuple[str, Any, bool]], targets: int | None = None
+                  ) -> PreviewFacts:
     """Per (vendor, model, firmware): device count, devices without a snapshot, and for each changed
     path the distribution of current values (top five) — secrets counted, never read — plus how
     many targets have no snapshot and how many are stale.
@@ -178,18 +180,19 @@ def preview_facts(s: Session, pid: str, changes: list[tuple[str, Any, bool]]) ->
     stale = case(((DeviceRow.last_seen.is_(None)) | (DeviceRow.last_seen < stale_at), 1), else_=0)
     group = [DeviceRow.vendor, DeviceRow.model, DeviceRow.firmware, *values]
     no_head = case((SnapshotHeadRow.snapshot_id.is_(None), 1), else_=0)
-    targets = (select().select_from(ProposalDeviceRow)
-               .join(DeviceRow, DeviceRow.id == ProposalDeviceRow.device_id)
-               .outerjoin(SnapshotHeadRow, SnapshotHeadRow.device_id == DeviceRow.id)
-               .outerjoin(ParameterSnapshotRow, ParameterSnapshotRow.id == SnapshotHeadRow.snapshot_id)
-               .where(ProposalDeviceRow.proposal_id == pid))
+    joined = (select().select_from(ProposalDeviceRow)
+              .join(DeviceRow, DeviceRow.id == ProposalDeviceRow.device_id)
+              .outerjoin(SnapshotHeadRow, SnapshotHeadRow.device_id == DeviceRow.id)
+              .outerjoin(ParameterSnapshotRow, ParameterSnapshotRow.id == SnapshotHeadRow.snapshot_id)
+              .where(ProposalDeviceRow.proposal_id == pid))
     rows: list[tuple[Any, Any, Any, list[Any], int, int, int]] = []  # vendor, model, fw, values, n, missing, stale
-    if s.get_bind().dialect.name == "sqlite":  # one key per target, counted in Python (core.fleet_group)
-        for k, n in fleet_group.count_keys(s, targets.add_columns(fleet_group.json_key(*group, no_head, stale))):
+    if s.get_bind().dialect.name == "sqlite":  # one key per target, counted by core.fleet_group
+        split = fleet_group.TargetSplit(pid, targets) if targets is not None else None
+        for k, n in fleet_group.count_keys(s, joined.add_columns(fleet_group.json_key(*group, no_head, stale)), split):
             rows.append((k[0], k[1], k[2], _decoded(k[3:3 + len(values)], len(readable)), n,
                          n if k[-2] else 0, n if k[-1] else 0))
     else:
-        q = (targets.add_columns(*group, func.count(), func.sum(no_head), func.sum(stale))
+        q = (joined.add_columns(*group, func.count(), func.sum(no_head), func.sum(stale))
              .group_by(*[g.element if hasattr(g, "element") else g for g in group]))
         with fleet_group.hash_grouping(s):
             result = s.execute(q).all()
@@ -306,7 +309,7 @@ def decide_by_class(s: Session, p: Any, engine: Any, author: Any, preview: dict[
     overlap = {d for _, shared in repo.live_overlapping(s, p.id, len(p.targets)) for d in shared}
     individual = overlap | {d["device_id"] for d in preview.get("devices", [])}
     classes = device_classes(s, p.id, max_reboots_24h=buckets.max_reboots_24h,
-                             failed_steps=buckets.failed_change_steps, exclude=individual)
+                             failed_steps=buckets.failed_change_steps, exclude=individual, targets=len(p.targets))
     rep_ids = [c.representative for c in classes]
     data = compat.policy_data(engine)
     workflows = compat.workflows_for(p.changes, p.operations, data)

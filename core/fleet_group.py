@@ -21,9 +21,9 @@ from sqlalchemy import ColumnElement, Select, func
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import SQLCoreOperations
 
-from core.store.grouping import hash_grouping, sqlite_groups
+from core.store.grouping import TargetSplit, hash_grouping, sqlite_groups
 
-__all__ = ["count_keys", "count_keys_with_min", "hash_grouping", "json_key", "sqlite_groups"]
+__all__ = ["TargetSplit", "count_keys", "count_keys_with_min", "hash_grouping", "json_key", "sqlite_groups"]
 
 
 def json_key(*cols: SQLCoreOperations[Any]) -> ColumnElement[Any]:
@@ -32,14 +32,15 @@ def json_key(*cols: SQLCoreOperations[Any]) -> ColumnElement[Any]:
     return func.json_array(*cols)
 
 
-def count_keys(s: Session, stmt: Select[Any]) -> list[tuple[list[Any], int]]:
-    """``stmt`` selects one :func:`json_key` per target: each distinct key (decoded) and its count."""
-    return [(orjson.loads(k), n) for k, n, _ in sqlite_groups(s, stmt)]
+def count_keys(s: Session, stmt: Select[Any], split: TargetSplit | None = None) -> list[tuple[list[Any], int]]:
+    """``stmt`` selects one :func:`json_key` per target: each distinct key (decoded) and its count.
+    ``split``: the pass is over one proposal's targets (it may use every core: ``sqlite_groups``)."""
+    return [(orjson.loads(k), n) for k, n, _ in sqlite_groups(s, stmt, split=split)]
 
 
-def count_keys_with_min(s: Session, stmt: Select[Any], skip: set[str] | None = None
-                        ) -> list[tuple[list[Any], int, str]]:
+def count_keys_with_min(s: Session, stmt: Select[Any], skip: set[str] | None = None,
+                        split: TargetSplit | None = None) -> list[tuple[list[Any], int, str]]:
     """``stmt`` selects ``(json_key, id)`` per target: each distinct key, its count and its
     smallest id (the class representative, as ``min(id)`` would pick it). Ids in ``skip`` are
     left out (devices decided on their own facts)."""
-    return [(orjson.loads(k), n, rep) for k, n, rep in sqlite_groups(s, stmt, skip=skip or ())]
+    return [(orjson.loads(k), n, rep) for k, n, rep in sqlite_groups(s, stmt, skip=skip or (), split=split)]

@@ -509,8 +509,8 @@ class Lifecycle:
 
         changes = [(c.path, c.value, is_secret_path(c.path)) for c in p.changes]
         sample_ids = p.targets[:: max(1, len(p.targets) // 20)][:20]
-        with self.store.read() as s:
-            facts = fleet_facts.preview_facts(s, p.id, changes)
+        with self.store.fleet_read(len(p.targets)) as s:
+            facts = fleet_facts.preview_facts(s, p.id, changes, len(p.targets))
             classes = facts.classes
             absent = fleet_facts.absent_devices(s, p.id) if facts.stale else []  # a search only if any
             found = repo.get_devices(s, sample_ids)
@@ -609,6 +609,11 @@ class Lifecycle:
         with self.store.read() as s:
             row = ProposalRecord.load(s, pid)
             p = repo.proposal_from_row(row)
+            if len(p.targets) <= FLEET_SQL_MIN:
+                return self._decide_in(s, p, row.preview), p
+        # A fleet: its classes may be grouped on every core (Store.fleet_read). Decided on the
+        # proposal as read above: its hash is checked again under the row lock when recorded.
+        with self.store.fleet_read(len(p.targets)) as s:
             return self._decide_in(s, p, row.preview), p
 
     def _decide_in(self, s: Session, p: Proposal, preview: dict[str, Any] | None

@@ -24,6 +24,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from core.config import get_settings
 from core.store.fastsql import Prepared
+from core.store.lite_pragmas import BEGUN, sqlite_pragmas
 
 if TYPE_CHECKING:  # Alembic costs ~0.2 s to import: loaded only when a migration runs (issue 15)
     from alembic.config import Config
@@ -31,6 +32,10 @@ if TYPE_CHECKING:  # Alembic costs ~0.2 s to import: loaded only when a migratio
 MIGRATIONS = Path(__file__).parent / "migrations"
 _NAMED_LOCKS: dict[str, threading.Lock] = {}
 _NAMED_LOCKS_GUARD = threading.Lock()
+# Per thread: how many write transactions it has open on each SQLite file (keyed by the file's
+# writer lock, one per file in the process): ``Store.fleet_read`` must not wait for the write lock
+# its own thread holds.
+_THREAD_WRITES = threading.local()
 # PostgreSQL, ``Store.write(durable=False)``: this transaction's commit does not wait for its WAL
 # flush (``is_local``: the setting ends with the transaction). A SELECT, so it can be prepared.
 _ASYNC_COMMIT = Prepared(text("SELECT set_config('synchronous_commit', 'off', true)"))
@@ -61,31 +66,19 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            # pysqlite's own transaction handling is switched off so that we can say BEGIN IMMEDIATE.
-            dbapi_conn.isolation_level = None
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA busy_timeout=30000")
-            _enable_wal(cur)
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            # Fleet-scale gates join and group a million rows. The database is read through a 1 GiB
-            # mmap (the kernel's page cache, shared by every connection, given back under pressure);
-            # each connection's own page cache is process memory, so it is capped at 64 MiB: at 1M
-            # targets 256 MiB made the gate no faster (26.4/27.8 s against 20.0/26.3 s, back to back)
-            # and raised its peak anonymous memory 547 -> 759 MiB (issue 15, "memory stays bounded";
-            # `gateward bench campaign_gate` reports it). A pool of 15 connections: <= 960 MiB.
-            cur.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache per connection
-            cur.execute("PRAGMA mmap_size=1073741824")
-            cur.execute("PRAGMA temp_store=MEMORY")
-            cur.close()
+        def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+            sqlite_pragmas(dbapi_conn)
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
             # On the driver connection directly: through ``exec_driver_sql`` this one statement cost
             # as much as the rest of a lifecycle transaction's own statements (issue 15).
-            conn.connection.driver_connection.execute(
-                "BEGIN IMMEDIATE" if conn.get_execution_options().get("immediate") else "BEGIN")
+            raw = conn.connection.driver_connection
+            immediate = bool(conn.get_execution_options().get("immediate"))
+            raw.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            # What a fleet pass needs to know before it reads on other connections too
+            # (core.store.grouping._parallel_ranges): the write lock held, and nothing written since.
+            conn.connection.info[BEGUN] = (immediate, raw.total_changes)
 
         return engine
     engine = create_engine(url, pool_size=10, max_overflow=20, **kwargs)
@@ -123,27 +116,6 @@ def _ping_when_idle(engine: Engine) -> None:
             engine.dialect.do_ping(dbapi_conn)
         except Exception as err:  # the pool retries the checkout with a fresh connection
             raise exc.DisconnectionError(f"pooled connection failed its ping: {err}") from err
-
-
-def _enable_wal(cur: Any, budget_s: float = 30.0) -> None:
-    """Switch a SQLite database to WAL. On a fresh file two processes starting together race for
-    the switch, and SQLite answers the loser "database is locked" at once, without its busy handler
-    (issue 10, defect 14): retry with back-off until the other one has switched it (then it is a
-    no-op) or the budget runs out."""
-    import sqlite3
-    import time
-
-    deadline = time.monotonic() + budget_s
-    delay = 0.01
-    while True:
-        try:
-            cur.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
 
 
 class Store:
@@ -219,7 +191,7 @@ class Store:
 
         relaxed = not durable and self.dialect == "postgresql"
         try:
-            with self._writer or contextlib.nullcontext():
+            with self._writer or contextlib.nullcontext(), self._writing():
                 conn = self._take_held()
                 ok = False
                 try:
@@ -240,6 +212,44 @@ class Store:
         except StaleDataError as exc:
             # Optimistic concurrency (proposals.version): someone else changed the row first.
             raise Conflict("the record was changed by someone else at the same moment; reload and retry") from exc
+
+    @contextmanager
+    def fleet_read(self, targets: int) -> Iterator[Session]:
+        """A session for reading in a pass over ``targets`` targets of one proposal
+        (:class:`core.store.grouping.TargetSplit`).
+
+        On a SQLite file, when the pass is large enough to be cut across the cores
+        (:func:`core.store.grouping.parallel_parts`), the transaction holds the write lock and writes
+        nothing: only then do the pass's other connections read exactly what it reads (a plain read
+        transaction may be older than theirs: ``sqlite_groups`` checks). Writers wait for it as for
+        any write — at a million targets about as long as that proposal's create or validate held
+        the lock. Inside a write of this thread, and everywhere else, a plain :meth:`read`."""
+        from core.store.grouping import parallel_parts
+
+        if self._writer is not None and not self._writes_here() and parallel_parts(targets) > 1:
+            with self.write() as session:
+                yield session
+            return
+        with self.read() as session:
+            yield session
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Count this thread's open write transactions on this database (``_writes_here``)."""
+        if self._writer is None:
+            yield
+            return
+        open_ = _THREAD_WRITES.__dict__.setdefault("open", {})
+        key = id(self._writer)
+        open_[key] = open_.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            open_[key] -= 1
+
+    def _writes_here(self) -> bool:
+        """Is this thread inside a write transaction on this database file (any Store of it)?"""
+        return bool(self._writer is not None and _THREAD_WRITES.__dict__.get("open", {}).get(id(self._writer)))
 
     def durable_pending(self) -> bool:
         """Did this thread's last write commit asynchronously (``write(durable=False)``), with no

@@ -35,7 +35,7 @@ from core.models import (
 )
 from core.models import Decision as DecisionModel
 from core.store.fastsql import Prepared
-from core.store.grouping import PLANNER_STATS_MIN, analyze_targets, first_of_each, hash_grouping
+from core.store.grouping import PLANNER_STATS_MIN, TargetSplit, analyze_targets, first_of_each, hash_grouping
 from core.store.lite import DeviceView
 from core.store.records import DecisionRowRecord, ExecutionRecord, ProposalRecord, among
 from core.store.schema import (
@@ -212,7 +212,8 @@ def target_classes(s: Session, pid: str, targets: int | None = None) -> list[str
     """One representative device id per (vendor, model, firmware, protocol, root) among the targets
     (``targets``: how many there are, if the caller knows; core.store.grouping.hash_grouping)."""
     if s.get_bind().dialect.name == "sqlite":  # streamed in id order, the first of each class kept
-        first = first_of_each(s, _TARGET_CLASS_KEYS, {"pid": pid})
+        split = TargetSplit(pid, targets) if targets is not None else None
+        first = first_of_each(s, _TARGET_CLASS_KEYS, {"pid": pid}, split=split)
         # In the order GROUP BY gave them (by class), so callers see what they saw before.
         keyed = sorted((tuple((v is not None, v) for v in orjson.loads(k)), rep) for k, rep in first.items())
         return [rep for _, rep in keyed]
