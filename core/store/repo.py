@@ -101,14 +101,25 @@ def select_devices(s: Session, sel: Selector) -> list[str]:
     # (1M devices: 1.1-2.3 s); unordered it is one pass over the table and a sort of ids that are
     # mostly in order already (0.6-0.9 s + 0.06 s; issue 15, campaign gate). Python orders str by
     # code point, as SQLite's BINARY collation orders UTF-8; PostgreSQL orders by its collation.
+    #
+    # SQLite also hands the ids over as one JSON array (``json_group_array``) rather than a row
+    # each: a million rows through the driver cost 0.52-0.62 s, the array 0.25 s and decoding it
+    # 0.11-0.20 s (issue 15, the gate's create).
     unordered = s.get_bind().dialect.name == "sqlite"
     stmt = _SELECTORS.get((fields, unordered))
     if stmt is None:  # one statement per combination of fields (at most 32), each built once
         q = select(_DEV.c.id).where(_DEV.c.status == ACTIVE, *(_DEV.c[f] == bindparam(f) for f in fields))
+        if unordered:
+            matched = q.subquery()
+            q = select(func.json_group_array(matched.c.id)).select_from(matched)
         stmt = _SELECTORS[(fields, unordered)] = Prepared(q if unordered else q.order_by(_DEV.c.id))
-    ids = [r[0] for r in stmt.all(s, {f: getattr(sel, f) for f in fields})]
+    params = {f: getattr(sel, f) for f in fields}
     if unordered:
+        row = stmt.first(s, params)
+        ids: list[str] = orjson.loads(row[0]) if row is not None and row[0] is not None else []
         ids.sort()
+    else:
+        ids = [r[0] for r in stmt.all(s, params)]
     if sel.tags:
         rows = get_devices(s, ids)
         ids = [i for i in ids if set(sel.tags) <= set(rows[i].tags)]

@@ -265,5 +265,6 @@ def test_a_selector_gives_its_devices_in_the_databases_id_order(db_url: str) -> 
                 want = list(s.scalars(q))
                 assert want and repo.select_devices(s, sel) == want
                 assert not set(retired) & set(want)
+            assert repo.select_devices(s, Selector(region="nowhere")) == []  # no device: an empty list
     finally:
         rt.close()
