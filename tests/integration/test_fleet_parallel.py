@@ -184,3 +184,25 @@ def test_fleet_read_inside_a_write_of_its_thread_does_not_wait_for_itself(rt: Ru
         with rt.store.fleet_read(len(p.targets)) as s:  # inside a write: a plain read, at once
             assert repo.target_classes(s, p.id, len(p.targets)) == first
     assert parts.apart == 3
+
+
+def test_a_failed_extra_connection_costs_time_not_the_answer(rt: Runtime, parts: Parts,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+    import sqlite3
+
+    p = _fleet(rt, selector=Selector())
+    with rt.store.write() as s:
+        alone = repo.target_classes(s, p.id, len(p.targets))
+    parts.want = 2
+
+    def broken(*args: Any) -> Any:
+        parts.apart += 1
+        raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(grouping, "_group_apart", broken)
+    with caplog.at_level(logging.WARNING, logger="gateward.store"), rt.store.write() as s:
+        assert repo.target_classes(s, p.id, len(p.targets)) == alone  # grouped again on its own connection
+    assert parts.apart >= 1
+    assert "grouping on one" in caplog.text
