@@ -18,8 +18,13 @@ MODELS = (  # vendor, model, product class, oui, firmware, root, protocol
 REGIONS = ("DE", "GB", "FR", "US")
 
 
-def seed_bulk_fleet(store: Any, n: int, seed: int = 5) -> None:
-    """Insert ``n`` synthetic devices with one snapshot each, in chunks of 20,000 rows."""
+def seed_bulk_fleet(store: Any, n: int, seed: int = 5, hosts: int = 0) -> None:
+    """Insert ``n`` synthetic devices with one snapshot each, in chunks of 20,000 rows.
+
+    Each snapshot holds the eight Wi-Fi values a gate reads (~0.45 KB). ``hosts`` adds that many
+    LAN clients (``Device.Hosts.Host.{i}``, four values each) to every snapshot: 39 make it ~15 KB,
+    the size of a simulated device's full snapshot (7-19 KB; a real gateway's is larger still), so
+    that what reading the documents costs is measured too (issue 15)."""
     from sqlalchemy import insert
 
     from core.models import utcnow
@@ -42,7 +47,10 @@ def seed_bulk_fleet(store: Any, n: int, seed: int = 5) -> None:
                             "subscriber": f"sub-{i:08d}", "region": region, "service": "standard", "tags": [],
                             "upstream_id": None, "last_seen": now, "created_at": now})
             auto = rng.random() < 0.5
-            snaps.append({"device_id": did, "taken_at": now, "source": "bench", "params": {
+            lan = {f"Device.Hosts.Host.{h}.{leaf}": {"value": f"{leaf.lower()}-{i:08d}-{h:03d}", "type": "string"}
+                   for h in range(1, hosts + 1)
+                   for leaf in ("HostName", "PhysAddress", "IPAddress", "Layer1Interface")}
+            snaps.append({"device_id": did, "taken_at": now, "source": "bench", "params": {**lan,
                 "Device.WiFi.Radio.1.OperatingFrequencyBand": {"value": "2.4GHz", "type": "string"},
                 "Device.WiFi.Radio.1.Channel": {"value": rng.choice((1, 6, 11)), "type": "unsignedInt"},
                 "Device.WiFi.Radio.1.AutoChannelEnable": {"value": True, "type": "boolean"},
