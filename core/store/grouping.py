@@ -159,7 +159,7 @@ def sqlite_groups(s: Session, stmt: Prepared | Select[Any], params: dict[str, An
     ranges = _parallel_ranges(s, raw, split) if split is not None else None
     if ranges is not None:
         try:
-            return _group_cut(s, prepared, params, skip_arg, ncols, ranges)
+            return _group_cut(s, dialect, prepared, params, skip_arg, ncols, ranges)
         except Exception as exc:  # an extra connection failed: the pass is still owed, on this one
             log.warning("a fleet pass cut across %d connections failed (%s: %s); grouping on one",
                         len(ranges), type(exc).__name__, exc)
@@ -167,11 +167,11 @@ def sqlite_groups(s: Session, stmt: Prepared | Select[Any], params: dict[str, An
     return _group_on(raw, plan.sql, tuple(plan.params(params or {})) + skip_arg, ncols, bool(skip))
 
 
-def _group_cut(s: Session, prepared: Prepared, params: dict[str, Any] | None, skip_arg: tuple[str, ...], ncols: int,
+def _group_cut(s: Session, dialect: Any, prepared: Prepared, params: dict[str, Any] | None,
+               skip_arg: tuple[str, ...], ncols: int,
                ranges: list[tuple[str | None, str | None]]) -> list[tuple[Any, int, Any]]:
     """:func:`sqlite_groups` over ``ranges`` of target id, each on a new connection in its own
     thread, the groups merged as one connection would have counted them."""
-    _, dialect = driver_connection(s)
     engine = s.get_bind().engine
     jobs = []
     for lo, hi in ranges:
@@ -223,8 +223,7 @@ def _parallel_ranges(s: Session, raw: Any, split: TargetSplit) -> list[tuple[str
     if parts < 2:
         return None
     engine = s.get_bind().engine
-    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:") \
-            or "mode=memory" in str(engine.url):
+    if engine.url.database in (None, "", ":memory:") or "mode=memory" in str(engine.url):
         return None
     begun = s.connection().connection.info.get(BEGUN)
     if begun is None or not begun[0] or begun[1] != raw.total_changes:
