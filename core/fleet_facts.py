@@ -17,16 +17,19 @@ they are left to the Python path.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
-from sqlalchemy.orm import QueryableAttribute, Session
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import Session
 
-from core import fleet_group
+from core import fleet_group, preview_sample
 from core.models import ExecutionStatus, utcnow
+from core.snapshot_values import decoded_from_key, split_row, value_columns
+from core.snapshot_values import json_value as json_value  # its readers import it from here
 from core.store.schema import (
     DeviceEventRow,
     DeviceRow,
@@ -43,13 +46,6 @@ RADIO_PATHS = tuple(f"Device.WiFi.Radio.{i}.{leaf}" for i in RADIOS for leaf in 
                                                                                  "AutoChannelEnable"))
 INVALID = "invalid"
 STALE_AFTER = timedelta(hours=24)
-
-
-def json_value(session: Session, column: QueryableAttribute[Any], key: str) -> ColumnElement[Any]:
-    """``column[key]["value"]`` as text, for snapshot params stored as ``{path: {"value": ...}}``."""
-    if session.get_bind().dialect.name == "postgresql":  # jsonb (migration 0021): two lookups, no parse
-        return func.jsonb_extract_path_text(column, literal(key), literal("value"))
-    return func.json_extract(column, literal(f'$."{key}".value'))
 
 
 def _truthy(v: Any) -> bool | None:
@@ -164,8 +160,9 @@ class PreviewFacts:
     stale: int  # targets not seen within STALE_AFTER (their ids: absent_devices)
 
 
-def preview_facts(s: Session, pid: str, changes: list[tuple[str, Any, bool]], targets: int | None = None
-                  ) -> PreviewFacts:
+def preview_facts(s: Session, pid: str, changes: list[tuple[str, Any, bool]], targets: int | None = None, *,
+                  target_ids: Sequence[str] | None = None, exact_up_to: int | None = None,
+                  **sampling: int) -> PreviewFacts:
     """Per (vendor, model, firmware): device count, devices without a snapshot, and for each changed
     path the distribution of current values (top five) — secrets counted, never read — plus how
     many targets have no snapshot and how many are stale.
@@ -173,55 +170,54 @@ def preview_facts(s: Session, pid: str, changes: list[tuple[str, Any, bool]], ta
     One pass over the targets, the snapshot their ``snapshot_heads`` row names and the changed
     paths' values (SQLite extracts every path from one parse of the snapshot): the per-path queries, the count
     query and the searches for unsnapshotted and absent devices each walked every target again
-    (a million-device preview took ~45 s on SQLite; issue 15)."""
+    (a million-device preview took ~45 s on SQLite; issue 15).
+
+    ``target_ids`` (the frozen target list) longer than ``exact_up_to``: the pass reads no
+    document, and the values come from a random sample of the targets (:mod:`core.preview_sample`,
+    ``sampling`` its sizes); each class then says how many targets its counts hold
+    (``values_read``) and ``sampled``. Counts, missing and stale stay exact either way."""
     readable = [path for path, _, secret in changes if not secret]
-    values = _values(s, ParameterSnapshotRow.params, readable)
-    stale_at = utcnow() - STALE_AFTER
-    stale = case(((DeviceRow.last_seen.is_(None)) | (DeviceRow.last_seen < stale_at), 1), else_=0)
-    group = [DeviceRow.vendor, DeviceRow.model, DeviceRow.firmware, *values]
-    no_head = case((SnapshotHeadRow.snapshot_id.is_(None), 1), else_=0)
-    joined = (select().select_from(ProposalDeviceRow)
-              .join(DeviceRow, DeviceRow.id == ProposalDeviceRow.device_id)
-              .outerjoin(SnapshotHeadRow, SnapshotHeadRow.device_id == DeviceRow.id)
-              .outerjoin(ParameterSnapshotRow, ParameterSnapshotRow.id == SnapshotHeadRow.snapshot_id)
-              .where(ProposalDeviceRow.proposal_id == pid))
-    rows: list[tuple[Any, Any, Any, list[Any], int, int, int]] = []  # vendor, model, fw, values, n, missing, stale
-    if s.get_bind().dialect.name == "sqlite":  # one key per target, counted by core.fleet_group
-        split = fleet_group.TargetSplit(pid, targets) if targets is not None else None
-        for k, n in fleet_group.count_keys(s, joined.add_columns(fleet_group.json_key(*group, no_head, stale)), split):
-            rows.append((k[0], k[1], k[2], _decoded(k[3:3 + len(values)], len(readable)), n,
-                         n if k[-2] else 0, n if k[-1] else 0))
+    exact_up_to = preview_sample.VALUES_EXACT_UP_TO if exact_up_to is None else exact_up_to
+    sample = bool(readable) and target_ids is not None and len(target_ids) > exact_up_to
+    rows = _class_pass(s, pid, [] if sample else readable, targets)
+    if sample and target_ids is not None:
+        sizes: dict[preview_sample.ClassKey, int] = {}
+        for vendor, model, firmware, _, n, _, _ in rows:
+            sizes[(vendor, model, firmware)] = sizes.get((vendor, model, firmware), 0) + n
+        values = preview_sample.sampled_values(s, pid, target_ids, readable, sizes, **sampling)
     else:
-        q = (joined.add_columns(*group, func.count(), func.sum(no_head), func.sum(stale))
-             .group_by(*[g.element if hasattr(g, "element") else g for g in group]))
-        with fleet_group.hash_grouping(s):
-            result = s.execute(q).all()
-        for row in result:
-            rows.append((row[0], row[1], row[2], _split(s, [row[3 + j] for j in range(len(values))], len(readable)),
-                         int(row[-3]), int(row[-2] or 0), int(row[-1] or 0)))
+        values = preview_sample.SampledValues()
+        for vendor, model, firmware, vals, n, _, _ in rows:
+            key = (vendor, model, firmware)
+            values.counts.setdefault(key, Counter())[tuple(repr(v) for v in vals)] += n
+            values.read[key] = values.read.get(key, 0) + n
     classes: dict[tuple[str, str, str], dict[str, Any]] = {}
-    dist: dict[tuple[str, str, str], list[Counter[str]]] = {}
     missing = stale_n = 0
-    for vendor, model, firmware, vals, n, row_missing, row_stale in rows:
+    for vendor, model, firmware, _, n, row_missing, row_stale in rows:
         key = (vendor, model, firmware)
         cls = classes.get(key)
         if cls is None:
             cls = classes[key] = {"vendor": key[0], "model": key[1], "firmware": key[2], "count": 0,
                                   "no_snapshot": 0, "lines": []}
-            dist[key] = [Counter() for _ in readable]
         cls["count"] += n
         cls["no_snapshot"] += row_missing
         missing += row_missing
         stale_n += row_stale
-        for i, v in enumerate(vals):
-            dist[key][i][repr(v)] += n
     for key, cls in classes.items():
+        read = values.read.get(key, 0) if readable else cls["count"]
+        if sample:
+            cls["values_read"] = read
+            cls["sampled"] = read < cls["count"]
+        dist: list[Counter[str]] = [Counter() for _ in readable]
+        for combo, n in values.counts.get(key, Counter()).items():
+            for i, v in enumerate(combo):
+                dist[i][v] += n
         readable_i = 0
         for path, after, secret in changes:
             if secret:
                 d: Counter[str] = Counter({"********": cls["count"]})
             else:
-                d = dist[key][readable_i]
+                d = dist[readable_i]
                 readable_i += 1
             unchanged = 0 if secret else sum(n for v, n in d.items() if _same(v, after))
             cls["lines"].append({"path": path, "after": "********" if secret else after,
@@ -230,39 +226,37 @@ def preview_facts(s: Session, pid: str, changes: list[tuple[str, Any, bool]], ta
     return PreviewFacts(list(classes.values()), missing, stale_n)
 
 
-def _values(session: Session, column: QueryableAttribute[Any], paths: list[str]) -> list[ColumnElement[Any]]:
-    """The columns that carry ``paths``' values: one per path on PostgreSQL, one for all of them
-    on SQLite (``json_extract`` with several paths parses the document once and answers a JSON
-    array; with one path it answers the value itself)."""
-    if not paths:
-        return []
-    if session.get_bind().dialect.name == "postgresql" or len(paths) == 1:
-        return [json_value(session, column, p).label(f"v{i}") for i, p in enumerate(paths)]
-    return [func.json_extract(column, *(literal(f'$."{p}".value') for p in paths)).label("v")]
-
-
-def _decoded(raw: list[Any], n: int) -> list[Any]:
-    """:func:`_split` for the columns as a :func:`fleet_group.json_key` carried them: a single-path
-    value is itself (a JSON object or array back to the text the extraction gives); several paths
-    are their array, decoded already."""
-    if n == 0:
-        return []
-    if n == 1:
-        v = raw[0]
-        return [orjson.dumps(v).decode() if isinstance(v, (dict, list)) else v]
-    arr = raw[0] if raw[0] is not None else [None] * n
-    return [int(v) if isinstance(v, bool) else v for v in arr]
-
-
-def _split(session: Session, raw: list[Any], n: int) -> list[Any]:
-    """The ``n`` values of one row of :func:`_values`' columns, as each single-path column gives them."""
-    if n == 0:
-        return []
-    if len(raw) == n:
-        return raw
-    arr = orjson.loads(raw[0]) if raw[0] is not None else [None] * n
-    # json_extract's array renders JSON booleans as true/false; a single-path extract gives 1/0.
-    return [int(v) if isinstance(v, bool) else v for v in arr]
+def _class_pass(s: Session, pid: str, readable: list[str], targets: int | None
+                ) -> list[tuple[Any, Any, Any, list[Any], int, int, int]]:
+    """One pass over ``pid``'s targets: (vendor, model, firmware, values of ``readable``, count,
+    of them without a snapshot, of them stale) per distinct combination. With no ``readable``
+    path it joins no snapshot document."""
+    values = value_columns(s, ParameterSnapshotRow.params, readable)
+    stale_at = utcnow() - STALE_AFTER
+    stale = case(((DeviceRow.last_seen.is_(None)) | (DeviceRow.last_seen < stale_at), 1), else_=0)
+    group = [DeviceRow.vendor, DeviceRow.model, DeviceRow.firmware, *values]
+    no_head = case((SnapshotHeadRow.snapshot_id.is_(None), 1), else_=0)
+    joined = (select().select_from(ProposalDeviceRow)
+              .join(DeviceRow, DeviceRow.id == ProposalDeviceRow.device_id)
+              .outerjoin(SnapshotHeadRow, SnapshotHeadRow.device_id == DeviceRow.id)
+              .where(ProposalDeviceRow.proposal_id == pid))
+    if readable:
+        joined = joined.outerjoin(ParameterSnapshotRow, ParameterSnapshotRow.id == SnapshotHeadRow.snapshot_id)
+    rows: list[tuple[Any, Any, Any, list[Any], int, int, int]] = []  # vendor, model, fw, values, n, missing, stale
+    if s.get_bind().dialect.name == "sqlite":  # one key per target, counted by core.fleet_group
+        split = fleet_group.TargetSplit(pid, targets) if targets is not None else None
+        for k, n in fleet_group.count_keys(s, joined.add_columns(fleet_group.json_key(*group, no_head, stale)), split):
+            rows.append((k[0], k[1], k[2], decoded_from_key(k[3:3 + len(values)], len(readable)), n,
+                         n if k[-2] else 0, n if k[-1] else 0))
+    else:
+        q = (joined.add_columns(*group, func.count(), func.sum(no_head), func.sum(stale))
+             .group_by(*[g.element if hasattr(g, "element") else g for g in group]))
+        with fleet_group.hash_grouping(s):
+            result = s.execute(q).all()
+        for row in result:
+            rows.append((row[0], row[1], row[2], split_row([row[3 + j] for j in range(len(values))], len(readable)),
+                         int(row[-3]), int(row[-2] or 0), int(row[-1] or 0)))
+    return rows
 
 
 def _same(text_repr: str, target: Any) -> bool:

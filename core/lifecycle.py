@@ -510,7 +510,7 @@ class Lifecycle:
         changes = [(c.path, c.value, is_secret_path(c.path)) for c in p.changes]
         sample_ids = p.targets[:: max(1, len(p.targets) // 20)][:20]
         with self.store.fleet_read(len(p.targets)) as s:
-            facts = fleet_facts.preview_facts(s, p.id, changes, len(p.targets))
+            facts = fleet_facts.preview_facts(s, p.id, changes, len(p.targets), target_ids=p.targets)
             classes = facts.classes
             absent = fleet_facts.absent_devices(s, p.id) if facts.stale else []  # a search only if any
             found = repo.get_devices(s, sample_ids)

@@ -193,9 +193,13 @@ def preview(campaign: str, as_json: Annotated[bool, typer.Option("--json")] = Fa
     for cls in pv["classes"] or []:
         for ln in cls.get("lines", []):
             before = ", ".join(f"{k} ×{v}" for k, v in list(ln["before"].items())[:3])
-            ct.add_row(f"{cls.get('model')} {cls.get('firmware')}", str(cls.get("count")), ln["path"], before,
+            devices = str(cls.get("count")) + (f" (sample {cls['values_read']})" if cls.get("sampled") else "")
+            ct.add_row(f"{cls.get('model')} {cls.get('firmware')}", devices, ln["path"], before,
                        str(ln["after"]), str(ln.get("unchanged", 0)))
     console.print(ct)
+    if any(cls.get("sampled") for cls in pv["classes"] or []):
+        console.print("  (sample N): that class's before values and 'already' are counted over a random sample of "
+                      "N of its devices; its device count is exact")
     d = pv["decision"]
     if d is not None:
         verdict = "[green]allowed[/green]" if d["allow"] else "[red]denied[/red]"

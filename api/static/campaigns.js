@@ -157,6 +157,9 @@ function previewPanel(pv) {
   const classes = (pv.classes || []).map((c) => h("div", { class: "card", "data-testid": "preview-class" },
     h("strong", {}, `${c.vendor ? `${c.vendor} ` : ""}${c.model} · ${c.firmware}`), ` — ${c.count} device(s)`,
     c.no_snapshot ? h("span", { class: "warn small" }, ` · ${c.no_snapshot} without a snapshot`) : null,
+    // A fleet too large to read every snapshot: the before values are counted over a random sample.
+    c.sampled ? h("span", { class: "muted small", "data-testid": "preview-sampled" },
+      ` · before values from a random sample of ${c.values_read} of ${c.count} (counts are the sample's)`) : null,
     h("table", { class: "diff" }, h("tbody", {}, (c.lines || []).map((ln) => h("tr", {},
       h("td", { class: "path" }, ln.path),
       h("td", { class: "before" }, Object.entries(ln.before || {}).map(([v, n]) => `${v} ×${n}`).join(", ") || "∅"),
