@@ -46,11 +46,10 @@ ClassKey = tuple[str, str, str]  # (vendor, model, firmware): the preview's clas
 @dataclass
 class SampledValues:
     """Per class: how many read targets hold each combination of values (one ``repr`` per readable
-    path, as the whole pass keys them), how many targets were read, and which classes were read whole."""
+    path, as the whole pass keys them), and how many targets were read (all of a class read whole)."""
 
     counts: dict[ClassKey, Counter[tuple[str, ...]]] = field(default_factory=dict)
     read: dict[ClassKey, int] = field(default_factory=dict)
-    whole: set[ClassKey] = field(default_factory=set)
 
 
 def draw(pid: str, target_ids: Sequence[str], size: int) -> list[str]:
@@ -85,7 +84,6 @@ def sampled_values(s: Session, pid: str, target_ids: Sequence[str], readable: li
                                  DeviceRow.vendor == vendor, one_target), {}, whole)
         out.counts[key] = whole.counts.get(key, Counter())
         out.read[key] = whole.read.get(key, 0)
-        out.whole.add(key)
         spent += n
     return out
 
