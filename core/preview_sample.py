@@ -3,8 +3,8 @@
 Why (issue 15): a fleet preview's per-class diff shows, for each changed path, the values the
 targets hold now, read from each target's stored snapshot document. Reading every document made
 the preview's cost grow with the documents' size, not only with the fleet: a simulated gateway's
-snapshot is ~15 KB (a real one's larger), and at a million targets those reads alone took ~18 s
-on two cores (docs/campaigns.md). The distributions are for the approver's eye — policy never
+snapshot is ~15 KB (a real one's larger), and at a million targets those reads alone took ~16 s
+on two cores (SQLite, measured; docs/campaigns.md). The distributions are for the approver's eye — policy never
 reads them, and each device's own before value is read live and backed up when its batch is
 applied. What the gate must know exactly (how many targets each class has, which have no
 snapshot, which are stale) still comes from a pass over every target that reads no document.
@@ -33,8 +33,8 @@ from core.store.records import among
 from core.store.schema import DeviceRow, ParameterSnapshotRow, ProposalDeviceRow, SnapshotHeadRow
 
 # Sizes, measured on two cores with ~15 KB snapshots (docs/campaigns.md): a drawn target's read
-# costs ~25 µs (three key lookups and the document's parse), a whole pass without documents ~2 µs a
-# target. 400 values put a class's shares within about ±5 points (95 %).
+# costs ~25-35 µs (three key lookups and the document's parse), a whole pass without documents ~1 µs
+# a target. 400 values put a class's shares within about ±5 points (95 %).
 VALUES_EXACT_UP_TO = 50_000  # targets: up to this many, every target's document is read
 SAMPLE_SIZE = 20_000  # above it, this many targets drawn (plus thin classes read whole)
 CLASS_MIN_VALUES = 400  # a class with fewer of its targets in the draw is read whole ...
