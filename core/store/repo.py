@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
 import orjson
-from sqlalchemy import ColumnElement, Select, String, and_, bindparam, func, insert, select, text
+from sqlalchemy import ColumnElement, Select, String, Text, and_, bindparam, cast, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from core.errors import Invalid, NotFound
@@ -96,30 +96,25 @@ def select_devices(s: Session, sel: Selector) -> list[str]:
     """Ids a selector matches. Retired devices are never matched: a selector picks what may be
     changed, and a retired device may not be (issue 11)."""
     fields = tuple(f for f in ("model", "vendor", "firmware", "region", "subscriber") if getattr(sel, f))
-    # SQLite: no ORDER BY, the ids are sorted here. Ordered by the database, the whole-fleet
-    # selection walked the primary key's index and fetched each table row from it for its status
-    # (1M devices: 1.1-2.3 s); unordered it is one pass over the table and a sort of ids that are
-    # mostly in order already (0.6-0.9 s + 0.06 s; issue 15, campaign gate). Python orders str by
-    # code point, as SQLite's BINARY collation orders UTF-8; PostgreSQL orders by its collation.
-    #
-    # SQLite also hands the ids over as one JSON array (``json_group_array``) rather than a row
-    # each: a million rows through the driver cost 0.52-0.62 s, the array 0.25 s and decoding it
-    # 0.11-0.20 s (issue 15, the gate's create).
-    unordered = s.get_bind().dialect.name == "sqlite"
-    stmt = _SELECTORS.get((fields, unordered))
+    # No ORDER BY: the ids come back as ONE JSON array and are sorted here, by code point (the order
+    # SQLite's BINARY collation gives UTF-8, and C.UTF-8's). Ordered by the database, the
+    # whole-fleet selection walked the primary key's index and fetched each table row from it for
+    # its status (1M devices, SQLite: 1.1-2.3 s; unordered one pass and a sort of ids mostly in
+    # order already, 0.6-0.9 s + 0.06 s). A row per id through the driver cost SQLite 0.52-0.62 s
+    # a million, the array 0.25 s and decoding it 0.11-0.20 s; PostgreSQL 0.66-0.71 s ordered
+    # rows against 0.39 s as an unordered ``json_agg`` sorted here (issue 15, the gate's create).
+    # The order is the same on both backends whatever PostgreSQL's collation: it is the frozen
+    # targets' display and sampling order, nothing compares it with the database's ``ORDER BY``.
+    sqlite = s.get_bind().dialect.name == "sqlite"
+    stmt = _SELECTORS.get((fields, sqlite))
     if stmt is None:  # one statement per combination of fields (at most 32), each built once
-        q = select(_DEV.c.id).where(_DEV.c.status == ACTIVE, *(_DEV.c[f] == bindparam(f) for f in fields))
-        if unordered:
-            matched = q.subquery()
-            q = select(func.json_group_array(matched.c.id)).select_from(matched)
-        stmt = _SELECTORS[(fields, unordered)] = Prepared(q if unordered else q.order_by(_DEV.c.id))
-    params = {f: getattr(sel, f) for f in fields}
-    if unordered:
-        row = stmt.first(s, params)
-        ids: list[str] = orjson.loads(row[0]) if row is not None and row[0] is not None else []
-        ids.sort()
-    else:
-        ids = [r[0] for r in stmt.all(s, params)]
+        matched = select(_DEV.c.id).where(_DEV.c.status == ACTIVE,
+                                          *(_DEV.c[f] == bindparam(f) for f in fields)).subquery()
+        as_array = func.json_group_array(matched.c.id) if sqlite else cast(func.json_agg(matched.c.id), Text)
+        stmt = _SELECTORS[(fields, sqlite)] = Prepared(select(as_array).select_from(matched))
+    row = stmt.first(s, {f: getattr(sel, f) for f in fields})
+    ids: list[str] = orjson.loads(row[0]) if row is not None and row[0] is not None else []
+    ids.sort()
     if sel.tags:
         rows = get_devices(s, ids)
         ids = [i for i in ids if set(sel.tags) <= set(rows[i].tags)]
@@ -499,9 +494,15 @@ _TARGET_ROWS = Prepared(select(*_LITE).join(_PD, _PD.c.device_id == _DEV.c.id)
                         .where(_PD.c.proposal_id == bindparam("pid")))
 _TARGET_ROWS_FOR = Prepared(select(*_LITE).where(among(_DEV.c.id, "ids")))
 _CLASS_COLUMNS = (_DEV.c.vendor, _DEV.c.model, _DEV.c.firmware, _DEV.c.protocol, _DEV.c.root)
-_TARGET_CLASSES = Prepared(select(func.min(_DEV.c.id)).join(_PD, _PD.c.device_id == _DEV.c.id)
-                           .where(_PD.c.proposal_id == bindparam("pid"))
-                           .group_by(*_CLASS_COLUMNS).order_by(*_CLASS_COLUMNS))
+# PostgreSQL: grouped in a MATERIALIZED CTE and the few groups sorted outside it. With the ORDER BY
+# on the grouping statement itself the planner sorted all the targets to group them in order — on
+# disk, one backend — whatever ``hash_grouping`` set (enable_sort off penalises the hash plan's
+# final sort of a few rows as much): 1M targets 1.85–1.92 s; as here it hashes in parallel and
+# sorts the handful of classes, 0.66–0.95 s (issue 15). The classes come out in the same order.
+_CLASS_GROUPS = (select(*_CLASS_COLUMNS, func.min(_DEV.c.id).label("rep")).join(_PD, _PD.c.device_id == _DEV.c.id)
+                 .where(_PD.c.proposal_id == bindparam("pid")).group_by(*_CLASS_COLUMNS)
+                 .cte("class_groups").prefix_with("MATERIALIZED"))
+_TARGET_CLASSES = Prepared(select(_CLASS_GROUPS.c.rep).order_by(*(_CLASS_GROUPS.c[c.name] for c in _CLASS_COLUMNS)))
 # SQLite: one key per target (json_array: unambiguous whatever the strings hold), in device id order
 # (the order of the proposal_devices primary key it scans: no sort), so the first id of a key is its min.
 _TARGET_CLASS_KEYS = Prepared(select(func.json_array(_DEV.c.vendor, _DEV.c.model, _DEV.c.firmware, _DEV.c.protocol,

@@ -242,17 +242,19 @@ def test_a_large_target_set_gets_planner_statistics_or_skips_them_quietly(db_url
         store.dispose()
 
 
-def test_a_selector_gives_its_devices_in_the_databases_id_order(db_url: str) -> None:
-    """SQLite selects a fleet without ORDER BY and sorts the ids itself (issue 15): the order must
-    be the one ``ORDER BY id`` gives, also when the table's own order (rowids) differs from it."""
+def test_a_selector_gives_its_devices_in_code_point_order(db_url: str) -> None:
+    """Both backends select a fleet without ORDER BY, as one JSON array, and sort the ids by code
+    point (issue 15): the same order whatever PostgreSQL's collation, and also when the table's own
+    order (rowids, heap) differs from it."""
     rt = build_runtime(Settings(database_url=db_url))
     try:
         seed_bulk_fleet(rt.store, 120, seed=5)
         with rt.store.write() as s:
             some = repo.get_devices(s, sorted(s.scalars(select(DeviceRow.id)))[:6])
             for n, d in enumerate(some.values()):  # written last, sorting first: rowid order is not id order
-                s.add(repo.device_to_row(d.model_copy(update={"id": f"000000-EARLY-{9 - n:04d}",
-                                                              "serial": f"EARLY{n}"})))
+                # ... and cases a linguistic collation orders otherwise ("B" < "a" by code point)
+                new_id = f"000000-EARLY-{9 - n:04d}" if n < 4 else ("a-lower", "B-upper")[n - 4]
+                s.add(repo.device_to_row(d.model_copy(update={"id": new_id, "serial": f"EARLY{n}"})))
             s.flush()
             retired = sorted(s.scalars(select(DeviceRow.id)))[10:14]
             s.execute(update(DeviceRow).where(DeviceRow.id.in_(retired)).values(status="retired"))
@@ -262,7 +264,7 @@ def test_a_selector_gives_its_devices_in_the_databases_id_order(db_url: str) -> 
                 for field in ("region", "model"):
                     if getattr(sel, field):
                         q = q.where(getattr(DeviceRow, field) == getattr(sel, field))
-                want = list(s.scalars(q))
+                want = sorted(s.scalars(q))
                 assert want and repo.select_devices(s, sel) == want
                 assert not set(retired) & set(want)
             assert repo.select_devices(s, Selector(region="nowhere")) == []  # no device: an empty list
