@@ -23,21 +23,26 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, ClassVar, Self, cast
 
+import orjson
 from sqlalchemy import (
     ARRAY,
     JSON,
     Boolean,
     ColumnElement,
     Connection,
+    FromClause,
     String,
     Table,
+    Text,
     TypeDecorator,
     bindparam,
     delete,
     insert,
     select,
+    type_coerce,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
@@ -99,6 +104,31 @@ def _among_postgresql(element: _Among, compiler: SQLCompiler, **kw: Any) -> str:
 def among(column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
     """``column`` is one of the list passed as parameter ``name`` (one bound parameter)."""
     return _Among(column, name)
+
+
+# ---------------------------------------------------------------------------- JSON columns read as text
+class _JsonText(TypeDecorator[Any]):
+    """A JSON column's stored text, decoded by the result converter (orjson, as the engine's
+    ``json_deserializer`` and the column's own converter decode it): a :class:`Record` then
+    decodes it only when the column is first read."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else orjson.loads(value)
+
+
+def record_columns(table: FromClause) -> list[ColumnElement[Any]]:
+    """A table's columns for a :class:`Record`, each ``JSON`` one selected as its text.
+
+    Why (issue 15): psycopg decodes a ``json`` column as it fetches the row, so on PostgreSQL a
+    record's lazy decoding decoded nothing lazily — loading a fleet proposal decoded its ~28 MB
+    target list every time (~0.15 s at a million), twice in each gate step, for steps that reuse
+    the list they hold. As text, the column reaches the record undecoded on both backends. SQLite
+    keeps JSON as text already; the cast changes nothing there."""
+    return [type_coerce(sql_cast(c, Text), _JsonText).label(c.name) if type(c.type) is JSON else c
+            for c in table.columns]
 
 
 # ---------------------------------------------------------------------------- records
@@ -176,7 +206,7 @@ class Record:
 
     @classmethod
     def _select(cls) -> Any:
-        return select(*cls.table.columns)
+        return select(*record_columns(cls.table))
 
     @classmethod
     def rows(cls, s: Session | Connection, stmt: Prepared, params: dict[str, Any] | None = None) -> list[Self]:
@@ -318,12 +348,12 @@ class ExecutionRecord(Record):
         return rows[0] if rows else None
 
 
-_PROPOSAL_BY_ID = Prepared(select(*_PROPOSALS.columns).where(_PROPOSALS.c.id == bindparam("pid")))
-_PROPOSAL_FOR_UPDATE = Prepared(select(*_PROPOSALS.columns).where(_PROPOSALS.c.id == bindparam("pid"))
+_PROPOSAL_BY_ID = Prepared(select(*record_columns(_PROPOSALS)).where(_PROPOSALS.c.id == bindparam("pid")))
+_PROPOSAL_FOR_UPDATE = Prepared(select(*record_columns(_PROPOSALS)).where(_PROPOSALS.c.id == bindparam("pid"))
                                 .with_for_update())
-_EXECUTIONS_OF = Prepared(select(*_EXECUTIONS.columns).where(_EXECUTIONS.c.proposal_id == bindparam("pid"))
+_EXECUTIONS_OF = Prepared(select(*record_columns(_EXECUTIONS)).where(_EXECUTIONS.c.proposal_id == bindparam("pid"))
                           .order_by(_EXECUTIONS.c.device_id))
-_EXECUTION_OF = Prepared(select(*_EXECUTIONS.columns).where(_EXECUTIONS.c.proposal_id == bindparam("pid"),
+_EXECUTION_OF = Prepared(select(*record_columns(_EXECUTIONS)).where(_EXECUTIONS.c.proposal_id == bindparam("pid"),
                                                             _EXECUTIONS.c.device_id == bindparam("did")))
 
 

@@ -37,7 +37,7 @@ from core.models import Decision as DecisionModel
 from core.store.fastsql import Prepared
 from core.store.grouping import PLANNER_STATS_MIN, TargetSplit, analyze_targets, first_of_each, hash_grouping
 from core.store.lite import DeviceView
-from core.store.records import DecisionRowRecord, ExecutionRecord, ProposalRecord, among
+from core.store.records import DecisionRowRecord, ExecutionRecord, ProposalRecord, among, record_columns
 from core.store.schema import (
     ApprovalRow,
     DeviceEventRow,
@@ -523,10 +523,10 @@ _FAILED_COUNTS = Prepared(select(_EXE.c.device_id, func.count())
                           .where(among(_EXE.c.device_id, "ids"), among(_EXE.c.status, "bad"),
                                  _EXE.c.started_at >= bindparam("since", type_=_EXE.c.started_at.type))
                           .group_by(_EXE.c.device_id))
-_LATEST_DECISION = Prepared(select(*_DEC.columns).where(_DEC.c.proposal_id == bindparam("pid"),
+_LATEST_DECISION = Prepared(select(*record_columns(_DEC)).where(_DEC.c.proposal_id == bindparam("pid"),
                                                          _DEC.c.dry_run.is_(False))
                             .order_by(_DEC.c.created_at.desc(), _DEC.c.id.desc()).limit(1))
-_LATEST_ANY_DECISION = Prepared(select(*_DEC.columns).where(_DEC.c.proposal_id == bindparam("pid"))
+_LATEST_ANY_DECISION = Prepared(select(*record_columns(_DEC)).where(_DEC.c.proposal_id == bindparam("pid"))
                                 .order_by(_DEC.c.created_at.desc(), _DEC.c.id.desc()).limit(1))
 _APPROVALS = Prepared(select(_APR.c.id, _APR.c.proposal_id, _APR.c.proposal_hash, _APR.c.decision_id, _APR.c.actor,
                              _APR.c.role, _APR.c.verdict, _APR.c.comment, _APR.c.created_at)

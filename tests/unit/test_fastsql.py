@@ -170,3 +170,26 @@ def test_result_converters_come_from_the_first_description_only(store: Any, monk
             converters, rows = sel.raw(s, {"pid": "p-fast-desc"})
             assert [fn(v) if fn else v for fn, v in zip(converters, rows[0], strict=True)] == list(want)
     assert len(seen) == 1
+
+
+def test_a_records_json_columns_are_decoded_when_first_read(store: Any) -> None:
+    """Issue 15: psycopg decoded a ``json`` column as it fetched the row, so loading a fleet
+    proposal decoded its million targets even for a step that reuses the list it holds. The record
+    now gets the stored text on both backends and decodes a column when it is first read — to
+    exactly what the ORM reads, JSON null and SQL NULL included."""
+    from core.store.records import ProposalRecord
+
+    row = {**_proposal("p-fast-lazy"), "targets": [f"d-{i}" for i in range(3)] + ["ünï ✓", 'q"uote'],
+           "evidence": None, "operations": [{"op": "reboot", "n": 1.5, "ok": None}]}
+    with store.write() as s:
+        s.add(ProposalRow(**row))
+    with store.read() as s:
+        rec = ProposalRecord.load(s, "p-fast-lazy")
+        orm = s.get(ProposalRow, "p-fast-lazy")
+        assert orm is not None
+        pending = object.__getattribute__(rec, "_pending")
+        assert {"targets", "changes", "operations", "preview"} <= set(pending)
+        assert all(isinstance(raw, str) for _, raw in pending.values())  # undecoded, whichever driver
+        for key in ("targets", "changes", "operations", "evidence", "preview"):
+            assert getattr(rec, key) == getattr(orm, key), key
+        assert "targets" not in object.__getattribute__(rec, "_pending")  # decoded once, then kept
