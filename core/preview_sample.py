@@ -29,6 +29,7 @@ from sqlalchemy import ColumnElement, and_, literal, select
 from sqlalchemy.orm import Session
 
 from core.snapshot_values import split_row, value_columns
+from core.store.fastsql import Prepared
 from core.store.records import among
 from core.store.schema import DeviceRow, ParameterSnapshotRow, ProposalDeviceRow, SnapshotHeadRow
 
@@ -98,7 +99,9 @@ def _count(s: Session, readable: list[str], where: ColumnElement[bool], params: 
          .outerjoin(ParameterSnapshotRow, ParameterSnapshotRow.id == SnapshotHeadRow.snapshot_id)
          .where(where))
     n = len(readable)
-    for row in s.execute(q, params):
+    # On the session's own cursor (core.store.fastsql), compiled once for this call: through
+    # SQLAlchemy's result machinery the draw's 20,000 rows cost ~0.25 s of CPU (issue 15).
+    for row in Prepared(q).all(s, params):
         key = (row[0], row[1], row[2])
         counts = into.counts.get(key)
         if counts is None:
