@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +37,8 @@ import orjson
 from sqlalchemy import (
     ARRAY,
     BigInteger,
+    Boolean,
+    Integer,
     String,
     Table,
     Text,
@@ -64,6 +67,7 @@ from core.audit_anchor import (
 from core.errors import Conflict, Invalid
 from core.models import AuditEvent, Device, canonical_json, utcnow
 from core.secrets import mask_params
+from core.store.commit_info import AUDIT_QUEUE, RELAXED_COMMIT
 from core.store.fastsql import Prepared
 from core.store.schema import AuditCheckpointRow, AuditEventRow, AuditHeadRow, UTCDateTime
 
@@ -84,7 +88,7 @@ _HEAD_UPDATE = update(_HEAD).where(_HEAD.c.id == 1)
 _TAIL_AND_HEAD = select(_TAIL_SELECT.with_only_columns(_EVENTS.c.seq).scalar_subquery(),
                         _TAIL_SELECT.with_only_columns(_EVENTS.c.hash).scalar_subquery(),
                         _HEAD.c.seq, _HEAD.c.hash, _HEAD.c.ts, _HEAD.c.key_id, _HEAD.c.mac).where(_HEAD.c.id == 1)
-_QUEUE = "gateward_audit_queue"  # Session.info key: events appended in the open transaction
+_QUEUE = AUDIT_QUEUE  # Session.info key: events appended in the open transaction
 _EVENT_COLUMNS = ("seq", "ts", "actor", "action", "proposal_id", "device_id", "subscriber", "model", "firmware",
                   "data", "prev_hash", "hash")
 _HEAD_COLUMNS = ("seq", "hash", "ts", "key_id", "mac")
@@ -95,11 +99,6 @@ _FAST_INSERT = Prepared(insert(_EVENTS), _EVENT_COLUMNS)
 _FAST_HEAD_UPDATE = Prepared(_HEAD_UPDATE, _HEAD_COLUMNS)
 _FAST_HEAD_INSERT = Prepared(insert(_HEAD), ("id", *_HEAD_COLUMNS))
 _FAST_LOCK = Prepared(select(func.pg_advisory_xact_lock(bindparam("k", type_=BigInteger))))
-# PostgreSQL: the same work in two statements (migration 0019): lock + both heads, then events + head.
-_PG_OPEN = Prepared(select(func.gateward_audit_open(bindparam("k", type_=BigInteger)).table_valued(
-    column("tail_seq", BigInteger), column("tail_hash", String), column("head_seq", BigInteger),
-    column("head_hash", String), column("head_ts", UTCDateTime()), column("head_key_id", String),
-    column("head_mac", String))))
 _PG_TEXT_COLUMNS = ("ts", "actor", "action", "proposal_id", "device_id", "subscriber", "model", "firmware", "data",
                     "prev_hash", "hash")
 # Each array goes as ONE text parameter holding the array's literal, cast by the server: psycopg's
@@ -110,6 +109,25 @@ _PG_WRITE = Prepared(select(func.gateward_audit_write(
     *(sql_cast(bindparam(c, type_=Text), ARRAY(Text)) for c in _PG_TEXT_COLUMNS),
     bindparam("h_seq", type_=BigInteger), bindparam("h_hash", type_=Text), bindparam("h_ts", type_=UTCDateTime()),
     bindparam("h_key_id", type_=Text), bindparam("h_mac", type_=Text))))
+# PostgreSQL, migration 0024: lock, both heads, and — when they are exactly the head this process
+# expects — the events and the re-signed head, in one statement; otherwise the heads it found.
+_PG_APPEND = Prepared(select(func.gateward_audit_append(
+    bindparam("k", type_=BigInteger), bindparam("relaxed", type_=Boolean),
+    bindparam("e_seq", type_=BigInteger), bindparam("e_hash", type_=Text), bindparam("e_ts", type_=UTCDateTime()),
+    bindparam("e_key_id", type_=Text), bindparam("e_mac", type_=Text),
+    sql_cast(bindparam("seqs", type_=Text), ARRAY(BigInteger)),
+    *(sql_cast(bindparam(c, type_=Text), ARRAY(Text)) for c in _PG_TEXT_COLUMNS),
+    bindparam("h_seq", type_=BigInteger), bindparam("h_hash", type_=Text), bindparam("h_ts", type_=UTCDateTime()),
+    bindparam("h_key_id", type_=Text), bindparam("h_mac", type_=Text)).table_valued(
+    column("written", Integer), column("tail_seq", BigInteger), column("tail_hash", String),
+    column("head_seq", BigInteger), column("head_hash", String), column("head_ts", UTCDateTime()),
+    column("head_key_id", String), column("head_mac", String))))
+_NOTHING_EXPECTED = {"e_seq": None, "e_hash": None, "e_ts": None, "e_key_id": None, "e_mac": None}
+_NOTHING_WRITTEN = {"seqs": "{}", **{c: "{}" for c in _PG_TEXT_COLUMNS},
+                    "h_seq": None, "h_hash": None, "h_ts": None, "h_key_id": None, "h_mac": None}
+# PostgreSQL: the keyed head each engine (one database, one schema) last signed in this process. A
+# hint only: ``gateward_audit_append`` writes on it only if the database still holds exactly it.
+_SIGNED: weakref.WeakKeyDictionary[Any, _Head] = weakref.WeakKeyDictionary()
 
 
 def _pg_array(values: Sequence[str | None]) -> str:
@@ -228,50 +246,107 @@ def flush(session: Session) -> int:
     """Link and write the events this transaction appended (run before every commit; callers that
     read their own events back inside the transaction may call it). Returns how many."""
     queue: list[_Pending] | None = session.info.pop(_QUEUE, None)
+    relaxed = bool(session.info.pop(RELAXED_COMMIT, False))
     if not queue:
         return 0
-    pg = _is_pg(session)
-    start, prev, key = _open_append(session, pg)
-    seq, rows = start, []
+    if _is_pg(session):
+        return _pg_flush(session, queue, relaxed)
+    start, prev, key = _open_append(session)
+    rows = _link(queue, start, prev)
+    _FAST_INSERT.run_many(session, rows)
+    _close_append(session, key, start, rows[-1]["seq"], rows[-1]["hash"])
+    return len(rows)
+
+
+def _link(queue: list[_Pending], seq: int, prev: str) -> list[dict[str, Any]]:
+    """The queued events' rows, linked after the event ``seq`` whose hash is ``prev``."""
+    rows = []
     for ev in queue:
         seq += 1
         row = ev.linked(seq, prev)
         rows.append(row)
         prev = row["hash"]
-    if pg:
-        _pg_write(session, key, start, rows)
-    else:
-        _FAST_INSERT.run_many(session, rows)
-        _close_append(session, key, start, seq, prev)
-    return len(rows)
+    return rows
 
 
 def _is_pg(session: Session) -> bool:
     return session.bind is not None and session.bind.dialect.name == "postgresql"
 
 
-def _pg_write(session: Session, key: AuditKey, old_seq: int, rows: list[dict[str, Any]]) -> None:
-    """PostgreSQL: the linked events and the re-signed keyed head in one statement
-    (``gateward_audit_write``, migration 0019); a checkpoint, every N events, as before."""
-    new_seq, new_hash, now = rows[-1]["seq"], rows[-1]["hash"], utcnow()
+def _pg_flush(session: Session, queue: list[_Pending], relaxed: bool) -> int:
+    """PostgreSQL: one statement when the chain's head is the one this process signed last
+    (``gateward_audit_append``, migration 0024), else the heads it answered are checked as
+    :func:`_open_append` checks them — an alarm event first if the trail was changed behind
+    Gateward's back — and the events written with ``gateward_audit_write``. ``relaxed``: this
+    transaction commits asynchronously (``Store.write(durable=False)``), said in the same call."""
+    key = load_key(create=True)
+    assert key is not None
+    bind = session.get_bind()
+    base = {"k": _AUDIT_LOCK_KEY, "relaxed": relaxed}
+    signed = _SIGNED.get(bind)
+    if signed is not None and signed.key_id == key.key_id:
+        rows = _link(queue, signed.seq, signed.hash)
+        head = _new_head(key, rows)
+        found = _PG_APPEND.first(session, {**base, "e_seq": signed.seq, "e_hash": signed.hash, "e_ts": signed.ts,
+                                           "e_key_id": signed.key_id, "e_mac": signed.mac,
+                                           **_write_values(rows, head)})
+        assert found is not None
+        if found[0] == len(rows):
+            _after_write(session, key, bind, signed.seq, head)
+            return len(rows)
+        if found[0] != 0:
+            raise RuntimeError(f"audit append wrote {found[0]} of {len(rows)} events")
+    else:
+        found = _PG_APPEND.first(session, {**base, **_NOTHING_EXPECTED, **_NOTHING_WRITTEN})
+        assert found is not None
+    seq, prev, head_row = _heads(session, found[1:])
+    start, prev = _checked_start(session, key, seq, prev, head_row)
+    rows = _link(queue, start, prev)
+    _pg_write(session, key, bind, start, rows)
+    return len(rows)
+
+
+def _new_head(key: AuditKey, rows: list[dict[str, Any]]) -> _Head:
+    """The keyed head after ``rows``: their last seq and hash, signed now."""
+    seq, head_hash, now = int(rows[-1]["seq"]), str(rows[-1]["hash"]), utcnow()
+    return _Head(seq, head_hash, now, key.key_id, mac(key, "head", seq, head_hash, seq, now))
+
+
+def _write_values(rows: list[dict[str, Any]], head: _Head) -> dict[str, Any]:
+    """The parameters of ``gateward_audit_write`` / ``_append``: one array literal per column."""
     columns: dict[str, list[Any]] = {c: [r[c] for r in rows] for c in _PG_TEXT_COLUMNS}
     # A naive time is UTC, as the column type stores it; each JSON document as the engine writes it.
     columns["ts"] = [(t if t.tzinfo is not None else t.replace(tzinfo=UTC)).isoformat() for t in columns["ts"]]
     columns["data"] = [orjson.dumps(d).decode() for d in columns["data"]]
     values: dict[str, Any] = {c: _pg_array(v) for c, v in columns.items()}
     values["seqs"] = "{" + ",".join(str(int(r["seq"])) for r in rows) + "}"
-    written = _PG_WRITE.first(session, {
-        **values, "h_seq": new_seq, "h_hash": new_hash, "h_ts": now, "h_key_id": key.key_id,
-        "h_mac": mac(key, "head", new_seq, new_hash, new_seq, now)})
+    return {**values, "h_seq": head.seq, "h_hash": head.hash, "h_ts": head.ts, "h_key_id": head.key_id,
+            "h_mac": head.mac}
+
+
+def _pg_write(session: Session, key: AuditKey, bind: Any, old_seq: int, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL, the chain lock held: the linked events and the re-signed keyed head in one
+    statement (``gateward_audit_write``, migration 0019)."""
+    head = _new_head(key, rows)
+    written = _PG_WRITE.first(session, _write_values(rows, head))
     if written is None or written[0] != len(rows):
         raise RuntimeError(f"audit append wrote {written and written[0]} of {len(rows)} events")
+    _after_write(session, key, bind, old_seq, head)
+
+
+def _after_write(session: Session, key: AuditKey, bind: Any, old_seq: int, head: _Head) -> None:
+    """Remember the head this process signed (the next append expects it), and checkpoint every N
+    events, as before. A transaction that then rolls back leaves a head the database does not
+    hold: the next append's expectation fails and it reads the heads, as without a hint."""
+    _SIGNED[bind] = head
     every = settings().audit_checkpoint_every
-    if old_seq // every != new_seq // every:
-        _write_checkpoint(session, key, new_seq, new_hash, now)
+    if old_seq // every != head.seq // every:
+        _write_checkpoint(session, key, head.seq, head.hash, head.ts)
 
 
 def _drop_queue(session: Session, *_: Any) -> None:
     session.info.pop(_QUEUE, None)
+    session.info.pop(RELAXED_COMMIT, None)
 
 
 # Every Session: the hooks are a dictionary look-up for a transaction that appended nothing.
@@ -312,12 +387,6 @@ def _tail_and_head(session: Session) -> tuple[int, str, _Head | None]:
     return _heads(session, r)
 
 
-def _locked_heads_pg(session: Session) -> tuple[int, str, _Head | None]:
-    """PostgreSQL: take the chain lock, then read both heads, in one statement
-    (``gateward_audit_open``, migration 0019: its read takes its snapshot after the lock)."""
-    return _heads(session, _PG_OPEN.first(session, {"k": _AUDIT_LOCK_KEY}))
-
-
 def _heads(session: Session, r: tuple[Any, ...] | None) -> tuple[int, str, _Head | None]:
     """(table head seq, its hash, keyed head) from a row of (tail seq, tail hash, head columns…)."""
     if r is None:  # SQLite's statement found no keyed head row: the table's head alone
@@ -346,17 +415,22 @@ def _head_problem(key: AuditKey, head: _Head | None, seq: int, tail_hash: str) -
     return None
 
 
-def _open_append(session: Session, pg: bool = False) -> tuple[int, str, AuditKey]:
-    """Lock, read the table's head, and check it is the keyed head. If it is not, the trail was
-    changed behind Gateward's back: record that as an alarm event first — never silently re-sign
-    someone else's rows — and carry on, so the evidence is inside the keyed chain."""
+def _open_append(session: Session) -> tuple[int, str, AuditKey]:
+    """SQLite (its writer holds ``BEGIN IMMEDIATE``): read the table's head and the keyed head, and
+    check them (:func:`_checked_start`)."""
     key = load_key(create=True)
     assert key is not None
-    if pg:
-        seq, prev, head = _locked_heads_pg(session)
-    else:
-        _lock(session)
-        seq, prev, head = _tail_and_head(session)
+    _lock(session)
+    seq, prev, head = _tail_and_head(session)
+    start, prev = _checked_start(session, key, seq, prev, head)
+    return start, prev, key
+
+
+def _checked_start(session: Session, key: AuditKey, seq: int, prev: str, head: _Head | None) -> tuple[int, str]:
+    """Where the next event links on, given the table's head (``seq``, ``prev``) and the keyed head,
+    read under the chain lock. If they disagree, the trail was changed behind Gateward's back:
+    record that as an alarm event first — never silently re-sign someone else's rows — and carry
+    on, so the evidence is inside the keyed chain."""
     problem = _head_problem(key, head, seq, prev)
     if problem is not None:
         first, reason = problem
@@ -366,7 +440,7 @@ def _open_append(session: Session, pg: bool = False) -> tuple[int, str, AuditKey
         row = alarm.linked(seq + 1, prev)
         _FAST_INSERT.run_many(session, [row])
         seq, prev = row["seq"], row["hash"]
-    return seq, prev, key
+    return seq, prev
 
 
 def _close_append(session: Session, key: AuditKey, old_seq: int, new_seq: int, new_hash: str) -> None:

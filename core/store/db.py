@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from core.config import get_settings
+from core.store.commit_info import AUDIT_QUEUE, RELAXED_COMMIT
 from core.store.fastsql import Prepared
 from core.store.lite_pragmas import BEGUN, sqlite_pragmas
 
@@ -196,13 +197,9 @@ class Store:
                 ok = False
                 try:
                     with (self._write(bind=conn) if conn is not None else self._write()) as session, session.begin():
-                        if relaxed:
-                            _ASYNC_COMMIT.run(session)
-                        elif self.durable_pending():
-                            # This commit clears the mark, so it must flush: one that logged
-                            # nothing (a read, a no-op update) would commit without waiting.
-                            _WAL_MARK.all(session)
                         yield session
+                        if self.dialect == "postgresql":
+                            self._commit_settings(session, relaxed)
                     ok = True
                     if self.dialect == "postgresql":
                         self._flushed.pending = relaxed  # a synchronous commit flushed every earlier one
@@ -212,6 +209,24 @@ class Store:
         except StaleDataError as exc:
             # Optimistic concurrency (proposals.version): someone else changed the row first.
             raise Conflict("the record was changed by someone else at the same moment; reload and retry") from exc
+
+    def _commit_settings(self, session: Session, relaxed: bool) -> None:
+        """PostgreSQL, at the end of a write transaction's body: how its commit must behave.
+
+        ``relaxed``: asynchronous (``synchronous_commit = off``, read at commit). Otherwise, with
+        an asynchronous commit of this thread not yet flushed, this commit clears that mark, so it
+        must flush — one that logged nothing (a read, a no-op update) would commit without waiting,
+        hence a WAL message. A transaction with audit events queued needs neither statement: its
+        commit hook's append says ``relaxed`` in the same call, and its rows are WAL of their own
+        (``core.store.commit_info``)."""
+        carried = bool(session.info.get(AUDIT_QUEUE))
+        if relaxed:
+            if carried:
+                session.info[RELAXED_COMMIT] = True
+            else:
+                _ASYNC_COMMIT.run(session)
+        elif self.durable_pending() and not carried:
+            _WAL_MARK.all(session)
 
     @contextmanager
     def fleet_read(self, targets: int) -> Iterator[Session]:

@@ -15,8 +15,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
+from core import audit
 from core.models import Change, ProposalDraft, ProposalState
 from core.users import get_actor
 from testing.fleet_picks import online_5ghz_radios
@@ -26,21 +27,39 @@ def _setting(s: Any) -> str:
     return str(s.execute(text("SHOW synchronous_commit")).scalar())
 
 
-def test_a_relaxed_write_is_that_transaction_alone(store: Any) -> None:
+def _at_commit(s: Any) -> list[str]:
+    """``synchronous_commit`` as the transaction's COMMIT will read it: recorded by a listener on
+    this session, which runs after the class-wide ones (the audit append that may set it)."""
+    seen: list[str] = []
+    if s.get_bind().dialect.name == "postgresql":
+        event.listen(s, "before_commit", lambda sess: seen.append(_setting(sess)))
+    return seen
+
+
+@pytest.mark.parametrize("audited", [False, True], ids=["no-events", "audited"])
+def test_a_relaxed_write_is_that_transaction_alone(store: Any, audited: bool) -> None:
+    """Relaxed means the commit reads ``off``: said by a statement of its own, or — with audit
+    events queued — by the audit append in the same call (``core.store.commit_info``)."""
     pg = store.dialect == "postgresql"
     with store.write(durable=False) as s:
-        if pg:
-            assert _setting(s) == "off"
+        seen = _at_commit(s)
         s.execute(text("CREATE TABLE IF NOT EXISTS durable_probe (x integer)"))
         s.execute(text("INSERT INTO durable_probe VALUES (1)"))
+        if audited:
+            audit.append(s, actor="alice", action="durable.probe")
+    if pg:
+        assert seen == ["off"]
     assert store.durable_pending() is pg  # SQLite: the argument changes nothing
     with store.read() as s:  # committed and visible at once, like any commit
         assert s.execute(text("SELECT count(*) FROM durable_probe")).scalar() == 1
         if pg:
             assert _setting(s) == "on"  # SET LOCAL: the next transaction is back to synchronous
     with store.write() as s:
-        if pg:
-            assert _setting(s) == "on"
+        seen = _at_commit(s)
+        if audited:
+            audit.append(s, actor="alice", action="durable.probe.2")
+    if pg:
+        assert seen == ["on"]
     assert not store.durable_pending()  # a synchronous commit flushed it
 
 
@@ -82,6 +101,26 @@ def test_any_synchronous_write_after_a_relaxed_one_flushes_even_if_it_logs_nothi
         behind = s.execute(text("SELECT pg_current_wal_flush_lsn() < CAST(:lsn AS pg_lsn)"),
                            {"lsn": str(written)}).scalar()
     assert behind is False, "the mark was cleared by a commit that did not flush the relaxed one"
+
+
+def test_an_audited_synchronous_write_after_a_relaxed_one_flushes_it(store: Any) -> None:
+    """With audit events queued the mark's WAL message is not sent: the append's rows are WAL of
+    the transaction's own, so its synchronous commit flushes — past the relaxed commit too."""
+    if store.dialect != "postgresql":
+        pytest.skip("PostgreSQL's asynchronous commit")
+    with store.write(durable=False) as s:
+        s.execute(text("CREATE TABLE IF NOT EXISTS durable_probe (x integer)"))
+        s.execute(text("INSERT INTO durable_probe VALUES (4)"))
+        audit.append(s, actor="alice", action="durable.relaxed")
+        written = s.execute(text("SELECT pg_current_wal_insert_lsn()")).scalar()
+    assert store.durable_pending()
+    with store.write() as s:
+        audit.append(s, actor="alice", action="durable.sync")
+    assert not store.durable_pending()
+    with store.read() as s:
+        behind = s.execute(text("SELECT pg_current_wal_flush_lsn() < CAST(:lsn AS pg_lsn)"),
+                           {"lsn": str(written)}).scalar()
+    assert behind is False, "an audited synchronous commit did not flush the relaxed one before it"
 
 
 @contextmanager

@@ -116,29 +116,106 @@ def test_checkpoints_still_written_every_n_events(store: Any, monkeypatch: Any) 
     assert seqs == [3, 6] and report.ok, (seqs, report.reason)
 
 
-def test_postgres_append_is_two_statements(store: Any) -> None:
-    """On PostgreSQL a transaction's append costs two statements (open, write); on SQLite three
-    (head read, insert, head update; BEGIN IMMEDIATE already serialises)."""
+def _statements(fn: Any) -> list[str]:
+    """The fastsql calls ``fn()`` makes, by kind."""
     seen: list[str] = []
     original = Prepared.first, Prepared.all, Prepared.run, Prepared.run_many
 
-    def spy(name: str, fn: Any) -> Any:
+    def spy(name: str, real: Any) -> Any:
         def wrapped(self: Prepared, *a: Any, **k: Any) -> Any:
             seen.append(name)
-            return fn(self, *a, **k)
+            return real(self, *a, **k)
         return wrapped
 
-    with store.write() as s:
-        audit.append(s, actor="alice", action="warm")  # the keyed head row exists from here on
     try:
         Prepared.all, Prepared.run, Prepared.run_many = (spy("all", original[1]), spy("run", original[2]),
                                                          spy("run_many", original[3]))
-        with store.write() as s:
-            audit.append(s, actor="alice", action="a")
-            audit.append(s, actor="alice", action="b")
+        fn()
     finally:
         Prepared.first, Prepared.all, Prepared.run, Prepared.run_many = original
+    return seen
+
+
+def _append_two(store: Any, tag: str = "") -> None:
+    with store.write() as s:
+        audit.append(s, actor="alice", action=f"a{tag}")
+        audit.append(s, actor="alice", action=f"b{tag}")
+
+
+def test_postgres_append_is_one_statement_on_the_head_it_signed(store: Any) -> None:
+    """On PostgreSQL a transaction's append costs one statement when the chain's head is the one
+    this process signed last (migration 0024), two otherwise (the first append of a process);
+    on SQLite three (head read, insert, head update; BEGIN IMMEDIATE already serialises)."""
+    first = _statements(lambda: _append_two(store, "0"))
+    again = _statements(lambda: _append_two(store, "1"))
     if store.dialect == "postgresql":
-        assert seen == ["all", "all"]  # gateward_audit_open, gateward_audit_write
+        assert first == ["all", "all"]  # gateward_audit_append answers the heads; gateward_audit_write
+        assert again == ["all"]
     else:
-        assert seen == ["all", "run_many", "run"]
+        assert again == ["all", "run_many", "run"]
+    with store.read() as s:
+        report = audit.verify_chain(s)
+    assert report.ok and report.count == 4, report.reason
+
+
+def test_a_head_someone_else_moved_is_read_and_linked_onto(store: Any, db_url: str) -> None:
+    """Another process (another engine) appends between two of ours: our expected head is stale,
+    so the append falls back to the head it read under the lock — one dense, verified chain, no
+    alarm. The same after one of our own appends rolled back (its head never existed)."""
+    from core.store import Store
+
+    other = Store(db_url)
+    try:
+        _append_two(store, "0")
+        _append_two(other, "1")
+        moved = _statements(lambda: _append_two(store, "2"))
+        try:
+            with store.write() as s:
+                audit.append(s, actor="alice", action="rolled-back")
+                audit.flush(s)  # written (and its head remembered) inside the transaction ...
+                raise RuntimeError("... which then rolls back")
+        except RuntimeError:
+            pass
+        after_rollback = _statements(lambda: _append_two(store, "3"))
+        _append_two(other, "4")
+    finally:
+        other.dispose()
+    if store.dialect == "postgresql":
+        assert moved == ["all", "all"] and after_rollback == ["all", "all"]
+    actions = [r[3] for r in _rows(store)]
+    assert actions == ["a0", "b0", "a1", "b1", "a2", "b2", "a3", "b3", "a4", "b4"]
+    assert audit.TAMPER_ACTION not in actions
+    with store.read() as s:
+        report = audit.verify_chain(s)
+    assert report.ok and report.count == 10, report.reason
+
+
+def test_a_keyed_head_changed_in_any_column_is_not_expected(store: Any) -> None:
+    """The one-statement path writes only onto exactly the head row this process signed: a head
+    whose time was moved (its MAC left as it was, so no longer valid) must go through the check
+    and be alarmed, as a forged head always was."""
+    _append_two(store, "0")
+    with store.write() as s:
+        s.execute(text("UPDATE audit_head SET ts = ts + interval '1 second' WHERE id = 1"
+                       if store.dialect == "postgresql" else
+                       "UPDATE audit_head SET ts = datetime(ts, '+1 second') WHERE id = 1"))
+    _append_two(store, "1")
+    actions = [r[3] for r in _rows(store)]
+    assert actions == ["a0", "b0", audit.TAMPER_ACTION, "a1", "b1"], actions
+
+
+def test_the_append_function_sets_the_commit_asynchronous_only_when_asked(store: Any) -> None:
+    """``relaxed`` is the transaction's own ``synchronous_commit = off``, in effect for its COMMIT,
+    and nothing is written without an expected head."""
+    if store.dialect != "postgresql":
+        import pytest
+
+        pytest.skip("PostgreSQL's function")
+    for relaxed, want in ((True, "off"), (False, "on")):
+        with store.write() as s:
+            found = audit._PG_APPEND.first(s, {"k": audit._AUDIT_LOCK_KEY, "relaxed": relaxed,
+                                               **audit._NOTHING_EXPECTED, **audit._NOTHING_WRITTEN})
+            assert found is not None and found[0] == 0
+            assert s.execute(text("SHOW synchronous_commit")).scalar() == want
+        with store.read() as s:
+            assert s.execute(text("SHOW synchronous_commit")).scalar() == "on"
