@@ -98,6 +98,12 @@ _FAST_TAIL = Prepared(_TAIL_SELECT)
 _FAST_INSERT = Prepared(insert(_EVENTS), _EVENT_COLUMNS)
 _FAST_HEAD_UPDATE = Prepared(_HEAD_UPDATE, _HEAD_COLUMNS)
 _FAST_HEAD_INSERT = Prepared(insert(_HEAD), ("id", *_HEAD_COLUMNS))
+_CHECKPOINTS = cast(Table, AuditCheckpointRow.__table__)
+_CHECKPOINT_COLUMNS = ("seq", "hash", "count", "ts", "key_id", "mac")
+# Every N events an audited commit checkpoints: through the ORM that cost ~1.8 ms of CPU (issue 15).
+_FAST_CHECKPOINT_AT = Prepared(select(*(_CHECKPOINTS.c[n] for n in _CHECKPOINT_COLUMNS))
+                               .where(_CHECKPOINTS.c.seq == bindparam("seq")))
+_FAST_CHECKPOINT_INSERT = Prepared(insert(_CHECKPOINTS), _CHECKPOINT_COLUMNS)
 _FAST_LOCK = Prepared(select(func.pg_advisory_xact_lock(bindparam("k", type_=BigInteger))))
 _PG_TEXT_COLUMNS = ("ts", "actor", "action", "proposal_id", "device_id", "subscriber", "model", "firmware", "data",
                     "prev_hash", "hash")
@@ -456,13 +462,14 @@ def _close_append(session: Session, key: AuditKey, old_seq: int, new_seq: int, n
 
 
 def _write_checkpoint(session: Session, key: AuditKey, seq: int, head_hash: str, ts: datetime) -> Anchor:
-    existing = session.execute(select(AuditCheckpointRow).where(AuditCheckpointRow.seq == seq)).scalar_one_or_none()
+    existing = _FAST_CHECKPOINT_AT.first(session, {"seq": seq})
     if existing is not None:
-        anchor = Anchor(existing.seq, existing.hash, existing.count, existing.ts, existing.key_id, existing.mac)
+        anchor = Anchor(int(existing[0]), str(existing[1]), int(existing[2]), existing[3], str(existing[4]),
+                        str(existing[5]))
     else:
         anchor = Anchor(seq, head_hash, seq, ts, key.key_id, mac(key, "checkpoint", seq, head_hash, seq, ts))
-        session.execute(insert(AuditCheckpointRow).values(seq=anchor.seq, hash=anchor.hash, count=anchor.count,
-                                                          ts=anchor.ts, key_id=anchor.key_id, mac=anchor.mac))
+        _FAST_CHECKPOINT_INSERT.run(session, {"seq": anchor.seq, "hash": anchor.hash, "count": anchor.count,
+                                              "ts": anchor.ts, "key_id": anchor.key_id, "mac": anchor.mac})
     _queue_anchor(session, anchor)
     return anchor
 
