@@ -729,6 +729,16 @@ class Lifecycle:
         preview = self._take_preview(p, devices=loaded)
         self._time("preview", t0)
         t0 = time.perf_counter()
+        if self.store.dialect == "postgresql":
+            # One transaction: no lock is held while policy runs (the proposal's row is locked only
+            # when the preview is recorded), so a separate read transaction only cost a BEGIN and a
+            # COMMIT round trip (issue 15).
+            with self.store.write() as s:
+                decided = self._decide_in(s, p, preview)
+                row = self._store_preview_in(s, p, preview, actor)
+                self._record_decision_in(s, row, p, decided, actor)
+            self._time("decide", t0)
+            return repo.proposal_from_row(row)
         # Decided outside the write transaction: a SQLite writer holds the database's one write lock
         # for the whole transaction, so policy work inside it would queue every other writer
         # behind it. The hash is checked again under the row lock when the decision is recorded.
