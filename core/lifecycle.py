@@ -163,6 +163,15 @@ def not_restored_text(not_restored: dict[str, list[str]]) -> str:
             + " (a secret reads back empty, so its old value was never known; set it again by hand)")
 
 
+@dataclass(frozen=True)
+class _Applied:
+    """A write the device acknowledged whose ``applied`` is recorded with the verification after it."""
+
+    device: Device
+    evidence: dict[str, Any]
+    at: datetime
+
+
 class _GrantedIO:
     """The engine's device I/O (core.execution.DeviceIO). Every write and operation runs under a
     grant scoped to one proposal, device and purpose; only this module may issue one."""
@@ -1221,6 +1230,13 @@ class Lifecycle:
         outcome = ApplyOutcome(proposal=p)
         t0 = time.perf_counter()
         failure: str | None = None
+        # With no watch window the verification follows the last write at once, so that device's
+        # ``applied`` (and the proposal's ``verifying``) commit with what comes next — ``verified`` +
+        # ``done``, or ``verify_failed`` — instead of in a transaction of their own (issue 15).
+        # Its ``applying`` was committed before the write, and recovery decides the same from
+        # ``applying`` as from ``applied`` (both count as written: verified, else rolled back).
+        defer_last = self.settings.verify_window_s <= 0
+        deferred: _Applied | None = None
         for d in devices:
             self._exec_update(p.id, d, ExecutionStatus.APPLYING, "device.applying", actor.id)
             failpoint("lifecycle.before_write")
@@ -1244,6 +1260,10 @@ class Lifecycle:
                 outcome.failed[d.id] = res.error or "not confirmed"
                 break
             last = d is devices[-1] and not res.failed
+            if last and defer_last:
+                deferred = _Applied(d, res.evidence, utcnow())
+                outcome.applied.append(d.id)
+                break
             with self.store.write() as s:
                 self._exec_update_in(s, p.id, d, ExecutionStatus.APPLIED, "device.applied", actor.id,
                                      detail=res.evidence)
@@ -1256,34 +1276,57 @@ class Lifecycle:
                 outcome.failed[d.id] = res.error or "failed"
                 break
         self._time("apply", t0)
-        failpoint("lifecycle.after_apply")
-        if failure is None:
-            t0 = time.perf_counter()
-            failure = self._verify_all(p, devices, actor, outcome)
-            self._time("verify", t0)
-        if failure is None:
-            # Verified: every device's execution, the snapshots, ``done`` and the end of the locks
-            # commit together (a process that dies before it is recovered as ``applying``).
-            with self.store.write() as s:
-                row = ProposalRecord.load(s, p.id, for_update=True)
-                execs = {e.device_id: e for e in ExecutionRecord.for_proposal(s, p.id)}
+        try:
+            failpoint("lifecycle.after_apply")
+            if failure is None:
+                t0 = time.perf_counter()
+                failure = self._verify_all(p, devices, actor, outcome, deferred)
+                self._time("verify", t0)
+                if failure is not None:
+                    deferred = None  # _verify_all recorded it with the failure
+            if failure is None:
+                # Verified: every device's execution, the snapshots, ``done`` and the end of the locks
+                # commit together (a process that dies before it is recovered as ``applying``).
+                with self.store.write() as s:
+                    row = ProposalRecord.load(s, p.id, for_update=True)
+                    execs = {e.device_id: e for e in ExecutionRecord.for_proposal(s, p.id)}
+                    if deferred is not None:
+                        self._record_applied_in(s, p, deferred, actor, row=row, ex=execs.get(deferred.device.id))
+                    for d in devices:
+                        self._exec_update_in(s, p.id, d, ExecutionStatus.VERIFIED, "device.verified", actor.id,
+                                             ex=execs.get(d.id), changes=p)
+                    self._snapshot_verified(s, p, devices)
+                    self._set_state(s, row, S.DONE, actor.id, "proposal.done", {"devices": outcome.applied})
+                    delete_where(s, _LOCKS, proposal_id=p.id)
+                deferred = None
                 for d in devices:
-                    self._exec_update_in(s, p.id, d, ExecutionStatus.VERIFIED, "device.verified", actor.id,
-                                         ex=execs.get(d.id), changes=p)
-                self._snapshot_verified(s, p, devices)
-                self._set_state(s, row, S.DONE, actor.id, "proposal.done", {"devices": outcome.applied})
-                delete_where(s, _LOCKS, proposal_id=p.id)
-            for d in devices:
-                written = outcome.results.get(d.id)
-                outcome.add(DeviceResult(d.id, ExecutionStatus.VERIFIED, changed=True,
-                                         evidence=written.evidence if written else {}))
-            outcome.proposal = repo.proposal_from_row(row)
-            return outcome
+                    written = outcome.results.get(d.id)
+                    outcome.add(DeviceResult(d.id, ExecutionStatus.VERIFIED, changed=True,
+                                             evidence=written.evidence if written else {}))
+                outcome.proposal = repo.proposal_from_row(row)
+                return outcome
+        except BaseException:
+            if deferred is not None:  # whatever went wrong, the write the device acknowledged is on record
+                with contextlib.suppress(Exception), self.store.write() as s:
+                    self._record_applied_in(s, p, deferred, actor)
+            raise
         t0 = time.perf_counter()
         self._rollback_touched(p, devices, actor, outcome, reason=failure)
         self._time("rollback", t0)
         outcome.proposal = self.get(p.id)
         return outcome
+
+    def _record_applied_in(self, s: Session, p: Proposal, written: _Applied, actor: Actor, *,
+                           row: ProposalRecord | None = None, ex: ExecutionRecord | None = None) -> None:
+        """The last device's ``applied`` and the proposal's ``verifying``, recorded in the caller's
+        transaction after the verification that followed the write (``_write_and_verify``); the
+        events say when the device acknowledged the write."""
+        self._exec_update_in(s, p.id, written.device, ExecutionStatus.APPLIED, "device.applied", actor.id,
+                             detail={**written.evidence, "acknowledged_at": written.at.isoformat()}, ex=ex)
+        if row is None:
+            row = ProposalRecord.load(s, p.id, for_update=True)
+        self._set_state(s, row, S.VERIFYING, actor.id, "proposal.verifying",
+                        {"acknowledged_at": written.at.isoformat()})
 
     def _write(self, p: Proposal, d: Device, changes: list[Change], *, purpose: str, key: str) -> Any:
         self.store.ensure_durable()  # nothing reaches a device on a commit that is not yet durable
@@ -1330,7 +1373,10 @@ class Lifecycle:
                 bad[c.path] = {"expected": c.value, "got": None if got is None else got.value}
         return bad
 
-    def _verify_all(self, p: Proposal, devices: Sequence[Device], actor: Actor, outcome: ApplyOutcome) -> str | None:
+    def _verify_all(self, p: Proposal, devices: Sequence[Device], actor: Actor, outcome: ApplyOutcome,
+                    deferred: _Applied | None = None) -> str | None:
+        """Read every device back; the first mismatch is recorded (after ``deferred``, the last
+        write's ``applied`` not yet on record) and returned."""
         failure: str | None = None
         window = self.settings.verify_window_s
         for attempt in range(2 if window > 0 else 1):
@@ -1340,7 +1386,11 @@ class Lifecycle:
                 res = self.engine.verify(p, d)
                 if res.failed:
                     outcome.add(res)
-                    self._exec_update(p.id, d, res.status, "device.verify_failed", actor.id, detail=res.evidence)
+                    with self.store.write() as s:
+                        if deferred is not None:
+                            self._record_applied_in(s, p, deferred, actor)
+                        self._exec_update_in(s, p.id, d, res.status, "device.verify_failed", actor.id,
+                                             detail=res.evidence)
                     failure = res.error or f"{d.id}: verification failed"
                     outcome.failed[d.id] = failure
                     return failure

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from core.models import Change, ProposalDraft, ProposalState
@@ -21,10 +22,15 @@ from tests.integration.test_lifecycle import ACE, CH, first_not, pick, pick_two_
 S = ProposalState
 
 
-def _apply_in_child(url: str, pid: str, failpoint: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "GATEWARD_DATABASE_URL": url, "GATEWARD_FAILPOINTS": failpoint}
+def _apply_in_child(url: str, pid: str, failpoint: str, **env: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GATEWARD_DATABASE_URL": url, "GATEWARD_FAILPOINTS": failpoint, **env}
     return subprocess.run([sys.executable, "-m", "gateward.cli", "apply", pid, "--as", "alice"], env=env,
                           capture_output=True, text=True, timeout=120)
+
+
+def _device_writes(rt: Any, device_id: str, key: str) -> int:
+    """SetParameterValues the simulated device itself received with ParameterKey ``key``."""
+    return sum(1 for ev in twin(rt).events(device_id, kinds=["set"]) if ev.data.get("key") == key)
 
 
 def _approved(rt: Any, devices: list[Any], r: int, target: int) -> Any:
@@ -38,28 +44,40 @@ def _approved(rt: Any, devices: list[Any], r: int, target: int) -> Any:
     return p
 
 
-def test_killed_after_apply_is_verified_on_restart(runtime: Any, db_url: str) -> None:
+@pytest.mark.parametrize("window", ["0", "0.05"], ids=["verified-at-once", "watch-window"])
+def test_killed_after_apply_is_verified_on_restart(runtime: Any, db_url: str, window: str) -> None:
     d = pick(runtime)
     r = radio_5g(runtime, d)
     target = first_not(runtime, d, r, 36, 40, 44)
     p = _approved(runtime, [d], r, target)
-    child = _apply_in_child(db_url, p.id, "lifecycle.after_apply")
+    child = _apply_in_child(db_url, p.id, "lifecycle.after_apply", GATEWARD_VERIFY_WINDOW_S=window)
     assert child.returncode == 99, child.stderr
-    # every device written: ``verifying`` was committed with the last device's ``applied``
-    assert runtime.lifecycle.get(p.id).state is S.VERIFYING
+    assert _device_writes(runtime, d.id, p.id) == 1
     with runtime.store.read() as s:
         assert s.scalar(select(func.count()).select_from(DeviceLockRow)) == 1  # the dead process's lock
         statuses = s.scalars(select(ExecutionRow.status).where(ExecutionRow.proposal_id == p.id)).all()
+    if window == "0":
+        # Verified at once: the write's ``applying`` (committed before it) is on record; its
+        # ``applied`` would have committed with the verification, which never came.
+        assert runtime.lifecycle.get(p.id).state is S.APPLYING
+        assert statuses == ["applying"]
+    else:
+        # With a watch window ``verifying`` is committed with the last device's ``applied``, so the
+        # console shows what is happening while the window runs.
+        assert runtime.lifecycle.get(p.id).state is S.VERIFYING
         assert statuses == ["applied"]
     results = runtime.lifecycle.recover()
     assert results and results[0][0] == p.id
     assert runtime.lifecycle.get(p.id).state is S.DONE
     assert read(runtime, d, CH.format(r=r)) == target
+    assert _device_writes(runtime, d.id, p.id) == 1  # nothing applied twice
     with runtime.store.read() as s:
-        writes = s.scalar(select(func.count()).select_from(AuditEventRow).where(
-            AuditEventRow.proposal_id == p.id, AuditEventRow.action == "device.applied"))
-        assert writes == 1  # nothing applied twice
+        actions = s.scalars(select(AuditEventRow.action).where(AuditEventRow.proposal_id == p.id)
+                            .order_by(AuditEventRow.seq)).all()
         assert s.scalar(select(func.count()).select_from(DeviceLockRow)) == 0
+    assert actions.count("device.applying") == 1 and actions.count("device.verified") == 1
+    assert actions.count("device.applied") == (0 if window == "0" else 1)
+    assert actions.index("device.verified") < actions.index("proposal.done")
     assert twin(runtime).params(d.id).get("Device.ManagementServer.ParameterKey", p.id) == p.id
 
 
