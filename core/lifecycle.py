@@ -234,9 +234,9 @@ class Lifecycle:
 
     @staticmethod
     def _set_state(s: Session, row: ProposalRow | ProposalRecord, to: ProposalState, actor: str, action: str,
-                   data: dict[str, Any] | None = None, error: str | None = None) -> None:
+                   data: dict[str, Any] | None = None, error: str | None = None, *, save: bool = True) -> None:
         """core.states.set_state: checked against PROPOSAL_TRANSITIONS, audited in the same transaction."""
-        set_state(s, row, to, actor, action, data, error)
+        set_state(s, row, to, actor, action, data, error, save=save)
 
     def _load(self, s: Session, pid: str, same: Proposal | None = None) -> tuple[ProposalRecord, Proposal]:
         """The proposal row (locked on PostgreSQL; saved with a version check) and its model
@@ -536,10 +536,11 @@ class Lifecycle:
                 "devices_total": len(p.targets), "absent": absent, "classes": classes,
                 "uncovered": max(0, uncovered), "uncovered_devices": unknown[:20], "devices": sample}
 
-    def _store_preview_in(self, s: Session, p: Proposal, preview: dict[str, Any], actor: Actor | None
-                          ) -> ProposalRecord:
+    def _store_preview_in(self, s: Session, p: Proposal, preview: dict[str, Any], actor: Actor | None,
+                          *, save: bool = True) -> ProposalRecord:
         """Record a preview taken by :meth:`_take_preview` in the caller's transaction, if the
-        proposal is still the content that was previewed; returns the (locked) proposal row."""
+        proposal is still the content that was previewed; returns the (locked) proposal row.
+        ``save=False``: the caller records the decision on the row next, which saves both."""
         pid = p.id
         out = preview["devices"]
         row = ProposalRecord.load(s, pid, for_update=True)
@@ -548,7 +549,7 @@ class Lifecycle:
         if row.state not in (S.VALIDATED, S.PREVIEWED):  # e.g. cancelled while its devices were read
             self._require_state(repo.proposal_from_row(row), S.VALIDATED, S.PREVIEWED, doing="preview")
         row.preview = preview
-        self._set_state(s, row, S.PREVIEWED, actor.id if actor else p.author, "proposal.previewed", {
+        self._set_state(s, row, S.PREVIEWED, actor.id if actor else p.author, "proposal.previewed", save=save, data={
             "devices": [{"device_id": d["device_id"], "present": d["present"], "error": d["error"],
                          "lines": [{"path": ln["path"], "before": ln["before"], "after": ln["after"]}
                                    for ln in d["lines"]]} for d in out[:20]],
@@ -744,7 +745,7 @@ class Lifecycle:
             # COMMIT round trip (issue 15).
             with self.store.write() as s:
                 decided = self._decide_in(s, p, preview)
-                row = self._store_preview_in(s, p, preview, actor)
+                row = self._store_preview_in(s, p, preview, actor, save=False)
                 self._record_decision_in(s, row, p, decided, actor)
             self._time("decide", t0)
             return repo.proposal_from_row(row)
@@ -754,7 +755,7 @@ class Lifecycle:
         with self.store.read() as s:
             decided = self._decide_in(s, p, preview)
         with self.store.write() as s:
-            row = self._store_preview_in(s, p, preview, actor)
+            row = self._store_preview_in(s, p, preview, actor, save=False)
             self._record_decision_in(s, row, p, decided, actor)
         self._time("decide", t0)
         return repo.proposal_from_row(row)
@@ -976,10 +977,12 @@ class Lifecycle:
 
     def _exec_update_in(self, s: Session, pid: str, device: Device, status: ExecutionStatus, action: str, actor: str,
                         detail: dict[str, Any] | None = None, error: str | None = None,
-                        ex: ExecutionRecord | None = None, changes: Proposal | None = None) -> None:
+                        ex: ExecutionRecord | None = None, changes: Proposal | None = None,
+                        save: bool = True) -> None:
         """Move one device's execution row (audited, compat evidence on an outcome) in the caller's
         transaction; ``ex`` is the row when the caller already loaded it, ``changes`` the proposal
-        when the caller holds it (for the compatibility evidence)."""
+        when the caller holds it (for the compatibility evidence). ``save=False``: the caller moves
+        the same ``ex`` again in this transaction and saves it then."""
         if ex is None:
             ex = ExecutionRecord.one(s, pid, device.id)
         if ex is None:
@@ -994,7 +997,8 @@ class Lifecycle:
         if status in (ExecutionStatus.VERIFIED, ExecutionStatus.ROLLED_BACK, ExecutionStatus.ROLLBACK_FAILED,
                       ExecutionStatus.FAILED):
             ex.finished_at = utcnow()
-        ex.save(s)
+        if save:
+            ex.save(s)
         audit.append(s, actor=actor, action=action, proposal_id=pid, device=device,
                      data={"status": str(status), **(detail or {}), **({"error": error} if error else {})})
         if any(compat.outcome_of(before, status)):  # evidence for the compatibility matrix
@@ -1171,7 +1175,7 @@ class Lifecycle:
             from_preview = [b["device_id"] for b in backups if any("source" in v for v in b["params"].values())]
             self._set_state(s, row, S.BACKED_UP, actor.id, "proposal.backed_up",
                             {"devices": len(backups), "paths": paths,
-                             **({"from_preview_read": from_preview} if from_preview else {})})
+                             **({"from_preview_read": from_preview} if from_preview else {})}, save=False)
             self._set_state(s, row, S.APPLYING, actor.id, "proposal.applying")
 
     @staticmethod
@@ -1290,8 +1294,9 @@ class Lifecycle:
                 with self.store.write() as s:
                     row = ProposalRecord.load(s, p.id, for_update=True)
                     execs = {e.device_id: e for e in ExecutionRecord.for_proposal(s, p.id)}
-                    if deferred is not None:
-                        self._record_applied_in(s, p, deferred, actor, row=row, ex=execs.get(deferred.device.id))
+                    if deferred is not None:  # row and execution saved once each, with ``done`` below
+                        self._record_applied_in(s, p, deferred, actor, row=row, ex=execs.get(deferred.device.id),
+                                                save=False)
                     for d in devices:
                         self._exec_update_in(s, p.id, d, ExecutionStatus.VERIFIED, "device.verified", actor.id,
                                              ex=execs.get(d.id), changes=p)
@@ -1317,16 +1322,19 @@ class Lifecycle:
         return outcome
 
     def _record_applied_in(self, s: Session, p: Proposal, written: _Applied, actor: Actor, *,
-                           row: ProposalRecord | None = None, ex: ExecutionRecord | None = None) -> None:
+                           row: ProposalRecord | None = None, ex: ExecutionRecord | None = None,
+                           save: bool = True) -> None:
         """The last device's ``applied`` and the proposal's ``verifying``, recorded in the caller's
         transaction after the verification that followed the write (``_write_and_verify``); the
-        events say when the device acknowledged the write."""
+        events say when the device acknowledged the write. ``save=False``: the caller moves ``row``
+        and ``ex`` on in this transaction and saves them then."""
         self._exec_update_in(s, p.id, written.device, ExecutionStatus.APPLIED, "device.applied", actor.id,
-                             detail={**written.evidence, "acknowledged_at": written.at.isoformat()}, ex=ex)
+                             detail={**written.evidence, "acknowledged_at": written.at.isoformat()}, ex=ex,
+                             save=save or ex is None)
         if row is None:
             row = ProposalRecord.load(s, p.id, for_update=True)
         self._set_state(s, row, S.VERIFYING, actor.id, "proposal.verifying",
-                        {"acknowledged_at": written.at.isoformat()})
+                        {"acknowledged_at": written.at.isoformat()}, save=save)
 
     def _write(self, p: Proposal, d: Device, changes: list[Change], *, purpose: str, key: str) -> Any:
         self.store.ensure_durable()  # nothing reaches a device on a commit that is not yet durable

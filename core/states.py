@@ -109,19 +109,20 @@ def check_execution(frm: ExecutionStatus | str | None, to: ExecutionStatus | str
 
 
 def set_state(s: Any, row: Any, to: ProposalState, actor: str, action: str,
-              data: dict[str, Any] | None = None, error: str | None = None) -> None:
+              data: dict[str, Any] | None = None, error: str | None = None, *, save: bool = True) -> None:
     """Move a proposal row to ``to`` and append its audit event in the caller's transaction
     (invariant 4). An illegal move raises before anything is changed. ``error`` is kept on
-    failures and cleared when the proposal is approved or done."""
+    failures and cleared when the proposal is approved or done. ``save=False``: the caller moves
+    the same row again in this transaction and saves it then (one UPDATE for both moves)."""
     frm = row.state
     check_proposal(frm, to, row.id)
     row.state = str(to)
     row.updated_at = utcnow()
     if error is not None or to in (S.DONE, S.APPROVED):
         row.error = error
-    save = getattr(row, "save", None)  # a core.store.records row writes itself; an ORM row is flushed
-    if save is not None:
-        save(s)
+    write = getattr(row, "save", None)  # a core.store.records row writes itself; an ORM row is flushed
+    if write is not None and save:
+        write(s)
     audit.append(s, actor=actor, action=action, proposal_id=row.id,
                  data={"from": frm, "to": str(to), **(data or {})})
 
