@@ -17,6 +17,10 @@ Two shapes per database, on the same fresh fleet:
 
 The simulator (the "devices") runs in the same processes and its state lives in the same
 database, so its reads and writes are part of the figure (as a device's latency would be).
+
+``GATEWARD_BENCH_LIFECYCLE_FLEET=N`` adds N bare device rows (``testing.bulk_fleet``, never
+targeted) after the simulated fleet is seeded: a proposal's life must not cost more on a large
+fleet than on a small one (the policy input counted the whole fleet per decision, ~30 ms at 1M).
 """
 
 from __future__ import annotations
@@ -75,7 +79,7 @@ def _runtime(url: str) -> Any:
     return build_runtime(Settings(database_url=url))
 
 
-def _sequential(url: str, n: int, homes: int) -> dict[str, Any]:
+def _sequential(url: str, n: int, homes: int, extra: int = 0) -> dict[str, Any]:
     from gateward.seed import seed_fleet
 
     stages: dict[str, float] = defaultdict(float)
@@ -86,6 +90,10 @@ def _sequential(url: str, n: int, homes: int) -> dict[str, Any]:
     rt = _runtime(url)
     seed_fleet(rt, homes=homes, seed=3, snapshots=False)
     targets = _targets(rt)
+    if extra:
+        from testing.bulk_fleet import seed_bulk_fleet
+
+        seed_bulk_fleet(rt.store, extra)
     _loop(rt, targets, min(20, n))  # warm: first statements compile, caches fill
     rt.lifecycle.set_stage_timer(timer)
     t_start, cpu = time.perf_counter(), time.process_time()
@@ -93,7 +101,7 @@ def _sequential(url: str, n: int, homes: int) -> dict[str, Any]:
     wall, cpu = time.perf_counter() - t_start, time.process_time() - cpu
     rt.close()
     return {"wall": wall, "cpu": cpu, "done": done, "latencies": latencies, "stages": dict(stages),
-            "timed": sum(stages.values()), "devices": len(targets)}
+            "timed": sum(stages.values()), "devices": len(targets), "targets": [(d.id, r) for d, r in targets]}
 
 
 def _worker(url: str, ids: list[tuple[str, int]], n: int, start_at: float, conn: Any) -> None:
@@ -113,12 +121,9 @@ def _worker(url: str, ids: list[tuple[str, int]], n: int, start_at: float, conn:
     rt.close()
 
 
-def _concurrent(url: str, n: int, workers: int) -> dict[str, Any]:
+def _concurrent(url: str, n: int, workers: int, targets: list[tuple[str, int]]) -> dict[str, Any]:
     """``workers`` processes at once on the fleet ``_sequential`` left (its devices split)."""
-    rt = _runtime(url)
-    targets = _targets(rt)
-    rt.close()
-    per = [[(d.id, r) for d, r in targets[w::workers]] for w in range(workers)]
+    per = [targets[w::workers] for w in range(workers)]
     ctx = mp.get_context("spawn")
     start_at = time.time() + 8.0 + 2.0 * workers  # every worker built and warm before the gun
     pipes, procs = [], []
@@ -159,6 +164,7 @@ def _databases(tmp: Path) -> dict[str, tuple[str, Any]]:
 def run(quick: bool) -> BenchResult:
     n = 100 if quick else 1000
     homes = 60 if quick else 200
+    extra = int(os.environ.get("GATEWARD_BENCH_LIFECYCLE_FLEET", "0"))
     os.environ.setdefault("GATEWARD_HOME", tempfile.mkdtemp(prefix="gw-bench-home-"))
     metrics: dict[str, float] = {}
     rows: list[tuple[str, str]] = []
@@ -168,8 +174,8 @@ def run(quick: bool) -> BenchResult:
         for name, (url, drop) in dbs.items():
             try:
                 load = os.getloadavg()[0]
-                res = _sequential(url, n, homes)
-                par = _concurrent(url, n, WORKERS)
+                res = _sequential(url, n, homes, extra)
+                par = _concurrent(url, n, WORKERS, res["targets"])
             finally:
                 drop()
             rate = n / res["wall"]
@@ -204,5 +210,7 @@ def run(quick: bool) -> BenchResult:
                          "Channel, submitted and applied by one person's token (alice, support agent)")
     notes.append("CPU a proposal is the submitting process's own (the simulator included); PostgreSQL's server "
                  "CPU is not in it. The machine's 2 cores are shared with whatever else runs (load above)")
-    return BenchResult(NAME, metrics, {"proposals": n, "homes": homes, "workers": WORKERS,
+    if extra:
+        notes.append(f"{extra:,} bare device rows added to the fleet (GATEWARD_BENCH_LIFECYCLE_FLEET), never targeted")
+    return BenchResult(NAME, metrics, {"proposals": n, "homes": homes, "workers": WORKERS, "extra_devices": extra,
                                        "backends": list(dbs)}, rows, notes)
