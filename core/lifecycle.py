@@ -195,6 +195,12 @@ class _GrantedIO:
         return self._lc.router.reader(d).read(d, paths)
 
 
+# Up to this many devices named one by one (no selector), ``create`` reads them whole and validation
+# picks each class's representative from them: for a support agent's one-device change that is one
+# statement instead of three (existence, classes, devices; issue 15).
+FEW_TARGETS = 64
+
+
 class Lifecycle:
     """One instance per process; it is thread-safe as far as the store and executors are."""
 
@@ -277,12 +283,14 @@ class Lifecycle:
         approved is the device list the approver saw."""
         t0 = time.perf_counter()
         with self.store.write() as s:
-            _, p = self._create_in(s, draft, actor)
+            _, p, _ = self._create_in(s, draft, actor)
         self._time("create", t0)
         return p
 
-    def _create_in(self, s: Session, draft: ProposalDraft, actor: Actor) -> tuple[ProposalRecord, Proposal]:
-        """:meth:`create`'s work in the caller's transaction (``submit`` validates in the same one)."""
+    def _create_in(self, s: Session, draft: ProposalDraft, actor: Actor
+                   ) -> tuple[ProposalRecord, Proposal, dict[str, Device] | None]:
+        """:meth:`create`'s work in the caller's transaction (``submit`` validates in the same one).
+        Also answers the targets' devices when it read them whole (a few named, no selector)."""
         if "auditor" in actor.roles and len(actor.roles) == 1:
             raise Forbidden(f"{actor.id} is an auditor; auditors cannot propose changes")
         if not draft.changes and not draft.operations:
@@ -297,8 +305,11 @@ class Lifecycle:
         check_draft(draft, len(targets))  # size limits and canonical-JSON content, before anything is stored
         check_targeted(draft.changes, targets)  # per-target values: each for a target, each target served
         # The selector's devices were just read as existing and active in this transaction; the
-        # devices named one by one are checked (unknown or retired is refused).
-        known = repo.existing_ids(s, named)
+        # devices named one by one are checked (unknown or retired is refused). A few named alone
+        # are read whole, for validation to use (``_validate_in``): one statement, not three.
+        few = draft.selector is None and len(named) <= FEW_TARGETS
+        loaded = repo.targetable_devices(s, named) if few else None
+        known = loaded if loaded is not None else repo.existing_ids(s, named)
         missing = [t for t in named if t not in known]
         if missing:
             raise NotFound(f"unknown device {missing[0]!r}"
@@ -318,7 +329,7 @@ class Lifecycle:
             "hash": p.hash, "intent": p.intent, "targets": targets[:50], "target_count": len(targets),
             "changes": row.changes, "operations": row.operations, "source": p.source,
         })
-        return row, p
+        return row, p, loaded
 
     def edit(self, pid: str, draft: ProposalDraft, actor: Actor) -> Proposal:
         """Replace the content. The hash changes, so every earlier decision and approval is void
@@ -378,11 +389,12 @@ class Lifecycle:
                           proposal_id=pid, errors=problems)
         return result
 
-    def _validate_in(self, s: Session, row: ProposalRecord, p: Proposal, actor: Actor | None
-                     ) -> tuple[list[str], dict[str, Device]]:
+    def _validate_in(self, s: Session, row: ProposalRecord, p: Proposal, actor: Actor | None,
+                     targeted: dict[str, Device] | None = None) -> tuple[list[str], dict[str, Device]]:
         """:meth:`validate`'s work in the caller's transaction: the proposal moves to ``validated``
         or ``invalid`` (audited); returns the problems found and the devices it loaded (one per
-        class of targets, or every target of a per-target proposal)."""
+        class of targets, or every target of a per-target proposal). ``targeted``: every target's
+        device, read in this transaction by ``_create_in``."""
         self._require_state(p, S.DRAFT, S.VALIDATED, S.INVALID, doing="validate")
         problems: list[str] = []
         for op in p.operations:
@@ -390,8 +402,11 @@ class Lifecycle:
         # Devices of one (vendor, model, firmware, protocol, root) validate identically: one
         # representative per class, found by the database, not by loading every device. Not so
         # with per-target values (two devices of a class get different values): every device.
-        reps = repo.get_devices(s, list(p.targets) if p.per_target
-                               else repo.target_classes(s, p.id, len(p.targets)))
+        if targeted is not None and all(t in targeted for t in p.targets):
+            reps = dict(targeted) if p.per_target else {i: targeted[i] for i in repo.class_representatives(targeted)}
+        else:
+            reps = repo.get_devices(s, list(p.targets) if p.per_target
+                                   else repo.target_classes(s, p.id, len(p.targets)))
         # What each class's devices said about themselves: their discovered data model (a path it
         # lacks or marks read-only is refused here, before anyone approves) and the values they
         # list as supported (stored snapshot). Neither stored: the registry alone decides.
@@ -400,7 +415,8 @@ class Lifecycle:
         if not p.per_target and any(unidentified(d) for d in reps.values()):
             # "unknown unknown fw unknown" is no class: two such agents may be different products,
             # so each validates against its own data model, never against another's.
-            reps.update({i: d for i, d in repo.get_devices(s, list(p.targets)).items() if unidentified(d)})
+            every = targeted if targeted is not None else repo.get_devices(s, list(p.targets))
+            reps.update({i: d for i, d in every.items() if unidentified(d)})
 
         caps = for_devices(s, reps.values()) if p.changes else {}
         known = repo.latest_snapshots(s, list(reps)) if p.changes else {}
@@ -728,10 +744,10 @@ class Lifecycle:
         # decision's commit below is synchronous and flushes this one with it; ``submit`` makes it
         # durable itself when the call ends here.
         with self.store.write(durable=False) as s:
-            row, p = self._create_in(s, draft, actor)
+            row, p, targeted = self._create_in(s, draft, actor)
             self._time("create", t0)
             t0 = time.perf_counter()
-            problems, loaded = self._validate_in(s, row, p, actor)
+            problems, loaded = self._validate_in(s, row, p, actor, targeted)
         self._time("validate", t0)
         if problems:
             return repo.proposal_from_row(row)

@@ -181,11 +181,34 @@ def existing_ids(s: Session, ids: Sequence[str]) -> set[str]:
         found.add(dev_id)
         if status == RETIRED:
             retired.append(dev_id)
+    _refuse_retired(retired)
+    return found
+
+
+def targetable_devices(s: Session, ids: Sequence[str]) -> dict[str, Device]:
+    """:func:`existing_ids` for a few named targets, answering the devices themselves (one
+    statement): a small proposal's validation then needs no second read of them (issue 15)."""
+    found = get_devices(s, ids)
+    _refuse_retired([i for i, d in found.items() if d.status == RETIRED])
+    return found
+
+
+def _refuse_retired(retired: list[str]) -> None:
     if retired:
         raise Invalid(f"device {sorted(retired)[0]!r} is retired"
                       + (f" (and {len(retired) - 1} more)" if len(retired) > 1 else "")
                       + "; retired devices cannot be targeted (`gateward devices --status active`)")
-    return found
+
+
+def class_representatives(devices: dict[str, Device]) -> list[str]:
+    """:func:`target_classes` over devices already loaded: the smallest id of each (vendor, model,
+    firmware, protocol, root), in class order (as SQLite's pass gives them)."""
+    first: dict[tuple[Any, ...], str] = {}
+    for dev_id in sorted(devices):
+        d = devices[dev_id]
+        key = tuple((v is not None, v) for v in (d.vendor, d.model, d.firmware, str(d.protocol), str(d.root)))
+        first.setdefault(key, dev_id)
+    return [first[k] for k in sorted(first)]
 
 
 def add_targets(s: Session, pid: str, device_ids: Sequence[str]) -> None:

@@ -11,16 +11,18 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
 from sqlalchemy import func, insert, select, text, update
 
 from core.config import Settings
-from core.models import Change, ProposalDraft, Selector
+from core.errors import Invalid
+from core.models import Change, ProposalDraft, ProposalState, Selector
 from core.store import repo
 from core.store.grouping import HASH_GROUPING_MIN, hash_grouping
-from core.store.schema import DeviceRow, ParameterSnapshotRow, ProposalDeviceRow
+from core.store.schema import AuditEventRow, DeviceRow, ParameterSnapshotRow, ProposalDeviceRow
 from core.users import get_actor
 from gateward.runtime import build_runtime
 from testing.bulk_fleet import seed_bulk_fleet
@@ -301,5 +303,54 @@ def test_a_selector_gives_its_devices_in_code_point_order(db_url: str) -> None:
                 assert want and repo.select_devices(s, sel) == want
                 assert not set(retired) & set(want)
             assert repo.select_devices(s, Selector(region="nowhere")) == []  # no device: an empty list
+    finally:
+        rt.close()
+
+
+def test_a_few_named_targets_validate_from_the_devices_create_read(db_url: str, monkeypatch: Any) -> None:
+    """A few targets named one by one (``FEW_TARGETS``): ``create`` reads the devices whole and
+    validation takes each class's representative from them (issue 15) — the same representatives
+    as the class pass, and the same verdict, with neither the existence read nor the class pass."""
+    rt = build_runtime(Settings(database_url=db_url))
+    try:
+        seed_bulk_fleet(rt.store, 40, seed=4)
+        with rt.store.write() as s:
+            ids = sorted(s.scalars(select(DeviceRow.id)))
+            s.execute(update(DeviceRow).where(DeviceRow.id.in_(ids[:12:2])).values(root="InternetGatewayDevice."))
+            s.execute(update(DeviceRow).where(DeviceRow.id.in_(ids[1:12:4])).values(model='a","b'))
+        dave = get_actor(rt.store, "dave")
+        targets = ids[:12] + ids[30:33]
+        for change in (Change(path="Device.WiFi.Radio.2.Channel", value=36),
+                       Change(path="Device.WiFi.Radio.2.NoSuchParameter", value=7)):  # refused for every class
+            draft = ProposalDraft(intent="few", targets=targets, changes=[change])
+            read_whole: list[Any] = []
+            real = repo.targetable_devices
+
+            def spy(s: Any, named: Any, _real: Any = real, _seen: list[Any] = read_whole) -> Any:
+                found = _real(s, named)
+                _seen.append(found)
+                return found
+
+            monkeypatch.setattr(repo, "targetable_devices", spy)
+            monkeypatch.setattr(repo, "target_classes", lambda *a, **k: pytest.fail("class pass for a few targets"))
+            monkeypatch.setattr(repo, "existing_ids", lambda *a, **k: pytest.fail("existence read for a few"))
+            few = rt.lifecycle.submit(draft, dave)
+            monkeypatch.undo()
+            many = rt.lifecycle.create(draft, dave)
+            with contextlib.suppress(Invalid):
+                rt.lifecycle.validate(many.id)  # the class pass
+            many = rt.lifecycle.get(many.id)
+            with rt.store.read() as s:
+                assert set(repo.class_representatives(read_whole[0])) == set(_group_by_min(s, few.id))
+                problems = {pid: s.scalar(select(AuditEventRow.data).where(
+                    AuditEventRow.proposal_id == pid, AuditEventRow.action == "proposal.invalid"))
+                    for pid in (few.id, many.id)}
+            if change.path.endswith("NoSuchParameter"):  # refused alike, for the same reasons
+                assert few.state is ProposalState.INVALID and many.state is ProposalState.INVALID
+                assert len(problems[few.id]["errors"]) > 1  # one per class: each class was validated
+                assert sorted(problems[few.id]["errors"]) == sorted(problems[many.id]["errors"])
+            else:  # passed validation alike (submit then goes on to preview and policy)
+                assert many.state is ProposalState.VALIDATED and problems[many.id] is None
+                assert few.state not in (ProposalState.INVALID, ProposalState.DRAFT), few.error
     finally:
         rt.close()
