@@ -987,9 +987,10 @@ class Lifecycle:
             delete_where(s, _LOCKS, proposal_id=pid)
 
     def _exec_update(self, pid: str, device: Device, status: ExecutionStatus, action: str, actor: str,
-                     detail: dict[str, Any] | None = None, error: str | None = None) -> None:
+                     detail: dict[str, Any] | None = None, error: str | None = None,
+                     ex: ExecutionRecord | None = None) -> None:
         with self.store.write() as s:
-            self._exec_update_in(s, pid, device, status, action, actor, detail, error)
+            self._exec_update_in(s, pid, device, status, action, actor, detail, error, ex=ex)
 
     def _exec_update_in(self, s: Session, pid: str, device: Device, status: ExecutionStatus, action: str, actor: str,
                         detail: dict[str, Any] | None = None, error: str | None = None,
@@ -1051,9 +1052,9 @@ class Lifecycle:
         released = False
         try:
             ordered = [devices[t] for t in p.targets]
-            self._presence_and_backup(p, ordered, actor, row.preview)
+            opened = self._presence_and_backup(p, ordered, actor, row.preview)
             failpoint("lifecycle.after_backup")
-            outcome = self._write_and_verify(p, ordered, actor)
+            outcome = self._write_and_verify(p, ordered, actor, opened)
             released = outcome.proposal.state is S.DONE
             return outcome
         finally:
@@ -1062,9 +1063,10 @@ class Lifecycle:
             self.store.ensure_durable()
 
     def _presence_and_backup(self, p: Proposal, ordered: list[Device], actor: Actor,
-                             preview: dict[str, Any] | None = None) -> None:
+                             preview: dict[str, Any] | None = None) -> dict[str, ExecutionRecord]:
         """Everything before the first write. Any refusal here (offline, unreadable, the proposal
-        changed meanwhile) leaves the devices untouched and is audited as ``apply.deferred``."""
+        changed meanwhile) leaves the devices untouched and is audited as ``apply.deferred``.
+        Returns the execution rows the backup opened, by device."""
         try:
             t0 = time.perf_counter()
             for d in ordered:
@@ -1079,8 +1081,9 @@ class Lifecycle:
                                      data={"note": pres.detail})
             self._time("presence", t0)
             t0 = time.perf_counter()
-            self._backup(p, ordered, actor, preview)
+            opened = self._backup(p, ordered, actor, preview)
             self._time("backup", t0)
+            return opened
         except (DeviceUnavailable, ExecutorError, Conflict) as exc:
             with self.store.write() as s:
                 audit.append(s, actor=actor.id, action="apply.deferred", proposal_id=p.id, data={"reason": str(exc)})
@@ -1171,9 +1174,10 @@ class Lifecycle:
         return params
 
     def _backup(self, p: Proposal, devices: Sequence[Device], actor: Actor,
-                preview: dict[str, Any] | None = None) -> None:
+                preview: dict[str, Any] | None = None) -> dict[str, ExecutionRecord]:
         """Read and store the backup of every touched parameter; ``preview`` is the stored preview
-        the gates just checked (its read may serve as the backup, ``backup_params``)."""
+        the gates just checked (its read may serve as the backup, ``backup_params``). Returns the
+        ``pending`` execution rows it opened, by device."""
         paths = list(dict.fromkeys(c.path for c in p.changes))
         backups: list[dict[str, Any]] = []
         for d in devices:
@@ -1185,7 +1189,7 @@ class Lifecycle:
             if row.hash != p.hash or row.state != str(S.APPROVED):
                 raise Conflict(f"proposal {p.id} changed during backup; nothing was changed")
             insert_rows(s, _BACKUPS, backups)
-            self._open_executions(s, p, devices)
+            opened = self._open_executions(s, p, devices)
             # The backup is *not* a snapshot: stored as one, these few parameters became the device's
             # "latest snapshot" (issue 10, defect 12). A verified apply merges its values instead.
             from_preview = [b["device_id"] for b in backups if any("source" in v for v in b["params"].values())]
@@ -1193,6 +1197,7 @@ class Lifecycle:
                             {"devices": len(backups), "paths": paths,
                              **({"from_preview_read": from_preview} if from_preview else {})}, save=False)
             self._set_state(s, row, S.APPLYING, actor.id, "proposal.applying")
+        return opened
 
     @staticmethod
     def _merge_snapshot(s: Session, device_id: str, values: dict[str, tuple[Any, str | None]], source: str) -> bool:
@@ -1222,17 +1227,21 @@ class Lifecycle:
             self._merge_snapshot(s, d.id, values, "applied")
 
     @staticmethod
-    def _open_executions(s: Session, p: Proposal, devices: Sequence[Device]) -> None:
-        """One ``pending`` execution per device for this attempt. A row that recovery marked
-        ``abandoned`` (an earlier attempt died before any write) is reused, its history kept in
-        ``detail.previous_attempts``; any other existing row means the proposal already ran here."""
+    def _open_executions(s: Session, p: Proposal, devices: Sequence[Device]) -> dict[str, ExecutionRecord]:
+        """One ``pending`` execution per device for this attempt, returned by device. A row that
+        recovery marked ``abandoned`` (an earlier attempt died before any write) is reused, its
+        history kept in ``detail.previous_attempts``; any other existing row means the proposal
+        already ran here."""
         existing = {r.device_id: r for r in ExecutionRecord.for_proposal(s, p.id)}
+        opened: dict[str, ExecutionRecord] = {}
         for d in devices:
             ex = existing.get(d.id)
             if ex is None:
                 check_execution(None, ExecutionStatus.PENDING, f"{p.id}/{d.id}")
-                ExecutionRecord(id=new_id("x"), proposal_id=p.id, device_id=d.id,
-                                status=str(ExecutionStatus.PENDING), key=p.id, detail={"attempt": 1}).insert(s)
+                ex = opened[d.id] = ExecutionRecord(id=new_id("x"), proposal_id=p.id, device_id=d.id,
+                                                    status=str(ExecutionStatus.PENDING), key=p.id,
+                                                    detail={"attempt": 1})
+                ex.insert(s)
                 continue
             if ex.status != str(ExecutionStatus.ABANDONED):
                 raise Conflict(f"proposal {p.id} already has a {ex.status} execution on {d.id}; nothing was changed")
@@ -1243,10 +1252,16 @@ class Lifecycle:
             ex.detail = {"attempt": int(old.get("attempt", 1)) + 1, "previous_attempts": previous}
             ex.error, ex.started_at, ex.finished_at = None, None, None
             ex.save(s)
+            opened[d.id] = ex
+        return opened
 
-    def _write_and_verify(self, p: Proposal, devices: Sequence[Device], actor: Actor) -> ApplyOutcome:
+    def _write_and_verify(self, p: Proposal, devices: Sequence[Device], actor: Actor,
+                          opened: dict[str, ExecutionRecord] | None = None) -> ApplyOutcome:
         """Write every device in order through the engine, then verify them all; the first failure
-        stops the writes and rolls back every touched device (the failure unit is the proposal)."""
+        stops the writes and rolls back every touched device (the failure unit is the proposal).
+        ``opened``: the execution rows the backup just wrote (only this lock holder writes them,
+        so each device's ``applying`` moves that row without reading it again)."""
+        opened = dict(opened or {})
         outcome = ApplyOutcome(proposal=p)
         t0 = time.perf_counter()
         failure: str | None = None
@@ -1258,7 +1273,7 @@ class Lifecycle:
         defer_last = self.settings.verify_window_s <= 0
         deferred: _Applied | None = None
         for d in devices:
-            self._exec_update(p.id, d, ExecutionStatus.APPLYING, "device.applying", actor.id)
+            self._exec_update(p.id, d, ExecutionStatus.APPLYING, "device.applying", actor.id, ex=opened.pop(d.id, None))
             failpoint("lifecycle.before_write")
             res = outcome.add(self.engine.write(p, d))
             if res.cause is not None:  # the write raised: a typed fault (nothing landed) or a timeout
