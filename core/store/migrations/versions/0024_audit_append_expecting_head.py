@@ -26,7 +26,9 @@ It also carries the transaction's asynchronous commit (``relaxed``: ``set_config
 read when the transaction commits, so setting it in the transaction's last statement is the same.
 
 Every row still passes the ``audit_events_in_sequence`` trigger (migration 0009). SQLite is
-untouched. The functions of 0019 stay: the fallback uses ``gateward_audit_write``.
+untouched. The functions of 0019 stay: the fallback uses ``gateward_audit_write``, and replicas
+still running the code before this one (a rolling upgrade) keep appending with ``gateward_audit_open``
+and ``gateward_audit_write``, under the same lock, as before.
 """
 from __future__ import annotations
 
