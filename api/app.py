@@ -113,6 +113,7 @@ def create_app(runtime: AppRuntime, *, chat: ChatService | None = None,
     app.state.authenticator = authenticator or TokenAuthenticator(runtime.store)
     metrics = Metrics(runtime.store)
     app.state.metrics = metrics
+    runtime.store.lane.observe = metrics.lane_wait.observe  # the process's one lane: the newest app watches it
     lifecycle = runtime.lifecycle
     if lifecycle.stage_timer is None:
         # Feed stage timings to /metrics unless something else (a benchmark) already listens.

@@ -75,6 +75,9 @@ class Metrics:
         self.handler = Histogram("gateward_api_handler_seconds",
                                  "Time in a route handler by part: the lifecycle call, the answer read after it",
                                  ["route", "part"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.lane_wait = Histogram("gateward_store_lane_wait_seconds",
+                                   "Time interactive database work waited for the process's store lane "
+                                   "(core.store.lane)", buckets=LATENCY_BUCKETS, registry=self.registry)
         self.registry.register(ProposalStateCollector(store))
 
     def stage_timer(self, stage: str, seconds: float) -> None:

@@ -458,7 +458,7 @@ def _describe_split(split: dict[str, float]) -> str:
 
 def run(quick: bool) -> BenchResult:
     homes = 20 if quick else 200
-    n_get, n_post = (300, 60) if quick else (3000, 600)
+    n_get, n_post = (300, 240) if quick else (3000, 1200)
     concurrency = 8 if quick else 16
     seeded = 50 if quick else 500
     rows: list[tuple[str, str]] = []

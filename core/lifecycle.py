@@ -742,8 +742,9 @@ class Lifecycle:
         t0 = time.perf_counter()
         # Prepares the next step only (``Store.write(durable=False)``): when validation passes, the
         # decision's commit below is synchronous and flushes this one with it; ``submit`` makes it
-        # durable itself when the call ends here.
-        with self.store.write(durable=False) as s:
+        # durable itself when the call ends here. Each store step runs in the process's lane
+        # (``core.store.lane``); the device reads between them do not.
+        with self.store.write(durable=False, laned=True) as s:
             row, p, targeted = self._create_in(s, draft, actor)
             self._time("create", t0)
             t0 = time.perf_counter()
@@ -759,7 +760,7 @@ class Lifecycle:
             # One transaction: no lock is held while policy runs (the proposal's row is locked only
             # when the preview is recorded), so a separate read transaction only cost a BEGIN and a
             # COMMIT round trip (issue 15).
-            with self.store.write() as s:
+            with self.store.write(laned=True) as s:
                 decided = self._decide_in(s, p, preview)
                 row = self._store_preview_in(s, p, preview, actor, save=False)
                 self._record_decision_in(s, row, p, decided, actor)
@@ -768,9 +769,9 @@ class Lifecycle:
         # Decided outside the write transaction: a SQLite writer holds the database's one write lock
         # for the whole transaction, so policy work inside it would queue every other writer
         # behind it. The hash is checked again under the row lock when the decision is recorded.
-        with self.store.read() as s:
+        with self.store.read(laned=True) as s:
             decided = self._decide_in(s, p, preview)
-        with self.store.write() as s:
+        with self.store.write(laned=True) as s:
             row = self._store_preview_in(s, p, preview, actor, save=False)
             self._record_decision_in(s, row, p, decided, actor)
         self._time("decide", t0)

@@ -46,7 +46,9 @@ ACTION_ERRORS = errors_for(403, 404, 409, 413, 415, 422)
 
 
 def _detail(rt: Any, pid: str, outcome: ApplyOutcome | None = None) -> ProposalDetail:
-    with rt.store.read_connection() as conn:  # Core: the ORM session's reads were most of an answer's time
+    # Core: the ORM session's reads were most of an answer's time. In the store lane
+    # (``core.store.lane``), like the lifecycle's own steps.
+    with rt.store.read_connection(laned=True) as conn:
         data, p = views.detail(conn, pid)
     if p.per_target:
         data["proposal"]["per_device"] = per_device_table(p)
@@ -106,7 +108,8 @@ _list_query = QueryParser(ListQuery, frozenset({"state"}))
 def _read_page(request: Request, q: ListQuery) -> bytes:
     rt = request.app.state.runtime
     states, author, device, limit, offset = q.key
-    with rt.store.read_connection() as conn:  # Core only: no ORM session to set up for two SELECTs
+    # Core only: no ORM session to set up for two SELECTs; in the store lane (``core.store.lane``).
+    with rt.store.read_connection(laned=True) as conn:
         return views.list_page_json(conn, states=list(states) or None, author=author, device_id=device,
                                     limit=limit, offset=offset)
 

@@ -25,6 +25,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from core.config import get_settings
 from core.store.commit_info import AUDIT_QUEUE, RELAXED_COMMIT
 from core.store.fastsql import Prepared
+from core.store.lane import process_lane
 from core.store.lite_pragmas import BEGUN, sqlite_pragmas
 
 if TYPE_CHECKING:  # Alembic costs ~0.2 s to import: loaded only when a migration runs (issue 15)
@@ -141,33 +142,38 @@ class Store:
         self._held_busy = False
         self._held_pid = os.getpid()
         self._flushed = threading.local()  # PostgreSQL: an asynchronous commit not yet flushed by a later one
+        # Interactive database work of this process takes turns here (``core.store.lane``).
+        self.lane = process_lane()
         if migrate:
             self.migrate()
 
     # ------------------------------------------------------------------ sessions
     @contextmanager
-    def read(self) -> Iterator[Session]:
+    def read(self, *, laned: bool = False) -> Iterator[Session]:
         """A session for reading. On PostgreSQL its transaction is ``READ ONLY`` (said in the
         ``BEGIN``, no extra round trip), so no write through it can happen, and it ends with
-        COMMIT, not ROLLBACK (:func:`end_read`)."""
-        with self._read() as session:
+        COMMIT, not ROLLBACK (:func:`end_read`). ``laned``: the body runs in the process's store
+        lane (``core.store.lane``) — for interactive work that never waits on a device."""
+        with self._read() as session, (self.lane() if laned else contextlib.nullcontext()):
             yield session
             if self.dialect == "postgresql":
                 end_read(session)
 
     @contextmanager
-    def read_connection(self) -> Iterator[Connection]:
-        """A Core connection for reading only (API answers, list pages).
+    def read_connection(self, *, laned: bool = False) -> Iterator[Connection]:
+        """A Core connection for reading only (API answers, list pages); ``laned`` as for
+        :meth:`read`.
 
         On PostgreSQL its transaction is ``READ ONLY`` (psycopg's ``read_only``: said in the
         ``BEGIN``, no extra round trip), so it cannot write, and it ends with COMMIT: closed the
         usual way it was rolled back, and psycopg answers every ROLLBACK by dropping the
         connection's prepared statements (:func:`end_read`). Elsewhere a plain connection."""
+        lane = self.lane() if laned else contextlib.nullcontext()
         if self.dialect != "postgresql":
-            with self.engine.connect() as conn:
+            with lane, self.engine.connect() as conn:
                 yield conn
             return
-        with self._read_only.connect() as conn:
+        with lane, self._read_only.connect() as conn:
             yield conn
             raw = conn.connection.driver_connection  # statements run on it directly too (fastsql)
             if raw is not None and raw.info.transaction_status.name == "INTRANS":
@@ -176,8 +182,13 @@ class Store:
                 conn.commit()  # SQLAlchemy's own bookkeeping: the driver has nothing left to end
 
     @contextmanager
-    def write(self, *, durable: bool = True) -> Iterator[Session]:
+    def write(self, *, durable: bool = True, laned: bool = False) -> Iterator[Session]:
         """A transaction that commits on success and rolls back on any exception.
+
+        ``laned``: the body runs in the process's store lane (``core.store.lane``; interactive
+        work that never waits on a device), taken once this transaction holds the SQLite write
+        lock. On PostgreSQL it is given back before COMMIT, so that no thread waits on the lane
+        while another waits for its commit's WAL flush.
 
         ``durable=False`` is for a transaction that only *prepares* the next step of the same
         call — nothing outside the database acts on it, and the call commits durably before it
@@ -196,7 +207,13 @@ class Store:
                 conn = self._take_held()
                 ok = False
                 try:
-                    with (self._write(bind=conn) if conn is not None else self._write()) as session, session.begin():
+                    lane = self.lane() if laned else contextlib.nullcontext()
+                    # PostgreSQL: the lane is given back before COMMIT, whose WAL flush is a wait;
+                    # SQLite's commit is work in this process (``synchronous=NORMAL``), kept in it.
+                    early = self.dialect == "postgresql"
+                    with (self._write(bind=conn) if conn is not None else self._write()) as session, \
+                            contextlib.nullcontext() if early else lane, session.begin(), \
+                            lane if early else contextlib.nullcontext():  # left before the commit
                         yield session
                         if self.dialect == "postgresql":
                             self._commit_settings(session, relaxed)
