@@ -132,8 +132,8 @@ def _watched(rt: Any) -> Iterator[list[tuple[str, Any]]]:
     real_write, real_device_write = store.write, lc._write
 
     @contextmanager
-    def write(*, durable: bool = True) -> Iterator[Any]:
-        with real_write(durable=durable) as s:
+    def write(*, durable: bool = True, **kw: Any) -> Iterator[Any]:
+        with real_write(durable=durable, **kw) as s:
             yield s
         log.append(("commit", durable))
 
