@@ -41,10 +41,11 @@ class Settings(BaseSettings):
     model: str = Field(default="gpt-4o-mini", description="LLM model name when OPENAI_API_KEY is set")
     verify_window_s: float = Field(default=0.0, ge=0, description="seconds to watch a change hold after apply")
     lock_ttl_s: int = Field(default=900, ge=1)
-    store_lanes: int = Field(
-        default=1, ge=0, le=64,
+    store_lanes: int | None = Field(
+        default=None, ge=0, le=64,
         description="threads of one process that run interactive database work at once (core.store.lane); "
-                    "0 = no limit. Raise it for a database with a long round trip.")
+                    "0 = no limit; unset: 1 on SQLite, 4 on PostgreSQL. Raise it for a database with a long "
+                    "round trip.")
     token_ttl_days: int = Field(default=30, ge=1, le=3650, description="API token lifetime (days)")
     onboarding_file: Path | None = Field(
         default=None,

@@ -143,7 +143,7 @@ class Store:
         self._held_pid = os.getpid()
         self._flushed = threading.local()  # PostgreSQL: an asynchronous commit not yet flushed by a later one
         # Interactive database work of this process takes turns here (``core.store.lane``).
-        self.lane = process_lane()
+        self.lane = process_lane(self.dialect)
         if migrate:
             self.migrate()
 

@@ -108,14 +108,30 @@ def test_the_wait_is_reported() -> None:
     assert len(waits) == 2 and waits[-1] >= 0.1  # the holder's own take and ours, which waited
 
 
-def test_every_store_of_a_process_shares_one_lane(store: Any, tmp_path: Any) -> None:
+def test_every_store_of_a_process_on_one_kind_of_database_shares_one_lane(store: Any, tmp_path: Any) -> None:
     from core.store import Store
 
     other = Store(f"sqlite:///{tmp_path / 'other.db'}")
     try:
-        assert store.lane is other.lane is process_lane()
+        assert other.lane is process_lane("sqlite")
+        assert store.lane is process_lane(store.dialect)
+        assert (store.lane is other.lane) == (store.dialect == "sqlite")
     finally:
         other.dispose()
+
+
+def test_default_sizes_follow_the_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.config
+    from core.store import lane as lane_mod
+
+    monkeypatch.setattr(lane_mod, "_LANES", {})
+    monkeypatch.setattr(core.config, "get_settings", lambda: core.config.Settings(store_lanes=None))
+    assert process_lane("sqlite").size == 1  # all of SQLite's work is in this process
+    assert process_lane("postgresql").size == lane_mod.DEFAULT_REMOTE  # round trips: waits to overlap
+    monkeypatch.setattr(lane_mod, "_LANES", {})
+    monkeypatch.setattr(core.config, "get_settings", lambda: core.config.Settings(store_lanes=0))
+    assert process_lane("sqlite").size == 0
+    assert process_lane("sqlite") is process_lane("sqlite")  # sized once
 
 
 def test_a_laned_write_gives_the_lane_back_before_commit_only_on_postgresql(store: Any) -> None:
