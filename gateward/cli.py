@@ -422,7 +422,12 @@ def run(host: str = "127.0.0.1", port: int = 8000, homes: int = 200,
     from core.users import TOKEN_CACHE
 
     guarded(lambda: TOKEN_CACHE.ttl_s)  # a bad GATEWARD_TOKEN_CACHE_S: one clear line, before serving
-    sock = _bind(host, port)  # before anything says "serving": a taken port is a clear error, not a lie
+    from gateward.serving import can_share_port
+
+    # Before anything says "serving": a taken port is a clear error, not a lie. Several API
+    # processes each get a socket of their own on it where the platform allows (gateward.serving).
+    per_worker = workers > 1 and can_share_port()
+    sock = _bind(host, port, shared=per_worker)
     runtime = rt()
     n = ensure_seeded(runtime, homes=homes)
     for pid, what in runtime.lifecycle.recover():
@@ -456,11 +461,16 @@ def run(host: str = "127.0.0.1", port: int = 8000, homes: int = 200,
         with contextlib.suppress(KeyboardInterrupt):
             if workers == 1:
                 uvicorn.Server(uvicorn.Config(create_app(runtime), **opts)).run(sockets=[sock])
-            else:  # N processes on the one socket; this one supervises them and runs the background parts
-                from uvicorn.supervisors import Multiprocess
-
+            else:  # N processes on the one port; this one supervises them and runs the background parts
                 config = uvicorn.Config("gateward.runtime:api_worker_app", factory=True, workers=workers, **opts)
-                Multiprocess(config, sockets=[sock]).run()
+                if per_worker:
+                    from gateward.serving import SocketPerWorker, worker_sockets
+
+                    SocketPerWorker(config, worker_sockets(sock, workers)).run()
+                else:  # no SO_REUSEPORT: every worker accepts on the one socket
+                    from uvicorn.supervisors import Multiprocess
+
+                    Multiprocess(config, sockets=[sock]).run()
     finally:
         if events is not None:
             events.stop()
@@ -472,8 +482,13 @@ def run(host: str = "127.0.0.1", port: int = 8000, homes: int = 200,
             embedded.stop()
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    """Bind the listening socket first, so "serving on" is printed only once it is true."""
+def _bind(host: str, port: int, *, shared: bool = False) -> socket.socket:
+    """Bind the listening socket first, so "serving on" is printed only once it is true.
+
+    ``shared``: with ``SO_REUSEPORT``, so that more sockets of this process may listen on the
+    port (``gateward.serving``). A port that anything else holds is still refused: it is first
+    bound without that option, which fails if any socket is there — also a stranger's that
+    itself allowed sharing."""
     import socket
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -481,6 +496,13 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        if shared:
+            port = sock.getsockname()[1]  # what port 0 became
+            sock.close()
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, port))
     except OSError as exc:
         sock.close()
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc} (another server there? try --port)")

@@ -6,8 +6,11 @@ process stops working on every worker within ``GATEWARD_TOKEN_CACHE_S``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -96,3 +99,78 @@ def test_two_workers_share_the_database_and_revocation(tmp_path: Path) -> None:
         time.sleep(1.2)  # the cache TTL set above
         codes = {httpx.get(f"{run.base}/api/me", headers=hdr, timeout=30).status_code for _ in range(12)}
         assert codes == {401}
+
+
+def _tcp_sockets(port: int) -> dict[int, str]:
+    """{socket inode: state} of every IPv4 TCP socket on local ``port`` (/proc/net/tcp: 0A listen,
+    01 established)."""
+    out = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port:
+            out[int(fields[9])] = fields[3]
+    return out
+
+
+def _held(pid: int, inodes: dict[int, str], state: str) -> set[int]:
+    """The sockets among ``inodes`` in ``state`` that process ``pid`` has open."""
+    held = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inode = int(target[8:-1])
+                if inodes.get(inode) == state:
+                    held.add(inode)
+    return held
+
+
+def _workers(run: GatewardRun, n: int) -> list[int]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        kids = [k for k in _children(run.proc.pid) if _held(k, _tcp_sockets(run.port), "0A")]
+        if len(kids) == n:
+            return kids
+        time.sleep(0.2)
+    raise AssertionError(f"expected {n} workers listening, saw {_children(run.proc.pid)}")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists() or not hasattr(socket, "SO_REUSEPORT"),
+                    reason="reads sockets through /proc; needs SO_REUSEPORT")
+def test_each_worker_accepts_on_a_socket_of_its_own(tmp_path: Path) -> None:
+    """Two workers each listen on a socket of their own on the one port; keep-alive connections
+    opened together spread over both (on one shared socket, one worker often took them all); a
+    killed worker is replaced on its own socket, and a second server on the port is refused."""
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    build_test_runtime(url, homes=2).close()
+    with GatewardRun(home=tmp_path, database_url=url, homes=2, cwd=ROOT, args=["--no-worker", "--workers", "2"]) as run:
+        a, b = _workers(run, 2)
+        listening = {k: _held(k, _tcp_sockets(run.port), "0A") for k in (a, b)}
+        assert all(len(s) == 1 for s in listening.values()) and listening[a] != listening[b], listening
+        conns = [socket.create_connection(("127.0.0.1", run.port), timeout=10) for _ in range(16)]
+        try:
+            for c in conns:  # one request each, the connection kept open
+                c.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert c.recv(64).startswith(b"HTTP/1.1 200")
+            served = {k: len(_held(k, _tcp_sockets(run.port), "01")) for k in (a, b)}
+            assert sum(served.values()) == 16 and min(served.values()) >= 1, served  # all 16 on one: p = 3e-5
+        finally:
+            for c in conns:
+                c.close()
+        os.kill(b, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            kids = [k for k in _children(run.proc.pid) if k != b and _held(k, _tcp_sockets(run.port), "0A")]
+            if len(kids) == 2:
+                break
+            time.sleep(0.2)
+        replacement = next(k for k in kids if k != a)
+        assert _held(replacement, _tcp_sockets(run.port), "0A") == listening[b]  # the dead worker's socket
+        assert httpx.get(f"{run.base}/api/health", timeout=10).status_code == 200
+        # A second server started on the port is refused, though its sockets would allow sharing.
+        env = {**os.environ, "GATEWARD_DATABASE_URL": url, "GATEWARD_HOME": str(tmp_path)}
+        second = subprocess.run([sys.executable, "-m", "gateward.cli", "run", "--host", "127.0.0.1", "--port",
+                                 str(run.port), "--workers", "2", "--no-worker"], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=120, check=False)
+        assert second.returncode == 2 and "cannot listen" in second.stderr, second.stderr[-500:]
