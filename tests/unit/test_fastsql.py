@@ -155,8 +155,8 @@ def test_result_converters_come_from_the_first_description_only(store: Any, monk
     wrapped = Prepared._cursor
 
     def counting(self: Prepared, s: Any) -> Any:
-        cur, plan, dialect = wrapped(self, s)
-        return _CountingCursor(cur, seen), plan, dialect
+        cur, plan, dialect, shared = wrapped(self, s)
+        return _CountingCursor(cur, seen), plan, dialect, shared
 
     monkeypatch.setattr(Prepared, "_cursor", counting)
     sel = Prepared(select(_PROPOSALS.c.id, _PROPOSALS.c.created_at, _PROPOSALS.c.preview)
@@ -193,3 +193,28 @@ def test_a_records_json_columns_are_decoded_when_first_read(store: Any) -> None:
         for key in ("targets", "changes", "operations", "evidence", "preview"):
             assert getattr(rec, key) == getattr(orm, key), key
         assert "targets" not in object.__getattribute__(rec, "_pending")  # decoded once, then kept
+
+
+def test_a_transaction_runs_its_statements_on_one_cursor(store: Any) -> None:
+    """Issue 15: psycopg built a cursor (and its adaptation context) per statement; a session's
+    transaction now keeps one for all of them, and a new transaction gets a new one. Every
+    statement still sees its own rows, including after a failed one."""
+    from sqlalchemy.exc import IntegrityError
+
+    from core.store.fastsql import driver_cursor
+
+    ins = Prepared(insert(_PROPOSALS), tuple(_proposal("x")))
+    sel = Prepared(select(_PROPOSALS.c.id).where(_PROPOSALS.c.id == bindparam("pid")))
+    with store.write() as s:
+        first, _, shared = driver_cursor(s)
+        ins.run_many(s, [_proposal("p-one-cursor")])
+        assert sel.first(s, {"pid": "p-one-cursor"}) == ("p-one-cursor",)
+        assert sel.first(s, {"pid": "nothing"}) is None
+        assert driver_cursor(s)[0] is first and shared
+    with store.read() as s:
+        assert driver_cursor(s)[0] is not first  # the next transaction: its own cursor
+        assert sel.all(s, {"pid": "p-one-cursor"}) == [("p-one-cursor",)]
+    with pytest.raises(IntegrityError), store.write() as s:
+        ins.run_many(s, [_proposal("p-one-cursor")])  # a duplicate key
+    with store.read() as s:
+        assert sel.first(s, {"pid": "p-one-cursor"}) == ("p-one-cursor",)
