@@ -428,6 +428,7 @@ def run(host: str = "127.0.0.1", port: int = 8000, homes: int = 200,
     # processes each get a socket of their own on it where the platform allows (gateward.serving).
     per_worker = workers > 1 and can_share_port()
     sock = _bind(host, port, shared=per_worker)
+    slots = _worker_slots(sock, workers) if per_worker else [sock]
     runtime = rt()
     n = ensure_seeded(runtime, homes=homes)
     for pid, what in runtime.lifecycle.recover():
@@ -464,9 +465,9 @@ def run(host: str = "127.0.0.1", port: int = 8000, homes: int = 200,
             else:  # N processes on the one port; this one supervises them and runs the background parts
                 config = uvicorn.Config("gateward.runtime:api_worker_app", factory=True, workers=workers, **opts)
                 if per_worker:
-                    from gateward.serving import SocketPerWorker, worker_sockets
+                    from gateward.serving import SocketPerWorker
 
-                    SocketPerWorker(config, worker_sockets(sock, workers)).run()
+                    SocketPerWorker(config, slots).run()
                 else:  # no SO_REUSEPORT: every worker accepts on the one socket
                     from uvicorn.supervisors import Multiprocess
 
@@ -480,6 +481,19 @@ def run(host: str = "127.0.0.1", port: int = 8000, homes: int = 200,
             detectors.stop()
         if embedded is not None:
             embedded.stop()
+
+
+def _worker_slots(first: socket.socket, n: int) -> list[socket.socket]:
+    """``first`` and a listening socket on its port for each further API process (one line, not
+    a traceback, if one cannot be had)."""
+    from gateward.serving import worker_sockets
+
+    try:
+        return worker_sockets(first, n)
+    except OSError as exc:
+        host, port = first.getsockname()[:2]
+        first.close()
+        fail(f"cannot listen on {host}:{port} from {n} processes: {exc.strerror or exc}")
 
 
 def _bind(host: str, port: int, *, shared: bool = False) -> socket.socket:
