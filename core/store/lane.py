@@ -23,8 +23,10 @@ lanes overlap those waits.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -40,6 +42,15 @@ class Lane:
         self._depth = threading.local()
         # Told how long each first take waited, in seconds (the API's metrics set it).
         self.observe: Callable[[float], None] | None = None
+        _ALL.add(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child only the forking thread lives on: slots that other threads held
+        would never be given back. Start again with what this thread holds."""
+        if self.size:
+            self._slots = threading.BoundedSemaphore(self.size)
+            if self.held():
+                self._slots.acquire()
 
     @contextmanager
     def __call__(self) -> Iterator[None]:
@@ -71,6 +82,17 @@ class Lane:
         """Whether this thread holds a slot now."""
         return bool(getattr(self._depth, "n", 0))
 
+
+_ALL: weakref.WeakSet[Lane] = weakref.WeakSet()
+
+
+def _reset_after_fork() -> None:
+    for lane in list(_ALL):
+        lane._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 DEFAULT_LANES = {"sqlite": 1}  # any other database (PostgreSQL): DEFAULT_REMOTE
 DEFAULT_REMOTE = 4

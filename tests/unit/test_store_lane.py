@@ -8,6 +8,7 @@ reads between them — with a device that hangs mid-preview while other proposal
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Any
@@ -93,6 +94,21 @@ def test_a_holder_may_take_it_again_and_an_error_gives_it_back() -> None:
     done = threading.Event()
     threading.Thread(target=lambda: _enter_and_flag(lane, done), daemon=True).start()
     assert done.wait(WAIT), "the lane stayed taken after the error"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+def test_a_forked_child_is_not_stuck_on_a_slot_another_thread_held() -> None:
+    lane = Lane(1)
+    leave = threading.Event()
+    holder = _inside(lane, threading.Event(), leave)  # another thread holds the only slot at the fork
+    pid = os.fork()
+    if pid == 0:  # the child: that thread does not exist here
+        ok = lane._slots is not None and lane._slots.acquire(timeout=5)
+        os._exit(0 if ok and not lane.held() else 1)
+    _, status = os.waitpid(pid, 0)
+    leave.set()
+    holder.join(WAIT)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_the_wait_is_reported() -> None:
