@@ -511,12 +511,11 @@ def _bind(host: str, port: int, *, shared: bool = False) -> socket.socket:
     try:
         sock.bind((host, port))
         if shared:
+            from gateward.serving import sharing_socket
+
             port = sock.getsockname()[1]  # what port 0 became
             sock.close()
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            sock.bind((host, port))
+            sock = sharing_socket(family, host, port)
     except OSError as exc:
         sock.close()
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc} (another server there? try --port)")

@@ -31,17 +31,27 @@ def can_share_port() -> bool:
     return hasattr(socket, "SO_REUSEPORT")
 
 
+def sharing_socket(family: socket.AddressFamily, host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` with ``SO_REUSEPORT`` (not yet listening)."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def worker_sockets(first: socket.socket, n: int) -> list[socket.socket]:
     """``first`` (bound with ``SO_REUSEPORT`` and listening) and ``n - 1`` more on its address."""
     out = [first]
     host, port = first.getsockname()[:2]
     try:
         for _ in range(n - 1):
-            sock = socket.socket(first.family, socket.SOCK_STREAM)
+            sock = sharing_socket(first.family, host, port)
             out.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            sock.bind((host, port))
             sock.listen(2048)
             sock.set_inheritable(True)
     except OSError:
