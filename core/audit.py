@@ -89,6 +89,8 @@ _TAIL_AND_HEAD = select(_TAIL_SELECT.with_only_columns(_EVENTS.c.seq).scalar_sub
                         _TAIL_SELECT.with_only_columns(_EVENTS.c.hash).scalar_subquery(),
                         _HEAD.c.seq, _HEAD.c.hash, _HEAD.c.ts, _HEAD.c.key_id, _HEAD.c.mac).where(_HEAD.c.id == 1)
 _QUEUE = AUDIT_QUEUE  # Session.info key: events appended in the open transaction
+# Session.info key a caller sets to a list: every row :func:`flush` writes is appended to it.
+COLLECT = "gateward_audit_collect"
 _EVENT_COLUMNS = ("seq", "ts", "actor", "action", "proposal_id", "device_id", "subscriber", "model", "firmware",
                   "data", "prev_hash", "hash")
 _HEAD_COLUMNS = ("seq", "hash", "ts", "key_id", "mac")
@@ -250,17 +252,25 @@ def _enqueue(session: Session, events: list[_Pending]) -> None:
 
 def flush(session: Session) -> int:
     """Link and write the events this transaction appended (run before every commit; callers that
-    read their own events back inside the transaction may call it). Returns how many."""
+    read their own events back inside the transaction may call it). Returns how many.
+
+    A caller that put a list under :data:`COLLECT` in the session's ``info`` gets each written row
+    appended to it (seq, ts, actor, action, proposal_id, device_id, …, data, prev_hash, hash): the
+    rows exactly as stored, for an answer that shows them without reading them back."""
     queue: list[_Pending] | None = session.info.pop(_QUEUE, None)
     relaxed = bool(session.info.pop(RELAXED_COMMIT, False))
     if not queue:
         return 0
     if _is_pg(session):
-        return _pg_flush(session, queue, relaxed)
-    start, prev, key = _open_append(session)
-    rows = _link(queue, start, prev)
-    _FAST_INSERT.run_many(session, rows)
-    _close_append(session, key, start, rows[-1]["seq"], rows[-1]["hash"])
+        rows = _pg_flush(session, queue, relaxed)
+    else:
+        start, prev, key = _open_append(session)
+        rows = _link(queue, start, prev)
+        _FAST_INSERT.run_many(session, rows)
+        _close_append(session, key, start, rows[-1]["seq"], rows[-1]["hash"])
+    collect: list[dict[str, Any]] | None = session.info.get(COLLECT)
+    if collect is not None:
+        collect.extend(rows)
     return len(rows)
 
 
@@ -279,12 +289,13 @@ def _is_pg(session: Session) -> bool:
     return session.bind is not None and session.bind.dialect.name == "postgresql"
 
 
-def _pg_flush(session: Session, queue: list[_Pending], relaxed: bool) -> int:
+def _pg_flush(session: Session, queue: list[_Pending], relaxed: bool) -> list[dict[str, Any]]:
     """PostgreSQL: one statement when the chain's head is the one this process signed last
     (``gateward_audit_append``, migration 0024), else the heads it answered are checked as
     :func:`_open_append` checks them — an alarm event first if the trail was changed behind
     Gateward's back — and the events written with ``gateward_audit_write``. ``relaxed``: this
-    transaction commits asynchronously (``Store.write(durable=False)``), said in the same call."""
+    transaction commits asynchronously (``Store.write(durable=False)``), said in the same call.
+    Returns the rows written."""
     key = load_key(create=True)
     assert key is not None
     bind = session.get_bind()
@@ -299,7 +310,7 @@ def _pg_flush(session: Session, queue: list[_Pending], relaxed: bool) -> int:
         assert found is not None
         if found[0] == len(rows):
             _after_write(session, key, bind, signed.seq, head)
-            return len(rows)
+            return rows
         if found[0] != 0:
             raise RuntimeError(f"audit append wrote {found[0]} of {len(rows)} events")
     else:
@@ -309,7 +320,7 @@ def _pg_flush(session: Session, queue: list[_Pending], relaxed: bool) -> int:
     start, prev = _checked_start(session, key, seq, prev, head_row)
     rows = _link(queue, start, prev)
     _pg_write(session, key, bind, start, rows)
-    return len(rows)
+    return rows
 
 
 def _new_head(key: AuditKey, rows: list[dict[str, Any]]) -> _Head:

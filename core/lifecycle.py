@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, select
-from sqlalchemy.exc import IntegrityError
+import orjson
+from sqlalchemy import String, Table, bindparam, delete, select, text
 from sqlalchemy.orm import Session
 
 from core import audit, compat, rbac
@@ -90,6 +90,21 @@ _BACKUPS = cast(Table, BackupRow.__table__)
 _SNAPSHOTS = cast(Table, ParameterSnapshotRow.__table__)
 _LOCKS_HELD = Prepared(select(_LOCKS.c.device_id, _LOCKS.c.proposal_id, _LOCKS.c.owner, _LOCKS.c.acquired_at)
                        .where(among(_LOCKS.c.device_id, "ids")).order_by(_LOCKS.c.device_id))
+# Every target's lock row in one statement, the targets one JSON text expanded by the database;
+# answers the devices it locked (a device already locked is skipped, not an error). SQLite needs the
+# ``WHERE true`` to read ``ON CONFLICT`` as the upsert clause rather than a join constraint.
+_LOCK_INTO = (f"INSERT INTO {_LOCKS.name} (device_id, proposal_id, owner, acquired_at, expires_at) "
+              "SELECT value, :pid, :owner, :now, :exp FROM ")
+_LOCK_BINDS = (bindparam("pid", type_=String()), bindparam("owner", type_=String()),
+               bindparam("now", type_=_LOCKS.c.acquired_at.type), bindparam("exp", type_=_LOCKS.c.expires_at.type),
+               bindparam("ids", type_=String()))  # ids: a JSON array's text
+_LOCK_CONFLICT = " ON CONFLICT (device_id) DO NOTHING RETURNING device_id"
+_TAKE_LOCKS = {
+    "sqlite": Prepared(text(_LOCK_INTO + "json_each(:ids) WHERE true" + _LOCK_CONFLICT).bindparams(*_LOCK_BINDS)
+                       .columns(_LOCKS.c.device_id)),
+    "postgresql": Prepared(text(_LOCK_INTO + "json_array_elements_text(CAST(:ids AS json)) AS value" + _LOCK_CONFLICT)
+                           .bindparams(*_LOCK_BINDS).columns(_LOCKS.c.device_id)),
+}
 LIVE_PREVIEW_MAX = 200
 SOFTWARE_VERSION = "Device.DeviceInfo.SoftwareVersion"
 FLEET_SQL_MIN = 1000  # above this many targets the database groups devices into policy classes
@@ -161,6 +176,25 @@ def not_restored_text(not_restored: dict[str, list[str]]) -> str:
     parts = [f"{path} not restorable" + (f" on {n} devices" if n > 1 else "") for path, n in by_path.items()]
     return ("partially rolled back: " + "; ".join(parts)
             + " (a secret reads back empty, so its old value was never known; set it again by hand)")
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What :meth:`Lifecycle.submit_detailed` committed, as it committed it: for an answer built
+    without reading it back (``POST /api/proposals`` read 7–8 statements for what the call had just
+    written; issue 15).
+
+    ``row``: the proposal's row as its last transaction saved it (state, preview, risk).
+    ``decision``: the ``policy_decisions`` row recorded (its column values), or None when
+    validation stopped it. ``devices``: every target's device row when ``create`` read them whole
+    (a few named targets), else None. ``events``: the audit rows those transactions wrote, in
+    chain order (``core.audit.COLLECT``)."""
+
+    proposal: Proposal
+    row: ProposalRecord
+    decision: dict[str, Any] | None
+    devices: dict[str, Device] | None
+    events: list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -687,9 +721,10 @@ class Lifecycle:
 
     def _record_decision_in(self, s: Session, row: ProposalRecord, p: Proposal,
                             decided: tuple[str, Decision, list[str], float, dict[str, Any]], actor: Actor | None,
-                            *, dry_run: bool = False) -> None:
+                            *, dry_run: bool = False) -> dict[str, Any]:
         """Store a decision made on ``decided[0]`` (the hash) and move the proposal by it, in the
-        caller's transaction, if the proposal is still exactly that content."""
+        caller's transaction, if the proposal is still exactly that content. Returns the decision's
+        row as inserted."""
         pid = p.id
         decided_hash, decision, would_deny, us, stored_input = decided
         if p.hash != decided_hash or row.hash != decided_hash:
@@ -697,11 +732,12 @@ class Lifecycle:
         if not dry_run and row.state != S.PREVIEWED:
             self._require_state(repo.proposal_from_row(row), S.PREVIEWED, doing="decide on")
         decision_id = new_id("d")
-        insert_rows(s, _DECISIONS, [{
+        recorded = {
             "id": decision_id, "proposal_id": pid, "proposal_hash": p.hash, "revision": self.policy.revision,
             "engine": self.policy.name, "allow": decision.allow, "result": decision.model_dump(mode="json"),
             "input": stored_input, "would_deny": would_deny, "duration_us": us, "dry_run": dry_run,
-            "created_at": utcnow()}])
+            "created_at": utcnow()}
+        insert_rows(s, _DECISIONS, [recorded])
         summary = {"decision_id": decision_id, "allow": decision.allow, "deny": decision.deny,
                    "approvals_required": [a.model_dump() for a in decision.approvals_required],
                    "risk": decision.risk, "obligations": decision.obligations, "revision": self.policy.revision,
@@ -718,6 +754,7 @@ class Lifecycle:
                 self._set_state(s, row, S.AWAITING_APPROVAL, who, "policy.allowed", summary)
             else:
                 self._set_state(s, row, S.APPROVED, who, "policy.allowed", summary)
+        return recorded
 
     def submit(self, draft: ProposalDraft, actor: Actor) -> Proposal:
         """create → validate → preview → decide. Stops at the first gate that says no and
@@ -728,6 +765,10 @@ class Lifecycle:
         (a proposal that fails validation is still recorded, ``invalid``), the devices are read
         with no transaction open, and the preview is recorded together with the decision made on
         it — only if the proposal is still exactly the content previewed and decided on."""
+        return self.submit_detailed(draft, actor).proposal
+
+    def submit_detailed(self, draft: ProposalDraft, actor: Actor) -> Submitted:
+        """:meth:`submit`, answering also what it committed (:class:`Submitted`)."""
         # Whatever ends the call — an answer, or an error that may name the proposal — is durable.
         try:
             out = self._submit(draft, actor)
@@ -738,20 +779,22 @@ class Lifecycle:
         self.store.ensure_durable()
         return out
 
-    def _submit(self, draft: ProposalDraft, actor: Actor) -> Proposal:
+    def _submit(self, draft: ProposalDraft, actor: Actor) -> Submitted:
         t0 = time.perf_counter()
+        events: list[dict[str, Any]] = []  # the audit rows each transaction below writes
         # Prepares the next step only (``Store.write(durable=False)``): when validation passes, the
         # decision's commit below is synchronous and flushes this one with it; ``submit`` makes it
         # durable itself when the call ends here. Each store step runs in the process's lane
         # (``core.store.lane``); the device reads between them do not.
         with self.store.write(durable=False, laned=True) as s:
+            s.info[audit.COLLECT] = events
             row, p, targeted = self._create_in(s, draft, actor)
             self._time("create", t0)
             t0 = time.perf_counter()
             problems, loaded = self._validate_in(s, row, p, actor, targeted)
         self._time("validate", t0)
         if problems:
-            return repo.proposal_from_row(row)
+            return Submitted(repo.proposal_from_row(row), row, None, targeted, events)
         t0 = time.perf_counter()
         preview = self._take_preview(p, devices=loaded)
         self._time("preview", t0)
@@ -761,21 +804,23 @@ class Lifecycle:
             # when the preview is recorded), so a separate read transaction only cost a BEGIN and a
             # COMMIT round trip (issue 15).
             with self.store.write(laned=True) as s:
+                s.info[audit.COLLECT] = events
                 decided = self._decide_in(s, p, preview)
                 row = self._store_preview_in(s, p, preview, actor, save=False)
-                self._record_decision_in(s, row, p, decided, actor)
+                recorded = self._record_decision_in(s, row, p, decided, actor)
             self._time("decide", t0)
-            return repo.proposal_from_row(row)
+            return Submitted(repo.proposal_from_row(row), row, recorded, targeted, events)
         # Decided outside the write transaction: a SQLite writer holds the database's one write lock
         # for the whole transaction, so policy work inside it would queue every other writer
         # behind it. The hash is checked again under the row lock when the decision is recorded.
         with self.store.read(laned=True) as s:
             decided = self._decide_in(s, p, preview)
         with self.store.write(laned=True) as s:
+            s.info[audit.COLLECT] = events
             row = self._store_preview_in(s, p, preview, actor, save=False)
-            self._record_decision_in(s, row, p, decided, actor)
+            recorded = self._record_decision_in(s, row, p, decided, actor)
         self._time("decide", t0)
-        return repo.proposal_from_row(row)
+        return Submitted(repo.proposal_from_row(row), row, recorded, targeted, events)
 
     # ================================================================== approvals
     @staticmethod
@@ -969,19 +1014,23 @@ class Lifecycle:
                               + (f"{d.id}: " if p.per_target else "") + issues[0].message)
 
     def _acquire_locks(self, s: Session, p: Proposal) -> None:
+        """Lock every target for this proposal in one statement: the rows of the devices nobody
+        holds are inserted, a held one is left alone (``ON CONFLICT DO NOTHING``). Any device not
+        taken is named with its holder, and the caller's transaction rolls back whatever this one
+        took — a lock check and an insert were two round trips (issue 15)."""
         now = utcnow()
-        for dev_id, holder, owner, since in _LOCKS_HELD.all(s, {"ids": p.targets}):
+        taken = {r[0] for r in _TAKE_LOCKS[self.store.dialect].all(s, {
+            "pid": p.id, "owner": _owner(), "now": now, "exp": now + timedelta(seconds=self.settings.lock_ttl_s),
+            "ids": orjson.dumps(list(p.targets)).decode()})}
+        if len(taken) == len(p.targets):
+            return
+        for dev_id, holder, owner, since in _LOCKS_HELD.all(s, {"ids": [t for t in p.targets if t not in taken]}):
             if holder == p.id:
                 raise Locked(f"proposal {p.id} is already being applied (lock on {dev_id} held by {owner})")
             raise Locked(f"device {dev_id} is locked by proposal {holder} (since "
                          f"{since:%Y-%m-%d %H:%M:%S}Z); wait for it to finish", holder=holder)
-        exp = now + timedelta(seconds=self.settings.lock_ttl_s)
-        owner = _owner()
-        try:
-            insert_rows(s, _LOCKS, [{"device_id": t, "proposal_id": p.id, "owner": owner, "acquired_at": now,
-                                     "expires_at": exp} for t in p.targets])
-        except IntegrityError as exc:
-            raise Locked(f"a device of proposal {p.id} was locked by another proposal just now; retry") from exc
+        # Held when the insert looked, gone by the time it was named (released meanwhile).
+        raise Locked(f"a device of proposal {p.id} was locked by another proposal just now; retry")
 
     def _release_locks(self, pid: str) -> None:
         with self.store.write() as s:

@@ -50,6 +50,10 @@ def _detail(rt: Any, pid: str, outcome: ApplyOutcome | None = None) -> ProposalD
     # (``core.store.lane``), like the lifecycle's own steps.
     with rt.store.read_connection(laned=True) as conn:
         data, p = views.detail(conn, pid)
+    return _answer(data, p, outcome)
+
+
+def _answer(data: dict[str, Any], p: Proposal, outcome: ApplyOutcome | None = None) -> ProposalDetail:
     if p.per_target:
         data["proposal"]["per_device"] = per_device_table(p)
     if outcome is not None:
@@ -166,9 +170,11 @@ def _submit(rt: Any, draft: ProposalDraft, actor: Actor, metrics: Metrics) -> Pr
     ``gateward_api_handler_seconds`` so the lifecycle's share of a create can be told from the
     route's own (``gateward bench api_latency`` prints the split)."""
     t0 = time.perf_counter()
-    pid = rt.lifecycle.submit(draft, actor).id
+    submitted = rt.lifecycle.submit_detailed(draft, actor)
     t1 = time.perf_counter()
-    answer = _detail(rt, pid)
+    # Built from what submit committed, not read back (``views.submitted_detail``).
+    data, p = views.submitted_detail(submitted, partial(rt.store.read_connection, laned=True))
+    answer = _answer(data, p)
     observe = metrics.handler.labels
     observe(route="POST /api/proposals", part="lifecycle").observe(t1 - t0)
     observe(route="POST /api/proposals", part="answer").observe(time.perf_counter() - t1)
