@@ -68,8 +68,7 @@ def devices_facts(s: Session, devices: Sequence[Device | repo.DeviceLite], previ
     by_dev = {d["device_id"]: d for d in preview.get("devices", [])}
     ids = [d.id for d in devices]
     since = utcnow() - timedelta(hours=24)
-    reboots = repo.count_events_bulk(s, ids, "boot", since)
-    failed = repo.failed_changes_bulk(s, ids)
+    reboots, failed = repo.history_counts_bulk(s, ids, "boot", since)
     missing = [i for i in ids if i not in by_dev]
     snaps = repo.latest_snapshots(s, missing) if missing else {}
     absent = set(preview.get("absent", []))

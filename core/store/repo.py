@@ -13,7 +13,20 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
 import orjson
-from sqlalchemy import ColumnElement, Select, String, Text, and_, bindparam, cast, func, insert, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session
 
 from core.errors import Invalid, NotFound
@@ -275,22 +288,23 @@ def latest_snapshots(s: Session, device_ids: Sequence[str]) -> dict[str, dict[st
     return {dev: params for dev, params in _LATEST_SNAPSHOTS.all(s, {"ids": list(device_ids)})}
 
 
-def count_events_bulk(s: Session, device_ids: Sequence[str], kind: str, since: datetime) -> dict[str, int]:
-    if not device_ids:
-        return {}
-    return {dev: int(n) for dev, n in _EVENT_COUNTS.all(s, {"ids": list(device_ids), "kind": kind, "since": since})}
-
-
 _FAILED = [str(b) for b in (ExecutionStatus.FAILED, ExecutionStatus.ROLLED_BACK, ExecutionStatus.ROLLBACK_FAILED,
                             ExecutionStatus.VERIFY_FAILED)]
 
 
-def failed_changes_bulk(s: Session, device_ids: Sequence[str], days: int = 7) -> dict[str, int]:
+def history_counts_bulk(s: Session, device_ids: Sequence[str], kind: str, since: datetime, days: int = 7
+                        ) -> tuple[dict[str, int], dict[str, int]]:
+    """Per device: its ``kind`` events since ``since``, and its changes that failed or were rolled
+    back in the last ``days`` days — (events, failed), both read in one statement (each policy
+    decision reads both: one round trip where there were two; issue 15)."""
     if not device_ids:
-        return {}
-    since = utcnow() - timedelta(days=days)
-    return {dev: int(n) for dev, n in _FAILED_COUNTS.all(s, {"ids": list(device_ids), "since": since,
-                                                             "bad": _FAILED})}
+        return {}, {}
+    events: dict[str, int] = {}
+    failed: dict[str, int] = {}
+    for which, dev, n in _HISTORY_COUNTS.all(s, {"ids": list(device_ids), "kind": kind, "since": since,
+                                                  "failed_since": utcnow() - timedelta(days=days), "bad": _FAILED}):
+        (events if which == "e" else failed)[dev] = int(n)
+    return events, failed
 
 
 def count_events(s: Session, device_id: str, kind: str, since: datetime) -> int:
@@ -558,14 +572,15 @@ _LATEST_SNAPSHOT = Prepared(select(_SNAP.c.params).where(_SNAP.c.device_id == bi
 _NEWEST = (select(_SNAP.c.device_id, func.max(_SNAP.c.id).label("mid"))
            .where(among(_SNAP.c.device_id, "ids"), _FULL).group_by(_SNAP.c.device_id).subquery())
 _LATEST_SNAPSHOTS = Prepared(select(_SNAP.c.device_id, _SNAP.c.params).join(_NEWEST, _SNAP.c.id == _NEWEST.c.mid))
-_EVENT_COUNTS = Prepared(select(_EVT.c.device_id, func.count())
-                         .where(among(_EVT.c.device_id, "ids"), _EVT.c.kind == bindparam("kind"),
-                                _EVT.c.ts >= bindparam("since", type_=_EVT.c.ts.type))
-                         .group_by(_EVT.c.device_id))
-_FAILED_COUNTS = Prepared(select(_EXE.c.device_id, func.count())
-                          .where(among(_EXE.c.device_id, "ids"), among(_EXE.c.status, "bad"),
-                                 _EXE.c.started_at >= bindparam("since", type_=_EXE.c.started_at.type))
-                          .group_by(_EXE.c.device_id))
+_HISTORY_COUNTS = Prepared(
+    select(literal_column("'e'").label("which"), _EVT.c.device_id, func.count())
+    .where(among(_EVT.c.device_id, "ids"), _EVT.c.kind == bindparam("kind"),
+           _EVT.c.ts >= bindparam("since", type_=_EVT.c.ts.type))
+    .group_by(_EVT.c.device_id)
+    .union_all(select(literal_column("'f'").label("which"), _EXE.c.device_id, func.count())
+               .where(among(_EXE.c.device_id, "ids"), among(_EXE.c.status, "bad"),
+                      _EXE.c.started_at >= bindparam("failed_since", type_=_EXE.c.started_at.type))
+               .group_by(_EXE.c.device_id)))
 _LATEST_DECISION = Prepared(select(*record_columns(_DEC)).where(_DEC.c.proposal_id == bindparam("pid"),
                                                          _DEC.c.dry_run.is_(False))
                             .order_by(_DEC.c.created_at.desc(), _DEC.c.id.desc()).limit(1))

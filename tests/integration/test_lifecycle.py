@@ -273,6 +273,37 @@ def test_device_lock_blocks_a_second_proposal(runtime: Any) -> None:
     assert runtime.lifecycle.get(p.id).state is S.APPROVED
 
 
+def test_one_locked_target_takes_no_lock_on_the_others(runtime: Any) -> None:
+    """The locks are taken in one statement that skips a held device: a proposal that finds one of
+    its devices locked names the holder and keeps none of the locks it took on the others; its own
+    leftover lock (a crashed attempt) says it is already being applied."""
+    from core.models import utcnow
+    from core.store.schema import DeviceLockRow
+
+    d1, d2, r = pick_two_alike(runtime)
+    draft = ProposalDraft(intent="two radios", targets=[d1.id, d2.id],
+                          changes=[Change(path=ACE.format(r=r), value=False), Change(path=CH.format(r=r), value=44)])
+    p = runtime.lifecycle.submit(draft, who(runtime, "alice"))
+    assert p.state is S.APPROVED, p.error
+
+    def locks() -> dict[str, str]:
+        with runtime.store.read() as s:
+            return {dev: pid for dev, pid in s.execute(select(DeviceLockRow.device_id, DeviceLockRow.proposal_id))}
+
+    for holder, message in (("p-other", "locked by proposal p-other"), (p.id, "already being applied")):
+        with runtime.store.write() as s:
+            s.add(DeviceLockRow(device_id=d2.id, proposal_id=holder, owner="elsewhere:1", acquired_at=utcnow(),
+                                expires_at=utcnow()))
+        with pytest.raises(Locked, match=message):
+            runtime.lifecycle.apply(p.id, who(runtime, "alice"))
+        assert locks() == {d2.id: holder}  # nothing taken on d1
+        with runtime.store.write() as s:
+            s.execute(text("DELETE FROM device_locks"))
+    assert runtime.lifecycle.get(p.id).state is S.APPROVED
+    assert runtime.lifecycle.apply(p.id, who(runtime, "alice")).proposal.state is S.DONE
+    assert locks() == {}
+
+
 def test_offline_device_defers_without_writing(runtime: Any) -> None:
     d = pick(runtime)
     r = radio_5g(runtime, d)
