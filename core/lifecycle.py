@@ -1312,6 +1312,10 @@ class Lifecycle:
         ``opened``: the execution rows the backup just wrote (only this lock holder writes them,
         so each device's ``applying`` moves that row without reading it again)."""
         opened = dict(opened or {})
+        # Each device's execution row as this apply last committed it (only the lock holder writes
+        # them): the moves after ``applying`` and the final ``verified`` reuse it instead of reading
+        # it again. A record whose transaction did not commit never gets here (its error ends this).
+        held: dict[str, ExecutionRecord] = {}
         outcome = ApplyOutcome(proposal=p)
         t0 = time.perf_counter()
         failure: str | None = None
@@ -1323,7 +1327,10 @@ class Lifecycle:
         defer_last = self.settings.verify_window_s <= 0
         deferred: _Applied | None = None
         for d in devices:
-            self._exec_update(p.id, d, ExecutionStatus.APPLYING, "device.applying", actor.id, ex=opened.pop(d.id, None))
+            ex = opened.pop(d.id, None)
+            self._exec_update(p.id, d, ExecutionStatus.APPLYING, "device.applying", actor.id, ex=ex)
+            if ex is not None:
+                held[d.id] = ex
             failpoint("lifecycle.before_write")
             res = outcome.add(self.engine.write(p, d))
             if res.cause is not None:  # the write raised: a typed fault (nothing landed) or a timeout
@@ -1349,12 +1356,15 @@ class Lifecycle:
                 deferred = _Applied(d, res.evidence, utcnow())
                 outcome.applied.append(d.id)
                 break
+            ex = held.pop(d.id, None)
             with self.store.write() as s:
                 self._exec_update_in(s, p.id, d, ExecutionStatus.APPLIED, "device.applied", actor.id,
-                                     detail=res.evidence)
+                                     detail=res.evidence, ex=ex)
                 if last:  # every device written: ``verifying`` commits with the last one's ``applied``
                     row = ProposalRecord.load(s, p.id, for_update=True)
                     self._set_state(s, row, S.VERIFYING, actor.id, "proposal.verifying")
+            if ex is not None:
+                held[d.id] = ex
             outcome.applied.append(d.id)
             if res.failed:  # Status 1 without a reboot: a read-back now would not show the running value
                 failure = res.error
@@ -1374,7 +1384,8 @@ class Lifecycle:
                 # commit together (a process that dies before it is recovered as ``applying``).
                 with self.store.write() as s:
                     row = ProposalRecord.load(s, p.id, for_update=True)
-                    execs = {e.device_id: e for e in ExecutionRecord.for_proposal(s, p.id)}
+                    execs = held if all(d.id in held for d in devices) else {
+                        e.device_id: e for e in ExecutionRecord.for_proposal(s, p.id)}
                     if deferred is not None:  # row and execution saved once each, with ``done`` below
                         self._record_applied_in(s, p, deferred, actor, row=row, ex=execs.get(deferred.device.id),
                                                 save=False)
