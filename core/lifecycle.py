@@ -600,13 +600,17 @@ class Lifecycle:
                 "uncovered": max(0, uncovered), "uncovered_devices": unknown[:20], "devices": sample}
 
     def _store_preview_in(self, s: Session, p: Proposal, preview: dict[str, Any], actor: Actor | None,
-                          *, save: bool = True) -> ProposalRecord:
+                          *, save: bool = True, row: ProposalRecord | None = None) -> ProposalRecord:
         """Record a preview taken by :meth:`_take_preview` in the caller's transaction, if the
         proposal is still the content that was previewed; returns the (locked) proposal row.
-        ``save=False``: the caller records the decision on the row next, which saves both."""
+        ``save=False``: the caller records the decision on the row next, which saves both.
+        ``row``: the row as this call committed it a moment ago, instead of reading it again — its
+        save matches that version, so any change made since (an edit, a cancel) refuses the
+        whole transaction with ``Conflict`` (issue 15: a full row read fewer a submit)."""
         pid = p.id
         out = preview["devices"]
-        row = ProposalRecord.load(s, pid, for_update=True)
+        if row is None:
+            row = ProposalRecord.load(s, pid, for_update=True)
         if row.hash != p.hash:
             raise Conflict(f"proposal {pid} changed while it was being previewed; preview again")
         if row.state not in (S.VALIDATED, S.PREVIEWED):  # e.g. cancelled while its devices were read
@@ -822,7 +826,7 @@ class Lifecycle:
             with self.store.write(laned=True) as s:
                 s.info[audit.COLLECT] = events
                 decided = self._decide_in(s, p, preview)
-                row = self._store_preview_in(s, p, preview, actor, save=False)
+                row = self._store_preview_in(s, p, preview, actor, save=False, row=row)
                 recorded = self._record_decision_in(s, row, p, decided, actor)
             self._time("decide", t0)
             return Submitted(repo.proposal_from_row(row), row, recorded, targeted, events)
@@ -833,7 +837,7 @@ class Lifecycle:
             decided = self._decide_in(s, p, preview)
         with self.store.write(laned=True) as s:
             s.info[audit.COLLECT] = events
-            row = self._store_preview_in(s, p, preview, actor, save=False)
+            row = self._store_preview_in(s, p, preview, actor, save=False, row=row)
             recorded = self._record_decision_in(s, row, p, decided, actor)
         self._time("decide", t0)
         return Submitted(repo.proposal_from_row(row), row, recorded, targeted, events)
@@ -1118,9 +1122,11 @@ class Lifecycle:
         released = False
         try:
             ordered = [devices[t] for t in p.targets]
-            opened = self._presence_and_backup(p, ordered, actor, row.preview)
+            # The row as the gates read it: the backup's transaction moves it only if nobody has
+            # since (its save matches that version), and the moves after it reuse it likewise.
+            opened = self._presence_and_backup(p, ordered, actor, row.preview, row=row)
             failpoint("lifecycle.after_backup")
-            outcome = self._write_and_verify(p, ordered, actor, opened)
+            outcome = self._write_and_verify(p, ordered, actor, opened, row=row)
             released = outcome.proposal.state is S.DONE
             return outcome
         finally:
@@ -1129,10 +1135,11 @@ class Lifecycle:
             self.store.ensure_durable()
 
     def _presence_and_backup(self, p: Proposal, ordered: list[Device], actor: Actor,
-                             preview: dict[str, Any] | None = None) -> dict[str, ExecutionRecord]:
+                             preview: dict[str, Any] | None = None, *, row: ProposalRecord | None = None
+                             ) -> dict[str, ExecutionRecord]:
         """Everything before the first write. Any refusal here (offline, unreadable, the proposal
         changed meanwhile) leaves the devices untouched and is audited as ``apply.deferred``.
-        Returns the execution rows the backup opened, by device."""
+        Returns the execution rows the backup opened, by device. ``row``: see :meth:`_backup`."""
         try:
             t0 = time.perf_counter()
             for d in ordered:
@@ -1147,7 +1154,7 @@ class Lifecycle:
                                      data={"note": pres.detail})
             self._time("presence", t0)
             t0 = time.perf_counter()
-            opened = self._backup(p, ordered, actor, preview)
+            opened = self._backup(p, ordered, actor, preview, row=row)
             self._time("backup", t0)
             return opened
         except (DeviceUnavailable, ExecutorError, Conflict) as exc:
@@ -1240,20 +1247,25 @@ class Lifecycle:
         return params
 
     def _backup(self, p: Proposal, devices: Sequence[Device], actor: Actor,
-                preview: dict[str, Any] | None = None) -> dict[str, ExecutionRecord]:
+                preview: dict[str, Any] | None = None, *, row: ProposalRecord | None = None
+                ) -> dict[str, ExecutionRecord]:
         """Read and store the backup of every touched parameter; ``preview`` is the stored preview
         the gates just checked (its read may serve as the backup, ``backup_params``). Returns the
-        ``pending`` execution rows it opened, by device."""
+        ``pending`` execution rows it opened, by device. ``row``: the proposal's row as the gates
+        read it, moved here without reading it again — its save matches that version, so a change
+        made since refuses the backup as a changed hash or state would (issue 15)."""
         paths = list(dict.fromkeys(c.path for c in p.changes))
         backups: list[dict[str, Any]] = []
         for d in devices:
             params = self.backup_params(p, d, self._preview_read_since(preview, p, d.id))
             backups.append({"id": new_id("b"), "proposal_id": p.id, "device_id": d.id, "params": params,
                             "created_at": utcnow()})
+        changed = Conflict(f"proposal {p.id} changed during backup; nothing was changed")
         with self.store.write(durable=False) as s:  # flushed by the first device's ``applying`` commit
-            row = ProposalRecord.load(s, p.id, for_update=True)
+            if row is None:
+                row = ProposalRecord.load(s, p.id, for_update=True)
             if row.hash != p.hash or row.state != str(S.APPROVED):
-                raise Conflict(f"proposal {p.id} changed during backup; nothing was changed")
+                raise changed
             insert_rows(s, _BACKUPS, backups)
             opened = self._open_executions(s, p, devices)
             # The backup is *not* a snapshot: stored as one, these few parameters became the device's
@@ -1262,7 +1274,10 @@ class Lifecycle:
             self._set_state(s, row, S.BACKED_UP, actor.id, "proposal.backed_up",
                             {"devices": len(backups), "paths": paths,
                              **({"from_preview_read": from_preview} if from_preview else {})}, save=False)
-            self._set_state(s, row, S.APPLYING, actor.id, "proposal.applying")
+            try:
+                self._set_state(s, row, S.APPLYING, actor.id, "proposal.applying")
+            except Conflict as exc:  # the version the gates read is not the stored one any more
+                raise changed from exc
         return opened
 
     @staticmethod
@@ -1322,11 +1337,15 @@ class Lifecycle:
         return opened
 
     def _write_and_verify(self, p: Proposal, devices: Sequence[Device], actor: Actor,
-                          opened: dict[str, ExecutionRecord] | None = None) -> ApplyOutcome:
+                          opened: dict[str, ExecutionRecord] | None = None, *,
+                          row: ProposalRecord | None = None) -> ApplyOutcome:
         """Write every device in order through the engine, then verify them all; the first failure
         stops the writes and rolls back every touched device (the failure unit is the proposal).
         ``opened``: the execution rows the backup just wrote (only this lock holder writes them,
-        so each device's ``applying`` moves that row without reading it again)."""
+        so each device's ``applying`` moves that row without reading it again). ``row``: the
+        proposal's row as the backup committed it; its moves below match that version instead of
+        reading the row again (a change made since refuses them with ``Conflict``)."""
+        held_row = row
         opened = dict(opened or {})
         # Each device's execution row as this apply last committed it (only the lock holder writes
         # them): the moves after ``applying`` and the final ``verified`` reuse it instead of reading
@@ -1377,8 +1396,10 @@ class Lifecycle:
                 self._exec_update_in(s, p.id, d, ExecutionStatus.APPLIED, "device.applied", actor.id,
                                      detail=res.evidence, ex=ex)
                 if last:  # every device written: ``verifying`` commits with the last one's ``applied``
-                    row = ProposalRecord.load(s, p.id, for_update=True)
+                    row = held_row or ProposalRecord.load(s, p.id, for_update=True)
                     self._set_state(s, row, S.VERIFYING, actor.id, "proposal.verifying")
+            if last:
+                held_row = row  # committed: the version the final move matches
             if ex is not None:
                 held[d.id] = ex
             outcome.applied.append(d.id)
@@ -1399,7 +1420,7 @@ class Lifecycle:
                 # Verified: every device's execution, the snapshots, ``done`` and the end of the locks
                 # commit together (a process that dies before it is recovered as ``applying``).
                 with self.store.write() as s:
-                    row = ProposalRecord.load(s, p.id, for_update=True)
+                    row = held_row or ProposalRecord.load(s, p.id, for_update=True)
                     execs = held if all(d.id in held for d in devices) else {
                         e.device_id: e for e in ExecutionRecord.for_proposal(s, p.id)}
                     if deferred is not None:  # row and execution saved once each, with ``done`` below

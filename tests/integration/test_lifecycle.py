@@ -273,6 +273,56 @@ def test_device_lock_blocks_a_second_proposal(runtime: Any) -> None:
     assert runtime.lifecycle.get(p.id).state is S.APPROVED
 
 
+def test_a_proposal_cancelled_while_submit_previews_gets_no_decision(runtime: Any, monkeypatch: Any) -> None:
+    """Submit records its decision on the row it wrote a moment earlier, without reading it again:
+    a cancel that lands between the two transactions must still refuse the decision."""
+    d = pick(runtime)
+    r = radio_5g(runtime, d)
+    lc = runtime.lifecycle
+    real = lc._take_preview
+    seen: list[str] = []
+
+    def preview_then_cancel(p: Any, *a: Any, **k: Any) -> Any:
+        out = real(p, *a, **k)
+        lc.cancel(p.id, who(runtime, "alice"), reason="changed my mind")  # another request of the author's
+        seen.append(p.id)
+        return out
+
+    monkeypatch.setattr(lc, "_take_preview", preview_then_cancel)
+    draft = ProposalDraft(intent="x", targets=[d.id], changes=[Change(path=CH.format(r=r), value=44)])
+    with pytest.raises(Conflict):
+        lc.submit(draft, who(runtime, "alice"))
+    assert lc.get(seen[0]).state is S.CANCELLED
+    with runtime.store.read() as s:
+        assert s.scalar(select(PolicyDecisionRow.id).where(PolicyDecisionRow.proposal_id == seen[0])) is None
+
+
+def test_a_proposal_changed_between_gates_and_backup_writes_nothing(runtime: Any, monkeypatch: Any) -> None:
+    """The backup moves the row the gates read without reading it again: a change stored in
+    between (here a bare version bump, as any save makes) refuses the apply before any write."""
+    d = pick(runtime)
+    r = radio_5g(runtime, d)
+    before = read(runtime, d, CH.format(r=r))
+    p, _ = channel_change(runtime, d, first_not(runtime, d, r, 36, 40))
+    lc = runtime.lifecycle
+    real = lc.backup_params
+
+    def bump_then_backup(*a: Any, **k: Any) -> Any:
+        with runtime.store.write() as s:
+            s.execute(text("UPDATE proposals SET version = version + 1 WHERE id = :pid"), {"pid": p.id})
+        return real(*a, **k)
+
+    monkeypatch.setattr(lc, "backup_params", bump_then_backup)
+    with pytest.raises(Conflict, match="changed during backup; nothing was changed"):
+        lc.apply(p.id, who(runtime, "alice"))
+    assert read(runtime, d, CH.format(r=r)) == before
+    assert lc.get(p.id).state is S.APPROVED
+    with runtime.store.read() as s:
+        actions = list(s.scalars(select(AuditEventRow.action).where(AuditEventRow.proposal_id == p.id)))
+        assert actions[-1] == "apply.deferred" and "proposal.backed_up" not in actions
+        assert s.execute(text("SELECT count(*) FROM device_locks")).scalar() == 0
+
+
 def test_one_locked_target_takes_no_lock_on_the_others(runtime: Any) -> None:
     """The locks are taken in one statement that skips a held device: a proposal that finds one of
     its devices locked names the holder and keeps none of the locks it took on the others; its own
