@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import threading
 import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -136,6 +138,40 @@ _NOTHING_WRITTEN = {"seqs": "{}", **{c: "{}" for c in _PG_TEXT_COLUMNS},
 # PostgreSQL: the keyed head each engine (one database, one schema) last signed in this process. A
 # hint only: ``gateward_audit_append`` writes on it only if the database still holds exactly it.
 _SIGNED: weakref.WeakKeyDictionary[Any, _Head] = weakref.WeakKeyDictionary()
+
+
+# PostgreSQL: the audited commits of one process on one engine take turns from the moment an
+# append reads the head hint until its transaction has ended. The database's chain lock serialises
+# them from the append to the commit anyway; taking turns here first means a commit builds on the
+# head the previous one of this process signed, so its hint holds — without it, API threads racing
+# for the lock missed it on ~90 % of appends under 8 concurrent clients (each miss a round trip, a
+# head check and a relink more; issue 15). Re-entrant: a savepoint's append and the outer one share
+# the turn, which ends with the outermost transaction (``_end_turn``).
+_TURNS: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
+_TURNS_GUARD = threading.Lock()
+_TURN = "gateward_audit_turn"  # Session.info: (the lock, how often this transaction took it)
+os.register_at_fork(after_in_child=_TURNS.clear)  # a turn held by a parent's thread is not the child's
+
+
+def _take_turn(session: Session, bind: Any) -> None:
+    lock = _TURNS.get(bind)
+    if lock is None:
+        with _TURNS_GUARD:
+            lock = _TURNS.setdefault(bind, threading.RLock())
+    lock.acquire()
+    held = session.info.get(_TURN)
+    session.info[_TURN] = (lock, (held[1] if held else 0) + 1)
+
+
+def _end_turn(session: Session, transaction: Any) -> None:
+    """After the outermost transaction ended (committed, rolled back or closed): the turn is over."""
+    if transaction.parent is not None:
+        return
+    held = session.info.pop(_TURN, None)
+    if held is not None:
+        lock, times = held
+        for _ in range(times):
+            lock.release()
 
 
 def _pg_array(values: Sequence[str | None]) -> str:
@@ -299,6 +335,7 @@ def _pg_flush(session: Session, queue: list[_Pending], relaxed: bool) -> list[di
     key = load_key(create=True)
     assert key is not None
     bind = session.get_bind()
+    _take_turn(session, bind)
     base = {"k": _AUDIT_LOCK_KEY, "relaxed": relaxed}
     signed = _SIGNED.get(bind)
     if signed is not None and signed.key_id == key.key_id:
@@ -370,6 +407,7 @@ def _drop_queue(session: Session, *_: Any) -> None:
 event.listen(Session, "before_commit", flush)
 event.listen(Session, "after_rollback", _drop_queue)
 event.listen(Session, "after_soft_rollback", _drop_queue)
+event.listen(Session, "after_transaction_end", _end_turn)
 
 
 # ---------------------------------------------------------------------------- keyed head and checkpoints
