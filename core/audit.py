@@ -145,11 +145,20 @@ _SIGNED: weakref.WeakKeyDictionary[Any, _Head] = weakref.WeakKeyDictionary()
 # them from the append to the commit anyway; taking turns here first means a commit builds on the
 # head the previous one of this process signed, so its hint holds — without it, API threads racing
 # for the lock missed it on ~90 % of appends under 8 concurrent clients (each miss a round trip, a
-# head check and a relink more; issue 15). Re-entrant: a savepoint's append and the outer one share
-# the turn, which ends with the outermost transaction (``_end_turn``).
-_TURNS: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
+# head check and a relink more; issue 15). The turn ends with the outermost transaction, however it
+# ends (``_end_turn``).
+#
+# Only a transaction's commit takes a turn, and only if the transaction holds no chain lock yet (an
+# append inside a savepoint took it mid-transaction): a thread must never wait here while holding
+# a lock of the database's, which another thread of the process might be waiting for in the
+# database (PostgreSQL would not see that cycle). The wait is bounded all the same: after
+# ``TURN_WAIT_S`` the commit goes on without its turn, to the chain lock, as every commit did
+# before — the turn only makes the hint hold, it never decides what is written.
+_TURNS: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
 _TURNS_GUARD = threading.Lock()
-_TURN = "gateward_audit_turn"  # Session.info: (the lock, how often this transaction took it)
+_TURN = "gateward_audit_turn"  # Session.info: the lock this transaction's commit holds
+_CHAINED = "gateward_audit_chained"  # Session.info: this transaction took the chain lock (appended)
+TURN_WAIT_S = 0.5
 os.register_at_fork(after_in_child=_TURNS.clear)  # a turn held by a parent's thread is not the child's
 
 
@@ -157,21 +166,19 @@ def _take_turn(session: Session, bind: Any) -> None:
     lock = _TURNS.get(bind)
     if lock is None:
         with _TURNS_GUARD:
-            lock = _TURNS.setdefault(bind, threading.RLock())
-    lock.acquire()
-    held = session.info.get(_TURN)
-    session.info[_TURN] = (lock, (held[1] if held else 0) + 1)
+            lock = _TURNS.setdefault(bind, threading.Lock())
+    if lock.acquire(timeout=TURN_WAIT_S):
+        session.info[_TURN] = lock
 
 
 def _end_turn(session: Session, transaction: Any) -> None:
     """After the outermost transaction ended (committed, rolled back or closed): the turn is over."""
     if transaction.parent is not None:
         return
-    held = session.info.pop(_TURN, None)
-    if held is not None:
-        lock, times = held
-        for _ in range(times):
-            lock.release()
+    session.info.pop(_CHAINED, None)
+    lock = session.info.pop(_TURN, None)
+    if lock is not None:
+        lock.release()
 
 
 def _pg_array(values: Sequence[str | None]) -> str:
@@ -286,7 +293,12 @@ def _enqueue(session: Session, events: list[_Pending]) -> None:
         flush(session)
 
 
-def flush(session: Session) -> int:
+def _at_commit(session: Session) -> None:
+    """``before_commit`` (also a savepoint's): link and write what the transaction appended."""
+    flush(session, committing=not session.in_nested_transaction())
+
+
+def flush(session: Session, *, committing: bool = False) -> int:
     """Link and write the events this transaction appended (run before every commit; callers that
     read their own events back inside the transaction may call it). Returns how many.
 
@@ -298,7 +310,7 @@ def flush(session: Session) -> int:
     if not queue:
         return 0
     if _is_pg(session):
-        rows = _pg_flush(session, queue, relaxed)
+        rows = _pg_flush(session, queue, relaxed, committing)
     else:
         start, prev, key = _open_append(session)
         rows = _link(queue, start, prev)
@@ -325,17 +337,21 @@ def _is_pg(session: Session) -> bool:
     return session.bind is not None and session.bind.dialect.name == "postgresql"
 
 
-def _pg_flush(session: Session, queue: list[_Pending], relaxed: bool) -> list[dict[str, Any]]:
+def _pg_flush(session: Session, queue: list[_Pending], relaxed: bool, committing: bool = False
+              ) -> list[dict[str, Any]]:
     """PostgreSQL: one statement when the chain's head is the one this process signed last
     (``gateward_audit_append``, migration 0024), else the heads it answered are checked as
     :func:`_open_append` checks them — an alarm event first if the trail was changed behind
     Gateward's back — and the events written with ``gateward_audit_write``. ``relaxed``: this
     transaction commits asynchronously (``Store.write(durable=False)``), said in the same call.
+    ``committing``: called as the outermost transaction commits (it may take its turn, ``_TURNS``).
     Returns the rows written."""
     key = load_key(create=True)
     assert key is not None
     bind = session.get_bind()
-    _take_turn(session, bind)
+    if committing and not session.info.get(_CHAINED):
+        _take_turn(session, bind)
+    session.info[_CHAINED] = True
     base = {"k": _AUDIT_LOCK_KEY, "relaxed": relaxed}
     signed = _SIGNED.get(bind)
     if signed is not None and signed.key_id == key.key_id:
@@ -404,7 +420,7 @@ def _drop_queue(session: Session, *_: Any) -> None:
 
 
 # Every Session: the hooks are a dictionary look-up for a transaction that appended nothing.
-event.listen(Session, "before_commit", flush)
+event.listen(Session, "before_commit", _at_commit)
 event.listen(Session, "after_rollback", _drop_queue)
 event.listen(Session, "after_soft_rollback", _drop_queue)
 event.listen(Session, "after_transaction_end", _end_turn)

@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 import orjson
+import pytest
 from sqlalchemy import text
 
 from core import audit
@@ -188,6 +189,38 @@ def test_threads_of_one_process_append_on_the_head_the_previous_one_signed(store
     with store.read() as s:
         report = audit.verify_chain(s)
     assert report.ok and report.count == 50, report.reason
+
+
+def test_a_turn_never_waits_while_holding_the_chain_lock_and_never_forever(store: Any) -> None:
+    """A transaction whose savepoint appended holds the chain lock already: its commit must not wait
+    for a turn (another thread could be waiting for that lock inside the database, a cycle
+    PostgreSQL would not see). A plain commit waits for a turn held elsewhere at most
+    ``TURN_WAIT_S``, then goes on to the chain lock as before — one dense, verified chain."""
+    import time
+
+    if store.dialect != "postgresql":
+        pytest.skip("PostgreSQL's chain lock: SQLite's one writer serialises every commit")
+    _append_two(store, "warm")
+    turn = audit._TURNS[store._write_engine]  # the engine its write sessions are bound to
+    assert turn.acquire(timeout=5)  # another thread's commit holds the turn, and keeps it
+    try:
+        t0 = time.perf_counter()
+        with store.write() as s:
+            with s.begin_nested():
+                audit.append(s, actor="alice", action="in-savepoint")  # written now: the chain lock is held
+            audit.append(s, actor="alice", action="after-savepoint")
+        assert time.perf_counter() - t0 < audit.TURN_WAIT_S
+        t0 = time.perf_counter()
+        _append_two(store, "bounded")
+        assert audit.TURN_WAIT_S <= time.perf_counter() - t0 < audit.TURN_WAIT_S + 5
+    finally:
+        turn.release()
+    _append_two(store, "after")
+    with store.read() as s:
+        report = audit.verify_chain(s)
+    assert report.ok and report.count == 8, report.reason
+    assert turn.acquire(blocking=False)  # no transaction kept its turn
+    turn.release()
 
 
 def test_a_head_someone_else_moved_is_read_and_linked_onto(store: Any, db_url: str) -> None:
