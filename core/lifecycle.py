@@ -602,7 +602,8 @@ class Lifecycle:
     def _store_preview_in(self, s: Session, p: Proposal, preview: dict[str, Any], actor: Actor | None,
                           *, save: bool = True, row: ProposalRecord | None = None) -> ProposalRecord:
         """Record a preview taken by :meth:`_take_preview` in the caller's transaction, if the
-        proposal is still the content that was previewed; returns the (locked) proposal row.
+        proposal is still the content that was previewed; returns the proposal row (locked: read
+        for update, or by the save that records it).
         ``save=False``: the caller records the decision on the row next, which saves both.
         ``row``: the row as this call committed it a moment ago, instead of reading it again — its
         save matches that version, so any change made since (an edit, a cancel) refuses the
@@ -821,8 +822,8 @@ class Lifecycle:
         t0 = time.perf_counter()
         if self.store.dialect == "postgresql":
             # One transaction: no lock is held while policy runs (the proposal's row is locked only
-            # when the preview is recorded), so a separate read transaction only cost a BEGIN and a
-            # COMMIT round trip (issue 15).
+            # by the save that records preview and decision), so a separate read transaction only
+            # cost a BEGIN and a COMMIT round trip (issue 15).
             with self.store.write(laned=True) as s:
                 s.info[audit.COLLECT] = events
                 decided = self._decide_in(s, p, preview)
