@@ -41,9 +41,12 @@ class _Plan:
 
     __slots__ = ("_dialect", "_types", "fixed", "names", "positional", "processors", "results", "sql")
 
-    def __init__(self, stmt: ClauseElement, dialect: Dialect, column_keys: Sequence[str] | None) -> None:
+    def __init__(self, stmt: ClauseElement, dialect: Dialect, column_keys: Sequence[str] | None,
+                 schema_map: Mapping[str | None, str] | None = None) -> None:
+        extra: dict[str, Any] = {"schema_translate_map": dict(schema_map), "render_schema_translate": True} \
+            if schema_map else {}
         compiled = cast(SQLCompiler, stmt.compile(dialect=dialect,
-                                                  column_keys=list(column_keys) if column_keys else None))
+                                                  column_keys=list(column_keys) if column_keys else None, **extra))
         if any(getattr(b, "expanding", False) for b in compiled.binds.values()):
             raise ValueError("fastsql: expanding IN parameters are not supported; use SQLAlchemy")
         self.sql = str(compiled)
@@ -98,11 +101,15 @@ class Prepared:
     """A statement built with SQLAlchemy, compiled once per dialect, run on the raw cursor.
 
     ``column_keys`` names the columns an ``insert()``/``update()`` without ``.values()`` sets
-    (as ``Connection.execute(insert(t), rows)`` infers them from the first row)."""
+    (as ``Connection.execute(insert(t), rows)`` infers them from the first row). ``schema_map``:
+    the ``schema_translate_map`` an engine would apply (tables of schema None in schema "x"),
+    rendered into the SQL text once."""
 
-    def __init__(self, stmt: ClauseElement, column_keys: Sequence[str] | None = None) -> None:
+    def __init__(self, stmt: ClauseElement, column_keys: Sequence[str] | None = None, *,
+                 schema_map: Mapping[str | None, str] | None = None) -> None:
         self.stmt = stmt
         self.column_keys = tuple(column_keys) if column_keys else None
+        self.schema_map = dict(schema_map) if schema_map else None
         self._plans: dict[int, _Plan] = {}
         self._guard = threading.Lock()
 
@@ -112,7 +119,7 @@ class Prepared:
             with self._guard:
                 plan = self._plans.get(id(dialect))
                 if plan is None:
-                    plan = self._plans[id(dialect)] = _Plan(self.stmt, dialect, self.column_keys)
+                    plan = self._plans[id(dialect)] = _Plan(self.stmt, dialect, self.column_keys, self.schema_map)
         return plan
 
     def _cursor(self, s: Session | Connection) -> tuple[Any, _Plan, Dialect, bool]:
