@@ -218,3 +218,29 @@ def test_a_transaction_runs_its_statements_on_one_cursor(store: Any) -> None:
         ins.run_many(s, [_proposal("p-one-cursor")])  # a duplicate key
     with store.read() as s:
         assert sel.first(s, {"pid": "p-one-cursor"}) == ("p-one-cursor",)
+
+
+def test_a_schema_map_is_rendered_as_the_engine_would_translate_it(store: Any) -> None:
+    """``Prepared(schema_map=...)`` runs the statement on the schema an engine's
+    ``schema_translate_map`` names (the simulator's twin in a schema of its own), and only there."""
+    if store.dialect != "postgresql":
+        pytest.skip("schemas are PostgreSQL's; a SQLite twin has a file of its own")
+    import uuid
+
+    from sqlalchemy import text
+
+    schema = f"gw_fastsql_{uuid.uuid4().hex[:8]}"
+    sel = select(_PROPOSALS.c.id).where(_PROPOSALS.c.id == bindparam("pid"))
+    mapped = Prepared(sel, schema_map={None: schema})
+    assert f"{schema}.proposals" in mapped.plan(store.engine.dialect).sql
+    with store.write() as s:
+        s.execute(text(f'CREATE SCHEMA "{schema}"'))
+        s.execute(text(f'CREATE TABLE "{schema}".proposals (id varchar PRIMARY KEY)'))
+        s.execute(text(f"INSERT INTO \"{schema}\".proposals VALUES ('p-in-schema')"))
+    try:
+        with store.read() as s:
+            assert mapped.first(s, {"pid": "p-in-schema"}) == ("p-in-schema",)
+            assert Prepared(sel).first(s, {"pid": "p-in-schema"}) is None  # the store's own table
+    finally:
+        with store.write() as s:
+            s.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
