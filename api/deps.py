@@ -76,17 +76,20 @@ class TokenAuthenticator:
         return cached_actor(self.store, credential)
 
 
-def runtime(request: Request) -> AppRuntime:
+# The getters below only read attributes, so they are ``async``: FastAPI runs a plain ``def``
+# dependency on a worker thread, and every route that took the runtime paid a thread hop for it
+# before its own (issue 15).
+async def runtime(request: Request) -> AppRuntime:
     rt: AppRuntime = request.app.state.runtime
     return rt
 
 
-def get_campaigns(rt: Annotated[AppRuntime, Depends(runtime)]) -> Campaigns:
+async def get_campaigns(rt: Annotated[AppRuntime, Depends(runtime)]) -> Campaigns:
     """The runtime's one campaign service."""
     return rt.campaigns
 
 
-def get_remediation(rt: Annotated[AppRuntime, Depends(runtime)]) -> Remediation:
+async def get_remediation(rt: Annotated[AppRuntime, Depends(runtime)]) -> Remediation:
     """The runtime's one remediation service."""
     return rt.remediation
 
