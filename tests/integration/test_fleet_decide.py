@@ -23,7 +23,9 @@ from testing.bulk_fleet import seed_bulk_fleet
 
 @pytest.fixture
 def fleet_rt(db_url: str) -> Any:
-    rt = build_runtime(Settings(database_url=db_url))
+    # What is compared is what policy says, not how fast: a machine stalled for a second under other
+    # load (seen in CI: a 1,096 ms evaluation) would turn one side into a timeout deny.
+    rt = build_runtime(Settings(database_url=db_url, policy_timeout_ms=60_000))
     seed_bulk_fleet(rt.store, 1500, seed=9)
     yield rt
     rt.close()
