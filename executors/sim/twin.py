@@ -243,7 +243,8 @@ class _Fast:
     own converters, as SQLAlchemy's execution does."""
 
     def __init__(self, schema: str | None) -> None:
-        from core.store.fastsql import Prepared  # the store's statement runner; imported with the twin's first use
+        # Imported at first use: fastsql imports SQLAlchemy's ORM, which this module otherwise avoids.
+        from core.store.fastsql import Prepared
 
         m: dict[str | None, str] | None = {None: schema} if schema else None
         self.version = Prepared(_VERSION, schema_map=m)
