@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import pkgutil
 import statistics
 import threading
@@ -136,3 +137,44 @@ class MemoryPeak:
         if self._thread is not None:
             self._thread.join()
         self._sample()
+
+
+class MachineCpu:
+    """Busy CPU seconds of the whole machine (every process: the bench, its workers, PostgreSQL,
+    its WAL writer) while the ``with`` block ran, from ``/proc/stat``; ``None`` off Linux.
+
+    Why: on a machine whose cores are all busy, what a figure can reach is the cores divided by the
+    CPU one unit of work costs *everywhere* — a process's own CPU leaves out the database's, which
+    on PostgreSQL is a third of a proposal's. ``ceiling_per_s(n)`` is that bound for ``n`` units:
+    what this machine could do at 100 % of every core with this code, whatever the parallelism."""
+
+    def __init__(self) -> None:
+        self.busy_s: float | None = None
+        self._start: float | None = None
+
+    @staticmethod
+    def now() -> float | None:
+        """Busy seconds since boot: user, nice, system, irq, softirq. Not idle or iowait, and not
+        steal (a virtual machine's time taken by its host: nobody's work here)."""
+        try:
+            first = Path("/proc/stat").read_text().splitlines()[0].split()
+            ticks = [int(x) for x in first[1:]]
+        except (OSError, IndexError, ValueError):
+            return None
+        busy = sum(ticks[:3]) + sum(ticks[5:7])  # user nice system [idle iowait] irq softirq [steal]
+        return busy / os.sysconf("SC_CLK_TCK")
+
+    def __enter__(self) -> MachineCpu:
+        self._start = self.now()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = self.now()
+        self.busy_s = None if end is None or self._start is None else end - self._start
+
+    def per_unit_ms(self, units: int) -> float | None:
+        return None if self.busy_s is None or not units else self.busy_s / units * 1e3
+
+    def ceiling_per_s(self, units: int) -> float | None:
+        per = self.per_unit_ms(units)
+        return None if not per else (os.cpu_count() or 1) * 1e3 / per

@@ -332,11 +332,14 @@ class SimExecutor(Executor):
         """TraceRoute and TR-143 download/upload tests, where the firmware has them (the writes
         reached the tree only if its schema does): run at once, results written back, a
         ``diagnostics_complete`` event like IPPing's."""
+        tr = diagnostics.TRACEROUTE
+        if not any(writes.get(b + "DiagnosticsState") == "Requested"
+                   for b in (tr, diagnostics.DOWNLOAD, diagnostics.UPLOAD)):
+            return  # a plain Set: no test to run, so no need to look for DNS servers either
         tree = s.tree()
         seed = f"{s.id}|{s.boot_count}"
         has_dns = bool(self._dns_servers(s))
         runs: list[tuple[str, dict[str, Scalar | None]]] = []
-        tr = diagnostics.TRACEROUTE
         if writes.get(tr + "DiagnosticsState") == "Requested":
             host = str(tree.get(tr + "Host", "")).strip()
             ok = bool(host) and " " not in host and not host.endswith(".invalid") and (_is_ip(host) or has_dns)
@@ -424,11 +427,7 @@ class SimExecutor(Executor):
             wan = s.instance_map().wan
             raw = str(tree.get(wan.prefix + "DNSServers", "")) if wan is not None else ""
             return [x.strip() for x in raw.split(",") if x.strip()]
-        return [
-            str(v)
-            for p, v in tree.items()
-            if p.startswith("Device.DNS.Client.Server.") and p.endswith(".DNSServer") and v
-        ]
+        return [str(v) for p in s.keys_under("Device.DNS.Client.Server.") if p.endswith(".DNSServer") and (v := tree[p])]
 
     def _reboot(self, device: Device, args: dict[str, Scalar]) -> OperateResult:
         def fn(s: DeviceState) -> OperateResult:

@@ -68,6 +68,10 @@ class DeviceState:
     _tree: dict[str, Scalar] | None = field(default=None, repr=False)
     _imap: InstanceMap | None = field(default=None, repr=False)
     _view: dict[str, ViewEntry] | None = field(default=None, repr=False)
+    # Parameter names under a prefix ("Device.WiFi.Radio.1."), in tree order, per prefix asked:
+    # a lifecycle step reads the same objects several times, and each read scanned the whole tree
+    # (~270 names) per prefix (issue 15). Valid while the tree's names are: dropped with the tree.
+    _under: dict[str, list[str]] | None = field(default=None, repr=False)
 
     # -- the inventory record ---------------------------------------------------------------
     @property
@@ -140,6 +144,17 @@ class DeviceState:
     def _changed(self) -> None:
         self.dirty = True
         self._tree = self._imap = self._view = None
+        self._under = None
+
+    def keys_under(self, prefix: str) -> list[str]:
+        """The tree's parameter names that start with ``prefix``, in tree order (do not mutate)."""
+        under = self._under
+        if under is None:
+            under = self._under = {}
+        hits = under.get(prefix)
+        if hits is None:
+            hits = under[prefix] = [k for k in self.tree() if k.startswith(prefix)]
+        return hits
 
     def set_values(self, values: dict[str, Scalar | None]) -> None:
         """Record parameter values (device paths); ``None`` deletes a parameter or, for a path
@@ -321,7 +336,7 @@ def read_values(state: DeviceState, device_id: str, paths: Sequence[str], now: f
 
         for path in paths:
             if path.endswith("."):
-                hits = [k for k in tree if k.startswith(path)]
+                hits = state.keys_under(path)
                 if not hits:
                     bad[path] = (9005, f"{path} matches no parameter on this device")
                 for k in hits:

@@ -84,6 +84,41 @@ def test_a_structural_change_still_rebuilds(twins: tuple[Twin, Twin]) -> None:
     assert work.tree() == _rebuilt(work).tree()
 
 
+def _scan(s: DeviceState, prefix: str) -> list[str]:
+    return [k for k in s.tree() if k.startswith(prefix)]
+
+
+def test_names_under_a_prefix_follow_the_tree_through_every_kind_of_change(twins: tuple[Twin, Twin]) -> None:
+    """``keys_under`` remembers each prefix's names: a value change keeps them, a row that goes or
+    comes drops them, and a fork's change never reaches the state it was forked from."""
+    here, _ = twins
+    d = here.add_device(TR181, "SER00000012")
+    cached = here.state(d.id)
+    dns, radio = "Device.DNS.Client.Server.", "Device.WiFi.Radio.1."
+    before_dns, before_radio = cached.keys_under(dns), cached.keys_under(radio)
+    assert before_dns == _scan(cached, dns) and before_radio == _scan(cached, radio)
+    assert before_dns and before_radio, "the model has both objects"
+    assert cached.keys_under("Device.NoSuchObject.") == []
+
+    work = cached.fork()
+    work.set_values({radio + "Channel": 44})  # a value: same names, in the same order
+    assert work.keys_under(radio) == _scan(work, radio) == before_radio
+    work.set_values({dns: None})  # the whole table goes
+    assert work.keys_under(dns) == _scan(work, dns) == []
+    assert cached.keys_under(dns) == before_dns == _scan(cached, dns)  # the original is untouched
+    work.restore_paths([dns])  # and comes back
+    assert work.keys_under(dns) == _scan(work, dns) == before_dns
+
+
+def test_a_read_of_an_object_answers_every_parameter_under_it(twins: tuple[Twin, Twin]) -> None:
+    here, _ = twins
+    ex = SimExecutor(here)
+    d = here.add_device(TR181, "SER00000013")
+    got = ex.read(d, ["Device.WiFi.Radio.1."])
+    assert list(got) == _scan(here.state(d.id), "Device.WiFi.Radio.1.")
+    assert all(v.path == p and v.device_path == p for p, v in got.items())
+
+
 def test_a_write_is_decided_on_the_stored_state_not_on_a_stale_copy(twins: tuple[Twin, Twin]) -> None:
     here, there = twins
     ex = SimExecutor(here)
