@@ -55,6 +55,7 @@ from sqlalchemy import (
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
+from core import audit_hint
 from core.audit_anchor import (
     Anchor,
     AuditKey,
@@ -354,7 +355,13 @@ def _pg_flush(session: Session, queue: list[_Pending], relaxed: bool, committing
     session.info[_CHAINED] = True
     base = {"k": _AUDIT_LOCK_KEY, "relaxed": relaxed}
     signed = _SIGNED.get(bind)
-    if signed is not None and signed.key_id == key.key_id:
+    if signed is not None and signed.key_id != key.key_id:
+        signed = None
+    # Another process on this host may have signed a later head (API and job workers): expect that.
+    shared = audit_hint.newer_than(bind, key, signed.seq if signed is not None else -1)
+    if shared is not None:
+        signed = _Head(*shared)
+    if signed is not None:
         rows = _link(queue, signed.seq, signed.hash)
         head = _new_head(key, rows)
         found = _PG_APPEND.first(session, {**base, "e_seq": signed.seq, "e_hash": signed.hash, "e_ts": signed.ts,
@@ -409,6 +416,7 @@ def _after_write(session: Session, key: AuditKey, bind: Any, old_seq: int, head:
     events, as before. A transaction that then rolls back leaves a head the database does not
     hold: the next append's expectation fails and it reads the heads, as without a hint."""
     _SIGNED[bind] = head
+    audit_hint.publish(bind, audit_hint.SignedHead(head.seq, head.hash, head.ts, head.key_id, head.mac))
     every = settings().audit_checkpoint_every
     if old_seq // every != head.seq // every:
         _write_checkpoint(session, key, head.seq, head.hash, head.ts)
