@@ -427,7 +427,8 @@ class SimExecutor(Executor):
             wan = s.instance_map().wan
             raw = str(tree.get(wan.prefix + "DNSServers", "")) if wan is not None else ""
             return [x.strip() for x in raw.split(",") if x.strip()]
-        return [str(v) for p in s.keys_under("Device.DNS.Client.Server.") if p.endswith(".DNSServer") and (v := tree[p])]
+        rows = s.keys_under("Device.DNS.Client.Server.")
+        return [str(v) for p in rows if p.endswith(".DNSServer") and (v := tree[p])]
 
     def _reboot(self, device: Device, args: dict[str, Scalar]) -> OperateResult:
         def fn(s: DeviceState) -> OperateResult:
