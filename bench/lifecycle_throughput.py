@@ -10,8 +10,10 @@ Two shapes per database, on the same fresh fleet:
 
 * *one process*, proposals one after another: the cost of one proposal's life (CPU per proposal
   and the stage shares come from this run);
-* *N processes* (``WORKERS``), each submitting and applying proposals on its own devices at the
-  same time, as API replicas and workers do: what the database and the cores sustain together.
+* *N processes* (as many as the machine has cores, and ``WORKERS``), each submitting and applying
+  proposals on its own devices at the same time, as API replicas and workers do: what the database
+  and the cores sustain together. Each phase also reports the whole machine's CPU a proposal and
+  the ceiling it sets (cores ÷ that); more processes than cores cost CPU a proposal.
   On SQLite the writers take turns on the database's one write lock; on PostgreSQL they run
   side by side, and each commit's WAL flush overlaps the others' work.
 
@@ -106,7 +108,7 @@ def _sequential(url: str, n: int, homes: int, extra: int = 0) -> dict[str, Any]:
             "timed": sum(stages.values()), "devices": len(targets), "targets": [(d.id, r) for d, r in targets]}
 
 
-def _worker(url: str, ids: list[tuple[str, int]], n: int, start_at: float, conn: Any) -> None:
+def _worker(url: str, ids: list[tuple[str, int]], n: int, start_at: float, conn: Any, offset: int = 0) -> None:
     """One process: its own runtime on the shared database, ``n`` proposals on its own devices."""
     rt = _runtime(url)
     from core.store import repo
@@ -114,24 +116,25 @@ def _worker(url: str, ids: list[tuple[str, int]], n: int, start_at: float, conn:
     with rt.store.read() as s:
         found = repo.get_devices(s, [i for i, _ in ids])
     targets = [(found[i], r) for i, r in ids]
-    _loop(rt, targets, min(10, n), offset=1000)  # warm, as the sequential run
+    _loop(rt, targets, min(10, n), offset=offset + 1000)  # warm, as the sequential run
     time.sleep(max(0.0, start_at - time.time()))
     t0, cpu = time.perf_counter(), time.process_time()
-    latencies, done = _loop(rt, targets, n, offset=2000)
+    latencies, done = _loop(rt, targets, n, offset=offset + 2000)
     conn.send({"wall": time.perf_counter() - t0, "cpu": time.process_time() - cpu, "done": done,
                "latencies": latencies, "ended": time.time()})
     rt.close()
 
 
-def _concurrent(url: str, n: int, workers: int, targets: list[tuple[str, int]]) -> dict[str, Any]:
-    """``workers`` processes at once on the fleet ``_sequential`` left (its devices split)."""
+def _concurrent(url: str, n: int, workers: int, targets: list[tuple[str, int]], offset: int = 0) -> dict[str, Any]:
+    """``workers`` processes at once on the fleet ``_sequential`` left (its devices split);
+    ``offset`` moves where their channel sequence starts (each phase proposes values of its own)."""
     per = [targets[w::workers] for w in range(workers)]
     ctx = mp.get_context("spawn")
     start_at = time.time() + 8.0 + 2.0 * workers  # every worker built and warm before the gun
     pipes, procs = [], []
     for w in range(workers):
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_worker, args=(url, per[w], n // workers, start_at, child), daemon=True)
+        proc = ctx.Process(target=_worker, args=(url, per[w], n // workers, start_at, child, offset), daemon=True)
         proc.start()
         pipes.append(parent)
         procs.append(proc)
@@ -144,6 +147,13 @@ def _concurrent(url: str, n: int, workers: int, targets: list[tuple[str, int]]) 
     return {"wall": wall, "cpu": sum(r["cpu"] for r in results), "machine": machine,
             "done": sum(r["done"] for r in results),
             "latencies": [x for r in results for x in r["latencies"]], "n": sum(len(r["latencies"]) for r in results)}
+
+
+def _process_counts() -> list[int]:
+    """The concurrent phases: as many processes as the machine has cores (each submitting process
+    shares them with its database backend), and ``WORKERS`` — more processes than cores cost CPU a
+    proposal (context switches, the chain lock's waits), which the two rows side by side show."""
+    return sorted({max(1, os.cpu_count() or 1), WORKERS})
 
 
 def _databases(tmp: Path) -> dict[str, tuple[str, Any]]:
@@ -180,20 +190,16 @@ def run(quick: bool) -> BenchResult:
             try:
                 load = os.getloadavg()[0]
                 res = _sequential(url, n, homes, extra)
-                par = _concurrent(url, n, WORKERS, res["targets"])
+                par = {k: _concurrent(url, n, k, res["targets"], offset=10_000 * i)
+                       for i, k in enumerate(_process_counts())}
             finally:
                 drop()
             rate = n / res["wall"]
-            prate = par["n"] / par["wall"]
             metrics[f"{name}_proposals_per_s"] = round(rate, 1)
             metrics[f"{name}_cpu_ms_per_proposal"] = round(res["cpu"] / n * 1e3, 2)
             metrics[f"{name}_p50_ms"] = round(percentile(res["latencies"], 50) * 1e3, 2)
             metrics[f"{name}_p99_ms"] = round(percentile(res["latencies"], 99) * 1e3, 2)
             metrics[f"{name}_done"] = res["done"]
-            metrics[f"{name}_{WORKERS}proc_proposals_per_s"] = round(prate, 1)
-            metrics[f"{name}_{WORKERS}proc_p50_ms"] = round(percentile(par["latencies"], 50) * 1e3, 2)
-            metrics[f"{name}_{WORKERS}proc_cpu_ms_per_proposal"] = round(par["cpu"] / par["n"] * 1e3, 2)
-            metrics[f"{name}_{WORKERS}proc_done"] = par["done"]
             metrics[f"{name}_load_avg"] = round(load, 2)
             rows.append((f"{name}: one process, proposals/s", f"{rate:,.1f} (CPU {res['cpu'] / n * 1e3:.2f} ms a "
                                                               f"proposal, load {load:.1f})"))
@@ -207,11 +213,18 @@ def run(quick: bool) -> BenchResult:
             other = 100.0 * (res["wall"] - res["timed"]) / res["wall"]
             metrics[f"{name}_share_other_pct"] = round(other, 1)
             rows.append((f"{name}:   other (bench loop)", f"{other:.1f}%"))
-            rows.append((f"{name}: {WORKERS} processes at once, proposals/s",
-                         f"{prate:,.1f} ({par['done']} of {par['n']} done; p50 "
-                         f"{metrics[f'{name}_{WORKERS}proc_p50_ms']} ms; CPU "
-                         f"{metrics[f'{name}_{WORKERS}proc_cpu_ms_per_proposal']} ms a proposal)"))
-            phases = (("one process", "", res, n), (f"{WORKERS} processes", f"_{WORKERS}proc", par, par["n"]))
+            phases: list[tuple[str, str, dict[str, Any], int]] = [("one process", "", res, n)]
+            for k, run_ in par.items():
+                key, prate = f"_{k}proc", run_["n"] / run_["wall"]
+                metrics[f"{name}{key}_proposals_per_s"] = round(prate, 1)
+                metrics[f"{name}{key}_p50_ms"] = round(percentile(run_["latencies"], 50) * 1e3, 2)
+                metrics[f"{name}{key}_cpu_ms_per_proposal"] = round(run_["cpu"] / run_["n"] * 1e3, 2)
+                metrics[f"{name}{key}_done"] = run_["done"]
+                rows.append((f"{name}: {k} processes at once, proposals/s",
+                             f"{prate:,.1f} ({run_['done']} of {run_['n']} done; p50 "
+                             f"{metrics[f'{name}{key}_p50_ms']} ms; CPU "
+                             f"{metrics[f'{name}{key}_cpu_ms_per_proposal']} ms a proposal)"))
+                phases.append((f"{k} processes", key, run_, run_["n"]))
             for label, key, run_, count in phases:
                 whole, ceiling = run_["machine"].per_unit_ms(count), run_["machine"].ceiling_per_s(count)
                 if whole is None or ceiling is None:
@@ -229,5 +242,6 @@ def run(quick: bool) -> BenchResult:
                  "this code could reach on this machine with every core busy, however it is parallelised")
     if extra:
         notes.append(f"{extra:,} bare device rows added to the fleet (GATEWARD_BENCH_LIFECYCLE_FLEET), never targeted")
-    return BenchResult(NAME, metrics, {"proposals": n, "homes": homes, "workers": WORKERS, "extra_devices": extra,
+    return BenchResult(NAME, metrics, {"proposals": n, "homes": homes, "workers": _process_counts(),
+                                       "extra_devices": extra,
                                        "backends": list(dbs)}, rows, notes)
