@@ -39,7 +39,8 @@ from bench.framework import BenchResult, MachineCpu, percentile
 
 NAME = "lifecycle_throughput"
 DESCRIPTION = ("single-device proposals end to end on the simulator: proposals/s in one process and in "
-               "4 processes at once, time share per stage, SQLite and PostgreSQL")
+               "as many processes as cores and in 4 at once, machine CPU a proposal and the ceiling it sets, "
+               "time share per stage, SQLite and PostgreSQL")
 WORKERS = 4
 CHANNELS = (36, 40, 44, 48)
 

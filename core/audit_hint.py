@@ -65,6 +65,8 @@ def _fd(bind: Any) -> int | None:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
             except OSError:
                 fd = None  # no hint for this engine: every process appends as if alone
+            else:
+                weakref.finalize(bind, os.close, fd)  # closed with its engine, not left open per engine
         _FILES[bind] = fd
         return fd
 
