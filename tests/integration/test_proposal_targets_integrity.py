@@ -147,3 +147,37 @@ def test_down_and_up_keep_the_targets(store: Store) -> None:
     assert shape is None or shape[0]
     with pytest.raises(IntegrityError), store.write() as s:
         s.execute(insert(ProposalDeviceRow), [{"proposal_id": "p-nope", "device_id": "d-1"}])
+
+
+def test_the_check_finds_its_proposal_by_key_on_a_grown_table(store: Store) -> None:
+    """PostgreSQL (migration 0025): the statement check looks its proposal up by primary key on a
+    connection whose plans were made while ``proposals`` was small — its cached plans of 0022 went
+    on reading the whole table as it grew (a sequential scan a check, ~20 % of the database's CPU a
+    proposal in the lifecycle bench). Counted in the transaction's own table statistics."""
+    if store.dialect != "postgresql":
+        pytest.skip("SQLite checks its foreign key by index, row by row")
+    with store.engine.connect() as conn:
+        for i in range(12):  # past PL/pgSQL's custom plans: the session keeps a generic one
+            with conn.begin():
+                _proposal(conn, f"p-small-{i}")
+                conn.execute(insert(ProposalDeviceRow), [{"proposal_id": f"p-small-{i}", "device_id": "d-1"}])
+        with conn.begin():  # the table grows; nothing invalidates the session's plans
+            now = utcnow()
+            conn.execute(insert(ProposalRow), [
+                {"id": f"p-bulk-{i}", "author": "dave", "author_kind": "human", "intent": "t", "targets": [],
+                 "changes": [], "operations": [], "rationale": "", "evidence": [], "emergency": False,
+                 "staged": False, "source": "test", "state": "draft", "hash": "x", "version": 1,
+                 "created_at": now, "updated_at": now} for i in range(3000)])
+        with conn.begin():
+            _proposal(conn, "p-grown")
+            before = conn.execute(text("SELECT seq_scan, seq_tup_read FROM pg_stat_xact_user_tables "
+                                       "WHERE relid = 'proposals'::regclass")).one()
+            conn.execute(insert(ProposalDeviceRow), [{"proposal_id": "p-grown", "device_id": d}
+                                                     for d in ("d-1", "d-2")])
+            after = conn.execute(text("SELECT seq_scan, seq_tup_read FROM pg_stat_xact_user_tables "
+                                      "WHERE relid = 'proposals'::regclass")).one()
+        assert (after.seq_scan - before.seq_scan, after.seq_tup_read - before.seq_tup_read) == (0, 0)
+        with pytest.raises(IntegrityError, match="no proposal 'p-gone'"), conn.begin():  # still refused
+            conn.execute(insert(ProposalDeviceRow), [{"proposal_id": "p-grown", "device_id": "d-3"},
+                                                     {"proposal_id": "p-gone", "device_id": "d-1"}])
+    assert _targets(store, "p-grown") == [("p-grown", "d-1"), ("p-grown", "d-2")]
