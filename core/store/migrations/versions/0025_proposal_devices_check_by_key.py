@@ -17,8 +17,10 @@ Now each distinct proposal id of the statement's rows (one, for every writer Gat
 locked and checked in one lookup by primary key — ``WHERE id = $1`` on a unique index plans as an
 index probe whatever the statistics say. The guarantees are 0022's, unchanged: the same
 ``FOR KEY SHARE`` lock the foreign key took (a concurrent delete of the proposal waits), and a
-missing proposal raises ``foreign_key_violation`` (SQLSTATE 23503) with the same message. Ids are
-taken in sorted order, so two statements lock their proposals in one order. SQLite is untouched.
+missing proposal raises ``foreign_key_violation`` (SQLSTATE 23503) with the same message. The
+distinct ids are found as 0022 found them (one hash aggregate over the statement's rows, a million
+for a fleet proposal) and taken in sorted order, so two statements lock their proposals in one
+order. SQLite is untouched.
 """
 from __future__ import annotations
 
@@ -37,9 +39,13 @@ VIOLATION = ("insert or update on table \"proposal_devices\" violates foreign ke
 BY_KEY = f"""
 CREATE OR REPLACE FUNCTION gateward_proposal_devices_check() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
+    wanted varchar[];
     pid varchar;
 BEGIN
-    FOR pid IN SELECT DISTINCT proposal_id FROM new_rows ORDER BY 1 LOOP
+    -- 0022's distinct ids (a hash aggregate over the statement's rows, a million for a fleet
+    -- proposal), sorted once they are few
+    SELECT array_agg(d.pid ORDER BY d.pid) INTO wanted FROM (SELECT DISTINCT proposal_id AS pid FROM new_rows) AS d;
+    FOREACH pid IN ARRAY coalesce(wanted, '{{}}') LOOP
         -- the foreign key's lock and its check in one probe of the primary key
         PERFORM 1 FROM proposals WHERE id = pid FOR KEY SHARE;
         IF NOT FOUND THEN
