@@ -14,13 +14,15 @@ PostgreSQL's own CPU): this trigger was ~20 % of the database's CPU a proposal, 
 few thousand proposals; ``proposals`` only grows.
 
 Now each distinct proposal id of the statement's rows (one, for every writer Gateward has) is
-locked and checked in one lookup by primary key — ``WHERE id = $1`` on a unique index plans as an
-index probe whatever the statistics say. The guarantees are 0022's, unchanged: the same
-``FOR KEY SHARE`` lock the foreign key took (a concurrent delete of the proposal waits), and a
-missing proposal raises ``foreign_key_violation`` (SQLSTATE 23503) with the same message. The
-distinct ids are found as 0022 found them (one hash aggregate over the statement's rows, a million
-for a fleet proposal) and taken in sorted order, so two statements lock their proposals in one
-order. SQLite is untouched.
+locked and checked in one lookup by primary key: ``WHERE id = $1`` on a unique index plans as an
+index probe on a table of more than a few pages, and on one never analysed (which the planner sizes
+at ten pages at least) — where 0022's plans for an array of unknown length were the scans above;
+only a table of a page or two, read whole at once, may be scanned instead. The guarantees are
+0022's, unchanged: the same ``FOR KEY SHARE`` lock the foreign key took (a concurrent delete of
+the proposal waits), and a missing proposal raises ``foreign_key_violation`` (SQLSTATE 23503) with
+the same message. The distinct ids are found as 0022 found them (one hash aggregate over the
+statement's rows, a million for a fleet proposal) and taken in sorted order, so two statements
+lock their proposals in one order. SQLite is untouched.
 """
 from __future__ import annotations
 
