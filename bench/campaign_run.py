@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.accounting import CP_APP, SIM_APP, BackendCpu, named, proc_cpu_s
 from bench.framework import BenchResult
 
 NAME = "campaign_run"
@@ -158,64 +159,29 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 # ---------------------------------------------------------------------------- accounting
-CP_APP, SIM_APP = "gateward-bench", "gateward-bench-sim"  # PostgreSQL application_name per role
-
-
-def _proc_cpu(pid: int) -> float | None:
-    """User + system CPU seconds of a local process (Linux /proc), or None."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 class CpuMeter:
     """CPU seconds of the workers and of the database backends serving the bench, per role.
 
     The workers are this bench's own processes (or this process, for the in-process SQLite
-    worker). The backends are found by ``application_name``: the control plane's connections
-    carry ``CP_APP``, the simulator's twin database connections ``SIM_APP`` — the simulator is the
-    "device", so its database work is device cost, not control-plane cost. Backends are visible
-    only for a PostgreSQL on this host; elsewhere those figures are None."""
+    worker). The backends are found by ``application_name`` (``bench.accounting``): the control
+    plane's connections carry ``CP_APP``, the simulator's twin database connections ``SIM_APP`` —
+    the simulator is the "device", so its database work is device cost, not control-plane cost.
+    Backends are visible only for a PostgreSQL on this host; elsewhere those figures are None."""
 
     def __init__(self, rt: Any, worker_pids: list[int], distributed: bool) -> None:
         self.rt, self.pids, self.distributed = rt, worker_pids, distributed
         self._w0 = self._workers()
-        self._db0 = self._backends()
+        self._db = BackendCpu(rt.store.engine) if distributed else None
 
     def _workers(self) -> float:
         if not self.distributed:
             return time.process_time()
-        return sum(c for c in (_proc_cpu(p) for p in self.pids) if c is not None)
-
-    def _backends(self) -> dict[str, dict[int, float]] | None:
-        if not self.distributed:
-            return None
-        from sqlalchemy import text
-
-        try:
-            with self.rt.store.read() as s:
-                rows = s.execute(text("SELECT pid, application_name FROM pg_stat_activity "
-                                      "WHERE application_name IN (:cp, :sim)"), {"cp": CP_APP, "sim": SIM_APP}).all()
-        except Exception:
-            return None
-        out: dict[str, dict[int, float]] = {CP_APP: {}, SIM_APP: {}}
-        for pid, app in rows:
-            cpu = _proc_cpu(int(pid))
-            if cpu is not None:
-                out[str(app)][int(pid)] = cpu
-        return out if any(out.values()) else None
+        return sum(c for c in (proc_cpu_s(p) for p in self.pids) if c is not None)
 
     def stop(self) -> dict[str, float | None]:
         worker = self._workers() - self._w0
-        db1 = self._backends()
-        cp = sim = None
-        if self._db0 is not None and db1 is not None:
-            base = self._db0
-            cp, sim = (sum(v - base[app].get(pid, 0.0) for pid, v in db1[app].items()) for app in (CP_APP, SIM_APP))
-        return {"worker_s": worker, "db_cp_s": cp, "db_sim_s": sim}
+        db = self._db.stop() if self._db is not None else {}
+        return {"worker_s": worker, "db_cp_s": db.get(CP_APP), "db_sim_s": db.get(SIM_APP)}
 
 
 def _batch_times(rt: Any, cid: str) -> dict[str, float]:
@@ -330,7 +296,7 @@ def _run(url: str, devices: int, workers: int, concurrency: int, batch: tuple[in
 
     sim_url = url
     if distributed:  # name the connections, so the database's CPU can be split by role (CpuMeter)
-        url, sim_url = (f"{url}{'&' if '?' in url else '?'}application_name={app}" for app in (CP_APP, SIM_APP))
+        url, sim_url = named(url, CP_APP), named(url, SIM_APP)
     rt = build_runtime(Settings(database_url=url, sim_database_url=sim_url))
     t0 = time.perf_counter()
     n = load_fleet(rt, devices)

@@ -44,6 +44,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench.accounting import proc_cpu_s
 from bench.framework import BenchResult
 
 NAME = "inventory_sync"
@@ -127,21 +128,13 @@ class _Acs:
     def cpu_s(self) -> float:
         """CPU seconds the NBI child has used (Linux ``/proc``; 0 elsewhere): what the ACS side
         costs, reported next to Gateward's own CPU so a wall figure on a busy machine can be read."""
-        return _proc_cpu_s(self.proc.pid or 0)
+        return proc_cpu_s(self.proc.pid or 0) or 0.0
 
     def close(self) -> None:
         self.conn.send("stop")
         self.proc.join(timeout=10)
         if self.proc.is_alive():
             self.proc.terminate()
-
-
-def _proc_cpu_s(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _status_kb(key: str) -> int:
