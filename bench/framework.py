@@ -12,6 +12,7 @@ import os
 import pkgutil
 import statistics
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,11 +86,34 @@ def print_result(result: BenchResult, console: Console | None = None) -> None:
     print(result.json_line(), flush=True)
 
 
+def reference_loop_ms(rounds: int = 3) -> float:
+    """CPU milliseconds a fixed pure-Python loop takes here (the best of ``rounds``).
+
+    Why: this VM's speed moves by up to a quarter within an hour and by more between days, so a
+    figure from one run cannot be set beside another run's. Every benchmark reports this reference,
+    taken before and after it ran: figures of two runs compare once divided by their references."""
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.process_time()
+        acc = 0
+        for i in range(300_000):
+            acc += i * i
+        best = min(best, time.process_time() - t0)
+    return round(best * 1e3, 2)
+
+
 def run_bench(name: str, quick: bool, printer: Callable[[BenchResult], None] = print_result) -> BenchResult:
     benches = discover()
     if name not in benches:
         raise KeyError(name)
+    before = reference_loop_ms()
     result: BenchResult = benches[name].run(quick)
+    after = reference_loop_ms()
+    result.params["reference_loop_ms"] = [before, after]
+    if not result.rows:  # the table shows the metrics themselves when a bench names no rows
+        result.rows = [(k, f"{v:,}") for k, v in result.metrics.items()]
+    result.rows.append(("machine speed: reference loop (before / after)",
+                        f"{before:.1f} / {after:.1f} ms of CPU (figures of two runs compare once divided by it)"))
     printer(result)
     return result
 

@@ -107,3 +107,19 @@ def test_control_plane_figures_take_the_devices_work_out_and_only_that() -> None
     lite = _control_plane(_phase(1.0, 1.4, 0.25, 0.10, {CP_APP: None, SIM_APP: None}), 100)
     assert lite["machine_ms"] == pytest.approx(13.0)
     assert lite["sim_db_ms"] is None
+
+
+def test_every_bench_reports_the_machine_speed_beside_its_own_figures(monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    from bench import framework
+
+    fake = types.SimpleNamespace(NAME="fake", run=lambda quick: framework.BenchResult("fake", {"things_per_s": 12.5}))
+    monkeypatch.setattr(framework, "discover", lambda: {"fake": fake})
+    shown: list[framework.BenchResult] = []
+    result = framework.run_bench("fake", True, printer=shown.append)
+    before, after = result.params["reference_loop_ms"]
+    assert before > 0 and after > 0
+    labels = [label for label, _ in shown[0].rows]
+    assert labels[0] == "things_per_s"  # a bench without rows of its own still shows its metrics
+    assert labels[-1].startswith("machine speed")
