@@ -89,9 +89,11 @@ def print_result(result: BenchResult, console: Console | None = None) -> None:
 def reference_loop_ms(rounds: int = 3) -> float:
     """CPU milliseconds a fixed pure-Python loop takes here (the best of ``rounds``).
 
-    Why: this VM's speed moves by up to a quarter within an hour and by more between days, so a
-    figure from one run cannot be set beside another run's. Every benchmark reports this reference,
-    taken before and after it ran: figures of two runs compare once divided by their references."""
+    Why: this VM's speed moves by a quarter within an hour and by half between days (the same code's
+    lifecycle figures halved between two stops of one day), so a figure from one run cannot be set
+    beside another's without knowing how fast the machine was. Every benchmark reports this sample,
+    taken before and after it ran. It is a sample, not a divisor: it moved by 1.8x between runs
+    whose figures moved by 10 %; two runs whose samples differ much are not to be compared."""
     best = float("inf")
     for _ in range(rounds):
         t0 = time.process_time()
@@ -113,7 +115,7 @@ def run_bench(name: str, quick: bool, printer: Callable[[BenchResult], None] = p
     if not result.rows:  # the table shows the metrics themselves when a bench names no rows
         result.rows = [(k, f"{v:,}") for k, v in result.metrics.items()]
     result.rows.append(("machine speed: reference loop (before / after)",
-                        f"{before:.1f} / {after:.1f} ms of CPU (figures of two runs compare once divided by it)"))
+                        f"{before:.1f} / {after:.1f} ms of CPU (runs with unlike samples do not compare)"))
     printer(result)
     return result
 
