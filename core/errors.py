@@ -57,3 +57,42 @@ class DeviceUnavailable(Conflict):
 class PolicyDenied(GatewardError):
     code = "policy_denied"
     http_status = 403
+
+
+class WindowClosed(Conflict):
+    """The decision binds the write to a change window that is closed now (issue 34): nothing was
+    written, the proposal stays approved, and the message says when the window next opens."""
+
+    code = "window_closed"
+
+
+class StorageFull(GatewardError):
+    """The database could not record a step because its disk is full (issue 34). The message names
+    the cause and the command that finishes what was left; the API answers 503 (retry once space
+    is freed), the CLI one line instead of a traceback."""
+
+    code = "storage_full"
+    http_status = 503
+
+
+def storage_full_cause(exc: BaseException) -> BaseException | None:
+    """The disk-full error behind ``exc`` (SQLite "database or disk is full", PostgreSQL SQLSTATE
+    53100, an OSError ENOSPC), following the DB-API wrapper and the exception chain; else None."""
+    import errno
+    import sqlite3
+
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            return e
+        if isinstance(e, sqlite3.OperationalError) and "disk is full" in str(e).lower():
+            return e
+        if getattr(e, "sqlstate", None) == "53100":  # psycopg: disk_full
+            return e
+        todo += [getattr(e, "orig", None), e.__cause__, e.__context__]
+    return None

@@ -31,10 +31,10 @@ import orjson
 from sqlalchemy import String, Table, bindparam, delete, select, text
 from sqlalchemy.orm import Session
 
-from core import audit, compat, rbac
+from core import audit, compat, rbac, windows
 from core import policy_input as pinput
 from core.config import Settings, get_settings
-from core.errors import Conflict, DeviceUnavailable, Forbidden, Invalid, Locked, NotFound
+from core.errors import Conflict, DeviceUnavailable, Forbidden, Invalid, Locked, NotFound, WindowClosed
 from core.execution import UNCONFIRMED_ACTION, Aggregate, DeviceEngine, DeviceResult, values_equal
 from core.execution import lock_in_use as _lock_in_use
 from core.execution import lock_is_live as _lock_is_live
@@ -1007,6 +1007,7 @@ class Lifecycle:
         rec, decision = self._current_decision(s, p)
         if not decision.allow or not rec.allow:
             raise Forbidden(f"policy did not allow proposal {p.id}")
+        self._check_window(p, decision)
         every = repo.approvals_for(s, p.id)
         if any(a.verdict == "reject" and a.proposal_hash == p.hash for a in every):
             raise Forbidden(f"proposal {p.id} was rejected")
@@ -1033,6 +1034,17 @@ class Lifecycle:
             if issues:
                 raise Invalid(f"proposal {p.id} no longer validates: "
                               + (f"{d.id}: " if p.per_target else "") + issues[0].message)
+
+    def _check_window(self, p: Proposal, decision: Decision) -> None:
+        """The change window the decision bound this write to must be open now, by the clock policy
+        judges (issue 34: a change decided at 02:30 inside the DE window and applied at 14:00 used to
+        end ``done``). Checked with the other gates, before any lock, so a refusal leaves the proposal
+        approved, no lock behind and nothing written; an emergency has no window obligation."""
+        now = self.clock()
+        closed = windows.closed_now(decision.obligation_items, now)
+        if closed:
+            raise WindowClosed(windows.closed_text(p.id, closed, now), regions=[w.region for w in closed],
+                               opens_at=max(w.next_open(now) for w in closed).isoformat())
 
     def _acquire_locks(self, s: Session, p: Proposal) -> None:
         """Lock every target for this proposal in one statement: the rows of the devices nobody
