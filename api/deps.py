@@ -25,8 +25,8 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from core.errors import GatewardError
-from core.models import Actor
+from core.errors import Forbidden, GatewardError
+from core.models import Actor, ActorKind
 from core.services import CoreServices
 from core.store import Store
 from core.users import TokenRejected, cached_actor, verify_token
@@ -154,7 +154,18 @@ async def current_actor(request: Request, token: Annotated[str, Depends(credenti
     return await run_in_threadpool(authenticate, request, token)
 
 
+async def current_person(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
+    """The actor, who must be a person: a job's token (automation) gets 403 — the refusal the
+    lifecycle and the remediation service give a job for approvals, forced rollbacks and adopting
+    a case, here for whole routes that exist for people (chat with the planner)."""
+    if actor.kind is not ActorKind.HUMAN:
+        raise Forbidden(f"{actor.id} is a job; this is for a person (sign in as one)")
+    return actor
+
+
 ActorDep = Annotated[Actor, Depends(current_actor)]
+# Routes for people only (chat): the authenticated actor, refused with 403 when it is a job.
+PersonDep = Annotated[Actor, Depends(current_person)]
 # For hot routes: the credential only, checked with :func:`authenticate` in the same worker-thread
 # hop as the route's own database work (one hop instead of two; issue 15).
 CredentialDep = Annotated[str, Depends(credential)]

@@ -6,7 +6,8 @@ build where the planner is missing; chat routes then answer 503 saying so.
 
 Who may read a thread: its owner; approvers and senior approvers (they review the proposals
 threads produce); auditors and admins. Only the owner may post to it. Other support agents may
-not read it (403). Whoever reads, passphrases never leave: the thread store keeps only redacted
+not read it (403). Chat is for people: a job's token (automation) gets 403 on every chat route
+(``api.deps.PersonDep``). Whoever reads, passphrases never leave: the thread store keeps only redacted
 text, and the read path runs titles, event text and free-text event data through the chat
 scrubber (``brain.redact.scrub_text``) once more on the way out.
 """
@@ -20,7 +21,7 @@ from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
-from api.deps import ActorDep, ChatDep, RuntimeDep, has_any_role
+from api.deps import ChatDep, PersonDep, RuntimeDep, has_any_role
 from api.errors import errors_for
 from api.schemas import MessageIn, ThreadHistory, ThreadIn, ThreadList, ThreadOut
 from api.scrub import scrub
@@ -101,7 +102,7 @@ def _on_error(exc: BaseException) -> dict[str, Any]:
 
 @router.post("/threads", status_code=201, response_model=ThreadOut,
              responses=errors_for(403, 404, 422) | {503: {"description": "no planner"}})
-async def start_thread(body: ThreadIn, rt: RuntimeDep, actor: ActorDep, svc: ChatDep) -> ThreadOut:
+async def start_thread(body: ThreadIn, rt: RuntimeDep, actor: PersonDep, svc: ChatDep) -> ThreadOut:
     """Open a durable thread, optionally about one device."""
     if body.device_id:
         def check() -> None:
@@ -117,7 +118,7 @@ async def start_thread(body: ThreadIn, rt: RuntimeDep, actor: ActorDep, svc: Cha
 
 @router.get("/threads", response_model=ThreadList,
             responses=errors_for(403) | {503: {"description": "no planner"}})
-async def list_threads(actor: ActorDep, svc: ChatDep,
+async def list_threads(actor: PersonDep, svc: ChatDep,
                        all_: Annotated[bool, Query(alias="all", description="every user's threads "
                                                    "(approvers, auditors, admins)")] = False) -> ThreadList:
     """Your threads, newest first."""
@@ -129,7 +130,7 @@ async def list_threads(actor: ActorDep, svc: ChatDep,
 
 @router.get("/threads/{thread_id}", response_model=ThreadHistory,
             responses=errors_for(403, 404) | {503: {"description": "no planner"}})
-async def thread_history(thread_id: ThreadId, actor: ActorDep, svc: ChatDep) -> ThreadHistory:
+async def thread_history(thread_id: ThreadId, actor: PersonDep, svc: ChatDep) -> ThreadHistory:
     """Every event of the thread so far (it survives restarts)."""
     t = await run_in_threadpool(_readable, svc, thread_id, actor)
     events = await run_in_threadpool(svc.history, thread_id)
@@ -139,7 +140,7 @@ async def thread_history(thread_id: ThreadId, actor: ActorDep, svc: ChatDep) -> 
 @router.post("/threads/{thread_id}/messages", response_class=StreamingResponse,
              responses={**SSE_DOC, **errors_for(403, 404, 413, 415, 422),
                         503: {"description": "no planner"}})
-async def send_message(thread_id: ThreadId, body: MessageIn, actor: ActorDep, svc: ChatDep) -> StreamingResponse:
+async def send_message(thread_id: ThreadId, body: MessageIn, actor: PersonDep, svc: ChatDep) -> StreamingResponse:
     """Run one planner turn and stream its steps, tool calls and proposal as they happen."""
     await run_in_threadpool(_owned, svc, thread_id, actor)
     return await stream_events(lambda: svc.send(thread_id, body.text, actor), _scrubbed_event_json, _on_error)
@@ -148,7 +149,7 @@ async def send_message(thread_id: ThreadId, body: MessageIn, actor: ActorDep, sv
 @router.post("/threads/{thread_id}/resume", response_class=StreamingResponse,
              responses={**SSE_DOC, **errors_for(403, 404, 409),
                         503: {"description": "no planner"}})
-async def resume(thread_id: ThreadId, actor: ActorDep, svc: ChatDep) -> StreamingResponse:
+async def resume(thread_id: ThreadId, actor: PersonDep, svc: ChatDep) -> StreamingResponse:
     """Continue a thread whose proposal the approvers have decided (approved → apply and
     report; rejected → report)."""
     await run_in_threadpool(_owned, svc, thread_id, actor)
