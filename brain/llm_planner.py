@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from brain.llm import LLMClient, LLMError, Usage
 from brain.prompts import SYSTEM_PROMPT, ProposeChange, Respond, final_tool_schemas
 from brain.tools import TOOLS, ToolContext, ToolResult, call_tool, openai_tools
+from brain.untrusted import wrap
 
 WRITE_LIKE = re.compile(r"set|apply|write|update|reboot|reset|factory|delete|commit|approve|execute|push|"
                         r"configure|change_param|modify", re.IGNORECASE)
@@ -64,7 +65,10 @@ class LLMPlanner:
                 on_tool: OnTool, on_notice: OnNotice) -> LLMOutcome:
         """The self-check refused the draft: tell the model why and let it try again."""
         msgs = list(messages)
-        text = f"The proposal was not submitted: {feedback}. Fix it (read first if needed) or respond."
+        # The self-check's reasons quote values and the device's identity (a compat refusal names its
+        # vendor/model/firmware): wrapped, like every device string a model sees (issue 34).
+        text = (f"The proposal was not submitted: {wrap(feedback, 'self-check')}. Fix it (read first if needed) "
+                "or respond.")
         if call_id:
             msgs.append({"role": "tool", "tool_call_id": call_id, "content": json.dumps({"ok": False, "error": text})})
         else:

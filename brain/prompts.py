@@ -85,7 +85,8 @@ def context_message(device_context: dict[str, Any], message: str, actor_id: str,
         lines.append("Earlier in this chat:")
         for t in transcript[-6:]:
             who = "agent" if t.get("role") == "user" else "planner"
-            lines.append(f"- {who}: " + (wrap(t.get("text", ""), "chat") if who == "agent" else t.get("text", "")))
+            # The planner's own earlier words quote device text (firmware, host names): wrapped too.
+            lines.append(f"- {who}: " + wrap(t.get("text", ""), "chat" if who == "agent" else "planner"))
     lines.append(f"The support agent ({actor_id}) says:")
     lines.append(wrap(message, "chat"))
     return "\n".join(lines)

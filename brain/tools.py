@@ -53,9 +53,11 @@ class ToolResult:
     error: str | None = None
 
     def for_model(self, pseudo: Pseudonymizer) -> str:
-        body: dict[str, Any] = {"ok": self.ok, "summary": self.summary}
+        # The summary and error are our words around device strings (vendor, model, firmware, an
+        # executor's message): wrapped like the data, never shown to a model bare (issue 34).
+        body: dict[str, Any] = {"ok": self.ok, "summary": scrub(self.summary, pseudo, key="summary")}
         if self.error:
-            body["error"] = self.error
+            body["error"] = scrub(self.error, pseudo, key="error")
         if self.data:
             body["data"] = scrub(self.data, pseudo)
         return json.dumps(body, default=str, ensure_ascii=False)
