@@ -10,10 +10,18 @@ Rules (each refusal names the row and the reason, and registers nothing for that
 
 * identity: ``OUI-ProductClass-Serial`` (the CWMP DeviceId, exactly as the ACS reports it) or, for
   the USP adapter, the agent's endpoint ID ``os::OUI-Serial`` (the only form the USP adapter can
-  address today: it derives the endpoint from OUI and serial). The product class may hold spaces
-  (real CPEs report e.g. ``HG8245 V5``; GenieACS escapes them in its ``_id``), OUI and serial may
-  not. GenieACS's own escaped ``_id`` (``00259E-HG8245%20V5-SN1``) is accepted too and stored in
-  the plain form the ACS sync gives the same device, so both name one device;
+  address today: it derives the endpoint from OUI and serial), each part in the grammar of
+  :mod:`core.ids` (issue 34: no ``%``, ``/`` or ``..`` — an id travels into URLs and files). The
+  product class may hold inner spaces (real CPEs report e.g. ``HG8245 V5``; GenieACS escapes them
+  in its ``_id``), OUI and serial may not. GenieACS's own escaped ``_id``
+  (``00259E-HG8245%20V5-SN1``) is accepted too, decoded, and stored in the plain form the ACS sync
+  gives the same device, so both name one device;
+* display strings (vendor, model, firmware, subscriber, region, service, upstream id, tags) refuse
+  control characters and bidirectional embeddings/overrides/isolates, exactly as TR-181 display
+  strings do (:func:`core.values.control_problem`): they are shown to people in the console;
+* a JSON import is parsed with its nesting bounded (:func:`parse_json_rows`): a row nested deeper
+  than a device row can be is refused by number, the rest imported (Python's parser raised
+  ``RecursionError`` on such a file);
 * adapter ``sim``, ``usp`` or ``genieacs``; root ``Device.`` or ``InternetGatewayDevice.`` (USP speaks
   only ``Device.``); the protocol follows from the adapter;
 * one unit, one registration: an id already registered, or the same OUI + serial under any adapter
@@ -41,9 +49,11 @@ from sqlalchemy.exc import IntegrityError
 
 from core import audit
 from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.ids import oui_problem, product_class_problem, serial_problem
 from core.models import TERMINAL_STATES, Actor, Device, Protocol, Root, utcnow
 from core.store import repo
 from core.store.schema import DeviceLockRow, DeviceRow, ProposalDeviceRow, ProposalRow
+from core.values import control_problem
 
 ADMIN_ROLE = "admin"
 # What a re-imported row must repeat to count as already registered (``last_seen`` and the
@@ -55,8 +65,6 @@ PROTOCOL_OF_ADAPTER = {"usp": Protocol.USP, "genieacs": Protocol.CWMP}
 _OUI = re.compile(r"^[0-9A-F]{6}$")
 ENDPOINT_ID_RE = re.compile(r"^os::([0-9A-Fa-f]{6})-(.+)$")
 _TOKEN = re.compile(r"^[^\s\x00-\x1f\x7f]+$")  # identity parts: printable, no spaces
-# A product class: printable, inner spaces allowed (``HG8245 V5``), no other white space.
-_PRODUCT_CLASS = re.compile(r"^[^\s\x00-\x1f\x7f](?:[^\t\n\r\f\v\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -104,27 +112,30 @@ class DeviceSpec(DeviceFields):
     @field_validator("vendor", "model", "firmware", "region", "subscriber", "service", "upstream_id")
     @classmethod
     def _no_control(cls, v: str | None) -> str | None:
-        if v is not None and _CONTROL.search(v):
-            raise ValueError("must not contain control characters")
+        """People read these in the console and the CLI: the TR-181 display-string rule applies
+        (no control characters, no bidirectional overrides that make text read differently)."""
+        problem = None if v is None else control_problem(v, display=True)
+        if problem is not None:
+            raise ValueError(f"must not contain control characters or bidirectional controls ({problem})")
         return v
 
     @field_validator("tags")
     @classmethod
     def _tags(cls, v: list[str]) -> list[str]:
         for t in v:
-            if not t or len(t) > 64 or not _TOKEN.match(t):
-                raise ValueError(f"tag {t!r} must be 1..64 printable characters without spaces")
+            if not t or len(t) > 64 or not _TOKEN.match(t) or control_problem(t, display=True):
+                raise ValueError(f"tag {t!r} must be 1..64 printable characters without spaces or "
+                                 "bidirectional controls")
         return v
 
     @model_validator(mode="after")
     def _identity(self) -> DeviceSpec:
-        for name in ("oui", "serial"):
-            value = getattr(self, name)
-            if value and not _TOKEN.match(value):
-                raise ValueError(f"{name} {value!r} must be printable characters without spaces")
-        if self.product_class and not _PRODUCT_CLASS.match(self.product_class):
-            raise ValueError(f"product_class {self.product_class!r} must be printable characters (inner spaces "
-                             "allowed)")
+        if self.oui and (problem := oui_problem(self.oui)):
+            raise ValueError(f"oui {self.oui!r} {problem}")
+        if self.serial and (problem := serial_problem(self.serial)):
+            raise ValueError(f"serial {self.serial!r} {problem}")
+        if self.product_class and (problem := product_class_problem(self.product_class)):
+            raise ValueError(f"product_class {self.product_class!r} {problem}")
         if self.oui:
             self.oui = self.oui.upper()
         if self.endpoint_id:
@@ -148,11 +159,13 @@ class DeviceSpec(DeviceFields):
         if m is None or not _TOKEN.match(endpoint):
             raise ValueError(f"endpoint_id {endpoint!r} is not os::OUI-Serial (e.g. os::00D09E-SN1234); the USP "
                              "adapter addresses agents by OUI and serial")
+        if problem := serial_problem(m.group(2)):
+            raise ValueError(f"endpoint_id {endpoint!r}: serial {m.group(2)!r} {problem}")
         self._agree("oui", m.group(1).upper())
         self._agree("serial", m.group(2))
 
     def _from_device_id(self, device_id: str) -> None:
-        if _CONTROL.search(device_id) or "\t" in device_id:
+        if control_problem(device_id, display=True):
             raise ValueError(f"id {device_id!r} must be printable characters")
         if device_id.startswith("os::"):
             raise ValueError(f"id {device_id!r} looks like a USP endpoint ID; give it as endpoint_id")
@@ -168,17 +181,17 @@ class DeviceSpec(DeviceFields):
         if len(parts) != 3 or not all(parts):
             raise ValueError(f"id {device_id!r} is not OUI-ProductClass-Serial (e.g. 00D09E-CGW3400-SN1234)")
         oui = parts[0].upper()
-        if not _OUI.match(oui):
-            raise ValueError(f"id {device_id!r}: OUI {parts[0]!r} is not six hexadecimal digits")
+        if problem := oui_problem(oui):
+            raise ValueError(f"id {device_id!r}: OUI {parts[0]!r} {problem}")
         if self.product_class and device_id.startswith(f"{parts[0]}-{self.product_class}-"):
             product_class, serial = self.product_class, device_id[len(parts[0]) + len(self.product_class) + 2:]
         else:
             product_class, serial = parts[1], parts[2]
-        if not _PRODUCT_CLASS.match(product_class):
-            raise ValueError(f"id {device_id!r}: product class {product_class!r} must be printable characters "
-                             "(inner spaces allowed)")
-        if not _TOKEN.match(serial):
-            raise ValueError(f"id {device_id!r}: serial {serial!r} must be printable characters without spaces")
+        if problem := product_class_problem(product_class):
+            raise ValueError(f"id {device_id!r} is not OUI-ProductClass-Serial: product class {product_class!r} "
+                             f"{problem}")
+        if problem := serial_problem(serial):
+            raise ValueError(f"id {device_id!r} is not OUI-ProductClass-Serial: serial {serial!r} {problem}")
         self._agree("oui", oui)
         self._agree("product_class", product_class)
         self._agree("serial", serial)
@@ -315,6 +328,9 @@ class Inventory:
         return report
 
     def _import_one(self, n: int, raw: Any, actor: Actor, source: str) -> RowResult:
+        if isinstance(raw, TooDeep):
+            return RowResult(n, None, f"the row is nested {raw.depth} levels deep; a device row has at most "
+                                      f"{MAX_JSON_DEPTH - 1} (a list of tags is 2)")
         if not isinstance(raw, dict):
             return RowResult(n, None, f"expected an object with the device's fields, got {type(raw).__name__}")
         hint = str(raw.get("id") or raw.get("endpoint_id") or "")[:128] or None
@@ -437,3 +453,75 @@ def parse_csv(text: str) -> list[tuple[int, dict[str, Any]]]:
 def number_items(items: Sequence[Any]) -> list[tuple[int, Any]]:
     """A JSON list as import rows, numbered from 1."""
     return list(enumerate(items, start=1))
+
+
+# ---------------------------------------------------------------------------- JSON
+# A device row is at most three levels deep (the list, the row, its tags); a file may nest a little
+# more than that and still be read, but never as deep as Python's parser recurses (~1,000 levels,
+# then ``RecursionError``).
+MAX_JSON_DEPTH = 16
+# Strings (with their escapes) as one token, so brackets inside a string are never counted.
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{},]')
+
+
+@dataclass(frozen=True)
+class TooDeep:
+    """A JSON import row nested deeper than :data:`MAX_JSON_DEPTH`: refused by its number."""
+
+    depth: int
+
+
+def parse_json_rows(text: str) -> list[tuple[int, Any]]:
+    """``(position, item)`` per item of a JSON list of devices, numbered from 1, with nesting
+    bounded: an item nested deeper than :data:`MAX_JSON_DEPTH` comes back as :class:`TooDeep`
+    (the import refuses that row and registers the others); a file nested that deep outside its
+    items, not a list, or not JSON is one :class:`Invalid` naming the problem.
+
+    Why scan first: ``json.loads`` recurses once per level and a hostile file of ``[[[[…`` raised
+    ``RecursionError`` out of the import. The scan is one regular-expression pass (strings are
+    single tokens), so an ordinary file still costs one ``json.loads``."""
+    import json
+
+    depth = deepest = 0
+    bounds: list[int] = []  # the top-level list's '[', each of its commas, its ']'
+    levels: list[int] = []  # the deepest level inside each item (the item itself is level 1)
+    for m in _JSON_TOKENS.finditer(text):
+        tok = m.group()
+        if tok in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if depth == 1:
+                bounds.append(m.end())
+                levels.append(0)
+            elif levels:
+                levels[-1] = max(levels[-1], depth - 1)
+        elif tok in "]}":
+            depth -= 1
+            if depth == 0:
+                bounds.append(m.start())
+                if text[m.end():].strip():
+                    raise Invalid("the file is not JSON: extra data after the list of devices")
+                break
+        elif tok == "," and depth == 1:
+            bounds.append(m.start() + 1)
+            levels.append(0)
+    if deepest <= MAX_JSON_DEPTH:
+        try:
+            items = json.loads(text)
+        except ValueError as exc:
+            raise Invalid(f"the file is not JSON: {exc}") from None
+        if not isinstance(items, list):
+            raise Invalid("the file must hold a JSON list of devices")
+        return number_items(items)
+    if not text.lstrip().startswith("[") or len(bounds) < 2:
+        raise Invalid(f"the file is nested deeper than {MAX_JSON_DEPTH} levels and is not a JSON list of devices")
+    rows: list[tuple[int, Any]] = []
+    for n, (a, b, level) in enumerate(zip(bounds, bounds[1:], levels, strict=False), start=1):
+        if level >= MAX_JSON_DEPTH:
+            rows.append((n, TooDeep(level)))
+            continue
+        try:
+            rows.append((n, json.loads(text[a:b].rstrip(",").strip(" \t\r\n,"))))
+        except ValueError as exc:
+            raise Invalid(f"the file is not JSON (item {n}): {exc}") from None
+    return rows

@@ -70,6 +70,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from core import audit
+from core.ids import product_class_problem, serial_problem
 from core.inventory import _CONTROL, _OUI, _TOKEN, PROTOCOL_OF_ADAPTER, DeviceSpec, validation_message
 from core.models import Root, utcnow
 from core.store import repo
@@ -763,7 +764,8 @@ def _plain_model(oui: str, pc: str, vendor: str, model: str, firmware: str, root
                  service: str) -> bool:
     """The per-model part of :func:`_plain_fields` (a fleet has a few hundred models and
     firmwares, not 100,000): memoised, as it depends on nothing but its arguments."""
-    return bool(_OUI.match(oui) and "-" not in pc and _token(pc, 64) and root in _ROOTS and _text_ok(vendor, 64)
+    return bool(_OUI.match(oui) and "-" not in pc and _token(pc, 64) and product_class_problem(pc) is None
+                and root in _ROOTS and _text_ok(vendor, 64)
                 and _text_ok(model, 64) and _text_ok(firmware, 64) and _text_ok(region, 16)
                 and _text_ok(service, 32))
 
@@ -779,6 +781,8 @@ def _plain_fields(d: AcsDeviceLike, region: str, service: str) -> tuple[str, ...
     oui, pc, serial = d.oui, d.product_class, d.serial
     vendor, model, firmware = d.manufacturer[:64], d.model[:64], d.firmware[:64]
     root = str(d.root)
+    if serial_problem(serial) is not None:
+        return None
     if not (_token(serial, 64) and _plain_model(oui, pc, vendor, model, firmware, root, region, service)):
         return None
     device_id = f"{oui}-{pc}-{serial}"
