@@ -30,6 +30,8 @@ import os
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -258,6 +260,27 @@ class _Pending:
                                     self.subscriber, self.model, self.firmware, self.data, prev)}
 
 
+_VIA: ContextVar[str | None] = ContextVar("gateward_audit_via", default=None)
+
+
+@contextmanager
+def acting_via(via: str) -> Iterator[None]:
+    """Every event appended inside the block (in this thread) says who carried it out for its
+    actor: ``data["via"] = via``. A campaign's batch runs for the person who started it, through
+    a worker (issue 34): the actor is the person, the worker is named here — without every layer
+    the batch passes through having to carry it."""
+    token = _VIA.set(via)
+    try:
+        yield
+    finally:
+        _VIA.reset(token)
+
+
+def _with_via(data: dict[str, Any] | None) -> dict[str, Any] | None:
+    via = _VIA.get()
+    return data if via is None else {**(data or {}), "via": via}
+
+
 def append(session: Session, *, actor: str, action: str, proposal_id: str | None = None,
            device: Device | None = None, device_id: str | None = None, data: dict[str, Any] | None = None,
            ts: datetime | None = None) -> None:
@@ -271,7 +294,7 @@ def append(session: Session, *, actor: str, action: str, proposal_id: str | None
     four statements). It commits with the state change it records or not at all, exactly as
     before; the chain lock (PostgreSQL) is held only for the commit, not for the whole
     transaction. A transaction that rolls back drops its events."""
-    _enqueue(session, [_Pending(ts or utcnow(), actor, action, proposal_id, device, device_id, data)])
+    _enqueue(session, [_Pending(ts or utcnow(), actor, action, proposal_id, device, device_id, _with_via(data))])
 
 
 def append_many(session: Session, events: list[dict[str, Any]]) -> int:
@@ -281,7 +304,7 @@ def append_many(session: Session, events: list[dict[str, Any]]) -> int:
         return 0
     now = utcnow()
     _enqueue(session, [_Pending(ev.get("ts") or now, ev["actor"], ev["action"], ev.get("proposal_id"),
-                                ev.get("device"), ev.get("device_id"), ev.get("data")) for ev in events])
+                                ev.get("device"), ev.get("device_id"), _with_via(ev.get("data"))) for ev in events])
     return len(events)
 
 
