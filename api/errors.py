@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.errors import GatewardError
+from core.errors import GatewardError, storage_full_cause
 
 log = logging.getLogger("gateward.api")
 
@@ -110,3 +110,8 @@ def install(app: FastAPI) -> None:
         log.exception("unhandled error", exc_info=exc)
         return JSONResponse(error_body("internal", "internal error (a bug); it has been logged"),
                             status_code=500)
+        full = storage_full_cause(exc)
+        if full is not None:  # a full disk is a condition of the server, not a bug (issue 34)
+            log.error("the database's disk is full: %s", full)
+            return JSONResponse(error_body("storage_full", f"the database's disk is full ({full}); nothing more "
+                                           "was recorded — retry once an operator has freed space"), status_code=503)

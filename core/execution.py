@@ -39,7 +39,7 @@ from typing import Any, Protocol
 from core.models import Change, Device, ExecutionStatus, Operation, Proposal, utcnow
 from core.secrets import mask_value
 from core.values import parse_bool
-from executors.base import ExecutorError, ParamValue
+from executors.base import RETRYABLE_ERRORS, ExecutorError, ParamValue
 from executors.base import Timeout as ExecTimeout
 
 X = ExecutionStatus
@@ -68,6 +68,12 @@ def lock_is_live(holder: str, expires_at: datetime) -> bool:
     except (OSError, ValueError):
         return False
     return True
+
+
+#: The holder of a ``rollback_pending`` proposal's locks between re-checks (issue 34): no process
+#: (``lock_is_live`` is false for it on every host), so any process's recovery may take it over,
+#: while the device stays locked against every other proposal until its restore is confirmed.
+PENDING_RESTORE_OWNER = "gateward-pending-restore:0"
 
 
 def lock_in_use(holder: str, expires_at: datetime) -> bool:
@@ -253,6 +259,15 @@ class DeviceEngine:
         except ExecutorError:
             return False
         return all(path in values and values_equal(values[path].value, v["value"]) for path, v in backup.items())
+
+
+def restore_unreachable(res: DeviceResult) -> bool:
+    """Did a restore fail only because the device could not be reached (offline, a transport
+    timeout, the broker gone: ``executors.errors.RETRYABLE_ERRORS``)? Then nobody knows whether it
+    landed — the device may well still hold its original value — and trying later can tell
+    (issue 34: a broker killed mid-apply raised a critical ``rollback_failed`` on a device that had
+    never changed). Any other failure (a fault, a value that did not hold) is a real one."""
+    return res.status is X.ROLLBACK_FAILED and isinstance(res.cause, RETRYABLE_ERRORS)
 
 
 def after_reboot_failure(d: Device) -> str:

@@ -4,15 +4,54 @@
 there — no cleanup, no ``finally``, exactly like ``kill -9``. Crash-safety tests use this to stop
 a real process between apply and verify and then check that a restart recovers. With the
 variable unset (always, in production) a failpoint is one dict lookup.
+
+``NAME=disk_full`` (issue 34) makes the point raise the error SQLite raises on a full disk
+(``sqlite3.OperationalError("database or disk is full")``) instead, and from then on every store
+write of the process (``store.write``, checked where a write transaction begins) raises it too: a
+disk that filled up stays full. ``store.write=disk_full`` is a disk full from the start.
+:func:`arm` / :func:`disarm` do the same inside a test process.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 
-_ARMED = frozenset(p.strip() for p in os.environ.get("GATEWARD_FAILPOINTS", "").split(",") if p.strip())
+EXIT, DISK_FULL = "exit", "disk_full"
+STORE_WRITE = "store.write"
+
+
+def _parse(spec: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in spec.split(","):
+        name, _, action = part.strip().partition("=")
+        if name:
+            out[name] = action.strip() or EXIT
+    return out
+
+
+_ARMED: dict[str, str] = _parse(os.environ.get("GATEWARD_FAILPOINTS", ""))
+
+
+def arm(name: str, action: str = EXIT) -> None:
+    """Arm ``name`` in this process (tests)."""
+    _ARMED[name] = action
+
+
+def disarm() -> None:
+    """Disarm every failpoint of this process (tests), including a disk that filled up."""
+    _ARMED.clear()
+
+
+def disk_full_error() -> sqlite3.OperationalError:
+    return sqlite3.OperationalError("database or disk is full")
 
 
 def failpoint(name: str) -> None:
-    if name in _ARMED:
-        os._exit(99)
+    action = _ARMED.get(name)
+    if action is None:
+        return
+    if action == DISK_FULL:
+        _ARMED[STORE_WRITE] = DISK_FULL  # the disk stays full for every later write
+        raise disk_full_error()
+    os._exit(99)

@@ -21,6 +21,8 @@ verify → restore) is :class:`core.execution.DeviceEngine`, shared with the sta
 from __future__ import annotations
 
 import contextlib
+import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,14 +30,33 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import String, Table, bindparam, delete, select, text
+from sqlalchemy import String, Table, bindparam, delete, select, text, update
 from sqlalchemy.orm import Session
 
 from core import audit, compat, rbac, windows
 from core import policy_input as pinput
 from core.config import Settings, get_settings
-from core.errors import Conflict, DeviceUnavailable, Forbidden, Invalid, Locked, NotFound, WindowClosed
-from core.execution import UNCONFIRMED_ACTION, Aggregate, DeviceEngine, DeviceResult, values_equal
+from core.errors import (
+    Conflict,
+    DeviceUnavailable,
+    Forbidden,
+    GatewardError,
+    Invalid,
+    Locked,
+    NotFound,
+    StorageFull,
+    WindowClosed,
+    storage_full_cause,
+)
+from core.execution import (
+    PENDING_RESTORE_OWNER,
+    UNCONFIRMED_ACTION,
+    Aggregate,
+    DeviceEngine,
+    DeviceResult,
+    restore_unreachable,
+    values_equal,
+)
 from core.execution import lock_in_use as _lock_in_use
 from core.execution import lock_is_live as _lock_is_live
 from core.execution import owner as _owner
@@ -80,7 +101,7 @@ from core.store.schema import (
     ProposalRow,
 )
 from core.validation import normalise, per_target_issues, validate_changes, validate_operation
-from executors.base import BackupRead, ExecutorError, Fault, InvalidParameterName, ParamValue
+from executors.base import RETRYABLE_ERRORS, BackupRead, ExecutorError, Fault, InvalidParameterName, ParamValue
 from policies.base import PolicyEngine
 
 S = ProposalState
@@ -124,6 +145,10 @@ EXECUTING = frozenset({S.BACKED_UP, S.APPLYING, S.VERIFYING})
 WAITING_FOR_INFORM = "waiting for the device's next inform"  # a Presence.detail prefix (executors/genieacs)
 
 StageTimer = Callable[[str, float], None]
+RESTORE_PENDING_ACTION = ("none yet: the restore is re-checked by `gateward recover` and by the worker until the "
+                          "device answers; a read showing the original value clears this alarm, another value is "
+                          "restored from the backup")
+log = logging.getLogger("gateward.lifecycle")
 
 
 # A TR-106 trigger parameter (``DiagnosticsState``) starts an action when set; the device then
@@ -139,6 +164,14 @@ def is_trigger_path(path: str) -> bool:
     root = "InternetGatewayDevice." if path.startswith("InternetGatewayDevice.") else "Device."
     spec = get_registry(root).find(path)
     return bool(spec is not None and spec.command_trigger)
+
+
+def _holds_backup(backed_up: dict[str, Any], got: ParamValue | None) -> bool:
+    """Does a read-back value show what the backup holds? A parameter backed up as absent holds
+    when it is gone again or empty."""
+    if backed_up.get("absent"):
+        return got is None or got.value in ("", None)
+    return got is not None and values_equal(got.value, backed_up["value"])
 
 
 @dataclass
@@ -249,6 +282,11 @@ class Lifecycle:
         self.policy = policy
         self.router = router or ExecutorRouter()
         self._timer = stage_timer
+        # Proposals whose locks (and state) an apply of this process could not settle on a full
+        # disk; settled by the next apply or the worker's round (settle_stranded).
+        self._stranded: set[str] = set()
+        self._stranded_lock = threading.Lock()
+        self._next_recheck = 0.0  # monotonic time of the next rollback_pending re-check (recheck_pending)
         # The one per-device engine (write → verify → restore), for single applies and campaign
         # batches alike; its writes go through this module's grants (_GrantedIO).
         self.engine = DeviceEngine(_GrantedIO(self))
@@ -946,6 +984,8 @@ class Lifecycle:
                 devices = repo.get_devices(s, p.targets)
                 gates_ok = self._can(self._check_gates, s, p, devices)
                 out["apply"] = [u.id for u in users if gates_ok and rbac.can_apply(u)]
+            if p.state is S.ROLLBACK_PENDING:  # the system re-checks it; an admin may run `gateward recover`
+                out["recover"] = [u.id for u in users if "admin" in u.roles]
             if p.state in (S.AWAITING_APPROVAL, S.APPROVED):
                 out["reject"] = [u.id for u in users if rbac.can_review(u) and u.id != p.author]
             if p.state in EDITABLE:
@@ -1046,18 +1086,30 @@ class Lifecycle:
             raise WindowClosed(windows.closed_text(p.id, closed, now), regions=[w.region for w in closed],
                                opens_at=max(w.next_open(now) for w in closed).isoformat())
 
-    def _acquire_locks(self, s: Session, p: Proposal) -> None:
+    def _acquire_locks(self, s: Session, p: Proposal, *, retry: bool = True,
+                       already: frozenset[str] = frozenset()) -> None:
         """Lock every target for this proposal in one statement: the rows of the devices nobody
         holds are inserted, a held one is left alone (``ON CONFLICT DO NOTHING``). Any device not
         taken is named with its holder, and the caller's transaction rolls back whatever this one
-        took — a lock check and an insert were two round trips (issue 15)."""
+        took — a lock check and an insert were two round trips (issue 15).
+
+        An earlier apply of this same proposal whose process died before writing — it is still
+        ``approved``, so none of its writes started (issue 34: a full disk stopped it and its locks
+        could not be released) — does not block it: its dead holder's locks are cleared, audited,
+        and the insert is tried once more."""
         now = utcnow()
-        taken = {r[0] for r in _TAKE_LOCKS[self.store.dialect].all(s, {
+        taken = already | {r[0] for r in _TAKE_LOCKS[self.store.dialect].all(s, {
             "pid": p.id, "owner": _owner(), "now": now, "exp": now + timedelta(seconds=self.settings.lock_ttl_s),
             "ids": orjson.dumps(list(p.targets)).decode()})}
         if len(taken) == len(p.targets):
             return
-        for dev_id, holder, owner, since in _LOCKS_HELD.all(s, {"ids": [t for t in p.targets if t not in taken]}):
+        held = _LOCKS_HELD.all(s, {"ids": [t for t in p.targets if t not in taken]})
+        # clear_dead_locks re-checks each holder's liveness: a live apply of it keeps its locks
+        if (retry and p.state is S.APPROVED and any(holder == p.id for _, holder, _, _ in held)
+                and clear_dead_locks(s, p.id, None, "system:recovery", "an earlier apply of it died before writing")):
+            self._acquire_locks(s, p, retry=False, already=frozenset(taken))
+            return
+        for dev_id, holder, owner, since in held:
             if holder == p.id:
                 raise Locked(f"proposal {p.id} is already being applied (lock on {dev_id} held by {owner})")
             raise Locked(f"device {dev_id} is locked by proposal {holder} (since "
@@ -1066,8 +1118,82 @@ class Lifecycle:
         raise Locked(f"a device of proposal {p.id} was locked by another proposal just now; retry")
 
     def _release_locks(self, pid: str) -> None:
+        """Release the proposal's locks. On a full disk the delete cannot commit either (issue 34):
+        the locks are remembered as stranded and released by this process's next apply (or its
+        worker's next round, :meth:`settle_stranded`), or by recovery once this process is gone —
+        the original error, not this one, is what the caller reports."""
+        try:
+            with self.store.write() as s:  # only ours: a device owed a restore stays locked (_end_pending)
+                s.execute(delete(_LOCKS).where(_LOCKS.c.proposal_id == pid, _LOCKS.c.owner == _owner()))
+        except Exception as exc:
+            if storage_full_cause(exc) is None:
+                raise
+            log.info("proposal %s: its device locks could not be released (disk full); kept for later", pid)
+            with self._stranded_lock:
+                self._stranded.add(pid)
+
+    def settle_stranded(self, actor_id: str = "system:recovery") -> list[tuple[str, str]]:
+        """Finish what an apply of this process left when the database's disk was full: its locks
+        (which only this process may release while it lives — another process's recovery sees a
+        live holder) and, if the proposal was left between backup and its end, the recovery a
+        restart would do (:meth:`_recover_from_history`: approved again when nothing was written,
+        else verified or rolled back). Called before every apply and by the worker's round; a
+        proposal whose settling fails again (the disk still full) stays for the next call."""
+        with self._stranded_lock:
+            todo, self._stranded = self._stranded, set()
+        done: list[tuple[str, str]] = []
+        for pid in sorted(todo):
+            try:
+                done.append((pid, self._settle_one(pid, actor_id)))
+            except Exception as exc:
+                if storage_full_cause(exc) is None:
+                    log.exception("proposal %s: settling after a full disk failed", pid)
+                with self._stranded_lock:
+                    self._stranded.add(pid)
+        return done
+
+    def _settle_one(self, pid: str, actor_id: str) -> str:
+        p = self.get(pid)
+        what = f"{p.state}: locks released"
+        if p.state in EXECUTING:
+            what = self._recover_from_history(p, Actor(id=actor_id, roles=("admin",), kind=ActorKind.JOB))
         with self.store.write() as s:
-            delete_where(s, _LOCKS, proposal_id=pid)
+            mine = [r[0] for r in s.execute(select(_LOCKS.c.device_id).where(
+                _LOCKS.c.proposal_id == pid, _LOCKS.c.owner == _owner()))]
+            if mine:
+                s.execute(delete(_LOCKS).where(_LOCKS.c.proposal_id == pid, _LOCKS.c.owner == _owner()))
+                audit.append(s, actor=actor_id, action="lock.released", proposal_id=pid,
+                             data={"devices": mine, "owners": [_owner()],
+                                   "reason": "its apply stopped on a full disk; released once writable"})
+        return what
+
+    def _storage_full(self, pid: str, exc: BaseException) -> StorageFull:
+        """One line for a person: the cause, what happened to the devices, and the command."""
+        try:
+            with self.store.read() as s:
+                state = ProposalRecord.load(s, pid).state
+                written = any(e.status in WRITTEN for e in ExecutionRecord.for_proposal(s, pid))
+        except Exception:  # the answer must not fail in turn: say the safe thing
+            state, written = None, True
+        if state == str(S.APPROVED):
+            what, then = "no device was written and it is still approved", " and apply again"
+        elif not written:
+            what, then = f"no device was written (left {state}; recovery makes it approved again)", " and apply again"
+        else:
+            what, then = f"a device may hold the change (left {state}; recovery verifies or rolls it back)", ""
+        return StorageFull(
+            f"apply of proposal {pid} stopped: the database's disk is full ({storage_full_cause(exc)}; "
+            f"{self.store_location()}) — {what}. Free space there, then run `gateward recover`{then}",
+            proposal_id=pid)
+
+    def store_location(self) -> str:
+        """Where the database keeps its data, for a person freeing space (never the password)."""
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.store.url)
+        if url.get_backend_name() == "sqlite":
+            return f"SQLite file {url.database}"
+        return f"PostgreSQL {url.host or 'localhost'}/{url.database}"
 
     def _exec_update(self, pid: str, device: Device, status: ExecutionStatus, action: str, actor: str,
                      detail: dict[str, Any] | None = None, error: str | None = None,
@@ -1113,9 +1239,21 @@ class Lifecycle:
 
     def apply(self, pid: str, actor: Actor) -> ApplyOutcome:
         """Back up, write, verify — or roll back. Returns the outcome; raises only when nothing
-        was written (gate refused, device locked or offline)."""
+        was written (gate refused, device locked or offline) — or when the database's disk is full
+        (:class:`StorageFull`, one line naming the cause and the command that finishes it)."""
         if not rbac.can_apply(actor):
             raise Forbidden(f"{actor.id} (roles: {', '.join(actor.roles) or 'none'}) may not apply changes")
+        self.settle_stranded()
+        try:
+            return self._apply(pid, actor)
+        except GatewardError:
+            raise
+        except Exception as exc:
+            if storage_full_cause(exc) is None:
+                raise
+            raise self._storage_full(pid, exc) from exc
+
+    def _apply(self, pid: str, actor: Actor) -> ApplyOutcome:
         t0 = time.perf_counter()
         # The gates' transaction and the backup's prepare the device write: they commit without
         # waiting for their WAL flush, and the device's own ``applying`` commit — synchronous, before
@@ -1140,7 +1278,7 @@ class Lifecycle:
             opened = self._presence_and_backup(p, ordered, actor, row.preview, row=row)
             failpoint("lifecycle.after_backup")
             outcome = self._write_and_verify(p, ordered, actor, opened, row=row)
-            released = outcome.proposal.state is S.DONE
+            released = outcome.proposal.state is S.DONE  # a rollback_pending kept only the owed devices' locks
             return outcome
         finally:
             if not released:
@@ -1274,6 +1412,7 @@ class Lifecycle:
             backups.append({"id": new_id("b"), "proposal_id": p.id, "device_id": d.id, "params": params,
                             "created_at": utcnow()})
         changed = Conflict(f"proposal {p.id} changed during backup; nothing was changed")
+        failpoint("lifecycle.before_backup")
         with self.store.write(durable=False) as s:  # flushed by the first device's ``applying`` commit
             if row is None:
                 row = ProposalRecord.load(s, p.id, for_update=True)
@@ -1554,20 +1693,20 @@ class Lifecycle:
         if restore:
             self._write(p, d, restore, purpose="rollback", key=f"{p.id}-rb")
             values = self._read_tolerant(d, [c.path for c in restore])
-
-            def held(c: Change) -> bool:
-                got = values.get(c.path)
-                if backup[c.path].get("absent"):  # cleared again: gone, or present but empty
-                    return got is None or got.value in ("", None)
-                return got is not None and values_equal(got.value, c.value)
-
-            wrong = [c.path for c in restore if not held(c)]
+            wrong = [c.path for c in restore if not _holds_backup(backup[c.path], values.get(c.path))]
             if wrong:
                 raise Fault(d.id, f"rollback did not hold for {', '.join(wrong)}")
         return [c.path for c in restore], unrestorable
 
     def _rollback_touched(self, p: Proposal, devices: Sequence[Device], actor: Actor, outcome: ApplyOutcome,
-                          reason: str) -> None:
+                          reason: str, *, recheck: bool = False) -> None:
+        """Restore every touched device from its backup and end the proposal ``rolled_back``, or
+        ``failed`` (a restore failed, an operation is unconfirmed), or ``rollback_pending`` when a
+        restore could not be confirmed only because its device was unreachable (issue 34): that
+        device stays ``rolling_back`` and locked, and :meth:`_recheck_pending` tries it again.
+        ``recheck``: this is that re-check — only the pending devices are looked at, by a read
+        first (the original value back clears the alarm without writing), and what earlier passes
+        found (a failed restore, an unconfirmed operation) still decides the end."""
         with self.store.read() as s:
             execs = {e.device_id: e for e in repo.executions_for(s, p.id)}
             # Oldest first, so each device keeps its newest backup (an abandoned attempt's stays as evidence).
@@ -1575,32 +1714,47 @@ class Lifecycle:
                 BackupRow.proposal_id == p.id).order_by(BackupRow.created_at))}
         alarms: list[str] = []
         unconfirmed: list[str] = []
+        pending: dict[str, str] = {}
+        if recheck:  # what earlier passes found stays part of how this rollback ends
+            for earlier in execs.values():
+                if earlier.status == X.ROLLBACK_FAILED:
+                    alarms.append(earlier.error or f"{earlier.device_id}: rollback failed")
+                elif (earlier.detail or {}).get("unconfirmed"):
+                    unconfirmed.append(earlier.error or f"{earlier.device_id}: not confirmed")
         snapshots: dict[str, dict[str, tuple[Any, str | None]]] = {}
         for d in devices:
             ex = execs.get(d.id)
             if ex is None or ex.status not in TOUCHED:
                 continue
-            written = outcome.results.get(d.id)
-            if written is None and (ex.detail or {}).get("unconfirmed"):
-                # Recovery after a crash: the dead process recorded this device as unconfirmed.
-                written = DeviceResult(d.id, ExecutionStatus.VERIFY_FAILED, changed=True, failed=True,
-                                       evidence=dict(ex.detail), error=ex.error,
-                                       unconfirmed=list(ex.detail["unconfirmed"]))
-            if written is not None and written.unconfirmed:
-                # An operation the device accepted but nobody saw complete cannot be undone: a person
-                # is told to look (a critical alarm, like a reboot that never comes back).
-                msg = written.error or f"{d.id}: not confirmed"
-                unconfirmed.append(msg)
-                with self.store.write() as s:
-                    audit.append(s, actor=actor.id, action="alarm.operation_unconfirmed", proposal_id=p.id,
-                                 device=d, data={"severity": "critical", "error": msg,
-                                                 "commands": written.unconfirmed,
-                                                 "action_needed": UNCONFIRMED_ACTION})
-                if not self.engine.needs_restore(written, backups.get(d.id, {})):
-                    continue  # nothing to write back: it stays verify_failed, never "rolled back"
-            self._exec_update(p.id, d, ExecutionStatus.ROLLING_BACK, "device.rolling_back", actor.id,
-                              detail={"reason": reason})
-            res = outcome.add(self.engine.restore(p, d, backups.get(d.id, {}), reason))
+            if recheck:
+                if ex.status != X.ROLLING_BACK:
+                    continue  # only the restores still owed
+                res = outcome.add(self._recheck_restore(p, d, backups.get(d.id, {}), reason))
+            else:
+                written = outcome.results.get(d.id)
+                if written is None and (ex.detail or {}).get("unconfirmed"):
+                    # Recovery after a crash: the dead process recorded this device as unconfirmed.
+                    written = DeviceResult(d.id, ExecutionStatus.VERIFY_FAILED, changed=True, failed=True,
+                                           evidence=dict(ex.detail), error=ex.error,
+                                           unconfirmed=list(ex.detail["unconfirmed"]))
+                if written is not None and written.unconfirmed:
+                    # An operation the device accepted but nobody saw complete cannot be undone: a person
+                    # is told to look (a critical alarm, like a reboot that never comes back).
+                    msg = written.error or f"{d.id}: not confirmed"
+                    unconfirmed.append(msg)
+                    with self.store.write() as s:
+                        audit.append(s, actor=actor.id, action="alarm.operation_unconfirmed", proposal_id=p.id,
+                                     device=d, data={"severity": "critical", "error": msg,
+                                                     "commands": written.unconfirmed,
+                                                     "action_needed": UNCONFIRMED_ACTION})
+                    if not self.engine.needs_restore(written, backups.get(d.id, {})):
+                        continue  # nothing to write back: it stays verify_failed, never "rolled back"
+                self._exec_update(p.id, d, ExecutionStatus.ROLLING_BACK, "device.rolling_back", actor.id,
+                                  detail={"reason": reason})
+                res = outcome.add(self.engine.restore(p, d, backups.get(d.id, {}), reason))
+            if restore_unreachable(res):
+                pending[d.id] = self._restore_pending(p, d, res, actor, first=not recheck)
+                continue
             if res.status is ExecutionStatus.ROLLBACK_FAILED:
                 msg = res.error or f"{d.id}: rollback failed"
                 alarms.append(msg)
@@ -1612,8 +1766,15 @@ class Lifecycle:
                                        "action_needed": "device left in an unknown state; inspect and restore by hand"})
                 continue
             restored, unrestorable = res.evidence["restored"], res.evidence["not_restorable"]
-            self._exec_update(p.id, d, ExecutionStatus.ROLLED_BACK, "device.rolled_back", actor.id,
-                              detail={"restored": restored, "not_restorable": unrestorable})
+            confirmed = res.evidence.get("confirmed_by")
+            with self.store.write() as s:
+                self._exec_update_in(s, p.id, d, ExecutionStatus.ROLLED_BACK, "device.rolled_back", actor.id,
+                                     detail={"restored": restored, "not_restorable": unrestorable,
+                                             **({"confirmed_by": confirmed} if confirmed else {})})
+                if recheck:  # the restore the pending alarm was about is confirmed now
+                    audit.append(s, actor=actor.id, action="alarm.cleared", proposal_id=p.id, device=d,
+                                 data={"alarm": "alarm.rollback_unconfirmed",
+                                       "how": confirmed or "restored from the backup and read back"})
             outcome.rolled_back.append(d.id)
             outcome.restored[d.id], outcome.not_restored[d.id] = restored, unrestorable
             back = backups.get(d.id, {})
@@ -1627,6 +1788,11 @@ class Lifecycle:
             row = repo.get_proposal_row(s, p.id)
             for device_id, values in snapshots.items():  # the stored snapshot shows the restored values
                 self._merge_snapshot(s, device_id, values, "restored")
+            if pending:
+                self._end_pending(s, row, actor, reason, detail, pending, alarms + unconfirmed)
+                return
+            if recheck:  # resolved: the locks the re-check took (the devices waited for it) go with it
+                delete_where(s, _LOCKS, proposal_id=p.id)
             if alarms or unconfirmed:
                 # Failed, not rolled back: some device is in a state nobody confirmed.
                 error = reason
@@ -1642,6 +1808,64 @@ class Lifecycle:
             else:
                 self._set_state(s, row, S.ROLLED_BACK, actor.id, "proposal.rolled_back", detail,
                                 error=f"{reason}; {partial}" if partial else reason)
+
+    def _restore_pending(self, p: Proposal, d: Device, res: DeviceResult, actor: Actor, *, first: bool) -> str:
+        """Record a restore the device was unreachable for: its execution stays ``rolling_back``
+        (the rollback is decided, not finished), and the first time a ``warning`` alarm says it is
+        re-checked — not the critical ``rollback_failed``: nothing says the device changed."""
+        why = res.cause.message if res.cause is not None else (res.error or "unreachable")
+        msg = f"{d.id}: restore not confirmed, the device could not be reached ({why})"
+        with self.store.write() as s:
+            self._exec_update_in(s, p.id, d, ExecutionStatus.ROLLING_BACK, "device.restore_pending", actor.id,
+                                 detail={"restore_pending": why}, error=msg)
+            if first:
+                audit.append(s, actor=actor.id, action="alarm.rollback_unconfirmed", proposal_id=p.id, device=d,
+                             data={"severity": "warning", "error": msg, "action_needed": RESTORE_PENDING_ACTION})
+        return msg
+
+    def _end_pending(self, s: Session, row: Any, actor: Actor, reason: str, detail: dict[str, Any],
+                     pending: dict[str, str], alarms: list[str]) -> None:
+        """``rollback_pending``, in the caller's transaction: the devices still owed a restore stay
+        locked (held by no process, :data:`PENDING_RESTORE_OWNER`, so any recovery may take them
+        over, and no other proposal may write them meanwhile); the proposal's other locks go."""
+        error = (f"{reason}; ROLLBACK PENDING: {'; '.join(pending.values())} — re-checked by `gateward recover` "
+                 "and by the worker until the device answers")
+        if alarms:
+            error += f"; ALSO: {'; '.join(alarms)}"
+        if row.state != str(S.ROLLBACK_PENDING):
+            self._set_state(s, row, S.ROLLBACK_PENDING, actor.id, "proposal.rollback_pending",
+                            {**detail, "pending": list(pending), "alarms": alarms}, error=error)
+        else:
+            row.error, row.updated_at = error, utcnow()
+            audit.append(s, actor=actor.id, action="recovery.restore_pending", proposal_id=row.id,
+                         data={"pending": list(pending), "note": "still unreachable; re-checked later"})
+        ids = list(pending)
+        s.execute(delete(_LOCKS).where(_LOCKS.c.proposal_id == row.id, _LOCKS.c.device_id.not_in(ids)))
+        now = utcnow()
+        s.execute(update(_LOCKS).where(_LOCKS.c.proposal_id == row.id, _LOCKS.c.device_id.in_(ids))
+                  .values(owner=PENDING_RESTORE_OWNER, acquired_at=now, expires_at=now))
+        _TAKE_LOCKS[self.store.dialect].all(s, {  # a device whose lock was gone (recovery) is locked again
+            "pid": row.id, "owner": PENDING_RESTORE_OWNER, "now": now, "exp": now, "ids": orjson.dumps(ids).decode()})
+
+    def _recheck_restore(self, p: Proposal, d: Device, backup: dict[str, Any], reason: str) -> DeviceResult:
+        """A pending restore, tried again: read the device first — if it shows every backed-up value
+        the restore is confirmed without writing (the usual case: the change never landed);
+        otherwise restore it through the grant path, as any rollback does."""
+        restorable = {path: v for path, v in backup.items() if v.get("restorable") and v.get("value") is not None}
+        if restorable:
+            try:
+                values = self._read_tolerant(d, list(restorable))
+            except ExecutorError as exc:
+                if isinstance(exc, RETRYABLE_ERRORS):
+                    return DeviceResult(d.id, X.ROLLBACK_FAILED, changed=True, failed=True,
+                                        error=f"{d.id}: rollback failed: {exc.message}", cause=exc)
+                values = {}  # unreadable otherwise: the restore below says what it finds
+            if all(_holds_backup(v, values.get(path)) for path, v in restorable.items()):
+                return DeviceResult(d.id, X.ROLLED_BACK, failed=True, error=reason, evidence={
+                    "reason": reason, "restored": list(restorable),
+                    "not_restorable": [path for path, v in backup.items() if not v.get("restorable")],
+                    "confirmed_by": "a read showed the original value; nothing was written"})
+        return self.engine.restore(p, d, backup, reason)
 
     def rollback(self, pid: str, actor: Actor, reason: str, *, force: bool = False) -> ApplyOutcome:
         """Revert a finished change from its backup (an approver's call after ``done``).
@@ -1779,7 +2003,7 @@ class Lifecycle:
         """
         with self.store.read() as s:
             executing = set(s.scalars(select(ProposalRow.id).where(
-                ProposalRow.state.in_([str(x) for x in EXECUTING]))))
+                ProposalRow.state.in_([str(x) for x in EXECUTING | {S.ROLLBACK_PENDING}]))))
             locks: dict[str, list[DeviceLockRow]] = {}
             for lock in s.scalars(select(DeviceLockRow)):
                 locks.setdefault(lock.proposal_id, []).append(lock)
@@ -1795,8 +2019,13 @@ class Lifecycle:
                 p = None
             if p is not None and p.staged and p.state not in TERMINAL_STATES:
                 continue  # a campaign's batches resume themselves (apply_batch verifies, never re-writes)
+            if p is not None and p.state is S.ROLLBACK_PENDING:
+                results.append((pid, self._recheck_pending(p, actor, own_are_dead=True)))
+                continue  # its locks stay until its restore is confirmed
             if p is not None and not p.staged and (p.state in EXECUTING or (p.state is S.DONE and held)):
                 results.append((pid, self._recover_from_history(p, actor)))
+                if self.get(pid).state is S.ROLLBACK_PENDING:
+                    continue  # the devices owed a restore stay locked (_end_pending took the locks over)
             else:
                 state = p.state if p is not None else "unknown"
                 results.append((pid, f"lock released ({state}: its holder died before any write)"))
@@ -1807,6 +2036,69 @@ class Lifecycle:
                     clear_dead_locks(s, pid, None, actor_id, "recovery: the holding process is gone",
                                      own_are_dead=True)
         return results
+
+    def recheck_pending(self, every_s: float = 30.0, actor_id: str = "system:recovery") -> list[tuple[str, str]]:
+        """The worker's round (``gateward run``, ``gateward worker``): settle what a full disk left
+        (:meth:`settle_stranded`) and, at most every ``every_s``, re-check each ``rollback_pending``
+        proposal no live process is re-checking — so a restore that waited for an unreachable device
+        is confirmed (or redone) soon after the device answers again, without a person."""
+        done = self.settle_stranded(actor_id)
+        now = time.monotonic()
+        with self._stranded_lock:
+            if now < self._next_recheck:
+                return done
+            self._next_recheck = now + every_s
+        with self.store.read() as s:
+            pids = list(s.scalars(select(ProposalRow.id).where(ProposalRow.state == str(S.ROLLBACK_PENDING))))
+        actor = Actor(id=actor_id, roles=("admin",), kind=ActorKind.JOB)
+        for pid in sorted(pids):
+            try:
+                done.append((pid, self._recheck_pending(self.get(pid), actor)))
+            except Exception:  # one proposal's trouble must not stop the others' re-checks
+                log.exception("proposal %s: re-checking its pending restore failed", pid)
+        return done
+
+    def _recheck_pending(self, p: Proposal, actor: Actor, *, own_are_dead: bool = False) -> str:
+        """Try a ``rollback_pending`` proposal's owed restores again, under its device locks taken
+        over from no process (or a dead one): a live process re-checking it already is left alone."""
+        claimed = self._claim_pending(p, own_are_dead=own_are_dead)
+        if claimed is None:
+            return "rollback_pending (another live process is re-checking it)"
+        with self.store.read() as s:
+            devices = repo.get_devices(s, p.targets)
+            reason = self._interrupted_reason(list(repo.executions_for(s, p.id)))
+        try:
+            self._rollback_touched(p, [devices[t] for t in p.targets], actor, ApplyOutcome(proposal=p),
+                                   reason=reason, recheck=True)
+        finally:
+            if self.get(p.id).state is S.ROLLBACK_PENDING:  # an error part-way: hand the locks back
+                with self.store.write() as s:
+                    now = utcnow()
+                    s.execute(update(_LOCKS).where(_LOCKS.c.proposal_id == p.id, _LOCKS.c.owner == _owner())
+                              .values(owner=PENDING_RESTORE_OWNER, expires_at=now))
+        after = self.get(p.id)
+        if after.state is S.ROLLBACK_PENDING:
+            return "rollback_pending (the device is still unreachable; re-checked later)"
+        return f"{after.state} (the pending restore was re-checked{': ' + after.error if after.error else ''})"
+
+    def _claim_pending(self, p: Proposal, *, own_are_dead: bool) -> list[str] | None:
+        """Take a pending proposal's locks over for this process, in one transaction: None if any
+        is held by a live process (or was taken over by one meanwhile)."""
+        alive = _lock_is_live if own_are_dead else _lock_in_use
+        with self.store.write() as s:
+            rows = s.execute(select(_LOCKS.c.device_id, _LOCKS.c.owner, _LOCKS.c.expires_at).where(
+                _LOCKS.c.proposal_id == p.id)).all()
+            if any(alive(r.owner, r.expires_at) for r in rows):
+                return None
+            now = utcnow()
+            taken = 0
+            for holder in sorted({r.owner for r in rows}):
+                res = s.execute(update(_LOCKS).where(_LOCKS.c.proposal_id == p.id, _LOCKS.c.owner == holder).values(
+                    owner=_owner(), acquired_at=now, expires_at=now + timedelta(seconds=self.settings.lock_ttl_s)))
+                taken += int(getattr(res, "rowcount", 0) or 0)
+            if taken != len(rows):
+                raise Conflict(f"proposal {p.id}'s locks changed while they were taken over; retry")
+            return [r.device_id for r in rows]
 
     def _recover_from_history(self, p: Proposal, actor: Actor) -> str:
         """One proposal whose apply (or manual rollback) died: what the executions recorded decides."""

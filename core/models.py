@@ -77,6 +77,8 @@ class ProposalState(StrEnum):
     ROLLED_BACK = "rolled_back"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # a restore could not be confirmed because the device was unreachable: re-checked (issue 34)
+    ROLLBACK_PENDING = "rollback_pending"
 
 
 TERMINAL_STATES = frozenset(

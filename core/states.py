@@ -50,6 +50,9 @@ def _frozen(table: dict[Any, set[Any]]) -> Mapping[Any, frozenset[Any]]:
 _EDIT = {S.DRAFT, S.CANCELLED}
 # How any apply that wrote, or a rollback of it, ends.
 _ENDED = {S.DONE, S.ROLLED_BACK, S.FAILED}
+# A rollback whose restore could not be confirmed because the device was unreachable (issue 34):
+# not an end — recovery and the worker re-check it and end it rolled back (or failed).
+_PENDING = {S.ROLLBACK_PENDING}
 
 PROPOSAL_START = S.DRAFT
 PROPOSAL_TRANSITIONS: Mapping[ProposalState, frozenset[ProposalState]] = _frozen({
@@ -63,14 +66,16 @@ PROPOSAL_TRANSITIONS: Mapping[ProposalState, frozenset[ProposalState]] = _frozen
     # a staged rollout finished or aborted before any batch ran.
     S.APPROVED: _EDIT | {S.REJECTED, S.BACKED_UP, S.APPLYING} | _ENDED,
     # approved again: recovery found nothing written, or the first write's request never left.
-    S.BACKED_UP: {S.APPLYING, S.APPROVED} | _ENDED,
-    S.APPLYING: {S.VERIFYING, S.APPROVED} | _ENDED,
-    S.VERIFYING: _ENDED,
-    S.DONE: {S.ROLLED_BACK, S.FAILED},  # a manual (or campaign) rollback of a finished change
+    S.BACKED_UP: {S.APPLYING, S.APPROVED} | _ENDED | _PENDING,
+    S.APPLYING: {S.VERIFYING, S.APPROVED} | _ENDED | _PENDING,
+    S.VERIFYING: _ENDED | _PENDING,
+    S.DONE: {S.ROLLED_BACK, S.FAILED} | _PENDING,  # a manual (or campaign) rollback of a finished change
     S.REJECTED: set(),
     S.ROLLED_BACK: set(),
     S.FAILED: set(),
     S.CANCELLED: set(),
+    # the re-check read the original value back or restored it, or the restore failed for good
+    S.ROLLBACK_PENDING: {S.ROLLED_BACK, S.FAILED},
 })
 
 # Statuses whose device may hold (part of) the change and is not restored: each may be restored.
@@ -135,6 +140,8 @@ def require_state(p: Proposal, *allowed: ProposalState, doing: str) -> None:
             hint = " (it is finished; create a new proposal)"
         elif p.state is S.AWAITING_APPROVAL:
             hint = " (it is waiting for approval)"
+        elif p.state in (S.BACKED_UP, S.APPLYING, S.VERIFYING):
+            hint = " (an apply is running, or its process stopped: `gateward recover` finishes it)"
         raise Conflict(f"cannot {doing} proposal {p.id}: it is {p.state}{hint}", state=str(p.state))
 
 

@@ -62,7 +62,7 @@ T = TypeVar("T")
 STATE_STYLE = {
     "done": "green", "approved": "green", "denied": "red", "invalid": "red", "rejected": "red",
     "failed": "bold red", "rolled_back": "yellow", "awaiting_approval": "cyan", "applying": "magenta",
-    "verifying": "magenta", "cancelled": "dim",
+    "verifying": "magenta", "cancelled": "dim", "rollback_pending": "bold yellow",
 }
 
 
@@ -79,6 +79,14 @@ def guarded(fn: Callable[[], T]) -> T:
     except LookupError as exc:
         fail(str(exc))
     raise AssertionError("unreachable")
+    except Exception as exc:  # a full disk is a condition to name, not a traceback (issue 34)
+        from core.errors import storage_full_cause
+
+        full = storage_full_cause(exc)
+        if full is None:
+            raise
+        fail(f"the database's disk is full ({full}); nothing more was recorded. Free space for the "
+             "database, then run `gateward recover`")
 
 
 _runtime: Runtime | None = None
@@ -360,7 +368,7 @@ def rollback(proposal: str, reason: Annotated[str, typer.Option("--reason")],
 @app.command()
 def recover() -> None:
     """Finish or roll back changes a crashed process left half-done."""
-    results = rt().lifecycle.recover()
+    results = guarded(lambda: rt().lifecycle.recover())
     if not results:
         console.print("nothing to recover")
     for pid, what in results:

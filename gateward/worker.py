@@ -40,6 +40,10 @@ async def serve(runtime: Runtime, *, concurrency: int = 4, tick_s: float = 0.5, 
     def step() -> None:
         cw.campaign_step(orch)
         rw.step(svc, units)
+        try:  # restores that waited for an unreachable device, and what a full disk left (issue 34)
+            runtime.lifecycle.recheck_pending()
+        except Exception:
+            log.exception("re-checking pending restores failed")
 
     await cw.serve(queue, step=step, context={"gateward": orch, rw.CONTEXT_KEY: svc},
                    queues=(CAMPAIGN_QUEUE, rw.QUEUE), concurrency=concurrency, name=name, tick_s=tick_s,

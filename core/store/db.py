@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from core.config import get_settings
+from core.failpoints import STORE_WRITE, failpoint
 from core.store.commit_info import AUDIT_QUEUE, RELAXED_COMMIT
 from core.store.fastsql import Prepared
 from core.store.lane import process_lane
@@ -201,6 +202,7 @@ class Store:
         Elsewhere the argument changes nothing."""
         from core.errors import Conflict
 
+        failpoint(STORE_WRITE)  # tests: a disk that is full (core.failpoints); one dict lookup otherwise
         if self._writer is None and self.dialect == "postgresql":
             # The same transaction with fewer layers: no file write lock, no held connection and no
             # per-thread write count exist off SQLite, and their empty context managers cost as
