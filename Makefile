@@ -14,8 +14,8 @@ $(STAMP): pyproject.toml
 .PHONY: install run demo test bench lint
 install: $(STAMP)
 
-run: install  ## serve API + console on 127.0.0.1:8000 over a seeded simulated fleet
-	$(BIN)/gateward run
+run: install  ## the demo: API + console on 127.0.0.1:8000 over a seeded simulated fleet, demo tokens printed
+	$(BIN)/gateward run --demo
 
 demo: install  ## scripted end-to-end walk; last line is the summary
 	$(BIN)/gateward demo

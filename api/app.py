@@ -80,13 +80,15 @@ def _runtime_chat(runtime: AppRuntime) -> ChatService:
 def create_app(runtime: AppRuntime, *, chat: ChatService | None = None,
                chat_factory: Callable[[AppRuntime], ChatService] | None = None,
                authenticator: Authenticator | None = None,
-               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, limits: ShedLimits | None = None) -> FastAPI:
+               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, limits: ShedLimits | None = None,
+               demo: bool = False) -> FastAPI:
     """Build the app over ``runtime``.
 
     ``chat`` / ``chat_factory``: the planner's chat service (default: the runtime's own,
     ``runtime.chat``, built on first use; a test or a harness may bring another).
     ``authenticator``: bearer credential → actor (default: API tokens).
     ``limits``: load-shedding bounds (default: ``ShedLimits.from_env()``).
+    ``demo``: served by ``gateward run --demo``; ``/api/health`` says so and the console shows a banner.
     """
     head = HeadProbe.for_engine(runtime.store.engine)
 
@@ -104,6 +106,7 @@ def create_app(runtime: AppRuntime, *, chat: ChatService | None = None,
                     '`{"error": code, "detail": text}` with a 4xx status.',
     )
     app.state.runtime = runtime
+    app.state.demo = demo
     # The queue's rendered pages, valid while the audit head they were read at is current.
     app.state.list_head, app.state.list_pages = head, PageCache()
     app.state.chat = chat

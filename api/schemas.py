@@ -244,3 +244,5 @@ class ThreadHistory(BaseModel):
 
 class Health(BaseModel):
     status: str
+    demo: bool = Field(default=False, description="served by `gateward run --demo`: a simulated fleet and demo "
+                                                  "people, not production (the console shows a banner)")

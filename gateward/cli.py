@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the models cost ~80 ms to import; --help and read commands 
     from core.store.lite import LiteReader
     from gateward.read_runtime import ReadRuntime
     from gateward.runtime import Runtime
+    from gateward.seed import DemoPeople
 
 # Each area owns its commands in its own module (gateward/cli_*.py) with ``register(app)``, named
 # here with the top-level commands, then groups, it adds: an invocation imports only the module it
@@ -78,7 +79,6 @@ def guarded(fn: Callable[[], T]) -> T:
         fail(exc.message)
     except LookupError as exc:
         fail(str(exc))
-    raise AssertionError("unreachable")
     except Exception as exc:  # a full disk is a condition to name, not a traceback (issue 34)
         from core.errors import storage_full_cause
 
@@ -87,6 +87,7 @@ def guarded(fn: Callable[[], T]) -> T:
             raise
         fail(f"the database's disk is full ({full}); nothing more was recorded. Free space for the "
              "database, then run `gateward recover`")
+    raise AssertionError("unreachable")
 
 
 _runtime: Runtime | None = None
@@ -399,8 +400,17 @@ def seed(homes: int = 200, seed_: Annotated[int, typer.Option("--seed")] = 7,
     console.print(f"fleet: {n} devices")
 
 
+DEMO_HOMES = 200  # `gateward run --demo`: simulated homes an empty database is seeded with
+
+
 @app.command()
-def run(host: str = "127.0.0.1", port: int = 8000, homes: int = 200,
+def run(host: str = "127.0.0.1", port: int = 8000,
+        demo: Annotated[bool, typer.Option(
+            "--demo", help="a demo, not production: seed an empty database with a simulated fleet, create the "
+                           "demo people, print their tokens, show a demo banner in the console")] = False,
+        homes: Annotated[int | None, typer.Option(
+            min=0, help=f"with --demo: simulated homes to seed an empty database with (default {DEMO_HOMES})")
+        ] = None,
         worker: Annotated[bool, typer.Option(help="run a campaign+remediation worker here")] = True,
         usp_events: Annotated[bool | None, typer.Option(
             "--usp-events/--no-usp-events",
@@ -414,15 +424,17 @@ def run(host: str = "127.0.0.1", port: int = 8000, homes: int = 200,
             help="HTTP parser: auto (httptools when installed), httptools, h11")] = "auto",
         loop: Annotated[str, typer.Option(help="event loop: auto (uvloop when installed), uvloop, asyncio")] = "auto",
         ) -> None:
-    """Serve the API and console over the (seeded if empty) simulated fleet."""
+    """Serve the API and console. Production by default: it never seeds, creates no person and
+    prints no token (`gateward users add|token`); --demo serves a simulated fleet to try it out."""
     import contextlib
 
     import uvicorn
 
     from api.app import create_app
     from gateward.runtime import server_impls, start_event_sources
-    from gateward.seed import ensure_seeded
 
+    if homes is not None and not demo:
+        fail("--homes is the size of the simulated demo fleet: add --demo (without it `gateward run` never seeds)")
     try:
         http_impl, loop_impl = server_impls(http, loop)
     except ValueError as exc:
@@ -438,11 +450,24 @@ def run(host: str = "127.0.0.1", port: int = 8000, homes: int = 200,
     sock = _bind(host, port, shared=per_worker)
     slots = _worker_slots(sock, workers) if per_worker else [sock]
     runtime = rt()
-    n = ensure_seeded(runtime, homes=homes)
+    if demo:
+        from gateward.seed import start_demo
+
+        started = start_demo(runtime, homes=DEMO_HOMES if homes is None else homes)
+        n = started.devices
+    else:
+        from gateward.seed import ensure_automation, fleet_size
+
+        n = fleet_size(runtime.store)
+        for uid in ensure_automation(runtime.store):
+            console.print(f"added the automation identity {uid} (kind job, role automation; no token)")
     for pid, what in runtime.lifecycle.recover():
         console.print(f"recovered {pid}: {what}")
     console.print(f"fleet: {n} devices · database: {_db_label(runtime.store.url)}")
-    _print_demo_tokens(runtime.store)
+    if demo:
+        _print_demo_tokens(runtime.store, started.people)
+    else:
+        _print_first_steps(runtime.store, n)
     embedded = None
     if worker:
         # SQLite has no shared queue: campaigns and remediation units run on this in-process
@@ -469,9 +494,10 @@ def run(host: str = "127.0.0.1", port: int = 8000, homes: int = 200,
         # (as uvicorn.run treats it), not an error.
         with contextlib.suppress(KeyboardInterrupt):
             if workers == 1:
-                uvicorn.Server(uvicorn.Config(create_app(runtime), **opts)).run(sockets=[sock])
+                uvicorn.Server(uvicorn.Config(create_app(runtime, demo=demo), **opts)).run(sockets=[sock])
             else:  # N processes on the one port; this one supervises them and runs the background parts
-                config = uvicorn.Config("gateward.runtime:api_worker_app", factory=True, workers=workers, **opts)
+                factory = "gateward.serving:demo_api_worker_app" if demo else "gateward.runtime:api_worker_app"
+                config = uvicorn.Config(factory, factory=True, workers=workers, **opts)
                 if per_worker:
                     from gateward.serving import SocketPerWorker
 
@@ -542,16 +568,46 @@ def _db_label(url: str) -> str:
     return shown if shown is not None else url.split("@")[-1]
 
 
-def _print_demo_tokens(store: Store) -> None:
-    """A fresh token for every active demo person, with their roles, so a newcomer can sign in
-    to the console as each of them (automation identities are left out)."""
-    from core.models import ActorKind
+def _print_demo_tokens(store: Store, people: DemoPeople) -> None:
+    """``--demo`` only: a fresh token for every active demo person the demo owns, with their roles,
+    so a newcomer can sign in to the console as each of them. Nobody else's: a person an admin
+    added, or a real directory the demo was pointed at, is never handed a token in the log."""
     from core.users import issue_token, list_users
 
-    people = [a for a, active in list_users(store) if active and a.kind is not ActorKind.JOB]
+    console.print("[bold yellow]DEMO[/bold yellow]: a simulated fleet and demo people, whose tokens every start "
+                  "prints below — not for production (`gateward run` without --demo)", soft_wrap=True)
+    if people.created:
+        console.print(f"created the demo people: {', '.join(people.created)}", highlight=False)
+    if people.others:
+        console.print(f"{people.others} user(s) here are not the demo's: --demo created no demo people and prints "
+                      "no token of theirs (`gateward users token NAME` issues one)", highlight=False, soft_wrap=True)
+    owned = set(people.owned)
+    active = [a for a, on in list_users(store) if on and a.id in owned]
+    if not active:
+        console.print("no demo person to sign in as", highlight=False)
+        return
     console.print("sign in to the console with one of these tokens (paste it on the sign-in page):")
-    for a in people:
-        console.print(f"  {a.id:<8} {', '.join(a.roles):<28} {issue_token(store, a.id)}", highlight=False)
+    for a in active:
+        console.print(f"  {a.id:<8} {', '.join(a.roles):<28} {issue_token(store, a.id)}", highlight=False,
+                      soft_wrap=True)  # a log's narrow console must not split a token
+
+
+def _print_first_steps(store: Store, devices: int) -> None:
+    """A production start: what to do next on an empty database. Never a token."""
+    from core.models import ActorKind
+    from core.users import list_users
+
+    people = [a for a, on in list_users(store) if on and a.kind is ActorKind.HUMAN]
+    if people:
+        console.print(f"people: {len(people)} active · tokens: `gateward users token NAME` (never printed here)",
+                      highlight=False)
+    else:
+        console.print("no users yet: create the first admin with `gateward users add NAME --role admin`, then "
+                      "`gateward users token NAME` (shown once)", highlight=False, soft_wrap=True)
+    if not devices:
+        console.print("no devices yet: `gateward devices add|import`, `gateward devices sync --source genieacs`, or "
+                      "USP onboarding (`gateward run --demo` serves a simulated fleet instead)",
+                      highlight=False, soft_wrap=True)
 
 
 @app.command()

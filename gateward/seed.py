@@ -4,22 +4,31 @@ The generator (``executors.sim.fleet``) produces pure data; this module is the o
 writes it into Gateward's tables (devices, subscribers, topology, neighbours, telemetry, events,
 a first parameter snapshot per device) and into the twin, so the server and every CLI call act
 on one fleet.
+
+It also decides which people belong to the demo (``gateward run --demo``, issue 34): only those the
+demo created itself — recorded in the audit trail as ``demo.people`` — may be (re-)created or handed
+a token at start-up. A database that holds anyone else is somebody's real directory: the demo adds
+no one to it and prints no token of theirs. ``gateward run`` without ``--demo`` touches none of this.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, insert, select
 
-from core.models import utcnow
+from core import audit
+from core.models import ActorKind, utcnow
 from core.store.schema import (
+    AuditEventRow,
     DeviceEventRow,
     DeviceRow,
     ParameterSnapshotRow,
     SubscriberRow,
     TelemetryRow,
     TopologyNodeRow,
+    UserRow,
     WifiNeighborRow,
 )
 
@@ -30,10 +39,11 @@ if TYPE_CHECKING:
 
     from core.models import Device
     from core.services import CoreServices
+    from core.store import Store
     from executors.sim.fleet import FleetSeed
     from executors.sim.twin import Twin
     from gateward.runtime import Runtime
-from core.users import ensure_users
+from core.users import DEMO_USERS, ensure_users
 
 SNAPSHOT_PATHS = ("Device.DeviceInfo.", "Device.WiFi.", "Device.DNS.Client.", "Device.ManagementServer.")
 
@@ -58,7 +68,10 @@ def seed_fleet(runtime: Runtime, homes: int = 200, seed: int = 7, reset: bool = 
         return _seed_fleet(runtime, homes=homes, seed=seed, reset=reset, snapshots=snapshots)
 
 
-def _seed_fleet(runtime: Runtime, *, homes: int, seed: int, reset: bool, snapshots: bool) -> int:
+def _seed_fleet(runtime: Runtime, *, homes: int, seed: int, reset: bool, snapshots: bool,
+                users: bool = True) -> int:
+    """``users``: also add the demo users (``gateward seed``, tests); ``gateward run --demo`` passes
+    False and adds only the people the demo may own (:func:`claim_demo_people`)."""
     from executors.sim.fleet import generate_fleet
 
     store = runtime.store
@@ -78,11 +91,13 @@ def _seed_fleet(runtime: Runtime, *, homes: int, seed: int, reset: bool, snapsho
     if not devices:
         # Outside the write transaction above: ``ensure_users`` opens a write of its own, and on
         # SQLite a second writer nested inside the first waited on itself until "database is locked".
-        ensure_users(store)
+        if users:
+            ensure_users(store)
         return len(existing)
     twin = twin_for(runtime)
     twin.load_seed(fleet, reset=reset)
-    ensure_users(store)
+    if users:
+        ensure_users(store)
     if snapshots:
         take_snapshots(runtime, [d.id for d in devices])
     with store.read() as s:
@@ -164,12 +179,107 @@ def take_snapshots(runtime: Runtime, device_ids: list[str]) -> None:
             s.execute(insert(ParameterSnapshotRow), chunk)
 
 
+def fleet_size(store: Store) -> int:
+    with store.read() as s:
+        return int(s.scalar(select(func.count()).select_from(DeviceRow)) or 0)
+
+
 def ensure_seeded(runtime: Runtime, homes: int = 200, seed: int = 7) -> int:
-    """Seed an empty database (and the demo users); safe when several processes start at once."""
-    with runtime.store.exclusive("seed"):
-        with runtime.store.read() as s:
-            n = int(s.scalar(select(func.count()).select_from(DeviceRow)) or 0)
-        if n:
-            ensure_users(runtime.store)
-            return n
-        return _seed_fleet(runtime, homes=homes, seed=seed, reset=False, snapshots=True)
+    """Seed an empty database and claim the demo people (:func:`start_demo`); the device count."""
+    return start_demo(runtime, homes=homes, seed=seed).devices
+
+
+# ---------------------------------------------------------------------------- the demo's people
+DEMO_PEOPLE_EVENT = "demo.people"
+DEMO_ACTOR = "gateward-demo"
+_DEMO_PEOPLE = tuple(u for u in DEMO_USERS if u[2] is ActorKind.HUMAN)
+# The product's own automation identity (campaign halts, remediation): a job, never a person, no token.
+AUTOMATION_USERS = tuple(u for u in DEMO_USERS if u[2] is ActorKind.JOB)
+
+
+@dataclass(frozen=True)
+class DemoPeople:
+    """Who the demo owns in this database, after :func:`claim_demo_people`.
+
+    ``owned``: the demo people the demo created (now or before), active or not — the only ones
+    whose tokens a demo start may print. ``created``: those created by this call. ``others``: how
+    many users are neither the demo's nor the automation identity (real people: the demo then
+    created no one)."""
+
+    owned: tuple[str, ...]
+    created: tuple[str, ...]
+    others: int
+
+
+@dataclass(frozen=True)
+class DemoStart:
+    devices: int
+    people: DemoPeople
+
+
+def start_demo(runtime: Runtime, homes: int = 200, seed: int = 7) -> DemoStart:
+    """``gateward run --demo``: seed an empty database with ``homes`` simulated homes, add the
+    automation identity if missing, and claim the demo people. Under the database's ``seed``
+    lock, so replicas started together seed once and create each person once."""
+    store = runtime.store
+    with store.exclusive("seed"):
+        n = fleet_size(store)
+        if not n:
+            n = _seed_fleet(runtime, homes=homes, seed=seed, reset=False, snapshots=True, users=False)
+        ensure_automation(store)
+        return DemoStart(devices=n, people=claim_demo_people(store))
+
+
+def ensure_automation(store: Store) -> tuple[str, ...]:
+    """Add the automation identity (``remediator``: kind job, role automation) if missing; the ids
+    added. Campaign halts and remediation act as it, so a production directory needs it too. It is
+    not a person and gets no token here; a deactivated one stays deactivated."""
+    with store.read() as s:
+        have = set(s.scalars(select(UserRow.id)))
+    missing = tuple(u for u in AUTOMATION_USERS if u[0] not in have)
+    if missing:
+        ensure_users(store, missing)
+    return tuple(u[0] for u in missing)
+
+
+def _recorded_demo_people(s: Session) -> set[str]:
+    """The people earlier demo starts recorded as theirs (append-only, hash-chained: a person
+    cannot be made the demo's after the fact without breaking the chain)."""
+    rows = s.scalars(select(AuditEventRow.data).where(AuditEventRow.action == DEMO_PEOPLE_EVENT))
+    return {str(uid) for data in rows for uid in (data or {}).get("ids", [])}
+
+
+def claim_demo_people(store: Store) -> DemoPeople:
+    """Decide which users are the demo's, and add the missing demo people only where the
+    directory holds nobody else.
+
+    - Users the demo recorded as its own are the demo's.
+    - A directory of exactly the demo users, as ``gateward seed`` and earlier versions of ``gateward
+      run`` created them (same ids, roles and kinds, nothing else), is adopted once (recorded).
+    - Anyone else — a person added with ``gateward users add``, even one named like a demo person —
+      is real. Where real people exist the demo creates no one; a demo person missing or revoked
+      is never re-created or re-activated either way (only missing ids are ever inserted)."""
+    with store.write() as s:
+        rows = list(s.scalars(select(UserRow)))
+        owned = _recorded_demo_people(s)
+        directory = {(r.id, tuple(r.roles), str(r.kind)) for r in rows}
+        adopted: tuple[str, ...] = ()
+        if not owned and rows and directory == {(u, tuple(roles), str(k)) for u, roles, k in DEMO_USERS}:
+            adopted = tuple(u for u, _, _ in _DEMO_PEOPLE)
+            owned = set(adopted)
+        automation = {(u, tuple(roles), str(k)) for u, roles, k in AUTOMATION_USERS}
+        others = [r.id for r in rows
+                  if r.id not in owned and (r.id, tuple(r.roles), str(r.kind)) not in automation]
+        have = {r.id for r in rows}
+        created: tuple[str, ...] = ()
+        if not others:
+            created = tuple(u for u, _, _ in _DEMO_PEOPLE if u not in have)
+            now = utcnow()
+            for uid, roles, kind in _DEMO_PEOPLE:
+                if uid in created:
+                    s.add(UserRow(id=uid, roles=list(roles), kind=str(kind), active=True, created_at=now))
+            owned |= set(created)
+        for how, ids in (("adopted", adopted), ("created", created)):
+            if ids:
+                audit.append(s, actor=DEMO_ACTOR, action=DEMO_PEOPLE_EVENT, data={"how": how, "ids": list(ids)})
+    return DemoPeople(owned=tuple(u for u, _, _ in _DEMO_PEOPLE if u in owned), created=created, others=len(others))

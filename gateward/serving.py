@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from typing import Any
 
 from uvicorn.config import STARTUP_FAILURE, Config
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
@@ -119,3 +120,13 @@ class SocketPerWorker(Multiprocess):
 
     def handle_ttou(self) -> None:
         logger.warning("the number of API processes is fixed by --workers here (one per socket); ignoring SIGTTOU")
+
+
+def demo_api_worker_app() -> Any:
+    """The app of one extra ``gateward run --demo --workers N`` process (a uvicorn factory): as
+    ``gateward.runtime.api_worker_app``, and it tells the console it is a demo (``/api/health``),
+    as the supervisor's own process would — whichever process a browser's request reaches."""
+    from api.app import create_app
+    from gateward.runtime import build_runtime
+
+    return create_app(build_runtime(), demo=True)

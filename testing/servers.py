@@ -51,8 +51,10 @@ class GatewardRun:
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = log or home / "server.log"
+        # ``--homes`` sizes the demo's fleet only: a production start (no ``--demo``) refuses it (issue 34)
+        sized = ["--homes", str(homes)] if "--demo" in args else []
         self.argv = [sys.executable, "-m", "gateward.cli", "run", "--host", "127.0.0.1", "--port", str(self.port),
-                     "--homes", str(homes), *args]
+                     *sized, *args]
         self.env = {**os.environ, "GATEWARD_DATABASE_URL": database_url, "GATEWARD_HOME": str(home),
                     "PYTHONUNBUFFERED": "1"}
         self.env.pop("OPENAI_API_KEY", None)  # the offline planner: deterministic

@@ -4,7 +4,7 @@
   different directories reads the same database (it used to be ``./var``: another directory, an
   empty fleet) and says which database it uses;
 - ``gateward run`` says "serving on" only once the port is bound, and fails clearly when it is
-  taken; it prints a token for every demo person;
+  taken; with ``--demo`` it prints a token for every demo person;
 - the CLI refuses an auditor a planner chat, as the API does.
 """
 
@@ -82,21 +82,23 @@ def test_run_on_a_taken_port_fails_before_saying_it_serves(tmp_path: Path) -> No
         taken.listen(1)
         port = taken.getsockname()[1]
         out = _gw(tmp_path, _env(GATEWARD_HOME=str(tmp_path), GATEWARD_DATABASE_URL=_seeded(tmp_path)),
-                  "run", "--port", str(port), "--homes", "3", "--no-worker", timeout=120)
+                  "run", "--port", str(port), "--no-worker", timeout=120)
     assert out.returncode == 2, out.stdout + out.stderr
     assert "serving on" not in out.stdout
     assert f"cannot listen on 127.0.0.1:{port}" in out.stderr and "Traceback" not in out.stderr
 
 
 @pytest.mark.slow
-def test_run_prints_a_token_for_every_demo_person(tmp_path: Path) -> None:
+def test_run_demo_prints_a_token_for_every_demo_person(tmp_path: Path) -> None:
+    """``--demo`` over a database ``gateward seed`` made (its directory is exactly the demo users:
+    adopted as the demo's). Without ``--demo`` no token is printed (tests/test_run_production.py)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log = tmp_path / "run.log"
     with open(log, "w") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "gateward.cli", "run", "--port", str(port), "--homes", "3",
-                                 "--no-worker"], cwd=tmp_path, stdout=fh, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen([sys.executable, "-m", "gateward.cli", "run", "--demo", "--port", str(port),
+                                 "--homes", "3", "--no-worker"], cwd=tmp_path, stdout=fh, stderr=subprocess.STDOUT,
                                 env=_env(GATEWARD_HOME=str(tmp_path), GATEWARD_DATABASE_URL=_seeded(tmp_path),
                                          PYTHONUNBUFFERED="1"))
     try:

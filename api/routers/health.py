@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
@@ -21,9 +21,11 @@ router = APIRouter(prefix="/api", tags=["health"])
 
 
 @router.get("/health", response_model=Health)
-async def health() -> Health:
-    """No I/O, so it runs on the event loop: the floor the other routes are measured against."""
-    return Health(status="ok")
+async def health(request: Request) -> Health:
+    """No I/O, so it runs on the event loop: the floor the other routes are measured against.
+    ``demo``: whether this is ``gateward run --demo`` — asked before sign-in, so the console can
+    say so on the sign-in page too."""
+    return Health(status="ok", demo=bool(getattr(request.app.state, "demo", False)))
 
 
 @router.get("/ready", response_model=None, responses={503: {"description": "a dependency is not ready"}})

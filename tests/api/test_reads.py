@@ -96,7 +96,7 @@ def test_audit_query_pages_and_verify(api: Api) -> None:
 
 
 def test_health_ready_metrics(api: Api) -> None:
-    assert api.client.get("/api/health").json() == {"status": "ok"}
+    assert api.client.get("/api/health").json() == {"status": "ok", "demo": False}  # not `gateward run --demo`
     ready = api.client.get("/api/ready")
     assert ready.status_code == 200 and ready.json()["ready"] is True
     assert ready.json()["checks"]["database"].startswith("ok")

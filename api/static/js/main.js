@@ -64,6 +64,16 @@ async function signIn() {
   route();
 }
 
+// A demo server (`gateward run --demo`) says so in /api/health, asked without a token so the
+// banner shows on the sign-in page too; a server that cannot say shows none.
+async function demoBanner() {
+  try {
+    const demo = (await api.get("/api/health"))?.demo === true;
+    document.getElementById("demo-banner").hidden = !demo;
+    document.body.dataset.demo = String(demo);
+  } catch { /* not a demo as far as we know */ }
+}
+
 // The pending-approval count in the nav follows every proposal change.
 onChange((c) => { if (c.resync || c.proposals.length) refreshCount(); });
 
@@ -104,4 +114,5 @@ document.addEventListener("keydown", (e) => {
   if (fn) { e.preventDefault(); fn(); }
 });
 
+demoBanner();
 signIn();
