@@ -125,8 +125,8 @@ def _server(url: str, home: Path, homes: int, extra: tuple[str, ...] = ()) -> It
     env.setdefault("GATEWARD_API_MAX_PER_CLIENT", "1000")
     env.pop("OPENAI_API_KEY", None)
     log = open(home / "server.log", "wb")  # noqa: SIM115 - closed in finally
-    cmd = [sys.executable, "-m", "gateward.cli", "run", "--host", "127.0.0.1", "--port", str(port),
-           "--homes", str(homes), *extra]
+    # The database is seeded by _prepare: a production start (no --demo) serves it as it is (issue 34).
+    cmd = [sys.executable, "-m", "gateward.cli", "run", "--host", "127.0.0.1", "--port", str(port), *extra]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     spy: subprocess.Popen[bytes] | None = None
     base = f"http://127.0.0.1:{port}"
