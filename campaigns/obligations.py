@@ -13,13 +13,12 @@ closed and goes on when it opens again.
 
 Only codes and params are read; the messages are for people, so rewording one in Rego changes
 nothing here. A campaign stored before obligations had codes kept only the messages
-(``plan["policy"]``): :func:`from_plan` reads those through :func:`_legacy`, the one place that
-still parses text, so such a campaign keeps its window hold.
+(``plan["policy"]``); migration 0026 gave each such plan its coded items (issue 34), so no text is
+parsed here any more: a plan without ``policy_items`` has no obligations.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -84,19 +83,18 @@ def _as_item(ob: PolicyItem | Mapping[str, Any]) -> tuple[str, Mapping[str, Any]
     return str(ob.get("code", "")), params if isinstance(params, Mapping) else {}
 
 
-def parse(obligations: Iterable[PolicyItem | Mapping[str, Any] | str]) -> PolicyPlan:
+def parse(obligations: Iterable[PolicyItem | Mapping[str, Any]]) -> PolicyPlan:
     """The plan policy's obligations impose: from items (a Decision's ``obligation_items``, or
-    their stored JSON form); a plain string is a message stored before codes (:func:`_legacy`).
-    Unknown codes (``obligation.presence``, say) are not plan limits and are skipped."""
+    their stored JSON form). Unknown codes (``obligation.presence``, say) are not plan limits and
+    are skipped; so is anything that is not an item (a message is for people, never parsed)."""
     stages: list[float] = []
     canary = False
     halt: float | None = None
     windows: list[Window] = []
     for ob in obligations:
-        item = _legacy(ob) if isinstance(ob, str) else ob
-        if item is None:
+        if not isinstance(ob, (PolicyItem, Mapping)):
             continue
-        code, params = _as_item(item)
+        code, params = _as_item(ob)
         if code == WINDOW:
             windows.append(Window(_param(code, params, "region", str), int(_param(code, params, "start_hour", int)),
                                   int(_param(code, params, "end_hour", int)),
@@ -111,34 +109,14 @@ def parse(obligations: Iterable[PolicyItem | Mapping[str, Any] | str]) -> Policy
 
 
 def plan_items(plan: Mapping[str, Any]) -> list[Any]:
-    """A stored campaign plan's policy obligations: the items (``policy_items``) when it has
-    them, else the messages a campaign stored before codes existed (``policy``)."""
-    stored = plan.get("policy_items")
-    return list(stored if stored is not None else plan.get("policy") or [])
+    """A stored campaign plan's policy obligations: its coded items (``policy_items``; migration
+    0026 derived them for plans stored before codes existed)."""
+    return list(plan.get("policy_items") or [])
 
 
 def from_plan(plan: Mapping[str, Any]) -> PolicyPlan:
     """:func:`parse` over a stored campaign plan (see :func:`plan_items`)."""
     return parse(plan_items(plan))
-
-
-_STAGE = re.compile(r"^stage:\s*(canary|ring)\s+([0-9.]+)\s*%", re.I)
-_HALT = re.compile(r"^halt:\s*failure rate above\s+([0-9.]+)\s*%", re.I)
-_WINDOW = re.compile(r"^window:\s*(\S+)\s+(\d+)-(\d+) local, UTC offset (-?[0-9.]+) h$", re.I)
-
-
-def _legacy(text: str) -> dict[str, Any] | None:
-    """A message stored by a campaign created before obligations had codes, as the item the pack
-    now states. Only for such stored plans: new decisions never reach here."""
-    text = text.strip()
-    if w := _WINDOW.match(text):
-        return {"code": WINDOW, "params": {"region": w.group(1), "start_hour": int(w.group(2)),
-                                           "end_hour": int(w.group(3)), "utc_offset_hours": float(w.group(4))}}
-    if m := _STAGE.match(text):
-        return {"code": STAGE, "params": {"kind": m.group(1).lower(), "percent": float(m.group(2))}}
-    if h := _HALT.match(text):
-        return {"code": HALT, "params": {"failure_rate_pct": float(h.group(1))}}
-    return None
 
 
 def violations(plan: PolicyPlan, stages: list[float], failure_threshold: float) -> list[str]:

@@ -18,6 +18,13 @@ commands (start, pause, resume, abort, promote).
 
 Device writes happen only in :meth:`run_batch` (``Lifecycle.apply_batch``) and :meth:`run_rollback`
 (``Lifecycle.rollback_staged``); both re-check every gate of the lifecycle themselves.
+
+Who acts (issue 34): a campaign acts on behalf of a person — whoever last started, resumed or
+promoted it (``campaigns.run_by``) — not as the remediation jobs' automation user. Its batches,
+rollback and finish run as that person (with that person's roles as they are *now*: someone who
+lost the right to apply halts the campaign, it does not go on in their name) and every event they
+append says which worker carried it out (``data.via = "worker host:pid"``, ``audit.acting_via``).
+An abort's rollback acts for the person who aborted; a gate's, for the person it runs for.
 """
 
 from __future__ import annotations
@@ -52,7 +59,6 @@ CREATED, RUNNING, PAUSED, ABORTING = "created", "running", "paused", "aborting"
 ABORTED, COMPLETED, FAILED = "aborted", "completed", "failed"
 TERMINAL = frozenset({ABORTED, COMPLETED, FAILED})
 OUTSTANDING = ("queued", "running", "halted")
-AUTOMATION_USER = "remediator"
 MAX_ATTEMPTS = 8
 WATCHDOG_FRESH_S = 0.5  # a campaign stepped this recently is not stepped again by the watchdog
 STALLED_CHECK_S = 2.0  # how often a worker's watchdog looks for jobs of dead workers
@@ -83,18 +89,21 @@ class Orchestrator:
         self.store = runtime.store
         self.lc = runtime.lifecycle
         self.queue = queue
-        self._automation: Actor | None = None
         self._last_job_check = 0.0
         self._last_stalled_check = -1e9
         self._window_noted: set[str] = set()
 
     # ================================================================== helpers
-    def automation(self) -> Actor:
-        if self._automation is None:
-            from core.users import get_actor
+    def person(self, c: CampaignRow) -> Actor:
+        """The person this campaign acts for (roles read now, from the user directory)."""
+        from core.users import get_actor
 
-            self._automation = get_actor(self.store, AUTOMATION_USER)
-        return self._automation
+        return get_actor(self.store, c.run_by or c.author)
+
+    @staticmethod
+    def via() -> str:
+        """What the audit says carried a write out for the person: this worker process."""
+        return f"worker {owner()}"
 
     def _lock(self, s: Session, cid: str) -> CampaignRow:
         stmt = select(CampaignRow).where(CampaignRow.id == cid)
@@ -281,7 +290,7 @@ class Orchestrator:
                 return
             c = s.get(CampaignRow, b.campaign_id)
             assert c is not None
-            cid, pid, ids, kind = c.id, c.proposal_id, list(b.device_ids), c.kind
+            cid, pid, ids, kind, for_whom = c.id, c.proposal_id, list(b.device_ids), c.kind, c.run_by or c.author
             plan = obligations.from_plan(c.plan)
             if c.state != RUNNING or plan.closed_windows(self.lc.clock()):
                 if b.state in ("queued", "running"):
@@ -298,7 +307,10 @@ class Orchestrator:
                        if plan.windows else None)
         t0, c0 = time.perf_counter(), time.thread_time()
         try:
-            out = self.lc.apply_batch(pid, ids, self.automation(), stop=stop)
+            from core.users import get_actor
+
+            with audit.acting_via(self.via()):
+                out = self.lc.apply_batch(pid, ids, get_actor(self.store, for_whom), stop=stop)
         except Exception as exc:
             if self._transient(exc, pid) and attempt < MAX_ATTEMPTS:
                 raise
@@ -388,8 +400,9 @@ class Orchestrator:
             if c is None or c.state != ABORTING:
                 return
             pid, reason, by = c.proposal_id, c.halt_reason or "aborted", c.halted_by or ""
-        actor = self._actor_or_automation(by)
-        out = self.lc.rollback_staged(pid, actor, f"campaign {cid}: {reason}", batch=500)
+            actor = self._halter_or_person(by, c)
+        with audit.acting_via(self.via()):
+            out = self.lc.rollback_staged(pid, actor, f"campaign {cid}: {reason}", batch=500)
         with self.store.read() as s:
             remaining = int(s.scalar(select(func.count()).select_from(ExecutionRow).where(
                 ExecutionRow.proposal_id == pid, ExecutionRow.status.in_(list(CHANGED)))) or 0)
@@ -408,9 +421,11 @@ class Orchestrator:
             c.error = (f"{rb_failed} device(s) could not be rolled back: inspect and restore them by hand"
                        if rb_failed else None)
             self._event(s, c, actor.id, f"campaign.{c.state}", reason=reason, restored=len(out.rolled_back),
-                        rollback_failed=rb_failed)
+                        rollback_failed=rb_failed, via=self.via())
 
-    def _actor_or_automation(self, user: str) -> Actor:
+    def _halter_or_person(self, user: str, c: CampaignRow) -> Actor:
+        """Who a rollback acts for: the person who aborted, else (a gate, the system) the person
+        the campaign runs for."""
         from core.users import get_actor
 
         if user and not user.startswith(("system:", "gate")):
@@ -418,16 +433,17 @@ class Orchestrator:
                 return get_actor(self.store, user)
             except NotFound:
                 pass
-        return self.automation()
+        return self.person(c)
 
     def _finish(self, cid: str) -> None:
         with self.store.read() as s:
             c = s.get(CampaignRow, cid)
             if c is None or c.state != RUNNING or c.ring_state != "finishing":
                 return
-            pid = c.proposal_id
+            pid, person = c.proposal_id, self.person(c)
         try:
-            p = self.lc.finish_staged(pid, self.automation(), note=f"campaign {cid} completed")
+            with audit.acting_via(self.via()):
+                p = self.lc.finish_staged(pid, person, note=f"campaign {cid} completed")
         except Conflict:
             p = self.lc.get(pid)
         prog = self.lc.staged_progress(pid)
@@ -442,7 +458,7 @@ class Orchestrator:
                        "they keep their old configuration" if unreached else None)
             if p.state is not ProposalState.DONE:
                 c.error = p.error or "the proposal did not finish cleanly"
-            self._event(s, c, AUTOMATION_USER, f"campaign.{c.state}", progress=prog, unreached=unreached)
+            self._event(s, c, person.id, f"campaign.{c.state}", progress=prog, unreached=unreached, via=self.via())
 
     # ================================================================== halting and promotion
     def _halt_for(self, s: Session, c: CampaignRow, spec: CampaignSpec, verdict: Verdict, post: _Post) -> None:
@@ -495,6 +511,7 @@ class Orchestrator:
             s.execute(update(CampaignBatchRow).where(CampaignBatchRow.campaign_id == c.id,
                                                      CampaignBatchRow.state.in_(("halted", "failed")))
                       .values(state="queued", job_id=None, error=None))
+            c.run_by = by  # from here on the campaign acts for the person who resumed it
             self._event(s, c, by, "campaign.resumed", after=c.halt_reason)
         self.step(cid)
 
@@ -505,6 +522,7 @@ class Orchestrator:
                 raise Conflict(f"campaign {cid} is {c.state} (ring {c.ring + 1} {c.ring_state}); promotion "
                                "needs a running campaign whose ring passed its analysis")
             self._promote(s, c, self.spec_of(c), by)
+            c.run_by = by  # a person promoted it: the next ring runs for them
         self.step(cid)
 
     def _promote(self, s: Session, c: CampaignRow, spec: CampaignSpec, by: str) -> None:

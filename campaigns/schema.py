@@ -40,6 +40,9 @@ class CampaignRow(Base):
     halted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     halt_reason: Mapped[str | None] = mapped_column(Text)
     halted_by: Mapped[str | None] = mapped_column(String(64))
+    # The person the campaign's device writes are made for: whoever last started, resumed or promoted
+    # it (migration 0026). Workers act for them; the audit names both (actor, data.via).
+    run_by: Mapped[str | None] = mapped_column(String(64))
     rollback_job: Mapped[int | None] = mapped_column(BigInteger)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

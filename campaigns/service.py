@@ -170,6 +170,7 @@ class Campaigns:
             if row.state != CREATED:
                 raise Conflict(f"campaign {cid} is {row.state}")
             row.state, row.started_at, row.updated_at = RUNNING, utcnow(), utcnow()
+            row.run_by = actor.id  # its device writes are made for this person, through workers
             self.orch._event(s, row, actor.id, "campaign.started", sizes=row.plan["sizes"])
         self.orch.step(cid)
         return self.status(cid)
@@ -218,7 +219,8 @@ class Campaigns:
     @staticmethod
     def _summary(c: CampaignRow) -> dict[str, Any]:
         return {"id": c.id, "name": c.name, "kind": c.kind, "state": c.state, "proposal_id": c.proposal_id,
-                "author": c.author, "ring": c.ring, "rings": len(c.plan["sizes"]), "ring_state": c.ring_state,
+                "author": c.author, "run_by": c.run_by, "ring": c.ring, "rings": len(c.plan["sizes"]),
+                "ring_state": c.ring_state,
                 "devices": int(c.plan["total"]), "created_at": c.created_at.isoformat(),
                 "halt_reason": c.halt_reason, "error": c.error}
 
@@ -234,6 +236,11 @@ class Campaigns:
                 CampaignBatchRow.campaign_id == cid).group_by(CampaignBatchRow.state)).all())
             analyses = list(s.scalars(select(CampaignAnalysisRow).where(CampaignAnalysisRow.campaign_id == cid)
                                       .order_by(CampaignAnalysisRow.id.desc()).limit(40)))
+            # The workers that carried batches out for the person (issue 34: never an anonymous robot).
+            workers = [{"worker": w, "batches": int(n)} for w, n in s.execute(
+                select(CampaignBatchRow.worker, func.count()).where(
+                    CampaignBatchRow.campaign_id == cid, CampaignBatchRow.worker.is_not(None))
+                .group_by(CampaignBatchRow.worker).order_by(CampaignBatchRow.worker)).all()]
         progress = self.lc.staged_progress(c.proposal_id)
         by_ring = {int(r[0]): r for r in per_ring}
         rings = []
@@ -253,7 +260,7 @@ class Campaigns:
                 "windows": window_info(obligations.plan_items(c.plan), now_t),
                 "emergency": bool(c.spec.get("emergency")), "emergency_path": EMERGENCY_PATH,
                 "proposal": {"id": p.id, "state": str(p.state), "hash": p.hash, "error": p.error, "risk": p.risk},
-                "rings_detail": rings, "batches": states, "progress": progress,
+                "rings_detail": rings, "batches": states, "progress": progress, "workers": workers,
                 "rate": {"batch_size": c.batch_size, "window": c.window},
                 "halted_at": c.halted_at.isoformat() if c.halted_at else None, "halted_by": c.halted_by,
                 "started_at": c.started_at.isoformat() if c.started_at else None,

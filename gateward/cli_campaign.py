@@ -224,6 +224,8 @@ def _render_status(st: dict[str, Any], out: Console | None = None) -> None:
     out.print(f"[bold]{st['id']}[/bold] {st['name']}  {_state(st['state'])}  {st['kind']}  "
                   f"proposal {st['proposal']['id']} ({st['proposal']['state']})  ring {st['ring'] + 1}/{st['rings']} "
                   f"{st['ring_state']}")
+    if who := _acting(st):
+        out.print(f"  {who}", highlight=False, soft_wrap=True)
     if st.get("window_hold"):
         out.print(f"  [yellow]held: change window closed for {', '.join(st['window_hold'])}; "
                       "it goes on when the window opens[/yellow]", soft_wrap=True)
@@ -245,6 +247,17 @@ def _render_status(st: dict[str, Any], out: Console | None = None) -> None:
     last = [a for a in st["analyses"] if a["final"] or a["outcome"] in ("fail", "pause")][-3:]
     for a in last:
         out.print(f"  analysis ring {a['ring'] + 1}: {a['outcome']} — {'; '.join(a['reasons'])}", soft_wrap=True)
+
+
+def _acting(st: dict[str, Any]) -> str:
+    """Who the campaign's device writes are made for, and the workers that carried them out (its
+    audit events say the same: actor = the person, ``via`` = the worker)."""
+    if not st.get("run_by"):
+        return ""
+    workers = ", ".join(f"worker {w['worker']} ({w['batches']} batch{'es' if w['batches'] != 1 else ''})"
+                        for w in st.get("workers") or [])
+    return (f"runs for {st['run_by']} (created by {st['author']})"
+            + (f"; carried out by {workers}" if workers else "; no batch has run yet"))
 
 
 @campaign_app.command("status")

@@ -248,6 +248,15 @@ function controls(st, refresh) {
     slot, h("p", { class: "error small", role: "alert", "data-testid": "campaign-action-error" }));
 }
 
+// Who the campaign's device writes are made for, and the workers that carried them out: the audit
+// names the same person as actor and the worker in "via" (issue 34; never an anonymous robot).
+function actingFor(st) {
+  if (!st.run_by) return "-";
+  const workers = (st.workers || []).map((w) => `worker ${w.worker} (${w.batches} batch${w.batches === 1 ? "" : "es"})`);
+  return h("span", { "data-testid": "campaign-acting" }, st.run_by,
+    workers.length ? `, carried out by ${workers.join(", ")}` : ", no batch has run yet");
+}
+
 async function detail(root, id, cache) {
   const [st, tl] = await Promise.all([api.get(`/api/campaigns/${enc(id)}`), api.get(`/api/campaigns/${enc(id)}/timeline`)]);
   if (!cache.preview || st.state === "created") cache.preview = await api.get(`/api/campaigns/${enc(id)}/preview`);
@@ -265,6 +274,7 @@ async function detail(root, id, cache) {
     st.error ? h("p", { class: "error" }, st.error) : null,
     verdictPanel(st, pv), windowsPanel(st),
     kv([["campaign", h("span", { class: "mono" }, st.id)], ["kind", st.kind], ["author", st.author],
+      ["runs for", actingFor(st)],
       ["ring", `${st.ring + 1} of ${st.rings} (${st.ring_state})`],
       ["rate", `batches of ${st.rate.batch_size}, ${st.rate.window} in flight`],
       ["promotion", st.spec.promotion.mode === "auto" ? `automatic, ${st.spec.promotion.pause_s} s after a passing analysis` : "manual (a person promotes each ring)"],

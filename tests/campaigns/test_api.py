@@ -61,6 +61,8 @@ def test_campaign_over_http(crt: Any, client: tuple[TestClient, dict[str, dict[s
                 break
             time.sleep(0.3)
     assert st["state"] == "completed", st
+    # Issue 34: the status names the person the writes were made for and the workers that made them.
+    assert st["run_by"] == "dave" and st["workers"] and all(":" in w["worker"] for w in st["workers"])
     tl = c.get(f"/api/campaigns/{cid}/timeline", headers=h["alice"]).json()
     assert tl["batches"] and sum(b["verified"] for b in tl["batches"]) >= st["progress"]["verified"]
     assert c.post(f"/api/campaigns/{cid}/pause", json={}, headers=h["alice"]).status_code == 409

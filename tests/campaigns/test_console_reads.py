@@ -19,8 +19,15 @@ OPEN = datetime(2026, 11, 22, 2, 30, tzinfo=UTC)     # DE local 03:30, inside 01
 CLOSED = datetime(2026, 11, 22, 9, 40, tzinfo=UTC)   # DE local 10:40
 
 
+def _window(region: str, start: int, end: int, offset: float) -> dict[str, Any]:
+    """A coded window obligation as a campaign plan stores it (messages are never parsed)."""
+    return {"code": "obligation.window", "message": f"window {region}", "params": {
+        "region": region, "start_hour": start, "end_hour": end, "utc_offset_hours": offset}}
+
+
 def test_window_info_says_when_a_closed_window_opens() -> None:
-    policy = ["stage: canary 5%", "window: DE 1-5 local, UTC offset 1 h", "window: US 23-4 local, UTC offset -5 h"]
+    policy = [{"code": "obligation.stage", "message": "canary", "params": {"kind": "canary", "percent": 5}},
+              _window("DE", 1, 5, 1), _window("US", 23, 4, -5)]
     de, us = window_info(policy, CLOSED)
     # DE opens at 01:00 local = 00:00 UTC the next day; US (23:00 at UTC-5) at 04:00 UTC the next day
     assert de == {"region": "DE", "text": "DE 01:00-05:00 local (UTC+1 h)", "open": False,
@@ -28,8 +35,8 @@ def test_window_info_says_when_a_closed_window_opens() -> None:
     assert us["opens_at"] == "2026-11-23T04:00:00+00:00" and us["open"] is False
     assert window_info(policy, OPEN)[0] == {"region": "DE", "text": "DE 01:00-05:00 local (UTC+1 h)", "open": True,
                                             "opens_at": None, "opens_in_s": None}
-    half = obligations.parse(["window: IN 1-5 local, UTC offset 5.5 h"]).windows[0]
-    (info,) = window_info(["window: IN 1-5 local, UTC offset 5.5 h"], CLOSED)
+    half = obligations.parse([_window("IN", 1, 5, 5.5)]).windows[0]
+    (info,) = window_info([_window("IN", 1, 5, 5.5)], CLOSED)
     opens = datetime.fromisoformat(info["opens_at"])
     assert opens == datetime(2026, 11, 22, 19, 30, tzinfo=UTC) and half.open_at(opens)
 

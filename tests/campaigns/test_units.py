@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -127,8 +128,12 @@ def test_rate_limit_doubles_to_the_cap_and_resets_on_failure() -> None:
 
 
 def test_policy_obligations_bound_the_plan() -> None:
-    plan = obligations.parse(["stage: canary 1%", "stage: ring 10%", "stage: ring 50%", "stage: ring 100%",
-                              "halt: failure rate above 1% stops and rolls back", "something else"])
+    def stage(kind: str, pct: float) -> dict[str, Any]:
+        return {"code": "obligation.stage", "message": f"{kind} {pct}", "params": {"kind": kind, "percent": pct}}
+
+    plan = obligations.parse([stage("canary", 1), stage("ring", 10), stage("ring", 50), stage("ring", 100),
+                              {"code": "obligation.halt", "params": {"failure_rate_pct": 1}},
+                              {"code": "obligation.presence", "params": {}}])
     assert plan.stages == [1, 10, 50, 100] and plan.has_canary and plan.max_failure_rate == pytest.approx(0.01)
     assert obligations.violations(plan, [0.5, 5, 50, 100], 0.005) == []
     problems = obligations.violations(plan, [5, 100], 0.02)

@@ -39,14 +39,14 @@ def test_window_obligation_parses_and_wraps_midnight() -> None:
     assert [w.region for w in plan.closed_windows(OPEN)] == ["US"]
 
 
-def test_stored_plans_are_read_from_items_and_old_campaigns_keep_their_window() -> None:
-    """A campaign stored before codes existed has only the messages; it keeps its window hold.
-    One stored with items is read from them, whatever its messages say."""
-    old = obligations.from_plan({"policy": ["stage: canary 5%", "window: DE 1-5 local, UTC offset 1 h"]})
-    new = obligations.from_plan({"policy": ["reworded"], "policy_items": [
+def test_stored_plans_are_read_from_items_only_whatever_their_messages_say() -> None:
+    """A plan is read from its coded items; its messages are for people and never parsed (issue 34:
+    migration 0026 gave old-style plans their items, ``tests/campaigns/test_migration_0026.py``)."""
+    plan = obligations.from_plan({"policy": ["reworded"], "policy_items": [
         {"code": "obligation.stage", "message": "reworded", "params": {"kind": "canary", "percent": 5}},
         _window("DE", 1, 5, 1).model_dump(mode="json")]})
-    assert old == new and [w.region for w in new.closed_windows(CLOSED)] == ["DE"]
+    assert plan.stages == [5.0] and [w.region for w in plan.closed_windows(CLOSED)] == ["DE"]
+    assert obligations.from_plan({"policy": ["stage: canary 5%", "window: DE 1-5 local, UTC offset 1 h"]}).empty
     assert obligations.from_plan({}).empty
 
 
