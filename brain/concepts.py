@@ -13,6 +13,7 @@ is not a request.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 
 _I = re.IGNORECASE
 
@@ -138,9 +139,20 @@ def _spans(pattern: re.Pattern[str], text: str) -> list[tuple[int, int]]:
 
 
 def near(text: str, a: re.Pattern[str], b: re.Pattern[str], window: int = 80) -> bool:
-    """Both meanings occur within ``window`` characters of each other (distinct words)."""
+    """Both meanings occur within ``window`` characters of each other (distinct words).
+
+    Linear in the number of matches (issue 34: every pair was compared, so "reset reset …" took
+    quadratic time): ``b``'s matches come in text order, so for each match of ``a`` the first
+    ``b`` that does not end too early is the only one to check (and the next, if it is the same
+    word)."""
     sa, sb = _spans(a, text), _spans(b, text)
-    return any(max(x0, y0) - min(x1, y1) <= window and (x0, x1) != (y0, y1) for x0, x1 in sa for y0, y1 in sb)
+    ends = [y1 for _, y1 in sb]
+    for x0, x1 in sa:
+        k = bisect_left(ends, x0 - window)
+        for y0, y1 in sb[k:k + 2]:
+            if max(x0, y0) - min(x1, y1) <= window and (x0, x1) != (y0, y1):
+                return True
+    return False
 
 
 def negated_at(text: str, start: int) -> bool:
@@ -169,8 +181,16 @@ def factory_reset(text: str) -> bool:
     """A request to return the gateway to its factory state, not negated ("without a factory reset",
     "do not reset it to factory settings")."""
     hits = [_verb_start(text, a) for a, _ in _spans(FACTORY_RESET_NOUN, text)]
-    hits += [min(a, b) for a, _ in _spans(RESET, text) for b, _ in _spans(FACTORY, text) if abs(a - b) <= 60]
-    return bool(hits) and not all(negated_at(text, h) for h in hits)
+    hits += _pair_starts([a for a, _ in _spans(RESET, text)], [b for b, _ in _spans(FACTORY, text)], 60)
+    return any(not negated_at(text, h) for h in hits)
+
+
+def _pair_starts(xs: list[int], ys: list[int], window: int) -> list[int]:
+    """Every ``min(x, y)`` over pairs less than ``window`` apart — the earlier word of each — in
+    linear time: an ``x`` is one when some ``y`` follows it within the window, and vice versa."""
+    out = [x for x in xs if (k := bisect_left(ys, x)) < len(ys) and ys[k] - x <= window]
+    out += [y for y in ys if (k := bisect_right(xs, y)) < len(xs) and xs[k] - y <= window]
+    return sorted(set(out))
 
 
 def _verb_start(text: str, start: int) -> int:

@@ -35,6 +35,7 @@ Measured on ``tests/brain/redact_corpus.py``: see ``tests/brain/test_redact_corp
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +60,55 @@ _STRONG = (
 )
 _WEAK = r"keys?|codes?|cl(?:é|e)s?|c(?:ó|o)digos?|secret"
 _KEYWORD_RE = re.compile(rf"(?<![\w\[])(?:(?P<strong>{_STRONG})|(?P<weak>{_WEAK}))(?![\w])", _I)
+# The same keywords, found in linear time (issue 34): ``_KEYWORD_RE`` tried its compound prefix
+# ``(?:[\w!]+-)?\w*`` at every word start, so a run like "a!a!a!…" cost quadratic time. Here the
+# compounds ("WLAN-Passwort", "Netzwerkschlüssel") are found by their core alone and their prefix is
+# walked back afterwards (:func:`_keywords`), never past the previous keyword.
+_COMPOUND = r"pass(?:[ -]?(?:words?|phrases?|codes?)|w[oö]rt(?:er)?|wd)|kennw[oö]rt(?:er)?|schl(?:ü|ue)ssel"
+_PLAIN_STRONG = _STRONG[_STRONG.index("mots? de passe"):]  # the keywords without a compound prefix
+_FIND_RE = re.compile(rf"(?<![\w\[])(?:(?P<strong>{_PLAIN_STRONG})|(?P<weak>{_WEAK}))(?![\w])"
+                      rf"|(?P<core>{_COMPOUND})(?![\w])", _I)
+_MAX_VALUE = 256  # a token longer than this is never a value (WPA2 allows 63; a quoted value 130)
+_LOOKBACK = 600   # characters before a keyword that "X as the password" and the sentence's cue may use
+
+
+@dataclass(frozen=True)
+class _Kw:
+    start: int
+    end: int
+    weak: bool
+
+
+def _keywords(text: str) -> list[_Kw]:
+    """Every keyword in ``text``, as ``_KEYWORD_RE.finditer`` would find them, in linear time."""
+    out: list[_Kw] = []
+    floor = 0
+    for m in _FIND_RE.finditer(text):
+        start = m.start()
+        if m.group("core") is not None:
+            i = start
+            while i > floor and (text[i - 1].isalnum() or text[i - 1] == "_"):
+                i -= 1
+            if i > floor and text[i - 1] == "-":
+                j = i - 1
+                while j > floor and (text[j - 1].isalnum() or text[j - 1] in "_!"):
+                    j -= 1
+                if j < i - 1 and (j == 0 or not (text[j - 1].isalnum() or text[j - 1] in "_[")):
+                    i = j
+            if i > 0 and (text[i - 1].isalnum() or text[i - 1] in "_["):
+                continue  # glued to a word or a placeholder: not a keyword of its own
+            start = i
+        out.append(_Kw(start, m.end(), m.group("weak") is not None))
+        floor = m.end()
+    return out
+
+
+def _is_keyword(token: str) -> bool:
+    """The whole token is one keyword ("Passwort", "WLAN-Schlüssel")."""
+    if len(token) > 80:
+        return False
+    kws = _keywords(token)
+    return len(kws) == 1 and kws[0].start == 0 and kws[0].end == len(token)
 
 _ART = (r"the|my|his|her|their|our|your|this|that|das|den|dem|die|des|mein(?:es|em|en)?|sein(?:es|em|en)?|"
         r"ihr(?:es|em|en)?|le|la|l'|ma|mon|sa|son|leur|el|mi|su|tu|nuestro|nuestra")
@@ -194,8 +244,10 @@ def passes_wpa_rule(value: str) -> bool:
 
 
 def _is_candidate(token: str, *, weak: bool) -> bool:
+    if len(token) > _MAX_VALUE:
+        return False
     t = _clean(token)
-    if not t or _PLACEHOLDER_PART.search(t) or t.lower() in _STOP or _EXCLUDE_RE.match(t) or _KEYWORD_RE.fullmatch(t):
+    if not t or _PLACEHOLDER_PART.search(t) or t.lower() in _STOP or _EXCLUDE_RE.match(t) or _is_keyword(t):
         return False
     if weak:
         return looks_secret(t) and (passes_wpa_rule(t) or len(t) >= 8)
@@ -203,9 +255,11 @@ def _is_candidate(token: str, *, weak: bool) -> bool:
 
 
 def _is_plain_value(token: str, stop: frozenset[str] | set[str] = _FUNCTION) -> bool:
+    if len(token) > _MAX_VALUE:
+        return False
     t = _clean(token)
     return (len(t) >= 4 and t.lower() not in stop and not _PLACEHOLDER_PART.search(t)
-            and not _EXCLUDE_RE.match(t) and not _KEYWORD_RE.fullmatch(t))
+            and not _EXCLUDE_RE.match(t) and not _is_keyword(t))
 
 
 @dataclass(frozen=True)
@@ -215,19 +269,97 @@ class _Span:
     value: str
 
 
+_CLOSER_RE = {o: re.compile("[" + re.escape(c) + "]") for o, c in _OPEN_CLOSE.items()}
+_TOKEN_RE = re.compile(r"\S+")
+
+
+class _Tok:
+    """A whitespace-separated token (or the part of one after/before a keyword), shaped like the
+    ``re.Match`` the scanners used to take."""
+
+    __slots__ = ("_end", "_start", "_text")
+
+    def __init__(self, text: str, start: int, end: int) -> None:
+        self._text, self._start, self._end = text, start, end
+
+    def start(self) -> int:
+        return self._start
+
+    def end(self) -> int:
+        return self._end
+
+    def group(self, _n: int = 0) -> str:
+        return self._text[self._start:self._end]
+
+
+class _Doc:
+    """``text`` tokenised once, so that every keyword reads its neighbouring tokens by index
+    instead of re-scanning the text from its start (which made many keywords quadratic)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        for m in _TOKEN_RE.finditer(text):
+            self.starts.append(m.start())
+            self.ends.append(m.end())
+
+    def after(self, pos: int, n: int) -> list[_Tok]:
+        """Up to ``n`` tokens from ``pos`` on (the rest of a token ``pos`` falls inside first)."""
+        i = bisect_right(self.starts, pos)
+        out: list[_Tok] = []
+        if i > 0 and self.ends[i - 1] > pos:
+            out.append(_Tok(self.text, pos, self.ends[i - 1]))
+        for k in range(i, min(len(self.starts), i + n - len(out))):
+            out.append(_Tok(self.text, self.starts[k], self.ends[k]))
+        return out
+
+    def before(self, pos: int, n: int) -> _Before:
+        """Up to ``n`` tokens before ``pos`` (a token cut at ``pos`` last), in text order."""
+        return _Before(self, pos, n)
+
+
+class _Before:
+    """The tokens before a position, made only when read (most keywords read one or two)."""
+
+    __slots__ = ("_doc", "_first", "_len", "_pos")
+
+    def __init__(self, doc: _Doc, pos: int, n: int) -> None:
+        i = bisect_left(doc.starts, pos)
+        self._doc, self._pos, self._first = doc, pos, max(0, i - n)
+        self._len = i - self._first
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __bool__(self) -> bool:
+        return self._len > 0
+
+    def __getitem__(self, k: int) -> _Tok:
+        if k < 0:
+            k += self._len
+        if not 0 <= k < self._len:
+            raise IndexError(k)
+        d = self._doc
+        return _Tok(d.text, d.starts[self._first + k], min(d.ends[self._first + k], self._pos))
+
+    def span(self, lo: int, hi: int) -> list[_Tok]:
+        return [self[k] for k in range(max(0, lo), min(hi, self._len))]
+
+
 # ---------------------------------------------------------------------------- scanning
 def _quoted_at(text: str, pos: int) -> _Span | None:
     """A quoted string starting at ``pos`` (any of " ' “ „ « ‘ …), whole span incl. quotes."""
     if pos >= len(text) or text[pos] not in _OPEN_CLOSE:
         return None
-    closers = _OPEN_CLOSE[text[pos]]
-    for end in range(pos + 1, min(len(text), pos + 131)):
-        if text[end] in closers:
-            inner = text[pos + 1:end].strip()
-            if not inner or _PLACEHOLDER_PART.search(inner):
-                return None
-            return _Span(pos, end + 1, inner)
-    return None
+    m = _CLOSER_RE[text[pos]].search(text, pos + 1, min(len(text), pos + 131))
+    if m is None:
+        return None
+    end = m.start()
+    inner = text[pos + 1:end].strip()
+    if not inner or _PLACEHOLDER_PART.search(inner):
+        return None
+    return _Span(pos, end + 1, inner)
 
 
 def _skip_connectors(text: str, pos: int) -> tuple[int, set[str]]:
@@ -258,17 +390,18 @@ def _skip_connectors(text: str, pos: int) -> tuple[int, set[str]]:
     return pos, seen
 
 
-def _tokens_from(text: str, pos: int) -> list[re.Match[str]]:
+def _tokens_from(doc: _Doc, pos: int) -> list[_Tok]:
     """The whitespace-separated tokens from ``pos`` to the end of the sentence (at most a few)."""
-    out = []
-    for m in re.compile(r"\S+").finditer(text, pos):
+    out: list[_Tok] = []
+    for m in doc.after(pos, _MAX_WORDS + 2):
         out.append(m)
-        if len(out) > _MAX_WORDS + 1 or (re.search(r"[.!?;]$", m.group(0)) and not looks_secret(m.group(0)[:-1])):
+        w = m.group(0)
+        if w[-1] in ".!?;" and not looks_secret(w[:-1]):
             break
     return out
 
 
-def _extend(text: str, toks: list[re.Match[str]]) -> _Span:
+def _extend(text: str, toks: list[_Tok]) -> _Span:
     """First token plus the plain words that continue it to the end of the clause."""
     first = toks[0]
     end, words = first.start() + len(first.group(0).rstrip(_TRAIL)), 1
@@ -278,8 +411,8 @@ def _extend(text: str, toks: list[re.Match[str]]) -> _Span:
         nxt = toks[n].group(0).lower() if n < len(toks) else ""
         if (_clean(w).lower() in _PREP and (nxt in _ARTICLES or not nxt)) and words >= 1:
             break
-        if (words >= _MAX_WORDS or re.search(r"[,;.!?:]$", last) or _clean(w).lower() in _EXT_STOP
-                or not w[0].isalnum() or _KEYWORD_RE.fullmatch(_clean(w)) or _PLACEHOLDER_PART.search(w)):
+        if (words >= _MAX_WORDS or last[-1] in ",;.!?:" or _clean(w).lower() in _EXT_STOP
+                or not w[0].isalnum() or _is_keyword(_clean(w)) or _PLACEHOLDER_PART.search(w)):
             break
         end, words, last = m.start() + len(w.rstrip(_TRAIL)), words + 1, w
     start = first.start() + (1 if first.group(0).startswith("(") else 0)
@@ -288,20 +421,30 @@ def _extend(text: str, toks: list[re.Match[str]]) -> _Span:
     return _Span(start, end, text[start:end])
 
 
-def _ends_clause(toks: list[re.Match[str]]) -> bool:
+def _ends_clause(toks: list[_Tok]) -> bool:
     first = toks[0].group(0)
-    return (len(toks) == 1 or bool(re.search(r"[,;.!?:]$", first))
+    return (len(toks) == 1 or first[-1] in ",;.!?:"
             or _clean(toks[1].group(0)).lower() in _EXT_STOP | _PREP)
 
 
-def _after(text: str, at: int, anchor: int, weak: bool, chained: bool = False) -> list[_Span]:
-    """Values after a keyword ending at ``at`` (which starts at ``anchor``), or after a first
-    value (``chained``: "… from X to Y")."""
+def _after(doc: _Doc, at: int, anchor: int, weak: bool) -> list[_Span]:
+    """Values after a keyword ending at ``at`` (which starts at ``anchor``), and the values
+    chained after the first ("… from X to Y")."""
+    out: list[_Span] = []
+    span = _after_one(doc, at, anchor, weak, chained=False)
+    while span is not None:  # a loop, not recursion: a long "to X to Y to …" chain is linear
+        out.append(span)
+        span = _after_one(doc, span.end, anchor, weak, chained=True)
+    return out
+
+
+def _after_one(doc: _Doc, at: int, anchor: int, weak: bool, chained: bool) -> _Span | None:
+    text = doc.text
     pos, seen = _skip_connectors(text, at)
     if chained and "assign" not in seen:
-        return []
+        return None
     if pos < len(text) and text[pos] in ",.;!?)":
-        return []
+        return None
     while pos < len(text) and text[pos].isspace():
         pos += 1
     quoted = _quoted_at(text, pos)
@@ -309,9 +452,9 @@ def _after(text: str, at: int, anchor: int, weak: bool, chained: bool = False) -
     if quoted is not None:
         span = quoted if seen or not weak else (quoted if passes_wpa_rule(quoted.value) else None)
     else:
-        toks = _tokens_from(text, pos)
+        toks = _tokens_from(doc, pos)
         if not toks or toks[0].start() != pos:
-            return []
+            return None
         first = toks[0].group(0)
         if _is_candidate(first, weak=weak) and (seen or looks_secret(_clean(first))):
             span = _extend(text, toks) if not weak else _Span(pos, pos + len(_clean(first)), _clean(first))
@@ -320,19 +463,21 @@ def _after(text: str, at: int, anchor: int, weak: bool, chained: bool = False) -
             if "assign" in seen or (_is_plain_value(first, _STOP) and (
                     cue or ("copula" in seen and _ends_clause(toks)))):
                 span = _extend(text, toks)
-    if span is None:
-        return []
-    return [span, *_after(text, span.end, anchor, weak, chained=True)]
+    return span
 
 
 def _sentence_before(text: str, pos: int) -> str:
-    cut = max(text.rfind(". ", 0, pos), text.rfind("! ", 0, pos), text.rfind("? ", 0, pos), text.rfind("\n", 0, pos))
+    """The sentence up to ``pos`` (at most ``_LOOKBACK`` characters of it)."""
+    lo = max(0, pos - _LOOKBACK)
+    cut = max(text.rfind(". ", lo, pos), text.rfind("! ", lo, pos), text.rfind("? ", lo, pos),
+              text.rfind("\n", lo, pos), lo - 1)
     return text[cut + 1:pos]
 
 
-def _before(text: str, kw: re.Match[str], weak: bool) -> list[_Span]:
+def _before(doc: _Doc, kw: _Kw, weak: bool) -> list[_Span]:
     """A value before the keyword: "use X as the new password", "X soll das neue Passwort sein"."""
-    toks = list(re.compile(r"\S+").finditer(text, 0, kw.start()))
+    text = doc.text
+    toks = doc.before(kw.start, 3 * _MAX_WORDS + 8)
     i = len(toks) - 1
     while i >= 0 and toks[i].group(0).lower() in _BEFORE_ART:
         i -= 1
@@ -343,12 +488,15 @@ def _before(text: str, kw: re.Match[str], weak: bool) -> list[_Span]:
         return []
     tok = toks[i]
     word = tok.group(0)
+    if len(word) > _MAX_VALUE:
+        return []
     if word[-1] in "\"'”’»“`":  # a quoted value: tied by a connector, or "make '…' the new password"
         opener = _find_opener(text, tok.end() - 1)
         span = _quoted_at(text, opener) if opener is not None else None
         if span is not None and span.end == tok.end():
-            verb = re.search(r"(\S+)\s*$", text[:span.start])
-            if conn or (verb is not None and verb.group(1).lower() in _VERBS):
+            prev = doc.before(span.start, 1)
+            verb = prev[0].group(0) if prev else ""
+            if conn or verb.lower() in _VERBS:
                 return [span]
     if not conn or (weak and not _is_candidate(word, weak=True)):
         return []
@@ -361,51 +509,92 @@ def _before(text: str, kw: re.Match[str], weak: bool) -> list[_Span]:
         if w in _VERBS and j < i:
             first = toks[j + 1]
             value = text[first.start():tok.start() + len(_clean(word))]
-            if _is_plain_value(first.group(0)) and not any(t.group(0).lower() in _EXT_STOP for t in toks[j + 1:i + 1]):
+            words = toks.span(j + 1, i + 1)
+            if _is_plain_value(first.group(0)) and not any(t.group(0).lower() in _EXT_STOP for t in words):
                 return [_Span(first.start(), first.start() + len(value), value)]
             return []
-        if re.search(r"[,;.!?:]$", w) or w in _EXT_STOP:
+        if w[-1] in ",;.!?:" or w in _EXT_STOP:
             return []
     return []
 
 
+_OPENER_RE = re.compile("[" + re.escape("".join(_OPEN_CLOSE)) + "]")
+
+
 def _find_opener(text: str, close: int) -> int | None:
-    for pos in range(close - 1, max(-1, close - 131), -1):
-        if text[pos] in _OPEN_CLOSE and text[close] in _OPEN_CLOSE[text[pos]] and (
-                pos == 0 or text[pos - 1].isspace() or text[pos - 1] in "(:="):
+    """The nearest quote opening the one at ``close`` (within 130 characters)."""
+    lo = max(0, close - 130)
+    for m in reversed(list(_OPENER_RE.finditer(text, lo, close))):
+        pos = m.start()
+        if text[close] in _OPEN_CLOSE[text[pos]] and (pos == 0 or text[pos - 1].isspace() or text[pos - 1] in "(:="):
             return pos
     return None
 
 
-def _net(text: str, kw: re.Match[str]) -> list[_Span]:
+def _net(doc: _Doc, kw: _Kw) -> list[_Span]:
     """Other word orders: a few words on in the keyword's clause, a token that would pass the
     WPA2 rule and has a digit or a symbol ("the WiFi password they chose is Moonlight42")."""
     out = []
-    for n, m in enumerate(re.compile(r"\S+").finditer(text, kw.end())):
-        if n >= _NET_WINDOW:
+    for m in doc.after(kw.end, _NET_WINDOW):
+        if m.end() - m.start() > _MAX_VALUE:
             break
         raw = m.group(0)
         lead = len(raw) - len(raw.lstrip(":=>(→"))
         t = _clean(raw[lead:])
         if (passes_wpa_rule(t) and looks_secret(t) and re.search(r"[\d\W_]", t) and t.lower() not in _STOP
-                and not _EXCLUDE_RE.match(t) and not _PLACEHOLDER_PART.search(t) and not _KEYWORD_RE.search(t)):
+                and not _EXCLUDE_RE.match(t) and not _PLACEHOLDER_PART.search(t) and not _keywords(t)):
             out.append(_Span(m.start() + lead, m.start() + lead + len(t), t))
-        if re.search(r"[.;!?]$", raw) and not looks_secret(raw[:-1]):
+        if raw[-1] in ".;!?" and not looks_secret(raw[:-1]):
             break
+    return out
+
+
+_DENSE = 32  # more keywords than this in one text: no sentence reads like that — mask conservatively
+
+
+def _dense(doc: _Doc, kws: list[_Kw]) -> list[_Span]:
+    """A text crowded with keywords ("pw pw pw …", a pasted config dump): rather than read each
+    keyword's sentence (time growing with their number), mask every token near a keyword that
+    could be a value — a few tokens before, the net's window after. Recall first, in linear time."""
+    n = len(doc.starts)
+    mark = [0] * (n + 1)
+    own: set[int] = set()
+    for kw in kws:
+        i = bisect_right(doc.starts, kw.start) - 1
+        own.add(i)
+        mark[max(0, i - 3)] += 1
+        mark[min(n, i + _NET_WINDOW + 1)] -= 1
+    out: list[_Span] = []
+    depth = 0
+    for k in range(n):
+        depth += mark[k]
+        if depth <= 0 or k in own or doc.ends[k] - doc.starts[k] > _MAX_VALUE:
+            continue
+        raw = doc.text[doc.starts[k]:doc.ends[k]]
+        lead = len(raw) - len(raw.lstrip(":=>(→\"'“”„«»‘’`"))
+        t = _clean(raw[lead:])
+        if t and (len(t) >= 4 or any(c.isdigit() for c in t)) and t.lower() not in _STOP \
+                and not _PLACEHOLDER_PART.search(t):
+            start = doc.starts[k] + lead
+            out.append(_Span(start, start + len(t), t))
     return out
 
 
 def find_secrets(text: str) -> list[tuple[int, int, str]]:
     """``[(start, end, value)]`` of every passphrase in ``text``, in order, not overlapping."""
     spans: list[_Span] = []
-    for kw in _KEYWORD_RE.finditer(text):
-        weak = kw.group("weak") is not None
-        before = text[:kw.start()].split()
-        if weak and before and before[-1].lower().strip(",;:") in _NOT_CREDENTIAL:
+    doc = _Doc(text)
+    kws = _keywords(text)
+    if len(kws) > _DENSE:
+        return [(s.start, s.end, s.value) for s in _dense(doc, kws)]
+    for kw in kws:
+        weak = kw.weak
+        prev = doc.before(kw.start, 1)
+        if weak and prev and prev[0].group(0).lower().strip(",;:") in _NOT_CREDENTIAL:
             continue
-        spans += _after(text, kw.end(), kw.start(), weak) + _before(text, kw, weak)
+        spans += _after(doc, kw.end, kw.start, weak) + _before(doc, kw, weak)
         if not weak:
-            spans += _net(text, kw)
+            spans += _net(doc, kw)
     kept: list[_Span] = []
     for s in sorted(spans, key=lambda s: (s.start, -(s.end - s.start))):
         if s.value and (not kept or s.start >= kept[-1].end):

@@ -8,8 +8,10 @@ Who may read a thread: its owner; approvers and senior approvers (they review th
 threads produce); auditors and admins. Only the owner may post to it. Other support agents may
 not read it (403). Chat is for people: a job's token (automation) gets 403 on every chat route
 (``api.deps.PersonDep``). Whoever reads, passphrases never leave: the thread store keeps only redacted
-text, and the read path runs titles, event text and free-text event data through the chat
-scrubber (``brain.redact.scrub_text``) once more on the way out.
+text (scrubbed once, when written; rows older than the scrubber were rewritten by migration 0007),
+and the live stream runs event text and free-text event data through the chat scrubber
+(``brain.redact.scrub_text``) as it leaves. Reads return the stored text as it is: scrubbing it
+again on every read cost a redaction per event per read (issue 34).
 """
 
 from __future__ import annotations
@@ -58,8 +60,14 @@ def _scrub_event(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _stored_event(doc: dict[str, Any]) -> dict[str, Any]:
+    """A stored event on the way out: its chat text was scrubbed when it was written."""
+    return dict(scrub(doc))
+
+
 def _thread_out(t: Any) -> ThreadOut:
-    return ThreadOut(thread_id=t.thread_id, device_id=t.device_id, owner=t.owner, title=_scrub_chat_text(t.title),
+    """A thread as stored (its title was scrubbed when it was written)."""
+    return ThreadOut(thread_id=t.thread_id, device_id=t.device_id, owner=t.owner, title=t.title,
                      status=t.status, proposal_id=t.proposal_id, updated_at=t.updated_at.isoformat())
 
 
@@ -134,7 +142,7 @@ async def thread_history(thread_id: ThreadId, actor: PersonDep, svc: ChatDep) ->
     """Every event of the thread so far (it survives restarts)."""
     t = await run_in_threadpool(_readable, svc, thread_id, actor)
     events = await run_in_threadpool(svc.history, thread_id)
-    return ThreadHistory(thread=_thread_out(t), events=[_scrub_event(_event_json(e)) for e in events])
+    return ThreadHistory(thread=_thread_out(t), events=[_stored_event(_event_json(e)) for e in events])
 
 
 @router.post("/threads/{thread_id}/messages", response_class=StreamingResponse,
