@@ -791,7 +791,7 @@ class Lifecycle:
         recorded = {
             "id": decision_id, "proposal_id": pid, "proposal_hash": p.hash, "revision": self.policy.revision,
             "engine": self.policy.name, "allow": decision.allow, "result": decision.model_dump(mode="json"),
-            "input": stored_input, "would_deny": would_deny, "duration_us": us, "dry_run": dry_run,
+            "input": pinput.stored(stored_input), "would_deny": would_deny, "duration_us": us, "dry_run": dry_run,
             "created_at": utcnow()}
         insert_rows(s, _DECISIONS, [recorded])
         summary = {"decision_id": decision_id, "allow": decision.allow, "deny": decision.deny,

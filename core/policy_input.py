@@ -184,6 +184,40 @@ def change_facts(p: Proposal, ssids: Sequence[str], changes: Sequence[Change] | 
     return out
 
 
+# Keys of ``secret_facts`` that are a function of the passphrase itself (an unsalted hash): policy
+# needs them in memory, the stored record must not keep them (migration 0026 masked the old rows).
+_SECRET_HASH_KEYS = frozenset({"sha256_lower"})
+
+
+def stored(doc: dict[str, Any]) -> dict[str, Any]:
+    """The decision input as it is kept with the decision: every ``secret_facts`` hash masked.
+
+    Why (issue 34): ``sha256_lower`` lets policy match a passphrase against the common-passphrase
+    list without holding it, but an unsalted hash of a weak passphrase is one dictionary lookup from
+    the passphrase for anyone who reads the table or a backup. Nothing reads the hash back from a
+    stored decision (it records what policy was asked; it is never re-evaluated), so the record
+    keeps the length and the SSID fact and masks the hash. ``secret_facts`` sits only on change
+    facts: the proposal's ``changes`` and a per-target proposal's ``device_changes``. A proposal
+    with no secret (nearly all) is returned as it is, uncopied: this runs on every decision."""
+    proposal = doc.get("proposal") or {}
+    changes = proposal.get("changes") or []
+    own = doc.get("device_changes") or {}
+    if not any("secret_facts" in c for c in changes) and not any(
+            "secret_facts" in c for items in own.values() for c in items):
+        return doc
+    out = {**doc, "proposal": {**proposal, "changes": [_masked_change(c) for c in changes]}}
+    if own:
+        out["device_changes"] = {t: [_masked_change(c) for c in items] for t, items in own.items()}
+    return out
+
+
+def _masked_change(change: dict[str, Any]) -> dict[str, Any]:
+    facts = change.get("secret_facts")
+    if not isinstance(facts, dict):
+        return change
+    return {**change, "secret_facts": {k: MASK if k in _SECRET_HASH_KEYS else v for k, v in facts.items()}}
+
+
 def compact(doc: dict[str, Any], keep: int = 50) -> dict[str, Any]:
     """The input as stored with a decision: whole for small proposals; for fleet proposals the
     first ``keep`` devices and a count (the decision record must not grow with the fleet)."""
