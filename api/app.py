@@ -8,6 +8,8 @@ through the database.
 
 from __future__ import annotations
 
+import importlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -72,6 +74,39 @@ class SecurityHeaders:
         await self.app(scope, receive, add)
 
 
+# Modules request handlers import on first use (lazily, so that a CLI read command never pays for
+# them), imported by create_app before anything is served. Why (issue 34): two request threads
+# importing one package at once, where its modules import each other, can each hold a module lock
+# the other needs; Python breaks the cycle by handing one of them a half-initialised module, and
+# the first USP device pages after a start failed with "cannot import name 'UspExecutor' from
+# partially initialized module". Imported here, no request thread imports them: each entry brings
+# its package's modules (``tests/api/test_first_requests.py`` checks that serving the pages
+# imports no module of the project). A module missing from the build (the planner) is skipped:
+# its routes answer 503 as before.
+REQUEST_IMPORTS = (
+    "executors.usp",  # USP device pages: agent topics, the controller, the executor (router factory)
+    "core.lifecycle", "core.topology", "core.history", "core.compat", "core.fleet_facts", "core.fleet_group",
+    "core.preview_sample", "core.snapshot_values",
+    "policies.explain", "policies.loader",
+    "campaigns.service", "campaigns.queue", "campaigns.schema", "campaigns.spec", "campaigns.orchestrator",
+    "brain.contracts", "brain.redact", "brain.remediation.service", "brain.remediation.schema",
+    "brain.remediation.profiles", "brain.service",
+)
+log = logging.getLogger("gateward.api")
+
+
+def import_request_modules(names: tuple[str, ...] = REQUEST_IMPORTS) -> list[str]:
+    """Import ``names`` now, on the thread building the app; returns those missing from the build."""
+    missing = []
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            missing.append(name)
+            log.info("%s is not in this build (%s); its routes say so when asked", name, exc)
+    return missing
+
+
 def _runtime_chat(runtime: AppRuntime) -> ChatService:
     """The runtime's own chat service (built once per runtime, shared by every app over it)."""
     return runtime.chat
@@ -90,6 +125,7 @@ def create_app(runtime: AppRuntime, *, chat: ChatService | None = None,
     ``limits``: load-shedding bounds (default: ``ShedLimits.from_env()``).
     ``demo``: served by ``gateward run --demo``; ``/api/health`` says so and the console shows a banner.
     """
+    import_request_modules()  # before serving: no request thread imports a package half-way (issue 34)
     head = HeadProbe.for_engine(runtime.store.engine)
 
     @asynccontextmanager
