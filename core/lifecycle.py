@@ -1086,32 +1086,24 @@ class Lifecycle:
             raise WindowClosed(windows.closed_text(p.id, closed, now), regions=[w.region for w in closed],
                                opens_at=max(w.next_open(now) for w in closed).isoformat())
 
-    def _acquire_locks(self, s: Session, p: Proposal, *, retry: bool = True,
-                       already: frozenset[str] = frozenset()) -> None:
+    def _acquire_locks(self, s: Session, p: Proposal) -> None:
         """Lock every target for this proposal in one statement: the rows of the devices nobody
         holds are inserted, a held one is left alone (``ON CONFLICT DO NOTHING``). Any device not
         taken is named with its holder, and the caller's transaction rolls back whatever this one
-        took — a lock check and an insert were two round trips (issue 15).
-
-        An earlier apply of this same proposal whose process died before writing — it is still
-        ``approved``, so none of its writes started (issue 34: a full disk stopped it and its locks
-        could not be released) — does not block it: its dead holder's locks are cleared, audited,
-        and the insert is tried once more."""
+        took — a lock check and an insert were two round trips (issue 15). A lock an earlier apply
+        of this proposal left when its process stopped (a crash, a full disk) names the command that
+        releases it."""
         now = utcnow()
-        taken = already | {r[0] for r in _TAKE_LOCKS[self.store.dialect].all(s, {
+        taken = {r[0] for r in _TAKE_LOCKS[self.store.dialect].all(s, {
             "pid": p.id, "owner": _owner(), "now": now, "exp": now + timedelta(seconds=self.settings.lock_ttl_s),
             "ids": orjson.dumps(list(p.targets)).decode()})}
         if len(taken) == len(p.targets):
             return
-        held = _LOCKS_HELD.all(s, {"ids": [t for t in p.targets if t not in taken]})
-        # clear_dead_locks re-checks each holder's liveness: a live apply of it keeps its locks
-        if (retry and p.state is S.APPROVED and any(holder == p.id for _, holder, _, _ in held)
-                and clear_dead_locks(s, p.id, None, "system:recovery", "an earlier apply of it died before writing")):
-            self._acquire_locks(s, p, retry=False, already=frozenset(taken))
-            return
-        for dev_id, holder, owner, since in held:
+        for dev_id, holder, owner, since in _LOCKS_HELD.all(s, {"ids": [t for t in p.targets if t not in taken]}):
             if holder == p.id:
-                raise Locked(f"proposal {p.id} is already being applied (lock on {dev_id} held by {owner})")
+                gone = "" if _lock_in_use(owner, now + timedelta(days=1)) else (
+                    "; that process is no longer running: `gateward recover` releases it")
+                raise Locked(f"proposal {p.id} is already being applied (lock on {dev_id} held by {owner}{gone})")
             raise Locked(f"device {dev_id} is locked by proposal {holder} (since "
                          f"{since:%Y-%m-%d %H:%M:%S}Z); wait for it to finish", holder=holder)
         # Held when the insert looked, gone by the time it was named (released meanwhile).

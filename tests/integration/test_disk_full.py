@@ -4,8 +4,8 @@ It used to print a Python traceback with no hint, and the device locks stayed he
 ran ``gateward recover``. Now ``gateward apply`` prints one line naming the cause (the database's
 disk is full, where it is) and the command (``gateward recover``); the API answers 503
 ``storage_full``. Nothing reaches a device, and what the failed apply left is settled: by the next
-``gateward recover`` / start of ``gateward run`` once the CLI process is gone, by the next apply of
-the same (still approved) proposal, and inside a live server by its own next apply.
+``gateward recover`` / start of ``gateward run`` once the CLI process is gone (an apply of it
+meanwhile names that command), and inside a live server by its own next apply or worker round.
 
 The disk is made full with a failpoint (``core.failpoints``): ``NAME=disk_full`` raises
 ``sqlite3.OperationalError("database or disk is full")`` there and at every later store write.
@@ -88,17 +88,24 @@ def test_gateward_apply_on_a_full_disk_prints_one_line_and_the_next_start_recove
     assert read(runtime, d, CH.format(r=radio_5g(runtime, d))) == target != before
 
 
-def test_the_next_apply_of_the_same_proposal_clears_a_dead_applys_locks(runtime: Any, db_url: str) -> None:
+def test_a_full_disk_while_backing_up_leaves_it_approved_and_recover_releases_the_lock(runtime: Any,
+                                                                                      db_url: str) -> None:
     """Full while backing up: the gates' locks committed, the backup did not, the release could
-    not — the proposal is still approved and the next apply needs no `gateward recover`."""
+    not. The proposal is still approved; applying it again names the command that frees the lock."""
     d = pick(runtime)
     p, _, _ = _approved(runtime, d)
     child = _gw(db_url, "apply", p.id, "--as", "alice", GATEWARD_FAILPOINTS="lifecycle.before_backup=disk_full")
     assert child.returncode == 2 and "disk is full" in child.stderr, child.stderr
+    assert "still approved" in child.stderr, child.stderr
     assert runtime.lifecycle.get(p.id).state is S.APPROVED and _locks(runtime) == 1
+    again = _gw(db_url, "apply", p.id, "--as", "alice")
+    assert again.returncode == 2 and "gateward recover" in again.stderr, again.stderr
+    assert "Traceback" not in again.stderr
+    rec = _gw(db_url, "recover")
+    assert rec.returncode == 0 and p.id in rec.stdout, rec.stdout + rec.stderr
+    assert _locks(runtime) == 0
     out = runtime.lifecycle.apply(p.id, who(runtime, "alice"))
     assert out.proposal.state is S.DONE, out.proposal.error
-    assert _locks(runtime) == 0
 
 
 def test_the_api_answers_503_and_the_live_server_settles_its_own_locks(runtime: Any) -> None:
