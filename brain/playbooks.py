@@ -73,6 +73,7 @@ _WIFI = re.compile(r"\b(wi-?fi|wireless|wlan|drop(s|ping|ped)?|disconnect\w*|slo
 _STATUS = re.compile(r"\bstatus\b|how is|summary|check (the |this )?(device|router|gateway|box)|overview", _I)
 _HARD_UNSUPPORTED = re.compile(r"factory[ _-]?reset|reboot (all|every)|approve|delete|wipe|shell|ssh|telnet|"
                                r"root access|disable (the )?firewall", _I)
+_FACTORY_RESET = re.compile(r"factory[ _-]?reset", _I)
 _UNSUPPORTED = re.compile(r"factory[ _-]?reset|firmware|upgrade|downgrade|reboot (all|every)|approve|"
                           r"delete|wipe|shell|ssh|telnet|root access|disable (the )?firewall", _I)
 TRIGGERS = {
@@ -110,8 +111,9 @@ def classify(text: str, *, is_job: bool = False) -> Intent:
         return Intent.SSID
     if requests.parse(text) is not None:
         return Intent.REQUEST
-    if _UNSUPPORTED.search(text):
-        return Intent.UNSUPPORTED
+    if _UNSUPPORTED.search(text) and not (requests.reset_mood(text) in ("history", "question")
+                                          and not _UNSUPPORTED.search(_FACTORY_RESET.sub(" ", text))):
+        return Intent.UNSUPPORTED  # a reset that happened, or a question about one, is not asked for (issue 34)
     for rx, intent in ((_INFORM, Intent.INFORM), (_CONN, Intent.CONNECTIVITY), (_COVER, Intent.COVERAGE),
                        (_WIFI, Intent.WIFI), (_STATUS, Intent.STATUS)):
         if rx.search(text):
@@ -381,6 +383,8 @@ def diagnose(ctx: ToolContext, intent: Intent, ev: Evidence_, text: str, secrets
     only choose among what the evidence shows, or what to say when it shows nothing."""
     if intent in (Intent.SSID, Intent.PASSPHRASE, Intent.CREDENTIALS):
         return _credentials_finding(ctx, intent, ev, text, secrets)
+    if intent != Intent.REQUEST and requests.reset_mood(text) == "question":
+        return Finding(kind="destructive_question", summary="a question about a factory reset")
     if intent == Intent.REQUEST:
         req = requests.parse(text.replace(explicit.CONFIRMED, " "))
         if req is not None:
@@ -630,6 +634,12 @@ def _draft(ctx: ToolContext, finding: Finding, ev: Evidence_, exclude: dict[str,
         return Plan(outcome="escalation", finding=k, text=(
             f"I can't do that from a support chat: {finding.summary}. Raise it with an approver; "
             "I can help with Wi-Fi problems, coverage, connectivity/DNS, inform settings, or a new SSID/passphrase."))
+    if k == "destructive_question":
+        return Plan(outcome="answer", finding=k, text=(
+            "A factory reset returns every setting to the firmware defaults — the subscriber's SSID, passphrase "
+            "and anything else configured are lost — and rarely fixes what a diagnosis would find. I draft one "
+            "only when you ask for it (e.g. 'factory reset the gateway'), and it then goes to an approver. "
+            "Tell me the symptom instead and I'll look at the evidence."))
     if k == "not_applicable":
         return Plan(outcome="answer", finding=k, text=finding.summary + ". No change needed.")
     if k == "status":

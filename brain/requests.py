@@ -69,6 +69,65 @@ _HOST_OK = re.compile(r"^[a-z0-9.-]+$", _I)
 # "since the factory reset" is history, not a request (the request itself: ``brain.concepts``).
 _FACTORY_SYMPTOM = re.compile(r"\b(since|after|seit|nach|depuis|après|desde|después)\b\W+(\w+\W+){0,6}?"
                               r"(factory|werks\w*|auslieferungszustand|usine|fábrica)", _I)
+# --- mood of a destructive request (issue 34): only an explicit request in the present drafts one.
+# A request: "please …", "can you …", "the customer wants …", or an imperative with none of the below.
+_ASKED = re.compile(r"\b(please|pls|plz|can (you|we|u)|could (you|we|u)|go ahead|let'?s|wants?|would like|"
+                    r"asks?( us)? (to|for)|asked( us)? (to|for)|requests?|needs? (a|to)|bitte|kannst du|könnt ihr|"
+                    r"können (sie|wir)|kann man|möchte|will|wünscht|lass uns|svp|s'il (te|vous) pla[iî]t|"
+                    r"pouvez|peux-tu|pourriez|veut|demande|por favor|puedes|podemos|podrías|quiere|pide)\b", _I)
+# It happened already: a past auxiliary or participle, a time in the past, "… themselves", "since then".
+_HAPPENED = re.compile(
+    r"\b(did|done|already|tried|yesterday|ago|earlier|last (week|night|month|time|year)|this morning|"
+    r"on (monday|tuesday|wednesday|thursday|friday|saturday|sunday)|themselves|himself|herself|ever since|"
+    r"since then|and now|(was|were|has been|have been|had been|got|has|have|had) (\w+ ){0,2}"
+    r"(reset|restored|rebooted|restarted|wiped|factory)|"
+    r"wurden?|hatten?|gestern|vorhin|letzte[nr]? woche|schon|bereits|selbst|seitdem|zurückgesetzt|"
+    r"neu ?gestartet|a été|ont été|a fait|ont fait|déjà|hier|depuis|réinitialisée?s?\b|redémarrée?|"
+    r"ayer|ya|hizo|hicieron|fue|desde entonces|restableci(ó|eron|do)|reinici(ó|aron|ado)|reseteado)\b", _I)
+# Asked about, not asked for: "would it help?", "should we?", "do you think …", "maybe …?".
+_WONDER = re.compile(
+    r"^\W*(would|should|shall|will|does|do you think|is|are|what|why|how|might|maybe|perhaps|any point|"
+    r"würde|wäre|sollen|sollten|soll|hilft|bringt|was|lohnt|est-ce|faut-il|serait|aiderait|vaut-il|"
+    r"¿?\s*(serviría|ayudaría|debería|deberíamos|conviene|vale la pena|sería|funcionaría))\b|"
+    r"\b(would|might|could) (it|that|this|a \w+( \w+)?) (help|fix|work|solve)|"
+    r"\b(worth|helfen|bringen|aider|ayudar)\b.*\?\s*$", _I)
+
+
+def destructive_mood(text: str, clause_of: re.Pattern[str] | None = None) -> str:
+    """``request``, ``history`` or ``question`` for the clauses that name a destructive operation.
+
+    Why the mood and not only the words: "customer did a factory reset last week", "würde ein
+    Werksreset helfen?" and "factory reset the box please" share the words; only the last asks for
+    one. A clause that asks ("please …", "can you …", "the customer wants …") is a request; one
+    that reports it as done, or wonders whether it would help, is answered, not drafted; a bare
+    imperative ("factory reset the gateway") is a request."""
+    clauses = [c for c in re.split(r"(?<=[.;!?\n])", text) if c.strip()]
+    if clause_of is not None:
+        clauses = [c for c in clauses if clause_of.search(c)] or clauses
+    moods = []
+    for c in clauses:
+        if _ASKED.search(c) and not _WONDER.search(c.replace("please", "")):
+            moods.append("request")
+        elif _HAPPENED.search(c) or (_HAPPENED.search(text) and not _ASKED.search(c)):
+            moods.append("history")
+        elif _WONDER.search(c) or (c.rstrip().endswith("?") and not _ASKED.search(c)):
+            moods.append("question")
+        else:
+            moods.append("request")
+    for m in ("request", "history", "question"):
+        if m in moods:
+            return m
+    return "request"
+
+
+def reset_mood(text: str) -> str | None:
+    """The mood of a factory reset the text names (None when it names none)."""
+    if not (concepts.factory_reset(text) or _FACTORY_SYMPTOM.search(text)):
+        return None
+    return "history" if _FACTORY_SYMPTOM.search(text) else destructive_mood(text, _FACTORY_WORD)
+
+
+_FACTORY_WORD = re.compile(r"factory|werks|auslieferung|usine|fábrica|fabrica", _I)
 _TARGET = re.compile(r"\b(?:to|towards|zu|nach|an|bis|vers|à|jusqu['’]à|hacia|hasta|a|and|und|et|y)\s+"
                      r"([a-z0-9][a-z0-9.-]{1,252}\.[a-z]{2,63})\b", _I)
 _URL = re.compile(r"https?://[^\s\"'<>]{4,250}", _I)
@@ -135,7 +194,9 @@ def parse(text: str) -> ExplicitRequest | None:
         if one:
             return ExplicitRequest(action="inform_interval", value=_seconds(1, one.group(1)))
     if concepts.factory_reset(text) and not _FACTORY_SYMPTOM.search(text):
-        return ExplicitRequest(action="factory_reset")
+        if destructive_mood(text, _FACTORY_WORD) == "request":
+            return ExplicitRequest(action="factory_reset")
+        return None  # history or a question about one: answered, never drafted (issue 34)
     t = _TARGET.search(text)
     if concepts.traceroute(text, has_target=t is not None):
         host = t.group(1).strip(".") if t else None
@@ -149,6 +210,7 @@ def parse(text: str) -> ExplicitRequest | None:
         if host and _HOST_OK.match(host):
             return ExplicitRequest(action="ping", value=host)
     m = _REBOOT.search(text)
-    if m and not _REBOOT_SYMPTOM.search(text) and not concepts.negated_at(text, m.start()):
+    if (m and not _REBOOT_SYMPTOM.search(text) and not concepts.negated_at(text, m.start())
+            and destructive_mood(text, _REBOOT) == "request"):
         return ExplicitRequest(action="reboot")
     return None
