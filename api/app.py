@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import docs, errors, openapi
 from api.deps import ActorDep, AppRuntime, Authenticator, TokenAuthenticator
-from api.limits import DEFAULT_MAX_BODY_BYTES, BodyGuard, LoadShedder, ShedLimits
+from api.limits import DEFAULT_MAX_BODY_BYTES, BodyGuard, LoadShedder, ReadTimeouts, ShedLimits
 from api.metrics import Metrics, MetricsMiddleware, require_metrics_reader
 from api.page_cache import HeadProbe, PageCache
 from api.routers import audit, campaigns, devices, fleet, health, inventory, live, proposals, remediation
@@ -116,6 +116,7 @@ def create_app(runtime: AppRuntime, *, chat: ChatService | None = None,
                chat_factory: Callable[[AppRuntime], ChatService] | None = None,
                authenticator: Authenticator | None = None,
                max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, limits: ShedLimits | None = None,
+               timeouts: ReadTimeouts | None = None,
                demo: bool = False) -> FastAPI:
     """Build the app over ``runtime``.
 
@@ -123,6 +124,7 @@ def create_app(runtime: AppRuntime, *, chat: ChatService | None = None,
     ``runtime.chat``, built on first use; a test or a harness may bring another).
     ``authenticator``: bearer credential → actor (default: API tokens).
     ``limits``: load-shedding bounds (default: ``ShedLimits.from_env()``).
+    ``timeouts``: how long a request body may take to arrive (default: ``ReadTimeouts.from_env()``).
     ``demo``: served by ``gateward run --demo``; ``/api/health`` says so and the console shows a banner.
     """
     import_request_modules()  # before serving: no request thread imports a package half-way (issue 34)
@@ -184,7 +186,8 @@ def create_app(runtime: AppRuntime, *, chat: ChatService | None = None,
 
     # Inside BodyGuard: a slot is taken only once the whole body has arrived (a slow upload holds none).
     app.add_middleware(LoadShedder, limits=limits or ShedLimits.from_env())
-    app.add_middleware(BodyGuard, max_bytes=max_body_bytes)
+    app.add_middleware(BodyGuard, max_bytes=max_body_bytes,
+                       body_timeout_s=(timeouts or ReadTimeouts.from_env()).body_s)
     app.add_middleware(MetricsMiddleware, metrics=metrics, router_app=app.router)
     app.add_middleware(SecurityHeaders)
     return app

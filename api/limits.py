@@ -33,6 +33,7 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # fields (a device to register, a campaign); free-form maps (evidence data, operation arguments)
 # are small. 64 bounds what validation can report: at most 64 unknown keys per object.
 MAX_OBJECT_KEYS = 64
+DEFAULT_BODY_TIMEOUT_S = 30.0  # a 1 MiB body at 300 kbit/s; GATEWARD_API_BODY_TIMEOUT_S (ReadTimeouts)
 
 
 def _is_json(content_type: str) -> bool:
@@ -40,11 +41,44 @@ def _is_json(content_type: str) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
-async def _send_error(send: Send, status: int, code: str, detail: str, **extra: object) -> None:
-    body = orjson.dumps({"error": code, "detail": detail, **extra})
+async def _send_error(send: Send, status: int, code: str, detail: str, *,
+                      headers: list[tuple[bytes, bytes]] | None = None, extra: Mapping[str, object] | None = None
+                      ) -> None:
+    body = orjson.dumps({"error": code, "detail": detail, **(extra or {})})
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *(headers or ())]})
     await send({"type": "http.response.body", "body": body})
+
+
+class ReadTimeouts(BaseModel):
+    """How long a client may take to send a request (environment: ``GATEWARD_API_HEADER_TIMEOUT_S``,
+    ``GATEWARD_API_BODY_TIMEOUT_S``; see README). Why: a connection that trickles its headers or
+    body a byte at a time holds a socket and buffers for as long as it likes, and uvicorn times out
+    only the wait *between* requests (any byte received resets it). The header deadline is kept by
+    the HTTP protocol (``gateward.serving``), the body deadline by :class:`BodyGuard`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    header_s: float = Field(default=10.0, gt=0, le=3600,
+                            description="from connecting (or the last answer) to the end of the request headers")
+    body_s: float = Field(default=DEFAULT_BODY_TIMEOUT_S, gt=0, le=3600,
+                          description="from the headers to the end of the body")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ReadTimeouts:
+        """Read the variables; a bad value stops start-up with the variable's name."""
+        env = os.environ if env is None else env
+        names = {"header_s": "GATEWARD_API_HEADER_TIMEOUT_S", "body_s": "GATEWARD_API_BODY_TIMEOUT_S"}
+        values = {field: env[var] for field, var in names.items() if env.get(var, "").strip()}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            field = str(exc.errors()[0]["loc"][0])
+            raise ValueError(f"{names[field]}: {exc.errors()[0]['msg']} (got {values.get(field)!r})") from exc
+
+
+TIMEOUT_HEADERS = [(b"connection", b"close")]  # a client too slow to send its request is not kept
 
 
 class JsonShapeError(ValueError):
@@ -89,10 +123,12 @@ class BodyGuard:
     """Refuse bodies over ``max_bytes`` (413), non-JSON bodies under ``/api/`` (415), and JSON
     bodies there with a duplicate key or an oversized object (422, :func:`check_json_shape`)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY_BYTES, json_prefix: str = "/api/") -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY_BYTES, json_prefix: str = "/api/",
+                 body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.json_prefix = json_prefix
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") not in BODY_METHODS:
@@ -113,8 +149,16 @@ class BodyGuard:
         chunks: list[bytes] = []
         size = 0
         more = True
+        deadline = asyncio.get_running_loop().time() + self.body_timeout_s
         while more:
-            message = await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                await _send_error(send, 408, "request_timeout",
+                                  f"the request body did not arrive within {self.body_timeout_s:g} s "
+                                  f"({size} bytes came); send it whole and faster", headers=TIMEOUT_HEADERS)
+                return
             if message["type"] == "http.disconnect":
                 return
             chunk = message.get("body", b"")
@@ -134,7 +178,7 @@ class BodyGuard:
                 return
             refused = check_json_shape(body)
             if refused is not None:
-                await _send_error(send, 422, refused.code, refused.detail, **refused.extra)
+                await _send_error(send, 422, refused.code, refused.detail, extra=refused.extra)
                 return
         replayed = False
 

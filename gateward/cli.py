@@ -430,7 +430,7 @@ def run(host: str = "127.0.0.1", port: int = 8000,
 
     import uvicorn
 
-    from api.app import create_app
+    from api.app import create_app, import_request_modules
     from gateward.runtime import server_impls, start_event_sources
 
     if homes is not None and not demo:
@@ -442,7 +442,12 @@ def run(host: str = "127.0.0.1", port: int = 8000,
     from core.users import TOKEN_CACHE
 
     guarded(lambda: TOKEN_CACHE.ttl_s)  # a bad GATEWARD_TOKEN_CACHE_S: one clear line, before serving
-    from gateward.serving import can_share_port
+    from gateward.serving import can_share_port, uvicorn_options
+
+    try:  # header deadline, no Server header (issue 34); a bad GATEWARD_API_*_TIMEOUT_S: one line, before serving
+        opts = uvicorn_options(http_impl, loop_impl)
+    except ValueError as exc:
+        fail(str(exc))
 
     # Before anything says "serving": a taken port is a clear error, not a lie. Several API
     # processes each get a socket of their own on it where the platform allows (gateward.serving).
@@ -468,6 +473,8 @@ def run(host: str = "127.0.0.1", port: int = 8000,
         _print_demo_tokens(runtime.store, started.people)
     else:
         _print_first_steps(runtime.store, n)
+    # Before any thread of this process works or serves: no package is imported half-way by two (issue 34).
+    import_request_modules()
     embedded = None
     if worker:
         # SQLite has no shared queue: campaigns and remediation units run on this in-process
@@ -486,7 +493,6 @@ def run(host: str = "127.0.0.1", port: int = 8000,
 
     detectors, said = start_detectors(runtime, detect_interval)
     console.print(said)
-    opts: dict[str, Any] = {"log_level": "warning", "http": http_impl, "loop": loop_impl}
     console.print(f"http: {http_impl} · loop: {loop_impl} · API processes: {workers}")
     console.print(f"[bold green]Gateward is serving on http://{host}:{port}/[/bold green]  (API docs: /docs)")
     try:

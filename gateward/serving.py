@@ -1,4 +1,13 @@
-"""``gateward run --workers N``: N API processes on one port, each accepting on a socket of its own.
+"""How ``gateward run`` serves HTTP: uvicorn's options (:func:`uvicorn_options`), its HTTP protocols with
+a deadline for the request headers, and ``--workers N`` — N API processes on one port, each
+accepting on a socket of its own.
+
+Why a header deadline of our own (issue 34): uvicorn has none. ``timeout_keep_alive`` covers only
+the wait between requests, and any byte received resets it, so 60 connections trickling their
+headers a byte at a time were all kept, indefinitely. :class:`HeaderDeadline` gives every request
+``GATEWARD_API_HEADER_TIMEOUT_S`` (10 s) from the connection (or the previous answer) to the end of
+its headers, then answers 408 and closes; the body has its own deadline (``api.limits.BodyGuard``).
+The ``Server: uvicorn`` header is not sent: it tells a prober only what to try.
 
 Why not uvicorn's default, every worker accepting on one shared socket: a worker woken by a burst
 of new connections accepts all that are queued at once. A handful of long-lived keep-alive
@@ -17,14 +26,101 @@ of being refused. The number of workers is fixed (one per socket): SIGTTIN/SIGTT
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import socket
 from typing import Any
 
+import orjson
 from uvicorn.config import STARTUP_FAILURE, Config
+from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
+from api.limits import ReadTimeouts
+
 logger = logging.getLogger("uvicorn.error")
+
+
+@functools.cache
+def header_timeout_s() -> float:
+    """This process's header deadline (read once: every worker process reads its own environment)."""
+    return ReadTimeouts.from_env().header_s
+
+
+class HeaderDeadline(asyncio.Protocol):
+    """Mixed into uvicorn's HTTP protocols: a connection whose request headers are not complete
+    ``header_timeout_s()`` after it was made — or after the previous answer on it — gets a 408 and
+    is closed. Armed on those two events only (one timer a request); when it fires it looks at
+    the connection: a request whose headers have arrived is in progress (its body has a deadline
+    of its own in ``api.limits.BodyGuard``) and is left alone."""
+
+    transport: asyncio.Transport
+    cycle: Any
+    loop: asyncio.AbstractEventLoop
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def _arm_header_deadline(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+        self._header_timer = self.loop.call_later(header_timeout_s(), self._header_deadline_passed)
+
+    def _header_deadline_passed(self) -> None:
+        self._header_timer = None
+        if self.transport.is_closing() or (self.cycle is not None and not self.cycle.response_complete):
+            return
+        body = orjson.dumps({"error": "request_timeout",
+                             "detail": f"the request headers did not arrive within {header_timeout_s():g} s"})
+        self.transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+                             b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        self.transport.close()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._arm_header_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+        super().connection_lost(exc)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # type: ignore[misc]
+        if not self.transport.is_closing():
+            self._arm_header_deadline()
+
+
+class H11WithDeadline(HeaderDeadline, H11Protocol):
+    """uvicorn's pure-Python HTTP/1.1 protocol (``--http h11``) with the header deadline."""
+
+
+def _httptools_protocol() -> type[asyncio.Protocol] | None:
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:  # httptools not installed: --http h11 only (gateward.runtime.server_impls says so)
+        return None
+
+    class HttpToolsWithDeadline(HeaderDeadline, HttpToolsProtocol):
+        """uvicorn's C-parser HTTP/1.1 protocol (``--http httptools``) with the header deadline."""
+
+    HttpToolsWithDeadline.__module__ = __name__  # picklable by name: --workers N sends the config to each process
+    HttpToolsWithDeadline.__qualname__ = "HttpToolsWithDeadline"
+    return HttpToolsWithDeadline
+
+
+HttpToolsWithDeadline = _httptools_protocol()
+PROTOCOLS: dict[str, type[asyncio.Protocol] | None] = {"h11": H11WithDeadline, "httptools": HttpToolsWithDeadline}
+
+
+def uvicorn_options(http_impl: str, loop_impl: str) -> dict[str, Any]:
+    """uvicorn's settings for ``gateward run`` (a resolved ``http_impl``, ``gateward.runtime.server_impls``):
+    the parser's protocol with the header deadline, no ``Server`` header, idle keep-alive
+    connections closed after 5 s (uvicorn's default, said here), h11's buffer of an incomplete
+    request line and headers at 16 KiB (its default; httptools has a fixed limit of its own)."""
+    ReadTimeouts.from_env()  # a bad GATEWARD_API_*_TIMEOUT_S stops the start here, before serving
+    return {"log_level": "warning", "http": PROTOCOLS[http_impl] or http_impl, "loop": loop_impl,
+            "server_header": False, "timeout_keep_alive": 5, "h11_max_incomplete_event_size": 16 * 1024}
 
 
 def can_share_port() -> bool:
