@@ -90,7 +90,7 @@ _WONDER = re.compile(
     r"würde|wäre|sollen|sollten|soll|hilft|bringt|was|lohnt|est-ce|faut-il|serait|aiderait|vaut-il|"
     r"¿?\s*(serviría|ayudaría|debería|deberíamos|conviene|vale la pena|sería|funcionaría))\b|"
     r"\b(would|might|could) (it|that|this|a \w+( \w+)?) (help|fix|work|solve)|"
-    r"\b(worth|helfen|bringen|aider|ayudar)\b.*\?\s*$", _I)
+    r"\b(worth|helfen|hilft|(was|etwas|das) bringen|aider|ayudar)\b.*\?\s*$", _I)
 
 
 def destructive_mood(text: str, clause_of: re.Pattern[str] | None = None) -> str:

@@ -78,3 +78,9 @@ def test_the_chat_drafts_no_factory_reset_from_history_or_a_question(svc: Any, d
     assert "factory_reset" not in events[-1].text, events[-1].text
     if text.endswith("?"):
         assert events[-1].kind in ("answer", "question") and "factory reset" in events[-1].text.lower()
+
+
+def test_can_one_bring_it_to_factory_settings_is_a_request() -> None:
+    """'bringen' is the verb of the request here, not "would it bring anything?"."""
+    req = parse("Kann man den Router einmal ganz auf die Werkseinstellung bringen?")
+    assert req is not None and req.action == "factory_reset"
