@@ -531,14 +531,47 @@ def _find_opener(text: str, close: int) -> int | None:
     return None
 
 
+_SENTENCE_END_RE = re.compile(r"[.!?\n](?=\s|$)")
+_NAME_CUE = {"ssid", "name", "named", "called", "network", "netzwerk", "heißen", "heissen", "nom", "nombre", "réseau",
+             "red", "rename", "umbenennen", "renommer", "renombrar"}
+
+
+def _quoted_in_sentence(doc: _Doc, kw: _Kw) -> list[_Span]:
+    """The situation, not the sentence (issue 34): a quoted string in the same sentence as a
+    credential keyword is its value, whatever words tie them ("'X' is what she wants as her
+    Wi-Fi password", "« X », c'est le mot de passe qu'elle veut") — unless it names a network
+    ("SSID 'GardenFlat' and passphrase …")."""
+    text = doc.text
+    lo = max(0, kw.start - _LOOKBACK)
+    ends = list(_SENTENCE_END_RE.finditer(text, lo, kw.start))
+    lo = ends[-1].end() if ends else lo
+    end = _SENTENCE_END_RE.search(text, kw.end, min(len(text), kw.end + _LOOKBACK))
+    hi = end.start() if end else min(len(text), kw.end + _LOOKBACK)
+    out: list[_Span] = []
+    pos = lo
+    while (m := _OPENER_RE.search(text, pos, hi)) is not None:
+        q = _quoted_at(text, m.start())
+        if q is None or (m.start() > 0 and text[m.start() - 1].isalnum()):  # "she's", "l'eau"
+            pos = m.end()
+            continue
+        prev = doc.before(q.start, 3)
+        cue = {_clean(prev[k].group(0)).lower() for k in range(len(prev))}
+        if not cue & _NAME_CUE and not _keywords(q.value) and len(q.value) <= 63:
+            out.append(q)
+        pos = q.end
+    return out
+
+
 def _net(doc: _Doc, kw: _Kw) -> list[_Span]:
     """Other word orders: a few words on in the keyword's clause, a token that would pass the
     WPA2 rule and has a digit or a symbol ("the WiFi password they chose is Moonlight42")."""
     out = []
-    for m in doc.after(kw.end, _NET_WINDOW):
+    for n, m in enumerate(doc.after(kw.end, _NET_WINDOW + 1)):
         if m.end() - m.start() > _MAX_VALUE:
             break
         raw = m.group(0)
+        if n == 0 and m.start() == kw.end and raw in ("?", ":", "?:"):
+            continue  # "wifi password? make it Quartz_Moth_63": the keyword as a heading
         lead = len(raw) - len(raw.lstrip(":=>(→"))
         t = _clean(raw[lead:])
         if (passes_wpa_rule(t) and looks_secret(t) and re.search(r"[\d\W_]", t) and t.lower() not in _STOP
@@ -594,7 +627,7 @@ def find_secrets(text: str) -> list[tuple[int, int, str]]:
             continue
         spans += _after(doc, kw.end, kw.start, weak) + _before(doc, kw, weak)
         if not weak:
-            spans += _net(doc, kw)
+            spans += _net(doc, kw) + _quoted_in_sentence(doc, kw)
     kept: list[_Span] = []
     for s in sorted(spans, key=lambda s: (s.start, -(s.end - s.start))):
         if s.value and (not kept or s.start >= kept[-1].end):

@@ -120,9 +120,17 @@ class ChatService:
             vault = self.deps.vault.setdefault(thread_id, {})
             masked, found = redact(message, start=len(vault) + 1)
             pending = values.get("pending") or {}
-            if not found and "passphrase" in (pending.get("missing") or []) and _is_bare_secret(message, pending):
-                key = f"[secret:{len(vault) + 1}]"
-                found, masked = {key: message.strip().strip("\"'“”‘’")}, key
+            if not found and "passphrase" in (pending.get("missing") or []):
+                kind, value = _bare_answer(message, pending)
+                if kind == "secret" and value is not None:
+                    key = f"[secret:{len(vault) + 1}]"
+                    found, masked = {key: value}, key
+                elif kind == "unclear":  # never a guess: ask again, and keep none of it (issue 34)
+                    yield self._record(ChatEvent(thread_id=thread_id, kind="step", text="[secret]",
+                                                 data={"role": "user", "node": "message", "actor": actor.id}))
+                    yield self._record(ChatEvent(thread_id=thread_id, kind="question", data={"missing": ["passphrase"]},
+                                                 text=UNCLEAR_PASSPHRASE))
+                    return
             vault.update(found)
             yield self._record(ChatEvent(thread_id=thread_id, kind="step", text=masked,
                                          data={"role": "user", "node": "message", "actor": actor.id}))
@@ -278,13 +286,25 @@ class ChatService:
         self.threads_db.update(thread_id, **update)
 
 
-def _is_bare_secret(message: str, pending: dict[str, Any]) -> bool:
-    """After "what should the new passphrase be?", the answer *is* the passphrase: take the whole
-    message (a passphrase may contain spaces) unless it withdraws the request. When an SSID is
-    also still missing, only a single token counts (the rest may be the name)."""
-    text = message.strip().strip("\"'“”‘’")
-    if not text or len(text) > 128 or re.match(r"(?i)^(cancel|never ?mind|stop|no\b)", text):
-        return False
-    if "ssid" in (pending.get("missing") or []):
-        return " " not in text
-    return True
+UNCLEAR_PASSPHRASE = ("I did not take that as the passphrase: it is not clear which part of it is. Send only the "
+                      "passphrase — in quotes if it has spaces, e.g. 'Blue Fox 9' — or 'cancel'.")
+_QUOTED_ONLY = re.compile(r"^\s*([\"'“”‘’„«»])(.+?)([\"'“”‘’»«])\s*[.!]?\s*$", re.S)
+
+
+def _bare_answer(message: str, pending: dict[str, Any]) -> tuple[str, str | None]:
+    """After "what should the new passphrase be?", what the answer is: ``("secret", value)`` when it
+    is the quoted text (the whole message one quoted string) or a single token; ``("none", None)``
+    when it withdraws the request ("cancel", "no"); otherwise ``("unclear", None)`` — never a guess
+    ("hunter22 lol, can u set that" is not the passphrase "hunter22 lol", issue 34)."""
+    text = message.strip()
+    if not text or re.match(r"(?i)^(cancel|never ?mind|stop|no)\b", text):
+        return "none", None
+    m = _QUOTED_ONLY.match(text)
+    if m is not None and m.group(2).strip() and len(m.group(2)) <= 128:
+        value = m.group(2).strip()
+        if "ssid" in (pending.get("missing") or []) and " " in value:
+            return "unclear", None  # the rest may be the name
+        return "secret", value
+    if len(text) <= 128 and not any(c.isspace() for c in text) and not re.search(r"[\"“”„«»]", text):
+        return "secret", text.strip("'‘’")
+    return "unclear", None

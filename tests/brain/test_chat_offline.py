@@ -236,7 +236,8 @@ def test_a_passphrase_given_as_a_bare_answer_never_lands_in_state(svc: Any, devi
     alice = actor("alice")
     tid = svc.start(dev, alice)
     assert kinds(run_turn(svc, tid, "customer wants to change their wifi password", alice))[-1] == "question"
-    events = run_turn(svc, tid, "correct horse battery staple 42", alice)
+    # quoted: an unquoted answer of several words is asked again (issue 34, tests/brain/test_secret_situations.py)
+    events = run_turn(svc, tid, "'correct horse battery staple 42'", alice)
     assert next(e for e in events if e.kind == "proposal").data["state"] == "awaiting_approval"
     assert "correct horse" not in str(svc.state(tid)) and "correct horse" not in str(
         [e.model_dump() for e in svc.history(tid)])
