@@ -112,11 +112,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _bug(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        return JSONResponse(error_body("internal", "internal error (a bug); it has been logged"),
-                            status_code=500)
         full = storage_full_cause(exc)
         if full is not None:  # a full disk is a condition of the server, not a bug (issue 34)
             log.error("the database's disk is full: %s", full)
             return JSONResponse(error_body("storage_full", f"the database's disk is full ({full}); nothing more "
                                            "was recorded — retry once an operator has freed space"), status_code=503)
+        log.exception("unhandled error", exc_info=exc)
+        return JSONResponse(error_body("internal", "internal error (a bug); it has been logged"),
+                            status_code=500)
