@@ -312,7 +312,7 @@ class _Readers(Protocol):
 def discover(store: Any, router: _Readers, devices: Sequence[Device]) -> list[dict[str, Any]]:
     """Discover each device through its read path and store the result, one transaction per device
     (a device that fails is reported with its error; the others are still stored)."""
-    from executors.base import ExecutorError
+    from core.ports.executor import ExecutorError
 
     out: list[dict[str, Any]] = []
     for d in devices:
@@ -367,7 +367,7 @@ def _identity_value(value: Any) -> str:
 def _read_identity(router: _Readers, device: Device) -> dict[str, str]:
     """What the device's own DeviceInfo says its vendor, model and firmware are ("" when it does not
     say). A path the device lacks (or a failed read) just leaves that field unsaid."""
-    from executors.base import ExecutorError, InvalidParameterName
+    from core.ports.executor import ExecutorError, InvalidParameterName
 
     reader = router.reader(device)
     paths = [f"Device.{rel}" for rel, _ in IDENTITY_PATHS]  # readers speak TR-181 and translate

@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from executors.errors import ExecutorError, InvalidParameterName
+from core.ports.errors import ExecutorError, InvalidParameterName
 
 if TYPE_CHECKING:  # not imported to run: `gateward device ID` reads without pydantic (issue 15)
     from core.models import Device
-    from executors.base import DeviceReader, ParamValue
+    from core.ports.executor import DeviceReader, ParamValue
 
 # DeviceInfo first: it is what every device has and what an operator looks at first.
 OVERVIEW_OBJECTS = ("Device.DeviceInfo.", "Device.WiFi.", "Device.DNS.Client.", "Device.ManagementServer.")

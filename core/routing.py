@@ -6,7 +6,7 @@ Callers other than the lifecycle get only :meth:`reader`; a writer is no use wit
 
 A router knows only the adapters it is given: there is no built-in default, so the simulator is
 registered by the composition root (:func:`gateward.runtime.default_router`) like any other
-adapter, and a device on an adapter nobody registered gets :class:`~executors.base.UnknownAdapter`
+adapter, and a device on an adapter nobody registered gets :class:`~core.ports.executor.UnknownAdapter`
 naming it instead of silently talking to the simulator.
 """
 
@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 
 from core.models import Device
-from executors.base import Executor, ReadOnlyExecutor, UnknownAdapter
+from core.ports.executor import Executor, ReadOnlyExecutor, UnknownAdapter
 
 AdapterFactory = Callable[[], Executor]
 

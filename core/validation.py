@@ -229,7 +229,7 @@ def _items(reg: Registry, change: Change, spec: ParamSpec) -> list[str]:
 
 
 def _read_missing(reader: Reader, device: Device, paths: list[str]) -> dict[str, Any]:
-    from executors.base import ExecutorError
+    from core.ports.executor import ExecutorError
 
     out: dict[str, Any] = {}
     for path in dict.fromkeys(paths):

@@ -1,285 +1,36 @@
-"""The executor contract (README "How the pieces fit"), after NAPALM's driver: one contract, many adapters.
-
-Reading and writing are separate interfaces on purpose:
-
-* :class:`DeviceReader` — ``read``, ``presence``, ``discover``. Anyone may hold one
-  (the planner gets a :class:`ReadOnlyExecutor` facade that has no write attribute at all).
-* :meth:`Executor.apply` / :meth:`Executor.operate` — write methods that refuse to run without a
-  :class:`WriteGrant`, and every grant is checked by the verifier that ``core.lifecycle``
-  installs (once, at import). The verifier re-checks the store: the proposal must be in a write
-  state, its hash must match, and the device lock must be held. A caller that forges a grant
-  still fails that check; a caller that never imports the lifecycle cannot write at all.
-
-Adapters implement ``_apply``/``_operate``; they never override ``apply``/``operate``.
-All paths in and out of an adapter are TR-181 (``Device.``) paths; the adapter translates to
-``InternetGatewayDevice.`` for TR-098 firmware (``executors.translate``).
-"""
+"""The executor contract, for the adapters: it lives in the port, :mod:`core.ports.executor`
+(issue 35), at the domain kernel's level, so the core services that hold adapters through it never
+import ``executors``. Every name is re-exported here, where the adapters have always imported it
+from; the grant verifier is the port's one (one install, one check, for every adapter)."""
 
 from __future__ import annotations
 
-import threading
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Literal
-
-from pydantic import BaseModel, Field
-
-from core.models import Change, Device, Root, Scalar
-
-# The contract's typed errors live in executors.errors (importable without pydantic, issue 15);
-# they are re-exported here, where every adapter has always imported them from.
-from executors.errors import RETRYABLE_ERRORS as RETRYABLE_ERRORS
-from executors.errors import Busy as Busy
-from executors.errors import DeviceOffline as DeviceOffline
-from executors.errors import ExecutorError as ExecutorError
-from executors.errors import Fault as Fault
-from executors.errors import InvalidParameterName as InvalidParameterName
-from executors.errors import InvalidValue as InvalidValue
-from executors.errors import NotWritable as NotWritable
-from executors.errors import Timeout as Timeout
-from executors.errors import UnknownAdapter as UnknownAdapter
-from executors.errors import UnknownDevice as UnknownDevice
-
-# ---------------------------------------------------------------------------- results
-
-
-class ParamValue(BaseModel):
-    """A value read from a device. ``path`` is TR-181; ``device_path`` is what the device calls it."""
-
-    path: str
-    device_path: str
-    value: Scalar
-    type: str = "string"
-    writable: bool | None = None
-
-
-class Presence(BaseModel):
-    """The live-trust signal: is the device there, and can we reach it now?
-
-    ``online`` — the device has been heard from recently (CWMP inform / USP connected agent).
-    ``reachable`` — a request sent now will be answered promptly (connection request works /
-    agent connected). CWMP devices behind NAT can be online but not reachable: changes then wait
-    for the next inform.
-    """
-
-    device_id: str
-    online: bool
-    reachable: bool
-    last_seen: datetime | None = None
-    detail: str = ""
-
-
-class Discovery(BaseModel):
-    device_id: str
-    root: Root
-    data_model_version: str = ""
-    supported_objects: list[str] = Field(default_factory=list)
-    instance_map: dict[str, Any] = Field(default_factory=dict)
-    firmware: str = ""
-    #: Every parameter the device reports, in TR-181 terms → writable (``None``: not said). Concrete
-    #: paths (``Device.WiFi.SSID.1.SSID``) when the adapter sees instances, generic (``{i}``) when the
-    #: device describes only its schema (USP GetSupportedDM). Empty: the adapter does not report
-    #: parameters, and validation falls back to the registry (``core.capabilities``).
-    parameters: dict[str, bool | None] = Field(default_factory=dict)
-
-
-class ApplyResult(BaseModel):
-    device_id: str
-    key: str
-    status: int = 0  # CWMP SetParameterValues Status: 0 applied, 1 committed, needs reboot
-    applied: list[str] = Field(default_factory=list)
-    idempotent_skip: bool = False
-
-
-class OperateResult(BaseModel):
-    device_id: str
-    command: str
-    status: Literal["done", "pending", "failed"] = "done"
-    output: dict[str, Any] = Field(default_factory=dict)
-
-
-class BackupRead(BaseModel):
-    """The lifecycle's backup read and where its values came from (recorded on the backup row).
-
-    ``source`` is ``device`` for a read of the device now, or ``preview`` when the adapter
-    answered from this proposal's preview read because it can prove the device is untouched
-    since (``detail`` says how)."""
-
-    values: dict[str, ParamValue]
-    source: Literal["device", "preview"] = "device"
-    detail: str = ""
-
-
-#: the commands of the executor contract, in the order messages list them
-COMMANDS: tuple[str, ...] = ("reboot", "factory_reset", "download", "ipping")
-CommandHandler = Callable[[Device, dict[str, Scalar]], OperateResult]
-
-
-def dispatch_command(device: Device, command: str, args: dict[str, Scalar],
-                     handlers: Mapping[str, CommandHandler], *, over: str = "") -> OperateResult:
-    """Run ``command`` with the adapter's handler for it, or refuse it with CWMP fault 9000 naming
-    the commands this adapter does support (``over``: " over TR-069" and the like).
-
-    Why shared: every synchronous adapter dispatched its commands with the same table and the
-    same refusal; one copy keeps the message and the fault code identical across adapters."""
-    handler = handlers.get(command)
-    if handler is None:
-        supported = ", ".join(c for c in COMMANDS if c in handlers) or "none"
-        raise Fault(device.id, f"command {command!r} is not supported{over} ({supported})", code=9000)
-    return handler(device, args)
-
-
-class WriteRefused(Exception):
-    """A write was attempted without a valid grant from the lifecycle. This is a bug or an attack,
-    never a device problem, so it is not an :class:`ExecutorError`."""
-
-
-# ---------------------------------------------------------------------------- write grants
-
-GrantPurpose = Literal["apply", "rollback", "operate", "diagnostic"]
-
-
-@dataclass(frozen=True)
-class WriteGrant:
-    """Permission, issued by ``core.lifecycle``, to write one device for one proposal."""
-
-    proposal_id: str
-    proposal_hash: str
-    device_id: str
-    purpose: GrantPurpose
-    paths: frozenset[str] = field(default_factory=frozenset)
-    commands: frozenset[str] = field(default_factory=frozenset)
-    nonce: str = ""
-    mac: str = ""
-
-
-GrantVerifier = Callable[[WriteGrant], None]
-_verifier: GrantVerifier | None = None
-_verifier_lock = threading.Lock()
-
-
-def install_grant_verifier(verifier: GrantVerifier) -> None:
-    """Install the one verifier every write goes through. One-shot: a second call raises,
-    so nothing can swap in a permissive verifier after the lifecycle installed its own."""
-    global _verifier
-    with _verifier_lock:
-        if _verifier is not None:
-            raise WriteRefused("a grant verifier is already installed; it cannot be replaced")
-        _verifier = verifier
-
-
-def verify_grant(grant: WriteGrant | None, device: Device, *, paths: Sequence[str] = (),
-                 command: str | None = None) -> None:
-    """Refuse the write unless ``grant`` covers this device and these paths or command and the
-    lifecycle's verifier accepts it. Adapters with batch write paths call it once per device."""
-    if not isinstance(grant, WriteGrant):
-        raise WriteRefused(
-            f"{device.id}: write refused: no grant. Only core.lifecycle may write to a device, "
-            "for an approved proposal"
-        )
-    if grant.device_id != device.id:
-        raise WriteRefused(f"{device.id}: write refused: grant is for device {grant.device_id}")
-    unexpected = [p for p in paths if p not in grant.paths]
-    if unexpected:
-        raise WriteRefused(f"{device.id}: write refused: {unexpected[0]} is not covered by the grant")
-    if command is not None and command not in grant.commands:
-        raise WriteRefused(f"{device.id}: write refused: command {command} is not covered by the grant")
-    verifier = _verifier
-    if verifier is None:
-        raise WriteRefused(f"{device.id}: write refused: the lifecycle's grant verifier is not installed")
-    verifier(grant)
-
-
-# ---------------------------------------------------------------------------- contracts
-
-
-class DeviceReader(ABC):
-    """The read path. Safe to hand to the planner, the API and previews."""
-
-    name: str = "abstract"
-
-    @abstractmethod
-    def read(self, device: Device, paths: Sequence[str]) -> dict[str, ParamValue]:
-        """Read parameters (full paths) or subtrees (partial paths ending in ``.``).
-
-        Raises :class:`InvalidParameterName` naming any path the device does not have.
-        """
-
-    @abstractmethod
-    def presence(self, device: Device) -> Presence:
-        """Live presence, from the adapter's own signal (never from the store alone)."""
-
-    @abstractmethod
-    def discover(self, device: Device) -> Discovery:
-        """Data-model root, version, supported objects and (TR-098) the instance map."""
-
-    def read_for_backup(
-        self, device: Device, paths: Sequence[str], *, not_before: datetime | None = None
-    ) -> BackupRead:
-        """The backup read, just before the first write (the lifecycle calls it, nothing else).
-
-        ``not_before`` is when this proposal's preview began reading. An adapter that can prove a
-        read of these paths made since then still holds what the device has (no session, task or
-        inform on the device since, within a short max age) may answer from it and say so; every
-        other case — and this default — reads the device now, like :meth:`read`."""
-        return BackupRead(values=self.read(device, paths))
-
-
-class Executor(DeviceReader):
-    """A protocol adapter. Subclasses implement the underscored write methods only."""
-
-    def apply(self, device: Device, changes: Sequence[Change], key: str,
-              grant: WriteGrant | None = None) -> ApplyResult:
-        """Atomically set ``changes`` (all or nothing). ``key`` is the idempotency key
-        (CWMP ``ParameterKey``): re-applying with the key the device already holds and the
-        values already in place is a no-op reported as ``idempotent_skip``."""
-        verify_grant(grant, device, paths=[c.path for c in changes])
-        return self._apply(device, changes, key)
-
-    def operate(self, device: Device, command: str, args: dict[str, Scalar],
-                grant: WriteGrant | None = None) -> OperateResult:
-        """Run a command: ``reboot``, ``factory_reset``, ``download``, ``ipping``."""
-        verify_grant(grant, device, command=command)
-        return self._operate(device, command, args)
-
-    @abstractmethod
-    def _apply(self, device: Device, changes: Sequence[Change], key: str) -> ApplyResult: ...
-
-    @abstractmethod
-    def _operate(self, device: Device, command: str, args: dict[str, Scalar]) -> OperateResult: ...
-
-    def close(self) -> None:
-        """Release connections. Adapters that hold sockets override this."""
-
-    def reader(self) -> ReadOnlyExecutor:
-        return ReadOnlyExecutor(self)
-
-
-class ReadOnlyExecutor(DeviceReader):
-    """A facade exposing only the read path. It keeps the adapter in a closure, not an
-    attribute, so ``facade.inner.apply`` does not exist to be reached for."""
-
-    __slots__ = ("_backup", "_discover", "_presence", "_read", "name")
-
-    def __init__(self, executor: DeviceReader) -> None:
-        self.name = f"{executor.name}(read-only)"
-        self._read = executor.read
-        self._presence = executor.presence
-        self._discover = executor.discover
-        self._backup = executor.read_for_backup
-
-    def read(self, device: Device, paths: Sequence[str]) -> dict[str, ParamValue]:
-        return self._read(device, paths)
-
-    def presence(self, device: Device) -> Presence:
-        return self._presence(device)
-
-    def discover(self, device: Device) -> Discovery:
-        return self._discover(device)
-
-    def read_for_backup(
-        self, device: Device, paths: Sequence[str], *, not_before: datetime | None = None
-    ) -> BackupRead:
-        return self._backup(device, paths, not_before=not_before)
+from core.ports.executor import COMMANDS as COMMANDS
+from core.ports.executor import RETRYABLE_ERRORS as RETRYABLE_ERRORS
+from core.ports.executor import ApplyResult as ApplyResult
+from core.ports.executor import BackupRead as BackupRead
+from core.ports.executor import Busy as Busy
+from core.ports.executor import CommandHandler as CommandHandler
+from core.ports.executor import DeviceOffline as DeviceOffline
+from core.ports.executor import DeviceReader as DeviceReader
+from core.ports.executor import Discovery as Discovery
+from core.ports.executor import Executor as Executor
+from core.ports.executor import ExecutorError as ExecutorError
+from core.ports.executor import Fault as Fault
+from core.ports.executor import GrantPurpose as GrantPurpose
+from core.ports.executor import GrantVerifier as GrantVerifier
+from core.ports.executor import InvalidParameterName as InvalidParameterName
+from core.ports.executor import InvalidValue as InvalidValue
+from core.ports.executor import NotWritable as NotWritable
+from core.ports.executor import OperateResult as OperateResult
+from core.ports.executor import ParamValue as ParamValue
+from core.ports.executor import Presence as Presence
+from core.ports.executor import ReadOnlyExecutor as ReadOnlyExecutor
+from core.ports.executor import Timeout as Timeout
+from core.ports.executor import UnknownAdapter as UnknownAdapter
+from core.ports.executor import UnknownDevice as UnknownDevice
+from core.ports.executor import WriteGrant as WriteGrant
+from core.ports.executor import WriteRefused as WriteRefused
+from core.ports.executor import dispatch_command as dispatch_command
+from core.ports.executor import install_grant_verifier as install_grant_verifier
+from core.ports.executor import verify_grant as verify_grant

@@ -36,7 +36,8 @@ ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_790_000_000.0  # a fixed clock for both readers: uptime is computed at read time
 # Never on the DB-API path of a simulated device.
 LIVE_HEAVY = ("sqlalchemy", "pydantic", "pydantic_settings", "core.config", "core.models", "core.secrets",
-              "core.datamodel", "core.store.db", "executors.base", "executors.sim.executor", "executors.sim.twin",
+              "core.datamodel", "core.store.db", "core.ports.executor", "executors.base",
+              "executors.sim.executor", "executors.sim.twin",
               "executors.sim.fleet", "executors.usp", "executors.genieacs", "gateward.runtime", "regorus",
               "policies.engine", "core.lifecycle", "alembic", "fastapi", "langgraph", "openai")
 
