@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 	@rm -f $(VENV)/.installed-*; touch $@
 
-.PHONY: install run demo test bench lint
+.PHONY: install run demo test test-all bench lint
 install: $(STAMP)
 
 run: install  ## the demo: API + console on 127.0.0.1:8000 over a seeded simulated fleet, demo tokens printed
@@ -20,12 +20,17 @@ run: install  ## the demo: API + console on 127.0.0.1:8000 over a seeded simulat
 demo: install  ## scripted end-to-end walk; last line is the summary
 	$(BIN)/gateward demo
 
-test: install  ## lint, types, layering contracts, Rego tests, then every pytest suite
-	$(BIN)/ruff check .
-	$(BIN)/mypy .
-	$(BIN)/lint-imports
+# Test workers: one per core by default (pytest-xdist); tests sharing a broker or a browser run on one.
+WORKERS ?= auto
+PYTEST := $(BIN)/pytest -q -n $(WORKERS) --dist loadgroup
+
+test: lint  ## everyday tier: lint, types, layering, Rego tests, every test that needs no service, in parallel
 	$(BIN)/gateward policy test
-	$(BIN)/pytest -q
+	$(PYTEST) -m "not full"
+
+test-all: lint  ## full tier (CI): everything, PostgreSQL and Mosquitto when their URLs are set, browser tests
+	$(BIN)/gateward policy test
+	$(PYTEST)
 
 bench: install  ## every benchmark (QUICK=1 for the quick sizes)
 	$(BIN)/gateward bench --all $(if $(QUICK),--quick,)

@@ -9,7 +9,8 @@ missing PostgreSQL is a failure, not a skip.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 
 from testing.databases import DatabaseUnavailable, pg_schema_url
 from testing.databases import make_db_url as _make_db_url
+from testing.templates import Templates, worker_id
 
 # Policy judges change windows by the clock; pin the time of day it sees (02:30 UTC: inside the
 # DE/FR/GB windows of the shipped pack) so that no result depends on when the suite runs. Set
@@ -24,17 +26,25 @@ from testing.databases import make_db_url as _make_db_url
 os.environ.setdefault("GATEWARD_POLICY_TIME", "02:30")
 # Keep the suite out of the per-user data directory (the default GATEWARD_HOME): audit keys and
 # any default SQLite file go under the checkout's var/, as before that default moved.
-os.environ.setdefault("GATEWARD_HOME", str(Path(__file__).resolve().parents[1] / "var" / "test-home"))
+# One home per pytest-xdist worker: the audit key file is created at first use, and two workers
+# creating it at once would each sign with a key the other then overwrites.
+os.environ.setdefault("GATEWARD_HOME", str(Path(__file__).resolve().parents[1] / "var" / "test-home" / worker_id()))
 
 PG_URL = os.environ.get("GATEWARD_TEST_DATABASE_URL")
 REQUIRE = os.environ.get("GATEWARD_REQUIRE_SERVICES") == "1"
 BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
 
 
+TEMPLATES = Templates(Path(tempfile.mkdtemp(prefix=f"gwt-templates-{worker_id()}-")), PG_URL)
+"""Seeded databases built once per process and copied per test (``testing.templates``)."""
+
+
 @pytest.fixture(scope="session", autouse=True)
-def _services_present() -> None:
+def _services_present() -> Iterator[None]:
     if REQUIRE and not PG_URL:
         pytest.exit("GATEWARD_REQUIRE_SERVICES=1 but GATEWARD_TEST_DATABASE_URL is not set", returncode=3)
+    yield
+    TEMPLATES.close()
 
 
 def _pg_schema_url() -> tuple[str, Any, str]:
@@ -52,9 +62,20 @@ def make_db_url(backend: str, tmp_path: Path) -> tuple[str, Any]:
         pytest.fail(str(exc))
 
 
+SEEDED_BY: dict[str, tuple[int, bool]] = {"runtime": (12, True), "crt": (60, False)}
+"""Fixtures that open ``db_url`` as a seeded fleet: (homes, snapshots) of the copy they expect."""
+
+
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    url, cleanup = make_db_url(request.param, tmp_path)
+    """An empty database, or — when the test also uses a fixture of ``SEEDED_BY`` — the seeded
+    copy that fixture opens (tests start CLI processes on the same URL)."""
+    wanted = [spec for name, spec in SEEDED_BY.items() if name in request.fixturenames]
+    if wanted:
+        homes, snapshots = wanted[0]
+        url, cleanup = seeded_db_url(request.param, tmp_path, homes, snapshots)
+    else:
+        url, cleanup = make_db_url(request.param, tmp_path)
     yield url
     cleanup()
 
@@ -73,15 +94,77 @@ def store(db_url: str) -> Iterator[Any]:
     s.dispose()
 
 
-def build_test_runtime(url: str, homes: int = 12) -> Any:
+SEED = 11
+
+
+def _template_key(homes: int, snapshots: bool) -> str:
+    """Which template a seeded database is a copy of: the fleet's size, seed and snapshots, and
+    the generator's time anchor (it moves every 15 minutes; a copy must be what seeding now makes)."""
+    from executors.sim.fleet import default_anchor
+
+    return f"{homes}-{SEED}-{'s' if snapshots else 'n'}-{default_anchor():%Y%m%d%H%M}"
+
+
+def _build_seeded(url: str, homes: int, snapshots: bool = True) -> None:
     from core.config import Settings
     from gateward.runtime import build_runtime
     from gateward.seed import seed_fleet
 
-    settings = Settings(database_url=url)
-    rt = build_runtime(settings)
-    seed_fleet(rt, homes=homes, seed=11)
+    rt = build_runtime(Settings(database_url=url))
+    try:
+        seed_fleet(rt, homes=homes, seed=SEED, snapshots=snapshots)
+    finally:
+        rt.close()
+
+
+def build_test_runtime(url: str, homes: int = 12) -> Any:
+    """A runtime over a seeded fleet of ``homes`` homes at ``url``. A SQLite file that does not
+    exist yet is a copy of this process's template (built once); anything else is migrated and
+    seeded in place."""
+    from core.config import Settings
+    from gateward.runtime import build_runtime
+    from gateward.seed import seed_fleet
+
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        TEMPLATES.sqlite_copy(_template_key(homes, True), lambda u: _build_seeded(u, homes),
+                              Path(url.removeprefix("sqlite:///")))
+        return build_runtime(Settings(database_url=url))
+    rt = build_runtime(Settings(database_url=url))
+    seed_fleet(rt, homes=homes, seed=SEED)
     return rt
+
+
+def seeded_db_url(backend: str, tmp_path: Path, homes: int = 12,
+                  snapshots: bool = True) -> tuple[str, Callable[[], None]]:
+    """(url, cleanup) of a copy of the seeded template on ``backend`` (a SQLite file under
+    ``tmp_path``, or a PostgreSQL database of its own)."""
+    key = _template_key(homes, snapshots)
+
+    def build(url: str) -> None:
+        _build_seeded(url, homes, snapshots)
+
+    if backend == "sqlite":
+        return TEMPLATES.sqlite_copy(key, build, tmp_path / "gateward.db"), lambda: None
+    try:
+        return TEMPLATES.pg_copy(key, build)
+    except DatabaseUnavailable as exc:
+        pytest.fail(str(exc))
+
+
+def seeded_runtime(backend: str, tmp_path: Path, homes: int = 12,
+                   snapshots: bool = True) -> tuple[Any, Callable[[], None]]:
+    """(runtime, cleanup) over a copy of the seeded template on ``backend``."""
+    from core.config import Settings
+    from gateward.runtime import build_runtime
+
+    url, drop = seeded_db_url(backend, tmp_path, homes, snapshots)
+    rt = build_runtime(Settings(database_url=url))
+
+    def cleanup() -> None:
+        rt.close()
+        drop()
+
+    return rt, cleanup
 
 
 def module_runtime(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, name: str,
@@ -89,18 +172,20 @@ def module_runtime(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
     """A seeded runtime on ``request.param``'s backend for a module-scoped fixture (seeding is the
     slow part, so suites share one per module): ``yield from module_runtime(...)``."""
     tmp: Path = tmp_path_factory.mktemp(f"{name}-{request.param}")
-    url, cleanup = make_db_url(request.param, tmp)
-    runtime = build_test_runtime(url, homes=homes)
+    runtime, cleanup = seeded_runtime(request.param, tmp, homes)
     try:
         yield runtime
     finally:
-        runtime.close()
         cleanup()
 
 
 @pytest.fixture
 def runtime(db_url: str) -> Iterator[Any]:
-    rt = build_test_runtime(db_url)
+    """A runtime over the seeded copy at ``db_url``."""
+    from core.config import Settings
+    from gateward.runtime import build_runtime
+
+    rt = build_runtime(Settings(database_url=db_url))
     yield rt
     rt.close()
 
@@ -110,3 +195,37 @@ def sqlite_runtime(sqlite_url: str) -> Iterator[Any]:
     rt = build_test_runtime(sqlite_url)
     yield rt
     rt.close()
+
+
+# ------------------------------------------------------------------------------------- tiers
+# ``make test`` runs the fast tier (``-m "not full"``) in parallel; ``make test-all`` runs
+# everything. A test's tier is derived from what it uses, so a slow test cannot hide in the fast
+# tier by forgetting a marker: a PostgreSQL backend, an MQTT broker, a browser, or an explicit
+# ``slow`` mark each put it in the full tier.
+MQTT_FIXTURES = frozenset({"usp_broker", "make_rig", "rig"})
+BROWSER_FIXTURES = frozenset({"browser", "browser_ready"})
+
+
+def _tier_marks(item: pytest.Item) -> list[pytest.MarkDecorator]:
+    names = set(getattr(item, "fixturenames", ()))
+    callspec = getattr(item, "callspec", None)
+    params = list(callspec.params.values()) if callspec is not None else []
+    marks: list[pytest.MarkDecorator] = []
+    if any(isinstance(p, str) and p == "postgres" for p in params):
+        marks.append(pytest.mark.postgres)
+    if names & MQTT_FIXTURES or item.get_closest_marker("mqtt"):
+        # One broker, agents named after their devices' serials: tests that use it run on one
+        # worker, one after another, so two workers' agents never answer for each other.
+        marks += [pytest.mark.mqtt, pytest.mark.xdist_group("mqtt")]
+    if names & BROWSER_FIXTURES or item.get_closest_marker("browser"):
+        marks += [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+    return marks
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's, which reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for mark in _tier_marks(item):
+            item.add_marker(mark)
+        if any(item.get_closest_marker(m) for m in ("postgres", "mqtt", "browser", "slow")):
+            item.add_marker(pytest.mark.full)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import BACKENDS, build_test_runtime, make_db_url
+from tests.conftest import BACKENDS, build_test_runtime, make_db_url, seeded_runtime
 
 USERS = ("alice", "sam", "bob", "carol", "dave", "erin", "remediator")
 
@@ -53,14 +53,12 @@ def make_api(rt: Any, backend: str, **app_kw: Any) -> Api:
 @pytest.fixture(scope="module", params=BACKENDS)
 def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     tmp: Path = tmp_path_factory.mktemp(f"api-{request.param}")
-    url, cleanup = make_db_url(request.param, tmp)
-    rt = build_test_runtime(url, homes=40)
+    rt, cleanup = seeded_runtime(request.param, tmp, homes=40)
     a = make_api(rt, request.param)
     try:
         yield a
     finally:
         a.client.close()
-        rt.close()
         cleanup()
 
 

@@ -55,7 +55,7 @@ def test_per_device_values_are_shown_and_each_device_gets_its_own(api: Api, monk
     from gateward import cli
 
     monkeypatch.setattr(cli, "_runtime", api.rt)
-    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.setattr(cli.console, "width", 250)  # the console measured its width when cli was imported
     shown = CliRunner().invoke(cli.app, ["show", d["proposal"]["id"]])
     assert shown.exit_code == 0, shown.output
     assert "values per device" in shown.output

@@ -20,7 +20,12 @@ def campaign_runtime(url: str, homes: int = 60) -> Any:
 
 @pytest.fixture
 def crt(db_url: str) -> Iterator[Any]:
-    rt = campaign_runtime(db_url)
+    """A runtime over ``db_url``, which is already a copy of the 60-home fleet without snapshots
+    (``tests.conftest.SEEDED_BY``: seeded once per process, copied per test)."""
+    from core.config import Settings
+    from gateward.runtime import build_runtime
+
+    rt = build_runtime(Settings(database_url=db_url))
     yield rt
     rt.close()
 
