@@ -249,7 +249,7 @@ def listed_error(device: Device, changes: Sequence[Change], known: Mapping[str, 
 
 
 def _validate_tr098(device: Device, change: Change) -> list[Issue]:
-    from executors.translate import Untranslatable, tr098_patterns
+    from core.datamodel.tr098 import Untranslatable, tr098_patterns
 
     try:
         patterns, value = tr098_patterns(change.path, change.value, vendor=device.vendor, model=device.model)

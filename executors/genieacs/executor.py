@@ -53,7 +53,7 @@ What it does that a thin REST wrapper would not, and why:
   :class:`~executors.base.Timeout` after ``reboot_timeout_s`` (or the ``timeout_s`` argument).
   A firmware download waits the same way before it reads the new SoftwareVersion.
 * **TR-098 firmware** is spoken to in ``InternetGatewayDevice.`` paths; the instance map comes
-  from the device's own tree (``executors.translate``) and results are reported in TR-181 paths.
+  from the device's own tree (``core.datamodel.tr098``) and results are reported in TR-181 paths.
 * **What GenieACS cannot tell us**: the SetParameterValues Status (1 = applied after reboot) is
   parsed but not recorded by GenieACS (1.2.16 ``lib/session.ts``), so :attr:`ApplyResult.status`
   is always 0 here; see ``docs/genieacs.md`` for what that means for verification.
@@ -72,6 +72,15 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from core.datamodel.registry import get_registry
+from core.datamodel.tr098 import (
+    SAME_NAME_OBJECTS,
+    InstanceMap,
+    Untranslatable,
+    instance_map_from_params,
+    to_device_paths,
+    translate_set,
+)
+from core.datamodel.tr098_view import ViewEntry, tr181_view
 from core.models import Change, Device, Root, Scalar
 from executors.base import (
     ApplyResult,
@@ -106,16 +115,6 @@ from executors.genieacs.nbi import (
 )
 from executors.genieacs.timing import next_boundary
 from executors.genieacs.xsd import XsdValueError, encode, family, plain
-from executors.translate import (
-    SAME_NAME_OBJECTS,
-    InstanceMap,
-    Untranslatable,
-    ViewEntry,
-    instance_map_from_params,
-    to_device_paths,
-    tr181_view,
-    translate_set,
-)
 
 log = logging.getLogger("gateward.genieacs")
 
@@ -124,7 +123,7 @@ KEY_TAG = "gateward-key-"
 FIRMWARE_FILE_TYPE = "1 Firmware Upgrade Image"
 DEFAULT_INTERVAL_S = 3600
 _IGD = "InternetGatewayDevice."
-#: Every TR-098 object the TR-181 view is built from (``executors/translate.py``): LAN and WAN
+#: Every TR-098 object the TR-181 view is built from (``core/datamodel/tr098_view.py``): LAN and WAN
 #: devices (WLANs, hosts, DHCP, WAN connections, which also make the instance map) and the
 #: same-name objects. Reads project to these and discover refreshes only these (issue 12
 #: deliverable 6: refreshing the whole tree took 10.7 s on a small TR-098 device).

@@ -5,7 +5,7 @@ verification, policy evidence) is tested against this adapter first, so it keeps
 semantics — SetParameterValues is atomic and validated against *the device's own* data model
 (9005/9006/9007/9008 per parameter), ``ParameterKey`` is stored only on success and makes a
 repeated apply a no-op, read-back shows what the device really kept, TR-098 firmware is reached
-through :mod:`executors.translate`, and injected faults (:mod:`executors.sim.faults`) turn into
+through :mod:`core.datamodel.tr098`, and injected faults (:mod:`executors.sim.faults`) turn into
 the typed errors the contract promises.
 """
 
@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
+from core.datamodel.tr098 import Untranslatable, to_device_paths, translate_set
 from core.models import Change, Device, Protocol, Scalar
 from executors.base import (
     ApplyResult,
@@ -41,7 +42,6 @@ from executors.sim.catalog import catalog, generic_path
 from executors.sim.state import DeviceState, answering, inform_time, presence_of, read_values
 from executors.sim.twin import Twin, TwinConflict
 from executors.sim.values import ValueProblem, family, validate_write
-from executors.translate import Untranslatable, to_device_paths, translate_set
 
 T = TypeVar("T")
 

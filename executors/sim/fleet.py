@@ -29,6 +29,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
+from core.datamodel.tr098 import InstanceMap, Untranslatable, instance_map_from_params, translate_set
 from core.models import Device, Scalar
 from executors.sim.catalog import (
     CatalogModel,
@@ -43,7 +44,6 @@ from executors.sim.catalog import (
     possible_channels,
 )
 from executors.sim.twin import Twin, TwinSeedState, default_link, device_record
-from executors.translate import InstanceMap, Untranslatable, instance_map_from_params, translate_set
 
 _M = TypeVar("_M", bound=BaseModel)
 

@@ -31,9 +31,10 @@ from executors.sim.catalog import (
     get_model,
 )
 
-if TYPE_CHECKING:  # executors.translate is imported where a TR-098 tree is read: a TR-181 one needs none of it
+if TYPE_CHECKING:  # core.datamodel.tr098 is imported where a TR-098 tree is read: a TR-181 one needs none of it
+    from core.datamodel.tr098 import InstanceMap
+    from core.datamodel.tr098_view import ViewEntry
     from core.models import Device, Scalar
-    from executors.translate import InstanceMap, ViewEntry
 
 V = TypeVar("V")
 
@@ -122,16 +123,16 @@ class DeviceState:
 
     def instance_map(self) -> InstanceMap:
         if self._imap is None:
-            from executors.translate import instance_map_from_params
+            from core.datamodel.tr098 import instance_map_from_params
 
             m = self.model
             self._imap = instance_map_from_params(self.tree(), vendor=m.vendor, model=m.model)
         return self._imap
 
     def view(self) -> dict[str, ViewEntry]:
-        """TR-181 view of a TR-098 tree (see :func:`executors.translate.tr181_view`)."""
+        """TR-181 view of a TR-098 tree (see :func:`core.datamodel.tr098_view.tr181_view`)."""
         if self._view is None:
-            from executors.translate import tr181_view
+            from core.datamodel.tr098_view import tr181_view
 
             self._view = tr181_view(self.tree(), self.instance_map())
         return self._view
@@ -278,7 +279,7 @@ def shown_value(state: DeviceState, spec: ParamSpec, value: Scalar, now: float) 
 
 def why_missing(state: DeviceState, path: str) -> str:
     """Why a TR-098 device has no ``path`` (a TR-181 path), for its 9005 fault."""
-    from executors.translate import Untranslatable, to_device_paths
+    from core.datamodel.tr098 import Untranslatable, to_device_paths
 
     try:
         device_paths = to_device_paths(path, state.instance_map())
@@ -298,7 +299,7 @@ def read_values(state: DeviceState, device_id: str, paths: Sequence[str], now: f
     bad: dict[str, tuple[int, str]] = {}
 
     if model.is_tr098:
-        from executors.translate import select_view_paths
+        from core.datamodel.tr098_view import select_view_paths
 
         view = state.view()
         tree = state.tree()

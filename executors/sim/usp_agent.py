@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequenc
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from core.datamodel.tr098 import Untranslatable, to_tr181
 from core.models import Scalar
 from core.values import parse_wire_bool
 from executors.base import ExecutorError
@@ -38,7 +39,6 @@ from executors.sim.catalog import CatalogModel, ParamSpec, fill_counts, generic_
 from executors.sim.executor import SimExecutor
 from executors.sim.twin import DeviceState, Twin, dynamic_value
 from executors.sim.values import ValueProblem, validate_write
-from executors.translate import Untranslatable, to_tr181
 from executors.usp import datamodel as dm
 from executors.usp import records
 from executors.usp.errors import to_usp

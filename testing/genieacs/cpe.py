@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from core.datamodel.tr098 import to_tr181
 from core.models import Scalar
 from executors.base import ExecutorError
 from executors.base import Fault as ExecFault
@@ -30,7 +31,6 @@ from executors.sim import faults as fault_kinds
 from executors.sim.catalog import ParamSpec
 from executors.sim.twin import DeviceState, Twin, dynamic_value
 from executors.sim.values import ValueProblem, validate_write
-from executors.translate import to_tr181
 
 FAULT_STRINGS = {
     9000: "Method not supported",

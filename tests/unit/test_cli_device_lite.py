@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_790_000_000.0  # a fixed clock for both readers: uptime is computed at read time
 # Never on the DB-API path of a simulated device.
 LIVE_HEAVY = ("sqlalchemy", "pydantic", "pydantic_settings", "core.config", "core.models", "core.secrets",
-              "core.datamodel", "core.store.db", "core.ports.executor", "executors.base",
+              "core.datamodel.registry", "core.store.db", "core.ports.executor", "executors.base",
               "executors.sim.executor", "executors.sim.twin",
               "executors.sim.fleet", "executors.usp", "executors.genieacs", "gateward.runtime", "regorus",
               "policies.engine", "core.lifecycle", "alembic", "fastapi", "langgraph", "openai")
@@ -315,4 +315,4 @@ def test_a_simulated_device_is_read_without_the_executor_stack(rt: Any, fleet: d
         loaded = set(result["loaded"])
         assert sorted(m for m in loaded if any(m == h or m.startswith(h + ".") for h in LIVE_HEAVY)) == [], key
         assert "executors.sim.lite" in loaded
-        assert ("executors.translate" in loaded) is (key == "tr098")  # TR-181 trees need no translation
+        assert ("core.datamodel.tr098" in loaded) is (key == "tr098")  # TR-181 trees need no translation

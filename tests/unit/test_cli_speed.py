@@ -35,7 +35,7 @@ TABLE_HEAVY = (*HEAVY, "sqlalchemy", "pydantic", "pydantic_settings", "core.mode
                "gateward.cli_genieacs", "gateward.cli_campaign", "gateward.cli_remediation")
 # Not needed to read a simulated device live: the executor stack, the models, the registry that masks.
 LIVE_HEAVY = (*HEAVY, "sqlalchemy", "pydantic", "pydantic_settings", "core.models", "core.config", "core.store.db",
-              "core.secrets", "core.datamodel", "core.ports.executor", "executors.base",
+              "core.secrets", "core.datamodel.registry", "core.ports.executor", "executors.base",
               "executors.sim.executor", "executors.sim.twin",
               "executors.sim.fleet", "executors.usp", "executors.genieacs", "gateward.runtime", "typer.rich_utils",
               "gateward.cli_brain", "gateward.cli_usp", "gateward.cli_genieacs", "gateward.cli_campaign",

@@ -1,4 +1,4 @@
-"""TR-181 ↔ TR-098 translation (executors/translate.py, its mapping tables)."""
+"""TR-181 ↔ TR-098 translation (core/datamodel/tr098.py and tr098_view.py, its mapping tables)."""
 
 from __future__ import annotations
 
