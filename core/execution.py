@@ -25,7 +25,7 @@ Where the copies disagreed the safer rule is kept:
   the callers raise an alarm for a person to check the device instead of claiming a rollback.
 
 This module never holds a write capability: the writes go through a :class:`DeviceIO` that only
-:mod:`core.lifecycle` implements (it alone may obtain a grant; tests/unit/test_write_path.py).
+:mod:`core.lifecycle.device_io` implements (it alone may obtain a grant; tests/unit/test_write_path.py).
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ class Aggregate:
 
 # ---------------------------------------------------------------------------------- the engine
 class DeviceIO(Protocol):
-    """The granted device operations. Implemented only by :mod:`core.lifecycle`, which issues a
+    """The granted device operations. Implemented only by :mod:`core.lifecycle.device_io`, which issues a
     grant scoped to one proposal, device and purpose around every write."""
 
     def write(self, p: Proposal, d: Device, changes: list[Change], *, purpose: str, key: str) -> Any: ...

@@ -1,6 +1,6 @@
 """Write grants: the token an executor's write methods demand.
 
-Only ``core.lifecycle`` imports this module (a test enforces it; ``tests/`` may too, to
+Only ``core.lifecycle.device_io`` imports this module (a test enforces it; ``tests/`` may too, to
 exercise adapters). Importing it installs the verifier into ``executors.base`` once.
 A grant is valid when it was issued by this process's authority (HMAC over its fields with a
 key that never leaves the process), has not been revoked, and covers the device, paths and

@@ -2,12 +2,13 @@
 
 Why one place: three paths clear a dead holder's locks — a staged batch delivered again after its
 worker died (``core.staged``), cancelling or editing a proposal whose apply died before writing
-(``Lifecycle._refuse_if_executing``), and crash recovery (``Lifecycle.recover``). Each used to
-delete the locks it had read earlier, by proposal; recovery read them in one transaction and
-deleted every lock of the proposal in another, after rolling devices back — a lock a live process
-had taken on that proposal in between would have gone with them. Here the locks are read and
-deleted in the caller's transaction, each holder's liveness checked again right there, and only
-the dead ones go, with one ``lock.released`` event naming the devices, the holders and why.
+(``DeviceLocks.refuse_if_executing`` in ``core.lifecycle.locking``), and crash recovery
+(``core.lifecycle.recovery``). Each used to delete the locks it had read earlier, by proposal;
+recovery read them in one transaction and deleted every lock of the proposal in another, after
+rolling devices back — a lock a live process had taken on that proposal in between would have gone
+with them. Here the locks are read and deleted in the caller's transaction, each holder's liveness
+checked again right there, and only the dead ones go, with one ``lock.released`` event naming the
+devices, the holders and why.
 """
 
 from __future__ import annotations

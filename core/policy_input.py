@@ -88,7 +88,7 @@ def devices_facts(s: Session, devices: Sequence[Device | repo.DeviceLite], previ
     return out
 
 
-OFFLINE_PREFIX = "offline:"  # how a live preview row says the device was not there (Lifecycle._live_preview)
+OFFLINE_PREFIX = "offline:"  # how a live preview row says the device was not there (core.lifecycle.preview)
 
 
 def preview_completeness(preview: dict[str, Any] | None, targets: int) -> dict[str, Any]:

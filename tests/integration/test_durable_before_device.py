@@ -128,8 +128,8 @@ def _watched(rt: Any) -> Iterator[list[tuple[str, Any]]]:
     """Record, in order, every write transaction (``durable`` or not) and every device write with
     whether this thread then held a commit not yet durable."""
     log: list[tuple[str, Any]] = []
-    store, lc = rt.store, rt.lifecycle
-    real_write, real_device_write = store.write, lc._write
+    store, lc, io = rt.store, rt.lifecycle, rt.lifecycle._io  # io: the lifecycle's one device-I/O object
+    real_write, real_device_write = store.write, io.write
 
     @contextmanager
     def write(*, durable: bool = True, **kw: Any) -> Iterator[Any]:
@@ -151,11 +151,11 @@ def _watched(rt: Any) -> Iterator[list[tuple[str, Any]]]:
         finally:
             del writer.apply
 
-    store.write, lc._write = write, device_write
+    store.write, io.write = write, device_write
     try:
         yield log
     finally:
-        del store.write, lc._write
+        del store.write, io.write
 
 
 def _radio_change(rt: Any) -> list[tuple[str, int]]:

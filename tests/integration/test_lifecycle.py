@@ -279,7 +279,7 @@ def test_a_proposal_cancelled_while_submit_previews_gets_no_decision(runtime: An
     d = pick(runtime)
     r = radio_5g(runtime, d)
     lc = runtime.lifecycle
-    real = lc._take_preview
+    real = lc._previews.take
     seen: list[str] = []
 
     def preview_then_cancel(p: Any, *a: Any, **k: Any) -> Any:
@@ -288,7 +288,7 @@ def test_a_proposal_cancelled_while_submit_previews_gets_no_decision(runtime: An
         seen.append(p.id)
         return out
 
-    monkeypatch.setattr(lc, "_take_preview", preview_then_cancel)
+    monkeypatch.setattr(lc._previews, "take", preview_then_cancel)
     draft = ProposalDraft(intent="x", targets=[d.id], changes=[Change(path=CH.format(r=r), value=44)])
     with pytest.raises(Conflict):
         lc.submit(draft, who(runtime, "alice"))
@@ -305,14 +305,14 @@ def test_a_proposal_changed_between_gates_and_backup_writes_nothing(runtime: Any
     before = read(runtime, d, CH.format(r=r))
     p, _ = channel_change(runtime, d, first_not(runtime, d, r, 36, 40))
     lc = runtime.lifecycle
-    real = lc.backup_params
+    real = lc._io.backup_params
 
     def bump_then_backup(*a: Any, **k: Any) -> Any:
         with runtime.store.write() as s:
             s.execute(text("UPDATE proposals SET version = version + 1 WHERE id = :pid"), {"pid": p.id})
         return real(*a, **k)
 
-    monkeypatch.setattr(lc, "backup_params", bump_then_backup)
+    monkeypatch.setattr(lc._io, "backup_params", bump_then_backup)
     with pytest.raises(Conflict, match="changed during backup; nothing was changed"):
         lc.apply(p.id, who(runtime, "alice"))
     assert read(runtime, d, CH.format(r=r)) == before

@@ -171,8 +171,7 @@ def test_resumed_batch_finishes_a_decided_rollback_instead_of_verifying(runtime:
 def test_both_paths_use_the_lifecycles_one_engine(runtime: Any) -> None:
     lc = runtime.lifecycle
     assert isinstance(lc.engine, DeviceEngine)
-    staged = lc.apply_batch.__self__
-    assert staged.engine is lc.engine
+    assert lc._staged.engine is lc.engine
 
 
 def test_staged_reaches_into_no_lifecycle_internals() -> None:

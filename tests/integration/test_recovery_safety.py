@@ -236,14 +236,14 @@ def test_recovery_keeps_a_lock_a_live_process_took_while_it_recovered(runtime: A
     checked again where the locks are deleted, and only the dead holder's go."""
     d, p = _cancelled_with_lock(runtime, _dead_owner())
     other = pick(runtime, skip=1)
-    read_proposal = runtime.lifecycle.get
+    read_proposal = runtime.lifecycle._ctx.get
 
     def get_while_a_live_process_locks(pid: str) -> Any:  # recovery reads the proposal after its locks
         if pid == p.id:
             _add_lock(runtime, other.id, p.id, _live_other_owner())
         return read_proposal(pid)
 
-    monkeypatch.setattr(runtime.lifecycle, "get", get_while_a_live_process_locks)
+    monkeypatch.setattr(runtime.lifecycle._ctx, "get", get_while_a_live_process_locks)  # what every phase reads
     results = dict(runtime.lifecycle.recover())
     assert "lock released" in results[p.id]
     assert [(lk.device_id, lk.owner) for lk in _locks(runtime)] == [(other.id, _live_other_owner())]

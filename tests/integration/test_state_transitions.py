@@ -5,7 +5,8 @@
   enum member cannot be forgotten;
 - the safety properties the tables encode are checked as properties of the graph (a finished
   proposal is never approved again; a device whose rollback was decided is never written again);
-- ``Lifecycle._set_state`` and the execution-row updates accept every legal move on a real store
+- ``core.states.set_state`` (every phase of the lifecycle moves proposals through it) and the
+  lifecycle's execution-row updates (``core.lifecycle.executions``) accept every legal move on a real store
   and refuse illegal ones with ``IllegalTransition``, leaving the stored state and audit untouched;
 - docs/safety.md shows exactly the diagrams generated from the tables.
 
@@ -153,7 +154,7 @@ def test_set_state_accepts_every_legal_move_and_audits_it(sqlite_runtime: Any) -
         _force_state(rt, pid, frm)
         with rt.store.write() as s:
             row = repo.get_proposal_row(s, pid)
-            rt.lifecycle._set_state(s, row, to, "test", "test.moved")
+            states.set_state(s, row, to, "test", "test.moved")
         with rt.store.read() as s:
             assert repo.get_proposal_row(s, pid).state == str(to)
             last = s.scalars(select(AuditEventRow).where(AuditEventRow.proposal_id == pid)
@@ -180,7 +181,7 @@ def test_set_state_refuses_illegal_moves_and_writes_nothing(sqlite_runtime: Any,
     _force_state(rt, pid, frm)
     before = _audit_count(rt, pid)
     with pytest.raises(IllegalTransition, match=f"{frm} → {to}"), rt.store.write() as s:
-        rt.lifecycle._set_state(s, repo.get_proposal_row(s, pid), to, "test", "test.moved")
+        states.set_state(s, repo.get_proposal_row(s, pid), to, "test", "test.moved")
     with rt.store.read() as s:
         assert repo.get_proposal_row(s, pid).state == str(frm)
     assert _audit_count(rt, pid) == before
@@ -197,12 +198,12 @@ def test_execution_updates_refuse_illegal_moves_and_write_nothing(sqlite_runtime
                            key=pid, detail={}))
     before = _audit_count(rt, pid)
     with pytest.raises(IllegalTransition):
-        rt.lifecycle._exec_update(pid, d, X.APPLYING, "device.applying", "test")
+        rt.lifecycle._log.update(pid, d, X.APPLYING, "device.applying", "test")
     with rt.store.read() as s:
         assert s.get(ExecutionRow, "x-state-test").status == str(X.ROLLED_BACK)
     assert _audit_count(rt, pid) == before
     with pytest.raises(IllegalTransition):  # a final status is final, even to itself
-        rt.lifecycle._exec_update(pid, d, X.ROLLED_BACK, "device.rolled_back", "test")
+        rt.lifecycle._log.update(pid, d, X.ROLLED_BACK, "device.rolled_back", "test")
 
 
 # ------------------------------------------------------------------ the doc cannot drift

@@ -1,8 +1,10 @@
 """The write path can only be reached through core.lifecycle (``docs/safety.md``, invariant 1).
 
-Static checks over the source: only ``core/lifecycle.py`` imports ``core.grants``; nothing in
-``brain/``, ``api/``, ``evals/`` or ``gateward/`` calls an executor's write methods or asks the router
-for a writer; and the planner-facing reader has no write attribute (tested in the lifecycle suite).
+Static checks over the source: only ``core/lifecycle/device_io.py`` — the lifecycle's device-I/O
+module — imports ``core.grants`` or asks the router for a writer (no other module of ``core``, the
+lifecycle's other phases included); nothing in ``brain/``, ``api/``, ``evals/`` or ``gateward/`` calls
+an executor's write methods; and the planner-facing reader has no write attribute (tested in the
+lifecycle suite).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PRODUCT = ["core", "brain", "api", "evals", "gateward", "policies", "bench"]
 NO_WRITE = ["brain", "api", "evals", "gateward", "policies"]
 WRITE_CALLS = {"apply", "operate", "_apply", "_operate", "writer"}
+GRANT_ISSUER = "core/lifecycle/device_io.py"  # the one module that issues write grants
 
 
 def _py_files(*dirs: str) -> list[Path]:
@@ -38,11 +41,27 @@ def test_only_the_lifecycle_imports_grants() -> None:
     offenders = []
     for path in _py_files(*PRODUCT, "executors"):
         rel = path.relative_to(ROOT).as_posix()
-        if rel in ("core/lifecycle/__init__.py", "core/grants.py"):
+        if rel in (GRANT_ISSUER, "core/grants.py"):
             continue
         if any(m == "core.grants" or m.startswith("core.grants.") for m in _imports(ast.parse(path.read_text()))):
             offenders.append(rel)
-    assert offenders == [], f"only core/lifecycle/__init__.py may import core.grants: {offenders}"
+    assert offenders == [], f"only {GRANT_ISSUER} may import core.grants: {offenders}"
+
+
+def test_only_the_device_io_module_asks_for_a_writer() -> None:
+    """The router hands out writers to anyone who asks; inside ``core`` only the grant issuer may ask
+    (the lifecycle's phases go through it), and it is the one module that names ``AUTHORITY``."""
+    offenders = []
+    for path in _py_files("core", "campaigns"):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel in (GRANT_ISSUER, "core/grants.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "writer":
+                offenders.append(f"{rel}:{node.lineno} .writer()")
+            if isinstance(node, ast.Name) and node.id == "AUTHORITY":
+                offenders.append(f"{rel}:{node.lineno} AUTHORITY")
+    assert offenders == [], f"only {GRANT_ISSUER} may obtain a writer or a grant: {offenders}"
 
 
 def test_no_surface_calls_executor_write_methods() -> None:

@@ -1,0 +1,204 @@
+"""The lifecycle's device I/O — the one module of Gateward that issues write grants.
+
+Every write, operation and restore a proposal makes goes through :class:`GrantedIO`: it makes the
+commit before it durable, issues a grant scoped to one proposal, device and purpose (paths or
+command), calls the executor and revokes the grant. It holds the store (durability, the device row
+of a diagnostic, its audit event) and the executor router — the lifecycle's phases do not: they are
+handed this object (or the :class:`core.execution.DeviceEngine` over it), so nothing else can obtain
+a writer. ``tests/unit/test_write_path.py`` checks that no other module imports ``core.grants``.
+Reads (presence, backup, read-back) go through here too, so one module is the lifecycle's whole
+contact with devices.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from core import audit, rbac
+from core.errors import DeviceUnavailable, Forbidden, Invalid
+from core.execution import values_equal
+from core.grants import AUTHORITY
+from core.models import Actor, Change, Device, Operation, Proposal, Scalar
+from core.routing import ExecutorRouter
+from core.secrets import is_secret_path
+from core.store import Store, repo
+from core.validation import validate_operation
+from executors.base import BackupRead, DeviceReader, Fault, InvalidParameterName, ParamValue
+
+SOFTWARE_VERSION = "Device.DeviceInfo.SoftwareVersion"
+
+# A TR-106 trigger parameter (``DiagnosticsState``) starts an action when set; the device then
+# reports the action's state, never the value written. It verifies by the action having started
+# or finished, and there is no earlier value to restore (the test's inputs are restored as usual).
+TRIGGER_HELD = {"Requested": ("Requested", "Complete")}
+
+
+def is_trigger_path(path: str) -> bool:
+    """True when the data model marks ``path`` as a trigger (``command`` in the BBF XML)."""
+    from core.datamodel.registry import get_registry
+
+    root = "InternetGatewayDevice." if path.startswith("InternetGatewayDevice.") else "Device."
+    spec = get_registry(root).find(path)
+    return bool(spec is not None and spec.command_trigger)
+
+
+def holds_backup(backed_up: dict[str, Any], got: ParamValue | None) -> bool:
+    """Does a read-back value show what the backup holds? A parameter backed up as absent holds
+    when it is gone again or empty."""
+    if backed_up.get("absent"):
+        return got is None or got.value in ("", None)
+    return got is not None and values_equal(got.value, backed_up["value"])
+
+
+class GrantedIO:
+    """The engine's device I/O (:class:`core.execution.DeviceIO`) and the lifecycle's reads. Every
+    write and operation runs under a grant scoped to one proposal, device and purpose; only this
+    module may issue one."""
+
+    def __init__(self, store: Store, router: ExecutorRouter) -> None:
+        self.store = store
+        self.router = router
+
+    def reader(self, d: Device) -> DeviceReader:
+        """The read path of ``d`` (presence, reads; no write attribute)."""
+        return self.router.reader(d)
+
+    def read(self, d: Device, paths: list[str]) -> dict[str, ParamValue]:
+        return self.router.reader(d).read(d, paths)
+
+    def write(self, p: Proposal, d: Device, changes: list[Change], *, purpose: str, key: str) -> Any:
+        self.store.ensure_durable()  # nothing reaches a device on a commit that is not yet durable
+        writer = self.router.writer(d)
+        grant = AUTHORITY.issue(proposal_id=p.id, proposal_hash=p.hash, device_id=d.id,
+                                purpose=purpose, paths=[c.path for c in changes])  # type: ignore[arg-type]
+        try:
+            return writer.apply(d, changes, key, grant)
+        finally:
+            AUTHORITY.revoke(grant)
+
+    def operate(self, p: Proposal, d: Device, op: Operation) -> Any:
+        self.store.ensure_durable()
+        writer = self.router.writer(d)
+        grant = AUTHORITY.issue(proposal_id=p.id, proposal_hash=p.hash, device_id=d.id, purpose="operate",
+                                commands=[op.command])
+        try:
+            return writer.operate(d, op.command, dict(op.args), grant)
+        finally:
+            AUTHORITY.revoke(grant)
+
+    def verify(self, p: Proposal, d: Device) -> dict[str, Any]:
+        """Mismatches between the device and the proposal, masked; empty means it held."""
+        reader = self.router.reader(d)
+        pres = reader.presence(d)
+        if not pres.online:
+            return {"presence": f"device did not come back ({pres.detail or 'offline'})"}
+        firmware = next((str(op.args["version"]) for op in p.operations
+                         if op.command == "download" and op.args.get("version")), None)
+        if firmware is not None:  # a firmware upgrade holds when the device reports the new version
+            got = reader.read(d, [SOFTWARE_VERSION]).get(SOFTWARE_VERSION)
+            if got is None or str(got.value) != firmware:
+                return {SOFTWARE_VERSION: {"expected": firmware, "got": None if got is None else got.value}}
+        readable = [c for c in p.changes_for(d.id) if not is_secret_path(c.path)]
+        if not readable:
+            return {}
+        values = reader.read(d, [c.path for c in readable])
+        bad: dict[str, Any] = {}
+        for c in readable:
+            got = values.get(c.path)
+            if got is not None and is_trigger_path(c.path) and str(got.value) in TRIGGER_HELD.get(str(c.value), ()):
+                continue  # the device reports the action's state (running or done), never the trigger
+            if got is None or not values_equal(got.value, c.value):
+                bad[c.path] = {"expected": c.value, "got": None if got is None else got.value}
+        return bad
+
+    def restore(self, p: Proposal, d: Device, backup: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """Write the backed-up values back and check they hold. Raises ExecutorError if not."""
+        restore = [Change(path=path, value=v["value"], type=v["type"]) for path, v in backup.items()
+                   if v.get("restorable") and v.get("value") is not None]
+        unrestorable = [path for path, v in backup.items() if not v.get("restorable")]
+        if restore:
+            self.write(p, d, restore, purpose="rollback", key=f"{p.id}-rb")
+            values = self.read_tolerant(d, [c.path for c in restore])
+            wrong = [c.path for c in restore if not holds_backup(backup[c.path], values.get(c.path))]
+            if wrong:
+                raise Fault(d.id, f"rollback did not hold for {', '.join(wrong)}")
+        return [c.path for c in restore], unrestorable
+
+    def read_tolerant(self, d: Device, paths: list[str]) -> dict[str, ParamValue]:
+        """Read ``paths``; a path the device does not have is simply missing from the result."""
+        reader = self.router.reader(d)
+        try:
+            return reader.read(d, paths) if paths else {}
+        except InvalidParameterName:
+            values: dict[str, ParamValue] = {}
+            for path in paths:
+                try:
+                    values.update(reader.read(d, [path]))
+                except InvalidParameterName:
+                    continue
+            return values
+
+    def backup_read(self, d: Device, paths: list[str], not_before: datetime | None) -> BackupRead:
+        """The backup read, right before the write. With ``not_before`` (this proposal's live preview
+        read the device from then on) the adapter may answer from that read when it can prove the
+        device untouched since (``read_for_backup``); a path the device lacks, or no preview, reads
+        the device now, path by path where needed."""
+        if not_before is not None:
+            try:
+                return self.router.reader(d).read_for_backup(d, paths, not_before=not_before)
+            except InvalidParameterName:
+                pass  # tolerated below: a string row the device lacks is backed up as absent
+        return BackupRead(values=self.read_tolerant(d, paths))
+
+    def backup_params(self, p: Proposal, d: Device, not_before: datetime | None = None) -> dict[str, Any]:
+        """What must be restored if the change does not hold. A string parameter the device does not
+        have yet (e.g. a DNS server row that a firmware bug dropped) is backed up as absent and
+        restored by clearing it; anything else missing cannot be backed up, so nothing is written.
+        Values answered from the preview's read carry ``source`` saying so (issue 12)."""
+        mine = p.changes_for(d.id)  # a per-target proposal backs up what this device gets
+        read = self.backup_read(d, [c.path for c in mine], not_before)
+        values = read.values
+        params: dict[str, Any] = {}
+        for c in mine:
+            if is_trigger_path(c.path):  # an action (DiagnosticsState=Requested), not a state to restore
+                continue
+            secret = is_secret_path(c.path)
+            pv = values.get(c.path)
+            if pv is None:
+                if secret or (c.type or "string") != "string":
+                    raise Fault(d.id, f"backup: {c.path} does not exist on the device", code=9005)
+                params[c.path] = {"value": "", "type": "string", "secret": False, "restorable": True,
+                                  "absent": True}
+                continue
+            params[c.path] = {"value": None if secret else pv.value, "type": pv.type, "secret": secret,
+                              "restorable": not secret}
+            if read.source == "preview":
+                params[c.path]["source"] = read.detail
+        return params
+
+    def diagnose(self, device_id: str, command: str, args: dict[str, Scalar], actor: Actor) -> dict[str, Any]:
+        """Read-only diagnostics (IPPing). It changes no configuration, so it needs no approval,
+        but it still goes through a grant, presence and the audit trail."""
+        if command != "ipping":
+            raise Invalid(f"{command} is not a diagnostic; reboots and resets go through a proposal")
+        if not rbac.can_diagnose(actor):
+            raise Forbidden(f"{actor.id} may not run diagnostics")
+        issues = validate_operation(Operation(command="ipping", args=args))
+        if issues:
+            raise Invalid(issues[0].message)
+        with self.store.read() as s:
+            d = repo.get_device(s, device_id)
+        pres = self.router.reader(d).presence(d)
+        if not pres.online:
+            raise DeviceUnavailable(f"device {device_id} is offline ({pres.detail}); diagnostics need it online")
+        grant = AUTHORITY.issue(proposal_id=f"diag-{device_id}"[:32], proposal_hash="", device_id=device_id,
+                                purpose="diagnostic", commands=["ipping"])
+        try:
+            result = self.router.writer(d).operate(d, "ipping", args, grant)
+        finally:
+            AUTHORITY.revoke(grant)
+        with self.store.write() as s:
+            audit.append(s, actor=actor.id, action="diagnostic.ipping", device=d,
+                         data={"args": dict(args), "status": result.status, "output": result.output})
+        return result.model_dump(mode="json")
