@@ -257,19 +257,19 @@ class ImportReport:
 def _decode_acs_id(device_id: str) -> tuple[str, str, str] | None:
     """``(oui, product class, serial)`` of a GenieACS-escaped ``_id`` that has an escape in it
     (``%XX``), else None (a plain id is its own parts). Uses GenieACS's own escaping rules
-    (``executors.genieacs.ids``), and only when re-escaping the parts gives the id back, so a
+    (``core.ids``), and only when re-escaping the parts gives the id back, so a
     serial that merely contains ``%`` is never misread."""
     if "%" not in device_id:
         return None
-    from executors.genieacs.ids import genieacs_device_id, is_device_id, split_device_id
+    from core.ids import escaped_device_id, is_escaped_id, split_escaped_id
 
-    if not is_device_id(device_id):
+    if not is_escaped_id(device_id):
         return None
     try:
-        oui, pc, serial = split_device_id(device_id)
+        oui, pc, serial = split_escaped_id(device_id)
     except ValueError:
         return None
-    if not pc or genieacs_device_id(oui, pc, serial) != device_id:
+    if not pc or escaped_device_id(oui, pc, serial) != device_id:
         return None
     return oui, pc, serial
 

@@ -12,47 +12,13 @@ unambiguous (``lib/util.ts`` ``generateDeviceId``). Inside a URL path that id is
 
 from __future__ import annotations
 
-import re
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
-_KEEP = re.compile(r"[A-Za-z0-9_]")
-_ID_CHARS = re.compile(r"^[A-Za-z0-9_%\-]+$")
-
-
-def escape_component(text: str) -> str:
-    """One DeviceId part escaped the way GenieACS does (everything but ``[A-Za-z0-9_]``)."""
-    out: list[str] = []
-    for ch in text:
-        if _KEEP.fullmatch(ch):
-            out.append(ch)
-        else:
-            out.extend(f"%{b:02X}" for b in ch.encode("utf-8"))
-    return "".join(out)
-
-
-def genieacs_device_id(oui: str, product_class: str, serial: str) -> str:
-    """The ``_id`` GenieACS gives a CPE with this DeviceId."""
-    if not oui or not serial:
-        raise ValueError("a GenieACS device id needs the OUI and the serial number")
-    parts = [oui, product_class, serial] if product_class else [oui, serial]
-    return "-".join(escape_component(p) for p in parts)
-
-
-def split_device_id(device_id: str) -> tuple[str, str, str]:
-    """``(oui, product_class, serial)`` back from a GenieACS id (product class may be empty)."""
-    if not is_device_id(device_id):
-        raise ValueError(f"{device_id!r} is not a GenieACS device id (OUI-ProductClass-Serial, escaped)")
-    parts = device_id.split("-")
-    if len(parts) == 2:
-        return unquote(parts[0]), "", unquote(parts[1])
-    if len(parts) == 3:
-        return unquote(parts[0]), unquote(parts[1]), unquote(parts[2])
-    raise ValueError(f"{device_id!r} has {len(parts)} '-'-separated parts; expected 2 or 3")
-
-
-def is_device_id(device_id: str) -> bool:
-    """Whether ``device_id`` only holds characters a GenieACS id can hold (the NBI's route regex)."""
-    return bool(_ID_CHARS.match(device_id))
+# The escaping grammar is the kernel's (core.ids: the inventory decodes such ids too, issue 35).
+from core.ids import escape_component as escape_component
+from core.ids import escaped_device_id as genieacs_device_id
+from core.ids import is_escaped_id as is_device_id
+from core.ids import split_escaped_id as split_device_id
 
 
 def url_segment(value: str) -> str:

@@ -330,9 +330,13 @@ def _cores() -> int:
 
 
 class AcsInventorySource:
-    """The GenieACS NBI as an inventory source (``name`` is what the cursor is stored under)."""
+    """The GenieACS NBI as an inventory source (``core.ports.inventory.InventorySource``; ``name``
+    is what the cursor is stored under, ``adapter`` what a synced device is registered on)."""
 
     name = "genieacs"
+    adapter = "genieacs"
+    #: what means the ACS stopped answering: the sync stops the run there and resumes next time
+    errors: tuple[type[Exception], ...] = (SourceError,)
 
     def __init__(self, client: NbiClient, *, page_size: int = DEFAULT_PAGE,
                  process_min: int | None = None, process_wait_s: float = 0.0) -> None:
@@ -350,6 +354,11 @@ class AcsInventorySource:
         self.reader_process: Any = None  # the child reading the current scan, if any
         self.process_pages = 0  # pages the child read in the last scan
         self._total: int | None = None  # the last page's ``total`` header (documents matching its query)
+
+    @staticmethod
+    def cursor_at(last_inform: datetime, acs_id: str) -> Cursor:
+        """The sync's stored cursor as this source's own."""
+        return Cursor(last_inform, acs_id)
 
     def _page(self, query: Mapping[str, Any], projection: tuple[str, ...], sort: Mapping[str, int]) -> list[Any]:
         """One ``GET /devices/`` (the client's transport, errors and auth; the body parsed with

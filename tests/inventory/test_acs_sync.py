@@ -471,10 +471,10 @@ def test_the_light_per_device_checks_register_exactly_what_device_spec_does(over
     from pydantic import ValidationError
 
     from core.inventory import DeviceSpec
-    from core.inventory_sync import _ROW_COLUMNS, _plain_fields
+    from core.inventory_rows import _ROW_COLUMNS, _plain_fields
 
     d = _acs_device(**over)
-    fast = _plain_fields(d, "EU", "standard")
+    fast = _plain_fields(d, "EU", "standard", "cwmp")
     try:
         dev = DeviceSpec.model_validate({
             "id": d.device_id, "adapter": "genieacs", "root": str(d.root), "vendor": d.manufacturer[:64],

@@ -310,7 +310,7 @@ def test_the_sqlite_time_shortcut_stores_what_the_column_type_stores(value: date
     """``last_seen`` is written by a one-call shortcut on SQLite; it must be the type's own text."""
     from sqlalchemy.dialects import sqlite
 
-    from core.inventory_sync import _DEVICES, _insert_plan
+    from core.inventory_rows import _DEVICES, _insert_plan
     from core.store.fastsql import sqlite_time as _sqlite_time
 
     dialect = sqlite.dialect()
@@ -346,7 +346,7 @@ def test_the_unit_lookup_is_answered_by_the_serial_index(store: Store) -> None:
     ``(oui, serial)`` index is gone, migration 0018), never a scan of ``devices``."""
     from sqlalchemy import inspect, text
 
-    from core.inventory_sync import _units_query
+    from core.inventory_rows import _units_query
 
     indexes = {ix["name"] for ix in inspect(store.engine).get_indexes("devices")}
     assert "ix_devices_serial" in indexes and "ix_devices_oui_serial" not in indexes
