@@ -50,15 +50,15 @@ def device(device_id: str,
     if reader is not None:  # a simulated device is read from the twin's rows on the DB-API too (issue 15)
         reads = cli.reads()
         mm = reads.usp_mismatch(view)
-        if mm is not None:  # a mismatch another process saw (executors.usp.agent_topics)
+        if mm is not None:  # a mismatch another process saw (core.usp_topics)
             cli.console.print(f"[yellow]warning:[/] {mm.message()}", highlight=False)
         d, live, mask = reads.live(view)
     else:  # the store and router of the runtime this process built
         from core.secrets import mask_value
 
         d, mask = view, mask_value
-        if str(d.protocol) == "usp":  # a mismatch another process saw (executors.usp.agent_topics)
-            from executors.usp.agent_topics import device_mismatch
+        if str(d.protocol) == "usp":  # a mismatch another process saw (core.usp_topics)
+            from core.usp_topics import device_mismatch
 
             mm = device_mismatch(cli.reads().store, d)
             if mm is not None:

@@ -48,7 +48,8 @@ def _check_broker(url: str) -> None:
 def _executor(url: str | None, timeout_s: float) -> Any:
     """A controller for this process, using (and adding to) the stored agent topics; it creates no
     subscriptions by itself (that is the long-running controller's job on first contact)."""
-    from executors.usp import TopicBook, UspExecutor, controller_options, usp_options
+    from core.usp_topics import TopicBook
+    from executors.usp import UspExecutor, controller_options, usp_options
     from gateward.cli import rt
 
     try:
@@ -365,7 +366,8 @@ def topics(
     device_ids: Annotated[list[str] | None, typer.Argument(help="devices (default: every stored topic)")] = None,
 ) -> None:
     """Where agents listen, as learnt from their records (mqtt_connect, Response Topic, reply-to)."""
-    from executors.usp import TopicBook, endpoint_for
+    from core.usp_topics import TopicBook
+    from executors.usp import endpoint_for
     from gateward.cli import rt
 
     eps = [endpoint_for(d) for d in _usp_devices(list(device_ids), True)] if device_ids else None

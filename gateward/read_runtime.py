@@ -26,10 +26,10 @@ from core.store.dburl import normalise_url
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from core.ports.topics import Mismatch
     from core.store.db import Store
     from core.store.lite import DeviceView, LiteReader
     from executors.sim.lite import Db, LiteTwin
-    from executors.usp.agent_topics import Mismatch
 
 
 def env_setting(name: str) -> str | None:
@@ -162,13 +162,13 @@ class ReadRuntime:
         return device, self.router.reader(device), mask
 
     def usp_mismatch(self, view: DeviceView) -> Mismatch | None:
-        """``executors.usp.agent_topics.device_mismatch`` for ``view``. A process that has not
+        """``core.usp_topics.device_mismatch`` for ``view``. A process that has not
         talked to the agent knows mismatches only from ``usp_agent_mismatches``; while that table
         is empty (one DB-API query) there is none, and SQLAlchemy is not imported."""
         if str(view.protocol) != "usp" or not self._mismatches_stored():
             return None
         from core.models import Device
-        from executors.usp.agent_topics import device_mismatch
+        from core.usp_topics import device_mismatch
 
         return device_mismatch(self.store, Device(**view._asdict()))
 

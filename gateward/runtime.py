@@ -150,9 +150,11 @@ def build_runtime(settings: Settings | None = None, *, database_url: str | None 
 
 def usp_adapter(settings: Settings, store: Store | None = None) -> SharedAdapter:
     def _usp() -> Executor:
+        from core.usp_topics import TopicBook
         from executors import usp
 
-        return usp.factory(settings, store)  # the store keeps each agent's topic for every process
+        # the store keeps each agent's topic for every process
+        return usp.factory(settings, TopicBook(store) if store is not None else None)
 
     return SharedAdapter(_usp)
 

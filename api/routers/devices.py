@@ -140,7 +140,7 @@ def _usp_mismatch(rt: AppRuntime, d: Device) -> str | None:
     """A USP agent's controller endpoint-ID mismatch, as any process stored it (issue 11)."""
     if str(d.protocol) != "usp":
         return None
-    from executors.usp.agent_topics import device_mismatch
+    from core.usp_topics import device_mismatch
 
     mm = device_mismatch(rt.store, d)
     return mm.message() if mm is not None else None

@@ -613,7 +613,7 @@ class Twin:
             ]
 
     def device_events(self) -> TwinEventLog:
-        """This twin's log as a :class:`core.events.DeviceEventSource` (what ingest reads)."""
+        """This twin's log as a :class:`core.ports.events.DeviceEventSource` (what ingest reads)."""
         from executors.sim.events import TwinEventLog
 
         return TwinEventLog(self)

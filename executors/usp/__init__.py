@@ -8,7 +8,8 @@
   and their typed errors; :mod:`executors.usp.topics` — topic conventions and MQTT 3.1.1 reply-to;
   :mod:`executors.usp.mqtt` — paho-mqtt on asyncio with TCP_NODELAY;
   :mod:`executors.usp.datamodel` — command paths and Gateward's vendor parameters
-* :mod:`executors.usp.agent_topics` — where each agent listens, stored for every process;
+* :mod:`executors.usp.agent_topics` — where each agent listens, as the adapter asks its topic book
+  (the port ``core.ports.topics``; the composition root hands it the stored one, ``core.usp_topics``);
   :mod:`executors.usp.subscriptions` — the subscriptions created on an agent's first contact;
   :mod:`executors.usp.keeper` — when they are (re)checked, and on which agents
 * :mod:`executors.usp.proto` — the BBF ``.proto`` schemas and their generated code. Regenerate with
@@ -24,12 +25,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from executors.usp.agent_topics import TopicBook, topic_problem
+from core.ports.topics import AgentTopics, endpoint_for, topic_problem
 from executors.usp.controller import DEFAULT_ENDPOINT_ID, UspController, UspEvent
-from executors.usp.executor import UspExecutor, endpoint_for
+from executors.usp.executor import UspExecutor
 from executors.usp.subscriptions import DEFAULT_WATCH
 
-__all__ = ["DEFAULT_ENDPOINT_ID", "TopicBook", "UspController", "UspEvent", "UspExecutor", "controller_options",
+__all__ = ["DEFAULT_ENDPOINT_ID", "AgentTopics", "UspController", "UspEvent", "UspExecutor", "controller_options",
            "endpoint_for", "factory", "usp_options"]
 
 
@@ -90,16 +91,16 @@ def controller_options(env: dict[str, str] | None = None) -> dict[str, Any]:
     return {"auto_subscribe": auto in ("1", "true", "yes"), "controller_topic": topic, "watch": watch}
 
 
-def factory(settings: Any, store: Any = None) -> UspExecutor:
+def factory(settings: Any, topics: AgentTopics | None = None) -> UspExecutor:
     """The USP adapter for ``core.routing.ExecutorRouter`` (name ``"usp"``), on ``settings.mqtt_url``.
-    With ``store``, agents' topics are stored there and looked up from it (``agent_topics``).
+    With ``topics`` (the composition root's ``core.usp_topics.TopicBook``), agents' topics are
+    remembered there for every process and looked up from it.
 
     It never creates subscriptions by itself, whatever ``GATEWARD_USP_AUTO_SUBSCRIBE`` says: every
     process builds this adapter — a CLI ``apply`` as much as ``gateward run`` — and a short-lived
     command answering the same Boot! as the long-running controller doubled the work on the agent.
     The process that listens for events turns it on (``UspExecutor.enable_auto_subscribe``, from
     ``gateward.runtime.UspEvents``) when the variable allows it."""
-    topics = TopicBook(store) if store is not None else None
     opts = controller_options()
     return UspExecutor(url=settings.mqtt_url, topics=topics, controller_topic=opts["controller_topic"],
                        watch=opts["watch"], auto_subscribe=False, **usp_options())

@@ -40,8 +40,8 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from core.ports.topics import AgentTopics
 from executors.usp import cluster, records
-from executors.usp.agent_topics import TopicBook
 from executors.usp.errors import UspError
 from executors.usp.mqtt import USP_CONTENT_TYPES, Inbound, MqttLink
 from executors.usp.proto import msg_pb, record_pb
@@ -346,7 +346,7 @@ class UspController:
         request_timeout_s: float = 10.0,
         client_id: str | None = None,
         split_replies: bool = True,
-        topics: TopicBook | None = None,
+        topics: AgentTopics | None = None,
         share_group: str | None = "$env",
         process_id: str | None = None,
         interest_ttl_s: float = 900.0,

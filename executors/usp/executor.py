@@ -5,7 +5,7 @@ The contract is synchronous; the controller is asynchronous. :class:`UspExecutor
 call into one or a few USP requests:
 
 * ``read`` — Get (TR-181 agents) or one Get of the whole tree (TR-098-rooted agents, translated with
-  ``executors.translate`` exactly as for CWMP firmware). Values are typed with the agent's own
+  ``core.datamodel.tr098`` exactly as for CWMP firmware). Values are typed with the agent's own
   GetSupportedDM answer, cached per (root, OUI, product class, firmware).
 * ``presence`` — the controller's connection state plus a live probe (GetSupportedProtocol): an
   agent that is connected but does not answer is *online but not reachable*.
@@ -40,7 +40,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
+from core.datamodel.paths import concretise
+from core.datamodel.tr098 import InstanceMap, Untranslatable, instance_map_from_params, translate_set
+from core.datamodel.tr098_view import select_view_paths, tr181_view
 from core.models import Change, Device, Root, Scalar
+from core.ports.topics import AgentTopics
+from core.ports.topics import endpoint_for as endpoint_for
 from core.values import parse_wire_bool
 from executors.base import (
     ApplyResult,
@@ -59,18 +64,9 @@ from executors.base import (
     WriteGrant,
     verify_grant,
 )
-from executors.translate import (
-    InstanceMap,
-    Untranslatable,
-    instance_map_from_params,
-    select_view_paths,
-    tr181_view,
-    translate_set,
-)
 from executors.usp import datamodel as dm
 from executors.usp import records
 from executors.usp import subscriptions as subs
-from executors.usp.agent_topics import TopicBook
 from executors.usp.controller import DEFAULT_ENDPOINT_ID, AgentOffline, UspController, UspEvent, UspTimeout
 from executors.usp.errors import PartialApply, UspError, describe, fault_from_problems, to_cwmp, typed_fault
 from executors.usp.keeper import Managed, SubscriptionKeeper
@@ -161,19 +157,6 @@ def _generic(path: str) -> str:
     return ".".join("{i}" if seg.isdigit() else seg for seg in path.split("."))
 
 
-def endpoint_for(device: Device) -> str:
-    """The agent endpoint ID of a device: ``os::<OUI>-<SerialNumber>`` (TR-369 "os" authority),
-    from the inventory record (or, lacking OUI/serial, from the ``OUI-ProductClass-Serial`` id)."""
-    oui, serial = device.oui, device.serial
-    if not (oui and serial):
-        parts = device.id.split("-")
-        if len(parts) >= 3:
-            oui, serial = parts[0], "-".join(parts[2:])
-        else:
-            oui, serial = oui or "000000", serial or device.id
-    return f"os::{oui}-{serial}"
-
-
 class UspExecutor(Executor):
     """Executor over a USP controller (see the module docstring).
 
@@ -195,7 +178,7 @@ class UspExecutor(Executor):
         reboot_timeout_s: float = 180.0,
         operation_timeout_s: float = 120.0,
         runner: LoopThread | None = None,
-        topics: TopicBook | None = None,
+        topics: AgentTopics | None = None,
         auto_subscribe: bool = False,
         watch: Sequence[str] = subs.DEFAULT_WATCH,
         controller_topic: str | None = None,
@@ -560,8 +543,6 @@ class UspExecutor(Executor):
         else:
             objects = sorted(o for o in info.dm.objects if not o.startswith(f"{info.root}LocalAgent."))
             params = {k: w for k, (_t, w) in info.dm.params.items() if not k.startswith(f"{info.root}LocalAgent.")}
-            from core.capabilities import concretise
-
             try:  # GetInstances: this device's instance numbers (core.capabilities keeps them per device)
                 found = await self._call(device, self.controller.get_instances(info.endpoint_id, [info.root],
                                                                                timeout=self.timeout_s))

@@ -59,9 +59,9 @@ def cluster_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
 # ---------------------------------------------------------------------------- USP over one broker
 def test_usp_notifications_once_and_responses_to_the_asker(cluster_db: tuple[str, Any, Any], tmp_path: Path
                                                             ) -> None:
+    from core.usp_topics import TopicBook
     from executors.sim.twin import Twin
     from executors.sim.usp_host import AgentHost, HostConfig
-    from executors.usp.agent_topics import TopicBook
     from executors.usp.controller import UspController, UspEvent
     from executors.usp.executor import endpoint_for
     from executors.usp.loop import LoopThread

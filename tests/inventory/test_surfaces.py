@@ -152,7 +152,7 @@ def test_api_device_list_filters_by_each_inventory_status(api: Any, rt: Any) -> 
 
 
 def test_api_device_view_names_a_mismatch_another_process_stored(api: Any, rt: Any) -> None:
-    from executors.usp.agent_topics import TopicBook
+    from core.usp_topics import TopicBook
 
     sn = serial("MM")
     d = api.post("/api/devices", {"endpoint_id": f"os::A4C3F0-{sn}", "adapter": "usp", "root": "Device.",

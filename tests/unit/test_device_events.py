@@ -1,4 +1,4 @@
-"""Device events reach remediation ingest through ``core.events.DeviceEventSource`` (issue 14)."""
+"""Device events reach remediation ingest through ``core.ports.events.DeviceEventSource`` (issue 14)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from brain.remediation.ingest import EventLogSource, TwinSource
-from core.events import DeviceEvent, DeviceEventSource
+from core.ports.events import DeviceEvent, DeviceEventSource
 from executors.sim.events import TwinEventLog
 from executors.sim.twin import Twin
 

@@ -17,8 +17,8 @@ import pytest
 
 from core.models import Protocol
 from core.store import Store, repo
+from core.usp_topics import TopicBook, device_mismatch
 from executors.base import DeviceOffline, Timeout
-from executors.usp.agent_topics import TopicBook, device_mismatch
 from executors.usp.executor import endpoint_for
 from tests.usp.support import BrokerInfo, wait_until
 from tests.usp.test_agent_topics import _executor, obuspa_like

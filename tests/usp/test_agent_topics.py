@@ -20,11 +20,12 @@ from typing import Any
 import pytest
 
 from core.models import Device
+from core.ports.topics import KnownTopic
 from core.store import Store, repo
+from core.usp_topics import TopicBook
 from executors.base import DeviceOffline
 from executors.sim.twin import Twin
 from executors.sim.usp_host import AgentHost, HostConfig
-from executors.usp.agent_topics import KnownTopic, TopicBook
 from executors.usp.controller import UspTimeout
 from executors.usp.executor import UspExecutor, endpoint_for
 from executors.usp.loop import LoopThread

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from executors.usp import agent_topics, records
+from core import usp_topics as agent_topics
 from executors.usp import mqtt_wire as wire
+from executors.usp import records
 from executors.usp.controller import RecentKeys, UspController, UspEvent, _Deadlines
 from executors.usp.mqtt import BufferedSocket, MqttLink
 from executors.usp.proto import msg_pb

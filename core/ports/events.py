@@ -17,7 +17,8 @@ How each protocol reaches ingest:
   own Inform log (an ACS with an event table) implements :class:`DeviceEventSource` as the
   simulator does, and ingest reads it unchanged.
 
-A leaf module: standard library only, so any layer may depend on it.
+A leaf module: standard library only, so any layer may depend on it. A port (``core.ports``; it was
+``core.events`` until issue 35): adapters implement it, the planner's ingest reads through it.
 """
 
 from __future__ import annotations
