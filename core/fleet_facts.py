@@ -295,9 +295,9 @@ def decide_by_class(s: Session, p: Any, engine: Any, author: Any, preview: dict[
     from core import compat
     from core import policy_input as pinput
     from core.store import repo
-    from policies.classes import Buckets, _engine_data, decide_fleet, merge_decisions
+    from policies.classes import buckets_for, decide_fleet, merge_decisions
 
-    buckets = Buckets.from_data(_engine_data(engine))
+    buckets = buckets_for(engine)
     base = pinput.build(s, p, [], author, preview, now=now)
     base["proposal"]["target_count"] = len(p.targets)
     overlap = {d for _, shared in repo.live_overlapping(s, p.id, len(p.targets)) for d in shared}

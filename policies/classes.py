@@ -56,6 +56,14 @@ def _engine_data(engine: PolicyEngine) -> dict[str, Any]:
     return data if isinstance(data, dict) else load_sources().data
 
 
+def buckets_for(engine: PolicyEngine) -> Buckets:
+    """The fact buckets devices are grouped by under ``engine``'s policy data (the reboot limit, the
+    failed-change risk steps). Public (issue 35): a caller that groups devices before asking for a
+    fleet decision (``core.fleet_facts``, classes from SQL) buckets exactly as :func:`decide_fleet`
+    does, without reaching into how an engine keeps its data."""
+    return Buckets.from_data(_engine_data(engine))
+
+
 def context_signature(device_id: str, doc: dict[str, Any]) -> tuple[str, ...]:
     """Live proposals / profiles that target this device and set a path this proposal sets."""
     return _ContextIndex.of(doc).signature(device_id)
@@ -200,7 +208,7 @@ def decide_fleet(engine: PolicyEngine, doc: dict[str, Any]) -> FleetDecision:
             key=(), representative="", device_ids=[], decision=decision, would_deny=list(would)
         )
         return FleetDecision(decision, list(would), [only], {})
-    buckets = Buckets.from_data(_engine_data(engine))
+    buckets = buckets_for(engine)
     groups: dict[Key, list[dict[str, Any]]] = {}
     try:
         for device in doc["devices"]:
