@@ -57,6 +57,7 @@ const STATES = {
   awaiting_approval: ["pending approval", "b-warn"], approved: ["approved", "b-ok"], rejected: ["rejected", "b-bad"],
   backed_up: ["backed up", "b-busy"], applying: ["applying", "b-busy"], verifying: ["verifying", "b-busy"],
   done: ["applied and verified", "b-ok"], rolled_back: ["rolled back", "b-warn"], failed: ["FAILED", "b-bad"],
+  rollback_pending: ["restore unconfirmed: re-checking", "b-warn"],
   cancelled: ["cancelled", ""],
   // executions
   pending: ["pending", ""], applied: ["applied", "b-info"], verified: ["verified", "b-ok"],
