@@ -35,7 +35,7 @@ import socket
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
@@ -52,6 +52,12 @@ from core.ids import new_id
 from core.models import Actor, ExecutionStatus, ProposalState, utcnow
 from core.services import CoreServices
 from core.store.schema import DeviceRow, ExecutionRow, TelemetryRow
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from campaigns.queue import Queue
+    from core.staged import BatchOutcome
 
 log = logging.getLogger("gateward.campaigns")
 
@@ -84,7 +90,7 @@ class _Post:
 
 
 class Orchestrator:
-    def __init__(self, runtime: CoreServices, queue: Any | None = None) -> None:
+    def __init__(self, runtime: CoreServices, queue: Queue | None = None) -> None:
         self.rt = runtime
         self.store = runtime.store
         self.lc = runtime.lifecycle
@@ -352,7 +358,7 @@ class Orchestrator:
                 self._halt(s, c, PAUSED, f"batch {batch_id} could not run: {msg}", "system:campaign", post)
         self._after(cid, post)
 
-    def _record_batch(self, batch_id: str, cid: str, pid: str, ids: list[str], out: Any, stop: Stopper,
+    def _record_batch(self, batch_id: str, cid: str, pid: str, ids: list[str], out: BatchOutcome, stop: Stopper,
                       seconds: float, cpu_s: float) -> None:
         """The batch's counts and what it cost: wall ``duration_s``; in ``outcome``, time in device
         calls (``device_s``, and this thread's CPU in them, ``device_cpu_s``) and this thread's CPU in
@@ -620,7 +626,7 @@ class Orchestrator:
             stats.reregistered, stats.reregister_sampled = back, len(devices)
         return stats
 
-    def _kpi(self, s: Session, c: CampaignRow, ring: int, metric: str, since: Any) -> dict[str, float]:
+    def _kpi(self, s: Session, c: CampaignRow, ring: int, metric: str, since: datetime | None) -> dict[str, float]:
         """Mean of ``metric`` since the ring started: verified devices of the ring vs the control
         cohort (held back, so untouched while this ring runs)."""
         base = select(func.avg(TelemetryRow.value), func.count()).join(

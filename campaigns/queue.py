@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit, urlunsplit
 
 QUEUE = "campaigns"
@@ -28,6 +28,9 @@ ROLLBACK_TASK = "gateward.campaign_rollback"
 HEARTBEAT_S = 1.0
 STALLED_S = 5.0
 _SCHEMA_LOCK = 72619
+
+if TYPE_CHECKING:
+    import procrastinate
 
 
 def is_postgres(url: str) -> bool:
@@ -41,14 +44,14 @@ def conninfo(url: str) -> str:
     return urlunsplit((scheme, parts.netloc, parts.path, parts.query, parts.fragment))
 
 
-def make_app(url: str, *, pool_max: int = 8) -> Any:
+def make_app(url: str, *, pool_max: int = 8) -> procrastinate.App:
     """A procrastinate App with Gateward's tasks, on the store's database (or in memory)."""
     import procrastinate
     from procrastinate.testing import InMemoryConnector
 
     from campaigns.tasks import register
 
-    connector: Any
+    connector: procrastinate.PsycopgConnector | InMemoryConnector
     if is_postgres(url):
         connector = procrastinate.PsycopgConnector(conninfo=conninfo(url), min_size=1, max_size=pool_max)
     else:
@@ -76,7 +79,7 @@ def ensure_queue_schema(url: str) -> None:
 class Queue:
     """Deferring and supervising Gateward's campaign jobs on one procrastinate App."""
 
-    def __init__(self, app: Any, url: str) -> None:
+    def __init__(self, app: procrastinate.App, url: str) -> None:
         self.app = app
         self.url = url
         self.distributed = is_postgres(url)
@@ -119,7 +122,7 @@ class Queue:
 
     def _queued_job(self, queueing_lock: str) -> int:
         for job in self.app.job_manager.list_jobs(queueing_lock=queueing_lock, status="todo"):
-            return int(job.id)
+            return int(cast("int", job.id))  # a stored job has its id (None only before it is deferred)
         return 0
 
     # ------------------------------------------------------------------ supervising

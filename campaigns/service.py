@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 from collections import Counter
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, insert, select
 
@@ -39,6 +39,11 @@ from core.services import CoreServices
 from core.store import repo
 from core.store.schema import DeviceRow, ExecutionRow
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from campaigns.queue import Queue
+
 DEFAULT_CANARY = 5.0
 DEFAULT_RINGS = [10.0, 50.0, 100.0]
 P = ProposalState
@@ -49,7 +54,7 @@ class Campaigns:
     """Campaign operations over one runtime. ``queue`` (optional) hands work to the job queue at
     once; without it the workers' watchdog picks it up within half a second."""
 
-    def __init__(self, runtime: CoreServices, queue: Any | None = None) -> None:
+    def __init__(self, runtime: CoreServices, queue: Queue | None = None) -> None:
         self.rt = runtime
         self.store = runtime.store
         self.lc = runtime.lifecycle
@@ -339,7 +344,7 @@ def _next_open(w: obligations.Window, now: datetime) -> datetime | None:
     return None
 
 
-def ring_statuses(s: Any, cid: str, pid: str) -> dict[int, dict[str, int]]:
+def ring_statuses(s: Session, cid: str, pid: str) -> dict[int, dict[str, int]]:
     """Per ring, how many of its devices are in each execution status *now*.
 
     Why from the execution rows and not the batch rows: a batch row is written once, when the

@@ -9,13 +9,16 @@ orchestrator, never a silent partial rollout.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 import procrastinate
 from procrastinate import JobContext
 
 from campaigns.queue import BATCH_TASK, QUEUE, ROLLBACK_TASK
 from core.errors import Conflict
+
+if TYPE_CHECKING:
+    from campaigns.orchestrator import Orchestrator
 
 
 def _transient() -> tuple[type[Exception], ...]:
@@ -29,11 +32,11 @@ def _transient() -> tuple[type[Exception], ...]:
 RETRY = procrastinate.RetryStrategy(max_attempts=8, wait=1, exponential_wait=2, retry_exceptions=set(_transient()))
 
 
-def _orchestrator(context: JobContext) -> Any:
+def _orchestrator(context: JobContext) -> Orchestrator:
     env = (context.additional_context or {}).get("gateward")
     if env is None:
         raise RuntimeError("campaign tasks run only in a Gateward worker (`gateward worker`)")
-    return env
+    return cast("Orchestrator", env)
 
 
 def campaign_batch(context: JobContext, batch_id: str) -> None:

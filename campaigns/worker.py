@@ -57,7 +57,10 @@ async def serve(queue: Queue, *, step: Callable[[], object], context: Mapping[st
 
     async with queue.app.open_async():
         worker = asyncio.create_task(queue.app.run_worker_async(
-            queues=list(queues), concurrency=concurrency, name=name, wait=True,
+            # ``name``: procrastinate's WorkerOptions say ``str``; its Worker takes ``str | None``
+            # (None: no per-worker child logger), which is what an unnamed worker passes.
+            queues=list(queues), concurrency=concurrency, name=name,  # type: ignore[arg-type]
+            wait=True,
             listen_notify=queue.distributed, fetch_job_polling_interval=1.0 if queue.distributed else 0.05,
             abort_job_polling_interval=2.0, update_heartbeat_interval=HEARTBEAT_S,
             stalled_worker_timeout=STALLED_S, additional_context=dict(context),
