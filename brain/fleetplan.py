@@ -33,7 +33,7 @@ from brain.channels import ChannelRules, rules_for, width_mhz
 from brain.plan import Plan
 from brain.requests import _WIDE_SCOPE, ExplicitRequest, parse
 from brain.tools import radios_from_values
-from core.models import Change, Device, Operation, ProposalDraft
+from core.models import Actor, Change, Device, Operation, ProposalDraft
 from core.services import CoreServices
 from core.store import repo
 from core.store.schema import DeviceRow, WifiNeighborRow
@@ -431,7 +431,7 @@ def plan_for(s: Session, device: Device, text: str, policy_data: dict[str, Any])
                 data={**data, "pending": "joint_plan", "missing": ["confirm"]})
 
 
-def submit_joint_plan(runtime: CoreServices, device: Device, text: str, actor: Any) -> Plan:
+def submit_joint_plan(runtime: CoreServices, device: Device, text: str, actor: Actor) -> Plan:
     """The agent confirmed a joint plan: re-plan from the current state (the air may have changed
     since it was shown) and submit every draft through the lifecycle — validation, preview and
     policy; nothing is applied here."""

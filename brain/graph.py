@@ -181,11 +181,11 @@ class PlannerGraph:
         self.deps = deps
 
     @property
-    def rt(self) -> Any:
+    def rt(self) -> CoreServices:
         return self.deps.runtime
 
-    def builder(self) -> StateGraph:
-        g: StateGraph = StateGraph(ChatState)
+    def builder(self) -> StateGraph[ChatState]:
+        g: StateGraph[ChatState] = StateGraph(ChatState)
         g.add_node("understand", self.understand, destinations=("gather", "report"))
         g.add_node("gather", self.gather, destinations=("diagnose",))
         g.add_node("diagnose", self.diagnose, destinations=("draft",))

@@ -14,7 +14,10 @@ The one thing that is not policy is the operator's *intended profile* for manage
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from policies.base import PolicyEngine
 
 CompatStatus = Literal["green", "yellow", "red"]
 
@@ -36,7 +39,7 @@ def _loaded_pack_data() -> dict[str, Any]:
     return load_sources().data
 
 
-def policy_data(policy: Any) -> dict[str, Any]:
+def policy_data(policy: PolicyEngine | None) -> dict[str, Any]:
     """The ``data.gateward.data`` tree of the engine in use (embedded or OPA)."""
     data = getattr(policy, "policy_data", None)
     if isinstance(data, dict) and data:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -34,6 +34,9 @@ from core.services import CoreServices
 from core.store import repo
 from core.values import LexicalError, as_int, parse_bool
 from executors.base import ExecutorError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 Band = Literal["2.4GHz", "5GHz", "6GHz"]
 MAX_PATHS = 20
@@ -251,7 +254,7 @@ def compat_of(ctx: ToolContext, workflow: str) -> tuple[str, str]:
     return knowledge.compat_status(pdata, d.vendor, d.model, d.firmware, workflow)
 
 
-def _campaigns_of(s: Any, proposal_ids: list[str]) -> dict[str, dict[str, str]]:
+def _campaigns_of(s: Session, proposal_ids: list[str]) -> dict[str, dict[str, str]]:
     """Campaigns behind live proposals (a campaign's staged proposal is live on every device it
     selects): ``{proposal_id: {id, name, state}}``, so a conflict names the campaign."""
     if not proposal_ids:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, literal, select
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, func, literal, select
 from sqlalchemy.orm import Session
 
 from brain.detectors.rules import Rule, RuleSet
@@ -44,7 +44,7 @@ class Detection:
                 "last_ts": self.last_ts.isoformat() if self.last_ts else None, **self.data}
 
 
-def _label(s: Session, column: Any, key: str) -> ColumnElement[Any]:
+def _label(s: Session, column: SQLColumnExpression[Any], key: str) -> ColumnElement[Any]:
     if s.get_bind().dialect.name == "postgresql":
         return column.op("->>")(literal(key))
     return func.json_extract(column, literal(f'$."{key}"'))

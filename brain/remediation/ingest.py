@@ -28,7 +28,7 @@ import hashlib
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -44,6 +44,8 @@ from core.secrets import mask_value
 from core.store.schema import DeviceEventRow, DeviceRow
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from brain.remediation.service import Remediation
 
 log = logging.getLogger("gateward.remediation.ingest")
@@ -72,6 +74,40 @@ class Source(Protocol):
     name: str
 
     def poll(self, position: str | None) -> tuple[list[Signal], str | None]: ...
+
+
+# What the sources below use of the adapters they read, named here so ingest imports no executor.
+class EventLogOwner(Protocol):
+    """A device-event log's owner (the digital twin)."""
+
+    def device_events(self) -> DeviceEventSource: ...
+
+
+class PushedEvent(Protocol):
+    """One USP controller notification (``executors.usp.controller.UspEvent``)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def endpoint_id(self) -> str: ...
+    @property
+    def ts(self) -> float: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
+
+
+class PushedEvents(Protocol):
+    """What hands out USP notifications (``executors.usp.executor.UspExecutor``)."""
+
+    def add_event_listener(self, listener: Callable[[PushedEvent], None]) -> None: ...
+
+
+class NbiQuery(Protocol):
+    """The GenieACS NBI's collection query (``executors.genieacs.nbi.NbiClient.query``)."""
+
+    def query(self, collection: str, query: Mapping[str, Any] | None = None, *,
+              projection: Sequence[str] | None = None, limit: int | None = None,
+              sort: Mapping[str, int] | None = None) -> list[dict[str, Any]]: ...
 
 
 @dataclass
@@ -183,7 +219,7 @@ class Ingestor:
         rt = getattr(self.svc, "rt", None)
         return AllowList.configured(policy_data(getattr(rt, "policy", None)), getattr(rt, "settings", None))
 
-    def _insert_keyed(self, s: Any, rows: list[dict[str, Any]]) -> set[str]:
+    def _insert_keyed(self, s: Session, rows: list[dict[str, Any]]) -> set[str]:
         """Insert keyed rows, skipping keys already stored (by anyone); returns the keys this call
         stored. The unique index decides, so concurrent processes cannot both win."""
         ins: Any = postgresql.insert if self.store.dialect == "postgresql" else sqlite.insert
@@ -254,7 +290,7 @@ class TwinSource(EventLogSource):
     """The digital twin's event log, through the simulator's own :class:`DeviceEventSource`
     (``Twin.device_events()``); kept so callers holding a twin need not know the interface."""
 
-    def __init__(self, twin: Any, batch: int = 5000) -> None:
+    def __init__(self, twin: EventLogOwner, batch: int = 5000) -> None:
         super().__init__(twin.device_events(), batch)
 
 
@@ -277,12 +313,12 @@ class UspSource:
     def __init__(self) -> None:
         self._q: queue.SimpleQueue[Signal] = queue.SimpleQueue()
 
-    def attach(self, executor: Any) -> UspSource:
+    def attach(self, executor: PushedEvents) -> UspSource:
         """Listen on a :class:`~executors.usp.executor.UspExecutor` (``add_event_listener``)."""
         executor.add_event_listener(self.on_event)
         return self
 
-    def on_event(self, event: Any) -> None:
+    def on_event(self, event: PushedEvent) -> None:
         ident = _endpoint_identity(event.endpoint_id)
         ts = datetime.fromtimestamp(float(event.ts), UTC) if event.ts else utcnow()
         data = {k: v for k, v in dict(event.data).items() if isinstance(v, (str, int, float, bool))}
@@ -426,7 +462,7 @@ class GenieAcsSource:
 
     name = "genieacs"
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: NbiQuery) -> None:
         self.client = client
 
     def poll(self, position: str | None) -> tuple[list[Signal], str | None]:

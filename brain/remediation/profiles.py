@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -23,6 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from core.errors import Invalid, NotFound
 from core.models import Scalar
 from core.secrets import is_secret_path
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 PROFILES_DIR = Path(__file__).resolve().parents[2] / "policies" / "data" / "profiles"
 
@@ -186,7 +189,7 @@ def load_profiles(directory: Path | str | None = None) -> ProfileSet:
     return ProfileSet(out, str(d))
 
 
-def fleet_conflicts(profiles: ProfileSet, session: Any) -> list[dict[str, Any]]:
+def fleet_conflicts(profiles: ProfileSet, session: Session) -> list[dict[str, Any]]:
     """Actual conflicts in the fleet: per (vendor, model, region, service) class with conflicting
     baselines, the conflicts and how many devices they hold back from provisioning."""
     from sqlalchemy import func, select

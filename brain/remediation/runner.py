@@ -32,6 +32,8 @@ from core.store import repo
 from executors.base import ExecutorError
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from brain.remediation.service import Remediation
 
 S = ProposalState
@@ -425,7 +427,7 @@ class Runner:
         rep.count(status, len(cases))
 
     @staticmethod
-    def _rows(s: Any, cases: list[RemediationCaseRow]) -> list[RemediationCaseRow]:
+    def _rows(s: Session, cases: list[RemediationCaseRow]) -> list[RemediationCaseRow]:
         ids = [c.id for c in cases]
         return list(s.scalars(select(RemediationCaseRow).where(RemediationCaseRow.id.in_(ids))))
 

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
@@ -47,6 +47,9 @@ from core.ids import new_id
 from core.models import Actor, ActorKind, ProposalState, utcnow
 from core.services import CoreServices
 from core.store.schema import DeviceRow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 ZTP_PROBLEM = "provision"
 ZTP_TRIGGERS = ("bootstrap", "onboard", "factory_reset", "manual")
@@ -252,7 +255,7 @@ class Remediation:
         with self.store.read() as s:
             return s.scalar(_ANY_ACTIVE) is not None
 
-    def _sync_proposed(self, s: Any, now: datetime) -> int:
+    def _sync_proposed(self, s: Session, now: datetime) -> int:
         """Cases waiting for people: approved → back in the queue (the job applies it); rejected,
         cancelled or denied → escalated; applied by someone else → applied."""
         from core.store.schema import ProposalRow
@@ -393,7 +396,7 @@ class Remediation:
             return int(s.scalar(q) or 0)
 
     # ================================================================== people
-    def _case_row(self, s: Any, case_id: str) -> RemediationCaseRow:
+    def _case_row(self, s: Session, case_id: str) -> RemediationCaseRow:
         row = s.get(RemediationCaseRow, case_id)
         if row is None:
             raise NotFound(f"no remediation case {case_id!r}; `gateward remediation cases` lists them")

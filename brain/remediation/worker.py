@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 import procrastinate
 from procrastinate import JobContext
@@ -48,7 +47,7 @@ def register(app: procrastinate.App) -> None:
 class UnitQueue:
     """Deferring units and putting a dead worker's units back in the queue."""
 
-    def __init__(self, app: Any, distributed: bool) -> None:
+    def __init__(self, app: procrastinate.App, distributed: bool) -> None:
         self.app = app
         self.distributed = distributed
         self._last_stalled_check = -1e9
@@ -77,7 +76,7 @@ class UnitQueue:
         from procrastinate import utils
 
         async def go() -> int:
-            jobs = await self.app.job_manager.get_stalled_jobs(queue=QUEUE, seconds_since_heartbeat=seconds)
+            jobs = list(await self.app.job_manager.get_stalled_jobs(queue=QUEUE, seconds_since_heartbeat=seconds))
             for job in jobs:
                 await self.app.job_manager.retry_job(job)
             return len(jobs)
@@ -85,7 +84,7 @@ class UnitQueue:
         return int(utils.async_to_sync(go))
 
 
-def attach(app: Any, distributed: bool, svc: Remediation) -> UnitQueue:
+def attach(app: procrastinate.App, distributed: bool, svc: Remediation) -> UnitQueue:
     """Register the unit task on a worker's app and return its unit queue; on SQLite, units a dead
     process held go back to open first (the in-memory queue died with it)."""
     register(app)
