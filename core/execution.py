@@ -37,10 +37,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from core.models import Change, Device, ExecutionStatus, Operation, Proposal, utcnow
+from core.ports.executor import RETRYABLE_ERRORS, ExecutorError, ParamValue
+from core.ports.executor import Timeout as ExecTimeout
 from core.secrets import mask_value
 from core.values import parse_bool
-from executors.base import RETRYABLE_ERRORS, ExecutorError, ParamValue
-from executors.base import Timeout as ExecTimeout
 
 X = ExecutionStatus
 # Operations after which a CPE runs on freshly loaded configuration: a Set answered with

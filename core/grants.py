@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from executors.base import GrantPurpose, WriteGrant, WriteRefused, install_grant_verifier
+from core.ports.executor import GrantPurpose, WriteGrant, WriteRefused, install_grant_verifier
 
 
 class GrantAuthority:

@@ -53,11 +53,11 @@ from core.failpoints import failpoint
 from core.ids import new_id
 from core.locks import LOCKS, clear_dead_locks
 from core.models import Actor, Device, ExecutionStatus, Proposal, ProposalState, utcnow
+from core.ports.executor import ExecutorError
 from core.routing import ExecutorRouter
 from core.states import check_execution, require_state, set_state
 from core.store import Store, repo
 from core.store.schema import BackupRow, DeviceLockRow, ExecutionRow
-from executors.base import ExecutorError
 from policies.base import PolicyEngine
 
 GateCheck = Callable[[Session, Proposal, dict[str, Device], tuple[ProposalState, ...]], None]

@@ -34,11 +34,11 @@ from core.lifecycle.recovery import Recovery
 from core.lifecycle.rollback import Rollback
 from core.locks import LOCKS
 from core.models import Actor, Device, ExecutionStatus, Proposal, utcnow
+from core.ports.executor import ExecutorError
 from core.states import move_execution, set_state
 from core.store import repo
 from core.store.records import ExecutionRecord, ProposalRecord, delete_where, insert_rows
 from core.store.schema import BackupRow, ExecutionRow
-from executors.base import ExecutorError
 
 _BACKUPS = cast(Table, BackupRow.__table__)
 WAITING_FOR_INFORM = "waiting for the device's next inform"  # a Presence.detail prefix (executors/genieacs)

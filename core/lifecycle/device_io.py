@@ -20,11 +20,11 @@ from core.errors import DeviceUnavailable, Forbidden, Invalid
 from core.execution import values_equal
 from core.grants import AUTHORITY
 from core.models import Actor, Change, Device, Operation, Proposal, Scalar
+from core.ports.executor import BackupRead, DeviceReader, Fault, InvalidParameterName, ParamValue
 from core.routing import ExecutorRouter
 from core.secrets import is_secret_path
 from core.store import Store, repo
 from core.validation import validate_operation
-from executors.base import BackupRead, DeviceReader, Fault, InvalidParameterName, ParamValue
 
 SOFTWARE_VERSION = "Device.DeviceInfo.SoftwareVersion"
 

@@ -16,11 +16,11 @@ from core.execution import values_equal
 from core.lifecycle.context import LifecycleContext, S
 from core.lifecycle.device_io import GrantedIO
 from core.models import Actor, Change, Device, DevicePreview, DiffLine, Proposal, utcnow
+from core.ports.executor import ExecutorError, Fault, ParamValue
 from core.secrets import MASK, is_secret_path
 from core.states import require_state, set_state
 from core.store import repo
 from core.store.records import ProposalRecord
-from executors.base import ExecutorError, Fault, ParamValue
 
 LIVE_PREVIEW_MAX = 200
 

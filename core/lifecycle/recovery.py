@@ -21,10 +21,10 @@ from core.lifecycle.locking import DeviceLocks
 from core.lifecycle.rollback import Rollback
 from core.locks import LOCKS, clear_dead_locks
 from core.models import TERMINAL_STATES, Actor, ActorKind, Device, ExecutionStatus, Proposal, utcnow
+from core.ports.executor import ExecutorError
 from core.states import move_execution, set_state
 from core.store import repo
 from core.store.schema import DeviceLockRow, ExecutionRow, ProposalRow
-from executors.base import ExecutorError
 
 log = logging.getLogger("gateward.lifecycle")
 

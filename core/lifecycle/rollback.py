@@ -22,12 +22,12 @@ from core.lifecycle.executions import ExecutionLog
 from core.lifecycle.locking import DeviceLocks
 from core.locks import LOCKS
 from core.models import Actor, ActorKind, Device, ExecutionStatus, Proposal, utcnow
+from core.ports.executor import RETRYABLE_ERRORS, ExecutorError
 from core.secrets import is_secret_path
 from core.states import require_state, set_state
 from core.store import repo
 from core.store.records import delete_where
 from core.store.schema import BackupRow, ExecutionRow, ProposalRow
-from executors.base import RETRYABLE_ERRORS, ExecutorError
 
 RESTORE_PENDING_ACTION = ("none yet: the restore is re-checked by `gateward recover` and by the worker until the "
                           "device answers; a read showing the original value clears this alarm, another value is "
