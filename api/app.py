@@ -84,7 +84,7 @@ class SecurityHeaders:
 # imports no module of the project). A module missing from the build (the planner) is skipped:
 # its routes answer 503 as before.
 REQUEST_IMPORTS = (
-    "executors.usp",  # USP device pages: agent topics, the controller, the executor (router factory)
+    "executors.usp", "core.usp_topics",  # USP device pages: the controller, the executor, its topic book
     "core.lifecycle", "core.topology", "core.history", "core.compat", "core.fleet_facts", "core.fleet_group",
     "core.preview_sample", "core.snapshot_values",
     "policies.explain", "policies.loader",
