@@ -100,14 +100,14 @@ def test_reading_a_thread_back_does_not_scrub_it_again(chat_api: Any, monkeypatc
     assert "Sommer2024" not in sent.text
 
     calls: list[str] = []
-    import brain.redact
+    import core.redact
 
-    real = brain.redact.find_secrets
+    real = core.redact.find_secrets
     def counting(text: str) -> list[tuple[int, int, str]]:
         calls.append(text)
         return real(text)
 
-    monkeypatch.setattr(brain.redact, "find_secrets", counting)
+    monkeypatch.setattr(core.redact, "find_secrets", counting)
     got = chat_api.get(f"/api/chat/threads/{tid}")
     assert got.status_code == 200, got.text
     assert "Sommer2024" not in got.text and "[secret" in got.text

@@ -8,7 +8,7 @@ Issue 10 defect 4: before the redaction was rebuilt, chat text could reach ``cha
 thread titles and the LangGraph checkpoint with a passphrase in clear. This migration
 
 * rewrites ``chat_events.text``, the free-text fields of ``chat_events.data`` and
-  ``chat_threads.title`` through ``brain.redact.scrub_text`` (a passphrase becomes ``[secret]``);
+  ``chat_threads.title`` through ``core.redact.scrub_text`` (a passphrase becomes ``[secret]``);
 * deletes the checkpoint rows of every thread whose events held a secret, and of every thread
   whose checkpoint text itself shows one. Checkpoint blobs are msgpack and JSON written by
   LangGraph: rewriting strings inside them in place would change lengths and framing, so they
@@ -18,8 +18,9 @@ thread titles and the LangGraph checkpoint with a passphrase in clear. This migr
   ``checkpoint_blobs``, ``checkpoint_writes``) and in the sibling ``<db>-threads.sqlite`` file
   on SQLite (``checkpoints``, ``writes``).
 
-The detector is imported from ``brain.redact`` (the one definition of a chat secret; the chat
-tables are the planner's). Downgrade is a no-op: scrubbed text cannot be restored, by design.
+The detector is imported from ``core.redact`` (the one definition of a chat secret; it was
+``brain.redact`` until issue 35 moved it below the planner so that no migration imports ``brain``).
+Downgrade is a no-op: scrubbed text cannot be restored, by design.
 """
 from __future__ import annotations
 
@@ -89,7 +90,7 @@ def _has_secret(values: Iterable[Any], find: Callable[[str], list[Any]]) -> bool
 
 def _scrub_chat_rows(bind: sa.Connection) -> set[str]:
     """Scrub events and titles in place; the ids of threads that held a secret."""
-    from brain.redact import scrub_data, scrub_text
+    from core.redact import scrub_data, scrub_text
 
     flagged: set[str] = set()
     for row in bind.execute(sa.select(events_t.c.id, events_t.c.thread_id, events_t.c.text,
@@ -108,7 +109,7 @@ def _scrub_chat_rows(bind: sa.Connection) -> set[str]:
 
 def _scrub_pg_checkpoints(bind: sa.Connection, flagged: set[str]) -> set[str]:
     """PostgreSQL: the saver's tables sit in this schema (when the planner has ever run)."""
-    from brain.redact import find_secrets
+    from core.redact import find_secrets
 
     insp = sa.inspect(bind)
     tables = [(t, cols) for t, cols in _PG_CHECKPOINT_TABLES if insp.has_table(t)]
@@ -124,19 +125,30 @@ def _scrub_pg_checkpoints(bind: sa.Connection, flagged: set[str]) -> set[str]:
     return leaky
 
 
-def _sqlite_checkpoint_file(bind: sa.Connection) -> Path | None:
-    from brain.checkpoint import checkpoint_path
+def _checkpoint_path(store_url: str) -> Path | None:
+    """Where the planner kept a SQLite store's thread checkpoints when this migration was written
+    (``brain.checkpoint.checkpoint_path`` then, frozen here: a migration imports no planner)."""
+    url = sa.engine.make_url(store_url)
+    if not url.drivername.startswith("sqlite"):
+        return None
+    db = url.database
+    if not db or db == ":memory:" or "mode=memory" in str(url):
+        return None
+    p = Path(db)
+    return p.with_name(p.stem + "-threads.sqlite")
 
+
+def _sqlite_checkpoint_file(bind: sa.Connection) -> Path | None:
     url = bind.engine.url
     if not url.drivername.startswith("sqlite"):
         return None
-    path = checkpoint_path(url.render_as_string(hide_password=False))
+    path = _checkpoint_path(url.render_as_string(hide_password=False))
     return path if path is not None and path.exists() else None
 
 
 def _scrub_sqlite_checkpoints(path: Path, flagged: set[str]) -> set[str]:
     """SQLite: the saver's own file next to the database."""
-    from brain.redact import find_secrets
+    from core.redact import find_secrets
 
     leaky = set(flagged)
     conn = sqlite3.connect(str(path), timeout=30)

@@ -1,0 +1,682 @@
+"""Keep passphrases out of the planner and out of storage: redact them from chat text.
+
+Why: a subscriber's new Wi-Fi passphrase typed into the chat must reach the proposal (the
+lifecycle writes it, masked everywhere it is shown) but nothing else — not the durable thread
+checkpoint, not the event history, not the thread title, not the language model, not another
+user reading the thread. :func:`redact` replaces each passphrase with a placeholder ``[secret:N]``
+and returns the values separately; the chat service keeps them in process memory only, and the
+planner resolves placeholders when it drafts. If the process restarts before the draft, the
+placeholder cannot be resolved and the planner asks again. :func:`scrub_text` is the same
+detector for text at rest (storage, the read API, migration 0007): secrets become ``[secret]``.
+
+How it decides (recall first; a masked word costs readability, a leaked passphrase cannot be
+taken back): a *keyword* (password / passphrase / passcode / PSK / Wi-Fi key … Passwort /
+Kennwort / WLAN-Schlüssel … mot de passe / clé Wi-Fi / code wifi … contraseña / clave …) anchors
+the search; around it:
+
+* **after** the keyword, past qualifiers ("for the Wi-Fi", "du réseau", "del router") and
+  connectors ("to", "is", "should be", ":", "auf", "ist", "en", "sera", "a", "será" …): a quoted
+  string, or a token (and the plain words that continue it up to the end of the clause);
+  "from X to Y" yields both;
+* **before** the keyword: "use X as the new password", "X soll das neue WLAN-Passwort sein",
+  "X sera le nouveau mot de passe", "pon X como contraseña";
+* a **net** for other word orders: in the keyword's clause, a token a few words on that would
+  pass the WPA2 rule (8–63 printable characters, or 64 hex) and has a digit or a symbol.
+
+An unquoted token counts when it does not read like prose: a digit, a symbol or inner capitals
+("Sommer2024!", "HarbourLights"); a plain word ("sunflower") counts only after an assigning
+connector ("to", ":", "auf", "en", "a", "por"…), after a change cue earlier in the sentence ("new",
+"change", "ändern", "nouveau", "cambiar"…), or when it ends the clause, and never when it is a
+stop word ("the password is not working", "… is wrong", "… ist zu kurz"). A sentence without a
+keyword is never touched ("rename the network to HomeNet2024" is an SSID, not a secret).
+Measured on ``tests/brain/redact_corpus.py``: see ``tests/brain/test_redact_corpus.py``.
+
+Why in ``core`` (it was ``brain.redact`` until issue 35): it depends on nothing but the standard
+library, and migration 0007 scrubs rows already stored with it — a migration may import only the
+store's own layer. ``brain.redact`` names it for the planner.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+PLACEHOLDER_RE = re.compile(r"\[secret(?::\d+)?\]")
+_PLACEHOLDER_PART = re.compile(r"\[secret", re.IGNORECASE)  # also a placeholder cut by punctuation stripping
+MASK = "[secret]"
+_I = re.IGNORECASE
+
+# ---------------------------------------------------------------------------- keywords
+# Strong keywords name a credential on their own; weak ones ("key", "code", "clé", "secret") only
+# count with a value that passes the WPA2 rule and looks like a secret.
+_STRONG = (
+    r"(?:[\w!]+-)?\w*pass(?:[ -]?(?:words?|phrases?|codes?)|w[oö]rt(?:er)?|wd)"
+    r"|(?:[\w!]+-)?\w*kennw[oö]rt(?:er)?"
+    r"|(?:[\w!]+-)?\w*schl(?:ü|ue)ssel"
+    r"|mots? de passe|mdp|pwd?|psk|contrase(?:ñ|n)as?|claves?"
+    r"|(?:wi-?fi|wlan|wireless|network|security|wpa\d?|wep|router|access|zugangs)[ -]?(?:keys?|codes?|pass)"
+    r"|cl(?:é|e)s?(?:[ -](?:wi-?fi|wpa\d?|wep|r(?:é|e)seau|de s(?:é|e)curit(?:é|e)|du wi-?fi|de la box))"
+    r"|codes? (?:wi-?fi|wpa\d?|d'acc(?:è|e)s|de s(?:é|e)curit(?:é|e)|du wi-?fi)"
+    r"|c(?:ó|o)digos? (?:wi-?fi|de acceso|de seguridad|de la red|del wi-?fi)"
+)
+_WEAK = r"keys?|codes?|cl(?:é|e)s?|c(?:ó|o)digos?|secret"
+_KEYWORD_RE = re.compile(rf"(?<![\w\[])(?:(?P<strong>{_STRONG})|(?P<weak>{_WEAK}))(?![\w])", _I)
+# The same keywords, found in linear time (issue 34): ``_KEYWORD_RE`` tried its compound prefix
+# ``(?:[\w!]+-)?\w*`` at every word start, so a run like "a!a!a!…" cost quadratic time. Here the
+# compounds ("WLAN-Passwort", "Netzwerkschlüssel") are found by their core alone and their prefix is
+# walked back afterwards (:func:`_keywords`), never past the previous keyword.
+_COMPOUND = r"pass(?:[ -]?(?:words?|phrases?|codes?)|w[oö]rt(?:er)?|wd)|kennw[oö]rt(?:er)?|schl(?:ü|ue)ssel"
+_PLAIN_STRONG = _STRONG[_STRONG.index("mots? de passe"):]  # the keywords without a compound prefix
+_FIND_RE = re.compile(rf"(?<![\w\[])(?:(?P<strong>{_PLAIN_STRONG})|(?P<weak>{_WEAK}))(?![\w])"
+                      rf"|(?P<core>{_COMPOUND})(?![\w])", _I)
+_MAX_VALUE = 256  # a token longer than this is never a value (WPA2 allows 63; a quoted value 130)
+_LOOKBACK = 600   # characters before a keyword that "X as the password" and the sentence's cue may use
+
+
+@dataclass(frozen=True)
+class _Kw:
+    start: int
+    end: int
+    weak: bool
+
+
+def _keywords(text: str) -> list[_Kw]:
+    """Every keyword in ``text``, as ``_KEYWORD_RE.finditer`` would find them, in linear time."""
+    out: list[_Kw] = []
+    floor = 0
+    for m in _FIND_RE.finditer(text):
+        start = m.start()
+        if m.group("core") is not None:
+            i = start
+            while i > floor and (text[i - 1].isalnum() or text[i - 1] == "_"):
+                i -= 1
+            if i > floor and text[i - 1] == "-":
+                j = i - 1
+                while j > floor and (text[j - 1].isalnum() or text[j - 1] in "_!"):
+                    j -= 1
+                if j < i - 1 and (j == 0 or not (text[j - 1].isalnum() or text[j - 1] in "_[")):
+                    i = j
+            if i > 0 and (text[i - 1].isalnum() or text[i - 1] in "_["):
+                continue  # glued to a word or a placeholder: not a keyword of its own
+            start = i
+        out.append(_Kw(start, m.end(), m.group("weak") is not None))
+        floor = m.end()
+    return out
+
+
+def _is_keyword(token: str) -> bool:
+    """The whole token is one keyword ("Passwort", "WLAN-Schlüssel")."""
+    if len(token) > 80:
+        return False
+    kws = _keywords(token)
+    return len(kws) == 1 and kws[0].start == 0 and kws[0].end == len(token)
+
+_ART = (r"the|my|his|her|their|our|your|this|that|das|den|dem|die|des|mein(?:es|em|en)?|sein(?:es|em|en)?|"
+        r"ihr(?:es|em|en)?|le|la|l'|ma|mon|sa|son|leur|el|mi|su|tu|nuestro|nuestra")
+_PLACE = (r"wi-?fis?|wlans?|wireless(?: network)?|networks?|netzwerk(?:s|es)?|router|box|livebox|freebox|"
+          r"fritz!?box|gateway|modem|internet|r(?:é|e)seau|red|enrutador|hotspot")
+_QUALIFIER_RE = re.compile(
+    rf"(?:\s+(?:for|of|on|to|des|der|vom|von|für|fürs|zum|du|de|del|pour|para)\s+(?:(?:{_ART})\s*)?"
+    rf"(?:(?:home|guest|main|5\s?ghz|2[.,]4\s?ghz|new)\s+)?(?:{_PLACE})\b"
+    rf"|\s+(?:wi-?fi|wlan|wpa\d?|du wi-?fi|del wi-?fi)\b)", _I)
+
+# ---------------------------------------------------------------------------- connectors
+_ASSIGN = {"to", "into", "auf", "en", "à", "a", "por", "par"}
+_COPULA = {"is", "are", "was", "be", "being", "become", "becomes", "will", "ist", "sind", "war", "wird", "werden",
+           "sein", "lautet", "lauten", "heißt", "heisst", "soll", "sollte", "muss", "est", "sera", "soit",
+           "serait", "être", "devient", "était", "es", "sea", "será", "sería", "ser", "era", "queda", "quede"}
+_FILLER = {"should", "would", "must", "shall", "needs", "need", "has", "have", "now", "then", "new", "changed",
+           "change", "set", "updated", "update", "switched", "made", "please", "also", "jetzt", "nun", "neu",
+           "neues", "geändert", "gesetzt", "bitte", "auch", "in", "zu", "von", "from", "as", "als", "comme",
+           "como", "doit", "devrait", "maintenant", "désormais", "aussi", "changé", "mis", "debe", "debería",
+           "ahora", "también", "cambiada", "puesta", "de"}
+_CONNECTORS = _ASSIGN | _COPULA | _FILLER
+_SYMBOL_CONN_RE = re.compile(r"\s*(?:[:=]+|->|=>|→|—|–)\s*")
+_WORD_CONN_RE = re.compile(r"\s+([\w'’àâäçéèêëîïôöûüñ]+)(?=\s|[:=]|$)", _I)
+_APOS_S_RE = re.compile(r"['’]s(?=\s)", _I)
+
+# Words before a keyword that tie a value to it ("X as the password", "X soll … sein").
+_BEFORE_CONN = {"as", "als", "comme", "como", "is", "ist", "est", "es", "be", "soll", "should", "will", "sera",
+                "será", "sea", "wird", "for", "für", "para", "pour", "become", "becomes", "devient", "shall",
+                "must", "to", "would", "sein", "ser", "être"}
+_BEFORE_ART = set(_ART.replace("(?:es|em|en)?", "").split("|")) | {
+    "new", "neue", "neues", "neuen", "neuer", "nouveau", "nouvel", "nouvelle", "nuevo", "nueva", "a", "an", "ein",
+    "eine", "einen", "un", "une", "una", "wifi", "wi-fi", "wlan", "wireless", "network", "router", "home",
+    "security", "wpa", "wpa2", "meines", "seines", "ihres", "meinen", "seinen", "ihren"}
+_VERBS = {"use", "make", "set", "take", "put", "choose", "pick", "nimm", "nehmen", "nehmt", "verwende",
+          "verwenden", "benutze", "benutzen", "setze", "setz", "setzen", "wähle", "utilise", "utiliser",
+          "utilisez", "mets", "mettre", "mettez", "prends", "choisis", "usa", "usar", "pon", "poner", "utiliza",
+          "utilizar", "elige", "fais", "haz", "mach", "machen"}
+_CUE_RE = re.compile(r"\b(?:new|change\w*|set|sets|setting|update\w*|make|use|neu\w*|änder\w*|aender\w*|setz\w*|"
+                     r"stell\w*|nouve\w*|nouvel|chang\w*|mett\w*|modifi\w*|remplac\w*|nuev\w*|cambi\w*|pon\w*|"
+                     r"establec\w*|actualiz\w*)\b", _I)
+
+# ---------------------------------------------------------------------------- values
+_OPEN_CLOSE = {'"': '"“”', "'": "'’‘", "“": "”\"“", "”": "”\"", "‘": "’'", "’": "’'", "„": "“”\"", "«": "»",
+               "»": "«»", "‚": "‘’'", "`": "`"}
+_TRAIL = ".,;:?)]}\"'“”’»"
+# Words that end a multi-word value or are never a value themselves.
+_EXT_STOP = {
+    "and", "or", "but", "so", "then", "please", "thanks", "thank", "because", "since", "when", "if", "until",
+    "today", "tonight", "now", "asap", "instead", "too", "also",
+    "und", "oder", "aber", "dann", "bitte", "danke", "weil", "für", "mit", "bei", "von", "heute", "jetzt",
+    "sofort", "ändern", "aendern", "setzen", "stellen", "umstellen", "machen", "sein", "werden", "lauten",
+    "ändert", "geändert", "et", "ou", "mais", "puis", "svp", "merci", "parce",
+    "aujourd'hui", "maintenant", "changer", "mettre", "s'il", "y", "o", "pero", "luego", "gracias", "porque",
+    "hoy", "ahora", "cambiar", "poner", "favor", "por", "to", "into", "auf", "en", "à", "a", "par"}
+# A preposition ends a multi-word value when an article follows ("… to sunflower for the customer";
+# "… to zebra crossing at dawn" stays whole).
+_PREP = {"for", "on", "in", "at", "with", "by", "from", "für", "mit", "bei", "von", "im", "am", "pour", "avec",
+         "sur", "dans", "para", "con"}
+_ARTICLES = set(_ART.split("|")) | {"a", "an", "ein", "eine", "einen", "einem", "un", "une", "una", "all", "both",
+                                     "each", "every", "les", "los", "las", "beide", "tous", "todos", "im", "am"}
+# Never the first word of a value, whatever the connector ("change it to something stronger").
+_FUNCTION = _EXT_STOP | _CONNECTORS | {
+    "a", "an", "the", "it", "its", "it's", "this", "that", "these", "those", "his", "her", "their", "our", "my",
+    "your", "not", "no", "something", "anything", "nothing", "whatever", "what", "which", "who", "one", "another",
+    "same", "different", "default", "old", "stronger", "better", "longer", "random", "there", "here", "how", "why",
+    "where", "der", "die", "das", "den", "dem", "ein", "eine", "einen", "er", "nicht", "kein", "keine", "etwas",
+    "was", "welches", "dass", "da", "hier", "dort", "le", "la", "les", "l", "un", "une", "des", "du", "il", "elle",
+    "ce", "cet", "cette", "ne", "pas", "non", "quelque", "chose", "quoi", "que", "qui", "mon", "ton", "son", "ma",
+    "sa", "notre", "votre", "leur", "el", "los", "las", "lo", "unos", "unas", "del", "ni", "algo", "qué", "mi",
+    "tu", "su", "nuestra", "otro", "otra", "autre", "andere", "anderes", "neues", "nouveau", "nueva", "factory",
+    "werkseinstellung", "werkseinstellungen", "usine", "fábrica", "fabrica"}
+# A weak keyword after one of these is not a credential ("error code", "status code", "zip code").
+_NOT_CREDENTIAL = {"error", "fault", "status", "response", "reason", "exit", "return", "http", "qr", "zip", "post",
+                   "postal", "area", "country", "promo", "discount", "product", "source", "fehler", "erreur",
+                   "error-code", "de"}
+# Never a value after a copula or at the end of a clause ("the password is wrong / ist zu kurz").
+_STOP = _FUNCTION | {
+    "still", "just", "only", "very", "really", "definitely", "probably", "maybe", "always", "never", "already",
+    "wrong", "incorrect", "correct", "right", "invalid", "expired", "locked", "blocked", "forgotten", "lost",
+    "missing", "empty", "blank", "unknown", "weak", "strong", "short", "long", "reset", "working", "broken",
+    "fine", "ok", "okay", "been", "required", "needed", "case-sensitive", "sensitive", "printed", "written",
+    "shown", "off", "of", "secure", "safe", "insecure", "unsafe", "accepted", "rejected", "enabled", "disabled",
+    "active", "yesterday", "tomorrow", "common", "easy", "simple", "hard", "complicated", "fixed", "hidden",
+    "visible", "shared", "known", "used", "stored", "saved", "sent", "requested", "needs", "doesn't", "don't",
+    "isn't", "can't", "won't", "did", "does", "do", "policy", "rules", "sticker", "label", "changed", "updated",
+    "falsch", "richtig", "ungültig", "abgelaufen", "gesperrt", "vergessen", "verloren", "leer", "noch", "schon",
+    "immer", "nie", "sehr", "alt", "alte", "altes", "gleich", "anders", "zurückgesetzt", "sicher", "unsicher",
+    "schwach", "stark", "kurz", "lang", "korrekt", "funktioniert", "geht", "klappt", "einfach", "unbekannt",
+    "plus", "faux", "fausse", "incorrecte", "correcte", "invalide", "expiré", "bloqué", "oublié", "perdu", "vide",
+    "trop", "encore", "déjà", "toujours", "jamais", "très", "ancien", "ancienne", "même", "différent",
+    "réinitialisé", "quand", "si", "sécurisé", "faible", "fort", "court", "bon", "mauvais", "fonctionne",
+    "marche", "incorrecta", "incorrecto", "correcta", "correcto", "inválida", "caducada", "bloqueada",
+    "olvidada", "perdida", "vacía", "muy", "demasiado", "todavía", "ya", "siempre", "nunca", "vieja", "antigua",
+    "misma", "mismo", "diferente", "segura", "débil", "fuerte", "corta", "larga", "buena", "mala", "sin", "está",
+    "funciona"}
+_EXCLUDE_RE = re.compile(
+    r"^(?:\d{1,3}(?:\.\d{1,3}){3}(?:/\d+)?"                      # IPv4
+    r"|(?:[0-9a-f]{2}[:-]){5}[0-9a-f]{2}"                         # MAC
+    r"|v?\d+(?:\.\d+){1,3}\w*"                                   # version
+    r"|https?://\S+|\S+@\S+\.\w+"                                # URL, e-mail
+    r"|[0-9A-F]{6}-[\w]+-[\w]+"                                  # device id (OUI-product-serial)
+    r"|(?:wpa\d?|wep|sae|owe)(?:[-/]\w+)*"                       # security modes
+    r"|\d+(?:[.,]\d+)?\s?(?:ghz|mhz|mbps|gbps|dbm|ms|%)"          # measurements
+    r")$", _I)
+_HEX64_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+_MAX_WORDS = 8
+_NET_WINDOW = 5
+
+
+def _clean(token: str) -> str:
+    """A token without sentence punctuation around it ("!" stays: passphrases end with it)."""
+    token = token.lstrip("(")
+    while token and token[-1] in _TRAIL:
+        token = token[:-1]
+    return token
+
+
+def looks_secret(token: str) -> bool:
+    """Does not read like prose: a digit, a symbol (a hyphen or apostrophe between letters does
+    not count: "case-sensitive", "can't"), or a capital after a lower-case letter."""
+    if not token or _PLACEHOLDER_PART.search(token):
+        return False
+    if any(c.isdigit() for c in token):
+        return True
+    if re.search(r"[^\w\s'’-]|[-'’](?!\w)|(?<!\w)[-'’]|_", token):
+        return True
+    return bool(re.search(r"[a-zà-ÿ][A-ZÀ-Þ]", token))
+
+
+def passes_wpa_rule(value: str) -> bool:
+    """What a WPA2 device accepts as a passphrase: 8–63 printable ASCII, or 64 hex digits."""
+    return bool(_HEX64_RE.match(value)) or (8 <= len(value) <= 63 and all(32 <= ord(c) < 127 for c in value))
+
+
+def _is_candidate(token: str, *, weak: bool) -> bool:
+    if len(token) > _MAX_VALUE:
+        return False
+    t = _clean(token)
+    if not t or _PLACEHOLDER_PART.search(t) or t.lower() in _STOP or _EXCLUDE_RE.match(t) or _is_keyword(t):
+        return False
+    if weak:
+        return looks_secret(t) and (passes_wpa_rule(t) or len(t) >= 8)
+    return len(t) >= 4 and looks_secret(t)
+
+
+def _is_plain_value(token: str, stop: frozenset[str] | set[str] = _FUNCTION) -> bool:
+    if len(token) > _MAX_VALUE:
+        return False
+    t = _clean(token)
+    return (len(t) >= 4 and t.lower() not in stop and not _PLACEHOLDER_PART.search(t)
+            and not _EXCLUDE_RE.match(t) and not _is_keyword(t))
+
+
+@dataclass(frozen=True)
+class _Span:
+    start: int
+    end: int
+    value: str
+
+
+_CLOSER_RE = {o: re.compile("[" + re.escape(c) + "]") for o, c in _OPEN_CLOSE.items()}
+_TOKEN_RE = re.compile(r"\S+")
+
+
+class _Tok:
+    """A whitespace-separated token (or the part of one after/before a keyword), shaped like the
+    ``re.Match`` the scanners used to take."""
+
+    __slots__ = ("_end", "_start", "_text")
+
+    def __init__(self, text: str, start: int, end: int) -> None:
+        self._text, self._start, self._end = text, start, end
+
+    def start(self) -> int:
+        return self._start
+
+    def end(self) -> int:
+        return self._end
+
+    def group(self, _n: int = 0) -> str:
+        return self._text[self._start:self._end]
+
+
+class _Doc:
+    """``text`` tokenised once, so that every keyword reads its neighbouring tokens by index
+    instead of re-scanning the text from its start (which made many keywords quadratic)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        for m in _TOKEN_RE.finditer(text):
+            self.starts.append(m.start())
+            self.ends.append(m.end())
+
+    def after(self, pos: int, n: int) -> list[_Tok]:
+        """Up to ``n`` tokens from ``pos`` on (the rest of a token ``pos`` falls inside first)."""
+        i = bisect_right(self.starts, pos)
+        out: list[_Tok] = []
+        if i > 0 and self.ends[i - 1] > pos:
+            out.append(_Tok(self.text, pos, self.ends[i - 1]))
+        for k in range(i, min(len(self.starts), i + n - len(out))):
+            out.append(_Tok(self.text, self.starts[k], self.ends[k]))
+        return out
+
+    def before(self, pos: int, n: int) -> _Before:
+        """Up to ``n`` tokens before ``pos`` (a token cut at ``pos`` last), in text order."""
+        return _Before(self, pos, n)
+
+
+class _Before:
+    """The tokens before a position, made only when read (most keywords read one or two)."""
+
+    __slots__ = ("_doc", "_first", "_len", "_pos")
+
+    def __init__(self, doc: _Doc, pos: int, n: int) -> None:
+        i = bisect_left(doc.starts, pos)
+        self._doc, self._pos, self._first = doc, pos, max(0, i - n)
+        self._len = i - self._first
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __bool__(self) -> bool:
+        return self._len > 0
+
+    def __getitem__(self, k: int) -> _Tok:
+        if k < 0:
+            k += self._len
+        if not 0 <= k < self._len:
+            raise IndexError(k)
+        d = self._doc
+        return _Tok(d.text, d.starts[self._first + k], min(d.ends[self._first + k], self._pos))
+
+    def span(self, lo: int, hi: int) -> list[_Tok]:
+        return [self[k] for k in range(max(0, lo), min(hi, self._len))]
+
+
+# ---------------------------------------------------------------------------- scanning
+def _quoted_at(text: str, pos: int) -> _Span | None:
+    """A quoted string starting at ``pos`` (any of " ' “ „ « ‘ …), whole span incl. quotes."""
+    if pos >= len(text) or text[pos] not in _OPEN_CLOSE:
+        return None
+    m = _CLOSER_RE[text[pos]].search(text, pos + 1, min(len(text), pos + 131))
+    if m is None:
+        return None
+    end = m.start()
+    inner = text[pos + 1:end].strip()
+    if not inner or _PLACEHOLDER_PART.search(inner):
+        return None
+    return _Span(pos, end + 1, inner)
+
+
+def _skip_connectors(text: str, pos: int) -> tuple[int, set[str]]:
+    """Skip qualifiers and connector words after a keyword; returns (position, kinds seen)."""
+    seen: set[str] = set()
+    for _ in range(8):
+        m = _QUALIFIER_RE.match(text, pos)
+        if m:
+            pos = m.end()
+            continue
+        m = _APOS_S_RE.match(text, pos)
+        if m:
+            pos = m.end()
+            seen.add("copula")
+            continue
+        m = _SYMBOL_CONN_RE.match(text, pos)
+        if m and m.group(0).strip():
+            pos = m.end()
+            seen.add("assign")
+            continue
+        m = _WORD_CONN_RE.match(text, pos)
+        if m and m.group(1).lower() in _CONNECTORS:
+            w = m.group(1).lower()
+            seen.add("assign" if w in _ASSIGN else "copula" if w in _COPULA else "filler")
+            pos = m.end()
+            continue
+        break
+    return pos, seen
+
+
+def _tokens_from(doc: _Doc, pos: int) -> list[_Tok]:
+    """The whitespace-separated tokens from ``pos`` to the end of the sentence (at most a few)."""
+    out: list[_Tok] = []
+    for m in doc.after(pos, _MAX_WORDS + 2):
+        out.append(m)
+        w = m.group(0)
+        if w[-1] in ".!?;" and not looks_secret(w[:-1]):
+            break
+    return out
+
+
+def _extend(text: str, toks: list[_Tok]) -> _Span:
+    """First token plus the plain words that continue it to the end of the clause."""
+    first = toks[0]
+    end, words = first.start() + len(first.group(0).rstrip(_TRAIL)), 1
+    last = first.group(0)
+    for n, m in enumerate(toks[1:], start=2):
+        w = m.group(0)
+        nxt = toks[n].group(0).lower() if n < len(toks) else ""
+        if (_clean(w).lower() in _PREP and (nxt in _ARTICLES or not nxt)) and words >= 1:
+            break
+        if (words >= _MAX_WORDS or last[-1] in ",;.!?:" or _clean(w).lower() in _EXT_STOP
+                or not w[0].isalnum() or _is_keyword(_clean(w)) or _PLACEHOLDER_PART.search(w)):
+            break
+        end, words, last = m.start() + len(w.rstrip(_TRAIL)), words + 1, w
+    start = first.start() + (1 if first.group(0).startswith("(") else 0)
+    if text[end - 1:end] == "!" and words == 1 and not looks_secret(text[start:end - 1]) and end >= len(text.rstrip()):
+        end -= 1  # "set it to sunflower!" — the "!" is the sentence's
+    return _Span(start, end, text[start:end])
+
+
+def _ends_clause(toks: list[_Tok]) -> bool:
+    first = toks[0].group(0)
+    return (len(toks) == 1 or first[-1] in ",;.!?:"
+            or _clean(toks[1].group(0)).lower() in _EXT_STOP | _PREP)
+
+
+def _after(doc: _Doc, at: int, anchor: int, weak: bool) -> list[_Span]:
+    """Values after a keyword ending at ``at`` (which starts at ``anchor``), and the values
+    chained after the first ("… from X to Y")."""
+    out: list[_Span] = []
+    span = _after_one(doc, at, anchor, weak, chained=False)
+    while span is not None:  # a loop, not recursion: a long "to X to Y to …" chain is linear
+        out.append(span)
+        span = _after_one(doc, span.end, anchor, weak, chained=True)
+    return out
+
+
+def _after_one(doc: _Doc, at: int, anchor: int, weak: bool, chained: bool) -> _Span | None:
+    text = doc.text
+    pos, seen = _skip_connectors(text, at)
+    if chained and "assign" not in seen:
+        return None
+    if pos < len(text) and text[pos] in ",.;!?)":
+        return None
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    quoted = _quoted_at(text, pos)
+    span: _Span | None = None
+    if quoted is not None:
+        span = quoted if seen or not weak else (quoted if passes_wpa_rule(quoted.value) else None)
+    else:
+        toks = _tokens_from(doc, pos)
+        if not toks or toks[0].start() != pos:
+            return None
+        first = toks[0].group(0)
+        if _is_candidate(first, weak=weak) and (seen or looks_secret(_clean(first))):
+            span = _extend(text, toks) if not weak else _Span(pos, pos + len(_clean(first)), _clean(first))
+        elif not weak and seen and _is_plain_value(first):
+            cue = bool(_CUE_RE.search(_sentence_before(text, anchor)))
+            if "assign" in seen or (_is_plain_value(first, _STOP) and (
+                    cue or ("copula" in seen and _ends_clause(toks)))):
+                span = _extend(text, toks)
+    return span
+
+
+def _sentence_before(text: str, pos: int) -> str:
+    """The sentence up to ``pos`` (at most ``_LOOKBACK`` characters of it)."""
+    lo = max(0, pos - _LOOKBACK)
+    cut = max(text.rfind(". ", lo, pos), text.rfind("! ", lo, pos), text.rfind("? ", lo, pos),
+              text.rfind("\n", lo, pos), lo - 1)
+    return text[cut + 1:pos]
+
+
+def _before(doc: _Doc, kw: _Kw, weak: bool) -> list[_Span]:
+    """A value before the keyword: "use X as the new password", "X soll das neue Passwort sein"."""
+    text = doc.text
+    toks = doc.before(kw.start, 3 * _MAX_WORDS + 8)
+    i = len(toks) - 1
+    while i >= 0 and toks[i].group(0).lower() in _BEFORE_ART:
+        i -= 1
+    conn = 0
+    while i >= 0 and toks[i].group(0).lower() in _BEFORE_CONN:
+        i, conn = i - 1, conn + 1
+    if i < 0:
+        return []
+    tok = toks[i]
+    word = tok.group(0)
+    if len(word) > _MAX_VALUE:
+        return []
+    if word[-1] in "\"'”’»“`":  # a quoted value: tied by a connector, or "make '…' the new password"
+        opener = _find_opener(text, tok.end() - 1)
+        span = _quoted_at(text, opener) if opener is not None else None
+        if span is not None and span.end == tok.end():
+            prev = doc.before(span.start, 1)
+            verb = prev[0].group(0) if prev else ""
+            if conn or verb.lower() in _VERBS:
+                return [span]
+    if not conn or (weak and not _is_candidate(word, weak=True)):
+        return []
+    if _is_candidate(word, weak=weak):
+        start = tok.start() + (1 if word.startswith("(") else 0)
+        return [_Span(start, start + len(_clean(word)), _clean(word))]
+    # plain words back to a verb: "use correct horse battery staple as the new password"
+    for j in range(i, max(-1, i - _MAX_WORDS), -1):
+        w = toks[j].group(0).lower()
+        if w in _VERBS and j < i:
+            first = toks[j + 1]
+            value = text[first.start():tok.start() + len(_clean(word))]
+            words = toks.span(j + 1, i + 1)
+            if _is_plain_value(first.group(0)) and not any(t.group(0).lower() in _EXT_STOP for t in words):
+                return [_Span(first.start(), first.start() + len(value), value)]
+            return []
+        if w[-1] in ",;.!?:" or w in _EXT_STOP:
+            return []
+    return []
+
+
+_OPENER_RE = re.compile("[" + re.escape("".join(_OPEN_CLOSE)) + "]")
+
+
+def _find_opener(text: str, close: int) -> int | None:
+    """The nearest quote opening the one at ``close`` (within 130 characters)."""
+    lo = max(0, close - 130)
+    for m in reversed(list(_OPENER_RE.finditer(text, lo, close))):
+        pos = m.start()
+        if text[close] in _OPEN_CLOSE[text[pos]] and (pos == 0 or text[pos - 1].isspace() or text[pos - 1] in "(:="):
+            return pos
+    return None
+
+
+_SENTENCE_END_RE = re.compile(r"[.!?\n](?=\s|$)")
+_NAME_CUE = {"ssid", "name", "named", "called", "network", "netzwerk", "heißen", "heissen", "nom", "nombre", "réseau",
+             "red", "rename", "umbenennen", "renommer", "renombrar"}
+
+
+def _quoted_in_sentence(doc: _Doc, kw: _Kw) -> list[_Span]:
+    """The situation, not the sentence (issue 34): a quoted string in the same sentence as a
+    credential keyword is its value, whatever words tie them ("'X' is what she wants as her
+    Wi-Fi password", "« X », c'est le mot de passe qu'elle veut") — unless it names a network
+    ("SSID 'GardenFlat' and passphrase …")."""
+    text = doc.text
+    lo = max(0, kw.start - _LOOKBACK)
+    ends = list(_SENTENCE_END_RE.finditer(text, lo, kw.start))
+    lo = ends[-1].end() if ends else lo
+    end = _SENTENCE_END_RE.search(text, kw.end, min(len(text), kw.end + _LOOKBACK))
+    hi = end.start() if end else min(len(text), kw.end + _LOOKBACK)
+    out: list[_Span] = []
+    pos = lo
+    while (m := _OPENER_RE.search(text, pos, hi)) is not None:
+        q = _quoted_at(text, m.start())
+        if q is None or (m.start() > 0 and text[m.start() - 1].isalnum()):  # "she's", "l'eau"
+            pos = m.end()
+            continue
+        prev = doc.before(q.start, 3)
+        cue = {_clean(prev[k].group(0)).lower() for k in range(len(prev))}
+        if not cue & _NAME_CUE and not _keywords(q.value) and len(q.value) <= 63:
+            out.append(q)
+        pos = q.end
+    return out
+
+
+def _net(doc: _Doc, kw: _Kw) -> list[_Span]:
+    """Other word orders: a few words on in the keyword's clause, a token that would pass the
+    WPA2 rule and has a digit or a symbol ("the WiFi password they chose is Moonlight42")."""
+    out = []
+    for n, m in enumerate(doc.after(kw.end, _NET_WINDOW + 1)):
+        if m.end() - m.start() > _MAX_VALUE:
+            break
+        raw = m.group(0)
+        if n == 0 and m.start() == kw.end and raw in ("?", ":", "?:"):
+            continue  # "wifi password? make it Quartz_Moth_63": the keyword as a heading
+        lead = len(raw) - len(raw.lstrip(":=>(→"))
+        t = _clean(raw[lead:])
+        if (passes_wpa_rule(t) and looks_secret(t) and re.search(r"[\d\W_]", t) and t.lower() not in _STOP
+                and not _EXCLUDE_RE.match(t) and not _PLACEHOLDER_PART.search(t) and not _keywords(t)):
+            out.append(_Span(m.start() + lead, m.start() + lead + len(t), t))
+        if raw[-1] in ".;!?" and not looks_secret(raw[:-1]):
+            break
+    return out
+
+
+_DENSE = 32  # more keywords than this in one text: no sentence reads like that — mask conservatively
+
+
+def _dense(doc: _Doc, kws: list[_Kw]) -> list[_Span]:
+    """A text crowded with keywords ("pw pw pw …", a pasted config dump): rather than read each
+    keyword's sentence (time growing with their number), mask every token near a keyword that
+    could be a value — a few tokens before, the net's window after. Recall first, in linear time."""
+    n = len(doc.starts)
+    mark = [0] * (n + 1)
+    own: set[int] = set()
+    for kw in kws:
+        i = bisect_right(doc.starts, kw.start) - 1
+        own.add(i)
+        mark[max(0, i - 3)] += 1
+        mark[min(n, i + _NET_WINDOW + 1)] -= 1
+    out: list[_Span] = []
+    depth = 0
+    for k in range(n):
+        depth += mark[k]
+        if depth <= 0 or k in own or doc.ends[k] - doc.starts[k] > _MAX_VALUE:
+            continue
+        raw = doc.text[doc.starts[k]:doc.ends[k]]
+        lead = len(raw) - len(raw.lstrip(":=>(→\"'“”„«»‘’`"))
+        t = _clean(raw[lead:])
+        if t and (len(t) >= 4 or any(c.isdigit() for c in t)) and t.lower() not in _STOP \
+                and not _PLACEHOLDER_PART.search(t):
+            start = doc.starts[k] + lead
+            out.append(_Span(start, start + len(t), t))
+    return out
+
+
+def find_secrets(text: str) -> list[tuple[int, int, str]]:
+    """``[(start, end, value)]`` of every passphrase in ``text``, in order, not overlapping."""
+    spans: list[_Span] = []
+    doc = _Doc(text)
+    kws = _keywords(text)
+    if len(kws) > _DENSE:
+        return [(s.start, s.end, s.value) for s in _dense(doc, kws)]
+    for kw in kws:
+        weak = kw.weak
+        prev = doc.before(kw.start, 1)
+        if weak and prev and prev[0].group(0).lower().strip(",;:") in _NOT_CREDENTIAL:
+            continue
+        spans += _after(doc, kw.end, kw.start, weak) + _before(doc, kw, weak)
+        if not weak:
+            spans += _net(doc, kw) + _quoted_in_sentence(doc, kw)
+    kept: list[_Span] = []
+    for s in sorted(spans, key=lambda s: (s.start, -(s.end - s.start))):
+        if s.value and (not kept or s.start >= kept[-1].end):
+            kept.append(s)
+    return [(s.start, s.end, s.value) for s in kept]
+
+
+def _replace(text: str, make: Callable[[str], str]) -> str:
+    out, last = [], 0
+    for start, end, value in find_secrets(text):
+        out += [text[last:start], make(value)]
+        last = end
+    out.append(text[last:])
+    return "".join(out)
+
+
+def redact(text: str, start: int = 1) -> tuple[str, dict[str, str]]:
+    """``(text with placeholders, {placeholder: secret})``; numbering starts at ``start``."""
+    secrets: dict[str, str] = {}
+
+    def make(value: str) -> str:
+        key = f"[secret:{start + len(secrets)}]"
+        secrets[key] = value
+        return key
+
+    return _replace(text, make), secrets
+
+
+def scrub_text(text: str) -> str:
+    """``text`` with every passphrase replaced by ``[secret]`` — for text at rest and on the way
+    out (events, titles, the read API, migration 0007). Idempotent; placeholders stay."""
+    return _replace(text, lambda _v: MASK) if text else text
+
+
+_FREE_TEXT_KEYS = frozenset({"text", "message", "title", "question", "answer", "reason", "rationale", "intent",
+                             "summary", "note", "comment", "content"})
+
+
+def scrub_data(data: Any, key: str = "") -> Any:
+    """A copy of an event's ``data`` with free-text fields (``text``, ``message``, ``summary``…)
+    scrubbed; structured values (paths, ids, numbers) are left alone."""
+    if isinstance(data, dict):
+        return {k: scrub_data(v, k) for k, v in data.items()}
+    if isinstance(data, list):
+        return [scrub_data(v, key) for v in data]
+    if isinstance(data, str) and key in _FREE_TEXT_KEYS:
+        return scrub_text(data)
+    return data
