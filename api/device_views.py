@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from core.models import TERMINAL_STATES, Device, utcnow
 from core.secrets import mask_value
@@ -97,7 +97,7 @@ def lock_of(s: Session, device_id: str) -> dict[str, Any] | None:
 
 
 def facets(s: Session) -> dict[str, dict[str, int]]:
-    def counts(col: Any) -> dict[str, int]:
+    def counts(col: InstrumentedAttribute[str]) -> dict[str, int]:
         return {str(k): int(n) for k, n in s.execute(select(col, func.count()).group_by(col).order_by(col)) if k}
 
     return {"vendors": counts(DeviceRow.vendor), "models": counts(DeviceRow.model),

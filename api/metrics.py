@@ -16,19 +16,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from starlette.responses import Response
-from starlette.routing import Match
+from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import Forbidden
 from core.models import Actor, ProposalState
 from core.store.schema import ProposalRow
+
+if TYPE_CHECKING:
+    from core.store import Store
 
 METRICS_ROLES = ("admin", "auditor")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -37,7 +40,7 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 class ProposalStateCollector(Collector):
     """``gateward_proposals{state}`` counted in the store at scrape time."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     def collect(self) -> Iterator[Metric]:
@@ -63,7 +66,7 @@ class ProposalStateCollector(Collector):
 class Metrics:
     """The app's registry and instruments."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Store) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.requests = Counter("gateward_http_requests", "HTTP requests by route template, method and status",
                                 ["method", "route", "status"], registry=self.registry)
@@ -88,7 +91,7 @@ class Metrics:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def route_template(app: Any, scope: Scope) -> str:
+def route_template(app: Router, scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
     if isinstance(path, str):
@@ -103,7 +106,7 @@ def route_template(app: Any, scope: Scope) -> str:
 class MetricsMiddleware:
     """Counts and times every HTTP request (streams are timed to their last byte)."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, router_app: Any) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, router_app: Router) -> None:
         self.app = app
         self.metrics = metrics
         self.router_app = router_app

@@ -51,7 +51,7 @@ _SUMMARY_COLUMNS = (ProposalRow.id, ProposalRow.author, ProposalRow.intent, Prop
                     ProposalRow.source, ProposalRow.error, ProposalRow.created_at, ProposalRow.updated_at)
 
 
-def _iso(ts: Any) -> str:
+def _iso(ts: datetime) -> str:
     return str(ts.isoformat().replace("+00:00", "Z"))
 
 
@@ -86,7 +86,7 @@ def _page_statement(kind: str, states: bool, author: bool, device: bool) -> Any:
     return stmt
 
 
-def _summary(row: Any) -> dict[str, Any]:
+def _summary(row: Sequence[Any]) -> dict[str, Any]:
     targets = list(row[6] or [])
     return {"id": row[0], "author": row[1], "intent": row[2], "state": row[3], "risk": row[4], "hash": row[5],
             "target_count": len(targets), "targets": targets[:20], "changes": mask_changes(row[7] or []),

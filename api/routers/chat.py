@@ -33,7 +33,7 @@ from core.models import Actor
 from core.store import repo
 
 if TYPE_CHECKING:
-    from brain.contracts import ChatService
+    from brain.contracts import ChatEvent, ChatService, ThreadSummary
 
 log = logging.getLogger("gateward.api.chat")
 router = APIRouter(prefix="/api/chat", tags=["chat"], responses=errors_for(401))
@@ -65,38 +65,38 @@ def _stored_event(doc: dict[str, Any]) -> dict[str, Any]:
     return dict(scrub(doc))
 
 
-def _thread_out(t: Any) -> ThreadOut:
+def _thread_out(t: ThreadSummary) -> ThreadOut:
     """A thread as stored (its title was scrubbed when it was written)."""
     return ThreadOut(thread_id=t.thread_id, device_id=t.device_id, owner=t.owner, title=t.title,
                      status=t.status, proposal_id=t.proposal_id, updated_at=t.updated_at.isoformat())
 
 
-def _find(svc: ChatService, thread_id: str) -> Any:
+def _find(svc: ChatService, thread_id: str) -> ThreadSummary:
     for t in svc.threads(None):
         if t.thread_id == thread_id:
             return t
     raise NotFound(f"unknown chat thread {thread_id!r}")
 
 
-def _readable(svc: ChatService, thread_id: str, actor: Actor) -> Any:
+def _readable(svc: ChatService, thread_id: str, actor: Actor) -> ThreadSummary:
     t = _find(svc, thread_id)
     if t.owner != actor.id and not has_any_role(actor, *READ_ALL_ROLES):
         raise Forbidden(f"thread {thread_id} belongs to {t.owner}")
     return t
 
 
-def _owned(svc: ChatService, thread_id: str, actor: Actor) -> Any:
+def _owned(svc: ChatService, thread_id: str, actor: Actor) -> ThreadSummary:
     t = _find(svc, thread_id)
     if t.owner != actor.id:
         raise Forbidden(f"thread {thread_id} belongs to {t.owner}; only its owner may post to it")
     return t
 
 
-def _event_json(ev: Any) -> dict[str, Any]:
+def _event_json(ev: ChatEvent) -> dict[str, Any]:
     return dict(ev.model_dump(mode="json"))
 
 
-def _scrubbed_event_json(ev: Any) -> dict[str, Any]:
+def _scrubbed_event_json(ev: ChatEvent) -> dict[str, Any]:
     return _scrub_event(_event_json(ev))
 
 

@@ -26,7 +26,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
-from api.deps import ActorDep, RuntimeDep
+from api.deps import ActorDep, AppRuntime, RuntimeDep
 from api.errors import errors_for
 from api.sse import HEADERS, encode
 from core.events_bus import RESYNC, bus_for, read_head, read_since
@@ -41,11 +41,11 @@ BATCH = 500
 QUEUE = 64  # batches a page may fall behind before it is dropped and resynced
 
 
-def _head(rt: Any) -> int:
+def _head(rt: AppRuntime) -> int:
     return read_head(rt.store)
 
 
-def _since(rt: Any, after: int) -> list[dict[str, Any]]:
+def _since(rt: AppRuntime, after: int) -> list[dict[str, Any]]:
     return read_since(rt.store, after, BATCH)
 
 
@@ -69,7 +69,7 @@ def _change(events: list[dict[str, Any]]) -> bytes:
     }, events[-1]["seq"])
 
 
-async def _catch_up(rt: Any, after: int) -> AsyncIterator[list[dict[str, Any]]]:
+async def _catch_up(rt: AppRuntime, after: int) -> AsyncIterator[list[dict[str, Any]]]:
     """Every batch of the trail after ``after``, read from the database."""
     while True:
         events = await run_in_threadpool(_since, rt, after)
@@ -80,7 +80,7 @@ async def _catch_up(rt: Any, after: int) -> AsyncIterator[list[dict[str, Any]]]:
             return
 
 
-async def _frames(request: Request, rt: Any, after: int, max_s: float) -> AsyncIterator[bytes]:
+async def _frames(request: Request, rt: AppRuntime, after: int, max_s: float) -> AsyncIterator[bytes]:
     start = last_beat = last_check = time.monotonic()
     sub = bus_for(rt.store).subscribe(QUEUE)  # before the catch-up read: nothing can slip between
     try:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api import proposal_views as views
-from api.deps import ActorDep, CredentialDep, RuntimeDep, bearer, credential, current_actor
+from api.deps import ActorDep, AppRuntime, CredentialDep, RuntimeDep, bearer, credential, current_actor
 from api.errors import errors_for
 from api.lean import LeanRoute, QueryParser, lean_handler
 from api.metrics import Metrics
@@ -45,7 +45,7 @@ ProposalId = Annotated[str, Path(min_length=1, max_length=64)]
 ACTION_ERRORS = errors_for(403, 404, 409, 413, 415, 422)
 
 
-def _detail(rt: Any, pid: str, outcome: ApplyOutcome | None = None) -> ProposalDetail:
+def _detail(rt: AppRuntime, pid: str, outcome: ApplyOutcome | None = None) -> ProposalDetail:
     # Core: the ORM session's reads were most of an answer's time. In the store lane
     # (``core.store.lane``), like the lifecycle's own steps.
     with rt.store.read_connection(laned=True) as conn:
@@ -165,7 +165,7 @@ async def create_proposal(request: Request, body: ProposalIn, rt: RuntimeDep, ac
     return await run_in_threadpool(_submit, rt, draft, actor, request.app.state.metrics)
 
 
-def _submit(rt: Any, draft: ProposalDraft, actor: Actor, metrics: Metrics) -> ProposalDetail:
+def _submit(rt: AppRuntime, draft: ProposalDraft, actor: Actor, metrics: Metrics) -> ProposalDetail:
     """The gates and the answer in one worker-thread hop. Each part's time goes to
     ``gateward_api_handler_seconds`` so the lifecycle's share of a create can be told from the
     route's own (``gateward bench api_latency`` prints the split)."""
@@ -188,7 +188,7 @@ def get_proposal(pid: ProposalId, rt: RuntimeDep, _: ActorDep) -> ProposalDetail
     return _detail(rt, pid)
 
 
-def _resubmit(rt: Any, pid: str, draft: ProposalDraft, actor: Actor) -> None:
+def _resubmit(rt: AppRuntime, pid: str, draft: ProposalDraft, actor: Actor) -> None:
     lc = rt.lifecycle
     lc.edit(pid, draft, actor)
     try:
