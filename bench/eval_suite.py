@@ -15,8 +15,8 @@ DESCRIPTION = "wall time of the offline evaluation suite, per-scenario and first
 
 
 def run(quick: bool) -> BenchResult:
+    from evals.cli import run_suite
     from evals.scenario import load_scenarios
-    from gateward.cli_brain import run_suite
 
     suite = load_scenarios()
     if quick:

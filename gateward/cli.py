@@ -36,13 +36,16 @@ if TYPE_CHECKING:  # the models cost ~80 ms to import; --help and read commands 
 # here with the top-level commands, then groups, it adds: an invocation imports only the module it
 # runs (gateward/cli_fast.py; tests/unit/test_cli_lazy.py checks these names against the modules).
 PLUGINS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "gateward.cli_brain": (("chat", "eval"), ()),
+    "gateward.cli_brain": (("chat",), ()),
     "gateward.cli_usp": ((), ("usp",)),
     "gateward.cli_genieacs": ((), ("genieacs",)),
     "gateward.cli_campaign": (("worker",), ("campaign",)),
     "gateward.cli_remediation": (("compat",), ("remediation", "profiles")),
     "gateward.cli_devices": ((), ("devices",)),
     "gateward.cli_device": (("device",), ()),
+    # The harnesses own their commands: the composition root names them here and imports neither.
+    "evals.cli": (("eval",), ()),
+    "bench.cli": (("bench",), ()),
 }
 
 app = PluginTyper(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
@@ -655,25 +658,6 @@ def demo() -> None:
 
     code = run_demo(console)
     raise typer.Exit(code)
-
-
-@app.command()
-def bench(name: Annotated[str | None, typer.Argument()] = None, quick: bool = False,
-          list_: Annotated[bool, typer.Option("--list", help="list benchmarks")] = False,
-          all_: Annotated[bool, typer.Option("--all", help="run every benchmark")] = False) -> None:
-    """Run a benchmark: a table, then one JSON line."""
-    from bench.framework import discover, run_bench
-
-    benches = discover()
-    if list_ or (name is None and not all_):
-        for n, mod in benches.items():
-            console.print(f"{n:24} {getattr(mod, 'DESCRIPTION', '')}")
-        return
-    names = list(benches) if all_ else [name or ""]
-    for n in names:
-        if n not in benches:
-            fail(f"unknown benchmark {n!r}; `gateward bench --list` shows them")
-        run_bench(n, quick)
 
 
 # ---------------------------------------------------------------------------- users

@@ -75,8 +75,8 @@ def test_eval_refuses_bad_arguments(tmp_path: Path) -> None:
 def test_eval_llm_without_an_endpoint_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
     """Before issue 13 this silently replayed scripts and reported them as the model's score."""
     from core.errors import Invalid
+    from evals.cli import run_suite
     from gateward.cli import app
-    from gateward.cli_brain import run_suite
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
@@ -90,7 +90,7 @@ def test_eval_llm_without_an_endpoint_refuses(monkeypatch: pytest.MonkeyPatch) -
 def test_eval_llm_runs_against_any_openai_compatible_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     """``--planner llm`` with OPENAI_BASE_URL set talks to that server (here the project's local one,
     answering with a respond) and reports a model score with tokens, cost and latency."""
-    from gateward.cli_brain import run_suite
+    from evals.cli import run_suite
     from testing.llm_server import FakeOpenAIServer
 
     srv = FakeOpenAIServer().start()

@@ -36,7 +36,7 @@ SCENARIOS = """
 
 
 def test_new_expectations_are_scored(tmp_path: Path) -> None:
-    from gateward.cli_brain import run_suite
+    from evals.cli import run_suite
 
     (tmp_path / "s.yaml").write_text(SCENARIOS)
     summary, results = run_suite(load_scenarios(tmp_path))
