@@ -15,14 +15,17 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    from langgraph.checkpoint.base import BaseCheckpointSaver
 
 
 @dataclass
 class Checkpointer:
-    saver: Any
+    saver: BaseCheckpointSaver[str]
     location: str
     close: Callable[[], None]
 

@@ -38,6 +38,8 @@ from executors.base import ExecutorError
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from core.ports.executor import ReadOnlyExecutor
+
 Band = Literal["2.4GHz", "5GHz", "6GHz"]
 MAX_PATHS = 20
 
@@ -98,7 +100,7 @@ class ToolContext:
     cache: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def reader(self) -> Any:
+    def reader(self) -> ReadOnlyExecutor:
         return self.runtime.router.reader(self.device)
 
     def policy_data(self) -> dict[str, Any]:

@@ -9,12 +9,15 @@ refused at load with the rule and field named, never half-applied.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from core.errors import Invalid
+
+if TYPE_CHECKING:
+    from core.models import Device
 
 RULES_FILE = Path(__file__).with_name("rules.json")
 Kind = Literal["event_count", "metric_sum", "metric_mean", "metric_sustained", "param_drift"]
@@ -28,7 +31,7 @@ class Where(BaseModel):
     firmware: list[str] = Field(default_factory=list)
     region: list[str] = Field(default_factory=list)
 
-    def matches(self, d: Any) -> bool:
+    def matches(self, d: Device) -> bool:
         return all(not allowed or getattr(d, f) in allowed
                    for f, allowed in (("vendor", self.vendor), ("model", self.model),
                                       ("firmware", self.firmware), ("region", self.region)))

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -30,6 +30,19 @@ if TYPE_CHECKING:
 PROFILES_DIR = Path(__file__).resolve().parents[2] / "policies" / "data" / "profiles"
 
 
+class DeviceClass(Protocol):
+    """What a profile is chosen by: a device, or one (vendor, model, region, service) class of them."""
+
+    @property
+    def vendor(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def service(self) -> str: ...
+
+
 class Match(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -38,7 +51,7 @@ class Match(BaseModel):
     regions: list[str] = Field(default_factory=list)
     services: list[str] = Field(default_factory=list)
 
-    def matches(self, d: Any) -> bool:
+    def matches(self, d: DeviceClass) -> bool:
         return all(not allowed or str(getattr(d, attr, "")) in allowed
                    for attr, allowed in (("vendor", self.vendors), ("model", self.models),
                                          ("region", self.regions), ("service", self.services)))
@@ -126,10 +139,10 @@ class ProfileSet:
                 return p
         raise NotFound(f"no profile {profile_id!r}; `gateward profiles list` shows them")
 
-    def matching(self, device: Any) -> list[Profile]:
+    def matching(self, device: DeviceClass) -> list[Profile]:
         return [p for p in self.profiles if p.match.matches(device)]
 
-    def baseline(self, device: Any) -> Baseline:
+    def baseline(self, device: DeviceClass) -> Baseline:
         key = (str(device.vendor), str(device.model), str(device.region), str(getattr(device, "service", "")))
         cached = self._cache.get(key)
         if cached is not None:
@@ -151,7 +164,7 @@ class ProfileSet:
         self._cache[key] = out
         return out
 
-    def expected(self, device: Any, path: str) -> Scalar | None:
+    def expected(self, device: DeviceClass, path: str) -> Scalar | None:
         """The baseline value of ``path`` for ``device`` (None: no profile sets it, or in conflict)."""
         return self.baseline(device).parameters.get(path)
 

@@ -34,6 +34,7 @@ from executors.base import ExecutorError
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from brain.plan import Plan
     from brain.remediation.service import Remediation
 
 S = ProposalState
@@ -73,7 +74,7 @@ class Runner:
         self.svc = svc
         self.rt = svc.rt
         self.lc = svc.rt.lifecycle
-        self._plans: dict[tuple[str, str], tuple[float, Any]] = {}
+        self._plans: dict[tuple[str, str], tuple[float, Plan]] = {}
         self._closed_windows: dict[str, float] = {}
 
     # ------------------------------------------------------------------ entry
@@ -139,7 +140,7 @@ class Runner:
             for chunk in self._chunks(plan.draft, group):
                 self._propose(problem, plan.draft, chunk, devices, rep)
 
-    def _class_plan(self, problem: str, case: RemediationCaseRow, device: Device, trigger: str) -> Any:
+    def _class_plan(self, problem: str, case: RemediationCaseRow, device: Device, trigger: str) -> Plan:
         """One planner run per (problem, class) for a storm: every device of the class raising the
         problem within ``CLASS_PLAN_TTL_S`` gets the same fix (and the planner's evidence from the
         first of them, named in the proposal). Only for problems whose rules say ``plan_scope: class``."""

@@ -51,6 +51,12 @@ from core.store.schema import DeviceRow
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from brain.plan import Plan
+    from core.models import Device
+
+    # ``planner(rt, device, trigger, actor) -> Plan``: the playbook planner, or a test's stand-in.
+    Planner = Callable[[CoreServices, Device, str, Actor], Plan]
+
 ZTP_PROBLEM = "provision"
 ZTP_TRIGGERS = ("bootstrap", "onboard", "factory_reset", "manual")
 Unit = tuple[str, list[str]]
@@ -114,7 +120,7 @@ class Remediation:
 
     def __init__(self, runtime: CoreServices, *, rules: RuleSet | None = None, profiles: ProfileSet | None = None,
                  limits: JobLimits | None = None, clock: Callable[[], datetime] | None = None,
-                 planner: Callable[..., Any] | None = None) -> None:
+                 planner: Planner | None = None) -> None:
         self.rt = runtime
         self.store = runtime.store
         self.rules = rules or load_rules()
