@@ -10,9 +10,12 @@ covers the plan, one band alone when that fits, or the homes that clash today wh
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.models import PolicyItem
+
+if TYPE_CHECKING:
+    from brain.fleetplan import Assignment, JointPlan
 
 TOO_MANY = "change.too_many_targets"
 # Roles a support agent can hand a plan to (automation and admin are not people to ask).
@@ -34,7 +37,7 @@ def _roles_that_may(roles_table: dict[str, Any], count: int) -> list[tuple[str, 
     return out
 
 
-def clashing_moves(plan: Any) -> list[Any]:
+def clashing_moves(plan: JointPlan) -> list[Assignment]:
     """The moves that separate adjacent homes sharing a channel today (the plan's urgent part)."""
     by_id = {a.device_id: a for a in plan.assignments}
     urgent: set[str] = set()
@@ -45,7 +48,7 @@ def clashing_moves(plan: Any) -> list[Any]:
     return [m for m in plan.moves if m.device_id in urgent]
 
 
-def too_many_targets(item: PolicyItem, plans: Sequence[Any], roles_table: dict[str, Any]) -> str:
+def too_many_targets(item: PolicyItem, plans: Sequence[JointPlan], roles_table: dict[str, Any]) -> str:
     """The rule, in words, and what the agent can do instead."""
     limit = int(item.params.get("max_targets", 0) or 0)
     count = int(item.params.get("target_count", 0) or 0)
@@ -71,7 +74,7 @@ def too_many_targets(item: PolicyItem, plans: Sequence[Any], roles_table: dict[s
     return "\n".join(lines)
 
 
-def explain(deny: Sequence[PolicyItem], plans: Sequence[Any], roles_table: dict[str, Any]) -> str | None:
+def explain(deny: Sequence[PolicyItem], plans: Sequence[JointPlan], roles_table: dict[str, Any]) -> str | None:
     """Advice for the deny items this module knows, or None (the caller shows policy's messages)."""
     for item in deny:
         if item.code == TOO_MANY:

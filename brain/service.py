@@ -135,7 +135,7 @@ class ChatService:
             yield self._record(ChatEvent(thread_id=thread_id, kind="step", text=masked,
                                          data={"role": "user", "node": "message", "actor": actor.id}))
             if snap.interrupts:
-                stream_input: Any = Command(resume={"message": masked})
+                stream_input: ChatState | Command[Any] = Command(resume={"message": masked})
             else:
                 owner = actor if actor.id == row["owner"] else self._owner(row["owner"])
                 stream_input = {"message": masked, "thread_id": thread_id, "device_id": row["device_id"],
@@ -230,7 +230,8 @@ class ChatService:
         self.threads_db.append(event)
         return event
 
-    def _run(self, thread_id: str, stream_input: Any, holder: str | None = None) -> Iterator[ChatEvent]:
+    def _run(self, thread_id: str, stream_input: ChatState | Command[Any],
+             holder: str | None = None) -> Iterator[ChatEvent]:
         """Stream one turn. Progress events (steps, tool calls) are persisted in batches; anything
         a person acts on (a proposal, an outcome, a question…) is persisted before it is yielded."""
         config = self._config(thread_id)

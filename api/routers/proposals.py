@@ -110,7 +110,7 @@ _list_query = QueryParser(ListQuery, frozenset({"state"}))
 
 
 def _read_page(request: Request, q: ListQuery) -> bytes:
-    rt = request.app.state.runtime
+    rt: AppRuntime = request.app.state.runtime
     states, author, device, limit, offset = q.key
     # Core only: no ORM session to set up for two SELECTs; in the store lane (``core.store.lane``).
     with rt.store.read_connection(laned=True) as conn:
