@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import ColumnElement, Select, SQLColumnExpression, func, literal, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from brain.detectors.rules import Rule, RuleSet
 from core.models import Scalar, utcnow
@@ -44,13 +44,17 @@ class Detection:
                 "last_ts": self.last_ts.isoformat() if self.last_ts else None, **self.data}
 
 
+_Row = TypeVarTuple("_Row")  # a query's column types, kept through the device filter
+
+
 def _label(s: Session, column: SQLColumnExpression[Any], key: str) -> ColumnElement[Any]:
     if s.get_bind().dialect.name == "postgresql":
         return column.op("->>")(literal(key))
     return func.json_extract(column, literal(f'$."{key}"'))
 
 
-def _restrict(q: Any, col: Any, rule: Rule, ids: Sequence[str] | None) -> list[Select[Any]]:
+def _restrict(q: Select[*_Row], col: InstrumentedAttribute[str], rule: Rule,
+              ids: Sequence[str] | None) -> list[Select[*_Row]]:
     """Apply the rule's device filter (a join on devices) and the optional device subset."""
     if not rule.where.empty:
         q = q.join(DeviceRow, DeviceRow.id == col)
