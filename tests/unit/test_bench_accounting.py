@@ -4,7 +4,6 @@ lifecycle bench's control-plane figures derived from them."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,26 +29,49 @@ def clock() -> Iterator[DeviceClock]:
     c.uninstall()
 
 
-def test_device_calls_are_timed_once_however_they_nest_and_nothing_outside_them(tmp_path: Path,
-                                                                                clock: DeviceClock) -> None:
+class _FakeTime:
+    """A clock that moves only when told: a device read takes exactly one second of it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def thread_time(self) -> float:
+        return self.now
+
+
+def test_device_calls_are_timed_once_however_they_nest_and_nothing_outside_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counted by a clock the test moves (a unit test asserts what is counted, not how fast):
+    each device read takes 1 s of it, the control plane's time between calls 100 s."""
+    import bench.accounting
+
+    fake = _FakeTime()
+    monkeypatch.setattr(bench.accounting, "time", fake)
+    own_read = SimExecutor.read
+
+    def read_taking_a_second(self: SimExecutor, *args: object, **kwargs: object) -> object:
+        fake.now += 1.0
+        return own_read(self, *args, **kwargs)  # type: ignore[arg-type]  # the test passes what read takes
+
+    monkeypatch.setattr(SimExecutor, "read", read_taking_a_second)
+    clock = DeviceClock().install()
     twin = Twin(f"sqlite:///{tmp_path / 'twin.db'}")
     try:
         ex = SimExecutor(twin)
         d = twin.add_device("sinotel-hg8020-s105", "4857544300000009", region="DE")
         facade = ex.reader()  # what the lifecycle and the router hand out
-        t0 = time.perf_counter()
         facade.read(d, [RADIO])
-        in_calls = time.perf_counter() - t0
-        assert clock.calls == 1 and clock.wall_s > 0 and clock.cpu_s > 0
-        time.sleep(0.2)  # the control plane's time, between device calls
-        t0 = time.perf_counter()
-        facade.read_for_backup(d, [f"{RADIO}Channel"])  # the default backup read calls read() inside
-        facade.presence(d)
-        in_calls += time.perf_counter() - t0
-        assert clock.calls == 3
-        assert in_calls / 2 < clock.wall_s <= in_calls  # the calls' time, not the sleep between them
+        assert (clock.calls, clock.wall_s, clock.cpu_s) == (1, 1.0, 1.0)
+        fake.now += 100.0  # the control plane's time, between device calls
+        facade.read_for_backup(d, [f"{RADIO}Channel"])  # the default backup read calls read() inside: once
+        facade.presence(d)  # reads nothing: no time
+        assert (clock.calls, clock.wall_s, clock.cpu_s) == (3, 2.0, 2.0)
     finally:
         twin.close()
+        clock.uninstall()
 
 
 def test_uninstall_gives_the_simulator_its_own_methods_back() -> None:
