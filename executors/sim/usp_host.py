@@ -348,7 +348,7 @@ class AgentHost:
         heapq.heappush(self._retry_heap, (u.due, self._retry_seq, u.msg_id))
 
     def _backoff(self, attempt: int) -> float:
-        base = self.config.notify_retry_min_s * (2 ** attempt)
+        base: float = self.config.notify_retry_min_s * (2 ** attempt)  # int ** int is typed Any
         return base * random.uniform(1.0, 1.25)
 
     def _announce(self, agent: HostedAgent, *, boot_cause: str | None = None, command_key: str = "",

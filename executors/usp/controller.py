@@ -1085,6 +1085,7 @@ class UspController:
         """Create one instance; returns its path (e.g. ``Device.LocalAgent.Subscription.3.``)."""
         msg = records.add(records.new_msg_id(), obj_path, params or {})
         resp = await self.request(endpoint_id, msg, timeout)
+        res: msg_pb.AddResp.CreatedObjectResult  # the repeated-field container is untyped (no protobuf stubs)
         (res,) = resp.body.response.add_resp.created_obj_results
         status = res.oper_status
         if status.WhichOneof("oper_status") == "oper_failure":
@@ -1111,7 +1112,8 @@ class UspController:
         results = resp.body.response.operate_resp.operation_results
         if not results:
             raise UspError(7022, f"OperateResp for {command} holds no result")
-        return results[0]
+        first: msg_pb.OperateResp.OperationResult = results[0]  # the container is untyped (no protobuf stubs)
+        return first
 
     async def get_supported_dm(self, endpoint_id: str, obj_paths: Iterable[str], *, first_level_only: bool = False,
                                timeout: float | None = None) -> msg_pb.GetSupportedDMResp:

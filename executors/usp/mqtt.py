@@ -601,7 +601,7 @@ class MqttLink:
         self._connack = self._loop.create_future()
         props: Properties | None = None
         if self.version == 5:
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho leaves it untyped
             if self.session_expiry_s:
                 props.SessionExpiryInterval = self.session_expiry_s
             if self.endpoint_id:
@@ -787,7 +787,7 @@ class MqttLink:
             self.connected = False
             props = None
             if end_session and self.version == 5 and self.session_expiry_s:
-                props = Properties(PacketTypes.DISCONNECT)
+                props = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
                 props.SessionExpiryInterval = 0
             self._client.disconnect(properties=props)
             with contextlib.suppress(Exception):

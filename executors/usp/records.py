@@ -426,7 +426,8 @@ _RESPONSE_FIELD: dict[int, str] = {
 def _response_template(request_type: int) -> bytes:
     msg = _msg("", RESPONSE_OF[request_type])
     getattr(msg.body.response, _RESPONSE_FIELD[request_type]).SetInParent()
-    return msg.SerializeToString()
+    data: bytes = msg.SerializeToString()  # protobuf's Message base is untyped here (no stubs)
+    return data
 
 
 #: The serialized empty response per request type: parsing one is about half the cost of building
@@ -436,7 +437,7 @@ _RESPONSE_TEMPLATES: dict[int, bytes] = {t: _response_template(t) for t in _RESP
 
 def response(msg_id: str, request_type: int) -> msg_pb.Msg:
     """An (empty but well-formed) response Message answering a request of ``request_type``."""
-    msg = msg_pb.Msg.FromString(_RESPONSE_TEMPLATES[request_type])
+    msg: msg_pb.Msg = msg_pb.Msg.FromString(_RESPONSE_TEMPLATES[request_type])
     msg.header.msg_id = msg_id
     return msg
 
