@@ -13,12 +13,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from executors.genieacs.executor import GenieAcsExecutor
 
+if TYPE_CHECKING:  # pydantic-settings is no cost to pay for an annotation
+    from core.config import Settings
 
-def factory(settings: Any = None) -> GenieAcsExecutor:
+
+def factory(settings: Settings | None = None) -> GenieAcsExecutor:
     """The adapter for the router: the NBI URL and auth header from ``settings`` (a
     ``core.config.Settings``), the rest from ``GATEWARD_GENIEACS_*``."""
     from executors.genieacs.settings import GenieAcsSettings

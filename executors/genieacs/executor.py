@@ -71,7 +71,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from core.datamodel.registry import get_registry
+from core.datamodel.registry import Registry, get_registry
 from core.datamodel.tr098 import (
     SAME_NAME_OBJECTS,
     InstanceMap,
@@ -1002,7 +1002,7 @@ class GenieAcsExecutor(Executor):
         return plan
 
     def _check_native(
-        self, plan: _Plan, c: Change, native: str, value: Scalar, leaf: Leaf, tr_type: str, registry: Any
+        self, plan: _Plan, c: Change, native: str, value: Scalar, leaf: Leaf, tr_type: str, registry: Registry
     ) -> bool:
         path = c.path
         if leaf.writable is False:

@@ -32,7 +32,7 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import Field
@@ -42,6 +42,9 @@ from core.models import Root
 from executors.genieacs.document import parse_time
 from executors.genieacs.ids import genieacs_device_id, is_device_id
 from executors.genieacs.nbi import NbiClient, NbiError, NbiRejected
+
+if TYPE_CHECKING:
+    from core.config import Settings
 
 #: What the inventory records of a device, and nothing more: each projected field is bytes the ACS
 #: renders and this process decodes for every device of every page (``_lastBoot``, ``_registered``
@@ -498,7 +501,7 @@ class AcsInventorySource:
                 return
 
 
-def source_from_settings(settings: Any = None, *, page_size: int = DEFAULT_PAGE,
+def source_from_settings(settings: Settings | None = None, *, page_size: int = DEFAULT_PAGE,
                          timeout_s: float = 30.0) -> AcsInventorySource:
     """The source for ``GATEWARD_GENIEACS_URL`` (with the adapter's TLS, proxy and auth settings)."""
     from executors.genieacs.settings import GenieAcsSettings

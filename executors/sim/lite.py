@@ -78,10 +78,28 @@ class LitePresence(NamedTuple):
 
 
 # ---------------------------------------------------------------------------- the database
+class DbApiCursor(Protocol):
+    """The part of a DB-API cursor (``sqlite3.Cursor``, ``psycopg.Cursor``) :class:`Db` uses."""
+
+    def execute(self, sql: str, params: tuple[Any, ...], /) -> object: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def close(self) -> None: ...
+
+
+class DbApiConnection(Protocol):
+    """The part of a DB-API connection (``sqlite3.Connection``, ``psycopg.Connection``) :class:`Db` uses."""
+
+    def cursor(self) -> DbApiCursor: ...
+
+    def close(self) -> None: ...
+
+
 class Db:
     """One DB-API connection (autocommit: each read is its own statement, as the twin's are)."""
 
-    def __init__(self, conn: Any, backend: str) -> None:
+    def __init__(self, conn: DbApiConnection, backend: str) -> None:
         self.conn = conn
         self.backend = backend
 

@@ -70,6 +70,11 @@ from executors.sim.catalog import (
 from executors.sim.state import DeviceState, dynamic_value
 
 if TYPE_CHECKING:
+    from sqlalchemy import Row, RowMapping, Update
+    from sqlalchemy.engine.interfaces import DBAPIConnection
+    from sqlalchemy.pool import ConnectionPoolEntry
+    from sqlalchemy.sql.dml import ReturningInsert
+
     from executors.sim.events import TwinEventLog
     from executors.sim.fleet import FleetSeed
 
@@ -154,11 +159,11 @@ class TwinEvent:
     data: dict[str, Any]
 
 
-def _state_from_row(row: Any) -> DeviceState:
+def _state_from_row(row: Row[Any]) -> DeviceState:
     return _state_from_mapping(row._mapping)
 
 
-def _state_from_mapping(m: Mapping[str, Any]) -> DeviceState:
+def _state_from_mapping(m: Mapping[str, Any] | RowMapping) -> DeviceState:
     return DeviceState(
         id=m["id"],
         model_key=m["model_key"],
@@ -201,7 +206,7 @@ def _row_from_state(s: DeviceState, *, whole: bool = True) -> dict[str, Any]:
     return row
 
 
-def _update_statement(columns: list[str]) -> Any:
+def _update_statement(columns: list[str]) -> Update:
     """One optimistic ``UPDATE … WHERE id = ? AND version = ?``, built once: SQLAlchemy then
     reuses its compiled form instead of rebuilding the statement for every device write."""
     return (update(sim_devices)
@@ -209,7 +214,7 @@ def _update_statement(columns: list[str]) -> Any:
             .values({c: bindparam(f"v_{c}") for c in columns}))
 
 
-def _pg_commit_statement(update_stmt: Any) -> Any:
+def _pg_commit_statement(update_stmt: Update) -> ReturningInsert[Any]:
     """PostgreSQL: ``WITH u AS (UPDATE … RETURNING id) INSERT INTO sim_events SELECT …`` — the
     optimistic update and the events it logs, one atomic statement. No row comes back when the
     version did not match (another writer won): nothing was changed and nothing logged."""
@@ -267,7 +272,7 @@ def _fast_for(schema: str | None) -> _Fast:
     return fast
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA synchronous=NORMAL")

@@ -23,12 +23,15 @@ The simulated agents live in :mod:`executors.sim.usp_agent` / :mod:`executors.si
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.ports.topics import AgentTopics, endpoint_for, topic_problem
 from executors.usp.controller import DEFAULT_ENDPOINT_ID, UspController, UspEvent
 from executors.usp.executor import UspExecutor
 from executors.usp.subscriptions import DEFAULT_WATCH
+
+if TYPE_CHECKING:  # the CLI imports parts of executors.usp on fast paths: no settings import for an annotation
+    from core.config import Settings
 
 __all__ = ["DEFAULT_ENDPOINT_ID", "AgentTopics", "UspController", "UspEvent", "UspExecutor", "controller_options",
            "endpoint_for", "factory", "usp_options"]
@@ -91,7 +94,7 @@ def controller_options(env: dict[str, str] | None = None) -> dict[str, Any]:
     return {"auto_subscribe": auto in ("1", "true", "yes"), "controller_topic": topic, "watch": watch}
 
 
-def factory(settings: Any, topics: AgentTopics | None = None) -> UspExecutor:
+def factory(settings: Settings, topics: AgentTopics | None = None) -> UspExecutor:
     """The USP adapter for ``core.routing.ExecutorRouter`` (name ``"usp"``), on ``settings.mqtt_url``.
     With ``topics`` (the composition root's ``core.usp_topics.TopicBook``), agents' topics are
     remembered there for every process and looked up from it.
