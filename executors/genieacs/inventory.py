@@ -32,7 +32,7 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 from pydantic import Field
@@ -45,6 +45,7 @@ from executors.genieacs.nbi import NbiClient, NbiError, NbiRejected
 
 if TYPE_CHECKING:
     from core.config import Settings
+    from executors.genieacs.inventory_reader import ProcessReader
 
 #: What the inventory records of a device, and nothing more: each projected field is bytes the ACS
 #: renders and this process decodes for every device of every page (``_lastBoot``, ``_registered``
@@ -354,7 +355,7 @@ class AcsInventorySource:
         #: How long the first page boundary waits for a starting child before reading on
         #: in-process (0: not at all; a test that must exercise the child waits for it).
         self.process_wait_s = process_wait_s
-        self.reader_process: Any = None  # the child reading the current scan, if any
+        self.reader_process: ProcessReader | Literal[False] | None = None  # the child reading the current scan, if any
         self.process_pages = 0  # pages the child read in the last scan
         self._total: int | None = None  # the last page's ``total`` header (documents matching its query)
 
@@ -401,7 +402,7 @@ class AcsInventorySource:
         first page boundary after it is ready, it takes over from that page's cursor, one page
         ahead as well. Same pages, same errors."""
         pool = ThreadPoolExecutor(1, thread_name_prefix="acs-page")
-        child: Any = None
+        child: ProcessReader | Literal[False] | None = None
         self.process_pages = 0
         try:
             pending: Future[Page | None] | None = pool.submit(self._next_page, since)
@@ -427,7 +428,7 @@ class AcsInventorySource:
                 child.close()
             self.reader_process = None
 
-    def _reader_process(self) -> Any:
+    def _reader_process(self) -> ProcessReader | Literal[False]:
         """A child reader for the rest of this scan, when it is long enough to repay starting one
         (``process_min``), the client can be rebuilt in a child (``NbiClient.replica_args``) and
         pages are read the stock way (a subclass that reads them differently keeps its own);

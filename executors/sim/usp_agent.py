@@ -645,7 +645,7 @@ class SimAgent:
                 result.oper_status.oper_failure.err_msg = problem[1]
         return Outcome(resp, actions)
 
-    def _add_subscription(self, params: dict[str, str], result: Any
+    def _add_subscription(self, params: dict[str, str], result: msg_pb.AddResp.CreatedObjectResult
                           ) -> tuple[int, str, list[tuple[str, int, str]]] | None:
         sub_id = params.get("ID") or f"cpe-{self._next_sub}"
         if any(s.id == sub_id for s in self.subscriptions.values()):
@@ -675,7 +675,7 @@ class SimAgent:
         ok.unique_keys["ID"] = sub_id
         return None
 
-    def _add_row(self, obj_path: str, params: dict[str, str], result: Any
+    def _add_row(self, obj_path: str, params: dict[str, str], result: msg_pb.AddResp.CreatedObjectResult
                  ) -> tuple[int, str, list[tuple[str, int, str]]] | None:
         generic = self._table_of(obj_path)
         if generic is None:

@@ -44,9 +44,9 @@ import math
 import random
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from executors.base import ExecutorError, Fault
 from executors.sim.twin import Twin
@@ -59,6 +59,10 @@ from executors.usp.mqtt import USP_CONTENT_TYPES, Inbound, MqttLink, Will
 from executors.usp.proto import msg_pb
 from executors.usp.records import Header
 from executors.usp.topics import agent_topic, controller_topic, split_reply_to, topic_level, with_reply_to
+
+if TYPE_CHECKING:  # both imported when a host process starts (benchmarks), not on import
+    import queue
+    import subprocess
 
 log = logging.getLogger(__name__)
 
@@ -524,7 +528,7 @@ class AgentHost:
         elif action.kind == "async" and action.request is not None:
             self._spawn(self._run_async(agent, action.request))
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.append(task)
         task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
@@ -766,7 +770,7 @@ async def run_process(args: argparse.Namespace) -> int:
 
 
 async def serve(host: AgentHost, *, report_every_s: float = 10.0,
-                report: Any = print, stop: asyncio.Event | None = None) -> None:
+                report: Callable[[str], object] = print, stop: asyncio.Event | None = None) -> None:
     """Run a started host until ``stop`` is set (or the task is cancelled), reporting its
     counters every ``report_every_s`` (``gateward usp agents`` runs this in the foreground)."""
     stop = stop or asyncio.Event()
@@ -830,8 +834,8 @@ class HostProcess:
 
     def __init__(self, args: Sequence[str]) -> None:
         self.args = [sys.executable, "-m", "executors.sim.usp_host", *args]
-        self._proc: Any = None
-        self._lines: Any = None
+        self._proc: subprocess.Popen[str] | None = None
+        self._lines: queue.Queue[str | None] = None  # type: ignore[assignment]  # set by start(), before any read
         self.ready: dict[str, Any] = {}
 
     def start(self, timeout: float = 600.0) -> dict[str, Any]:

@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as paho
@@ -40,6 +40,30 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from executors.usp import mqtt_wire as wire
+
+if TYPE_CHECKING:
+    from paho.mqtt.client import ConnectFlags, DisconnectFlags, SocketLike
+    from paho.mqtt.reasoncodes import ReasonCode
+
+
+
+class RawSocket(Protocol):
+    """What :class:`BufferedSocket` needs of the socket paho opened (``socket.socket``, ``ssl.SSLSocket``):
+    paho's own ``SocketLike`` declares ``send`` for bytes only, and the buffer sends memoryviews."""
+
+    def recv(self, bufsize: int, /) -> bytes: ...
+
+    def send(self, data: bytes | bytearray | memoryview, /) -> int: ...
+
+    def close(self) -> None: ...
+
+    def fileno(self) -> int: ...
+
+
+def _reason_int(reason: ReasonCode | int) -> int:
+    """A reason code's number (paho's ``ReasonCode`` carries it in ``value``)."""
+    return reason if isinstance(reason, int) else int(reason.value)
+
 
 _paho_clock: Callable[[], float] = getattr(paho, "time_func", time.monotonic)  # the clock paho's keepalive reads
 
@@ -140,7 +164,7 @@ class BufferedSocket:
     __slots__ = ("_corked", "_eof", "_error", "_flush_scheduled", "_in", "_lock", "_loop", "_out", "_sock",
                  "_writer_on", "on_error")
 
-    def __init__(self, sock: Any, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, sock: RawSocket, loop: asyncio.AbstractEventLoop) -> None:
         self._sock = sock
         self._loop = loop
         self._in = b""
@@ -154,7 +178,7 @@ class BufferedSocket:
         self.on_error: Callable[[], None] | None = None
 
     @property
-    def raw(self) -> Any:
+    def raw(self) -> RawSocket:
         return self._sock
 
     def feed(self, packet: bytes) -> None:
@@ -332,7 +356,7 @@ class MqttLink:
         self._misc_task: asyncio.Task[None] | None = None
         self._reconnect_task: asyncio.Task[None] | None = None
         self._closing = False
-        self._sock: Any = None
+        self._sock: BufferedSocket | None = None
         self._used = False
         self._write_soon = False
         self._session_present = False
@@ -369,12 +393,12 @@ class MqttLink:
             client.will_set(self.will.topic, self.will.payload, qos=self.will.qos, retain=False)
         return client
 
-    def _on_socket_open(self, client: paho.Client, _ud: Any, sock: Any) -> None:
+    def _on_socket_open(self, client: paho.Client, _ud: Any, sock: SocketLike) -> None:
         assert self._loop is not None
         if self.nodelay:
             with contextlib.suppress(OSError, AttributeError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        wrapped = BufferedSocket(sock, self._loop)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[attr-defined]
+        wrapped = BufferedSocket(cast("RawSocket", sock), self._loop)  # a real socket, whatever paho declares
         wrapped.on_error = self._on_write_error
         client._sock = wrapped  # paho takes any socket-like object here (it does for websockets)
         self._sock = wrapped
@@ -383,7 +407,7 @@ class MqttLink:
         if self._misc_task is None or self._misc_task.done():
             self._misc_task = self._loop.create_task(self._misc())
 
-    def _on_socket_close(self, client: paho.Client, _ud: Any, sock: Any) -> None:
+    def _on_socket_close(self, client: paho.Client, _ud: Any, sock: SocketLike) -> None:
         if self._loop is not None:
             with contextlib.suppress(Exception):
                 self._loop.remove_reader(sock)
@@ -391,7 +415,7 @@ class MqttLink:
                 self._loop.remove_writer(sock)
         self._sock = None
 
-    def _on_register_write(self, client: paho.Client, _ud: Any, sock: Any) -> None:
+    def _on_register_write(self, client: paho.Client, _ud: Any, sock: SocketLike) -> None:
         # writes never block here (the buffer takes them): hand paho's queue over on the next
         # turn instead of churning epoll registrations for every packet
         if self._loop is not None and not self._write_soon:
@@ -403,7 +427,7 @@ class MqttLink:
         if self._sock is not None:
             self._client.loop_write()
 
-    def _on_unregister_write(self, client: paho.Client, _ud: Any, sock: Any) -> None:
+    def _on_unregister_write(self, client: paho.Client, _ud: Any, sock: SocketLike) -> None:
         pass  # the buffered socket registers its own writer when the kernel pushes back
 
     def _readable(self) -> None:
@@ -540,15 +564,17 @@ class MqttLink:
                 return
             await asyncio.sleep(1.0)
 
-    def _on_connect(self, client: paho.Client, _ud: Any, flags: Any, reason: Any, props: Any) -> None:
-        code = int(getattr(reason, "value", reason))
+    def _on_connect(self, client: paho.Client, _ud: Any, flags: ConnectFlags, reason: ReasonCode,
+                    props: Properties | None) -> None:
+        code = _reason_int(reason)
         self._session_present = bool(getattr(flags, "session_present", False))
         if self._connack is not None and not self._connack.done():
             self._connack.set_result(code)
         if code == 0:
             self.stats.connects += 1
 
-    def _on_disconnect(self, client: paho.Client, _ud: Any, flags: Any, reason: Any, props: Any) -> None:
+    def _on_disconnect(self, client: paho.Client, _ud: Any, flags: DisconnectFlags, reason: ReasonCode,
+                       props: Properties | None) -> None:
         was = self.connected
         self.connected = False
         if self._connack is not None and not self._connack.done():
@@ -565,10 +591,11 @@ class MqttLink:
         if not self._closing and self.auto_reconnect and was and self._loop is not None:
             self._reconnect_task = self._loop.create_task(self._reconnect_forever())
 
-    def _on_subscribe(self, client: paho.Client, _ud: Any, mid: int, codes: Any, props: Any) -> None:
+    def _on_subscribe(self, client: paho.Client, _ud: Any, mid: int, codes: list[ReasonCode],
+                      props: Properties | None) -> None:
         fut = self._suback.pop(mid, None)
         if fut is not None and not fut.done():
-            fut.set_result([int(getattr(c, "value", c)) for c in codes])
+            fut.set_result([_reason_int(c) for c in codes])
 
     def _on_message(self, client: paho.Client, _ud: Any, message: paho.MQTTMessage) -> None:
         """A PUBLISH the fast codec left to paho (QoS 2, a topic alias)."""
