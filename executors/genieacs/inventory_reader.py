@@ -57,12 +57,12 @@ _GRACE_S = 30.0
 
 
 # ---------------------------------------------------------------------------- frames
-def _frame(obj: Any) -> bytes:
+def _frame(obj: object) -> bytes:
     body = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     return _HEADER.pack(len(body)) + body
 
 
-def _write(out: BinaryIO, obj: Any) -> None:
+def _write(out: BinaryIO, obj: object) -> None:
     out.write(_frame(obj))
     out.flush()
 

@@ -33,7 +33,7 @@ def _iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def _rnd(*parts: Any) -> random.Random:
+def _rnd(*parts: object) -> random.Random:
     return random.Random("|".join(map(str, parts)))
 
 

@@ -117,7 +117,7 @@ sim_events = Table(
 )
 
 
-def _dumps(obj: Any) -> str:
+def _dumps(obj: object) -> str:
     return orjson.dumps(obj).decode()
 
 

@@ -393,7 +393,7 @@ class MqttLink:
             client.will_set(self.will.topic, self.will.payload, qos=self.will.qos, retain=False)
         return client
 
-    def _on_socket_open(self, client: paho.Client, _ud: Any, sock: SocketLike) -> None:
+    def _on_socket_open(self, client: paho.Client, _ud: object, sock: SocketLike) -> None:
         assert self._loop is not None
         if self.nodelay:
             with contextlib.suppress(OSError, AttributeError):
@@ -407,7 +407,7 @@ class MqttLink:
         if self._misc_task is None or self._misc_task.done():
             self._misc_task = self._loop.create_task(self._misc())
 
-    def _on_socket_close(self, client: paho.Client, _ud: Any, sock: SocketLike) -> None:
+    def _on_socket_close(self, client: paho.Client, _ud: object, sock: SocketLike) -> None:
         if self._loop is not None:
             with contextlib.suppress(Exception):
                 self._loop.remove_reader(sock)
@@ -415,7 +415,7 @@ class MqttLink:
                 self._loop.remove_writer(sock)
         self._sock = None
 
-    def _on_register_write(self, client: paho.Client, _ud: Any, sock: SocketLike) -> None:
+    def _on_register_write(self, client: paho.Client, _ud: object, sock: SocketLike) -> None:
         # writes never block here (the buffer takes them): hand paho's queue over on the next
         # turn instead of churning epoll registrations for every packet
         if self._loop is not None and not self._write_soon:
@@ -427,7 +427,7 @@ class MqttLink:
         if self._sock is not None:
             self._client.loop_write()
 
-    def _on_unregister_write(self, client: paho.Client, _ud: Any, sock: SocketLike) -> None:
+    def _on_unregister_write(self, client: paho.Client, _ud: object, sock: SocketLike) -> None:
         pass  # the buffered socket registers its own writer when the kernel pushes back
 
     def _readable(self) -> None:
@@ -564,7 +564,7 @@ class MqttLink:
                 return
             await asyncio.sleep(1.0)
 
-    def _on_connect(self, client: paho.Client, _ud: Any, flags: ConnectFlags, reason: ReasonCode,
+    def _on_connect(self, client: paho.Client, _ud: object, flags: ConnectFlags, reason: ReasonCode,
                     props: Properties | None) -> None:
         code = _reason_int(reason)
         self._session_present = bool(getattr(flags, "session_present", False))
@@ -573,7 +573,7 @@ class MqttLink:
         if code == 0:
             self.stats.connects += 1
 
-    def _on_disconnect(self, client: paho.Client, _ud: Any, flags: DisconnectFlags, reason: ReasonCode,
+    def _on_disconnect(self, client: paho.Client, _ud: object, flags: DisconnectFlags, reason: ReasonCode,
                        props: Properties | None) -> None:
         was = self.connected
         self.connected = False
@@ -591,13 +591,13 @@ class MqttLink:
         if not self._closing and self.auto_reconnect and was and self._loop is not None:
             self._reconnect_task = self._loop.create_task(self._reconnect_forever())
 
-    def _on_subscribe(self, client: paho.Client, _ud: Any, mid: int, codes: list[ReasonCode],
+    def _on_subscribe(self, client: paho.Client, _ud: object, mid: int, codes: list[ReasonCode],
                       props: Properties | None) -> None:
         fut = self._suback.pop(mid, None)
         if fut is not None and not fut.done():
             fut.set_result([_reason_int(c) for c in codes])
 
-    def _on_message(self, client: paho.Client, _ud: Any, message: paho.MQTTMessage) -> None:
+    def _on_message(self, client: paho.Client, _ud: object, message: paho.MQTTMessage) -> None:
         """A PUBLISH the fast codec left to paho (QoS 2, a topic alias)."""
         try:
             topic = message.topic
