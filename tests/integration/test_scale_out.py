@@ -57,6 +57,7 @@ def cluster_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
 
 
 # ---------------------------------------------------------------------------- USP over one broker
+@pytest.mark.mqtt  # on the broker: with the other broker tests, on one worker
 def test_usp_notifications_once_and_responses_to_the_asker(cluster_db: tuple[str, Any, Any], tmp_path: Path
                                                             ) -> None:
     from core.usp_topics import TopicBook
