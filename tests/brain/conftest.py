@@ -90,3 +90,27 @@ def run_turn(svc: Any, tid: str, text: str, who: Any) -> list[Any]:
 
 def kinds(events: list[Any]) -> list[str]:
     return [e.kind for e in events]
+
+
+# ------------------------------------------------------------------- the model path, on a local server
+@pytest.fixture
+def server() -> Iterator[Any]:
+    """An OpenAI-compatible server on loopback that answers what a test loads (``testing.llm_server``)."""
+    from testing.llm_server import FakeOpenAIServer
+
+    srv = FakeOpenAIServer().start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def llm_svc(rt: Any, server: Any) -> Iterator[Any]:
+    """The chat service on the model path, against ``server`` (no retries, a short timeout)."""
+    from brain.llm import LLMClient, LLMConfig
+    from brain.service import ChatService
+
+    client = LLMClient(LLMConfig(api_key=server.api_key, base_url=server.base_url, model="gpt-4o-mini",
+                                 timeout_s=2, max_retries=0))
+    s = ChatService(rt, planner="llm", llm=client)
+    yield s
+    s.close()

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from brain.llm import LLMClient, LLMConfig
 from brain.untrusted import contains_unwrapped
 from testing.llm_server import FakeOpenAIServer
 from tests.brain.conftest import run_turn
@@ -31,24 +30,6 @@ HOSTILE = {
     "firmware": f"3.1.4 {INJECT} fw",
     "subscriber": f"sub {CLOSER} s",
 }
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    srv = FakeOpenAIServer().start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def llm_svc(rt: Any, server: FakeOpenAIServer) -> Iterator[Any]:
-    from brain.service import ChatService
-
-    client = LLMClient(LLMConfig(api_key=server.api_key, base_url=server.base_url, model="gpt-4o-mini",
-                                 timeout_s=2, max_retries=0))
-    s = ChatService(rt, planner="llm", llm=client)
-    yield s
-    s.close()
 
 
 @pytest.fixture

@@ -8,34 +8,12 @@ the loop and never becomes a proposal."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 from brain.evidence import HISTORY_METRICS
-from brain.llm import LLMClient, LLMConfig
 from core.store import repo
 from testing.llm_server import FakeOpenAIServer
 from tests.brain.conftest import run_turn
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    srv = FakeOpenAIServer().start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def llm_svc(rt: Any, server: FakeOpenAIServer) -> Iterator[Any]:
-    from brain.service import ChatService
-
-    client = LLMClient(LLMConfig(api_key=server.api_key, base_url=server.base_url, model="gpt-4o-mini",
-                                 timeout_s=2, max_retries=0))
-    s = ChatService(rt, planner="llm", llm=client)
-    yield s
-    s.close()
 
 
 def _first_user(server: FakeOpenAIServer) -> str:
