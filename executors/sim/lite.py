@@ -58,7 +58,7 @@ class HasId(Protocol):
 
 
 class LiteValue(NamedTuple):
-    """``executors.base.ParamValue``'s fields."""
+    """``core.ports.executor.ParamValue``'s fields (kept apart: the CLI's lean read imports no pydantic)."""
 
     path: str
     device_path: str
