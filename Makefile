@@ -20,11 +20,16 @@ run: install  ## the demo: API + console on 127.0.0.1:8000 over a seeded simulat
 demo: install  ## scripted end-to-end walk; last line is the summary
 	$(BIN)/gateward demo
 
-# Test workers (pytest-xdist); tests sharing a broker or a browser run on one. The fast tier waits on
-# subprocesses and sockets often enough that one worker more than the cores pays (2 cores: 6:14 with
-# 2 workers, 4:56 with 3); the full tier, on PostgreSQL and the broker, keeps one per core.
+# Test workers (pytest-xdist); tests sharing a broker or a browser run on one. Both tiers wait on
+# subprocesses, sockets and servers more than they compute (a 2-core machine sat 45-90 % idle under
+# two workers), so more workers than cores pay: the fast tier runs one more (6:14 -> 4:56 on 2
+# cores), the full tier, which waits on servers and browsers most, twice as many (13:29 of pytest
+# under four workers on 2 cores; docs/performance.md has the runs).
 FAST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
-WORKERS ?= auto
+WORKERS ?= $(shell echo $$(( 2 * $$(nproc) )))
+# Subprocesses (servers, CLI runs: hundreds in the full tier) read compiled modules instead of
+# compiling the project again each time, even where the environment says not to write them.
+unexport PYTHONDONTWRITEBYTECODE
 PYTEST := $(BIN)/pytest -q --dist loadgroup
 
 test: lint  ## everyday tier: lint, types, layering, Rego tests, every test that needs no service, in parallel
@@ -33,7 +38,7 @@ test: lint  ## everyday tier: lint, types, layering, Rego tests, every test that
 
 test-all: lint  ## full tier (CI): everything, PostgreSQL and Mosquitto when their URLs are set, browser tests
 	$(BIN)/gateward policy test
-	$(PYTEST) -n $(WORKERS)
+	$(PYTEST) -n $(WORKERS) --durations=30
 
 bench: install  ## every benchmark (QUICK=1 for the quick sizes)
 	$(BIN)/gateward bench --all $(if $(QUICK),--quick,)

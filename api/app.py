@@ -21,12 +21,18 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import docs, errors, openapi
+from api.auth import routes as auth_routes
+from api.auth.service import AuthState
+from api.auth.settings import AuthSettings
 from api.deps import ActorDep, AppRuntime, Authenticator, TokenAuthenticator
+from api.draining import DrainGate
 from api.limits import DEFAULT_MAX_BODY_BYTES, BodyGuard, LoadShedder, ReadTimeouts, ShedLimits
 from api.metrics import Metrics, MetricsMiddleware, require_metrics_reader
 from api.page_cache import HeadProbe, PageCache
+from api.request_log import RequestLog
 from api.routers import audit, campaigns, devices, fleet, health, inventory, live, proposals, remediation
 from api.routers import chat as chat_routes
+from api.routers import support as support_routes
 from core.users import TOKEN_CACHE
 
 if TYPE_CHECKING:  # the planner is imported on first use (a build without it serves every other route)
@@ -63,7 +69,7 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         path = str(scope.get("path", ""))
-        extra = _API_HEADERS if path.startswith("/api/") else (
+        extra = _API_HEADERS if path.startswith(("/api/", "/auth/")) else (
             _DOCS_HEADERS if path.startswith(("/docs", "/redoc")) else _PAGE_HEADERS)
 
         async def add(message: Message) -> None:
@@ -117,7 +123,7 @@ def create_app(runtime: AppRuntime, *, chat: ChatService | None = None,
                authenticator: Authenticator | None = None,
                max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, limits: ShedLimits | None = None,
                timeouts: ReadTimeouts | None = None,
-               demo: bool = False) -> FastAPI:
+               demo: bool = False, auth: AuthSettings | None = None) -> FastAPI:
     """Build the app over ``runtime``.
 
     ``chat`` / ``chat_factory``: the planner's chat service (default: the runtime's own,
@@ -126,6 +132,7 @@ def create_app(runtime: AppRuntime, *, chat: ChatService | None = None,
     ``limits``: load-shedding bounds (default: ``ShedLimits.from_env()``).
     ``timeouts``: how long a request body may take to arrive (default: ``ReadTimeouts.from_env()``).
     ``demo``: served by ``gateward run --demo``; ``/api/health`` says so and the console shows a banner.
+    ``auth``: sign-in for people (default: ``AuthSettings.from_env()``; ``api.auth``, docs/auth.md).
     """
     import_request_modules()  # before serving: no request thread imports a package half-way (issue 34)
     head = HeadProbe.for_engine(runtime.store.engine)
@@ -152,6 +159,8 @@ def create_app(runtime: AppRuntime, *, chat: ChatService | None = None,
     if authenticator is None:
         _ = TOKEN_CACHE.ttl_s  # a bad GATEWARD_TOKEN_CACHE_S fails here, at start, not on a request
     app.state.authenticator = authenticator or TokenAuthenticator(runtime.store)
+    # Sign-in for people: a bad GATEWARD_OIDC_* / session setting fails here, at start (issue 36).
+    app.state.auth = AuthState.build(runtime.store, auth or AuthSettings.from_env())
     metrics = Metrics(runtime.store)
     app.state.metrics = metrics
     runtime.store.lane.observe = metrics.lane_wait.observe  # the process's one lane: the newest app watches it
@@ -167,8 +176,10 @@ def create_app(runtime: AppRuntime, *, chat: ChatService | None = None,
     # so the order changes nothing else; behind the devices router it paid a tenth of its CPU for it).
     for r in (health.router, proposals.router, devices.router, audit.router, chat_routes.router, campaigns.router,
               remediation.router, remediation.compat_router, inventory.router, inventory.onboarding_router,
-              live.router, fleet.router):
+              live.router, fleet.router, support_routes.router, auth_routes.router):
         app.include_router(r)
+
+    app.include_router(health.probes)  # /livez, /readyz: outside /api, no token (issue 36)
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus(actor: ActorDep) -> Response:
@@ -185,9 +196,13 @@ def create_app(runtime: AppRuntime, *, chat: ChatService | None = None,
             return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     # Inside BodyGuard: a slot is taken only once the whole body has arrived (a slow upload holds none).
-    app.add_middleware(LoadShedder, limits=limits or ShedLimits.from_env())
+    shed = limits or ShedLimits.from_env()
+    app.add_middleware(LoadShedder, limits=shed)
+    # Outside the shedder: while the process drains (SIGTERM), writes get 503 + Retry-After at once.
+    app.add_middleware(DrainGate, retry_after_s=shed.retry_after_s)
     app.add_middleware(BodyGuard, max_bytes=max_body_bytes,
                        body_timeout_s=(timeouts or ReadTimeouts.from_env()).body_s)
     app.add_middleware(MetricsMiddleware, metrics=metrics, router_app=app.router)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestLog, router_app=app.router)  # outermost: X-Request-ID, one log line per request
     return app

@@ -10,10 +10,14 @@ satisfies (mypy checks that where ``gateward run`` builds the app).
 Auth is a bearer API token looked up (sha256) in the user directory; a successful check is cached
 in the process for ``GATEWARD_TOKEN_CACHE_S`` (5 s; :class:`core.users.TokenCache`), so a hot
 route pays no database read for it. A revocation in this process applies at once, one made
-elsewhere within that TTL (docs/api.md "Tokens"). The :class:`Authenticator` is the seam where an OIDC/JWT
-front replaces it: an implementation that verifies a JWT and maps its subject to a user row
-returns the same :class:`core.models.Actor`, and nothing else in the API changes. Roles always
-come from the user directory, never from the caller's claim.
+elsewhere within that TTL (docs/api.md "Tokens"). Roles always come from the user directory,
+never from the caller's claim.
+
+People who signed in (OpenID Connect or a local password, :mod:`api.auth`) carry a session cookie
+instead: without an ``Authorization`` header, :func:`credential` takes the cookie, and
+:func:`authenticate` checks it against the server-side session (idle and absolute expiry,
+revocation) and refuses any write (not GET/HEAD/OPTIONS) that lacks the session's
+``X-CSRF-Token`` header with 403. A bearer token, when sent, is what counts.
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from api.auth.csrf import HEADER as CSRF_HEADER
+from api.auth.csrf import csrf_problem
+from api.auth.service import AuthState
+from api.auth.sessions import SessionRejected, check_session
 from core.errors import Forbidden, GatewardError
 from core.models import Actor, ActorKind
 from core.services import CoreServices
@@ -121,17 +129,48 @@ def get_chat(request: Request) -> ChatService:
     return svc
 
 
-async def credential(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
-    """The bearer credential, or 401 when there is none. Runs on the event loop (no database)."""
-    if creds is None or not creds.credentials:
-        raise HTTPException(401, "missing API token: send Authorization: Bearer <token> "
-                                 "(get one with `gateward users token NAME`)",
-                            headers={"WWW-Authenticate": "Bearer"})
-    return creds.credentials
+class SessionCredential(str):
+    """A session cookie's token, not a bearer token: checked against the server-side session, and
+    a write made with it must carry the session's CSRF header."""
+
+    __slots__ = ()
+
+
+async def credential(request: Request,
+                     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
+    """The bearer credential, else the session cookie (:class:`SessionCredential`), or 401 when
+    there is neither. Runs on the event loop (no database)."""
+    if creds is not None and creds.credentials:
+        return creds.credentials
+    auth: AuthState | None = getattr(request.app.state, "auth", None)
+    cookie = auth.session_token(request) if auth is not None else None
+    if cookie:
+        return SessionCredential(cookie)
+    raise HTTPException(401, "missing API token: send Authorization: Bearer <token> "
+                             "(get one with `gateward users token NAME`), or sign in",
+                        headers={"WWW-Authenticate": "Bearer"})
+
+
+def authenticate_session(request: Request, token: str) -> Actor:
+    """The person behind a session cookie (a database read), 403 for a write without the CSRF
+    header, 401 (and the cookie cleared) for a session that ended or expired."""
+    auth: AuthState = request.app.state.auth
+    problem = csrf_problem(request.method, request.headers.get(CSRF_HEADER), token)
+    if problem:
+        raise HTTPException(403, problem)
+    try:
+        actor, _ = check_session(auth.store, token, auth.limits)
+    except SessionRejected as exc:
+        raise HTTPException(401, exc.message, headers={"WWW-Authenticate": "Bearer",
+                                                       "Set-Cookie": auth.clear_session_header()}) from exc
+    request.state.actor = actor.id
+    return actor
 
 
 def authenticate(request: Request, token: str) -> Actor:
     """The actor behind ``token`` (a database read: call it off the event loop), or 401 saying why."""
+    if isinstance(token, SessionCredential):
+        return authenticate_session(request, token)
     auth: Authenticator = request.app.state.authenticator
     try:
         actor = auth(token)
@@ -146,6 +185,8 @@ def authenticate(request: Request, token: str) -> Actor:
 async def current_actor(request: Request, token: Annotated[str, Depends(credential)]) -> Actor:
     """The actor, from the token cache on the event loop when it can (no worker-thread hop),
     else from the database on a worker thread."""
+    if isinstance(token, SessionCredential):
+        return await run_in_threadpool(authenticate_session, request, token)
     peek = getattr(request.app.state.authenticator, "peek", None)
     actor: Actor | None = peek(token) if peek is not None else None
     if actor is not None:
@@ -173,6 +214,27 @@ RuntimeDep = Annotated[AppRuntime, Depends(runtime)]
 CampaignsDep = Annotated["Campaigns", Depends(get_campaigns)]
 RemediationDep = Annotated["Remediation", Depends(get_remediation)]
 ChatDep = Annotated["ChatService", Depends(get_chat)]
+
+
+def still_signed_in(request: Request) -> bool:
+    """Whether the request's credential (bearer token or session cookie) is still valid — for a
+    long stream that re-checks it (a database read: call it off the event loop)."""
+    header = request.headers.get("authorization", "")
+    token = header[7:] if header[:7].lower() == "bearer " else ""
+    if not token:
+        auth: AuthState | None = getattr(request.app.state, "auth", None)
+        cookie = auth.session_token(request) if auth is not None else None
+        if auth is None or not cookie:
+            return False
+        try:
+            check_session(auth.store, cookie, auth.limits)
+        except SessionRejected:
+            return False
+        return True
+    try:
+        return request.app.state.authenticator(token) is not None
+    except TokenRejected:
+        return False
 
 
 def has_any_role(actor: Actor, *roles: str) -> bool:

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from core.history import metric_name
 from core.models import TERMINAL_STATES, Device, utcnow
 from core.secrets import mask_value
 from core.store.schema import (
@@ -128,7 +129,10 @@ def history(s: Session, device_id: str, hours: int, metrics: list[str] | None,
     for ts, metric, value, labels in s.execute(q.order_by(TelemetryRow.metric, TelemetryRow.ts)):
         labels = labels or {}
         key = (metric, json.dumps(labels, sort_keys=True))
-        item = series.setdefault(key, {"metric": metric, "labels": labels, "points": []})
+        if key not in series:  # named in words where it is defined (core.history), so no page keeps a copy
+            name, unit = metric_name(metric)
+            series[key] = {"metric": metric, "name": name, "unit": unit, "labels": labels, "points": []}
+        item = series[key]
         item["points"].append([ts.isoformat(), float(value)])
     out_series = []
     for item in series.values():

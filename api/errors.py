@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.errors import GatewardError, storage_full_cause
+from core.errors import GatewardError, ShuttingDown, storage_full_cause
 
 log = logging.getLogger("gateward.api")
 
@@ -78,7 +78,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(GatewardError)
     async def _domain(_: Request, exc: GatewardError) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.message, **_jsonable_extra(exc.extra)),
-                            status_code=exc.http_status)
+                            status_code=exc.http_status,
+                            headers={"Retry-After": "1"} if isinstance(exc, ShuttingDown) else None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,8 +1,6 @@
 """Lean routes: FastAPI describes them, a small handler serves them.
 
-Why: on the hottest read (``GET /api/proposals``) FastAPI's per-request work — resolving the
-dependency tree, reading and validating each query parameter on its own, the worker-thread hop of
-a sync endpoint — cost about 0.3 ms of CPU, more than the answer itself (issue 15 profile). A
+Why: docs/performance.md, D8 (FastAPI's per-request work cost more than the queue's answer). A
 :class:`LeanRoute` keeps the declared endpoint, so the OpenAPI description, the route's name and
 its place in the router are FastAPI's as before, but requests go to the handler attached with
 :func:`lean_handler`: one ``async (request) -> Response``. It uses the same pieces the declared

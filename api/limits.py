@@ -203,7 +203,7 @@ class BodyGuard:
 # so a client uploading slowly holds a connection, never a slot.
 
 READ, WRITE, DEVICE, CHAT = "read", "write", "device", "chat"
-EXEMPT_PATHS = frozenset({"/api/health", "/api/ready", "/api/events"})  # probes and the SSE feed
+EXEMPT_PATHS = frozenset({"/api/health", "/api/ready", "/livez", "/readyz", "/api/events"})  # probes, the SSE feed
 DEVICE_SUFFIXES = ("/apply", "/rollback")
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -253,7 +253,9 @@ def _asks_devices(query: bytes) -> bool:
 
 def work_class(method: str, path: str, query: bytes = b"") -> str | None:
     """Which pool of slots a request draws from; ``None``: not limited (probes, SSE, static)."""
-    if not path.startswith("/api/") or path in EXEMPT_PATHS:
+    # /auth/ too (issue 36): a password sign-in costs an argon2 check (64 MiB, tens of ms of CPU) and
+    # an OpenID Connect callback calls the provider; a flood of either waits for write/read slots.
+    if not path.startswith(("/api/", "/auth/")) or path in EXEMPT_PATHS:
         return None
     if path.startswith("/api/chat/") and method not in READ_METHODS:
         return CHAT

@@ -1,5 +1,6 @@
-"""Prometheus metrics at ``/metrics``: requests by route, latency, proposals by state, and the
-lifecycle's stage timings.
+"""Prometheus metrics at ``/metrics``: requests by route, latency, the lifecycle's stage timings,
+governed actions by outcome with their durations (``core.oplog``), and the fleet, proposals,
+approvals, campaigns and remediation cases counted in the store (``api.fleet_metrics``).
 
 Why a token: the counts describe the fleet and the change queue, so a scrape authenticates like any
 other API call (a bearer token of a role in ``METRICS_ROLES``); Prometheus sends it with
@@ -8,59 +9,32 @@ other API call (a bearer token of a role in ``METRICS_ROLES``); Prometheus sends
 Why a registry per app: tests and benchmarks build several apps in one process; the global
 default registry would refuse the second one. Route labels are the route *template*
 (``/api/proposals/{pid}``), never the concrete path, so ids do not explode the label space and
-no subscriber or device id leaks into the metrics. Proposals by state are read from the store
-at scrape time (a collector), so they are right across API replicas.
+no subscriber or device id leaks into the metrics. The fleet and queue gauges are read from the
+store at scrape time (a collector with a short cache), so they are right across API replicas.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 from starlette.responses import Response
 from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.fleet_metrics import FleetCollector
+from core import oplog
 from core.errors import Forbidden
-from core.models import Actor, ProposalState
-from core.store.schema import ProposalRow
+from core.models import Actor
 
 if TYPE_CHECKING:
     from core.store import Store
 
 METRICS_ROLES = ("admin", "auditor")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-
-
-class ProposalStateCollector(Collector):
-    """``gateward_proposals{state}`` counted in the store at scrape time."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def collect(self) -> Iterator[Metric]:
-        g = GaugeMetricFamily("gateward_proposals", "Proposals by lifecycle state", labels=["state"])
-        counts = {str(s): 0 for s in ProposalState}
-        try:
-            with self.store.read() as s:
-                for state, n in s.execute(select(ProposalRow.state, func.count()).group_by(ProposalRow.state)):
-                    counts[str(state)] = int(n)
-        except Exception:  # a scrape must not fail because the database blinked
-            up = GaugeMetricFamily("gateward_store_up", "1 if the store answered the last scrape")
-            up.add_metric([], 0.0)
-            yield up
-            return
-        for state, n in sorted(counts.items()):
-            g.add_metric([state], float(n))
-        yield g
-        up = GaugeMetricFamily("gateward_store_up", "1 if the store answered the last scrape")
-        up.add_metric([], 1.0)
-        yield up
+# a governed action may wait for devices (an apply with its verify window, a campaign batch)
+ACTION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 
 class Metrics:
@@ -81,7 +55,18 @@ class Metrics:
         self.lane_wait = Histogram("gateward_store_lane_wait_seconds",
                                    "Time interactive database work waited for the process's store lane "
                                    "(core.store.lane)", buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.registry.register(ProposalStateCollector(store))
+        self.actions = Counter("gateward_governed_actions", "Governed actions (core.oplog) by action and outcome",
+                               ["action", "outcome"], registry=self.registry)
+        self.action_seconds = Histogram("gateward_governed_action_seconds", "Duration of governed actions",
+                                        ["action"], buckets=ACTION_BUCKETS, registry=self.registry)
+        self.fleet = FleetCollector(store)
+        self.registry.register(self.fleet)
+        oplog.set_observer(self.governed)  # the process's governed actions: the newest app counts them
+
+    def governed(self, action: str, outcome: str, seconds: float) -> None:
+        """Told by ``core.oplog`` after each governed action."""
+        self.actions.labels(action=action, outcome=outcome).inc()
+        self.action_seconds.labels(action=action).observe(seconds)
 
     def stage_timer(self, stage: str, seconds: float) -> None:
         """Plugged into ``Lifecycle(stage_timer=...)``."""

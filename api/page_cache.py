@@ -1,7 +1,7 @@
 """Rendered pages of the proposal queue, keyed by the data they were read from, per process.
 
-Why: ``GET /api/proposals`` is the console's most frequent read and its answer changes only when
-a proposal changes. Every change to a proposal row commits an audit event in the same transaction
+Why cache: docs/performance.md, D9. Why it is never stale: the queue's answer changes only when a
+proposal changes, every change to a proposal row commits an audit event in the same transaction
 (``core.states.set_state``, ``core.lifecycle``; DESIGN.md invariant 4), and the trail's ``seq`` is
 taken under one lock held to commit (``core.audit``: ``BEGIN IMMEDIATE`` on SQLite, a transaction
 advisory lock on PostgreSQL), so ``max(audit_events.seq)`` only grows, in commit order. A page read

@@ -16,14 +16,20 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 from sqlalchemy import Connection, Integer, String, Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from api.scrub import scrub
-from core.models import Approval, Execution, ExecutionStatus, Proposal
+from core.models import Approval, Execution, Proposal
+from core.readmodels.proposal import (
+    APPROVAL_COLUMNS,
+    EXECUTION_COLUMNS,
+    PROPOSAL_SUMMARY_COLUMNS,
+    DecisionDetailView,
+)
 from core.secrets import MASK, mask_changes, mask_params
 from core.store import repo
 from core.store.fastsql import Prepared
@@ -38,17 +44,18 @@ from core.store.schema import (
     ProposalDeviceRow,
     ProposalRow,
 )
-from core.views import proposal_public
+from core.views import approval_public, decision_public, execution_public, proposal_public
 
 if TYPE_CHECKING:
     from core.lifecycle import Submitted
 
 LOG_LIMIT = 300
+_VERSION_AT = len(PROPOSAL_SUMMARY_COLUMNS)  # where the "rows" statement puts the version
 
 
-_SUMMARY_COLUMNS = (ProposalRow.id, ProposalRow.author, ProposalRow.intent, ProposalRow.state, ProposalRow.risk,
-                    ProposalRow.hash, ProposalRow.targets, ProposalRow.changes, ProposalRow.operations,
-                    ProposalRow.source, ProposalRow.error, ProposalRow.created_at, ProposalRow.updated_at)
+_P = cast(Table, ProposalRow.__table__)
+# The queue row's columns, derived from the schema (core/readmodels/shapes.py says what it leaves out).
+_SUMMARY_COLUMNS = tuple(_P.c[n] for n in PROPOSAL_SUMMARY_COLUMNS)
 
 
 def _iso(ts: datetime) -> str:
@@ -59,16 +66,14 @@ _STATEMENTS: dict[tuple[str, bool, bool, bool], Any] = {}
 
 
 def _page_statement(kind: str, states: bool, author: bool, device: bool) -> Any:
-    """The queue's queries for one combination of filters, built once with bound parameters.
-
-    Why: building and cache-keying a fresh ``select`` cost as much as running it (issue 15 profile).
-    ``kind`` "page": id, version and ``count(*) OVER ()`` of one page, so the page and its total come
-    back in one round trip; "rows": the summary columns of given ids."""
+    """The queue's queries for one combination of filters, built once with bound parameters
+    (docs/performance.md, D10). ``kind`` "page": id, version and ``count(*) OVER ()`` of one page,
+    so the page and its total come back in one round trip; "rows": the summary columns of given ids."""
     key = (kind, states, author, device)
     stmt = _STATEMENTS.get(key)
     if stmt is None:
         if kind == "rows":
-            stmt = select(*_SUMMARY_COLUMNS, ProposalRow.version).where(
+            stmt = select(*_SUMMARY_COLUMNS, ProposalRow.version).where(  # version last: the cache key
                 ProposalRow.id.in_(bindparam("ids", expanding=True)))
             _STATEMENTS[key] = stmt
             return stmt
@@ -86,20 +91,32 @@ def _page_statement(kind: str, states: bool, author: bool, device: bool) -> Any:
     return stmt
 
 
-def _summary(row: Sequence[Any]) -> dict[str, Any]:
-    targets = list(row[6] or [])
-    return {"id": row[0], "author": row[1], "intent": row[2], "state": row[3], "risk": row[4], "hash": row[5],
-            "target_count": len(targets), "targets": targets[:20], "changes": mask_changes(row[7] or []),
-            "operations": list(row[8] or []), "source": row[9], "error": row[10],
-            "created_at": _iso(row[11]), "updated_at": _iso(row[12])}
+def _summary_renderer() -> Callable[[Sequence[Any]], dict[str, Any]]:
+    """:func:`_summary`, reading each summary column at its index in the derived column order (the
+    indices are closure cells: as cheap as the literal indices a hand-kept order allowed)."""
+    (i_id, i_author, i_intent, i_state, i_risk, i_hash, i_targets, i_changes, i_operations, i_source, i_error,
+     i_created, i_updated) = (PROPOSAL_SUMMARY_COLUMNS.index(n) for n in (
+        "id", "author", "intent", "state", "risk", "hash", "targets", "changes", "operations", "source", "error",
+        "created_at", "updated_at"))
+
+    def summary(row: Sequence[Any]) -> dict[str, Any]:
+        """A queue row (``api.schemas.ProposalSummary``) from the summary columns (the version after them)."""
+        targets = list(row[i_targets] or [])
+        return {"id": row[i_id], "author": row[i_author], "intent": row[i_intent], "state": row[i_state],
+                "risk": row[i_risk], "hash": row[i_hash], "target_count": len(targets), "targets": targets[:20],
+                "changes": mask_changes(row[i_changes] or []), "operations": list(row[i_operations] or []),
+                "source": row[i_source], "error": row[i_error], "created_at": _iso(row[i_created]),
+                "updated_at": _iso(row[i_updated])}
+
+    return summary
+
+
+_summary = _summary_renderer()
 
 
 class SummaryCache:
-    """Rendered queue rows (JSON bytes, masked) keyed by ``(id, version)``.
-
-    Why: the queue is read far more often than a proposal changes, and decoding a row's JSON
-    columns, masking its changes and rendering it was most of the list's cost. The key is the
-    row's optimistic-concurrency ``version``, which SQLAlchemy raises on every update of the row,
+    """Rendered queue rows (JSON bytes, masked) keyed by ``(id, version)`` (why: docs/performance.md,
+    D10). The key is the row's optimistic-concurrency ``version``, raised by every save of the row,
     so a changed proposal is never served from here — on any replica, whoever changed it. Bounded
     (least recently used out)."""
 
@@ -152,9 +169,8 @@ def list_page_json(s: Session | Connection, *, states: list[str] | None, author:
 
     One query names the page (ids, versions, and the total by window count); the rows not rendered
     before at that version are read in a second and rendered once. Same order and masking as
-    ``repo.list_proposals`` and ``core.views.proposal_public``; rows straight from the columns,
-    no ORM objects: the list is the API's hottest read. Give it a plain ``Connection`` where it
-    can: an ORM session's setup and teardown cost as much as the two queries (issue 15 profile)."""
+    ``repo.list_proposals`` and ``core.views.proposal_public``; rows straight from the columns, and
+    a plain ``Connection`` where the caller has one (docs/performance.md, D10)."""
     flags = (bool(states), bool(author), bool(device_id))
     conn = s if isinstance(s, Connection) else s.connection()
     page = conn.execute(_page_statement("page", *flags),
@@ -167,7 +183,7 @@ def list_page_json(s: Session | Connection, *, states: list[str] | None, author:
     rendered = cache.get_many(keys)
     missing = [pid for pid, version in keys if (pid, version) not in rendered]
     if missing:
-        fresh = {(r[0], int(r[13] or 0)): orjson.dumps(_summary(r), default=str)
+        fresh = {(r[0], int(r[_VERSION_AT] or 0)): orjson.dumps(_summary(r), default=str)
                  for r in conn.execute(_page_statement("rows", False, False, False), {"ids": missing})}
         cache.put_many(fresh)
         rendered.update(fresh)
@@ -226,33 +242,16 @@ def _mask_preview(preview: dict[str, Any] | None) -> dict[str, Any] | None:
     return {**preview, "devices": devices}
 
 
-_DECISION_COLUMNS = (PolicyDecisionRow.id, PolicyDecisionRow.proposal_hash, PolicyDecisionRow.revision,
-                     PolicyDecisionRow.engine, PolicyDecisionRow.result, PolicyDecisionRow.would_deny,
-                     PolicyDecisionRow.duration_us, PolicyDecisionRow.dry_run, PolicyDecisionRow.created_at)
+_DEC = cast(Table, PolicyDecisionRow.__table__)
+_DECISION_COLUMNS = tuple(_DEC.c[n] for n in DecisionDetailView._fields)
 _DETAIL_STATEMENTS: dict[str, Prepared] = {}
 _DETAIL_GUARD = threading.Lock()
 
 
-class _DecisionView(NamedTuple):
-    """A decision as the detail shows it: the columns of ``_DECISION_COLUMNS``, in that order."""
-
-    id: str
-    proposal_hash: str
-    revision: str
-    engine: str
-    result: dict[str, Any]
-    would_deny: list[Any]
-    duration_us: float
-    dry_run: bool
-    created_at: datetime
-
-
 def _prepared(name: str) -> Prepared:
     """The detail's reads, each built once and run on the connection's own DB-API cursor
-    (``core.store.fastsql``): through SQLAlchemy's ``Connection.execute`` each statement cost
-    several times what the database spent on it (issue 15, the answer of ``POST /api/proposals``).
-    Columns, not ORM objects; the decision without its policy ``input`` (the answer does not show
-    it, ``/decision`` does)."""
+    (``core.store.fastsql``; docs/performance.md, D11). Columns, not ORM objects; the decision
+    without its policy ``input`` (the answer does not show it, ``/decision`` does)."""
     stmt = _DETAIL_STATEMENTS.get(name)
     if stmt is not None:
         return stmt
@@ -268,14 +267,13 @@ def _build(name: str) -> Any:
             stmt = stmt.where(PolicyDecisionRow.dry_run.is_(False))
         return stmt.order_by(PolicyDecisionRow.created_at.desc(), PolicyDecisionRow.id.desc()).limit(1)
     if name == "approvals":
-        return (select(ApprovalRow.id, ApprovalRow.proposal_id, ApprovalRow.proposal_hash, ApprovalRow.decision_id,
-                       ApprovalRow.actor, ApprovalRow.role, ApprovalRow.verdict, ApprovalRow.comment,
-                       ApprovalRow.created_at).where(ApprovalRow.proposal_id == pid).order_by(ApprovalRow.created_at))
+        t = cast(Table, ApprovalRow.__table__)
+        return (select(*(t.c[n] for n in APPROVAL_COLUMNS)).where(t.c.proposal_id == pid)
+                .order_by(t.c.created_at))
     if name == "executions":
-        return (select(ExecutionRow.id, ExecutionRow.proposal_id, ExecutionRow.device_id, ExecutionRow.status,
-                       ExecutionRow.key, ExecutionRow.detail, ExecutionRow.error, ExecutionRow.started_at,
-                       ExecutionRow.finished_at).where(ExecutionRow.proposal_id == pid)
-                .order_by(ExecutionRow.device_id))
+        t = cast(Table, ExecutionRow.__table__)
+        return (select(*(t.c[n] for n in EXECUTION_COLUMNS)).where(t.c.proposal_id == pid)
+                .order_by(t.c.device_id))
     if name == "backup":
         return (select(BackupRow.device_id, BackupRow.created_at, BackupRow.params)
                 .where(BackupRow.proposal_id == pid).order_by(BackupRow.device_id))
@@ -295,8 +293,7 @@ def _backup(s: Session | Connection, pid: str) -> list[dict[str, Any]]:
 
 
 def _log(s: Session | Connection, pid: str) -> list[dict[str, Any]]:
-    """The proposal's newest ``LOG_LIMIT`` audit events, oldest first, read as columns (up to 300
-    ORM objects per answer were a fifth of a create's response time)."""
+    """The proposal's newest ``LOG_LIMIT`` audit events, oldest first, read as columns (D11)."""
     rows = _prepared("log").all(s, {"pid": pid})
     return [_log_entry(seq, ts, actor, action, dev, data) for seq, ts, actor, action, dev, data in reversed(rows)]
 
@@ -312,31 +309,29 @@ def detail(conn: Connection, pid: str) -> tuple[dict[str, Any], Proposal]:
     The same answer ``core.views.proposal_detail`` plus the backup, blast radius, log and
     explanation gave (``tests/api/test_proposal_detail.py`` compares them over proposals in every
     state), read as columns in 7–8 statements on the connection's DB-API cursor, in one
-    transaction (one snapshot of the proposal, its decision and its log). The ORM session's reads
-    were two thirds of a create's answer time, then SQLAlchemy's execution of each statement most
-    of the rest (issue 15 profiles)."""
+    transaction (one snapshot of the proposal, its decision and its log; why: docs/performance.md,
+    D11)."""
     if not conn.in_transaction():
         conn.begin()  # every read below in one transaction (SQLite: the engine's BEGIN, core.store.db)
     row = ProposalRecord.load(conn, pid)  # NotFound names the id, as before
     p = repo.proposal_from_row(row)
     first = _prepared("decision_dry_run").first(conn, {"pid": pid})
-    latest = _DecisionView(*first) if first is not None else None
+    latest = DecisionDetailView(*first) if first is not None else None
     rec = latest
     if latest is not None and latest.dry_run:  # the decision shown is the latest real one
         real = _prepared("decision").first(conn, {"pid": pid})
-        rec = _DecisionView(*real) if real is not None else None
-    approvals = [{**Approval(id=aid, proposal_id=apid, proposal_hash=ahash, decision_id=did, actor=actor, role=role,
-                             verdict=verdict, comment=comment, created_at=created).model_dump(mode="json"),
-                  "current": ahash == p.hash}
-                 for aid, apid, ahash, did, actor, role, verdict, comment, created
-                 in _prepared("approvals").all(conn, {"pid": pid})]
-    executions = [Execution(id=eid, proposal_id=epid, device_id=dev, status=ExecutionStatus(status), key=key,
-                            detail=detail or {}, error=error, started_at=started,
-                            finished_at=finished).model_dump(mode="json")
-                  for eid, epid, dev, status, key, detail, error, started, finished
-                  in _prepared("executions").all(conn, {"pid": pid})]
+        rec = DecisionDetailView(*real) if real is not None else None
+    approvals = [approval_public(Approval(**dict(zip(APPROVAL_COLUMNS, r, strict=True))), p.hash)
+                 for r in _prepared("approvals").all(conn, {"pid": pid})]
+    executions = [execution_public(_execution(r)) for r in _prepared("executions").all(conn, {"pid": pid})]
     return _compose(p, row.preview, rec, latest, approvals, executions, _backup(conn, pid),
                     blast_radius(conn, list(p.targets)), _log(conn, pid)), p
+
+
+def _execution(row: Sequence[Any]) -> Execution:
+    values = dict(zip(EXECUTION_COLUMNS, row, strict=True))
+    values["detail"] = values["detail"] or {}
+    return Execution(**values)
 
 
 def submitted_detail(sub: Submitted, read: Callable[[], AbstractContextManager[Connection]]
@@ -349,13 +344,12 @@ def submitted_detail(sub: Submitted, read: Callable[[], AbstractContextManager[C
     recorded, and its log is the events those transactions wrote. The documents go through JSON
     as the database's copy does, so the answer is the one :func:`detail` reads, byte for byte
     (``tests/api/test_submit_answer.py``). Only the blast radius of targets ``create`` did not
-    read whole (a selector, many targets) is read, in one statement on ``read()``. Saves the 7–8
-    statements of :func:`detail` — most of the answer's cost on PostgreSQL (issue 15)."""
+    read whole (a selector, many targets) is read, in one statement on ``read()`` (D11)."""
     p = sub.proposal
     rec = None
     if sub.decision is not None:
         d = orjson.loads(orjson.dumps({k: sub.decision[k] for k in ("result", "would_deny")}))
-        rec = _DecisionView(sub.decision["id"], sub.decision["proposal_hash"], sub.decision["revision"],
+        rec = DecisionDetailView(sub.decision["id"], sub.decision["proposal_hash"], sub.decision["revision"],
                             sub.decision["engine"], d["result"], d["would_deny"], sub.decision["duration_us"],
                             sub.decision["dry_run"], sub.decision["created_at"])
     preview = orjson.loads(orjson.dumps(sub.row.preview)) if sub.row.preview is not None else None
@@ -371,18 +365,16 @@ def submitted_detail(sub: Submitted, read: Callable[[], AbstractContextManager[C
     return _compose(p, preview, rec, rec, [], [], [], blast, log), p
 
 
-def _compose(p: Proposal, preview: dict[str, Any] | None, rec: _DecisionView | None, latest: _DecisionView | None,
-             approvals: list[dict[str, Any]], executions: list[dict[str, Any]], backup: list[dict[str, Any]],
-             blast: dict[str, Any], log: list[dict[str, Any]]) -> dict[str, Any]:
+def _compose(p: Proposal, preview: dict[str, Any] | None, rec: DecisionDetailView | None,
+             latest: DecisionDetailView | None, approvals: list[dict[str, Any]], executions: list[dict[str, Any]],
+             backup: list[dict[str, Any]], blast: dict[str, Any], log: list[dict[str, Any]]) -> dict[str, Any]:
     """The detail from its parts (``rec``: the real decision shown; ``latest``: the newest record,
     a dry run perhaps, which the explanation speaks of), masked and scrubbed."""
     from policies.explain import explain
 
     decision = None
     if rec is not None:
-        decision = {"id": rec.id, "proposal_hash": rec.proposal_hash, "current": rec.proposal_hash == p.hash,
-                    "revision": rec.revision, "engine": rec.engine, "duration_us": rec.duration_us,
-                    "created_at": rec.created_at.isoformat(), "would_deny": rec.would_deny, **rec.result}
+        decision = decision_public(rec, p.hash)
         decision["explanation"] = explain(p, latest)
     out: dict[str, Any] = {"proposal": proposal_public(p), "preview": _mask_preview(preview),
                            "decision": decision, "approvals": approvals, "executions": executions,

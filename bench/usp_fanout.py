@@ -14,6 +14,11 @@ write grants, and the executor's ``apply_many`` adds a Get per device for idempo
 The run is repeated over MQTT 3.1.1 (no MQTT 5 properties to encode and parse) for comparison, and
 the controller's CPU time per Set is reported: this 2-core machine also runs the broker and the
 agents, so ``sets_per_s_per_controller_core`` (1 s ÷ CPU per Set) says what one core would do.
+
+Over TLS (issue 36): in the same run, MQTT 5 again through a second Mosquitto whose listener requires
+TLS, a client certificate and a password (``testing.mqtt_tls_broker``) — the agents' connections,
+the controller's and the bare fan-out's all over ``mqtts://`` — so the ``tls_*`` figures sit beside
+the plaintext ones measured minutes apart on the same machine.
 """
 
 from __future__ import annotations
@@ -67,12 +72,15 @@ async def _pipeline(controller: Any, endpoints: list[str], total: int, window: i
 
 
 def _bare_fanout(broker_url: str, controller_id: str, endpoints: list[str], total: int, window: int,
-                 mqtt: int) -> tuple[float, float, int]:
+                 mqtt: int, tls: Any = None) -> tuple[float, float, int]:
     """The ceiling of broker + agents on this machine: the same Set Records to the same agents,
     pipelined the same way, from a raw socket that does nothing else — every packet built before
-    the clock starts, answers only counted (not parsed). Returns (seconds, CPU seconds, answers)."""
+    the clock starts, answers only counted (not parsed). Returns (seconds, CPU seconds, answers).
+    ``tls``: an ``MqttSecurity`` — the socket is wrapped in its context and CONNECT carries its
+    user name and password."""
     import select
     import socket
+    import ssl
     import uuid
 
     from executors.usp import mqtt_wire as wire
@@ -85,6 +93,9 @@ def _bare_fanout(broker_url: str, controller_id: str, endpoints: list[str], tota
     addr = BrokerAddress.parse(broker_url)
     sock = socket.create_connection((addr.host, addr.port), timeout=10)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if tls is not None:
+        sock = tls.context().wrap_socket(sock, server_hostname=addr.host)
+    would_block = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
     buf = bytearray()
 
     def packet_of_type(kind: int) -> None:  # read until a packet of that type has arrived
@@ -102,8 +113,15 @@ def _bare_fanout(broker_url: str, controller_id: str, endpoints: list[str], tota
             buf.extend(data)
 
     client_id = f"bare-fanout-{uuid.uuid4().hex[:8]}".encode()
-    head = b"\x00\x04MQTT" + bytes((5 if v5 else 4, 0x02)) + (60).to_bytes(2, "big") + (b"\x00" if v5 else b"")
-    body = head + len(client_id).to_bytes(2, "big") + client_id
+    flags, creds = 0x02, b""
+    if tls is not None and tls.username is not None:
+        flags |= 0x80
+        creds += len(tls.username.encode()).to_bytes(2, "big") + tls.username.encode()
+        if tls.password is not None:
+            flags |= 0x40
+            creds += len(tls.password.encode()).to_bytes(2, "big") + tls.password.encode()
+    head = b"\x00\x04MQTT" + bytes((5 if v5 else 4, flags)) + (60).to_bytes(2, "big") + (b"\x00" if v5 else b"")
+    body = head + len(client_id).to_bytes(2, "big") + client_id + creds
     sock.sendall(b"\x10" + wire.varint(len(body)) + body)
     packet_of_type(0x20)  # CONNACK
     filt = (reply + "/#").encode()
@@ -126,13 +144,22 @@ def _bare_fanout(broker_url: str, controller_id: str, endpoints: list[str], tota
     sent, got = min(window, total), 0
     cpu0, t0 = time.process_time(), time.perf_counter()
     deadline = t0 + 600
+    pending = getattr(sock, "pending", lambda: 0)  # TLS: bytes decrypted but not yet read (select cannot see them)
+    readable: list[Any]
+    writable: list[Any]
     while got < total and time.perf_counter() < deadline:
-        readable, writable, _ = select.select([sock], [sock] if out else [], [], 1.0)
+        if pending():
+            readable, writable = [sock], []
+        else:
+            readable, writable, _ = select.select([sock], [sock] if out else [], [], 1.0)
         if writable and out:
-            with contextlib.suppress(BlockingIOError):
+            with contextlib.suppress(*would_block):
                 del out[: sock.send(out)]
         if readable:
-            data = sock.recv(262144)
+            try:
+                data = sock.recv(262144)
+            except would_block:
+                continue
             if not data:
                 break
             buf.extend(data)
@@ -146,7 +173,7 @@ def _bare_fanout(broker_url: str, controller_id: str, endpoints: list[str], tota
                 pos = frame[1]
             del buf[:pos]
             if out:
-                with contextlib.suppress(BlockingIOError):
+                with contextlib.suppress(*would_block):
                     del out[: sock.send(out)]
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     with contextlib.suppress(OSError):
@@ -157,21 +184,31 @@ def _bare_fanout(broker_url: str, controller_id: str, endpoints: list[str], tota
 
 
 def _variant(broker: Any, twin_url: str, ids: list[str], endpoints: list[str], total: int,
-             mqtt: int) -> dict[str, Any]:
+             mqtt: int, tls_broker: Any = None) -> dict[str, Any]:
     """One MQTT version: the controller and the bare fan-out alternate (bare, controller, bare,
-    controller: a noisy neighbour hits both alike), against the same agents and broker."""
+    controller: a noisy neighbour hits both alike), against the same agents and broker.
+    ``tls_broker``: all of it over TLS with a client certificate and a password (issue 36)."""
     from executors.sim.twin import Twin
     from executors.sim.usp_host import HostProcess
     from executors.usp.controller import UspController
     from executors.usp.loop import LoopThread
+    from executors.usp.mqtt_tls import MqttSecurity
 
-    controller_id = f"proto::controller-fanout-{mqtt}"
-    host = HostProcess(["--url", broker.url, "--twin-url", twin_url, "--count", str(len(ids)),
-                        "--controller-id", controller_id, "--persist", "batched", "--flush-interval-s", "0",
-                        "--per-connection", str(PER_CONNECTION), "--mqtt", str(mqtt)])
-    ready = host.start()
-    runner = LoopThread(f"fanout-controller-{mqtt}")
-    controller = UspController(broker.url, endpoint_id=controller_id, request_timeout_s=60, mqtt_version=mqtt)
+    url = broker.url if tls_broker is None else tls_broker.url("mtls", host="localhost")
+    tag = f"{mqtt}{'-tls' if tls_broker is not None else ''}"
+    controller_id = f"proto::controller-fanout-{tag}"
+    tls = None
+    with contextlib.ExitStack() as env:
+        if tls_broker is not None:  # the agent process and the controller read the TLS settings from it
+            env.enter_context(tls_broker.client_environment())
+            tls = MqttSecurity.from_settings()
+            broker = tls_broker
+        host = HostProcess(["--url", url, "--twin-url", twin_url, "--count", str(len(ids)),
+                            "--controller-id", controller_id, "--persist", "batched", "--flush-interval-s", "0",
+                            "--per-connection", str(PER_CONNECTION), "--mqtt", str(mqtt)])
+        ready = host.start()
+        controller = UspController(url, endpoint_id=controller_id, request_timeout_s=60, mqtt_version=mqtt)
+    runner = LoopThread(f"fanout-controller-{tag}")
     twin = Twin(twin_url)
     share = max(1, total // ROUNDS)
     acc = {k: 0.0 for k in ("elapsed", "cpu", "agent", "broker", "bare_elapsed", "bare_cpu", "bare_agent",
@@ -188,7 +225,7 @@ def _variant(broker: Any, twin_url: str, ids: list[str], endpoints: list[str], t
         runner.run(_pipeline(controller, endpoints, min(2000, total), WINDOW), timeout=600)  # warm up
         for _ in range(ROUNDS):
             a0, b0 = cpus()
-            el, cpu, got = _bare_fanout(broker.url, controller_id, endpoints, share, WINDOW, mqtt)
+            el, cpu, got = _bare_fanout(url, controller_id, endpoints, share, WINDOW, mqtt, tls)
             a1, b1 = cpus()
             acc["bare_elapsed"] += el
             acc["bare_cpu"] += cpu
@@ -211,6 +248,7 @@ def _variant(broker: Any, twin_url: str, ids: list[str], endpoints: list[str], t
         twin.forget_cache()
         mismatched = sum(1 for ep in sample if ep in last and twin.params(by_ep[ep])[SSID] != last[ep])
         stats = host.command("stats")["stats"]
+        tls_version = controller.link.tls_version()
     finally:
         runner.run(controller.stop())
         runner.stop()
@@ -235,6 +273,7 @@ def _variant(broker: Any, twin_url: str, ids: list[str], endpoints: list[str], t
         "bare_broker_cpu_us": per(acc["bare_broker"], bare_done),
         "connections": ready["connections"], "flush_s": float(flushed.get("flush_s", 0.0)),
         "flushed": flushed.get("flushed", 0), "mismatched": mismatched, "agent_requests": stats["requests"],
+        "tls": tls_version,
     }
 
 
@@ -243,18 +282,22 @@ def run(quick: bool) -> BenchResult:
     from executors.sim.usp_host import make_twin_fleet
     from executors.usp.executor import endpoint_for
     from testing.mqtt_broker import MqttBroker
+    from testing.mqtt_tls_broker import MqttTlsBroker
 
     total = 10_000 if quick else 200_000
     load_before = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(prefix="gw-usp-fan-") as tmp, MqttBroker() as broker:
+    with tempfile.TemporaryDirectory(prefix="gw-usp-fan-") as tmp, MqttBroker() as broker, \
+            MqttTlsBroker() as tls_broker:
         twin_url = f"sqlite:///{Path(tmp) / 'twin.db'}"
         ids = make_twin_fleet(twin_url, AGENTS)
         twin = Twin(twin_url)
         endpoints = [endpoint_for(twin.device(i)) for i in ids]
         twin.close()
         v5 = _variant(broker, twin_url, ids, endpoints, total, 5)
+        tls = _variant(broker, twin_url, ids, endpoints, total, 5, tls_broker)
         v3 = _variant(broker, twin_url, ids, endpoints, total, 3)
         desc = broker.description
+        tls_desc = tls_broker.description
     load_after = os.getloadavg()[0]
     m = {
         "sets_per_s": v5["sets_per_s"],
@@ -262,7 +305,7 @@ def run(quick: bool) -> BenchResult:
         "ratio_vs_bare": round(v5["sets_per_s"] / v5["bare_sets_per_s"], 3) if v5["bare_sets_per_s"] else 0.0,
         "p50_us": v5["p50_us"],
         "p99_us": v5["p99_us"],
-        "errors": float(v5["errors"] + v3["errors"]),
+        "errors": float(v5["errors"] + v3["errors"] + tls["errors"]),
         "controller_cpu_us_per_set": v5["cpu_us"],
         "sets_per_s_per_controller_core": v5["per_core"],
         "agent_sim_cpu_us_per_set": v5["agent_cpu_us"],
@@ -275,13 +318,22 @@ def run(quick: bool) -> BenchResult:
         "controller_cpu_us_per_set_mqtt311": v3["cpu_us"],
         "agent_sim_cpu_us_per_set_mqtt311": v3["agent_cpu_us"],
         "sets_per_s_per_controller_core_mqtt311": v3["per_core"],
+        "tls_sets_per_s": tls["sets_per_s"],
+        "tls_bare_sets_per_s": tls["bare_sets_per_s"],
+        "tls_vs_plain": round(tls["sets_per_s"] / v5["sets_per_s"], 3) if v5["sets_per_s"] else 0.0,
+        "tls_p50_us": tls["p50_us"],
+        "tls_p99_us": tls["p99_us"],
+        "tls_controller_cpu_us_per_set": tls["cpu_us"],
+        "tls_agent_sim_cpu_us_per_set": tls["agent_cpu_us"],
+        "tls_broker_cpu_us_per_set": tls["broker_cpu_us"],
+        "tls_sets_per_s_per_controller_core": tls["per_core"],
         "twin_flush_s": v5["flush_s"],
-        "twin_spot_check_mismatches": float(v5["mismatched"] + v3["mismatched"]),
+        "twin_spot_check_mismatches": float(v5["mismatched"] + v3["mismatched"] + tls["mismatched"]),
         "load_avg_1m_before": round(load_before, 2),
         "load_avg_1m_after": round(load_after, 2),
     }
     rows = []
-    for name, v in (("MQTT 5", v5), ("MQTT 3.1.1", v3)):
+    for name, v in (("MQTT 5", v5), ("MQTT 5 over TLS", tls), ("MQTT 3.1.1", v3)):
         total_cpu = v["cpu_us"] + v["agent_cpu_us"] + v["broker_cpu_us"]
         bare_cpu = v["bare_cpu_us"] + v["bare_agent_cpu_us"] + v["bare_broker_cpu_us"]
         rows += [
@@ -312,6 +364,8 @@ def run(quick: bool) -> BenchResult:
         "bare fan-out: one raw socket sends the same Set Records (built before the clock starts) to the same "
         f"agents with the same window and only counts the answers: the ceiling of broker + agents here; "
         f"controller and bare runs alternate, {ROUNDS} rounds each",
+        f"MQTT 5 over TLS: {tls_desc}; {tls['tls']}, client certificate + password, hostname verified; "
+        "agents, controller and the bare fan-out all over TLS; run between the plaintext MQTT 5 and 3.1.1 ones",
     ]
     return BenchResult(NAME, m, {"agents": AGENTS, "sets": total, "window": WINDOW, "rounds": ROUNDS,
                                  "per_connection": PER_CONNECTION}, rows, notes)

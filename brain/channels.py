@@ -19,11 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
-
-from core.topology import block_of, interference, interference_dbm
+if TYPE_CHECKING:  # networkx and the topology module load only when a channel is chosen
+    import networkx as nx
 
 NON_OVERLAPPING_24 = (1, 6, 11)
 # Neighbour energy in the chosen wide block below which narrowing is not worth the lost width
@@ -137,6 +136,8 @@ def _choose(g: nx.Graph, device_id: str, band: str, rules: ChannelRules, *, poss
             current: int | None, width: int, avoid: Iterable[int], stay_margin_db: float) -> ChannelChoice:
     """Greedy colouring step for our node: the permitted channel with the least weighted
     interference (see module doc). ``avoid`` removes channels (e.g. the one with radar)."""
+    from core.topology import block_of, interference, interference_dbm
+
     avoid_set = set(avoid)
     cands = [c for c in candidate_channels(rules, possible) if c not in avoid_set]
     if not cands:

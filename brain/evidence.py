@@ -74,6 +74,20 @@ def gather_bundle(ctx: ToolContext, on_tool: OnTool, *, ping: bool = False) -> E
     return ev
 
 
+def gather_facts(ctx: ToolContext, on_tool: OnTool) -> Evidence_:
+    """What ``brain.answers`` reads on a turn that only asks for facts: presence, compat and live
+    proposals, history (events, past proposals, telemetry) and the radios — not the neighbours,
+    DNS or inform settings a diagnosis needs (an answer reads further paths itself)."""
+    ev: Evidence_ = {}
+    store(ev, "device_summary", call_tool(ctx, "device_summary", {}), on_tool)
+    store(ev, "history", call_tool(ctx, "history", HistoryArgs(hours=24, metrics=HISTORY_METRICS,
+                                                               event_kinds=HISTORY_EVENTS).model_dump()), on_tool)
+    if _online(ev):
+        store(ev, "radios", call_tool(ctx, "read_parameters", ReadArgs(paths=[LIVE_READS["radios"]]).model_dump()),
+              on_tool)
+    return ev
+
+
 def cached(state_bundle: dict[str, Any] | None, device_id: str, *, now: float | None = None) -> Evidence_ | None:
     """The thread's cached bundle when it is for this device and fresh enough, else None."""
     if not state_bundle or state_bundle.get("device_id") != device_id:
@@ -87,3 +101,16 @@ def cached(state_bundle: dict[str, Any] | None, device_id: str, *, now: float | 
 
 def to_cache(ev: Evidence_, device_id: str) -> dict[str, Any]:
     return {"device_id": device_id, "at": time.time(), "evidence": ev}
+
+
+def radio_window(ev: Evidence_, metric: str, radio: int) -> dict[str, Any] | None:
+    """The bundle's 24 h telemetry window of ``metric`` reported for radio ``radio``, if any."""
+    for w in ((ev.get("history") or {}).get("data") or {}).get("telemetry") or []:
+        if w.get("metric") == metric and str((w.get("labels") or {}).get("radio")) == str(radio):
+            return dict(w)
+    return None
+
+
+def window_total(window: dict[str, Any] | None) -> int:
+    """What a counter reported over its window (mean × samples, as the window keeps no sum)."""
+    return round(float(window.get("mean") or 0) * int(window.get("count") or 0)) if window else 0

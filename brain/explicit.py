@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from brain.charts import change_measure
 from brain.plan import Finding, Plan
 from brain.requests import ExplicitRequest
 from brain.tools import PingArgs, RadioInfo, ReadArgs, ToolContext, call_tool, radios_from_values
@@ -98,7 +99,8 @@ def draft(ctx: ToolContext, f: Finding, ev: Evidence_) -> Plan:
     changes = [Change(path=path, value=value)]
     if req.action == "channel" and radio.auto_channel:
         changes.append(Change(path=f"Device.WiFi.Radio.{radio.index}.AutoChannelEnable", value=False))
-    return _draft(ctx, f, ev, changes, f"Set {band} {label} to {req.value} on radio {radio.index} (agent request)")
+    plan = _draft(ctx, f, ev, changes, f"Set {band} {label} to {req.value} on radio {radio.index} (agent request)")
+    return plan.model_copy(update={"measure": change_measure(changes)}) if plan.draft else plan
 
 
 def _problems(ctx: ToolContext, ev: Evidence_, changes: list[Change]) -> list[str]:

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from brain.channels import ChannelRules, rules_for, width_mhz
 from brain.plan import Plan
-from brain.requests import _WIDE_SCOPE, ExplicitRequest, parse
+from brain.requests import _WIDE_SCOPE, ExplicitRequest, _seconds, parse
 from brain.tools import radios_from_values
 from core.models import Actor, Change, Device, Operation, ProposalDraft
 from core.services import CoreServices
@@ -68,6 +68,9 @@ _PRIMARIES_5 = {20: (36, 40, 44, 48, 149, 153, 157, 161, 165, 52, 56, 60, 64, 10
                 80: (36, 149, 52, 100, 116, 132)}
 # A managed neighbour heard below this is too faint to constrain the plan (around preamble detect).
 EDGE_MIN_DBM = -82.0
+# A foreign (unmanaged) access point heard at or above this is loud enough that a home should not be
+# planned onto its channel when a free one exists.
+LOUD_FOREIGN_DBM = -70.0
 # Canary, then cumulative rings: the shape every chat-drafted campaign starts from (policy may ask for stricter).
 CANARY_PCT = 1.0
 RINGS = [10.0, 50.0, 100.0]
@@ -95,6 +98,9 @@ class Assignment(BaseModel):
     dfs: bool
     colour: int
     conflicts: list[str] = Field(default_factory=list, description="adjacent homes left on the same channel")
+    width: str | None = Field(None, description="the new OperatingChannelBandwidth when the plan narrows it")
+    current_width: str | None = None
+    note: str | None = Field(None, description="why the channel is kept although a loud foreign AP uses it")
 
 
 class JointPlan(BaseModel):
@@ -110,6 +116,8 @@ class JointPlan(BaseModel):
     colours: int
     drafts: list[ProposalDraft] = Field(default_factory=list)
     problems: list[str] = Field(default_factory=list, description="data-model issues found while drafting")
+    narrowed_from: int | None = Field(None, description="the width before the plan narrowed it to stay off DFS")
+    stored: list[str] = Field(default_factory=list, description="homes not readable live: planned from stored values")
 
     @property
     def conflicts(self) -> int:
@@ -118,7 +126,7 @@ class JointPlan(BaseModel):
     @property
     def moves(self) -> list[Assignment]:
         """The homes whose channel changes (the proposal's targets)."""
-        return [a for a in self.assignments if a.current != a.channel]
+        return [a for a in self.assignments if a.current != a.channel or a.width is not None]
 
     @property
     def conflicts_resolved(self) -> int:
@@ -131,16 +139,32 @@ class JointPlan(BaseModel):
     def summary(self) -> str:
         moves = self.moves
         lines = [f"{a.device_id}: {a.current if a.current is not None else '?'} → {a.channel}"
-                 + (" (DFS)" if a.dfs else "") for a in moves[:20]]
+                 + (" (DFS)" if a.dfs else "") + (f", width {a.current_width} → {a.width}" if a.width else "")
+                 + (f" — {a.note}" if a.note else "") for a in moves[:20]]
         head = (f"Joint {self.band} channel plan for {self.scope} {self.scope_id}: {len(self.homes)} homes, "
                 f"{len(self.edges)} pairs that hear each other, {self.colours} channel(s) needed; "
                 f"{len(moves)} home(s) change channel, resolving {self.conflicts_resolved} clash(es) "
                 "between adjacent homes")
         clash = (f"; {self.conflicts} adjacent pair(s) must still share a channel (the band has too few)"
                  if self.conflicts else "; no two adjacent homes share a channel")
+        live = (f"Planned from the channels the homes use now (read live){self._stored_note()}. "
+                if self.assignments else "")
+        narrow = (f" Narrowed from {self.narrowed_from} to {self.width_mhz} MHz so that every home gets a "
+                  "non-DFS channel (no radar moves) while no two adjacent homes share one."
+                  if self.narrowed_from else "")
+        dfs = sum(1 for a in moves if a.dfs)
+        dfs_note = (f" {dfs} home(s) need a DFS channel: the band has too few non-DFS channels for this building "
+                    "even at 20 MHz; radar can force those off again." if dfs else "")
         issues = ("\nBefore submitting, these homes cannot take the plan as drafted: " + "; ".join(self.problems[:3])
                   if self.problems else "")
-        return head + clash + (":\n" + "\n".join(lines) if lines else ".") + issues
+        return (live + head + clash + "." + narrow + dfs_note + (":\n" + "\n".join(lines) if lines else "")
+                + issues)
+
+    def _stored_note(self) -> str:
+        if not self.stored:
+            return ""
+        return (f"; {len(self.stored)} home(s) could not be read live and are planned from stored values: "
+                + ", ".join(self.stored[:5]))
 
 
 def _tag(dev: DeviceRow, prefix: str) -> str | None:
@@ -194,11 +218,81 @@ def _palette(band: str, width: int, rules: ChannelRules | None, possible: set[in
     return sorted(out, key=lambda c: bool(rules is not None and rules.is_dfs(c)))  # stable: non-DFS first
 
 
-def joint_channel_plan(s: Session, device_id: str, scope: Scope, band: Band, policy_data: dict[str, Any]) -> JointPlan:
-    """Colour the homes' interference graph (DSATUR) and give each colour a channel."""
-    scope_id, rows = homes_in_scope(s, device_id, scope)
+def _block(band: str, primary: int, width: int) -> set[int]:
+    """The 20 MHz channels a home on ``primary`` at ``width`` occupies (2.4 GHz: those within 4)."""
+    if band == "2.4GHz":
+        return set(range(primary - 4, primary + 5))
+    return {primary + 4 * i for i in range(max(1, width // 20))}
+
+
+def _radios_now(s: Session, rows: Sequence[DeviceRow], band: str,
+                runtime: CoreServices | None) -> tuple[dict[str, Any], list[str]]:
+    """Each home's radio on ``band`` as it is NOW: read live through the executor (the stored
+    snapshot may be days old — a plan from it counts the wrong clashes and moves the wrong homes);
+    a home that cannot be read live is planned from its stored values and named."""
+    from core.ports.executor import ExecutorError
+
     snaps = repo.latest_snapshots(s, [r.id for r in rows])
-    radios = {r.id: _radio(snaps.get(r.id) or {}, band) for r in rows}
+    out: dict[str, Any] = {}
+    stored: list[str] = []
+    devices = repo.get_devices(s, [r.id for r in rows]) if runtime is not None else {}
+    for r in rows:
+        values: dict[str, Any] | None = None
+        dev = devices.get(r.id)
+        if runtime is not None and dev is not None:
+            try:
+                read = runtime.router.reader(dev).read(dev, ["Device.WiFi.Radio."])
+                values = {p: {"value": pv.value} for p, pv in read.items()}
+            except ExecutorError:
+                values = None
+        if values is None or _radio(values, band) is None:
+            if runtime is not None:
+                stored.append(r.id)
+            values = snaps.get(r.id) or {}
+        out[r.id] = _radio(values, band)
+    return out, stored
+
+
+def _foreign(s: Session, homes: Sequence[str], band: str) -> dict[str, list[tuple[int, float, str]]]:
+    """Loud access points each home hears that are not one of the planned homes (channel, dBm, SSID)."""
+    ids = set(homes)
+    out: dict[str, list[tuple[int, float, str]]] = {h: [] for h in homes}
+    rows = s.scalars(select(WifiNeighborRow).where(WifiNeighborRow.device_id.in_(list(ids)),
+                                                   WifiNeighborRow.band == band))
+    for r in rows:
+        if r.neighbor_device_id in ids or r.channel is None or float(r.rssi_dbm) < LOUD_FOREIGN_DBM:
+            continue
+        out[r.device_id].append((int(r.channel), float(r.rssi_dbm), str(r.ssid or "hidden")))
+    return out
+
+
+Heard = tuple[int, float, str]
+
+
+def _loud_on(foreign: list[Heard], band: str, channel: int, width: int) -> list[Heard]:
+    block = _block(band, channel, width)
+    return sorted((f for f in foreign if f[0] in block), key=lambda f: -f[1])
+
+
+def _narrow_for_non_dfs(band: str, width: int, colours: int, rules: ChannelRules | None,
+                        possible: set[int]) -> int:
+    """The widest width (not above the current one) at which the band's non-DFS channels cover every
+    colour, so a building is planned without radar-prone channels; the current width when none does."""
+    if band != "5GHz" or rules is None:
+        return width
+    for w in (w for w in (80, 40, 20) if w <= width):
+        if sum(1 for c in _palette(band, w, rules, possible) if not rules.is_dfs(c)) >= colours:
+            return w
+    return width
+
+
+def joint_channel_plan(s: Session, device_id: str, scope: Scope, band: Band, policy_data: dict[str, Any],
+                       runtime: CoreServices | None = None) -> JointPlan:
+    """Colour the homes' interference graph (DSATUR) and give each colour a channel, from the
+    homes' live channels: non-DFS first (narrowing the width when that keeps every home off DFS),
+    and away from a loud foreign access point where a free channel allows (else the reply says so)."""
+    scope_id, rows = homes_in_scope(s, device_id, scope)
+    radios, stored = _radios_now(s, rows, band, runtime)
     homes = [r.id for r in rows if radios[r.id] is not None]
     region = next((r.region for r in rows if r.id == device_id), rows[0].region if rows else "EU")
     width = max((width_mhz(radios[h].bandwidth) for h in homes), default=20) if band == "5GHz" else 20
@@ -206,30 +300,92 @@ def joint_channel_plan(s: Session, device_id: str, scope: Scope, band: Band, pol
     for chans in (set(radios[h].possible) for h in homes if radios[h].possible):
         possible = chans if not possible else possible & chans
     rules = rules_for(policy_data, region, band)
-    palette = _palette(band, width, rules, possible)
     g = interference_graph(s, homes, band)
     colouring = nx.greedy_color(g, strategy="saturation_largest_first") if homes else {}
     colours = max(colouring.values(), default=-1) + 1
+    planned_width = _narrow_for_non_dfs(band, width, colours, rules, possible)
+    palette = _palette(band, planned_width, rules, possible)
+    foreign = _foreign(s, homes, band)
+    by_colour = _colour_channels(band, planned_width, colouring, colours, palette, foreign, rules)
     chosen: dict[str, int] = {}
     assignments = []
     for h in sorted(homes, key=lambda x: (colouring[x], x)):
         colour = colouring[h]
-        channel = _channel_for(g, h, colour, palette, chosen, radios[h].channel)
+        channel = by_colour.get(colour) or _channel_for(g, h, colour, palette, chosen, radios[h].channel)
+        channel, note = _away_from_foreign(g, h, channel, palette, chosen, foreign[h], band, planned_width, rules)
         chosen[h] = channel
+        narrowed = planned_width < width_mhz(radios[h].bandwidth) and band == "5GHz"
         assignments.append(Assignment(device_id=h, radio=radios[h].index, current=radios[h].channel, channel=channel,
-                                      dfs=bool(rules is not None and rules.is_dfs(channel)), colour=colour))
+                                      dfs=bool(rules is not None and rules.is_dfs(channel)), colour=colour,
+                                      width=f"{planned_width}MHz" if narrowed else None,
+                                      current_width=radios[h].bandwidth if narrowed else None, note=note))
     assignments.sort(key=lambda a: a.device_id)
     by_id = {a.device_id: a for a in assignments}
     for a, b in g.edges():
         if by_id[a].channel == by_id[b].channel:
             by_id[a].conflicts.append(b)
             by_id[b].conflicts.append(a)
-    plan = JointPlan(scope=scope, scope_id=scope_id or device_id, band=band, width_mhz=width, homes=homes,
+    plan = JointPlan(scope=scope, scope_id=scope_id or device_id, band=band, width_mhz=planned_width, homes=homes,
                      edges=sorted(tuple(sorted(e)) for e in g.edges()),
-                     assignments=assignments, colours=colours)
+                     assignments=assignments, colours=colours,
+                     narrowed_from=width if planned_width < width else None, stored=stored)
     plan.drafts = _drafts(plan)
     plan.problems = _validate(s, plan.drafts)
     return plan
+
+
+def _colour_channels(band: str, width: int, colouring: dict[str, int], colours: int, palette: Sequence[int],
+                     foreign: dict[str, list[tuple[int, float, str]]], rules: ChannelRules | None) -> dict[int, int]:
+    """One palette channel per colour (while the palette lasts), non-DFS first, each colour class
+    on the channel where its homes hear the fewest loud foreign access points."""
+    free = list(palette)
+    out: dict[int, int] = {}
+    for colour in range(min(colours, len(palette))):
+        members = [h for h, c in colouring.items() if c == colour]
+
+        def cost(ch: int, members: list[str] = members) -> tuple[bool, int, int]:
+            loud = sum(len(_loud_on(foreign.get(h, []), band, ch, width)) for h in members)
+            return (bool(rules is not None and rules.is_dfs(ch)), loud, palette.index(ch))
+        best = min(free, key=cost)
+        out[colour] = best
+        free.remove(best)
+    return out
+
+
+def _away_from_foreign(g: nx.Graph, home: str, channel: int, palette: Sequence[int], chosen: dict[str, int],
+                       foreign: list[tuple[int, float, str]], band: str, width: int,
+                       rules: ChannelRules | None) -> tuple[int, str | None]:
+    """Keep ``channel`` unless a loud foreign AP uses it; then a palette channel no adjacent home
+    has and no loud AP uses (non-DFS first, and no DFS in place of a non-DFS one); when there is
+    none, keep it and say why."""
+    loud = _loud_on(foreign, band, channel, width)
+    if not loud:
+        return channel, None
+    taken = {chosen[n] for n in g.neighbors(home) if n in chosen}
+    dfs_ok = bool(rules is not None and rules.is_dfs(channel))
+    for ch in palette:
+        if ch in taken or (rules is not None and rules.is_dfs(ch) and not dfs_ok):
+            continue
+        if not _loud_on(foreign, band, ch, width):
+            return ch, None
+    ch_, dbm, ssid = loud[0]
+    return channel, (f"a foreign AP '{ssid}' is on {ch_} at {dbm:g} dBm here; no free channel avoids it "
+                     "without a clash with an adjacent home or a DFS channel")
+
+
+def _channel_for(g: nx.Graph, home: str, colour: int, palette: Sequence[int], chosen: dict[str, int],
+                 current: int | None) -> int:
+    """Beyond the palette (a dense building on 2.4 GHz has only 1/6/11), the palette channel where
+    the already-planned adjacent homes are quietest, so the unavoidable sharing lands on the
+    faintest pairs."""
+    if not palette:
+        return int(current or 0)
+    if colour < len(palette):
+        return palette[colour]
+
+    def load(ch: int) -> float:
+        return sum(10 ** (float(g.edges[home, n]["rssi_dbm"]) / 10) for n in g.neighbors(home) if chosen.get(n) == ch)
+    return min(palette, key=lambda ch: (load(ch), palette.index(ch)))
 
 
 def _validate(s: Session, drafts: Sequence[ProposalDraft]) -> list[str]:
@@ -251,21 +407,6 @@ def _validate(s: Session, drafts: Sequence[ProposalDraft]) -> list[str]:
     return out
 
 
-def _channel_for(g: nx.Graph, home: str, colour: int, palette: Sequence[int], chosen: dict[str, int],
-                 current: int | None) -> int:
-    """The colour's channel while the band has one per colour; beyond that (a dense building on
-    2.4 GHz has only 1/6/11), the palette channel where the already-planned adjacent homes are
-    quietest, so the unavoidable sharing lands on the faintest pairs."""
-    if not palette:
-        return int(current or 0)
-    if colour < len(palette):
-        return palette[colour]
-
-    def load(ch: int) -> float:
-        return sum(10 ** (float(g.edges[home, n]["rssi_dbm"]) / 10) for n in g.neighbors(home) if chosen.get(n) == ch)
-    return min(palette, key=lambda ch: (load(ch), palette.index(ch)))
-
-
 def _drafts(plan: JointPlan) -> list[ProposalDraft]:
     """The plan as ONE multi-device draft: every moving home gets its own channel (and its
     AutoChannelEnable off) as changes targeted at it; an empty list when no home moves."""
@@ -276,6 +417,9 @@ def _drafts(plan: JointPlan) -> list[ProposalDraft]:
     for a in moves:
         changes += [Change(path=f"Device.WiFi.Radio.{a.radio}.Channel", value=a.channel, target=a.device_id),
                     Change(path=f"Device.WiFi.Radio.{a.radio}.AutoChannelEnable", value=False, target=a.device_id)]
+        if a.width is not None:
+            changes.append(Change(path=f"Device.WiFi.Radio.{a.radio}.OperatingChannelBandwidth", value=a.width,
+                                  target=a.device_id))
     return [ProposalDraft(
         intent=(f"joint {plan.band} channel plan for {plan.scope} {plan.scope_id}: {len(moves)} device(s), "
                 f"{plan.conflicts_resolved} conflict(s) resolved")[:300],
@@ -320,33 +464,157 @@ def band_of(text: str) -> list[Band]:
 class SliceRequest(BaseModel):
     model: str
     firmware: str | None = None
+    region: str | None = None
     devices: int
     action: ExplicitRequest | None = None
+    topic: str | None = Field(None, description="the action named without a value (a later message gives it)")
     upgrade: bool = False
 
+    def describe(self) -> str:
+        return (f"every {self.model}" + (f" on firmware {self.firmware}" if self.firmware else "")
+                + (f" in region {self.region}" if self.region else ""))
 
-def fleet_slice(s: Session, text: str) -> SliceRequest | None:
-    """"All of model X (on firmware Y)" in any of the four languages: a model the fleet has, named
-    after a quantifier, and optionally one of its firmware versions."""
+
+# Region names as agents write them (EN/DE/FR/ES), mapped to the fleet's region codes; a bare code
+# ("in DE", "en FR") counts only after a preposition, so "de" the Spanish word is never Germany.
+_REGION_WORDS = {
+    "DE": r"germany|deutschland|allemagne|alemania",
+    "GB": r"uk|u\.k\.|united kingdom|great britain|britain|england|großbritannien|grossbritannien|vereinigten "
+          r"königreich|england|royaume[- ]uni|angleterre|reino unido|inglaterra|gran bretaña",
+    "FR": r"france|frankreich|francia",
+    "US": r"usa|u\.s\.|united states|america|vereinigten staaten|états[- ]unis|etats[- ]unis|estados unidos",
+}
+_PREP = r"(in|im|en|au|aux|on|auf|de|del)\s+(the\s+|der\s+|la\s+|le\s+)?"
+# "all of them", "them all", "sie alle", "tous", "mets-les", "todos", "ponlos": the slice the thread is about
+_THEM = re.compile(r"\b(all of them|them all|each of them|every one of them|those|these|sie alle|alle davon|"
+                   r"die alle|alle auf|-les|les tous|tous|toutes|todos|todas|\w+los\b|\w+las\b)", _I)
+
+
+_INFORM_TOPIC = re.compile(r"inform", _I)
+_VALUE = re.compile(r"\b(\d{2,6})\s*(s|secs?|seconds?|sekunden|secondes|segundos|min\w*|h|hours?|stunden?|heures?|"
+                    r"horas?)?\b", _I)
+
+
+def _region_in(text: str, regions: set[str]) -> str | None:
+    """The region the request limits itself to, when the fleet has it."""
+    for code, words in _REGION_WORDS.items():
+        if code in regions and re.search(rf"\b({words})\b", text, _I):
+            return code
+    for code in sorted(regions):
+        if re.search(rf"\b{_PREP}{re.escape(code)}\b", text):  # the code itself, upper-case, after a preposition
+            return code
+    return None
+
+
+def _firmware_in(text: str, firmwares: set[str]) -> str | None:
+    """The firmware the request names (see :func:`_firmware_part`)."""
+    found = _firmware_part(text, firmwares)
+    return found[0] if found else None
+
+
+def _firmware_part(text: str, firmwares: set[str]) -> tuple[str, str] | None:
+    """(firmware, the words that named it): the whole version, or a part an agent says for it — its
+    leading version ("firmware 2.1" for 2.1.0.88, "7.2.6") or its suffix ("S105" for V3R017C10S105,
+    "beta3") — when that part picks exactly one of the model's firmwares."""
+    low = text.lower()
+    whole = sorted((f for f in firmwares if f.lower() in low), key=len, reverse=True)
+    if whole:
+        return whole[0], whole[0]
+    for tok in re.findall(r"[A-Za-z0-9][A-Za-z0-9.\-]*[A-Za-z0-9]", text):
+        t = tok.lower()
+        if len(t) < 2 or not any(ch.isdigit() for ch in t):
+            continue
+        hits = {f for f in firmwares
+                if re.match(rf"{re.escape(t)}(?![0-9])", f.lower())  # a leading version: 2.1 → 2.1.0.88, not 2.10
+                or (f.lower().endswith(t) and len(f) > len(t)
+                    and not (t[0].isdigit() and f.lower()[-len(t) - 1].isdigit()))}  # S105, not 05
+        if len(hits) == 1:
+            return hits.pop(), tok
+    return None
+
+
+def _slice_rows(s: Session, model: str, firmware: str | None, region: str | None) -> int:
+    conds = [DeviceRow.status == "active", DeviceRow.model == model]
+    if firmware:
+        conds.append(DeviceRow.firmware == firmware)
+    if region:
+        conds.append(DeviceRow.region == region)
+    return sum(1 for _ in s.scalars(select(DeviceRow.id).where(*conds)))
+
+
+def fleet_slice(s: Session, text: str, previous: dict[str, Any] | None = None) -> SliceRequest | None:
+    """"All of model X (on firmware Y) (in region Z)" in any of the four languages: a model the fleet
+    has, named after a quantifier, optionally one of its firmware versions (whole, leading version
+    or suffix) and a region. With ``previous`` (the slice the thread last drafted), "set all of them
+    to 1800" is that slice with the new value."""
+    rows = s.execute(select(DeviceRow.model, DeviceRow.firmware, DeviceRow.region)
+                     .where(DeviceRow.status == "active")).all()
+    low = text.lower()
+    models = sorted({m for m, _, _ in rows if m and m.lower() in low}, key=len, reverse=True)
+    if not models:
+        return _followup(s, text, previous)
     if not _QUANT.search(text):
         return None
-    pairs = {(m, f) for m, f in s.execute(select(DeviceRow.model, DeviceRow.firmware)
-                                          .where(DeviceRow.status == "active")).all()}
-    low = text.lower()
-    models = sorted({m for m, _ in pairs if m and m.lower() in low}, key=len, reverse=True)
-    if not models:
-        return None
     model = models[0]
-    firmwares = sorted({f for m, f in pairs if m == model and f and f.lower() in low}, key=len, reverse=True)
-    firmware = firmwares[0] if firmwares else None
-    n = sum(1 for _ in s.scalars(select(DeviceRow.id).where(DeviceRow.status == "active", DeviceRow.model == model,
-                                                           *([DeviceRow.firmware == firmware] if firmware else []))))
     rest = re.sub(re.escape(model), " ", text, flags=_I)
-    if firmware:
-        rest = re.sub(re.escape(firmware), " ", rest, flags=_I)
-    rest = _WIDE_SCOPE.sub(" ", rest)  # "todos los", "all devices": the scope, not the action ("report every 60 s")
-    return SliceRequest(model=model, firmware=firmware, devices=n, action=parse(rest),
+    part = _firmware_part(rest, {f for m, f, _ in rows if m == model and f})
+    firmware = part[0] if part else None
+    region = _region_in(rest, {r for m, _, r in rows if m == model and r})
+    n = _slice_rows(s, model, firmware, region)
+    if part:
+        rest = re.sub(rf"(\b(firmware|fw|version|versión)\s+)?(?<![\w.]){re.escape(part[1])}(?![\w.])", " ", rest,
+                      flags=_I)
+    rest = _strip_qualifiers(rest)
+    return SliceRequest(model=model, firmware=firmware, region=region, devices=n,
+                        action=parse(rest) or _bare_inform(rest),
+                        topic="inform_interval" if _INFORM_TOPIC.search(rest) else None,
                         upgrade=bool(_UPGRADE.search(rest)))
+
+
+def _bare_inform(text: str) -> ExplicitRequest | None:
+    """"the inform interval to 1800" with no unit: seconds, the parameter's own unit."""
+    if not _INFORM_TOPIC.search(text):
+        return None
+    m = _VALUE.search(text)
+    return ExplicitRequest(action="inform_interval", value=_seconds(int(m.group(1)), m.group(2) or "s")) if m else None
+
+
+def _strip_qualifiers(rest: str) -> str:
+    """The request without its scope words, so the action parser sees only the action: the
+    quantifier phrase and a region (the firmware words are taken out where they are found)."""
+    rest = _WIDE_SCOPE.sub(" ", rest)  # "todos los", "all devices": the scope, not the action ("report every 60 s")
+    for words in _REGION_WORDS.values():
+        rest = re.sub(rf"\b({words})\b", " ", rest, flags=_I)
+    return re.sub(rf"\b{_PREP}[A-Z]{{2}}\b", " ", rest)
+
+
+def _followup(s: Session, text: str, previous: dict[str, Any] | None) -> SliceRequest | None:
+    """A message after a slice that refers back to it ("set all of them to 1800", "stell sie alle auf
+    1800", "mets-les tous à 1800", "ponlos todos a 1800") with a value: the same slice, every
+    qualifier kept, with the value put into the slice's action (or the message's own action)."""
+    if not previous or not _THEM.search(text):
+        return None
+    try:
+        prev = SliceRequest.model_validate(previous)
+    except ValueError:
+        return None
+    req = parse(_WIDE_SCOPE.sub(" ", text))
+    kind = prev.action.action if prev.action is not None else prev.topic
+    if req is None or (req.value is None and not req.servers):
+        num = _VALUE.search(text)
+        if kind is None or num is None:
+            return None
+        if kind == "inform_interval":
+            value: int = _seconds(int(num.group(1)), num.group(2) or "s")
+        elif kind in ("channel", "power"):
+            value = int(num.group(1))
+        else:
+            return None
+        band = prev.action.band if prev.action is not None else None
+        req = ExplicitRequest.model_validate({"action": kind, "band": band, "value": value})
+    elif prev.action is not None and req.band is None:
+        req = req.model_copy(update={"band": prev.action.band})
+    return prev.model_copy(update={"action": req, "devices": _slice_rows(s, prev.model, prev.firmware, prev.region)})
 
 
 def _slice_changes(s: Session, sl: SliceRequest) -> tuple[list[Change], list[Operation]] | None:
@@ -385,11 +653,12 @@ def campaign_draft(s: Session, sl: SliceRequest) -> dict[str, Any] | None:
     if built is None:
         return None
     changes, operations = built
-    what = f"model={sl.model}" + (f", firmware={sl.firmware}" if sl.firmware else "")
+    what = (f"model={sl.model}" + (f", firmware={sl.firmware}" if sl.firmware else "")
+            + (f", region={sl.region}" if sl.region else ""))
     spec = parse_spec({
         "name": f"chat: {sl.action.action if sl.action else 'change'} on {what}"[:120],
         "intent": f"{sl.action.action if sl.action else 'change'} on every {what} (drafted in chat)"[:300],
-        "target": {"model": sl.model, "firmware": sl.firmware},
+        "target": {"model": sl.model, "firmware": sl.firmware, "region": sl.region},
         "changes": [c.model_dump(mode="json", exclude_none=True) for c in changes],
         "operations": [o.model_dump(mode="json") for o in operations],
         "canary_pct": CANARY_PCT, "rings": RINGS,
@@ -400,16 +669,18 @@ def campaign_draft(s: Session, sl: SliceRequest) -> dict[str, Any] | None:
 # ============================================================================ the planner's entry
 
 
-def plan_for(s: Session, device: Device, text: str, policy_data: dict[str, Any]) -> Plan | None:
+def plan_for(s: Session, device: Device, text: str, policy_data: dict[str, Any],
+             previous: dict[str, Any] | None = None, runtime: CoreServices | None = None) -> Plan | None:
     """The plan for a request beyond this gateway, or None when the request is about this gateway.
-    A fleet slice is checked first ("all PX-7000 in the building" is still a slice of the fleet)."""
-    sl = fleet_slice(s, text)
+    A fleet slice is checked first ("all PX-7000 in the building" is still a slice of the fleet);
+    ``previous`` is the slice the thread drafted last, so a follow-up value lands in its campaign."""
+    sl = fleet_slice(s, text, previous)
     if sl is not None:
         return _slice_plan(s, sl)
     scope = scope_of(text)
     if scope is None or _names_a_value(text):
         return None
-    plans = [joint_channel_plan(s, device.id, scope, band, policy_data) for band in band_of(text)]
+    plans = [joint_channel_plan(s, device.id, scope, band, policy_data, runtime) for band in band_of(text)]
     plans = [p for p in plans if p.homes]
     if not plans or max(len(p.homes) for p in plans) < 2:
         where = "building" if scope == "building" else "upstream (neighbourhood)"
@@ -439,7 +710,7 @@ def submit_joint_plan(runtime: CoreServices, device: Device, text: str, actor: A
     from core.errors import GatewardError
 
     with runtime.store.read() as s:
-        plan = plan_for(s, device, text, policy_data(runtime.policy))
+        plan = plan_for(s, device, text, policy_data(runtime.policy), runtime=runtime)
     joint = [JointPlan.model_validate(jp) for jp in ((plan.data.get("joint_plan") if plan is not None else None)
                                                      or [])]
     d = joint_draft(joint)
@@ -489,13 +760,14 @@ def _names_a_value(text: str) -> bool:
 
 
 def _slice_plan(s: Session, sl: SliceRequest) -> Plan:
-    what = f"every {sl.model}" + (f" on firmware {sl.firmware}" if sl.firmware else "")
+    what = sl.describe()
     if sl.devices == 0:
         return Plan(outcome="answer", finding="fleet_slice_empty",
                     text=f"No active gateway matches {what}; check the model and firmware with `gateward devices`.")
     spec = campaign_draft(s, sl)
     if spec is None:
         need = ("the approved firmware image (URL and version) for a firmware campaign" if sl.upgrade
+                else "the inform interval to roll out (e.g. 3600 s)" if sl.topic == "inform_interval"
                 else "which change to roll out (e.g. an inform interval, DNS servers, a channel or a reboot)")
         return Plan(outcome="question", finding="fleet_slice", text=(
             f"That is {sl.devices} gateway(s) ({what}): it becomes a campaign, never a bulk change from chat. "

@@ -34,7 +34,8 @@ from langgraph.config import get_stream_writer
 from langgraph.graph import START, StateGraph
 from langgraph.types import Command, interrupt
 
-from brain import evidence, explicit, named_devices, playbooks
+from brain import answers, evidence, explicit, intents, named_devices, playbooks
+from brain.charts import change_measure
 from brain.llm import Usage
 from brain.llm_planner import LLMOutcome, LLMPlanner
 from brain.plan import Finding, Intent, Plan
@@ -43,7 +44,7 @@ from brain.selfcheck import SelfCheck, self_check
 from brain.tools import ToolContext, ToolResult
 from brain.untrusted import Pseudonymizer, scrub
 from core.errors import DeviceUnavailable, GatewardError, Locked
-from core.models import Actor, ActorKind, Evidence, ProposalDraft, ProposalState
+from core.models import Actor, ActorKind, Evidence, ProposalDraft, ProposalState, utcnow
 from core.secrets import mask_value
 from core.services import CoreServices
 from core.store import repo
@@ -86,6 +87,10 @@ class ChatState(TypedDict, total=False):
     notices: list[str]
     apply_error: str | None
     check_feedback: str
+    answers: list[str]
+    question_text: str
+    deferred: list[str]
+    read_only: bool
 
 
 @dataclass
@@ -139,6 +144,14 @@ def _actor(state: ChatState) -> Actor:
     return Actor(id=a["id"], roles=tuple(a.get("roles", ())), kind=ActorKind(a.get("kind", "human")))
 
 
+def _understand(text: str, actor: Actor, pending: dict[str, Any] | None) -> intents.Heard | None:
+    """A person's message as speech acts (``brain.intents``); a job's trigger is taken as sent,
+    and so is a yes/no answering the planner's own question."""
+    if actor.kind is ActorKind.JOB or not text.strip() or (pending and (YES.match(text) or NO.match(text))):
+        return None
+    return intents.heard(text)
+
+
 def _ctx(deps: Deps, state: ChatState) -> ToolContext:
     with deps.runtime.store.read() as s:
         device = repo.get_device(s, str(state["device_id"]))
@@ -188,7 +201,7 @@ class PlannerGraph:
         g: StateGraph[ChatState] = StateGraph(ChatState)
         g.add_node("understand", self.understand, destinations=("gather", "report"))
         g.add_node("gather", self.gather, destinations=("diagnose",))
-        g.add_node("diagnose", self.diagnose, destinations=("draft",))
+        g.add_node("diagnose", self.diagnose, destinations=("draft", "report"))
         g.add_node("draft", self.draft, destinations=("self_check", "report"))
         g.add_node("self_check", self.self_check, destinations=("present", "draft", "report"))
         g.add_node("present", self.present, destinations=("await_decision", "apply", "report"))
@@ -203,13 +216,20 @@ class PlannerGraph:
         _step("understand")
         text = state.get("message", "")
         actor = _actor(state)
+        heard = _understand(text, actor, state.get("pending"))
+        if heard is not None:
+            text = heard.text
         intent = playbooks.classify(text, is_job=actor.kind is ActorKind.JOB)
         pending = state.get("pending")
+        if heard is not None and heard.answers and not heard.text:
+            pending = None  # a question is a new turn, not the answer to the one asked before
         if pending and pending.get("kind") == "joint_plan":
             if YES.match(text) and state.get("device_id") and actor.kind is not ActorKind.JOB:
                 return self._submit_joint(state, str(pending.get("text", "")), intent)
             pending = None  # anything else is a new request
+        merged = False
         if pending and intent in (Intent.UNKNOWN, Intent(pending["intent"])):
+            merged = True
             intent = Intent(pending["intent"])
             extra = text
             if "confirm" in pending.get("missing", []) and YES.match(text):
@@ -225,6 +245,9 @@ class PlannerGraph:
             "proposal_id": None, "proposal_state": None, "awaiting": None, "pending": None, "notices": [],
             "apply_error": None,
             "transcript": [*state.get("transcript", []), {"role": "user", "text": state.get("message", "")}][-20:],
+            "answers": heard.answers if heard else [], "question_text": heard.question_text if heard else "",
+            "deferred": heard.deferred if heard else [],
+            "read_only": bool(heard and heard.read_only),
         }
         if not state.get("device_id"):
             plan = Plan(outcome="question", finding="no_device",
@@ -238,7 +261,11 @@ class PlannerGraph:
         if elsewhere is not None:  # another gateway's id: never a change here, nor there from this chat
             _step("understand", "the message names another device", finding=elsewhere.finding)
             return Command(update={**reset, "plan": elsewhere.model_dump(mode="json")}, goto="report")
-        wide = self._beyond_one_device(state, text) if actor.kind is not ActorKind.JOB else None
+        if heard is not None and heard.acknowledged is not None:
+            return Command(update={**reset, "plan": heard.acknowledged.model_dump(mode="json")}, goto="report")
+        # a building, a neighbourhood or a fleet slice is planned jointly, whatever else the message does
+        wide = (self._beyond_one_device(state, text if merged or heard is None else said)
+                if actor.kind is not ActorKind.JOB else None)
         if wide is not None:  # a building, a neighbourhood or a fleet slice: planned together, not one gateway
             return Command(update={**reset, "plan": wide.model_dump(mode="json")}, goto="report")
         return Command(update=reset, goto="gather")
@@ -262,7 +289,8 @@ class PlannerGraph:
 
         with self.rt.store.read() as s:
             device = repo.get_device(s, str(state["device_id"]))
-            plan = fleetplan.plan_for(s, device, text, policy_data(self.rt.policy))
+            previous = ((state.get("plan") or {}).get("data") or {}).get("slice")  # the thread's last slice
+            plan = fleetplan.plan_for(s, device, text, policy_data(self.rt.policy), previous, runtime=self.rt)
         if plan is not None:
             _step("understand", f"the request reaches beyond this gateway: {plan.finding}", finding=plan.finding)
         return plan
@@ -305,6 +333,19 @@ class PlannerGraph:
         sink = list(state.get("turn_tools", []))
         notices: list[str] = list(state.get("notices", []))
         update: dict[str, Any] = {}
+        if state.get("answers"):
+            # Questions are answered from facts before any operation is considered (issue 38).
+            ans = answers.answer(ctx, state.get("evidence") or {}, list(state.get("answers") or []),
+                                 str(state.get("question_text") or ""), _tool_recorder(state, sink))
+            if not str(state.get("message", "")).strip():
+                _step("diagnose", "answered from the device's facts", finding="answer")
+                return Command(update={"plan": ans.model_dump(mode="json"), "turn_tools": sink}, goto="report")
+            _emit("answer", ans.text, finding="answer", facts=ans.data.get("facts", []))
+        for what in state.get("deferred") or []:
+            text = (f"Deferred: {what}. I draft one change at a time — ask for it again once this one is "
+                    "applied (or cancelled).")
+            notices.append(text)
+            _emit("notice", text, deferred=what)
         if state.get("planner") == "llm" and self.deps.llm is not None:
             device_context = {k: scrub(v.get("data", {}), ctx.pseudo) for k, v in (state.get("evidence") or {}).items()}
             first = context_message(device_context, state.get("message", ""), ctx.actor.id,
@@ -358,19 +399,25 @@ class PlannerGraph:
                     plan = playbooks.draft(ctx, finding, ev, secrets=self.deps.vault.get(state["thread_id"], {}))
                     update.update({"planner": "offline", "evidence": ev, "finding": finding.model_dump(mode="json"),
                                    "llm": None, "attempts": 0, "exclude": {}})
-                    return self._after_draft(ctx, plan, ev, update)
+                    return self._after_draft(ctx, plan, ev, update, state)
                 llm_state = _llm_state(out)
                 update["llm"] = llm_state
             plan = _plan_from_llm(ctx, llm_state, state)
-            return self._after_draft(ctx, plan, state.get("evidence") or {}, update)
+            return self._after_draft(ctx, plan, state.get("evidence") or {}, update, state)
         finding = Finding.model_validate(state["finding"])
         ev = state.get("evidence") or {}
         plan = playbooks.draft(ctx, finding, ev, exclude=state.get("exclude") or {},
                                secrets=self.deps.vault.get(state["thread_id"], {}))
-        return self._after_draft(ctx, plan, ev, update)
+        return self._after_draft(ctx, plan, ev, update, state)
 
-    def _after_draft(self, ctx: ToolContext, plan: Plan, ev: dict[str, Any], update: dict[str, Any]) -> Command[Any]:
+    def _after_draft(self, ctx: ToolContext, plan: Plan, ev: dict[str, Any], update: dict[str, Any],
+                     state: ChatState | None = None) -> Command[Any]:
         plan = playbooks.conflict_gate(playbooks.compat_gate(ctx, plan, ev), ev)
+        if state is not None and state.get("read_only") and plan.outcome == "change":
+            # a question drafts nothing: the fix it found is offered with the facts (issue 38)
+            finding = update.get("finding") or state.get("finding") or {}
+            plan = answers.offer(Finding.model_validate(finding) if finding else None, plan, utcnow())
+            _step("draft", "a question: the fix is offered, not drafted", finding=plan.finding)
         update["plan"] = plan.model_dump(mode="json")
         if plan.outcome == "change" and plan.draft is not None:
             _step("draft", plan.text, changes=_masked_changes(plan.draft))
@@ -504,12 +551,12 @@ class PlannerGraph:
             update["proposal_state"] = str(p.state)
         elif plan is not None:
             data = {"finding": plan.finding, "evidence": [t["summary"] for t in state.get("turn_tools", [])][-12:]}
-            for key in ("suggested", "joint_plan", "campaign_draft", "proposals"):
+            for key in ("suggested", "joint_plan", "campaign_draft", "slice", "proposals", "facts", "offer"):
                 if plan.data.get(key):
                     data[key] = plan.data[key]
             _emit(plan.outcome if plan.outcome != "change" else "answer", plan.text, **data)
             said = plan.text
-            if plan.outcome == "question" and plan.data.get("pending"):
+            if plan.outcome in ("question", "answer") and plan.data.get("pending"):
                 update["pending"] = {"intent": state.get("intent"), "missing": plan.data.get("missing", []),
                                      "text": state.get("message", ""), "kind": plan.data.get("pending")}
         else:
@@ -548,8 +595,12 @@ def _plan_from_llm(ctx: ToolContext, llm_state: dict[str, Any], state: ChatState
                if str(c.get("path", "")).strip() and not str(c["path"]).strip().endswith(".")]
     if not changes:
         return Plan(outcome="question", finding="llm", text="The model proposed no usable change; can you say more?")
+    series = playbooks.measured_series(ctx, change_measure(changes))  # the air an approver weighs
+    charted = [Evidence(kind="telemetry", summary=f"{series.name} of the radio this changes, last {series.hours} h",
+                        data={"series": series.model_dump(mode="json")})] if series is not None else []
     draft = ProposalDraft(intent=str(d.get("intent", "planner proposal"))[:300], targets=[ctx.device.id],
-                          changes=changes, rationale=str(d.get("rationale", ""))[:2000], source="chat")
+                          changes=changes, rationale=str(d.get("rationale", ""))[:2000], source="chat",
+                          evidence=charted)
     return Plan(outcome="change", finding="llm", draft=draft, text=draft.intent)
 
 

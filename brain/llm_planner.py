@@ -28,6 +28,15 @@ from brain.untrusted import wrap
 WRITE_LIKE = re.compile(r"set|apply|write|update|reboot|reset|factory|delete|commit|approve|execute|push|"
                         r"configure|change_param|modify", re.IGNORECASE)
 
+# A tool result longer than this (about 3k tokens) is cut before the model sees it (one tree read is ~8k
+# tokens; a few of those crowd out the conversation and cost more than the answer is worth).
+TOOL_OUTPUT_MAX_CHARS = 12000
+# A plain-text reply that only announces work ("Let me check the neighbours first:") is not an answer.
+_PREAMBLE = re.compile(r"^\s*(let me|let's|i'll|i will|i am going to|i'm going to|first,?( i|let)?|now i|"
+                       r"ich werde|lass mich|je vais|laissez-moi|voy a|déjame|primero)\b[^.!?]{0,60}?\b"
+                       r"(check|look|read|inspect|quer|gather|examin|see|call|use|fetch|pull|review|prüf|schau|"
+                       r"lies|vérifi|regard|li(s|re)|revis|mir|consult)\w*|[:…]\s*$|\.\.\.\s*$", re.IGNORECASE)
+
 OnTool = Callable[[ToolResult], None]
 # Validation rules that mean "this path does not exist" (as opposed to a bad value or a policy matter).
 _UNKNOWN_RULES = {"unknown_path", "root", "deleted"}
@@ -100,14 +109,19 @@ class LLMPlanner:
                 if isinstance(parsed, Respond):
                     return out("respond", respond=parsed)
                 text = (reply.content or "").strip()
-                if text:
+                if text and not is_preamble(text):
                     return out("respond", respond=Respond(kind="answer", text=text[:2000]))
                 reasks += 1
-                refusals.append("empty reply")
-                on_notice("the model returned an empty reply; asked again", {"problem": "empty_reply"})
-                messages.append({"role": "user", "content": "Use the tools, then propose_change or respond."})
+                problem = "preamble" if text else "empty_reply"
+                refusals.append("announced work without a tool call" if text else "empty reply")
+                on_notice("the model announced work without calling a tool; asked it to go on" if text
+                          else "the model returned an empty reply; asked again", {"problem": problem})
+                messages.append({"role": "user", "content": (
+                    "Go on: call the tools you need now, then propose_change or respond." if text
+                    else "Use the tools, then propose_change or respond.")})
                 if reasks > self.max_reasks:
-                    return out("fallback", reason="the model kept returning empty replies", failure="reasks_exhausted")
+                    return out("fallback", reason="the model kept returning replies without an answer or a tool call",
+                               failure="reasks_exhausted")
                 continue
             final: LLMOutcome | None = None
             for tc in reply.tool_calls:
@@ -155,6 +169,15 @@ class LLMPlanner:
                         else:
                             final = out("respond", respond=parsed_args)
                             messages.append({"role": "tool", "tool_call_id": tc.id, "content": '{"ok": true}'})
+                    else:
+                        # Every tool call needs its tool reply, or the next request is a 400 from a real
+                        # API (and a redraft would silently fall back): the extra final call is answered.
+                        refusals.append(f"second {tc.name} in one reply")
+                        on_notice(f"the model sent more than one final call in one reply; the extra {tc.name} was "
+                                  "not used", {"problem": "second_final", "tool": tc.name})
+                        messages.append({"role": "tool", "tool_call_id": tc.id, "content": json.dumps({
+                            "ok": False, "error": "ignored: one propose_change or respond per reply; the first one "
+                                                  "is being checked"})})
                     continue
                 if tc.name not in TOOLS:
                     reasks += 1
@@ -177,7 +200,11 @@ class LLMPlanner:
                 calls += 1
                 result = call_tool(ctx, tc.name, args)
                 on_tool(result)
-                messages.append({"role": "tool", "tool_call_id": tc.id, "content": result.for_model(ctx.pseudo)})
+                body, cut = cap_tool_output(result.for_model(ctx.pseudo))
+                if cut:
+                    on_notice(f"{tc.name} returned about {cut} tokens more than a model is shown; cut, with a note",
+                              {"problem": "tool_output_capped", "tool": tc.name, "tokens_omitted": cut})
+                messages.append({"role": "tool", "tool_call_id": tc.id, "content": body})
             if final is not None:
                 # Answer every other pending call so the conversation stays well-formed for a redraft.
                 return final
@@ -186,6 +213,33 @@ class LLMPlanner:
                            failure="reasks_exhausted")
         return out("fallback", reason=f"no proposal or answer after {self.max_steps} model turns",
                    failure="steps_exhausted")
+
+
+def is_preamble(text: str) -> bool:
+    """A reply that announces what the model is about to do instead of answering."""
+    return bool(_PREAMBLE.search(text)) and len(text) < 400
+
+
+def approx_tokens(text: str) -> int:
+    """About four characters a token (English and JSON alike; the endpoint's ``usage`` is exact)."""
+    return (len(text) + 3) // 4
+
+
+def cap_tool_output(body: str, limit: int = TOOL_OUTPUT_MAX_CHARS) -> tuple[str, int]:
+    """The tool result as the model sees it, at most ``limit`` characters: a longer one is cut and
+    wrapped with a note saying how much was left out (about how many tokens) and how to get less,
+    still a JSON object. Returns (content, tokens omitted)."""
+    if len(body) <= limit:
+        return body, 0
+    keep = max(0, limit - 300)
+    while True:  # the partial text is escaped again inside the note's JSON: shrink until it fits
+        omitted = approx_tokens(body[keep:])
+        note = (f"truncated: showing the first {keep} of {len(body)} characters (about {omitted} tokens left out); "
+                "read a narrower path or subtree for the rest")
+        out = json.dumps({"ok": True, "truncated": True, "note": note, "partial": body[:keep]})
+        if len(out) <= limit or keep == 0:
+            return out, omitted
+        keep = max(0, keep - (len(out) - limit) - 16)
 
 
 def _unknown_paths(ctx: ToolContext, draft: ProposeChange) -> list[str]:

@@ -32,6 +32,18 @@ class Intent(StrEnum):
     UNKNOWN = "unknown"
 
 
+class Measure(BaseModel):
+    """The telemetry a finding was judged on: which stored series (metric and labels) and the
+    threshold the diagnosis held it against, if one. A drafted change carries that series as the
+    chart behind it (``playbooks.measured_series``)."""
+
+    metric: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    threshold: float | None = None
+    threshold_text: str | None = None
+    how: Literal["mean", "max"] = "mean"  # "max" for counts: a slice's burst, not its average
+
+
 class Finding(BaseModel):
     """The diagnosis: one named condition with the numbers that support it."""
 
@@ -40,6 +52,7 @@ class Finding(BaseModel):
     radio: int | None = None
     band: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
+    measure: Measure | None = None
 
 
 class Plan(BaseModel):
@@ -50,3 +63,6 @@ class Plan(BaseModel):
     finding: str
     draft: ProposalDraft | None = None
     data: dict[str, Any] = Field(default_factory=dict)
+    # The series to chart beside the draft when its finding measured nothing: an explicit "set
+    # channel 11" names a radio, not a reading, yet its approver weighs that radio's air the same.
+    measure: Measure | None = None

@@ -32,12 +32,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from brain import evidence, explicit, knowledge, requests
+from brain import air, evidence, explicit, knowledge, requests
 from brain.channels import ChannelRules, choose_channel, rules_for, width_mhz
 from brain.detectors.thresholds import thresholds
-from brain.plan import Finding, Intent, Plan
+from brain.plan import Finding, Intent, Measure, Plan
 from brain.tools import (
     RadioInfo,
     ReadArgs,
@@ -46,8 +46,8 @@ from brain.tools import (
     call_tool,
     radios_from_values,
 )
-from core import compat, topology
-from core.models import Change, Evidence, ProposalDraft, Root, utcnow
+from core import compat, history, topology
+from core.models import Change, Evidence, EvidenceSeries, ProposalDraft, Root, utcnow
 from core.secrets import mask_value
 from core.values import parse_bool
 
@@ -59,10 +59,15 @@ _I = re.IGNORECASE
 _PASS = re.compile(r"pass ?(word|phrase)|wi-?fi (key|code)|network key|wpa key|\[secret:\d+\]", _I)
 _SSID = re.compile(r"\b(change|rename|new|set|update|different|call)\b.{0,40}\b(ssid|network name|wi-?fi name|"
                    r"name)\b|\bssid\b.{0,20}\b(to|as)\b|\brename\b|network name|wi-?fi name|"
-                   r"name of (the|their|his|her|my) (wi-?fi|network)|\bcall (it|the (wi-?fi|network))\b", _I)
+                   r"name of (the|their|his|her|my) (wi-?fi|network)|\bcall (it|the (wi-?fi|network))\b|"
+                   # "would like their network to be called X", "umbenennen", "renommer", "que se llame X"
+                   r"\b(wi-?fi|network|wlan|ssid)\b.{0,25}\b(be )?(called|named)\b|\brenam\w*|\bumbenenn\w*|"
+                   r"\bumtaufen|\b(soll|sollte) .{0,25}\bheißen\b|\brenomm\w*|\bs'appeler\b|\brenombr\w*|"
+                   r"\bse llame\b|\bcambi\w* (el|de) nombre|\bnuevo nombre\b|\bnouveau nom\b|\bneue[nr]? name", _I)
 _INFORM = re.compile(r"\binform|not reporting|doesn'?t report|stale|check(s|ing)? in|last seen|\bacs\b|"
                      r"tr-?069|periodic|management server|not (showing|visible) (up )?in", _I)
-_CONN = re.compile(r"no internet|internet (is |keeps )?(down|out|not working|dead|dropping)|can'?t (get online|browse)|"
+_CONN = re.compile(r"no internet|internet('s|’s| is| keeps)? ?(down|out|not working|dead|dropping)|"
+                   r"can'?t (get online|browse)|"
                    r"websites?|web ?pages?|pages? (won'?t|don'?t|do not) load|\bdns\b|\boffline\b|outage|"
                    r"no (connection|service|sync)|lost connection|(link|line|fibre|fiber) (is )?down", _I)
 _COVER = re.compile(r"coverage|weak (signal|wi-?fi)|signal (is )?(weak|poor|low)|far (room|end)|garden|upstairs|"
@@ -121,8 +126,10 @@ def classify(text: str, *, is_job: bool = False) -> Intent:
     return Intent.UNKNOWN
 
 
-_QUOTED = re.compile(r"[\"“”'‘’«»]([^\"“”'‘’«»]{1,64})[\"“”'‘’«»]")
-_SSID_VALUE = re.compile(r"(?:ssid|network name|wi-?fi name|name|rename(?: (?:it|the (?:wi-?fi|network)))?)"
+_QUOTED = re.compile(r"[\"“”'‘’«»„]\s?([^\"“”'‘’«»„]{1,64}?)\s?[\"“”'‘’«»]")
+_SSID_VALUE = re.compile(r"(?:ssid|network name|wi-?fi name|name|"
+                         r"rename(?: (?:it|(?:the|their|his|her|my|your|its|the customer'?s) "
+                         r"(?:wi-?fi|network|ssid)))?)"
                          r"\s*(?:\s(?:to|as|is|should be)\s+|=\s*|:\s*)(?:be\s+)?([^\s,;]+)|"
                          r"\bcall(?:ed)?(?: it)?\s+([^\s,;]+)", _I)
 _STOP = {"to", "as", "is", "be", "the", "it", "a", "an", "and", "please", "something", "new", "their", "wifi",
@@ -139,8 +146,19 @@ def extract_ssid(text: str) -> str | None:
     for m in _SSID_VALUE.finditer(clean):
         cand = (m.group(1) or m.group(2) or "").strip().strip(".!?")
         if cand and cand.lower() not in _STOP and not cand.lower().startswith("pass"):
+            # One token, unquoted: only when what follows in its clause is chatter ("call it X thanks!").
+            # "call it Blue House" is unclear — asked again (in quotes), never cut to "Blue" (issue 38).
+            after = re.split(r"[,;.!?\n]", clean[m.end():], maxsplit=1)[0].split()
+            if after and after[0].lower().strip("'\"") not in _CHATTER:
+                return None
             return cand
     return None
+
+
+_CHATTER = {"thanks", "thank", "thx", "ty", "please", "pls", "plz", "lol", "ok", "okay", "cheers", "asap", "now",
+            "and", "then", "danke", "bitte", "und", "dann", "jetzt", "merci", "svp", "stp", "et", "puis",
+            "maintenant", "gracias", "por", "y", "luego", "ahora", "for", "für", "pour", "para", "instead",
+            "stattdessen", "plutôt", "mejor", "sein", "be", "please."}
 
 
 # ============================================================================ gather
@@ -204,9 +222,11 @@ def _upstream(ev: Evidence_) -> dict[str, Any]:
     return (ev.get("topology") or {}).get("data") or {}
 
 
-def _outage_finding(ev: Evidence_) -> Finding | None:
+def _outage_finding(ev: Evidence_, reported_down: bool = False) -> Finding | None:
+    """An upstream outage: the topology's verdict, or this gateway down (by its own WAN events, or
+    as the agent reports it: "internet's dead") while at least two others on its feed are too."""
     up = _upstream(ev)
-    own_wan = _event_count(ev, "wan_down") + _event_count(ev, "wan_degraded")
+    own_wan = _event_count(ev, "wan_down") + _event_count(ev, "wan_degraded") + int(reported_down)
     if up.get("suspected_outage") or (own_wan and up.get("degraded_siblings", 0) >= 2):
         chain = " → ".join(n["label"] for n in up.get("chain", [])) or str(up.get("upstream_id"))
         return Finding(kind="upstream_outage", summary=(
@@ -254,13 +274,16 @@ def _wifi_findings(ctx: ToolContext, ev: Evidence_) -> list[Finding]:
     for r in radios:
         rules = _policy_rules(ctx, r.band)
         if r.band == "5GHz" and rules is not None and r.channel is not None and rules.is_dfs(r.channel):
-            radar = _event_count(ev, "dfs_radar")
-            w = _window_for(ev, "wifi.dfs_radar_events")
-            if radar or (w and (w.get("max") or 0) > 0):
+            # Radar is heard in the event log or in the radio's own counter (a device may report only
+            # one of the two): whichever saw more in the day.
+            w = evidence.radio_window(ev, "wifi.dfs_radar_events", r.index)
+            radar = max(_event_count(ev, "dfs_radar"), evidence.window_total(w))
+            if radar:
                 out.append(Finding(kind="dfs_radar", radio=r.index, band=r.band, summary=(
                     f"radio {r.index} (5 GHz) sits on DFS channel {r.channel} and logged {radar} radar event(s) "
                     "in 24 h: each one forces a channel switch and drops clients"),
-                    data={"channel": r.channel, "radar_events": radar}))
+                    data={"channel": r.channel, "radar_events": radar},
+                    measure=_measure("wifi.dfs_radar_events", w, r, how="max")))
     for r in radios:
         if r.band != "2.4GHz":
             continue
@@ -269,8 +292,9 @@ def _wifi_findings(ctx: ToolContext, ev: Evidence_) -> list[Finding]:
             out.append(Finding(kind="wifi_congestion", radio=r.index, band=r.band, summary=(
                 f"radio {r.index} (2.4 GHz) channel {r.channel} is congested: utilisation averages "
                 f"{w.get('mean')}% and {w.get('evening_mean')}% in the evening"),
-                data={"channel": r.channel, "utilisation": w}))
+                data={"channel": r.channel, "utilisation": w}, measure=_busy_measure(w, r)))
     out += _dense_wide_findings(ev, radios)
+    out += _dense_air_findings(ev, radios, {f.radio for f in out})
     cov = _coverage_finding(ctx, ev, require_weak=True)
     if cov is not None:
         out.append(cov)
@@ -307,7 +331,26 @@ def _dense_wide_findings(ev: Evidence_, radios: list[RadioInfo]) -> list[Finding
         out.append(Finding(kind="wide_channel_dense", radio=r.index, band=r.band, summary=(
             f"radio {r.index} (5 GHz) runs {width} MHz among {neighbours} neighbour APs with {w.get('mean')}% "
             "retransmissions: the wide block collides with neighbours"),
-            data={"width": width, "retransmissions": w, "neighbours": neighbours}))
+            data={"width": width, "retransmissions": w, "neighbours": neighbours},
+            measure=_measure("wifi.retransmissions_pct", w, r, RETRANS_HIGH_PCT,
+                             f"dense: day average at or above {RETRANS_HIGH_PCT:g} %")))
+    return out
+
+
+def _dense_air_findings(ev: Evidence_, radios: list[RadioInfo], taken: set[int | None]) -> list[Finding]:
+    """A 5 GHz radio in congested air (``brain.air``: loud neighbours and utilisation together): a
+    wide one is narrowed, a 20 MHz one moves to its least crowded channel (issue 38)."""
+    out = []
+    for r in radios:
+        if r.band != "5GHz" or r.index in taken:
+            continue
+        w = _window_for(ev, "wifi.channel_utilization_pct", radio=r)
+        neighbours = (((ev.get(f"wifi_neighbors:{r.band}") or {}).get("data") or {}).get("neighbours")) or []
+        verdict = air.judge(r.band, r.channel, width_mhz(r.bandwidth), neighbours, w, bool(w and channel_congested(w)))
+        if verdict.congested:
+            kind = "wide_channel_dense" if width_mhz(r.bandwidth) >= 40 else "wifi_congestion"
+            out.append(Finding(kind=kind, radio=r.index, band=r.band, summary=verdict.summary, data=verdict.data,
+                               measure=_busy_measure(w, r)))
     return out
 
 
@@ -325,7 +368,38 @@ def _coverage_finding(ctx: ToolContext, ev: Evidence_, *, require_weak: bool) ->
     return Finding(kind="poor_24_coverage", radio=r24.index, band="2.4GHz", summary=(
         f"2.4 GHz clients average {w.get('mean') if w else 'n/a'} dBm; radio {r24.index} transmits at "
         f"{r24.tx_power}% (policy allows up to {target}% on this radio), width {r24.bandwidth}"),
-        data={"tx_power": r24.tx_power, "target": target, "bandwidth": r24.bandwidth, "rssi": w})
+        data={"tx_power": r24.tx_power, "target": target, "bandwidth": r24.bandwidth, "rssi": w},
+        measure=_measure("wifi.client_rssi_dbm", w, r24, thresholds().weak_client_dbm,
+                         f"weak: average below {thresholds().weak_client_dbm:g} dBm"))
+
+
+_LABEL_KEYS = ("radio", "band", "interface")  # what names a series; never device text
+
+
+def _measure(metric: str, window: dict[str, Any] | None, radio: RadioInfo | None, threshold: float | None = None,
+             text: str | None = None, how: Literal["mean", "max"] = "mean") -> Measure:
+    """The series a finding was judged on: its window's labels (the radio, the band — not the
+    channel, which a change moves), else the radio's; with the threshold the detector used."""
+    labels = {k: str(v) for k, v in ((window or {}).get("labels") or {}).items() if k in _LABEL_KEYS}
+    if not labels and radio is not None:
+        labels = {"radio": str(radio.index)}
+    return Measure(metric=metric, labels=labels, threshold=threshold, threshold_text=text, how=how)
+
+
+def _busy_measure(window: dict[str, Any] | None, radio: RadioInfo) -> Measure:
+    """A radio's channel utilisation with the threshold that made it busy: the detectors' evening
+    one, the day-long mean, or "busy now" (``brain.air``); none when dense air was judged on its
+    loud neighbours alone."""
+    w = window or {}
+    busy = thresholds().busy_channel_pct
+    threshold, text = None, None
+    if w.get("evening_mean") is not None and thresholds().channel_busy(float(w["evening_mean"])):
+        threshold, text = busy, f"busy: evening average above {busy:g} %"
+    elif float(w.get("mean") or 0) >= CONGESTED_MEAN_PCT:
+        threshold, text = CONGESTED_MEAN_PCT, f"congested: day average at or above {CONGESTED_MEAN_PCT:g} %"
+    elif w.get("last") is not None and float(w["last"]) >= air.BUSY_NOW_PCT:
+        threshold, text = air.BUSY_NOW_PCT, f"busy now: at or above {air.BUSY_NOW_PCT:g} %"
+    return _measure("wifi.channel_utilization_pct", window, radio, threshold, text)
 
 
 def _target_power(ctx: ToolContext, r: RadioInfo) -> int | None:
@@ -388,7 +462,10 @@ def diagnose(ctx: ToolContext, intent: Intent, ev: Evidence_, text: str, secrets
     if intent == Intent.REQUEST:
         req = requests.parse(text.replace(explicit.CONFIRMED, " "))
         if req is not None:
-            return _offline_finding(ev) or explicit.finding(req, text)
+            # Facts first: a reboot or reset cannot fix an upstream outage (issue 38).
+            outage = (_outage_finding(ev, reported_down=bool(_CONN.search(text)))
+                      if req.action in ("reboot", "factory_reset") else None)
+            return _offline_finding(ev) or outage or explicit.finding(req, text)
         intent = Intent.UNKNOWN
     firmware_only = intent == Intent.UNSUPPORTED and not _HARD_UNSUPPORTED.search(text)
     if intent == Intent.UNSUPPORTED and not firmware_only:
@@ -484,7 +561,11 @@ def _wifi_clean_summary(ev: Evidence_) -> str:
         util = f"{w.get('mean')}% busy" if w else "no utilisation data"
         parts.append(f"{r.band} channel {r.channel} ({util})")
     radar = _event_count(ev, "dfs_radar")
-    return ("no radar events, no congestion and normal client signal" if not radar else "") + (
+    busy = any((w := _window_for(ev, "wifi.channel_utilization_pct", radio=r)) and channel_congested(w)
+               for r in _radios(ev))
+    clean = ("no radar events and normal client signal" if busy
+             else "no radar events, no congestion and normal client signal")
+    return (clean if not radar else "") + (
         f" — {', '.join(parts)}" if parts else "")
 
 
@@ -499,7 +580,8 @@ def _connectivity_finding(ctx: ToolContext, ev: Evidence_) -> Finding:
             "the gateway has no WAN DNS servers" + (f" since a reboot on firmware {ctx.device.firmware} "
                                                     "(a known firmware bug)" if lost else "")
             + (f"; up to {int(failures['max'])} DNS failures an hour" if failures and failures.get("max") else "")),
-            data={"servers_before": before, "dns_lost_events": len(lost)})
+            data={"servers_before": before, "dns_lost_events": len(lost)},
+            measure=Measure(metric="dns.failures", how="max"))
     ping = (ev.get("ipping") or {}).get("data", {}).get("result") or {}
     if ping:
         lossy = int(ping.get("FailureCount") or 0) > 0
@@ -588,7 +670,57 @@ def draft(ctx: ToolContext, finding: Finding, ev: Evidence_, *, exclude: dict[st
     note = finding.data.get("note")
     if note:
         plan = plan.model_copy(update={"text": f"{str(note)[0].upper()}{str(note)[1:]}. {plan.text}"})
+    if plan.draft is not None and finding.summary:
+        facts = finding_facts(finding)
+        series = measured_series(ctx, finding.measure or plan.measure)
+        if series is not None:
+            facts["series"] = series.model_dump(mode="json")
+        fact = Evidence(kind="finding", summary=finding.summary, data=facts)
+        plan = plan.model_copy(update={"draft": plan.draft.model_copy(
+            update={"evidence": [fact, *plan.draft.evidence]})})
     return plan
+
+
+SERIES_HOURS = 24  # the day the diagnosis read (brain.evidence)
+
+
+def measured_series(ctx: ToolContext, m: Measure | None) -> EvidenceSeries | None:
+    """The chart behind a drafted change (issue 39 item 4): the device's stored series its finding
+    was judged on (or, for an explicit request, the series of the radio it changes), over the day
+    the diagnosis read, at most ``SERIES_MAX_POINTS`` points, named in words with its unit and the
+    threshold used. None when nothing was measured or fewer than two samples are stored (no line
+    to draw)."""
+    if m is None:
+        return None
+    with ctx.runtime.store.read() as s:
+        points = history.metric_series(s, ctx.device.id, m.metric, labels=m.labels, hours=SERIES_HOURS, how=m.how)
+    if len(points) < 2:
+        return None
+    name, unit = history.metric_name(m.metric)
+    return EvidenceSeries(metric=m.metric, name=name, unit=unit, labels=m.labels, hours=SERIES_HOURS, points=points,
+                          threshold=m.threshold, threshold_text=m.threshold_text)
+
+
+_FACT_KEYS = 8  # an approver weighs two or three numbers, not a dump
+_FACT_TEXT = 64  # longer strings are device text or lists, not a fact to weigh
+
+
+def finding_facts(finding: Finding) -> dict[str, Any]:
+    """The numbers behind a finding, as an approver reads them first (issue 39: "evidence as the
+    two or three facts behind a change, not `tool:read_parameters: 51 live value(s)`"): scalar
+    values only, no secret references, device text cut out by length, at most a handful."""
+    out: dict[str, Any] = {}
+    if finding.band:
+        out["band"] = finding.band
+    for key, value in finding.data.items():
+        if len(out) >= _FACT_KEYS:
+            break
+        if key in ("secret_ref", "note") or value is None or isinstance(value, (dict, list, tuple, set)):
+            continue
+        if isinstance(value, str) and (len(value) > _FACT_TEXT or "[secret:" in value):
+            continue
+        out[key] = value
+    return out
 
 
 def _draft(ctx: ToolContext, finding: Finding, ev: Evidence_, exclude: dict[str, Any],
@@ -803,7 +935,9 @@ def _draft_width(ctx: ToolContext, finding: Finding, ev: Evidence_) -> Plan:
         return Plan(outcome="escalation", finding=finding.kind, text=(
             f"{finding.summary}; policy lists no {target} width for 5 GHz. Escalate to a Wi-Fi engineer."))
     d = ProposalDraft(
-        intent=f"Narrow 5 GHz radio {finding.radio} from {width} MHz to {target} (dense air, retransmissions)",
+        intent=(f"Narrow 5 GHz radio {finding.radio} from {width} MHz to {target} "
+                + (f"(congested air: {finding.data['loud_neighbours']} loud neighbour APs)"
+                   if finding.data.get("loud_neighbours") else "(dense air, retransmissions)")),
         targets=[ctx.device.id], changes=[Change(path=path, value=target)], source="chat",
         action_type="wifi.channel_change", rationale=f"{finding.summary}.",
         evidence=_evidence_list(ev, ["history", "wifi_neighbors:5GHz", "radios"]))

@@ -33,6 +33,10 @@ energy; when setting Channel on a radio with AutoChannelEnable=true also set Aut
 respond with kind=escalation and no change.
 - Passphrases appear as placeholders like [secret:1]. Use the placeholder verbatim as the value; never \
 invent, repeat or guess a passphrase.
+- Wi-Fi congestion is judged from the neighbours (how many, how loud, on which channels) as well as \
+utilisation; a channel a loud neighbour uses is avoided, or your rationale says why it is kept.
+- End a turn with exactly ONE propose_change or respond call. Do not announce what you will do in plain \
+text: call the tools. Tool results may be cut (a note says so): read a narrower path then.
 - If the request is unclear, respond with kind=question. Never guess."""
 
 

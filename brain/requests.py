@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from brain import concepts
+from brain.intents import OFF_AND_ON
 from core.models import Scalar
 
 Action = Literal["channel", "width", "power", "band_enable", "dns", "inform_interval", "reboot", "ping",
@@ -74,7 +75,8 @@ _FACTORY_SYMPTOM = re.compile(r"\b(since|after|seit|nach|depuis|après|desde|des
 _ASKED = re.compile(r"\b(please|pls|plz|can (you|we|u)|could (you|we|u)|go ahead|let'?s|wants?|would like|"
                     r"asks?( us)? (to|for)|asked( us)? (to|for)|requests?|needs? (a|to)|bitte|kannst du|könnt ihr|"
                     r"können (sie|wir)|kann man|möchte|will|wünscht|lass uns|svp|s'il (te|vous) pla[iî]t|"
-                    r"pouvez|peux-tu|pourriez|veut|demande|por favor|puedes|podemos|podrías|quiere|pide)\b", _I)
+                    r"pouvez|peux-tu|tu peux|pourriez|tu pourrais|veut|demande|por favor|puedes|podemos|podrías|"
+                    r"quiere|pide)\b", _I)
 # It happened already: a past auxiliary or participle, a time in the past, "… themselves", "since then".
 _HAPPENED = re.compile(
     r"\b(did|done|already|tried|yesterday|ago|earlier|last (week|night|month|time|year)|this morning|"
@@ -209,8 +211,8 @@ def parse(text: str) -> ExplicitRequest | None:
         host = (m.group(1) or m.group(2) or "").strip(".,;")
         if host and _HOST_OK.match(host):
             return ExplicitRequest(action="ping", value=host)
-    m = _REBOOT.search(text)
+    m = _REBOOT.search(text) or OFF_AND_ON.search(text)
     if (m and not _REBOOT_SYMPTOM.search(text) and not concepts.negated_at(text, m.start())
-            and destructive_mood(text, _REBOOT) == "request"):
+            and destructive_mood(text, _REBOOT if _REBOOT.search(text) else OFF_AND_ON) == "request"):
         return ExplicitRequest(action="reboot")
     return None

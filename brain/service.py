@@ -26,22 +26,25 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Literal
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal
 
-from langchain_core.runnables import RunnableConfig
-from langgraph.types import Command
-
-from brain.checkpoint import Checkpointer, open_checkpointer
 from brain.contracts import ChatEvent, ThreadSummary
-from brain.graph import ChatState, Deps, PlannerGraph, event_sink, new_mac_key
 from brain.llm import LLMClient, LLMConfig, LLMError, Usage
-from brain.llm_planner import LLMPlanner
 from brain.redact import redact
 from brain.threads import ThreadStore
 from core.errors import Conflict, Forbidden, Invalid
 from core.models import TERMINAL_STATES, Actor, ProposalState
 from core.services import CoreServices
 from core.store import repo
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
+    from langgraph.graph.state import CompiledStateGraph
+    from langgraph.types import Command
+
+    from brain.checkpoint import Checkpointer
+    from brain.graph import ChatState, Deps
 
 PlannerChoice = Literal["auto", "offline", "llm"]
 LEASE_S = 120.0  # a turn's lease; renewed while the turn streams, so only a crashed holder's expires
@@ -69,7 +72,7 @@ class ChatService:
                  llm_config: LLMConfig | None = None, checkpointer: Checkpointer | None = None) -> None:
         self.runtime = runtime
         self.threads_db = ThreadStore(runtime.store)
-        self._checkpointer = checkpointer or open_checkpointer(runtime.store.url)
+        self._given_checkpointer = checkpointer
         if llm is None and planner != "offline":
             cfg = llm_config or LLMConfig.from_env(model=getattr(runtime.settings, "model", None))
             if cfg.enabled:
@@ -79,16 +82,38 @@ class ChatService:
                                                  "local endpoint)")
         self.llm = llm if planner != "offline" else None
         self.mode: Literal["offline", "llm"] = "llm" if self.llm is not None else "offline"
-        self.deps = Deps(runtime=runtime, llm=LLMPlanner(self.llm) if self.llm is not None else None)
-        self.graph = PlannerGraph(self.deps).builder().compile(checkpointer=self._checkpointer.saver)
+        self._graphless: set[str] = set()  # threads started here that no graph turn has touched yet
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self.busy_wait_s = _busy_wait_s()
         self.lease_s = LEASE_S
         self._process = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
+    # The graph (LangGraph, its checkpointer and the model planner) is built on first use: a turn
+    # that only asks for facts is answered without it (issue 38: a CLI turn paid ~1.4 s CPU of
+    # imports before the planner's own 0.1 s).
+    @cached_property
+    def deps(self) -> Deps:
+        from brain.graph import Deps
+        from brain.llm_planner import LLMPlanner
+
+        return Deps(runtime=self.runtime, llm=LLMPlanner(self.llm) if self.llm is not None else None)
+
+    @cached_property
+    def _checkpointer(self) -> Checkpointer:
+        from brain.checkpoint import open_checkpointer
+
+        return self._given_checkpointer or open_checkpointer(self.runtime.store.url)
+
+    @cached_property
+    def graph(self) -> CompiledStateGraph[ChatState, Any, ChatState, ChatState]:
+        from brain.graph import PlannerGraph
+
+        return PlannerGraph(self.deps).builder().compile(checkpointer=self._checkpointer.saver)
+
     def close(self) -> None:
-        self._checkpointer.close()
+        if "_checkpointer" in self.__dict__:
+            self._checkpointer.close()
 
     # ------------------------------------------------------------------ contract
     def start(self, device_id: str | None, actor: Actor, title: str | None = None) -> str:
@@ -98,6 +123,7 @@ class ChatService:
         thread_id = f"t-{uuid.uuid4().hex[:16]}"
         self.threads_db.create(thread_id, device_id, actor.id, title or (f"chat about {device_id}" if device_id
                                                                          else "chat"), self.mode)
+        self._graphless.add(thread_id)
         return thread_id
 
     def send(self, thread_id: str, message: str, actor: Actor) -> Iterator[ChatEvent]:
@@ -114,6 +140,11 @@ class ChatService:
 
     def _send(self, thread_id: str, message: str, actor: Actor, row: dict[str, Any]) -> Iterator[ChatEvent]:
         with self._lock(thread_id) as holder:
+            quick = self._facts_only(thread_id, message, actor, row)
+            if quick is not None:
+                yield from quick
+                return
+            self._graphless.discard(thread_id)
             config = self._config(thread_id)
             snap = self.graph.get_state(config)
             values: dict[str, Any] = dict(snap.values or {})
@@ -135,8 +166,12 @@ class ChatService:
             yield self._record(ChatEvent(thread_id=thread_id, kind="step", text=masked,
                                          data={"role": "user", "node": "message", "actor": actor.id}))
             if snap.interrupts:
+                from langgraph.types import Command
+
                 stream_input: ChatState | Command[Any] = Command(resume={"message": masked})
             else:
+                from brain.graph import new_mac_key
+
                 owner = actor if actor.id == row["owner"] else self._owner(row["owner"])
                 stream_input = {"message": masked, "thread_id": thread_id, "device_id": row["device_id"],
                                 "actor": {"id": owner.id, "roles": list(owner.roles), "kind": str(owner.kind)},
@@ -167,6 +202,8 @@ class ChatService:
                 yield self._record(ChatEvent(thread_id=thread_id, kind="question", data={"proposal_id": pid},
                                              text=text))
                 return
+            from langgraph.types import Command
+
             yield from self._run(thread_id, Command(resume={"decision": str(state) if state else None}), holder)
 
     def history(self, thread_id: str) -> list[ChatEvent]:
@@ -178,6 +215,8 @@ class ChatService:
     # ------------------------------------------------------------------ extras
     def awaiting(self, thread_id: str) -> dict[str, Any] | None:
         """What a paused thread waits for (``{"kind": "approval"|"confirm", "proposal_id": …}``), or None."""
+        if thread_id in self._graphless:
+            return None  # started here and only answered from facts: nothing can be paused
         snap = self.graph.get_state(self._config(thread_id))
         return dict(snap.interrupts[0].value or {}) if snap.interrupts else None
 
@@ -216,6 +255,56 @@ class ChatService:
         finally:
             local.release()
 
+    def _facts_only(self, thread_id: str, message: str, actor: Actor,
+                    row: dict[str, Any]) -> list[ChatEvent] | None:
+        """A message that only asks for facts (``brain.intents``: questions with answerable topics,
+        nothing requested, no secret in it) about a device, offline planner: answered here,
+        read-only, without the graph — the same answer the graph's answer path gives. The thread's
+        state is untouched (a paused proposal stays paused; a question the planner asked stays
+        open). None otherwise."""
+        from brain import intents
+
+        # The model path keeps every turn in its transcript (the next turn's context), so it always
+        # runs the graph; the graph answers fact questions the same way before the model is asked.
+        if self.mode != "offline" or not row.get("device_id") or len(message) > 600:
+            return None
+        masked, found = redact(message, start=1)
+        if found or "[secret:" in masked:
+            return None
+        heard = intents.heard(masked)
+        if heard.text or not (heard.answers or heard.acknowledged is not None):
+            return None
+        if "admin" not in actor.roles and actor.id != row["owner"]:
+            return None
+        from brain import answers, evidence, named_devices
+        from brain.tools import ToolContext, ToolResult
+        from brain.untrusted import Pseudonymizer
+
+        if named_devices.others(masked, str(row["device_id"])) or _BEYOND_ONE.search(masked):
+            return None  # another gateway, a building, a neighbourhood, a fleet slice: the graph's
+        with self.runtime.store.read() as s:
+            device = repo.get_device(s, str(row["device_id"]))
+
+        out = [self._record(ChatEvent(thread_id=thread_id, kind="step", text=masked,
+                                      data={"role": "user", "node": "message", "actor": actor.id}))]
+        if heard.acknowledged is not None:
+            plan = heard.acknowledged
+        else:
+            owner = actor if actor.id == row["owner"] else self._owner(row["owner"])
+            ctx = ToolContext(self.runtime, device, owner, Pseudonymizer(thread_id))
+            tools: list[ChatEvent] = []
+
+            def on_tool(r: ToolResult) -> None:
+                tools.append(ChatEvent(thread_id=thread_id, kind="tool", text=r.summary, data=r.event_data()))
+
+            ev = evidence.gather_facts(ctx, on_tool)
+            plan = answers.answer(ctx, ev, heard.answers, heard.question_text, on_tool)
+            self.threads_db.append_many(tools)
+            out += tools
+        data: dict[str, Any] = {"finding": plan.finding, "facts": plan.data.get("facts", [])}
+        out.append(self._record(ChatEvent(thread_id=thread_id, kind=plan.outcome, text=plan.text, data=data)))
+        return out
+
     @staticmethod
     def _config(thread_id: str) -> RunnableConfig:
         return {"configurable": {"thread_id": thread_id}, "recursion_limit": 60}
@@ -234,6 +323,8 @@ class ChatService:
              holder: str | None = None) -> Iterator[ChatEvent]:
         """Stream one turn. Progress events (steps, tool calls) are persisted in batches; anything
         a person acts on (a proposal, an outcome, a question…) is persisted before it is yielded."""
+        from brain.graph import event_sink
+
         config = self._config(thread_id)
         pending: list[ChatEvent] = []
         emitted: list[dict[str, Any]] = []
@@ -286,6 +377,14 @@ class ChatService:
             update["proposal_id"] = values["proposal_id"]
         self.threads_db.update(thread_id, **update)
 
+
+# Anything that may reach beyond this gateway (a quantifier, a building, a street, a neighbourhood:
+# a superset of what ``brain.fleetplan`` plans jointly) takes the graph, which decides exactly.
+_BEYOND_ONE = re.compile(
+    r"\b(all|every|each|alle[nms]?|sämtliche\w*|jede[mnrs]?|tou(te)?s|chaque|todos|todas|cada|building|block|flats|"
+    r"gebäude\w*|wohnblock|mehrfamilienhaus|haus|immeuble|bâtiment|batiment|résidence|edificio|bloque|"
+    r"neighbou?r\w*|nachbar\w*|viertel|straße|strasse|street|quartier|voisin\w*|rue|barrio|vecin\w*|calle|"
+    r"fleet|flotte|flota|pon|olt|cmts|node)\b", re.IGNORECASE)
 
 UNCLEAR_PASSPHRASE = ("I did not take that as the passphrase: it is not clear which part of it is. Send only the "
                       "passphrase — in quotes if it has spaces, e.g. 'Blue Fox 9' — or 'cancel'.")

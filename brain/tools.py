@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from brain import knowledge
 from brain.channels import parse_channel_list, width_mhz
 from brain.untrusted import Pseudonymizer, scrub
-from core import history, topology
+from core import history
 from core.errors import GatewardError
 from core.models import Actor, Device, Scalar
 from core.secrets import MASK, is_secret_path
@@ -315,6 +315,8 @@ def device_history(ctx: ToolContext, args: HistoryArgs) -> ToolResult:
 
 
 def topology_view(ctx: ToolContext, _: NoArgs) -> ToolResult:
+    from core import topology
+
     with ctx.runtime.store.read() as s:
         health = topology.upstream_health(s, ctx.device.id)
     data = health.as_dict()
@@ -327,6 +329,8 @@ def topology_view(ctx: ToolContext, _: NoArgs) -> ToolResult:
 
 
 def wifi_neighbors(ctx: ToolContext, args: NeighbourArgs) -> ToolResult:
+    from core import topology
+
     with ctx.runtime.store.read() as s:
         g = topology.wifi_graph(s, ctx.device.id)
     ctx.cache.setdefault("wifi_graph", g)

@@ -19,12 +19,14 @@ parsed here any more: a plan without ``policy_items`` has no obligations.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.models import PolicyItem
+if TYPE_CHECKING:
+    from core.models import PolicyItem
 
 STAGE, HALT, WINDOW = "obligation.stage", "obligation.halt", "obligation.window"
 
@@ -76,8 +78,16 @@ def _param(code: str, params: Mapping[str, Any], name: str, kind: type | tuple[t
     return value
 
 
+def _item_type() -> type | None:
+    """``core.models.PolicyItem`` when that module is loaded — an instance of it cannot exist
+    otherwise — so that reading a stored plan (``campaign status``) does not import the models and
+    pydantic (issue 39)."""
+    models = sys.modules.get("core.models")
+    return getattr(models, "PolicyItem", None) if models is not None else None
+
+
 def _as_item(ob: PolicyItem | Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
-    if isinstance(ob, PolicyItem):
+    if not isinstance(ob, Mapping):
         return ob.code, ob.params
     params = ob.get("params") or {}
     return str(ob.get("code", "")), params if isinstance(params, Mapping) else {}
@@ -92,7 +102,8 @@ def parse(obligations: Iterable[PolicyItem | Mapping[str, Any]]) -> PolicyPlan:
     halt: float | None = None
     windows: list[Window] = []
     for ob in obligations:
-        if not isinstance(ob, (PolicyItem, Mapping)):
+        item = _item_type()
+        if not (isinstance(ob, Mapping) or (item is not None and isinstance(ob, item))):
             continue
         code, params = _as_item(ob)
         if code == WINDOW:

@@ -46,8 +46,20 @@ from campaigns.analysis import RingStats, Verdict, evaluate
 from campaigns.halt import Stopper
 from campaigns.schema import CampaignAnalysisRow, CampaignBatchRow, CampaignDeviceRow, CampaignRow
 from campaigns.spec import CampaignSpec, parse_spec
+
+# the state names were defined here: re-exported for the modules that import them from here
+from campaigns.states import ABORTED as ABORTED
+from campaigns.states import ABORTING as ABORTING
+from campaigns.states import COMPLETED as COMPLETED
+from campaigns.states import CREATED as CREATED
+from campaigns.states import DENIED as DENIED
+from campaigns.states import FAILED as FAILED
+from campaigns.states import PAUSED as PAUSED
+from campaigns.states import REJECTED as REJECTED
+from campaigns.states import RUNNING as RUNNING
+from campaigns.states import TERMINAL as TERMINAL
 from core import audit
-from core.errors import Conflict, GatewardError, NotFound
+from core.errors import Conflict, GatewardError, NotFound, ShuttingDown
 from core.ids import new_id
 from core.models import Actor, ExecutionStatus, ProposalState, utcnow
 from core.services import CoreServices
@@ -61,9 +73,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gateward.campaigns")
 
-CREATED, RUNNING, PAUSED, ABORTING = "created", "running", "paused", "aborting"
-ABORTED, COMPLETED, FAILED = "aborted", "completed", "failed"
-TERMINAL = frozenset({ABORTED, COMPLETED, FAILED})
+
 OUTSTANDING = ("queued", "running", "halted")
 MAX_ATTEMPTS = 8
 WATCHDOG_FRESH_S = 0.5  # a campaign stepped this recently is not stepped again by the watchdog
@@ -337,6 +347,8 @@ class Orchestrator:
 
         if isinstance(exc, ExecutorError):
             return exc.retryable
+        if isinstance(exc, ShuttingDown):  # this process began to stop before the batch wrote anything
+            return True
         if isinstance(exc, (DBAPIError, ConnectionError, TimeoutError)):
             return True
         if isinstance(exc, Conflict):

@@ -12,32 +12,29 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, insert, select
 
 from campaigns import obligations
 from campaigns import rate as ratelimit
-from campaigns.orchestrator import (
-    ABORTED,
-    ABORTING,
-    CREATED,
-    PAUSED,
-    RUNNING,
-    TERMINAL,
-    Orchestrator,
-)
+from campaigns.orchestrator import Orchestrator
 from campaigns.planner import plan_rings
-from campaigns.schema import CampaignAnalysisRow, CampaignBatchRow, CampaignDeviceRow, CampaignRow
+from campaigns.reads import CampaignReader
+from campaigns.reads import ring_statuses as ring_statuses  # re-exported: read from here before
+from campaigns.schema import CampaignDeviceRow, CampaignRow
 from campaigns.spec import CampaignSpec, Target, check_stages, parse_spec
+from campaigns.states import ABORTING, CREATED, DENIED, PAUSED, RUNNING
+from campaigns.words import EMERGENCY_PATH as EMERGENCY_PATH
+from campaigns.words import _strata_totals
+from campaigns.words import window_info as window_info
 from core import audit, rbac
-from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.errors import Conflict, Forbidden, Invalid
 from core.ids import new_id
 from core.models import Actor, ExecutionStatus, ProposalDraft, ProposalState, utcnow
 from core.services import CoreServices
 from core.store import repo
-from core.store.schema import DeviceRow, ExecutionRow
+from core.store.schema import DeviceRow
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -50,13 +47,14 @@ P = ProposalState
 X = ExecutionStatus
 
 
-class Campaigns:
-    """Campaign operations over one runtime. ``queue`` (optional) hands work to the job queue at
-    once; without it the workers' watchdog picks it up within half a second."""
+class Campaigns(CampaignReader):
+    """Campaign operations over one runtime (and its reads, :class:`CampaignReader`). ``queue``
+    (optional) hands work to the job queue at once; without it the workers'
+    watchdog picks it up within half a second."""
 
     def __init__(self, runtime: CoreServices, queue: Queue | None = None) -> None:
+        super().__init__(runtime.store, lambda: self.lc.clock())
         self.rt = runtime
-        self.store = runtime.store
         self.lc = runtime.lifecycle
         self.orch = Orchestrator(runtime, queue)
 
@@ -92,6 +90,7 @@ class Campaigns:
         plan = plan_rings(cid, [devices[i] for i in ids], stages, spec.control_pct)
         limits = ratelimit.initial(spec.rate)
         now = utcnow()
+        denied = not decision.allow
         # The coded obligations are what the orchestrator reads (windows); "policy" is for display.
         policy_items = [o.model_dump(mode="json") for o in decision.obligation_items]
         with self.store.write() as s:
@@ -99,8 +98,10 @@ class Campaigns:
                               spec=spec.model_dump(mode="json"), plan={**plan.summary(), "fleet": fleet,
                                                                          "policy": decision.obligations,
                                                                          "policy_items": policy_items},
-                              state=CREATED, ring=0, ring_state="active", cursor=0, sweeps=0,
-                              window=limits.window, batch_size=limits.batch_size, created_at=now, updated_at=now)
+                              state=DENIED if denied else CREATED, ring=0, ring_state="active", cursor=0,
+                              sweeps=0, window=limits.window, batch_size=limits.batch_size, created_at=now,
+                              updated_at=now, finished_at=now if denied else None,
+                              halt_reason="; ".join(decision.deny)[:2000] if denied else None)
             s.add(row)
             s.flush()
             rows = [{"campaign_id": cid, "device_id": pl.device_id, "ring": pl.ring, "pos": pl.pos,
@@ -114,7 +115,10 @@ class Campaigns:
 
     def _select(self, spec: CampaignSpec) -> tuple[list[str], int]:
         with self.store.read() as s:
-            ids = repo.select_devices(s, spec.target.selector())
+            if spec.target.devices is not None:
+                ids = self._listed(s, spec.target)
+            else:
+                ids = repo.select_devices(s, spec.target.selector())
             fleet = int(s.scalar(select(func.count()).select_from(DeviceRow)) or 0)
         what = spec.target.describe()
         if not ids:
@@ -124,6 +128,31 @@ class Campaigns:
             raise Invalid(f"the selector ({what}) matches every device of the fleet ({fleet}); confirm a "
                           "fleet-wide campaign with --all (target.all_fleet = true) or narrow the selector")
         return ids, fleet
+
+    @staticmethod
+    def _listed(s: Session, target: Target) -> list[str]:
+        """An explicit list: every id must exist, be active, and match the other fields given (an
+        intersection that must keep every listed device). Refused by name, never narrowed silently."""
+        listed = target.devices or []
+        found = repo.get_devices(s, listed)
+        unknown = [i for i in listed if i not in found]
+        retired = [i for i in listed if i in found and found[i].status == repo.RETIRED]
+        problems = []
+        if unknown:
+            problems.append(f"{len(unknown)} listed device(s) do not exist: {', '.join(unknown[:10])}")
+        if retired:
+            problems.append(f"{len(retired)} listed device(s) are retired and may not be changed: "
+                            f"{', '.join(retired[:10])}")
+        if target.selector().model_dump(exclude_defaults=True):
+            matching = set(repo.select_devices(s, target.selector()))
+            outside = [i for i in listed if i in found and i not in retired and i not in matching]
+            if outside:
+                problems.append(f"{len(outside)} listed device(s) do not match "
+                                f"{target.model_copy(update={'devices': None}).describe()}: "
+                                f"{', '.join(outside[:10])} (drop them from the list or the other fields)")
+        if problems:
+            raise Invalid("target.devices: " + "; ".join(problems), errors=problems)
+        return sorted(listed)
 
     @staticmethod
     def _stages(spec: CampaignSpec, plan: obligations.PolicyPlan) -> tuple[list[float], float]:
@@ -151,17 +180,14 @@ class Campaigns:
             self.lc.cancel(pid, actor, reason)
 
     # ================================================================== people's commands
-    def _get(self, cid: str) -> CampaignRow:
-        with self.store.read() as s:
-            c = s.get(CampaignRow, cid)
-        if c is None:
-            raise NotFound(f"unknown campaign {cid!r}; list campaigns with `gateward campaign status`")
-        return c
-
     def start(self, cid: str, actor: Actor) -> dict[str, Any]:
         c = self._get(cid)
         if not rbac.can_apply(actor):
             raise Forbidden(f"{actor.id} (roles: {', '.join(actor.roles) or 'none'}) may not start campaigns")
+        if c.state == DENIED:
+            raise Conflict(f"campaign {cid} cannot start: policy denied it: {c.halt_reason or 'see its preview'}; "
+                           "create it again (as an emergency, outside a change window)",
+                           proposal_state=str(P.DENIED))
         if c.state != CREATED:
             raise Conflict(f"campaign {cid} is {c.state}; only a new campaign can be started "
                            "(a paused one is resumed)")
@@ -210,70 +236,49 @@ class Campaigns:
         self.orch.halt(cid, ABORTING, f"aborted by {actor.id}: {reason}", actor.id)
         return self.status(cid)
 
+    def selection(self, target: Target, operations: list[str] | None = None) -> dict[str, Any]:
+        """The reader's live count, plus the change windows policy would bind this selection to
+        (running ``operations``: a firmware campaign's ``download``) and whether each is open now —
+        checked *before* create, so nobody defines a campaign only to read "denied: outside the
+        change window" (issue 39)."""
+        out = super().selection(target)
+        out["windows"] = self._windows_for(target, out["devices"], operations or [])
+        return out
+
+    def _windows_for(self, target: Target, devices: int, operations: list[str]) -> list[dict[str, Any]]:
+        """From the policy pack's ``windows`` data (the same the policy decides by): one window per
+        region of the selection, when it applies (``applies_when``: at least ``min_targets``
+        devices, or one of its operations)."""
+        policy_data = getattr(self.rt.policy, "policy_data", None) or {}  # both engines have it; the port not
+        data = policy_data.get("windows") or {}
+        when = data.get("applies_when") or {}
+        applies = devices >= int(when.get("min_targets", 2)) or bool(set(operations) & set(when.get("operations", [])))
+        if not data or not devices or not applies:
+            return []
+        with self.store.read() as s:
+            regions = self._regions(s, target)
+        items = []
+        for region in regions:
+            w = (data.get("regions") or {}).get(region) or data.get("fallback")
+            if w:
+                items.append({"code": obligations.WINDOW, "message": f"window {region}", "params": {
+                    "region": region, "start_hour": w["start_hour"], "end_hour": w["end_hour"],
+                    "utc_offset_hours": w.get("utc_offset_hours", 0)}})
+        return window_info(items, self.lc.clock())
+
+    @staticmethod
+    def _regions(s: Session, target: Target) -> list[str]:
+        ids = repo.select_devices(s, target.selector())
+        regions: set[str] = set()
+        for i in range(0, len(ids), 500):
+            regions.update(str(r) for (r,) in s.execute(select(DeviceRow.region).where(
+                DeviceRow.id.in_(ids[i:i + 500])).distinct()).all() if r)
+        return sorted(regions)
+
     @staticmethod
     def _need(actor: Actor, ok: bool, what: str) -> None:
         if not ok:
             raise Forbidden(f"{actor.id} (roles: {', '.join(actor.roles) or 'none'}) may not {what} campaigns")
-
-    # ================================================================== reading
-    def list(self, limit: int = 50) -> list[dict[str, Any]]:
-        with self.store.read() as s:
-            rows = list(s.scalars(select(CampaignRow).order_by(CampaignRow.created_at.desc()).limit(limit)))
-        return [self._summary(c) for c in rows]
-
-    @staticmethod
-    def _summary(c: CampaignRow) -> dict[str, Any]:
-        return {"id": c.id, "name": c.name, "kind": c.kind, "state": c.state, "proposal_id": c.proposal_id,
-                "author": c.author, "run_by": c.run_by, "ring": c.ring, "rings": len(c.plan["sizes"]),
-                "ring_state": c.ring_state,
-                "devices": int(c.plan["total"]), "created_at": c.created_at.isoformat(),
-                "halt_reason": c.halt_reason, "error": c.error}
-
-    def status(self, cid: str) -> dict[str, Any]:
-        c = self._get(cid)
-        p = self.lc.get(c.proposal_id)
-        with self.store.read() as s:
-            per_ring = s.execute(select(
-                CampaignBatchRow.ring, func.count(), func.sum(CampaignBatchRow.n_failed),
-            ).where(CampaignBatchRow.campaign_id == cid).group_by(CampaignBatchRow.ring)).all()
-            now = ring_statuses(s, cid, c.proposal_id)
-            states = dict(s.execute(select(CampaignBatchRow.state, func.count()).where(
-                CampaignBatchRow.campaign_id == cid).group_by(CampaignBatchRow.state)).all())
-            analyses = list(s.scalars(select(CampaignAnalysisRow).where(CampaignAnalysisRow.campaign_id == cid)
-                                      .order_by(CampaignAnalysisRow.id.desc()).limit(40)))
-            # The workers that carried batches out for the person (issue 34: never an anonymous robot).
-            workers = [{"worker": w, "batches": int(n)} for w, n in s.execute(
-                select(CampaignBatchRow.worker, func.count()).where(
-                    CampaignBatchRow.campaign_id == cid, CampaignBatchRow.worker.is_not(None))
-                .group_by(CampaignBatchRow.worker).order_by(CampaignBatchRow.worker)).all()]
-        progress = self.lc.staged_progress(c.proposal_id)
-        by_ring = {int(r[0]): r for r in per_ring}
-        rings = []
-        for i, size in enumerate(c.plan["sizes"]):
-            r = by_ring.get(i)
-            n = now.get(i, {})
-            rolled_back = n.get(str(X.ROLLED_BACK), 0)
-            rings.append({"ring": i, "name": "canary" if i == 0 else f"ring {i}", "stage_pct": c.plan["stages"][i],
-                          "size": int(size), "batches": int(r[1]) if r else 0,
-                          "verified": n.get(str(X.VERIFIED), 0), "failed": int(r[2] or 0) if r else 0,
-                          "rolled_back": rolled_back, "rollback_failed": n.get(str(X.ROLLBACK_FAILED), 0),
-                          "strata": c.plan["strata"][i], "status": _ring_status(c, i, rolled_back)})
-        now_t = self.lc.clock()
-        held = [w.text() for w in obligations.from_plan(c.plan).closed_windows(now_t)]
-        return {**self._summary(c), "spec": c.spec, "plan": {k: v for k, v in c.plan.items() if k != "acks"},
-                "window_hold": held if c.state == "running" else [],
-                "windows": window_info(obligations.plan_items(c.plan), now_t),
-                "emergency": bool(c.spec.get("emergency")), "emergency_path": EMERGENCY_PATH,
-                "proposal": {"id": p.id, "state": str(p.state), "hash": p.hash, "error": p.error, "risk": p.risk},
-                "rings_detail": rings, "batches": states, "progress": progress, "workers": workers,
-                "rate": {"batch_size": c.batch_size, "window": c.window},
-                "halted_at": c.halted_at.isoformat() if c.halted_at else None, "halted_by": c.halted_by,
-                "started_at": c.started_at.isoformat() if c.started_at else None,
-                "finished_at": c.finished_at.isoformat() if c.finished_at else None,
-                "promote_at": c.promote_at.isoformat() if c.promote_at else None,
-                "analyses": [{"ring": a.ring, "ts": a.ts.isoformat(), "outcome": a.outcome, "final": a.final,
-                              "metrics": a.metrics, "reasons": a.reasons} for a in reversed(analyses)],
-                "terminal": c.state in TERMINAL}
 
     def preview(self, cid: str) -> dict[str, Any]:
         """The whole campaign before it runs: selection, ring plan, per-class diffs, policy."""
@@ -298,82 +303,6 @@ class Campaigns:
                 "gate": c.spec.get("gate"), "promotion": c.spec.get("promotion"), "rate": c.spec.get("rate"),
                 "classes": classes, "absent": len(prev.get("absent", [])), "preview_source": prev.get("source"),
                 "sample": prev.get("devices", [])[:20], "decision": decision, "would_deny": would_deny}
-
-
-    def selection(self, target: Target) -> dict[str, Any]:
-        """How many devices a selector matches now (the console's live count while a campaign is
-        defined), whether that is the whole fleet (which ``create`` refuses without ``all_fleet``),
-        and the fleet's models, firmware and regions with their counts to pick from."""
-        with self.store.read() as s:
-            ids = repo.select_devices(s, target.selector())
-            fleet = int(s.scalar(select(func.count()).select_from(DeviceRow)) or 0)
-            facets = {name: {str(v): int(n) for v, n in s.execute(
-                select(col, func.count()).where(DeviceRow.status == repo.ACTIVE).group_by(col).order_by(col)).all()}
-                for name, col in (("model", DeviceRow.model), ("firmware", DeviceRow.firmware),
-                                  ("region", DeviceRow.region), ("vendor", DeviceRow.vendor))}
-        return {"devices": len(ids), "fleet": fleet, "target": target.describe(),
-                "whole_fleet": bool(ids) and len(ids) == fleet, "facets": facets}
-
-
-EMERGENCY_PATH = ("outside a change window only an emergency proceeds: create the campaign with "
-                  "emergency on (--emergency); policy then asks a senior approver to sign it, and the "
-                  "campaign runs without waiting for the window")
-
-
-def window_info(policy: list[Any], now: datetime) -> list[dict[str, Any]]:
-    """The change windows a campaign's decision bound it to, each with whether it is open now and,
-    when closed, the UTC time it next opens — so the console can say *when*, not only *closed*."""
-    out = []
-    for w in obligations.parse(list(policy)).windows:
-        is_open = w.open_at(now)
-        opens = None if is_open else _next_open(w, now)
-        out.append({"region": w.region, "text": w.text(), "open": is_open,
-                    "opens_at": opens.isoformat() if opens else None,
-                    # relative to the policy's clock (GATEWARD_POLICY_TIME may pin it), not the browser's
-                    "opens_in_s": int((opens - now).total_seconds()) if opens else None})
-    return out
-
-
-def _next_open(w: obligations.Window, now: datetime) -> datetime | None:
-    """First quarter hour within the next day at which ``w`` is open (offsets may be fractional)."""
-    t = now.replace(second=0, microsecond=0) + timedelta(minutes=15 - now.minute % 15)
-    for _ in range(4 * 24 + 1):
-        if w.open_at(t):
-            return t
-        t += timedelta(minutes=15)
-    return None
-
-
-def ring_statuses(s: Session, cid: str, pid: str) -> dict[int, dict[str, int]]:
-    """Per ring, how many of its devices are in each execution status *now*.
-
-    Why from the execution rows and not the batch rows: a batch row is written once, when the
-    batch finishes; an abort's rollback (or a later ``gateward rollback`` of the proposal) moves
-    devices from verified to rolled back without touching it, so sums over batches showed an
-    aborted campaign as fully green with "rolled back 0"."""
-    rows = s.execute(select(CampaignDeviceRow.ring, ExecutionRow.status, func.count()).join(
-        ExecutionRow, (ExecutionRow.device_id == CampaignDeviceRow.device_id) & (ExecutionRow.proposal_id == pid))
-        .where(CampaignDeviceRow.campaign_id == cid).group_by(CampaignDeviceRow.ring, ExecutionRow.status)).all()
-    out: dict[int, dict[str, int]] = {}
-    for ring, status, n in rows:
-        out.setdefault(int(ring), {})[str(status)] = int(n)
-    return out
-
-
-def _ring_status(c: CampaignRow, i: int, rolled_back: int) -> str:
-    """A ring's word for people: an aborted campaign's rings that were restored say so."""
-    if rolled_back and c.state in (ABORTING, ABORTED):
-        return "rolling back" if c.state == ABORTING else "rolled back"
-    if i < c.ring or (i == c.ring and c.state == "completed"):
-        return "done"
-    return c.ring_state if i == c.ring else "pending"
-
-
-def _strata_totals(plan: dict[str, Any]) -> dict[str, int]:
-    out: Counter[str] = Counter()
-    for ring in plan["strata"]:
-        out.update(ring)
-    return dict(out)
 
 
 def _classes_from_live(devices: list[dict[str, Any]], plan: dict[str, Any]) -> list[dict[str, Any]]:

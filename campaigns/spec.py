@@ -7,6 +7,7 @@ outage. Each is refused here with a message that names the field and what to wri
 
 from __future__ import annotations
 
+from collections import Counter
 from itertools import pairwise
 from typing import Any, Literal
 
@@ -15,9 +16,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from core.errors import Invalid
 from core.models import Change, Operation, Selector
 
+MAX_LISTED_DEVICES = 10_000
+
 
 class Target(BaseModel):
-    """Which devices: every given field must match (model, vendor, firmware, region, all tags)."""
+    """Which devices: every given field must match (model, vendor, firmware, region, all tags).
+
+    ``devices`` lists the devices explicitly ("campaign from selection" in the console, ``--device``
+    on the CLI). The list *is* the selection; any other field given beside it is an intersection
+    that must hold for every listed device, so a listed device it would leave out is refused by
+    name (422) rather than dropped without a word. Each id must exist and not be retired."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -26,7 +34,22 @@ class Target(BaseModel):
     firmware: str | None = None
     region: str | None = None
     tags: list[str] = Field(default_factory=list)
+    devices: list[str] | None = Field(default=None, min_length=1, max_length=MAX_LISTED_DEVICES,
+                                      description="exactly these device ids (at most 10,000)")
     all_fleet: bool = Field(default=False, description="confirm that matching the whole fleet is intended")
+
+    @field_validator("devices")
+    @classmethod
+    def _unique(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        ids = [i.strip() for i in v]
+        if any(not i for i in ids):
+            raise ValueError("devices holds an empty id")
+        dup = sorted(i for i, n in Counter(ids).items() if n > 1)
+        if dup:
+            raise ValueError(f"devices lists {', '.join(dup[:5])} more than once")
+        return ids
 
     def selector(self) -> Selector:
         return Selector(model=self.model, vendor=self.vendor, firmware=self.firmware, region=self.region,
@@ -36,6 +59,8 @@ class Target(BaseModel):
         parts = [f"{k}={v}" for k, v in (("model", self.model), ("vendor", self.vendor),
                                           ("firmware", self.firmware), ("region", self.region)) if v]
         parts += [f"tag={t}" for t in self.tags]
+        if self.devices is not None:
+            parts.insert(0, f"{len(self.devices)} listed device{'' if len(self.devices) == 1 else 's'}")
         return ", ".join(parts) or "the whole fleet"
 
 

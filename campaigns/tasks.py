@@ -15,7 +15,7 @@ import procrastinate
 from procrastinate import JobContext
 
 from campaigns.queue import BATCH_TASK, QUEUE, ROLLBACK_TASK
-from core.errors import Conflict
+from core.errors import Conflict, ShuttingDown
 
 if TYPE_CHECKING:
     from campaigns.orchestrator import Orchestrator
@@ -26,7 +26,9 @@ def _transient() -> tuple[type[Exception], ...]:
 
     from executors.base import RETRYABLE_ERRORS
 
-    return (Conflict, OperationalError, DBAPIError, *RETRYABLE_ERRORS, ConnectionError, TimeoutError)
+    # ShuttingDown: this worker began to stop after it took the job (issue 36); another, or this
+    # one after its restart, runs it.
+    return (Conflict, ShuttingDown, OperationalError, DBAPIError, *RETRYABLE_ERRORS, ConnectionError, TimeoutError)
 
 
 RETRY = procrastinate.RetryStrategy(max_attempts=8, wait=1, exponential_wait=2, retry_exceptions=set(_transient()))

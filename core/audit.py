@@ -24,7 +24,6 @@ transaction lock (PostgreSQL) taken for the commit only.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
@@ -32,7 +31,7 @@ import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -57,6 +56,7 @@ from sqlalchemy import (
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
+from core import audit_chain as chain
 from core import audit_hint
 from core.audit_anchor import (
     Anchor,
@@ -66,9 +66,12 @@ from core.audit_anchor import (
     load_key,
     mac,
     mac_ok,
-    read_anchors,
     settings,
 )
+from core.audit_chain import GENESIS as GENESIS
+from core.audit_chain import TAMPER_ACTION as TAMPER_ACTION
+from core.audit_chain import ChainReport as ChainReport
+from core.audit_chain import Finding as Finding
 from core.errors import Conflict, Invalid
 from core.models import AuditEvent, Device, canonical_json, utcnow
 from core.secrets import mask_params
@@ -78,9 +81,7 @@ from core.store.schema import AuditCheckpointRow, AuditEventRow, AuditHeadRow, U
 
 log = logging.getLogger(__name__)
 
-GENESIS = "0" * 64
 _AUDIT_LOCK_KEY = 72617
-TAMPER_ACTION = "alarm.audit_tampered"
 SYSTEM_ACTOR = "system:audit"
 _PENDING = "gateward_audit_pending_anchors"
 _HEAD = cast(Table, AuditHeadRow.__table__)
@@ -192,23 +193,7 @@ def _pg_array(values: Sequence[str | None]) -> str:
                           for v in values) + "}"
 
 
-def _event_hash(seq: int, ts: datetime, actor: str, action: str, proposal_id: str | None,
-                device_id: str | None, subscriber: str | None, model: str | None, firmware: str | None,
-                data: dict[str, Any], prev_hash: str) -> str:
-    body = {
-        "seq": seq,
-        "ts": ts.isoformat(timespec="microseconds"),
-        "actor": actor,
-        "action": action,
-        "proposal_id": proposal_id,
-        "device_id": device_id,
-        "subscriber": subscriber,
-        "model": model,
-        "firmware": firmware,
-        "data": data,
-        "prev_hash": prev_hash,
-    }
-    return hashlib.sha256(canonical_json(body)).hexdigest()
+_event_hash = chain.event_hash  # appends write what verify recomputes
 
 
 def _sanitise(data: dict[str, Any]) -> dict[str, Any]:
@@ -612,36 +597,6 @@ def _drop_pending(session: Session) -> None:
 
 
 # ---------------------------------------------------------------------------- verify
-@dataclass(frozen=True)
-class Finding:
-    seq: int
-    text: str
-
-
-@dataclass
-class ChainReport:
-    ok: bool
-    count: int
-    first_broken_seq: int | None = None
-    reason: str = ""
-    findings: list[Finding] = field(default_factory=list)
-    checked: list[str] = field(default_factory=list)
-    cannot_detect: list[str] = field(default_factory=list)
-
-    def message(self) -> str:
-        if self.ok:
-            return f"audit chain OK ({self.count} events)"
-        return f"audit chain BROKEN at event {self.first_broken_seq}: {self.reason}"
-
-    def details(self) -> list[str]:
-        """What was checked, every finding, and what this check cannot detect — for people."""
-        out = ["checked:", *(f"  - {c}" for c in self.checked)]
-        if self.findings:
-            out += ["findings:", *(f"  - event {f.seq}: {f.text}" for f in self.findings)]
-        out += ["cannot detect:", *(f"  - {c}" for c in self.cannot_detect)]
-        return out
-
-
 def _iter_rows(session: Session, batch: int = 5000) -> Iterator[AuditEventRow]:
     last = 0
     while True:
@@ -654,137 +609,20 @@ def _iter_rows(session: Session, batch: int = 5000) -> Iterator[AuditEventRow]:
         last = rows[-1].seq
 
 
-@dataclass
-class _Verifier:
-    """Collects what a verify run learns: findings, and the hash each authenticated source expects
-    at a seq (keyed head, checkpoints, anchor lines)."""
-
-    key: AuditKey | None
-    findings: list[Finding] = field(default_factory=list)
-    expected: dict[int, tuple[str, str]] = field(default_factory=dict)  # seq -> (hash, which source)
-
-    def find(self, seq: int, text_: str) -> None:
-        self.findings.append(Finding(seq, text_))
-
-    def authentic(self, kind: str, a: Anchor, source: str) -> bool:
-        if self.key is None:
-            return False
-        if mac_ok(self.key, kind, a.seq, a.hash, a.count, a.ts, a.mac):
-            self.expected.setdefault(a.seq, (a.hash, source))
-            return True
-        other = f" (it names key {a.key_id}; this is {self.key.key_id})" if a.key_id != self.key.key_id else \
-            " (forged or altered)"
-        self.find(a.seq, f"{source} at seq {a.seq} is not signed by this audit key{other}")
-        return False
-
-
-def _walk(session: Session, v: _Verifier) -> tuple[int, int]:
-    """Follow every link from genesis; returns (events, the table's head seq)."""
-    prev, expected_seq, count, last, broken = GENESIS, 1, 0, 0, False
-    for row in _iter_rows(session):
-        count += 1
-        if not broken:
-            if row.seq != expected_seq:
-                broken = True
-                v.find(expected_seq, f"event {expected_seq} is missing (next is {row.seq})")
-            elif row.prev_hash != prev:
-                broken = True
-                v.find(row.seq, "prev_hash does not match the previous event's hash")
-            elif _event_hash(row.seq, row.ts, row.actor, row.action, row.proposal_id, row.device_id,
-                             row.subscriber, row.model, row.firmware, row.data, row.prev_hash) != row.hash:
-                broken = True
-                v.find(row.seq, "content does not match its hash (edited)")
-        if row.action == TAMPER_ACTION:
-            first = row.data.get("first_seq") if isinstance(row.data, dict) else None
-            v.find(int(first) if isinstance(first, int) else row.seq,
-                   f"Gateward found the trail tampered with when it next wrote (event {row.seq}): "
-                   f"{row.data.get('reason') if isinstance(row.data, dict) else ''}")
-        exp = v.expected.get(row.seq)
-        if exp is not None and exp[0] != row.hash:
-            v.find(row.seq, f"event {row.seq} does not match the {exp[1]}: history up to it was rewritten "
-                            "(edited and re-chained)")
-        prev, expected_seq, last = row.hash, row.seq + 1, row.seq
-    return count, last
-
-
 def _default_anchor(session: Session) -> Path | None:
     return anchor_path(session.get_bind().engine.url)
 
 
 def verify_chain(session: Session, *, anchors: Sequence[Path] = ()) -> ChainReport:
     """Check the links, the keyed head, every keyed checkpoint and the anchor file(s) (this host's,
-    plus any exported copies in ``anchors``). Reports every finding, what was checked, and what
-    this cannot detect."""
-    key = load_key(create=False)
-    v = _Verifier(key)
-    cfg = settings()
-    checked: list[str] = []
-    cps = list(session.scalars(select(AuditCheckpointRow).order_by(AuditCheckpointRow.seq)))
-    head_row = session.scalars(select(AuditHeadRow).where(AuditHeadRow.id == 1)).first()
-    if key is None and (cps or head_row is not None):
-        v.find(1, f"no audit key at {cfg.key_file()} and GATEWARD_AUDIT_KEY unset: the keyed head and "
-                  f"{len(cps)} checkpoints cannot be authenticated; point GATEWARD_AUDIT_KEY_FILE at the key")
-    head_ok = head_row is not None and v.authentic(
-        "head", Anchor(head_row.seq, head_row.hash, head_row.seq, head_row.ts, head_row.key_id, head_row.mac),
-        "keyed head")
-    good_cps = {cp.seq for cp in cps if v.authentic(
-        "checkpoint", Anchor(cp.seq, cp.hash, cp.count, cp.ts, cp.key_id, cp.mac), "keyed checkpoint")}
+    plus any exported copies in ``anchors``) — read through the ORM, checked by
+    :func:`core.audit_chain.verify`, the one check ``gateward audit verify`` runs too."""
+    cps = [Anchor(cp.seq, cp.hash, cp.count, cp.ts, cp.key_id, cp.mac)
+           for cp in session.scalars(select(AuditCheckpointRow).order_by(AuditCheckpointRow.seq))]
+    h = session.scalars(select(AuditHeadRow).where(AuditHeadRow.id == 1)).first()
+    head = None if h is None else Anchor(h.seq, h.hash, h.seq, h.ts, h.key_id, h.mac)
     files = [p for p in [_default_anchor(session)] if p is not None] + list(anchors)
-    file_top = _check_anchor_files(v, files, checked)
-    count, last = _walk(session, v)
-    checked[:0] = [f"{count} events: every hash recomputed and {max(count - 1, 0)} links followed from genesis",
-                   f"keyed head: {'seq ' + str(head_row.seq) if head_row else 'absent'} (HMAC, audit key "
-                   f"{key.key_id if key else 'missing'} from {key.source if key else cfg.key_file()})",
-                   f"{len(cps)} keyed checkpoints (every {cfg.audit_checkpoint_every} events), each matched "
-                   "against its event"]
-    top = max(v.expected, default=0)
-    if top > last:
-        v.find(last + 1, f"truncated after seq {last}: the {v.expected[top][1]} says {top} events existed")
-    if head_row is None and count:
-        v.find(1, f"no keyed head covers events 1..{last}: the audit_head row was deleted, or the events were "
-                  "written outside Gateward")
-    elif head_ok and head_row is not None and head_row.seq < last:
-        v.find(head_row.seq + 1, f"events {head_row.seq + 1}..{last} are not covered by the keyed head: "
-                                 "appended outside Gateward (forged)")
-    if file_top and file_top <= last and file_top not in good_cps:
-        v.find(file_top, f"the anchor file's checkpoint at seq {file_top} is missing from audit_checkpoints "
-                         "(checkpoint rows deleted)")
-    return _report(v, count, checked)
-
-
-def _check_anchor_files(v: _Verifier, files: Sequence[Path], checked: list[str]) -> int:
-    """Authenticate every line of every anchor file; returns the highest anchored seq."""
-    top = 0
-    for path in files:
-        if not path.exists():
-            checked.append(f"anchor file {path}: not present (no checkpoint written from this host yet)")
-            continue
-        lines = 0
-        for line in read_anchors(path):
-            lines += 1
-            if line.anchor is None:
-                v.find(1, f"anchor file {path}: {line.error}")
-            elif v.authentic("checkpoint", line.anchor, f"anchor file {path.name}"):
-                top = max(top, line.anchor.seq)
-        checked.append(f"anchor file {path}: {lines} lines, latest seq {top or '-'}")
-    return top
-
-
-def _report(v: _Verifier, count: int, checked: list[str]) -> ChainReport:
-    every = settings().audit_checkpoint_every
-    cannot = [
-        "someone holding the audit key and database write access can rewrite history since the last anchor "
-        "kept off-host; export anchors off-host with `gateward audit anchor` and check them with "
-        "`gateward audit verify --anchor FILE`",
-        f"deleting the latest events since the last checkpoint (fewer than {every}) while restoring a keyed "
-        "head row saved before them; run `gateward audit anchor` or lower GATEWARD_AUDIT_CHECKPOINT_EVERY",
-        "anchor files on other hosts are not read: each host's file holds the checkpoints its processes wrote",
-    ]
-    findings = sorted(dict.fromkeys(v.findings), key=lambda f: f.seq)  # stable: sources in order
-    if not findings:
-        return ChainReport(True, count, checked=checked, cannot_detect=cannot)
-    first = findings[0]
-    return ChainReport(False, count, first.seq, first.text, findings, checked, cannot)
+    return chain.verify(_iter_rows(session), cps, head, files)
 
 
 def to_model(row: AuditEventRow) -> AuditEvent:

@@ -28,16 +28,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import URL
 
+from core.canonical import canonical_json
 from core.config import default_home
 from core.errors import Invalid
-from core.models import canonical_json
+from core.store import dburl
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 log = logging.getLogger(__name__)
 
@@ -202,23 +205,32 @@ def mac_ok(key: AuditKey, kind: str, seq: int, head_hash: str, count: int, ts: d
 
 
 # ---------------------------------------------------------------------------- anchor file
-def anchor_path(url: URL) -> Path | None:
+def anchor_path(url: URL | str) -> Path | None:
     """Where this database's anchor file lives on this host.
 
     ``GATEWARD_AUDIT_ANCHOR_FILE`` wins. A SQLite database's file sits beside it (whoever can
     rewrite the one can rewrite the other; the key is what protects SQLite). Any other database's
-    sits under ``$GATEWARD_HOME/audit-anchors/``, named by a hash of the URL without its password.
+    sits under ``$GATEWARD_HOME/audit-anchors/``, named by a hash of the URL.
     An in-memory database has none.
+
+    ``url``: the engine's URL, or the URL text the DB-API read path opened (``gateward audit
+    verify``); both are read by :mod:`core.store.dburl`, so both name the same file.
     """
     cfg = settings()
     if cfg.audit_anchor_file is not None:
         return cfg.audit_anchor_file
-    if url.get_backend_name() == "sqlite":
-        db = url.database
+    text = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+    parsed = dburl.parse(dburl.normalise_url(text))
+    if parsed is None:
+        raise Invalid(f"cannot read the database URL {dburl.label(text) or '(unparsable)'} to find its anchor file")
+    if parsed.backend == "sqlite":
+        db = parsed.database
         if not db or db == ":memory:" or db.startswith("file::memory:"):
             return None
         return Path(db + "-audit-anchor.jsonl")
-    ident = url.set(password=None).render_as_string(hide_password=False)
+    # The name hashes the whole URL, password included: it always did (``URL.set(password=None)``
+    # leaves a password in place), and a new name would lose every existing anchor file.
+    ident = parsed.render(hide_password=False)
     return cfg.home / "audit-anchors" / (hashlib.sha256(ident.encode()).hexdigest()[:16] + ".jsonl")
 
 

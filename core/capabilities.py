@@ -8,6 +8,18 @@ refused it. ``discover()`` (every adapter: the simulator's tree, USP GetSupporte
 :func:`core.validation.validate_changes` a :class:`CapabilitySet` so a path the device lacks or cannot
 write is refused at validate — before anyone approves — naming the device's own data model.
 
+A device whose adapter reports its whole schema and every instance it has (``Discovery.instances_complete``:
+USP, GetSupportedDM made concrete with GetInstances) is held to both (issue 37): a path its schema lacks is
+refused even in a table no instance of which was seen, and a path into a table instance it does not have
+is refused even when it has no instance of that table at all ("it has no Device.WiFi.SSID instances") —
+which TR-069 discovery cannot tell from a table it did not list. Both were refused by the agent at apply
+(USP 7026), after two people had approved.
+
+A discovery that says which contract commands the device's data model has (``Discovery.commands``: USP,
+from GetSupportedDM) is stored with the class too, and an operation the device lacks is refused at validate
+(issue 37): the OB-USP-Agent has no ``Device.DeviceInfo.FirmwareImage.`` table, and a governed download to
+it was approved before the agent answered 7026. An adapter that does not say (``None``) refuses nothing.
+
 Never blocks on missing discovery: a class with no stored capabilities validates against the registry
 alone, a parameter whose writability the device did not state is not refused, and an adapter that
 reports no parameters stores nothing.
@@ -25,6 +37,7 @@ import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, Protocol
 
@@ -49,6 +62,10 @@ log = logging.getLogger("gateward.capabilities")
 RULE_MISSING = "device_model_missing"
 RULE_READ_ONLY = "device_model_read_only"
 RULE_INSTANCE = "device_model_instance"
+RULE_COMMAND = "device_model_command"
+#: The key under which a device's stored instance numbers (``device_instances.instances``) say that its
+#: discovery listed every instance it has (``Discovery.instances_complete``); never a table path.
+COMPLETE_KEY = "@complete"
 UNKNOWN = "unknown"  # what onboarding records for an identity field the agent did not claim
 IDENTITY_ACTOR = "discovery"  # who the audit trail names for identity learnt from DeviceInfo
 
@@ -89,6 +106,12 @@ class _Discovered(Protocol):
     def data_model_version(self) -> str: ...
     @property
     def parameters(self) -> dict[str, bool | None]: ...
+    @property
+    def instances_complete(self) -> bool: ...
+    @property
+    def commands(self) -> list[str] | None: ...
+    @property
+    def command_paths(self) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True)
@@ -100,6 +123,13 @@ class CapabilitySet:
     instances: Mapping[str, Sequence[int]] = field(default_factory=dict)
     discovered_at: str = ""
     instances_at: str = ""  # when this device's instance numbers were read (they can go stale)
+    #: the device's discovery reported its whole schema and every instance it has (USP): a path the
+    #: schema lacks is missing, and a table absent from ``instances`` has no instance (issue 37)
+    instances_complete: bool = False
+    #: the contract commands the device's data model has (``None``: its discovery did not say) and the
+    #: command each runs as there (``download`` → ``Device.DeviceInfo.FirmwareImage.{i}.Download()``)
+    commands: frozenset[str] | None = None
+    command_paths: Mapping[str, str] = field(default_factory=dict)
 
     @cached_property
     def _tables(self) -> set[str]:
@@ -109,11 +139,12 @@ class CapabilitySet:
         """``(rule, message)`` when the device's own data model refuses a write to ``path``, else None.
 
         A path in a table the discovered unit had no instances of is not refused as missing (that unit
-        could not list the table's parameters); the device refuses it at apply if it must."""
+        could not list the table's parameters); the device refuses it at apply if it must — unless
+        its discovery listed the whole schema (``instances_complete``), which names every table."""
         g = generic(path)
         if g not in self.params:
             table = table_of(g)
-            if table is not None and table not in self._tables:
+            if table is not None and table not in self._tables and not self.instances_complete:
                 return None
             return RULE_MISSING, (f"{path} is not supported by {self.label} (the device's own data model has no "
                                   "such parameter)")
@@ -122,6 +153,16 @@ class CapabilitySet:
                                     "(the device's own data model says read-only)")
         return self._instance_problem(path)
 
+    def command_problem(self, command: str) -> tuple[str, str] | None:
+        """``(rule, message)`` when the device's own data model lacks the contract ``command``, else None
+        (also when its discovery did not say which commands it has)."""
+        if self.commands is None or command in self.commands:
+            return None
+        path = self.command_paths.get(command)
+        lacks = f"has no {path}" if path else "has no command for it"
+        return RULE_COMMAND, (f"{command} is not supported by {self.label}: its own data model {lacks} "
+                              "(`gateward devices discover` refreshes)")
+
     def _instance_problem(self, path: str) -> tuple[str, str] | None:
         segs = path.split(".")
         for k, seg in enumerate(segs):
@@ -129,6 +170,11 @@ class CapabilitySet:
                 continue
             table = ".".join(segs[:k]) + "."
             have = self.instances.get(table)
+            if have is None and self.instances_complete:
+                when = f" at {self.instances_at[:16]}" if self.instances_at else ""
+                return RULE_INSTANCE, (f"{path}: {table}{seg} does not exist on this device: it has no "
+                                       f"{table.rstrip('.')} instances ({self.label} reported none{when}; "
+                                       "`gateward devices discover` refreshes)")
             if have is not None and int(seg) not in have:
                 listed = ", ".join(str(n) for n in have) or "none"
                 when = f" at {self.instances_at[:16]}" if self.instances_at else ""
@@ -150,16 +196,33 @@ def _upsert(s: Session, table: Any, values: dict[str, Any], keys: Sequence[str])
                                          set_={k: stmt.excluded[k] for k in values if k not in keys}))
 
 
-def _union(s: Session, key: tuple[str, str, str, str], params: dict[str, bool | None]) -> dict[str, bool | None]:
+def _union(s: Session, key: tuple[str, str, str, str], params: dict[str, bool | None],
+           commands: dict[str, Any] | None) -> tuple[dict[str, bool | None], dict[str, Any] | None]:
     """What this discovery says, added to what the class is already known to have: units of one firmware
-    differ in the objects they hold right now, so a re-discovery only widens (never narrows) the set."""
+    differ in the objects they hold right now, so a re-discovery only widens (never narrows) the set —
+    its parameters and its commands (a discovery that does not say which commands keeps what was said)."""
     row = s.get(DeviceCapabilityRow, key)
     if row is None:
-        return params
+        return params, commands
     merged: dict[str, bool | None] = dict(row.params)
     for path, writable in params.items():
         merged[path] = _merge(merged[path], writable) if path in merged else writable
-    return merged
+    return merged, _union_commands(row.commands, commands)
+
+
+def _stored_commands(disc: _Discovered) -> dict[str, Any] | None:
+    """``device_capabilities.commands``: ``{"supported": [...], "paths": {command: path}}``, or None when
+    the discovery does not say."""
+    if disc.commands is None:
+        return None
+    return {"supported": list(dict.fromkeys(disc.commands)), "paths": dict(disc.command_paths)}
+
+
+def _union_commands(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any] | None:
+    if old is None or new is None:
+        return new if old is None else old
+    return {"supported": list(dict.fromkeys([*old.get("supported", []), *new.get("supported", [])])),
+            "paths": {**old.get("paths", {}), **new.get("paths", {})}}
 
 
 def record(s: Session, device: Device, disc: _Discovered) -> dict[str, Any]:
@@ -178,19 +241,26 @@ def record(s: Session, device: Device, disc: _Discovered) -> dict[str, Any]:
     if not disc.parameters:
         return summary
     params, instances = split_parameters(disc.parameters)
-    params = _union(s, (vendor, model, firmware, root), params)
+    stored_instances: dict[str, Any] = dict(instances)
+    if disc.instances_complete:
+        stored_instances[COMPLETE_KEY] = True
+    params, commands = _union(s, (vendor, model, firmware, root), params, _stored_commands(disc))
     now = utcnow()
     _upsert(s, DeviceCapabilityRow.__table__,
             {"vendor": vendor, "model": model, "firmware": firmware, "root": root,
              "protocol": str(device.protocol), "data_model_version": disc.data_model_version[:64], "params": params,
-             "source_device_id": device.id, "discovered_at": now},
+             "commands": commands, "source_device_id": device.id, "discovered_at": now},
             ["vendor", "model", "firmware", "root"])
     _upsert(s, DeviceInstancesRow.__table__,
-            {"device_id": device.id, "firmware": firmware, "instances": instances, "discovered_at": now},
+            {"device_id": device.id, "firmware": firmware, "instances": stored_instances, "discovered_at": now},
             ["device_id"])
     read_only = sum(1 for w in params.values() if w is False)
     summary.update(stored=True, parameters=len(params), read_only=read_only, tables=len(instances),
-                   firmware_differs=firmware != device.firmware)
+                   firmware_differs=firmware != device.firmware,
+                   instances_complete=bool(stored_instances.get(COMPLETE_KEY)),
+                   commands=None if commands is None else list(commands["supported"]),
+                   lacks_commands=None if commands is None else [c for c in commands["paths"]
+                                                                  if c not in commands["supported"]])
     return summary
 
 
@@ -207,7 +277,8 @@ def for_devices(s: Session, devices: Iterable[Device]) -> dict[str, CapabilitySe
     keys = {d.id: class_key(d) for d in devs}
     models = sorted({k[1] for k in keys.values()})
     # Every validation asks (issue 15): run on the session's cursor (core.store.fastsql).
-    rows = {(v, m, f, r): (params, at) for v, m, f, r, params, at in _CLASSES.all(s, {"models": models})}
+    rows = {(v, m, f, r): (params, commands, at)
+            for v, m, f, r, params, commands, at in _CLASSES.all(s, {"models": models})}
     if not rows:
         return {}
     inst = {did: (fw, instances, at) for did, fw, instances, at in _INSTANCES.all(s, {"ids": [d.id for d in devs]})}
@@ -216,22 +287,25 @@ def for_devices(s: Session, devices: Iterable[Device]) -> dict[str, CapabilitySe
         row = rows.get(keys[d.id])
         if row is None:
             continue
-        params, discovered_at = row
+        params, commands, discovered_at = row
         own = inst.get(d.id)
         fresh = own is not None and own[0] == d.firmware
         label = (f"device {d.id} (identity unknown)" if unidentified(d)
                  else label_of(d.vendor, d.model, d.firmware))
-        out[d.id] = CapabilitySet(label, dict(params),
-                                  dict(own[1]) if own is not None and fresh else {},
-                                  discovered_at.isoformat(),
-                                  own[2].isoformat() if own is not None and fresh else "")
+        tables = dict(own[1]) if own is not None and fresh else {}
+        complete = bool(tables.pop(COMPLETE_KEY, False))
+        out[d.id] = CapabilitySet(label, dict(params), tables, discovered_at.isoformat(),
+                                  own[2].isoformat() if own is not None and fresh else "",
+                                  instances_complete=complete,
+                                  commands=None if commands is None else frozenset(commands.get("supported", [])),
+                                  command_paths=dict((commands or {}).get("paths", {})))
     return out
 
 
 _CAPS = DeviceCapabilityRow.__table__
 _INST = DeviceInstancesRow.__table__
 _CLASSES = Prepared(select(_CAPS.c.vendor, _CAPS.c.model, _CAPS.c.firmware, _CAPS.c.root, _CAPS.c.params,
-                           _CAPS.c.discovered_at).where(among(_CAPS.c.model, "models")))
+                           _CAPS.c.commands, _CAPS.c.discovered_at).where(among(_CAPS.c.model, "models")))
 _INSTANCES = Prepared(select(_INST.c.device_id, _INST.c.firmware, _INST.c.instances, _INST.c.discovered_at)
                       .where(among(_INST.c.device_id, "ids")))
 
@@ -273,23 +347,40 @@ def discover(store: Any, router: _Readers, devices: Sequence[Device]) -> list[di
 #: the GetSupportedDM the executor already holds per agent. GenieACS would refresh the whole device tree
 #: (a session of its own), so it is discovered only on request (``gateward devices discover``).
 CHEAP_ADAPTERS = frozenset({"sim", "usp"})
+#: Adapters whose discovery says which contract commands the device has (``Discovery.commands``): a class
+#: of theirs stored without them (discovered before migration 0029, or by an agent that listed none) is
+#: discovered again when next met — at most once per :data:`UNSAID_COMMANDS_RETRY`, so an agent that
+#: never says is not asked for its whole data model at every contact.
+COMMAND_ADAPTERS = frozenset({"usp"})
+UNSAID_COMMANDS_RETRY = timedelta(hours=24)
 
 
 def discover_if_unknown(store: Any, router: _Readers, device: Device) -> dict[str, Any] | None:
     """Discover on first contact / onboarding, only when it is cheap (:data:`CHEAP_ADAPTERS`) and the
     device's class has nothing stored yet (one discovery per new class; an unidentified device is a
-    class of its own, :func:`class_key`). Learns an unknown identity first. Never raises: a failed
-    discovery must not stop onboarding (validation then falls back to the registry)."""
+    class of its own, :func:`class_key`) — or was stored without the commands its adapter reports
+    (:data:`COMMAND_ADAPTERS`), so a firmware download to a device lacking the table is refused at
+    validation for classes known before that too. Learns an unknown identity first. Never raises: a
+    failed discovery must not stop onboarding (validation then falls back to the registry)."""
     if device.adapter not in CHEAP_ADAPTERS:
         return None
     try:
         device = learn_identity(store, router, device)  # its own class, not "unknown unknown fw unknown"
         with store.read() as s:
-            if for_devices(s, [device]):
-                return None
+            known = for_devices(s, [device]).get(device.id)
+        if known is not None and not _commands_due(known, device):
+            return None
         return discover(store, router, [device])[0]
     except Exception as exc:  # onboarding goes on; validation falls back to the registry for this class
         return {"device_id": device.id, "stored": False, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def _commands_due(known: CapabilitySet, device: Device) -> bool:
+    """Whether a stored class should be discovered again for the commands it has not said."""
+    if known.commands is not None or device.adapter not in COMMAND_ADAPTERS or not known.discovered_at:
+        return False
+    at = datetime.fromisoformat(known.discovered_at)
+    return utcnow() - (at if at.tzinfo is not None else at.replace(tzinfo=UTC)) >= UNSAID_COMMANDS_RETRY
 
 
 # ---------------------------------------------------------------------------- identity

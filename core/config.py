@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,13 +34,30 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite:///<home>/gateward.db")
     sim_database_url: str | None = Field(default=None, description="digital twin store; default: database_url")
     opa_url: str | None = Field(default=None, description="OPA server base URL; unset = embedded regorus")
+    opa_ca_file: str | None = Field(default=None, description="CA bundle to verify an https OPA server")
+    opa_token: SecretStr | None = Field(default=None, description="bearer token for the OPA server (or _FILE)")
     policy_timeout_ms: int = Field(default=500, ge=1)
-    mqtt_url: str = Field(default="mqtt://127.0.0.1:1883")
+    mqtt_url: str = Field(default="mqtt://127.0.0.1:1883",
+                          description="the USP broker: mqtt://host:port, or mqtts://[user@]host:port for TLS")
+    # MQTT credentials and TLS (executors/usp/mqtt_tls.py); the URL's scheme chooses TLS
+    mqtt_username: str | None = Field(default=None, description="MQTT user name when the URL names none")
+    mqtt_password: SecretStr | None = Field(default=None, description="MQTT password (better: its _FILE form)")
+    mqtt_ca_file: Path | None = Field(default=None, description="CA certificate(s), PEM, to verify the broker by; "
+                                                                "unset: the system's CAs")
+    mqtt_cert_file: Path | None = Field(default=None, description="client certificate, PEM (mutual TLS)")
+    mqtt_key_file: Path | None = Field(default=None, description="the client certificate's private key, PEM")
+    mqtt_tls_check_hostname: bool = Field(default=True, description="verify that the broker's certificate "
+                                                                    "names the host in the URL")
     genieacs_url: str | None = Field(default=None, description="GenieACS NBI base URL")
     genieacs_auth_header: str | None = None
     model: str = Field(default="gpt-4o-mini", description="LLM model name when OPENAI_API_KEY is set")
     verify_window_s: float = Field(default=0.0, ge=0, description="seconds to watch a change hold after apply")
     lock_ttl_s: int = Field(default=900, ge=1)
+    # Issue 37: one proposal's devices read and written this many at a time (core/fanout.py)
+    apply_concurrency: int = Field(
+        default=16, ge=1, le=64,
+        description="devices of one proposal whose preview read, presence, backup read, write and read-back "
+                    "run at once; 1: one device after another, in target order (before issue 37)")
     store_lanes: int | None = Field(
         default=None, ge=0, le=64,
         description="threads of one process that run interactive database work at once (core.store.lane); "
@@ -75,4 +92,7 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
+    from core.secret_env import resolve_secret_files
+
+    resolve_secret_files()  # GATEWARD_X_FILE → GATEWARD_X before anything reads the environment
     return Settings()

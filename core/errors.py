@@ -75,6 +75,15 @@ class StorageFull(GatewardError):
     http_status = 503
 
 
+class ShuttingDown(GatewardError):
+    """This process is stopping (SIGTERM, issue 36): it starts no new device write. Nothing was
+    changed; the same request to another replica — or to this one after its restart — goes
+    through. The API answers 503 with ``Retry-After``; a campaign's job is retried."""
+
+    code = "shutting_down"
+    http_status = 503
+
+
 def storage_full_cause(exc: BaseException) -> BaseException | None:
     """The disk-full error behind ``exc`` (SQLite "database or disk is full", PostgreSQL SQLSTATE
     53100, an OSError ENOSPC), following the DB-API wrapper and the exception chain; else None."""

@@ -180,11 +180,13 @@ class DeviceEngine:
     def write(self, p: Proposal, d: Device) -> DeviceResult:
         """Write this device's changes and run the proposal's operations (ParameterKey = proposal id)."""
         unconfirmed: dict[str, str] = {}  # command → why its completion was not observed
+        wrote = False  # the Set landed: a command failing after it leaves the device changed
         try:
             mine = p.changes_for(d.id)  # a per-target proposal writes this device's own values
             evidence: dict[str, Any] = {}
             if mine:
                 res = self.io.write(p, d, mine, purpose="apply", key=p.id)
+                wrote = True
                 evidence = {"status": res.status, "idempotent_skip": res.idempotent_skip}
                 if p.per_target:  # the audit names each device with the values it was given
                     evidence["values"] = {c.path: mask_value(c.path, c.value) for c in mine}
@@ -197,6 +199,9 @@ class DeviceEngine:
         except ExecutorError as exc:
             evidence = {"fault_code": getattr(exc, "code", None),
                         "per_parameter": {k: list(v) for k, v in getattr(exc, "per_parameter", {}).items()}}
+            if wrote:  # a command refused after the Set landed (issue 37): the Set is restored
+                return DeviceResult(d.id, X.VERIFY_FAILED, changed=True, failed=True, evidence=evidence,
+                                    error=str(exc), cause=exc)
             if isinstance(exc, ExecTimeout):  # may have landed: the rollback is decided now (safer rule)
                 return DeviceResult(d.id, X.VERIFY_FAILED, changed=True, failed=True, evidence=evidence,
                                     error=str(exc), cause=exc)

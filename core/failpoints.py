@@ -10,14 +10,22 @@ variable unset (always, in production) a failpoint is one dict lookup.
 write of the process (``store.write``, checked where a write transaction begins) raises it too: a
 disk that filled up stays full. ``store.write=disk_full`` is a disk full from the start.
 :func:`arm` / :func:`disarm` do the same inside a test process.
+
+``NAME=sleep:SECONDS`` (issue 36) holds the thread there for that long, then goes on: a process
+caught mid-apply at a known point when a test sends it SIGTERM (``tests/integration/test_sigterm.py``).
+``NAME=wait:PATH`` holds it until the file ``PATH`` exists (at most ``WAIT_MAX_S``): the test lets
+the apply go on the moment it has checked what it needed, instead of sleeping a margin out.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import time
+from pathlib import Path
 
 EXIT, DISK_FULL = "exit", "disk_full"
+WAIT_MAX_S = 300.0
 STORE_WRITE = "store.write"
 
 
@@ -54,4 +62,12 @@ def failpoint(name: str) -> None:
     if action == DISK_FULL:
         _ARMED[STORE_WRITE] = DISK_FULL  # the disk stays full for every later write
         raise disk_full_error()
+    if action.startswith("sleep:"):
+        time.sleep(float(action.removeprefix("sleep:")))
+        return
+    if action.startswith("wait:"):
+        release, end = Path(action.removeprefix("wait:")), time.monotonic() + WAIT_MAX_S
+        while not release.exists() and time.monotonic() < end:
+            time.sleep(0.05)
+        return
     os._exit(99)

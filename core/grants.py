@@ -1,10 +1,13 @@
 """Write grants: the token an executor's write methods demand.
 
 Only ``core.lifecycle.device_io`` imports this module (a test enforces it; ``tests/`` may too, to
-exercise adapters). Importing it installs the verifier into ``executors.base`` once.
-A grant is valid when it was issued by this process's authority (HMAC over its fields with a
-key that never leaves the process), has not been revoked, and covers the device, paths and
-command being written. The lifecycle checks the store (state, hash, lock) before issuing.
+exercise adapters). Each lifecycle owns one :class:`GrantAuthority` (nothing here is process-wide,
+issue 35); the composition root binds the adapters of that lifecycle's router to its
+:meth:`GrantAuthority.verify` (``ExecutorRouter.bind_grant_verifier``). A grant is valid when it
+was issued by that authority (HMAC over its fields with a key that never leaves the authority), has
+not been revoked, and covers the device, paths and command being written. The lifecycle checks its
+store (state, hash, lock) before issuing, so two runtimes in one process — two stores — never
+accept each other's grants.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from core.ports.executor import GrantPurpose, WriteGrant, WriteRefused, install_grant_verifier
+from core.ports.executor import GrantPurpose, WriteGrant, WriteRefused
 
 
 class GrantAuthority:
+    """Issues, revokes and verifies write grants, with a key of its own."""
+
     def __init__(self) -> None:
         self._key = secrets.token_bytes(32)
         self._active: set[str] = set()
@@ -61,7 +66,3 @@ class GrantAuthority:
         with self._lock:
             if grant.nonce not in self._active:
                 raise WriteRefused(f"{grant.device_id}: write refused: grant expired or revoked")
-
-
-AUTHORITY = GrantAuthority()
-install_grant_verifier(AUTHORITY.verify)

@@ -13,17 +13,19 @@ hand them to a language model wrap them as untrusted (``brain.untrusted``).
 
 from __future__ import annotations
 
+import math
+import re
 import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.models import utcnow
+from core.models import SERIES_MAX_POINTS, utcnow
 from core.store.schema import (
     DeviceEventRow,
     DeviceRow,
@@ -168,6 +170,57 @@ def metric_series_labels(s: Session, device_id: str, metric: str, *, hours: floa
         key = tuple(sorted((k, v) for k, v in labels.items() if k != "channel"))
         seen.setdefault(key, {k: v for k, v in labels.items() if k != "channel"})
     return list(seen.values())
+
+
+# Metric ids in words, with their unit: what every chart is titled — an approver's (evidence series)
+# and the device page's (the history API sends them with each series; the console keeps no copy).
+METRIC_NAMES: dict[str, tuple[str, str]] = {
+    "wifi.client_rssi_dbm": ("Wi-Fi client signal", "dBm"),
+    "wifi.channel_utilization_pct": ("Wi-Fi channel busy", "%"),
+    "wifi.dfs_radar_events": ("Radar (DFS) events", "per interval"),
+    "wifi.retransmissions_pct": ("Wi-Fi retransmissions", "%"),
+    "wifi.client_count": ("Wi-Fi clients", "devices"),
+    "wan.latency_ms": ("Internet latency", "ms"),
+    "wan.up": ("Internet link up", "1 = up, 0 = down"),
+    "dns.failures": ("DNS failures", "per interval"),
+}
+_UNIT_SUFFIX = re.compile(r"^(.*)_(pct|ms|dbm|db|s)$", re.IGNORECASE)
+_UNITS = {"pct": "%", "ms": "ms", "dbm": "dBm", "db": "dB", "s": "s"}
+
+
+def metric_name(metric: str) -> tuple[str, str]:
+    """``(name, unit)`` of a metric id: the known ones in words, any other from its id
+    (``vendor.odd_thing_ms`` → ``("Odd thing", "ms")``)."""
+    if metric in METRIC_NAMES:
+        return METRIC_NAMES[metric]
+    rest = metric.split(".", 1)[-1]
+    m = _UNIT_SUFFIX.match(rest)
+    words = (m.group(1) if m else rest).replace("_", " ").replace(".", " ")
+    return words[:1].upper() + words[1:], _UNITS[m.group(2).lower()] if m else ""
+
+
+def metric_series(s: Session, device_id: str, metric: str, *, labels: dict[str, str] | None = None,
+                  hours: float = 24, max_points: int = SERIES_MAX_POINTS, how: Literal["mean", "max"] = "mean",
+                  now: datetime | None = None) -> list[tuple[datetime, float]]:
+    """The samples of ``metric`` (those with ``labels``; other labels, such as a radio's channel,
+    do not split it) over the last ``hours``, oldest first, never more than ``max_points``: more
+    samples than that are cut into ``max_points`` equal slices of the window, each one point at its
+    last sample's time with the slice's mean — or its maximum (``how="max"``), for counts, where a
+    mean would flatten the burst a diagnosis saw. Nothing reported: an empty list."""
+    end = now or utcnow()
+    since = end - timedelta(hours=hours)
+    rows = s.execute(select(TelemetryRow.ts, TelemetryRow.value, TelemetryRow.labels).where(
+        TelemetryRow.device_id == device_id, TelemetryRow.metric == metric, TelemetryRow.ts >= since,
+        TelemetryRow.ts <= end).order_by(TelemetryRow.ts)).all()
+    values = [(ts, float(v)) for ts, v, lab in rows if _labels_match(lab, labels) and math.isfinite(float(v))]
+    if len(values) <= max_points:
+        return values
+    width = (end - since) / max_points
+    slices: dict[int, list[tuple[datetime, float]]] = {}
+    for ts, v in values:
+        slices.setdefault(min(max_points - 1, int((ts - since) / width)), []).append((ts, v))
+    return [(part[-1][0], round(max(v for _, v in part) if how == "max" else statistics.fmean(v for _, v in part), 2))
+            for _, part in sorted(slices.items())]
 
 
 def recent_events(s: Session, device_id: str, *, hours: float = 24, kinds: Sequence[str] | None = None,

@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from core.canonical import canonical_json as canonical_json  # the basis of every hash; light for the read path
 from core.errors import Invalid
 
 Scalar = str | int | float | bool
@@ -224,6 +224,42 @@ class Evidence(BaseModel):
     untrusted: bool = False
 
 
+SERIES_MAX_POINTS = 96  # a day at the fleet's 15-minute sampling: enough for a chart, small to store and hash
+
+
+class EvidenceSeries(BaseModel):
+    """The measurement behind a finding, as the approver's chart draws it (issue 39 item 4): one
+    metric of one device over the last ``hours``, bounded, named in words with its unit, and the
+    threshold the diagnosis held it against. Stored as an :class:`Evidence`'s ``data["series"]``
+    (``model_dump(mode="json")``), so the evidence's own shape, and every stored proposal's hash,
+    stay as they were. Numbers and short labels only: no device text, nothing secret."""
+
+    model_config = ConfigDict(frozen=True)
+
+    metric: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=80)
+    unit: str = Field(default="", max_length=24)
+    labels: dict[str, str] = Field(default_factory=dict, max_length=4)
+    hours: int = Field(default=24, ge=1, le=24 * 7)
+    points: list[tuple[datetime, float]] = Field(min_length=1, max_length=SERIES_MAX_POINTS)
+    threshold: float | None = None
+    threshold_text: str | None = Field(default=None, max_length=120)
+
+    @field_validator("points")
+    @classmethod
+    def _finite(cls, v: list[tuple[datetime, float]]) -> list[tuple[datetime, float]]:
+        if any(not math.isfinite(x) for _, x in v):
+            raise ValueError("a series point is not a finite number")
+        return v
+
+    @field_validator("labels")
+    @classmethod
+    def _short_labels(cls, v: dict[str, str]) -> dict[str, str]:
+        if any(len(k) > 32 or len(x) > 32 for k, x in v.items()):
+            raise ValueError("a series label is longer than 32 characters")
+        return v
+
+
 class Selector(BaseModel):
     """A fleet selector, resolved to device ids when the proposal is created."""
 
@@ -308,18 +344,6 @@ class Proposal(BaseModel):
     def values_by_device(self) -> dict[str, list[Change]]:
         """Each target's own change list, in target order (the per-device table approvers read)."""
         return {t: self.changes_for(t) for t in self.targets}
-
-
-def canonical_json(obj: Any) -> bytes:
-    """Canonical JSON: sorted keys, no whitespace, UTF-8. The basis of every hash.
-
-    Content that has no canonical form — an integer outside 64 bits, a string with a lone UTF-16
-    surrogate — is bad input (``Invalid``, a 422), never an internal error.
-    """
-    try:
-        return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
-    except orjson.JSONEncodeError as exc:
-        raise Invalid(f"the content cannot be encoded as canonical JSON: {exc}") from exc
 
 
 def _content_issue(value: Any, where: str) -> str | None:

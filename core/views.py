@@ -10,9 +10,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core.models import Proposal
+from core.models import Approval, Execution, Proposal
+from core.readmodels.proposal import DecisionDetailView
 from core.secrets import MASK, is_secret_path
 from core.store import repo
+from core.store.records import DecisionRowRecord
 
 
 def proposal_public(p: Proposal) -> dict[str, Any]:
@@ -21,17 +23,29 @@ def proposal_public(p: Proposal) -> dict[str, Any]:
     return data
 
 
+def decision_public(rec: DecisionRowRecord | DecisionDetailView, current_hash: str) -> dict[str, Any]:
+    """A policy decision as the detail shows it: its result's fields flat, and whether it is for the
+    proposal's current content (``current_hash``)."""
+    return {"id": rec.id, "proposal_hash": rec.proposal_hash, "current": rec.proposal_hash == current_hash,
+            "revision": rec.revision, "engine": rec.engine, "duration_us": rec.duration_us,
+            "created_at": rec.created_at.isoformat(), "would_deny": rec.would_deny, **rec.result}
+
+
+def approval_public(a: Approval, current_hash: str) -> dict[str, Any]:
+    """An approval, and whether it is bound to the proposal's current content."""
+    return {**a.model_dump(mode="json"), "current": a.proposal_hash == current_hash}
+
+
+def execution_public(e: Execution) -> dict[str, Any]:
+    return e.model_dump(mode="json")
+
+
 def proposal_detail(s: Session, pid: str) -> dict[str, Any]:
     row = repo.get_proposal_row(s, pid)
     p = repo.proposal_from_row(row)
     rec = repo.latest_decision(s, pid)
-    decision = None
-    if rec is not None:
-        decision = {"id": rec.id, "proposal_hash": rec.proposal_hash, "current": rec.proposal_hash == p.hash,
-                    "revision": rec.revision, "engine": rec.engine, "duration_us": rec.duration_us,
-                    "created_at": rec.created_at.isoformat(), "would_deny": rec.would_deny, **rec.result}
-    approvals = [{**a.model_dump(mode="json"), "current": a.proposal_hash == p.hash}
-                 for a in repo.approvals_for(s, pid)]
-    executions = [e.model_dump(mode="json") for e in repo.executions_for(s, pid)]
+    decision = decision_public(rec, p.hash) if rec is not None else None
+    approvals = [approval_public(a, p.hash) for a in repo.approvals_for(s, pid)]
+    executions = [execution_public(e) for e in repo.executions_for(s, pid)]
     return {"proposal": proposal_public(p), "preview": row.preview, "decision": decision,
             "approvals": approvals, "executions": executions}

@@ -101,6 +101,7 @@ def run_suite(suite: list[Any], *, planner: str = "offline", k: int = 1, databas
 
     server = None
     service_factory = None
+    model: str | None = None
     if planner == "llm" and not llm_endpoint_configured():
         raise Invalid("--planner llm needs a model endpoint (OPENAI_BASE_URL / OPENAI_API_KEY); use replay for "
                       "scripted answers")
@@ -114,6 +115,7 @@ def run_suite(suite: list[Any], *, planner: str = "offline", k: int = 1, databas
                             timeout_s=float(os.environ.get("GATEWARD_EVAL_LLM_TIMEOUT_S", "1")), max_retries=1,
                             price_in_per_mtok=cfg.price_in_per_mtok, price_out_per_mtok=cfg.price_out_per_mtok)
         client = LLMClient(cfg)
+        model = cfg.model
         service_factory = lambda runtime: ChatService(runtime, planner="llm", llm=client)  # noqa: E731
     from gateward.cli_brain import sim_world_factory
 
@@ -126,7 +128,7 @@ def run_suite(suite: list[Any], *, planner: str = "offline", k: int = 1, databas
         runner.close()
         if server is not None:
             server.stop()
-    return summarize(results, k, planner=planner, wall_s=time.perf_counter() - t0), results
+    return summarize(results, k, planner=planner, wall_s=time.perf_counter() - t0, model=model), results
 
 
 def llm_endpoint_configured(env: dict[str, str] | None = None) -> bool:

@@ -68,7 +68,8 @@ def _quantile(values: Sequence[float], q: float) -> float:
     return round(xs[min(len(xs) - 1, max(0, math.ceil(q * len(xs)) - 1))], 4)
 
 
-def summarize(results: Sequence[RunResult], k: int, *, planner: str, wall_s: float) -> dict[str, Any]:
+def summarize(results: Sequence[RunResult], k: int, *, planner: str, wall_s: float,
+              model: str | None = None) -> dict[str, Any]:
     ran = [r for r in results if r.skipped is None]
     per_all = _per_scenario(ran)
     per = _per_scenario([r for r in ran if not is_paraphrase(r.classes)])  # the main score
@@ -84,6 +85,7 @@ def summarize(results: Sequence[RunResult], k: int, *, planner: str, wall_s: flo
     known = sorted({r.scenario for r in ran if not r.passed and r.known_issue})
     return {
         "planner": planner,
+        "model": model,  # the endpoint's model name on the model path (pass^k, tokens, latency are its figures)
         "scenarios": scenarios,
         "runs": len(ran),
         "k": k,

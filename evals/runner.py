@@ -197,7 +197,7 @@ class ScenarioRunner:
                 nb = step.neighbor
                 with world.runtime.store.write() as s:
                     rid = cast("CursorResult[Any]", s.execute(insert(WifiNeighborRow).values(
-                        device_id=dev.id, neighbor_device_id=None, bssid=str(nb.get("bssid", "02:00:5E:00:53:01")),
+                        device_id=dev.id, neighbor_device_id=None, bssid=str(nb.get("bssid") or _default_bssid(nb)),
                         ssid=str(nb["ssid"]), band=str(nb.get("band", "5GHz")), channel=int(nb["channel"]),
                         rssi_dbm=float(nb.get("rssi_dbm", -60))))).inserted_primary_key
                     done.rows.append((WifiNeighborRow, _pk(rid)))
@@ -491,3 +491,12 @@ class ScenarioRunner:
 def _pk(key: Any) -> int:
     """The first column of an inserted row's primary key (the id to delete when the scenario ends)."""
     return int(key[0])
+
+
+def _default_bssid(nb: dict[str, Any]) -> str:
+    """A locally administered BSSID per (ssid, band, channel) for a setup neighbour given without one:
+    distinct neighbours stay distinct (the neighbour list keeps one row per BSSID)."""
+    import hashlib
+
+    h = hashlib.sha256(f"{nb.get('ssid')}|{nb.get('band', '5GHz')}|{nb.get('channel')}".encode()).digest()
+    return "02:00:5E:" + ":".join(f"{b:02X}" for b in h[:3])

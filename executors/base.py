@@ -1,7 +1,7 @@
 """The executor contract, for the adapters: it lives in the port, :mod:`core.ports.executor`
 (issue 35), at the domain kernel's level, so the core services that hold adapters through it never
 import ``executors``. Every name is re-exported here, where the adapters have always imported it
-from; the grant verifier is the port's one (one install, one check, for every adapter)."""
+from; each adapter's writes go through the grant verifier bound to it (``Executor.bind_grant_verifier``)."""
 
 from __future__ import annotations
 
@@ -32,5 +32,4 @@ from core.ports.executor import UnknownDevice as UnknownDevice
 from core.ports.executor import WriteGrant as WriteGrant
 from core.ports.executor import WriteRefused as WriteRefused
 from core.ports.executor import dispatch_command as dispatch_command
-from core.ports.executor import install_grant_verifier as install_grant_verifier
 from core.ports.executor import verify_grant as verify_grant

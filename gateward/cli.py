@@ -9,6 +9,8 @@ a change was denied or rolled back.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -50,7 +52,7 @@ PLUGINS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 app = PluginTyper(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Gateward: governed changes for CPE fleets.", plugins=PLUGINS)
-users_app = typer.Typer(no_args_is_help=True, help="Manage users, roles and API tokens.")
+users_app = typer.Typer(no_args_is_help=True, help="Manage users, roles, API tokens, passwords and sessions.")
 audit_app = typer.Typer(no_args_is_help=True, help="Inspect and verify the audit trail.")
 fault_app = typer.Typer(no_args_is_help=True, help="Inject faults into the simulated fleet.")
 policy_app = typer.Typer(no_args_is_help=True, help="Test, explain and ship the Rego policy pack.")
@@ -110,6 +112,20 @@ def rt() -> Runtime:
                 fail(f"policy pack failed to load, refusing to run: {exc}")
             raise
     return _runtime
+
+
+def _database_refused(exc: BaseException) -> str | None:
+    """One line for a database that cannot be opened (unreachable, TLS refused — ``sslmode``,
+    ``sslrootcert`` in the URL are libpq's own and passed through — bad credentials), or ``None``
+    when ``exc`` is something else. The URL is shown without its password."""
+    from sqlalchemy.exc import OperationalError
+
+    if not isinstance(exc, OperationalError):
+        return None
+    from gateward import read_runtime
+
+    reason = " ".join(str(exc.orig or exc).split())
+    return f"cannot open the database {_db_label(read_runtime.database_url())}: {reason}"
 
 
 _reads: ReadRuntime | None = None
@@ -362,11 +378,33 @@ def rollback(proposal: str, reason: Annotated[str, typer.Option("--reason")],
     """Revert a finished change from its backup (refused if the device changed since, unless --force)."""
     outcome = guarded(lambda: rt().lifecycle.rollback(proposal, actor(as_), reason, force=force))
     console.print(f"{proposal}: {state_text(outcome.proposal.state)}")
+    _print_restored(proposal, outcome.restored)
     for device, paths in outcome.not_restored.items():
         if paths:
             console.print(f"  [yellow]{device}: not restored: {', '.join(paths)}[/yellow]")
     if outcome.alarms:
         fail("; ".join(outcome.alarms), code=1)
+
+
+def _print_restored(proposal: str, restored: dict[str, list[str]]) -> None:
+    """What a rollback put back, per device: each parameter and the value it holds again, from the
+    backup (secrets masked), so nobody has to read the audit trail to learn it (issue 39)."""
+    if not any(restored.values()):
+        console.print("  nothing was restored (no device had a value to put back)")
+        return
+    from sqlalchemy import select
+
+    from core.secrets import mask_params
+    from core.store.schema import BackupRow
+
+    with rt().store.read() as s:
+        backups = {dev: mask_params(params or {}) for dev, params in s.execute(
+            select(BackupRow.device_id, BackupRow.params).where(BackupRow.proposal_id == proposal)).all()}
+    for device, paths in restored.items():
+        for path in paths:
+            saved = backups.get(device, {}).get(path)
+            value = saved.get("value") if isinstance(saved, dict) else saved
+            console.print(f"  restored {device}: {path} = {value!r}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -445,10 +483,26 @@ def run(host: str = "127.0.0.1", port: int = 8000,
     from core.users import TOKEN_CACHE
 
     guarded(lambda: TOKEN_CACHE.ttl_s)  # a bad GATEWARD_TOKEN_CACHE_S: one clear line, before serving
+    from api.auth.settings import AuthSettings
+
+    guarded(AuthSettings.from_env)  # a bad GATEWARD_OIDC_* / session setting: one line, before serving (issue 36)
     from gateward.serving import can_share_port, uvicorn_options
+    from gateward.shutdown import LEFT_TO_RECOVERY, Drain, shutdown_s
 
     try:  # header deadline, no Server header (issue 34); a bad GATEWARD_API_*_TIMEOUT_S: one line, before serving
         opts = uvicorn_options(http_impl, loop_impl)
+        limit_s = shutdown_s()  # SIGTERM or Ctrl-C drains for at most this long (gateward.shutdown, issue 36)
+    except ValueError as exc:
+        fail(str(exc))
+
+    from gateward.logs import configure, log_config
+
+    try:  # JSON lines unless --demo or GATEWARD_LOG_FORMAT says otherwise; each --workers process alike (issue 36)
+        opts.update(log_config=log_config("text" if demo else "json"), access_log=False)
+        configure("text" if demo else "json")  # this process, before uvicorn's Config does it again
+        from api.fleet_metrics import online_window_s
+
+        online_window_s()  # a bad GATEWARD_METRICS_ONLINE_S: this line too, not a traceback from the app
     except ValueError as exc:
         fail(str(exc))
 
@@ -499,18 +553,26 @@ def run(host: str = "127.0.0.1", port: int = 8000,
     console.print(f"http: {http_impl} · loop: {loop_impl} · API processes: {workers}")
     console.print(f"[bold green]Gateward is serving on http://{host}:{port}/[/bold green]  (API docs: /docs)")
     try:
-        # uvicorn re-raises the signal it shut down on; Ctrl-C after a clean shutdown is a normal exit
-        # (as uvicorn.run treats it), not an error.
+        # SIGTERM and Ctrl-C drain (gateward.shutdown): no new write, the ones in flight finish, exit
+        # within limit_s; a second Ctrl-C stops at once. uvicorn re-raises a signal it shut down on
+        # itself (without --workers' SO_REUSEPORT): Ctrl-C after a clean shutdown is a normal exit.
+        drain = Drain(limit_s, stops=[embedded.request_stop] if embedded else [],
+                      waits=[embedded.stop] if embedded else [])
         with contextlib.suppress(KeyboardInterrupt):
             if workers == 1:
-                uvicorn.Server(uvicorn.Config(create_app(runtime, demo=demo), **opts)).run(sockets=[sock])
+                from gateward.serving import DrainingServer
+
+                DrainingServer(uvicorn.Config(create_app(runtime, demo=demo), **opts), drain).run(sockets=[sock])
             else:  # N processes on the one port; this one supervises them and runs the background parts
                 factory = "gateward.serving:demo_api_worker_app" if demo else "gateward.runtime:api_worker_app"
                 config = uvicorn.Config(factory, factory=True, workers=workers, **opts)
                 if per_worker:
                     from gateward.serving import SocketPerWorker
 
-                    SocketPerWorker(config, slots).run()
+                    supervisor = SocketPerWorker(config, slots, drain)  # each API process drains itself too
+                    supervisor.run()
+                    if supervisor.left_work:  # one stopped at its deadline with a write in flight (it said which)
+                        raise typer.Exit(LEFT_TO_RECOVERY)
                 else:  # no SO_REUSEPORT: every worker accepts on the one socket
                     from uvicorn.supervisors import Multiprocess
 
@@ -622,7 +684,8 @@ def _print_first_steps(store: Store, devices: int) -> None:
 @app.command()
 def status() -> None:
     """Which database and home this command uses, and what is in it: run it from anywhere to
-    check that the CLI sees the fleet you expect."""
+    check that the CLI sees the fleet you expect. Each secret setting is listed as set (from its
+    _FILE form or the environment) or not set — never its value."""
     from core.store.dburl import normalise_url
     from gateward import read_runtime
 
@@ -649,6 +712,18 @@ def status() -> None:
     console.print(f"policy:   {policy}", highlight=False)
     console.print(f"fleet:    {devices} devices · {pending} proposals awaiting approval · audit head #{head}",
                   highlight=False)
+    import os
+
+    from core.secret_env import secret_report
+
+    console.print("secrets:  (where each comes from, never its value)", highlight=False)
+    for name, where in secret_report():
+        console.print(f"  {name:<32} {where}", highlight=False, soft_wrap=True)
+    key_file = Path(os.environ.get("GATEWARD_AUDIT_KEY_FILE") or Path(home) / "audit.key")
+    audit_key = ("set (env)" if os.environ.get("GATEWARD_AUDIT_KEY") else
+                 "set (file)" if key_file.exists() else "not set (a key file is made on the first audited change)")
+    console.print(f"  {'GATEWARD_AUDIT_KEY':<32} {audit_key}", highlight=False, soft_wrap=True)
+    console.print(f"mqtt:     {read_runtime.mqtt_summary()}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -715,6 +790,74 @@ def users_rotate(user_id: str,
     console.print(token)
 
 
+@users_app.command("passwd")
+def users_passwd(user_id: str,
+                 clear: Annotated[bool, typer.Option("--clear", help="remove the password instead")] = False) -> None:
+    """Set a person's local-account password (GATEWARD_LOCAL_ACCOUNTS=1; docs/auth.md): asked twice
+    on a terminal, else one line of stdin; never an argument. Ends their open sessions."""
+    from api.auth.passwords import clear_password, set_password
+    from api.auth.sessions import revoke_sessions
+
+    store = rt().store
+    if clear:
+        had = guarded(lambda: clear_password(store, user_id))
+        console.print(f"{user_id}: password removed" if had else f"{user_id} had no password")
+        return
+    if sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass(f"new password for {user_id}: ")
+        if getpass.getpass("again: ") != password:
+            fail("the two passwords differ; nothing changed")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    guarded(lambda: set_password(store, user_id, password))
+    ended = revoke_sessions(store, by="cli:passwd", user_id=user_id)
+    console.print(f"password set for {user_id}; {ended} open session(s) ended")
+
+
+@users_app.command("sessions")
+def users_sessions(user_id: Annotated[str | None, typer.Argument(help="only this person's")] = None,
+                   ended: Annotated[bool, typer.Option("--ended", help="include ended sessions")] = False) -> None:
+    """Signed-in sessions (console cookies), newest first: open ones unless --ended."""
+    from api.auth.sessions import list_sessions
+
+    t = Table(title="sessions")
+    for col in ("id", "user", "method", "started", "last seen", "expires", "ended"):
+        t.add_column(col)
+    for si in list_sessions(rt().store, user_id, include_ended=ended):
+        t.add_row(si.id, si.user_id, si.method, f"{si.created_at:%Y-%m-%d %H:%M}", f"{si.last_seen_at:%Y-%m-%d %H:%M}",
+                  f"{si.expires_at:%Y-%m-%d %H:%M}",
+                  f"{si.ended_at:%Y-%m-%d %H:%M} {si.end_reason}" if si.ended_at else "")
+    console.print(t)
+
+
+@users_app.command("end-sessions")
+def users_end_sessions(actor: As, user_id: Annotated[str | None, typer.Argument(help="every open session of")] = None,
+                       session: Annotated[str | None, typer.Option("--session", help="one session id")] = None) -> None:
+    """End (revoke) signed-in sessions at once: one (--session ID) or all of a person's."""
+    from api.auth.sessions import revoke_sessions
+
+    if (user_id is None) == (session is None):
+        fail("say whose sessions (NAME) or which one (--session ID)")
+    n = revoke_sessions(rt().store, by=actor, session_id=session, user_id=user_id)
+    console.print(f"{n} session(s) ended")
+
+
+@users_app.command("purge-sessions")
+def users_purge_sessions() -> None:
+    """Delete every session that has been over (ended, or past its idle or absolute limit) for longer
+    than GATEWARD_SESSION_RETENTION_DAYS (7). Each sign-in deletes a batch of them anyway."""
+    from api.auth.service import AuthState
+    from api.auth.sessions import purge_sessions
+    from api.auth.settings import AuthSettings
+
+    settings = guarded(AuthSettings.from_env)
+    store = rt().store
+    n = purge_sessions(store, AuthState(settings=settings, store=store).limits, batch=None)
+    console.print(f"{n} session(s) deleted (over for more than {settings.session_retention_days} day(s))")
+
+
 # ---------------------------------------------------------------------------- audit
 @audit_app.command("verify")
 def audit_verify(anchor: Annotated[list[Path] | None, typer.Option(
@@ -722,13 +865,20 @@ def audit_verify(anchor: Annotated[list[Path] | None, typer.Option(
 ) -> None:
     """Verify the chain, the keyed head, the checkpoints and the anchor file(s); say what was checked
     and what cannot be detected; exit 1 naming the first finding."""
-    from core.audit import verify_chain
-
     missing = [str(p) for p in anchor or [] if not p.is_file()]
     if missing:
         fail(f"anchor file not found: {', '.join(missing)}; pass a file written by `gateward audit anchor --out`")
-    with rt().store.read() as s:
-        report = guarded(lambda: verify_chain(s, anchors=anchor or []))
+    reader = lean()
+    if reader is not None:  # the DB-API read path: no SQLAlchemy, no schema (issue 39 item 7)
+        from core import audit_lite
+
+        url = _read_runtime().url or ""
+        report = guarded(lambda: audit_lite.verify_chain(reader, url, anchors=anchor or []))
+    else:
+        from core.audit import verify_chain
+
+        with reads().store.read() as s:  # a read: no policy pack, lifecycle or Alembic run (issue 39)
+            report = guarded(lambda: verify_chain(s, anchors=anchor or []))
     out = console if report.ok else err
     out.print(report.message(), markup=False, soft_wrap=True)
     out.print("\n".join(report.details()), markup=False, highlight=False, soft_wrap=True)
@@ -836,12 +986,28 @@ app.plugins_ready()  # the PLUGINS register their commands after these, on the f
 
 
 def main() -> None:
+    from core.secret_env import SecretFileError, resolve_secret_files
     from gateward.cli_fast import run
 
+    # Registered first, so it runs last of the exit hooks: the interpreter's final collection then
+    # skips the objects still alive (the whole runtime of `gateward run`), which it would only walk
+    # to free memory the OS takes back anyway — a stop took ~1 s of that, now ~0.25 s.
+    atexit.register(gc.freeze)
+    try:  # GATEWARD_X_FILE → GATEWARD_X before any command reads a setting (issue 36)
+        resolve_secret_files()
+    except SecretFileError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(2)
     try:
         run(app)  # app(), building only the commands this invocation uses (issue 15)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:  # a database that cannot be opened, whichever command met it: one line
+        why = _database_refused(exc)
+        if why is None:
+            raise
+        sys.stderr.write(f"error: {why}\n")
+        sys.exit(2)
 
 
 if __name__ == "__main__":

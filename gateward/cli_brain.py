@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gateward.cli_actor import As
+from gateward.cli_actor import ENV
 
 KIND_STYLE = {"tool": "dim", "step": "dim", "proposal": "bold cyan", "answer": "green", "question": "yellow",
               "escalation": "bold magenta", "outcome": "bold green", "notice": "yellow", "error": "bold red"}
@@ -84,6 +84,15 @@ class SimWorld:
         from executors.sim.catalog import get_model
         from executors.sim.fleet import native_overrides
 
+        values = dict(values)
+        uptime = next((values.pop(k) for k in list(values) if k.endswith("DeviceInfo.UpTime")), None)
+        if uptime is not None:  # the twin computes UpTime from its boot time: move the boot instead
+            import time
+
+            def boot(s: Any) -> None:
+                s.boot_ts = time.time() - float(uptime)
+                s.touch()
+            self.twin.transact(device_id, boot)
         st = self.twin.state(device_id)
         native = native_overrides(get_model(st.model_key), st.region, dict(values))
         self.twin.device_change(device_id, {k: v for k, v in native.items() if v is not None}, source="eval")
@@ -314,29 +323,87 @@ def _print_event(console: Any, ev: Any, verbose: bool) -> None:
 
 def chat_command(
     device: Annotated[str | None, typer.Option("--device", "-d", help="the gateway's device id")] = None,
-    as_: As = "",
+    as_: Annotated[str, typer.Option("--as", envvar=ENV, show_default=False,
+                                     help=f"who is acting (required in-process; or {ENV}); with --server the "
+                                          "token says who")] = "",
     message: Annotated[str | None, typer.Option("--message", "-m", help="one turn, non-interactive")] = None,
     thread: Annotated[str | None, typer.Option("--thread", help="continue an existing thread")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="resume a thread paused for approval")] = False,
-    planner: Annotated[str, typer.Option(help="auto | offline | llm")] = "auto",
+    planner: Annotated[str, typer.Option(help="auto | offline | llm (in-process only)")] = "auto",
     apply: Annotated[bool, typer.Option("--apply", help="with --message: confirm 'apply' when asked")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show every step")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print events as JSON lines")] = False,
+    server: Annotated[str | None, typer.Option(
+        "--server", envvar="GATEWARD_SERVER_URL", show_default=False,
+        help="a running Gateward server's base URL: chat through its API with the token in GATEWARD_TOKEN "
+             "(or GATEWARD_TOKEN_FILE) instead of loading the planner here")] = None,
 ) -> None:
     """Chat with the planner about one gateway (support agents)."""
     from rich.console import Console
 
-    from brain.llm import LLMError
-    from brain.service import ChatService
-    from core.errors import GatewardError
-    from gateward.cli import actor as get_actor
-    from gateward.cli import fail, guarded, rt
+    from gateward.cli import fail
 
     console = Console()
     if planner not in ("auto", "offline", "llm"):
         fail(f"--planner must be auto, offline or llm (got {planner!r})")
     if not device and not thread:
         fail("name the gateway with --device DEVICE (or continue a chat with --thread THREAD)")
+    out = (lambda ev: print(ev.model_dump_json(), flush=True)) if as_json else \
+        (lambda ev: _print_event(console, ev, verbose))
+    if server:
+        session: Any = _remote_session(server, as_.strip(), planner)
+    else:
+        session = _local_session(as_.strip(), planner)
+    try:
+        tid = thread or session.start(device)
+        if not as_json:
+            console.print(f"[dim]thread {tid} · planner {session.mode}[/dim]")
+        _chat_loop(console, session, tid, out, message=message, resume=resume, apply=apply, as_json=as_json)
+    finally:
+        session.close()
+
+
+class _LocalSession:
+    """The planner in this process (``brain.service.ChatService``), as the chat loop calls it."""
+
+    def __init__(self, svc: Any, who: Any) -> None:
+        self.svc, self.actor, self.who, self.mode = svc, who, who.id, svc.mode
+
+    def start(self, device: str | None) -> str:
+        from gateward.cli import guarded
+
+        return str(guarded(lambda: self.svc.start(device, self.actor)))
+
+    def send(self, tid: str, text: str) -> Any:
+        return self.svc.send(tid, text, self.actor)
+
+    def resume(self, tid: str) -> Any:
+        from gateward.cli import guarded
+
+        return guarded(lambda: list(self.svc.resume(tid)))
+
+    def history(self, tid: str) -> Any:
+        return self.svc.history(tid)
+
+    def awaiting(self, tid: str) -> Any:
+        return self.svc.awaiting(tid)
+
+    def continue_with(self, tid: str) -> str:
+        return f"gateward chat --thread {tid} --as {self.who} -m apply"
+
+    def close(self) -> None:
+        self.svc.close()
+
+
+def _local_session(as_: str, planner: str) -> _LocalSession:
+    from brain.llm import LLMError
+    from brain.service import ChatService
+    from gateward.cli import actor as get_actor
+    from gateward.cli import fail, rt
+    from gateward.cli_actor import MISSING
+
+    if not as_:
+        fail(MISSING)
     who = get_actor(as_)
     if "auditor" in who.roles and len(who.roles) == 1:  # the same refusal as POST /api/chat/threads
         fail(f"{who.id} is an auditor; auditors read threads but do not chat with the planner")
@@ -344,55 +411,122 @@ def chat_command(
         svc = ChatService(rt(), planner=planner)  # type: ignore[arg-type]
     except LLMError as exc:
         fail(exc.message)
-    out = (lambda ev: print(ev.model_dump_json(), flush=True)) if as_json else \
-        (lambda ev: _print_event(console, ev, verbose))
-    tid = thread or guarded(lambda: svc.start(device, who))
-    if not as_json:
-        console.print(f"[dim]thread {tid} · planner {svc.mode}[/dim]")
+    return _LocalSession(svc, who)
+
+
+class _RemoteSession:
+    """A running server's chat API (``gateward/chat_remote.py``); failures are one line and an exit."""
+
+    def __init__(self, chat: Any, who: str) -> None:
+        self.chat, self.who, self.mode = chat, who, f"server {chat.base}"
+
+    def _guard(self, fn: Any) -> Any:
+        from gateward.chat_remote import RemoteError
+        from gateward.cli import fail
+
+        try:
+            return fn()
+        except RemoteError as exc:
+            fail(exc.message, exc.code)
+
+    def start(self, device: str | None) -> str:
+        return str(self._guard(lambda: self.chat.start(device)))
+
+    def _events(self, make: Any) -> Any:
+        """The turn's events as they arrive (printed while the server works), a failure as one line."""
+        from gateward.chat_remote import RemoteError
+        from gateward.cli import fail
+
+        try:
+            yield from make()
+        except RemoteError as exc:
+            fail(exc.message, exc.code)
+
+    def send(self, tid: str, text: str) -> Any:
+        return self._events(lambda: self.chat.send(tid, text))
+
+    def resume(self, tid: str) -> Any:
+        return self._events(lambda: self.chat.resume(tid))
+
+    def continue_with(self, tid: str) -> str:
+        return f"gateward chat --server {self.chat.base} --thread {tid} -m apply"
+
+    def history(self, tid: str) -> Any:
+        return self._guard(lambda: self.chat.history(tid))
+
+    def awaiting(self, tid: str) -> Any:
+        return self.chat.awaiting(tid)
+
+    def close(self) -> None:
+        self.chat.close()
+
+
+def _remote_session(server: str, as_: str, planner: str) -> _RemoteSession:
+    import os
+
+    from gateward.chat_remote import TOKEN_ENV, RemoteChat, RemoteError
+    from gateward.cli import fail
+
+    if planner != "auto":
+        fail("--planner is the server's choice with --server (its GATEWARD_PLANNER / OPENAI_API_KEY); drop it")
+    try:
+        chat = RemoteChat(server, os.environ.get(TOKEN_ENV, "").strip())
+        session = _RemoteSession(chat, as_)
+        if as_:  # --as (or GATEWARD_ACTOR) names someone: the token must be theirs, or say so
+            me = str(session._guard(chat.me).get("id"))
+            if me != as_:
+                chat.close()
+                fail(f"the API token belongs to {me}, not {as_}; drop --as (the token says who) or use {as_}'s token")
+    except RemoteError as exc:
+        fail(exc.message, exc.code)
+    return session
+
+
+def _chat_loop(console: Any, session: Any, tid: str, out: Any, *, message: str | None, resume: bool,
+               apply: bool, as_json: bool) -> None:
+    from core.errors import GatewardError
+    from gateward.cli import fail
 
     def turn(text: str) -> None:
         try:
-            for ev in svc.send(tid, text, who):
+            for ev in session.send(tid, text):
                 out(ev)
         except GatewardError as exc:
             fail(exc.message)
 
-    try:
-        if resume:
-            for ev in guarded(lambda: list(svc.resume(tid))):
+    if resume:
+        for ev in session.resume(tid):
+            out(ev)
+        return
+    if message is not None:
+        turn(message)
+        aw = session.awaiting(tid)
+        if apply and aw and aw.get("kind") == "confirm":
+            turn("apply")
+            aw = session.awaiting(tid)
+        if aw and not as_json:
+            console.print(f"[dim]waiting for {aw['kind']} on {aw.get('proposal_id')}: continue with "
+                          f"`{session.continue_with(tid)}` or `--resume`[/dim]")
+        return
+    console.print("[dim]type your message; /resume to continue after an approval, /history, /quit[/dim]")
+    while True:
+        try:
+            text = console.input("[bold]you>[/bold] ")
+        except EOFError:
+            break
+        if not text.strip():
+            continue
+        if text.strip() in ("/quit", "/exit"):
+            break
+        if text.strip() == "/resume":
+            for ev in session.resume(tid):
                 out(ev)
-            return
-        if message is not None:
-            turn(message)
-            aw = svc.awaiting(tid)
-            if apply and aw and aw.get("kind") == "confirm":
-                turn("apply")
-                aw = svc.awaiting(tid)
-            if aw and not as_json:
-                console.print(f"[dim]waiting for {aw['kind']} on {aw.get('proposal_id')}: continue with "
-                              f"`gateward chat --thread {tid} --as {as_} -m apply` or `--resume`[/dim]")
-            return
-        console.print("[dim]type your message; /resume to continue after an approval, /history, /quit[/dim]")
-        while True:
-            try:
-                text = console.input("[bold]you>[/bold] ")
-            except EOFError:
-                break
-            if not text.strip():
-                continue
-            if text.strip() in ("/quit", "/exit"):
-                break
-            if text.strip() == "/resume":
-                for ev in svc.resume(tid):
-                    out(ev)
-                continue
-            if text.strip() == "/history":
-                for ev in svc.history(tid):
-                    _print_event(console, ev, True)
-                continue
-            turn(text)
-    finally:
-        svc.close()
+            continue
+        if text.strip() == "/history":
+            for ev in session.history(tid):
+                _print_event(console, ev, True)
+            continue
+        turn(text)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -19,15 +20,19 @@ from rich.table import Table
 from gateward.cli_actor import As
 
 if TYPE_CHECKING:  # rich.progress costs ~15 ms at start-up; loaded where a campaign is drawn (issue 15)
+    from datetime import datetime
+
     from rich.text import Text
 
+    from campaigns.lite_reads import LiteCampaigns
+    from campaigns.reads import CampaignReader
     from campaigns.service import Campaigns
 
 campaign_app = typer.Typer(no_args_is_help=True, help="Staged rollouts: canary, rings, analysis gate, halt.")
 console = Console()
 
 STATE_STYLE = {"created": "cyan", "running": "magenta", "paused": "yellow", "aborting": "bold red",
-               "aborted": "red", "completed": "green", "failed": "bold red"}
+               "aborted": "red", "completed": "green", "failed": "bold red", "denied": "red", "rejected": "red"}
 
 
 def _cli() -> Any:
@@ -39,6 +44,38 @@ def _cli() -> Any:
 def _service() -> Campaigns:
     """The runtime's one campaign service (on PostgreSQL it hands new batches to the workers at once)."""
     return _cli().rt().campaigns
+
+
+def _reader() -> CampaignReader | LiteCampaigns:
+    """Reads only (``campaign status``): on the DB-API (``campaigns/lite_reads.py``: no SQLAlchemy)
+    with the policy's clock, else on the read runtime's store — never the lifecycle, the policy pack
+    or the orchestrator, which took ``campaign status`` 1.3–4.5 s (issue 39). A process that built
+    the full runtime (tests, ``gateward run``) reads through its service."""
+    cli = _cli()
+    if cli._runtime is not None:
+        return _service()
+    reader = cli.lean()
+    if reader is not None:
+        from campaigns.lite_reads import LiteCampaigns
+
+        return LiteCampaigns(reader, _policy_clock())
+    from campaigns.reads import CampaignReader
+
+    return CampaignReader(cli.reads().store, _policy_clock())
+
+
+def _policy_clock() -> Callable[[], datetime]:
+    """``Settings.policy_clock`` without pydantic-settings: the wall clock, unless
+    GATEWARD_POLICY_TIME pins the UTC time of day change windows are judged by."""
+    from datetime import UTC, datetime
+
+    from gateward.read_runtime import env_setting
+
+    pinned = env_setting("policy_time")
+    if not pinned:
+        return lambda: datetime.now(UTC)
+    hour, minute = (int(x) for x in pinned.split(":"))
+    return lambda: datetime.now(UTC).replace(hour=hour, minute=minute, second=0, microsecond=0)
 
 
 def _call(fn: Any) -> Any:
@@ -74,6 +111,9 @@ def _spec_from_options(name: str, opts: dict[str, Any]) -> dict[str, Any]:
         target["tags"] = list(opts["tag"])
     if opts["all"]:
         target["all_fleet"] = True
+    listed = _listed_devices(opts["device"], opts["devices_file"])
+    if listed is not None:
+        target["devices"] = listed
     spec["target"] = target
     if opts["set"]:
         spec["changes"] = [c.model_dump() for c in cli.parse_set(list(opts["set"]))]
@@ -92,9 +132,11 @@ def _spec_from_options(name: str, opts: dict[str, Any]) -> dict[str, Any]:
     if opts["emergency"]:
         spec["emergency"] = True
     gate = dict(spec.get("gate") or {})
-    for key in ("failure_threshold", "min_executed", "on_breach"):
+    for key in ("min_executed", "on_breach"):
         if opts[key] is not None:
             gate[key] = opts[key]
+    if opts["failure_threshold"] is not None:  # people write percent (as in the console); the spec a fraction
+        gate["failure_threshold"] = opts["failure_threshold"] / 100.0
     spec["gate"] = gate
     if opts["auto_promote"] or opts["pause_s"] is not None:
         promo = dict(spec.get("promotion") or {})
@@ -110,6 +152,20 @@ def _spec_from_options(name: str, opts: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+def _listed_devices(device: list[str] | None, devices_file: str | None) -> list[str] | None:
+    """``--device`` ids then ``--devices-file`` lines (blank lines and ``#`` comments skipped)."""
+    if not device and devices_file is None:
+        return None
+    ids = list(device or [])
+    if devices_file is not None:
+        try:
+            text = Path(devices_file).read_text()
+        except OSError as exc:
+            _cli().fail(f"cannot read devices file {devices_file}: {exc}")
+        ids += [ln.split("#", 1)[0].strip() for ln in text.splitlines() if ln.split("#", 1)[0].strip()]
+    return ids
+
+
 @campaign_app.command("create")
 def create(
     name: Annotated[str, typer.Argument(help="a short name for the campaign")],
@@ -119,6 +175,10 @@ def create(
     firmware: Annotated[str | None, typer.Option(help="select: current firmware")] = None,
     region: Annotated[str | None, typer.Option(help="select: region")] = None,
     tag: Annotated[list[str] | None, typer.Option(help="select: tag (repeat for all of several)")] = None,
+    device: Annotated[list[str] | None, typer.Option(
+        "--device", help="select exactly this device (repeat; other selectors must then hold for each)")] = None,
+    devices_file: Annotated[str | None, typer.Option(
+        "--devices-file", help="select exactly the device ids in FILE, one a line (# comments)")] = None,
     all_: Annotated[bool, typer.Option("--all", help="confirm a selection of the whole fleet")] = False,
     set_: Annotated[list[str] | None, typer.Option("--set", help="PATH=VALUE (repeatable)")] = None,
     op: Annotated[list[str] | None, typer.Option(help="operation: reboot | factory_reset")] = None,
@@ -127,8 +187,9 @@ def create(
     canary: Annotated[float | None, typer.Option(help="canary share of the selection, in %")] = None,
     rings: Annotated[str | None, typer.Option(help="cumulative ring shares after the canary, e.g. 10,50,100")] = None,
     control: Annotated[float | None, typer.Option(help="control cohort held back until the last ring, in %")] = None,
-    failure_threshold: Annotated[float | None, typer.Option(help="gate: failed/executed above this fails "
-                                                                 "(a fraction, 0.02 = 2%)")] = None,
+    failure_threshold: Annotated[float | None, typer.Option(
+        min=0, max=100, help="gate: failed/executed above this share fails, in % (2 = 2 %, as --canary "
+                             "and --rings; the console asks the same)")] = None,
     min_executed: Annotated[int | None, typer.Option(help="gate: devices executed before any abort")] = None,
     on_breach: Annotated[str | None, typer.Option(help="gate: abort (and roll back) | pause")] = None,
     auto_promote: Annotated[bool, typer.Option(help="widen automatically after a passing analysis")] = False,
@@ -142,6 +203,7 @@ def create(
 ) -> None:
     """Define a campaign: select devices, validate, preview, ask policy, freeze the ring plan."""
     opts = {"file": file, "model": model, "vendor": vendor, "firmware": firmware, "region": region, "tag": tag,
+            "device": device, "devices_file": devices_file,
             "all": all_, "set": set_, "op": op, "to_firmware": to_firmware, "firmware_url": firmware_url,
             "canary_pct": canary, "rings": rings, "control_pct": control, "failure_threshold": failure_threshold,
             "min_executed": min_executed, "on_breach": on_breach, "auto_promote": auto_promote,
@@ -222,8 +284,7 @@ def _state(state: str) -> str:
 def _render_status(st: dict[str, Any], out: Console | None = None) -> None:
     out = out or console
     out.print(f"[bold]{st['id']}[/bold] {st['name']}  {_state(st['state'])}  {st['kind']}  "
-                  f"proposal {st['proposal']['id']} ({st['proposal']['state']})  ring {st['ring'] + 1}/{st['rings']} "
-                  f"{st['ring_state']}")
+              f"proposal {st['proposal']['id']} ({st['proposal']['state']})  {st['phase']}", soft_wrap=True)
     if who := _acting(st):
         out.print(f"  {who}", highlight=False, soft_wrap=True)
     if st.get("window_hold"):
@@ -265,17 +326,17 @@ def status(campaign: Annotated[str | None, typer.Argument()] = None,
            watch: Annotated[bool, typer.Option(help="refresh until it finishes or pauses")] = False,
            as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """One campaign with progress bars per ring, or the list of campaigns."""
-    svc = _service()
+    svc = _reader()
     if campaign is None:
         items = svc.list()
         if as_json:
             print(json.dumps(items, default=str))
             return
         t = Table(title="campaigns")
-        for col in ("id", "name", "state", "kind", "ring", "devices", "proposal", "note"):
+        for col in ("id", "name", "state", "kind", "where", "devices", "proposal", "note"):
             t.add_column(col)
         for c in items:
-            t.add_row(c["id"], c["name"], _state(c["state"]), c["kind"], f"{c['ring'] + 1}/{c['rings']}",
+            t.add_row(c["id"], c["name"], _state(c["state"]), c["kind"], c["phase"],
                       str(c["devices"]), c["proposal_id"], (c["halt_reason"] or c["error"] or "")[:60])
         console.print(t)
         return
@@ -305,7 +366,7 @@ def _frame(st: dict[str, Any]) -> Text:
     return Text.from_ansi(buf.file.getvalue())  # type: ignore[attr-defined]
 
 
-def _watch(svc: Campaigns, campaign: str) -> None:
+def _watch(svc: CampaignReader | LiteCampaigns, campaign: str) -> None:
     """``--watch`` on a terminal redraws one frame in place (a pipe still gets one frame per refresh)."""
     from rich.live import Live
 
@@ -406,13 +467,28 @@ def worker(concurrency: Annotated[int, typer.Option(min=1, max=64, help="batches
     One pool serves both queues: remediation jobs and rollouts are the same kind of paced, governed
     device work, and an operator should not have to remember which worker drains which queue.
     """
+    serve_worker(concurrency=concurrency, name=name)
+
+
+def serve_worker(*, concurrency: int, name: str | None = None, tick_s: float = 0.5) -> None:
+    """What ``gateward worker`` and ``gateward remediation worker`` run, so they start alike: JSON
+    log lines (``GATEWARD_LOG_FORMAT``), ``GATEWARD_SHUTDOWN_S`` checked before working, the USP
+    event sources and the ACS inventory sync, then the worker until SIGTERM or Ctrl-C drains it."""
     from campaigns.queue import is_postgres
+    from gateward.logs import configure
     from gateward.runtime import start_event_sources
+    from gateward.shutdown import shutdown_s
     from gateward.worker import run_worker
 
+    try:  # SIGTERM drains for at most this long (issue 36); a bad value: one line, before working
+        limit_s = shutdown_s()
+        configure("json")  # JSON log lines (GATEWARD_LOG_FORMAT), as gateward run: batches' governed actions
+    except ValueError as exc:
+        _cli().fail(str(exc))
     rt = _cli().rt()
     where = "PostgreSQL (distributed)" if is_postgres(rt.store.url) else "SQLite (in-process queue: run only one)"
-    console.print(f"worker (campaigns + remediation): concurrency {concurrency} on {where}; Ctrl+C stops it gracefully")
+    console.print(f"worker (campaigns + remediation): concurrency {concurrency} on {where}; "
+                  f"SIGTERM or Ctrl+C stops it gracefully (within {limit_s:g} s)")
     events, said = start_event_sources(rt, on_connect=console.print)  # USP notifications: stored once, any replica
     console.print(said)
     from gateward.runtime import start_inventory_sync  # devices GenieACS knows → the fleet (off without its URL)
@@ -420,7 +496,7 @@ def worker(concurrency: Annotated[int, typer.Option(min=1, max=64, help="batches
     inventory, said = start_inventory_sync(rt)
     console.print(said)
     try:
-        run_worker(rt, concurrency=concurrency, name=name)
+        run_worker(rt, concurrency=concurrency, name=name, tick_s=tick_s, limit_s=limit_s)
     finally:
         if events is not None:
             events.stop()

@@ -69,22 +69,49 @@ def device(device_id: str,
     except ExecutorError as exc:  # e.g. registered on the sim adapter but not in the simulated fleet
         cli.fail(f"cannot reach {d.id} through adapter {d.adapter}: {exc.message}")
     cli.console.print(f"presence: online={pres.online} reachable={pres.reachable} {pres.detail}")
-    if not pres.online:
-        return
+    if not pres.online:  # issue 37: a script must see that the device did not answer (exit 1; an online one
+        # that does not answer fails its read below, exit 2)
+        cli.fail(f"{d.id} did not answer (offline); nothing was read", code=1)
     ov = read_overview(live, d, path or CLI_OBJECTS)
     if ov.values:
         t = Table()
-        for col in ("parameter", "value", "type", "device path"):
+        # the device's own path only where it differs (a TR-098 device read in TR-181 names): on a
+        # TR-181 device it repeated the first column on every row (issue 39)
+        translated = any(v.device_path and v.device_path != v.path for v in ov.values)
+        for col in ("parameter", "value", "type", *(("device path",) if translated else ())):
             t.add_column(col)
         for v in ov.values:  # as Overview.rows(), with the reader's masking (the same answers)
-            t.add_row(v.path, str(mask(v.path, v.value)), v.type, v.device_path)
+            t.add_row(v.path, str(mask(v.path, v.value)), v.type, *((v.device_path,) if translated else ()))
         cli.console.print(t)
     if ov.absent:
         cli.console.print(f"not on this device: {', '.join(ov.absent)}", highlight=False)
+        if path:
+            for hint in _did_you_mean(live, d, ov.absent):
+                cli.console.print(hint, highlight=False)
     if ov.error is not None:
         cli.fail(ov.error)
     if path and not ov.values:
         cli.fail(f"{d.id} has none of {', '.join(path)}")
+
+
+def _did_you_mean(live: Any, d: Any, absent: list[str]) -> list[str]:
+    """For a path the device lacks, the closest name its parent object has ("did you mean
+    Channel?" for ``Radio.1.Chanel``): one more read of the parent, only when a typed path missed."""
+    import difflib
+
+    from core.device_overview import read_overview
+
+    out = []
+    for p in absent:
+        parent, _, leaf = p.rstrip(".").rpartition(".")
+        if not parent or not leaf:
+            continue
+        names = sorted({v.path[len(parent) + 1:].split(".")[0] for v in read_overview(live, d, [parent + "."]).values
+                        if v.path.startswith(parent + ".")})
+        close = difflib.get_close_matches(leaf, names, n=3, cutoff=0.6)
+        if close:
+            out.append(f"{p}: did you mean {' or '.join(close)}? ({parent}.{close[0]})")
+    return out
 
 
 def register(app: typer.Typer) -> None:

@@ -65,10 +65,10 @@ def devices(ctx: typer.Context, model: str | None = None, region: str | None = N
 
 @devices_app.command("add")
 def add(adapter: Annotated[str, typer.Option(help="sim | usp | genieacs")],
-        root: Annotated[str, typer.Option(help="Device. | InternetGatewayDevice.")],
-        vendor: Annotated[str, typer.Option()],
-        model: Annotated[str, typer.Option()],
-        firmware: Annotated[str, typer.Option()],
+        root: Annotated[str | None, typer.Option(help="Device. | InternetGatewayDevice. (usp: Device.)")] = None,
+        vendor: Annotated[str | None, typer.Option(help="usp: learnt by discovery (unknown until then)")] = None,
+        model: Annotated[str | None, typer.Option(help="usp: learnt by discovery (unknown until then)")] = None,
+        firmware: Annotated[str | None, typer.Option(help="usp: learnt by discovery (unknown until then)")] = None,
         device_id: Annotated[str | None, typer.Option("--id", help="OUI-ProductClass-Serial")] = None,
         endpoint_id: Annotated[str | None, typer.Option(help="USP endpoint ID os::OUI-Serial")] = None,
         product_class: Annotated[str | None, typer.Option()] = None,
@@ -80,11 +80,34 @@ def add(adapter: Annotated[str, typer.Option(help="sim | usp | genieacs")],
         service: Annotated[str | None, typer.Option()] = None,
         tag: Annotated[list[str] | None, typer.Option("--tag", help="repeatable")] = None,
         upstream: Annotated[str | None, typer.Option(help="upstream node id (PON port, CMTS)")] = None,
+        agent_topic: Annotated[str | None, typer.Option(
+            help="usp: the topic the agent listens on (default: learnt from its records, else usp/agent/<endpoint>)")]
+        = None,
+        timeout: Annotated[float, typer.Option(help="usp: seconds to wait for the agent's first answer")] = 5.0,
         who: As = "") -> None:
-    """Register one device (admin; audited)."""
+    """Register one device (admin; audited). A USP agent needs only --endpoint-id: as with
+    `devices accept`, root defaults to Device. and vendor, model and firmware to "unknown" until
+    discovery; the agent is then asked at once (its identity discovered, the Boot!/OperationComplete/
+    ValueChange subscriptions created)."""
     from core.inventory import DeviceSpec
 
     cli = _cli()
+    if adapter == "usp":  # as `devices accept` (core.onboarding): what discovery learns need not be typed
+        from core.onboarding import UNKNOWN
+
+        root, vendor, model, firmware = root or "Device.", vendor or UNKNOWN, model or UNKNOWN, firmware or UNKNOWN
+    elif agent_topic is not None:
+        cli.fail("--agent-topic is for adapter usp")
+    missing = [f"--{n}" for n, v in (("root", root), ("vendor", vendor), ("model", model), ("firmware", firmware))
+               if v is None]
+    if missing:
+        cli.fail(f"adapter {adapter} needs {', '.join(missing)}")
+    if agent_topic is not None:
+        from core.ports.topics import topic_problem
+
+        problem = topic_problem(agent_topic)
+        if problem:
+            cli.fail(f"--agent-topic {agent_topic!r} is not a topic: {problem}")
     fields: dict[str, Any] = {
         "id": device_id, "endpoint_id": endpoint_id, "adapter": adapter, "root": root, "vendor": vendor,
         "model": model, "firmware": firmware, "product_class": product_class, "oui": oui, "serial": serial,
@@ -94,6 +117,52 @@ def add(adapter: Annotated[str, typer.Option(help="sim | usp | genieacs")],
     d = cli.guarded(lambda: _inventory().add(spec, cli.actor(who)))
     cli.console.print(f"registered {d.id} ({d.vendor} {d.model} fw {d.firmware}, adapter {d.adapter}, "
                       f"{d.protocol}, root {d.root})")
+    if d.adapter == "usp":
+        _first_contact(d, agent_topic, timeout)
+
+
+def _first_contact(device: Any, agent_topic: str | None, timeout: float) -> None:
+    """A hand-added USP agent, asked at once (issue 37): its topic stored for every process, its
+    identity discovered, the subscriptions the controller relies on created. Why now: an agent that
+    is already connected sends nothing until it reconnects, so it read "offline" and a governed
+    reboot waited for a Boot! it had no subscription to send. An agent that does not answer is
+    registered all the same; `gateward run` does this on its next contact."""
+    from core import capabilities
+    from core.ports.topics import endpoint_for
+    from core.usp_topics import TopicBook
+    from executors.usp import subscriptions as subs
+    from executors.usp.mqtt import broker_reachable
+
+    cli = _cli()
+    rt = cli.rt()
+    ep = endpoint_for(device)
+    if agent_topic is not None:
+        book = TopicBook(rt.store)
+        book.note(ep, agent_topic, 5, "manual")
+        book.close()  # written now: every process addresses the agent there
+        cli.console.print(f"agent {ep} listens on {agent_topic}", highlight=False)
+    later = "its identity is learnt and its subscriptions created at its next contact (`gateward run`)"
+    if not broker_reachable(rt.settings.mqtt_url):
+        cli.console.print(f"[yellow]not contacted:[/] no MQTT broker answers at {rt.settings.mqtt_url}; {later}",
+                          highlight=False, soft_wrap=True)
+        return
+    (found,) = capabilities.discover(rt.store, rt.router, [device])
+    if not found["stored"]:
+        cli.console.print(f"[yellow]not contacted:[/] {found.get('error') or 'the agent reported nothing'}; {later}",
+                          highlight=False, soft_wrap=True)
+        return
+    cli.console.print(f"discovered: {found['vendor']} {found['model']} fw {found['firmware']} {found['root']}, "
+                      f"{found['parameters']} parameters", highlight=False, soft_wrap=True)
+    assert rt.usp is not None
+    ex = rt.usp.get()
+    try:
+        report = ex.runner.run(subs.ensure(ex.controller, ep, watch=ex.watch, timeout=timeout), timeout=timeout * 8)
+    except Exception as exc:  # the device is registered: say why; `run` retries at its next contact
+        cli.console.print(f"[yellow]subscriptions not created:[/] {exc}; {later}", highlight=False, soft_wrap=True)
+        return
+    made = ", ".join(report.created) or "none needed"
+    cli.console.print(f"subscriptions: created {made}; kept {', '.join(report.existing) or 'none'}",
+                      highlight=False, soft_wrap=True)
 
 
 @devices_app.command("import")
@@ -143,8 +212,9 @@ def discover(device_id: Annotated[str | None, typer.Argument(help="one device; o
              vendor: Annotated[str | None, typer.Option()] = None,
              limit: Annotated[int, typer.Option(help="devices to discover per (vendor, model, firmware, root): one "
                                                      "tells the class; instance numbers are per device")] = 1) -> None:
-    """Discover what devices really have (parameters, writability, instances) and store it per
-    (vendor, model, firmware, root): validation then refuses paths the device lacks or cannot write."""
+    """Discover what devices really have (parameters, writability, instances, commands) and store it per
+    (vendor, model, firmware, root): validation then refuses paths the device lacks or cannot write,
+    and operations it lacks (a USP agent's download without a FirmwareImage table)."""
     from core import capabilities
     from core.models import Selector
     from core.store import repo
@@ -175,9 +245,11 @@ def discover(device_id: Annotated[str | None, typer.Argument(help="one device; o
             cli.console.print(f"{r['device_id']}: [red]not stored[/]: {why}", highlight=False, soft_wrap=True)
             continue
         moved = " [yellow](the device reports a firmware its record does not have)[/]" if r["firmware_differs"] else ""
+        lacks = r.get("lacks_commands")
+        commands = f"; no {', '.join(lacks)} (refused at validate)" if lacks else ""
         cli.console.print(f"{r['device_id']}: {r['vendor']} {r['model']} fw {r['firmware']} {r['root']}: "
-                          f"{r['parameters']} parameters ({r['read_only']} read-only), {r['tables']} tables{moved}",
-                          highlight=False, soft_wrap=True)
+                          f"{r['parameters']} parameters ({r['read_only']} read-only), {r['tables']} tables"
+                          f"{commands}{moved}", highlight=False, soft_wrap=True)
     if not any(r["stored"] for r in results):
         raise typer.Exit(1)
 

@@ -41,6 +41,95 @@ def _svc() -> Remediation:
     return cli.guarded(lambda: cli.rt().remediation)
 
 
+def _list_cases(*, status: str | None, problem: str | None, device_id: str | None,
+                limit: int) -> tuple[list[dict[str, Any]], int]:
+    """``Remediation.list`` on the read runtime's store: a read needs neither the policy pack nor
+    the lifecycle, the detectors or the playbooks the service loads — they were most of the 1.3–4.5 s
+    ``remediation cases`` took (issue 39). A process with the full runtime reads through its service."""
+    cli = _cli()
+    if cli._runtime is not None:
+        result: tuple[list[dict[str, Any]], int] = cli._runtime.remediation.list(
+            status=status, problem=problem, device_id=device_id, limit=limit)
+        return result
+    reader = cli.lean()
+    if reader is not None:  # the DB-API: no SQLAlchemy either
+        return _lite_cases(reader, status=status, problem=problem, device_id=device_id, limit=limit)
+    from sqlalchemy import func, select
+
+    from brain.remediation.cases import case_dict
+    from brain.remediation.schema import RemediationCaseRow
+
+    q = select(RemediationCaseRow)
+    if status:
+        q = q.where(RemediationCaseRow.status.in_(status.split(",")))
+    if problem:
+        q = q.where(RemediationCaseRow.problem == problem)
+    if device_id:
+        q = q.where(RemediationCaseRow.device_id == device_id)
+    with cli.reads().store.read() as s:
+        total = int(s.scalar(select(func.count()).select_from(q.subquery())) or 0)
+        rows = s.scalars(q.order_by(RemediationCaseRow.updated_at.desc(), RemediationCaseRow.id).limit(limit))
+        return [case_dict(r) for r in rows], total
+
+
+_CASE_COLUMNS = ("id", "device_id", "problem", "kind", "status", "upstream_id", "class_key", "proposal_id",
+                 "proposal_ids", "attempts", "hits", "evidence", "resolution", "opened_at", "updated_at",
+                 "dispatched_at", "applied_at", "closed_at", "cooldown_until", "not_before")
+_CASE_TIMES = frozenset({"opened_at", "updated_at", "dispatched_at", "applied_at", "closed_at", "cooldown_until",
+                         "not_before"})
+
+
+def _lite_cases(reader: Any, *, status: str | None, problem: str | None, device_id: str | None,
+                limit: int) -> tuple[list[dict[str, Any]], int]:
+    """``Remediation.list`` on the read runtime's DB-API connection (``core.store.lite``), each row
+    as ``brain.remediation.cases.case_dict`` makes it (``tests/unit/test_cli_operator_words.py``
+    holds the two equal): JSON and timestamps decoded as the ORM decodes them."""
+    from datetime import UTC, datetime
+
+    import orjson
+
+    pg = reader.backend == "postgresql"
+    ph = (lambda n: f"%({n})s") if pg else (lambda n: f":{n}")
+    where, params = [], {}
+    if status:
+        names = [f"s{i}" for i in range(len(status.split(",")))]
+        where.append(f"status IN ({', '.join(ph(n) for n in names)})")
+        params.update(dict(zip(names, status.split(","), strict=True)))
+    for col, value in (("problem", problem), ("device_id", device_id)):
+        if value:
+            where.append(f"{col} = {ph(col)}")
+            params[col] = value
+    cond = f" WHERE {' AND '.join(where)}" if where else ""
+
+    def when(v: Any) -> str | None:
+        if v is None:
+            return None
+        v = datetime.fromisoformat(v) if isinstance(v, str) else v
+        return str((v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)).isoformat())
+
+    def json(v: Any) -> Any:
+        return orjson.loads(v) if isinstance(v, (str, bytes)) and not pg else v
+
+    with reader.read():
+        total = int(reader._fetch(f"SELECT count(*) FROM remediation_cases{cond}", params)[1][0][0])
+        rows = reader._fetch(f"SELECT {', '.join(_CASE_COLUMNS)} FROM remediation_cases{cond} "
+                             f"ORDER BY updated_at DESC, id LIMIT {int(limit)}", params)[1]
+    out = []
+    for raw in rows:
+        r = dict(zip(_CASE_COLUMNS, raw, strict=True))
+        case = {k: (when(v) if k in _CASE_TIMES else v) for k, v in r.items()}
+        case["proposal_ids"] = list(json(r["proposal_ids"]) or [])
+        case["evidence"] = json(r["evidence"])
+        case["class"] = case.pop("class_key")
+        out.append({k: case[k] for k in _CASE_ORDER})
+    return out, total
+
+
+_CASE_ORDER = ("id", "device_id", "problem", "kind", "status", "upstream_id", "class", "proposal_id", "proposal_ids",
+               "attempts", "hits", "evidence", "resolution", "opened_at", "updated_at", "dispatched_at",
+               "applied_at", "closed_at", "cooldown_until", "not_before")
+
+
 def _call(fn: Any) -> Any:
     return _cli().guarded(fn)
 
@@ -142,10 +231,12 @@ def detect(problem: Annotated[list[str] | None, typer.Option("--problem", help="
 def cases(status: Annotated[str | None, typer.Option(help="e.g. open,escalated")] = None,
           problem: Annotated[str | None, typer.Option()] = None,
           device: Annotated[str | None, typer.Option()] = None,
-          limit: Annotated[int, typer.Option(min=1, max=10000)] = 50, as_json: Json = False) -> None:
+          limit: Annotated[int, typer.Option(help="at most this many (1-10000)")] = 50,
+          as_json: Json = False) -> None:
     """Remediation cases, most recently updated first."""
-    svc = _svc()
-    items, total = _call(lambda: svc.list(status=status, problem=problem, device_id=device, limit=limit))
+    if not 1 <= limit <= 10000:  # checked here: typer's min/max would build its pydantic coercion (~0.5 s)
+        _cli().fail(f"--limit must be within 1..10000 (got {limit})")
+    items, total = _call(lambda: _list_cases(status=status, problem=problem, device_id=device, limit=limit))
     if as_json:
         _dump({"items": items, "total": total})
         return
@@ -216,9 +307,9 @@ def worker(concurrency: Annotated[int, typer.Option(min=1, max=64)] = 4,
            tick: Annotated[float, typer.Option(help="seconds between watchdog rounds")] = 0.5) -> None:
     """The same worker as `gateward worker` (remediation units and campaign batches; several of them
     share PostgreSQL), with the watchdog's tick as an option."""
-    from gateward.worker import run_worker
+    from gateward.cli_campaign import serve_worker
 
-    run_worker(_cli().rt(), concurrency=concurrency, tick_s=tick)
+    serve_worker(concurrency=concurrency, tick_s=tick)
 
 
 @remediation_app.command("ingest")

@@ -38,11 +38,25 @@ def _mqtt_url(url: str | None) -> str:
     return get_settings().mqtt_url
 
 
+def _shown(url: str) -> str:
+    """The URL as this command prints it: without a password (issue 36)."""
+    from executors.usp.mqtt_tls import redact_url
+
+    return redact_url(url)
+
+
 def _check_broker(url: str) -> None:
     from executors.usp.mqtt import broker_reachable
 
+    try:
+        from executors.usp.mqtt import BrokerAddress
+
+        BrokerAddress.parse(url)
+    except ValueError as exc:
+        _fail(str(exc))
     if not broker_reachable(url):
-        _fail(f"no MQTT broker answers at {url}: start Mosquitto (set_tcp_nodelay true) or set GATEWARD_MQTT_URL")
+        _fail(f"no MQTT broker answers at {_shown(url)}: start Mosquitto (set_tcp_nodelay true) or set "
+              "GATEWARD_MQTT_URL")
 
 
 def _executor(url: str | None, timeout_s: float) -> Any:
@@ -136,7 +150,7 @@ def agents(
 
     async def main() -> None:
         await host.start()
-        console.print(f"{len(host.agents)} USP agents on {host.connections} MQTT connection(s) at {target} "
+        console.print(f"{len(host.agents)} USP agents on {host.connections} MQTT connection(s) at {_shown(target)} "
                       f"(MQTT {'5' if mqtt == 5 else '3.1.1'}), controller {cfg.controller_id}; Ctrl-C stops")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -145,8 +159,12 @@ def agents(
                 loop.add_signal_handler(sig, stop.set)
         await serve(host, report_every_s=report_every, report=console.print, stop=stop)
 
+    from executors.usp.mqtt import MqttError
+
     try:
         asyncio.run(main())
+    except MqttError as exc:  # refused, TLS failed: the reason in one line, not a traceback
+        _fail(exc.message)
     finally:
         twin.close()
     console.print("agents stopped")
@@ -184,6 +202,18 @@ def devices(
     console.print(table)
 
 
+def _warn_mismatch(device: Any) -> None:
+    """An endpoint-ID mismatch another process saw (``core.usp_topics``), named as ``gateward
+    device`` names it (issue 37): this process may never hear the agent's records, which name
+    another controller and so go to that controller's topic."""
+    from core.usp_topics import device_mismatch
+    from gateward.cli import rt
+
+    mm = device_mismatch(rt().store, device)
+    if mm is not None:
+        console.print(f"[yellow]warning:[/] {mm.message()}", highlight=False, soft_wrap=True)
+
+
 @usp_app.command("get")
 def get(
     device_id: str,
@@ -196,6 +226,7 @@ def get(
     from executors.base import ExecutorError
 
     (device,) = _usp_devices([device_id], True)
+    _warn_mismatch(device)
     ex = _executor(url, timeout)
     try:
         values = ex.read(device, paths)
@@ -209,6 +240,84 @@ def get(
     for path, v in sorted(values.items()):
         table.add_row(path, str(mask_value(path, v.value)), v.type, "" if v.writable is None else str(v.writable))
     console.print(table)
+
+
+@usp_app.command("discover")
+def discover(
+    endpoint_id: Annotated[list[str], typer.Option("--endpoint-id", help="agent endpoint ID (repeatable)")],
+    agent_topic: Annotated[str | None, typer.Option(
+        help="where the agents listen; {endpoint} stands for the endpoint ID as one topic level "
+             "(default: the stored topic, else usp/agent/<endpoint>)")] = None,
+    url: Annotated[str | None, typer.Option(help="MQTT broker (default GATEWARD_MQTT_URL)")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for each agent")] = 5.0,
+) -> None:
+    """Bring in agents that connected before the controller's first start (issue 37): ask each one
+    (GetSupportedProtocol, then its DeviceInfo identity) and hand its answer to onboarding as a first
+    contact — pending, or registered if the allow list names it — exactly as its connect Record would
+    have been. Changes nothing on the agent. Exits 1 if any agent did not answer."""
+    from datetime import UTC, datetime
+
+    from brain.remediation.ingest import Ingestor, Signal
+    from core.ports.topics import topic_problem
+    from executors.usp.controller import AgentOffline, UspTimeout
+    from executors.usp.errors import UspError
+    from executors.usp.topics import topic_level
+    from gateward.cli import rt
+
+    ex = _executor(url, timeout)
+    ctl = ex.controller
+    signals: list[Any] = []
+    silent: list[str] = []
+    try:
+        for ep in endpoint_id:
+            if agent_topic is not None:
+                topic = agent_topic.replace("{endpoint}", topic_level(ep))
+                problem = topic_problem(topic)
+                if problem:
+                    _fail(f"--agent-topic gives {topic!r} for {ep}: {problem}")
+                assert ctl.topics is not None
+                ctl.topics.note(ep, topic, ctl.mqtt_version, "manual")
+
+            async def ask(ep: str = ep) -> dict[str, str] | None:
+                if not await ctl.probe(ep, timeout):
+                    return None
+                paths = [f"{r}DeviceInfo.{leaf}" for r in ("Device.", "InternetGatewayDevice.")
+                         for leaf in ("ManufacturerOUI", "ProductClass", "SerialNumber")]
+                try:
+                    values, _ = await ctl.get(ep, paths, timeout=timeout)
+                except (UspError, UspTimeout, AgentOffline):
+                    values = {}
+                ident = {leaf: v for p, v in values.items() for leaf in ("ManufacturerOUI", "ProductClass",
+                                                                          "SerialNumber") if p.endswith(leaf)}
+                return ident
+
+            ident = ex.runner.run(ask(), timeout=timeout * 3 + 10)
+            st = ctl.agent(ep)
+            where = f"{st.topic} ({st.topic_source})" if st is not None else "?"
+            if ident is None:
+                why = ctl.mismatch(ep)
+                console.print(f"{ep}: no answer on {where} within {timeout:g}s" + (f" — {why}" if why else ""),
+                              highlight=False, soft_wrap=True)
+                silent.append(ep)
+                continue
+            console.print(f"{ep}: answered on {where}: OUI {ident.get('ManufacturerOUI', '?')}, product class "
+                          f"{ident.get('ProductClass', '?')}, serial {ident.get('SerialNumber', '?')}",
+                          highlight=False, soft_wrap=True)
+            body = ep.split("::", 1)[-1]
+            oui, _, serial = body.partition("-")
+            identity = {"endpoint_id": ep, "oui": ident.get("ManufacturerOUI") or oui,
+                        "serial": ident.get("SerialNumber") or serial,
+                        "product_class": ident.get("ProductClass", "")}
+            signals.append(Signal("connect", datetime.now(UTC), identity=identity,
+                                  data={"endpoint_id": ep, "topic": st.topic if st is not None else "",
+                                        "discovered": True}, source="usp"))
+    finally:
+        ex.close()
+    if signals:
+        Ingestor(rt().remediation).ingest(signals)
+        console.print(f"{len(signals)} agent(s) handed to onboarding: see `gateward devices pending`")
+    if silent:
+        raise typer.Exit(1)
 
 
 @usp_app.command("events")
@@ -229,7 +338,8 @@ def events(
     async def main() -> None:
         ctl = UspController(target, endpoint_id=opts["endpoint_id"], mqtt_version=opts["mqtt_version"])
         await ctl.start()
-        console.print(f"listening as {ctl.endpoint_id} on {ctl.topic} (NotifyResp answered)")
+        console.print(f"listening as {ctl.endpoint_id} on {ctl.topic} (NotifyResp answered here unless a gateward "
+                      "run/worker of this controller holds its group's session: then that one answers)")
         end = time.monotonic() + seconds if seconds > 0 else None
         try:
             async for e in ctl.events():
@@ -247,8 +357,13 @@ def events(
         else:
             await main()
 
+    from executors.usp.mqtt import MqttError
+
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(bounded())
+        try:
+            asyncio.run(bounded())
+        except MqttError as exc:  # refused, TLS failed: the reason in one line, not a traceback
+            _fail(exc.message)
 
 
 def _agent_call(ex: Any, device: Any, coro: Any, timeout: float) -> Any:

@@ -67,6 +67,30 @@ def policy_engine_name() -> str:
     return "opa" if env_setting("opa_url") else "embedded"
 
 
+def mqtt_summary() -> str:
+    """The MQTT broker as ``gateward status`` shows it: scheme, host, port and user, whether TLS and
+    which of its settings are set — never a password (``GATEWARD_MQTT_URL`` may carry one)."""
+    from urllib.parse import urlsplit
+
+    url = env_setting("mqtt_url") or "mqtt://127.0.0.1:1883"
+    parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+    tls = parts.scheme.lower() in ("mqtts", "ssl", "tls")
+    try:
+        port = parts.port or (8883 if tls else 1883)
+    except ValueError:
+        return "GATEWARD_MQTT_URL is not a valid URL"
+    user = parts.username or env_setting("mqtt_username")
+    out = f"{parts.scheme}://{parts.hostname}:{port} · user {user or '(none)'}"
+    if parts.password is not None:
+        out += " · password in the URL (better: GATEWARD_MQTT_PASSWORD_FILE)"
+    if tls:
+        files = [f"GATEWARD_MQTT_{n.upper()}" for n in ("ca_file", "cert_file", "key_file") if env_setting(f"mqtt_{n}")]
+        out += " · TLS: " + (", ".join(files) + " set" if files else "system CAs, no client certificate")
+        if (env_setting("mqtt_tls_check_hostname") or "true").lower() in ("0", "false", "no", "off"):
+            out += ", hostname NOT verified"
+    return out
+
+
 class ReadRuntime:
     """Lazily built reader, store and router for read commands."""
 

@@ -145,7 +145,12 @@ def build_runtime(settings: Settings | None = None, *, database_url: str | None 
     if router is None:
         usp = usp_adapter(settings, store)
         router = default_router(settings, store, usp=usp)
-    return Runtime(settings, store, engine, router, Lifecycle(store, engine, router, settings), usp)
+    lifecycle = Lifecycle(store, engine, router, settings)
+    # The router's adapters accept this lifecycle's write grants only (nothing process-wide: two
+    # runtimes in one process never accept each other's); one-shot, so a router already bound to
+    # another lifecycle raises here instead of writing under either.
+    router.bind_grant_verifier(lifecycle.grant_verifier)
+    return Runtime(settings, store, engine, router, lifecycle, usp)
 
 
 def usp_adapter(settings: Settings, store: Store | None = None) -> SharedAdapter:
@@ -284,6 +289,7 @@ class UspEvents:
                 return False
             self.source.attach(self._executor)
             self._keep_subscriptions(self._executor)
+            self._serve_websocket(self._executor)
         if self._executor.controller.started:
             return self._connected()
         now = time.monotonic()
@@ -314,6 +320,28 @@ class UspEvents:
         if wanted:
             store = self.runtime.store
             executor.enable_auto_subscribe(lambda endpoints: usp_fleet_endpoints(store, endpoints))
+
+    def _serve_websocket(self, executor: Any) -> None:
+        """``GATEWARD_USP_WS_LISTEN``: agents connect to this process over WebSocket too (TR-369's
+        WebSocket MTP, ``executors.usp.websocket``); ``GATEWARD_USP_WS_CONNECT``: this process opens
+        WebSockets to agents' own servers and keeps them open. Started once, on the controller's loop,
+        whether or not the broker answers yet."""
+        from executors.usp.websocket import WsSettings, connect_urls_from_env
+
+        try:
+            settings, urls = WsSettings.from_env(), connect_urls_from_env()
+        except ValueError as exc:
+            log.error("USP WebSocket MTP is off: %s", exc)
+            return
+        if settings is not None:
+            try:
+                server = executor.runner.run(executor.controller.serve_websocket(settings), timeout=10)
+            except OSError as exc:
+                log.error("USP WebSocket MTP: cannot listen on %s:%s (%s)", settings.host, settings.port, exc)
+            else:
+                log.info("USP WebSocket MTP: agents connect to %s", server.url)
+        for url in urls:
+            executor.runner.submit(executor.controller.keep_websocket(url))
 
     def _connected(self) -> bool:
         if not self.connected:

@@ -226,6 +226,9 @@ def start_demo(runtime: Runtime, homes: int = 200, seed: int = 7) -> DemoStart:
         n = fleet_size(store)
         if not n:
             n = _seed_fleet(runtime, homes=homes, seed=seed, reset=False, snapshots=True, users=False)
+            from gateward.demo import hold_remediation  # the problem homes stay for the newcomer (issue 39)
+
+            hold_remediation(runtime)
         ensure_automation(store)
         return DemoStart(devices=n, people=claim_demo_people(store))
 

@@ -18,10 +18,10 @@ second by how the eight connections happened to split). With ``SO_REUSEPORT`` (L
 listens on a socket of its own on the same port and the kernel spreads new connections across
 the sockets by their addresses.
 
-The supervisor is uvicorn's (health checks, SIGHUP restarts, SIGINT/SIGTERM), with one change:
-worker ``i`` always serves socket ``i``. A worker that dies is replaced on its socket; the
-supervisor keeps every socket open, so connections queued on it wait for the replacement instead
-of being refused. The number of workers is fixed (one per socket): SIGTTIN/SIGTTOU are refused.
+The supervisor is uvicorn's (health checks, SIGHUP restarts), with two changes: worker ``i`` always
+serves socket ``i``, and SIGTERM or SIGINT drains (``gateward.shutdown``). A worker that dies is
+replaced on its socket; the supervisor keeps every socket open, so connections queued on it wait for
+the replacement instead of being refused. The number of workers is fixed (one per socket): SIGTTIN/SIGTTOU are refused.
 """
 
 from __future__ import annotations
@@ -29,15 +29,23 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
+import signal
 import socket
-from typing import Any
+import time
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from uvicorn.config import STARTUP_FAILURE, Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.server import Server
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 from api.limits import ReadTimeouts
+
+if TYPE_CHECKING:
+    from gateward.shutdown import Drain
 
 logger = logging.getLogger("uvicorn.error")
 
@@ -158,18 +166,94 @@ def worker_sockets(first: socket.socket, n: int) -> list[socket.socket]:
     return out
 
 
-class SocketPerWorker(Multiprocess):
-    """uvicorn's :class:`Multiprocess`, except that worker ``i`` serves ``slots[i]`` only."""
+class DrainingProcess(Process):
+    """One API process of ``--workers N``: its server drains on SIGTERM or SIGINT as a single process does,
+    a second earlier than the supervisor's deadline, so that its own line about what it left (if
+    anything) is the one in the log."""
 
-    def __init__(self, config: Config, slots: list[socket.socket]) -> None:
+    @property
+    def server(self) -> Server:
+        if self._server is None:
+            from gateward.shutdown import Drain, shutdown_s
+
+            limit = shutdown_s()
+            self._server = DrainingServer(self.config, Drain(max(limit * 0.9, limit - 1)))
+        return self._server
+
+
+class SocketPerWorker(Multiprocess):
+    """uvicorn's :class:`Multiprocess`, except that worker ``i`` serves ``slots[i]`` only — and,
+    given a ``drain``, SIGTERM or SIGINT drains (issue 36): every API process is told at once
+    (SIGTERM) and drains itself (503 to writes, its applies finish), the supervisor's own part (the
+    embedded worker) drains beside them, and the supervisor exits once all have, or at its deadline.
+
+    A second Ctrl-C stops everything at once: each API process is sent SIGINT, which stops a
+    draining one at once, naming what it leaves (a terminal sends it to the whole process group
+    anyway; the first Ctrl-C is passed on as SIGTERM, so that a process that got the terminal's
+    SIGINT and then the supervisor's is not stopped by the first press); then the supervisor."""
+
+    def __init__(self, config: Config, slots: list[socket.socket], drain: Drain | None = None) -> None:
         super().__init__(config, sockets=slots)
         self.slots = slots
         self.processes_num = len(slots)
+        self.drain = drain
+        if drain is not None:
+            drain.then = self.should_exit.set
+            drain.waits.append(self._children_gone)
 
     def _start(self, idx: int) -> Process:
-        process = Process(self.config, [self.slots[idx]])
+        process = (DrainingProcess if self.drain is not None else Process)(self.config, [self.slots[idx]])
         process.start()
         return process
+
+    def handle_term(self) -> None:
+        if self.drain is None:
+            super().handle_term()
+            return
+        self._begin_drain("SIGTERM")
+
+    def handle_int(self) -> None:
+        if self.drain is None:
+            super().handle_int()
+            return
+        if not self.drain.started:
+            self._begin_drain("SIGINT")
+            return
+        for process in self.processes:  # a second Ctrl-C: each stops now, saying what it leaves
+            if process.process.exitcode is None and process.pid is not None:
+                os.kill(process.pid, signal.SIGINT)
+        if not self._children_gone(5):
+            for process in self.processes:
+                if process.process.is_alive():
+                    process.kill()
+        self.drain.force("SIGINT", left_elsewhere=any(p.exitcode != 0 for p in self.processes))
+
+    def _begin_drain(self, why: str) -> None:
+        assert self.drain is not None
+        for process in self.processes:  # each drains itself; their pipes stay open for the join
+            if process.process.exitcode is None and process.pid is not None:
+                os.kill(process.pid, signal.SIGTERM)
+        # No worker is replaced from now on, so this process needs the sockets no more: closed here,
+        # each closes for good when its worker stops serving, and new connections go to the workers
+        # still draining (503 to writes) or, once none is, are refused — never queued unanswered.
+        for sock in self.slots:
+            sock.close()
+        self.drain.begin(why)
+
+    def _children_gone(self, timeout_s: float) -> bool:
+        end = time.monotonic() + timeout_s
+        while any(p.process.is_alive() for p in self.processes):
+            if time.monotonic() >= end:
+                return False
+            time.sleep(0.1)
+        return True
+
+    @property
+    def left_work(self) -> bool:
+        """Whether an API process exited at its deadline with a write in flight (left to recovery)."""
+        from gateward.shutdown import LEFT_TO_RECOVERY
+
+        return any(p.exitcode == LEFT_TO_RECOVERY for p in self.processes)
 
     def init_processes(self) -> None:
         self.processes = [self._start(i) for i in range(len(self.slots))]
@@ -195,8 +279,8 @@ class SocketPerWorker(Multiprocess):
     def keep_subprocess_alive(self) -> None:
         """A worker that died or stopped answering is replaced on its own socket. One that failed
         before it served stops everything: the app or the socket is broken and would fail again."""
-        if self.should_exit.is_set():
-            return
+        if self.should_exit.is_set() or (self.drain is not None and self.drain.started):
+            return  # stopping: a worker that exits is not replaced
         for idx, process in enumerate(self.processes):
             if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
                 continue
@@ -216,6 +300,32 @@ class SocketPerWorker(Multiprocess):
 
     def handle_ttou(self) -> None:
         logger.warning("the number of API processes is fixed by --workers here (one per socket); ignoring SIGTTOU")
+
+
+class DrainingServer(Server):
+    """uvicorn's server, except that SIGTERM or SIGINT (Ctrl-C) drains (``gateward.shutdown``, issue
+    36): it keeps serving — reads answered, writes refused 503 — until nothing is in flight, then
+    stops as uvicorn stops (no new connection, open ones finished, at most the time left). A second
+    Ctrl-C, or the deadline, exits whatever happens, naming what it leaves to recovery."""
+
+    def __init__(self, config: Config, drain: Drain) -> None:
+        super().__init__(config)
+        self.drain = drain
+        drain.then = self.stop_serving
+
+    def stop_serving(self) -> None:
+        """The drain is over: uvicorn's own shutdown, bounded by what is left of the deadline less
+        a little for the process's own teardown (the live feed's streams ended when the drain began)."""
+        self.config.timeout_graceful_shutdown = max(1, int(self.drain.left_s()) - 3)
+        self.should_exit = True
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig in (signal.SIGTERM, signal.SIGINT) and (self.drain.started or not self.should_exit):
+            # Not recorded as captured: a drained process exits 0, not by the signal. A SIGINT while
+            # draining (a second Ctrl-C) stops at once (Drain.on_signal).
+            self.drain.on_signal(signal.Signals(sig).name)
+            return
+        super().handle_exit(sig, frame)
 
 
 def demo_api_worker_app() -> Any:

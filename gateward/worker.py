@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -51,9 +52,26 @@ async def serve(runtime: Runtime, *, concurrency: int = 4, tick_s: float = 0.5, 
 
 
 def run_worker(runtime: Runtime, *, concurrency: int = 4, tick_s: float = 0.5, name: str | None = None,
-               until: Callable[[], bool] | None = None) -> None:
-    """Block running the worker (``gateward worker``)."""
-    asyncio.run(serve(runtime, concurrency=concurrency, tick_s=tick_s, name=name, until=until))
+               until: Callable[[], bool] | None = None, limit_s: float | None = None) -> None:
+    """Block running the worker (``gateward worker``). SIGTERM or SIGINT drains it
+    (``gateward.shutdown``): no new job, no new device write; the batches in flight stop before
+    their next device write and record what they did; exit within ``limit_s``
+    (``GATEWARD_SHUTDOWN_S``), else — or at a second Ctrl-C — exit 75 naming what was left to recovery."""
+    from gateward.shutdown import Drain, shutdown_s
+
+    stop = threading.Event()
+    drain = Drain(shutdown_s() if limit_s is None else limit_s, stops=[stop.set])
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, drain.on_signal, signal.Signals(sig).name)
+        await serve(runtime, concurrency=concurrency, tick_s=tick_s, name=name, until=until,
+                    install_signal_handlers=False, stop_event=stop)
+
+    asyncio.run(main())
+    if drain.started:
+        log.warning("worker stopped: nothing in flight")
 
 
 class EmbeddedWorker:
@@ -81,10 +99,18 @@ class EmbeddedWorker:
         self._thread.start()
         return self
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def request_stop(self) -> None:
+        """Fetch no new job; the running ones finish (a draining process's batches stop before
+        their next device write). Returns at once."""
+        self._stop.set()
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop and wait up to ``timeout`` for the running jobs; returns whether the worker ended."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
 
     def __enter__(self) -> EmbeddedWorker:
         return self.start()

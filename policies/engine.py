@@ -517,6 +517,7 @@ class OpaServerEngine(PolicyEngine):
         rules_dir: str | Any | None = None,
         data_dir: str | Any | None = None,
         token: str | None = None,
+        ca_file: str | None = None,
     ) -> None:
         from opa_client.opa import OpaClient
 
@@ -525,6 +526,10 @@ class OpaServerEngine(PolicyEngine):
             raise ValueError(f"OPA URL {url!r} must look like http://host:8181")
         if parts.path not in ("", "/"):
             raise ValueError(f"OPA URL {url!r} must not have a path; the client adds /v1/data/...")
+        if ca_file is not None:
+            if parts.scheme != "https":
+                raise ValueError(f"GATEWARD_OPA_CA_FILE is set but the OPA URL {url!r} is not https")
+            _check_ca_file(ca_file)
         self.url = url.rstrip("/")
         self.timeout_ms = float(timeout_ms)
         self._sources = load_sources(rules_dir, data_dir)
@@ -543,6 +548,8 @@ class OpaServerEngine(PolicyEngine):
         session = getattr(self._client, "_session", None)
         if session is not None:
             session.trust_env = False
+            if ca_file is not None:  # the operator's CA instead of the public bundle (opa-python-client's ssl=True)
+                session.verify = ca_file
 
     @property
     def revision(self) -> str:
@@ -585,6 +592,9 @@ class OpaServerEngine(PolicyEngine):
                 f"policy unavailable: OPA at {self.url} answered HTTP {status}: {detail}".rstrip(": "),
                 "policy.unavailable",
             )
+        except requests.exceptions.SSLError as exc:
+            return _fail(f"policy unavailable: TLS with OPA at {self.url} failed ({_tls_reason(exc)}); check "
+                         "GATEWARD_OPA_CA_FILE (the CA that signed OPA's certificate)", "policy.unavailable")
         except requests.exceptions.RequestException as exc:
             return _fail(f"policy unavailable: cannot reach OPA at {self.url}: {type(exc).__name__}",
                          "policy.unavailable")
@@ -611,10 +621,44 @@ class OpaServerEngine(PolicyEngine):
         return self.decide_detailed(input_doc).decision
 
     def healthy(self) -> bool:
-        return bool(self._client.check_health())
+        try:
+            return bool(self._client.check_health())
+        except Exception:  # unreachable, TLS refused: not healthy, never an exception for a probe
+            return False
 
     def close(self) -> None:
         self._client.close_connection()
+
+
+def _check_ca_file(path: str) -> None:
+    """Refuse to start with a CA bundle that cannot be used (one line naming the setting)."""
+    import ssl
+
+    try:
+        ssl.create_default_context(cafile=path)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"GATEWARD_OPA_CA_FILE={path}: not a usable CA bundle "
+                         f"({getattr(exc, 'strerror', None) or exc})") from None
+
+
+def _tls_reason(exc: BaseException) -> str:
+    """The innermost TLS reason behind a requests error ("certificate verify failed: …"):
+    requests wraps urllib3's error, which wraps the ``ssl`` one (in ``args``, ``reason`` or the chain)."""
+    import ssl
+
+    todo: list[object] = [exc]
+    for _ in range(16):
+        if not todo:
+            break
+        seen = todo.pop(0)
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return f"certificate verify failed: {seen.verify_message}"
+        if isinstance(seen, ssl.SSLError):
+            return str(seen.reason or seen)
+        if isinstance(seen, BaseException):
+            todo.extend(x for x in (getattr(seen, "reason", None), seen.__cause__, seen.__context__, *seen.args)
+                        if isinstance(x, BaseException))
+    return str(exc)[:200]
 
 
 _HAZARDS: dict[str, bool] = {}
@@ -649,6 +693,9 @@ def load_engine(settings: Any | None = None) -> PolicyEngine:
     timeout_ms = getattr(settings, "policy_timeout_ms", 500)
     opa_url = getattr(settings, "opa_url", None)
     if opa_url:
-        return OpaServerEngine(str(opa_url), timeout_ms)
+        token: Any = getattr(settings, "opa_token", None)
+        secret = token.get_secret_value() if hasattr(token, "get_secret_value") else token
+        return OpaServerEngine(str(opa_url), timeout_ms, token=secret or None,
+                               ca_file=getattr(settings, "opa_ca_file", None) or None)
     evaluator = getattr(settings, "policy_evaluator", None) or os.environ.get("GATEWARD_POLICY_EVALUATOR") or "vm"
     return EmbeddedRegoEngine(timeout_ms=timeout_ms, evaluator=str(evaluator))

@@ -13,6 +13,11 @@ bodies) and answers from a script, step by step:
   ``"repeat": true`` keeps serving it (an endpoint that stays down);
 * ``{"delay_s": 2.0, ...}`` — answer late (longer than the client's timeout = a timeout).
 
+A request that breaks the tool-reply rule (an assistant ``tool_calls`` id without its ``tool``
+message before the next message or the end, or a ``tool`` message answering no call) is answered 400 with
+the real API's words, as a real endpoint would (:func:`tool_reply_problem`); it does not advance
+the script.
+
 Every request is recorded (``requests``) so tests can check what the model was shown — e.g. that
 a hostile SSID only ever appeared inside an untrusted block. Each served step advances the
 cursor, including errors, so "500 then success" is two steps and exercises the client's retry.
@@ -138,6 +143,10 @@ class FakeOpenAIServer:
             return
         with self._lock:
             self.requests.append(req)
+        problem = tool_reply_problem(req["messages"])
+        if problem is not None:  # what a real endpoint does with a malformed conversation
+            self._send(h, 400, _error(problem, "invalid_request_error", "invalid_request"))
+            return
         step = self._next()
         if step is None:
             self._send(h, 500, _error("fake server: script exhausted", "server_error"))
@@ -176,6 +185,36 @@ class FakeOpenAIServer:
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens},
         }
+
+
+def tool_reply_problem(messages: list[Any]) -> str | None:
+    """The rule a real Chat Completions API enforces: an assistant message with ``tool_calls`` must
+    be followed by one ``tool`` message per call id before any other message, and a ``tool``
+    message must answer a call of the assistant message before it. The message text is the API's."""
+    open_ids: list[str] = []
+    known: set[str] = set()
+    for m in messages:
+        role = m.get("role") if isinstance(m, dict) else None
+        if role == "tool":
+            cid = str(m.get("tool_call_id") or "")
+            if cid not in known:
+                return ("Invalid parameter: messages with role 'tool' must be a response to a preceeding message "
+                        "with 'tool_calls'.")
+            if cid in open_ids:
+                open_ids.remove(cid)
+            continue
+        if open_ids:
+            return ("An assistant message with 'tool_calls' must be followed by tool messages responding to each "
+                    f"'tool_call_id'. The following tool_call_ids did not have response messages: "
+                    f"{', '.join(open_ids)}")
+        known = set()
+        if role == "assistant" and m.get("tool_calls"):
+            open_ids = [str(tc.get("id")) for tc in m["tool_calls"]]
+            known = set(open_ids)
+    if open_ids:  # the conversation ends with calls still unanswered: rejected the same way
+        return ("An assistant message with 'tool_calls' must be followed by tool messages responding to each "
+                f"'tool_call_id'. The following tool_call_ids did not have response messages: {', '.join(open_ids)}")
+    return None
 
 
 def _error(message: str, kind: str, code: str | None = None) -> dict[str, Any]:

@@ -44,8 +44,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def mosquitto_config(port: int, *, nodelay: bool = True, log_file: str | None = None) -> str:
-    """The configuration this helper runs Mosquitto with (documented in docs/usp.md)."""
+def mosquitto_config(port: int, *, nodelay: bool = True, log_file: str | None = None,
+                     extra: tuple[str, ...] = ()) -> str:
+    """The configuration this helper runs Mosquitto with (documented in docs/usp.md); ``extra``:
+    more lines (e.g. ``queue_qos0_messages true``, issue 37)."""
     lines = [
         f"listener {port} 127.0.0.1",
         "allow_anonymous true",
@@ -58,6 +60,7 @@ def mosquitto_config(port: int, *, nodelay: bool = True, log_file: str | None = 
         "max_keepalive 65535",
         "sys_interval 0",
     ]
+    lines += list(extra)
     if log_file:
         lines += [f"log_dest file {log_file}", "log_type error", "log_type warning", "log_type notice"]
     else:
@@ -71,7 +74,8 @@ class MqttBroker:
     ``kind`` is ``"auto"`` (Mosquitto if installed, else amqtt), ``"mosquitto"`` or ``"amqtt"``.
     """
 
-    def __init__(self, *, kind: str = "auto", port: int | None = None, nodelay: bool = True) -> None:
+    def __init__(self, *, kind: str = "auto", port: int | None = None, nodelay: bool = True,
+                 extra: tuple[str, ...] = ()) -> None:
         if kind not in ("auto", "mosquitto", "amqtt"):
             raise ValueError("kind must be auto, mosquitto or amqtt")
         self.binary = find_mosquitto() if kind in ("auto", "mosquitto") else None
@@ -80,6 +84,7 @@ class MqttBroker:
         self.kind = "mosquitto" if self.binary else "amqtt"
         self.port = port or free_port()
         self.nodelay = nodelay
+        self.extra = tuple(extra)
         self.url = f"mqtt://127.0.0.1:{self.port}"
         self._proc: subprocess.Popen[bytes] | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -130,7 +135,7 @@ class MqttBroker:
         self._tmp = tempfile.TemporaryDirectory(prefix="gw-mosquitto-")
         log_file = str(Path(self._tmp.name) / "mosquitto.log")
         conf = Path(self._tmp.name) / "mosquitto.conf"
-        conf.write_text(mosquitto_config(self.port, nodelay=self.nodelay, log_file=log_file))
+        conf.write_text(mosquitto_config(self.port, nodelay=self.nodelay, log_file=log_file, extra=self.extra))
         self._proc = subprocess.Popen(
             [self.binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,

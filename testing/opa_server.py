@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import re
 import socket
+import ssl
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -142,7 +143,19 @@ class _Handler(BaseHTTPRequestHandler):
             response["metrics"] = {"timer_server_handler_ns": time.perf_counter_ns() - start}
         self._send(200, response)
 
+    def _authorised(self) -> bool:
+        """OPA's ``--authentication=token``: a request without the bearer token gets 401."""
+        want = self.server.require_token
+        if want is None or self.headers.get("Authorization") == f"Bearer {want}":
+            return True
+        if self.command == "POST":
+            self._read_body()
+        self._send(401, {"code": "unauthorized", "message": "authentication required"})
+        return False
+
     def do_GET(self) -> None:
+        if not self._authorised():
+            return
         path = urlsplit(self.path).path
         if path == "/health":
             self._send(200, {})
@@ -152,6 +165,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"code": "resource_not_found", "message": f"{path} not found"})
 
     def do_POST(self) -> None:
+        if not self._authorised():
+            return
         path = urlsplit(self.path).path
         if path == "/v1/data" or path.startswith("/v1/data/"):
             self._data(has_body=True)
@@ -171,6 +186,7 @@ class _Server(ThreadingHTTPServer):
         self.engine = engine
         self.delay_s = delay_s
         self.verbose = verbose
+        self.require_token: str | None = None
         # One long-lived evaluator thread owns the regorus engine (regorus engines are bound to
         # the thread that built them); connection threads come and go and only wait on it.
         # regorus holds the GIL while it evaluates, so more evaluator threads would not add
@@ -192,9 +208,16 @@ class OpaApiServer:
         *,
         delay_s: float = 0.0,
         verbose: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
+        require_token: str | None = None,
     ) -> None:
         self.engine = engine or EmbeddedRegoEngine()
         self._httpd = _Server((host, port), self.engine, delay_s, verbose)
+        self._httpd.require_token = require_token
+        self.scheme = "http"
+        if ssl_context is not None:  # OPA's --tls-cert-file/--tls-private-key-file
+            self._httpd.socket = ssl_context.wrap_socket(self._httpd.socket, server_side=True)
+            self.scheme = "https"
         self._thread: threading.Thread | None = None
 
     @property
@@ -204,7 +227,7 @@ class OpaApiServer:
     @property
     def url(self) -> str:
         host = self._httpd.server_address[0]
-        return f"http://{host.decode() if isinstance(host, bytes) else host}:{self.port}"
+        return f"{self.scheme}://{host.decode() if isinstance(host, bytes) else host}:{self.port}"
 
     @property
     def delay_s(self) -> float:

@@ -29,6 +29,15 @@ os.environ.setdefault("GATEWARD_POLICY_TIME", "02:30")
 # One home per pytest-xdist worker: the audit key file is created at first use, and two workers
 # creating it at once would each sign with a key the other then overwrites.
 os.environ.setdefault("GATEWARD_HOME", str(Path(__file__).resolve().parents[1] / "var" / "test-home" / worker_id()))
+# A controller group's persistent MQTT session outlives its process by this long on the broker
+# (production default: 7 days). On the shared test broker a week-long session would queue every
+# later run's records for a controller nobody starts again; 5 s keeps the behaviour while the
+# process lives and lets the broker forget it soon after. Tests of the session set their own.
+os.environ.setdefault("GATEWARD_USP_SESSION_EXPIRY_S", "5")
+# The policy engine fails closed past GATEWARD_POLICY_TIMEOUT_MS (500 ms). Under a full parallel run
+# an evaluation that takes 5 ms alone took 1.4 s and denied a campaign a test then expected to start;
+# the timeout's own behaviour is tested with the limits those tests pass explicitly.
+os.environ.setdefault("GATEWARD_POLICY_TIMEOUT_MS", "10000")
 
 PG_URL = os.environ.get("GATEWARD_TEST_DATABASE_URL")
 REQUIRE = os.environ.get("GATEWARD_REQUIRE_SERVICES") == "1"
@@ -62,8 +71,15 @@ def make_db_url(backend: str, tmp_path: Path) -> tuple[str, Any]:
         pytest.fail(str(exc))
 
 
-SEEDED_BY: dict[str, tuple[int, bool]] = {"runtime": (12, True), "crt": (60, False)}
+SEEDED_BY: dict[str, tuple[int, bool]] = {"runtime": (12, True), "crt": (60, False), "seeded_fleet": (12, True)}
 """Fixtures that open ``db_url`` as a seeded fleet: (homes, snapshots) of the copy they expect."""
+
+
+@pytest.fixture
+def seeded_fleet() -> None:
+    """Asked for by a fixture that opens ``db_url`` itself: the database is then a copy of the
+    12-home seeded template (what ``build_test_runtime(url)`` would seed), made once per process —
+    not migrated and seeded again for every test, which on PostgreSQL cost seconds a test."""
 
 
 @pytest.fixture(params=BACKENDS)
@@ -206,10 +222,14 @@ MQTT_FIXTURES = frozenset({"usp_broker", "make_rig", "rig"})
 BROWSER_FIXTURES = frozenset({"browser", "browser_ready"})
 
 
+def _params(item: pytest.Item) -> list[Any]:
+    callspec = getattr(item, "callspec", None)
+    return list(callspec.params.values()) if callspec is not None else []
+
+
 def _tier_marks(item: pytest.Item) -> list[pytest.MarkDecorator]:
     names = set(getattr(item, "fixturenames", ()))
-    callspec = getattr(item, "callspec", None)
-    params = list(callspec.params.values()) if callspec is not None else []
+    params = _params(item)
     marks: list[pytest.MarkDecorator] = []
     if any(isinstance(p, str) and p == "postgres" for p in params):
         marks.append(pytest.mark.postgres)
@@ -224,6 +244,13 @@ def _tier_marks(item: pytest.Item) -> list[pytest.MarkDecorator]:
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's, which reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # A variant marked ``sqlite_only`` tests what no database changes (a second Ctrl-C, say): its
+    # PostgreSQL copy would spend a minute of the full tier proving the same thing again.
+    twice = [i for i in items if i.get_closest_marker("sqlite_only") and "postgres" in _params(i)]
+    if twice:
+        config.hook.pytest_deselected(items=twice)
+        drop = {id(i) for i in twice}
+        items[:] = [i for i in items if id(i) not in drop]
     for item in items:
         for mark in _tier_marks(item):
             item.add_marker(mark)

@@ -1,4 +1,5 @@
-"""CLI papercuts from issue 16, run as a person runs them (real processes):
+"""CLI papercuts from issue 16, run as a person runs them (the real entry point, in process —
+``testing/cli.py`` — with one smoke test of the installed command in a real process):
 
 - the default ``GATEWARD_HOME`` is a per-user data directory, so ``gateward status`` run from two
   different directories reads the same database (it used to be ``./var``: another directory, an
@@ -10,6 +11,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -19,19 +21,36 @@ from pathlib import Path
 
 import pytest
 
+from testing.cli import CliResult, run_cli
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# what these runs must not inherit from the test's own environment
+CLEARED = ("GATEWARD_HOME", "GATEWARD_DATABASE_URL", "GATEWARD_SIM_DATABASE_URL", "OPENAI_API_KEY")
+
+
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("GATEWARD_HOME", "GATEWARD_DATABASE_URL", "GATEWARD_SIM_DATABASE_URL")}
-    env.pop("OPENAI_API_KEY", None)
-    return {**env, "COLUMNS": "200", **extra}
+    return {"COLUMNS": "200", **extra}
 
 
-def _gw(cwd: Path, env: dict[str, str], *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gateward.cli", *args], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
+def _gw(cwd: Path, env: dict[str, str], *args: str, timeout: float = 240) -> CliResult:
+    """``gateward *args`` from ``cwd``, in process (``timeout``: kept from the process days, unused)."""
+    return run_cli(*args, env=env, unset=tuple(k for k in CLEARED if k not in env), cwd=cwd)
+
+
+def test_the_installed_command_runs_in_a_process(tmp_path: Path) -> None:
+    """The one smoke test of the real ``gateward`` entry point in a process of its own (the
+    console script pip installed): a read command answers and a bad one exits 2 on one line."""
+    exe = Path(sys.executable).parent / "gateward"
+    env = {k: v for k, v in os.environ.items() if k not in CLEARED}
+    env.update(XDG_DATA_HOME=str(tmp_path / "data"), COLUMNS="200")
+    ok = subprocess.run([str(exe), "status"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert f"database: sqlite:///{tmp_path / 'data' / 'gateward' / 'gateward.db'}" in ok.stdout
+    bad = subprocess.run([str(exe), "device", "NOPE-NOPE-1"], env=env, cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
 
 
 def test_default_home_is_per_user_and_not_relative(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -81,8 +100,10 @@ def test_run_on_a_taken_port_fails_before_saying_it_serves(tmp_path: Path) -> No
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
+        handlers = list(logging.getLogger().handlers)
         out = _gw(tmp_path, _env(GATEWARD_HOME=str(tmp_path), GATEWARD_DATABASE_URL=_seeded(tmp_path)),
                   "run", "--port", str(port), "--no-worker", timeout=120)
+        assert logging.getLogger().handlers == handlers  # run configured logging for its run only
     assert out.returncode == 2, out.stdout + out.stderr
     assert "serving on" not in out.stdout
     assert f"cannot listen on 127.0.0.1:{port}" in out.stderr and "Traceback" not in out.stderr
@@ -97,10 +118,11 @@ def test_run_demo_prints_a_token_for_every_demo_person(tmp_path: Path) -> None:
         port = s.getsockname()[1]
     log = tmp_path / "run.log"
     with open(log, "w") as fh:
+        env = {k: v for k, v in os.environ.items() if k not in CLEARED}
+        env.update(_env(GATEWARD_HOME=str(tmp_path), GATEWARD_DATABASE_URL=_seeded(tmp_path), PYTHONUNBUFFERED="1"))
         proc = subprocess.Popen([sys.executable, "-m", "gateward.cli", "run", "--demo", "--port", str(port),
                                  "--homes", "3", "--no-worker"], cwd=tmp_path, stdout=fh, stderr=subprocess.STDOUT,
-                                env=_env(GATEWARD_HOME=str(tmp_path), GATEWARD_DATABASE_URL=_seeded(tmp_path),
-                                         PYTHONUNBUFFERED="1"))
+                                env=env)
     try:
         deadline = time.monotonic() + 120
         while "serving on" not in log.read_text():

@@ -20,8 +20,6 @@ from __future__ import annotations
 import os
 import re
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -30,6 +28,7 @@ from sqlalchemy import func, select
 
 from core.store import Store
 from core.store.schema import DeviceRow, UserRow
+from testing.cli import CliResult, run_cli
 from testing.servers import GatewardRun
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,10 +43,9 @@ def _env(home: Path, url: str) -> dict[str, str]:
     return {**env, "GATEWARD_HOME": str(home), "GATEWARD_DATABASE_URL": url, "COLUMNS": "200"}
 
 
-def _gw(home: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "gateward.cli", *args], env=_env(home, url), cwd=home,
-                          capture_output=True, text=True, timeout=240, check=False)
-    return done
+def _gw(home: Path, url: str, *args: str) -> CliResult:
+    return run_cli(*args, env={"GATEWARD_HOME": str(home), "GATEWARD_DATABASE_URL": url}, cwd=home,
+                   unset=("GATEWARD_SIM_DATABASE_URL", "OPENAI_API_KEY"))
 
 
 def _fresh(tmp_path: Path) -> tuple[Path, str]:

@@ -43,14 +43,16 @@ def campaign_selection(svc: CampaignsDep, _: ActorDep,
                        vendor: Annotated[str | None, Query(max_length=128)] = None,
                        firmware: Annotated[str | None, Query(max_length=128)] = None,
                        region: Annotated[str | None, Query(max_length=32)] = None,
-                       tag: Annotated[list[str] | None, Query(max_length=20)] = None) -> dict[str, Any]:
+                       tag: Annotated[list[str] | None, Query(max_length=20)] = None,
+                       op: Annotated[list[str] | None, Query(max_length=10)] = None) -> dict[str, Any]:
     """The live device count of a selector while a campaign is being defined (the console's create
-    form), whether it is the whole fleet, and the fleet's models, firmware, regions and vendors."""
+    form), whether it is the whole fleet, the fleet's models, firmware, regions and vendors, and the
+    change windows policy would bind it to (``op``: the operations it would run, e.g. download)."""
     from campaigns.spec import Target
 
     target = Target(model=model or None, vendor=vendor or None, firmware=firmware or None, region=region or None,
                     tags=[t for t in (tag or []) if t])
-    result: dict[str, Any] = svc.selection(target)
+    result: dict[str, Any] = svc.selection(target, [o[:32] for o in op or []])
     return result
 
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from api import device_list
+from api import device_page as page_views
 from api import device_views as views
 from api.deps import ActorDep, AppRuntime, RuntimeDep
 from api.errors import errors_for
@@ -99,6 +102,65 @@ def list_devices(rt: RuntimeDep, _: ActorDep,
     return DeviceList(items=result, total=total)
 
 
+class DeviceBadge(BaseModel):
+    kind: Literal["case", "outage", "offline"]
+    label: str = Field(description="what the badge says, in words (never a colour alone)")
+    problem: str | None = None
+    count: int | None = None
+    upstream_id: str | None = None
+    degraded: int | None = None
+    devices: int | None = None
+    hours: int | None = None
+
+
+class DevicePageItem(Device):
+    busy: bool = Field(default=False, description="a live (non-terminal) proposal targets this device")
+    badges: list[DeviceBadge] = Field(default_factory=list)
+
+
+class DevicePage(BaseModel):
+    items: list[DevicePageItem]
+    next_cursor: str | None = Field(description="pass as cursor for the next page; null on the last page")
+    total: int | None = Field(description="devices matching, counted on the first page only (null after)")
+    total_exact: bool = Field(description="false: more than 10,000 match and total is the cap or, for the "
+                                          "whole fleet, the database's estimate")
+    sort: str
+    desc: bool
+
+
+@router.get("/page", response_model=DevicePage, responses=errors_for(422))
+def device_page(rt: RuntimeDep, _: ActorDep,
+                sort: Annotated[device_list.SortKey, Query(description="column to sort by")] = "id",
+                desc: Annotated[bool, Query(description="descending")] = False,
+                cursor: Annotated[str | None, Query(max_length=600, description="next_cursor of the page before")]
+                = None,
+                limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                subscriber: Annotated[str | None, Query(max_length=64)] = None,
+                model: Annotated[str | None, Query(max_length=64)] = None,
+                firmware: Annotated[str | None, Query(max_length=64)] = None,
+                region: Annotated[str | None, Query(max_length=16)] = None,
+                status: Annotated[Literal["active", "absent", "retired"] | None, Query()] = None,
+                upstream: Annotated[str | None, Query(max_length=128, description="upstream node id")] = None,
+                q: Annotated[str | None, Query(max_length=100, description="id, subscriber or model contains")] = None,
+                param: Annotated[str | None, Query(max_length=256, pattern=r"^(Device|InternetGatewayDevice)\.",
+                                                   description="a parameter path whose stored value to match")]
+                = None,
+                value: Annotated[str | None, Query(max_length=256, description="the value param must have")] = None,
+                offline_hours: Annotated[float | None, Query(ge=0, le=24 * 365,
+                                                             description="not heard from for this many hours")]
+                = None) -> DevicePage:
+    """The fleet list, keyset-paged in any sort order (any depth costs one index seek), with a
+    last-contact column, a search by a parameter's stored value and problem badges (issue 39)."""
+    f = device_list.Filters(subscriber=subscriber, model=model, firmware=firmware, region=region, status=status,
+                            q=q, param=param, value=value, offline_hours=offline_hours, upstream_id=upstream)
+    with rt.store.read() as s:
+        page = device_list.read_page(s, f, sort=sort, desc=desc, limit=limit, cursor=cursor)
+    items = [DevicePageItem(**repo.device_from_row(r).model_dump(), busy=r.id in page.busy,
+                            badges=[DeviceBadge(**b) for b in page.badges.get(r.id, [])]) for r in page.rows]
+    return DevicePage(items=items, next_cursor=page.next_cursor, total=page.total, total_exact=page.total_exact,
+                      sort=sort, desc=desc)
+
+
 @router.get("/facets", response_model=Facets)
 def device_facets(rt: RuntimeDep, _: ActorDep) -> Facets:
     """Distinct vendors, models, firmwares and regions with counts (for filter menus)."""
@@ -179,14 +241,44 @@ def parameters(device_id: DeviceId, rt: RuntimeDep, _: ActorDep,
     return {"device_id": device_id, "source": "snapshot", "parameters": views.masked_params(params)}
 
 
+@router.get("/{device_id}/tree", responses=errors_for(404, 422))
+def tree(device_id: DeviceId, rt: RuntimeDep, _: ActorDep,
+         prefix: Annotated[str, Query(min_length=1, max_length=256, pattern=r"^(Device|InternetGatewayDevice)\.")]
+         = "Device.",
+         live: Annotated[bool, Query(description="read this subtree from the device now")] = False
+         ) -> dict[str, Any]:
+    """One level of the parameter tree under ``prefix``: objects (with how many parameters they
+    hold) and parameters (value, type, writable, allowed values), from the stored snapshot or,
+    with ``live=true``, read from the device for this subtree only."""
+    with rt.store.read() as s:
+        d = repo.get_device(s, device_id)
+        snapshot = {} if live else (repo.latest_snapshot(s, device_id) or {})
+    prefix = prefix if prefix.endswith(".") else prefix + "."
+    if live:
+        res = _live_read(rt, d, [prefix])
+        if res["live"] is None:
+            return {"device_id": device_id, "prefix": prefix, "source": "live", "nodes": [],
+                    "error": res["live_error"]}
+        rows: list[dict[str, Any]] = res["live"]
+    else:
+        rows = page_views.snapshot_rows({k: v for k, v in snapshot.items() if k.startswith(prefix)})
+    return {"device_id": device_id, "prefix": prefix, "source": "live" if live else "snapshot",
+            "nodes": page_views.tree_level(d, prefix, rows, live=live), "error": None}
+
+
 @router.get("/{device_id}/history", responses=errors_for(404))
 def history(device_id: DeviceId, rt: RuntimeDep, _: ActorDep,
             hours: Annotated[int, Query(ge=1, le=24 * 90)] = 48,
             metric: Annotated[list[str] | None, Query(max_length=20)] = None) -> dict[str, Any]:
-    """Telemetry series for plots (downsampled) and device events over the last ``hours``."""
+    """Telemetry series for plots (downsampled), device events and the changes that ended on the
+    device (applied, rolled back, failed: markers on the charts) over the last ``hours``."""
+    from datetime import datetime
+
     with rt.store.read() as s:
         repo.get_device(s, device_id)
-        return views.history(s, device_id, hours, metric)
+        out = views.history(s, device_id, hours, metric)
+        out["changes"] = page_views.applied_changes(s, device_id, datetime.fromisoformat(out["since"]))
+        return out
 
 
 @router.get("/{device_id}/topology", responses=errors_for(404))

@@ -11,12 +11,13 @@ counts by group are then for that sample, and the page says so.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
+from api import fleet_trends
 from api.deps import ActorDep, AppRuntime, CampaignsDep, RuntimeDep
 from api.errors import errors_for
 from core.store import repo
@@ -60,8 +61,12 @@ class FleetOverview(BaseModel):
     by_region: list[GroupCount]
     by_model: list[GroupCount]
     by_firmware: list[GroupCount]
-    cases_by_problem: dict[str, int] = Field(description="open remediation cases per problem")
-    campaigns: list[CampaignProgress] = Field(description="campaigns not yet finished")
+    cases_by_problem: dict[str, int] = Field(description="open remediation cases per problem (applied ones are "
+                                                          "waiting for their verification, not open)")
+    cases_applied: int = Field(default=0, description="remediation cases applied, waiting for their verification")
+    campaigns: list[CampaignProgress] = Field(description="campaigns not yet finished (the 50 newest)")
+    active_campaigns: int = Field(default=0, description="every campaign not in a terminal state (denied, "
+                                                         "rejected, aborted, completed and failed are not active)")
     pending_onboarding: int
 
 
@@ -99,15 +104,9 @@ def _groups(rows: list[tuple[str, str, str, str]], presence: dict[str, str], idx
                        offline=seen[k]["offline"]) for k, n in total.most_common()]
 
 
-def _cases(rt: AppRuntime) -> dict[str, int]:
-    try:
-        from brain.remediation.schema import ACTIVE, RemediationCaseRow
-    except ImportError:  # a build without remediation
-        return {}
+def _cases(rt: AppRuntime) -> tuple[dict[str, int], int]:
     with rt.store.read() as s:
-        rows = s.execute(select(RemediationCaseRow.problem, func.count()).where(
-            RemediationCaseRow.status.in_(list(ACTIVE))).group_by(RemediationCaseRow.problem)).all()
-    return {str(p): int(n) for p, n in sorted(rows, key=lambda r: -int(r[1]))}
+        return fleet_trends.open_cases_by_problem(s)
 
 
 def _campaigns(svc: Campaigns) -> list[CampaignProgress]:
@@ -138,10 +137,43 @@ def overview(rt: RuntimeDep, campaigns: CampaignsDep, _: ActorDep) -> FleetOverv
             .where(DeviceRow.status == "active").order_by(DeviceRow.id)).all()]
         pending = int(s.scalar(select(func.count()).select_from(OnboardingRow).where(
             OnboardingRow.status == "pending")) or 0)
+        active = fleet_trends.active_campaigns(s)
     presence = _presence(rt, _sample([r[0] for r in rows], PRESENCE_LIMIT))
     states = Counter(presence.values())
+    cases, applied = _cases(rt)
     return FleetOverview(
         devices=len(rows), by_status=by_status, presence_checked=len(presence), online=states["online"],
         unreachable=states["unreachable"], offline=states["offline"], by_region=_groups(rows, presence, 1),
-        by_model=_groups(rows, presence, 2), by_firmware=_groups(rows, presence, 3), cases_by_problem=_cases(rt),
-        campaigns=_campaigns(campaigns), pending_onboarding=pending)
+        by_model=_groups(rows, presence, 2), by_firmware=_groups(rows, presence, 3), cases_by_problem=cases,
+        cases_applied=applied, campaigns=_campaigns(campaigns), active_campaigns=active, pending_onboarding=pending)
+
+
+@router.get("/trends", responses=errors_for(422))
+def trends(rt: RuntimeDep, _: ActorDep,
+           hours: Annotated[int, Query(ge=1, le=24 * 90, description="the range, ending now")] = 24
+           ) -> dict[str, Any]:
+    """The fleet over a range, in about 48 buckets: online % (from the devices' ``wan.up``
+    reports), verified changes per hour, the share of device writes that failed or rolled back,
+    remediation cases opened and closed."""
+    with rt.store.read() as s:
+        return fleet_trends.trends(s, hours)
+
+
+@router.get("/outages")
+def outages(rt: RuntimeDep, _: ActorDep,
+            hours: Annotated[float, Query(gt=0, le=72, description="the trouble window")] = 6) -> dict[str, Any]:
+    """Upstreams (PON ports, CMTSs …) where most devices reported WAN trouble in the window, worst
+    first: which one, its parent (the OLT), N of N degraded (``core.topology``'s outage rule)."""
+    with rt.store.read() as s:
+        return {"hours": hours, "items": fleet_trends.outages(s, hours)}
+
+
+@router.get("/faults", responses=errors_for(422))
+def faults(rt: RuntimeDep, _: ActorDep,
+           limit: Annotated[int, Query(ge=1, le=200)] = 50,
+           before: Annotated[str | None, Query(max_length=200, description="next of the page before")] = None,
+           device: Annotated[str | None, Query(max_length=128)] = None) -> dict[str, Any]:
+    """Device writes that did not hold (failed, verify failed, rolled back, rollback failed),
+    newest first, with the proposal and the reason."""
+    with rt.store.read() as s:
+        return fleet_trends.faults(s, limit=limit, before=before, device_id=device)

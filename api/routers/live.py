@@ -12,7 +12,7 @@ gets a ``resync`` frame and is caught up from the trail; it never holds up the o
 
 What goes out is only *what moved* — sequence number, action, proposal id, device id — never an
 event's data: the page re-reads what it shows through the ordinary (role-checked) endpoints.
-The stream is bounded (``max_s``) and re-checks the token every ``RECHECK_S`` seconds, so a revoked
+The stream is bounded (``max_s``) and re-checks the token (or session) every ``RECHECK_S`` seconds, so a revoked
 token stops receiving within that time; the client reconnects with ``Last-Event-ID``.
 """
 
@@ -26,11 +26,11 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
-from api.deps import ActorDep, AppRuntime, RuntimeDep
+from api.deps import ActorDep, AppRuntime, RuntimeDep, still_signed_in
 from api.errors import errors_for
 from api.sse import HEADERS, encode
 from core.events_bus import RESYNC, bus_for, read_head, read_since
-from core.users import TokenRejected
+from core.lifecycle import draining
 
 router = APIRouter(prefix="/api", tags=["live"], responses=errors_for(401))
 
@@ -50,13 +50,7 @@ def _since(rt: AppRuntime, after: int) -> list[dict[str, Any]]:
 
 
 def _still_valid(request: Request) -> bool:
-    auth = request.app.state.authenticator
-    header = request.headers.get("authorization", "")
-    credential = header[7:] if header[:7].lower() == "bearer " else ""
-    try:
-        return auth(credential) is not None
-    except TokenRejected:
-        return False
+    return still_signed_in(request)  # the bearer token, or the session cookie of a signed-in person
 
 
 def _change(events: list[dict[str, Any]]) -> bytes:
@@ -90,6 +84,10 @@ async def _frames(request: Request, rt: AppRuntime, after: int, max_s: float) ->
             yield _change(events)
         while time.monotonic() - start < max_s:
             if await request.is_disconnected():
+                return
+            if draining.active():  # the process is stopping (SIGTERM, issue 36): the page reconnects elsewhere
+                yield encode("end", {"seq": after, "reason": "server shutting down: reconnect with Last-Event-ID"},
+                             after)
                 return
             now = time.monotonic()
             if now - last_check >= RECHECK_S:

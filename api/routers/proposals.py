@@ -137,7 +137,7 @@ async def _serve_list(request: Request, token: str, q: ListQuery) -> Response:
 async def _list_lean(request: Request) -> Response:
     """``list_proposals`` without FastAPI's per-request machinery (``api.lean``): same token check,
     same parameter bounds, same answer."""
-    token = await credential(await bearer(request))
+    token = await credential(request, await bearer(request))
     return await _serve_list(request, token, _list_query(request))
 
 

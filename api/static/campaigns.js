@@ -7,10 +7,11 @@
 // 403/409 with why, and the console shows that answer.
 
 import * as api from "./js/api.js";
-import { badge, fmtTime, fmtValue, h, kv, loading, riskMeter, s, toast } from "./js/dom.js";
+import { badge, fill, fmtTime, fmtValue, h, kv, loading, riskMeter, s, toast } from "./js/dom.js";
 
 const STATE_CLASS = { created: "b-info", running: "b-busy", paused: "b-warn", aborting: "b-bad", aborted: "b-bad",
-  completed: "b-ok", failed: "b-bad" };
+  completed: "b-ok", failed: "b-bad", denied: "b-bad", rejected: "b-bad" };
+const CLOSED = ["aborted", "failed", "denied", "rejected"]; // finished without rolling out: clone or retry
 const W = 340, H = 120, PAD = 30;
 
 function stateBadge(state) {
@@ -38,7 +39,7 @@ function chart(title, series, yFmt = (v) => String(v)) {
   const pts = series.flatMap((x) => x.points);
   if (!pts.length) return h("div", { class: "empty" }, `${title}: no data yet`);
   let [x0, x1] = [Math.min(...pts.map((p) => p[0])), Math.max(...pts.map((p) => p[0]))];
-  let [y0, y1] = [0, Math.max(...pts.map((p) => p[1]))];
+  let [y0, y1] = [0, Math.max(...pts.map((p) => p[1]), ...series.filter((x) => x.level !== undefined).map((x) => x.level))];
   if (x1 === x0) x1 = x0 + 1;
   if (y1 === y0) y1 = y0 + 1;
   const X = (x) => PAD + ((x - x0) / (x1 - x0)) * (W - PAD - 6);
@@ -49,6 +50,11 @@ function chart(title, series, yFmt = (v) => String(v)) {
     s("text", { x: PAD - 3, y: 14, "text-anchor": "end" }, yFmt(y1)),
     s("text", { x: PAD - 3, y: H - 16, "text-anchor": "end" }, yFmt(y0)));
   for (const ser of series) {
+    if (ser.level !== undefined) { // a limit: a dashed line across the whole chart, labelled with its value
+      svg.append(s("line", { x1: PAD, x2: W - 6, y1: Y(ser.level).toFixed(1), y2: Y(ser.level).toFixed(1), stroke: ser.colour,
+        "stroke-dasharray": "4 3", "stroke-width": 1.2, "data-testid": "chart-threshold", "data-level": ser.level }));
+      continue;
+    }
     if (!ser.points.length) continue;
     svg.append(s("polyline", { points: ser.points.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(" "),
       fill: "none", stroke: ser.colour, "stroke-width": 1.5 }));
@@ -61,7 +67,7 @@ function chart(title, series, yFmt = (v) => String(v)) {
   return h("figure", { class: "panel", "data-testid": "campaign-chart" }, h("figcaption", {}, h("strong", {}, title)), svg, legend);
 }
 
-function charts(timeline) {
+function charts(timeline, gate) {
   let v = 0, f = 0;
   const ok = [], bad = [];
   for (const b of timeline.batches) {
@@ -70,6 +76,11 @@ function charts(timeline) {
     ok.push([t, v]); bad.push([t, f]);
   }
   const rate = timeline.analyses.map((a) => [new Date(a.ts).getTime(), 100 * (a.metrics.failure_rate || 0)]);
+  // every gate signal against its own limit: unreached devices of the ring, and for a firmware or
+  // reboot campaign the share of a sample of changed devices that came back
+  const unreached = timeline.analyses.map((a) => [new Date(a.ts).getTime(), a.metrics.size ? 100 * (a.metrics.unreached || 0) / a.metrics.size : 0]);
+  const back = timeline.analyses.filter((a) => a.metrics.reregistered !== null && a.metrics.reregistered !== undefined && a.metrics.reregister_sampled)
+    .map((a) => [new Date(a.ts).getTime(), 100 * a.metrics.reregistered / a.metrics.reregister_sampled]);
   const kpis = {};
   for (const a of timeline.analyses) {
     for (const [m, k] of Object.entries(a.metrics.kpis || {})) {
@@ -80,9 +91,43 @@ function charts(timeline) {
   }
   return h("div", { class: "row wrap" },
     chart("devices changed", [{ label: "verified", colour: "#1b7f3b", points: ok }, { label: "failed", colour: "#c2410c", points: bad }]),
-    chart("failure rate at each analysis (%)", [{ label: "failed / executed", colour: "#c2410c", points: rate }], (x) => x.toFixed(1)),
+    chart("failure rate at each analysis (%)", [{ label: "failed / executed", colour: "#c2410c", points: rate },
+      { label: `threshold ${(100 * gate.failure_threshold).toFixed(1)} %: above it the gate fails`, colour: "#7c3aed",
+        level: 100 * gate.failure_threshold, points: [] }], (x) => x.toFixed(1)),
+    gate.max_unreached !== undefined ? chart("unreached devices at each analysis (% of the ring)", [
+      { label: "unreached", colour: "#6b7280", points: unreached },
+      { label: `limit ${(100 * gate.max_unreached).toFixed(1)} %: above it the ring pauses`, colour: "#7c3aed",
+        level: 100 * gate.max_unreached, points: [] }], (x) => x.toFixed(1)) : null,
+    back.length ? chart("changed devices present again (% of a sample)", [
+      { label: "re-registered", colour: "#1b7f3b", points: back },
+      { label: `floor ${(100 * gate.min_reregistered).toFixed(1)} %: below it the gate fails`, colour: "#7c3aed",
+        level: 100 * gate.min_reregistered, points: [] }], (x) => x.toFixed(1)) : null,
     Object.entries(kpis).map(([m, k]) => chart(`KPI ${m}`, [{ label: "treated", colour: "#2458d6", points: k.t },
       { label: "control", colour: "#6b7280", points: k.c }], (x) => x.toFixed(1))));
+}
+
+// The gate's failure threshold is a percentage wherever a person reads or types it (console and
+// CLI: 2 means 2 %); the stored spec keeps the fraction (gate.failure_threshold = 0.02).
+const pct = (fraction) => `${(100 * fraction).toFixed(1)} %`;
+
+// "promotes in 4 min 05 s": the server says when (promote_at); the page counts down to it.
+function countdown(at) {
+  const secs = Math.max(0, Math.round((new Date(at).getTime() - Date.now()) / 1000));
+  if (secs === 0) return "promoting now";
+  const m = Math.floor(secs / 60), r = secs % 60;
+  return `promotes automatically in ${m ? `${m} min ` : ""}${String(r).padStart(m ? 2 : 1, "0")} s`;
+}
+
+function phase(st) {
+  if (st.state === "running" && st.ring_state === "waiting") {
+    if (st.spec.promotion.mode === "auto" && st.promote_at) {
+      return h("span", { "data-testid": "campaign-phase" }, `ring ${st.ring + 1} of ${st.rings} passed: `,
+        h("strong", { "data-testid": "promote-countdown", "data-at": st.promote_at }, countdown(st.promote_at)));
+    }
+    return h("span", { "data-testid": "campaign-phase" }, `ring ${st.ring + 1} of ${st.rings} passed: `,
+      h("strong", { class: "warn" }, "waiting for a person to promote"));
+  }
+  return h("span", { "data-testid": "campaign-phase" }, st.phase);
 }
 
 const enc = encodeURIComponent;
@@ -126,7 +171,15 @@ function verdictPanel(st, pv) {
     cls += " allow";
     head = h("p", { "data-testid": "verdict-text" }, h("strong", {}, "Allowed and approved"),
       st.state === "created" ? ": ready to start." : ".");
-  } else if (["backed_up", "applying", "verifying", "done", "rolled_back", "failed"].includes(p.state)) {
+  } else if (p.state === "rejected") {
+    cls += " deny";
+    head = h("p", { "data-testid": "verdict-text" }, h("strong", {}, "An approver rejected this campaign; it cannot be started."),
+      p.error ? ` ${p.error}` : "");
+  } else if (["aborting", "aborted", "failed"].includes(st.state) || ["rolled_back", "failed", "rollback_pending"].includes(p.state)) {
+    // it was allowed and approved, but what a person needs now is that it did not hold: no green
+    head = h("p", { "data-testid": "verdict-text" }, h("strong", {}, st.state === "failed" ? "Failed. " : "Aborted. "),
+      `It had been allowed by policy and approved; the change is now ${p.state.replaceAll("_", " ")}${p.error ? ` (${p.error})` : ""}.`);
+  } else if (["backed_up", "applying", "verifying", "done"].includes(p.state)) {
     cls += " allow"; // it ran, so it was allowed and approved; what the proposal is now, in words
     head = h("p", { "data-testid": "verdict-text" }, h("strong", {}, "Allowed by policy and approved. "),
       `The proposal is now ${p.state.replaceAll("_", " ")}${p.error ? ` (${p.error})` : ""}.`);
@@ -180,10 +233,15 @@ function ringTimeline(st) {
   for (const a of st.analyses) (byRing[a.ring] ||= []).push(a);
   return h("ol", { class: "stack", "data-testid": "campaign-rings" }, st.rings_detail.map((r) => {
     const verdicts = (byRing[r.ring] || []).filter((a) => a.final || a.outcome !== "pending").slice(-4);
-    const mark = r.ring < st.ring || st.state === "completed" ? "✓" : r.ring === st.ring && st.state !== "created" ? "●" : "○";
+    // the mark follows what happened to the ring's devices: never a ✓ beside "rolled back"
+    const mark = { done: "✓", "rolled back": "↺", "rolling back": "↺", "never ran": "–", stopped: "✗", pending: "○" }[r.status]
+      || (st.state === "created" ? "○" : "●");
+    const share = r.one_per_class
+      ? `asked ${r.stage_pct} %, holds ${r.size} of ${st.devices} devices (${r.share_pct} %): one of each of its ${r.classes} model × firmware classes`
+      : `${r.stage_pct} % (${r.size} devices)`;
     return h("li", { class: "card", "data-testid": "campaign-ring", "data-ring": r.ring, "data-status": r.status },
       h("div", { class: "row spread" },
-        h("strong", {}, `${mark} ${r.name} — ${r.stage_pct}% (${r.size} devices)`),
+        h("strong", { "data-testid": "ring-title" }, `${mark} ${r.name} — ${share}`),
         h("span", { class: "badge", "data-testid": "ring-status" }, st.state === "created" ? "not started" : r.status)),
       h("div", { class: "row" }, bar(r.verified, r.failed, r.size, r.rolled_back),
         h("span", { class: "small", "data-testid": "ring-counts" },
@@ -244,8 +302,39 @@ function controls(st, refresh) {
       btn("Resume", "resume", st.state === "paused"),
       btn("Promote to next ring", "promote", ["running", "paused"].includes(st.state) && st.ring_state === "waiting"),
       btn(st.state === "created" ? "Abort (nothing ran yet)" : "Abort and roll back", "abort",
-        ["created", "running", "paused"].includes(st.state), { class: "reject" })),
+        ["created", "running", "paused"].includes(st.state), { class: "reject" }),
+      CLOSED.includes(st.state) ? retryButtons(st) : null),
     slot, h("p", { class: "error small", role: "alert", "data-testid": "campaign-action-error" }));
+}
+
+// After an abort (or a denial, a rejection, a failure): the same definition again as a new campaign
+// — its own proposal, policy decision and approvals; nothing of the old one is reused — or a copy in
+// the create form to change first.
+const CLONE_KEY = "gateward.campaign.clone";
+// "Campaign from selection" on the device list hands the picked ids over here (device_list.js):
+// the campaign then targets exactly them (target.devices); kept until created or cleared.
+const SELECTION_KEY = "gateward.campaign.selection";
+
+function readSelection() {
+  try {
+    const ids = JSON.parse(sessionStorage.getItem(SELECTION_KEY) || "null");
+    return Array.isArray(ids) && ids.length ? ids.map(String) : null;
+  } catch { return null; }
+}
+
+function retryButtons(st) {
+  const retry = h("button", { type: "button", "data-testid": "campaign-retry", onclick: async () => {
+    retry.disabled = true;
+    try {
+      const again = await api.post("/api/campaigns", { ...st.spec, name: `${st.name} (retry)`.slice(0, 120) });
+      location.hash = `#/campaigns/${enc(again.id)}`;
+    } catch (err) { toast(err.message, "bad"); retry.disabled = false; }
+  } }, "Retry (same definition)");
+  const clone = h("button", { type: "button", "data-testid": "campaign-clone", onclick: () => {
+    sessionStorage.setItem(CLONE_KEY, JSON.stringify({ ...st.spec, name: `${st.name} (copy)`.slice(0, 120) }));
+    location.hash = "#/campaigns/new";
+  } }, "Clone and edit");
+  return h("span", { class: "row" }, retry, clone);
 }
 
 // Who the campaign's device writes are made for, and the workers that carried them out: the audit
@@ -261,12 +350,17 @@ async function detail(root, id, cache) {
   const [st, tl] = await Promise.all([api.get(`/api/campaigns/${enc(id)}`), api.get(`/api/campaigns/${enc(id)}/timeline`)]);
   if (!cache.preview || st.state === "created") cache.preview = await api.get(`/api/campaigns/${enc(id)}/preview`);
   const pv = cache.preview;
-  const refresh = () => detail(root, id, cache);
-  const pause = st.state === "paused" || st.halt_reason
+  // Polled every 3 s: rebuild only when something moved, so a button under the pointer (abort,
+  // promote) is not swapped for a copy between a person's press and release.
+  const key = JSON.stringify([st, tl, pv]);
+  if (key === cache.key && root.isConnected && root.querySelector("[data-testid=campaign-verdict]")) return st;
+  cache.key = key;
+  const refresh = () => { cache.key = null; return detail(root, id, cache); };
+  const pause = st.state === "paused" || (st.halt_reason && !["denied", "rejected"].includes(st.state))
     ? h("p", { class: st.state === "paused" ? "warn" : "error", role: "alert", "data-testid": "campaign-halt" },
       `${st.state === "paused" ? "Paused" : "Stopped"}${st.halted_at ? ` at ${fmtTime(st.halted_at)}` : ""}: ${st.halt_reason || `by ${st.halted_by}`}`)
     : null;
-  root.replaceChildren(h("section", { class: "panel" },
+  fill(root, h("section", { class: "panel" },
     h("div", { class: "row spread" }, h("h2", {}, st.name, " ", stateBadge(st.state)), h("a", { href: "#/campaigns" }, "all campaigns")),
     pause,
     (st.window_hold || []).length ? h("p", { class: "warn", role: "status", "data-testid": "campaign-window-hold" },
@@ -275,15 +369,15 @@ async function detail(root, id, cache) {
     verdictPanel(st, pv), windowsPanel(st),
     kv([["campaign", h("span", { class: "mono" }, st.id)], ["kind", st.kind], ["author", st.author],
       ["runs for", actingFor(st)],
-      ["ring", `${st.ring + 1} of ${st.rings} (${st.ring_state})`],
+      ["where", phase(st)],
       ["rate", `batches of ${st.rate.batch_size}, ${st.rate.window} in flight`],
       ["promotion", st.spec.promotion.mode === "auto" ? `automatic, ${st.spec.promotion.pause_s} s after a passing analysis` : "manual (a person promotes each ring)"],
-      ["gate", `fail above ${(100 * st.spec.gate.failure_threshold).toFixed(1)}% after ${st.spec.gate.min_executed} executed → ${st.spec.gate.on_breach}`],
+      ["gate", `fail above ${pct(st.spec.gate.failure_threshold)} after ${st.spec.gate.min_executed} executed → ${st.spec.gate.on_breach}`],
       ["started", st.started_at ? fmtTime(st.started_at) : "-"], ["finished", st.finished_at ? fmtTime(st.finished_at) : "-"]]),
     controls(st, refresh)),
     h("section", { class: "panel" }, h("h3", {}, "Rings"), ringTimeline(st)),
     st.state === "created" ? previewPanel(pv) : null,
-    h("section", { class: "panel" }, h("h3", {}, "Progress"), charts(tl)),
+    h("section", { class: "panel" }, h("h3", {}, "Progress"), charts(tl, st.spec.gate)),
     st.state !== "created" ? h("details", {}, h("summary", {}, "Preview as approved"), previewPanel(pv)) : null);
   return st;
 }
@@ -342,14 +436,31 @@ async function createForm(root) {
     emergency: h("input", { type: "checkbox", name: "emergency", "data-testid": "c-emergency" }),
   };
   const count = h("strong", { "data-testid": "selection-count", "aria-live": "polite" }, "…");
+  let selected = readSelection();
+  const selBox = h("p", { class: "small", "data-testid": "selected-devices" });
+  const drawSelected = () => {
+    fill(selBox, selected ? [h("span", {}, `Exactly the ${selected.length} selected device${selected.length === 1 ? "" : "s"}`,
+      " from the device list; model, firmware and region below must hold for each of them. "),
+    h("button", { type: "button", class: "link", "data-testid": "selected-clear", onclick: () => {
+      sessionStorage.removeItem(SELECTION_KEY); selected = null; drawSelected(); recount();
+    } }, "target by model / firmware / region instead")] : []);
+    selBox.hidden = !selected;
+  };
   const error = h("div", { class: "error", role: "alert", "data-testid": "create-error" });
   let seq = 0;
   const recount = async () => {
     const my = ++seq;
     try {
       const r = await api.get("/api/campaigns/selection", { model: el.model.value, firmware: el.firmware.value,
-        region: el.region.value, vendor: el.vendor.value, tag: el.tags.value.split(",").map((x) => x.trim()).filter(Boolean) });
+        region: el.region.value, vendor: el.vendor.value, tag: el.tags.value.split(",").map((x) => x.trim()).filter(Boolean),
+        op: el.kindFw.checked ? ["download"] : [] });
       if (my !== seq) return;
+      showWindows(r.windows || []);
+      if (selected) {
+        count.textContent = `${selected.length} selected device${selected.length === 1 ? "" : "s"}`;
+        count.dataset.devices = selected.length; count.title = selected.join(", "); count.className = "";
+        return;
+      }
       count.textContent = `${r.devices} of ${r.fleet} devices match`;
       count.dataset.devices = r.devices;
       count.title = r.whole_fleet ? "the whole fleet: tick 'whole fleet' to confirm" : r.target;
@@ -357,9 +468,22 @@ async function createForm(root) {
       if (r.whole_fleet && !el.all.checked) count.textContent += " — the whole fleet; tick “whole fleet” to confirm";
     } catch (e) { count.textContent = e.message; }
   };
+  // The change windows policy will bind this selection to, checked before create: a closed one
+  // means "denied" unless the campaign is an emergency (a senior approver signs it).
+  const windowsBox = h("div", { class: "small", "data-testid": "create-windows", "aria-live": "polite" });
+  const showWindows = (ws) => {
+    const closed = ws.filter((w) => !w.open);
+    windowsBox.dataset.closed = closed.length;
+    fill(windowsBox, !ws.length ? "No change window applies to this selection."
+      : h("ul", {}, ws.map((w) => h("li", { "data-open": w.open ? "yes" : "no", class: w.open ? "" : "warn" },
+        w.open ? `${w.text}: open now` : `${w.text}: closed; opens ${new Date(w.opens_at).toISOString().slice(11, 16)} UTC (${inWords(w.opens_in_s)})`))),
+      closed.length && !el.emergency.checked ? h("p", { class: "warn", "data-testid": "create-window-warning" },
+        "Policy will deny this campaign while a window is closed: wait for it, or tick “emergency” (a senior approver signs it).") : null);
+  };
+  el.emergency.addEventListener("change", recount);
   const fwBox = h("div", { class: "row", hidden: true }, field("firmware image URL", el.fwUrl), field("version", el.fwVersion));
   const chBox = h("div", {}, field("parameter changes, one per line: PATH = VALUE", el.changes, "true/false and whole numbers are typed; anything else is a string"));
-  const kindSwitch = () => { const fw = el.kindFw.checked; fwBox.hidden = !fw; chBox.hidden = fw; };
+  const kindSwitch = () => { const fw = el.kindFw.checked; fwBox.hidden = !fw; chBox.hidden = fw; recount(); };
   for (const k of ["model", "firmware", "region", "vendor", "all"]) el[k].addEventListener("change", recount);
   el.tags.addEventListener("input", recount);
   el.kindChange.addEventListener("change", kindSwitch);
@@ -375,6 +499,7 @@ async function createForm(root) {
       gate: { min_executed: num(el.minExec.value), on_breach: el.breach.value },
       promotion: { mode: el.promo.value, pause_s: num(el.pauseS.value) ?? 60 },
       rate: { initial_batch: num(el.batch.value), max_batch: num(el.maxBatch.value) } };
+    if (selected) body.target.devices = selected;
     if (el.kindFw.checked) body.firmware = { url: el.fwUrl.value.trim(), version: el.fwVersion.value.trim() };
     else {
       const { out, bad } = parseChanges(el.changes.value);
@@ -388,6 +513,7 @@ async function createForm(root) {
     btn.disabled = true; btn.textContent = "previewing and asking policy…";
     try {
       const st = await api.post("/api/campaigns", body);
+      if (selected) sessionStorage.removeItem(SELECTION_KEY);
       toast(`campaign ${st.name} created: ${st.proposal.state.replaceAll("_", " ")}`, st.proposal.state === "denied" ? "bad" : "ok");
       location.hash = `#/campaigns/${enc(st.id)}`;
     } catch (err) {
@@ -399,7 +525,7 @@ async function createForm(root) {
     h("div", { class: "row" }, field("name", el.name), field("intent", el.intent)),
     h("fieldset", {}, h("legend", {}, "Which devices"),
       h("div", { class: "row" }, field("model", el.model), field("firmware", el.firmware), field("region", el.region),
-        field("vendor", el.vendor), field("tags", el.tags), h("label", {}, el.all, " whole fleet (confirm)")), h("p", {}, count)),
+        field("vendor", el.vendor), field("tags", el.tags), h("label", {}, el.all, " whole fleet (confirm)")), selBox, h("p", {}, count), windowsBox),
     h("fieldset", {}, h("legend", {}, "What"),
       h("div", { class: "row" }, h("label", {}, el.kindChange, " parameter change"), h("label", {}, el.kindFw, " firmware")), chBox, fwBox),
     h("fieldset", {}, h("legend", {}, "Rings and gate"),
@@ -417,8 +543,40 @@ async function createForm(root) {
   root.replaceChildren(h("section", { class: "panel" }, h("h2", {}, "New campaign"),
     h("p", { class: "small muted" }, "Creating runs the lifecycle's gates on one staged proposal: validate, a fleet preview and one policy decision per class. An approver then approves the proposal; you start the campaign."),
     form));
+  prefill(el, kindSwitch);
+  drawSelected();
   recount();
   el.name.focus();
+}
+
+// A clone ("Clone and edit" on a finished campaign) fills the form with that definition.
+function prefill(el, kindSwitch) {
+  const raw = sessionStorage.getItem(CLONE_KEY);
+  if (!raw) return;
+  sessionStorage.removeItem(CLONE_KEY);
+  let spec;
+  try { spec = JSON.parse(raw); } catch { return; }
+  const set = (input, v) => { if (v !== undefined && v !== null) input.value = String(v); };
+  const tg = spec.target || {};
+  set(el.name, spec.name); set(el.intent, spec.intent);
+  for (const k of ["model", "firmware", "region", "vendor"]) set(el[k], tg[k]);
+  set(el.tags, (tg.tags || []).join(", "));
+  el.all.checked = Boolean(tg.all_fleet);
+  el.emergency.checked = Boolean(spec.emergency);
+  if (spec.firmware) {
+    el.kindFw.checked = true; set(el.fwUrl, spec.firmware.url); set(el.fwVersion, spec.firmware.version);
+  } else {
+    el.changes.value = (spec.changes || []).map((c) => `${c.path} = ${typeof c.value === "string" ? c.value : JSON.stringify(c.value)}`).join("\n");
+  }
+  kindSwitch();
+  set(el.canary, spec.canary_pct);
+  if (spec.rings) set(el.rings, spec.rings.join(", "));
+  set(el.control, spec.control_pct);
+  const g = spec.gate || {};
+  if (g.failure_threshold !== undefined) set(el.threshold, +(100 * g.failure_threshold).toFixed(4));
+  set(el.minExec, g.min_executed); set(el.breach, g.on_breach);
+  set(el.promo, (spec.promotion || {}).mode); set(el.pauseS, (spec.promotion || {}).pause_s);
+  set(el.batch, (spec.rate || {}).initial_batch); set(el.maxBatch, (spec.rate || {}).max_batch);
 }
 
 async function list(root) {
@@ -427,10 +585,10 @@ async function list(root) {
     h("div", { class: "row spread" }, h("h2", {}, "Campaigns"), h("button", { type: "button", class: "primary", "data-testid": "campaign-new",
       onclick: () => { location.hash = "#/campaigns/new"; } }, "New campaign")),
     res.items.length ? h("table", { "data-testid": "campaign-list" },
-      h("thead", {}, h("tr", {}, ["name", "state", "kind", "ring", "devices", "note"].map((c) => h("th", {}, c)))),
+      h("thead", {}, h("tr", {}, ["name", "state", "kind", "where", "devices", "note"].map((c) => h("th", {}, c)))),
       h("tbody", {}, res.items.map((c) => h("tr", {},
         h("td", {}, h("a", { href: `#/campaigns/${enc(c.id)}` }, c.name)), h("td", {}, stateBadge(c.state)),
-        h("td", {}, c.kind), h("td", {}, `${c.ring + 1}/${c.rings}`), h("td", {}, c.devices), h("td", { class: "small" }, c.halt_reason || c.error || "")))))
+        h("td", {}, c.kind), h("td", { "data-testid": "campaign-list-phase" }, c.phase), h("td", {}, c.devices), h("td", { class: "small" }, c.halt_reason || c.error || "")))))
       : h("p", { class: "empty" }, "no campaigns yet: “New campaign” defines one (or `gateward campaign create`)")));
 }
 
@@ -459,5 +617,8 @@ export async function campaignsView(root, { arg } = {}) {
   };
   await render();
   timer = setInterval(render, 3000);
-  return () => { if (timer) clearInterval(timer); ui.editing = false; };
+  const tick = setInterval(() => { // the countdown to an automatic promotion, every second between refreshes
+    for (const el of root.querySelectorAll("[data-testid=promote-countdown]")) el.textContent = countdown(el.dataset.at);
+  }, 1000);
+  return () => { if (timer) clearInterval(timer); clearInterval(tick); ui.editing = false; };
 }

@@ -5,6 +5,11 @@ Why SQL per rule: a storm is tens of thousands of devices raising one problem at
 detector has to find them in one pass whose cost grows with the matching rows, not with the
 number of devices times the number of rules. The only per-row Python is the sustained-threshold
 rule, over samples already above the threshold (few on a healthy fleet).
+
+Why "since the device's last change": telemetry, events and snapshots a device reported before a
+change was applied to it describe the device as it was, not as it is. A fixed device was reopened
+from the pre-fix samples still inside a rule's window (issue 39), so every rule reads only what
+came after the device's last finished execution that may have written it (:data:`CHANGED`).
 """
 
 from __future__ import annotations
@@ -14,17 +19,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import ColumnElement, Select, SQLColumnExpression, func, literal, select
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, Subquery, func, literal, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from brain.detectors.rules import Rule, RuleSet
 from core.models import Scalar, utcnow
-from core.store.schema import DeviceEventRow, DeviceRow, ParameterSnapshotRow, TelemetryRow
+from core.store.schema import DeviceEventRow, DeviceRow, ExecutionRow, ParameterSnapshotRow, TelemetryRow
 from core.values import parse_bool
 
 # expected(device row, path) -> the baseline profile's value for that device, or None
 Expected = Callable[[Any, str], Scalar | None]
 CHUNK = 5000
+# Executions that may have written the device (a failed or skipped one wrote nothing that stayed).
+CHANGED = ("applied", "verified", "verify_failed", "rolled_back", "rollback_failed")
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,20 @@ def _label(s: Session, column: SQLColumnExpression[Any], key: str) -> ColumnElem
     return func.json_extract(column, literal(f'$."{key}"'))
 
 
+def _last_change() -> Subquery:
+    """Per device, when its last change finished (applied, verified or rolled back)."""
+    return (select(ExecutionRow.device_id.label("device_id"), func.max(ExecutionRow.finished_at).label("at"))
+            .where(ExecutionRow.status.in_(CHANGED), ExecutionRow.finished_at.is_not(None))
+            .group_by(ExecutionRow.device_id).subquery("last_change"))
+
+
+def _after_change(q: Select[*_Row], device: InstrumentedAttribute[str],
+                  ts: InstrumentedAttribute[datetime]) -> Select[*_Row]:
+    """Only rows newer than the device's last change (all of them for a device never changed)."""
+    lc = _last_change()
+    return q.outerjoin(lc, lc.c.device_id == device).where(or_(lc.c.at.is_(None), ts > lc.c.at))
+
+
 def _restrict(q: Select[*_Row], col: InstrumentedAttribute[str], rule: Rule,
               ids: Sequence[str] | None) -> list[Select[*_Row]]:
     """Apply the rule's device filter (a join on devices) and the optional device subset."""
@@ -71,6 +92,7 @@ def _event_count(s: Session, r: Rule, since: datetime, ids: Sequence[str] | None
     n = func.count().label("n")
     q = (select(DeviceEventRow.device_id, n, func.max(DeviceEventRow.ts).label("last"))
          .where(DeviceEventRow.kind == r.event, DeviceEventRow.ts >= since))
+    q = _after_change(q, DeviceEventRow.device_id, DeviceEventRow.ts)
     for part in _restrict(q, DeviceEventRow.device_id, r, ids):
         for row in s.execute(part.group_by(DeviceEventRow.device_id).having(func.count() >= r.min)):
             yield Detection(row.device_id, r.problem, r.id, int(row.n), r.threshold_text(), row.last,
@@ -87,6 +109,7 @@ def _metric_sum(s: Session, r: Rule, since: datetime, ids: Sequence[str] | None)
     total = func.sum(TelemetryRow.value)
     q = (select(TelemetryRow.device_id, total.label("v"), func.max(TelemetryRow.ts).label("last"))
          .where(*_metric_base(s, r, since)))
+    q = _after_change(q, TelemetryRow.device_id, TelemetryRow.ts)
     for part in _restrict(q, TelemetryRow.device_id, r, ids):
         for row in s.execute(part.group_by(TelemetryRow.device_id).having(total >= r.min)):
             yield Detection(row.device_id, r.problem, r.id, round(float(row.v), 2), r.threshold_text(), row.last,
@@ -97,6 +120,7 @@ def _metric_mean(s: Session, r: Rule, since: datetime, ids: Sequence[str] | None
     mean = func.avg(TelemetryRow.value)
     q = (select(TelemetryRow.device_id, mean.label("v"), func.count().label("n"),
                 func.max(TelemetryRow.ts).label("last")).where(*_metric_base(s, r, since)))
+    q = _after_change(q, TelemetryRow.device_id, TelemetryRow.ts)
     cond = mean < r.below if r.below is not None else mean > r.above
     for part in _restrict(q, TelemetryRow.device_id, r, ids):
         grouped = part.group_by(TelemetryRow.device_id).having(func.count() >= r.min_samples, cond)
@@ -111,6 +135,7 @@ def _metric_sustained(s: Session, r: Rule, since: datetime, ids: Sequence[str] |
     assert r.above is not None and r.for_minutes is not None
     q = (select(TelemetryRow.device_id, TelemetryRow.ts, TelemetryRow.value)
          .where(*_metric_base(s, r, since), TelemetryRow.value > r.above))
+    q = _after_change(q, TelemetryRow.device_id, TelemetryRow.ts)
     step = timedelta(minutes=r.sample_minutes)
     need = max(1, round(r.for_minutes / r.sample_minutes))
     for part in _restrict(q, TelemetryRow.device_id, r, ids):
@@ -137,6 +162,7 @@ def _param_drift(s: Session, r: Rule, ids: Sequence[str] | None, expected: Expec
          .join(latest, latest.c.device_id == DeviceRow.id)
          .join(ParameterSnapshotRow, ParameterSnapshotRow.id == latest.c.mid)
          .where(value.is_not(None)))
+    q = _after_change(q, DeviceRow.id, ParameterSnapshotRow.taken_at)  # a snapshot from before the change
     if not r.where.empty:
         for f in ("vendor", "model", "firmware", "region"):
             allowed = getattr(r.where, f)

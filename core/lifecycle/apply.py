@@ -6,11 +6,21 @@ to ``done``; the first failure restores every touched device (:mod:`core.lifecyc
 The steps of one run hand each other a :class:`_Run` (the rows as last committed, the failure so
 far), so each step is a small method and the statements per proposal stay those of issue 15: a row
 this apply committed is moved again without reading it back.
+
+Fan-out (issue 37): presence, the backup read, the writes and the read-back of a proposal's devices
+run up to ``GATEWARD_APPLY_CONCURRENCY`` at a time (:mod:`core.fanout`). The first target is written
+alone — a write whose request never left defers the whole apply exactly as before, and a bad change
+fails on one device instead of eight — then the rest, started in target order. Each device's own
+steps (``applying``, the write, ``applied``) stay in order on one thread, and everything a run
+records goes through ``_Run.lock``; the first failure starts no further device, lets the writes
+already under way finish and be recorded, then rolls back every touched device as before. A limit
+of 1 is the serial apply, statement for statement.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,6 +34,7 @@ from core import audit, rbac
 from core.errors import Conflict, DeviceUnavailable, Forbidden, GatewardError, StorageFull, storage_full_cause
 from core.execution import DeviceEngine, DeviceResult
 from core.failpoints import failpoint
+from core.fanout import map_bounded, run_bounded
 from core.ids import new_id
 from core.lifecycle.context import WRITTEN, ApplyOutcome, LifecycleContext, S, X
 from core.lifecycle.device_io import GrantedIO
@@ -72,6 +83,8 @@ class _Run:
     held: dict[str, ExecutionRecord] = field(default_factory=dict)
     deferred: _Applied | None = None
     failure: str | None = None
+    #: held by the fanned-out writes around everything they record (``run`` fields, the outcome, rows)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail(self, device_id: str, failure: str | None, shown: str) -> None:
         """Stop here: ``failure`` is the rollback's reason, ``shown`` the device's line in the outcome."""
@@ -144,8 +157,9 @@ class Apply:
         Returns the execution rows the backup opened, by device. ``row``: see :meth:`_backup`."""
         try:
             t0 = time.perf_counter()
-            for d in ordered:
-                pres = self.io.reader(d).presence(d)
+            answers = map_bounded(lambda d: self.io.reader(d).presence(d), ordered, self._limit())
+            for d, answer in zip(ordered, answers, strict=True):  # decided in target order, as read serially
+                pres = answer.get()
                 if not (pres.online and pres.reachable):
                     raise DeviceUnavailable(
                         f"device {d.id} is not reachable now ({pres.detail or 'offline'}); nothing was changed — "
@@ -206,8 +220,10 @@ class Apply:
         made since refuses the backup as a changed hash or state would (issue 15)."""
         paths = list(dict.fromkeys(c.path for c in p.changes))
         backups: list[dict[str, Any]] = []
-        for d in devices:
-            params = self.io.backup_params(p, d, self._preview_read_since(preview, p, d.id))
+        reads = map_bounded(lambda d: self.io.backup_params(p, d, self._preview_read_since(preview, p, d.id)),
+                            devices, self._limit())
+        for d, read in zip(devices, reads, strict=True):  # the first device that failed, in target order
+            params = read.get()
             backups.append({"id": new_id("b"), "proposal_id": p.id, "device_id": d.id, "params": params,
                             "created_at": utcnow()})
         changed = Conflict(f"proposal {p.id} changed during backup; nothing was changed")
@@ -262,20 +278,53 @@ class Apply:
         Its ``applying`` was committed before the write, and recovery decides the same from
         ``applying`` as from ``applied`` (both count as written: verified, else rolled back)."""
         defer_last = self.ctx.settings.verify_window_s <= 0
-        for d in run.devices:
-            if not self._write_one(run, d, last=d is run.devices[-1], defer_last=defer_last):
-                break
+        limit = self._limit()
+        if limit <= 1 or len(run.devices) <= 2:
+            for d in run.devices:
+                if not self._write_one(run, d, last=d is run.devices[-1], defer_last=defer_last):
+                    break
+            return
+        if self._write_one(run, run.devices[0], last=False, defer_last=defer_last):  # the first alone
+            self._write_fanned(run, run.devices[1:], limit, defer_last=defer_last)
+
+    def _write_fanned(self, run: _Run, devices: Sequence[Device], limit: int, *, defer_last: bool) -> None:
+        """Write ``devices`` up to ``limit`` at a time, started in order until one fails. The device
+        whose write ends last, with none failed, is the run's last (its ``applied`` may be deferred
+        to the verification, as a serial apply's last device's is)."""
+        ended = 0
+
+        def one(d: Device) -> None:
+            nonlocal ended
+            with run.lock:
+                if run.failure is not None:  # a device failed since this one was handed out
+                    return
+                self._start_write(run, d)
+            res = self.engine.write(run.p, d)  # the device I/O, outside the lock
+            with run.lock:
+                ended += 1
+                self._after_write(run, d, res, last=ended == len(devices) and run.failure is None,
+                                  defer_last=defer_last)
+
+        run_bounded(one, devices, limit, stop=lambda: run.failure is not None, name="gw-apply")
 
     def _write_one(self, run: _Run, d: Device, *, last: bool, defer_last: bool) -> bool:
         """``applying`` (committed before the write), the write, and what it answered recorded.
         Returns whether the next device may be written."""
-        p, actor, outcome = run.p, run.actor, run.outcome
+        self._start_write(run, d)
+        return self._after_write(run, d, self.engine.write(run.p, d), last=last, defer_last=defer_last)
+
+    def _start_write(self, run: _Run, d: Device) -> None:
+        """Where each device write starts: its ``applying``, committed before the write."""
         ex = run.opened.pop(d.id, None)
-        self.log.update(p.id, d, X.APPLYING, "device.applying", actor.id, ex=ex)
+        self.log.update(run.p.id, d, X.APPLYING, "device.applying", run.actor.id, ex=ex)
         if ex is not None:
             run.held[d.id] = ex
         failpoint("lifecycle.before_write")
-        res = outcome.add(self.engine.write(p, d))
+
+    def _after_write(self, run: _Run, d: Device, res: DeviceResult, *, last: bool, defer_last: bool) -> bool:
+        """What the write answered, recorded. Returns whether the next device may be written."""
+        p, actor, outcome = run.p, run.actor, run.outcome
+        outcome.add(res)
         if res.cause is not None:  # the write raised: a typed fault (nothing landed) or a timeout
             self._write_failed(run, d, res, res.cause)
             return False
@@ -393,8 +442,9 @@ class Apply:
         for attempt in range(2 if window > 0 else 1):
             if attempt:
                 time.sleep(window)
-            for d in devices:
-                res = self.engine.verify(p, d)
+            reads = map_bounded(lambda d: self.engine.verify(p, d), devices, self._limit())
+            for d, read in zip(devices, reads, strict=True):  # the first mismatch in target order
+                res = read.get()
                 if res.failed:
                     outcome.add(res)
                     with self.ctx.store.write() as s:
@@ -406,6 +456,10 @@ class Apply:
                     outcome.failed[d.id] = failure
                     return failure
         return failure  # verified: the caller records it with ``done`` in one transaction
+
+    def _limit(self) -> int:
+        """How many of this proposal's devices are read or written at once (``GATEWARD_APPLY_CONCURRENCY``)."""
+        return max(1, int(self.ctx.settings.apply_concurrency))
 
     def _storage_full(self, pid: str, exc: BaseException) -> StorageFull:
         """One line for a person: the cause, what happened to the devices, and the command."""

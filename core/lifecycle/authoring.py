@@ -185,8 +185,12 @@ class Authoring:
             every = targeted if targeted is not None else repo.get_devices(s, list(p.targets))
             reps.update({i: d for i, d in every.items() if unidentified(d)})
 
-        caps = for_devices(s, reps.values()) if p.changes else {}
+        caps = for_devices(s, reps.values()) if p.changes or p.operations else {}
         known = repo.latest_snapshots(s, list(reps)) if p.changes else {}
+        # An operation the device's own data model lacks (the OB-USP-Agent has no FirmwareImage table,
+        # so no Download()) is refused here, not by the agent after approval (issue 37).
+        problems += [refused[1] for op in p.operations for d in reps.values()
+                     if (c := caps.get(d.id)) is not None and (refused := c.command_problem(op.command)) is not None]
         if p.per_target:
             problems += per_target_issues(reps, p.changes, known, caps)
         else:

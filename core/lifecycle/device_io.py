@@ -18,7 +18,7 @@ from typing import Any
 from core import audit, rbac
 from core.errors import DeviceUnavailable, Forbidden, Invalid
 from core.execution import values_equal
-from core.grants import AUTHORITY
+from core.grants import GrantAuthority
 from core.models import Actor, Change, Device, Operation, Proposal, Scalar
 from core.ports.executor import BackupRead, DeviceReader, Fault, InvalidParameterName, ParamValue
 from core.routing import ExecutorRouter
@@ -54,11 +54,17 @@ def holds_backup(backed_up: dict[str, Any], got: ParamValue | None) -> bool:
 class GrantedIO:
     """The engine's device I/O (:class:`core.execution.DeviceIO`) and the lifecycle's reads. Every
     write and operation runs under a grant scoped to one proposal, device and purpose; only this
-    module may issue one."""
+    module may issue one.
+
+    It owns its grant authority (one per lifecycle, issue 35): :attr:`verifier` is what the
+    composition root binds the router's adapters to, so they accept this lifecycle's grants only."""
 
     def __init__(self, store: Store, router: ExecutorRouter) -> None:
         self.store = store
         self.router = router
+        self._authority = GrantAuthority()
+        #: the authority's check, one object (binding the same verifier twice is a no-op)
+        self.verifier = self._authority.verify
 
     def reader(self, d: Device) -> DeviceReader:
         """The read path of ``d`` (presence, reads; no write attribute)."""
@@ -70,22 +76,22 @@ class GrantedIO:
     def write(self, p: Proposal, d: Device, changes: list[Change], *, purpose: str, key: str) -> Any:
         self.store.ensure_durable()  # nothing reaches a device on a commit that is not yet durable
         writer = self.router.writer(d)
-        grant = AUTHORITY.issue(proposal_id=p.id, proposal_hash=p.hash, device_id=d.id,
+        grant = self._authority.issue(proposal_id=p.id, proposal_hash=p.hash, device_id=d.id,
                                 purpose=purpose, paths=[c.path for c in changes])  # type: ignore[arg-type]
         try:
             return writer.apply(d, changes, key, grant)
         finally:
-            AUTHORITY.revoke(grant)
+            self._authority.revoke(grant)
 
     def operate(self, p: Proposal, d: Device, op: Operation) -> Any:
         self.store.ensure_durable()
         writer = self.router.writer(d)
-        grant = AUTHORITY.issue(proposal_id=p.id, proposal_hash=p.hash, device_id=d.id, purpose="operate",
+        grant = self._authority.issue(proposal_id=p.id, proposal_hash=p.hash, device_id=d.id, purpose="operate",
                                 commands=[op.command])
         try:
             return writer.operate(d, op.command, dict(op.args), grant)
         finally:
-            AUTHORITY.revoke(grant)
+            self._authority.revoke(grant)
 
     def verify(self, p: Proposal, d: Device) -> dict[str, Any]:
         """Mismatches between the device and the proposal, masked; empty means it held."""
@@ -192,12 +198,12 @@ class GrantedIO:
         pres = self.router.reader(d).presence(d)
         if not pres.online:
             raise DeviceUnavailable(f"device {device_id} is offline ({pres.detail}); diagnostics need it online")
-        grant = AUTHORITY.issue(proposal_id=f"diag-{device_id}"[:32], proposal_hash="", device_id=device_id,
+        grant = self._authority.issue(proposal_id=f"diag-{device_id}"[:32], proposal_hash="", device_id=device_id,
                                 purpose="diagnostic", commands=["ipping"])
         try:
             result = self.router.writer(d).operate(d, "ipping", args, grant)
         finally:
-            AUTHORITY.revoke(grant)
+            self._authority.revoke(grant)
         with self.store.write() as s:
             audit.append(s, actor=actor.id, action="diagnostic.ipping", device=d,
                          data={"args": dict(args), "status": result.status, "output": result.output})

@@ -15,6 +15,7 @@ from typing import Any
 
 from core.config import Settings, get_settings
 from core.execution import DeviceEngine
+from core.lifecycle import draining
 from core.lifecycle.apply import Apply
 from core.lifecycle.approvals import Approvals
 from core.lifecycle.authoring import Authoring
@@ -29,6 +30,7 @@ from core.lifecycle.recovery import Recovery
 from core.lifecycle.rollback import Rollback
 from core.lifecycle.submit import Submission, Submitted
 from core.models import Actor, Decision, Device, Proposal, ProposalDraft, Scalar
+from core.ports.executor import GrantVerifier
 from core.routing import ExecutorRouter
 from core.staged import BatchOutcome, StagedExecution
 from core.store import Store
@@ -62,6 +64,9 @@ class Lifecycle:
                             recovery=self._recovery)
         self._staged = StagedExecution(store, settings, policy, io.router, self.engine,
                                        backup=io.backup_params, check_gates=gates.check)
+        from core import oplog
+
+        oplog.instrument(self)  # one log line, a count and a duration per governed action (core.oplog)
 
     # ================================================================== shared state
     @property
@@ -75,6 +80,13 @@ class Lifecycle:
     @property
     def router(self) -> ExecutorRouter:
         return self._io.router
+
+    @property
+    def grant_verifier(self) -> GrantVerifier:
+        """The check of this lifecycle's own grant authority: the composition root binds the router's
+        adapters to it (``router.bind_grant_verifier``), so they accept this lifecycle's grants only.
+        Handing it out is safe: it only accepts or refuses grants, it cannot issue one."""
+        return self._io.verifier
 
     @property
     def policy(self) -> PolicyEngine:
@@ -147,8 +159,11 @@ class Lifecycle:
         return self._approvals.who_can_act(pid)
 
     # ================================================================== apply / rollback
+    # Each entry that may write a device runs as a drain session (``draining``: refused once the
+    # process is stopping, waited for while it stops; a batch stops before its next device write).
     def apply(self, pid: str, actor: Actor) -> ApplyOutcome:
-        return self._apply.apply(pid, actor)
+        with draining.write_session(f"apply {pid}"):
+            return self._apply.apply(pid, actor)
 
     def backup_params(self, p: Proposal, d: Device, not_before: datetime | None = None) -> dict[str, Any]:
         return self._io.backup_params(p, d, not_before)
@@ -157,7 +172,8 @@ class Lifecycle:
         return self._apply.store_location()
 
     def rollback(self, pid: str, actor: Actor, reason: str, *, force: bool = False) -> ApplyOutcome:
-        return self._rollback.rollback(pid, actor, reason, force=force)
+        with draining.write_session(f"rollback {pid}"):
+            return self._rollback.rollback(pid, actor, reason, force=force)
 
     def diagnose(self, device_id: str, command: str, args: dict[str, Scalar], actor: Actor) -> dict[str, Any]:
         return self._io.diagnose(device_id, command, args, actor)
@@ -175,7 +191,8 @@ class Lifecycle:
     # ================================================================== staged (campaigns)
     def apply_batch(self, pid: str, device_ids: Sequence[str], actor: Actor, *,
                     stop: Callable[[], bool] | None = None) -> BatchOutcome:
-        return self._staged.apply_batch(pid, device_ids, actor, stop=stop)
+        with draining.write_session(f"batch of {len(device_ids)} device(s) of {pid}"):
+            return self._staged.apply_batch(pid, device_ids, actor, stop=draining.stop_or(stop))
 
     def staged_progress(self, pid: str) -> dict[str, int]:
         return self._staged.staged_progress(pid)
@@ -185,4 +202,5 @@ class Lifecycle:
 
     def rollback_staged(self, pid: str, actor: Actor, reason: str, *, batch: int = 500,
                         stop: Callable[[], bool] | None = None) -> BatchOutcome:
-        return self._staged.rollback_staged(pid, actor, reason, batch=batch, stop=stop)
+        with draining.write_session(f"rollback of staged {pid}"):
+            return self._staged.rollback_staged(pid, actor, reason, batch=batch, stop=stop)

@@ -6,6 +6,7 @@ proposal still owes (re-checked by a read first).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from core import audit, rbac
 from core.errors import Conflict, DeviceUnavailable, Forbidden, Invalid
 from core.execution import UNCONFIRMED_ACTION, DeviceEngine, DeviceResult, restore_unreachable, values_equal
 from core.failpoints import failpoint
-from core.lifecycle.context import TOUCHED, ApplyOutcome, LifecycleContext, S, X, not_restored_text
+from core.lifecycle.context import TOUCHED, WRITTEN, ApplyOutcome, LifecycleContext, S, X, not_restored_text
 from core.lifecycle.device_io import GrantedIO, holds_backup
 from core.lifecycle.executions import ExecutionLog
 from core.lifecycle.locking import DeviceLocks
@@ -34,6 +35,29 @@ RESTORE_PENDING_ACTION = ("none yet: the restore is re-checked by `gateward reco
                           "restored from the backup")
 
 
+@dataclass
+class _Findings:
+    """What one rollback pass found, which decides how the proposal ends: restores that failed
+    (``alarms``), operations nobody saw complete (``unconfirmed``), restores still owed because a
+    device was unreachable (``pending``: device → why), and the values restored (``snapshots``)."""
+
+    alarms: list[str] = field(default_factory=list)
+    unconfirmed: list[str] = field(default_factory=list)
+    pending: dict[str, str] = field(default_factory=dict)
+    snapshots: dict[str, dict[str, tuple[Any, str | None]]] = field(default_factory=dict)
+
+    @classmethod
+    def earlier(cls, execs: dict[str, Any]) -> _Findings:
+        """A re-check starts from what earlier passes found: it stays part of how the rollback ends."""
+        found = cls()
+        for earlier in execs.values():
+            if earlier.status == X.ROLLBACK_FAILED:
+                found.alarms.append(earlier.error or f"{earlier.device_id}: rollback failed")
+            elif (earlier.detail or {}).get("unconfirmed"):
+                found.unconfirmed.append(earlier.error or f"{earlier.device_id}: not confirmed")
+        return found
+
+
 class Rollback:
     """The rollback phase; restores go through ``engine`` (granted by ``io``)."""
 
@@ -49,79 +73,101 @@ class Rollback:
         device stays ``rolling_back`` and locked, and ``Recovery._recheck_pending`` tries it again.
         ``recheck``: this is that re-check — only the pending devices are looked at, by a read
         first (the original value back clears the alarm without writing), and what earlier passes
-        found (a failed restore, an unconfirmed operation) still decides the end."""
+        found (a failed restore, an unconfirmed operation) still decides the end.
+
+        The steps: load the executions and backups (:meth:`_records`); per touched device, restore
+        it (:meth:`_restore_written`, or :meth:`_recheck_restore` on a re-check) and record how that
+        went (:meth:`_record_restore`); then end the proposal (:meth:`_finish`)."""
+        execs, backups = self._records(p)
+        found = _Findings.earlier(execs) if recheck else _Findings()
+        for d in devices:
+            ex = execs.get(d.id)
+            if ex is None or ex.status not in TOUCHED:
+                continue
+            back = backups.get(d.id, {})
+            if recheck:
+                if ex.status != X.ROLLING_BACK:
+                    continue  # only the restores still owed
+                res = outcome.add(self._recheck_restore(p, d, back, reason))
+            else:
+                restored = self._restore_written(p, d, ex, back, actor, outcome, reason, found)
+                if restored is None:
+                    continue
+                res = restored
+            self._record_restore(p, d, res, back, actor, outcome, found, recheck=recheck)
+        self._finish(p, devices, execs, actor, outcome, reason, found, recheck=recheck)
+
+    def _records(self, p: Proposal) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        """The proposal's executions by device, and each device's backup."""
         with self.ctx.store.read() as s:
             execs = {e.device_id: e for e in repo.executions_for(s, p.id)}
             # Oldest first, so each device keeps its newest backup (an abandoned attempt's stays as evidence).
             backups = {b.device_id: b.params for b in s.scalars(select(BackupRow).where(
                 BackupRow.proposal_id == p.id).order_by(BackupRow.created_at))}
-        alarms: list[str] = []
-        unconfirmed: list[str] = []
-        pending: dict[str, str] = {}
-        if recheck:  # what earlier passes found stays part of how this rollback ends
-            for earlier in execs.values():
-                if earlier.status == X.ROLLBACK_FAILED:
-                    alarms.append(earlier.error or f"{earlier.device_id}: rollback failed")
-                elif (earlier.detail or {}).get("unconfirmed"):
-                    unconfirmed.append(earlier.error or f"{earlier.device_id}: not confirmed")
-        snapshots: dict[str, dict[str, tuple[Any, str | None]]] = {}
-        for d in devices:
-            ex = execs.get(d.id)
-            if ex is None or ex.status not in TOUCHED:
-                continue
-            if recheck:
-                if ex.status != X.ROLLING_BACK:
-                    continue  # only the restores still owed
-                res = outcome.add(self._recheck_restore(p, d, backups.get(d.id, {}), reason))
-            else:
-                written = outcome.results.get(d.id)
-                if written is None and (ex.detail or {}).get("unconfirmed"):
-                    # Recovery after a crash: the dead process recorded this device as unconfirmed.
-                    written = DeviceResult(d.id, ExecutionStatus.VERIFY_FAILED, changed=True, failed=True,
-                                           evidence=dict(ex.detail), error=ex.error,
-                                           unconfirmed=list(ex.detail["unconfirmed"]))
-                if written is not None and written.unconfirmed:
-                    # An operation the device accepted but nobody saw complete cannot be undone: a person
-                    # is told to look (a critical alarm, like a reboot that never comes back).
-                    msg = written.error or f"{d.id}: not confirmed"
-                    unconfirmed.append(msg)
-                    with self.ctx.store.write() as s:
-                        audit.append(s, actor=actor.id, action="alarm.operation_unconfirmed", proposal_id=p.id,
-                                     device=d, data={"severity": "critical", "error": msg,
-                                                     "commands": written.unconfirmed,
-                                                     "action_needed": UNCONFIRMED_ACTION})
-                    if not self.engine.needs_restore(written, backups.get(d.id, {})):
-                        continue  # nothing to write back: it stays verify_failed, never "rolled back"
-                self.log.update(p.id, d, ExecutionStatus.ROLLING_BACK, "device.rolling_back", actor.id,
-                                detail={"reason": reason})
-                res = outcome.add(self.engine.restore(p, d, backups.get(d.id, {}), reason))
-            if restore_unreachable(res):
-                pending[d.id] = self._restore_pending(p, d, res, actor, first=not recheck)
-                continue
-            if res.status is ExecutionStatus.ROLLBACK_FAILED:
-                msg = res.error or f"{d.id}: rollback failed"
-                alarms.append(msg)
-                self.log.update(p.id, d, ExecutionStatus.ROLLBACK_FAILED, "device.rollback_failed", actor.id,
-                                error=msg)
-                with self.ctx.store.write() as s:
-                    audit.append(s, actor=actor.id, action="alarm.rollback_failed", proposal_id=p.id, device=d,
-                                 data={"severity": "critical", "error": msg,
-                                       "action_needed": "device left in an unknown state; inspect and restore by hand"})
-                continue
-            restored, unrestorable = res.evidence["restored"], res.evidence["not_restorable"]
-            confirmed = res.evidence.get("confirmed_by")
+        return execs, backups
+
+    def _restore_written(self, p: Proposal, d: Device, ex: Any, back: dict[str, Any], actor: Actor,
+                         outcome: ApplyOutcome, reason: str, found: _Findings) -> DeviceResult | None:
+        """Restore one device this apply touched; ``None`` when there is nothing to write back (an
+        unconfirmed operation with no value to restore: it stays ``verify_failed``)."""
+        written = outcome.results.get(d.id)
+        if written is None and (ex.detail or {}).get("unconfirmed"):
+            # Recovery after a crash: the dead process recorded this device as unconfirmed.
+            written = DeviceResult(d.id, ExecutionStatus.VERIFY_FAILED, changed=True, failed=True,
+                                   evidence=dict(ex.detail), error=ex.error,
+                                   unconfirmed=list(ex.detail["unconfirmed"]))
+        if written is not None and written.unconfirmed:
+            # An operation the device accepted but nobody saw complete cannot be undone: a person
+            # is told to look (a critical alarm, like a reboot that never comes back).
+            msg = written.error or f"{d.id}: not confirmed"
+            found.unconfirmed.append(msg)
             with self.ctx.store.write() as s:
-                self.log.update_in(s, p.id, d, ExecutionStatus.ROLLED_BACK, "device.rolled_back", actor.id,
-                                   detail={"restored": restored, "not_restorable": unrestorable,
-                                             **({"confirmed_by": confirmed} if confirmed else {})})
-                if recheck:  # the restore the pending alarm was about is confirmed now
-                    audit.append(s, actor=actor.id, action="alarm.cleared", proposal_id=p.id, device=d,
-                                 data={"alarm": "alarm.rollback_unconfirmed",
-                                       "how": confirmed or "restored from the backup and read back"})
-            outcome.rolled_back.append(d.id)
-            outcome.restored[d.id], outcome.not_restored[d.id] = restored, unrestorable
-            back = backups.get(d.id, {})
-            snapshots[d.id] = {path: (back[path]["value"], back[path].get("type")) for path in restored}
+                audit.append(s, actor=actor.id, action="alarm.operation_unconfirmed", proposal_id=p.id,
+                             device=d, data={"severity": "critical", "error": msg,
+                                             "commands": written.unconfirmed,
+                                             "action_needed": UNCONFIRMED_ACTION})
+            if not self.engine.needs_restore(written, back):
+                return None  # nothing to write back: it stays verify_failed, never "rolled back"
+        self.log.update(p.id, d, ExecutionStatus.ROLLING_BACK, "device.rolling_back", actor.id,
+                        detail={"reason": reason})
+        return outcome.add(self.engine.restore(p, d, back, reason))
+
+    def _record_restore(self, p: Proposal, d: Device, res: DeviceResult, back: dict[str, Any], actor: Actor,
+                        outcome: ApplyOutcome, found: _Findings, *, recheck: bool) -> None:
+        """Record one device's restore: pending (unreachable), failed (a critical alarm), or rolled
+        back (with the values restored, for the stored snapshot)."""
+        if restore_unreachable(res):
+            found.pending[d.id] = self._restore_pending(p, d, res, actor, first=not recheck)
+            return
+        if res.status is ExecutionStatus.ROLLBACK_FAILED:
+            msg = res.error or f"{d.id}: rollback failed"
+            found.alarms.append(msg)
+            self.log.update(p.id, d, ExecutionStatus.ROLLBACK_FAILED, "device.rollback_failed", actor.id,
+                            error=msg)
+            with self.ctx.store.write() as s:
+                audit.append(s, actor=actor.id, action="alarm.rollback_failed", proposal_id=p.id, device=d,
+                             data={"severity": "critical", "error": msg,
+                                   "action_needed": "device left in an unknown state; inspect and restore by hand"})
+            return
+        restored, unrestorable = res.evidence["restored"], res.evidence["not_restorable"]
+        confirmed = res.evidence.get("confirmed_by")
+        with self.ctx.store.write() as s:
+            self.log.update_in(s, p.id, d, ExecutionStatus.ROLLED_BACK, "device.rolled_back", actor.id,
+                               detail={"restored": restored, "not_restorable": unrestorable,
+                                         **({"confirmed_by": confirmed} if confirmed else {})})
+            if recheck:  # the restore the pending alarm was about is confirmed now
+                audit.append(s, actor=actor.id, action="alarm.cleared", proposal_id=p.id, device=d,
+                             data={"alarm": "alarm.rollback_unconfirmed",
+                                   "how": confirmed or "restored from the backup and read back"})
+        outcome.rolled_back.append(d.id)
+        outcome.restored[d.id], outcome.not_restored[d.id] = restored, unrestorable
+        found.snapshots[d.id] = {path: (back[path]["value"], back[path].get("type")) for path in restored}
+
+    def _finish(self, p: Proposal, devices: Sequence[Device], execs: dict[str, Any], actor: Actor,
+                outcome: ApplyOutcome, reason: str, found: _Findings, *, recheck: bool) -> None:
+        """End the proposal: ``rollback_pending`` while a restore is owed, else ``failed`` (an alarm,
+        an unconfirmed operation, or commands refused before anything changed) or ``rolled_back``."""
+        alarms, unconfirmed = found.alarms, found.unconfirmed
         outcome.alarms += alarms + unconfirmed
         failpoint("lifecycle.before_rolled_back")
         partial = not_restored_text(outcome.not_restored)
@@ -129,10 +175,10 @@ class Rollback:
                   "not_restored": {k: v for k, v in outcome.not_restored.items() if v}, "partial": bool(partial)}
         with self.ctx.store.write() as s:
             row = repo.get_proposal_row(s, p.id)
-            for device_id, values in snapshots.items():  # the stored snapshot shows the restored values
+            for device_id, values in found.snapshots.items():  # the stored snapshot shows the restored values
                 self.log.merge_snapshot(s, device_id, values, "restored")
-            if pending:
-                self._end_pending(s, row, actor, reason, detail, pending, alarms + unconfirmed)
+            if found.pending:
+                self._end_pending(s, row, actor, reason, detail, found.pending, alarms + unconfirmed)
                 return
             if recheck:  # resolved: the locks the re-check took (the devices waited for it) go with it
                 delete_where(s, LOCKS, proposal_id=p.id)
@@ -148,6 +194,12 @@ class Rollback:
                           {**detail, "alarms": alarms + unconfirmed,
                                  **({"unconfirmed": outcome.unconfirmed} if outcome.unconfirmed else {})},
                           error=error + (f"; {partial}" if partial else ""))
+            elif (p.operations and not any(p.changes_for(d.id) for d in devices) and not outcome.rolled_back
+                  and not any(ex.status in WRITTEN for ex in execs.values())):
+                # Commands only, refused before any device did anything (issue 37: a reboot the agent
+                # answered with an error ended "rolled_back"): nothing was undone, so it failed.
+                set_state(s, row, S.FAILED, actor.id, "proposal.failed", detail,
+                          error=f"{reason}; nothing sent to roll back: no device was changed")
             else:
                 set_state(s, row, S.ROLLED_BACK, actor.id, "proposal.rolled_back", detail,
                           error=f"{reason}; {partial}" if partial else reason)

@@ -9,10 +9,13 @@ Reading and writing are separate interfaces on purpose:
 * :class:`DeviceReader` — ``read``, ``presence``, ``discover``. Anyone may hold one
   (the planner gets a :class:`ReadOnlyExecutor` facade that has no write attribute at all).
 * :meth:`Executor.apply` / :meth:`Executor.operate` — write methods that refuse to run without a
-  :class:`WriteGrant`, and every grant is checked by the verifier that ``core.lifecycle``
-  installs (once, at import). The verifier re-checks the store: the proposal must be in a write
-  state, its hash must match, and the device lock must be held. A caller that forges a grant
-  still fails that check; a caller that never imports the lifecycle cannot write at all.
+  :class:`WriteGrant`, and every grant is checked by the verifier bound to that executor
+  (:meth:`Executor.bind_grant_verifier`). The composition root (``gateward.runtime``) binds each
+  adapter its router builds to its lifecycle's verifier: the one of the grant authority that
+  lifecycle owns, which issues a grant only after checking its store (proposal state, hash, device
+  lock) and accepts one only while it is live (signed by that authority, not yet revoked).
+  Nothing is process-wide (issue 35): two runtimes in one process each accept only their own
+  grants. An executor nobody bound refuses every write; a bound one cannot be re-bound.
 
 Adapters implement ``_apply``/``_operate``; they never override ``apply``/``operate``.
 All paths in and out of an adapter are TR-181 (``Device.``) paths; the adapter translates to
@@ -87,6 +90,20 @@ class Discovery(BaseModel):
     #: device describes only its schema (USP GetSupportedDM). Empty: the adapter does not report
     #: parameters, and validation falls back to the registry (``core.capabilities``).
     parameters: dict[str, bool | None] = Field(default_factory=dict)
+    #: ``parameters`` are the device's whole schema and its concrete paths every instance it has
+    #: (USP: GetSupportedDM made concrete with GetInstances of the whole root): a path the schema
+    #: lacks is not supported, and a table with no concrete path has no instances. False (TR-069,
+    #: or a USP discovery whose GetInstances failed): a table the device listed nothing of says
+    #: nothing, and validation lets such paths through for the device to answer (issue 37).
+    instances_complete: bool = False
+    #: The contract commands (:data:`COMMANDS`) the device's own data model has (USP: the commands its
+    #: GetSupportedDM lists). ``None``: the adapter does not say (TR-069, where Reboot and Download are
+    #: RPCs, not data-model commands; the simulator's twins), and validation lets every command through
+    #: for the device to answer. A command missing here is refused at validate (issue 37).
+    commands: list[str] | None = None
+    #: Contract command → the command of the device's data model it runs as, generic
+    #: (``download`` → ``Device.DeviceInfo.FirmwareImage.{i}.Download()``): what a refusal names.
+    command_paths: dict[str, str] = Field(default_factory=dict)
 
 
 class ApplyResult(BaseModel):
@@ -160,24 +177,14 @@ class WriteGrant:
 
 
 GrantVerifier = Callable[[WriteGrant], None]
-_verifier: GrantVerifier | None = None
-_verifier_lock = threading.Lock()
+_bind_lock = threading.Lock()
 
 
-def install_grant_verifier(verifier: GrantVerifier) -> None:
-    """Install the one verifier every write goes through. One-shot: a second call raises,
-    so nothing can swap in a permissive verifier after the lifecycle installed its own."""
-    global _verifier
-    with _verifier_lock:
-        if _verifier is not None:
-            raise WriteRefused("a grant verifier is already installed; it cannot be replaced")
-        _verifier = verifier
-
-
-def verify_grant(grant: WriteGrant | None, device: Device, *, paths: Sequence[str] = (),
-                 command: str | None = None) -> None:
-    """Refuse the write unless ``grant`` covers this device and these paths or command and the
-    lifecycle's verifier accepts it. Adapters with batch write paths call it once per device."""
+def verify_grant(grant: WriteGrant | None, device: Device, verifier: GrantVerifier | None, *,
+                 paths: Sequence[str] = (), command: str | None = None) -> None:
+    """Refuse the write unless ``grant`` covers this device and these paths or command and
+    ``verifier`` — the one bound to the executor asked to write — accepts it. Adapters with batch
+    write paths call :meth:`Executor.check_grant` once per device instead."""
     if not isinstance(grant, WriteGrant):
         raise WriteRefused(
             f"{device.id}: write refused: no grant. Only core.lifecycle may write to a device, "
@@ -190,9 +197,11 @@ def verify_grant(grant: WriteGrant | None, device: Device, *, paths: Sequence[st
         raise WriteRefused(f"{device.id}: write refused: {unexpected[0]} is not covered by the grant")
     if command is not None and command not in grant.commands:
         raise WriteRefused(f"{device.id}: write refused: command {command} is not covered by the grant")
-    verifier = _verifier
     if verifier is None:
-        raise WriteRefused(f"{device.id}: write refused: the lifecycle's grant verifier is not installed")
+        raise WriteRefused(
+            f"{device.id}: write refused: no grant verifier is bound to this executor (the composition "
+            "root binds its lifecycle's: ExecutorRouter.bind_grant_verifier)"
+        )
     verifier(grant)
 
 
@@ -232,20 +241,48 @@ class DeviceReader(ABC):
 
 
 class Executor(DeviceReader):
-    """A protocol adapter. Subclasses implement the underscored write methods only."""
+    """A protocol adapter. Subclasses implement the underscored write methods only.
+
+    Its writes are checked by the grant verifier bound to it (:meth:`bind_grant_verifier`); until
+    one is bound every write is refused. A clone (``with_timeout``) starts unbound."""
+
+    _grant_verifier: GrantVerifier | None = None  # per instance once bound; never re-bound
+
+    def bind_grant_verifier(self, verifier: GrantVerifier) -> None:
+        """Bind the verifier this executor's writes go through. One-shot: binding the very same
+        verifier again is a no-op, any other raises :class:`WriteRefused` — so nothing can swap a
+        permissive verifier in for the lifecycle's once it is bound."""
+        with _bind_lock:
+            bound = self._grant_verifier
+            if bound is not None and bound == verifier:  # the same check again (== for bound methods)
+                return
+            if bound is not None:
+                raise WriteRefused(f"{self.name}: a grant verifier is already bound to this executor; "
+                                   "it cannot be replaced")
+            self._grant_verifier = verifier
+
+    @property
+    def grant_verifier_bound(self) -> bool:
+        return self._grant_verifier is not None
+
+    def check_grant(self, grant: WriteGrant | None, device: Device, *, paths: Sequence[str] = (),
+                    command: str | None = None) -> None:
+        """:func:`verify_grant` against this executor's own verifier (batch write paths call it
+        once per device; :meth:`apply` and :meth:`operate` call it for theirs)."""
+        verify_grant(grant, device, self._grant_verifier, paths=paths, command=command)
 
     def apply(self, device: Device, changes: Sequence[Change], key: str,
               grant: WriteGrant | None = None) -> ApplyResult:
         """Atomically set ``changes`` (all or nothing). ``key`` is the idempotency key
         (CWMP ``ParameterKey``): re-applying with the key the device already holds and the
         values already in place is a no-op reported as ``idempotent_skip``."""
-        verify_grant(grant, device, paths=[c.path for c in changes])
+        self.check_grant(grant, device, paths=[c.path for c in changes])
         return self._apply(device, changes, key)
 
     def operate(self, device: Device, command: str, args: dict[str, Scalar],
                 grant: WriteGrant | None = None) -> OperateResult:
         """Run a command: ``reboot``, ``factory_reset``, ``download``, ``ipping``."""
-        verify_grant(grant, device, command=command)
+        self.check_grant(grant, device, command=command)
         return self._operate(device, command, args)
 
     @abstractmethod

@@ -9,8 +9,11 @@ the same thing.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import re
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -119,6 +122,25 @@ def _ping_when_idle(engine: Engine) -> None:
             engine.dialect.do_ping(dbapi_conn)
         except Exception as err:  # the pool retries the checkout with a fresh connection
             raise exc.DisconnectionError(f"pooled connection failed its ping: {err}") from err
+
+
+_REVISION_LINE = re.compile(r"^(down_revision|revision)\b[^=\n]*=\s*(.+)$", re.M)
+
+
+@functools.lru_cache(maxsize=1)
+def migration_head() -> str | None:
+    """The one head revision of ``migrations/versions`` read from the files' ``revision`` and
+    ``down_revision`` lines (no Alembic import); None when that is not a single clear head."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for f in (MIGRATIONS / "versions").glob("*.py"):
+        lines = {k: re.findall(r"['\"]([^'\"]+)['\"]", v) for k, v in _REVISION_LINE.findall(f.read_text("utf-8"))}
+        if len(lines.get("revision", [])) != 1:
+            return None
+        revisions.add(lines["revision"][0])
+        parents.update(lines.get("down_revision", []))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
 
 
 class Store:
@@ -351,20 +373,67 @@ class Store:
     def migrate(self, revision: str = "head") -> None:
         """Upgrade the schema. Several processes may start at once on an empty database (API
         replicas, a worker, the CLI): one migrates, the others wait and find it at head. PostgreSQL
-        serialises them on an advisory lock taken in the migrating transaction (DDL is
-        transactional there); SQLite on ``BEGIN IMMEDIATE``, the database's one write lock."""
+        serialises them on an advisory lock (:meth:`_run_alembic`); SQLite on ``BEGIN IMMEDIATE``,
+        the database's one write lock."""
         with self._lock:
             if self._migrated and revision == "head":
                 return
-            with self._write_engine.begin() as conn:
-                if self.dialect == "postgresql":
-                    conn.execute(text("SELECT pg_advisory_xact_lock(72616)"))
-                from alembic import command
+            if revision == "head" and self._at_head():
+                self._migrated = True
+                return
+            from alembic import command
 
-                cfg = self.alembic_config()
+            self._run_alembic(command.upgrade, revision)
+            self._migrated = revision == "head"
+
+    def _run_alembic(self, fn: Any, revision: str) -> None:
+        """Run an Alembic command (``command.upgrade``/``downgrade``) on one connection.
+
+        SQLite: all of it in one ``BEGIN IMMEDIATE`` transaction. PostgreSQL: each migration in a
+        transaction of its own (``env.py``), so that one may step out of it to build an index
+        ``CONCURRENTLY`` (0028) while the old version's processes keep writing. Starters on one
+        schema take turns on a session-level advisory lock keyed by the schema (the test suite
+        migrates a schema per test in one database), asked for with ``pg_try_advisory_lock``
+        between short sleeps, never waited for in a statement: a statement waiting for the lock
+        holds a snapshot, and a concurrent index build waits for every older snapshot in the
+        database — holder and waiter would deadlock."""
+        cfg = self.alembic_config()
+        if self.dialect != "postgresql":
+            with self._write_engine.begin() as conn:
                 cfg.attributes["connection"] = conn
-                command.upgrade(cfg, revision)
-            self._migrated = True
+                fn(cfg, revision)
+            return
+        with self.engine.connect() as conn:
+            schema = conn.execute(text("SELECT coalesce(current_schema(), '')")).scalar()
+            key = {"k": zlib.crc32(f"gateward:migrate:{schema}".encode())}
+            while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), key).scalar():
+                conn.rollback()
+                time.sleep(0.05)
+            conn.commit()
+            try:
+                cfg.attributes["connection"] = conn
+                fn(cfg, revision)
+                conn.commit()
+            finally:
+                try:
+                    conn.rollback()
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), key)
+                    conn.commit()
+                except Exception:  # the connection is gone (and its lock with it), or no longer usable
+                    conn.invalidate()
+
+    def _at_head(self) -> bool:
+        """The database already records the migrations' single head: nothing to upgrade, and
+        Alembic (~0.2 s to import) is not loaded — a CLI turn on a migrated database (issue 38)."""
+        head = migration_head()
+        if head is None:
+            return False
+        try:
+            with self.engine.connect() as conn:
+                rows = list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+        except Exception:  # no such table yet: a fresh database, Alembic creates it
+            return False
+        return rows == [head]
 
     @contextmanager
     def exclusive(self, name: str) -> Iterator[None]:
@@ -411,10 +480,8 @@ class Store:
 def end_read(session: Session) -> None:
     """End a PostgreSQL read session's ``READ ONLY`` transaction with COMMIT.
 
-    Why: psycopg answers every ROLLBACK by forgetting the connection's prepared statements
-    (``DEALLOCATE ALL`` before the next statement), so each read session closed the usual way
-    left its pooled connection to parse and plan every statement afresh — about 4–5 ms of server
-    CPU a proposal on this machine (issue 15). The transaction is READ ONLY (:meth:`Store.read`):
+    Why: psycopg forgets a connection's prepared statements at every ROLLBACK (docs/performance.md,
+    D7). The transaction is READ ONLY (:meth:`Store.read`):
     the server refused any write it was sent, so committing it keeps nothing, exactly as a
     rollback would. Only a transaction idle and healthy (``INTRANS``) is committed; one that
     failed is left to the session's own rollback."""
@@ -432,11 +499,9 @@ _WRITERS: dict[str, threading.RLock] = {}
 def writer_lock(db_file: str) -> threading.RLock:
     """The one lock this process's writers of a SQLite file take before ``BEGIN IMMEDIATE``.
 
-    SQLite has one writer at a time; a connection that finds the lock taken waits in SQLite's
-    busy handler, which *sleeps* (1, 2, 5, 10 … 100 ms) and retries. Eight API threads submitting
-    at once spent most of their time asleep that way (issue 15: POST at 30 req/s while one submit
-    costs ~5 ms of CPU). Threads of one process now queue on this lock instead and are woken the
-    moment it is released; other processes still meet SQLite's own lock. Reentrant, so a thread
+    Why not SQLite's busy handler, which sleeps and retries: docs/performance.md, D6. Threads of one
+    process queue on this lock and are woken the moment it is released; other processes still meet
+    SQLite's own lock. Reentrant, so a thread
     that opens a write inside its own write waits on SQLite, as before, not on itself."""
     key = str(Path(db_file).resolve())
     with _NAMED_LOCKS_GUARD:

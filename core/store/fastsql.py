@@ -1,10 +1,6 @@
 """Statements compiled once per dialect and run on the session's own DB-API cursor.
 
-Why: on the lifecycle's hot paths a statement through SQLAlchemy cost 10–20× what the database
-spent on it (measured on this project's 2-core machine: a one-row primary-key ``SELECT`` through
-an ORM session ~380 µs, through a Core connection ~170 µs, through ``sqlite3`` directly ~9 µs;
-issue 15). A proposal's life runs a few dozen such statements (the audit chain alone three per
-transaction), so the execution machinery, not the database, set the lifecycle's throughput.
+Why: docs/performance.md, D4 (through SQLAlchemy a hot statement cost 10–20× the database's work).
 
 A :class:`Prepared` keeps what SQLAlchemy would redo on every call: the SQL text compiled for the
 dialect, the order of its parameters, and each parameter's and result column's converter — the

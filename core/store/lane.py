@@ -1,24 +1,15 @@
 """The process's store lane: at most N threads of one process run interactive database work at once.
 
-Why (issue 15): the SQLite and psycopg drivers release the GIL around every call into the
-database, however short. When two request threads of one process both do database work, each such
-release hands the GIL to the other thread and back: a wake-up and a context switch per statement.
-Measured on ``POST /api/proposals`` (SQLite, one server process, 2 cores, 8 clients): one thread at
-a time 205 req/s at 4.6 ms of server CPU a request; two threads 150 req/s at 7.0 ms. The database
-work itself gains nothing from running beside more of the same in one process: SQLite has one
-writer, and a local PostgreSQL answers in microseconds. So interactive paths (a proposal's
-create → validate and decide → record steps, the API's proposal answers) take this lane for their
-database work and wait their turn on it parked — not spinning on the GIL.
+Why: docs/performance.md, D5 (threads of one process doing database work trade the GIL at every
+driver call). Interactive paths (a proposal's create → validate and decide → record steps, the
+API's proposal answers) take this lane for their database work and wait their turn on it parked.
 
 What never runs in the lane: reading or writing a device (a stuck device would hold every request
 up), and bulk or background work (a campaign gate's reads at fleet scale), which keeps its own
 pace. A thread that holds the lane may take it again (nested steps never deadlock on it).
 
 ``GATEWARD_STORE_LANES`` sets N (0 = no lane). Unset: 1 for SQLite, whose work is all in this
-process; 4 for PostgreSQL, whose statements are round trips — on this machine's local server 1, 2,
-3 lanes and none gave the same throughput (109–119 req/s, noise) at 7.1–8.7 ms of CPU a request,
-but with a database a millisecond away one lane would spend most of its time waiting, and more
-lanes overlap those waits.
+process; 4 for PostgreSQL, whose statements are round trips that more lanes overlap (D5).
 """
 
 from __future__ import annotations

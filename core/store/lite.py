@@ -1,8 +1,7 @@
 """The read path of the read-only CLI commands, on the DB-API directly (issue 15).
 
-Why: ``gateward devices`` / ``device ID`` / ``show`` / ``status`` used to import SQLAlchemy
-(~0.35 s), the pydantic models (~0.2 s) and pydantic-settings before printing a line; the goal is
-a read command in ≤ 0.3 s. Here the same rows are read with ``sqlite3`` (stdlib) or ``psycopg``:
+Why: docs/performance.md, D12 (a read command in ≤ 0.3 s, which importing SQLAlchemy and the
+models alone exceeded). Here the same rows are read with ``sqlite3`` (stdlib) or ``psycopg``:
 
 - the SQL is SQLAlchemy's own, compiled from the schema into :mod:`core.store.lite_sql` (a test
   regenerates it and fails on any drift);
@@ -21,14 +20,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import fields
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
 
 from core.errors import NotFound
+from core.readmodels.device import DeviceView as DeviceView  # re-exported: the readers name it here
 from core.store import dburl
 from core.store.head import VERSION_SQL, script_head
 from core.store.lite_sql import QUERIES
+
+if TYPE_CHECKING:  # imported when a proposal is first read: `devices`, `device ID`, `status` never need it
+    from core.readmodels.proposal import ProposalView
 
 ACTIVE = "active"  # repo.ACTIVE: a device row without a status is active
 _WHERE = "WHERE __WHERE__"  # core.store.lite_gen.WHERE, as compiled
@@ -45,101 +49,50 @@ class Row(dict[str, Any]):
             raise AttributeError(name) from None
 
 
-class DeviceView(NamedTuple):
-    """The fields of ``core.models.Device``, filled as ``repo.device_from_row`` fills them."""
-
-    id: str
-    vendor: str
-    model: str
-    product_class: str
-    oui: str
-    serial: str
-    firmware: str
-    root: str
-    protocol: str
-    adapter: str
-    subscriber: str | None
-    region: str
-    service: str
-    tags: list[Any]
-    upstream_id: str | None
-    last_seen: datetime | None
-    status: str
-    retired_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class ChangeView:
-    """``core.models.Change`` as ``Change(**stored)`` reads it (the path stripped)."""
-
-    path: str
-    value: Any
-    type: str | None = None
-    target: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ProposalView:
-    """The fields of ``core.models.Proposal`` as ``repo.proposal_from_row`` fills them, plus the
-    stored preview. Operations and evidence stay the stored dicts (only shown, never acted on)."""
-
-    id: str
-    author: str
-    author_kind: str
-    intent: str
-    targets: list[str]
-    changes: list[ChangeView]
-    operations: list[Any]
-    rationale: str
-    evidence: list[Any]
-    emergency: bool
-    action_type: str | None
-    staged: bool
-    source: str
-    risk: float | None
-    state: str
-    hash: str
-    error: str | None
-    created_at: datetime
-    updated_at: datetime
-    preview: dict[str, Any] | None
-
-    @property
-    def per_target(self) -> bool:
-        """As ``Proposal.per_target``: some change carries its own target."""
-        return any(c.target is not None for c in self.changes)
-
-    def changes_for(self, device_id: str) -> list[ChangeView]:
-        """As ``Proposal.changes_for``: every untargeted change and the device's own, in order."""
-        return [c for c in self.changes if c.target is None or c.target == device_id]
-
-    def values_by_device(self) -> dict[str, list[ChangeView]]:
-        return {t: self.changes_for(t) for t in self.targets}
+# The views' fields are derived from the schema (core/readmodels, issue 35): each view is filled from
+# a row by field name in one C-level pick, then the few fields that need converting are converted.
+_DEVICE_PICK = itemgetter(*DeviceView._fields)
+_D_TAGS, _D_STATUS = (DeviceView._fields.index(f) for f in ("tags", "status"))
 
 
 def device_view(row: Mapping[str, Any]) -> DeviceView:
     """``repo.device_from_row`` without the model: ``Device(**view._asdict())`` is that model."""
-    return DeviceView(
-        id=row["id"], vendor=row["vendor"], model=row["model"], product_class=row["product_class"], oui=row["oui"],
-        serial=row["serial"], firmware=row["firmware"], root=row["root"], protocol=row["protocol"],
-        adapter=row["adapter"], subscriber=row["subscriber"], region=row["region"], service=row["service"],
-        tags=list(row["tags"] or []), upstream_id=row["upstream_id"], last_seen=row["last_seen"],
-        status=row["status"] or ACTIVE, retired_at=row["retired_at"],
-    )
+    v = list(_DEVICE_PICK(row))
+    v[_D_TAGS] = list(v[_D_TAGS] or [])
+    v[_D_STATUS] = v[_D_STATUS] or ACTIVE
+    return DeviceView._make(v)
+
+
+def _proposal_filler() -> Callable[[Mapping[str, Any]], ProposalView]:
+    from core.readmodels.parts import ChangeView
+    from core.readmodels.proposal import ProposalView
+
+    names = tuple(f.name for f in fields(ProposalView))
+    pick = itemgetter(*names)
+    i_targets, i_changes, i_operations, i_evidence, i_staged = (
+        names.index(f) for f in ("targets", "changes", "operations", "evidence", "staged"))
+
+    def fill(row: Mapping[str, Any]) -> ProposalView:
+        v = list(pick(row))
+        v[i_targets] = list(v[i_targets])
+        v[i_changes] = [ChangeView(path=str(c["path"]).strip(), value=c["value"], type=c.get("type"),
+                                   target=c.get("target")) for c in v[i_changes]]
+        v[i_operations] = list(v[i_operations] or [])
+        v[i_evidence] = list(v[i_evidence] or [])
+        v[i_staged] = bool(v[i_staged])
+        return ProposalView(*v)
+
+    return fill
+
+
+_PROPOSAL_FILL: list[Callable[[Mapping[str, Any]], ProposalView]] = []
 
 
 def proposal_view(row: Mapping[str, Any]) -> ProposalView:
     """``repo.proposal_from_row`` without the models (and the row's preview)."""
-    return ProposalView(
-        id=row["id"], author=row["author"], author_kind=row["author_kind"], intent=row["intent"],
-        targets=list(row["targets"]),
-        changes=[ChangeView(path=str(c["path"]).strip(), value=c["value"], type=c.get("type"), target=c.get("target"))
-                 for c in row["changes"]],
-        operations=list(row["operations"] or []), rationale=row["rationale"], evidence=list(row["evidence"] or []),
-        emergency=row["emergency"], action_type=row["action_type"], staged=bool(row["staged"]), source=row["source"],
-        risk=row["risk"], state=row["state"], hash=row["hash"], error=row["error"], created_at=row["created_at"],
-        updated_at=row["updated_at"], preview=row["preview"],
-    )
+    if not _PROPOSAL_FILL:
+        _PROPOSAL_FILL.append(_proposal_filler())
+    return _PROPOSAL_FILL[0](row)
 
 
 # ---------------------------------------------------------------------------- decoding

@@ -2,12 +2,13 @@
 from the schema (issue 15).
 
 Why generated: the read-only CLI commands query through the DB-API without importing SQLAlchemy
-(:mod:`core.store.lite`), but their SQL must not drift from the schema the ORM and the migrations
-use. So the statements are written here as SQLAlchemy selects over ``core.store.schema`` (the
+(:mod:`core.store.lite`; docs/performance.md, D12), but their SQL must not drift from the schema
+the ORM and the migrations use. So the statements are written here as SQLAlchemy selects over ``core.store.schema`` (the
 policy-decision one is the repository's own), compiled for SQLite and for psycopg, and written out
 with each selected column's decoding (JSON, UTC timestamp, boolean) read from its column type.
 ``tests/unit/test_store_lite.py`` regenerates the module and fails on any difference; after a
-schema change run ``python -m core.store.lite_gen`` and review the diff.
+schema change run ``python -m core.store.lite_gen`` (it regenerates the read models of
+:mod:`core.readmodels` too) and review the diff.
 """
 
 from __future__ import annotations
@@ -121,9 +122,12 @@ def render() -> str:
 
 
 def main() -> int:
+    """Writes the SQL and, as they come from the same schema, the read models (core/readmodels)."""
+    from core.readmodels import gen
+
     TARGET.write_text(render(), encoding="utf-8")
     print(f"wrote {TARGET}")
-    return 0
+    return gen.main()
 
 
 if __name__ == "__main__":

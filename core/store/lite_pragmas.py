@@ -24,12 +24,7 @@ def sqlite_pragmas(dbapi_conn: Any) -> None:
         _enable_wal(cur)
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        # Fleet-scale gates join and group a million rows. The database is read through a 1 GiB
-        # mmap (the kernel's page cache, shared by every connection, given back under pressure);
-        # each connection's own page cache is process memory, so it is capped at 64 MiB: at 1M
-        # targets 256 MiB made the gate no faster (26.4/27.8 s against 20.0/26.3 s, back to back)
-        # and raised its peak anonymous memory 547 -> 759 MiB (issue 15, "memory stays bounded";
-        # `gateward bench campaign_gate` reports it). A pool of 15 connections: <= 960 MiB.
+        # A 1 GiB shared mmap, 64 MiB of private page cache a connection: docs/performance.md, D17.
         cur.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache per connection
         cur.execute("PRAGMA mmap_size=1073741824")
         cur.execute("PRAGMA temp_store=MEMORY")

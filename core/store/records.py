@@ -1,9 +1,7 @@
 """Plain records of the lifecycle's hot tables, read and written with :mod:`core.store.fastsql`.
 
-Why not ORM rows here: a governed change loads and saves its proposal and execution rows in
-every one of its transactions, and an ORM load or unit-of-work flush cost several hundred
-microseconds each on this project's machine — more than everything the database did for the
-proposal (issue 15). A record is the row's columns in ``__slots__`` plus the set of columns
+Why not ORM rows: docs/performance.md, D1. A record is the row's columns in ``__slots__`` (their
+names and types generated from the schema, :mod:`core.readmodels.proposal`) plus the set of columns
 assigned since it was loaded; :meth:`Record.save` writes just those in one ``UPDATE``.
 
 Concurrency is what the ORM gave: a proposal row carries ``version`` (the ORM's
@@ -20,7 +18,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any, ClassVar, Self, cast
 
 import orjson
@@ -49,6 +46,14 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from core.errors import Conflict, NotFound
+from core.readmodels.proposal import (
+    DECISION_COLUMNS,
+    EXECUTION_COLUMNS,
+    PROPOSAL_COLUMNS,
+    DecisionFields,
+    ExecutionFields,
+    ProposalFields,
+)
 from core.store.fastsql import Prepared
 from core.store.schema import ExecutionRow, PolicyDecisionRow, ProposalRow
 
@@ -56,8 +61,7 @@ from core.store.schema import ExecutionRow, PolicyDecisionRow, ProposalRow
 # ---------------------------------------------------------------------------- a list as one parameter
 class IdList(TypeDecorator[list[str]]):
     """A list of strings bound as ONE parameter: JSON text on SQLite (read with ``json_each``), an
-    array on PostgreSQL (``= ANY``). Binding each value (``IN (?, ?, …)``) re-compiles the
-    statement per list length and caps the list at SQLite's parameter limit."""
+    array on PostgreSQL (``= ANY``). Why: docs/performance.md, D2."""
 
     impl = String
     cache_ok = True
@@ -81,9 +85,7 @@ class _Among(ColumnElement[bool]):
 
     inherit_cache = True
     type = Boolean()
-    # A comparison, not a boolean column: without this SQLite got ``... IN (...) = 1``, which no
-    # index answers — every lookup by a list of ids scanned its whole table (issue 15, 1M devices).
-    _is_implicitly_boolean = True
+    _is_implicitly_boolean = True  # a comparison, not ``... = 1`` (docs/performance.md, D2)
 
     def __init__(self, column: ColumnElement[Any], name: str) -> None:
         self.column = column
@@ -120,13 +122,9 @@ class _JsonText(TypeDecorator[Any]):
 
 
 def record_columns(table: FromClause) -> list[ColumnElement[Any]]:
-    """A table's columns for a :class:`Record`, each ``JSON`` one selected as its text.
-
-    Why (issue 15): psycopg decodes a ``json`` column as it fetches the row, so on PostgreSQL a
-    record's lazy decoding decoded nothing lazily — loading a fleet proposal decoded its ~28 MB
-    target list every time (~0.15 s at a million), twice in each gate step, for steps that reuse
-    the list they hold. As text, the column reaches the record undecoded on both backends. SQLite
-    keeps JSON as text already; the cast changes nothing there."""
+    """A table's columns for a :class:`Record`, each ``JSON`` one selected as its text, so it reaches
+    the record undecoded on both backends (docs/performance.md, D3; SQLite keeps JSON as text
+    already, the cast changes nothing there)."""
     return [type_coerce(sql_cast(c, Text), _JsonText).label(c.name) if type(c.type) is JSON else c
             for c in table.columns]
 
@@ -259,34 +257,11 @@ _PROPOSALS = cast(Table, ProposalRow.__table__)
 _EXECUTIONS = cast(Table, ExecutionRow.__table__)
 
 
-class ProposalRecord(Record):
+class ProposalRecord(Record, ProposalFields):
     """A ``proposals`` row (see the module docstring for ``version``)."""
 
     table = _PROPOSALS
-    __slots__ = ("action_type", "author", "author_kind", "changes", "created_at", "emergency", "error", "evidence",
-                 "hash", "id", "intent", "operations", "preview", "rationale", "risk", "source", "staged", "state",
-                 "targets", "updated_at", "version")
-    id: str
-    author: str
-    author_kind: str
-    intent: str
-    targets: list[Any]
-    changes: list[Any]
-    operations: list[Any]
-    rationale: str
-    evidence: list[Any]
-    emergency: bool
-    action_type: str | None
-    staged: bool
-    source: str
-    risk: float | None
-    state: str
-    hash: str
-    error: str | None
-    preview: dict[str, Any] | None
-    version: int
-    created_at: datetime
-    updated_at: datetime
+    __slots__ = PROPOSAL_COLUMNS  # the attributes and their types: ProposalFields (core/readmodels)
 
     @classmethod
     def load(cls, s: Session | Connection, pid: str, *, for_update: bool = False) -> ProposalRecord:
@@ -322,21 +297,12 @@ class ProposalRecord(Record):
         super().insert(s)
 
 
-class ExecutionRecord(Record):
+class ExecutionRecord(Record, ExecutionFields):
     """An ``executions`` row: one device's part of one apply. Only the process holding the
     device's lock writes it (recovery only once that holder is dead), so no version is needed."""
 
     table = _EXECUTIONS
-    __slots__ = ("detail", "device_id", "error", "finished_at", "id", "key", "proposal_id", "started_at", "status")
-    id: str
-    proposal_id: str
-    device_id: str
-    status: str
-    key: str
-    detail: dict[str, Any]
-    error: str | None
-    started_at: datetime | None
-    finished_at: datetime | None
+    __slots__ = EXECUTION_COLUMNS
 
     @classmethod
     def for_proposal(cls, s: Session, pid: str) -> list[ExecutionRecord]:
@@ -387,21 +353,8 @@ def delete_where(s: Session, table: Table, **equal: Any) -> int:
     return _table_stmt("delete", table, tuple(sorted(equal))).run(s, equal)
 
 
-class DecisionRowRecord(Record):
+class DecisionRowRecord(Record, DecisionFields):
     """A ``policy_decisions`` row, read-only to its readers (a decision is never changed)."""
 
     table = cast(Table, PolicyDecisionRow.__table__)
-    __slots__ = ("allow", "created_at", "dry_run", "duration_us", "engine", "id", "input", "proposal_hash",
-                 "proposal_id", "result", "revision", "would_deny")
-    id: str
-    proposal_id: str
-    proposal_hash: str
-    revision: str
-    engine: str
-    allow: bool
-    result: dict[str, Any]
-    input: dict[str, Any]
-    would_deny: list[Any]
-    duration_us: float
-    dry_run: bool
-    created_at: datetime
+    __slots__ = DECISION_COLUMNS

@@ -111,15 +111,8 @@ def select_devices(s: Session, sel: Selector) -> list[str]:
     """Ids a selector matches. Retired devices are never matched: a selector picks what may be
     changed, and a retired device may not be (issue 11)."""
     fields = tuple(f for f in ("model", "vendor", "firmware", "region", "subscriber") if getattr(sel, f))
-    # No ORDER BY: the ids come back as ONE JSON array and are sorted here, by code point (the order
-    # SQLite's BINARY collation gives UTF-8, and C.UTF-8's). Ordered by the database, the
-    # whole-fleet selection walked the primary key's index and fetched each table row from it for
-    # its status (1M devices, SQLite: 1.1-2.3 s; unordered one pass and a sort of ids mostly in
-    # order already, 0.6-0.9 s + 0.06 s). A row per id through the driver cost SQLite 0.52-0.62 s
-    # a million, the array 0.25 s and decoding it 0.11-0.20 s; PostgreSQL 0.66-0.71 s ordered
-    # rows against 0.39 s as an unordered ``json_agg`` sorted here (issue 15, the gate's create).
-    # The order is the same on both backends whatever PostgreSQL's collation: it is the frozen
-    # targets' display and sampling order, nothing compares it with the database's ``ORDER BY``.
+    # No ORDER BY: ONE JSON array, sorted here by code point, the same on both backends (the frozen
+    # targets' display and sampling order). Why: docs/performance.md, D14.
     sqlite = s.get_bind().dialect.name == "sqlite"
     stmt = _SELECTORS.get((fields, sqlite))
     if stmt is None:  # one statement per combination of fields (at most 32), each built once
@@ -503,10 +496,9 @@ def fleet_size(s: Session, *, max_age_s: float = FLEET_SIZE_MAX_AGE_S) -> int:
     """How many devices the fleet has (a policy fact: blast radius), counted at most once every
     ``max_age_s`` per database in this process.
 
-    Why: counting is a pass over ``devices`` — ~30 ms at a million devices on PostgreSQL on this
-    machine, more than the rest of a single-device proposal's life — and every decision asked
-    (issue 15). A size up to ten seconds old is as good a blast-radius fact as an exact one; the
-    decision stores the input it was made on, so what the policy saw stays on record."""
+    Why: docs/performance.md, D15 (counting is a pass over ``devices``). A size up to ten seconds old
+    is as good a blast-radius fact as an exact one; the decision stores the input it was made on,
+    so what the policy saw stays on record."""
     bind = s.get_bind()
     key = getattr(bind, "engine", bind)  # a session bound to a Connection: its Engine
     now = time.monotonic()
@@ -551,11 +543,8 @@ _TARGET_ROWS = Prepared(select(*_LITE).join(_PD, _PD.c.device_id == _DEV.c.id)
                         .where(_PD.c.proposal_id == bindparam("pid")))
 _TARGET_ROWS_FOR = Prepared(select(*_LITE).where(among(_DEV.c.id, "ids")))
 _CLASS_COLUMNS = (_DEV.c.vendor, _DEV.c.model, _DEV.c.firmware, _DEV.c.protocol, _DEV.c.root)
-# PostgreSQL: grouped in a MATERIALIZED CTE and the few groups sorted outside it. With the ORDER BY
-# on the grouping statement itself the planner sorted all the targets to group them in order — on
-# disk, one backend — whatever ``hash_grouping`` set (enable_sort off penalises the hash plan's
-# final sort of a few rows as much): 1M targets 1.85–1.92 s; as here it hashes in parallel and
-# sorts the handful of classes, 0.66–0.95 s (issue 15). The classes come out in the same order.
+# PostgreSQL: grouped in a MATERIALIZED CTE and the few groups sorted outside it, in the same order
+# (why: docs/performance.md, D16).
 _CLASS_GROUPS = (select(*_CLASS_COLUMNS, func.min(_DEV.c.id).label("rep")).join(_PD, _PD.c.device_id == _DEV.c.id)
                  .where(_PD.c.proposal_id == bindparam("pid")).group_by(*_CLASS_COLUMNS)
                  .cte("class_groups").prefix_with("MATERIALIZED"))

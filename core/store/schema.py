@@ -141,8 +141,11 @@ class DeviceRow(Base):
     # the OUI case-blind beside it (an ``os::`` endpoint may spell it in another case), so it is the
     # one unit index; ``(oui, serial)`` was dropped (migration 0018): each index is paid on every
     # insert, and a first ACS sync inserts 100,000 rows.
+    # ``(col, id)`` per column the console's device list sorts by (migration 0028): keyset pages.
     __table_args__ = (Index("ix_devices_model_firmware", "model", "firmware"),
-                      Index("ix_devices_serial", "serial"))
+                      Index("ix_devices_serial", "serial"),
+                      *(Index(f"ix_devices_{c}_id", c, "id")
+                        for c in ("last_seen", "model", "firmware", "region", "subscriber")))
 
 
 class InventorySyncRow(Base):
@@ -200,7 +203,8 @@ class SnapshotHeadRow(Base):
     __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 - SQLAlchemy reads it as declared
 
     device_id: Mapped[str] = mapped_column(String(128), primary_key=True)  # no FK: see migration 0020
-    snapshot_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    # indexed (migration 0028): a parameter search goes from matching snapshots to their heads
+    snapshot_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), index=True)
     radios: Mapped[str | None] = mapped_column(Text)
 
 
@@ -282,6 +286,60 @@ class ApiTokenRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Every token expires (migration 0008); a row without an expiry is refused (fail closed).
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuthSessionRow(Base):
+    """A signed-in browser's session (issue 36): server-side, revocable; the cookie holds a random
+    token, only its sha256 is stored. Ends at ``expires_at`` (absolute) or after the idle limit
+    past ``last_seen_at``; ``ended_at``/``end_reason`` say when and why (logout, revoked, idle...)."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    method: Mapped[str] = mapped_column(String(16))  # "oidc" | "password"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class AuthLoginRow(Base):
+    """An OpenID Connect sign-in under way: used once by its callback, then deleted."""
+
+    __tablename__ = "auth_logins"
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    binding_hash: Mapped[str] = mapped_column(String(64))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    nonce: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class UserIdentityRow(Base):
+    """Which person an identity provider's (issuer, subject) is."""
+
+    __tablename__ = "user_identities"
+
+    issuer: Mapped[str] = mapped_column(String(300), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UserPasswordRow(Base):
+    """A local account's argon2 hash, with the consecutive failures and the lockout."""
+
+    __tablename__ = "user_passwords"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    hash: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ProposalRow(Base):
@@ -481,7 +539,9 @@ class DeviceCapabilityRow(Base):
     """The data model one (vendor, model, firmware, root) really exposes, as its devices reported it
     through ``discover()`` (issue 11): TR-181 generic parameter path → writable (``None``: the device
     did not say). Validation refuses a change to a path this lacks or marks read-only, before anyone
-    approves; a class with no row validates against the registry alone. Created by migration 0014_caps."""
+    approves; a class with no row validates against the registry alone. Created by migration 0014_caps.
+    ``commands`` (migration 0029): the contract commands the class's data model has,
+    ``{"supported": [...], "paths": {command: its path there}}``; NULL when discovery did not say."""
 
     __tablename__ = "device_capabilities"
 
@@ -492,6 +552,7 @@ class DeviceCapabilityRow(Base):
     protocol: Mapped[str] = mapped_column(String(16))
     data_model_version: Mapped[str] = mapped_column(String(64), default="")
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    commands: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True, default=None)
     source_device_id: Mapped[str] = mapped_column(String(128))
     discovered_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -13,9 +13,12 @@
 
 from __future__ import annotations
 
+import base64
+import ssl
 from typing import TYPE_CHECKING
 
 from executors.genieacs.executor import GenieAcsExecutor
+from executors.genieacs.nbi import ssl_context
 
 if TYPE_CHECKING:  # pydantic-settings is no cost to pay for an annotation
     from core.config import Settings
@@ -30,8 +33,15 @@ def factory(settings: Settings | None = None) -> GenieAcsExecutor:
     url = getattr(settings, "genieacs_url", None) or own.url
     if not url:
         raise LookupError("the genieacs adapter needs GATEWARD_GENIEACS_URL (the GenieACS NBI, e.g. http://acs:7557)")
-    auth = getattr(settings, "genieacs_auth_header", None) or own.auth_header
+    auth = nbi_auth(getattr(settings, "genieacs_auth_header", None) or own.auth_header, own.username, own.password)
     verify: bool | str = False if own.insecure else (own.ca_file or True)
+    try:  # a CA or client certificate that cannot be loaded: one line naming the setting, at first use
+        ssl_context(verify, own.client_cert, own.client_key)  # (the client builds its own: replicas rebuild it)
+    except (OSError, ssl.SSLError) as exc:
+        what = (f"GATEWARD_GENIEACS_CLIENT_CERT={own.client_cert}" if own.client_cert and own.ca_file is None
+                else f"GATEWARD_GENIEACS_CA_FILE={own.ca_file}")
+        raise LookupError(f"the genieacs adapter cannot load its TLS files ({what}): "
+                          f"{getattr(exc, 'strerror', None) or exc}") from None
     return GenieAcsExecutor(
         url=url,
         auth_header=auth,
@@ -51,4 +61,17 @@ def factory(settings: Settings | None = None) -> GenieAcsExecutor:
     )
 
 
-__all__ = ["GenieAcsExecutor", "factory"]
+def nbi_auth(header: str | None, username: str | None, password: str | None) -> str | None:
+    """The ``Authorization`` to send: the configured header, or HTTP basic from user and password
+    (either way, never both: which one the proxy expects would be a guess)."""
+    if username is None and password is None:
+        return header
+    if header:
+        raise LookupError("the genieacs adapter has both GATEWARD_GENIEACS_AUTH_HEADER and "
+                          "GATEWARD_GENIEACS_USERNAME/_PASSWORD; set one way of authenticating")
+    if not username or not password:
+        raise LookupError("GATEWARD_GENIEACS_USERNAME and GATEWARD_GENIEACS_PASSWORD (or _PASSWORD_FILE) go together")
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+
+
+__all__ = ["GenieAcsExecutor", "factory", "nbi_auth"]

@@ -1117,6 +1117,16 @@ class GenieAcsExecutor(Executor):
             time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
 
     def _download(self, device: Device, args: dict[str, Scalar]) -> OperateResult:
+        """A firmware download, done when the CPE's TransferComplete is in (issue 37 item 6).
+
+        GenieACS answers the task at the CPE's DownloadResponse (Status 1: "not finished yet"); the
+        outcome comes later in a TransferComplete RPC, which a CPE sends in a *later* session — a real
+        CPE after it rebooted into the image (``1 BOOT``, ``7 TRANSFER COMPLETE``), genieacs-sim at its
+        next session of any kind. GenieACS records it on the device document (``Downloads.<i>.LastDownload``
+        set to the download's time, ``LastFileName``) or, on a fault, as a fault on the task's channel
+        (``cwmp.9016`` …). So: post, wait for either (nudging the CPE into a session now and then), then
+        read SoftwareVersion back. A transfer that completed but left the version unchanged is reported
+        as it is (``installed: false``); the lifecycle's verify compares the version and fails it."""
         url = str(args.get("url", "")).strip()
         if not url:
             raise Fault(device.id, "download needs a url argument", code=9003)
@@ -1133,22 +1143,104 @@ class GenieAcsExecutor(Executor):
             )
         meta = files[0].get("metadata") or {}
         expected = str(args.get("version") or meta.get("version") or "")
+        # SoftwareVersion is in every Inform (forcedInform), so GenieACS's copy is the version of the
+        # device's last session: before the task, and — once the TransferComplete is recorded — of
+        # the session that carried it, after any reboot. No read task needed on either side.
+        sw = _software_version(device)
+        previous = self._cached_version(device, gid, sw)
         self._fresh.pop(gid, None)
         out = self._run(
             device, gid, T.download(file_type, name, expiry_s=self.task_expiry_s, unique_key="gateward-download")
         )
-        self._alive.pop(gid, None)  # the device reboots into the image: presence asks GenieACS again
-        self._await_boot(device, gid, out, args)  # the image is installed when the CPE boots it
-        sw = "Device.DeviceInfo.SoftwareVersion"  # TR-098 devices answer through the translated view
-        firmware = self.read(device, [sw]).get(sw)
-        running = "" if firmware is None else str(firmware.value)
-        status: Literal["done", "pending"] = "done" if not expected or running == expected else "pending"
-        return OperateResult(
-            device_id=device.id,
-            command="download",
-            status=status,
-            output={"task": out.task_id, "file": name, "firmware": running, "expected": expected},
-        )
+        self._alive.pop(gid, None)  # the device may reboot into the image: presence asks GenieACS again
+        booted = self._await_transfer(device, gid, out, name, args)
+        self._fresh.pop(gid, None)
+        running = self._cached_version(device, gid, sw)
+        installed = running != previous or (bool(expected) and running == expected)
+        output: dict[str, Any] = {
+            "task": out.task_id, "file": name, "transfer": "complete", "firmware": running, "previous": previous,
+            "expected": expected, "rebooted": booted is not None, "installed": installed,
+        }
+        if booted is not None:
+            output["last_boot"] = booted.isoformat()
+        if expected and running != expected:
+            output["detail"] = (
+                f"the CPE reported the transfer of {name} complete but runs {running or 'nothing readable'}, "
+                f"not {expected}" + ("" if booted is not None else " (it did not reboot)")
+            )
+        return OperateResult(device_id=device.id, command="download", status="done", output=output)
+
+    def _cached_version(self, device: Device, gid: str, native: str) -> str:
+        """The SoftwareVersion GenieACS holds from the device's last Inform; a live read when it
+        holds none (a document that never had it)."""
+        value = self._doc(device, gid, [native]).value(native)
+        if value is None:
+            sw = "Device.DeviceInfo.SoftwareVersion"  # TR-098 devices answer through the translated view
+            got = self.read(device, [sw]).get(sw)
+            value = None if got is None else got.value
+        return "" if value is None else str(value)
+
+    #: Seconds between connection requests while a download's TransferComplete is awaited: a CPE
+    #: sends it only in a session, and genieacs-sim opens none of its own for PeriodicInformInterval
+    #: (300 s) — a real CPE informs after its reboot and never needs one.
+    transfer_nudge_s: float = 3.0
+
+    def _await_transfer(
+        self, device: Device, gid: str, out: TaskOutcome, name: str, args: dict[str, Scalar]
+    ) -> datetime | None:
+        """Wait for this download's TransferComplete as GenieACS records it; the device's new
+        ``_lastBoot`` if it rebooted since the task, else None. A TransferComplete fault (the fault
+        GenieACS keeps on the task's channel) is raised typed with the CPE's code, and cleared."""
+        try:
+            limit = float(args.get("timeout_s", self.reboot_timeout_s))
+        except (TypeError, ValueError):
+            raise InvalidValue(device.id, "timeout_s must be a number of seconds", code=9007) from None
+        mark = parse_time(out.task.get("timestamp")) or datetime.fromtimestamp(self.clock(), UTC)
+        fid = fault_id(gid, out.task_id) if out.task_id else ""
+        start = time.monotonic()
+        deadline, nudge_at = start + limit, start + self.transfer_nudge_s
+        while True:
+            doc = self._doc(device, gid, ["Downloads", "_lastBoot"])
+            if _transfer_recorded(doc, name, mark):
+                self._touched[gid] = time.time()
+                return doc.last_boot if doc.last_boot is not None and doc.last_boot > mark else None
+            fault = self._nbi(device, lambda: self.client.fault(fid)) if fid else None
+            if fault is not None:
+                with contextlib.suppress(NbiError):
+                    self.client.delete_fault(fid)
+                base = fault_from_genieacs(device.id, fault, {})
+                raise Fault(
+                    device.id,
+                    f"the CPE reported the download of {name} failed (TransferComplete {fault.get('code')} "
+                    f"{fault.get('message') or 'no message'}); it still runs its old image",
+                    code=base.code,
+                )
+            now = time.monotonic()
+            if now >= deadline:
+                raise Timeout(
+                    device.id,
+                    f"the CPE took the download of {name} but reported no TransferComplete within {limit:g}s "
+                    f"(GenieACS _lastBoot {_iso(doc.last_boot)}); it may still be downloading or installing",
+                )
+            if now >= nudge_at:
+                self._nudge(device, gid)
+                nudge_at = time.monotonic() + self.transfer_nudge_s
+            time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
+
+    def _nudge(self, device: Device, gid: str) -> None:
+        """Ask the CPE for a session (a connection request with a SoftwareVersion read) so it can
+        deliver its TransferComplete; best effort — a CPE that is rebooting does not answer, and
+        a task it did not run is withdrawn so it cannot land later."""
+        task = T.get_values([_software_version(device)], expiry_s=self.task_expiry_s,
+                            unique_key=_once("transfer-nudge"))
+        try:
+            res = self.client.post_task(gid, task, connection_request=True, timeout_s=min(self.timeout_s, 5.0),
+                                        session_budget_s=self.session_budget_s)
+        except NbiError as exc:
+            log.info("nudging %s for its TransferComplete failed: %s", gid, exc)
+            return
+        if res.kind != "done":
+            self._withdraw(gid, res.task_id)
 
     def _ipping(self, device: Device, args: dict[str, Scalar]) -> OperateResult:
         host = str(args.get("host", args.get("Host", ""))).strip()
@@ -1214,6 +1306,25 @@ class GenieAcsExecutor(Executor):
 def _once(what: str) -> str:
     """A unique key for a one-off task: it lets a lost answer be cleaned up by key."""
     return f"gateward-{what}-{uuid.uuid4().hex[:16]}"
+
+
+def _software_version(device: Device) -> str:
+    """The device's own SoftwareVersion path (TR-098 or TR-181)."""
+    return (_IGD if device.root is Root.IGD else "Device.") + "DeviceInfo.SoftwareVersion"
+
+
+def _transfer_recorded(doc: DeviceDoc, name: str, mark: datetime) -> bool:
+    """GenieACS recorded a successful TransferComplete for ``name`` since ``mark``: a
+    ``Downloads.<i>`` whose ``LastFileName`` is the file and whose ``LastDownload`` (the time of the
+    download session, set only by a TransferComplete with FaultCode 0) is not before the task."""
+    for path, leaf in doc.params.items():
+        if not (path.startswith("Downloads.") and path.endswith(".LastDownload")):
+            continue
+        base = path[: -len("LastDownload")]
+        when = parse_time(leaf.value)
+        if when is not None and when >= mark and doc.value(base + "LastFileName") == name:
+            return True
+    return False
 
 
 def _collapse(paths: set[str]) -> set[str]:

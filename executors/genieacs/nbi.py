@@ -192,6 +192,12 @@ class NbiClient:
             ) from None
         except httpx.TransportError as exc:
             sent = may_apply and not isinstance(exc, httpx.ConnectError)
+            if _tls_failure(exc):
+                raise NbiUnavailable(
+                    f"TLS with the GenieACS NBI at {self.base_url} failed ({exc}): check GATEWARD_GENIEACS_CA_FILE "
+                    "(the CA that signed the NBI's certificate) and the URL's host name",
+                    maybe_applied=False,
+                ) from None
             raise NbiUnavailable(
                 f"GenieACS NBI at {self.base_url} gave no answer to {method} {path}: {type(exc).__name__}: {exc}",
                 maybe_applied=sent,
@@ -361,6 +367,20 @@ class NbiClient:
 
     def files(self, query: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         return self.query("files", query)
+
+
+def _tls_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` (an httpx transport error) is a failed TLS handshake: a certificate the
+    configured CA does not vouch for, a host name it does not name, a protocol mismatch. Nothing
+    was sent then: the handshake comes before the request."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _snippet(resp: httpx.Response, limit: int = 200) -> str:

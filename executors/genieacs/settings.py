@@ -17,6 +17,8 @@ class GenieAcsSettings(BaseSettings):
 
     url: str | None = Field(default=None, description="NBI base URL, e.g. http://acs:7557")
     auth_header: str | None = Field(default=None, description="'Basic …', 'Bearer …' or 'Header-Name: value'")
+    username: str | None = Field(default=None, description="HTTP basic auth user for the NBI's proxy")
+    password: str | None = Field(default=None, description="its password (or GATEWARD_GENIEACS_PASSWORD_FILE)")
     ca_file: str | None = Field(default=None, description="CA bundle to verify an https NBI")
     insecure: bool = Field(default=False, description="skip TLS verification (lab only)")
     client_cert: str | None = Field(default=None, description="PEM client certificate for mutual TLS")

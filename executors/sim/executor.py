@@ -381,6 +381,10 @@ class SimExecutor(Executor):
         a CPE already in a session with its ACS passes ``gate=False``."""
         if gate:
             self._live(device)
+        refused = self.twin.state(device.id).faults.get("command_refused")
+        if refused is not None and refused.get("command", command) == command:
+            raise Fault(device.id, f"{command} refused by the device: {refused['message']} (injected command_refused)",
+                        code=int(refused["code"]))
         handlers = {"reboot": self._reboot, "factory_reset": self._factory_reset, "download": self._download,
                     "ipping": self._ipping_command}
         return dispatch_command(device, command, args, handlers)
@@ -485,6 +489,12 @@ class SimExecutor(Executor):
                 )
                 return None, failing
             previous = s.record.firmware
+            if "download_not_installed" in s.faults:  # fetched and reported, never installed (genieacs-sim)
+                s.event("transfer_complete", events=["7 TRANSFER COMPLETE"], url=url, fault_code=0,
+                        previous=previous, firmware=previous, installed=False)
+                return OperateResult(device_id=device.id, command="download", status="done",
+                                     output={"firmware": previous, "previous": previous, "installed": False,
+                                             "model_key": s.model_key, "online": s.online}), None
             model = s.model
             sw_path = f"{model.root.value}DeviceInfo.SoftwareVersion"
             s.restore_paths([sw_path])

@@ -18,10 +18,16 @@ Kinds (``twin.inject(device_id, kind, **params)``):
 * ``fail_after_n_sets`` (``n``, ``code=9002``) — ``n`` more successful Sets, then every Set faults.
 * ``download_fails`` (``code=9010``, ``message``) — firmware download fails (TransferComplete fault).
 * ``download_bricks`` — the download "succeeds" and the device never comes back.
+* ``download_not_installed`` — the device fetches the image and reports the transfer complete
+  (TransferComplete FaultCode 0, a USP OperationComplete without error) but neither reboots nor
+  changes its SoftwareVersion: what genieacs-sim does with every Download (issue 37 item 6).
 * ``reboot_hangs`` — after a reboot the device stays offline.
 * ``completion_unreported`` — a reboot, factory reset or download runs, but its completion never
   reaches the controller (a factory-fresh OB-USP-Agent has no Boot! subscription): the controller
   side answers ``pending``, as the USP executor does when no Boot! arrives within its wait.
+* ``command_refused`` (``command``: one, default every; ``code=9001``, ``message``) — the device
+  answers the command with a fault and does nothing (a USP agent's Error response to an Operate,
+  e.g. a controller without the permission): nothing changed, so nothing to roll back (issue 37).
 """
 
 from __future__ import annotations
@@ -39,8 +45,10 @@ FaultKind = Literal[
     "fail_after_n_sets",
     "download_fails",
     "download_bricks",
+    "download_not_installed",
     "reboot_hangs",
     "completion_unreported",
+    "command_refused",
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 _PATH_KINDS = ("reject_value", "not_sticky")
@@ -66,6 +74,12 @@ def normalise(kind: str, params: dict[str, Any], existing: dict[str, Any] | None
     if kind == "download_fails":
         code = int(params.get("code", 9010))
         return {"code": code, "message": str(params.get("message", "file transfer failure"))}
+    if kind == "command_refused":
+        code = int(params.get("code", 9001))
+        out = {"code": code, "message": str(params.get("message", "request denied"))}
+        if params.get("command"):
+            out["command"] = str(params["command"])
+        return out
     if kind == "slow":
         delay = params.get("delay_s", params.get("delay", params.get("seconds")))
         if delay is None:

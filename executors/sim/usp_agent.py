@@ -823,6 +823,8 @@ class SimAgent:
         for name in ("reboot", "factory_reset", "ipping", "download"):
             path = dm.command_path(self.root, name)
             assert path is not None
+            if self.is_hidden(path):
+                continue
             obj, cmd = path.rsplit(".", 1)
             ins = list(dm.IPPING_INPUT) if name == "ipping" else list(dm.DOWNLOAD_INPUT) if name == "download" else []
             outs = list(dm.IPPING_OUTPUT) if name == "ipping" else []
@@ -887,6 +889,13 @@ class SimAgent:
         result = resp.body.response.operate_resp.operation_results.add(executed_command=req.command)
         if name is None:
             return Outcome(records.error(msg_id, 7026, f"Invalid path: command {req.command} is not supported"))
+        if self.is_hidden(req.command):  # the object is not in this agent's schema: the OB-USP-Agent's words
+            return Outcome(records.error(msg_id, 7026,
+                                         f"CheckPathProperties: Path ({req.command}) does not exist in the schema"))
+        refused = self.state.faults.get("command_refused")
+        if refused is not None and refused.get("command", name) == name:  # an Error, as a real agent refuses
+            why = f"{req.command}: {refused['message']} (injected command_refused)"
+            return Outcome(records.error(msg_id, 7006, why))
         args = dict(req.input_args)
         if name in ("reboot", "factory_reset"):
             kind: Literal["reboot", "factory_reset"] = "reboot" if name == "reboot" else "factory_reset"

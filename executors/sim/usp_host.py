@@ -94,6 +94,14 @@ class HostConfig:
     agent_topic: str | None = None
     wifi: bool = True
     factory_subscriptions: bool = True
+    # ``firmware_image=False``: no ``DeviceInfo.FirmwareImage.`` table, so no ``Download()``/``Activate()``
+    # (an Operate of one is Error 7026, as the OB-USP-Agent's default build answers; issue 37 item 6).
+    firmware_image: bool = True
+    # The QoS of the agent's own publishes — its connect Record and notifications (TR-181
+    # LocalAgent.MTP.{i}.MQTT.PublishQoS). The OB-USP-Agent's default is 0: a broker then keeps none of
+    # them for a controller's persistent session unless it queues QoS 0 too (Mosquitto
+    # ``queue_qos0_messages true``; issue 37, docs/runbook.md).
+    publish_qos: int = 1
 
     def resolved_controller_topic(self) -> str:
         return self.controller_topic or controller_topic(self.controller_id)
@@ -103,11 +111,19 @@ class HostConfig:
             return agent_topic(endpoint_id)
         return self.agent_topic.replace("{endpoint}", topic_level(endpoint_id))
 
+    def hidden_objects(self) -> tuple[str, ...]:
+        """The root-relative objects these agents' data models lack."""
+        return (() if self.wifi else ("WiFi.",)) + (() if self.firmware_image else ("DeviceInfo.FirmwareImage.",))
+
     @classmethod
     def like_obuspa(cls, url: str, **overrides: Any) -> HostConfig:
         """Agents configured like the OB-USP-Agent's shipped MQTT example: topic ``/usp/agent``, no
-        pre-provisioned subscriptions, and (like a device without Wi-Fi) no ``WiFi.`` objects."""
-        base: dict[str, Any] = {"agent_topic": "/usp/agent", "wifi": False, "factory_subscriptions": False}
+        pre-provisioned subscriptions, (like a device without Wi-Fi) no ``WiFi.`` objects, no
+        ``DeviceInfo.FirmwareImage.`` table (its vendor layer implements none: no ``Download()``,
+        ``Activate()`` or ``TransferComplete!``), and its publishes at QoS 0 (its ``MQTT.PublishQoS``
+        default)."""
+        base: dict[str, Any] = {"agent_topic": "/usp/agent", "wifi": False, "factory_subscriptions": False,
+                                "firmware_image": False, "publish_qos": 0}
         return cls(url=url, **{**base, **overrides})
 
 
@@ -195,7 +211,7 @@ class AgentHost:
             raise ValueError("twin-backed agents need a Twin")
         cfg = self.config
         sim = SimAgent(self.twin, device_id, controller_id=cfg.controller_id, persist=cfg.persist,
-                       hidden=() if cfg.wifi else ("WiFi.",), factory_subscriptions=cfg.factory_subscriptions)
+                       hidden=cfg.hidden_objects(), factory_subscriptions=cfg.factory_subscriptions)
         oui, pc, serial = sim.identity()
         return self._add(HostedAgent(sim.endpoint_id, cfg.topic_for(sim.endpoint_id), 0, (oui, pc, serial), sim))
 
@@ -277,8 +293,9 @@ class AgentHost:
             self._announce(agent, boot_cause="LocalReboot" if cfg.boot_on_start else None)
         return self
 
-    async def stop(self) -> None:
-        """Agents say goodbye (disconnect Record), connections close, memory is flushed."""
+    async def _goodbye(self) -> None:
+        """Stop the host's tasks and have every online agent say goodbye (a disconnect Record),
+        leaving a moment for the Records to leave before the MTP's connections close."""
         self._closing = True
         for task in self._tasks:
             task.cancel()
@@ -288,6 +305,10 @@ class AgentHost:
                     to_id=self.config.controller_id, from_id=agent.endpoint_id, reason="agent shutting down"), 1)
                 agent.online = False
         await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        """Agents say goodbye (disconnect Record), connections close, memory is flushed."""
+        await self._goodbye()
         for link in self._links:
             await link.close(end_session=True)
         self.flush_all()
@@ -322,7 +343,7 @@ class AgentHost:
 
     def _notify_bytes(self, agent: HostedAgent, msg_id: str, msg: bytes, send_resp: bool, *, kind: str) -> None:
         payload = records.wrap_payload(msg, to_id=self.config.controller_id, from_id=agent.endpoint_id)
-        self._publish(agent, payload, 1)
+        self._publish(agent, payload, self.config.publish_qos)
         self.stats.notifies_sent += 1
         if send_resp:
             u = _Unacked(agent, msg_id, payload, 0, time.monotonic() + self._backoff(0), kind)
@@ -359,9 +380,7 @@ class AgentHost:
                   firmware_updated: bool = False) -> None:
         """Connected: ``mqtt_connect`` Record, then OnBoardRequest and/or Boot! as due."""
         agent.online = True
-        self._publish(agent, records.mqtt_connect_record(
-            to_id=self.config.controller_id, from_id=agent.endpoint_id, subscribed_topic=agent.topic,
-            mqtt_version=self.config.mqtt_version), 1)
+        self._publish(agent, self._connect_record(agent), self.config.publish_qos)
         self.stats.connects_sent += 1
         if not agent.onboarded:
             oui, pc, serial = agent.identity
@@ -383,6 +402,12 @@ class AgentHost:
                 self._notify_bytes(agent, msg_id, records.with_header(msg_id, Header.NOTIFY, body), retry,
                                    kind="boot")
                 self.stats.boots_sent += 1
+
+    def _connect_record(self, agent: HostedAgent) -> bytes:
+        """What the agent says first on a new connection: its ``mqtt_connect`` Record (a WebSocket
+        agent, ``executors.sim.usp_ws``, says ``websocket_connect``)."""
+        return records.mqtt_connect_record(to_id=self.config.controller_id, from_id=agent.endpoint_id,
+                                           subscribed_topic=agent.topic, mqtt_version=self.config.mqtt_version)
 
     async def _retry_loop(self) -> None:
         while not self._closing:
@@ -406,7 +431,7 @@ class AgentHost:
                 u.attempts += 1
                 u.due = now + self._backoff(u.attempts)
                 self._schedule_retry(u)
-                self._publish(u.agent, u.payload, 1)
+                self._publish(u.agent, u.payload, self.config.publish_qos)
                 self.stats.notify_retries += 1
 
     def pending_notifications(self) -> int:
@@ -722,9 +747,19 @@ async def run_process(args: argparse.Namespace) -> int:
         flush_interval_s=args.flush_interval_s if args.flush_interval_s > 0 else None,
         poll_interval_s=0.25 if args.twin_url else None,
         agent_topic=args.agent_topic, wifi=not args.no_wifi, factory_subscriptions=not args.no_factory_subscriptions,
+        firmware_image=not args.no_firmware_image,
     )
     twin = Twin(args.twin_url) if args.twin_url else None
-    host = AgentHost(cfg, twin)
+    host: AgentHost
+    if args.ws_url:  # agents as WebSocket clients of the controller (issue 37 item 5)
+        import ssl
+
+        from executors.sim.usp_ws import WsAgentHost
+
+        ctx = ssl.create_default_context(cafile=args.ws_ca) if args.ws_ca else None
+        host = WsAgentHost(cfg, twin, ws_url=args.ws_url, ssl_context=ctx)
+    else:
+        host = AgentHost(cfg, twin)
     t0 = time.perf_counter()
     if twin is not None and args.count != 0:
         for device_id in _select_devices(twin, protocol=args.protocol, limit=args.count or None):
@@ -807,8 +842,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--agent-topic", default=None,
                    help="agent topic, {endpoint}=endpoint ID (default usp/agent/{endpoint}; OB-USP-Agent: /usp/agent)")
     p.add_argument("--no-wifi", action="store_true", help="agents have no WiFi. objects")
+    p.add_argument("--no-firmware-image", action="store_true",
+                   help="agents have no DeviceInfo.FirmwareImage. table (no Download(); like the OB-USP-Agent)")
     p.add_argument("--no-factory-subscriptions", action="store_true",
                    help="agents ship with no LocalAgent.Subscription (like the OB-USP-Agent example)")
+    p.add_argument("--ws-url", default=None,
+                   help="connect each agent to this controller WebSocket URL (ws:// or wss://) instead of MQTT")
+    p.add_argument("--ws-ca", default=None, help="CA file that vouches for a wss:// controller")
     return p
 
 

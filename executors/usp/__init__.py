@@ -73,11 +73,17 @@ def usp_options(env: dict[str, str] | None = None) -> dict[str, Any]:
     }
 
 
+#: how long the broker keeps the controller group's session while no process holds it (issue 37)
+DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
 def controller_options(env: dict[str, str] | None = None) -> dict[str, Any]:
     """The long-running controller's knobs (see :func:`usp_options`): its topic, first-contact
     subscriptions (``auto_subscribe``: whether the *long-running* process may create them; no
-    short-lived one does, see :func:`factory`), watched parameters. Bad values raise ValueError
-    naming the variable."""
+    short-lived one does, see :func:`factory`), watched parameters, and
+    ``GATEWARD_USP_SESSION_EXPIRY_S`` — how long the broker keeps the group's persistent session
+    (and queues what agents publish) while no process of the group is connected (default 7 days;
+    0: no persistent session). Bad values raise ValueError naming the variable."""
     e = os.environ if env is None else env
     auto = (e.get("GATEWARD_USP_AUTO_SUBSCRIBE") or "1").strip().lower()
     if auto not in ("1", "0", "true", "false", "yes", "no"):
@@ -91,7 +97,15 @@ def controller_options(env: dict[str, str] | None = None) -> dict[str, Any]:
     if bad:
         raise ValueError(f"GATEWARD_USP_WATCH: {bad[0]!r} must be a parameter path relative to the root "
                          "(e.g. WiFi.Radio.*.Channel)")
-    return {"auto_subscribe": auto in ("1", "true", "yes"), "controller_topic": topic, "watch": watch}
+    raw_expiry = (e.get("GATEWARD_USP_SESSION_EXPIRY_S") or "").strip() or str(DEFAULT_SESSION_EXPIRY_S)
+    try:
+        expiry = int(raw_expiry)
+    except ValueError:
+        raise ValueError(f"GATEWARD_USP_SESSION_EXPIRY_S={raw_expiry!r} is not a whole number of seconds") from None
+    if not 0 <= expiry <= 0xFFFFFFFF:
+        raise ValueError(f"GATEWARD_USP_SESSION_EXPIRY_S={raw_expiry!r} must be 0 to 4294967295")
+    return {"auto_subscribe": auto in ("1", "true", "yes"), "controller_topic": topic, "watch": watch,
+            "session_expiry_s": expiry}
 
 
 def factory(settings: Settings, topics: AgentTopics | None = None) -> UspExecutor:
@@ -106,4 +120,5 @@ def factory(settings: Settings, topics: AgentTopics | None = None) -> UspExecuto
     ``gateward.runtime.UspEvents``) when the variable allows it."""
     opts = controller_options()
     return UspExecutor(url=settings.mqtt_url, topics=topics, controller_topic=opts["controller_topic"],
-                       watch=opts["watch"], auto_subscribe=False, **usp_options())
+                       watch=opts["watch"], auto_subscribe=False, session_expiry_s=opts["session_expiry_s"],
+                       **usp_options())

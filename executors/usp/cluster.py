@@ -20,6 +20,18 @@ Two things are then known to one member only, and are relayed on a small cluster
   notifications wake waiters only: they are not answered and not delivered to listeners again,
   so a notification is handled exactly once cluster-wide.
 
+**The group's session** (issue 37). Members' connections start clean, so what agents publish while
+every member is down (a connect Record, a Boot!) had no subscriber and was lost — an agent that
+connected before the controller started never became pending. One member at a time therefore also
+holds the group's *persistent* session (:func:`inbox_client_id`: a fixed client id per group and
+endpoint, Clean Start 0, a Session Expiry Interval, a QoS 1 member of the shared subscription).
+While no member is connected, that session is the only member left, so the broker queues what
+arrives for it; the next member to take the session gets the queue, once. Who holds it is a
+retained note on :func:`inbox_topic`, cleared by the holder's will (or by the holder itself when it
+stops): the others take the session over when it is cleared, and a holder whose session is taken
+over gives way (``MqttLink.yield_on_takeover``). Processes outside the group read the same note to
+know a member answers notifications (so they do not answer them too).
+
 MQTT 3.1.1 controllers (``GATEWARD_USP_MQTT_VERSION=3``) keep the plain subscription: every
 process receives everything, as before (3.1.1 has no shared subscriptions; the stores' unique
 event keys keep the stored events single).
@@ -27,6 +39,7 @@ event keys keep the stored events single).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import time
@@ -91,11 +104,22 @@ def cluster_topic(endpoint_id: str) -> str:
     return CLUSTER_PREFIX + topic_level(endpoint_id)
 
 
+def inbox_topic(endpoint_id: str) -> str:
+    """The retained note naming the process that holds the group's session (empty: nobody)."""
+    return cluster_topic(endpoint_id) + "/inbox"
+
+
+def inbox_client_id(group: str, endpoint_id: str) -> str:
+    """The group's persistent session: one client id per share group and controller endpoint, the
+    same in every process and across restarts (23 characters at most, as MQTT 3.1.1 servers need)."""
+    return "gwi-" + hashlib.sha256(f"{group}\x00{endpoint_id}".encode()).hexdigest()[:19]
+
+
 @dataclass(frozen=True)
 class ClusterNote:
     """One relay between the processes of a controller endpoint (see the module docstring)."""
 
-    kind: Literal["interest", "presence"]
+    kind: Literal["interest", "presence", "inbox"]
     sender: str
     endpoint_id: str
     reply: str = ""  # interest: where to forward
@@ -117,7 +141,7 @@ class ClusterNote:
             raw = orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
             raise ValueError(f"not JSON: {exc}") from None
-        if not isinstance(raw, dict) or raw.get("kind") not in ("interest", "presence"):
+        if not isinstance(raw, dict) or raw.get("kind") not in ("interest", "presence", "inbox"):
             raise ValueError("not a cluster note")
         try:
             note = cls(kind=raw["kind"], sender=str(raw["sender"]), endpoint_id=str(raw["endpoint_id"]),

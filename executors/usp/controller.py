@@ -22,6 +22,11 @@ What it does (TR-369 over MQTT):
   consumer=True)``; others subscribe plainly) — so each agent publish reaches one of them; responses come back
   on the asking process's own reply topic; presence and awaited notifications are relayed between
   the processes (:mod:`executors.usp.cluster`). An MQTT 3.1.1 controller keeps plain subscriptions.
+* **Nothing lost while every process is down** (issue 37): with ``session_expiry_s`` one member
+  holds the group's persistent session (Clean Start 0, that Session Expiry Interval, a QoS 1 member
+  of the shared subscription), where the broker queues agents' connect Records and notifications
+  while no member is connected; a process outside the group answers no notification a member
+  answers (:mod:`executors.usp.cluster`, "The group's session").
 
 Everything runs on one asyncio loop and never blocks it, so thousands of agents can be in
 conversation at once. Bad input (malformed protobuf, wrong ``to_id``, unknown ``msg_id``) is
@@ -33,20 +38,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import random
 import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from core.ports.topics import AgentTopics
 from executors.usp import cluster, records
 from executors.usp.errors import UspError
-from executors.usp.mqtt import USP_CONTENT_TYPES, Inbound, MqttLink
+from executors.usp.mqtt import USP_CONTENT_TYPES, Inbound, MqttError, MqttLink, Will
 from executors.usp.proto import msg_pb, record_pb
 from executors.usp.records import Header
 from executors.usp.topics import REPLY_TO, agent_topic, controller_topic, split_reply_to, topic_level, with_reply_to
+from executors.usp.transport import Transport
+
+if TYPE_CHECKING:  # the WebSocket MTP (and the websockets library) loads only when it is used
+    import ssl
+
+    from executors.usp.websocket import WsServer, WsSettings
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +112,8 @@ class AgentState:
     topic_looked_up: bool = False  # the stored topic was asked for (once per process and agent)
     addressed_to: str = ""  # the controller endpoint ID the agent's records name (its configured controller)
     presence_at: float = 0.0  # when its connect/disconnect was last heard (here or relayed): orders relays
+    # the connection it is on when that is not MQTT (a WebSocket): what is sent to it goes there
+    mtp: Transport | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +198,8 @@ class ControllerStats:
     forwarded_out: int = 0  # notifications forwarded to a process waiting for them
     forwarded_in: int = 0
     resent_reads: int = 0  # reads sent again because the agent reconnected before answering them
+    ws_connects: int = 0  # agents that came on a WebSocket connection
+    ws_disconnects: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -350,8 +366,9 @@ class UspController:
         share_group: str | None = "$env",
         process_id: str | None = None,
         interest_ttl_s: float = 900.0,
+        session_expiry_s: int = 0,
     ) -> None:
-        self.url = url
+        self.url = url  # may carry a password: messages and logs name self.link.url (without it)
         self.topics = topics  # where agents listen, shared with every other process (agent_topics)
         self.endpoint_id = endpoint_id
         self.topic = topic or controller_topic(endpoint_id)
@@ -368,6 +385,12 @@ class UspController:
         self._interest_held: dict[str, int] = {}  # endpoint -> waits of ours (expect(..., endpoint_id)) open
         self._holding: dict[asyncio.Future[UspEvent], str] = {}
         self.cluster_topic = cluster.cluster_topic(endpoint_id)
+        # the group's persistent session (issue 37): 0 = none (every connection starts clean)
+        self.session_expiry_s = int(session_expiry_s) if self.share_group is not None else 0
+        self.inbox_topic = cluster.inbox_topic(endpoint_id)
+        self.inbox: MqttLink | None = None  # this process's hold on the group's session, while it has it
+        self.group_live = False  # a member holds the group's session (its retained note says so)
+        self._taking = False
         # Only processes that *consume* notifications (``add_listener(..., consumer=True)``: the
         # event ingest of ``gateward run`` / ``gateward worker``) join the shared group; any other
         # process (a CLI command, a test rig) subscribes plainly and so still hears everything.
@@ -404,6 +427,8 @@ class UspController:
         self._malformed_logged = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self.started = False
+        self.ws_servers: list[WsServer] = []  # the WebSocket MTP's servers (serve_websocket)
+        self._ws_tasks: set[asyncio.Task[None]] = set()  # connections this controller opened to agents
         cid = client_id or f"gw-controller-{id(self) & 0xFFFFFF:x}"
         self.link = MqttLink(url, client_id=cid, endpoint_id=endpoint_id, version=mqtt_version,
                              on_message=self._on_message, keepalive=30)
@@ -423,6 +448,8 @@ class UspController:
             # '<topic>/#' also matches '<topic>' itself and MQTT 3.1.1 '<topic>/reply-to=...' publishes.
             if not (self._want_member and await self._subscribe_shared(timeout)):
                 await self.link.subscribe([self.topic + "/#"], qos=1, timeout=timeout)
+            if self.share_group is not None:  # who holds the group's session (retained: known at once)
+                await self.link.subscribe([self.inbox_topic], qos=1, timeout=timeout)
             if self.reply_link is not self.link:
                 await self.reply_link.connect(timeout)
                 await self.reply_link.subscribe([self.reply_topic + "/#"], qos=1, timeout=timeout)
@@ -433,10 +460,17 @@ class UspController:
             await self.reply_link.close()
             raise
         self.started = True
+        self._consider_inbox()
         return self
 
     async def stop(self) -> None:
         self.started = False
+        for server in self.ws_servers:
+            await server.stop()
+        self.ws_servers.clear()
+        for task in list(self._ws_tasks):
+            task.cancel()
+        await self._release_inbox()
         if self._deadlines is not None:
             self._deadlines.cancel()
         for p in list(self._pending.values()):
@@ -482,6 +516,85 @@ class UspController:
         between is delivered once: the msg_id check)."""
         if await self._subscribe_shared(10.0):
             await self.link.unsubscribe([self.topic + "/#"])
+            self._consider_inbox()
+
+    # ------------------------------------------------------------------ the group's session
+    def _consider_inbox(self) -> None:
+        """Take the group's session if nobody holds it — after a short random pause, so that the
+        retained note (who holds it) has arrived and the members do not all try at once. Why not
+        simply take it over: Mosquitto 2.0 closes the older connection without saying why, so a
+        holder cannot tell a takeover from a lost connection, and two holders reconnecting would take
+        it from each other forever; the note settles who holds it instead."""
+        if self.member and self.session_expiry_s and self.started and not self._holds() and self._loop is not None:
+            self._loop.call_later(random.uniform(0.2, 1.0), self._retake)
+
+    def _retake(self) -> None:
+        if not self.group_live and self.started and not self._holds() and self._loop is not None:
+            self._loop.create_task(self._take_inbox(10.0))
+
+    async def _take_inbox(self, timeout: float) -> None:
+        """Hold the group's persistent session, receive what the broker queued for it, and say so in
+        the retained note. A failure is logged, never raised: the process works without it, as
+        before issue 37. Not reconnected when lost: its will clears the note, and whichever member
+        sees that first takes the session (this one too)."""
+        if not self.session_expiry_s or not self.member or self._taking or self.share_group is None or self._holds():
+            return
+        self._taking = True
+        link = MqttLink(self.url, client_id=cluster.inbox_client_id(self.share_group, self.endpoint_id),
+                        endpoint_id=self.endpoint_id, version=5, on_message=self._on_message, keepalive=30,
+                        clean_start=False, session_expiry_s=self.session_expiry_s,
+                        will=Will(self.inbox_topic, b"", qos=1, retain=True), reconnect=False,
+                        on_connection=self._inbox_connection)
+        try:
+            await link.connect(timeout)
+            # kept by a resumed session; asked again all the same (a new or expired one has none)
+            await link.subscribe([cluster.shared_filter(self.share_group, self.topic)], qos=1, timeout=timeout)
+        except (MqttError, OSError) as exc:
+            log.warning("could not take the controller group's MQTT session (%s): what agents publish while no "
+                        "process of %s is connected is not kept", exc, self.endpoint_id)
+            await link.close()
+            return
+        finally:
+            self._taking = False
+        self.inbox = link
+        self._publish_inbox_note()
+        log.info("holding the controller group's MQTT session %s (group %s, expiry %ds): what agents publish while "
+                 "no process of %s is connected waits there", link.client_id, self.share_group,
+                 self.session_expiry_s, self.endpoint_id)
+
+    def _holds(self) -> bool:
+        """Whether this process holds the group's session now."""
+        return self.inbox is not None and self.inbox.connected
+
+    def _publish_inbox_note(self) -> None:
+        self.group_live = True
+        self.link.publish(self.inbox_topic, cluster.ClusterNote("inbox", self.process_id, self.endpoint_id,
+                                                                at=time.time()).encode(),
+                          qos=1, content_type=cluster.CLUSTER_CONTENT_TYPE, retain=True)
+
+    def _inbox_connection(self, up: bool) -> None:
+        if not up and self.inbox is not None and not self.inbox.connected:
+            log.info("lost the controller group's MQTT session; a member takes it again when its note clears")
+            self.inbox = None
+
+    async def _release_inbox(self) -> None:
+        """Stop holding the group's session, keeping it (and what the broker queues for it): the note
+        is cleared so another member takes it over, or the next to start does."""
+        link, self.inbox = self.inbox, None
+        if link is None:
+            return
+        if link.connected and self.link.connected:
+            self.link.publish(self.inbox_topic, b"", qos=1, content_type=cluster.CLUSTER_CONTENT_TYPE, retain=True)
+        await link.close()
+
+    def _on_inbox_note(self, inbound: Inbound) -> None:
+        """The retained note changed: a member holds the group's session (or nobody does: a member
+        takes it over, after a short random pause so the members do not all try at once)."""
+        if inbound.payload:
+            self.group_live = True
+            return
+        self.group_live = False
+        self._consider_inbox()
 
     async def _subscribe_shared(self, timeout: float) -> bool:
         """Join the group; False (stay plain) when the broker refuses shared subscriptions."""
@@ -495,7 +608,7 @@ class UspController:
                 self.member = True
                 return True
             log.error("the broker at %s refused the shared subscription %r (%s): this process hears every "
-                      "notification, as with MQTT 3.1.1", self.url, self.share_group, exc)
+                      "notification, as with MQTT 3.1.1", self.link.url, self.share_group, exc)
             await self.link.unsubscribe(shared)
             return False
         self.member = True
@@ -583,6 +696,9 @@ class UspController:
         if topic == self.cluster_topic:
             self._on_cluster(inbound)
             return
+        if topic == self.inbox_topic:
+            self._on_inbox_note(inbound)
+            return
         forwarded = topic == self._forward_topic
         stats = self.stats
         stats.records_in += 1
@@ -657,6 +773,169 @@ class UspController:
             return
         self._on_msg(st, msg, now, inbound.payload, decoded.body, decoded.msg_id)
 
+    # ------------------------------------------------------------------ the WebSocket MTP
+    def _ensure_loop(self) -> None:
+        """The loop the WebSocket MTP runs on is the controller's (it may start before MQTT does)."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        if self._deadlines is None or self._deadlines.loop is not self._loop:
+            self._deadlines = _Deadlines(self._loop, self._pending, self._expire)
+
+    @property
+    def serves_websocket(self) -> bool:
+        """Whether this process has agents' WebSockets: a server, or connections it keeps open."""
+        return bool(self.ws_servers or self._ws_tasks)
+
+    async def serve_websocket(self, settings: WsSettings) -> WsServer:
+        """Run a WebSocket server agents connect to (TR-369 WebSocket MTP, :mod:`executors.usp.websocket`).
+        Agents on it are requested, answered and heard exactly as over MQTT; replies go back over
+        the connection the agent is on. Raises OSError when the address cannot be bound."""
+        from executors.usp.websocket import WsServer
+
+        self._ensure_loop()
+        server = await WsServer(settings, self, self.endpoint_id).start()
+        self.ws_servers.append(server)
+        return server
+
+    async def connect_websocket(self, url: str, *, endpoint_id: str | None = None,
+                                ssl_context: ssl.SSLContext | None = None, timeout: float = 10.0) -> str:
+        """Open a WebSocket to an agent's own server (its ``LocalAgent.MTP.{i}.WebSocket``); returns
+        the agent's endpoint ID (from its handshake answer, else ``endpoint_id``, else its first
+        Record — then after it arrives, within ``timeout``)."""
+        from executors.usp.websocket import connect_agent
+
+        self._ensure_loop()
+        link, task = await connect_agent(url, self.endpoint_id, self, ssl_context=ssl_context,
+                                         endpoint_id=endpoint_id, open_timeout_s=timeout)
+        self._ws_tasks.add(task)
+        task.add_done_callback(self._ws_tasks.discard)
+        if link.endpoint_id is not None:
+            self.on_transport_open(link)
+            return link.endpoint_id
+        deadline = time.monotonic() + timeout
+        while link.endpoint_id is None and link.connected and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        if link.endpoint_id is None:
+            link.close(1008, "no endpoint ID")
+            raise ConnectionError(f"the agent at {url} named no endpoint ID and sent no Record within {timeout:g}s")
+        return link.endpoint_id
+
+    async def keep_websocket(self, url: str, *, ssl_context: ssl.SSLContext | None = None,
+                             retry_min_s: float = 5.0, retry_max_s: float = 300.0) -> None:
+        """Hold a connection to an agent's WebSocket server (``GATEWARD_USP_WS_CONNECT``): connect, and
+        when the connection ends or cannot be made, try again after 5 s, doubling up to 5 min (the
+        agent's side of TR-369 R-WS.19, which leaves the controller's own policy open). Runs until
+        cancelled (:meth:`stop`)."""
+        if ssl_context is None and url.startswith("wss:"):
+            from executors.usp.websocket import client_ssl_from_env
+
+            ssl_context = client_ssl_from_env()
+        task = asyncio.current_task()
+        if task is not None:
+            self._ws_tasks.add(task)
+        wait = retry_min_s
+        while True:
+            try:
+                ep = await self.connect_websocket(url, ssl_context=ssl_context)
+            except Exception as exc:  # refused, TLS, handshake, wrong endpoint: say it, try again later
+                log.warning("USP WebSocket MTP: cannot connect to the agent at %s (%s); again in %.0f s", url,
+                            exc, wait)
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, retry_max_s)
+                continue
+            wait = retry_min_s
+            log.info("USP WebSocket MTP: connected to agent %s at %s", ep, url)
+            st = self._agents.get(ep)
+            link = st.mtp if st is not None else None
+            while link is not None and link.connected:
+                await asyncio.sleep(1.0)
+            await asyncio.sleep(retry_min_s)
+
+    def on_transport_open(self, link: Transport) -> None:
+        """A connection that named its agent in the handshake: the agent is connected now."""
+        if link.endpoint_id is not None:
+            self._bind(link, self._state(link.endpoint_id), time.time())
+
+    def _bind(self, link: Transport, st: AgentState, now: float) -> None:
+        """``link`` is the agent's connection from now on (a newer one replaces an older: one session
+        per pair of endpoints, TR-369 R-WS.4): connected, a ``connect`` event, waiting reads sent again."""
+        old, st.mtp = st.mtp, link
+        if old is not None and old is not link and old.connected:
+            old.close(1000, "replaced by a newer connection of the same agent")
+        if st.connected is not True:
+            st.connected = True
+            self._connected_n += 1
+        st.connected_since = now
+        st.last_seen = now
+        st.disconnect_reason = ""
+        self.stats.connects += 1
+        self.stats.ws_connects += 1
+        if self._pending:
+            self._note_reconnect(st.endpoint_id)
+        self._emit(_event("connect", st.endpoint_id, now, {"topic": st.topic, "mtp": link.mtp, "peer": link.peer}))
+
+    def on_transport_record(self, link: Transport, payload: bytes) -> bool:
+        """One Record from a connection (see :class:`~executors.usp.transport.Receiver`): checked and
+        handled as :meth:`_on_message` handles one from MQTT."""
+        stats = self.stats
+        stats.records_in += 1
+        try:
+            decoded = records.decode(payload)
+        except records.MalformedRecord as exc:
+            stats.malformed += 1
+            log.warning("dropping a malformed USP Record from %s (%s %s): %s", link.endpoint_id or "?", link.mtp,
+                        link.peer, exc)
+            return False
+        if decoded.to_id != self.endpoint_id:
+            stats.wrong_to_id += 1
+            self._note_foreign(decoded.from_id, decoded.to_id)
+            return True
+        ep = decoded.from_id
+        if link.endpoint_id is None:
+            if not link.may_be(ep):  # its certificate names other endpoints
+                stats.wrong_sender += 1
+                log.warning("a Record from %s on a %s connection (%s) whose certificate names another endpoint: "
+                            "closed", ep, link.mtp, link.peer)
+                link.close(1008, "the certificate names another endpoint")
+                return True
+            link.endpoint_id = ep
+        elif ep != link.endpoint_id:  # a connection speaks for the agent it was opened for, no other
+            stats.wrong_sender += 1
+            log.warning("a Record from %s on the %s connection of %s (%s) ignored", ep, link.mtp, link.endpoint_id,
+                        link.peer)
+            return True
+        st = self._agents.get(ep) or self._state(ep)
+        now = time.time()
+        if st.mtp is not link or st.connected is not True:
+            self._bind(link, st, now)
+        st.last_seen = now
+        st.unanswered = None
+        st.addressed_to = self.endpoint_id
+        if self._foreign:
+            self._foreign.pop(ep, None)
+        if self.topics is not None:
+            self.topics.clear_mismatch(ep)
+        kind = decoded.kind
+        if kind == "disconnect":
+            self._agent_gone(st, decoded.record.disconnect.reason or "disconnect Record", now)
+            return True
+        msg = decoded.msg
+        if msg is None:  # its websocket_connect Record: the connection said it already
+            return True
+        self._on_msg(st, msg, now, payload, decoded.body, decoded.msg_id)
+        return True
+
+    def on_transport_closed(self, link: Transport, reason: str) -> None:
+        """The agent's connection ended: it is offline (unless a newer connection replaced this one)."""
+        ep = link.endpoint_id
+        st = self._agents.get(ep) if ep is not None else None
+        if st is None or st.mtp is not link:
+            return
+        st.mtp = None
+        self.stats.ws_disconnects += 1
+        if st.connected is not False:
+            self._agent_gone(st, reason, time.time())
+
     # ------------------------------------------------------------------ several processes
     def _publish_note(self, note: cluster.ClusterNote) -> None:
         self.link.publish(self.cluster_topic, note.encode(), qos=1, content_type=cluster.CLUSTER_CONTENT_TYPE)
@@ -707,6 +986,8 @@ class UspController:
         self.stats.cluster_in += 1
         if note.kind == "interest":
             self._interests.note(note)
+            return
+        if note.kind == "inbox":  # said on the inbox topic only
             return
         st = self._state(note.endpoint_id)
         now = time.time()
@@ -884,7 +1165,10 @@ class UspController:
         if not forwarded:
             stats = self.stats
             stats.notifies += 1
-            if n.send_resp:
+            # Outside the group, while a member holds the group's session, that member answers (a
+            # CLI process waiting for a Boot! answered it too: the agent got two NotifyResps).
+            # An agent on a WebSocket is heard by this process alone: it always answers.
+            if n.send_resp and (self.member or not self.group_live or st.mtp is not None):
                 self._publish_record(st, records.notify_resp_record(msg_id, sub, to_id=st.endpoint_id,
                                                                     from_id=self.endpoint_id), qos=1)
                 stats.notify_resp_sent += 1
@@ -956,6 +1240,9 @@ class UspController:
 
     def _publish_record(self, st: AgentState, payload: bytes, *, qos: int = 0, request: bool = False) -> bool:
         """:meth:`_send` of a whole serialized Record."""
+        mtp = st.mtp
+        if mtp is not None:  # on a WebSocket: back over its connection
+            return mtp.send(payload)
         link, reply = (self.reply_link, self.reply_topic) if request else (self.link, self.topic)
         if st.mqtt_version == 3 or self.mqtt_version == 3:
             return link.publish(with_reply_to(st.topic, reply), payload, qos=qos, content_type=None)
@@ -980,8 +1267,8 @@ class UspController:
             since = time.strftime("%H:%M:%S", time.gmtime(st.last_seen)) if st.last_seen else "?"
             reason = st.disconnect_reason or "no reason given"
             raise AgentOffline(endpoint_id, f"disconnected since {since}Z ({reason})")
-        if not self.reply_link.connected:
-            raise ConnectionError(f"the controller is not connected to the MQTT broker at {self.url}")
+        if st.mtp is None and not self.reply_link.connected:
+            raise ConnectionError(f"the controller is not connected to the MQTT broker at {self.link.url}")
         if st.connected is None:
             await self._recall_topic(st)
         return await self._send_request(st, msg_id, msg_type, payload, timeout)
@@ -998,8 +1285,8 @@ class UspController:
             self.announce_interest(st.endpoint_id)
         if not self._send_payload(st, payload, request=True):
             self._pending.pop(msg_id, None)
-            raise ConnectionError(f"could not publish {_TYPE_NAMES.get(msg_type)} to {st.endpoint_id}: the MQTT "
-                                  "connection is down")
+            raise ConnectionError(f"could not send {_TYPE_NAMES.get(msg_type)} to {st.endpoint_id}: its "
+                                  f"{'WebSocket' if st.mtp is not None else 'MQTT'} connection is down")
         with self._count_lock:
             self.stats.requests_out += 1
         self._deadlines.add(msg_id, self.request_timeout_s if timeout is None else timeout)
@@ -1027,7 +1314,9 @@ class UspController:
         pending = _Pending(endpoint_id, waiter, msg_type, time.monotonic(), body)
         self._pending[msg_id] = pending
         payload = records.wrap_payload(body, to_id=endpoint_id, from_id=self.endpoint_id)
-        if st.mqtt_version == 3 or self.mqtt_version == 3:
+        if st.mtp is not None:
+            sent = st.mtp.send_threadsafe(payload)
+        elif st.mqtt_version == 3 or self.mqtt_version == 3:
             sent = self.reply_link.publish_threadsafe(with_reply_to(st.topic, self.reply_topic), payload,
                                                       content_type=None)
         else:
@@ -1074,7 +1363,8 @@ class UspController:
         msg_id = records.new_msg_id()
         payload = records.set_payload(msg_id, values, allow_partial=allow_partial)
         st = self._agents.get(endpoint_id)
-        if st is not None and st.connected is True and self.reply_link.connected:  # what _request would check
+        if st is not None and st.connected is True and (st.mtp is not None or self.reply_link.connected):
+            # what _request would check
             resp = await self._send_request(st, msg_id, _SET, payload, timeout)
         else:
             resp = await self._request(endpoint_id, msg_id, _SET, payload, timeout)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -48,6 +49,7 @@ from core.ports.topics import AgentTopics
 from core.ports.topics import endpoint_for as endpoint_for
 from core.values import parse_wire_bool
 from executors.base import (
+    COMMANDS,
     ApplyResult,
     DeviceOffline,
     Discovery,
@@ -62,12 +64,18 @@ from executors.base import (
     Timeout,
     UnknownDevice,
     WriteGrant,
-    verify_grant,
 )
 from executors.usp import datamodel as dm
 from executors.usp import records
 from executors.usp import subscriptions as subs
-from executors.usp.controller import DEFAULT_ENDPOINT_ID, AgentOffline, UspController, UspEvent, UspTimeout
+from executors.usp.controller import (
+    DEFAULT_ENDPOINT_ID,
+    AgentOffline,
+    AgentState,
+    UspController,
+    UspEvent,
+    UspTimeout,
+)
 from executors.usp.errors import PartialApply, UspError, describe, fault_from_problems, to_cwmp, typed_fault
 from executors.usp.keeper import Managed, SubscriptionKeeper
 from executors.usp.loop import LoopThread, LoopTimeout
@@ -157,6 +165,22 @@ def _generic(path: str) -> str:
     return ".".join("{i}" if seg.isdigit() else seg for seg in path.split("."))
 
 
+def _mtp(st: AgentState) -> str:
+    """How the agent is reached, for presence: its WebSocket (and from where), or MQTT and its version."""
+    return f"WebSocket from {st.mtp.peer}" if st.mtp is not None else f"MQTT {st.mqtt_version}"
+
+
+def _ws_hint(controller: UspController) -> str:
+    """An agent on the WebSocket MTP is connected to one process — the one serving
+    ``GATEWARD_USP_WS_LISTEN`` / ``_CONNECT`` (``gateward run``) — and no other can reach it: say so
+    in a process that serves none (a CLI command), where "offline" would mislead."""
+    configured = os.environ.get("GATEWARD_USP_WS_LISTEN") or os.environ.get("GATEWARD_USP_WS_CONNECT")
+    if controller.serves_websocket or not configured:
+        return ""
+    return ("; an agent on the WebSocket MTP is reachable only from the process it is connected to (gateward run "
+            "serving GATEWARD_USP_WS_LISTEN): act on it through the API or console")
+
+
 class UspExecutor(Executor):
     """Executor over a USP controller (see the module docstring).
 
@@ -183,6 +207,7 @@ class UspExecutor(Executor):
         watch: Sequence[str] = subs.DEFAULT_WATCH,
         controller_topic: str | None = None,
         managed: Managed | None = None,
+        session_expiry_s: int = 0,
         _shared: tuple[dict[str, AgentInfo], dict[tuple[str, str, str, str], SupportedDM]] | None = None,
         _keeper: SubscriptionKeeper | None = None,
     ) -> None:
@@ -192,7 +217,8 @@ class UspExecutor(Executor):
             if url is None:
                 raise ValueError("UspExecutor needs a controller or an MQTT url")
             controller = UspController(url, endpoint_id=endpoint_id, mqtt_version=mqtt_version,
-                                       request_timeout_s=timeout_s, topics=topics, topic=controller_topic)
+                                       request_timeout_s=timeout_s, topics=topics, topic=controller_topic,
+                                       session_expiry_s=session_expiry_s)
         self.controller = controller
         # the subscriptions the controller relies on, kept on the fleet's agents (executors.usp.keeper)
         self.watch = tuple(watch)
@@ -260,7 +286,7 @@ class UspExecutor(Executor):
             await self._start()
         except (ConnectionError, OSError, TimeoutError) as exc:
             raise DeviceOffline(device.id, f"the USP controller cannot reach the MQTT broker at "
-                                           f"{self.controller.url}: {exc}") from None
+                                           f"{self.controller.link.url}: {exc}") from None
 
     def connect(self, timeout: float = 10.0) -> bool:
         """Connect the controller to the broker now if it is not yet; True once it is.
@@ -274,7 +300,7 @@ class UspExecutor(Executor):
         try:
             self.runner.run(self._start(), timeout=timeout)
         except (ConnectionError, OSError, TimeoutError) as exc:
-            log.debug("USP controller could not connect to %s: %s", self.controller.url, exc)
+            log.debug("USP controller could not connect to %s: %s", self.controller.link.url, exc)
             self.last_connect_error = str(exc) or type(exc).__name__
             return False
         return True
@@ -372,7 +398,7 @@ class UspExecutor(Executor):
                     device.id,
                     f"no USP agent {ep} has connected to controller {self.controller.endpoint_id}, and a probe on "
                     f"its topic {self._topic_of(ep)} got no answer within {self.probe_timeout_s:g}s; "
-                    + (why or "retry after its next inform (its mqtt_connect Record)"),
+                    + (why or "retry after its next inform (its mqtt_connect Record)") + _ws_hint(self.controller),
                 )
         elif st is not None and st.unanswered and not await self.controller.probe(ep, self.probe_timeout_s):
             raise DeviceOffline(
@@ -440,7 +466,7 @@ class UspExecutor(Executor):
         if answered:
             assert st is not None
             return Presence(device_id=device.id, online=True, reachable=True, last_seen=last,
-                            detail=f"USP agent {ep} connected (MQTT {st.mqtt_version}, USP {st.usp_versions}); "
+                            detail=f"USP agent {ep} connected ({_mtp(st)}, USP {st.usp_versions}); "
                                    f"answered a probe in {(time.perf_counter() - t0) * 1000:.1f} ms")
         if st is not None and st.connected is False:
             return Presence(device_id=device.id, online=False, reachable=False, last_seen=last,
@@ -453,7 +479,7 @@ class UspExecutor(Executor):
             detail = (f"offline: no USP agent {ep} has connected to controller {self.controller.endpoint_id} "
                       f"and a probe on its topic {self._topic_of(ep)} got no answer within {self.probe_timeout_s:g}s")
             why = self.controller.mismatch(ep)
-            detail += f"; {why}" if why else ""
+            detail += (f"; {why}" if why else "") + _ws_hint(self.controller)
         return Presence(device_id=device.id, online=connected, reachable=False, last_seen=last, detail=detail)
 
     # ------------------------------------------------------------------ reading
@@ -531,6 +557,7 @@ class UspExecutor(Executor):
     async def adiscover(self, device: Device) -> Discovery:
         info = await self._ready(device)
         imap: dict[str, Any] = {}
+        complete = False
         if info.root == Root.IGD.value:
             tree = await self._tree(device, info)
             m = instance_map_from_params(tree, vendor=device.vendor, model=device.model)
@@ -541,18 +568,36 @@ class UspExecutor(Executor):
                 k: e.writable if e.writable is not None else (s[1] if (s := info.dm.spec(e.device_path)) else None)
                 for k, e in view.items()}
         else:
-            objects = sorted(o for o in info.dm.objects if not o.startswith(f"{info.root}LocalAgent."))
-            params = {k: w for k, (_t, w) in info.dm.params.items() if not k.startswith(f"{info.root}LocalAgent.")}
+            # LocalAgent included (issue 37): its read-only parameters are refused as read-only at validate,
+            # not as "not supported by this device"
+            objects = sorted(info.dm.objects)
+            params = {k: w for k, (_t, w) in info.dm.params.items()}
             try:  # GetInstances: this device's instance numbers (core.capabilities keeps them per device)
                 found = await self._call(device, self.controller.get_instances(info.endpoint_id, [info.root],
                                                                                timeout=self.timeout_s))
                 params = concretise(params, [o for objs in found.values() for o in objs])
+                complete = True  # the whole schema, and every instance the device has (validation checks both)
             except UspError:
                 pass  # the schema alone still says what the firmware has and what it can write
         version = info.dm.uri.split("tr-181-")[-1].split("tr-098-")[-1]
         version = ".".join(version.split("-")[:2]) if version else ""
+        commands, command_paths = self._commands_of(info)
         return Discovery(device_id=device.id, root=Root(info.root), data_model_version=version,
-                         supported_objects=objects, instance_map=imap, firmware=info.firmware, parameters=params)
+                         supported_objects=objects, instance_map=imap, firmware=info.firmware, parameters=params,
+                         instances_complete=complete, commands=commands, command_paths=command_paths)
+
+    @staticmethod
+    def _commands_of(info: AgentInfo) -> tuple[list[str] | None, dict[str, str]]:
+        """The contract commands the agent's GetSupportedDM lists (each looked for as the command this
+        adapter would Operate, ``dm.command_path``), and those paths, generic. Why (issue 37): the
+        OB-USP-Agent has no ``DeviceInfo.FirmwareImage.`` table, and a governed download to it was
+        approved before the agent answered 7026; validation now refuses it. An answer listing no command
+        at all (not even the ``Reboot()`` every agent has) says nothing: ``None``."""
+        paths = {c: _generic(p) for c in COMMANDS if (p := dm.command_path(info.root, c)) is not None}
+        if not info.dm.commands:
+            return None, paths
+        listed = {_generic(c) for c in info.dm.commands}
+        return [c for c, p in paths.items() if p in listed], paths
 
     # ------------------------------------------------------------------ writing: Set
     def _apply(self, device: Device, changes: Sequence[Change], key: str) -> ApplyResult:
@@ -565,7 +610,7 @@ class UspExecutor(Executor):
         ``executor.runner.run(...)``). Every item's grant is verified like :meth:`Executor.apply`;
         each result is the ApplyResult or the typed error for that device."""
         for device, changes, _key, grant in items:
-            verify_grant(grant, device, paths=[c.path for c in changes])
+            self.check_grant(grant, device, paths=[c.path for c in changes])
         sem = asyncio.Semaphore(concurrency)
 
         async def one(device: Device, changes: Sequence[Change], key: str) -> ApplyResult | ExecutorError:
@@ -738,13 +783,23 @@ class UspExecutor(Executor):
     async def _reboot(self, device: Device, info: AgentInfo, command: str, path: str) -> OperateResult:
         ep = info.endpoint_id
         command_key = f"gw-{uuid.uuid4().hex[:12]}"
+        await self._ensure_boot_subscription(device, info)
         booted = self.controller.expect(lambda e: e.endpoint_id == ep and e.kind == "boot", ep)
         # no subscription check may run across the reboot: a request sent after the Operate is lost
         self.keeper.begin_reboot(ep)
         try:
-            result = await self._call(device, self.controller.operate(ep, path, command_key=command_key,
-                                                                      timeout=self.timeout_s))
-            if result.WhichOneof("operation_resp") == "cmd_failure":
+            try:
+                result = await self.controller.operate(ep, path, command_key=command_key, timeout=self.timeout_s)
+            except AgentOffline as exc:
+                st = self.controller.agent(ep)
+                if st is None or st.connected is not False or "before answering" not in exc.detail:
+                    raise self._transport_error(device, exc) from None
+                # It said goodbye after it got the Reboot(), its answer overtaken by its goodbye (answers
+                # come back on the reply connection): it is rebooting — its Boot! says when it is back.
+                result = None
+            except (UspTimeout, ConnectionError) as exc:
+                raise self._transport_error(device, exc) from None
+            if result is not None and result.WhichOneof("operation_resp") == "cmd_failure":
                 f = result.cmd_failure
                 raise typed_fault(device.id, UspError(int(f.err_code), f.err_msg), doing=f"Operate {path}")
             try:
@@ -763,6 +818,31 @@ class UspExecutor(Executor):
                                      "command_key": event.data.get("CommandKey", ""),
                                      "firmware_updated": parse_wire_bool(event.data.get("FirmwareUpdated")) is True,
                                      "online": True})
+
+    async def _ensure_boot_subscription(self, device: Device, info: AgentInfo) -> None:
+        """Before ``Reboot()``/``FactoryReset()``: the agent has a Boot! subscription for this
+        controller (one Get; an Add when it has none). Why (issue 37): an agent added by hand while
+        connected got none until it reconnected, so a governed reboot waited for a Boot! that never
+        came, ended unconfirmed and raised a critical alarm while the agent was back in a second.
+        A refusal is logged and the reboot goes on (it is then confirmed only by a Boot! that a
+        subscription made elsewhere sends)."""
+        want = next(w for w in subs.wanted_for(info.root, self.controller.endpoint_id, ()) if w.notif_type == "Event")
+        if want.subscription_id in info.subscriptions:
+            return
+        ep = info.endpoint_id
+        try:
+            _root, ours, rows = await self._call(device, subs.read_table(self.controller, ep, timeout=self.timeout_s))
+            if not any((s.id == want.subscription_id or s.covers("Event", want.reference))
+                       and subs.addressed_to_us(s, ours) for s in rows):
+                await self._call(device, self.controller.add(ep, f"{info.root}LocalAgent.Subscription.", {
+                    "Enable": True, "ID": want.subscription_id, "NotifType": "Event",
+                    "ReferenceList": want.reference, "Persistent": True, "NotifRetry": want.notif_retry,
+                }, timeout=self.timeout_s))
+                log.info("%s: created the Boot! subscription %s before the reboot", device.id, want.subscription_id)
+        except UspError as exc:
+            log.warning("%s: could not ensure a Boot! subscription before the reboot: %s", device.id, exc)
+            return
+        info.subscriptions.add(want.subscription_id)
 
     async def _ensure_opcomplete_subscription(self, device: Device, info: AgentInfo) -> None:
         sub_id = f"gw-opc-{self.controller.endpoint_id}"

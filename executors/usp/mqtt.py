@@ -18,6 +18,18 @@ Speed (issue 15): PUBLISH and PUBACK — all of USP's traffic — are framed, en
 
 MQTT 5 is the default (TR-369 R-MQTT.1); ``version=3`` speaks MQTT 3.1.1 (R-MQTT.2). The CONNECT
 carries the ``usp-endpoint-id`` user property (R-MQTT.13) when an endpoint ID is given.
+
+TLS and credentials (issue 36): ``mqtts://[user[:password]@]host:port`` connects over TLS (the
+handshake happens in paho's ``connect``, with the ``ssl.SSLContext`` of
+:class:`~executors.usp.mqtt_tls.MqttSecurity`: ``GATEWARD_MQTT_CA_FILE``, a client certificate and key
+for mutual TLS, hostname verification on); the user name and password (the URL's, else
+``GATEWARD_MQTT_USERNAME`` / ``GATEWARD_MQTT_PASSWORD[_FILE]``) go in CONNECT on either MQTT version.
+After the handshake the link reads and writes the ``SSLSocket`` like a plain one (the fast PUBLISH
+path is the same); what differs is that TLS records are read one at a time, a "would block" is an
+``SSLWant*Error``, and reads and writes from two threads are serialised (an OpenSSL connection is not
+safe to use from two threads at once). Errors say what went wrong — a wrong password, a CA this
+client does not trust, an expired certificate, TLS spoken to a plaintext port or the reverse — and a
+URL is shown without its password everywhere (:func:`~executors.usp.mqtt_tls.redact_url`).
 """
 
 from __future__ import annotations
@@ -27,19 +39,30 @@ import contextlib
 import itertools
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, cast
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from core.errors import GatewardError
 from executors.usp import mqtt_wire as wire
+from executors.usp.mqtt_tls import (
+    PLAIN_SCHEMES,
+    TLS_SCHEMES,
+    MqttSecurity,
+    explain_closed_plaintext,
+    explain_refusal,
+    explain_tls,
+    redact_url,
+)
 
 if TYPE_CHECKING:
     from paho.mqtt.client import ConnectFlags, DisconnectFlags, SocketLike
@@ -66,16 +89,21 @@ def _reason_int(reason: ReasonCode | int) -> int:
 
 
 _paho_clock: Callable[[], float] = getattr(paho, "time_func", time.monotonic)  # the clock paho's keepalive reads
+# "try again later" from a non-blocking socket; a TLS socket says it with its own exceptions (OSErrors too)
+_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 def broker_reachable(url: str, timeout: float = 2.0) -> bool:
-    """Whether something accepts TCP connections at an ``mqtt://host:port`` URL.
+    """Whether something accepts TCP connections at an ``mqtt://`` or ``mqtts://`` URL.
 
     Why a bare TCP probe: the CLI wants to say "no broker at URL" before it builds a controller
     whose connect would otherwise retry in the background and time out with a vaguer error."""
-    parts = urlsplit(url if "://" in url else f"mqtt://{url}")
     try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 1883), timeout=timeout):
+        addr = BrokerAddress.parse(url)
+    except ValueError:
+        return False
+    try:
+        with socket.create_connection((addr.host, addr.port), timeout=timeout):
             return True
     except OSError:
         return False
@@ -88,27 +116,43 @@ USP_CONTENT_TYPES = frozenset({"usp.msg", "application/vnd.bbf.usp.msg"})  # R-M
 _client_ids = itertools.count(1)
 
 
-class MqttError(ConnectionError):
-    """The broker refused us, could not be reached, or dropped the connection."""
+class MqttError(GatewardError, ConnectionError):
+    """The broker refused us, could not be reached, or dropped the connection. A ``ConnectionError``
+    (what callers of the link catch) and a ``GatewardError`` (its message is what the CLI and the
+    API show)."""
+
+    code = "mqtt_unavailable"
+    http_status = 503
 
 
 @dataclass(frozen=True)
 class BrokerAddress:
     host: str
     port: int
+    tls: bool = False
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
 
     @classmethod
     def parse(cls, url: str) -> BrokerAddress:
-        """``mqtt://host:port`` (also ``tcp://``; default port 1883). TLS (``mqtts://``) is not
-        implemented here: terminate TLS in the broker or a sidecar."""
+        """``mqtt://host:port`` (also ``tcp://``; default port 1883) or, over TLS,
+        ``mqtts://host:port`` (also ``ssl://``, ``tls://``; default port 8883); either may carry
+        ``user[:password]@`` (better: the password in ``GATEWARD_MQTT_PASSWORD_FILE``)."""
         parts = urlsplit(url if "://" in url else f"mqtt://{url}")
-        if parts.scheme not in ("mqtt", "tcp"):
-            raise ValueError(
-                f"unsupported MQTT URL {url!r}: use mqtt://host:port (TLS is not implemented in this client)"
-            )
+        shown = redact_url(url)
+        scheme = parts.scheme.lower()
+        if scheme not in PLAIN_SCHEMES | TLS_SCHEMES:
+            raise ValueError(f"unsupported MQTT URL {shown!r}: use mqtt://host:port, or mqtts://host:port for TLS")
         if not parts.hostname:
-            raise ValueError(f"MQTT URL {url!r} has no host; expected mqtt://host:port")
-        return cls(parts.hostname, parts.port or 1883)
+            raise ValueError(f"MQTT URL {shown!r} has no host; expected mqtt://host:port or mqtts://host:port")
+        tls = scheme in TLS_SCHEMES
+        try:
+            port = parts.port or (8883 if tls else 1883)
+        except ValueError:
+            raise ValueError(f"MQTT URL {shown!r} has a bad port") from None
+        user = unquote(parts.username) if parts.username else None
+        password = unquote(parts.password) if parts.password is not None else None
+        return cls(parts.hostname, port, tls, user, password)
 
 
 @dataclass(slots=True)
@@ -142,6 +186,7 @@ class Will:
     topic: str
     payload: bytes
     qos: int = 1
+    retain: bool = False  # an empty retained will clears a retained marker (the controller group's session holder)
 
 
 class BufferedSocket:
@@ -162,10 +207,11 @@ class BufferedSocket:
     """
 
     __slots__ = ("_corked", "_eof", "_error", "_flush_scheduled", "_in", "_lock", "_loop", "_out", "_sock",
-                 "_writer_on", "on_error")
+                 "_writer_on", "last_error", "on_error", "tls")
 
-    def __init__(self, sock: RawSocket, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, sock: RawSocket, loop: asyncio.AbstractEventLoop, *, tls: bool = False) -> None:
         self._sock = sock
+        self.tls = tls
         self._loop = loop
         self._in = b""
         self._eof = False
@@ -176,10 +222,57 @@ class BufferedSocket:
         self._corked = False
         self._lock = threading.Lock()
         self.on_error: Callable[[], None] | None = None
+        self.last_error: OSError | None = None  # why a write failed (a TLS alert when there was one)
 
     @property
     def raw(self) -> RawSocket:
         return self._sock
+
+    def _failed_write(self, exc: OSError) -> OSError:
+        """A write failed. On TLS the reason is often an alert waiting to be read — the broker refused
+        our client certificate and hung up — so read it, and keep whichever error says most."""
+        if self.tls and (not isinstance(exc, ssl.SSLError) or isinstance(exc, ssl.SSLEOFError)):
+            try:
+                self._sock.recv(1)
+            except ssl.SSLError as alert:
+                if not isinstance(alert, (ssl.SSLWantReadError, ssl.SSLWantWriteError)):
+                    exc = alert
+            except OSError:
+                pass
+        self.last_error = exc
+        return exc
+
+    def read_tls(self) -> bytes:
+        """What the TLS connection has decrypted, up to 64 KiB, under the write lock: OpenSSL must not
+        read and write one connection from two threads at once, and :meth:`send_threadsafe` writes
+        from the executor's. Raises ``BlockingIOError`` when nothing is ready.
+
+        Why a loop: one ``recv`` returns one TLS record, and the broker writes each PUBLISH as a
+        record of its own, so reading one per loop wakeup handled one message per turn — with a
+        write per turn — under a fan-out (half the plaintext rate, measured). Reading until the
+        kernel has no more (one "would block" per wakeup) keeps a storm's batching."""
+        sock = cast("ssl.SSLSocket", self._sock)
+        with self._lock:
+            try:
+                data = sock.recv(65536)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                raise BlockingIOError from None
+            if not data:
+                return data
+            chunks = [data]
+            got = len(data)
+            while got < 65536:
+                try:
+                    more = sock.recv(65536 - got)
+                except _WOULD_BLOCK:
+                    break
+                except OSError:  # the next read reports it
+                    break
+                if not more:
+                    break
+                chunks.append(more)
+                got += len(more)
+            return b"".join(chunks) if len(chunks) > 1 else data
 
     def feed(self, packet: bytes) -> None:
         """A whole packet for paho's next ``loop_read``."""
@@ -226,8 +319,10 @@ class BufferedSocket:
                 self._loop.call_soon(self.flush)
                 try:
                     sent = self._sock.send(data)
-                except BlockingIOError:
+                except _WOULD_BLOCK:
                     sent = 0
+                except OSError as exc:
+                    raise self._failed_write(exc) from None
                 if sent < len(data):
                     self._out += memoryview(data)[sent:]
                 return len(data)
@@ -244,8 +339,10 @@ class BufferedSocket:
             if not self._out and not self._writer_on:
                 try:
                     sent = self._sock.send(data)
-                except BlockingIOError:
+                except _WOULD_BLOCK:
                     sent = 0
+                except OSError as exc:
+                    raise self._failed_write(exc) from None
                 if sent == len(data):
                     return
                 self._out += memoryview(data)[sent:]
@@ -262,9 +359,10 @@ class BufferedSocket:
             while self._out:
                 try:
                     sent = self._sock.send(self._out)
-                except BlockingIOError:
+                except _WOULD_BLOCK:  # (TLS: the retry must offer the same bytes again; _out still starts with them)
                     break
-                except OSError:
+                except OSError as exc:
+                    self._failed_write(exc)
                     self._out.clear()
                     failed = True
                     break
@@ -310,7 +408,9 @@ class MqttLink:
 
     PUBLISH (QoS 0 and 1, both ways) and PUBACK are encoded and decoded by
     :mod:`executors.usp.mqtt_wire`; paho drives the connection (CONNECT, will, SUBSCRIBE,
-    keepalive, DISCONNECT) and gets every other packet. As with paho before, a QoS 1 PUBLISH not
+    keepalive, DISCONNECT) and gets every other packet. ``security`` (default: the ``GATEWARD_MQTT_*``
+    settings) supplies the TLS context for an ``mqtts://`` URL and the credentials; :attr:`url` is the
+    URL without its password (for messages). As with paho before, a QoS 1 PUBLISH not
     acknowledged when the connection drops is not re-sent on the next connection (each connect
     starts a fresh client); USP's own retries (an agent's unanswered notification, a
     controller's timed-out request) cover that.
@@ -331,11 +431,26 @@ class MqttLink:
         will: Will | None = None,
         reconnect: bool = True,
         nodelay: bool = True,
+        security: MqttSecurity | None = None,
     ) -> None:
         if version not in (3, 5):
             raise ValueError("MQTT version must be 5 or 3 (3.1.1)")
         self.address = BrokerAddress.parse(url)
-        self.url = url
+        self.url = redact_url(url)  # what messages and logs show: never a password
+        self._where = f"{self.address.host}:{self.address.port}"
+        try:
+            self.security = security if security is not None else MqttSecurity.from_settings()
+        except ValueError as exc:  # an unreadable GATEWARD_MQTT_PASSWORD_FILE, a malformed setting
+            raise MqttError(f"MQTT settings for {self.url}: {exc}") from None
+        self.username = self.address.username or self.security.username
+        self._password = self.address.password if self.address.password is not None else self.security.password
+        self._tls_context: ssl.SSLContext | None = None
+        if self.address.tls:
+            try:
+                self._tls_context = self.security.context()
+            except ValueError as exc:
+                raise MqttError(f"cannot set up TLS for {self.url}: {exc}") from None
+        self._last_error: BaseException | None = None  # why the connection ended, for a CONNACK never received
         self.version = version
         self.endpoint_id = endpoint_id
         self.client_id = client_id or f"gw-{next(_client_ids)}-{id(self) & 0xFFFFFF:x}"
@@ -389,8 +504,12 @@ class MqttLink:
         client.on_socket_close = self._on_socket_close
         client.on_socket_register_write = self._on_register_write
         client.on_socket_unregister_write = self._on_unregister_write
+        if self._tls_context is not None:
+            client.tls_set_context(self._tls_context)
+        if self.username is not None or self._password is not None:
+            client.username_pw_set(self.username or "", self._password)
         if self.will is not None:
-            client.will_set(self.will.topic, self.will.payload, qos=self.will.qos, retain=False)
+            client.will_set(self.will.topic, self.will.payload, qos=self.will.qos, retain=self.will.retain)
         return client
 
     def _on_socket_open(self, client: paho.Client, _ud: object, sock: SocketLike) -> None:
@@ -398,7 +517,8 @@ class MqttLink:
         if self.nodelay:
             with contextlib.suppress(OSError, AttributeError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[attr-defined]
-        wrapped = BufferedSocket(cast("RawSocket", sock), self._loop)  # a real socket, whatever paho declares
+        wrapped = BufferedSocket(cast("RawSocket", sock), self._loop,  # a real socket, whatever paho declares
+                                 tls=isinstance(sock, ssl.SSLSocket))
         wrapped.on_error = self._on_write_error
         client._sock = wrapped  # paho takes any socket-like object here (it does for websockets)
         self._sock = wrapped
@@ -408,6 +528,8 @@ class MqttLink:
             self._misc_task = self._loop.create_task(self._misc())
 
     def _on_socket_close(self, client: paho.Client, _ud: object, sock: SocketLike) -> None:
+        if self._last_error is None:  # a write that failed knows why (a TLS alert)
+            self._last_error = getattr(sock, "last_error", None)
         if self._loop is not None:
             with contextlib.suppress(Exception):
                 self._loop.remove_reader(sock)
@@ -437,14 +559,16 @@ class MqttLink:
         if sock is None:
             return
         try:
-            data = sock.raw.recv(65536)
-        except (BlockingIOError, InterruptedError):
+            data = sock.read_tls() if sock.tls else sock.raw.recv(65536)
+        except _WOULD_BLOCK:
             return
         except OSError as exc:
+            self._last_error = exc
             sock.fail(exc)
             self._client.loop_read()  # paho reports the loss (on_disconnect, reconnect)
             return
         if not data:
+            self._last_error = EOFError("the broker closed the connection")
             sock.fail(None)
             self._client.loop_read()
             return
@@ -578,7 +702,7 @@ class MqttLink:
         was = self.connected
         self.connected = False
         if self._connack is not None and not self._connack.done():
-            self._connack.set_exception(MqttError(f"broker {self.url} closed the connection: {reason}"))
+            self._connack.set_exception(MqttError(self._why_no_connack(reason)))
         for fut in self._suback.values():
             if not fut.done():
                 fut.set_exception(MqttError(f"connection to {self.url} lost while subscribing"))
@@ -590,6 +714,16 @@ class MqttLink:
                 self.on_connection(False)
         if not self._closing and self.auto_reconnect and was and self._loop is not None:
             self._reconnect_task = self._loop.create_task(self._reconnect_forever())
+
+    def _why_no_connack(self, reason: ReasonCode | int) -> str:
+        """Why the connection ended before CONNACK, in words: a TLS alert (our client certificate
+        refused, none sent, expired), or a plaintext CONNECT hung up on (a TLS port)."""
+        error = self._last_error
+        if isinstance(error, ssl.SSLError):
+            return explain_tls(error, self._where, during_handshake=False)
+        if not self.address.tls and isinstance(error, (EOFError, ConnectionResetError, BrokenPipeError)):
+            return explain_closed_plaintext(self._where) + f" ({self.url})"
+        return f"broker {self.url} closed the connection before CONNACK: {reason}"
 
     def _on_subscribe(self, client: paho.Client, _ud: object, mid: int, codes: list[ReasonCode],
                       props: Properties | None) -> None:
@@ -633,13 +767,21 @@ class MqttLink:
                 props.SessionExpiryInterval = self.session_expiry_s
             if self.endpoint_id:
                 props.UserProperty = ("usp-endpoint-id", self.endpoint_id)
+        self._last_error = None
         try:
             kwargs: dict[str, Any] = {"keepalive": self.keepalive}
             if self.version == 5:
                 kwargs["clean_start"] = self.clean_start
                 kwargs["properties"] = props
-            # A blocking TCP connect: fast to a nearby broker, and paho needs it on this thread.
+            # A blocking TCP connect (and TLS handshake): fast to a nearby broker, and paho needs it on
+            # this thread.
             rc = self._client.connect(self.address.host, self.address.port, **kwargs)
+        except (ssl.SSLError, ssl.CertificateError) as exc:
+            raise MqttError(explain_tls(exc, self._where, during_handshake=True)) from None
+        except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError) as exc:
+            if self.address.tls:  # the TCP connect worked, the handshake did not
+                raise MqttError(explain_tls(exc, self._where, during_handshake=True)) from None
+            raise MqttError(f"the MQTT broker at {self._where} dropped the connection ({exc})") from None
         except OSError as exc:
             raise MqttError(
                 f"cannot reach the MQTT broker at {self.address.host}:{self.address.port} ({exc}); "
@@ -653,7 +795,8 @@ class MqttLink:
             self._client.disconnect()
             raise MqttError(f"no CONNACK from {self.url} within {timeout:g}s") from None
         if code != 0:
-            raise MqttError(f"the broker at {self.url} refused the connection (reason code {code})")
+            raise MqttError(explain_refusal(code, self.url, username=self.username,
+                                            has_password=self._password is not None))
         self.connected = True
         if self._subscriptions and not self._session_present:  # a resumed session kept them
             await self._subscribe_many(dict(self._subscriptions), timeout)
@@ -751,6 +894,7 @@ class MqttLink:
         qos: int = 0,
         response_topic: str | None = None,
         content_type: str | None = USP_CONTENT_TYPE,
+        retain: bool = False,
     ) -> bool:
         """Write a PUBLISH (QoS 0 or 1) now. Returns False (and counts an error) when not connected;
         raises ``ValueError`` for a topic with wildcards, an empty topic or another QoS.
@@ -763,6 +907,8 @@ class MqttLink:
             self.stats.publish_errors += 1
             return False
         packet = self._packet(topic, payload, qos, response_topic, content_type)
+        if retain:  # the RETAIN flag is bit 0 of the fixed header
+            packet = bytes((packet[0] | 0x01,)) + packet[1:]
         if self._client._out_packet:  # whatever paho queued (a SUBSCRIBE, ...) goes out first
             self._client.loop_write()
         sock.send(packet)
@@ -789,6 +935,16 @@ class MqttLink:
         with self._stats_lock:
             self.stats.published += 1
         return True
+
+    def tls_version(self) -> str | None:
+        """The connection's TLS protocol and cipher (``TLSv1.3 TLS_AES_256_GCM_SHA384``); None when
+        it is plaintext or down. Benchmarks and ``gateward usp`` say what they ran over."""
+        sock = self._sock
+        if sock is None or not sock.tls:
+            return None
+        raw = cast("ssl.SSLSocket", sock.raw)
+        cipher = raw.cipher()
+        return f"{raw.version()} {cipher[0] if cipher else ''}".strip()
 
     async def drop(self) -> None:
         """Close the TCP connection without a DISCONNECT (the broker then publishes the will)."""

@@ -188,6 +188,14 @@ def mqtt_connect_record(*, to_id: str, from_id: str, subscribed_topic: str, mqtt
                      _varint(len(inner)), inner))
 
 
+def websocket_connect_record(*, to_id: str, from_id: str) -> bytes:
+    """The ``websocket_connect`` Record (USP 1.3): what an agent sends first on a new WebSocket."""
+    record = record_pb.Record(version=USP_VERSION, to_id=to_id, from_id=from_id)
+    record.websocket_connect.SetInParent()
+    out: bytes = record.SerializeToString()
+    return out
+
+
 def disconnect_record(*, to_id: str, from_id: str, reason: str, reason_code: int = 0) -> bytes:
     """The ``disconnect`` Record (written directly, like :func:`mqtt_connect_record`)."""
     inner = _text(b"\x0a", reason) + (b"\x15" + reason_code.to_bytes(4, "little") if reason_code else b"")

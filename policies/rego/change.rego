@@ -137,6 +137,13 @@ approvals contains {"role": "approver", "code": "approval.secret_change", "messa
 	reason := sprintf("secret change to %s", [c.path])
 }
 
+# A support agent's request to roll back an applied change is decided by an approver, never
+# applied on the requester's say-so (issue 39): the console's "request rollback" submits it so.
+approvals contains {"role": "approver", "code": "approval.rollback_request", "message": reason, "params": {}} if {
+	input.proposal.source == "rollback_request"
+	reason := "a rollback a support agent requested: an approver decides"
+}
+
 warn contains {"code": "change.presence_unconfirmed", "message": msg, "params": {"unconfirmed": unconfirmed, "devices_total": input.proposal.preview.devices_total}} if {
 	input.proposal.preview.exists
 	input.proposal.preview.devices_present < input.proposal.preview.devices_total

@@ -120,6 +120,11 @@ test_secret_change_needs_approver if {
 	data.gateward.fixtures_test.asks(data.gateward.change.approvals, "approver", "approval.secret_change", "secret change to Device.WiFi.AccessPoint.1.Security.KeyPassphrase") with input as inp
 }
 
+test_rollback_request_needs_approver if {
+	inp := object.union(data.gateward.fixtures_test.base, {"proposal": {"source": "rollback_request"}})
+	data.gateward.fixtures_test.asks(data.gateward.change.approvals, "approver", "approval.rollback_request", "a rollback a support agent requested: an approver decides") with input as inp
+}
+
 test_no_approvals_for_plain_change if {
 	count(data.gateward.change.approvals) == 0 with input as data.gateward.fixtures_test.base
 }

@@ -301,6 +301,13 @@ class SimulatedCpe:
 
         return self.twin.transact(self.twin_id, fn)
 
+    def accept_command(self, command: str) -> None:
+        """Answer a Reboot/FactoryReset RPC: a CPE that refuses it (the twin's ``command_refused``
+        fault) answers with a SOAP fault and does nothing (issue 37)."""
+        refused = self.state().faults.get("command_refused")
+        if refused is not None and refused.get("command", command) == command:
+            raise CpeFault(int(refused.get("code", 9001)), f"{refused['message']} (injected command_refused)")
+
     # ------------------------------------------------------------------ after-session actions
     def reboot(self, command_key: str = "") -> None:
         TwinDeviceActions(self.twin).reboot(self.state(), command_key)

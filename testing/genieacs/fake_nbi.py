@@ -37,7 +37,8 @@ observes:
 Not GenieACS (documented in ``docs/genieacs.md``): the ``/_gateward/*`` control endpoints
 (force an inform, read the RPC log, inject NBI failures), the optional ``Authorization`` check
 that stands in for the reverse proxy operators put in front of the NBI, and waits that are
-event-driven instead of GenieACS's 500 ms polling.
+event-driven instead of GenieACS's 500 ms polling (``poll_s=0.5`` answers a task at the poll after
+its session, as GenieACS does: the benches that must wait like the real one set it).
 
 Run it: ``python -m testing.genieacs.fake_nbi --port 7557 --database-url sqlite:///var/gateward.db``.
 """
@@ -49,6 +50,7 @@ import bisect
 import contextlib
 import json
 import logging
+import math
 import re
 import socket
 import ssl
@@ -70,7 +72,7 @@ from executors.base import UnknownDevice
 from executors.genieacs.ids import fault_id, genieacs_device_id, split_device_id
 from executors.genieacs.query import QueryError, matches, nested_getter, normalize_date, project
 from executors.sim.twin import Twin
-from testing.genieacs.cpe import SimulatedCpe
+from testing.genieacs.cpe import CpeFault, SimulatedCpe
 from testing.genieacs.fake_store import DeviceRecord, FakeStore, iso, listing_json
 from testing.genieacs.session import AcsSession, SessionReport
 
@@ -225,8 +227,13 @@ class FakeNbi:
         session_end_wait_s: float = 120.0,
         cpe_retry_s: float = 1.0,
         boot_s: float = 0.5,
+        poll_s: float | None = None,
     ) -> None:
         self.twin = twin
+        # GenieACS's NBI notices a task's session start and end by polling every 500 ms
+        # (lib/api-functions.ts awaitSessionStart/awaitSessionEnd); ``poll_s`` answers a task at the
+        # first such poll after its session ended, as a real one does. None: as soon as it ends.
+        self.poll_s = poll_s
         self.clock = clock
         self.tick_s = tick_s
         self.require_auth = require_auth
@@ -519,6 +526,11 @@ class FakeNbi:
         if rec is None or self._stop.is_set():
             return
         cpe = self._cpe(rec)
+        if action == "download":
+            follow_events = self._transfer(rec, cpe, args)
+            if follow_events is None:
+                return  # no reboot: the CPE's next session (an inform, a connection request) carries it
+            action, args = "informed", {"events": follow_events}
         gate = self.gate(gid)
         with gate.cond:
             gate.cpe_busy = True
@@ -543,6 +555,29 @@ class FakeNbi:
             with gate.cond:
                 gate.booting_until = 0.0
         self._session_thread(gid, follow, 0.0)
+
+    def _transfer(self, rec: DeviceRecord, cpe: SimulatedCpe, args: dict[str, Any]) -> list[str] | None:
+        """The CPE fetches the image from the file server and installs it; its TransferComplete is
+        queued for its next session. Returns the events of the session it opens itself after
+        rebooting into the image, or None when it did not reboot: a failed transfer, or a device that
+        does what genieacs-sim does (the twin's ``download_not_installed``) — TransferComplete
+        FaultCode 0, no reboot, SoftwareVersion unchanged, nothing sent until its next session. A
+        file the server does not have is genieacs-sim's ``9016 Unexpected response 404``."""
+        start = self.clock()
+        code, text, booted = 0, "", False
+        if not args.get("found"):
+            code, text = 9016, "Unexpected response 404"
+        else:
+            before = cpe.state().boot_count
+            try:
+                cpe.download(str(args.get("file_type", "")), str(args["url"]), str(args.get("version", "")))
+            except CpeFault as f:
+                code, text = f.code, f.message
+            booted = cpe.state().boot_count != before
+        with self.store.lock:
+            rec.transfers.append({"command_key": args["command_key"], "fault_code": code, "fault_string": text,
+                                  "start": start, "complete": self.clock()})
+        return ["1 BOOT", "7 TRANSFER COMPLETE", "M Download"] if booted else None
 
     def inform(self, device: str, events: Sequence[str] = ("2 PERIODIC",)) -> SessionReport | None:
         """Make ``device`` (GenieACS or twin id) inform now: its queued tasks run."""
@@ -601,6 +636,7 @@ class FakeNbi:
         finally:
             gate.release()
         body = FakeStore.task_json(task)
+        asked = time.monotonic()
         status = self.connection_request(gid)
         if status:
             return 202, status, body
@@ -609,6 +645,9 @@ class FakeNbi:
             started = gate.cond.wait_for(lambda: gate.started > mark or gate.active, max(0.0, threshold))
         if not started or not gate.wait_end(self.session_end_wait_s):
             return 202, "Task queued but not processed", body
+        if self.poll_s:  # seen at GenieACS's next poll: never before the first, 500 ms after asking
+            polls = max(1, math.ceil((time.monotonic() - asked) / self.poll_s))
+            self._stop.wait(max(0.0, asked + polls * self.poll_s - time.monotonic()))
         with self.store.lock:
             faulted = fault_id(gid, task["_id"]) in self.store.faults
         if faulted:
@@ -1214,6 +1253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tls-key", default=None, help="PEM key for --tls-cert")
     parser.add_argument("--require-auth", default=None, help="exact Authorization header value to demand")
     parser.add_argument("--tick", type=float, default=30.0, help="seconds between periodic-inform checks (0: off)")
+    parser.add_argument("--poll", type=float, default=0.0,
+                        help="answer a task at GenieACS's next session poll (0.5 as a real one; 0: at once)")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
@@ -1226,7 +1267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.tls_cert:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(args.tls_cert, args.tls_key)
-    nbi = FakeNbi(twin, tick_s=args.tick or None, require_auth=args.require_auth)
+    nbi = FakeNbi(twin, tick_s=args.tick or None, require_auth=args.require_auth, poll_s=args.poll or None)
     try:
         url = nbi.start(args.host, args.port, ctx)
     except OSError as exc:

@@ -78,6 +78,11 @@ class DeviceRecord:
     # ``_lastInform`` older than a document another, shorter session saved meanwhile (found
     # against GenieACS 1.2.16; an incremental scan by ``_lastInform`` must look back for it).
     saved_inform: float | None = None
+    # TransferCompletes the CPE has yet to send (issue 37 item 6): a CPE sends one only inside a
+    # session, after its Inform — a real one in the session after it rebooted into the image,
+    # genieacs-sim in its next session of any kind. Each: command_key, fault_code, fault_string,
+    # start, complete.
+    transfers: list[dict[str, Any]] = field(default_factory=list)
     # A listing record's rendered ``_lastInform`` (for that time) and ``_deviceId``: the same for
     # every listing of it, so rendered once (``_listing_meta``). GenieACS's driver turns a stored
     # BSON date into JSON in C++ per document; in Python it was a third of the double's CPU.
@@ -370,6 +375,9 @@ class FakeStore:
         self.tasks: dict[str, dict[str, Any]] = {}
         self.faults: dict[str, dict[str, Any]] = {}
         self.files: dict[str, dict[str, Any]] = {}
+        # GenieACS's ``operations`` collection: a Download the CPE answered with Status 1, awaiting
+        # its TransferComplete, by (device id, command key).
+        self.operations: dict[tuple[str, str], dict[str, Any]] = {}
         self.named: dict[str, dict[str, dict[str, Any]]] = {
             "presets": {},
             "objects": {},

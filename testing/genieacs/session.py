@@ -20,7 +20,13 @@ Why these rules and not simpler ones — each is what GenieACS does (``lib/cwmp.
   after success the cache holds the value that was sent, not a read-back. A 9005 fault from the
   CPE is "recovered": the names are forgotten and the Set is retried without them.
 * Reboot, FactoryReset and Download take effect after the session; the CPE then informs again
-  (``1 BOOT``/``M Reboot``, ``0 BOOTSTRAP``, ``7 TRANSFER COMPLETE``/``M Download``).
+  (``1 BOOT``/``M Reboot``, ``0 BOOTSTRAP``, ``1 BOOT``/``7 TRANSFER COMPLETE``/``M Download``).
+* A download task is *done* when the CPE answers DownloadResponse (Status 1): GenieACS answers the
+  task 200 and keeps an operation awaiting the CPE's TransferComplete, which arrives in a later
+  session, right after its Inform (``lib/session.ts`` ``transferComplete``). FaultCode 0 sets
+  ``Downloads.<i>.LastDownload`` (to the download's time), ``LastFileName`` …; any other code puts
+  ``Downloads.<i>.Download`` back and records ``cwmp.<code>`` on the task's channel — a fault
+  whose task is already gone. Seen against GenieACS 1.2.16 with genieacs-sim (issue 37 item 6).
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from core.models import Scalar
 from executors.genieacs.ids import fault_id
 from executors.genieacs.timing import interval_start
 from testing.genieacs.cpe import CpeFault, SimulatedCpe
-from testing.genieacs.fake_store import DeviceRecord, FakeStore
+from testing.genieacs.fake_store import CachedLeaf, DeviceRecord, FakeStore, iso
 
 if TYPE_CHECKING:
     from executors.sim.twin import Twin
@@ -144,6 +150,10 @@ class AcsSession:
                 self.record.last_boot = now
             if "0 BOOTSTRAP" in self.events:
                 self.record.last_bootstrap = now
+        with self.store.lock:
+            transfers, self.record.transfers = self.record.transfers, []
+        for tc in transfers:  # CPE requests come after the Inform, before the ACS's
+            self._transfer_complete(tc)
         if "0 BOOTSTRAP" in self.events and self.store.bootstrap_refreshes_tree:
             self._refresh("")  # an operator's bootstrap preset that refreshes the whole tree
         tasks = self.store.device_tasks(self.record.id)
@@ -199,14 +209,25 @@ class AcsSession:
         elif name == "deleteObject":
             self._delete_object(str(task["objectName"]))
         elif name == "reboot":
+            self._accept("reboot")
             self.after.append(("reboot", {"command_key": task["_id"]}))
             self._rpc("Reboot", commandKey=task["_id"])
         elif name == "factoryReset":
+            self._accept("factory_reset")
             self.after.append(("factory_reset", {}))
             self._rpc("FactoryReset")
         elif name == "download":
             self._download(task)
         # any other name: GenieACS logs "Invalid task" and drops it
+
+    def _accept(self, command: str) -> None:
+        """The CPE's answer to a Reboot/FactoryReset RPC: a SOAP fault is recorded as GenieACS does
+        (``cwmp.<code>`` on the task's channel) and nothing happens after the session."""
+        try:
+            self.cpe.accept_command(command)
+        except CpeFault as f:
+            self._rpc("Fault", code=f.code, message=f.message, detail=f.detail())
+            raise TaskFault(f"cwmp.{f.code}", f.message, f.detail()) from None
 
     def _cached_fresh(self, name: str) -> bool:
         """The cache holds ``name`` refreshed inside this session's refresh interval."""
@@ -298,19 +319,89 @@ class AcsSession:
             self.record.forget(inst)
 
     def _download(self, task: dict[str, Any]) -> None:
-        name = str(task.get("fileName", ""))
-        with self.store.lock:
-            meta = self.store.files.get(name)
+        """The Download RPC, as GenieACS declares it: a ``Downloads.<i>`` instance for the file
+        (reused for the same file type and name) whose ``Download`` becomes this session's time, an
+        operation awaiting the TransferComplete, and the CPE's transfer after the session. The
+        task itself is done: the CPE answered Status 1."""
+        name, file_type = str(task.get("fileName", "")), str(task.get("fileType", ""))
         url = f"{self.files_url}/{name}"
-        self._rpc("Download", fileType=task.get("fileType"), url=url)
-        if meta is None:
-            raise TaskFault("cwmp.9016", f"File transfer failure: unable to access file ({url}: 404)")
-        version = str(meta.get("metadata", {}).get("version") or name.rsplit(".", 1)[0])
-        try:
-            self.cpe.download(str(task.get("fileType", "")), url, version)
-        except CpeFault as f:
-            raise TaskFault(f"cwmp.{f.code}", f.message, f.detail()) from None
-        self.after.append(("informed", {"events": ["7 TRANSFER COMPLETE", "M Download", "1 BOOT"]}))
+        command_key = str(task["_id"])
+        ts = self._ts()
+        with self.store.lock:
+            inst = self._download_instance(file_type, name, ts)
+            self._leaf(f"Downloads.{inst}.Download", _stamp(ts), "xsd:dateTime", ts, writable=True)
+            self.store.operations[(self.record.id, command_key)] = {
+                "task": command_key, "instance": inst, "timestamp": ts, "fileType": file_type, "fileName": name,
+            }
+            meta = self.store.files.get(name)
+        self._rpc("Download", fileType=file_type, url=url, commandKey=command_key)
+        version = "" if meta is None else str(meta.get("metadata", {}).get("version") or name.rsplit(".", 1)[0])
+        self.after.append(("download", {"command_key": command_key, "file_type": file_type, "url": url,
+                                        "version": version, "found": meta is not None}))
+
+    def _download_instance(self, file_type: str, name: str, ts: float) -> int:
+        """The ``Downloads.<i>`` for this file type and name, created with GenieACS's defaults."""
+        found = sorted({int(p.split(".")[1]) for p in self.record.params
+                        if p.startswith("Downloads.") and p.split(".")[1].isdigit()})
+        for i in found:
+            rec = self.record.params
+            if (rec.get(f"Downloads.{i}.FileType") and rec[f"Downloads.{i}.FileType"].value == file_type
+                    and rec.get(f"Downloads.{i}.FileName") and rec[f"Downloads.{i}.FileName"].value == name):
+                return i
+        inst = (found[-1] + 1) if found else 1
+        epoch = _stamp(0.0)
+        for leaf, value, xsd, writable in (
+            ("FileType", file_type, "xsd:string", True), ("FileName", name, "xsd:string", True),
+            ("TargetFileName", "", "xsd:string", True), ("Download", epoch, "xsd:dateTime", True),
+            ("LastFileType", "", "xsd:string", False), ("LastFileName", "", "xsd:string", False),
+            ("LastTargetFileName", "", "xsd:string", False), ("LastDownload", epoch, "xsd:dateTime", False),
+            ("StartTime", epoch, "xsd:dateTime", False), ("CompleteTime", epoch, "xsd:dateTime", False),
+        ):
+            self._leaf(f"Downloads.{inst}.{leaf}", value, xsd, ts, writable=writable)
+        return inst
+
+    def _leaf(self, path: str, value: Scalar, xsd: str, ts: float, *, writable: bool) -> None:
+        self.record.params[path] = CachedLeaf(value, xsd, writable, ts)
+        self.record.objects.setdefault("Downloads", (True, ts))
+        self.record.objects.setdefault(path.rsplit(".", 1)[0], (True, ts))
+
+    def _transfer_complete(self, tc: dict[str, Any]) -> None:
+        """GenieACS's ``transferComplete``: the operation it matches is settled — FaultCode 0 records
+        the download on the document, any other code reverts ``Download`` and faults the channel."""
+        key, code = str(tc["command_key"]), int(tc.get("fault_code", 0))
+        self._rpc("TransferComplete", commandKey=key, faultCode=code, faultString=str(tc.get("fault_string", "")))
+        ts = self._ts()
+        with self.store.lock:
+            op = self.store.operations.pop((self.record.id, key), None)
+            if op is None:
+                return  # GenieACS answers TransferCompleteResponse and records nothing
+            base = f"Downloads.{op['instance']}."
+            if code:
+                last = self.record.params.get(base + "LastDownload")
+                self._leaf(base + "Download", last.value if last else _stamp(0.0), "xsd:dateTime", ts, writable=True)
+                fid = fault_id(self.record.id, op["task"])
+                self.store.faults[fid] = {
+                    "_id": fid, "device": self.record.id, "channel": f"task_{op['task']}", "code": f"cwmp.{code}",
+                    "message": str(tc.get("fault_string", "")),
+                    "detail": {"faultCode": str(code), "faultString": str(tc.get("fault_string", "")),
+                               "setParameterValuesFault": None},
+                    "timestamp": op["timestamp"], "retries": 0,
+                    "provisions": [["download", op["fileType"], op["fileName"], ""]],
+                }
+                return
+            for leaf, value, xsd in (
+                ("LastDownload", _stamp(op["timestamp"]), "xsd:dateTime"),
+                ("LastFileType", op["fileType"], "xsd:string"),
+                ("LastFileName", op["fileName"], "xsd:string"), ("LastTargetFileName", "", "xsd:string"),
+                ("StartTime", _stamp(float(tc["start"])), "xsd:dateTime"),
+                ("CompleteTime", _stamp(float(tc["complete"])), "xsd:dateTime"),
+            ):
+                self._leaf(base + leaf, value, xsd, ts, writable=False)
+
+
+def _stamp(ts: float) -> str:
+    """A GenieACS ``xsd:dateTime`` value (``2026-11-26T01:20:39.416Z``)."""
+    return iso(ts) or ""
 
 
 __all__ = ["SPV_BATCH", "AcsSession", "SessionReport", "TaskFault", "sanitize"]

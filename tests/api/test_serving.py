@@ -42,7 +42,9 @@ def test_an_unknown_server_option_is_a_clear_error(http: str, loop: str, message
 
 @pytest.mark.parametrize(("args", "env", "message"), [
     (["--http", "nope"], {}, "--http is one of"),
-    (["--workers", "2"], {"GATEWARD_TOKEN_CACHE_S": "99"}, "GATEWARD_TOKEN_CACHE_S is 0..60 seconds")])
+    (["--workers", "2"], {"GATEWARD_TOKEN_CACHE_S": "99"}, "GATEWARD_TOKEN_CACHE_S is 0..60 seconds"),
+    ([], {"GATEWARD_SHUTDOWN_S": "soon"}, "GATEWARD_SHUTDOWN_S must be a number of seconds"),
+    ([], {"GATEWARD_SHUTDOWN_S": "0"}, "GATEWARD_SHUTDOWN_S must be more than 0")])
 def test_run_refuses_a_bad_option_before_serving(tmp_path: Path, args: list[str], env: dict[str, str],
                                                  message: str) -> None:
     env = {**os.environ, "GATEWARD_DATABASE_URL": f"sqlite:///{tmp_path / 'g.db'}", "GATEWARD_HOME": str(tmp_path),

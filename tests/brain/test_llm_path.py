@@ -12,6 +12,7 @@ import pytest
 
 from brain.llm import LLMClient, LLMConfig, LLMError
 from brain.untrusted import contains_unwrapped
+from core.models import EvidenceSeries
 from testing.llm_server import FakeOpenAIServer
 from tests.brain.conftest import kinds, run_turn
 
@@ -78,7 +79,14 @@ def test_model_driven_dfs_fix_with_untrusted_data_and_usage(rt: Any, llm_svc: An
     ])
     tid = llm_svc.start(dev, alice)
     events = run_turn(llm_svc, tid, 'Flat 4B: Wi-Fi dies every evening. My password is "hunter2-secret!"', alice)
-    assert next(e for e in events if e.kind == "proposal").data["state"] == "approved"
+    proposal = next(e for e in events if e.kind == "proposal")
+    assert proposal.data["state"] == "approved"
+    # The approver sees the air of the radio the model moves, as beside a diagnosed change.
+    charted = [e for e in rt.lifecycle.get(proposal.data["proposal_id"]).evidence if "series" in e.data]
+    assert [e.kind for e in charted] == ["telemetry"], charted
+    series = EvidenceSeries.model_validate(charted[0].data["series"])
+    assert series.metric == "wifi.channel_utilization_pct" and series.labels == {"radio": "2"}
+    assert len(series.points) >= 2 and series.threshold_text and "detectors' line" in series.threshold_text
     # The model starts from the same evidence bundle as the playbooks, then reads what it asks for.
     tools = [e.data["name"] for e in events if e.kind == "tool"]
     assert tools[:2] == ["device_summary", "topology"] and tools[-3:-1] == ["wifi_neighbors", "history"]

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +46,16 @@ def _ensure_browser() -> None:
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         _unavailable("Debian chromium + chromium-driver are not installed and we cannot apt-get them (not root)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"]):
-        res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, check=False)
+    # Another apt-get (a machine still provisioning itself, or another worker) may hold dpkg's lock:
+    # wait for it (up to 10 minutes) rather than failing every browser test of the run.
+    lock = ["-o", "DPkg::Lock::Timeout=600"]
+    for cmd in (["apt-get", *lock, "update", "-qq"],
+                ["apt-get", *lock, "install", "-y", "-qq", "chromium", "chromium-driver"]):
+        for _attempt in range(60):
+            res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, check=False)
+            if res.returncode == 0 or "Could not get lock" not in res.stderr:
+                break
+            time.sleep(10)
         if res.returncode != 0:
             _unavailable(f"`{' '.join(cmd)}` failed: {res.stderr.strip()[-400:]}")
     if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
@@ -142,6 +151,35 @@ class Browser:
             return False
 
         return self.wait(cond, timeout, what=css)
+
+    def click(self, css: str, pred: Callable[[Any], bool] | None = None, timeout: float = 40) -> None:
+        """Click the first displayed match, finding it again if the view re-rendered it between the
+        find and the click (live pages rebuild their panels as the server's state moves)."""
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        deadline = time.monotonic() + timeout
+        while True:
+            el = self.wait_css(css, pred, timeout=max(1.0, deadline - time.monotonic()))
+            try:
+                el.click()
+                return
+            except StaleElementReferenceException:
+                if time.monotonic() > deadline:
+                    raise
+
+    def text(self, css: str, pred: Callable[[Any], bool] | None = None, timeout: float = 40) -> str:
+        """The text of the first displayed match, found again if a live view re-rendered it between
+        the find and the read (as :meth:`click`)."""
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        deadline = time.monotonic() + timeout
+        while True:
+            el = self.wait_css(css, pred, timeout=max(1.0, deadline - time.monotonic()))
+            try:
+                return str(el.text)
+            except StaleElementReferenceException:
+                if time.monotonic() > deadline:
+                    raise
 
     def shot(self, label: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)

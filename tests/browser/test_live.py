@@ -80,14 +80,14 @@ def test_device_page_shows_the_applied_value_and_every_parameter(
 
     # the open page follows by itself: the new value, and the full list (not just the backed-up parameter)
     b.wait(lambda d: _param_value(b, POWER) == str(new), 20, what=f"{POWER} = {new} on the open page")
-    count = b.wait_css("[data-testid=param-count]").text
+    count = b.text("[data-testid=param-count]")
     shown = int(count.split()[0])
     assert shown >= len(before), f"the parameter list collapsed to {count!r} after the apply (was {len(before)})"
     b.shot("02-after-apply-live")
     b.driver.refresh()  # and what a fresh look at the page says
     b.wait_css("[data-testid=device-title]", lambda el: el.text == dev)
     b.wait(lambda d: _param_value(b, POWER) == str(new), 20, what="the new value after a reload")
-    assert int(b.wait_css("[data-testid=param-count]").text.split()[0]) == shown
+    assert int(b.text("[data-testid=param-count]").split()[0]) == shown
     b.shot("03-after-reload")
 
 
@@ -210,7 +210,7 @@ def test_fleet_view_counts_what_the_api_counts(server: Server, browser: Callable
     b = browser("erin", "fleet")  # an auditor: the fleet view is read-only, for every role
     b.sign_in("#/fleet")
     b.wait_css("[data-testid=fleet-devices] .value", lambda el: el.text == str(ov["devices"]))
-    assert b.wait_css("[data-testid=fleet-online] .value").text == str(ov["online"])
+    assert b.text("[data-testid=fleet-online] .value") == str(ov["online"])
     rows = b.driver.find_elements(By.CSS_SELECTOR, "[data-testid=fleet-by-region] .bar-row")
     assert {r.get_attribute("data-key") for r in rows} == set(regions)
     for r in rows:  # the hover text carries the exact numbers, with units

@@ -1,27 +1,24 @@
-"""The CLI end to end on SQLite (real processes): one-line errors with exit 2, create → approve →
-start --wait (the worker runs in-process) → status with per-ring progress bars."""
+"""The CLI end to end on SQLite (the real entry point, in process: ``testing/cli.py``): one-line
+errors with exit 2, create → approve → start --wait (the worker runs in-process) → status with
+per-ring progress bars."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from testing.cli import CliResult, run_cli
 from tests.campaigns.conftest import campaign_runtime
 from tests.campaigns.helpers import PATH
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _gw(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "GATEWARD_DATABASE_URL": url, "COLUMNS": "160"}
-    return subprocess.run([sys.executable, "-m", "gateward.cli", *args], env=env, cwd=ROOT, capture_output=True,
-                          text=True, timeout=240)
+def _gw(url: str, *args: str) -> CliResult:
+    return run_cli(*args, env={"GATEWARD_DATABASE_URL": url}, cwd=ROOT, columns=160)
 
 
 @pytest.mark.slow

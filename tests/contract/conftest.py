@@ -30,9 +30,9 @@ from typing import Any
 
 import pytest
 
-from core.grants import AUTHORITY
 from core.models import Device, Scalar
 from executors.base import Executor, GrantPurpose, WriteGrant
+from testing.grants import grant
 
 PG_URL = os.environ.get("GATEWARD_TEST_DATABASE_URL")
 
@@ -67,15 +67,10 @@ class Harness:
         purpose: GrantPurpose = "apply",
         proposal_id: str = "p-contract",
     ) -> Iterator[WriteGrant]:
-        """A real grant from the process's authority, revoked when the block ends."""
-        with AUTHORITY.scoped(
-            proposal_id=proposal_id,
-            proposal_hash="0" * 64,
-            device_id=device.id,
-            purpose=purpose,
-            paths=list(paths),
-            commands=list(commands),
-        ) as g:
+        """A real grant from the test authority bound to this harness's executor, revoked when the
+        block ends."""
+        with grant(self.executor, device, paths=paths, commands=commands, purpose=purpose,
+                   proposal_id=proposal_id) as g:
             yield g
 
 
@@ -161,6 +156,7 @@ if PG_URL:
 
 from tests.contract import harness_genieacs  # noqa: E402, F401, I001  (registers the "genieacs" harness)
 from tests.contract import harness_usp  # noqa: E402, F401  (registers the "usp" harness)
+from tests.contract import harness_usp_ws  # noqa: E402, F401  (registers the "usp-websocket" harness)
 
 
 def _params() -> list[Any]:

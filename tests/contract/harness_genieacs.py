@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,9 +77,21 @@ def genieacs_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
             clear=lambda device, kind=None: twin.clear(device.id, kind),
             make_slow_executor=executor.with_timeout,
             native=lambda device: twin.params(device.id),
-            extras={"twin": twin, "nbi": nbi, "spare": devices["spare"]},
+            extras={"twin": twin, "nbi": nbi, "spare": devices["spare"],
+                    "publish_firmware": lambda name, version: _publish(nbi, name, version)},
         )
     finally:
         executor.close()
         nbi.stop()
         twin.close()
+
+
+def _publish(nbi: Any, name: str, version: str) -> None:
+    """Upload an image to the ACS's file server as an operator does (``PUT /files/<name>`` with its
+    metadata): GenieACS serves a download task only a file it has (issue 37 item 6)."""
+    import httpx
+
+    with httpx.Client(base_url=nbi.url) as c:
+        r = c.put(f"/files/{name}", content=b"\x00" * 1024,
+                  headers={"fileType": "1 Firmware Upgrade Image", "version": version})
+        assert r.status_code == 201, r.text

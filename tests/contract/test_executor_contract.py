@@ -342,6 +342,93 @@ def test_reboot(harness: Harness) -> None:
     assert harness.executor.presence(d).online
 
 
+def test_reboot_is_confirmed_on_a_device_that_shipped_without_boot_notifications(harness: Harness) -> None:
+    """Issue 37 item 2: a USP agent added by hand while connected had no Boot! subscription, so a
+    governed reboot ended "no Boot! within 40 s" while the agent was back in a second. The adapter
+    makes sure the device will say it is back before it reboots it (``forget_subscriptions``: the
+    harness empties the device's notification plumbing; adapters without any skip that step)."""
+    d = harness.tr181_device
+    forget = harness.extras.get("forget_subscriptions")
+    if forget is not None:
+        forget(d)
+    res = _operate(harness, d, "reboot")
+    assert res.status == "done", res.output
+    assert harness.executor.presence(d).online
+
+
+def test_a_refused_command_is_a_typed_fault_and_the_device_does_nothing(harness: Harness) -> None:
+    """Issue 37 item 7: a device that answers a command with an error (a USP agent's Error to
+    ``Reboot()``, a CPE's fault) did nothing; the adapter says so with a typed fault, so the lifecycle
+    can tell a refusal from a reboot in progress."""
+    d = harness.tr181_device
+    up = _read(harness, d, "Device.DeviceInfo.UpTime")
+    harness.inject(d, "command_refused", command="reboot", message="permission denied")
+    try:
+        with pytest.raises(Fault) as err:
+            _operate(harness, d, "reboot")
+        assert "permission denied" in err.value.message
+    finally:
+        harness.clear(d, "command_refused")
+    after = _read(harness, d, "Device.DeviceInfo.UpTime")
+    assert isinstance(up, int) and isinstance(after, int) and after >= up  # it did not restart
+    assert harness.executor.presence(d).online
+
+
+# --------------------------------------------------------------------------- firmware (issue 37 item 6)
+# What the real peers did is in tests/genieacs/test_firmware.py and tests/usp/test_firmware.py:
+# GenieACS answers a download at the CPE's DownloadResponse and learns the outcome from its later
+# TransferComplete; genieacs-sim reports the transfer complete and keeps its version
+# (``download_not_installed`` here); OB-USP-Agent has no FirmwareImage table at all.
+FW_VERSION = "9.9.9-contract"
+FW_URL = f"https://firmware.gateward.example/contract/{FW_VERSION}.bin"
+
+
+def _publish_firmware(h: Harness) -> None:
+    publish = h.extras.get("publish_firmware")
+    if publish is not None:  # an ACS serves only an image it has (GenieACS: PUT /files/<name>)
+        publish(f"{FW_VERSION}.bin", FW_VERSION)
+
+
+def test_a_firmware_download_completes_and_the_new_version_is_read_back(harness: Harness) -> None:
+    d = harness.tr181_device
+    _publish_firmware(harness)
+    res = _operate(harness, d, "download", url=FW_URL, version=FW_VERSION)
+    assert res.status == "done", res.output
+    assert _read(harness, d, "Device.DeviceInfo.SoftwareVersion") == FW_VERSION
+    assert harness.executor.presence(d).online
+
+
+def test_a_transfer_reported_complete_without_the_new_version_is_not_claimed_installed(harness: Harness) -> None:
+    """genieacs-sim's Download: the image is fetched and the transfer reported complete, but the
+    device neither reboots nor changes SoftwareVersion. No adapter may report the new version; the
+    lifecycle's verify (SoftwareVersion against the proposal's) then fails the change."""
+    d = harness.tr181_device
+    old = _read(harness, d, "Device.DeviceInfo.SoftwareVersion")
+    _publish_firmware(harness)
+    harness.inject(d, "download_not_installed")
+    try:
+        res = _operate(harness, d, "download", url=FW_URL, version=FW_VERSION)
+    finally:
+        harness.clear(d, "download_not_installed")
+    assert res.status in ("done", "pending"), res.output  # pending: a USP agent whose Boot! never came
+    assert res.output.get("firmware", old) == old and res.output.get("installed") is not True
+    assert _read(harness, d, "Device.DeviceInfo.SoftwareVersion") == old
+
+
+def test_a_failed_transfer_is_a_typed_fault_and_the_old_image_stays(harness: Harness) -> None:
+    d = harness.tr181_device
+    old = _read(harness, d, "Device.DeviceInfo.SoftwareVersion")
+    _publish_firmware(harness)
+    harness.inject(d, "download_fails", code=9010, message="image signature invalid")
+    try:
+        with pytest.raises(Fault) as err:
+            _operate(harness, d, "download", url=FW_URL, version=FW_VERSION)
+    finally:
+        harness.clear(d, "download_fails")
+    assert err.value.code == 9010 and "image signature invalid" in err.value.message
+    assert _read(harness, d, "Device.DeviceInfo.SoftwareVersion") == old
+
+
 def test_ipping(harness: Harness) -> None:
     d = harness.tr181_device
     res = _operate(harness, d, "ipping", host="192.0.2.10", repetitions=3)

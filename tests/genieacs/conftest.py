@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from core.grants import AUTHORITY
 from core.models import Change, Device, Scalar
 from executors.base import ApplyResult, OperateResult
+from testing.grants import grant
 
 TR181_MODEL = "lumenet-g240w-3.2"
 TR098_MODEL = "sinotel-hg8020-s105"
@@ -71,21 +71,13 @@ def http(nbi: Any) -> Iterator[httpx.Client]:
 
 
 def apply(ex: Any, device: Device, changes: list[Change], key: str = "k-1") -> ApplyResult:
-    with AUTHORITY.scoped(
-        proposal_id="p-genieacs",
-        proposal_hash="0" * 64,
-        device_id=device.id,
-        purpose="apply",
-        paths=[c.path for c in changes],
-    ) as g:
+    with grant(ex, device, paths=[c.path for c in changes], proposal_id="p-genieacs") as g:
         result: ApplyResult = ex.apply(device, changes, key, g)
         return result
 
 
 def operate(ex: Any, device: Device, command: str, **args: Scalar) -> OperateResult:
-    with AUTHORITY.scoped(
-        proposal_id="p-genieacs", proposal_hash="0" * 64, device_id=device.id, purpose="operate", commands=[command]
-    ) as g:
+    with grant(ex, device, commands=[command], proposal_id="p-genieacs") as g:
         result: OperateResult = ex.operate(device, command, dict(args), g)
         return result
 

@@ -168,6 +168,28 @@ def test_done_is_200_and_leaves_the_queue(http: httpx.Client, devices: dict[str,
     assert tasks_of(http, d) == []
 
 
+def test_a_task_is_answered_at_genieacs_next_session_poll(http: httpx.Client, nbi: Any,
+                                                           devices: dict[str, Device]) -> None:
+    """GenieACS's NBI sees a task's session start and end by polling every 500 ms (lib/api-functions.ts
+    awaitSessionStart/End), so a task on a CPE that answers at once still takes one poll; ``poll_s``
+    gives the local NBI that latency (issue 37: the fan-out bench must wait like the real one)."""
+    d = devices["tr181"]
+    task = {"name": "getParameterValues", "parameterNames": ["Device.DeviceInfo.UpTime"]}
+    start = time.monotonic()
+    assert post(http, d, task).status_code == 200
+    at_once = time.monotonic() - start
+    next_interval(d)
+    nbi.poll_s = 0.5
+    try:
+        start = time.monotonic()
+        r = post(http, d, task)
+        polled = time.monotonic() - start
+    finally:
+        nbi.poll_s = None
+    assert r.status_code == 200 and r.reason_phrase == "OK"
+    assert at_once < 0.45 and 0.5 <= polled < 0.95, (at_once, polled)
+
+
 def test_queued_until_the_next_inform(http: httpx.Client, nbi: Any, twin: Any, devices: dict[str, Device]) -> None:
     d = devices["tr181"]
     r = post(http, d, {"name": "setParameterValues", "parameterValues": [[SSID1, "At Next Inform"]]}, cr=False)
@@ -390,6 +412,27 @@ def test_reboot_runs_after_the_session_and_the_cpe_informs_again(
     assert ["1 BOOT", "M Reboot"] in informs[-2:]
 
 
+def test_a_reboot_the_cpe_refuses_is_a_task_fault_and_nothing_happens(
+    http: httpx.Client, nbi: Any, twin: Any, devices: dict[str, Device]
+) -> None:
+    """A CPE answering the Reboot RPC with a SOAP fault: GenieACS records ``cwmp.<code>`` on the
+    task's channel (as for any RPC fault) and the task stays; the CPE does not restart (issue 37)."""
+    d = devices["tr181"]
+    boots = twin.state(d.id).boot_count
+    twin.inject(d.id, "command_refused", command="reboot", code=9001, message="request denied")
+    try:
+        r = post(http, d, {"name": "reboot"})
+        assert r.status_code == 202 and r.reason_phrase == "Task faulted"
+        fid = f"{gid(d)}:task_{r.json()['_id']}"
+        (f,) = http.get("/faults/", params={"query": json.dumps({"_id": fid})}).json()
+        assert f["code"] == "cwmp.9001" and "request denied" in f["message"]
+        time.sleep(0.3)
+        assert twin.state(d.id).boot_count == boots  # it did not restart
+        assert [e for e in nbi.rpc_log(gid(d)) if e["rpc"] == "Fault"]
+    finally:
+        twin.clear(d.id, "command_refused")
+
+
 def test_add_and_delete_object(http: httpx.Client, twin: Any, devices: dict[str, Device]) -> None:
     d = devices["tr181"]
     rows = {p.split(".")[4] for p in twin.params(d.id) if p.startswith("Device.DNS.Client.Server.")}
@@ -406,11 +449,29 @@ def test_add_and_delete_object(http: httpx.Client, twin: Any, devices: dict[str,
     assert not any(p.startswith(f"Device.DNS.Client.Server.{inst}.") for p in twin.params(d.id))
 
 
-def test_download_needs_the_file(http: httpx.Client, twin: Any, devices: dict[str, Device]) -> None:
+def test_download_is_done_at_the_download_response_and_settled_by_the_transfer_complete(
+    http: httpx.Client, nbi: Any, twin: Any, devices: dict[str, Device]
+) -> None:
+    """Issue 37 item 6, as GenieACS 1.2.16 did with genieacs-sim: the download task is answered 200
+    as soon as the CPE answers DownloadResponse (Status 1) — even for a file the server lacks — and
+    ``Downloads.1`` appears with ``Download`` = the session's time and ``LastDownload`` still 1970.
+    The outcome comes in the CPE's TransferComplete in a *later* session: for a missing file
+    genieacs-sim's ``9016 Unexpected response 404``, recorded as a fault on the (gone) task's
+    channel with ``Download`` put back; for a file the CPE installed, ``LastDownload`` = the download's
+    time and ``LastFileName``, after the CPE rebooted into it (``1 BOOT``, ``7 TRANSFER COMPLETE``)."""
     d = devices["vantec"]
     r = post(http, d, {"name": "download", "fileType": "1 Firmware Upgrade Image", "fileName": "7.4.1-beta3.bin"})
-    assert r.reason_phrase == "Task faulted"
-    assert http.get("/faults/").json()[0]["code"] == "cwmp.9016"
+    assert r.status_code == 200 and tasks_of(http, d) == []
+    tid = r.json()["_id"]
+    dl = node(doc(http, d, "Downloads"), "Downloads.1")
+    assert dl["FileName"]["_value"] == "7.4.1-beta3.bin" and dl["LastDownload"]["_value"].startswith("1970")
+    assert http.get("/faults/").json() == []  # nothing yet: the CPE reports in its next session
+    # the CPE's next session (the transfer runs after the download session: inform until it is in)
+    fault = wait_for(lambda: nbi.inform(d.id, ["6 CONNECTION REQUEST"]) and http.get("/faults/").json())[0]
+    assert (fault["code"], fault["message"]) == ("cwmp.9016", "Unexpected response 404")
+    assert fault["channel"] == f"task_{tid}"
+    assert node(doc(http, d, "Downloads"), "Downloads.1.Download")["_value"].startswith("1970")
+    http.delete(f"/faults/{url_segment(fault['_id'])}")
     put = http.put(
         "/files/7.4.1-beta3.bin",
         content=b"\x00" * 64,
@@ -423,10 +484,12 @@ def test_download_needs_the_file(http: httpx.Client, twin: Any, devices: dict[st
     )
     assert put.status_code == 201
     assert http.get("/files/", params={"query": json.dumps({"_id": "7.4.1-beta3.bin"})}).json()[0]["length"] == 64
-    http.delete(f"/faults/{url_segment(http.get('/faults/').json()[0]['_id'])}")
     ok = post(http, d, {"name": "download", "fileType": "1 Firmware Upgrade Image", "fileName": "7.4.1-beta3.bin"})
     assert ok.status_code == 200
-    assert twin.device(d.id).firmware == "7.4.1-beta3"
+    done = wait_for(lambda: (x := node(doc(http, d, "Downloads"), "Downloads.1"))["LastFileName"]["_value"] and x)
+    assert done["LastDownload"]["_value"] == done["Download"]["_value"] != "1970-01-01T00:00:00.000Z"
+    assert twin.device(d.id).firmware == "7.4.1-beta3" and http.get("/faults/").json() == []
+    assert any(e.get("rpc") == "Inform" and "7 TRANSFER COMPLETE" in e["events"] for e in nbi.rpcs)
 
 
 # --------------------------------------------------------------------------- the rest of the NBI

@@ -46,8 +46,21 @@ def _fill(store: Any, n: int) -> None:
 
 
 def _verify(store: Any, **kw: Any) -> audit.ChainReport:
+    """The ORM path's report — and the DB-API path of ``gateward audit verify`` (core.audit_lite)
+    must reach exactly the same one, whatever the tampering (issue 39 item 7)."""
+    from core import audit_lite
+    from core.store.lite import connect
+
     with store.read() as s:
-        return audit.verify_chain(s, **kw)
+        report = audit.verify_chain(s, **kw)
+    url = store.engine.url.render_as_string(hide_password=False)
+    reader = connect(url)
+    assert reader is not None, f"the DB-API path does not read {store.engine.url}"
+    try:
+        assert audit_lite.verify_chain(reader, url, **kw) == report
+    finally:
+        reader.close()
+    return report
 
 
 def _drop_guards(store: Any) -> None:

@@ -26,6 +26,7 @@ from core import failpoints
 from core.errors import StorageFull
 from core.models import Change, ProposalDraft, ProposalState
 from core.store.schema import DeviceLockRow
+from testing.cli import CliResult, run_cli
 from tests.integration.test_lifecycle import ACE, CH, first_not, pick, radio_5g, read, twin, who
 
 S = ProposalState
@@ -58,7 +59,12 @@ def _writes(rt: Any, d: Any) -> int:
     return len(twin(rt).events(d.id, kinds=["set"]))
 
 
-def _gw(url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def _gw(url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str] | CliResult:
+    """``gateward *args``: with failpoints armed in a child process of its own (the disk fills up
+    there and stays full for the rest of that process, which then dies with its locks); without,
+    in this process (``testing/cli.py``)."""
+    if not env:
+        return run_cli(*args, env={"GATEWARD_DATABASE_URL": url}, columns=400)
     return subprocess.run([sys.executable, "-m", "gateward.cli", *args], capture_output=True, text=True, timeout=120,
                           env={**os.environ, "GATEWARD_DATABASE_URL": url, "COLUMNS": "400", **env})
 

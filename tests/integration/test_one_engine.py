@@ -56,7 +56,9 @@ class LostAnswer(SimExecutor):
 
 def _lossy_lifecycle(rt: Any, lose: set[str]) -> Lifecycle:
     router = ExecutorRouter({"sim": lambda: LostAnswer(twin(rt), lose)})
-    return Lifecycle(rt.store, rt.policy, router=router, settings=rt.lifecycle.settings)
+    lifecycle = Lifecycle(rt.store, rt.policy, router=router, settings=rt.lifecycle.settings)
+    router.bind_grant_verifier(lifecycle.grant_verifier)  # as the composition root does
+    return lifecycle
 
 
 def _approved(rt: Any, devices: list[Any], value: Any, *, staged: bool, path: str = PATH) -> Any:

@@ -11,9 +11,6 @@ affected.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +20,7 @@ from sqlalchemy import func, select
 from core.errors import WindowClosed
 from core.models import Change, ProposalDraft, ProposalState
 from core.store.schema import DeviceLockRow
+from testing.cli import run_cli
 from tests.integration.test_lifecycle import pick, twin, who
 
 S = ProposalState
@@ -64,9 +62,8 @@ def test_a_change_decided_inside_its_window_is_refused_by_gateward_apply_outside
     decided = runtime.lifecycle.decide(p.id, dry_run=True)
     assert any(o.code == "obligation.window" for o in decided.obligation_items)
     before = _writes(runtime, devices)
-    env = {**os.environ, "GATEWARD_DATABASE_URL": db_url, "GATEWARD_POLICY_TIME": "14:00"}
-    child = subprocess.run([sys.executable, "-m", "gateward.cli", "apply", p.id, "--as", "alice"], env=env,
-                           capture_output=True, text=True, timeout=120)
+    child = run_cli("apply", p.id, "--as", "alice",
+                    env={"GATEWARD_DATABASE_URL": db_url, "GATEWARD_POLICY_TIME": "14:00"})
     assert child.returncode == 2, (child.stdout, child.stderr)
     assert "Traceback" not in child.stderr
     line = " ".join(child.stderr.split())

@@ -110,6 +110,43 @@ def test_an_instance_the_device_lacks_is_invalid_at_validate(rt: Any, v72: Any) 
     assert f"instances {', '.join(str(n) for n in have)}" in err
 
 
+def test_a_full_schema_device_without_the_instance_is_invalid_at_validate(rt: Any) -> None:
+    """Issue 37: an SSID change on a USP agent with no SSID passed validate and approval and failed at
+    the agent (7026). A discovery that lists the whole schema and every instance
+    (``instances_complete``, USP) is stored so: the table it has no instances of, and a table its
+    schema lacks, are refused at validate; the same discovery without the claim (TR-069) lets both
+    through for the device to answer, as before."""
+    from sqlalchemy import delete
+
+    d = _device(rt, V72, skip=1)
+    disc = rt.router.reader(d).discover(d)
+    no_ssid = {k: w for k, w in disc.parameters.items() if not k.startswith("Device.WiFi.SSID.")}
+    no_ssid["Device.WiFi.SSID.{i}.SSID"] = True  # in the schema, no instance (GetSupportedDM + GetInstances)
+    cases = {"Device.WiFi.SSID.1.SSID": "home-net", "Device.Optical.Interface.1.Enable": True}
+    try:
+        for complete in (False, True):
+            with rt.store.write() as s:
+                s.execute(delete(DeviceCapabilityRow).where(DeviceCapabilityRow.firmware == V72[2]))
+                summary = capabilities.record(s, d, disc.model_copy(update={"parameters": no_ssid,
+                                                                            "instances_complete": complete}))
+            assert summary["instances_complete"] is complete
+            for path, value in cases.items():
+                p = _propose(rt, d.id, {path: value})
+                if not complete:
+                    assert rt.lifecycle.validate(p.id, actor(rt, "alice")).state is ProposalState.VALIDATED, path
+                    continue
+                err = _validate_error(rt, p.id)
+                if path.startswith("Device.WiFi"):
+                    assert ("Device.WiFi.SSID.1 does not exist on this device: it has no Device.WiFi.SSID "
+                            "instances") in err
+                else:
+                    assert "Device.Optical.Interface.1.Enable is not supported by Vantec CGW-3400" in err
+        ok = _propose(rt, d.id, {"Device.WiFi.Radio.1.Channel": 6})  # what it has still validates
+        assert rt.lifecycle.validate(ok.id, actor(rt, "alice")).state is ProposalState.VALIDATED
+    finally:
+        _forget(rt, V72)
+
+
 def test_what_the_device_can_write_still_validates(rt: Any, v72: Any) -> None:
     p = _propose(rt, v72.id, {"Device.WiFi.SSID.1.SSID": "home-net", "Device.WiFi.Radio.1.Channel": 6})
     assert rt.lifecycle.validate(p.id, actor(rt, "alice")).state is ProposalState.VALIDATED
@@ -197,6 +234,54 @@ def test_rediscovery_widens_and_never_narrows(rt: Any) -> None:
         with rt.store.read() as s:
             row = s.get(DeviceCapabilityRow, (d.vendor, d.model, d.firmware, "Device."))
             assert row.params == {"Device.A.B": True, "Device.A.C": True, "Device.A.D": False}
+    finally:
+        _forget(rt, LUMENET)
+
+
+def test_a_command_the_devices_data_model_lacks_is_invalid_at_validate(rt: Any) -> None:
+    """Issue 37 item 6: a governed download to an agent without ``Device.DeviceInfo.FirmwareImage.`` passed
+    validate and approval and failed at the agent (USP 7026). A discovery that says which commands the
+    device has (``Discovery.commands``) is stored with its class, and an operation it lacks is refused at
+    validate, naming the command its data model does not have; one that does not say (``None``) validates
+    as before, and a re-discovery that does not say keeps what an earlier one said (it never narrows)."""
+    from core.models import Operation
+
+    d = _device(rt, LUMENET)
+    base = rt.router.reader(d).discover(d)
+    assert base.commands is None  # the simulator's twins do not say (every command works on them)
+    paths = {"reboot": "Device.Reboot()", "download": "Device.DeviceInfo.FirmwareImage.{i}.Download()"}
+    label = f"{d.vendor} {d.model} fw {d.firmware}"
+
+    def record(commands: list[str] | None, *, forget: bool = True) -> None:
+        if forget:
+            _forget(rt, LUMENET)
+        with rt.store.write() as s:
+            capabilities.record(s, d, base.model_copy(update={"commands": commands, "command_paths": paths}))
+
+    def validate(command: Any) -> Any:
+        image = "https://firmware.gateward.example/lmnt/3.3.bin"
+        args: dict[str, Any] = {"url": image} if command == "download" else {}
+        draft = ProposalDraft(intent="command test", targets=[d.id], operations=[Operation(command=command, args=args)])
+        p = rt.lifecycle.create(draft, actor(rt, "alice"))
+        try:
+            return rt.lifecycle.validate(p.id, actor(rt, "alice")).state
+        except Invalid as exc:
+            return str(exc)
+
+    try:
+        record(None)
+        assert validate("download") is ProposalState.VALIDATED
+        record(["reboot"])
+        err = validate("download")
+        assert (f"download is not supported by {label}: its own data model has no "
+                "Device.DeviceInfo.FirmwareImage.{i}.Download() (`gateward devices discover` refreshes)") in err
+        assert validate("reboot") is ProposalState.VALIDATED
+        assert "ipping is not supported by" in validate("ipping")  # no path given: still refused, by name
+        record(["reboot", "download"], forget=False)  # widens
+        assert validate("download") is ProposalState.VALIDATED
+        record(None, forget=False)  # says nothing: keeps what was said
+        with rt.store.read() as s:
+            assert capabilities.for_devices(s, [d])[d.id].commands == frozenset({"reboot", "download"})
     finally:
         _forget(rt, LUMENET)
 
@@ -413,3 +498,84 @@ def test_devices_of_unknown_identity_never_share_a_capability_class(rt: Any) -> 
     finally:
         _restore_identity(rt, vantec)
         _restore_identity(rt, lumenet)
+
+
+class _SaysCommands:
+    """The fleet's router, its discovery reporting the contract commands as the USP adapter's does."""
+
+    def __init__(self, router: Any, commands: list[str] | None) -> None:
+        self._router, self._commands = router, commands
+        self.discovered = 0
+
+    def reader(self, device: Any) -> Any:
+        real = self._router.reader(device.model_copy(update={"adapter": "sim"}))
+        outer = self
+
+        class _Reader:
+            def read(self, d: Any, paths: list[str]) -> Any:
+                return real.read(d.model_copy(update={"adapter": "sim"}), paths)
+
+            def discover(self, d: Any) -> Any:
+                outer.discovered += 1
+                return real.discover(d.model_copy(update={"adapter": "sim"})).model_copy(
+                    update={"commands": outer._commands, "command_paths": {"reboot": "Device.Reboot()"}})
+
+        return _Reader()
+
+
+def _age_classes(rt: Any, model: str, days: float) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from core.models import utcnow
+
+    with rt.store.write() as s:
+        s.execute(update(DeviceCapabilityRow).where(DeviceCapabilityRow.model == model)
+                  .values(discovered_at=utcnow() - timedelta(days=days)))
+
+
+def test_a_usp_class_stored_without_its_commands_is_discovered_again_when_next_met(rt: Any) -> None:
+    """A class discovered before the commands were stored (migration 0029) says nothing about them, so
+    a download to a device lacking the table validated; the next contact of a USP device of that class
+    discovers it again and stores them — once: a class that said is not asked again."""
+    d = _device(rt, LUMENET)
+    usp = d.model_copy(update={"adapter": "usp"})
+    _forget(rt, LUMENET)
+    try:
+        with rt.store.write() as s:  # as stored before 0029: the data model, no commands
+            capabilities.record(s, d, rt.router.reader(d).discover(d))
+        _age_classes(rt, d.model, days=30)
+        with rt.store.read() as s:
+            assert capabilities.for_devices(s, [d])[d.id].commands is None
+        router = _SaysCommands(rt.router, ["reboot"])
+        assert capabilities.discover_if_unknown(rt.store, router, d) is None  # the simulator never says
+        result = capabilities.discover_if_unknown(rt.store, router, usp)
+        assert result is not None and result["stored"], result
+        with rt.store.read() as s:
+            assert capabilities.for_devices(s, [d])[d.id].commands == frozenset({"reboot"})
+        _age_classes(rt, d.model, days=30)
+        assert capabilities.discover_if_unknown(rt.store, router, usp) is None and router.discovered == 1
+    finally:
+        _forget(rt, LUMENET)
+
+
+def test_an_agent_that_never_says_its_commands_is_asked_again_at_most_daily(rt: Any) -> None:
+    """An agent whose GetSupportedDM lists no command leaves the class without commands: it is asked
+    again when the stored discovery is a day old, not at every contact (a whole data model each time)."""
+    d = _device(rt, LUMENET)
+    usp = d.model_copy(update={"adapter": "usp"})
+    _forget(rt, LUMENET)
+    try:
+        with rt.store.write() as s:
+            capabilities.record(s, d, rt.router.reader(d).discover(d))
+        router = _SaysCommands(rt.router, None)  # says nothing, as such an agent does
+        assert capabilities.discover_if_unknown(rt.store, router, usp) is None  # discovered just now
+        _age_classes(rt, d.model, days=1.5)
+        result = capabilities.discover_if_unknown(rt.store, router, usp)
+        assert result is not None and result["stored"] and router.discovered == 1, result
+        assert capabilities.discover_if_unknown(rt.store, router, usp) is None and router.discovered == 1
+        with rt.store.read() as s:
+            assert capabilities.for_devices(s, [d])[d.id].commands is None
+    finally:
+        _forget(rt, LUMENET)

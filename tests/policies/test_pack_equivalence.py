@@ -139,14 +139,24 @@ def test_corpus_reaches_every_code(tmp_path: Path) -> None:
         "precedence.duplicate_path", "wifi.no_radio", "wifi.no_regulatory_table", "wifi.channel_not_number",
         "wifi.channel_not_permitted", "wifi.dfs_not_allowed", "wifi.bandwidth_invalid",
         "wifi.power_out_of_range", "wifi.auto_channel_on", "wifi.auto_channel_conflict",
-        "approval.emergency_outside_window", "approval.secret_change", "approval.mgmt_change",
+        "approval.emergency_outside_window", "approval.secret_change", "approval.rollback_request",
+        "approval.mgmt_change",
         "approval.compat_yellow", "approval.dfs_channel", "approval.risk", "approval.outside_catalogue",
         "obligation.stage", "obligation.halt", "obligation.window", "obligation.presence",
     }
     assert expected - codes == set()
 
 
-@pytest.mark.parametrize("modes", list(MODES))
+# The fast tier (make test) keeps one data variant of each sweep and the mixed modes; every other
+# variant runs in the full tier (make test-all, CI): each is 10-20 s of regorus on 2 cores.
+FAST = ("shipped data", "mixed modes")
+
+
+def _variants(names: list[str], fast: tuple[str, ...] = FAST) -> list[Any]:
+    return [pytest.param(n, marks=() if n in fast else pytest.mark.slow) for n in names]
+
+
+@pytest.mark.parametrize("modes", _variants(list(MODES)))
 def test_rewritten_pack_decides_like_the_reference(modes: str, tmp_path: Path) -> None:
     data = MODES[modes](tmp_path)
     reference, current, vm = _engine(REFERENCE, data), _engine(None, data), _Vm(data)
@@ -173,7 +183,8 @@ def test_malformed_input_decides_like_the_reference() -> None:
         assert _decide(current, doc)["allow"] is False
 
 
-@pytest.mark.parametrize("variant", ["shipped data", "DFS disallowed in FR and GB", "mixed modes"])
+@pytest.mark.parametrize("variant", _variants(["shipped data", "DFS disallowed in FR and GB", "mixed modes"],
+                                              fast=("shipped data",)))
 def test_vm_decides_like_the_interpreter_on_a_wider_corpus(variant: str, tmp_path: Path) -> None:
     """The bytecode VM against the interpreter (the semantics OPA and the Rego tests use) on 1,500
     more documents from other seeds: the VM's known divergences are checked statically

@@ -9,8 +9,6 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import build_test_runtime
-
 FAST_STORM = {"global": {"per_s": 1000, "burst": 1000}, "nodes": {"default": {"per_s": 1000, "burst": 1000}},
               "max_inflight": 1000, "max_inflight_per_node": 1000, "scan": 2000}
 
@@ -30,6 +28,20 @@ class Clock:
         self.offset += timedelta(**kw)
 
 
+class FrozenClock(Clock):
+    """A clock that moves only when the test moves it: a token bucket's refill is then exactly
+    what ``advance`` gave, however long a loaded machine took between two ticks."""
+
+    def __init__(self) -> None:
+        from core.models import utcnow
+
+        super().__init__()
+        self.base = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.base + self.offset
+
+
 def make_service(rt: Any, clock: Clock | None = None, **limits: Any) -> Any:
     from brain.remediation.service import Remediation
     from brain.remediation.storm import load_limits
@@ -40,9 +52,13 @@ def make_service(rt: Any, clock: Clock | None = None, **limits: Any) -> Any:
 
 
 @pytest.fixture
-def rt(db_url: str) -> Iterator[Any]:
-    """A 12-home fleet: one home with each injected condition, seven healthy ones."""
-    r = build_test_runtime(db_url, homes=12)
+def rt(db_url: str, seeded_fleet: None) -> Iterator[Any]:
+    """A 12-home fleet: one home with each injected condition, seven healthy ones (a copy of the
+    seeded template, ``tests.conftest.SEEDED_BY``)."""
+    from core.config import Settings
+    from gateward.runtime import build_runtime
+
+    r = build_runtime(Settings(database_url=db_url))
     yield r
     r.close()
 

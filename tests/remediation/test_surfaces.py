@@ -1,16 +1,15 @@
-"""The CLI (real processes), the API (the real app in-process) and the console module's mount."""
+"""The CLI (its real entry point, in process: ``testing/cli.py``), the API (the real app in-process)
+and the console module's mount."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from testing.cli import CliResult, run_cli
 from tests.api.conftest import make_api
 from tests.conftest import build_test_runtime
 from tests.remediation.conftest import conditions
@@ -18,10 +17,8 @@ from tests.remediation.conftest import conditions
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _gw(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "GATEWARD_DATABASE_URL": url, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "gateward.cli", *args], env=env, cwd=ROOT, capture_output=True,
-                          text=True, timeout=240)
+def _gw(url: str, *args: str) -> CliResult:
+    return run_cli(*args, env={"GATEWARD_DATABASE_URL": url}, cwd=ROOT)
 
 
 @pytest.mark.slow

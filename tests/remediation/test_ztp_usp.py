@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +15,6 @@ from sqlalchemy import update
 
 from brain.remediation.ingest import Ingestor, UspSource
 from core.config import Settings
-from core.grants import AUTHORITY
 from core.models import ProposalState
 from core.routing import ExecutorRouter
 from core.store import repo
@@ -25,6 +25,7 @@ from executors.usp.executor import UspExecutor, endpoint_for
 from executors.usp.loop import LoopThread
 from gateward.runtime import build_runtime
 from gateward.seed import seed_fleet, twin_for
+from testing.grants import grant
 from tests.remediation.conftest import case_of, make_service
 from tests.usp.support import broker, wait_until
 
@@ -34,7 +35,9 @@ pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 @pytest.fixture
 def usp_env(db_url: str) -> Iterator[tuple[Any, Any, UspExecutor, AgentHost, LoopThread]]:
     info = broker()
-    controller_id = "proto::gw-ztp-test"
+    # Its own controller each time: a fixed id shares one broker session across tests, and the last
+    # test's agents' goodbyes (queued QoS 1 for that id) told this one its agent had just left.
+    controller_id = f"proto::gw-ztp-test-{uuid.uuid4().hex[:8]}"
     version = 5 if info.mqtt5 else 3
     executor = UspExecutor(url=info.url, endpoint_id=controller_id, mqtt_version=version, timeout_s=5,
                            probe_timeout_s=1, reboot_timeout_s=15, operation_timeout_s=15)
@@ -72,11 +75,11 @@ def test_usp_factory_reset_is_reprovisioned(usp_env: Any) -> None:
     svc = make_service(rt)
     source = UspSource().attach(executor)
     ing = Ingestor(svc)
-    with AUTHORITY.scoped(proposal_id="p-test-reset", proposal_hash="", device_id=d.id, purpose="operate",
-                          commands=["factory_reset"]) as g:
-        executor.operate(d, "factory_reset", {}, g)
+    outside = executor.with_timeout(None)  # the same controller, not bound to the runtime's lifecycle
+    with grant(outside, d, commands=["factory_reset"], proposal_id="p-test-reset", proposal_hash="") as g:
+        outside.operate(d, "factory_reset", {}, g)
     seen: dict[str, int] = {"signals": 0, "opened": 0}
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # ends as soon as both are seen; a loaded machine may take long
     while time.monotonic() < deadline and not (seen["opened"] and seen["signals"] >= 2):
         rep = ing.poll(source, detect=False)
         seen["signals"] += rep.signals

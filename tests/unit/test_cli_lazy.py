@@ -31,11 +31,16 @@ def eager() -> Any:
     return get_command(cli.app)
 
 
-def _invoke(args: list[str], lazy: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+def _invoke(args: list[str], lazy: bool, monkeypatch: pytest.MonkeyPatch, eager: Any = None) -> tuple[int, str]:
+    """Run ``gateward args`` through typer's test runner, on a lazy tree built for this run, or on
+    typer's eager tree: ``eager`` when given (built once: click commands are parsed afresh on every
+    run, and building typer's whole tree again for each of ~200 runs was most of this module's time)."""
     with monkeypatch.context() as m:
         m.setenv("COLUMNS", "120")
         if lazy:
             m.setattr(typer.testing, "_get_command", cli_fast.lazy_command)
+        elif eager is not None:
+            m.setattr(typer.testing, "_get_command", lambda _app: eager)
         res = CliRunner().invoke(cli.app, args)
     return res.exit_code, res.output
 
@@ -44,14 +49,21 @@ def test_every_help_text_is_typers(eager: Any, monkeypatch: pytest.MonkeyPatch) 
     paths = list(_paths(eager))
     assert len(paths) > 80 and ("devices",) in paths and ("device",) in paths
     for path in paths:
-        assert _invoke([*path, "--help"], True, monkeypatch) == _invoke([*path, "--help"], False, monkeypatch), path
+        args = [*path, "--help"]
+        assert _invoke(args, True, monkeypatch) == _invoke(args, False, monkeypatch, eager), path
+
+
+def test_a_reused_eager_tree_answers_as_a_fresh_one(eager: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What lets the checks above build typer's tree once: it answers as one built for the run."""
+    for args in (["--help"], ["devices", "--help"], ["devices", "--limit", "x"], ["nope"]):
+        assert _invoke(args, False, monkeypatch, eager) == _invoke(args, False, monkeypatch), args
 
 
 @pytest.mark.parametrize("args", [[], ["nope"], ["devices", "nope"], ["devise"], ["show"], ["devices", "--limit", "x"],
                                   ["devices", "--limit", "1_0"], ["usp", "devices", "--timeout", "zz"],
                                   ["run", "--workers", "99"], ["proposals", "--limit", "-1x"]])
-def test_errors_are_typers(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    assert _invoke(args, True, monkeypatch) == _invoke(args, False, monkeypatch)
+def test_errors_are_typers(args: list[str], eager: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _invoke(args, True, monkeypatch) == _invoke(args, False, monkeypatch, eager)
 
 
 def test_the_tree_has_the_same_commands_in_the_same_order(eager: Any) -> None:

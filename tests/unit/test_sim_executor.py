@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from core.grants import AUTHORITY
 from core.models import Change, Device
 from executors.base import DeviceOffline, Fault, InvalidParameterName, InvalidValue
 from executors.sim.executor import SimExecutor
 from executors.sim.twin import Twin
+from testing.grants import grant
 
 WAN_DNS = "InternetGatewayDevice.WANDevice.1.WANConnectionDevice.1.WANIPConnection.1.DNSServers"
 
@@ -31,16 +31,12 @@ def ex(twin: Twin) -> SimExecutor:
 
 def apply(ex: SimExecutor, d: Device, changes: dict[str, Any], key: str = "k1") -> Any:
     cs = [Change(path=p, value=v) for p, v in changes.items()]
-    with AUTHORITY.scoped(
-        proposal_id="p", proposal_hash="h", device_id=d.id, purpose="apply", paths=[c.path for c in cs]
-    ) as g:
+    with grant(ex, d, paths=[c.path for c in cs]) as g:
         return ex.apply(d, cs, key, g)
 
 
 def operate(ex: SimExecutor, d: Device, command: str, **args: Any) -> Any:
-    with AUTHORITY.scoped(
-        proposal_id="p", proposal_hash="h", device_id=d.id, purpose="operate", commands=[command]
-    ) as g:
+    with grant(ex, d, commands=[command]) as g:
         return ex.operate(d, command, args, g)
 
 
@@ -247,7 +243,7 @@ def test_declared_type_mismatch_is_9006(twin: Twin, ex: SimExecutor) -> None:
     d = twin.add_device("lumenet-g240w-3.2", "LMNT00000031")
     c = Change(path="Device.WiFi.Radio.1.Channel", value=6, type="boolean")
     with (
-        AUTHORITY.scoped(proposal_id="p", proposal_hash="h", device_id=d.id, purpose="apply", paths=[c.path]) as g,
+        grant(ex, d, paths=[c.path]) as g,
         pytest.raises(InvalidValue) as err,
     ):
         ex.apply(d, [c], "k", g)

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from core.grants import AUTHORITY
 from core.models import Change, Device
 from executors.base import DeviceOffline, Fault
 from executors.sim.executor import SimExecutor
 from executors.sim.twin import DeviceState, Twin, sim_events
+from testing.grants import grant
 
 TR181 = "lumenet-g240w-3.2"
 TR098 = "sinotel-hg8020-s105"
@@ -46,8 +46,7 @@ def twins(db_url: str) -> Iterator[tuple[Twin, Twin]]:
 
 def _apply(ex: SimExecutor, d: Device, changes: dict[str, Any], key: str = "k1") -> Any:
     cs = [Change(path=p, value=v) for p, v in changes.items()]
-    with AUTHORITY.scoped(proposal_id="p", proposal_hash="h", device_id=d.id, purpose="apply",
-                          paths=[c.path for c in cs]) as g:
+    with grant(ex, d, paths=[c.path for c in cs]) as g:
         return ex.apply(d, cs, key, g)
 
 

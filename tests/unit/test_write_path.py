@@ -10,6 +10,7 @@ lifecycle suite).
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,6 +25,14 @@ def _py_files(*dirs: str) -> list[Path]:
     for d in dirs:
         out += [p for p in (ROOT / d).rglob("*.py") if "migrations" not in p.parts]
     return out
+
+
+@functools.cache
+def parsed(path: Path) -> ast.Module:
+    """``path``'s syntax tree, parsed once per test process: these checks (and
+    ``tests/unit/test_grant_binding.py``'s) walk the same ~600 files, and parsing them again for each
+    check was most of their time (4-5 s a check on 2 cores)."""
+    return ast.parse(path.read_text())
 
 
 def _imports(tree: ast.AST) -> set[str]:
@@ -43,31 +52,31 @@ def test_only_the_lifecycle_imports_grants() -> None:
         rel = path.relative_to(ROOT).as_posix()
         if rel in (GRANT_ISSUER, "core/grants.py"):
             continue
-        if any(m == "core.grants" or m.startswith("core.grants.") for m in _imports(ast.parse(path.read_text()))):
+        if any(m == "core.grants" or m.startswith("core.grants.") for m in _imports(parsed(path))):
             offenders.append(rel)
     assert offenders == [], f"only {GRANT_ISSUER} may import core.grants: {offenders}"
 
 
 def test_only_the_device_io_module_asks_for_a_writer() -> None:
     """The router hands out writers to anyone who asks; inside ``core`` only the grant issuer may ask
-    (the lifecycle's phases go through it), and it is the one module that names ``AUTHORITY``."""
+    (the lifecycle's phases go through it), and it is the one module that names ``GrantAuthority``."""
     offenders = []
     for path in _py_files("core", "campaigns"):
         rel = path.relative_to(ROOT).as_posix()
         if rel in (GRANT_ISSUER, "core/grants.py"):
             continue
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(parsed(path)):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "writer":
                 offenders.append(f"{rel}:{node.lineno} .writer()")
-            if isinstance(node, ast.Name) and node.id == "AUTHORITY":
-                offenders.append(f"{rel}:{node.lineno} AUTHORITY")
+            if isinstance(node, ast.Name) and node.id == "GrantAuthority":
+                offenders.append(f"{rel}:{node.lineno} GrantAuthority")
     assert offenders == [], f"only {GRANT_ISSUER} may obtain a writer or a grant: {offenders}"
 
 
 def test_no_surface_calls_executor_write_methods() -> None:
     offenders = []
     for path in _py_files(*NO_WRITE):
-        tree = ast.parse(path.read_text())
+        tree = parsed(path)
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in WRITE_CALLS:
                 # lifecycle.apply(...) is the gate itself and is the one allowed 'apply'
@@ -82,7 +91,7 @@ def test_no_surface_calls_executor_write_methods() -> None:
 def test_brain_does_not_import_executor_adapters_or_the_lifecycle_writer() -> None:
     offenders = []
     for path in _py_files("brain", "evals"):
-        mods = _imports(ast.parse(path.read_text()))
+        mods = _imports(parsed(path))
         bad = [m for m in mods if m.startswith("executors.") and m not in ("executors.base",
                                                                          "executors.base.ReadOnlyExecutor",
                                                                          "executors.base.ExecutorError",
@@ -96,6 +105,6 @@ def test_brain_does_not_import_executor_adapters_or_the_lifecycle_writer() -> No
 def test_nothing_imports_api() -> None:
     offenders = []
     for path in _py_files("core", "brain", "policies", "executors", "evals"):
-        if any(m == "api" or m.startswith("api.") for m in _imports(ast.parse(path.read_text()))):
+        if any(m == "api" or m.startswith("api.") for m in _imports(parsed(path))):
             offenders.append(str(path.relative_to(ROOT)))
     assert offenders == [], offenders

@@ -118,6 +118,11 @@ def test_cli_processes_name_both_endpoint_ids(tmp_path: Path, usp_broker: Broker
             one = run("device", device.id)
             shown = " ".join(one.stdout.split())
             assert f"configured controller is {theirs!r}" in shown and ours in shown, one.stdout + one.stderr
+            # issue 37 item 7: `gateward usp get` names them as `gateward device` does
+            got = run("usp", "get", device.id, "Device.DeviceInfo.SerialNumber", "--timeout", "1")
+            said = " ".join((got.stdout + got.stderr).split())
+            assert got.returncode == 2, said
+            assert f"configured controller is {theirs!r}" in said and ours in said, said
     finally:
         store.dispose()
 

@@ -8,9 +8,6 @@ fresh process (a CLI command) could not reach such an agent at all.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +26,7 @@ from executors.sim.usp_host import AgentHost, HostConfig
 from executors.usp.controller import UspTimeout
 from executors.usp.executor import UspExecutor, endpoint_for
 from executors.usp.loop import LoopThread
+from testing.cli import CliResult, run_cli
 from tests.usp.conftest import PRPL
 from tests.usp.support import BrokerInfo, wait_until
 
@@ -152,12 +150,11 @@ def test_cli_process_uses_the_stored_topic(tmp_path: Path, usp_broker: BrokerInf
                 wait_until(lambda: ep in ex.subscribed, 15, "first-contact subscriptions")
             finally:
                 ex.close()
-            env = {**os.environ, "GATEWARD_HOME": str(tmp_path / "var"), "GATEWARD_DATABASE_URL": db_url,
-                   "GATEWARD_MQTT_URL": usp_broker.url, "GATEWARD_USP_ENDPOINT_ID": controller_id, "COLUMNS": "250"}
-            gw = [sys.executable, "-m", "gateward.cli", "usp"]
+            env = {"GATEWARD_HOME": str(tmp_path / "var"), "GATEWARD_DATABASE_URL": db_url,
+                   "GATEWARD_MQTT_URL": usp_broker.url, "GATEWARD_USP_ENDPOINT_ID": controller_id}
 
-            def run(*args: str) -> subprocess.CompletedProcess[str]:
-                return subprocess.run([*gw, *args], env=env, capture_output=True, text=True, timeout=120)
+            def run(*args: str) -> CliResult:
+                return run_cli("usp", *args, env=env, columns=250)
 
             got = run("get", device.id, "Device.DeviceInfo.SerialNumber")
             assert got.returncode == 0 and device.serial in got.stdout, got.stdout + got.stderr

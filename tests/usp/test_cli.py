@@ -1,4 +1,5 @@
-"""``gateward usp …``: clear one-line errors, and the agents command end to end in a subprocess."""
+"""``gateward usp …``: clear one-line errors, and the agents command end to end (``usp agents`` runs in a
+process of its own until it is stopped; the commands that ask its agents run in process, ``testing/cli.py``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gateward.cli import app
+from testing.cli import run_cli
 from testing.mqtt_broker import free_port
 from tests.usp.support import BrokerInfo
 
@@ -34,26 +36,23 @@ def test_bad_options_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_agents_devices_and_get(tmp_path: Path, usp_broker: BrokerInfo) -> None:
     if not usp_broker.mqtt5:
         pytest.skip("needs an MQTT 5 broker")
-    env = {**os.environ, "GATEWARD_HOME": str(tmp_path / "var"), "GATEWARD_MQTT_URL": usp_broker.url,
-           "GATEWARD_USP_ENDPOINT_ID": "proto::gw-cli-test", "COLUMNS": "200"}
-    gw = [sys.executable, "-m", "gateward.cli"]
-    subprocess.run([*gw, "seed", "--homes", "12"], env=env, check=True, capture_output=True, timeout=300)
-    agents = subprocess.Popen([*gw, "usp", "agents", "--report-every", "60"], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+    mine = {"GATEWARD_HOME": str(tmp_path / "var"), "GATEWARD_MQTT_URL": usp_broker.url,
+            "GATEWARD_USP_ENDPOINT_ID": "proto::gw-cli-test"}
+    env = {**os.environ, **mine, "COLUMNS": "200"}
+    assert run_cli("seed", "--homes", "12", env=mine).returncode == 0
+    agents = subprocess.Popen([sys.executable, "-m", "gateward.cli", "usp", "agents", "--report-every", "60"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert agents.stdout is not None
         line = agents.stdout.readline()
         assert "USP agents on" in line, line
-        out = subprocess.run([*gw, "usp", "devices", "--all-usp"], env=env, capture_output=True, text=True,
-                             timeout=120)
+        out = run_cli("usp", "devices", "--all-usp", env=mine)
         assert out.returncode == 0, out.stderr
         assert "answered a probe" in out.stdout
         device = next(w for w in out.stdout.split() if w.startswith("3C9A77-PX7000-"))
-        got = subprocess.run([*gw, "usp", "get", device, "Device.DeviceInfo.SerialNumber"], env=env,
-                             capture_output=True, text=True, timeout=120)
+        got = run_cli("usp", "get", device, "Device.DeviceInfo.SerialNumber", env=mine)
         assert got.returncode == 0 and device.split("-")[-1] in got.stdout
-        bad = subprocess.run([*gw, "usp", "get", device, "Device.Nope."], env=env, capture_output=True,
-                             text=True, timeout=120)
+        bad = run_cli("usp", "get", device, "Device.Nope.", env=mine)
         assert bad.returncode == 2 and "invalid parameter name" in bad.stderr
     finally:
         agents.terminate()

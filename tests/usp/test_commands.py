@@ -4,6 +4,7 @@ Download() with OperationComplete, and the idempotency key and reboot flag of a 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ def test_reboot_waits_for_boot_event(rig: UspRig) -> None:
     (d,) = rig.devices
     ep = endpoint_for(d)
     boots = rig.twin.state(d.id).boot_count
-    with rig_grant(d, "reboot") as g:
+    with rig_grant(rig.executor, d, "reboot") as g:
         res = rig.executor.operate(d, "reboot", {}, g)
     assert res.status == "done" and res.output["boot_cause"] == "RemoteReboot"
     assert res.output["command_key"].startswith("gw-")
@@ -43,7 +44,7 @@ def test_event_listeners_see_boot_from_any_thread(rig: UspRig) -> None:
     (d,) = rig.devices
     seen: queue.Queue[UspEvent] = queue.Queue()
     rig.executor.add_event_listener(seen.put)
-    with rig_grant(d, "reboot") as g:
+    with rig_grant(rig.executor, d, "reboot") as g:
         rig.executor.operate(d, "reboot", {}, g)
     kinds = []
     while not seen.empty():
@@ -55,9 +56,9 @@ def test_event_listeners_see_boot_from_any_thread(rig: UspRig) -> None:
 def test_factory_reset_onboards_again(rig: UspRig) -> None:
     (d,) = rig.devices
     ep = endpoint_for(d)
-    with apply_grant(d, [SSID]) as g:
+    with apply_grant(rig.executor, d, [SSID]) as g:
         rig.executor.apply(d, [Change(path=SSID, value="Before Reset")], "k-fr", g)
-    with rig_grant(d, "factory_reset") as g:
+    with rig_grant(rig.executor, d, "factory_reset") as g:
         res = rig.executor.operate(d, "factory_reset", {}, g)
     assert res.status == "done" and res.output["boot_cause"] == "RemoteFactoryReset"
     wait_until(lambda: any(e.kind == "onboard" for e in _events(rig, ep)), what="OnBoardRequest")
@@ -72,7 +73,7 @@ def test_reboot_that_never_comes_back_is_pending(rig: UspRig) -> None:
     rig.run_agents(rig.host.sync(d.id))
     quick = rig.executor.with_timeout(5)
     quick.reboot_timeout_s = 0.5
-    with rig_grant(d, "reboot") as g:
+    with rig_grant(quick, d, "reboot") as g:
         res = quick.operate(d, "reboot", {}, g)
     assert res.status == "pending" and "no Boot!" in res.output["detail"]
     assert not rig.executor.presence(d).online
@@ -80,7 +81,7 @@ def test_reboot_that_never_comes_back_is_pending(rig: UspRig) -> None:
 
 def test_ipping_is_async_with_operation_complete(rig: UspRig) -> None:
     (d,) = rig.devices
-    with rig_grant(d, "ipping") as g:
+    with rig_grant(rig.executor, d, "ipping") as g:
         res = rig.executor.operate(d, "ipping", {"host": "192.0.2.7", "repetitions": 4}, g)
     assert res.status == "done"
     assert res.output["SuccessCount"] + res.output["FailureCount"] == 4
@@ -90,16 +91,16 @@ def test_ipping_is_async_with_operation_complete(rig: UspRig) -> None:
     assert ops and ops[-1].data["command"] == "IPPing()" and ops[-1].data["obj_path"] == "Device.IP.Diagnostics."
     values, _ = rig.ctl(rig.controller.get(ep, ["Device.LocalAgent.Subscription.*.NotifType"]))
     assert "OperationComplete" in values.values()  # the executor subscribed first
-    with rig_grant(d, "ipping") as g, pytest.raises(Fault, match="ipping"):
+    with rig_grant(rig.executor, d, "ipping") as g, pytest.raises(Fault, match="ipping"):
         rig.executor.operate(d, "ipping", {"host": "192.0.2.7", "repetitions": "many"}, g)
-    with rig_grant(d, "ipping") as g:  # an unresolvable host is a finished, failed diagnostic
+    with rig_grant(rig.executor, d, "ipping") as g:  # an unresolvable host is a finished, failed diagnostic
         bad = rig.executor.operate(d, "ipping", {"host": "nowhere.invalid", "repetitions": 1}, g)
     assert bad.status == "failed" and bad.output["DiagnosticsState"] == "Error_CannotResolveHostName"
 
 
 def test_download_upgrades_and_reboots(rig: UspRig) -> None:
     (d,) = rig.devices
-    with rig_grant(d, "download") as g:
+    with rig_grant(rig.executor, d, "download") as g:
         res = rig.executor.operate(d, "download", {"url": "https://fw.example/prplOS-3.2.0.bin",
                                                    "version": "prplOS-3.2.0"}, g)
     assert res.status == "done"
@@ -109,7 +110,7 @@ def test_download_upgrades_and_reboots(rig: UspRig) -> None:
     assert boot.data["FirmwareUpdated"] == "true"
     rig.twin.inject(d.id, "download_fails", code=9010, message="image signature invalid")
     rig.run_agents(rig.host.sync(d.id))
-    with rig_grant(d, "download") as g, pytest.raises(Fault) as err:
+    with rig_grant(rig.executor, d, "download") as g, pytest.raises(Fault) as err:
         rig.executor.operate(d, "download", {"url": "https://fw.example/bad.bin"}, g)
     assert err.value.code == 9010 and "signature" in str(err.value)
 
@@ -117,7 +118,7 @@ def test_download_upgrades_and_reboots(rig: UspRig) -> None:
 def test_idempotent_reapply_and_reboot_flag(rig: UspRig) -> None:
     (d,) = rig.devices
     change = [Change(path=SSID, value="Idem")]
-    with apply_grant(d, [SSID]) as g:
+    with apply_grant(rig.executor, d, [SSID]) as g:
         first = rig.executor.apply(d, change, "p-1", g)
         sets = rig.host.stats.requests
         again = rig.executor.apply(d, change, "p-1", g)
@@ -125,7 +126,7 @@ def test_idempotent_reapply_and_reboot_flag(rig: UspRig) -> None:
     assert rig.host.stats.requests - sets == 1  # one Get, no Set
     assert rig.twin.state(d.id).parameter_key == "p-1"
     rig.inject(d, "reboot_required")
-    with apply_grant(d, [SSID]) as g:
+    with apply_grant(rig.executor, d, [SSID]) as g:
         res = rig.executor.apply(d, [Change(path=SSID, value="After Reboot")], "p-2", g)
     assert res.status == 1
 
@@ -135,7 +136,7 @@ def test_declared_type_mismatch_is_refused_before_sending(rig: UspRig) -> None:
     path = "Device.WiFi.Radio.1.Channel"
     rig.executor.read(d, [path])
     before = rig.controller.stats.requests_out
-    with apply_grant(d, [path]) as g, pytest.raises(Fault) as err:
+    with apply_grant(rig.executor, d, [path]) as g, pytest.raises(Fault) as err:
         rig.executor.apply(d, [Change(path=path, value="6", type="boolean")], "k", g)
     assert err.value.code == 9006 and rig.controller.stats.requests_out == before
 
@@ -149,3 +150,32 @@ def test_mixed_fleet_discovery(make_rig: Callable[..., UspRig]) -> None:
     assert a.root == "Device." and a.data_model_version == "2.15" and "Device.WiFi.Radio.{i}." in a.supported_objects
     b = r.executor.discover(sino)
     assert b.root == "InternetGatewayDevice." and b.instance_map and b.firmware == sino.firmware
+
+
+def test_a_reboot_whose_answer_is_overtaken_by_the_goodbye_still_waits_for_boot(rig: UspRig) -> None:
+    """Issue 37: the agent answers Reboot() on the reply connection and says goodbye on the main one;
+    when the goodbye arrives first (a busy machine), the Operate failed "disconnected before
+    answering" though the agent was rebooting — and the lifecycle took that for a refusal. It waits
+    for the Boot! instead. The answer is held back here to make the order certain."""
+    from executors.usp import records
+
+    (d,) = rig.devices
+    ctl = rig.controller
+    handle = ctl.reply_link.on_message
+    assert handle is not None and ctl._loop is not None
+
+    def late_operate_resp(inbound: Any) -> None:
+        decoded = records.decode(inbound.payload)
+        if decoded.msg is not None and decoded.msg.body.WhichOneof("msg_body") == "response" \
+                and decoded.msg.body.response.WhichOneof("resp_type") == "operate_resp":
+            ctl._loop.call_later(0.3, handle, inbound)  # after the disconnect Record (sent 10 ms later)
+            return
+        handle(inbound)
+
+    ctl.reply_link.on_message = late_operate_resp
+    try:
+        with rig_grant(rig.executor, d, "reboot") as g:
+            res = rig.executor.operate(d, "reboot", {}, g)
+    finally:
+        ctl.reply_link.on_message = handle
+    assert res.status == "done" and res.output["boot_cause"] == "RemoteReboot"

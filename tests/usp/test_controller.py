@@ -18,6 +18,7 @@ from executors.usp.executor import UspExecutor, endpoint_for
 from executors.usp.mqtt import Inbound, MqttLink
 from executors.usp.proto import msg_pb
 from executors.usp.topics import agent_topic, split_reply_to, with_reply_to
+from testing.grants import grant
 from tests.usp.conftest import LUMENET, PRPL, SINOTEL
 from tests.usp.support import UspRig, wait_until
 
@@ -113,9 +114,13 @@ def test_untrusted_controller_is_dropped_silently(rig: UspRig) -> None:
         finally:
             await stranger.stop()
 
-    with pytest.raises(UspTimeout):
+    before = rig.host.stats.dropped_untrusted
+    with pytest.raises(UspTimeout):  # no answer, no error Record: dropped silently
         rig.ctl(ask())
-    assert rig.host.stats.dropped_untrusted == 1
+    # At least the stranger's Get was dropped as untrusted. Not "exactly one": a QoS 1 redelivery
+    # of that Get under load counts again (seen once in a full CI run: 2), and it is dropped alike.
+    assert rig.host.stats.dropped_untrusted - before >= 1
+    assert rig.host.stats.responses == 0
 
 
 def test_executor_timeout_names_the_cause_then_offline(rig: UspRig) -> None:
@@ -228,24 +233,19 @@ def test_events_iterator(rig: UspRig) -> None:
 
     fut = rig.executor.runner.submit(collect())
     time.sleep(0.05)
-    with rig_grant(d, "reboot") as g:
+    with rig_grant(rig.executor, d, "reboot") as g:
         rig.executor.operate(d, "reboot", {}, g)
     kinds = [e.kind for e in fut.result(10)]
     assert kinds[-3:] == ["disconnect", "connect", "boot"]
 
 
-def rig_grant(device: Any, command: str) -> Any:
-    from core.grants import AUTHORITY
-
-    return AUTHORITY.scoped(proposal_id="p-usp-test", proposal_hash="0" * 64, device_id=device.id,
-                            purpose="operate", paths=[], commands=[command])
+def rig_grant(executor: Any, device: Any, command: str) -> Any:
+    """A grant ``executor`` accepts for ``command`` on ``device`` (a test authority bound to it)."""
+    return grant(executor, device, commands=[command], proposal_id="p-usp-test")
 
 
-def apply_grant(device: Any, paths: list[str]) -> Any:
-    from core.grants import AUTHORITY
-
-    return AUTHORITY.scoped(proposal_id="p-usp-test", proposal_hash="0" * 64, device_id=device.id,
-                            purpose="apply", paths=paths, commands=[])
+def apply_grant(executor: Any, device: Any, paths: list[str]) -> Any:
+    return grant(executor, device, paths=paths, proposal_id="p-usp-test")
 
 
 # --------------------------------------------------------------------------- presence faults
@@ -320,7 +320,7 @@ def test_mqtt_311_reply_to_convention(make_rig: Callable[..., UspRig], usp_broke
         assert ctl.read(d, ["Device.DeviceInfo.SerialNumber"])["Device.DeviceInfo.SerialNumber"].value == d.serial
         st = ctl.controller.agent(endpoint_for(d))
         assert st is not None and st.mqtt_version == agent_version
-        with apply_grant(d, ["Device.WiFi.SSID.1.SSID"]) as g:
+        with apply_grant(ctl, d, ["Device.WiFi.SSID.1.SSID"]) as g:
             ctl.apply(d, [Change(path="Device.WiFi.SSID.1.SSID", value="Over 3.1.1")], "k-311", g)
         assert r.twin.params(d.id)["Device.WiFi.SSID.1.SSID"] == "Over 3.1.1"
     finally:
@@ -373,7 +373,7 @@ def test_odd_serial_numbers_still_route(make_rig: Callable[..., UspRig]) -> None
 def test_unknown_command_is_refused_before_sending(rig: UspRig) -> None:
     (d,) = rig.devices
     sent = rig.controller.stats.requests_out
-    with rig_grant(d, "self_destruct") as g, pytest.raises(Fault) as err:
+    with rig_grant(rig.executor, d, "self_destruct") as g, pytest.raises(Fault) as err:
         rig.executor.operate(d, "self_destruct", {}, g)
     assert err.value.code == 9000
     assert rig.controller.stats.requests_out - sent <= 2  # identity + supported DM at most, no Operate
@@ -395,7 +395,7 @@ def test_apply_many_checks_every_grant(make_rig: Callable[..., UspRig]) -> None:
     r = make_rig(models=[(PRPL, "PX7K40000001", "DE"), (PRPL, "PX7K40000002", "DE")])
     a, b = r.devices
     ssid = "Device.WiFi.SSID.1.SSID"
-    with apply_grant(a, [ssid]) as ga, apply_grant(b, [ssid]) as gb:
+    with apply_grant(r.executor, a, [ssid]) as ga, apply_grant(r.executor, b, [ssid]) as gb:
         items = [(a, [Change(path=ssid, value="Fan A")], "k-a", ga), (b, [Change(path=ssid, value="Fan B")], "k-b", gb)]
         results = r.ctl(r.executor.apply_many(items))
         assert [getattr(x, "applied", None) for x in results] == [[ssid], [ssid]]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -33,9 +34,11 @@ pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 S = ProposalState
 
 
-@pytest.fixture
-def usp_runtime(db_url: str, usp_broker: BrokerInfo) -> Iterator[tuple[Any, Device, AgentHost, LoopThread]]:
-    controller_id = "proto::gw-lifecycle-test"
+@contextmanager
+def governed_usp_agent(db_url: str, usp_broker: BrokerInfo, *, controller_id: str = "proto::gw-lifecycle-test",
+                       **host_options: Any) -> Iterator[tuple[Any, Device, AgentHost, LoopThread]]:
+    """A seeded runtime whose first USP gateway is on the ``usp`` adapter, fronted by a simulated agent
+    (``host_options``: :class:`HostConfig` fields, e.g. ``firmware_image=False``) on the test broker."""
     version = 5 if usp_broker.mqtt5 else 3
     executor = UspExecutor(url=usp_broker.url, endpoint_id=controller_id, mqtt_version=version, timeout_s=5,
                            probe_timeout_s=1)
@@ -52,7 +55,7 @@ def usp_runtime(db_url: str, usp_broker: BrokerInfo) -> Iterator[tuple[Any, Devi
     assert d.adapter == "usp"
     twin = twin_for(rt)
     host = AgentHost(HostConfig(url=usp_broker.url, controller_id=controller_id, mqtt_version=version,
-                                boot_delay_s=0.05, poll_interval_s=None), twin)
+                                boot_delay_s=0.05, poll_interval_s=None, **host_options), twin)
     host.add_device(d.id)
     loop = LoopThread("usp-agents")
     loop.run(host.start())
@@ -67,6 +70,12 @@ def usp_runtime(db_url: str, usp_broker: BrokerInfo) -> Iterator[tuple[Any, Devi
         twin.close()
         del rt
         gc.collect()  # the embedded Rego engine must be dropped on the thread that made it
+
+
+@pytest.fixture
+def usp_runtime(db_url: str, usp_broker: BrokerInfo) -> Iterator[tuple[Any, Device, AgentHost, LoopThread]]:
+    with governed_usp_agent(db_url, usp_broker) as out:
+        yield out
 
 
 def _radio_5g(rt: Any, d: Device) -> int:

@@ -231,7 +231,7 @@ def test_no_check_runs_across_a_reboot(tmp_path: Path, usp_broker: BrokerInfo, m
             loop.run(host.start())
             wait_until(lambda: len(reads) == 1, 10, "the first check's table read")
             release.set()  # from here the check would go on at once — unless it was abandoned
-            with rig_grant(dev, "reboot") as grant:
+            with rig_grant(ex, dev, "reboot") as grant:
                 result = ex.operate(dev, "reboot", {}, grant)
             assert result.status == "done" and result.output["boot_cause"] == "RemoteReboot"
             wait_until(lambda: ep in ex.subscribed and not ex.keeper.running(ep), 10, "the check after the reboot")

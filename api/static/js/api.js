@@ -1,4 +1,5 @@
-// The API client: bearer token from localStorage, JSON in and out, errors as ApiError with the
+// The API client: a bearer token from localStorage, or the session cookie of a person who signed in
+// (then every request carries the session's X-CSRF-Token, from /auth/session), JSON in and out, errors as ApiError with the
 // server's own words ({"error", "detail"}), and server-sent events read from a fetch stream
 // (EventSource cannot POST or send an Authorization header).
 
@@ -17,10 +18,15 @@ export function token() { return localStorage.getItem(TOKEN_KEY) || ""; }
 export function setToken(t) { localStorage.setItem(TOKEN_KEY, t); }
 export function clearToken() { localStorage.removeItem(TOKEN_KEY); }
 
+let csrf = "";  // set while the console runs on a session cookie (docs/auth.md)
+export function setCsrf(t) { csrf = t || ""; }
+export function onSession() { return !token() && Boolean(csrf); }
+
 function headers(extra = {}) {
   const hd = { Accept: "application/json", ...extra };
   const t = token();
   if (t) hd.Authorization = `Bearer ${t}`;
+  else if (csrf) hd["X-CSRF-Token"] = csrf;
   return hd;
 }
 
@@ -35,6 +41,16 @@ async function parse(res) {
   return body;
 }
 
+// A request that never reached the server (network down, server gone) says so to the header.
+async function send(url, init) {
+  try {
+    return await fetch(url, init);
+  } catch (e) {
+    if (e.name !== "AbortError") window.dispatchEvent(new CustomEvent("gateward:unreachable"));
+    throw new ApiError(0, "unreachable", "the server cannot be reached; check your connection — the console retries by itself", null);
+  }
+}
+
 export async function get(path, params) {
   const url = new URL(path, location.origin);
   for (const [k, v] of Object.entries(params || {})) {
@@ -42,13 +58,13 @@ export async function get(path, params) {
     if (Array.isArray(v)) v.forEach((x) => url.searchParams.append(k, x));
     else url.searchParams.set(k, v);
   }
-  return parse(await fetch(url, { headers: headers() }));
+  return parse(await send(url, { headers: headers() }));
 }
 
 export async function post(path, body, method = "POST") {
   const init = { method, headers: headers(body === undefined ? {} : { "Content-Type": "application/json" }) };
   if (body !== undefined) init.body = JSON.stringify(body);
-  return parse(await fetch(path, init));
+  return parse(await send(path, init));
 }
 
 export const put = (path, body) => post(path, body, "PUT");
@@ -65,14 +81,15 @@ export async function stream(path, body, onEvent, signal) {
 }
 
 // GET an event stream (the change feed): like stream(), with Last-Event-ID to resume.
-export async function listen(path, onEvent, signal, lastId) {
+// `onBytes` is called for every chunk read, keep-alive comments included (the feed's watchdog).
+export async function listen(path, onEvent, signal, lastId, onBytes) {
   const extra = { Accept: "text/event-stream" };
   if (lastId) extra["Last-Event-ID"] = String(lastId);
   const res = await fetch(path, { signal, headers: headers(extra) });
-  return readStream(res, onEvent);
+  return readStream(res, onEvent, onBytes);
 }
 
-async function readStream(res, onEvent) {
+async function readStream(res, onEvent, onBytes) {
   if (!res.ok || !(res.headers.get("content-type") || "").startsWith("text/event-stream")) {
     await parse(res);
     throw new ApiError(res.status, "bad_stream", "the server did not answer with an event stream");
@@ -83,6 +100,7 @@ async function readStream(res, onEvent) {
   for (;;) {
     const { value, done } = await reader.read();
     if (done) break;
+    onBytes?.();
     buf += decoder.decode(value, { stream: true }).replaceAll("\r\n", "\n");
     let cut;
     while ((cut = buf.indexOf("\n\n")) >= 0) {

@@ -2,19 +2,30 @@
 // proposals, devices and actions of new audit events) is re-dispatched as a window event; views
 // re-read what they show. After a reconnect the views get a `resync` (something may have moved
 // while the stream was down), so no list stays stale.
+//
+// Honest state (issue 39): the header says "live" only while frames arrive. The server sends a
+// keep-alive every 15 s; a stream silent for STALL_MS (a server stopped, a network gone without a
+// reset) is given up and retried, and any request that cannot reach the server says so at once.
+// While it is down the header says the server is unreachable and when it retries; a click retries now.
 
 import * as api from "./api.js";
 
+const STALL_MS = 35000;
 let controller = null;
+let attempt = null;  // the current connection attempt's controller (aborted to retry now)
+let wake = null;  // ends the wait before the next retry
 let lastSeq = 0;
 const subscribers = new Set();
 
-function setStatus(state) {
+function setStatus(state, retryMs = 0) {
   const el = document.getElementById("live-status");
   if (!el) return;
   el.dataset.state = state;
-  el.textContent = state === "live" ? "● live" : "○ reconnecting…";
-  el.title = state === "live" ? "this page updates by itself as changes happen" : "the change feed is down; retrying";
+  const secs = Math.round(retryMs / 1000);
+  el.textContent = state === "live" ? "● live" : state === "connecting" ? "○ connecting…"
+    : `○ server unreachable — retrying${secs ? ` in ${secs} s` : "…"}`;
+  el.title = state === "live" ? "this page updates by itself as changes happen"
+    : "the server does not answer; what you see may be out of date. Click to retry now.";
 }
 
 function deliver(change) {
@@ -41,10 +52,22 @@ export function startFeed() {
   if (controller) return;
   controller = new AbortController();
   const signal = controller.signal;
+  const el = document.getElementById("live-status");
+  el?.addEventListener("click", () => { if (el.dataset.state !== "live") wake?.(); });
+  // A request elsewhere on the page could not reach the server: the stream is suspect too.
+  window.addEventListener("gateward:unreachable", () => { if (el?.dataset.state === "live") attempt?.abort(); });
   (async () => {
     let delay = 500;
     let connected = false;
     while (!signal.aborted) {
+      attempt = new AbortController();
+      const mine = attempt;
+      const stop = () => mine.abort();
+      signal.addEventListener("abort", stop);
+      let stall = setTimeout(stop, STALL_MS);
+      const alive = () => { clearTimeout(stall); stall = setTimeout(stop, STALL_MS); };
+      const began = Date.now();
+      let ended = false;
       try {
         await api.listen("/api/events", (kind, data) => {
           if (kind === "hello") {
@@ -59,12 +82,28 @@ export function startFeed() {
           } else if (kind === "unauthorized") {
             window.dispatchEvent(new CustomEvent("gateward:unauthorized"));
           }
-        }, signal, lastSeq || undefined);
+        }, mine.signal, lastSeq || undefined, alive);
+        ended = true;
       } catch (e) {
-        if (signal.aborted || e.status === 401) return;
+        if (signal.aborted || e.status === 401) { clearTimeout(stall); return; }
+      } finally {
+        clearTimeout(stall);
+        signal.removeEventListener("abort", stop);
       }
-      setStatus("down");
-      await new Promise((r) => setTimeout(r, delay));
+      if (signal.aborted) return;
+      // A stream the server ended after a while (max_s) reconnects at once, still "live"; one that
+      // failed, stalled or ended at once waits, longer each time, and the header says so.
+      if (ended && !mine.signal.aborted && Date.now() - began > 2000) continue;
+      const until = Date.now() + delay;
+      setStatus("down", delay);
+      const tick = setInterval(() => setStatus("down", Math.max(0, until - Date.now())), 1000);
+      await new Promise((r) => {
+        const t = setTimeout(r, delay);
+        wake = () => { clearTimeout(t); r(); };
+      });
+      clearInterval(tick);
+      wake = null;
+      if (el?.dataset.state === "down") setStatus("down");  // trying now: "retrying…"
       delay = Math.min(delay * 2, 10000);
     }
   })();

@@ -1,4 +1,5 @@
-// The console shell: sign-in with an API token (kept in localStorage), hash routing between the
+// The console shell: sign-in (the server's session when it offers OpenID Connect or local accounts,
+// else or besides an API token kept in localStorage), hash routing between the
 // four views, and keyboard shortcuts (g s / g a / g d / g c / g l, /, ?, and per-view keys).
 
 import * as api from "./api.js";
@@ -7,12 +8,14 @@ import { onChange, startFeed } from "./live.js";
 import { approvalsView, refreshCount } from "./views/approvals.js";
 import { auditView } from "./views/audit.js";
 import { devicesView } from "./views/device.js";
+import { faultsView } from "./views/faults.js";
 import { fleetView } from "./views/fleet.js";
+import { profilesView } from "./views/profiles.js";
 import { supportView } from "./views/support.js";
 import { campaignsView } from "/static/campaigns.js";
 import { remediationView } from "/static/remediation.js";
 
-const VIEWS = { support: supportView, approvals: approvalsView, fleet: fleetView, devices: devicesView, campaigns: campaignsView, remediation: remediationView, audit: auditView };
+const VIEWS = { support: supportView, approvals: approvalsView, fleet: fleetView, devices: devicesView, campaigns: campaignsView, remediation: remediationView, faults: faultsView, profiles: profilesView, audit: auditView };
 let me = null;
 let cleanup = null;
 let viewKeys = {};
@@ -43,14 +46,21 @@ async function signIn() {
   const signin = document.getElementById("signin");
   const view = document.getElementById("view");
   if (!api.token()) {
-    signin.hidden = false; view.hidden = true;
-    document.getElementById("token").focus();
-    return;
+    const s = await api.get("/auth/session").catch(() => null);
+    if (s?.signed_in) api.setCsrf(s.csrf);
+    else {
+      document.getElementById("signin-sso").hidden = !s?.methods?.oidc;
+      document.getElementById("password-form").hidden = !s?.methods?.password;
+      signin.hidden = false; view.hidden = true;
+      document.getElementById(s?.methods?.password ? "pw-user" : "token").focus();
+      return;
+    }
   }
   try {
     me = await api.get("/api/me");
   } catch (e) {
     api.clearToken();
+    api.setCsrf("");
     document.getElementById("signin-error").textContent = e.status === 401 ? "That token is not valid (or was revoked)." : e.message;
     signin.hidden = false; view.hidden = true;
     return;
@@ -85,8 +95,23 @@ document.getElementById("signin-form").addEventListener("submit", (e) => {
   document.getElementById("token").value = "";
   signIn();
 });
-document.getElementById("signout").addEventListener("click", () => { api.clearToken(); me = null; location.hash = ""; location.reload(); });
-window.addEventListener("gateward:unauthorized", () => { if (me) { toast("your token is no longer valid; sign in again", "bad"); api.clearToken(); me = null; signIn(); } });
+document.getElementById("password-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const pw = document.getElementById("pw-pass");
+  try {
+    const s = await api.post("/auth/password-login", { user: document.getElementById("pw-user").value.trim(), password: pw.value });
+    api.setCsrf(s.csrf);
+    signIn();
+  } catch (err) {
+    document.getElementById("signin-error").textContent = err.message;
+  }
+  pw.value = "";
+});
+document.getElementById("signout").addEventListener("click", async () => {
+  if (api.onSession()) await api.post("/auth/logout").catch(() => null);
+  api.clearToken(); api.setCsrf(""); me = null; location.hash = ""; location.reload();
+});
+window.addEventListener("gateward:unauthorized", () => { if (me) { toast("your sign-in is no longer valid; sign in again", "bad"); api.clearToken(); api.setCsrf(""); me = null; signIn(); } });
 window.addEventListener("hashchange", route);
 
 let pendingG = 0;

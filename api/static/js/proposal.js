@@ -4,6 +4,7 @@
 // buttons here are conveniences and the server's refusal is shown verbatim.
 
 import * as api from "./api.js";
+import { lineChart } from "./chart.js";
 import { ago, badge, fmtTime, fmtValue, h, kv, presenceBadge, riskMeter, toast, fill } from "./dom.js";
 
 export const REVIEW_ROLES = ["approver", "senior_approver"];
@@ -86,21 +87,77 @@ function verdictSection(detail) {
   });
   return h("div", { class: `verdict ${cls}`, "data-testid": "verdict" },
     h("div", { class: "row spread" }, h("strong", {}, head), riskMeter(dec.risk)),
-    dec.deny?.length ? h("ul", {}, dec.deny.map((d) => h("li", { class: "error" }, d))) : null,
+    dec.deny?.length ? h("ul", {}, distinct(dec.deny, dec.deny_items).map((d) => h("li", { class: "error" }, d))) : null,
     reqRows.length ? h("ul", {}, reqRows) : null,
-    dec.obligations?.length ? h("div", {}, h("h3", {}, "obligations"), h("ul", {}, dec.obligations.map((o) => h("li", {}, o)))) : null,
-    dec.warnings?.length ? h("div", {}, h("h3", {}, "warnings"), h("ul", {}, dec.warnings.map((o) => h("li", {}, o)))) : null,
+    dec.obligations?.length ? h("div", {}, h("h3", {}, "obligations"), h("ul", {}, distinct(dec.obligations, dec.obligation_items).map((o) => h("li", {}, o)))) : null,
+    dec.warnings?.length ? h("div", {}, h("h3", {}, "warnings"), h("ul", { "data-testid": "warnings" }, distinct(dec.warnings, dec.warning_items).map((o) => h("li", {}, o)))) : null,
     dec.would_deny?.length ? h("div", {}, h("h3", {}, "dry-run rules would deny"), h("ul", {}, dec.would_deny.map((o) => h("li", {}, o)))) : null,
     dec.current === false ? h("p", { class: "error" }, "This decision was made on an earlier version of the proposal.") : null,
     dec.explanation ? h("details", {}, h("summary", {}, "in plain words"), h("pre", {}, dec.explanation)) : null,
     h("p", { class: "muted small" }, `${dec.engine} engine · rules ${String(dec.revision || "").slice(0, 12)} · ${Math.round(dec.duration_us || 0) / 1000} ms`));
 }
 
+// One line per distinct statement: policy states a warning once per matching item — "a rollback
+// cannot restore …AccessPoint.1…", "…AccessPoint.2…", "…AccessPoint.3…" — which read as three
+// warnings (issue 39). Items of one code become one line: the words they share, and what differs
+// between them in braces; identical messages become one line with ×N.
+export function distinct(messages, items) {
+  const groups = new Map();
+  (messages || []).forEach((m, i) => {
+    const code = items && items[i] && items[i].message === m ? items[i].code : `msg:${m}`;
+    (groups.get(code) || groups.set(code, []).get(code)).push(m);
+  });
+  return [...groups.values()].map((ms) => {
+    const uniq = [...new Set(ms)];
+    if (uniq.length === 1) return ms.length > 1 ? `${uniq[0]} (×${ms.length})` : uniq[0];
+    let pre = 0, suf = 0;
+    const a = uniq[0];
+    while (uniq.every((m) => m[pre] === a[pre]) && pre < a.length) pre++;
+    while (uniq.every((m) => m[m.length - 1 - suf] === a[a.length - 1 - suf]) && suf < a.length - pre
+      && uniq.every((m) => m.length - suf > pre)) suf++;
+    return `${a.slice(0, pre)}{${uniq.map((m) => m.slice(pre, m.length - suf)).join(", ")}}${a.slice(a.length - suf)}`;
+  });
+}
+
+// Evidence as a person weighs it: the facts first (what was found, by whom, what the subscriber
+// said), each with its numbers; the assistant's tool calls ("tool:read_parameters: 51 live
+// value(s)") are how it found out, folded away beneath (issue 39). A fact carrying a series
+// (data.series) is drawn as the chart behind the change.
+function evidenceItem(e, drafted) {
+  return h("li", {},
+    h("strong", {}, e.kind.replace(/^tool:/, "").replaceAll("_", " ")), ": ", e.summary,
+    e.untrusted ? h("span", { class: "badge b-warn", title: "text from a device or subscriber" }, " untrusted") : null,
+    e.kind === "finding" && e.data ? h("span", { class: "muted", "data-testid": "finding-facts" }, " — ",
+      Object.entries(e.data).filter(([k]) => k !== "series").map(([k, v]) => `${k.replaceAll("_", " ")} ${v}`).join(" · ")) :
+    e.data && Object.keys(e.data).length ? h("details", {}, h("summary", {}, "data"), h("pre", { class: "json" }, JSON.stringify(e.data, null, 2))) : null,
+    evidenceChart(e.data?.series, drafted));
+}
+
+// data.series: the measured series a planner's finding was judged on ({metric, name, unit, labels,
+// points: [[t, v], …], threshold, threshold_text}) or bare points; drawn with the device page's
+// chart, with the threshold line and a marker at the time the proposal was drafted.
+function evidenceChart(raw, drafted) {
+  const ser = Array.isArray(raw) ? { points: raw } : raw && typeof raw === "object" ? raw : {};
+  const points = (Array.isArray(ser.points) ? ser.points : [])
+    .filter((x) => Array.isArray(x) && x.length === 2 && Number.isFinite(Number(x[1])) && !Number.isNaN(new Date(x[0]).getTime()))
+    .map(([t, v]) => [t, Number(v)]);
+  if (points.length < 2) return null;
+  const threshold = Number.isFinite(ser.threshold) ? ser.threshold : undefined;
+  return h("div", { class: "evidence-chart", "data-testid": "evidence-chart" },
+    lineChart(String(ser.metric || "value"), [{ labels: ser.labels || {}, points, stats: { last: points[points.length - 1][1] } }], [],
+      { name: ser.name, unit: ser.unit, threshold, thresholdText: ser.threshold_text, at: drafted, atText: "drafted" }));
+}
+
 function evidenceSection(p) {
   if (!p.evidence?.length) return h("p", { class: "muted" }, "No evidence attached.");
-  return h("ul", { "data-testid": "evidence" }, p.evidence.map((e) => h("li", {},
-    h("strong", {}, e.kind), ": ", e.summary, e.untrusted ? h("span", { class: "badge b-warn", title: "text from a device or subscriber" }, " untrusted") : null,
-    e.data && Object.keys(e.data).length ? h("details", {}, h("summary", {}, "data"), h("pre", { class: "json" }, JSON.stringify(e.data, null, 2))) : null)));
+  const facts = p.evidence.filter((e) => !String(e.kind).startsWith("tool:"));
+  const tools = p.evidence.filter((e) => String(e.kind).startsWith("tool:"));
+  return h("div", { "data-testid": "evidence" },
+    facts.length ? h("ul", { "data-testid": "evidence-facts" }, facts.map((e) => evidenceItem(e, p.created_at)))
+      : h("p", { class: "muted" }, "No finding attached: only the reads below."),
+    tools.length ? h("details", { "data-testid": "evidence-tools" }, h("summary", {},
+      `how it was found: ${tools.length} read${tools.length === 1 ? "" : "s"} by the assistant`),
+    h("ul", {}, tools.map((e) => evidenceItem(e, p.created_at)))) : null);
 }
 
 function countTable(title, counts) {
@@ -156,7 +213,7 @@ function approvedText(d) {
   if (p.state === "awaiting_approval") {
     const approvals = (d.approvals || []).filter((a) => a.verdict === "approve" && a.current).map((a) => a.role);
     const waiting = (d.decision?.approvals_required || []).map((r) => r.role).filter((r) => !approvals.includes(r));
-    return `you approved ${p.id}: it still needs ${waiting.length ? waiting.join(" and ").replaceAll("_", " ") : "another approval"}`;
+    return `you approved ${p.id}: it still needs ${waiting.length ? waiting.map((r) => `a ${r.replaceAll("_", " ")}`).join(" and ") : "another approval"}`;
   }
   return `you approved ${p.id}: it is now ${p.state.replaceAll("_", " ")}`;
 }
@@ -182,7 +239,11 @@ function actions(detail, me, onChange) {
       return null;
     }
   };
-  if (p.state === "awaiting_approval" && hasRole(me, REVIEW_ROLES)) {
+  const myApproval = (detail.approvals || []).find((a) => me && a.actor === me.id && a.verdict === "approve" && a.current);
+  if (p.state === "awaiting_approval" && myApproval) {
+    // a partial approval: the buttons give way to who must still sign (a second submit is a 409)
+    bar.append(h("p", { class: "warn", "data-testid": "still-needs" }, approvedText(detail)));
+  } else if (p.state === "awaiting_approval" && hasRole(me, REVIEW_ROLES)) {
     if (mine) {
       bar.append(h("p", { class: "muted" }, "You wrote this proposal: a different approver must review it."));
     } else {
@@ -196,14 +257,27 @@ function actions(detail, me, onChange) {
         run(rejectBtn, "rejecting…", () => api.post(`/api/proposals/${p.id}/reject`, { reason: comment.value.trim() }));
       });
       comment.addEventListener("keydown", (ev) => {
-        if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); (bar.dataset.intent === "reject" ? rejectBtn : approveBtn).click(); }
+        if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) {
+          ev.preventDefault();
+          const btn = bar.dataset.intent === "reject" ? rejectBtn : approveBtn;
+          if (!btn.disabled) btn.click(); // one submit: Ctrl+Enter while a verdict is on its way does nothing
+        }
         if (ev.key === "Escape") { comment.blur(); delete bar.dataset.intent; }
       });
       bar.append(h("label", { class: "muted small" }, `You are approving content ${p.hash.slice(0, 12)}… — if it changes, the server refuses.`),
         comment, h("div", { class: "row" }, approveBtn, rejectBtn));
     }
   }
-  if (p.state === "approved" && hasRole(me, APPLY_ROLES)) {
+  if (p.source === "campaign") {
+    // a campaign's one staged proposal is applied ring by ring from its campaign, never here
+    const link = h("a", { "data-testid": "campaign-link" }, "its campaign");
+    api.get("/api/campaigns", { limit: 500 }).then((res) => {
+      const c = res.items.find((x) => x.proposal_id === p.id);
+      if (c) { link.href = `#/campaigns/${encodeURIComponent(c.id)}`; link.textContent = `campaign “${c.name}” (${c.state})`; }
+    }).catch(() => {});
+    bar.append(h("p", { "data-testid": "campaign-proposal" }, "This is a campaign's proposal: it is started, promoted and rolled back from ",
+      link, p.state === "approved" ? ", which can now be started." : "."));
+  } else if (p.state === "approved" && hasRole(me, APPLY_ROLES)) {
     const applyBtn = h("button", { class: "primary", "data-testid": "apply" }, "Apply (backup → write → verify)");
     applyBtn.addEventListener("click", async () => {
       // Show the real state while the server works: poll the proposal until apply returns.
@@ -222,7 +296,7 @@ function actions(detail, me, onChange) {
     });
     bar.append(h("div", { class: "row" }, applyBtn));
   }
-  if (p.state === "done" && hasRole(me, [...REVIEW_ROLES, "admin"])) {
+  if (p.state === "done" && p.source !== "campaign" && hasRole(me, [...REVIEW_ROLES, "admin"])) {
     const reason = h("input", { placeholder: "reason to roll back", maxlength: 2000, "data-testid": "rollback-reason" });
     const rb = h("button", { "data-testid": "rollback" }, "Roll back");
     rb.addEventListener("click", () => {

@@ -13,6 +13,22 @@ const FILTERS = {
   recent: { label: "Finished", states: ["done", "rolled_back", "failed", "rejected", "denied", "invalid", "cancelled"] },
 };
 
+// The finished tab: people's changes apart from automation's and from drafts that never validated;
+// filtered by author, kind and device, sorted, and paged by the server (PAGE at a time).
+const PAGE = 50;
+const AUTOMATION_SOURCES = ["remediation", "ztp", "automation", "job"];
+function kindOf(p) {
+  if (["invalid", "draft"].includes(p.state)) return "invalid";
+  if (AUTOMATION_SOURCES.includes(p.source) || /^(system|automation)[:-]/.test(p.author)) return "automation";
+  return "people";
+}
+const KIND_LABEL = { people: "People's changes", automation: "Automation", invalid: "Invalid drafts" };
+const SORTS = {
+  newest: (a, b) => b.updated_at.localeCompare(a.updated_at),
+  oldest: (a, b) => a.updated_at.localeCompare(b.updated_at),
+  risk: (a, b) => (b.risk || 0) - (a.risk || 0),
+};
+
 export async function approvalsView(root, ctx) {
   const { me } = ctx;
   let filter = "pending";
@@ -23,16 +39,50 @@ export async function approvalsView(root, ctx) {
   const list = h("ul", { class: "list", "data-testid": "queue" });
   const detail = h("div", { "data-testid": "queue-detail" });
   const tabs = h("div", { class: "row" });
+  const fin = { author: "", device: "", kind: "all", sort: "newest", offset: 0, total: 0 };
+  const finBar = h("div", { class: "stack", "data-testid": "finished-filters", hidden: true });
   fill(root, h("div", { class: "grid-approvals" },
     h("section", { class: "panel" }, h("h2", {}, "Review queue"), tabs, h("p", { class: "muted small" },
-      "j / k to move, a approve, r reject, Ctrl+Enter to confirm"), list),
+      "j / k to move, a approve, r reject, Ctrl+Enter to confirm"), finBar, list),
     h("section", { class: "panel" }, detail)));
+
+  const renderFinBar = () => {
+    finBar.hidden = filter !== "recent";
+    if (finBar.hidden) return;
+    const from = fin.total ? fin.offset + 1 : 0, to = Math.min(fin.offset + PAGE, fin.total);
+    const typing = document.activeElement?.tagName === "INPUT" && finBar.contains(document.activeElement);
+    if (typing && finBar.childElementCount) {
+      // someone is typing a filter: a refresh (theirs, or pushed by the change feed) keeps the
+      // inputs and only moves the page count and the pager
+      const q = (id) => finBar.querySelector(`[data-testid=${id}]`);
+      q("fin-page").textContent = `${from}–${to} of ${fin.total}`;
+      q("fin-prev").disabled = fin.offset === 0;
+      q("fin-next").disabled = fin.offset + PAGE >= fin.total;
+      return;
+    }
+    const author = h("input", { placeholder: "author", value: fin.author, size: 10, "data-testid": "fin-author" });
+    const device = h("input", { placeholder: "device id", value: fin.device, size: 16, "data-testid": "fin-device" });
+    const kind = h("select", { "data-testid": "fin-kind" }, ["all", "people", "automation", "invalid"].map((k) =>
+      h("option", { value: k, selected: k === fin.kind }, k === "all" ? "every kind" : KIND_LABEL[k])));
+    const sort = h("select", { "data-testid": "fin-sort" }, Object.keys(SORTS).map((k) =>
+      h("option", { value: k, selected: k === fin.sort }, `sort: ${k === "risk" ? "highest risk" : k}`)));
+    const apply = () => { Object.assign(fin, { author: author.value.trim(), device: device.value.trim(), kind: kind.value,
+      sort: sort.value, offset: 0 }); load(); };
+    for (const el of [author, device]) el.addEventListener("keydown", (e) => { if (e.key === "Enter") apply(); });
+    for (const el of [kind, sort]) el.addEventListener("change", apply);
+    const prev = h("button", { "data-testid": "fin-prev", disabled: fin.offset === 0 }, "← newer");
+    const next = h("button", { "data-testid": "fin-next", disabled: fin.offset + PAGE >= fin.total }, "older →");
+    prev.addEventListener("click", () => { fin.offset = Math.max(0, fin.offset - PAGE); load(); });
+    next.addEventListener("click", () => { fin.offset += PAGE; load(); });
+    fill(finBar, h("div", { class: "row" }, author, device, kind, sort, h("button", { onclick: apply }, "filter")),
+      h("div", { class: "row small muted" }, prev, h("span", { "data-testid": "fin-page" }, `${from}–${to} of ${fin.total}`), next));
+  };
 
   const renderTabs = () => {
     clear(tabs);
     for (const [key, f] of Object.entries(FILTERS)) {
       const b = h("button", { class: key === filter ? "primary" : "", "data-testid": `filter-${key}` }, f.label);
-      b.addEventListener("click", () => { filter = key; renderTabs(); load(); });
+      b.addEventListener("click", () => { filter = key; fin.offset = 0; renderTabs(); load(); });
       tabs.append(b);
     }
   };
@@ -40,13 +90,28 @@ export async function approvalsView(root, ctx) {
   // quiet: a refresh pushed by the change feed — redraw the list, keep the open proposal and
   // whatever the reviewer is typing; never steal focus.
   async function load(keepId, quiet = false) {
+    const finished = filter === "recent";
     try {
-      const res = await api.get("/api/proposals", { state: FILTERS[filter].states, limit: 200 });
+      const res = await api.get("/api/proposals", finished
+        ? { state: FILTERS[filter].states, limit: PAGE, offset: fin.offset, author: fin.author, device: fin.device }
+        : { state: FILTERS[filter].states, limit: 200 });
       items = res.items;
+      if (finished) {
+        fin.total = res.total;
+        const order = ["people", "automation", "invalid"];
+        items = items.filter((p) => fin.kind === "all" || kindOf(p) === fin.kind)
+          .sort((a, b) => order.indexOf(kindOf(a)) - order.indexOf(kindOf(b)) || SORTS[fin.sort](a, b));
+      }
     } catch (e) { if (!quiet) toast(e.message, "bad"); if (quiet) return; items = []; }
+    renderFinBar();
     clear(list);
     if (!items.length) list.append(h("li", { class: "empty" }, "Nothing here. "));
+    let group = null;
     items.forEach((p, i) => {
+      if (finished && kindOf(p) !== group) { // the group's heading: not a queue item (j/k skip it)
+        group = kindOf(p);
+        list.append(h("li", { class: "muted small", "data-testid": "queue-group", "data-kind": group }, h("strong", {}, KIND_LABEL[group])));
+      }
       const li = h("li", { tabindex: 0, "data-proposal-id": p.id, "data-testid": "queue-item" },
         h("div", { class: "row spread" }, h("strong", {}, p.intent), badge(p.state)),
         h("div", { class: "row muted small" }, `${p.author} · ${p.target_count} device${p.target_count === 1 ? "" : "s"} · ${ago(p.updated_at)}`,

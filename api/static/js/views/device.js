@@ -5,9 +5,11 @@ import * as api from "../api.js";
 import { ago, badge, clear, fmtTime, fmtValue, h, kv, loading, presenceBadge, s, toast, fill } from "../dom.js";
 import { chartsFor } from "../chart.js";
 import { onChange, touches } from "../live.js";
+import { deviceList } from "./device_list.js";
+import { actionBar, eventList, paramTree, workAndFaults } from "./device_page.js";
 
 export async function devicesView(root, ctx) {
-  if (ctx.arg) {
+  if (ctx.arg && !ctx.arg.startsWith("?")) {
     // The page follows the device: an apply, a rollback or a new snapshot re-renders it (not
     // while someone types in one of its fields).
     const id = decodeURIComponent(ctx.arg);
@@ -18,37 +20,7 @@ export async function devicesView(root, ctx) {
       devicePage(root, id, ctx, true);
     });
   }
-  const facets = await api.get("/api/devices/facets").catch(() => ({ models: {}, firmwares: {}, regions: {}, states: [] }));
-  const sel = (name, values) => h("select", { name, "aria-label": name, "data-testid": `filter-${name}` },
-    h("option", { value: "" }, `any ${name}`), Object.entries(values).map(([v, n]) => h("option", { value: v }, `${v} (${n})`)));
-  const q = h("input", { type: "search", placeholder: "id, subscriber or model  ( / )", "data-focus": "slash", name: "q", "aria-label": "search" });
-  const filters = [q, sel("model", facets.models), sel("firmware", facets.firmwares), sel("region", facets.regions),
-    sel("state", Object.fromEntries((facets.states || []).map((x) => [x, "live"])))];
-  const body = h("tbody");
-  const total = h("span", { class: "muted" });
-  fill(root, h("section", { class: "panel" }, h("div", { class: "row spread" }, h("h2", {}, "Fleet"), total),
-    h("div", { class: "row" }, filters),
-    h("table", { "data-testid": "device-table" }, h("thead", {}, h("tr", {}, ["device", "subscriber", "model / firmware", "region", "presence", "state"].map((c) => h("th", {}, c)))), body)));
-  let timer = null;
-  const load = async () => {
-    const params = { presence: true, limit: 100 };
-    for (const f of filters) if (f.value) params[f.name] = f.value;
-    fill(body, h("tr", {}, h("td", { colspan: 6 }, loading())));
-    try {
-      const res = await api.get("/api/devices", params);
-      total.textContent = `${res.total} device${res.total === 1 ? "" : "s"}${res.total > res.items.length ? ` (first ${res.items.length})` : ""}`;
-      clear(body);
-      for (const d of res.items) {
-        body.append(h("tr", {}, h("td", {}, h("a", { href: `#/devices/${encodeURIComponent(d.id)}`, class: "mono" }, d.id)),
-          h("td", {}, d.subscriber || "—"), h("td", {}, `${d.model} ${d.firmware}`), h("td", {}, d.region),
-          h("td", {}, presenceBadge(d.presence)), h("td", {}, d.busy ? badge("busy") : h("span", { class: "muted" }, "idle"))));
-      }
-      if (!res.items.length) body.append(h("tr", {}, h("td", { colspan: 6, class: "empty" }, "no device matches")));
-    } catch (e) { toast(e.message, "bad"); }
-  };
-  for (const f of filters) f.addEventListener(f.tagName === "INPUT" ? "input" : "change", () => { clearTimeout(timer); timer = setTimeout(load, 200); });
-  await load();
-  return null;
+  return deviceList(root, ctx);
 }
 
 async function devicePage(root, id, ctx, quiet = false) {
@@ -62,6 +34,8 @@ async function devicePage(root, id, ctx, quiet = false) {
   const paramsBox = h("div");
   const histBox = h("div", {}, loading());
   const topoBox = h("div", {}, loading());
+  const tree = paramTree(dev);
+  const workBox = h("div", {}, workAndFaults(d, []));
   const hours = h("select", { "aria-label": "history window", "data-testid": "history-hours" },
     [24, 48, 168].map((n) => h("option", { value: n, selected: n === 48 }, n < 48 ? `${n} h` : `${n / 24} days`)));
   fill(root, 
@@ -82,8 +56,11 @@ async function devicePage(root, id, ctx, quiet = false) {
           h("a", { href: `#/approvals/${encodeURIComponent(p.id)}`, class: "mono" }, p.id), " ", badge(p.state), ` ${p.intent} `,
           h("span", { class: "muted small" }, `${p.author}, ${ago(p.updated_at)}`)))) : h("p", { class: "muted" }, "none")),
       h("section", { class: "panel" }, h("h2", {}, "Neighbourhood"), topoBox)),
+    actionBar(dev, () => tree.refreshAll()),
+    h("section", { class: "panel" }, h("h2", {}, "Pending work and faults"), workBox),
     h("section", { class: "panel" }, h("div", { class: "row spread" }, h("h2", {}, "History"), hours), histBox),
-    h("section", { class: "panel" }, h("h2", {}, "Parameters"), paramsBox));
+    h("section", { class: "panel" }, h("h2", {}, "Parameter tree"), tree.el),
+    h("section", { class: "panel" }, h("h2", {}, "All parameters"), paramsBox));
 
   renderParams(paramsBox, dev.id, d.parameters);
   const loadHistory = async () => {
@@ -91,9 +68,8 @@ async function devicePage(root, id, ctx, quiet = false) {
     try {
       const hist = await api.get(`/api/devices/${encodeURIComponent(dev.id)}/history`, { hours: hours.value });
       fill(histBox, hist.series.length ? chartsFor(hist) : h("p", { class: "muted" }, "no telemetry in this window"),
-        h("h3", {}, `events (${hist.events.length})`),
-        hist.events.length ? h("div", { class: "scroll" }, h("table", {}, h("tbody", {}, hist.events.map((e) => h("tr", {},
-          h("td", { class: "small" }, fmtTime(e.ts)), h("td", {}, e.kind), h("td", { class: "mono small" }, JSON.stringify(e.data))))))) : h("p", { class: "muted" }, "none"));
+        h("h3", {}, `events (${hist.events.length})`), eventList(hist.events));
+      fill(workBox, workAndFaults(d, hist.events));
     } catch (e) { fill(histBox, h("p", { class: "error" }, e.message)); }
   };
   hours.addEventListener("change", loadHistory);

@@ -1,4 +1,4 @@
-// Fleet: the whole fleet at a glance, read-only. Presence by region / model / firmware as
+// Fleet: the whole fleet at a glance and over time (trends for a range, upstream outages), read-only. Presence by region / model / firmware as
 // stacked bars (axis in devices, the exact numbers on hover and in the row label), open
 // remediation cases by problem, active campaigns with progress, the compatibility matrix as a
 // red / yellow / green grid with its evidence, recent changes with outcomes, pending onboarding.
@@ -12,28 +12,50 @@ const COLOURS = { online: "#1b7f3b", unreachable: "#b7791f", offline: "#b3261e",
 const LABEL_W = 190, BAR_W = 360, ROW_H = 22;
 
 // Stacked horizontal bars: one row per group, segments online / unreachable / offline / not asked.
-function presenceChart(title, groups, testid) {
+// Offline and unreachable are told apart from online by texture as well as colour (hatched,
+// dotted): nobody has to tell red from green.
+const PATTERNS = { unreachable: "dots", offline: "hatch" };
+function patternDefs(id) {
+  return s("defs", {},
+    s("pattern", { id: `${id}-hatch`, width: 6, height: 6, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)" },
+      s("rect", { width: 6, height: 6, fill: COLOURS.offline }), s("line", { x1: 0, y1: 0, x2: 0, y2: 6, stroke: "#fff", "stroke-width": 2 })),
+    s("pattern", { id: `${id}-dots`, width: 5, height: 5, patternUnits: "userSpaceOnUse" },
+      s("rect", { width: 5, height: 5, fill: COLOURS.unreachable }), s("circle", { cx: 2.5, cy: 2.5, r: 1.2, fill: "#fff" })));
+}
+const fillFor = (id, kind) => (PATTERNS[kind] ? `url(#${id}-${PATTERNS[kind]})` : COLOURS[kind]);
+
+// Each bar is a link to the device list filtered to its group.
+function groupHref(filter, key) {
+  const q = new URLSearchParams();
+  if (filter === "firmware") {
+    const i = key.lastIndexOf(" ");
+    q.set("model", key.slice(0, i)); q.set("firmware", key.slice(i + 1));
+  } else q.set(filter, key);
+  return `#/devices/?${q}`;
+}
+
+function presenceChart(title, groups, testid, filter) {
   const rows = groups.slice(0, 12);
   const max = Math.max(1, ...rows.map((g) => g.devices));
   const height = rows.length * ROW_H + 34;
   const x = (n) => LABEL_W + (n / max) * BAR_W;
   const svg = s("svg", { viewBox: `0 0 ${LABEL_W + BAR_W + 60} ${height}`, class: "chart fleet-bars", role: "img",
-    "aria-label": `${title}: devices online, unreachable and offline per group`, "data-testid": testid });
+    "aria-label": `${title}: devices online, unreachable and offline per group`, "data-testid": testid }, patternDefs(testid));
   rows.forEach((g, i) => {
     const y = 4 + i * ROW_H;
     const asked = g.online + g.unreachable + g.offline;
     const parts = [["online", g.online], ["unreachable", g.unreachable], ["offline", g.offline], ["unknown", g.devices - asked]];
-    const row = s("g", { class: "bar-row", "data-key": g.key },
+    const row = s("a", { class: "bar-row", "data-key": g.key, href: groupHref(filter, g.key), "data-testid": "bar-link" },
       s("title", {}, `${g.key}: ${g.devices} devices — ${g.online} online, ${g.unreachable} unreachable, ${g.offline} offline`
         + (asked < g.devices ? `, ${g.devices - asked} not asked` : "")),
       s("text", { x: LABEL_W - 6, y: y + 14, "text-anchor": "end" }, g.key.length > 26 ? `${g.key.slice(0, 25)}…` : g.key));
     let at = 0;
     for (const [kind, n] of parts) {
       if (n <= 0) continue;
-      row.append(s("rect", { x: x(at), y: y + 3, width: Math.max(1, x(at + n) - x(at)), height: ROW_H - 7, fill: COLOURS[kind] }));
+      row.append(s("rect", { x: x(at), y: y + 3, width: Math.max(1, x(at + n) - x(at)), height: ROW_H - 7, fill: fillFor(testid, kind), "data-kind": kind }));
       at += n;
     }
-    row.append(s("text", { x: x(g.devices) + 4, y: y + 14 }, String(g.devices)));
+    row.append(s("text", { x: x(g.devices) + 4, y: y + 14 }, g.offline ? `${g.devices} (${g.offline} off)` : String(g.devices)));
     svg.append(row);
   });
   const axisY = 4 + rows.length * ROW_H + 2;
@@ -44,16 +66,83 @@ function presenceChart(title, groups, testid) {
   svg.append(s("text", { x: LABEL_W + BAR_W / 2, y: axisY + 26, "text-anchor": "middle", class: "axis-label" }, "devices"));
   return h("figure", { class: "panel" }, h("figcaption", {}, h("strong", {}, title),
     groups.length > rows.length ? h("span", { class: "muted small" }, ` (largest ${rows.length} of ${groups.length})`) : null),
-    svg, legend());
+    svg, legend(), h("p", { class: "muted small" }, "click a bar for those devices"));
 }
 
 function legend() {
-  return h("div", { class: "legend" }, [["online", "online"], ["unreachable", "online, not reachable"], ["offline", "offline"],
+  return h("div", { class: "legend" }, [["online", "online (solid)"], ["unreachable", "online, not reachable (dotted)"], ["offline", "offline (hatched)"],
     ["unknown", "not asked"]].map(([k, label]) => {
-    const sw = h("i");
-    sw.style.background = COLOURS[k];
-    return h("span", {}, sw, label);
+    const sw = s("svg", { width: 14, height: 10, "aria-hidden": "true" }, patternDefs(`lg-${k}`), s("rect", { width: 14, height: 10, fill: fillFor(`lg-${k}`, k) }));
+    return h("span", {}, sw, ` ${label}`);
   }));
+}
+
+// ---------------------------------------------------------------------------- trends
+const RANGES = [[6, "6 h"], [24, "24 h"], [168, "7 days"], [720, "30 days"]];
+let range = 24;
+
+function trendChart(title, unit, points, lines, testid) {
+  const W = 320, H = 120, L = 40, R = 8, T = 10, B = 18;
+  const pts = points.map((p) => new Date(p.ts).getTime());
+  const vals = lines.flatMap((ln) => points.map((p) => p[ln.key]).filter((v) => v !== null && v !== undefined));
+  const t0 = Math.min(...pts), t1 = Math.max(...pts, t0 + 1);
+  const v1 = Math.max(1, ...vals), v0 = Math.min(0, ...vals);
+  const x = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - R);
+  const y = (v) => H - B - ((v - v0) / (v1 - v0 || 1)) * (H - T - B);
+  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": `${title} (${unit}) over the last ${range} hours` },
+    s("line", { class: "axis", x1: L, y1: H - B, x2: W - R, y2: H - B }), s("line", { class: "axis", x1: L, y1: T, x2: L, y2: H - B }),
+    s("text", { x: L - 4, y: T + 6, "text-anchor": "end" }, fmtN(v1)), s("text", { x: L - 4, y: H - B, "text-anchor": "end" }, fmtN(v0)),
+    s("text", { x: L, y: H - 4 }, shortT(t0)), s("text", { x: W - R, y: H - 4, "text-anchor": "end" }, "now"));
+  for (const ln of lines) {
+    let seg = [];
+    const flush = () => { if (seg.length > 1) svg.append(s("polyline", { points: seg.join(" "), fill: "none", stroke: ln.colour, "stroke-width": 1.6, "stroke-dasharray": ln.dash || null })); else if (seg.length === 1) { const [cx, cy] = seg[0].split(","); svg.append(s("circle", { cx, cy, r: 2, fill: ln.colour })); } seg = []; };
+    // a bucket without reports is bridged; two in a row break the line (no reports there, not zero)
+    let gap = 0;
+    points.forEach((p, i) => { const v = p[ln.key]; if (v === null || v === undefined) { gap += 1; if (gap >= 2) flush(); } else { gap = 0; seg.push(`${x(pts[i]).toFixed(1)},${y(v).toFixed(1)}`); } });
+    flush();
+  }
+  const lastOf = (key) => { for (let i = points.length - 1; i >= 0; i -= 1) if (points[i][key] !== null && points[i][key] !== undefined) return points[i][key]; return null; };
+  return h("figure", { class: "panel", "data-testid": testid }, h("figcaption", {}, h("strong", {}, title), h("span", { class: "muted small" }, ` (${unit})`)), svg,
+    h("div", { class: "legend" }, lines.map((ln) => {
+      const sw = s("svg", { width: 18, height: 8, "aria-hidden": "true" }, s("line", { x1: 0, y1: 4, x2: 18, y2: 4, stroke: ln.colour, "stroke-width": 2, "stroke-dasharray": ln.dash || null }));
+      const last = lastOf(ln.key);
+      return h("span", {}, sw, ` ${ln.label}: ${last === null ? "no data" : `${fmtN(last)} now`}`);
+    })));
+}
+const fmtN = (v) => (Math.abs(v) >= 100 ? Number(v).toFixed(0) : Math.abs(v) >= 10 ? Number(v).toFixed(1) : Number(v).toFixed(2).replace(/\.?0+$/, "") || "0");
+const shortT = (ms) => new Date(ms).toLocaleString(undefined, range > 48 ? { month: "short", day: "numeric" } : { hour: "2-digit", minute: "2-digit" });
+
+async function trendsPanel(box) {
+  fill(box, loading());
+  try {
+    const tr = await api.get("/api/fleet/trends", { hours: range });
+    const t = tr.totals;
+    fill(box, h("div", { class: "muted small", "data-testid": "trend-totals" },
+      `last ${RANGES.find(([n]) => n === range)?.[1] || `${range} h`}: ${t.changes} change${t.changes === 1 ? "" : "s"} verified, ${t.failures} failed or rolled back, ${t.cases_opened} case${t.cases_opened === 1 ? "" : "s"} opened, ${t.cases_closed} closed`),
+    h("div", { class: "charts" },
+      trendChart("Online", "% of reports", tr.points, [{ key: "online_pct", label: "online", colour: "#1b7f3b" }], "trend-online"),
+      trendChart("Changes", "per hour", tr.points, [{ key: "changes_per_hour", label: "verified changes", colour: "#2458d6" }], "trend-changes"),
+      trendChart("Failure rate", "% of device writes", tr.points, [{ key: "failure_pct", label: "failed or rolled back", colour: "#b3261e", dash: "4 2" }], "trend-failures"),
+      trendChart("Remediation cases", "per bucket", tr.points, [{ key: "cases_opened", label: "opened", colour: "#b7791f" }, { key: "cases_closed", label: "closed", colour: "#0b6b8a", dash: "5 3" }], "trend-cases")));
+  } catch (e) { fill(box, h("p", { class: "error" }, e.message)); }
+}
+
+// ---------------------------------------------------------------------------- outages
+function outagePanel(res) {
+  const items = res.items || [];
+  return h("section", { class: "panel", "data-testid": "fleet-outages" }, h("h2", {}, `Upstream outages (${items.length})`),
+    h("p", { class: "muted small" }, `an upstream where at least half of its devices reported the WAN down or degraded in the last ${res.hours} h`),
+    items.length ? h("table", {}, h("thead", {}, h("tr", {}, ["upstream", "above it", "degraded", ""].map((c) => h("th", {}, c)))),
+      h("tbody", {}, items.map((o) => {
+        const share = o.devices ? o.degraded / o.devices : 0;
+        const bar = h("span");
+        bar.style.cssText = `width:${Math.round(100 * share)}%`;
+        return h("tr", { "data-testid": "outage-row", "data-upstream": o.upstream_id },
+          h("td", {}, h("span", { "aria-hidden": "true" }, "⚡ "), o.label, h("span", { class: "muted small" }, ` (${o.kind.replaceAll("_", " ")})`)),
+          h("td", { class: "small" }, o.parent ? `${o.parent.kind.toUpperCase()} ${o.parent.label}` : "—"),
+          h("td", { "data-testid": "outage-count" }, h("span", { class: "bar wide hatched" }, bar), ` ${o.degraded} of ${o.devices} degraded`),
+          h("td", {}, h("a", { href: `#/devices/?upstream=${encodeURIComponent(o.upstream_id)}` }, "devices")));
+      }))) : h("p", { class: "muted", "data-testid": "no-outage" }, "no upstream is in trouble"));
 }
 
 function countBars(title, counts, testid, unit) {
@@ -126,8 +215,9 @@ function onboardingPanel(items, total) {
 }
 
 async function render(root) {
-  const [ov, compat, recent, onboarding] = await Promise.all([
+  const [ov, outages, compat, recent, onboarding] = await Promise.all([
     api.get("/api/fleet"),
+    api.get("/api/fleet/outages").catch(() => ({ hours: 6, items: [] })),
     api.get("/api/compat").catch(() => ({ items: [] })),
     api.get("/api/proposals", { state: ["done", "rolled_back", "failed"], limit: 10 }).catch(() => ({ items: [] })),
     api.get("/api/onboarding").catch(() => null),
@@ -135,23 +225,31 @@ async function render(root) {
   const asked = ov.presence_checked;
   const stat = (label, value, testid, cls = "") => h("div", { class: `stat ${cls}`, "data-testid": testid }, h("div", { class: "value" }, value), h("div", { class: "muted small" }, label));
   const cases = Object.values(ov.cases_by_problem).reduce((a, b) => a + b, 0);
+  const picker = h("select", { "aria-label": "time range", "data-testid": "range-picker" },
+    RANGES.map(([n, label]) => h("option", { value: n, selected: n === range }, `last ${label}`)));
+  const trendsBox = h("div");
+  picker.addEventListener("change", () => { range = Number(picker.value); trendsPanel(trendsBox); });
   fill(root,
     h("div", { class: "row spread" }, h("h1", {}, "Fleet"), h("span", { class: "muted small" },
       asked < ov.devices ? `presence asked of ${asked} of ${ov.devices} devices (an even sample)` : `presence asked of all ${asked} devices just now`)),
     h("div", { class: "stats" },
       stat("active devices", ov.devices, "fleet-devices"), stat("online", ov.online, "fleet-online", "ok"),
       stat("online, not reachable", ov.unreachable, "fleet-unreachable", "warn"), stat("offline", ov.offline, "fleet-offline", "bad"),
-      stat("open remediation cases", cases, "fleet-cases"), stat("active campaigns", ov.campaigns.length, "fleet-active-campaigns"),
+      stat("open remediation cases", cases, "fleet-cases"), stat("applied, being verified", ov.cases_applied ?? 0, "fleet-cases-applied"),
+      stat("active campaigns", ov.active_campaigns ?? ov.campaigns.length, "fleet-active-campaigns"),
       stat("pending onboarding", ov.pending_onboarding, "fleet-pending")),
+    h("section", { class: "panel", "data-testid": "fleet-trends" }, h("div", { class: "row spread" }, h("h2", {}, "Trends"), picker), trendsBox),
+    outagePanel(outages),
     h("div", { class: "grid-2" },
-      presenceChart("Devices by region", ov.by_region, "fleet-by-region"),
-      presenceChart("Devices by model", ov.by_model, "fleet-by-model")),
+      presenceChart("Devices by region", ov.by_region, "fleet-by-region", "region"),
+      presenceChart("Devices by model", ov.by_model, "fleet-by-model", "model")),
     h("div", { class: "grid-2" },
-      presenceChart("Devices by firmware", ov.by_firmware, "fleet-by-firmware"),
+      presenceChart("Devices by firmware", ov.by_firmware, "fleet-by-firmware", "firmware"),
       countBars("Open remediation cases by problem", ov.cases_by_problem, "fleet-cases-by-problem", "cases")),
     campaignsPanel(ov.campaigns),
     compatGrid(compat),
     h("div", { class: "grid-2" }, recentPanel(recent), onboardingPanel(onboarding, ov.pending_onboarding)));
+  await trendsPanel(trendsBox);
 }
 
 export async function fleetView(root) {

@@ -1,21 +1,54 @@
 // Support: find the caller's device, see it at a glance, and talk to the planner beside it.
-// The planner's steps stream in as they happen; a proposal appears as a live card whose state
-// follows the lifecycle (pending approval → approved → applying → applied and verified).
+// The planner's steps stream in as they happen, folded under "how I checked" in words; a proposal
+// appears as a live card whose state follows the lifecycle (pending approval → approved →
+// applying → applied and verified), and once applied the new value is read back from the device
+// and said. The address (#/support/DEVICE/THREAD) follows what is open, so a reload comes back to
+// it. A support agent asks for a rollback (an approver decides); an outage upstream is said above
+// the device, with an "escalate" that opens a case for the PON port / OLT (issue 39).
 
 import * as api from "../api.js";
 import { ago, badge, clear, fmtValue, h, kv, loading, presenceBadge, toast, fill } from "../dom.js";
-import { liveProposal } from "../proposal.js";
+import { hasRole, liveProposal, REVIEW_ROLES } from "../proposal.js";
 import { onChange, touches } from "../live.js";
 
-const state = { deviceId: null, threadId: null, threads: [], cards: new Map(), sending: false, echo: null };
+const state = { deviceId: null, threadId: null, threads: [], cards: new Map(), sending: false, echo: null, steps: null };
+
+// The planner's graph steps, in words (a step with its own text keeps it).
+const STEP_WORDS = {
+  message: "Read your message", understand: "Worked out what you asked", gather: "Read the device's facts and recent history",
+  diagnose: "Looked for what is wrong", draft: "Drafted a change", self_check: "Checked the draft against policy before proposing it",
+  present: "Put the proposal in front of you", await_decision: "Waited for the approvers' decision",
+  apply: "Backed up the device, applied and read it back", report: "Reported the outcome",
+};
+
+// #/support/DEVICE/THREAD: what is open, in the address (replaceState: no re-route, no history spam).
+function remember() {
+  const parts = ["#/support"];
+  if (state.deviceId) parts.push(encodeURIComponent(state.deviceId));
+  if (state.deviceId && state.threadId) parts.push(encodeURIComponent(state.threadId));
+  const want = parts.join("/");
+  if (location.hash !== want && location.hash.startsWith("#/support")) history.replaceState(null, "", want);
+}
+
+// "Device.WiFi.Radio.1.Channel" → "Channel"; "TransmitPower" → "Transmit power".
+function label(path) {
+  const last = path.split(".").filter(Boolean).pop() || path;
+  const words = last.replace(/([a-z0-9])([A-Z])/g, "$1 $2").toLowerCase();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
 
 export async function supportView(root, ctx) {
   const { me } = ctx;
-  if (ctx.arg) state.deviceId = decodeURIComponent(ctx.arg);
+  if (ctx.arg) {
+    const [dev, thread] = ctx.arg.split("/");
+    state.deviceId = decodeURIComponent(dev);
+    state.threadId = thread ? decodeURIComponent(thread) : null;
+  }
   const search = h("input", { type: "search", placeholder: "device id, subscriber or model  ( / )", "data-testid": "device-search",
     "aria-label": "search devices", "data-focus": "slash" });
   const results = h("ul", { class: "list", "data-testid": "device-results" });
   const panel = h("div", { "data-testid": "device-panel" });
+  const outage = h("div", { "data-testid": "outage" });
   const log = h("div", { class: "chat-log", "data-testid": "chat-log", role: "log" });
   const input = h("textarea", { placeholder: "Describe the problem, e.g. “Wi-Fi dies every evening” — Enter to send, Shift+Enter for a new line",
     "data-testid": "chat-input", maxlength: 4000, "aria-label": "message to the planner" });
@@ -27,7 +60,7 @@ export async function supportView(root, ctx) {
   fill(root, h("div", { class: "grid-support" },
     h("div", { class: "stack" },
       h("section", { class: "panel" }, h("h2", {}, "Find the device"), search, results),
-      h("section", { class: "panel" }, panel)),
+      h("section", { class: "panel" }, outage, panel)),
     h("section", { class: "panel chat" },
       h("div", { class: "row spread" }, h("h2", {}, "Planner"), h("div", { class: "row" }, threadSel, newBtn)),
       notice, log, h("div", { class: "chat-input" }, input, send))));
@@ -55,7 +88,10 @@ export async function supportView(root, ctx) {
   search.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(runSearch, 200); });
 
   async function selectDevice(id) {
+    if (state.deviceId !== id) clear(outage);
     state.deviceId = id;
+    remember();
+    showUpstream(id);
     for (const li of results.querySelectorAll("li")) li.classList.toggle("selected", li.dataset.deviceId === id);
     fill(panel, loading());
     try {
@@ -88,6 +124,45 @@ export async function supportView(root, ctx) {
         h("th", {}, "band"), h("th", {}, "channel"), h("th", {}, "mode"), h("th", {}, "width"))), h("tbody", {}, radios))] : null,
       h("p", {}, h("a", { href: `#/devices/${encodeURIComponent(dev.id)}`, "data-testid": "open-device" }, "Open the device page (parameters, history, neighbourhood) →")),
       form);
+  }
+
+  // ------------------------------------------------------------------ outage upstream
+  // When most homes on the same PON port / CMTS are degraded, no setting here helps: say so above
+  // the device, and let the agent escalate it (one case for the upstream node).
+  async function showUpstream(id) {
+    let up;
+    try { up = await api.get(`/api/support/devices/${encodeURIComponent(id)}/upstream`); } catch { return; }
+    if (state.deviceId !== id) return;
+    if (!up.suspected_outage && !up.case) { clear(outage); state.outageKey = null; return; }
+    // The change feed asks again on every remediation event: redraw only when the answer moved, and
+    // keep the note input across redraws, so what the agent is typing (or clicking) stays put.
+    const key = `${id} ${JSON.stringify(up)}`;
+    if (key === state.outageKey && outage.firstChild) return;
+    state.outageKey = key;
+    if (state.outageNoteFor !== id) {
+      state.outageNote = h("input", { placeholder: "what callers report (optional)", maxlength: 2000, "data-testid": "escalate-note" });
+      state.outageNoteFor = id;
+    }
+    const note = state.outageNote;
+    const where = up.chain.map((n) => n.label || n.id).join(" on ") || up.upstream_id;  // "PON 1/1 on OLT DE-01 Hamburg"
+    const go = h("button", { class: "primary", "data-testid": "escalate" }, up.case ? "Add to the case" : "Escalate to the network team");
+    go.addEventListener("click", async () => {
+      go.disabled = true;
+      try {
+        const c = await api.post(`/api/support/devices/${encodeURIComponent(id)}/escalate`, { note: note.value.trim() });
+        toast(c.added ? `added to case ${c.id}` : `case ${c.id} opened for ${c.device_id}`, "ok");
+        note.value = "";
+        showUpstream(id);
+      } catch (e) { toast(e.message, "bad"); go.disabled = false; }
+    });
+    fill(outage, h("div", { class: "outage-banner", role: "alert", "data-testid": "outage-banner" },
+      h("strong", {}, up.suspected_outage ? "Likely outage upstream" : "Outage case open upstream"),
+      h("p", {}, up.suspected_outage
+        ? `${up.degraded_siblings} of ${up.siblings} other homes on ${where} are degraded (last ${up.window_hours} h). No setting on this gateway will fix that: tell the caller, and escalate.`
+        : `${where}: the homes around it look better now; the case stays open until the network team closes it.`),
+      up.case ? h("p", { "data-testid": "outage-case" }, "Case ", h("a", { href: "#/remediation", class: "mono" }, up.case.id),
+        ` is ${up.case.status} for ${up.case.device_id} (${(up.case.evidence?.escalations || []).length} escalation(s)).`) : null,
+      h("div", { class: "row" }, note, go)));
   }
 
   // A change without the planner: the same gates apply (validate → preview → policy → approval).
@@ -123,14 +198,103 @@ export async function supportView(root, ctx) {
     const el = h("div", { class: `msg ${kind}`, "data-kind": kind, "data-testid": `chat-${kind}` }, who ? h("span", { class: "who" }, who) : null, text);
     log.append(el);
     log.scrollTop = log.scrollHeight;
+    if (kind === "user") state.steps = null;  // the next turn's steps get a fold of their own
     return el;
+  }
+
+  // The planner's steps and tool calls of one turn, folded under "how I checked" (closed: the
+  // answer is what the agent reads first; the steps are there to check it).
+  function step(kind, text) {
+    if (!state.steps || !state.steps.isConnected) {
+      const list = h("ol", { class: "steps" });
+      const summary = h("summary", {}, "How I checked");
+      const fold = h("details", { class: "how-checked", "data-testid": "how-checked" }, summary, list);
+      log.append(fold);
+      state.steps = { fold, list, summary, n: 0, get isConnected() { return fold.isConnected; } };
+    }
+    const g = state.steps;
+    g.n += 1;
+    g.summary.textContent = `How I checked · ${g.n} step${g.n === 1 ? "" : "s"}`;
+    const li = h("li", { class: kind, "data-testid": `chat-${kind}` }, text);
+    g.list.append(li);
+    log.scrollTop = log.scrollHeight;
+    return li;
+  }
+
+  function stepWords(ev) {
+    const node = ev.data?.node;
+    const words = STEP_WORDS[node];
+    if (ev.text && ev.text !== node) return words ? `${words}: ${ev.text}` : ev.text;
+    return words || ev.text || node || "step";
+  }
+
+  // After an apply: the new value read back from the device, said in words, with when it was verified.
+  const said = new Set();
+  async function readBack(d) {
+    const p = d.proposal;
+    if (p.state !== "done" || said.has(p.id)) return;
+    said.add(p.id);
+    const dev = p.targets.includes(state.deviceId) ? state.deviceId : p.targets[0];
+    const ex = (d.executions || []).find((e) => e.device_id === dev && e.status === "verified");
+    if (!dev || !ex) return;
+    const at = new Date(ex.finished_at || p.updated_at).toLocaleTimeString("en-GB");
+    const lines = [];
+    for (const c of p.changes || []) {
+      if (/AutoChannelEnable$/.test(c.path) && (p.changes || []).length > 1) continue;  // the channel says it
+      let value = null;
+      try {
+        const r = await api.get(`/api/devices/${encodeURIComponent(dev)}/parameters`, { live: true, prefix: c.path });
+        value = (r.live || []).find((x) => x.path === c.path)?.value ?? null;
+      } catch { /* unreadable now: say what was verified */ }
+      const secret = value === "********" || /Passphrase|Password|PreSharedKey/i.test(c.path);
+      lines.push(secret ? `${label(c.path)} changed, verified ${at}`
+        : value === null ? `${label(c.path)} was set to ${fmtValue(c.value)} and verified ${at}; the device cannot be read right now`
+          : `${label(c.path)} is now ${fmtValue(value)}, verified ${at}`);
+    }
+    if (lines.length) bubble("readback", lines.join("\n"), `read back from ${dev}`);
+  }
+
+  // A support agent may not roll an applied change back; they ask, and an approver decides.
+  function rollbackRequest(holder, d) {
+    const p = d.proposal;
+    holder.querySelector("[data-testid=request-rollback]")?.remove();
+    if (p.state !== "done" || p.source === "campaign" || hasRole(me, [...REVIEW_ROLES, "admin"])) return;
+    const dev = p.targets.includes(state.deviceId) ? state.deviceId : p.targets[0];
+    const reason = h("input", { placeholder: "why (the caller's words)", maxlength: 2000, "data-testid": "rollback-request-reason" });
+    const go = h("button", { "data-testid": "rollback-request-send" }, "Send to an approver");
+    go.addEventListener("click", async () => {
+      if (!reason.value.trim()) { reason.focus(); toast("say why it should be rolled back", "bad"); return; }
+      go.disabled = true;
+      try {
+        const r = await api.post("/api/support/rollback-requests", { proposal_id: p.id, device_id: dev, reason: reason.value.trim() });
+        const st = r.proposal.state;
+        const waits = st === "awaiting_approval";
+        toast(`rollback requested: ${r.proposal.id} is ${st.replaceAll("_", " ")}`, waits ? "ok" : "bad");
+        bubble("notice", waits
+          ? `Rollback of ${p.id} requested as ${r.proposal.id}; it waits for an approver — nothing changes on the device until then.`
+          : `Rollback of ${p.id} requested as ${r.proposal.id}, but it is ${st.replaceAll("_", " ")}${r.proposal.error ? `: ${r.proposal.error}` : ""} — nothing changes on the device.`);
+        addCard(r.proposal.id);
+        fold.open = false;
+      } catch (e) { toast(e.message, "bad"); go.disabled = false; }
+    });
+    const fold = h("details", { class: "request-rollback", "data-testid": "request-rollback" },
+      h("summary", {}, "Request rollback"),
+      h("p", { class: "muted small" }, "An approver decides; the old values are put back only after they approve."),
+      h("div", { class: "row" }, reason, go));
+    holder.append(fold);
   }
 
   function addCard(pid) {
     if (state.cards.has(pid)) return state.cards.get(pid);
     const holder = h("div", { "data-testid": "proposal-card" });
+    const card = h("div", {});
+    holder.append(card);
     log.append(holder);
-    const live = liveProposal(holder, pid, me, { compact: true, onState: () => { log.scrollTop = log.scrollHeight; } });
+    const live = liveProposal(card, pid, me, { compact: true, onState: (d) => {
+      rollbackRequest(holder, d);
+      readBack(d);
+      log.scrollTop = log.scrollHeight;
+    } });
     state.cards.set(pid, live);
     return live;
   }
@@ -144,8 +308,8 @@ export async function supportView(root, ctx) {
       if (live && state.echo) { state.echo.lastChild.textContent = ev.text; state.echo = null; return null; }
       return bubble("user", ev.text, ev.data?.actor || "agent");
     }
-    if (k === "step") return bubble("step", ev.text || ev.data?.node || "step");
-    if (k === "tool") return bubble("tool", ev.text || `${ev.data?.name}: ${ev.data?.summary || ""}`);
+    if (k === "step") return step("step", stepWords(ev));
+    if (k === "tool") return step("tool", ev.text || `${ev.data?.name}: ${ev.data?.summary || ""}`);
     if (k === "proposal") {
       if (ev.text) bubble("answer", ev.text, "planner");
       if (ev.data?.proposal_id) addCard(ev.data.proposal_id);
@@ -181,8 +345,11 @@ export async function supportView(root, ctx) {
 
   async function openThread(tid) {
     state.threadId = tid || null;
+    remember();
     state.cards.forEach((c) => c.stop());
     state.cards.clear();
+    said.clear();
+    state.steps = null;
     clear(log);
     if (!tid) return;
     try {
@@ -202,6 +369,7 @@ export async function supportView(root, ctx) {
         // No title from the message: it may hold a passphrase; the server names the thread.
         const t = await api.post("/api/chat/threads", { device_id: state.deviceId });
         state.threadId = t.thread_id;
+        remember();
         await loadThreads();
         threadSel.value = t.thread_id;
       }
@@ -245,6 +413,7 @@ export async function supportView(root, ctx) {
   const unsubscribe = onChange((change) => {
     // Any proposal change may start or end work on this device (one cheap read per change).
     if (state.deviceId && (touches(change, { device: state.deviceId }) || change.proposals.length)) refreshPanel();
+    if (state.deviceId && (change.resync || change.actions?.some((a) => a.startsWith("remediation.")))) showUpstream(state.deviceId);
     for (const [pid, card] of state.cards) if (touches(change, { proposal: pid })) card.refresh();
     if (change.resync) runSearch();
   });

@@ -1,0 +1,108 @@
+"""Read models of the console's device page (issue 39): the parameter tree one level at a time,
+and the changes applied to a device, to be drawn as markers on its telemetry charts.
+
+Why a level at a time: a gateway's tree holds thousands of parameters (hosts, neighbours, stats);
+the page opens with the root's objects and asks for a subtree when a person expands it, from the
+stored snapshot or, with "refresh", read live from the device for that subtree only.
+
+Writable marks: a live read carries what the device itself says (TR-069 GetParameterNames'
+``Writable``, USP's access); a stored snapshot does not, so the standard's access for the path
+(``core.datamodel``) stands in, and ``writable_source`` says which it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.models import Device
+from core.secrets import mask_value
+from core.store.schema import ProposalDeviceRow, ProposalRow
+
+# Proposals whose end is a change on the device (or its restore): drawn as markers.
+FINISHED = ("done", "rolled_back", "failed", "rollback_pending")
+MAX_ALLOWED = 64
+
+
+def _registry(device: Device) -> Any:
+    from core.datamodel.registry import get_registry
+
+    try:
+        return get_registry(str(device.root), "usp" if str(device.protocol) == "usp" else "cwmp")
+    except Exception:  # an unknown root: no marks rather than no tree
+        return None
+
+
+def tree_level(device: Device, prefix: str, rows: Iterable[Mapping[str, Any]], *, live: bool) -> list[dict[str, Any]]:
+    """The direct children of ``prefix`` among ``rows`` (dicts with path, value, type and, when
+    read live, writable): objects with how many parameters they hold, then parameters with their
+    value (secrets masked), type, whether they are writable and, when the standard enumerates
+    them, the values allowed."""
+    if not prefix.endswith("."):
+        prefix += "."
+    reg = _registry(device)
+    objects: dict[str, int] = {}
+    params: list[dict[str, Any]] = []
+    for r in rows:
+        path = str(r["path"])
+        if not path.startswith(prefix):
+            continue
+        rest = path[len(prefix):]
+        head, dot, _ = rest.partition(".")
+        if dot:
+            objects[prefix + head + "."] = objects.get(prefix + head + ".", 0) + 1
+            continue
+        spec = reg.find(path) if reg is not None else None
+        if live and r.get("writable") is not None:
+            writable, source = bool(r["writable"]), "device"
+        else:
+            writable, source = bool(spec is not None and spec.access != "readOnly"), "standard"
+        allowed = None
+        if writable and reg is not None:
+            try:
+                vals = reg.allowed_values(path)
+            except Exception:
+                vals = None
+            allowed = list(vals[:MAX_ALLOWED]) if vals else None
+        params.append({"kind": "param", "name": head, "path": path, "value": mask_value(path, r.get("value")),
+                       "type": r.get("type") or (spec.type if spec is not None else "string"),
+                       "writable": writable, "writable_source": source, "allowed": allowed})
+
+    def order(name: str) -> tuple[int, int | str]:
+        seg = name.rstrip(".").rsplit(".", 1)[-1]
+        return (0, int(seg)) if seg.isdigit() else (1, seg)
+
+    out = [{"kind": "object", "name": p[len(prefix):].rstrip("."), "path": p, "parameters": n}
+           for p, n in sorted(objects.items(), key=lambda kv: order(kv[0]))]
+    return out + sorted(params, key=lambda p: order(p["path"]))
+
+
+def snapshot_rows(snapshot: Mapping[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for path, v in snapshot.items():
+        value = v.get("value") if isinstance(v, dict) else v
+        typ = v.get("type") if isinstance(v, dict) else None
+        rows.append({"path": path, "value": value, "type": typ})
+    return rows
+
+
+def applied_changes(s: Session, device_id: str, since: datetime) -> list[dict[str, Any]]:
+    """Proposals that ended on this device since ``since`` — applied, rolled back or failed — with
+    what they set, newest last: the markers of "did my channel change help?"."""
+    rows = s.execute(select(ProposalRow.id, ProposalRow.intent, ProposalRow.state, ProposalRow.updated_at,
+                            ProposalRow.changes, ProposalRow.operations)
+                     .join(ProposalDeviceRow, ProposalDeviceRow.proposal_id == ProposalRow.id)
+                     .where(ProposalDeviceRow.device_id == device_id, ProposalRow.state.in_(FINISHED),
+                            ProposalRow.updated_at >= since)
+                     .order_by(ProposalRow.updated_at).limit(200)).all()
+    out = []
+    for pid, intent, state, ts, changes, operations in rows:
+        mine = [c for c in (changes or []) if not c.get("target") or c.get("target") == device_id]
+        what = [f"{c['path'].removeprefix('Device.')} = {mask_value(c['path'], c.get('value'))}" for c in mine[:4]]
+        what += [str(o.get("command")) for o in (operations or [])[:2]]
+        out.append({"proposal_id": pid, "ts": ts.isoformat(), "state": state, "intent": intent, "what": what})
+    return out

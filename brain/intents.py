@@ -1,0 +1,427 @@
+"""Understanding a support agent's message before any operation matcher sees it (issue 38).
+
+Why a step of its own: the operation matchers (``brain.requests``, ``playbooks.classify``) look
+for words — "reboot", "firmware", "speed test" — and so read "when did it last reboot?" as a
+reboot, "what firmware is it on?" as a firmware action and "speedtest on cable is fine" as a speed
+test. What a clause *does* is decided by its structure, not its keywords:
+
+* **question** — an interrogative opening ("what", "wann", "quelle", "¿cuánto"), a question mark
+  on a clause that is not a modal request, or "tell me / sag mir / dis-moi / dime …";
+* **request** — a modal or polite request ("can you …", "kannst du …", "peux-tu …", "¿puedes …?",
+  "the customer would like …"), or an imperative; "can you tell me …" is a question;
+* **negation** — a negation word in the scope of an operation verb ("don't reboot", "auf keinen
+  Fall neu starten", "no need to change anything");
+* **report** — something already works ("is fine", "works again", "est bon", "funciona bien").
+
+The message is split into clauses (sentences; commas; "and/und/et/y" when what follows opens a
+new clause — a question word, "tell me", "afterwards", an operation verb — never inside quotes and
+never "off and on"). Questions and their topics go to ``brain.answers``; only request and plain
+clauses reach the operation matchers; negations and reports never do. Several operations in one
+message are listed so the planner can handle the first and say which it defers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from brain.concepts import _lexicon
+
+Act = Literal["question", "request", "negation", "report", "statement", "heading"]
+_I = re.IGNORECASE
+
+# ---------------------------------------------------------------------------- speech acts
+_QUESTION_OPEN = re.compile(
+    r"^\W*(?:¿\s*)?(what|what's|whats|which|when|how|who|whom|whose|why|where|is|are|was|were|does|do|did|"
+    r"has|have|had|any|anyone|anybody|wie|welche\w*|wann|wer|warum|wieso|weshalb|wo|woran|ist|sind|läuft|laufen|hat|haben|"
+    r"gibt|hängen|hängt|quel\w*|quand|combien|comment|qui|pourquoi|où|est-ce|y a-t-il|la box est|qué|que|cuál\w*|"
+    r"cuándo|cuando|cuánt\w*|cómo|quién\w*|por qué|dónde|hay|está|tiene|sabes)\b", _I)
+_TELL_ME = re.compile(
+    r"\b(tell me|let me know|show me|give me (the|its)|what about|check (what|which|how|if|whether|when)|find out|"
+    r"sag mir|sagen sie mir|zeig mir|nenn mir|verrat mir|dis-moi|dites-moi|montre-moi|indique-moi|"
+    r"dime|dígame|muéstrame|indícame)\b", _I)
+_MODAL = re.compile(
+    r"\b(can (you|u|we)|could (you|u|we)|would you|will you|please|pls|plz|go ahead|let'?s|wants?|would like|"
+    r"asks? (us )?(to|for)|needs? (a|to)|kannst du|könntest du|können sie|könnten sie|kann man|bitte|möchte|will|"
+    r"wünscht|peux-tu|tu peux|pouvez-vous|vous pouvez|pourriez|pourrais-tu|tu pourrais|veut|voudrait|svp|"
+    r"s'il (te|vous) pla[iî]t|merci de|puedes|"
+    r"podrías|puede usted|podemos|por favor|quiere|quisiera|necesita)\b", _I)
+# An operation verb a negation can scope over (any language; the operation itself is ``brain.requests``').
+_OP_VERB = re.compile(
+    r"reboot|restart|reset|power[- ]?cycle|touch|change|chang|rename|set\b|turn|switch|disable|enable|move|"
+    r"neu ?start|neustart|starte|zurücksetz|änder|ändern|umbenenn|anfass|ausschalt|abschalt|einschalt|"
+    r"red[ée]marr|réinitialis|chang|modifi|touche|toucher|renomm|éteindre|"
+    r"reinici|cambi|toques|tocar|apag|renombr|restablec", _I)
+_NEGATION = re.compile(
+    r"\b(don'?t|do not|does not|doesn'?t|never|no need|not necessary|without|instead of|rather than|"
+    r"nicht|kein\w*|ohne|statt|auf keinen fall|ne\b|n'|pas besoin|surtout pas|sans|au lieu de|"
+    r"no\b|nunca|sin\b|en lugar de|en vez de|ni se te ocurra)", _I)
+_REPORT = re.compile(
+    r"\b(is|are|was|seems?|looks?|works?|working|runs?|running)\s+(\w+\s+){0,2}?(fine|ok|okay|good|great|normal|"
+    r"stable|perfect|correct)\b|\b(all good|works( fine| again| now)?|working (fine|again|now)|no (problem|issue)s?"
+    r"( with)?|back to normal|"
+    r"funktioniert|läuft (wieder|gut|stabil)|ist (gut|ok|okay|in ordnung|stabil)|passt|alles gut|"
+    r"est bon|est bonne|sont bons|marche( bien| à nouveau)?|fonctionne|ça va|tout va bien|nickel|"
+    r"funciona|va bien|está bien|todo bien|sin problemas)\b", _I)
+# "off and on again", "aus- und wieder ein", "éteindre et rallumer", "apagar y encender": one act.
+OFF_AND_ON = re.compile(
+    r"\b(turn|switch|power|shut)\w*\b[^.?!;]{0,20}?\boff\b[^.?!;]{0,6}\band\b[^.?!;]{0,10}?\b(back )?on\b|"
+    r"\baus(zu)?-?\s*(und|&)\s*(wieder\s+)?(ein|an)(zu)?(schalt\w*|mach\w*|stell\w*)?\b|"
+    r"\b(é|e)tein\w*\b[^.?!;]{0,20}?\b(et|puis)\b[^.?!;]{0,12}?\brallum\w*|"
+    r"\bapag\w*\b[^.?!;]{0,20}?\b(y|e)\b[^.?!;]{0,20}?\b(encend\w*|prend\w*)|"
+    r"\bdesenchuf\w*\b[^.?!;]{0,20}?\b(y|e)\b[^.?!;]{0,20}?\benchuf\w*|"
+    r"\bunplug\w*\b[^.?!;]{0,20}?\band\b[^.?!;]{0,20}?\bplug\w*", _I)
+
+# Where "and/und/et/y" starts a new clause: what follows opens one.
+_CONJ = re.compile(r"\s*(?:,\s*)?\b(and then|and also|and afterwards|and|then|und dann|und danach|und|dann|"
+                   r"danach|et puis|et ensuite|et après|et|puis|ensuite|y luego|y después|y también|y|e|luego|"
+                   r"después|but|aber|mais|pero|also|plus)\b\s+", _I)
+_CLAUSE_OPEN = re.compile(
+    r"(?:¿\s*)?(what|what's|which|when|how|who|why|where|is|are|does|did|has|afterwards|after that|then|also|"
+    r"tell|let me|show|check|give|reboot|restart|rename|set|change|"
+    r"wie|welche\w*|wann|wer|warum|wo|ist|sag|zeig|nenn|danach|anschließend|starte|benenn|änder|setz|"
+    r"quel\w*|quand|combien|comment|pourquoi|où|dis|dites|montre|indique|ensuite|après|redémarr|renomm|change|mets|"
+    r"qué|cuál\w*|cuándo|cuánt\w*|cómo|por qué|dónde|dime|muestra|luego|después|reinici|renombr|cambi|pon)\b", _I)
+
+# Spanish marks a question by its punctuation only ("hay lag por la noche" states, "¿hay lag?" asks;
+# "que informe con normalidad" is a wish, "¿qué informa?" a question): these openers ask only with ¿ or ?.
+_ES_PUNCTUATED = re.compile(r"^\W*(hay|que|está|tiene)\b", _I)
+
+_BARE_WH = re.compile(r"^\W*(why|when|how|where|by whom|warum|wann|wie|wo|von wem|pourquoi|quand|comment|où|"
+                      r"par qui|por qué|cuándo|cómo|dónde|quién)\W*$", _I)
+
+# ---------------------------------------------------------------------------- question topics
+TOPICS: dict[str, re.Pattern[str]] = {
+    "known_bad": re.compile(
+        r"\b(known|bekannt\w*|connu\w*|conocid\w*)\b.{0,30}\b(bad|bug\w*|issues?|problems?|faulty|broken|fehler\w*|"
+        r"problem\w*|défaut\w*|bogue\w*|problème\w*|fallo\w*|errores|error|problemas?|defectuos\w*)|"
+        r"\b(bad|buggy|faulty|broken|fehlerhaft\w*|défectueu\w*|buggé|problemático)\b.{0,20}\b(firmware|version|"
+        r"software|build)\b|\b(firmware|version|software)\b.{0,30}\b(bad|buggy|faulty|broken|fehlerhaft|"
+        r"défectueu\w*|problématique|con fallos|defectuos\w*)\b", _I),
+    "firmware": _lexicon("firmware", "software version", "softwareversion", "software-version", "version~",
+                         "micrologiciel", "logiciel", "versión", "build~"),
+    "uptime": re.compile(
+        r"\b(up ?time|last (re)?boot\w*|last restart\w*|(re)?boot(ed)?|restart(ed)?|how long\b.{0,30}\b(up|on|"
+        r"running|powered)|been up|laufzeit|neu ?gestartet|neustart|seit wann\b.{0,30}\b(läuft|an|online)|"
+        r"wie lange\b.{0,30}\b(läuft|an)|red[ée]marr\w*|depuis quand\b.{0,30}\b(allumée?|tourne|en marche)|"
+        r"reinici\w*|cuánto tiempo\b.{0,30}\b(lleva|encendid\w*|funcionando)|encendid\w*)\b", _I),
+    # the box's own presence: "is it online?", "ist die Box erreichbar?", "est-elle en ligne ?" — not
+    # "online" as an adjective ("online games lag")
+    "presence": re.compile(
+        r"\b(is|are|was|ist|sind|war|est|est-elle|est-il|sont|está|esta|estaba|sigue)\b[^?.,;]{0,30}?\b(online|offline|"
+        r"reachable|up and running|erreichbar|en ligne|hors ligne|joignable|en línea|fuera de línea|conectad[oa]|"
+        r"accesible)\b|\b(online|offline|erreichbar|en ligne|en línea)\s*\?|"
+        r"\b(last (heard|contact\w*|seen|inform\w*)|hear from|heard from|talking to (the )?acs|zuletzt (gesehen|"
+        r"gemeldet)|zuletzt\b.{0,20}\bgemeldet|dernier contact|dernière (remontée|connexion)|último contacto|"
+        r"última conexión)\b", _I),
+    "hosts": re.compile(
+        r"\b(how many|number of|which|what|who)\b.{0,25}\b(devices?|clients?|hosts?|stations?|phones?|things)\b|"
+        r"\b(devices?|clients?|hosts?)\b.{0,25}\b(connected|online|on (the )?(wi-?fi|network|lan))|"
+        r"\bwho('s| is) (connected|on)\b|\bconnected (devices?|clients?)\b|"
+        r"\b(wie viele|welche)\b.{0,25}\b(geräte?|clients?|endgeräte?)|\bgeräte?\b.{0,25}\b(verbunden|im wlan|"
+        r"online|hängen)|"
+        r"\b(combien|quels?)\b.{0,25}\b(appareils?|clients?|équipements?|périphériques?)|\bappareils?\b.{0,20}"
+        r"\bconnectés?|"
+        r"\b(cuánt\w*|qué)\b.{0,25}\b(dispositivos?|equipos?|clientes?|aparatos?)|\bdispositivos?\b.{0,20}"
+        r"\bconectad\w*", _I),
+    "ssid": re.compile(
+        r"\b(ssids?|network names?|wi-?fi names?|name of (the |their |his |her |my |its )?(wi-?fi|network|wlan)|"
+        r"(wi-?fi|network) (is )?called|wlan-?name|name des wlans?|heißt (das|ihr|sein) wlan|wie heißt|"
+        r"nom du (wifi|réseau)|s'appelle|nombre de (la )?(red|wifi)|cómo se llama)\b", _I),
+    # the current passphrase asked for: a secret, never read back (answered as such)
+    "passphrase": re.compile(r"\b(pass ?words?|pass ?phrases?|wi-?fi (key|code)|network key|wpa key|passwort|"
+                             r"kennwort|wlan-?schlüssel|mot de passe|clé wi-?fi|clé wpa|contraseña|clave)\b|"
+                             r"\[secret:\d+\]", _I),
+    "dfs": re.compile(r"\b(dfs|radar)\b", _I),
+    "width": re.compile(r"\b(channel width|bandwidth|width|kanalbreite|bandbreite|breite|largeur( de canal)?|"
+                        r"ancho( de canal| de banda)?)\b", _I),
+    "channel": re.compile(r"\b(channels?|kanal|kanäle|canal|canaux|canales)\b", _I),
+    "signal": re.compile(r"\b(signal|rssi|reception|empfang|signalstärke|réception|señal|cobertura)\b", _I),
+    "why_changed": re.compile(
+        r"\b(why|warum|wieso|weshalb|pourquoi|por qué|porqué)\b.{0,40}\b(chang\w*|set|moved|renamed|modified|"
+        r"geändert|gesetzt|umbenannt|verstellt|changé\w*|modifié\w*|renommé\w*|cambi\w*|modific\w*|renombr\w*)|"
+        r"\b(chang\w*|geändert|umbenannt|changé\w*|modifié\w*|cambi\w*|modific\w*)\b.{0,40}\b(why|warum|wieso|"
+        r"pourquoi|por qué)\b", _I),
+    "changes": re.compile(
+        r"\b(chang\w*|modified|touched|geändert|änderung\w*|verändert|changé\w*|modifi\w*|cambi\w*)\b|"
+        r"\bwho (did|made|set)\b|\bwer hat\b|\bqui a\b|\bquién\b", _I),
+    "campaigns": re.compile(
+        r"\b(campaigns?|rollouts?|roll-outs?|kampagne\w*|campagne\w*|campañas?|despliegue\w*|déploiement\w*|"
+        r"open (cases?|tickets?|proposals?)|cases?|tickets?|pending (changes?|proposals?)|remediation\w*|"
+        r"offene\w* (fälle|vorgänge|änderungen)|fall|dossiers?|casos?|incidencias?)\b", _I),
+}
+# "why" questions about a symptom are diagnosed, not answered from facts.
+_TOPIC_ORDER = ("known_bad", "why_changed", "campaigns", "changes", "signal", "hosts", "passphrase", "ssid", "dfs",
+                "width", "channel", "uptime", "firmware", "presence")
+
+
+@dataclass
+class Clause:
+    text: str
+    act: Act
+    topics: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Understanding:
+    """The message's clauses with their acts; what to answer, what may be an operation."""
+
+    clauses: list[Clause]
+
+    @property
+    def questions(self) -> list[Clause]:
+        return [c for c in self.clauses if c.act == "question"]
+
+    @property
+    def topics(self) -> list[str]:
+        out: list[str] = []
+        for c in self.questions:
+            out += [t for t in c.topics if t not in out]
+        return out
+
+    @property
+    def actionable(self) -> list[Clause]:
+        """Clauses the operation matchers and the diagnosis may read: requests, plain statements
+        and questions no fact answers ("is the wifi ok?", "why is it slow?" — a symptom asked as a
+        question; destructive operations keep their own mood check in ``brain.requests``)."""
+        return [c for c in self.clauses if c.act in ("request", "statement", "heading")
+                or (c.act == "question" and not c.topics)]
+
+    @property
+    def only_acknowledgement(self) -> bool:
+        """Nothing asked, nothing requested: reports of what works and things not to do."""
+        return bool(self.clauses) and all(c.act in ("report", "negation") for c in self.clauses)
+
+    @property
+    def asks_only(self) -> bool:
+        """Something is asked and nothing requested: a question (with or without the symptom told
+        beside it) is answered, and a fix it suggests is offered, not drafted (issue 38)."""
+        return (any(c.act == "question" for c in self.clauses)
+                and not any(c.act in ("request", "negation") for c in self.clauses))
+
+    def operation_text(self) -> str:
+        return " ".join(c.text for c in self.actionable).strip()
+
+    def question_text(self) -> str:
+        return " ".join(c.text for c in self.questions if c.topics).strip()
+
+
+# ---------------------------------------------------------------------------- splitting
+def _quote_mask(text: str) -> list[bool]:
+    """True for each character inside a quoted value (straight, curly, German and French quotes;
+    an apostrophe opens a quote only after a non-letter, so "don't" and "c'est" do not)."""
+    inside = [False] * len(text)
+    close: str | None = None
+    pairs = {'"': '"', "“": "”", "”": "”", "„": "“", "«": "»", "‘": "’", "'": "'"}
+    for i, ch in enumerate(text):
+        if close is None:
+            if ch in pairs and (ch != "'" or i == 0 or not text[i - 1].isalnum()):
+                rest = text[i + 1:]
+                if pairs[ch] in rest:
+                    close = pairs[ch]
+                    inside[i] = True
+        else:
+            inside[i] = True
+            if (ch == close or (close == "“" and ch == "”")) and (
+                    ch != "'" or i + 1 == len(text) or not text[i + 1].isalnum()):
+                close = None
+    return inside
+
+
+def split_clauses(text: str) -> list[str]:
+    """Sentences, then commas/semicolons, then a conjunction that opens a new clause."""
+    mask = _quote_mask(text)
+    parts: list[str] = []
+    start = 0
+    for i, ch in enumerate(text):
+        if mask[i]:
+            continue
+        if ch in ".?!;\n" or (ch == "," and not (i + 1 < len(text) and text[i + 1].isdigit())):
+            if ch == "." and i + 1 < len(text) and not text[i + 1].isspace():
+                continue  # 5.0.9, example.com
+            parts.append(text[start:i + 1])
+            start = i + 1
+    parts.append(text[start:])
+    out: list[str] = []
+    for p in parts:
+        out += _split_conj(p, mask_offset=text.find(p), mask=mask)
+    return [p.strip() for p in out if p.strip(" ,;.")]
+
+
+def _split_conj(part: str, mask_offset: int, mask: list[bool]) -> list[str]:
+    protected = [(m.start(), m.end()) for m in OFF_AND_ON.finditer(part)]
+    out, start = [], 0
+    for m in _CONJ.finditer(part):
+        pos = m.start()
+        if any(a <= pos < b for a, b in protected):
+            continue
+        if 0 <= mask_offset + pos < len(mask) and mask[mask_offset + pos]:
+            continue
+        if _BARE_WH.match(part[m.end():]):
+            continue  # "… and why?", "… und wann?": the same clause
+        if m.start() <= start or not _CLAUSE_OPEN.match(part, m.end()):
+            if m.group(1).lower() in ("but", "aber", "mais", "pero") and m.start() > start:
+                pass  # "but" always opens a new clause
+            else:
+                continue
+        out.append(part[start:m.start()])
+        start = m.end()
+    out.append(part[start:])
+    return out
+
+
+# ---------------------------------------------------------------------------- classification
+# A negation scopes over an operation when the verb follows within three words ("don't reboot",
+# "no need to change anything", "auf keinen Fall neu starten", "ne pas redémarrer", "no lo
+# reinicies"), or — German word order — "starte sie bitte nicht neu".
+_NEG_OP = re.compile(_NEGATION.pattern + r"\W*(\w+\W+){0,3}?(" + _OP_VERB.pattern + r")|"
+                     r"\b(starte|setz|änder|schalt)\w*\b.{0,30}\b(nicht|keinesfalls|bloß nicht)\b", _I)
+# "nothing works", "no funciona nada", "rien ne marche", "funktioniert nicht": a symptom, not a report.
+_NOT_WORKING = re.compile(_NEGATION.pattern + r"|\b(nothing|nichts|rien|nada|ningún|aucun\w*)\b", _I)
+# Advice asked as a question ("which channel should it use?") is for the diagnosis, not a fact.
+_ADVICE = re.compile(r"\b(should|ought|would be (best|better)|sollte\w*|soll|wäre besser|devrai\w*|faudrait|"
+                     r"deber\w*|convendr\w*|sería mejor|recommend\w*|empfiehl\w*|conseill\w*|recomiend\w*)\b", _I)
+
+
+def _is_report(c: str) -> bool:
+    m = _REPORT.search(c)
+    if m is None:
+        return False
+    outside = c[:m.start()] + " " + c[m.end():]
+    return not _NOT_WORKING.search(outside) and not _NOT_WORKING.search(m.group(0).split()[0] + " ")
+
+
+def act_of(clause: str) -> Act:
+    c = clause.strip()
+    if _TELL_ME.search(c):
+        return "question"
+    if _NEG_OP.search(c):
+        return "negation"
+    modal = _MODAL.search(c)
+    opens = _QUESTION_OPEN.match(c)
+    if opens and _ES_PUNCTUATED.match(c) and "¿" not in c and not c.rstrip().endswith("?"):
+        opens = None
+    if modal and not (opens and opens.end() <= modal.start() and not modal.group(0).lower().startswith(
+            ("can", "could", "would", "will", "kannst", "könnt", "können", "peux", "pouvez", "pourr", "puedes",
+             "podr", "puede"))):
+        return "request"
+    if _is_report(c) and not c.rstrip().endswith("?") and not opens:
+        return "report"
+    if opens:
+        return "question"
+    if c.rstrip().endswith("?"):
+        # a bare heading ("wifi password?" before "make it X") introduces what follows; a longer
+        # clause with a question mark asks ("the 5 GHz radio is on a DFS channel?")
+        return "question" if len(re.findall(r"\w+", c)) > 3 else "heading"
+    return "statement"
+
+
+def topics_of(clause: str) -> list[str]:
+    found = [t for t in _TOPIC_ORDER if TOPICS[t].search(clause)]
+    if "why_changed" in found:
+        found = [t for t in found if t not in ("changes", "channel", "ssid", "width")] or found
+    if "known_bad" in found:
+        found = [t for t in found if t != "firmware"]
+    if "dfs" in found:
+        found = [t for t in found if t != "channel"]
+    if "width" in found and "channel" in found and re.search(r"channel width|kanalbreite|largeur de canal|"
+                                                              r"ancho de canal", clause, _I):
+        found.remove("channel")
+    if "signal" in found:
+        found = [t for t in found if t not in ("hosts",)]
+    if "passphrase" in found and ("why_changed" in found or "changes" in found):
+        found.remove("passphrase")  # "who changed the password?" is about the history
+    return found
+
+
+_WHY = re.compile(r"^\W*(?:¿\s*)?(why|warum|wieso|weshalb|pourquoi|por ?qu[ée])\b", _I)
+# Topics a bare "which one?" can take over from the clause before ("don't touch the channel, just
+# tell me which one it is on").
+_CARRIED = ("channel", "width", "ssid", "firmware", "hosts", "uptime")
+
+
+def understand(text: str) -> Understanding:
+    clauses: list[Clause] = []
+    parts = split_clauses(text)
+    for i, part in enumerate(parts):
+        act = act_of(part)
+        if act == "heading" and (i == len(parts) - 1 or act_of(parts[i + 1]) in ("question", "heading")):
+            act = "question"  # "firmware?" on its own asks; a heading only introduces a request after it
+        topics = topics_of(part) if act == "question" else []
+        if act == "question" and ((_WHY.match(part) and "why_changed" not in topics) or _ADVICE.search(part)):
+            topics = []  # "why is the wifi slow?", "which channel should it use?": for the diagnosis
+        if act == "question" and not topics and clauses and not _WHY.match(part):
+            topics = [t for t in topics_of(clauses[-1].text) if t in _CARRIED]
+        clauses.append(Clause(part, act, topics))
+    return Understanding(clauses)
+
+
+# ---------------------------------------------------------------------------- the planner's view
+_OP_LABEL = {"reboot": "a reboot of the gateway", "factory_reset": "a factory reset", "channel": "a channel change",
+             "width": "a channel-width change", "power": "a transmit-power change", "band_enable": "a band on/off",
+             "dns": "a DNS server change", "inform_interval": "an inform-interval change", "ping": "a ping",
+             "traceroute": "a traceroute", "speedtest": "a speed test"}
+
+
+@dataclass
+class Heard:
+    """What the planner acts on: ``text`` for the operation matchers and the diagnosis (empty when
+    the message only asks), the question topics to answer, operations deferred to a later turn,
+    or an acknowledgement when nothing is asked or requested."""
+
+    text: str
+    answers: list[str]
+    question_text: str
+    deferred: list[str]
+    acknowledged: Any = None
+    # The message asks and requests nothing ("is the 5 GHz band congested?", "the wifi crawls, what's
+    # going on?"): the diagnosis runs, but what it would fix is offered, never drafted.
+    read_only: bool = False
+
+
+def heard(text: str) -> Heard:
+    """The message as the planner should act on it (a person's message; jobs send triggers)."""
+    from brain.plan import Intent, Plan
+
+    u = understand(text)
+    if u.only_acknowledgement:
+        negated = any(c.act == "negation" for c in u.clauses)
+        ack = Plan(outcome="answer", finding="acknowledged", text=(
+            "Noted — nothing to draft: " + ("you report that it works" if any(c.act == "report" for c in u.clauses)
+                                            else "nothing was asked")
+            + (", and I will not run the operation you ruled out" if negated else "")
+            + ". If something is still wrong, tell me the symptom and I'll look at the evidence."))
+        return Heard("", [], "", [], ack)
+    ops: list[tuple[Clause, str]] = []
+    rest: list[Clause] = []
+    if not u.actionable:  # only questions: no operation matcher is even loaded
+        return Heard("", u.topics, u.question_text(), [])
+    from brain import playbooks, requests
+
+    for c in u.actionable:
+        kind = _operation(c.text, playbooks, requests, Intent)
+        if kind is not None:
+            ops.append((c, kind))
+        else:
+            rest.append(c)
+    deferred = [label for _, label in ops[1:]]
+    keep = ([ops[0][0]] if ops else []) + rest
+    op_text = " ".join(c.text for c in sorted(keep, key=u.clauses.index)).strip()
+    if deferred and len({label for _, label in ops}) == 1:
+        deferred, op_text = [], u.operation_text()  # one operation spread over clauses ("rename it, call it X")
+    if u.topics and not ops and playbooks.classify(op_text) in (Intent.UNKNOWN, Intent.STATUS):
+        op_text = ""  # the rest is context ("the customer is on the phone"), not a problem to diagnose
+    return Heard(op_text, u.topics, u.question_text(), deferred, read_only=u.asks_only and not ops)
+
+
+def _operation(clause: str, playbooks: Any, requests: Any, intent: Any) -> str | None:
+    kind = playbooks.classify(clause)
+    if kind in (intent.SSID, intent.CREDENTIALS):
+        return "the rename of the Wi-Fi network"
+    if kind == intent.PASSPHRASE:
+        return "the passphrase change"
+    if kind == intent.REQUEST:
+        req = requests.parse(clause)
+        return _OP_LABEL.get(req.action, req.action) if req is not None else None
+    return None

@@ -1,0 +1,46 @@
+"""The support-conversation set (issue 38): questions answered from live facts, keywords that mean
+something else, values inside chatty text, several intents, facts before an explicit request.
+
+``evals/conversation/tuning.yaml`` may be looked at while fixing; ``heldout.yaml`` never is. Both
+were written before the planner changed for issue 38 and first seen at tuning 4/16, held-out 5/17.
+``tuning_more.yaml`` (25 more situations, a tuning split too) was written before the change and
+first seen at 7/25. After the intent step and the answer path: tuning 16/16, tuning_more 24/25 (the
+miss: the simulator keeps no ``AssociatedDevice`` rows, so a named client's signal cannot be set
+up), held-out 14/17. ``probe_after.yaml`` was written after the change and first seen at 9/10,
+then one pattern fixed (10/10). The floors below only ever rise with the planner; a held-out miss is
+reported, not hidden."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parents[2]
+SETS = ROOT / "evals" / "conversation"
+
+# Pass counts the planner must keep (tuning: every scenario once fixed; held-out: what it reached).
+FLOORS = {"tuning.yaml": 16, "tuning_more.yaml": 24, "probe_after.yaml": 10, "heldout.yaml": 14,
+          # issue 38 items 3-4 (live facts, fleet scope): first seen tuning 2/12, held-out 1/12; after 10/12 each;
+          # 12/12 each once a question about dense 5 GHz air is answered with its facts and a fix offered, not drafted
+          "fleet_tuning.yaml": 12, "fleet_heldout.yaml": 12,
+          # questions about the air vs requests to fix it (EN/DE/FR/ES): first seen 2/7 (only the requests)
+          "air_tuning.yaml": 7}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(FLOORS))
+def test_conversation_set(name: str, tmp_path: Path) -> None:
+    from gateward.cli import app
+
+    out = tmp_path / "report.json"
+    res = CliRunner().invoke(app, ["eval", "--scenarios", str(SETS / name), "--json", str(out), "--quiet"],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output.strip().splitlines()[-1])
+    assert summary["policy_escapes"] == 0 and summary["hallucinated_paths"] == 0
+    passed = summary["runs"] - len(summary["failed"])
+    floor = FLOORS[name]
+    assert passed >= floor, f"{name}: {passed}/{summary['runs']} passed, floor {floor}: {summary['failed']}"

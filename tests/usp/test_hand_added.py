@@ -1,0 +1,122 @@
+"""A USP agent added by hand (issue 37, item 2), through the CLI as an operator does it.
+
+The agent is the simulator's, configured like the OB-USP-Agent's example (no factory subscriptions,
+its own topic) and connected *before* the device is added, so it sends nothing more by itself:
+``gateward devices add --adapter usp --endpoint-id E --agent-topic T`` alone must register it
+(root, vendor, model and firmware as ``devices accept`` defaults them), learn its identity and
+create its subscriptions at once; ``gateward device ID`` exits non-zero once it no longer answers.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from executors.sim.twin import Twin
+from executors.sim.usp_host import AgentHost, HostConfig
+from executors.usp import datamodel as dm
+from executors.usp.loop import LoopThread
+from testing.cli import run_cli
+from tests.usp.support import BrokerInfo
+
+pytestmark = [pytest.mark.mqtt, pytest.mark.xdist_group("mqtt")]
+
+
+def test_add_is_as_easy_as_accept_and_the_agent_is_set_up_at_once(tmp_path: Path, usp_broker: BrokerInfo) -> None:
+    if not usp_broker.mqtt5:
+        pytest.skip("needs an MQTT 5 broker")
+    controller = f"proto::gw-add-{uuid.uuid4().hex[:8]}"
+    topic = f"/usp/agent-{uuid.uuid4().hex[:8]}"  # one agent on a topic of its own, like /usp/agent
+    env = {**os.environ, "GATEWARD_HOME": str(tmp_path / "var"), "GATEWARD_MQTT_URL": usp_broker.url,
+           "GATEWARD_USP_ENDPOINT_ID": controller, "COLUMNS": "250", "GATEWARD_USP_TIMEOUT_S": "3"}
+    gw = [sys.executable, "-m", "gateward.cli"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*gw, *args], env=env, capture_output=True, text=True, timeout=120)
+
+    assert run("seed", "--homes", "0").returncode == 0
+    twin = Twin(f"sqlite:///{tmp_path / 'twin.db'}")
+    serial = f"PX7KH{uuid.uuid4().hex[:7].upper()}"
+    device = twin.add_device("prplnet-px7000-1.3", serial, region="DE")
+    host = AgentHost(HostConfig(url=usp_broker.url, controller_id=controller, agent_topic=topic,
+                                factory_subscriptions=False, boot_delay_s=0.05, poll_interval_s=None), twin)
+    agent = host.add_device(device.id)
+    loop = LoopThread("hand-added-agents")
+    stopped = False
+    try:
+        loop.run(host.start(), timeout=30)  # connected before anyone added it: its connect Record is gone
+        added = run("devices", "add", "--adapter", "usp", "--endpoint-id", agent.endpoint_id, "--agent-topic", topic,
+                    "--as", "dave")
+        assert added.returncode == 0, added.stdout + added.stderr
+        assert "registered" in added.stdout and "unknown unknown fw unknown" in added.stdout
+        assert "discovered:" in added.stdout, added.stdout
+        assert "subscriptions: created gw-boot-" in added.stdout, added.stdout
+        assert agent.sim is not None
+        assert any(s.notif_type == "Event" and s.reference_list.endswith(dm.BOOT_EVENT)
+                   for s in agent.sim.subscriptions.values())
+        device_id = added.stdout.split("registered ", 1)[1].split()[0]
+        shown = run("device", device_id)
+        assert shown.returncode == 0, shown.stdout + shown.stderr
+        assert "reachable=True" in shown.stdout
+        loop.run(host.stop(), timeout=30)
+        stopped = True
+        gone = run("device", device_id)
+        assert gone.returncode == 1, gone.stdout + gone.stderr
+        assert "did not answer" in gone.stderr
+    finally:
+        if not stopped:
+            loop.run(host.stop(), timeout=30)
+        loop.stop()
+        twin.close()
+
+
+def test_add_still_asks_what_other_adapters_need(tmp_path: Path) -> None:
+    env = {"GATEWARD_HOME": str(tmp_path / "var")}
+    assert run_cli("seed", "--homes", "0", env=env).returncode == 0
+    out = run_cli("devices", "add", "--adapter", "sim", "--id", "00D09E-X1-1", "--as", "dave", env=env)
+    assert out.returncode == 2 and "needs --root, --vendor, --model, --firmware" in out.stderr
+
+
+def test_agents_connected_before_the_first_start_are_brought_in_by_discover(tmp_path: Path,
+                                                                            usp_broker: BrokerInfo) -> None:
+    """Issue 37 item 1: an agent that connected before any controller process ever started (so
+    before the group's session existed) never became pending; ``gateward usp discover`` asks it
+    and hands its answer to onboarding as its connect Record would have been."""
+    if not usp_broker.mqtt5:
+        pytest.skip("needs an MQTT 5 broker")
+    controller = f"proto::gw-disc-{uuid.uuid4().hex[:8]}"
+    topic = f"/usp/agent-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "GATEWARD_HOME": str(tmp_path / "var"), "GATEWARD_MQTT_URL": usp_broker.url,
+           "GATEWARD_USP_ENDPOINT_ID": controller, "COLUMNS": "250"}
+    gw = [sys.executable, "-m", "gateward.cli"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*gw, *args], env=env, capture_output=True, text=True, timeout=120)
+
+    twin = Twin(f"sqlite:///{tmp_path / 'twin.db'}")
+    device = twin.add_device("prplnet-px7000-1.3", f"PX7KD{uuid.uuid4().hex[:7].upper()}", region="DE")
+    host = AgentHost(HostConfig(url=usp_broker.url, controller_id=controller, agent_topic=topic,
+                                factory_subscriptions=False, boot_delay_s=0.05, poll_interval_s=None), twin)
+    agent = host.add_device(device.id)
+    loop = LoopThread("discover-agents")
+    try:
+        loop.run(host.start(), timeout=30)  # before the controller's first start: its connect Record is lost
+        assert run("seed", "--homes", "0").returncode == 0
+        assert agent.endpoint_id not in run("devices", "pending").stdout
+        found = run("usp", "discover", "--endpoint-id", agent.endpoint_id, "--agent-topic", topic,
+                    "--timeout", "3")
+        assert found.returncode == 0, found.stdout + found.stderr
+        assert f"answered on {topic}" in found.stdout
+        pending = run("devices", "pending")
+        assert agent.endpoint_id in pending.stdout, pending.stdout + pending.stderr
+        nobody = run("usp", "discover", "--endpoint-id", "os::00D09E-NOBODY1", "--timeout", "1")
+        assert nobody.returncode == 1 and "no answer" in nobody.stdout
+    finally:
+        loop.run(host.stop(), timeout=30)
+        loop.stop()
+        twin.close()
