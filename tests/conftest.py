@@ -256,3 +256,42 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(mark)
         if any(item.get_closest_marker(m) for m in ("postgres", "mqtt", "browser", "slow")):
             item.add_marker(pytest.mark.full)
+
+
+class _GroupsHeld:
+    """Refuses a parallel run in which xdist would not keep a group on one worker.
+
+    xdist's ``loadgroup`` tells the controller a test's group by appending ``@group`` to the node
+    id on the worker. pytest 9.2 keeps node ids in a structured field xdist 3.8 does not write, so
+    the suffix silently vanished and the broker tests ran on every worker at once: agents named
+    after the same serials answered for each other (two CI failures on 2026-11-26; pytest-xdist
+    issue 1386). A lost group must stop the run, not reappear as a flake.
+    """
+
+    def __init__(self) -> None:
+        self.lost: set[str] = set()
+
+    @pytest.hookimpl(trylast=True)  # after xdist's worker hook has written the suffixes
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        if config.getvalue("loadgroup"):
+            self.lost = {i.nodeid for i in items
+                         if i.get_closest_marker("xdist_group") and not _group_suffixed(i.nodeid)}
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        # Each test fails with the reason (an error raised in collection on a worker reaches the
+        # controller only as an INTERNALERROR naming the first test).
+        if item.nodeid in self.lost:
+            pytest.fail("--dist loadgroup lost this test's xdist_group: this pytest and pytest-xdist do "
+                        "not keep a group on one worker (pytest-xdist issue 1386), so it would share the "
+                        "broker or the browser with another worker; install the versions pyproject.toml pins",
+                        pytrace=False)
+
+
+def _group_suffixed(nodeid: str) -> bool:
+    """xdist's own test: an ``@`` after the last ``]`` (a parameter may hold an ``@``)."""
+    return nodeid.rfind("@") > nodeid.rfind("]")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        config.pluginmanager.register(_GroupsHeld(), "gateward-groups-held")
