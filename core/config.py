@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     model: str = Field(default="gpt-4o-mini", description="LLM model name when OPENAI_API_KEY is set")
     verify_window_s: float = Field(default=0.0, ge=0, description="seconds to watch a change hold after apply")
     lock_ttl_s: int = Field(default=900, ge=1)
+    live_heartbeat_s: float = Field(
+        default=15.0, ge=1, le=300,
+        description="seconds between keep-alives on a silent change feed (GET /api/events); a console that hears "
+                    "nothing for two of them and 5 s says the server is unreachable. Below a proxy's idle timeout")
     # Issue 37: one proposal's devices read and written this many at a time (core/fanout.py)
     apply_concurrency: int = Field(
         default=16, ge=1, le=64,

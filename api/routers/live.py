@@ -36,7 +36,6 @@ router = APIRouter(prefix="/api", tags=["live"], responses=errors_for(401))
 
 POLL_S = 0.5  # how often the loop looks at the client (disconnect, token) while nothing moves
 RECHECK_S = 30.0
-HEARTBEAT_S = 15.0
 BATCH = 500
 QUEUE = 64  # batches a page may fall behind before it is dropped and resynced
 
@@ -75,10 +74,12 @@ async def _catch_up(rt: AppRuntime, after: int) -> AsyncIterator[list[dict[str, 
 
 
 async def _frames(request: Request, rt: AppRuntime, after: int, max_s: float) -> AsyncIterator[bytes]:
+    heartbeat_s = rt.settings.live_heartbeat_s
     start = last_beat = last_check = time.monotonic()
     sub = bus_for(rt.store).subscribe(QUEUE)  # before the catch-up read: nothing can slip between
     try:
-        yield encode("hello", {"seq": after, "poll_s": POLL_S}, after)
+        # The page judges the stream by the keep-alive it is told to expect (``heartbeat_s``).
+        yield encode("hello", {"seq": after, "poll_s": POLL_S, "heartbeat_s": heartbeat_s}, after)
         async for events in _catch_up(rt, after):
             after = events[-1]["seq"]
             yield _change(events)
@@ -109,7 +110,7 @@ async def _frames(request: Request, rt: AppRuntime, after: int, max_s: float) ->
                     after = fresh[-1]["seq"]
                     last_beat = now
                     yield _change(fresh)
-            elif now - last_beat >= HEARTBEAT_S:
+            elif now - last_beat >= heartbeat_s:
                 last_beat = now
                 yield b": keep-alive\n\n"
         yield encode("end", {"seq": after, "reason": "max_s reached: reconnect with Last-Event-ID"}, after)

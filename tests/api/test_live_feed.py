@@ -46,6 +46,19 @@ def _frames_head(api: Api) -> int:
     return int(hello[1]["seq"])
 
 
+def test_feed_says_its_heartbeat_and_keeps_it(sqlite_api: Api, monkeypatch: Any) -> None:
+    """A silent feed sends a keep-alive every ``live_heartbeat_s`` and its ``hello`` says so: the
+    console's watchdog is set from it (a proxy with a shorter idle timeout needs a shorter one)."""
+    assert sqlite_api.rt.settings.live_heartbeat_s == 15.0  # the default
+    monkeypatch.setattr(sqlite_api.rt.settings, "live_heartbeat_s", 1.0)
+    with sqlite_api.client.stream("GET", "/api/events", headers=sqlite_api.h("erin"), params={"max_s": 3.4}) as r:
+        body = r.read().decode()
+    frames = parse_sse(body)
+    assert frames[0][0] == "hello" and frames[0][1]["heartbeat_s"] == 1.0
+    assert not [k for k, _ in frames if k == "change"]  # nothing moved: only keep-alives in between
+    assert 2 <= body.count(": keep-alive") <= 4, body
+
+
 def test_feed_needs_a_token(sqlite_api: Api) -> None:
     assert sqlite_api.client.get("/api/events").status_code == 401
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -54,7 +55,8 @@ def outage_server(browser_ready: None, tmp_path_factory: pytest.TempPathFactory)
         s.execute(insert(DeviceEventRow), [{"device_id": d, "ts": utcnow(), "kind": "wan_down", "data": {}}
                                            for d, _ in homes if d != caller])
     rt.close()
-    with GatewardRun(home=home, database_url=url, homes=40, cwd=ROOT) as run:
+    # A keep-alive a second: the console gives a silent feed up after two of them and 5 s (below)
+    with GatewardRun(home=home, database_url=url, homes=40, cwd=ROOT, env={"GATEWARD_LIVE_HEARTBEAT_S": "1"}) as run:
         yield Server(base=run.base, tokens=tokens, proc=run.proc, log=run.log), caller
 
 
@@ -209,9 +211,13 @@ def test_header_says_when_the_server_is_unreachable_and_recovers(
     b.wait_css("[data-testid=live-status]", lambda el: el.get_attribute("data-state") == "live" and "live" in el.text)
     pid = server.proc.pid
     os.kill(pid, signal.SIGSTOP)  # the server stops answering without closing anything (a hung host)
+    stopped = time.monotonic()
     try:
+        # told a 1 s heartbeat by the feed's hello, the page gives up after 7 s of silence, not the
+        # 35 s it assumes of a server that does not say
         status = b.wait_css("[data-testid=live-status]", lambda el: el.get_attribute("data-state") == "down",
-                            timeout=60)
+                            timeout=25)
+        assert time.monotonic() - stopped < 20
         assert "server unreachable" in status.text and "retrying" in status.text, status.text
         assert "live" not in status.text.replace("unreachable", "")
         b.shot("08-server-unreachable")

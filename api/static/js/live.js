@@ -3,14 +3,16 @@
 // re-read what they show. After a reconnect the views get a `resync` (something may have moved
 // while the stream was down), so no list stays stale.
 //
-// Honest state (issue 39): the header says "live" only while frames arrive. The server sends a
-// keep-alive every 15 s; a stream silent for STALL_MS (a server stopped, a network gone without a
-// reset) is given up and retried, and any request that cannot reach the server says so at once.
+// Honest state (issue 39): the header says "live" only while frames arrive. The server says in its
+// `hello` how often it sends a keep-alive (GATEWARD_LIVE_HEARTBEAT_S, 15 s by default); a stream
+// silent for two of them and 5 s (a server stopped, a network gone without a reset) is given up and
+// retried, and any request that cannot reach the server says so at once.
 // While it is down the header says the server is unreachable and when it retries; a click retries now.
 
 import * as api from "./api.js";
 
-const STALL_MS = 35000;
+const STALL_MS = 35000;  // until a server says its heartbeat (an older one sends every 15 s)
+let stallMs = STALL_MS;
 let controller = null;
 let attempt = null;  // the current connection attempt's controller (aborted to retry now)
 let wake = null;  // ends the wait before the next retry
@@ -64,14 +66,16 @@ export function startFeed() {
       const mine = attempt;
       const stop = () => mine.abort();
       signal.addEventListener("abort", stop);
-      let stall = setTimeout(stop, STALL_MS);
-      const alive = () => { clearTimeout(stall); stall = setTimeout(stop, STALL_MS); };
+      let stall = setTimeout(stop, stallMs);
+      const alive = () => { clearTimeout(stall); stall = setTimeout(stop, stallMs); };
       const began = Date.now();
       let ended = false;
       try {
         await api.listen("/api/events", (kind, data) => {
           if (kind === "hello") {
             lastSeq = data.seq;
+            if (data.heartbeat_s > 0) stallMs = 2 * data.heartbeat_s * 1000 + 5000;
+            alive();
             if (connected) deliver({ resync: true, proposals: [], devices: [], actions: [] });
             connected = true;
             delay = 500;
