@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from brain import charts
 from brain.channels import ChannelRules, rules_for, width_mhz
 from brain.plan import Plan
 from brain.requests import _WIDE_SCOPE, ExplicitRequest, _seconds, parse
@@ -711,12 +712,13 @@ def submit_joint_plan(runtime: CoreServices, device: Device, text: str, actor: A
 
     with runtime.store.read() as s:
         plan = plan_for(s, device, text, policy_data(runtime.policy), runtime=runtime)
-    joint = [JointPlan.model_validate(jp) for jp in ((plan.data.get("joint_plan") if plan is not None else None)
-                                                     or [])]
-    d = joint_draft(joint)
-    if d is None:
-        return Plan(outcome="answer", finding="joint_plan_unchanged",
-                    text="Re-planned from the current state: every home is already on its planned channel.")
+        joint = [JointPlan.model_validate(jp) for jp in ((plan.data.get("joint_plan") if plan is not None else None)
+                                                         or [])]
+        d = joint_draft(joint)
+        if d is None:
+            return Plan(outcome="answer", finding="joint_plan_unchanged",
+                        text="Re-planned from the current state: every home is already on its planned channel.")
+        d = d.model_copy(update={"evidence": [*d.evidence, *charts.joint_evidence(s, joint)]})
     try:
         p = runtime.lifecycle.submit(d, actor)
         out: dict[str, Any] = {"proposal_id": p.id, "state": str(p.state), "targets": list(p.targets), "error": p.error}

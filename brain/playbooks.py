@@ -34,7 +34,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from brain import air, evidence, explicit, knowledge, requests
+from brain import air, charts, evidence, explicit, knowledge, requests
 from brain.channels import ChannelRules, choose_channel, rules_for, width_mhz
 from brain.detectors.thresholds import thresholds
 from brain.plan import Finding, Intent, Measure, Plan
@@ -46,7 +46,7 @@ from brain.tools import (
     call_tool,
     radios_from_values,
 )
-from core import compat, history, topology
+from core import compat, topology
 from core.models import Change, Evidence, EvidenceSeries, ProposalDraft, Root, utcnow
 from core.secrets import mask_value
 from core.values import parse_bool
@@ -681,24 +681,16 @@ def draft(ctx: ToolContext, finding: Finding, ev: Evidence_, *, exclude: dict[st
     return plan
 
 
-SERIES_HOURS = 24  # the day the diagnosis read (brain.evidence)
 
 
 def measured_series(ctx: ToolContext, m: Measure | None) -> EvidenceSeries | None:
     """The chart behind a drafted change (issue 39 item 4): the device's stored series its finding
     was judged on (or, for an explicit request, the series of the radio it changes), over the day
-    the diagnosis read, at most ``SERIES_MAX_POINTS`` points, named in words with its unit and the
-    threshold used. None when nothing was measured or fewer than two samples are stored (no line
-    to draw)."""
+    the diagnosis read, at most ``SERIES_MAX_POINTS`` points (``charts.series_for``)."""
     if m is None:
         return None
     with ctx.runtime.store.read() as s:
-        points = history.metric_series(s, ctx.device.id, m.metric, labels=m.labels, hours=SERIES_HOURS, how=m.how)
-    if len(points) < 2:
-        return None
-    name, unit = history.metric_name(m.metric)
-    return EvidenceSeries(metric=m.metric, name=name, unit=unit, labels=m.labels, hours=SERIES_HOURS, points=points,
-                          threshold=m.threshold, threshold_text=m.threshold_text)
+        return charts.series_for(s, ctx.device.id, m)
 
 
 _FACT_KEYS = 8  # an approver weighs two or three numbers, not a dump

@@ -122,6 +122,38 @@ def test_a_joint_plan_is_one_proposal_with_each_homes_own_channel(rt: Any, actor
     assert p.state in (S.APPROVED, S.AWAITING_APPROVAL), p.error
 
 
+def test_a_joint_plan_carries_its_numbers_and_the_air_of_the_homes_it_moves(rt: Any, actor: Any,
+                                                                             restored: Any) -> None:
+    """The approver of a building plan sees the plan's numbers and the channel utilisation of the
+    homes it moves — the ones leaving a channel an adjacent home shares first — not a bare list of
+    channel writes (issue 39, evidence as the facts and the chart behind a change)."""
+    from brain.charts import JOINT_CHARTS
+
+    home, plan = _joint(rt, "5GHz")
+    restored(plan.homes)
+    answer = _submit_joint(rt, home, "the 5 GHz wifi clashes all over the building", actor("alice"))
+    p = rt.lifecycle.get(answer.data["proposals"][0]["proposal_id"])
+    (fact,) = [e for e in p.evidence if e.kind == "finding"]
+    assert fact.data["homes"] == len(plan.homes) and fact.data["pairs that hear each other"] == len(plan.edges)
+    assert fact.data["clashes resolved"] == plan.conflicts_resolved and fact.data["clashes left"] == plan.conflicts
+    charts = [e for e in p.evidence if e.kind == "telemetry"]
+    moves = {a.device_id: a for a in plan.moves}
+    assert 1 <= len(charts) <= min(JOINT_CHARTS, len(moves))
+    current = {a.device_id: a.current for a in plan.assignments}
+    clashing = {x for a, b in plan.edges if current[a] is not None and current[a] == current[b] for x in (a, b)}
+    charted = [next(d for d in moves if d in e.summary) for e in charts]
+    for dev, e in zip(charted, charts, strict=True):
+        ser = e.data["series"]
+        assert ser["metric"] == "wifi.channel_utilization_pct" and ser["labels"] == {"radio": str(moves[dev].radio)}
+        assert len(ser["points"]) >= 2 and ser["threshold"] is not None
+        assert f"{moves[dev].current} → {moves[dev].channel}" in e.summary
+    # homes leaving a shared channel come first
+    flags = [d in clashing for d in charted]
+    assert flags == sorted(flags, reverse=True)
+    if clashing & set(moves):
+        assert flags[0]
+
+
 def test_approved_joint_plan_writes_each_devices_own_channel(rt: Any, actor: Any, restored: Any) -> None:
     home, plan = _joint(rt, "5GHz")
     restored(plan.homes)
