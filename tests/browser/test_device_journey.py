@@ -190,11 +190,19 @@ def test_device_page_tree_proposal_marker_and_events(server: Any, browser: Calla
     if p["state"] == "awaiting_approval":
         with server.api("bob") as c:
             assert c.post(f"/api/proposals/{pid}/approve", json={"hash": p["hash"], "comment": "ok"}).status_code == 200
+    # The page follows the apply in place: the tree stays expanded where the agent left it, the
+    # filter they typed stays, and the applied value appears where they are looking.
+    b.driver.find_element("css selector", "[data-testid=param-filter]").send_keys("Radio")
+    b.driver.execute_script("window.__radio = document.querySelector(arguments[0])",
+                            f"[data-testid=tree-toggle][data-path='Device.WiFi.Radio.{idx}.']")
     with server.api("alice") as c:
         assert c.post(f"/api/proposals/{pid}/apply").json()["proposal"]["state"] == "done"
-    b.go("#/devices")
-    b.wait(lambda d: _rows(b), what="the list")
-    b.go(f"#/devices/{dev}")
+    b.wait(lambda d: d.execute_script("return document.querySelector(arguments[0] + ' [data-testid=tree-value]')"
+                                      "?.textContent", row_css) == str(new), what="the applied channel in the tree")
+    kept = b.driver.execute_script(
+        "return [document.contains(window.__radio), window.__radio.getAttribute('aria-expanded'),"
+        " document.querySelector('[data-testid=param-filter]').value]")
+    assert kept == [True, "true", "Radio"], kept
     item = b.wait_css("[data-testid=change-item]", lambda el: f"Channel = {new}" in el.text)
     assert f"WiFi.Radio.{idx}.Channel = {new}" in item.text and "applied and verified" in item.text, item.text
     assert b.driver.find_elements("css selector", "[data-testid=chart] [data-testid=change-marker]")

@@ -10,19 +10,28 @@ import { actionBar, eventList, paramTree, workAndFaults } from "./device_page.js
 
 export async function devicesView(root, ctx) {
   if (ctx.arg && !ctx.arg.startsWith("?")) {
-    // The page follows the device: an apply, a rollback or a new snapshot re-renders it (not
-    // while someone types in one of its fields).
+    // The page follows the device: an apply, a rollback or a new snapshot updates what it shows in
+    // place — the tree as expanded, the filter, the history window and any form being typed stay.
     const id = decodeURIComponent(ctx.arg);
-    await devicePage(root, id, ctx);
-    return onChange((c) => {
-      const active = document.activeElement;
-      if (!touches(c, { device: id }) || (active && root.contains(active) && ["INPUT", "SELECT"].includes(active.tagName))) return;
-      devicePage(root, id, ctx, true);
-    });
+    let page = await devicePage(root, id, ctx);
+    let running = null;
+    let again = false;
+    const follow = async () => {
+      if (running) { again = true; return; }  // one update at a time, the last change never missed
+      do {
+        again = false;
+        running = page ? page.update() : devicePage(root, id, ctx, true).then((p) => { page = p; });
+        await running;
+      } while (again);
+      running = null;
+    };
+    return onChange((c) => { if (touches(c, { device: id })) follow(); });
   }
   return deviceList(root, ctx);
 }
 
+// One device's page. Returns { update } (re-reads the device and updates the parts that follow it,
+// never the forms), or null when the device could not be read.
 async function devicePage(root, id, ctx, quiet = false) {
   if (!quiet) fill(root, loading());
   let d;
@@ -31,6 +40,8 @@ async function devicePage(root, id, ctx, quiet = false) {
     return null;
   }
   const dev = d.device;
+  const badges = h("div", { class: "row" });
+  const infoBox = h("div");
   const paramsBox = h("div");
   const histBox = h("div", {}, loading());
   const topoBox = h("div", {}, loading());
@@ -38,45 +49,60 @@ async function devicePage(root, id, ctx, quiet = false) {
   const workBox = h("div", {}, workAndFaults(d, []));
   const hours = h("select", { "aria-label": "history window", "data-testid": "history-hours" },
     [24, 48, 168].map((n) => h("option", { value: n, selected: n === 48 }, n < 48 ? `${n} h` : `${n / 24} days`)));
-  fill(root, 
-    h("div", { class: "row spread" }, h("h1", { class: "mono", "data-testid": "device-title" }, dev.id),
-      h("div", { class: "row" }, presenceBadge(d.presence), d.busy ? badge("busy") : null,
-        h("a", { href: `#/support/${encodeURIComponent(dev.id)}` }, "Open in support"))),
+  const drawInfo = () => {
+    const v = d.device;
+    fill(badges, presenceBadge(d.presence), d.busy ? badge("busy") : null,
+      h("a", { href: `#/support/${encodeURIComponent(v.id)}` }, "Open in support"));
+    fill(infoBox, kv([
+      ["subscriber", v.subscriber || "—"], ["vendor · model", `${v.vendor} ${v.model} (${v.product_class || "—"})`],
+      ["firmware", v.firmware], ["serial · OUI", `${v.serial} · ${v.oui}`], ["region · service", `${v.region} · ${v.service}`],
+      ["protocol · root · adapter", `${v.protocol} · ${v.root} · ${v.adapter}`], ["tags", (v.tags || []).join(", ") || "—"],
+      ["last seen", `${ago(v.last_seen)} (${fmtTime(v.last_seen)})`], ["presence", d.presence?.detail || ""],
+      ["lock", d.lock ? `held by ${d.lock.proposal_id} since ${fmtTime(d.lock.since)}` : "none"]]),
+      h("h3", {}, "compatibility"), h("div", { class: "row", "data-testid": "compat" },
+        Object.entries(d.compat?.workflows || {}).map(([wf, st]) => h("span", {}, `${wf} `, badge(st))),
+        h("span", { class: "muted small" }, `(${d.compat?.source || "?"} row of the matrix)`)),
+      h("h3", {}, "proposals"), d.recent_proposals.length ? h("ul", {}, d.recent_proposals.map((p) => h("li", {},
+        h("a", { href: `#/approvals/${encodeURIComponent(p.id)}`, class: "mono" }, p.id), " ", badge(p.state), ` ${p.intent} `,
+        h("span", { class: "muted small" }, `${p.author}, ${ago(p.updated_at)}`)))) : h("p", { class: "muted" }, "none"));
+  };
+  fill(root,
+    h("div", { class: "row spread" }, h("h1", { class: "mono", "data-testid": "device-title" }, dev.id), badges),
     h("div", { class: "grid-2" },
-      h("section", { class: "panel" }, h("h2", {}, "Device"), kv([
-        ["subscriber", dev.subscriber || "—"], ["vendor · model", `${dev.vendor} ${dev.model} (${dev.product_class || "—"})`],
-        ["firmware", dev.firmware], ["serial · OUI", `${dev.serial} · ${dev.oui}`], ["region · service", `${dev.region} · ${dev.service}`],
-        ["protocol · root · adapter", `${dev.protocol} · ${dev.root} · ${dev.adapter}`], ["tags", (dev.tags || []).join(", ") || "—"],
-        ["last seen", `${ago(dev.last_seen)} (${fmtTime(dev.last_seen)})`], ["presence", d.presence?.detail || ""],
-        ["lock", d.lock ? `held by ${d.lock.proposal_id} since ${fmtTime(d.lock.since)}` : "none"]]),
-        h("h3", {}, "compatibility"), h("div", { class: "row", "data-testid": "compat" },
-          Object.entries(d.compat?.workflows || {}).map(([wf, st]) => h("span", {}, `${wf} `, badge(st))),
-          h("span", { class: "muted small" }, `(${d.compat?.source || "?"} row of the matrix)`)),
-        h("h3", {}, "proposals"), d.recent_proposals.length ? h("ul", {}, d.recent_proposals.map((p) => h("li", {},
-          h("a", { href: `#/approvals/${encodeURIComponent(p.id)}`, class: "mono" }, p.id), " ", badge(p.state), ` ${p.intent} `,
-          h("span", { class: "muted small" }, `${p.author}, ${ago(p.updated_at)}`)))) : h("p", { class: "muted" }, "none")),
+      h("section", { class: "panel" }, h("h2", {}, "Device"), infoBox),
       h("section", { class: "panel" }, h("h2", {}, "Neighbourhood"), topoBox)),
     actionBar(dev, () => tree.refreshAll()),
     h("section", { class: "panel" }, h("h2", {}, "Pending work and faults"), workBox),
     h("section", { class: "panel" }, h("div", { class: "row spread" }, h("h2", {}, "History"), hours), histBox),
     h("section", { class: "panel" }, h("h2", {}, "Parameter tree"), tree.el),
     h("section", { class: "panel" }, h("h2", {}, "All parameters"), paramsBox));
+  drawInfo();
 
-  renderParams(paramsBox, dev.id, d.parameters);
-  const loadHistory = async () => {
-    fill(histBox, loading());
+  const params = renderParams(paramsBox, dev.id, d.parameters);
+  let histSeq = 0;  // only the newest history load draws (the window can change while one is out)
+  const loadHistory = async (quiet = false) => {
+    const mine = ++histSeq;
+    if (!quiet) fill(histBox, loading());
     try {
       const hist = await api.get(`/api/devices/${encodeURIComponent(dev.id)}/history`, { hours: hours.value });
+      if (mine !== histSeq) return;
       fill(histBox, hist.series.length ? chartsFor(hist) : h("p", { class: "muted" }, "no telemetry in this window"),
         h("h3", {}, `events (${hist.events.length})`), eventList(hist.events));
       fill(workBox, workAndFaults(d, hist.events));
-    } catch (e) { fill(histBox, h("p", { class: "error" }, e.message)); }
+    } catch (e) { if (mine === histSeq && !quiet) fill(histBox, h("p", { class: "error" }, e.message)); }
   };
-  hours.addEventListener("change", loadHistory);
+  hours.addEventListener("change", () => loadHistory());
   loadHistory();
   api.get(`/api/devices/${encodeURIComponent(dev.id)}/topology`).then((t) => fill(topoBox, renderTopology(t)))
     .catch((e) => fill(topoBox, h("p", { class: "error" }, e.message)));
-  return null;
+  const update = async () => {
+    if (!root.contains(badges)) return;  // the page was left
+    try { d = await api.get(`/api/devices/${encodeURIComponent(id)}`); } catch { return; }  // the header says why
+    drawInfo();
+    params.update(d.parameters);
+    await Promise.all([tree.refreshStored(), loadHistory(true)]);
+  };
+  return { update };
 }
 
 function renderParams(box, id, snapshot) {
@@ -98,6 +124,12 @@ function renderParams(box, id, snapshot) {
     if (!shown.length) body.append(h("tr", {}, h("td", { colspan: 3, class: "empty" }, "no parameter matches")));
   };
   filter.addEventListener("input", draw);
+  // After a change: the stored snapshot again (the filter kept); it holds what was just applied.
+  const update = (fresh) => {
+    rows = fresh || [];
+    source.textContent = "last stored snapshot";
+    draw();
+  };
   liveBtn.addEventListener("click", async () => {
     liveBtn.disabled = true;
     source.textContent = "reading…";
@@ -112,6 +144,7 @@ function renderParams(box, id, snapshot) {
   fill(box, h("div", { class: "row" }, filter, liveBtn, count, source),
     h("div", { class: "scroll" }, h("table", { "data-testid": "param-table" }, h("thead", {}, h("tr", {}, h("th", {}, "path"), h("th", {}, "value"), h("th", {}, "type"))), body)));
   draw();
+  return { update };
 }
 
 function renderTopology(t) {

@@ -33,14 +33,38 @@ export function paramTree(dev) {
   const box = h("div", { class: "tree", "data-testid": "param-tree" });
   const root = dev.root || "Device.";
   const status = h("span", { class: "muted small", "data-testid": "tree-source" });
+  const levels = new Map();  // prefix → the element its level is drawn in (the levels opened so far)
+  const drawLevel = (prefix, into, res) => {
+    fill(into, res.nodes.length ? h("ul", { role: "group" }, res.nodes.map((n) => node(n, res.source))) : h("p", { class: "muted small" }, "nothing stored under here"));
+    if (prefix === root) status.textContent = res.source === "live" ? `read live ${new Date().toLocaleTimeString()}` : "last stored snapshot";
+  };
   const openLevel = async (prefix, into, live = false) => {
+    levels.set(prefix, into);
     fill(into, loading(live ? "reading from the device…" : "loading…"));
     try {
       const res = await api.get(`/api/devices/${enc(dev.id)}/tree`, { prefix, live });
       if (res.error) { fill(into, h("p", { class: "error", role: "alert" }, `live read failed: ${res.error}`)); return; }
-      fill(into, res.nodes.length ? h("ul", { role: "group" }, res.nodes.map((n) => node(n, res.source))) : h("p", { class: "muted small" }, "nothing stored under here"));
-      if (prefix === root) status.textContent = res.source === "live" ? `read live ${new Date().toLocaleTimeString()}` : "last stored snapshot";
+      drawLevel(prefix, into, res);
     } catch (e) { fill(into, h("p", { class: "error" }, e.message)); }
+  };
+  // After a change to the device: every open level re-read from the stored snapshot, its values
+  // updated in place, so what a person expanded, and a value they are typing, stay as they were. A
+  // level whose members changed (an instance added or deleted) is drawn again.
+  const refreshStored = async () => {
+    for (const [prefix, into] of [...levels]) {
+      if (!into.isConnected) { levels.delete(prefix); continue; }
+      let res;
+      try { res = await api.get(`/api/devices/${enc(dev.id)}/tree`, { prefix, live: false }); } catch { continue; }
+      if (res.error) continue;
+      const shown = [...into.querySelectorAll(":scope > ul > li")];
+      const same = shown.length === res.nodes.length && res.nodes.every((n, i) => shown[i].dataset.path === n.path);
+      if (!same) { drawLevel(prefix, into, res); continue; }
+      res.nodes.forEach((n, i) => {
+        const v = shown[i].querySelector(":scope > [data-testid=tree-value]");
+        if (v && v.textContent !== fmtValue(n.value)) v.textContent = fmtValue(n.value);
+      });
+      if (prefix === root) status.textContent = "last stored snapshot";
+    }
   };
   const node = (n, source) => {
     if (n.kind === "object") {
@@ -78,7 +102,7 @@ export function paramTree(dev) {
   const rootBox = h("div");
   fill(box, h("div", { class: "row" }, status), rootBox);
   openLevel(root, rootBox);
-  return { el: box, refreshAll };
+  return { el: box, refreshAll, refreshStored };
 }
 
 function proposeForm(dev, n, out) {
