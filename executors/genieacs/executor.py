@@ -101,7 +101,7 @@ from executors.base import (
 )
 from executors.genieacs import tasks as T
 from executors.genieacs.document import DeviceDoc, Leaf, parse_time
-from executors.genieacs.faults import fault_for, fault_from_genieacs
+from executors.genieacs.faults import AcsFault, fault_for, fault_from_genieacs
 from executors.genieacs.ids import fault_id, genieacs_device_id, is_device_id
 from executors.genieacs.nbi import (
     REASON_OFFLINE,
@@ -123,6 +123,8 @@ KEY_TAG = "gateward-key-"
 FIRMWARE_FILE_TYPE = "1 Firmware Upgrade Image"
 DEFAULT_INTERVAL_S = 3600
 _IGD = "InternetGatewayDevice."
+# NBI tasks that change the CPE: a session that broke while one ran leaves its outcome unknown
+_CHANGING_TASKS = frozenset({"setParameterValues", "addObject", "deleteObject", "download", "reboot", "factoryReset"})
 #: Every TR-098 object the TR-181 view is built from (``core/datamodel/tr098_view.py``): LAN and WAN
 #: devices (WLANs, hosts, DHCP, WAN connections, which also make the instance map) and the
 #: same-name objects. Reads project to these and discover refreshes only these (issue 12
@@ -398,7 +400,14 @@ class GenieAcsExecutor(Executor):
         if kind == "done":
             return out
         if kind == "faulted":
-            raise self._take_fault(device, gid, out.task_id, names or {})
+            fault = self._take_fault(device, gid, out.task_id, names or {})
+            if isinstance(fault, AcsFault) and task.get("name") in _CHANGING_TASKS:
+                # GenieACS's own fault (session_terminated, timeout …), not the CPE's: the session broke
+                # with the RPC sent, so the CPE may have applied it (a CPE that applied a Set of its own
+                # ACS settings and hung up): an unknown outcome, which the lifecycle rolls back
+                raise Timeout(device.id, f"{fault.message} — the {what} task had been sent to the CPE, which "
+                                         "may have applied it (read back to know)")
+            raise fault
         if self.inform_wait_s > 0 and (
             (nat and kind == "accepted") or (kind == "connection_failed" and out.reason != REASON_OFFLINE)
         ):

@@ -43,6 +43,12 @@ def _code(raw: object) -> int | None:
     return int(text) if text.isdigit() else None
 
 
+class AcsFault(Fault):
+    """A fault GenieACS itself recorded (``session_terminated``, ``timeout``, ``too_many_commits``,
+    ``invalid_response`` …), not one the CPE answered with: it says the session broke, not that the
+    CPE refused — for a task that changes the CPE, the RPC may have been carried out."""
+
+
 def fault_from_genieacs(device_id: str, doc: Mapping[str, Any] | None, native_to_tr181: Mapping[str, str]) -> Fault:
     """A GenieACS fault document as a typed fault; ``native_to_tr181`` renames the CPE's paths."""
     if not doc:
@@ -66,7 +72,7 @@ def fault_from_genieacs(device_id: str, doc: Mapping[str, Any] | None, native_to
         per.setdefault(path, (pcode, f"{path}: {entry.get('faultString') or 'fault'} ({pcode})"))
     if code is None:
         # GenieACS's own faults: timeout, session_terminated, too_many_commits, invalid_response …
-        return Fault(device_id, f"GenieACS fault {code_text or 'unknown'}: {message}", code=9002, per_parameter=per)
+        return AcsFault(device_id, f"GenieACS fault {code_text or 'unknown'}: {message}", code=9002, per_parameter=per)
     if per:
         codes = {c for c, _ in per.values()}
         if len(codes) == 1 and code in (9003, next(iter(codes))):
@@ -77,4 +83,4 @@ def fault_from_genieacs(device_id: str, doc: Mapping[str, Any] | None, native_to
     return cls(device_id, f"the CPE refused the request (cwmp.{code} {message}){which}", code=code, per_parameter=per)
 
 
-__all__ = ["fault_for", "fault_from_genieacs"]
+__all__ = ["AcsFault", "fault_for", "fault_from_genieacs"]

@@ -34,6 +34,7 @@ from executors.base import (
     OperateResult,
     ParamValue,
     Presence,
+    Timeout,
     dispatch_command,
 )
 from executors.sim import diagnostics
@@ -196,7 +197,10 @@ class SimExecutor(Executor):
     def _apply(self, device: Device, changes: Sequence[Change], key: str) -> ApplyResult:
         # Presence is judged inside the transaction, on the state the write commits against (the
         # twin proves it current), so a Set costs the device one round trip, not two.
+        gone: list[bool] = []  # the device took the Set and went away (goodbye_on_set)
+
         def fn(s: DeviceState) -> ApplyResult:
+            gone.clear()  # the twin may run this again after a conflict
             self._answering(device, s)
             if len(key) > MAX_PARAMETER_KEY and s.model.protocol == Protocol.CWMP:
                 raise Fault(
@@ -240,9 +244,16 @@ class SimExecutor(Executor):
             status = 1 if "reboot_required" in faults else 0
             s.event("set", key=key, status=status, paths=[c.path for c in changes])
             self.run_requested_diagnostics(s, kept)
+            if faults.pop("goodbye_on_set", None) is not None:  # it took the Set and went away unanswered
+                faults["offline"] = {}
+                gone.append(True)
             return ApplyResult(device_id=device.id, key=key, status=status, applied=[c.path for c in changes])
 
-        return self._transact(device.id, fn)
+        res = self._transact(device.id, fn)
+        if gone:
+            raise Timeout(device.id, "the device took the Set and went away before its answer reached us "
+                                     "(injected goodbye_on_set): it may have applied it")
+        return res
 
     def _device_paths_of(self, s: DeviceState, tr181_path: str, writes: dict[str, Scalar]) -> list[str]:
         if not s.model.is_tr098:

@@ -25,6 +25,11 @@ Kinds (``twin.inject(device_id, kind, **params)``):
 * ``completion_unreported`` — a reboot, factory reset or download runs, but its completion never
   reaches the controller (a factory-fresh OB-USP-Agent has no Boot! subscription): the controller
   side answers ``pending``, as the USP executor does when no Boot! arrives within its wait.
+* ``goodbye_on_set`` (``answer=true``) — the device takes the next Set, says goodbye before
+  answering (``answer=false``: instead of answering) and is gone from then on (``offline``): what
+  OB-USP-Agent does when a Set changes its controller or MQTT settings — a ``disconnect`` Record
+  ("Configuration Change") first, its SetResp after. The Set landed though the write's answer was
+  overtaken or lost: the lifecycle must count it as changed, not as nothing sent.
 * ``command_refused`` (``command``: one, default every; ``code=9001``, ``message``) — the device
   answers the command with a fault and does nothing (a USP agent's Error response to an Operate,
   e.g. a controller without the permission): nothing changed, so nothing to roll back (issue 37).
@@ -49,6 +54,7 @@ FaultKind = Literal[
     "reboot_hangs",
     "completion_unreported",
     "command_refused",
+    "goodbye_on_set",
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 _PATH_KINDS = ("reject_value", "not_sticky")
@@ -80,6 +86,12 @@ def normalise(kind: str, params: dict[str, Any], existing: dict[str, Any] | None
         if params.get("command"):
             out["command"] = str(params["command"])
         return out
+    if kind == "goodbye_on_set":
+        answer = params.get("answer", True)
+        unexpected = sorted(set(params) - {"answer"})
+        if unexpected:
+            raise ValueError(f"fault goodbye_on_set takes answer=true|false only (got {', '.join(unexpected)})")
+        return {"answer": answer if isinstance(answer, bool) else str(answer).strip().lower() in ("1", "true", "yes")}
     if kind == "slow":
         delay = params.get("delay_s", params.get("delay", params.get("seconds")))
         if delay is None:

@@ -132,12 +132,15 @@ class AsyncRequest:
 @dataclass
 class Action:
     """What the host must do after answering: ``reboot``, ``factory_reset``, ``async`` (run a
-    :class:`AsyncRequest`), or ``notify`` (value changes to report)."""
+    :class:`AsyncRequest`), or ``notify`` (value changes to report) — or, instead of answering,
+    ``goodbye``: say goodbye first, then answer (``answer``) or not, and be gone (the
+    ``goodbye_on_set`` fault)."""
 
-    kind: Literal["reboot", "factory_reset", "async", "notify"]
+    kind: Literal["reboot", "factory_reset", "async", "notify", "goodbye"]
     command_key: str = ""
     request: AsyncRequest | None = None
     changes: list[tuple[str, str]] = field(default_factory=list)
+    answer: bool = True
 
 
 class Outcome:
@@ -600,6 +603,16 @@ class SimAgent:
         payload = records.set_resp_payload(msg_id, [(obj, done, soft_errors.get(obj, ())) for obj, done in updated])
         changes = [(p, records.usp_value(v)) for p, v in kept.items() if self.tree.get(p) == v]
         actions = [Action("notify", changes=changes)] if changes else []
+        goodbye = faults.get("goodbye_on_set")
+        if goodbye is not None and (tree_writes or key is not None):  # it took the Set: goodbye, then gone
+            answer = bool(goodbye.get("answer", True))
+
+            def gone(s: DeviceState) -> None:
+                s.faults.pop("goodbye_on_set", None)
+                s.faults["offline"] = {}
+
+            self._commit(gone, {})
+            actions.insert(0, Action("goodbye", answer=answer))
         return Outcome(None, actions, payload=payload)
 
     def _apply_subscription_writes(self, writes: dict[str, Scalar]) -> None:

@@ -507,6 +507,9 @@ class AgentHost:
                 self._send_msg(agent, outcome_resp, to_id=to_id, dest=dest)
                 return
             payload, actions = outcome.serialized(), outcome.actions
+        if actions and actions[0].kind == "goodbye":
+            self._spawn(self._goodbye_on_set(agent, payload if actions[0].answer else None, to_id, dest))
+            return
         if payload is not None:
             self._publish(agent, records.wrap_payload(payload, to_id=to_id, from_id=agent.endpoint_id), 0, dest)
             self.stats.responses += 1
@@ -624,6 +627,22 @@ class AgentHost:
             sim.booted(factory_reset=False)
             if sim.presence_flags()[0]:
                 await self._go_online(agent, boot_cause="LocalReboot", firmware_updated=True)
+
+    async def _goodbye_on_set(self, agent: HostedAgent, payload: bytes | None, to_id: str, dest: str) -> None:
+        """``goodbye_on_set``: as OB-USP-Agent when a Set changes its controller or MQTT settings
+        (``MQTT_ModifyConnectedControllers``): a ``disconnect`` Record "Configuration Change" to the
+        controller first, the SetResp right after it (or none), then nothing more from this agent."""
+        self._publish(agent, records.disconnect_record(to_id=self.config.controller_id, from_id=agent.endpoint_id,
+                                                       reason="Configuration Change"), 1)
+        self.stats.disconnects_sent += 1
+        await asyncio.sleep(0.05)
+        if payload is not None:
+            self._publish(agent, records.wrap_payload(payload, to_id=to_id, from_id=agent.endpoint_id), 0, dest)
+            self.stats.responses += 1
+        agent.online = False
+        if self.config.dedicated:
+            await asyncio.sleep(0.01)
+            await self._links[agent.link].close()
 
     # ------------------------------------------------------------------ presence
     async def _go_offline(self, agent: HostedAgent, reason: str, *, graceful: bool) -> None:

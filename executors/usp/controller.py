@@ -79,6 +79,13 @@ class AgentOffline(ConnectionError):
         self.detail = detail
 
 
+class AgentGoneMidRequest(AgentOffline):
+    """The agent said goodbye (or its will came) after a request that may change it was sent, and
+    its answer did not come: it may have carried the request out. OB-USP-Agent does this on a Set of
+    its controller or MQTT settings — the ``disconnect`` Record first, the SetResp after it — so an
+    Add, Delete, Set or Operate in flight is an unknown outcome, never "nothing sent"."""
+
+
 class UspTimeout(TimeoutError):
     def __init__(self, endpoint_id: str, msg_id: str, timeout_s: float, what: str, diagnosis: str = "") -> None:
         super().__init__(
@@ -260,6 +267,7 @@ class _Pending:
     # before answering (:meth:`UspController._resend_reads`); kept for every request, the type is
     # checked only then (nothing more per request than a reference)
     payload: bytes = b""
+    gone: str = ""  # the goodbye heard while this change waited for its answer (:data:`GONE_GRACE_S`)
 
     @property
     def what(self) -> str:
@@ -274,6 +282,10 @@ _SET = int(Header.SET)
 _READS = frozenset(int(t) for t in (Header.GET, Header.GET_SUPPORTED_DM, Header.GET_INSTANCES,
                                     Header.GET_SUPPORTED_PROTO))
 _MQTT_V5 = int(record_pb.MQTTConnectRecord.V5)
+# How long a Set, Add or Delete in flight still waits for its answer after the agent's goodbye: the
+# answer can follow the goodbye (OB-USP-Agent sends its SetResp right after a "Configuration Change"
+# disconnect Record), and an answer heard is a fact, a lost one an unknown outcome.
+GONE_GRACE_S = 2.0
 _LEARNT = frozenset({"mqtt_connect", "response_topic", "reply_to"})  # topic sources heard from the agent itself
 
 
@@ -1114,9 +1126,18 @@ class UspController:
         st.disconnect_reason = reason
         self.stats.disconnects += 1
         for msg_id, p in list(self._pending.items()):
-            if p.endpoint_id == st.endpoint_id and not p.future.done():
+            if p.endpoint_id != st.endpoint_id or p.future.done() or p.gone:
+                continue
+            if p.msg_type in _READS:  # nothing changed: it is simply not there to ask
                 p.future.set_exception(AgentOffline(st.endpoint_id, f"it disconnected ({reason}) before answering"))
                 self._pending.pop(msg_id, None)
+            elif p.msg_type == _OPERATE:  # a Reboot()'s goodbye is the expected one: its Boot! tells
+                p.future.set_exception(self._gone_error(p, msg_id, reason))
+                self._pending.pop(msg_id, None)
+            else:  # a Set, Add or Delete: its answer may follow the goodbye
+                p.gone = reason
+                if self._deadlines is not None:
+                    self._deadlines.add(msg_id, GONE_GRACE_S)
         self._emit(UspEvent("disconnect", st.endpoint_id, now, {"reason": reason}), waiters_only=relayed)
 
     def _on_msg(self, st: AgentState, msg: msg_pb.Msg, now: float, raw: bytes = b"", body: str | None = None,
@@ -1334,10 +1355,20 @@ class UspController:
                 raise UspTimeout(endpoint_id, msg_id, timeout, pending.what)
         return waiter.result()
 
+    @staticmethod
+    def _gone_error(p: _Pending, msg_id: str, reason: str) -> AgentGoneMidRequest:
+        return AgentGoneMidRequest(p.endpoint_id, (
+            f"it disconnected ({reason}) before answering {p.what} msg_id {msg_id}, which it had been sent: "
+            "it may have carried it out"))
+
     def _expire(self, msg_id: str) -> None:
         """A request's time is up (a no-op when it was answered meanwhile)."""
         p = self._pending.pop(msg_id, None)
         if p is None or p.future.done():
+            return
+        if p.gone:  # the agent's goodbye came and its answer did not follow
+            self._remember_done(msg_id)
+            p.future.set_exception(self._gone_error(p, msg_id, p.gone))
             return
         self.stats.timeouts += 1
         self._remember_done(msg_id)

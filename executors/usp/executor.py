@@ -70,6 +70,7 @@ from executors.usp import records
 from executors.usp import subscriptions as subs
 from executors.usp.controller import (
     DEFAULT_ENDPOINT_ID,
+    AgentGoneMidRequest,
     AgentOffline,
     AgentState,
     UspController,
@@ -360,6 +361,8 @@ class UspExecutor(Executor):
             raise self._transport_error(device, exc) from None
 
     def _transport_error(self, device: Device, exc: AgentOffline | UspTimeout | ConnectionError) -> ExecutorError:
+        if isinstance(exc, AgentGoneMidRequest):  # sent, then a goodbye: an unknown outcome, as a timeout
+            return Timeout(device.id, f"USP agent {exc.endpoint_id}: {exc.detail}")
         if isinstance(exc, AgentOffline):
             return self._offline(device, exc)
         if isinstance(exc, UspTimeout):

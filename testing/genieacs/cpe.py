@@ -58,6 +58,11 @@ FORCED_INFORM = (
 )
 
 
+class SessionDropped(Exception):
+    """The CPE went away mid-session (``goodbye_on_set``: it applied the Set and closed the
+    connection before its SetParameterValuesResponse): the session ends with its task still queued."""
+
+
 class CpeFault(Exception):
     """A SOAP fault from the CPE: ``code`` 9000-9032; ``per_parameter`` are the
     SetParameterValuesFault entries ``(name, code, message)``."""
@@ -195,8 +200,10 @@ class SimulatedCpe:
         """Atomic: every value is checked against the firmware first; one problem and nothing
         is written (9003 with per-parameter faults, or the single code when all agree)."""
         actions = TwinDeviceActions(self.twin)
+        gone: list[bool] = []
 
         def fn(s: DeviceState) -> SetResult:
+            gone.clear()  # the twin may run this again after a conflict
             model = s.model
             tree = s.tree()
             work = dict(tree)
@@ -246,9 +253,15 @@ class SimulatedCpe:
             status = 1 if "reboot_required" in s.faults else 0
             s.event("set", key=parameter_key, status=status, paths=sorted(writes), via="cwmp")
             actions.after_set(s, kept)
+            if s.faults.pop("goodbye_on_set", None) is not None:  # applied, then gone before answering
+                s.faults["offline"] = {}
+                gone.append(True)
             return SetResult(status=status, applied=sorted(writes))
 
-        return self.twin.transact(self.twin_id, fn)
+        result = self.twin.transact(self.twin_id, fn)
+        if gone:
+            raise SessionDropped(f"{self.twin_id} applied the Set and closed the session before answering")
+        return result
 
     @staticmethod
     def _names(s: DeviceState, native: str) -> tuple[str, ...]:

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from core.models import Scalar
 from executors.genieacs.ids import fault_id
 from executors.genieacs.timing import interval_start
-from testing.genieacs.cpe import CpeFault, SimulatedCpe
+from testing.genieacs.cpe import CpeFault, SessionDropped, SimulatedCpe
 from testing.genieacs.fake_store import CachedLeaf, DeviceRecord, FakeStore, iso
 
 if TYPE_CHECKING:
@@ -69,6 +69,7 @@ class SessionReport:
     faulted: list[str] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)
     rpcs: list[dict[str, Any]] = field(default_factory=list)
+    dropped: bool = False  # the CPE closed the session mid-task (its tasks stay queued)
 
 
 def sanitize(value: Scalar, xsd: str) -> Scalar:
@@ -170,7 +171,14 @@ class AcsSession:
                 if fid in self.store.faults:
                     continue
             try:
-                self._run_task(task)
+                try:
+                    self._run_task(task)
+                except SessionDropped:
+                    # GenieACS caches the session when the socket closes and, after its session timeout,
+                    # ends it with this fault on the task's channel (lib/cwmp.ts onConnection, endSession)
+                    self.report.dropped = True
+                    raise TaskFault("session_terminated", "The TR-069 session was unsuccessfully terminated",
+                                    {}) from None
             except TaskFault as f:
                 with self.store.lock:
                     fault: dict[str, Any] = {
@@ -188,6 +196,8 @@ class AcsSession:
                         fault["expiry"] = task["expiry"]
                     self.store.faults[fid] = fault
                 self.report.faulted.append(tid)
+                if self.report.dropped:  # nothing more in a session whose CPE has gone
+                    return self.report
                 continue
             with self.store.lock:
                 self.store.tasks.pop(tid, None)

@@ -551,6 +551,23 @@ def test_fault_on_set_changes_nothing(harness: Harness) -> None:
     assert _read(harness, d, SSID1) == before
 
 
+def test_a_set_the_device_took_before_going_away_is_an_unknown_outcome(harness: Harness) -> None:
+    """A device that takes a Set and goes away before its answer arrives (``goodbye_on_set``: an
+    OB-USP-Agent told to change its controller or MQTT settings) raises :class:`Timeout` — the
+    outcome is unknown, so the lifecycle rolls back — never an error saying nothing was sent."""
+    d = harness.tr181_device
+    harness.inject(d, "goodbye_on_set", answer=False)
+    try:
+        with pytest.raises(Timeout) as err:
+            _apply(harness, d, [Change(path=SSID1, value="Gone-After-Set")])
+        assert not err.value.nothing_sent and err.value.retryable
+        if harness.native is not None:  # it did land
+            assert "Gone-After-Set" in harness.native(d).values()
+    finally:
+        harness.clear(d)
+    assert harness.executor.presence(d).online
+
+
 def test_reject_value(harness: Harness) -> None:
     d = harness.tr181_device
     harness.inject(d, "reject_value", path=SSID1)

@@ -20,7 +20,7 @@ from core.errors import DeviceUnavailable
 from core.models import Change, Device, ProposalDraft, ProposalState
 from core.routing import ExecutorRouter
 from core.store import repo
-from core.store.schema import BackupRow, DeviceRow
+from core.store.schema import AuditEventRow, BackupRow, DeviceRow
 from core.users import get_actor
 from executors.sim.executor import SimExecutor
 from executors.sim.usp_host import AgentHost, HostConfig
@@ -129,3 +129,37 @@ def test_lifecycle_refuses_an_absent_agent(usp_runtime: Any) -> None:
     with pytest.raises(DeviceUnavailable, match="not reachable"):
         rt.lifecycle.apply(p.id, alice)
     assert twin.params(d.id)["Device.WiFi.SSID.1.SSID"] == before
+
+
+@pytest.mark.parametrize("answer", [True, False], ids=["answer-after-goodbye", "no-answer"])
+def test_a_set_the_agent_took_before_saying_goodbye_counts_as_changed(usp_runtime: Any, answer: bool) -> None:
+    """OB-USP-Agent answers a Set of its controller or MQTT settings with a ``disconnect`` Record
+    ("Configuration Change") first and its SetResp after, then is unmanageable (seen by hand, issue
+    37). The Set landed: the proposal must not read "rolled back, nothing changed" — the device is
+    recorded as changed, its rollback is attempted and, the agent being gone, left pending with an
+    alarm, whether the SetResp follows the goodbye or never comes."""
+    rt, d, host, loop = usp_runtime
+    twin = twin_for(rt)
+    path = "Device.WiFi.SSID.1.SSID"
+    before = twin.params(d.id)[path]
+    p = rt.lifecycle.submit(ProposalDraft(intent="rename the SSID", targets=[d.id],
+                                          changes=[Change(path=path, value="Goodbye-Test")]), get_actor(rt.store, "alice"))
+    assert p.state is S.APPROVED, p.error
+    twin.inject(d.id, "goodbye_on_set", answer=answer)
+    loop.run(host.sync(d.id))
+    out = rt.lifecycle.apply(p.id, get_actor(rt.store, "alice"))
+    assert twin.params(d.id)[path] == "Goodbye-Test"  # it landed on the device
+    assert out.proposal.state is not S.DONE and out.proposal.state is not S.ROLLED_BACK, out.proposal
+    assert out.proposal.state is S.ROLLBACK_PENDING, (out.proposal.state, out.proposal.error)
+    with rt.store.read() as s:
+        rows = list(s.scalars(select(AuditEventRow).where(AuditEventRow.proposal_id == p.id)
+                              .order_by(AuditEventRow.seq)))
+    events = [r.action for r in rows]
+    # its rollback was tried (the device counted as changed) and, the agent gone, left to a person
+    assert {"device.rolling_back", "device.restore_pending", "alarm.rollback_unconfirmed"} <= set(events), events
+    if answer:  # the SetResp that followed the goodbye was heard: applied, then the read-back failed
+        assert "device.applied" in events and "device.verify_failed" in events, events
+    else:  # no answer: an unknown outcome, said as such
+        failed = next(r for r in rows if r.action == "device.apply_failed")
+        assert "may have carried it out" in str(failed.data), failed.data
+    assert twin.params(d.id)[path] != before
