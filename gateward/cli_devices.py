@@ -146,6 +146,12 @@ def _first_contact(device: Any, agent_topic: str | None, timeout: float) -> None
         cli.console.print(f"[yellow]not contacted:[/] no MQTT broker answers at {rt.settings.mqtt_url}; {later}",
                           highlight=False, soft_wrap=True)
         return
+    assert rt.usp is not None
+    ex = rt.usp.get()
+    here = ex.with_timeout(timeout).presence(device)  # one probe within --timeout, not the discovery's reads
+    if not here.reachable:
+        cli.console.print(f"[yellow]not contacted:[/] {here.detail}; {later}", highlight=False, soft_wrap=True)
+        return
     (found,) = capabilities.discover(rt.store, rt.router, [device])
     if not found["stored"]:
         cli.console.print(f"[yellow]not contacted:[/] {found.get('error') or 'the agent reported nothing'}; {later}",
@@ -153,8 +159,6 @@ def _first_contact(device: Any, agent_topic: str | None, timeout: float) -> None
         return
     cli.console.print(f"discovered: {found['vendor']} {found['model']} fw {found['firmware']} {found['root']}, "
                       f"{found['parameters']} parameters", highlight=False, soft_wrap=True)
-    assert rt.usp is not None
-    ex = rt.usp.get()
     try:
         report = ex.runner.run(subs.ensure(ex.controller, ep, watch=ex.watch, timeout=timeout), timeout=timeout * 8)
     except Exception as exc:  # the device is registered: say why; `run` retries at its next contact
@@ -295,14 +299,18 @@ def accept(endpoint_id: str,
            region: Annotated[str | None, typer.Option()] = None,
            subscriber: Annotated[str | None, typer.Option()] = None,
            service: Annotated[str | None, typer.Option()] = None,
+           timeout: Annotated[float, typer.Option(help="seconds to wait for the agent's first answer")] = 5.0,
            who: As = "") -> None:
-    """Accept a pending agent (admin; audited): it is registered as a USP device."""
+    """Accept a pending agent (admin; audited): it is registered as a USP device and asked at once,
+    as `devices add` does — its identity and data model discovered (so a command it lacks is refused
+    at validate), the Boot!/OperationComplete/ValueChange subscriptions created."""
     cli = _cli()
     d = cli.guarded(lambda: _onboarding().accept(endpoint_id, cli.actor(who), vendor=vendor, model=model,
                                                  firmware=firmware, region=region, subscriber=subscriber,
                                                  service=service))
     cli.console.print(f"accepted {endpoint_id}: registered {d.id} ({d.vendor} {d.model} fw {d.firmware}, "
-                      f"region {d.region}); it is provisioned on its next contact")
+                      f"region {d.region})", highlight=False)
+    _first_contact(d, None, timeout)
 
 
 @devices_app.command("reject")

@@ -11,9 +11,11 @@ body guard answers 415 to anything else), so a CSV needs no second parsing path 
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, BackgroundTasks, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -24,6 +26,7 @@ from core.inventory import MAX_IMPORT_ROWS, DeviceFields, DeviceSpec, Inventory,
 from core.models import Device
 from core.onboarding import AllowList, Onboarding
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/devices", tags=["devices"], responses=errors_for(401))
 DeviceId = Annotated[str, Path(min_length=1, max_length=128)]
 
@@ -144,10 +147,26 @@ def onboarding_requests(rt: RuntimeDep, _: ActorDep,
 
 @onboarding_router.post("/{endpoint_id}/accept", status_code=201, response_model=Device,
                         responses=errors_for(403, 404, 409, 422))
-def accept_agent(endpoint_id: EndpointId, body: AcceptIn, rt: RuntimeDep, actor: ActorDep) -> Device:
-    """Register a pending agent as a USP device (admin; audited ``onboarding.accepted``)."""
+def accept_agent(endpoint_id: EndpointId, body: AcceptIn, rt: RuntimeDep, actor: ActorDep,
+                 background: BackgroundTasks) -> Device:
+    """Register a pending agent as a USP device (admin; audited ``onboarding.accepted``). Its data
+    model is then discovered in the background (identity, what it has, which commands — so a command
+    it lacks is refused at validate), and this process's subscription keeper sets it up on that first
+    exchange: an accepted agent that connected earlier sends nothing more until it reconnects."""
     result: Device = _onboarding(rt).accept(endpoint_id, actor, **body.model_dump(exclude_none=True))
+    # on a thread of its own: an agent that does not answer costs its probe there, not this request
+    background.add_task(lambda: threading.Thread(target=_first_contact, args=(rt, result), daemon=True,
+                                                 name=f"first-contact-{result.id}").start())
     return result
+
+
+def _first_contact(rt: AppRuntime, device: Device) -> None:
+    """Discover a just-accepted agent (never raises: a silent agent is discovered at its next contact)."""
+    from core.capabilities import discover_if_unknown
+
+    found = discover_if_unknown(rt.store, rt.router, device)
+    if found is not None and not found.get("stored"):
+        log.info("accepted agent %s not discovered yet: %s", device.id, found.get("error") or "it reported nothing")
 
 
 @onboarding_router.post("/{endpoint_id}/reject", response_model=OnboardingItem,

@@ -192,8 +192,11 @@ def test_api_and_cli_list_accept_and_reject(rt: Any, allow: dict[str, Any], monk
     run = lambda *args: CliRunner().invoke(cli_module.app, list(args))  # noqa: E731
     shown = run("devices", "pending")
     assert shown.exit_code == 0 and f"os::{OUI}-{b}" in shown.output and f"os::{OUI}-{a}" not in shown.output
-    ok = run("devices", "accept", f"os::{OUI}-{b}", "--as", "dave", "--model", "PX-9", "--region", "GB")
+    ok = run("devices", "accept", f"os::{OUI}-{b}", "--as", "dave", "--model", "PX-9", "--region", "GB",
+             "--timeout", "0.5")
     assert ok.exit_code == 0 and f"registered {OUI}-PX9-{b}" in ok.output, ok.output
+    # asked at once, as `devices add` does; an agent that does not answer is registered all the same
+    assert "not contacted" in ok.output and "next contact" in ok.output, ok.output
     no = run("devices", "reject", f"os::{OUI}-{c}", "--as", "dave", "--reason", "unknown vendor")
     assert no.exit_code == 0 and "rejected" in no.output
     again = run("devices", "reject", f"os::{OUI}-{c}", "--as", "dave", "--reason", "x")

@@ -86,7 +86,11 @@ def test_agents_connected_before_the_first_start_are_brought_in_by_discover(tmp_
                                                                             usp_broker: BrokerInfo) -> None:
     """Issue 37 item 1: an agent that connected before any controller process ever started (so
     before the group's session existed) never became pending; ``gateward usp discover`` asks it
-    and hands its answer to onboarding as its connect Record would have been."""
+    and hands its answer to onboarding as its connect Record would have been. ``devices accept``
+    then asks it at once, as ``devices add`` does: its data model discovered — so a firmware
+    download to an agent without a FirmwareImage table (OB-USP-Agent's stock build) is refused at
+    validate — and its subscriptions created (accepted agents were never discovered: found by hand
+    against OB-USP-Agent, a download then passed validation and failed at the agent with 7026)."""
     if not usp_broker.mqtt5:
         pytest.skip("needs an MQTT 5 broker")
     controller = f"proto::gw-disc-{uuid.uuid4().hex[:8]}"
@@ -101,7 +105,8 @@ def test_agents_connected_before_the_first_start_are_brought_in_by_discover(tmp_
     twin = Twin(f"sqlite:///{tmp_path / 'twin.db'}")
     device = twin.add_device("prplnet-px7000-1.3", f"PX7KD{uuid.uuid4().hex[:7].upper()}", region="DE")
     host = AgentHost(HostConfig(url=usp_broker.url, controller_id=controller, agent_topic=topic,
-                                factory_subscriptions=False, boot_delay_s=0.05, poll_interval_s=None), twin)
+                                factory_subscriptions=False, firmware_image=False, boot_delay_s=0.05,
+                                poll_interval_s=None), twin)
     agent = host.add_device(device.id)
     loop = LoopThread("discover-agents")
     try:
@@ -116,6 +121,20 @@ def test_agents_connected_before_the_first_start_are_brought_in_by_discover(tmp_
         assert agent.endpoint_id in pending.stdout, pending.stdout + pending.stderr
         nobody = run("usp", "discover", "--endpoint-id", "os::00D09E-NOBODY1", "--timeout", "1")
         assert nobody.returncode == 1 and "no answer" in nobody.stdout
+        accepted = run("devices", "accept", agent.endpoint_id, "--as", "dave", "--timeout", "3")
+        assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+        assert "discovered:" in accepted.stdout and "subscriptions: created gw-boot-" in accepted.stdout, accepted.stdout
+        assert agent.sim is not None and any(s.reference_list.endswith(dm.BOOT_EVENT)
+                                             for s in agent.sim.subscriptions.values())
+        device_id = accepted.stdout.split("registered ", 1)[1].split()[0]
+        requests_before = host.stats.requests
+        download = run("propose", "-d", device_id, "--op", "download:https://fw.example.net/px7k-2.0.bin",
+                       "--reason", "new image", "--as", "dave")
+        assert download.returncode == 2, download.stdout + download.stderr
+        assert "download is not supported" in download.stdout + download.stderr
+        assert "FirmwareImage" in download.stdout + download.stderr
+        assert not [r for r in agent.sim.requests.values() if "Download" in r.command]
+        assert host.stats.requests - requests_before <= 2  # its preview's reads at most: nothing was operated
     finally:
         loop.run(host.stop(), timeout=30)
         loop.stop()
