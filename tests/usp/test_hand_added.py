@@ -123,7 +123,8 @@ def test_agents_connected_before_the_first_start_are_brought_in_by_discover(tmp_
         assert nobody.returncode == 1 and "no answer" in nobody.stdout
         accepted = run("devices", "accept", agent.endpoint_id, "--as", "dave", "--timeout", "3")
         assert accepted.returncode == 0, accepted.stdout + accepted.stderr
-        assert "discovered:" in accepted.stdout and "subscriptions: created gw-boot-" in accepted.stdout, accepted.stdout
+        said = accepted.stdout
+        assert "discovered:" in said and "subscriptions: created gw-boot-" in said, said
         assert agent.sim is not None and any(s.reference_list.endswith(dm.BOOT_EVENT)
                                              for s in agent.sim.subscriptions.values())
         device_id = accepted.stdout.split("registered ", 1)[1].split()[0]

@@ -142,8 +142,8 @@ def test_a_set_the_agent_took_before_saying_goodbye_counts_as_changed(usp_runtim
     twin = twin_for(rt)
     path = "Device.WiFi.SSID.1.SSID"
     before = twin.params(d.id)[path]
-    p = rt.lifecycle.submit(ProposalDraft(intent="rename the SSID", targets=[d.id],
-                                          changes=[Change(path=path, value="Goodbye-Test")]), get_actor(rt.store, "alice"))
+    draft = ProposalDraft(intent="rename the SSID", targets=[d.id], changes=[Change(path=path, value="Goodbye-Test")])
+    p = rt.lifecycle.submit(draft, get_actor(rt.store, "alice"))
     assert p.state is S.APPROVED, p.error
     twin.inject(d.id, "goodbye_on_set", answer=answer)
     loop.run(host.sync(d.id))
