@@ -406,9 +406,11 @@ class UspExecutor(Executor):
         elif st is not None and st.unanswered and not await self.controller.probe(ep, self.probe_timeout_s):
             raise DeviceOffline(
                 device.id,
-                f"USP agent {ep} is connected but has not answered since {st.unanswered}; nothing was sent — "
-                f"{self.controller.mismatch(ep)}; retry after its next inform (any Record from the agent, e.g. "
-                "mqtt_connect or Boot!, marks it answering again)",
+                f"USP agent {ep} has not answered since {st.unanswered}, nor a probe within "
+                f"{self.probe_timeout_s:g}s: it may have left without a goodbye (a clean MQTT DISCONNECT publishes "
+                "no will; OB-USP-Agent does so when its MQTT client is disabled) or be busy; this request was not "
+                f"sent — {self.controller.mismatch(ep)}; retry after its next inform (any Record from the agent, "
+                "e.g. mqtt_connect or Boot!, marks it answering again)",
             )
         info = self._info.get(ep)
         if info is None:

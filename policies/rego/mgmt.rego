@@ -2,8 +2,10 @@
 # title: Management plane
 # description: >-
 #   Device.ManagementServer. and Device.LocalAgent. decide who manages the device: a wrong ACS
-#   URL or controller endpoint orphans it and only a truck roll brings it back. A senior approver
-#   signs every such change, and automation never makes one.
+#   URL or controller endpoint orphans it and only a truck roll brings it back. So do the MQTT
+#   clients and STOMP connections a USP agent's MTPs ride on (Device.MQTT.Client.{i}: its Enable
+#   false cut a real agent off its controller, seen by hand). A senior approver signs every such
+#   change, and automation never makes one.
 package gateward.mgmt
 
 import rego.v1
