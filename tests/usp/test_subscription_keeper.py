@@ -293,3 +293,55 @@ def test_fleet_endpoints_are_active_usp_devices_only(rt: Any, allow: dict[str, A
     finally:
         with rt.store.write() as s:
             s.execute(update(DeviceRow).where(DeviceRow.id == usp.id).values(status="active"))
+
+
+def test_an_agent_accepted_through_the_api_is_discovered_and_set_up_at_once(
+        tmp_path: Path, usp_broker: BrokerInfo, rt: Any, allow: dict[str, Any]) -> None:
+    """``POST /api/onboarding/{id}/accept`` in the serving process: the agent — connected, silent,
+    configured like OB-USP-Agent (no FirmwareImage table) — is discovered right after the answer
+    and subscribed on that first exchange, so a firmware download to it is refused at validate.
+    (Accepted agents were never discovered: found by hand against OB-USP-Agent, where such a
+    download passed validation and two approvals and failed at the agent with 7026.)"""
+    from core.capabilities import for_devices
+    from core.config import Settings
+    from core.routing import ExecutorRouter
+    from core.store import repo
+    from gateward.runtime import build_runtime
+    from tests.api.conftest import make_api
+
+    controller_id = f"proto::gw-keep-{uuid.uuid4().hex[:8]}"
+    with obuspa_like(tmp_path, usp_broker, controller_id) as (_twin, host, loop, twin_device):
+        ep = endpoint_for(twin_device)
+        ex = _fleet_executor(usp_broker, controller_id, rt)
+        src = UspSource().attach(ex)
+        served = build_runtime(Settings(database_url=rt.settings.database_url),
+                               router=ExecutorRouter({"usp": lambda: ex}))
+        api = make_api(served, "onboarding")
+        try:
+            assert ex.connect()
+            loop.run(host.start())
+            _ingest_contacts(rt, src, ep)
+            got = api.post(f"/api/onboarding/{ep}/accept", {}, user="dave")
+            assert got.status_code == 201, got.text
+            device_id = got.json()["id"]
+
+            def discovered() -> bool:
+                with rt.store.read() as s:
+                    d = repo.get_device(s, device_id)
+                    caps = for_devices(s, [d]).get(d.id)
+                return caps is not None and caps.commands is not None
+
+            wait_until(discovered, 15, "the accepted agent's discovery")
+            wait_until(lambda: ep in ex.subscribed, 15, "its subscriptions")
+            sim = host.agent(twin_device.id).sim
+            assert sim is not None and {s.notif_type for s in sim.subscriptions.values()} == ALL_THREE
+            refused = api.post("/api/proposals", {"intent": "new image", "targets": [device_id], "operations": [
+                {"command": "download", "args": {"url": "https://fw.example.net/px7k-2.0.bin"}}]}, user="dave")
+            body = refused.json()
+            assert body["proposal"]["state"] == "invalid", body
+            assert "download is not supported" in body["proposal"]["error"], body["proposal"]["error"]
+            assert not [r for r in sim.requests.values() if "Download" in r.command]
+        finally:
+            api.client.close()
+            served.close()
+            ex.close()
