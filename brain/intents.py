@@ -39,6 +39,7 @@ _QUESTION_OPEN = re.compile(
     r"cuándo|cuando|cuánt\w*|cómo|quién\w*|por qué|dónde|hay|está|tiene|sabes)\b", _I)
 _TELL_ME = re.compile(
     r"\b(tell me|let me know|show me|give me (the|its)|what about|check (what|which|how|if|whether|when)|find out|"
+    r"(see|know|tell|say) (how (many|much|long)|what|which|who|when)\b|"
     r"sag mir|sagen sie mir|zeig mir|nenn mir|verrat mir|dis-moi|dites-moi|montre-moi|indique-moi|"
     r"dime|dígame|muéstrame|indícame)\b", _I)
 _MODAL = re.compile(
@@ -112,6 +113,10 @@ TOPICS: dict[str, re.Pattern[str]] = {
         r"\b(is|are|was|ist|sind|war|est|est-elle|est-il|sont|está|esta|estaba|sigue)\b[^?.,;]{0,30}?\b(online|offline|"
         r"reachable|up and running|erreichbar|en ligne|hors ligne|joignable|en línea|fuera de línea|conectad[oa]|"
         r"accesible)\b|\b(online|offline|erreichbar|en ligne|en línea)\s*\?|"
+        # the box itself up or down ("is the box up?", "is it down right now?"), not "is the internet down"
+        r"\b(is|are|was)\s+(the |their |his |her |this |that )?(box|router|gateway|modem|ont|cpe|unit|device|it)"
+        r"\s+(still\s+)?(up|down|alive|live)\b|"
+        r"\b(checked in|check(ed)?-in|checks in)\b|"
         r"\b(last (heard|contact\w*|seen|inform\w*)|hear from|heard from|talking to (the )?acs|zuletzt (gesehen|"
         r"gemeldet)|zuletzt\b.{0,20}\bgemeldet|dernier contact|dernière (remontée|connexion)|último contacto|"
         r"última conexión)\b", _I),
@@ -126,7 +131,8 @@ TOPICS: dict[str, re.Pattern[str]] = {
         r"\b(cuánt\w*|qué)\b.{0,25}\b(dispositivos?|equipos?|clientes?|aparatos?)|\bdispositivos?\b.{0,20}"
         r"\bconectad\w*", _I),
     "ssid": re.compile(
-        r"\b(ssids?|network names?|wi-?fi names?|name of (the |their |his |her |my |its )?(wi-?fi|network|wlan)|"
+        r"\b(ssids?|network names?|wi-?fi names?|"
+        r"name of (the |their |his |her |my |its )?(wireless |home |wi-?fi )?(wi-?fi|network|wlan)|"
         r"(wi-?fi|network) (is )?called|wlan-?name|name des wlans?|heißt (das|ihr|sein) wlan|wie heißt|"
         r"nom du (wifi|réseau)|s'appelle|nombre de (la )?(red|wifi)|cómo se llama)\b", _I),
     # the current passphrase asked for: a secret, never read back (answered as such)

@@ -27,7 +27,10 @@ FLOORS = {"tuning.yaml": 16, "tuning_more.yaml": 24, "probe_after.yaml": 10, "he
           # 12/12 each once a question about dense 5 GHz air is answered with its facts and a fix offered, not drafted
           "fleet_tuning.yaml": 12, "fleet_heldout.yaml": 12,
           # questions about the air vs requests to fix it (EN/DE/FR/ES): first seen 2/7 (only the requests)
-          "air_tuning.yaml": 7}
+          "air_tuning.yaml": 7,
+          # stop 42: 20 fresh questions first seen 16/20 by hand; the 4 misses + 4 written after the fix
+          # (7 of these 8 fail on the lexicon before it); held-out unchanged at 14/17
+          "probe_stop42.yaml": 8}
 
 
 @pytest.mark.slow
