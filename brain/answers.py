@@ -250,12 +250,15 @@ class Answerer:
     def ssid(self) -> str:
         vals, at, how = self.values("Device.WiFi.SSID.")
         ssid_band = self._ssid_band()
+        want = self.band_wanted()  # "the SSID on the 5 GHz side": that band's, when one is known to be on it
+        if want is not None and want not in ssid_band.values():
+            want = None
         names = []
         for p in sorted(vals, key=_index):
             if p.endswith(".SSID") and p.count(".") == 4:
                 base = p[: -len(".SSID")]
                 enabled = parse_bool((vals.get(base + ".Enable") or {}).get("value"))
-                if enabled is False:
+                if enabled is False or (want is not None and ssid_band.get(base) != want):
                     continue
                 names.append(f'"{label((vals.get(p) or {}).get("value"))}" on {ssid_band.get(base, "?")} ({p})')
                 self.facts.add(p, (vals.get(p) or {}).get("value"), at, how)

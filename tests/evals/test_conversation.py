@@ -29,8 +29,8 @@ FLOORS = {"tuning.yaml": 16, "tuning_more.yaml": 24, "probe_after.yaml": 10, "he
           # questions about the air vs requests to fix it (EN/DE/FR/ES): first seen 2/7 (only the requests)
           "air_tuning.yaml": 7,
           # stop 42: 20 fresh questions first seen 16/20 by hand; the 4 misses + 4 written after the fix
-          # (7 of these 8 fail on the lexicon before it); held-out unchanged at 14/17
-          "probe_stop42.yaml": 8}
+          # (7 of these 8 fail on the lexicon before it), and the SSID of a named band; held-out unchanged at 14/17
+          "probe_stop42.yaml": 9}
 
 
 @pytest.mark.slow
