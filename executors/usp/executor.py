@@ -85,6 +85,9 @@ from executors.usp.proto import msg_pb
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 IDENTITY_LEAVES = ("ManufacturerOUI", "ProductClass", "SerialNumber", "SoftwareVersion")
+# After a FactoryReset(), how long a reconnected agent still gets to send its Boot! before its
+# restart is judged from its UpTime instead (a factory-fresh agent keeps no Boot! subscription).
+BOOT_AFTER_RECONNECT_S = 2.0
 
 
 @dataclass
@@ -790,6 +793,11 @@ class UspExecutor(Executor):
         command_key = f"gw-{uuid.uuid4().hex[:12]}"
         await self._ensure_boot_subscription(device, info)
         booted = self.controller.expect(lambda e: e.endpoint_id == ep and e.kind == "boot", ep)
+        # A factory reset wipes the agent's subscriptions (OB-USP-Agent's stock reset file has none),
+        # so its Boot! never comes: its reconnect, then an UpTime shorter than the wait, says it restarted.
+        back = (self.controller.expect(lambda e: e.endpoint_id == ep and e.kind == "connect", ep)
+                if command == "factory_reset" else None)
+        sent = time.monotonic()
         # no subscription check may run across the reboot: a request sent after the Operate is lost
         self.keeper.begin_reboot(ep)
         try:
@@ -807,22 +815,65 @@ class UspExecutor(Executor):
             if result is not None and result.WhichOneof("operation_resp") == "cmd_failure":
                 f = result.cmd_failure
                 raise typed_fault(device.id, UspError(int(f.err_code), f.err_msg), doing=f"Operate {path}")
+            if back is not None:
+                restarted = await self._back_from_reset(device, info, booted, back, sent)
+                if restarted is not None:
+                    return restarted
             try:
-                event = await asyncio.wait_for(asyncio.shield(booted), self.reboot_timeout_s)
+                event = await asyncio.wait_for(asyncio.shield(booted),
+                                               max(0.0, self.reboot_timeout_s - (time.monotonic() - sent)))
             except TimeoutError:
                 return OperateResult(device_id=device.id, command=command, status="pending",
                                      output={"detail": f"{path} accepted; no Boot! from {ep} within "
-                                                       f"{self.reboot_timeout_s:g}s"})
+                                                       f"{self.reboot_timeout_s:g}s"
+                                                       + (" and no reconnect with an UpTime that short"
+                                                          if back is not None else "")})
         except UspError as exc:
             raise typed_fault(device.id, exc, doing=f"Operate {path}") from None
         finally:
             self.controller.cancel_expectation(booted)
+            if back is not None:
+                self.controller.cancel_expectation(back)
             self.keeper.end_reboot(ep)
         return OperateResult(device_id=device.id, command=command, status="done",
                              output={"boot_cause": event.data.get("Cause", ""),
                                      "command_key": event.data.get("CommandKey", ""),
                                      "firmware_updated": parse_wire_bool(event.data.get("FirmwareUpdated")) is True,
                                      "online": True})
+
+    async def _back_from_reset(self, device: Device, info: AgentInfo, booted: asyncio.Future[UspEvent],
+                               back: asyncio.Future[UspEvent], sent: float) -> OperateResult | None:
+        """A FactoryReset()'s completion without a Boot!: the agent reconnected (its connect Record)
+        and, asked at once, reports an UpTime no longer than the time since the command was sent —
+        it restarted. None when a Boot! came first (the caller reads it), or the wait ran out, or the
+        reconnect was not a restart (the caller then waits for a Boot! until its deadline)."""
+        ep = info.endpoint_id
+        left = self.reboot_timeout_s - (time.monotonic() - sent)
+        await asyncio.wait({asyncio.shield(booted), asyncio.shield(back)}, timeout=max(0.0, left),
+                           return_when=asyncio.FIRST_COMPLETED)
+        if booted.done() or not back.done():
+            return None
+        try:  # a reset file that provisions a Boot! subscription sends it right after the connect
+            await asyncio.wait_for(asyncio.shield(booted), BOOT_AFTER_RECONNECT_S)
+            return None
+        except TimeoutError:
+            pass
+        path = f"{info.root}DeviceInfo.UpTime"
+        try:
+            values, _errors = await self.controller.get(ep, [path], timeout=self.timeout_s)
+            uptime = int(values[path])
+        except (AgentOffline, UspTimeout, UspError, ConnectionError, KeyError, ValueError) as exc:
+            log.info("%s: reconnected after FactoryReset(), but its UpTime could not be read: %s", device.id, exc)
+            return None
+        elapsed = time.monotonic() - sent
+        if uptime > elapsed + 1:
+            log.info("%s: reconnected after FactoryReset() with UpTime %d s > %.1f s since the command: not a restart",
+                     device.id, uptime, elapsed)
+            return None
+        return OperateResult(device_id=device.id, command="factory_reset", status="done", output={
+            "boot_cause": "RemoteFactoryReset", "command_key": "", "firmware_updated": False, "online": True,
+            "confirmed_by": f"reconnect and UpTime {uptime} s (sent {elapsed:.1f} s ago); no Boot!: a factory-fresh "
+                            "agent keeps no Boot! subscription"})
 
     async def _ensure_boot_subscription(self, device: Device, info: AgentInfo) -> None:
         """Before ``Reboot()``/``FactoryReset()``: the agent has a Boot! subscription for this

@@ -67,6 +67,32 @@ def test_factory_reset_onboards_again(rig: UspRig) -> None:
     assert rig.executor.read(d, [SSID])[SSID].value != "Before Reset"
 
 
+def test_a_factory_reset_of_an_agent_that_keeps_no_subscriptions_is_confirmed_by_its_restart(
+        make_rig: Callable[..., UspRig]) -> None:
+    """OB-USP-Agent's stock reset file provisions no subscription, so after FactoryReset() its Boot!
+    never comes: by hand, every governed factory reset ended UNCONFIRMED with a critical alarm while
+    the agent was back in a second. Its reconnect, then an UpTime shorter than the time since the
+    command, confirms the restart; a reconnect that was no restart does not."""
+    r = make_rig(factory_subscriptions=False)
+    (d,) = r.devices
+    ep = endpoint_for(d)
+    quick = r.executor.with_timeout(5)
+    quick.reboot_timeout_s = 8
+    with rig_grant(quick, d, "factory_reset") as g:
+        res = quick.operate(d, "factory_reset", {}, g)
+    assert res.status == "done", res.output
+    assert "UpTime" in res.output["confirmed_by"] and res.output["boot_cause"] == "RemoteFactoryReset"
+    assert not [e for e in _events(r, ep) if e.kind == "boot"]  # it really sent none
+    assert r.twin.state(d.id).boot_count >= 1
+    # an agent that does not come back after the command is not confirmed by anything
+    r.twin.inject(d.id, "reboot_hangs")
+    r.run_agents(r.host.sync(d.id))
+    quick.reboot_timeout_s = 1.0
+    with rig_grant(quick, d, "factory_reset") as g:
+        hung = quick.operate(d, "factory_reset", {}, g)
+    assert hung.status == "pending" and "no reconnect" in hung.output["detail"], hung.output
+
+
 def test_reboot_that_never_comes_back_is_pending(rig: UspRig) -> None:
     (d,) = rig.devices
     rig.twin.inject(d.id, "reboot_hangs")
