@@ -197,6 +197,7 @@ class SimAgent:
         self.subscriptions: dict[int, Subscription] = {}
         self.requests: dict[int, AsyncRequest] = {}
         self.reboot_required = False
+        self.started = twin.clock()  # the agent process's own start: LocalAgent.UpTime counts from it
         self._next_sub = 1
         self._next_req = 1
         self._dirty: list[Mutation] = []
@@ -332,6 +333,8 @@ class SimAgent:
         out: dict[str, tuple[Scalar, str, bool]] = {
             la + "EndpointID": (self.endpoint_id, "string", False),
             la + "SupportedProtocols": ("MQTT", "string", False),
+            # the agent's own uptime; DeviceInfo.UpTime is the device's (OB-USP-Agent: the kernel's)
+            la + "UpTime": (max(0, int(self.twin.clock() - self.started)), "unsignedInt", False),
             self.root + dm.KEY_PARAM: (self.state.parameter_key, "string", True),
             self.root + dm.REBOOT_FLAG_PARAM: (self.reboot_required, "boolean", False),
             la + "ControllerNumberOfEntries": (1, "unsignedInt", False),
@@ -969,6 +972,7 @@ class SimAgent:
         every subscription but the factory ones."""
         self.requests.clear()
         self.reboot_required = False
+        self.started = self.twin.clock()
         if factory_reset:
             self.factory_subscriptions()
 

@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from executors.base import ExecutorError, Fault
+from executors.sim.state import DeviceState
 from executors.sim.twin import Twin
 from executors.sim.usp_agent import Action, AsyncRequest, Persist, SimAgent
 from executors.usp import datamodel as dm
@@ -102,6 +103,10 @@ class HostConfig:
     # them for a controller's persistent session unless it queues QoS 0 too (Mosquitto
     # ``queue_qos0_messages true``; issue 37, docs/runbook.md).
     publish_qos: int = 1
+    # Reboot() and FactoryReset() restart the agent process only, not the device (OB-USP-Agent on a
+    # Linux host or in a container): DeviceInfo.UpTime — the kernel's there — keeps counting, while
+    # LocalAgent.UpTime starts again (seen by hand: UpTime 4793 s a second after a FactoryReset()).
+    process_restart: bool = False
 
     def resolved_controller_topic(self) -> str:
         return self.controller_topic or controller_topic(self.controller_id)
@@ -120,10 +125,10 @@ class HostConfig:
         """Agents configured like the OB-USP-Agent's shipped MQTT example: topic ``/usp/agent``, no
         pre-provisioned subscriptions, (like a device without Wi-Fi) no ``WiFi.`` objects, no
         ``DeviceInfo.FirmwareImage.`` table (its vendor layer implements none: no ``Download()``,
-        ``Activate()`` or ``TransferComplete!``), and its publishes at QoS 0 (its ``MQTT.PublishQoS``
-        default)."""
+        ``Activate()`` or ``TransferComplete!``), its publishes at QoS 0 (its ``MQTT.PublishQoS``
+        default), and a Reboot()/FactoryReset() that restarts the agent process, not the host."""
         base: dict[str, Any] = {"agent_topic": "/usp/agent", "wifi": False, "factory_subscriptions": False,
-                                "firmware_image": False, "publish_qos": 0}
+                                "firmware_image": False, "publish_qos": 0, "process_restart": True}
         return cls(url=url, **{**base, **overrides})
 
 
@@ -576,10 +581,18 @@ class AgentHost:
         agent.booting = True
         try:
             await asyncio.sleep(self.config.boot_delay_s)
+            twin = sim.twin
+            kept = twin.state(agent.device_id).boot_ts if self.config.process_restart else None
             try:
                 sim.run_command(kind, {"CommandKey": command_key})
             except ExecutorError as exc:
                 log.warning("agent %s: %s on the twin failed: %s", agent.endpoint_id, kind, exc)
+            if kept is not None:  # only the agent restarted: the device's own uptime goes on
+                def keep_uptime(st: DeviceState) -> None:
+                    st.boot_ts, st.dirty = kept, True
+
+                twin.transact(agent.device_id, keep_uptime)
+                sim.refresh()
             sim.booted(factory_reset=kind == "factory_reset")
             if kind == "factory_reset":
                 agent.onboarded = False

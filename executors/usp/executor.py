@@ -858,22 +858,27 @@ class UspExecutor(Executor):
             return None
         except TimeoutError:
             pass
-        path = f"{info.root}DeviceInfo.UpTime"
+        # The agent's own uptime and the device's: OB-USP-Agent's DeviceInfo.UpTime is the kernel's, so
+        # on a host (or in a container) where its FactoryReset() restarts the process only, just
+        # LocalAgent.UpTime starts again (seen by hand: DeviceInfo.UpTime 4793 s a second after).
+        paths = [f"{info.root}LocalAgent.UpTime", f"{info.root}DeviceInfo.UpTime"]
         try:
-            values, _errors = await self.controller.get(ep, [path], timeout=self.timeout_s)
-            uptime = int(values[path])
-        except (AgentOffline, UspTimeout, UspError, ConnectionError, KeyError, ValueError) as exc:
+            values, _errors = await self.controller.get(ep, paths, timeout=self.timeout_s)
+        except (AgentOffline, UspTimeout, UspError, ConnectionError) as exc:
             log.info("%s: reconnected after FactoryReset(), but its UpTime could not be read: %s", device.id, exc)
             return None
         elapsed = time.monotonic() - sent
-        if uptime > elapsed + 1:
-            log.info("%s: reconnected after FactoryReset() with UpTime %d s > %.1f s since the command: not a restart",
-                     device.id, uptime, elapsed)
+        uptimes = {p: int(v) for p, v in values.items() if p in paths and str(v).strip().isdigit()}
+        fresh = next(((p, u) for p, u in uptimes.items() if u <= elapsed + 1), None)
+        if fresh is None:
+            log.info("%s: reconnected after FactoryReset(), but no UpTime is that short (%s; %.1f s since the "
+                     "command): not a restart", device.id, uptimes or "none readable", elapsed)
             return None
+        which, uptime = fresh
         return OperateResult(device_id=device.id, command="factory_reset", status="done", output={
             "boot_cause": "RemoteFactoryReset", "command_key": "", "firmware_updated": False, "online": True,
-            "confirmed_by": f"reconnect and UpTime {uptime} s (sent {elapsed:.1f} s ago); no Boot!: a factory-fresh "
-                            "agent keeps no Boot! subscription"})
+            "confirmed_by": f"reconnect and {which.removeprefix(info.root)} {uptime} s (sent {elapsed:.1f} s ago); "
+                            "no Boot!: a factory-fresh agent keeps no Boot! subscription"})
 
     async def _ensure_boot_subscription(self, device: Device, info: AgentInfo) -> None:
         """Before ``Reboot()``/``FactoryReset()``: the agent has a Boot! subscription for this
