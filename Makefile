@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 	@rm -f $(VENV)/.installed-*; touch $@
 
-.PHONY: install run demo test test-all bench lint
+.PHONY: install run demo test test-all sanity durations bench lint
 install: $(STAMP)
 
 run: install  ## the demo: API + console on 127.0.0.1:8000 over a seeded simulated fleet, demo tokens printed
@@ -21,24 +21,33 @@ demo: install  ## scripted end-to-end walk; last line is the summary
 	$(BIN)/gateward demo
 
 # Test workers (pytest-xdist); tests sharing a broker or a browser run on one. Both tiers wait on
-# subprocesses, sockets and servers more than they compute (a 2-core machine sat 45-90 % idle under
-# two workers), so more workers than cores pay: the fast tier runs one more (6:14 -> 4:56 on 2
-# cores), the full tier, which waits on servers and browsers most, twice as many (13:29 of pytest
-# under four workers on 2 cores; docs/performance.md has the runs).
+# subprocesses, sockets and servers more than they compute, so more workers than cores pay: the fast
+# tier runs one more, the full tier twice as many (docs/decisions/0001-workers-beyond-cores.md).
 FAST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 WORKERS ?= $(shell echo $$(( 2 * $$(nproc) )))
 # Subprocesses (servers, CLI runs: hundreds in the full tier) read compiled modules instead of
 # compiling the project again each time, even where the environment says not to write them.
 unexport PYTHONDONTWRITEBYTECODE
-PYTEST := $(BIN)/pytest -q --dist loadgroup
+# Tests run in a new random order each time (pytest-randomly; the seed is printed). PYTEST_ARGS adds
+# options: PYTEST_ARGS="-p no:randomly" for the files' order, "--randomly-seed=N" to repeat a run.
+PYTEST_ARGS ?=
+PYTEST := $(BIN)/pytest -q --dist loadgroup $(PYTEST_ARGS)
 
-test: lint  ## everyday tier: lint, types, layering, Rego tests, every test that needs no service, in parallel
+sanity: lint  ## static checks, once: ruff, mypy, import contracts (layers, allowlists, cycles), Rego tests, source walks
 	$(BIN)/gateward policy test
-	$(PYTEST) -n $(FAST_WORKERS) -m "not full"
+	$(BIN)/pytest -q -p no:xdist -p no:randomly tests/sanity
 
-test-all: lint  ## full tier (CI): everything, PostgreSQL and Mosquitto when their URLs are set, browser tests
-	$(BIN)/gateward policy test
-	$(PYTEST) -n $(WORKERS) --durations=30
+test: sanity  ## everyday tier: the sanity checks, then every test that needs no service and is not slow, in parallel
+	$(PYTEST) -n $(FAST_WORKERS) -m "not full and not sanity"
+
+test-all: sanity  ## full tier (CI): everything, PostgreSQL and Mosquitto when their URLs are set, browser tests
+	$(PYTEST) -n $(WORKERS) -m "not sanity" --durations=30
+
+# Record how long each fast-tier test takes (tests/durations.json, merged: a test now in the full
+# tier keeps the duration that put it there); tests/conftest.py derives `slow` from it. Run it on a
+# quiet machine after adding or speeding up tests, and commit the file.
+durations: install
+	$(PYTEST) -n $(FAST_WORKERS) -m "not full and not sanity" --store-durations --durations-path tests/durations.json
 
 bench: install  ## every benchmark (QUICK=1 for the quick sizes)
 	$(BIN)/gateward bench --all $(if $(QUICK),--quick,)

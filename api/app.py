@@ -29,6 +29,7 @@ from api.draining import DrainGate
 from api.limits import DEFAULT_MAX_BODY_BYTES, BodyGuard, LoadShedder, ReadTimeouts, ShedLimits
 from api.metrics import Metrics, MetricsMiddleware, require_metrics_reader
 from api.page_cache import HeadProbe, PageCache
+from api.path_ids import EncodedSlashes
 from api.request_log import RequestLog
 from api.routers import audit, campaigns, devices, fleet, health, inventory, live, proposals, remediation
 from api.routers import chat as chat_routes
@@ -81,7 +82,7 @@ class SecurityHeaders:
 
 
 # Modules request handlers import on first use (lazily, so that a CLI read command never pays for
-# them), imported by create_app before anything is served. Why (issue 34): two request threads
+# them), imported by create_app before anything is served. Why: two request threads
 # importing one package at once, where its modules import each other, can each hold a module lock
 # the other needs; Python breaks the cycle by handing one of them a half-initialised module, and
 # the first USP device pages after a start failed with "cannot import name 'UspExecutor' from
@@ -134,7 +135,7 @@ def create_app(runtime: AppRuntime, *, chat: ChatService | None = None,
     ``demo``: served by ``gateward run --demo``; ``/api/health`` says so and the console shows a banner.
     ``auth``: sign-in for people (default: ``AuthSettings.from_env()``; ``api.auth``, docs/auth.md).
     """
-    import_request_modules()  # before serving: no request thread imports a package half-way (issue 34)
+    import_request_modules()  # before serving: no request thread imports a package half-way
     head = HeadProbe.for_engine(runtime.store.engine)
 
     @asynccontextmanager
@@ -159,7 +160,7 @@ def create_app(runtime: AppRuntime, *, chat: ChatService | None = None,
     if authenticator is None:
         _ = TOKEN_CACHE.ttl_s  # a bad GATEWARD_TOKEN_CACHE_S fails here, at start, not on a request
     app.state.authenticator = authenticator or TokenAuthenticator(runtime.store)
-    # Sign-in for people: a bad GATEWARD_OIDC_* / session setting fails here, at start (issue 36).
+    # Sign-in for people: a bad GATEWARD_OIDC_* / session setting fails here, at start.
     app.state.auth = AuthState.build(runtime.store, auth or AuthSettings.from_env())
     metrics = Metrics(runtime.store)
     app.state.metrics = metrics
@@ -179,7 +180,7 @@ def create_app(runtime: AppRuntime, *, chat: ChatService | None = None,
               live.router, fleet.router, support_routes.router, auth_routes.router):
         app.include_router(r)
 
-    app.include_router(health.probes)  # /livez, /readyz: outside /api, no token (issue 36)
+    app.include_router(health.probes)  # /livez, /readyz: outside /api, no token
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus(actor: ActorDep) -> Response:
@@ -204,5 +205,6 @@ def create_app(runtime: AppRuntime, *, chat: ChatService | None = None,
                        body_timeout_s=(timeouts or ReadTimeouts.from_env()).body_s)
     app.add_middleware(MetricsMiddleware, metrics=metrics, router_app=app.router)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(RequestLog, router_app=app.router)  # outermost: X-Request-ID, one log line per request
+    app.add_middleware(RequestLog, router_app=app.router)  # X-Request-ID, one log line per request
+    app.add_middleware(EncodedSlashes)  # outermost: every layer routes a device id with a '/' as one segment
     return app

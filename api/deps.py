@@ -33,8 +33,8 @@ from api.auth.csrf import HEADER as CSRF_HEADER
 from api.auth.csrf import csrf_problem
 from api.auth.service import AuthState
 from api.auth.sessions import SessionRejected, check_session
-from core.errors import Forbidden, GatewardError
-from core.models import Actor, ActorKind
+from core.kernel.errors import Forbidden, GatewardError
+from core.kernel.models import Actor, ActorKind
 from core.services import CoreServices
 from core.store import Store
 from core.users import TokenRejected, cached_actor, verify_token
@@ -86,7 +86,7 @@ class TokenAuthenticator:
 
 # The getters below only read attributes, so they are ``async``: FastAPI runs a plain ``def``
 # dependency on a worker thread, and every route that took the runtime paid a thread hop for it
-# before its own (issue 15).
+# before its own.
 async def runtime(request: Request) -> AppRuntime:
     rt: AppRuntime = request.app.state.runtime
     return rt
@@ -208,7 +208,7 @@ ActorDep = Annotated[Actor, Depends(current_actor)]
 # Routes for people only (chat): the authenticated actor, refused with 403 when it is a job.
 PersonDep = Annotated[Actor, Depends(current_person)]
 # For hot routes: the credential only, checked with :func:`authenticate` in the same worker-thread
-# hop as the route's own database work (one hop instead of two; issue 15).
+# hop as the route's own database work (one hop instead of two).
 CredentialDep = Annotated[str, Depends(credential)]
 RuntimeDep = Annotated[AppRuntime, Depends(runtime)]
 CampaignsDep = Annotated["Campaigns", Depends(get_campaigns)]

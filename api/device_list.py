@@ -1,4 +1,4 @@
-"""The device list as the console pages it (issue 39): keyset paging in any sort order, a search by
+"""The device list as the console pages it: keyset paging in any sort order, a search by
 a parameter's stored value, and the problems a person looks for first (badges).
 
 Why keyset and not ``OFFSET``: an offset of 900,000 makes the database walk and drop 900,000 rows,
@@ -30,8 +30,8 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Select, and_, exists, func, literal_column, or_, select, text, tuple_, type_coerce
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from core.errors import Invalid
-from core.models import TERMINAL_STATES, utcnow
+from core.kernel.errors import Invalid
+from core.kernel.models import TERMINAL_STATES, utcnow
 from core.store.repo import contains_pattern
 from core.store.schema import (
     DeviceEventRow,
@@ -42,11 +42,14 @@ from core.store.schema import (
     SnapshotHeadRow,
 )
 
-SortKey = Literal["id", "last_seen", "model", "firmware", "region", "subscriber"]
+SortKey = Literal["problems", "id", "last_seen", "model", "firmware", "region", "subscriber"]
 SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
     "id": DeviceRow.id, "last_seen": DeviceRow.last_seen, "model": DeviceRow.model,
     "firmware": DeviceRow.firmware, "region": DeviceRow.region, "subscriber": DeviceRow.subscriber}
 NULLABLE = frozenset({"last_seen", "subscriber"})
+# The console's default order: devices with a problem first (``_problems_first``).
+PROBLEMS = "problems"
+OUTAGE_WINDOW_H = 6.0
 # A device not heard from for this long carries the "offline for N h" badge (a CWMP device informs
 # at least every periodic-inform interval, an hour by default on most ACS setups).
 OFFLINE_AFTER = timedelta(hours=1)
@@ -84,7 +87,7 @@ class Page:
 
 # ---------------------------------------------------------------------------- the cursor
 def encode_cursor(sort: str, desc: bool, row: DeviceRow, phase: str) -> str:
-    v = getattr(row, sort)
+    v = None if sort == PROBLEMS else getattr(row, sort)
     raw = [sort, "d" if desc else "a", phase, v.isoformat() if isinstance(v, datetime) else v, row.id]
     return base64.urlsafe_b64encode(json.dumps(raw, separators=(",", ":")).encode()).decode().rstrip("=")
 
@@ -96,7 +99,8 @@ def decode_cursor(cursor: str, sort: str, desc: bool) -> tuple[str, Any, str]:
         c_sort, c_dir, phase, value, last_id = raw
     except (ValueError, TypeError) as exc:
         raise Invalid("cursor is not one this list gave out") from exc
-    if c_sort != sort or c_dir != ("d" if desc else "a") or phase not in ("v", "n") or not isinstance(last_id, str):
+    if c_sort != sort or c_dir != ("d" if desc else "a") or phase not in ("v", "n", "p", "q") \
+            or not isinstance(last_id, str):
         raise Invalid("cursor belongs to another sort order; start from the first page")
     if sort == "last_seen" and phase == "v":
         try:
@@ -176,13 +180,54 @@ def _ordered(stmt: Select[Any], col: Any, desc: bool, with_col: bool) -> Select[
     return stmt.order_by(col.desc() if desc else col.asc(), idc)
 
 
+def _problem(s: Session, now: datetime) -> ColumnElement[bool]:
+    """A device a person should look at first: an open remediation case, on an upstream in outage,
+    or silent for ``OFFLINE_AFTER`` or never heard from (what its badges say)."""
+    from api.fleet_trends import outages
+
+    cond = or_(DeviceRow.last_seen.is_(None), DeviceRow.last_seen < now - OFFLINE_AFTER)
+    down = [o["upstream_id"] for o in outages(s, OUTAGE_WINDOW_H, now, limit=500)]
+    if down:
+        cond = or_(cond, DeviceRow.upstream_id.in_(down))
+    try:
+        from brain.remediation.schema import RemediationCaseRow
+    except ImportError:  # a build without remediation
+        return cond
+    return or_(cond, exists(select(1).where(RemediationCaseRow.device_id == DeviceRow.id,
+                                            RemediationCaseRow.status.in_(OPEN_CASE_STATES))))
+
+
+def _problems_first(s: Session, conds: list[ColumnElement[bool]], now: datetime, desc: bool, limit: int,
+                    phase: str, last_id: str | None) -> list[DeviceRow]:
+    """The ``problems`` order: devices with a problem (phase ``p``), then the others (``q``), each
+    in id order — two keyset walks, the cursor saying which one it is in."""
+    problem = _problem(s, now)
+    rows: list[DeviceRow] = []
+    for ph, cond in (("p", problem), ("q", ~problem)):
+        if phase == "q" and ph == "p":
+            continue
+        where = [*conds, cond]
+        if last_id is not None and ph == phase:
+            where.append(DeviceRow.id < last_id if desc else DeviceRow.id > last_id)
+        stmt = select(DeviceRow).where(and_(*where)).order_by(DeviceRow.id.desc() if desc else DeviceRow.id.asc())
+        found = list(s.scalars(stmt.limit(limit + 1 - len(rows))))
+        for r in found:
+            r.__dict__["_phase"] = ph  # which walk it came from, for the cursor (not a column)
+        rows += found
+        if len(rows) > limit:
+            break
+    return rows
+
+
 def read_page(s: Session, f: Filters, *, sort: str = "id", desc: bool = False, limit: int = 50,
               cursor: str | None = None, count: bool = True, now: datetime | None = None) -> Page:
     """One page of devices after ``cursor`` in ``sort`` order, with the next page's cursor."""
-    if sort not in SORT_COLUMNS:
-        raise Invalid(f"sort must be one of {', '.join(SORT_COLUMNS)}")
+    if sort not in SORT_COLUMNS and sort != PROBLEMS:
+        raise Invalid(f"sort must be one of {PROBLEMS}, {', '.join(SORT_COLUMNS)}")
     now = now or utcnow()
     dialect = s.get_bind().dialect.name
+    if sort == PROBLEMS:
+        return _problems_page(s, f, dialect, desc=desc, limit=limit, cursor=cursor, count=count, now=now)
     col = SORT_COLUMNS[sort]
     conds = _conditions(dialect, f, now)
     phase, value, last_id = decode_cursor(cursor, sort, desc) if cursor else ("v", None, None)
@@ -216,6 +261,22 @@ def read_page(s: Session, f: Filters, *, sort: str = "id", desc: bool = False, l
     ids = [r.id for r in rows]
     return Page(rows=rows, next_cursor=next_cursor, total=total, total_exact=exact, badges=badges(s, rows, now),
                 busy=_busy(s, ids))
+
+
+def _problems_page(s: Session, f: Filters, dialect: str, *, desc: bool, limit: int, cursor: str | None,
+                   count: bool, now: datetime) -> Page:
+    conds = _conditions(dialect, f, now)
+    phase, _, last_id = decode_cursor(cursor, PROBLEMS, desc) if cursor else ("p", None, None)
+    if phase not in ("p", "q"):
+        raise Invalid("cursor belongs to another sort order; start from the first page")
+    rows = _problems_first(s, conds, now, desc, limit, phase, last_id)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(PROBLEMS, desc, rows[-1], rows[-1].__dict__["_phase"]) if more and rows else None
+    cap = PARAM_COUNT_CAP if f.param else COUNT_CAP
+    total, exact = (_count(s, conds, dialect, cap) if count and cursor is None else (None, True))
+    return Page(rows=rows, next_cursor=next_cursor, total=total, total_exact=exact, badges=badges(s, rows, now),
+                busy=_busy(s, [r.id for r in rows]))
 
 
 def _count(s: Session, conds: list[ColumnElement[bool]], dialect: str, cap: int) -> tuple[int, bool]:
@@ -298,7 +359,7 @@ def _upstream_outages(s: Session, upstreams: list[str], now: datetime) -> dict[s
     sizes = {str(u): int(n) for u, n in s.execute(
         select(DeviceRow.upstream_id, func.count()).where(DeviceRow.upstream_id.in_(upstreams))
         .group_by(DeviceRow.upstream_id))}
-    since = now - timedelta(hours=6)
+    since = now - timedelta(hours=OUTAGE_WINDOW_H)
     bad = {str(u): int(n) for u, n in s.execute(
         select(DeviceRow.upstream_id, func.count(func.distinct(DeviceEventRow.device_id)))
         .join(DeviceEventRow, DeviceEventRow.device_id == DeviceRow.id)

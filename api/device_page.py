@@ -1,4 +1,4 @@
-"""Read models of the console's device page (issue 39): the parameter tree one level at a time,
+"""Read models of the console's device page: the parameter tree one level at a time,
 and the changes applied to a device, to be drawn as markers on its telemetry charts.
 
 Why a level at a time: a gateway's tree holds thousands of parameters (hosts, neighbours, stats);
@@ -7,7 +7,7 @@ stored snapshot or, with "refresh", read live from the device for that subtree o
 
 Writable marks: a live read carries what the device itself says (TR-069 GetParameterNames'
 ``Writable``, USP's access); a stored snapshot does not, so the standard's access for the path
-(``core.datamodel``) stands in, and ``writable_source`` says which it was.
+(``core.kernel.datamodel``) stands in, and ``writable_source`` says which it was.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.models import Device
-from core.secrets import mask_value
+from core.kernel.models import Device
+from core.kernel.secrets import mask_value
 from core.store.schema import ProposalDeviceRow, ProposalRow
 
 # Proposals whose end is a change on the device (or its restore): drawn as markers.
@@ -29,7 +29,7 @@ MAX_ALLOWED = 64
 
 
 def _registry(device: Device) -> Any:
-    from core.datamodel.registry import get_registry
+    from core.kernel.datamodel.registry import get_registry
 
     try:
         return get_registry(str(device.root), "usp" if str(device.protocol) == "usp" else "cwmp")

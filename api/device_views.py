@@ -20,8 +20,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from core.history import metric_name
-from core.models import TERMINAL_STATES, Device, utcnow
-from core.secrets import mask_value
+from core.kernel.models import TERMINAL_STATES, Device, utcnow
+from core.kernel.secrets import mask_value
 from core.store.schema import (
     DeviceEventRow,
     DeviceLockRow,
@@ -119,7 +119,11 @@ def masked_params(params: dict[str, Any]) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------- history
 def history(s: Session, device_id: str, hours: int, metrics: list[str] | None,
             max_points: int = 400) -> dict[str, Any]:
-    """Telemetry series (one per metric + label set, downsampled to ``max_points``) and events."""
+    """Telemetry series (one per metric + label set, downsampled to ``max_points``) and events.
+
+    A radio's series is one line whatever channel it was on: its ``channel`` label is not part of
+    the series but of each moment, in ``channels`` (``[{"from": ts, "channel": ch}, …]``, one item
+    per change), so a chart says which channel a value was measured on, before and after a move."""
     since = utcnow() - timedelta(hours=hours)
     q = (select(TelemetryRow.ts, TelemetryRow.metric, TelemetryRow.value, TelemetryRow.labels)
          .where(TelemetryRow.device_id == device_id, TelemetryRow.ts >= since))
@@ -127,13 +131,17 @@ def history(s: Session, device_id: str, hours: int, metrics: list[str] | None,
         q = q.where(TelemetryRow.metric.in_(metrics))
     series: dict[tuple[str, str], dict[str, Any]] = {}
     for ts, metric, value, labels in s.execute(q.order_by(TelemetryRow.metric, TelemetryRow.ts)):
-        labels = labels or {}
+        labels = dict(labels or {})
+        channel = labels.pop("channel", None)
         key = (metric, json.dumps(labels, sort_keys=True))
         if key not in series:  # named in words where it is defined (core.history), so no page keeps a copy
             name, unit = metric_name(metric)
-            series[key] = {"metric": metric, "name": name, "unit": unit, "labels": labels, "points": []}
+            series[key] = {"metric": metric, "name": name, "unit": unit, "labels": labels, "points": [],
+                           "channels": []}
         item = series[key]
         item["points"].append([ts.isoformat(), float(value)])
+        if channel is not None and (not item["channels"] or item["channels"][-1]["channel"] != str(channel)):
+            item["channels"].append({"from": ts.isoformat(), "channel": str(channel)})
     out_series = []
     for item in series.values():
         pts = item["points"]

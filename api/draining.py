@@ -1,4 +1,4 @@
-"""While this process drains (SIGTERM, issue 36): writes get 503 ``shutting_down`` with
+"""While this process drains (SIGTERM): writes get 503 ``shutting_down`` with
 ``Retry-After``, readiness probes say not ready, reads go on being served until the process exits.
 
 Why a middleware and not a check per route: every request that is not a read is refused at once,
@@ -6,7 +6,7 @@ before its body is read or a token checked — the same answer for a proposal, a
 turn or a campaign command — so a client or the TLS proxy in front of the replicas retries it on
 another replica (or here, after the restart) knowing nothing was done. A write that slipped in just
 before the drain began and reaches the lifecycle after it is refused there
-(:class:`core.errors.ShuttingDown`, the same answer). Readiness (``/api/ready``, ``/readyz``)
+(:class:`core.kernel.errors.ShuttingDown`, the same answer). Readiness (``/api/ready``, ``/readyz``)
 answers 503 so a load balancer stops sending new work here while the in-flight work finishes.
 """
 

@@ -34,7 +34,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import and_, case, func, select, text
 
-from core.models import ProposalState, utcnow
+from core.kernel.models import ProposalState, utcnow
 from core.store.schema import DeviceRow
 
 if TYPE_CHECKING:
@@ -59,16 +59,22 @@ WHERE c.finished_at IS NULL GROUP BY 1""")
 _CASES = text("SELECT status, count(*) FROM remediation_cases GROUP BY status")
 
 
+def env_seconds(name: str, default: float, *, zero_ok: bool = False) -> float:
+    """A number of seconds from the environment variable ``name`` (``default`` when unset); a
+    ValueError naming the variable when it is not a number, negative, or 0 where 0 means nothing."""
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{name}={raw!r}: not a number of seconds") from None
+    if value < 0 or (value == 0 and not zero_ok):
+        raise ValueError(f"{name}={raw!r}: must be {'>= 0' if zero_ok else '> 0'}")
+    return value
+
+
 def online_window_s() -> float:
     """``GATEWARD_METRICS_ONLINE_S``: a device heard from within this many seconds counts as online."""
-    raw = os.environ.get("GATEWARD_METRICS_ONLINE_S", "").strip()
-    try:
-        value = float(raw) if raw else DEFAULT_ONLINE_S
-    except ValueError:
-        raise ValueError(f"GATEWARD_METRICS_ONLINE_S={raw!r}: not a number of seconds") from None
-    if value <= 0:
-        raise ValueError(f"GATEWARD_METRICS_ONLINE_S={raw!r}: must be > 0")
-    return value
+    return env_seconds("GATEWARD_METRICS_ONLINE_S", DEFAULT_ONLINE_S)
 
 
 def _grouped(s: Session, query: Any) -> dict[str, float]:

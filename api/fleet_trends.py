@@ -1,4 +1,4 @@
-"""The fleet over time (issue 39, item 3): trends for a range, the upstreams in trouble now, and
+"""The fleet over time: trends for a range, the upstreams in trouble now, and
 the tiles' counts done right.
 
 Each trend is counted by the database in fixed buckets (about 48 per range), so a range of a month
@@ -26,7 +26,7 @@ from sqlalchemy import ColumnElement, cast, func, select
 from sqlalchemy import Integer as SAInteger
 from sqlalchemy.orm import Session
 
-from core.models import utcnow
+from core.kernel.models import utcnow
 from core.store.schema import DeviceEventRow, DeviceRow, ExecutionRow, TelemetryRow, TopologyNodeRow
 
 BUCKETS = 48
@@ -37,9 +37,12 @@ OPEN_CASE_STATES = ("open", "dispatched", "proposed", "escalated")
 
 
 def _bucket(dialect: str, col: Any, size_s: int) -> ColumnElement[Any]:
+    """The bucket number of a timestamp, an integer on both databases: ``//`` is integer division
+    in SQL (``/`` on two integers is true division in SQLAlchemy 2, a float per second on SQLite,
+    and each second then grouped apart)."""
     if dialect == "postgresql":
         return func.floor(func.extract("epoch", col) / size_s)
-    return cast(func.strftime("%s", col), SAInteger) / size_s
+    return cast(func.strftime("%s", col), SAInteger) // size_s
 
 
 def _counts(s: Session, col: Any, size_s: int, since: datetime, *where: Any) -> dict[int, float]:
@@ -178,7 +181,7 @@ def faults(s: Session, *, limit: int = 50, before: str | None = None, device_id:
         try:
             at = datetime.fromisoformat(ts)
         except ValueError as exc:
-            from core.errors import Invalid
+            from core.kernel.errors import Invalid
 
             raise Invalid("before is not a cursor this list gave out") from exc
         q = q.where((ExecutionRow.finished_at < at) | ((ExecutionRow.finished_at == at) & (ExecutionRow.id < eid)))

@@ -6,7 +6,7 @@ the body, for a declared ``Content-Length`` and for a chunked body that never de
 The body is buffered up to the limit (API bodies are small JSON documents) and replayed to the
 application, so a too-large body is refused having read at most ``limit + one chunk`` bytes.
 
-Why the JSON shape is checked here (issue 34): validation reports one error per unknown key, and
+Why the JSON shape is checked here: validation reports one error per unknown key, and
 turning 70,000 of them into an answer cost the event loop 0.7-2.2 s (FastAPI and pydantic build a
 dict per error) while every other request waited. One parse of the buffered body — C speed, about
 30 ms for a full MiB — refuses an object with more than :data:`MAX_OBJECT_KEYS` keys before any
@@ -253,7 +253,7 @@ def _asks_devices(query: bytes) -> bool:
 
 def work_class(method: str, path: str, query: bytes = b"") -> str | None:
     """Which pool of slots a request draws from; ``None``: not limited (probes, SSE, static)."""
-    # /auth/ too (issue 36): a password sign-in costs an argon2 check (64 MiB, tens of ms of CPU) and
+    # /auth/ too: a password sign-in costs an argon2 check (64 MiB, tens of ms of CPU) and
     # an OpenID Connect callback calls the provider; a flood of either waits for write/read slots.
     if not path.startswith(("/api/", "/auth/")) or path in EXEMPT_PATHS:
         return None

@@ -25,8 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.fleet_metrics import FleetCollector
 from core import oplog
-from core.errors import Forbidden
-from core.models import Actor
+from core.kernel.errors import Forbidden
+from core.kernel.models import Actor
 
 if TYPE_CHECKING:
     from core.store import Store

@@ -23,14 +23,14 @@ from sqlalchemy import Connection, Integer, String, Table, bindparam, func, sele
 from sqlalchemy.orm import Session
 
 from api.scrub import scrub
-from core.models import Approval, Execution, Proposal
+from core.kernel.models import Approval, Execution, Proposal
+from core.kernel.secrets import MASK, mask_changes, mask_params
 from core.readmodels.proposal import (
     APPROVAL_COLUMNS,
     EXECUTION_COLUMNS,
     PROPOSAL_SUMMARY_COLUMNS,
     DecisionDetailView,
 )
-from core.secrets import MASK, mask_changes, mask_params
 from core.store import repo
 from core.store.fastsql import Prepared
 from core.store.records import ProposalRecord, among
@@ -95,9 +95,9 @@ def _summary_renderer() -> Callable[[Sequence[Any]], dict[str, Any]]:
     """:func:`_summary`, reading each summary column at its index in the derived column order (the
     indices are closure cells: as cheap as the literal indices a hand-kept order allowed)."""
     (i_id, i_author, i_intent, i_state, i_risk, i_hash, i_targets, i_changes, i_operations, i_source, i_error,
-     i_created, i_updated) = (PROPOSAL_SUMMARY_COLUMNS.index(n) for n in (
+     i_created, i_updated, i_not_before) = (PROPOSAL_SUMMARY_COLUMNS.index(n) for n in (
         "id", "author", "intent", "state", "risk", "hash", "targets", "changes", "operations", "source", "error",
-        "created_at", "updated_at"))
+        "created_at", "updated_at", "not_before"))
 
     def summary(row: Sequence[Any]) -> dict[str, Any]:
         """A queue row (``api.schemas.ProposalSummary``) from the summary columns (the version after them)."""
@@ -106,7 +106,8 @@ def _summary_renderer() -> Callable[[Sequence[Any]], dict[str, Any]]:
                 "risk": row[i_risk], "hash": row[i_hash], "target_count": len(targets), "targets": targets[:20],
                 "changes": mask_changes(row[i_changes] or []), "operations": list(row[i_operations] or []),
                 "source": row[i_source], "error": row[i_error], "created_at": _iso(row[i_created]),
-                "updated_at": _iso(row[i_updated])}
+                "updated_at": _iso(row[i_updated]),
+                "not_before": _iso(row[i_not_before]) if row[i_not_before] is not None else None}
 
     return summary
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from core.models import (
+from core.kernel.models import (
     MAX_CHANGES,
     MAX_INT,
     MAX_OPERATIONS,
@@ -22,6 +22,7 @@ from core.models import (
     Device,
     Evidence,
     Operation,
+    PreconditionFact,
     Selector,
 )
 
@@ -52,7 +53,7 @@ class _In(BaseModel):
     def _few_unknown_keys(cls, data: Any) -> Any:
         """Many unknown keys in one object are one error naming the first few, not one each: a
         body of 200 changes with 60 unknown keys apiece made 12,000 errors, and turning them
-        into an answer held the event loop (issue 34). A few are left to pydantic, one per key."""
+        into an answer held the event loop. A few are left to pydantic, one per key."""
         if isinstance(data, dict) and len(data) > UNKNOWN_KEYS_LISTED:
             unknown = [k for k in data if k not in cls.model_fields]
             if len(unknown) > UNKNOWN_KEYS_LISTED:
@@ -89,6 +90,24 @@ class ChangeIn(_In):
         return v
 
 
+# A path a precondition reads: a parameter or an object (ending in ".") of either data model.
+ReadPath = Annotated[str, Field(max_length=256, pattern=r"^(Device|InternetGatewayDevice)\.[A-Za-z0-9_.]*$")]
+
+
+class PreconditionIn(_In):
+    """A check on a live fact the write waits for (``core.preconditions``): read again after the device
+    lock is taken, and a false one cancels the proposal with the fact, nothing written."""
+
+    fact: PreconditionFact
+    expect: Literal["empty", "nonempty", "eq", "ne", "gt", "lt"]
+    value: ParamValue | None = None
+    band: Literal["2.4GHz", "5GHz", "6GHz"] | None = None
+    paths: list[ReadPath] = Field(
+        default_factory=list, max_length=4, description="the parameter(s) read for channel, band_enabled, "
+                                                        "ssid_enabled and power (objects end in '.')")
+    text: str = Field(min_length=1, max_length=300, description="what the approver reads")
+
+
 class ProposalIn(_In):
     intent: str = Field(min_length=1, max_length=300, examples=["move 5 GHz off a DFS channel"])
     targets: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
@@ -99,6 +118,13 @@ class ProposalIn(_In):
     rationale: str = Field(default="", max_length=5000)
     evidence: list[Evidence] = Field(default_factory=list, max_length=100)
     emergency: bool = False
+    not_before: AwareDatetime | None = Field(None, description=(
+        "a scheduled write: applying before it records who asked and writes nothing; the worker starts it "
+        "then, every gate checked again (ISO 8601 with an offset)"))
+    preconditions: list[PreconditionIn] = Field(default_factory=list, max_length=10)
+    record_invalid: bool = Field(default=True, description=(
+        "false: a draft that does not validate is refused (422, with every problem) and nothing is "
+        "recorded — a person's form; true: it is recorded as an invalid proposal"))
 
 
 class ApproveIn(_In):
@@ -145,6 +171,8 @@ class Me(BaseModel):
     id: str
     roles: list[str]
     kind: str
+    can_approve: bool = Field(default=False, description="may approve or reject proposals (the console shows "
+                                                          "the approvals count only to them)")
 
 
 class DeviceItem(Device):
@@ -180,6 +208,7 @@ class ProposalSummary(BaseModel):
     error: str | None
     created_at: str
     updated_at: str
+    not_before: str | None = Field(None, description="a scheduled write starts no earlier (ISO 8601, UTC)")
 
 
 class ProposalList(BaseModel):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.secrets import MASK, is_secret_path
+from core.kernel.secrets import MASK, is_secret_path
 
 _HASH_KEYS = frozenset({"sha256_lower", "sha256", "hash_lower"})
 _VALUE_KEYS = ("value", "before", "after", "old", "new", "expected", "got", "previous", "current")

@@ -93,8 +93,8 @@ def _pg_reachable() -> str | None:
 def _prepare(url: str, homes: int, proposals: int) -> tuple[str, list[str], str]:
     """Seed the fleet, issue tokens (a proposer's; an auditor's for ``/metrics``), and pre-create
     ``proposals`` so the list has content."""
-    from core.config import Settings
-    from core.models import Change, ProposalDraft
+    from core.kernel.config import Settings
+    from core.kernel.models import Change, ProposalDraft
     from core.users import get_actor, issue_token
     from gateward.runtime import build_runtime
     from gateward.seed import seed_fleet

@@ -31,8 +31,8 @@ DESCRIPTION = ("validate + snapshot preview + per-class decide for 10k/100k/1M d
                "simulator-sized snapshots (GATEWARD_BENCH_GATE_15KB=1000000: 1M; goal 1M ≤ 10 s)")
 
 def _gate(url: str, n: int, hosts: int = 0) -> dict[str, Any]:
-    from core.config import Settings
-    from core.models import Change, ProposalDraft, Selector
+    from core.kernel.config import Settings
+    from core.kernel.models import Change, ProposalDraft, Selector
     from core.users import get_actor
     from gateward.runtime import build_runtime
     from policies.classes import class_doc
@@ -102,7 +102,7 @@ def _exact_preview_s(rt: Any, pid: str) -> float:
     """The baseline of a sampled preview, on the same database: the same summary with every
     target's document read (``core.preview_sample``), timed alone."""
     from core import fleet_facts
-    from core.secrets import is_secret_path
+    from core.kernel.secrets import is_secret_path
 
     p = rt.lifecycle.get(pid)
     changes = [(c.path, c.value, is_secret_path(c.path)) for c in p.changes]

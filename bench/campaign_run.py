@@ -49,7 +49,7 @@ def load_fleet(rt: Any, homes: int, seed: int = 5) -> int:
     read path, as ``gateward.seed`` does."""
     from sqlalchemy import insert
 
-    from core.models import utcnow
+    from core.kernel.models import utcnow
     from core.store.schema import DeviceRow
     from core.users import ensure_users
     from executors.sim.fleet import iter_fleet
@@ -84,7 +84,7 @@ def load_fleet(rt: Any, homes: int, seed: int = 5) -> int:
 
 # ---------------------------------------------------------------------------- helpers
 def _approve(rt: Any, pid: str) -> None:
-    from core.models import ProposalState
+    from core.kernel.models import ProposalState
     from core.users import get_actor
 
     for name in ("carol", "bob"):
@@ -290,7 +290,7 @@ def _run(url: str, devices: int, workers: int, concurrency: int, batch: tuple[in
          min_executed: int, distributed: bool) -> dict[str, Any]:
     from campaigns.queue import Queue
     from campaigns.service import Campaigns
-    from core.config import Settings
+    from core.kernel.config import Settings
     from gateward.runtime import build_runtime
     from gateward.worker import EmbeddedWorker
 

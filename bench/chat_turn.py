@@ -47,7 +47,7 @@ TURNS = {
 
 def _prepare(url: str, homes: int) -> tuple[str, str]:
     """Seed the fleet once (migrations run here, not in a timed turn): (a TR-181 device, a token)."""
-    from core.config import Settings
+    from core.kernel.config import Settings
     from core.store import repo
     from core.users import issue_token
     from gateward.runtime import build_runtime

@@ -30,5 +30,23 @@ def bench_command(name: Annotated[str | None, typer.Argument()] = None, quick: b
         run_bench(n, quick)
 
 
+def soak_command(minutes: Annotated[float, typer.Option(min=0.5, help="how long the load and the chaos run")] = 10,
+                 seed: Annotated[int, typer.Option(help="the chaos schedule's seed")] = 7,
+                 homes: Annotated[int, typer.Option(min=20, help="simulated homes to seed")] = 60) -> None:
+    """Mixed load on PostgreSQL while the API, the worker, the broker and the database connections are
+    killed at random; then lost, doubled, stuck, locks, audit and p99 (bench/soak.py). Exit 1 when
+    anything was lost, doubled, stuck, locked, answered 500 or not answered, or the audit chain broke."""
+    from bench.framework import print_result
+    from bench.soak import soak
+
+    result = soak(minutes, seed=seed, homes=homes)
+    print_result(result, console)
+    m = result.metrics
+    bad = [k for k in ("lost", "doubled", "stuck", "locks_held", "status_500", "unanswered") if m.get(k)]
+    if bad or not m.get("audit_ok"):
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     app.command("bench")(bench_command)
+    app.command("soak")(soak_command)

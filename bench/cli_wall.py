@@ -83,8 +83,8 @@ def _pg_schema(base: str) -> Iterator[str]:
 def _prepare(url: str, homes: int) -> tuple[str, str, str, str]:
     """Seed the fleet, submit one proposal and define one campaign: (a device id, a TR-098 device
     id, the proposal id, the campaign id)."""
-    from core.config import Settings
-    from core.models import Change, ProposalDraft
+    from core.kernel.config import Settings
+    from core.kernel.models import Change, ProposalDraft
     from core.store import repo
     from core.users import get_actor
     from gateward.runtime import build_runtime

@@ -55,7 +55,7 @@ def run(quick: bool) -> BenchResult:
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from core.config import Settings
+    from core.kernel.config import Settings
     from core.users import issue_token
     from gateward.runtime import build_runtime
     from testing.bulk_fleet_sql import seed_fleet_sql

@@ -83,8 +83,8 @@ def _local_peer(tmp: Path) -> _Peer:
     """The in-process NBI over a seeded fleet (its CWMP devices managed through it)."""
     from sqlalchemy import update
 
-    from core.config import Settings
-    from core.models import Root
+    from core.kernel.config import Settings
+    from core.kernel.models import Root
     from core.routing import ExecutorRouter
     from core.store import repo
     from core.store.schema import DeviceRow
@@ -119,9 +119,9 @@ def _local_peer(tmp: Path) -> _Peer:
 
 def _remote_peer(tmp: Path, url: str, device_id: str | None) -> _Peer:
     """A real GenieACS at ``url``: its devices registered in a throw-away database."""
-    from core.config import Settings
     from core.inventory_sync import InventorySync
-    from core.models import Root
+    from core.kernel.config import Settings
+    from core.kernel.models import Root
     from core.routing import ExecutorRouter
     from core.store import repo
     from core.users import ensure_users
@@ -166,7 +166,7 @@ def measure(quick: bool, *, url: str | None = None, device_id: str | None = None
             samples: int | None = None) -> BenchResult:
     import httpx
 
-    from core.models import Change, ProposalDraft, ProposalState
+    from core.kernel.models import Change, ProposalDraft, ProposalState
     from core.users import get_actor
     from executors.genieacs.ids import genieacs_device_id, url_segment
     from executors.genieacs.timing import next_boundary

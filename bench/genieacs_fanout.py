@@ -44,8 +44,8 @@ def _local_peer(tmp: Path, devices: int) -> tuple[_Peer, list[Any]]:
     CWMP devices managed through it."""
     from sqlalchemy import update
 
-    from core.config import Settings
-    from core.models import Root
+    from core.kernel.config import Settings
+    from core.kernel.models import Root
     from core.routing import ExecutorRouter
     from core.store import repo
     from core.store.schema import DeviceRow
@@ -83,8 +83,8 @@ def _local_peer(tmp: Path, devices: int) -> tuple[_Peer, list[Any]]:
 
 def _remote_peer(tmp: Path, url: str) -> _Peer:
     """A real GenieACS at ``url``: its devices registered in a throw-away database (the inventory sync)."""
-    from core.config import Settings
     from core.inventory_sync import InventorySync
+    from core.kernel.config import Settings
     from core.routing import ExecutorRouter
     from core.users import ensure_users
     from executors.genieacs.executor import GenieAcsExecutor
@@ -104,7 +104,7 @@ def _remote_peer(tmp: Path, url: str) -> _Peer:
 
 
 def _remote_devices(peer: _Peer, devices: int) -> list[Any]:
-    from core.models import Root
+    from core.kernel.models import Root
     from core.store import repo
 
     with peer.runtime.store.read() as s:
@@ -120,7 +120,7 @@ def run(quick: bool) -> BenchResult:
 
 def measure(quick: bool, *, url: str | None = None, devices: int | None = None,
             limit: int | None = None) -> BenchResult:
-    from core.models import Change, ProposalDraft, ProposalState
+    from core.kernel.models import Change, ProposalDraft, ProposalState
     from core.users import get_actor
 
     n = devices or (10 if quick else 50)

@@ -60,7 +60,7 @@ def _targets(rt: Any) -> list[tuple[Any, int]]:
 
 def _loop(rt: Any, targets: list[tuple[Any, int]], n: int, offset: int = 0) -> tuple[list[float], int]:
     """``n`` proposals over ``targets`` in turn; (latencies, how many ended done)."""
-    from core.models import Change, ProposalDraft, ProposalState
+    from core.kernel.models import Change, ProposalDraft, ProposalState
     from core.users import get_actor
 
     alice = get_actor(rt.store, "alice")
@@ -95,7 +95,7 @@ def _device_clock() -> DeviceClock:
 def _runtime(url: str) -> Any:
     """A runtime on ``url``; on PostgreSQL the control plane's and the twin's connections are named
     apart (``bench.accounting``), so the database's CPU can be split between them."""
-    from core.config import Settings
+    from core.kernel.config import Settings
     from gateward.runtime import build_runtime
 
     if url.startswith("sqlite"):

@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from bench.framework import BenchResult, percentile
-from core.datamodel.registry import DATA_FILES, DataModelError, Registry, get_registry, load_table
+from core.kernel.datamodel.registry import DATA_FILES, DataModelError, Registry, get_registry, load_table
 
 NAME = "registry_validate"
 DESCRIPTION = "TR-181/TR-098 registry: validate() and lookup() throughput and latency on a mixed workload"

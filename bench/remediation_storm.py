@@ -42,7 +42,7 @@ def _load(rt: Any, homes: int) -> tuple[int, float]:
     a ``dns_lost`` event per device. Returns (devices, seconds)."""
     from sqlalchemy import insert
 
-    from core.models import utcnow
+    from core.kernel.models import utcnow
     from core.store.schema import DeviceEventRow, DeviceRow, TopologyNodeRow
     from core.users import ensure_users
     from executors.sim.catalog import get_model
@@ -127,7 +127,7 @@ def _engine(tmp: Path) -> Any:
 def _one(url: str, homes: int, tmp: Path) -> dict[str, Any]:
     from brain.remediation.service import Remediation
     from brain.remediation.storm import load_limits
-    from core.config import Settings
+    from core.kernel.config import Settings
     from gateward.runtime import build_runtime
 
     rt = build_runtime(Settings(database_url=url), policy=_engine(tmp))

@@ -117,7 +117,7 @@ def _bare_loop(url: str, agent_ep: str, controller_id: str, n: int, *, nodelay: 
 
 
 def run(quick: bool) -> BenchResult:
-    from core.models import Device
+    from core.kernel.models import Device
     from executors.sim.usp_host import HostProcess, make_twin_fleet
     from executors.usp.executor import UspExecutor, endpoint_for
     from executors.usp.mqtt_tls import MqttSecurity

@@ -1,5 +1,5 @@
 """Dense air: whether a radio's band is congested, judged from the access points it hears — how
-many, how loud, on how many channels — together with its channel utilisation (issue 38 item 3).
+many, how loud, on how many channels — together with its channel utilisation.
 
 Why a module of its own: utilisation alone misleads both ways. A radio at 85 % among two dozen loud
 neighbours on every 5 GHz channel is congested, and saying "no congestion" because only the 2.4 GHz

@@ -1,4 +1,4 @@
-"""Answers to questions that need only an answer (issue 38): read-only, cited, nothing drafted.
+"""Answers to questions that need only an answer: read-only, cited, nothing drafted.
 
 Why a path of its own: "when did it last reboot?", "what firmware is it on?", "how many devices
 are connected?" are questions about facts the planner can read — not symptoms to diagnose and
@@ -7,7 +7,7 @@ bundle lacks it, one more read-only tool call (reported like every other), and e
 states carries its source: the parameter path (or the store record), the value and when it was
 read. Device strings (host names, SSIDs) are quoted and cut, never interpreted.
 
-Topics (``brain.intents.TOPICS``): presence and last contact, firmware and whether it is known
+Topics (``brain.understanding.clauses.TOPICS``): presence and last contact, firmware and whether it is known
 to be bad (the compatibility matrix from execution evidence, firmware-bug events on this box),
 uptime and last reboot, connected hosts per band by name, SSIDs, channel / width / DFS, a named
 client's signal, recent changes and who made them, why something was changed, live campaigns,
@@ -25,9 +25,9 @@ from brain.channels import rules_for
 from brain.evidence import radio_window, window_total
 from brain.plan import Plan
 from brain.tools import ReadArgs, ToolContext, ToolResult, call_tool, radios_from_values
-from core.models import utcnow
-from core.secrets import mask_value
-from core.values import parse_bool
+from core.kernel.models import utcnow
+from core.kernel.secrets import mask_value
+from core.kernel.values import parse_bool
 
 OnTool = Callable[[ToolResult], None]
 Evidence_ = dict[str, dict[str, Any]]
@@ -202,6 +202,18 @@ class Answerer:
             parts.append("No known problem is recorded for this firmware.")
         return " ".join(parts)
 
+    def dns(self) -> str:
+        """The WAN DNS servers the gateway uses (``Device.DNS.Client.Server.{i}``)."""
+        vals, at, how = self.values("Device.DNS.Client.Server.")
+        servers = []
+        for p in sorted(vals, key=_index):
+            if p.endswith(".DNSServer") and str((vals.get(p) or {}).get("value") or "").strip():
+                servers.append(f"{label((vals.get(p) or {}).get('value'))} ({p})")
+                self.facts.add(p, (vals.get(p) or {}).get("value"), at, how)
+        if not servers:
+            return f"No DNS server is set on the gateway (Device.DNS.Client.Server.) [{how} {at:%H:%M:%S} UTC]."
+        return f"DNS servers: {'; '.join(servers)} [{how} {at:%H:%M:%S} UTC]."
+
     def uptime(self) -> str:
         got = self.value("Device.DeviceInfo.UpTime")
         if got is None:
@@ -265,6 +277,25 @@ class Answerer:
         if not names:
             return "I could not read any enabled SSID."
         return f"Enabled networks: {'; '.join(names)} [{how} {at:%H:%M:%S} UTC]."
+
+    def guest(self) -> str:
+        """The guest network(s): name, band, on or off — by the device's own marks (``brain.roles``)."""
+        from brain import roles
+
+        ssid_vals, at, how = self.values("Device.WiFi.SSID.")
+        ap_vals, _, _ = self.values("Device.WiFi.AccessPoint.")
+        radios, _, _ = self.values("Device.WiFi.Radio.")
+        found = [x for x in roles.ssids({**ssid_vals, **ap_vals}, radios_from_values(radios)) if x.role == "guest"]
+        if not found:
+            return "This gateway has no guest network: no SSID is isolated or named as one."
+        lines = []
+        for x in found:
+            path = f"Device.WiFi.SSID.{x.index}"
+            self.facts.add(path + ".SSID", x.name, at, how)
+            self.facts.add(path + ".Enable", x.enabled, at, how)
+            state = "on" if x.enabled else "off" if x.enabled is False else "in an unknown state"
+            lines.append(f'"{label(x.name)}" on {x.band or "?"} is {state} ({path})')
+        return f"Guest network: {'; '.join(lines)} [{how} {at:%H:%M:%S} UTC]."
 
     def passphrase(self) -> str:
         vals, at, how = self.values("Device.WiFi.AccessPoint.")
@@ -493,7 +524,7 @@ def answer(ctx: ToolContext, ev: Evidence_, topics: list[str], question: str, on
 
 
 def offer(finding: Any, plan: Plan, now: datetime) -> Plan:
-    """A question whose diagnosis would draft a fix (issue 38: "questions are never requests"):
+    """A question whose diagnosis would draft a fix ("questions are never requests"):
     the finding as an answer, its facts cited — for dense air the loud neighbours per channel and
     the utilisation now and over 24 h — and the fix offered; nothing is drafted. ``pending`` lets
     "fix it" (or "yes") on the next turn draft it."""

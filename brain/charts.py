@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from brain.detectors.thresholds import thresholds
 from brain.plan import Measure
 from core import history
-from core.models import Change, Evidence, EvidenceSeries
+from core.kernel.models import Change, Evidence, EvidenceSeries
 
 if TYPE_CHECKING:
     from brain.fleetplan import JointPlan

@@ -12,7 +12,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from core.models import Actor, utcnow
+from core.kernel.models import Actor, utcnow
 
 ChatEventKind = Literal[
     "step",        # the graph entered a node: understand, gather, diagnose, draft, self_check, present, report

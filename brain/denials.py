@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from core.models import PolicyItem
+from core.kernel.models import PolicyItem
 
 if TYPE_CHECKING:
     from brain.fleetplan import Assignment, JointPlan

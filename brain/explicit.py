@@ -1,4 +1,4 @@
-"""Drafting an explicit request (``brain.requests``) against the evidence bundle.
+"""Drafting an explicit request (``brain.understanding.actions``) against the evidence bundle.
 
 Why a question rather than a substitute: a support agent who asked for channel 13 on a radio
 that only lists 1–11 must hear that, not find channel 11 applied. So every check here either
@@ -14,11 +14,11 @@ from typing import Any
 
 from brain.charts import change_measure
 from brain.plan import Finding, Plan
-from brain.requests import ExplicitRequest
 from brain.tools import PingArgs, RadioInfo, ReadArgs, ToolContext, call_tool, radios_from_values
-from core.models import Change, Evidence, Operation, ProposalDraft
+from brain.understanding.actions import ExplicitRequest
+from core.kernel.models import Change, Evidence, Operation, ProposalDraft
+from core.kernel.values import parse_bool
 from core.validation import device_listed_issues, validate_changes
-from core.values import parse_bool
 
 CONFIRMED = "[confirmed]"
 Evidence_ = dict[str, dict[str, Any]]
@@ -69,6 +69,8 @@ def draft(ctx: ToolContext, f: Finding, ev: Evidence_) -> Plan:
         changes = [Change(path=f"Device.DNS.Client.Server.{i}.DNSServer", value=s)
                    for i, s in enumerate(req.servers, start=1)]
         return _draft(ctx, f, ev, changes, f"Set WAN DNS servers to {', '.join(req.servers)} (agent request)")
+    if req.action == "ssid_enable":
+        return _ssid_enable(ctx, f, ev, req)
     if req.value is None and req.action != "band_enable":
         return _ask(f, f"What value should the {req.action.replace('_', ' ')} be?", "value")
     value = req.value if req.value is not None else True
@@ -101,6 +103,34 @@ def draft(ctx: ToolContext, f: Finding, ev: Evidence_) -> Plan:
         changes.append(Change(path=f"Device.WiFi.Radio.{radio.index}.AutoChannelEnable", value=False))
     plan = _draft(ctx, f, ev, changes, f"Set {band} {label} to {req.value} on radio {radio.index} (agent request)")
     return plan.model_copy(update={"measure": change_measure(changes)}) if plan.draft else plan
+
+
+def _ssid_enable(ctx: ToolContext, f: Finding, ev: Evidence_, req: ExplicitRequest) -> Plan:
+    """Turn the guest network on or off: the SSIDs the device marks as guest (``brain.roles``), on the
+    band asked for; a band where it has none is said, with the guest network it does have."""
+    from brain import qualify, roles
+
+    on = bool(req.value if req.value is not None else True)
+    known = qualify.ssid_facts(ctx, ev)
+    guests = roles.pick(known, "guest", [])
+    if not guests:
+        return Plan(outcome="answer", finding=f.kind, text="This gateway has no guest network (no SSID is isolated or "
+                    "named as one); nothing to turn on or off.")
+    chosen = [g for g in guests if req.band is None or g.band == req.band]
+    if not chosen:
+        have = "; ".join(f'"{g.name}" on {g.band or "?"}' for g in guests)
+        return Plan(outcome="answer", finding=f.kind, text=(
+            f"This gateway has no guest network on {req.band}: its guest network is {have}. Nothing was drafted — "
+            f"say if you want that one {'on' if on else 'off'} instead."))
+    todo = [g for g in chosen if g.enabled is not on]
+    if not todo:
+        names = ", ".join(f'"{g.name}" ({g.band})' for g in chosen)
+        state = "on" if on else "off"
+        return Plan(outcome="answer", finding=f.kind, text=f"The guest network {names} is already {state}; nothing to "
+                    "change.")
+    changes = [Change(path=f"Device.WiFi.SSID.{g.index}.Enable", value=on) for g in todo]
+    names = ", ".join(f'"{g.name}" ({g.band})' for g in todo)
+    return _draft(ctx, f, ev, changes, f"Turn the guest network {names} {'on' if on else 'off'} (agent request)")
 
 
 def _problems(ctx: ToolContext, ev: Evidence_, changes: list[Change]) -> list[str]:

@@ -32,8 +32,8 @@ from sqlalchemy.orm import Session
 from brain import charts
 from brain.channels import ChannelRules, rules_for, width_mhz
 from brain.plan import Plan
-from brain.requests import _WIDE_SCOPE, ExplicitRequest, _seconds, parse
 from brain.tools import radios_from_values
+from brain.understanding.actions import _WIDE_SCOPE, ExplicitRequest, _seconds, parse
 from core.models import Actor, Change, Device, Operation, ProposalDraft
 from core.services import CoreServices
 from core.store import repo
@@ -496,15 +496,18 @@ _VALUE = re.compile(r"\b(\d{2,6})\s*(s|secs?|seconds?|sekunden|secondes|segundos
                     r"horas?)?\b", _I)
 
 
+def _regions_named(text: str, regions: set[str]) -> list[str]:
+    """Every region the request names: by name in any of the four languages (whether or not the fleet
+    has it), or by a code of the fleet's after a preposition."""
+    named = [code for code, words in _REGION_WORDS.items() if re.search(rf"\b({words})\b", text, _I)]
+    named += [code for code in sorted(regions) if code not in named
+              and re.search(rf"\b{_PREP}{re.escape(code)}\b", text)]  # the code itself, upper-case
+    return named
+
+
 def _region_in(text: str, regions: set[str]) -> str | None:
     """The region the request limits itself to, when the fleet has it."""
-    for code, words in _REGION_WORDS.items():
-        if code in regions and re.search(rf"\b({words})\b", text, _I):
-            return code
-    for code in sorted(regions):
-        if re.search(rf"\b{_PREP}{re.escape(code)}\b", text):  # the code itself, upper-case, after a preposition
-            return code
-    return None
+    return next((code for code in _regions_named(text, regions) if code in regions), None)
 
 
 def _firmware_in(text: str, firmwares: set[str]) -> str | None:
@@ -560,7 +563,18 @@ def fleet_slice(s: Session, text: str, previous: dict[str, Any] | None = None) -
     rest = re.sub(re.escape(model), " ", text, flags=_I)
     part = _firmware_part(rest, {f for m, f, _ in rows if m == model and f})
     firmware = part[0] if part else None
-    region = _region_in(rest, {r for m, _, r in rows if m == model and r})
+    where = {r for m, f, r in rows if m == model and r and (firmware is None or f == firmware)}
+    asked = _regions_named(rest, where)
+    region = next((code for code in asked if code in where), None)
+    if asked and region is None:
+        # a region where the model (on that firmware) has no gateway: the slice is empty, never the whole model
+        return SliceRequest(model=model, firmware=firmware, region=asked[0], devices=0, topic=None)
+    if len(asked) > 1 and where <= set(asked):
+        region = None  # "egal ob UK oder Deutschland", "in the UK and Germany": every region the model is in
+    named = _NAMED_FIRMWARE.search(rest)
+    if part is None and named is not None:
+        # a firmware the model does not run: the slice is empty, never silently the whole model
+        return SliceRequest(model=model, firmware=named.group("v"), region=region, devices=0, topic=None)
     n = _slice_rows(s, model, firmware, region)
     if part:
         rest = re.sub(rf"(\b(firmware|fw|version|versión)\s+)?(?<![\w.]){re.escape(part[1])}(?![\w.])", " ", rest,
@@ -570,6 +584,13 @@ def fleet_slice(s: Session, text: str, previous: dict[str, Any] | None = None) -
                         action=parse(rest) or _bare_inform(rest),
                         topic="inform_interval" if _INFORM_TOPIC.search(rest) else None,
                         upgrade=bool(_UPGRADE.search(rest)))
+
+
+# A firmware named in a slice ("still on firmware 1.9", "con la 3.4", "auf 7.2"): a version-like token
+# after a firmware word or a preposition.
+_NAMED_FIRMWARE = re.compile(r"\b(?:firmware|fw|version|versión|software|build|on|auf|mit|sur|avec|en|con|la|die|"
+                             r"der)\s+"
+                             r"(?:firmware\s+|fw\s+|version\s+|v)?(?P<v>\d+(?:\.\d+)+[\w.-]*)", _I)
 
 
 def _bare_inform(text: str) -> ExplicitRequest | None:
@@ -764,8 +785,8 @@ def _names_a_value(text: str) -> bool:
 def _slice_plan(s: Session, sl: SliceRequest) -> Plan:
     what = sl.describe()
     if sl.devices == 0:
-        return Plan(outcome="answer", finding="fleet_slice_empty",
-                    text=f"No active gateway matches {what}; check the model and firmware with `gateward devices`.")
+        return Plan(outcome="answer", finding="fleet_slice_empty", text=(
+            f"No active gateway matches {what}, so nothing was drafted. {inventory_of(s, sl.model)}"))
     spec = campaign_draft(s, sl)
     if spec is None:
         need = ("the approved firmware image (URL and version) for a firmware campaign" if sl.upgrade
@@ -780,3 +801,64 @@ def _slice_plan(s: Session, sl: SliceRequest) -> Plan:
         f"({stages}, each ring gated on failures before the next) — nothing was changed. It needs approval: "
         "create it with `gateward campaign create`, where policy decides the approvers and may ask for a "
         "stricter plan."), data={"campaign_draft": spec, "slice": sl.model_dump(mode="json")})
+
+
+# ============================================================================ slices the fleet does not have
+
+
+def inventory_of(s: Session, model: str | None = None) -> str:
+    """What the fleet has, in one sentence: a model's firmware versions and regions (with counts), or the
+    models it has — what an agent needs to restate a slice that matched nothing."""
+    rows = s.execute(select(DeviceRow.model, DeviceRow.firmware, DeviceRow.region)
+                     .where(DeviceRow.status == "active")).all()
+    if model and any(m == model for m, _, _ in rows):
+        fws: dict[str, int] = {}
+        regions: dict[str, int] = {}
+        for m, f, r in rows:
+            if m == model:
+                fws[str(f)] = fws.get(str(f), 0) + 1
+                regions[str(r)] = regions.get(str(r), 0) + 1
+        return (f"The fleet's {model} gateways run " + ", ".join(f"{f} ({n})" for f, n in sorted(fws.items()))
+                + " in " + ", ".join(f"{r} ({n})" for r, n in sorted(regions.items())) + ".")
+    models: dict[str, int] = {}
+    for m, _, _ in rows:
+        models[str(m)] = models.get(str(m), 0) + 1
+    head = f"The fleet has no model {model}. " if model else ""
+    return head + "Its models: " + ", ".join(f"{m} ({n})" for m, n in sorted(models.items())) + "."
+
+
+_COUNT = re.compile(r"\b(how many|number of|count|wie viele|anzahl|combien|nombre de|cuánt[oa]s|cuant[oa]s|"
+                    r"número de)\b", _I)
+
+
+def unmatched(s: Session, scope: Any, text: str) -> Plan:
+    """A request the words say is about other gateways, when no slice or joint plan could be drafted
+    from it: a count from inventory, or what the fleet has — never a change on this gateway."""
+    rows = s.execute(select(DeviceRow.model, DeviceRow.firmware, DeviceRow.region)
+                     .where(DeviceRow.status == "active")).all()
+    low = text.lower()
+    model = next((m for m in sorted({str(r[0]) for r in rows}, key=len, reverse=True) if m.lower() in low), None)
+    region = _region_in(text, {str(r[2]) for r in rows if r[2]})
+    fw_part = _firmware_part(text, {str(r[1]) for r in rows if (model is None or r[0] == model) and r[1]})
+    named_fw = getattr(scope, "firmware", None)
+    if _COUNT.search(text):
+        def fw_ok(f: Any) -> bool:  # a named leading version counts every build of it ("7.2.6" → 7.2.6-CGW3400)
+            if fw_part is not None:
+                return bool(f == fw_part[0])
+            return named_fw is None or str(f).startswith(str(named_fw))
+        n = sum(1 for m, f, r in rows if (model is None or m == model) and (region is None or r == region)
+                and fw_ok(f))
+        fw_words = fw_part[0] if fw_part else named_fw
+        what = " ".join(x for x in (model or "active gateways", f"on firmware {fw_words}" if fw_words else "",
+                                    f"in {region}" if region else "") if x)
+        extra = "" if model or not getattr(scope, "model", None) else f" (the fleet has no model {scope.model})"
+        return Plan(outcome="answer", finding="fleet_count", data={"facts": [{"count": n, "of": what}]},
+                    text=f"The inventory has {n} {what}{extra} (active devices).")
+    named = model or getattr(scope, "model", None)
+    place = getattr(scope, "place", None)
+    where = f" The inventory knows regions ({', '.join(sorted({str(r[2]) for r in rows if r[2]}))}), not places " \
+            f"like {place}." if place and region is None else ""
+    return Plan(outcome="answer", finding="fleet_slice_unmatched", text=(
+        f"That is about other gateways ({getattr(scope, 'words', '') or 'a fleet slice'}), so I will not change this "
+        f"one — and I could not draft a campaign from it. {inventory_of(s, named)}{where} Name the model, firmware "
+        "and region as the fleet has them and the change, and I will draft a campaign."))

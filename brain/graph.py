@@ -34,7 +34,7 @@ from langgraph.config import get_stream_writer
 from langgraph.graph import START, StateGraph
 from langgraph.types import Command, interrupt
 
-from brain import answers, evidence, explicit, intents, named_devices, playbooks
+from brain import answers, evidence, explicit, named_devices, playbooks, qualify
 from brain.charts import change_measure
 from brain.llm import Usage
 from brain.llm_planner import LLMOutcome, LLMPlanner
@@ -42,19 +42,18 @@ from brain.plan import Finding, Intent, Plan
 from brain.prompts import context_message
 from brain.selfcheck import SelfCheck, self_check
 from brain.tools import ToolContext, ToolResult
+from brain.understanding import checker, offline, references
+from brain.understanding.intent import classify, extract_ssid
+from brain.understanding.request import Request, Scope
 from brain.untrusted import Pseudonymizer, scrub
-from core.errors import DeviceUnavailable, GatewardError, Locked
-from core.models import Actor, ActorKind, Evidence, ProposalDraft, ProposalState, utcnow
-from core.secrets import mask_value
+from core import localtime
+from core.kernel.errors import DeviceUnavailable, GatewardError, Locked
+from core.kernel.models import Actor, ActorKind, Evidence, Proposal, ProposalDraft, ProposalState, utcnow
+from core.kernel.secrets import mask_value
 from core.services import CoreServices
 from core.store import repo
 
 MAX_ATTEMPTS = 3
-# Confirmations in the four languages the planner reads ("ja", "oui", "sí"); "si" without the accent
-# is Spanish/French "if" and never confirms.
-YES = re.compile(r"^\s*(yes|y|yep|ok(ay)?|apply( it)?( now)?|go( ahead)?|do it|confirm(ed)?|please do|ja|jawohl|"
-                 r"oui|d'accord|sí|vale|claro)(?!\w)", re.I)
-NO = re.compile(r"^\s*(no|n|nope|cancel|stop|don'?t|abort|withdraw|nein|abbrechen|non|annuler)\b", re.I)
 
 PlannerMode = Literal["offline", "llm"]
 
@@ -91,6 +90,8 @@ class ChatState(TypedDict, total=False):
     question_text: str
     deferred: list[str]
     read_only: bool
+    request: dict[str, Any] | None  # the typed request of the last message (brain.understanding.request)
+    after_draft: bool  # the message answers a draft or question of the last turn (a correction may amend it)
 
 
 @dataclass
@@ -144,12 +145,15 @@ def _actor(state: ChatState) -> Actor:
     return Actor(id=a["id"], roles=tuple(a.get("roles", ())), kind=ActorKind(a.get("kind", "human")))
 
 
-def _understand(text: str, actor: Actor, pending: dict[str, Any] | None) -> intents.Heard | None:
-    """A person's message as speech acts (``brain.intents``); a job's trigger is taken as sent,
-    and so is a yes/no answering the planner's own question."""
-    if actor.kind is ActorKind.JOB or not text.strip() or (pending and (YES.match(text) or NO.match(text))):
-        return None
-    return intents.heard(text)
+def _understood(state: ChatState, text: str, actor: Actor, region: str | None) -> offline.Understood:
+    """A person's message read whole into a typed request (``brain.understanding.offline``); a job's
+    trigger is taken as sent."""
+    prev = state.get("request")
+    ctx = offline.Context(now=utcnow(), zone=localtime.zone(region),
+                          after_draft=bool(state.get("pending")) or bool(state.get("after_draft")),
+                          previous=Request.model_validate(prev) if prev else None,
+                          is_job=actor.kind is ActorKind.JOB)
+    return offline.understand(text, ctx)
 
 
 def _ctx(deps: Deps, state: ChatState) -> ToolContext:
@@ -205,7 +209,8 @@ class PlannerGraph:
         g.add_node("draft", self.draft, destinations=("self_check", "report"))
         g.add_node("self_check", self.self_check, destinations=("present", "draft", "report"))
         g.add_node("present", self.present, destinations=("await_decision", "apply", "report"))
-        g.add_node("await_decision", self.await_decision, destinations=("apply", "report", "await_decision"))
+        g.add_node("await_decision", self.await_decision,
+                   destinations=("apply", "report", "await_decision", "understand"))
         g.add_node("apply", self.apply, destinations=("report", "await_decision"))
         g.add_node("report", self.report)
         g.add_edge(START, "understand")
@@ -214,61 +219,125 @@ class PlannerGraph:
     # ------------------------------------------------------------------ understand
     def understand(self, state: ChatState) -> Command[Any]:
         _step("understand")
-        text = state.get("message", "")
+        said = str(state.get("message", ""))
         actor = _actor(state)
-        heard = _understand(text, actor, state.get("pending"))
-        if heard is not None:
-            text = heard.text
-        intent = playbooks.classify(text, is_job=actor.kind is ActorKind.JOB)
+        device_id = state.get("device_id")
+        region = None
+        if device_id:
+            with self.rt.store.read() as s:
+                region = repo.get_device(s, str(device_id)).region
+        waiting = self._still_open(state)
+        u = _understood({**state, "after_draft": bool(state.get("after_draft") or waiting)}, said, actor, region)
+        req = u.request
+        if waiting and req.refers_to is not None and req.refers_to.kind == "correct":
+            # "actually make it 3am instead" about a change that waits for its time or its approver: that
+            # change is withdrawn, and the amended request is planned anew
+            self.rt.lifecycle.cancel(waiting, actor, reason="superseded in chat by: " + said[:200])
+            _step("understand", f"proposal {waiting} withdrawn: the agent amended the request", proposal_id=waiting)
+        heard = u.heard
+        confirmed = req.refers_to is not None and req.refers_to.kind == "confirm"
+        withdrawn = req.refers_to is not None and req.refers_to.kind == "cancel"
+        text = u.text if heard is not None else said
+        intent = classify(text, is_job=actor.kind is ActorKind.JOB)
         pending = state.get("pending")
         if heard is not None and heard.answers and not heard.text:
             pending = None  # a question is a new turn, not the answer to the one asked before
+        if pending and req.refers_to is not None and req.refers_to.kind == "correct" and state.get("request"):
+            # "je voulais dire la 2,4" after the planner asked about the 5 GHz: the correction was read
+            # with the request it amends, and ``text`` is that request whole — the first message's words
+            # beside it would bring back the band (or value) the correction replaced
+            pending = None
         if pending and pending.get("kind") == "joint_plan":
-            if YES.match(text) and state.get("device_id") and actor.kind is not ActorKind.JOB:
+            if confirmed and device_id and actor.kind is not ActorKind.JOB:
                 return self._submit_joint(state, str(pending.get("text", "")), intent)
             pending = None  # anything else is a new request
         merged = False
-        if pending and intent in (Intent.UNKNOWN, Intent(pending["intent"])):
+        if pending and (confirmed or intent in (Intent.UNKNOWN, Intent(pending["intent"]))) and not withdrawn:
             merged = True
             intent = Intent(pending["intent"])
             extra = text
-            if "confirm" in pending.get("missing", []) and YES.match(text):
+            if "confirm" in pending.get("missing", []) and confirmed:
                 extra = explicit.CONFIRMED
-            if "ssid" in pending.get("missing", []) and playbooks.extract_ssid(text) is None and text.strip():
-                extra = f'SSID "{text.strip()}"'  # as given: a name over the limit is asked again, not cut
+            if "ssid" in pending.get("missing", []) and extract_ssid(said) is None and said.strip():
+                extra = f'SSID "{said.strip()}"'  # as given: a name over the limit is asked again, not cut
             # the answer first, so that its name wins over one the first message had (e.g. too long)
             first = "ssid" in pending.get("missing", [])
             text = (f"{extra} {pending.get('text', '')}" if first else f"{pending.get('text', '')} {extra}").strip()
+        keep_request = merged or (req.refers_to is not None and req.refers_to.kind == "correct")
+        request = req
+        if merged and state.get("request"):
+            # the answer to the planner's question, read with the request it completes
+            again = _understood({**state, "pending": None, "after_draft": False}, text, actor, region).request
+            request = offline.amend(Request.model_validate(state.get("request")), again)
         reset: dict[str, Any] = {
             "intent": str(intent), "message": text, "turn": int(state.get("turn", 0)) + 1, "evidence": {},
             "turn_tools": [], "finding": None, "plan": None, "llm": None, "attempts": 0, "exclude": {}, "check": None,
             "proposal_id": None, "proposal_state": None, "awaiting": None, "pending": None, "notices": [],
-            "apply_error": None,
-            "transcript": [*state.get("transcript", []), {"role": "user", "text": state.get("message", "")}][-20:],
+            "apply_error": None, "after_draft": False,
+            "transcript": [*state.get("transcript", []), {"role": "user", "text": said}][-20:],
             "answers": heard.answers if heard else [], "question_text": heard.question_text if heard else "",
             "deferred": heard.deferred if heard else [],
             "read_only": bool(heard and heard.read_only),
+            "request": request.model_dump(mode="json") if (actor.kind is not ActorKind.JOB) else None,
         }
-        if not state.get("device_id"):
+        if not device_id:
             plan = Plan(outcome="question", finding="no_device",
                         text="Which gateway is this about? Start the chat with a device id.")
             return Command(update={**reset, "plan": plan.model_dump(mode="json")}, goto="report")
+        if withdrawn:
+            plan = Plan(outcome="answer", finding="withdrawn",
+                        text="Understood — nothing will be drafted or changed. Tell me if something else is needed.")
+            return Command(update={**reset, "plan": plan.model_dump(mode="json"), "request": None}, goto="report")
+        if confirmed and not merged:
+            plan = Plan(outcome="answer", finding="nothing_to_confirm", text=(
+                "There is nothing waiting for a confirmation in this chat. Tell me what the customer needs."))
+            return Command(update={**reset, "plan": plan.model_dump(mode="json")}, goto="report")
         elsewhere = None
-        said = str(state.get("message", ""))
-        if actor.kind is not ActorKind.JOB and named_devices.others(said, str(state["device_id"])):
+        if actor.kind is not ActorKind.JOB and named_devices.others(said, str(device_id)):
             with self.rt.store.read() as s:
-                elsewhere = named_devices.answer(s, said, str(state["device_id"]))
+                elsewhere = named_devices.answer(s, said, str(device_id))
         if elsewhere is not None:  # another gateway's id: never a change here, nor there from this chat
             _step("understand", "the message names another device", finding=elsewhere.finding)
             return Command(update={**reset, "plan": elsewhere.model_dump(mode="json")}, goto="report")
-        if heard is not None and heard.acknowledged is not None:
+        if heard is not None and heard.acknowledged is not None and not keep_request:
             return Command(update={**reset, "plan": heard.acknowledged.model_dump(mode="json")}, goto="report")
-        # a building, a neighbourhood or a fleet slice is planned jointly, whatever else the message does
-        wide = (self._beyond_one_device(state, text if merged or heard is None else said)
-                if actor.kind is not ActorKind.JOB else None)
-        if wide is not None:  # a building, a neighbourhood or a fleet slice: planned together, not one gateway
-            return Command(update={**reset, "plan": wide.model_dump(mode="json")}, goto="report")
+        if actor.kind is not ActorKind.JOB:
+            # other gateways (a fleet slice, a building, a neighbourhood, a follow-up to a drafted slice):
+            # planned together or answered, never a change on this gateway
+            wide = self._beyond_one_device(state, request, said if not merged else text)
+            if wide is not None and request.scope.this_too and request.action is not None and (
+                    wide.data.get("campaign_draft")):
+                # "… on this one, and on every CGW-3400 in the UK as well": both parts — the campaign
+                # draft for the others is said now, and this gateway's own change is planned below
+                _emit("answer", wide.text + " This gateway's own change is drafted next, on its own.",
+                      finding=wide.finding, **{k: wide.data[k] for k in ("campaign_draft", "slice")
+                                               if wide.data.get(k)})
+                request = request.model_copy(update={
+                    "scope": Scope(words=request.scope.words),
+                    "unplaced": [x for x in request.unplaced if x.kind != "scope"]})
+                reset["request"] = request.model_dump(mode="json")
+            elif wide is not None:
+                return Command(update={**reset, "plan": wide.model_dump(mode="json")}, goto="report")
+            ask = checker.question(request)
+            if ask is not None:  # understand the whole request or ask: never act on part of it
+                _step("understand", "part of the request could not be placed", finding="unplaced",
+                      unplaced=[x.words for x in request.unplaced])
+                plan = Plan(outcome="question", finding="unplaced", text=ask,
+                            data={"unplaced": [x.model_dump(mode="json") for x in request.unplaced]})
+                return Command(update={**reset, "plan": plan.model_dump(mode="json"), "after_draft": True},
+                               goto="report")
         return Command(update=reset, goto="gather")
+
+    def _still_open(self, state: ChatState) -> str | None:
+        """The last turn's proposal when it still waits (for its time, its approver or its start)."""
+        pid = state.get("proposal_id")
+        if not pid:
+            return None
+        try:
+            p = self.rt.lifecycle.get(str(pid))
+        except GatewardError:
+            return None
+        return p.id if p.state in (ProposalState.APPROVED, ProposalState.AWAITING_APPROVAL) else None
 
     def _submit_joint(self, state: ChatState, text: str, intent: Intent) -> Command[Any]:
         from brain import fleetplan
@@ -283,14 +352,21 @@ class PlannerGraph:
                   "transcript": [*state.get("transcript", []), said][-20:]}
         return Command(update=update, goto="report")
 
-    def _beyond_one_device(self, state: ChatState, text: str) -> Plan | None:
+    def _beyond_one_device(self, state: ChatState, req: Request, text: str) -> Plan | None:
+        """A plan for a request about other gateways; None when it is about this one. The scope
+        comes from the typed request: a building or a street named as where this customer's problem
+        is does not make a joint plan; only a request about the others does."""
         from brain import fleetplan
         from brain.knowledge import policy_data
 
+        previous = ((state.get("plan") or {}).get("data") or {}).get("slice")  # the thread's last slice
+        if req.scope.kind == "this_device" and not previous:
+            return None
         with self.rt.store.read() as s:
             device = repo.get_device(s, str(state["device_id"]))
-            previous = ((state.get("plan") or {}).get("data") or {}).get("slice")  # the thread's last slice
             plan = fleetplan.plan_for(s, device, text, policy_data(self.rt.policy), previous, runtime=self.rt)
+            if plan is None and req.scope.kind == "fleet":
+                plan = fleetplan.unmatched(s, req.scope, text)
         if plan is not None:
             _step("understand", f"the request reaches beyond this gateway: {plan.finding}", finding=plan.finding)
         return plan
@@ -334,7 +410,7 @@ class PlannerGraph:
         notices: list[str] = list(state.get("notices", []))
         update: dict[str, Any] = {}
         if state.get("answers"):
-            # Questions are answered from facts before any operation is considered (issue 38).
+            # Questions are answered from facts before any operation is considered.
             ans = answers.answer(ctx, state.get("evidence") or {}, list(state.get("answers") or []),
                                  str(state.get("question_text") or ""), _tool_recorder(state, sink))
             if not str(state.get("message", "")).strip():
@@ -368,6 +444,7 @@ class PlannerGraph:
             update.update({"planner": "offline", "evidence": ev})
         else:
             ev, finding = self._offline_finding(state, ctx, sink, ev=state.get("evidence"))
+        finding = _targeted(finding, state.get("request"))
         _step("diagnose", finding.summary, finding=finding.kind)
         update.update({"finding": finding.model_dump(mode="json"), "turn_tools": sink, "notices": notices})
         return Command(update=update, goto="draft")
@@ -402,8 +479,22 @@ class PlannerGraph:
                     return self._after_draft(ctx, plan, ev, update, state)
                 llm_state = _llm_state(out)
                 update["llm"] = llm_state
-            plan = _plan_from_llm(ctx, llm_state, state)
-            return self._after_draft(ctx, plan, state.get("evidence") or {}, update, state)
+            # the model's reading of the request, reconciled with the offline one by the same checker:
+            # the stricter of the two, and a question if either left a part unplaced
+            said = (llm_state.get("draft") or llm_state.get("respond") or {}).get("request")
+            offline_req = Request.model_validate(state["request"]) if state.get("request") else None
+            request = checker.reconcile(offline_req, Request.model_validate(said) if said else None)
+            ask = checker.question(request) if request is not None and llm_state.get("draft") else None
+            if ask is not None:
+                plan = Plan(outcome="question", finding="unplaced", text=ask,
+                            data={"unplaced": [x.model_dump(mode="json") for x in request.unplaced]}
+                            if request is not None else {})
+            else:
+                plan = _plan_from_llm(ctx, llm_state, state)
+            if request is not None:
+                update["request"] = request.model_dump(mode="json")
+            return self._after_draft(ctx, plan, state.get("evidence") or {}, update,
+                                     {**state, "request": update.get("request", state.get("request"))})
         finding = Finding.model_validate(state["finding"])
         ev = state.get("evidence") or {}
         plan = playbooks.draft(ctx, finding, ev, exclude=state.get("exclude") or {},
@@ -412,9 +503,17 @@ class PlannerGraph:
 
     def _after_draft(self, ctx: ToolContext, plan: Plan, ev: dict[str, Any], update: dict[str, Any],
                      state: ChatState | None = None) -> Command[Any]:
+        req = state.get("request") if state is not None else None
+        if req:
+            # the draft against what was asked: the bands, the network, the value, the conditions, the time
+            plan = qualify.apply(ctx, Request.model_validate(req), plan, ev)
         plan = playbooks.conflict_gate(playbooks.compat_gate(ctx, plan, ev), ev)
+        if state is not None and state.get("read_only") and state.get("answers") and plan.outcome == "escalation":
+            # a question was asked and answered: what else the evidence shows is said beside it, the
+            # answer stays the reply (an outage upstream is mentioned, not made the answer)
+            plan = Plan(outcome="answer", finding=plan.finding, text="Also: " + plan.text, data=plan.data)
         if state is not None and state.get("read_only") and plan.outcome == "change":
-            # a question drafts nothing: the fix it found is offered with the facts (issue 38)
+            # a question drafts nothing: the fix it found is offered with the facts
             finding = update.get("finding") or state.get("finding") or {}
             plan = answers.offer(Finding.model_validate(finding) if finding else None, plan, utcnow())
             _step("draft", "a question: the fix is offered, not drafted", finding=plan.finding)
@@ -500,15 +599,30 @@ class PlannerGraph:
         message = str((value or {}).get("message", "")) if isinstance(value, dict) else str(value or "")
         actor = _actor(state)
         p = self.rt.lifecycle.get(pid)
-        if p.state is ProposalState.APPROVED and (kind == "approval" or YES.match(message)):
+        ref = references.find(message, after_draft=True) if message.strip() else None
+        yes = ref is not None and ref.kind == "confirm"
+        no = ref is not None and ref.kind == "cancel"
+        if p.state is ProposalState.APPROVED and ((kind == "approval" and not message.strip()) or yes):
             _step("await_decision", f"proposal {pid} is approved; applying", proposal_id=pid)
             return Command(update={"awaiting": None, "proposal_state": str(p.state)}, goto="apply")
-        if p.state in (ProposalState.APPROVED, ProposalState.AWAITING_APPROVAL) and NO.match(message):
+        if p.state in (ProposalState.APPROVED, ProposalState.AWAITING_APPROVAL) and no:
             p = self.rt.lifecycle.cancel(pid, actor, reason="withdrawn in chat")
             return Command(update={"awaiting": None, "proposal_state": str(p.state)}, goto="report")
+        if message.strip() and not yes and p.state in (ProposalState.APPROVED, ProposalState.AWAITING_APPROVAL) \
+                and self._amends(state, message, actor):
+            # a correction or a new request while this draft waits: the draft is withdrawn (superseded),
+            # and the message is read whole against the request it amends
+            self.rt.lifecycle.cancel(pid, actor, reason="superseded in chat by: " + message[:200])
+            _step("await_decision", f"proposal {pid} withdrawn: the agent amended the request", proposal_id=pid)
+            return Command(update={"awaiting": None, "proposal_id": None, "proposal_state": None, "message": message,
+                                   "after_draft": True}, goto="understand")
         if p.state is ProposalState.APPROVED:
-            _emit("question", f"Proposal {pid} is approved and ready. Reply 'apply' to apply it now, or 'cancel'.",
-                  proposal_id=pid)
+            sets = "; ".join(f"{c.path} = {mask_value(c.path, c.value)}" for c in p.changes[:4]) or ", ".join(
+                o.command for o in p.operations)
+            not_taken = ("I did not read that as a change to the draft. " if message.strip() else "")
+            _emit("question", f"{not_taken}Proposal {pid} is approved and ready; it sets {sets}"
+                  + (f" ({p.readback})" if p.readback else "")
+                  + ". Reply 'apply' to apply it as it is, 'cancel', or tell me what to change.", proposal_id=pid)
             return Command(update={"awaiting": "confirm"}, goto="await_decision")
         if p.state is ProposalState.AWAITING_APPROVAL:
             info = _proposal_info(self.rt, pid)
@@ -517,6 +631,16 @@ class PlannerGraph:
                             "I'll continue when it is decided; reply 'cancel' to withdraw it.", proposal_id=pid)
             return Command(update={"awaiting": "approval"}, goto="await_decision")
         return Command(update={"awaiting": None, "proposal_state": str(p.state)}, goto="report")
+
+    def _amends(self, state: ChatState, message: str, actor: Actor) -> bool:
+        """Whether a message sent while a draft waits changes what is asked (a correction, a new value,
+        band, time or condition, another request) — then the draft is superseded; a question or an
+        unclear remark leaves it waiting."""
+        with self.rt.store.read() as s:
+            region = repo.get_device(s, str(state["device_id"])).region
+        req = _understood({**state, "after_draft": True}, message, actor, region).request
+        return (req.act == "change" or bool(req.values) or req.qualified
+                or (req.refers_to is not None and req.refers_to.kind == "correct"))
 
     # ------------------------------------------------------------------ apply
     def apply(self, state: ChatState) -> Command[Any]:
@@ -536,6 +660,17 @@ class PlannerGraph:
             return Command(update={"apply_error": exc.message}, goto="report")
         return Command(update={"proposal_state": str(outcome.proposal.state), "apply_error": None}, goto="report")
 
+    def _scheduled_text(self, state: ChatState, p: Proposal) -> str:
+        """An approved change that waits for its time: when, in the device's local time, and who asked."""
+        with self.rt.store.read() as s:
+            region = repo.get_device(s, str(state["device_id"])).region
+        at = localtime.local(p.not_before or utcnow(), region)
+        when = f"{at:%a %d %b %H:%M} local time ({at.tzname()})"
+        if p.start_requested_by:
+            return (f"Proposal {p.id} is approved and scheduled: nothing is written before {when}; the worker starts "
+                    "it then and checks every gate again (reply 'cancel' to withdraw it).")
+        return f"Proposal {p.id} is approved; it may start no earlier than {when}. Reply 'apply' to schedule it."
+
     # ------------------------------------------------------------------ report
     def report(self, state: ChatState) -> dict[str, Any]:
         _step("report")
@@ -546,6 +681,8 @@ class PlannerGraph:
             p = self.rt.lifecycle.get(pid)
             info = _proposal_info(self.rt, pid)
             text = _outcome_text(p.id, str(p.state), p.error, info)
+            if p.state is ProposalState.APPROVED and p.not_before is not None:
+                text = self._scheduled_text(state, p)
             _emit("outcome", text, **info)
             said = text
             update["proposal_state"] = str(p.state)
@@ -569,6 +706,24 @@ class PlannerGraph:
 # ============================================================================ plan helpers
 
 
+_CREDENTIALS = ("ssid_change", "passphrase_change", "ssid_and_passphrase")
+
+
+def _targeted(finding: Finding, request: dict[str, Any] | None) -> Finding:
+    """A rename or passphrase finding limited to the network and bands the request named, with the
+    name as the agent typed it (the understander read it from the original words)."""
+    if finding.kind not in _CREDENTIALS or not request:
+        return finding
+    target = request.get("target") or {}
+    data = dict(finding.data)
+    if target.get("ssid_role") or target.get("bands"):
+        data.update(role=target.get("ssid_role"), bands=list(target.get("bands") or []))
+    ssid = (request.get("values") or {}).get("ssid")
+    if ssid and data.get("ssid"):
+        data["ssid"] = ssid
+    return finding.model_copy(update={"data": data})
+
+
 def _llm_state(out: LLMOutcome) -> dict[str, Any]:
     return {"kind": out.kind, "messages": out.messages, "call_id": out.pending_call_id,
             "draft": out.draft.model_dump(mode="json") if out.draft else None,
@@ -585,7 +740,7 @@ def _fallback_notice(out: LLMOutcome) -> str:
 
 
 def _plan_from_llm(ctx: ToolContext, llm_state: dict[str, Any], state: ChatState) -> Plan:
-    from core.models import Change
+    from core.kernel.models import Change
 
     if llm_state.get("kind") == "respond" and llm_state.get("respond"):
         r = llm_state["respond"]
@@ -653,6 +808,11 @@ def _give_up(state: ChatState, plan: Plan, issues: list[str], reasons: list[str]
         return Plan(outcome="question", finding="weak_passphrase", text=(
             f"Policy refused that passphrase ({why}). Ask the subscriber for another one: at least 12 characters, "
             "not a common password and not containing the network name."),
+            data={"pending": "passphrase_change", "missing": ["passphrase"], "suggested": None})
+    if issues and any("KeyPassphrase" in c["path"] for c in suggested) and any("length" in i for i in issues):
+        return Plan(outcome="question", finding="weak_passphrase", text=(
+            "That passphrase is too short for this gateway. Ask the subscriber for another one: at least 12 "
+            "characters, not a common password and not containing the network name."),
             data={"pending": "passphrase_change", "missing": ["passphrase"], "suggested": None})
     if issues:
         return Plan(outcome="escalation", finding="invalid_draft", text=(

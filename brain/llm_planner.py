@@ -75,7 +75,7 @@ class LLMPlanner:
         """The self-check refused the draft: tell the model why and let it try again."""
         msgs = list(messages)
         # The self-check's reasons quote values and the device's identity (a compat refusal names its
-        # vendor/model/firmware): wrapped, like every device string a model sees (issue 34).
+        # vendor/model/firmware): wrapped, like every device string a model sees.
         text = (f"The proposal was not submitted: {wrap(feedback, 'self-check')}. Fix it (read first if needed) "
                 "or respond.")
         if call_id:
@@ -248,7 +248,7 @@ def _unknown_paths(ctx: ToolContext, draft: ProposeChange) -> list[str]:
     Why here and not only in the self-check: a made-up path is the model's hallucination, not a
     policy question; refusing it inside the loop tells the model at once, in the same turn, and it
     never becomes a draft (the self-check still validates everything that does)."""
-    from core.models import Change
+    from core.kernel.models import Change
     from core.validation import validate_changes
 
     out: list[str] = []

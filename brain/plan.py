@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from core.models import ProposalDraft
+from core.kernel.models import ProposalDraft
 
 Outcome = Literal["change", "question", "escalation", "answer"]
 

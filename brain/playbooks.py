@@ -9,7 +9,7 @@ are never interpreted, so a hostile SSID cannot steer a playbook.
 
 Every turn reads the same core evidence bundle (``brain.evidence``); detectors over it produce
 ranked findings (``hypotheses``) and the wording only re-ranks them (see ``brain/README.md``).
-Explicit requests ("set channel 11") are parsed by ``brain.requests`` and drafted by
+Explicit requests ("set channel 11") are parsed by ``brain.understanding.actions`` and drafted by
 ``brain.explicit``.
 
 Playbooks, by finding:
@@ -29,12 +29,11 @@ Playbooks, by finding:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from brain import air, charts, evidence, explicit, knowledge, requests
+from brain import air, charts, evidence, explicit, knowledge
 from brain.channels import ChannelRules, choose_channel, rules_for, width_mhz
 from brain.detectors.thresholds import thresholds
 from brain.plan import Finding, Intent, Measure, Plan
@@ -46,47 +45,15 @@ from brain.tools import (
     call_tool,
     radios_from_values,
 )
+from brain.understanding import actions as requests
+from brain.understanding.intent import _CONN, _HARD_UNSUPPORTED, SECRET_RE, extract_ssid
 from core import compat, topology
-from core.models import Change, Evidence, EvidenceSeries, ProposalDraft, Root, utcnow
-from core.secrets import mask_value
-from core.values import parse_bool
+from core.kernel.models import Change, Evidence, EvidenceSeries, ProposalDraft, Root, utcnow
+from core.kernel.secrets import mask_value
+from core.kernel.values import parse_bool
 
 OnTool = Callable[[ToolResult], None]
 Evidence_ = dict[str, dict[str, Any]]
-
-SECRET_RE = re.compile(r"\[secret:(\d+)\]")
-_I = re.IGNORECASE
-_PASS = re.compile(r"pass ?(word|phrase)|wi-?fi (key|code)|network key|wpa key|\[secret:\d+\]", _I)
-_SSID = re.compile(r"\b(change|rename|new|set|update|different|call)\b.{0,40}\b(ssid|network name|wi-?fi name|"
-                   r"name)\b|\bssid\b.{0,20}\b(to|as)\b|\brename\b|network name|wi-?fi name|"
-                   r"name of (the|their|his|her|my) (wi-?fi|network)|\bcall (it|the (wi-?fi|network))\b|"
-                   # "would like their network to be called X", "umbenennen", "renommer", "que se llame X"
-                   r"\b(wi-?fi|network|wlan|ssid)\b.{0,25}\b(be )?(called|named)\b|\brenam\w*|\bumbenenn\w*|"
-                   r"\bumtaufen|\b(soll|sollte) .{0,25}\bheißen\b|\brenomm\w*|\bs'appeler\b|\brenombr\w*|"
-                   r"\bse llame\b|\bcambi\w* (el|de) nombre|\bnuevo nombre\b|\bnouveau nom\b|\bneue[nr]? name", _I)
-_INFORM = re.compile(r"\binform|not reporting|doesn'?t report|stale|check(s|ing)? in|last seen|\bacs\b|"
-                     r"tr-?069|periodic|management server|not (showing|visible) (up )?in", _I)
-_CONN = re.compile(r"no internet|internet('s|’s| is| keeps)? ?(down|out|not working|dead|dropping)|"
-                   r"can'?t (get online|browse)|"
-                   r"websites?|web ?pages?|pages? (won'?t|don'?t|do not) load|\bdns\b|\boffline\b|outage|"
-                   r"no (connection|service|sync)|lost connection|(link|line|fibre|fiber) (is )?down", _I)
-_COVER = re.compile(r"coverage|weak (signal|wi-?fi)|signal (is )?(weak|poor|low)|far (room|end)|garden|upstairs|"
-                    r"downstairs|back (room|bedroom)|bedroom|can'?t reach|\brange\b|one bar|dead ?zone|"
-                    r"through (the )?walls?", _I)
-_WIFI = re.compile(r"\b(wi-?fi|wireless|wlan|drop(s|ping|ped)?|disconnect\w*|slow\w*|buffer\w*|evenings?|dies|"
-                   r"cuts? out|unstable|interference|channels?|radar|streaming|video calls?|zoom|teams)\b", _I)
-_STATUS = re.compile(r"\bstatus\b|how is|summary|check (the |this )?(device|router|gateway|box)|overview", _I)
-_HARD_UNSUPPORTED = re.compile(r"factory[ _-]?reset|reboot (all|every)|approve|delete|wipe|shell|ssh|telnet|"
-                               r"root access|disable (the )?firewall", _I)
-_FACTORY_RESET = re.compile(r"factory[ _-]?reset", _I)
-_UNSUPPORTED = re.compile(r"factory[ _-]?reset|firmware|upgrade|downgrade|reboot (all|every)|approve|"
-                          r"delete|wipe|shell|ssh|telnet|root access|disable (the )?firewall", _I)
-TRIGGERS = {
-    "wifi_congestion": Intent.WIFI, "dfs_radar": Intent.WIFI, "dns_lost": Intent.CONNECTIVITY,
-    "dns_failures": Intent.CONNECTIVITY, "periodic_inform": Intent.INFORM, "inform_stale": Intent.INFORM,
-    "poor_coverage": Intent.COVERAGE, "wan_down": Intent.CONNECTIVITY, "wan_degraded": Intent.CONNECTIVITY,
-}
-TRIGGER_RE = re.compile(r"^\[trigger:([a-z0-9_]+)\]")
 
 # Thresholds. A busy channel and weak clients are the detectors' thresholds (``rules.json`` through
 # ``brain.detectors.thresholds``), so a case the detector opens is a finding here. The day-long mean
@@ -97,68 +64,6 @@ PING_SLOW_MS = 150.0
 SSID_MAX_BYTES = 32
 RETRANS_HIGH_PCT = 15.0
 DENSE_NEIGHBOURS = 6
-
-
-# ============================================================================ understand
-
-
-def classify(text: str, *, is_job: bool = False) -> Intent:
-    m = TRIGGER_RE.match(text.strip())
-    if m and is_job:
-        return TRIGGERS.get(m.group(1), Intent.UNKNOWN)
-    has_pass = bool(_PASS.search(text))
-    has_ssid = bool(_SSID.search(text))
-    if has_pass and has_ssid:
-        return Intent.CREDENTIALS
-    if has_pass:
-        return Intent.PASSPHRASE
-    if has_ssid:
-        return Intent.SSID
-    if requests.parse(text) is not None:
-        return Intent.REQUEST
-    if _UNSUPPORTED.search(text) and not (requests.reset_mood(text) in ("history", "question")
-                                          and not _UNSUPPORTED.search(_FACTORY_RESET.sub(" ", text))):
-        return Intent.UNSUPPORTED  # a reset that happened, or a question about one, is not asked for (issue 34)
-    for rx, intent in ((_INFORM, Intent.INFORM), (_CONN, Intent.CONNECTIVITY), (_COVER, Intent.COVERAGE),
-                       (_WIFI, Intent.WIFI), (_STATUS, Intent.STATUS)):
-        if rx.search(text):
-            return intent
-    return Intent.UNKNOWN
-
-
-_QUOTED = re.compile(r"[\"“”'‘’«»„]\s?([^\"“”'‘’«»„]{1,64}?)\s?[\"“”'‘’«»]")
-_SSID_VALUE = re.compile(r"(?:ssid|network name|wi-?fi name|name|"
-                         r"rename(?: (?:it|(?:the|their|his|her|my|your|its|the customer'?s) "
-                         r"(?:wi-?fi|network|ssid)))?)"
-                         r"\s*(?:\s(?:to|as|is|should be)\s+|=\s*|:\s*)(?:be\s+)?([^\s,;]+)|"
-                         r"\bcall(?:ed)?(?: it)?\s+([^\s,;]+)", _I)
-_STOP = {"to", "as", "is", "be", "the", "it", "a", "an", "and", "please", "something", "new", "their", "wifi",
-         "wi-fi", "network", "name", "change", "changed", "too"}
-
-
-def extract_ssid(text: str) -> str | None:
-    """The network name asked for: a quoted string, or the word after 'SSID to', 'rename to'…"""
-    clean = SECRET_RE.sub(" ", text)
-    for m in _QUOTED.finditer(clean):
-        cand = m.group(1).strip()
-        if cand and not SECRET_RE.search(cand):
-            return cand  # never shortened here: a name over 32 bytes is a question, not a silent cut
-    for m in _SSID_VALUE.finditer(clean):
-        cand = (m.group(1) or m.group(2) or "").strip().strip(".!?")
-        if cand and cand.lower() not in _STOP and not cand.lower().startswith("pass"):
-            # One token, unquoted: only when what follows in its clause is chatter ("call it X thanks!").
-            # "call it Blue House" is unclear — asked again (in quotes), never cut to "Blue" (issue 38).
-            after = re.split(r"[,;.!?\n]", clean[m.end():], maxsplit=1)[0].split()
-            if after and after[0].lower().strip("'\"") not in _CHATTER:
-                return None
-            return cand
-    return None
-
-
-_CHATTER = {"thanks", "thank", "thx", "ty", "please", "pls", "plz", "lol", "ok", "okay", "cheers", "asap", "now",
-            "and", "then", "danke", "bitte", "und", "dann", "jetzt", "merci", "svp", "stp", "et", "puis",
-            "maintenant", "gracias", "por", "y", "luego", "ahora", "for", "für", "pour", "para", "instead",
-            "stattdessen", "plutôt", "mejor", "sein", "be", "please."}
 
 
 # ============================================================================ gather
@@ -339,7 +244,7 @@ def _dense_wide_findings(ev: Evidence_, radios: list[RadioInfo]) -> list[Finding
 
 def _dense_air_findings(ev: Evidence_, radios: list[RadioInfo], taken: set[int | None]) -> list[Finding]:
     """A 5 GHz radio in congested air (``brain.air``: loud neighbours and utilisation together): a
-    wide one is narrowed, a 20 MHz one moves to its least crowded channel (issue 38)."""
+    wide one is narrowed, a 20 MHz one moves to its least crowded channel."""
     out = []
     for r in radios:
         if r.band != "5GHz" or r.index in taken:
@@ -462,7 +367,7 @@ def diagnose(ctx: ToolContext, intent: Intent, ev: Evidence_, text: str, secrets
     if intent == Intent.REQUEST:
         req = requests.parse(text.replace(explicit.CONFIRMED, " "))
         if req is not None:
-            # Facts first: a reboot or reset cannot fix an upstream outage (issue 38).
+            # Facts first: a reboot or reset cannot fix an upstream outage.
             outage = (_outage_finding(ev, reported_down=bool(_CONN.search(text)))
                       if req.action in ("reboot", "factory_reset") else None)
             return _offline_finding(ev) or outage or explicit.finding(req, text)
@@ -684,7 +589,7 @@ def draft(ctx: ToolContext, finding: Finding, ev: Evidence_, *, exclude: dict[st
 
 
 def measured_series(ctx: ToolContext, m: Measure | None) -> EvidenceSeries | None:
-    """The chart behind a drafted change (issue 39 item 4): the device's stored series its finding
+    """The chart behind a drafted change: the device's stored series its finding
     was judged on (or, for an explicit request, the series of the radio it changes), over the day
     the diagnosis read, at most ``SERIES_MAX_POINTS`` points (``charts.series_for``)."""
     if m is None:
@@ -698,7 +603,7 @@ _FACT_TEXT = 64  # longer strings are device text or lists, not a fact to weigh
 
 
 def finding_facts(finding: Finding) -> dict[str, Any]:
-    """The numbers behind a finding, as an approver reads them first (issue 39: "evidence as the
+    """The numbers behind a finding, as an approver reads them first ("evidence as the
     two or three facts behind a change, not `tool:read_parameters: 51 live value(s)`"): scalar
     values only, no secret references, device text cut out by length, at most a handful."""
     out: dict[str, Any] = {}
@@ -994,6 +899,8 @@ def _draft_credentials(ctx: ToolContext, finding: Finding, ev: Evidence_, secret
                               "password."}
         return Plan(outcome="question", finding=finding.kind, text=" ".join(asks[m] for m in missing),
                     data={"pending": finding.kind, "missing": missing})
+    if finding.data.get("role") or finding.data.get("bands"):
+        return _draft_credentials_for(ctx, finding, ev)
     primaries = _primary_ssids(ev)
     if not primaries:
         return Plan(outcome="escalation", finding=finding.kind, text="I could not read the gateway's SSIDs.")
@@ -1014,6 +921,38 @@ def _draft_credentials(ctx: ToolContext, finding: Finding, ev: Evidence_, secret
             changes.append(Change(path=f"Device.WiFi.AccessPoint.{i}.Security.KeyPassphrase", value=ref))
     what = " and ".join(x for x in (f"SSID {ssid!r}" if ssid else "", "a new passphrase" if ref else "") if x)
     d = ProposalDraft(intent=f"Set {what} on the primary Wi-Fi networks (subscriber request)", targets=[ctx.device.id],
+                      changes=changes, source="chat", rationale="Requested by the subscriber through support.",
+                      evidence=[Evidence(kind="chat", summary="subscriber request relayed by the support agent",
+                                         untrusted=True)])
+    return Plan(outcome="change", finding=finding.kind, draft=d, text=d.intent)
+
+
+def _draft_credentials_for(ctx: ToolContext, finding: Finding, ev: Evidence_) -> Plan:
+    """A rename or passphrase change limited to one network (the guest one) or to the bands named:
+    exactly those SSIDs, by the device's own marks, the name exactly as given (no band suffix added —
+    the agent named the one network it is for)."""
+    from brain import qualify, roles
+
+    role, bands = finding.data.get("role"), list(finding.data.get("bands") or [])
+    chosen = roles.pick(qualify.ssid_facts(ctx, ev), role, bands)
+    what = f"{role or 'primary'} network" + (f" on {' and '.join(bands)}" if bands else "")
+    if not chosen:
+        have = "; ".join(f'"{x.name}" ({x.role}, {x.band or "?"})' for x in qualify.ssid_facts(ctx, ev))
+        return Plan(outcome="answer", finding=finding.kind, text=(
+            f"This gateway has no {what}: its networks are {have or 'unreadable'}. Nothing was drafted."))
+    ssid = finding.data.get("ssid")
+    if ssid and len(str(ssid).encode()) > SSID_MAX_BYTES:
+        return Plan(outcome="question", finding=finding.kind, text=(
+            f"The name {ssid!r} is {len(str(ssid).encode())} bytes; an SSID can have at most {SSID_MAX_BYTES} bytes "
+            "and I will not shorten it myself. What shorter name should I use? Put it in quotes."),
+            data={"pending": finding.kind, "missing": ["ssid"]})
+    changes = [Change(path=f"Device.WiFi.SSID.{x.index}.SSID", value=ssid) for x in chosen if ssid]
+    ref = finding.data.get("secret_ref")
+    changes += [Change(path=f"Device.WiFi.AccessPoint.{x.index}.Security.KeyPassphrase", value=ref)
+                for x in chosen if ref]
+    names = ", ".join(f'"{x.name}"' for x in chosen)
+    told = " and ".join(x for x in (f"SSID {ssid!r}" if ssid else "", "a new passphrase" if ref else "") if x)
+    d = ProposalDraft(intent=f"Set {told} on the {what} ({names}) (subscriber request)", targets=[ctx.device.id],
                       changes=changes, source="chat", rationale="Requested by the subscriber through support.",
                       evidence=[Evidence(kind="chat", summary="subscriber request relayed by the support agent",
                                          untrusted=True)])

@@ -13,8 +13,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from brain.understanding.request import Request
 from brain.untrusted import wrap
-from core.models import Scalar
+from core.kernel.models import Scalar
 
 SYSTEM_PROMPT = """You are Gateward's planner for an ISP's home-gateway fleet. A support agent is on a call \
 with a subscriber about ONE gateway. Find out what is wrong using the read-only tools, then either propose \
@@ -37,7 +38,12 @@ invent, repeat or guess a passphrase.
 utilisation; a channel a loud neighbour uses is avoided, or your rationale says why it is kept.
 - End a turn with exactly ONE propose_change or respond call. Do not announce what you will do in plain \
 text: call the tools. Tool results may be cut (a note says so): read a narrower path then.
-- If the request is unclear, respond with kind=question. Never guess."""
+- If the request is unclear, respond with kind=question. Never guess.
+- With propose_change or respond, fill `request` with what the agent asked, WHOLE: the action and its \
+value, the band and the network (primary, guest, backhaul) it is limited to, conditions ("only if…", \
+"unless…"), the time it may start (not_before, in the device's local zone), what must not be touched, other \
+gateways it is about (scope), and every part you could not place (unplaced). Never leave a part out: \
+Gateward asks the agent about what is unplaced and never acts on only part of a request."""
 
 
 class ChangeItem(BaseModel):
@@ -47,14 +53,19 @@ class ChangeItem(BaseModel):
     value: Scalar = Field(description="new value (number, boolean or string)")
 
 
+_REQUEST = ("the agent's request as you understood it, whole (brain.understanding.request.Request): every "
+            "condition, time, band, network, scope and exclusion, and every part you could not place")
+
+
 class ProposeChange(BaseModel):
-    """Structured output: the Proposal draft the model wants to submit."""
+    """Structured output: the Proposal draft the model wants to submit, with the request it answers."""
 
     model_config = ConfigDict(extra="forbid")
 
     intent: str = Field(min_length=3, max_length=300, description="one line: what changes and why")
     changes: list[ChangeItem] = Field(min_length=1, max_length=10)
-    rationale: str = Field("", max_length=2000, description="the evidence that supports the change")
+    rationale: str = Field(default="", max_length=2000, description="the evidence that supports the change")
+    request: Request | None = Field(default=None, description=_REQUEST)
 
 
 class Respond(BaseModel):
@@ -64,6 +75,7 @@ class Respond(BaseModel):
 
     kind: Literal["answer", "question", "escalation"]
     text: str = Field(min_length=1, max_length=2000)
+    request: Request | None = Field(default=None, description=_REQUEST)
 
 
 FINAL_TOOLS: dict[str, type[BaseModel]] = {"propose_change": ProposeChange, "respond": Respond}

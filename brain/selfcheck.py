@@ -19,7 +19,7 @@ from typing import Any
 
 from core import compat
 from core import policy_input as pinput
-from core.models import Actor, Decision, Device, Proposal, ProposalDraft, ProposalState, utcnow
+from core.kernel.models import Actor, Decision, Device, Proposal, ProposalDraft, ProposalState, utcnow
 from core.services import CoreServices
 from core.validation import normalise, validate_changes
 from executors.base import ExecutorError

@@ -31,10 +31,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from brain.contracts import ChatEvent, ThreadSummary
 from brain.llm import LLMClient, LLMConfig, LLMError, Usage
-from brain.redact import redact
+from brain.redact import redact, settle
 from brain.threads import ThreadStore
 from core.errors import Conflict, Forbidden, Invalid
 from core.models import TERMINAL_STATES, Actor, ProposalState
+from core.redact import looks_secret
 from core.services import CoreServices
 from core.store import repo
 
@@ -90,7 +91,7 @@ class ChatService:
         self._process = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
     # The graph (LangGraph, its checkpointer and the model planner) is built on first use: a turn
-    # that only asks for facts is answered without it (issue 38: a CLI turn paid ~1.4 s CPU of
+    # that only asks for facts is answered without it (a CLI turn paid ~1.4 s CPU of
     # imports before the planner's own 0.1 s).
     @cached_property
     def deps(self) -> Deps:
@@ -151,18 +152,36 @@ class ChatService:
             vault = self.deps.vault.setdefault(thread_id, {})
             masked, found = redact(message, start=len(vault) + 1)
             pending = values.get("pending") or {}
+            if not found and _passphrase_waits(values):
+                # "typo - it's 'Saffron-Kettle-2219'" while a passphrase change waits: the corrected value
+                # is a secret too, though the message names no password
+                value = _corrected_secret(message)
+                if value is not None:
+                    key = f"[secret:{len(vault) + 1}]"
+                    found, masked = {key: value}, message.replace(value, key)
             if not found and "passphrase" in (pending.get("missing") or []):
                 kind, value = _bare_answer(message, pending)
                 if kind == "secret" and value is not None:
                     key = f"[secret:{len(vault) + 1}]"
                     found, masked = {key: value}, key
-                elif kind == "unclear":  # never a guess: ask again, and keep none of it (issue 34)
+                elif kind == "unclear":  # never a guess: ask again, and keep none of it
                     yield self._record(ChatEvent(thread_id=thread_id, kind="step", text="[secret]",
                                                  data={"role": "user", "node": "message", "actor": actor.id}))
                     yield self._record(ChatEvent(thread_id=thread_id, kind="question", data={"missing": ["passphrase"]},
                                                  text=UNCLEAR_PASSPHRASE))
                     return
-            vault.update(found)
+            settled = {k: settle(v, message) for k, v in found.items()}
+            if any(v is None for v in settled.values()):
+                # several unquoted words: never guessed into one passphrase, never echoed
+                for key, value in settled.items():
+                    if value is None:
+                        masked = _mask_clause_after(masked, key)
+                yield self._record(ChatEvent(thread_id=thread_id, kind="step", text=masked,
+                                             data={"role": "user", "node": "message", "actor": actor.id}))
+                yield self._record(ChatEvent(thread_id=thread_id, kind="question", data={"missing": ["passphrase"]},
+                                             text=UNCLEAR_PASSPHRASE))
+                return
+            vault.update({k: v for k, v in settled.items() if v is not None})
             yield self._record(ChatEvent(thread_id=thread_id, kind="step", text=masked,
                                          data={"role": "user", "node": "message", "actor": actor.id}))
             if snap.interrupts:
@@ -257,12 +276,15 @@ class ChatService:
 
     def _facts_only(self, thread_id: str, message: str, actor: Actor,
                     row: dict[str, Any]) -> list[ChatEvent] | None:
-        """A message that only asks for facts (``brain.intents``: questions with answerable topics,
+        """A message that only asks for facts (``brain.understanding.clauses``: questions with answerable topics,
         nothing requested, no secret in it) about a device, offline planner: answered here,
         read-only, without the graph — the same answer the graph's answer path gives. The thread's
         state is untouched (a paused proposal stays paused; a question the planner asked stays
         open). None otherwise."""
-        from brain import intents
+        from zoneinfo import ZoneInfo
+
+        from brain.understanding import offline
+        from core.models import utcnow
 
         # The model path keeps every turn in its transcript (the next turn's context), so it always
         # runs the graph; the graph answers fact questions the same way before the model is asked.
@@ -271,7 +293,11 @@ class ChatService:
         masked, found = redact(message, start=1)
         if found or "[secret:" in masked:
             return None
-        heard = intents.heard(masked)
+        understood = offline.understand(masked, offline.Context(now=utcnow(), zone=ZoneInfo("UTC")))
+        req, heard = understood.request, understood.heard
+        if (heard is None or req.act not in ("question", "acknowledge") or req.scope.kind != "this_device"
+                or req.unplaced or req.conditions or req.schedule is not None or req.refers_to is not None):
+            return None  # anything beyond a plain question about this gateway takes the graph
         if heard.text or not (heard.answers or heard.acknowledged is not None):
             return None
         if "admin" not in actor.roles and actor.id != row["owner"]:
@@ -388,17 +414,49 @@ _BEYOND_ONE = re.compile(
 
 UNCLEAR_PASSPHRASE = ("I did not take that as the passphrase: it is not clear which part of it is. Send only the "
                       "passphrase — in quotes if it has spaces, e.g. 'Blue Fox 9' — or 'cancel'.")
+_QUOTED_ANY = re.compile(r"[\"“„«]\s?([^\"”“»]{1,128}?)\s?[\"”“»]")
+
+
+def _mask_clause_after(masked: str, key: str) -> str:
+    """``masked`` with the rest of ``key``'s clause masked too: an unclear phrase is not shown in part."""
+    at = masked.find(key)
+    if at < 0:
+        return masked
+    end = re.search(r"[.;!?\n](?=\s|$)", masked[at:])
+    stop = at + end.start() if end else len(masked)
+    return masked[:at + len(key)] + masked[stop:]
+
+
 _QUOTED_ONLY = re.compile(r"^\s*([\"'“”‘’„«»])(.+?)([\"'“”‘’»«])\s*[.!]?\s*$", re.S)
+
+
+def _passphrase_waits(values: dict[str, Any]) -> bool:
+    """A passphrase change of this thread waits for its confirmation or its approver."""
+    request = values.get("request") or {}
+    return request.get("action") == "passphrase" and bool(values.get("proposal_id")) and bool(values.get("awaiting"))
+
+
+def _corrected_secret(message: str) -> str | None:
+    """The one quoted value of a correction, else its one credential-shaped token."""
+    quoted = _QUOTED_ANY.findall(message) or re.findall(r"(?<!\w)['‘]([^'’\s]{8,63})['’](?!\w)", message)
+    if len(quoted) == 1 and 8 <= len(quoted[0].strip()) <= 63:
+        return str(quoted[0]).strip()
+    shaped = [t.strip(".,;:!?()") for t in message.split() if looks_secret(t.strip(".,;:()")) and len(t) >= 8]
+    return shaped[0] if len(shaped) == 1 else None
 
 
 def _bare_answer(message: str, pending: dict[str, Any]) -> tuple[str, str | None]:
     """After "what should the new passphrase be?", what the answer is: ``("secret", value)`` when it
     is the quoted text (the whole message one quoted string) or a single token; ``("none", None)``
     when it withdraws the request ("cancel", "no"); otherwise ``("unclear", None)`` — never a guess
-    ("hunter22 lol, can u set that" is not the passphrase "hunter22 lol", issue 34)."""
+    ("hunter22 lol, can u set that" is not the passphrase "hunter22 lol")."""
     text = message.strip()
     if not text or re.match(r"(?i)^(cancel|never ?mind|stop|no)\b", text):
         return "none", None
+    quoted = _QUOTED_ANY.findall(text)
+    if len(quoted) == 1 and not _QUOTED_ONLY.match(text) and quoted[0].strip() and len(quoted[0]) <= 128:
+        # 'they went with "Quartz!Meadow-Otter-58"': the one quoted value is the answer
+        return ("unclear", None) if "ssid" in (pending.get("missing") or []) else ("secret", quoted[0].strip())
     m = _QUOTED_ONLY.match(text)
     if m is not None and m.group(2).strip() and len(m.group(2)) <= 128:
         value = m.group(2).strip()
@@ -407,4 +465,10 @@ def _bare_answer(message: str, pending: dict[str, Any]) -> tuple[str, str | None
         return "secret", value
     if len(text) <= 128 and not any(c.isspace() for c in text) and not re.search(r"[\"“”„«»]", text):
         return "secret", text.strip("'‘’")
+    # "Juniper-Anvil-4408, that's what she picked": one token, then a clause of its own with no other
+    # candidate in it
+    head, sep, tail = [*re.split(r"(\s*[,;]\s+|\s+[-–—]\s+)", text, maxsplit=1), "", ""][:3]
+    if sep and head and not any(c.isspace() for c in head) and looks_secret(head) and not any(
+            looks_secret(w.strip(".,;:!?")) for w in tail.split()):
+        return "secret", head.strip("'‘’")
     return "unclear", None

@@ -24,8 +24,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from brain.contracts import ChatEvent, ThreadSummary
 from brain.redact import scrub_data, scrub_text
-from core.errors import NotFound
-from core.models import utcnow
+from core.kernel.errors import NotFound
+from core.kernel.models import utcnow
 from core.store import Store
 from core.store.schema import UTCDateTime
 

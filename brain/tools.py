@@ -27,18 +27,18 @@ from brain import knowledge
 from brain.channels import parse_channel_list, width_mhz
 from brain.untrusted import Pseudonymizer, scrub
 from core import history
-from core.errors import GatewardError
-from core.models import Actor, Device, Scalar
-from core.secrets import MASK, is_secret_path
+from core.kernel.errors import GatewardError
+from core.kernel.models import Actor, Device, Scalar
+from core.kernel.secrets import MASK, is_secret_path
+from core.kernel.values import LexicalError, as_int, parse_bool
 from core.services import CoreServices
 from core.store import repo
-from core.values import LexicalError, as_int, parse_bool
 from executors.base import ExecutorError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from core.ports.executor import ReadOnlyExecutor
+    from core.kernel.ports.executor import ReadOnlyExecutor
 
 Band = Literal["2.4GHz", "5GHz", "6GHz"]
 MAX_PATHS = 20
@@ -59,7 +59,7 @@ class ToolResult:
 
     def for_model(self, pseudo: Pseudonymizer) -> str:
         # The summary and error are our words around device strings (vendor, model, firmware, an
-        # executor's message): wrapped like the data, never shown to a model bare (issue 34).
+        # executor's message): wrapped like the data, never shown to a model bare.
         body: dict[str, Any] = {"ok": self.ok, "summary": scrub(self.summary, pseudo, key="summary")}
         if self.error:
             body["error"] = scrub(self.error, pseudo, key="error")
@@ -383,7 +383,7 @@ def run_ipping(ctx: ToolContext, args: PingArgs) -> ToolResult:
 
 def policy_dry_run(ctx: ToolContext, args: DryRunArgs) -> ToolResult:
     from brain.selfcheck import self_check
-    from core.models import Change, ProposalDraft
+    from core.kernel.models import Change, ProposalDraft
 
     draft = ProposalDraft(intent=args.intent, targets=[ctx.device.id], source="chat",
                           changes=[Change(path=c.path, value=c.value) for c in args.changes])

@@ -30,7 +30,7 @@ _MAC_RE = re.compile(r"\b[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){5}\b")
 # Keys whose string values come from devices or people. The identity a gateway reports about itself
 # (vendor, model, firmware, product class, serial), the subscriber reference, a proposal's intent,
 # rationale or error (typed by a person or drafted from device text) and any text quoting them
-# (a compatibility "source" names vendor/model/firmware) are as untrusted as an SSID (issue 34).
+# (a compatibility "source" names vendor/model/firmware) are as untrusted as an SSID.
 UNTRUSTED_KEYS = frozenset({
     "ssid", "hostname", "host_name", "name", "cause", "message", "log", "text", "servers_before", "value", "before",
     "after", "detail", "vendor", "model", "firmware", "subscriber", "intent", "rationale", "reason", "error",

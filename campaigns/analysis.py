@@ -13,8 +13,10 @@ Signals, in order:
   (the fleet changed under the campaign: not a silent partial rollout);
 * firmware / reboot: the share of changed devices present again (re-registered) below
   ``min_reregistered`` fails;
-* telemetry KPIs: treated devices against the control cohort; worse by more than
-  ``max_degradation`` fails.
+* telemetry KPIs: the changed devices' change against the matched control cohort's
+  (difference in differences with an interval, ``campaigns/effects.py``); measurably worse by
+  more than the KPI's tolerance fails, and says by how much. With ``observe_s`` a drained ring
+  waits that long for its KPIs to be measured (pending) unless a harm shows first.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ class RingStats:
     in_flight: int = 0
     reregistered: int | None = None  # of sampled changed devices, present again
     reregister_sampled: int = 0
-    kpis: dict[str, dict[str, float]] = field(default_factory=dict)  # metric -> {treated, control, n_t, n_c}
+    kpis: dict[str, dict[str, Any]] = field(default_factory=dict)  # metric -> effect (ring_effects)
+    observing: str | None = None  # a drained ring still waiting for its KPIs to be measured: why
 
     @property
     def executed(self) -> int:
@@ -52,7 +55,7 @@ class RingStats:
         return {"ring": self.ring, "size": self.size, "verified": self.verified, "failed": self.failed,
                 "rollback_failed": self.rollback_failed, "unreached": self.unreached, "executed": self.executed,
                 "failure_rate": round(self.failure_rate, 6), "reregistered": self.reregistered,
-                "reregister_sampled": self.reregister_sampled, "kpis": self.kpis}
+                "reregister_sampled": self.reregister_sampled, "kpis": self.kpis, "observing": self.observing}
 
 
 @dataclass
@@ -85,18 +88,26 @@ def evaluate(stats: RingStats, gate: Gate, *, complete: bool) -> Verdict:
         if share < gate.min_reregistered:
             reasons.append(f"only {share:.1%} of sampled changed devices re-registered "
                            f"({stats.reregistered}/{stats.reregister_sampled}; need {gate.min_reregistered:.1%})")
-    for kpi in gate.kpis:
-        k = stats.kpis.get(kpi.metric)
-        if not k or k.get("n_treated", 0) < kpi.min_samples or k.get("n_control", 0) < kpi.min_samples:
-            continue  # not enough data: the KPI cannot fail a ring (recorded in the metrics)
-        treated, control = k["treated"], k["control"]
-        if control == 0:
-            continue
-        change = (treated - control) / abs(control)
-        worse = change if kpi.higher_is_worse else -change
-        if worse > kpi.max_degradation:
-            reasons.append(f"KPI {kpi.metric}: treated {treated:.3g} vs control {control:.3g} "
-                           f"({worse:.1%} worse; limit {kpi.max_degradation:.1%})")
+    reasons += kpi_harms(stats, gate)
     if reasons:
         return Verdict("fail", reasons)
+    if stats.observing:
+        return Verdict("pending", [stats.observing])
     return Verdict("pass", [f"{stats.verified} verified, {stats.failed} failed, {stats.unreached} unreached"])
+
+
+def kpi_harms(stats: RingStats, gate: Gate) -> list[str]:
+    """One reason per KPI on which the changed devices did measurably worse than their control by
+    more than its tolerance — saying by how much, with the interval. A KPI without enough data
+    cannot fail a ring (its effect says so in the recorded metrics)."""
+    out = []
+    for kpi in gate.kpis:
+        k = stats.kpis.get(kpi.metric)
+        if not k or not k.get("judged") or not k.get("harm"):
+            continue
+        unit = f" {k['unit']}" if k.get("unit") else ""
+        lo, hi = (k["low"], k["high"]) if k["higher_is_worse"] else (-k["high"], -k["low"])
+        out.append(f"KPI {k['title']}: the changed devices did measurably worse than {k['n_control']} matched "
+                   f"control device(s) — worse by {k['worse_by']:.3g}{unit} ({k['confidence']:.0%} CI {lo:.3g} to "
+                   f"{hi:.3g}; tolerance {k['tolerance']:.3g}{unit}; {k['n_treated']} changed device(s))")
+    return out

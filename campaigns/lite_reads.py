@@ -1,6 +1,6 @@
 """``gateward campaign status`` on the DB-API (:mod:`core.store.lite`): no SQLAlchemy, no pydantic.
 
-Why: issue 39 — ``campaign status`` took 1.3–4.5 s where the other read commands take 0.2–0.5 s;
+Why: ``campaign status`` took 1.3–4.5 s where the other read commands take 0.2–0.5 s;
 building the runtime was most of it, and importing SQLAlchemy and the ORM schema most of the rest.
 The rows are read with the reader's own connection (``sqlite3`` or ``psycopg``), decoded as the ORM
 decodes them (JSON text and ISO timestamps on SQLite; psycopg decodes both itself), and turned into
@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from campaigns.words import compose, summary
-from core.errors import NotFound
+from core.kernel.errors import NotFound
 
 if TYPE_CHECKING:
     from core.store.lite import LiteReader

@@ -6,6 +6,9 @@ plan order and an ``obligation.halt`` item (``failure_rate_pct``). A campaign th
 adopts that plan; one that states its own may be *stricter* (smaller stages, more of them, a lower
 failure threshold) but never looser — that is refused before anything runs.
 
+``obligation.rehearsal`` (``min_targets``, ``target_count``): a blast radius that large may start only
+after a clean rehearsal of this exact proposal (``campaigns/rehearsal.py``; checked at start).
+
 ``obligation.window`` (``region``, ``start_hour``, ``end_hour``, ``utc_offset_hours``) binds every
 later batch to the change window the decision was taken in: a campaign runs for hours, and policy
 judged the clock only once. The orchestrator holds new batches while any of its regions' windows is
@@ -13,7 +16,7 @@ closed and goes on when it opens again.
 
 Only codes and params are read; the messages are for people, so rewording one in Rego changes
 nothing here. A campaign stored before obligations had codes kept only the messages
-(``plan["policy"]``); migration 0026 gave each such plan its coded items (issue 34), so no text is
+(``plan["policy"]``); migration 0026 gave each such plan its coded items, so no text is
 parsed here any more: a plan without ``policy_items`` has no obligations.
 """
 
@@ -26,9 +29,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from core.models import PolicyItem
+    from core.kernel.models import PolicyItem
 
 STAGE, HALT, WINDOW = "obligation.stage", "obligation.halt", "obligation.window"
+REHEARSAL = "obligation.rehearsal"
 
 
 class ObligationError(ValueError):
@@ -61,6 +65,7 @@ class PolicyPlan:
     has_canary: bool = False
     max_failure_rate: float | None = None  # fraction
     windows: tuple[Window, ...] = ()
+    rehearsal: str | None = None  # policy's reason to require a clean rehearsal before the start
 
     def closed_windows(self, now: datetime) -> list[Window]:
         return [w for w in self.windows if not w.open_at(now)]
@@ -79,10 +84,10 @@ def _param(code: str, params: Mapping[str, Any], name: str, kind: type | tuple[t
 
 
 def _item_type() -> type | None:
-    """``core.models.PolicyItem`` when that module is loaded — an instance of it cannot exist
+    """``core.kernel.models.PolicyItem`` when that module is loaded — an instance of it cannot exist
     otherwise — so that reading a stored plan (``campaign status``) does not import the models and
-    pydantic (issue 39)."""
-    models = sys.modules.get("core.models")
+    pydantic."""
+    models = sys.modules.get("core.kernel.models")
     return getattr(models, "PolicyItem", None) if models is not None else None
 
 
@@ -101,6 +106,7 @@ def parse(obligations: Iterable[PolicyItem | Mapping[str, Any]]) -> PolicyPlan:
     canary = False
     halt: float | None = None
     windows: list[Window] = []
+    rehearsal: str | None = None
     for ob in obligations:
         item = _item_type()
         if not (isinstance(ob, Mapping) or (item is not None and isinstance(ob, item))):
@@ -116,7 +122,11 @@ def parse(obligations: Iterable[PolicyItem | Mapping[str, Any]]) -> PolicyPlan:
             stages.append(float(_param(code, params, "percent", (int, float))))
         elif code == HALT:
             halt = float(_param(code, params, "failure_rate_pct", (int, float))) / 100.0
-    return PolicyPlan(stages=stages, has_canary=canary, max_failure_rate=halt, windows=tuple(windows))
+        elif code == REHEARSAL:
+            rehearsal = f"{int(_param(code, params, 'target_count', int))} targets reach policy's " \
+                        f"{int(_param(code, params, 'min_targets', int))}"
+    return PolicyPlan(stages=stages, has_canary=canary, max_failure_rate=halt, windows=tuple(windows),
+                      rehearsal=rehearsal)
 
 
 def plan_items(plan: Mapping[str, Any]) -> list[Any]:

@@ -19,7 +19,7 @@ commands (start, pause, resume, abort, promote).
 Device writes happen only in :meth:`run_batch` (``Lifecycle.apply_batch``) and :meth:`run_rollback`
 (``Lifecycle.rollback_staged``); both re-check every gate of the lifecycle themselves.
 
-Who acts (issue 34): a campaign acts on behalf of a person — whoever last started, resumed or
+Who acts: a campaign acts on behalf of a person — whoever last started, resumed or
 promoted it (``campaigns.run_by``) — not as the remediation jobs' automation user. Its batches,
 rollback and finish run as that person (with that person's roles as they are *now*: someone who
 lost the right to apply halts the campaign, it does not go on in their name) and every event they
@@ -44,6 +44,7 @@ from campaigns import obligations
 from campaigns import rate as ratelimit
 from campaigns.analysis import RingStats, Verdict, evaluate
 from campaigns.halt import Stopper
+from campaigns.ring_effects import ring_drained_at, ring_effects
 from campaigns.schema import CampaignAnalysisRow, CampaignBatchRow, CampaignDeviceRow, CampaignRow
 from campaigns.spec import CampaignSpec, parse_spec
 
@@ -59,15 +60,13 @@ from campaigns.states import REJECTED as REJECTED
 from campaigns.states import RUNNING as RUNNING
 from campaigns.states import TERMINAL as TERMINAL
 from core import audit
-from core.errors import Conflict, GatewardError, NotFound, ShuttingDown
-from core.ids import new_id
-from core.models import Actor, ExecutionStatus, ProposalState, utcnow
+from core.kernel.errors import Conflict, GatewardError, NotFound, ShuttingDown
+from core.kernel.ids import new_id
+from core.kernel.models import Actor, ExecutionStatus, ProposalState, utcnow
 from core.services import CoreServices
-from core.store.schema import DeviceRow, ExecutionRow, TelemetryRow
+from core.store.schema import DeviceRow, ExecutionRow
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from campaigns.queue import Queue
     from core.staged import BatchOutcome
 
@@ -78,6 +77,7 @@ OUTSTANDING = ("queued", "running", "halted")
 MAX_ATTEMPTS = 8
 WATCHDOG_FRESH_S = 0.5  # a campaign stepped this recently is not stepped again by the watchdog
 STALLED_CHECK_S = 2.0  # how often a worker's watchdog looks for jobs of dead workers
+OBSERVE_EVERY_S = 5.0  # a drained ring observing its KPIs (gate.observe_s) is measured at most this often
 X = ExecutionStatus
 DID_NOT_HOLD = frozenset({str(X.FAILED), str(X.ROLLED_BACK), str(X.ROLLBACK_FAILED), str(X.VERIFY_FAILED)})
 CHANGED = frozenset({str(X.APPLYING), str(X.APPLIED), str(X.VERIFIED), str(X.VERIFY_FAILED), str(X.ROLLING_BACK)})
@@ -108,6 +108,8 @@ class Orchestrator:
         self._last_job_check = 0.0
         self._last_stalled_check = -1e9
         self._window_noted: set[str] = set()
+        self._observed: dict[tuple[str, int], float] = {}  # (campaign, ring) -> when its KPIs were last measured
+        self.observe_every_s = OBSERVE_EVERY_S
 
     # ================================================================== helpers
     def person(self, c: CampaignRow) -> Actor:
@@ -423,7 +425,7 @@ class Orchestrator:
             out = self.lc.rollback_staged(pid, actor, f"campaign {cid}: {reason}", batch=500)
         with self.store.read() as s:
             remaining = int(s.scalar(select(func.count()).select_from(ExecutionRow).where(
-                ExecutionRow.proposal_id == pid, ExecutionRow.status.in_(list(CHANGED)))) or 0)
+                ExecutionRow.proposal_id == pid, ExecutionRow.status.in_(list(CHANGED)))) or 0) - len(out.not_installed)
             rb_failed = int(s.scalar(select(func.count()).select_from(ExecutionRow).where(
                 ExecutionRow.proposal_id == pid, ExecutionRow.status == str(X.ROLLBACK_FAILED))) or 0)
         with self.store.write() as s:
@@ -439,7 +441,7 @@ class Orchestrator:
             c.error = (f"{rb_failed} device(s) could not be rolled back: inspect and restore them by hand"
                        if rb_failed else None)
             self._event(s, c, actor.id, f"campaign.{c.state}", reason=reason, restored=len(out.rolled_back),
-                        rollback_failed=rb_failed, via=self.via())
+                        rollback_failed=rb_failed, not_installed=len(out.not_installed), via=self.via())
 
     def _halter_or_person(self, user: str, c: CampaignRow) -> Actor:
         """Who a rollback acts for: the person who aborted, else (a gate, the system) the person
@@ -623,10 +625,14 @@ class Orchestrator:
                 devices = repo.get_devices(s, sample)
             else:
                 devices = {}
-            start = s.scalar(select(func.min(CampaignBatchRow.started_at)).where(
-                CampaignBatchRow.campaign_id == c.id, CampaignBatchRow.ring == ring))
-            for kpi in spec.gate.kpis:
-                stats.kpis[kpi.metric] = self._kpi(s, c, ring, kpi.metric, start)
+            if spec.gate.kpis:
+                now = self.lc.clock()
+                stats.kpis = ring_effects(s, c, ring, spec.gate.kpis, now=now)
+                drained = ring_drained_at(s, c, ring)
+                until = drained + timedelta(seconds=spec.gate.observe_s) if drained is not None else None
+                if spec.gate.observe_s and until is not None and now < until:
+                    stats.observing = (f"observing the KPIs until {until.isoformat(timespec='seconds')} "
+                                       "(gate.observe_s): " + "; ".join(k["text"] for k in stats.kpis.values()))
         if devices:
             back = 0
             for d in devices.values():
@@ -638,27 +644,12 @@ class Orchestrator:
             stats.reregistered, stats.reregister_sampled = back, len(devices)
         return stats
 
-    def _kpi(self, s: Session, c: CampaignRow, ring: int, metric: str, since: datetime | None) -> dict[str, float]:
-        """Mean of ``metric`` since the ring started: verified devices of the ring vs the control
-        cohort (held back, so untouched while this ring runs)."""
-        base = select(func.avg(TelemetryRow.value), func.count()).join(
-            CampaignDeviceRow, (CampaignDeviceRow.device_id == TelemetryRow.device_id)
-            & (CampaignDeviceRow.campaign_id == c.id)).where(TelemetryRow.metric == metric)
-        if since is not None:
-            base = base.where(TelemetryRow.ts >= since)
-        verified = select(ExecutionRow.device_id).where(ExecutionRow.proposal_id == c.proposal_id,
-                                                        ExecutionRow.status == str(X.VERIFIED))
-        touched = select(ExecutionRow.device_id).where(ExecutionRow.proposal_id == c.proposal_id)
-        t_avg, t_n = s.execute(base.where(CampaignDeviceRow.ring == ring,
-                                          CampaignDeviceRow.device_id.in_(verified))).one()
-        c_avg, c_n = s.execute(base.where(CampaignDeviceRow.control.is_(True),
-                                          CampaignDeviceRow.device_id.not_in(touched))).one()
-        return {"treated": float(t_avg or 0.0), "control": float(c_avg or 0.0), "n_treated": int(t_n or 0),
-                "n_control": int(c_n or 0)}
-
     def _analyse(self, cid: str, ring: int) -> bool:
         """Final analysis of a drained ring: figures outside the lock, verdict inside it. True
         when the ring passed and the next one may start right away."""
+        key = (cid, ring)
+        if time.monotonic() - self._observed.get(key, -1e9) < self.observe_every_s:
+            return False  # observing the ring's KPIs: measured again a few seconds from now
         stats = self.ring_stats(cid, ring)
         post = _Post()
         again = False
@@ -668,6 +659,11 @@ class Orchestrator:
                 return False
             spec = self.spec_of(c)
             verdict = evaluate(stats, spec.gate, complete=True)
+            if verdict.outcome == "pending":
+                self._observed[key] = time.monotonic()
+                self._note_observation(s, c, stats, verdict)
+                return False
+            self._observed.pop(key, None)
             self._record_analysis(s, c, stats, verdict, final=True)
             if verdict.outcome == "pass":
                 self._event(s, c, "gate", "campaign.ring_passed", stats=stats.as_dict())
@@ -686,6 +682,17 @@ class Orchestrator:
         if post.finish:
             self._finish(cid)
         return again
+
+    def _note_observation(self, s: Session, c: CampaignRow, stats: RingStats, verdict: Verdict) -> None:
+        """Record an observation of a drained ring's KPIs when it measured something new (more
+        devices or samples, another estimate): the points of the effect chart, not one per tick."""
+        last = s.scalar(select(CampaignAnalysisRow).where(CampaignAnalysisRow.campaign_id == c.id,
+                                                          CampaignAnalysisRow.ring == stats.ring)
+                        .order_by(CampaignAnalysisRow.id.desc()).limit(1))
+        seen = {k: (v.get("estimate"), v.get("samples")) for k, v in ((last.metrics or {}).get("kpis") or {}).items()} \
+            if last is not None else None
+        if seen != {k: (v.get("estimate"), v.get("samples")) for k, v in stats.kpis.items()}:
+            self._record_analysis(s, c, stats, verdict, final=False)
 
     def _record_analysis(self, s: Session, c: CampaignRow, stats: RingStats, verdict: Verdict, *,
                          final: bool) -> None:

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
-from core.models import Device
+from core.kernel.models import Device
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,12 @@ def _rank_key(campaign_id: str, device_id: str) -> bytes:
 
 
 def plan_rings(campaign_id: str, devices: Sequence[Device], stages: Sequence[float],
-               control_pct: float = 0.0) -> RingPlan:
-    """Place every device in exactly one ring (stages are cumulative percentages ending at 100)."""
+               control_pct: float = 0.0, control: Collection[str] | None = None) -> RingPlan:
+    """Place every device in exactly one ring (stages are cumulative percentages ending at 100).
+
+    ``control``: the control cohort already chosen (``campaigns.cohort.match``); its devices wait
+    for the last ring and the others are ranked among themselves, so every class keeps a device
+    in the canary. Left out, the cohort is the highest fractions of each class (``control_pct``)."""
     if not devices:
         raise ValueError("nothing to plan: the selection is empty")
     if not stages or stages[-1] != 100:
@@ -65,21 +69,25 @@ def plan_rings(campaign_id: str, devices: Sequence[Device], stages: Sequence[flo
     ring_of: dict[str, tuple[int, float, str, bool]] = {}
     for stratum, members in by_stratum.items():
         members.sort(key=lambda d: _rank_key(campaign_id, d.id))
-        n = len(members)
-        for rank, d in enumerate(members):
+        held = [d for d in members if d.id in control] if control is not None else []
+        ranked = [d for d in members if d.id not in control] if control is not None else members
+        n = len(ranked)
+        for rank, d in enumerate(ranked):
             frac = (rank + 0.5) / n
             ring = 0 if rank == 0 else next(i for i, s in enumerate(stages) if frac <= s / 100.0 + 1e-12)
-            control = control_pct > 0 and frac > 1.0 - control_pct / 100.0 and n > 1
-            if control:
+            is_control = control is None and control_pct > 0 and frac > 1.0 - control_pct / 100.0 and n > 1
+            if is_control:
                 ring = len(stages) - 1
-            ring_of[d.id] = (ring, frac, stratum, control)
+            ring_of[d.id] = (ring, frac, stratum, is_control)
+        for k, d in enumerate(held):
+            ring_of[d.id] = (len(stages) - 1, 1.0 + k, stratum, True)
     placements: list[Placement] = []
     sizes = [0] * len(stages)
     strata: list[dict[str, int]] = [defaultdict(int) for _ in stages]
     # Within a ring interleave classes (order by fraction), so the first batches cover every class.
     order = sorted(ring_of.items(), key=lambda kv: (kv[1][0], kv[1][3], kv[1][1], kv[1][2], kv[0]))
-    for dev_id, (ring, _frac, stratum, control) in order:
-        placements.append(Placement(dev_id, ring, sizes[ring], stratum, control))
+    for dev_id, (ring, _frac, stratum, held_back) in order:
+        placements.append(Placement(dev_id, ring, sizes[ring], stratum, held_back))
         sizes[ring] += 1
         strata[ring][stratum] += 1
     return RingPlan(stages=list(stages), placements=placements, sizes=sizes,

@@ -2,7 +2,7 @@
 on the store alone.
 
 Why apart from ``campaigns.service``: a read needs no lifecycle, policy pack or orchestrator, and
-building them was most of the 1.3–4.5 s ``gateward campaign status`` took (issue 39; the other read
+building them was most of the 1.3–4.5 s ``gateward campaign status`` took (the other read
 commands take 0.2–0.5 s). :class:`Campaigns` is a :class:`CampaignReader` too, so the API, the
 console and the CLI read exactly the same dictionaries.
 """
@@ -25,7 +25,7 @@ from campaigns.words import (  # noqa: F401  (re-exported: read from here before
     summary,
     window_info,
 )
-from core.errors import NotFound
+from core.kernel.errors import NotFound
 from core.store.schema import DeviceRow, ExecutionRow, ProposalRow
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ class CampaignReader:
                 CampaignBatchRow.campaign_id == cid).group_by(CampaignBatchRow.state)).all())
             analyses = list(s.scalars(select(CampaignAnalysisRow).where(CampaignAnalysisRow.campaign_id == cid)
                                       .order_by(CampaignAnalysisRow.id.desc()).limit(40)))
-            # The workers that carried batches out for the person (issue 34: never an anonymous robot).
+            # The workers that carried batches out for the person (never an anonymous robot).
             workers = [{"worker": w, "batches": int(n)} for w, n in s.execute(
                 select(CampaignBatchRow.worker, func.count()).where(
                     CampaignBatchRow.campaign_id == cid, CampaignBatchRow.worker.is_not(None))

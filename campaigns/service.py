@@ -12,26 +12,30 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, insert, select
 
-from campaigns import obligations
+from campaigns import cohort, obligations, rehearsal
 from campaigns import rate as ratelimit
 from campaigns.orchestrator import Orchestrator
 from campaigns.planner import plan_rings
 from campaigns.reads import CampaignReader
 from campaigns.reads import ring_statuses as ring_statuses  # re-exported: read from here before
+from campaigns.ring_effects import effect_series
 from campaigns.schema import CampaignDeviceRow, CampaignRow
 from campaigns.spec import CampaignSpec, Target, check_stages, parse_spec
 from campaigns.states import ABORTING, CREATED, DENIED, PAUSED, RUNNING
 from campaigns.words import EMERGENCY_PATH as EMERGENCY_PATH
-from campaigns.words import _strata_totals
+from campaigns.words import _strata_totals, ring_name
 from campaigns.words import window_info as window_info
 from core import audit, rbac
-from core.errors import Conflict, Forbidden, Invalid
-from core.ids import new_id
-from core.models import Actor, ExecutionStatus, ProposalDraft, ProposalState, utcnow
+from core.failpoints import failpoint
+from core.kernel.errors import Conflict, Forbidden, Invalid
+from core.kernel.ids import new_id
+from core.kernel.models import TERMINAL_STATES, Actor, ExecutionStatus, Proposal, ProposalDraft, ProposalState, utcnow
+from core.lifecycle.create_intents import CAMPAIGN as CAMPAIGN_INTENT
 from core.services import CoreServices
 from core.store import repo
 from core.store.schema import DeviceRow
@@ -59,7 +63,14 @@ class Campaigns(CampaignReader):
         self.orch = Orchestrator(runtime, queue)
 
     # ================================================================== create
-    def create(self, data: dict[str, Any] | CampaignSpec, actor: Actor) -> dict[str, Any]:
+    def create(self, data: dict[str, Any] | CampaignSpec, actor: Actor, *,
+               on_record: Callable[[Session, str], None] | None = None) -> dict[str, Any]:
+        """Define a campaign: its staged proposal through validate, preview and policy, then the
+        campaign row with its ring plan. The proposal's transaction records a create intent that
+        the campaign's transaction ends (``core.lifecycle.create_intents``): a create that stops in
+        between — an error here, or the process killed — leaves no proposal without its campaign
+        holding the devices; this call cancels it, or recovery does once the process is gone.
+        ``on_record``: run in the transaction that records the proposal (an idempotency key's)."""
         spec = parse_spec(data)
         if not rbac.can_apply(actor):
             raise Forbidden(f"{actor.id} (roles: {', '.join(actor.roles) or 'none'}) may not create campaigns")
@@ -67,7 +78,25 @@ class Campaigns(CampaignReader):
         draft = ProposalDraft(intent=spec.intent or f"campaign: {spec.name}", targets=ids, changes=spec.changes,
                               operations=spec.all_operations(), rationale=spec.rationale, staged=True,
                               emergency=spec.emergency, source="campaign")
-        p = self.lc.create(draft, actor)
+        # A definition that does not validate is answered on the form and stored nowhere: no
+        # stray invalid proposal per typo.
+        if problems := self.lc.check(draft, actor):
+            raise Invalid("campaign refused, the change does not validate on the selection: "
+                          + "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""),
+                          errors=problems)
+        p = self.lc.create(draft, actor, intent=CAMPAIGN_INTENT, on_record=on_record)
+        try:
+            cid = self._create_campaign(p, spec, ids, fleet, actor)
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                self._undo(p.id, actor, exc)
+            raise
+        finally:
+            self.lc.release_intent(p.id)
+        return self.status(cid)
+
+    def _create_campaign(self, p: Proposal, spec: CampaignSpec, ids: list[str], fleet: int, actor: Actor) -> str:
+        """The steps after the proposal's record, to the campaign's: its id once committed."""
         try:
             self.lc.validate(p.id, actor)
         except Invalid as exc:
@@ -84,10 +113,14 @@ class Campaigns(CampaignReader):
                           " (leave out rings / gate.failure_threshold to use the policy's plan)",
                           proposal_id=p.id, errors=problems)
         spec = spec.model_copy(update={"gate": spec.gate.model_copy(update={"failure_threshold": threshold})})
+        failpoint("campaign.before_record")
         cid = new_id("c")
         with self.store.read() as s:
             devices = repo.get_devices(s, ids)
-        plan = plan_rings(cid, [devices[i] for i in ids], stages, spec.control_pct)
+            chosen = cohort.for_campaign(s, cid, [devices[i] for i in ids], spec, self.lc.clock()) \
+                if spec.control_pct else None
+        plan = plan_rings(cid, [devices[i] for i in ids], stages, spec.control_pct,
+                          control=chosen.control if chosen is not None else None)
         limits = ratelimit.initial(spec.rate)
         now = utcnow()
         denied = not decision.allow
@@ -97,7 +130,9 @@ class Campaigns(CampaignReader):
             row = CampaignRow(id=cid, name=spec.name, proposal_id=p.id, author=actor.id, kind=spec.kind,
                               spec=spec.model_dump(mode="json"), plan={**plan.summary(), "fleet": fleet,
                                                                          "policy": decision.obligations,
-                                                                         "policy_items": policy_items},
+                                                                         "policy_items": policy_items,
+                                                                         **({"cohort": chosen.summary(spec.control_pct)}
+                                                                            if chosen is not None else {})},
                               state=DENIED if denied else CREATED, ring=0, ring_state="active", cursor=0,
                               sweeps=0, window=limits.window, batch_size=limits.batch_size, created_at=now,
                               updated_at=now, finished_at=now if denied else None,
@@ -111,7 +146,28 @@ class Campaigns(CampaignReader):
             audit.append(s, actor=actor.id, action="campaign.created", proposal_id=p.id, data={
                 "campaign": cid, "name": spec.name, "kind": spec.kind, "target": spec.target.describe(),
                 "devices": len(ids), "stages": stages, "sizes": plan.sizes, "control": plan.control})
-        return self.status(cid)
+            if not self.lc.end_intent_in(s, p.id):  # recovery took this process for gone and cancelled it
+                raise Conflict(f"campaign refused: its proposal {p.id} was cancelled by recovery while it was "
+                               "being created (its process was taken for gone); create the campaign again")
+        return cid
+
+    def _undo(self, pid: str, actor: Actor, exc: Exception) -> None:
+        """The create stopped after its proposal was recorded (refused, or an error): the proposal
+        is cancelled — a refusal may have done it — and its intent ended; a database that does not
+        answer leaves both to this process's settler (which cancels it once it answers)."""
+        try:
+            if self.lc.get(pid).state not in TERMINAL_STATES:
+                self._cancel_quietly(pid, actor, f"campaign not created: {getattr(exc, 'message', exc)}"[:2000])
+            with self.store.write() as s:
+                self.lc.end_intent_in(s, pid)
+        except Exception:  # the original error is the answer; recovery settles the rest
+            self.lc.settle_intent(pid, actor)
+
+    def created_for(self, pid: str) -> dict[str, Any] | None:
+        """The campaign a create recorded for proposal ``pid`` (an idempotent retry's answer), or None."""
+        with self.store.read() as s:
+            cid = s.scalar(select(CampaignRow.id).where(CampaignRow.proposal_id == pid))
+        return None if cid is None else self.status(cid)
 
     def _select(self, spec: CampaignSpec) -> tuple[list[str], int]:
         with self.store.read() as s:
@@ -185,13 +241,16 @@ class Campaigns(CampaignReader):
         if not rbac.can_apply(actor):
             raise Forbidden(f"{actor.id} (roles: {', '.join(actor.roles) or 'none'}) may not start campaigns")
         if c.state == DENIED:
+            again = ("create it again when policy would allow it" if c.spec.get("emergency")
+                     else "create it again (as an emergency, outside a change window)")
             raise Conflict(f"campaign {cid} cannot start: policy denied it: {c.halt_reason or 'see its preview'}; "
-                           "create it again (as an emergency, outside a change window)",
-                           proposal_state=str(P.DENIED))
+                           f"{again}", proposal_state=str(P.DENIED))
         if c.state != CREATED:
             raise Conflict(f"campaign {cid} is {c.state}; only a new campaign can be started "
                            "(a paused one is resumed)")
         p = self.lc.get(c.proposal_id)
+        if p.state is P.APPROVED:
+            self._check_rehearsal(c, p.hash)
         if p.state is not P.APPROVED:
             hint = {P.AWAITING_APPROVAL: f"it waits for approval: `gateward approve {p.id} --as APPROVER`",
                     P.DENIED: f"policy denied it: {p.error}"}.get(p.state, f"its proposal {p.id} is {p.state}")
@@ -205,6 +264,49 @@ class Campaigns(CampaignReader):
             self.orch._event(s, row, actor.id, "campaign.started", sizes=row.plan["sizes"])
         self.orch.step(cid)
         return self.status(cid)
+
+    def rehearse(self, cid: str, actor: Actor) -> dict[str, Any]:
+        """Replay the campaign on twin copies of its targets and store the report (no device is
+        written): who may start a campaign or approve one may rehearse it."""
+        self._need(actor, rbac.can_apply(actor) or rbac.can_review(actor), "rehearse")
+        c = self._get(cid)
+        if c.state not in (CREATED, DENIED):
+            raise Conflict(f"campaign {cid} is {c.state}; a rehearsal is of a campaign that has not started")
+        report = rehearsal.rehearse(self.rt, cid)
+        rehearsal.store(self.rt, cid, report, actor.id)
+        return {**report, "by": actor.id}
+
+    def rehearsal_of(self, cid: str) -> dict[str, Any]:
+        """The stored rehearsal (``None`` before the first), and whether it is of the proposal as it is now."""
+        c = self._get(cid)
+        r = rehearsal.stored(c)
+        current = r is not None and r.get("hash") == self.lc.get(c.proposal_id).hash
+        return {"campaign": cid, "rehearsal": r, "current": current,
+                "required": obligations.from_plan(c.plan).rehearsal}
+
+    def effects(self, cid: str) -> dict[str, Any]:
+        """Each KPI's measured effect over time, and the control cohort it was measured against."""
+        c = self._get(cid)
+        with self.store.read() as s:
+            series = effect_series(s, cid)
+        return {"campaign": cid, "cohort": c.plan.get("cohort"), "kpis": series}
+
+    @staticmethod
+    def _check_rehearsal(c: CampaignRow, proposal_hash: str) -> None:
+        """Policy's ``obligation.rehearsal``: a clean rehearsal of this exact proposal first."""
+        why = obligations.from_plan(c.plan).rehearsal
+        if why is None:
+            return
+        r = rehearsal.stored(c)
+        if r is None or r.get("hash") != proposal_hash:
+            raise Conflict(f"campaign {c.id} cannot start: policy requires a clean rehearsal first ({why}); "
+                           f"run `gateward campaign rehearse {c.id}`", rehearsal="missing")
+        if not r.get("clean"):
+            n = r.get("counts") or {}
+            raise Conflict(f"campaign {c.id} cannot start: policy requires a clean rehearsal ({why}) and the last "
+                           f"one predicts {n.get('fail', 0)} failure(s) and {n.get('unknown', 0)} target(s) it "
+                           "could not rehearse; narrow the selection or fix the change, then rehearse again",
+                           rehearsal="not_clean")
 
     def pause(self, cid: str, actor: Actor, reason: str = "") -> dict[str, Any]:
         self._need(actor, rbac.can_apply(actor) or rbac.can_review(actor), "pause")
@@ -240,7 +342,7 @@ class Campaigns(CampaignReader):
         """The reader's live count, plus the change windows policy would bind this selection to
         (running ``operations``: a firmware campaign's ``download``) and whether each is open now —
         checked *before* create, so nobody defines a campaign only to read "denied: outside the
-        change window" (issue 39)."""
+        change window"."""
         out = super().selection(target)
         out["windows"] = self._windows_for(target, out["devices"], operations or [])
         return out
@@ -299,6 +401,7 @@ class Campaigns(CampaignReader):
                 "selection": {"devices": int(c.plan["total"]), "fleet": c.plan.get("fleet"),
                               "regions": dict(regions), "strata": _strata_totals(c.plan)},
                 "plan": {"stages": c.plan["stages"], "sizes": c.plan["sizes"], "control": c.plan["control"],
+                         "names": [ring_name(i) for i in range(len(c.plan["sizes"]))],
                          "strata": c.plan["strata"], "policy_obligations": c.plan.get("policy", [])},
                 "gate": c.spec.get("gate"), "promotion": c.spec.get("promotion"), "rate": c.spec.get("rate"),
                 "classes": classes, "absent": len(prev.get("absent", [])), "preview_source": prev.get("source"),

@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from core.errors import Invalid
-from core.models import Change, Operation, Selector
+from core.kernel.errors import Invalid
+from core.kernel.models import Change, Operation, Selector
 
 MAX_LISTED_DEVICES = 10_000
 
@@ -81,15 +81,32 @@ class Firmware(BaseModel):
 
 
 class KpiGate(BaseModel):
-    """Treated devices' telemetry against the control cohort over the same window."""
+    """One KPI the gate measures: the changed devices' change against the control cohort's over
+    the same windows (difference in differences, ``campaigns/effects.py``). A ring halts when the
+    changed devices do measurably worse (the whole interval on the worse side) by more than the
+    tolerance: ``margin`` in the KPI's unit, or ``max_degradation`` of their level before the
+    change, whichever is larger (the relative part not for a signal in dBm, where a share of the
+    level means nothing)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    metric: str = Field(min_length=1, max_length=64)
-    higher_is_worse: bool = True
+    metric: str = Field(min_length=1, max_length=64,
+                        description="wifi.channel_utilization_pct, wifi.client_rssi_dbm, wifi.retransmissions_pct, "
+                                    "dns.failures, reboots, offline_minutes, or any telemetry metric")
+    higher_is_worse: bool | None = Field(default=None, description="left out: the KPI's own (signal: lower is worse)")
+    labels: dict[str, str] = Field(default_factory=dict, description='only these series, e.g. {"band": "2.4GHz"}')
     max_degradation: float = Field(default=0.2, ge=0, le=1,
-                                   description="relative: 0.2 fails when treated is 20 % worse than control")
-    min_samples: int = Field(default=20, ge=1)
+                                   description="relative: 0.2 tolerates up to 20 % of the level before the change")
+    margin: float = Field(default=0.0, ge=0, description="absolute tolerance, in the KPI's unit")
+    min_samples: int = Field(default=20, ge=1, description="samples per group before the KPI may judge a ring")
+    min_devices: int = Field(default=5, ge=2, le=100_000,
+                             description="devices with data before and after, per group")
+    window_h: float = Field(default=6.0, gt=0, le=24, description="hours measured after each change (and before it)")
+    before: Literal["same_hours_day_before", "hours_before"] = Field(
+        default="same_hours_day_before",
+        description="what 'before' is: the same hours the day before (diurnal KPIs compare like with like) "
+                    "or the hours just before the change")
+    confidence: float = Field(default=0.95, ge=0.5, le=0.999)
 
 
 class Gate(BaseModel):
@@ -106,6 +123,9 @@ class Gate(BaseModel):
                                     description="firmware/reboot: share of changed devices present again")
     reregister_sample: int = Field(default=200, ge=1, le=100_000)
     kpis: list[KpiGate] = Field(default_factory=list)
+    observe_s: float = Field(default=0.0, ge=0, le=14 * 86400,
+                             description="after a ring drains, wait up to this long for its KPIs to be measured "
+                                         "before passing it (a measurable harm fails it at once)")
 
 
 class Rate(BaseModel):
@@ -153,7 +173,7 @@ class CampaignSpec(BaseModel):
     firmware: Firmware | None = None
     canary_pct: float | None = Field(default=None, gt=0, le=50)
     rings: list[float] | None = None
-    control_pct: float = Field(default=0.0, ge=0, le=20)
+    control_pct: float = Field(default=0.0, ge=0, le=50, description="held back as the matched control cohort")
     gate: Gate = Field(default_factory=Gate)
     promotion: Promotion = Field(default_factory=Promotion)
     rate: Rate = Field(default_factory=Rate)

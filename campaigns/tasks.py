@@ -15,7 +15,7 @@ import procrastinate
 from procrastinate import JobContext
 
 from campaigns.queue import BATCH_TASK, QUEUE, ROLLBACK_TASK
-from core.errors import Conflict, ShuttingDown
+from core.kernel.errors import Conflict, ShuttingDown
 
 if TYPE_CHECKING:
     from campaigns.orchestrator import Orchestrator
@@ -26,7 +26,7 @@ def _transient() -> tuple[type[Exception], ...]:
 
     from executors.base import RETRYABLE_ERRORS
 
-    # ShuttingDown: this worker began to stop after it took the job (issue 36); another, or this
+    # ShuttingDown: this worker began to stop after it took the job; another, or this
     # one after its restart, runs it.
     return (Conflict, ShuttingDown, OperationalError, DBAPIError, *RETRYABLE_ERRORS, ConnectionError, TimeoutError)
 

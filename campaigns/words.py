@@ -1,6 +1,6 @@
 """A campaign's status in words, from its rows: shared by the ORM read (``campaigns.reads``, the API
 and the console) and the DB-API read of ``gateward campaign status`` (``campaigns.lite_reads``), so
-both print the same dictionary. Nothing here imports SQLAlchemy or pydantic (issue 39).
+both print the same dictionary. Nothing here imports SQLAlchemy or pydantic.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def compose(c: Any, p: Any, counts: dict[str, int], per_ring: Sequence[Any], now
         r = by_ring.get(i)
         n = now.get(i, {})
         rolled_back = n.get(ROLLED_BACK, 0)
-        rings.append({"ring": i, "name": "canary" if i == 0 else f"ring {i}", "stage_pct": c.plan["stages"][i],
+        rings.append({"ring": i, "number": i + 1, "name": ring_name(i), "stage_pct": c.plan["stages"][i],
                       "size": int(size), "batches": int(r[1]) if r else 0,
                       "verified": n.get(VERIFIED, 0), "failed": int(r[2] or 0) if r else 0,
                       "rolled_back": rolled_back, "rollback_failed": n.get(ROLLBACK_FAILED, 0),
@@ -58,10 +58,15 @@ def compose(c: Any, p: Any, counts: dict[str, int], per_ring: Sequence[Any], now
                               and rd["size"] > math.ceil(rd["stage_pct"] * total / 100.0))
         rd["classes"] = len(rd["strata"])
         rd["status"] = _ring_status(c, rd["ring"], rd["rolled_back"], head["state"])
+        if c.kind == "firmware" and rd["rolled_back"]:  # a restore reinstalls no image: never "rolled back"
+            rd["status"] = "stopped"
+            rd["not_undone"] = (f"{rd['rolled_back']} device(s) got the download; a rollback cannot undo it — "
+                                "each keeps whatever image it installed (see its execution's not_undone)")
     return {**head, "spec": c.spec, "plan": {k: v for k, v in c.plan.items() if k != "acks"},
             "window_hold": held if c.state == "running" else [],
             "windows": window_info(obligations.plan_items(c.plan), now_t),
-            "emergency": bool(c.spec.get("emergency")), "emergency_path": EMERGENCY_PATH,
+            "emergency": bool(c.spec.get("emergency")),
+            "emergency_path": EMERGENCY_TAKEN if c.spec.get("emergency") else EMERGENCY_PATH,
             "proposal": {"id": p.id, "state": p.state, "hash": p.hash, "error": p.error, "risk": p.risk},
             "rings_detail": rings, "batches": states, "progress": progress, "workers": workers,
             "rate": {"batch_size": c.batch_size, "window": c.window},
@@ -74,6 +79,14 @@ def compose(c: Any, p: Any, counts: dict[str, int], per_ring: Sequence[Any], now
             "terminal": head["state"] in TERMINAL}
 
 
+def ring_name(i: int) -> str:
+    """A ring's name from its index, the one numbering the CLI, the API and the console all use:
+    ring 1 is the canary, and "ring 2 of 3" in a phase is the card titled "ring 2"."""
+    return "ring 1 (canary)" if i == 0 else f"ring {i + 1}"
+
+
+EMERGENCY_TAKEN = ("this campaign is an emergency: it is not held to a change window, and policy asks a "
+                   "senior approver to sign it")
 EMERGENCY_PATH = ("outside a change window only an emergency proceeds: create the campaign with "
                   "emergency on (--emergency); policy then asks a senior approver to sign it, and the "
                   "campaign runs without waiting for the window")
@@ -113,8 +126,12 @@ def _ring_status(c: Any, i: int, rolled_back: int, state: str | None = None) -> 
         return "never ran"
     if i < c.ring or (i == c.ring and state == COMPLETED):
         return "done"
+    if i > c.ring and state in (*TERMINAL, ABORTING):  # stopped before it: it will never run
+        return "never ran"
     if i == c.ring and state in TERMINAL:
         return "stopped"
+    if i == c.ring and state == PAUSED:  # the badge says what the banner says
+        return "paused"
     return c.ring_state if i == c.ring else "pending"
 
 
@@ -132,7 +149,7 @@ def effective_state(state: str, proposal_state: str | None) -> str:
 
 def phase_text(state: str, ring: int, rings: int, ring_state: str, spec: dict[str, Any],
                promote_at: datetime | None) -> str:
-    """Where the rollout is, in words the CLI and the console both print (issue 39: a finished
+    """Where the rollout is, in words the CLI and the console both print (a finished
     campaign said "ring 4 of 4 (finishing)")."""
     n = f"ring {ring + 1} of {rings}"
     if state == COMPLETED:

@@ -72,9 +72,9 @@ from core.audit_chain import GENESIS as GENESIS
 from core.audit_chain import TAMPER_ACTION as TAMPER_ACTION
 from core.audit_chain import ChainReport as ChainReport
 from core.audit_chain import Finding as Finding
-from core.errors import Conflict, Invalid
-from core.models import AuditEvent, Device, canonical_json, utcnow
-from core.secrets import mask_params
+from core.kernel.errors import Conflict, Invalid
+from core.kernel.models import AuditEvent, Device, canonical_json, utcnow
+from core.kernel.secrets import mask_params
 from core.store.commit_info import AUDIT_QUEUE, RELAXED_COMMIT
 from core.store.fastsql import Prepared
 from core.store.schema import AuditCheckpointRow, AuditEventRow, AuditHeadRow, UTCDateTime
@@ -108,7 +108,7 @@ _FAST_HEAD_UPDATE = Prepared(_HEAD_UPDATE, _HEAD_COLUMNS)
 _FAST_HEAD_INSERT = Prepared(insert(_HEAD), ("id", *_HEAD_COLUMNS))
 _CHECKPOINTS = cast(Table, AuditCheckpointRow.__table__)
 _CHECKPOINT_COLUMNS = ("seq", "hash", "count", "ts", "key_id", "mac")
-# Every N events an audited commit checkpoints: through the ORM that cost ~1.8 ms of CPU (issue 15).
+# Every N events an audited commit checkpoints: through the ORM that cost ~1.8 ms of CPU.
 _FAST_CHECKPOINT_AT = Prepared(select(*(_CHECKPOINTS.c[n] for n in _CHECKPOINT_COLUMNS))
                                .where(_CHECKPOINTS.c.seq == bindparam("seq")))
 _FAST_CHECKPOINT_INSERT = Prepared(insert(_CHECKPOINTS), _CHECKPOINT_COLUMNS)
@@ -149,7 +149,7 @@ _SIGNED: weakref.WeakKeyDictionary[Any, _Head] = weakref.WeakKeyDictionary()
 # them from the append to the commit anyway; taking turns here first means a commit builds on the
 # head the previous one of this process signed, so its hint holds — without it, API threads racing
 # for the lock missed it on ~90 % of appends under 8 concurrent clients (each miss a round trip, a
-# head check and a relink more; issue 15). The turn ends with the outermost transaction, however it
+# head check and a relink more). The turn ends with the outermost transaction, however it
 # ends (``_end_turn``).
 #
 # Only a transaction's commit takes a turn, and only if the transaction holds no chain lock yet (an
@@ -252,7 +252,7 @@ _VIA: ContextVar[str | None] = ContextVar("gateward_audit_via", default=None)
 def acting_via(via: str) -> Iterator[None]:
     """Every event appended inside the block (in this thread) says who carried it out for its
     actor: ``data["via"] = via``. A campaign's batch runs for the person who started it, through
-    a worker (issue 34): the actor is the person, the worker is named here — without every layer
+    a worker: the actor is the person, the worker is named here — without every layer
     the batch passes through having to carry it."""
     token = _VIA.set(via)
     try:
@@ -275,7 +275,7 @@ def append(session: Session, *, actor: str, action: str, proposal_id: str | None
     The event is linked into the chain and written when the transaction commits (:func:`flush`,
     run by a ``before_commit`` hook), together with every other event of that transaction: one
     lock, one head read, one multi-row INSERT and one keyed-head update per transaction instead
-    of per event (issue 15: a proposal's life appended ~12 events in ~12 transactions, each paying
+    of per event (a proposal's life appended ~12 events in ~12 transactions, each paying
     four statements). It commits with the state change it records or not at all, exactly as
     before; the chain lock (PostgreSQL) is held only for the commit, not for the whole
     transaction. A transaction that rolls back drops its events."""

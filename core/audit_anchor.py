@@ -34,9 +34,9 @@ import orjson
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.canonical import canonical_json
-from core.config import default_home
-from core.errors import Invalid
+from core.kernel.canonical import canonical_json
+from core.kernel.config import default_home
+from core.kernel.errors import Invalid
 from core.store import dburl
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ _MIN_KEY_BYTES = 16
 
 
 class AuditSettings(BaseSettings):
-    """The audit anchor's configuration (``GATEWARD_AUDIT_*``); read apart from ``core.config`` so
+    """The audit anchor's configuration (``GATEWARD_AUDIT_*``); read apart from ``core.kernel.config`` so
     that ``append`` — which only has a session — can find it cheaply."""
 
     model_config = SettingsConfigDict(env_prefix="GATEWARD_", extra="ignore")
@@ -74,7 +74,7 @@ def _env_reader(names: tuple[str, ...]) -> Callable[[], tuple[Any, ...]]:
 
     Every audited commit asks twice (settings, key), and ``os.environ.get`` encodes the name and
     decodes the value on each call: ~90 look-ups a proposal were 5 % of the lifecycle's CPU
-    (issue 15). The raw mapping under ``os.environ`` is still read on every call, so a change of
+   . The raw mapping under ``os.environ`` is still read on every call, so a change of
     the environment (tests, ``monkeypatch.setenv``) is seen at once; only the codec is skipped.
     """
     data = getattr(os.environ, "_data", None)
@@ -160,7 +160,7 @@ def load_key(*, create: bool) -> AuditKey | None:
 
     Every audited transaction asks, so a key already loaded for this environment and working
     directory is returned without resolving the key file's path again (that was a tenth of an
-    append's cost; issue 15)."""
+    append's cost)."""
     where = (*_key_env(), os.getcwd())
     hit = _loaded.get(where)
     if hit is not None:

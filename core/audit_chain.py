@@ -1,4 +1,4 @@
-"""The audit chain check itself: one pure function over rows, whoever read them (issue 39 item 7).
+"""The audit chain check itself: one pure function over rows, whoever read them.
 
 Why apart from ``core.audit``: ``gateward audit verify`` is a read command and must start like
 one — on the DB-API connection of ``core.store.lite``, without SQLAlchemy or the ORM schema —
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from core.audit_anchor import Anchor, AuditKey, load_key, mac_ok, read_anchors, settings
-from core.canonical import canonical_json
+from core.kernel.canonical import canonical_json
 
 GENESIS = "0" * 64
 TAMPER_ACTION = "alarm.audit_tampered"

@@ -1,6 +1,6 @@
 """The audit chain's head as the last Gateward process on this host signed it (PostgreSQL).
 
-Why (issue 15): an audited commit on PostgreSQL is one statement when it knows the chain's head
+Why: an audited commit on PostgreSQL is one statement when it knows the chain's head
 in advance (``gateward_audit_append``, migration 0024), and each process remembered only the head
 *it* signed last. With several processes on one database (API workers, job workers) the head was
 almost always another process's, so ~94 % of appends in the four-process lifecycle bench took the

@@ -1,6 +1,6 @@
 """``gateward audit verify`` on the DB-API read path: the rows read without SQLAlchemy, the check
 is :func:`core.audit_chain.verify` — the same function the ORM path (``core.audit.verify_chain``)
-feeds (issue 39 item 7: the command took ~1-2 s, nearly all of it importing the ORM and schema).
+feeds (through the ORM the command took ~1-2 s, nearly all of it importing the ORM and schema).
 
 The rows are decoded as the ORM decodes them (``core.store.lite``: timestamps aware UTC, JSON
 parsed), so a recomputed hash sees exactly the values the ORM path sees;

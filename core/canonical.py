@@ -1,26 +1,9 @@
-"""Canonical JSON, the basis of every hash (proposal hashes, the audit chain, anchor MACs).
+"""The old name of :mod:`core.kernel.canonical` (the domain kernel has a folder of its own): the same
+module, for code that still imports it here."""
 
-Why a module of its own: ``gateward audit verify`` recomputes every audit hash on the DB-API read
-path, which must not import pydantic (``core.models``) for one ``orjson.dumps`` (issue 39 item 7).
-``core.models.canonical_json`` is this function.
-"""
+import sys
 
-from __future__ import annotations
+from core.kernel import canonical as _kernel
+from core.kernel.canonical import *  # noqa: F403  (the names, for type checkers; at run time this module is replaced)
 
-from typing import Any
-
-import orjson
-
-from core.errors import Invalid
-
-
-def canonical_json(obj: Any) -> bytes:
-    """Canonical JSON: sorted keys, no whitespace, UTF-8. The basis of every hash.
-
-    Content that has no canonical form — an integer outside 64 bits, a string with a lone UTF-16
-    surrogate — is bad input (``Invalid``, a 422), never an internal error.
-    """
-    try:
-        return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
-    except orjson.JSONEncodeError as exc:
-        raise Invalid(f"the content cannot be encoded as canonical JSON: {exc}") from exc
+sys.modules[__name__] = _kernel

@@ -1,6 +1,6 @@
 """Per-device capabilities: the data model each device class really exposes, kept and used at validate.
 
-Why (issue 11, deliverable 5): the registry knows what TR-181 allows, not what a firmware implements.
+Why: the registry knows what TR-181 allows, not what a firmware implements.
 A parameter a device reports as read-only was previewed and approved by two people before the device
 refused it. ``discover()`` (every adapter: the simulator's tree, USP GetSupportedDM, GenieACS's
 ``_writable`` flags) reports each parameter with its writability; :func:`record` keeps that per
@@ -9,15 +9,15 @@ refused it. ``discover()`` (every adapter: the simulator's tree, USP GetSupporte
 write is refused at validate — before anyone approves — naming the device's own data model.
 
 A device whose adapter reports its whole schema and every instance it has (``Discovery.instances_complete``:
-USP, GetSupportedDM made concrete with GetInstances) is held to both (issue 37): a path its schema lacks is
+USP, GetSupportedDM made concrete with GetInstances) is held to both: a path its schema lacks is
 refused even in a table no instance of which was seen, and a path into a table instance it does not have
 is refused even when it has no instance of that table at all ("it has no Device.WiFi.SSID instances") —
 which TR-069 discovery cannot tell from a table it did not list. Both were refused by the agent at apply
 (USP 7026), after two people had approved.
 
 A discovery that says which contract commands the device's data model has (``Discovery.commands``: USP,
-from GetSupportedDM) is stored with the class too, and an operation the device lacks is refused at validate
-(issue 37): the OB-USP-Agent has no ``Device.DeviceInfo.FirmwareImage.`` table, and a governed download to
+from GetSupportedDM) is stored with the class too, and an operation the device lacks is refused at validate:
+the OB-USP-Agent has no ``Device.DeviceInfo.FirmwareImage.`` table, and a governed download to
 it was approved before the agent answered 7026. An adapter that does not say (``None``) refuses nothing.
 
 Never blocks on missing discovery: a class with no stored capabilities validates against the registry
@@ -39,23 +39,26 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core import audit
-from core.datamodel.paths import _merge
-from core.datamodel.paths import concretise as concretise
-from core.datamodel.paths import generic as generic
-from core.datamodel.paths import split_parameters as split_parameters
-from core.datamodel.paths import table_of as table_of
-from core.datamodel.paths import tables_seen as tables_seen
-from core.models import Device, utcnow
+from core.kernel.datamodel.paths import _merge
+from core.kernel.datamodel.paths import concretise as concretise
+from core.kernel.datamodel.paths import generic as generic
+from core.kernel.datamodel.paths import split_parameters as split_parameters
+from core.kernel.datamodel.paths import table_of as table_of
+from core.kernel.datamodel.paths import tables_seen as tables_seen
+from core.kernel.models import Device, utcnow
 from core.store.fastsql import Prepared
 from core.store.records import among
 from core.store.schema import DeviceCapabilityRow, DeviceInstancesRow, DeviceRow
+
+if TYPE_CHECKING:
+    from core.store import Store
 
 log = logging.getLogger("gateward.capabilities")
 
@@ -124,7 +127,7 @@ class CapabilitySet:
     discovered_at: str = ""
     instances_at: str = ""  # when this device's instance numbers were read (they can go stale)
     #: the device's discovery reported its whole schema and every instance it has (USP): a path the
-    #: schema lacks is missing, and a table absent from ``instances`` has no instance (issue 37)
+    #: schema lacks is missing, and a table absent from ``instances`` has no instance
     instances_complete: bool = False
     #: the contract commands the device's data model has (``None``: its discovery did not say) and the
     #: command each runs as there (``download`` → ``Device.DeviceInfo.FirmwareImage.{i}.Download()``)
@@ -265,6 +268,33 @@ def record(s: Session, device: Device, disc: _Discovered) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- reading
+def note_instances(s: Session, device: Device, paths: Iterable[str]) -> list[str]:
+    """Add the table instances ``paths`` name (``Device.LocalAgent.Subscription.3.`` or a parameter
+    inside one) to ``device``'s stored instance numbers, at once: the instances the controller itself
+    creates (its subscriptions, any Add) and those a live check found. Why: discovery is a snapshot,
+    and a path into an instance made after it was refused as missing (``Subscription.1``
+    refused while ``usp subscriptions`` listed three). Only a stored row of the device's current
+    firmware is widened (an older one proves nothing, :func:`for_devices`); returns the instances added."""
+    row = s.get(DeviceInstancesRow, device.id)
+    if row is None or row.firmware != device.firmware:
+        return []
+    instances: dict[str, Any] = dict(row.instances or {})
+    added: list[str] = []
+    for path in paths:
+        segs = path.rstrip(".").split(".")
+        for k, seg in enumerate(segs):
+            if not seg.isdigit():
+                continue
+            table = ".".join(segs[:k]) + "."
+            have = list(instances.get(table) or [])
+            if int(seg) not in have:
+                instances[table] = sorted([*have, int(seg)])
+                added.append(f"{table}{seg}.")
+    if added:
+        row.instances = instances  # a new object: the JSON column is written
+    return added
+
+
 def for_devices(s: Session, devices: Iterable[Device]) -> dict[str, CapabilitySet]:
     """``{device_id: CapabilitySet}`` for the devices whose class has stored capabilities (others absent).
 
@@ -276,7 +306,7 @@ def for_devices(s: Session, devices: Iterable[Device]) -> dict[str, CapabilitySe
         return {}
     keys = {d.id: class_key(d) for d in devs}
     models = sorted({k[1] for k in keys.values()})
-    # Every validation asks (issue 15): run on the session's cursor (core.store.fastsql).
+    # Every validation asks: run on the session's cursor (core.store.fastsql).
     rows = {(v, m, f, r): (params, commands, at)
             for v, m, f, r, params, commands, at in _CLASSES.all(s, {"models": models})}
     if not rows:
@@ -325,10 +355,10 @@ class _Readers(Protocol):
     def reader(self, device: Device) -> Any: ...
 
 
-def discover(store: Any, router: _Readers, devices: Sequence[Device]) -> list[dict[str, Any]]:
+def discover(store: Store, router: _Readers, devices: Sequence[Device]) -> list[dict[str, Any]]:
     """Discover each device through its read path and store the result, one transaction per device
     (a device that fails is reported with its error; the others are still stored)."""
-    from core.ports.executor import ExecutorError
+    from core.kernel.ports.executor import ExecutorError
 
     out: list[dict[str, Any]] = []
     for d in devices:
@@ -355,7 +385,7 @@ COMMAND_ADAPTERS = frozenset({"usp"})
 UNSAID_COMMANDS_RETRY = timedelta(hours=24)
 
 
-def discover_if_unknown(store: Any, router: _Readers, device: Device) -> dict[str, Any] | None:
+def discover_if_unknown(store: Store, router: _Readers, device: Device) -> dict[str, Any] | None:
     """Discover on first contact / onboarding, only when it is cheap (:data:`CHEAP_ADAPTERS`) and the
     device's class has nothing stored yet (one discovery per new class; an unidentified device is a
     class of its own, :func:`class_key`) — or was stored without the commands its adapter reports
@@ -400,7 +430,7 @@ def _identity_value(value: Any) -> str:
 def _read_identity(router: _Readers, device: Device) -> dict[str, str]:
     """What the device's own DeviceInfo says its vendor, model and firmware are ("" when it does not
     say). A path the device lacks (or a failed read) just leaves that field unsaid."""
-    from core.ports.executor import ExecutorError, InvalidParameterName
+    from core.kernel.ports.executor import ExecutorError, InvalidParameterName
 
     reader = router.reader(device)
     paths = [f"Device.{rel}" for rel, _ in IDENTITY_PATHS]  # readers speak TR-181 and translate
@@ -424,7 +454,7 @@ def _read_identity(router: _Readers, device: Device) -> dict[str, str]:
     return found
 
 
-def learn_identity(store: Any, router: _Readers, device: Device) -> Device:
+def learn_identity(store: Store, router: _Readers, device: Device) -> Device:
     """Fill the device's unknown vendor, model and firmware from its own DeviceInfo (Manufacturer,
     ModelName or ProductClass, SoftwareVersion) and return the updated device.
 

@@ -39,7 +39,7 @@ from sqlalchemy import Integer, String, Text, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from core.models import ExecutionStatus, utcnow
+from core.kernel.models import ExecutionStatus, utcnow
 from core.store.fastsql import Prepared
 from core.store.records import among
 from core.store.schema import Base, UTCDateTime
@@ -108,7 +108,7 @@ def operation_workflows(data: dict[str, Any]) -> dict[str, str]:
 
 def workflows_for(changes: Iterable[Any], operations: Iterable[Any], data: dict[str, Any] | None = None) -> list[str]:
     """Workflows a proposal exercises: ``config`` if it sets parameters, plus each operation's.
-    ``operations`` are :class:`~core.models.Operation` objects or their JSON (``{"command": ...}``)."""
+    ``operations`` are :class:`~core.kernel.models.Operation` objects or their JSON (``{"command": ...}``)."""
     mapping = operation_workflows(data or {})
     out: list[str] = ["config"] if list(changes) else []
     for op in operations:

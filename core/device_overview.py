@@ -1,4 +1,4 @@
-"""A live read of a device that shows what the device *has* (issue 11, deliverable 6).
+"""A live read of a device that shows what the device *has*.
 
 Why: views asked every device for Wi-Fi, DNS client and ManagementServer objects in one read. A
 read of a path the device lacks is a fault for the whole read (TR-069 9005, a USP path error), so a
@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from core.ports.errors import ExecutorError, InvalidParameterName
+from core.kernel.ports.errors import ExecutorError, InvalidParameterName
 
-if TYPE_CHECKING:  # not imported to run: `gateward device ID` reads without pydantic (issue 15)
-    from core.models import Device
-    from core.ports.executor import DeviceReader, ParamValue
+if TYPE_CHECKING:  # not imported to run: `gateward device ID` reads without pydantic
+    from core.kernel.models import Device
+    from core.kernel.ports.executor import DeviceReader, ParamValue
 
 # DeviceInfo first: it is what every device has and what an operator looks at first.
 OVERVIEW_OBJECTS = ("Device.DeviceInfo.", "Device.WiFi.", "Device.DNS.Client.", "Device.ManagementServer.")
@@ -37,7 +37,7 @@ class Overview:
     error: str | None = None
 
     def rows(self) -> list[dict[str, Any]]:
-        from core.secrets import mask_value
+        from core.kernel.secrets import mask_value
 
         return [{"path": v.path, "value": mask_value(v.path, v.value), "type": v.type, "writable": v.writable,
                  "device_path": v.device_path} for v in self.values]

@@ -26,11 +26,14 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import func, select
 
 from core.store.schema import AuditEventRow
+
+if TYPE_CHECKING:
+    from core.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +42,12 @@ BATCH: Final = 500
 RESYNC: Final = "resync"
 
 
-def read_head(store: Any) -> int:
+def read_head(store: Store) -> int:
     with store.read() as s:
         return int(s.scalar(select(func.max(AuditEventRow.seq))) or 0)
 
 
-def read_since(store: Any, after: int, limit: int = BATCH) -> list[dict[str, Any]]:
+def read_since(store: Store, after: int, limit: int = BATCH) -> list[dict[str, Any]]:
     """What moved after ``after``: seq, action, proposal id, device id (never an event's data)."""
     with store.read() as s:
         rows = s.execute(select(AuditEventRow.seq, AuditEventRow.action, AuditEventRow.proposal_id,
@@ -100,7 +103,7 @@ class Subscription:
 class EventBus:
     """One per process and database (see the module docstring); started on first subscription."""
 
-    def __init__(self, store: Any, *, poll_s: float = 0.25, fallback_s: float = 5.0) -> None:
+    def __init__(self, store: Store, *, poll_s: float = 0.25, fallback_s: float = 5.0) -> None:
         self.store = store
         self.poll_s, self.fallback_s = poll_s, fallback_s
         self.postgres = getattr(store, "dialect", "") == "postgresql"
@@ -207,7 +210,7 @@ _buses: dict[int, EventBus] = {}
 _buses_guard = threading.Lock()
 
 
-def bus_for(store: Any) -> EventBus:
+def bus_for(store: Store) -> EventBus:
     """The process's bus for ``store`` (one per Store object)."""
     with _buses_guard:
         bus = _buses.get(id(store))

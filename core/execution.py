@@ -25,7 +25,7 @@ Where the copies disagreed the safer rule is kept:
   the callers raise an alarm for a person to check the device instead of claiming a rollback.
 
 This module never holds a write capability: the writes go through a :class:`DeviceIO` that only
-:mod:`core.lifecycle.device_io` implements (it alone may obtain a grant; tests/unit/test_write_path.py).
+:mod:`core.lifecycle.device_io` implements (it alone may obtain a grant; tests/sanity/test_write_path.py).
 """
 
 from __future__ import annotations
@@ -36,11 +36,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from core.models import Change, Device, ExecutionStatus, Operation, Proposal, utcnow
-from core.ports.executor import RETRYABLE_ERRORS, ExecutorError, ParamValue
-from core.ports.executor import Timeout as ExecTimeout
-from core.secrets import mask_value
-from core.values import parse_bool
+from core.firmware_check import declared_version, download_shortfall, not_undone
+from core.kernel.errors import GatewardError
+from core.kernel.models import Change, Device, ExecutionStatus, Operation, Proposal, utcnow
+from core.kernel.ports.executor import RETRYABLE_ERRORS, ExecutorError, ParamValue
+from core.kernel.ports.executor import Timeout as ExecTimeout
+from core.kernel.secrets import mask_value
+from core.kernel.values import parse_bool
 
 X = ExecutionStatus
 # Operations after which a CPE runs on freshly loaded configuration: a Set answered with
@@ -70,7 +72,7 @@ def lock_is_live(holder: str, expires_at: datetime) -> bool:
     return True
 
 
-#: The holder of a ``rollback_pending`` proposal's locks between re-checks (issue 34): no process
+#: The holder of a ``rollback_pending`` proposal's locks between re-checks: no process
 #: (``lock_is_live`` is false for it on every host), so any process's recovery may take it over,
 #: while the device stays locked against every other proposal until its restore is confirmed.
 PENDING_RESTORE_OWNER = "gateward-pending-restore:0"
@@ -118,18 +120,46 @@ class DeviceResult:
     #: commands the device accepted but whose completion nobody observed (``OperateResult.status``
     #: ``pending``): the device is in a state nobody confirmed (see :func:`unconfirmed_failure`)
     unconfirmed: list[str] = field(default_factory=list)
+    #: why the device did not reach the run's goal, as its outcome names it (``"verification failed:
+    #: <paths>"``, ``"locked by p-…"`` for a skipped one); kept when a restore replaces the result
+    reason: str | None = None
+
+
+class DevicesFailed(GatewardError):
+    """:meth:`Aggregate.raise_on_error`: devices of one run failed; ``failed`` maps each to why."""
+
+    code = "devices_failed"
+
+    def __init__(self, failed: dict[str, str]) -> None:
+        shown = "; ".join(f"{d}: {why}" for d, why in list(failed.items())[:5])
+        more = f" (+{len(failed) - 5} more)" if len(failed) > 5 else ""
+        super().__init__(f"{len(failed)} device(s) failed: {shown}{more}")
+        self.failed = failed
 
 
 class Aggregate:
     """Every device's latest result in one run (an apply, a batch, an abort), plus views of them.
     A mixin: each outcome dataclass declares ``results`` as its own field (so its other fields keep
-    their order and required-ness)."""
+    their order and required-ness). The views are derived from ``results`` — one source of truth,
+    as Nornir's ``AggregatedResult`` derives ``failed`` and ``failed_hosts`` from its results."""
 
     results: dict[str, DeviceResult]
 
     def add(self, result: DeviceResult) -> DeviceResult:
         self.results[result.device_id] = result
         return result
+
+    @property
+    def failed_ids(self) -> list[str]:
+        """Devices that failed in this run (a skipped one did not fail: it was not tried)."""
+        return [d for d, r in self.results.items()
+                if r.status is not ExecutionStatus.SKIPPED and (r.failed or r.reason is not None)]
+
+    def raise_on_error(self) -> None:
+        """Raise :class:`DevicesFailed` naming each failed device and why; nothing if none failed."""
+        if self.failed_ids:
+            raise DevicesFailed({d: self.results[d].reason or self.results[d].error or str(self.results[d].status)
+                                 for d in self.failed_ids})
 
     def with_status(self, *statuses: ExecutionStatus) -> list[str]:
         return [d for d, r in self.results.items() if r.status in statuses]
@@ -158,7 +188,7 @@ class DeviceIO(Protocol):
 
     def operate(self, p: Proposal, d: Device, op: Operation) -> Any: ...
 
-    def verify(self, p: Proposal, d: Device) -> dict[str, Any]: ...
+    def verify(self, p: Proposal, d: Device, *, firmware: str | None = None) -> dict[str, Any]: ...
 
     def restore(self, p: Proposal, d: Device, backup: dict[str, Any]) -> tuple[list[str], list[str]]: ...
 
@@ -176,6 +206,9 @@ class DeviceEngine:
 
     def __init__(self, io: DeviceIO) -> None:
         self.io = io
+        #: (proposal, device) → the version a download's image declares, as the write learnt it (the
+        #: adapter's file metadata when the proposal named none), so verify compares against it
+        self._firmware: dict[tuple[str, str], str] = {}
 
     def write(self, p: Proposal, d: Device) -> DeviceResult:
         """Write this device's changes and run the proposal's operations (ParameterKey = proposal id)."""
@@ -196,10 +229,18 @@ class DeviceEngine:
                 if result.status == "pending":  # accepted, completion never observed: stop here
                     unconfirmed[op.command] = str(result.output.get("detail") or "its completion was not reported")
                     break
+                declared = declared_version(op, result.output) if op.command == "download" else None
+                if declared is not None:
+                    self._firmware[(p.id, d.id)] = declared
+                bad = download_shortfall(op, result.output)
+                if bad:  # transferred, not installed: never "verified", whatever the transfer said
+                    return DeviceResult(d.id, X.VERIFY_FAILED, changed=True, failed=True, diff=bad,
+                                        evidence={**evidence, "mismatch": bad, "not_installed": True},
+                                        error=f"{d.id}: verification failed: {mismatch_text(bad)}")
         except ExecutorError as exc:
             evidence = {"fault_code": getattr(exc, "code", None),
                         "per_parameter": {k: list(v) for k, v in getattr(exc, "per_parameter", {}).items()}}
-            if wrote:  # a command refused after the Set landed (issue 37): the Set is restored
+            if wrote:  # a command refused after the Set landed: the Set is restored
                 return DeviceResult(d.id, X.VERIFY_FAILED, changed=True, failed=True, evidence=evidence,
                                     error=str(exc), cause=exc)
             if isinstance(exc, ExecTimeout):  # may have landed: the rollback is decided now (safer rule)
@@ -221,7 +262,7 @@ class DeviceEngine:
     def verify(self, p: Proposal, d: Device) -> DeviceResult:
         """Read the device back: ``verified``, or ``verify_failed`` with the mismatches as ``diff``."""
         try:
-            bad = self.io.verify(p, d)
+            bad = self.io.verify(p, d, firmware=self._firmware.pop((p.id, d.id), None))
         except ExecutorError as exc:
             bad = {"read": exc.message}
         if bad:
@@ -238,19 +279,22 @@ class DeviceEngine:
         except ExecutorError as exc:
             return DeviceResult(d.id, X.ROLLBACK_FAILED, changed=True, failed=True, evidence={"reason": reason},
                                 error=f"{d.id}: rollback failed: {exc.message}", cause=exc)
-        return DeviceResult(d.id, X.ROLLED_BACK, failed=True, error=reason,
-                            evidence={"reason": reason, "restored": restored, "not_restorable": unrestorable})
+        evidence: dict[str, Any] = {"reason": reason, "restored": restored, "not_restorable": unrestorable}
+        if p.operations:  # a restore writes parameters back; what the operations did stays, said plainly
+            evidence["not_undone"] = not_undone(p.operations)
+        return DeviceResult(d.id, X.ROLLED_BACK, failed=True, error=reason, evidence=evidence)
 
     @staticmethod
     def needs_restore(res: DeviceResult, backup: dict[str, Any]) -> bool:
         """Should a failed, changed device be restored from ``backup``? Always, except a device whose
-        only failure is an unconfirmed operation and whose backup holds nothing restorable: writing
+        only failure is an unconfirmed operation, or a download that did not install, and whose backup
+        holds nothing restorable: writing
         nothing back and recording ``rolled_back`` would claim an undo that an operation (a reboot,
         a factory reset, a firmware download) cannot have. Such a device stays ``verify_failed``
         and its caller raises ``alarm.operation_unconfirmed``."""
         if not (res.changed and res.failed):
             return False
-        if not res.unconfirmed:
+        if not (res.unconfirmed or res.evidence.get("not_installed")):
             return True
         return any(v.get("restorable") and v.get("value") is not None for v in backup.values())
 
@@ -270,15 +314,14 @@ def restore_unreachable(res: DeviceResult) -> bool:
     """Did a restore fail only because the device could not be reached (offline, a transport
     timeout, the broker gone: ``executors.errors.RETRYABLE_ERRORS``)? Then nobody knows whether it
     landed — the device may well still hold its original value — and trying later can tell
-    (issue 34: a broker killed mid-apply raised a critical ``rollback_failed`` on a device that had
+    (a broker killed mid-apply raised a critical ``rollback_failed`` on a device that had
     never changed). Any other failure (a fault, a value that did not hold) is a real one."""
     return res.status is X.ROLLBACK_FAILED and isinstance(res.cause, RETRYABLE_ERRORS)
 
 
 def after_reboot_failure(d: Device) -> str:
     """Why a Status-1 Set without a reboot in the proposal is rolled back rather than verified:
-    the device only committed the values, so "verified" would be a claim nobody checked
-    (issue 12 deliverable 5, issue 10 defect 11)."""
+    the device only committed the values, so "verified" would be a claim nobody checked."""
     return (f"{d.id}: {AFTER_REBOOT} (SetParameterValues Status 1) and this proposal has no reboot; "
             "it cannot be verified, so it is rolled back — propose it again with a reboot operation")
 

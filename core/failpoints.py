@@ -5,13 +5,17 @@ there — no cleanup, no ``finally``, exactly like ``kill -9``. Crash-safety tes
 a real process between apply and verify and then check that a restart recovers. With the
 variable unset (always, in production) a failpoint is one dict lookup.
 
-``NAME=disk_full`` (issue 34) makes the point raise the error SQLite raises on a full disk
+``NAME=disk_full`` makes the point raise the error SQLite raises on a full disk
 (``sqlite3.OperationalError("database or disk is full")``) instead, and from then on every store
 write of the process (``store.write``, checked where a write transaction begins) raises it too: a
 disk that filled up stays full. ``store.write=disk_full`` is a disk full from the start.
 :func:`arm` / :func:`disarm` do the same inside a test process.
 
-``NAME=sleep:SECONDS`` (issue 36) holds the thread there for that long, then goes on: a process
+``NAME=disk_io_error`` raises SQLite's other answer on a full disk,
+``sqlite3.OperationalError("disk I/O error")`` (a journal or shared-memory index that cannot grow),
+sticky the same way: the store reads it as a full disk only when the database's disk is full.
+
+``NAME=sleep:SECONDS`` holds the thread there for that long, then goes on: a process
 caught mid-apply at a known point when a test sends it SIGTERM (``tests/integration/test_sigterm.py``).
 ``NAME=wait:PATH`` holds it until the file ``PATH`` exists (at most ``WAIT_MAX_S``): the test lets
 the apply go on the moment it has checked what it needed, instead of sleeping a margin out.
@@ -24,7 +28,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-EXIT, DISK_FULL = "exit", "disk_full"
+EXIT, DISK_FULL, DISK_IO_ERROR = "exit", "disk_full", "disk_io_error"
 WAIT_MAX_S = 300.0
 STORE_WRITE = "store.write"
 
@@ -59,9 +63,9 @@ def failpoint(name: str) -> None:
     action = _ARMED.get(name)
     if action is None:
         return
-    if action == DISK_FULL:
-        _ARMED[STORE_WRITE] = DISK_FULL  # the disk stays full for every later write
-        raise disk_full_error()
+    if action in (DISK_FULL, DISK_IO_ERROR):
+        _ARMED[STORE_WRITE] = action  # the disk stays full for every later write
+        raise disk_full_error() if action == DISK_FULL else sqlite3.OperationalError("disk I/O error")
     if action.startswith("sleep:"):
         time.sleep(float(action.removeprefix("sleep:")))
         return

@@ -1,4 +1,4 @@
-"""Bounded fan-out of one proposal's device I/O over threads (issue 37, item 4).
+"""Bounded fan-out of one proposal's device I/O over threads.
 
 Why: a multi-device proposal read and wrote its devices one at a time — 50 devices on GenieACS took
 81.5 s to apply and 28.6 s to propose, nearly all of it waiting on the ACS. The lifecycle is

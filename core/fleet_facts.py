@@ -27,7 +27,8 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from core import fleet_group, preview_sample
-from core.models import ExecutionStatus, utcnow
+from core.kernel.models import ExecutionStatus, utcnow
+from core.kernel.values import parse_bool
 from core.snapshot_values import decoded_from_key, split_row, value_columns
 from core.snapshot_values import json_value as json_value  # its readers import it from here
 from core.store.schema import (
@@ -38,7 +39,6 @@ from core.store.schema import (
     ProposalDeviceRow,
     SnapshotHeadRow,
 )
-from core.values import parse_bool
 
 RADIOS = (1, 2, 3)
 # What ``snapshot_heads.radios`` holds, in this order (migration 0020 spells the same list).
@@ -170,7 +170,7 @@ def preview_facts(s: Session, pid: str, changes: list[tuple[str, Any, bool]], ta
     One pass over the targets, the snapshot their ``snapshot_heads`` row names and the changed
     paths' values (SQLite extracts every path from one parse of the snapshot): the per-path queries, the count
     query and the searches for unsnapshotted and absent devices each walked every target again
-    (a million-device preview took ~45 s on SQLite; issue 15).
+    (a million-device preview took ~45 s on SQLite).
 
     ``target_ids`` (the frozen target list) longer than ``exact_up_to``: the pass reads no
     document, and the values come from a random sample of the targets (:mod:`core.preview_sample`,

@@ -1,6 +1,6 @@
 """Counting a proposal's targets per key in one pass, the way each database does it fastest.
 
-Why (issue 15, campaign gate at a million devices): SQLite's ``GROUP BY`` sorts every input row
+Why (campaign gate at a million devices): SQLite's ``GROUP BY`` sorts every input row
 before it counts, and with a wide key (vendor, model, firmware, region, radios, values ...) that
 sort was most of each fleet query — ~3 s of a 6 s preview at 1M targets, where reading the rows
 cost ~2.5 s. So on SQLite each target's key is one JSON text (``json_array`` of the key:

@@ -1,8 +1,8 @@
 """Write grants: the token an executor's write methods demand.
 
 Only ``core.lifecycle.device_io`` imports this module (a test enforces it; ``tests/`` may too, to
-exercise adapters). Each lifecycle owns one :class:`GrantAuthority` (nothing here is process-wide,
-issue 35); the composition root binds the adapters of that lifecycle's router to its
+exercise adapters). Each lifecycle owns one :class:`GrantAuthority` (nothing here is
+process-wide); the composition root binds the adapters of that lifecycle's router to its
 :meth:`GrantAuthority.verify` (``ExecutorRouter.bind_grant_verifier``). A grant is valid when it
 was issued by that authority (HMAC over its fields with a key that never leaves the authority), has
 not been revoked, and covers the device, paths and command being written. The lifecycle checks its
@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from core.ports.executor import GrantPurpose, WriteGrant, WriteRefused
+from core.kernel.ports.executor import GrantPurpose, WriteGrant, WriteRefused
 
 
 class GrantAuthority:

@@ -25,7 +25,7 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.models import SERIES_MAX_POINTS, utcnow
+from core.kernel.models import SERIES_MAX_POINTS, utcnow
 from core.store.schema import (
     DeviceEventRow,
     DeviceRow,

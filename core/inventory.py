@@ -1,4 +1,4 @@
-"""Bringing devices under management by hand, and taking them out of it (issue 11).
+"""Bringing devices under management by hand, and taking them out of it.
 
 ``add`` registers one device, ``import_rows`` many (a CSV file or a JSON list), ``retire`` takes one
 out of management. Why here and not in ``core.lifecycle``: none of this writes to a device; it
@@ -11,14 +11,14 @@ Rules (each refusal names the row and the reason, and registers nothing for that
 * identity: ``OUI-ProductClass-Serial`` (the CWMP DeviceId, exactly as the ACS reports it) or, for
   the USP adapter, the agent's endpoint ID ``os::OUI-Serial`` (the only form the USP adapter can
   address today: it derives the endpoint from OUI and serial), each part in the grammar of
-  :mod:`core.ids` (issue 34: no ``%``, ``/`` or ``..`` — an id travels into URLs and files). The
+  :mod:`core.kernel.ids` (no ``%``, ``/`` or ``..`` — an id travels into URLs and files). The
   product class may hold inner spaces (real CPEs report e.g. ``HG8245 V5``; GenieACS escapes them
   in its ``_id``), OUI and serial may not. GenieACS's own escaped ``_id``
   (``00259E-HG8245%20V5-SN1``) is accepted too, decoded, and stored in the plain form the ACS sync
   gives the same device, so both name one device;
 * display strings (vendor, model, firmware, subscriber, region, service, upstream id, tags) refuse
   control characters and bidirectional embeddings/overrides/isolates, exactly as TR-181 display
-  strings do (:func:`core.values.control_problem`): they are shown to people in the console;
+  strings do (:func:`core.kernel.values.control_problem`): they are shown to people in the console;
 * a JSON import is parsed with its nesting bounded (:func:`parse_json_rows`): a row nested deeper
   than a device row can be is refused by number, the rest imported (Python's parser raised
   ``RecursionError`` on such a file);
@@ -41,19 +41,24 @@ import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from core import audit
-from core.errors import Conflict, Forbidden, Invalid, NotFound
-from core.ids import oui_problem, product_class_problem, serial_problem
-from core.models import TERMINAL_STATES, Actor, Device, Protocol, Root, utcnow
+from core.kernel.errors import Conflict, Forbidden, Invalid, NotFound
+from core.kernel.ids import oui_problem, product_class_problem, serial_problem
+from core.kernel.models import TERMINAL_STATES, Actor, Device, Protocol, Root, utcnow
+from core.kernel.values import control_problem
 from core.store import repo
 from core.store.schema import DeviceLockRow, DeviceRow, ProposalDeviceRow, ProposalRow
-from core.values import control_problem
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from core.store import Store
 
 ADMIN_ROLE = "admin"
 # What a re-imported row must repeat to count as already registered (``last_seen`` and the
@@ -257,11 +262,11 @@ class ImportReport:
 def _decode_acs_id(device_id: str) -> tuple[str, str, str] | None:
     """``(oui, product class, serial)`` of a GenieACS-escaped ``_id`` that has an escape in it
     (``%XX``), else None (a plain id is its own parts). Uses GenieACS's own escaping rules
-    (``core.ids``), and only when re-escaping the parts gives the id back, so a
+    (``core.kernel.ids``), and only when re-escaping the parts gives the id back, so a
     serial that merely contains ``%`` is never misread."""
     if "%" not in device_id:
         return None
-    from core.ids import escaped_device_id, is_escaped_id, split_escaped_id
+    from core.kernel.ids import escaped_device_id, is_escaped_id, split_escaped_id
 
     if not is_escaped_id(device_id):
         return None
@@ -292,7 +297,7 @@ def require_admin(actor: Actor) -> None:
 class Inventory:
     """Registration and retirement over a :class:`core.store.Store`."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     # ------------------------------------------------------------------ add
@@ -385,7 +390,7 @@ class Inventory:
             return repo.get_device(s, device_id)
 
 
-def register(s: Any, device: Device, actor_id: str, source: str, **extra: Any) -> None:
+def register(s: Session, device: Device, actor_id: str, source: str, **extra: Any) -> None:
     """Insert ``device`` and its ``device.registered`` event in the caller's transaction, after the
     one-unit-one-registration check (the caller has checked roles)."""
     refuse_duplicate(s, device)
@@ -397,7 +402,7 @@ def register(s: Any, device: Device, actor_id: str, source: str, **extra: Any) -
         "model": device.model, "firmware": device.firmware, **extra})
 
 
-def refuse_duplicate(s: Any, device: Device) -> None:
+def refuse_duplicate(s: Session, device: Device) -> None:
     """Conflict if ``device.id`` is registered, or the same unit (OUI + serial) under any id/adapter."""
     row = s.get(DeviceRow, device.id)
     if row is not None:
@@ -412,7 +417,7 @@ def refuse_duplicate(s: Any, device: Device) -> None:
                            "registered once")
 
 
-def live_proposal_ids(s: Any, device_id: str) -> list[str]:
+def live_proposal_ids(s: Session, device_id: str) -> list[str]:
     terminal = [str(t) for t in TERMINAL_STATES]
     return list(s.scalars(select(ProposalRow.id)
                           .join(ProposalDeviceRow, ProposalDeviceRow.proposal_id == ProposalRow.id)

@@ -1,5 +1,5 @@
-"""The ACS sync's set-based row reads and writes on ``devices`` (split from ``core.inventory_sync``,
-issue 35: that module keeps the rules — change scan, presence sweep, refusals, audit — and this one
+"""The ACS sync's set-based row reads and writes on ``devices`` (apart from ``core.inventory_sync``:
+that module keeps the rules — change scan, presence sweep, refusals, audit — and this one
 how a page's rows reach the driver).
 
 Why by hand and not through the ORM: at 100,000 devices the per-row cost of SQLAlchemy's type
@@ -16,18 +16,21 @@ import functools
 import json
 import operator
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import ARRAY, String, Table, any_, bindparam, func, insert, literal_column, select, type_coerce, update
 from sqlalchemy.exc import IntegrityError
 
-from core.ids import product_class_problem, serial_problem
 from core.inventory import _CONTROL, _OUI, _TOKEN
-from core.models import Root
-from core.ports.inventory import SourceDevice
+from core.kernel.ids import product_class_problem, serial_problem
+from core.kernel.models import Root
+from core.kernel.ports.inventory import SourceDevice
 from core.store import repo
 from core.store.fastsql import faster
 from core.store.schema import DeviceRow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 _DEVICES: Table = DeviceRow.__table__  # type: ignore[assignment]
 _ROOTS = frozenset(str(r) for r in Root)
@@ -50,7 +53,7 @@ class _Known(NamedTuple):
     known: bool  # the ACS has listed it before (``acs_seen_at`` is set)
 
 
-def _rows_by_id(s: Any, ids: list[str]) -> dict[str, _Known]:
+def _rows_by_id(s: Session, ids: list[str]) -> dict[str, _Known]:
     """The registered devices among ``ids``. The two dates come back as the driver stores them
     (``type_coerce``) and are read by :func:`_stored_time`: the ORM's per-value conversion chain
     was most of this query's cost when a re-sync re-reads every device."""
@@ -76,7 +79,7 @@ def _stored_time(value: Any) -> datetime | None:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
-def _units(s: Any, devices: list[SourceDevice]) -> dict[tuple[str, str], tuple[str, str]]:
+def _units(s: Session, devices: list[SourceDevice]) -> dict[tuple[str, str], tuple[str, str]]:
     """``(OUI, serial) → (id, adapter)`` already registered, for the devices about to be added.
 
     Asked by serial alone (``ix_devices_serial``, one probe per serial), the OUI compared
@@ -93,13 +96,13 @@ def _units(s: Any, devices: list[SourceDevice]) -> dict[tuple[str, str], tuple[s
     return out
 
 
-def _units_query(s: Any, serials: list[str]) -> Any:
+def _units_query(s: Session, serials: list[str]) -> Any:
     """``id, oui, serial, adapter`` of the devices with these serials (``ix_devices_serial``)."""
     return select(DeviceRow.id, DeviceRow.oui, DeviceRow.serial, DeviceRow.adapter).where(
         _among(s, DeviceRow.serial, serials))
 
 
-def _insert_devices(s: Any, rows: list[tuple[Any, ...]], now: datetime, adapter: str) -> None:
+def _insert_devices(s: Session, rows: list[tuple[Any, ...]], now: datetime, adapter: str) -> None:
     """Insert a page of new device rows (``_ROW_COLUMNS`` tuples) in one driver call: sqlite3's
     ``executemany`` (its loop runs in C), PostgreSQL's ``COPY`` (:func:`_copy_devices`).
 
@@ -140,7 +143,7 @@ def _insert_devices(s: Any, rows: list[tuple[Any, ...]], now: datetime, adapter:
     s.connection().exec_driver_sql(sql, params)
 
 
-def _copy_devices(s: Any, rows: list[tuple[Any, ...]]) -> None:
+def _copy_devices(s: Session, rows: list[tuple[Any, ...]]) -> None:
     """PostgreSQL: the page's rows in one ``COPY … FROM STDIN`` on the session's own connection
     (its transaction): psycopg writes each row in C, where its ``executemany`` adapted every
     parameter in Python (25 µs a row, twice SQLite's insert). A duplicate key fails the whole
@@ -149,6 +152,8 @@ def _copy_devices(s: Any, rows: list[tuple[Any, ...]]) -> None:
 
     conn = s.connection()
     raw = conn.connection.driver_connection
+    if raw is None:  # a pooled connection always has one; the type says it may not
+        raise RuntimeError("no driver connection for COPY")
     statement = f"COPY {_DEVICES.name} ({', '.join(_INSERT_COLUMNS)}) FROM STDIN"
     try:
         with raw.cursor() as cur, cur.copy(statement) as copy:
@@ -205,7 +210,7 @@ def _insert_plan(dialect: Any) -> tuple[str, list[tuple[int, Any]], Any] | None:
     return sql, convert, order
 
 
-def _update_devices(s: Any, rows: list[dict[str, Any]]) -> None:
+def _update_devices(s: Session, rows: list[dict[str, Any]]) -> None:
     """``UPDATE devices SET … WHERE id = …`` for a page of rows, one driver ``executemany`` per
     set of columns (nearly always one: ``last_seen`` and ``acs_seen_at``), values converted by the
     columns' own types as in :func:`_insert_devices` (the ORM's bulk update cost ~20 µs a row)."""
@@ -246,7 +251,7 @@ def _converted(column: list[Any], convert: Any) -> list[Any]:
     return [convert(v) for v in column]
 
 
-def _among(s: Any, column: Any, values: list[str]) -> Any:
+def _among(s: Session, column: Any, values: list[str]) -> Any:
     """``column IN values`` as ONE bound parameter, whatever the number of values: a JSON array
     read with ``json_each`` on SQLite, an array with ``= ANY`` on PostgreSQL. Binding a thousand
     parameters per statement (and SQLite's cap on them) cost more than the statement's work."""

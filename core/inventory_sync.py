@@ -1,10 +1,10 @@
-"""Inventory from the ACS (issue 11, deliverable 1): ``gateward devices sync --source genieacs`` and
+"""Inventory from the ACS: ``gateward devices sync --source genieacs`` and
 the periodic sync inside ``gateward run`` / the worker.
 
 Why it is shaped like this:
 
 * **Incremental, resumable.** The source yields pages of devices that informed after a stored
-  cursor (``_lastInform``, ``_id``; the source: ``core.ports.inventory``). Each page is applied in ONE
+  cursor (``_lastInform``, ``_id``; the source: ``core.kernel.ports.inventory``). Each page is applied in ONE
   transaction together with the cursor that follows it, so after a crash, a source that went down
   mid-scan or a timeout, the database holds whole pages and the cursor says exactly where to go on:
   nothing half-registered, nothing skipped, nothing applied twice.
@@ -37,7 +37,7 @@ Why it is shaped like this:
   ``device.updated`` (firmware/model/root changed), ``device.absent``, ``device.present``; each run
   ends with ``inventory.synced`` (counts and the first refusals).
 
-The source is a port (``core.ports.inventory.InventorySource``: GenieACS today); the rows reach
+The source is a port (``core.kernel.ports.inventory.InventorySource``: GenieACS today); the rows reach
 the driver through ``core.inventory_rows``.
 """
 
@@ -48,7 +48,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -61,7 +61,6 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from core import audit
-from core.ids import is_escaped_id, split_escaped_id
 from core.inventory import PROTOCOL_OF_ADAPTER, DeviceSpec, validation_message
 from core.inventory_rows import (
     _among,
@@ -71,10 +70,17 @@ from core.inventory_rows import (
     _units,
     _update_devices,
 )
-from core.models import utcnow
-from core.ports.inventory import InventorySource, SourceCursor, SourceDevice, SourcePage
+from core.kernel.ids import is_escaped_id, split_escaped_id
+from core.kernel.models import utcnow
+from core.kernel.ports.inventory import InventorySource, SourceCursor, SourceDevice, SourcePage
 from core.store import repo
 from core.store.schema import DeviceRow, InventorySyncRow
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import CursorResult
+    from sqlalchemy.orm import Session
+
+    from core.store import Store
 
 log = logging.getLogger("gateward.inventory_sync")
 
@@ -141,7 +147,7 @@ class SyncReport:
 class InventorySync:
     """Apply a source's pages to the store (see the module docstring)."""
 
-    def __init__(self, store: Any, source: InventorySource, *, region: str = "EU", service: str = "standard",
+    def __init__(self, store: Store, source: InventorySource, *, region: str = "EU", service: str = "standard",
                  overlap_s: float | None = None) -> None:
         self.store = store
         self.source = source
@@ -238,7 +244,7 @@ class InventorySync:
         report.pages += 1
         report.seen += len(page.items)
 
-    def _move_cursor(self, s: Any, cursor: SourceCursor | None) -> None:
+    def _move_cursor(self, s: Session, cursor: SourceCursor | None) -> None:
         """Store the cursor after this page, in the page's transaction: one Core ``UPDATE`` (the
         run's first step created the row; the ORM's read-modify-flush was two statements a page),
         or the row created if something removed it meanwhile. In an incremental scan only forward:
@@ -256,12 +262,12 @@ class InventorySync:
                 at, after = _STATE.c.cursor_last_inform, _STATE.c.cursor_id
                 stmt = stmt.where(or_(at.is_(None), after.is_(None), at < cursor.last_inform,
                                       (at == cursor.last_inform) & (after < cursor.acs_id)))
-            if s.execute(stmt.values(values)).rowcount:
+            if cast("CursorResult[Any]", s.execute(stmt.values(values))).rowcount:
                 return
         if s.get(InventorySyncRow, self.source.name) is None:
             s.add(InventorySyncRow(source=self.source.name, stats={}, **values))
 
-    def _apply_devices(self, s: Any, devices: list[SourceDevice], report: SyncReport) -> None:
+    def _apply_devices(self, s: Session, devices: list[SourceDevice], report: SyncReport) -> None:
         now = utcnow()
         existing = _rows_by_id(s, [d.device_id for d in devices])
         new = [d for d in devices if d.device_id not in existing]
@@ -424,7 +430,7 @@ class InventorySync:
             self._mark_absent(started, report)
         report.swept = True
 
-    def _stamp(self, s: Any, ids: list[str], now: datetime, report: SyncReport) -> None:
+    def _stamp(self, s: Session, ids: list[str], now: datetime, report: SyncReport) -> None:
         """Set-based: one statement stamps a whole page of listed ids; absent ones come back."""
         if not ids:
             return

@@ -1,4 +1,4 @@
-"""Broker onboarding (issue 11, deliverable 2): USP agents that make first contact and are not in
+"""Broker onboarding: USP agents that make first contact and are not in
 the fleet.
 
 Why it is gated: a device in the fleet can be targeted by campaigns and remediation, so an agent
@@ -24,23 +24,24 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import audit
-from core.config import Settings
-from core.errors import Conflict, Invalid, NotFound
 from core.inventory import ENDPOINT_ID_RE, DeviceSpec, register, require_admin, validation_message
-from core.models import Actor, Device, utcnow
+from core.kernel.config import Settings
+from core.kernel.errors import Conflict, Invalid, NotFound
+from core.kernel.models import Actor, Device, utcnow
 from core.store import Store, repo
 from core.store.schema import DeviceRow, OnboardingRow
 
@@ -325,7 +326,7 @@ def _same_unit(claim: Claim, registered: Claim) -> bool:
 
 def _contact_data(sig: SignalLike) -> dict[str, Any]:
     return {"last_kind": sig.kind, **{k: v for k, v in sig.data.items()
-                                      if k in ("agent_supported_protocol_versions", "Cause", "msg_id")}}
+                                      if k in ("agent_supported_protocol_versions", "Cause", "msg_id", "mtp", "peer")}}
 
 
 def _registered_data(device: Device, source: str, **extra: Any) -> dict[str, Any]:
@@ -444,12 +445,48 @@ def _resolved_elsewhere(store: Store, claim: Claim) -> str | None:
     return None
 
 
+def pending_limits(env: dict[str, str] | None = None) -> tuple[int, timedelta]:
+    """``GATEWARD_ONBOARDING_PENDING_MAX`` (10000) pending rows at most, and
+    ``GATEWARD_ONBOARDING_PENDING_TTL_S`` (7 days): a pending agent not heard from for that long is
+    forgotten. Why bounded: a pending row is written for anyone whose USP Record reaches the
+    controller, so without a bound a peer cycling endpoint IDs grows the table without end."""
+    e = os.environ if env is None else env
+    try:
+        most = int(e.get("GATEWARD_ONBOARDING_PENDING_MAX") or 10000)
+        ttl = float(e.get("GATEWARD_ONBOARDING_PENDING_TTL_S") or 7 * 86400)
+    except ValueError:
+        raise ValueError("GATEWARD_ONBOARDING_PENDING_MAX and _TTL_S must be numbers") from None
+    if most < 1 or ttl <= 0:
+        raise ValueError("GATEWARD_ONBOARDING_PENDING_MAX must be at least 1 and _TTL_S positive")
+    return most, timedelta(seconds=ttl)
+
+
+_full_warned = [0.0]  # when the "pending list full" warning was last logged (a flood logs once a minute)
+
+
+def _room_for_pending(s: Session, now: datetime) -> bool:
+    """Expire stale pending rows, then say whether one more fits under the bound."""
+    most, ttl = pending_limits()
+    s.execute(delete(OnboardingRow).where(OnboardingRow.status == PENDING, OnboardingRow.last_seen < now - ttl))
+    count = s.scalar(select(func.count()).select_from(OnboardingRow).where(OnboardingRow.status == PENDING)) or 0
+    if count < most:
+        return True
+    if now.timestamp() - _full_warned[0] > 60:
+        _full_warned[0] = now.timestamp()
+        log.warning("onboarding: %d agents are pending (GATEWARD_ONBOARDING_PENDING_MAX): new ones are not recorded "
+                    "until an admin decides or they expire", count)
+    return False
+
+
 def _touch(s: Session, claim: Claim, status: str, now: datetime, sig: SignalLike, *, reason: str | None = None,
            device_id: str | None = None, decided_by: str | None = None) -> bool:
     """Create or update the endpoint's row; True when this is news (a new row or a new status),
-    so the audit trail gets one event per decision, not one per reconnect of a flapping agent."""
+    so the audit trail gets one event per decision, not one per reconnect of a flapping agent. A new
+    pending row is written only while the pending list has room (:func:`pending_limits`)."""
     row = s.get(OnboardingRow, claim.endpoint_id)
     data = _contact_data(sig)
+    if row is None and status == PENDING and not _room_for_pending(s, now):
+        return False
     if row is None:
         s.add(OnboardingRow(endpoint_id=claim.endpoint_id, oui=claim.oui[:6], product_class=claim.product_class[:64],
                             serial=claim.serial[:64], status=status, attempts=1, first_seen=now, last_seen=now,
@@ -502,10 +539,13 @@ class Onboarding:
         self.allow = allow or AllowList()
 
     def requests(self, status: str | None = PENDING, limit: int = 500) -> list[dict[str, Any]]:
+        _, ttl = pending_limits()
         with self.store.read() as s:
             q = select(OnboardingRow)
             if status:
                 q = q.where(OnboardingRow.status == status)
+            # an expired pending agent is not offered (its row goes at the next pending contact)
+            q = q.where((OnboardingRow.status != PENDING) | (OnboardingRow.last_seen >= utcnow() - ttl))
             rows = s.scalars(q.order_by(OnboardingRow.first_seen, OnboardingRow.endpoint_id).limit(limit))
             return [_public(r) for r in rows]
 

@@ -28,8 +28,8 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
-from core.errors import GatewardError
-from core.models import Actor, Proposal
+from core.kernel.errors import GatewardError
+from core.kernel.models import Actor, Proposal
 
 log = logging.getLogger("gateward.action")
 

@@ -13,10 +13,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core.models import Actor, Change, Decision, Device, PolicyItem, Proposal, changes_for, utcnow
-from core.secrets import MASK, is_secret_path, secret_facts
+from core.kernel.models import Actor, Change, Decision, Device, PolicyItem, Proposal, changes_for, utcnow
+from core.kernel.secrets import MASK, is_secret_path, secret_facts
+from core.kernel.values import LexicalError, as_int, parse_bool
 from core.store import repo
-from core.values import LexicalError, as_int, parse_bool
 
 WIFI_FACT_PATHS = ("Device.WiFi.Radio.", "Device.WiFi.SSID.")
 
@@ -92,7 +92,7 @@ OFFLINE_PREFIX = "offline:"  # how a live preview row says the device was not th
 
 
 def preview_completeness(preview: dict[str, Any] | None, targets: int) -> dict[str, Any]:
-    """How much of the target set a preview actually read (issue 10, defect 8).
+    """How much of the target set a preview actually read.
 
     ``live``: every target must have a row; a row whose device was offline counts as ``offline``,
     any other error (read fault, timeout, a value the device does not list) as ``failed``.
@@ -133,7 +133,7 @@ def preview_age_s(preview: dict[str, Any] | None, now: datetime | None = None) -
 
 def not_restorable_paths(p: Proposal) -> list[str]:
     """Changed parameters a rollback cannot put back: secrets read back empty, so their old value
-    was never known (issue 10, defect 10). Said before approval, in the preview and to policy."""
+    was never known. Said before approval, in the preview and to policy."""
     return [c.path for c in p.changes if is_secret_path(c.path)]
 
 
@@ -158,7 +158,7 @@ def preview_facts(p: Proposal, preview: dict[str, Any], devices_total: int, devi
 def change_facts(p: Proposal, ssids: Sequence[str], changes: Sequence[Change] | None = None) -> list[dict[str, Any]]:
     """``proposal.changes`` as policy reads them. ``changes``: one device's own list (a per-target
     proposal); by default every change of the proposal, one entry per distinct (path, value)."""
-    from core.datamodel.registry import get_registry
+    from core.kernel.datamodel.registry import get_registry
 
     reg = get_registry("Device.", "cwmp")
     usp = get_registry("Device.", "usp")
@@ -192,7 +192,7 @@ _SECRET_HASH_KEYS = frozenset({"sha256_lower"})
 def stored(doc: dict[str, Any]) -> dict[str, Any]:
     """The decision input as it is kept with the decision: every ``secret_facts`` hash masked.
 
-    Why (issue 34): ``sha256_lower`` lets policy match a passphrase against the common-passphrase
+    Why: ``sha256_lower`` lets policy match a passphrase against the common-passphrase
     list without holding it, but an unsalted hash of a weak passphrase is one dictionary lookup from
     the passphrase for anyone who reads the table or a backup. Nothing reads the hash back from a
     stored decision (it records what policy was asked; it is never re-evaluated), so the record
@@ -312,7 +312,7 @@ def per_target_docs(doc: dict[str, Any], own: dict[str, list[dict[str, Any]]]
 
     Devices whose facts (all but the id), context and values are identical share one document
     (the same decision, evaluated once); the result lists the member ids with each document."""
-    from core.models import canonical_json
+    from core.kernel.models import canonical_json
     from policies.classes import class_doc, context_signature
 
     groups: dict[bytes, tuple[list[str], dict[str, Any]]] = {}

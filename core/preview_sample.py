@@ -1,6 +1,6 @@
 """The "before" values of a fleet preview over very many targets, read for a random sample of them.
 
-Why (issue 15): a fleet preview's per-class diff shows, for each changed path, the values the
+Why: a fleet preview's per-class diff shows, for each changed path, the values the
 targets hold now, read from each target's stored snapshot document. Reading every document made
 the preview's cost grow with the documents' size, not only with the fleet: a simulated gateway's
 snapshot is ~15 KB (a real one's larger), and at a million targets those reads alone took ~16 s
@@ -100,7 +100,7 @@ def _count(s: Session, readable: list[str], where: ColumnElement[bool], params: 
          .where(where))
     n = len(readable)
     # On the session's own cursor (core.store.fastsql), compiled once for this call: through
-    # SQLAlchemy's result machinery the draw's 20,000 rows cost ~0.25 s of CPU (issue 15).
+    # SQLAlchemy's result machinery the draw's 20,000 rows cost ~0.25 s of CPU.
     for row in Prepared(q).all(s, params):
         key = (row[0], row[1], row[2])
         counts = into.counts.get(key)

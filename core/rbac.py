@@ -8,7 +8,7 @@ an approval requirement? Keeping them here means a policy outage cannot grant ei
 
 from __future__ import annotations
 
-from core.models import Actor, ActorKind
+from core.kernel.models import Actor, ActorKind
 
 ROLES = ("support_agent", "approver", "senior_approver", "admin", "automation", "auditor")
 

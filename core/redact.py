@@ -31,7 +31,7 @@ stop word ("the password is not working", "… is wrong", "… ist zu kurz"). A 
 keyword is never touched ("rename the network to HomeNet2024" is an SSID, not a secret).
 Measured on ``tests/brain/redact_corpus.py``: see ``tests/brain/test_redact_corpus.py``.
 
-Why in ``core`` (it was ``brain.redact`` until issue 35): it depends on nothing but the standard
+Why in ``core`` and not the planner: it depends on nothing but the standard
 library, and migration 0007 scrubs rows already stored with it — a migration may import only the
 store's own layer. ``brain.redact`` names it for the planner.
 """
@@ -64,7 +64,7 @@ _STRONG = (
 )
 _WEAK = r"keys?|codes?|cl(?:é|e)s?|c(?:ó|o)digos?|secret"
 _KEYWORD_RE = re.compile(rf"(?<![\w\[])(?:(?P<strong>{_STRONG})|(?P<weak>{_WEAK}))(?![\w])", _I)
-# The same keywords, found in linear time (issue 34): ``_KEYWORD_RE`` tried its compound prefix
+# The same keywords, found in linear time: ``_KEYWORD_RE`` tried its compound prefix
 # ``(?:[\w!]+-)?\w*`` at every word start, so a run like "a!a!a!…" cost quadratic time. Here the
 # compounds ("WLAN-Passwort", "Netzwerkschlüssel") are found by their core alone and their prefix is
 # walked back afterwards (:func:`_keywords`), never past the previous keyword.
@@ -72,6 +72,7 @@ _COMPOUND = r"pass(?:[ -]?(?:words?|phrases?|codes?)|w[oö]rt(?:er)?|wd)|kennw[o
 _PLAIN_STRONG = _STRONG[_STRONG.index("mots? de passe"):]  # the keywords without a compound prefix
 _FIND_RE = re.compile(rf"(?<![\w\[])(?:(?P<strong>{_PLAIN_STRONG})|(?P<weak>{_WEAK}))(?![\w])"
                       rf"|(?P<core>{_COMPOUND})(?![\w])", _I)
+_MAX_TEXT = 20_000  # far above a chat message (4,000): the shape scan stays bounded
 _MAX_VALUE = 256  # a token longer than this is never a value (WPA2 allows 63; a quoted value 130)
 _LOOKBACK = 600   # characters before a keyword that "X as the password" and the sentence's cue may use
 
@@ -383,6 +384,8 @@ def _skip_connectors(text: str, pos: int) -> tuple[int, set[str]]:
         if m and m.group(0).strip():
             pos = m.end()
             seen.add("assign")
+            if m.group(0).strip()[:1] in ":=":
+                seen.add("colon")
             continue
         m = _WORD_CONN_RE.match(text, pos)
         if m and m.group(1).lower() in _CONNECTORS:
@@ -467,7 +470,42 @@ def _after_one(doc: _Doc, at: int, anchor: int, weak: bool, chained: bool) -> _S
             if "assign" in seen or (_is_plain_value(first, _STOP) and (
                     cue or ("copula" in seen and _ends_clause(toks)))):
                 span = _extend(text, toks)
+        if span is None and not weak and "colon" in seen:
+            # "new Wi-Fi password: the green apple falls far" — after a strong keyword and a colon the
+            # rest of the clause is the value, whatever its words (recall first: it is masked, and an
+            # unquoted phrase is then asked for again in quotes, see :func:`settle`)
+            end = _CLAUSE_END.search(text, pos)
+            stop = end.start() if end else len(text)
+            if text[pos:stop].strip() and not _PLACEHOLDER_PART.search(text[pos:stop]):
+                span = _Span(pos, stop, text[pos:stop].rstrip())
     return span
+
+
+_CLAUSE_END = re.compile(r"[.;!?\n](?=\s|$)")
+# Words that follow a passphrase in chat without being part of it ("tiger88 haha", "… cheers mate").
+_AFTERWORDS = frozenset({
+    "lmao", "lmfao", "rofl", "jk", "haha", "hehe", "lol", "xd", "ptdr", "mdr", "jeje", "ahah",
+    "thanks", "thank", "you", "thx", "ty", "cheers", "mate", "hahaha", "xD", ":)", "pls",
+    "plz", "please", "ok", "okay", "k", "cool", "great", "bye", "danke", "dir", "bitte", "schön", "vielen",
+    "dank", "super", "merci", "bcp", "beaucoup", "svp", "stp", "bisou", "gracias", "jaja", "jajaja", "porfa",
+    "vale", "genial", "saludos",
+})
+_QUOTES = (('"', '"'), ("'", "'"), ("“", "”"), ("„", "“"), ("«", "»"), ("‘", "’"), ("« ", " »"))
+
+
+def settle(value: str, text: str) -> str | None:
+    """The passphrase a found ``value`` stands for, or ``None`` when it is unclear. Quoted in ``text``:
+    exactly the quoted text. Unquoted: one token, after the chat words that trail it ("Copper-Lantern-4471
+    cheers mate" → "Copper-Lantern-4471"); several words are never guessed into one passphrase ("green
+    tractor on the hill" is asked again, in quotes)."""
+    if any(f"{a}{value}{b}" in text for a, b in _QUOTES):
+        return value
+    words = value.split()
+    while len(words) > 1 and words[-1].lower().strip(".,!?") in _AFTERWORDS:
+        words.pop()
+    if len(words) > 1 and looks_secret(words[0]) and words[1].lower().strip(".,!?") in _AFTERWORDS:
+        return words[0]  # "Cobalt-Wren-Meadow-12 lmao she'll never remember it": the chat starts at "lmao"
+    return words[0] if len(words) == 1 else None
 
 
 def _sentence_before(text: str, pos: int) -> str:
@@ -541,7 +579,7 @@ _NAME_CUE = {"ssid", "name", "named", "called", "network", "netzwerk", "heißen"
 
 
 def _quoted_in_sentence(doc: _Doc, kw: _Kw) -> list[_Span]:
-    """The situation, not the sentence (issue 34): a quoted string in the same sentence as a
+    """The situation, not the sentence: a quoted string in the same sentence as a
     credential keyword is its value, whatever words tie them ("'X' is what she wants as her
     Wi-Fi password", "« X », c'est le mot de passe qu'elle veut") — unless it names a network
     ("SSID 'GardenFlat' and passphrase …")."""
@@ -632,11 +670,64 @@ def find_secrets(text: str) -> list[tuple[int, int, str]]:
         spans += _after(doc, kw.end, kw.start, weak) + _before(doc, kw, weak)
         if not weak:
             spans += _net(doc, kw) + _quoted_in_sentence(doc, kw)
+    # a credential-shaped token counts only where no keyword already found a value
+    spans += [x for x in _shaped(text) if not any(x.start < y.end and y.start < x.end for y in spans)]
     kept: list[_Span] = []
     for s in sorted(spans, key=lambda s: (s.start, -(s.end - s.start))):
         if s.value and (not kept or s.start >= kept[-1].end):
             kept.append(s)
     return [(s.start, s.end, s.value) for s in kept]
+
+
+# ---------------------------------------------------------------------------- credential-shaped tokens
+# Issue 45 item 4: secrets given in words the keyword lists do not know — another language, a synonym
+# ("access code", "sésame", "llave"), or only pointed at ("use X to get onto the wifi"). A token shaped
+# like a credential (8–63 characters, no spaces, lower-case letters with digits or symbols; not a
+# version, an address or a device id, which carry no lower-case letter or are dotted numbers) is masked
+# when its sentence mentions access (in many languages: password words from two dozen languages, key,
+# code, login, credentials, connect) — or mentions the network (wifi, wlan, router, network …) and
+# nothing names the token as a network name ("rename it to X", "heißen", "nombre").
+_ACCESS = re.compile(
+    r"pass|parol|has[łl]o|heslo|jelsz|salasan|l[öo]senord|wachtwoord|senha|contrase|clave|[şs]ifre|пароль|κωδικ|"
+    r"mot de passe|\bmdp\b|\bpwd?\b|\bpin\b|\bpsk\b|\bwpa|\bkey\b|schl[üu]ssel|\bcl[ée]\b|llave|chiave|chave|"
+    r"sleutel|klucz|\bcode\b|c[óo]digo|codice|\bkod\b|secret|sésame|sesame|credential|login|log in|anmeld|zugang|"
+    r"access|acceso|accès|accesso|toegang|dost[eę]p|connect|verbind|conect|connessione|entrar|get (on|onto|into)|"
+    r"ins wlan|ins netz|se connecter|kommen ins|rein ins", _I)
+_NETWORK_WORDS = re.compile(r"wi-?fi|wlan|router|routeur|modem|network|netz|r[ée]seau|\bred\b|\brete\b|\brede\b|"
+                            r"sie[cć]|\ba[ğg]\b|n[äa]tverk|verkko|hotspot|\bssid\b|box", _I)
+_NAMING = re.compile(r"\b(ssid|name[ds]?|call(ed)?|rename\w*|heiß\w*|nenn\w*|umbenenn\w*|nom|nomm\w*|renomm\w*|"
+                     r"appel\w*|nombre|llam\w*|renombr\w*)\b", _I)
+_SHAPED = re.compile(r"(?<![\w@/.:=\]!-])(?=[^\s]*[a-zà-ÿ])(?=[^\s]*[\d!#$%&*+?@^~_])[^\s\"'“”«»,;()=:]{8,63}"
+                     r"(?<![.,!?])")
+_SHAPE_MARK = re.compile(r"[\d!#$%&*+?@^~_]")
+_NOT_SECRET = re.compile(r"^(https?|ftp)://|@|^\d+(\.\d+)+|^[\da-f]{2}([:-][\da-f]{2}){5}$|^Device\.|^WPA\d?\b|^WEP\b|"
+                         r"^InternetGatewayDevice\.|\[secret|"
+                         # a band or a unit glued to words: "5-GHz-Netz", "2,4-GHz-Band", "5G-network"
+                         r"\d(?:[.,]\d+)?-?(?:ghz|mhz|dbm|[mgk]bit|mbps)(?![a-z])|^\d(?:[.,]\d)?-?g-", _I)
+
+
+def _shaped(text: str) -> list[_Span]:
+    out: list[_Span] = []
+    start = 0
+    for sentence in re.split(r"(?<=[.!?;\n])\s+", text[:_MAX_TEXT]):
+        at = text.find(sentence, start)
+        start = at + len(sentence)
+        access = _ACCESS.search(sentence) is not None
+        if not access and _NETWORK_WORDS.search(sentence) is None:
+            continue
+        for m in _SHAPED.finditer(sentence):
+            token = m.group(0)
+            if not _SHAPE_MARK.search(token):
+                continue  # the mark was a sentence's own "?" or "!", which the match gave back
+            if _NOT_SECRET.search(token) or _is_keyword(token) or token.lower() in _FUNCTION:
+                continue
+            if re.search(r"\d+\.\d+", token) and not re.search(r"[^\w.\-]", token):
+                continue  # a firmware version ("prplOS-3.1.0", "7.4.1-beta3")
+            if (not access and _NAMING.search(sentence)) or _NAMING.search(
+                    sentence[max(0, m.start() - 40):min(len(sentence), m.end() + 20)]) is not None:
+                continue  # "rename the wifi to Linden-Loft-45", "in 'Kastanie-24' umbenennen": a name
+            out.append(_Span(at + m.start(), at + m.end(), token))
+    return out
 
 
 def _replace(text: str, make: Callable[[str], str]) -> str:

@@ -7,7 +7,7 @@ subscriber whose Wi-Fi got worse after a fix asks for it instead: the request is
 change of its own (the values from the applied proposal's backup), with ``source``
 ``rollback_request``, which policy sends to an approver (``approval.rollback_request``). It lands in
 the approvers' queue with the reason and a link to the proposal it undoes, and nothing touches the
-device until an approver has said yes (issue 39).
+device until an approver has said yes.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core.errors import Conflict, Invalid, NotFound
-from core.models import Actor, Change, Evidence, Proposal, ProposalDraft, ProposalState
-from core.secrets import is_secret_path
+from core.kernel.errors import Conflict, Invalid, NotFound
+from core.kernel.models import Actor, Change, Evidence, Proposal, ProposalDraft, ProposalState
+from core.kernel.secrets import is_secret_path
 from core.services import CoreServices
 from core.store import repo
 from core.store.schema import BackupRow

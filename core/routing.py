@@ -6,7 +6,7 @@ Callers other than the lifecycle get only :meth:`reader`; a writer is no use wit
 
 A router knows only the adapters it is given: there is no built-in default, so the simulator is
 registered by the composition root (:func:`gateward.runtime.default_router`) like any other
-adapter, and a device on an adapter nobody registered gets :class:`~core.ports.executor.UnknownAdapter`
+adapter, and a device on an adapter nobody registered gets :class:`~core.kernel.ports.executor.UnknownAdapter`
 naming it instead of silently talking to the simulator.
 
 A router binds every adapter it builds to the grant verifier it was given
@@ -19,8 +19,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from core.models import Device
-from core.ports.executor import Executor, GrantVerifier, ReadOnlyExecutor, UnknownAdapter, WriteRefused
+from core.kernel.models import Device
+from core.kernel.ports.executor import Executor, GrantVerifier, ReadOnlyExecutor, UnknownAdapter, WriteRefused
 
 AdapterFactory = Callable[[], Executor]
 

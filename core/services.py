@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from core.config import Settings
+    from core.kernel.config import Settings
     from core.lifecycle import Lifecycle
     from core.routing import ExecutorRouter
     from core.store import Store

@@ -19,11 +19,14 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core import audit
-from core.errors import Conflict
-from core.models import TERMINAL_STATES, ExecutionStatus, Proposal, ProposalState, utcnow
+from core.kernel.errors import Conflict
+from core.kernel.models import TERMINAL_STATES, ExecutionStatus, Proposal, ProposalState, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 S = ProposalState
 X = ExecutionStatus
@@ -50,7 +53,7 @@ def _frozen(table: dict[Any, set[Any]]) -> Mapping[Any, frozenset[Any]]:
 _EDIT = {S.DRAFT, S.CANCELLED}
 # How any apply that wrote, or a rollback of it, ends.
 _ENDED = {S.DONE, S.ROLLED_BACK, S.FAILED}
-# A rollback whose restore could not be confirmed because the device was unreachable (issue 34):
+# A rollback whose restore could not be confirmed because the device was unreachable:
 # not an end — recovery and the worker re-check it and end it rolled back (or failed).
 _PENDING = {S.ROLLBACK_PENDING}
 
@@ -113,7 +116,7 @@ def check_execution(frm: ExecutionStatus | str | None, to: ExecutionStatus | str
         raise IllegalTransition("execution", None if frm is None else str(frm), str(to), subject)
 
 
-def set_state(s: Any, row: Any, to: ProposalState, actor: str, action: str,
+def set_state(s: Session, row: Any, to: ProposalState, actor: str, action: str,
               data: dict[str, Any] | None = None, error: str | None = None, *, save: bool = True) -> None:
     """Move a proposal row to ``to`` and append its audit event in the caller's transaction
     (invariant 4). An illegal move raises before anything is changed. ``error`` is kept on

@@ -23,8 +23,8 @@ import networkx as nx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.errors import NotFound
-from core.models import utcnow
+from core.kernel.errors import NotFound
+from core.kernel.models import utcnow
 from core.store.schema import DeviceEventRow, DeviceRow, TelemetryRow, TopologyNodeRow, WifiNeighborRow
 
 # A sibling counts as degraded when, within the window, it reported the WAN down or degraded,

@@ -8,7 +8,7 @@ Every token expires (``GATEWARD_TOKEN_TTL_DAYS``, default 30; ``--ttl-days`` per
 leaked token stops working on its own; ``rotate_token`` issues a new one and retires the old ones,
 at once or after a grace period so that a deployment can switch over without an outage.
 
-Token checks are cached per process for a few seconds (:class:`TokenCache`, issue 15): a request
+Token checks are cached per process for a few seconds (:class:`TokenCache`): a request
 no longer pays a database read to learn who its token belongs to. Revocation stays effective:
 ``revoke_user`` and ``rotate_token`` drop the user's cached tokens in this process at once, and
 another process (a CLI ``gateward users revoke``, another replica) is bounded by the cache TTL
@@ -27,11 +27,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from core.config import Settings
-from core.errors import GatewardError, Invalid, NotFound
-from core.ids import new_id
-from core.models import Actor, ActorKind, utcnow
+from core.kernel.config import Settings
+from core.kernel.errors import GatewardError, Invalid, NotFound
+from core.kernel.ids import new_id
+from core.kernel.models import Actor, ActorKind, utcnow
+from core.names import name_key, name_problem
 from core.rbac import ROLES
 from core.store import Store
 from core.store.schema import ApiTokenRow, UserRow
@@ -65,7 +67,7 @@ MAX_CACHE_TTL_S = 60.0
 
 def cache_ttl_from_env() -> float:
     """``GATEWARD_TOKEN_CACHE_S`` (0..60 s; default 5). Read straight from the environment, not
-    through :class:`core.config.Settings`: building Settings costs more than the check it caches."""
+    through :class:`core.kernel.config.Settings`: building Settings costs more than the check it caches."""
     raw = os.environ.get("GATEWARD_TOKEN_CACHE_S", "").strip()
     if not raw:
         return DEFAULT_CACHE_TTL_S
@@ -97,7 +99,7 @@ class TokenCache:
     @property
     def ttl_s(self) -> float:
         """The TTL given, else ``GATEWARD_TOKEN_CACHE_S`` read on first use (so a bad value is an
-        :class:`~core.errors.Invalid` where the cache is first used, not an import error)."""
+        :class:`~core.kernel.errors.Invalid` where the cache is first used, not an import error)."""
         if self._ttl_s is None:
             self._ttl_s = cache_ttl_from_env()
         return self._ttl_s
@@ -152,26 +154,39 @@ def _to_actor(row: UserRow) -> Actor:
     return Actor(id=row.id, roles=tuple(row.roles), kind=ActorKind(row.kind))
 
 
+def same_name(s: Session, user_id: str) -> str | None:
+    """The existing person (active or not) whose name is ``user_id`` to a reader — the same letters
+    in another case or Unicode form (``core.names``) — or ``None``."""
+    return s.scalar(select(UserRow.id).where(UserRow.name_key == name_key(user_id)).limit(1))
+
+
 def add_user(store: Store, user_id: str, roles: list[str] | tuple[str, ...],
              kind: ActorKind = ActorKind.HUMAN) -> Actor:
     unknown = [r for r in roles if r not in ROLES]
     if unknown:
         raise Invalid(f"unknown role {unknown[0]!r}; roles are {', '.join(ROLES)}")
-    if not user_id or len(user_id) > 64:
-        raise Invalid("user id must be 1..64 characters")
+    problem = name_problem(user_id)
+    if problem:
+        raise Invalid(f"{problem}; got {user_id!r}")
     try:
         with store.write() as s:
+            other = same_name(s, user_id)
+            if other is not None:
+                raise Invalid(f"user {other!r} already exists" if other == user_id else
+                              f"{user_id!r} is the name of {other!r} in another case or Unicode form: two people "
+                              "who look the same would be two people to Gateward; choose another name")
             s.add(UserRow(id=user_id, roles=list(roles), kind=str(kind), active=True, created_at=utcnow()))
-    except IntegrityError as exc:
-        raise Invalid(f"user {user_id!r} already exists") from exc
+    except IntegrityError as exc:  # added at the same moment by another process
+        raise Invalid(f"user {user_id!r} (or a name that looks the same) already exists") from exc
     return Actor(id=user_id, roles=tuple(roles), kind=kind)
 
 
 def ensure_users(store: Store, users: tuple[tuple[str, tuple[str, ...], ActorKind], ...] = DEMO_USERS) -> None:
+    """Add each of ``users`` whose name no one holds yet (in any case or Unicode form)."""
     with store.write() as s:
-        existing = set(s.scalars(select(UserRow.id)).all())
+        taken = set(s.scalars(select(UserRow.name_key)).all())
         for uid, roles, kind in users:
-            if uid not in existing:
+            if name_key(uid) not in taken:
                 s.add(UserRow(id=uid, roles=list(roles), kind=str(kind), active=True, created_at=utcnow()))
 
 

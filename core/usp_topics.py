@@ -1,6 +1,6 @@
-"""Where each USP agent listens, remembered in the database (issue 11, deliverable 4): the store's
-implementation of the USP adapter's topic book (``core.ports.topics.AgentTopics``; moved here from
-``executors.usp.agent_topics``, issue 35, so the adapter imports no store).
+"""Where each USP agent listens, remembered in the database: the store's
+implementation of the USP adapter's topic book (``core.kernel.ports.topics.AgentTopics``), here so
+that the adapter imports no store.
 
 Why: TR-369 leaves the agent's MQTT topic to the deployment. The agent tells its controller the
 topic in its ``mqtt_connect`` Record (``subscribed_topic``) and on every PUBLISH (the MQTT 5 Response
@@ -35,13 +35,18 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 
-from core.models import utcnow
-from core.ports.topics import MAX_ID, SOURCES, KnownTopic, Mismatch, endpoint_for, topic_problem
+from core.kernel.models import utcnow
+from core.kernel.ports.topics import MAX_ID, SOURCES, KnownTopic, Mismatch, endpoint_for, topic_problem
 from core.store.schema import UspAgentMismatchRow, UspAgentTopicRow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from core.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +58,7 @@ _CHUNK = 500  # endpoint IDs per DELETE ... IN (...)
 class TopicBook:
     """Agent topics per endpoint ID, cached in memory and written behind to the store."""
 
-    def __init__(self, store: Any, *, flush_delay_s: float = 0.2) -> None:
+    def __init__(self, store: Store, *, flush_delay_s: float = 0.2) -> None:
         self.store = store
         self.flush_delay_s = flush_delay_s
         self.writes = 0
@@ -250,7 +255,7 @@ class TopicBook:
         self.flush()
 
 
-def _upsert_stmt(s: Any, table: Any, columns: tuple[str, ...]) -> Any:
+def _upsert_stmt(s: Session, table: Any, columns: tuple[str, ...]) -> Any:
     """``INSERT ... ON CONFLICT (endpoint_id) DO UPDATE`` in the session's dialect."""
     if s.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -263,10 +268,43 @@ def _upsert_stmt(s: Any, table: Any, columns: tuple[str, ...]) -> Any:
     return stmt.on_conflict_do_update(index_elements=["endpoint_id"], set_={c: stmt.excluded[c] for c in columns})
 
 
-def device_mismatch(store: Any, device: Any) -> Mismatch | None:
+def device_mismatch(store: Store, device: Any) -> Mismatch | None:
     """The stored endpoint-ID mismatch of a USP device's agent (None for other protocols, or none
     stored): what ``gateward device ID`` and the API device view show beside the device."""
     if str(getattr(device, "protocol", "")) != "usp":
         return None
     ep = endpoint_for(device)
     return TopicBook(store).mismatches([ep]).get(ep)
+
+
+def device_hints(store: Store, device: Any) -> list[str]:
+    """What the store knows that explains why a USP device does not answer *this* process: an
+    endpoint-ID mismatch another process saw, and — when its last contact was over WebSocket — that
+    only the process it is connected to reaches it. Why from the store: the hint used to
+    depend on the asking command's own environment (``GATEWARD_USP_WS_LISTEN`` set or not), not on
+    what is known of the device."""
+    if str(getattr(device, "protocol", "")) != "usp":
+        return []
+    from sqlalchemy import select
+
+    from core.store.schema import DeviceEventRow
+
+    hints: list[str] = []
+    mm = device_mismatch(store, device)
+    if mm is not None:
+        hints.append(mm.message())
+    from core.store.schema import OnboardingRow
+
+    with store.read() as s:
+        last = s.execute(select(DeviceEventRow.ts, DeviceEventRow.data).where(
+            DeviceEventRow.device_id == device.id, DeviceEventRow.kind == "connect")
+            .order_by(DeviceEventRow.ts.desc()).limit(1)).first()
+        if last is None:  # an agent accepted from pending: its first contact is on its onboarding row
+            last = s.execute(select(OnboardingRow.last_seen.label("ts"), OnboardingRow.data).where(
+                OnboardingRow.endpoint_id == endpoint_for(device))).first()
+    if last is not None and (last.data or {}).get("mtp") == "WebSocket":
+        peer = (last.data or {}).get("peer") or "?"
+        hints.append(f"its last contact ({last.ts:%Y-%m-%d %H:%M:%SZ}) was over WebSocket from {peer}: only the "
+                     f"process it is connected to (gateward run serving GATEWARD_USP_WS_LISTEN) reaches it — act on "
+                     f"it through the API or console; that process sets it up itself")
+    return hints

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 from typing import Protocol as Interface
 from urllib.parse import urlparse
 
-from core.datamodel.registry import DataModelError, ParamSpec, Registry, get_registry
-from core.models import Change, Device, Operation, Protocol, Root
-from core.values import listed_values
+from core.kernel.datamodel.registry import DataModelError, ParamSpec, Registry, get_registry
+from core.kernel.models import Change, Device, Operation, Protocol, Root
+from core.kernel.values import listed_values
 
 if TYPE_CHECKING:
     from core.capabilities import CapabilitySet
@@ -126,7 +126,7 @@ def per_target_issues(devices: Mapping[str, Device], changes: Sequence[Change],
 
     Why not one representative per device class, as for ordinary proposals: two devices of one
     class get different values here (channel 1 on one, 6 on the other), so each is its own case."""
-    from core.models import changes_for
+    from core.kernel.models import changes_for
 
     out: list[str] = []
     for device_id, d in devices.items():
@@ -229,7 +229,7 @@ def _items(reg: Registry, change: Change, spec: ParamSpec) -> list[str]:
 
 
 def _read_missing(reader: Reader, device: Device, paths: list[str]) -> dict[str, Any]:
-    from core.ports.executor import ExecutorError
+    from core.kernel.ports.executor import ExecutorError
 
     out: dict[str, Any] = {}
     for path in dict.fromkeys(paths):
@@ -249,7 +249,7 @@ def listed_error(device: Device, changes: Sequence[Change], known: Mapping[str, 
 
 
 def _validate_tr098(device: Device, change: Change) -> list[Issue]:
-    from core.datamodel.tr098 import Untranslatable, tr098_patterns
+    from core.kernel.datamodel.tr098 import Untranslatable, tr098_patterns
 
     try:
         patterns, value = tr098_patterns(change.path, change.value, vendor=device.vendor, model=device.model)

@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core.models import Approval, Execution, Proposal
+from core.kernel.models import Approval, Execution, Proposal
+from core.kernel.secrets import MASK, is_secret_path
 from core.readmodels.proposal import DecisionDetailView
-from core.secrets import MASK, is_secret_path
 from core.store import repo
 from core.store.records import DecisionRowRecord
 

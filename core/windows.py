@@ -1,4 +1,4 @@
-"""Change-window obligations, read where a write starts (issue 34, item 2).
+"""Change-window obligations, read where a write starts.
 
 Why here: policy judges the clock once, when it decides. A two-device change decided at 02:30
 inside the DE window and applied at 14:00 used to end ``done`` — the window only bound campaign
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from core.errors import Forbidden
-from core.models import PolicyItem
+from core.kernel.errors import Forbidden
+from core.kernel.models import PolicyItem
 
 WINDOW = "obligation.window"
 

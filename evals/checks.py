@@ -14,10 +14,10 @@ from typing import Any
 from brain import knowledge
 from brain.channels import rules_for, width_mhz
 from brain.tools import RadioInfo, radios_from_values
-from core import topology
-from core.models import Device, Scalar
+from core import localtime, topology
+from core.kernel.models import Device, Scalar, utcnow
+from core.kernel.values import parse_bool
 from core.services import CoreServices
-from core.values import parse_bool
 from evals.scenario import CampaignCheck, Forbid, Kpi, ParamCheck, ProposalCheck
 from executors.base import ExecutorError
 
@@ -196,7 +196,7 @@ def paths_of(checks: list[ParamCheck], forbids: list[Forbid]) -> list[str]:
 
 
 def check_proposal(c: ProposalCheck, proposal: Any, initial: DeviceView,
-                   approvals: list[str] | None = None) -> list[str]:
+                   approvals: list[str] | None = None, region: str | None = None) -> list[str]:
     """Problems with the proposal itself: paths (band placeholders resolved on this device),
     exact values, operations, the number of targets, the approver roles policy asked for
     (``approvals``: from the proposal's latest decision) and the evidence kinds it carries."""
@@ -223,9 +223,43 @@ def check_proposal(c: ProposalCheck, proposal: Any, initial: DeviceView,
             out.append(f"policy asked for approval by {', '.join(got)}, expected none")
         out += [f"policy did not ask for approval by {r} (asked: {', '.join(got) or 'nobody'})"
                 for r in c.approvals if r not in got]
+    out += _schedule_problems(c, proposal, region)
+    if c.preconditions is not None:
+        have = bool(getattr(proposal, "preconditions", None))
+        if have != c.preconditions:
+            out.append("proposal carries no precondition" if c.preconditions
+                       else f"proposal carries preconditions, expected none: {proposal.preconditions}")
     kinds = [str(e.kind) for e in proposal.evidence]
     out += [f"proposal carries no {k!r} evidence (has: {', '.join(sorted(set(kinds))) or 'none'})"
             for k in c.evidence if not any(x == k or x.endswith(f":{k}") for x in kinds)]
+    return out
+
+
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _schedule_problems(c: ProposalCheck, proposal: Any, region: str | None) -> list[str]:
+    """The proposal's not-before time against ``scheduled`` / ``not_before`` (device-local)."""
+    nb = getattr(proposal, "not_before", None)
+    out: list[str] = []
+    if c.scheduled is not None:
+        if c.scheduled and nb is None:
+            out.append("proposal carries no not-before time (it would run at once)")
+        elif not c.scheduled and nb is not None:
+            out.append(f"proposal is scheduled for {nb.isoformat()}, expected no schedule")
+    if c.not_before is not None:
+        if nb is None:
+            return [*out, "proposal carries no not-before time"] if "no not-before" not in " ".join(out) else out
+        loc = localtime.local(nb, region)
+        want = c.not_before
+        if loc.hour != want.local_hour or (want.local_minute is not None and loc.minute != want.local_minute):
+            out.append(f"proposal starts at {loc:%H:%M} local, expected {want.local_hour:02d}:"
+                       f"{(want.local_minute or 0):02d}")
+        if want.weekday is not None and _WEEKDAYS[loc.weekday()] != want.weekday:
+            out.append(f"proposal starts on a {_WEEKDAYS[loc.weekday()]}, expected {want.weekday}")
+        ahead = (nb - utcnow()).total_seconds() / 86400
+        if not 0 < ahead <= want.within_days:
+            out.append(f"proposal starts {ahead:.1f} days from now, expected within {want.within_days:g}")
     return out
 
 

@@ -86,7 +86,7 @@ def run_suite(suite: list[Any], *, planner: str = "offline", k: int = 1, databas
     """Run scenarios (the CLI, the bench and the tests share this).
 
     ``planner="llm"`` runs against the configured OpenAI-compatible endpoint and raises
-    :class:`~core.errors.Invalid` when none is configured: a scripted stand-in must never be reported as
+    :class:`~core.kernel.errors.Invalid` when none is configured: a scripted stand-in must never be reported as
     a model's score. ``planner="replay"`` runs the model path on the scenarios' scripted answers
     (the local server) and is labelled ``replay`` in the summary."""
     import dataclasses
@@ -94,7 +94,7 @@ def run_suite(suite: list[Any], *, planner: str = "offline", k: int = 1, databas
 
     from brain.llm import LLMClient, LLMConfig
     from brain.service import ChatService
-    from core.errors import Invalid
+    from core.kernel.errors import Invalid
     from evals.metrics import summarize
     from evals.replay import replay_server
     from evals.runner import ScenarioRunner

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from core.models import Scalar
+from core.kernel.models import Scalar
 from core.services import CoreServices
 
 

@@ -24,8 +24,8 @@ from sqlalchemy import CursorResult, delete, insert, select
 from brain import knowledge
 from brain.contracts import ChatEvent
 from brain.service import ChatService
-from core.errors import GatewardError
-from core.models import TERMINAL_STATES, Actor, Device, Proposal, ProposalState, utcnow
+from core.kernel.errors import GatewardError
+from core.kernel.models import TERMINAL_STATES, Actor, Device, Proposal, ProposalState, utcnow
 from core.services import CoreServices
 from core.store import repo
 from core.store.schema import (
@@ -425,7 +425,8 @@ class ScenarioRunner:
         if not outcome_ok:
             failures.append(f"expected {' or '.join(wanted)}, got {observed}")
         if expect.proposal is not None and final_p is not None:
-            failures += checks.check_proposal(expect.proposal, final_p, initial, self._approvals(rt, final_p.id))
+            failures += checks.check_proposal(expect.proposal, final_p, initial, self._approvals(rt, final_p.id),
+                                              region=device.region)
         if expect.campaign is not None:
             drafted = [e.data for e in events if e.kind in REPLY_KINDS and e.data.get("campaign_draft")]
             last = drafted[-1] if drafted else {}
@@ -434,7 +435,8 @@ class ScenarioRunner:
         replies = " ".join(e.text for e in events if e.kind in REPLY_KINDS).lower()
         failures += [f"the planner said {t!r}" for t in expect.must_not_say if t.lower() in replies]
         if observed == "change" and final_p is not None:
-            want = expect.final_state or "done"
+            # a scheduled change confirmed and approved waits for its time: "approved" is its resting state
+            want = expect.final_state or ("approved" if getattr(final_p, "not_before", None) else "done")
             if str(final_p.state) != want:
                 failures.append(f"proposal {final_p.id} ended {final_p.state}, expected {want}"
                                 + (f" ({final_p.error})" if final_p.error else ""))

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from core.models import Scalar
+from core.kernel.models import Scalar
 
 ExpectedOutcome = Literal["change", "question", "escalation", "answer", "no_change"]
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
@@ -263,6 +263,16 @@ class Forbid(_Strict):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class NotBeforeCheck(_Strict):
+    """When a scheduled proposal may start, read in the device's local time zone: the hour (and
+    minute), optionally the weekday, and at most ``within_days`` days after the chat."""
+
+    local_hour: int = Field(ge=0, le=23)
+    local_minute: int | None = Field(None, ge=0, le=59)
+    weekday: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] | None = None
+    within_days: float = Field(7, gt=0)
+
+
 class ProposalCheck(_Strict):
     """Checks on the last proposal itself (not the device): which paths it sets (``{5GHz}`` etc.
     expand as in ``ParamCheck``), exact values, operations, how many devices it targets, which
@@ -276,6 +286,11 @@ class ProposalCheck(_Strict):
     approvals: list[str] | None = Field(None, description="approver roles policy required (all of them; [] = none)")
     evidence: list[str] = Field(default_factory=list,
                                 description="evidence kinds it carries (history, wifi_neighbors, chat, …)")
+    scheduled: bool | None = Field(None, description="true: it carries a not-before time in the future; "
+                                                     "false: it carries none")
+    not_before: NotBeforeCheck | None = Field(None, description="the not-before time, in the device's local zone")
+    preconditions: bool | None = Field(None, description="true: it carries at least one precondition (a check "
+                                                         "on live facts re-run when the write starts); false: none")
 
 
 class CampaignCheck(_Strict):

@@ -1,4 +1,4 @@
-"""``gateward chat`` against a running Gateward server: the chat API over HTTP (issue 38 item 5).
+"""``gateward chat`` against a running Gateward server: the chat API over HTTP.
 
 Why: in-process, a ``gateward chat -m`` turn pays the interpreter, SQLAlchemy and the schema, the
 policy engine, the data-model registry and (for a diagnosis) LangGraph before the planner thinks
@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 SERVER_ENV = "GATEWARD_SERVER_URL"
-TOKEN_ENV = "GATEWARD_TOKEN"  # a secret setting (core/secret_env.py): GATEWARD_TOKEN_FILE works too
+TOKEN_ENV = "GATEWARD_TOKEN"  # a secret setting (core/kernel/secret_env.py): GATEWARD_TOKEN_FILE works too
 CONNECT_TIMEOUT_S = 5.0
 TURN_TIMEOUT_S = 300.0  # a model-backed turn with an apply and its verification can take minutes
 

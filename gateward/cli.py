@@ -13,6 +13,7 @@ import atexit
 import gc
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
@@ -20,14 +21,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.errors import GatewardError
+from core.kernel.errors import GatewardError
 from gateward.cli_actor import As
 from gateward.cli_fast import PluginTyper
 
-if TYPE_CHECKING:  # the models cost ~80 ms to import; --help and read commands need none (issue 15)
+if TYPE_CHECKING:  # the models cost ~80 ms to import; --help and read commands need none
     import socket
 
-    from core.models import Actor, Change, ProposalState
+    from core.kernel.models import Actor, Change, ProposalState
     from core.store import Store
     from core.store.lite import LiteReader
     from gateward.read_runtime import ReadRuntime
@@ -47,7 +48,7 @@ PLUGINS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "gateward.cli_device": (("device",), ()),
     # The harnesses own their commands: the composition root names them here and imports neither.
     "evals.cli": (("eval",), ()),
-    "bench.cli": (("bench",), ()),
+    "bench.cli": (("bench", "soak"), ()),
 }
 
 app = PluginTyper(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
@@ -84,18 +85,46 @@ def guarded(fn: Callable[[], T]) -> T:
         fail(exc.message)
     except LookupError as exc:
         fail(str(exc))
-    except Exception as exc:  # a full disk is a condition to name, not a traceback (issue 34)
-        from core.errors import storage_full_cause
-
-        full = storage_full_cause(exc)
-        if full is None:
+    except Exception as exc:  # a full disk, a lost database: conditions to name, not tracebacks
+        why = database_problem(exc)
+        if why is None:
             raise
-        fail(f"the database's disk is full ({full}); nothing more was recorded. Free space for the "
-             "database, then run `gateward recover`")
+        fail(why)
     raise AssertionError("unreachable")
 
 
+def database_problem(exc: BaseException) -> str | None:
+    """One line for a database that failed under a command — its disk full, its connection lost or
+    refused, or it could not be opened at all (TLS, credentials) — saying what was and was not
+    recorded and the command that finishes the work; ``None`` for anything else. The URL is shown
+    without its password."""
+    from core.kernel.errors import cause_text, database_unavailable_cause, storage_full_cause
+
+    full = storage_full_cause(exc)
+    if full is not None:
+        return (f"the database's disk is full ({full}); nothing more was recorded. Free space for the "
+                "database, then run `gateward recover`")
+    lost = database_unavailable_cause(exc)
+    refused = _database_refused(exc)
+    if lost is None or (refused is not None and _at_connect(lost)):
+        return refused
+    from gateward import read_runtime
+
+    reason = cause_text(lost)
+    return (f"lost the database {_db_label(read_runtime.database_url())} mid-command ({reason}); nothing after "
+            "its last answer was recorded. When it answers again, run the command again — `gateward recover` "
+            "finishes an apply it cut")
+
+
+def _at_connect(exc: BaseException) -> bool:
+    """The error came from opening a connection (refused, unknown host, TLS), not from one lost."""
+    text = str(exc).lower()
+    return "connection failed" in text or "could not connect" in text or "unable to open database" in text
+
+
 _runtime: Runtime | None = None
+#: what :func:`main` found wrong before the command began and left to ``gateward status`` to report
+START_PROBLEMS: list[str] = []
 
 
 def rt() -> Runtime:
@@ -118,13 +147,11 @@ def _database_refused(exc: BaseException) -> str | None:
     """One line for a database that cannot be opened (unreachable, TLS refused — ``sslmode``,
     ``sslrootcert`` in the URL are libpq's own and passed through — bad credentials), or ``None``
     when ``exc`` is something else. The URL is shown without its password."""
-    from sqlalchemy.exc import OperationalError
-
-    if not isinstance(exc, OperationalError):
+    if type(exc).__name__ != "OperationalError":  # SQLAlchemy's, or the DB-API driver's (core/store/lite.py)
         return None
     from gateward import read_runtime
 
-    reason = " ".join(str(exc.orig or exc).split())
+    reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
     return f"cannot open the database {_db_label(read_runtime.database_url())}: {reason}"
 
 
@@ -145,7 +172,7 @@ def _read_runtime() -> ReadRuntime:
 
 def reads() -> Runtime | ReadRuntime:
     """For read-only commands: the full runtime when one is built, else a store and router without
-    the policy pack, the lifecycle or an Alembic run (gateward/read_runtime.py; issue 15)."""
+    the policy pack, the lifecycle or an Alembic run (gateward/read_runtime.py)."""
     if _runtime is not None:
         return _runtime
     return _read_runtime()
@@ -153,7 +180,7 @@ def reads() -> Runtime | ReadRuntime:
 
 def lean() -> LiteReader | None:
     """The DB-API reader of a read-only command (core/store/lite.py: no SQLAlchemy, no pydantic;
-    issue 15). ``None`` when this process has built the full runtime (``gateward run``, tests that
+    docs/performance.md, D12). ``None`` when this process has built the full runtime (``gateward run``, tests that
     hand the CLI their runtime) — reads then go through its store — or when the database URL is one
     the DB-API path does not read."""
     if _runtime is not None:
@@ -168,7 +195,7 @@ def actor(name: str) -> Actor:
 
 
 def parse_set(items: list[str]) -> list[Change]:
-    from core.models import Change
+    from core.kernel.models import Change
 
     changes = []
     for item in items:
@@ -209,7 +236,7 @@ def _proposal_parts(pid: str) -> tuple[Any, dict[str, Any] | None, Any, list[Any
 
 
 def render_proposal(pid: str) -> None:
-    from core.secrets import mask_value
+    from core.kernel.secrets import mask_value
 
     p, preview, rec, approvals, execs = _proposal_parts(pid)
     risk = "-" if p.risk is None else f"{p.risk:.2f}"
@@ -217,6 +244,14 @@ def render_proposal(pid: str) -> None:
     console.print(f"  intent: {p.intent}")
     if p.rationale:
         console.print(f"  rationale: {p.rationale}")
+    if p.readback:
+        console.print(f"  asked: {p.readback}", soft_wrap=True, markup=False)
+    if p.not_before is not None:
+        who = f"; {p.start_requested_by} asked it to start then" if p.start_requested_by else ""
+        console.print(f"  not before: {p.not_before.isoformat()}{who}")
+    for c in p.preconditions or []:
+        text = c["text"] if isinstance(c, dict) else c.text
+        console.print(f"  only if: {text} (read again when the write starts)", markup=False)
     console.print(f"  hash: {p.hash}")
     if p.error:
         console.print(f"  [red]{p.error}[/red]", soft_wrap=True)
@@ -281,18 +316,22 @@ def propose(
     as_: As = "",
     operation: Annotated[list[str], typer.Option("--op", help="reboot | factory_reset | download:URL")] = [],  # noqa: B006
     emergency: Annotated[bool, typer.Option(help="outside a change window, with a senior approver")] = False,
+    not_before: Annotated[str | None, typer.Option(
+        "--not-before", help="write no earlier than this time (ISO 8601 with an offset, e.g. "
+                             "2026-12-01T02:00+01:00); apply before it schedules the write")] = None,
 ) -> None:
     """Propose a change: it is validated, previewed and decided by policy at once."""
-    from core.models import Operation, ProposalDraft, ProposalState
+    from core.kernel.models import Operation, ProposalDraft, ProposalState
 
     who = actor(as_)
+    at = _aware_time("--not-before", not_before) if not_before else None
     ops = []
     for o in operation:
         name, _, arg = o.partition(":")
         ops.append(Operation(command=name, args={"url": arg} if name == "download" and arg else {}))  # type: ignore[arg-type]
     changes = parse_set(set_)
     draft = ProposalDraft(intent=intent or reason or "change via CLI", targets=device, changes=changes,
-                          operations=ops, rationale=reason, emergency=emergency, source="cli")
+                          operations=ops, rationale=reason, emergency=emergency, source="cli", not_before=at)
     p = guarded(lambda: rt().lifecycle.submit(draft, who))
     render_proposal(p.id)
     if p.state is ProposalState.INVALID:
@@ -303,6 +342,18 @@ def propose(
         console.print(f"next: gateward approve {p.id} --as <approver>")
     elif p.state is ProposalState.APPROVED:
         console.print(f"next: gateward apply {p.id} --as {as_}")
+
+
+def _aware_time(option: str, raw: str) -> datetime:
+    """``raw`` as an aware time, or one line saying what is wrong (a time without an offset would be
+    read in this machine's zone, not the device's)."""
+    try:
+        at = datetime.fromisoformat(raw)
+    except ValueError:
+        fail(f"{option} {raw!r} is not an ISO 8601 time (e.g. 2026-12-01T02:00+01:00)")
+    if at.tzinfo is None:
+        fail(f"{option} {raw!r} has no offset: add one (e.g. +01:00 or Z) so it is not read in this machine's zone")
+    return at
 
 
 @app.command()
@@ -357,12 +408,19 @@ def cancel(proposal: str, as_: As = "", reason: str = "") -> None:
 @app.command()
 def apply(proposal: str, as_: As = "") -> None:
     """Back up, apply, verify — or roll back — an approved proposal."""
-    from core.models import ProposalState
+    from core.kernel.models import ProposalState
 
     lc = rt().lifecycle
     who = actor(as_)
+    # a device behind NAT: its task waits for its next inform — said now, not after the wait
+    lc.add_wait_listener(lambda _pid, wait: console.print(f"  [yellow]{wait.device_id}: {wait.detail}[/yellow]",
+                                                          highlight=False, soft_wrap=True))
     outcome = guarded(lambda: lc.apply(proposal, who))
     render_proposal(proposal)
+    if outcome.scheduled_for is not None:
+        console.print(f"scheduled: nothing written yet; the worker starts it at {outcome.scheduled_for.isoformat()} "
+                      "and checks every gate again then", highlight=False)
+        return
     for device, commands in outcome.unconfirmed.items():  # accepted, never seen to finish: not verified
         console.print(f"  [red]{device}: {', '.join(commands)} UNCONFIRMED (not verified; check the device)[/red]")
     if outcome.proposal.state is not ProposalState.DONE:
@@ -388,13 +446,13 @@ def rollback(proposal: str, reason: Annotated[str, typer.Option("--reason")],
 
 def _print_restored(proposal: str, restored: dict[str, list[str]]) -> None:
     """What a rollback put back, per device: each parameter and the value it holds again, from the
-    backup (secrets masked), so nobody has to read the audit trail to learn it (issue 39)."""
+    backup (secrets masked), so nobody has to read the audit trail to learn it."""
     if not any(restored.values()):
         console.print("  nothing was restored (no device had a value to put back)")
         return
     from sqlalchemy import select
 
-    from core.secrets import mask_params
+    from core.kernel.secrets import mask_params
     from core.store.schema import BackupRow
 
     with rt().store.read() as s:
@@ -411,10 +469,13 @@ def _print_restored(proposal: str, restored: dict[str, list[str]]) -> None:
 def recover() -> None:
     """Finish or roll back changes a crashed process left half-done."""
     results = guarded(lambda: rt().lifecycle.recover())
-    if not results:
-        console.print("nothing to recover")
     for pid, what in results:
         console.print(f"{pid}: {what}")
+    live = guarded(lambda: rt().lifecycle.held_live())  # never "nothing to recover" while a change is under way
+    for pid, what in live:
+        console.print(f"{pid}: {what}")
+    if not results and not live:
+        console.print("nothing to recover")
 
 
 # `gateward devices [add|import|retire]`: gateward/cli_devices.py; `gateward device ID`: gateward/cli_device.py.
@@ -432,12 +493,29 @@ def diagnose(device_id: str, host: str = "8.8.8.8", repetitions: int = 3,
 
 
 @app.command()
-def seed(homes: int = 200, seed_: Annotated[int, typer.Option("--seed")] = 7,
-         reset: Annotated[bool, typer.Option(help="wipe the fleet first")] = False) -> None:
-    """Create (or re-create) the simulated fleet and the demo users."""
+def seed(homes: Annotated[int, typer.Option(min=0)] = 200, seed_: Annotated[int, typer.Option("--seed")] = 7,
+         reset: Annotated[bool, typer.Option(help="wipe the fleet first")] = False,
+         telemetry_homes: Annotated[int, typer.Option(
+             min=0, help="homes (the first ones) that get 24 h of telemetry samples")] = 500,
+         snapshot_homes: Annotated[int, typer.Option(
+             min=0, help="homes (the first ones) that get a stored parameter snapshot")] = 1000,
+         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress lines")] = False) -> None:
+    """Create (or re-create) the simulated fleet and the demo users, in committed batches of about
+    500 homes (100,000 homes: about two minutes, under 1 GB); a stopped seed keeps what it committed
+    and a second one adds the rest."""
+    from gateward.fleet_load import Loaded
     from gateward.seed import seed_fleet
 
-    n = seed_fleet(rt(), homes=homes, seed=seed_, reset=reset)
+    step = max(1, homes // 10)
+    shown = [0]
+
+    def progress(done: Loaded) -> None:
+        if not quiet and done.devices - shown[0] >= step:
+            shown[0] = done.devices
+            console.print(f"  {done.devices:,} devices added ({done.seconds:.0f} s)", highlight=False)
+
+    n = seed_fleet(rt(), homes=homes, seed=seed_, reset=reset, telemetry_homes=telemetry_homes,
+                   snapshot_homes=snapshot_homes, progress=progress)
     console.print(f"fleet: {n} devices")
 
 
@@ -485,24 +563,26 @@ def run(host: str = "127.0.0.1", port: int = 8000,
     guarded(lambda: TOKEN_CACHE.ttl_s)  # a bad GATEWARD_TOKEN_CACHE_S: one clear line, before serving
     from api.auth.settings import AuthSettings
 
-    guarded(AuthSettings.from_env)  # a bad GATEWARD_OIDC_* / session setting: one line, before serving (issue 36)
+    guarded(AuthSettings.from_env)  # a bad GATEWARD_OIDC_* / session setting: one line, before serving
     from gateward.serving import can_share_port, uvicorn_options
     from gateward.shutdown import LEFT_TO_RECOVERY, Drain, shutdown_s
 
-    try:  # header deadline, no Server header (issue 34); a bad GATEWARD_API_*_TIMEOUT_S: one line, before serving
+    try:  # header deadline, no Server header; a bad GATEWARD_API_*_TIMEOUT_S: one line, before serving
         opts = uvicorn_options(http_impl, loop_impl)
-        limit_s = shutdown_s()  # SIGTERM or Ctrl-C drains for at most this long (gateward.shutdown, issue 36)
+        limit_s = shutdown_s()  # SIGTERM or Ctrl-C drains for at most this long (gateward.shutdown)
     except ValueError as exc:
         fail(str(exc))
 
     from gateward.logs import configure, log_config
 
-    try:  # JSON lines unless --demo or GATEWARD_LOG_FORMAT says otherwise; each --workers process alike (issue 36)
+    try:  # JSON lines unless --demo or GATEWARD_LOG_FORMAT says otherwise; each --workers process alike
         opts.update(log_config=log_config("text" if demo else "json"), access_log=False)
         configure("text" if demo else "json")  # this process, before uvicorn's Config does it again
         from api.fleet_metrics import online_window_s
+        from api.fleet_overview import presence_ttl_s
 
         online_window_s()  # a bad GATEWARD_METRICS_ONLINE_S: this line too, not a traceback from the app
+        presence_ttl_s()  # and GATEWARD_FLEET_PRESENCE_S
     except ValueError as exc:
         fail(str(exc))
 
@@ -530,7 +610,7 @@ def run(host: str = "127.0.0.1", port: int = 8000,
         _print_demo_tokens(runtime.store, started.people)
     else:
         _print_first_steps(runtime.store, n)
-    # Before any thread of this process works or serves: no package is imported half-way by two (issue 34).
+    # Before any thread of this process works or serves: no package is imported half-way by two.
     import_request_modules()
     embedded = None
     if worker:
@@ -665,7 +745,7 @@ def _print_demo_tokens(store: Store, people: DemoPeople) -> None:
 
 def _print_first_steps(store: Store, devices: int) -> None:
     """A production start: what to do next on an empty database. Never a token."""
-    from core.models import ActorKind
+    from core.kernel.models import ActorKind
     from core.users import list_users
 
     people = [a for a, on in list_users(store) if on and a.kind is ActorKind.HUMAN]
@@ -685,19 +765,70 @@ def _print_first_steps(store: Store, devices: int) -> None:
 def status() -> None:
     """Which database and home this command uses, and what is in it: run it from anywhere to
     check that the CLI sees the fleet you expect. Each secret setting is listed as set (from its
-    _FILE form or the environment) or not set — never its value."""
+    _FILE form or the environment) or not set — never its value. Every malformed setting is named
+    after what could be read, one line each, and the exit code is then 2."""
+    import os
+
+    from core.kernel.secret_env import secret_report
+    from core.path_settings import path_problem
+    from gateward import read_runtime
+    from gateward.setting_checks import setting_problems
+
+    problems = [*START_PROBLEMS, *setting_problems()]
+    UNKNOWN = "unknown (see below)"
+
+    def noted(exc: Exception) -> None:
+        why = exc.message if isinstance(exc, GatewardError) else database_problem(exc)
+        if why is None:
+            raise exc  # not a condition to name: a bug
+        if why not in problems:
+            problems.append(why)
+
+    home = read_runtime.home()
+    url = fleet = UNKNOWN
+    policy = read_runtime.policy_engine_name()
+    # a home or SQLite path that is wrong is named once (below), and the database not opened
+    if not path_problem({k: v for k, v in os.environ.items() if k in ("GATEWARD_HOME", "GATEWARD_DATABASE_URL")}):
+        try:
+            url, policy, fleet = _status_fleet()
+        except Exception as exc:
+            noted(exc)
+            try:
+                url = _db_label(read_runtime.database_url())
+            except Exception as again:
+                noted(again)
+    console.print(f"database: {url}", highlight=False, soft_wrap=True)
+    console.print(f"home:     {home}  (GATEWARD_HOME)", highlight=False, soft_wrap=True)
+    console.print(f"policy:   {policy}", highlight=False)
+    console.print(f"fleet:    {fleet}", highlight=False)
+    console.print("secrets:  (where each comes from, never its value)", highlight=False)
+    for name, where in secret_report():
+        console.print(f"  {name:<32} {where}", highlight=False, soft_wrap=True)
+    key_file = Path(os.environ.get("GATEWARD_AUDIT_KEY_FILE") or Path(home) / "audit.key")
+    audit_key = ("set (env)" if os.environ.get("GATEWARD_AUDIT_KEY") else
+                 "set (file)" if key_file.is_file() else "not set (a key file is made on the first audited change)")
+    console.print(f"  {'GATEWARD_AUDIT_KEY':<32} {audit_key}", highlight=False, soft_wrap=True)
+    console.print(f"mqtt:     {read_runtime.mqtt_summary()}", highlight=False, soft_wrap=True)
+    console.print(f"settings: {len(problems)} problem(s) (below)" if problems else
+                  "settings: every one that is set is well-formed", highlight=False)
+    for line in problems:
+        err.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
+    if problems:
+        raise typer.Exit(2)
+
+
+def _status_fleet() -> tuple[str, str, str]:
+    """``gateward status``'s database (shown without its password), policy engine and fleet line."""
     from core.store.dburl import normalise_url
     from gateward import read_runtime
 
     reader = lean()
-    if reader is not None:  # the DB-API path: the settings read as core.config reads them (read_runtime)
+    if reader is not None:  # the DB-API path: the settings read as core.kernel.config reads them (read_runtime)
         devices, pending, head = reader.fleet_counts()
-        url, home = normalise_url(read_runtime.database_url()), read_runtime.home()
-        policy = read_runtime.policy_engine_name()
+        url, policy = normalise_url(read_runtime.database_url()), read_runtime.policy_engine_name()
     else:
         from sqlalchemy import func, select
 
-        from core.config import get_settings
         from core.store.schema import AuditEventRow, DeviceRow, ProposalRow
 
         runtime = rt()
@@ -706,24 +837,8 @@ def status() -> None:
             pending = int(s.scalar(select(func.count()).select_from(ProposalRow).where(
                 ProposalRow.state == "awaiting_approval")) or 0)
             head = int(s.scalar(select(func.max(AuditEventRow.seq))) or 0)
-        url, home, policy = runtime.store.url, get_settings().home, runtime.policy.name
-    console.print(f"database: {_db_label(url)}", highlight=False, soft_wrap=True)
-    console.print(f"home:     {home}  (GATEWARD_HOME)", highlight=False, soft_wrap=True)
-    console.print(f"policy:   {policy}", highlight=False)
-    console.print(f"fleet:    {devices} devices · {pending} proposals awaiting approval · audit head #{head}",
-                  highlight=False)
-    import os
-
-    from core.secret_env import secret_report
-
-    console.print("secrets:  (where each comes from, never its value)", highlight=False)
-    for name, where in secret_report():
-        console.print(f"  {name:<32} {where}", highlight=False, soft_wrap=True)
-    key_file = Path(os.environ.get("GATEWARD_AUDIT_KEY_FILE") or Path(home) / "audit.key")
-    audit_key = ("set (env)" if os.environ.get("GATEWARD_AUDIT_KEY") else
-                 "set (file)" if key_file.exists() else "not set (a key file is made on the first audited change)")
-    console.print(f"  {'GATEWARD_AUDIT_KEY':<32} {audit_key}", highlight=False, soft_wrap=True)
-    console.print(f"mqtt:     {read_runtime.mqtt_summary()}", highlight=False, soft_wrap=True)
+        url, policy = runtime.store.url, runtime.policy.name
+    return _db_label(url), policy, f"{devices} devices · {pending} proposals awaiting approval · audit head #{head}"
 
 
 @app.command()
@@ -739,7 +854,7 @@ def demo() -> None:
 @users_app.command("add")
 def users_add(user_id: str, role: Annotated[list[str], typer.Option("--role")],
               job: Annotated[bool, typer.Option(help="an automation identity, not a person")] = False) -> None:
-    from core.models import ActorKind
+    from core.kernel.models import ActorKind
     from core.users import add_user
 
     a = guarded(lambda: add_user(rt().store, user_id, role, ActorKind.JOB if job else ActorKind.HUMAN))
@@ -869,7 +984,7 @@ def audit_verify(anchor: Annotated[list[Path] | None, typer.Option(
     if missing:
         fail(f"anchor file not found: {', '.join(missing)}; pass a file written by `gateward audit anchor --out`")
     reader = lean()
-    if reader is not None:  # the DB-API read path: no SQLAlchemy, no schema (issue 39 item 7)
+    if reader is not None:  # the DB-API read path: no SQLAlchemy, no schema
         from core import audit_lite
 
         url = _read_runtime().url or ""
@@ -877,7 +992,7 @@ def audit_verify(anchor: Annotated[list[Path] | None, typer.Option(
     else:
         from core.audit import verify_chain
 
-        with reads().store.read() as s:  # a read: no policy pack, lifecycle or Alembic run (issue 39)
+        with reads().store.read() as s:  # a read: no policy pack, lifecycle or Alembic run
             report = guarded(lambda: verify_chain(s, anchors=anchor or []))
     out = console if report.ok else err
     out.print(report.message(), markup=False, soft_wrap=True)
@@ -933,8 +1048,12 @@ def fault_inject(device_id: str, kind: str, path: str | None = None, code: int |
 
     params: dict[str, Any] = {k: v for k, v in {"path": path, "code": code, "seconds": seconds, "n": n}.items()
                               if v is not None}
+    from executors.errors import UnknownDevice
+
     try:
         twin_for(rt()).inject(device_id, kind, **params)
+    except UnknownDevice as exc:
+        fail(f"{exc}: only a device the simulated fleet holds takes a fault")
     except (ValueError, KeyError) as exc:
         fail(str(exc))
     console.print(f"{device_id}: {kind} injected")
@@ -942,9 +1061,13 @@ def fault_inject(device_id: str, kind: str, path: str | None = None, code: int |
 
 @fault_app.command("clear")
 def fault_clear(device_id: str, kind: str | None = None) -> None:
+    from executors.errors import UnknownDevice
     from gateward.seed import twin_for
 
-    twin_for(rt()).clear(device_id, kind)
+    try:
+        twin_for(rt()).clear(device_id, kind)
+    except UnknownDevice as exc:
+        fail(f"{exc}; it has no faults to clear")
     console.print(f"{device_id}: faults cleared")
 
 
@@ -986,24 +1109,38 @@ app.plugins_ready()  # the PLUGINS register their commands after these, on the f
 
 
 def main() -> None:
-    from core.secret_env import SecretFileError, resolve_secret_files
+    from core.kernel.secret_env import SecretFileError, resolve_secret_files
+    from core.path_settings import check_path_settings
     from gateward.cli_fast import run
 
     # Registered first, so it runs last of the exit hooks: the interpreter's final collection then
     # skips the objects still alive (the whole runtime of `gateward run`), which it would only walk
     # to free memory the OS takes back anyway — a stop took ~1 s of that, now ~0.25 s.
     atexit.register(gc.freeze)
-    try:  # GATEWARD_X_FILE → GATEWARD_X before any command reads a setting (issue 36)
+    # `gateward status` names every malformed setting itself, after printing what it could read
+    checking = sys.argv[1:2] == ["status"]
+    START_PROBLEMS.clear()
+    try:  # GATEWARD_X_FILE → GATEWARD_X before any command reads a setting
         resolve_secret_files()
+        if not checking:
+            check_path_settings()  # a setting naming a wrong path (home, database file, CA, key): one sentence
     except SecretFileError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        if not checking:
+            sys.stderr.write(f"error: {exc}\n")
+            sys.exit(2)
+        START_PROBLEMS.append(str(exc))
+    except GatewardError as exc:
+        sys.stderr.write(f"error: {exc.message}\n")
         sys.exit(2)
     try:
-        run(app)  # app(), building only the commands this invocation uses (issue 15)
+        run(app)  # app(), building only the commands this invocation uses
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as exc:  # a database that cannot be opened, whichever command met it: one line
-        why = _database_refused(exc)
+    except GatewardError as exc:  # a setting or the stored data refused before the command began: one line
+        sys.stderr.write(f"error: {exc.message}\n")
+        sys.exit(2)
+    except Exception as exc:  # a database that cannot be opened or went away, whichever command met it: one line
+        why = database_problem(exc)
         if why is None:
             raise
         sys.stderr.write(f"error: {why}\n")

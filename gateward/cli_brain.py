@@ -32,7 +32,7 @@ class SimWorld:
     """One seeded simulated fleet for the evaluation runner (implements ``evals.harness.World``)."""
 
     def __init__(self, seed: int, homes: int, *, database_url: str | None = None) -> None:
-        from core.config import Settings
+        from core.kernel.config import Settings
         from executors.sim.fleet import generate_fleet
         from gateward.runtime import build_runtime
         from gateward.seed import seed_fleet, twin_for
@@ -127,7 +127,7 @@ class SimWorld:
         then given its past timestamp and final state); the device itself is not touched."""
         from sqlalchemy import delete, update
 
-        from core.models import Change, Operation, ProposalDraft
+        from core.kernel.models import Change, Operation, ProposalDraft
         from core.store.schema import ProposalDeviceRow, ProposalRow
         from core.users import get_actor
 
@@ -153,7 +153,7 @@ class SimWorld:
         from sqlalchemy import delete, select, update
 
         from campaigns.service import Campaigns
-        from core.ids import new_id
+        from core.kernel.ids import new_id
         from core.store.schema import DeviceRow, ProposalDeviceRow
         from core.users import get_actor
 
@@ -188,7 +188,7 @@ class SimWorld:
         from sqlalchemy import delete, select
 
         from core.compat import CompatEvidenceRow
-        from core.models import utcnow
+        from core.kernel.models import utcnow
         from core.store import repo
 
         counts = {"red": (15, 5, 1), "yellow": (19, 1, 0), "green": (20, 0, 0)}
@@ -484,7 +484,7 @@ def _remote_session(server: str, as_: str, planner: str) -> _RemoteSession:
 
 def _chat_loop(console: Any, session: Any, tid: str, out: Any, *, message: str | None, resume: bool,
                apply: bool, as_json: bool) -> None:
-    from core.errors import GatewardError
+    from core.kernel.errors import GatewardError
     from gateward.cli import fail
 
     def turn(text: str) -> None:

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from gateward.cli_actor import As
 
-if TYPE_CHECKING:  # rich.progress costs ~15 ms at start-up; loaded where a campaign is drawn (issue 15)
+if TYPE_CHECKING:  # rich.progress costs ~15 ms at start-up; loaded where a campaign is drawn
     from datetime import datetime
 
     from rich.text import Text
@@ -49,7 +49,7 @@ def _service() -> Campaigns:
 def _reader() -> CampaignReader | LiteCampaigns:
     """Reads only (``campaign status``): on the DB-API (``campaigns/lite_reads.py``: no SQLAlchemy)
     with the policy's clock, else on the read runtime's store — never the lifecycle, the policy pack
-    or the orchestrator, which took ``campaign status`` 1.3–4.5 s (issue 39). A process that built
+    or the orchestrator, which took ``campaign status`` 1.3–4.5 s. A process that built
     the full runtime (tests, ``gateward run``) reads through its service."""
     cli = _cli()
     if cli._runtime is not None:
@@ -244,7 +244,7 @@ def preview(campaign: str, as_json: Annotated[bool, typer.Option("--json")] = Fa
         t.add_column(col)
     for i, (stage, size) in enumerate(zip(pv["plan"]["stages"], pv["plan"]["sizes"], strict=False)):
         strata = pv["plan"]["strata"][i]
-        t.add_row("canary" if i == 0 else f"ring {i}", f"{stage:g}%", str(size),
+        t.add_row(pv["plan"]["names"][i], f"{stage:g}%", str(size),
                   "; ".join(f"{k}: {v}" for k, v in sorted(strata.items())))
     console.print(t)
     if pv["plan"]["control"]:
@@ -275,6 +275,52 @@ def preview(campaign: str, as_json: Annotated[bool, typer.Option("--json")] = Fa
     g = pv["gate"] or {}
     console.print(f"  gate: fail above {g.get('failure_threshold', 0):.2%} after {g.get('min_executed')} executed, "
                   f"then {g.get('on_breach')}; promotion {pv['promotion']['mode']}")
+
+
+@campaign_app.command("rehearse")
+def rehearse(campaign: str, as_json: Annotated[bool, typer.Option("--json")] = False, who: As = "") -> None:
+    """Replay the change on twin copies of every target (their stored trees and data models), before
+    ring 1: per class, would each write validate, land and verify; firmware drift; what a rollback
+    cannot restore; how long the rings take; who is offline, in a closed window, behind a degraded
+    upstream. No device is written; the report is stored with the campaign for its approvers."""
+    svc = _service()
+    r = _call(lambda: svc.rehearse(campaign, _cli().actor(who)))
+    if as_json:
+        print(json.dumps(r, default=str))
+        return
+    n = r["counts"]
+    verdict = "[green]clean[/green]" if r["clean"] else "[red]not clean[/red]"
+    console.print(f"[bold]rehearsal of {campaign}[/bold] ({r['devices']} targets): {verdict} — "
+                  f"{n['fail']} would fail, {n['unknown']} not rehearsed, {n['offline']} offline, "
+                  f"{n['closed_window']} in a closed change window, {n['degraded_upstream']} behind a degraded "
+                  "upstream", soft_wrap=True)
+    t = Table(title="per class (the firmware each device's own tree reports)")
+    for col in ("class", "devices", "validate", "land", "verify", "why"):
+        t.add_column(col)
+    for k in r["classes"]:
+        def cell(c: dict[str, int]) -> str:
+            return ", ".join(f"{v} {s}" for s, v in sorted(c.items()))
+        t.add_row(f"{k['vendor']} {k['model']} {k['firmware']}", str(k["devices"]), cell(k["validate"]),
+                  cell(k["land"]), cell(k["verify"]), "; ".join(f"{x['reason']} ({x['devices']})"
+                                                                for x in k["reasons"][:2]))
+    console.print(t)
+    if n["inventory_drift"]:
+        console.print(f"  inventory drift: {n['inventory_drift']} device(s) run another firmware than the inventory "
+                      "says (rehearsed as their tree reports)")
+    for d in r["drift"]:
+        console.print(f"  drift on {d['path']}: " + "; ".join(
+            f"{fw}: " + ", ".join(f"{k} ×{v}" for k, v in vals.items()) for fw, vals in d["firmwares"].items()),
+            soft_wrap=True)
+    for x in r["rollback"]["not_restorable"]:
+        console.print(f"  a rollback cannot restore {x.get('path') or x.get('operation')}: {x['why']}", soft_wrap=True)
+    tm = r["timing"]
+    rings = "; ".join(f"ring {x['ring']} {x['devices']} devices ~{x['seconds']:.0f} s"
+                      + (f" + {', '.join(x['waits'])}" if x["waits"] else "") for x in tm["rings"])
+    console.print(f"  rings at the campaign's rate: ~{tm['seconds']:.0f} s in all ({tm['device_s_from']}): {rings}",
+                  soft_wrap=True)
+    for w in r["closed_windows"]:
+        console.print(f"  change window closed now: {w['window']} ({w['devices']} device(s))")
+    console.print("  the twin cannot know: " + "; ".join(r["cannot_know"]), soft_wrap=True)
 
 
 def _state(state: str) -> str:
@@ -480,7 +526,7 @@ def serve_worker(*, concurrency: int, name: str | None = None, tick_s: float = 0
     from gateward.shutdown import shutdown_s
     from gateward.worker import run_worker
 
-    try:  # SIGTERM drains for at most this long (issue 36); a bad value: one line, before working
+    try:  # SIGTERM drains for at most this long; a bad value: one line, before working
         limit_s = shutdown_s()
         configure("json")  # JSON log lines (GATEWARD_LOG_FORMAT), as gateward run: batches' governed actions
     except ValueError as exc:

@@ -2,7 +2,7 @@
 
 It shows what the device has — DeviceInfo first — and names the objects it lacks instead of
 failing (``core.device_overview``). Why a module of its own rather than a command of
-:mod:`gateward.cli_devices`: a read command has ≤ 0.3 s (issue 15), and an invocation imports
+:mod:`gateward.cli_devices`: a read command has ≤ 0.3 s, and an invocation imports
 (and, where no bytecode is written, compiles) the whole module its command lives in — the fleet
 list and every inventory change, about 8 ms this command never uses (``gateward/cli_fast.py``).
 
@@ -47,36 +47,35 @@ def device(device_id: str,
     from core.device_overview import CLI_OBJECTS, read_overview
     from executors.errors import ExecutorError
 
-    if reader is not None:  # a simulated device is read from the twin's rows on the DB-API too (issue 15)
+    if reader is not None:  # a simulated device is read from the twin's rows on the DB-API too
         reads = cli.reads()
         mm = reads.usp_mismatch(view)
         if mm is not None:  # a mismatch another process saw (core.usp_topics)
             cli.console.print(f"[yellow]warning:[/] {mm.message()}", highlight=False)
         d, live, mask = reads.live(view)
     else:  # the store and router of the runtime this process built
-        from core.secrets import mask_value
+        from core.kernel.secrets import mask_value
 
         d, mask = view, mask_value
-        if str(d.protocol) == "usp":  # a mismatch another process saw (core.usp_topics)
-            from core.usp_topics import device_mismatch
+        if str(d.protocol) == "usp":  # what the store knows: a mismatch another process saw, its MTP
+            from core.usp_topics import device_hints
 
-            mm = device_mismatch(cli.reads().store, d)
-            if mm is not None:
-                cli.console.print(f"[yellow]warning:[/] {mm.message()}", highlight=False)
+            for hint in device_hints(cli.reads().store, d):
+                cli.console.print(f"[yellow]warning:[/] {hint}", highlight=False)
         live = cli.reads().router.reader(d)
     try:
         pres = live.presence(d)
     except ExecutorError as exc:  # e.g. registered on the sim adapter but not in the simulated fleet
         cli.fail(f"cannot reach {d.id} through adapter {d.adapter}: {exc.message}")
     cli.console.print(f"presence: online={pres.online} reachable={pres.reachable} {pres.detail}")
-    if not pres.online:  # issue 37: a script must see that the device did not answer (exit 1; an online one
+    if not pres.online:  # a script must see that the device did not answer (exit 1; an online one
         # that does not answer fails its read below, exit 2)
         cli.fail(f"{d.id} did not answer (offline); nothing was read", code=1)
     ov = read_overview(live, d, path or CLI_OBJECTS)
     if ov.values:
         t = Table()
         # the device's own path only where it differs (a TR-098 device read in TR-181 names): on a
-        # TR-181 device it repeated the first column on every row (issue 39)
+        # TR-181 device it repeated the first column on every row
         translated = any(v.device_path and v.device_path != v.path for v in ov.values)
         for col in ("parameter", "value", "type", *(("device path",) if translated else ())):
             t.add_column(col)

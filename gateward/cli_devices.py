@@ -1,4 +1,4 @@
-"""``gateward devices`` (list, add, import, retire, pending, accept, reject) (issue 11).
+"""``gateward devices`` (list, add, import, retire, pending, accept, reject).
 
 ``gateward devices`` with no subcommand lists the fleet as before; the subcommands change the
 inventory (admin only, audited; rules in ``core.inventory``, broker onboarding in
@@ -103,7 +103,7 @@ def add(adapter: Annotated[str, typer.Option(help="sim | usp | genieacs")],
     if missing:
         cli.fail(f"adapter {adapter} needs {', '.join(missing)}")
     if agent_topic is not None:
-        from core.ports.topics import topic_problem
+        from core.kernel.ports.topics import topic_problem
 
         problem = topic_problem(agent_topic)
         if problem:
@@ -122,16 +122,17 @@ def add(adapter: Annotated[str, typer.Option(help="sim | usp | genieacs")],
 
 
 def _first_contact(device: Any, agent_topic: str | None, timeout: float) -> None:
-    """A hand-added USP agent, asked at once (issue 37): its topic stored for every process, its
-    identity discovered, the subscriptions the controller relies on created. Why now: an agent that
-    is already connected sends nothing until it reconnects, so it read "offline" and a governed
-    reboot waited for a Boot! it had no subscription to send. An agent that does not answer is
-    registered all the same; `gateward run` does this on its next contact."""
-    from core import capabilities
-    from core.ports.topics import endpoint_for
+    """A hand-added USP agent, asked at once: its topic stored for every process, its
+    identity discovered, the subscriptions the controller relies on created and stored with its
+    instances (``gateward.agent_setup``). Why now: an agent that is already connected sends nothing
+    until it reconnects. Without a topic, every conventional one is tried (``usp/agent/<endpoint>``,
+    OB-USP-Agent's ``/usp/agent``, ``GATEWARD_USP_AGENT_TOPICS``). An agent that does not answer stays
+    registered — `gateward run` retries it with back-off — and the command exits 1 with the next step
+    (it exited 0 promising a "next contact" a connected agent never makes)."""
+    from core.kernel.ports.topics import endpoint_for
     from core.usp_topics import TopicBook
-    from executors.usp import subscriptions as subs
     from executors.usp.mqtt import broker_reachable
+    from gateward.agent_setup import set_up
 
     cli = _cli()
     rt = cli.rt()
@@ -141,31 +142,34 @@ def _first_contact(device: Any, agent_topic: str | None, timeout: float) -> None
         book.note(ep, agent_topic, 5, "manual")
         book.close()  # written now: every process addresses the agent there
         cli.console.print(f"agent {ep} listens on {agent_topic}", highlight=False)
-    later = "its identity is learnt and its subscriptions created at its next contact (`gateward run`)"
     if not broker_reachable(rt.settings.mqtt_url):
-        cli.console.print(f"[yellow]not contacted:[/] no MQTT broker answers at {rt.settings.mqtt_url}; {later}",
+        cli.err.print(f"not contacted: no MQTT broker answers at {rt.settings.mqtt_url}; start the broker (or set "
+                      "GATEWARD_MQTT_URL), then `gateward run` sets the agent up when it answers",
+                      highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    res = set_up(rt, device, timeout)
+    if not res.reached:
+        cli.err.print(f"not contacted: {res.detail}. Registered all the same; next: {res.next_step()}",
+                      highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    _print_setup(res)
+
+
+def _print_setup(res: Any) -> None:
+    """What setting an agent up found, one line each (``devices add``, ``usp discover``)."""
+    cli = _cli()
+    found = res.discovered or {}
+    cli.console.print(f"reached on {res.topic}", highlight=False, soft_wrap=True)
+    if found.get("stored"):
+        cli.console.print(f"discovered: {found['vendor']} {found['model']} fw {found['firmware']} {found['root']}, "
+                          f"{found['parameters']} parameters", highlight=False, soft_wrap=True)
+    if res.created or res.kept:
+        made = ", ".join(res.created) or "none needed"
+        cli.console.print(f"subscriptions: created {made}; kept {', '.join(res.kept) or 'none'}"
+                          + (f"; stored instances {', '.join(res.instances)}" if res.instances else ""),
                           highlight=False, soft_wrap=True)
-        return
-    assert rt.usp is not None
-    ex = rt.usp.get()
-    here = ex.with_timeout(timeout).presence(device)  # one probe within --timeout, not the discovery's reads
-    if not here.reachable:
-        cli.console.print(f"[yellow]not contacted:[/] {here.detail}; {later}", highlight=False, soft_wrap=True)
-        return
-    (found,) = capabilities.discover(rt.store, rt.router, [device])
-    if not found["stored"]:
-        cli.console.print(f"[yellow]not contacted:[/] {found.get('error') or 'the agent reported nothing'}; {later}",
-                          highlight=False, soft_wrap=True)
-        return
-    cli.console.print(f"discovered: {found['vendor']} {found['model']} fw {found['firmware']} {found['root']}, "
-                      f"{found['parameters']} parameters", highlight=False, soft_wrap=True)
-    try:
-        report = ex.runner.run(subs.ensure(ex.controller, ep, watch=ex.watch, timeout=timeout), timeout=timeout * 8)
-    except Exception as exc:  # the device is registered: say why; `run` retries at its next contact
-        cli.console.print(f"[yellow]subscriptions not created:[/] {exc}; {later}", highlight=False, soft_wrap=True)
-        return
-    made = ", ".join(report.created) or "none needed"
-    cli.console.print(f"subscriptions: created {made}; kept {', '.join(report.existing) or 'none'}",
+    if res.error:
+        cli.err.print(f"[yellow]incomplete:[/] {res.error}; `gateward run` completes it at the agent's next contact",
                       highlight=False, soft_wrap=True)
 
 
@@ -174,8 +178,8 @@ def import_(file: Annotated[Path, typer.Argument(help="CSV with a header line, o
             who: As = "") -> None:
     """Register every good row of FILE, each in its own transaction; print why each bad row was
     refused. Exits 1 if any row was refused (the good ones stay registered)."""
-    from core.errors import Invalid
     from core.inventory import parse_csv, parse_json_rows
+    from core.kernel.errors import Invalid
 
     cli = _cli()
     try:
@@ -220,7 +224,7 @@ def discover(device_id: Annotated[str | None, typer.Argument(help="one device; o
     (vendor, model, firmware, root): validation then refuses paths the device lacks or cannot write,
     and operations it lacks (a USP agent's download without a FirmwareImage table)."""
     from core import capabilities
-    from core.models import Selector
+    from core.kernel.models import Selector
     from core.store import repo
 
     cli = _cli()

@@ -1,4 +1,4 @@
-"""Start-up of the ``gateward`` command: build only the commands this invocation uses (issue 15).
+"""Start-up of the ``gateward`` command: build only the commands this invocation uses.
 
 Why: typer turns the whole command tree (90 commands, each signature evaluated four times) into
 click commands before it parses ``argv`` — ~70 ms before ``gateward devices`` reads a row — and

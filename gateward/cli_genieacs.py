@@ -30,7 +30,7 @@ def _fail(message: str, code: int = 2) -> None:
 def _url(url: str | None) -> str:
     if url:
         return url
-    from core.config import get_settings
+    from core.kernel.config import get_settings
     from executors.genieacs.settings import GenieAcsSettings
 
     found = get_settings().genieacs_url or GenieAcsSettings().url
@@ -41,7 +41,7 @@ def _url(url: str | None) -> str:
 
 
 def _executor(url: str | None) -> Any:
-    from core.config import get_settings
+    from core.kernel.config import get_settings
     from executors.genieacs import factory
 
     settings = get_settings().model_copy(update={"genieacs_url": _url(url)})
@@ -49,7 +49,7 @@ def _executor(url: str | None) -> Any:
 
 
 def _device(device_id: str) -> Any:
-    from core.errors import GatewardError
+    from core.kernel.errors import GatewardError
     from core.store import repo
     from gateward.cli import rt
 
@@ -101,7 +101,7 @@ def register(app: typer.Typer) -> None:
         pres = _guard(lambda: ex.presence(d))
         console.print(f"{d.id} is GenieACS device [bold]{gid}[/bold]: {pres.detail}")
         values = _guard(lambda: ex.reader().read(d, path or ["Device.DeviceInfo."]))
-        from core.secrets import MASK, is_secret_path
+        from core.kernel.secrets import MASK, is_secret_path
 
         table = Table()
         for col in ("path", "value", "type", "device path"):

@@ -45,7 +45,7 @@ def _list_cases(*, status: str | None, problem: str | None, device_id: str | Non
                 limit: int) -> tuple[list[dict[str, Any]], int]:
     """``Remediation.list`` on the read runtime's store: a read needs neither the policy pack nor
     the lifecycle, the detectors or the playbooks the service loads — they were most of the 1.3–4.5 s
-    ``remediation cases`` took (issue 39). A process with the full runtime reads through its service."""
+    ``remediation cases`` took. A process with the full runtime reads through its service."""
     cli = _cli()
     if cli._runtime is not None:
         result: tuple[list[dict[str, Any]], int] = cli._runtime.remediation.list(
@@ -265,6 +265,27 @@ def show(case_id: str, as_json: Json = False) -> None:
         if c.get(k):
             console.print(f"  {k}: {c[k]}", soft_wrap=True)
     console.print_json(json.dumps(c["evidence"], default=str))
+
+
+@remediation_app.command("effects")
+def effects(window_h: Annotated[float, typer.Option(min=0.25, max=24, help="hours after each fix")] = 6.0,
+            as_json: Json = False) -> None:
+    """Each problem's fix measured on its detector's KPI: fixed cases against matched untreated
+    cases (or the same homes before), with a 95 % interval."""
+    from brain.remediation.effects import fix_effects
+
+    svc = _svc()
+    with svc.store.read() as s:
+        items = _call(lambda: fix_effects(s, svc.rules, now=svc.rt.lifecycle.clock(), window_h=window_h))
+    if as_json:
+        _dump(items)
+        return
+    for it in items:
+        e = it["effect"]
+        what = e["text"] if e else it["note"]
+        against = f" — against {it['against']}" if it.get("against") else ""
+        console.print(f"[bold]{it['problem']}[/bold] ({it['fixed']} of {it['cases']} case(s) fixed): {what}{against}",
+                      soft_wrap=True)
 
 
 @remediation_app.command("run")

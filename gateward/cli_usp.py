@@ -5,7 +5,7 @@ simulator over the twin on ``GATEWARD_MQTT_URL``), and to trust it they need to 
 the lifecycle sees it (``devices``), the raw values an agent reports (``get``) and the live event
 stream (``events``: mqtt_connect, Boot!, OnBoardRequest, ValueChange, OperationComplete). Nothing
 here writes device configuration: writes go through ``gateward apply`` and the lifecycle. The one
-exception is the agent's own notification plumbing (issue 11): ``subscriptions`` lists an agent's
+exception is the agent's own notification plumbing: ``subscriptions`` lists an agent's
 ``LocalAgent.Subscription`` table, ``subscribe``/``unsubscribe`` add or remove entries, and ``topics``
 shows where each agent listens (learnt from its records and stored, so this short-lived process
 addresses an agent on ``/usp/agent`` as well as the long-running controller does).
@@ -33,13 +33,13 @@ def _fail(message: str, code: int = 2) -> None:
 def _mqtt_url(url: str | None) -> str:
     if url:
         return url
-    from core.config import get_settings
+    from core.kernel.config import get_settings
 
     return get_settings().mqtt_url
 
 
 def _shown(url: str) -> str:
-    """The URL as this command prints it: without a password (issue 36)."""
+    """The URL as this command prints it: without a password."""
     from executors.usp.mqtt_tls import redact_url
 
     return redact_url(url)
@@ -82,7 +82,7 @@ def _executor(url: str | None, timeout_s: float) -> Any:
 
 
 def _usp_devices(ids: list[str], all_usp: bool) -> list[Any]:
-    from core.errors import GatewardError
+    from core.kernel.errors import GatewardError
     from core.store import repo
     from gateward.cli import rt
 
@@ -204,7 +204,7 @@ def devices(
 
 def _warn_mismatch(device: Any) -> None:
     """An endpoint-ID mismatch another process saw (``core.usp_topics``), named as ``gateward
-    device`` names it (issue 37): this process may never hear the agent's records, which name
+    device`` names it: this process may never hear the agent's records, which name
     another controller and so go to that controller's topic."""
     from core.usp_topics import device_mismatch
     from gateward.cli import rt
@@ -222,7 +222,7 @@ def get(
     timeout: Annotated[float, typer.Option(help="seconds to wait for the agent")] = 5.0,
 ) -> None:
     """Read parameters from a device's USP agent (secrets read back empty)."""
-    from core.secrets import mask_value
+    from core.kernel.secrets import mask_value
     from executors.base import ExecutorError
 
     (device,) = _usp_devices([device_id], True)
@@ -251,23 +251,27 @@ def discover(
     url: Annotated[str | None, typer.Option(help="MQTT broker (default GATEWARD_MQTT_URL)")] = None,
     timeout: Annotated[float, typer.Option(help="seconds to wait for each agent")] = 5.0,
 ) -> None:
-    """Bring in agents that connected before the controller's first start (issue 37): ask each one
-    (GetSupportedProtocol, then its DeviceInfo identity) and hand its answer to onboarding as a first
-    contact — pending, or registered if the allow list names it — exactly as its connect Record would
-    have been. Changes nothing on the agent. Exits 1 if any agent did not answer."""
+    """Bring in agents that connected before the controller's first start: ask each one
+    (GetSupportedProtocol on its stored topic, else on every conventional one, then its DeviceInfo
+    identity) and hand its answer to onboarding as a first contact — pending, or registered if the
+    allow list names it — exactly as its connect Record would have been; changes nothing on it. An
+    agent already registered is set up instead: discovered, and given the subscriptions the
+    controller relies on. Exits 1 if any agent did not answer."""
     from datetime import UTC, datetime
 
     from brain.remediation.ingest import Ingestor, Signal
-    from core.ports.topics import topic_problem
+    from core.kernel.ports.topics import topic_problem
     from executors.usp.controller import AgentOffline, UspTimeout
     from executors.usp.errors import UspError
     from executors.usp.topics import topic_level
+    from gateward.agent_setup import device_for_endpoint
     from gateward.cli import rt
 
     ex = _executor(url, timeout)
     ctl = ex.controller
     signals: list[Any] = []
     silent: list[str] = []
+    registered: list[Any] = []
     try:
         for ep in endpoint_id:
             if agent_topic is not None:
@@ -277,6 +281,10 @@ def discover(
                     _fail(f"--agent-topic gives {topic!r} for {ep}: {problem}")
                 assert ctl.topics is not None
                 ctl.topics.note(ep, topic, ctl.mqtt_version, "manual")
+            known = device_for_endpoint(rt().store, ep)
+            if known is not None:  # registered already: set it up, never "hand it to onboarding"
+                registered.append(known)
+                continue
 
             async def ask(ep: str = ep) -> dict[str, str] | None:
                 if not await ctl.probe(ep, timeout):
@@ -316,8 +324,30 @@ def discover(
     if signals:
         Ingestor(rt().remediation).ingest(signals)
         console.print(f"{len(signals)} agent(s) handed to onboarding: see `gateward devices pending`")
+    silent += _set_up_registered(registered, timeout)
     if silent:
         raise typer.Exit(1)
+
+
+def _set_up_registered(devices: list[Any], timeout: float) -> list[str]:
+    """``usp discover`` of agents already registered (it said "handed to onboarding" and
+    nothing happened): each is set up — reached, discovered, subscribed — through the runtime's own
+    controller. Returns the endpoints that did not answer."""
+    from gateward.agent_setup import set_up
+    from gateward.cli import rt
+    from gateward.cli_devices import _print_setup
+
+    silent: list[str] = []
+    for d in devices:
+        res = set_up(rt(), d, timeout)
+        if not res.reached:
+            console.print(f"{res.endpoint_id}: registered as {d.id}, not reached: {res.detail}; next: "
+                          f"{res.next_step()}", highlight=False, soft_wrap=True)
+            silent.append(res.endpoint_id)
+            continue
+        console.print(f"{res.endpoint_id}: registered as {d.id}, set up", highlight=False, soft_wrap=True)
+        _print_setup(res)
+    return silent
 
 
 @usp_app.command("events")

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from core.config import Settings, get_settings
-from core.models import Change, Device, ProposalDraft, ProposalState, Root
+from core.kernel.config import Settings, get_settings
+from core.kernel.models import Change, Device, ProposalDraft, ProposalState, Root
 from core.store import repo
 from core.users import get_actor
 
@@ -60,28 +60,6 @@ def _show(console: Console, rt: Runtime, pid: str) -> None:
             console.print(f"    [cyan]needs {req['role']}:[/cyan] {req['reason']}")
     if p.error and p.state is not S.DENIED:
         console.print(f"    {p.error}")
-
-
-DEMO_HOLD_REASON = ("demo: the simulated fleet's problem homes are left for you to find; the detectors open "
-                    "cases but nothing fixes them until a person resumes remediation of the problem")
-
-
-def hold_remediation(rt: Runtime) -> list[str]:
-    """``gateward run --demo`` on a freshly seeded fleet: halt remediation of every problem, with
-    the reason said, so the detectors open cases but do not quietly fix the homes a newcomer is
-    looking for (issue 39). A person resumes a problem in the console or with `gateward remediation
-    resume`; a restart of the same demo database does not halt it again. The halted problems."""
-    from brain.remediation import breaker
-    from brain.remediation.service import ZTP_PROBLEM
-    from gateward.seed import DEMO_ACTOR
-
-    svc = rt.remediation
-    problems = [*sorted(svc.rules.problems), ZTP_PROBLEM]
-    with rt.store.write() as s:
-        for problem in problems:
-            breaker.set_state(s, problem, "halted", DEMO_ACTOR, DEMO_HOLD_REASON, svc.limits.ramp, svc.group_cap(),
-                              svc.clock())
-    return problems
 
 
 def run_demo(console: Console, home: Path | None = None, homes: int = 40) -> int:

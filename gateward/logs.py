@@ -13,7 +13,7 @@ A JSON line: ``ts`` (UTC, ISO 8601), ``level``, ``logger``, ``msg``, then the re
 ``exc`` for a traceback.
 
 Redaction (:func:`redact`), on the message and on every string field: the value of every secret
-setting this process holds (``core.secret_env.SECRET_SETTINGS``), a URL's password
+setting this process holds (``core.kernel.secret_env.SECRET_SETTINGS``), a URL's password
 (``scheme://user:***@host``), the credential after ``Bearer``/``Basic``, and passphrases in free
 text (``core.redact.scrub_text``).
 """
@@ -30,8 +30,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from core.kernel.secret_env import SECRET_SETTINGS
 from core.redact import scrub_text
-from core.secret_env import SECRET_SETTINGS
 
 FORMATS = ("json", "text")
 MASK = "********"

@@ -1,4 +1,4 @@
-"""What a read-only CLI command needs, and nothing more (issue 15: read commands in ≤ 0.3 s).
+"""What a read-only CLI command needs, and nothing more (read commands in ≤ 0.3 s).
 
 Why not :func:`gateward.runtime.build_runtime`: it loads and self-checks the policy pack, builds
 the lifecycle and the executor router, and runs the Alembic upgrade — about a second of imports and
@@ -10,7 +10,7 @@ SQLAlchemy, pydantic or the settings model), for any other the executor router a
 builds it. Each part is built on first use; nothing here evaluates policy or writes, so no gate is
 bypassed: every command that changes something still goes through the full runtime.
 
-The database URL is resolved from the environment as :class:`core.config.Settings` resolves it
+The database URL is resolved from the environment as :class:`core.kernel.config.Settings` resolves it
 (``GATEWARD_DATABASE_URL``, else ``<GATEWARD_HOME>/gateward.db``), without importing
 pydantic-settings (~0.2 s); ``tests/unit/test_cli_reads.py`` compares the two.
 """
@@ -26,7 +26,7 @@ from core.store.dburl import normalise_url
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from core.ports.topics import Mismatch
+    from core.kernel.ports.topics import Mismatch
     from core.store.db import Store
     from core.store.lite import DeviceView, LiteReader
     from executors.sim.lite import Db, LiteTwin
@@ -43,7 +43,7 @@ def env_setting(name: str) -> str | None:
 
 
 def home() -> Path:
-    """``Settings().home``: ``GATEWARD_HOME``, else ``core.config.default_home()``."""
+    """``Settings().home``: ``GATEWARD_HOME``, else ``core.kernel.config.default_home()``."""
     configured = env_setting("home")
     if configured is not None:
         return Path(configured)
@@ -56,8 +56,9 @@ def database_url() -> str:
     configured = env_setting("database_url")
     if configured:
         return configured
-    h = home()
-    h.mkdir(parents=True, exist_ok=True)
+    from core.path_settings import ensure_home
+
+    h = ensure_home(home())  # one that cannot be a directory: one sentence (core.kernel.errors.Invalid)
     return f"sqlite:///{(h / 'gateward.db').resolve()}"
 
 
@@ -144,7 +145,7 @@ class ReadRuntime:
     def router(self) -> Any:
         """The executor router, as the full runtime builds it (same adapters, same settings)."""
         if self._router is None:
-            from core.config import get_settings
+            from core.kernel.config import get_settings
             from gateward.runtime import default_router, usp_adapter
 
             settings = get_settings()
@@ -173,14 +174,14 @@ class ReadRuntime:
     def live(self, view: DeviceView) -> tuple[Any, Any, Callable[[str, Any], Any]]:
         """For a live read of ``view``: the device to hand the reader, the reader (``presence``,
         ``read``) and how to mask a value for display — the twin's DB-API reader for a simulated
-        device, else the router's reader of the ``core.models.Device`` and ``core.secrets``.
+        device, else the router's reader of the ``core.kernel.models.Device`` and ``core.kernel.secrets``.
         Raises :class:`~executors.base.UnknownAdapter` as the router does."""
         if view.adapter == "sim" and self.twin is not None:
             from executors.sim.lite import mask_value
 
             return view, self.twin, mask_value
-        from core.models import Device
-        from core.secrets import mask_value as mask
+        from core.kernel.models import Device
+        from core.kernel.secrets import mask_value as mask
 
         device = Device(**view._asdict())
         return device, self.router.reader(device), mask
@@ -191,7 +192,7 @@ class ReadRuntime:
         is empty (one DB-API query) there is none, and SQLAlchemy is not imported."""
         if str(view.protocol) != "usp" or not self._mismatches_stored():
             return None
-        from core.models import Device
+        from core.kernel.models import Device
         from core.usp_topics import device_mismatch
 
         return device_mismatch(self.store, Device(**view._asdict()))

@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.config import Settings, get_settings
+from core.kernel.config import Settings, get_settings
 from core.routing import ExecutorRouter
 from core.store import Store
 from executors.base import Executor
 from policies.base import PolicyEngine
 
-if TYPE_CHECKING:  # imported where a runtime is built: a read command needs only the router (issue 15)
+if TYPE_CHECKING:  # imported where a runtime is built: a read command needs only the router
     from brain.remediation.service import Remediation
     from brain.service import ChatService
     from campaigns.queue import Queue
@@ -262,18 +262,24 @@ class UspEvents:
         self._next_try = 0.0
         self._backoff = 1.0
         self._warned_at: float | None = None
+        self.never_reached: Any = None  # gateward.agent_setup.NeverReached, once connected
         self.pump = IngestPump(Ingestor(runtime.remediation), self.source, interval_s=interval_s,
                                prepare=self._prepare, name="usp-events")
 
     @property
     def url(self) -> str:
-        return self.runtime.settings.mqtt_url
+        """The broker's URL as it may be shown: without its password."""
+        from executors.usp.mqtt_tls import redact_url
+
+        return redact_url(self.runtime.settings.mqtt_url)
 
     def start(self) -> UspEvents:
         self.pump.start()
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
+        if self.never_reached is not None:
+            self.never_reached.stop(timeout)
         self.pump.stop(timeout)
 
     def _prepare(self) -> bool:
@@ -281,9 +287,12 @@ class UspEvents:
         if self.error is not None:
             return False
         if self._executor is None:
+            from executors.usp.mqtt import MqttError
+
             try:
                 self._executor = self._adapter.get()
-            except ValueError as exc:  # GATEWARD_USP_* out of range: say so once, keep serving
+            except (ValueError, MqttError) as exc:  # GATEWARD_USP_* out of range, a TLS file that is not
+                # one: say so once, keep serving (retrying a configuration error only repeats it)
                 self.error = str(exc)
                 log.error("USP events are off: %s", exc)
                 return False
@@ -318,8 +327,11 @@ class UspEvents:
             log.error("USP subscriptions are not kept: %s", exc)
             return
         if wanted:
+            from gateward.agent_setup import created_hook
+
             store = self.runtime.store
-            executor.enable_auto_subscribe(lambda endpoints: usp_fleet_endpoints(store, endpoints))
+            executor.enable_auto_subscribe(lambda endpoints: usp_fleet_endpoints(store, endpoints),
+                                           on_created=created_hook(store))
 
     def _serve_websocket(self, executor: Any) -> None:
         """``GATEWARD_USP_WS_LISTEN``: agents connect to this process over WebSocket too (TR-369's
@@ -347,6 +359,11 @@ class UspEvents:
         if not self.connected:
             self.connected = True
             self._backoff = 1.0
+            if self._executor.auto_subscribe and self.never_reached is None:
+                # registered agents that never answered are retried until they do (gateward.agent_setup)
+                from gateward.agent_setup import NeverReached
+
+                self.never_reached = NeverReached(self.runtime).start()
             what = f"USP events: listening on {self.url} as {self._executor.controller.endpoint_id}"
             log.info(what)
             if self.on_connect is not None:

@@ -2,7 +2,7 @@
 a deadline for the request headers, and ``--workers N`` — N API processes on one port, each
 accepting on a socket of its own.
 
-Why a header deadline of our own (issue 34): uvicorn has none. ``timeout_keep_alive`` covers only
+Why a header deadline of our own: uvicorn has none. ``timeout_keep_alive`` covers only
 the wait between requests, and any byte received resets it, so 60 connections trickling their
 headers a byte at a time were all kept, indefinitely. :class:`HeaderDeadline` gives every request
 ``GATEWARD_API_HEADER_TIMEOUT_S`` (10 s) from the connection (or the previous answer) to the end of
@@ -183,7 +183,7 @@ class DrainingProcess(Process):
 
 class SocketPerWorker(Multiprocess):
     """uvicorn's :class:`Multiprocess`, except that worker ``i`` serves ``slots[i]`` only — and,
-    given a ``drain``, SIGTERM or SIGINT drains (issue 36): every API process is told at once
+    given a ``drain``, SIGTERM or SIGINT drains: every API process is told at once
     (SIGTERM) and drains itself (503 to writes, its applies finish), the supervisor's own part (the
     embedded worker) drains beside them, and the supervisor exits once all have, or at its deadline.
 

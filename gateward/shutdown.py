@@ -1,4 +1,4 @@
-"""Stopping a process without losing or repeating a device write (issue 36): SIGTERM drains, and so
+"""Stopping a process without losing or repeating a device write: SIGTERM drains, and so
 does Ctrl-C (SIGINT) — a person at a terminal gets the same guarantees as an orchestrator.
 
 What a drain does, in order, from the first SIGTERM or SIGINT:

@@ -41,10 +41,15 @@ async def serve(runtime: Runtime, *, concurrency: int = 4, tick_s: float = 0.5, 
     def step() -> None:
         cw.campaign_step(orch)
         rw.step(svc, units)
-        try:  # restores that waited for an unreachable device, and what a full disk left (issue 34)
+        try:  # restores that waited for an unreachable device, and what a full disk left
             runtime.lifecycle.recheck_pending()
         except Exception:
             log.exception("re-checking pending restores failed")
+        try:  # changes asked for later ("at 2 tonight"): started for the person who asked, every gate again
+            for pid, result in runtime.lifecycle.start_due():
+                log.info("scheduled proposal %s started: %s", pid, result)
+        except Exception:
+            log.exception("starting scheduled proposals failed")
 
     await cw.serve(queue, step=step, context={"gateward": orch, rw.CONTEXT_KEY: svc},
                    queues=(CAMPAIGN_QUEUE, rw.QUEUE), concurrency=concurrency, name=name, tick_s=tick_s,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
-from core.models import Decision
+from core.kernel.models import Decision
 
 DECISION_QUERY = "data.gateward.decision"
 

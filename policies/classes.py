@@ -23,7 +23,7 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.models import Decision, PolicyItem
+from core.kernel.models import Decision, PolicyItem
 from policies import items
 from policies.base import PolicyEngine
 from policies.engine import approval
@@ -58,7 +58,7 @@ def _engine_data(engine: PolicyEngine) -> dict[str, Any]:
 
 def buckets_for(engine: PolicyEngine) -> Buckets:
     """The fact buckets devices are grouped by under ``engine``'s policy data (the reboot limit, the
-    failed-change risk steps). Public (issue 35): a caller that groups devices before asking for a
+    failed-change risk steps). Public: a caller that groups devices before asking for a
     fleet decision (``core.fleet_facts``, classes from SQL) buckets exactly as :func:`decide_fleet`
     does, without reaching into how an engine keeps its data."""
     return Buckets.from_data(_engine_data(engine))

@@ -179,6 +179,6 @@ def varied_inputs(n: int = 300, seed: int = 15) -> list[dict[str, Any]]:
     """``n`` documents from ``seed`` (the same list every time for the same arguments)."""
     rng = random.Random(seed)
     docs = [varied_input(rng) for _ in range(n)]
-    for doc in docs[5::17]:  # a support agent's rollback request (issue 39); no draw: the rest stay as they were
+    for doc in docs[5::17]:  # a support agent's rollback request; no draw: the rest stay as they were
         doc["proposal"]["source"] = "rollback_request"
     return docs

@@ -1,7 +1,7 @@
 """Policy engines: embedded regorus (default) and an OPA server (``GATEWARD_OPA_URL``).
 
 Both evaluate ``data.gateward.decision`` over the same rules and data and return the same
-:class:`core.models.Decision`. Both fail closed (policies/base.py): an evaluation error, a
+:class:`core.kernel.models.Decision`. Both fail closed (policies/base.py): an evaluation error, a
 timeout, an undefined decision or a result that is not exactly the decision shape becomes a deny
 whose reason says which, never an exception and never an allow.
 
@@ -46,7 +46,7 @@ import orjson
 import regorus
 from regorus import regorus as regorus_native  # Program/Rvm: built in, not re-exported
 
-from core.models import ApprovalRequirement, Decision, PolicyItem
+from core.kernel.models import ApprovalRequirement, Decision, PolicyItem
 from policies import items
 from policies.base import PolicyEngine
 from policies.loader import (
@@ -86,7 +86,7 @@ os.environ.setdefault("RUST_LIB_BACKTRACE", "0")
 
 class DetailedDecision(NamedTuple):
     """A decision plus what rule sets in ``dryrun`` mode would have denied (kept apart from
-    ``Decision`` so that nothing in core.models changes; the lead stores it alongside)."""
+    ``Decision`` so that nothing in core.kernel.models changes; the lead stores it alongside)."""
 
     decision: Decision
     would_deny: list[str]
@@ -687,7 +687,7 @@ def load_engine(settings: Any | None = None) -> PolicyEngine:
     Raises :class:`PolicyLoadError` when the pack cannot load: the caller refuses to start.
     """
     if settings is None:
-        from core.config import get_settings
+        from core.kernel.config import get_settings
 
         settings = get_settings()
     timeout_ms = getattr(settings, "policy_timeout_ms", 500)

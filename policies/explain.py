@@ -1,7 +1,7 @@
 """Explain a stored policy decision in plain words (``gateward policy why PROPOSAL``).
 
 Why a separate module: approvers and support agents read the verdict, not the Rego. This turns
-one decision record (a ``PolicyDecisionRow`` or a ``core.models.DecisionRecord``) into a few
+one decision record (a ``PolicyDecisionRow`` or a ``core.kernel.models.DecisionRecord``) into a few
 lines: what was decided, why, who must still sign, what the rollout must do, and under which
 rule revision. It reads only the record, so it works for decisions made by either engine.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.models import Decision
+from core.kernel.models import Decision
 
 
 def _decision_of(record: Any) -> Decision:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from core.models import ApprovalRequirement, Decision, PolicyItem
+from core.kernel.models import ApprovalRequirement, Decision, PolicyItem
 
 STAGE = "obligation.stage"
 HALT = "obligation.halt"

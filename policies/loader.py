@@ -12,7 +12,7 @@ of scans: ``common_passwords.sha256_lower`` maps the sha256 of each lowercased `
 prefix (2 to 4 path segments, without the trailing dot) to its class, so that the rules find the
 longest matching prefix with three lookups instead of a scan.
 
-The rest is partial evaluation of the pack on its static data (issue 15): what a rule would
+The rest is partial evaluation of the pack on its static data: what a rule would
 compute from data alone on every decision is computed here once (``windows.open_by_utc_hour``,
 ``regulatory.plain_channels``, ``risk.*_from_zero``; each function below says why), and
 tests/policies/test_derived_data.py checks that each answers exactly as the formula it replaces.

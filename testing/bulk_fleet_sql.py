@@ -74,7 +74,7 @@ def seed_fleet_sql(store: Any, n: int, cases: int = 300) -> dict[str, float]:
 
     from sqlalchemy import text
 
-    from core.models import utcnow
+    from core.kernel.models import utcnow
     from core.users import ensure_users
     from testing.bulk_fleet import settle
 

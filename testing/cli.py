@@ -74,7 +74,7 @@ def _fresh_process() -> Iterator[None]:
     """The run starts with none of what the CLI keeps for the life of a process (the runtime, the
     read runtime, the cached settings) and closes what it built; a runtime a test handed the CLI
     is put back afterwards."""
-    from core.config import get_settings
+    from core.kernel.config import get_settings
     from gateward import cli
 
     saved = cli._runtime, cli._reads

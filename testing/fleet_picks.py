@@ -8,7 +8,7 @@ from typing import Any
 def online_5ghz_radios(rt: Any) -> list[tuple[Any, int]]:
     """(device, 5 GHz radio index) of every online, reachable TR-181 device, in id order: devices
     a channel change can be applied to and verified on the simulator."""
-    from core.models import Root
+    from core.kernel.models import Root
     from core.store import repo
 
     with rt.store.read() as s:

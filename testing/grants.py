@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from weakref import WeakKeyDictionary
 
 from core.grants import GrantAuthority
-from core.models import Device
-from core.ports.executor import Executor, GrantPurpose, WriteGrant
+from core.kernel.models import Device
+from core.kernel.ports.executor import Executor, GrantPurpose, WriteGrant
 
 _authorities: WeakKeyDictionary[Executor, GrantAuthority] = WeakKeyDictionary()
 _lock = threading.Lock()

@@ -74,9 +74,16 @@ class OidcProvider:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     log: list[str] = field(default_factory=list)
+    accounts_file: Path | None = None
+    public_port: int | None = None  # the issuer's port when a proxy stands in front (testing/faulty_http.py)
 
     @property
     def issuer(self) -> str:
+        return f"http://127.0.0.1:{self.public_port or self.port}"
+
+    @property
+    def upstream(self) -> str:
+        """Where the provider itself listens (the issuer, unless a proxy stands in front)."""
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, root: Path, timeout_s: float = 30.0) -> OidcProvider:
@@ -84,9 +91,11 @@ class OidcProvider:
         tmp = root / f".gateward_oidc_provider.{os.getpid()}.{self.port}.mjs"
         shutil.copyfile(SCRIPT, tmp)
         os.replace(tmp, script)  # atomic: another worker starting its provider never reads half a file
+        self.accounts_file = root / f".gateward_oidc_accounts.{os.getpid()}.{self.port}.json"
+        self._write_accounts()
         env = {**os.environ, "OIDC_ISSUER": self.issuer, "OIDC_PORT": str(self.port),
                "OIDC_CLIENTS": orjson.dumps(self.clients).decode(),
-               "OIDC_ACCOUNTS": orjson.dumps(self.accounts).decode()}
+               "OIDC_ACCOUNTS_FILE": str(self.accounts_file)}
         self.proc = subprocess.Popen(["node", str(script)], cwd=root, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
         ready = threading.Event()
@@ -107,6 +116,23 @@ class OidcProvider:
                 raise RuntimeError("oidc-provider did not start:\n" + "\n".join(self.log[-30:]))
         return self
 
+    def _write_accounts(self) -> None:
+        assert self.accounts_file is not None, "start() names the file"
+        tmp = self.accounts_file.with_suffix(".tmp")
+        tmp.write_bytes(orjson.dumps(self.accounts))
+        os.replace(tmp, self.accounts_file)  # the provider never reads half a file
+
+    def set_groups(self, account: str, groups: list[str] | None) -> None:
+        """Change ``account``'s groups at the provider (``None``: no groups claim), as an administrator
+        of the identity provider would; the provider says so at the account's next sign-in."""
+        entry = dict(self.accounts[account])
+        if groups is None:
+            entry.pop("groups", None)
+        else:
+            entry["groups"] = list(groups)
+        self.accounts[account] = entry
+        self._write_accounts()
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
@@ -117,6 +143,8 @@ class OidcProvider:
                 self.proc.wait(5)
         if self.proc is not None and self.proc.stdout is not None:
             self.proc.stdout.close()
+        if self.accounts_file is not None:
+            self.accounts_file.unlink(missing_ok=True)
 
     def browser_login(self, authorize_url: str, account: str, redirect_prefix: str,
                       *, max_steps: int = 20, abort: bool = False) -> str:

@@ -8,6 +8,7 @@ missing PostgreSQL is a failure, not a skip.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -46,6 +47,27 @@ BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
 
 TEMPLATES = Templates(Path(tempfile.mkdtemp(prefix=f"gwt-templates-{worker_id()}-")), PG_URL)
 """Seeded databases built once per process and copied per test (``testing.templates``)."""
+
+
+@pytest.fixture(autouse=True)
+def _gateward_environment_kept() -> Iterator[None]:
+    """Each test leaves the ``GATEWARD_*`` environment as it found it. Why: product code writes
+    it on purpose (``core.kernel.secret_env.resolve_secret_files`` puts a ``NAME_FILE``'s content under
+    ``NAME`` for child processes), so a test that ran it in-process left a password behind for
+    whichever test came next on its worker — a failure only some orders of the tier showed.
+    The cached settings (``get_settings``) are dropped with it: a CLI test run in-process read them
+    under its own environment, and the next test on the worker got that test's broker URL (CI: a
+    wrong-password TLS test was told no broker answers at the port of the missing-broker test)."""
+    from core.kernel.config import get_settings
+
+    before = {k: v for k, v in os.environ.items() if k.startswith("GATEWARD_")}
+    yield
+    get_settings.cache_clear()
+    for key in [k for k in os.environ if k.startswith("GATEWARD_") and k not in before]:
+        del os.environ[key]
+    for key, value in before.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -122,7 +144,7 @@ def _template_key(homes: int, snapshots: bool) -> str:
 
 
 def _build_seeded(url: str, homes: int, snapshots: bool = True) -> None:
-    from core.config import Settings
+    from core.kernel.config import Settings
     from gateward.runtime import build_runtime
     from gateward.seed import seed_fleet
 
@@ -137,7 +159,7 @@ def build_test_runtime(url: str, homes: int = 12) -> Any:
     """A runtime over a seeded fleet of ``homes`` homes at ``url``. A SQLite file that does not
     exist yet is a copy of this process's template (built once); anything else is migrated and
     seeded in place."""
-    from core.config import Settings
+    from core.kernel.config import Settings
     from gateward.runtime import build_runtime
     from gateward.seed import seed_fleet
 
@@ -170,7 +192,7 @@ def seeded_db_url(backend: str, tmp_path: Path, homes: int = 12,
 def seeded_runtime(backend: str, tmp_path: Path, homes: int = 12,
                    snapshots: bool = True) -> tuple[Any, Callable[[], None]]:
     """(runtime, cleanup) over a copy of the seeded template on ``backend``."""
-    from core.config import Settings
+    from core.kernel.config import Settings
     from gateward.runtime import build_runtime
 
     url, drop = seeded_db_url(backend, tmp_path, homes, snapshots)
@@ -198,7 +220,7 @@ def module_runtime(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
 @pytest.fixture
 def runtime(db_url: str) -> Iterator[Any]:
     """A runtime over the seeded copy at ``db_url``."""
-    from core.config import Settings
+    from core.kernel.config import Settings
     from gateward.runtime import build_runtime
 
     rt = build_runtime(Settings(database_url=db_url))
@@ -214,12 +236,32 @@ def sqlite_runtime(sqlite_url: str) -> Iterator[Any]:
 
 
 # ------------------------------------------------------------------------------------- tiers
-# ``make test`` runs the fast tier (``-m "not full"``) in parallel; ``make test-all`` runs
-# everything. A test's tier is derived from what it uses, so a slow test cannot hide in the fast
-# tier by forgetting a marker: a PostgreSQL backend, an MQTT broker, a browser, or an explicit
-# ``slow`` mark each put it in the full tier.
+# ``make test`` runs the fast tier (``-m "not full and not sanity"``) in parallel; ``make test-all``
+# runs everything. A test's tier is derived from what it uses, so a slow test cannot hide in the
+# fast tier by forgetting a marker: a PostgreSQL backend, an MQTT broker, a browser, an explicit
+# ``slow`` mark, or a recorded duration of at least ``SLOW_S`` (``tests/durations.json``, written by
+# ``make durations``) each put it in the full tier. The static source checks under ``tests/sanity``
+# are ``make sanity``'s: one process parses the source once, instead of every worker again.
 MQTT_FIXTURES = frozenset({"usp_broker", "make_rig", "rig"})
 BROWSER_FIXTURES = frozenset({"browser", "browser_ready"})
+DURATIONS = Path(__file__).with_name("durations.json")
+SLOW_S = 6.0
+"""A test whose recorded duration (setup, call and teardown, on the fast tier's workers) reached
+this many seconds runs in the full tier. The fast tier's goal is 6 minutes on a quiet 2-core
+machine; docs/decisions/0005-slow-from-durations.md has the figures this was chosen from."""
+SANITY_DIR = Path(__file__).with_name("sanity")
+
+
+def _recorded_durations() -> dict[str, float]:
+    """``tests/durations.json`` (pytest-split's format: node id → seconds); empty when missing."""
+    try:
+        loaded = json.loads(DURATIONS.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(loaded, dict):
+        return {}
+    # a test of an xdist group is recorded under its id with ``@group`` appended on the worker
+    return {(k[: k.rfind("@")] if _group_suffixed(k) else k): float(v) for k, v in loaded.items()}
 
 
 def _params(item: pytest.Item) -> list[Any]:
@@ -251,9 +293,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=twice)
         drop = {id(i) for i in twice}
         items[:] = [i for i in items if id(i) not in drop]
+    durations = _recorded_durations()
     for item in items:
         for mark in _tier_marks(item):
             item.add_marker(mark)
+        if durations.get(item.nodeid, 0.0) >= SLOW_S:
+            item.add_marker(pytest.mark.slow)
+        if item.path.is_relative_to(SANITY_DIR):
+            item.add_marker(pytest.mark.sanity)
         if any(item.get_closest_marker(m) for m in ("postgres", "mqtt", "browser", "slow")):
             item.add_marker(pytest.mark.full)
 

@@ -29,6 +29,9 @@ def test_passwd_reads_stdin_and_sessions_can_be_listed_and_ended(tmp_path: Path)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("GATEWARD_")},
            "GATEWARD_DATABASE_URL": url, "GATEWARD_HOME": str(tmp_path), "COLUMNS": "200"}
     assert _gw(env, "users", "add", "ann", "--role", "approver").returncode == 0
+    twin = _gw(env, "users", "add", "ANN", "--role", "admin")  # the same name to a reader (issue 45)
+    assert twin.returncode == 2 and "another case or Unicode form" in twin.stderr and "Traceback" not in twin.stderr
+    assert len(twin.stderr.strip().splitlines()) == 1, twin.stderr
     short = _gw(env, "users", "passwd", "ann", stdin="short\n")
     assert short.returncode != 0 and "12.." in short.stderr and "Traceback" not in short.stderr
     ok = _gw(env, "users", "passwd", "ann", stdin="a long enough passphrase\n")

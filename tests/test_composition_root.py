@@ -155,7 +155,7 @@ ACTING = [
 
 @pytest.fixture
 def empty_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    from core.config import get_settings
+    from core.kernel.config import get_settings
 
     monkeypatch.setenv("GATEWARD_HOME", str(tmp_path))
     monkeypatch.setenv("GATEWARD_DATABASE_URL", f"sqlite:///{tmp_path / 'g.db'}")

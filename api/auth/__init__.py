@@ -1,4 +1,4 @@
-"""Sign-in for people (issue 36): OpenID Connect (Authorization Code with PKCE, through Authlib) and
+"""Sign-in for people: OpenID Connect (Authorization Code with PKCE, through Authlib) and
 optional local accounts (argon2), both ending in a server-side session held by an HttpOnly cookie.
 
 One job per module: ``settings`` (what the operator configured), ``sessions`` (the session rows:

@@ -29,6 +29,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import httpx2  # Authlib's client (the token exchange) is built on it and raises its errors, not httpx's
 from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
@@ -38,13 +39,12 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth.refusals import AuthRefused
 from api.auth.settings import OidcSettings
-from core.models import utcnow
+from core.kernel.models import utcnow
 from core.store import Store
 from core.store.schema import AuthLoginRow
 
 with warnings.catch_warnings():
-    # Authlib 1.9 prefers the httpx2 package and warns when it falls back to httpx, which Gateward
-    # already depends on and which Authlib's client still supports.
+    # Authlib 1.9 warns when its client falls back from httpx2 to httpx; Gateward installs httpx2.
     warnings.simplefilter("ignore", DeprecationWarning)
     from authlib.integrations.base_client.errors import OAuthError
     from authlib.integrations.httpx_client import AsyncOAuth2Client
@@ -52,8 +52,27 @@ with warnings.catch_warnings():
 
 LOGIN_TTL = timedelta(minutes=10)
 METADATA_TTL_S = 3600.0
-HTTP_TIMEOUT_S = 10.0
 LEEWAY_S = 60
+# Errors the provider's own answer carries that mean "the provider failed", not "your code is bad"
+# (RFC 6749 §4.1.2.1; some providers answer them at the token endpoint too).
+PROVIDER_SIDE_ERRORS = frozenset({"server_error", "temporarily_unavailable"})
+TRY_AGAIN = "try again in a moment"
+
+
+def provider_failure(exc: Exception, what: str, url: str, timeout_s: float) -> AuthRefused:
+    """The refusal for a request to the provider that failed in transport or in HTTP: down or
+    unreachable (``provider_unreachable``), too slow (``provider_timeout``), or answering an HTTP
+    error (``provider_error``). Both HTTP stacks count: ours (httpx) for discovery, JWKS and userinfo,
+    Authlib's (httpx2) for the token exchange."""
+    if isinstance(exc, (httpx.TimeoutException, httpx2.TimeoutException)):
+        return AuthRefused(f"the identity provider did not answer within {timeout_s:g} s for its {what} "
+                           f"({url}); {TRY_AGAIN}", "provider_timeout", 503, what=what)
+    if isinstance(exc, (httpx.HTTPStatusError, httpx2.HTTPStatusError)):
+        return AuthRefused(f"the identity provider failed: it answered {exc.response.status_code} for its {what} "
+                           f"({url}); {TRY_AGAIN}", "provider_error", 503, what=what,
+                           provider_status=exc.response.status_code)
+    return AuthRefused(f"the identity provider cannot be reached for its {what} ({url}: {type(exc).__name__}); "
+                       f"{TRY_AGAIN}", "provider_unreachable", 503, what=what)
 
 
 def _h(value: str) -> str:
@@ -75,24 +94,25 @@ class OidcFlow:
     def _client(self, **kw: Any) -> AsyncOAuth2Client:
         return AsyncOAuth2Client(client_id=self.oidc.client_id, client_secret=self.oidc.client_secret,
                                  scope=self.oidc.scopes, redirect_uri=self.redirect_uri,
-                                 code_challenge_method="S256", timeout=HTTP_TIMEOUT_S, **kw)
+                                 code_challenge_method="S256", timeout=self.oidc.timeout_s, **kw)
 
     async def _get_json(self, url: str, what: str, **kw: Any) -> dict[str, Any]:
         try:
-            async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S) as c:
+            async with httpx.AsyncClient(timeout=self.oidc.timeout_s) as c:
                 resp = await c.get(url, **kw)
         except httpx.HTTPError as exc:
-            raise AuthRefused(f"the identity provider cannot be reached for its {what} ({url}: "
-                              f"{type(exc).__name__}); try again later", "provider_unreachable", 503) from exc
+            raise provider_failure(exc, what, url, self.oidc.timeout_s) from exc
         if resp.status_code != 200:
-            raise AuthRefused(f"the identity provider answered {resp.status_code} for its {what} ({url})",
-                              "provider_error", 503)
+            raise AuthRefused(f"the identity provider failed: it answered {resp.status_code} for its {what} "
+                              f"({url}); {TRY_AGAIN}", "provider_error", 503, what=what,
+                              provider_status=resp.status_code)
         try:
             doc = resp.json()
         except ValueError:
             doc = None
         if not isinstance(doc, dict):
-            raise AuthRefused(f"the identity provider's {what} at {url} is not a JSON object", "provider_error", 503)
+            raise AuthRefused(f"the identity provider's {what} at {url} is not a JSON object (a fault on its side); "
+                              f"{TRY_AGAIN}", "provider_error", 503, what=what)
         return doc
 
     async def metadata(self) -> dict[str, Any]:
@@ -124,7 +144,8 @@ class OidcFlow:
         try:
             return KeySet.import_key_set(self._jwks)  # type: ignore[arg-type]
         except (JoseError, ValueError, TypeError, KeyError) as exc:
-            raise AuthRefused("the provider's signing keys (JWKS) cannot be read", "provider_error", 503) from exc
+            raise AuthRefused(f"the identity provider's signing keys (JWKS) cannot be read; {TRY_AGAIN}",
+                              "provider_error", 503, what="signing keys (JWKS)") from exc
 
     # ------------------------------------------------------------------ start
     async def begin(self) -> tuple[str, str]:
@@ -185,25 +206,28 @@ class OidcFlow:
         return claims
 
     async def _exchange(self, meta: dict[str, Any], code: str, verifier: str) -> dict[str, Any]:
+        url = str(meta["token_endpoint"])
         try:
             async with self._client() as client:
                 token: dict[str, Any] = await client.fetch_token(
-                    str(meta["token_endpoint"]), grant_type="authorization_code", code=code, code_verifier=verifier)
+                    url, grant_type="authorization_code", code=code, code_verifier=verifier)
         except OAuthError as exc:
             error = str(exc.error or "")
             if error in ("invalid_client", "unauthorized_client"):
                 raise AuthRefused("sign-in is misconfigured: the identity provider refused Gateward's client "
                                   f"credentials ({error}); check GATEWARD_OIDC_CLIENT_ID and the secret file",
                                   "client_refused", 503, error=error) from exc
+            if error in PROVIDER_SIDE_ERRORS:
+                raise AuthRefused(f"the identity provider failed to finish the sign-in ({error}); {TRY_AGAIN}",
+                                  "provider_error", 503, what="token endpoint", error=error) from exc
             raise AuthRefused(f"the identity provider refused the code ({error or 'error'}: it was already used, "
                               "expired or not issued to this sign-in): start again at /auth/login",
                               "code_refused", 401, error=error[:64]) from exc
-        except httpx.HTTPError as exc:
-            raise AuthRefused(f"the identity provider's token endpoint failed ({type(exc).__name__})",
-                              "provider_unreachable", 503) from exc
+        except (httpx.HTTPError, httpx2.HTTPError) as exc:
+            raise provider_failure(exc, "token endpoint", url, self.oidc.timeout_s) from exc
         except ValueError as exc:
-            raise AuthRefused(f"the identity provider's token answer cannot be read ({exc})", "provider_error",
-                              503) from exc
+            raise AuthRefused(f"the identity provider's token answer cannot be read ({exc}); {TRY_AGAIN}",
+                              "provider_error", 503, what="token endpoint") from exc
         if not token.get("id_token"):
             raise AuthRefused("the identity provider returned no ID token (is the openid scope allowed?)",
                               "no_id_token", 503)

@@ -19,8 +19,8 @@ from functools import lru_cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from core.errors import Invalid, NotFound
-from core.models import Actor, ActorKind, utcnow
+from core.kernel.errors import Invalid, NotFound
+from core.kernel.models import Actor, ActorKind, utcnow
 from core.store import Store
 from core.store.schema import UserPasswordRow, UserRow
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from core import audit
-from core.errors import GatewardError
+from core.kernel.errors import GatewardError
 from core.store import Store
 
 AUTH_ACTOR = "system:auth"

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.auth.csrf import HEADER, csrf_problem, csrf_token
+from api.auth.page import refusal_page, wants_page
 from api.auth.passwords import PasswordRefused, verify_password
 from api.auth.people import sign_in_person
 from api.auth.refusals import AuthRefused, record_refusal
@@ -39,9 +40,15 @@ def _state(request: Request) -> AuthState:
 
 
 async def _refuse(state: AuthState, exc: AuthRefused, method: str, who: str | None = None,
-                  response: Response | None = None) -> Response:
+                  response: Response | None = None, request: Request | None = None) -> Response:
+    """Audit the refusal, then answer it: the console's sign-in page saying so to a browser that
+    was sent here (:mod:`api.auth.page`), the API's error shape to anything else."""
     await run_in_threadpool(record_refusal, state.store, exc, method=method, who=who)
-    out = JSONResponse(error_body(exc.code, exc.message, reason=exc.reason), status_code=exc.http_status)
+    out: Response
+    if request is not None and wants_page(request):
+        out = refusal_page(exc)
+    else:
+        out = JSONResponse(error_body(exc.code, exc.message, reason=exc.reason), status_code=exc.http_status)
     if response is not None:
         for k, v in response.headers.items():
             if k == "set-cookie":
@@ -64,6 +71,8 @@ class SessionOut(BaseModel):
     csrf: str | None = Field(default=None,
                              description="send as X-CSRF-Token on every write made with the session cookie")
     methods: dict[str, bool] = Field(description="which sign-in methods this server offers: oidc, password")
+    provider: str | None = Field(default=None, description="the identity provider's name for the sign-in button "
+                                 "(GATEWARD_OIDC_NAME, else the issuer's host); null without OpenID Connect")
 
 
 @router.get("/session", response_model=SessionOut)
@@ -72,14 +81,16 @@ async def session(request: Request) -> SessionOut:
     writes, and the sign-in methods on offer (the console shows its "Sign in" button from these)."""
     state = _state(request)
     methods = {"oidc": state.flow is not None, "password": state.settings.local_accounts}
+    provider = state.settings.oidc.label if state.settings.oidc is not None else None
     token = state.session_token(request)
     if not token:
-        return SessionOut(signed_in=False, methods=methods)
+        return SessionOut(signed_in=False, methods=methods, provider=provider)
     try:
         actor, _ = await run_in_threadpool(check_session, state.store, token, state.limits)
     except SessionRejected:
-        return SessionOut(signed_in=False, methods=methods)
-    return SessionOut(signed_in=True, user=actor.id, roles=list(actor.roles), csrf=csrf_token(token), methods=methods)
+        return SessionOut(signed_in=False, methods=methods, provider=provider)
+    return SessionOut(signed_in=True, user=actor.id, roles=list(actor.roles), csrf=csrf_token(token), methods=methods,
+                      provider=provider)
 
 
 # The browser's redirects (not an API a client calls): described in docs/auth.md, not in OpenAPI.
@@ -93,7 +104,7 @@ async def login(request: Request) -> Response:
     try:
         url, binding = await state.flow.begin()
     except AuthRefused as exc:
-        return await _refuse(state, exc, "oidc")
+        return await _refuse(state, exc, "oidc", request=request)
     resp = RedirectResponse(url, status_code=302)
     state.set_binding(resp, binding)
     return resp
@@ -114,7 +125,7 @@ async def callback(request: Request) -> Response:
         who = str(claims.get(state.settings.oidc.username_claim) or "")[:64] or None
         actor = await run_in_threadpool(sign_in_person, state.store, state.settings.oidc, claims)
     except AuthRefused as exc:
-        return await _refuse(state, exc, "oidc", who=who, response=cleanup)
+        return await _refuse(state, exc, "oidc", who=who, response=cleanup, request=request)
     await _end_previous(state, request)
     token, _ = await run_in_threadpool(create_session, state.store, actor, "oidc", state.limits,
                                        {"subject": str(claims.get("sub"))[:255], "issuer": state.settings.oidc.issuer})

@@ -30,9 +30,9 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 
 from core import audit
-from core.errors import GatewardError
-from core.ids import new_id
-from core.models import Actor, ActorKind, utcnow
+from core.kernel.errors import GatewardError
+from core.kernel.ids import new_id
+from core.kernel.models import Actor, ActorKind, utcnow
 from core.store import Store
 from core.store.schema import AuthSessionRow, UserRow
 
@@ -170,8 +170,9 @@ def end_session(store: Store, token: str, now: datetime | None = None) -> bool:
 
 
 def revoke_sessions(store: Store, *, by: str, session_id: str | None = None, user_id: str | None = None,
-                    now: datetime | None = None) -> int:
-    """End one session (``session_id``) or every open session of ``user_id``; how many ended."""
+                    now: datetime | None = None, reason: str = "revoked") -> int:
+    """End one session (``session_id``) or every open session of ``user_id``; how many ended.
+    ``reason`` is the sessions' end reason and their ``auth.session_revoked`` line's."""
     if (session_id is None) == (user_id is None):
         raise ValueError("give session_id or user_id")
     now = now or utcnow()
@@ -179,7 +180,7 @@ def revoke_sessions(store: Store, *, by: str, session_id: str | None = None, use
     q = q.where(AuthSessionRow.id == session_id) if session_id else q.where(AuthSessionRow.user_id == user_id)
     with store.read() as s:
         infos = [_info(r) for r in s.scalars(q)]
-    return sum(_end(store, i, "revoked", now, refused=False, by=by) for i in infos)
+    return sum(_end(store, i, reason, now, refused=False, by=by) for i in infos)
 
 
 def list_sessions(store: Store, user_id: str | None = None, *, include_ended: bool = False,

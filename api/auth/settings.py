@@ -1,6 +1,6 @@
 """What the operator configured for sign-in (``GATEWARD_OIDC_*``, ``GATEWARD_SESSION_*``, ...).
 
-Read here and not in :mod:`core.config`: only the API signs people in. Checked once when the app
+Read here and not in :mod:`core.kernel.config`: only the API signs people in. Checked once when the app
 is built (:meth:`AuthSettings.from_env`), so a half-configured provider, an unreadable secret file
 or a role map naming an unknown role stops ``gateward run`` with one line saying which setting is
 wrong, instead of failing the first person who tries to sign in.
@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.errors import Invalid
+from core.kernel.errors import Invalid
 from core.rbac import ROLES
 
 OIDC_REQUIRED = ("GATEWARD_OIDC_ISSUER", "GATEWARD_OIDC_CLIENT_ID", "GATEWARD_OIDC_CLIENT_SECRET_FILE",
@@ -34,6 +35,14 @@ class OidcSettings(BaseModel):
     groups_claim: str = "groups"
     username_claim: str = "preferred_username"
     scopes: str = "openid profile groups"
+    timeout_s: float = Field(default=10.0, gt=0, le=120,
+                             description="how long one request to the provider may take before sign-in says so")
+    display_name: str = Field(default="", description="the provider's name on the sign-in button")
+
+    @property
+    def label(self) -> str:
+        """What the sign-in button calls the provider: the configured name, else the issuer's host."""
+        return self.display_name or (urlsplit(self.issuer).hostname or self.issuer)
 
 
 class AuthSettings(BaseModel):
@@ -67,7 +76,7 @@ class AuthSettings(BaseModel):
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AuthSettings:
-        """The settings from ``GATEWARD_*`` variables; :class:`core.errors.Invalid` naming the
+        """The settings from ``GATEWARD_*`` variables; :class:`core.kernel.errors.Invalid` naming the
         setting when one is missing or malformed."""
         env = os.environ if env is None else env
 
@@ -88,7 +97,9 @@ class AuthSettings(BaseModel):
                 role_map=parse_role_map(get("GATEWARD_OIDC_ROLE_MAP")),
                 groups_claim=get("GATEWARD_OIDC_GROUPS_CLAIM") or "groups",
                 username_claim=get("GATEWARD_OIDC_USERNAME_CLAIM") or "preferred_username",
-                scopes=get("GATEWARD_OIDC_SCOPES") or "openid profile groups")
+                scopes=get("GATEWARD_OIDC_SCOPES") or "openid profile groups",
+                timeout_s=_int(get, "GATEWARD_OIDC_TIMEOUT_S", 10, 1, 120),
+                display_name=get("GATEWARD_OIDC_NAME")[:64])
             if "openid" not in oidc.scopes.split():
                 raise Invalid("GATEWARD_OIDC_SCOPES must include openid")
         public_url = get("GATEWARD_PUBLIC_URL").rstrip("/")

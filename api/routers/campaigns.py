@@ -9,14 +9,19 @@ service is the runtime's one instance, injected (``api.deps.CampaignsDep``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import ActorDep, CampaignsDep
 from api.errors import errors_for
+from api.idempotency import IdempotencyKey, once
+from core.idempotency import IdempotencyKeyInFlight
 
 router = APIRouter(prefix="/api/campaigns", tags=["campaigns"], responses=errors_for(401))
 
@@ -57,11 +62,29 @@ def campaign_selection(svc: CampaignsDep, _: ActorDep,
 
 
 @router.post("", status_code=201, responses=ACTION_ERRORS)
-def create_campaign(svc: CampaignsDep, actor: ActorDep, body: dict[str, Any]) -> dict[str, Any]:
+async def create_campaign(svc: CampaignsDep, actor: ActorDep, body: dict[str, Any],
+                          idempotency_key: IdempotencyKey = None) -> Any:
     """Body: a campaign definition (``campaigns.spec.CampaignSpec``): name, target, changes |
-    operations | firmware, canary_pct, rings, control_pct, gate, promotion, rate."""
-    result: dict[str, Any] = svc.create(body, actor)
-    return result
+    operations | firmware, canary_pct, rings, control_pct, gate, promotion, rate. With an
+    ``Idempotency-Key`` a repeated request answers the first one's answer (``api.idempotency``)."""
+    if idempotency_key is None:
+        return await run_in_threadpool(svc.create, body, actor)
+
+    def attempt(made: str | None, bind: Callable[[Session, str], None]) -> dict[str, Any]:
+        if made is not None:
+            if (earlier := svc.created_for(made)) is not None:
+                return earlier
+            if svc.lc.create_under_way(made):
+                raise IdempotencyKeyInFlight(
+                    "the first request with this Idempotency-Key is still creating the campaign (its proposal "
+                    f"{made}); send the request again in a moment", proposal_id=made)
+            if (earlier := svc.created_for(made)) is not None:  # recorded while the line above looked
+                return earlier
+            # That attempt ended without a campaign (its process died; its proposal is cancelled): again.
+        result: dict[str, Any] = svc.create(body, actor, on_record=bind)
+        return result
+
+    return await once(svc.store, actor, idempotency_key, "POST /api/campaigns", body, attempt)
 
 
 @router.get("/{cid}", responses=errors_for(404))
@@ -91,6 +114,27 @@ def campaign_timeline(svc: CampaignsDep, _: ActorDep, cid: CampaignId) -> dict[s
                                     "failed": r[3],
                                     "duration_s": r[4]} for r in rows],
             "analyses": st["analyses"]}
+
+
+@router.post("/{cid}/rehearse", responses=ACTION_ERRORS)
+def rehearse_campaign(svc: CampaignsDep, actor: ActorDep, cid: CampaignId) -> dict[str, Any]:
+    """Replay the change on twin copies of every target (no device written); stored for approvers."""
+    result: dict[str, Any] = svc.rehearse(cid, actor)
+    return result
+
+
+@router.get("/{cid}/rehearsal", responses=errors_for(404))
+def campaign_rehearsal(svc: CampaignsDep, _: ActorDep, cid: CampaignId) -> dict[str, Any]:
+    """The last rehearsal, whether it is of the proposal as it is now, and whether policy requires one."""
+    result: dict[str, Any] = svc.rehearsal_of(cid)
+    return result
+
+
+@router.get("/{cid}/effects", responses=errors_for(404))
+def campaign_effects(svc: CampaignsDep, _: ActorDep, cid: CampaignId) -> dict[str, Any]:
+    """Each KPI's effect against the matched control cohort, per measurement, with its interval."""
+    result: dict[str, Any] = svc.effects(cid)
+    return result
 
 
 @router.post("/{cid}/start", responses=ACTION_ERRORS)

@@ -11,7 +11,7 @@ not read it (403). Chat is for people: a job's token (automation) gets 403 on ev
 text (scrubbed once, when written; rows older than the scrubber were rewritten by migration 0007),
 and the live stream runs event text and free-text event data through the chat scrubber
 (``brain.redact.scrub_text``) as it leaves. Reads return the stored text as it is: scrubbing it
-again on every read cost a redaction per event per read (issue 34).
+again on every read cost a redaction per event per read.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from api.errors import errors_for
 from api.schemas import MessageIn, ThreadHistory, ThreadIn, ThreadList, ThreadOut
 from api.scrub import scrub
 from api.sse import stream_events
-from core.errors import Forbidden, GatewardError, NotFound
-from core.models import Actor
+from core.kernel.errors import Forbidden, GatewardError, NotFound
+from core.kernel.models import Actor
 from core.store import repo
 
 if TYPE_CHECKING:

@@ -7,9 +7,10 @@ action here, IPPing, goes through ``Lifecycle.diagnose`` which checks the role a
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -18,17 +19,17 @@ from api import device_page as page_views
 from api import device_views as views
 from api.deps import ActorDep, AppRuntime, RuntimeDep
 from api.errors import errors_for
+from api.path_ids import DeviceId
 from api.schemas import DeviceItem, DeviceList, Facets, IPPingIn
 from core.device_overview import OVERVIEW_OBJECTS, read_overview
-from core.errors import Invalid
-from core.models import Device
+from core.kernel.errors import Invalid
+from core.kernel.models import Device
 from core.store import repo
 from executors.base import ExecutorError
 
 router = APIRouter(prefix="/api/devices", tags=["devices"], responses=errors_for(401))
 
 DeviceState = Literal["online", "offline", "unreachable", "busy", "idle"]
-DeviceId = Annotated[str, Path(min_length=1, max_length=128)]
 PRESENCE_SCAN_LIMIT = 2000
 LIVE_PREFIXES = OVERVIEW_OBJECTS  # each optional: a device without Wi-Fi still shows the rest
 
@@ -38,6 +39,20 @@ def _presence(rt: AppRuntime, d: Device) -> dict[str, Any]:
         return dict(rt.router.reader(d).presence(d).model_dump(mode="json"))
     except (ExecutorError, LookupError) as exc:
         return {"device_id": d.id, "online": False, "reachable": False, "detail": f"presence unknown: {exc}"}
+
+
+def _last_heard(device: dict[str, Any], presence: dict[str, Any]) -> dict[str, Any]:
+    """``device`` with ``last_seen`` the newest contact either record knows: the stored one (an
+    inform, a USP notification, an ACS sync) or the one the live presence answer just gave. A page
+    never says "online" beside a "last seen" older than what said so."""
+    def at(t: str) -> datetime:
+        d = datetime.fromisoformat(t.replace("Z", "+00:00"))
+        return d if d.tzinfo else d.replace(tzinfo=UTC)
+
+    times = [str(t) for t in (device.get("last_seen"), presence.get("last_seen")) if t]
+    if times:
+        device["last_seen"] = at(max(times, key=at)).isoformat()
+    return device
 
 
 def _matches(state: str, presence: dict[str, Any] | None, busy: bool) -> bool:
@@ -130,7 +145,9 @@ class DevicePage(BaseModel):
 
 @router.get("/page", response_model=DevicePage, responses=errors_for(422))
 def device_page(rt: RuntimeDep, _: ActorDep,
-                sort: Annotated[device_list.SortKey, Query(description="column to sort by")] = "id",
+                sort: Annotated[device_list.SortKey, Query(description="column to sort by; problems: devices with "
+                                                           "an open case, an upstream outage or silent for an hour "
+                                                           "first (the console's default), each part by id")] = "id",
                 desc: Annotated[bool, Query(description="descending")] = False,
                 cursor: Annotated[str | None, Query(max_length=600, description="next_cursor of the page before")]
                 = None,
@@ -150,7 +167,7 @@ def device_page(rt: RuntimeDep, _: ActorDep,
                                                              description="not heard from for this many hours")]
                 = None) -> DevicePage:
     """The fleet list, keyset-paged in any sort order (any depth costs one index seek), with a
-    last-contact column, a search by a parameter's stored value and problem badges (issue 39)."""
+    last-contact column, a search by a parameter's stored value and problem badges."""
     f = device_list.Filters(subscriber=subscriber, model=model, firmware=firmware, region=region, status=status,
                             q=q, param=param, value=value, offline_hours=offline_hours, upstream_id=upstream)
     with rt.store.read() as s:
@@ -181,9 +198,10 @@ def get_device(device_id: DeviceId, rt: RuntimeDep, _: ActorDep,
         proposals = repo.list_proposals(s, device_id=device_id, limit=20)
         live_props = views.live_proposals(s, [device_id]).get(device_id, [])
         lock = views.lock_of(s, device_id)
+    presence = _presence(rt, d)
     out: dict[str, Any] = {
-        "device": d.model_dump(mode="json"),
-        "presence": _presence(rt, d),
+        "device": _last_heard(d.model_dump(mode="json"), presence),
+        "presence": presence,
         "compat": views.compat_status(d),
         "busy": bool(live_props),
         "lock": lock,
@@ -199,7 +217,7 @@ def get_device(device_id: DeviceId, rt: RuntimeDep, _: ActorDep,
 
 
 def _usp_mismatch(rt: AppRuntime, d: Device) -> str | None:
-    """A USP agent's controller endpoint-ID mismatch, as any process stored it (issue 11)."""
+    """A USP agent's controller endpoint-ID mismatch, as any process stored it."""
     if str(d.protocol) != "usp":
         return None
     from core.usp_topics import device_mismatch
@@ -210,7 +228,7 @@ def _usp_mismatch(rt: AppRuntime, d: Device) -> str | None:
 
 def _live_read(rt: AppRuntime, d: Device, prefixes: list[str]) -> dict[str, Any]:
     """What the device has under ``prefixes`` (DeviceInfo first); objects it lacks are listed in
-    ``live_absent`` instead of failing the whole read (issue 11: devices without Wi-Fi)."""
+    ``live_absent`` instead of failing the whole read (devices without Wi-Fi)."""
     pres = _presence(rt, d)
     if not pres.get("online"):
         return {"live": None, "live_error": f"device is offline ({pres.get('detail') or 'no recent contact'})",

@@ -1,34 +1,36 @@
-"""The fleet at a glance (issue 16, deliverable 4): devices online / offline by region, model and
+"""The fleet at a glance: devices online / offline by region, model and
 firmware, open remediation cases by problem, active campaigns with their progress, pending
 onboarding. Read-only, for every signed-in role.
 
-Why presence is asked of the devices' executors and capped: there is no stored "online" flag —
-presence is what the ACS / USP controller / twin says now — so one overview asks at most
-``PRESENCE_LIMIT`` devices (spread evenly over the fleet by id) and says how many it asked; the
-counts by group are then for that sample, and the page says so.
+Why presence is asked of the devices' executors, capped and kept a while: there is no stored
+"online" flag — presence is what the ACS / USP controller / twin says now — so an overview asks at
+most ``PRESENCE_LIMIT`` devices (spread evenly over the fleet by id), keeps that sample for
+``GATEWARD_FLEET_PRESENCE_S`` seconds and says how many it asked and when; the counts by group are
+then for that sample, and the page says so. Everything else is counted by the database
+(``api.fleet_overview``).
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
-from api import fleet_trends
-from api.deps import ActorDep, AppRuntime, CampaignsDep, RuntimeDep
+from api import fleet_overview, fleet_trends
+from api.deps import ActorDep, RuntimeDep
 from api.errors import errors_for
-from core.store import repo
-from core.store.schema import DeviceRow, OnboardingRow
+from api.fleet_overview import PRESENCE_LIMIT, Inventory, PresenceCache, PresenceSample
+from core.store.schema import OnboardingRow
 
 if TYPE_CHECKING:
-    from campaigns.service import Campaigns
+    from sqlalchemy.orm import Session
 
 router = APIRouter(prefix="/api/fleet", tags=["fleet"], responses=errors_for(401))
 
-PRESENCE_LIMIT = 2000
 
 
 class GroupCount(BaseModel):
@@ -54,7 +56,9 @@ class CampaignProgress(BaseModel):
 class FleetOverview(BaseModel):
     devices: int = Field(description="active devices")
     by_status: dict[str, int] = Field(description="inventory status: active, retired, absent")
-    presence_checked: int = Field(description="devices whose presence was asked for this overview")
+    presence_checked: int = Field(description="devices whose presence was asked (an even sample of at most "
+                                              f"{PRESENCE_LIMIT})")
+    presence_at: datetime | None = Field(default=None, description="when their presence was asked")
     online: int
     unreachable: int
     offline: int
@@ -70,82 +74,61 @@ class FleetOverview(BaseModel):
     pending_onboarding: int
 
 
-def _sample(ids: list[str], limit: int) -> list[str]:
-    if len(ids) <= limit:
-        return ids
-    step = len(ids) / limit
-    return [ids[int(i * step)] for i in range(limit)]
+def _groups(inv: Inventory, sample: PresenceSample, group: str) -> list[GroupCount]:
+    seen = sample.groups.get(group, {})
+    return [GroupCount(key=k, devices=n, online=seen.get(k, Counter())["online"],
+                       unreachable=seen.get(k, Counter())["unreachable"], offline=seen.get(k, Counter())["offline"])
+            for k, n in inv.groups[group].most_common()]
 
 
-def _presence(rt: AppRuntime, ids: list[str]) -> dict[str, str]:
-    """device id → online | unreachable | offline (an executor error counts as offline)."""
-    out: dict[str, str] = {}
-    for start in range(0, len(ids), 500):
-        with rt.store.read() as s:
-            devices = repo.get_devices(s, ids[start:start + 500])
-        for d in devices.values():
-            try:
-                p = rt.router.reader(d).presence(d)
-                out[d.id] = "offline" if not p.online else "online" if p.reachable else "unreachable"
-            except Exception:  # unknown presence is not "online"
-                out[d.id] = "offline"
-    return out
+def _campaigns(s: Session) -> list[CampaignProgress]:
+    """The 50 newest campaigns not finished, with their progress: two grouped counts each (its
+    proposal's executions by status, its batches' failures), not a whole status read."""
+    from campaigns.schema import CampaignBatchRow, CampaignRow
+    from campaigns.states import TERMINAL
+    from campaigns.words import effective_state
+    from core.store.schema import ExecutionRow, ProposalRow
 
-
-def _groups(rows: list[tuple[str, str, str, str]], presence: dict[str, str], idx: int) -> list[GroupCount]:
-    total: Counter[str] = Counter()
-    seen: dict[str, Counter[str]] = defaultdict(Counter)
-    for row in rows:
-        key = row[idx]
-        total[key] += 1
-        if row[0] in presence:
-            seen[key][presence[row[0]]] += 1
-    return [GroupCount(key=k, devices=n, online=seen[k]["online"], unreachable=seen[k]["unreachable"],
-                       offline=seen[k]["offline"]) for k, n in total.most_common()]
-
-
-def _cases(rt: AppRuntime) -> tuple[dict[str, int], int]:
-    with rt.store.read() as s:
-        return fleet_trends.open_cases_by_problem(s)
-
-
-def _campaigns(svc: Campaigns) -> list[CampaignProgress]:
-    from campaigns.orchestrator import TERMINAL
-
+    rows = s.execute(select(CampaignRow, ProposalRow.state).join(
+        ProposalRow, ProposalRow.id == CampaignRow.proposal_id, isouter=True)
+        .order_by(CampaignRow.created_at.desc()).limit(50)).all()
     out = []
-    for c in svc.list(limit=50):
-        if c["state"] in TERMINAL:
+    for c, p_state in rows:
+        state = effective_state(c.state, p_state)
+        if state in TERMINAL:
             continue
-        st = svc.status(c["id"])
-        rings = st["rings_detail"]
-        out.append(CampaignProgress(id=c["id"], name=c["name"], state=c["state"], ring=c["ring"], rings=c["rings"],
-                                    devices=c["devices"], verified=sum(r["verified"] for r in rings),
-                                    failed=sum(r["failed"] for r in rings),
-                                    rolled_back=sum(r["rolled_back"] for r in rings)))
+        counts = {str(k): int(n) for k, n in s.execute(select(ExecutionRow.status, func.count()).where(
+            ExecutionRow.proposal_id == c.proposal_id).group_by(ExecutionRow.status))}
+        failed = int(s.scalar(select(func.coalesce(func.sum(CampaignBatchRow.n_failed), 0)).where(
+            CampaignBatchRow.campaign_id == c.id)) or 0)
+        out.append(CampaignProgress(id=c.id, name=c.name, state=state, ring=c.ring, rings=len(c.plan["sizes"]),
+                                    devices=int(c.plan["total"]), verified=counts.get("verified", 0), failed=failed,
+                                    rolled_back=counts.get("rolled_back", 0)))
     return out
 
 
 @router.get("", response_model=FleetOverview)
-def overview(rt: RuntimeDep, campaigns: CampaignsDep, _: ActorDep) -> FleetOverview:
+def overview(request: Request, rt: RuntimeDep, _: ActorDep) -> FleetOverview:
     """Counts for the fleet view: presence by region / model / firmware, open cases by problem,
-    active campaigns with progress, pending onboarding."""
+    active campaigns with progress, pending onboarding. Presence is of a sample asked at most every
+    ``GATEWARD_FLEET_PRESENCE_S`` seconds (``presence_at`` says when)."""
     with rt.store.read() as s:
-        by_status = {str(k): int(n) for k, n in s.execute(
-            select(DeviceRow.status, func.count()).group_by(DeviceRow.status)).all()}
-        rows = [(str(r[0]), str(r[1]), str(r[2]), f"{r[2]} {r[3]}") for r in s.execute(
-            select(DeviceRow.id, DeviceRow.region, DeviceRow.model, DeviceRow.firmware)
-            .where(DeviceRow.status == "active").order_by(DeviceRow.id)).all()]
+        inv = fleet_overview.inventory(s)
         pending = int(s.scalar(select(func.count()).select_from(OnboardingRow).where(
             OnboardingRow.status == "pending")) or 0)
         active = fleet_trends.active_campaigns(s)
-    presence = _presence(rt, _sample([r[0] for r in rows], PRESENCE_LIMIT))
-    states = Counter(presence.values())
-    cases, applied = _cases(rt)
+        cases, applied = fleet_trends.open_cases_by_problem(s)
+        campaigns = _campaigns(s)
+    cache: PresenceCache | None = getattr(request.app.state, "fleet_presence", None)
+    if cache is None:
+        cache = request.app.state.fleet_presence = PresenceCache()
+    sample = cache.get(rt, inv.devices)
     return FleetOverview(
-        devices=len(rows), by_status=by_status, presence_checked=len(presence), online=states["online"],
-        unreachable=states["unreachable"], offline=states["offline"], by_region=_groups(rows, presence, 1),
-        by_model=_groups(rows, presence, 2), by_firmware=_groups(rows, presence, 3), cases_by_problem=cases,
-        cases_applied=applied, campaigns=_campaigns(campaigns), active_campaigns=active, pending_onboarding=pending)
+        devices=inv.devices, by_status=inv.by_status, presence_checked=sample.asked, presence_at=sample.at,
+        online=sample.states["online"], unreachable=sample.states["unreachable"], offline=sample.states["offline"],
+        by_region=_groups(inv, sample, "region"), by_model=_groups(inv, sample, "model"),
+        by_firmware=_groups(inv, sample, "firmware"), cases_by_problem=cases, cases_applied=applied,
+        campaigns=campaigns, active_campaigns=active, pending_onboarding=pending)
 
 
 @router.get("/trends", responses=errors_for(422))

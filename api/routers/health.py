@@ -4,8 +4,8 @@
 request needs (the database answers, the policy pack is loaded) and says 503 with the failing
 check otherwise, so a load balancer stops routing to a replica that cannot decide anything.
 
-``/livez`` and ``/readyz`` are the same two questions in the form Kubernetes probes ask them
-(issue 36), outside ``/api`` and without a token: ``/livez`` is 200 while the process serves;
+``/livez`` and ``/readyz`` are the same two questions in the form Kubernetes probes ask them,
+outside ``/api`` and without a token: ``/livez`` is 200 while the process serves;
 ``/readyz`` is 200 or 503 with one entry per check — ``database`` (a query), ``policy`` (the pack
 loaded; an OPA server answering its health check), ``broker`` (the USP controller's MQTT link up,
 or the broker reachable before the controller has started; only when ``GATEWARD_MQTT_URL`` is
@@ -24,8 +24,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.deps import ActorDep, AppRuntime, RuntimeDep
-from api.errors import errors_for
+from api.errors import RETRY_AFTER_S, errors_for
 from api.schemas import Health, Me
+from core import rbac
 
 router = APIRouter(prefix="/api", tags=["health"])
 probes = APIRouter(tags=["health"])
@@ -53,14 +54,15 @@ def ready(rt: RuntimeDep) -> Any:
     except Exception as exc:
         checks["policy"] = f"error: {exc.__class__.__name__}"
     ok = all(v.startswith("ok") for v in checks.values())
-    return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+    return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503,
+                        headers=None if ok else {"Retry-After": str(RETRY_AFTER_S)})
 
 
 @router.get("/me", response_model=Me, responses=errors_for(401))
 async def me(actor: ActorDep) -> Me:
     """Who the token belongs to and which roles the user directory gives them (no I/O here: the
     token check is the dependency's, cached or on a worker thread)."""
-    return Me(id=actor.id, roles=list(actor.roles), kind=str(actor.kind))
+    return Me(id=actor.id, roles=list(actor.roles), kind=str(actor.kind), can_approve=rbac.can_review(actor))
 
 
 @probes.get("/livez", response_model=None)
@@ -119,4 +121,5 @@ def readyz(rt: RuntimeDep) -> Any:
         if result is not None:
             checks[name] = {"ok": result[0], "detail": result[1]}
     ok = all(c["ok"] for c in checks.values())
-    return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+    return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503,
+                        headers=None if ok else {"Retry-After": str(RETRY_AFTER_S)})

@@ -1,4 +1,4 @@
-"""Inventory by hand (issue 11): register one device, import many, retire one; and the USP agents
+"""Inventory by hand: register one device, import many, retire one; and the USP agents
 pending onboarding (``/api/onboarding``: list, accept, reject). Changes are admin only and audited.
 
 The rules (identity, adapter, root, one unit one registration, atomic per row) live in
@@ -15,20 +15,20 @@ import logging
 import threading
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Path, Query
+from fastapi import APIRouter, BackgroundTasks, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ActorDep, AppRuntime, RuntimeDep
 from api.errors import errors_for
+from api.path_ids import DeviceId
 from core.compat import policy_data
 from core.inventory import MAX_IMPORT_ROWS, DeviceFields, DeviceSpec, Inventory, number_items, parse_csv, require_admin
-from core.models import Device
+from core.kernel.models import Device
 from core.onboarding import AllowList, Onboarding
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/devices", tags=["devices"], responses=errors_for(401))
-DeviceId = Annotated[str, Path(min_length=1, max_length=128)]
 
 
 class ImportList(BaseModel):
@@ -100,7 +100,7 @@ def retire_device(device_id: DeviceId, body: RetireIn, rt: RuntimeDep, actor: Ac
 
 # ---------------------------------------------------------------------------- broker onboarding
 onboarding_router = APIRouter(prefix="/api/onboarding", tags=["devices"], responses=errors_for(401))
-EndpointId = Annotated[str, Path(min_length=1, max_length=128)]
+EndpointId = DeviceId  # os::OUI-Serial, whose serial may hold a '/' like any device's
 
 
 class OnboardingItem(BaseModel):

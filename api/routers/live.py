@@ -19,16 +19,18 @@ token stops receiving within that time; the client reconnects with ``Last-Event-
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from starlette.responses import StreamingResponse
+from starlette.background import BackgroundTask
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from api.deps import ActorDep, AppRuntime, RuntimeDep, still_signed_in
-from api.errors import errors_for
+from api.errors import error_body, errors_for
 from api.sse import HEADERS, encode
+from api.stream_quota import StreamQuota
 from core.events_bus import RESYNC, bus_for, read_head, read_since
 from core.lifecycle import draining
 
@@ -38,6 +40,7 @@ POLL_S = 0.5  # how often the loop looks at the client (disconnect, token) while
 RECHECK_S = 30.0
 BATCH = 500
 QUEUE = 64  # batches a page may fall behind before it is dropped and resynced
+RETRY_AFTER_S = 30  # a refused page asks again after this (a page closed elsewhere frees a slot at once)
 
 
 def _head(rt: AppRuntime) -> int:
@@ -73,7 +76,15 @@ async def _catch_up(rt: AppRuntime, after: int) -> AsyncIterator[list[dict[str, 
             return
 
 
-async def _frames(request: Request, rt: AppRuntime, after: int, max_s: float) -> AsyncIterator[bytes]:
+def _quota(request: Request) -> StreamQuota:
+    quota: StreamQuota | None = getattr(request.app.state, "live_quota", None)
+    if quota is None:
+        quota = request.app.state.live_quota = StreamQuota()
+    return quota
+
+
+async def _frames(request: Request, rt: AppRuntime, after: int, max_s: float,
+                  release: Callable[[], None]) -> AsyncIterator[bytes]:
     heartbeat_s = rt.settings.live_heartbeat_s
     start = last_beat = last_check = time.monotonic()
     sub = bus_for(rt.store).subscribe(QUEUE)  # before the catch-up read: nothing can slip between
@@ -86,7 +97,7 @@ async def _frames(request: Request, rt: AppRuntime, after: int, max_s: float) ->
         while time.monotonic() - start < max_s:
             if await request.is_disconnected():
                 return
-            if draining.active():  # the process is stopping (SIGTERM, issue 36): the page reconnects elsewhere
+            if draining.active():  # the process is stopping (SIGTERM): the page reconnects elsewhere
                 yield encode("end", {"seq": after, "reason": "server shutting down: reconnect with Last-Event-ID"},
                              after)
                 return
@@ -116,18 +127,34 @@ async def _frames(request: Request, rt: AppRuntime, after: int, max_s: float) ->
         yield encode("end", {"seq": after, "reason": "max_s reached: reconnect with Last-Event-ID"}, after)
     finally:
         sub.close()
+        release()
 
 
 @router.get("/events", include_in_schema=False)
-async def events(request: Request, rt: RuntimeDep, _: ActorDep,
+async def events(request: Request, rt: RuntimeDep, actor: ActorDep,
                  max_s: Annotated[float, Query(ge=1, le=3600)] = 600,
                  after: Annotated[int | None, Query(ge=0, le=2**62, description="resume after this seq")] = None,
-                 last_event_id: Annotated[str | None, Header(max_length=24)] = None) -> StreamingResponse:
+                 last_event_id: Annotated[str | None, Header(max_length=24)] = None) -> Response:
     """Stream ``change`` frames (``data``: seq, events [{seq, action, proposal_id, device_id}],
     proposals, devices, actions) as the audit trail grows. Starts at the head (or after
-    ``after`` / ``Last-Event-ID``); ``hello`` first, ``end`` after ``max_s`` seconds."""
-    if after is None and last_event_id and last_event_id.isdigit():
-        after = int(last_event_id)
-    if after is None:
-        after = await run_in_threadpool(_head, rt)
-    return StreamingResponse(_frames(request, rt, after, max_s), media_type="text/event-stream", headers=HEADERS)
+    ``after`` / ``Last-Event-ID``); ``hello`` first, ``end`` after ``max_s`` seconds. A person holding
+    ``GATEWARD_LIVE_STREAMS_PER_PERSON`` streams on this server already is refused: 429."""
+    cap = rt.settings.live_streams_per_person
+    release = _quota(request).take(actor.id, cap)
+    if release is None:
+        return JSONResponse(error_body("too_many_streams", f"{actor.id} already holds {cap} live event streams on "
+                                       f"this server (GATEWARD_LIVE_STREAMS_PER_PERSON); close a console page or "
+                                       f"a stream, then reconnect", limit=cap),
+                            status_code=429, headers={"Retry-After": str(RETRY_AFTER_S)})
+    try:
+        if after is None and last_event_id and last_event_id.isdigit():
+            after = int(last_event_id)
+        if after is None:
+            after = await run_in_threadpool(_head, rt)
+    except BaseException:
+        release()
+        raise
+    # Given back when the body ends, or — if the response ends before the body ever started (the
+    # client went away at once) — by the background task: whichever comes first; once.
+    return StreamingResponse(_frames(request, rt, after, max_s, release), media_type="text/event-stream",
+                             headers=HEADERS, background=BackgroundTask(release))

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from api import proposal_views as views
 from api.deps import ActorDep, AppRuntime, CredentialDep, RuntimeDep, bearer, credential, current_actor
 from api.errors import errors_for
+from api.idempotency import IdempotencyKey, once
 from api.lean import LeanRoute, QueryParser, lean_handler
 from api.metrics import Metrics
 from api.schemas import (
@@ -33,10 +34,11 @@ from api.schemas import (
     RollbackIn,
 )
 from api.scrub import scrub_policy_input
-from core.errors import Invalid, NotFound
-from core.lifecycle import ApplyOutcome
-from core.models import Actor, Change, Proposal, ProposalDraft, ProposalState
-from core.secrets import mask_value
+from core.idempotency import IdempotencyKeyInFlight
+from core.kernel.errors import Invalid, NotFound
+from core.kernel.models import Actor, Change, Precondition, Proposal, ProposalDraft, ProposalState
+from core.kernel.secrets import mask_value
+from core.lifecycle import ApplyOutcome, OnRecord
 from core.store import repo
 
 router = APIRouter(prefix="/api/proposals", tags=["proposals"], responses=errors_for(401))
@@ -60,7 +62,8 @@ def _answer(data: dict[str, Any], p: Proposal, outcome: ApplyOutcome | None = No
         data["outcome"] = {"applied": outcome.applied, "rolled_back": outcome.rolled_back,
                            "failed": outcome.failed, "alarms": outcome.alarms, "restored": outcome.restored,
                            "not_restored": outcome.not_restored, "partial": outcome.partial,
-                           "unconfirmed": outcome.unconfirmed}
+                           "unconfirmed": outcome.unconfirmed,
+                           "scheduled_for": outcome.scheduled_for.isoformat() if outcome.scheduled_for else None}
     return ProposalDetail(**data)
 
 
@@ -77,7 +80,8 @@ def _draft(body: ProposalIn) -> ProposalDraft:
                          changes=[Change(path=c.path, value=c.value, type=c.type, target=c.target)
                                   for c in body.changes],
                          operations=body.operations, rationale=body.rationale, evidence=body.evidence,
-                         emergency=body.emergency, source="api")
+                         emergency=body.emergency, source="api", not_before=body.not_before,
+                         preconditions=[Precondition(**c.model_dump()) for c in body.preconditions])
 
 
 def _to_draft_checked(body: ProposalIn) -> ProposalDraft:
@@ -158,19 +162,56 @@ router.add_api_route("", list_proposals, methods=["GET"], response_model=Proposa
 
 
 @router.post("", status_code=201, response_model=ProposalDetail, responses=ACTION_ERRORS)
-async def create_proposal(request: Request, body: ProposalIn, rt: RuntimeDep, actor: ActorDep) -> ProposalDetail:
+async def create_proposal(request: Request, body: ProposalIn, rt: RuntimeDep, actor: ActorDep,
+                          idempotency_key: IdempotencyKey = None) -> Any:
     """Create and take it through validate → preview → policy. The answer is the proposal in
-    the state the gates left it: ``approved``, ``awaiting_approval``, ``denied`` or ``invalid``."""
+    the state the gates left it: ``approved``, ``awaiting_approval``, ``denied`` or ``invalid``.
+    With an ``Idempotency-Key`` a repeated request answers the first one's answer (``api.idempotency``)."""
     draft = _to_draft_checked(body)
-    return await run_in_threadpool(_submit, rt, draft, actor, request.app.state.metrics)
+    metrics = request.app.state.metrics
+    if idempotency_key is not None:
+        def attempt(made: str | None, bind: OnRecord) -> ProposalDetail:
+            if made is not None and (answer := _made_earlier(rt, made)) is not None:
+                return answer
+            if not body.record_invalid:
+                _refuse_invalid(rt, draft, actor)
+            return _submit(rt, draft, actor, metrics, on_record=bind)
+
+        return await once(rt.store, actor, idempotency_key, "POST /api/proposals", body.model_dump(mode="json"),
+                          attempt)
+    if not body.record_invalid:
+        await run_in_threadpool(_refuse_invalid, rt, draft, actor)
+    return await run_in_threadpool(_submit, rt, draft, actor, metrics)
 
 
-def _submit(rt: AppRuntime, draft: ProposalDraft, actor: Actor, metrics: Metrics) -> ProposalDetail:
+def _made_earlier(rt: AppRuntime, pid: str) -> ProposalDetail | None:
+    """The proposal an earlier attempt under the key recorded, as the create answers it — finished
+    first if that attempt's process died before the decision; None if it does not exist."""
+    if rt.lifecycle.create_under_way(pid):
+        raise IdempotencyKeyInFlight(f"proposal {pid}, created by the first request with this Idempotency-Key, "
+                                     "is still being previewed and decided; send the request again in a moment",
+                                     proposal_id=pid)
+    try:
+        return _detail(rt, pid)
+    except NotFound:
+        return None
+
+
+def _refuse_invalid(rt: AppRuntime, draft: ProposalDraft, actor: Actor) -> None:
+    """A person's form: what validation refuses is answered, never stored as a stray proposal."""
+    problems = rt.lifecycle.check(draft, actor)
+    if problems:
+        raise Invalid("; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""),
+                      errors=problems)
+
+
+def _submit(rt: AppRuntime, draft: ProposalDraft, actor: Actor, metrics: Metrics, *,
+            on_record: OnRecord | None = None) -> ProposalDetail:
     """The gates and the answer in one worker-thread hop. Each part's time goes to
     ``gateward_api_handler_seconds`` so the lifecycle's share of a create can be told from the
     route's own (``gateward bench api_latency`` prints the split)."""
     t0 = time.perf_counter()
-    submitted = rt.lifecycle.submit_detailed(draft, actor)
+    submitted = rt.lifecycle.submit_detailed(draft, actor, on_record=on_record)
     t1 = time.perf_counter()
     # Built from what submit committed, not read back (``views.submitted_detail``).
     data, p = views.submitted_detail(submitted, partial(rt.store.read_connection, laned=True))
@@ -189,14 +230,7 @@ def get_proposal(pid: ProposalId, rt: RuntimeDep, _: ActorDep) -> ProposalDetail
 
 
 def _resubmit(rt: AppRuntime, pid: str, draft: ProposalDraft, actor: Actor) -> None:
-    lc = rt.lifecycle
-    lc.edit(pid, draft, actor)
-    try:
-        lc.validate(pid, actor)
-    except Invalid:
-        return
-    lc.preview(pid, actor)
-    lc.decide(pid, actor)
+    rt.lifecycle.resubmit(pid, draft, actor)  # an invalid edit is recorded ``invalid``, answered as such
 
 
 @router.put("/{pid}", response_model=ProposalDetail, responses=ACTION_ERRORS)

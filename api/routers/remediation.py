@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ActorDep, RemediationDep, RuntimeDep
 from api.errors import errors_for
-from core.errors import Forbidden
-from core.models import Actor
+from core.kernel.errors import Forbidden
+from core.kernel.models import Actor
 
 router = APIRouter(prefix="/api/remediation", tags=["remediation"], responses=errors_for(401))
 compat_router = APIRouter(prefix="/api/compat", tags=["remediation"], responses=errors_for(401))
@@ -62,6 +62,18 @@ def remediation_status(svc: RemediationDep, _: ActorDep) -> dict[str, Any]:
     """Case counts, queue depth, each problem's ramp and breaker, the global token level."""
     out: dict[str, Any] = svc.status()
     return out
+
+
+@router.get("/effects")
+def remediation_effects(svc: RemediationDep, _: ActorDep,
+                        window_h: Annotated[float, Query(gt=0, le=24)] = 6.0) -> dict[str, Any]:
+    """Each problem's fix, measured on its detector's KPI against matched untreated cases (or the
+    same homes before), with its interval: which automated fixes help and which only move numbers."""
+    from brain.remediation.effects import fix_effects
+
+    with svc.store.read() as s:
+        items = fix_effects(s, svc.rules, now=svc.rt.lifecycle.clock(), window_h=window_h)
+    return {"items": items, "window_h": window_h}
 
 
 @router.get("/cases")

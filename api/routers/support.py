@@ -1,4 +1,4 @@
-"""What a support agent asks for beside the planner (issue 39): a rollback of an applied change,
+"""What a support agent asks for beside the planner: a rollback of an applied change,
 routed to an approver; the upstream of the caller's gateway (is there an outage?); and an
 escalation that opens a case for the PON port / OLT.
 
@@ -9,18 +9,18 @@ verdict and the case are ``brain.remediation.escalation``'s. People only: a job'
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import PersonDep, RuntimeDep
 from api.errors import errors_for
+from api.path_ids import DeviceId
 
 router = APIRouter(prefix="/api/support", tags=["support"], responses=errors_for(401))
 
-DeviceId = Annotated[str, Path(min_length=1, max_length=160)]
 
 
 class RollbackRequestIn(BaseModel):
@@ -63,7 +63,7 @@ async def escalate(device_id: DeviceId, body: EscalationIn, rt: RuntimeDep, acto
     """Open a case for the gateway's upstream (PON port / OLT), escalated to the network team; a
     second escalation of the same upstream adds its note to the open case."""
     from brain.remediation.escalation import escalate as open_case
-    from core.models import utcnow
+    from core.kernel.models import utcnow
 
     out: dict[str, Any] = await run_in_threadpool(open_case, rt.store, device_id, actor, body.note, utcnow())
     return out

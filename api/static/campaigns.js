@@ -1,18 +1,19 @@
 // Campaigns end to end: the list; a create form (selector with a live device count, a change or a
 // firmware, rings, gate, promotion and rate, emergency); per campaign the preview (per-class diff,
-// counts, the policy verdict with its reasons, the change windows and when they open), the ring
-// timeline (steps, gate verdicts, pauses, rollbacks per ring), KPI charts and the person's controls
+// counts, the policy verdict with its reasons, the change windows and when they open), the rehearsal
+// on twin copies of the targets (before Start), the ring timeline (steps, gate verdicts, pauses,
+// rollbacks per ring), each KPI's effect against the control with its interval, and the person's controls
 // (start, pause, resume, promote, abort with a reason). Route #/campaigns, #/campaigns/new,
 // #/campaigns/ID. Every value goes in as text; nothing here decides permissions — the API answers
 // 403/409 with why, and the console shows that answer.
 
 import * as api from "./js/api.js";
-import { badge, fill, fmtTime, fmtValue, h, kv, loading, riskMeter, s, toast } from "./js/dom.js";
+import { timeChart } from "./js/chart.js";
+import { badge, fill, fmtTime, fmtValue, h, kv, loading, plural, riskMeter, toast } from "./js/dom.js";
 
 const STATE_CLASS = { created: "b-info", running: "b-busy", paused: "b-warn", aborting: "b-bad", aborted: "b-bad",
   completed: "b-ok", failed: "b-bad", denied: "b-bad", rejected: "b-bad" };
 const CLOSED = ["aborted", "failed", "denied", "rejected"]; // finished without rolling out: clone or retry
-const W = 340, H = 120, PAD = 30;
 
 function stateBadge(state) {
   return h("span", { class: `badge ${STATE_CLASS[state] || ""}`, "data-testid": "campaign-state", "data-state": state }, state);
@@ -34,40 +35,19 @@ function bar(done, failed, total, rolledBack = 0) {
   return outer;
 }
 
-// One small SVG line chart: points are [x (ms), y]; no library, same look as the device charts.
-function chart(title, series, yFmt = (v) => String(v)) {
-  const pts = series.flatMap((x) => x.points);
-  if (!pts.length) return h("div", { class: "empty" }, `${title}: no data yet`);
-  let [x0, x1] = [Math.min(...pts.map((p) => p[0])), Math.max(...pts.map((p) => p[0]))];
-  let [y0, y1] = [0, Math.max(...pts.map((p) => p[1]), ...series.filter((x) => x.level !== undefined).map((x) => x.level))];
-  if (x1 === x0) x1 = x0 + 1;
-  if (y1 === y0) y1 = y0 + 1;
-  const X = (x) => PAD + ((x - x0) / (x1 - x0)) * (W - PAD - 6);
-  const Y = (y) => H - 16 - ((y - y0) / (y1 - y0)) * (H - 24);
-  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": title },
-    s("line", { class: "axis", x1: PAD, y1: H - 16, x2: W - 6, y2: H - 16 }),
-    s("line", { class: "axis", x1: PAD, y1: 8, x2: PAD, y2: H - 16 }),
-    s("text", { x: PAD - 3, y: 14, "text-anchor": "end" }, yFmt(y1)),
-    s("text", { x: PAD - 3, y: H - 16, "text-anchor": "end" }, yFmt(y0)));
-  for (const ser of series) {
-    if (ser.level !== undefined) { // a limit: a dashed line across the whole chart, labelled with its value
-      svg.append(s("line", { x1: PAD, x2: W - 6, y1: Y(ser.level).toFixed(1), y2: Y(ser.level).toFixed(1), stroke: ser.colour,
-        "stroke-dasharray": "4 3", "stroke-width": 1.2, "data-testid": "chart-threshold", "data-level": ser.level }));
-      continue;
-    }
-    if (!ser.points.length) continue;
-    svg.append(s("polyline", { points: ser.points.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(" "),
-      fill: "none", stroke: ser.colour, "stroke-width": 1.5 }));
-  }
-  const legend = h("div", { class: "legend" }, series.map((ser) => {
-    const sw = h("i");
-    sw.style.background = ser.colour;
-    return h("span", {}, sw, ser.label);
-  }));
-  return h("figure", { class: "panel", "data-testid": "campaign-chart" }, h("figcaption", {}, h("strong", {}, title)), svg, legend);
+// The campaign's charts (js/chart.js): a time axis from its start, values under the pointer. What
+// is measured now and then (an analysis, a batch finishing) is a step that holds until the next
+// measurement, with a dot at each one: one analysis is one dot, two are not a steady climb.
+function chart(title, series, opts = {}) {
+  const lines = series.filter((x) => x.level === undefined).map((x) => ({ label: x.label, colour: x.colour, step: true,
+    points: x.points, value: opts.value }));
+  const thresholds = series.filter((x) => x.level !== undefined).map((x) => ({ value: x.level, text: x.label, testid: "chart-threshold" }));
+  if (!lines.some((x) => x.points.length)) return h("div", { class: "empty", "data-testid": "campaign-chart-empty" }, `${title}: no data yet`);
+  return timeChart(lines, { title, unit: opts.unit, testid: "campaign-chart", thresholds, xRange: opts.xRange, yRange: opts.yRange,
+    integer: opts.integer });
 }
 
-function charts(timeline, gate) {
+function charts(timeline, gate, st) {
   let v = 0, f = 0;
   const ok = [], bad = [];
   for (const b of timeline.batches) {
@@ -75,35 +55,47 @@ function charts(timeline, gate) {
     v += b.verified; f += b.failed;
     ok.push([t, v]); bad.push([t, f]);
   }
-  const rate = timeline.analyses.map((a) => [new Date(a.ts).getTime(), 100 * (a.metrics.failure_rate || 0)]);
+  const start = st.started_at ? new Date(st.started_at).getTime() : null;
+  const end = st.finished_at ? new Date(st.finished_at).getTime() : Date.now();
+  if (start !== null) { ok.unshift([start, 0]); bad.unshift([start, 0]); } // nothing changed before it started
+  const xRange = start !== null ? [start, Math.max(end, ...ok.map((p) => p[0]))] : undefined;
+  const at = (a) => new Date(a.ts).getTime();
+  const rate = timeline.analyses.map((a) => [at(a), 100 * (a.metrics.failure_rate || 0)]);
   // every gate signal against its own limit: unreached devices of the ring, and for a firmware or
   // reboot campaign the share of a sample of changed devices that came back
-  const unreached = timeline.analyses.map((a) => [new Date(a.ts).getTime(), a.metrics.size ? 100 * (a.metrics.unreached || 0) / a.metrics.size : 0]);
+  const unreached = timeline.analyses.map((a) => [at(a), a.metrics.size ? 100 * (a.metrics.unreached || 0) / a.metrics.size : 0]);
   const back = timeline.analyses.filter((a) => a.metrics.reregistered !== null && a.metrics.reregistered !== undefined && a.metrics.reregister_sampled)
-    .map((a) => [new Date(a.ts).getTime(), 100 * a.metrics.reregistered / a.metrics.reregister_sampled]);
+    .map((a) => [at(a), 100 * a.metrics.reregistered / a.metrics.reregister_sampled]);
+  // Each KPI's effect (changed devices' change minus the matched control's, campaigns/effects.py)
+  // at every measurement, with its interval: a win or a harm only where the interval leaves zero.
   const kpis = {};
   for (const a of timeline.analyses) {
     for (const [m, k] of Object.entries(a.metrics.kpis || {})) {
-      (kpis[m] ||= { t: [], c: [] });
-      kpis[m].t.push([new Date(a.ts).getTime(), k.treated]);
-      kpis[m].c.push([new Date(a.ts).getTime(), k.control]);
+      if (k.estimate === null || k.estimate === undefined) continue;
+      (kpis[m] ||= { k, e: [], lo: [], hi: [] });
+      kpis[m].k = k;
+      kpis[m].e.push([at(a), k.estimate]); kpis[m].lo.push([at(a), k.low]); kpis[m].hi.push([at(a), k.high]);
     }
   }
-  return h("div", { class: "row wrap" },
-    chart("devices changed", [{ label: "verified", colour: "#1b7f3b", points: ok }, { label: "failed", colour: "#c2410c", points: bad }]),
-    chart("failure rate at each analysis (%)", [{ label: "failed / executed", colour: "#c2410c", points: rate },
-      { label: `threshold ${(100 * gate.failure_threshold).toFixed(1)} %: above it the gate fails`, colour: "#7c3aed",
-        level: 100 * gate.failure_threshold, points: [] }], (x) => x.toFixed(1)),
-    gate.max_unreached !== undefined ? chart("unreached devices at each analysis (% of the ring)", [
+  const pctOpts = { unit: "%", xRange, value: (x) => `${x.toFixed(1)} %` };
+  return h("div", { class: "charts" },
+    chart("devices changed", [{ label: "verified", colour: "#1b7f3b", points: ok }, { label: "failed", colour: "#c2410c", points: bad }],
+      { unit: "devices", xRange, value: (x) => String(x), integer: true }),
+    chart("failure rate at each analysis", [{ label: "failed / executed", colour: "#c2410c", points: rate },
+      { label: `threshold ${(100 * gate.failure_threshold).toFixed(1)} %: above it the gate fails`, level: 100 * gate.failure_threshold, points: [] }], pctOpts),
+    gate.max_unreached !== undefined ? chart("unreached devices at each analysis (of the ring)", [
       { label: "unreached", colour: "#6b7280", points: unreached },
-      { label: `limit ${(100 * gate.max_unreached).toFixed(1)} %: above it the ring pauses`, colour: "#7c3aed",
-        level: 100 * gate.max_unreached, points: [] }], (x) => x.toFixed(1)) : null,
-    back.length ? chart("changed devices present again (% of a sample)", [
+      { label: `limit ${(100 * gate.max_unreached).toFixed(1)} %: above it the ring pauses`, level: 100 * gate.max_unreached, points: [] }], pctOpts) : null,
+    back.length ? chart("changed devices present again (of a sample)", [
       { label: "re-registered", colour: "#1b7f3b", points: back },
-      { label: `floor ${(100 * gate.min_reregistered).toFixed(1)} %: below it the gate fails`, colour: "#7c3aed",
-        level: 100 * gate.min_reregistered, points: [] }], (x) => x.toFixed(1)) : null,
-    Object.entries(kpis).map(([m, k]) => chart(`KPI ${m}`, [{ label: "treated", colour: "#2458d6", points: k.t },
-      { label: "control", colour: "#6b7280", points: k.c }], (x) => x.toFixed(1))));
+      { label: `floor ${(100 * gate.min_reregistered).toFixed(1)} %: below it the gate fails`, level: 100 * gate.min_reregistered, points: [] }],
+    { ...pctOpts, yRange: [0, 100] }) : null,
+    Object.entries(kpis).map(([m, x]) => h("div", { "data-testid": "campaign-effect", "data-metric": m },
+      chart(`Effect on ${x.k.title}: changed vs matched control, ${Math.round(100 * x.k.confidence)} % interval`, [
+        { label: "effect", colour: "#2458d6", points: x.e },
+        { label: "interval low", colour: "#93a8d8", points: x.lo }, { label: "interval high", colour: "#93a8d8", points: x.hi },
+        { label: "no effect", level: 0, points: [] }], { unit: x.k.unit, xRange, value: (v) => `${v > 0 ? "+" : ""}${v.toFixed(2)}` }),
+      h("p", { class: x.k.verdict === "worse" ? "error small" : "small", "data-testid": "campaign-effect-text" }, x.k.text))));
 }
 
 // The gate's failure threshold is a percentage wherever a person reads or types it (console and
@@ -131,6 +123,8 @@ function phase(st) {
 }
 
 const enc = encodeURIComponent;
+// The server names the rings (ring 1 is the canary), the same in the CLI, the API and here.
+const ringName = (plan, i) => (plan.names || [])[i] || `ring ${i + 1}`;
 const ui = { editing: false }; // a reason form is open: the 3 s refresh waits, so typing is never lost
 
 // ------------------------------------------------------------------ change windows, in words
@@ -139,6 +133,7 @@ function inWords(secs) {
   if (mins < 60) return `in ${Math.max(0, mins)} min`;
   return `in ${Math.floor(mins / 60)} h ${mins % 60} min`;
 }
+const duration = (secs) => (secs < 90 ? `${Math.round(secs)} s` : inWords(secs).slice(3));
 
 function windowsPanel(st) {
   const ws = st.windows || [];
@@ -149,7 +144,8 @@ function windowsPanel(st) {
     ws.length ? h("ul", {}, lines) : h("p", { class: "small" }, st.emergency
       ? "an emergency campaign: not bound to a change window (a senior approver signs it)"
       : "not bound to a change window (policy applies windows to fleet changes and disruptive operations)"),
-    h("p", { class: "small muted", "data-testid": "emergency-path" }, `Emergency path: ${st.emergency_path}.`));
+    st.emergency && !ws.length ? null // the line above says it already
+      : h("p", { class: "small muted", "data-testid": "emergency-path" }, `${st.emergency ? "" : "Emergency path: "}${st.emergency_path}.`));
 }
 
 // ------------------------------------------------------------------ the policy verdict, inline
@@ -197,9 +193,58 @@ function verdictPanel(st, pv) {
       } catch (err) { toast(err.message, "bad"); e.target.disabled = false; }
     } }, "Create again as an emergency"), " — or wait until the window opens (below).") : null,
     (d.warnings || []).length ? h("div", { class: "small" }, "Warnings:", reasons(d.warnings)) : null,
-    (d.obligations || []).length ? h("div", { class: "small" }, "Obligations:", reasons(d.obligations)) : null,
+    obligationsList(st, d),
     h("p", { class: "small" }, "proposal ", h("a", { class: "mono", href: `#/approvals/${enc(p.id)}` }, p.id), " · ",
       badge(p.state), " · risk ", riskMeter(p.risk)));
+}
+
+// Policy's obligations as this campaign keeps them: its own rings, every one of them (a campaign may
+// run a stricter plan than policy's stages: more rings, smaller ones), then the other obligations.
+function obligationsList(st, d) {
+  const items = st.plan.policy_items || [];
+  const other = items.length ? items.filter((o) => o.code !== "obligation.stage").map((o) => o.message)
+    : (d.obligations || []).filter((o) => !o.startsWith("stage:"));
+  const stages = items.filter((o) => o.code === "obligation.stage");
+  const rings = st.rings_detail.map((r) => `${r.name} ${r.stage_pct} %`).join(" → ");
+  const lines = [h("li", { "data-testid": "obligation-rings" }, `rings: ${rings}`,
+    stages.length ? h("span", { class: "muted" }, ` (policy's stages: ${stages.map((o) => `${o.params.percent} %`).join(", ")})`) : null),
+  ...other.map((o) => h("li", {}, o))];
+  return h("div", { class: "small", "data-testid": "campaign-obligations" }, "Obligations:", h("ul", {}, lines));
+}
+
+// ------------------------------------------------------------------ rehearsal (before Start)
+// The change replayed on a twin copy of every target (campaigns/rehearsal.py): shown to approvers
+// before ring 1, with what the twin cannot know said plainly.
+function rehearsalPanel(id, rh, refresh) {
+  const r = rh.rehearsal;
+  const run = h("button", { type: "button", "data-testid": "campaign-rehearse" }, r ? "Rehearse again" : "Rehearse");
+  run.addEventListener("click", async () => {
+    run.disabled = true; run.textContent = "replaying on the twins…";
+    try { await api.post(`/api/campaigns/${enc(id)}/rehearse`, {}); } catch (e) { toast(e.message, "error"); }
+    await refresh();
+  });
+  const need = rh.required ? h("p", { class: "warn", "data-testid": "rehearsal-required" },
+    `Policy requires a clean rehearsal before this campaign starts (${rh.required}).`) : null;
+  if (!r) return h("section", { class: "panel", "data-testid": "campaign-rehearsal" }, h("h3", {}, "Rehearsal"), need,
+    h("p", { class: "muted" }, "Not rehearsed yet: replay the change on twin copies of every target before ring 1."), run);
+  const n = r.counts;
+  const cell = (c) => Object.entries(c || {}).map(([s, v]) => `${v} ${s}`).join(", ") || "-";
+  const rows = r.classes.map((k) => h("tr", { "data-testid": "rehearsal-class" }, h("td", {}, `${k.vendor} ${k.model} ${k.firmware}`),
+    h("td", {}, String(k.devices)), h("td", {}, cell(k.validate)), h("td", {}, cell(k.land)), h("td", {}, cell(k.verify)),
+    h("td", { class: "small" }, k.reasons.map((x) => `${x.reason} (${x.devices})`).join("; "))));
+  return h("section", { class: "panel", "data-testid": "campaign-rehearsal" }, h("h3", {}, "Rehearsal"), need,
+    h("p", { class: r.clean ? "" : "error", "data-testid": "rehearsal-verdict" },
+      `${r.clean ? "Clean" : "Not clean"}${rh.current ? "" : " (of an earlier version of the proposal)"}: ${n.fail} of ${r.devices} would fail, `
+      + `${n.unknown} not rehearsed, ${n.offline} offline, ${n.closed_window} in a closed change window, ${n.degraded_upstream} behind a degraded upstream`
+      + `${n.inventory_drift ? `, ${n.inventory_drift} running another firmware than the inventory says` : ""}. ${fmtTime(r.taken_at)} by ${r.by}.`),
+    h("table", {}, h("thead", {}, h("tr", {}, ...["class (its own tree)", "devices", "validate", "land", "verify", "why"].map((x) => h("th", {}, x)))),
+      h("tbody", {}, ...rows)),
+    ...r.drift.map((d) => h("p", { class: "small", "data-testid": "rehearsal-drift" }, `drift on ${d.path}: `
+      + Object.entries(d.firmwares).map(([fw, v]) => `${fw}: ${Object.entries(v).map(([x, c]) => `${x} ×${c}`).join(", ")}`).join("; "))),
+    ...r.rollback.not_restorable.map((x) => h("p", { class: "warn small" }, `a rollback cannot restore ${x.path || x.operation}: ${x.why}`)),
+    h("p", { class: "small", "data-testid": "rehearsal-timing" }, `the rings take about ${duration(r.timing.seconds)} at the campaign's rate (${r.timing.device_s_from}): `
+      + r.timing.rings.map((x) => `ring ${x.ring}: ${x.devices} devices ~${duration(x.seconds)}${x.waits.length ? ` + ${x.waits.join(", ")}` : ""}`).join("; ")),
+    h("p", { class: "muted small", "data-testid": "rehearsal-cannot-know" }, `the twin cannot know: ${r.cannot_know.join("; ")}`), run);
 }
 
 // ------------------------------------------------------------------ preview: counts and per-class diff
@@ -208,7 +253,7 @@ function previewPanel(pv) {
   const sel = pv.selection;
   const regions = Object.entries(sel.regions || {}).map(([r, n]) => `${r} ${n}`).join(", ");
   const classes = (pv.classes || []).map((c) => h("div", { class: "card", "data-testid": "preview-class" },
-    h("strong", {}, `${c.vendor ? `${c.vendor} ` : ""}${c.model} · ${c.firmware}`), ` — ${c.count} device(s)`,
+    h("strong", {}, `${c.vendor ? `${c.vendor} ` : ""}${c.model} · ${c.firmware}`), ` — ${plural(c.count, "device")}`,
     c.no_snapshot ? h("span", { class: "warn small" }, ` · ${c.no_snapshot} without a snapshot`) : null,
     // A fleet too large to read every snapshot: the before values are counted over a random sample.
     c.sampled ? h("span", { class: "muted small", "data-testid": "preview-sampled" },
@@ -221,9 +266,9 @@ function previewPanel(pv) {
   return h("section", { class: "panel", "data-testid": "campaign-preview" }, h("h3", {}, "Preview"),
     kv([["selection", h("span", { "data-testid": "preview-count" }, `${sel.devices} of ${sel.fleet} devices`)],
       ["regions", regions || "-"],
-      ["rings", pv.plan.stages.map((st, i) => `${i ? `ring ${i}` : "canary"} ${st}% (${pv.plan.sizes[i]})`).join(" → ")],
-      ["control group", `${pv.plan.control} device(s) held back for comparison`],
-      ["absent", pv.absent ? `${pv.absent} device(s) not present now: they wait until they check in` : "none"]]),
+      ["rings", pv.plan.stages.map((st, i) => `${ringName(pv.plan, i)} ${st}% (${pv.plan.sizes[i]})`).join(" → ")],
+      ["control group", `${plural(pv.plan.control, "device")} held back for comparison`],
+      ["absent", pv.absent ? `${plural(pv.absent, "device")} not present now: they wait until they check in` : "none"]]),
     h("h4", {}, "What changes, per class"), classes.length ? classes : h("p", { class: "empty" }, "no diff (an operation-only campaign)"));
 }
 
@@ -239,13 +284,13 @@ function ringTimeline(st) {
     const share = r.one_per_class
       ? `asked ${r.stage_pct} %, holds ${r.size} of ${st.devices} devices (${r.share_pct} %): one of each of its ${r.classes} model × firmware classes`
       : `${r.stage_pct} % (${r.size} devices)`;
-    return h("li", { class: "card", "data-testid": "campaign-ring", "data-ring": r.ring, "data-status": r.status },
+    return h("li", { class: "card", "data-testid": "campaign-ring", "data-ring": r.ring, "data-number": r.number, "data-status": r.status },
       h("div", { class: "row spread" },
         h("strong", { "data-testid": "ring-title" }, `${mark} ${r.name} — ${share}`),
         h("span", { class: "badge", "data-testid": "ring-status" }, st.state === "created" ? "not started" : r.status)),
       h("div", { class: "row" }, bar(r.verified, r.failed, r.size, r.rolled_back),
         h("span", { class: "small", "data-testid": "ring-counts" },
-          `${r.batches} batch(es) · ✓ ${r.verified} verified · ✗ ${r.failed} failed · ↺ ${r.rolled_back} rolled back`
+          `${plural(r.batches, "batch", "batches")} · ✓ ${r.verified} verified · ✗ ${r.failed} failed · ↺ ${r.rolled_back} rolled back`
           + (r.rollback_failed ? ` · ${r.rollback_failed} ROLLBACK FAILED` : ""))),
       verdicts.length ? h("ul", { class: "small", "data-testid": "ring-analyses" }, verdicts.map((a) => h("li", {},
         `${fmtTime(a.ts)} · analysis ${a.outcome}${a.final ? " (final)" : ""}: ${a.reasons.join("; ") || "-"}`))) : null);
@@ -340,19 +385,32 @@ function retryButtons(st) {
 // Who the campaign's device writes are made for, and the workers that carried them out: the audit
 // names the same person as actor and the worker in "via" (issue 34; never an anonymous robot).
 function actingFor(st) {
-  if (!st.run_by) return "-";
+  if (!st.run_by) {
+    return h("span", { "data-testid": "campaign-acting" }, st.started_at || st.terminal ? "nobody: it never ran"
+      : "not started: its device writes will be made for the person who starts it");
+  }
   const workers = (st.workers || []).map((w) => `worker ${w.worker} (${w.batches} batch${w.batches === 1 ? "" : "es"})`);
   return h("span", { "data-testid": "campaign-acting" }, st.run_by,
     workers.length ? `, carried out by ${workers.join(", ")}` : ", no batch has run yet");
+}
+
+// The rate as defined (the same for a campaign and its copy), and where a running one stands now.
+function rateText(st) {
+  const r = st.spec.rate || {};
+  const plan = `batches of ${r.initial_batch} growing ×${r.factor} after each clean batch to ${r.max_batch}; `
+    + `${r.initial_window} in flight, up to ${r.max_window}`;
+  return ["running", "paused"].includes(st.state) ? `${plan} (now batches of ${st.rate.batch_size}, ${st.rate.window} in flight)` : plan;
 }
 
 async function detail(root, id, cache) {
   const [st, tl] = await Promise.all([api.get(`/api/campaigns/${enc(id)}`), api.get(`/api/campaigns/${enc(id)}/timeline`)]);
   if (!cache.preview || st.state === "created") cache.preview = await api.get(`/api/campaigns/${enc(id)}/preview`);
   const pv = cache.preview;
+  if (st.state === "created" || st.state === "denied") cache.rehearsal = await api.get(`/api/campaigns/${enc(id)}/rehearsal`);
+  const rh = cache.rehearsal;
   // Polled every 3 s: rebuild only when something moved, so a button under the pointer (abort,
   // promote) is not swapped for a copy between a person's press and release.
-  const key = JSON.stringify([st, tl, pv]);
+  const key = JSON.stringify([st, tl, pv, rh]);
   if (key === cache.key && root.isConnected && root.querySelector("[data-testid=campaign-verdict]")) return st;
   cache.key = key;
   const refresh = () => { cache.key = null; return detail(root, id, cache); };
@@ -370,14 +428,15 @@ async function detail(root, id, cache) {
     kv([["campaign", h("span", { class: "mono" }, st.id)], ["kind", st.kind], ["author", st.author],
       ["runs for", actingFor(st)],
       ["where", phase(st)],
-      ["rate", `batches of ${st.rate.batch_size}, ${st.rate.window} in flight`],
+      ["rate", rateText(st)],
       ["promotion", st.spec.promotion.mode === "auto" ? `automatic, ${st.spec.promotion.pause_s} s after a passing analysis` : "manual (a person promotes each ring)"],
       ["gate", `fail above ${pct(st.spec.gate.failure_threshold)} after ${st.spec.gate.min_executed} executed → ${st.spec.gate.on_breach}`],
       ["started", st.started_at ? fmtTime(st.started_at) : "-"], ["finished", st.finished_at ? fmtTime(st.finished_at) : "-"]]),
     controls(st, refresh)),
     h("section", { class: "panel" }, h("h3", {}, "Rings"), ringTimeline(st)),
     st.state === "created" ? previewPanel(pv) : null,
-    h("section", { class: "panel" }, h("h3", {}, "Progress"), charts(tl, st.spec.gate)),
+    rh && ["created", "denied"].includes(st.state) ? rehearsalPanel(id, rh, refresh) : null,
+    h("section", { class: "panel" }, h("h3", {}, "Progress"), charts(tl, st.spec.gate, st)),
     st.state !== "created" ? h("details", {}, h("summary", {}, "Preview as approved"), previewPanel(pv)) : null);
   return st;
 }
@@ -489,6 +548,7 @@ async function createForm(root) {
   el.kindChange.addEventListener("change", kindSwitch);
   el.kindFw.addEventListener("change", kindSwitch);
 
+  let base = null; // the definition a clone started from: what the form does not show is kept from it
   const submit = async (e) => {
     e.preventDefault();
     error.textContent = "";
@@ -509,6 +569,7 @@ async function createForm(root) {
     if (num(el.canary.value) !== undefined) body.canary_pct = num(el.canary.value);
     if (el.rings.value.trim()) body.rings = el.rings.value.split(",").map((x) => Number(x.trim()));
     if (num(el.threshold.value) !== undefined) body.gate.failure_threshold = num(el.threshold.value) / 100;
+    if (base) Object.assign(body, keptFrom(base, body));
     const btn = e.submitter || form.querySelector("button[type=submit]");
     btn.disabled = true; btn.textContent = "previewing and asking policy…";
     try {
@@ -543,19 +604,31 @@ async function createForm(root) {
   root.replaceChildren(h("section", { class: "panel" }, h("h2", {}, "New campaign"),
     h("p", { class: "small muted" }, "Creating runs the lifecycle's gates on one staged proposal: validate, a fleet preview and one policy decision per class. An approver then approves the proposal; you start the campaign."),
     form));
-  prefill(el, kindSwitch);
+  base = prefill(el, kindSwitch);
   drawSelected();
   recount();
   el.name.focus();
 }
 
-// A clone ("Clone and edit" on a finished campaign) fills the form with that definition.
+// A clone keeps every setting of its original that the form has no field for (the rate's windows
+// and factor, the gate's other limits …): the copy's figures are the original's unless edited.
+function keptFrom(base, body) {
+  const { name, intent, target, changes, firmware, operations, canary_pct, rings, control_pct, emergency, ...rest } = base;
+  const defined = (o) => Object.fromEntries(Object.entries(o || {}).filter(([, v]) => v !== undefined));
+  const out = { ...rest };
+  for (const k of ["gate", "promotion", "rate"]) out[k] = { ...(base[k] || {}), ...defined(body[k]) };
+  if (body.gate.failure_threshold === undefined) delete out.gate.failure_threshold; // blank: policy's limit
+  return out;
+}
+
+// A clone ("Clone and edit" on a finished campaign) fills the form with that definition, and
+// returns it (see keptFrom).
 function prefill(el, kindSwitch) {
   const raw = sessionStorage.getItem(CLONE_KEY);
-  if (!raw) return;
+  if (!raw) return null;
   sessionStorage.removeItem(CLONE_KEY);
   let spec;
-  try { spec = JSON.parse(raw); } catch { return; }
+  try { spec = JSON.parse(raw); } catch { return null; }
   const set = (input, v) => { if (v !== undefined && v !== null) input.value = String(v); };
   const tg = spec.target || {};
   set(el.name, spec.name); set(el.intent, spec.intent);
@@ -577,6 +650,7 @@ function prefill(el, kindSwitch) {
   set(el.minExec, g.min_executed); set(el.breach, g.on_breach);
   set(el.promo, (spec.promotion || {}).mode); set(el.pauseS, (spec.promotion || {}).pause_s);
   set(el.batch, (spec.rate || {}).initial_batch); set(el.maxBatch, (spec.rate || {}).max_batch);
+  return spec;
 }
 
 async function list(root) {

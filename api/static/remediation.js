@@ -5,7 +5,7 @@
 // Every value goes in as text; nothing here decides permissions — the API answers 403 with why.
 
 import * as api from "./js/api.js";
-import { fmtTime, h, kv, loading, toast } from "./js/dom.js";
+import { fmtTime, h, kv, loading, plural, toast } from "./js/dom.js";
 
 const STATUS_CLASS = { open: "b-info", dispatched: "b-busy", proposed: "b-warn", applied: "b-ok",
   escalated: "b-bad", closed: "", suppressed: "" };
@@ -37,7 +37,7 @@ function summary(st, conflicts, refresh) {
     h("tbody", {}, st.problems.map((p) => h("tr", { "data-problem": p.problem },
       h("td", {}, p.problem),
       h("td", {}, h("span", { class: `badge ${p.state === "halted" ? "b-bad" : "b-ok"}` }, p.state)),
-      h("td", {}, `${p.batch_size} device(s)`), h("td", {}, `${p.failed} / ${p.executed}`),
+      h("td", {}, plural(p.batch_size, "device")), h("td", {}, `${p.failed} / ${p.executed}`),
       h("td", { class: "small" }, p.reason || ""),
       h("td", {}, p.state === "halted"
         ? h("button", { "data-testid": "problem-resume", onclick: () => act(`/api/remediation/problems/${encodeURIComponent(p.problem)}/resume`, undefined, refresh) }, "Resume")
@@ -48,14 +48,14 @@ function summary(st, conflicts, refresh) {
     : h("p", { class: "empty" }, "no remediation has run yet");
   const conflictList = conflicts.pairs.length
     ? h("ul", { "data-testid": "profile-conflicts", class: "error" }, conflicts.pairs.map((c) => h("li", {}, `${c.a} v${c.a_version} vs ${c.b} v${c.b_version}: ${c.text}`)),
-      conflicts.fleet.map((f) => h("li", {}, `${f.devices} device(s) ${f.vendor} ${f.model} ${f.region} ${f.service} held back from provisioning`)))
+      conflicts.fleet.map((f) => h("li", {}, `${plural(f.devices, "device")} ${f.vendor} ${f.model} ${f.region} ${f.service} held back from provisioning`)))
     : h("p", { class: "small", "data-testid": "profile-conflicts-none" }, "provisioning profiles: no conflicts");
   const detectNow = h("button", { "data-testid": "detect-now", title: "run every detector rule over the fleet now (they also run on a schedule in `gateward run`)",
     onclick: async (e) => {
       e.target.disabled = true;
       try {
         const r = await api.post("/api/remediation/detect", {});
-        const text = `detectors ran: ${r.detections} detection(s) on ${r.devices} device(s); ${r.opened} case(s) opened, ${r.duplicates} already open`;
+        const text = `detectors ran: ${plural(r.detections, "detection")} on ${plural(r.devices, "device")}; ${plural(r.opened, "case")} opened, ${r.duplicates} already open`;
         lastDetect = `${text} (${new Date().toLocaleTimeString()})`;
         toast(text);
       } catch (err) { toast(err.message, "bad"); }

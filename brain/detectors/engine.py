@@ -8,7 +8,7 @@ rule, over samples already above the threshold (few on a healthy fleet).
 
 Why "since the device's last change": telemetry, events and snapshots a device reported before a
 change was applied to it describe the device as it was, not as it is. A fixed device was reopened
-from the pre-fix samples still inside a rule's window (issue 39), so every rule reads only what
+from the pre-fix samples still inside a rule's window, so every rule reads only what
 came after the device's last finished execution that may have written it (:data:`CHANGED`).
 """
 
@@ -23,9 +23,9 @@ from sqlalchemy import ColumnElement, Select, SQLColumnExpression, Subquery, fun
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from brain.detectors.rules import Rule, RuleSet
-from core.models import Scalar, utcnow
+from core.kernel.models import Scalar, utcnow
+from core.kernel.values import parse_bool
 from core.store.schema import DeviceEventRow, DeviceRow, ExecutionRow, ParameterSnapshotRow, TelemetryRow
-from core.values import parse_bool
 
 # expected(device row, path) -> the baseline profile's value for that device, or None
 Expected = Callable[[Any, str], Scalar | None]

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from core.errors import Invalid
+from core.kernel.errors import Invalid
 
 if TYPE_CHECKING:
-    from core.models import Device
+    from core.kernel.models import Device
 
 RULES_FILE = Path(__file__).with_name("rules.json")
 Kind = Literal["event_count", "metric_sum", "metric_mean", "metric_sustained", "param_drift"]

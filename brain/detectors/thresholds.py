@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from brain.detectors.rules import RuleSet, load_rules
-from core.errors import Invalid
+from core.kernel.errors import Invalid
 
 BUSY_CHANNEL_RULE = "busy-24ghz-channel"
 WEAK_CLIENTS_RULE = "weak-24ghz-clients"

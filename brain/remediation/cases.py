@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from brain.remediation.schema import ACTIVE, RemediationCaseRow
-from core.ids import new_id
+from core.kernel.ids import new_id
 
 CHUNK = 2000
 

@@ -7,7 +7,7 @@ and latency; this module answers the console's question for one device (is there
 case already open for it?) and opens that case: one remediation case per upstream node, kind
 ``escalation``, problem ``upstream_outage``, status ``escalated`` (a person must act; no worker
 dispatches it), its ``device_id`` the node's id. A second agent escalating the same node finds the
-open case and adds their note to it rather than opening a twin (issue 39).
+open case and adds their note to it rather than opening a twin.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from brain.remediation.cases import NewCase, case_dict, open_many
 from brain.remediation.schema import ACTIVE, RemediationCaseRow
 from core import audit
-from core.errors import Conflict, Forbidden, Invalid
-from core.models import Actor, ActorKind
+from core.kernel.errors import Conflict, Forbidden, Invalid
+from core.kernel.models import Actor, ActorKind
 from core.store.db import Store
 
 PROBLEM = "upstream_outage"

@@ -15,7 +15,7 @@ subscription, ``msg_id``); its row is inserted with ``ON CONFLICT DO NOTHING`` o
 ``device_events.event_key``, and only the process whose insert won fires its zero-touch trigger —
 so one notification is one row and one trigger, however many replicas heard it.
 
-Sources: :class:`EventLogSource` over any adapter's :class:`core.ports.events.DeviceEventSource` (the
+Sources: :class:`EventLogSource` over any adapter's :class:`core.kernel.ports.events.DeviceEventSource` (the
 simulator's log through :class:`TwinSource`: tests, demo, the simulated fleet; no SQL here),
 :class:`UspSource` (a listener on the USP controller's event stream, drained by an
 :class:`IngestPump` that ``gateward run``/``gateward worker`` start), :class:`GenieAcsSource`
@@ -37,10 +37,10 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from brain.remediation.schema import RemediationCursorRow
-from core.models import utcnow
+from core.kernel.models import utcnow
+from core.kernel.ports.events import DeviceEventSource
+from core.kernel.secrets import mask_value
 from core.onboarding import AllowList, screen_first_contacts
-from core.ports.events import DeviceEventSource
-from core.secrets import mask_value
 from core.store.schema import DeviceEventRow, DeviceRow
 
 if TYPE_CHECKING:
@@ -268,7 +268,7 @@ def twin_signal(kind: str, device_id: str, ts: datetime, data: dict[str, Any]) -
 
 
 class EventLogSource:
-    """Signals from any adapter's :class:`core.ports.events.DeviceEventSource` (a pollable device-event
+    """Signals from any adapter's :class:`core.kernel.ports.events.DeviceEventSource` (a pollable device-event
     log), read after the cursor ingest keeps in ``remediation_cursors``. ``to_signal`` maps the
     adapter's event kinds onto signals (``None`` drops an event); the default is the simulator's
     vocabulary, :func:`twin_signal`, which any log speaking it can reuse."""

@@ -13,8 +13,9 @@ from __future__ import annotations
 from brain import playbooks
 from brain.plan import Plan
 from brain.tools import ToolContext, ToolResult
+from brain.understanding.intent import classify
 from brain.untrusted import Pseudonymizer
-from core.models import Actor, Device
+from core.kernel.models import Actor, Device
 from core.services import CoreServices
 
 
@@ -23,7 +24,7 @@ def plan_for(rt: CoreServices, device: Device, trigger: str, actor: Actor, *, so
     catalogue ``action_type`` the playbook chose (or none, when no catalogue type fits) and
     ``source`` set to ``remediation``."""
     ctx = ToolContext(rt, device, actor, Pseudonymizer(f"remediation:{device.id}"))
-    intent = playbooks.classify(f"[trigger:{trigger}]", is_job=True)
+    intent = classify(f"[trigger:{trigger}]", is_job=True)
     tools: list[ToolResult] = []
     ev = playbooks.gather(ctx, intent, tools.append)
     finding = playbooks.diagnose(ctx, intent, ev, "", {})

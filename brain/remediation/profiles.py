@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from core.errors import Invalid, NotFound
-from core.models import Scalar
-from core.secrets import is_secret_path
+from core.kernel.errors import Invalid, NotFound
+from core.kernel.models import Scalar
+from core.kernel.secrets import is_secret_path
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -80,7 +80,7 @@ class Profile(BaseModel):
     @field_validator("parameters")
     @classmethod
     def _paths(cls, v: dict[str, Scalar]) -> dict[str, Scalar]:
-        from core.datamodel.registry import get_registry
+        from core.kernel.datamodel.registry import get_registry
 
         cwmp, usp = get_registry("Device.", "cwmp"), get_registry("Device.", "usp")
         for path in v:

@@ -26,8 +26,8 @@ from brain.remediation import breaker
 from brain.remediation.cases import close
 from brain.remediation.schema import RemediationCaseRow
 from brain.remediation.ztp import plan_provisioning
-from core.errors import DeviceUnavailable, GatewardError, Locked, ShuttingDown
-from core.models import Device, Evidence, Proposal, ProposalDraft, ProposalState
+from core.kernel.errors import DeviceUnavailable, GatewardError, Locked, ShuttingDown
+from core.kernel.models import Device, Evidence, Proposal, ProposalDraft, ProposalState
 from core.store import repo
 from executors.base import ExecutorError
 
@@ -278,7 +278,7 @@ class Runner:
             except (DeviceUnavailable, Locked) as exc:
                 self._cancel(p, exc.message)
                 return dict.fromkeys(ids, Verdict("retry", exc.message))
-            except ShuttingDown as exc:  # this process is stopping (issue 36): nothing was written
+            except ShuttingDown as exc:  # this process is stopping: nothing was written
                 return dict.fromkeys(ids, Verdict("retry", exc.message))
             except GatewardError as exc:
                 return dict.fromkeys(ids, Verdict("escalate", f"apply of {p.id} refused: {exc.message}"))
@@ -305,7 +305,7 @@ class Runner:
         and never re-writes."""
         try:
             out = self.lc.apply_batch(p.id, ids, self.svc.actor)
-        except ShuttingDown as exc:  # this process is stopping (issue 36): nothing was written
+        except ShuttingDown as exc:  # this process is stopping: nothing was written
             return dict.fromkeys(ids, Verdict("retry", exc.message))
         except GatewardError as exc:
             return dict.fromkeys(ids, Verdict("escalate", f"batch of {p.id} refused: {exc.message}"))

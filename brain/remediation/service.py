@@ -42,9 +42,9 @@ from brain.remediation.runner import Runner, UnitReport, account
 from brain.remediation.schema import RemediationBucketRow, RemediationCaseRow, RemediationProblemRow
 from brain.remediation.storm import GLOBAL, JobLimits, NodeChains, TokenBuckets, load_limits, node_keys
 from core import audit, compat, rbac
-from core.errors import Conflict, Forbidden, Invalid, NotFound
-from core.ids import new_id
-from core.models import Actor, ActorKind, ProposalState, utcnow
+from core.kernel.errors import Conflict, Forbidden, Invalid, NotFound
+from core.kernel.ids import new_id
+from core.kernel.models import Actor, ActorKind, ProposalState, utcnow
 from core.services import CoreServices
 from core.store.schema import DeviceRow
 
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from brain.plan import Plan
-    from core.models import Device
+    from core.kernel.models import Device
 
     # ``planner(rt, device, trigger, actor) -> Plan``: the playbook planner, or a test's stand-in.
     Planner = Callable[[CoreServices, Device, str, Actor], Plan]
@@ -238,7 +238,7 @@ class Remediation:
         dispatched → recover, proposed → follow the proposal, open → dispatch), so when no case
         is in one the round is a no-op and only that one indexed read is paid: every worker ticks
         twice a second, and an idle round used to cost four transactions — more than half of
-        an idle worker's CPU, paid during every rollout (issue 15)."""
+        an idle worker's CPU, paid during every rollout."""
         now = self.clock()
         rep = TickReport()
         if not self._has_active():

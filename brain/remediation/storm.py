@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from brain.remediation.schema import RemediationBucketRow
-from core.errors import Invalid
+from core.kernel.errors import Invalid
 from core.store.schema import TopologyNodeRow
 
 LIMITS_FILE = Path(__file__).with_name("limits.json")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from brain.remediation.profiles import Baseline
-from core.models import Change, Device, Evidence, ProposalDraft, Scalar
+from core.kernel.models import Change, Device, Evidence, ProposalDraft, Scalar
 from core.services import CoreServices
 from executors.base import ExecutorError
 
@@ -37,7 +37,7 @@ class ProvisionPlan:
 
 
 def _pattern(path: str) -> str:
-    from core.datamodel.registry import get_registry
+    from core.kernel.datamodel.registry import get_registry
 
     spec = get_registry("Device.", "cwmp").find(path) or get_registry("Device.", "usp").find(path)
     return spec.path if spec is not None else path
@@ -81,7 +81,7 @@ def plan_provisioning(rt: CoreServices, device: Device, baseline: Baseline, trig
     out = ProvisionPlan(device.id)
     from core.capabilities import discover_if_unknown
 
-    discover_if_unknown(rt.store, rt.router, device)  # first contact: learn its data model (issue 11)
+    discover_if_unknown(rt.store, rt.router, device)  # first contact: learn its data model
     reader = rt.router.reader(device)
     wanted = dict(baseline.parameters)
     try:

@@ -19,7 +19,7 @@ needs and nothing else:
 - ``context`` — what every phase shares (store, settings, policy, clock, stage timer), the state
   sets, :class:`ApplyOutcome`;
 - ``device_io`` — the only grant issuer and the only holder of the executor router: every write,
-  operation, restore and read of a device (``tests/unit/test_write_path.py``);
+  operation, restore and read of a device (``tests/sanity/test_write_path.py``);
 - ``locking`` — the device locks of applies and rollbacks; ``executions`` — the execution rows and
   snapshots;
 - ``authoring`` (create, edit, cancel, validate), ``preview``, ``decide``, ``submit``;
@@ -49,10 +49,10 @@ from core.lifecycle.device_io import SOFTWARE_VERSION, TRIGGER_HELD, is_trigger_
 from core.lifecycle.facade import Lifecycle
 from core.lifecycle.preview import LIVE_PREVIEW_MAX
 from core.lifecycle.rollback import RESTORE_PENDING_ACTION
-from core.lifecycle.submit import Submitted
+from core.lifecycle.submit import OnRecord, Submitted
 
 __all__ = [
     "EDITABLE", "EXECUTING", "FEW_TARGETS", "FLEET_SQL_MIN", "LIVE_PREVIEW_MAX", "RESTORE_PENDING_ACTION", "ROLLING",
     "SOFTWARE_VERSION", "TOUCHED", "TRIGGER_HELD", "WAITING_FOR_INFORM", "WRITTEN", "ApplyOutcome", "Lifecycle",
-    "LifecycleContext", "StageTimer", "Submitted", "is_trigger_path", "not_restored_text",
+    "LifecycleContext", "OnRecord", "StageTimer", "Submitted", "is_trigger_path", "not_restored_text",
 ]

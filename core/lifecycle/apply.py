@@ -4,10 +4,10 @@ locked, presence and a backup of the paths about to change, then per device thro
 to ``done``; the first failure restores every touched device (:mod:`core.lifecycle.rollback`).
 
 The steps of one run hand each other a :class:`_Run` (the rows as last committed, the failure so
-far), so each step is a small method and the statements per proposal stay those of issue 15: a row
-this apply committed is moved again without reading it back.
+far), so each step is a small method and the statements per proposal stay few: a row this apply
+committed is moved again without reading it back (docs/performance.md, D1).
 
-Fan-out (issue 37): presence, the backup read, the writes and the read-back of a proposal's devices
+Fan-out: presence, the backup read, the writes and the read-back of a proposal's devices
 run up to ``GATEWARD_APPLY_CONCURRENCY`` at a time (:mod:`core.fanout`). The first target is written
 alone — a write whose request never left defers the whole apply exactly as before, and a bad change
 fails on one device instead of eight — then the rest, started in target order. Each device's own
@@ -31,11 +31,23 @@ from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from core import audit, rbac
-from core.errors import Conflict, DeviceUnavailable, Forbidden, GatewardError, StorageFull, storage_full_cause
 from core.execution import DeviceEngine, DeviceResult
 from core.failpoints import failpoint
 from core.fanout import map_bounded, run_bounded
-from core.ids import new_id
+from core.kernel.errors import (
+    Conflict,
+    DatabaseUnavailable,
+    DeviceUnavailable,
+    Forbidden,
+    GatewardError,
+    StorageFull,
+    cause_text,
+    database_unavailable_cause,
+    storage_full_cause,
+)
+from core.kernel.ids import new_id
+from core.kernel.models import TERMINAL_STATES, Actor, Device, ExecutionStatus, Proposal, utcnow
+from core.kernel.ports.executor import ExecutorError
 from core.lifecycle.context import WRITTEN, ApplyOutcome, LifecycleContext, S, X
 from core.lifecycle.device_io import GrantedIO
 from core.lifecycle.executions import ExecutionLog
@@ -43,9 +55,8 @@ from core.lifecycle.gates import Gates
 from core.lifecycle.locking import DeviceLocks
 from core.lifecycle.recovery import Recovery
 from core.lifecycle.rollback import Rollback
+from core.lifecycle.schedule import PreconditionFailed, Scheduling
 from core.locks import LOCKS
-from core.models import Actor, Device, ExecutionStatus, Proposal, utcnow
-from core.ports.executor import ExecutorError
 from core.states import move_execution, set_state
 from core.store import repo
 from core.store.records import ExecutionRecord, ProposalRecord, delete_where, insert_rows
@@ -62,6 +73,23 @@ class _Applied:
     device: Device
     evidence: dict[str, Any]
     at: datetime
+
+
+@dataclass
+class _Progress:
+    """How far one apply got, kept outside the database: what a person is told when the database
+    itself fails (full, or gone) and cannot be asked. ``started``: the devices whose ``applying``
+    committed — each may hold the change — in the order written."""
+
+    targets: list[str] = field(default_factory=list)
+    started: list[str] = field(default_factory=list)
+
+    def written(self) -> str:
+        if not self.started:
+            return "no device was written"
+        shown = ", ".join(self.started[:10]) + (f" and {len(self.started) - 10} more" if len(self.started) > 10 else "")
+        of = f" of {len(self.targets)}" if self.targets else ""
+        return f"{len(self.started)}{of} device(s) written or being written: {shown}"
 
 
 @dataclass
@@ -83,13 +111,14 @@ class _Run:
     held: dict[str, ExecutionRecord] = field(default_factory=dict)
     deferred: _Applied | None = None
     failure: str | None = None
+    progress: _Progress = field(default_factory=lambda: _Progress())
     #: held by the fanned-out writes around everything they record (``run`` fields, the outcome, rows)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail(self, device_id: str, failure: str | None, shown: str) -> None:
         """Stop here: ``failure`` is the rollback's reason, ``shown`` the device's line in the outcome."""
         self.failure = failure
-        self.outcome.failed[device_id] = shown
+        self.outcome.results[device_id].reason = shown
 
 
 class Apply:
@@ -97,9 +126,11 @@ class Apply:
     rollback of every touched device. Device I/O only through ``engine`` and ``io``."""
 
     def __init__(self, ctx: LifecycleContext, io: GrantedIO, engine: DeviceEngine, *, gates: Gates,
-                 locks: DeviceLocks, log: ExecutionLog, rollback: Rollback, recovery: Recovery) -> None:
+                 locks: DeviceLocks, log: ExecutionLog, rollback: Rollback, recovery: Recovery,
+                 scheduling: Scheduling) -> None:
         self.ctx, self.io, self.engine = ctx, io, engine
         self.gates, self.locks, self.log, self.rollback, self.recovery = gates, locks, log, rollback, recovery
+        self.scheduling = scheduling
 
     def apply(self, pid: str, actor: Actor) -> ApplyOutcome:
         """Back up, write, verify — or roll back. Returns the outcome; raises only when nothing
@@ -108,16 +139,26 @@ class Apply:
         if not rbac.can_apply(actor):
             raise Forbidden(f"{actor.id} (roles: {', '.join(actor.roles) or 'none'}) may not apply changes")
         self.recovery.settle_stranded()
+        if pid in self.recovery.settled:  # a retry of an apply this process settled after it was cut
+            p = self.ctx.get(pid)
+            if p.state in TERMINAL_STATES or p.state is S.ROLLBACK_PENDING:
+                return ApplyOutcome(proposal=p)  # the answer the cut request would have had
+        if self.scheduling.waiting(self.ctx.get(pid)):  # before its time: who asked is recorded, nothing written
+            return self.scheduling.request_start(pid, actor)
+        progress = _Progress()
         try:
-            return self._apply(pid, actor)
+            return self._apply(pid, actor, progress)
         except GatewardError:
             raise
         except Exception as exc:
-            if storage_full_cause(exc) is None:
-                raise
-            raise self._storage_full(pid, exc) from exc
+            if storage_full_cause(exc) is not None:
+                raise self._storage_full(pid, exc, progress) from exc
+            if database_unavailable_cause(exc) is not None:
+                self.locks.strand(pid)  # settled by this process once the database answers (Recovery.settle_soon)
+                raise self._connection_lost(pid, exc, progress) from exc
+            raise
 
-    def _apply(self, pid: str, actor: Actor) -> ApplyOutcome:
+    def _apply(self, pid: str, actor: Actor, progress: _Progress) -> ApplyOutcome:
         t0 = time.perf_counter()
         # The gates' transaction and the backup's prepare the device write: they commit without
         # waiting for their WAL flush, and the device's own ``applying`` commit — synchronous, before
@@ -130,6 +171,7 @@ class Apply:
             self.gates.check(s, p, devices, stored_preview=row.preview)
             self.locks.acquire(s, p)
             audit.append(s, actor=actor.id, action="apply.started", proposal_id=pid, data={"hash": p.hash})
+        progress.targets = list(p.targets)
         self.ctx.time("gates", t0)
         # From here on the locks are ours: every way out of this method releases them (a kill -9
         # leaves them to ``recover``, which clears locks of dead owners). A change that ends
@@ -141,7 +183,7 @@ class Apply:
             # since (its save matches that version), and the moves after it reuse it likewise.
             opened = self._presence_and_backup(p, ordered, actor, row.preview, row=row)
             failpoint("lifecycle.after_backup")
-            outcome = self._write_and_verify(p, ordered, actor, opened, row=row)
+            outcome = self._write_and_verify(p, ordered, actor, opened, row=row, progress=progress)
             released = outcome.proposal.state is S.DONE  # a rollback_pending kept only the owed devices' locks
             return outcome
         finally:
@@ -169,10 +211,13 @@ class Apply:
                         audit.append(s, actor=actor.id, action="apply.waiting_for_inform", proposal_id=p.id, device=d,
                                      data={"note": pres.detail})
             self.ctx.time("presence", t0)
+            self.scheduling.check_preconditions(p, ordered, actor)  # what the request was conditional on, read again
             t0 = time.perf_counter()
             opened = self._backup(p, ordered, actor, preview, row=row)
             self.ctx.time("backup", t0)
             return opened
+        except PreconditionFailed:
+            raise  # the proposal is cancelled with the fact; not a deferral
         except (DeviceUnavailable, ExecutorError, Conflict) as exc:
             with self.ctx.store.write() as s:
                 audit.append(s, actor=actor.id, action="apply.deferred", proposal_id=p.id, data={"reason": str(exc)})
@@ -183,7 +228,7 @@ class Apply:
     def _defer_unsent(self, p: Proposal, actor: Actor, exc: ExecutorError) -> None:
         """The first write's connection request failed and its task was deleted before it ran
         (``DeviceOffline.nothing_sent``): nothing reached any device, exactly as when the backup read
-        fails — which is the probe a backup answered from the preview read (issue 12) does not make.
+        fails — which is the probe a backup answered from the preview read does not make.
         So the apply is deferred the same way: approved again, this attempt's execution rows kept
         as ``abandoned`` for the next apply, ``DeviceUnavailable`` raised."""
         with self.ctx.store.write() as s:
@@ -217,7 +262,7 @@ class Apply:
         the gates just checked (its read may serve as the backup, ``GrantedIO.backup_params``). Returns the
         ``pending`` execution rows it opened, by device. ``row``: the proposal's row as the gates
         read it, moved here without reading it again — its save matches that version, so a change
-        made since refuses the backup as a changed hash or state would (issue 15)."""
+        made since refuses the backup as a changed hash or state would."""
         paths = list(dict.fromkeys(c.path for c in p.changes))
         backups: list[dict[str, Any]] = []
         reads = map_bounded(lambda d: self.io.backup_params(p, d, self._preview_read_since(preview, p, d.id)),
@@ -236,7 +281,7 @@ class Apply:
             insert_rows(s, _BACKUPS, backups)
             opened = self.log.open_in(s, p, devices)
             # The backup is *not* a snapshot: stored as one, these few parameters became the device's
-            # "latest snapshot" (issue 10, defect 12). A verified apply merges its values instead.
+            # "latest snapshot". A verified apply merges its values instead.
             from_preview = [b["device_id"] for b in backups if any("source" in v for v in b["params"].values())]
             set_state(s, row, S.BACKED_UP, actor.id, "proposal.backed_up",
                       {"devices": len(backups), "paths": paths,
@@ -249,14 +294,15 @@ class Apply:
 
     def _write_and_verify(self, p: Proposal, devices: Sequence[Device], actor: Actor,
                           opened: dict[str, ExecutionRecord] | None = None, *,
-                          row: ProposalRecord | None = None) -> ApplyOutcome:
+                          row: ProposalRecord | None = None, progress: _Progress | None = None) -> ApplyOutcome:
         """Write every device in order through the engine, then verify them all; the first failure
         stops the writes and rolls back every touched device (the failure unit is the proposal).
         ``opened``: the execution rows the backup just wrote (only this lock holder writes them,
         so each device's ``applying`` moves that row without reading it again). ``row``: the
         proposal's row as the backup committed it; its moves below match that version instead of
         reading the row again (a change made since refuses them with ``Conflict``)."""
-        run = _Run(p, devices, actor, ApplyOutcome(proposal=p), dict(opened or {}), row)
+        run = _Run(p, devices, actor, ApplyOutcome(proposal=p), dict(opened or {}), row,
+                   progress=progress or _Progress())
         t0 = time.perf_counter()
         self._write_all(run)
         self.ctx.time("apply", t0)
@@ -274,7 +320,7 @@ class Apply:
 
         With no watch window the verification follows the last write at once, so that device's
         ``applied`` (and the proposal's ``verifying``) commit with what comes next — ``verified`` +
-        ``done``, or ``verify_failed`` — instead of in a transaction of their own (issue 15).
+        ``done``, or ``verify_failed`` — instead of in a transaction of their own.
         Its ``applying`` was committed before the write, and recovery decides the same from
         ``applying`` as from ``applied`` (both count as written: verified, else rolled back)."""
         defer_last = self.ctx.settings.verify_window_s <= 0
@@ -317,6 +363,7 @@ class Apply:
         """Where each device write starts: its ``applying``, committed before the write."""
         ex = run.opened.pop(d.id, None)
         self.log.update(run.p.id, d, X.APPLYING, "device.applying", run.actor.id, ex=ex)
+        run.progress.started.append(d.id)  # committed: from here the device may hold the change
         if ex is not None:
             run.held[d.id] = ex
         failpoint("lifecycle.before_write")
@@ -335,6 +382,12 @@ class Apply:
             outcome.applied.append(d.id)
             outcome.unconfirmed[d.id] = list(res.unconfirmed)
             run.fail(d.id, res.error, res.error or "not confirmed")
+            return False
+        if res.evidence.get("not_installed"):  # transferred, still on the old image: verify failed, here
+            self.log.update(p.id, d, res.status, "device.verify_failed", actor.id, error=res.error,
+                            detail=res.evidence)
+            outcome.applied.append(d.id)
+            run.fail(d.id, res.error, res.error or "the firmware did not install")
             return False
         last = last and not res.failed
         if last and defer_last:
@@ -453,7 +506,7 @@ class Apply:
                         self.log.update_in(s, p.id, d, res.status, "device.verify_failed", actor.id,
                                            detail=res.evidence)
                     failure = res.error or f"{d.id}: verification failed"
-                    outcome.failed[d.id] = failure
+                    res.reason = failure
                     return failure
         return failure  # verified: the caller records it with ``done`` in one transaction
 
@@ -461,24 +514,41 @@ class Apply:
         """How many of this proposal's devices are read or written at once (``GATEWARD_APPLY_CONCURRENCY``)."""
         return max(1, int(self.ctx.settings.apply_concurrency))
 
-    def _storage_full(self, pid: str, exc: BaseException) -> StorageFull:
-        """One line for a person: the cause, what happened to the devices, and the command."""
+    def _storage_full(self, pid: str, exc: BaseException, progress: _Progress) -> StorageFull:
+        """One line for a person: the cause and where the disk is, which devices were written, and
+        the command that finishes it."""
         try:
             with self.ctx.store.read() as s:
-                state = ProposalRecord.load(s, pid).state
-                written = any(e.status in WRITTEN for e in ExecutionRecord.for_proposal(s, pid))
-        except Exception:  # the answer must not fail in turn: say the safe thing
-            state, written = None, True
+                state: str | None = ProposalRecord.load(s, pid).state
+                written = [e.device_id for e in ExecutionRecord.for_proposal(s, pid) if e.status in WRITTEN]
+        except Exception:  # the disk (or its database) cannot be read either: what this apply knows
+            state, written = None, list(progress.started)
+        started = _Progress(progress.targets, sorted(set(written) | set(progress.started),
+                                                     key=lambda d: (d not in progress.started, d)))
         if state == str(S.APPROVED):
             what, then = "no device was written and it is still approved", " and apply again"
-        elif not written:
-            what, then = f"no device was written (left {state}; recovery makes it approved again)", " and apply again"
+        elif not started.started:
+            what, then = f"no device was written (left {state or 'applying'}; recovery makes it approved again)", \
+                " and apply again"
         else:
-            what, then = f"a device may hold the change (left {state}; recovery verifies or rolls it back)", ""
+            what, then = (f"the change is half-applied: {started.written()} (left {state or 'applying'}; recovery "
+                          "verifies them or rolls them back from the backup)", "")
         return StorageFull(
             f"apply of proposal {pid} stopped: the database's disk is full ({storage_full_cause(exc)}; "
-            f"{self.store_location()}) — {what}. Free space there, then run `gateward recover`{then}",
-            proposal_id=pid)
+            f"{self.store_location()}) — {what}. Free space there, then run `gateward recover` (or restart "
+            f"`gateward run`, which does it at start){then}", proposal_id=pid, written=started.started)
+
+    def _connection_lost(self, pid: str, exc: BaseException, progress: _Progress) -> DatabaseUnavailable:
+        """One line for a person when the database went away mid-apply: what was written, who
+        finishes it, and what to do. Nothing is read: the database is not answering."""
+        cause = cause_text(database_unavailable_cause(exc) or exc)
+        return DatabaseUnavailable(
+            f"apply of proposal {pid} was cut: the database stopped answering ({cause}; {self.store_location()}) — "
+            f"{progress.written()}. A running server finishes it from what was recorded as soon as the database "
+            "answers again (approved again if nothing was written, else verified or rolled back from the backup) — "
+            "retry the apply then for its outcome; after a command that ended, or a server that stopped first, run "
+            "`gateward recover` (the next start of `gateward run` does it too)", proposal_id=pid,
+            written=list(progress.started))
 
     def store_location(self) -> str:
         """Where the database keeps its data, for a person freeing space (never the password)."""
@@ -486,5 +556,21 @@ class Apply:
 
         url = make_url(self.ctx.store.url)
         if url.get_backend_name() == "sqlite":
-            return f"SQLite file {url.database}"
+            return f"SQLite file {url.database}{_disk_of(str(url.database or ''))}"
         return f"PostgreSQL {url.host or 'localhost'}/{url.database}"
+
+
+def _disk_of(path: str) -> str:
+    """`` on the disk mounted at /srv (12 KiB free)``: where a person frees space."""
+    import os
+
+    from core.kernel.errors import free_bytes
+
+    if not path or path == ":memory:":
+        return ""
+    mount = os.path.dirname(os.path.abspath(path))
+    while not os.path.ismount(mount) and mount != os.path.dirname(mount):
+        mount = os.path.dirname(mount)
+    free = free_bytes(path)
+    shown = "unknown" if free is None else f"{free // 1024:,} KiB"
+    return f" on the disk mounted at {mount} ({shown} free)"

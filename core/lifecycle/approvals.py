@@ -13,13 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import audit, rbac
-from core.errors import Conflict, Forbidden, Invalid
 from core.execution import lock_in_use
-from core.ids import new_id
+from core.kernel.errors import Conflict, Forbidden, Invalid
+from core.kernel.ids import new_id
+from core.kernel.models import TERMINAL_STATES, Actor, ActorKind, Decision, Proposal, utcnow
 from core.lifecycle.context import EDITABLE, EXECUTING, LifecycleContext, S
 from core.lifecycle.gates import Gates
 from core.lifecycle.locking import DeviceLocks
-from core.models import TERMINAL_STATES, Actor, ActorKind, Decision, Proposal, utcnow
 from core.states import require_state, set_state
 from core.store import repo
 from core.store.records import DecisionRowRecord
@@ -35,7 +35,7 @@ class Approvals:
     @staticmethod
     def _counted(s: Session, p: Proposal, rec: DecisionRowRecord) -> list[Any]:
         """Approvals that answer the current decision for the current content. An edit always ends
-        in a new decision, so an approval given before it never counts again (issue 10, defect 3:
+        in a new decision, so an approval given before it never counts again (defect 3:
         editing A → B → A revived A's approvals and left the proposal waiting forever)."""
         return [a for a in repo.approvals_for(s, p.id)
                 if a.verdict == "approve" and a.proposal_hash == p.hash and a.decision_id == rec.id]

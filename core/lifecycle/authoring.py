@@ -5,16 +5,18 @@ against each target's data model and discovered capabilities.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from core import audit
-from core.errors import Forbidden, Invalid, NotFound
-from core.ids import new_id
+from core.kernel.errors import Forbidden, Invalid, NotFound
+from core.kernel.ids import new_id
+from core.kernel.models import Actor, Device, Proposal, ProposalDraft, check_draft, check_targeted, utcnow
 from core.lifecycle.context import EDITABLE, LifecycleContext, S
+from core.lifecycle.create_intents import CreateIntents
 from core.lifecycle.locking import DeviceLocks
-from core.models import Actor, Device, Proposal, ProposalDraft, check_draft, check_targeted, utcnow
 from core.states import require_state, set_state
 from core.store import repo
 from core.store.records import ProposalRecord
@@ -23,22 +25,33 @@ from core.validation import normalise, per_target_issues, validate_changes, vali
 
 # Up to this many devices named one by one (no selector), ``create`` reads them whole and validation
 # picks each class's representative from them: for a support agent's one-device change that is one
-# statement instead of three (existence, classes, devices; issue 15).
+# statement instead of three (existence, classes, devices).
 FEW_TARGETS = 64
+
+
+class _Discard(Exception):
+    """Rolls :meth:`Authoring.check`'s transaction back."""
 
 
 class Authoring:
     """create → validate, edit, cancel."""
 
-    def __init__(self, ctx: LifecycleContext, locks: DeviceLocks) -> None:
-        self.ctx, self.locks = ctx, locks
+    def __init__(self, ctx: LifecycleContext, locks: DeviceLocks, intents: CreateIntents) -> None:
+        self.ctx, self.locks, self.intents = ctx, locks, intents
 
-    def create(self, draft: ProposalDraft, actor: Actor) -> Proposal:
+    def create(self, draft: ProposalDraft, actor: Actor, *, intent: str | None = None,
+               on_record: Callable[[Session, str], None] | None = None) -> Proposal:
         """Record a draft. Targets are frozen here (a selector is resolved now), so that what is
-        approved is the device list the approver saw."""
+        approved is the device list the approver saw. ``intent``: the kind of create this begins
+        (``core.lifecycle.create_intents``), recorded with the proposal — the caller ends it with its
+        last step, or recovery settles it; ``on_record``: run in the same transaction."""
         t0 = time.perf_counter()
         with self.ctx.store.write() as s:
             _, p, _ = self.create_in(s, draft, actor)
+            if intent is not None:
+                self.intents.begin_in(s, p.id, intent, actor.id)
+            if on_record is not None:
+                on_record(s, p.id)
         self.ctx.time("create", t0)
         return p
 
@@ -50,7 +63,7 @@ class Authoring:
         ``defer``: when it read them whole, the row and its targets are not written yet — the
         caller writes them with :meth:`insert_new` in this transaction once validation has moved
         the row, one INSERT instead of an INSERT and an UPDATE (validation of a few targets reads
-        neither; issue 15). With a selector or many targets they are written here as always."""
+        neither). With a selector or many targets they are written here as always."""
         if "auditor" in actor.roles and len(actor.roles) == 1:
             raise Forbidden(f"{actor.id} is an auditor; auditors cannot propose changes")
         if not draft.changes and not draft.operations:
@@ -80,6 +93,7 @@ class Authoring:
             changes=normalise(draft.changes), operations=list(draft.operations), rationale=draft.rationale,
             evidence=list(draft.evidence), emergency=draft.emergency, action_type=draft.action_type,
             staged=draft.staged, source=draft.source, state=S.DRAFT, created_at=now, updated_at=now,
+            not_before=draft.not_before, preconditions=list(draft.preconditions), readback=draft.readback,
         )
         p.hash = p.compute_hash()
         row = ProposalRecord(**repo.proposal_values(p))
@@ -91,15 +105,31 @@ class Authoring:
         })
         return row, p, loaded
 
+    def check(self, draft: ProposalDraft, actor: Actor) -> list[str]:
+        """What :meth:`create` and :meth:`validate` would refuse in ``draft``, recording nothing:
+        the problems (``[]`` when it validates). For a person's form (an inline value, a campaign
+        definition): a typo is answered on the page and leaves no ``invalid`` proposal behind. The
+        same steps run in a transaction that is rolled back, so their rows and audit events go."""
+        found: list[str] = []
+        try:
+            with self.ctx.store.write() as s:
+                row, p, targeted = self.create_in(s, draft, actor, defer=True)
+                found, _ = self.validate_in(s, row, p, actor, targeted, save=False)
+                raise _Discard
+        except _Discard:
+            pass
+        return found
+
     @staticmethod
     def insert_new(s: Session, row: ProposalRecord, targets: list[str]) -> None:
         """Write a new proposal's row and its targets (``proposal_devices``), in that order."""
         row.insert(s)
         repo.add_targets(s, row.id, targets)
 
-    def edit(self, pid: str, draft: ProposalDraft, actor: Actor) -> Proposal:
+    def edit(self, pid: str, draft: ProposalDraft, actor: Actor, *, intent: str | None = None) -> Proposal:
         """Replace the content. The hash changes, so every earlier decision and approval is void
-        (they are bound to the old hash) and the proposal starts again from draft."""
+        (they are bound to the old hash) and the proposal starts again from draft. ``intent``: the
+        gates follow at once (a resubmit), recorded as for :meth:`create`."""
         with self.ctx.store.write() as s:
             row, p = self.ctx.load(s, pid)
             if actor.id != p.author:
@@ -130,6 +160,8 @@ class Authoring:
                       {"old_hash": old_hash, "new_hash": p.hash,
                              "changes": [c.model_dump(mode="json") for c in p.changes],
                              "note": "earlier decisions and approvals are void"})
+            if intent is not None:
+                self.intents.begin_in(s, pid, intent, actor.id, replace=True)
         return self.ctx.get(pid)
 
     def cancel(self, pid: str, actor: Actor, reason: str = "") -> Proposal:
@@ -188,7 +220,7 @@ class Authoring:
         caps = for_devices(s, reps.values()) if p.changes or p.operations else {}
         known = repo.latest_snapshots(s, list(reps)) if p.changes else {}
         # An operation the device's own data model lacks (the OB-USP-Agent has no FirmwareImage table,
-        # so no Download()) is refused here, not by the agent after approval (issue 37).
+        # so no Download()) is refused here, not by the agent after approval.
         problems += [refused[1] for op in p.operations for d in reps.values()
                      if (c := caps.get(d.id)) is not None and (refused := c.command_problem(op.command)) is not None]
         if p.per_target:

@@ -18,9 +18,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from core.config import Settings
 from core.execution import Aggregate, DeviceResult
-from core.models import ExecutionStatus, Proposal, ProposalState
+from core.kernel.config import Settings
+from core.kernel.models import ExecutionStatus, Proposal, ProposalState
 from core.store import Store, repo
 from core.store.records import ProposalRecord
 from policies.base import PolicyEngine
@@ -64,7 +64,7 @@ class LifecycleContext:
     def get(self, pid: str) -> Proposal:
         """The proposal as stored. The row through its prepared statement on the driver's cursor
         (``ProposalRecord``), not the ORM: no identity map or instance state for a row read once,
-        and JSON columns decoded only when read (issue 15)."""
+        and JSON columns decoded only when read."""
         with self.store.read() as s:
             return repo.proposal_from_row(ProposalRecord.load(s, pid))
 
@@ -78,21 +78,43 @@ class LifecycleContext:
 
 @dataclass
 class ApplyOutcome(Aggregate):
-    """What an apply or rollback did: every device's :class:`DeviceResult` (``results``) and, for
-    existing callers, the lists below. ``restored`` / ``not_restored`` say, per device, exactly which
-    parameters a rollback put back and which it could not (secrets read back empty; issue 10,
-    defect 10): ``rolled_back`` alone does not mean every value is back."""
+    """What an apply or rollback did: every device's :class:`DeviceResult` (``results``), and views
+    derived from them: ``failed`` (device → why, kept through its restore), ``rolled_back``, and
+    ``restored`` / ``not_restored`` — per device, exactly which parameters a rollback put back and
+    which it could not (secrets read back empty): ``rolled_back`` alone does not mean every value is
+    back. ``applied`` (the devices written, in write order) and ``alarms`` are kept as the run goes:
+    a restore's result replaces its write's, and an alarm may name a device no result stands for."""
 
     proposal: Proposal
     results: dict[str, DeviceResult] = field(default_factory=dict)
     applied: list[str] = field(default_factory=list)
-    rolled_back: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
     alarms: list[str] = field(default_factory=list)
-    restored: dict[str, list[str]] = field(default_factory=dict)
-    not_restored: dict[str, list[str]] = field(default_factory=dict)
     #: device → commands it accepted but nobody saw complete (never verified, not rolled back)
     unconfirmed: dict[str, list[str]] = field(default_factory=dict)
+    #: a scheduled write asked for before its time: nothing written; the worker starts it then
+    scheduled_for: datetime | None = None
+
+    @property
+    def failed_ids(self) -> list[str]:
+        """The devices whose write or verification failed (a device restored only because another
+        failed is in ``rolled_back``, not here)."""
+        return [d for d, r in self.results.items() if r.reason is not None]
+
+    @property
+    def failed(self) -> dict[str, str]:
+        return {d: self.results[d].reason or "" for d in self.failed_ids}
+
+    @property
+    def rolled_back(self) -> list[str]:
+        return [d for d, r in self.results.items() if r.status is ExecutionStatus.ROLLED_BACK]
+
+    @property
+    def restored(self) -> dict[str, list[str]]:
+        return {d: list(self.results[d].evidence.get("restored", [])) for d in self.rolled_back}
+
+    @property
+    def not_restored(self) -> dict[str, list[str]]:
+        return {d: list(self.results[d].evidence.get("not_restorable", [])) for d in self.rolled_back}
 
     @property
     def partial(self) -> bool:

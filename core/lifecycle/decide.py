@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session
 
 from core import audit, compat
 from core import policy_input as pinput
-from core.errors import Conflict
-from core.ids import new_id
+from core.kernel.errors import Conflict
+from core.kernel.ids import new_id
+from core.kernel.models import Actor, ActorKind, Decision, Proposal, utcnow
 from core.lifecycle.context import LifecycleContext, S
-from core.models import Actor, ActorKind, Decision, Proposal, utcnow
 from core.states import require_state, set_state
 from core.store import repo
 from core.store.records import ProposalRecord, insert_rows

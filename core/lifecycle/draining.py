@@ -1,5 +1,5 @@
 """Draining: a process asked to stop (SIGTERM) starts no new device write and lets the writes it
-has in flight reach a point recovery can take over from (issue 36).
+has in flight reach a point recovery can take over from.
 
 Why in the lifecycle: it is the only writer, so the one place that can say "no new write from
 now on" for every caller at once — an API request, a campaign batch, a remediation unit — and
@@ -7,7 +7,7 @@ know what is still in flight. The composition root (``gateward.shutdown``) decid
 process drains (the signal) and for how long (``GATEWARD_SHUTDOWN_S``); this module only holds
 the process's state:
 
-- :func:`begin` — from now on :func:`write_session` refuses (:class:`core.errors.ShuttingDown`:
+- :func:`begin` — from now on :func:`write_session` refuses (:class:`core.kernel.errors.ShuttingDown`:
   nothing was changed, the caller retries elsewhere or later);
 - :func:`write_session` — wraps every entry that may write a device (``Lifecycle.apply``,
   ``rollback``, ``apply_batch``, ``rollback_staged``), so :func:`in_flight` names what runs and
@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from core.errors import ShuttingDown
+from core.kernel.errors import ShuttingDown
 
 _cond = threading.Condition()
 _draining = threading.Event()

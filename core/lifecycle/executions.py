@@ -15,10 +15,10 @@ from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from core import audit, compat
-from core.errors import Conflict, NotFound
-from core.ids import new_id
+from core.kernel.errors import Conflict, NotFound
+from core.kernel.ids import new_id
+from core.kernel.models import Device, ExecutionStatus, Proposal, utcnow
 from core.lifecycle.context import LifecycleContext
-from core.models import Device, ExecutionStatus, Proposal, utcnow
 from core.states import check_execution, move_execution
 from core.store import repo
 from core.store.records import ExecutionRecord, insert_rows
@@ -53,6 +53,8 @@ class ExecutionLog:
         before = move_execution(ex, status)
         if detail:
             ex.detail = {**(ex.detail or {}), **detail}
+        if ex.detail and "waiting_for_inform" in ex.detail:  # the wait is over once the device moved on
+            ex.detail = {k: v for k, v in ex.detail.items() if k != "waiting_for_inform"}
         if error is not None:
             ex.error = error
         if status is ExecutionStatus.APPLYING:
@@ -109,7 +111,7 @@ class ExecutionLog:
         (path → (value, type)) put in, secrets masked. Without a full snapshot to start from nothing
         is stored — a handful of parameters must never pass for the device's state (defect 12).
         Returns whether a snapshot was stored."""
-        from core.secrets import mask_params
+        from core.kernel.secrets import mask_params
 
         if not values:
             return False

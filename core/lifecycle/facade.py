@@ -13,13 +13,19 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from core.config import Settings, get_settings
+from sqlalchemy.orm import Session
+
 from core.execution import DeviceEngine
+from core.kernel.config import Settings, get_settings
+from core.kernel.models import Actor, Decision, Device, Proposal, ProposalDraft, Scalar
+from core.kernel.ports.executor import GrantVerifier
+from core.kernel.ports.waits import InformWait
 from core.lifecycle import draining
 from core.lifecycle.apply import Apply
 from core.lifecycle.approvals import Approvals
 from core.lifecycle.authoring import Authoring
 from core.lifecycle.context import ApplyOutcome, LifecycleContext, StageTimer
+from core.lifecycle.create_intents import CreateIntents
 from core.lifecycle.decide import Decisions
 from core.lifecycle.device_io import GrantedIO
 from core.lifecycle.executions import ExecutionLog
@@ -28,9 +34,8 @@ from core.lifecycle.locking import DeviceLocks
 from core.lifecycle.preview import Previews
 from core.lifecycle.recovery import Recovery
 from core.lifecycle.rollback import Rollback
-from core.lifecycle.submit import Submission, Submitted
-from core.models import Actor, Decision, Device, Proposal, ProposalDraft, Scalar
-from core.ports.executor import GrantVerifier
+from core.lifecycle.schedule import Scheduling
+from core.lifecycle.submit import OnRecord, Submission, Submitted
 from core.routing import ExecutorRouter
 from core.staged import BatchOutcome, StagedExecution
 from core.store import Store
@@ -53,15 +58,19 @@ class Lifecycle:
         locks = self._locks = DeviceLocks(ctx)
         log = self._log = ExecutionLog(ctx)
         gates = self._gates = Gates(ctx)
-        self._authoring = Authoring(ctx, locks)
+        intents = self._intents = CreateIntents(ctx)
+        self._authoring = Authoring(ctx, locks, intents)
         self._previews = Previews(ctx, io)
         self._decisions = Decisions(ctx)
-        self._submission = Submission(ctx, self._authoring, self._previews, self._decisions)
+        self._submission = Submission(ctx, self._authoring, self._previews, self._decisions, intents)
         self._approvals = Approvals(ctx, gates, locks)
         self._rollback = Rollback(ctx, io, self.engine, log, locks)
-        self._recovery = Recovery(ctx, io, log, locks, self._rollback)
+        self._recovery = Recovery(ctx, io, log, locks, self._rollback, intents)
+        self._submission.on_cut = self._recovery.note_cut_submit  # finished once the database answers
+        self._recovery.finish_submit = self._submission.finish
+        self._scheduling = Scheduling(ctx, io, gates)
         self._apply = Apply(ctx, io, self.engine, gates=gates, locks=locks, log=log, rollback=self._rollback,
-                            recovery=self._recovery)
+                            recovery=self._recovery, scheduling=self._scheduling)
         self._staged = StagedExecution(store, settings, policy, io.router, self.engine,
                                        backup=io.backup_params, check_gates=gates.check)
         from core import oplog
@@ -87,6 +96,11 @@ class Lifecycle:
         adapters to it (``router.bind_grant_verifier``), so they accept this lifecycle's grants only.
         Handing it out is safe: it only accepts or refuses grants, it cannot issue one."""
         return self._io.verifier
+
+    def add_wait_listener(self, fn: Callable[[str | None, InformWait], None]) -> None:
+        """Be told when a device call of this lifecycle waits for the device's next inform (NAT);
+        the wait is also the audit event ``device.waiting_for_inform`` (``gateward apply`` prints it)."""
+        self._io.wait_listeners.append(fn)
 
     @property
     def policy(self) -> PolicyEngine:
@@ -117,8 +131,12 @@ class Lifecycle:
         return self._ctx.get(pid)
 
     # ================================================================== create / edit / validate
-    def create(self, draft: ProposalDraft, actor: Actor) -> Proposal:
-        return self._authoring.create(draft, actor)
+    def create(self, draft: ProposalDraft, actor: Actor, *, intent: str | None = None,
+               on_record: OnRecord | None = None) -> Proposal:
+        return self._authoring.create(draft, actor, intent=intent, on_record=on_record)
+
+    def check(self, draft: ProposalDraft, actor: Actor) -> list[str]:
+        return self._authoring.check(draft, actor)
 
     def edit(self, pid: str, draft: ProposalDraft, actor: Actor) -> Proposal:
         return self._authoring.edit(pid, draft, actor)
@@ -145,8 +163,29 @@ class Lifecycle:
     def submit(self, draft: ProposalDraft, actor: Actor) -> Proposal:
         return self._submission.submit(draft, actor)
 
-    def submit_detailed(self, draft: ProposalDraft, actor: Actor) -> Submitted:
-        return self._submission.submit_detailed(draft, actor)
+    def submit_detailed(self, draft: ProposalDraft, actor: Actor, *, on_record: OnRecord | None = None) -> Submitted:
+        return self._submission.submit_detailed(draft, actor, on_record=on_record)
+
+    def resubmit(self, pid: str, draft: ProposalDraft, actor: Actor) -> Proposal:
+        return self._submission.resubmit(pid, draft, actor)
+
+    # ================================================================== creates under way
+    # (``core.lifecycle.create_intents``: what a create records first and ends last, so that recovery
+    # finishes or undoes a create whose process stopped half-way)
+    def end_intent_in(self, s: Session, pid: str) -> bool:
+        return self._intents.end_in(s, pid)
+
+    def release_intent(self, pid: str) -> None:
+        self._intents.release(pid)
+
+    def settle_intent(self, pid: str, actor: Actor) -> None:
+        """A create of this process stopped after ``pid`` was recorded: settled in the background."""
+        self._recovery.note_cut_submit(pid, actor)
+
+    def create_under_way(self, pid: str) -> bool:
+        """Does a live process still create ``pid``? A create whose process is gone is settled first
+        (a submit finished, a campaign's proposal cancelled): what an idempotent retry waits for."""
+        return self._recovery.create_under_way(pid)
 
     # ================================================================== approvals
     def approve(self, pid: str, actor: Actor, comment: str = "", expected_hash: str | None = None) -> Proposal:
@@ -182,11 +221,19 @@ class Lifecycle:
     def recover(self, actor_id: str = "system:recovery") -> list[tuple[str, str]]:
         return self._recovery.recover(actor_id)
 
+    def start_due(self, now: datetime | None = None) -> list[tuple[str, str]]:
+        """Start every scheduled proposal whose time has come, for the person who asked (the
+        worker's watchdog calls this every round; ``core.lifecycle.schedule``)."""
+        return self._scheduling.start_due(self.apply, now)
+
     def recheck_pending(self, every_s: float = 30.0, actor_id: str = "system:recovery") -> list[tuple[str, str]]:
         return self._recovery.recheck_pending(every_s, actor_id)
 
     def settle_stranded(self, actor_id: str = "system:recovery") -> list[tuple[str, str]]:
         return self._recovery.settle_stranded(actor_id)
+
+    def held_live(self) -> list[tuple[str, str]]:
+        return self._recovery.held_live()
 
     # ================================================================== staged (campaigns)
     def apply_batch(self, pid: str, device_ids: Sequence[str], actor: Actor, *,

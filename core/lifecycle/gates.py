@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from core import policy_input as pinput
 from core import rbac, windows
-from core.errors import Conflict, Forbidden, Invalid, WindowClosed
+from core.kernel.errors import Conflict, Forbidden, Invalid, WindowClosed
+from core.kernel.models import Actor, ActorKind, Decision, Device, Proposal, ProposalState
 from core.lifecycle.context import LifecycleContext, S
-from core.models import Actor, ActorKind, Decision, Device, Proposal, ProposalState
 from core.states import require_state
 from core.store import repo
 from core.store.records import DecisionRowRecord, ProposalRecord
@@ -31,7 +31,7 @@ class Gates:
 
     @staticmethod
     def check_preview(s: Session, p: Proposal, stored: dict[str, Any] | None = None) -> None:
-        """Backstop for policy (issue 10, defect 8): the stored preview is of exactly this content
+        """Backstop for policy: the stored preview is of exactly this content
         and read every target (offline targets are held, not failed, only in a staged rollout).
         Its age is not re-checked here: approval takes time, and the backup is read fresh anyway.
         ``stored`` is the preview as the caller just read it from the store in this transaction."""
@@ -46,9 +46,11 @@ class Gates:
 
     def check(self, s: Session, p: Proposal, devices: dict[str, Device],
               states: tuple[ProposalState, ...] = (S.APPROVED,), *,
-              stored_preview: dict[str, Any] | None = None) -> None:
+              stored_preview: dict[str, Any] | None = None, window: bool = True) -> None:
         """Invariant 1, re-derived from the store. Raises with the gate that failed.
-        ``stored_preview``: the proposal row's preview, when the caller read the row in ``s``."""
+        ``stored_preview``: the proposal row's preview, when the caller read the row in ``s``.
+        ``window=False``: a scheduled write asked for before its time (``core.lifecycle.schedule``);
+        the window is judged when it starts, not now."""
         if p.state not in states:
             require_state(p, *states, doing="apply")
         if p.hash != p.compute_hash():
@@ -56,7 +58,8 @@ class Gates:
         rec, decision = self.current_decision(s, p)
         if not decision.allow or not rec.allow:
             raise Forbidden(f"policy did not allow proposal {p.id}")
-        self.check_window(p, decision)
+        if window:
+            self.check_window(p, decision)
         every = repo.approvals_for(s, p.id)
         if any(a.verdict == "reject" and a.proposal_hash == p.hash for a in every):
             raise Forbidden(f"proposal {p.id} was rejected")
@@ -86,7 +89,7 @@ class Gates:
 
     def check_window(self, p: Proposal, decision: Decision) -> None:
         """The change window the decision bound this write to must be open now, by the clock policy
-        judges (issue 34: a change decided at 02:30 inside the DE window and applied at 14:00 used to
+        judges (a change decided at 02:30 inside the DE window and applied at 14:00 used to
         end ``done``). Checked with the other gates, before any lock, so a refusal leaves the proposal
         approved, no lock behind and nothing written; an emergency has no window obligation."""
         now = self.ctx.clock()

@@ -1,5 +1,5 @@
 """The device locks of single applies and rollbacks: taken for every target in one statement,
-released at the end (or remembered as stranded on a full disk), refused under a live apply, handed
+released at the end (or remembered as stranded on a full disk or a lost database), refused under a live apply, handed
 to the restore a ``rollback_pending`` proposal still owes.
 
 Why here, apart: the apply, the manual rollback, recovery and the approval phases all take or look
@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 import orjson
 from sqlalchemy import String, bindparam, delete, select, text, update
 from sqlalchemy.orm import Session
 
-from core.errors import Conflict, Locked, storage_full_cause
 from core.execution import PENDING_RESTORE_OWNER, lock_in_use, lock_is_live
 from core.execution import owner as this_process
+from core.kernel.errors import Conflict, Locked, database_unavailable_cause, storage_full_cause
+from core.kernel.models import Proposal, utcnow
 from core.lifecycle.context import EXECUTING, LifecycleContext
 from core.locks import LOCKS, clear_dead_locks
-from core.models import Proposal, utcnow
 from core.store.fastsql import Prepared
 from core.store.records import among
 from core.store.schema import DeviceLockRow
@@ -57,6 +58,8 @@ class DeviceLocks:
         # disk; settled by the next apply or the worker's round (Recovery.settle_stranded).
         self._stranded: set[str] = set()
         self._stranded_lock = threading.Lock()
+        #: called after a proposal is stranded (``Recovery`` settles it as soon as the database lets it)
+        self.on_strand: Callable[[], None] | None = None
 
     def take_stranded(self) -> set[str]:
         """The stranded proposals, handed over (the set is empty after)."""
@@ -64,10 +67,18 @@ class DeviceLocks:
             todo, self._stranded = self._stranded, set()
         return todo
 
-    def strand(self, pid: str) -> None:
-        """Remember ``pid``'s locks as not released (settled later)."""
+    def strand(self, pid: str, *, wake: bool = True) -> None:
+        """Remember ``pid``'s locks (and state) as not settled: settled later, by this process
+        (``wake``: start the settling thread, :attr:`on_strand`)."""
         with self._stranded_lock:
             self._stranded.add(pid)
+        if wake and self.on_strand is not None:
+            self.on_strand()
+
+    def stranded(self) -> set[str]:
+        """The proposals waiting to be settled (a copy)."""
+        with self._stranded_lock:
+            return set(self._stranded)
 
     def hold_for_restore(self, s: Session, pid: str, ids: list[str]) -> None:
         """In the caller's transaction: only the devices ``ids`` owed a restore stay locked, held by
@@ -91,7 +102,7 @@ class DeviceLocks:
         """Lock every target for this proposal in one statement: the rows of the devices nobody
         holds are inserted, a held one is left alone (``ON CONFLICT DO NOTHING``). Any device not
         taken is named with its holder, and the caller's transaction rolls back whatever this one
-        took — a lock check and an insert were two round trips (issue 15). A lock an earlier apply
+        took — a lock check and an insert were two round trips. A lock an earlier apply
         of this proposal left when its process stopped (a crash, a full disk) names the command that
         releases it."""
         now = utcnow()
@@ -112,17 +123,18 @@ class DeviceLocks:
         raise Locked(f"a device of proposal {p.id} was locked by another proposal just now; retry")
 
     def release(self, pid: str) -> None:
-        """Release the proposal's locks. On a full disk the delete cannot commit either (issue 34):
-        the locks are remembered as stranded and released by this process's next apply (or its
-        worker's next round, :meth:`settle_stranded`), or by recovery once this process is gone —
-        the original error, not this one, is what the caller reports."""
+        """Release the proposal's locks. On a full disk or a lost database connection the delete
+        cannot commit either (issues 34, 45): the locks are remembered as stranded and released by
+        this process as soon as the database takes the write (``Recovery.settle_stranded``), or by
+        recovery once this process is gone — the original error, not this one, is what the caller
+        reports."""
         try:
             with self.ctx.store.write() as s:  # only ours: a device owed a restore stays locked (Rollback._end_pending)
                 s.execute(delete(LOCKS).where(LOCKS.c.proposal_id == pid, LOCKS.c.owner == this_process()))
         except Exception as exc:
-            if storage_full_cause(exc) is None:
+            if storage_full_cause(exc) is None and database_unavailable_cause(exc) is None:
                 raise
-            log.info("proposal %s: its device locks could not be released (disk full); kept for later", pid)
+            log.info("proposal %s: its device locks could not be released (%s); kept for later", pid, exc)
             self.strand(pid)
 
     def refuse_if_executing(self, s: Session, p: Proposal, actor_id: str, *, doing: str) -> None:

@@ -11,14 +11,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core import policy_input as pinput
-from core.errors import Conflict
 from core.execution import values_equal
 from core.fanout import map_bounded
+from core.kernel.errors import Conflict
+from core.kernel.models import Actor, Change, Device, DevicePreview, DiffLine, Proposal, utcnow
+from core.kernel.ports.executor import ExecutorError, Fault, ParamValue
+from core.kernel.secrets import MASK, is_secret_path
 from core.lifecycle.context import LifecycleContext, S
 from core.lifecycle.device_io import GrantedIO
-from core.models import Actor, Change, Device, DevicePreview, DiffLine, Proposal, utcnow
-from core.ports.executor import ExecutorError, Fault, ParamValue
-from core.secrets import MASK, is_secret_path
 from core.states import require_state, set_state
 from core.store import repo
 from core.store.records import ProposalRecord
@@ -74,7 +74,7 @@ class Previews:
         return preview
 
     def _live(self, p: Proposal, devices: Sequence[Device]) -> list[dict[str, Any]]:
-        """Every device read live, up to ``GATEWARD_APPLY_CONCURRENCY`` at a time (issue 37: 50
+        """Every device read live, up to ``GATEWARD_APPLY_CONCURRENCY`` at a time (50
         devices on GenieACS took 28.6 s one after another), listed in target order."""
         extra = self._context_paths(p)
         limit = max(1, int(self.ctx.settings.apply_concurrency))
@@ -161,7 +161,7 @@ class Previews:
         ``save=False``: the caller records the decision on the row next, which saves both.
         ``row``: the row as this call committed it a moment ago, instead of reading it again — its
         save matches that version, so any change made since (an edit, a cancel) refuses the
-        whole transaction with ``Conflict`` (issue 15: a full row read fewer a submit)."""
+        whole transaction with ``Conflict`` (a full row read fewer a submit)."""
         pid = p.id
         out = preview["devices"]
         if row is None:

@@ -1,5 +1,13 @@
-"""Finishing what a dead process (or a full disk) left: recovery from the recorded execution
-history, the re-check of ``rollback_pending`` restores, and the locks an apply could not release.
+"""Finishing what a dead process (or a full disk, or a lost database connection) left: recovery
+from the recorded execution history, the re-check of ``rollback_pending`` restores, the locks an
+apply could not release, and the creates cut half-way (``core.lifecycle.create_intents``: a submit
+is finished, a campaign's proposal without its campaign cancelled).
+
+Why a live process settles its own: another process's recovery must leave a live holder's locks
+alone (it may be writing), so an apply this process could not finish — the database went away
+mid-way — would stay ``applying`` with its devices locked for as long as this process lives. The
+process that holds it therefore retries in the background (:meth:`Recovery.settle_soon`) and
+finishes it from the recorded history the moment the database answers again.
 """
 
 from __future__ import annotations
@@ -7,54 +15,232 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import delete, select
 
 from core import audit
-from core.errors import NotFound, storage_full_cause
-from core.execution import lock_is_live, owner
-from core.lifecycle.context import EXECUTING, ROLLING, WRITTEN, ApplyOutcome, LifecycleContext, S, X
+from core.execution import lock_in_use, lock_is_live, owner
+from core.kernel.errors import NotFound, database_unavailable_cause, storage_full_cause
+from core.kernel.models import TERMINAL_STATES, Actor, ActorKind, Device, ExecutionStatus, Proposal, utcnow
+from core.kernel.ports.executor import ExecutorError
+from core.lifecycle.context import EDITABLE, EXECUTING, ROLLING, WRITTEN, ApplyOutcome, LifecycleContext, S, X
+from core.lifecycle.create_intents import CAMPAIGN, CreateIntents, Intent
 from core.lifecycle.device_io import GrantedIO
 from core.lifecycle.executions import ExecutionLog
 from core.lifecycle.locking import DeviceLocks
 from core.lifecycle.rollback import Rollback
 from core.locks import LOCKS, clear_dead_locks
-from core.models import TERMINAL_STATES, Actor, ActorKind, Device, ExecutionStatus, Proposal, utcnow
-from core.ports.executor import ExecutorError
-from core.states import move_execution, set_state
+from core.states import move_execution, require_state, set_state
 from core.store import repo
 from core.store.schema import DeviceLockRow, ExecutionRow, ProposalRow
 
 log = logging.getLogger("gateward.lifecycle")
+SETTLE_RETRY_S = 0.5  # first retry of a stranded proposal's settling after the database went away
+SETTLE_RETRY_MAX_S = 5.0
+SETTLED_KEPT = 1000  # settled proposals remembered for a retried apply's answer
+ENDED = frozenset({"done", "rolled_back", "failed", "rollback_pending"})  # what a retried apply answers as is
+INTENT_SWEEP_S = 5.0  # the worker's round looks for creates whose process is gone at most this often
+UNDECIDED = frozenset({S.DRAFT, S.VALIDATED, S.PREVIEWED})  # what a submit cut before its decision leaves
 
 
 class Recovery:
     """Crash recovery, pending restores, stranded locks."""
 
     def __init__(self, ctx: LifecycleContext, io: GrantedIO, log: ExecutionLog, locks: DeviceLocks,
-                 rollback: Rollback) -> None:
+                 rollback: Rollback, intents: CreateIntents) -> None:
         self.ctx, self.io, self.log, self.locks, self.rollback = ctx, io, log, locks, rollback
+        self.intents = intents
         self._next_recheck = 0.0  # monotonic time of the next rollback_pending re-check (recheck_pending)
+        self._next_sweep = 0.0  # monotonic time of the next look for abandoned creates (recheck_pending)
         self._recheck_lock = threading.Lock()
+        # One settling at a time: an apply retried after an outage waits here for its proposal's.
+        self._settle_lock = threading.Lock()
+        self._settler: threading.Thread | None = None
+        self._settler_guard = threading.Lock()
+        #: proposals this process settled after its apply of them was cut, and how they ended
+        self.settled: dict[str, str] = {}
+        locks.on_strand = self.settle_soon
+        # Creates of this process stopped after the proposal was recorded (the database went away, an
+        # error): settled (a submit finished by ``finish_submit`` — the submission phase's, wired by
+        # the façade —, a campaign's proposal cancelled) once the database answers.
+        self._cut_submits: dict[str, Actor] = {}
+        self.finish_submit: Callable[[str, Actor], str] | None = None
+
+    def note_cut_submit(self, pid: str, actor: Actor) -> None:
+        with self._settler_guard:
+            self._cut_submits[pid] = actor
+        self.settle_soon()
+
+    def _finish_submits(self) -> list[tuple[str, str]]:
+        with self._settler_guard:
+            todo, self._cut_submits = self._cut_submits, {}
+        done: list[tuple[str, str]] = []
+        for pid, actor in sorted(todo.items()):
+            try:
+                it = self.intents.get(pid)
+                if it is not None and self.intents.live(it):  # its call has not returned yet
+                    with self._settler_guard:
+                        self._cut_submits.setdefault(pid, actor)
+                elif it is not None:
+                    done += self._settle_intents([it])
+            except Exception as exc:
+                if storage_full_cause(exc) is None and database_unavailable_cause(exc) is None:
+                    log.exception("proposal %s: settling its cut create failed", pid)
+                    continue  # its intent stays: the worker's round (or a restart's recovery) tries again
+                with self._settler_guard:
+                    self._cut_submits.setdefault(pid, actor)
+        return done
+
+    # ------------------------------------------------------------------ creates cut half-way
+    def settle_intents(self, *, own_are_dead: bool = False, actor_id: str = "system:recovery"
+                       ) -> list[tuple[str, str]]:
+        """Every create whose process is gone (or, ``own_are_dead``: a predecessor with this pid), settled:
+        a submit's proposal previewed and decided from what was recorded, as the submit would have;
+        one that cannot be finished, and a campaign's proposal whose campaign was never recorded,
+        cancelled with the reason. Each audited; a database still away leaves it for the next round."""
+        return self._settle_intents(self.intents.abandoned(own_are_dead=own_are_dead), actor_id)
+
+    def create_under_way(self, pid: str, actor_id: str = "system:recovery") -> bool:
+        """Does a live process still create ``pid``? An intent no live process works on is settled now."""
+        it = self.intents.get(pid)
+        if it is None or self.intents.live(it):
+            return it is not None
+        self._settle_intents([it], actor_id)
+        it = self.intents.get(pid)
+        return it is not None and self.intents.live(it)
+
+    def _settle_intents(self, found: list[Intent], actor_id: str = "system:recovery") -> list[tuple[str, str]]:
+        done: list[tuple[str, str]] = []
+        for it in found:
+            if not self.intents.take_over(it):
+                continue  # another recoverer took it first
+            try:
+                done.append((it.proposal_id, self._settle_intent(it, actor_id)))
+            except Exception as exc:
+                if storage_full_cause(exc) is None and database_unavailable_cause(exc) is None:
+                    log.exception("proposal %s: settling its cut %s failed", it.proposal_id, it.kind)
+            finally:
+                self.intents.release(it.proposal_id)
+        for pid, what in done:
+            log.warning("proposal %s: %s", pid, what)
+        return done
+
+    def _settle_intent(self, it: Intent, actor_id: str) -> str:
+        pid = it.proposal_id
+        gone = (f"the process that created it ({it.owner}) died before" if it.owner != owner()
+                else "the request that created it stopped before")
+        actor = Actor(id=actor_id, roles=("admin",), kind=ActorKind.JOB)
+        try:
+            p = self.ctx.get(pid)
+        except NotFound:
+            return "gone (nothing to settle)"  # the intent went with its proposal (cascade)
+        if p.state in TERMINAL_STATES or (it.kind != CAMPAIGN and p.state not in UNDECIDED):
+            self._end_intent(pid)
+            return f"{p.state} (its {it.kind} had ended; nothing to do)"
+        if it.kind == CAMPAIGN:
+            why = (f"its campaign was never recorded: {gone} the campaign — create the campaign again")
+            self._cancel(pid, actor, why)
+            return f"cancelled ({why})"
+        with self.ctx.store.write() as s:
+            audit.append(s, actor=actor_id, action="proposal.submit_resumed", proposal_id=pid, data={
+                "state": str(p.state), "kind": it.kind, "owner": it.owner,
+                "reason": f"its {it.kind} was cut: {gone} its decision; previewed and decided now"})
+        try:
+            assert self.finish_submit is not None, "wired by the façade"
+            state = self.finish_submit(pid, Actor(id=it.actor, roles=("admin",), kind=ActorKind.JOB))
+        except Exception as exc:
+            if storage_full_cause(exc) is not None or database_unavailable_cause(exc) is not None:
+                raise
+            why = f"its {it.kind} was cut ({gone} its decision) and could not be finished: {exc}"
+            self._cancel(pid, actor, why[:1000])
+            return f"cancelled ({why[:300]})"
+        self._end_intent(pid)
+        return f"{state} (its {it.kind} was cut: {gone} its decision; finished)"
+
+    def _cancel(self, pid: str, actor: Actor, reason: str) -> None:
+        """Cancel ``pid`` and end its intent in one transaction, audited with the reason."""
+        with self.ctx.store.write() as s:
+            row, p = self.ctx.load(s, pid)
+            if p.state not in TERMINAL_STATES:
+                require_state(p, *EDITABLE, doing="cancel")
+                self.locks.refuse_if_executing(s, p, actor.id, doing="cancel")
+                set_state(s, row, S.CANCELLED, actor.id, "proposal.cancelled", {"reason": reason})
+            self.intents.end_in(s, pid)
+
+    def _end_intent(self, pid: str) -> None:
+        with self.ctx.store.write() as s:
+            self.intents.end_in(s, pid)
 
     def settle_stranded(self, actor_id: str = "system:recovery") -> list[tuple[str, str]]:
-        """Finish what an apply of this process left when the database's disk was full: its locks
-        (which only this process may release while it lives — another process's recovery sees a
-        live holder) and, if the proposal was left between backup and its end, the recovery a
-        restart would do (:meth:`_recover_from_history`: approved again when nothing was written,
-        else verified or rolled back). Called before every apply and by the worker's round; a
-        proposal whose settling fails again (the disk still full) stays for the next call."""
-        todo = self.locks.take_stranded()
-        done: list[tuple[str, str]] = []
-        for pid in sorted(todo):
+        """Finish what an apply of this process left when the database's disk was full or its
+        connection was lost: its locks (which only this process may release while it lives —
+        another process's recovery sees a live holder) and, if the proposal was left between backup
+        and its end, the recovery a restart would do (:meth:`_recover_from_history`: approved again
+        when nothing was written, else verified or rolled back). Called before every apply, by the
+        worker's round and by :meth:`settle_soon`'s thread; a proposal whose settling fails again
+        (the disk still full, the database still away) stays for the next call."""
+        with self._settle_lock:
+            todo = self.locks.take_stranded()
+            creates = self._finish_submits()  # logged there; not applies a retry asks about
+            done: list[tuple[str, str]] = []
+            for pid in sorted(todo):
+                try:
+                    done.append((pid, self._settle_one(pid, actor_id)))
+                except Exception as exc:
+                    if storage_full_cause(exc) is None and database_unavailable_cause(exc) is None:
+                        log.exception("proposal %s: settling what its apply left failed", pid)
+                    self.locks.strand(pid, wake=False)  # the settler thread, if any, goes on retrying
+            for pid, what in done:
+                log.warning("proposal %s: settled after its apply was cut: %s", pid, what)
+                if what.split(" ", 1)[0].rstrip(":") not in ENDED:
+                    continue  # approved again: a retried apply applies it
+                self.settled[pid] = what
+                while len(self.settled) > SETTLED_KEPT:
+                    self.settled.pop(next(iter(self.settled)))
+            return creates + done
+
+    def settle_soon(self) -> None:
+        """Settle the stranded proposals in the background, retrying until the database takes it
+        (every ``SETTLE_RETRY_S``, backing off to ``SETTLE_RETRY_MAX_S``): a live process never
+        holds locks on a change it abandoned for longer than the outage. One thread at a time."""
+        with self._settler_guard:
+            if self._settler is not None and self._settler.is_alive():
+                return
+            self._settler = threading.Thread(target=self._settle_until_done, name="gw-settle", daemon=True)
+            self._settler.start()
+
+    def _settle_until_done(self) -> None:
+        delay = SETTLE_RETRY_S
+        while True:
+            time.sleep(delay)
             try:
-                done.append((pid, self._settle_one(pid, actor_id)))
-            except Exception as exc:
-                if storage_full_cause(exc) is None:
-                    log.exception("proposal %s: settling after a full disk failed", pid)
-                self.locks.strand(pid)
-        return done
+                self.settle_stranded()
+            except Exception:  # never let the thread die with work left
+                log.exception("settling stranded proposals failed")
+            with self._settler_guard:
+                if not self.locks.stranded() and not self._cut_submits:
+                    self._settler = None
+                    return
+            delay = min(delay * 2, SETTLE_RETRY_MAX_S)
+
+    def held_live(self) -> list[tuple[str, str]]:
+        """Proposals between backup and their end whose locks a live process holds: left to it by
+        :meth:`recover`, and named by ``gateward recover`` so that "nothing to recover" is never said
+        while a change is under way or waiting for its holder to finish it."""
+        with self.ctx.store.read() as s:
+            rows = s.execute(select(ProposalRow.id, ProposalRow.state, DeviceLockRow.owner, DeviceLockRow.acquired_at,
+                                    DeviceLockRow.expires_at)
+                             .join(DeviceLockRow, DeviceLockRow.proposal_id == ProposalRow.id)
+                             .where(ProposalRow.state.in_([str(x) for x in EXECUTING]))).all()
+        seen: dict[str, str] = {}
+        for pid, state, holder, since, expires in rows:
+            if pid not in seen and lock_in_use(holder, expires) and holder != owner():
+                seen[pid] = (f"{state}, held by the live process {holder} since {since:%Y-%m-%d %H:%M:%S}Z — left "
+                             "to it: it finishes the apply, also one a lost database cut (once the database answers); "
+                             "if that process hangs, stop it and run `gateward recover` again")
+        return sorted(seen.items())
 
     def _settle_one(self, pid: str, actor_id: str) -> str:
         p = self.ctx.get(pid)
@@ -68,7 +254,7 @@ class Recovery:
                 s.execute(delete(LOCKS).where(LOCKS.c.proposal_id == pid, LOCKS.c.owner == owner()))
                 audit.append(s, actor=actor_id, action="lock.released", proposal_id=pid,
                              data={"devices": mine, "owners": [owner()],
-                                   "reason": "its apply stopped on a full disk; released once writable"})
+                                   "reason": "its apply was cut (disk full or database lost); released once writable"})
         return what
 
     def recover(self, actor_id: str = "system:recovery") -> list[tuple[str, str]]:
@@ -88,7 +274,7 @@ class Recovery:
             for lock in s.scalars(select(DeviceLockRow)):
                 locks.setdefault(lock.proposal_id, []).append(lock)
         actor = Actor(id=actor_id, roles=("admin",), kind=ActorKind.JOB)
-        results: list[tuple[str, str]] = []
+        results: list[tuple[str, str]] = self.settle_intents(own_are_dead=True, actor_id=actor_id)
         for pid in sorted(executing | set(locks)):
             held = locks.get(pid, [])
             if any(lock_is_live(lk.owner, lk.expires_at) for lk in held):
@@ -124,6 +310,12 @@ class Recovery:
         is confirmed (or redone) soon after the device answers again, without a person."""
         done = self.settle_stranded(actor_id)
         now = time.monotonic()
+        with self._recheck_lock:
+            sweep = now >= self._next_sweep
+            if sweep:
+                self._next_sweep = now + INTENT_SWEEP_S
+        if sweep:  # creates whose process died (an API killed mid-submit): finished or undone here
+            done += self.settle_intents(actor_id=actor_id)
         with self._recheck_lock:
             if now < self._next_recheck:
                 return done

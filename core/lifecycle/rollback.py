@@ -14,17 +14,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import audit, rbac
-from core.errors import Conflict, DeviceUnavailable, Forbidden, Invalid
 from core.execution import UNCONFIRMED_ACTION, DeviceEngine, DeviceResult, restore_unreachable, values_equal
 from core.failpoints import failpoint
+from core.kernel.errors import Conflict, DeviceUnavailable, Forbidden, Invalid
+from core.kernel.models import Actor, ActorKind, Device, ExecutionStatus, Proposal, utcnow
+from core.kernel.ports.executor import RETRYABLE_ERRORS, ExecutorError
+from core.kernel.secrets import is_secret_path
 from core.lifecycle.context import TOUCHED, WRITTEN, ApplyOutcome, LifecycleContext, S, X, not_restored_text
 from core.lifecycle.device_io import GrantedIO, holds_backup
 from core.lifecycle.executions import ExecutionLog
 from core.lifecycle.locking import DeviceLocks
 from core.locks import LOCKS
-from core.models import Actor, ActorKind, Device, ExecutionStatus, Proposal, utcnow
-from core.ports.executor import RETRYABLE_ERRORS, ExecutorError
-from core.secrets import is_secret_path
 from core.states import require_state, set_state
 from core.store import repo
 from core.store.records import delete_where
@@ -44,6 +44,8 @@ class _Findings:
     alarms: list[str] = field(default_factory=list)
     unconfirmed: list[str] = field(default_factory=list)
     pending: dict[str, str] = field(default_factory=dict)
+    #: downloads that did not install, with nothing to write back: they stay ``verify_failed``
+    not_installed: list[str] = field(default_factory=list)
     snapshots: dict[str, dict[str, tuple[Any, str | None]]] = field(default_factory=dict)
 
     @classmethod
@@ -69,7 +71,7 @@ class Rollback:
                 reason: str, *, recheck: bool = False) -> None:
         """Restore every touched device from its backup and end the proposal ``rolled_back``, or
         ``failed`` (a restore failed, an operation is unconfirmed), or ``rollback_pending`` when a
-        restore could not be confirmed only because its device was unreachable (issue 34): that
+        restore could not be confirmed only because its device was unreachable: that
         device stays ``rolling_back`` and locked, and ``Recovery._recheck_pending`` tries it again.
         ``recheck``: this is that re-check — only the pending devices are looked at, by a read
         first (the original value back clears the alarm without writing), and what earlier passes
@@ -128,9 +130,16 @@ class Rollback:
                                              "action_needed": UNCONFIRMED_ACTION})
             if not self.engine.needs_restore(written, back):
                 return None  # nothing to write back: it stays verify_failed, never "rolled back"
+        if written is not None and written.evidence.get("not_installed") and not self.engine.needs_restore(
+                written, back):
+            found.not_installed.append(written.error or f"{d.id}: the firmware did not install")
+            return None  # a download restores nothing: it stays verify_failed, never "rolled back"
         self.log.update(p.id, d, ExecutionStatus.ROLLING_BACK, "device.rolling_back", actor.id,
                         detail={"reason": reason})
-        return outcome.add(self.engine.restore(p, d, back, reason))
+        res = self.engine.restore(p, d, back, reason)
+        before = outcome.results.get(d.id)
+        res.reason = before.reason if before is not None else None  # why it failed, kept through its restore
+        return outcome.add(res)
 
     def _record_restore(self, p: Proposal, d: Device, res: DeviceResult, back: dict[str, Any], actor: Actor,
                         outcome: ApplyOutcome, found: _Findings, *, recheck: bool) -> None:
@@ -150,17 +159,16 @@ class Rollback:
                                    "action_needed": "device left in an unknown state; inspect and restore by hand"})
             return
         restored, unrestorable = res.evidence["restored"], res.evidence["not_restorable"]
-        confirmed = res.evidence.get("confirmed_by")
+        confirmed, undone = res.evidence.get("confirmed_by"), res.evidence.get("not_undone")
         with self.ctx.store.write() as s:
             self.log.update_in(s, p.id, d, ExecutionStatus.ROLLED_BACK, "device.rolled_back", actor.id,
                                detail={"restored": restored, "not_restorable": unrestorable,
-                                         **({"confirmed_by": confirmed} if confirmed else {})})
+                                       **({"not_undone": undone} if undone else {}),
+                                       **({"confirmed_by": confirmed} if confirmed else {})})
             if recheck:  # the restore the pending alarm was about is confirmed now
                 audit.append(s, actor=actor.id, action="alarm.cleared", proposal_id=p.id, device=d,
                              data={"alarm": "alarm.rollback_unconfirmed",
                                    "how": confirmed or "restored from the backup and read back"})
-        outcome.rolled_back.append(d.id)
-        outcome.restored[d.id], outcome.not_restored[d.id] = restored, unrestorable
         found.snapshots[d.id] = {path: (back[path]["value"], back[path].get("type")) for path in restored}
 
     def _finish(self, p: Proposal, devices: Sequence[Device], execs: dict[str, Any], actor: Actor,
@@ -194,9 +202,14 @@ class Rollback:
                           {**detail, "alarms": alarms + unconfirmed,
                                  **({"unconfirmed": outcome.unconfirmed} if outcome.unconfirmed else {})},
                           error=error + (f"; {partial}" if partial else ""))
+            elif found.not_installed and not outcome.rolled_back:
+                set_state(s, row, S.FAILED, actor.id, "proposal.failed",
+                          {**detail, "not_installed": found.not_installed},
+                          error=f"{reason}; the firmware did not install, and a download cannot be rolled back: "
+                                "the device runs the image it ran before (nothing to restore)")
             elif (p.operations and not any(p.changes_for(d.id) for d in devices) and not outcome.rolled_back
                   and not any(ex.status in WRITTEN for ex in execs.values())):
-                # Commands only, refused before any device did anything (issue 37: a reboot the agent
+                # Commands only, refused before any device did anything (a reboot the agent
                 # answered with an error ended "rolled_back"): nothing was undone, so it failed.
                 set_state(s, row, S.FAILED, actor.id, "proposal.failed", detail,
                           error=f"{reason}; nothing sent to roll back: no device was changed")
@@ -261,7 +274,7 @@ class Rollback:
 
         The backup is the value *before this proposal*. If a device no longer holds what this
         proposal wrote — a later proposal or a local change set it since — restoring would silently
-        overwrite that (issue 10, defect 9). So the live values are compared first, under the device
+        overwrite that. So the live values are compared first, under the device
         locks, and on drift nothing is written: Conflict names each path, its live value and what
         changed it. ``force=True`` restores anyway; it needs a person with approver, senior_approver
         or admin and a reason, and is audited as ``rollback.forced`` with the drift."""

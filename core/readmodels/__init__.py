@@ -1,4 +1,4 @@
-"""Read models: each aggregate's row shapes, derived from the schema (issue 35, "one row, one definition").
+"""Read models: each aggregate's row shapes, derived from the schema ("one row, one definition").
 
 ``shapes.py`` states, per aggregate, how each shape differs from its table (what it leaves out and
 why, narrower types, order); ``gen.py`` (``python -m core.readmodels.gen``) derives the field

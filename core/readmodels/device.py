@@ -19,7 +19,7 @@ DEVICE_COLUMNS: tuple[str, ...] = (
 
 
 class DeviceView(NamedTuple):
-    """The fields of ``core.models.Device``, filled as ``repo.device_from_row`` fills them
+    """The fields of ``core.kernel.models.Device``, filled as ``repo.device_from_row`` fills them
     (``Device(**view._asdict())`` is that model): the CLI's and the fleet steps' device."""
 
     id: str

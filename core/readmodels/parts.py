@@ -9,7 +9,7 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class ChangeView:
-    """``core.models.Change`` as ``Change(**stored)`` reads it (the path stripped)."""
+    """``core.kernel.models.Change`` as ``Change(**stored)`` reads it (the path stripped)."""
 
     path: str
     value: Any
@@ -18,7 +18,7 @@ class ChangeView:
 
 
 class ProposalViewMethods:
-    """What :class:`core.readmodels.proposal.ProposalView` answers as ``core.models.Proposal`` does
+    """What :class:`core.readmodels.proposal.ProposalView` answers as ``core.kernel.models.Proposal`` does
     (its fields are generated; these are not fields)."""
 
     __slots__ = ()

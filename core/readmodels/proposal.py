@@ -17,7 +17,7 @@ from core.readmodels.parts import ChangeView, ProposalViewMethods
 PROPOSAL_COLUMNS: tuple[str, ...] = (
     "id", "author", "author_kind", "intent", "targets", "changes", "operations", "rationale", "evidence",
     "emergency", "action_type", "staged", "source", "risk", "state", "hash", "error", "preview", "version",
-    "created_at", "updated_at"
+    "created_at", "updated_at", "not_before", "preconditions", "readback", "start_requested_by"
 )
 
 
@@ -46,11 +46,15 @@ class ProposalFields:
     version: int
     created_at: datetime
     updated_at: datetime
+    not_before: datetime | None
+    preconditions: list[Any] | None
+    readback: str | None
+    start_requested_by: str | None
 
 
 @dataclass(frozen=True, slots=True)
 class ProposalView(ProposalViewMethods):
-    """The fields of ``core.models.Proposal`` as ``repo.proposal_from_row`` fills them, plus the
+    """The fields of ``core.kernel.models.Proposal`` as ``repo.proposal_from_row`` fills them, plus the
     stored preview: what the read-only CLI commands show (``core.store.lite``). Operations and
     evidence stay the stored dicts (only shown, never acted on)."""
 
@@ -73,6 +77,10 @@ class ProposalView(ProposalViewMethods):
     error: str | None
     created_at: datetime
     updated_at: datetime
+    not_before: datetime | None
+    preconditions: list[Any] | None
+    readback: str | None
+    start_requested_by: str | None
     preview: dict[str, Any] | None
 
 
@@ -80,7 +88,7 @@ class ProposalView(ProposalViewMethods):
 # ``version`` is read beside them as the summary cache's key.
 PROPOSAL_SUMMARY_COLUMNS: tuple[str, ...] = (
     "id", "author", "intent", "targets", "changes", "operations", "source", "risk", "state", "hash", "error",
-    "created_at", "updated_at"
+    "created_at", "updated_at", "not_before"
 )
 
 
@@ -123,13 +131,13 @@ class DecisionDetailView(NamedTuple):
     created_at: datetime
 
 
-# Every ``approvals`` column, in the table's order: the fields of ``core.models.Approval``.
+# Every ``approvals`` column, in the table's order: the fields of ``core.kernel.models.Approval``.
 APPROVAL_COLUMNS: tuple[str, ...] = (
     "id", "proposal_id", "proposal_hash", "decision_id", "actor", "role", "verdict", "comment", "created_at"
 )
 
 
-# Every ``executions`` column, in the table's order: the fields of ``core.models.Execution``.
+# Every ``executions`` column, in the table's order: the fields of ``core.kernel.models.Execution``.
 EXECUTION_COLUMNS: tuple[str, ...] = (
     "id", "proposal_id", "device_id", "status", "key", "detail", "error", "started_at", "finished_at"
 )

@@ -2,7 +2,7 @@
 
 A proposal is read in several shapes — the lifecycle's record (``core.store.records``), the CLI's
 view on the DB-API (``core.store.lite``), the API's queue row and detail (``api.proposal_views``)
-— and their field lists used to be kept equal by hand (issue 35). Here each shape says only what
+— and their field lists used to be kept equal by hand. Here each shape says only what
 it does *not* carry of its table (and why), which columns it types more narrowly than the ORM, and
 which it puts last; :mod:`core.readmodels.gen` derives the field lists from ``core.store.schema``
 and writes them into one generated module per aggregate. A column added to a table therefore
@@ -60,7 +60,7 @@ AGGREGATES: tuple[Aggregate, ...] = (
             Shape("PROPOSAL_COLUMNS", "proposals", "columns", "Every ``proposals`` column, in the table's order."),
             Shape("ProposalFields", "proposals", "fields", _RECORD.format(table="proposals", record="ProposalRecord")),
             Shape("ProposalView", "proposals", "dataclass",
-                  "The fields of ``core.models.Proposal`` as ``repo.proposal_from_row`` fills them, plus the\n"
+                  "The fields of ``core.kernel.models.Proposal`` as ``repo.proposal_from_row`` fills them, plus the\n"
                   "stored preview: what the read-only CLI commands show (``core.store.lite``). Operations and\n"
                   "evidence stay the stored dicts (only shown, never acted on).",
                   leaves_out={"version": "optimistic concurrency of the writers; nothing shows it"},
@@ -72,7 +72,9 @@ AGGREGATES: tuple[Aggregate, ...] = (
                   leaves_out={"author_kind": "the detail shows it", "rationale": "long text: the detail shows it",
                               "evidence": "large: the detail shows it", "emergency": "the detail shows it",
                               "action_type": "the detail shows it", "staged": "the detail shows it",
-                              "preview": "large: the detail shows it", "version": "the cache key, read apart"}),
+                              "preview": "large: the detail shows it", "version": "the cache key, read apart",
+                              "preconditions": "the detail shows them", "readback": "long text: the detail shows it",
+                              "start_requested_by": "the detail shows it"}),
             Shape("DECISION_COLUMNS", "policy_decisions", "columns",
                   "Every ``policy_decisions`` column, in the table's order."),
             Shape("DecisionFields", "policy_decisions", "fields",
@@ -82,9 +84,9 @@ AGGREGATES: tuple[Aggregate, ...] = (
                   leaves_out={"proposal_id": "the detail is of one proposal",
                               "allow": "``result`` carries it", "input": "large: ``/decision`` shows it"}),
             Shape("APPROVAL_COLUMNS", "approvals", "columns",
-                  "Every ``approvals`` column, in the table's order: the fields of ``core.models.Approval``."),
+                  "Every ``approvals`` column, in the table's order: the fields of ``core.kernel.models.Approval``."),
             Shape("EXECUTION_COLUMNS", "executions", "columns",
-                  "Every ``executions`` column, in the table's order: the fields of ``core.models.Execution``."),
+                  "Every ``executions`` column, in the table's order: the fields of ``core.kernel.models.Execution``."),
             Shape("ExecutionFields", "executions", "fields",
                   _RECORD.format(table="executions", record="ExecutionRecord")),
         ),
@@ -95,7 +97,7 @@ AGGREGATES: tuple[Aggregate, ...] = (
         shapes=(
             Shape("DEVICE_COLUMNS", "devices", "columns", "Every ``devices`` column, in the table's order."),
             Shape("DeviceView", "devices", "namedtuple",
-                  "The fields of ``core.models.Device``, filled as ``repo.device_from_row`` fills them\n"
+                  "The fields of ``core.kernel.models.Device``, filled as ``repo.device_from_row`` fills them\n"
                   "(``Device(**view._asdict())`` is that model): the CLI's and the fleet steps' device.",
                   leaves_out={"created_at": "not part of the device model",
                               "acs_seen_at": "the inventory sync's bookkeeping",

@@ -1,7 +1,7 @@
 """Persistence: SQLAlchemy 2 schema, Alembic migrations, sessions (SQLite or PostgreSQL).
 
 ``Store`` is loaded on first use (PEP 562), so that the DB-API read path (:mod:`core.store.lite`)
-can be imported without importing SQLAlchemy (issue 15).
+can be imported without importing SQLAlchemy.
 """
 
 from typing import TYPE_CHECKING, Any

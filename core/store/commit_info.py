@@ -1,6 +1,6 @@
 """Keys in ``Session.info`` by which a write transaction's commit settings ride on its last statement.
 
-Why (issue 15): on PostgreSQL an asynchronous commit (``Store.write(durable=False)``) was a
+Why: on PostgreSQL an asynchronous commit (``Store.write(durable=False)``) was a
 statement of its own at the start of the transaction, a round trip each. The setting is only read
 when the transaction commits, so a transaction whose commit hook already sends a statement — the
 audit append, which every audited transaction runs last — can carry it there. ``Store.write`` looks

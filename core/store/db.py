@@ -25,14 +25,15 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from core.config import get_settings
 from core.failpoints import STORE_WRITE, failpoint
+from core.kernel.config import get_settings
+from core.kernel.errors import note_database_file
 from core.store.commit_info import AUDIT_QUEUE, RELAXED_COMMIT
 from core.store.fastsql import Prepared
 from core.store.lane import process_lane
 from core.store.lite_pragmas import BEGUN, sqlite_pragmas
 
-if TYPE_CHECKING:  # Alembic costs ~0.2 s to import: loaded only when a migration runs (issue 15)
+if TYPE_CHECKING:  # Alembic costs ~0.2 s to import: loaded only when a migration runs
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -78,7 +79,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
             # On the driver connection directly: through ``exec_driver_sql`` this one statement cost
-            # as much as the rest of a lifecycle transaction's own statements (issue 15).
+            # as much as the rest of a lifecycle transaction's own statements.
             raw = conn.connection.driver_connection
             immediate = bool(conn.get_execution_options().get("immediate"))
             raw.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
@@ -95,15 +96,34 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 PING_AFTER_IDLE_S = 5.0
 
 
-def _ping_when_idle(engine: Engine) -> None:
-    """Check a pooled connection before use only when it sat idle for ``PING_AFTER_IDLE_S``.
+def _readable(dbapi_conn: Any) -> bool:
+    """Has the server sent something to a connection that sits idle in the pool? It never does
+    unprompted except to end it: an error before it closes the session (a restart, an
+    administrator's ``pg_terminate_backend``), or the end of the stream (a proxy or the network
+    dropped it). A zero-timeout ``poll`` of the socket: one system call, no round trip."""
+    import select
 
-    ``pool_pre_ping`` pinged on *every* checkout: one extra round trip for each of the ~17
-    transactions of a proposal's life on PostgreSQL (issue 15). A connection handed back
-    moments ago was alive moments ago; one that idled (the server restarted, a proxy dropped
-    it) is pinged as before, and a dead one is replaced before the caller sees it — SQLAlchemy's
-    documented pessimistic-disconnect recipe, with the dialect's own ping. A connection that
-    dies within the window fails that one request; the pool is then invalidated and refilled."""
+    try:
+        fd = dbapi_conn.fileno()
+    except Exception:  # closed already: certainly not usable
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Drop dead pooled connections before a caller gets one: a connection is pinged on
+    checkout when it sat idle for ``PING_AFTER_IDLE_S``, or when the server has sent it anything
+    while it sat in the pool (:func:`_readable`, a system call) — a dead one is replaced before the
+    caller sees it (SQLAlchemy's pessimistic-disconnect recipe, with the dialect's own ping).
+
+    Why not ``pool_pre_ping``: it pings on *every* checkout, one extra round trip for each of the
+    ~17 transactions of a proposal's life on PostgreSQL; a connection handed back
+    moments ago that nothing was sent to is as alive as it was then. The poll found the
+    connections a database outage left behind (every one had been ended by the server or the
+    proxy), which the idle rule alone handed out for 5 s after the database was back, each to fail
+    one request. ``gateward bench pool_checkout`` measures the three ways."""
     import time
 
     from sqlalchemy import exc
@@ -116,7 +136,7 @@ def _ping_when_idle(engine: Engine) -> None:
     @event.listens_for(engine, "checkout")
     def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
         since = record.info.get("gw_idle_since")
-        if since is not None and time.monotonic() - since < PING_AFTER_IDLE_S:
+        if since is not None and time.monotonic() - since < PING_AFTER_IDLE_S and not _readable(dbapi_conn):
             return
         try:
             engine.dialect.do_ping(dbapi_conn)
@@ -161,6 +181,8 @@ class Store:
         self._lock = threading.Lock()
         db_file = self.engine.url.database if self.dialect == "sqlite" else None
         self._writer = writer_lock(db_file) if db_file and db_file != ":memory:" else None
+        if self._writer is not None and db_file:
+            note_database_file(db_file)  # an I/O error while its disk is full is a full disk
         self._held: Connection | None = None  # SQLite: the one write connection, see ``_take_held``
         self._held_busy = False
         self._held_pid = os.getpid()
@@ -222,13 +244,13 @@ class Store:
         crash had come before it. :meth:`ensure_durable` is the guard every device write and
         every early answer passes (``docs/safety.md``, "Durable before it leaves the database").
         Elsewhere the argument changes nothing."""
-        from core.errors import Conflict
+        from core.kernel.errors import Conflict
 
         failpoint(STORE_WRITE)  # tests: a disk that is full (core.failpoints); one dict lookup otherwise
         if self._writer is None and self.dialect == "postgresql":
             # The same transaction with fewer layers: no file write lock, no held connection and no
             # per-thread write count exist off SQLite, and their empty context managers cost as
-            # much as a statement at every commit of a proposal's life (issue 15).
+            # much as a statement at every commit of a proposal's life.
             try:
                 with self._write() as session, session.begin():
                     if laned:
@@ -424,7 +446,7 @@ class Store:
 
     def _at_head(self) -> bool:
         """The database already records the migrations' single head: nothing to upgrade, and
-        Alembic (~0.2 s to import) is not loaded — a CLI turn on a migrated database (issue 38)."""
+        Alembic (~0.2 s to import) is not loaded — a CLI turn on a migrated database."""
         head = migration_head()
         if head is None:
             return False

@@ -1,4 +1,4 @@
-"""Database URLs read the way SQLAlchemy reads them, without importing SQLAlchemy (issue 15).
+"""Database URLs read the way SQLAlchemy reads them, without importing SQLAlchemy.
 
 Why a copy: the read-only CLI commands open the database through the DB-API directly
 (:mod:`core.store.lite`) so that ``gateward devices`` does not pay ~0.35 s for importing

@@ -76,7 +76,7 @@ class _Plan:
 
         The cursor's ``description`` is read the first time only: psycopg builds a ``Column``
         object per column on every read of it, ~40 µs for a ``proposals`` row, which every
-        statement of a proposal's life paid again for converters already known (issue 15)."""
+        statement of a proposal's life paid again for converters already known."""
         if self.results is None:
             description = cursor.description
             codes = [d[1] for d in description] if description else [None] * len(self._types)
@@ -229,7 +229,7 @@ def driver_cursor(s: Session | Connection) -> tuple[Any, Dialect, bool]:
     shared. A Session's transaction keeps one cursor for all its statements — every statement
     here fetches its rows before the next one runs — instead of one per statement: psycopg builds
     a cursor and its adaptation context each time, ~13 µs of a ~55 µs statement on this machine
-    (issue 15). It is closed with the session (the DB-API closes a connection's cursors with it)."""
+   . It is closed with the session (the DB-API closes a connection's cursors with it)."""
     raw, dialect = driver_connection(s)
     if not isinstance(s, Session):
         return raw.cursor(), dialect, False

@@ -1,6 +1,6 @@
 """Fleet-wide grouping statements hash on PostgreSQL, whatever the planner estimates.
 
-Why (issue 15, campaign gate at a million devices): the planner knows nothing of a proposal's
+Why (campaign gate at a million devices): the planner knows nothing of a proposal's
 targets written a moment ago — ``proposal_devices`` rows of a new proposal id are estimated at a
 few hundred — so it sorted every target row (on disk, ``work_mem`` 4 MB) before counting a few
 dozen groups: at 100,000 targets 5.0 s of a 5.0 s preview query and 2.1 s of the decision's, the
@@ -53,7 +53,7 @@ def hash_grouping(s: Session, rows: int | None = None) -> Iterator[None]:
 
     Three round trips (read, set, restore) whatever the number of settings: they were one per
     setting, nine for each single-device proposal validated — an eighth of the statements of its
-    life on PostgreSQL (issue 15, ``POST /api/proposals``)."""
+    life on PostgreSQL (``POST /api/proposals``)."""
     if s.get_bind().dialect.name != "postgresql" or (rows is not None and rows < HASH_GROUPING_MIN):
         yield
         return
@@ -77,7 +77,7 @@ def analyze_targets(s: Session) -> bool:
     """PostgreSQL: refresh the planner's statistics of ``proposal_devices`` in the caller's
     transaction, right after a large target set was written. True if they were taken.
 
-    Why (issue 15, campaign gate): the planner knew nothing of a proposal's targets written a
+    Why (campaign gate): the planner knew nothing of a proposal's targets written a
     moment ago and estimated a few hundred rows for a million, so every fleet statement joined by
     a million index probes per table. ANALYZE in the same transaction counts its own new rows, and
     the statements of the gate then hash-join: on the 1M bench database the preview's grouping
@@ -150,7 +150,7 @@ def sqlite_groups(s: Session, stmt: Prepared | Select[Any], params: dict[str, An
     own in a thread of its own (SQLite releases the GIL while it steps), and the groups merged; if
     one of those connections fails, the pass runs again on this one (a warning says so).
     Measured on the 1M bench database, the decision's pass: 3.5–3.6 s on one connection, 2.3–2.5 s
-    on two cores (issue 15). Only when what those connections read is what this transaction
+    on two cores. Only when what those connections read is what this transaction
     reads (:func:`_parallel_ranges`); otherwise one connection, as without ``split``."""
     prepared = stmt if isinstance(stmt, Prepared) else Prepared(stmt)
     raw, dialect = driver_connection(s)

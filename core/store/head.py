@@ -1,4 +1,4 @@
-"""A cheap "is this database at the schema head?" check for read-only commands (issue 15).
+"""A cheap "is this database at the schema head?" check for read-only commands.
 
 Why not ``Store.migrate()`` on every read: running Alembic's upgrade imports Alembic (~0.2 s) and
 loads every migration script, on every ``gateward devices``, to find out that nothing needs doing.

@@ -99,7 +99,7 @@ def process_lane(dialect: str) -> Lane:
         with _MADE:
             lane = _LANES.get(dialect)
             if lane is None:
-                from core.config import get_settings
+                from core.kernel.config import get_settings
 
                 size = get_settings().store_lanes
                 lane = _LANES[dialect] = Lane(DEFAULT_LANES.get(dialect, DEFAULT_REMOTE) if size is None else size)

@@ -1,4 +1,4 @@
-"""The read path of the read-only CLI commands, on the DB-API directly (issue 15).
+"""The read path of the read-only CLI commands, on the DB-API directly.
 
 Why: docs/performance.md, D12 (a read command in ≤ 0.3 s, which importing SQLAlchemy and the
 models alone exceeded). Here the same rows are read with ``sqlite3`` (stdlib) or ``psycopg``:
@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from core.errors import NotFound
+from core.kernel.errors import NotFound
 from core.readmodels.device import DeviceView as DeviceView  # re-exported: the readers name it here
 from core.store import dburl
 from core.store.head import VERSION_SQL, script_head
@@ -49,7 +49,7 @@ class Row(dict[str, Any]):
             raise AttributeError(name) from None
 
 
-# The views' fields are derived from the schema (core/readmodels, issue 35): each view is filled from
+# The views' fields are derived from the schema (core/readmodels): each view is filled from
 # a row by field name in one C-level pick, then the few fields that need converting are converted.
 _DEVICE_PICK = itemgetter(*DeviceView._fields)
 _D_TAGS, _D_STATUS = (DeviceView._fields.index(f) for f in ("tags", "status"))

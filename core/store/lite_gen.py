@@ -1,5 +1,5 @@
 """Generates :mod:`core.store.lite_sql`: the SQL of the DB-API read path, compiled by SQLAlchemy
-from the schema (issue 15).
+from the schema.
 
 Why generated: the read-only CLI commands query through the DB-API without importing SQLAlchemy
 (:mod:`core.store.lite`; docs/performance.md, D12), but their SQL must not drift from the schema

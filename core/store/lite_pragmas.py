@@ -35,7 +35,7 @@ def sqlite_pragmas(dbapi_conn: Any) -> None:
 def _enable_wal(cur: Any, budget_s: float = 30.0) -> None:
     """Switch a SQLite database to WAL. On a fresh file two processes starting together race for
     the switch, and SQLite answers the loser "database is locked" at once, without its busy handler
-    (issue 10, defect 14): retry with back-off until the other one has switched it (then it is a
+   : retry with back-off until the other one has switched it (then it is a
     no-op) or the budget runs out."""
     import sqlite3
     import time

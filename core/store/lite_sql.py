@@ -255,7 +255,11 @@ QUERIES: dict[str, dict[str, Any]] = {'approvals': {'columns': ('id',
                           'preview',
                           'version',
                           'created_at',
-                          'updated_at'),
+                          'updated_at',
+                          'not_before',
+                          'preconditions',
+                          'readback',
+                          'start_requested_by'),
               'kinds': ('plain',
                         'plain',
                         'plain',
@@ -276,12 +280,18 @@ QUERIES: dict[str, dict[str, Any]] = {'approvals': {'columns': ('id',
                         'json',
                         'plain',
                         'utc',
-                        'utc'),
+                        'utc',
+                        'utc',
+                        'json',
+                        'plain',
+                        'plain'),
               'postgresql': ('SELECT proposals.id, proposals.author, proposals.author_kind, proposals.intent, '
                              'proposals.targets, proposals.changes, proposals.operations, proposals.rationale, '
                              'proposals.evidence, proposals.emergency, proposals.action_type, proposals.staged, '
                              'proposals.source, proposals.risk, proposals.state, proposals.hash, proposals.error, '
-                             'proposals.preview, proposals.version, proposals.created_at, proposals.updated_at \n'
+                             'proposals.preview, proposals.version, proposals.created_at, proposals.updated_at, '
+                             'proposals.not_before, proposals.preconditions, proposals.readback, '
+                             'proposals.start_requested_by \n'
                              'FROM proposals \n'
                              'WHERE proposals.id = %(pid)s::VARCHAR',
                              {}),
@@ -289,7 +299,9 @@ QUERIES: dict[str, dict[str, Any]] = {'approvals': {'columns': ('id',
                          'proposals.targets, proposals.changes, proposals.operations, proposals.rationale, '
                          'proposals.evidence, proposals.emergency, proposals.action_type, proposals.staged, '
                          'proposals.source, proposals.risk, proposals.state, proposals.hash, proposals.error, '
-                         'proposals.preview, proposals.version, proposals.created_at, proposals.updated_at \n'
+                         'proposals.preview, proposals.version, proposals.created_at, proposals.updated_at, '
+                         'proposals.not_before, proposals.preconditions, proposals.readback, '
+                         'proposals.start_requested_by \n'
                          'FROM proposals \n'
                          'WHERE proposals.id = :pid',
                          {})},

@@ -6,7 +6,7 @@ assigned since it was loaded; :meth:`Record.save` writes just those in one ``UPD
 
 Concurrency is what the ORM gave: a proposal row carries ``version`` (the ORM's
 ``version_id_col``), every save bumps it and matches the version it read, and a save that
-matches nothing raises :class:`~core.errors.Conflict` — someone else changed the proposal in the
+matches nothing raises :class:`~core.kernel.errors.Conflict` — someone else changed the proposal in the
 meantime, exactly as the ORM's ``StaleDataError`` did. Loading with ``for_update`` also locks the
 row on PostgreSQL (SQLite writers hold the database's one write lock already).
 
@@ -45,7 +45,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from core.errors import Conflict, NotFound
+from core.kernel.errors import Conflict, NotFound
 from core.readmodels.proposal import (
     DECISION_COLUMNS,
     EXECUTION_COLUMNS,

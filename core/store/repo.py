@@ -29,8 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from core.errors import Invalid, NotFound
-from core.models import (
+from core.kernel.errors import Invalid, NotFound
+from core.kernel.models import (
     TERMINAL_STATES,
     ActorKind,
     Approval,
@@ -41,6 +41,7 @@ from core.models import (
     Execution,
     ExecutionStatus,
     Operation,
+    Precondition,
     Proposal,
     ProposalState,
     Protocol,
@@ -48,7 +49,7 @@ from core.models import (
     Selector,
     utcnow,
 )
-from core.models import Decision as DecisionModel
+from core.kernel.models import Decision as DecisionModel
 from core.store.fastsql import Prepared
 from core.store.grouping import PLANNER_STATS_MIN, TargetSplit, analyze_targets, first_of_each, hash_grouping
 from core.store.lite import DeviceView
@@ -109,7 +110,7 @@ def get_devices(s: Session, ids: Sequence[str]) -> dict[str, Device]:
 
 def select_devices(s: Session, sel: Selector) -> list[str]:
     """Ids a selector matches. Retired devices are never matched: a selector picks what may be
-    changed, and a retired device may not be (issue 11)."""
+    changed, and a retired device may not be."""
     fields = tuple(f for f in ("model", "vendor", "firmware", "region", "subscriber") if getattr(sel, f))
     # No ORDER BY: ONE JSON array, sorted here by code point, the same on both backends (the frozen
     # targets' display and sampling order). Why: docs/performance.md, D14.
@@ -193,7 +194,7 @@ def existing_ids(s: Session, ids: Sequence[str]) -> set[str]:
 
 def targetable_devices(s: Session, ids: Sequence[str]) -> dict[str, Device]:
     """:func:`existing_ids` for a few named targets, answering the devices themselves (one
-    statement): a small proposal's validation then needs no second read of them (issue 15)."""
+    statement): a small proposal's validation then needs no second read of them."""
     found = get_devices(s, ids)
     _refuse_retired([i for i, d in found.items() if d.status == RETIRED])
     return found
@@ -221,7 +222,7 @@ def add_targets(s: Session, pid: str, device_ids: Sequence[str]) -> None:
     """Record ``pid``'s targets in ``proposal_devices``: the list bound as ONE parameter, a JSON
     text, and expanded by the database (SQLite ``json_each``, PostgreSQL
     ``json_array_elements_text``), in one statement whatever its length. A million targets through
-    the ORM's bulk insert cost ~20 s (issue 15); bound as a PostgreSQL array, psycopg spent ~2 s of
+    the ORM's bulk insert cost ~20 s; bound as a PostgreSQL array, psycopg spent ~2 s of
     client CPU adapting the million strings, against 0.1 s to send one JSON text (the server's
     work is the same)."""
     if not device_ids:
@@ -260,7 +261,7 @@ def target_classes(s: Session, pid: str, targets: int | None = None) -> list[str
 
 # Snapshot sources that hold a handful of parameters, not a device's state. Nothing writes them any
 # more (a backup lives in ``backups``; migration 0010 deleted the old rows), but readers still skip
-# them so that a partial set is never taken for the device's state (issue 10, defect 12).
+# them so that a partial set is never taken for the device's state.
 PARTIAL_SNAPSHOT_SOURCES = ("backup",)
 
 
@@ -289,7 +290,7 @@ def history_counts_bulk(s: Session, device_ids: Sequence[str], kind: str, since:
                         ) -> tuple[dict[str, int], dict[str, int]]:
     """Per device: its ``kind`` events since ``since``, and its changes that failed or were rolled
     back in the last ``days`` days — (events, failed), both read in one statement (each policy
-    decision reads both: one round trip where there were two; issue 15)."""
+    decision reads both: one round trip where there were two)."""
     if not device_ids:
         return {}, {}
     events: dict[str, int] = {}
@@ -320,7 +321,7 @@ def failed_changes(s: Session, device_id: str, days: int = 7) -> int:
 def proposal_from_row(row: ProposalRow | ProposalRecord, same: Proposal | None = None) -> Proposal:
     """The model of a proposal row. ``same``: a model of this proposal read earlier; if the row
     still has its hash (which binds the targets), its target list is taken instead of decoding the
-    row's again (a fleet proposal's is a million ids, ~0.1 s a decode; issue 15)."""
+    row's again (a fleet proposal's is a million ids, ~0.1 s a decode)."""
     targets = list(same.targets) if same is not None and same.id == row.id and same.hash == row.hash else list(
         row.targets)
     return Proposal(
@@ -331,6 +332,8 @@ def proposal_from_row(row: ProposalRow | ProposalRecord, same: Proposal | None =
         action_type=row.action_type, staged=bool(row.staged), source=row.source, risk=row.risk,
         state=ProposalState(row.state),
         hash=row.hash, error=row.error, created_at=row.created_at, updated_at=row.updated_at,
+        not_before=row.not_before, preconditions=[Precondition(**c) for c in (row.preconditions or [])],
+        readback=row.readback or "", start_requested_by=row.start_requested_by,
     )
 
 
@@ -343,7 +346,9 @@ def proposal_values(p: Proposal) -> dict[str, Any]:
         "evidence": [e.model_dump(mode="json") for e in p.evidence], "emergency": p.emergency,
         "action_type": p.action_type, "staged": p.staged, "source": p.source, "risk": p.risk,
         "state": str(p.state), "hash": p.hash, "error": p.error, "preview": None, "version": 1,
-        "created_at": p.created_at, "updated_at": p.updated_at,
+        "created_at": p.created_at, "updated_at": p.updated_at, "not_before": p.not_before,
+        "preconditions": [c.model_dump(mode="json") for c in p.preconditions] or None,
+        "readback": p.readback or None, "start_requested_by": None,
     }
 
 
@@ -360,7 +365,7 @@ _S = TypeVar("_S")
 def _stmt(name: str, build: Callable[[], _S]) -> _S:
     """A read statement built once with bound parameters. Building (and cache-keying) a ``select``
     per call cost about as much as running it on the hot paths: the lifecycle reads its proposal
-    row ten times per submit, the API reads its latest decision twice per answer (issue 15)."""
+    row ten times per submit, the API reads its latest decision twice per answer."""
     stmt: _S | None = _STMT.get(name)
     if stmt is None:
         stmt = _STMT[name] = build()
@@ -401,7 +406,7 @@ _LARGE = 1000  # targets above which the overlap is found from the other live pr
 
 def _live_overlap_stmts() -> tuple[Prepared, Prepared]:
     """The two ways to find :func:`live_overlapping`'s pairs, built once (building the self-join
-    cost ~0.6 ms per decision; issue 15). From this proposal's devices (a few targets: one index
+    cost ~0.6 ms per decision). From this proposal's devices (a few targets: one index
     probe per device per earlier proposal on it), or from the live proposals' devices (a fleet
     proposal: a million targets probed one by one took seconds; live proposals are few)."""
     global _LIVE_OVERLAP
@@ -525,7 +530,7 @@ def executions_for(s: Session, pid: str) -> list[Execution]:
 
 # ---------------------------------------------------------------------------- hot statements
 # Run on the session's own cursor (core.store.fastsql): these are read by every proposal's
-# validate, preview, decide and apply (issue 15). Lists are one bound parameter (records.among).
+# validate, preview, decide and apply. Lists are one bound parameter (records.among).
 _DEV = DeviceRow.__table__
 _PD = ProposalDeviceRow.__table__
 _SNAP = ParameterSnapshotRow.__table__

@@ -24,10 +24,13 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from core.names import name_key
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -128,11 +131,11 @@ class DeviceRow(Base):
     upstream_id: Mapped[str | None] = mapped_column(String(128), index=True)
     last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # Inventory (issue 11, migration 0013): a retired device keeps its row and history; it is
+    # Inventory (migration 0013): a retired device keeps its row and history; it is
     # listed as retired and no proposal or campaign selector can target it.
     status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # ACS inventory sync (issue 11, migration 0014): when the ACS last listed the device, and since
+    # ACS inventory sync (migration 0014): when the ACS last listed the device, and since
     # when it has not (status ``absent``: kept, never deleted, not targeted by selectors).
     acs_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     absent_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -190,7 +193,7 @@ class ParameterSnapshotRow(Base):
 
 class SnapshotHeadRow(Base):
     """Each device's newest *full* stored snapshot and the radio facts a fleet decision groups by
-    (issue 15, migration 0020). Kept by database triggers on ``parameter_snapshots`` (every writer,
+    (migration 0020). Kept by database triggers on ``parameter_snapshots`` (every writer,
     whatever its code path), so a million-device gate joins one narrow row per target instead of
     finding ``max(id)`` among each device's snapshots and parsing the whole document.
 
@@ -264,14 +267,25 @@ class WifiNeighborRow(Base):
     rssi_dbm: Mapped[float] = mapped_column(Float)
 
 
+def _name_key_of_id(context: Any) -> str:
+    return name_key(str(context.get_current_parameters()["id"]))
+
+
 class UserRow(Base):
+    """A person or a job. ``name_key`` is the id as two names are compared (``core.names``): filled on
+    every insert from the id, unique among active people (migration 0031), so ``DAVE`` cannot join
+    ``dave``."""
+
     __tablename__ = "users"
+    __table_args__ = (Index("ux_users_name_key_active", "name_key", unique=True, sqlite_where=text("active"),
+                            postgresql_where=text("active")),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     roles: Mapped[list[Any]] = mapped_column(JSON, default=list)
     kind: Mapped[str] = mapped_column(String(8), default="human")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    name_key: Mapped[str | None] = mapped_column(String(256), default=_name_key_of_id)
 
 
 class ApiTokenRow(Base):
@@ -289,7 +303,7 @@ class ApiTokenRow(Base):
 
 
 class AuthSessionRow(Base):
-    """A signed-in browser's session (issue 36): server-side, revocable; the cookie holds a random
+    """A signed-in browser's session: server-side, revocable; the cookie holds a random
     token, only its sha256 is stored. Ends at ``expires_at`` (absolute) or after the idle limit
     past ``last_seen_at``; ``ended_at``/``end_reason`` say when and why (logout, revoked, idle...)."""
 
@@ -366,6 +380,12 @@ class ProposalRow(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A change asked for later ("at 2 tonight"): the write starts no earlier (migration 0030).
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    preconditions: Mapped[list[Any] | None] = mapped_column(JSON)
+    readback: Mapped[str | None] = mapped_column(Text)
+    # Who asked for a scheduled write to start (the agent's "apply"); the worker starts it for them when due.
+    start_requested_by: Mapped[str | None] = mapped_column(String(64))
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy reads it as declared
 
@@ -456,6 +476,40 @@ class DeviceLockRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class CreateIntentRow(Base):
+    """A create under way: its proposal is recorded, its last step (the decision, the campaign row) not
+    yet. Written with the proposal, deleted with that last step; one whose ``owner`` process is gone is
+    finished or undone by recovery (``core.lifecycle.create_intents``, migration 0032)."""
+
+    __tablename__ = "create_intents"
+
+    proposal_id: Mapped[str] = mapped_column(ForeignKey("proposals.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # submit | resubmit | campaign
+    actor: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str] = mapped_column(String(64))  # host:pid, as a device lock's
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)  # what tells another host's owner is gone
+
+
+class IdempotencyKeyRow(Base):
+    """One ``Idempotency-Key`` of one person: the request it was first sent with (fingerprint), the
+    proposal its attempt recorded and the answer to replay; kept 24 h (``core.idempotency``, migration 0032)."""
+
+    __tablename__ = "idempotency_keys"
+
+    actor: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    operation: Mapped[str] = mapped_column(String(64))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    holder: Mapped[str | None] = mapped_column(String(64))  # host:pid of the attempt under way, if any
+    held_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resource: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[int | None] = mapped_column(Integer)
+    answer: Mapped[Any | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class AuditEventRow(Base):
     """Append-only, hash-chained. UPDATE and DELETE are refused by database triggers."""
 
@@ -512,7 +566,7 @@ class AuditCheckpointRow(Base):
 
 
 class OnboardingRow(Base):
-    """A USP agent that made first contact (OnBoardRequest / Boot!) but is not in the fleet (issue 11).
+    """A USP agent that made first contact (OnBoardRequest / Boot!) but is not in the fleet.
 
     One row per endpoint ID, however often the agent reconnects (``attempts``). ``status``: ``pending``
     until an admin decides; ``accepted`` (``device_id`` is the registered device) or ``rejected``;
@@ -537,7 +591,7 @@ class OnboardingRow(Base):
 
 class DeviceCapabilityRow(Base):
     """The data model one (vendor, model, firmware, root) really exposes, as its devices reported it
-    through ``discover()`` (issue 11): TR-181 generic parameter path → writable (``None``: the device
+    through ``discover()``: TR-181 generic parameter path → writable (``None``: the device
     did not say). Validation refuses a change to a path this lacks or marks read-only, before anyone
     approves; a class with no row validates against the registry alone. Created by migration 0014_caps.
     ``commands`` (migration 0029): the contract commands the class's data model has,
@@ -570,7 +624,7 @@ class DeviceInstancesRow(Base):
 
 
 class UspAgentTopicRow(Base):
-    """Where a USP agent listens (issue 11): the topic it gave in its ``mqtt_connect`` Record or as
+    """Where a USP agent listens: the topic it gave in its ``mqtt_connect`` Record or as
     the Response Topic / ``reply-to`` of its records, per endpoint ID (``executors.usp.agent_topics``).
 
     Stored so that every process — the long-running controller and a short-lived CLI alike —
@@ -588,7 +642,7 @@ class UspAgentTopicRow(Base):
 
 
 class UspAgentMismatchRow(Base):
-    """A USP agent that is connected but does not answer this controller (issue 11, migration 0016):
+    """A USP agent that is connected but does not answer this controller (migration 0016):
     the controller endpoint ID the agent is configured for (``agent_controller_id``, when its
     records named it; NULL when it was only silent) and ours (``controller_id``).
 

@@ -7,7 +7,7 @@
 (The local NBI test double lives in :mod:`testing.genieacs.fake_nbi`, outside the product.)
 
 ``factory(settings)`` builds the adapter from ``GATEWARD_GENIEACS_URL`` /
-``GATEWARD_GENIEACS_AUTH_HEADER`` (``core.config.Settings``) and the adapter's own
+``GATEWARD_GENIEACS_AUTH_HEADER`` (``core.kernel.config.Settings``) and the adapter's own
 ``GATEWARD_GENIEACS_*`` knobs (:mod:`executors.genieacs.settings`). See ``docs/genieacs.md``.
 """
 
@@ -21,12 +21,12 @@ from executors.genieacs.executor import GenieAcsExecutor
 from executors.genieacs.nbi import ssl_context
 
 if TYPE_CHECKING:  # pydantic-settings is no cost to pay for an annotation
-    from core.config import Settings
+    from core.kernel.config import Settings
 
 
 def factory(settings: Settings | None = None) -> GenieAcsExecutor:
     """The adapter for the router: the NBI URL and auth header from ``settings`` (a
-    ``core.config.Settings``), the rest from ``GATEWARD_GENIEACS_*``."""
+    ``core.kernel.config.Settings``), the rest from ``GATEWARD_GENIEACS_*``."""
     from executors.genieacs.settings import GenieAcsSettings
 
     own = GenieAcsSettings()

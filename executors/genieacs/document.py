@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from core.models import Root, Scalar
-from core.values import parse_wire_bool
+from core.kernel.models import Root, Scalar
+from core.kernel.values import parse_wire_bool
 from executors.genieacs.xsd import decode
 
 

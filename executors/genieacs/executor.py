@@ -53,7 +53,7 @@ What it does that a thin REST wrapper would not, and why:
   :class:`~executors.base.Timeout` after ``reboot_timeout_s`` (or the ``timeout_s`` argument).
   A firmware download waits the same way before it reads the new SoftwareVersion.
 * **TR-098 firmware** is spoken to in ``InternetGatewayDevice.`` paths; the instance map comes
-  from the device's own tree (``core.datamodel.tr098``) and results are reported in TR-181 paths.
+  from the device's own tree (``core.kernel.datamodel.tr098``) and results are reported in TR-181 paths.
 * **What GenieACS cannot tell us**: the SetParameterValues Status (1 = applied after reboot) is
   parsed but not recorded by GenieACS (1.2.16 ``lib/session.ts``), so :attr:`ApplyResult.status`
   is always 0 here; see ``docs/genieacs.md`` for what that means for verification.
@@ -63,16 +63,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import re
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from core.datamodel.registry import Registry, get_registry
-from core.datamodel.tr098 import (
+from core.kernel.datamodel.registry import Registry, get_registry
+from core.kernel.datamodel.tr098 import (
     SAME_NAME_OBJECTS,
     InstanceMap,
     Untranslatable,
@@ -80,8 +81,9 @@ from core.datamodel.tr098 import (
     to_device_paths,
     translate_set,
 )
-from core.datamodel.tr098_view import ViewEntry, tr181_view
-from core.models import Change, Device, Root, Scalar
+from core.kernel.datamodel.tr098_view import ViewEntry, tr181_view
+from core.kernel.models import Change, Device, Root, Scalar
+from core.kernel.ports.waits import InformWait, announce
 from executors.base import (
     ApplyResult,
     BackupRead,
@@ -104,7 +106,6 @@ from executors.genieacs.document import DeviceDoc, Leaf, parse_time
 from executors.genieacs.faults import AcsFault, fault_for, fault_from_genieacs
 from executors.genieacs.ids import fault_id, genieacs_device_id, is_device_id
 from executors.genieacs.nbi import (
-    REASON_OFFLINE,
     NbiAuthError,
     NbiClient,
     NbiError,
@@ -127,8 +128,8 @@ _IGD = "InternetGatewayDevice."
 _CHANGING_TASKS = frozenset({"setParameterValues", "addObject", "deleteObject", "download", "reboot", "factoryReset"})
 #: Every TR-098 object the TR-181 view is built from (``core/datamodel/tr098_view.py``): LAN and WAN
 #: devices (WLANs, hosts, DHCP, WAN connections, which also make the instance map) and the
-#: same-name objects. Reads project to these and discover refreshes only these (issue 12
-#: deliverable 6: refreshing the whole tree took 10.7 s on a small TR-098 device).
+#: same-name objects. Reads project to these and discover refreshes only these (refreshing the
+#: whole tree took 10.7 s on a small TR-098 device).
 TR098_SUBTREES = tuple(
     dict.fromkeys([f"{_IGD}LANDevice", f"{_IGD}WANDevice", *(p.rstrip(".") for p in SAME_NAME_OBJECTS.values())])
 )
@@ -195,6 +196,8 @@ class _BackupAsk:
 
 
 WAITING_FOR_INFORM = "waiting for the device's next inform"
+_INTERVAL_PATHS = tuple(f"{root}ManagementServer.PeriodicInformInterval"
+                        for root in ("Device.", "InternetGatewayDevice."))
 
 
 @dataclass(frozen=True)
@@ -205,6 +208,10 @@ class _Reach:
     reason: str
     at: float  # adapter monotonic clock
     wall: float  # adapter wall clock: an inform after this may mean the device is reachable again
+    #: a failed request to a device that informs (within ``online_factor`` × its interval): it is
+    #: behind NAT, whatever words GenieACS used ("Device is offline" for a dropped or refused
+    #: request, "Connection request error: …" for others — lib/connection-request.ts)
+    informs: bool = False
 
 
 def _parent(path: str) -> str:
@@ -275,6 +282,7 @@ class GenieAcsExecutor(Executor):
         # the device informed after that moment and answered; presence needs no NBI query for a while
         self._alive: dict[str, tuple[float, str]] = {}
         self._interval: dict[str, int] = {}  # gid -> PeriodicInformInterval seen by the last presence query
+        self._last_inform: dict[str, datetime | None] = {}  # gid -> _lastInform seen with it
 
     def with_timeout(self, timeout_s: float) -> GenieAcsExecutor:
         """The same NBI (shared client) with a different wait for the CPE's session."""
@@ -394,7 +402,8 @@ class GenieAcsExecutor(Executor):
         if self._ran[gid]:
             self._alive[gid] = (self._posted[gid], what)
         if kind == "connection_failed":
-            self._reach[gid] = _Reach(False, out.reason, time.monotonic(), time.time())
+            self._reach[gid] = _Reach(False, out.reason, time.monotonic(), time.time(),
+                                      informs=self._informs(device, gid))
         elif kind in ("done", "faulted"):
             self._reach[gid] = _Reach(True, out.reason, time.monotonic(), time.time())
         if kind == "done":
@@ -409,7 +418,7 @@ class GenieAcsExecutor(Executor):
                                          "may have applied it (read back to know)")
             raise fault
         if self.inform_wait_s > 0 and (
-            (nat and kind == "accepted") or (kind == "connection_failed" and out.reason != REASON_OFFLINE)
+            (nat and kind == "accepted") or (kind == "connection_failed" and self._reach[gid].informs)
         ):
             expiry = float(task.get("expiry", self.task_expiry_s))
             return self._await_inform(device, gid, out, names or {}, what, min(self.inform_wait_s, expiry))
@@ -420,8 +429,9 @@ class GenieAcsExecutor(Executor):
             withdrawn = withdrawn.replace("was withdrawn", "was deleted, but a session of the device began after it "
                                           "was queued: it may have run (read back to know)")
         if kind == "connection_failed":
-            if out.reason == REASON_OFFLINE:
-                err = DeviceOffline(device.id, f"device is offline (GenieACS: {out.reason!r}); {withdrawn}")
+            if not self._reach[gid].informs:
+                err = DeviceOffline(device.id, f"device is offline (GenieACS: {out.reason!r}; no recent inform); "
+                                               f"{withdrawn}")
             else:
                 err = DeviceOffline(
                     device.id,
@@ -439,15 +449,46 @@ class GenieAcsExecutor(Executor):
 
     def _behind_nat(self, gid: str) -> bool:
         """Queue for the next inform: waiting is allowed and the last connection request to this
-        device failed although GenieACS did not call it offline (NAT/CGNAT), not long ago."""
+        device failed while it informs (NAT/CGNAT), not long ago."""
         reach = self._reach.get(gid)
         return (
             self.inform_wait_s > 0
             and reach is not None
             and not reach.ok
-            and reach.reason != REASON_OFFLINE
+            and reach.informs
             and time.monotonic() - reach.at <= self.cr_memory_s
         )
+
+    def _informs(self, device: Device, gid: str) -> bool:
+        """Whether the device informed within ``online_factor`` × its own PeriodicInformInterval
+        (GenieACS's records; the interval remembered for :meth:`_due`)."""
+        try:
+            doc = self._doc(device, gid, ["_lastInform", *_INTERVAL_PATHS])
+        except ExecutorError:
+            return False
+        interval = next((doc.value(p) for p in _INTERVAL_PATHS if isinstance(doc.value(p), int)), None)
+        if isinstance(interval, int):
+            self._interval[gid] = interval
+        self._last_inform[gid] = doc.last_inform
+        last = doc.last_inform
+        if last is None:
+            return False
+        age = self.clock() - last.timestamp()
+        return age <= self.online_factor * max(self._interval.get(gid, DEFAULT_INTERVAL_S), 1)
+
+    def _due(self, gid: str) -> tuple[datetime | None, int | None, str]:
+        """When the device's next inform is due: its last inform plus its own PeriodicInformInterval
+        (None when GenieACS holds no interval for it), and the words for it."""
+        interval, last = self._interval.get(gid), self._last_inform.get(gid)
+        if interval is None or last is None:
+            return None, interval, ("due time unknown: GenieACS holds no PeriodicInformInterval for it"
+                                    if interval is None else "due time unknown: no inform recorded")
+        due = last + timedelta(seconds=interval)
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        if due < now:  # informs since the one we saw: the next one on the same beat
+            due += timedelta(seconds=interval * math.ceil((now - due).total_seconds() / max(interval, 1)))
+        return due, interval, (f"due at {due:%Y-%m-%d %H:%M:%SZ}, from its own PeriodicInformInterval of "
+                               f"{interval}s (last inform {last:%H:%M:%SZ})")
 
     def _await_inform(
         self, device: Device, gid: str, out: TaskOutcome, names: Mapping[str, str], what: str, wait_s: float
@@ -458,20 +499,43 @@ class GenieAcsExecutor(Executor):
         so a task that left the queue ran rather than expired, and the withdrawal finds it queued."""
         deadline = time.monotonic() + max(0.5, wait_s - 1.0)
         fid = fault_id(gid, out.task_id)
+        due, interval, when = self._due(gid)
+        reason = self._reach[gid].reason if gid in self._reach else ""
+        announce(InformWait(device.id, due, interval, reason,
+                            f"{WAITING_FOR_INFORM} ({when}): its connection requests fail ({reason!r}, NAT/CGNAT?), "
+                            f"so the {what} task waits in GenieACS's queue for it (up to {wait_s:g}s)"))
         while time.monotonic() < deadline:
             time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
             if self._nbi(device, lambda: self.client.fault(fid)) is not None:
                 self._touched[gid] = time.time()
                 raise self._take_fault(device, gid, out.task_id, names)
             if not self._nbi(device, lambda: self.client.tasks({"_id": out.task_id})):
+                self._await_commit(device, gid, out)
                 self._touched[gid] = time.time()
                 return TaskOutcome(200, "OK (ran at the device's inform)", out.task)
         withdrawn = self._withdraw(gid, out.task_id)
-        raise Timeout(
-            device.id,
-            f"the device did not inform within {wait_s:g}s to run the queued {what} task "
-            f"(its connection requests fail: NAT/CGNAT?); {withdrawn}",
-        )
+        text = (f"the device did not inform within {wait_s:g}s to run the queued {what} task "
+                f"(its connection requests fail: NAT/CGNAT?; {when}); {withdrawn}")
+        if withdrawn.endswith("was withdrawn") and not self._session_since(gid, out.task):
+            # still queued when deleted and no session since it was queued: it never ran
+            gone = DeviceOffline(device.id, f"{text}: nothing sent")
+            gone.nothing_sent = True
+            raise gone
+        raise Timeout(device.id, text)
+
+    def _await_commit(self, device: Device, gid: str, out: TaskOutcome) -> None:
+        """After a queued task left the queue in an inform's session: wait until GenieACS has written
+        that session to the device document (``_lastInform`` later than the task's ``timestamp``).
+        Why (found against GenieACS 1.2.16): the task is deleted *during* the session, the
+        document is written at its end, so a read at once saw the previous session's values and the
+        read was taken for "answered from its cache" three times running — 80 s, and the preview
+        failed. With a connection request the NBI answers only after the session ended; here nobody
+        waits for that but us. Bounded by ``session_budget_s``; a fault or a timeout is the caller's."""
+        deadline = time.monotonic() + max(5.0, float(self.session_budget_s or 30.0))
+        while time.monotonic() < deadline:
+            if self._session_since(gid, out.task):
+                return
+            time.sleep(0.25)
 
     def _withdraw(self, gid: str, task_id: str) -> str:
         """Delete a task that did not complete, so it cannot run later; says what happened."""
@@ -516,8 +580,21 @@ class GenieAcsExecutor(Executor):
     def _refresh(self, device: Device, gid: str, names: Sequence[str]) -> None:
         if names:
             self._wait_interval(gid)
-            task = T.get_values([n.rstrip(".") for n in names], expiry_s=self.task_expiry_s, unique_key=_once("get"))
+            wanted = self._with_interval(device, gid, [n.rstrip(".") for n in names])
+            task = T.get_values(wanted, expiry_s=self.task_expiry_s, unique_key=_once("get"))
             self._run(device, gid, task)
+
+    def _with_interval(self, device: Device, gid: str, names: list[str]) -> list[str]:
+        """``names`` and, while the device's own PeriodicInformInterval is unknown here and inform
+        waits are on, that parameter too: GenieACS holds it only once read (it is in no Inform), and
+        a wait for the device's next inform says when that is due from it (GenieACS had
+        none for a genieacs-sim CPE informing every 30 s)."""
+        if self.inform_wait_s <= 0 or gid in self._interval:
+            return names
+        own = f"{device.root.value}ManagementServer.PeriodicInformInterval"
+        if any(own == n or own.startswith(n.rstrip(".") + ".") for n in names):
+            return names
+        return [*names, own]
 
     def _wait_interval(self, gid: str) -> None:
         """Sleep until the refresh interval of our last task's session on ``gid`` is over: a read
@@ -608,7 +685,8 @@ class GenieAcsExecutor(Executor):
         for _ in range(self.read_attempts):
             self._wait_interval(gid)
             started = time.time()
-            task = T.get_values(names, expiry_s=self.task_expiry_s, unique_key=_once("get"))
+            task = T.get_values(self._with_interval(device, gid, names), expiry_s=self.task_expiry_s,
+                                unique_key=_once("get"))
             out = self._run(device, gid, task)
             mark = parse_time(out.task.get("timestamp"))
             doc = self._doc(device, gid, proj)
@@ -828,11 +906,12 @@ class GenieAcsExecutor(Executor):
         known = self._presence_known(device, gid)
         if known is not None:
             return known
-        interval_paths = [f"{root}ManagementServer.PeriodicInformInterval" for root in ("Device.", _IGD)]
-        doc = self._doc(device, gid, ["_lastInform", *interval_paths])
-        interval = next((doc.value(p) for p in interval_paths if isinstance(doc.value(p), int)), DEFAULT_INTERVAL_S)
-        assert isinstance(interval, int)
-        self._interval[gid] = interval
+        doc = self._doc(device, gid, ["_lastInform", *_INTERVAL_PATHS])
+        own = next((doc.value(p) for p in _INTERVAL_PATHS if isinstance(doc.value(p), int)), None)
+        interval = own if isinstance(own, int) else DEFAULT_INTERVAL_S
+        if isinstance(own, int):
+            self._interval[gid] = own
+        self._last_inform[gid] = doc.last_inform
         now = datetime.fromtimestamp(self.clock(), UTC)
         last = doc.last_inform
         age = (now - last).total_seconds() if last is not None else None
@@ -851,16 +930,15 @@ class GenieAcsExecutor(Executor):
                 device_id=device.id, online=False, reachable=False, last_seen=last,
                 detail=f"offline: no inform for {_ago(age)}, expected every {interval}s{why}",
             )
-        if reach is not None and not reach.ok and reach.reason != REASON_OFFLINE and self.inform_wait_s > 0:
-            due = max(0.0, interval - (age or 0.0))
+        if reach is not None and not reach.ok and self.inform_wait_s > 0:  # it informs: NAT, whatever the words
+            _, _, when = self._due(gid)
             return Presence(
                 device_id=device.id, online=True, reachable=True, last_seen=last,
-                detail=f"{WAITING_FOR_INFORM} (~{max(1, round(due / 60))} min): its connection requests fail "
-                f"({reach.reason!r}, NAT/CGNAT?), so tasks are queued for its periodic inform (every {interval}s, "
-                f"last {_ago(age)}; waiting up to {self.inform_wait_s:g}s)",
+                detail=f"{WAITING_FOR_INFORM} ({when}): its connection requests fail ({reach.reason!r}, "
+                f"NAT/CGNAT?), so tasks are queued for its periodic inform (waiting up to {self.inform_wait_s:g}s)",
             )
         if reach is not None and not reach.ok:
-            what = "is offline" if reach.reason == REASON_OFFLINE else "cannot be reached (NAT/CGNAT?)"
+            what = "cannot be reached (NAT/CGNAT?)"
             return Presence(
                 device_id=device.id, online=True, reachable=False, last_seen=last,
                 detail=f"online but unreachable: the last connection request failed ({reach.reason!r}: the device "
@@ -873,7 +951,7 @@ class GenieAcsExecutor(Executor):
         )
 
     def _presence_known(self, device: Device, gid: str) -> Presence | None:
-        """Presence from our own last task, without an NBI query (issue 12: one device query less
+        """Presence from our own last task, without an NBI query (one device query less
         per lifecycle step), only when it proves what the query would: the task ran in a session of
         the device (so the device informed after we posted it, and its connection request was
         answered) at most ``reuse_read_s`` ago and within ``online_factor`` × the inform interval
@@ -1126,7 +1204,7 @@ class GenieAcsExecutor(Executor):
             time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
 
     def _download(self, device: Device, args: dict[str, Scalar]) -> OperateResult:
-        """A firmware download, done when the CPE's TransferComplete is in (issue 37 item 6).
+        """A firmware download, done when the CPE's TransferComplete is in.
 
         GenieACS answers the task at the CPE's DownloadResponse (Status 1: "not finished yet"); the
         outcome comes later in a TransferComplete RPC, which a CPE sends in a *later* session — a real

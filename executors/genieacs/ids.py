@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-# The escaping grammar is the kernel's (core.ids: the inventory decodes such ids too, issue 35).
-from core.ids import escape_component as escape_component
-from core.ids import escaped_device_id as genieacs_device_id
-from core.ids import is_escaped_id as is_device_id
-from core.ids import split_escaped_id as split_device_id
+# The escaping grammar is the kernel's (core.kernel.ids: the inventory decodes such ids too).
+from core.kernel.ids import escape_component as escape_component
+from core.kernel.ids import escaped_device_id as genieacs_device_id
+from core.kernel.ids import is_escaped_id as is_device_id
+from core.kernel.ids import split_escaped_id as split_device_id
 
 
 def url_segment(value: str) -> str:

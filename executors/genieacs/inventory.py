@@ -1,4 +1,4 @@
-"""Reading the fleet GenieACS knows, page by page, for the inventory sync (issue 11).
+"""Reading the fleet GenieACS knows, page by page, for the inventory sync.
 
 Why a keyset scan and not ``skip``: GenieACS hands ``skip``/``limit`` to MongoDB, which walks and
 discards every skipped document, so page *n* costs *n* pages; and devices that inform while the
@@ -38,13 +38,13 @@ import orjson
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.models import Root
+from core.kernel.models import Root
 from executors.genieacs.document import parse_time
 from executors.genieacs.ids import genieacs_device_id, is_device_id
 from executors.genieacs.nbi import NbiClient, NbiError, NbiRejected
 
 if TYPE_CHECKING:
-    from core.config import Settings
+    from core.kernel.config import Settings
     from executors.genieacs.inventory_reader import ProcessReader
 
 #: What the inventory records of a device, and nothing more: each projected field is bytes the ACS
@@ -334,7 +334,7 @@ def _cores() -> int:
 
 
 class AcsInventorySource:
-    """The GenieACS NBI as an inventory source (``core.ports.inventory.InventorySource``; ``name``
+    """The GenieACS NBI as an inventory source (``core.kernel.ports.inventory.InventorySource``; ``name``
     is what the cursor is stored under, ``adapter`` what a synced device is registered on)."""
 
     name = "genieacs"

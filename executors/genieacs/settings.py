@@ -1,6 +1,6 @@
-"""The adapter's own settings (``GATEWARD_GENIEACS_*``), next to the two in ``core.config``.
+"""The adapter's own settings (``GATEWARD_GENIEACS_*``), next to the two in ``core.kernel.config``.
 
-Why separate: ``core.config.Settings`` carries the NBI URL and auth header that every part of
+Why separate: ``core.kernel.config.Settings`` carries the NBI URL and auth header that every part of
 Gateward may need to know about; TLS files, the proxy and the timing knobs concern only this
 adapter, so they are read here with the same prefix. ``HTTPS_PROXY``/``SSL_CERT_FILE`` still
 work too (httpx honours them) when these are unset.

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from core.models import Scalar
+from core.kernel.models import Scalar
 from executors.genieacs.xsd import KNOWN_TYPES, XsdValueError, encode
 
 TASK_NAMES = frozenset(

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
-from core.models import Scalar
-from core.values import parse_wire_bool, parse_wire_int
+from core.kernel.models import Scalar
+from core.kernel.values import parse_wire_bool, parse_wire_int
 
 INT_TYPES = frozenset({"xsd:int", "xsd:unsignedInt", "xsd:long", "xsd:unsignedLong"})
 UNSIGNED = frozenset({"xsd:unsignedInt", "xsd:unsignedLong"})

@@ -10,7 +10,7 @@
 
 The names below are imported on first use (PEP 562): importing any submodule runs this file, and
 ``gateward device ID`` reads the twin through :mod:`executors.sim.lite` without the executor, the
-fleet generator or SQLAlchemy, which these imports would load (issue 15).
+fleet generator or SQLAlchemy, which these imports would load.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ writability, constraints *as that firmware implements them*) and builds a device
 tree from its model, region and :class:`Identity` (serial, MACs, label SSID, WAN lease ...).
 
 The catalogue and identities are plain dataclasses, not pydantic models: ``gateward device ID``
-builds a device's tree in a process that must start, read and print in ≤ 0.3 s (issue 15), and
+builds a device's tree in a process that must start, read and print in ≤ 0.3 s, and
 importing pydantic alone costs a third of that. ``catalog.json`` is committed data, checked
 against these classes' types by ``tests/unit/test_cli_device_lite.py``; an identity is stored as
 the JSON of its fields (:func:`dump_identity`, :func:`load_identity`), as the pydantic model wrote it.
@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 
 if TYPE_CHECKING:
-    from core.models import Protocol, Root, Scalar
+    from core.kernel.models import Protocol, Root, Scalar
 
-IGD_ROOT = "InternetGatewayDevice."  # core.models.Root.IGD's value (a StrEnum: equal to it)
+IGD_ROOT = "InternetGatewayDevice."  # core.kernel.models.Root.IGD's value (a StrEnum: equal to it)
 
 CATALOG_PATH = Path(__file__).with_name("catalog.json")
 
@@ -149,7 +149,7 @@ class LanSpec:
 @dataclass(kw_only=True)
 class CatalogModel:
     """One vendor/model/firmware combination. ``root_path`` and ``protocol_name`` are the
-    catalogue's strings; :attr:`root` and :attr:`protocol` the domain enums (``core.models``,
+    catalogue's strings; :attr:`root` and :attr:`protocol` the domain enums (``core.kernel.models``,
     imported on first use: building a tree needs neither)."""
 
     key: str
@@ -186,13 +186,13 @@ class CatalogModel:
 
     @property
     def root(self) -> Root:
-        from core.models import Root
+        from core.kernel.models import Root
 
         return Root(self.root_path)
 
     @property
     def protocol(self) -> Protocol:
-        from core.models import Protocol
+        from core.kernel.models import Protocol
 
         return Protocol(self.protocol_name)
 
@@ -567,6 +567,7 @@ def _build_tr181(model: CatalogModel, region: str, ident: Identity) -> dict[str,
                 ap + "Status": "Enabled" if s.enable else "Disabled",
                 ap + "SSIDReference": f"Device.WiFi.SSID.{k}",
                 ap + "SSIDAdvertisementEnabled": True,
+                ap + "IsolationEnable": s.guest,  # a guest network keeps its clients apart: what marks it in TR-181
                 ap + "AssociatedDeviceNumberOfEntries": assoc,
                 ap + "Security.ModesSupported": model.security_modes,
                 ap + "Security.ModeEnabled": s.security_mode or model.security_mode,
@@ -871,7 +872,7 @@ def default_identity(
     dns: list[str] | None = None,
 ) -> Identity:
     """A deterministic identity for ``serial``: same serial, same MACs, label SSID and passphrase."""
-    import hashlib  # here: reading a stored device never derives an identity (issue 15)
+    import hashlib  # here: reading a stored device never derives an identity
 
     h = hashlib.sha256(f"{model.oui}:{serial}".encode()).digest()
     oui = model.oui.upper()

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from core.models import Scalar
+from core.kernel.models import Scalar
 
 TRACEROUTE = "Device.IP.Diagnostics.TraceRoute."
 DOWNLOAD = "Device.IP.Diagnostics.DownloadDiagnostics."

@@ -1,4 +1,4 @@
-"""The simulator's event log as a :class:`core.ports.events.DeviceEventSource`.
+"""The simulator's event log as a :class:`core.kernel.ports.events.DeviceEventSource`.
 
 Why here: the ``sim_events`` table is the simulator's own storage; remediation ingest must read
 it through the same interface any adapter offers, never with SQL of its own. The cursor is the
@@ -7,7 +7,7 @@ last event id, as text.
 
 from __future__ import annotations
 
-from core.ports.events import DeviceEvent
+from core.kernel.ports.events import DeviceEvent
 from executors.sim.twin import Twin
 
 

@@ -5,7 +5,7 @@ verification, policy evidence) is tested against this adapter first, so it keeps
 semantics — SetParameterValues is atomic and validated against *the device's own* data model
 (9005/9006/9007/9008 per parameter), ``ParameterKey`` is stored only on success and makes a
 repeated apply a no-op, read-back shows what the device really kept, TR-098 firmware is reached
-through :mod:`core.datamodel.tr098`, and injected faults (:mod:`executors.sim.faults`) turn into
+through :mod:`core.kernel.datamodel.tr098`, and injected faults (:mod:`executors.sim.faults`) turn into
 the typed errors the contract promises.
 """
 
@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
-from core.datamodel.tr098 import Untranslatable, to_device_paths, translate_set
-from core.models import Change, Device, Protocol, Scalar
+from core.kernel.datamodel.tr098 import Untranslatable, to_device_paths, translate_set
+from core.kernel.models import Change, Device, Protocol, Scalar
 from executors.base import (
     ApplyResult,
     Busy,

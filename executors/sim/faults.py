@@ -7,8 +7,9 @@ inject them) and normalised here so every kind has one documented parameter shap
 Kinds (``twin.inject(device_id, kind, **params)``):
 
 * ``offline`` — presence false; every call raises ``DeviceOffline``.
-* ``unreachable`` — online (it informs) but connection requests fail: ``DeviceOffline`` saying
-  the change will be retried at the next inform.
+* ``unreachable`` (``says=offline|error``) — online (it informs) but connection requests fail:
+  dropped or refused (``offline``, GenieACS's "Device is offline") or answered with an error
+  (``error``, "Connection request error: …"); the change waits for the device's next inform.
 * ``fault_on_set`` (``code=9002``, ``message``) — every SetParameterValues faults.
 * ``reject_value`` (``path`` or ``paths``, ``code=9007``) — the device refuses these parameters.
 * ``reboot_required`` — Set answers Status 1 (committed, applied after reboot).
@@ -20,7 +21,7 @@ Kinds (``twin.inject(device_id, kind, **params)``):
 * ``download_bricks`` — the download "succeeds" and the device never comes back.
 * ``download_not_installed`` — the device fetches the image and reports the transfer complete
   (TransferComplete FaultCode 0, a USP OperationComplete without error) but neither reboots nor
-  changes its SoftwareVersion: what genieacs-sim does with every Download (issue 37 item 6).
+  changes its SoftwareVersion: what genieacs-sim does with every Download.
 * ``reboot_hangs`` — after a reboot the device stays offline.
 * ``completion_unreported`` — a reboot, factory reset or download runs, but its completion never
   reaches the controller (a factory-fresh OB-USP-Agent has no Boot! subscription): the controller
@@ -32,7 +33,7 @@ Kinds (``twin.inject(device_id, kind, **params)``):
   overtaken or lost: the lifecycle must count it as changed, not as nothing sent.
 * ``command_refused`` (``command``: one, default every; ``code=9001``, ``message``) — the device
   answers the command with a fault and does nothing (a USP agent's Error response to an Operate,
-  e.g. a controller without the permission): nothing changed, so nothing to roll back (issue 37).
+  e.g. a controller without the permission): nothing changed, so nothing to roll back.
 """
 
 from __future__ import annotations
@@ -92,6 +93,12 @@ def normalise(kind: str, params: dict[str, Any], existing: dict[str, Any] | None
         if unexpected:
             raise ValueError(f"fault goodbye_on_set takes answer=true|false only (got {', '.join(unexpected)})")
         return {"answer": answer if isinstance(answer, bool) else str(answer).strip().lower() in ("1", "true", "yes")}
+    if kind == "unreachable":  # how its connection requests fail, as an ACS reports it
+        says = str(params.get("says", "offline"))
+        if says not in ("offline", "error") or set(params) - {"says"}:
+            raise ValueError("fault unreachable takes says=offline|error only (offline: the request is dropped or "
+                             "refused; error: its path answers with an error)")
+        return {"says": says}
     if kind == "slow":
         delay = params.get("delay_s", params.get("delay", params.get("seconds")))
         if delay is None:

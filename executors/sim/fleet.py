@@ -29,8 +29,8 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
-from core.datamodel.tr098 import InstanceMap, Untranslatable, instance_map_from_params, translate_set
-from core.models import Device, Scalar
+from core.kernel.datamodel.tr098 import InstanceMap, Untranslatable, instance_map_from_params, translate_set
+from core.kernel.models import Device, Scalar
 from executors.sim.catalog import (
     CatalogModel,
     HostEntry,
@@ -1042,22 +1042,31 @@ def iter_fleet(
     batch_homes: int = 5000,
     telemetry: bool = True,
     anchor: datetime | None = None,
+    telemetry_homes: int | None = None,
 ) -> Iterator[FleetSeed]:
-    """The fleet in chunks of whole buildings (about ``batch_homes`` homes each)."""
+    """The fleet in chunks of whole buildings (about ``batch_homes`` homes each).
+
+    ``telemetry_homes``: only the chunks that start within the first that many homes carry
+    telemetry samples (the rest: events only), so a large fleet is not bound by 400 samples a home."""
     if homes < 0:
         raise ValueError("homes must be >= 0")
     anchor = anchor or default_anchor()
     grid = [anchor - STEP * (STEPS - 1 - k) for k in range(STEPS)]
     pending: list[_Building] = []
-    count = 0
+    count = done = 0
+
+    def sampled() -> bool:
+        return telemetry and (telemetry_homes is None or done < telemetry_homes)
+
     for b in _plan_buildings(homes, seed):
         pending.append(b)
         count += len(b.flats)
         if count >= batch_homes:
-            yield _chunk(seed, homes, anchor, pending, telemetry, grid)
+            yield _chunk(seed, homes, anchor, pending, sampled(), grid)
+            done += count
             pending, count = [], 0
     if pending or homes == 0:
-        yield _chunk(seed, homes, anchor, pending, telemetry, grid)
+        yield _chunk(seed, homes, anchor, pending, sampled(), grid)
 
 
 def generate_fleet(

@@ -1,4 +1,4 @@
-"""The simulator's live read on the DB-API: ``gateward device ID`` for a simulated device (issue 15).
+"""The simulator's live read on the DB-API: ``gateward device ID`` for a simulated device.
 
 Why: the CLI's live read used to build the executor stack — the settings model, the SQLAlchemy
 store and twin engine, the pydantic models, the data-model registry to mask secrets — about a
@@ -13,10 +13,10 @@ same answer comes from the same code on lighter plumbing:
   (:func:`~executors.sim.state.presence_of`, :func:`~executors.sim.state.read_values`): the same
   fields, live values, faults, delays and errors, without SQLAlchemy or pydantic;
 - secrets are masked from ``secret_paths.json`` (:data:`SECRET_TABLE_PATH`): which of the paths a
-  simulated device can show are secrets, as :func:`core.secrets.is_secret_path` decides — loading
+  simulated device can show are secrets, as :func:`core.kernel.secrets.is_secret_path` decides — loading
   that function's data-model registries costs more than this command's whole budget. The table is
   computed from the catalogue by :mod:`executors.sim.secret_table` (a test regenerates and compares
-  it); a path not in it is judged by :mod:`core.secrets` itself, so the table can only make
+  it); a path not in it is judged by :mod:`core.kernel.secrets` itself, so the table can only make
   masking faster, never different.
 
 Whatever this module cannot read with certainty (a URL it does not parse, a SQLite file that does
@@ -38,7 +38,7 @@ from executors.errors import UnknownDevice
 from executors.sim.catalog import generic_path, load_identity
 from executors.sim.state import DeviceState, answering, inform_time, presence_of, read_values
 
-MASK = "********"  # core.secrets.MASK
+MASK = "********"  # core.kernel.secrets.MASK
 SECRET_TABLE_PATH = Path(__file__).with_name("secret_paths.json")
 FRESH_S = 0.05  # as the simulator adapter's twin (SimExecutor: Twin(fresh_s=0.05))
 
@@ -51,14 +51,14 @@ _NO_DEVICE = "no such device in the simulated fleet"
 
 
 class HasId(Protocol):
-    """A device as this reader needs it: ``core.models.Device`` or ``core.store.lite.DeviceView``."""
+    """A device as this reader needs it: ``core.kernel.models.Device`` or ``core.store.lite.DeviceView``."""
 
     @property
     def id(self) -> str: ...
 
 
 class LiteValue(NamedTuple):
-    """``core.ports.executor.ParamValue``'s fields (kept apart: the CLI's lean read imports no pydantic)."""
+    """``core.kernel.ports.executor.ParamValue``'s fields (kept apart: the CLI's lean read imports no pydantic)."""
 
     path: str
     device_path: str
@@ -207,18 +207,18 @@ def _secret_table() -> dict[str, bool]:
 
 
 def is_secret_path(path: str) -> bool:
-    """:func:`core.secrets.is_secret_path`, from :data:`SECRET_TABLE_PATH` for the paths a
-    simulated device shows (by their ``{i}`` form), from :mod:`core.secrets` for any other."""
+    """:func:`core.kernel.secrets.is_secret_path`, from :data:`SECRET_TABLE_PATH` for the paths a
+    simulated device shows (by their ``{i}`` form), from :mod:`core.kernel.secrets` for any other."""
     known = _secret_table().get(generic_path(path))
     if known is not None:
         return known
-    from core.secrets import is_secret_path as judge
+    from core.kernel.secrets import is_secret_path as judge
 
     return judge(path)
 
 
 def mask_value(path: str, value: Any) -> Any:
-    """:func:`core.secrets.mask_value` (``None`` stays ``None``)."""
+    """:func:`core.kernel.secrets.mask_value` (``None`` stays ``None``)."""
     if value is None or not is_secret_path(path):
         return value
     return MASK

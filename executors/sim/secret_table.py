@@ -1,10 +1,10 @@
-"""Which of the paths a simulated device can show are secrets: ``secret_paths.json`` (issue 15).
+"""Which of the paths a simulated device can show are secrets: ``secret_paths.json``.
 
-Why a generated table: :func:`core.secrets.is_secret_path` imports and loads the TR-181 and TR-098
+Why a generated table: :func:`core.kernel.secrets.is_secret_path` imports and loads the TR-181 and TR-098
 data-model registries on first use (~0.1 s here), a third of what ``gateward device ID`` may take
 in all. The simulator can only ever show the paths of its catalogue, so their answers are computed
-here, once, with :mod:`core.secrets` itself, and :func:`executors.sim.lite.is_secret_path` looks
-them up (anything else it still asks :mod:`core.secrets`). ``tests/unit/test_cli_device_lite.py``
+here, once, with :mod:`core.kernel.secrets` itself, and :func:`executors.sim.lite.is_secret_path` looks
+them up (anything else it still asks :mod:`core.kernel.secrets`). ``tests/unit/test_cli_device_lite.py``
 fails when the file is not what this module computes today. Regenerate it with
 ``python -m executors.sim.secret_table``.
 """
@@ -37,9 +37,9 @@ def shown_paths() -> set[str]:
 
 
 def secret_table() -> dict[str, list[str]]:
-    """The content of ``secret_paths.json``, computed with :mod:`core.secrets` (slow: it loads the
+    """The content of ``secret_paths.json``, computed with :mod:`core.kernel.secrets` (slow: it loads the
     data-model registries)."""
-    from core.secrets import is_secret_path as judge
+    from core.kernel.secrets import is_secret_path as judge
 
     paths = sorted(shown_paths())
     return {"secret": [p for p in paths if judge(p)], "plain": [p for p in paths if not judge(p)]}

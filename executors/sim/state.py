@@ -3,7 +3,7 @@
 Why apart from :mod:`executors.sim.twin` (which stores these states) and
 :mod:`executors.sim.executor` (which serves the executor contract from them): both import
 SQLAlchemy or pydantic, ~0.5 s before a line is printed, and ``gateward device ID`` must start,
-read and print in ≤ 0.3 s (issue 15). This module imports neither: the twin's DB-API reader
+read and print in ≤ 0.3 s. This module imports neither: the twin's DB-API reader
 (:mod:`executors.sim.lite`) builds a :class:`DeviceState` from the stored row and answers through
 the very functions :class:`~executors.sim.executor.SimExecutor` uses (:func:`presence_of`,
 :func:`answering`, :func:`read_values`), so the CLI's fast path cannot drift from the adapter.
@@ -31,10 +31,10 @@ from executors.sim.catalog import (
     get_model,
 )
 
-if TYPE_CHECKING:  # core.datamodel.tr098 is imported where a TR-098 tree is read: a TR-181 one needs none of it
-    from core.datamodel.tr098 import InstanceMap
-    from core.datamodel.tr098_view import ViewEntry
-    from core.models import Device, Scalar
+if TYPE_CHECKING:  # core.kernel.datamodel.tr098 is imported where a TR-098 tree is read: a TR-181 one needs none of it
+    from core.kernel.datamodel.tr098 import InstanceMap
+    from core.kernel.datamodel.tr098_view import ViewEntry
+    from core.kernel.models import Device, Scalar
 
 V = TypeVar("V")
 
@@ -71,15 +71,15 @@ class DeviceState:
     _view: dict[str, ViewEntry] | None = field(default=None, repr=False)
     # Parameter names under a prefix ("Device.WiFi.Radio.1."), in tree order, per prefix asked:
     # a lifecycle step reads the same objects several times, and each read scanned the whole tree
-    # (~270 names) per prefix (issue 15). Valid while the tree's names are: dropped with the tree.
+    # (~270 names) per prefix. Valid while the tree's names are: dropped with the tree.
     _under: dict[str, list[str]] | None = field(default=None, repr=False)
 
     # -- the inventory record ---------------------------------------------------------------
     @property
     def record(self) -> Device:
-        """The device's ``core.models.Device`` record."""
+        """The device's ``core.kernel.models.Device`` record."""
         if self._record is None:
-            from core.models import Device
+            from core.kernel.models import Device
 
             self._record = Device.model_validate_json(self.record_json)
         return self._record
@@ -123,16 +123,16 @@ class DeviceState:
 
     def instance_map(self) -> InstanceMap:
         if self._imap is None:
-            from core.datamodel.tr098 import instance_map_from_params
+            from core.kernel.datamodel.tr098 import instance_map_from_params
 
             m = self.model
             self._imap = instance_map_from_params(self.tree(), vendor=m.vendor, model=m.model)
         return self._imap
 
     def view(self) -> dict[str, ViewEntry]:
-        """TR-181 view of a TR-098 tree (see :func:`core.datamodel.tr098_view.tr181_view`)."""
+        """TR-181 view of a TR-098 tree (see :func:`core.kernel.datamodel.tr098_view.tr181_view`)."""
         if self._view is None:
-            from core.datamodel.tr098_view import tr181_view
+            from core.kernel.datamodel.tr098_view import tr181_view
 
             self._view = tr181_view(self.tree(), self.instance_map())
         return self._view
@@ -279,7 +279,7 @@ def shown_value(state: DeviceState, spec: ParamSpec, value: Scalar, now: float) 
 
 def why_missing(state: DeviceState, path: str) -> str:
     """Why a TR-098 device has no ``path`` (a TR-181 path), for its 9005 fault."""
-    from core.datamodel.tr098 import Untranslatable, to_device_paths
+    from core.kernel.datamodel.tr098 import Untranslatable, to_device_paths
 
     try:
         device_paths = to_device_paths(path, state.instance_map())
@@ -299,7 +299,7 @@ def read_values(state: DeviceState, device_id: str, paths: Sequence[str], now: f
     bad: dict[str, tuple[int, str]] = {}
 
     if model.is_tr098:
-        from core.datamodel.tr098_view import select_view_paths
+        from core.kernel.datamodel.tr098_view import select_view_paths
 
         view = state.view()
         tree = state.tree()

@@ -55,7 +55,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.pool import StaticPool
 
-from core.models import Device, Scalar
+from core.kernel.models import Device, Scalar
 from executors.base import UnknownDevice
 from executors.sim import faults as fault_kinds
 from executors.sim.catalog import (
@@ -91,7 +91,7 @@ sim_devices = Table(
     Column("model_key", String(64), nullable=False),
     Column("region", String(8), nullable=False),
     Column("upstream_id", String(160), nullable=True, index=True),
-    Column("record", Text, nullable=False),  # core.models.Device as JSON
+    Column("record", Text, nullable=False),  # core.kernel.models.Device as JSON
     Column("identity", Text, nullable=False),  # catalog.Identity as JSON
     Column("overrides", Text, nullable=False),  # {device path: value | null (deleted)}
     Column("parameter_key", String(64), nullable=False, default=""),
@@ -244,7 +244,7 @@ class _Fast:
     """The twin's hot statements, run on the connection's DB-API cursor (``core.store.fastsql``),
     compiled once per dialect and schema: a primary-key read through SQLAlchemy's
     ``Connection.execute`` cost ~150 µs of CPU here, on the cursor ~60 µs, and every proposal's
-    life reads and writes its device through them (issue 15). Values go through the column types'
+    life reads and writes its device through them. Values go through the column types'
     own converters, as SQLAlchemy's execution does."""
 
     def __init__(self, schema: str | None) -> None:
@@ -287,7 +287,7 @@ _PROCESS_CACHES: dict[tuple[str, str | None], tuple[dict[str, DeviceState], dict
 class Twin:
     """The simulated fleet's state store (see the module docstring).
 
-    ``url`` defaults to ``core.config.get_settings().resolved_sim_database_url()``. ``schema``
+    ``url`` defaults to ``core.kernel.config.get_settings().resolved_sim_database_url()``. ``schema``
     (PostgreSQL only) keeps the ``sim_*`` tables in their own schema, e.g. for parallel tests.
     """
 
@@ -303,7 +303,7 @@ class Twin:
     ) -> None:
         if engine is None:
             if url is None:
-                from core.config import get_settings
+                from core.kernel.config import get_settings
 
                 url = get_settings().resolved_sim_database_url()
             engine = self._make_engine(url)
@@ -618,7 +618,7 @@ class Twin:
             ]
 
     def device_events(self) -> TwinEventLog:
-        """This twin's log as a :class:`core.ports.events.DeviceEventSource` (what ingest reads)."""
+        """This twin's log as a :class:`core.kernel.ports.events.DeviceEventSource` (what ingest reads)."""
         from executors.sim.events import TwinEventLog
 
         return TwinEventLog(self)
@@ -799,7 +799,7 @@ def device_record(
     service: str = "standard",
     last_seen: float | None = None,
 ) -> Device:
-    """The ``core.models.Device`` record for one unit of ``model``."""
+    """The ``core.kernel.models.Device`` record for one unit of ``model``."""
     return Device(
         id=device_id_for(model, serial),
         vendor=model.vendor,

@@ -30,9 +30,9 @@ from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequenc
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from core.datamodel.tr098 import Untranslatable, to_tr181
-from core.models import Scalar
-from core.values import parse_wire_bool
+from core.kernel.datamodel.tr098 import Untranslatable, to_tr181
+from core.kernel.models import Scalar
+from core.kernel.values import parse_wire_bool
 from executors.base import ExecutorError
 from executors.sim import faults as fault_kinds
 from executors.sim.catalog import CatalogModel, ParamSpec, fill_counts, generic_path
@@ -183,7 +183,7 @@ class SimAgent:
         hidden: Sequence[str] = (),
         factory_subscriptions: bool = True,
     ) -> None:
-        # Configured like a real agent (issue 11): ``hidden`` root-relative objects (e.g. "WiFi.") are
+        # Configured like a real agent: ``hidden`` root-relative objects (e.g. "WiFi.") are
         # not in this agent's data model at all; without ``factory_subscriptions`` it ships with no
         # subscription, as the OB-USP-Agent's example does, and the controller must create them.
         self.hidden = tuple(h if h.endswith(".") else h + "." for h in hidden)

@@ -87,7 +87,7 @@ class HostConfig:
     onboard: bool = False
     boot_on_start: bool = False
     client_prefix: str = "gw-agents"
-    # Configured like a real agent (issue 11). ``agent_topic``: where agents listen, ``{endpoint}``
+    # Configured like a real agent. ``agent_topic``: where agents listen, ``{endpoint}``
     # standing for the agent's endpoint ID as one topic level (default ``usp/agent/{endpoint}``); the
     # OB-USP-Agent's example listens on ``/usp/agent`` (one agent per topic, so one such agent per
     # host). ``wifi=False``: no ``WiFi.`` objects in the data model. ``factory_subscriptions=False``:
@@ -96,12 +96,12 @@ class HostConfig:
     wifi: bool = True
     factory_subscriptions: bool = True
     # ``firmware_image=False``: no ``DeviceInfo.FirmwareImage.`` table, so no ``Download()``/``Activate()``
-    # (an Operate of one is Error 7026, as the OB-USP-Agent's default build answers; issue 37 item 6).
+    # (an Operate of one is Error 7026, as the OB-USP-Agent's default build answers).
     firmware_image: bool = True
     # The QoS of the agent's own publishes — its connect Record and notifications (TR-181
     # LocalAgent.MTP.{i}.MQTT.PublishQoS). The OB-USP-Agent's default is 0: a broker then keeps none of
     # them for a controller's persistent session unless it queues QoS 0 too (Mosquitto
-    # ``queue_qos0_messages true``; issue 37, docs/runbook.md).
+    # ``queue_qos0_messages true``; docs/runbook.md).
     publish_qos: int = 1
     # Reboot() and FactoryReset() restart the agent process only, not the device (OB-USP-Agent on a
     # Linux host or in a container): DeviceInfo.UpTime — the kernel's there — keeps counting, while
@@ -766,11 +766,13 @@ def _select_devices(twin: Twin, *, protocol: str | None, limit: int | None) -> l
     return ids
 
 
-async def run_process(args: argparse.Namespace) -> int:
+async def run_process(args: argparse.Namespace,
+                      make_host: Callable[[HostConfig, Twin | None], AgentHost] = AgentHost) -> int:
     """``python -m executors.sim.usp_host``: host agents until stdin closes or ``{"cmd":"stop"}``.
 
     Control (JSON lines on stdin, one JSON line answered on stdout): ``stats``, ``storm``,
-    ``pending``, ``flush``, ``stop``. The first stdout line reports readiness.
+    ``pending``, ``flush``, ``stop``. The first stdout line reports readiness. ``make_host``: the
+    agents' transport (``python -m executors.sim.usp_ws`` passes WebSocket clients).
     """
     cfg = HostConfig(
         url=args.url, controller_id=args.controller_id, mqtt_version=args.mqtt, persist=args.persist,
@@ -782,16 +784,7 @@ async def run_process(args: argparse.Namespace) -> int:
         firmware_image=not args.no_firmware_image,
     )
     twin = Twin(args.twin_url) if args.twin_url else None
-    host: AgentHost
-    if args.ws_url:  # agents as WebSocket clients of the controller (issue 37 item 5)
-        import ssl
-
-        from executors.sim.usp_ws import WsAgentHost
-
-        ctx = ssl.create_default_context(cafile=args.ws_ca) if args.ws_ca else None
-        host = WsAgentHost(cfg, twin, ws_url=args.ws_url, ssl_context=ctx)
-    else:
-        host = AgentHost(cfg, twin)
+    host = make_host(cfg, twin)
     t0 = time.perf_counter()
     if twin is not None and args.count != 0:
         for device_id in _select_devices(twin, protocol=args.protocol, limit=args.count or None):
@@ -878,9 +871,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="agents have no DeviceInfo.FirmwareImage. table (no Download(); like the OB-USP-Agent)")
     p.add_argument("--no-factory-subscriptions", action="store_true",
                    help="agents ship with no LocalAgent.Subscription (like the OB-USP-Agent example)")
-    p.add_argument("--ws-url", default=None,
-                   help="connect each agent to this controller WebSocket URL (ws:// or wss://) instead of MQTT")
-    p.add_argument("--ws-ca", default=None, help="CA file that vouches for a wss:// controller")
     return p
 
 
@@ -905,7 +895,9 @@ class HostProcess:
     """
 
     def __init__(self, args: Sequence[str]) -> None:
-        self.args = [sys.executable, "-m", "executors.sim.usp_host", *args]
+        # agents as WebSocket clients of the controller: the same process, from usp_ws's entry point
+        module = "executors.sim.usp_ws" if "--ws-url" in args else "executors.sim.usp_host"
+        self.args = [sys.executable, "-m", module, *args]
         self._proc: subprocess.Popen[str] | None = None
         self._lines: queue.Queue[str | None] = None  # type: ignore[assignment]  # set by start(), before any read
         self.ready: dict[str, Any] = {}

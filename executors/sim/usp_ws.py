@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+from collections.abc import Sequence
 from urllib.parse import quote
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -32,7 +33,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from executors.sim.twin import Twin
-from executors.sim.usp_host import AgentHost, HostConfig, HostedAgent
+from executors.sim.usp_host import AgentHost, HostConfig, HostedAgent, build_parser, run_process
 from executors.usp import records
 from executors.usp.mqtt import Inbound
 from executors.usp.websocket import MAX_RECORD, SUBPROTOCOL, WsLink, endpoint_from_extensions, extension_header
@@ -82,7 +83,7 @@ class WsAgentHost(AgentHost):
         host = self
 
         class _Receiver:
-            def on_transport_open(self, _link: object) -> None:
+            def on_transport_open(self, _link: object, *, announce: bool = True) -> None:
                 pass
 
             def on_transport_record(self, _link: object, payload: bytes) -> bool:
@@ -211,3 +212,28 @@ class WsAgentHost(AgentHost):
 
     async def reconnect_storm(self) -> float:
         raise NotImplementedError("reconnect storms are measured over MQTT (executors.sim.usp_host)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m executors.sim.usp_ws --ws-url URL``: ``python -m executors.sim.usp_host``'s
+    process of agents, each a WebSocket client of the controller at URL instead of an MQTT client."""
+    p = build_parser()
+    p.prog = "python -m executors.sim.usp_ws"
+    p.add_argument("--ws-url", required=True, help="the controller's WebSocket URL (ws:// or wss://)")
+    p.add_argument("--ws-ca", default=None, help="CA file that vouches for a wss:// controller")
+    args = p.parse_args(argv)
+    if args.count < 0:
+        args.count = None
+    ctx = ssl.create_default_context(cafile=args.ws_ca) if args.ws_ca else None
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    def make_host(cfg: HostConfig, twin: Twin | None) -> AgentHost:
+        return WsAgentHost(cfg, twin, ws_url=args.ws_url, ssl_context=ctx)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(run_process(args, make_host))
+    return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

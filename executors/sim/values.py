@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from core.models import Scalar
-from core.values import LexicalError, as_bool, as_int
+from core.kernel.models import Scalar
+from core.kernel.values import LexicalError, as_bool, as_int
 from executors.sim.catalog import ParamSpec
 
 INT_TYPES = frozenset({"int", "unsignedInt", "long", "unsignedLong"})

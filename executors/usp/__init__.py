@@ -9,7 +9,7 @@
   :mod:`executors.usp.mqtt` — paho-mqtt on asyncio with TCP_NODELAY;
   :mod:`executors.usp.datamodel` — command paths and Gateward's vendor parameters
 * :mod:`executors.usp.agent_topics` — where each agent listens, as the adapter asks its topic book
-  (the port ``core.ports.topics``; the composition root hands it the stored one, ``core.usp_topics``);
+  (the port ``core.kernel.ports.topics``; the composition root hands it the stored one, ``core.usp_topics``);
   :mod:`executors.usp.subscriptions` — the subscriptions created on an agent's first contact;
   :mod:`executors.usp.keeper` — when they are (re)checked, and on which agents
 * :mod:`executors.usp.proto` — the BBF ``.proto`` schemas and their generated code. Regenerate with
@@ -25,13 +25,14 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from core.ports.topics import AgentTopics, endpoint_for, topic_problem
+from core.kernel.ports.topics import AgentTopics, endpoint_for, topic_problem
 from executors.usp.controller import DEFAULT_ENDPOINT_ID, UspController, UspEvent
 from executors.usp.executor import UspExecutor
 from executors.usp.subscriptions import DEFAULT_WATCH
+from executors.usp.topics import DEFAULT_AGENT_TOPICS
 
 if TYPE_CHECKING:  # the CLI imports parts of executors.usp on fast paths: no settings import for an annotation
-    from core.config import Settings
+    from core.kernel.config import Settings
 
 __all__ = ["DEFAULT_ENDPOINT_ID", "AgentTopics", "UspController", "UspEvent", "UspExecutor", "controller_options",
            "endpoint_for", "factory", "usp_options"]
@@ -41,7 +42,8 @@ def usp_options(env: dict[str, str] | None = None) -> dict[str, Any]:
     """The adapter's own knobs from the environment (documented in docs/usp.md):
     ``GATEWARD_USP_ENDPOINT_ID`` (default ``proto::controller-gateward``), ``GATEWARD_USP_MQTT_VERSION``
     (5 or 3), ``GATEWARD_USP_TIMEOUT_S`` (10), ``GATEWARD_USP_PROBE_TIMEOUT_S`` (3),
-    ``GATEWARD_USP_REBOOT_TIMEOUT_S`` (180); and for :func:`factory` only (issue 11)
+    ``GATEWARD_USP_REBOOT_TIMEOUT_S`` (180), ``GATEWARD_USP_AGENT_TOPICS`` (:func:`agent_topic_templates`);
+    and for :func:`factory` only
     ``GATEWARD_USP_CONTROLLER_TOPIC`` (default ``usp/controller/<endpoint>``),
     ``GATEWARD_USP_AUTO_SUBSCRIBE`` (1: the long-running controller — ``gateward run``/``worker`` — creates
     Boot!/OperationComplete/ValueChange subscriptions on the fleet's agents; 0: it does not) and
@@ -65,6 +67,7 @@ def usp_options(env: dict[str, str] | None = None) -> dict[str, Any]:
     if version not in (3, 5):
         raise ValueError("GATEWARD_USP_MQTT_VERSION must be 5 or 3")
     return {
+        "agent_topics": agent_topic_templates(e.get("GATEWARD_USP_AGENT_TOPICS")),
         "endpoint_id": e.get("GATEWARD_USP_ENDPOINT_ID") or DEFAULT_ENDPOINT_ID,
         "mqtt_version": version,
         "timeout_s": num("GATEWARD_USP_TIMEOUT_S", 10.0),
@@ -73,7 +76,21 @@ def usp_options(env: dict[str, str] | None = None) -> dict[str, Any]:
     }
 
 
-#: how long the broker keeps the controller group's session while no process holds it (issue 37)
+def agent_topic_templates(raw: str | None) -> tuple[str, ...]:
+    """``GATEWARD_USP_AGENT_TOPICS``: comma-separated topics an agent with no learnt topic may listen
+    on, ``{endpoint}`` standing for its endpoint ID as one topic level (default
+    ``usp/agent/{endpoint},/usp/agent``: this project's convention and OB-USP-Agent's shipped one)."""
+    if raw is None or not raw.strip():
+        return DEFAULT_AGENT_TOPICS
+    out = tuple(t.strip() for t in raw.split(",") if t.strip())
+    for t in out:
+        problem = topic_problem(t.replace("{endpoint}", "x"))
+        if problem:
+            raise ValueError(f"GATEWARD_USP_AGENT_TOPICS: {t!r} is not a topic: {problem}")
+    return out
+
+
+#: how long the broker keeps the controller group's session while no process holds it
 DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600
 
 

@@ -1,6 +1,6 @@
 """Several controller processes on one broker: shared subscriptions, per-process replies, relays.
 
-Why (issue 15, item 3): with plain subscriptions every ``gateward run`` replica and every worker
+Why: with plain subscriptions every ``gateward run`` replica and every worker
 received every agent's notification and answered it — N processes, N NotifyResps, N copies of
 each event. With MQTT 5 the processes of one controller endpoint instead join one *shared
 subscription* (``$share/<group>/usp/controller/<ep>/#``): the broker hands each agent → controller
@@ -20,7 +20,7 @@ Two things are then known to one member only, and are relayed on a small cluster
   notifications wake waiters only: they are not answered and not delivered to listeners again,
   so a notification is handled exactly once cluster-wide.
 
-**The group's session** (issue 37). Members' connections start clean, so what agents publish while
+**The group's session**. Members' connections start clean, so what agents publish while
 every member is down (a connect Record, a Boot!) had no subscriber and was lost — an agent that
 connected before the controller started never became pending. One member at a time therefore also
 holds the group's *persistent* session (:func:`inbox_client_id`: a fixed client id per group and

@@ -16,13 +16,13 @@ What it does (TR-369 over MQTT):
   events become :class:`UspEvent` objects, delivered to listeners and :meth:`UspController.events`
   iterators (each has its own unbounded queue: a slow consumer delays, never loses, events).
   Retransmitted notifications (same ``msg_id``) are answered again but delivered once.
-* **Several processes** (issue 15): with MQTT 5 every process of one controller endpoint joins the
+* **Several processes**: with MQTT 5 every process of one controller endpoint joins the
   shared subscription ``$share/<group>/<topic>/#`` (``GATEWARD_USP_SHARE_GROUP``, default
   ``gateward``; ``off`` disables it) — those that consume notifications (``add_listener(...,
   consumer=True)``; others subscribe plainly) — so each agent publish reaches one of them; responses come back
   on the asking process's own reply topic; presence and awaited notifications are relayed between
   the processes (:mod:`executors.usp.cluster`). An MQTT 3.1.1 controller keeps plain subscriptions.
-* **Nothing lost while every process is down** (issue 37): with ``session_expiry_s`` one member
+* **Nothing lost while every process is down**: with ``session_expiry_s`` one member
   holds the group's persistent session (Clean Start 0, that Session Expiry Interval, a QoS 1 member
   of the shared subscription), where the broker queues agents' connect Records and notifications
   while no member is connected; a process outside the group answers no notification a member
@@ -36,23 +36,34 @@ counted in :attr:`UspController.stats` and logged, never raised into the loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import random
 import threading
 import time
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from core.ports.topics import AgentTopics
+from core.kernel.ports.topics import AgentTopics
 from executors.usp import cluster, records
 from executors.usp.errors import UspError
 from executors.usp.mqtt import USP_CONTENT_TYPES, Inbound, MqttError, MqttLink, Will
 from executors.usp.proto import msg_pb, record_pb
 from executors.usp.records import Header
-from executors.usp.topics import REPLY_TO, agent_topic, controller_topic, split_reply_to, topic_level, with_reply_to
+from executors.usp.topics import (
+    DEFAULT_AGENT_TOPICS,
+    REPLY_TO,
+    agent_topic,
+    controller_topic,
+    conventional_topics,
+    split_reply_to,
+    topic_level,
+    with_reply_to,
+)
 from executors.usp.transport import Transport
 
 if TYPE_CHECKING:  # the WebSocket MTP (and the websockets library) loads only when it is used
@@ -184,7 +195,8 @@ class RecentKeys:
 @dataclass
 class ControllerStats:
     records_in: int = 0
-    requests_out: int = 0
+    requests_sent: int = 0  # from the loop's thread, which alone writes it (no lock per request)
+    requests_sent_threadsafe: int = 0  # by request_threadsafe's callers, under the controller's count lock
     responses: int = 0
     malformed: int = 0
     wrong_to_id: int = 0
@@ -208,8 +220,15 @@ class ControllerStats:
     ws_connects: int = 0  # agents that came on a WebSocket connection
     ws_disconnects: int = 0
 
+    @property
+    def requests_out(self) -> int:
+        """Requests sent, from any thread."""
+        return self.requests_sent + self.requests_sent_threadsafe
+
     def as_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
+        counts = dict(self.__dict__)
+        counts["requests_out"] = counts.pop("requests_sent") + counts.pop("requests_sent_threadsafe")
+        return counts
 
 
 class _Waiter(Protocol):
@@ -296,14 +315,19 @@ class _Deadlines:
     much longer than the requests still pending is compacted, so memory stays bounded.
 
     Why: ``loop.call_later`` + ``cancel`` per request was ~9 % of the controller's CPU under the
-    fan-out benchmark (a TimerHandle, a heap push, and the heap clean-up of cancelled ones)."""
+    fan-out benchmark (a TimerHandle, a heap push, and the heap clean-up of cancelled ones). A queue
+    is two deques, deadlines and msg_ids, rather than one of ``(deadline, msg_id)`` tuples: floats
+    and strings are nothing for the cyclic garbage collector, where a tuple per request kept it
+    running a young collection every ~700 requests and promoting the requests in flight to the old
+    generation — whose full collections were most of the collector's time, a tenth of the
+    controller's CPU under a fan-out."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, pending: Mapping[str, object],
                  expire: Callable[[str], None]) -> None:
         self.loop = loop
         self._pending = pending
         self._expire = expire
-        self._queues: dict[float, deque[tuple[float, str]]] = {}
+        self._queues: dict[float, tuple[deque[float], deque[str]]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
 
@@ -311,11 +335,17 @@ class _Deadlines:
         at = self.loop.time() + timeout
         q = self._queues.get(timeout)
         if q is None:
-            q = self._queues[timeout] = deque()
-        q.append((at, msg_id))
-        if len(q) > 2 * len(self._pending) + 1024:
-            pending = self._pending
-            self._queues[timeout] = deque(e for e in q if e[1] in pending)
+            q = self._queues[timeout] = (deque(), deque())
+        ats, ids = q
+        ats.append(at)
+        ids.append(msg_id)
+        pending = self._pending
+        while ids[0] not in pending:  # answered (the request just added is pending: this stops)
+            ats.popleft()
+            ids.popleft()
+        if len(ids) > 2 * len(pending) + 1024:
+            keep = [i for i, m in enumerate(ids) if m in pending]
+            self._queues[timeout] = (deque(ats[i] for i in keep), deque(ids[i] for i in keep))
         if at < self._timer_at:
             self._arm(at)
 
@@ -330,11 +360,11 @@ class _Deadlines:
         now = self.loop.time()
         earliest = math.inf
         due: list[tuple[float, str]] = []
-        for timeout, q in list(self._queues.items()):
-            while q and q[0][0] <= now:
-                due.append(q.popleft())
-            if q:
-                earliest = min(earliest, q[0][0])
+        for timeout, (ats, ids) in list(self._queues.items()):
+            while ats and ats[0] <= now:
+                due.append((ats.popleft(), ids.popleft()))
+            if ats:
+                earliest = min(earliest, ats[0])
             else:
                 del self._queues[timeout]
         if len(due) > 1:  # a late timer (a busy loop) finds several queues due: still deadline order
@@ -379,8 +409,13 @@ class UspController:
         process_id: str | None = None,
         interest_ttl_s: float = 900.0,
         session_expiry_s: int = 0,
+        agent_topics: tuple[str, ...] = DEFAULT_AGENT_TOPICS,
     ) -> None:
         self.url = url  # may carry a password: messages and logs name self.link.url (without it)
+        #: topic templates tried at once by :meth:`probe` for an agent whose topic was never learnt
+        self.agent_topics = agent_topics
+        #: connections an agent opened whose handshake named it but which sent no valid Record yet
+        self._quiet_links: weakref.WeakSet[Transport] = weakref.WeakSet()
         self.topics = topics  # where agents listen, shared with every other process (agent_topics)
         self.endpoint_id = endpoint_id
         self.topic = topic or controller_topic(endpoint_id)
@@ -397,7 +432,7 @@ class UspController:
         self._interest_held: dict[str, int] = {}  # endpoint -> waits of ours (expect(..., endpoint_id)) open
         self._holding: dict[asyncio.Future[UspEvent], str] = {}
         self.cluster_topic = cluster.cluster_topic(endpoint_id)
-        # the group's persistent session (issue 37): 0 = none (every connection starts clean)
+        # the group's persistent session: 0 = none (every connection starts clean)
         self.session_expiry_s = int(session_expiry_s) if self.share_group is not None else 0
         self.inbox_topic = cluster.inbox_topic(endpoint_id)
         self.inbox: MqttLink | None = None  # this process's hold on the group's session, while it has it
@@ -429,6 +464,8 @@ class UspController:
         self._reconnected: dict[str, float] = {}
         self._deadlines: _Deadlines | None = None
         self._count_lock = threading.Lock()  # request_threadsafe counts from other threads
+        self._reply_to_topics: dict[str, dict[str, str]] = {}  # reply topic -> agent topic -> the 3.1.1 topic
+        self._reply_to_of: dict[str, str | None] = {}  # a received 3.1.1 topic -> its /reply-to= topic
         self._done_ids = RecentKeys(50_000)  # recently answered msg_ids
         # recently delivered notifications, as "<len(msg_id)>:<msg_id><endpoint ID>" (unambiguous)
         self._seen_notifies = RecentKeys(400_000)
@@ -546,8 +583,8 @@ class UspController:
 
     async def _take_inbox(self, timeout: float) -> None:
         """Hold the group's persistent session, receive what the broker queued for it, and say so in
-        the retained note. A failure is logged, never raised: the process works without it, as
-        before issue 37. Not reconnected when lost: its will clears the note, and whichever member
+        the retained note. A failure is logged, never raised: the process works without it.
+        Not reconnected when lost: its will clears the note, and whichever member
         sees that first takes the session (this one too)."""
         if not self.session_expiry_s or not self.member or self._taking or self.share_group is None or self._holds():
             return
@@ -747,7 +784,7 @@ class UspController:
             self._foreign.pop(ep, None)
         if self.topics is not None:  # it addresses us: any stored endpoint-ID mismatch is over
             self.topics.clear_mismatch(ep)
-        reply_to = split_reply_to(topic)[1] if REPLY_TO in topic else None
+        reply_to = self._reply_to_in(topic) if REPLY_TO in topic else None
         if reply_to:
             self._learn_topic(st, reply_to, 3, "reply_to")
         elif inbound.response_topic:
@@ -786,6 +823,16 @@ class UspController:
         self._on_msg(st, msg, now, inbound.payload, decoded.body, decoded.msg_id)
 
     # ------------------------------------------------------------------ the WebSocket MTP
+    def _reply_to_in(self, topic: str) -> str | None:
+        """``split_reply_to(topic)[1]``, kept per topic: a 3.1.1 agent names the same one in every Record."""
+        kept = self._reply_to_of
+        if topic in kept:
+            return kept[topic]
+        if len(kept) >= 20000:  # one per agent heard; bounded all the same
+            kept.clear()
+        reply_to = kept[topic] = split_reply_to(topic)[1]
+        return reply_to
+
     def _ensure_loop(self) -> None:
         """The loop the WebSocket MTP runs on is the controller's (it may start before MQTT does)."""
         if self._loop is None:
@@ -863,14 +910,18 @@ class UspController:
                 await asyncio.sleep(1.0)
             await asyncio.sleep(retry_min_s)
 
-    def on_transport_open(self, link: Transport) -> None:
-        """A connection that named its agent in the handshake: the agent is connected now."""
+    def on_transport_open(self, link: Transport, *, announce: bool = True) -> None:
+        """A connection that named its agent in the handshake: requests can go to the agent over it
+        now. ``announce=False`` (a connection an agent opened to us): no ``connect`` event until its
+        first valid USP Record from the endpoint it claims — a handshake alone is anyone knocking,
+        and a ``connect`` event is what makes an unknown agent pending onboarding."""
         if link.endpoint_id is not None:
-            self._bind(link, self._state(link.endpoint_id), time.time())
+            self._bind(link, self._state(link.endpoint_id), time.time(), announce=announce)
 
-    def _bind(self, link: Transport, st: AgentState, now: float) -> None:
+    def _bind(self, link: Transport, st: AgentState, now: float, *, announce: bool = True) -> None:
         """``link`` is the agent's connection from now on (a newer one replaces an older: one session
-        per pair of endpoints, TR-369 R-WS.4): connected, a ``connect`` event, waiting reads sent again."""
+        per pair of endpoints, TR-369 R-WS.4): connected, a ``connect`` event (unless ``announce`` is
+        False: then at its first valid Record, :meth:`on_transport_record`), waiting reads sent again."""
         old, st.mtp = st.mtp, link
         if old is not None and old is not link and old.connected:
             old.close(1000, "replaced by a newer connection of the same agent")
@@ -884,6 +935,14 @@ class UspController:
         self.stats.ws_connects += 1
         if self._pending:
             self._note_reconnect(st.endpoint_id)
+        if not announce:
+            self._quiet_links.add(link)
+            return
+        self._announce(link, st, now)
+
+    def _announce(self, link: Transport, st: AgentState, now: float) -> None:
+        """The ``connect`` event of an agent on ``link`` (once per connection)."""
+        self._quiet_links.discard(link)
         self._emit(_event("connect", st.endpoint_id, now, {"topic": st.topic, "mtp": link.mtp, "peer": link.peer}))
 
     def on_transport_record(self, link: Transport, payload: bytes) -> bool:
@@ -920,6 +979,8 @@ class UspController:
         now = time.time()
         if st.mtp is not link or st.connected is not True:
             self._bind(link, st, now)
+        elif link in self._quiet_links:  # its first valid Record: the agent is announced now
+            self._announce(link, st, now)
         st.last_seen = now
         st.unanswered = None
         st.addressed_to = self.endpoint_id
@@ -1266,8 +1327,21 @@ class UspController:
             return mtp.send(payload)
         link, reply = (self.reply_link, self.reply_topic) if request else (self.link, self.topic)
         if st.mqtt_version == 3 or self.mqtt_version == 3:
-            return link.publish(with_reply_to(st.topic, reply), payload, qos=qos, content_type=None)
+            return link.publish(self._reply_to_topic(st.topic, reply), payload, qos=qos, content_type=None)
         return link.publish(st.topic, payload, qos=qos, response_topic=reply)
+
+    def _reply_to_topic(self, topic: str, reply: str) -> str:
+        """``with_reply_to(topic, reply)``, kept per agent topic and reply topic: an MQTT 3.1.1 fan-out
+        addresses the same agents again and again (a string built and hashed anew each time)."""
+        kept = self._reply_to_topics.get(reply)
+        if kept is None:
+            kept = self._reply_to_topics[reply] = {}
+        full = kept.get(topic)
+        if full is None:
+            if len(kept) >= 20000:  # one per agent addressed; bounded all the same
+                kept.clear()
+            full = kept[topic] = with_reply_to(topic, reply)
+        return full
 
     async def request(self, endpoint_id: str, msg: msg_pb.Msg, timeout: float | None = None,
                       *, force: bool = False) -> msg_pb.Msg:
@@ -1299,24 +1373,26 @@ class UspController:
         """Send a request and return the future of its answer (an Error Message's answer is a
         :class:`UspError`). :meth:`_request` after its checks; :meth:`set` calls it directly for an
         agent known to be connected (one coroutine less per Set of a fan-out)."""
-        assert self._loop is not None and self._deadlines is not None
-        fut: asyncio.Future[msg_pb.Msg] = self._loop.create_future()
-        self._pending[msg_id] = _Pending(st.endpoint_id, fut, msg_type, time.monotonic(), payload)
+        loop, deadlines = self._loop, self._deadlines
+        assert loop is not None and deadlines is not None
+        fut: asyncio.Future[msg_pb.Msg] = loop.create_future()
+        ep = st.endpoint_id
+        self._pending[msg_id] = _Pending(ep, fut, msg_type, time.monotonic(), payload)
         if msg_type == _OPERATE:  # its Boot!/OperationComplete may land elsewhere
-            self.announce_interest(st.endpoint_id)
-        if not self._send_payload(st, payload, request=True):
+            self.announce_interest(ep)
+        if not self._publish_record(st, records.wrap_payload(payload, to_id=ep, from_id=self.endpoint_id),
+                                    request=True):
             self._pending.pop(msg_id, None)
             raise ConnectionError(f"could not send {_TYPE_NAMES.get(msg_type)} to {st.endpoint_id}: its "
                                   f"{'WebSocket' if st.mtp is not None else 'MQTT'} connection is down")
-        with self._count_lock:
-            self.stats.requests_out += 1
-        self._deadlines.add(msg_id, self.request_timeout_s if timeout is None else timeout)
+        self.stats.requests_sent += 1
+        deadlines.add(msg_id, self.request_timeout_s if timeout is None else timeout)
         return fut
 
     def request_threadsafe(self, endpoint_id: str, msg: msg_pb.Msg, timeout: float | None = None
                            ) -> msg_pb.Msg | None:
         """:meth:`request` for a caller on another thread, sent from that thread: the answer is the
-        only hop (the executor's synchronous ``read``; issue 15). Returns None, having sent nothing,
+        only hop (the executor's synchronous ``read``). Returns None, having sent nothing,
         when the loop must do it — the controller is not running, the agent is not known to be
         connected (the loop probes, recalls its topic or raises :class:`AgentOffline`), an Operate
         (interest is announced on the loop) or the connection has packets queued. A timeout is
@@ -1346,7 +1422,7 @@ class UspController:
             self._pending.pop(msg_id, None)
             return None
         with self._count_lock:
-            self.stats.requests_out += 1
+            self.stats.requests_sent_threadsafe += 1
         timeout = self.request_timeout_s if timeout is None else timeout
         if not waiter.wait(timeout):
             loop.call_soon_threadsafe(self._expire, msg_id)
@@ -1462,13 +1538,62 @@ class UspController:
 
     async def probe(self, endpoint_id: str, timeout: float) -> bool:
         """Whether the agent answers a GetSupportedProtocol within ``timeout`` (sent even to an agent
-        not heard from yet, at its conventional topic)."""
+        not heard from yet). An agent whose topic was never learnt nor stored is asked on every
+        conventional topic at once (:attr:`agent_topics`: ``usp/agent/<endpoint>`` and OB-USP-Agent's
+        shipped ``/usp/agent``), and the one it answers on is learnt — an agent connected before this
+        controller, on its factory defaults, sends nothing until it reconnects."""
+        st = self._state(endpoint_id)
+        if st.connected is None and st.mtp is None:
+            await self._recall_topic(st)
+            if st.topic_source == "convention":
+                return await self._probe_conventions(st, timeout)
         try:
             await self.get_supported_protocol(endpoint_id, timeout=timeout)
         except (UspTimeout, AgentOffline):
             return False
         except UspError:
             return True  # it answered, if only with an error
+        return True
+
+    async def _probe_conventions(self, st: AgentState, timeout: float) -> bool:
+        """:meth:`probe` on every conventional topic at once; the first answer wins and its topic is
+        learnt (from the answer's Response Topic or reply-to when it carries one, else the topic it
+        was asked on). The other requests are withdrawn, so their silence counts against no one."""
+        assert self._loop is not None
+        candidates = conventional_topics(st.endpoint_id, self.agent_topics)
+        if not self.reply_link.connected:
+            raise ConnectionError(f"the controller is not connected to the MQTT broker at {self.link.url}")
+        asked: dict[asyncio.Future[msg_pb.Msg], tuple[str, str]] = {}
+        original = st.topic
+        try:
+            for topic in candidates:
+                msg = records.get_supported_protocol(records.new_msg_id())
+                st.topic = topic  # _send_request publishes to st.topic
+                with contextlib.suppress(ConnectionError):
+                    fut = self._send_request(st, msg.header.msg_id, msg.header.msg_type, msg.SerializeToString(),
+                                             timeout)
+                    asked[fut] = (topic, msg.header.msg_id)
+        finally:
+            if st.topic_source == "convention":
+                st.topic = original
+        answered: str | None = None
+        pending = set(asked)
+        while pending and answered is None:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for fut in done:
+                if not fut.cancelled() and (fut.exception() is None or isinstance(fut.exception(), UspError)):
+                    answered = asked[fut][0]
+                    if fut.exception() is None:
+                        st.usp_versions = fut.result().body.response.get_supported_protocol_resp.\
+                            agent_supported_protocol_versions
+                    break
+        for fut in pending:  # withdrawn: no timeout, no mismatch noted for a topic nobody listens on
+            self._pending.pop(asked[fut][1], None)
+            fut.cancel()
+        if answered is None:
+            return False
+        if st.topic_source == "convention":  # the answer carried no topic of its own
+            self._learn_topic(st, answered, st.mqtt_version, "probe")
         return True
 
     async def subscribe(self, endpoint_id: str, notif_type: str, reference_list: str, *,

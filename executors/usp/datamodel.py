@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from core.models import Scalar
-from core.values import parse_wire_bool, parse_wire_int
+from core.kernel.models import Scalar
+from core.kernel.values import parse_wire_bool, parse_wire_int
 from executors.usp.proto import msg_pb
 
 KEY_PARAM = "LocalAgent.X_GATEWARD_ParameterKey"

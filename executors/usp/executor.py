@@ -5,7 +5,7 @@ The contract is synchronous; the controller is asynchronous. :class:`UspExecutor
 call into one or a few USP requests:
 
 * ``read`` — Get (TR-181 agents) or one Get of the whole tree (TR-098-rooted agents, translated with
-  ``core.datamodel.tr098`` exactly as for CWMP firmware). Values are typed with the agent's own
+  ``core.kernel.datamodel.tr098`` exactly as for CWMP firmware). Values are typed with the agent's own
   GetSupportedDM answer, cached per (root, OUI, product class, firmware).
 * ``presence`` — the controller's connection state plus a live probe (GetSupportedProtocol): an
   agent that is connected but does not answer is *online but not reachable*.
@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -41,13 +40,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
-from core.datamodel.paths import concretise
-from core.datamodel.tr098 import InstanceMap, Untranslatable, instance_map_from_params, translate_set
-from core.datamodel.tr098_view import select_view_paths, tr181_view
-from core.models import Change, Device, Root, Scalar
-from core.ports.topics import AgentTopics
-from core.ports.topics import endpoint_for as endpoint_for
-from core.values import parse_wire_bool
+from core.kernel.datamodel.paths import concretise
+from core.kernel.datamodel.tr098 import InstanceMap, Untranslatable, instance_map_from_params, translate_set
+from core.kernel.datamodel.tr098_view import select_view_paths, tr181_view
+from core.kernel.models import Change, Device, Root, Scalar
+from core.kernel.ports.topics import AgentTopics
+from core.kernel.ports.topics import endpoint_for as endpoint_for
+from core.kernel.values import parse_wire_bool
 from executors.base import (
     COMMANDS,
     ApplyResult,
@@ -78,9 +77,10 @@ from executors.usp.controller import (
     UspTimeout,
 )
 from executors.usp.errors import PartialApply, UspError, describe, fault_from_problems, to_cwmp, typed_fault
-from executors.usp.keeper import Managed, SubscriptionKeeper
+from executors.usp.keeper import Created, Managed, SubscriptionKeeper
 from executors.usp.loop import LoopThread, LoopTimeout
 from executors.usp.proto import msg_pb
+from executors.usp.topics import DEFAULT_AGENT_TOPICS, conventional_topics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -174,17 +174,6 @@ def _mtp(st: AgentState) -> str:
     return f"WebSocket from {st.mtp.peer}" if st.mtp is not None else f"MQTT {st.mqtt_version}"
 
 
-def _ws_hint(controller: UspController) -> str:
-    """An agent on the WebSocket MTP is connected to one process — the one serving
-    ``GATEWARD_USP_WS_LISTEN`` / ``_CONNECT`` (``gateward run``) — and no other can reach it: say so
-    in a process that serves none (a CLI command), where "offline" would mislead."""
-    configured = os.environ.get("GATEWARD_USP_WS_LISTEN") or os.environ.get("GATEWARD_USP_WS_CONNECT")
-    if controller.serves_websocket or not configured:
-        return ""
-    return ("; an agent on the WebSocket MTP is reachable only from the process it is connected to (gateward run "
-            "serving GATEWARD_USP_WS_LISTEN): act on it through the API or console")
-
-
 class UspExecutor(Executor):
     """Executor over a USP controller (see the module docstring).
 
@@ -212,6 +201,7 @@ class UspExecutor(Executor):
         controller_topic: str | None = None,
         managed: Managed | None = None,
         session_expiry_s: int = 0,
+        agent_topics: tuple[str, ...] = DEFAULT_AGENT_TOPICS,
         _shared: tuple[dict[str, AgentInfo], dict[tuple[str, str, str, str], SupportedDM]] | None = None,
         _keeper: SubscriptionKeeper | None = None,
     ) -> None:
@@ -222,7 +212,7 @@ class UspExecutor(Executor):
                 raise ValueError("UspExecutor needs a controller or an MQTT url")
             controller = UspController(url, endpoint_id=endpoint_id, mqtt_version=mqtt_version,
                                        request_timeout_s=timeout_s, topics=topics, topic=controller_topic,
-                                       session_expiry_s=session_expiry_s)
+                                       session_expiry_s=session_expiry_s, agent_topics=agent_topics)
         self.controller = controller
         # the subscriptions the controller relies on, kept on the fleet's agents (executors.usp.keeper)
         self.watch = tuple(watch)
@@ -264,15 +254,17 @@ class UspExecutor(Executor):
         """The agents whose subscriptions were last ensured, with what was found and created."""
         return self.keeper.subscribed
 
-    def enable_auto_subscribe(self, managed: Managed | None) -> None:
+    def enable_auto_subscribe(self, managed: Managed | None, on_created: Created | None = None) -> None:
         """Make this the long-running controller that keeps agents' subscriptions in place.
 
         Why a switch and not a constructor option: the runtime builds the adapter lazily, for a CLI
         command as for ``gateward run``; only the process that listens for events (``gateward run``,
         ``gateward worker``: ``gateward.runtime.UspEvents``) turns it on, so a short-lived command
         never writes to an agent's subscription table by itself. ``managed`` says which endpoints
-        belong to an active device of the fleet; nothing is written to any other agent."""
+        belong to an active device of the fleet; nothing is written to any other agent. ``on_created``
+        is told the subscription instances made, so the stored model has them at once."""
         self.keeper.managed = managed
+        self.keeper.on_created = on_created
         self.keeper.enabled = True
 
     async def _start(self) -> None:
@@ -403,8 +395,8 @@ class UspExecutor(Executor):
                 raise DeviceOffline(
                     device.id,
                     f"no USP agent {ep} has connected to controller {self.controller.endpoint_id}, and a probe on "
-                    f"its topic {self._topic_of(ep)} got no answer within {self.probe_timeout_s:g}s; "
-                    + (why or "retry after its next inform (its mqtt_connect Record)") + _ws_hint(self.controller),
+                    f"its topic{self._topic_of(ep)} got no answer within {self.probe_timeout_s:g}s; "
+                    + (why or "retry after its next inform (its mqtt_connect Record)"),
                 )
         elif st is not None and st.unanswered and not await self.controller.probe(ep, self.probe_timeout_s):
             raise DeviceOffline(
@@ -425,7 +417,11 @@ class UspExecutor(Executor):
 
     def _topic_of(self, ep: str) -> str:
         st = self.controller.agent(ep)
-        return f"{st.topic} ({st.topic_source})" if st is not None else "?"
+        if st is None:
+            return "?"
+        if st.topic_source == "convention":  # never learnt: every conventional topic was asked
+            return "s " + ", ".join(conventional_topics(ep, self.controller.agent_topics)) + " (conventions)"
+        return f" {st.topic} ({st.topic_source})"
 
     async def _learn(self, device: Device, ep: str) -> AgentInfo:
         paths = [f"{root}DeviceInfo.{leaf}" for root in ("Device.", "InternetGatewayDevice.")
@@ -485,15 +481,15 @@ class UspExecutor(Executor):
                       f"probe within {self.probe_timeout_s:g}s; changes wait until it answers (next inform)")
         else:
             detail = (f"offline: no USP agent {ep} has connected to controller {self.controller.endpoint_id} "
-                      f"and a probe on its topic {self._topic_of(ep)} got no answer within {self.probe_timeout_s:g}s")
+                      f"and a probe on its topic{self._topic_of(ep)} got no answer within {self.probe_timeout_s:g}s")
             why = self.controller.mismatch(ep)
-            detail += (f"; {why}" if why else "") + _ws_hint(self.controller)
+            detail += f"; {why}" if why else ""
         return Presence(device_id=device.id, online=connected, reachable=False, last_seen=last, detail=detail)
 
     # ------------------------------------------------------------------ reading
     def read(self, device: Device, paths: Sequence[str]) -> dict[str, ParamValue]:
         # The common case — a known, answering TR-181 agent — is one Get sent from this thread
-        # (UspController.request_threadsafe): the answer is the only thread hop (issue 15).
+        # (UspController.request_threadsafe): the answer is the only thread hop.
         info = self._ready_now(device)
         if info is not None and info.root != Root.IGD.value:
             try:
@@ -576,7 +572,7 @@ class UspExecutor(Executor):
                 k: e.writable if e.writable is not None else (s[1] if (s := info.dm.spec(e.device_path)) else None)
                 for k, e in view.items()}
         else:
-            # LocalAgent included (issue 37): its read-only parameters are refused as read-only at validate,
+            # LocalAgent included: its read-only parameters are refused as read-only at validate,
             # not as "not supported by this device"
             objects = sorted(info.dm.objects)
             params = {k: w for k, (_t, w) in info.dm.params.items()}
@@ -597,7 +593,7 @@ class UspExecutor(Executor):
     @staticmethod
     def _commands_of(info: AgentInfo) -> tuple[list[str] | None, dict[str, str]]:
         """The contract commands the agent's GetSupportedDM lists (each looked for as the command this
-        adapter would Operate, ``dm.command_path``), and those paths, generic. Why (issue 37): the
+        adapter would Operate, ``dm.command_path``), and those paths, generic. Why: the
         OB-USP-Agent has no ``DeviceInfo.FirmwareImage.`` table, and a governed download to it was
         approved before the agent answered 7026; validation now refuses it. An answer listing no command
         at all (not even the ``Reboot()`` every agent has) says nothing: ``None``."""
@@ -882,7 +878,7 @@ class UspExecutor(Executor):
 
     async def _ensure_boot_subscription(self, device: Device, info: AgentInfo) -> None:
         """Before ``Reboot()``/``FactoryReset()``: the agent has a Boot! subscription for this
-        controller (one Get; an Add when it has none). Why (issue 37): an agent added by hand while
+        controller (one Get; an Add when it has none). Why: an agent added by hand while
         connected got none until it reconnected, so a governed reboot waited for a Boot! that never
         came, ended unconfirmed and raised a critical alarm while the agent was back in a second.
         A refusal is logged and the reboot goes on (it is then confirmed only by a Boot! that a

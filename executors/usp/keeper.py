@@ -36,7 +36,7 @@ import math
 import time
 from collections.abc import Callable, Collection, Sequence
 
-from core.values import parse_wire_bool
+from core.kernel.values import parse_wire_bool
 from executors.usp import subscriptions as subs
 from executors.usp.controller import AgentOffline, UspController, UspEvent, UspTimeout
 from executors.usp.errors import UspError
@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 
 #: Which of these endpoint IDs belong to an active device of the fleet (called on a worker thread).
 Managed = Callable[[Sequence[str]], Collection[str]]
+#: Told the instance paths the keeper made on an agent (endpoint, paths), on a worker thread: the
+#: composition root adds them to the device's stored model at once (``core.capabilities.note_instances``).
+Created = Callable[[str, Sequence[str]], None]
 
 CONTACTS = frozenset({"connect", "boot", "onboard"})
 _PENDING_READ = (math.inf, math.inf)  # a check is queued and will read the table after any contact now
@@ -66,6 +69,7 @@ class SubscriptionKeeper:
         self.timeout_s = timeout_s
         self.enabled = enabled
         self.managed = managed
+        self.on_created: Created | None = None
         self.concurrency = concurrency
         self.retry_first_s, self.retry_max_s, self.batch_s = retry_first_s, retry_max_s, batch_s
         self.subscribed: dict[str, subs.EnsureReport] = {}  # agents whose last check succeeded
@@ -177,6 +181,8 @@ class SubscriptionKeeper:
             self.subscribed[ep] = report
             if report.created:
                 log.info("USP agent %s: created subscriptions %s", ep, ", ".join(report.created))
+                if self.on_created is not None and report.instances:
+                    await self._tell_created(ep, report.instances)
         except asyncio.CancelledError:
             self._seen.pop(ep, None)  # abandoned (a reboot, or shutting down): the next contact is news
             raise
@@ -192,6 +198,15 @@ class SubscriptionKeeper:
             if (ep in self._recheck and ep not in self._rebooting and ep not in self._running
                     and not self.closed):
                 self._start(ep)
+
+    async def _tell_created(self, ep: str, paths: Sequence[str]) -> None:
+        """Hand the instances made to ``on_created`` off the loop; a failure is logged, never raised
+        (the subscriptions exist either way; a live check at validate finds them too)."""
+        assert self.on_created is not None
+        try:
+            await asyncio.to_thread(self.on_created, ep, list(paths))
+        except Exception as exc:
+            log.warning("USP agent %s: the subscriptions made could not be stored (%s)", ep, exc)
 
     def _refuse(self, ep: str) -> None:
         """Not an active device of the fleet (pending, rejected, retired or unknown): nothing is

@@ -20,9 +20,27 @@ class LoopTimeout(TimeoutError):
     """The coroutine handed to :meth:`LoopThread.run` did not finish within its budget."""
 
 
+def new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's event loop when it is installed (it comes with ``uvicorn[standard]``, a dependency),
+    else asyncio's.
+
+    Why: every USP request in flight resumes its caller's coroutine through the loop (a handle
+    scheduled and run, the task stepped) — about a quarter of the controller's samples per Set
+    under the fan-out bench (py-spy); uvloop does that in C: 12 % fewer instructions per Set
+    (callgrind, same code). Code on this loop must not rely on asyncio's order of ready callbacks
+    against I/O: uvloop runs a socket's reader as soon as it polls, before callbacks scheduled by
+    the previous turn."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
+
+
 class LoopThread:
     def __init__(self, name: str = "usp-loop") -> None:
-        self.loop = asyncio.new_event_loop()
+        self.loop = new_loop()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._started = threading.Event()
         self._thread.start()

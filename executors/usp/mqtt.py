@@ -11,7 +11,7 @@ socket at once rather than on the next loop turn. The broker must do the same on
 (Mosquitto: ``set_tcp_nodelay true``); otherwise Nagle's algorithm holds each small PUBLISH until
 the peer's delayed ACK (~40 ms on Linux), and a request/response costs ~44 ms instead of ~1 ms.
 
-Speed (issue 15): PUBLISH and PUBACK — all of USP's traffic — are framed, encoded and decoded by
+Speed: PUBLISH and PUBACK — all of USP's traffic — are framed, encoded and decoded by
 :mod:`executors.usp.mqtt_wire` rather than by paho, whose per-packet ``MQTTMessage`` and MQTT 5
 ``Properties`` handling was most of the CPU per USP Record; paho still runs the connection
 (CONNECT, will, SUBSCRIBE, keepalive, DISCONNECT) and anything the codec declines.
@@ -19,7 +19,7 @@ Speed (issue 15): PUBLISH and PUBACK — all of USP's traffic — are framed, en
 MQTT 5 is the default (TR-369 R-MQTT.1); ``version=3`` speaks MQTT 3.1.1 (R-MQTT.2). The CONNECT
 carries the ``usp-endpoint-id`` user property (R-MQTT.13) when an endpoint ID is given.
 
-TLS and credentials (issue 36): ``mqtts://[user[:password]@]host:port`` connects over TLS (the
+TLS and credentials: ``mqtts://[user[:password]@]host:port`` connects over TLS (the
 handshake happens in paho's ``connect``, with the ``ssl.SSLContext`` of
 :class:`~executors.usp.mqtt_tls.MqttSecurity`: ``GATEWARD_MQTT_CA_FILE``, a client certificate and key
 for mutual TLS, hostname verification on); the user name and password (the URL's, else
@@ -52,7 +52,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from core.errors import GatewardError
+from core.kernel.errors import GatewardError
 from executors.usp import mqtt_wire as wire
 from executors.usp.mqtt_tls import (
     PLAIN_SCHEMES,
@@ -168,7 +168,8 @@ class Inbound:
 
 @dataclass
 class LinkStats:
-    published: int = 0
+    published_loop: int = 0  # written by the loop's thread alone (no lock per PUBLISH)
+    published_threadsafe: int = 0  # by publish_threadsafe's callers, under the link's stats lock
     received: int = 0
     connects: int = 0
     disconnects: int = 0
@@ -177,6 +178,11 @@ class LinkStats:
     puback_refused: int = 0  # our QoS 1 PUBLISHes the broker acknowledged with an error reason code
     handed_to_paho: int = 0  # PUBLISHes the fast codec declined (QoS 2, topic alias, malformed)
     extra: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def published(self) -> int:
+        """PUBLISHes written, from any thread."""
+        return self.published_loop + self.published_threadsafe
 
 
 @dataclass(frozen=True)
@@ -912,8 +918,7 @@ class MqttLink:
         if self._client._out_packet:  # whatever paho queued (a SUBSCRIBE, ...) goes out first
             self._client.loop_write()
         sock.send(packet)
-        with self._stats_lock:  # publish_threadsafe counts from other threads
-            self.stats.published += 1
+        self.stats.published_loop += 1
         return True
 
     def publish_threadsafe(
@@ -933,7 +938,7 @@ class MqttLink:
         packet = self._packet(topic, payload, 0, response_topic, content_type)
         sock.send_threadsafe(packet)
         with self._stats_lock:
-            self.stats.published += 1
+            self.stats.published_threadsafe += 1
         return True
 
     def tls_version(self) -> str | None:

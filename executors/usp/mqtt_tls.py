@@ -9,7 +9,7 @@ module adds is the configuration and the words:
 * :class:`MqttSecurity` — the CA to trust (``GATEWARD_MQTT_CA_FILE``; else the system's), a client
   certificate and key for mutual TLS (``GATEWARD_MQTT_CERT_FILE``, ``GATEWARD_MQTT_KEY_FILE``), the
   user name and password (``GATEWARD_MQTT_USERNAME``; ``GATEWARD_MQTT_PASSWORD``, or better its
-  ``_FILE`` form, which :mod:`core.secret_env` resolves) and hostname verification (on unless
+  ``_FILE`` form, which :mod:`core.kernel.secret_env` resolves) and hostname verification (on unless
   ``GATEWARD_MQTT_TLS_CHECK_HOSTNAME=false``).
   TLS itself is chosen by the URL: ``mqtts://[user[:password]@]host:port`` (default port 8883).
 * :func:`explain_tls` and :func:`explain_refusal` — an ``ssl`` error or a CONNACK reason code turned
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:
-    from core.config import Settings
+    from core.kernel.config import Settings
 
 TLS_SCHEMES = frozenset({"mqtts", "ssl", "tls"})
 PLAIN_SCHEMES = frozenset({"mqtt", "tcp"})
@@ -60,15 +60,15 @@ class MqttSecurity:
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> MqttSecurity:
-        """The ``GATEWARD_MQTT_*`` settings (``core.config``); without ``settings``, read from the
-        environment now — not :func:`core.config.get_settings`, whose cached copy a link must
+        """The ``GATEWARD_MQTT_*`` settings (``core.kernel.config``); without ``settings``, read from the
+        environment now — not :func:`core.kernel.config.get_settings`, whose cached copy a link must
         neither create early nor depend on (a link is made long after start-up in tests and tools).
-        The password may come from ``GATEWARD_MQTT_PASSWORD_FILE`` (:mod:`core.secret_env`; a
+        The password may come from ``GATEWARD_MQTT_PASSWORD_FILE`` (:mod:`core.kernel.secret_env`; a
         process that has not resolved it yet reads the file here, leaving the environment alone)."""
-        from core.secret_env import read_secret_file
+        from core.kernel.secret_env import read_secret_file
 
         if settings is None:
-            from core.config import Settings
+            from core.kernel.config import Settings
 
             settings = Settings()
         password = settings.mqtt_password.get_secret_value() if settings.mqtt_password is not None else None

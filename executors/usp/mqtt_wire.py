@@ -44,6 +44,8 @@ def varint(n: int) -> bytes:
     """An MQTT variable byte integer."""
     if n < 128:
         return bytes((n,))
+    if n < 16384:  # a USP PUBLISH: one pair of bytes, no loop
+        return bytes(((n & 0x7F) | 0x80, n >> 7))
     out = bytearray()
     while True:
         byte = n & 0x7F

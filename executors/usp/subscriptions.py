@@ -1,4 +1,4 @@
-"""The subscriptions a controller relies on, created on the agent itself (issue 11, deliverable 4).
+"""The subscriptions a controller relies on, created on the agent itself.
 
 Why: a USP agent sends a notification only for an enabled ``<root>LocalAgent.Subscription.{i}``
 whose recipient is the controller. Gateward relies on three kinds — ``Boot!`` (reboots, factory
@@ -24,7 +24,7 @@ import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
-from core.values import parse_wire_bool
+from core.kernel.values import parse_wire_bool
 from executors.usp import datamodel as dm
 from executors.usp.controller import UspController
 
@@ -73,6 +73,7 @@ class EnsureReport:
     existing: list[str] = field(default_factory=list)  # wanted ones already covered (by which ID)
     unsupported: list[str] = field(default_factory=list)  # watched paths the device does not have
     supported: list[str] = field(default_factory=list)  # watched paths the device has (reused by a recheck)
+    instances: list[str] = field(default_factory=list)  # the instance paths the agent made for ``created``
 
 
 def _covers(ref: str, wanted: str) -> bool:
@@ -209,11 +210,12 @@ async def ensure(ctl: UspController, endpoint_id: str, *, watch: Sequence[str] =
     report = EnsureReport(endpoint_id, p.root, existing=p.existing, unsupported=p.unsupported,
                           supported=p.supported)
     for w in p.missing:
-        await ctl.add(endpoint_id, f"{p.root}LocalAgent.Subscription.", {
+        made = await ctl.add(endpoint_id, f"{p.root}LocalAgent.Subscription.", {
             "Enable": True, "ID": w.subscription_id, "NotifType": w.notif_type, "ReferenceList": w.reference,
             "Persistent": True, "NotifRetry": w.notif_retry,
         }, timeout=timeout)
         report.created.append(w.subscription_id)
+        report.instances.append(made)
     return report
 
 

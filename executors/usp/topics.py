@@ -15,6 +15,11 @@ from __future__ import annotations
 CONTROLLER_PREFIX = "usp/controller/"
 AGENT_PREFIX = "usp/agent/"
 REPLY_TO = "/reply-to="
+#: Where agents listen when nobody said (``{endpoint}``: the endpoint ID as one topic level): this
+#: project's convention, and OB-USP-Agent's shipped factory file (``ResponseTopicConfigured
+#: "/usp/agent"``, one topic for every agent: records carry the endpoint ID). ``GATEWARD_USP_AGENT_TOPICS``
+#: replaces the list. A probe tries them all at once for an agent whose topic was never learnt.
+DEFAULT_AGENT_TOPICS = ("usp/agent/{endpoint}", "/usp/agent")
 
 _ESCAPES = (("%", "%25"), ("/", "%2F"), ("+", "%2B"), ("#", "%23"), ("\x00", "%00"))
 
@@ -33,6 +38,12 @@ def controller_topic(endpoint_id: str) -> str:
 
 def agent_topic(endpoint_id: str) -> str:
     return AGENT_PREFIX + topic_level(endpoint_id)
+
+
+def conventional_topics(endpoint_id: str, templates: tuple[str, ...] = DEFAULT_AGENT_TOPICS) -> list[str]:
+    """The topics an agent with no learnt topic may listen on, first the project's own, no repeats."""
+    level = topic_level(endpoint_id)
+    return list(dict.fromkeys(t.replace("{endpoint}", level) for t in templates))
 
 
 def with_reply_to(topic: str, reply_to: str) -> str:

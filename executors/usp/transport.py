@@ -47,8 +47,9 @@ class Transport(Protocol):
 class Receiver(Protocol):
     """What a transport hands its Records to (the controller)."""
 
-    def on_transport_open(self, link: Transport) -> None:
-        """A connection whose handshake named its agent (``link.endpoint_id``): it is connected."""
+    def on_transport_open(self, link: Transport, *, announce: bool = True) -> None:
+        """A connection whose handshake named its agent (``link.endpoint_id``): it is connected;
+        ``announce=False``: its ``connect`` event waits for its first valid Record."""
         ...
 
     def on_transport_record(self, link: Transport, payload: bytes) -> bool:

@@ -13,8 +13,10 @@ What TR-369 asks, and what this module does:
   another agent is dropped (counted ``wrong_sender``).
 * **Records as binary frames** (R-WS.14). A text frame or a Record that cannot be parsed closes the
   connection with 1003 (R-WS.16).
-* **Presence = the connection.** An agent is connected while its WebSocket is open; the agent's
-  ``WebSocketConnectRecord`` (USP 1.3) makes it a ``connect`` event at once, like ``mqtt_connect``;
+* **Presence = the connection.** An agent is connected while its WebSocket is open; a connection it
+  opened to us becomes a ``connect`` event (what makes an unknown agent pending onboarding) only with
+  its first valid Record from the endpoint it claims — its ``WebSocketConnectRecord`` (USP 1.3), like
+  ``mqtt_connect``, or any other — never with the handshake alone (anyone may knock);
   replies go back over the connection the agent is on (one session per pair, R-WS.4: a newer
   connection of the same agent replaces the older one, which is closed).
 * **Keep-alive**: agents send Pings (R-WS.17); the server also pings every ``ping_interval_s`` and
@@ -391,8 +393,8 @@ class WsServer:
             return
         self.links.add(link)
         log.info("USP agent %s connected over WebSocket from %s", eid or "(not named yet)", link.peer)
-        if eid is not None:  # named in the handshake: connected now, before its first Record
-            self.receiver.on_transport_open(link)
+        if eid is not None:  # named in the handshake: reachable now; announced at its first valid Record
+            self.receiver.on_transport_open(link, announce=False)
         try:
             reason = await link.serve(self.receiver)
         finally:

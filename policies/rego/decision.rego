@@ -149,8 +149,8 @@ approvals_required := [{"role": role, "items": data.gateward.approval_items(role
 	some role in {a.role | some a in all_approvals}
 ]
 
-# Rollout stages and halt first, in plan order; then the other obligations.
-obligations := array.concat(data.gateward.rollout.stages, [o | some o in data.gateward.change.obligations])
+# Rollout stages and halt first, in plan order; then the rehearsal; then the other obligations.
+obligations := array.concat(array.concat(data.gateward.rollout.stages, data.gateward.rollout.rehearsal_items), [o | some o in data.gateward.change.obligations])
 
 warnings := (data.gateward.change.warn | warned) | mode_warnings
 

@@ -5,6 +5,8 @@
 #   The plan with the highest min_targets the proposal reaches applies; firmware downloads have
 #   their own, stricter plans. Each stage is an obligation.stage item (kind, percent), in plan
 #   order, then one obligation.halt item (failure_rate_pct): campaigns read these params.
+#   A blast radius of rehearsal_min_targets or more adds obligation.rehearsal (min_targets,
+#   target_count): the campaign starts only after a clean rehearsal of this exact proposal.
 package gateward.rollout
 
 import rego.v1
@@ -39,4 +41,14 @@ stages := [] if {
 } else := array.concat(stage_items, [halt_item]) if {
 	count(reached) > 0
 	plan
+} else := []
+
+# A change this wide is rehearsed on twin copies of its targets first, and starts only when the
+# rehearsal predicts no failure (campaigns/rehearsal.py; checked when the campaign starts).
+rehearsal_items := [item] if {
+	least := data.gateward.data.rollout.rehearsal_min_targets
+	is_number(least)
+	input.proposal.target_count >= least
+	msg := sprintf("rehearsal: %v targets or more start only after a clean rehearsal", [least])
+	item := {"code": "obligation.rehearsal", "message": msg, "params": {"min_targets": least, "target_count": input.proposal.target_count}}
 } else := []

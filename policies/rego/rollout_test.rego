@@ -38,3 +38,17 @@ test_firmware_canary_from_10_targets if {
 	data.gateward.rollout.stages[0].params == {"kind": "canary", "percent": 10} with input as inp
 	data.gateward.rollout.halt_item == {"code": "obligation.halt", "message": "halt: failure rate above 1% stops and rolls back", "params": {"failure_rate_pct": 1}} with input as inp
 }
+
+test_no_rehearsal_below_its_blast_radius if {
+	data.gateward.rollout.rehearsal_items == [] with input as data.gateward.rollout_test.big(data.gateward.fixtures_test.base, 999)
+}
+
+test_a_wide_change_must_be_rehearsed_clean_first if {
+	items := data.gateward.rollout.rehearsal_items with input as data.gateward.rollout_test.big(data.gateward.fixtures_test.base, 1000)
+	items == [{"code": "obligation.rehearsal", "message": "rehearsal: 1000 targets or more start only after a clean rehearsal", "params": {"min_targets": 1000, "target_count": 1000}}]
+}
+
+test_the_decision_carries_the_rehearsal_obligation if {
+	obs := data.gateward.obligations with input as data.gateward.rollout_test.big(data.gateward.fixtures_test.base, 5000)
+	"obligation.rehearsal" in {o.code | some o in obs}
+}

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from core.datamodel.tr098 import to_tr181
-from core.models import Scalar
+from core.kernel.datamodel.tr098 import to_tr181
+from core.kernel.models import Scalar
 from executors.base import ExecutorError
 from executors.base import Fault as ExecFault
 from executors.genieacs.xsd import family as xsd_family
@@ -121,16 +121,23 @@ class SimulatedCpe:
     def connection_request(self) -> str:
         """Answer an HTTP connection request: ``""`` when accepted, else what GenieACS reports.
 
-        An offline CPE refuses the TCP connection (GenieACS: "Device is offline"); one behind
-        NAT/CGNAT never answers the SYN, which surfaces as a connect timeout."""
+        What GenieACS 1.2.16 says is decided by how the request failed, not by whether the CPE informs
+        (``lib/connection-request.ts``): a refused connection (ECONNREFUSED) and a dropped one (no
+        answer to the SYN: the agent's ``timeout`` destroys the request, ECONNRESET "socket hang up")
+        are both "Device is offline"; any other error (an ICMP host unreachable) is "Connection request
+        error: <message>". So a CPE behind a NAT that drops the request (``unreachable``, the commonest)
+        is "Device is offline" although it informs; ``unreachable`` with ``says="error"`` is one whose
+        path answers with an error (seen by hand: issue 46)."""
         state = self.state()
         online, reachable = state.presence_flags()
         if not online:
             return "Device is offline"
         if not reachable:
+            if (state.faults.get("unreachable") or {}).get("says") != "error":
+                return "Device is offline"
             url = str(state.tree().get(f"{state.model.root.value}ManagementServer.ConnectionRequestURL", ""))
             host = urlsplit(url).netloc or "cpe:7547"
-            return f"Connection request error: connect ETIMEDOUT {host}"
+            return f"Connection request error: connect EHOSTUNREACH {host}"
         return ""
 
     def session_delay_s(self) -> float:

@@ -67,7 +67,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
 
-from core.models import Protocol
+from core.kernel.models import Protocol
 from executors.base import UnknownDevice
 from executors.genieacs.ids import fault_id, genieacs_device_id, split_device_id
 from executors.genieacs.query import QueryError, matches, nested_getter, normalize_date, project

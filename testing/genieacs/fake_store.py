@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from core.models import Scalar
+from core.kernel.models import Scalar
 from executors.genieacs.query import Getter, project
 from testing.genieacs.cpe import Param
 

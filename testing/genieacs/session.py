@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from core.models import Scalar
+from core.kernel.models import Scalar
 from executors.genieacs.ids import fault_id
 from executors.genieacs.timing import interval_start
 from testing.genieacs.cpe import CpeFault, SessionDropped, SimulatedCpe

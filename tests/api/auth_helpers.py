@@ -3,13 +3,29 @@ browser (a TestClient with its own cookie jar) over an app."""
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from core.store.schema import AuditEventRow, AuthSessionRow
+
+
+def oidc_provider_root() -> Path:
+    """Where the npm package ``oidc-provider`` is installed (installing it on first use); the test
+    skips without node and npm, and fails under ``GATEWARD_REQUIRE_SERVICES=1`` (CI)."""
+    from testing.oidc_provider import ensure_installed
+
+    root = ensure_installed()
+    if root is None:
+        if os.environ.get("GATEWARD_REQUIRE_SERVICES") == "1":
+            pytest.fail("GATEWARD_REQUIRE_SERVICES=1 but node/npm are not installed (the OIDC tests need them)")
+        pytest.skip("node/npm not installed: the OpenID Connect tests need the oidc-provider package")
+    return root
 
 
 def browser(app: Any) -> TestClient:

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from brain.contracts import ChatEvent, ThreadSummary
-from core.errors import NotFound
-from core.models import Actor, Change, ProposalDraft, utcnow
+from core.kernel.errors import NotFound
+from core.kernel.models import Actor, Change, ProposalDraft, utcnow
 
 
 class ScriptedChat:

@@ -14,7 +14,7 @@ import pytest
 from api.auth.passwords import has_password, set_password
 from api.auth.sessions import list_sessions, revoke_sessions
 from api.auth.settings import AuthSettings
-from core.errors import Invalid
+from core.kernel.errors import Invalid
 from tests.api.auth_helpers import age_session, audit_head, audit_since, browser
 from tests.api.conftest import Api, make_api
 from tests.conftest import BACKENDS, seeded_runtime
@@ -192,7 +192,7 @@ def test_forged_or_foreign_cookies_are_refused(api: Api) -> None:
     b.cookies.set("gateward_session", "gw_not-a-session")
     assert b.get("/api/me").status_code == 401
     assert b.get("/auth/session").json() == {"signed_in": False, "user": None, "roles": [], "csrf": None,
-                                             "methods": {"oidc": False, "password": True}}
+                                             "methods": {"oidc": False, "password": True}, "provider": None}
 
 
 def test_secure_cookie_behind_https(api: Api) -> None:
@@ -240,7 +240,11 @@ def test_settings_refuse_half_configured_oidc_and_unknown_roles(tmp_path: Path) 
     assert s.oidc is not None and s.oidc.client_secret == "s3cret" and s.oidc.groups_claim == "groups"
     assert s.oidc.role_map == {"noc": ("approver",), "ops": ("admin",)} and s.secure_cookies
     assert "s3cret" not in repr(s)
-    for change, message in (({"GATEWARD_PUBLIC_URL": ""}, "GATEWARD_PUBLIC_URL"),
+    assert s.oidc.timeout_s == 10 and s.oidc.label == "idp.example.net"  # the button names the issuer's host
+    named = AuthSettings.from_env({**base, "GATEWARD_OIDC_NAME": "NOC SSO", "GATEWARD_OIDC_TIMEOUT_S": "4"}).oidc
+    assert named is not None and named.label == "NOC SSO" and named.timeout_s == 4
+    for change, message in (({"GATEWARD_OIDC_TIMEOUT_S": "0"}, "GATEWARD_OIDC_TIMEOUT_S"),
+                            ({"GATEWARD_PUBLIC_URL": ""}, "GATEWARD_PUBLIC_URL"),
                             ({"GATEWARD_OIDC_ROLE_MAP": '{"noc": ["wizard"]}'}, "unknown role 'wizard'"),
                             ({"GATEWARD_OIDC_ROLE_MAP": '{"bots": ["automation"]}'}, "jobs"),
                             ({"GATEWARD_OIDC_ROLE_MAP": "noc=approver"}, "not JSON"),

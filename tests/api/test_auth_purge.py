@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select
 from api.auth.passwords import set_password
 from api.auth.sessions import SessionLimits, purge_sessions, revoke_sessions
 from api.auth.settings import AuthSettings
-from core.models import Actor, utcnow
+from core.kernel.models import Actor, utcnow
 from core.store.schema import AuditEventRow, AuthSessionRow
 from tests.api.auth_helpers import browser
 from tests.api.conftest import Api, make_api
@@ -61,7 +61,7 @@ def _session(store: Any, *, started_ago: timedelta, idle: timedelta = timedelta(
     import secrets
 
     from api.auth.sessions import TOKEN_PREFIX, hash_token
-    from core.ids import new_id
+    from core.kernel.ids import new_id
 
     token, sid = TOKEN_PREFIX + secrets.token_urlsafe(32), new_id("s")
     start = utcnow() - started_ago
@@ -166,7 +166,7 @@ def _audit_head(store: Any) -> int:
 
 
 def test_retention_setting_is_read_and_checked() -> None:
-    from core.errors import Invalid
+    from core.kernel.errors import Invalid
 
     assert AuthSettings.from_env({}).session_retention_days == 7
     assert AuthSettings.from_env({"GATEWARD_SESSION_RETENTION_DAYS": "0"}).session_retention_days == 0

@@ -8,9 +8,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from core.models import utcnow
+from core.kernel.models import utcnow
 from core.store.schema import DeviceRow
 from tests.api.conftest import Api
 
@@ -104,12 +104,24 @@ def test_search_by_a_stored_parameter_value(api: Api, fleet: list[dict[str, Any]
 
 
 def test_problem_badges(api: Api, fleet: list[dict[str, Any]]) -> None:
-    from brain.remediation.schema import RemediationCaseRow
-
     silent, cased, applied = fleet[1]["id"], fleet[2]["id"], fleet[3]["id"]
     now = utcnow()
     with api.rt.store.write() as s:
+        was = s.scalar(select(DeviceRow.last_seen).where(DeviceRow.id == silent))
         s.execute(update(DeviceRow).where(DeviceRow.id == silent).values(last_seen=now - timedelta(hours=5, minutes=3)))
+    try:
+        _badges_say_what_a_person_checks(api, fleet, silent, cased, applied)
+    finally:  # the module's other tests read the fleet as ``fleet`` describes it, in any order
+        with api.rt.store.write() as s:
+            s.execute(update(DeviceRow).where(DeviceRow.id == silent).values(last_seen=was))
+
+
+def _badges_say_what_a_person_checks(api: Api, fleet: list[dict[str, Any]], silent: str, cased: str,
+                                     applied: str) -> None:
+    from brain.remediation.schema import RemediationCaseRow
+
+    now = utcnow()
+    with api.rt.store.write() as s:
         for cid, did, status in (("case-dl-1", cased, "open"), ("case-dl-2", applied, "applied")):
             s.add(RemediationCaseRow(id=cid, device_id=did, problem="wifi_interference", kind="detector",
                                      status=status, opened_at=now, updated_at=now))
@@ -157,3 +169,18 @@ def test_a_count_past_the_cap_says_it_is_not_exact(api: Api, fleet: list[dict[st
     assert whole["total_exact"] is False and whole["total"] >= 5
     few = api.get("/api/devices/page", params={"q": fleet[0]["id"]}).json()
     assert (few["total"], few["total_exact"]) == (1, True)
+
+
+def test_problems_first_covers_the_fleet_once_with_every_problem_before_the_rest(
+        api: Api, fleet: list[dict[str, Any]]) -> None:
+    items, total = _walk(api, sort="problems", limit=7)
+    ids = [d["id"] for d in items]
+    assert len(ids) == len(set(ids)) == len(fleet) == total
+    flagged = [bool(d["badges"]) for d in items]
+    assert any(flagged) and not all(flagged)
+    first_clean = flagged.index(False)
+    assert not any(flagged[first_clean:]), "a device with a problem came after one without"
+    assert ids[:first_clean] == sorted(ids[:first_clean]) and ids[first_clean:] == sorted(ids[first_clean:])
+    r = api.get("/api/devices/page", params={"sort": "id", "cursor": api.get(
+        "/api/devices/page", params={"sort": "problems", "limit": 3}).json()["next_cursor"]})
+    assert r.status_code == 422  # a cursor of another order is refused

@@ -33,7 +33,8 @@ def test_invalid_and_revoked_tokens_are_401(sqlite_api: Api) -> None:
     add_user(sqlite_api.rt.store, "temp-agent", ["support_agent"])
     tok = issue_token(sqlite_api.rt.store, "temp-agent")
     ok = sqlite_api.client.get("/api/me", headers={"Authorization": f"Bearer {tok}"})
-    assert ok.status_code == 200 and ok.json() == {"id": "temp-agent", "roles": ["support_agent"], "kind": "human"}
+    assert ok.status_code == 200 and ok.json() == {"id": "temp-agent", "roles": ["support_agent"], "kind": "human",
+                                             "can_approve": False}
     revoke_user(sqlite_api.rt.store, "temp-agent")
     _shape(sqlite_api.client.get("/api/me", headers={"Authorization": f"Bearer {tok}"}), 401)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
-from core.models import utcnow
+from core.kernel.models import utcnow
 from tests.api.conftest import Api, pick, radio_of
 
 

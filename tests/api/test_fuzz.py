@@ -13,7 +13,9 @@ One deliberate reading of ``positive_data_acceptance``: a 422 whose ``error`` is
 *domain* refusing a proposal the schema cannot judge (a path the device's data model lacks, a
 selector that matches nothing, a campaign without anything to roll out) — documented, and not
 drift. A 422 ``invalid_request`` (the server's own schema refusing a schema-valid request) is
-drift and fails the test.
+drift and fails the test. So is a 422 ``idempotency_key_reused``: the fuzzer sends the same few
+``Idempotency-Key`` values with other bodies and to the other create, and the IETF draft's answer to
+a key reused with another request is 422 — state from an earlier case, not the schema.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def _is_domain_refusal(response: Any) -> bool:
         body = response.json()
     except ValueError:
         return False
-    return isinstance(body, dict) and body.get("error") == "invalid"
+    return isinstance(body, dict) and body.get("error") in ("invalid", "idempotency_key_reused")
 
 
 def _headers_for(case: Any, n: int, headers: list[dict[str, str]]) -> dict[str, str]:

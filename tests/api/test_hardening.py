@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text, update
 
-from core import models
-from core.errors import Invalid
-from core.models import Change, Device, Operation, ProposalDraft, Selector, utcnow
+from core.kernel import models
+from core.kernel.errors import Invalid
+from core.kernel.models import Change, Device, Operation, ProposalDraft, Selector, utcnow
 from core.store import repo
 from core.store.schema import ApiTokenRow, PolicyDecisionRow, ProposalRow
 from core.users import TOKEN_CACHE, TokenRejected, add_user, get_actor, issue_token, rotate_token, verify_token

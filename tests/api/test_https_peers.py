@@ -18,7 +18,7 @@ import pytest
 import trustme
 from sqlalchemy import update
 
-from core.models import Root
+from core.kernel.models import Root
 from core.store import repo
 from core.store.schema import DeviceRow
 from tests.api.conftest import Api, make_api
@@ -28,7 +28,7 @@ LIVE = "Device.DeviceInfo."
 
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str | None], tuple[Api, str]]]:
-    from core.config import Settings
+    from core.kernel.config import Settings
     from core.routing import ExecutorRouter
     from executors import genieacs
     from executors.sim.executor import SimExecutor

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +86,8 @@ def test_a_page_is_served_again_until_something_changes(api: Api) -> None:
 
 _OTHER_PROCESS = textwrap.dedent("""
     import sys
-    from core.config import Settings
-    from core.models import Change, ProposalDraft
+    from core.kernel.config import Settings
+    from core.kernel.models import Change, ProposalDraft
     from core.users import get_actor
     from gateward.runtime import build_runtime
 
@@ -204,8 +203,6 @@ def test_postgres_head_reads_are_shared(api: Api) -> None:
         await probe.aclose()
         return list(out)
 
-    t0 = time.monotonic()
     values = asyncio.run(burst())
     assert len(set(values)) == 1 and values[0] is not None
     assert probe.reads <= 2, probe.reads  # one read, or one under way plus the one after it
-    assert time.monotonic() - t0 < 10

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from core.models import SERIES_MAX_POINTS, EvidenceSeries, utcnow
+from core.kernel.models import SERIES_MAX_POINTS, EvidenceSeries, utcnow
 from tests.api.conftest import Api, make_api
 from tests.api.test_chat import parse_sse
 

@@ -68,7 +68,7 @@ def _outage(api: Api) -> tuple[str, str]:
     40-home test fleet has none on the simulator's outage port)."""
     from sqlalchemy import insert, select
 
-    from core.models import utcnow
+    from core.kernel.models import utcnow
     from core.store.schema import DeviceEventRow, DeviceRow
 
     with api.rt.store.read() as s:

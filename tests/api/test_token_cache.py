@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import event, update
 
-from core.errors import Invalid
-from core.models import utcnow
+from core.kernel.errors import Invalid
+from core.kernel.models import utcnow
 from core.store.schema import ApiTokenRow, UserRow
 from core.users import TOKEN_CACHE, TokenCache, add_user, cache_ttl_from_env, issue_token, revoke_user, rotate_token
 from tests.api.conftest import Api
@@ -112,7 +112,7 @@ def test_bad_tokens_are_never_cached(api: Api, statements: list[str]) -> None:
 
 
 def test_cache_is_bounded_and_ttl_zero_turns_it_off() -> None:
-    from core.models import Actor
+    from core.kernel.models import Actor
 
     now = [0.0]
     cache = TokenCache(ttl_s=5, max_entries=3, clock=lambda: now[0])

@@ -26,7 +26,7 @@ def rt(world: Any) -> Any:
 @pytest.fixture
 def device(world: Any) -> Iterator[Callable[[str, int], str]]:
     """``device(condition, index)`` → a device id whose twin state is restored after the test."""
-    from core.models import utcnow
+    from core.kernel.models import utcnow
 
     taken: dict[str, Any] = {}
     started = utcnow()
@@ -37,7 +37,7 @@ def device(world: Any) -> Iterator[Callable[[str, int], str]]:
         return dev
 
     yield pick
-    from core.models import TERMINAL_STATES
+    from core.kernel.models import TERMINAL_STATES
     from core.store import repo
     from core.users import get_actor
 

@@ -23,7 +23,7 @@ CHANNELS = (36, 40, 44, 48, 149, 153, 157, 161)
 def dense(world: Any, device: Any) -> Iterator[str]:
     """A healthy gateway at 80 MHz on 5 GHz among 16 loud neighbours (beside its simulated telemetry,
     85 % utilisation samples)."""
-    from core.models import utcnow
+    from core.kernel.models import utcnow
     from core.store.schema import TelemetryRow, WifiNeighborRow
 
     dev = device("healthy", 0)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from core.errors import Invalid
+from core.kernel.errors import Invalid
 from tests.brain.conftest import kinds, run_turn
 
 

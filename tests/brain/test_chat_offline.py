@@ -165,7 +165,7 @@ def test_a_human_typing_a_trigger_gets_no_automation_privileges(svc: Any, device
 def test_bad_input_is_refused_clearly(svc: Any, device: Any, actor: Any) -> None:
     import pytest
 
-    from core.errors import Forbidden, Invalid, NotFound
+    from core.kernel.errors import Forbidden, Invalid, NotFound
 
     alice, sam = actor("alice"), actor("sam")
     with pytest.raises(NotFound):
@@ -246,10 +246,127 @@ def test_a_passphrase_given_as_a_bare_answer_never_lands_in_state(svc: Any, devi
 def test_send_and_resume_validate_before_streaming(svc: Any, device: Any, actor: Any) -> None:
     import pytest
 
-    from core.errors import Forbidden, NotFound
+    from core.kernel.errors import Forbidden, NotFound
 
     tid = svc.start(device("healthy", 0), actor("alice"))
     with pytest.raises(Forbidden):
         svc.send(tid, "hi", actor("sam"))  # raised by the call itself, before any iteration
     with pytest.raises(NotFound):
         svc.resume("t-missing")
+
+
+def test_a_change_for_later_is_confirmed_into_a_schedule_and_said_so(rt: Any, svc: Any, device: Any,
+                                                                    actor: Any) -> None:
+    """'apply' on a change asked for a later time writes nothing now: the agent is told when, in the
+    device's local time, that the worker starts it then, and how to withdraw it."""
+    dev = device("wifi_congestion", 1)
+    alice = actor("alice")
+    tid = svc.start(dev, alice)
+    events = run_turn(svc, tid, "set the 2.4 GHz to channel 6, but only tomorrow at 3am", alice)
+    prop = next(e for e in events if e.kind == "proposal").data
+    pid = prop["proposal_id"]
+    p = rt.lifecycle.get(pid)
+    assert p.not_before is not None and p.state.value == "approved", events
+    path = next(c.path for c in p.changes if c.path.endswith(".Channel"))
+    before = _read(rt, dev, path)
+    out = run_turn(svc, tid, "yes go ahead", alice)
+    said = next(e for e in out if e.kind == "outcome").text
+    assert "scheduled: nothing is written before" in said and "03:00 local time" in said, said
+    assert _read(rt, dev, path) == before
+    assert rt.lifecycle.get(pid).start_requested_by == "alice"
+
+
+def test_a_corrected_passphrase_replaces_the_waiting_one_and_stays_masked(rt: Any, svc: Any, device: Any,
+                                                                         actor: Any) -> None:
+    """"typo, it's '…'" while a passphrase change waits for its approver: the draft is withdrawn and the
+    corrected value proposed — and the correction, which names no password, is masked like the first."""
+    dev = device("healthy", 9)
+    alice = actor("alice")
+    tid = svc.start(dev, alice)
+    first = run_turn(svc, tid, "new wifi password for them: 'Copper-Heron-5521'", alice)
+    old = next(e for e in first if e.kind == "proposal").data["proposal_id"]
+    again = run_turn(svc, tid, "argh, typo — it's 'Copper-Heron-5512', last two digits swapped", alice)
+    new = next(e for e in again if e.kind == "proposal").data["proposal_id"]
+    assert new != old and rt.lifecycle.get(old).state.value == "cancelled"
+    assert {c.value for c in rt.lifecycle.get(new).changes} == {"Copper-Heron-5512"}
+    seen = str([e.model_dump() for e in svc.history(tid)]) + str(svc.state(tid))
+    assert "Copper-Heron-5512" not in seen and "Copper-Heron-5521" not in seen
+
+
+def test_a_passphrase_answer_followed_by_a_remark_is_taken(svc: Any, device: Any, actor: Any) -> None:
+    dev = device("healthy", 8)
+    alice = actor("alice")
+    tid = svc.start(dev, alice)
+    assert kinds(run_turn(svc, tid, "she wants a new wifi password", alice))[-1] == "question"
+    events = run_turn(svc, tid, "Tundra-Lantern-8830, that's what she chose", alice)
+    assert next(e for e in events if e.kind == "proposal").data["state"] == "awaiting_approval"
+    assert "Tundra-Lantern" not in str([e.model_dump() for e in svc.history(tid)])
+
+
+def test_a_band_corrected_after_the_planner_asked_drafts_the_corrected_request(rt: Any, svc: Any, device: Any,
+                                                                             actor: Any) -> None:
+    """A value the 5 GHz radio cannot take is asked about; "sorry, I meant the 2.4" answers it: the
+    draft is that value on the 2.4 GHz radio, and nothing on the 5 GHz (the first message's band did
+    not come back beside the correction)."""
+    dev = device("healthy", 7)
+    alice = actor("alice")
+    tid = svc.start(dev, alice)
+    asked = run_turn(svc, tid, "can you move the 5 GHz to channel 6", alice)
+    assert kinds(asked)[-1] == "question", asked
+    again = run_turn(svc, tid, "sorry, I meant the 2.4 one obviously", alice)
+    prop = next(e for e in again if e.kind == "proposal").data
+    assert ("Device.WiFi.Radio.1.Channel", 6) in [(c["path"], c["value"]) for c in prop["changes"]], prop
+    assert not [c for c in prop["changes"] if c["path"].startswith("Device.WiFi.Radio.2.")], prop
+    out = run_turn(svc, tid, "that's the one, go", alice)
+    assert next(e for e in out if e.kind == "outcome").data["state"] == "done"
+    assert _read(rt, dev, "Device.WiFi.Radio.1.Channel") == 6
+
+
+def test_dns_named_in_a_question_is_the_object_of_the_change_after_it(rt: Any, world: Any, svc: Any, device: Any,
+                                                                   actor: Any) -> None:
+    """"is the DNS empty? if so, put 9.9.9.9 and 149.112.112.112": the question is answered and the
+    change drafted with its condition (read again before the write) — not the answer alone, nor
+    "put 9.9.9.9" left unplaced."""
+    dev = device("healthy", 6)
+    world.set_params(dev, {"Device.DNS.Client.Server.1.DNSServer": "", "Device.DNS.Client.Server.2.DNSServer": ""})
+    alice = actor("alice")
+    tid = svc.start(dev, alice)
+    events = run_turn(svc, tid, "is their DNS empty right now? if it is, put 9.9.9.9 and 149.112.112.112", alice)
+    assert "answer" in kinds(events), events
+    prop = next(e for e in events if e.kind == "proposal").data
+    assert sorted(c["value"] for c in prop["changes"]) == ["149.112.112.112", "9.9.9.9"], prop
+    assert [c.fact for c in rt.lifecycle.get(prop["proposal_id"]).preconditions] == ["dns_servers"]
+
+
+def test_this_gateway_and_a_fleet_slice_in_one_message_get_both_parts(rt: Any, svc: Any, device: Any,
+                                                                     actor: Any) -> None:
+    """"… here, and on every <model> too": the others get a campaign draft (nothing changed on them)
+    and this gateway its own change — neither part dropped, nor this gateway folded into the slice."""
+    from core.store import repo
+
+    dev = device("healthy", 5)
+    with rt.store.read() as s:
+        model = repo.get_device(s, dev).model
+    alice = actor("alice")
+    tid = svc.start(dev, alice)
+    events = run_turn(svc, tid, f"use 1.0.0.1 for DNS here, and on every {model} in the fleet too please", alice)
+    draft = next(e for e in events if e.kind == "answer" and e.data.get("campaign_draft"))
+    assert "nothing was changed" in draft.text, draft.text
+    prop = next(e for e in events if e.kind == "proposal").data
+    assert [c["value"] for c in prop["changes"]] == ["1.0.0.1"], prop
+    assert {d["device_id"] for d in prop["diff"]} == {dev}
+
+
+def test_a_passphrase_corrected_after_an_elision_is_the_quoted_one(rt: Any, svc: Any, device: Any,
+                                                                   actor: Any) -> None:
+    """"pardon, c'est '…'": the apostrophe of "c'est" is no quote mark; the quoted value replaces the
+    waiting one (both masked)."""
+    dev = device("healthy", 4)
+    alice = actor("alice")
+    tid = svc.start(dev, alice)
+    first = run_turn(svc, tid, "nouveau mot de passe wifi pour elle : 'Soleil-Bleu-2024'", alice)
+    old = next(e for e in first if e.kind == "proposal").data["proposal_id"]
+    again = run_turn(svc, tid, "pardon, c'est 'Soleil-Bleu-2025', je me suis trompée d'année", alice)
+    new = next(e for e in again if e.kind == "proposal").data["proposal_id"]
+    assert new != old and rt.lifecycle.get(old).state.value == "cancelled"
+    assert {c.value for c in rt.lifecycle.get(new).changes} == {"Soleil-Bleu-2025"}

@@ -27,7 +27,7 @@ def old_store(db_url: str) -> Iterator[Any]:
 def _seed_thread(store: Any, tid: str, message: str, title: str) -> None:
     """Rows as the chat wrote them before the fix (straight into the tables, no scrubbing)."""
     from brain.threads import chat_events, chat_threads
-    from core.models import utcnow
+    from core.kernel.models import utcnow
 
     now = utcnow()
     with store.write() as s:

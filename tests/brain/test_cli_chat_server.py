@@ -58,7 +58,7 @@ def imported(stderr: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    from core.config import Settings
+    from core.kernel.config import Settings
     from core.store import repo
     from core.users import issue_token
     from executors.sim.fleet import generate_fleet
@@ -213,7 +213,7 @@ def test_a_server_shutting_down_is_one_line(served: Served, draining_server: str
 
 
 def test_the_token_is_a_secret_setting() -> None:
-    from core.secret_env import SECRET_SETTINGS, secret_report
+    from core.kernel.secret_env import SECRET_SETTINGS, secret_report
 
     assert "GATEWARD_TOKEN" in SECRET_SETTINGS
     report: Any = dict(secret_report({"GATEWARD_TOKEN_FILE": "/run/secrets/gw"}))

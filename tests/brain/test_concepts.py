@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from brain import concepts
-from brain.requests import parse
+from brain.understanding import lexicon as concepts
+from brain.understanding.actions import parse
 
 
 @pytest.mark.parametrize("text", [

@@ -1,7 +1,7 @@
 """A factory reset or a reboot is drafted only from an explicit request in the present (issue 34
 item 15): a reset that already happened, a hypothetical, a question about whether one would help
 and a negation are answered, never drafted. Phrasings written fresh for this test (English,
-German, French, Spanish, casual), independently of ``brain/requests.py``; before the fix 19 of
+German, French, Spanish, casual), independently of ``brain/understanding/actions.py``; before the fix 19 of
 the 22 non-requests below parsed as a factory reset or reboot request (only the two negations and
 "was rebooted" did not), and the chat drafted a factory reset from all three of the last test."""
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from brain.requests import parse
+from brain.understanding.actions import parse
 from tests.brain.conftest import run_turn
 
 NOT_REQUESTS = [

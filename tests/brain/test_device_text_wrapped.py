@@ -88,7 +88,7 @@ def test_each_device_identity_field_reaches_the_model_wrapped(
 
 def test_an_open_proposals_intent_reaches_the_model_wrapped(
         rt: Any, server: FakeOpenAIServer, llm_svc: Any, device: Any, actor: Any) -> None:
-    from core.models import Change, ProposalDraft
+    from core.kernel.models import Change, ProposalDraft
 
     dev = device("healthy", 2)
     intent = f"channel {CLOSER} {INJECT}"

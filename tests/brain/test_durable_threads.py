@@ -10,7 +10,7 @@ from tests.conftest import build_test_runtime
 
 def _services(url: str) -> tuple[Any, Any]:
     from brain.service import ChatService
-    from core.config import Settings
+    from core.kernel.config import Settings
     from gateward.runtime import build_runtime
 
     rt = build_runtime(Settings(database_url=url))

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from brain.requests import parse
+from brain.understanding.actions import parse
 
 
 @pytest.mark.parametrize(("text", "action", "value"), [

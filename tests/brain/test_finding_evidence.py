@@ -52,7 +52,7 @@ def test_a_busy_channel_proposal_carries_the_series_it_was_judged_on(svc: Any, r
     SERIES_MAX_POINTS points, named in words with its unit and the threshold the diagnosis used."""
     from brain.detectors.thresholds import thresholds
     from core.history import metric_window
-    from core.models import SERIES_MAX_POINTS, EvidenceSeries, utcnow
+    from core.kernel.models import SERIES_MAX_POINTS, EvidenceSeries, utcnow
 
     dev = device("wifi_congestion", 0)
     alice = actor("alice")
@@ -127,7 +127,7 @@ def test_an_asked_for_radio_change_carries_that_radios_series(svc: Any, rt: Any,
     """Nothing was detected — the agent asked — yet the approver weighs the same air: the finding
     leads with the changed radio's stored series (its utilisation for a channel, its clients'
     signal for power), against the detectors' line named as such."""
-    from core.models import EvidenceSeries
+    from core.kernel.models import EvidenceSeries
 
     dev = device("healthy", 1)
     alice = actor("alice")
@@ -163,7 +163,7 @@ def test_radar_heard_only_by_the_radios_counter_is_still_a_dfs_finding(svc: Any,
     charts it."""
     from sqlalchemy import delete, insert, select
 
-    from core.models import EvidenceSeries
+    from core.kernel.models import EvidenceSeries
     from core.store.schema import DeviceEventRow
 
     dev = device("dfs_radar", 1)

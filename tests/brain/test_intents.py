@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from brain.intents import heard, split_clauses, understand
+from brain.understanding.clauses import heard, split_clauses, understand
 
 
 @pytest.mark.parametrize(("text", "topics"), [
@@ -73,7 +73,7 @@ def test_a_modal_request_with_a_question_mark_is_a_request() -> None:
     "¿puedes apagarlo y volver a encenderlo?",
 ])
 def test_off_and_on_again_is_a_reboot(text: str) -> None:
-    from brain.requests import parse
+    from brain.understanding.actions import parse
 
     req = parse(heard(text).text)
     assert req is not None and req.action == "reboot"

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from brain import denials, fleetplan
 from brain.knowledge import policy_data
-from core.models import PolicyItem
+from core.kernel.models import PolicyItem
 from core.store import repo
 from core.store.schema import DeviceRow
 

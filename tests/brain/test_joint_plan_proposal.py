@@ -14,8 +14,8 @@ from sqlalchemy import delete, select
 
 from brain import fleetplan
 from brain.knowledge import policy_data
-from core.errors import Conflict, Forbidden
-from core.models import TERMINAL_STATES, Change, ProposalDraft, ProposalState
+from core.kernel.errors import Conflict, Forbidden
+from core.kernel.models import TERMINAL_STATES, Change, ProposalDraft, ProposalState
 from core.store import repo
 from core.store.schema import AuditEventRow, DeviceRow, ParameterSnapshotRow, ProposalRow
 from tests.brain.conftest import _forget_history
@@ -53,7 +53,7 @@ def _joint(rt: Any, band: fleetplan.Band) -> tuple[str, fleetplan.JointPlan]:
 def restored(world: Any, rt: Any) -> Iterator[Callable[[list[str]], None]]:
     """``keep(ids)``: these homes' twins, stored snapshots and history are put back after the test,
     and any proposal left open on them is cancelled (the session's world is shared)."""
-    from core.models import utcnow
+    from core.kernel.models import utcnow
     from core.users import get_actor
 
     taken: dict[str, Any] = {}

@@ -12,7 +12,7 @@ import pytest
 
 from brain.llm import LLMClient, LLMConfig, LLMError
 from brain.untrusted import contains_unwrapped
-from core.models import EvidenceSeries
+from core.kernel.models import EvidenceSeries
 from testing.llm_server import FakeOpenAIServer
 from tests.brain.conftest import kinds, run_turn
 
@@ -180,7 +180,7 @@ def test_host_names_and_logs_reach_the_model_only_as_untrusted_data(
         rt: Any, world: Any, llm_svc: Any, server: FakeOpenAIServer, device: Any, actor: Any) -> None:
     from sqlalchemy import delete, insert
 
-    from core.models import utcnow
+    from core.kernel.models import utcnow
     from core.store.schema import DeviceEventRow
 
     dev = device("healthy", 0)

@@ -153,7 +153,7 @@ def test_single_home_wording_with_all_is_not_a_slice(rt: Any) -> None:
 
 def test_a_confirmed_joint_plan_is_submitted_through_the_gates_and_applies_nothing(rt: Any, svc: Any,
                                                                                    actor: Any) -> None:
-    from core.models import TERMINAL_STATES
+    from core.kernel.models import TERMINAL_STATES
 
     alice = actor("alice")
     with rt.store.read() as s:

@@ -137,7 +137,7 @@ def test_same_fix_twice_in_a_week_and_lost_again_is_escalated(svc: Any, world: A
 
 def test_a_live_change_to_the_same_parameter_is_named_as_a_precedence_conflict(rt: Any, svc: Any, device: Any,
                                                                                actor: Any) -> None:
-    from core.models import Change, ProposalDraft
+    from core.kernel.models import Change, ProposalDraft
 
     dev = device("dfs_radar", 2)
     other = rt.lifecycle.submit(ProposalDraft(intent="manual channel", targets=[dev], source="cli", changes=[

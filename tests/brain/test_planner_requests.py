@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from brain.requests import ExplicitRequest, parse
+from brain.understanding.actions import ExplicitRequest, parse
 from tests.brain.conftest import run_turn
 
 CASES: list[tuple[str, str, str | None, Any]] = [

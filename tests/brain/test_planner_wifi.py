@@ -13,7 +13,7 @@ from tests.brain.conftest import run_turn
 
 def test_wide_radio_in_dense_air_with_retransmissions_is_narrowed(svc: Any, world: Any, device: Any,
                                                                    actor: Any) -> None:
-    from core.models import utcnow
+    from core.kernel.models import utcnow
     from core.store.schema import TelemetryRow, WifiNeighborRow
 
     dev = device("healthy", 0)

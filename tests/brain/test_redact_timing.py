@@ -1,36 +1,22 @@
-"""The chat redactor takes linear time (issue 34 item 5): a 4,000-character message (the API's
-limit) built to make a backtracking regex or a per-keyword rescan blow up is scrubbed within a
-bound, and reading a thread back does not scrub again (it was scrubbed once, when written).
-
-Before the fix, the worst input of ``pathological()`` took 1,215 ms (``"!" * 4000``); every read
-of the thread scrubbed it again. The precise figure is printed (``-s``) and recorded as a junit
-property; the bound is generous because the CI machine is shared (each input is timed three
-times and the fastest counts, so a neighbour's burst does not fail it), but far below anything
-quadratic."""
+"""The chat redactor and the value validators on adversarial input (``testing.redact_corpus``):
+4,000-character messages (the API's limit) built to make a backtracking regex or a per-keyword
+rescan blow up. Here: that each is answered and what the redactor returns holds; how long the worst
+takes is the benchmark's (``gateward bench redact_pathological``: goal ≤ 5 ms, 1,215 ms before the
+redactor went linear). Reading a thread back does not scrub it again (scrubbed once, when written).
+"""
 
 from __future__ import annotations
 
-import time
+import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from brain.redact import redact, scrub_text
-from core import values
+from core.kernel import values
 from core.validation import _HOST_RE
-from tests.brain.redact_corpus import PATHOLOGICAL_LEN, pathological
-
-BOUND_S = 0.025  # the goal is 5 ms per 4,000 characters on an idle machine; see the module docstring
-
-
-def _fastest(fn: Callable[[str], object], text: str, runs: int = 3) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn(text)
-        best = min(best, time.perf_counter() - t0)
-    return best
+from testing.redact_corpus import PATHOLOGICAL_LEN, pathological
 
 
 def test_the_pathological_corpus_is_adversarial_and_full_length() -> None:
@@ -39,24 +25,29 @@ def test_the_pathological_corpus_is_adversarial_and_full_length() -> None:
     assert len({t for _, t in corpus}) == len(corpus)
 
 
-@pytest.mark.parametrize("fn", [scrub_text, redact], ids=["scrub_text", "redact"])
-def test_redacting_a_pathological_message_stays_within_the_bound(fn: Callable[[str], object],
-                                                                 record_property: Any) -> None:
-    worst = max((_fastest(fn, text), name) for name, text in pathological())
-    record_property(f"{fn.__name__}_worst_ms", round(worst[0] * 1000, 2))
-    print(f"\n{fn.__name__}: worst {worst[0] * 1000:.2f} ms per {PATHOLOGICAL_LEN} characters ({worst[1]})")
-    assert worst[0] <= BOUND_S, worst
+def test_a_scrubbed_pathological_message_scrubs_to_itself() -> None:
+    """What the redactor leaves is settled: scrubbing its output again changes nothing (a mask that
+    moved on a second pass would show the first pass read the text wrongly), and the redactor with a
+    vault finds nothing more to keep in what it masked."""
+    for name, text in pathological():
+        once = scrub_text(text)
+        assert scrub_text(once) == once, name
+        masked, _ = redact(text)
+        assert redact(masked)[1] == {}, name
 
 
-def test_validators_stay_within_the_bound_on_the_same_corpus(record_property: Any) -> None:
+def test_validators_answer_every_pathological_input() -> None:
     checks: list[Callable[[str], object]] = [
         lambda t: values.control_problem(t, display=True), lambda t: values.control_problem(t, display=False),
         values.listed_values, values.parse_bool, values.parse_wire_int, values.byte_length,
-        lambda t: _HOST_RE.match(t), lambda t: values.named_type_check(["IPv4Address"]),
+        lambda t: _HOST_RE.match(t),
     ]
-    worst = max((_fastest(fn, text), name) for name, text in pathological() for fn in checks)
-    record_property("validators_worst_ms", round(worst[0] * 1000, 3))
-    assert worst[0] <= BOUND_S, worst
+    for name, text in pathological():
+        assert values.byte_length(text) == len(text.encode()), name
+        assert _HOST_RE.match(text) is None, name  # no host name is 4,000 characters long
+        for check in checks:
+            with contextlib.suppress(ValueError):  # a refusal is an answer; a hang or another error is not
+                check(text)
 
 
 def test_a_dense_run_of_keywords_still_masks_what_follows_them() -> None:
@@ -66,8 +57,6 @@ def test_a_dense_run_of_keywords_still_masks_what_follows_them() -> None:
     assert "Sommer2024" not in scrub_text(text)
     masked, vault = redact(text)
     assert "Sommer2024" not in masked and "Sommer2024!" in vault.values()
-
-
 @pytest.fixture
 def chat_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from brain.service import ChatService

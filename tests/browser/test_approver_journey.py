@@ -183,16 +183,16 @@ def test_the_approver_sees_the_chart_behind_a_drafted_change(admin: Server,
         b = browser("bob", "approver-chart")
         b.sign_in(f"#/approvals/{pid}")
         box = f"[data-testid=queue-detail] [data-proposal-id='{pid}'] [data-testid=evidence-facts]"
-        chart = b.wait_css(f"{box} [data-testid=evidence-chart] svg")
+        chart = b.wait_css(f"{box} [data-testid=evidence-chart] [data-testid=chart] canvas")
         b.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", chart)
-        drawn = b.driver.execute_script("""
-            const svg = arguments[0], q = (sel) => svg.querySelector(sel);
-            const line = q('[data-testid=series-line]'), th = q('[data-testid=threshold]');
-            const pts = line ? line.getAttribute('points').trim().split(/\\s+/) : [];
-            return {points: pts.map((p) => p.split(',').map(Number)), threshold: th && Number(th.dataset.value),
-                    thresholdY: th && Number(th.querySelector('line').getAttribute('y1')),
-                    thresholdText: th && th.textContent, at: (q('[data-testid=at-marker]') || {}).textContent,
-                    caption: svg.closest('figure').querySelector('figcaption').textContent};""", chart)
+        drawn = b.wait(lambda d: d.execute_script("""
+            const fig = arguments[0].closest('figure'), u = fig.__chart, q = (sel) => fig.querySelector(sel);
+            const th = q('[data-testid=threshold]');
+            if (!u || !th) return null;
+            const pts = u.data[0].map((t, i) => [u.valToPos(t, 'x'), u.valToPos(u.data[1][i], 'y')]);
+            return {points: pts, threshold: Number(th.dataset.value), thresholdY: parseFloat(th.style.top),
+                    thresholdText: th.textContent, at: (q('[data-testid=at-marker]') || {}).textContent,
+                    caption: q('figcaption').textContent};""", chart), what="the evidence chart drawn")
         assert len(drawn["points"]) == len(series["points"]) >= 2, (len(drawn["points"]), len(series["points"]))
         assert drawn["caption"].startswith("Wi-Fi channel busy") and "(%)" in drawn["caption"], drawn["caption"]
         assert drawn["threshold"] == series["threshold"] and series["threshold_text"] in drawn["thresholdText"]
@@ -204,3 +204,31 @@ def test_the_approver_sees_the_chart_behind_a_drafted_change(admin: Server,
     finally:
         with server.api("alice") as c:
             c.post(f"/api/proposals/{pid}/cancel", json={"reason": "test cleanup"})
+
+
+def test_the_approver_sees_when_a_change_may_start_and_on_what_condition(admin: Server,
+                                                                        browser: Callable[[str, str], Browser]) -> None:
+    """A change for later carries its time and its conditions into the hash; the approver's card says
+    both before anyone signs (issue 44: the approver reads what was asked, not only the diff)."""
+    from datetime import UTC, datetime, timedelta
+
+    server = admin
+    dev = _tr181(server, "DE")[1]
+    at = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+    cond = {"fact": "hosts_connected", "expect": "empty", "text": "nobody is connected to the Wi-Fi then"}
+    with server.api("alice") as c:
+        r = c.post("/api/proposals", json={"intent": f"new passphrase on {dev}, at night", "targets": [dev],
+                                            "changes": [{"path": KEY.format(1), "value": PASSPHRASE}],
+                                            "not_before": at.isoformat(), "preconditions": [cond]})
+        assert r.status_code == 201, r.text
+        pid = r.json()["proposal"]["id"]
+    b = browser("bob", "approver-scheduled")
+    b.sign_in(f"#/approvals/{pid}")
+    card = f"[data-testid=queue-detail] [data-proposal-id='{pid}']"
+    when = b.wait_css(f"{card} [data-testid=proposal-not-before]")
+    shown = b.driver.execute_script("return new Date(arguments[0]).toLocaleString(undefined, {timeZoneName: 'short'})",
+                                    at.isoformat())  # the zone said: an approver may sit in another
+    assert when.text.startswith(f"not before {shown}") and "waits for its time" in when.text, when.text
+    only = b.wait_css(f"{card} [data-testid=proposal-preconditions]")
+    assert "nobody is connected to the Wi-Fi then" in only.text and "read again when the write starts" in only.text
+    b.shot("05-scheduled-with-a-condition")

@@ -24,7 +24,7 @@ def server(browser_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Ite
     from sqlalchemy import select, update
 
     from brain.remediation.schema import RemediationCaseRow
-    from core.models import utcnow
+    from core.kernel.models import utcnow
     from core.store.schema import DeviceRow
     from core.users import issue_token
     from tests.conftest import build_test_runtime
@@ -76,8 +76,13 @@ def test_the_list_pages_sorts_and_shows_problems(server: Any, browser: Callable[
     b.wait(lambda d: len(_rows(b)) == 10 and not set(_rows(b)) & set(first_page), what="the second page")
     b.driver.find_element("css selector", "[data-testid=page-prev]").click()
     b.wait(lambda d: _rows(b) == first_page, what="back to the first page")
-    # Oldest contact first: the silent device leads, and says why in words.
+    # By default the devices with a problem come first: the first row carries a badge.
+    assert b.driver.find_elements("css selector", "[data-testid=device-row]:first-child [data-testid=problem-badge]")
+    assert "problems" in b.driver.find_element("css selector", "th[aria-sort=ascending]").text
+    # Oldest contact first (newest first, then reversed): the silent device leads, and says why in words.
     b.driver.find_element("css selector", "[data-testid=sort-last_seen]").click()
+    b.wait_css("th[aria-sort=descending]")
+    b.click("[data-testid=sort-last_seen]")
     b.wait(lambda d: _rows(b)[:1] == [server.silent], what="the silent device first")
     th = b.driver.find_element("css selector", "th[aria-sort=ascending]")
     assert "last contact" in th.text

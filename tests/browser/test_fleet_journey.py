@@ -26,7 +26,7 @@ def server(browser_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Ite
     from sqlalchemy import select
 
     from brain.remediation.schema import RemediationCaseRow
-    from core.models import utcnow
+    from core.kernel.models import utcnow
     from core.store.schema import DeviceEventRow, DeviceRow
     from core.users import issue_token
     from tests.conftest import build_test_runtime
@@ -107,7 +107,7 @@ def test_fleet_over_time(server: Any, browser: Callable[[str, str], Browser]) ->
 
 
 def test_faults_and_provisioning_profiles_pages(server: Any, browser: Callable[[str, str], Browser]) -> None:
-    from core.models import utcnow
+    from core.kernel.models import utcnow
     from core.store.db import Store
     from core.store.schema import ExecutionRow
 

@@ -106,7 +106,7 @@ def test_a_rollout_as_a_person_watches_it(admin: Server, browser: Callable[[str,
     assert "allow" not in (verdict.get_attribute("class") or "").split(), verdict.get_attribute("class")
     assert verdict.text.startswith("Aborted.") and "Allowed by policy and approved" not in verdict.text, verdict.text
     title = _text(b, "[data-testid=campaign-ring][data-ring='0'] [data-testid=ring-title]")
-    assert title.startswith("↺ canary"), title
+    assert title.startswith("↺ ring 1 (canary)"), title
     assert "✓ canary" not in _body(b)
     assert _text(b, "[data-testid=campaign-phase]").startswith("stopped in ring 1 of")
     assert "null" not in _body(b)

@@ -5,7 +5,6 @@ used instead of a pasted token, a write carrying the CSRF header, sign-out."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,9 @@ from typing import Any
 import pytest
 
 from api.auth.passwords import set_password
-from testing.oidc_provider import OidcProvider, ensure_installed, free_port
+from testing.oidc_provider import OidcProvider, free_port
 from testing.servers import GatewardRun
+from tests.api.auth_helpers import oidc_provider_root
 from tests.browser.conftest import ROOT, Browser, Server
 from tests.conftest import build_test_runtime
 
@@ -23,11 +23,7 @@ PASSWORD = "a long local password"
 
 @pytest.fixture(scope="module")
 def signin_server(browser_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    root = ensure_installed()
-    if root is None:
-        if os.environ.get("GATEWARD_REQUIRE_SERVICES") == "1":
-            pytest.fail("GATEWARD_REQUIRE_SERVICES=1 but node/npm are not installed")
-        pytest.skip("node/npm not installed: the OpenID Connect tests need the oidc-provider package")
+    root = oidc_provider_root()
     home: Path = tmp_path_factory.mktemp("signin-home")
     url = f"sqlite:///{home / 'gateward.db'}"
     rt = build_test_runtime(url, homes=12)

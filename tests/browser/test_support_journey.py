@@ -34,7 +34,7 @@ def outage_server(browser_ready: None, tmp_path_factory: pytest.TempPathFactory)
     """A served fleet where one PON port has gone bad: every other home on it reports its WAN down."""
     from sqlalchemy import insert, select
 
-    from core.models import utcnow
+    from core.kernel.models import utcnow
     from core.store.schema import DeviceEventRow, DeviceRow
     from core.users import issue_token
 
@@ -115,7 +115,7 @@ def test_agent_journey_deep_link_steps_read_back_and_rollback_request(
                                            "changes": [{"path": POWER, "value": 50}]}).json()["proposal"]
         assert c.post(f"/api/proposals/{r['id']}/apply").json()["proposal"]["state"] == "done"
     new = 75
-    agent.driver.find_element("css selector", "[data-testid=device-panel] details summary").click()
+    agent.click("[data-testid=device-panel] details summary")
     agent.wait_css("[data-testid=manual-path]").send_keys(POWER)
     agent.driver.find_element("css selector", "[data-testid=manual-value]").send_keys(str(new))
     agent.driver.find_element("css selector", "[data-testid=manual-intent]").send_keys("caller's Wi-Fi is weak")

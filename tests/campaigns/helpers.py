@@ -12,7 +12,7 @@ from sqlalchemy import select
 from campaigns.orchestrator import ABORTING, TERMINAL
 from campaigns.schema import CampaignBatchRow, CampaignRow
 from campaigns.service import Campaigns
-from core.models import ProposalState
+from core.kernel.models import ProposalState
 from core.users import get_actor
 
 PATH = "Device.WiFi.AccessPoint.1.SSIDAdvertisementEnabled"

@@ -72,3 +72,36 @@ def test_campaign_over_http(crt: Any, client: tuple[TestClient, dict[str, dict[s
     assert any(i["id"] == cid for i in listed["items"])
     js = c.get("/static/campaigns.js")
     assert js.status_code == 200 and "campaignsView" in js.text
+
+
+def test_rehearsal_and_effects_over_http(crt: Any, client: tuple[TestClient, dict[str, dict[str, str]]]) -> None:
+    """The console's rehearsal panel and effect chart read these: a rehearsal is run and stored by
+    someone who may start or approve, read by anyone signed in; unknown campaigns are 404s."""
+    from gateward.seed import take_snapshots
+
+    c, h = client
+    body = {"name": "api rehearsal", "target": {"all_fleet": True}, "emergency": True, "control_pct": 20,
+            "changes": [{"path": PATH, "value": False}],
+            "gate": {"kpis": [{"metric": "wifi.channel_utilization_pct"}]}}
+    cid = c.post("/api/campaigns", json=body, headers=h["dave"]).json()["id"]
+    assert c.get(f"/api/campaigns/{cid}/rehearsal", headers=h["erin"]).json()["rehearsal"] is None
+    assert c.post(f"/api/campaigns/{cid}/rehearse", headers=h["erin"]).status_code == 403
+    with crt.store.read() as s:
+        from sqlalchemy import select
+
+        from campaigns.schema import CampaignDeviceRow
+
+        ids = list(s.scalars(select(CampaignDeviceRow.device_id).where(CampaignDeviceRow.campaign_id == cid)))
+    first = c.post(f"/api/campaigns/{cid}/rehearse", headers=h["bob"]).json()
+    assert not first["clean"] and first["counts"]["unknown"] == len(ids)  # nothing stored to replay on
+    take_snapshots(crt, ids)
+    r = c.post(f"/api/campaigns/{cid}/rehearse", headers=h["bob"])
+    assert r.status_code == 200, r.text
+    assert r.json()["counts"]["unknown"] <= r.json()["counts"]["offline"]  # only devices no snapshot could read
+    got = c.get(f"/api/campaigns/{cid}/rehearsal", headers=h["erin"]).json()
+    assert got["current"] is True and got["rehearsal"]["by"] == "bob" and got["required"] is None
+    eff = c.get(f"/api/campaigns/{cid}/effects", headers=h["erin"]).json()
+    assert eff["cohort"]["matched_on"][:3] == ["model", "firmware", "region"] and eff["kpis"] == []
+    for path in ("rehearsal", "effects"):
+        miss = c.get(f"/api/campaigns/c-nope/{path}", headers=h["erin"])
+        assert miss.status_code == 404 and miss.json()["error"] == "not_found"

@@ -12,7 +12,7 @@ import pytest
 from campaigns import obligations
 from campaigns.service import EMERGENCY_PATH, window_info
 from campaigns.spec import Target
-from core.errors import Conflict
+from core.kernel.errors import Conflict
 from tests.campaigns.helpers import PATH, who
 
 OPEN = datetime(2026, 11, 22, 2, 30, tzinfo=UTC)     # DE local 03:30, inside 01-05

@@ -41,7 +41,7 @@ def test_cli_status_frame_of_an_aborted_campaign(crt: Any, svc: Any) -> None:
     out, verified = _aborted(crt, svc)
     with cli_campaign.console.capture() as cap:
         cli_campaign._render_status(out)
-    canary_line = next(line for line in cap.get().splitlines() if line.startswith("canary"))
+    canary_line = next(line for line in cap.get().splitlines() if line.startswith("ring 1 (canary)"))
     assert f"✓0 ✗0 ↺{verified}" in canary_line and "rolled back" in canary_line, canary_line
     assert f"0/{out['rings_detail'][0]['size']}" in canary_line  # the bar is empty, not full green
 

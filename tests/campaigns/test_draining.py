@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from campaigns.schema import CampaignBatchRow
 from campaigns.tasks import RETRY
-from core.errors import ShuttingDown
+from core.kernel.errors import ShuttingDown
 from core.lifecycle import draining
 from tests.campaigns.helpers import approved, drive, who, writes
 

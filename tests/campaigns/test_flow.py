@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from campaigns.schema import CampaignDeviceRow
-from core.errors import Conflict, Forbidden, Invalid
-from core.models import ProposalState
+from core.kernel.errors import Conflict, Forbidden, Invalid
+from core.kernel.models import ProposalState
 from core.store.schema import DeviceLockRow
 from tests.campaigns.helpers import PATH, approved, drive, value, who, writes
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from campaigns.schema import CampaignDeviceRow
 from campaigns.spec import MAX_LISTED_DEVICES
-from core.errors import Invalid
+from core.kernel.errors import Invalid
 from core.store.schema import DeviceRow
 from testing.cli import run_cli
 from tests.campaigns.helpers import PATH, who

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from campaigns.lite_reads import LiteCampaigns
-from core.errors import NotFound
+from core.kernel.errors import NotFound
 from core.store.dburl import normalise_url
 from core.store.lite import connect
 from tests.campaigns.helpers import PATH, approved, drive, who

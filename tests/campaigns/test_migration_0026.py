@@ -68,7 +68,7 @@ def _facts() -> dict[str, Any]:
 def _seed(store: Any) -> None:
     """Rows as the code before issue 34 wrote them (straight into the tables)."""
     from core import audit
-    from core.models import utcnow
+    from core.kernel.models import utcnow
 
     now = utcnow()
     change = {"path": "Device.WiFi.AccessPoint.1.Security.KeyPassphrase", "value": "********", "secret": True,

@@ -38,4 +38,4 @@ def test_final_contract_errors_are_not(exc: ExecutorError) -> None:
 def test_no_adapter_internal_type_is_listed() -> None:
     listed: Any = RETRY.retry_exceptions or ()
     assert not [c for c in listed if c.__module__.startswith("executors.") and not issubclass(c, ExecutorError)]
-    assert all(c.__module__ == "core.ports.executor" for c in listed if issubclass(c, ExecutorError))
+    assert all(c.__module__ == "core.kernel.ports.executor" for c in listed if issubclass(c, ExecutorError))

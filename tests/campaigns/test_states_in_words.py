@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from campaigns.states import TERMINAL
-from core.errors import Conflict
+from core.kernel.errors import Conflict
 from tests.campaigns.helpers import PATH, approved, drive, who
 from tests.campaigns.test_console_reads import CLOSED
 

@@ -12,8 +12,8 @@ from campaigns import rate as ratelimit
 from campaigns.analysis import RingStats, evaluate
 from campaigns.planner import plan_rings, stratum_of
 from campaigns.spec import Gate, KpiGate, Rate, parse_spec
-from core.errors import Invalid
-from core.models import Device
+from core.kernel.errors import Invalid
+from core.kernel.models import Device
 
 CHANGE = [{"path": "Device.WiFi.AccessPoint.1.SSIDAdvertisementEnabled", "value": False}]
 
@@ -105,15 +105,24 @@ def test_gate_pauses_on_what_needs_a_person() -> None:
 
 
 def test_gate_fails_on_re_registration_and_kpi_against_control() -> None:
+    from campaigns.effects import KPIS, DeviceChange, estimate, tolerance_of
+
     gate = Gate(min_reregistered=0.95, kpis=[KpiGate(metric="dns.failures", max_degradation=0.5, min_samples=5)])
     st = RingStats(ring=1, size=100, verified=100, reregistered=90, reregister_sampled=100)
     assert "re-registered" in evaluate(st, gate, complete=True).reasons[0]
-    st = RingStats(ring=1, size=100, verified=100,
-                   kpis={"dns.failures": {"treated": 30.0, "control": 10.0, "n_treated": 50, "n_control": 20}})
+    kpi = KPIS["dns.failures"]
+    treated = {f"t{i}": DeviceChange(10.0 + i % 3, 40.0 + i % 5, 12, 12) for i in range(50)}
+    control = {f"c{i}": DeviceChange(10.0 + i % 4, 11.0 + i % 3, 12, 12) for i in range(20)}
+    eff = estimate(kpi, treated, control)
+    tol = tolerance_of(kpi, eff, 0.5, 0.0)
+    st = RingStats(ring=1, size=100, verified=100, kpis={"dns.failures": {
+        **eff.as_dict(), "tolerance": tol, "judged": True, "harm": eff.harm(tol)}})
     v = evaluate(st, gate, complete=True)
-    assert v.outcome == "fail" and "dns.failures" in v.reasons[0]
-    st.kpis["dns.failures"]["n_control"] = 2  # too little data: the KPI cannot fail the ring
+    assert v.outcome == "fail" and "DNS failures" in v.reasons[0] and "worse by 30.6 per hour" in v.reasons[0]
+    st.kpis["dns.failures"]["judged"] = False  # too little data: the KPI cannot fail the ring
     assert evaluate(st, gate, complete=True).outcome == "pass"
+    st.observing = "observing the KPIs until 12:00"
+    assert evaluate(st, gate, complete=True).outcome == "pending"
 
 
 def test_rate_limit_doubles_to_the_cap_and_resets_on_failure() -> None:

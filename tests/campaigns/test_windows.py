@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from campaigns import obligations
 from campaigns.schema import CampaignBatchRow
-from core.models import PolicyItem
+from core.kernel.models import PolicyItem
 from core.store.schema import AuditEventRow
 from tests.campaigns.helpers import PATH, approved, drive, who, writes
 

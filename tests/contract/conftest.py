@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from core.models import Device, Scalar
+from core.kernel.models import Device, Scalar
 from executors.base import Executor, GrantPurpose, WriteGrant
 from testing.grants import grant
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from core.capabilities import RULE_INSTANCE, RULE_MISSING, RULE_READ_ONLY, CapabilitySet, split_parameters
-from core.models import Device
+from core.kernel.models import Device
 from tests.contract.conftest import Harness
 
 
@@ -123,7 +123,7 @@ def test_discover_says_which_contract_commands_the_device_has(harness: Harness) 
     command it runs as (``command_paths``), or ``None`` when the adapter cannot say (TR-069: Download and
     Reboot are RPCs, not data-model commands; the simulator's twins: every command). A USP agent's
     GetSupportedDM lists its commands, so its discovery says: every one on the simulated agents."""
-    from core.ports.executor import COMMANDS
+    from core.kernel.ports.executor import COMMANDS
 
     for d in _devices(harness):
         disc = harness.executor.discover(d)

@@ -10,14 +10,12 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
-from core.models import Change, Device
+from core.kernel.models import Change, Device
 from executors.base import ApplyResult, Fault
 from tests.contract.conftest import Harness
 from tests.contract.test_executor_contract import SSID1, _apply, _read
 
-SLOW_S = 0.3
+HELD_S = 5.0  # a slow device's answer: far longer than a quick read takes on a loaded machine
 
 
 def _devices(h: Harness) -> list[Device]:
@@ -61,31 +59,20 @@ def test_a_device_that_refuses_fails_alone_among_concurrent_writes(harness: Harn
             assert isinstance(results[d.id], ApplyResult) and _read(harness, d, SSID1) == values[d.id]
 
 
-def test_calls_to_different_devices_overlap(harness: Harness) -> None:
-    """Three slow devices read at once take about as long as one, not three (the same reads one
-    after another are timed in the same test, on the same devices)."""
-    devices = _devices(harness)
-    for d in devices:
-        harness.inject(d, "slow", delay_s=SLOW_S)
-    patient = harness.make_slow_executor(10.0)
+def test_a_slow_device_does_not_hold_a_call_to_another(harness: Harness) -> None:
+    """A device that answers at once is read while another device's slow read is still under way:
+    calls to different devices overlap instead of queueing one behind another. What is asserted is
+    the order (the quick answer before the slow one), not a time; how much fanning out gains is
+    ``gateward bench genieacs_fanout``'s (the same devices one at a time in the same run)."""
+    slow, quick = _devices(harness)[:2]
+    harness.inject(slow, "slow", delay_s=HELD_S)
+    patient = harness.make_slow_executor(HELD_S * 6)
     try:
-        def read(d: Device) -> object:
-            return patient.read(d, [SSID1])[SSID1].value
-
-        start = time.perf_counter()
-        for d in devices:
-            read(d)
-        serial = time.perf_counter() - start
-        # a read of a device in the refresh interval of its last read waits for the next one (GenieACS's
-        # one-second granularity, executors/genieacs/timing.py): start the second round past it
-        time.sleep(1.05)
-        start = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=len(devices)) as pool:
-            list(pool.map(read, devices))
-        fanned = time.perf_counter() - start
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(patient.read, slow, [SSID1])
+            time.sleep(0.3)  # let the slow read reach the adapter (a read still outside it only makes this pass)
+            assert patient.read(quick, [SSID1])[SSID1].value == _read(harness, quick, SSID1)
+            assert not pending.done(), "the quick device's read waited for the slow device's"
+            assert SSID1 in pending.result()
     finally:
-        for d in devices:
-            harness.clear(d, "slow")
-    if serial < len(devices) * SLOW_S:
-        pytest.fail(f"{harness.name}: the slow fault did not slow the reads ({serial:.2f} s for {len(devices)})")
-    assert fanned < 0.7 * serial, (fanned, serial)
+        harness.clear(slow, "slow")

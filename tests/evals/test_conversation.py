@@ -30,7 +30,14 @@ FLOORS = {"tuning.yaml": 16, "tuning_more.yaml": 24, "probe_after.yaml": 10, "he
           "air_tuning.yaml": 7,
           # stop 42: 20 fresh questions first seen 16/20 by hand; the 4 misses + 4 written after the fix
           # (7 of these 8 fail on the lexicon before it), and the SSID of a named band; held-out unchanged at 14/17
-          "probe_stop42.yaml": 9}
+          "probe_stop42.yaml": 9,
+          # issue 44, understand the whole request or ask. understand_tuning (91, written before any change):
+          # first seen 22, now 90 (the miss asks for 100 % transmit power, which policy caps at 80 % for
+          # support); understand_probe (100, a second writer's fresh split): first seen 58, now 100;
+          # understand_probe2 (70, a third writer, weighted to the held-out split's weak classes): first seen
+          # 34, now 62; understand_heldout (63, never read): first seen 13, now 45 — reported, not tuned on
+          "understand_tuning.yaml": 90, "understand_probe.yaml": 100, "understand_probe2.yaml": 67,
+          "understand_heldout.yaml": 47}
 
 
 @pytest.mark.slow

@@ -74,7 +74,7 @@ def test_eval_refuses_bad_arguments(tmp_path: Path) -> None:
 
 def test_eval_llm_without_an_endpoint_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
     """Before issue 13 this silently replayed scripts and reported them as the model's score."""
-    from core.errors import Invalid
+    from core.kernel.errors import Invalid
     from evals.cli import run_suite
     from gateward.cli import app
 

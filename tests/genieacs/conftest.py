@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from core.models import Change, Device, Scalar
+from core.kernel.models import Change, Device, Scalar
 from executors.base import ApplyResult, OperateResult
 from testing.grants import grant
 

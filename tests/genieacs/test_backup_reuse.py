@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from core.models import Change, Device
+from core.kernel.models import Change, Device
 from executors.genieacs.executor import GenieAcsExecutor
 from tests.genieacs.conftest import SSID1, apply, read
 from tests.genieacs.test_fake_nbi import post

@@ -20,8 +20,8 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from core.errors import DeviceUnavailable
-from core.models import TERMINAL_STATES, Change, Operation, ProposalDraft, ProposalState, Root
+from core.kernel.errors import DeviceUnavailable
+from core.kernel.models import TERMINAL_STATES, Change, Operation, ProposalDraft, ProposalState, Root
 from core.store import repo
 from core.store.schema import AuditEventRow, DeviceRow
 from core.users import get_actor
@@ -35,7 +35,7 @@ ACE = "Device.WiFi.Radio.{r}.AutoChannelEnable"
 
 def _world(tmp_path: Path, **executor_options: Any) -> dict[str, Any]:
     """A seeded fleet whose first healthy TR-181 CWMP device is managed through the local NBI."""
-    from core.config import Settings
+    from core.kernel.config import Settings
     from core.routing import ExecutorRouter
     from executors.genieacs.executor import GenieAcsExecutor
     from executors.sim.executor import SimExecutor

@@ -20,7 +20,7 @@ from core.store import repo
 @pytest.fixture
 def cli_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     import gateward.cli as cli
-    from core.config import get_settings
+    from core.kernel.config import get_settings
     from executors.sim.twin import Twin
     from gateward.seed import seed_fleet
     from testing.genieacs.fake_nbi import FakeNbi
@@ -56,7 +56,7 @@ def run(*args: str) -> Any:
 
 
 def test_commands(cli_world: dict[str, Any]) -> None:
-    from core.config import get_settings
+    from core.kernel.config import get_settings
 
     nbi, d = cli_world["nbi"], cli_world["device"]
     missing = run("genieacs", "check")

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from core.models import Device
+from core.kernel.models import Device
 from executors.genieacs.ids import genieacs_device_id, url_segment
 from executors.genieacs.timing import next_boundary
 from tests.genieacs.conftest import ODD_SERIAL, SSID1
@@ -175,9 +175,7 @@ def test_a_task_is_answered_at_genieacs_next_session_poll(http: httpx.Client, nb
     gives the local NBI that latency (issue 37: the fan-out bench must wait like the real one)."""
     d = devices["tr181"]
     task = {"name": "getParameterValues", "parameterNames": ["Device.DeviceInfo.UpTime"]}
-    start = time.monotonic()
     assert post(http, d, task).status_code == 200
-    at_once = time.monotonic() - start
     next_interval(d)
     nbi.poll_s = 0.5
     try:
@@ -187,7 +185,7 @@ def test_a_task_is_answered_at_genieacs_next_session_poll(http: httpx.Client, nb
     finally:
         nbi.poll_s = None
     assert r.status_code == 200 and r.reason_phrase == "OK"
-    assert at_once < 0.45 and 0.5 <= polled < 0.95, (at_once, polled)
+    assert polled >= 0.5, polled  # never before the first poll (how soon after it is a machine's speed)
 
 
 def test_queued_until_the_next_inform(http: httpx.Client, nbi: Any, twin: Any, devices: dict[str, Device]) -> None:
@@ -206,13 +204,16 @@ def test_unreachable_device_gets_its_task_at_the_next_inform(
     http: httpx.Client, nbi: Any, twin: Any, devices: dict[str, Device]
 ) -> None:
     d = devices["tr181"]
-    twin.inject(d.id, "unreachable")
+    twin.inject(d.id, "unreachable")  # a NAT that drops the request: GenieACS 1.2.16 calls it offline
     r = post(http, d, {"name": "setParameterValues", "parameterValues": [[SSID1, "Behind NAT"]]})
     assert r.status_code == 202
-    assert r.reason_phrase.startswith("Connection request error: connect ETIMEDOUT")
+    assert r.reason_phrase == "Device is offline"  # ECONNRESET after its timeout (lib/connection-request.ts)
     assert len(tasks_of(http, d)) == 1
     cr = post(http, d, None)
-    assert cr.status_code == 504 and cr.reason_phrase.startswith("Connection request error")
+    assert cr.status_code == 504 and cr.reason_phrase == "Device is offline"
+    twin.inject(d.id, "unreachable", says="error")  # a path that answers with an error instead
+    cr = post(http, d, None)
+    assert cr.status_code == 504 and cr.reason_phrase.startswith("Connection request error: connect EHOSTUNREACH")
     nbi.inform(d.id)  # the device still informs on its own schedule: the queued task runs
     assert twin.params(d.id)[SSID1] == "Behind NAT"
     assert tasks_of(http, d) == []

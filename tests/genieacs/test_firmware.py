@@ -34,7 +34,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from core.models import Device, Root
+from core.kernel.models import Device, Root
 from core.store import repo
 from core.store.schema import DeviceRow, ExecutionRow
 from executors.base import Fault, Timeout
@@ -54,7 +54,7 @@ def fw(tmp_path: Path) -> Iterator[dict[str, Any]]:
     """A seeded fleet whose HG8020-L CPEs on the old firmware are managed through the fake GenieACS,
     and the new image uploaded to its file server as an operator would (``PUT /files/<name>``)."""
     from campaigns.service import Campaigns
-    from core.config import Settings
+    from core.kernel.config import Settings
     from core.routing import ExecutorRouter
     from executors.genieacs.executor import GenieAcsExecutor
     from executors.sim.executor import SimExecutor
@@ -194,8 +194,54 @@ def test_a_firmware_campaign_over_genieacs_sim_like_cpes_halts_at_the_canary(fw:
     assert canary["failed"] >= 1 and canary["verified"] == 0
     assert all(r["verified"] + r["failed"] == 0 for r in out["rings_detail"][1:])  # nothing past the canary
     with fw["rt"].store.read() as s:
-        rows = list(s.execute(select(ExecutionRow.error, ExecutionRow.detail).where(
+        rows = list(s.execute(select(ExecutionRow.status, ExecutionRow.error, ExecutionRow.detail).where(
             ExecutionRow.proposal_id == out["proposal"]["id"], ExecutionRow.error.is_not(None))))
     mismatch = {SW: {"expected": NEW, "got": OLD}}  # the read-back says why, device by device
-    assert rows and all(e == "verification failed" and d["mismatch"] == mismatch for e, d in rows), rows
+    assert rows and all(d["mismatch"] == mismatch and "verification failed" in e for _st, e, d in rows), rows
+    # a download restores nothing: the abort leaves them verify_failed, never "rolled back"
+    assert {st for st, _e, _d in rows} == {"verify_failed"}, rows
+    assert canary["rolled_back"] == 0 and canary["status"] != "rolled back", canary
+    assert "did not install" in (out["proposal"]["error"] or ""), out["proposal"]
     assert all(twin.device(d.id).firmware == OLD for d in devs)
+
+
+def _governed_download(fw: dict[str, Any], d: Device, **args: Any) -> Any:
+    """``propose --op download:URL`` as a person: submit, approve as policy asks, apply."""
+    from core.kernel.models import Operation, ProposalDraft, ProposalState
+
+    rt = fw["rt"]
+    p = rt.lifecycle.submit(ProposalDraft(intent="firmware", targets=[d.id], rationale="security fix",
+                                          operations=[Operation(command="download", args={"url": URL, **args})]),
+                            who(rt, "dave"))
+    for name in ("carol", "bob"):
+        if rt.lifecycle.get(p.id).state is ProposalState.AWAITING_APPROVAL:
+            rt.lifecycle.approve(p.id, who(rt, name))
+    rt.lifecycle.apply(p.id, who(rt, "dave"))
+    with rt.store.read() as s:
+        row = s.execute(select(ExecutionRow.status, ExecutionRow.error, ExecutionRow.detail).where(
+            ExecutionRow.proposal_id == p.id)).one()
+    return rt.lifecycle.get(p.id), row
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["version-from-the-image", "version-in-the-proposal"])
+def test_a_single_download_that_did_not_install_is_never_verified(fw: dict[str, Any], named: bool) -> None:
+    """Seen against GenieACS 1.2.16 + genieacs-sim: ``propose --op download:URL`` (no version) was
+    ``verified``/``done`` although the execution's own detail said ``installed: false``. The image's
+    declared version (GenieACS file metadata) is what verify compares now, named or not; a download
+    restores nothing, so the device stays ``verify_failed`` and the proposal ``failed``."""
+    twin, d = fw["twin"], fw["devices"][0]
+    twin.inject(d.id, "download_not_installed")
+    p, (status, error, detail) = _governed_download(fw, d, **({"version": NEW} if named else {}))
+    assert str(p.state) == "failed", (p.state, p.error)
+    assert "did not install" in (p.error or "") and "cannot be rolled back" in (p.error or "")
+    assert status == "verify_failed", (status, error)
+    assert detail["mismatch"] == {SW: {"expected": NEW, "got": OLD}}
+    assert detail["op:download"]["output"]["installed"] is False
+    assert twin.device(d.id).firmware == OLD
+
+
+def test_a_single_download_that_installed_is_verified_without_a_version_in_the_proposal(fw: dict[str, Any]) -> None:
+    twin, d = fw["twin"], fw["devices"][0]
+    p, (status, _error, _detail) = _governed_download(fw, d)
+    assert (str(p.state), status) == ("done", "verified"), p.error
+    assert twin.device(d.id).firmware == NEW

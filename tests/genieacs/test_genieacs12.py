@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from core.models import Change, Device
+from core.kernel.models import Change, Device
 from executors.base import DeviceOffline, Timeout
 from executors.genieacs.executor import GenieAcsExecutor
 from tests.genieacs.conftest import SSID1, apply, operate, read
@@ -60,9 +60,8 @@ def test_a_task_waits_for_the_lock_then_says_queued_but_not_processed(http: Any,
 
 def test_a_task_without_connection_request_waits_for_the_next_inform(http: Any, nbi: Any, devices: Any) -> None:
     d = devices["tr181"]
-    start = time.monotonic()
     r = post(http, d, {"name": "getParameterValues", "parameterNames": [SSID1]}, cr=False)
-    assert r.status_code == 202 and time.monotonic() - start < 1.0 and rpcs(nbi, d, "ConnectionRequest") == []
+    assert r.status_code == 202 and rpcs(nbi, d, "ConnectionRequest") == []  # queued, nobody woken
     assert len(tasks_of(http, d)) == 1
     nbi.inform(d.id)  # its periodic inform
     assert tasks_of(http, d) == []

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import update
 
 from core.audit import verify_chain
-from core.errors import DeviceUnavailable
-from core.models import Change, Device, ProposalDraft, ProposalState, Root
+from core.kernel.errors import DeviceUnavailable
+from core.kernel.models import Change, Device, ProposalDraft, ProposalState, Root
 from core.store import repo
 from core.store.schema import DeviceRow
 from core.users import get_actor
@@ -31,7 +31,7 @@ SSID1 = "Device.WiFi.SSID.1.SSID"
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    from core.config import Settings
+    from core.kernel.config import Settings
     from core.routing import ExecutorRouter
     from executors.genieacs.executor import GenieAcsExecutor
     from executors.sim.executor import SimExecutor
@@ -141,7 +141,7 @@ def test_unreachable_device_is_deferred_and_nothing_lands_later(world: dict[str,
 
 def _ssid_proposal(rt: Any, d: Device) -> Any:
     """Submit (validate, live preview — which reads the device —, decide) a rename of SSID 1."""
-    from core.models import ProposalDraft
+    from core.kernel.models import ProposalDraft
     from core.users import get_actor
 
     draft = ProposalDraft(intent="rename the home network", targets=[d.id],
@@ -174,7 +174,7 @@ def _backups(rt: Any, pid: str) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("kind", ["tr181", "tr098"])
 def test_an_apply_right_after_submit_backs_up_from_the_preview(world: dict[str, Any], kind: str) -> None:
-    from core.models import ProposalState
+    from core.kernel.models import ProposalState
     from core.users import get_actor
 
     rt, nbi, d = world["rt"], world["nbi"], world[kind]
@@ -189,7 +189,7 @@ def test_an_apply_right_after_submit_backs_up_from_the_preview(world: dict[str, 
 
 
 def test_an_inform_between_preview_and_apply_makes_the_backup_read_the_device(world: dict[str, Any]) -> None:
-    from core.models import ProposalState
+    from core.kernel.models import ProposalState
     from core.users import get_actor
 
     rt, nbi, d = world["rt"], world["nbi"], world["tr181"]

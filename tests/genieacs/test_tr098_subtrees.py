@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.models import Device, Root
+from core.kernel.models import Device, Root
 from executors.genieacs.executor import TR098_SUBTREES, GenieAcsExecutor
 
 

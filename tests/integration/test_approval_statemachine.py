@@ -26,9 +26,9 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import select
 
-from core.errors import Conflict, DeviceUnavailable, Forbidden, Invalid, Locked
+from core.kernel.errors import Conflict, DeviceUnavailable, Forbidden, Invalid, Locked
+from core.kernel.models import TERMINAL_STATES, Change, ProposalDraft, ProposalState
 from core.lifecycle import EDITABLE
-from core.models import TERMINAL_STATES, Change, ProposalDraft, ProposalState
 from core.store.schema import DeviceLockRow
 from tests.integration.test_lifecycle import pick, who
 

@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from core import audit
-from core.errors import Conflict
-from core.models import Device, utcnow
+from core.kernel.errors import Conflict
+from core.kernel.models import Device, utcnow
 from core.store.schema import AuditEventRow
 
 DEV = Device(id="OUI-T-1", vendor="V", model="M", firmware="1.0", subscriber="sub-1")
@@ -294,7 +294,7 @@ def test_verify_says_what_it_checked_and_cannot_detect(store: Any) -> None:
 @pytest.fixture
 def cli(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     import gateward.cli as cli_mod
-    from core.config import get_settings
+    from core.kernel.config import get_settings
 
     monkeypatch.setenv("GATEWARD_DATABASE_URL", db_url)
     get_settings.cache_clear()

@@ -26,7 +26,7 @@ HOMES = 4
 CHILD = textwrap.dedent("""
     import os, sys, time
     from pathlib import Path
-    from core.config import Settings
+    from core.kernel.config import Settings
     from gateward.runtime import build_runtime
     from gateward.seed import ensure_seeded
 

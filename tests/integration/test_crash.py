@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from core.models import Change, ProposalDraft, ProposalState
+from core.kernel.models import Change, ProposalDraft, ProposalState
 from core.store import repo
 from core.store.schema import AuditEventRow, DeviceLockRow, ExecutionRow
 from tests.integration.test_lifecycle import ACE, CH, first_not, pick, pick_two_alike, radio_5g, read, twin, who
@@ -99,7 +99,7 @@ def test_killed_between_devices_is_rolled_back_on_restart(runtime: Any, db_url: 
 
 
 def test_recovery_leaves_a_live_apply_alone(runtime: Any) -> None:
-    from core.models import utcnow
+    from core.kernel.models import utcnow
 
     d = pick(runtime)
     r = radio_5g(runtime, d)

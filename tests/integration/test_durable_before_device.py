@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import event, text
 
 from core import audit
-from core.models import Change, ProposalDraft, ProposalState
+from core.kernel.models import Change, ProposalDraft, ProposalState
 from core.users import get_actor
 from testing.fleet_picks import online_5ghz_radios
 

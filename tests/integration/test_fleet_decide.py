@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import insert, update
 
 from core import lifecycle as lifecycle_mod
-from core.config import Settings
-from core.models import Change, ProposalDraft, Selector, utcnow
+from core.kernel.config import Settings
+from core.kernel.models import Change, ProposalDraft, Selector, utcnow
 from core.store.schema import DeviceEventRow, DeviceRow, ExecutionRow, ProposalRow
 from core.users import get_actor
 from gateward.runtime import build_runtime

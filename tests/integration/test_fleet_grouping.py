@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, insert, select, text, update
 
-from core.config import Settings
-from core.errors import Invalid
-from core.models import Change, ProposalDraft, ProposalState, Selector
+from core.kernel.config import Settings
+from core.kernel.errors import Invalid
+from core.kernel.models import Change, ProposalDraft, ProposalState, Selector
 from core.store import repo
 from core.store.grouping import HASH_GROUPING_MIN, hash_grouping
 from core.store.schema import AuditEventRow, DeviceRow, ParameterSnapshotRow, ProposalDeviceRow
@@ -217,7 +217,7 @@ def test_sqlite_groups_equal_group_by_and_leave_nothing_behind(tmp_path: Any) ->
 
 
 def _proposal_row(s: Any, pid: str) -> None:
-    from core.models import utcnow
+    from core.kernel.models import utcnow
     from core.store.schema import ProposalRow
 
     now = utcnow()

@@ -23,8 +23,8 @@ import pytest
 from sqlalchemy import insert, select
 
 from core import fleet_facts
-from core.config import Settings
-from core.models import Change, ProposalDraft, Selector, utcnow
+from core.kernel.config import Settings
+from core.kernel.models import Change, ProposalDraft, Selector, utcnow
 from core.store import grouping, repo
 from core.store.schema import DeviceEventRow, DeviceRow, ProposalDeviceRow
 from core.users import get_actor

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.models import Change, ProposalDraft, ProposalState
+from core.kernel.models import Change, ProposalDraft, ProposalState
 from core.store import repo
 from tests.integration.test_lifecycle import who
 
@@ -43,7 +43,7 @@ def test_one_pass_preview_counts_every_value_as_the_snapshots_hold_them(store: A
     from sqlalchemy import select, update
 
     from core.fleet_facts import preview_facts
-    from core.models import utcnow
+    from core.kernel.models import utcnow
     from core.store.schema import DeviceRow, ParameterSnapshotRow, ProposalRow
     from testing.bulk_fleet import seed_bulk_fleet
 
@@ -94,7 +94,7 @@ def _fleet_proposal(store: Any, n: int, pid: str) -> tuple[list[str], dict[str, 
 
     from sqlalchemy import select, update
 
-    from core.models import utcnow
+    from core.kernel.models import utcnow
     from core.store.schema import DeviceRow, ParameterSnapshotRow, ProposalRow
     from testing.bulk_fleet import seed_bulk_fleet
 

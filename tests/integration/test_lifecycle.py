@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select, text
 
 from core.audit import verify_chain
-from core.errors import Conflict, DeviceUnavailable, Forbidden, Locked, NotFound
-from core.models import Change, ProposalDraft, ProposalState, Root
+from core.kernel.errors import Conflict, DeviceUnavailable, Forbidden, Locked, NotFound
+from core.kernel.models import Change, ProposalDraft, ProposalState, Root
 from core.store import repo
 from core.store.schema import AuditEventRow, BackupRow, PolicyDecisionRow
 from core.users import get_actor
@@ -259,7 +259,7 @@ def test_auditor_cannot_apply_or_propose(runtime: Any) -> None:
 
 
 def test_device_lock_blocks_a_second_proposal(runtime: Any) -> None:
-    from core.models import utcnow
+    from core.kernel.models import utcnow
     from core.store.schema import DeviceLockRow
 
     d = pick(runtime)
@@ -327,7 +327,7 @@ def test_one_locked_target_takes_no_lock_on_the_others(runtime: Any) -> None:
     """The locks are taken in one statement that skips a held device: a proposal that finds one of
     its devices locked names the holder and keeps none of the locks it took on the others; its own
     leftover lock (a crashed attempt) says it is already being applied."""
-    from core.models import utcnow
+    from core.kernel.models import utcnow
     from core.store.schema import DeviceLockRow
 
     d1, d2, r = pick_two_alike(runtime)
@@ -369,7 +369,7 @@ def test_offline_device_defers_without_writing(runtime: Any) -> None:
 # ------------------------------------------------------------------------------------------ invariant 2
 
 def test_policy_error_denies(runtime: Any) -> None:
-    from core.models import Decision
+    from core.kernel.models import Decision
     from policies.base import PolicyEngine
 
     class Broken(PolicyEngine):
@@ -480,7 +480,7 @@ def test_every_state_change_is_audited(runtime: Any) -> None:
 def test_row_missing_on_the_device_is_backed_up_as_absent_and_restored(runtime: Any) -> None:
     """A firmware bug emptied the TR-098 DNS list: the TR-181 row does not exist yet. The change
     still gets a backup (absent), applies, and a rollback clears the row again."""
-    from core.models import Root
+    from core.kernel.models import Root
 
     d = pick(runtime, root=Root.IGD)
     path = "Device.DNS.Client.Server.1.DNSServer"

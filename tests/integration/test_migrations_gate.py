@@ -8,7 +8,7 @@ from typing import Any
 from alembic import command
 from sqlalchemy import insert, select, text
 
-from core.models import utcnow
+from core.kernel.models import utcnow
 from core.store.db import Store
 from core.store.schema import ParameterSnapshotRow, ProposalDeviceRow, ProposalRow, SnapshotHeadRow
 from testing.bulk_fleet import seed_bulk_fleet

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from core.errors import Invalid
-from core.models import Change, ProposalDraft, ProposalState
+from core.kernel.errors import Invalid
+from core.kernel.models import Change, ProposalDraft, ProposalState
 from core.store.schema import BackupRow, ProposalRow
 from tests.integration.test_lifecycle import ACE, CH, read, twin, who
 from tests.integration.test_staged import _cwmp_tr181

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import delete
 
-from core.errors import Forbidden
-from core.models import Change, ProposalDraft, ProposalState, utcnow
+from core.kernel.errors import Forbidden
+from core.kernel.models import Change, ProposalDraft, ProposalState, utcnow
 from core.store import repo
 from core.store.schema import ParameterSnapshotRow
 from tests.integration.test_lifecycle import channel_change, first_not, pick, radio_5g, twin, who

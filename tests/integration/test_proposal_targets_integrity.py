@@ -18,7 +18,7 @@ from alembic import command
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from core.models import utcnow
+from core.kernel.models import utcnow
 from core.store.db import Store
 from core.store.schema import ProposalDeviceRow, ProposalRow
 

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from core.errors import Conflict
-from core.models import Change, ProposalDraft, ProposalState, utcnow
+from core.kernel.errors import Conflict
+from core.kernel.models import Change, ProposalDraft, ProposalState, utcnow
 from core.store import repo
 from core.store.schema import AuditEventRow, BackupRow, DeviceLockRow, ExecutionRow
 from tests.integration.test_crash import _apply_in_child, _approved

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core.models import Change, Operation, ProposalDraft, ProposalState
+from core.kernel.models import Change, Operation, ProposalDraft, ProposalState
 from core.store.schema import AuditEventRow
 from tests.integration.test_lifecycle import ACE, pick, radio_5g, read, twin, who
 from tests.integration.test_unconfirmed_operation import _approved

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from core.errors import Locked
-from core.models import Change, ProposalDraft, ProposalState
+from core.kernel.errors import Locked
+from core.kernel.models import Change, ProposalDraft, ProposalState
 from core.store import repo
 from core.store.schema import AuditEventRow, DeviceLockRow
 from executors.base import DeviceOffline, Timeout

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from core.errors import Conflict, Forbidden, Invalid
-from core.models import Actor, ActorKind, Change, ProposalDraft, ProposalState
+from core.kernel.errors import Conflict, Forbidden, Invalid
+from core.kernel.models import Actor, ActorKind, Change, ProposalDraft, ProposalState
 from core.store import repo
 from core.store.schema import AuditEventRow
 from tests.conftest import build_test_runtime

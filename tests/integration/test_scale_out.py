@@ -42,7 +42,7 @@ pytestmark = pytest.mark.skipif(not PG_URL and not REQUIRE,
 @pytest.fixture(scope="module")
 def cluster_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any, Any]]:
     """(url, runtime of replica A, runtime of replica B) on one fresh PostgreSQL schema."""
-    from core.config import Settings
+    from core.kernel.config import Settings
     from gateward.runtime import build_runtime
 
     url, cleanup = make_db_url("postgres", tmp_path_factory.mktemp("scale"))

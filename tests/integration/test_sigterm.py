@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 
 from campaigns.service import Campaigns
 from core.audit_anchor import load_key
-from core.models import Change, ProposalDraft, ProposalState
+from core.kernel.models import Change, ProposalDraft, ProposalState
 from core.store.schema import AuditEventRow, DeviceLockRow, ExecutionRow
 from core.users import issue_token
 from testing.servers import GatewardRun
@@ -45,7 +45,7 @@ S = ProposalState
 @pytest.fixture
 def crt(db_url: str) -> Iterator[Any]:
     """A runtime over the 60-home fleet the campaign suites use (``tests.conftest.SEEDED_BY``)."""
-    from core.config import Settings
+    from core.kernel.config import Settings
     from gateward.runtime import build_runtime
 
     rt = build_runtime(Settings(database_url=db_url))

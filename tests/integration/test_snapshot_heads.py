@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import delete, func, insert, select, text, update
 
 from core.fleet_facts import RADIO_PATHS, json_value, radios_of
-from core.models import utcnow
+from core.kernel.models import utcnow
 from core.store.schema import DeviceRow, ParameterSnapshotRow, SnapshotHeadRow
 from testing.bulk_fleet import seed_bulk_fleet
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from core.errors import Conflict, Forbidden
-from core.models import Change, ProposalDraft, ProposalState
+from core.kernel.errors import Conflict, Forbidden
+from core.kernel.models import Change, ProposalDraft, ProposalState
 from core.store.schema import AuditEventRow
 from tests.integration.test_lifecycle import read, twin, who
 
@@ -23,7 +23,7 @@ PATH = "Device.WiFi.AccessPoint.1.SSIDAdvertisementEnabled"
 
 
 def _cwmp_tr181(rt: Any, n: int) -> list[Any]:
-    from core.models import Root
+    from core.kernel.models import Root
     from core.store import repo
 
     with rt.store.read() as s:
@@ -191,7 +191,7 @@ def test_worker_killed_mid_batch_is_resumed_without_rewriting(runtime: Any, db_u
     devs = _cwmp_tr181(runtime, 2)
     p = _staged(runtime, devs, value=False)
     script = textwrap.dedent(f"""
-        from core.config import Settings
+        from core.kernel.config import Settings
         from core.users import get_actor
         from gateward.runtime import build_runtime
         rt = build_runtime(Settings(database_url={db_url!r}))
@@ -224,7 +224,7 @@ def test_worker_killed_before_releasing_its_locks_leaves_none_behind(runtime: An
     devs = _cwmp_tr181(runtime, 3)
     p = _staged(runtime, devs, value=False)
     script = textwrap.dedent(f"""
-        from core.config import Settings
+        from core.kernel.config import Settings
         from core.users import get_actor
         from gateward.runtime import build_runtime
         rt = build_runtime(Settings(database_url={db_url!r}))

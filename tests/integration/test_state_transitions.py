@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core import states
-from core.models import TERMINAL_STATES, Change, ExecutionStatus, ProposalDraft, ProposalState
+from core.kernel.models import TERMINAL_STATES, Change, ExecutionStatus, ProposalDraft, ProposalState
 from core.states import (
     EXECUTION_START,
     EXECUTION_TRANSITIONS,

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core.models import Change, Operation, ProposalDraft, ProposalState
+from core.kernel.models import Change, Operation, ProposalDraft, ProposalState
 from core.store import repo
 from core.store.schema import AuditEventRow
 from tests.integration.test_lifecycle import ACE, CH, first_not, pick, radio_5g, read, twin, who

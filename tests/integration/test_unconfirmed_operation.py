@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from core.errors import Forbidden
-from core.models import Change, Operation, ProposalDraft, ProposalState
+from core.kernel.errors import Forbidden
+from core.kernel.models import Change, Operation, ProposalDraft, ProposalState
 from core.store import repo
 from core.store.schema import AuditEventRow, DeviceLockRow
 from tests.integration.test_lifecycle import ACE, pick, radio_5g, read, twin, who

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from core.errors import WindowClosed
-from core.models import Change, ProposalDraft, ProposalState
+from core.kernel.errors import WindowClosed
+from core.kernel.models import Change, ProposalDraft, ProposalState
 from core.store.schema import DeviceLockRow
 from testing.cli import run_cli
 from tests.integration.test_lifecycle import pick, twin, who

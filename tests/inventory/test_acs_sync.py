@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import select
 
 from core.inventory_sync import ABSENT, InventorySync, PeriodicSync
-from core.models import Device, Protocol, Root, Selector
+from core.kernel.models import Device, Protocol, Root, Selector
 from core.store import repo
 from core.store.db import Store
 from core.store.schema import AuditEventRow, DeviceRow
@@ -404,7 +404,7 @@ def test_cli_devices_sync(store: Store, acs: FakeNbi, monkeypatch: pytest.Monkey
     from rich.console import Console
     from typer.testing import CliRunner
 
-    from core.config import Settings
+    from core.kernel.config import Settings
     from gateward import cli as cli_module
     from gateward.runtime import build_runtime
 
@@ -439,7 +439,7 @@ def test_periodic_sync_runs_until_stopped(store: Store, acs: FakeNbi) -> None:
 
 
 def test_the_periodic_sync_is_off_without_an_acs(store: Store) -> None:
-    from core.config import Settings
+    from core.kernel.config import Settings
     from gateward.runtime import build_runtime, start_inventory_sync
 
     rt = build_runtime(Settings(database_url=store.url))

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from core import capabilities
-from core.errors import Conflict, Invalid
-from core.models import Change, ProposalDraft, ProposalState
+from core.kernel.errors import Conflict, Invalid
+from core.kernel.models import Change, ProposalDraft, ProposalState
 from core.store.schema import DeviceCapabilityRow, DeviceInstancesRow
 from tests.inventory.conftest import actor, audit_events
 
@@ -218,7 +218,7 @@ def test_a_table_empty_when_discovered_refuses_nothing_in_it() -> None:
 
 def test_rediscovery_widens_and_never_narrows(rt: Any) -> None:
     """Units of one firmware differ in what they hold now: a second discovery adds to the class."""
-    from core.models import Root
+    from core.kernel.models import Root
     from executors.base import Discovery
 
     d = _device(rt, LUMENET)
@@ -244,7 +244,7 @@ def test_a_command_the_devices_data_model_lacks_is_invalid_at_validate(rt: Any) 
     device has (``Discovery.commands``) is stored with its class, and an operation it lacks is refused at
     validate, naming the command its data model does not have; one that does not say (``None``) validates
     as before, and a re-discovery that does not say keeps what an earlier one said (it never narrows)."""
-    from core.models import Operation
+    from core.kernel.models import Operation
 
     d = _device(rt, LUMENET)
     base = rt.router.reader(d).discover(d)
@@ -528,7 +528,7 @@ def _age_classes(rt: Any, model: str, days: float) -> None:
 
     from sqlalchemy import update
 
-    from core.models import utcnow
+    from core.kernel.models import utcnow
 
     with rt.store.write() as s:
         s.execute(update(DeviceCapabilityRow).where(DeviceCapabilityRow.model == model)
@@ -579,3 +579,33 @@ def test_an_agent_that_never_says_its_commands_is_asked_again_at_most_daily(rt: 
             assert capabilities.for_devices(s, [d])[d.id].commands is None
     finally:
         _forget(rt, LUMENET)
+
+
+def test_an_instance_the_stored_model_thinks_missing_is_asked_of_the_device_at_submit(rt: Any) -> None:
+    """Issue 46 item 2 (found against OB-USP-Agent): an instance made after discovery (the controller's
+    own subscriptions) was refused as missing. Submitting asks the device first: the instance it has
+    is added to its stored instances and the change validates; one it lacks is still refused."""
+    from sqlalchemy import delete
+
+    d = _device(rt, V72, skip=1)
+    disc = rt.router.reader(d).discover(d)
+    no_ssid = {k: w for k, w in disc.parameters.items() if not k.startswith("Device.WiFi.SSID.")}
+    no_ssid["Device.WiFi.SSID.{i}.SSID"] = True  # in the schema; its instances made after discovery
+    try:
+        with rt.store.write() as s:
+            s.execute(delete(DeviceCapabilityRow).where(DeviceCapabilityRow.firmware == V72[2]))
+            capabilities.record(s, d, disc.model_copy(update={"parameters": no_ssid, "instances_complete": True}))
+        alice = actor(rt, "alice")
+        present = rt.lifecycle.submit(ProposalDraft(intent="rename", targets=[d.id], rationale="asked",
+                                                    changes=[Change(path="Device.WiFi.SSID.1.SSID", value="home")]),
+                                      alice)
+        assert present.state is not ProposalState.INVALID, present.error
+        with rt.store.read() as s:
+            assert 1 in s.get(DeviceInstancesRow, d.id).instances["Device.WiFi.SSID."]
+        absent = rt.lifecycle.submit(ProposalDraft(intent="rename", targets=[d.id], rationale="asked",
+                                                   changes=[Change(path="Device.WiFi.SSID.97.SSID", value="x")]),
+                                     alice)
+        assert absent.state is ProposalState.INVALID
+        assert "Device.WiFi.SSID.97 does not exist on this device" in (absent.error or "")
+    finally:
+        _forget(rt, V72)

@@ -80,7 +80,7 @@ def test_a_product_class_with_a_space_added_by_hand_is_the_device_the_sync_finds
 
 
 def test_a_device_the_sync_registered_cannot_be_added_again_in_either_form(rt: Any, acs: FakeNbi) -> None:
-    from core.errors import Conflict
+    from core.kernel.errors import Conflict
 
     sn, pc = serial("HW"), "EchoLife HG8245 V5"
     listed(acs, pc, sn)

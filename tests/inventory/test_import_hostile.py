@@ -4,7 +4,7 @@ refused one by one, naming the row and why, and every good row of the same file 
 * an id outside the ``OUI-ProductClass-Serial`` grammar (a path, a percent-escape that is not
   GenieACS's own, ``..``) is refused wherever an id enters by hand;
 * display strings (subscriber, vendor, model, …) refuse control and bidirectional characters, as
-  TR-181 display strings already do (``core.values.control_problem``);
+  TR-181 display strings already do (``core.kernel.values.control_problem``);
 * a deeply nested JSON file does not crash the import (it used to raise ``RecursionError``): the
   row nested too deep is refused, the rest imported.
 """
@@ -19,7 +19,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from core.errors import NotFound
+from core.kernel.errors import NotFound
 from core.store import repo
 from tests.inventory.conftest import serial
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.inventory import DeviceSpec, Inventory, live_proposal_ids, number_items, parse_csv
-from core.models import Change, ProposalDraft, ProposalState, Selector
+from core.kernel.errors import Conflict, Forbidden, Invalid, NotFound
+from core.kernel.models import Change, ProposalDraft, ProposalState, Selector
 from core.store import repo
 from tests.inventory.conftest import actor, audit_events, serial
 

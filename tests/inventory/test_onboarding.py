@@ -7,13 +7,15 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
 
 from brain.remediation.ingest import Ingestor, UspSource
-from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.kernel.errors import Conflict, Forbidden, Invalid, NotFound
+from core.kernel.models import utcnow
 from core.onboarding import AllowList, Onboarding
 from core.store import repo
 from core.store.schema import DeviceEventRow, OnboardingRow
@@ -194,9 +196,10 @@ def test_api_and_cli_list_accept_and_reject(rt: Any, allow: dict[str, Any], monk
     assert shown.exit_code == 0 and f"os::{OUI}-{b}" in shown.output and f"os::{OUI}-{a}" not in shown.output
     ok = run("devices", "accept", f"os::{OUI}-{b}", "--as", "dave", "--model", "PX-9", "--region", "GB",
              "--timeout", "0.5")
-    assert ok.exit_code == 0 and f"registered {OUI}-PX9-{b}" in ok.output, ok.output
-    # asked at once, as `devices add` does; an agent that does not answer is registered all the same
-    assert "not contacted" in ok.output and "next contact" in ok.output, ok.output
+    assert ok.exit_code == 1 and f"registered {OUI}-PX9-{b}" in ok.output, ok.output
+    # asked at once, as `devices add` does; an agent that does not answer is registered all the same,
+    # and the command says so by its exit status and names the next step (issue 46)
+    assert "not contacted" in ok.output and "next: " in ok.output and "gateward run` keeps retrying" in ok.output
     no = run("devices", "reject", f"os::{OUI}-{c}", "--as", "dave", "--reason", "unknown vendor")
     assert no.exit_code == 0 and "rejected" in no.output
     again = run("devices", "reject", f"os::{OUI}-{c}", "--as", "dave", "--reason", "x")
@@ -244,3 +247,31 @@ def test_the_connect_wave_looks_devices_up_by_serial_through_an_index(rt: Any) -
         compiled = stmt.compile(dialect=s.get_bind().dialect, compile_kwargs={"literal_binds": True})
         plan = " | ".join(str(r[-1]) for r in s.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
     assert "SCAN devices" not in plan and "ix_devices_serial" in plan, plan
+
+
+def test_pending_agents_are_bounded_and_expire(rt: Any, allow: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 46 item 4: a pending row is written for any endpoint whose Record reaches the controller,
+    so a peer cycling endpoint IDs grew the table without end. At most GATEWARD_ONBOARDING_PENDING_MAX
+    are kept; one not heard from for GATEWARD_ONBOARDING_PENDING_TTL_S is forgotten (not listed, and
+    gone at the next pending contact, making room)."""
+    from sqlalchemy import delete, update
+
+    with rt.store.write() as s:
+        s.execute(delete(OnboardingRow).where(OnboardingRow.status == "pending"))
+    monkeypatch.setenv("GATEWARD_ONBOARDING_PENDING_MAX", "2")
+    eps = [f"os::{OUI}-BOUND{i}{uuid.uuid4().hex[:4].upper()}" for i in range(3)]
+    for ep in eps:
+        contact(rt, ep, oui=OUI, serial_number=ep.rsplit("-", 1)[1])
+    listed = {r["endpoint_id"] for r in Onboarding(rt.store).requests()}
+    assert listed == set(eps[:2]), listed  # the third found the list full
+    contact(rt, eps[0], oui=OUI, serial_number=eps[0].rsplit("-", 1)[1])  # a known one still counts its attempts
+    assert {r["endpoint_id"]: r["attempts"] for r in Onboarding(rt.store).requests()}[eps[0]] == 2
+    monkeypatch.setenv("GATEWARD_ONBOARDING_PENDING_TTL_S", "3600")
+    with rt.store.write() as s:  # the first was last heard two hours ago
+        s.execute(update(OnboardingRow).where(OnboardingRow.endpoint_id == eps[1])
+                  .values(last_seen=utcnow() - timedelta(hours=2)))
+    assert eps[1] not in {r["endpoint_id"] for r in Onboarding(rt.store).requests()}
+    contact(rt, eps[2], oui=OUI, serial_number=eps[2].rsplit("-", 1)[1])
+    with rt.store.read() as s:
+        left = set(s.scalars(select(OnboardingRow.endpoint_id).where(OnboardingRow.status == "pending")))
+    assert left == {eps[0], eps[2]}, left

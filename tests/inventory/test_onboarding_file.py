@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from core.config import Settings
+from core.kernel.config import Settings
 from core.onboarding import AllowList
 from core.store import repo
 from tests.inventory.conftest import serial

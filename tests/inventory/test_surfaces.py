@@ -13,6 +13,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from core.kernel.errors import NotFound
 from core.store import repo
 from tests.inventory.conftest import audit_events, serial
 
@@ -56,6 +57,19 @@ def test_api_add_is_admin_only_and_refuses_duplicates(api: Any) -> None:
     bad = api.post("/api/devices", body(id="A4C3F0-G240W"), user="dave")
     assert bad.status_code == 422 and bad.json()["error"] == "invalid"
     assert "is not OUI-ProductClass-Serial" in bad.json()["detail"]
+
+
+@pytest.mark.parametrize("device_id", ["A4C3F0-G240W-LM/../../etc", "A4C3F0-G240W-SN..1", "A4C3F0-HG..8245-SN1",
+                                       "A4C3F0-V5 ..-SN1"])
+def test_an_id_that_could_climb_a_path_is_refused_and_nothing_is_registered(api: Any, device_id: str) -> None:
+    """Serials and product classes may hold ``.`` and ``/`` (``LM-NT/9002``), so the character
+    classes alone let ``..`` through; an id holding it would climb out of any URL or file name it
+    is used in once something decodes it."""
+    r = api.post("/api/devices", body(id=device_id), user="dave")
+    assert r.status_code == 422 and r.json()["error"] == "invalid", r.text
+    assert "without '..'" in r.json()["detail"], r.json()["detail"]
+    with api.rt.store.read() as s, pytest.raises(NotFound):
+        repo.get_device(s, device_id)
 
 
 def test_api_import_json_list_and_csv(api: Any) -> None:
@@ -131,7 +145,7 @@ def test_cli_add_import_retire_and_list(cli: Any, rt: Any, tmp_path: Path) -> No
 def test_api_device_list_filters_by_each_inventory_status(api: Any, rt: Any) -> None:
     from sqlalchemy import update
 
-    from core.models import utcnow
+    from core.kernel.models import utcnow
     from core.store.schema import DeviceRow
 
     gone = api.post("/api/devices", body(), user="dave").json()

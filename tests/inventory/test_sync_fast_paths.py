@@ -287,7 +287,7 @@ def test_a_first_sync_still_marks_absent_a_genieacs_device_registered_before_it(
     """The first-sync shortcut (the sweep only counts) applies only when no ``genieacs`` device
     predates the run: one registered earlier and not listed by the ACS is still marked absent."""
     from core.inventory import register
-    from core.models import Device
+    from core.kernel.models import Device
 
     _load(acs, 12)
     with store.write() as s:
@@ -368,7 +368,7 @@ def test_a_page_that_loses_a_race_on_postgresql_is_not_applied_and_the_next_run_
         pytest.skip("SQLite's write lock leaves no gap for a concurrent writer")
     import core.inventory_sync as sync_module
     from core.inventory import register
-    from core.models import Device
+    from core.kernel.models import Device
 
     serials = _load(acs, 6)
     racer = f"{OUI}-{PC}-{serials[2]}"

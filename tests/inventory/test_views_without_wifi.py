@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from core.device_overview import CLI_OBJECTS, OVERVIEW_OBJECTS, read_overview
 from core.inventory import DeviceSpec, Inventory
-from core.secrets import MASK
+from core.kernel.secrets import MASK
 from tests.inventory.conftest import actor, serial
 
 PRPL = "prplnet-px7000-1.3"

@@ -196,7 +196,7 @@ def test_rules_read_only_device_facts_in_the_class_key() -> None:
 def test_merge_keeps_the_words_of_a_decision_built_without_items() -> None:
     """A Decision made by hand (or stored before codes) carries only messages: the merge keeps
     them, coded policy.uncoded, and still denies."""
-    from core.models import ApprovalRequirement, Decision
+    from core.kernel.models import ApprovalRequirement, Decision
     from policies.classes import merge_decisions
 
     legacy = Decision(allow=False, deny=["old words"], warnings=["careful"],

@@ -17,7 +17,7 @@ import pytest
 
 from brain.remediation.runner import window_only
 from campaigns import obligations
-from core.models import Decision, PolicyItem
+from core.kernel.models import Decision, PolicyItem
 from policies import samples
 from policies.classes import decide_fleet
 from policies.engine import EmbeddedRegoEngine

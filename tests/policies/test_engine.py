@@ -11,7 +11,7 @@ import orjson
 import pytest
 import regorus
 
-from core.models import Decision
+from core.kernel.models import Decision
 from policies import samples
 from policies.engine import (
     EmbeddedRegoEngine,
@@ -267,7 +267,7 @@ def test_decide_accepts_a_policy_input_model(engine: EmbeddedRegoEngine) -> None
 def test_fast_construct_builds_what_model_construct_builds() -> None:
     """policies.items.construct skips model_construct's per-field loop on the hot path; the
     models it builds must be indistinguishable (equality, repr, fields set, dump)."""
-    from core.models import ApprovalRequirement, PolicyItem
+    from core.kernel.models import ApprovalRequirement, PolicyItem
     from policies.items import construct
 
     item = {"code": "c", "message": "m", "params": {"a": 1}}

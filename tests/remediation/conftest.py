@@ -20,7 +20,7 @@ class Clock:
         self.offset = timedelta()
 
     def __call__(self) -> datetime:
-        from core.models import utcnow
+        from core.kernel.models import utcnow
 
         return utcnow() + self.offset
 
@@ -33,7 +33,7 @@ class FrozenClock(Clock):
     what ``advance`` gave, however long a loaded machine took between two ticks."""
 
     def __init__(self) -> None:
-        from core.models import utcnow
+        from core.kernel.models import utcnow
 
         super().__init__()
         self.base = utcnow()
@@ -55,7 +55,7 @@ def make_service(rt: Any, clock: Clock | None = None, **limits: Any) -> Any:
 def rt(db_url: str, seeded_fleet: None) -> Iterator[Any]:
     """A 12-home fleet: one home with each injected condition, seven healthy ones (a copy of the
     seeded template, ``tests.conftest.SEEDED_BY``)."""
-    from core.config import Settings
+    from core.kernel.config import Settings
     from gateward.runtime import build_runtime
 
     r = build_runtime(Settings(database_url=db_url))

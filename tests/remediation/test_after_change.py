@@ -12,8 +12,8 @@ from sqlalchemy import insert
 
 from brain.detectors import detect, load_rules
 from brain.remediation.profiles import load_profiles
-from core.ids import new_id
-from core.models import utcnow
+from core.kernel.ids import new_id
+from core.kernel.models import utcnow
 from core.store.schema import ExecutionRow, ProposalDeviceRow, ProposalRow, TelemetryRow
 from tests.conftest import build_test_runtime
 from tests.remediation.conftest import conditions

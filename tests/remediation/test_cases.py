@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from brain.remediation.cases import NewCase, open_many
 from brain.remediation.schema import RemediationCaseRow
-from core.errors import Conflict, Forbidden, Invalid
+from core.kernel.errors import Conflict, Forbidden, Invalid
 from core.users import get_actor
 from tests.remediation.conftest import Clock, case_of, conditions
 
@@ -35,7 +35,7 @@ def test_detect_opens_one_case_per_device_and_problem(svc: Any) -> None:
 
 
 def test_cooldown_then_reopen_only_on_newer_evidence(svc: Any, clock: Clock) -> None:
-    from core.models import utcnow
+    from core.kernel.models import utcnow
 
     dev = conditions()["dfs_radar"][0]
     svc.detect(problems=["dfs_radar"])
@@ -69,8 +69,8 @@ def test_cooldown_then_reopen_only_on_newer_evidence(svc: Any, clock: Clock) -> 
 def test_the_database_refuses_a_second_active_case(svc: Any) -> None:
     """Two openers that both missed each other's row (their reads raced): the partial unique index
     lets one insert win; the other records a duplicate."""
-    from core.ids import new_id
-    from core.models import utcnow
+    from core.kernel.ids import new_id
+    from core.kernel.models import utcnow
 
     dev = conditions()["healthy"][0]
     now = utcnow()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from core import compat
-from core.models import Change, Operation, ProposalDraft, ProposalState
+from core.kernel.models import Change, Operation, ProposalDraft, ProposalState
 from core.store import repo
 from core.users import get_actor
 from gateward.seed import twin_for

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.config import Settings
+from core.kernel.config import Settings
 from core.users import get_actor
 from gateward.runtime import build_runtime
 from tests.remediation.conftest import conditions

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import insert
 
 from brain.detectors import detect, load_rules, parse_rules
-from core.errors import Invalid
-from core.models import utcnow
+from core.kernel.errors import Invalid
+from core.kernel.models import utcnow
 from core.store.schema import TelemetryRow
 from tests.conftest import build_test_runtime
 from tests.remediation.conftest import conditions

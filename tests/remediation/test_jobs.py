@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from brain.plan import Plan
-from core.models import ActorKind, Change, ProposalDraft, ProposalState
+from core.kernel.models import ActorKind, Change, ProposalDraft, ProposalState
 from core.store import repo
 from core.store.schema import DeviceRow, PolicyDecisionRow
 from core.users import get_actor

@@ -18,9 +18,9 @@ from sqlalchemy import delete, insert, select
 from brain.detectors import detect, load_rules, parse_rules
 from brain.detectors.thresholds import thresholds, thresholds_from
 from brain.playbooks import channel_congested, clients_weak
-from core.errors import Invalid
 from core.history import EVENING_HOURS, local_hour, metric_window
-from core.models import utcnow
+from core.kernel.errors import Invalid
+from core.kernel.models import utcnow
 from core.store.schema import DeviceRow, TelemetryRow
 from tests.remediation.conftest import conditions
 

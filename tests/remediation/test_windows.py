@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 from sqlalchemy import insert
 
-from core.config import Settings
-from core.models import ProposalState, utcnow
+from core.kernel.config import Settings
+from core.kernel.models import ProposalState, utcnow
 from core.store import repo
 from core.store.schema import DeviceEventRow
 from gateward.runtime import build_runtime

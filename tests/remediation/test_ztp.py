@@ -13,8 +13,8 @@ import pytest
 
 from brain.remediation.ingest import Ingestor, Signal, TwinSource, twin_signal
 from brain.remediation.profiles import ProfileSet, fleet_conflicts, load_profiles
-from core.errors import Invalid
-from core.models import Change, Evidence, ProposalDraft, ProposalState, utcnow
+from core.kernel.errors import Invalid
+from core.kernel.models import Change, Evidence, ProposalDraft, ProposalState, utcnow
 from core.store import repo
 from core.users import get_actor
 from gateward.seed import twin_for

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import update
 
 from brain.remediation.ingest import Ingestor, UspSource
-from core.config import Settings
-from core.models import ProposalState
+from core.kernel.config import Settings
+from core.kernel.models import ProposalState
 from core.routing import ExecutorRouter
 from core.store import repo
 from core.store.schema import DeviceRow

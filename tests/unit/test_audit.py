@@ -7,7 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from core import audit
-from core.models import Device
+from core.kernel.models import Device
 
 
 def _fill(store, n: int = 5) -> None:
@@ -86,7 +86,7 @@ def test_secrets_are_masked_in_audit(store) -> None:
 
 # ---------------------------------------------------------------------------- keyed anchoring (issue 10, defect 7)
 def test_short_env_key_is_a_clear_error(store, monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.errors import Invalid
+    from core.kernel.errors import Invalid
 
     monkeypatch.setenv("GATEWARD_AUDIT_KEY", "short")
     with pytest.raises(Invalid, match="too short"), store.write() as s:
@@ -110,7 +110,7 @@ def test_upgrade_anchors_an_existing_trail(db_url: str, tmp_path, monkeypatch: p
     from sqlalchemy import insert
     from sqlalchemy.orm import Session
 
-    from core.models import utcnow
+    from core.kernel.models import utcnow
     from core.store import Store
     from core.store.schema import AuditEventRow
 

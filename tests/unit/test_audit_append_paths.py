@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from core import audit, audit_hint
-from core.models import Device
+from core.kernel.models import Device
 from core.store.fastsql import Prepared
 
 

@@ -17,13 +17,13 @@ import pytest
 from sqlalchemy import text
 
 from core import audit
-from core.models import Device
+from core.kernel.models import Device
 from tests.integration.test_audit_tamper import _drop_guards
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV = Device(id="OUI-L-1", vendor="V", model="M", firmware="1.0", subscriber="sub-1")
 # What the DB-API path must not import (the ORM, the schema, the models).
-ORM = ("sqlalchemy", "core.store.db", "core.store.schema", "core.models", "core.audit", "alembic")
+ORM = ("sqlalchemy", "core.store.db", "core.store.schema", "core.kernel.models", "core.audit", "alembic")
 
 _CHILD = """
 import json, sys

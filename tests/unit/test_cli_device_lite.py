@@ -8,7 +8,7 @@ the executor stack. These tests hold that shortcut to the adapter it replaces:
   on every device of a seeded fleet plus one of every catalogue model (a clock fixed for both):
   presence, the CLI's overview read, an unknown path, faults (offline, unreachable, slow), a device
   the twin lacks;
-- the secret table (``executors/sim/secret_paths.json``) is what ``core.secrets`` computes today, and
+- the secret table (``executors/sim/secret_paths.json``) is what ``core.kernel.secrets`` computes today, and
   agrees with it on every concrete path a read returned;
 - in fresh processes, ``gateward device ID`` prints the same lines (an uptime aside) and exits with
   the same code as the full runtime's path, for TR-181, TR-098 and USP-protocol simulated devices,
@@ -35,8 +35,9 @@ from tests.conftest import BACKENDS, module_runtime
 ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_790_000_000.0  # a fixed clock for both readers: uptime is computed at read time
 # Never on the DB-API path of a simulated device.
-LIVE_HEAVY = ("sqlalchemy", "pydantic", "pydantic_settings", "core.config", "core.models", "core.secrets",
-              "core.datamodel.registry", "core.store.db", "core.ports.executor", "executors.base",
+LIVE_HEAVY = ("sqlalchemy", "pydantic", "pydantic_settings", "core.kernel.config", "core.kernel.models",
+              "core.kernel.secrets",
+              "core.kernel.datamodel.registry", "core.store.db", "core.kernel.ports.executor", "executors.base",
               "executors.sim.executor", "executors.sim.twin",
               "executors.sim.fleet", "executors.usp", "executors.genieacs", "gateward.runtime", "regorus",
               "policies.engine", "core.lifecycle", "alembic", "fastapi", "langgraph", "openai")
@@ -152,7 +153,7 @@ def test_lite_twin_answers_as_the_simulator_adapter(rt: Any, fleet: dict[str, An
 
 
 def test_secret_table_is_current_and_agrees_on_every_path_read(rt: Any, fleet: dict[str, Any]) -> None:
-    from core.secrets import MASK, is_secret_path, mask_value
+    from core.kernel.secrets import MASK, is_secret_path, mask_value
     from executors.sim import lite, secret_table
     from executors.sim.catalog import generic_path
 
@@ -174,7 +175,7 @@ def test_secret_table_is_current_and_agrees_on_every_path_read(rt: Any, fleet: d
             assert lite.is_secret_path(v.path) == is_secret_path(v.path), v.path
             assert lite.mask_value(v.path, v.value) == mask_value(v.path, v.value)
     assert any(lite.is_secret_path(p) for p in seen) and len(seen) > 100
-    assert lite.is_secret_path("Device.X_ACME_Foo.Password") is True  # not in the table: core.secrets judges
+    assert lite.is_secret_path("Device.X_ACME_Foo.Password") is True  # not in the table: core.kernel.secrets judges
     assert lite.mask_value("Device.DeviceInfo.SerialNumber", None) is None
 
 
@@ -205,7 +206,7 @@ def test_catalogue_and_identities_keep_their_types_and_stored_form() -> None:
 
 def test_the_twins_database_is_the_adapters(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """``ReadRuntime.sim_database_url`` is what ``default_router`` gives the simulator adapter."""
-    from core.config import Settings
+    from core.kernel.config import Settings
     from gateward.read_runtime import ReadRuntime
 
     main = f"sqlite:///{tmp_path / 'main.db'}"
@@ -315,4 +316,4 @@ def test_a_simulated_device_is_read_without_the_executor_stack(rt: Any, fleet: d
         loaded = set(result["loaded"])
         assert sorted(m for m in loaded if any(m == h or m.startswith(h + ".") for h in LIVE_HEAVY)) == [], key
         assert "executors.sim.lite" in loaded
-        assert ("core.datamodel.tr098" in loaded) is (key == "tr098")  # TR-181 trees need no translation
+        assert ("core.kernel.datamodel.tr098" in loaded) is (key == "tr098")  # TR-181 trees need no translation

@@ -14,7 +14,7 @@ from tests.conftest import build_test_runtime
 from tests.unit.test_cli_speed import HEAVY, _loaded, _run_cli
 
 # Neither the ORM nor the models, nor what builds or drives a campaign or a remediation job.
-LIGHT = (*HEAVY, "sqlalchemy", "pydantic", "pydantic_settings", "core.models", "core.store.db",
+LIGHT = (*HEAVY, "sqlalchemy", "pydantic", "pydantic_settings", "core.kernel.models", "core.store.db",
          "gateward.runtime", "campaigns.orchestrator", "campaigns.service", "campaigns.reads", "campaigns.schema",
          "brain.remediation.service", "brain.remediation.schema", "brain.detectors")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.models import Change, ProposalDraft
+from core.kernel.models import Change, ProposalDraft
 from core.store import repo
 from core.users import get_actor
 from testing.cli import CliResult, run_cli

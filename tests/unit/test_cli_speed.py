@@ -30,18 +30,21 @@ ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("regorus", "policies.engine", "core.lifecycle", "alembic", "fastapi", "langgraph", "openai",
          "procrastinate", "uvicorn")
 # Not needed to read and print rows: the ORM, the models, the settings model, any executor.
-TABLE_HEAVY = (*HEAVY, "sqlalchemy", "pydantic", "pydantic_settings", "core.models", "core.config", "core.store.db",
+TABLE_HEAVY = (*HEAVY, "sqlalchemy", "pydantic", "pydantic_settings", "core.kernel.models", "core.kernel.config",
+               "core.store.db",
                "executors", "typer._adapters", "typer.rich_utils", "gateward.cli_brain", "gateward.cli_usp",
                "gateward.cli_genieacs", "gateward.cli_campaign", "gateward.cli_remediation")
 # Not needed to read a simulated device live: the executor stack, the models, the registry that masks.
-LIVE_HEAVY = (*HEAVY, "sqlalchemy", "pydantic", "pydantic_settings", "core.models", "core.config", "core.store.db",
-              "core.secrets", "core.datamodel.registry", "core.ports.executor", "executors.base",
+LIVE_HEAVY = (*HEAVY, "sqlalchemy", "pydantic", "pydantic_settings", "core.kernel.models", "core.kernel.config",
+              "core.store.db",
+              "core.kernel.secrets", "core.kernel.datamodel.registry", "core.kernel.ports.executor", "executors.base",
               "executors.sim.executor", "executors.sim.twin",
               "executors.sim.fleet", "executors.usp", "executors.genieacs", "gateward.runtime", "typer.rich_utils",
               "gateward.cli_brain", "gateward.cli_usp", "gateward.cli_genieacs", "gateward.cli_campaign",
               "gateward.cli_remediation")
 # Not even the data layer is needed to print help.
-HELP_HEAVY = (*HEAVY, "sqlalchemy", "pydantic", "pydantic_settings", "core.models", "core.config", "executors.sim",
+HELP_HEAVY = (*HEAVY, "sqlalchemy", "pydantic", "pydantic_settings", "core.kernel.models", "core.kernel.config",
+              "executors.sim",
               "core.store.lite", "psycopg")
 
 _CHILD = """
@@ -91,7 +94,7 @@ def test_subcommand_help_loads_no_data_layer() -> None:
 @pytest.fixture
 def seeded(db_url: str) -> Any:
     rt = build_test_runtime(db_url, homes=2)
-    from core.models import Change, ProposalDraft
+    from core.kernel.models import Change, ProposalDraft
     from core.store import repo
     from core.users import get_actor
 

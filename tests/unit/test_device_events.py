@@ -1,4 +1,4 @@
-"""Device events reach remediation ingest through ``core.ports.events.DeviceEventSource`` (issue 14)."""
+"""Device events reach remediation ingest through ``core.kernel.ports.events.DeviceEventSource`` (issue 14)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from brain.remediation.ingest import EventLogSource, TwinSource
-from core.ports.events import DeviceEvent, DeviceEventSource
+from core.kernel.ports.events import DeviceEvent, DeviceEventSource
 from executors.sim.events import TwinEventLog
 from executors.sim.twin import Twin
 

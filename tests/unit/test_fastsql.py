@@ -92,7 +92,7 @@ def test_expanding_in_is_refused(store: Any) -> None:
 
 
 def test_a_record_saves_only_what_changed_and_refuses_a_stale_version(store: Any) -> None:
-    from core.errors import Conflict
+    from core.kernel.errors import Conflict
     from core.store.records import ProposalRecord
 
     with store.write() as s:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from core.models import Device
+from core.kernel.models import Device
 from core.store import repo
 from core.store.fastsql import Prepared
 

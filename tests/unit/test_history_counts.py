@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from core.ids import new_id
-from core.models import Change, ProposalDraft, utcnow
+from core.kernel.ids import new_id
+from core.kernel.models import Change, ProposalDraft, utcnow
 from core.store import repo
 from core.store.schema import DeviceEventRow, ExecutionRow
 from core.users import get_actor

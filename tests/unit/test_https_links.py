@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import trustme
 
-from core.config import Settings
-from core.models import Device
+from core.kernel.config import Settings
+from core.kernel.models import Device
 from executors.base import ExecutorError
 from policies.engine import OpaServerEngine, load_engine
 
@@ -89,7 +89,7 @@ def _nbi_env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
 def test_nbi_https_custom_ca_and_basic_auth_from_a_file(
     monkeypatch: pytest.MonkeyPatch, https_nbi: Any, device: Device, ca_file: str, tmp_path: Path
 ) -> None:
-    from core.secret_env import resolve_secret_files
+    from core.kernel.secret_env import resolve_secret_files
     from executors.genieacs import factory
 
     pw = tmp_path / "nbi-password"
@@ -179,7 +179,7 @@ def _any_input() -> dict[str, Any]:
 
 def test_opa_https_with_ca_and_token(https_opa: Any, ca_file: str, tmp_path: Path,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.secret_env import resolve_secret_files
+    from core.kernel.secret_env import resolve_secret_files
 
     tok = tmp_path / "opa-token"
     tok.write_text("opa-token-91b\n")

@@ -1,5 +1,5 @@
 """TR-181 booleans and integers in every lexical form a device, an ACS or JSON sends, read by one
-module (``core.values``): the registry (write gate), the simulator (device side) and the planner's
+module (``core.kernel.values``): the registry (write gate), the simulator (device side) and the planner's
 readers agree on what is true, what is a number, and what is neither."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from brain.tools import radios_from_values
-from core.datamodel.registry import DataModelError, get_registry
-from core.values import LexicalError, as_bool, as_int, parse_bool
+from core.kernel.datamodel.registry import DataModelError, get_registry
+from core.kernel.values import LexicalError, as_bool, as_int, parse_bool
 from executors.sim.catalog import models
 from executors.sim.values import ValueProblem, coerce
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from core.history import metric_name, metric_series
-from core.models import SERIES_MAX_POINTS, EvidenceSeries, utcnow
+from core.kernel.models import SERIES_MAX_POINTS, EvidenceSeries, utcnow
 from core.store import repo
 from core.store.schema import TelemetryRow
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import Invalid
-from core.models import (
+from core.kernel.errors import Invalid
+from core.kernel.models import (
     MAX_CHANGES,
     Change,
     Evidence,
@@ -81,7 +81,7 @@ def test_the_change_limit_counts_what_one_device_gets() -> None:
 
 
 def test_policy_statements_name_the_devices_they_are_about_and_only_those() -> None:
-    from core.models import ApprovalRequirement, Decision, PolicyItem
+    from core.kernel.models import ApprovalRequirement, Decision, PolicyItem
     from core.policy_input import name_per_device
 
     window = PolicyItem(code="change.window", message="change: outside the change window for DE")

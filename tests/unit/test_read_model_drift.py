@@ -20,7 +20,7 @@ import pytest
 
 from api import proposal_views
 from api.schemas import ProposalSummary
-from core.models import Approval, Change, Device, Execution, Proposal
+from core.kernel.models import Approval, Change, Device, Execution, Proposal
 from core.readmodels import device as device_rm
 from core.readmodels import gen
 from core.readmodels import proposal as proposal_rm
@@ -48,10 +48,10 @@ def hand_kept_drift(columns: gen.Columns) -> list[str]:
             found.append(f"{what}: extra {extra}, missing {missing}" if extra or missing else f"{what}: order")
 
     view = _names("ProposalView", columns)
-    same("core.models.Proposal", list(Proposal.model_fields), [f for f in view if f != "preview"])
-    same("core.models.Device", list(Device.model_fields), _names("DeviceView", columns))
-    same("core.models.Approval", list(Approval.model_fields), _names("APPROVAL_COLUMNS", columns))
-    same("core.models.Execution", list(Execution.model_fields), _names("EXECUTION_COLUMNS", columns))
+    same("core.kernel.models.Proposal", list(Proposal.model_fields), [f for f in view if f != "preview"])
+    same("core.kernel.models.Device", list(Device.model_fields), _names("DeviceView", columns))
+    same("core.kernel.models.Approval", list(Approval.model_fields), _names("APPROVAL_COLUMNS", columns))
+    same("core.kernel.models.Execution", list(Execution.model_fields), _names("EXECUTION_COLUMNS", columns))
     summary = set(_names("PROPOSAL_SUMMARY_COLUMNS", columns)) | {"target_count"}
     same("api.schemas.ProposalSummary", set(ProposalSummary.model_fields), summary)
     p = Proposal(id="p1", author="a", intent="i", targets=["d1"])
@@ -107,7 +107,7 @@ def test_a_new_column_is_caught_in_every_shape() -> None:
     for shape in ("PROPOSAL_COLUMNS", "ProposalFields", "ProposalView", "PROPOSAL_SUMMARY_COLUMNS"):
         assert "escalation" in _names(shape, columns), shape
     drift = hand_kept_drift(columns)
-    for shape in ("core.models.Proposal", "api.schemas.ProposalSummary", "repo.proposal_values",
+    for shape in ("core.kernel.models.Proposal", "api.schemas.ProposalSummary", "repo.proposal_values",
                   "core.store.lite_sql['proposal']"):
         assert any(d.startswith(shape) and "escalation" in d for d in drift), (shape, drift)
 
@@ -115,7 +115,7 @@ def test_a_new_column_is_caught_in_every_shape() -> None:
 def test_a_dropped_column_or_a_stale_exception_is_caught() -> None:
     columns = gen.schema_columns()
     columns["approvals"] = [c for c in columns["approvals"] if c[0] != "comment"]
-    assert any(d.startswith("core.models.Approval") and "comment" in d for d in hand_kept_drift(columns))
+    assert any(d.startswith("core.kernel.models.Approval") and "comment" in d for d in hand_kept_drift(columns))
     stale = Shape("X", "proposals", "columns", "doc", leaves_out={"no_such_column": "gone"})
     assert gen.problems(stale, gen.schema_columns()) == ["X: proposals has no column 'no_such_column'"]
 
@@ -126,7 +126,7 @@ def test_the_queue_row_renders_the_api_schema_in_its_order() -> None:
     values: dict[str, Any] = {"id": "p1", "author": "alice", "intent": "i", "targets": ["d1", "d2"],
                               "changes": [{"path": "Device.WiFi.AccessPoint.1.Security.KeyPassphrase", "value": "s"}],
                               "operations": [], "source": "cli", "risk": 0.5, "state": "draft", "hash": "h",
-                              "error": None, "created_at": now, "updated_at": now}
+                              "error": None, "created_at": now, "updated_at": now, "not_before": None}
     row = (*(values[n] for n in proposal_rm.PROPOSAL_SUMMARY_COLUMNS), 7)  # the version after them
     out = proposal_views._summary(row)
     assert list(out) == list(ProposalSummary.model_fields)

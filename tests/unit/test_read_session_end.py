@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import DBAPIError
 
-from core.models import utcnow
+from core.kernel.models import utcnow
 from core.store import records
 from core.store.fastsql import Prepared
 from core.store.schema import UserRow

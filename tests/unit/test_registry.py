@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from core.datamodel import generate
-from core.datamodel.registry import (
+from core.kernel.datamodel import generate
+from core.kernel.datamodel.registry import (
     RULES,
     DataModelError,
     ParamSpec,
@@ -21,11 +21,11 @@ from core.datamodel.registry import (
     pattern_of,
     xsd_regex_to_python,
 )
-from core.models import Root
+from core.kernel.models import Root
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "datamodels"
-DATA = REPO / "core" / "datamodel" / "data"
+DATA = REPO / "core" / "kernel" / "datamodel" / "data"
 
 
 @pytest.fixture(scope="module")
@@ -471,7 +471,7 @@ def test_xsd_regex_translation() -> None:
 
 
 def test_concrete_path_cache_is_bounded(reg: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
-    import core.datamodel.registry as module
+    import core.kernel.datamodel.registry as module
 
     monkeypatch.setattr(module, "_CACHE_LIMIT", 50)
     for k in range(1, 500):
@@ -531,13 +531,13 @@ def test_registry_loads_without_shared_or_lxml(tmp_path: Path) -> None:
         "    if event == 'open' and 'shared' in str(args[0]) and 'datamodels' in str(args[0]):\n"
         "        raise RuntimeError(f'opened {args[0]}')\n"
         "sys.addaudithook(hook)\n"
-        "from core.datamodel.registry import get_registry\n"
-        "from core.secrets import is_secret_path\n"
+        "from core.kernel.datamodel.registry import get_registry\n"
+        "from core.kernel.secrets import is_secret_path\n"
         "r = get_registry('Device.', 'usp')\n"
         "assert r.validate('Device.WiFi.Radio.1.Channel', '36') == 36\n"
         "assert get_registry('InternetGatewayDevice.').find('InternetGatewayDevice.DeviceInfo.UpTime')\n"
         "assert is_secret_path('Device.WiFi.AccessPoint.1.Security.KeyPassphrase')\n"
-        "assert 'core.datamodel.generate' not in sys.modules\n"
+        "assert 'core.kernel.datamodel.generate' not in sys.modules\n"
         "print('ok')\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.models import Device
+from core.kernel.models import Device
 from core.routing import ExecutorRouter
 from executors.base import ExecutorError, UnknownAdapter
 from executors.sim.executor import SimExecutor
@@ -42,7 +42,7 @@ def test_registered_adapters_are_routed_and_others_still_refused(tmp_path: Path)
 
 
 def test_the_composition_root_registers_the_simulator_explicitly(tmp_path: Path) -> None:
-    from core.config import Settings
+    from core.kernel.config import Settings
     from gateward.runtime import build_runtime
 
     rt = build_runtime(Settings(database_url=f"sqlite:///{tmp_path / 'g.db'}"))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.secret_env import (
+from core.kernel.secret_env import (
     RESOLVED_MARK,
     SECRET_SETTINGS,
     SecretFileError,

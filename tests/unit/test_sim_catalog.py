@@ -7,8 +7,8 @@ from functools import cache
 
 import pytest
 
-from core.datamodel.registry import get_registry
-from core.models import Protocol, Root
+from core.kernel.datamodel.registry import get_registry
+from core.kernel.models import Protocol, Root
 from executors.sim import catalog as cat
 from executors.sim.values import ValueProblem, check, coerce
 
@@ -123,7 +123,7 @@ _MODELS = {"tr-181-2-19-1-cwmp-full.xml": ("Device.", "cwmp"), "tr-181-2-19-1-us
 
 @cache
 def _xml(name: str) -> frozenset[str]:
-    """Every parameter of a BBF model (deleted ones included), from the tables ``core/datamodel``
+    """Every parameter of a BBF model (deleted ones included), from the tables ``core/kernel/datamodel``
     generated from its XML and ships — the suite runs without the XML beside the checkout."""
     root, flavour = _MODELS[name]
     return frozenset(s.path for s in get_registry(root, flavour).parameters_under(root, include_deleted=True))

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from core.models import Change, Device
+from core.kernel.models import Change, Device
 from executors.base import DeviceOffline, Fault, InvalidParameterName, InvalidValue
 from executors.sim.executor import SimExecutor
 from executors.sim.twin import Twin

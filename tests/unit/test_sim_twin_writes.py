@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from core.models import Change, Device
+from core.kernel.models import Change, Device
 from executors.base import DeviceOffline, Fault
 from executors.sim.executor import SimExecutor
 from executors.sim.twin import DeviceState, Twin, sim_events

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from typing import Any
 
 import pytest
 from sqlalchemy import event, text
 
-from core.models import Change, ProposalDraft, ProposalState
+from core.kernel.models import Change, ProposalDraft, ProposalState
 from core.store.lane import Lane, process_lane
 from core.users import get_actor
 
@@ -137,15 +136,15 @@ def test_every_store_of_a_process_on_one_kind_of_database_shares_one_lane(store:
 
 
 def test_default_sizes_follow_the_database(monkeypatch: pytest.MonkeyPatch) -> None:
-    import core.config
+    import core.kernel.config
     from core.store import lane as lane_mod
 
     monkeypatch.setattr(lane_mod, "_LANES", {})
-    monkeypatch.setattr(core.config, "get_settings", lambda: core.config.Settings(store_lanes=None))
+    monkeypatch.setattr(core.kernel.config, "get_settings", lambda: core.kernel.config.Settings(store_lanes=None))
     assert process_lane("sqlite").size == 1  # all of SQLite's work is in this process
     assert process_lane("postgresql").size == lane_mod.DEFAULT_REMOTE  # round trips: waits to overlap
     monkeypatch.setattr(lane_mod, "_LANES", {})
-    monkeypatch.setattr(core.config, "get_settings", lambda: core.config.Settings(store_lanes=0))
+    monkeypatch.setattr(core.kernel.config, "get_settings", lambda: core.kernel.config.Settings(store_lanes=0))
     assert process_lane("sqlite").size == 0
     assert process_lane("sqlite") is process_lane("sqlite")  # sized once
 
@@ -232,7 +231,6 @@ def test_a_device_stuck_in_preview_holds_up_no_other_proposal(runtime: Any, monk
                             daemon=True)
     hung.start()
     assert reached.wait(WAIT)
-    t0 = time.monotonic()
     done: list[Any] = []
     workers = [threading.Thread(target=lambda d=d: done.append(runtime.lifecycle.submit(_draft(d, 1), alice)),
                                 daemon=True) for d in others]
@@ -240,11 +238,9 @@ def test_a_device_stuck_in_preview_holds_up_no_other_proposal(runtime: Any, monk
         w.start()
     for w in workers:
         w.join(15)
-    elapsed = time.monotonic() - t0
     try:
         assert len(done) == 3, "proposals queued behind a device stuck in another proposal's preview"
         assert all(p.state in DECIDED for p in done), [(p.state, p.error) for p in done]
-        assert elapsed < 15
         assert hung.is_alive()  # still stuck: the others did not wait for it
     finally:
         release.set()

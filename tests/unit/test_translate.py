@@ -1,4 +1,4 @@
-"""TR-181 ↔ TR-098 translation (core/datamodel/tr098.py and tr098_view.py, its mapping tables)."""
+"""TR-181 ↔ TR-098 translation (core/kernel/datamodel/tr098.py and tr098_view.py, its mapping tables)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from functools import cache
 
 import pytest
 
-from core.datamodel.registry import get_registry
+from core.kernel.datamodel.registry import get_registry
 from executors.translate import (
     AP_LEAVES,
     HOST_LEAVES,
@@ -274,6 +274,10 @@ def test_view_explodes_dns_and_renames_hosts(imap: InstanceMap) -> None:
     assert view["Device.WiFi.AccessPoint.3.Security.ModeEnabled"].value == "WPA2-Personal"
     assert view["Device.WiFi.Radio.1.OperatingStandards"].value == "b,g,n"
     assert view["Device.WiFi.Radio.1.OperatingStandards"].writable is False
+    # each SSID names its radio, so a request for one band's (guest) network finds it
+    assert {k: view[f"Device.WiFi.SSID.{k}.LowerLayers"].value for k in (1, 2, 3, 4)} == {
+        1: "Device.WiFi.Radio.1", 2: "Device.WiFi.Radio.1", 3: "Device.WiFi.Radio.2", 4: "Device.WiFi.Radio.2"}
+    assert view["Device.WiFi.SSID.3.LowerLayers"].writable is False
 
 
 def test_security_mode_row_15(imap: InstanceMap) -> None:
@@ -379,7 +383,7 @@ _MODELS = {"tr-181-2-19-1-cwmp-full.xml": ("Device.", "cwmp"),
 @cache
 def _xml_params(name: str) -> frozenset[str]:
     """The current (not deleted, not obsoleted) parameters of a BBF model, from the tables that
-    ``core/datamodel`` generated from its XML and ships (the same set the XML gives, parameter
+    ``core/kernel/datamodel`` generated from its XML and ships (the same set the XML gives, parameter
     for parameter: checked when the tables were generated)."""
     root, flavour = _MODELS[name]
     reg = get_registry(root, flavour)
@@ -399,7 +403,7 @@ def test_every_mapped_path_exists_in_the_bbf_xml() -> None:
 
 
 def test_every_mapped_path_exists_in_the_registry() -> None:
-    registry = pytest.importorskip("core.datamodel.registry")
+    registry = pytest.importorskip("core.kernel.datamodel.registry")
     tr181 = registry.get_registry("Device.", "cwmp")
     tr098 = registry.get_registry("InternetGatewayDevice.")
     missing = [p for p in _mapped_tr181_patterns() if ".X_" not in p and tr181.find(p) is None]

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from core.datamodel.registry import RULES, DataModelError, get_registry, load_table
-from core.models import Change, Device, ProposalDraft, ProposalState, Root
+from core.kernel.datamodel.registry import RULES, DataModelError, get_registry, load_table
+from core.kernel.models import Change, Device, ProposalDraft, ProposalState, Root
+from core.kernel.values import byte_length, control_problem, listed_values, named_type_check
 from core.store import repo
 from core.users import get_actor
 from core.validation import device_listed_issues, listed_by, listed_error, validate_changes
-from core.values import byte_length, control_problem, listed_values, named_type_check
 from executors.base import InvalidParameterName
 
 S = ProposalState
@@ -43,7 +43,7 @@ GOOD = [(DNS, "192.0.2.1"), (DNS, "2001:db8::1"), (SSID, EMOJI_32), (SSID, "Caf\
         (POOL_DNS, "192.0.2.1,198.51.100.7"), (DNS, "")]
 
 
-# ------------------------------------------------------------------------------------------ core.values
+# ------------------------------------------------------------------------------------------ core.kernel.values
 
 def test_control_characters_are_named() -> None:
     assert control_problem("a\x7fb", display=False) == "contains control character U+007F (DEL)"

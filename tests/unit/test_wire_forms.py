@@ -1,4 +1,4 @@
-"""Adapters decode booleans and integers off the wire through ``core.values`` (issue 14, item 6).
+"""Adapters decode booleans and integers off the wire through ``core.kernel.values`` (issue 14, item 6).
 
 The write gate is strict (``as_bool``/``as_int`` refuse ``" true"``); a wire whose schema
 collapses blanks (xsd:boolean in CWMP/GenieACS, padded USP text forms) is read leniently by
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from core.execution import values_equal
-from core.values import LexicalError, as_bool, parse_wire_bool, parse_wire_int
+from core.kernel.values import LexicalError, as_bool, parse_wire_bool, parse_wire_int
 from executors.genieacs import xsd
 from executors.genieacs.document import _flag
 from executors.translate import _as_int

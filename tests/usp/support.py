@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from core.models import Device
+from core.kernel.models import Device
 from executors.sim.twin import Twin
 from executors.sim.usp_host import AgentHost, HostConfig
 from executors.usp.controller import UspController

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from core.models import Protocol
+from core.kernel.models import Protocol
 from core.store import Store, repo
 from core.usp_topics import TopicBook, device_mismatch
 from executors.base import DeviceOffline, Timeout

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from core.models import Device
-from core.ports.topics import KnownTopic
+from core.kernel.models import Device
+from core.kernel.ports.topics import KnownTopic
 from core.store import Store, repo
 from core.usp_topics import TopicBook
 from executors.base import DeviceOffline
@@ -102,13 +102,23 @@ def test_a_fresh_process_reaches_the_agent_on_its_stored_topic(tmp_path: Path, u
             assert st2 is not None and st2.topic == "/usp/agent"
         finally:
             second.close()
-        # Without the stored topic the same request goes to the convention topic and nobody answers.
+        # Without the stored topic every conventional topic is asked at once (issue 46): OB-USP-Agent's
+        # shipped /usp/agent is one of them, so it is found and learnt ...
         blind = _executor(usp_broker, controller_id, None)
         try:
-            with pytest.raises(DeviceOffline):
-                blind.read(device, ["Device.DeviceInfo.SerialNumber"])
+            values = blind.read(device, ["Device.DeviceInfo.SerialNumber"])
+            assert values["Device.DeviceInfo.SerialNumber"].value == device.serial
+            st3 = blind.controller.agent(ep)
+            assert st3 is not None and st3.topic == "/usp/agent"
         finally:
             blind.close()
+        # ... and with only usp/agent/<endpoint> configured (GATEWARD_USP_AGENT_TOPICS) nobody answers.
+        narrow = _executor(usp_broker, controller_id, None, agent_topics=("usp/agent/{endpoint}",))
+        try:
+            with pytest.raises(DeviceOffline):
+                narrow.read(device, ["Device.DeviceInfo.SerialNumber"])
+        finally:
+            narrow.close()
 
 
 def test_endpoint_id_mismatch_is_named(tmp_path: Path, usp_broker: BrokerInfo, store: Store) -> None:
@@ -174,3 +184,14 @@ def test_cli_process_uses_the_stored_topic(tmp_path: Path, usp_broker: BrokerInf
             assert both.returncode == 2 and "either --ensure" in both.stderr
     finally:
         store.dispose()
+
+
+def test_the_agent_topic_conventions_are_a_setting() -> None:
+    from executors.usp import usp_options
+    from executors.usp.topics import conventional_topics
+
+    assert usp_options({})["agent_topics"] == ("usp/agent/{endpoint}", "/usp/agent")
+    mine = usp_options({"GATEWARD_USP_AGENT_TOPICS": "isp/{endpoint}/in, /usp/agent"})["agent_topics"]
+    assert conventional_topics("os::00D09E-A/1", mine) == ["isp/os::00D09E-A%2F1/in", "/usp/agent"]
+    with pytest.raises(ValueError, match="GATEWARD_USP_AGENT_TOPICS: 'usp/#' is not a topic"):
+        usp_options({"GATEWARD_USP_AGENT_TOPICS": "usp/#"})

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from core.models import Change
+from core.kernel.models import Change
 from executors.base import Fault
 from executors.usp.controller import UspEvent
 from executors.usp.executor import endpoint_for

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from core.models import Change
+from core.kernel.models import Change
 from executors.base import DeviceOffline, Fault, InvalidParameterName, Timeout, UnknownDevice
 from executors.usp import records
 from executors.usp.controller import AgentOffline, UspController, UspEvent, UspTimeout
@@ -168,21 +168,24 @@ def test_unknown_duplicate_and_misdirected_responses(rig: UspRig) -> None:
     wait_until(lambda: rig.controller.stats.duplicate_responses >= 1 and rig.controller.stats.unknown_msg_id >= 1,
                what="duplicate and unknown responses to be counted")
 
-    # a response for a pending msg_id from a different agent is ignored; the real one still counts
-    (d,) = rig.devices
-    ep = endpoint_for(d)
+    # a response for a pending msg_id from a different agent is ignored; the real one still counts. Both
+    # answers leave on the addressed agent's one connection, the impostor's first: MQTT keeps their order
+    # (from two connections the broker may deliver either first, and the real one would leave nothing to refuse)
+    def impostor_first(msg: msg_pb.Msg, _from: str) -> list[bytes]:
+        forged = _answer_get(msg)
+        forged.body.response.get_resp.req_path_results[0].resolved_path_results[0].result_params["Y"] = "forged"
+        impostor = records.wrap(forged, to_id=rig.controller.endpoint_id, from_id="os::IMPOSTOR")
+        return [impostor, real.wrap(_answer_get(msg))]
 
-    async def race() -> tuple[dict[str, str], dict[str, tuple[int, str]]]:
-        msg = records.get(records.new_msg_id(), ["Device.DeviceInfo.SerialNumber"])
-        task = asyncio.ensure_future(rig.controller.request(ep, msg, 5))
-        fake.publish(fake.wrap(_answer_get(msg)))  # an impostor answers first
-        resp = await task
-        return records.flatten_get_resp(resp.body.response.get_resp)
-
-    values, _ = rig.ctl(race())
-    assert values["Device.DeviceInfo.SerialNumber"] == d.serial
-    wait_until(lambda: rig.controller.stats.wrong_sender >= 1, what="impostor response to be refused")
+    real = FakeAgent(rig, "os::FAKE-2B", impostor_first)
+    rig.ctl(real.start())
+    wait_until(lambda: bool(rig.controller.agent("os::FAKE-2B")), what="second fake agent to connect")
+    refused = rig.controller.stats.wrong_sender
+    values, _ = rig.ctl(rig.controller.get("os::FAKE-2B", ["Device.X."]))
+    assert values == {"Device.X.Y": "1"}
+    assert rig.controller.stats.wrong_sender == refused + 1
     rig.ctl(fake.link.close())
+    rig.ctl(real.link.close())
 
 
 def test_notify_is_answered_and_delivered_once(rig: UspRig) -> None:
@@ -410,7 +413,7 @@ def test_apply_many_checks_every_grant(make_rig: Callable[..., UspRig]) -> None:
 
 
 def test_unreachable_broker_is_device_offline_not_a_crash() -> None:
-    from core.models import Device
+    from core.kernel.models import Device
     from testing.mqtt_broker import free_port
 
     ex = UspExecutor(url=f"mqtt://127.0.0.1:{free_port()}", timeout_s=1, probe_timeout_s=0.5)
@@ -426,7 +429,7 @@ def test_unreachable_broker_is_device_offline_not_a_crash() -> None:
 
 
 def test_factory_and_options(usp_broker: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.config import Settings
+    from core.kernel.config import Settings
     from executors.usp import factory, usp_options
 
     assert usp_options({})["endpoint_id"] == "proto::controller-gateward"

@@ -30,8 +30,8 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from core.errors import Conflict, Invalid
-from core.models import Operation, ProposalDraft, ProposalState
+from core.kernel.errors import Conflict, Invalid
+from core.kernel.models import Operation, ProposalDraft, ProposalState
 from core.users import get_actor
 from executors.base import Fault
 from executors.sim.usp_host import HostConfig

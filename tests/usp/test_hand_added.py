@@ -140,3 +140,103 @@ def test_agents_connected_before_the_first_start_are_brought_in_by_discover(tmp_
         loop.run(host.stop(), timeout=30)
         loop.stop()
         twin.close()
+
+
+def test_an_agent_on_obuspa_defaults_is_added_without_its_topic_and_its_subscriptions_are_editable(
+        tmp_path: Path, usp_broker: BrokerInfo) -> None:
+    """Issue 46 items 1 and 2, found against OB-USP-Agent v11.0.4 on its shipped factory file: the
+    agent answers on ``/usp/agent`` (one topic for every agent), connected before anyone added it.
+    ``devices add`` without ``--agent-topic`` probed only ``usp/agent/<endpoint>``, said "at its next
+    contact" and exited 0; then ``--set Device.LocalAgent.Subscription.1.Enable`` was refused (no
+    Subscription instances) while ``usp subscriptions`` listed three. Now every conventional topic is
+    asked, the subscriptions made are stored with the device's instances, and an agent that does not
+    answer makes ``devices add`` exit 1 with the next step."""
+    if not usp_broker.mqtt5:
+        pytest.skip("needs an MQTT 5 broker")
+    controller = f"proto::gw-dflt-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "GATEWARD_HOME": str(tmp_path / "var"), "GATEWARD_MQTT_URL": usp_broker.url,
+           "GATEWARD_USP_ENDPOINT_ID": controller, "COLUMNS": "250", "GATEWARD_USP_TIMEOUT_S": "3"}
+    gw = [sys.executable, "-m", "gateward.cli"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*gw, *args], env=env, capture_output=True, text=True, timeout=120)
+
+    assert run("seed", "--homes", "0").returncode == 0
+    twin = Twin(f"sqlite:///{tmp_path / 'twin.db'}")
+    device = twin.add_device("prplnet-px7000-1.3", f"PX7KO{uuid.uuid4().hex[:7].upper()}", region="DE")
+    host = AgentHost(HostConfig(url=usp_broker.url, controller_id=controller, agent_topic="/usp/agent",
+                                factory_subscriptions=False, boot_delay_s=0.05, poll_interval_s=None), twin)
+    agent = host.add_device(device.id)
+    loop = LoopThread("default-topic-agents")
+    try:
+        loop.run(host.start(), timeout=30)  # connected first, on OB-USP-Agent's topic: it says nothing more
+        added = run("devices", "add", "--adapter", "usp", "--endpoint-id", agent.endpoint_id, "--as", "dave")
+        assert added.returncode == 0, added.stdout + added.stderr
+        assert "reached on /usp/agent" in added.stdout, added.stdout
+        assert "subscriptions: created gw-boot-" in added.stdout, added.stdout
+        assert "stored instances Device.LocalAgent.Subscription." in added.stdout, added.stdout
+        assert "/usp/agent" in run("usp", "topics").stdout  # stored for every process
+        device_id = added.stdout.split("registered ", 1)[1].split()[0]
+        edit = run("propose", "-d", device_id, "--set", "Device.LocalAgent.Subscription.1.NotifRetry=false",
+                   "--reason", "hand check", "--as", "dave")
+        assert "does not exist on this device" not in edit.stdout + edit.stderr, edit.stdout + edit.stderr
+        assert "next: gateward approve" in edit.stdout, edit.stdout + edit.stderr
+        again = run("usp", "discover", "--endpoint-id", agent.endpoint_id, "--timeout", "3")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "set up" in again.stdout and "handed to onboarding" not in again.stdout, again.stdout
+        absent = run("devices", "add", "--adapter", "usp", "--endpoint-id", "os::00D09E-NOBODY46", "--as", "dave",
+                     "--timeout", "1")
+        assert absent.returncode == 1, absent.stdout + absent.stderr
+        assert "not contacted" in absent.stderr and "next:" in absent.stderr
+        assert "usp/agent/os::00D09E-NOBODY46, /usp/agent" in absent.stderr, absent.stderr
+        assert "Traceback" not in absent.stderr
+    finally:
+        loop.run(host.stop(), timeout=30)
+        loop.stop()
+        twin.close()
+
+
+def test_the_long_running_controller_sets_up_a_registered_agent_that_never_said_anything(
+        tmp_path: Path, usp_broker: BrokerInfo) -> None:
+    """Issue 46 item 1: a device registered while its agent could not be reached, the agent then
+    connected before ``gateward run`` started (so its connect Record reached nobody): the run's retry
+    of never-reached agents finds it on a conventional topic and sets it up."""
+    from core.kernel.config import Settings
+    from gateward.agent_setup import NeverReached, never_reached
+    from gateward.runtime import build_runtime
+
+    if not usp_broker.mqtt5:
+        pytest.skip("needs an MQTT 5 broker")
+    controller = f"proto::gw-nr-{uuid.uuid4().hex[:8]}"
+    env = {"GATEWARD_HOME": str(tmp_path / "var"), "GATEWARD_MQTT_URL": "mqtt://127.0.0.1:9",
+           "GATEWARD_USP_ENDPOINT_ID": controller, "COLUMNS": "250"}
+    assert run_cli("seed", "--homes", "0", env=env).returncode == 0
+    twin = Twin(f"sqlite:///{tmp_path / 'twin.db'}")
+    device = twin.add_device("prplnet-px7000-1.3", f"PX7KN{uuid.uuid4().hex[:7].upper()}", region="DE")
+    host = AgentHost(HostConfig(url=usp_broker.url, controller_id=controller, agent_topic="/usp/agent",
+                                factory_subscriptions=False, boot_delay_s=0.05, poll_interval_s=None), twin)
+    agent = host.add_device(device.id)
+    added = run_cli("devices", "add", "--adapter", "usp", "--endpoint-id", agent.endpoint_id, "--as", "dave", env=env)
+    assert added.returncode == 1 and "no MQTT broker answers" in added.stderr, added.stdout + added.stderr
+    loop = LoopThread("never-reached-agents")
+    os.environ["GATEWARD_USP_ENDPOINT_ID"] = controller
+    rt = None
+    try:
+        loop.run(host.start(), timeout=30)
+        rt = build_runtime(Settings(database_url=f"sqlite:///{tmp_path / 'var' / 'gateward.db'}",
+                                    mqtt_url=usp_broker.url))
+        assert [d.id for d in never_reached(rt.store, 10)] == [agent.endpoint_id]
+        retry = NeverReached(rt, timeout_s=3)
+        (done,) = retry.round()
+        assert done.reached, done.detail
+        assert done.topic.startswith("/usp/agent"), done.topic
+        assert done.created and done.instances, done
+        assert never_reached(rt.store, 10) == []
+        assert retry.round() == []  # set up: not asked again
+    finally:
+        os.environ.pop("GATEWARD_USP_ENDPOINT_ID", None)
+        if rt is not None:
+            rt.close()
+        loop.run(host.stop(), timeout=30)
+        loop.stop()
+        twin.close()

@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import select, update
 
 from core.audit import verify_chain
-from core.config import Settings
-from core.errors import DeviceUnavailable
-from core.models import Change, Device, ProposalDraft, ProposalState
+from core.kernel.config import Settings
+from core.kernel.errors import DeviceUnavailable
+from core.kernel.models import Change, Device, ProposalDraft, ProposalState
 from core.routing import ExecutorRouter
 from core.store import repo
 from core.store.schema import AuditEventRow, BackupRow, DeviceRow

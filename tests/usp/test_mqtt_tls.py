@@ -116,7 +116,7 @@ def test_settings_supply_the_security_and_the_password_file(tmp_path: Path, monk
 
 
 def test_an_unreachable_broker_is_named_without_the_password(tmp_path: Path) -> None:
-    from core.ports.errors import DeviceOffline
+    from core.kernel.ports.errors import DeviceOffline
     from testing.mqtt_broker import free_port
 
     twin = Twin(f"sqlite:///{tmp_path / 'twin.db'}")

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import select
 
 from brain.remediation.ingest import Ingestor, UspSource
-from core.models import Device
+from core.kernel.models import Device
 from core.onboarding import AllowList, Claim, Onboarding, _device_for
 from core.store import Store
 from core.store.schema import DeviceEventRow, OnboardingRow

@@ -153,7 +153,7 @@ def test_local_problems() -> None:
 
 
 def test_partial_set_from_a_noncompliant_agent_is_unknown_state() -> None:
-    from core.models import Device
+    from core.kernel.models import Device
     from executors.base import Timeout
     from executors.usp.errors import PartialApply
     from executors.usp.executor import UspExecutor

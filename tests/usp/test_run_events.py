@@ -23,8 +23,8 @@ import pytest
 from sqlalchemy import create_engine, func, select, text, update
 
 from brain.remediation.ingest import Ingestor, IngestPump, UspSource
-from core.config import Settings
-from core.secrets import MASK
+from core.kernel.config import Settings
+from core.kernel.secrets import MASK
 from core.store.schema import DeviceEventRow, DeviceRow
 from executors.sim.usp_agent import Subscription
 from executors.sim.usp_host import AgentHost, HostConfig

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core.config import Settings
+from core.kernel.config import Settings
 from core.onboarding import Onboarding
 from executors.sim.twin import Twin
 from executors.sim.usp_host import AgentHost, HostConfig

@@ -303,7 +303,7 @@ def test_an_agent_accepted_through_the_api_is_discovered_and_set_up_at_once(
     (Accepted agents were never discovered: found by hand against OB-USP-Agent, where such a
     download passed validation and two approvals and failed at the agent with 7026.)"""
     from core.capabilities import for_devices
-    from core.config import Settings
+    from core.kernel.config import Settings
     from core.routing import ExecutorRouter
     from core.store import repo
     from gateward.runtime import build_runtime

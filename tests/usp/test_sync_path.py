@@ -125,7 +125,7 @@ def test_deadlines_expire_in_order_once_and_stay_bounded() -> None:
             pending[f"quick-{i}"] = None
             dl.add(f"quick-{i}", 5.0)
             del pending[f"quick-{i}"]
-            longest = max(longest, sum(len(q) for q in dl._queues.values()))
+            longest = max(longest, sum(len(ids) for _, ids in dl._queues.values()))
         await asyncio.sleep(0.45)
         dl.cancel()
         return expired, longest

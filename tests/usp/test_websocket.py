@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from core.models import Change
+from core.kernel.models import Change
 from executors.base import DeviceOffline
 from executors.usp import records
 from executors.usp.executor import endpoint_for
@@ -272,18 +273,72 @@ def test_the_controller_connects_to_agents_that_listen(tmp_path: Path) -> None:
         assert rig.executor.read(dev, [path])[path].value == 40
 
 
-def test_a_process_without_the_websocket_mtp_says_where_such_agents_are(tmp_path: Path,
+def test_a_process_without_the_websocket_mtp_says_where_such_agents_are(tmp_path: Path, store: Any,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """A CLI command is a process of its own: an agent on gateward run's WebSocket is not reachable
-    from it, and its error says so rather than a bare "offline"."""
-    from tests.usp.support import usp_rig
+    from it, and it says so — from what the store knows of the device (its last contact was over
+    WebSocket), not from the asking command's own environment (issue 46: the hint came and went with
+    GATEWARD_USP_WS_LISTEN in the CLI's shell)."""
+    from datetime import UTC, datetime
 
-    with usp_rig(tmp_path, lambda twin: [twin.add_device(PRPL, "PXWS0009", region="DE")], dedicated=True) as rig:
-        dev = rig.devices[0]
-        rig.run_agents(rig.host._go_offline(rig.host.agent(dev.id), "gone", graceful=True))
-        fresh = rig.executor.with_timeout(1.0)
-        fresh.controller._agents.clear()
-        monkeypatch.setenv("GATEWARD_USP_WS_LISTEN", "127.0.0.1:18081")
-        assert "reachable only from the process" in fresh.presence(dev).detail
-        monkeypatch.delenv("GATEWARD_USP_WS_LISTEN")
-        assert "reachable only from the process" not in fresh.presence(dev).detail
+    from core.inventory import register
+    from core.kernel.models import Device
+    from core.store.schema import DeviceEventRow, OnboardingRow
+    from core.usp_topics import device_hints
+
+    dev = Device.model_validate({"id": "3C9A77-PX7000-PXWS0009", "vendor": "Prplnet", "model": "PX-7000",
+                                 "firmware": "1", "protocol": "usp", "adapter": "usp", "root": "Device.",
+                                 "oui": "3C9A77", "serial": "PXWS0009", "region": "DE"})
+    with store.write() as s:
+        register(s, dev, "dave", "test")
+    monkeypatch.setenv("GATEWARD_USP_WS_LISTEN", "127.0.0.1:18081")
+    assert not any("WebSocket" in h for h in device_hints(store, dev))  # nothing known: no guess from the env
+    # accepted from pending (found against OB-USP-Agent's WebSocket build): its first contact is on
+    # its onboarding row, kept with how it came
+    with store.write() as s:
+        s.add(OnboardingRow(endpoint_id="os::3C9A77-PXWS0009", status="accepted", first_seen=datetime.now(UTC),
+                            last_seen=datetime.now(UTC), data={"last_kind": "connect", "mtp": "WebSocket",
+                                                               "peer": "127.0.0.1:39999"}))
+    (pending_hint,) = device_hints(store, dev)
+    assert "over WebSocket from 127.0.0.1:39999" in pending_hint
+    with store.write() as s:
+        s.add(DeviceEventRow(device_id=dev.id, ts=datetime.now(UTC), kind="connect",
+                             data={"mtp": "WebSocket", "peer": "127.0.0.1:40000"}))
+    monkeypatch.delenv("GATEWARD_USP_WS_LISTEN")
+    (hint,) = device_hints(store, dev)
+    assert "over WebSocket from 127.0.0.1:40000" in hint and "only the process it is connected to" in hint
+
+
+def test_a_bare_handshake_announces_nobody_and_a_record_from_the_claimed_endpoint_does(tmp_path: Path) -> None:
+    """Issue 46 item 4, found against OB-USP-Agent's WebSocket build: anyone who could open the
+    WebSocket added a pending agent — the handshake alone made a ``connect`` event (what onboarding
+    turns into a pending row). Now the handshake makes the connection usable and announces nothing;
+    the first valid Record from the endpoint the handshake claimed does; one from another is ignored."""
+    import asyncio
+
+    from websockets.asyncio.client import connect
+
+    from executors.usp import records
+
+    with usp_ws_rig(tmp_path, lambda twin: []) as rig:
+        ctl, server = rig.controller, rig.extras["server"]  # type: ignore[attr-defined]
+        claimed = f"os::00D09E-KNOCK{uuid.uuid4().hex[:6].upper()}"
+        url = f"{server.url}?eid={claimed}"
+
+        async def knock(*frames: bytes) -> None:
+            async with connect(url, subprotocols=["v1.usp"]) as ws:  # type: ignore[list-item]
+                for frame in frames:
+                    await ws.send(frame)
+                await asyncio.sleep(0.5)
+
+        def connects() -> list[str]:
+            return [e.endpoint_id for e in ctl.recent_events if e.kind == "connect"]
+
+        rig.run_agents(knock(), timeout=10)
+        assert claimed not in connects()
+        other = records.websocket_connect_record(to_id=ctl.endpoint_id, from_id="os::00D09E-SOMEONEELSE")
+        rig.run_agents(knock(other), timeout=10)
+        assert claimed not in connects() and "os::00D09E-SOMEONEELSE" not in connects()
+        mine = records.websocket_connect_record(to_id=ctl.endpoint_id, from_id=claimed)
+        rig.run_agents(knock(mine), timeout=10)
+        wait_until(lambda: claimed in connects(), 5, "the connect event after a valid Record")

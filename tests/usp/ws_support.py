@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from core.models import Device
+from core.kernel.models import Device
 from executors.sim.twin import Twin
 from executors.sim.usp_host import HostConfig
 from executors.sim.usp_ws import WsAgentHost

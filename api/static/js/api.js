@@ -119,3 +119,19 @@ async function readStream(res, onEvent, onBytes) {
     }
   }
 }
+
+// GET a file (an export) with this session's credentials and hand it to the browser as a download.
+export async function download(path, params) {
+  const url = new URL(path, location.origin);
+  for (const [k, v] of Object.entries(params || {})) if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
+  const res = await send(url, { headers: headers({ Accept: "*/*" }) });
+  if (!res.ok) await parse(res);
+  const name = /filename="([^"]+)"/.exec(res.headers.get("content-disposition") || "")?.[1] || "export";
+  const href = URL.createObjectURL(await res.blob());
+  const a = Object.assign(document.createElement("a"), { href, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(href), 10000);
+  return name;
+}

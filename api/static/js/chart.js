@@ -1,15 +1,161 @@
-// Inline SVG line charts for telemetry: one chart per metric, one line per label set, with the
-// changes applied to the device drawn as numbered dashed markers ("did my channel change help?").
-// The proposal page draws the series behind a change with the same chart: the threshold its
-// diagnosis used as a line, the time it was drafted as a marker (issue 39).
-// No library: the console must run from a fresh clone with no build and no CDN.
+// Every chart of the console: a time axis with readable ticks, the values under the pointer in the
+// legend (hover read-out), thresholds and moments (a change applied, a proposal drafted) marked on
+// the plot. Drawn by uPlot (MIT, vendored from npm under /static/vendor/uplot: no build, no CDN),
+// which does the axes, the ticks and the cursor; this module says what to draw and draws the marks
+// as elements over the plot, so a person can hover them and a test can find them.
+//
+// Honesty rules every chart keeps: the x axis spans the window asked for (one sample is a dot at its
+// time, not a line across the chart); a measurement taken now and then is drawn as a step that holds
+// until the next one (two analyses are not a steady climb); a 1/0 series has a 0–1 axis that says
+// down / up; gaps in the data stay gaps.
 
-import { h, s } from "./dom.js";
+import { h } from "./dom.js";
 
+const uPlot = window.uPlot;
 const COLOURS = ["#2458d6", "#c2410c", "#1b7f3b", "#6b3fb3", "#0b6b8a", "#a16207", "#be185d"];
-const DASHES = ["", "5 3", "2 2", "8 3 2 3", "1 3", "6 2 1 2", "3 3"]; // lines differ in more than colour
-const W = 320, H = 140, PAD_L = 44, PAD_R = 8, PAD_T = 14, PAD_B = 18;
+const DASHES = [[], [6, 3], [2, 2], [8, 3, 2, 3], [1, 3], [6, 2, 1, 2], [3, 3]]; // lines differ in more than colour
+const HEIGHT = 170;
 
+export function fmt(v) {
+  if (v === undefined || v === null || Number.isNaN(Number(v))) return "–";
+  const n = Number(v);
+  const a = Math.abs(n);
+  if (Number.isInteger(n)) return String(n); // a count stays a count: "10", not "10.0"
+  return a >= 100 ? n.toFixed(0) : a >= 10 ? n.toFixed(1) : String(Number(n.toFixed(2)));
+}
+
+export function shortTime(ms) {
+  return new Date(ms).toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+}
+
+const sameDay = (a, b) => new Date(a).toDateString() === new Date(b).toDateString();
+
+// Tick labels for a time axis: dates for day-sized steps, hours:minutes otherwise, with the date
+// under the first tick and under each tick that starts a new day.
+function timeTicks(splits, incr) {
+  return splits.map((t, i) => {
+    const d = new Date(t);
+    const day = d.toLocaleDateString(undefined, { month: "short", day: "numeric" });
+    if (incr >= 86400e3) return day;
+    const hm = d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+    return i === 0 || !sameDay(t, splits[i - 1]) ? `${hm}\n${day}` : hm;
+  });
+}
+
+// series: [{ label, points: [[time, value|null], …], colour?, dash?, step?, bridge?, value?(v, t) → text }]
+// opts: { title, unit, testid, metric, yRange: [min, max], yTicks: {value: text}, integer (counts:
+//         whole-number ticks), xRange: [t0, t1],
+//         thresholds: [{ value, text, testid? }], marks: [{ t, label, title, cls, testid }], note }
+export function timeChart(series, opts = {}) {
+  const title = opts.title || "";
+  const unit = opts.unit || "";
+  const all = series.flatMap((s) => s.points.map(([t]) => new Date(t).getTime()));
+  const figure = h("figure", { class: "panel tchart", "data-testid": opts.testid || "chart", "data-metric": opts.metric || null },
+    h("figcaption", {}, h("strong", {}, title), unit ? h("span", { class: "muted small" }, ` (${unit})`) : null));
+  if (!all.length && !(opts.thresholds || []).length) {
+    figure.append(h("p", { class: "empty" }, opts.empty || "no data in this window"));
+    return figure;
+  }
+  // one x for every series: the union of their times; a series with no value at a time has
+  // `undefined` there (spanned), an explicit null (no report) stays a gap
+  const xs = [...new Set(all)].sort((a, b) => a - b);
+  const at = new Map(xs.map((t, i) => [t, i]));
+  const ys = series.map((s) => {
+    const col = new Array(xs.length).fill(undefined);
+    for (const [t, v] of s.points) col[at.get(new Date(t).getTime())] = v === null || v === undefined ? null : Number(v);
+    // s.bridge: a lone empty slot between two values is bridged (hourly reports in half-hour
+    // buckets); two or more in a row stay a gap: no reports there, not zero
+    if (s.bridge) for (let i = 1; i < col.length - 1; i += 1) if (col[i] === null && col[i - 1] != null && col[i + 1] != null) col[i] = undefined;
+    return col;
+  });
+  const marks = (opts.marks || []).filter((m) => Number.isFinite(m.t));
+  let [t0, t1] = opts.xRange ? opts.xRange.map((t) => new Date(t).getTime())
+    : [Math.min(...xs, ...marks.map((m) => m.t)), Math.max(...xs, ...marks.map((m) => m.t))];
+  if (t1 - t0 < 60e3) { t0 -= 30 * 60e3; t1 += 30 * 60e3; } // one moment: a window around it
+  const levels = (opts.thresholds || []).map((x) => Number(x.value)).filter(Number.isFinite);
+  const plot = h("div", { class: "tchart-plot" });
+  figure.append(plot);
+  const yTicks = opts.yTicks || null;
+  const yFmt = (v) => (yTicks && yTicks[v] !== undefined ? yTicks[v] : Number.isInteger(v) ? String(v) : fmt(v));
+  const config = (width) => ({
+    width, height: HEIGHT, ms: 1, padding: [14, 18, 0, 4],
+    cursor: { points: { size: 7 }, drag: { x: false, y: false } },
+    legend: { live: true },
+    scales: {
+      x: { time: true, range: () => [t0, t1] },
+      y: { range: opts.yRange ? () => opts.yRange : (u, lo, hi) => {
+        const vmin = Math.min(lo ?? 0, ...levels, 0), vmax = Math.max(hi ?? 1, ...levels);
+        return vmax === vmin ? [vmin, vmin + 1] : [vmin, vmax + (vmax - vmin) * 0.08];
+      } },
+    },
+    axes: [
+      { values: (u, splits, ax, space, incr) => { const out = timeTicks(splits, incr); figure.dataset.xticks = out.join("|"); return out; },
+        space: 70, size: 44, grid: { stroke: "#eef0f3" } },
+      { values: (u, splits) => splits.map(yFmt),
+        ...(yTicks ? { splits: () => Object.keys(yTicks).map(Number) } : {}),
+        ...(opts.integer ? { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 1e6] } : {}),
+        size: (u, values) => (values ? Math.max(3, ...values.map((v) => String(v).length)) * 7 + 16 : 40),
+        grid: { stroke: "#eef0f3" } },
+    ],
+    series: [
+      // away from the plot the legend reads the latest values; under the pointer, the pointer's
+      { label: "time", value: (u, t) => (t === null || t === undefined ? "latest" : shortTime(t)) },
+      ...series.map((s, i) => ({
+        label: s.label, stroke: s.colour || COLOURS[i % COLOURS.length], width: 1.6,
+        dash: s.dash || DASHES[i % DASHES.length],
+        ...(s.step ? { paths: uPlot.paths.stepped({ align: 1 }) } : {}), // an explicit undefined would draw no line
+        points: { ...(s.points.length <= 16 ? { show: true } : {}), size: 5, fill: s.colour || COLOURS[i % COLOURS.length] },
+        value: (u, v, si, idx) => {
+          let k = idx;
+          if (k === null || k === undefined) { // not hovering: the newest value of the series
+            k = u.data[si].length - 1;
+            while (k >= 0 && (u.data[si][k] === null || u.data[si][k] === undefined)) k -= 1;
+            if (k < 0) return "no data";
+            v = u.data[si][k];
+          }
+          if (v === null || v === undefined) return "no report";
+          return s.value ? s.value(v, u.data[0][k]) : `${yFmt(v)}${unit && unit.length <= 3 ? ` ${unit}` : ""}`;
+        },
+      })),
+    ],
+    hooks: { draw: [(u) => overlay(u, opts.thresholds || [], marks)] },
+  });
+  // uPlot needs a width: the chart is made when its box is laid out, and follows its box's width
+  let chart = null;
+  const ro = new ResizeObserver(() => {
+    const width = Math.floor(plot.clientWidth);
+    if (width <= 0) return;
+    if (!chart) { chart = new uPlot(config(width), [xs, ...ys], plot); figure.__chart = chart; return; }
+    if (Math.abs(chart.width - width) > 1) chart.setSize({ width, height: HEIGHT });
+  });
+  ro.observe(plot);
+  if (opts.note) figure.append(opts.note);
+  return figure;
+}
+
+// Thresholds and moments as elements over the plot (re-placed on every redraw): hoverable, with
+// their words beside them.
+function overlay(u, thresholds, marks) {
+  for (const el of u.over.querySelectorAll(".tmark")) el.remove();
+  for (const th of thresholds) {
+    const top = u.valToPos(Number(th.value), "y");
+    if (!Number.isFinite(top)) continue;
+    const el = h("div", { class: "tmark threshold", "data-testid": th.testid || "threshold", "data-value": th.value, "data-level": th.value, title: th.text },
+      h("span", {}, th.text));
+    el.style.top = `${top}px`;
+    u.over.append(el);
+  }
+  for (const m of marks) {
+    const left = u.valToPos(m.t, "x");
+    if (!Number.isFinite(left) || left < -1 || left > u.over.clientWidth + 1) continue;
+    const el = h("div", { class: `tmark moment ${m.cls || ""}`, "data-testid": m.testid || "mark", title: m.title || m.label },
+      h("span", { class: left > u.over.clientWidth / 2 ? "left" : "" }, m.label));
+    el.style.left = `${left}px`;
+    u.over.append(el);
+  }
+}
+
+// ---------------------------------------------------------------------------- device telemetry
 const LABEL_WORDS = { band: "", radio: "radio", client: "client", interface: "" };
 
 function labelText(labels) {
@@ -17,82 +163,49 @@ function labelText(labels) {
   return parts.length ? parts.join(", ") : "value";
 }
 
-// opts (all optional): name and unit in words (the server names each series: core.history), threshold and
-// thresholdText (a horizontal line: the level a diagnosis held the series against), at and atText
-// (one moment marked, e.g. when a proposal was drafted).
+// A series measured on a channel says which channel at each time: the channel is part of the
+// read-out under the pointer, and the legend says when it changed.
+function channelAt(ser, t) {
+  let ch = null;
+  for (const seg of ser.channels || []) if (new Date(seg.from).getTime() <= t) ch = seg.channel;
+  return ch;
+}
+
+function channelNote(ser) {
+  const segs = ser.channels || [];
+  if (!segs.length) return "";
+  return segs.length === 1 ? ` (channel ${segs[0].channel})`
+    : ` (channel ${segs.map((s, i) => (i ? `${s.channel} from ${shortTime(new Date(s.from).getTime())}` : s.channel)).join(", then ")})`;
+}
+
+// A 1/0 series ("1 = up, 0 = down"): a 0–1 axis that says the words.
+function binary(unit) {
+  const m = /^1 = (.+), 0 = (.+)$/.exec(unit || "");
+  return m ? { 0: m[2], 1: m[1] } : null;
+}
+
+// opts (all optional): name and unit in words (the server names each series: core.history), since
+// and until (the window asked for), threshold and thresholdText (a line: the level a diagnosis held
+// the series against), at and atText (one moment marked, e.g. when a proposal was drafted).
 export function lineChart(metric, series, markers = [], opts = {}) {
   const [name, unit] = [opts.name || metric, opts.unit || ""];
-  const all = series.flatMap((x) => x.points.map(([t, v]) => [new Date(t).getTime(), v]));
-  if (!all.length) return h("div", { class: "empty" }, `${name}: no data`);
-  // The time axis spans the samples and the changes: a change after the last sample still shows,
-  // at the right edge, with no line after it yet (the answer to "did it help?" is still to come).
-  const at = opts.at ? new Date(opts.at).getTime() : NaN;
-  const marks = [...markers.map((m) => new Date(m.ts).getTime()), at].filter((t) => !Number.isNaN(t));
-  const level = Number.isFinite(opts.threshold) ? [opts.threshold] : [];
-  let [t0, t1] = [Math.min(...all.map((p) => p[0])), Math.max(...all.map((p) => p[0]), ...marks)];
-  let [v0, v1] = [Math.min(...all.map((p) => p[1]), ...level), Math.max(...all.map((p) => p[1]), ...level)];
-  if (t1 === t0) t1 = t0 + 1;
-  if (v1 === v0) { v1 += 1; v0 = Math.min(0, v0); }
-  const x = (t) => PAD_L + ((t - t0) / (t1 - t0)) * (W - PAD_L - PAD_R);
-  const y = (v) => H - PAD_B - ((v - v0) / (v1 - v0)) * (H - PAD_T - PAD_B);
-  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": `${name} (${unit}) over time` },
-    s("line", { class: "axis", x1: PAD_L, y1: H - PAD_B, x2: W - PAD_R, y2: H - PAD_B }),
-    s("line", { class: "axis", x1: PAD_L, y1: PAD_T, x2: PAD_L, y2: H - PAD_B }),
-    s("text", { x: 2, y: 9, class: "unit" }, unit),
-    s("text", { x: PAD_L - 4, y: PAD_T + 8, "text-anchor": "end" }, fmt(v1)),
-    s("text", { x: PAD_L - 4, y: H - PAD_B, "text-anchor": "end" }, fmt(v0)),
-    s("text", { x: PAD_L, y: H - 4 }, shortTime(t0)),
-    s("text", { x: W - PAD_R, y: H - 4, "text-anchor": "end" }, shortTime(t1)));
-  series.forEach((ser, i) => {
-    const pts = ser.points.map(([t, v]) => `${x(new Date(t).getTime()).toFixed(1)},${y(v).toFixed(1)}`);
-    const colour = COLOURS[i % COLOURS.length];
-    if (pts.length === 1) {
-      const [cx, cy] = pts[0].split(",");
-      svg.append(s("circle", { cx, cy, r: 2.5, fill: colour }));
-    } else {
-      svg.append(s("polyline", { points: pts.join(" "), fill: "none", stroke: colour, "stroke-width": 1.4,
-        "stroke-dasharray": DASHES[i % DASHES.length] || null, "data-testid": "series-line" }));
-    }
-  });
-  if (level.length) {
-    const ly = y(level[0]).toFixed(1), words = opts.thresholdText || `threshold ${fmt(level[0])} ${unit}`;
-    svg.append(s("g", { class: "threshold", "data-testid": "threshold", "data-value": level[0] },
-      s("line", { x1: PAD_L, y1: ly, x2: W - PAD_R, y2: ly }),
-      s("text", { x: W - PAD_R, y: Number(ly) - 3, "text-anchor": "end" }, words), s("title", {}, words)));
-  }
-  if (!Number.isNaN(at)) {
-    const ax = x(at).toFixed(1), words = opts.atText || shortTime(at);
-    svg.append(s("g", { class: "marker m-at", "data-testid": "at-marker" },
-      s("line", { x1: ax, y1: PAD_T, x2: ax, y2: H - PAD_B }),
-      s("text", { x: ax, y: PAD_T - 3, "text-anchor": Number(ax) > W / 2 ? "end" : "start" }, words),
-      s("title", {}, `${words} (${shortTime(at)})`)));
-  }
-  const shown = markers.filter((m) => { const t = new Date(m.ts).getTime(); return t >= t0 && t <= t1; });
-  for (const m of shown) {
-    const mx = x(new Date(m.ts).getTime()).toFixed(1);
-    svg.append(s("g", { class: `marker m-${m.state}`, "data-testid": "change-marker" },
-      s("line", { x1: mx, y1: PAD_T, x2: mx, y2: H - PAD_B }),
-      s("text", { x: mx, y: PAD_T - 3, "text-anchor": "middle" }, String(m.n)),
-      s("title", {}, `${m.n}: ${m.intent} (${m.state})`)));
-  }
-  const legend = h("div", { class: "legend" }, series.map((ser, i) => {
-    const sw = h("i");
-    sw.style.background = COLOURS[i % COLOURS.length];
-    return h("span", {}, sw, `${labelText(ser.labels)}: last ${fmt(ser.stats?.last)} ${unit}`);
+  const words = binary(unit);
+  const marks = markers.map((m) => ({ t: new Date(m.ts).getTime(), label: String(m.n), cls: `m-${m.state}`, testid: "change-marker",
+    title: `${m.n}: ${m.intent} (${m.state})` }));
+  if (opts.at) marks.push({ t: new Date(opts.at).getTime(), label: opts.atText || "now", cls: "m-at", testid: "at-marker",
+    title: `${opts.atText || ""} ${shortTime(new Date(opts.at).getTime())}`.trim() });
+  const thresholds = Number.isFinite(opts.threshold)
+    ? [{ value: opts.threshold, text: opts.thresholdText || `threshold ${fmt(opts.threshold)} ${unit}` }] : [];
+  const lines = series.map((ser) => ({
+    label: `${labelText(ser.labels)}${channelNote(ser)}`, points: ser.points, step: Boolean(words),
+    value: (v, t) => {
+      const ch = t === null ? null : channelAt(ser, t);
+      return `${words ? words[v] ?? fmt(v) : `${fmt(v)} ${unit}`}${ch ? ` on channel ${ch}` : ""}`;
+    },
   }));
-  return h("figure", { class: "panel", "data-testid": "chart", "data-metric": metric },
-    h("figcaption", {}, h("strong", {}, name), h("span", { class: "muted small" }, ` (${unit})`)), svg, legend);
-}
-
-function fmt(v) {
-  if (v === undefined || v === null) return "";
-  const n = Number(v);
-  return Math.abs(n) >= 100 ? n.toFixed(0) : Math.abs(n) >= 10 ? n.toFixed(1) : n.toFixed(2);
-}
-
-function shortTime(ms) {
-  const d = new Date(ms);
-  return d.toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  const xRange = opts.since ? [new Date(opts.since).getTime(), Math.max(Date.now(), ...marks.map((m) => m.t))] : null;
+  return timeChart(lines, { title: name, unit: words ? "" : unit, metric, testid: "chart", thresholds, marks, xRange,
+    yRange: words ? [-0.05, 1.05] : null, yTicks: words });
 }
 
 const STATE_WORDS = { done: "applied and verified", rolled_back: "rolled back", failed: "failed", rollback_pending: "restore unconfirmed" };
@@ -109,5 +222,6 @@ export function chartsFor(history) {
   const list = markers.length ? h("ol", { class: "change-list small", "data-testid": "change-list" }, markers.map((m) =>
     h("li", { "data-testid": "change-item" }, h("strong", {}, `${m.n}. `), `${shortTime(new Date(m.ts).getTime())} — ${m.intent}: `,
       m.what.join(", "), " — ", h("a", { href: `#/approvals/${encodeURIComponent(m.proposal_id)}` }, STATE_WORDS[m.state] || m.state)))) : null;
-  return h("div", {}, h("div", { class: "charts" }, [...byMetric.entries()].map(([m, ser]) => lineChart(m, ser, markers, { name: ser[0].name, unit: ser[0].unit }))), list);
+  return h("div", {}, h("div", { class: "charts" }, [...byMetric.entries()].map(([m, ser]) =>
+    lineChart(m, ser, markers, { name: ser[0].name, unit: ser[0].unit, since: history.since }))), list);
 }

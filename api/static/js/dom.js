@@ -127,3 +127,13 @@ export function kv(rows) {
 export function loading(text = "loading…") {
   return h("div", { class: "empty" }, text);
 }
+
+// "1 escalation", "3 escalations": a count with its noun, never "(s)".
+export function plural(n, noun, many = `${noun}s`) {
+  return `${n} ${n === 1 ? noun : many}`;
+}
+
+// "an approver", "a senior approver".
+export function withArticle(noun) {
+  return `${/^[aeiou]/i.test(noun) ? "an" : "a"} ${noun}`;
+}

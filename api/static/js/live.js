@@ -17,6 +17,7 @@ let controller = null;
 let attempt = null;  // the current connection attempt's controller (aborted to retry now)
 let wake = null;  // ends the wait before the next retry
 let lastSeq = 0;
+let refusedWhy = "";  // the server refused this page a stream (429: too many of this person's pages open)
 const subscribers = new Set();
 
 function setStatus(state, retryMs = 0) {
@@ -24,9 +25,11 @@ function setStatus(state, retryMs = 0) {
   if (!el) return;
   el.dataset.state = state;
   const secs = Math.round(retryMs / 1000);
+  const retry = `retrying${secs ? ` in ${secs} s` : "…"}`;
   el.textContent = state === "live" ? "● live" : state === "connecting" ? "○ connecting…"
-    : `○ server unreachable — retrying${secs ? ` in ${secs} s` : "…"}`;
+    : refusedWhy ? `○ not live: too many pages open — ${retry}` : `○ server unreachable — ${retry}`;
   el.title = state === "live" ? "this page updates by itself as changes happen"
+    : refusedWhy ? `${refusedWhy}. What you see may be out of date. Click to retry now.`
     : "the server does not answer; what you see may be out of date. Click to retry now.";
 }
 
@@ -88,8 +91,10 @@ export function startFeed() {
           }
         }, mine.signal, lastSeq || undefined, alive);
         ended = true;
+        refusedWhy = "";
       } catch (e) {
         if (signal.aborted || e.status === 401) { clearTimeout(stall); return; }
+        refusedWhy = e.status === 429 ? e.message : "";
       } finally {
         clearTimeout(stall);
         signal.removeEventListener("abort", stop);

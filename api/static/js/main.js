@@ -5,6 +5,7 @@
 import * as api from "./api.js";
 import { h, toast, fill } from "./dom.js";
 import { onChange, startFeed } from "./live.js";
+import { showSignIn, takeRefusal } from "./signin.js";
 import { approvalsView, refreshCount } from "./views/approvals.js";
 import { auditView } from "./views/audit.js";
 import { devicesView } from "./views/device.js";
@@ -18,6 +19,7 @@ import { remediationView } from "/static/remediation.js";
 const VIEWS = { support: supportView, approvals: approvalsView, fleet: fleetView, devices: devicesView, campaigns: campaignsView, remediation: remediationView, faults: faultsView, profiles: profilesView, audit: auditView };
 let me = null;
 let cleanup = null;
+let routing = 0;  // which route() is the latest: a view mounted by an older one is unmounted at once
 let viewKeys = {};
 
 function parseRoute() {
@@ -27,6 +29,7 @@ function parseRoute() {
 
 async function route() {
   if (!me) return;
+  const mine = ++routing;
   const { view, arg } = parseRoute();
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.view === view);
   if (typeof cleanup === "function") cleanup();
@@ -35,24 +38,27 @@ async function route() {
   const root = document.getElementById("view");
   root.dataset.view = view;
   try {
-    cleanup = await VIEWS[view](root, { me, arg, keys: (k) => { viewKeys = k; } });
+    const done = await VIEWS[view](root, { me, arg, keys: (k) => { viewKeys = k; } });
+    // Another route() started while this view mounted (a second sign-in, a hash change): that one
+    // owns the page, and this view's live subscriptions would otherwise keep rendering off-page.
+    if (mine !== routing) { if (typeof done === "function") done(); return; }
+    cleanup = done;
   } catch (e) {
-    fill(root, h("p", { class: "error" }, e.message));
+    if (mine === routing) fill(root, h("p", { class: "error" }, e.message));
   }
-  refreshCount();
+  refreshCount(me);
 }
 
 async function signIn() {
   const signin = document.getElementById("signin");
   const view = document.getElementById("view");
-  if (!api.token()) {
+  const refused = takeRefusal();  // this page is a refused sign-in's answer: say so first
+  if (!api.token() || refused) {
     const s = await api.get("/auth/session").catch(() => null);
-    if (s?.signed_in) api.setCsrf(s.csrf);
+    if (s?.signed_in && !refused) api.setCsrf(s.csrf);
     else {
-      document.getElementById("signin-sso").hidden = !s?.methods?.oidc;
-      document.getElementById("password-form").hidden = !s?.methods?.password;
       signin.hidden = false; view.hidden = true;
-      document.getElementById(s?.methods?.password ? "pw-user" : "token").focus();
+      showSignIn(s, refused);
       return;
     }
   }
@@ -67,7 +73,7 @@ async function signIn() {
   }
   signin.hidden = true; view.hidden = false;
   document.getElementById("nav").hidden = false;
-  document.getElementById("whoami").textContent = `${me.id} · ${me.roles.join(", ").replaceAll("_", " ")}`;
+  showWho();
   document.getElementById("signout").hidden = false;
   if (!location.hash) location.hash = me.roles.some((r) => r.includes("approver")) ? "#/approvals" : me.roles.includes("auditor") ? "#/audit" : "#/support";
   startFeed();
@@ -80,12 +86,24 @@ async function demoBanner() {
   try {
     const demo = (await api.get("/api/health"))?.demo === true;
     document.getElementById("demo-banner").hidden = !demo;
+    for (const el of document.querySelectorAll(".demo-only")) el.hidden = !demo;
     document.body.dataset.demo = String(demo);
   } catch { /* not a demo as far as we know */ }
 }
 
+function showWho() {
+  document.getElementById("whoami").textContent = `${me.id} · ${me.roles.join(", ").replaceAll("_", " ") || "no role"}`;
+}
+
 // The pending-approval count in the nav follows every proposal change.
-onChange((c) => { if (c.resync || c.proposals.length) refreshCount(); });
+onChange((c) => { if (me && (c.resync || c.proposals.length)) refreshCount(me); });
+// The roles shown are the ones in force: when someone's roles change (their groups at the identity
+// provider, read at a sign-in anywhere), the page asks again who it is; a session that change ended
+// answers 401, which signs the page out (the gateward:unauthorized listener).
+onChange(async (c) => {
+  if (!me || !(c.resync || c.actions?.includes("user.roles_changed"))) return;
+  try { me = await api.get("/api/me"); showWho(); refreshCount(me); } catch { /* 401: signed out below */ }
+});
 
 document.getElementById("signin-form").addEventListener("submit", (e) => {
   e.preventDefault();

@@ -5,7 +5,7 @@
 
 import * as api from "./api.js";
 import { lineChart } from "./chart.js";
-import { ago, badge, fmtTime, fmtValue, h, kv, presenceBadge, riskMeter, toast, fill } from "./dom.js";
+import { ago, badge, fmtTime, fmtValue, h, kv, presenceBadge, riskMeter, toast, fill, withArticle } from "./dom.js";
 
 export const REVIEW_ROLES = ["approver", "senior_approver"];
 export const APPLY_ROLES = ["support_agent", "approver", "senior_approver", "admin", "automation"];
@@ -80,9 +80,12 @@ function verdictSection(detail) {
   const required = dec.approvals_required || [];
   const cls = !dec.allow ? "deny" : required.length ? "approval" : "allow";
   const head = !dec.allow ? "Denied by policy" : required.length ? "Allowed once approved" : "Allowed, no approval needed";
-  const reqRows = required.map((r) => {
-    const by = approvals.find((a) => a.role === r.role);
-    return h("li", {}, h("strong", {}, r.role), `: ${r.reason} `,
+  // one line per role: policy may ask the same role once per parameter, with the same words
+  const byRole = new Map();
+  for (const r of required) byRole.set(r.role, [...new Set([...(byRole.get(r.role) || []), r.reason])]);
+  const reqRows = [...byRole.entries()].map(([role, reasons]) => {
+    const by = approvals.find((a) => a.role === role);
+    return h("li", { "data-testid": "approval-required", "data-role": role }, h("strong", {}, role), `: ${reasons.join("; ")} `,
       by ? h("span", { class: "badge b-ok" }, `approved by ${by.actor}`) : h("span", { class: "badge b-warn" }, "waiting"));
   });
   return h("div", { class: `verdict ${cls}`, "data-testid": "verdict" },
@@ -124,11 +127,12 @@ export function distinct(messages, items) {
 // value(s)") are how it found out, folded away beneath (issue 39). A fact carrying a series
 // (data.series) is drawn as the chart behind the change.
 function evidenceItem(e, drafted) {
+  const facts = e.kind === "finding" && e.data ? Object.entries(e.data).filter(([k, v]) => k !== "series" && v !== null && v !== undefined && v !== "")
+    .map(([k, v]) => `${k.replaceAll("_", " ")} ${typeof v === "object" ? JSON.stringify(v) : v}`) : [];
   return h("li", {},
     h("strong", {}, e.kind.replace(/^tool:/, "").replaceAll("_", " ")), ": ", e.summary,
     e.untrusted ? h("span", { class: "badge b-warn", title: "text from a device or subscriber" }, " untrusted") : null,
-    e.kind === "finding" && e.data ? h("span", { class: "muted", "data-testid": "finding-facts" }, " — ",
-      Object.entries(e.data).filter(([k]) => k !== "series").map(([k, v]) => `${k.replaceAll("_", " ")} ${v}`).join(" · ")) :
+    e.kind === "finding" && e.data ? (facts.length ? h("span", { class: "muted", "data-testid": "finding-facts" }, " — ", facts.join(" · ")) : null) :
     e.data && Object.keys(e.data).length ? h("details", {}, h("summary", {}, "data"), h("pre", { class: "json" }, JSON.stringify(e.data, null, 2))) : null,
     evidenceChart(e.data?.series, drafted));
 }
@@ -141,7 +145,7 @@ function evidenceChart(raw, drafted) {
   const points = (Array.isArray(ser.points) ? ser.points : [])
     .filter((x) => Array.isArray(x) && x.length === 2 && Number.isFinite(Number(x[1])) && !Number.isNaN(new Date(x[0]).getTime()))
     .map(([t, v]) => [t, Number(v)]);
-  if (points.length < 2) return null;
+  if (!points.length) return null;
   const threshold = Number.isFinite(ser.threshold) ? ser.threshold : undefined;
   return h("div", { class: "evidence-chart", "data-testid": "evidence-chart" },
     lineChart(String(ser.metric || "value"), [{ labels: ser.labels || {}, points, stats: { last: points[points.length - 1][1] } }], [],
@@ -178,7 +182,12 @@ function executionsSection(detail) {
   if (!ex.length) return null;
   return h("table", { "data-testid": "executions" }, h("thead", {}, h("tr", {}, h("th", {}, "device"), h("th", {}, "status"), h("th", {}, "detail"))),
     h("tbody", {}, ex.map((e) => h("tr", {}, h("td", { class: "mono" }, e.device_id), h("td", {}, badge(e.status)),
-      h("td", { class: "small" }, e.error || (e.detail?.mismatch ? `mismatch: ${JSON.stringify(e.detail.mismatch)}` : ""), e.finished_at ? h("div", { class: "muted" }, fmtTime(e.finished_at)) : null)))));
+      h("td", { class: "small" }, e.error || (e.detail?.mismatch ? `mismatch: ${JSON.stringify(e.detail.mismatch)}` : ""),
+        // a device behind NAT: its task waits in the ACS's queue for its next inform (issue 46)
+        e.detail?.waiting_for_inform ? h("div", { class: "badge b-warn", "data-testid": "waiting-for-inform" },
+          e.detail.waiting_for_inform.due_at ? `waiting for its next inform (due ${fmtTime(e.detail.waiting_for_inform.due_at)})`
+            : "waiting for its next inform") : null,
+        e.finished_at ? h("div", { class: "muted" }, fmtTime(e.finished_at)) : null)))));
 }
 
 function approvalsSection(detail) {
@@ -213,7 +222,7 @@ function approvedText(d) {
   if (p.state === "awaiting_approval") {
     const approvals = (d.approvals || []).filter((a) => a.verdict === "approve" && a.current).map((a) => a.role);
     const waiting = (d.decision?.approvals_required || []).map((r) => r.role).filter((r) => !approvals.includes(r));
-    return `you approved ${p.id}: it still needs ${waiting.length ? waiting.map((r) => `a ${r.replaceAll("_", " ")}`).join(" and ") : "another approval"}`;
+    return `you approved ${p.id}: it still needs ${waiting.length ? waiting.map((r) => withArticle(r.replaceAll("_", " "))).join(" and ") : "another approval"}`;
   }
   return `you approved ${p.id}: it is now ${p.state.replaceAll("_", " ")}`;
 }
@@ -313,6 +322,25 @@ function actions(detail, me, onChange) {
   return bar.childElementCount ? bar : null;
 }
 
+// What the agent asked, as the planner understood it, with its time and conditions (issue 44): the approver
+// signs off on these too (they are part of the hash).
+function requestSection(p) {
+  const rows = [];
+  if (p.readback) rows.push(h("p", { "data-testid": "proposal-readback" }, h("span", { class: "muted" }, "asked: "), p.readback));
+  if (p.not_before) {
+    const at = new Date(p.not_before);
+    const waiting = at > new Date();
+    rows.push(h("p", { "data-testid": "proposal-not-before", class: waiting ? "badge b-busy" : "" },
+      `not before ${at.toLocaleString(undefined, { timeZoneName: "short" })}` + (waiting ? (p.start_requested_by ? ` — ${p.start_requested_by} asked it to start then; the worker starts it`
+        : " — waits for its time") : "")));
+  }
+  if ((p.preconditions || []).length) {
+    rows.push(h("div", { "data-testid": "proposal-preconditions" }, h("span", { class: "muted" }, "only if (read again when the write starts): "),
+      h("ul", {}, ...p.preconditions.map((c) => h("li", {}, c.text)))));
+  }
+  return rows.length ? [h("h3", {}, "request"), ...rows] : null;
+}
+
 export function renderProposal(detail, { me, onChange, compact = false } = {}) {
   const p = detail.proposal;
   const inFlight = IN_FLIGHT.includes(p.state);
@@ -325,6 +353,7 @@ export function renderProposal(detail, { me, onChange, compact = false } = {}) {
     inFlight ? h("p", { class: "badge b-busy" }, "a change is in flight on the device — this page updates by itself") : null,
     p.error && !["denied", "invalid"].includes(p.state) ? h("p", { class: p.state === "failed" ? "error" : "muted" }, p.error) : null,
     p.rationale ? h("p", {}, h("span", { class: "muted" }, "why: "), p.rationale) : null,
+    requestSection(p),
     perDeviceSection(detail) ? [h("h3", {}, `values per device (${p.per_device.length} devices, each its own)`), perDeviceSection(detail)] : null,
     h("h3", {}, "change, per device"), diffSection(detail),
     h("h3", {}, "policy verdict"), verdictSection(detail),

@@ -63,7 +63,7 @@ approvals_required := [{"role": role, "items": data.gateward.approval_items(role
 ]
 
 # Rollout stages and halt first, in plan order; then the other obligations.
-obligations := array.concat(data.gateward.rollout.stages, [o | some o in data.gateward.change.obligations])
+obligations := array.concat(array.concat(data.gateward.rollout.stages, data.gateward.rollout.rehearsal_items), [o | some o in data.gateward.change.obligations])
 
 warnings := (data.gateward.change.warn | warned) | mode_warnings
 

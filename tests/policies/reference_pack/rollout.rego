@@ -33,3 +33,11 @@ halt_item := {"code": "obligation.halt", "message": msg, "params": {"failure_rat
 stages := array.concat(stage_items, [halt_item]) if {
 	plan
 } else := []
+
+rehearsal_items := [item] if {
+	least := data.gateward.data.rollout.rehearsal_min_targets
+	is_number(least)
+	input.proposal.target_count >= least
+	msg := sprintf("rehearsal: %v targets or more start only after a clean rehearsal", [least])
+	item := {"code": "obligation.rehearsal", "message": msg, "params": {"min_targets": least, "target_count": input.proposal.target_count}}
+} else := []

@@ -142,7 +142,7 @@ export async function approvalsView(root, ctx) {
 
   function render(d) {
     current = d;
-    fill(detail, renderProposal(d, { me, onChange: (nd) => { render(nd); refreshCount(); load(nd.proposal.id, true); } }));
+    fill(detail, renderProposal(d, { me, onChange: (nd) => { render(nd); refreshCount(me); load(nd.proposal.id, true); } }));
     markSelected();
   }
 
@@ -214,8 +214,11 @@ export async function approvalsView(root, ctx) {
   return () => { clearInterval(poll); unsubscribe(); };
 }
 
-export async function refreshCount() {
+// The count of proposals awaiting approval, in the nav: only for a person who may approve (an
+// auditor or a support agent has nothing to do with it).
+export async function refreshCount(me) {
   const el = document.getElementById("queue-count");
+  if (!me?.can_approve) { el.hidden = true; return; }
   try {
     const res = await api.get("/api/proposals", { state: ["awaiting_approval"], limit: 1 });
     el.textContent = String(res.total);

@@ -57,7 +57,9 @@ async function devicePage(root, id, ctx, quiet = false) {
       ["subscriber", v.subscriber || "—"], ["vendor · model", `${v.vendor} ${v.model} (${v.product_class || "—"})`],
       ["firmware", v.firmware], ["serial · OUI", `${v.serial} · ${v.oui}`], ["region · service", `${v.region} · ${v.service}`],
       ["protocol · root · adapter", `${v.protocol} · ${v.root} · ${v.adapter}`], ["tags", (v.tags || []).join(", ") || "—"],
-      ["last seen", `${ago(v.last_seen)} (${fmtTime(v.last_seen)})`], ["presence", d.presence?.detail || ""],
+      // two facts: the newest recorded contact (an inform, a notification), and what the
+      // protocol says now (a CWMP device stays online between its periodic informs)
+      ["last contact", `${ago(v.last_seen)} (${fmtTime(v.last_seen)})`], ["presence now", d.presence?.detail || ""],
       ["lock", d.lock ? `held by ${d.lock.proposal_id} since ${fmtTime(d.lock.since)}` : "none"]]),
       h("h3", {}, "compatibility"), h("div", { class: "row", "data-testid": "compat" },
         Object.entries(d.compat?.workflows || {}).map(([wf, st]) => h("span", {}, `${wf} `, badge(st))),

@@ -9,7 +9,7 @@ import { ago, clear, fill, fmtTime, h, loading, toast } from "../dom.js";
 const COLUMNS = [
   // [label, sort key or null]
   ["device", "id"], ["subscriber", "subscriber"], ["model / firmware", "model"], ["region", "region"],
-  ["last contact", "last_seen"], ["problems", null], ["state", null],
+  ["last contact", "last_seen"], ["problems", "problems"], ["state", null],
 ];
 const FILTERS = ["q", "model", "firmware", "region", "param", "value", "offline_hours", "upstream", "status"];
 const CLONE_KEY = "gateward.campaign.clone"; // what the campaigns form prefills from (campaigns.js)
@@ -31,7 +31,8 @@ export function parseQuery(arg) {
 
 export async function deviceList(root, ctx) {
   const query = parseQuery(ctx.arg);
-  const state = { sort: query.get("sort") || "last_seen", desc: query.has("sort") ? query.get("desc") === "true" : true,
+  // by default the devices with a problem come first: the ones a person opens the list to find
+  const state = { sort: query.get("sort") || "problems", desc: query.has("sort") ? query.get("desc") === "true" : false,
     limit: Math.min(500, Math.max(1, Number(query.get("limit")) || 50)), cursors: [null], page: 0, total: null, exact: true, selected: new Map(), items: [] };
   const facets = await api.get("/api/devices/facets").catch(() => ({ models: {}, firmwares: {}, regions: {} }));
   const sel = (name, values, label) => h("select", { name, "aria-label": label, "data-testid": `filter-${name}` },

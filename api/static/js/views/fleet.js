@@ -6,6 +6,7 @@
 
 import * as api from "../api.js";
 import { ago, badge, h, loading, s, fill } from "../dom.js";
+import { fmt, timeChart } from "../chart.js";
 import { onChange } from "../live.js";
 
 const COLOURS = { online: "#1b7f3b", unreachable: "#b7791f", offline: "#b3261e", unknown: "#c5ccd6" };
@@ -81,36 +82,16 @@ function legend() {
 const RANGES = [[6, "6 h"], [24, "24 h"], [168, "7 days"], [720, "30 days"]];
 let range = 24;
 
-function trendChart(title, unit, points, lines, testid) {
-  const W = 320, H = 120, L = 40, R = 8, T = 10, B = 18;
-  const pts = points.map((p) => new Date(p.ts).getTime());
-  const vals = lines.flatMap((ln) => points.map((p) => p[ln.key]).filter((v) => v !== null && v !== undefined));
-  const t0 = Math.min(...pts), t1 = Math.max(...pts, t0 + 1);
-  const v1 = Math.max(1, ...vals), v0 = Math.min(0, ...vals);
-  const x = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - R);
-  const y = (v) => H - B - ((v - v0) / (v1 - v0 || 1)) * (H - T - B);
-  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": `${title} (${unit}) over the last ${range} hours` },
-    s("line", { class: "axis", x1: L, y1: H - B, x2: W - R, y2: H - B }), s("line", { class: "axis", x1: L, y1: T, x2: L, y2: H - B }),
-    s("text", { x: L - 4, y: T + 6, "text-anchor": "end" }, fmtN(v1)), s("text", { x: L - 4, y: H - B, "text-anchor": "end" }, fmtN(v0)),
-    s("text", { x: L, y: H - 4 }, shortT(t0)), s("text", { x: W - R, y: H - 4, "text-anchor": "end" }, "now"));
-  for (const ln of lines) {
-    let seg = [];
-    const flush = () => { if (seg.length > 1) svg.append(s("polyline", { points: seg.join(" "), fill: "none", stroke: ln.colour, "stroke-width": 1.6, "stroke-dasharray": ln.dash || null })); else if (seg.length === 1) { const [cx, cy] = seg[0].split(","); svg.append(s("circle", { cx, cy, r: 2, fill: ln.colour })); } seg = []; };
-    // a bucket without reports is bridged; two in a row break the line (no reports there, not zero)
-    let gap = 0;
-    points.forEach((p, i) => { const v = p[ln.key]; if (v === null || v === undefined) { gap += 1; if (gap >= 2) flush(); } else { gap = 0; seg.push(`${x(pts[i]).toFixed(1)},${y(v).toFixed(1)}`); } });
-    flush();
-  }
-  const lastOf = (key) => { for (let i = points.length - 1; i >= 0; i -= 1) if (points[i][key] !== null && points[i][key] !== undefined) return points[i][key]; return null; };
-  return h("figure", { class: "panel", "data-testid": testid }, h("figcaption", {}, h("strong", {}, title), h("span", { class: "muted small" }, ` (${unit})`)), svg,
-    h("div", { class: "legend" }, lines.map((ln) => {
-      const sw = s("svg", { width: 18, height: 8, "aria-hidden": "true" }, s("line", { x1: 0, y1: 4, x2: 18, y2: 4, stroke: ln.colour, "stroke-width": 2, "stroke-dasharray": ln.dash || null }));
-      const last = lastOf(ln.key);
-      return h("span", {}, sw, ` ${ln.label}: ${last === null ? "no data" : `${fmtN(last)} now`}`);
-    })));
+// A trend per bucket (about 48 over the range): each bucket's value holds until the next one, a
+// bucket with no reports is a gap, the time axis spans the whole range and the values under the
+// pointer are read out in the legend.
+function trendChart(title, unit, tr, lines, testid, yRange = null, integer = false) {
+  const pct = unit.startsWith("%");
+  return timeChart(lines.map((ln) => ({ label: ln.label, colour: ln.colour, dash: ln.dash, step: true, bridge: true,
+    points: tr.points.map((p) => [p.ts, p[ln.key] ?? null]),
+    value: (v) => `${fmt(v)}${pct ? " %" : ""}` })),
+  { title, unit, testid, xRange: [tr.since, Date.now()], yRange, integer });
 }
-const fmtN = (v) => (Math.abs(v) >= 100 ? Number(v).toFixed(0) : Math.abs(v) >= 10 ? Number(v).toFixed(1) : Number(v).toFixed(2).replace(/\.?0+$/, "") || "0");
-const shortT = (ms) => new Date(ms).toLocaleString(undefined, range > 48 ? { month: "short", day: "numeric" } : { hour: "2-digit", minute: "2-digit" });
 
 async function trendsPanel(box) {
   fill(box, loading());
@@ -120,10 +101,11 @@ async function trendsPanel(box) {
     fill(box, h("div", { class: "muted small", "data-testid": "trend-totals" },
       `last ${RANGES.find(([n]) => n === range)?.[1] || `${range} h`}: ${t.changes} change${t.changes === 1 ? "" : "s"} verified, ${t.failures} failed or rolled back, ${t.cases_opened} case${t.cases_opened === 1 ? "" : "s"} opened, ${t.cases_closed} closed`),
     h("div", { class: "charts" },
-      trendChart("Online", "% of reports", tr.points, [{ key: "online_pct", label: "online", colour: "#1b7f3b" }], "trend-online"),
-      trendChart("Changes", "per hour", tr.points, [{ key: "changes_per_hour", label: "verified changes", colour: "#2458d6" }], "trend-changes"),
-      trendChart("Failure rate", "% of device writes", tr.points, [{ key: "failure_pct", label: "failed or rolled back", colour: "#b3261e", dash: "4 2" }], "trend-failures"),
-      trendChart("Remediation cases", "per bucket", tr.points, [{ key: "cases_opened", label: "opened", colour: "#b7791f" }, { key: "cases_closed", label: "closed", colour: "#0b6b8a", dash: "5 3" }], "trend-cases")));
+      // the devices' own wan.up reports over time: not the tile's "online" (presence asked just now)
+      trendChart("Internet link up, as the devices reported it", "% of reports", tr, [{ key: "online_pct", label: "link up", colour: "#1b7f3b" }], "trend-online", [0, 100]),
+      trendChart("Changes", `verified per hour (bucket ${Math.round(tr.bucket_s / 60)} min)`, tr, [{ key: "changes_per_hour", label: "verified changes", colour: "#2458d6" }], "trend-changes"),
+      trendChart("Failure rate", "% of device writes", tr, [{ key: "failure_pct", label: "failed or rolled back", colour: "#b3261e", dash: [4, 2] }], "trend-failures", [0, 100]),
+      trendChart("Remediation cases", `per ${Math.round(tr.bucket_s / 60)} min`, tr, [{ key: "cases_opened", label: "opened", colour: "#b7791f" }, { key: "cases_closed", label: "closed", colour: "#0b6b8a", dash: [5, 3] }], "trend-cases", null, true)));
   } catch (e) { fill(box, h("p", { class: "error" }, e.message)); }
 }
 
@@ -139,10 +121,16 @@ function outagePanel(res) {
         bar.style.cssText = `width:${Math.round(100 * share)}%`;
         return h("tr", { "data-testid": "outage-row", "data-upstream": o.upstream_id },
           h("td", {}, h("span", { "aria-hidden": "true" }, "⚡ "), o.label, h("span", { class: "muted small" }, ` (${o.kind.replaceAll("_", " ")})`)),
-          h("td", { class: "small" }, o.parent ? `${o.parent.kind.toUpperCase()} ${o.parent.label}` : "—"),
+          h("td", { class: "small" }, o.parent ? nodeName(o.parent) : "—"),
           h("td", { "data-testid": "outage-count" }, h("span", { class: "bar wide hatched" }, bar), ` ${o.degraded} of ${o.devices} degraded`),
           h("td", {}, h("a", { href: `#/devices/?upstream=${encodeURIComponent(o.upstream_id)}` }, "devices")));
       }))) : h("p", { class: "muted", "data-testid": "no-outage" }, "no upstream is in trouble"));
+}
+
+// "OLT DE-01 Hamburg", never "OLT OLT DE-01 Hamburg": the kind only when the label does not say it
+function nodeName(n) {
+  const kind = n.kind.replaceAll("_", " ").toUpperCase();
+  return n.label.toUpperCase().startsWith(kind) ? n.label : `${kind} ${n.label}`;
 }
 
 function countBars(title, counts, testid, unit) {
@@ -231,9 +219,10 @@ async function render(root) {
   picker.addEventListener("change", () => { range = Number(picker.value); trendsPanel(trendsBox); });
   fill(root,
     h("div", { class: "row spread" }, h("h1", {}, "Fleet"), h("span", { class: "muted small" },
-      asked < ov.devices ? `presence asked of ${asked} of ${ov.devices} devices (an even sample)` : `presence asked of all ${asked} devices just now`)),
+      `${asked < ov.devices ? `presence asked of ${asked} of ${ov.devices} devices (an even sample)` : `presence asked of all ${asked} devices`} ${ov.presence_at ? ago(ov.presence_at) : "just now"}`)),
     h("div", { class: "stats" },
-      stat("active devices", ov.devices, "fleet-devices"), stat("online", ov.online, "fleet-online", "ok"),
+      stat("active devices", ov.devices, "fleet-devices"),
+      stat(asked ? `online now (${(100 * ov.online / asked).toFixed(1)} % of ${asked} asked)` : "online now", ov.online, "fleet-online", "ok"),
       stat("online, not reachable", ov.unreachable, "fleet-unreachable", "warn"), stat("offline", ov.offline, "fleet-offline", "bad"),
       stat("open remediation cases", cases, "fleet-cases"), stat("applied, being verified", ov.cases_applied ?? 0, "fleet-cases-applied"),
       stat("active campaigns", ov.active_campaigns ?? ov.campaigns.length, "fleet-active-campaigns"),

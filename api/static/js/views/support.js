@@ -7,7 +7,7 @@
 // the device, with an "escalate" that opens a case for the PON port / OLT (issue 39).
 
 import * as api from "../api.js";
-import { ago, badge, clear, fmtValue, h, kv, loading, presenceBadge, toast, fill } from "../dom.js";
+import { ago, badge, clear, fmtValue, h, kv, loading, plural, presenceBadge, toast, fill } from "../dom.js";
 import { hasRole, liveProposal, REVIEW_ROLES } from "../proposal.js";
 import { onChange, touches } from "../live.js";
 
@@ -65,6 +65,13 @@ export async function supportView(root, ctx) {
       h("div", { class: "row spread" }, h("h2", {}, "Planner"), h("div", { class: "row" }, threadSel, newBtn)),
       notice, log, h("div", { class: "chat-input" }, input, send))));
 
+  // The chat fills the window below where it starts (the bar and a demo banner above it vary), so
+  // its input and Send stay on screen at any window height.
+  const chat = root.querySelector(".chat");
+  const fit = () => { if (chat.isConnected) chat.style.height = `${Math.max(420, window.innerHeight - (chat.getBoundingClientRect().top + window.scrollY) - 12)}px`; };
+  fit();
+  window.addEventListener("resize", fit);
+
   // ------------------------------------------------------------------ devices
   let timer = null;
   const runSearch = async () => {
@@ -101,6 +108,9 @@ export async function supportView(root, ctx) {
   }
 
   function renderDevice(d) {
+    // A view no longer on the page renders nothing: the form below is one element shared by every
+    // render, and an off-page render would take it off the page.
+    if (!panel.isConnected) return;
     const dev = d.device;
     const params = Object.fromEntries((d.parameters || []).map((p) => [p.path, p.value]));
     const radios = [];
@@ -118,7 +128,7 @@ export async function supportView(root, ctx) {
       h("div", { class: "row spread" }, h("h2", { class: "mono" }, dev.id), presenceBadge(d.presence)),
       kv([["subscriber", dev.subscriber || "—"], ["model", `${dev.vendor} ${dev.model}`], ["firmware", dev.firmware],
         ["region · service", `${dev.region} · ${dev.service}`], ["protocol · root", `${dev.protocol} · ${dev.root}`],
-        ["last seen", ago(dev.last_seen)], ["compatibility", badge(d.compat?.overall || "yellow")],
+        ["last contact", ago(dev.last_seen)], ["compatibility", badge(d.compat?.overall || "yellow")],
         d.busy ? ["in flight", h("span", { "data-testid": "in-flight" }, d.live_proposals.map((p) => h("a", { href: `#/approvals/${p.id}`, class: "mono" }, `${p.id} `)))] : null]),
       radios.length ? [h("h3", {}, "Wi-Fi radios (last snapshot)"), h("table", {}, h("thead", {}, h("tr", {},
         h("th", {}, "band"), h("th", {}, "channel"), h("th", {}, "mode"), h("th", {}, "width"))), h("tbody", {}, radios))] : null,
@@ -161,7 +171,7 @@ export async function supportView(root, ctx) {
         ? `${up.degraded_siblings} of ${up.siblings} other homes on ${where} are degraded (last ${up.window_hours} h). No setting on this gateway will fix that: tell the caller, and escalate.`
         : `${where}: the homes around it look better now; the case stays open until the network team closes it.`),
       up.case ? h("p", { "data-testid": "outage-case" }, "Case ", h("a", { href: "#/remediation", class: "mono" }, up.case.id),
-        ` is ${up.case.status} for ${up.case.device_id} (${(up.case.evidence?.escalations || []).length} escalation(s)).`) : null,
+        ` is ${up.case.status} for ${up.case.device_id} (${plural((up.case.evidence?.escalations || []).length, "escalation")}).`) : null,
       h("div", { class: "row" }, note, go)));
   }
 
@@ -178,7 +188,8 @@ export async function supportView(root, ctx) {
       go.disabled = true;
       try {
         const d = await api.post("/api/proposals", { intent: intent.value.trim(), targets: [dev.id],
-          changes: [{ path: path.value.trim(), value: v }], rationale: "entered by hand in the support console" });
+          changes: [{ path: path.value.trim(), value: v }], rationale: "entered by hand in the support console",
+          record_invalid: false });
         addCard(d.proposal.id);
         const bad = d.proposal.state === "denied" || d.proposal.state === "invalid";
         toast(`proposal ${d.proposal.id}: ${d.proposal.state.replaceAll("_", " ")}${bad && d.proposal.error ? ` — ${d.proposal.error}` : ""}`, bad ? "bad" : "ok");
@@ -422,5 +433,5 @@ export async function supportView(root, ctx) {
   await Promise.all([runSearch(), loadThreads()]);
   if (state.deviceId) selectDevice(state.deviceId);
   if (state.threadId) { threadSel.value = state.threadId; openThread(state.threadId); }
-  return () => { unsubscribe(); state.cards.forEach((c) => c.stop()); };
+  return () => { unsubscribe(); state.cards.forEach((c) => c.stop()); window.removeEventListener("resize", fit); };
 }

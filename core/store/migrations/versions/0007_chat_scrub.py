@@ -169,7 +169,7 @@ def _scrub_sqlite_checkpoints(path: Path, flagged: set[str]) -> set[str]:
 
 def _notify(bind: sa.Connection, thread_ids: set[str]) -> None:
     """Tell each affected thread's readers why it cannot be resumed."""
-    from core.models import utcnow
+    from core.kernel.models import utcnow
 
     known = {r[0] for r in bind.execute(sa.select(threads_t.c.id))}
     for tid in sorted(thread_ids & known):

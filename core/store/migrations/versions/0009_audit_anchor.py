@@ -114,7 +114,7 @@ def _anchor_existing_trail() -> None:
     if last is None:
         return
     from core.audit_anchor import load_key, mac
-    from core.models import utcnow
+    from core.kernel.models import utcnow
 
     key = load_key(create=True)
     assert key is not None

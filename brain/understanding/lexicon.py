@@ -141,7 +141,7 @@ def _spans(pattern: re.Pattern[str], text: str) -> list[tuple[int, int]]:
 def near(text: str, a: re.Pattern[str], b: re.Pattern[str], window: int = 80) -> bool:
     """Both meanings occur within ``window`` characters of each other (distinct words).
 
-    Linear in the number of matches (issue 34: every pair was compared, so "reset reset …" took
+    Linear in the number of matches (every pair was compared, so "reset reset …" took
     quadratic time): ``b``'s matches come in text order, so for each match of ``a`` the first
     ``b`` that does not end too early is the only one to check (and the next, if it is the same
     word)."""
@@ -199,3 +199,13 @@ def _verb_start(text: str, start: int) -> int:
     clause = re.split(r"[,.;:!?¿¡—–\n]", text[max(0, start - 40):start])[-1]
     m = RESET.search(clause)
     return start - len(clause) + m.start() if m else start
+
+
+# "off and on again", "aus- und wieder ein", "éteindre et rallumer", "apagar y encender": one act.
+OFF_AND_ON = re.compile(
+    r"\b(turn|switch|power|shut)\w*\b[^.?!;]{0,20}?\boff\b[^.?!;]{0,6}\band\b[^.?!;]{0,10}?\b(back )?on\b|"
+    r"\baus(zu)?-?\s*(und|&)\s*(wieder\s+)?(ein|an)(zu)?(schalt\w*|mach\w*|stell\w*)?\b|"
+    r"\b(é|e)tein\w*\b[^.?!;]{0,20}?\b(et|puis)\b[^.?!;]{0,12}?\brallum\w*|"
+    r"\bapag\w*\b[^.?!;]{0,20}?\b(y|e)\b[^.?!;]{0,20}?\b(encend\w*|prend\w*)|"
+    r"\bdesenchuf\w*\b[^.?!;]{0,20}?\b(y|e)\b[^.?!;]{0,20}?\benchuf\w*|"
+    r"\bunplug\w*\b[^.?!;]{0,20}?\band\b[^.?!;]{0,20}?\bplug\w*", _I)

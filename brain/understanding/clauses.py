@@ -1,6 +1,6 @@
-"""Understanding a support agent's message before any operation matcher sees it (issue 38).
+"""Understanding a support agent's message before any operation matcher sees it.
 
-Why a step of its own: the operation matchers (``brain.requests``, ``playbooks.classify``) look
+Why a step of its own: the operation matchers (``brain.understanding.actions``, ``.intent.classify``) look
 for words — "reboot", "firmware", "speed test" — and so read "when did it last reboot?" as a
 reboot, "what firmware is it on?" as a firmware action and "speedtest on cable is fine" as a speed
 test. What a clause *does* is decided by its structure, not its keywords:
@@ -26,7 +26,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from brain.concepts import _lexicon
+from brain.plan import Intent, Plan
+from brain.understanding import actions, targets
+from brain.understanding.intent import classify
+from brain.understanding.lexicon import OFF_AND_ON, _lexicon
 
 Act = Literal["question", "request", "negation", "report", "statement", "heading"]
 _I = re.IGNORECASE
@@ -39,7 +42,8 @@ _QUESTION_OPEN = re.compile(
     r"cuándo|cuando|cuánt\w*|cómo|quién\w*|por qué|dónde|hay|está|tiene|sabes)\b", _I)
 _TELL_ME = re.compile(
     r"\b(tell me|let me know|show me|give me (the|its)|what about|check (what|which|how|if|whether|when)|find out|"
-    r"(see|know|tell|say) (how (many|much|long)|what|which|who|when)\b|"
+    r"(see|know|tell|say) (how (many|much|long)|what|which|who|when)\b|look (it |that |this )?up|"
+    r"nachschauen|nachsehen|schau nach|cherche[rz]?|regarde[rz]? (ce|quel)|busca(lo|r)?|míra(lo)?|"
     r"sag mir|sagen sie mir|zeig mir|nenn mir|verrat mir|dis-moi|dites-moi|montre-moi|indique-moi|"
     r"dime|dígame|muéstrame|indícame)\b", _I)
 _MODAL = re.compile(
@@ -48,7 +52,7 @@ _MODAL = re.compile(
     r"wünscht|peux-tu|tu peux|pouvez-vous|vous pouvez|pourriez|pourrais-tu|tu pourrais|veut|voudrait|svp|"
     r"s'il (te|vous) pla[iî]t|merci de|puedes|"
     r"podrías|puede usted|podemos|por favor|quiere|quisiera|necesita)\b", _I)
-# An operation verb a negation can scope over (any language; the operation itself is ``brain.requests``').
+# An operation verb a negation can scope over (any language; the operation itself is ``brain.understanding.actions``').
 _OP_VERB = re.compile(
     r"reboot|restart|reset|power[- ]?cycle|touch|change|chang|rename|set\b|turn|switch|disable|enable|move|"
     r"neu ?start|neustart|starte|zurücksetz|änder|ändern|umbenenn|anfass|ausschalt|abschalt|einschalt|"
@@ -65,14 +69,6 @@ _REPORT = re.compile(
     r"funktioniert|läuft (wieder|gut|stabil)|ist (gut|ok|okay|in ordnung|stabil)|passt|alles gut|"
     r"est bon|est bonne|sont bons|marche( bien| à nouveau)?|fonctionne|ça va|tout va bien|nickel|"
     r"funciona|va bien|está bien|todo bien|sin problemas)\b", _I)
-# "off and on again", "aus- und wieder ein", "éteindre et rallumer", "apagar y encender": one act.
-OFF_AND_ON = re.compile(
-    r"\b(turn|switch|power|shut)\w*\b[^.?!;]{0,20}?\boff\b[^.?!;]{0,6}\band\b[^.?!;]{0,10}?\b(back )?on\b|"
-    r"\baus(zu)?-?\s*(und|&)\s*(wieder\s+)?(ein|an)(zu)?(schalt\w*|mach\w*|stell\w*)?\b|"
-    r"\b(é|e)tein\w*\b[^.?!;]{0,20}?\b(et|puis)\b[^.?!;]{0,12}?\brallum\w*|"
-    r"\bapag\w*\b[^.?!;]{0,20}?\b(y|e)\b[^.?!;]{0,20}?\b(encend\w*|prend\w*)|"
-    r"\bdesenchuf\w*\b[^.?!;]{0,20}?\b(y|e)\b[^.?!;]{0,20}?\benchuf\w*|"
-    r"\bunplug\w*\b[^.?!;]{0,20}?\band\b[^.?!;]{0,20}?\bplug\w*", _I)
 
 # Where "and/und/et/y" starts a new clause: what follows opens one.
 _CONJ = re.compile(r"\s*(?:,\s*)?\b(and then|and also|and afterwards|and|then|und dann|und danach|und|dann|"
@@ -80,7 +76,9 @@ _CONJ = re.compile(r"\s*(?:,\s*)?\b(and then|and also|and afterwards|and|then|un
                    r"después|but|aber|mais|pero|also|plus)\b\s+", _I)
 _CLAUSE_OPEN = re.compile(
     r"(?:¿\s*)?(what|what's|which|when|how|who|why|where|is|are|does|did|has|afterwards|after that|then|also|"
-    r"tell|let me|show|check|give|reboot|restart|rename|set|change|"
+    r"tell|let me|show|check|give|reboot|restart|rename|set|change|switch|turn|enable|disable|"
+    r"schalt\w*|eingeschaltet|ausgeschaltet|aktivier\w*|deaktivier\w*|active[rz]?|désactive[rz]?|allume\w*|"
+    r"éteins|activa\w*|desactiva\w*|enciend\w*|apaga\w*|"
     r"wie|welche\w*|wann|wer|warum|wo|ist|sag|zeig|nenn|danach|anschließend|starte|benenn|änder|setz|"
     r"quel\w*|quand|combien|comment|pourquoi|où|dis|dites|montre|indique|ensuite|après|redémarr|renomm|change|mets|"
     r"qué|cuál\w*|cuándo|cuánt\w*|cómo|por qué|dónde|dime|muestra|luego|después|reinici|renombr|cambi|pon)\b", _I)
@@ -139,6 +137,11 @@ TOPICS: dict[str, re.Pattern[str]] = {
     "passphrase": re.compile(r"\b(pass ?words?|pass ?phrases?|wi-?fi (key|code)|network key|wpa key|passwort|"
                              r"kennwort|wlan-?schlüssel|mot de passe|clé wi-?fi|clé wpa|contraseña|clave)\b|"
                              r"\[secret:\d+\]", _I),
+    # the guest network: its name, whether it is on ("is the guest wifi on?", "wie heißt das Gastnetz?")
+    "guest": re.compile(r"\b(guest\w*|gäste\w*|gast\w*|invité\w*|invitad\w*|visitor\w*|besucher\w*|visiteur\w*)\b",
+                        _I),
+    "dns": re.compile(r"\b(dns|name ?servers?|nameserver\w*|resolver\w*|serveurs? (de noms|dns)|"
+                      r"servidor(es)? dns)\b", _I),
     "dfs": re.compile(r"\b(dfs|radar)\b", _I),
     "width": re.compile(r"\b(channel width|bandwidth|width|kanalbreite|bandbreite|breite|largeur( de canal)?|"
                         r"ancho( de canal| de banda)?)\b", _I),
@@ -158,7 +161,8 @@ TOPICS: dict[str, re.Pattern[str]] = {
         r"offene\w* (fälle|vorgänge|änderungen)|fall|dossiers?|casos?|incidencias?)\b", _I),
 }
 # "why" questions about a symptom are diagnosed, not answered from facts.
-_TOPIC_ORDER = ("known_bad", "why_changed", "campaigns", "changes", "signal", "hosts", "passphrase", "ssid", "dfs",
+_TOPIC_ORDER = ("known_bad", "why_changed", "campaigns", "changes", "signal", "hosts", "guest", "passphrase", "ssid",
+                "dns", "dfs",
                 "width", "channel", "uptime", "firmware", "presence")
 
 
@@ -190,7 +194,7 @@ class Understanding:
     def actionable(self) -> list[Clause]:
         """Clauses the operation matchers and the diagnosis may read: requests, plain statements
         and questions no fact answers ("is the wifi ok?", "why is it slow?" — a symptom asked as a
-        question; destructive operations keep their own mood check in ``brain.requests``)."""
+        question; destructive operations keep their own mood check in ``brain.understanding.actions``)."""
         return [c for c in self.clauses if c.act in ("request", "statement", "heading")
                 or (c.act == "question" and not c.topics)]
 
@@ -202,7 +206,7 @@ class Understanding:
     @property
     def asks_only(self) -> bool:
         """Something is asked and nothing requested: a question (with or without the symptom told
-        beside it) is answered, and a fix it suggests is offered, not drafted (issue 38)."""
+        beside it) is answered, and a fix it suggests is offered, not drafted."""
         return (any(c.act == "question" for c in self.clauses)
                 and not any(c.act in ("request", "negation") for c in self.clauses))
 
@@ -336,6 +340,8 @@ def topics_of(clause: str) -> list[str]:
         found.remove("channel")
     if "signal" in found:
         found = [t for t in found if t not in ("hosts",)]
+    if "guest" in found:
+        found = [t for t in found if t not in ("ssid", "presence", "hosts")]  # the guest network's name and state
     if "passphrase" in found and ("why_changed" in found or "changes" in found):
         found.remove("passphrase")  # "who changed the password?" is about the history
     return found
@@ -366,6 +372,7 @@ def understand(text: str) -> Understanding:
 # ---------------------------------------------------------------------------- the planner's view
 _OP_LABEL = {"reboot": "a reboot of the gateway", "factory_reset": "a factory reset", "channel": "a channel change",
              "width": "a channel-width change", "power": "a transmit-power change", "band_enable": "a band on/off",
+             "ssid_enable": "turning the guest network on or off",
              "dns": "a DNS server change", "inform_interval": "an inform-interval change", "ping": "a ping",
              "traceroute": "a traceroute", "speedtest": "a speed test"}
 
@@ -388,8 +395,6 @@ class Heard:
 
 def heard(text: str) -> Heard:
     """The message as the planner should act on it (a person's message; jobs send triggers)."""
-    from brain.plan import Intent, Plan
-
     u = understand(text)
     if u.only_acknowledgement:
         negated = any(c.act == "negation" for c in u.clauses)
@@ -403,31 +408,59 @@ def heard(text: str) -> Heard:
     rest: list[Clause] = []
     if not u.actionable:  # only questions: no operation matcher is even loaded
         return Heard("", u.topics, u.question_text(), [])
-    from brain import playbooks, requests
-
-    for c in u.actionable:
-        kind = _operation(c.text, playbooks, requests, Intent)
-        if kind is not None:
-            ops.append((c, kind))
-        else:
-            rest.append(c)
+    # the object an earlier clause named ("the guest network", "their DNS" in a question before), for
+    # "… and switch it on" and "if it is empty, set 1.1.1.1 and 8.8.8.8"
+    named = ""
+    said: dict[int, str] = {}  # a clause read with the object named before it
+    actionable = set(map(id, u.actionable))
+    for c in u.clauses:
+        if id(c) in actionable:
+            kind = _operation(c.text)
+            if kind is None and named and (PRONOUN_OBJECT.search(c.text) or ADDRESS.search(c.text)):
+                kind = _operation(f"{named} {c.text}")
+                if kind is not None:
+                    said[id(c)] = f"{named} {c.text}"
+            if kind is not None:
+                ops.append((c, kind))
+            else:
+                rest.append(c)
+        named = object_words(c.text) or named
     deferred = [label for _, label in ops[1:]]
     keep = ([ops[0][0]] if ops else []) + rest
-    op_text = " ".join(c.text for c in sorted(keep, key=u.clauses.index)).strip()
+    op_text = " ".join(said.get(id(c), c.text) for c in sorted(keep, key=u.clauses.index)).strip()
     if deferred and len({label for _, label in ops}) == 1:
         deferred, op_text = [], u.operation_text()  # one operation spread over clauses ("rename it, call it X")
-    if u.topics and not ops and playbooks.classify(op_text) in (Intent.UNKNOWN, Intent.STATUS):
+    if u.topics and not ops and classify(op_text) in (Intent.UNKNOWN, Intent.STATUS):
         op_text = ""  # the rest is context ("the customer is on the phone"), not a problem to diagnose
     return Heard(op_text, u.topics, u.question_text(), deferred, read_only=u.asks_only and not ops)
 
 
-def _operation(clause: str, playbooks: Any, requests: Any, intent: Any) -> str | None:
-    kind = playbooks.classify(clause)
-    if kind in (intent.SSID, intent.CREDENTIALS):
+# A clause whose object is a pronoun or left out ("switch it on", "active-le", "und dann eingeschaltet werden")
+PRONOUN_OBJECT = re.compile(r"\b(it|them|that one|es|ihn|sie|das|le|la|les|lo|los|las)\b|-(le|la|les|lo|la)\b|"
+                            r"\b(werden|wird)\s*[.!]?\s*$|^\W*(then\s+|dann\s+|puis\s+|luego\s+)?\w+\s*[.!]?\s*$",
+                            re.I)
+
+
+def object_words(text: str) -> str:
+    """The SSID role, bands, DNS and channel a clause names, as words an operation matcher reads ("guest 5GHz")."""
+    role = targets.role_in(text)
+    bands = targets.bands_in(targets.normalise_bands(text))
+    named = [w for w, rx in _OBJECTS if rx.search(text)]
+    return " ".join([*(["guest network"] if role == "guest" else []), *bands, *named])
+
+
+_OBJECTS = (("DNS", re.compile(r"\b(dns|name ?servers?|nameserver\w*)\b", re.I)),
+            ("channel", re.compile(r"\b(channel|kanal|canal)\b", re.I)))
+ADDRESS = re.compile(r"\b\d{1,3}(\.\d{1,3}){3}\b")
+
+
+def _operation(clause: str) -> str | None:
+    kind = classify(clause)
+    if kind in (Intent.SSID, Intent.CREDENTIALS):
         return "the rename of the Wi-Fi network"
-    if kind == intent.PASSPHRASE:
+    if kind == Intent.PASSPHRASE:
         return "the passphrase change"
-    if kind == intent.REQUEST:
-        req = requests.parse(clause)
+    if kind == Intent.REQUEST:
+        req = actions.parse(clause)
         return _OP_LABEL.get(req.action, req.action) if req is not None else None
     return None

@@ -17,28 +17,35 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from brain import concepts
-from brain.intents import OFF_AND_ON
-from core.models import Scalar
+from brain.understanding import lexicon as concepts
+from brain.understanding.lexicon import OFF_AND_ON
+from core.kernel.models import Scalar
 
 Action = Literal["channel", "width", "power", "band_enable", "dns", "inform_interval", "reboot", "ping",
-                 "factory_reset", "traceroute", "speedtest"]
-Band = Literal["2.4GHz", "5GHz"]
+                 "factory_reset", "traceroute", "speedtest", "ssid_enable"]
+Band = Literal["2.4GHz", "5GHz", "6GHz"]
 
 _I = re.IGNORECASE
-_BAND = re.compile(r"\b(2[.,]4|5)\s*-?\s*(ghz|g)\b", _I)
+_BAND = re.compile(r"\b(2[.,]4|5|6)\s*-?\s*(ghz|g)\b", _I)
+# A guest network named in a request ("turn the guest wifi on", "Gäste-WLAN aus", "apaga la red de invitados")
+_GUEST = re.compile(r"\b(guest\w*|gäste\w*|gast\w*|invité\w*|invitad\w*|visitor\w*|besucher\w*)\b", _I)
+_BACK_ON = re.compile(r"\b(back on|wieder an|wieder ein|rallum\w*|réactiv\w*|reactiv\w*|vuelve a (encender|activar))\b",
+                      _I)
 _CHANNEL = re.compile(r"\b(channel|kanal|canal)\b", _I)
 _NUM = re.compile(r"(?<![\d.,])(\d{1,3})(?![\d.,]*\s*-?\s*(ghz|g\b|mhz|%|s\b|sec|min|h\b))", _I)
 _WIDTH = re.compile(r"\b(20|40|80|160)\s*-?\s*mhz\b", _I)
 _POWER = re.compile(r"(transmit(ting)? power|tx[ -]?power|sendeleistung|puissance( d['’]émission)?|"
-                    r"potencia( de transmisión)?)\D{0,25}?(?P<n>\d{1,3})\s*"
+                    r"potencia( de transmisión)?)(?:\D|\d[.,]?\d*\s*-?\s*ghz){0,60}?"
+                    r"(?P<n>(?<![\d.,])\d{1,3})(?![.,]\d)(?!\s*-?\s*(ghz|g\b))\s*"
                     r"(%|percent|prozent|pour ?cent|por ?ciento)?", _I)
-_OFF = re.compile(r"\b(turn(ed)?|switch(ed)?|shut)\b[^?!]{0,30}\boff\b|\bdisable|\bdeactivate|\bausschalten|"
-                  r"\babschalten|\bdeaktivier|\baus\b|\bdésactiv|\bdesactiv|\bcouper?\b|\béteindre|\béteins|\bapaga",
+_OFF = re.compile(r"\b(turn(ed)?|switch(ed)?|shut)\b[^?!]{0,30}\boff\b|\bdisable|\bdeactivate|\bausschalten|\bkill\b|"
+                  r"\b(wants?|wanted|needs?|like)\b[^?!,;]{0,30}\bgone\b|\b(soll|sollen|muss|müssen)\b[^?!,;]{0,30}\bweg\b|"
+                  r"\babschalten|\bdeaktivier|\baus\b|\bdésactiv|\bdesactiv|\bcouper?\b|\béteindre|\béteins|\bap[aá]ga",
                   _I)
 _ON = re.compile(r"\b(turn(ed)?|switch(ed)?)\b[^?!]{0,30}\bon\b|\benable|\bactivate|\beinschalten|\banschalten|"
-                 r"\baktivier|\bwieder an\b|\bactiv(er|ez|e)\b|\brallumer|\ballumer|\bactivar|\bactiva\b|"
-                 r"\bencender|\benciende", _I)
+                 r"\b(ein|an)geschaltet werden|\baktiviert werden|\bactive-(le|la)\b|\bactiva(lo|la)\b|"
+                 r"\baktivier|\bwieder an\b|\bactiv(er|ez|e)\b|\brallum\w*|\ballum\w*|\bactivar|\bactiva\b|"
+                 r"\bencender|\benci[eé]nd|\bschalt\w*\b[^.?!]{0,40}\bein\b|\bmach\w*\b[^.?!]{0,40}\ban\b", _I)
 _IPV4 = re.compile(r"\b((25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3})\b")
 _DNS = re.compile(r"\bdns\b|resolver|nameserver|serveurs? de noms|servidores? de nombres", _I)
 _INFORM = re.compile(r"inform|report(s|ing)? (in |back )?every|meldeintervall|intervalle de (remontée|notification)|"
@@ -52,14 +59,15 @@ _DURATION = re.compile(r"(\d{1,6})\s*(s|sec\w*|sekunden|secondes?|segundos?|min\
 _ONE_UNIT = re.compile(r"(?:\b(?:to|auf|à|a|sur|en|zu)\s+(?:one|an?|eine?|une?|una?)\s+|\bone-)"
                        r"(hour|stunde|heure|hora|minute|minuto)\b", _I)
 _REBOOT = re.compile(r"\b(reboot(?!ed)|restart(?!ed)|power[- ]cycle|neu ?start\w*|neustart\w*|starte\b.{0,30}\bneu|"
-                     r"red[ée]marr\w*|reinici\w*)", _I)
+                     r"durchstart\w*|"
+                     r"red[ée]marr\w*|rein[ií]ci\w*)", _I)
 _PING = re.compile(r"\bping\w*\s+(?:to\s+|an\s+|à\s+|a\s+)?([a-z0-9][a-z0-9.-]{1,252}\.[a-z0-9-]{1,63})\b|"
                    r"\bhaz ping a\s+(\S+)", _I)
 _WIDE_SCOPE = re.compile(r"\b(all|every|each)\b[^.?!]{0,20}\b(devices?|gateways?|routers?|boxes|homes?|flats?)\b|"
                          r"\bbuilding\b|\ball(e|en|er)\b[^.?!]{0,20}\b(geräte\w*|router\w*|boxen)\b|\bgebäude|"
                          r"\btou(te)?s les\b|\bimmeuble|\btodos los\b|\bedificio", _I)
 # A reboot described as a symptom ("it restarts by itself", "since the restart") is not a request.
-_REBOOT_SYMPTOM = re.compile(r"\b(since|after|seit|nach|depuis|après|desde|después)\b\W+(\w+\W+){0,4}?"
+_REBOOT_SYMPTOM = re.compile(r"\b(since|after|seit|nach|depuis|après|desde|después)\b[^\w.!?;]+(\w+[^\w.!?;]+){0,4}?"
                              r"(reboot\w*|restart\w*|neu ?start\w*|red[ée]marr\w*|reinici\w*)|keeps|itself|randomly|"
                              r"von selbst|ständig|immer wieder|tout seul|sans arrêt|\bsolo\b|\bsola\b|constantly|"
                              # "it won't restart", "startet nicht neu", "ne redémarre pas", "no se reinicia"
@@ -67,10 +75,10 @@ _REBOOT_SYMPTOM = re.compile(r"\b(since|after|seit|nach|depuis|après|desde|desp
                              r"\bstartet\b.{0,20}\bnicht\b|red[ée]marr\w*\s+(pas|plus)\b|"
                              r"\bno\s+(se\s+)?reinici", _I)
 _HOST_OK = re.compile(r"^[a-z0-9.-]+$", _I)
-# "since the factory reset" is history, not a request (the request itself: ``brain.concepts``).
+# "since the factory reset" is history, not a request (the request itself: ``brain.understanding.lexicon``).
 _FACTORY_SYMPTOM = re.compile(r"\b(since|after|seit|nach|depuis|après|desde|después)\b\W+(\w+\W+){0,6}?"
                               r"(factory|werks\w*|auslieferungszustand|usine|fábrica)", _I)
-# --- mood of a destructive request (issue 34): only an explicit request in the present drafts one.
+# --- mood of a destructive request: only an explicit request in the present drafts one.
 # A request: "please …", "can you …", "the customer wants …", or an imperative with none of the below.
 _ASKED = re.compile(r"\b(please|pls|plz|can (you|we|u)|could (you|we|u)|go ahead|let'?s|wants?|would like|"
                     r"asks?( us)? (to|for)|asked( us)? (to|for)|requests?|needs? (a|to)|bitte|kannst du|könnt ihr|"
@@ -148,7 +156,7 @@ def _band(text: str) -> Band | None:
     m = _BAND.search(text)
     if m is None:
         return None
-    return "5GHz" if m.group(1) == "5" else "2.4GHz"
+    return "5GHz" if m.group(1) == "5" else "6GHz" if m.group(1) == "6" else "2.4GHz"
 
 
 def _seconds(n: int, unit: str) -> int:
@@ -161,8 +169,12 @@ def _seconds(n: int, unit: str) -> int:
 
 
 def wide_scope(text: str) -> bool:
-    """The request names more than this gateway (all devices, the building)."""
-    return bool(_WIDE_SCOPE.search(text))
+    """The request names more than this gateway (all devices, the building) — not where it rules them
+    out ("no en todos los PX-7000", "not on all the routers")."""
+    return any(not _RULED_OUT.search(text[max(0, m.start() - 12):m.start()]) for m in _WIDE_SCOPE.finditer(text))
+
+
+_RULED_OUT = re.compile(r"\b(not|no|nicht|pas|ni|never|nunca|jamais)\b\W+(\w+\W+)?$", _I)
 
 
 def parse(text: str) -> ExplicitRequest | None:
@@ -181,9 +193,15 @@ def parse(text: str) -> ExplicitRequest | None:
     m = _WIDTH.search(text)
     if m:
         return ExplicitRequest(action="width", band=band, value=f"{m.group(1)}MHz")
-    if band is not None and (_OFF.search(text) or _ON.search(text)):
-        off = bool(_OFF.search(text))
-        return ExplicitRequest(action="band_enable", band=band, value=not off)
+    if _GUEST.search(text) and (_OFF.search(text) or _ON.search(text) or _BACK_ON.search(text)):
+        on = bool(_ON.search(text) or _BACK_ON.search(text)) and not (
+            _OFF.search(text) and not _BACK_ON.search(text) and not _ON.search(text))
+        return ExplicitRequest(action="ssid_enable", band=band, value=on)
+    if band is not None and (_OFF.search(text) or _ON.search(text) or _BACK_ON.search(text)):
+        # "turn it back on" wins over an off word elsewhere in the message (a condition: "if it is off")
+        on = bool(_BACK_ON.search(text) or _ON.search(text)) and not (_OFF.search(text) and not _BACK_ON.search(text)
+                                                                       and not _ON.search(text))
+        return ExplicitRequest(action="band_enable", band=band, value=on)
     if _DNS.search(text):
         servers = [x.group(1) for x in _IPV4.finditer(text)]
         if servers:
@@ -198,7 +216,7 @@ def parse(text: str) -> ExplicitRequest | None:
     if concepts.factory_reset(text) and not _FACTORY_SYMPTOM.search(text):
         if destructive_mood(text, _FACTORY_WORD) == "request":
             return ExplicitRequest(action="factory_reset")
-        return None  # history or a question about one: answered, never drafted (issue 34)
+        return None  # history or a question about one: answered, never drafted
     t = _TARGET.search(text)
     if concepts.traceroute(text, has_target=t is not None):
         host = t.group(1).strip(".") if t else None

@@ -1,0 +1,618 @@
+"""``gateward soak --minutes N``: mixed load on PostgreSQL while the API, the worker, the broker and
+the database connections are killed at random; then what was lost, doubled, stuck or left locked,
+whether the audit chain holds, and the latency of the first minute against the last.
+
+Why the project runs it itself: each round of outside probing found what only a long run with
+failures finds (an apply stranded by a database outage in a live server, 500s on stale pooled
+connections, keep-alive requests never answered). The soak does what those probes did, on this
+machine only (loopback), bounded in time:
+
+* a fresh PostgreSQL schema with a seeded simulated fleet; a real ``gateward run --no-worker`` (the
+  API) and a real ``gateward worker`` started by the soak, reaching PostgreSQL through a TCP proxy
+  the soak cuts (``testing.tcp_proxy``) — the machine's PostgreSQL is never stopped; the devices'
+  twin is reached directly (devices do not fail with the control plane's database); the processes
+  use the soak's own Mosquitto on a free port;
+* load over HTTP: proposers that propose, get approvals and apply (each on its own devices, so
+  the final value of every device is known), campaigns one after another over other devices,
+  support chat turns, and readers whose latencies are the p99 figures;
+* chaos: every 15–40 s one of ``kill -9`` of the API (restarted), ``kill -9`` of the worker
+  (restarted), ``kill -9`` of the broker (restarted), or the database connections cut for 1–6 s;
+* then a quiet end: no chaos, every process up, until nothing is in flight (or a bound passes),
+  and the checks are read from the database and the twin directly.
+
+"Lost": a proposal the API acknowledged that the database does not have, or a device whose final
+value is not the one its last ``done`` proposal wrote. "Doubled": a device that received one
+proposal's write more than once. "Stuck": a proposal still between backup and its end, or a
+campaign not finished, after the quiet end. "500s" and "unanswered" (a request that got no
+answer while the API process was up) must both be 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.framework import BenchResult, percentile
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+SSID1 = "Device.WiFi.SSID.1.SSID"
+SSID2 = "Device.WiFi.SSID.2.SSID"
+EXECUTING = ("backed_up", "applying", "verifying", "rollback_pending")
+QUIET_END_S = 180.0  # how long the quiet end waits for in-flight work to finish
+CAMPAIGN_ENDED = frozenset({"completed", "aborted", "failed", "denied", "rejected"})
+
+
+@dataclass
+class Sample:
+    t: float  # seconds since the load began
+    kind: str
+    status: int | str  # HTTP status, or the exception's name when no answer came
+    took_s: float
+
+
+@dataclass
+class Record:
+    """What the load saw: every request, every acknowledged proposal, every chaos event."""
+
+    t0: float = field(default_factory=time.monotonic)
+    samples: list[Sample] = field(default_factory=list)
+    created: dict[str, tuple[str, str]] = field(default_factory=dict)  # pid -> (device, value)
+    chaos: list[tuple[float, str]] = field(default_factory=list)
+    api_down: list[list[float]] = field(default_factory=list)  # [start, end] while the API was killed
+    campaigns: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)  # pid -> the apply's last answer when not 200
+    half_submitted: list[str] = field(default_factory=list)  # proposals a cut submit left before a decision
+    chat_turns: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def now(self) -> float:
+        return time.monotonic() - self.t0
+
+    def add(self, kind: str, status: int | str, took_s: float) -> None:
+        with self.lock:
+            self.samples.append(Sample(self.now() - took_s, kind, status, took_s))
+
+    def api_was_down(self, t: float, took_s: float) -> bool:
+        with self.lock:
+            return any(a - 1.0 <= t + took_s and t <= (b if b else 1e12) + 1.0 for a, b in self.api_down)
+
+
+class Client:
+    """One keep-alive HTTP client of the soak, recording each request; a refused connection (the
+    API killed) or a 503 is retried after a pause until ``deadline``."""
+
+    def __init__(self, soak: Soak, user: str) -> None:
+        self.soak, self.rec = soak, soak.rec
+        self.http = httpx.Client(headers={"Authorization": f"Bearer {soak.tokens[user]}"}, timeout=120)
+
+    def call(self, kind: str, method: str, path: str, body: Any = None, *, retry_s: float = 90.0,
+             stream: bool = False, once: bool = False) -> httpx.Response | None:
+        """The answer, or None when none came in time. ``once``: a request that may have been carried
+        out without an answer (the API killed mid-request) is not sent again — the caller looks
+        at what it did (a create is not idempotent, and a 503 may come after part of it was
+        recorded); one that never reached the server is sent again."""
+        end = time.monotonic() + retry_s
+        while not self.soak.stopping.is_set() or kind != "read":
+            t = time.perf_counter()
+            try:
+                if stream:
+                    with self.http.stream(method, self.soak.base + path, json=body) as r:
+                        r.read()
+                else:
+                    r = self.http.request(method, self.soak.base + path, json=body)
+            except httpx.HTTPError as exc:
+                self.rec.add(kind, type(exc).__name__, time.perf_counter() - t)
+                if time.monotonic() > end or (once and not isinstance(exc, httpx.ConnectError)):
+                    return None
+                time.sleep(0.5)
+                continue
+            self.rec.add(kind, r.status_code, time.perf_counter() - t)
+            if r.status_code == 503 and time.monotonic() < end and not once:
+                time.sleep(float(r.headers.get("retry-after") or 1))
+                continue
+            return r
+        return None
+
+
+class Soak:
+    def __init__(self, minutes: float, *, seed: int = 7, homes: int = 60, pg_url: str | None = None) -> None:
+        self.minutes, self.rng, self.homes = minutes, random.Random(seed), homes
+        self.seed = seed
+        self.pg = pg_url or os.environ.get("GATEWARD_BENCH_DATABASE_URL") or os.environ.get(
+            "GATEWARD_TEST_DATABASE_URL") or PG_DEFAULT
+        self.home = Path(tempfile.mkdtemp(prefix="gateward-soak-"))
+        self.rec = Record()
+        self.stopping = threading.Event()
+        self.tokens: dict[str, str] = {}
+        self.api: Any = None
+        self.worker: subprocess.Popen[bytes] | None = None
+        self.broker: subprocess.Popen[bytes] | None = None
+        self.starts = {"api": 0, "worker": 0, "broker": 0}
+        self._reads: Any = None  # a store on the direct address: what a lost answer did
+        self.denied: list[tuple[str, int]] = []
+
+    # ------------------------------------------------------------------ set-up and processes
+    def setup(self) -> None:
+        from core.kernel.config import Settings
+        from core.users import issue_token
+        from gateward.runtime import build_runtime
+        from gateward.seed import seed_fleet
+        from testing.databases import pg_schema_url
+        from testing.servers import free_port
+        from testing.tcp_proxy import TcpProxy
+
+        os.environ.setdefault("GATEWARD_POLICY_TIME", "02:30")  # inside every region's change window
+        os.environ["GATEWARD_HOME"] = str(self.home)  # one audit key for the soak and the processes it starts
+        self.url, self._admin, self.schema = pg_schema_url(self.pg)
+        rt = build_runtime(Settings(database_url=self.url))
+        try:
+            seed_fleet(rt, homes=self.homes, seed=self.seed)
+            self.tokens = {u: issue_token(rt.store, u) for u in ("alice", "bob", "carol", "dave")}
+            self.devices = self._writable_devices(rt)
+        finally:
+            rt.close()
+        from sqlalchemy.engine import make_url
+
+        u = make_url(self.url)
+        self.proxy = TcpProxy(u.host or "127.0.0.1", u.port or 5432)
+        self.mqtt_port, self.api_port = free_port(), free_port()
+        self.base = f"http://127.0.0.1:{self.api_port}"
+        self.env = {"GATEWARD_DATABASE_URL": self.proxy.url_for(self.url), "GATEWARD_SIM_DATABASE_URL": self.url,
+                    "GATEWARD_HOME": str(self.home), "GATEWARD_MQTT_URL": f"mqtt://127.0.0.1:{self.mqtt_port}",
+                    "GATEWARD_POLICY_TIME": os.environ["GATEWARD_POLICY_TIME"], "PYTHONUNBUFFERED": "1"}
+        from core.store import Store
+
+        self._reads = Store(self.url, migrate=False)
+        self.start_broker()
+        self.start_api()
+        self.start_worker()
+
+    def _writable_devices(self, rt: Any) -> list[str]:
+        from core.kernel.models import Root
+        from core.store import repo
+
+        with rt.store.read() as s:
+            devs, _ = repo.list_devices(s, limit=100_000)
+        out = []
+        for d in devs:
+            if d.root is Root.DEVICE and str(d.protocol) == "cwmp":
+                pres = rt.router.reader(d).presence(d)
+                if pres.online and pres.reachable:
+                    out.append(d.id)
+        if len(out) < 12:
+            raise RuntimeError(f"the seeded fleet has only {len(out)} reachable TR-181 CWMP devices; use more homes")
+        return out
+
+    def start_broker(self) -> None:
+        conf = self.home / "mosquitto.conf"
+        conf.write_text(f"listener {self.mqtt_port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        self.starts["broker"] += 1
+        log = open(self.home / f"mosquitto-{self.starts['broker']}.log", "wb")  # noqa: SIM115 — the process owns it
+        self.broker = subprocess.Popen([shutil.which("mosquitto") or "mosquitto", "-c", str(conf)], stdout=log,
+                                       stderr=subprocess.STDOUT)
+
+    def start_api(self) -> None:
+        from testing.servers import GatewardRun
+
+        self.starts["api"] += 1
+        self.api = GatewardRun(home=self.home, database_url=self.env["GATEWARD_DATABASE_URL"], homes=self.homes,
+                               cwd=ROOT, env=self.env, args=["--no-worker"], port=self.api_port,
+                               log=self.home / f"api-{self.starts['api']}.log")
+        self.api.start()
+        self.api.wait_ready(120)
+
+    def start_worker(self) -> None:
+        self.starts["worker"] += 1
+        log = open(self.home / f"worker-{self.starts['worker']}.log", "wb")  # noqa: SIM115 — the process owns it
+        self.worker = subprocess.Popen([sys.executable, "-m", "gateward.cli", "worker", "--concurrency", "2"],
+                                       cwd=ROOT, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT)
+
+    # ------------------------------------------------------------------ load
+    def proposer(self, k: int, devices: list[str]) -> None:
+        """Propose, get the approvals policy asks for, apply — as a careful client: after a request
+        whose answer was lost it reads what became of the proposal and goes on from there."""
+        alice = Client(self, "alice")
+        approvers = [Client(self, "bob"), Client(self, "carol")]
+        n = 0
+        while not self.stopping.is_set():
+            device = devices[n % len(devices)]
+            n += 1
+            value, nonce = f"soak-{k}-{n}", f"soak load {k}-{n}"
+            r = alice.call("propose", "POST", "/api/proposals", {
+                "intent": "soak: rename the home network", "targets": [device],
+                "changes": [{"path": SSID1, "value": value}], "rationale": nonce}, once=True)
+            pid = r.json()["proposal"]["id"] if r is not None and r.status_code == 201 else self._by_rationale(nonce)
+            if pid is None:
+                time.sleep(float(r.headers.get("retry-after") or 1) if r is not None else 1)
+                continue
+            with self.rec.lock:
+                self.rec.created[pid] = (device, value)
+            self._drive(pid, alice, approvers)
+
+    def _drive(self, pid: str, actor: Client, approvers: list[Client]) -> str:
+        """Approve and apply ``pid`` until it is past ``approved`` (or the load stops); its state."""
+        state = "?"
+        end = time.monotonic() + 120
+        while time.monotonic() < end:
+            got = actor.call("read_one", "GET", f"/api/proposals/{pid}")
+            if got is None or got.status_code != 200:
+                return state
+            p = got.json()["proposal"]
+            state = p["state"]
+            if state == "awaiting_approval":
+                for who in approvers:
+                    a = who.call("approve", "POST", f"/api/proposals/{pid}/approve",
+                                 {"comment": "soak", "hash": p["hash"]}, once=True)
+                    if a is not None and a.status_code == 200 and a.json()["proposal"]["state"] != state:
+                        break
+            elif state == "approved":
+                a = actor.call("apply", "POST", f"/api/proposals/{pid}/apply", once=True)
+                if a is not None and a.status_code not in (200, 503):
+                    with self.rec.lock:
+                        self.rec.refused[pid] = f"{a.status_code} {a.text[:300]}"
+                if a is None or a.status_code == 503:
+                    time.sleep(1)
+            elif state in ("draft", "validated", "previewed"):
+                # A submit an outage cut half-way: nothing finishes it (see docs/safety.md), and as a
+                # live proposal it would hold the device against every later one — withdrawn, counted.
+                c = actor.call("cancel", "POST", f"/api/proposals/{pid}/cancel", {"reason": "submit cut by an outage"},
+                               once=True)
+                if c is not None and c.status_code == 200:
+                    with self.rec.lock:
+                        self.rec.half_submitted.append(pid)
+                    return "cancelled"
+                time.sleep(1)
+            else:
+                return state
+        return state
+
+    def _by_rationale(self, nonce: str) -> str | None:
+        """The proposal a lost create made, if it made one (what an idempotency key would answer)."""
+        from sqlalchemy import select
+
+        from core.store.schema import ProposalRow
+
+        with self._reads.read() as s:
+            return s.scalar(select(ProposalRow.id).where(ProposalRow.rationale == nonce))
+
+    def campaigns(self, devices: list[str]) -> None:
+        """One campaign after another over ``devices``: create, approvals, start, followed to its end."""
+        dave = Client(self, "dave")
+        approvers = [Client(self, "bob"), Client(self, "carol")]
+        n = 0
+        while not self.stopping.is_set():
+            n += 1
+            name = f"soak-{n}"
+            r = dave.call("campaign", "POST", "/api/campaigns", {
+                "name": name, "target": {"devices": devices},
+                "changes": [{"path": SSID2, "value": f"soak-campaign-{n}"}],
+                "promotion": {"mode": "auto", "pause_s": 0}, "sweep_delay_s": 0,
+                "rate": {"initial_batch": 2, "max_batch": 4, "max_window": 2}}, once=True)
+            cid = r.json()["id"] if r is not None and r.status_code == 201 else self._campaign_named(dave, name)
+            if cid is None:
+                time.sleep(2)
+                continue
+            with self.rec.lock:
+                self.rec.campaigns.append(cid)
+            end = time.monotonic() + QUIET_END_S  # a campaign created is seen to its end, even past the load
+            while time.monotonic() < end:
+                st = dave.call("campaign", "GET", f"/api/campaigns/{cid}")
+                if st is None or st.status_code != 200:
+                    time.sleep(1)
+                    continue
+                c = st.json()
+                if c.get("terminal"):
+                    break
+                pstate = (c.get("proposal") or {}).get("state")
+                if pstate == "awaiting_approval":
+                    self._drive_approval(str(c["proposal"]["id"]), dave, approvers)
+                elif c.get("state") in ("created", "draft", "ready", "approved") and pstate == "approved":
+                    dave.call("campaign", "POST", f"/api/campaigns/{cid}/start", once=True)
+                time.sleep(1)
+
+    def _drive_approval(self, pid: str, actor: Client, approvers: list[Client]) -> None:
+        got = actor.call("read_one", "GET", f"/api/proposals/{pid}")
+        if got is None or got.status_code != 200:
+            return
+        p = got.json()["proposal"]
+        for who in approvers:
+            a = who.call("approve", "POST", f"/api/proposals/{pid}/approve", {"comment": "soak", "hash": p["hash"]},
+                         once=True)
+            if a is not None and a.status_code == 200:
+                return
+
+    @staticmethod
+    def _campaign_named(client: Client, name: str) -> str | None:
+        r = client.call("campaign", "GET", "/api/campaigns?limit=20")
+        if r is None or r.status_code != 200:
+            return None
+        return next((str(c["id"]) for c in r.json()["items"] if c.get("name") == name), None)
+
+    def chat(self, devices: list[str]) -> None:
+        sam = Client(self, "alice")
+        n = 0
+        while not self.stopping.is_set():
+            r = sam.call("chat", "POST", "/api/chat/threads", {"device_id": devices[n % len(devices)],
+                                                                "title": "soak"})
+            n += 1
+            if r is None or r.status_code != 201:
+                time.sleep(1)
+                continue
+            tid = r.json()["thread_id"]
+            sam.call("chat", "POST", f"/api/chat/threads/{tid}/messages",
+                     {"text": "the customer says the Wi-Fi drops every evening"}, stream=True)
+            with self.rec.lock:
+                self.rec.chat_turns += 1
+            time.sleep(2)
+
+    def reader(self, devices: list[str]) -> None:
+        bob = Client(self, "bob")
+        n = 0
+        paths = ["/api/proposals?limit=20", "/api/audit?limit=20"]
+        while not self.stopping.is_set():
+            path = paths[n % 2] if n % 3 else f"/api/devices/{devices[n % len(devices)]}"
+            bob.call("read", "GET", path, retry_s=0)
+            n += 1
+            time.sleep(0.1)
+
+    # ------------------------------------------------------------------ chaos
+    def chaos(self, until: float) -> None:
+        actions: dict[str, Callable[[], None]] = {"api": self._kill_api, "worker": self._kill_worker,
+                                                  "broker": self._kill_broker, "db": self._cut_db}
+        scale = min(1.0, max(0.3, self.minutes / 10))  # a short soak gets the same kinds, closer together
+        time.sleep(min(20.0, until / 6))
+        bag: list[str] = []
+        while self.rec.now() < until - 30 * scale and not self.stopping.is_set():
+            if not bag:  # every kind once per round, in a random order
+                bag = self.rng.sample(list(actions), len(actions))
+            name = bag.pop()
+            with self.rec.lock:
+                self.rec.chaos.append((self.rec.now(), name))
+            actions[name]()
+            time.sleep(self.rng.uniform(15, 40) * scale)
+
+    def _kill_api(self) -> None:
+        with self.rec.lock:
+            self.rec.api_down.append([self.rec.now(), 0.0])
+        self.api.proc.send_signal(signal.SIGKILL)
+        self.api.proc.wait(30)
+        time.sleep(self.rng.uniform(0.5, 2))
+        self.start_api()
+        with self.rec.lock:
+            self.rec.api_down[-1][1] = self.rec.now()
+
+    def _kill_worker(self) -> None:
+        assert self.worker is not None
+        self.worker.send_signal(signal.SIGKILL)
+        self.worker.wait(30)
+        time.sleep(self.rng.uniform(0.5, 2))
+        self.start_worker()
+
+    def _kill_broker(self) -> None:
+        assert self.broker is not None
+        self.broker.send_signal(signal.SIGKILL)
+        self.broker.wait(30)
+        time.sleep(self.rng.uniform(1, 3))
+        self.start_broker()
+
+    def _cut_db(self) -> None:
+        self.proxy.cut()
+        time.sleep(self.rng.uniform(1, 6))
+        self.proxy.restore()
+
+    # ------------------------------------------------------------------ run and check
+    def run(self) -> dict[str, Any]:
+        self.setup()
+        try:
+            d = self.devices
+            quarter = max(3, len(d) // 4)
+            mine = [d[0:quarter:2], d[1:quarter:2]]  # two proposers, disjoint devices
+            campaign_devices = d[quarter:quarter * 2]
+            threads = [threading.Thread(target=self.proposer, args=(k, devs), daemon=True)
+                       for k, devs in enumerate(mine)]
+            threads += [threading.Thread(target=self.campaigns, args=(campaign_devices,), daemon=True),
+                        threading.Thread(target=self.chat, args=(d[quarter * 2:],), daemon=True),
+                        threading.Thread(target=self.reader, args=(d,), daemon=True)]
+            self.rec.t0 = time.monotonic()
+            for t in threads:
+                t.start()
+            until = self.minutes * 60
+            chaos = threading.Thread(target=self.chaos, args=(until,), daemon=True)
+            chaos.start()
+            while self.rec.now() < until:
+                time.sleep(1)
+            self.stopping.set()
+            chaos.join(120)
+            for t in threads:
+                t.join(QUIET_END_S + 30)
+            return self.check(campaign_devices)
+        finally:
+            self.teardown()
+
+    def check(self, campaign_devices: list[str]) -> dict[str, Any]:
+        from sqlalchemy import func, select
+
+        from core.kernel.config import Settings
+        from core.store.schema import DeviceLockRow, ProposalRow
+        from gateward.runtime import build_runtime
+
+        rt = build_runtime(Settings(database_url=self.url))
+        try:
+            end = time.monotonic() + QUIET_END_S
+            while True:  # the quiet end: every process up, nothing cut, until nothing is in flight
+                with rt.store.read() as s:
+                    busy = s.scalar(select(func.count()).select_from(ProposalRow)
+                                    .where(ProposalRow.state.in_(EXECUTING))) or 0
+                    locks = s.scalar(select(func.count()).select_from(DeviceLockRow)) or 0
+                # a campaign still rolling when the load stops is in flight, not stuck (a loaded CI
+                # machine: one was 'running' at the first look); stuck is what the quiet end does not finish
+                rolling = [c for c, st in self._campaigns(rt).items() if st not in CAMPAIGN_ENDED]
+                if (not busy and not locks and not rolling) or time.monotonic() > end:
+                    break
+                time.sleep(1)
+            quiet_s = QUIET_END_S - max(0.0, end - time.monotonic())
+            with rt.store.read() as s:
+                rows = {r.id: r for r in s.execute(select(ProposalRow.id, ProposalRow.state, ProposalRow.updated_at))}
+                stuck = sorted(pid for pid, r in rows.items() if r.state in EXECUTING)
+                reasons: dict[str, int] = {}
+                for err in s.scalars(select(ProposalRow.error).where(ProposalRow.state == "denied")):
+                    key = str(err or "")[:160]
+                    reasons[key] = reasons.get(key, 0) + 1
+                self.denied = sorted(reasons.items(), key=lambda kv: -kv[1])[:3]
+                locks = s.scalar(select(func.count()).select_from(DeviceLockRow)) or 0
+                from core.audit import verify_chain
+
+                chain = verify_chain(s)
+            lost_created = sorted(pid for pid in self.rec.created if pid not in rows)
+            twin = rt.router.reader  # reads the device itself
+            from core.store import repo
+
+            with rt.store.read() as s:
+                devs = repo.get_devices(s, list({dev for dev, _ in self.rec.created.values()} | set(campaign_devices)))
+            last_done: dict[str, tuple[Any, str]] = {}
+            for pid, (dev, value) in self.rec.created.items():
+                r = rows.get(pid)
+                if r is not None and r.state == "done" and (dev not in last_done or r.updated_at > last_done[dev][0]):
+                    last_done[dev] = (r.updated_at, value)
+            lost_values = []
+            for dev, (_, value) in last_done.items():
+                got = twin(devs[dev]).read(devs[dev], [SSID1])[SSID1].value
+                if got != value:
+                    lost_values.append(f"{dev}: holds {got!r}, its last done proposal wrote {value!r}")
+            doubled = self._doubled(rt)
+            campaigns = self._campaigns(rt)
+        finally:
+            rt.close()
+        return self._report(rows, stuck, locks, chain, lost_created, lost_values, doubled, campaigns, quiet_s)
+
+    def _doubled(self, rt: Any) -> list[str]:
+        from executors.sim.twin import Twin
+
+        twin = Twin(self.url)
+        try:
+            counts: dict[tuple[str, str], int] = {}
+            since = 0
+            while True:
+                batch = twin.events(kinds=["set"], since_id=since, limit=5000)
+                if not batch:
+                    break
+                for e in batch:
+                    key = str(e.data.get("key") or "")
+                    if key.startswith("p-") and not key.endswith("-rb"):  # a proposal's own write, not a restore
+                        counts[(e.device_id, key)] = counts.get((e.device_id, key), 0) + 1
+                since = batch[-1].id
+        finally:
+            twin.close()
+        return [f"{dev} written {n}× by {key}" for (dev, key), n in sorted(counts.items()) if n > 1]
+
+    def _campaigns(self, rt: Any) -> dict[str, str]:
+        out = {}
+        svc = rt.campaigns
+        for cid in self.rec.campaigns:
+            try:
+                out[cid] = str(svc.status(cid)["state"])
+            except Exception as exc:  # a campaign the API acknowledged must be there
+                out[cid] = f"missing ({type(exc).__name__})"
+        return out
+
+    def _report(self, rows: dict[str, Any], stuck: list[str], locks: int, chain: Any, lost_created: list[str],
+                lost_values: list[str], doubled: list[str], campaigns: dict[str, str],
+                quiet_s: float) -> dict[str, Any]:
+        samples = self.rec.samples
+        answered = [s for s in samples if isinstance(s.status, int)]
+        unanswered = [s for s in samples if not isinstance(s.status, int)
+                      and not self.rec.api_was_down(s.t, s.took_s)]
+        reads = [s for s in answered if s.kind == "read" and s.status == 200]
+        last_minute_start = max(0.0, self.minutes * 60 - 60)
+        first = [s.took_s for s in reads if s.t < 60]
+        last = [s.took_s for s in reads if s.t >= last_minute_start]
+        states: dict[str, int] = {}
+        for pid in self.rec.created:
+            st = rows[pid].state if pid in rows else "missing"
+            states[st] = states.get(st, 0) + 1
+        finished = [c for c, st in campaigns.items() if st in CAMPAIGN_ENDED]
+        return {
+            "minutes": self.minutes, "requests": len(samples),
+            "status_500": sum(1 for s in answered if isinstance(s.status, int) and s.status >= 500 and s.status != 503),
+            "status_503": sum(1 for s in answered if s.status == 503),
+            "unanswered": len(unanswered), "unanswered_examples": [f"{s.kind} at {s.t:.1f}s: {s.status}"
+                                                                   for s in unanswered[:5]],
+            "proposals": len(self.rec.created), "proposal_states": states,
+            "lost": len(lost_created) + len(lost_values), "lost_detail": (lost_created + lost_values)[:10],
+            "doubled": len(doubled), "doubled_detail": doubled[:10],
+            "stuck": len(stuck) + len(campaigns) - len(finished), "stuck_detail": stuck[:10] + [
+                f"campaign {c}: {st}" for c, st in campaigns.items() if c not in finished][:10],
+            "locks_held": locks, "audit_ok": bool(chain.ok), "audit_events": int(chain.count),
+            "audit_first_broken": chain.first_broken_seq,
+            "campaigns": len(campaigns),
+            "campaigns_denied": sum(1 for st in campaigns.values() if st == "denied"),
+            "campaigns_completed": sum(1 for st in campaigns.values() if st == "completed"),
+            "denied_reasons": [f"{n}× {why}" for why, n in self.denied],
+            "answers": self._answers(),
+            "half_submitted": len(self.rec.half_submitted),
+            "applies_refused": len(self.rec.refused),
+            "applies_refused_examples": [f"{pid} ({rows[pid].state if pid in rows else 'missing'}): {why}"
+                                         for pid, why in list(self.rec.refused.items())[:5]],
+            "chat_turns": self.rec.chat_turns, "chaos": [f"{t:.0f}s {what}" for t, what in self.rec.chaos],
+            "kills": {k: sum(1 for _, w in self.rec.chaos if w == k) for k in ("api", "worker", "broker", "db")},
+            "read_p99_first_minute_ms": round(percentile(first, 99) * 1e3, 1) if first else None,
+            "read_p99_last_minute_ms": round(percentile(last, 99) * 1e3, 1) if last else None,
+            "reads_first_minute": len(first), "reads_last_minute": len(last), "quiet_end_s": round(quiet_s, 1),
+            "home": str(self.home),
+        }
+
+    def _answers(self) -> dict[str, int]:
+        """How many requests of each kind got each answer (``apply 409``, ``read ConnectError``…)."""
+        out: dict[str, int] = {}
+        for smp in self.rec.samples:
+            key = f"{smp.kind} {smp.status}"
+            out[key] = out.get(key, 0) + 1
+        return dict(sorted(out.items()))
+
+    def teardown(self) -> None:
+        self.stopping.set()
+        if self._reads is not None:
+            self._reads.dispose()
+        with contextlib.suppress(Exception):
+            self.proxy.restore()
+        for proc in (self.worker, self.broker, self.api.proc if self.api is not None else None):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(40)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        with contextlib.suppress(Exception):
+            self.proxy.close()
+        from sqlalchemy import text
+
+        with contextlib.suppress(Exception), self._admin.begin() as c:
+            c.execute(text(f'DROP SCHEMA "{self.schema}" CASCADE'))
+        with contextlib.suppress(Exception):
+            self._admin.dispose()
+
+
+def soak(minutes: float, *, seed: int = 7, homes: int = 60) -> BenchResult:
+    report = Soak(minutes, seed=seed, homes=homes).run()
+    metrics = {k: float(v) for k, v in report.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+               and v is not None}
+    metrics["audit_ok"] = 1.0 if report["audit_ok"] else 0.0
+    rows = [(k, json.dumps(v) if isinstance(v, (list, dict)) else str(v)) for k, v in report.items()]
+    return BenchResult(name="soak", metrics=metrics, params={"minutes": minutes, "seed": seed, "homes": homes},
+                       rows=rows)

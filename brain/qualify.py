@@ -1,0 +1,171 @@
+"""A draft measured against the request it came from: the right thing, conditional, at its time.
+
+Why a gate in the planner: policy and approval judge whether a change is *allowed*; nothing judged
+whether it is *what was asked*. A rename asked for "the 5 GHz one" that renames every band, a
+channel asked for "the 2.4" drafted on the 5 GHz radio, a reboot asked for "at 4 in the morning"
+drafted to run now — each passes every gate. Here the draft is compared with the typed request
+(:class:`brain.understanding.request.Request`) before it is shown:
+
+* **conformance** — the draft touches only the bands and the SSID role asked for, sets the value
+  asked for, and nothing the agent excluded; otherwise a question, nothing drafted;
+* **conditions** — each is read now (the device's values, its neighbours as stored, its presence):
+  false → an answer that says why nothing is needed, with the fact; true → the draft carries it as a
+  :class:`core.kernel.models.Precondition`, which the lifecycle reads again when the write starts;
+* **schedule** — the draft carries ``not_before``; the read-back names it; the worker starts it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from brain import roles
+from brain.plan import Plan
+from brain.tools import RadioInfo, ReadArgs, ToolContext, call_tool, radios_from_values
+from brain.understanding import checker
+from brain.understanding.request import Condition, Request
+from core import localtime, preconditions
+from core.kernel.models import Precondition, ProposalDraft
+
+Evidence_ = dict[str, dict[str, Any]]
+_RADIO = re.compile(r"^Device\.WiFi\.Radio\.(\d+)\.")
+_SSID = re.compile(r"^Device\.WiFi\.(?:SSID|AccessPoint)\.(\d+)\.")
+_LEAF = {"channel": "Channel", "width": "OperatingChannelBandwidth", "power": "TransmitPower", "band_enable": "Enable"}
+
+
+def _values(ev: Evidence_, key: str) -> dict[str, Any]:
+    return dict(((ev.get(key) or {}).get("data") or {}).get("values", {}))
+
+
+def apply(ctx: ToolContext, req: Request | None, plan: Plan, ev: Evidence_) -> Plan:
+    """``plan`` with the request's qualifiers applied, or the question/answer that replaces it."""
+    if req is None or plan.outcome != "change" or plan.draft is None:
+        return plan
+    zone = localtime.zone(ctx.device.region)
+    problem = conform(ctx, req, plan.draft, ev)
+    if problem is not None:
+        return Plan(outcome="question", finding="not_as_asked", text=(
+            f"I will not draft that: {problem}. You asked to {checker.readback(req, zone)}. "
+            "Say how you want it and I will draft exactly that."), data={"suggested": None})
+    pre: list[Precondition] = []
+    for c in req.conditions:
+        precondition = to_precondition(ctx, c, plan.draft, ev)
+        ok, fact = evaluate(ctx, precondition)
+        if not ok:
+            return Plan(outcome="answer", finding="condition_false", text=(
+                f"Nothing to do: you asked to {checker.readback(req, zone)}, and that condition does not hold "
+                f"now — {fact}. Nothing was drafted."), data={"facts": [fact]})
+        pre.append(precondition)
+    draft = plan.draft.model_copy(update={
+        "not_before": req.schedule.not_before if req.schedule is not None else None,
+        "preconditions": pre, "readback": checker.readback(req, zone)[:2000]})
+    text = plan.text
+    if req.schedule is not None:
+        at = req.schedule.not_before.astimezone(zone)
+        text += f" — scheduled: not before {at:%a %d %b %H:%M} local ({req.schedule.zone})"
+        if req.schedule.assumed:
+            text += f"; {req.schedule.assumed}"
+    if pre:
+        text += " — " + "; ".join(c.text for c in pre) + " (checked now, and again when the write starts)"
+    return plan.model_copy(update={"draft": draft, "text": text})
+
+
+# ---------------------------------------------------------------------------- conformance
+def conform(ctx: ToolContext, req: Request, d: ProposalDraft, ev: Evidence_) -> str | None:
+    """Why ``d`` is not what ``req`` asks for, or None."""
+    radios = {r.index: r.band for r in radios_from_values(_values(ev, "radios"))}
+    touched_bands = {radios.get(int(m.group(1))) for c in d.changes if (m := _RADIO.match(c.path))}
+    touched_bands.discard(None)
+    if req.target.bands and touched_bands - set(req.target.bands):
+        return (f"it would change the {', '.join(sorted(b for b in touched_bands if b))} radio, and you limited the "
+                f"request to {', '.join(req.target.bands)}")
+    for word in req.exclusions:
+        low = word.lower()
+        if any(b and b.lower() in low for b in touched_bands):
+            return f"it would touch {word}, which you asked me to leave alone"
+    if req.action in _LEAF and "value" in req.values:
+        leaf = _LEAF[req.action]
+        hit = [c for c in d.changes if c.path.endswith("." + leaf) and _RADIO.match(c.path)]
+        if hit and all(str(c.value) != str(req.values["value"]) for c in hit):
+            return f"it sets {hit[0].path} to {hit[0].value}, not the {req.values['value']} you asked for"
+    if req.action in ("ssid", "passphrase", "ssid_enable") or req.target.ssid_role:
+        return _conform_ssids(ctx, req, d, ev)
+    return None
+
+
+def _conform_ssids(ctx: ToolContext, req: Request, d: ProposalDraft, ev: Evidence_) -> str | None:
+    indices = {int(m.group(1)) for c in d.changes if (m := _SSID.match(c.path))}
+    if not indices:
+        return None
+    known = ssid_facts(ctx, ev)
+    if not known:
+        return None
+    wanted = {s.index for s in roles.pick(known, req.target.ssid_role, list(req.target.bands))}
+    extra = indices - wanted
+    if extra:
+        names = ", ".join(f"\u201c{s.name}\u201d" for s in known if s.index in extra)
+        return f"it would change {names}, which is not the {req.target.ssid_role or 'primary'} network asked for"
+    for word in req.exclusions:
+        role = "guest" if re.search(r"guest|gast|gäste|invit", word, re.I) else None
+        if role and any(s.index in indices and s.role == role for s in known):
+            return f"it would touch {word}, which you asked me to leave alone"
+    return None
+
+
+def ssid_facts(ctx: ToolContext, ev: Evidence_) -> list[roles.SsidInfo]:
+    """The gateway's SSIDs with band and role, read once per turn into the evidence."""
+    if "ssid_roles" not in ev:
+        r = call_tool(ctx, "read_parameters", ReadArgs(paths=["Device.WiFi.SSID.", "Device.WiFi.AccessPoint."])
+                      .model_dump())
+        ev["ssid_roles"] = {"name": r.name, "ok": r.ok, "summary": r.summary, "data": r.data}
+    radios = radios_from_values(_values(ev, "radios"))
+    return roles.ssids(_values(ev, "ssid_roles"), radios)
+
+
+# ---------------------------------------------------------------------------- conditions
+def to_precondition(ctx: ToolContext, c: Condition, d: ProposalDraft, ev: Evidence_) -> Precondition:
+    text = checker.condition_text(c)
+    radios = radios_from_values(_values(ev, "radios"))
+    band: str | None = c.band or _draft_band(d, radios)
+    paths: list[str] = list(preconditions.PATHS.get(c.fact, []))
+    if c.fact in ("channel", "band_enabled", "power"):
+        radio = next((r for r in radios if r.band == band), None)
+        leaf = {"channel": "Channel", "band_enabled": "Enable", "power": "TransmitPower"}[c.fact]
+        if radio is not None:
+            paths = [f"Device.WiFi.Radio.{radio.index}.{leaf}"]
+    elif c.fact == "ssid_enabled":
+        guest = roles.pick(ssid_facts(ctx, ev), "guest", [band] if c.band and band else [])
+        paths = [f"Device.WiFi.SSID.{s.index}.Enable" for s in guest[:1]]
+    return Precondition(fact=c.fact, expect=c.expect, value=c.value,
+                        band=band if c.fact == "neighbour_on_channel" else None, paths=paths, text=text[:300])
+
+
+def _draft_band(d: ProposalDraft, radios: list[RadioInfo]) -> str | None:
+    """The band of the first radio the draft changes."""
+    for ch in d.changes:
+        m = _RADIO.match(ch.path)
+        if m is not None:
+            found = next((r.band for r in radios if r.index == int(m.group(1))), None)
+            if found:
+                return found
+    return None
+
+
+def evaluate(ctx: ToolContext, c: Precondition) -> tuple[bool, str]:
+    """Whether ``c`` holds now, read as the lifecycle will read it when the write starts."""
+    values: dict[str, Any] = {}
+    online: bool | None = None
+    heard: list[dict[str, Any]] = []
+    if c.fact == "online":
+        pres = ctx.reader.presence(ctx.device)
+        online = bool(pres.online and pres.reachable)
+    elif c.fact == "neighbour_on_channel":
+        with ctx.runtime.store.read() as s:
+            heard = preconditions.stored_neighbours(s, ctx.device.id)
+    else:
+        paths = preconditions.read_paths(c)
+        if paths:
+            r = call_tool(ctx, "read_parameters", ReadArgs(paths=paths).model_dump())
+            values = {k: (v.get("value") if isinstance(v, dict) else v) for k, v in
+                      ((r.data or {}).get("values") or {}).items()}
+    return preconditions.holds(c, values, online, heard)

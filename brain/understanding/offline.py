@@ -1,0 +1,634 @@
+"""The offline understander: a support message → a :class:`~brain.understanding.request.Request`.
+
+Order matters, and is the point of this module. Qualifiers are *found* first, on the whole message
+— a reference to the last turn, the scope, times, conditions — and their words are taken out; only
+then is the rest read for the action (``brain.understanding.clauses`` / ``.actions`` / ``.intent``),
+so "restart it at 4 in the morning" can never become "channel 4" and "switch to 11 unless a
+neighbour sits there" is a channel change *with* a condition. Each qualifier is then read into its
+typed form, or listed as unplaced. The planner never sees a message that was half read: the checker
+(``brain.understanding.checker``) turns any unplaced part of a change into a question.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from rapidfuzz import fuzz, process
+
+from brain.plan import Intent
+from brain.understanding import checker, clauses, conditions, references, scope, targets, when, words
+from brain.understanding.actions import ExplicitRequest, parse
+from brain.understanding.intent import FOREIGN_ACCOUNT, QUOTED, classify, extract_ssid
+from brain.understanding.lexicon import OFF_AND_ON
+from brain.understanding.request import Act, Action, Band, Reference, Request, Schedule, Target, Unplaced
+from core.kernel.models import Scalar
+
+_I = re.IGNORECASE
+_SECRET = re.compile(r"\[secret:\d+\]")
+_QUOTED = re.compile(r"[\"“”„«»][^\"“”„«»]{1,128}[\"“”„«»]|(?<!\w)'[^']{1,128}'(?!\w)|\[secret:\d+\]")
+# A bare "switch/move/put it to 11": a channel when the message (or the last request) is about the air.
+_BARE_TO = re.compile(r"\b(switch|move|put|change|go|set|sit|be|stay|stick|pop|bung|wechsl?\w*|stell\w*|setz\w*|"
+                      r"geh\w*|passe[rz]?|"
+                      r"mets|mettre|bascule\w*|cambia\w*|pon\w*|mueve\w*|pasa\w*)\b(?:[^.;!?\d]|\d(?:\.\d)?GHz){0,25}?"
+                      r"\b(to|on|auf|sur|à|a|al|en|onto)\s+"
+                      r"(?:le |la |el |den |die |das |the |channel |kanal |canal )?(\d{1,3})\b"
+                      r"(?![.,]?\d|\s*(%|mhz|ghz|s\b|sec|min|h\b|uhr|heures?|horas?|[kmg]bit|[kmg]b|[kmg]bps|mbit|"
+                      r"gbit|€|eur|euros?|dollars?|\$|users?|devices?|geräte|appareils|equipos|clients?))", _I)
+_AIRISH = re.compile(r"\b(channel|kanal|canal|neighbou?r\w*|nachbar\w*|voisin\w*|vecin\w*|wi-?fi|wlan|2\.4GHz|5GHz|"
+                     r"6GHz|interference|störung|interférence|interferencia)\b", _I)
+# What a request must not touch: "not the guest network", "leave the 2.4 alone", "except the 5 GHz".
+_EXCLUDE = re.compile(r"\b(but not|not|except( for)?|apart from|leave|without|nicht|außer|ohne|lass\w*|pas|sauf|"
+                      r"laisse\w*|sans|no|excepto|salvo|menos|deja\w*|sin)\b\s+"
+                      r"(?P<what>(the |la |le |l'|l’|el |das |den |die |les |los )?"
+                      r"(guest\w*|gäste\w*|gast\w*|invité\w*|invitad\w*|2\.4GHz|5GHz|6GHz|main|primary|haupt\w*|"
+                      r"principal\w*)(\s+(one|network|wi-?fi|wlan|netz\w*|réseau|red|band|bande|banda))?)"
+                      r"(\s+(alone|in ruhe|tranquille|en paz|as it is|so wie es ist))?", _I)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the understander may know besides the text: the clock, the device's zone, and the last
+    request of the thread (a correction amends it; a confirmation answers it)."""
+
+    now: datetime
+    zone: ZoneInfo
+    after_draft: bool = False
+    previous: Request | None = None
+    is_job: bool = False
+
+
+@dataclass
+class Understood:
+    """The typed request and the text the planner's matchers read (qualifiers taken out)."""
+
+    request: Request
+    text: str
+    heard: clauses.Heard | None
+
+
+def understand(text: str, ctx: Context) -> Understood:
+    """Read ``text`` (secrets already masked) whole."""
+    if ctx.is_job or not text.strip():
+        return Understood(Request(act="empty" if not text.strip() else "diagnose",
+                                  intent=str(classify(text, is_job=ctx.is_job))), text, None)
+    ref = references.find(text, after_draft=ctx.after_draft)
+    if ref is None and not ctx.after_draft and ctx.previous is not None and ctx.previous.action is not None:
+        # "je voulais dire la 2,4" after the planner asked about the request: a correction of that request
+        marked = references.find(text, after_draft=True)
+        ref = marked if marked is not None and marked.kind == "correct" else None
+    if ref is not None and ref.kind in ("confirm", "cancel"):
+        return Understood(Request(act="reference", refers_to=ref), text, None)
+    lang = words.language(text)
+    match = targets.normalise_bands(words.for_matching(text))
+    unplaced: list[Unplaced] = []
+    taken: list[tuple[int, int]] = []
+
+    # values in quotes (an SSID, a passphrase) are never read as a scope, a time or a condition
+    quoted = [m.span() for m in _QUOTED.finditer(match)]
+    sc = scope.find(_blank(match, quoted))
+    # times in clauses that describe (a symptom, what the customer says) are context, not a schedule
+    w = when.find(_blank(match, _descriptions(match) + quoted), ctx.now, ctx.zone, lang)
+    if (w.schedule is None and w.unplaced and w.spans
+            and _PAST.search(match[max(0, min(a for a, _ in w.spans) - 25):min(a for a, _ in w.spans)])):
+        w = when.When(immediate=w.immediate, now_spans=w.now_spans)  # "dead since early today": when it began
+    repeating: str | None = None
+    if w.schedule is not None and _RECURRENCE.search(match[max(0, min(a for a, _ in w.spans) - 20):
+                                                          max(b for _, b in w.spans) + 10]):
+        repeating = w.schedule.words  # refused below if the message asks for an operation, else context
+        w = when.When(immediate=w.immediate, now_spans=w.now_spans, spans=w.spans)
+    if w.schedule is not None and w.schedule.assumed == when.SAME_TIME_ASSUMED and (
+            ctx.previous is None or ctx.previous.schedule is None):
+        # "Sunday, same time" with no earlier time to take it from
+        unplaced.append(Unplaced(words=w.schedule.words, kind="time", why="the same time as what? No time was given"))
+        w = when.When(immediate=w.immediate, now_spans=w.now_spans, spans=w.spans)
+    taken += w.spans
+    unplaced += w.unplaced
+    # Conditions are found before the action is read (their words are not the action's) and read
+    # after it (a condition names its fact relative to the action: "unless a neighbour sits there").
+    found = conditions.find(_blank(match, taken + quoted), action=None, value=None, band=None)
+    taken += found.spans
+    # "now" inside a condition ("if it is now on 6") describes the device, not when to act
+    now_said = [sp for sp in w.now_spans if not any(a <= sp[0] < b for a, b in found.spans)]
+    taken += now_said
+    if now_said and w.schedule is not None:
+        unplaced.append(Unplaced(words=w.schedule.words, kind="time", why="both 'now' and a later time were said"))
+    excl = [m for m in _EXCLUDE.finditer(_blank(match, taken)) if not _negates_action(match, m)]
+    taken += [m.span() for m in excl]
+    core = _squash(_blank(match, taken))
+
+    heard = clauses.heard(core)
+    op_text = heard.text
+    intent = classify(op_text) if op_text else Intent.UNKNOWN
+    req = parse(op_text) if intent == Intent.REQUEST else None
+    if req is None and op_text:
+        bare = _BARE_TO.search(op_text)
+        about_air = _AIRISH.search(match) or (ctx.previous is not None and ctx.previous.action == "channel")
+        if bare and about_air and intent in (Intent.UNKNOWN, Intent.WIFI, Intent.REQUEST):
+            b = targets.band_in(op_text)
+            req = ExplicitRequest(action="channel", band=b if b != "6GHz" else None, value=int(bare.group(3)))
+            intent = Intent.REQUEST
+            op_text = f"{op_text} [channel {req.value}]"
+    if req is None and intent not in _OPERATIONS and found.spans:
+        # "if the transmit power is below 50 %, turn it up to 100 %": the object is named in the condition
+        named = " ".join(_without_numbers(match[a:b]) for a, b in found.spans)
+        req = parse(f"{named} {op_text}")
+        if req is not None:
+            intent = Intent.REQUEST
+    action, values, servers = _action(intent, req, text, op_text)
+    if repeating is not None and action is not None:
+        unplaced.append(Unplaced(words=repeating, kind="time",
+                                 why="a repeating schedule: I can schedule one change, not a series"))
+    # read the conditions now that the action is known
+    conds = conditions.find(_blank(match, quoted), action=action, value=values.get("value"),
+                            band=req.band if req else None)
+    unplaced += conds.unplaced
+    if sc.kind == "fleet" and sc.this_too and action is not None:
+        unplaced.append(Unplaced(words=sc.words, kind="scope", why=(
+            "this gateway and others in one request: I can change this one now and draft a campaign for the "
+            "others, one at a time — say which first")))
+    has_op = parse(core) is not None or classify(core) in _OPERATIONS
+    unplaced += _unplaced_requests(core, match, [match[a:b] for a, b in found.spans], lang, has_op)
+    bands, kept = _bands_of_action(core)
+    if not bands and req is not None and req.band is not None:
+        bands = [req.band]  # named in a condition ("if the 2.4 GHz power is below 50 %, raise it")
+    role = targets.role_in(core) or (targets.role_in(match) if action == "ssid_enable" else None)
+    tgt = Target(bands=bands if not targets.all_bands(core) else [], ssid_role=role,
+                 words=" ".join(dict.fromkeys([*bands, *(["all bands"] if targets.all_bands(core) else [])])))
+    act = _act(heard, action, intent)
+    request = Request(act=act, action=action, intent=str(intent), topics=list(heard.answers), values=values,
+                      servers=servers, target=tgt, scope=sc, conditions=conds.conditions, schedule=w.schedule,
+                      immediate=bool(now_said),
+                      exclusions=[*(_ARTICLE.sub("", m.group("what")).strip() for m in excl), *kept],
+                      refers_to=ref, unplaced=unplaced, source="offline")
+    prev = ctx.previous
+    correcting = ref is not None and ref.kind == "correct"
+    if prev is not None and prev.action is not None and (correcting or (
+            ctx.after_draft and act in ("diagnose", "empty")
+            and (not request.qualified or request.intent == str(Intent.UNKNOWN)))):
+        # a correction ("actually make that 44", "typo, it's Meyer-Family") or a bare value answering the
+        # draft: the earlier request with what this message names replaced — planned as that request
+        if correcting and request.action is None and op_text:
+            # "non pardon, active-le plutôt" after "turn the guest network off": the on/off on the object
+            # the corrected request named (a number is the bare value's, below)
+            obj = clauses.object_words(checker.render(prev))
+            again = parse(f"{obj} {op_text}") if obj else None
+            if again is not None and again.action == prev.action and isinstance(again.value, bool):
+                request = request.model_copy(update={"action": again.action,
+                                                     "values": {**request.values, "value": again.value}})
+        amended = amend(prev, request) if (request.action or request.values or request.qualified) else None
+        if amended is None or amended.values == prev.values:
+            amended = _bare_value(amended or prev, match, text) or amended
+        if amended is not None and (correcting or amended != prev):
+            # the correction's own words ("make that 44 instead") are the amendment, not a further request
+            amended = amended.model_copy(update={"refers_to": ref or Reference(kind="correct", words=text[:100]),
+                                                 "unplaced": [u for u in request.unplaced if u.kind != "request"]})
+            at = amended.schedule
+            if at is not None and at.not_before <= ctx.now:  # "finalement ce soir, même heure" after a 4 am one
+                local = at.not_before.astimezone(ctx.zone)
+                amended = amended.model_copy(update={"schedule": None, "unplaced": [*amended.unplaced, Unplaced(
+                    words=at.words, kind="time", why=f"{local:%H:%M} on {local:%a %d %b} local has already passed")]})
+            return Understood(amended, checker.render(amended), heard)
+    text_out = core if act != "question" else heard.text
+    if act == "change" and request.action in _RENDERED:
+        own = parse(core)
+        if own is None or own.action != request.action or own.value != request.values.get("value"):
+            # the action was read with the help of a condition or a bare "to 11": plan exactly that
+            text_out = checker.render(request)
+    return Understood(request, text_out, heard)
+
+
+# A piece that keeps something as it is: "the 2.4 keeps its current name", "das 5er bleibt wie es ist",
+# "ne touche pas au 2,4", "la de 2,4 se queda igual".
+_KEEP = re.compile(r"\b(keeps?|stays?|remains?|leave|untouched|unchanged|as it is|alone|bleibt|bleiben|lass\w*|"
+                   r"unverändert|so wie es ist|wie es ist|garde\w*|reste\w*|ne touche pas|touche pas|laisse\w*|"
+                   r"tel quel|inchangé\w*|se queda\w*|se quede|queda igual|deja\w*|sin cambios|igual|como está|"
+                   r"(ne )?bouge pas|(ne )?change pas|on n'y touche pas|don'?t touch|do not touch|hands off|"
+                   r"nicht anfassen|rühr\w* nicht|nicht ändern|no (lo |la )?toques|no (se )?cambia|"
+                   r"no la cambies)\b", _I)
+
+
+def _bands_of_action(core: str) -> tuple[list[Band], list[str]]:
+    """The bands the request is limited to — those of the pieces that ask for the action — and the
+    bands another piece keeps as they are (exclusions)."""
+    asked: list[Band] = []
+    kept: list[str] = []
+    for piece in _PIECE.split(core):
+        p = (piece or "").strip()
+        found = targets.bands_in(p)
+        if not found:
+            continue
+        if _KEEP.search(p):
+            kept += [b for b in found if b not in kept]
+        else:
+            asked += [b for b in found if b not in asked]
+    return [b for b in asked if b not in kept], kept
+
+
+_RENDERED = ("channel", "width", "power", "band_enable", "ssid_enable", "dns", "inform_interval", "reboot")
+
+
+def _action(intent: Intent, req: ExplicitRequest | None, text: str,
+            op_text: str) -> tuple[Action | None, dict[str, Scalar], list[str]]:
+    values: dict[str, Scalar] = {}
+    if req is not None:
+        if req.value is not None:
+            values["value"] = req.value
+        return req.action, values, list(req.servers)
+    if intent in (Intent.SSID, Intent.CREDENTIALS):
+        ssid = extract_ssid(text)
+        if ssid is not None:
+            values["ssid"] = ssid
+        if intent == Intent.CREDENTIALS:
+            refs = _SECRET.findall(text)
+            if refs:
+                values["passphrase"] = refs[0]
+        return "ssid", values, []
+    if intent == Intent.PASSPHRASE:
+        refs = _SECRET.findall(text)
+        if refs:
+            values["passphrase"] = refs[0]
+        return "passphrase", values, []
+    return None, values, []
+
+
+def _act(heard: clauses.Heard, action: str | None, intent: Intent) -> Act:
+    if heard.acknowledged is not None:
+        return "acknowledge"
+    if action is not None and not heard.read_only:
+        return "change"
+    if heard.answers and not heard.text:
+        return "question"
+    if heard.answers or heard.read_only:
+        return "question" if not heard.text else "diagnose"
+    return "diagnose" if heard.text else "empty"
+
+
+def amend(previous: Request, new: Request) -> Request:
+    """The previous request with what the correction names replaced (its value, band, target, time or
+    conditions); everything it does not name is kept."""
+    update: dict[str, object] = {"refers_to": new.refers_to, "unplaced": new.unplaced, "source": new.source}
+    if new.action is not None and new.action != previous.action:
+        return new  # a different action: the correction replaces the request
+    if new.values:
+        update["values"] = {**previous.values, **new.values}
+    if new.servers:
+        update["servers"] = new.servers
+    if new.target.bands or new.target.ssid_role:
+        update["target"] = new.target
+    if new.schedule is not None or new.immediate:
+        update["schedule"], update["immediate"] = _same_time(previous, new.schedule), new.immediate
+    if new.conditions:
+        update["conditions"] = new.conditions
+    return previous.model_copy(update=update)
+
+
+def _same_time(previous: Request, schedule: Schedule | None) -> Schedule | None:
+    """"samedi soir, même heure": the new day at the time of day the corrected request had."""
+    before = previous.schedule
+    if schedule is None or before is None or not when.SAME_TIME.search(schedule.words):
+        return schedule
+    zone = ZoneInfo(schedule.zone)
+    old, new = before.not_before.astimezone(zone), schedule.not_before.astimezone(zone)
+    at = datetime.combine(new.date(), old.time(), zone)
+    return schedule.model_copy(update={"not_before": at.astimezone(UTC), "assumed": None})
+
+
+_NUMBER = re.compile(r"(?<![\d.])(\d{1,5})(?![\d.])"
+                     r"(?!\s*-?\s*(?:GHz|g\b|h\b|uhr|am|pm|heures?|horas?|o'?clock)|:\d)", _I)
+_TOKEN = re.compile(r"[\w][\w'’.-]*[\w]|\w", re.UNICODE)
+
+
+def _bare_value(previous: Request, match: str, text: str) -> Request | None:
+    """The one value a correction gives: a single number for a numeric action; for a name, the quoted
+    text, else the token closest to the name it corrects ("it's Meyer-Family with a y" → Meyer-Family);
+    for DNS, the addresses it names in place of as many of the earlier ones ("I meant 9.9.9.9")."""
+    if previous.action == "dns":
+        new = [a.group(0) for a in clauses.ADDRESS.finditer(text) if a.group(0) not in previous.servers]
+        if new and (len(new) == len(previous.servers) or len(previous.servers) <= 1):
+            return previous.model_copy(update={"servers": list(dict.fromkeys(new))})
+        return None
+    if previous.action in ("channel", "power", "inform_interval", "width"):
+        old = str(previous.values.get("value", "")).removesuffix("MHz")
+        nums = list(dict.fromkeys(n for n in _NUMBER.findall(match) if n != old))  # "11, not 6": the new one
+        if len(nums) == 1:
+            value: Scalar = f"{nums[0]}MHz" if previous.action == "width" else int(nums[0])
+            return previous.model_copy(update={"values": {**previous.values, "value": value}})
+        return None
+    if previous.action == "ssid" and previous.values.get("ssid"):
+        quoted = QUOTED.search(text)  # never the apostrophe of "c'est", "l'invité", "qu'il"
+        if quoted:
+            value = quoted.group(1).strip()
+        else:
+            old = str(previous.values["ssid"])
+            hit = process.extractOne(old, _TOKEN.findall(text), scorer=fuzz.ratio, score_cutoff=60)
+            if hit is None or hit[0] == old:
+                return None
+            value = str(hit[0])
+        return previous.model_copy(update={"values": {**previous.values, "ssid": value}})
+    return None
+
+
+_RECURRENCE = re.compile(r"\b(every|each|always|usually|often|jeden|jede|jeder|immer|meistens|oft|chaque|tous les|"
+                         r"toutes les|toujours|souvent|cada|todas las|todos los|siempre|a menudo|since|seit|depuis|"
+                         r"desde|ago|vor|il y a|hace|last|letzte\w*|dernier|dernière|pasad[oa])\b|"
+                         r"\b(evenings|nights|mornings|weekends|abends|nachts|le soir|la nuit|por las noches|"
+                         r"por las tardes)\b", _I)
+
+
+# A clause that asks for something (even without "please"): it starts with a verb of doing.
+_IMPERATIVE = re.compile(r"^\W*(please\s+|pls\s+|bitte\s+|kindly\s+)?(fix|sort|solve|handle|repair|do|make|set|put|"
+                         r"change|switch|move|turn|restart|reboot|rename|call|give|use|go|get|try|schedule|plan|"
+                         r"mach|reparier|beheb|lös|stell|setz|änder|schalt|starte|benenn|nimm|gib|versuch|"
+                         r"répare|règle|fais|mets|change|passe|bascule|redémarre|renomme|utilise|essaie|"
+                         r"arregla|soluciona|haz|pon|cambia|pasa|reinicia|renombra|usa|intenta|programa)\w*\b", _I)
+
+
+_PAST = re.compile(r"\b(since|ever since|until|till|from|seit|bis|depuis|jusqu'à|desde|hasta|ago|vor|il y a|hace)\b",
+                   _I)
+
+
+# "tomorrow after 20:00 works for them", "ab 22 Uhr passt ihnen", "demain soir leur convient": a time that suits
+_SUITS = re.compile(r"\b(works for|suits|is fine for|is ok for|okay for|passt (ihnen|ihm|ihr|uns|mir)|geht für|"
+                    r"(leur|lui|nous|me) convient|(les|le|nos|me) (va|viene) bien|les conviene|le conviene)\b", _I)
+
+
+def _descriptions(text: str) -> list[tuple[int, int]]:
+    """The spans of clauses that describe rather than ask (no request mood, no operation, no imperative):
+    their times say when a symptom happens, not when to act."""
+    out: list[tuple[int, int]] = []
+    pos = 0
+    for part in [x for c in clauses.split_clauses(text) for x in re.split(r"\s[-–—]\s", c)]:
+        at = text.find(part, pos)
+        if at < 0:
+            continue
+        pos = at + len(part)
+        if clauses.act_of(part) == "report" and not _SUITS.search(part):
+            out.append((at, at + len(part)))  # "mornings are fine": when it works, not when to act
+            continue
+        if clauses.act_of(part) in ("request", "negation", "heading") or _IMPERATIVE.search(part):
+            continue
+        if when.VAGUE.search(part):
+            continue  # "but later, not now": a time to ask about, not a description
+        if references.correcting(part):
+            continue  # "actually make it 3am instead": a correction qualifies the request it amends
+        if when.TIME_OPENER.search(part) and not _RECURRENCE.search(part):
+            continue  # "tomorrow after 20:00 works for them": a time qualifying the request
+        if parse(part) is not None or classify(part) in (Intent.SSID, Intent.PASSPHRASE, Intent.CREDENTIALS,
+                                                         Intent.REQUEST):
+            continue
+        words = when.without_times(part)
+        words = re.sub(r"\b(please|pls|bitte|svp|stp|por favor|thanks|danke|merci|gracias|it|es|le|la|lo|"
+                       r"then|dann|puis|luego|ok|okay|but|aber|mais|pero|and|und|et|y|at|um|à|a|las|the|do|"
+                       r"that|das|ça|eso|so|also|alors|entonces|instead|lieber|plutôt|mejor|erst|only|just|nur|"
+                       r"seulement|solo|sólo|ab|nach|after|before|vor|avant|après|dès|antes|después|desde|until|bis|"
+                       r"hasta|jusqu|not|nicht|pas|no|no earlier than|frühestens|till|til|erst|say|sagen wir|"
+                       r"disons|digamos|around|about|gegen|vers|sobre|ish)\b", "", words, flags=_I)
+        if not re.findall(r"[^\W\d_]{3,}", words):
+            continue  # "tonight please", "à 3h alors": only a time, qualifying the request beside it
+        out.append((at, at + len(part)))
+    return out
+
+
+# What a clause asks for when it starts with a verb of doing (any language), a clitic imperative ("cámbiale",
+# "envoie-lui"), or a jussive "que …" (ES/FR): a request. Generic ones ("fix it", "check the wifi", "tell
+# the customer") ask the planner to diagnose or are for the agent: they are placed.
+_DEMAND = re.compile(
+    r"^\W*(please\s+|pls\s+|also\s+|then\s+|bitte\s+|auch\s+|aussi\s+|también\s+)?"
+    r"((get|make|move|turn|switch|change|send|order|book|cancel|transfer|remove|delete|block|unblock|allow|limit|"
+    r"restrict|open|close|forward|install|update|upgrade|give|lower|raise|reset|activate|enable|disable|schedule|"
+    r"arrange|ship|replace|stell|setz|schick|bestell|buch|kündig|übertrag|füg|entfern|lösch|sperr|erlaub|begrenz|"
+    r"öffne|schließ|leite|senk|erhöh|aktivier|deaktivier|tausch|ersetz|envoie|commande|réserve|annule|transfère|"
+    r"ajoute|supprime|bloque|autorise|limite|ouvre|ferme|redirige|donne|baisse|augmente|active|désactive|remplace|"
+    r"envía|manda|pide|reserva|cancela|transfiere|añade|quita|elimina|bloquea|permite|limita|abre|cierra|baja|sube|"
+    r"activa|desactiva|reemplaza|cambia|unblock|register|enrol|refund|fix|repair|"
+    r"résili|rembours|inscri|appell|téléphon|programm|vormerk|anmeld|abmeld|ruf|llam|registr|inscrib|"
+    r"reembols)\w*|(set|put|add|mach|gib|mets|pon|da|dale|ponle|haz|do|call|email|sign|pay)\b(?!')"
+    r"(?=\s+\w))|"
+    r"^\W*(?!(?:dis|dites|montre|montrez|indique|indiquez|explique|expliquez)-moi\b)\w+-(lui|leur|le|la|les|moi)\b|"
+    r"^\W*(que|qu')\s", _I)
+# Spanish imperatives carry their object as a clitic ("cámbiale", "envíale", "quítalo"): read so only in Spanish.
+_CLITIC_ES = re.compile(r"^\W*(\w*[áéíóú]\w*(le|la|lo|les|los|las|me|nos)|pon(le|lo|la|les)|haz(lo|la)|"
+                        r"dale|dile|quita(le|lo)|manda(le|lo))\b", _I)
+_GENERIC = re.compile(r"\b(fix|sort|solve|help|check|look|investigate|handle|repair|correct|adjust|improve|tune|"
+                      r"optimi[sz]|korrigier|anpass|verbesser|optimier|richte|richten|in ordnung|corr[ií]g|ajust|"
+                      r"amélior|mejor|"
+                      r"optimiz|arregl|normal|normalement|normalmente|"
+                      r"tell|inform|let \w+ know|call|ask|"
+                      r"explain|diagnos|reparier|beheb|prüf|schau|kümmer|sag|erklär|répar|règl|vérifi|regard|dis\b|"
+                      r"expliqu|arregl|solucion|revis|mira|comprueb|dile|explic)\w*", _I)
+# Business transactions: never a Wi-Fi symptom, whatever words they carry ("cancel her streaming subscription").
+_TRANSACTION = re.compile(r"\b(cancel|transfer|send|order|book|ship|replace|refund|invoice|bill|contract|subscription|"
+                          r"tariff|kündig|übertrag|schick|bestell|buch|ersetz|rechnung|vertrag|abo|tarif|annul|"
+                          r"transf[eé]r|envoi|command|factur|contrat|abonnement|cancela|env[ií]a|pide|factura|"
+                          r"contrato|suscripci[oó]n|tarifa)\w*", _I)
+_PIECE = re.compile(r"\.(?=\s|$)|[;!?\n]+|,(?!\d)|\s+(?:and also|and then|and|und dann|und auch|und|et puis|"
+                    r"et aussi|et|y luego|"
+                    r"y también|y|e|plus|as well as|then|dann|puis|luego|aber|but|mais|pero|n|&|\+)\s+", _I)
+_OPERATIONS = (Intent.SSID, Intent.PASSPHRASE, Intent.CREDENTIALS, Intent.REQUEST)
+# what the planner places besides operations: a symptom to diagnose ("make the wifi faster"), an escalation
+_PLACED = (*_OPERATIONS, Intent.WIFI, Intent.COVERAGE, Intent.CONNECTIVITY, Intent.INFORM, Intent.STATUS,
+           Intent.UNSUPPORTED)
+
+
+_ARTICLE = re.compile(r"^\s*(the|la|le|el|das|den|die|les|los)\s+", _I)
+
+
+def _contributes(core: str, piece: str) -> bool:
+    """The piece is part of the operation the message asks for: without it, the operation is another."""
+    whole = parse(core)
+    if whole is None:
+        return False
+    rest = parse(core.replace(piece, " "))
+    return rest is None or rest.action != whole.action
+
+
+def _without_numbers(text: str) -> str:
+    """``text`` without its numbers (a condition's threshold is not the action's value), bands kept."""
+    return re.sub(r"(?<![\d.])\d+(?:[.,]\d+)?(?![\d.,]*\s*GHz)\s*(%|percent|prozent|pour ?cent|por ?ciento)?", " ",
+                  text)
+
+
+# What the planner's gateway work is about: a request piece that names none of it is for something else.
+_NETWORKY = re.compile(
+    r"\b(wi-?fi|wlan|wireless|internet|networks?|netz\w*|réseaux?|red(es)?|signal|coverage|empfang|couverture|cobertura|"
+    r"router|routeur|box|gateway|modem|ont|cpe|channel|kanal|canal|connection|verbindung|connexion|conexión|line|"
+    r"leitung|ligne|línea|speed|geschwindigkeit|débit|velocidad|dns|ssid|band|bande|banda|2\.4GHz|5GHz|6GHz|"
+    r"radio|guest|gast\w*|invit\w*|password|passwort|mot de passe|contraseña|inform|acs|latency|ping|lag|"
+    r"slow|langsam|lent|lento|drop\w*|disconnect\w*|abbr\w*|coup\w*|cae|se corta)\b", _I)
+# Words that open a further request without being it ("while you're at it", "also", "and", "n", "además").
+_OPENERS = re.compile(r"^\W*((while you'?re at it|while you are at it|also|too|plus|and|n|then|additionally|"
+                      r"another thing|oh and|auch|außerdem|noch|und|dann|aussi|en plus|et|puis|también|además|y|"
+                      r"luego|tant que tu y es|de paso|ya que estás)\W+)+", _I)
+# Numbered lists and bullets split like clauses ("1) … 2) …").
+_LIST = re.compile(r"(?:^|\s)(?:\d{1,2}[).]|[-•*])\s+")
+_GERMAN_INFINITIVE_END = re.compile(r"\b[a-zäöüß]{3,}(en|ern|eln)\s*$", _I)
+
+
+def _unplaced_requests(core: str, match: str, named: list[str], lang: str, has_op: bool = False) -> list[Unplaced]:
+    """Pieces that ask for something no operation places ("and move the contract over to her husband",
+    "y que el técnico pase el jueves", "while you're at it unblock his Netflix account"): named back to the
+    agent, never silently dropped. A piece asks when it is a request (modal, "please", a verb of doing first,
+    a jussive "que …", a German infinitive coordinated with a request); it is placed when it is an
+    operation, part of one, a problem with the network to diagnose, an escalation when nothing else is
+    asked, what to leave alone, or a question. ``named``: the condition clauses, where a pronoun's object
+    may be named ("if the guest wifi is off, turn it back on")."""
+    out: list[Unplaced] = []
+    context = _without_numbers(" ".join(named))
+    named_object = clauses.object_words(core)
+    text = _LIST.sub(" ; ", OFF_AND_ON.sub("power-cycle", core))
+    pieces = [x.strip(" ,;.:-") for x in _PIECE.split(text) if x and x.strip(" ,;.:-")]
+    requested = any(clauses.act_of(x) == "request" or _DEMAND.search(x) for x in pieces)
+    lead = next((x for x in pieces if len(re.findall(r"[^\W\d_]{2,}", x)) >= 2), "")
+    lead_imperative = bool(parse(lead) is not None or classify(lead) in _OPERATIONS or _DEMAND.search(lead))
+    previous = ""
+    for raw in pieces:
+        before, previous = previous, raw
+        p = _OPENERS.sub("", raw).strip(" ,;.:-")
+        if len(re.findall(r"[^\W\d_]{2,}", p)) < 2 or re.fullmatch(r"\W*(please|pls|bitte|svp|stp|por favor|"
+                                                                 r"thanks|danke|merci|gracias)\W*", p, _I):
+            continue  # chatter, a value
+        kind = classify(p)
+        if parse(p) is not None or kind in _OPERATIONS or (_BARE_TO.search(p) and _AIRISH.search(match)):
+            continue  # an operation: drafted, or named as deferred
+        if _contributes(core, raw):
+            continue  # part of the operation the whole message asks for ("… Bitte vom Modem aus messen")
+        if context and (parse(f"{context} {p}") is not None or classify(f"{context} {p}") in _OPERATIONS):
+            continue  # the operation on what a condition names
+        if named_object and (clauses.PRONOUN_OBJECT.search(p) or clauses.ADDRESS.search(p)) and parse(
+                f"{named_object} {p}") is not None:
+            continue  # "… and switch it on": a second operation on the object named, deferred (``clauses``)
+        if _KEEP.search(p) and (targets.bands_in(p) or targets.role_in(p)):
+            continue  # what to leave alone: an exclusion
+        if scope.find(p).kind != "this_device":
+            continue  # "… and on every CGW-3400 in the UK as well": the request's scope
+        if not _content_words(p):
+            continue  # "aber bitte nur": what is left of a clause once its condition was taken out
+        act = clauses.act_of(p)
+        jussive = bool(_JUSSIVE.match(p)) and not _CAUSAL_QUE.match(p)
+        if act in ("question", "negation", "report") and not jussive and not (
+                act == "question" and _DEMAND.search(_MODAL_LEAD.sub("", p))):
+            continue
+        joined_by = text[:max(0, text.find(raw))]
+        # "…, Festnetznummer portieren lassen": a list of infinitives; "…, die Enkel kommen" has a subject
+        coordinated = bool(re.search(r"\b(und|sowie)\s*$", joined_by, _I)) or (
+            joined_by.rstrip().endswith(",") and _no_subject(p))
+        demand = bool(_DEMAND.search(p)) and not _CAUSAL_QUE.match(p)
+        # "set dns to 8.8.8.8 and whitelist her VPN", "… et passe son abonnement à 2 Gbit/s": a conjunct
+        # beside an imperative that opens with a word no subject or article is — a verb of its own
+        conjunct = bool(re.search(r"(\b(and|und|et|y|e|plus|then|dann|puis|luego|n)|[+&])\s*$", joined_by, _I))
+        parallel = (has_op and lead_imperative and raw is not lead and len(p.split()) >= 2 and conjunct
+                    and _verb_first(p) and not _GENERIC.match(p) and not _like_words(joined_by, p))
+        obliged = bool(_OBLIGED.search(p)) and not _EPISTEMIC.search(p)
+        asks = (act == "request" or jussive or demand or parallel or obliged
+                or (lang == "es" and _CLITIC_ES.search(p))
+                or (lang == "de" and (requested or lead_imperative) and coordinated
+                    and _GERMAN_INFINITIVE_END.search(p)))
+        short_fix = bool(_GENERIC.search(p)) and len(p.split()) <= 5 and re.search(
+            r"\b(it|this|that|das|es|ça|le|la|lo|eso|esto|ihn|sie)\b", p, _I) is not None
+        if not asks or _FIX_IT.search(p) or short_fix:
+            continue  # a description or a reason (context for the diagnosis), or "fix it" (the diagnosis)
+        purpose = _PURPOSE.sub("", p)  # "… so it stops dropping": why, not what
+        about_network = bool(_NETWORKY.search(purpose)) and not _TRANSACTION.search(p) and not (
+            FOREIGN_ACCOUNT.search(purpose))
+        if kind in _SYMPTOMS and about_network:
+            continue  # a problem with the network to diagnose ("make the wifi faster", "fix the signal upstairs")
+        if kind is Intent.UNSUPPORTED and not has_op:
+            continue  # an escalation (a firmware upgrade, a factory reset asked for on its own)
+        if about_network and (_GENERIC.search(p) or kind is not Intent.UNKNOWN):
+            continue
+        if _GENERIC.search(p) and not has_op:
+            continue  # "… can you sort that out": with nothing else asked, the problem described, to diagnose
+        if _ANAPHOR.match(p) and before and clauses.act_of(before) not in ("request", "question") and \
+                parse(before) is None:
+            p = f"{before.strip(' ,;.:-')}, {p}"  # "X got cancelled, that must go back in": say what "that" is
+        out.append(Unplaced(words=p, kind="request", why="not something I can do on the gateway"))
+    return out
+
+
+def _like_words(before: str, piece: str) -> bool:
+    """The words either side of "and" share an ending ("montante et descendante", "upload and download"):
+    two of a kind coordinated inside one phrase, not a second request."""
+    head = re.sub(r"(\b(and|und|et|y|e|plus|then|dann|puis|luego|n)|[+&])\s*$", "", before.rstrip(), flags=_I)
+    last = re.findall(r"[^\W\d_]+", head.lower())[-1:]
+    first = re.findall(r"[^\W\d_]+", piece.lower())[:1]
+    return bool(last and first and len(last[0]) > 4 and len(first[0]) > 4 and last[0][-4:] == first[0][-4:])
+
+
+def _no_subject(piece: str) -> bool:
+    """The piece does not open with an article or a pronoun (a German infinitive clause has no subject)."""
+    first = re.match(r"\W*([^\W\d_][\w-]*)", piece)
+    return first is not None and first.group(1).lower() not in _NOT_A_VERB
+
+
+def _verb_first(piece: str) -> bool:
+    """The piece opens with a word that is no subject, article, possessive or number — in a conjunct
+    beside an imperative, a verb."""
+    first = re.match(r"\W*([^\W\d_][\w-]*)", piece)  # "she'll" → "she"
+    return first is not None and first.group(1).lower() not in _NOT_A_VERB and not first.group(1)[0].isupper()
+
+
+_NOT_A_VERB = frozenset([
+    "i", "you", "he", "she", "it", "we", "they", "me", "him", "her", "us", "them", "this", "that", "these", "those",
+    "there", "here", "the", "a", "an", "my", "your", "his", "its", "our", "their", "customer", "client", "user",
+    "caller", "kid", "kids", "son", "daughter", "wife", "husband", "everything", "nothing", "something", "all",
+    "both", "ich", "du", "er", "sie", "es", "wir", "ihr", "man", "der", "die", "das", "ein", "eine", "einen", "dem",
+    "den", "des", "mein", "meine", "sein", "seine", "ihre", "unser", "kunde", "kundin", "alles", "nichts", "je",
+    "tu", "il", "elle", "on", "nous", "vous", "ils", "elles", "le", "la", "les", "un", "une", "des", "mon", "ma",
+    "mes", "son", "sa", "ses", "leur", "leurs", "ce", "cette", "ces", "client", "cliente", "tout", "rien", "yo",
+    "tú", "él", "ella", "nosotros", "ellos", "ellas", "el", "los", "las", "uno", "una", "mi", "mis", "su", "sus",
+    "nuestro", "cliente", "todo", "nada", "also", "too"])
+# An obligation is a request ("das muss wieder rein", "it has to go back on", "il faut le remettre").
+# ... said of "that", of the agent, or impersonally — not of a device ("Laptop muss sich neu verbinden").
+_OBLIGED = re.compile(r"^\W*((das|that|this|it|es|dies|ça|cela|eso|esto|you|du|ihr|sie|we|wir|man|tu|vous|on)\s+"
+                      r"(\w+\s+)?(muss|müssen|has to|have to|needs? to|must|doit|doivent|tienes que|tiene que|debe)|"
+                      r"il faut|faut|hay que|man muss)\b", _I)
+_EPISTEMIC = re.compile(r"\b(must have|muss (wohl|doch|ja)|doit avoir|debe de|has to be (the|a)|must be (the|a))\b",
+                        _I)
+_PURPOSE = re.compile(r"\b(so( that)?|damit|sodass|so dass|pour que|pour qu'|afin que|afin de|para que)\b.*$", _I)
+_ANAPHOR = re.compile(r"^\W*(that|this|it|das|es|dies|ça|cela|ceci|eso|esto|lo)\b", _I)
+
+
+_FIX_IT = re.compile(r"^\W*(please\s+|pls\s+|bitte\s+|can you\s+)?(fix|sort|solve|repair|handle|check|look at|"
+                     r"correct|beheb\w*|reparier\w*|répare\w*|règle\w*|arregl\w*|soluciona\w*)\s+(it|this|that|"
+                     r"them|the problem|the issue|das|es|ça|le|la|lo|el problema|le problème|das problem)\b", _I)
+# "que el técnico pase el jueves", "qu'il rappelle demain": a wish in the subjunctive (not "qu'est-ce que …")
+_JUSSIVE = re.compile(r"^\W*(que|qu')\s*(el|la|los|las|le|les|il|elle|ils|elles|on|un|une|se|lo|me|te|nos|alguien|"
+                      r"quelqu'un)\b", _I)
+# "que ahora hay gente trabajando", "que la clienta está sacando las facturas": "que" giving a reason — a
+# finite indicative verb or a gerund, where a wish would take the subjunctive ("que el técnico pase").
+_CAUSAL_QUE = re.compile(r"^\W*que\s+(?:[^\W\d_]+\s+){0,3}?(hay|está|están|estamos|estoy|es|son|era|eran|"
+                         r"tiene|tienen|tengo|va|van|da|dan|lleva|llevan|anda|andan|sigue|siguen|puede|pueden|"
+                         r"quiere|quieren|necesita|necesitan|ha|han|hemos|se\s+\w+a[n]?\b(?<!sea)|"
+                         r"\w+(?:ando|iendo))\b", _I)
+_FILLER = re.compile(r"\b(please|pls|plz|bitte|svp|stp|por favor|thanks|thx|danke|merci|gracias|only|just|nur|"
+                     r"seulement|juste|solo|sólo|solamente|but|aber|mais|pero|then|dann|puis|luego|ok|okay|also|"
+                     r"auch|aussi|también|and|und|et|y|so|doch|mal|ja|einfach|really|vraiment|realmente)\b", _I)
+
+
+def _content_words(piece: str) -> list[str]:
+    """The words of ``piece`` that are not politeness, hedges or connectives."""
+    return re.findall(r"[^\W\d_]{2,}", _FILLER.sub(" ", piece))
+
+
+_MODAL_LEAD = re.compile(r"^\W*(can|could|would|will) (you|u|we)\s+(also\s+|please\s+)?", _I)
+_SYMPTOMS = (Intent.WIFI, Intent.COVERAGE, Intent.CONNECTIVITY, Intent.INFORM, Intent.STATUS)
+
+
+def _negates_action(text: str, m: re.Match[str]) -> bool:
+    """"not" in "do not reboot" or "pas" in "ne redémarre pas" is the act's negation, not an exclusion."""
+    return bool(re.match(r"\s*(reboot|restart|change|touch|neu|red[ée]marr|reinici|cambi)", text[m.end():], _I))
+
+
+def _blank(text: str, spans: list[tuple[int, int]]) -> str:
+    chars = list(text)
+    for a, b in spans:
+        for i in range(max(0, a), min(len(chars), b)):
+            chars[i] = " "
+    return "".join(chars)
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s{2,}", " ", re.sub(r"\s+([,.;!?])", r"\1", text)).strip(" ,;")

@@ -1,0 +1,88 @@
+"""Where on the gateway a request points: the band(s) and the SSID's role.
+
+Why its own module: "the 2.4" was read as the number 2 and a channel-2 change was applied; a
+rename asked for "the 5 GHz one" renamed every band; "the guest network" was not understood at all.
+Bands are written many ways ("2.4", "2,4er", "2.4G", "2g", "5 gig", "la 5", "das 5er", "6E"); they
+are rewritten to one canonical token (``2.4GHz``/``5GHz``/``6GHz``) in the matching text before any
+number is read, so a band is never a value. The role of an SSID (primary, guest, backhaul) is a
+word here, and a fact on the device (``brain.roles``): the request says which role, the device's
+own data says which SSID has it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from brain.understanding.request import Band, SsidRole
+
+_I = re.IGNORECASE
+# Canonical rewrites, most specific first. A bare "5" is a band only after an article and not after
+# a channel word ("the 5", "la 5", "das 5er", "el de 5"); "2.4" is never a channel, so always a band.
+_BAND_FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(?<![\d.,])2[.,]4(?:\s*-?\s*(?:ghz|gig\w*|g\b|er\b|ger\b))?(?!\d|[.,]\d)", _I), "2.4GHz"),
+    (re.compile(r"(?<![\w.,])2\s*(?:ghz|gig\w*|g)\b", _I), "2.4GHz"),
+    (re.compile(r"(?<![\d.,])5\s*-?\s*(?:ghz|gig\w*|g(?!\w))", _I), "5GHz"),
+    (re.compile(r"(?<![\d.,])5er\b", _I), "5GHz"),
+    (re.compile(r"(?<![\d.,])6\s*-?\s*(?:ghz|gig\w*|e\b)", _I), "6GHz"),
+    (re.compile(r"\b(the|la|le|el|das|die|den|on|auf|sur|en|el de|la de|de la)\s+(?:band\s+|bande\s+|banda\s+)?5"
+                r"(?=\s*(?:band|bande|banda|one|side|radio|wifi|wi-fi|wlan|network|netz|réseau|red|\?|$|,|\.|!|;)|"
+                r"\s+(?:on|to|sur|à|auf|al|a|en|onto)\s+(?:le\s+|la\s+|el\s+|den\s+|the\s+)?"
+                r"(?:channel\s+|kanal\s+|canal\s+)?\d)", _I), r"\1 5GHz"),
+    # "c'est la 5 qu'il faut baisser", "je parlais de la 5 en fait", "la de 5 también": feminine, so the band
+    # (la bande, la red) — never a channel (le canal, el canal) or a percentage; "le 5", "the 5" stay numbers
+    (re.compile(r"(?<![\w'])(la|la de|de la)\s+5(?![\w%]|\s*(?:%|h\b|heures?|minutes?|min\b|mhz|dbm|fois|veces|"
+                r"horas?|por ?ciento|pour ?cent|[.,]?\d|de la (?:tarde|mañana|noche|madrugada)))", _I), r"\1 5GHz"),
+)
+_CANON = re.compile(r"\b(2\.4GHz|5GHz|6GHz)\b")
+_BOTH = re.compile(r"\b(both bands|both|every band|all bands|all (the )?radios|"
+                   r"beide\w* (bänder|bander|frequenzen|netze)?|"
+                   r"alle (bänder|frequenzen)|les deux( bandes)?|toutes les bandes|ambas( bandas)?|todas las bandas|"
+                   r"las dos bandas)\b", _I)
+
+ROLE_WORDS: dict[SsidRole, re.Pattern[str]] = {
+    "guest": re.compile(r"\b(guests?|gäste\w*|gaeste\w*|gast\w*|invit[ée]e?s?|invitad[oa]s?|visitors?|besucher\w*|"
+                        r"visiteurs?|visitas?)\b", _I),
+    "backhaul": re.compile(r"\b(backhaul|mesh link|mesh backhaul)\b", _I),
+    "primary": re.compile(r"\b(main|primary|home|haupt\w*|principal|principale|normal\w*|own|eigene\w*)\s+"
+                          r"(network|wi-?fi|wlan|ssid|netz\w*|réseau|red)\b|\b(hauptnetz\w*|heimnetz\w*)\b|"
+                          # "not the guest, the main one" / "pas l'invité, le principal": the word alone after
+                          # an article, at the end of its clause
+                          r"\b(the|le|el|la|das|den)\s+(main|primary|principal|principale|haupt)(\s+one)?"
+                          r"(?=\s*(?:$|[,.;!?)]))", _I),
+}
+
+
+def normalise_bands(text: str) -> str:
+    """``text`` with every way of writing a band replaced by its canonical token."""
+    for rx, canon in _BAND_FORMS:
+        text = rx.sub(canon, text)
+    return text
+
+
+def bands_in(text: str) -> list[Band]:
+    """The bands a (normalised) text names, in order; every band for "both"/"all bands"."""
+    found: list[Band] = []
+    for m in _CANON.finditer(text):
+        b: Band = "2.4GHz" if m.group(1).startswith("2") else "5GHz" if m.group(1).startswith("5") else "6GHz"
+        if b not in found:
+            found.append(b)
+    return found
+
+
+def band_in(text: str) -> Band | None:
+    found = bands_in(normalise_bands(text))
+    return found[0] if len(found) == 1 else None
+
+
+def all_bands(text: str) -> bool:
+    return bool(_BOTH.search(text))
+
+
+def role_in(text: str) -> SsidRole | None:
+    """The SSID role a text names (guest before primary: "the guest one, not the main network" names
+    both; the exclusion is read elsewhere)."""
+    order: tuple[SsidRole, ...] = ("guest", "backhaul", "primary")
+    for role in order:
+        if ROLE_WORDS[role].search(text):
+            return role
+    return None

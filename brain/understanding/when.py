@@ -1,0 +1,403 @@
+"""When a request may run: a not-before time in the device's local zone, or a question.
+
+Why this module exists: "restart it at 4 in the morning, not during the day" was drafted as an
+immediate reboot — the time was read by nobody. Here every time-like part of a message is found
+first (high recall, four languages: clock times, hours with a unit or after "at/um/à/a las", days,
+parts of the day, "in two hours", "not before", "now"), then resolved. A part that is found but
+cannot be resolved into one future instant is returned as *unplaced*, so the planner asks instead
+of acting at once.
+
+Resolution uses ``dateparser`` (maintained, multilingual) for what it reads reliably — weekday
+names, "tomorrow/morgen/demain/mañana", explicit dates, relative times ("in 2 hours", "dans 2
+heures"), clock times with a unit ("23:00", "23h30", "4am") — and a small lexicon for what it was
+seen to miss (``docs/decisions/0044-understand-or-ask.md``): bare hours after a preposition ("at 2
+tonight", "um 3 Uhr nachts", "a las 5"), parts of the day ("Sonntag früh", "demain matin"). A
+part of the day without an hour takes a stated default hour (night 02:00, early morning 05:00,
+morning 08:00, noon 12:00, afternoon 15:00, evening 19:00), said back to the agent as assumed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from brain.understanding.request import Schedule, Unplaced
+from brain.understanding.words import Lang
+
+_I = re.IGNORECASE
+MAX_AHEAD = timedelta(days=14)  # further than two weeks is a campaign or a ticket, not a chat schedule
+DAYTIME = (8, 20)  # "not during the day": local hours [8, 20)
+
+# ---------------------------------------------------------------------------- lexicon
+_WEEKDAYS = {
+    "monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5, "sunday": 6,
+    "montag": 0, "dienstag": 1, "mittwoch": 2, "donnerstag": 3, "freitag": 4, "samstag": 5, "sonnabend": 5,
+    "sonntag": 6, "lundi": 0, "mardi": 1, "mercredi": 2, "jeudi": 3, "vendredi": 4, "samedi": 5, "dimanche": 6,
+    "lunes": 0, "martes": 1, "miércoles": 2, "miercoles": 2, "jueves": 3, "viernes": 4, "sábado": 5, "sabado": 5,
+    "domingo": 6,
+}
+# Day words: offset in days from today (None: a weekday, resolved by dateparser / the table above).
+_DAY_OFFSET = {
+    "today": 0, "heute": 0, "aujourd'hui": 0, "aujourd’hui": 0, "hoy": 0,
+    "tomorrow": 1, "tmrw": 1, "tmr": 1, "2morrow": 1, "morgen": 1, "demain": 1, "mañana": 1,
+    "übermorgen": 2, "après-demain": 2, "pasado mañana": 2, "day after tomorrow": 2,
+}
+# Parts of the day → (earliest hour, latest hour, default hour). "night" hours after midnight.
+_PARTS: dict[str, tuple[int, int, int]] = {
+    "night": (22, 5, 2), "early": (3, 7, 5), "morning": (5, 12, 8), "noon": (11, 13, 12),
+    "afternoon": (12, 18, 15), "evening": (17, 23, 19), "midnight": (0, 0, 0),
+}
+_PART_WORDS = {
+    "tonight": "night", "tonite": "night", "2nite": "night", "overnight": "night", "at night": "night",
+    "in the night": "night", "night": "night", "nachts": "night", "heute nacht": "night", "nacht": "night",
+    "in der nacht": "night", "cette nuit": "night", "la nuit": "night", "nuit": "night", "de nuit": "night",
+    "esta noche": "night", "por la noche": "night", "de noche": "night", "noche": "night",
+    "early morning": "early", "first thing": "early", "früh": "early", "frühmorgens": "early",
+    "in aller frühe": "early", "tôt": "early", "tot le matin": "early", "tôt le matin": "early",
+    "de madrugada": "early", "madrugada": "early", "temprano": "early",
+    "in the morning": "morning", "morning": "morning", "morgens": "morning", "vormittag": "morning",
+    "vormittags": "morning", "am morgen": "morning", "matin": "morning", "le matin": "morning",
+    "matinée": "morning", "por la mañana": "morning", "de la mañana": "morning",
+    "noon": "noon", "midday": "noon", "mittag": "noon", "mittags": "noon", "midi": "noon", "mediodía": "noon",
+    "afternoon": "afternoon", "nachmittag": "afternoon", "nachmittags": "afternoon", "après-midi": "afternoon",
+    "por la tarde": "afternoon", "de la tarde": "afternoon",
+    "evening": "evening", "this evening": "evening", "abends": "evening", "heute abend": "evening",
+    "abend": "evening", "ce soir": "evening", "le soir": "evening", "soir": "evening", "soirée": "evening",
+    "midnight": "midnight", "mitternacht": "midnight", "minuit": "midnight", "medianoche": "midnight",
+}
+_NOW = re.compile(r"\b(right now|now|right away|immediately|asap|straight away|at once|jetzt|sofort|gleich|"
+                  r"umgehend|maintenant|tout de suite|immédiatement|de suite|ahora( mismo)?|ya mismo|"
+                  r"inmediatamente|enseguida|en seguida)\b", _I)
+# "not during the day / business hours": the daytime excluded.
+_NOT_DAYTIME = re.compile(
+    r"\b(not|never|nicht|pas|no|nunca|jamais)\b[^.;!?]{0,25}?\b(during|while|in|en|durante|pendant|wäh?rend|"
+    r"am|de)?\s*(the\s+|la\s+|el\s+|der\s+|den\s+)?(day(time)?|business hours|office hours|working hours|"
+    r"work hours|opening hours|tagsüber|tag|arbeitszeit|geschäftszeit\w*|bürozeit\w*|journée|jour|"
+    r"heures de bureau|heures ouvrables|día|dia|horario (laboral|de oficina)|horas de trabajo)\b|"
+    r"\b(nicht tagsüber|pas en journée|pas de jour)\b|"
+    r"\b(tagsüber|during the day|in the daytime|pendant la journée|en journée|durante el día|de día)\s+(\w+\s+)?"
+    r"(nicht|not|pas|no|nunca|never)\b", _I)
+VAGUE = _VAGUE = re.compile(
+    r"\b((?<!minute )(?<!minutes )(?<!hour )(?<!hours )(?<!second )(?<!seconds )(?<!day )(?<!days )"
+    r"(?<!moment )(?<!while )later( on| today)?|some ?time(?!s)|when (it'?s )?(convenient|quiet)|after hours|"
+    r"out of hours|off[- ]peak|"
+    r"when (they|he|she|nobody|no one|the customer)\b[^.;!?]{0,30}|once (they|he|she|the customer)\b[^.;!?]{0,30}|"
+    r"später|irgendwann|wenn (niemand|keiner|sie schlafen|er schläft)\b[^.;!?]{0,20}|plus tard|"
+    r"quand (ils|elle|il|personne)\b[^.;!?]{0,30}|más tarde|cuando (no haya nadie|duerman|estén)\b[^.;!?]{0,20})",
+    _I)
+_DENIED = re.compile(r"\b(not|nicht|pas|no|never|jamais|nunca)\s+$", _I)
+_NEG_BEFORE = re.compile(r"\b(not before|no earlier than|not (un)?till?|not until|nicht vor|frühestens( um| ab)?|"
+                         r"erst( am| um| ab| nach)?|pas avant|seulement (à partir de|après)|au plus tôt( à)?|"
+                         r"no antes de( las)?|no hasta( el| la| las)?|hasta no)\s*$", _I)
+# "same time", "même heure": a correction's time of day is the one it corrects (``offline.amend``)
+SAME_TIME = re.compile(r"\b(same time|same hour|même heure|à la même heure|gleiche(n)? (uhr)?zeit|selbe(n)? (uhr)?zeit|"
+                       r"zur selben zeit|misma hora|a la misma hora)\b", _I)
+SAME_TIME_ASSUMED = "the time of day of the request it corrects"
+# "pas demain", "not tomorrow", "nicht morgen": a day ruled out, not the day
+_DAY_DENIED = re.compile(r"\b(not|nicht|pas|no|nunca|jamais|never)\s+(\w+\s+)?$", _I)
+_AFTER = re.compile(r"\b(after|from|ab|nach|après|à partir de|dès|desde|después de( las)?|a partir de( las)?)\s*$",
+                    _I)
+_BEFORE = re.compile(r"\b(before|by|until|till|no later than|vor|bis|spätestens|avant|d'ici|jusqu'à|"
+                     r"au plus tard|antes de( las)?|hasta( las)?|para las)\s*$", _I)
+
+# Clock words: "half past nine", "quarter to 8", "halb zehn", "neuf heures et demie", "las nueve y media".
+_CLOCK_WORDS = re.compile(
+    r"\b(?:(?P<hp>half|quarter) (?P<rel>past|to) (?P<h1>\d{1,2})|halb (?P<h2>\d{1,2})|"
+    r"(?P<h3>\d{1,2})\s*(?:h|heures?|horas?|uhr|o'?clock)?\s*(?:et|y|and a) (?P<frac>demie|media|cuarto|quart|half))\b",
+    _I)
+# Hours: "23:00", "23h30", "4am", "4 pm", "22 Uhr", "7 heures", "a las 5", "at 2", "um 3".
+_CLOCK = re.compile(r"(?<![\d.])([01]?\d|2[0-3])\s*(?::|h(?=\d)|\.(?=\d\d\s*uhr))\s*([0-5]\d)(?![\d.])", _I)
+_HOUR_UNIT = re.compile(r"(?<![\d.,])(1[0-2]|0?\d|1[3-9]|2[0-4])\s*(a\.?m\.?|p\.?m\.?|uhr|h(?![a-z])|o'?clock|"
+                        r"heures?|horas?|-?ish)(?!\w)", _I)
+_HOUR_AT = re.compile(r"\b(at|um|gegen|around|about|vers|à|a las|a la|las|sobre las|hacia las|after|from|nach|ab|"
+                      r"après|dès|desde las|después de las|a partir de las)\s+"
+                      r"(1[0-2]|0?\d|1[3-9]|2[0-3]|una)\b(?!\s*(%|mhz|ghz|dbm|db\b|s\b|sec|min|percent|prozent|"
+                      r"pour ?cent|por ?ciento|\.\d|,\d))", _I)
+_IN_RELATIVE = re.compile(r"\b(in|dans|en)\s+(\d{1,3}|an?|one|half an?|une?|una?|einer|einem|eine)\s*"
+                          r"(minutes?|mins?|hours?|hrs?|h\b|minuten|stunden?|heures?|horas?|minutos?)\b", _I)
+# A date named without a time ("on the 3rd", "am 3.", "le 3 décembre"): asked about, never guessed.
+# A bare "1.4" is a firmware version far more often than a date, so it is not one here.
+_FULL_DATE = re.compile(r"\b(\d{1,2})[./-](\d{1,2})[./-](\d{4})\b")
+_DATE = re.compile(r"\b(on the \d{1,2}(st|nd|rd|th)|am \d{1,2}\.(\s*\d{1,2}\.)?|le \d{1,2}(er)? (janvier|février|mars|"
+                   r"avril|mai|juin|juillet|août|septembre|octobre|novembre|décembre)|el \d{1,2} de \w+)(?=\W|$)", _I)
+
+
+def _word_alt(words: object) -> str:
+    return "|".join(sorted((re.escape(str(w)) for w in words), key=len, reverse=True))  # type: ignore[attr-defined]
+
+
+_DAY_RE = re.compile(r"(?<!\w)(" + _word_alt(list(_DAY_OFFSET) + list(_WEEKDAYS)) + r")(?!\w)", _I)
+_PART_RE = re.compile(r"(?<!\w)(" + _word_alt(_PART_WORDS) + r")(?!\w)", _I)
+
+
+@dataclass
+class When:
+    """What the time parts of a message amount to."""
+
+    schedule: Schedule | None = None
+    immediate: bool = False
+    now_spans: list[tuple[int, int]] = field(default_factory=list)  # where "now" was said
+    spans: list[tuple[int, int]] = field(default_factory=list)  # characters of the message used
+    unplaced: list[Unplaced] = field(default_factory=list)
+    not_daytime: bool = False
+
+
+@dataclass
+class _Parts:
+    hour: int | None = None
+    minute: int = 0
+    meridiem: str | None = None  # am | pm
+    day_offset: int | None = None
+    weekday: int | None = None
+    part: str | None = None
+    relative: datetime | None = None
+    relation: str = "at"  # at | after | before
+    words: list[str] = field(default_factory=list)
+    spans: list[tuple[int, int]] = field(default_factory=list)
+
+
+def find(text: str, now: datetime, zone: ZoneInfo, lang: Lang) -> When:
+    """The schedule in ``text`` (the matching text: numbers as digits), read in ``zone``."""
+    out = When()
+    said = [m.span() for m in _NOW.finditer(text)
+            if not _DENIED.search(text[max(0, m.start() - 12):m.start()])]
+    if said:  # "now" said, and not denied ("pas maintenant", "not now")
+        out.immediate = True
+        out.now_spans = said
+    nd = _NOT_DAYTIME.search(text)
+    if nd:
+        out.not_daytime = True
+        out.spans.append(nd.span())
+    p = _collect(text, now, zone, lang, skip=[nd.span()] if nd else [])
+    full = _FULL_DATE.search(text)
+    if full is not None:
+        try:
+            day = date(int(full.group(3)), int(full.group(2)), int(full.group(1)))
+        except ValueError:
+            day = None
+        if day is not None and day < now.astimezone(zone).date():
+            out.unplaced.append(Unplaced(words=full.group(0), kind="time", why=f"{day:%d %b %Y} has already passed"))
+            out.spans.append(full.span())
+            return out
+        if day is not None:
+            p.day_offset = (day - now.astimezone(zone).date()).days
+            p.words.append(full.group(0))
+            p.spans.append(full.span())
+    vague = _VAGUE.search(text)
+    if vague and not p.words:
+        out.unplaced.append(Unplaced(words=vague.group(0).strip(), kind="time",
+                                     why="a time I cannot turn into a clock time"))
+        out.spans.append(vague.span())
+        return out
+    if not p.words:
+        if out.not_daytime:  # "not during the day" alone: the coming night
+            p.part = "night"
+            p.words.append(nd.group(0) if nd else "")
+        else:
+            return out
+    out.spans += p.spans
+    words = " ".join(w for w in p.words if w).strip()
+    if p.relation == "before":
+        out.unplaced.append(Unplaced(words=words, kind="time", why=(
+            "a deadline, not a start time: should it wait for a time, or go as soon as it is approved?")))
+        return out
+    at, assumed = _resolve(p, now, zone, out.not_daytime)
+    if at is None:
+        out.unplaced.append(Unplaced(words=words, kind="time", why="a time I could not read as one moment"))
+        return out
+    if at <= now.astimezone(zone):
+        out.unplaced.append(Unplaced(words=words, kind="time",
+                                     why=f"{at:%H:%M} on {at:%a %d %b} local has already passed"))
+        return out
+    if at - now.astimezone(zone) > MAX_AHEAD:
+        out.unplaced.append(Unplaced(words=words, kind="time", why="more than two weeks ahead"))
+        return out
+    if out.not_daytime and DAYTIME[0] <= at.hour < DAYTIME[1] and p.hour is not None and not (
+            assumed or "").startswith("not during the day"):
+        out.unplaced.append(Unplaced(words=words, kind="time",
+                                     why=f"{at:%H:%M} is during the day, which you asked to avoid"))
+        return out
+    out.schedule = Schedule(not_before=at.astimezone(UTC), zone=str(zone.key), words=words, assumed=assumed)
+    return out
+
+
+def _collect(text: str, now: datetime, zone: ZoneInfo, lang: Lang, skip: list[tuple[int, int]]) -> _Parts:
+    p = _Parts()
+
+    def free(a: int, b: int) -> bool:
+        return not any(x <= a < y or x < b <= y for x, y in skip + p.spans)
+
+    def ruled_out(m: re.Match[str]) -> bool:
+        """"pas 23h, 22h", "not 11pm but 10", "nicht um 23 Uhr": an hour ruled out is not the hour."""
+        lead = text[max(0, m.start() - 14):m.start()]
+        if _DAY_DENIED.search(lead) and not _NEG_BEFORE.search(lead):
+            p.spans.append(m.span())
+            return True
+        return False
+
+    def take(m: re.Match[str]) -> None:
+        p.words.append(m.group(0).strip())
+        p.spans.append(m.span())
+        before = text[max(0, m.start() - 25):m.start()]
+        if _NEG_BEFORE.search(before) or _AFTER.search(before):
+            p.relation = "after"
+            extra = (_NEG_BEFORE.search(before) or _AFTER.search(before))
+            assert extra is not None
+            p.spans.append((m.start() - len(before) + extra.start(), m.start()))
+        elif _BEFORE.search(before):
+            p.relation = "before"
+
+    for m in _CLOCK_WORDS.finditer(text):
+        if free(*m.span()) and not ruled_out(m):
+            if m.group("h1"):
+                h = int(m.group("h1"))
+                if m.group("rel").lower() == "to":
+                    p.hour, p.minute = (h - 1) % 24, 45 if m.group("hp").lower() == "quarter" else 30
+                else:
+                    p.hour, p.minute = h % 24, 15 if m.group("hp").lower() == "quarter" else 30
+            elif m.group("h2"):
+                p.hour, p.minute = (int(m.group("h2")) - 1) % 24, 30  # "halb zehn" is 9:30
+            else:
+                p.hour, p.minute = int(m.group("h3")) % 24, 15 if m.group("frac").lower() in ("cuarto", "quart") else 30
+            take(m)
+            break
+    for m in _CLOCK.finditer(text):
+        if p.hour is None and free(*m.span()) and not ruled_out(m):
+            p.hour, p.minute = int(m.group(1)), int(m.group(2))
+            take(m)
+            break
+    if p.hour is None:
+        for m in _HOUR_UNIT.finditer(text):
+            if free(*m.span()) and not ruled_out(m):
+                p.hour = int(m.group(1)) % 24
+                unit = m.group(2).lower().replace(".", "")
+                p.meridiem = unit if unit in ("am", "pm") else None
+                take(m)
+                break
+    if p.hour is None:
+        for m in _HOUR_AT.finditer(text):
+            if free(*m.span()) and not ruled_out(m) and (m.group(1).lower() in _HOUR_ALONE or _has_day_word(text)):
+                p.hour = 1 if m.group(2).lower() == "una" else int(m.group(2))
+                take(m)
+                break
+    for m in _PART_RE.finditer(text):
+        if free(*m.span()):
+            p.part = _PART_WORDS[m.group(1).lower()]
+            take(m)
+            break
+    for m in _DAY_RE.finditer(text):
+        if not free(*m.span()):
+            continue
+        w = m.group(1).lower()
+        lead = text[max(0, m.start() - 14):m.start()]
+        if _DAY_DENIED.search(lead) and not _NEG_BEFORE.search(lead):
+            p.spans.append(m.span())  # "pas demain, samedi": the day ruled out
+            continue
+        if w == "mañana" and re.match(r"\s*(por|de) la mañana", text[m.start() - 8:m.end() + 1], _I):
+            continue  # "por la mañana" is a part of the day, below
+        if w == "morgen" and re.search(r"\b(guten|am|jeden|heute)\s+$", text[:m.start()], _I):
+            continue  # "am Morgen", "heute Morgen": the morning, not tomorrow
+        if w in _DAY_OFFSET:
+            p.day_offset = _DAY_OFFSET[w]
+        else:
+            p.weekday = _WEEKDAYS[w]
+        take(m)
+        break
+    for m in _IN_RELATIVE.finditer(text):
+        if free(*m.span()):
+            import dateparser  # on first use: its language data costs a chat turn ~0.1 s to load
+
+            got = dateparser.parse(m.group(0), languages=[lang, "en"], settings=_settings(now, zone))
+            if got is not None:
+                p.relative = got
+                take(m)
+                break
+    same = SAME_TIME.search(text)
+    if same is not None and p.words and free(*same.span()):
+        p.words.append(same.group(0))
+        p.spans.append(same.span())
+    if not p.words:
+        for m in _DATE.finditer(text):
+            if free(*m.span()):
+                take(m)
+                break
+    return p
+
+
+# prepositions that make a bare number an hour on their own; the others ("à 3", "nach 8") only beside a day
+_HOUR_ALONE = frozenset({"at", "gegen", "around", "about", "vers", "a las", "las", "sobre las", "hacia las"})
+
+
+def _has_day_word(text: str) -> bool:
+    return bool(_DAY_RE.search(text) or _PART_RE.search(text) or re.search(r"\d\s*(h|heures?|uhr)\b", text, _I))
+
+
+def _settings(now: datetime, zone: ZoneInfo) -> dict[str, object]:
+    return {"PREFER_DATES_FROM": "future", "RELATIVE_BASE": now.astimezone(zone).replace(tzinfo=None),
+            "RETURN_AS_TIMEZONE_AWARE": False}
+
+
+def _resolve(p: _Parts, now: datetime, zone: ZoneInfo, not_daytime: bool = False) -> tuple[datetime | None, str | None]:
+    local_now = now.astimezone(zone)
+    if p.relative is not None:
+        return p.relative.replace(tzinfo=zone), None
+    assumed: str | None = None
+    hour = p.hour
+    if hour is not None:
+        if p.meridiem == "pm" and hour < 12:
+            hour += 12
+        elif p.meridiem == "am" and hour == 12:
+            hour = 0
+        elif p.meridiem is None and p.part is not None and hour < 12 and p.part in ("afternoon", "evening"):
+            hour += 12
+        elif p.meridiem is None and p.part == "night" and 7 <= hour < 12:
+            hour += 12  # "at 11 tonight" is 23:00
+        elif p.meridiem is None and p.part is None and 1 <= hour <= 11 and hour > 6:
+            assumed = f"{hour:02d}:{p.minute:02d} (morning; say if you meant {hour + 12:02d}:{p.minute:02d})"
+    elif p.part is not None:
+        hour = _PARTS[p.part][2]
+        assumed = f"no hour was given: {hour:02d}:00 local"
+    elif (p.day_offset is not None or p.weekday is not None) and any(SAME_TIME.search(w) for w in p.words):
+        hour = 12  # replaced by the corrected request's time of day (``offline.amend``)
+        assumed = SAME_TIME_ASSUMED
+    elif (p.day_offset is not None or p.weekday is not None) and not_daytime:
+        hour = DAYTIME[1]  # "tomorrow, but not during working hours": that evening, said back
+        assumed = f"not during the day: {hour:02d}:00 local"
+    elif p.day_offset is not None or p.weekday is not None:
+        return None, None  # a day without any time of day: ask for the hour
+    else:
+        return None, None
+    day: date
+    if p.day_offset is not None:
+        day = local_now.date() + timedelta(days=p.day_offset)
+        if p.part == "night" and hour < 12 and p.day_offset >= 0:
+            day += timedelta(days=1)  # "tomorrow night at 2" is the night after tomorrow's evening
+    elif p.weekday is not None:
+        ahead = (p.weekday - local_now.weekday()) % 7
+        day = local_now.date() + timedelta(days=ahead)
+        if ahead == 0 and datetime.combine(day, time(hour, p.minute), zone) <= local_now:
+            day += timedelta(days=7)
+    else:
+        day = local_now.date()
+        if p.part == "night" and hour < 12 and local_now.hour >= 12:
+            day += timedelta(days=1)  # "tonight at 2" said in the afternoon
+        elif datetime.combine(day, time(hour, p.minute), zone) <= local_now:
+            day += timedelta(days=1)  # the next time it is that o'clock
+    return datetime.combine(day, time(hour, p.minute), zone), assumed
+
+
+def without_times(text: str) -> str:
+    """``text`` without its day, part-of-day and clock words (what is left says whether a clause is only a time)."""
+    for rx in (_CLOCK_WORDS, _PART_RE, _DAY_RE, _CLOCK, _HOUR_UNIT, _HOUR_AT, _NOW, _IN_RELATIVE, SAME_TIME):
+        text = rx.sub(" ", text)
+    return text
+
+
+# A clause that opens with a time or a time relation qualifies the request ("tomorrow after 20:00 works
+# for them", "no earlier than 6pm - …", "ab 23 Uhr passt"), whatever follows it.
+TIME_OPENER = re.compile(r"^\W*(not before|no earlier than|no sooner than|after|from|at|around|by|before|"
+                         r"nicht vor|frühestens|ab|nach|um|gegen|pas avant|après|à partir de|dès|vers|"
+                         r"no antes de|después de|a partir de|a las|hacia)\b|^\W*(" + _DAY_RE.pattern + "|"
+                         + _PART_RE.pattern + r")|^\W*\d{1,2}\s*(:\d\d|h\b|uhr|am|pm)", _I)

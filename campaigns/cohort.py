@@ -1,0 +1,120 @@
+"""The control cohort, matched to the devices a campaign changes and recorded when it is created.
+
+Why matched: a control group is only a baseline if it is like the changed devices in everything
+that moves a KPI on its own — the box and its firmware, the country (its evening, its regulatory
+channels) and how the KPI already runs on it. So the cohort is drawn *within* each
+(model, firmware, region) stratum, as the same share of each, and within a stratum it is every
+k-th device in order of its KPI baseline (a systematic sample over the sorted baseline), so the
+control's baseline distribution follows the changed devices' own, not just its mean. How many
+devices each stratum gives is decided by largest remainders, so the cohort is the share asked of
+the whole selection even when strata are small; a stratum of one device gives none.
+
+What was matched on and how well it came out — each group's baseline mean and the standardised
+mean difference per KPI, the strata — is recorded with the plan (``plan["cohort"]``): what an
+approver reads before trusting an effect measured against it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from core.kernel.models import Device
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from campaigns.spec import CampaignSpec
+
+MATCHED_ON = ("model", "firmware", "region")
+
+
+def stratum(d: Device) -> tuple[str, str, str]:
+    return (d.model, d.firmware, d.region)
+
+
+def _h(campaign_id: str, device_id: str) -> bytes:
+    return hashlib.sha256(f"{campaign_id}:cohort:{device_id}".encode()).digest()[:8]
+
+
+@dataclass
+class Cohort:
+    control: set[str]
+    strata: int
+    balance: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def summary(self, pct: float) -> dict[str, Any]:
+        return {"control_pct": pct, "size": len(self.control), "matched_on": [*MATCHED_ON, "KPI baseline"]
+                if self.balance else list(MATCHED_ON), "strata": self.strata, "balance": self.balance}
+
+
+def match(campaign_id: str, devices: Sequence[Device], pct: float,
+          baselines: Mapping[str, Mapping[str, float]] | None = None) -> Cohort:
+    """Pick ``pct`` % of ``devices`` as the control cohort, stratum by stratum, spread over each
+    stratum's KPI baseline (``baselines``: KPI → device → value; the first KPI orders, the others
+    are reported)."""
+    if pct <= 0 or not devices:
+        return Cohort(set(), 0)
+    groups: dict[tuple[str, str, str], list[Device]] = defaultdict(list)
+    for d in devices:
+        groups[stratum(d)].append(d)
+    want = len(devices) * pct / 100.0
+    eligible = {k: len(v) for k, v in groups.items() if len(v) > 1}
+    share = {k: n * pct / 100.0 for k, n in eligible.items()}
+    take = {k: min(eligible[k] - 1, math.floor(x)) for k, x in share.items()}
+    rest = max(0, round(want) - sum(take.values()))
+    for k in sorted(share, key=lambda k: (-(share[k] - math.floor(share[k])), k))[:rest]:
+        take[k] = min(eligible[k] - 1, take[k] + 1)
+    order_by = next(iter(baselines.values()), {}) if baselines else {}
+    control: set[str] = set()
+    for k, members in groups.items():
+        n_c = take.get(k, 0)
+        if n_c <= 0:
+            continue
+        ranked = sorted(members, key=lambda d: (order_by.get(d.id, math.inf), _h(campaign_id, d.id)))
+        n = len(ranked)
+        start = int.from_bytes(_h(campaign_id, "|".join(k)), "big") / 2**64
+        for j in range(n_c):
+            control.add(ranked[min(n - 1, int((j + start) * n / n_c))].id)
+    return Cohort(control, len(groups), balance(devices, control, baselines or {}))
+
+
+def balance(devices: Sequence[Device], control: set[str],
+            baselines: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, Any]]:
+    """Per KPI: each group's baseline mean, how many devices had one, and the standardised mean
+    difference (|SMD| below 0.1 is the usual mark of a good match)."""
+    out: dict[str, dict[str, Any]] = {}
+    for kpi, values in baselines.items():
+        t = [values[d.id] for d in devices if d.id not in control and d.id in values]
+        c = [values[d.id] for d in devices if d.id in control and d.id in values]
+        row: dict[str, Any] = {"treated_mean": None, "control_mean": None, "n_treated": len(t), "n_control": len(c),
+                               "smd": None}
+        if t and c:
+            mt, mc = statistics.fmean(t), statistics.fmean(c)
+            sd = math.sqrt(((statistics.pvariance(t) if len(t) > 1 else 0.0)
+                            + (statistics.pvariance(c) if len(c) > 1 else 0.0)) / 2)
+            row.update(treated_mean=round(mt, 3), control_mean=round(mc, 3),
+                       smd=round((mt - mc) / sd, 3) if sd else 0.0)
+        out[kpi] = row
+    return out
+
+
+def for_campaign(s: Session, campaign_id: str, devices: Sequence[Device], spec: CampaignSpec,
+                 now: datetime) -> Cohort:
+    """The cohort of a campaign being created: matched on its gate's KPIs (each over its own
+    window before ``now``), or on the strata alone when the gate names none."""
+    from campaigns.effects import baselines as read_baselines
+    from campaigns.effects import kpi_of
+
+    base: dict[str, dict[str, float]] = {}
+    ids = [d.id for d in devices]
+    for g in spec.gate.kpis:
+        base[g.metric] = read_baselines(s, kpi_of(g.metric, g.higher_is_worse), ids, now=now, window_h=g.window_h,
+                                        labels=g.labels)
+    return match(campaign_id, devices, spec.control_pct, base)

@@ -1,0 +1,247 @@
+"""Recorded HTTP peers: capture what a real peer (GenieACS's NBI) answered, and replay it offline.
+
+Why (issue 46 item 7, as NAPALM records device output): the GenieACS double in
+``testing/genieacs`` is this project's own model of GenieACS; a contract suite run only against it
+checks the model, not the peer. A *cassette* is what the real peer said during a by-hand run —
+every request the adapter made and the answer it got, in order — and :class:`ReplayServer` answers
+the same requests from it, so a test runs the real adapter against what the real peer said, offline,
+in the fast tier.
+
+Recording: :class:`RecordingProxy` sits between the adapter and the peer (``GATEWARD_GENIEACS_URL``
+pointed at the proxy) and writes the cassette when stopped. Replaying: requests are matched by
+method and path (query string included, with GenieACS's moving values — task ids in paths, the
+``timestamp``/``_id`` of a posted task — left as recorded); each recorded exchange answers once, in
+order, and the last one of a route answers again once its list is used up (an adapter that polls
+more often than during the recording sees the final state). Identifiers the recording holds are the
+real ones (device ids like ``202BC1-BM632w-000046``); nothing is rewritten.
+
+Not product code: ``lint-imports`` forbids importing ``testing`` from the product.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from http.client import HTTPConnection
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote_plus, urlsplit
+
+_SKIP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "date", "host"}
+
+
+@dataclass
+class Exchange:
+    """One request and the peer's answer (bodies as text; GenieACS's NBI speaks JSON)."""
+
+    method: str
+    path: str
+    body: str
+    status: int
+    reason: str
+    headers: dict[str, str]
+    answer: str
+    at: float = 0.0  # seconds since the recording began
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Exchange:
+        return cls(**{k: raw[k] for k in ("method", "path", "body", "status", "reason", "headers", "answer")},
+                   at=float(raw.get("at", 0.0)))
+
+
+@dataclass
+class Cassette:
+    """A recorded conversation with one peer, and where and when it was recorded."""
+
+    peer: str
+    note: str
+    exchanges: list[Exchange] = field(default_factory=list)
+    #: wall-clock time the recording began: a replaying adapter's clock starts there, so ages computed
+    #: from the peer's timestamps (``_lastInform``) are what they were
+    started: float = 0.0
+
+    @classmethod
+    def load(cls, path: Path) -> Cassette:
+        raw = json.loads(path.read_text("utf-8"))
+        return cls(raw["peer"], raw.get("note", ""), [Exchange.from_json(e) for e in raw["exchanges"]],
+                   float(raw.get("started", 0.0)))
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps({"peer": self.peer, "note": self.note, "started": self.started,
+                                    "exchanges": [e.__dict__ for e in self.exchanges]}, indent=1) + "\n", "utf-8")
+
+    def compacted(self) -> Cassette:
+        """The same conversation without repeats: of the answers one route gave in a row that are
+        identical (an adapter polling ``/tasks`` while a task waits for an inform), one is kept —
+        the replay answers each once and then the next, so the replaying adapter polls less and
+        sees the same sequence of states."""
+        kept: list[Exchange] = []
+        last: dict[tuple[str, str], tuple[int, str, str]] = {}
+        for e in self.exchanges:
+            key, seen = (e.method, e.path), (e.status, e.reason, e.answer)
+            if e.method == "GET" and last.get(key) == seen:
+                continue
+            last[key] = seen
+            kept.append(e)
+        return Cassette(self.peer, self.note, kept, self.started)
+
+    def clock(self) -> Any:
+        """A clock for the replaying adapter: the recording's wall time, moving as time moves now."""
+        t0 = time.monotonic()
+        return lambda: self.started + (time.monotonic() - t0)
+
+
+def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
+    n = int(handler.headers.get("Content-Length") or 0)
+    return handler.rfile.read(n) if n else b""
+
+
+def _answer(handler: BaseHTTPRequestHandler, status: int, reason: str, headers: dict[str, str], body: bytes) -> None:
+    handler.send_response(status, reason)
+    for k, v in headers.items():
+        handler.send_header(k, v)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+class RecordingProxy:
+    """A reverse proxy to ``upstream`` that records every exchange (for by-hand runs)."""
+
+    def __init__(self, upstream: str, *, peer: str, note: str = "", port: int = 0) -> None:
+        self.upstream = urlsplit(upstream)
+        self.cassette = Cassette(peer, note, started=time.time())
+        self._t0 = time.monotonic()
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_any(self) -> None:
+                body = _read_body(self)
+                conn = HTTPConnection(proxy.upstream.hostname or "127.0.0.1", proxy.upstream.port or 80, timeout=600)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in _SKIP_HEADERS}
+                conn.request(self.command, self.path, body=body or None, headers=headers)
+                resp = conn.getresponse()
+                answer = resp.read()
+                out_headers = {k: v for k, v in resp.getheaders() if k.lower() not in _SKIP_HEADERS}
+                with proxy._lock:
+                    proxy.cassette.exchanges.append(Exchange(
+                        self.command, self.path, body.decode("utf-8", "replace"), resp.status, resp.reason,
+                        out_headers, answer.decode("utf-8", "replace"), round(time.monotonic() - proxy._t0, 3)))
+                if self.command == "HEAD":  # headers only; the length is the peer's
+                    self.send_response(resp.status, resp.reason)
+                    for k, v in resp.getheaders():
+                        if k.lower() not in ("connection", "keep-alive", "transfer-encoding", "date"):
+                            self.send_header(k, v)
+                    self.end_headers()
+                else:
+                    _answer(self, resp.status, resp.reason, out_headers, answer)
+                conn.close()
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_any
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> RecordingProxy:
+        self._thread.start()
+        return self
+
+    def stop(self, save_to: Path | None = None) -> Cassette:
+        self.server.shutdown()
+        self.server.server_close()
+        if save_to is not None:
+            self.cassette.save(save_to)
+        return self.cassette
+
+
+def route_key(method: str, path: str) -> tuple[str, str]:
+    """How a request is matched: method and path, with the order-free parts of a GenieACS query
+    put in one order — ``projection`` (a comma list the adapter may build from a set, whose order
+    changes from process to process) sorted, a JSON ``query`` with its keys sorted."""
+    parts = urlsplit(path)
+    if "/tags/gateward-key-" in parts.path:  # the idempotency tag names the proposal, new in every run
+        parts = parts._replace(path=parts.path.split("/tags/gateward-key-", 1)[0] + "/tags/gateward-key-*")
+    if not parts.query:
+        return method, parts.path
+    pairs = []
+    for item in parts.query.split("&"):
+        name, _, value = item.partition("=")
+        raw = unquote_plus(value)
+        if name == "projection":
+            raw = ",".join(sorted(raw.split(",")))
+        elif name == "query":
+            with contextlib.suppress(ValueError):  # not JSON: matched as it is
+                raw = json.dumps(json.loads(raw), sort_keys=True)
+        pairs.append(f"{name}={raw}")
+    return method, f"{parts.path}?{'&'.join(sorted(pairs))}"
+
+
+class ReplayServer:
+    """Answers the adapter from a cassette (see the module docstring); ``unmatched`` lists the
+    requests the recording had no answer for (answered 599, so a test sees them)."""
+
+    def __init__(self, cassette: Cassette) -> None:
+        self.cassette = cassette
+        self.unmatched: list[str] = []
+        self.served: list[Exchange] = []
+        self._routes: dict[tuple[str, str], list[Exchange]] = defaultdict(list)
+        for e in cassette.exchanges:
+            self._routes[route_key(e.method, e.path)].append(e)
+        self._next: dict[tuple[str, str], int] = defaultdict(int)
+        self._lock = threading.Lock()
+        replay = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_any(self) -> None:
+                _read_body(self)
+                e = replay._take(self.command, self.path)
+                if e is None:
+                    _answer(self, 599, "not in the recording", {}, b"")
+                    return
+                if self.command == "HEAD":
+                    self.send_response(e.status, e.reason)
+                    for k, v in e.headers.items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    return
+                _answer(self, e.status, e.reason, e.headers, e.answer.encode("utf-8"))
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_any
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def _take(self, method: str, path: str) -> Exchange | None:
+        with self._lock:
+            key = route_key(method, path)
+            route = self._routes.get(key)
+            if not route:
+                self.unmatched.append(f"{method} {path}")
+                return None
+            i = self._next[key]
+            self._next[key] = min(i + 1, len(route) - 1)
+            e = route[min(i, len(route) - 1)]
+            self.served.append(e)
+            return e
+
+    def __enter__(self) -> ReplayServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
