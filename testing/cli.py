@@ -72,7 +72,7 @@ def _cwd(path: Path | str | None) -> Iterator[None]:
 @contextlib.contextmanager
 def _fresh_process() -> Iterator[None]:
     """The run starts with none of what the CLI keeps for the life of a process (the runtime, the
-    read runtime, the cached settings) and closes what it built; a runtime a test handed the CLI
+    read runtime, the cached settings, the start's problems) and closes what it built; a runtime a test handed the CLI
     is put back afterwards."""
     from core.kernel.config import get_settings
     from gateward import cli
@@ -86,6 +86,9 @@ def _fresh_process() -> Iterator[None]:
         runtime, reads = cli._runtime, cli._reads
         cli._runtime, cli._reads = saved
         get_settings.cache_clear()
+        # what main() found wrong at this run's start (a secret set twice) ends with the run: left
+        # behind, the next `status` of this process (a CliRunner invoke, which skips main) printed it
+        cli.START_PROBLEMS.clear()
         if runtime is not None:
             runtime.close()
         if reads is not None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 
@@ -51,7 +52,11 @@ class FaultyHttpProxy:
         self._release = threading.Event()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
-        self._client = httpx.Client(timeout=30, follow_redirects=False)
+        # A jar that keeps nothing: the proxy stands in for many browsers, and a shared jar handed one
+        # browser's provider session to the next client (a refused account arrived signed in as the
+        # account Chromium had used before it, and was let in).
+        self._client = httpx.Client(timeout=30, follow_redirects=False,
+                                    cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])))
         self.up()
 
     @property

@@ -9,7 +9,6 @@ compared with what ``core.store.repo`` returns for it.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -261,10 +260,6 @@ def both_paths(world: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> A
 
     rt = world[0]
     get_settings.cache_clear()  # the ORM path reads the (cached) settings, the DB-API path the environment
-    for key in [k for k in os.environ if k.startswith("GATEWARD_")]:
-        # only what this test sets: a module fixture of another test on the worker left a password and its
-        # file both set (CI: status then refused the settings, exit 2)
-        monkeypatch.delenv(key)
     monkeypatch.setenv("GATEWARD_DATABASE_URL", rt.store.url)
     monkeypatch.setenv("GATEWARD_HOME", str(tmp_path))
     monkeypatch.delenv("GATEWARD_OPA_URL", raising=False)
