@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from campaigns.effects import level_text
 from campaigns.spec import Gate
 
 Outcome = Literal["pass", "fail", "pause", "pending"]
@@ -107,7 +108,8 @@ def kpi_harms(stats: RingStats, gate: Gate) -> list[str]:
             continue
         unit = f" {k['unit']}" if k.get("unit") else ""
         lo, hi = (k["low"], k["high"]) if k["higher_is_worse"] else (-k["high"], -k["low"])
+        level = level_text(k["confidence"])
         out.append(f"KPI {k['title']}: the changed devices did measurably worse than {k['n_control']} matched "
-                   f"control device(s) — worse by {k['worse_by']:.3g}{unit} ({k['confidence']:.0%} CI {lo:.3g} to "
+                   f"control device(s) — worse by {k['worse_by']:.3g}{unit} ({level} CI {lo:.3g} to "
                    f"{hi:.3g}; tolerance {k['tolerance']:.3g}{unit}; {k['n_treated']} changed device(s))")
     return out

@@ -71,6 +71,12 @@ KPIS: dict[str, Kpi] = {k.id: k for k in (
 )}
 
 
+def level_text(confidence: float) -> str:
+    """A confidence level as people write it: 95 %, 99 %, 99.9 % (``:.0%`` printed 0.999 as 100 %,
+    an interval no one can have)."""
+    return f"{confidence * 100:.4g}%"
+
+
 def kpi_of(metric: str, higher_is_worse: bool | None = None) -> Kpi:
     """The catalogued KPI, or any other telemetry metric read as a mean (higher worse unless said)."""
     known = KPIS.get(metric)
@@ -172,21 +178,32 @@ def device_changes(s: Session, kpi: Kpi, events: Mapping[str, datetime], *, wind
                    labels: Mapping[str, str] | None = None, settle_s: float = 0.0, before: Before = DAY_BEFORE,
                    need_after: bool = True) -> dict[str, DeviceChange]:
     """Each device's KPI before its event time and in the ``window_h`` hours after it (from
-    ``settle_s`` after it, up to ``now``). *Before* is the same hours of the day before
-    (``DAY_BEFORE``: a diurnal KPI — evening load, night — then compares like with like on every
-    device) or the ``window_h`` hours just before (``HOURS_BEFORE``). A device without data on
-    both sides is left out (``need_after=False``: without data before); for counts (DNS failures
-    per hour, reboots) a side with no row is a zero over the hours that side spans."""
+    ``settle_s`` after it, up to ``now``). *Before* is the same hours of the day before — those
+    of the after window seen so far (``DAY_BEFORE``: a diurnal KPI — evening load, night — then
+    compares like with like on every device, also mid-window) or the ``window_h`` hours just
+    before (``HOURS_BEFORE``). A device without data on both sides is left out
+    (``need_after=False``: without data before); for counts (DNS failures per hour, reboots) a
+    side with no row is a zero over the hours that side spans."""
     if not events:
         return {}
     win = timedelta(hours=window_h)
     settle = timedelta(seconds=settle_s)
     back = timedelta(hours=24) if before == DAY_BEFORE else win
     acc: dict[str, _Acc] = {}
+    pre_h: dict[str, float] = {}
     for group in _groups(events):
         first, last = min(events[d] for d in group), max(events[d] for d in group)
-        before_w = (first - back, min(first - back + win, first))
         after_w = (last + settle, last + settle + win)
+        seen_until = min(after_w[1], now)
+        if before == DAY_BEFORE and seen_until > after_w[0]:
+            # the very hours the after window has seen so far, a day earlier: an analysis an hour
+            # into a six-hour window compared that hour with six hours of the day before, and for a
+            # KPI with a daily rhythm (evening load) the difference was the clock, not the change
+            before_w = (after_w[0] - back, seen_until - back)
+        else:
+            before_w = (first - back, min(first - back + win, first))
+        span_h = (before_w[1] - before_w[0]).total_seconds() / 3600.0
+        pre_h.update(dict.fromkeys(group, span_h))
         for part in _chunks(group):
             for dev, s_pre, n_pre, z_pre, s_post, n_post, z_post in s.execute(
                     _windowed(s, kpi, part, before_w, after_w, labels or {})):
@@ -198,7 +215,7 @@ def device_changes(s: Session, kpi: Kpi, events: Mapping[str, datetime], *, wind
         post_h = max(0.0, min(window_h, (now - t - settle).total_seconds() / 3600.0))
         if not need_after:
             if a.n_pre or kpi.reduce in ("per_hour", "events_per_day"):
-                scale = {"per_hour": 1.0 / window_h, "events_per_day": 24.0 / window_h}.get(kpi.reduce)
+                scale = {"per_hour": 1.0 / pre_h[dev], "events_per_day": 24.0 / pre_h[dev]}.get(kpi.reduce)
                 pre = (a.s_pre * scale if scale is not None else 1440.0 * a.z_pre / a.n_pre
                        if kpi.reduce == "offline_minutes_per_day" else a.s_pre / a.n_pre)
                 out[dev] = DeviceChange(pre, math.nan, a.n_pre, 0)
@@ -210,7 +227,7 @@ def device_changes(s: Session, kpi: Kpi, events: Mapping[str, datetime], *, wind
                 out[dev] = DeviceChange(1440.0 * a.z_pre / a.n_pre, 1440.0 * a.z_post / a.n_post, a.n_pre, a.n_post)
         elif post_h > 0:  # counts: a side with no row is zero over the hours it spans
             scale = 24.0 if kpi.reduce == "events_per_day" else 1.0
-            out[dev] = DeviceChange(scale * a.s_pre / window_h, scale * a.s_post / post_h, a.n_pre, a.n_post)
+            out[dev] = DeviceChange(scale * a.s_pre / pre_h[dev], scale * a.s_post / post_h, a.n_pre, a.n_post)
     return out
 
 
@@ -275,7 +292,7 @@ class Effect:
         if self.estimate is None or self.low is None or self.high is None:
             return f"{self.title}: not enough data ({n}{'; ' + self.note if self.note else ''})"
         unit = f" {self.unit}" if self.unit else ""
-        ci = f"{self.confidence:.0%} CI {self.low:+.3g} to {self.high:+.3g}"
+        ci = f"{level_text(self.confidence)} CI {self.low:+.3g} to {self.high:+.3g}"
         what = "measurably " + self.verdict if self.verdict in ("worse", "better") else self.verdict
         return f"{self.title}: {self.estimate:+.3g}{unit} after the change ({ci}; {n}): {what}"
 

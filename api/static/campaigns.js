@@ -91,7 +91,7 @@ function charts(timeline, gate, st) {
       { label: `floor ${(100 * gate.min_reregistered).toFixed(1)} %: below it the gate fails`, level: 100 * gate.min_reregistered, points: [] }],
     { ...pctOpts, yRange: [0, 100] }) : null,
     Object.entries(kpis).map(([m, x]) => h("div", { "data-testid": "campaign-effect", "data-metric": m },
-      chart(`Effect on ${x.k.title}: changed vs matched control, ${Math.round(100 * x.k.confidence)} % interval`, [
+      chart(`Effect on ${x.k.title}: changed vs matched control, ${+(100 * x.k.confidence).toPrecision(4)} % interval`, [
         { label: "effect", colour: "#2458d6", points: x.e },
         { label: "interval low", colour: "#93a8d8", points: x.lo }, { label: "interval high", colour: "#93a8d8", points: x.hi },
         { label: "no effect", level: 0, points: [] }], { unit: x.k.unit, xRange, value: (v) => `${v > 0 ? "+" : ""}${v.toFixed(2)}` }),
