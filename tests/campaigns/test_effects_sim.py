@@ -155,9 +155,10 @@ def test_a_channel_move_is_measured_with_an_interval_that_holds_the_true_effect(
 def test_a_change_with_no_effect_is_not_reported_as_a_win(ert: Any) -> None:
     devices = _online(ert, lambda st: True)
     svc = Campaigns(ert)
-    # 99.99 % intervals and a tolerance: a true zero must neither read as a win nor halt the rollout
-    # on a difference no one would act on. Two KPIs over two rings are four chances a run; at 99.9 %
-    # a CI run drew a "measurably better" signal (+0.96 dB, interval +0.18 to +1.75, 9 vs 57 devices).
+    # 99.9 % intervals (the most a gate takes) and a tolerance: a true zero must neither read as a
+    # win nor halt the rollout on a difference no one would act on. Two KPIs over two rings are four
+    # chances a run, so about one run in 250 draws a false "measurably better" (a CI run did: +0.96 dB,
+    # interval +0.18 to +1.75, 9 vs 57 devices).
     gate = _gate("wifi.client_rssi_dbm", margin=1.0, confidence=0.999)
     gate["kpis"].append({"metric": "wifi.channel_utilization_pct", "labels": {"band": "2.4GHz"},
                          "confidence": 0.999, "margin": 3.0})
