@@ -131,8 +131,10 @@ class Client:
 
 
 class Soak:
-    def __init__(self, minutes: float, *, seed: int = 7, homes: int = 60, pg_url: str | None = None) -> None:
+    def __init__(self, minutes: float, *, seed: int = 7, homes: int = 60, pg_url: str | None = None,
+                 quiet_end_s: float = QUIET_END_S) -> None:
         self.minutes, self.rng, self.homes = minutes, random.Random(seed), homes
+        self.quiet_end_s = quiet_end_s
         self.seed = seed
         self.pg = pg_url or os.environ.get("GATEWARD_BENCH_DATABASE_URL") or os.environ.get(
             "GATEWARD_TEST_DATABASE_URL") or PG_DEFAULT
@@ -310,7 +312,7 @@ class Soak:
                 continue
             with self.rec.lock:
                 self.rec.campaigns.append(cid)
-            end = time.monotonic() + QUIET_END_S  # a campaign created is seen to its end, even past the load
+            end = time.monotonic() + self.quiet_end_s  # a campaign created is seen to its end, even past the load
             while time.monotonic() < end:
                 st = dave.call("campaign", "GET", f"/api/campaigns/{cid}")
                 if st is None or st.status_code != 200:
@@ -440,7 +442,7 @@ class Soak:
             self.stopping.set()
             chaos.join(120)
             for t in threads:
-                t.join(QUIET_END_S + 30)
+                t.join(self.quiet_end_s + 30)
             return self.check(campaign_devices)
         finally:
             self.teardown()
@@ -454,7 +456,7 @@ class Soak:
 
         rt = build_runtime(Settings(database_url=self.url))
         try:
-            end = time.monotonic() + QUIET_END_S
+            end = time.monotonic() + self.quiet_end_s
             while True:  # the quiet end: every process up, nothing cut, until nothing is in flight
                 with rt.store.read() as s:
                     busy = s.scalar(select(func.count()).select_from(ProposalRow)
@@ -466,7 +468,7 @@ class Soak:
                 if (not busy and not locks and not rolling) or time.monotonic() > end:
                     break
                 time.sleep(1)
-            quiet_s = QUIET_END_S - max(0.0, end - time.monotonic())
+            quiet_s = self.quiet_end_s - max(0.0, end - time.monotonic())
             with rt.store.read() as s:
                 rows = {r.id: r for r in s.execute(select(ProposalRow.id, ProposalRow.state, ProposalRow.updated_at))}
                 stuck = sorted(pid for pid, r in rows.items() if r.state in EXECUTING)

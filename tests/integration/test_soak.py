@@ -28,12 +28,15 @@ def test_two_minutes_of_kills_lose_double_and_strand_nothing() -> None:
         pytest.skip("needs the mosquitto binary (its own broker on a free port)")
     from bench.soak import Soak
 
-    report = Soak(2.0, seed=11, homes=40, pg_url=PG_URL).run()
+    # Seven minutes for in-flight work to end once the chaos stops: on a CI machine running three other
+    # workers beside it, one campaign was still 'running' after the soak's own 180 s (a campaign that
+    # never ends still fails here; one that needs a loaded machine's minutes does not).
+    report = Soak(2.0, seed=11, homes=40, pg_url=PG_URL, quiet_end_s=420).run()
     assert all(report["kills"][k] >= 1 for k in ("api", "worker", "broker", "db")), report["chaos"]
     assert report["proposals"] > 0 and report["campaigns"] > 0 and report["chat_turns"] > 0, report
     assert report["lost"] == 0, report["lost_detail"]
     assert report["doubled"] == 0, report["doubled_detail"]
-    assert report["stuck"] == 0, report["stuck_detail"]
+    assert report["stuck"] == 0, (report["stuck_detail"], report["quiet_end_s"])
     assert report["locks_held"] == 0
     assert report["status_500"] == 0 and report["unanswered"] == 0, report["unanswered_examples"]
     assert report["audit_ok"], report["audit_first_broken"]

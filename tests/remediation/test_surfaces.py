@@ -54,8 +54,10 @@ def test_cli_walk(tmp_path: Path) -> None:
     assert st["queue_depth"] == 0 and st["group_cap"] == 25
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def api(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A fleet of its own for each test: shared by the module, the test that detected first opened
+    the cases and the other, run after it in a random order, found none to open (CI: 0 == 5)."""
     import gc
 
     gc.collect()  # earlier tests' policy engines are dropped here, not by a collection on the app's thread
