@@ -32,17 +32,16 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from core.firmware_check import declared_version, download_shortfall, not_undone
-from core.kernel.errors import GatewardError
 from core.kernel.models import Change, Device, ExecutionStatus, Operation, Proposal, utcnow
 from core.kernel.ports.executor import RETRYABLE_ERRORS, ExecutorError, ParamValue
 from core.kernel.ports.executor import Timeout as ExecTimeout
 from core.kernel.secrets import mask_value
 from core.kernel.values import parse_bool
+from core.results import DeviceResult
 
 X = ExecutionStatus
 # Operations after which a CPE runs on freshly loaded configuration: a Set answered with
@@ -98,85 +97,6 @@ def values_equal(a: Any, b: Any) -> bool:
         except (TypeError, ValueError):
             return False
     return str(a) == str(b)
-
-
-# ---------------------------------------------------------------------------------- results
-@dataclass
-class DeviceResult:
-    """What one step did to one device. ``status`` is the execution status to record; ``changed``:
-    the device may hold (part of) the change now; ``diff``: path → {expected, got} for a check that
-    failed; ``evidence``: what goes into the execution row's detail; ``nothing_sent``: the write's
-    request never left (the device is certainly untouched)."""
-
-    device_id: str
-    status: ExecutionStatus
-    changed: bool = False
-    failed: bool = False
-    diff: dict[str, Any] = field(default_factory=dict)
-    evidence: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    nothing_sent: bool = False
-    cause: ExecutorError | None = field(default=None, repr=False, compare=False)
-    #: commands the device accepted but whose completion nobody observed (``OperateResult.status``
-    #: ``pending``): the device is in a state nobody confirmed (see :func:`unconfirmed_failure`)
-    unconfirmed: list[str] = field(default_factory=list)
-    #: why the device did not reach the run's goal, as its outcome names it (``"verification failed:
-    #: <paths>"``, ``"locked by p-…"`` for a skipped one); kept when a restore replaces the result
-    reason: str | None = None
-
-
-class DevicesFailed(GatewardError):
-    """:meth:`Aggregate.raise_on_error`: devices of one run failed; ``failed`` maps each to why."""
-
-    code = "devices_failed"
-
-    def __init__(self, failed: dict[str, str]) -> None:
-        shown = "; ".join(f"{d}: {why}" for d, why in list(failed.items())[:5])
-        more = f" (+{len(failed) - 5} more)" if len(failed) > 5 else ""
-        super().__init__(f"{len(failed)} device(s) failed: {shown}{more}")
-        self.failed = failed
-
-
-class Aggregate:
-    """Every device's latest result in one run (an apply, a batch, an abort), plus views of them.
-    A mixin: each outcome dataclass declares ``results`` as its own field (so its other fields keep
-    their order and required-ness). The views are derived from ``results`` — one source of truth,
-    as Nornir's ``AggregatedResult`` derives ``failed`` and ``failed_hosts`` from its results."""
-
-    results: dict[str, DeviceResult]
-
-    def add(self, result: DeviceResult) -> DeviceResult:
-        self.results[result.device_id] = result
-        return result
-
-    @property
-    def failed_ids(self) -> list[str]:
-        """Devices that failed in this run (a skipped one did not fail: it was not tried)."""
-        return [d for d, r in self.results.items()
-                if r.status is not ExecutionStatus.SKIPPED and (r.failed or r.reason is not None)]
-
-    def raise_on_error(self) -> None:
-        """Raise :class:`DevicesFailed` naming each failed device and why; nothing if none failed."""
-        if self.failed_ids:
-            raise DevicesFailed({d: self.results[d].reason or self.results[d].error or str(self.results[d].status)
-                                 for d in self.failed_ids})
-
-    def with_status(self, *statuses: ExecutionStatus) -> list[str]:
-        return [d for d, r in self.results.items() if r.status in statuses]
-
-    @property
-    def changed(self) -> list[str]:
-        return [d for d, r in self.results.items() if r.changed]
-
-    @property
-    def failures(self) -> dict[str, str]:
-        return {d: r.error or str(r.status) for d, r in self.results.items() if r.failed}
-
-    def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for r in self.results.values():
-            out[str(r.status)] = out.get(str(r.status), 0) + 1
-        return out
 
 
 # ---------------------------------------------------------------------------------- the engine

@@ -31,7 +31,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from core import audit, rbac
-from core.execution import DeviceEngine, DeviceResult
+from core.execution import DeviceEngine
 from core.failpoints import failpoint
 from core.fanout import map_bounded, run_bounded
 from core.kernel.errors import (
@@ -57,6 +57,7 @@ from core.lifecycle.recovery import Recovery
 from core.lifecycle.rollback import Rollback
 from core.lifecycle.schedule import PreconditionFailed, Scheduling
 from core.locks import LOCKS
+from core.results import DeviceResult
 from core.states import move_execution, set_state
 from core.store import repo
 from core.store.records import ExecutionRecord, ProposalRecord, delete_where, insert_rows

@@ -18,9 +18,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from core.execution import Aggregate, DeviceResult
 from core.kernel.config import Settings
 from core.kernel.models import ExecutionStatus, Proposal, ProposalState
+from core.results import Aggregate, DeviceResult
 from core.store import Store, repo
 from core.store.records import ProposalRecord
 from policies.base import PolicyEngine

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import audit, rbac
-from core.execution import UNCONFIRMED_ACTION, DeviceEngine, DeviceResult, restore_unreachable, values_equal
+from core.execution import UNCONFIRMED_ACTION, DeviceEngine, restore_unreachable, values_equal
 from core.failpoints import failpoint
 from core.kernel.errors import Conflict, DeviceUnavailable, Forbidden, Invalid
 from core.kernel.models import Actor, ActorKind, Device, ExecutionStatus, Proposal, utcnow
@@ -25,6 +25,7 @@ from core.lifecycle.device_io import GrantedIO, holds_backup
 from core.lifecycle.executions import ExecutionLog
 from core.lifecycle.locking import DeviceLocks
 from core.locks import LOCKS
+from core.results import DeviceResult
 from core.states import require_state, set_state
 from core.store import repo
 from core.store.records import delete_where

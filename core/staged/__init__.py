@@ -12,7 +12,7 @@ skips them, and finds devices a dead worker left ``applying`` and verifies (or r
 instead of writing again. Nothing is changed twice.
 
 Each device goes through the same :class:`core.execution.DeviceEngine` as a single apply (one
-write → verify → restore, one :class:`~core.execution.DeviceResult` per device). This module holds
+write → verify → restore, one :class:`~core.results.DeviceResult` per device). This module holds
 no write capability of its own and reaches into no lifecycle internals: it is given the engine
 (whose writes the lifecycle grants), the gate check and the backup read as explicit dependencies.
 

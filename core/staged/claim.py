@@ -14,10 +14,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.capabilities import class_key
-from core.execution import DeviceResult, lock_is_live, owner
+from core.execution import lock_is_live, owner
 from core.kernel.errors import Conflict, Forbidden
 from core.kernel.models import Actor, Device, ExecutionStatus, Proposal, utcnow
 from core.locks import LOCKS, clear_dead_locks
+from core.results import DeviceResult
 from core.staged.context import StagedContext
 from core.staged.outcome import ALREADY_DONE, RESUMABLE, BatchOutcome, S, X
 from core.staged.record import EXECS

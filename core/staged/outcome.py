@@ -1,5 +1,5 @@
 """What a staged batch (or an abort) did: :class:`BatchOutcome` — every device's
-:class:`~core.execution.DeviceResult`, and the views the campaign analysis reads, derived from them —
+:class:`~core.results.DeviceResult`, and the views the campaign analysis reads, derived from them —
 and the execution statuses the phases sort devices by."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from core.execution import Aggregate, DeviceResult
 from core.kernel.models import ExecutionStatus, ProposalState
+from core.results import Aggregate, DeviceResult
 
 S = ProposalState
 X = ExecutionStatus
@@ -59,8 +59,7 @@ class BatchOutcome(Aggregate):
     @property
     def failed(self) -> dict[str, str]:
         """Device → why it failed this run (a restored one keeps its reason)."""
-        return {d: self.results[d].reason or self.results[d].error or str(self.results[d].status)
-                for d in self.failed_ids}
+        return {d: self.results[d].why for d in self.failed_ids}
 
     @property
     def skipped(self) -> dict[str, str]:

@@ -9,8 +9,9 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, select, update
 
 from core import audit, compat
-from core.execution import UNCONFIRMED_ACTION, DeviceResult
+from core.execution import UNCONFIRMED_ACTION
 from core.kernel.models import Actor, Device, Proposal, utcnow
+from core.results import DeviceResult
 from core.staged.context import StagedContext
 from core.staged.outcome import FINAL, BatchOutcome, X
 from core.states import check_execution

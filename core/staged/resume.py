@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core.execution import DeviceResult
 from core.kernel.models import Actor, Device, ExecutionStatus, Proposal
+from core.results import DeviceResult
 from core.staged.context import StagedContext
 from core.staged.outcome import DECIDED, BatchOutcome, X
 from core.staged.record import EXECS, record, restore_one

@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.execution import DeviceResult
 from core.kernel.errors import Conflict
 from core.kernel.models import Actor, Proposal
 from core.locks import clear_dead_locks
+from core.results import DeviceResult
 from core.staged.claim import Claims
 from core.staged.context import StagedContext
 from core.staged.outcome import CHANGED, NOT_INSTALLED, BatchOutcome, S, X

@@ -11,11 +11,11 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from core import audit
-from core.execution import DeviceResult
 from core.failpoints import failpoint
 from core.kernel.ids import new_id
 from core.kernel.models import Actor, Device, Proposal, utcnow
 from core.kernel.ports.executor import ExecutorError
+from core.results import DeviceResult
 from core.staged.context import StagedContext
 from core.staged.outcome import HALTED, BatchOutcome, X
 from core.staged.record import BACKUPS, EXECS, RESTART, record, restore_one

@@ -23,9 +23,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from core.execution import DeviceEngine, DeviceResult
+from core.execution import DeviceEngine
 from core.kernel.models import Change, Device, ExecutionStatus, ProposalDraft, ProposalState
 from core.lifecycle import Lifecycle
+from core.results import DeviceResult
 from core.routing import ExecutorRouter
 from core.store import repo
 from core.store.schema import AuditEventRow, ExecutionRow

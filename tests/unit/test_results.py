@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.execution import DeviceResult, DevicesFailed
 from core.kernel.models import ExecutionStatus as X
+from core.results import DeviceResult, DevicesFailed
 from core.staged import BatchOutcome
 
 
