@@ -41,6 +41,7 @@ import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -52,6 +53,7 @@ from core.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from core.kernel.ids import oui_problem, product_class_problem, serial_problem
 from core.kernel.models import TERMINAL_STATES, Actor, Device, Protocol, Root, utcnow
 from core.kernel.values import control_problem
+from core.results import Aggregate, DeviceResult
 from core.store import repo
 from core.store.schema import DeviceLockRow, DeviceRow, ProposalDeviceRow, ProposalRow
 
@@ -224,39 +226,65 @@ class DeviceSpec(DeviceFields):
                       upstream_id=self.upstream_id or None)
 
 
+class Registration(StrEnum):
+    """What the inventory did with one device of an import or a sync: the status of its
+    :class:`~core.results.DeviceResult`."""
+
+    REGISTERED = "registered"
+    UNCHANGED = "unchanged"  # already registered exactly so (a re-import): neither new nor an error
+    REFUSED = "refused"
+
+
+RowResult = DeviceResult[Registration]
+
+
+def row_result(n: int, device_id: str | None, error: str | None = None, *, unchanged: bool = False) -> RowResult:
+    """Row ``n`` of an import: registered as ``device_id``, already so (``unchanged``), or refused
+    with ``error`` (``device_id`` then is what the row named, if anything). The row number is
+    evidence: the line of the file to fix."""
+    if error is not None:
+        return DeviceResult(device_id or "", Registration.REFUSED, failed=True, error=error, reason=error,
+                            evidence={"row": n})
+    status = Registration.UNCHANGED if unchanged else Registration.REGISTERED
+    return DeviceResult(device_id or "", status, evidence={"row": n})
+
+
+def row_dict(r: RowResult) -> dict[str, Any]:
+    """One row of an import as the API, the CLI's JSON and the audit event show it."""
+    return {"row": r.evidence["row"], "device_id": r.device_id or None, "ok": r.status is not Registration.REFUSED,
+            "error": r.error, "unchanged": r.status is Registration.UNCHANGED}
+
+
 @dataclass
-class RowResult:
-    """What happened to one row of an import: registered (``device_id``) or refused (``error``)."""
+class ImportReport(Aggregate[Registration]):
+    """Every row's result, keyed by its line (``"row 12"``): a refused row may name no device, or the
+    device another row names. ``registered``, ``unchanged`` and ``refused`` are views of them."""
 
-    row: int
-    device_id: str | None
-    error: str | None = None
-    unchanged: bool = False  # already registered exactly so (a re-import): neither new nor an error
+    results: dict[str, RowResult] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "device_id": self.device_id, "ok": self.error is None, "error": self.error,
-                "unchanged": self.unchanged}
+    @classmethod
+    def of(cls, rows: Sequence[RowResult]) -> ImportReport:
+        return cls({f"row {r.evidence['row']}": r for r in rows})
 
-
-@dataclass
-class ImportReport:
-    rows: list[RowResult] = field(default_factory=list)
+    def _where(self, status: Registration) -> list[RowResult]:
+        return [r for r in self.results.values() if r.status is status]
 
     @property
     def registered(self) -> list[str]:
-        return [r.device_id for r in self.rows if r.error is None and r.device_id and not r.unchanged]
+        return [r.device_id for r in self._where(Registration.REGISTERED)]
 
     @property
     def unchanged(self) -> list[str]:
-        return [r.device_id for r in self.rows if r.unchanged and r.device_id]
+        return [r.device_id for r in self._where(Registration.UNCHANGED)]
 
     @property
-    def refused(self) -> list[RowResult]:
-        return [r for r in self.rows if r.error is not None]
+    def refused(self) -> dict[int, RowResult]:
+        """Row number → its refusal."""
+        return {int(r.evidence["row"]): r for r in self._where(Registration.REFUSED)}
 
     def as_dict(self) -> dict[str, Any]:
         return {"registered": len(self.registered), "unchanged": len(self.unchanged), "refused": len(self.refused),
-                "rows": [r.as_dict() for r in self.rows]}
+                "rows": [row_dict(r) for r in self.results.values()]}
 
 
 def _decode_acs_id(device_id: str) -> tuple[str, str, str] | None:
@@ -324,34 +352,34 @@ class Inventory:
             raise Invalid(f"an import takes at most {MAX_IMPORT_ROWS} rows, this one has {len(rows)}; split it")
         if not rows:
             raise Invalid("the import has no rows")
-        report = ImportReport([self._import_one(n, raw, actor, source) for n, raw in rows])
+        report = ImportReport.of([self._import_one(n, raw, actor, source) for n, raw in rows])
         with self.store.write() as s:
             audit.append(s, actor=actor.id, action="devices.imported", data={
                 "source": source, "registered": len(report.registered), "unchanged": len(report.unchanged),
                 "refused": len(report.refused),
-                "errors": [r.as_dict() for r in report.refused[:50]]})
+                "errors": [row_dict(r) for r in list(report.refused.values())[:50]]})
         return report
 
     def _import_one(self, n: int, raw: Any, actor: Actor, source: str) -> RowResult:
         if isinstance(raw, TooDeep):
-            return RowResult(n, None, f"the row is nested {raw.depth} levels deep; a device row has at most "
+            return row_result(n, None, f"the row is nested {raw.depth} levels deep; a device row has at most "
                                       f"{MAX_JSON_DEPTH - 1} (a list of tags is 2)")
         if not isinstance(raw, dict):
-            return RowResult(n, None, f"expected an object with the device's fields, got {type(raw).__name__}")
+            return row_result(n, None, f"expected an object with the device's fields, got {type(raw).__name__}")
         hint = str(raw.get("id") or raw.get("endpoint_id") or "")[:128] or None
         if EXTRA_CELLS in raw:
-            return RowResult(n, hint, "the row has more cells than the header has columns")
+            return row_result(n, hint, "the row has more cells than the header has columns")
         try:
             spec = DeviceSpec.model_validate(raw)
         except ValidationError as exc:
-            return RowResult(n, hint, validation_message(exc))
+            return row_result(n, hint, validation_message(exc))
         try:
             device = self.add(spec, actor, source=source)
         except (Conflict, Invalid) as exc:
             if isinstance(exc, Conflict) and self._registered_as(spec):
-                return RowResult(n, spec.id, None, unchanged=True)  # importing the same file again
-            return RowResult(n, spec.id, exc.message)
-        return RowResult(n, device.id)
+                return row_result(n, spec.id, None, unchanged=True)  # importing the same file again
+            return row_result(n, spec.id, exc.message)
+        return row_result(n, device.id)
 
     def _registered_as(self, spec: DeviceSpec) -> bool:
         """Whether ``spec``'s device is registered, active, with exactly these fields — so a file

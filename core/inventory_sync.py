@@ -61,7 +61,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from core import audit
-from core.inventory import PROTOCOL_OF_ADAPTER, DeviceSpec, validation_message
+from core.inventory import PROTOCOL_OF_ADAPTER, DeviceSpec, Registration, validation_message
 from core.inventory_rows import (
     _among,
     _insert_devices,
@@ -73,6 +73,7 @@ from core.inventory_rows import (
 from core.kernel.ids import is_escaped_id, split_escaped_id
 from core.kernel.models import utcnow
 from core.kernel.ports.inventory import InventorySource, SourceCursor, SourceDevice, SourcePage
+from core.results import Aggregate, DeviceResult
 from core.store import repo
 from core.store.schema import DeviceRow, InventorySyncRow
 
@@ -110,9 +111,14 @@ class InventorySyncSettings(BaseSettings):
 
 # ---------------------------------------------------------------------------- report
 @dataclass
-class SyncReport:
+class SyncReport(Aggregate[Registration]):
     """What one run did. ``error`` is set when the source failed (the run stopped there; the next
-    run resumes from ``cursor``)."""
+    run resumes from ``cursor``).
+
+    Its ``results`` are its refusals — the first :data:`MAX_REPORTED`, keyed by the ACS's id, with
+    ``refused_count`` counting them all — so ``failed_ids`` and ``raise_on_error()`` work as on any
+    report. The devices it registered, updated or left alone are counted, not kept: pages are
+    written set-based, and a result per device would make a sync's memory grow with the fleet."""
 
     source: str
     pages: int = 0
@@ -125,7 +131,7 @@ class SyncReport:
     absent: int = 0
     listed: int = 0
     swept: bool = False
-    refused: list[dict[str, Any]] = field(default_factory=list)
+    results: dict[str, DeviceResult[Registration]] = field(default_factory=dict)
     refused_count: int = 0
     error: str | None = None
     cursor: dict[str, Any] | None = None
@@ -133,9 +139,20 @@ class SyncReport:
 
     def refuse(self, acs_id: str | None, device_id: str | None, error: str) -> None:
         self.refused_count += 1
-        if len(self.refused) < MAX_REPORTED:
-            self.refused.append({"acs_id": acs_id, "device_id": device_id, "error": error})
+        if len(self.results) < MAX_REPORTED:
+            key = acs_id or device_id or f"document {self.refused_count}"
+            self.results[key] = DeviceResult(device_id or "", Registration.REFUSED, failed=True, error=error,
+                                             reason=error, evidence={"acs_id": acs_id})
         log.warning("inventory sync from %s refused %s: %s", self.source, acs_id or device_id or "a document", error)
+
+    @property
+    def refused(self) -> list[dict[str, Any]]:
+        """The refusals kept, as the CLI, the audit event and the stored stats show them."""
+        return [{"acs_id": r.evidence.get("acs_id"), "device_id": r.device_id or None, "error": r.error}
+                for r in self.results.values()]
+
+    def failed_total(self) -> int:
+        return self.refused_count
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in (

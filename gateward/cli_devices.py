@@ -195,8 +195,8 @@ def import_(file: Annotated[Path, typer.Argument(help="CSV with a header line, o
     else:
         rows = cli.guarded(lambda: parse_csv(text))
     report = cli.guarded(lambda: _inventory().import_rows(rows, cli.actor(who)))
-    for r in report.refused:
-        cli.err.print(f"[red]row {r.row}[/red] {r.device_id or ''}: {r.error}", highlight=False, soft_wrap=True)
+    for n, r in report.refused.items():
+        cli.err.print(f"[red]row {n}[/red] {r.device_id}: {r.error}", highlight=False, soft_wrap=True)
     same = f", {len(report.unchanged)} already registered as given" if report.unchanged else ""
     cli.console.print(f"imported {file}: {len(report.registered)} registered{same}, {len(report.refused)} refused")
     if report.refused:

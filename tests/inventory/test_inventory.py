@@ -103,7 +103,7 @@ def test_csv_import_registers_the_good_rows_and_names_each_bad_one(rt: Any) -> N
             + f"00D09E-CGW3400-{serial()},genieacs,Device.,Vantec,CGW-3400,7.4,DE,,extra-cell\n")
     report = Inventory(rt.store).import_rows(parse_csv(text), actor(rt, "dave"))
     assert report.registered == [f"00D09E-CGW3400-{good1}", f"00D09E-CGW3400-{good2}"]
-    errors = {r.row: r.error for r in report.refused}
+    errors = {n: r.error for n, r in report.refused.items()}
     assert set(errors) == {3, 4, 6}  # CSV line numbers (the header is line 1)
     assert "OUI '00D0'" in (errors[3] or "")
     assert "already registered" in (errors[4] or "")
@@ -128,12 +128,12 @@ def test_importing_the_same_csv_again_changes_nothing_and_names_the_same_bad_lin
     inv, dave = Inventory(rt.store), actor(rt, "dave")
     first = inv.import_rows(parse_csv(text), dave)
     assert first.registered == [f"00D09E-CGW3400-{a}", f"00D09E-CGW3400-{c}"] and first.unchanged == []
-    refused = {r.row: r.error or "" for r in first.refused}
+    refused = {n: r.error or "" for n, r in first.refused.items()}
     assert set(refused) == {3, 5} and "firmware" in refused[3] and "same unit" in refused[5]
     before = len(audit_events(rt, "device.registered"))
     again = inv.import_rows(parse_csv(text), dave)
     assert again.registered == [] and again.unchanged == [f"00D09E-CGW3400-{a}", f"00D09E-CGW3400-{c}"]
-    assert {r.row for r in again.refused} == {3, 5}  # the same lines, the same reasons
+    assert set(again.refused) == {3, 5}  # the same lines, the same reasons
     assert len(audit_events(rt, "device.registered")) == before  # nothing registered twice
     assert again.as_dict()["unchanged"] == 2 and audit_events(rt, "devices.imported")[-1].data["unchanged"] == 2
     with rt.store.read() as sess:
@@ -143,7 +143,8 @@ def test_importing_the_same_csv_again_changes_nothing_and_names_the_same_bad_lin
     # A row that differs from what is registered is no re-import: it stays a refusal, and changes nothing.
     changed = inv.import_rows(parse_csv(CSV_HEADER + f"00D09E-CGW3400-{a},genieacs,Device.,Vantec,CGW-3400,"
                                                       "7.5,DE,pilot\n"), dave)
-    assert changed.unchanged == [] and "already registered" in (changed.refused[0].error or "")
+    [refusal] = changed.refused.values()
+    assert changed.unchanged == [] and "already registered" in (refusal.error or "")
     with rt.store.read() as sess:
         assert repo.get_device(sess, f"00D09E-CGW3400-{a}").firmware == "7.4"
 
@@ -162,7 +163,7 @@ def test_json_import_numbers_items_and_refuses_non_objects(rt: Any) -> None:
     report = Inventory(rt.store).import_rows(number_items([ok, "not a device", {"adapter": "sim"}]),
                                              actor(rt, "dave"))
     assert report.registered == [ok["id"]]
-    errors = {r.row: r.error or "" for r in report.refused}
+    errors = {n: r.error or "" for n, r in report.refused.items()}
     assert "expected an object" in errors[2] and "root: Field required" in errors[3]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.inventory import ImportReport, row_result
+from core.inventory_sync import MAX_REPORTED, SyncReport
 from core.kernel.models import ExecutionStatus as X
 from core.results import DeviceResult, DevicesFailed
 from core.staged import BatchOutcome
@@ -44,3 +46,35 @@ def test_an_abort_restores_on_purpose_and_fails_nobody() -> None:
     out.add(DeviceResult("a", X.ROLLED_BACK, failed=True, error="abort: halted", reason="abort: halted"))
     assert out.rolled_back == ["a"] and out.failed == {} and out.failed_ids == []
     out.raise_on_error()
+
+
+def test_an_imports_views_are_its_rows() -> None:
+    report = ImportReport.of([row_result(2, "00D09E-A-1"), row_result(3, None, "oui: must be 6 hex digits"),
+                              row_result(4, "00D09E-A-1", "already registered"),
+                              row_result(5, "00D09E-B-2", None, unchanged=True)])
+    assert report.registered == ["00D09E-A-1"] and report.unchanged == ["00D09E-B-2"]
+    assert set(report.refused) == {3, 4} and report.refused[4].device_id == "00D09E-A-1"
+    assert report.failed_ids == ["row 3", "row 4"]  # keyed by line: row 4 names a device row 2 registered
+    assert report.as_dict() == {"registered": 1, "unchanged": 1, "refused": 2, "rows": [
+        {"row": 2, "device_id": "00D09E-A-1", "ok": True, "error": None, "unchanged": False},
+        {"row": 3, "device_id": None, "ok": False, "error": "oui: must be 6 hex digits", "unchanged": False},
+        {"row": 4, "device_id": "00D09E-A-1", "ok": False, "error": "already registered", "unchanged": False},
+        {"row": 5, "device_id": "00D09E-B-2", "ok": True, "error": None, "unchanged": True}]}
+    with pytest.raises(DevicesFailed) as err:
+        report.raise_on_error()
+    assert err.value.failed == {"row 3": "oui: must be 6 hex digits", "row 4": "already registered"}
+    ImportReport.of([row_result(2, "00D09E-A-1")]).raise_on_error()
+
+
+def test_a_sync_keeps_its_first_refusals_and_counts_them_all() -> None:
+    report = SyncReport("genieacs", registered=3)
+    for n in range(MAX_REPORTED + 2):
+        report.refuse(f"acs-{n}", f"dev-{n}" if n else None, f"bad {n}")
+    assert report.refused_count == MAX_REPORTED + 2 and len(report.refused) == MAX_REPORTED
+    assert report.refused[0] == {"acs_id": "acs-0", "device_id": None, "error": "bad 0"}
+    assert report.failed_ids[:2] == ["acs-0", "acs-1"] and report.as_dict()["refused_count"] == MAX_REPORTED + 2
+    with pytest.raises(DevicesFailed) as err:
+        report.raise_on_error()
+    assert err.value.total == MAX_REPORTED + 2 and f"{MAX_REPORTED + 2} device(s) failed" in str(err.value)
+    assert f"(+{MAX_REPORTED + 2 - 5} more)" in str(err.value)
+    SyncReport("genieacs", registered=3).raise_on_error()
