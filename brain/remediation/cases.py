@@ -46,6 +46,10 @@ class NewCase:
 
 @dataclass
 class OpenResult:
+    """What opening cases from detections did: the cases opened (and those a fix did not hold,
+    ``persisted``), and how many detections were deduplicated, suppressed or stale. Bookkeeping of
+    the case table in bulk, not an outcome of acting on a device: nothing here can fail."""
+
     opened: list[str] = field(default_factory=list)
     duplicates: int = 0
     suppressed: int = 0

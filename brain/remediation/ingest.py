@@ -112,6 +112,10 @@ class NbiQuery(Protocol):
 
 @dataclass
 class IngestReport:
+    """What one ingestion round did with its signals: counts of signals, stored events, unknown
+    senders and duplicates — per signal, not per device (a device may send many in a round), and
+    kept as counts at connect-wave rates. The cases it opened are ``OpenResult``'s."""
+
     signals: int = 0
     events: int = 0
     unknown: int = 0

@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -28,6 +29,7 @@ from brain.remediation.schema import RemediationCaseRow
 from brain.remediation.ztp import plan_provisioning
 from core.kernel.errors import DeviceUnavailable, GatewardError, Locked, ShuttingDown
 from core.kernel.models import Device, Evidence, Proposal, ProposalDraft, ProposalState
+from core.results import Aggregate, DeviceResult
 from core.store import repo
 from executors.base import ExecutorError
 
@@ -58,15 +60,37 @@ class Verdict:
     reason: str = ""
 
 
+class CaseOutcome(StrEnum):
+    """Where a unit of work left one case: the case's new status, or ``retry`` (back in the queue
+    for a later attempt). An escalated case is the unit's failure: a person must look at it."""
+
+    APPLIED = "applied"
+    PROPOSED = "proposed"
+    ESCALATED = "escalated"
+    CLOSED = "closed"
+    RETRY = "retry"
+
+
 @dataclass
-class UnitReport:
+class UnitReport(Aggregate[CaseOutcome]):
+    """What one unit of work did: a :class:`~core.results.DeviceResult` per case it settled, keyed by
+    device (a unit holds one case per device: one problem, one class), and ``outcomes`` counted from
+    them. ``cases`` is how many cases the unit was handed, ``proposals`` the ones it submitted."""
+
     unit_id: str
     cases: int = 0
     proposals: list[str] = field(default_factory=list)
-    outcomes: dict[str, int] = field(default_factory=dict)
+    results: dict[str, DeviceResult[CaseOutcome]] = field(default_factory=dict)
 
-    def count(self, kind: str, n: int = 1) -> None:
-        self.outcomes[kind] = self.outcomes.get(kind, 0) + n
+    def settle(self, case: RemediationCaseRow, outcome: CaseOutcome, resolution: str) -> None:
+        failed = outcome is CaseOutcome.ESCALATED
+        self.add(DeviceResult(case.device_id, outcome, failed=failed, reason=resolution if failed else None,
+                              evidence={"case": case.id, "resolution": resolution}))
+
+    @property
+    def outcomes(self) -> dict[str, int]:
+        """Cases per outcome (``{"applied": 4, "retry": 1}``)."""
+        return self.counts()
 
 
 class Runner:
@@ -409,27 +433,28 @@ class Runner:
                     c.proposal_ids, c.proposal_id = [], None
                 if c.attempts >= lim.max_attempts:
                     c.status, c.resolution = "escalated", f"gave up after {c.attempts} attempts: {reason}"
-                    rep.count("escalated")
+                    rep.settle(c, CaseOutcome.ESCALATED, c.resolution)
                 else:
                     c.status, c.unit_id = "open", None
                     c.not_before = now + timedelta(seconds=lim.offline_delay_s)
                     c.resolution = f"retry {c.attempts}/{lim.max_attempts}: {reason}"
-                    rep.count("retry")
+                    rep.settle(c, CaseOutcome.RETRY, c.resolution)
                 c.updated_at = now
 
     def _finish(self, cases: list[RemediationCaseRow], v: Verdict, rep: UnitReport) -> None:
         now = self.svc.clock()
-        status = {"applied": "applied", "waiting": "proposed", "escalate": "escalated", "closed": "closed"}[v.kind]
+        status = {"applied": CaseOutcome.APPLIED, "waiting": CaseOutcome.PROPOSED, "escalate": CaseOutcome.ESCALATED,
+                  "closed": CaseOutcome.CLOSED}[v.kind]
         cooldown = self.svc.cooldown(cases[0].problem) if cases else 0.0
         with self.svc.store.write() as s:
             for c in self._rows(s, cases):
-                if status == "closed":
+                if status is CaseOutcome.CLOSED:
                     close(c, now, v.reason, cooldown)
                 else:
-                    c.status, c.resolution, c.updated_at = status, v.reason[:2000], now
-                    if status == "applied":
+                    c.status, c.resolution, c.updated_at = str(status), v.reason[:2000], now
+                    if status is CaseOutcome.APPLIED:
                         c.applied_at = now
-        rep.count(status, len(cases))
+                rep.settle(c, status, v.reason)
 
     @staticmethod
     def _rows(s: Session, cases: list[RemediationCaseRow]) -> list[RemediationCaseRow]:

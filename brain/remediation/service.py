@@ -71,6 +71,10 @@ def class_key(vendor: str, model: str, firmware: str, region: str) -> str:
 
 @dataclass
 class TickReport:
+    """One scheduling round: the units it dispatched and how many cases its set-based statements
+    confirmed, recovered and re-queued. A tally of bookkeeping, not of devices acted on: the
+    per-case outcomes are the units' (:class:`~brain.remediation.runner.UnitReport`)."""
+
     units: list[Unit] = field(default_factory=list)
     confirmed: int = 0
     recovered: int = 0
@@ -84,6 +88,10 @@ class TickReport:
 
 @dataclass
 class DrainReport:
+    """An inline drain (CLI, tests, benchmark): ticks, units and peaks, and ``outcomes`` summed over
+    its units' derived counts — every unit run counts, so a case retried twice then escalated is two
+    ``retry`` and one ``escalated``. Per-case results stay in each :class:`UnitReport`."""
+
     ticks: int = 0
     units: int = 0
     proposals: int = 0

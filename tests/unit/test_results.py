@@ -78,3 +78,22 @@ def test_a_sync_keeps_its_first_refusals_and_counts_them_all() -> None:
     assert err.value.total == MAX_REPORTED + 2 and f"{MAX_REPORTED + 2} device(s) failed" in str(err.value)
     assert f"(+{MAX_REPORTED + 2 - 5} more)" in str(err.value)
     SyncReport("genieacs", registered=3).raise_on_error()
+
+
+def test_a_units_outcomes_are_its_cases() -> None:
+    from brain.remediation.runner import CaseOutcome, UnitReport
+    from brain.remediation.schema import RemediationCaseRow
+
+    def case(n: int) -> RemediationCaseRow:
+        return RemediationCaseRow(id=f"rc-{n}", device_id=f"dev-{n}")
+
+    rep = UnitReport("ru-1", cases=4)
+    rep.settle(case(1), CaseOutcome.APPLIED, "p-1 applied and verified")
+    rep.settle(case(2), CaseOutcome.RETRY, "retry 1/3: the device is not reachable now")
+    rep.settle(case(3), CaseOutcome.ESCALATED, "p-1 on this device: verification failed")
+    rep.settle(case(4), CaseOutcome.APPLIED, "p-1 applied and verified")
+    assert rep.outcomes == {"applied": 2, "retry": 1, "escalated": 1}
+    assert rep.failed_ids == ["dev-3"] and rep.results["dev-2"].evidence["case"] == "rc-2"
+    with pytest.raises(DevicesFailed) as err:
+        rep.raise_on_error()
+    assert err.value.failed == {"dev-3": "p-1 on this device: verification failed"}
