@@ -28,13 +28,13 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Required, TypedDict, cast
 
 import orjson
 from sqlalchemy import (
@@ -73,6 +73,7 @@ from core.audit_chain import TAMPER_ACTION as TAMPER_ACTION
 from core.audit_chain import ChainReport as ChainReport
 from core.audit_chain import Finding as Finding
 from core.kernel.errors import Conflict, Invalid
+from core.kernel.jsontypes import Json
 from core.kernel.models import AuditEvent, Device, canonical_json, utcnow
 from core.kernel.secrets import mask_params
 from core.store.commit_info import AUDIT_QUEUE, RELAXED_COMMIT
@@ -196,7 +197,7 @@ def _pg_array(values: Sequence[str | None]) -> str:
 _event_hash = chain.event_hash  # appends write what verify recomputes
 
 
-def _sanitise(data: dict[str, Any]) -> dict[str, Any]:
+def _sanitise(data: Mapping[str, Json]) -> dict[str, Any]:
     """Mask secret parameter values anywhere they appear under a path key."""
     out: dict[str, Any] = {}
     for key, value in data.items():
@@ -214,7 +215,7 @@ def _sanitise(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _looks_like_params(d: dict[str, Any]) -> bool:
+def _looks_like_params(d: Mapping[str, Json]) -> bool:
     return bool(d) and all(isinstance(k, str) and (k.startswith("Device.") or k.startswith("InternetGatewayDevice."))
                            for k in d)
 
@@ -226,7 +227,7 @@ class _Pending:
     __slots__ = ("action", "actor", "data", "device_id", "firmware", "model", "proposal_id", "subscriber", "ts")
 
     def __init__(self, ts: datetime, actor: str, action: str, proposal_id: str | None, device: Device | None,
-                 device_id: str | None, data: dict[str, Any] | None) -> None:
+                 device_id: str | None, data: Mapping[str, Json] | None) -> None:
         # Secret values are masked here, and the data round-trips through JSON so the hash is over
         # exactly what the database will return.
         self.data: dict[str, Any] = orjson.loads(canonical_json(_sanitise(data or {})))
@@ -261,13 +262,13 @@ def acting_via(via: str) -> Iterator[None]:
         _VIA.reset(token)
 
 
-def _with_via(data: dict[str, Any] | None) -> dict[str, Any] | None:
+def _with_via(data: Mapping[str, Json] | None) -> Mapping[str, Json] | None:
     via = _VIA.get()
     return data if via is None else {**(data or {}), "via": via}
 
 
 def append(session: Session, *, actor: str, action: str, proposal_id: str | None = None,
-           device: Device | None = None, device_id: str | None = None, data: dict[str, Any] | None = None,
+           device: Device | None = None, device_id: str | None = None, data: Mapping[str, Json] | None = None,
            ts: datetime | None = None) -> None:
     """Append one event in the caller's transaction. Secret values are masked here, whatever
     the caller passed, so no code path can put a passphrase into the trail.
@@ -282,7 +283,19 @@ def append(session: Session, *, actor: str, action: str, proposal_id: str | None
     _enqueue(session, [_Pending(ts or utcnow(), actor, action, proposal_id, device, device_id, _with_via(data))])
 
 
-def append_many(session: Session, events: list[dict[str, Any]]) -> int:
+class EventArgs(TypedDict, total=False):
+    """One event for :func:`append_many`: the keyword arguments of :func:`append`."""
+
+    actor: Required[str]
+    action: Required[str]
+    proposal_id: str | None
+    device: Device | None
+    device_id: str | None
+    data: Mapping[str, Json] | None
+    ts: datetime | None
+
+
+def append_many(session: Session, events: Sequence[EventArgs]) -> int:
     """Append several events in the caller's transaction (campaign batches, inventory pages).
     Each dict takes the keyword arguments of :func:`append`."""
     if not events:

@@ -290,7 +290,7 @@ class InventorySync:
         new = [d for d in devices if d.device_id not in existing]
         taken = _units(s, new)
         inserts: list[tuple[Any, ...]] = []
-        events: list[dict[str, Any]] = []
+        events: list[audit.EventArgs] = []
         for d in new:
             unit = (d.oui.upper(), d.serial)
             if unit in taken:
@@ -365,7 +365,7 @@ class InventorySync:
         return (*fields, d.last_inform)
 
     def _update_of(self, cur: Any, d: SourceDevice, now: datetime,
-                   report: SyncReport) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+                   report: SyncReport) -> tuple[dict[str, Any], audit.EventArgs | None] | None:
         """The row update (and audit event) an already registered device needs, if any."""
         if cur.adapter != self.adapter:
             report.refuse(d.acs_id, d.device_id, f"{d.device_id!r} is registered on adapter {cur.adapter!r}, not "
@@ -383,7 +383,7 @@ class InventorySync:
         changed = {k: {"before": before[k], "after": v} for k, v in after.items()
                    if v != before[k] and v != "unknown"}
         values.update({k: c["after"] for k, c in changed.items()})
-        event = None
+        event: audit.EventArgs | None = None
         if cur.status == ABSENT:
             values.update(status=repo.ACTIVE, absent_since=None)
             report.reactivated += 1

@@ -292,7 +292,7 @@ def _onboard_chunk(store: Store, chunk: list[tuple[int, SignalLike, Claim, Devic
         units = {((o or "").upper(), sn) for o, sn in s.execute(units_by_serial(serials))}
         fresh = [x for x in chunk if x[2].endpoint_id not in known and x[3].id not in taken
                  and (x[3].oui.upper(), x[3].serial) not in units]
-        events: list[dict[str, Any]] = []
+        events: list[audit.EventArgs] = []
         for _, sig, claim, device, reason in fresh:
             s.add(repo.device_to_row(device))
             s.add(OnboardingRow(endpoint_id=claim.endpoint_id, oui=claim.oui[:6],

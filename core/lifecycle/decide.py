@@ -15,6 +15,7 @@ from core import audit, compat
 from core import policy_input as pinput
 from core.kernel.errors import Conflict
 from core.kernel.ids import new_id
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Actor, ActorKind, Decision, Proposal, utcnow
 from core.lifecycle.context import LifecycleContext, S
 from core.states import require_state, set_state
@@ -149,7 +150,7 @@ class Decisions:
             "input": pinput.stored(stored_input), "would_deny": would_deny, "duration_us": us, "dry_run": dry_run,
             "created_at": utcnow()}
         insert_rows(s, _DECISIONS, [recorded])
-        summary = {"decision_id": decision_id, "allow": decision.allow, "deny": decision.deny,
+        summary: JsonObject = {"decision_id": decision_id, "allow": decision.allow, "deny": decision.deny,
                    "approvals_required": [a.model_dump() for a in decision.approvals_required],
                    "risk": decision.risk, "obligations": decision.obligations, "revision": self.ctx.policy.revision,
                    "would_deny": would_deny, "hash": p.hash}

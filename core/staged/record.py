@@ -43,7 +43,7 @@ def record(ctx: StagedContext, p: Proposal, devices: list[Device], results: dict
     Every status change is checked against the execution state machine before anything is
     written; the rows are then updated by one statement executed for the whole batch."""
     now = utcnow()
-    events: list[dict[str, Any]] = []
+    events: list[audit.EventArgs] = []
     with ctx.store.write() as s:
         rows = {r.device_id: r for r in s.execute(select(
             EXECS.c.id, EXECS.c.device_id, EXECS.c.status, EXECS.c.detail, EXECS.c.finished_at).where(
@@ -68,11 +68,11 @@ def record(ctx: StagedContext, p: Proposal, devices: list[Device], results: dict
         compat.record_many(s, evidence)  # the compatibility matrix, in the same transaction
 
 
-def _events(p: Proposal, d: Device, res: DeviceResult, actor: Actor, err: str | None) -> list[dict[str, Any]]:
+def _events(p: Proposal, d: Device, res: DeviceResult, actor: Actor, err: str | None) -> list[audit.EventArgs]:
     """A device's audit event for its final status, and the alarms it raises."""
     status = res.status
     data = {"status": str(status), **res.evidence, **({"error": err} if err else {})}
-    events: list[dict[str, Any]] = [{"actor": actor.id, "action": f"device.{status}", "proposal_id": p.id,
+    events: list[audit.EventArgs] = [{"actor": actor.id, "action": f"device.{status}", "proposal_id": p.id,
                                      "device": d, "data": data}]
     if status is X.ROLLBACK_FAILED:
         events.append({"actor": actor.id, "action": "alarm.rollback_failed", "proposal_id": p.id,

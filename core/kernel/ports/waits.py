@@ -17,6 +17,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 
+from core.kernel.jsontypes import JsonObject
+
 __all__ = ["InformWait", "announce", "listening"]
 
 
@@ -31,7 +33,7 @@ class InformWait:
     reason: str  # what the ACS said of the failed connection request, verbatim
     detail: str  # one sentence for people
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> JsonObject:
         return {"due_at": self.due_at.isoformat() if self.due_at else None, "interval_s": self.interval_s,
                 "reason": self.reason, "detail": self.detail}
 
