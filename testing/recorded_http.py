@@ -76,17 +76,25 @@ class Cassette:
                                     "exchanges": [e.__dict__ for e in self.exchanges]}, indent=1) + "\n", "utf-8")
 
     def compacted(self) -> Cassette:
-        """The same conversation without repeats: of the answers one route gave in a row that are
-        identical (an adapter polling ``/tasks`` while a task waits for an inform), one is kept —
-        the replay answers each once and then the next, so the replaying adapter polls less and
-        sees the same sequence of states."""
+        """The same conversation without the repeats of a polling loop: a GET whose answer is its
+        route's previous answer is dropped when nothing new happened since that previous one (no
+        write, no GET whose answer changed) — an adapter polling ``/tasks`` and ``/faults`` while a
+        task waits for an inform. The replay answers each once and then the next, so the replaying
+        adapter polls less and sees the same sequence of states. A GET repeated after something
+        new (the same document read again by a later step) is kept: dropping it would answer that
+        step with a later state."""
         kept: list[Exchange] = []
-        last: dict[tuple[str, str], tuple[int, str, str]] = {}
-        for e in self.exchanges:
+        last: dict[tuple[str, str], tuple[int, tuple[int, str, str]]] = {}
+        news = -1  # index (in the recording) of the last write, or of the last GET whose answer was new
+        for i, e in enumerate(self.exchanges):
             key, seen = (e.method, e.path), (e.status, e.reason, e.answer)
-            if e.method == "GET" and last.get(key) == seen:
+            before = last.get(key)
+            last[key] = (i, seen)
+            repeat = e.method == "GET" and before is not None and before[1] == seen
+            if not repeat:
+                news = i
+            elif before is not None and before[0] >= news:
                 continue
-            last[key] = seen
             kept.append(e)
         return Cassette(self.peer, self.note, kept, self.started)
 

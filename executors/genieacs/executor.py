@@ -409,7 +409,7 @@ class GenieAcsExecutor(Executor):
         if kind == "done":
             return out
         if kind == "faulted":
-            fault = self._take_fault(device, gid, out.task_id, names or {})
+            fault = self._take_fault(device, gid, out.task_id, names or {}, what)
             if isinstance(fault, AcsFault) and task.get("name") in _CHANGING_TASKS:
                 # GenieACS's own fault (session_terminated, timeout …), not the CPE's: the session broke
                 # with the RPC sent, so the CPE may have applied it (a CPE that applied a Set of its own
@@ -508,7 +508,7 @@ class GenieAcsExecutor(Executor):
             time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
             if self._nbi(device, lambda: self.client.fault(fid)) is not None:
                 self._touched[gid] = time.time()
-                raise self._take_fault(device, gid, out.task_id, names)
+                raise self._take_fault(device, gid, out.task_id, names, what)
             if not self._nbi(device, lambda: self.client.tasks({"_id": out.task_id})):
                 self._await_commit(device, gid, out)
                 self._touched[gid] = time.time()
@@ -562,7 +562,9 @@ class GenieAcsExecutor(Executor):
             return f"; the task (uniqueKey {key}) may still be queued: withdrawing it failed ({exc.message})"
         return f"; {len(queued)} queued copy(ies) withdrawn" if queued else "; nothing was left queued"
 
-    def _take_fault(self, device: Device, gid: str, task_id: str, names: Mapping[str, str]) -> Fault:
+    def _take_fault(
+        self, device: Device, gid: str, task_id: str, names: Mapping[str, str], what: str = ""
+    ) -> Fault:
         """Read, map and clear the fault of a faulted task (clearing it deletes the task)."""
         fid = fault_id(gid, task_id)
         try:
@@ -575,7 +577,7 @@ class GenieAcsExecutor(Executor):
         except NbiError as exc:
             self._withdraw(gid, task_id)
             log.warning("could not clear GenieACS fault %s: %s", fid, exc)
-        return fault_from_genieacs(device.id, doc, names)
+        return fault_from_genieacs(device.id, doc, names, what)
 
     def _refresh(self, device: Device, gid: str, names: Sequence[str]) -> None:
         if names:

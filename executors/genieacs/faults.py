@@ -49,8 +49,16 @@ class AcsFault(Fault):
     CPE refused — for a task that changes the CPE, the RPC may have been carried out."""
 
 
-def fault_from_genieacs(device_id: str, doc: Mapping[str, Any] | None, native_to_tr181: Mapping[str, str]) -> Fault:
-    """A GenieACS fault document as a typed fault; ``native_to_tr181`` renames the CPE's paths."""
+def fault_from_genieacs(
+    device_id: str, doc: Mapping[str, Any] | None, native_to_tr181: Mapping[str, str], task: str = ""
+) -> Fault:
+    """A GenieACS fault document as a typed fault; ``native_to_tr181`` renames the CPE's paths.
+
+    The message quotes the CPE's own code and words (a Set with one bad value among good ones is
+    ``cwmp.9003 Invalid arguments`` at the CPE, typed here by its one per-parameter code), and for
+    a ``setParameterValues`` task (``task``) says that none of it was applied: a CPE applies
+    SetParameterValues all or nothing (TR-069 A.3.2.1), so the values beside the refused one were
+    not written either."""
     if not doc:
         return Fault(
             device_id,
@@ -60,6 +68,7 @@ def fault_from_genieacs(device_id: str, doc: Mapping[str, Any] | None, native_to
     code_text = str(doc.get("code", ""))
     message = str(doc.get("message", "")) or "no message"
     code = _code(code_text)
+    said = f"{code_text} {message}" if code is not None else ""
     detail = doc.get("detail") if isinstance(doc.get("detail"), Mapping) else {}
     assert isinstance(detail, Mapping)
     per: dict[str, tuple[int, str]] = {}
@@ -80,7 +89,9 @@ def fault_from_genieacs(device_id: str, doc: Mapping[str, Any] | None, native_to
     cls = _CLASS.get(code, Fault)
     # name what was refused: an operator reading the proposal's error must not need the execution row
     which = f": {', '.join(f'{p} ({c})' for p, (c, _) in per.items())}" if per else ""
-    return cls(device_id, f"the CPE refused the request (cwmp.{code} {message}){which}", code=code, per_parameter=per)
+    whole = ("; none of the Set's values was applied (a CPE applies SetParameterValues all or nothing)"
+             if task == "setParameterValues" else "")
+    return cls(device_id, f"the CPE refused the request ({said}){which}{whole}", code=code, per_parameter=per)
 
 
 __all__ = ["AcsFault", "fault_for", "fault_from_genieacs"]

@@ -19,13 +19,23 @@ Behaviours found by hand that these pin:
 * ``genieacs_download.json`` — ``propose --op download:URL`` without a version: genieacs-sim
   reports TransferComplete and keeps ``V100R001IRQC56B017``; the image's declared version (the
   file's ``version`` metadata) makes it ``verify_failed``, never ``verified``.
+* ``genieacs_cpe_faults.json`` — the CPE faults a SetParameterValues (9007 a channel its firmware
+  lacks, 9008 a parameter locked although GenieACS learnt it writable, 9003 for a Set with one bad
+  value beside a good one): GenieACS answers ``202 Task faulted`` and keeps ``cwmp.<code>`` with
+  ``detail.setParameterValuesFault[]`` on the task's channel; clearing the fault deletes the task.
+  The CPE side is genieacs-sim patched outside the repository (stock genieacs-sim takes any value).
+
+The recordings are made with the same steps the tests replay (:data:`SCENARIOS`, run against
+:class:`Live` through a ``RecordingProxy`` by a driver kept outside the repository).
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,15 +53,21 @@ CPE = {"id": "202BC1-BM632w-000046", "vendor": "Huawei Technologies Co., Ltd.", 
        "adapter": "genieacs", "oui": "202BC1", "product_class": "BM632w", "serial": "000046", "region": "EU"}
 
 
-class Replayed:
-    """The replay of one cassette and a database; :meth:`process` is one Gateward process (a CLI
-    command of the recorded run: ``propose`` and ``apply`` were two, each with its own adapter and
-    so its own memory of the device), on the same database and the same replay."""
+class Peer:
+    """Where the adapter talks to, and its clock: a replay (tests) or the live NBI through a
+    recording proxy (the by-hand run that made the cassette, with the same steps). :meth:`process`
+    is one Gateward process (a CLI command of the recorded run: ``propose`` and ``apply`` were two,
+    each with its own adapter and so its own memory of the device), on one database."""
 
-    def __init__(self, tmp_path: Path, replay: ReplayServer, cassette: Cassette, executor: dict[str, Any]) -> None:
-        self.url = f"sqlite:///{tmp_path / 'gateward.db'}"
-        self.replay, self.cassette, self.executor = replay, cassette, executor
-        self.clock = cassette.clock()
+    def __init__(self, tmp_path: Path, url: str, clock: Any, executor: dict[str, Any]) -> None:
+        self.db = f"sqlite:///{tmp_path / 'gateward.db'}"
+        self.url, self.clock, self.executor = url, clock, executor
+        self.results: dict[str, Any] = {}  # what a scenario saw, step by step
+
+    @property
+    def unmatched(self) -> list[str]:
+        """Requests the peer had no answer for (a replay's; a live peer answers everything)."""
+        return []
 
     @contextmanager
     def process(self) -> Iterator[Any]:
@@ -60,8 +76,8 @@ class Replayed:
         from executors.genieacs.executor import GenieAcsExecutor
         from gateward.runtime import build_runtime
 
-        acs = GenieAcsExecutor(url=self.replay.url, clock=self.clock, **self.executor)
-        rt = build_runtime(Settings(database_url=self.url), router=ExecutorRouter({"genieacs": lambda: acs}))
+        acs = GenieAcsExecutor(url=self.url, clock=self.clock, **self.executor)
+        rt = build_runtime(Settings(database_url=self.db), router=ExecutorRouter({"genieacs": lambda: acs}))
         try:
             yield rt
         finally:
@@ -70,21 +86,35 @@ class Replayed:
             gc.collect()
             acs.close()
 
+    def prepare(self, *cpes: dict[str, Any]) -> None:
+        """The people seeded and the CPEs registered as `gateward devices sync` registered them."""
+        from core.inventory import register
+        from gateward.seed import seed_fleet
+
+        with self.process() as rt:
+            seed_fleet(rt, homes=0)
+            with rt.store.write() as s:
+                for cpe in cpes:
+                    register(s, Device.model_validate(cpe), "dave", "test")
+
+
+class Replayed(Peer):
+    def __init__(self, tmp_path: Path, replay: ReplayServer, cassette: Cassette, executor: dict[str, Any]) -> None:
+        super().__init__(tmp_path, replay.url, cassette.clock(), executor)
+        self.replay, self.cassette = replay, cassette
+
+    @property
+    def unmatched(self) -> list[str]:
+        return self.replay.unmatched
+
 
 @contextmanager
-def replayed(tmp_path: Path, name: str, **executor: Any) -> Iterator[Replayed]:
-    """The replay of ``name``, with the people seeded and the CPE registered as `gateward devices
-    sync` registered it in the recorded run."""
-    from core.inventory import register
-    from gateward.seed import seed_fleet
-
+def replayed(tmp_path: Path, name: str, *cpes: dict[str, Any], **executor: Any) -> Iterator[Replayed]:
+    """The replay of ``name`` (``CPE`` registered unless others are named)."""
     cassette = Cassette.load(RECORDED / f"{name}.json")
     with ReplayServer(cassette) as replay:
         run = Replayed(tmp_path, replay, cassette, executor)
-        with run.process() as rt:
-            seed_fleet(rt, homes=0)
-            with rt.store.write() as s:
-                register(s, Device.model_validate(CPE), "dave", "test")
+        run.prepare(*(cpes or (CPE,)))
         yield run
 
 
@@ -139,3 +169,93 @@ def test_recorded_download_that_did_not_install_is_verify_failed(tmp_path: Path)
 def test_a_cassette_says_what_it_recorded(name: str) -> None:
     cassette = Cassette.load(RECORDED / f"{name}.json")
     assert "GenieACS 1.2.16" in cassette.peer and cassette.note and cassette.exchanges
+
+
+# --------------------------------------------------------------------------- scenarios
+# A scenario is the steps of one by-hand run. The recording driver (outside the repository) runs it
+# against the live NBI through a RecordingProxy (:class:`Live`); the tests run it against the
+# replay and assert on what it returns — so both sides make the same requests in the same order.
+
+
+class Live(Peer):
+    """The live NBI (through a recording proxy) on the wall clock: the by-hand run."""
+
+    def __init__(self, tmp_path: Path, url: str, executor: dict[str, Any]) -> None:
+        super().__init__(tmp_path, url, time.time, executor)
+
+
+#: a genieacs-sim CPE whose SetParameterValues answers as a stricter firmware does (faults 9005 /
+#: 9007 / 9008 with SetParameterValuesFault per parameter, nothing applied — TR-069 A.3.2.1): its
+#: radio takes channels 1-11 only, and SSIDAdvertisementEnabled is locked although the data model
+#: GenieACS learnt says it is writable
+STRICT = {**CPE, "id": "202BC1-BM632w-000062", "serial": "000062"}
+CHANNEL, AUTO, SSID, BEACON = ("Device.WiFi.Radio.1.Channel", "Device.WiFi.Radio.1.AutoChannelEnable",
+                               "Device.WiFi.SSID.1.SSID", "Device.WiFi.AccessPoint.1.SSIDAdvertisementEnabled")
+FAULT_CASES: dict[str, list[Change]] = {
+    "auto_off": [Change(path=AUTO, value=False)],  # accepted: policy wants it off before a fixed channel
+    "channel": [Change(path=CHANNEL, value=13)],  # the data model allows 13 (EU), the firmware does not
+    "locked": [Change(path=BEACON, value=False)],
+    "mixed": [Change(path=SSID, value="faults-46"), Change(path=CHANNEL, value=13)],
+}
+
+
+def _outcome(rt: Any, pid: str, run: Callable[[], Any]) -> dict[str, Any]:
+    """What the lifecycle made of one apply: the proposal's state and error, each execution's status
+    and detail, the audit trail's actions (or the exception the apply raised)."""
+    try:
+        out = run()
+        got: dict[str, Any] = {"state": str(out.proposal.state), "error": out.proposal.error or ""}
+    except Exception as exc:  # a deferral is raised: recorded as what the caller saw
+        got = {"state": str(rt.lifecycle.get(pid).state), "raised": f"{type(exc).__name__}: {exc}"}
+    with rt.store.read() as s:
+        got["executions"] = [{"status": st, "detail": d} for st, d in s.execute(
+            select(ExecutionRow.status, ExecutionRow.detail).where(ExecutionRow.proposal_id == pid))]
+        got["audit"] = list(s.scalars(select(AuditEventRow.action).where(AuditEventRow.proposal_id == pid)
+                                      .order_by(AuditEventRow.seq)))
+    return got
+
+
+def cpe_faults(run: Peer) -> dict[str, Any]:
+    """A governed change the CPE takes, three it refuses (9007, 9008, a 9007 beside a valid value
+    in one Set), then a read of every parameter they touched."""
+    results = run.results
+    for case, changes in FAULT_CASES.items():
+        with run.process() as rt:  # one process: submit (live preview), approvals, apply
+            draft = ProposalDraft(intent=f"fault hand check: {case}", rationale="issue 46 faults",
+                                  targets=[STRICT["id"]], changes=changes)
+            p = _approved(rt, draft, "dave")
+            results[case] = {"approved": str(p.state), "preview_error": p.error or ""}
+            results[case].update(_outcome(rt, p.id, partial(rt.lifecycle.apply, p.id, get_actor(rt.store, "dave"))))
+    with run.process() as rt:
+        device = Device.model_validate(STRICT)
+        values = rt.lifecycle.router.reader(device).read(device, [SSID, CHANNEL, AUTO, BEACON])
+        results["after"] = {k: v.value for k, v in values.items()}
+    return results
+
+
+SCENARIOS: dict[str, Callable[[Peer], dict[str, Any]]] = {"genieacs_cpe_faults": cpe_faults}
+SETTINGS: dict[str, dict[str, Any]] = {"genieacs_cpe_faults": {}}
+PREPARE: dict[str, tuple[dict[str, Any], ...]] = {"genieacs_cpe_faults": (STRICT,)}
+
+
+def test_recorded_cpe_faults_are_typed_by_parameter_and_nothing_of_the_set_lands(tmp_path: Path) -> None:
+    """GenieACS records a CPE's SetParameterValues fault as ``cwmp.<code>`` on the task's channel
+    with ``detail.setParameterValuesFault[]`` per native path, answers ``202 Task faulted``, and
+    deletes the task with the fault. The change is refused with the CPE's code per TR-181 path; no
+    rollback write is sent (nothing was written); nothing is left queued; the values beside the
+    refused one were not written (the read afterwards)."""
+    with replayed(tmp_path, "genieacs_cpe_faults", STRICT) as run:
+        got = cpe_faults(run)
+        assert run.unmatched == []
+    assert got["auto_off"]["state"] == "done"
+    for case, code, path in (("channel", 9007, CHANNEL), ("locked", 9008, BEACON), ("mixed", 9007, CHANNEL)):
+        seen = got[case]
+        assert seen["approved"] == "approved" and seen["state"] == "rolled_back", (case, seen)
+        assert f"{path} ({code})" in seen["error"], seen["error"]
+        assert "none of the Set's values was applied" in seen["error"]
+        assert "device.apply_failed" in seen["audit"] and "device.rolling_back" not in seen["audit"], seen["audit"]
+        assert [e["status"] for e in seen["executions"]] == ["failed"], seen["executions"]
+    assert "cwmp.9003 Invalid arguments" in got["mixed"]["error"]  # the CPE's own words for the whole Set
+    assert got["after"] == {SSID: "404 WiMAX Not Found", CHANNEL: 6, AUTO: False, BEACON: True}
+    deleted = [e.path for e in run.replay.served if e.method == "DELETE" and e.path.startswith("/faults/")]
+    assert len(deleted) == 3  # each fault cleared (and its task with it) by the adapter
