@@ -259,3 +259,46 @@ def test_recorded_cpe_faults_are_typed_by_parameter_and_nothing_of_the_set_lands
     assert got["after"] == {SSID: "404 WiMAX Not Found", CHANNEL: 6, AUTO: False, BEACON: True}
     deleted = [e.path for e in run.replay.served if e.method == "DELETE" and e.path.startswith("/faults/")]
     assert len(deleted) == 3  # each fault cleared (and its task with it) by the adapter
+
+
+HANGUP = "Device.ManagementServer.ConnectionRequestUsername"
+
+
+def session_terminated(run: Peer) -> dict[str, Any]:
+    """A governed change of the CPE's own ACS settings that the CPE applies and then hangs up on
+    without answering (the patched genieacs-sim exits; its supervisor starts it again 10 s later,
+    from its stored model), then a read of the parameter."""
+    with run.process() as rt:
+        draft = ProposalDraft(intent="session fault hand check", rationale="issue 46 faults", targets=[STRICT["id"]],
+                              changes=[Change(path=HANGUP, value="gw-46-hangup")])
+        p = _approved(rt, draft, "dave")
+        run.results["approved"] = str(p.state)
+        run.results.update(_outcome(rt, p.id, partial(rt.lifecycle.apply, p.id, get_actor(rt.store, "dave"))))
+    return run.results
+
+
+SCENARIOS["genieacs_session_terminated"] = session_terminated
+SETTINGS["genieacs_session_terminated"] = {}
+PREPARE["genieacs_session_terminated"] = (STRICT,)
+
+
+def test_recorded_cpe_hanging_up_after_a_set_is_an_unknown_outcome_rolled_back(tmp_path: Path) -> None:
+    """The CPE applies a Set of its own ACS settings and hangs up without answering. GenieACS keeps
+    the session — and its lock: the CPE's next Informs, 10 s and 21 s later, were refused with
+    ``400 CPE already in session`` (its log) — until its session timeout ends it ~31 s later,
+    records ``session_terminated`` on the task's channel and only then answers ``202 Task faulted``.
+    That is not a refusal: the Set may have landed, so the lifecycle rolls back; the restore's read
+    found the CPE gone (restarting: "Device is offline"), so the outcome is ``rollback_pending``
+    with the rollback-unconfirmed alarm, never "nothing changed". Nothing is left queued: the fault
+    is cleared (and its task with it), the restore's unrun read withdrawn."""
+    with replayed(tmp_path, "genieacs_session_terminated", STRICT) as run:
+        got = session_terminated(run)
+        assert run.unmatched == []
+    assert got["approved"] == "approved" and got["state"] == "rollback_pending", got
+    assert "GenieACS fault session_terminated" in got["error"] and "may have applied it" in got["error"]
+    assert "restore not confirmed" in got["error"] and "Device is offline" in got["error"]
+    assert [e["status"] for e in got["executions"]] == ["rolling_back"]
+    assert {"device.apply_failed", "device.rolling_back", "alarm.rollback_unconfirmed",
+            "proposal.rollback_pending"} <= set(got["audit"]), got["audit"]
+    cleared = [e.path for e in run.replay.served if e.method == "DELETE"]
+    assert [p.split("/")[1] for p in cleared] == ["faults", "tasks"], cleared
