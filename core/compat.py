@@ -33,12 +33,13 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypedDict
 
 from sqlalchemy import Integer, String, Text, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import ExecutionStatus, utcnow
 from core.store.fastsql import Prepared
 from core.store.records import among
@@ -92,7 +93,7 @@ class Thresholds:
                    red_rollback_failures=int(ev.get("red_rollback_failures", cls.red_rollback_failures)))
 
 
-def policy_data(engine: Any) -> dict[str, Any]:
+def policy_data(engine: Any) -> JsonObject:
     """The ``data.gateward.data`` tree of a policy engine (the pack on disk if it exposes none)."""
     data = getattr(engine, "policy_data", None)
     if isinstance(data, dict) and data:
@@ -322,7 +323,14 @@ def firmware_key(firmware: str) -> tuple[tuple[int, Any], ...]:
     return tuple((0, int(p)) if p.isdigit() else (1, p) for p in _CHUNK.split(firmware) if p)
 
 
-def tree_drift(old: dict[str, bool | None], new: dict[str, bool | None]) -> dict[str, Any]:
+class TreeDrift(TypedDict):
+    added: list[str]
+    removed: list[str]
+    writability_changed: list[dict[str, str | bool | None]]
+    not_comparable: list[str]
+
+
+def tree_drift(old: dict[str, bool | None], new: dict[str, bool | None]) -> TreeDrift:
     """Parameters added, removed and changed in writability between two discovered data models.
 
     A path in a table one side's discovered unit had no instances of is ``not_comparable``, not added
@@ -337,8 +345,9 @@ def tree_drift(old: dict[str, bool | None], new: dict[str, bool | None]) -> dict
         return table is None or (table in seen_old and table in seen_new)
 
     only_new, only_old = sorted(new.keys() - old.keys()), sorted(old.keys() - new.keys())
-    changed = [{"path": p, "from": old[p], "to": new[p]} for p in sorted(old.keys() & new.keys())
-               if old[p] is not None and new[p] is not None and old[p] != new[p]]
+    changed: list[dict[str, str | bool | None]] = [{"path": p, "from": old[p], "to": new[p]}
+                                                   for p in sorted(old.keys() & new.keys())
+                                                   if old[p] is not None and new[p] is not None and old[p] != new[p]]
     return {"added": [p for p in only_new if comparable(p)], "removed": [p for p in only_old if comparable(p)],
             "writability_changed": changed,
             "not_comparable": [p for p in only_new + only_old if not comparable(p)]}

@@ -17,7 +17,7 @@ import math
 import re
 import statistics
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -25,6 +25,7 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.kernel.jsontypes import Json, JsonObject
 from core.kernel.models import SERIES_MAX_POINTS, utcnow
 from core.store.schema import (
     DeviceEventRow,
@@ -54,7 +55,7 @@ class MetricWindow:
     evening_mean: float | None
     since: datetime
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         def r(x: float | None) -> float | None:
             return None if x is None else round(x, 2)
 
@@ -69,7 +70,7 @@ class EventItem:
     kind: str
     data: dict[str, Any]
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         return {"ts": self.ts.isoformat(), "kind": self.kind, "data": dict(self.data)}
 
 
@@ -85,7 +86,7 @@ class ProposalOutcome:
     error: str | None = None
     device_id: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         return {"id": self.id, "state": self.state, "intent": self.intent, "author": self.author,
                 "created_at": self.created_at.isoformat(), "paths": self.paths, "operations": self.operations,
                 "error": self.error, "device_id": self.device_id}
@@ -102,7 +103,7 @@ class OutcomeStats:
     rolled_back_paths: dict[str, int] = field(default_factory=dict)
     recent: list[ProposalOutcome] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         return {"model": self.model, "firmware": self.firmware, "total": self.total, "by_state": dict(self.by_state),
                 "rolled_back_paths": dict(self.rolled_back_paths), "recent": [p.as_dict() for p in self.recent]}
 
@@ -111,7 +112,7 @@ def local_hour(ts: datetime, region: str) -> int:
     return (ts.hour + UTC_OFFSET_HOURS.get(region, 0)) % 24
 
 
-def _labels_match(labels: dict[str, Any] | None, want: dict[str, str] | None) -> bool:
+def _labels_match(labels: Mapping[str, Json] | None, want: dict[str, str] | None) -> bool:
     if not want:
         return True
     have = labels or {}

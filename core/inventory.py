@@ -39,7 +39,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
@@ -51,6 +51,7 @@ from sqlalchemy.exc import IntegrityError
 from core import audit
 from core.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from core.kernel.ids import oui_problem, product_class_problem, serial_problem
+from core.kernel.jsontypes import Json, JsonObject
 from core.kernel.models import TERMINAL_STATES, Actor, Device, Protocol, Root, utcnow
 from core.kernel.values import control_problem
 from core.results import Aggregate, DeviceResult
@@ -108,7 +109,7 @@ class DeviceSpec(DeviceFields):
     no control characters. Refusals are per field, in words an operator can act on."""
 
     @classmethod
-    def checked(cls, fields: DeviceFields | dict[str, Any]) -> DeviceSpec:
+    def checked(cls, fields: DeviceFields | Mapping[str, Json]) -> DeviceSpec:
         """Validate, turning pydantic's error into :class:`Invalid` (a domain refusal, HTTP 422)."""
         raw = fields.model_dump(exclude_unset=True) if isinstance(fields, DeviceFields) else fields
         try:
@@ -249,7 +250,7 @@ def row_result(n: int, device_id: str | None, error: str | None = None, *, uncha
     return DeviceResult(device_id or "", status, evidence={"row": n})
 
 
-def row_dict(r: RowResult) -> dict[str, Any]:
+def row_dict(r: RowResult) -> JsonObject:
     """One row of an import as the API, the CLI's JSON and the audit event show it."""
     return {"row": r.evidence["row"], "device_id": r.device_id or None, "ok": r.status is not Registration.REFUSED,
             "error": r.error, "unchanged": r.status is Registration.UNCHANGED}
@@ -282,7 +283,7 @@ class ImportReport(Aggregate[Registration]):
         """Row number → its refusal."""
         return {int(r.evidence["row"]): r for r in self._where(Registration.REFUSED)}
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         return {"registered": len(self.registered), "unchanged": len(self.unchanged), "refused": len(self.refused),
                 "rows": [row_dict(r) for r in self.results.values()]}
 
@@ -458,7 +459,7 @@ CSV_COLUMNS = tuple(DeviceSpec.model_fields)
 EXTRA_CELLS = "__extra_cells__"
 
 
-def parse_csv(text: str) -> list[tuple[int, dict[str, Any]]]:
+def parse_csv(text: str) -> list[tuple[int, JsonObject]]:
     """``(line number, fields)`` per data row of a CSV whose header line names :class:`DeviceSpec`
     fields. Empty cells take the default; ``tags`` are separated by ``;``. An unknown column
     refuses the whole file before any row is registered (a file problem, not a row problem)."""
@@ -471,9 +472,9 @@ def parse_csv(text: str) -> list[tuple[int, dict[str, Any]]]:
         raise Invalid(f"unknown CSV column(s) {', '.join(repr(u) for u in unknown)}; "
                       f"known: {', '.join(CSV_COLUMNS)}")
     reader.fieldnames = header
-    rows: list[tuple[int, dict[str, Any]]] = []
+    rows: list[tuple[int, JsonObject]] = []
     for raw in reader:
-        row: dict[str, Any] = {}
+        row: JsonObject = {}
         for key, value in raw.items():
             if key == EXTRA_CELLS:
                 row[key] = value

@@ -71,6 +71,7 @@ from core.inventory_rows import (
     _update_devices,
 )
 from core.kernel.ids import is_escaped_id, split_escaped_id
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import utcnow
 from core.kernel.ports.inventory import InventorySource, SourceCursor, SourceDevice, SourcePage
 from core.results import Aggregate, DeviceResult
@@ -134,7 +135,7 @@ class SyncReport(Aggregate[Registration]):
     results: dict[str, DeviceResult[Registration]] = field(default_factory=dict)
     refused_count: int = 0
     error: str | None = None
-    cursor: dict[str, Any] | None = None
+    cursor: JsonObject | None = None
     seconds: float = 0.0
 
     def refuse(self, acs_id: str | None, device_id: str | None, error: str) -> None:
@@ -146,7 +147,7 @@ class SyncReport(Aggregate[Registration]):
         log.warning("inventory sync from %s refused %s: %s", self.source, acs_id or device_id or "a document", error)
 
     @property
-    def refused(self) -> list[dict[str, Any]]:
+    def refused(self) -> list[JsonObject]:
         """The refusals kept, as the CLI, the audit event and the stored stats show them."""
         return [{"acs_id": r.evidence.get("acs_id"), "device_id": r.device_id or None, "error": r.error}
                 for r in self.results.values()]
@@ -154,7 +155,7 @@ class SyncReport(Aggregate[Registration]):
     def failed_total(self) -> int:
         return self.refused_count
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         return {k: getattr(self, k) for k in (
             "source", "pages", "seen", "registered", "updated", "unchanged", "retired", "reactivated", "absent",
             "listed", "swept", "refused_count", "refused", "error", "cursor", "seconds")}
@@ -177,7 +178,7 @@ class InventorySync:
         self._forward_only = True
 
     # ------------------------------------------------------------------ state
-    def state(self) -> dict[str, Any]:
+    def state(self) -> JsonObject:
         """The stored cursor and the last run's outcome (``gateward devices sync --status``)."""
         with self.store.read() as s:
             row = s.get(InventorySyncRow, self.source.name)
@@ -494,7 +495,7 @@ def _iso(dt: datetime | None) -> str | None:
     return dt.isoformat() if dt is not None else None
 
 
-def _cursor_dict(last_inform: datetime | None, acs_id: str | None) -> dict[str, Any] | None:
+def _cursor_dict(last_inform: datetime | None, acs_id: str | None) -> JsonObject | None:
     if last_inform is None or not acs_id:
         return None
     return {"last_inform": last_inform.isoformat(), "acs_id": acs_id}

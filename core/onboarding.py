@@ -26,7 +26,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -41,6 +41,7 @@ from core import audit
 from core.inventory import ENDPOINT_ID_RE, DeviceSpec, register, require_admin, validation_message
 from core.kernel.config import Settings
 from core.kernel.errors import Conflict, Invalid, NotFound
+from core.kernel.jsontypes import Json, JsonObject
 from core.kernel.models import Actor, Device, utcnow
 from core.store import Store, repo
 from core.store.schema import DeviceRow, OnboardingRow
@@ -80,7 +81,7 @@ class AllowList:
     service: str = "standard"
 
     @classmethod
-    def from_policy_data(cls, data: dict[str, Any] | None) -> AllowList:
+    def from_policy_data(cls, data: Mapping[str, Json] | None) -> AllowList:
         """From the policy pack's ``onboarding`` document. A malformed one allows nothing (fail
         closed: every agent then waits for an admin) and says so in the log."""
         return cls._from_document((data or {}).get("onboarding") or {}, "policies/data/onboarding.json")
@@ -107,7 +108,7 @@ class AllowList:
         return allow
 
     @classmethod
-    def configured(cls, policy_data: dict[str, Any] | None, settings: Settings | None = None) -> AllowList:
+    def configured(cls, policy_data: Mapping[str, Json] | None, settings: Settings | None = None) -> AllowList:
         """The allow list in force: the file ``settings.onboarding_file`` names when set, else the
         policy pack's. Every caller (ingest, CLI, API) asks here, so they agree."""
         path = settings.onboarding_file if settings is not None else None
@@ -324,12 +325,12 @@ def _same_unit(claim: Claim, registered: Claim) -> bool:
                  or claim.product_class == registered.product_class))
 
 
-def _contact_data(sig: SignalLike) -> dict[str, Any]:
+def _contact_data(sig: SignalLike) -> JsonObject:
     return {"last_kind": sig.kind, **{k: v for k, v in sig.data.items()
                                       if k in ("agent_supported_protocol_versions", "Cause", "msg_id", "mtp", "peer")}}
 
 
-def _registered_data(device: Device, source: str, **extra: Any) -> dict[str, Any]:
+def _registered_data(device: Device, source: str, **extra: Any) -> JsonObject:
     """The ``device.registered`` event's data, as ``core.inventory.register`` writes it."""
     return {"source": source, "adapter": device.adapter, "protocol": str(device.protocol), "root": str(device.root),
             "oui": device.oui, "product_class": device.product_class, "serial": device.serial,
@@ -507,12 +508,12 @@ def _touch(s: Session, claim: Claim, status: str, now: datetime, sig: SignalLike
     return news
 
 
-def _device_for(claim: Claim, allow: AllowList, fields: dict[str, Any]) -> Device | str:
+def _device_for(claim: Claim, allow: AllowList, fields: Mapping[str, Json]) -> Device | str:
     """The device record an onboarded agent gets: identity from its claim; vendor, model and
     firmware from the admin (accept) or ``unknown`` until its first discovery learns them from the
     agent's own DeviceInfo (``core.capabilities.learn_identity``, audited ``device.updated``). Until
     then the device shares no capability class with anyone (``core.capabilities.class_key``)."""
-    raw: dict[str, Any] = {"endpoint_id": claim.endpoint_id, "adapter": "usp", "root": "Device.",
+    raw: JsonObject = {"endpoint_id": claim.endpoint_id, "adapter": "usp", "root": "Device.",
                            "vendor": UNKNOWN, "model": claim.product_class or UNKNOWN, "firmware": UNKNOWN,
                            "region": allow.region, "service": allow.service}
     if claim.product_class and not _NOT_TOKEN.search(claim.product_class):
@@ -538,7 +539,7 @@ class Onboarding:
         self.store = store
         self.allow = allow or AllowList()
 
-    def requests(self, status: str | None = PENDING, limit: int = 500) -> list[dict[str, Any]]:
+    def requests(self, status: str | None = PENDING, limit: int = 500) -> list[JsonObject]:
         _, ttl = pending_limits()
         with self.store.read() as s:
             q = select(OnboardingRow)
@@ -569,7 +570,7 @@ class Onboarding:
         with self.store.read() as s:
             return repo.get_device(s, device.id)
 
-    def reject(self, endpoint_id: str, actor: Actor, reason: str) -> dict[str, Any]:
+    def reject(self, endpoint_id: str, actor: Actor, reason: str) -> JsonObject:
         """Refuse the agent: its later contacts are dropped (counted, not stored)."""
         require_admin(actor)
         if not reason.strip():
@@ -592,7 +593,7 @@ class Onboarding:
         return row
 
 
-def _public(r: OnboardingRow) -> dict[str, Any]:
+def _public(r: OnboardingRow) -> JsonObject:
     return {"endpoint_id": r.endpoint_id, "oui": r.oui, "product_class": r.product_class, "serial": r.serial,
             "status": r.status, "attempts": r.attempts, "first_seen": r.first_seen.isoformat(),
             "last_seen": r.last_seen.isoformat(), "device_id": r.device_id, "decided_by": r.decided_by,

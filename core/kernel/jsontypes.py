@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import TypeAlias
 
 JsonScalar: TypeAlias = str | int | float | bool | None
-Json: TypeAlias = "Mapping[str, Json] | Sequence[Json] | JsonScalar"
-JsonObject: TypeAlias = "dict[str, Json]"
+Json: TypeAlias = Mapping[str, "Json"] | Sequence["Json"] | JsonScalar
+JsonObject: TypeAlias = dict[str, Json]
 
 __all__ = ["Json", "JsonObject", "JsonScalar"]
