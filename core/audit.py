@@ -73,7 +73,7 @@ from core.audit_chain import TAMPER_ACTION as TAMPER_ACTION
 from core.audit_chain import ChainReport as ChainReport
 from core.audit_chain import Finding as Finding
 from core.kernel.errors import Conflict, Invalid
-from core.kernel.jsontypes import Json
+from core.kernel.jsontypes import Json, JsonObject
 from core.kernel.models import AuditEvent, Device, canonical_json, utcnow
 from core.kernel.secrets import mask_params
 from core.store.commit_info import AUDIT_QUEUE, RELAXED_COMMIT
@@ -197,7 +197,7 @@ def _pg_array(values: Sequence[str | None]) -> str:
 _event_hash = chain.event_hash  # appends write what verify recomputes
 
 
-def _sanitise(data: Mapping[str, Json]) -> dict[str, Any]:
+def _sanitise(data: Mapping[str, Json]) -> JsonObject:
     """Mask secret parameter values anywhere they appear under a path key."""
     out: dict[str, Any] = {}
     for key, value in data.items():

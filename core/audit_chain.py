@@ -12,7 +12,7 @@ files. Rows are anything with the columns as attributes (an ``AuditEventRow``, a
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +20,7 @@ from typing import Any, NamedTuple, Protocol
 
 from core.audit_anchor import Anchor, AuditKey, load_key, mac_ok, read_anchors, settings
 from core.kernel.canonical import canonical_json
+from core.kernel.jsontypes import Json
 
 GENESIS = "0" * 64
 TAMPER_ACTION = "alarm.audit_tampered"
@@ -27,7 +28,7 @@ TAMPER_ACTION = "alarm.audit_tampered"
 
 def event_hash(seq: int, ts: datetime, actor: str, action: str, proposal_id: str | None,
                device_id: str | None, subscriber: str | None, model: str | None, firmware: str | None,
-               data: dict[str, Any], prev_hash: str) -> str:
+               data: Mapping[str, Json], prev_hash: str) -> str:
     """The hash of one event: what appends write and what verify recomputes."""
     body = {
         "seq": seq,

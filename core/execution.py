@@ -32,10 +32,12 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
 from core.firmware_check import declared_version, download_shortfall, not_undone
+from core.kernel.jsontypes import Json, JsonObject
 from core.kernel.models import Change, Device, ExecutionStatus, Operation, Proposal, utcnow
 from core.kernel.ports.executor import RETRYABLE_ERRORS, ExecutorError, ParamValue
 from core.kernel.ports.executor import Timeout as ExecTimeout
@@ -108,14 +110,14 @@ class DeviceIO(Protocol):
 
     def operate(self, p: Proposal, d: Device, op: Operation) -> Any: ...
 
-    def verify(self, p: Proposal, d: Device, *, firmware: str | None = None) -> dict[str, Any]: ...
+    def verify(self, p: Proposal, d: Device, *, firmware: str | None = None) -> JsonObject: ...
 
     def restore(self, p: Proposal, d: Device, backup: dict[str, Any]) -> tuple[list[str], list[str]]: ...
 
     def read(self, d: Device, paths: list[str]) -> dict[str, ParamValue]: ...
 
 
-def mismatch_text(bad: dict[str, Any]) -> str:
+def mismatch_text(bad: Mapping[str, Json]) -> str:
     return ", ".join(f"{k} expected {v['expected']!r} got {v['got']!r}" if isinstance(v, dict) else f"{k}: {v}"
                      for k, v in bad.items())
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Operation
 
 SOFTWARE_VERSION = "Device.DeviceInfo.SoftwareVersion"
@@ -30,7 +31,7 @@ def declared_version(op: Operation, output: Mapping[str, Any]) -> str | None:
     return None
 
 
-def download_shortfall(op: Operation, output: Mapping[str, Any]) -> dict[str, Any] | None:
+def download_shortfall(op: Operation, output: Mapping[str, Any]) -> JsonObject | None:
     """The SoftwareVersion mismatch of a finished download (``{path: {expected, got}}``), or None
     when the device runs the declared image (or the adapter saw a new one and none was declared)."""
     if op.command != "download":

@@ -27,6 +27,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from core import fleet_group, preview_sample
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import ExecutionStatus, utcnow
 from core.kernel.values import parse_bool
 from core.snapshot_values import decoded_from_key, split_row, value_columns
@@ -281,7 +282,7 @@ class FleetOutcome:
     decision: Any
     would_deny: list[str]
     classes: int
-    stored_input: dict[str, Any]
+    stored_input: JsonObject
 
 
 def decide_by_class(s: Session, p: Any, engine: Any, author: Any, preview: dict[str, Any],

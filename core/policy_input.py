@@ -7,12 +7,13 @@ form for the common-password check, whether it contains an SSID).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core.kernel.jsontypes import Json, JsonObject
 from core.kernel.models import Actor, Change, Decision, Device, PolicyItem, Proposal, changes_for, utcnow
 from core.kernel.secrets import MASK, is_secret_path, secret_facts
 from core.kernel.values import LexicalError, as_int, parse_bool
@@ -116,7 +117,7 @@ def preview_completeness(preview: dict[str, Any] | None, targets: int) -> dict[s
             "offline": offline, "errors": errors[:5]}
 
 
-def preview_age_s(preview: dict[str, Any] | None, now: datetime | None = None) -> int:
+def preview_age_s(preview: Mapping[str, Json] | None, now: datetime | None = None) -> int:
     """Seconds since the preview was taken, by the wall clock (the policy clock may pin only the
     time of day, which would make a preview look younger or older than it is). 0 without one."""
     taken = (preview or {}).get("taken_at")
@@ -137,7 +138,7 @@ def not_restorable_paths(p: Proposal) -> list[str]:
     return [c.path for c in p.changes if is_secret_path(c.path)]
 
 
-def preview_facts(p: Proposal, preview: dict[str, Any], devices_total: int, devices_present: int) -> dict[str, Any]:
+def preview_facts(p: Proposal, preview: dict[str, Any], devices_total: int, devices_present: int) -> JsonObject:
     """``proposal.preview``: whether a preview of this exact content exists, how complete and how old
     it is, and what a rollback could not undo."""
     done = preview_completeness(preview, len(p.targets))
@@ -171,7 +172,7 @@ def change_facts(p: Proposal, ssids: Sequence[str], changes: Sequence[Change] | 
         seen.add(key)
         spec = reg.find(c.path) or usp.find(c.path)
         secret = is_secret_path(c.path)
-        item: dict[str, Any] = {
+        item: JsonObject = {
             "path": c.path,
             "pattern": spec.path if spec is not None else c.path,
             "value": MASK if secret else c.value,
@@ -272,7 +273,7 @@ def build(s: Session, p: Proposal, devices: Sequence[Device | repo.DeviceLite], 
     }
 
 
-def profile_facts(p: Proposal) -> list[dict[str, Any]]:
+def profile_facts(p: Proposal) -> list[JsonObject]:
     """``context.profiles`` for precedence: the provisioning profiles a zero-touch proposal was
     built from, carried in its evidence (kind ``profile``: id, version, changes) and so bound to its
     hash. Policy denies a change that disagrees with any of them on these targets. Malformed

@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Precondition, Scalar
 from core.kernel.values import parse_bool
 
@@ -39,7 +40,7 @@ PATHS: dict[str, list[str]] = {
 }
 
 
-def _rows(values: Mapping[str, Any], prefix: str) -> dict[str, dict[str, Any]]:
+def _rows(values: Mapping[str, Any], prefix: str) -> dict[str, JsonObject]:
     """``{instance: {leaf: value}}`` of a table read as ``prefix`` (e.g. ``Device.Hosts.Host.``)."""
     out: dict[str, dict[str, Any]] = {}
     for path, v in values.items():

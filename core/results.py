@@ -19,6 +19,7 @@ from typing import Any, Generic
 from typing_extensions import TypeVar
 
 from core.kernel.errors import GatewardError
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import ExecutionStatus
 from core.kernel.ports.executor import ExecutorError
 
@@ -42,7 +43,7 @@ class DeviceResult(Generic[StatusT]):
     status: StatusT
     changed: bool = False
     failed: bool = False
-    diff: dict[str, Any] = field(default_factory=dict)
+    diff: JsonObject = field(default_factory=dict)
     evidence: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     nothing_sent: bool = False

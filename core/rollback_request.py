@@ -12,11 +12,12 @@ device until an approver has said yes.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 from sqlalchemy import select
 
 from core.kernel.errors import Conflict, Invalid, NotFound
+from core.kernel.jsontypes import Json
 from core.kernel.models import Actor, Change, Evidence, Proposal, ProposalDraft, ProposalState
 from core.kernel.secrets import is_secret_path
 from core.services import CoreServices
@@ -26,7 +27,7 @@ from core.store.schema import BackupRow
 SOURCE = "rollback_request"
 
 
-def restore_changes(backup: dict[str, Any], paths: list[str]) -> tuple[list[Change], list[str]]:
+def restore_changes(backup: Mapping[str, Json], paths: list[str]) -> tuple[list[Change], list[str]]:
     """The changes that put ``paths`` back to the backup, and the paths that cannot be (a secret,
     whose old value is never kept readable; a parameter the backup does not hold a value for)."""
     out: list[Change] = []

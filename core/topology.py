@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.kernel.errors import NotFound
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import utcnow
 from core.store.schema import DeviceEventRow, DeviceRow, TelemetryRow, TopologyNodeRow, WifiNeighborRow
 
@@ -46,9 +47,9 @@ class NodeInfo:
     id: str
     kind: str
     label: str
-    attrs: dict[str, Any] = field(default_factory=dict)
+    attrs: JsonObject = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         return {"id": self.id, "kind": self.kind, "label": self.label, "attrs": dict(self.attrs)}
 
 
@@ -74,7 +75,7 @@ class UpstreamHealth:
         """An upstream problem, not a CPE problem: many others on the same feed are degraded too."""
         return self.siblings >= OUTAGE_MIN_SIBLINGS and self.degraded_share >= OUTAGE_DEGRADED_SHARE
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         return {"device_id": self.device_id, "upstream_id": self.upstream_id,
                 "chain": [n.as_dict() for n in self.chain], "building": self.building,
                 "siblings": self.siblings, "degraded_siblings": len(self.degraded),
@@ -215,7 +216,7 @@ class ChannelLoad:
     power_mw: float
     strongest_dbm: float | None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         return {"channel": self.channel, "neighbours": self.neighbours,
                 "power_dbm": round(10 * math.log10(self.power_mw), 1) if self.power_mw > 0 else None,
                 "strongest_dbm": self.strongest_dbm}

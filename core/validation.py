@@ -23,6 +23,7 @@ from typing import Protocol as Interface
 from urllib.parse import urlparse
 
 from core.kernel.datamodel.registry import DataModelError, ParamSpec, Registry, get_registry
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Change, Device, Operation, Protocol, Root
 from core.kernel.values import listed_values
 
@@ -228,7 +229,7 @@ def _items(reg: Registry, change: Change, spec: ParamSpec) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()] if spec.is_list else [text]
 
 
-def _read_missing(reader: Reader, device: Device, paths: list[str]) -> dict[str, Any]:
+def _read_missing(reader: Reader, device: Device, paths: list[str]) -> JsonObject:
     from core.kernel.ports.executor import ExecutorError
 
     out: dict[str, Any] = {}

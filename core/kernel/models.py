@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.kernel.canonical import canonical_json as canonical_json  # the basis of every hash; light for the read path
 from core.kernel.errors import Invalid
+from core.kernel.jsontypes import JsonObject
 
 Scalar = str | int | float | bool
 
@@ -339,14 +340,14 @@ class Proposal(BaseModel):
     readback: str = ""
     start_requested_by: str | None = None  # who asked a scheduled write to start (not signed: not content)
 
-    def hashed_content(self) -> dict[str, Any]:
+    def hashed_content(self) -> JsonObject:
         """Everything an approver signs off on. State, timestamps and the computed risk
         are excluded; any edit to the rest changes the hash and voids decisions and approvals.
         A schedule, preconditions and the read-back are signed too, but only when present, so the
         hash of every proposal stored before they existed is unchanged."""
         return self._base_content() | self._qualifiers()
 
-    def _qualifiers(self) -> dict[str, Any]:
+    def _qualifiers(self) -> JsonObject:
         out: dict[str, Any] = {}
         if self.not_before is not None:
             out["not_before"] = self.not_before.astimezone(UTC).isoformat()
@@ -356,7 +357,7 @@ class Proposal(BaseModel):
             out["readback"] = self.readback
         return out
 
-    def _base_content(self) -> dict[str, Any]:
+    def _base_content(self) -> JsonObject:
         return {
             "id": self.id,
             "author": self.author,

@@ -21,6 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 from core.kernel.datamodel.registry import get_registry
+from core.kernel.jsontypes import JsonObject
 
 __all__ = ["MASK", "is_secret_path", "mask_changes", "mask_params", "mask_value", "secret_facts"]
 
@@ -72,7 +73,7 @@ def mask_value(path: str, value: Any) -> Any:
     return MASK
 
 
-def mask_params(mapping: Mapping[str, Any]) -> dict[str, Any]:
+def mask_params(mapping: Mapping[str, Any]) -> JsonObject:
     """Copy of ``{path: value}`` with secret values masked.
 
     A value may be a scalar or a dict carrying the value under ``"value"`` (e.g. a read result
@@ -93,7 +94,7 @@ def mask_params(mapping: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def mask_changes(changes: Iterable[Any]) -> list[dict[str, Any]]:
+def mask_changes(changes: Iterable[Any]) -> list[JsonObject]:
     """``core.kernel.models.Change`` objects (or dicts with ``path``/``value``) as dicts, secrets masked."""
     out: list[dict[str, Any]] = []
     for change in changes:

@@ -24,6 +24,7 @@ from core.execution import values_equal
 from core.firmware_check import SOFTWARE_VERSION as SOFTWARE_VERSION
 from core.grants import GrantAuthority
 from core.kernel.errors import DeviceRefused, DeviceUnavailable, Forbidden, Invalid
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Actor, Change, Device, Operation, Proposal, Scalar
 from core.kernel.ports.executor import (
     BackupRead,
@@ -131,14 +132,14 @@ class GrantedIO:
                 listener(p.id if p is not None else None, wait)
         return listening(heard)
 
-    def verify(self, p: Proposal, d: Device, *, firmware: str | None = None) -> dict[str, Any]:
+    def verify(self, p: Proposal, d: Device, *, firmware: str | None = None) -> JsonObject:
         """Mismatches between the device and the proposal, masked; empty means it held. A download
         holds when the device reports the version its image declares: the proposal's, else
         ``firmware`` (what the write learnt from the image's metadata)."""
         with self.waits(p, d, "verify"):
             return self._verify(p, d, firmware)
 
-    def _verify(self, p: Proposal, d: Device, firmware: str | None) -> dict[str, Any]:
+    def _verify(self, p: Proposal, d: Device, firmware: str | None) -> JsonObject:
         reader = self.router.reader(d)
         pres = reader.presence(d)
         if not pres.online:
@@ -153,7 +154,7 @@ class GrantedIO:
         if not readable:
             return {}
         values = reader.read(d, [c.path for c in readable])
-        bad: dict[str, Any] = {}
+        bad: JsonObject = {}
         for c in readable:
             got = values.get(c.path)
             if got is not None and is_trigger_path(c.path) and str(got.value) in TRIGGER_HELD.get(str(c.value), ()):

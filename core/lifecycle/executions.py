@@ -8,7 +8,7 @@ Why apart: the apply, the rollback and recovery all record device steps the same
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Table
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from core import audit, compat
 from core.kernel.errors import Conflict, NotFound
 from core.kernel.ids import new_id
+from core.kernel.jsontypes import Json
 from core.kernel.models import Device, ExecutionStatus, Proposal, utcnow
 from core.lifecycle.context import LifecycleContext
 from core.states import check_execution, move_execution
@@ -33,13 +34,13 @@ class ExecutionLog:
         self.ctx = ctx
 
     def update(self, pid: str, device: Device, status: ExecutionStatus, action: str, actor: str,
-               detail: dict[str, Any] | None = None, error: str | None = None,
+               detail: Mapping[str, Json] | None = None, error: str | None = None,
                ex: ExecutionRecord | None = None) -> None:
         with self.ctx.store.write() as s:
             self.update_in(s, pid, device, status, action, actor, detail, error, ex=ex)
 
     def update_in(self, s: Session, pid: str, device: Device, status: ExecutionStatus, action: str, actor: str,
-                  detail: dict[str, Any] | None = None, error: str | None = None,
+                  detail: Mapping[str, Json] | None = None, error: str | None = None,
                   ex: ExecutionRecord | None = None, changes: Proposal | None = None,
                   save: bool = True) -> None:
         """Move one device's execution row (audited, compat evidence on an outcome) in the caller's

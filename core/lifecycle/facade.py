@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from core.execution import DeviceEngine
 from core.kernel.config import Settings, get_settings
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Actor, Decision, Device, Proposal, ProposalDraft, Scalar
 from core.kernel.ports.executor import GrantVerifier
 from core.kernel.ports.waits import InformWait
@@ -154,7 +155,7 @@ class Lifecycle:
     def preview_of(self, pid: str) -> dict[str, Any] | None:
         return self._previews.preview_of(pid)
 
-    def policy_input(self, pid: str) -> dict[str, Any]:
+    def policy_input(self, pid: str) -> JsonObject:
         return self._decisions.policy_input(pid)
 
     def decide(self, pid: str, actor: Actor | None = None, *, dry_run: bool = False) -> Decision:
@@ -204,7 +205,7 @@ class Lifecycle:
         with draining.write_session(f"apply {pid}"):
             return self._apply.apply(pid, actor)
 
-    def backup_params(self, p: Proposal, d: Device, not_before: datetime | None = None) -> dict[str, Any]:
+    def backup_params(self, p: Proposal, d: Device, not_before: datetime | None = None) -> JsonObject:
         return self._io.backup_params(p, d, not_before)
 
     def store_location(self) -> str:

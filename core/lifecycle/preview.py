@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -14,6 +14,7 @@ from core import policy_input as pinput
 from core.execution import values_equal
 from core.fanout import map_bounded
 from core.kernel.errors import Conflict
+from core.kernel.jsontypes import Json
 from core.kernel.models import Actor, Change, Device, DevicePreview, DiffLine, Proposal, utcnow
 from core.kernel.ports.executor import ExecutorError, Fault, ParamValue
 from core.kernel.secrets import MASK, is_secret_path
@@ -181,7 +182,7 @@ class Previews:
         return row
 
     @staticmethod
-    def _warnings(p: Proposal, completeness: dict[str, Any]) -> list[str]:
+    def _warnings(p: Proposal, completeness: Mapping[str, Json]) -> list[str]:
         """What the approver must read before approving: what a rollback cannot undo (defect 10)
         and which targets the preview could not read (defect 8; policy denies on those)."""
         out = [f"{path}: a rollback cannot restore the old value (a secret reads back empty); "

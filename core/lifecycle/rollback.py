@@ -17,6 +17,7 @@ from core import audit, rbac
 from core.execution import UNCONFIRMED_ACTION, DeviceEngine, restore_unreachable, values_equal
 from core.failpoints import failpoint
 from core.kernel.errors import Conflict, DeviceUnavailable, Forbidden, Invalid
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Actor, ActorKind, Device, ExecutionStatus, Proposal, utcnow
 from core.kernel.ports.executor import RETRYABLE_ERRORS, ExecutorError
 from core.kernel.secrets import is_secret_path
@@ -327,7 +328,7 @@ class Rollback:
                            "Restoring its backup would overwrite that; roll back the later change first, or "
                            "force it (--force, an approver with a reason)", drift=drift)
 
-    def _rollback_drift(self, p: Proposal, devices: Sequence[Device]) -> list[dict[str, Any]]:
+    def _rollback_drift(self, p: Proposal, devices: Sequence[Device]) -> list[JsonObject]:
         """Parameters whose live value is no longer what ``p`` wrote, with who changed them. Secrets
         read back empty and cannot be compared (nor restored); they are skipped."""
         with self.ctx.store.read() as s:

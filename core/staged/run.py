@@ -13,6 +13,7 @@ from sqlalchemy import insert, select
 from core import audit
 from core.failpoints import failpoint
 from core.kernel.ids import new_id
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Actor, Device, Proposal, utcnow
 from core.kernel.ports.executor import ExecutorError
 from core.results import DeviceResult
@@ -66,7 +67,7 @@ class FreshRun:
                 ready.append(d)
         return ready, backups
 
-    def _backup(self, d: Device) -> dict[str, Any] | None:
+    def _backup(self, d: Device) -> JsonObject | None:
         """``d``'s backup, or None with ``d`` skipped (not reachable, or its read failed)."""
         reader = self.ctx.router.reader(d)
         try:

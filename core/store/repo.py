@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from core.kernel.errors import Invalid, NotFound
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import (
     TERMINAL_STATES,
     ActorKind,
@@ -270,7 +271,7 @@ def full_snapshot() -> ColumnElement[bool]:
     return ParameterSnapshotRow.source.not_in(PARTIAL_SNAPSHOT_SOURCES)
 
 
-def latest_snapshot(s: Session, device_id: str) -> dict[str, Any] | None:
+def latest_snapshot(s: Session, device_id: str) -> JsonObject | None:
     row = _LATEST_SNAPSHOT.first(s, {"did": device_id})
     return dict(row[0]) if row else None
 

@@ -61,9 +61,12 @@ import json
 import shutil
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from core.kernel.jsontypes import Json, JsonObject
 
 FORMAT = 1
 PRIMITIVES = frozenset(
@@ -114,7 +117,7 @@ class _Facets:
     """A type resolved so far: primitive plus facets. ``None`` means "not given here"."""
 
     type: str | None = None
-    list_: dict[str, Any] | None = None
+    list_: JsonObject | None = None
     enum: list[tuple[str, bool]] | None = None  # (value, readOnly)
     enum_ref: tuple[str, str | None] | None = None
     range: list[list[int | float | None]] | None = None
@@ -246,7 +249,7 @@ def _type_body(elem: ET.Element, types: _Types, depth: int = 0) -> _Facets:
     for child in _children(elem):
         kind = _local(child.tag)
         if kind == "list":
-            lst: dict[str, Any] = {}
+            lst: JsonObject = {}
             for key, attr in (("min_items", "minItems"), ("max_items", "maxItems")):
                 n = _num(child.get(attr))
                 if n is not None and not (key == "min_items" and n == 0):
@@ -401,7 +404,7 @@ def _arg_names(container: ET.Element | None, prefix: str = "") -> list[str]:
 
 
 def _arg_records(container: ET.Element | None, obj_path: str, version: str | None, types: _Types,
-                 root: str, prefix: str = "") -> dict[str, Any]:
+                 root: str, prefix: str = "") -> JsonObject:
     out: dict[str, Any] = {}
     if container is None:
         return out
@@ -419,7 +422,7 @@ def _arg_records(container: ET.Element | None, obj_path: str, version: str | Non
     return out
 
 
-def extract(xml_path: Path, root: str, flavour: str) -> dict[str, Any]:
+def extract(xml_path: Path, root: str, flavour: str) -> JsonObject:
     """Parse one full XML file into the compact table described in the module docstring."""
     raw = xml_path.read_bytes()
     doc = ET.fromstring(raw)
@@ -427,7 +430,7 @@ def extract(xml_path: Path, root: str, flavour: str) -> dict[str, Any]:
     model = doc.find("model")
     if model is None:
         raise ValueError(f"{xml_path}: no <model>")
-    objects: dict[str, Any] = {}
+    objects: JsonObject = {}
     params: dict[str, Any] = {}
     commands: dict[str, Any] = {}
     events: dict[str, Any] = {}
@@ -436,7 +439,7 @@ def extract(xml_path: Path, root: str, flavour: str) -> dict[str, Any]:
         if not path:
             continue
         version = obj.get("version")
-        orec: dict[str, Any] = {}
+        orec: JsonObject = {}
         if (obj.get("access") or "readOnly") != "readOnly":
             orec["access"] = obj.get("access")
         multi = path.endswith("{i}.")
@@ -471,7 +474,7 @@ def extract(xml_path: Path, root: str, flavour: str) -> dict[str, Any]:
                     rec["status"] = obj_status
                 params[path + name] = rec
             elif kind == "command":
-                crec: dict[str, Any] = {
+                crec: JsonObject = {
                     "async": child.get("async") == "true",
                     "inputs": _arg_records(child.find("input"), path, child.get("version") or version,
                                            types, root),
@@ -483,7 +486,7 @@ def extract(xml_path: Path, root: str, flavour: str) -> dict[str, Any]:
                     crec["status"] = child.get("status")
                 commands[path + name] = crec
             elif kind == "event":
-                erec: dict[str, Any] = {"args": _arg_names(child)}
+                erec: JsonObject = {"args": _arg_names(child)}
                 if child.get("version") or version:
                     erec["version"] = child.get("version") or version
                 if (child.get("status") or "current") != "current":
@@ -512,7 +515,7 @@ def extract(xml_path: Path, root: str, flavour: str) -> dict[str, Any]:
     return out
 
 
-def dump_bytes(table: dict[str, Any]) -> bytes:
+def dump_bytes(table: Mapping[str, Json]) -> bytes:
     """Deterministic gzip of compact, key-sorted JSON (mtime 0, no file name in the header)."""
     payload = json.dumps(table, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     buf = io.BytesIO()

@@ -52,6 +52,7 @@ from core.kernel.datamodel.specs import (
     ParamSpec,
     Typed,
 )
+from core.kernel.jsontypes import JsonObject
 
 __all__ = [
     "RULES",
@@ -378,7 +379,7 @@ def _command_spec(path: str, rec: Mapping[str, Any]) -> CommandSpec:
     )
 
 
-def load_table(file_name: str) -> dict[str, Any]:
+def load_table(file_name: str) -> JsonObject:
     """Read one compiled table shipped in ``core/kernel/datamodel/data``."""
     data = resources.files("core.kernel.datamodel").joinpath("data", file_name).read_bytes()
     table: dict[str, Any] = orjson.loads(gzip.decompress(data))
