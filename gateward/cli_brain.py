@@ -468,7 +468,7 @@ def _remote_session(server: str, as_: str, planner: str) -> _RemoteSession:
     from gateward.cli import fail
 
     if planner != "auto":
-        fail("--planner is the server's choice with --server (its GATEWARD_PLANNER / OPENAI_API_KEY); drop it")
+        fail("--planner is the server's choice with --server (the model path when its OPENAI_API_KEY is set); drop it")
     try:
         chat = RemoteChat(server, os.environ.get(TOKEN_ENV, "").strip())
         session = _RemoteSession(chat, as_)
