@@ -170,11 +170,9 @@ def _writes_go_on_during(store: Store, run: Callable[[], None],
                 assert time.monotonic() < deadline, "the migration never waited on the open write transaction"
                 time.sleep(0.05)
         with other.connect() as live:
-            live.execute(text("SET lock_timeout = '2s'"))
-            t0 = time.monotonic()
+            live.execute(text("SET lock_timeout = '2s'"))  # a write the migration blocked fails here
             live.execute(insert(DeviceRow), [_device(next(_LIVE))])
             live.commit()
-            assert time.monotonic() - t0 < 2
         if meanwhile is not None:
             meanwhile()
         writer.commit()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -162,11 +163,13 @@ def test_run_starts_without_a_broker_and_connects_when_it_comes(
     events: UspEvents | None = None
     try:
         caplog.set_level(logging.WARNING, "gateward.runtime")
-        t0 = time.monotonic()
         events, said = start_event_sources(rt)
         assert events is not None and said.startswith("USP events: on (GATEWARD_MQTT_URL is set)")
-        assert time.monotonic() - t0 < 5.0 and not events.connected  # starting never waits for the broker
+        assert not events.connected
         wait_until(lambda: "no MQTT broker answers at " + late.url in caplog.text, 15, "the warning")
+        # starting never waits for the broker: the attempt that found none ran on a thread of its own
+        tried = [r for r in caplog.records if "no MQTT broker answers at" in r.getMessage()]
+        assert tried and all(r.thread != threading.get_ident() for r in tried)
         assert not events.connected
         late.start()
         try:
@@ -205,7 +208,6 @@ def test_gateward_run_records_usp_events_and_provisions_after_a_local_factory_re
     run = GatewardRun(home=tmp_path, database_url=url, homes=12, cwd=ROOT, log=tmp_path / "run.log",
                       env={"GATEWARD_MQTT_URL": info.url, "GATEWARD_USP_ENDPOINT_ID": controller_id,
                            "GATEWARD_USP_MQTT_VERSION": str(version), "COLUMNS": "200"})
-    t0 = time.monotonic()
     run.start()
     loop: LoopThread | None = None
     host: AgentHost | None = None
@@ -276,4 +278,3 @@ def test_gateward_run_records_usp_events_and_provisions_after_a_local_factory_re
             engine.dispose()
     assert code == 0, run.log_tail()
     assert "Traceback" not in run.log.read_text(errors="replace"), run.log_tail()
-    assert time.monotonic() - t0 < 30
