@@ -182,6 +182,9 @@ class _Fresh:
     at: float
     wall_start: float = 0.0  # adapter wall clock before the read task was posted
     wall_end: float = 0.0  # adapter wall clock once the read was accepted
+    #: each value's ``_timestamp`` as that read left it: a later session that gave a value anew
+    #: (an Inform's VALUE CHANGE, another client's task) moves it
+    stamps: Mapping[str, datetime | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -193,6 +196,8 @@ class _BackupAsk:
     not_before: float
     max_age_s: float
     used: _Fresh | None = None
+    #: the device's sessions since that read (a device behind NAT informs on its own), or None
+    informed_since: datetime | None = None
 
 
 WAITING_FOR_INFORM = "waiting for the device's next inform"
@@ -699,7 +704,9 @@ class GenieAcsExecutor(Executor):
                 if _covers(names, p) and (leaf.timestamp is None or leaf.timestamp <= mark)
             ]
             if not stale:
-                self._fresh[gid] = _Fresh(tuple(names), mark, doc.last_inform, time.monotonic(), started, time.time())
+                stamps = {p: leaf.timestamp for p, leaf in doc.params.items() if _covers(names, p)}
+                self._fresh[gid] = _Fresh(tuple(names), mark, doc.last_inform, time.monotonic(), started, time.time(),
+                                          stamps)
                 return doc
         raise Timeout(
             device.id,
@@ -710,10 +717,13 @@ class GenieAcsExecutor(Executor):
 
     def _reused_doc(self, gid: str, names: Sequence[str], projection: Sequence[str] | None) -> DeviceDoc | None:
         """The cached document, when it provably still holds what a recent fresh read got from the
-        device: no session since (``_lastInform`` unchanged) and every value from that read."""
+        device: every value from that read, and no session since (``_lastInform`` unchanged) — or,
+        behind NAT, none that gave these values anew or booted the device (:meth:`_still_as_read`)."""
         names = [n.rstrip(".") for n in names]
         seen = self._fresh.get(gid)
-        if seen is None or time.monotonic() - seen.at > self.reuse_read_s:
+        # behind NAT a read costs an inform interval: the read may be as old as a backup answered from it
+        max_age = max(self.reuse_read_s, self.backup_reuse_s) if self._behind_nat(gid) else self.reuse_read_s
+        if seen is None or time.monotonic() - seen.at > max_age:
             return None
         if not all(_covers(seen.names, n) for n in names):
             return None
@@ -722,14 +732,12 @@ class GenieAcsExecutor(Executor):
             doc = DeviceDoc.parse(raw) if raw is not None else None
         except (NbiError, ValueError):
             return None
-        if doc is None or doc.last_inform is None or doc.last_inform != seen.last_inform:
+        if doc is None or doc.last_inform is None:
             return None
-        if any(
-            _covers(names, p) and (leaf.timestamp is None or leaf.timestamp <= seen.mark)
-            for p, leaf in doc.params.items()
-        ):
+        covered = {p: leaf for p, leaf in doc.params.items() if _covers(names, p)}
+        if any(leaf.timestamp is None or leaf.timestamp <= seen.mark for leaf in covered.values()):
             return None
-        return doc
+        return doc if self._still_as_read(gid, seen, doc, covered) else None
 
     def _preview_doc(
         self, gid: str, names: Sequence[str], projection: Sequence[str] | None, ask: _BackupAsk
@@ -739,7 +747,17 @@ class GenieAcsExecutor(Executor):
         ``ask.max_age_s`` old, covers ``names``; no task of ours ran since; GenieACS has no task
         queued for the device; no session happened since (``_lastInform`` unchanged — every CWMP
         session starts with an Inform); and every value still carries a ``_timestamp`` from the CPE
-        later than that read's task. Anything else (or any NBI trouble) → ``None``: read the device."""
+        later than that read's task. Anything else (or any NBI trouble) → ``None``: read the device.
+
+        A device behind NAT (its tasks wait for its periodic informs) informs every interval whether
+        or not anything happened, so there "no session" is relaxed to: no session since gave any of
+        these values anew — each still carries the very ``_timestamp`` the preview read left (an
+        Inform's VALUE CHANGE carries the changed parameter, TR-069 3.2.1, and GenieACS stamps it;
+        another client's task would too) — and none booted or bootstrapped the device
+        (``_lastBoot``/``_lastBootstrap`` not after that read). Those sessions told the ACS nothing
+        about these values, exactly as no session would have; a change on the CPE that reaches no
+        Inform is missed either way (``backup_reuse_s`` bounds it). It spares a whole inform interval
+        per change."""
         seen = self._fresh.get(gid)
         if (
             seen is None
@@ -756,13 +774,42 @@ class GenieAcsExecutor(Executor):
             doc = DeviceDoc.parse(raw) if raw is not None else None
         except (NbiError, ValueError):
             return None
-        if doc is None or doc.last_inform is None or doc.last_inform != seen.last_inform:
+        if doc is None or doc.last_inform is None:
             return None
-        covered = [leaf for p, leaf in doc.params.items() if _covers(names, p)]
-        if not covered or any(leaf.timestamp is None or leaf.timestamp <= seen.mark for leaf in covered):
+        covered = {p: leaf for p, leaf in doc.params.items() if _covers(names, p)}
+        if not covered or any(leaf.timestamp is None or leaf.timestamp <= seen.mark for leaf in covered.values()):
             return None
+        if not self._still_as_read(gid, seen, doc, covered):
+            return None
+        if doc.last_inform != seen.last_inform:
+            ask.informed_since = doc.last_inform
         ask.used = seen
         return doc
+
+    def _still_as_read(self, gid: str, seen: _Fresh, doc: DeviceDoc, covered: Mapping[str, Leaf]) -> bool:
+        """Whether the device's sessions since ``seen`` (a fresh read) left ``covered`` as that read
+        found them: no session at all (``_lastInform`` unchanged); or, for a device behind NAT, whose
+        periodic informs come whatever happens, none that gave any of these values anew (each still
+        carries the ``_timestamp`` that read left) or booted the device (:meth:`_preview_doc`)."""
+        if doc.last_inform == seen.last_inform:
+            return True
+        if not self._behind_nat(gid) or any(seen.stamps.get(p) != leaf.timestamp for p, leaf in covered.items()):
+            return False
+        return self._not_booted_since(gid, seen.mark)
+
+    def _not_booted_since(self, gid: str, mark: datetime) -> bool:
+        """GenieACS records no boot or bootstrap of the device after ``mark`` (its clock)."""
+        try:
+            raw = self.client.device(gid, ["_lastBoot", "_lastBootstrap"])
+        except NbiError:
+            return False
+        if raw is None:
+            return False
+        for key in ("_lastBoot", "_lastBootstrap"):
+            when = parse_time(raw.get(key)) if raw.get(key) is not None else None
+            if raw.get(key) is not None and (when is None or when > mark):
+                return False
+        return True
 
     # ------------------------------------------------------------------ reading
     def read_for_backup(
@@ -772,22 +819,26 @@ class GenieAcsExecutor(Executor):
         ``backup_reuse_s`` > 0 it may be answered from the preview's read of the device — one task
         and one refresh-interval wait less per change — when :meth:`_preview_doc` can prove nothing
         touched the device since; otherwise it reads the device as :meth:`read` does."""
-        if not_before is None or self.backup_reuse_s <= 0 or self.inform_wait_s > 0:
-            # with NAT queuing on, the backup's own queued read is the probe that the device informs: a
-            # Set queued for an inform that never comes ends in a "may have landed" Timeout instead
+        if not_before is None or self.backup_reuse_s <= 0:
+            # (behind NAT too: a Set queued for an inform that never comes is withdrawn unrun — nothing
+            # sent, the apply deferred — so the backup's own read is no longer needed as the probe)
             return BackupRead(values=self.read(device, paths))
         ask = _BackupAsk(not_before=not_before.timestamp(), max_age_s=self.backup_reuse_s)
         values = self._read(device, paths, ask)
         if ask.used is None:
             return BackupRead(values=values)
         age = time.monotonic() - ask.used.at
+        since = (
+            f"informs since (the last at {_iso(ask.informed_since)}: periodic, behind NAT) gave none of these values "
+            "anew and booted nothing"
+            if ask.informed_since is not None else f"no session: _lastInform {_iso(ask.used.last_inform)}"
+        )
         return BackupRead(
             values=values,
             source="preview",
             detail=(
                 f"preview read at {ask.used.mark.isoformat()} (GenieACS clock), {age:.1f}s before the backup; device "
-                f"untouched since (no session: _lastInform {_iso(ask.used.last_inform)}; no queued task; every value's "
-                "_timestamp from that read)"
+                f"untouched since ({since}; no queued task; every value's _timestamp from that read)"
             ),
         )
 
@@ -846,11 +897,13 @@ class GenieAcsExecutor(Executor):
         self, device: Device, gid: str, paths: Sequence[str], backup: _BackupAsk | None = None
     ) -> dict[str, ParamValue]:
         cached = self._doc(device, gid, TR098_SUBTREES)
+        first: list[str] = []
         if not any(p.startswith(f"{_IGD}LANDevice.") for p in cached.values()):
             # GenieACS 1.2 knows a newly registered device from its Inform (names at most, no values):
             # without the LAN and WAN devices' values there is no instance map, and every WiFi/IP
             # path would look absent
-            cached = self._fresh_doc(device, gid, [f"{_IGD}LANDevice", f"{_IGD}WANDevice"], TR098_SUBTREES)
+            first = [f"{_IGD}LANDevice", f"{_IGD}WANDevice"]
+            cached = self._fresh_doc(device, gid, first, TR098_SUBTREES)
         _, imap, view = self._tr098_state(device, cached)
         targets: set[str] = set()
         for path in paths:
@@ -869,7 +922,11 @@ class GenieAcsExecutor(Executor):
                 natives += _same_name_object(path)
             targets.update(_parent(n) if n.startswith(_IGD + "LANDevice.") else n for n in natives)
         wanted = sorted(_collapse(targets))
-        doc = self._fresh_doc(device, gid, wanted, TR098_SUBTREES, backup) if wanted else cached
+        if wanted and not (first and all(_covers(first, w) for w in wanted)):
+            doc = self._fresh_doc(device, gid, wanted, TR098_SUBTREES, backup)
+        else:  # nothing to ask, or that first read of the LAN and WAN devices just read it (one session,
+            # not two: behind NAT, one inform interval each)
+            doc = cached
         _, imap, view = self._tr098_state(device, doc)
         out: dict[str, ParamValue] = {}
         bad: dict[str, tuple[int, str]] = {}

@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from core.kernel.errors import DeviceUnavailable
 from core.kernel.models import Change, Device, ProposalDraft, ProposalState, Root
 from core.store import repo
-from core.store.schema import AuditEventRow, DeviceRow, ExecutionRow
+from core.store.schema import AuditEventRow, BackupRow, DeviceRow, ExecutionRow
 from core.users import get_actor
 
 S = ProposalState
@@ -267,3 +267,88 @@ def test_a_nat_devices_read_back_is_a_read_of_the_device_in_a_later_session(nat:
     after = log[log.index("SetParameterValues") + 1:]
     assert "CachedRead" not in after and "GetParameterValues" in after, log
     assert "Inform" in after[:after.index("GetParameterValues")], log  # its own session
+
+
+def _posting(nbi: Any) -> list[str]:
+    """The names of the tasks posted to the NBI from here on."""
+    names: list[str] = []
+    real = nbi.post_task
+
+    def counting(g: str, raw: Any, **kw: Any) -> Any:
+        names.append(raw.get("name"))
+        return real(g, raw, **kw)
+
+    nbi.post_task = counting
+    return names
+
+
+def _backup_source(rt: Any, pid: str) -> dict[str, Any]:
+    with rt.store.read() as s:
+        data = s.scalars(select(AuditEventRow.data).where(
+            AuditEventRow.proposal_id == pid, AuditEventRow.action == "proposal.backed_up")).one()
+    return dict(data)
+
+
+def test_a_nat_devices_backup_is_its_preview_read_when_its_informs_since_gave_nothing_anew(
+        nat: dict[str, Any]) -> None:
+    """Behind NAT every task waits for an inform: a backup read of its own cost one inform interval
+    per change (4: preview, backup, Set, verify). The device informs every interval whatever
+    happens, so "no session since the preview read" never holds there; what the backup needs is that
+    no session since gave the changed values anew (each still carries the preview read's
+    ``_timestamp``) and none booted the device. Then the backup is the preview read, and the change
+    costs the preview's inform, the Set's and the read-back's: 3."""
+    rt, twin, nbi, d = nat["rt"], nat["twin"], nat["nbi"], nat["d"]
+    twin.inject(d.id, "unreachable")
+    with Informer(nbi, d) as informer:
+        p = _proposal(rt, d, "Three Informs")  # its live preview learns: requests fail, it informs
+        seen = informer.count
+        while informer.count < seen + 2:  # periodic informs between the preview and the apply
+            threading.Event().wait(0.05)
+        posted = _posting(nbi)
+        out = rt.lifecycle.apply(p.id, get_actor(rt.store, "alice"))
+    assert out.proposal.state is S.DONE, out.proposal.error
+    assert posted == ["setParameterValues", "getParameterValues"]  # no backup read of its own
+    assert twin.params(d.id)[SSID] == "Three Informs"
+    assert _backup_source(rt, p.id).get("from_preview_read") == [d.id]
+    with rt.store.read() as s:
+        backup = s.scalars(select(BackupRow.params).where(BackupRow.proposal_id == p.id)).one()
+    assert "informs since" in backup[SSID]["source"] and "gave none of these values anew" in backup[SSID]["source"]
+
+
+def test_a_nat_devices_backup_reads_when_a_session_since_gave_the_value_anew(nat: dict[str, Any]) -> None:
+    """Another client's read of the parameter ran at one of the device's informs after the preview:
+    GenieACS then holds a value newer than the preview's — possibly another — so the backup reads."""
+    rt, twin, nbi, d, acs = nat["rt"], nat["twin"], nat["nbi"], nat["d"], nat["genieacs"]
+    twin.inject(d.id, "unreachable")
+    with Informer(nbi, d):
+        p = _proposal(rt, d, "Read Again")
+        twin.device_change(d.id, {SSID: "Changed At The Device"})
+        # past the preview session's one-second refresh interval: inside it GenieACS would answer
+        # their read from its cache, the value's _timestamp unmoved (and the backup rightly reused)
+        threading.Event().wait(1.1)
+        theirs = acs.client.post_task(nbi.genie_id(d.id), {"name": "getParameterValues", "parameterNames": [SSID]},
+                                      connection_request=False)
+        assert theirs.status_code == 202
+        while nbi.store.device_tasks(nbi.genie_id(d.id)):  # it ran at the next inform
+            threading.Event().wait(0.05)
+        posted = _posting(nbi)
+        out = rt.lifecycle.apply(p.id, get_actor(rt.store, "alice"))
+    assert out.proposal.state is S.DONE, out.proposal.error
+    before_set = posted[:posted.index("setParameterValues")]
+    assert before_set and set(before_set) == {"getParameterValues"}, posted  # the backup read the device
+    assert "from_preview_read" not in _backup_source(rt, p.id)
+    with rt.store.read() as s:
+        backup = s.scalars(select(BackupRow.params).where(BackupRow.proposal_id == p.id)).one()
+    assert backup[SSID]["value"] == "Changed At The Device"  # what a rollback would restore
+
+
+def test_a_nat_devices_backup_reads_after_a_boot(nat: dict[str, Any]) -> None:
+    rt, twin, nbi, d = nat["rt"], nat["twin"], nat["nbi"], nat["d"]
+    twin.inject(d.id, "unreachable")
+    with Informer(nbi, d):
+        p = _proposal(rt, d, "After A Boot")
+        nbi.inform(d.id, ["1 BOOT"])
+        posted = _posting(nbi)
+        out = rt.lifecycle.apply(p.id, get_actor(rt.store, "alice"))
+    assert out.proposal.state is S.DONE, out.proposal.error
+    assert posted[0] == "getParameterValues" and "from_preview_read" not in _backup_source(rt, p.id)
