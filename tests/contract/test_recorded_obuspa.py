@@ -3,8 +3,11 @@
 Each cassette under ``recorded/obuspa_*.json`` holds the Records that crossed a private Mosquitto
 during a by-hand run against OB-USP-Agent v11.0.4 on its shipped factory file (captured by a
 subscriber to ``#``; the cassette's ``note`` says what was done). :class:`testing.recorded_usp.
-ReplayAgent` plays that agent to a live controller on the test broker, offline: each request the
-controller sends is answered with what the real agent sent after the same request, with its delays.
+ReplayAgent` plays that agent to a live controller, offline: each request the controller sends is
+answered with what the real agent sent after the same request, with its delays. Both speak MQTT 5
+through :class:`testing.recorded_usp.LoopbackBroker` in the test's own process — the same topics,
+Response Topics and Records as over the recorded Mosquitto — so these run in the fast tier, on a
+machine with no broker installed.
 
 Behaviours found by hand that these pin:
 
@@ -30,10 +33,7 @@ from executors.usp.controller import UspController
 from executors.usp.executor import UspExecutor
 from executors.usp.loop import LoopThread
 from testing.grants import grant
-from testing.recorded_usp import ReplayAgent, UspCassette
-from tests.usp.support import broker
-
-pytestmark = [pytest.mark.mqtt, pytest.mark.xdist_group("mqtt")]
+from testing.recorded_usp import LoopbackBroker, ReplayAgent, UspCassette
 
 RECORDED = Path(__file__).parent / "recorded"
 AGENT = Device.model_validate({"id": "os::00D09E-W3B0001", "vendor": "unknown", "model": "unknown",
@@ -47,15 +47,17 @@ def _names() -> tuple[str, str, str]:
 
 
 def test_recorded_setresp_after_the_goodbye_record_is_taken() -> None:
-    info = broker()
-    if not info.mqtt5:
-        pytest.skip("the recording is of an MQTT 5 agent")
+    with LoopbackBroker() as info:
+        _setresp_after_the_goodbye(info.url)
+
+
+def _setresp_after_the_goodbye(url: str) -> None:
     cassette = UspCassette.load(RECORDED / "obuspa_goodbye_setresp.json")
     controller_id, controller_topic, agent_topic = _names()
     loop = LoopThread("recorded-obuspa")
-    ctl = UspController(info.url, endpoint_id=controller_id, topic=controller_topic, agent_topics=(agent_topic,))
+    ctl = UspController(url, endpoint_id=controller_id, topic=controller_topic, agent_topics=(agent_topic,))
     try:
-        with ReplayAgent(cassette, info.url, agent_topic=agent_topic, controller_id=controller_id,
+        with ReplayAgent(cassette, url, agent_topic=agent_topic, controller_id=controller_id,
                          controller_topic=controller_topic) as agent:
             loop.run(ctl.start(), timeout=10)
             assert loop.run(ctl.probe(AGENT.id, 5), timeout=10)
@@ -74,17 +76,19 @@ def test_recorded_setresp_after_the_goodbye_record_is_taken() -> None:
 
 
 def test_recorded_factory_reset_of_a_fresh_agent_is_confirmed_by_its_own_uptime() -> None:
-    info = broker()
-    if not info.mqtt5:
-        pytest.skip("the recording is of an MQTT 5 agent")
+    with LoopbackBroker() as info:
+        _factory_reset_of_a_fresh_agent(info.url)
+
+
+def _factory_reset_of_a_fresh_agent(url: str) -> None:
     cassette = UspCassette.load(RECORDED / "obuspa_factory_reset.json")
     _, controller_topic, agent_topic = _names()
     # the recorded controller's own ID: the agent's subscriptions in its answers name it as theirs
     controller_id = "self::usp-controller"
-    ex = UspExecutor(url=info.url, endpoint_id=controller_id, controller_topic=controller_topic,
+    ex = UspExecutor(url=url, endpoint_id=controller_id, controller_topic=controller_topic,
                      agent_topics=(agent_topic,), timeout_s=5, probe_timeout_s=3, reboot_timeout_s=30)
     try:
-        with ReplayAgent(cassette, info.url, agent_topic=agent_topic, controller_id=controller_id,
+        with ReplayAgent(cassette, url, agent_topic=agent_topic, controller_id=controller_id,
                          controller_topic=controller_topic) as agent:
             assert ex.presence(AGENT).reachable
             with grant(ex, AGENT, commands=["factory_reset"]) as g:
