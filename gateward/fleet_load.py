@@ -1,5 +1,5 @@
 """A simulated fleet loaded in batches of whole buildings, each committed before the next one is
-generated (``gateward seed``, the demo, every benchmark that needs a fleet).
+written (``gateward seed``, the demo, every benchmark that needs a fleet).
 
 Why batches: a fleet generated whole was held in memory whole — 20,000 homes took 6 GB and nine
 minutes and committed nothing until the end. Here one batch (about ``batch_homes`` homes: its
@@ -7,6 +7,17 @@ devices, subscribers, topology, neighbours, events, samples, twin states and fir
 generated, written in one transaction and dropped, so memory is bounded by a batch whatever the
 fleet size, and a stopped load keeps every batch it committed (a second run adds only the devices
 that are missing).
+
+Why generator processes: building a batch (the generator, then its rows: ``gateward.fleet_rows``)
+costs several times what writing it does, so large fleets are built by ``generators`` processes
+of their own, each every n-th batch, while this one writes them in order: rows the driver takes as
+they are, by ``executemany`` on SQLite and ``COPY`` on PostgreSQL.
+
+Why one transaction for the store and the twin: when the simulator's twin lives in the store's
+database (the default) a batch's twin rows are written in the store's transaction, so a load
+stopped anywhere leaves each device whole or absent. With a twin database of its own, the twin's
+rows are committed first: a stop between the two leaves twin devices the store does not list yet,
+which the next load finds there and leaves as they are while it adds the store's rows.
 
 Why not every home's samples: 24 h of 15-minute telemetry is about 400 rows a home — 40 million for
 100,000 homes. The first ``telemetry_homes`` homes (all of a demo's) carry their history; the rest
@@ -16,14 +27,14 @@ never split, and each home's randomness is its own).
 
 from __future__ import annotations
 
-import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import JSON, delete, insert, select
+from sqlalchemy import delete, insert, select
 
 from core.kernel.models import utcnow
 from core.store.schema import (
@@ -33,24 +44,22 @@ from core.store.schema import (
     SubscriberRow,
     TelemetryRow,
     TopologyNodeRow,
-    UTCDateTime,
     WifiNeighborRow,
 )
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from core.kernel.models import Device
     from core.services import CoreServices
-    from executors.sim.fleet import FleetSeed
     from executors.sim.twin import Twin
+    from gateward.fleet_rows import BatchRows
     from gateward.runtime import Runtime
 
 BATCH_HOMES = 500
 TELEMETRY_HOMES = 500
 SNAPSHOT_HOMES = 1000
-ROWS_PER_INSERT = 5000
-QUEUED_BATCHES = 2  # generated batches waiting to be written: what bounds the memory
+QUEUED_BATCHES = 2  # built batches waiting, per generator process: what bounds the memory
+GENERATORS = 2  # generator processes for a large fleet (fewer on a machine with fewer cores)
 
 
 @dataclass
@@ -63,53 +72,95 @@ class Loaded:
     seconds: float = 0.0
 
 
-def _produce(out: Any, homes: int, seed: int, batch_homes: int, telemetry_homes: int, anchor: datetime) -> None:
-    """The generator process: batches, pickled, into a bounded queue; ``None`` when done."""
+def _produce(out: Any, homes: int, seed: int, dialect: str, batch_homes: int, telemetry_homes: int,
+             anchor: datetime, part: tuple[int, int]) -> None:
+    """A generator process: its share of the batches as rows, pickled, into a bounded queue;
+    ``None`` when done."""
     import pickle
 
-    from executors.sim.fleet import iter_fleet
+    from gateward.fleet_rows import iter_batch_rows
 
     try:
-        for chunk in iter_fleet(homes, seed, batch_homes=batch_homes, telemetry_homes=telemetry_homes, anchor=anchor):
-            out.put(pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
+        for rows in iter_batch_rows(homes, seed, dialect=dialect, batch_homes=batch_homes,
+                                    telemetry_homes=telemetry_homes, anchor=anchor, part=part):
+            out.put(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
     finally:
         out.put(None)
 
 
-def _batches(homes: int, seed: int, batch_homes: int, telemetry_homes: int) -> Iterator[FleetSeed]:
-    """The fleet's batches, generated in a process of their own while this one writes the batch
-    before (generating and writing each take about half of the time; on two cores they overlap).
-    Small fleets are generated here: a process start costs more than they do."""
+def generator_count(homes: int, batch_homes: int, generators: int | None = None) -> int:
+    """How many generator processes a fleet of ``homes`` is built by: none for a small one (a
+    process start costs more than two batches), else ``generators`` (default ``GENERATORS``, at
+    most one per core beyond the first, at least one)."""
+    if homes <= 2 * batch_homes:
+        return 0
+    if generators is not None:
+        return max(1, generators)
+    return max(1, min(GENERATORS, (os.cpu_count() or 1) - 1 or 1, homes // (4 * batch_homes) or 1))
+
+
+def _batches(homes: int, seed: int, dialect: str, batch_homes: int, telemetry_homes: int,
+             generators: int | None = None) -> Iterator[BatchRows]:
+    """The fleet's batches as rows, in order: built here for a small fleet, else by generator
+    processes (see the module docstring) while this one writes the batch before."""
     import multiprocessing
     import pickle
 
-    from executors.sim.fleet import default_anchor, iter_fleet
+    from executors.sim.fleet import default_anchor
+    from gateward.fleet_rows import iter_batch_rows
 
     anchor = default_anchor()
-    if homes <= 2 * batch_homes:
-        yield from iter_fleet(homes, seed, batch_homes=batch_homes, telemetry_homes=telemetry_homes, anchor=anchor)
+    n = generator_count(homes, batch_homes, generators)
+    if n == 0:
+        yield from iter_batch_rows(homes, seed, dialect=dialect, batch_homes=batch_homes,
+                                   telemetry_homes=telemetry_homes, anchor=anchor)
         return
     ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue(maxsize=QUEUED_BATCHES)
-    proc = ctx.Process(target=_produce, args=(queue, homes, seed, batch_homes, telemetry_homes, anchor), daemon=True)
-    proc.start()
+    queues = [ctx.Queue(maxsize=QUEUED_BATCHES) for _ in range(n)]
+    procs = [ctx.Process(target=_produce, args=(q, homes, seed, dialect, batch_homes, telemetry_homes, anchor,
+                                                (k, n)), daemon=True, name=f"fleet-generator-{k}")
+             for k, q in enumerate(queues)]
+    for p in procs:
+        p.start()
     try:
-        while (raw := queue.get()) is not None:
+        k = 0
+        while (raw := _next(queues[k], procs[k])) is not None:
             yield pickle.loads(raw)  # our own child process's batches
+            k = (k + 1) % n
+        # The batch after the last one was due from worker k: every other worker is done too.
     finally:
-        if proc.is_alive():
-            proc.kill()
-        proc.join()
-    if proc.exitcode not in (0, -9):
-        raise RuntimeError(f"the fleet generator stopped with exit code {proc.exitcode}")
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+            p.join()
+    failed = [p.exitcode for p in procs if p.exitcode not in (0, -9)]
+    if failed:
+        raise RuntimeError(f"a fleet generator process stopped with exit code {failed[0]}")
+
+
+def _next(queue: Any, proc: Any) -> bytes | None:
+    """The next item ``proc`` put on ``queue``; an error if it died without saying it was done
+    (killed, out of memory, an import that failed at its start), rather than waiting forever."""
+    import queue as queues
+
+    while True:
+        try:
+            return cast(bytes | None, queue.get(timeout=1.0))
+        except queues.Empty:
+            if not proc.is_alive():
+                raise RuntimeError(f"the fleet generator process stopped (exit code {proc.exitcode}) before it "
+                                   "finished: nothing after the last committed batch was written; run the "
+                                   "same seed again to add the rest") from None
 
 
 def load_fleet(runtime: Runtime, *, homes: int, seed: int, reset: bool = False, snapshots: bool = True,
                batch_homes: int = BATCH_HOMES, telemetry_homes: int = TELEMETRY_HOMES,
-               snapshot_homes: int = SNAPSHOT_HOMES, progress: Callable[[Loaded], None] | None = None) -> Loaded:
+               snapshot_homes: int = SNAPSHOT_HOMES, progress: Callable[[Loaded], None] | None = None,
+               generators: int | None = None) -> Loaded:
     """Generate ``homes`` homes deterministically and load the ones not there yet, batch by batch.
     The first ``telemetry_homes`` homes get 24 h of samples and the first ``snapshot_homes`` a
-    stored parameter snapshot (read through the simulator, about 5 ms a device)."""
+    stored parameter snapshot (read through the simulator, about 5 ms a device). ``generators``:
+    see :func:`generator_count`."""
 
     t0 = time.perf_counter()
     store = runtime.store
@@ -120,29 +171,51 @@ def load_fleet(runtime: Runtime, *, homes: int, seed: int, reset: bool = False, 
                           TopologyNodeRow, SubscriberRow):
                 s.execute(delete(table))
         twin.reset()
+    shared = twin.engine.url == store.engine.url and twin.schema is None
     out = Loaded()
     seen = 0
-    for chunk in _batches(homes, seed, batch_homes, telemetry_homes):
-        now = utcnow()
-        with store.write() as s:
-            ids = [d.id for d in chunk.devices]
-            existing = {str(i) for i in _existing(s, ids)}
-            devices = [d for d in chunk.devices if d.id not in existing]
-            if devices:
-                insert_fleet(s, chunk, devices, now)
-        if devices:
-            twin.load_seed(chunk, reset=False)
-            if snapshots and seen < snapshot_homes:
-                take_snapshots(runtime, [d.id for d in devices][:snapshot_homes - seen])
-        seen += len(chunk.devices)
-        out.devices += len(devices)
+    for batch in _batches(homes, seed, store.dialect, batch_homes, telemetry_homes, generators):
+        added = _write_batch(store, twin, batch, shared)
+        if added and snapshots and seen < snapshot_homes:
+            take_snapshots(runtime, added[:snapshot_homes - seen])
+        seen += len(batch.devices)
+        out.devices += len(added)
         out.batches += 1
-        out.telemetry_rows += len(chunk.telemetry) if devices else 0
+        out.telemetry_rows += batch.telemetry if added else 0
         out.seconds = time.perf_counter() - t0
         if progress is not None:
             progress(out)
-        del chunk, devices
+        del batch
     return out
+
+
+def _write_batch(store: Any, twin: Twin, batch: BatchRows, shared: bool) -> list[str]:
+    """Write the rows of ``batch`` that are not there yet; the ids of the devices added to the store."""
+    from core.store.fastsql import driver_connection
+    from gateward.fleet_rows import keys_of, write_rows
+
+    if not shared:  # the twin's own database first (see the module docstring)
+        with twin.engine.begin() as conn:
+            raw = conn.connection.driver_connection
+            have = _twin_existing(conn, batch.devices)
+            for rows in batch.twin:
+                write_rows(raw, twin.engine.dialect.name, rows, rows.without(have))
+    with store.write() as s:
+        raw, dialect = driver_connection(s)
+        have = _existing(s, batch.devices)
+        if shared:
+            twin_have = _twin_existing(s, batch.devices)
+            for rows in batch.twin:
+                write_rows(raw, dialect.name, rows, rows.without(twin_have))
+        if len(have) == len(batch.devices):
+            return []
+        known = {
+            "subscribers": _present(s, SubscriberRow.id, keys_of(batch.store, "subscribers")),
+            "topology_nodes": _present(s, TopologyNodeRow.id, keys_of(batch.store, "topology_nodes")),
+        }
+        for rows in batch.store:
+            write_rows(raw, dialect.name, rows, rows.without(known.get(rows.table, have)))
+    return [d for d in batch.devices if d not in have]
 
 
 SNAPSHOT_PATHS = ("Device.DeviceInfo.", "Device.WiFi.", "Device.DNS.Client.", "Device.ManagementServer.")
@@ -194,79 +267,22 @@ def take_snapshots(runtime: Runtime, device_ids: list[str]) -> None:
 
 
 def _existing(s: Session, ids: list[str]) -> set[str]:
-    found: set[str] = set()
-    for i in range(0, len(ids), 900):
-        found.update(s.scalars(select(DeviceRow.id).where(DeviceRow.id.in_(ids[i:i + 900]))))
-    return found
+    return _present(s, DeviceRow.id, ids)
 
 
-def _missing(s: Session, column: Any, ids: list[str]) -> set[str]:
+def _twin_existing(s: Any, ids: list[str]) -> set[str]:
+    """The devices of ``ids`` the twin has (``s``: a session or connection on its database)."""
+    from executors.sim.twin import sim_devices
+
+    return _present(s, sim_devices.c.id, ids)
+
+
+def _present(s: Any, column: Any, ids: list[str]) -> set[str]:
+    """The values of ``ids`` that ``column`` holds."""
     have: set[str] = set()
     for i in range(0, len(ids), 900):
         have.update(str(x) for x in s.scalars(select(column).where(column.in_(ids[i:i + 900]))))
-    return set(ids) - have
+    return have
 
 
-def _chunks(rows: list[dict[str, Any]], n: int = ROWS_PER_INSERT) -> list[list[dict[str, Any]]]:
-    return [rows[i:i + n] for i in range(0, len(rows), n)]
-
-
-def _put(s: Session, table: Any, rows: list[dict[str, Any]]) -> None:
-    """Insert ``rows`` (dicts with the same keys) into ``table`` in the caller's transaction: on
-    PostgreSQL by ``COPY`` (a batch's 20,000 neighbour rows took seconds as multi-row INSERTs),
-    elsewhere by multi-row INSERTs."""
-    if not rows:
-        return
-    if s.get_bind().dialect.name != "postgresql":
-        for chunk in _chunks(rows):
-            s.execute(insert(table), chunk)
-        return
-    columns = table.__table__.columns
-    names = list(rows[0])
-    as_json = {n for n in names if isinstance(columns[n].type, JSON)}
-    as_time = {n for n in names if isinstance(columns[n].type, UTCDateTime)}
-
-    def cell(name: str, value: Any) -> Any:
-        if value is None:
-            return None
-        if name in as_json:
-            return json.dumps(value)
-        if name in as_time and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
-
-    raw = s.connection().connection.driver_connection
-    assert raw is not None
-    sql = f"COPY {table.__tablename__} ({', '.join(f'{chr(34)}{n}{chr(34)}' for n in names)}) FROM STDIN"
-    with raw.cursor() as cur, cur.copy(sql) as copy:
-        for r in rows:
-            copy.write_row([cell(n, r[n]) for n in names])
-
-
-def insert_fleet(s: Session, fleet: FleetSeed, devices: list[Device], now: datetime) -> None:
-    """Insert the new ``devices`` of ``fleet`` and what belongs to them, in the caller's transaction
-    (the subscribers and topology nodes it does not hold yet)."""
-    new_ids = {d.id for d in devices}
-    subs_missing = _missing(s, SubscriberRow.id, list(fleet.subscribers))
-    _put(s, SubscriberRow, [{"id": sid, "label": str(info.get("label", sid)), "building": info.get("building"),
-                             "service": str(info.get("service", "standard"))}
-                            for sid, info in fleet.subscribers.items() if sid in subs_missing])
-    nodes_missing = _missing(s, TopologyNodeRow.id, [n.id for n in fleet.topology_nodes])
-    _put(s, TopologyNodeRow, [{"id": n.id, "kind": n.kind, "label": n.label, "parent_id": n.parent_id,
-                               "attrs": dict(n.attrs)} for n in fleet.topology_nodes if n.id in nodes_missing])
-    _put(s, DeviceRow, [{
-        "id": d.id, "vendor": d.vendor, "model": d.model, "product_class": d.product_class, "oui": d.oui,
-        "serial": d.serial, "firmware": d.firmware, "root": str(d.root), "protocol": str(d.protocol),
-        "adapter": d.adapter, "subscriber": d.subscriber, "region": d.region, "service": d.service,
-        "tags": list(d.tags), "upstream_id": d.upstream_id, "last_seen": d.last_seen or now, "created_at": now,
-    } for d in devices])
-    _put(s, WifiNeighborRow, [{"device_id": n.device_id, "neighbor_device_id": n.neighbor_device_id,
-                               "bssid": n.bssid, "ssid": n.ssid, "band": n.band, "channel": n.channel,
-                               "rssi_dbm": n.rssi_dbm} for n in fleet.wifi_neighbors if n.device_id in new_ids])
-    _put(s, TelemetryRow, [{"device_id": t.device_id, "ts": t.ts, "metric": t.metric, "value": float(t.value),
-                            "labels": dict(t.labels)} for t in fleet.telemetry if t.device_id in new_ids])
-    _put(s, DeviceEventRow, [{"device_id": e.device_id, "ts": e.ts, "kind": e.kind, "data": dict(e.data)}
-                             for e in fleet.events if e.device_id in new_ids])
-
-
-__all__ = ["BATCH_HOMES", "TELEMETRY_HOMES", "Loaded", "insert_fleet", "load_fleet"]
+__all__ = ["BATCH_HOMES", "GENERATORS", "TELEMETRY_HOMES", "Loaded", "generator_count", "load_fleet"]
