@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from api.deps import AppRuntime
+    from core.kernel.models import Device
 
 PRESENCE_LIMIT = 2000
 DEFAULT_PRESENCE_S = 30.0
@@ -108,18 +109,26 @@ def take_sample(rt: AppRuntime, ask: Callable[[AppRuntime, list[str]], dict[str,
 
 
 def ask_presence(rt: AppRuntime, ids: list[str]) -> dict[str, str]:
-    """device id → online | unreachable | offline, from each device's executor (an executor error
-    counts as offline: unknown presence is not "online")."""
+    """device id → online | unreachable | offline, from each device's executor, asked for all of
+    its devices at once (``presence_many``: the simulator reads them in one statement). A device
+    whose presence could not be learned — its executor left it out or failed — counts as offline:
+    unknown presence is not "online"."""
     out: dict[str, str] = {}
-    for start in range(0, len(ids), 500):
+    for start in range(0, len(ids), 1000):
         with rt.store.read() as s:
-            devices = repo.get_devices(s, ids[start:start + 500])
+            devices = repo.get_devices(s, ids[start:start + 1000])
+        by_adapter: dict[str, list[Device]] = defaultdict(list)
         for d in devices.values():
+            by_adapter[d.adapter].append(d)
+        for group in by_adapter.values():
             try:
-                p = rt.router.reader(d).presence(d)
-                out[d.id] = "offline" if not p.online else "online" if p.reachable else "unreachable"
+                found = rt.router.reader(group[0]).presence_many(group)
             except Exception:
-                out[d.id] = "offline"
+                found = {}
+            for d in group:
+                p = found.get(d.id)
+                out[d.id] = ("offline" if p is None or not p.online else "online" if p.reachable
+                             else "unreachable")
     return out
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -138,8 +138,7 @@ class DeviceState:
         return self._view
 
     def presence_flags(self) -> tuple[bool, bool]:
-        online = self.online and "offline" not in self.faults
-        return online, online and self.reachable and "unreachable" not in self.faults
+        return presence_flags(self.online, self.reachable, self.faults)
 
     # -- mutation (only on the copy inside Twin.transact) ---------------------------------
     def _changed(self) -> None:
@@ -230,11 +229,24 @@ def inform_time(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
+def presence_flags(online: bool, reachable: bool, faults: Mapping[str, object]) -> tuple[bool, bool]:
+    """``(online, reachable)`` of a device from its stored flags and faults (an injected
+    ``offline`` or ``unreachable`` fault wins over the flag)."""
+    up = online and "offline" not in faults
+    return up, up and reachable and "unreachable" not in faults
+
+
 def presence_of(state: DeviceState) -> tuple[bool, bool, str]:
     """``(online, reachable, detail)`` of the device in ``state``, as the simulator reports it."""
-    online, reachable = state.presence_flags()
+    return presence_from(state.online, state.reachable, state.faults)
+
+
+def presence_from(online: bool, reachable: bool, faults: Mapping[str, object]) -> tuple[bool, bool, str]:
+    """:func:`presence_of` from a device row's presence columns alone (a fleet's presence is read
+    without building each device's state)."""
+    online, reachable = presence_flags(online, reachable, faults)
     if not online:
-        detail = "offline: no inform" + (" (injected)" if "offline" in state.faults else "")
+        detail = "offline: no inform" + (" (injected)" if "offline" in faults else "")
     elif not reachable:
         detail = "online but unreachable: connection requests fail; changes wait for the next inform"
     else:

@@ -565,6 +565,19 @@ class Twin:
         with self.engine.connect() as conn:
             return [Device.model_validate_json(r[0]) for r in conn.execute(q)]
 
+    def presence_rows(self, device_ids: Sequence[str]) -> list[tuple[str, bool, bool, dict[str, Any], float]]:
+        """``(id, online, reachable, faults, last_inform)`` of each of ``device_ids`` the twin has,
+        read from the database in a few statements: a fleet's presence sample reads these columns
+        only, not each device's whole state (a state read costs ~0.8 ms, 2,000 of them 1.7 s)."""
+        c = sim_devices.c
+        out: list[tuple[str, bool, bool, dict[str, Any], float]] = []
+        with self._auto.connect() as conn:
+            for i in range(0, len(device_ids), 900):
+                q = select(c.id, c.online, c.reachable, c.faults, c.last_inform).where(
+                    c.id.in_(list(device_ids[i:i + 900])))
+                out.extend((str(r[0]), bool(r[1]), bool(r[2]), _loads(r[3]), float(r[4])) for r in conn.execute(q))
+        return out
+
     def count(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(text(f"SELECT count(*) FROM {self._table_name('sim_devices')}")).scalar() or 0)

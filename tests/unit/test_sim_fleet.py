@@ -280,3 +280,36 @@ def test_fleet_loads_into_postgres(fleet: FleetSeed) -> None:
     finally:
         twin.drop()
         twin.close()
+
+
+def test_parts_built_apart_are_the_fleet_in_order() -> None:
+    """``iter_fleet(part=(k, n))``: n generator processes each build every n-th chunk; taken in turn
+    they are the fleet's chunks, the same whatever n."""
+    whole = [c.model_dump_json() for c in iter_fleet(150, 7, batch_homes=20, anchor=ANCHOR, telemetry_homes=50)]
+    for n in (2, 3):
+        parts = [[c.model_dump_json() for c in iter_fleet(150, 7, batch_homes=20, anchor=ANCHOR, telemetry_homes=50,
+                                                          part=(k, n))] for k in range(n)]
+        assert [parts[i % n][i // n] for i in range(len(whole))] == whole
+        assert sum(len(p) for p in parts) == len(whole)
+    with pytest.raises(ValueError):
+        next(iter_fleet(10, 7, part=(2, 2)))
+
+
+def test_presence_of_many_devices_is_each_device_presence(loaded: tuple[Twin, SimExecutor],
+                                                          fleet: FleetSeed) -> None:
+    """``presence_many`` reads the presence columns of many devices at once: the same answer as
+    :meth:`presence` per device, injected faults included; an unknown device is left out."""
+    twin, ex = loaded
+    devices = fleet.devices[:40]
+    twin.inject(devices[0].id, "offline")
+    twin.inject(devices[1].id, "unreachable")
+    try:
+        ghost = devices[2].model_copy(update={"id": "no-such-device"})
+        many = ex.presence_many([*devices, ghost])
+        assert set(many) == {d.id for d in devices}
+        assert many == {d.id: ex.presence(d) for d in devices}
+        assert not many[devices[0].id].online and many[devices[1].id].online and not many[devices[1].id].reachable
+        assert ex.reader().presence_many(devices) == many  # through the read-only facade too
+    finally:
+        twin.clear(devices[0].id)
+        twin.clear(devices[1].id)

@@ -224,6 +224,18 @@ class DeviceReader(ABC):
     def presence(self, device: Device) -> Presence:
         """Live presence, from the adapter's own signal (never from the store alone)."""
 
+    def presence_many(self, devices: Sequence[Device]) -> dict[str, Presence]:
+        """:meth:`presence` of each of ``devices``, by device id; a device whose presence could not
+        be learned (an adapter error) is left out. This default asks one device at a time; an
+        adapter that can answer for many at once (the simulator: one read) overrides it."""
+        out: dict[str, Presence] = {}
+        for d in devices:
+            try:
+                out[d.id] = self.presence(d)
+            except ExecutorError:
+                continue
+        return out
+
     @abstractmethod
     def discover(self, device: Device) -> Discovery:
         """Data-model root, version, supported objects and (TR-098) the instance map."""
@@ -302,12 +314,13 @@ class ReadOnlyExecutor(DeviceReader):
     """A facade exposing only the read path. It keeps the adapter in a closure, not an
     attribute, so ``facade.inner.apply`` does not exist to be reached for."""
 
-    __slots__ = ("_backup", "_discover", "_presence", "_read", "name")
+    __slots__ = ("_backup", "_discover", "_presence", "_presence_many", "_read", "name")
 
     def __init__(self, executor: DeviceReader) -> None:
         self.name = f"{executor.name}(read-only)"
         self._read = executor.read
         self._presence = executor.presence
+        self._presence_many = executor.presence_many
         self._discover = executor.discover
         self._backup = executor.read_for_backup
 
@@ -316,6 +329,9 @@ class ReadOnlyExecutor(DeviceReader):
 
     def presence(self, device: Device) -> Presence:
         return self._presence(device)
+
+    def presence_many(self, devices: Sequence[Device]) -> dict[str, Presence]:
+        return self._presence_many(devices)
 
     def discover(self, device: Device) -> Discovery:
         return self._discover(device)
