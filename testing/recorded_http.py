@@ -206,6 +206,9 @@ class ReplayServer:
         for e in cassette.exchanges:
             self._routes[route_key(e.method, e.path)].append(e)
         self._next: dict[tuple[str, str], int] = defaultdict(int)
+        #: when (seconds into the recording) each write was answered, in order; how many were served
+        self._writes = [e.at for e in cassette.exchanges if e.method not in ("GET", "HEAD")]
+        self._written = 0
         self._lock = threading.Lock()
         replay = self
 
@@ -234,6 +237,13 @@ class ReplayServer:
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def _take(self, method: str, path: str) -> Exchange | None:
+        """The answer to one request. Writes (anything but GET and HEAD) answer in recorded order per
+        route, and they mark the recording's timeline. A read answers in order per route too, but
+        only from the window between the last write served and the next one: an answer recorded
+        before that write is stale (the replaying adapter asked less often than the recording), one
+        recorded after the next write is not yet true (it asks more often: it gets the window's last
+        state again). So a poll or a timing-dependent read more or fewer than when recording never
+        shifts later answers onto the wrong step."""
         with self._lock:
             key = route_key(method, path)
             route = self._routes.get(key)
@@ -241,8 +251,19 @@ class ReplayServer:
                 self.unmatched.append(f"{method} {path}")
                 return None
             i = self._next[key]
-            self._next[key] = min(i + 1, len(route) - 1)
-            e = route[min(i, len(route) - 1)]
+            if method in ("GET", "HEAD"):
+                lo = self._writes[self._written - 1] if self._written else float("-inf")
+                hi = self._writes[self._written] if self._written < len(self._writes) else float("inf")
+                while i < len(route) - 1 and route[i].at < lo:
+                    i += 1  # recorded before the last write: stale now
+                if route[i].at > hi and i > 0 and route[i - 1].at >= lo:
+                    i -= 1  # not yet: the window's last state again
+                e = route[i]
+                self._next[key] = min(i + 1, len(route) - 1) if e.at <= hi else i
+            else:
+                e = route[min(i, len(route) - 1)]
+                self._next[key] = min(i + 1, len(route) - 1)
+                self._written += 1
             self.served.append(e)
             return e
 

@@ -236,7 +236,8 @@ class Apply:
             row = repo.get_proposal_row(s, p.id)
             for ex in s.scalars(select(ExecutionRow).where(ExecutionRow.proposal_id == p.id)):
                 move_execution(ex, ExecutionStatus.ABANDONED)
-                ex.detail = {**(ex.detail or {}), "abandoned": f"nothing was sent: {exc.message}"}
+                kept = {k: v for k, v in (ex.detail or {}).items() if k != "waiting_for_inform"}  # the wait is over
+                ex.detail = {**kept, "abandoned": f"nothing was sent: {exc.message}"}
                 ex.finished_at = utcnow()
             set_state(s, row, S.APPROVED, actor.id, "apply.deferred", {"reason": str(exc)})
         raise DeviceUnavailable(

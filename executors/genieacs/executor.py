@@ -569,20 +569,33 @@ class GenieAcsExecutor(Executor):
 
     def _take_fault(
         self, device: Device, gid: str, task_id: str, names: Mapping[str, str], what: str = ""
-    ) -> Fault:
-        """Read, map and clear the fault of a faulted task (clearing it deletes the task)."""
+    ) -> ExecutorError:
+        """Read, map and clear the fault of a faulted task (clearing it deletes the task).
+
+        A fault that cannot be cleared, on a task that changes the CPE, is no refusal: GenieACS
+        1.2.16 deletes, at each later session of the device, a fault whose task's ``expiry`` is still
+        ahead, and runs the task again (every task of ours has an expiry) — found against it — so the
+        change may still land: a :class:`Timeout`, which the lifecycle rolls back."""
         fid = fault_id(gid, task_id)
         try:
             doc = self.client.fault(fid)
         except NbiError as exc:
             doc = None
             log.warning("could not read GenieACS fault %s: %s", fid, exc)
+        left = ""
         try:
             self.client.delete_fault(fid)
         except NbiError as exc:
-            self._withdraw(gid, task_id)
+            withdrawn = self._withdraw(gid, task_id)
+            if "could NOT be withdrawn" in withdrawn:  # (a task already gone cannot run again)
+                left = withdrawn
             log.warning("could not clear GenieACS fault %s: %s", fid, exc)
-        return fault_from_genieacs(device.id, doc, names, what)
+        fault = fault_from_genieacs(device.id, doc, names, what)
+        if left and what in _CHANGING_TASKS:
+            return Timeout(device.id, f"{fault.message} — but the faulted {what} task could not be cleared ({left}): "
+                                      "GenieACS runs a faulted task again at the device's next session until its "
+                                      "expiry, so it may still land (read back to know)")
+        return fault
 
     def _refresh(self, device: Device, gid: str, names: Sequence[str]) -> None:
         if names:

@@ -4,8 +4,9 @@ Why these rules and not simpler ones — each is what GenieACS does (``lib/cwmp.
 ``lib/session.ts``) and each changes what a caller must do:
 
 * The task list is read when the session starts; tasks run one at a time in insertion order.
-  A faulted task stays queued with a fault ``<deviceId>:task_<id>`` and blocks only itself;
-  an expired task is dropped unrun.
+  A faulted task stays queued with a fault ``<deviceId>:task_<id>`` and blocks only itself —
+  unless the task has an ``expiry`` still ahead: then the next session deletes the fault and runs
+  the task again (GenieACS 1.2.16, seen by hand); an expired task is dropped unrun.
 * ``getParameterValues`` / ``refreshObject`` refresh the cache from the CPE (a name that does
   not exist is silently forgotten — no fault) — unless the cache already holds the name with a
   ``_timestamp`` inside the current refresh interval (one second, aligned to a per-device offset,
@@ -168,8 +169,15 @@ class AcsSession:
                     self.store.faults.pop(fid, None)
                     self.report.expired.append(tid)
                     continue
-                if fid in self.store.faults:
-                    continue
+                fault_left = self.store.faults.get(fid)
+                if fault_left is not None:
+                    if fault_left.get("expiry") is None or fault_left["expiry"] < self.clock():
+                        continue
+                    # GenieACS 1.2.16 deletes, when a session starts, every fault whose expiry is still
+                    # ahead ("Delete expired faults" with the comparison reversed, lib/cwmp.ts
+                    # processRequest) and so runs its task again: a faulted task that has an expiry is
+                    # retried at each session of the device until it expires (seen against it, issue 46)
+                    self.store.faults.pop(fid, None)
             try:
                 try:
                     self._run_task(task)

@@ -32,6 +32,7 @@ The recordings are made with the same steps the tests replay (:data:`SCENARIOS`,
 from __future__ import annotations
 
 import gc
+import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,6 +40,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -302,3 +304,155 @@ def test_recorded_cpe_hanging_up_after_a_set_is_an_unknown_outcome_rolled_back(t
             "proposal.rollback_pending"} <= set(got["audit"]), got["audit"]
     cleared = [e.path for e in run.replay.served if e.method == "DELETE"]
     assert [p.split("/")[1] for p in cleared] == ["faults", "tasks"], cleared
+
+
+#: a stock genieacs-sim informing every 30 s whose connection-request port is DROPped (iptables): a NAT
+NATTED = {**CPE, "id": "202BC1-BM632w-000061", "serial": "000061"}
+NAT_SETTINGS: dict[str, Any] = {"inform_wait_s": 60.0}
+
+
+def task_names(exchanges: list[Any]) -> list[str]:
+    """The tasks posted in ``exchanges`` (a cassette's, or those a replay served), in order."""
+    return [str(json.loads(e.body).get("name")) for e in exchanges
+            if e.method == "POST" and e.path.split("?")[0].endswith("/tasks") and e.body]
+
+
+def nat_change(run: Peer, value: str) -> dict[str, Any]:
+    """One process (as ``gateward run`` serves the API): submit — its live preview waits for the
+    CPE's inform —, then apply at once, as automation does when policy asks no approval. ``value``
+    differs from what the CPE holds (a value equal to GenieACS's cache makes the Set's pre-check read
+    the device again, an inform more)."""
+    with run.process() as rt:
+        draft = ProposalDraft(intent="NAT informs per change", rationale="issue 46 informs", targets=[NATTED["id"]],
+                              changes=[Change(path=SSID, value=value)])
+        p = _approved(rt, draft, "alice")
+        run.results["approved"] = str(p.state)
+        run.results.update(_outcome(rt, p.id, partial(rt.lifecycle.apply, p.id, get_actor(rt.store, "alice"))))
+        with rt.store.read() as s:
+            run.results["waits"] = [w["step"] for w in s.scalars(select(AuditEventRow.data).where(
+                AuditEventRow.proposal_id == p.id, AuditEventRow.action == "device.waiting_for_inform")
+                .order_by(AuditEventRow.seq))]
+    return run.results
+
+
+SCENARIOS["genieacs_nat_informs"] = partial(nat_change, value="nat-b")
+SETTINGS["genieacs_nat_informs"] = NAT_SETTINGS
+PREPARE["genieacs_nat_informs"] = (NATTED,)
+SCENARIOS["genieacs_nat_gone"] = partial(nat_change, value="nat-gone")
+SETTINGS["genieacs_nat_gone"] = NAT_SETTINGS
+PREPARE["genieacs_nat_gone"] = (NATTED,)
+
+
+def test_recorded_nat_change_costs_three_informs(tmp_path: Path) -> None:
+    """A CPE behind NAT (requests DROPped, informs every 30 s): the live preview's read runs at one
+    inform; the backup is that read — the informs since gave none of the values anew — so the Set
+    runs at the next inform and the read-back at the one after: 3 informs (the recording: tasks
+    answered at +14.6 s, +44.8 s, +74.9 s), where a backup read of its own made 4."""
+    with replayed(tmp_path, "genieacs_nat_informs", NATTED, **NAT_SETTINGS) as run:
+        got = SCENARIOS["genieacs_nat_informs"](run)
+        assert run.unmatched == []
+        posted = task_names(run.replay.served)
+    assert got["state"] == "done" and [e["status"] for e in got["executions"]] == ["verified"], got
+    assert posted == ["getParameterValues", "setParameterValues", "getParameterValues"]
+    assert got["waits"] == ["apply", "verify"]  # no wait for a backup read: there was none
+    assert task_names(run.cassette.exchanges) == posted  # as many tasks as the real run: one inform each
+
+
+def _fault_left(url: str, device: str, task: dict[str, Any],
+                settle: Callable[[], None] = lambda: None) -> list[tuple[bool, Any]]:
+    """The by-hand steps with a fault left in ``/faults``: a Set the CPE faults, another session, a
+    retry, another session, the fault deleted. After each: whether the fault is there, its
+    ``timestamp`` (a new one means GenieACS ran the task again), and whether the task is queued.
+    ``settle`` waits for the session a connection request started (the recording waited 3 s)."""
+    seen: list[tuple[bool, Any]] = []
+    with httpx.Client(base_url=url, timeout=60) as c:
+        def look() -> None:
+            faults = c.get("/faults/", params={"query": json.dumps({"device": device})}).json()
+            tasks = c.get("/tasks/", params={"query": json.dumps({"device": device})}).json()
+            seen.append((bool(tasks), faults[0]["timestamp"] if faults else None))
+
+        posted = c.post(f"/devices/{device}/tasks", params={"timeout": "10000", "connection_request": ""}, json=task)
+        assert posted.reason_phrase == "Task faulted", posted.reason_phrase
+        look()
+        c.post(f"/devices/{device}/tasks", params={"connection_request": ""})  # the device's next session
+        settle()
+        look()
+        c.post(f"/tasks/{posted.json()['_id']}/retry")
+        look()
+        c.post(f"/devices/{device}/tasks", params={"connection_request": ""})
+        settle()
+        look()
+        c.delete(f"/faults/{device}:task_{posted.json()['_id']}")
+        look()
+    return seen
+
+
+@pytest.mark.parametrize("expiry", [True, False], ids=["with-expiry", "without-expiry"])
+def test_recorded_fault_left_in_faults_and_the_double_agree(tmp_path: Path, expiry: bool) -> None:
+    """What GenieACS 1.2.16 does with a fault left in ``/faults`` (raw NBI, recorded), and the double
+    doing the same: the task stays queued with its fault; ``POST /tasks/<id>/retry`` deletes the fault
+    and the next session runs it again; ``DELETE /faults/<id>`` deletes the task too. Without an
+    ``expiry`` the next session leaves the faulted task alone (``cwmp.retryDelay``); **with** one —
+    every task the adapter posts has one — the next session deletes the fault and runs the task
+    again (the fault's ``timestamp`` moves): a fault left uncleared is a Set that may still land
+    (``tests/genieacs/test_faults_left.py``)."""
+    from executors.sim.twin import Twin
+    from testing.genieacs.fake_nbi import FakeNbi
+
+    cassette = Cassette.load(RECORDED / f"genieacs_fault_left_{'expiry' if expiry else 'noexpiry'}.json")
+    channel = "InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.Channel"
+    task: dict[str, Any] = {"name": "setParameterValues", "parameterValues": [[channel, 13, "xsd:int"]]}
+    if expiry:
+        task["expiry"] = 300
+    with ReplayServer(cassette) as replay:
+        real = _fault_left(replay.url, STRICT["id"], task)
+        assert replay.unmatched == []
+    twin = Twin(f"sqlite:///{tmp_path / 'twin.db'}")
+    nbi = FakeNbi(twin, tick_s=None)
+    nbi.start()
+    try:
+        d = twin.add_device("lumenet-g240w-3.2", "LMNT91000046", region="GB")
+        twin.inject(d.id, "fault_on_set", code=9007, message="Invalid parameter value")
+        theirs = {**task, "parameterValues": [[SSID_181, "Faulted", "xsd:string"]]}
+        gate = nbi.gate(nbi.genie_id(d.id))
+
+        def settle() -> None:  # the double's session runs in a thread, as GenieACS's does
+            with gate.cond:
+                gate.cond.wait_for(lambda: not gate.cpe_busy, timeout=30)
+
+        double = _fault_left(nbi.url, nbi.genie_id(d.id), theirs, settle)
+    finally:
+        nbi.stop()
+        twin.close()
+    for seen in (real, double):
+        (q0, t0), (q1, t1), (q2, t2), (q3, t3), (q4, t4) = seen
+        assert q0 and t0 is not None and q1 and t1 is not None  # faulted, and still queued with its fault
+        assert (t1 != t0) is expiry, seen  # run again at the next session only when it has an expiry
+        assert q2 and t2 is None and q3 and t3 is not None and t3 != t1  # retried: run again, faulted again
+        assert not q4 and t4 is None  # deleting the fault deleted the task
+
+
+SSID_181 = "Device.WiFi.SSID.1.SSID"
+
+
+def test_recorded_nat_device_gone_before_its_inform_is_nothing_sent(tmp_path: Path) -> None:
+    """The NAT'd CPE was stopped as soon as its Set was queued (a device gone before the inform that
+    would run it). GenieACS still held the Set when the wait ran out and no session had begun since
+    it was queued: withdrawn unrun — nothing sent — so the apply is deferred (approved again, the
+    execution ``abandoned`` and no longer "waiting for its inform"), no rollback, no alarm. The
+    replay waits 5 s where the run waited 60 s (the wait is the adapter's own; GenieACS's answers
+    are the same), so it runs in the fast tier."""
+    with replayed(tmp_path, "genieacs_nat_gone", NATTED, **{**NAT_SETTINGS, "inform_wait_s": 5.0}) as run:
+        got = SCENARIOS["genieacs_nat_gone"](run)
+        assert run.unmatched == []
+        posted = task_names(run.replay.served)
+        withdrawn = [e.path for e in run.replay.served if e.method == "DELETE" and e.path.startswith("/tasks/")]
+    assert posted == ["getParameterValues", "setParameterValues"]  # the backup was the preview's read
+    assert got["state"] == "approved", got
+    assert "did not inform within 5s" in got["raised"] and "nothing sent" in got["raised"]
+    assert "nothing was changed" in got["raised"]
+    assert [e["status"] for e in got["executions"]] == ["abandoned"]
+    assert "waiting_for_inform" not in got["executions"][0]["detail"]
+    assert "apply.deferred" in got["audit"]
+    assert not any(a.startswith(("alarm.", "device.rolling")) for a in got["audit"]), got["audit"]
+    assert len(withdrawn) == 1
