@@ -176,7 +176,7 @@ class AcsSession:
                     # GenieACS 1.2.16 deletes, when a session starts, every fault whose expiry is still
                     # ahead ("Delete expired faults" with the comparison reversed, lib/cwmp.ts
                     # processRequest) and so runs its task again: a faulted task that has an expiry is
-                    # retried at each session of the device until it expires (seen against it, issue 46)
+                    # retried at each session of the device until it expires (seen against it)
                     self.store.faults.pop(fid, None)
             try:
                 try:
