@@ -16,7 +16,11 @@ What it does that a thin REST wrapper would not, and why:
   document GET when no session has happened since (``_lastInform`` unchanged) and every value
   still carries a timestamp from that read — the cache then provably holds what the device said
   (a plain ``read`` always goes to the device). A governed change is the backup read, one
-  ``setParameterValues`` with the connection request, and one verify read.
+  ``setParameterValues`` with the connection request, and one verify read — or, when the backup
+  can be answered from this proposal's preview read (:meth:`GenieAcsExecutor._preview_doc`), the
+  Set and the verify read alone. Behind NAT each task waits for a periodic inform, so there the
+  proof allows the device's own informs since, as long as none gave these values anew: 3 informs
+  per change (preview, Set, read-back), not 4.
 * **Sets are checked before they are sent, against a fresh cache.** GenieACS silently skips a
   parameter that does not exist or is not writable, converts the value to the type it has
   cached, and does not send a value equal to the cached one. So the adapter refreshes the
