@@ -51,11 +51,12 @@ test-all: sanity  ## full tier (CI): everything, PostgreSQL and Mosquitto when t
 	$(PYTEST) -n $(WORKERS) -m "full and not sanity" --durations=30 $(if $(filter random,$(ORDER)),,-p no:randomly) || rc=$$?; \
 	exit $$rc
 
-# Record how long each fast-tier test takes (tests/durations.json, merged: a test now in the full
-# tier keeps the duration that put it there); tests/conftest.py derives `slow` from it. Run it on a
-# quiet machine after adding or speeding up tests, and commit the file.
+# Record what each test that needs no service costs — wall and CPU time (tests/durations.json,
+# merged) — on the fast tier's workers; tests/conftest.py puts a test over either bound of
+# tests/costs.py in the full tier. Run it on a quiet machine after adding or speeding up tests, and
+# commit the file. The slow ones are recorded too, so a test made faster comes back to the fast tier.
 durations: install
-	$(PYTEST) -n $(FAST_WORKERS) -m "not full and not sanity" --store-durations --durations-path tests/durations.json
+	$(PYTEST) -n $(FAST_WORKERS) -m "not sanity and not postgres and not mqtt and not browser" --record-costs tests/durations.json
 
 bench: install  ## every benchmark (QUICK=1 for the quick sizes)
 	$(BIN)/gateward bench --all $(if $(QUICK),--quick,)

@@ -8,7 +8,6 @@ missing PostgreSQL is a failure, not a skip.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ import pytest
 from testing.databases import DatabaseUnavailable, pg_schema_url
 from testing.databases import make_db_url as _make_db_url
 from testing.templates import Templates, worker_id
+from tests import costs
 
 # Policy judges change windows by the clock; pin the time of day it sees (02:30 UTC: inside the
 # DE/FR/GB windows of the shipped pack) so that no result depends on when the suite runs. Set
@@ -239,29 +239,17 @@ def sqlite_runtime(sqlite_url: str) -> Iterator[Any]:
 # ``make test`` runs the fast tier (``-m "not full and not sanity"``) in parallel; ``make test-all``
 # runs everything. A test's tier is derived from what it uses, so a slow test cannot hide in the
 # fast tier by forgetting a marker: a PostgreSQL backend, an MQTT broker, a browser, an explicit
-# ``slow`` mark, or a recorded duration of at least ``SLOW_S`` (``tests/durations.json``, written by
-# ``make durations``) each put it in the full tier. The static source checks under ``tests/sanity``
-# are ``make sanity``'s: one process parses the source once, instead of every worker again.
+# ``slow`` mark, or a recorded cost (``tests/durations.json``, written by ``make durations``: wall
+# time or CPU time over the bounds in ``tests/costs.py``) each put it in the full tier. The static
+# source checks under ``tests/sanity`` are ``make sanity``'s: one process parses the source once,
+# instead of every worker again.
 MQTT_FIXTURES = frozenset({"usp_broker", "make_rig", "rig"})
 BROWSER_FIXTURES = frozenset({"browser", "browser_ready"})
-DURATIONS = Path(__file__).with_name("durations.json")
-SLOW_S = 6.0
-"""A test whose recorded duration (setup, call and teardown, on the fast tier's workers) reached
-this many seconds runs in the full tier. The fast tier's goal is 6 minutes on a quiet 2-core
-machine; docs/decisions/0005-slow-from-durations.md has the figures this was chosen from."""
 SANITY_DIR = Path(__file__).with_name("sanity")
 
 
-def _recorded_durations() -> dict[str, float]:
-    """``tests/durations.json`` (pytest-split's format: node id → seconds); empty when missing."""
-    try:
-        loaded = json.loads(DURATIONS.read_text())
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(loaded, dict):
-        return {}
-    # a test of an xdist group is recorded under its id with ``@group`` appended on the worker
-    return {(k[: k.rfind("@")] if _group_suffixed(k) else k): float(v) for k, v in loaded.items()}
+def pytest_addoption(parser: pytest.Parser) -> None:
+    costs.add_option(parser)
 
 
 def _params(item: pytest.Item) -> list[Any]:
@@ -293,11 +281,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=twice)
         drop = {id(i) for i in twice}
         items[:] = [i for i in items if id(i) not in drop]
-    durations = _recorded_durations()
+    recorded = costs.recorded()
     for item in items:
         for mark in _tier_marks(item):
             item.add_marker(mark)
-        if durations.get(item.nodeid, 0.0) >= SLOW_S:
+        if costs.is_slow(recorded.get(item.nodeid)):
             item.add_marker(pytest.mark.slow)
         if item.path.is_relative_to(SANITY_DIR):
             item.add_marker(pytest.mark.sanity)
@@ -322,7 +310,7 @@ class _GroupsHeld:
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         if config.getvalue("loadgroup"):
             self.lost = {i.nodeid for i in items
-                         if i.get_closest_marker("xdist_group") and not _group_suffixed(i.nodeid)}
+                         if i.get_closest_marker("xdist_group") and not costs.group_suffixed(i.nodeid)}
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         # Each test fails with the reason (an error raised in collection on a worker reaches the
@@ -334,11 +322,7 @@ class _GroupsHeld:
                         pytrace=False)
 
 
-def _group_suffixed(nodeid: str) -> bool:
-    """xdist's own test: an ``@`` after the last ``]`` (a parameter may hold an ``@``)."""
-    return nodeid.rfind("@") > nodeid.rfind("]")
-
-
 def pytest_configure(config: pytest.Config) -> None:
+    costs.configure(config)
     if os.environ.get("PYTEST_XDIST_WORKER"):
         config.pluginmanager.register(_GroupsHeld(), "gateward-groups-held")
