@@ -186,12 +186,13 @@ def _sim_devices(fleet: FleetSeed) -> Rows:
 
 
 def iter_batch_rows(homes: int, seed: int, *, dialect: str, batch_homes: int, telemetry_homes: int,
-                    anchor: datetime, part: tuple[int, int] = (0, 1)) -> Iterator[BatchRows]:
+                    anchor: datetime, part: tuple[int, int] = (0, 1), enc: Encoders | None = None
+                    ) -> Iterator[BatchRows]:
     """The fleet's batches as rows (``part``: this worker's share, see ``iter_fleet``)."""
     from core.kernel.models import utcnow
     from executors.sim.fleet import iter_fleet
 
-    enc = Encoders(dialect)
+    enc = enc or Encoders(dialect)
     for chunk in iter_fleet(homes, seed, batch_homes=batch_homes, telemetry_homes=telemetry_homes, anchor=anchor,
                             part=part):
         yield batch_rows(chunk, enc, utcnow())

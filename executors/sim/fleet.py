@@ -683,27 +683,36 @@ def _make_hosts(h: _Home) -> list[HostEntry]:
 # ----------------------------------------------------------------------------- the Wi-Fi air
 
 
+def _beacons(h: _Home) -> list[tuple[str, int, str, str, int]]:
+    """What the gateway of ``h`` broadcasts to the others in its building, per band it has of 2.4
+    and 5 GHz: (band, dB lost per floor, BSSID, SSID, channel). Worked out once per home, not once
+    per home that hears it (a building of 12 flats: 24 instead of 264)."""
+    out: list[tuple[str, int, str, str, int]] = []
+    for band, penalty in (("2.4GHz", 8), ("5GHz", 14)):
+        if band not in h.channels:
+            continue
+        bssid = other_bssid(h, _radio_index(h.model, band))
+        out.append((band, penalty, bssid, h.ssid + h.model.band_suffix.get(band, ""), h.channels[band]))
+    return out
+
+
 def _neighbours_for_building(homes: list[_Home], seed: int) -> None:
+    heard = [(other, _floor(other.flat), other.flat[-1:], _beacons(other)) for other in homes]
     for h in homes:
         rng = random.Random(f"{seed}:air:{h.index}")
-        floor = _floor(h.flat)
+        randint = rng.randint
+        floor, side, dev = _floor(h.flat), h.flat[-1:], h.device_id
         out: list[WifiNeighbor] = []
         # Managed neighbours: the other gateways in the building, fainter a floor away.
-        for other in homes:
+        for other, other_floor, other_side, beacons in heard:
             if other is h:
                 continue
-            distance = abs(_floor(other.flat) - floor) + (0 if other.flat[-1:] == h.flat[-1:] else 1)
-            for band in ("2.4GHz", "5GHz"):
-                if band not in other.channels:
-                    continue
-                penalty = 8 if band == "2.4GHz" else 14
-                rssi = -42 - penalty * distance - rng.randint(0, 8)
+            distance = abs(other_floor - floor) + (0 if other_side == side else 1)
+            for band, penalty, bssid, ssid, channel in beacons:
+                rssi = -42 - penalty * distance - randint(0, 8)
                 if rssi < -92:
                     continue
-                radio = _radio_index(other.model, band)
-                ssid = other.ssid + other.model.band_suffix.get(band, "")
-                out.append(_neighbour(h.device_id, other.device_id, other_bssid(other, radio), ssid, band,
-                                      other.channels[band], rssi))
+                out.append(_neighbour(dev, other.device_id, bssid, ssid, band, channel, rssi))
         # Unmanaged APs: cafés, phones, the neighbour on another ISP.
         for _ in range(rng.randint(2, 6)):
             band = "2.4GHz" if rng.random() < 0.6 else "5GHz"
