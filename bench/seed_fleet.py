@@ -1,10 +1,12 @@
 """seed_fleet: ``gateward seed --homes N`` as an operator runs it, timed and measured (issue 47).
 
-The command runs in a process of its own under ``/usr/bin/time -v`` (its wall time and the largest
-resident set of any one of its processes, as that tool prints them), while this process samples the
-resident memory of the whole process tree (the loader and its generator process) every 0.2 s: the
-peak of that sum is what the machine must have. Each database gets a fresh one: a SQLite file, and
-a PostgreSQL schema when ``GATEWARD_BENCH_DATABASE_URL`` (or ``GATEWARD_TEST_DATABASE_URL``) is set.
+The command runs in a process of its own under ``/usr/bin/time -v`` (its wall time, the CPU time of
+the command and its generator processes — which the machine's other load changes little, unlike the
+wall time — and the largest resident set of any one of its processes, as that tool prints them),
+while this process samples the resident memory of the whole process tree (the loader and its
+generator processes) every 0.2 s: the peak of that sum is what the machine must have. Each
+database gets a fresh one: a SQLite file, and a PostgreSQL schema when
+``GATEWARD_BENCH_DATABASE_URL`` (or ``GATEWARD_TEST_DATABASE_URL``) is set.
 Goal: 100,000 homes in at most 2 minutes within 1 GB. ``--quick``: 10,000 homes.
 """
 
@@ -51,6 +53,7 @@ def _seed(url: str, homes: int, home: Path) -> dict[str, float]:
     if os.path.exists(timed):
         argv = [timed, "-v", *argv]
     env = {**os.environ, "GATEWARD_DATABASE_URL": url, "GATEWARD_HOME": str(home)}
+    load_before = os.getloadavg()[0]
     peak = [0]
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -69,8 +72,11 @@ def _seed(url: str, homes: int, home: Path) -> dict[str, float]:
         raise RuntimeError(f"gateward seed failed ({proc.returncode}): {err[-2000:]}")
     found = re.search(r"fleet: (\d+) devices", out)
     largest = re.search(r"Maximum resident set size \(kbytes\): (\d+)", err)
+    cpu = [float(m.group(1)) for m in re.finditer(r"(?:User|System) time \(seconds\): ([\d.]+)", err)]
     return {"wall_s": round(wall, 1), "devices": float(found.group(1)) if found else float("nan"),
+            "cpu_s": round(sum(cpu), 1) if len(cpu) == 2 else float("nan"),
             "tree_peak_rss_mb": round(peak[0] / 2**20, 0),
+            "load_before": round(load_before, 1), "load_after": round(os.getloadavg()[0], 1),
             "largest_process_rss_mb": round(int(largest.group(1)) / 1024, 0) if largest else float("nan")}
 
 
@@ -94,9 +100,11 @@ def run(quick: bool) -> BenchResult:
             for k, v in got.items():
                 metrics[f"{label}_{k}"] = v
             metrics[f"{label}_homes_per_s"] = round(homes / got["wall_s"], 0)
-            rows.append((f"{label}: {homes:,} homes", f"{got['wall_s']:.1f} s, {got['devices']:,.0f} devices, "
+            rows.append((f"{label}: {homes:,} homes", f"{got['wall_s']:.1f} s ({got['cpu_s']:.0f} s of CPU), "
+                                                       f"{got['devices']:,.0f} devices, "
                                                        f"peak {got['tree_peak_rss_mb']:.0f} MB (all processes), "
-                                                       f"largest process {got['largest_process_rss_mb']:.0f} MB"))
+                                                       f"largest process {got['largest_process_rss_mb']:.0f} MB, "
+                                                       f"load {got['load_before']:.1f} → {got['load_after']:.1f}"))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if pg is not None:
