@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.kernel.jsontypes import JsonObject
+
 # A neighbour this loud or louder decodes at the radio: it defers to it and collides with it.
 LOUD_DBM = -67.0
 # This many loud neighbours on the band is dense air whatever the utilisation says.
@@ -34,7 +36,7 @@ class Air:
     channels: list[int]
     utilisation: float | None
     summary: str
-    data: dict[str, Any] = field(default_factory=dict)
+    data: JsonObject = field(default_factory=dict)
 
 
 def judge(band: str, channel: int | None, width: int, neighbours: list[dict[str, Any]],

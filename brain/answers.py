@@ -25,6 +25,7 @@ from brain.channels import rules_for
 from brain.evidence import radio_window, window_total
 from brain.plan import Plan
 from brain.tools import ReadArgs, ToolContext, ToolResult, call_tool, radios_from_values
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import utcnow
 from core.kernel.secrets import mask_value
 from core.kernel.values import parse_bool
@@ -42,7 +43,7 @@ class Facts:
     store record)."""
 
     def __init__(self) -> None:
-        self.items: list[dict[str, Any]] = []
+        self.items: list[JsonObject] = []
 
     def add(self, source: str, value: Any, read_at: datetime, how: str = "live") -> str:
         self.items.append({"source": source, "value": value, "read_at": read_at.isoformat(), "how": how})
@@ -104,7 +105,7 @@ class Answerer:
         self.ctx, self.ev, self.q, self.on_tool = ctx, ev, question, on_tool
         self.facts = Facts()
         self.now = utcnow()
-        self._reads: dict[str, tuple[dict[str, Any], datetime, str]] = {}
+        self._reads: dict[str, tuple[JsonObject, datetime, str]] = {}
 
     # ------------------------------------------------------------------ reads
     def values(self, prefix: str) -> tuple[dict[str, Any], datetime, str]:

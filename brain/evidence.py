@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from brain.tools import HistoryArgs, NeighbourArgs, NoArgs, PingArgs, ReadArgs, ToolContext, ToolResult, call_tool
+from core.kernel.jsontypes import JsonObject
 
 OnTool = Callable[[ToolResult], None]
 Evidence_ = dict[str, dict[str, Any]]
@@ -103,7 +104,7 @@ def to_cache(ev: Evidence_, device_id: str) -> dict[str, Any]:
     return {"device_id": device_id, "at": time.time(), "evidence": ev}
 
 
-def radio_window(ev: Evidence_, metric: str, radio: int) -> dict[str, Any] | None:
+def radio_window(ev: Evidence_, metric: str, radio: int) -> JsonObject | None:
     """The bundle's 24 h telemetry window of ``metric`` reported for radio ``radio``, if any."""
     for w in ((ev.get("history") or {}).get("data") or {}).get("telemetry") or []:
         if w.get("metric") == metric and str((w.get("labels") or {}).get("radio")) == str(radio):

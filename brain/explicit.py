@@ -16,6 +16,7 @@ from brain.charts import change_measure
 from brain.plan import Finding, Plan
 from brain.tools import PingArgs, RadioInfo, ReadArgs, ToolContext, call_tool, radios_from_values
 from brain.understanding.actions import ExplicitRequest
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Change, Evidence, Operation, ProposalDraft
 from core.kernel.values import parse_bool
 from core.validation import device_listed_issues, validate_changes
@@ -31,7 +32,7 @@ def finding(req: ExplicitRequest, text: str) -> Finding:
                    data={"request": req.model_dump(mode="json"), "confirmed": CONFIRMED in text})
 
 
-def _values(ev: Evidence_, key: str) -> dict[str, Any]:
+def _values(ev: Evidence_, key: str) -> JsonObject:
     return dict(((ev.get(key) or {}).get("data") or {}).get("values", {}))
 
 

@@ -21,7 +21,7 @@ that one proposal (each home's 2.4 and 5 GHz radios are different paths).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import networkx as nx
@@ -34,6 +34,7 @@ from brain.channels import ChannelRules, rules_for, width_mhz
 from brain.plan import Plan
 from brain.tools import radios_from_values
 from brain.understanding.actions import _WIDE_SCOPE, ExplicitRequest, _seconds, parse
+from core.kernel.jsontypes import Json, JsonObject
 from core.models import Actor, Change, Device, Operation, ProposalDraft
 from core.services import CoreServices
 from core.store import repo
@@ -234,11 +235,11 @@ def _radios_now(s: Session, rows: Sequence[DeviceRow], band: str,
     from core.ports.executor import ExecutorError
 
     snaps = repo.latest_snapshots(s, [r.id for r in rows])
-    out: dict[str, Any] = {}
+    out: JsonObject = {}
     stored: list[str] = []
     devices = repo.get_devices(s, [r.id for r in rows]) if runtime is not None else {}
     for r in rows:
-        values: dict[str, Any] | None = None
+        values: JsonObject | None = None
         dev = devices.get(r.id)
         if runtime is not None and dev is not None:
             try:
@@ -546,7 +547,7 @@ def _slice_rows(s: Session, model: str, firmware: str | None, region: str | None
     return sum(1 for _ in s.scalars(select(DeviceRow.id).where(*conds)))
 
 
-def fleet_slice(s: Session, text: str, previous: dict[str, Any] | None = None) -> SliceRequest | None:
+def fleet_slice(s: Session, text: str, previous: Mapping[str, Json] | None = None) -> SliceRequest | None:
     """"All of model X (on firmware Y) (in region Z)" in any of the four languages: a model the fleet
     has, named after a quantifier, optionally one of its firmware versions (whole, leading version
     or suffix) and a region. With ``previous`` (the slice the thread last drafted), "set all of them
@@ -610,7 +611,7 @@ def _strip_qualifiers(rest: str) -> str:
     return re.sub(rf"\b{_PREP}[A-Z]{{2}}\b", " ", rest)
 
 
-def _followup(s: Session, text: str, previous: dict[str, Any] | None) -> SliceRequest | None:
+def _followup(s: Session, text: str, previous: Mapping[str, Json] | None) -> SliceRequest | None:
     """A message after a slice that refers back to it ("set all of them to 1800", "stell sie alle auf
     1800", "mets-les tous à 1800", "ponlos todos a 1800") with a value: the same slice, every
     qualifier kept, with the value put into the slice's action (or the message's own action)."""
@@ -666,7 +667,7 @@ def _slice_changes(s: Session, sl: SliceRequest) -> tuple[list[Change], list[Ope
     return None
 
 
-def campaign_draft(s: Session, sl: SliceRequest) -> dict[str, Any] | None:
+def campaign_draft(s: Session, sl: SliceRequest) -> JsonObject | None:
     """A validated :class:`campaigns.spec.CampaignSpec` (as JSON) for the slice, or None when the
     request names no action Gateward can roll out."""
     from campaigns.spec import parse_spec
@@ -711,7 +712,7 @@ def plan_for(s: Session, device: Device, text: str, policy_data: dict[str, Any],
             "ask about this gateway's Wi-Fi and I will diagnose it."))
     text_out = "\n\n".join(p.summary() for p in plans)
     draft = joint_draft(plans)
-    data: dict[str, Any] = {"joint_plan": [p.model_dump(mode="json") for p in plans]}
+    data: JsonObject = {"joint_plan": [p.model_dump(mode="json") for p in plans]}
     if draft is None:
         return Plan(outcome="answer", finding="joint_channel_plan", data=data,
                     text=text_out + "\nEvery home is already on its planned channel; nothing to change.")

@@ -48,6 +48,7 @@ from brain.understanding.request import Request, Scope
 from brain.untrusted import Pseudonymizer, scrub
 from core import localtime
 from core.kernel.errors import DeviceUnavailable, GatewardError, Locked
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Actor, ActorKind, Evidence, Proposal, ProposalDraft, ProposalState, utcnow
 from core.kernel.secrets import mask_value
 from core.services import CoreServices
@@ -69,7 +70,7 @@ class ChatState(TypedDict, total=False):
     planner: str
     intent: str
     evidence: dict[str, Any]
-    bundle: dict[str, Any] | None
+    bundle: JsonObject | None
     turn_tools: list[dict[str, Any]]
     finding: dict[str, Any] | None
     plan: dict[str, Any] | None
@@ -180,7 +181,7 @@ def _plan(state: ChatState) -> Plan:
     return Plan.model_validate(state["plan"])
 
 
-def _usage_add(state: ChatState, extra: Usage) -> dict[str, Any]:
+def _usage_add(state: ChatState, extra: Usage) -> JsonObject:
     return Usage.model_validate(state.get("usage") or {}).add(extra).model_dump()
 
 
@@ -676,7 +677,7 @@ class PlannerGraph:
         _step("report")
         plan = Plan.model_validate(state["plan"]) if state.get("plan") else None
         pid = state.get("proposal_id")
-        update: dict[str, Any] = {"awaiting": None}
+        update: JsonObject = {"awaiting": None}
         if pid:
             p = self.rt.lifecycle.get(pid)
             info = _proposal_info(self.rt, pid)
@@ -724,7 +725,7 @@ def _targeted(finding: Finding, request: dict[str, Any] | None) -> Finding:
     return finding.model_copy(update={"data": data})
 
 
-def _llm_state(out: LLMOutcome) -> dict[str, Any]:
+def _llm_state(out: LLMOutcome) -> JsonObject:
     return {"kind": out.kind, "messages": out.messages, "call_id": out.pending_call_id,
             "draft": out.draft.model_dump(mode="json") if out.draft else None,
             "respond": out.respond.model_dump(mode="json") if out.respond else None,

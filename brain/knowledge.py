@@ -16,6 +16,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
+from core.kernel.jsontypes import JsonObject
+
 if TYPE_CHECKING:
     from policies.base import PolicyEngine
 
@@ -33,7 +35,7 @@ FALLBACK_RESOLVERS = ("192.0.2.53", "198.51.100.53")
 
 
 @lru_cache(maxsize=1)
-def _loaded_pack_data() -> dict[str, Any]:
+def _loaded_pack_data() -> JsonObject:
     from policies.loader import load_sources
 
     return load_sources().data

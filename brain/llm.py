@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from core.kernel.jsontypes import JsonObject
+
 # USD per million tokens (input, output) for models we know; anything else costs what
 # GATEWARD_LLM_PRICE_INPUT/OUTPUT say (default 0: a local model).
 PRICES: dict[str, tuple[float, float]] = {
@@ -101,9 +103,9 @@ class LLMReply:
     finish_reason: str | None = None
     usage: Usage = field(default_factory=Usage)
 
-    def as_message(self) -> dict[str, Any]:
+    def as_message(self) -> JsonObject:
         """The assistant message to append to the conversation (OpenAI wire format)."""
-        msg: dict[str, Any] = {"role": "assistant", "content": self.content}
+        msg: JsonObject = {"role": "assistant", "content": self.content}
         if self.tool_calls:
             msg["tool_calls"] = [{"id": t.id, "type": "function",
                                   "function": {"name": t.name, "arguments": t.arguments}} for t in self.tool_calls]

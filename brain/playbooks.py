@@ -48,6 +48,7 @@ from brain.tools import (
 from brain.understanding import actions as requests
 from brain.understanding.intent import _CONN, _HARD_UNSUPPORTED, SECRET_RE, extract_ssid
 from core import compat, topology
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Change, Evidence, EvidenceSeries, ProposalDraft, Root, utcnow
 from core.kernel.secrets import mask_value
 from core.kernel.values import parse_bool
@@ -602,11 +603,11 @@ _FACT_KEYS = 8  # an approver weighs two or three numbers, not a dump
 _FACT_TEXT = 64  # longer strings are device text or lists, not a fact to weigh
 
 
-def finding_facts(finding: Finding) -> dict[str, Any]:
+def finding_facts(finding: Finding) -> JsonObject:
     """The numbers behind a finding, as an approver reads them first ("evidence as the
     two or three facts behind a change, not `tool:read_parameters: 51 live value(s)`"): scalar
     values only, no secret references, device text cut out by length, at most a handful."""
-    out: dict[str, Any] = {}
+    out: JsonObject = {}
     if finding.band:
         out["band"] = finding.band
     for key, value in finding.data.items():

@@ -9,12 +9,14 @@ lifecycle's gates are — but a model that understands the rules wastes fewer tu
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from brain.understanding.request import Request
 from brain.untrusted import wrap
+from core.kernel.jsontypes import Json
 from core.kernel.models import Scalar
 
 SYSTEM_PROMPT = """You are Gateward's planner for an ISP's home-gateway fleet. A support agent is on a call \
@@ -91,7 +93,7 @@ def final_tool_schemas() -> list[dict[str, Any]]:
     return out
 
 
-def context_message(device_context: dict[str, Any], message: str, actor_id: str,
+def context_message(device_context: Mapping[str, Json], message: str, actor_id: str,
                     transcript: list[dict[str, str]]) -> str:
     """The first user message of a turn: device context (already scrubbed) and the agent's words,
     wrapped as untrusted."""

@@ -25,6 +25,7 @@ from brain.tools import RadioInfo, ReadArgs, ToolContext, call_tool, radios_from
 from brain.understanding import checker
 from brain.understanding.request import Condition, Request
 from core import localtime, preconditions
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Precondition, ProposalDraft
 
 Evidence_ = dict[str, dict[str, Any]]
@@ -33,7 +34,7 @@ _SSID = re.compile(r"^Device\.WiFi\.(?:SSID|AccessPoint)\.(\d+)\.")
 _LEAF = {"channel": "Channel", "width": "OperatingChannelBandwidth", "power": "TransmitPower", "band_enable": "Enable"}
 
 
-def _values(ev: Evidence_, key: str) -> dict[str, Any]:
+def _values(ev: Evidence_, key: str) -> JsonObject:
     return dict(((ev.get(key) or {}).get("data") or {}).get("values", {}))
 
 

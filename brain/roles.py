@@ -16,6 +16,7 @@ from typing import Any
 from brain.tools import RadioInfo
 from brain.understanding.request import SsidRole
 from brain.understanding.targets import ROLE_WORDS
+from core.kernel.jsontypes import JsonObject
 from core.kernel.values import parse_bool
 
 _GUEST_NAME = re.compile(ROLE_WORDS["guest"].pattern + r"|gaeste|gast", re.IGNORECASE)
@@ -33,7 +34,7 @@ class SsidInfo:
 
 def ssids(values: dict[str, Any], radios: list[RadioInfo]) -> list[SsidInfo]:
     """Every ``Device.WiFi.SSID.{i}`` in ``values`` (items with ``value``) with its band and role."""
-    by_index: dict[int, dict[str, Any]] = {}
+    by_index: dict[int, JsonObject] = {}
     for path, item in values.items():
         m = re.match(r"Device\.WiFi\.(SSID|AccessPoint)\.(\d+)\.(.+)$", path)
         if m:

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
 
 from core import compat
 from core import policy_input as pinput
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Actor, Decision, Device, Proposal, ProposalDraft, ProposalState, utcnow
 from core.services import CoreServices
 from core.validation import normalise, validate_changes
@@ -56,15 +56,15 @@ class SelfCheck:
                     f"(risk {self.decision.risk:.2f})")
         return f"policy would allow (risk {self.decision.risk:.2f})"
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         return {"ok": self.ok, "issues": list(self.issues), "error": self.error,
                 "decision": self.decision.model_dump(mode="json") if self.decision else None}
 
 
-def _preview_facts(runtime: CoreServices, device: Device, p: Proposal) -> dict[str, Any]:
+def _preview_facts(runtime: CoreServices, device: Device, p: Proposal) -> JsonObject:
     reader = runtime.router.reader(device)
     present = False
-    facts: dict[str, Any] = {}
+    facts: JsonObject = {}
     try:
         pres = reader.presence(device)
         present = pres.online

@@ -34,6 +34,7 @@ from brain.llm import LLMClient, LLMConfig, LLMError, Usage
 from brain.redact import redact, settle
 from brain.threads import ThreadStore
 from core.errors import Conflict, Forbidden, Invalid
+from core.kernel.jsontypes import JsonObject
 from core.models import TERMINAL_STATES, Actor, ProposalState
 from core.redact import looks_secret
 from core.services import CoreServices
@@ -327,7 +328,7 @@ class ChatService:
             plan = answers.answer(ctx, ev, heard.answers, heard.question_text, on_tool)
             self.threads_db.append_many(tools)
             out += tools
-        data: dict[str, Any] = {"finding": plan.finding, "facts": plan.data.get("facts", [])}
+        data: JsonObject = {"finding": plan.finding, "facts": plan.data.get("facts", [])}
         out.append(self._record(ChatEvent(thread_id=thread_id, kind=plan.outcome, text=plan.text, data=data)))
         return out
 
@@ -397,7 +398,7 @@ class ChatService:
             status = "awaiting_approval"
         elif values.get("proposal_state") and ProposalState(str(values["proposal_state"])) in TERMINAL_STATES:
             status = "closed"
-        update: dict[str, Any] = {"status": status, "usage": dict(values.get("usage") or {}),
+        update: JsonObject = {"status": status, "usage": dict(values.get("usage") or {}),
                                   "tool_calls": int(values.get("tool_calls", 0)), "planner": self.mode}
         if values.get("proposal_id"):
             update["proposal_id"] = values["proposal_id"]

@@ -17,7 +17,7 @@ form a model ever sees.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -28,6 +28,7 @@ from brain.channels import parse_channel_list, width_mhz
 from brain.untrusted import Pseudonymizer, scrub
 from core import history
 from core.kernel.errors import GatewardError
+from core.kernel.jsontypes import Json, JsonObject
 from core.kernel.models import Actor, Device, Scalar
 from core.kernel.secrets import MASK, is_secret_path
 from core.kernel.values import LexicalError, as_int, parse_bool
@@ -60,14 +61,14 @@ class ToolResult:
     def for_model(self, pseudo: Pseudonymizer) -> str:
         # The summary and error are our words around device strings (vendor, model, firmware, an
         # executor's message): wrapped like the data, never shown to a model bare.
-        body: dict[str, Any] = {"ok": self.ok, "summary": scrub(self.summary, pseudo, key="summary")}
+        body: JsonObject = {"ok": self.ok, "summary": scrub(self.summary, pseudo, key="summary")}
         if self.error:
             body["error"] = scrub(self.error, pseudo, key="error")
         if self.data:
             body["data"] = scrub(self.data, pseudo)
         return json.dumps(body, default=str, ensure_ascii=False)
 
-    def event_data(self) -> dict[str, Any]:
+    def event_data(self) -> JsonObject:
         return {"name": self.name, "args": self.args, "summary": self.summary, "ok": self.ok,
                 **({"error": self.error} if self.error else {})}
 
@@ -83,7 +84,7 @@ class RadioInfo:
     tx_power: int | None
     tx_supported: list[int]
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         return {"index": self.index, "band": self.band, "channel": self.channel, "auto_channel": self.auto_channel,
                 "bandwidth": self.bandwidth, "possible_channels": self.possible, "transmit_power": self.tx_power,
                 "transmit_power_supported": self.tx_supported}
@@ -106,7 +107,7 @@ class ToolContext:
     def policy_data(self) -> dict[str, Any]:
         return knowledge.policy_data(self.runtime.policy)
 
-    def live_read(self, paths: list[str]) -> dict[str, Any]:
+    def live_read(self, paths: list[str]) -> JsonObject:
         """Live values (masked) for paths or subtrees; raises ExecutorError."""
         values = self.reader.read(self.device, paths)
         return {p: {"value": MASK if is_secret_path(p) and pv.value not in (None, "") else pv.value,
@@ -283,7 +284,7 @@ def read_parameters(ctx: ToolContext, args: ReadArgs) -> ToolResult:
         note = f"; not in the snapshot: {len(missing)}" if missing else ""
         return ToolResult("read_parameters", args.model_dump(), True, f"{len(values)} stored value(s){note}",
                           {"source": "stored", "values": values, "missing": missing})
-    live: dict[str, Any] = {}
+    live: JsonObject = {}
     errors: dict[str, str] = {}
     for p in args.paths:  # one at a time so that one unknown path does not hide the others
         try:
@@ -403,7 +404,7 @@ class Tool:
     args: type[BaseModel]
     fn: Callable[[ToolContext, Any], ToolResult]
 
-    def schema(self) -> dict[str, Any]:
+    def schema(self) -> JsonObject:
         params = self.args.model_json_schema()
         params.pop("title", None)
         params.setdefault("properties", {})
@@ -431,7 +432,7 @@ TOOLS: dict[str, Tool] = {t.name: t for t in (
 )}
 
 
-def call_tool(ctx: ToolContext, name: str, raw_args: dict[str, Any] | None) -> ToolResult:
+def call_tool(ctx: ToolContext, name: str, raw_args: Mapping[str, Json] | None) -> ToolResult:
     """Run a tool by name; every failure becomes an ``ok=False`` result that says what was wrong."""
     tool = TOOLS.get(name)
     if tool is None:
@@ -453,6 +454,6 @@ def call_tool(ctx: ToolContext, name: str, raw_args: dict[str, Any] | None) -> T
         return ToolResult(name, args.model_dump(), False, f"{name}: {exc.message}", error=exc.message)
 
 
-def openai_tools(names: list[str] | None = None) -> list[dict[str, Any]]:
+def openai_tools(names: list[str] | None = None) -> list[JsonObject]:
     return [TOOLS[n].schema() for n in (names or list(TOOLS))]
 

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from campaigns.effects import level_text
 from campaigns.spec import Gate
+from core.kernel.jsontypes import JsonObject
 
 Outcome = Literal["pass", "fail", "pause", "pending"]
 
@@ -52,7 +53,7 @@ class RingStats:
     def failure_rate(self) -> float:
         return self.failed / self.executed if self.executed else 0.0
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         return {"ring": self.ring, "size": self.size, "verified": self.verified, "failed": self.failed,
                 "rollback_failed": self.rollback_failed, "unreached": self.unreached, "executed": self.executed,
                 "failure_rate": round(self.failure_rate, 6), "reregistered": self.reregistered,

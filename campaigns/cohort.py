@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Device
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def _h(campaign_id: str, device_id: str) -> bytes:
 class Cohort:
     control: set[str]
     strata: int
-    balance: dict[str, dict[str, Any]] = field(default_factory=dict)
+    balance: dict[str, JsonObject] = field(default_factory=dict)
 
     def summary(self, pct: float) -> dict[str, Any]:
         return {"control_pct": pct, "size": len(self.control), "matched_on": [*MATCHED_ON, "KPI baseline"]
@@ -86,14 +87,14 @@ def match(campaign_id: str, devices: Sequence[Device], pct: float,
 
 
 def balance(devices: Sequence[Device], control: set[str],
-            baselines: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, Any]]:
+            baselines: Mapping[str, Mapping[str, float]]) -> dict[str, JsonObject]:
     """Per KPI: each group's baseline mean, how many devices had one, and the standardised mean
     difference (|SMD| below 0.1 is the usual mark of a good match)."""
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, JsonObject] = {}
     for kpi, values in baselines.items():
         t = [values[d.id] for d in devices if d.id not in control and d.id in values]
         c = [values[d.id] for d in devices if d.id in control and d.id in values]
-        row: dict[str, Any] = {"treated_mean": None, "control_mean": None, "n_treated": len(t), "n_control": len(c),
+        row: JsonObject = {"treated_mean": None, "control_mean": None, "n_treated": len(t), "n_control": len(c),
                                "smd": None}
         if t and c:
             mt, mc = statistics.fmean(t), statistics.fmean(c)

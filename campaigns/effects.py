@@ -35,6 +35,7 @@ from typing import Any, Literal
 from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.orm import Session
 
+from core.kernel.jsontypes import JsonObject
 from core.store.schema import DeviceEventRow, TelemetryRow
 
 Reduce = Literal["mean", "per_hour", "events_per_day", "offline_minutes_per_day"]
@@ -296,7 +297,7 @@ class Effect:
         what = "measurably " + self.verdict if self.verdict in ("worse", "better") else self.verdict
         return f"{self.title}: {self.estimate:+.3g}{unit} after the change ({ci}; {n}): {what}"
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         def r(x: float | None) -> float | None:
             return None if x is None else round(x, 4)
 

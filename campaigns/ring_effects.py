@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from campaigns.effects import device_changes, estimate, kpi_of, tolerance_of
 from campaigns.schema import CampaignBatchRow, CampaignDeviceRow, CampaignRow
 from campaigns.spec import KpiGate
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import ExecutionStatus
 from core.store.schema import ExecutionRow
 
@@ -61,7 +62,7 @@ def ring_effects(s: Session, c: CampaignRow, ring: int, gates: list[KpiGate], *,
     if start is None:
         return {}
     treated, control = cohorts(s, c, ring, start)
-    out: dict[str, Any] = {}
+    out: JsonObject = {}
     for g in gates:
         kpi = kpi_of(g.metric, g.higher_is_worse)
         t = device_changes(s, kpi, treated, window_h=g.window_h, now=now, labels=g.labels, before=g.before)

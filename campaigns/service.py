@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, insert, select
@@ -34,6 +34,7 @@ from core import audit, rbac
 from core.failpoints import failpoint
 from core.kernel.errors import Conflict, Forbidden, Invalid
 from core.kernel.ids import new_id
+from core.kernel.jsontypes import Json, JsonObject
 from core.kernel.models import TERMINAL_STATES, Actor, ExecutionStatus, Proposal, ProposalDraft, ProposalState, utcnow
 from core.lifecycle.create_intents import CAMPAIGN as CAMPAIGN_INTENT
 from core.services import CoreServices
@@ -63,7 +64,7 @@ class Campaigns(CampaignReader):
         self.orch = Orchestrator(runtime, queue)
 
     # ================================================================== create
-    def create(self, data: dict[str, Any] | CampaignSpec, actor: Actor, *,
+    def create(self, data: Mapping[str, Json] | CampaignSpec, actor: Actor, *,
                on_record: Callable[[Session, str], None] | None = None) -> dict[str, Any]:
         """Define a campaign: its staged proposal through validate, preview and policy, then the
         campaign row with its ring plan. The proposal's transaction records a create intent that
@@ -163,7 +164,7 @@ class Campaigns(CampaignReader):
         except Exception:  # the original error is the answer; recovery settles the rest
             self.lc.settle_intent(pid, actor)
 
-    def created_for(self, pid: str) -> dict[str, Any] | None:
+    def created_for(self, pid: str) -> JsonObject | None:
         """The campaign a create recorded for proposal ``pid`` (an idempotent retry's answer), or None."""
         with self.store.read() as s:
             cid = s.scalar(select(CampaignRow.id).where(CampaignRow.proposal_id == pid))
@@ -276,7 +277,7 @@ class Campaigns(CampaignReader):
         rehearsal.store(self.rt, cid, report, actor.id)
         return {**report, "by": actor.id}
 
-    def rehearsal_of(self, cid: str) -> dict[str, Any]:
+    def rehearsal_of(self, cid: str) -> JsonObject:
         """The stored rehearsal (``None`` before the first), and whether it is of the proposal as it is now."""
         c = self._get(cid)
         r = rehearsal.stored(c)
@@ -284,7 +285,7 @@ class Campaigns(CampaignReader):
         return {"campaign": cid, "rehearsal": r, "current": current,
                 "required": obligations.from_plan(c.plan).rehearsal}
 
-    def effects(self, cid: str) -> dict[str, Any]:
+    def effects(self, cid: str) -> JsonObject:
         """Each KPI's measured effect over time, and the control cohort it was measured against."""
         c = self._get(cid)
         with self.store.read() as s:
@@ -308,22 +309,22 @@ class Campaigns(CampaignReader):
                            "could not rehearse; narrow the selection or fix the change, then rehearse again",
                            rehearsal="not_clean")
 
-    def pause(self, cid: str, actor: Actor, reason: str = "") -> dict[str, Any]:
+    def pause(self, cid: str, actor: Actor, reason: str = "") -> JsonObject:
         self._need(actor, rbac.can_apply(actor) or rbac.can_review(actor), "pause")
         self.orch.halt(cid, PAUSED, f"paused by {actor.id}" + (f": {reason}" if reason else ""), actor.id)
         return self.status(cid)
 
-    def resume(self, cid: str, actor: Actor) -> dict[str, Any]:
+    def resume(self, cid: str, actor: Actor) -> JsonObject:
         self._need(actor, rbac.can_review(actor) or "admin" in actor.roles, "resume")
         self.orch.resume(cid, actor.id)
         return self.status(cid)
 
-    def promote(self, cid: str, actor: Actor) -> dict[str, Any]:
+    def promote(self, cid: str, actor: Actor) -> JsonObject:
         self._need(actor, rbac.can_review(actor) or "admin" in actor.roles, "promote")
         self.orch.promote(cid, actor.id)
         return self.status(cid)
 
-    def abort(self, cid: str, actor: Actor, reason: str) -> dict[str, Any]:
+    def abort(self, cid: str, actor: Actor, reason: str) -> JsonObject:
         if not reason.strip():
             raise Invalid("an abort needs a reason (--reason TEXT); it goes into the audit trail")
         self._need(actor, rbac.can_apply(actor) or rbac.can_review(actor), "abort")
@@ -382,7 +383,7 @@ class Campaigns(CampaignReader):
         if not ok:
             raise Forbidden(f"{actor.id} (roles: {', '.join(actor.roles) or 'none'}) may not {what} campaigns")
 
-    def preview(self, cid: str) -> dict[str, Any]:
+    def preview(self, cid: str) -> JsonObject:
         """The whole campaign before it runs: selection, ring plan, per-class diffs, policy."""
         c = self._get(cid)
         p = self.lc.get(c.proposal_id)

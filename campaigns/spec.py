@@ -8,12 +8,14 @@ outage. Each is refused here with a message that names the field and what to wri
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from itertools import pairwise
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.kernel.errors import Invalid
+from core.kernel.jsontypes import Json
 from core.kernel.models import Change, Operation, Selector
 
 MAX_LISTED_DEVICES = 10_000
@@ -226,7 +228,7 @@ def check_stages(canary: float | None, rings: list[float], control_pct: float = 
     return stages
 
 
-def parse_spec(data: dict[str, Any] | CampaignSpec) -> CampaignSpec:
+def parse_spec(data: Mapping[str, Json] | CampaignSpec) -> CampaignSpec:
     """Validate a definition; pydantic's errors become one clear :class:`Invalid`."""
     if isinstance(data, CampaignSpec):
         return data

@@ -23,6 +23,7 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Decision, PolicyItem
 from policies import items
 from policies.base import PolicyEngine
@@ -51,7 +52,7 @@ class Buckets:
         return sum(failed >= step for step in self.failed_change_steps)
 
 
-def _engine_data(engine: PolicyEngine) -> dict[str, Any]:
+def _engine_data(engine: PolicyEngine) -> JsonObject:
     data = getattr(engine, "policy_data", None)
     return data if isinstance(data, dict) else load_sources().data
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from core.kernel.jsontypes import JsonObject
 from policies import samples
 
 _DEVICE_CLASSES: tuple[tuple[str, str, str], ...] = (
@@ -34,7 +35,7 @@ _ROLE_SETS: tuple[list[str], ...] = (
 )
 _ACTION_TYPES = (None, "wifi.channel_change", "wifi.tx_power_adjust", "dns.server_fix", "device.reboot",
                  "diagnostics.ipping", "nope")
-_OPERATIONS: tuple[dict[str, Any], ...] = (
+_OPERATIONS: tuple[JsonObject, ...] = (
     {"command": "reboot", "args": {}},
     {"command": "ipping", "args": {"host": "192.0.2.1"}},
     {"command": "factory_reset", "args": {}},
@@ -70,7 +71,7 @@ def _device(rng: random.Random, i: int) -> dict[str, Any]:
     )
 
 
-def _radio_change(rng: random.Random) -> dict[str, Any]:
+def _radio_change(rng: random.Random) -> JsonObject:
     index = rng.choice([1, 2, 2, 3, 4])
     base = f"Device.WiFi.Radio.{index}."
     kind = rng.choice(["Channel", "Channel", "Channel", "AutoChannelEnable", "OperatingChannelBandwidth",
@@ -86,7 +87,7 @@ def _radio_change(rng: random.Random) -> dict[str, Any]:
     return samples.change(base + kind, rng.choice([-1, 5, 10, 25, 50, 80, 90, 100, 120, "x"]), "int")
 
 
-def _other_change(rng: random.Random) -> dict[str, Any]:
+def _other_change(rng: random.Random) -> JsonObject:
     choice = rng.randrange(9)
     if choice == 0:
         return samples.passphrase_change(rng.choice(["correct horse battery", "short", "password123456",
@@ -116,8 +117,8 @@ def _other_change(rng: random.Random) -> dict[str, Any]:
     return samples.change("Device.X_VENDOR.Thing", 1)
 
 
-def _preview(rng: random.Random, count: int) -> dict[str, Any]:
-    preview: dict[str, Any] = {"exists": rng.random() < 0.93, "devices_total": count,
+def _preview(rng: random.Random, count: int) -> JsonObject:
+    preview: JsonObject = {"exists": rng.random() < 0.93, "devices_total": count,
                                "devices_present": count if rng.random() < 0.8 else max(count - 1, 0),
                                "blind": rng.random() < 0.1}
     if rng.random() < 0.5:
@@ -129,8 +130,8 @@ def _preview(rng: random.Random, count: int) -> dict[str, Any]:
 
 
 def _others(rng: random.Random, targets: list[str], changes: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
-    live: list[dict[str, Any]] = []
-    profiles: list[dict[str, Any]] = []
+    live: list[JsonObject] = []
+    profiles: list[JsonObject] = []
     for n in range(rng.choice([0, 0, 1, 2])):
         picked = rng.sample(changes, min(len(changes), 1)) if changes else []
         live.append({"id": rng.choice([f"p{n}", "prop-1"]), "author": "bob",

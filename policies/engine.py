@@ -38,7 +38,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
@@ -46,6 +46,7 @@ import orjson
 import regorus
 from regorus import regorus as regorus_native  # Program/Rvm: built in, not re-exported
 
+from core.kernel.jsontypes import Json, JsonObject
 from core.kernel.models import ApprovalRequirement, Decision, PolicyItem
 from policies import items
 from policies.base import PolicyEngine
@@ -181,7 +182,7 @@ def _parse_decision(result: Any) -> DetailedDecision:
 
 
 def _ordered(
-    result: dict[str, Any],
+    result: Mapping[str, Json],
     key: str,
     order: Callable[[list[PolicyItem]], list[PolicyItem]],
     *,
@@ -196,7 +197,7 @@ def _ordered(
     return order(items.parse_items(result, key, optional=optional))
 
 
-def _approvals(result: dict[str, Any]) -> list[ApprovalRequirement]:
+def _approvals(result: Mapping[str, Json]) -> list[ApprovalRequirement]:
     """``approvals_required``: one ``{role, items}`` per role, sorted by role; ``reason`` is the
     items' messages joined (what approvers have always read)."""
     if "approvals_required" not in result:
@@ -250,13 +251,13 @@ def _fail(reason: str, code: str) -> DetailedDecision:
     return DetailedDecision(Decision.fail_closed(reason, code), [])
 
 
-def _as_doc(input_doc: dict[str, Any] | PolicyInput) -> dict[str, Any]:
+def _as_doc(input_doc: dict[str, Any] | PolicyInput) -> JsonObject:
     return input_doc.to_doc() if isinstance(input_doc, PolicyInput) else input_doc
 
 
 def _checked(
     input_doc: dict[str, Any] | PolicyInput,
-) -> tuple[dict[str, Any] | None, DetailedDecision | None]:
+) -> tuple[JsonObject | None, DetailedDecision | None]:
     """The plain document, or the fail-closed decision that says why it cannot be evaluated."""
     try:
         doc = _as_doc(input_doc)

@@ -9,11 +9,12 @@ sorted lists); nothing here branches on a message's wording.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from core.kernel.jsontypes import Json
 from core.kernel.models import ApprovalRequirement, Decision, PolicyItem
 
 STAGE = "obligation.stage"
@@ -80,7 +81,7 @@ def parse_item(raw: Any, where: str) -> PolicyItem:
     return construct(PolicyItem, code=code, message=message, params=params)
 
 
-def parse_items(obj: dict[str, Any], key: str, *, optional: bool = False) -> list[PolicyItem]:
+def parse_items(obj: Mapping[str, Json], key: str, *, optional: bool = False) -> list[PolicyItem]:
     """The list ``obj[key]`` as items; a missing key is an error unless ``optional``."""
     if key not in obj:
         if optional:

@@ -28,6 +28,8 @@ from typing import Any
 
 import orjson
 
+from core.kernel.jsontypes import JsonObject
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 RULES_DIR = PACKAGE_DIR / "rego"
 DATA_DIR = PACKAGE_DIR / "data"
@@ -61,13 +63,13 @@ class PolicySources:
     """Everything an engine loads, with the revision that names it."""
 
     rules: tuple[tuple[str, str], ...]
-    data: dict[str, Any]
+    data: JsonObject
     revision: str
     rules_dir: Path
     data_dir: Path
     data_files: tuple[str, ...] = field(default=())
 
-    def data_document(self) -> dict[str, Any]:
+    def data_document(self) -> JsonObject:
         """The full ``data`` document: ``{"gateward": {"data": {...}}}``."""
         return {DATA_MOUNT[0]: {DATA_MOUNT[1]: self.data}}
 
@@ -205,9 +207,9 @@ def _derive_window_hours(data: dict[str, Any]) -> None:
             return None
         return [(((((h + offset) + 24) % 24 - start) + 24) % 24) < (((end - start) + 24) % 24) for h in range(24)]
 
-    regions: dict[str, Any] = windows["regions"] if isinstance(windows.get("regions"), dict) else {}
+    regions: JsonObject = windows["regions"] if isinstance(windows.get("regions"), dict) else {}
     by_region = {name: row for name, w in regions.items() if (row := table(w)) is not None}
-    derived: dict[str, Any] = {"open_by_utc_hour": by_region}
+    derived: JsonObject = {"open_by_utc_hour": by_region}
     fallback = table(windows.get("fallback"))
     if fallback is not None:
         derived["fallback_open_by_utc_hour"] = fallback
@@ -270,7 +272,7 @@ def load_sources(rules_dir: Path | str | None = None, data_dir: Path | str | Non
         rules.append((name, text))
     if not rules:
         raise PolicyLoadError(str(rdir), "no .rego rule files found")
-    data: dict[str, Any] = {}
+    data: JsonObject = {}
     names: list[str] = []
     for path in sorted(ddir.glob("*.json")):
         raw = path.read_bytes()

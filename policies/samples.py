@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from core.kernel.jsontypes import Json, JsonObject
 from policies.schema import PolicyInput
 
 # 02:30 UTC = 03:30 in DE (UTC+1): inside the default 01:00-05:00 window.
@@ -20,7 +22,7 @@ IN_WINDOW_NOW = datetime(2025, 3, 4, 2, 30, tzinfo=UTC)
 OUT_OF_WINDOW_NOW = datetime(2025, 3, 4, 13, 0, tzinfo=UTC)
 
 
-def now_fields(now: datetime) -> dict[str, Any]:
+def now_fields(now: datetime) -> JsonObject:
     """``context.now`` and ``context.now_ns`` for a UTC datetime."""
     now = now.astimezone(UTC)
     ns = int(now.timestamp()) * 1_000_000_000 + now.microsecond * 1000
@@ -29,7 +31,7 @@ def now_fields(now: datetime) -> dict[str, Any]:
 
 def device(device_id: str = "dev-1", **overrides: Any) -> dict[str, Any]:
     """An AVM FRITZ!Box 7590 in DE, present, with a 2.4 GHz and a 5 GHz radio."""
-    doc: dict[str, Any] = {
+    doc: JsonObject = {
         "id": device_id,
         "vendor": "AVM",
         "model": "FRITZ!Box 7590",
@@ -54,12 +56,12 @@ def device(device_id: str = "dev-1", **overrides: Any) -> dict[str, Any]:
 def change(path: str, value: Any, type_: str = "unsignedInt", **extra: Any) -> dict[str, Any]:
     """A change with its pattern derived the way the TR-181 registry does ({i} for numbers)."""
     pattern = ".".join("{i}" if part.isdigit() else part for part in path.split("."))
-    doc: dict[str, Any] = {"path": path, "pattern": pattern, "value": value, "type": type_, "secret": False}
+    doc: JsonObject = {"path": path, "pattern": pattern, "value": value, "type": type_, "secret": False}
     doc.update(extra)
     return doc
 
 
-def passphrase_change(passphrase: str, ssid: str = "FlatFourB", index: int = 1) -> dict[str, Any]:
+def passphrase_change(passphrase: str, ssid: str = "FlatFourB", index: int = 1) -> JsonObject:
     """A redacted Wi-Fi passphrase change with the facts the lifecycle computes."""
     return change(
         f"Device.WiFi.AccessPoint.{index}.Security.KeyPassphrase",
@@ -85,9 +87,9 @@ def policy_input(
     emergency: bool = False,
     now: datetime = IN_WINDOW_NOW,
     target_count: int | None = None,
-    preview: dict[str, Any] | None = None,
-    live_proposals: list[dict[str, Any]] | None = None,
-    profiles: list[dict[str, Any]] | None = None,
+    preview: Mapping[str, Json] | None = None,
+    live_proposals: list[Mapping[str, Json]] | None = None,
+    profiles: list[Mapping[str, Json]] | None = None,
     actor_id: str = "alice",
 ) -> dict[str, Any]:
     """A full input document; by default a support agent moving one device's 5 GHz radio to 44."""
@@ -125,7 +127,7 @@ def policy_input(
     }
 
 
-def validated(doc: dict[str, Any]) -> dict[str, Any]:
+def validated(doc: Mapping[str, Json]) -> JsonObject:
     """Round-trip through :class:`PolicyInput`: proves the sample matches the schema."""
     return PolicyInput.model_validate(doc).to_doc()
 

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from core.kernel.jsontypes import JsonObject
+
 # Values keep their JSON type: a TR-181 boolean must reach Rego as a boolean, never 0/1 or "true".
 TypedValue = StrictBool | StrictInt | StrictStr | float
 
@@ -169,7 +171,7 @@ class PolicyInput(_Model):
     actor: ActorFacts
     context: ContextFacts
 
-    def to_doc(self) -> dict[str, Any]:
+    def to_doc(self) -> JsonObject:
         """The plain JSON-able input document. ``secret_facts`` appears only on secrets."""
         doc = self.model_dump(mode="json")
         # The optional completeness fields appear only when given (a round trip keeps the document).

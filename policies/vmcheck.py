@@ -31,13 +31,14 @@ input's shape first (policies/validate.py), and the corpus covers the optional f
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import regorus
 
+from core.kernel.jsontypes import Json, JsonObject
 from policies.loader import PolicySources
 from policies.schema import BOOLEAN_FIELDS
 
@@ -272,7 +273,7 @@ def _boolean(expr: Any, module: _Module, local: set[str]) -> bool:
     return len(path) == 1 and module.pack.boolean(f"{module.package}.{path[0]}")
 
 
-def _stmt_literal(stmt: dict[str, Any]) -> tuple[str, Any]:
+def _stmt_literal(stmt: Mapping[str, Json]) -> tuple[str, Any]:
     return _kind(stmt.get("literal"))
 
 
@@ -366,7 +367,7 @@ def _settled(targets: set[str], rest: list[dict[str, Any]]) -> bool:
     return False
 
 
-def _nested_queries(node: Any) -> Iterator[tuple[dict[str, Any], set[str], list[Any]]]:
+def _nested_queries(node: Any) -> Iterator[tuple[JsonObject, set[str], list[Any]]]:
     """``(query, variables it starts with, the terms it yields)`` for every comprehension and
     ``every`` below ``node`` (not looking inside them: _check_query does)."""
     kind, value = _kind(node)

@@ -23,6 +23,7 @@ from sqlalchemy import ColumnElement, Select, SQLColumnExpression, Subquery, fun
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from brain.detectors.rules import Rule, RuleSet
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Scalar, utcnow
 from core.kernel.values import parse_bool
 from core.store.schema import DeviceEventRow, DeviceRow, ExecutionRow, ParameterSnapshotRow, TelemetryRow
@@ -44,9 +45,9 @@ class Detection:
     value: Any
     threshold: str
     last_ts: datetime | None
-    data: dict[str, Any] = field(default_factory=dict)
+    data: JsonObject = field(default_factory=dict)
 
-    def evidence(self) -> dict[str, Any]:
+    def evidence(self) -> JsonObject:
         return {"rule": self.rule, "value": self.value, "threshold": self.threshold,
                 "last_ts": self.last_ts.isoformat() if self.last_ts else None, **self.data}
 

@@ -11,8 +11,8 @@ canary without a campaign, for fixes that arrive as a storm.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,6 +22,7 @@ from brain.remediation.storm import Breaker, Ramp
 from campaigns import rate as ratelimit
 from campaigns.spec import Rate
 from core import audit
+from core.kernel.jsontypes import Json, JsonObject
 
 
 def _rate(ramp: Ramp, cap: int) -> Rate:
@@ -49,7 +50,7 @@ def halted(s: Session) -> list[str]:
 
 
 def record(s: Session, problem: str, *, executed: int, failed: int, rollback_failed: int, ramp: Ramp,
-           breaker: Breaker, cap: int, now: datetime, detail: dict[str, Any]) -> RemediationProblemRow:
+           breaker: Breaker, cap: int, now: datetime, detail: Mapping[str, Json]) -> RemediationProblemRow:
     """Account one proposal's outcome; grow or reset the ramp; trip the breaker if needed."""
     row = get_row(s, problem, ramp, cap, now, lock=True)
     row.executed += executed
@@ -88,7 +89,7 @@ def set_state(s: Session, problem: str, state: str, actor: str, reason: str, ram
     return row
 
 
-def as_dict(r: RemediationProblemRow) -> dict[str, Any]:
+def as_dict(r: RemediationProblemRow) -> JsonObject:
     return {"problem": r.problem, "state": r.state, "batch_size": r.batch_size, "executed": r.executed,
             "failed": r.failed, "rollback_failed": r.rollback_failed, "reason": r.reason, "halted_by": r.halted_by,
             "halted_at": r.halted_at.isoformat() if r.halted_at else None}

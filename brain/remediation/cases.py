@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from brain.remediation.schema import ACTIVE, RemediationCaseRow
 from core.kernel.ids import new_id
+from core.kernel.jsontypes import JsonObject
 
 CHUNK = 2000
 
@@ -56,12 +57,12 @@ class OpenResult:
     stale: int = 0
     persisted: list[str] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         return {"opened": len(self.opened), "duplicates": self.duplicates, "suppressed": self.suppressed,
                 "stale": self.stale, "persisted_after_fix": len(self.persisted)}
 
 
-def case_dict(r: RemediationCaseRow) -> dict[str, Any]:
+def case_dict(r: RemediationCaseRow) -> JsonObject:
     def iso(x: datetime | None) -> str | None:
         return x.isoformat() if x else None
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -32,6 +31,7 @@ from campaigns.effects import (
     kpi_of,
 )
 from campaigns.effects import KPIS as CATALOGUE
+from core.kernel.jsontypes import JsonObject
 
 MIN_DEVICES = 3
 
@@ -54,7 +54,7 @@ def _cases(s: Session, problem: str) -> list[tuple[str, str, datetime | None, da
 
 
 def fix_effects(s: Session, rules: RuleSet, *, now: datetime, window_h: float = 6.0, confidence: float = 0.95,
-                problems: Iterable[str] | None = None) -> list[dict[str, Any]]:
+                problems: Iterable[str] | None = None) -> list[JsonObject]:
     """One entry per problem: the fix's effect on its KPI (``Effect.as_dict``), how it was
     measured (``against``: matched untreated cases, or the same homes before) and the case counts."""
     out = []
@@ -63,7 +63,7 @@ def fix_effects(s: Session, rules: RuleSet, *, now: datetime, window_h: float = 
         found = problem_kpi(rules, problem)
         cases = _cases(s, problem)
         fixed = {d: (k, at) for d, k, at, _ in cases if at is not None}
-        base: dict[str, Any] = {"problem": problem, "fix": spec.trigger, "summary": spec.summary, "cases": len(cases),
+        base: JsonObject = {"problem": problem, "fix": spec.trigger, "summary": spec.summary, "cases": len(cases),
                 "fixed": len(fixed)}
         if found is None:
             out.append({**base, "effect": None, "against": None,

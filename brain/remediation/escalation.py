@@ -13,7 +13,6 @@ open case and adds their note to it rather than opening a twin.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,6 +21,7 @@ from brain.remediation.cases import NewCase, case_dict, open_many
 from brain.remediation.schema import ACTIVE, RemediationCaseRow
 from core import audit
 from core.kernel.errors import Conflict, Forbidden, Invalid
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Actor, ActorKind
 from core.store.db import Store
 
@@ -35,7 +35,7 @@ def _open_case(s: Session, node_id: str) -> RemediationCaseRow | None:
                                                       RemediationCaseRow.status.in_(ACTIVE))).first()
 
 
-def upstream_view(store: Store, device_id: str) -> dict[str, Any]:
+def upstream_view(store: Store, device_id: str) -> JsonObject:
     """The device's upstream health (``core.topology``) and the open outage case of its upstream."""
     from core import topology
 
@@ -45,7 +45,7 @@ def upstream_view(store: Store, device_id: str) -> dict[str, Any]:
         return {**health.as_dict(), "case": case_dict(case) if case is not None else None}
 
 
-def escalate(store: Store, device_id: str, actor: Actor, note: str, now: datetime) -> dict[str, Any]:
+def escalate(store: Store, device_id: str, actor: Actor, note: str, now: datetime) -> JsonObject:
     """Open (or add to) the escalated case of the device's upstream node; the case."""
     from core import topology
 

@@ -37,6 +37,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from brain.remediation.schema import RemediationCursorRow
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import utcnow
 from core.kernel.ports.events import DeviceEventSource
 from core.kernel.secrets import mask_value
@@ -93,7 +94,7 @@ class PushedEvent(Protocol):
     @property
     def ts(self) -> float: ...
     @property
-    def data(self) -> dict[str, Any]: ...
+    def data(self) -> JsonObject: ...
 
 
 class PushedEvents(Protocol):
@@ -121,9 +122,9 @@ class IngestReport:
     unknown: int = 0
     ztp_opened: int = 0
     duplicates: int = 0  # keyed signals another process (or an earlier round) already stored
-    detect: dict[str, Any] = field(default_factory=dict)
+    detect: JsonObject = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         return {"signals": self.signals, "events": self.events, "unknown_devices": self.unknown,
                 "ztp_cases_opened": self.ztp_opened, "duplicates": self.duplicates, "detect": self.detect}
 

@@ -21,6 +21,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.kernel.errors import Invalid, NotFound
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Scalar
 from core.kernel.secrets import is_secret_path
 
@@ -92,7 +93,7 @@ class Profile(BaseModel):
                 raise ValueError(f"{path} is not in the TR-181 data model")
         return v
 
-    def evidence(self) -> dict[str, Any]:
+    def evidence(self) -> JsonObject:
         """What a zero-touch proposal carries (and policy's precedence rule reads)."""
         return {"id": self.id, "version": self.version,
                 "changes": [{"path": p, "value": v} for p, v in sorted(self.parameters.items())]}

@@ -44,6 +44,7 @@ from brain.remediation.storm import GLOBAL, JobLimits, NodeChains, TokenBuckets,
 from core import audit, compat, rbac
 from core.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from core.kernel.ids import new_id
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Actor, ActorKind, ProposalState, utcnow
 from core.services import CoreServices
 from core.store.schema import DeviceRow
@@ -102,7 +103,7 @@ class DrainReport:
     drained: bool = False
     final: dict[str, int] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         return {"ticks": self.ticks, "units": self.units, "proposals": self.proposals,
                 "outcomes": dict(self.outcomes), "peak_queue_depth": self.peak_queue_depth,
                 "peak_inflight": self.peak_inflight, "elapsed_s": round(self.elapsed_s, 3),
@@ -174,7 +175,7 @@ class Remediation:
 
     # ================================================================== detect
     def detect(self, *, device_ids: Sequence[str] | None = None, problems: Iterable[str] | None = None,
-               dry_run: bool = False) -> dict[str, Any]:
+               dry_run: bool = False) -> JsonObject:
         """Run the detector rules and open a case per (device, problem) found."""
         now = self.clock()
         t0 = time.perf_counter()
@@ -435,7 +436,7 @@ class Remediation:
                              .limit(limit).offset(offset))
             return [case_dict(r) for r in rows], total
 
-    def close_case(self, case_id: str, actor: Actor, reason: str) -> dict[str, Any]:
+    def close_case(self, case_id: str, actor: Actor, reason: str) -> JsonObject:
         """A person closes a case (escalated ones, usually), with the reason; the cooldown applies."""
         if not reason.strip():
             raise Invalid("closing a case needs a reason (--reason TEXT)")
@@ -452,7 +453,7 @@ class Remediation:
                          data={"case": case_id, "problem": row.problem, "reason": reason})
             return case_dict(row)
 
-    def adopt(self, case_id: str, actor: Actor) -> dict[str, Any]:
+    def adopt(self, case_id: str, actor: Actor) -> JsonObject:
         """A person takes over an escalated case: the planner drafts the fix again with that person
         as the author, and policy decides (for a management-plane fix: a senior approver)."""
         if actor.kind is not ActorKind.HUMAN:
@@ -485,7 +486,7 @@ class Remediation:
                          device_id=device_id, data={"case": case_id, "problem": problem, "state": str(p.state)})
             return case_dict(row)
 
-    def set_problem(self, problem: str, state: str, actor: Actor, reason: str = "") -> dict[str, Any]:
+    def set_problem(self, problem: str, state: str, actor: Actor, reason: str = "") -> JsonObject:
         """Halt or resume remediation of one problem (resume: approvers and admins)."""
         if state not in ("halted", "running"):
             raise Invalid("state must be halted or running")

@@ -14,10 +14,16 @@ these aliases are for the type checker only (never a pydantic field or a FastAPI
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TypeAlias
+from typing import TYPE_CHECKING, ForwardRef, TypeAlias
 
 JsonScalar: TypeAlias = str | int | float | bool | None
-Json: TypeAlias = Mapping[str, "Json"] | Sequence["Json"] | JsonScalar
+if TYPE_CHECKING:
+    Json: TypeAlias = Mapping[str, "Json"] | Sequence["Json"] | JsonScalar
+else:
+    # At run time the recursive reference names this module, so ``typing.get_type_hints`` resolves
+    # it from wherever the alias is used (LangGraph reads its state's TypedDict that way).
+    _JSON = ForwardRef("Json", module=__name__)
+    Json = Mapping[str, _JSON] | Sequence[_JSON] | JsonScalar
 JsonObject: TypeAlias = dict[str, Json]
 
 __all__ = ["Json", "JsonObject", "JsonScalar"]
