@@ -57,8 +57,7 @@ def campaign_selection(svc: CampaignsDep, _: ActorDep,
 
     target = Target(model=model or None, vendor=vendor or None, firmware=firmware or None, region=region or None,
                     tags=[t for t in (tag or []) if t])
-    result: dict[str, Any] = svc.selection(target, [o[:32] for o in op or []])
-    return result
+    return svc.selection(target, [o[:32] for o in op or []])
 
 
 @router.post("", status_code=201, responses=ACTION_ERRORS)
@@ -81,22 +80,19 @@ async def create_campaign(svc: CampaignsDep, actor: ActorDep, body: dict[str, An
             if (earlier := svc.created_for(made)) is not None:  # recorded while the line above looked
                 return earlier
             # That attempt ended without a campaign (its process died; its proposal is cancelled): again.
-        result: dict[str, Any] = svc.create(body, actor, on_record=bind)
-        return result
+        return svc.create(body, actor, on_record=bind)
 
     return await once(svc.store, actor, idempotency_key, "POST /api/campaigns", body, attempt)
 
 
 @router.get("/{cid}", responses=errors_for(404))
 def campaign_status(svc: CampaignsDep, _: ActorDep, cid: CampaignId) -> dict[str, Any]:
-    result: dict[str, Any] = svc.status(cid)
-    return result
+    return svc.status(cid)
 
 
 @router.get("/{cid}/preview", responses=errors_for(404))
 def campaign_preview(svc: CampaignsDep, _: ActorDep, cid: CampaignId) -> dict[str, Any]:
-    result: dict[str, Any] = svc.preview(cid)
-    return result
+    return svc.preview(cid)
 
 
 @router.get("/{cid}/timeline", responses=errors_for(404))
@@ -119,50 +115,42 @@ def campaign_timeline(svc: CampaignsDep, _: ActorDep, cid: CampaignId) -> dict[s
 @router.post("/{cid}/rehearse", responses=ACTION_ERRORS)
 def rehearse_campaign(svc: CampaignsDep, actor: ActorDep, cid: CampaignId) -> dict[str, Any]:
     """Replay the change on twin copies of every target (no device written); stored for approvers."""
-    result: dict[str, Any] = svc.rehearse(cid, actor)
-    return result
+    return svc.rehearse(cid, actor)
 
 
 @router.get("/{cid}/rehearsal", responses=errors_for(404))
 def campaign_rehearsal(svc: CampaignsDep, _: ActorDep, cid: CampaignId) -> dict[str, Any]:
     """The last rehearsal, whether it is of the proposal as it is now, and whether policy requires one."""
-    result: dict[str, Any] = svc.rehearsal_of(cid)
-    return result
+    return svc.rehearsal_of(cid)
 
 
 @router.get("/{cid}/effects", responses=errors_for(404))
 def campaign_effects(svc: CampaignsDep, _: ActorDep, cid: CampaignId) -> dict[str, Any]:
     """Each KPI's effect against the matched control cohort, per measurement, with its interval."""
-    result: dict[str, Any] = svc.effects(cid)
-    return result
+    return svc.effects(cid)
 
 
 @router.post("/{cid}/start", responses=ACTION_ERRORS)
 def start_campaign(svc: CampaignsDep, actor: ActorDep, cid: CampaignId) -> dict[str, Any]:
-    result: dict[str, Any] = svc.start(cid, actor)
-    return result
+    return svc.start(cid, actor)
 
 
 @router.post("/{cid}/pause", responses=ACTION_ERRORS)
 def pause_campaign(svc: CampaignsDep, actor: ActorDep, cid: CampaignId, body: ReasonBody | None = None
                    ) -> dict[str, Any]:
-    result: dict[str, Any] = svc.pause(cid, actor, body.reason if body else "")
-    return result
+    return svc.pause(cid, actor, body.reason if body else "")
 
 
 @router.post("/{cid}/resume", responses=ACTION_ERRORS)
 def resume_campaign(svc: CampaignsDep, actor: ActorDep, cid: CampaignId) -> dict[str, Any]:
-    result: dict[str, Any] = svc.resume(cid, actor)
-    return result
+    return svc.resume(cid, actor)
 
 
 @router.post("/{cid}/promote", responses=ACTION_ERRORS)
 def promote_campaign(svc: CampaignsDep, actor: ActorDep, cid: CampaignId) -> dict[str, Any]:
-    result: dict[str, Any] = svc.promote(cid, actor)
-    return result
+    return svc.promote(cid, actor)
 
 
 @router.post("/{cid}/abort", responses=ACTION_ERRORS)
 def abort_campaign(svc: CampaignsDep, actor: ActorDep, cid: CampaignId, body: ReasonBody) -> dict[str, Any]:
-    result: dict[str, Any] = svc.abort(cid, actor, body.reason)
-    return result
+    return svc.abort(cid, actor, body.reason)

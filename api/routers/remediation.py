@@ -60,8 +60,7 @@ def _operator(actor: Actor) -> None:
 @router.get("/status")
 def remediation_status(svc: RemediationDep, _: ActorDep) -> dict[str, Any]:
     """Case counts, queue depth, each problem's ramp and breaker, the global token level."""
-    out: dict[str, Any] = svc.status()
-    return out
+    return svc.status()
 
 
 @router.get("/effects")
@@ -90,58 +89,50 @@ def list_cases(svc: RemediationDep, _: ActorDep,
 
 @router.get("/cases/{case_id}", responses=errors_for(404))
 def get_case(svc: RemediationDep, _: ActorDep, case_id: CaseId) -> dict[str, Any]:
-    out: dict[str, Any] = svc.get(case_id)
-    return out
+    return svc.get(case_id)
 
 
 @router.post("/cases/{case_id}/close", responses=ACTION_ERRORS)
 def close_case(svc: RemediationDep, actor: ActorDep, case_id: CaseId, body: ReasonBody) -> dict[str, Any]:
-    out: dict[str, Any] = svc.close_case(case_id, actor, body.reason)
-    return out
+    return svc.close_case(case_id, actor, body.reason)
 
 
 @router.post("/cases/{case_id}/adopt", responses=ACTION_ERRORS)
 def adopt_case(svc: RemediationDep, actor: ActorDep, case_id: CaseId) -> dict[str, Any]:
     """Take over an escalated case: the planner drafts the fix with the caller as its author."""
-    out: dict[str, Any] = svc.adopt(case_id, actor)
-    return out
+    return svc.adopt(case_id, actor)
 
 
 @router.post("/detect", responses=ACTION_ERRORS)
 def run_detect(svc: RemediationDep, actor: ActorDep, body: DetectBody | None = None) -> dict[str, Any]:
     _operator(actor)
     b = body or DetectBody()
-    out: dict[str, Any] = svc.detect(problems=b.problems, dry_run=b.dry_run)
-    return out
+    return svc.detect(problems=b.problems, dry_run=b.dry_run)
 
 
 @router.post("/run", responses=ACTION_ERRORS)
 def run_queue(svc: RemediationDep, actor: ActorDep, body: RunBody | None = None) -> dict[str, Any]:
     """Work the queue in the serving process until nothing is ready (or the timeout)."""
     _operator(actor)
-    out: dict[str, Any] = svc.drain(timeout_s=(body or RunBody()).timeout_s).as_dict()
-    return out
+    return svc.drain(timeout_s=(body or RunBody()).timeout_s).as_dict()
 
 
 @router.post("/ztp", status_code=201, responses=ACTION_ERRORS)
 def open_ztp(svc: RemediationDep, actor: ActorDep, body: ZtpBody) -> dict[str, Any]:
     _operator(actor)
-    out: dict[str, Any] = svc.trigger_ztp(body.device_id, body.trigger, source=f"api:{actor.id}").as_dict()
-    return out
+    return svc.trigger_ztp(body.device_id, body.trigger, source=f"api:{actor.id}").as_dict()
 
 
 @router.post("/problems/{problem}/halt", responses=ACTION_ERRORS)
 def halt_problem(svc: RemediationDep, actor: ActorDep, body: ReasonBody,
                  problem: Annotated[str, Path(min_length=1, max_length=64)]) -> dict[str, Any]:
-    out: dict[str, Any] = svc.set_problem(problem, "halted", actor, body.reason)
-    return out
+    return svc.set_problem(problem, "halted", actor, body.reason)
 
 
 @router.post("/problems/{problem}/resume", responses=ACTION_ERRORS)
 def resume_problem(svc: RemediationDep, actor: ActorDep,
                    problem: Annotated[str, Path(min_length=1, max_length=64)]) -> dict[str, Any]:
-    out: dict[str, Any] = svc.set_problem(problem, "running", actor, "resumed")
-    return out
+    return svc.set_problem(problem, "running", actor, "resumed")
 
 
 @router.get("/profiles")
@@ -166,8 +157,7 @@ def check_profiles(svc: RemediationDep, _: ActorDep) -> dict[str, Any]:
 @router.get("/profiles/{profile_id}", responses=errors_for(404))
 def get_profile(svc: RemediationDep, _: ActorDep,
                 profile_id: Annotated[str, Path(min_length=1, max_length=64)]) -> dict[str, Any]:
-    out: dict[str, Any] = svc.profiles.get(profile_id).model_dump()
-    return out
+    return svc.profiles.get(profile_id).model_dump()
 
 
 @compat_router.get("")

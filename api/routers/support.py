@@ -54,8 +54,7 @@ async def upstream(device_id: DeviceId, rt: RuntimeDep, _: PersonDep) -> dict[st
     the open outage case of that upstream, if any."""
     from brain.remediation.escalation import upstream_view
 
-    out: dict[str, Any] = await run_in_threadpool(upstream_view, rt.store, device_id)
-    return out
+    return await run_in_threadpool(upstream_view, rt.store, device_id)
 
 
 @router.post("/devices/{device_id}/escalate", status_code=201, responses=errors_for(403, 404, 409, 422))
@@ -65,5 +64,4 @@ async def escalate(device_id: DeviceId, body: EscalationIn, rt: RuntimeDep, acto
     from brain.remediation.escalation import escalate as open_case
     from core.kernel.models import utcnow
 
-    out: dict[str, Any] = await run_in_threadpool(open_case, rt.store, device_id, actor, body.note, utcnow())
-    return out
+    return await run_in_threadpool(open_case, rt.store, device_id, actor, body.note, utcnow())
