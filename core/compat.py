@@ -33,7 +33,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol, TypedDict
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypedDict
 
 from sqlalchemy import Integer, String, Text, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -44,6 +44,9 @@ from core.kernel.models import ExecutionStatus, utcnow
 from core.store.fastsql import Prepared
 from core.store.records import among
 from core.store.schema import Base, UTCDateTime
+
+if TYPE_CHECKING:
+    from policies.base import PolicyEngine
 
 X = ExecutionStatus
 RANK = {"green": 0, "yellow": 1, "red": 2}
@@ -93,7 +96,7 @@ class Thresholds:
                    red_rollback_failures=int(ev.get("red_rollback_failures", cls.red_rollback_failures)))
 
 
-def policy_data(engine: Any) -> JsonObject:
+def policy_data(engine: PolicyEngine | None) -> JsonObject:
     """The ``data.gateward.data`` tree of a policy engine (the pack on disk if it exposes none)."""
     data = getattr(engine, "policy_data", None)
     if isinstance(data, dict) and data:

@@ -39,7 +39,7 @@ from typing import Any, Protocol
 from core.firmware_check import declared_version, download_shortfall, not_undone
 from core.kernel.jsontypes import Json, JsonObject
 from core.kernel.models import Change, Device, ExecutionStatus, Operation, Proposal, utcnow
-from core.kernel.ports.executor import RETRYABLE_ERRORS, ExecutorError, ParamValue
+from core.kernel.ports.executor import RETRYABLE_ERRORS, ApplyResult, ExecutorError, OperateResult, ParamValue
 from core.kernel.ports.executor import Timeout as ExecTimeout
 from core.kernel.secrets import mask_value
 from core.kernel.values import parse_bool
@@ -106,9 +106,9 @@ class DeviceIO(Protocol):
     """The granted device operations. Implemented only by :mod:`core.lifecycle.device_io`, which issues a
     grant scoped to one proposal, device and purpose around every write."""
 
-    def write(self, p: Proposal, d: Device, changes: list[Change], *, purpose: str, key: str) -> Any: ...
+    def write(self, p: Proposal, d: Device, changes: list[Change], *, purpose: str, key: str) -> ApplyResult: ...
 
-    def operate(self, p: Proposal, d: Device, op: Operation) -> Any: ...
+    def operate(self, p: Proposal, d: Device, op: Operation) -> OperateResult: ...
 
     def verify(self, p: Proposal, d: Device, *, firmware: str | None = None) -> JsonObject: ...
 

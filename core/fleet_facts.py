@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import and_, case, func, or_, select
@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from core import fleet_group, preview_sample
 from core.kernel.jsontypes import JsonObject
-from core.kernel.models import ExecutionStatus, utcnow
+from core.kernel.models import Actor, Decision, ExecutionStatus, Proposal, utcnow
 from core.kernel.values import parse_bool
 from core.snapshot_values import decoded_from_key, split_row, value_columns
 from core.snapshot_values import json_value as json_value  # its readers import it from here
@@ -40,6 +40,9 @@ from core.store.schema import (
     ProposalDeviceRow,
     SnapshotHeadRow,
 )
+
+if TYPE_CHECKING:
+    from policies.base import PolicyEngine
 
 RADIOS = (1, 2, 3)
 # What ``snapshot_heads.radios`` holds, in this order (migration 0020 spells the same list).
@@ -279,13 +282,13 @@ def absent_devices(s: Session, pid: str, limit: int = 10000) -> list[str]:
 
 @dataclass
 class FleetOutcome:
-    decision: Any
+    decision: Decision
     would_deny: list[str]
     classes: int
     stored_input: JsonObject
 
 
-def decide_by_class(s: Session, p: Any, engine: Any, author: Any, preview: dict[str, Any],
+def decide_by_class(s: Session, p: Proposal, engine: PolicyEngine, author: Actor, preview: dict[str, Any],
                     now: datetime | None = None) -> FleetOutcome:
     """Decide a fleet proposal: classes from SQL, one evaluation per class, merged fail-closed.
 

@@ -18,14 +18,15 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from core.kernel.datamodel.registry import get_registry
-from core.kernel.jsontypes import JsonObject
+from core.kernel.jsontypes import Json, JsonObject
 
 __all__ = ["MASK", "is_secret_path", "mask_changes", "mask_params", "mask_value", "secret_facts"]
 
 MASK = "********"
+V = TypeVar("V")
 
 # Unknown / vendor parameters: a last segment containing one of these (case-insensitive) is
 # treated as a secret.  "key" is broad on purpose (PreSharedKey, WEPKey, X_…_WPAKey, ApiKey…).
@@ -66,20 +67,20 @@ def is_secret_path(path: str) -> bool:
     return bool(_UNKNOWN_SECRET_RE.search(last))
 
 
-def mask_value(path: str, value: Any) -> Any:
+def mask_value(path: str, value: V) -> V | str:
     """``MASK`` for a secret path's value (``None`` stays ``None``: "no value" is not a secret)."""
     if value is None or not is_secret_path(path):
         return value
     return MASK
 
 
-def mask_params(mapping: Mapping[str, Any]) -> JsonObject:
+def mask_params(mapping: Mapping[str, Json]) -> JsonObject:
     """Copy of ``{path: value}`` with secret values masked.
 
     A value may be a scalar or a dict carrying the value under ``"value"`` (e.g. a read result
     ``{"value": …, "type": …}``); inside such a dict every value-like key is masked.
     """
-    out: dict[str, Any] = {}
+    out: JsonObject = {}
     for path, value in mapping.items():
         if not isinstance(path, str) or not is_secret_path(path):
             out[path] = value
@@ -96,7 +97,7 @@ def mask_params(mapping: Mapping[str, Any]) -> JsonObject:
 
 def mask_changes(changes: Iterable[Any]) -> list[JsonObject]:
     """``core.kernel.models.Change`` objects (or dicts with ``path``/``value``) as dicts, secrets masked."""
-    out: list[dict[str, Any]] = []
+    out: list[JsonObject] = []
     for change in changes:
         if isinstance(change, Mapping):
             item = dict(change)
@@ -113,7 +114,7 @@ def mask_changes(changes: Iterable[Any]) -> list[JsonObject]:
     return out
 
 
-def secret_facts(passphrase: str, ssids: list[str]) -> dict[str, Any]:
+def secret_facts(passphrase: str, ssids: list[str]) -> JsonObject:
     """What policy may know about a passphrase: its length, the sha256 of its lowercase form
     (to match a list of common passphrases without holding them in clear) and whether it
     contains one of the device's SSIDs (case-insensitive)."""

@@ -27,12 +27,14 @@ from core.kernel.errors import DeviceRefused, DeviceUnavailable, Forbidden, Inva
 from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Actor, Change, Device, Operation, Proposal, Scalar
 from core.kernel.ports.executor import (
+    ApplyResult,
     BackupRead,
     DeviceOffline,
     DeviceReader,
     ExecutorError,
     Fault,
     InvalidParameterName,
+    OperateResult,
     ParamValue,
     Timeout,
     UnknownDevice,
@@ -91,7 +93,7 @@ class GrantedIO:
     def read(self, d: Device, paths: list[str]) -> dict[str, ParamValue]:
         return self.router.reader(d).read(d, paths)
 
-    def write(self, p: Proposal, d: Device, changes: list[Change], *, purpose: str, key: str) -> Any:
+    def write(self, p: Proposal, d: Device, changes: list[Change], *, purpose: str, key: str) -> ApplyResult:
         self.store.ensure_durable()  # nothing reaches a device on a commit that is not yet durable
         writer = self.router.writer(d)
         grant = self._authority.issue(proposal_id=p.id, proposal_hash=p.hash, device_id=d.id,
@@ -102,7 +104,7 @@ class GrantedIO:
         finally:
             self._authority.revoke(grant)
 
-    def operate(self, p: Proposal, d: Device, op: Operation) -> Any:
+    def operate(self, p: Proposal, d: Device, op: Operation) -> OperateResult:
         self.store.ensure_durable()
         writer = self.router.writer(d)
         grant = self._authority.issue(proposal_id=p.id, proposal_hash=p.hash, device_id=d.id, purpose="operate",

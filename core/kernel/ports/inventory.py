@@ -14,6 +14,8 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from core.kernel.models import Root
+
 
 class SourceDevice(Protocol):
     """One device as the source reports it (``executors.genieacs.inventory.AcsDevice``)."""
@@ -29,7 +31,7 @@ class SourceDevice(Protocol):
     @property
     def serial(self) -> str: ...
     @property
-    def root(self) -> Any: ...
+    def root(self) -> Root: ...
     @property
     def manufacturer(self) -> str: ...
     @property
@@ -53,13 +55,22 @@ class SourceCursor(Protocol):
         ...
 
 
+class SourceItemError(Protocol):
+    """A document of a page the source could not read as a device: its id (if any) and why."""
+
+    @property
+    def acs_id(self) -> str | None: ...
+    @property
+    def error(self) -> str: ...
+
+
 class SourcePage(Protocol):
     """One page of a change scan: devices (or items with an ``error``) and the cursor after it."""
 
     @property
-    def items(self) -> Sequence[Any]: ...
+    def items(self) -> Sequence[SourceDevice | SourceItemError]: ...
     @property
-    def cursor(self) -> Any: ...
+    def cursor(self) -> SourceCursor | None: ...
 
 
 class InventorySource(Protocol):
@@ -79,8 +90,11 @@ class InventorySource(Protocol):
         """The stored cursor as the source's own (the next scan resumes after it)."""
         ...
 
-    def changed(self, since: Any) -> Iterator[Any]: ...
+    def changed(self, since: Any) -> Iterator[SourcePage]:
+        """Pages of devices that informed after ``since`` (a cursor this source made: ``cursor_at``
+        or a page's own; typed by each source, so ``Any`` here), from the start for None."""
+        ...
     def present_ids(self) -> Iterator[list[str]]: ...
 
 
-__all__ = ["InventorySource", "SourceCursor", "SourceDevice", "SourcePage"]
+__all__ = ["InventorySource", "SourceCursor", "SourceDevice", "SourceItemError", "SourcePage"]
