@@ -163,15 +163,15 @@ def _ctx(deps: Deps, state: ChatState) -> ToolContext:
     return ToolContext(deps.runtime, device, _actor(state), Pseudonymizer(state.get("mac_key") or "gateward"))
 
 
-def _tool_recorder(state: ChatState, sink: list[dict[str, Any]]) -> Any:
+def _tool_recorder(state: ChatState, sink: list[dict[str, Any]]) -> Callable[[ToolResult], None]:
     def on_tool(r: ToolResult) -> None:
         sink.append({"name": r.name, "summary": r.summary, "ok": r.ok})
         _emit("tool", r.summary, **r.event_data())
     return on_tool
 
 
-def _on_notice(notices: list[str]) -> Any:
-    def on_notice(text: str, data: dict[str, Any]) -> None:
+def _on_notice(notices: list[str]) -> Callable[[str, JsonObject], None]:
+    def on_notice(text: str, data: JsonObject) -> None:
         notices.append(text)
         _emit("notice", text, **data)
     return on_notice
@@ -218,7 +218,7 @@ class PlannerGraph:
         return g
 
     # ------------------------------------------------------------------ understand
-    def understand(self, state: ChatState) -> Command[Any]:
+    def understand(self, state: ChatState) -> Command[str]:
         _step("understand")
         said = str(state.get("message", ""))
         actor = _actor(state)
@@ -340,7 +340,7 @@ class PlannerGraph:
             return None
         return p.id if p.state in (ProposalState.APPROVED, ProposalState.AWAITING_APPROVAL) else None
 
-    def _submit_joint(self, state: ChatState, text: str, intent: Intent) -> Command[Any]:
+    def _submit_joint(self, state: ChatState, text: str, intent: Intent) -> Command[str]:
         from brain import fleetplan
 
         with self.rt.store.read() as s:
@@ -373,7 +373,7 @@ class PlannerGraph:
         return plan
 
     # ------------------------------------------------------------------ gather
-    def gather(self, state: ChatState) -> Command[Any]:
+    def gather(self, state: ChatState) -> Command[str]:
         _step("gather", planner=state.get("planner", "offline"))
         ctx = _ctx(self.deps, state)
         sink: list[dict[str, Any]] = []
@@ -404,7 +404,7 @@ class PlannerGraph:
                                      self.deps.vault.get(state["thread_id"], {}))
         return ev, finding
 
-    def diagnose(self, state: ChatState) -> Command[Any]:
+    def diagnose(self, state: ChatState) -> Command[str]:
         _step("diagnose")
         ctx = _ctx(self.deps, state)
         sink = list(state.get("turn_tools", []))
@@ -451,7 +451,7 @@ class PlannerGraph:
         return Command(update=update, goto="draft")
 
     # ------------------------------------------------------------------ draft
-    def draft(self, state: ChatState) -> Command[Any]:
+    def draft(self, state: ChatState) -> Command[str]:
         _step("draft", attempt=int(state.get("attempts", 0)) + 1)
         ctx = _ctx(self.deps, state)
         update: dict[str, Any] = {}
@@ -503,7 +503,7 @@ class PlannerGraph:
         return self._after_draft(ctx, plan, ev, update, state)
 
     def _after_draft(self, ctx: ToolContext, plan: Plan, ev: dict[str, Any], update: dict[str, Any],
-                     state: ChatState | None = None) -> Command[Any]:
+                     state: ChatState | None = None) -> Command[str]:
         req = state.get("request") if state is not None else None
         if req:
             # the draft against what was asked: the bands, the network, the value, the conditions, the time
@@ -525,7 +525,7 @@ class PlannerGraph:
         return Command(update=update, goto="report")
 
     # ------------------------------------------------------------------ self_check
-    def self_check(self, state: ChatState) -> Command[Any]:
+    def self_check(self, state: ChatState) -> Command[str]:
         _step("self_check")
         ctx = _ctx(self.deps, state)
         plan = _plan(state)
@@ -565,7 +565,7 @@ class PlannerGraph:
                        goto="report")
 
     # ------------------------------------------------------------------ present
-    def present(self, state: ChatState) -> Command[Any]:
+    def present(self, state: ChatState) -> Command[str]:
         _step("present")
         plan = _plan(state)
         assert plan.draft is not None
@@ -592,7 +592,7 @@ class PlannerGraph:
         return Command(update=update, goto="report")
 
     # ------------------------------------------------------------------ await_decision
-    def await_decision(self, state: ChatState) -> Command[Any]:
+    def await_decision(self, state: ChatState) -> Command[str]:
         pid = str(state.get("proposal_id"))
         kind = state.get("awaiting") or "confirm"
         value = interrupt({"kind": kind, "proposal_id": pid})
@@ -644,7 +644,7 @@ class PlannerGraph:
                 or (req.refers_to is not None and req.refers_to.kind == "correct"))
 
     # ------------------------------------------------------------------ apply
-    def apply(self, state: ChatState) -> Command[Any]:
+    def apply(self, state: ChatState) -> Command[str]:
         pid = str(state.get("proposal_id"))
         _step("apply", f"backing up, applying and verifying {pid}", proposal_id=pid)
         actor = _actor(state)

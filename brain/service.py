@@ -188,7 +188,7 @@ class ChatService:
             if snap.interrupts:
                 from langgraph.types import Command
 
-                stream_input: ChatState | Command[Any] = Command(resume={"message": masked})
+                stream_input: ChatState | Command[str] = Command(resume={"message": masked})
             else:
                 from brain.graph import new_mac_key
 
@@ -346,7 +346,7 @@ class ChatService:
         self.threads_db.append(event)
         return event
 
-    def _run(self, thread_id: str, stream_input: ChatState | Command[Any],
+    def _run(self, thread_id: str, stream_input: ChatState | Command[str],
              holder: str | None = None) -> Iterator[ChatEvent]:
         """Stream one turn. Progress events (steps, tool calls) are persisted in batches; anything
         a person acts on (a proposal, an outcome, a question…) is persisted before it is yielded."""
