@@ -28,6 +28,10 @@ from core.kernel.models import TERMINAL_STATES, ExecutionStatus, Proposal, Propo
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from core.kernel.jsontypes import Json
+    from core.store.records import ExecutionRecord, ProposalRecord
+    from core.store.schema import ExecutionRow, ProposalRow
+
 S = ProposalState
 X = ExecutionStatus
 
@@ -116,8 +120,8 @@ def check_execution(frm: ExecutionStatus | str | None, to: ExecutionStatus | str
         raise IllegalTransition("execution", None if frm is None else str(frm), str(to), subject)
 
 
-def set_state(s: Session, row: Any, to: ProposalState, actor: str, action: str,
-              data: dict[str, Any] | None = None, error: str | None = None, *, save: bool = True) -> None:
+def set_state(s: Session, row: ProposalRecord | ProposalRow, to: ProposalState, actor: str, action: str,
+              data: Mapping[str, Json] | None = None, error: str | None = None, *, save: bool = True) -> None:
     """Move a proposal row to ``to`` and append its audit event in the caller's transaction
     (invariant 4). An illegal move raises before anything is changed. ``error`` is kept on
     failures and cleared when the proposal is approved or done. ``save=False``: the caller moves
@@ -148,7 +152,7 @@ def require_state(p: Proposal, *allowed: ProposalState, doing: str) -> None:
         raise Conflict(f"cannot {doing} proposal {p.id}: it is {p.state}{hint}", state=str(p.state))
 
 
-def move_execution(row: Any, to: ExecutionStatus) -> str | None:
+def move_execution(row: ExecutionRecord | ExecutionRow, to: ExecutionStatus) -> str | None:
     """Set an execution row's status after checking the move; returns the status it had. Every
     code path that changes an execution row's status goes through here."""
     before: str | None = row.status

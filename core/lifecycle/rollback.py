@@ -181,8 +181,9 @@ class Rollback:
         outcome.alarms += alarms + unconfirmed
         failpoint("lifecycle.before_rolled_back")
         partial = not_restored_text(outcome.not_restored)
-        detail = {"reason": reason, "devices": outcome.rolled_back, "restored": outcome.restored,
-                  "not_restored": {k: v for k, v in outcome.not_restored.items() if v}, "partial": bool(partial)}
+        detail: JsonObject = {"reason": reason, "devices": outcome.rolled_back, "restored": outcome.restored,
+                              "not_restored": {k: v for k, v in outcome.not_restored.items() if v},
+                              "partial": bool(partial)}
         with self.ctx.store.write() as s:
             row = repo.get_proposal_row(s, p.id)
             for device_id, values in found.snapshots.items():  # the stored snapshot shows the restored values
@@ -233,7 +234,7 @@ class Rollback:
                              data={"severity": "warning", "error": msg, "action_needed": RESTORE_PENDING_ACTION})
         return msg
 
-    def _end_pending(self, s: Session, row: Any, actor: Actor, reason: str, detail: dict[str, Any],
+    def _end_pending(self, s: Session, row: ProposalRow, actor: Actor, reason: str, detail: JsonObject,
                      pending: dict[str, str], alarms: list[str]) -> None:
         """``rollback_pending``, in the caller's transaction: the devices still owed a restore stay
         locked (held by no process, :data:`PENDING_RESTORE_OWNER`, so any recovery may take them
