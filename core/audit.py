@@ -54,7 +54,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import cast as sql_cast
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session, SessionTransaction
 
 from core import audit_chain as chain
 from core import audit_hint
@@ -142,7 +143,7 @@ _NOTHING_WRITTEN = {"seqs": "{}", **{c: "{}" for c in _PG_TEXT_COLUMNS},
                     "h_seq": None, "h_hash": None, "h_ts": None, "h_key_id": None, "h_mac": None}
 # PostgreSQL: the keyed head each engine (one database, one schema) last signed in this process. A
 # hint only: ``gateward_audit_append`` writes on it only if the database still holds exactly it.
-_SIGNED: weakref.WeakKeyDictionary[Any, _Head] = weakref.WeakKeyDictionary()
+_SIGNED: weakref.WeakKeyDictionary[Engine | Connection, _Head] = weakref.WeakKeyDictionary()
 
 
 # PostgreSQL: the audited commits of one process on one engine take turns from the moment an
@@ -159,7 +160,7 @@ _SIGNED: weakref.WeakKeyDictionary[Any, _Head] = weakref.WeakKeyDictionary()
 # database (PostgreSQL would not see that cycle). The wait is bounded all the same: after
 # ``TURN_WAIT_S`` the commit goes on without its turn, to the chain lock, as every commit did
 # before — the turn only makes the hint hold, it never decides what is written.
-_TURNS: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
+_TURNS: weakref.WeakKeyDictionary[Engine | Connection, threading.Lock] = weakref.WeakKeyDictionary()
 _TURNS_GUARD = threading.Lock()
 _TURN = "gateward_audit_turn"  # Session.info: the lock this transaction's commit holds
 _CHAINED = "gateward_audit_chained"  # Session.info: this transaction took the chain lock (appended)
@@ -167,7 +168,7 @@ TURN_WAIT_S = 0.5
 os.register_at_fork(after_in_child=_TURNS.clear)  # a turn held by a parent's thread is not the child's
 
 
-def _take_turn(session: Session, bind: Any) -> None:
+def _take_turn(session: Session, bind: Engine | Connection) -> None:
     lock = _TURNS.get(bind)
     if lock is None:
         with _TURNS_GUARD:
@@ -176,7 +177,7 @@ def _take_turn(session: Session, bind: Any) -> None:
         session.info[_TURN] = lock
 
 
-def _end_turn(session: Session, transaction: Any) -> None:
+def _end_turn(session: Session, transaction: SessionTransaction) -> None:
     """After the outermost transaction ended (committed, rolled back or closed): the turn is over."""
     if transaction.parent is not None:
         return
@@ -422,7 +423,8 @@ def _write_values(rows: list[dict[str, Any]], head: _Head) -> dict[str, Any]:
             "h_mac": head.mac}
 
 
-def _pg_write(session: Session, key: AuditKey, bind: Any, old_seq: int, rows: list[dict[str, Any]]) -> None:
+def _pg_write(session: Session, key: AuditKey, bind: Engine | Connection, old_seq: int,
+              rows: list[dict[str, Any]]) -> None:
     """PostgreSQL, the chain lock held: the linked events and the re-signed keyed head in one
     statement (``gateward_audit_write``, migration 0019)."""
     head = _new_head(key, rows)
@@ -432,7 +434,8 @@ def _pg_write(session: Session, key: AuditKey, bind: Any, old_seq: int, rows: li
     _after_write(session, key, bind, old_seq, head)
 
 
-def _after_write(session: Session, key: AuditKey, bind: Any, old_seq: int, head: _Head) -> None:
+def _after_write(session: Session, key: AuditKey, bind: Engine | Connection, old_seq: int,
+                 head: _Head) -> None:
     """Remember the head this process signed (the next append expects it), and checkpoint every N
     events, as before. A transaction that then rolls back leaves a head the database does not
     hold: the next append's expectation fails and it reads the heads, as without a hint."""

@@ -24,11 +24,14 @@ import threading
 import weakref
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import orjson
 
 from core.audit_anchor import AuditKey, anchor_path, mac_ok
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL, Connection, Engine
 
 RECORD = 320  # bytes: one head as JSON, padded; read and written whole at offset 0
 
@@ -41,17 +44,18 @@ class SignedHead(NamedTuple):
     mac: str
 
 
-_FILES: weakref.WeakKeyDictionary[Any, int | None] = weakref.WeakKeyDictionary()  # engine → fd (None: no file)
+# engine → fd (None: no file)
+_FILES: weakref.WeakKeyDictionary[Engine | Connection, int | None] = weakref.WeakKeyDictionary()
 _GUARD = threading.Lock()
 
 
-def head_file(url: Any) -> Path | None:
+def head_file(url: URL | str) -> Path | None:
     """Where the host's head hint for the database at ``url`` lives: beside its anchor file."""
     anchors = anchor_path(url)
     return None if anchors is None else anchors.with_name(anchors.name + ".head")
 
 
-def _fd(bind: Any) -> int | None:
+def _fd(bind: Engine | Connection) -> int | None:
     if bind in _FILES:
         return _FILES[bind]
     with _GUARD:
@@ -71,7 +75,7 @@ def _fd(bind: Any) -> int | None:
         return fd
 
 
-def publish(bind: Any, head: SignedHead) -> None:
+def publish(bind: Engine | Connection, head: SignedHead) -> None:
     """Leave ``head`` (just signed by this process) for the next appender on this host. One
     positional write; a failure costs only the hint."""
     fd = _fd(bind)
@@ -85,7 +89,7 @@ def publish(bind: Any, head: SignedHead) -> None:
         os.pwrite(fd, record.ljust(RECORD), 0)
 
 
-def newer_than(bind: Any, key: AuditKey, seq: int) -> SignedHead | None:
+def newer_than(bind: Engine | Connection, key: AuditKey, seq: int) -> SignedHead | None:
     """The host's last signed head if it is past ``seq`` and signed with ``key``, else None.
     A record that does not parse or whose MAC does not verify (torn, stale key, forged) is None."""
     fd = _fd(bind)
