@@ -46,6 +46,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -65,6 +66,7 @@ from core.inventory import PROTOCOL_OF_ADAPTER, DeviceSpec, Registration, valida
 from core.inventory_rows import (
     _among,
     _insert_devices,
+    _Known,
     _plain_fields,
     _rows_by_id,
     _units,
@@ -365,7 +367,7 @@ class InventorySync:
                       str(dev.root), str(dev.protocol), dev.region, dev.service)
         return (*fields, d.last_inform)
 
-    def _update_of(self, cur: Any, d: SourceDevice, now: datetime,
+    def _update_of(self, cur: _Known, d: SourceDevice, now: datetime,
                    report: SyncReport) -> tuple[dict[str, Any], audit.EventArgs | None] | None:
         """The row update (and audit event) an already registered device needs, if any."""
         if cur.adapter != self.adapter:
@@ -506,7 +508,7 @@ class PeriodicSync:
     """The sync every ``interval_s`` in a daemon thread (``gateward run`` / ``gateward worker``),
     one run at a time; a failing run is logged and retried at the next tick."""
 
-    def __init__(self, make_sync: Any, interval_s: float) -> None:
+    def __init__(self, make_sync: Callable[[], InventorySync], interval_s: float) -> None:
         self.make_sync = make_sync
         self.interval_s = interval_s
         self.last: SyncReport | None = None
