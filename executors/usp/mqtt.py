@@ -114,6 +114,9 @@ log = logging.getLogger(__name__)
 USP_CONTENT_TYPE = "usp.msg"  # TR-369 R-MQTT.27
 USP_CONTENT_TYPES = frozenset({"usp.msg", "application/vnd.bbf.usp.msg"})  # R-MQTT.27a
 _client_ids = itertools.count(1)
+#: a QoS 0 PUBLISH's fixed header for each remaining length under 4 KiB (made once: a request's
+#: header is then one index)
+_PUBLISH_QOS0_HEADS = [bytes((wire.PUBLISH,)) + wire.varint(n) for n in range(4096)]
 
 
 class MqttError(GatewardError, ConnectionError):
@@ -461,6 +464,11 @@ class MqttLink:
         self.endpoint_id = endpoint_id
         self.client_id = client_id or f"gw-{next(_client_ids)}-{id(self) & 0xFFFFFF:x}"
         self.on_message = on_message
+        #: offered every QoS 0 PUBLISH (no DUP, no RETAIN) before it is decoded, as (the bytes read,
+        #: where its variable header starts, where it ends): True when it handled the message itself
+        #: (a receiver's fast path for what it receives most), False to have it decoded and given to
+        #: ``on_message`` as usual. It must not keep the buffer.
+        self.on_publish: Callable[[bytes, int, int], bool] | None = None
         self.on_connection = on_connection
         self.keepalive = keepalive
         self.clean_start = clean_start
@@ -587,6 +595,7 @@ class MqttLink:
         pos = 0
         v5 = self.version == 5
         deliver = self.on_message
+        fast = self.on_publish
         decode = wire.decode_publish
         # QoS 1 packet ids to acknowledge, in order: one write for the whole read rather than a
         # PUBACK object and a locked write per PUBLISH. Sent before paho sees any packet, so
@@ -627,7 +636,16 @@ class MqttLink:
                     self._rbuf = buf[pos:]
                     break
                 kind = first & 0xF0
-                if kind == wire.PUBLISH:
+                handled = False
+                if first == wire.PUBLISH and fast is not None:  # QoS 0, no DUP, no RETAIN
+                    try:
+                        handled = fast(buf, body, end)
+                    except Exception:  # a handler bug drops the message (as on_message's), not the connection
+                        log.exception("mqtt %s: PUBLISH handler failed", self.client_id)
+                        handled = True
+                if handled:
+                    received += 1
+                elif kind == wire.PUBLISH:
                     try:
                         topic, payload, qos, mid, response_topic, content_type = decode(first, buf, body, end, v5=v5)
                     except wire.Unsupported:
@@ -662,7 +680,13 @@ class MqttLink:
                 sock.send(wire.pubacks(acks))
         finally:
             self.stats.received += received
-            sock.uncork()
+            # Uncorked once the callbacks this read made ready have run: the requests and answers that
+            # the callers woken by it send (a fan-out's next Sets) leave in the same send as the rest.
+            loop = self._loop
+            if loop is not None:
+                loop.call_soon(sock.uncork)
+            else:
+                sock.uncork()
 
     @staticmethod
     def _send_acks(sock: BufferedSocket, acks: list[int]) -> None:
@@ -915,6 +939,34 @@ class MqttLink:
         packet = self._packet(topic, payload, qos, response_topic, content_type)
         if retain:  # the RETAIN flag is bit 0 of the fixed header
             packet = bytes((packet[0] | 0x01,)) + packet[1:]
+        if self._client._out_packet:  # whatever paho queued (a SUBSCRIBE, ...) goes out first
+            self._client.loop_write()
+        sock.send(packet)
+        self.stats.published_loop += 1
+        return True
+
+    def publish_head(self, topic: str, *, response_topic: str | None = None,
+                     content_type: str | None = USP_CONTENT_TYPE) -> bytes:
+        """What every QoS 0 PUBLISH to ``topic`` with these properties starts with (:meth:`publish`'s
+        topic and, on MQTT 5, property block): kept by a caller that sends there again and again,
+        and extended with whatever its payloads start with, for :meth:`publish_after`. Raises
+        ``ValueError`` for a topic :meth:`publish` refuses."""
+        field = wire.topic_field(topic)
+        return field + wire.props_block(response_topic, content_type) if self.version == 5 else field
+
+    def publish_after(self, head: bytes, middle: bytes, payload: bytes) -> bool:
+        """:meth:`publish` (QoS 0) of the PUBLISH whose bytes after the fixed header are ``head``
+        (from :meth:`publish_head`), ``middle`` and ``payload``. False (an error counted) when not
+        connected."""
+        sock = self._sock
+        if not self.connected or sock is None:
+            self.stats.publish_errors += 1
+            return False
+        rest = len(head) + len(middle) + len(payload)
+        if rest < 4096:  # wire.publish_parts, inline (a USP request is seldom longer)
+            packet = b"".join((_PUBLISH_QOS0_HEADS[rest], head, middle, payload))
+        else:
+            packet = wire.publish_parts(head, middle, payload)
         if self._client._out_packet:  # whatever paho queued (a SUBSCRIBE, ...) goes out first
             self._client.loop_write()
         sock.send(packet)

@@ -131,6 +131,19 @@ def publish_packet(topic: bytes, props: bytes, payload: bytes, qos: int = 0, mid
     return b"".join((_FIRST[0], varint(rest), topic, props, payload))
 
 
+def publish_parts(head: bytes, middle: bytes, payload: bytes) -> bytes:
+    """A QoS 0 PUBLISH whose variable header and payload are ``head + middle + payload``: ``head`` a
+    :func:`topic_field` and property block with whatever else every packet to one destination starts
+    with (a USP Record's envelope), ``middle`` what depends on the payload's length. Why: the
+    controller's requests to one agent differ only in their Message, so one join makes the packet."""
+    rest = len(head) + len(middle) + len(payload)
+    if rest < 128:
+        return b"".join((_FIRST[0], _LEN1[rest], head, middle, payload))
+    if rest > MAX_REMAINING:
+        raise ValueError("Payload too large.")
+    return b"".join((_FIRST[0], varint(rest), head, middle, payload))
+
+
 @dataclass(frozen=True, slots=True)
 class PublishPrefix:
     """The parts of a PUBLISH that depend only on its destination: encoded once, reused."""
@@ -235,37 +248,56 @@ def decode_publish(first: int, buf: bytes, start: int, end: int, *, v5: bool) ->
             pend = p + plen
             if pend > end:
                 raise Unsupported("properties run past the packet")
-            while p < pend:
-                pid = buf[p]
-                p += 1
-                if pid in _PROP_STRING:
-                    q = p + 2 + ((buf[p] << 8) | buf[p + 1])
-                    if q > pend:
-                        raise Unsupported("a property runs past the property block")
-                    if pid == PROP_RESPONSE_TOPIC:
-                        response_topic = buf[p + 2 : q].decode()
-                    elif pid == PROP_CONTENT_TYPE:
-                        content_type = buf[p + 2 : q].decode()
-                    p = q
-                elif pid in _PROP_BYTE:
-                    p += 1
-                elif pid in _PROP_INT16:
-                    p += 2
-                elif pid in _PROP_INT32:
-                    p += 4
-                elif pid in _PROP_VARINT:
-                    while buf[p] & 0x80:
-                        p += 1
-                    p += 1
-                elif pid in _PROP_PAIR:
-                    p += 2 + ((buf[p] << 8) | buf[p + 1])
-                    p += 2 + ((buf[p] << 8) | buf[p + 1])
-                else:  # a topic alias (0x23) or an identifier MQTT 5 does not define
-                    raise Unsupported(f"property 0x{pid:02x}")
-            if p != pend:
-                raise Unsupported("a property runs past the property block")
+            if p < pend:
+                response_topic, content_type = _usp_properties(buf, p, pend)
+                p = pend
         if p > end:
             raise Unsupported("truncated PUBLISH")
         return topic, buf[p:end], qos, mid, response_topic, content_type
     except IndexError:
         raise Unsupported("truncated PUBLISH") from None
+
+
+def usp_properties(block: bytes) -> tuple[str | None, str | None]:
+    """(Response Topic, Content Type) of a PUBLISH's MQTT 5 property block (without its length), as
+    :func:`decode_publish` reads them; :class:`Unsupported` and ``UnicodeDecodeError`` as there.
+    Why apart: a receiver that keeps them per block (the controller, one block per agent) reads a
+    block once."""
+    try:
+        return _usp_properties(block, 0, len(block))
+    except IndexError:
+        raise Unsupported("truncated property block") from None
+
+
+def _usp_properties(buf: bytes, p: int, pend: int) -> tuple[str | None, str | None]:
+    response_topic = content_type = None
+    while p < pend:
+        pid = buf[p]
+        p += 1
+        if pid in _PROP_STRING:
+            q = p + 2 + ((buf[p] << 8) | buf[p + 1])
+            if q > pend:
+                raise Unsupported("a property runs past the property block")
+            if pid == PROP_RESPONSE_TOPIC:
+                response_topic = buf[p + 2 : q].decode()
+            elif pid == PROP_CONTENT_TYPE:
+                content_type = buf[p + 2 : q].decode()
+            p = q
+        elif pid in _PROP_BYTE:
+            p += 1
+        elif pid in _PROP_INT16:
+            p += 2
+        elif pid in _PROP_INT32:
+            p += 4
+        elif pid in _PROP_VARINT:
+            while buf[p] & 0x80:
+                p += 1
+            p += 1
+        elif pid in _PROP_PAIR:
+            p += 2 + ((buf[p] << 8) | buf[p + 1])
+            p += 2 + ((buf[p] << 8) | buf[p + 1])
+        else:  # a topic alias (0x23) or an identifier MQTT 5 does not define
+            raise Unsupported(f"property 0x{pid:02x}")
+    if p != pend:
+        raise Unsupported("a property runs past the property block")
+    return response_topic, content_type

@@ -133,6 +133,104 @@ def _text(tag: bytes, value: str) -> bytes:
     return tag + _varint(len(data)) + data
 
 
+#: :func:`peek_answer`'s body tags: Body.response = 2, Body.error = 3
+RESPONSE_TAG = 0x12
+ERROR_TAG = 0x1A
+
+
+def addressed_to(to_id: str) -> tuple[bytes, ...]:
+    """What :func:`peek_answer` looks for at the start of a Record: a version it reads (``1.0`` to
+    ``1.9``, each valid UTF-8 and as long as the others), the ``to_id`` field, and the ``from_id``
+    field's tag — all of equal length (none matches for an endpoint ID of 128 bytes or more)."""
+    data = to_id.encode()
+    if not 0 < len(data) < 0x80:
+        return (b"\xff",)  # no Record starts so (field 31, wire type 7)
+    return tuple(_text(b"\x0a", f"1.{i}") + b"\x12" + _SMALL[len(data)] + data + b"\x1a" for i in range(10))
+
+
+#: An answer found by :func:`peek_answer`: (from_id, msg_id, body tag, where the Message starts,
+#: where the serialized SetResp starts when the body is a Response holding one, else 0).
+Answer = tuple[str, str, int, int, int]
+
+
+def peek_answer(buf: bytes, to: tuple[bytes, ...]) -> Answer | None:
+    """A ``no_session_context`` Record ``buf`` addressed as ``to`` says (:func:`addressed_to`) whose
+    Message is a response or an Error, laid out as protobuf writes it — each field once, in field
+    order, none other, lengths under 16 KiB: its from_id, msg_id, body tag (:data:`RESPONSE_TAG` or
+    :data:`ERROR_TAG`), where the Message starts (it ends with the Record) and where its SetResp
+    starts (0: it holds no SetResp). None for anything else — another record type, version or addressee, a
+    request, an unusual encoding, bad UTF-8 — which :func:`decode` then handles as always. This reads
+    only the envelope: the caller parses the Message (or the SetResp) with protobuf, so a malformed
+    body is still found malformed.
+
+    Why: the controller receives one answer per request, and building the Record object to read three
+    strings from it, then the Message's header and body kind, was a sixth of its CPU per Set; the
+    lengths are read inline (a function call costs as much as the reading), from a Record of its own
+    (offsets under 256 are integers Python does not allocate)."""
+    end = len(buf)
+    if end >= 0x4000 or not buf.startswith(to):  # then every length fits two bytes (a longer one read
+        return None  # as two is 16 KiB or more: too long to fit, so refused below)
+    try:
+        p = len(to[0])  # Record.version, Record.to_id, then from_id
+        n = buf[p]
+        q = p + 1 + n
+        if not n or n >= 0x80 or buf[q] != 0x3A:  # Record.no_session_context, the last field
+            return None
+        from_id = buf[p + 1 : q].decode()
+        n = buf[q + 1]  # its length, then NoSessionContextRecord.payload, its only field
+        if n < 0x80:
+            p = q + 2
+        else:
+            p = q + 3
+            n = (n & 0x7F) | (buf[q + 2] << 7)
+        if p + n != end or buf[p] != 0x12:
+            return None
+        n = buf[p + 1]  # the Message's length, then Msg.header and Header.msg_id
+        if n < 0x80:
+            start = p + 2
+        else:
+            start = p + 3
+            n = (n & 0x7F) | (buf[p + 2] << 7)
+        hl = buf[start + 1]
+        n2 = buf[start + 3]
+        q = start + 4 + n2
+        body = start + 2 + hl  # where Msg.body starts
+        if (start + n != end or buf[start] != 0x0A or buf[start + 2] != 0x0A or not n2 or n2 >= 0x80
+                or hl >= 0x80 or (q != body and (q + 2 != body or buf[q] != 0x10 or buf[q + 1] >= 0x80))
+                or buf[body] != 0x12):  # (Header.msg_type, when there is one, is a byte; Msg.body last)
+            return None
+        msg_id = buf[start + 4 : q].decode()
+        n = buf[body + 1]
+        if n < 0x80:
+            p = body + 2
+        else:
+            p = body + 3
+            n = (n & 0x7F) | (buf[body + 2] << 7)
+        tag = buf[p]  # the body's only field: a Response or an Error (a oneof's last member would win)
+        if p + n != end or (tag != RESPONSE_TAG and tag != ERROR_TAG):
+            return None
+        n = buf[p + 1]
+        if n < 0x80:
+            p += 2
+        else:
+            n = (n & 0x7F) | (buf[p + 2] << 7)
+            p += 3
+        if p + n != end:
+            return None
+        if tag == RESPONSE_TAG and buf[p] == 0x22:  # Response.set_resp = 4: the only field?
+            n = buf[p + 1]
+            if n < 0x80:
+                q = p + 2
+            else:
+                n = (n & 0x7F) | (buf[p + 2] << 7)
+                q = p + 3
+            if q + n == end:
+                return from_id, msg_id, tag, start, q
+        return from_id, msg_id, tag, start, 0
+    except (IndexError, UnicodeDecodeError):
+        return None
+
+
 class _LastField:
     """A proto3 string field whose encoding is kept for the last value seen.
 
@@ -196,6 +294,27 @@ def wrap_payload(payload: bytes, *, to_id: str, from_id: str, version: str = USP
         inner_len = _varint(len(inner))
     # Record.version 1, to_id 2, from_id 3, no_session_context 7
     return b"".join((_version_field(version), _to_field(to_id), _from_field(from_id), b"\x3a", inner_len, inner))
+
+
+def record_head(*, to_id: str, from_id: str, version: str = USP_VERSION) -> bytes:
+    """The first bytes of every ``no_session_context`` Record between two endpoints — version, to_id,
+    from_id and the record type's tag — so that ``record_head(...) + session_prefix(len(payload)) +
+    payload == wrap_payload(payload, ...)``. Why: a sender that keeps it per destination (the
+    controller, per agent it asks) wraps a Message with one join and no lookups."""
+    return b"".join((_text(b"\x0a", version), _text(b"\x12", to_id), _text(b"\x1a", from_id), b"\x3a"))
+
+
+#: ``session_prefix(n)`` for n < 0x7E (both lengths one byte), to be indexed where a call costs too much
+SESSION_PREFIXES = [b"\x00"] + [_SMALL[n + 2] + b"\x12" + _SMALL[n] for n in range(1, 0x7E)]
+
+
+def session_prefix(n: int) -> bytes:
+    """What comes between :func:`record_head` and a serialized Message of ``n`` bytes: the
+    NoSessionContextRecord's length, then its ``payload`` field's tag and length."""
+    if n < 0x7E:
+        return SESSION_PREFIXES[n]
+    inner = b"\x12" + _varint(n)  # NoSessionContextRecord.payload = 2
+    return _varint(len(inner) + n) + inner
 
 
 def wrap(msg: msg_pb.Msg, *, to_id: str, from_id: str, version: str = USP_VERSION) -> bytes:

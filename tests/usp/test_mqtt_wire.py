@@ -111,6 +111,36 @@ def test_frames_declined_or_incomplete() -> None:
     assert wire.decode_publish(big[0], big, body, end, v5=True) == ("t", b"p", 1, 9, "r" * 300, "usp.msg")
 
 
+@pytest.mark.parametrize("version", [5, 3])
+@pytest.mark.parametrize("size", [0, 60, 200, 5_000, 20_000])
+def test_a_kept_head_makes_paho_s_packet(version: int, size: int) -> None:
+    """A sender that keeps a destination's head (``MqttLink.publish_head`` + the start of its payloads)
+    and writes the rest per message (``publish_parts``, or the link's inline table) writes paho's bytes;
+    ``usp_properties`` reads a property block as ``decode_publish`` does."""
+    payload = b"\x0a\x03abc" + bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    link = MqttLink("mqtt://127.0.0.1:1", version=version)
+    topic, rt = "usp/agent/os::012345-PX7K%2F0001", "usp/controller-reply/ctl"
+    head = link.publish_head(topic, response_topic=rt)
+    theirs = _paho_publish_bytes(version, topic, payload, 0, 0, _props(rt, "usp.msg") if version == 5 else None)
+    for cut in (0, 3, len(payload)):
+        assert wire.publish_parts(head + payload[:cut], b"", payload[cut:]) == theirs
+        assert wire.publish_parts(head, payload[:cut], payload[cut:]) == theirs
+    if version == 5:
+        block = wire.properties(response_topic=rt, content_type="usp.msg")
+        assert wire.usp_properties(block[1:]) == (rt, "usp.msg")
+        assert wire.usp_properties(b"") == (None, None)
+        props = Properties(PacketTypes.PUBLISH)
+        props.TopicAlias = 3
+        alias = _paho_publish_bytes(5, "t", b"p", 0, 0, props)
+        assert alias[5] == 3  # the property block's length: then the block, then the payload
+        with pytest.raises(wire.Unsupported, match="0x23"):
+            wire.usp_properties(alias[6:-1])
+        with pytest.raises(wire.Unsupported):
+            wire.usp_properties(block[1:-1])  # a property cut short
+    with pytest.raises(ValueError):
+        link.publish_head("usp/+/x")
+
+
 @pytest.mark.parametrize("topic", ["", "usp/+/x", "usp/#"])
 def test_publish_topics_paho_refuses_are_refused(topic: str) -> None:
     with pytest.raises(ValueError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from executors.base import Fault, InvalidParameterName, InvalidValue, NotWritable
@@ -232,3 +234,102 @@ def test_hand_built_records_are_protobufs_bytes() -> None:
         assert records.response("m-1", request_type) == built
     decoded = records.decode(records.wrap(records.get("g-1", ["Device."]), to_id="a", from_id="c"))
     assert decoded.body == "request" and decoded.msg_id == "g-1"
+
+
+def test_record_head_and_session_prefix_make_wrap_payload() -> None:
+    """The controller keeps each agent's ``record_head`` and adds ``session_prefix`` per request: the
+    same bytes as ``wrap_payload``, whatever the length (one and two byte lengths, their edges)."""
+    for n in (0, 1, 0x7D, 0x7E, 0x7F, 0x80, 300, 0x3FFF, 0x4000, 70_000):
+        payload = bytes(range(256)) * (n // 256) + b"m" * (n % 256)
+        head = records.record_head(to_id="os::012345-äöü", from_id="proto::controller", version="1.4")
+        assert head + records.session_prefix(n) + payload == records.wrap_payload(
+            payload, to_id="os::012345-äöü", from_id="proto::controller", version="1.4")
+        if n < 0x7E:
+            assert records.SESSION_PREFIXES[n] == records.session_prefix(n)
+
+
+def _answers(rnd: Any, to_id: str) -> list[bytes]:
+    """Records an agent might answer with: SetResps (one and many parameters), GetResps, Errors, a
+    request, with short, long and non-ASCII ids, and in every version."""
+    def text(*sizes: int) -> str:
+        return "".join(rnd.choice("abcXYZ019-_:.äö€") for _ in range(rnd.choice(sizes)))
+
+    out = []
+    for _ in range(400):
+        msg_id, ep = text(1, 12, 130), text(1, 20, 130)
+        kind = rnd.choice(["set", "set", "get", "error", "request", "empty_set"])
+        if kind == "set":
+            payload = records.set_resp_payload(msg_id, [("Device.WiFi.SSID.1.", {"SSID": text(0, 5, 300)}, [])
+                                                        for _ in range(rnd.choice([1, 1, 3, 40]))])
+        elif kind == "empty_set":
+            payload = records.response(msg_id, records.Header.SET).SerializeToString()
+        elif kind == "get":
+            msg = records.response(msg_id, records.Header.GET)
+            rpr = msg.body.response.get_resp.req_path_results.add(requested_path="Device.")
+            rpr.resolved_path_results.add(resolved_path="Device.").result_params["X"] = text(0, 300)
+            payload = msg.SerializeToString()
+        elif kind == "error":
+            payload = records.error(msg_id, 7004, text(0, 40)).SerializeToString()
+        else:
+            payload = records.get(msg_id, ["Device."]).SerializeToString()
+        version = rnd.choice(["1.3", "1.4", "1.0", "", "2.0", "1.10"])
+        out.append(records.wrap_payload(payload, to_id=rnd.choice([to_id, to_id, "proto::other"]), from_id=ep,
+                                        version=version))
+    return out
+
+
+def test_peek_answer_reads_what_protobuf_reads() -> None:
+    """``peek_answer`` (the controller's answer path) must never read a Record otherwise than protobuf
+    does: whenever it accepts one — intact, truncated, or with any byte changed — protobuf reads the
+    same addressee, sender, msg_id and body kind, and the Message (or SetResp) it points at is the one
+    protobuf finds; a Record it accepts but protobuf refuses is refused by the Message parse that
+    follows. Requests, other addressees and versions, and long lengths it leaves to ``decode``."""
+    import random
+
+    from google.protobuf.message import DecodeError
+
+    rnd = random.Random(46)
+    to_id = "proto::controller-ä"
+    to = records.addressed_to(to_id)
+    accepted = declined = mutated_accepted = 0
+    for rec in _answers(rnd, to_id):
+        variants = [(rec, False)]
+        for _ in range(20):
+            b = bytearray(rec)
+            if rnd.random() < 0.3:
+                del b[rnd.randrange(len(b)):]
+            else:
+                b[rnd.randrange(len(b))] = rnd.randrange(256)
+            variants.append((bytes(b), True))
+        for data, mutated in variants:
+            got = records.peek_answer(data, to)
+            try:
+                decoded = records.decode(data)
+            except records.MalformedRecord:
+                decoded = None
+            if got is None:
+                declined += 1
+                ordinary = (not mutated and decoded is not None and decoded.to_id == to_id and decoded.body != "request"
+                            and decoded.record.version in ("1.3", "1.4", "1.0") and len(data) < 0x4000
+                            and len(decoded.msg_id.encode()) < 120 and len(decoded.from_id.encode()) < 0x80)
+                assert not ordinary, f"an ordinary answer was declined: {decoded}"
+                continue
+            accepted += 1
+            mutated_accepted += mutated
+            from_id, msg_id, tag, start, set_at = got
+            if decoded is None:  # then the Message itself is what protobuf refuses
+                with pytest.raises(DecodeError):
+                    msg_pb.Msg.FromString(data[start:])
+                if set_at:
+                    with pytest.raises(DecodeError):
+                        msg_pb.SetResp.FromString(data[set_at:])
+                continue
+            assert decoded.msg is not None
+            assert (decoded.to_id, decoded.from_id, decoded.msg_id) == (to_id, from_id, msg_id)
+            assert decoded.body == {records.RESPONSE_TAG: "response", records.ERROR_TAG: "error"}[tag]
+            assert msg_pb.Msg.FromString(data[start:]) == decoded.msg
+            which = decoded.msg.body.response.WhichOneof("resp_type") if decoded.body == "response" else None
+            if set_at:
+                assert which == "set_resp"
+                assert msg_pb.SetResp.FromString(data[set_at:]) == decoded.msg.body.response.set_resp
+    assert accepted > 300 and declined > 300 and mutated_accepted > 50  # every branch was exercised
