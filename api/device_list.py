@@ -31,6 +31,7 @@ from sqlalchemy import ColumnElement, Select, and_, exists, func, literal_column
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from core.kernel.errors import Invalid
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import TERMINAL_STATES, utcnow
 from core.store.repo import contains_pattern
 from core.store.schema import (
@@ -311,11 +312,11 @@ def _busy(s: Session, ids: list[str]) -> set[str]:
 
 
 # ---------------------------------------------------------------------------- badges
-def badges(s: Session, rows: list[DeviceRow], now: datetime) -> dict[str, list[dict[str, Any]]]:
+def badges(s: Session, rows: list[DeviceRow], now: datetime) -> dict[str, list[JsonObject]]:
     """Per device on the page: its open remediation cases, an upstream most of whose other devices
     are in trouble (the planner's own outage rule, ``core.topology``), and how long it has been
     silent. Each badge is a word and a count, never a colour alone."""
-    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    out: dict[str, list[JsonObject]] = defaultdict(list)
     if not rows:
         return out
     ids = [r.id for r in rows]

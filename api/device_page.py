@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Device
 from core.kernel.secrets import mask_value
 from core.store.schema import ProposalDeviceRow, ProposalRow
@@ -81,7 +82,7 @@ def tree_level(device: Device, prefix: str, rows: Iterable[Mapping[str, Any]], *
     return out + sorted(params, key=lambda p: order(p["path"]))
 
 
-def snapshot_rows(snapshot: Mapping[str, Any]) -> list[dict[str, Any]]:
+def snapshot_rows(snapshot: Mapping[str, Any]) -> list[JsonObject]:
     rows = []
     for path, v in snapshot.items():
         value = v.get("value") if isinstance(v, dict) else v

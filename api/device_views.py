@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any
@@ -20,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from core.history import metric_name
+from core.kernel.jsontypes import Json, JsonObject
 from core.kernel.models import TERMINAL_STATES, Device, utcnow
 from core.kernel.secrets import mask_value
 from core.store.schema import (
@@ -68,7 +70,7 @@ def compat_status(device: Device) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- state
-def live_proposals(s: Session, device_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+def live_proposals(s: Session, device_ids: list[str]) -> dict[str, list[JsonObject]]:
     """Non-terminal proposals per device (what makes a device 'busy')."""
     if not device_ids:
         return {}
@@ -76,7 +78,7 @@ def live_proposals(s: Session, device_ids: list[str]) -> dict[str, list[dict[str
     rows = s.execute(select(ProposalDeviceRow.device_id, ProposalRow.id, ProposalRow.state, ProposalRow.intent)
                      .join(ProposalRow, ProposalRow.id == ProposalDeviceRow.proposal_id)
                      .where(ProposalDeviceRow.device_id.in_(device_ids), ProposalRow.state.not_in(terminal)))
-    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    out: dict[str, list[JsonObject]] = defaultdict(list)
     for dev, pid, state, intent in rows:
         out[dev].append({"id": pid, "state": state, "intent": intent})
     return out
@@ -89,7 +91,7 @@ def busy_device_ids(s: Session) -> set[str]:
                          .where(ProposalRow.state.not_in(terminal))))
 
 
-def lock_of(s: Session, device_id: str) -> dict[str, Any] | None:
+def lock_of(s: Session, device_id: str) -> JsonObject | None:
     row = s.get(DeviceLockRow, device_id)
     if row is None:
         return None
@@ -106,7 +108,7 @@ def facets(s: Session) -> dict[str, dict[str, int]]:
 
 
 # ---------------------------------------------------------------------------- parameters
-def masked_params(params: dict[str, Any]) -> list[dict[str, Any]]:
+def masked_params(params: Mapping[str, Json]) -> list[JsonObject]:
     out = []
     for path in sorted(params):
         v = params[path]
@@ -161,14 +163,14 @@ def history(s: Session, device_id: str, hours: int, metrics: list[str] | None,
 
 
 # ---------------------------------------------------------------------------- topology
-def _node(row: TopologyNodeRow) -> dict[str, Any]:
+def _node(row: TopologyNodeRow) -> JsonObject:
     return {"id": row.id, "kind": row.kind, "label": row.label, "parent_id": row.parent_id, "attrs": row.attrs or {}}
 
 
-def topology(s: Session, device: Device, sibling_limit: int = 200) -> dict[str, Any]:
+def topology(s: Session, device: Device, sibling_limit: int = 200) -> JsonObject:
     """Upstream chain (device → PON port/CMTS → OLT …), siblings on the same upstream with
     their recent trouble, the building, and Wi-Fi neighbours heard by this device."""
-    chain: list[dict[str, Any]] = []
+    chain: list[JsonObject] = []
     seen: set[str] = set()
     node_id = device.upstream_id
     while node_id and node_id not in seen and len(chain) < 10:
@@ -180,7 +182,7 @@ def topology(s: Session, device: Device, sibling_limit: int = 200) -> dict[str, 
         node_id = row.parent_id
     building_id = next((t.split(":", 1)[1] for t in device.tags if t.startswith("building:")), None)
     building = s.get(TopologyNodeRow, building_id) if building_id else None
-    siblings: list[dict[str, Any]] = []
+    siblings: list[JsonObject] = []
     if device.upstream_id:
         rows = s.scalars(select(DeviceRow).where(DeviceRow.upstream_id == device.upstream_id, DeviceRow.id != device.id)
                          .order_by(DeviceRow.id).limit(sibling_limit)).all()
@@ -207,7 +209,7 @@ def topology(s: Session, device: Device, sibling_limit: int = 200) -> dict[str, 
             **_graph_facts(s, device.id)}
 
 
-def _graph_facts(s: Session, device_id: str) -> dict[str, Any]:
+def _graph_facts(s: Session, device_id: str) -> JsonObject:
     """The planner's own view of the neighbourhood (``core.topology``): upstream health with the
     suspected-outage verdict, and per-band channel occupancy. Optional: the page still shows the
     raw neighbourhood if that module is unavailable or fails."""

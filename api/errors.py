@@ -15,6 +15,7 @@ closes the connection — a keep-alive client's next request on it got no answer
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -33,6 +34,7 @@ from core.kernel.errors import (
     database_unavailable_cause,
     storage_full_cause,
 )
+from core.kernel.jsontypes import Json, JsonObject
 
 log = logging.getLogger("gateward.api")
 
@@ -72,22 +74,22 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def errors_for(*codes: int) -> dict[int | str, dict[str, Any]]:
+def errors_for(*codes: int) -> dict[int | str, JsonObject]:
     """The documented error answers for a route (OpenAPI ``responses``)."""
     return {c: ERROR_RESPONSES[c] for c in codes}
 
 
-def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
+def error_body(code: str, detail: str, **extra: Any) -> JsonObject:
     return {"error": code, "detail": detail, **extra}
 
 
-def domain_error_body(exc: GatewardError) -> dict[str, Any]:
+def domain_error_body(exc: GatewardError) -> JsonObject:
     """The body of a domain error's answer (the handler's, and the one an idempotency key keeps)."""
     return error_body(exc.code, exc.message, **_jsonable_extra(exc.extra))
 
 
-def _jsonable_extra(extra: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _jsonable_extra(extra: Mapping[str, Json]) -> JsonObject:
+    out: JsonObject = {}
     for k, v in extra.items():
         if isinstance(v, (str, int, float, bool, type(None))):
             out[k] = v

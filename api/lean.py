@@ -21,6 +21,8 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
+from core.kernel.jsontypes import JsonObject
+
 LeanHandler = Callable[[Request], Awaitable[Response]]
 F = TypeVar("F", bound=Callable[..., Any])
 M = TypeVar("M", bound=BaseModel)
@@ -51,7 +53,7 @@ def parse_query(model: type[M], request: Request, lists: frozenset[str] = frozen
     FastAPI reads them: the last value of a repeated scalar, every value of a list field (``lists``),
     absent fields at their defaults; a violation is the same 422 (``loc`` starts with ``query``)."""
     qp = request.query_params
-    values: dict[str, Any] = {}
+    values: JsonObject = {}
     for name in model.model_fields:
         if name in lists:
             many = qp.getlist(name)

@@ -23,6 +23,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, Field
 
 from api.errors import ErrorOut
+from core.kernel.jsontypes import JsonObject
 
 ERROR_REF = "#/components/schemas/ErrorOut"
 VALIDATION_REF = "#/components/schemas/ValidationErrorOut"
@@ -47,7 +48,7 @@ class ValidationErrorOut(ErrorOut):
         default=None, description="each schema violation (first 20), or the domain's list of problems")
 
 
-def _json(ref: str) -> dict[str, Any]:
+def _json(ref: str) -> JsonObject:
     return {"application/json": {"schema": {"$ref": ref}}}
 
 

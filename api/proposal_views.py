@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Integer, String, Table, bindparam, func, sele
 from sqlalchemy.orm import Session
 
 from api.scrub import scrub
+from core.kernel.jsontypes import Json, JsonObject
 from core.kernel.models import Approval, Execution, Proposal
 from core.kernel.secrets import MASK, mask_changes, mask_params
 from core.readmodels.proposal import (
@@ -91,7 +92,7 @@ def _page_statement(kind: str, states: bool, author: bool, device: bool) -> Any:
     return stmt
 
 
-def _summary_renderer() -> Callable[[Sequence[Any]], dict[str, Any]]:
+def _summary_renderer() -> Callable[[Sequence[Any]], JsonObject]:
     """:func:`_summary`, reading each summary column at its index in the derived column order (the
     indices are closure cells: as cheap as the literal indices a hand-kept order allowed)."""
     (i_id, i_author, i_intent, i_state, i_risk, i_hash, i_targets, i_changes, i_operations, i_source, i_error,
@@ -213,7 +214,7 @@ def blast_radius(s: Session | Connection, targets: list[str]) -> dict[str, Any]:
     return _blast(len(targets), _prepared("devices").all(s, {"ids": targets}) if targets else ())
 
 
-def _blast(targets: int, rows: Iterable[Sequence[Any]]) -> dict[str, Any]:
+def _blast(targets: int, rows: Iterable[Sequence[Any]]) -> JsonObject:
     """:func:`blast_radius` of ``targets`` targets from their (model, firmware, region, subscriber)."""
     models: Counter[str] = Counter()
     firmwares: Counter[str] = Counter()
@@ -300,7 +301,7 @@ def _log(s: Session | Connection, pid: str) -> list[dict[str, Any]]:
 
 
 def _log_entry(seq: int, ts: datetime, actor: str, action: str, device_id: str | None,
-               data: dict[str, Any]) -> dict[str, Any]:
+               data: Mapping[str, Json]) -> JsonObject:
     return {"seq": seq, "ts": ts.isoformat(), "actor": actor, "action": action, "device_id": device_id, "data": data}
 
 
@@ -368,7 +369,7 @@ def submitted_detail(sub: Submitted, read: Callable[[], AbstractContextManager[C
 
 def _compose(p: Proposal, preview: dict[str, Any] | None, rec: DecisionDetailView | None,
              latest: DecisionDetailView | None, approvals: list[dict[str, Any]], executions: list[dict[str, Any]],
-             backup: list[dict[str, Any]], blast: dict[str, Any], log: list[dict[str, Any]]) -> dict[str, Any]:
+             backup: list[dict[str, Any]], blast: Mapping[str, Json], log: list[dict[str, Any]]) -> JsonObject:
     """The detail from its parts (``rec``: the real decision shown; ``latest``: the newest record,
     a dry run perhaps, which the explanation speaks of), masked and scrubbed."""
     from policies.explain import explain

@@ -14,8 +14,10 @@ dictionary lookup away from the passphrase. So every response that carries store
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from core.kernel.jsontypes import Json, JsonObject
 from core.kernel.secrets import MASK, is_secret_path
 
 _HASH_KEYS = frozenset({"sha256_lower", "sha256", "hash_lower"})
@@ -34,7 +36,7 @@ def _mask_inner(v: Any) -> Any:
 
 def _scrub(obj: Any, key: str = "") -> Any:
     if isinstance(obj, dict):
-        out: dict[str, Any] = {}
+        out: JsonObject = {}
         for k, v in obj.items():
             if key == "secret_facts" and k in _HASH_KEYS:
                 out[k] = MASK
@@ -58,5 +60,5 @@ def scrub(doc: Any) -> Any:
     return _scrub(doc)
 
 
-def scrub_policy_input(doc: dict[str, Any]) -> dict[str, Any]:
+def scrub_policy_input(doc: Mapping[str, Json]) -> JsonObject:
     return dict(_scrub(doc))

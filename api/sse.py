@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ import orjson
 from starlette.responses import StreamingResponse
 
 from api.scrub import scrub
+from core.kernel.jsontypes import Json
 
 _END = object()
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -61,8 +62,8 @@ def _start_worker(make_iter: Callable[[], Iterable[Any]], loop: asyncio.Abstract
 
 
 async def stream_events(make_iter: Callable[[], Iterable[Any]],
-                        to_json: Callable[[Any], dict[str, Any]],
-                        on_error: Callable[[BaseException], dict[str, Any]]) -> StreamingResponse:
+                        to_json: Callable[[Any], Mapping[str, Json]],
+                        on_error: Callable[[BaseException], Mapping[str, Json]]) -> StreamingResponse:
     """Run ``make_iter`` on a worker thread and stream each item as an SSE frame named by its
     ``kind``. Raises the first item's exception (before any byte is sent) if the turn fails
     straight away; later failures become an ``error`` frame. The stream ends with ``end``."""

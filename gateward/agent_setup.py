@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Device
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ class Setup:
     reached: bool
     detail: str = ""
     topic: str = ""
-    discovered: dict[str, Any] | None = None
+    discovered: JsonObject | None = None
     created: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     instances: list[str] = field(default_factory=list)

@@ -16,11 +16,13 @@ Every failure becomes :class:`RemoteError`, one line naming the problem and what
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+from core.kernel.jsontypes import Json, JsonObject
 
 SERVER_ENV = "GATEWARD_SERVER_URL"
 TOKEN_ENV = "GATEWARD_TOKEN"  # a secret setting (core/kernel/secret_env.py): GATEWARD_TOKEN_FILE works too
@@ -84,7 +86,7 @@ def refusal(r: httpx.Response, base: str) -> RemoteError:
     return RemoteError(f"the server refused the request ({s} {code}): {detail}")
 
 
-def awaiting_from(events: list[RemoteEvent]) -> dict[str, Any] | None:
+def awaiting_from(events: list[RemoteEvent]) -> JsonObject | None:
     """What the thread waits for after these events, as ``ChatService.awaiting`` says it in-process
     (``{"kind": "confirm"|"approval", "proposal_id": …}``), read from the turn's last event about a
     proposal: a proposal approved (or a question about it) waits for the agent's confirm, one
@@ -138,7 +140,7 @@ class RemoteChat:
             raise refusal(r, self.base)
         return r
 
-    def me(self) -> dict[str, Any]:
+    def me(self) -> JsonObject:
         """Who the token belongs to (``GET /api/me``)."""
         return dict(self._call("GET", "/api/me").json())
 
@@ -155,10 +157,10 @@ class RemoteChat:
     def resume(self, thread_id: str) -> Iterator[RemoteEvent]:
         return self._stream(thread_id, f"/api/chat/threads/{thread_id}/resume", None)
 
-    def awaiting(self, thread_id: str) -> dict[str, Any] | None:
+    def awaiting(self, thread_id: str) -> JsonObject | None:
         return awaiting_from(self._last.get(thread_id, []))
 
-    def _stream(self, thread_id: str, path: str, body: dict[str, Any] | None) -> Iterator[RemoteEvent]:
+    def _stream(self, thread_id: str, path: str, body: Mapping[str, Json] | None) -> Iterator[RemoteEvent]:
         """The turn's events as the server streams them (SSE: ``event:``/``data:`` frames, ending with
         ``end``). A turn that failed on the server (an ``error`` frame with a top-level ``error``
         code, ``api/routers/chat.py`` ``_on_error``) raises, as the in-process turn does."""

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from core.kernel.errors import GatewardError
+from core.kernel.jsontypes import JsonObject
 from gateward.cli_actor import As
 from gateward.cli_fast import PluginTyper
 
@@ -1046,7 +1047,7 @@ def fault_inject(device_id: str, kind: str, path: str | None = None, code: int |
     slow, not_sticky, fail_after_n_sets."""
     from gateward.seed import twin_for
 
-    params: dict[str, Any] = {k: v for k, v in {"path": path, "code": code, "seconds": seconds, "n": n}.items()
+    params: JsonObject = {k: v for k, v in {"path": path, "code": code, "seconds": seconds, "n": n}.items()
                               if v is not None}
     from executors.errors import UnknownDevice
 

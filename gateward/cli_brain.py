@@ -11,11 +11,13 @@ imports executor modules. Imports are lazy: every ``gateward`` command loads thi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from core.kernel.jsontypes import Json, JsonObject
 from gateward.cli_actor import ENV
 
 KIND_STYLE = {"tool": "dim", "step": "dim", "proposal": "bold cyan", "answer": "green", "question": "yellow",
@@ -55,7 +57,7 @@ class SimWorld:
                                                  generate_fleet(homes, seed, telemetry=False).conditions.items()}
         self.twin = twin_for(self.runtime)
 
-    def snapshot(self, device_id: str) -> dict[str, Any]:
+    def snapshot(self, device_id: str) -> JsonObject:
         import copy
 
         st = self.twin.state(device_id)
@@ -77,7 +79,7 @@ class SimWorld:
 
         self.twin.transact(device_id, fn)
 
-    def inject(self, device_id: str, fault: str, params: dict[str, Any]) -> None:
+    def inject(self, device_id: str, fault: str, params: Mapping[str, Json]) -> None:
         self.twin.inject(device_id, fault, **params)
 
     def set_params(self, device_id: str, values: dict[str, Any]) -> None:
@@ -145,7 +147,7 @@ class SimWorld:
                 s.execute(delete(ProposalDeviceRow).where(ProposalDeviceRow.proposal_id == p.id))
         return undo
 
-    def add_campaign(self, device_id: str, spec: Any, changes: dict[str, Any]) -> Any:
+    def add_campaign(self, device_id: str, spec: Any, changes: Mapping[str, Json]) -> Any:
         """A live (created, not started) campaign whose selection is exactly this device, made by
         the campaign service itself: validated, previewed and decided by policy."""
         import contextlib
@@ -234,7 +236,7 @@ class SimWorld:
                 s.execute(update(DeviceRow).where(DeviceRow.id == device_id).values(root=before))
         return undo
 
-    def host_values(self, device_id: str, hosts: list[Any], radios: list[Any]) -> dict[str, Any]:
+    def host_values(self, device_id: str, hosts: list[Any], radios: list[Any]) -> JsonObject:
         """TR-181 values that list ``hosts`` after the device's own: ``Device.Hosts.Host.{i}``
         with ``Layer1Interface`` the primary SSID of the host's band, and the access points'
         associated-device counts raised to match."""
@@ -260,7 +262,7 @@ class SimWorld:
                 name = str((wifi.get(f"Device.WiFi.SSID.{parts[3]}.SSID") or pv).value)
                 if band and band not in ssid_of and "guest" not in name.lower():
                     ssid_of[band] = int(parts[3])
-        values: dict[str, Any] = {}
+        values: JsonObject = {}
         assoc: dict[int, int] = {}
         for k, h in enumerate(hosts, start=n + 1):
             hp = f"Device.Hosts.Host.{k}."

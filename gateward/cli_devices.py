@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from core.kernel.jsontypes import JsonObject
 from gateward.cli_actor import As
 
 devices_app = typer.Typer(no_args_is_help=False, invoke_without_command=True,
@@ -108,7 +109,7 @@ def add(adapter: Annotated[str, typer.Option(help="sim | usp | genieacs")],
         problem = topic_problem(agent_topic)
         if problem:
             cli.fail(f"--agent-topic {agent_topic!r} is not a topic: {problem}")
-    fields: dict[str, Any] = {
+    fields: JsonObject = {
         "id": device_id, "endpoint_id": endpoint_id, "adapter": adapter, "root": root, "vendor": vendor,
         "model": model, "firmware": firmware, "product_class": product_class, "oui": oui, "serial": serial,
         "protocol": protocol, "region": region, "subscriber": subscriber, "service": service, "tags": tag,

@@ -18,6 +18,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from core.kernel.jsontypes import JsonObject
+
 console = Console()
 err = Console(stderr=True)
 
@@ -120,7 +122,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Tasks (or faults) queued in GenieACS, for one device or all."""
         ex = _executor(url)
-        query: dict[str, Any] = {}
+        query: JsonObject = {}
         if device_id:
             gid = _guard(lambda: ex.genieacs_id(_device(device_id)))
             query = {"device": gid} if not faults else {"_id": {"$regex": f"^{_regex_escape(gid)}:"}}

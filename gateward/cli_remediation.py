@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from core.kernel.jsontypes import JsonObject
 from gateward.cli_actor import As
 
 if TYPE_CHECKING:
@@ -42,13 +43,13 @@ def _svc() -> Remediation:
 
 
 def _list_cases(*, status: str | None, problem: str | None, device_id: str | None,
-                limit: int) -> tuple[list[dict[str, Any]], int]:
+                limit: int) -> tuple[list[JsonObject], int]:
     """``Remediation.list`` on the read runtime's store: a read needs neither the policy pack nor
     the lifecycle, the detectors or the playbooks the service loads — they were most of the 1.3–4.5 s
     ``remediation cases`` took. A process with the full runtime reads through its service."""
     cli = _cli()
     if cli._runtime is not None:
-        result: tuple[list[dict[str, Any]], int] = cli._runtime.remediation.list(
+        result: tuple[list[JsonObject], int] = cli._runtime.remediation.list(
             status=status, problem=problem, device_id=device_id, limit=limit)
         return result
     reader = cli.lean()
@@ -80,7 +81,7 @@ _CASE_TIMES = frozenset({"opened_at", "updated_at", "dispatched_at", "applied_at
 
 
 def _lite_cases(reader: Any, *, status: str | None, problem: str | None, device_id: str | None,
-                limit: int) -> tuple[list[dict[str, Any]], int]:
+                limit: int) -> tuple[list[JsonObject], int]:
     """``Remediation.list`` on the read runtime's DB-API connection (``core.store.lite``), each row
     as ``brain.remediation.cases.case_dict`` makes it (``tests/unit/test_cli_operator_words.py``
     holds the two equal): JSON and timestamps decoded as the ORM decodes them."""

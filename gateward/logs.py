@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from core.kernel.jsontypes import JsonObject
 from core.kernel.secret_env import SECRET_SETTINGS
 from core.redact import scrub_text
 
@@ -111,7 +112,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per record (``orjson``); every string redacted."""
 
     def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
+        out: JsonObject = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,

@@ -23,6 +23,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.kernel.config import Settings, get_settings
+from core.kernel.jsontypes import JsonObject
 from core.routing import ExecutorRouter
 from core.store import Store
 from executors.base import Executor
@@ -433,7 +434,7 @@ class PeriodicDetect:
 
     def __init__(self, runtime: Runtime, interval_s: float) -> None:
         self.runtime, self.interval_s = runtime, interval_s
-        self.last: dict[str, Any] | None = None
+        self.last: JsonObject | None = None
         self.runs = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -443,7 +444,7 @@ class PeriodicDetect:
         self._thread.start()
         return self
 
-    def run_once(self) -> dict[str, Any]:
+    def run_once(self) -> JsonObject:
         self.last = self.runtime.remediation.detect()
         self.runs += 1
         return self.last

@@ -39,6 +39,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth.refusals import AuthRefused
 from api.auth.settings import OidcSettings
+from core.kernel.jsontypes import Json, JsonObject
 from core.kernel.models import utcnow
 from core.store import Store
 from core.store.schema import AuthLoginRow
@@ -86,9 +87,9 @@ class OidcFlow:
         self.store = store
         self.oidc = oidc
         self.redirect_uri = redirect_uri
-        self._metadata: dict[str, Any] | None = None
+        self._metadata: JsonObject | None = None
         self._metadata_at = 0.0
-        self._jwks: dict[str, Any] | None = None
+        self._jwks: JsonObject | None = None
         self._lock = asyncio.Lock()
 
     def _client(self, **kw: Any) -> AsyncOAuth2Client:
@@ -96,7 +97,7 @@ class OidcFlow:
                                  scope=self.oidc.scopes, redirect_uri=self.redirect_uri,
                                  code_challenge_method="S256", timeout=self.oidc.timeout_s, **kw)
 
-    async def _get_json(self, url: str, what: str, **kw: Any) -> dict[str, Any]:
+    async def _get_json(self, url: str, what: str, **kw: Any) -> JsonObject:
         try:
             async with httpx.AsyncClient(timeout=self.oidc.timeout_s) as c:
                 resp = await c.get(url, **kw)
@@ -178,7 +179,7 @@ class OidcFlow:
         return out
 
     # ------------------------------------------------------------------ callback
-    async def finish(self, params: Mapping[str, str], binding: str | None) -> dict[str, Any]:
+    async def finish(self, params: Mapping[str, str], binding: str | None) -> JsonObject:
         """The verified claims for the callback's query ``params``; :class:`AuthRefused` otherwise."""
         if params.get("error"):
             desc = str(params.get("error_description") or "")[:200]
@@ -205,11 +206,11 @@ class OidcFlow:
             claims = await self._with_userinfo(meta, token, claims)
         return claims
 
-    async def _exchange(self, meta: dict[str, Any], code: str, verifier: str) -> dict[str, Any]:
+    async def _exchange(self, meta: Mapping[str, Json], code: str, verifier: str) -> JsonObject:
         url = str(meta["token_endpoint"])
         try:
             async with self._client() as client:
-                token: dict[str, Any] = await client.fetch_token(
+                token: JsonObject = await client.fetch_token(
                     url, grant_type="authorization_code", code=code, code_verifier=verifier)
         except OAuthError as exc:
             error = str(exc.error or "")
@@ -251,8 +252,8 @@ class OidcFlow:
                               401, error=type(exc).__name__) from exc
         return dict(claims)
 
-    async def _with_userinfo(self, meta: dict[str, Any], token: dict[str, Any],
-                             claims: dict[str, Any]) -> dict[str, Any]:
+    async def _with_userinfo(self, meta: Mapping[str, Json], token: Mapping[str, Json],
+                             claims: dict[str, Any]) -> JsonObject:
         url = meta.get("userinfo_endpoint")
         access = token.get("access_token")
         if not url or not access:

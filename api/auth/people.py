@@ -16,7 +16,7 @@ subject — or a local account of that name — is refused rather than merged in
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Mapping
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -25,6 +25,7 @@ from api.auth.refusals import AUTH_ACTOR, AuthRefused
 from api.auth.sessions import revoke_sessions
 from api.auth.settings import OidcSettings
 from core import audit
+from core.kernel.jsontypes import Json
 from core.kernel.models import Actor, ActorKind, utcnow
 from core.store import Store
 from core.store.schema import UserIdentityRow, UserRow
@@ -33,7 +34,7 @@ from core.users import TOKEN_CACHE, same_name
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
 
 
-def groups_of(claims: dict[str, Any], claim: str) -> list[str]:
+def groups_of(claims: Mapping[str, Json], claim: str) -> list[str]:
     """The groups claim as a list of strings (a single string counts as one group)."""
     raw = claims.get(claim)
     if isinstance(raw, str):
@@ -52,7 +53,7 @@ def roles_for(groups: list[str], role_map: dict[str, tuple[str, ...]]) -> tuple[
     return tuple(roles)
 
 
-def sign_in_person(store: Store, oidc: OidcSettings, claims: dict[str, Any]) -> Actor:
+def sign_in_person(store: Store, oidc: OidcSettings, claims: Mapping[str, Json]) -> Actor:
     """The Gateward person for verified ID token (and userinfo) ``claims``, created or updated."""
     subject = str(claims.get("sub") or "")
     groups = groups_of(claims, oidc.groups_claim)

@@ -13,6 +13,7 @@ from typing import Any
 
 from core import audit
 from core.kernel.errors import GatewardError
+from core.kernel.jsontypes import JsonObject
 from core.store import Store
 
 AUTH_ACTOR = "system:auth"
@@ -33,6 +34,6 @@ class AuthRefused(GatewardError):
 
 def record_refusal(store: Store, exc: AuthRefused, *, method: str, who: str | None = None) -> None:
     """The ``auth.refused`` audit line for ``exc`` (in its own transaction)."""
-    data: dict[str, Any] = {"method": method, "reason": exc.reason, "detail": exc.message[:300], **exc.audit_extra}
+    data: JsonObject = {"method": method, "reason": exc.reason, "detail": exc.message[:300], **exc.audit_extra}
     with store.write() as s:
         audit.append(s, actor=(who or AUTH_ACTOR)[:64], action="auth.refused", data=data)

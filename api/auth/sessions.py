@@ -23,15 +23,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import delete, or_, select, update
 
 from core import audit
 from core.kernel.errors import GatewardError
 from core.kernel.ids import new_id
+from core.kernel.jsontypes import Json, JsonObject
 from core.kernel.models import Actor, ActorKind, utcnow
 from core.store import Store
 from core.store.schema import AuthSessionRow, UserRow
@@ -70,7 +71,7 @@ class SessionInfo:
     ended_at: datetime | None
     end_reason: str | None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         return {"id": self.id, "user": self.user_id, "method": self.method,
                 "created_at": self.created_at.isoformat(), "last_seen_at": self.last_seen_at.isoformat(),
                 "expires_at": self.expires_at.isoformat(),
@@ -87,7 +88,8 @@ def _info(row: AuthSessionRow) -> SessionInfo:
 
 
 def create_session(store: Store, actor: Actor, method: str, limits: SessionLimits,
-                   audit_data: dict[str, Any] | None = None, now: datetime | None = None) -> tuple[str, SessionInfo]:
+                   audit_data: Mapping[str, Json] | None = None,
+                   now: datetime | None = None) -> tuple[str, SessionInfo]:
     """A new session for ``actor`` and its ``auth.signed_in`` audit line, in one transaction.
     Returns the cookie token (shown to the browser once, stored hashed) and the session."""
     now = now or utcnow()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -27,6 +27,7 @@ from api.scrub import scrub
 from core import audit
 from core.audit import to_model, verify_chain
 from core.kernel.errors import Invalid
+from core.kernel.jsontypes import Json, JsonObject
 from core.kernel.models import utcnow
 from core.store.schema import AuditEventRow
 
@@ -112,7 +113,7 @@ CSV_COLUMNS = ("seq", "ts", "actor", "action", "proposal_id", "device_id", "subs
                "prev_hash", "hash")
 
 
-def _events(rt: AppRuntime, f: AuditQuery) -> Iterator[dict[str, Any]]:
+def _events(rt: AppRuntime, f: AuditQuery) -> Iterator[JsonObject]:
     """Every matching event, oldest first, a page of ``EXPORT_PAGE`` per read transaction."""
     after = 0
     while True:
@@ -126,7 +127,7 @@ def _events(rt: AppRuntime, f: AuditQuery) -> Iterator[dict[str, Any]]:
         after = rows[-1].seq
 
 
-def _csv(events: Iterator[dict[str, Any]]) -> Iterator[str]:
+def _csv(events: Iterator[Mapping[str, Json]]) -> Iterator[str]:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(CSV_COLUMNS)
@@ -139,7 +140,7 @@ def _csv(events: Iterator[dict[str, Any]]) -> Iterator[str]:
     yield buf.getvalue()
 
 
-def _json(events: Iterator[dict[str, Any]]) -> Iterator[str]:
+def _json(events: Iterator[Mapping[str, Json]]) -> Iterator[str]:
     yield "["
     for i, e in enumerate(events):
         yield ("," if i else "") + "\n" + json.dumps(e, sort_keys=True)

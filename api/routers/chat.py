@@ -17,7 +17,8 @@ again on every read cost a redaction per event per read.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
@@ -29,6 +30,7 @@ from api.schemas import MessageIn, ThreadHistory, ThreadIn, ThreadList, ThreadOu
 from api.scrub import scrub
 from api.sse import stream_events
 from core.kernel.errors import Forbidden, GatewardError, NotFound
+from core.kernel.jsontypes import Json, JsonObject
 from core.kernel.models import Actor
 from core.store import repo
 
@@ -40,7 +42,7 @@ router = APIRouter(prefix="/api/chat", tags=["chat"], responses=errors_for(401))
 
 ThreadId = Annotated[str, Path(min_length=1, max_length=64)]
 READ_ALL_ROLES = ("approver", "senior_approver", "auditor", "admin")
-SSE_DOC: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+SSE_DOC: dict[int | str, JsonObject] = {200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
                  "description": "server-sent events: one `event: <kind>` frame per ChatEvent "
                                 "(step, tool, proposal, answer, question, escalation, outcome, notice, "
                                 "error), `data` is the event as JSON; the stream ends with `event: end`"}}
@@ -51,7 +53,7 @@ def _scrub_chat_text(text: str) -> str:
     return scrub_text(text)
 
 
-def _scrub_event(doc: dict[str, Any]) -> dict[str, Any]:
+def _scrub_event(doc: Mapping[str, Json]) -> JsonObject:
     from brain.redact import scrub_data
 
     out = dict(scrub(doc))
@@ -60,7 +62,7 @@ def _scrub_event(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _stored_event(doc: dict[str, Any]) -> dict[str, Any]:
+def _stored_event(doc: Mapping[str, Json]) -> JsonObject:
     """A stored event on the way out: its chat text was scrubbed when it was written."""
     return dict(scrub(doc))
 
@@ -92,15 +94,15 @@ def _owned(svc: ChatService, thread_id: str, actor: Actor) -> ThreadSummary:
     return t
 
 
-def _event_json(ev: ChatEvent) -> dict[str, Any]:
+def _event_json(ev: ChatEvent) -> JsonObject:
     return dict(ev.model_dump(mode="json"))
 
 
-def _scrubbed_event_json(ev: ChatEvent) -> dict[str, Any]:
+def _scrubbed_event_json(ev: ChatEvent) -> JsonObject:
     return _scrub_event(_event_json(ev))
 
 
-def _on_error(exc: BaseException) -> dict[str, Any]:
+def _on_error(exc: BaseException) -> JsonObject:
     if isinstance(exc, GatewardError):
         return {"kind": "error", "error": exc.code, "text": exc.message}
     log.error("chat turn failed", exc_info=exc)

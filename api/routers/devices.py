@@ -7,6 +7,7 @@ action here, IPPing, goes through ``Lifecycle.diagnose`` which checks the role a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -23,6 +24,7 @@ from api.path_ids import DeviceId
 from api.schemas import DeviceItem, DeviceList, Facets, IPPingIn
 from core.device_overview import OVERVIEW_OBJECTS, read_overview
 from core.kernel.errors import Invalid
+from core.kernel.jsontypes import Json, JsonObject
 from core.kernel.models import Device
 from core.store import repo
 from executors.base import ExecutorError
@@ -34,14 +36,14 @@ PRESENCE_SCAN_LIMIT = 2000
 LIVE_PREFIXES = OVERVIEW_OBJECTS  # each optional: a device without Wi-Fi still shows the rest
 
 
-def _presence(rt: AppRuntime, d: Device) -> dict[str, Any]:
+def _presence(rt: AppRuntime, d: Device) -> JsonObject:
     try:
         return dict(rt.router.reader(d).presence(d).model_dump(mode="json"))
     except (ExecutorError, LookupError) as exc:
         return {"device_id": d.id, "online": False, "reachable": False, "detail": f"presence unknown: {exc}"}
 
 
-def _last_heard(device: dict[str, Any], presence: dict[str, Any]) -> dict[str, Any]:
+def _last_heard(device: dict[str, Any], presence: Mapping[str, Json]) -> dict[str, Any]:
     """``device`` with ``last_seen`` the newest contact either record knows: the stored one (an
     inform, a USP notification, an ACS sync) or the one the live presence answer just gave. A page
     never says "online" beside a "last seen" older than what said so."""
@@ -55,7 +57,7 @@ def _last_heard(device: dict[str, Any], presence: dict[str, Any]) -> dict[str, A
     return device
 
 
-def _matches(state: str, presence: dict[str, Any] | None, busy: bool) -> bool:
+def _matches(state: str, presence: Mapping[str, Json] | None, busy: bool) -> bool:
     if state == "busy":
         return busy
     if state == "idle":
@@ -199,7 +201,7 @@ def get_device(device_id: DeviceId, rt: RuntimeDep, _: ActorDep,
         live_props = views.live_proposals(s, [device_id]).get(device_id, [])
         lock = views.lock_of(s, device_id)
     presence = _presence(rt, d)
-    out: dict[str, Any] = {
+    out: JsonObject = {
         "device": _last_heard(d.model_dump(mode="json"), presence),
         "presence": presence,
         "compat": views.compat_status(d),

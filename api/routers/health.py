@@ -27,6 +27,7 @@ from api.deps import ActorDep, AppRuntime, RuntimeDep
 from api.errors import RETRY_AFTER_S, errors_for
 from api.schemas import Health, Me
 from core import rbac
+from core.kernel.jsontypes import JsonObject
 
 router = APIRouter(prefix="/api", tags=["health"])
 probes = APIRouter(tags=["health"])
@@ -115,7 +116,7 @@ def _check_broker(rt: AppRuntime) -> tuple[bool, str] | None:
 @probes.get("/readyz", response_model=None, responses={503: {"description": "a check failed"}})
 def readyz(rt: RuntimeDep) -> Any:
     """200 when every check passes, else 503; each check with its detail."""
-    checks: dict[str, dict[str, Any]] = {}
+    checks: dict[str, JsonObject] = {}
     for name, result in (("database", _check_database(rt)), ("policy", _check_policy(rt)),
                          ("broker", _check_broker(rt))):
         if result is not None:

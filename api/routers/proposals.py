@@ -36,6 +36,7 @@ from api.schemas import (
 from api.scrub import scrub_policy_input
 from core.idempotency import IdempotencyKeyInFlight
 from core.kernel.errors import Invalid, NotFound
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Actor, Change, Precondition, Proposal, ProposalDraft, ProposalState
 from core.kernel.secrets import mask_value
 from core.lifecycle import ApplyOutcome, OnRecord
@@ -67,7 +68,7 @@ def _answer(data: dict[str, Any], p: Proposal, outcome: ApplyOutcome | None = No
     return ProposalDetail(**data)
 
 
-def per_device_table(p: Proposal) -> list[dict[str, Any]]:
+def per_device_table(p: Proposal) -> list[JsonObject]:
     """A per-target proposal's values, one row per target with what that device gets (secrets
     masked): the table an approver reads when devices get different values (a joint channel plan)."""
     return [{"device_id": t, "changes": [{"path": c.path, "value": mask_value(c.path, c.value), "type": c.type,
