@@ -7,8 +7,9 @@ Fail closed is the contract, not a convention: ``decide`` never raises and never
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from collections.abc import Mapping
 
+from core.kernel.jsontypes import Json
 from core.kernel.models import Decision
 
 DECISION_QUERY = "data.gateward.decision"
@@ -25,7 +26,7 @@ class PolicyEngine(ABC):
         """sha256 over rules + data: what a stored decision was made under."""
 
     @abstractmethod
-    def decide(self, input_doc: dict[str, Any]) -> Decision:
+    def decide(self, input_doc: Mapping[str, Json]) -> Decision:
         """Return the decision; on error, timeout, undefined or malformed result, a deny
         (``Decision.fail_closed``) whose reason says which."""
 

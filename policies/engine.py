@@ -46,7 +46,7 @@ import orjson
 import regorus
 from regorus import regorus as regorus_native  # Program/Rvm: built in, not re-exported
 
-from core.kernel.jsontypes import Json, JsonObject
+from core.kernel.jsontypes import Json
 from core.kernel.models import ApprovalRequirement, Decision, PolicyItem
 from policies import items
 from policies.base import PolicyEngine
@@ -97,7 +97,7 @@ class MalformedDecision(ValueError):
     """The policy answered, but not with the decision shape; ``str()`` names the field."""
 
 
-def parse_decision(result: Any) -> DetailedDecision:
+def parse_decision(result: Json) -> DetailedDecision:
     """Validate a raw ``data.gateward.decision`` value strictly and build the Decision.
 
     The pack answers in items (``{code, message, params}``, policies/items.py); the message lists
@@ -116,7 +116,7 @@ def parse_decision(result: Any) -> DetailedDecision:
 _NOTHING_ATTACHED = ("deny", "approvals_required", "obligations", "warnings", "would_deny")
 
 
-def _plain_allow(result: Any) -> DetailedDecision | None:
+def _plain_allow(result: Json) -> DetailedDecision | None:
     """The usual answer, an allow with no item at all (a one-device change inside every limit),
     built directly: ~1 µs instead of the ~4 µs of the general parse. None for anything else
     (including a risk that is not a number within 0..1, NaN too), which the general parse takes."""
@@ -136,7 +136,7 @@ def _plain_allow(result: Any) -> DetailedDecision | None:
     return DetailedDecision(decision, [])
 
 
-def _parse_decision(result: Any) -> DetailedDecision:
+def _parse_decision(result: Json) -> DetailedDecision:
     """:func:`parse_decision` for any document: every field checked, items parsed and ordered."""
     if not isinstance(result, dict):
         raise MalformedDecision(f"expected an object, got {type(result).__name__}")
@@ -220,13 +220,13 @@ def _approvals(result: Mapping[str, Json]) -> list[ApprovalRequirement]:
     return [approval(role, found) for role, found in sorted(by_role.items())]
 
 
-def canonical(result: Any) -> Any:
+def canonical(result: Json) -> Json:
     """A raw decision with its set-valued lists in one order (the VM and the interpreter may
     enumerate a set differently; obligations keep theirs: plan order)."""
     if not isinstance(result, dict):
         return result
 
-    def dump(x: Any) -> str:
+    def dump(x: Json) -> str:
         return orjson.dumps(x, option=orjson.OPT_SORT_KEYS).decode()
 
     out = dict(result)
@@ -251,13 +251,13 @@ def _fail(reason: str, code: str) -> DetailedDecision:
     return DetailedDecision(Decision.fail_closed(reason, code), [])
 
 
-def _as_doc(input_doc: dict[str, Any] | PolicyInput) -> JsonObject:
+def _as_doc(input_doc: Mapping[str, Json] | PolicyInput) -> Mapping[str, Json]:
     return input_doc.to_doc() if isinstance(input_doc, PolicyInput) else input_doc
 
 
 def _checked(
-    input_doc: dict[str, Any] | PolicyInput,
-) -> tuple[JsonObject | None, DetailedDecision | None]:
+    input_doc: Mapping[str, Json] | PolicyInput,
+) -> tuple[Mapping[str, Json] | None, DetailedDecision | None]:
     """The plain document, or the fail-closed decision that says why it cannot be evaluated."""
     try:
         doc = _as_doc(input_doc)
@@ -383,7 +383,7 @@ class EmbeddedRegoEngine(PolicyEngine):
             self._local.vm = vm
         return vm
 
-    def _vm_decision(self, input_json: str) -> Any:
+    def _vm_decision(self, input_json: str) -> Json:
         """The decision on the VM (``vm_entry_point``) for a document that passed
         :func:`check_input`, or None when the VM cannot answer with an object (no VM, an input
         over VM_MAX_INPUT_BYTES, an error, the instruction budget spent, undefined): then the
@@ -400,7 +400,7 @@ class EmbeddedRegoEngine(PolicyEngine):
         except BaseException:  # the compiler/VM may panic (pyo3 PanicException); the interpreter is the reference
             return None
 
-    def _evaluate_decision(self, input_json: str) -> Any:
+    def _evaluate_decision(self, input_json: str) -> Json:
         """``data.gateward.decision`` for a JSON input: the VM's answer when it has one, otherwise
         the interpreter's, error or undefined included."""
         result = self._vm_decision(input_json)
@@ -428,7 +428,7 @@ class EmbeddedRegoEngine(PolicyEngine):
 
     # -- evaluation ------------------------------------------------------------------------
 
-    def evaluate(self, rule: str, input_json: str | None) -> Any:
+    def evaluate(self, rule: str, input_json: str | None) -> Json:
         """Evaluate one rule path (``data.a.b``) for a JSON input; raise ``_EvalFailure`` when
         it errors or is undefined. Used by ``decide`` and by the OPA-API server."""
         engine = self._engine()
@@ -442,21 +442,22 @@ class EmbeddedRegoEngine(PolicyEngine):
             raise _EvalFailure(f"policy error: {clean_error(exc)}") from exc
         if raw == _UNDEFINED:
             raise _EvalFailure(f"policy undefined: {rule} has no value", "policy.undefined")
-        return orjson.loads(raw)
+        value: Json = orjson.loads(raw)
+        return value
 
-    def query(self, query: str, input_json: str | None) -> list[Any]:
+    def query(self, query: str, input_json: str | None) -> list[Json]:
         """Evaluate a query and return its values (empty list = undefined). For the OPA-API
         server, which must answer undefined paths with ``{}`` rather than an error."""
         engine = self._engine()
         engine.set_input_json(input_json if input_json is not None else "null")
         out = orjson.loads(engine.eval_query_as_json(query))
-        values: list[Any] = []
+        values: list[Json] = []
         for row in out.get("result", []):
             for expr in row.get("expressions", []):
                 values.append(expr.get("value"))
         return values
 
-    def decide_detailed(self, input_doc: dict[str, Any] | PolicyInput) -> DetailedDecision:
+    def decide_detailed(self, input_doc: Mapping[str, Json] | PolicyInput) -> DetailedDecision:
         """The decision and the ``would_deny`` list of dryrun rule sets. Never raises."""
         start = time.perf_counter()
         doc, failed = _checked(input_doc)
@@ -497,7 +498,7 @@ class EmbeddedRegoEngine(PolicyEngine):
         except MalformedDecision as exc:
             return _fail(f"policy returned a malformed decision: {exc}", "policy.malformed")
 
-    def decide(self, input_doc: dict[str, Any]) -> Decision:
+    def decide(self, input_doc: Mapping[str, Json]) -> Decision:
         return self.decide_detailed(input_doc).decision
 
 
@@ -560,7 +561,7 @@ class OpaServerEngine(PolicyEngine):
     def policy_data(self) -> dict[str, Any]:
         return self._sources.data
 
-    def decide_detailed(self, input_doc: dict[str, Any] | PolicyInput) -> DetailedDecision:
+    def decide_detailed(self, input_doc: Mapping[str, Json] | PolicyInput) -> DetailedDecision:
         import requests
 
         start = time.perf_counter()
@@ -618,7 +619,7 @@ class OpaServerEngine(PolicyEngine):
         except MalformedDecision as exc:
             return _fail(f"policy returned a malformed decision: {exc}", "policy.malformed")
 
-    def decide(self, input_doc: dict[str, Any]) -> Decision:
+    def decide(self, input_doc: Mapping[str, Json]) -> Decision:
         return self.decide_detailed(input_doc).decision
 
     def healthy(self) -> bool:
