@@ -15,7 +15,7 @@ dictionary lookup away from the passphrase. So every response that carries store
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import overload
 
 from core.kernel.jsontypes import Json, JsonObject
 from core.kernel.secrets import MASK, is_secret_path
@@ -28,13 +28,13 @@ def _is_param_path(k: str) -> bool:
     return k.startswith("Device.") or k.startswith("InternetGatewayDevice.")
 
 
-def _mask_inner(v: Any) -> Any:
+def _mask_inner(v: Json) -> Json:
     if isinstance(v, dict):
         return {k: (MASK if k in _VALUE_KEYS and x not in (None, "") else _scrub(x, k)) for k, x in v.items()}
     return MASK if v not in (None, "") else v
 
 
-def _scrub(obj: Any, key: str = "") -> Any:
+def _scrub(obj: Json, key: str = "") -> Json:
     if isinstance(obj, dict):
         out: JsonObject = {}
         for k, v in obj.items():
@@ -55,10 +55,14 @@ def _scrub(obj: Any, key: str = "") -> Any:
     return obj
 
 
-def scrub(doc: Any) -> Any:
-    """A copy of ``doc`` with secret values and passphrase hashes masked."""
+@overload
+def scrub(doc: Mapping[str, Json]) -> JsonObject: ...
+@overload
+def scrub(doc: Json) -> Json: ...
+def scrub(doc: Json) -> Json:
+    """A copy of ``doc`` with secret values and passphrase hashes masked (an object stays an object)."""
     return _scrub(doc)
 
 
 def scrub_policy_input(doc: Mapping[str, Json]) -> JsonObject:
-    return dict(_scrub(doc))
+    return scrub(doc)

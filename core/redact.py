@@ -42,7 +42,8 @@ import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+
+from core.kernel.jsontypes import Json
 
 PLACEHOLDER_RE = re.compile(r"\[secret(?::\d+)?\]")
 _PLACEHOLDER_PART = re.compile(r"\[secret", re.IGNORECASE)  # also a placeholder cut by punctuation stripping
@@ -761,7 +762,7 @@ _FREE_TEXT_KEYS = frozenset({"text", "message", "title", "question", "answer", "
                              "summary", "note", "comment", "content"})
 
 
-def scrub_data(data: Any, key: str = "") -> Any:
+def scrub_data(data: Json, key: str = "") -> Json:
     """A copy of an event's ``data`` with free-text fields (``text``, ``message``, ``summary``…)
     scrubbed; structured values (paths, ids, numbers) are left alone."""
     if isinstance(data, dict):
