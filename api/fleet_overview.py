@@ -8,14 +8,17 @@ Now:
 * the inventory counts are ``GROUP BY`` queries (one row per region × model × firmware, not per
   device);
 * presence — which has no stored flag: the ACS, the USP controller or the twin says it now — is
-  asked of an even sample of the fleet (every n-th device by id, chosen by the database) at most
-  every ``GATEWARD_FLEET_PRESENCE_S`` seconds (30) per process, and the answer says when it was
-  asked. A request that finds the sample older than that is answered from it while one refresh
-  runs beside it; only the first request (or one after the fleet's size changed) waits for a sample.
+  asked of an even sample of the fleet (every n-th device by id, chosen by the database and read in
+  the same statement) at most every ``GATEWARD_FLEET_PRESENCE_S`` seconds (30) per process, each
+  adapter asked for its devices at once (``presence_many``), and the answer says when it was asked.
+  A request that finds the sample older than that is answered from it while one refresh runs
+  beside it. A server takes its first sample at start-up (``PresenceCache.prime``), so only a
+  request after the fleet's size changed waits for one.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -28,7 +31,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 
 from api.fleet_metrics import env_seconds
-from core.kernel.models import utcnow
+from core.kernel.models import Device, utcnow
+from core.readmodels.device import DeviceView
 from core.store import repo
 from core.store.schema import DeviceRow
 
@@ -36,11 +40,12 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from api.deps import AppRuntime
-    from core.kernel.models import Device
 
+log = logging.getLogger("gateward.api.fleet")
 PRESENCE_LIMIT = 2000
 DEFAULT_PRESENCE_S = 30.0
 GROUPS = ("region", "model", "firmware")
+_DEV = DeviceRow.__table__
 
 
 def presence_ttl_s() -> float:
@@ -84,65 +89,84 @@ class PresenceSample:
     groups: dict[str, dict[str, Counter[str]]] = field(default_factory=dict)  # group → key → state → n
 
 
-def take_sample(rt: AppRuntime, ask: Callable[[AppRuntime, list[str]], dict[str, str]],
-                limit: int = PRESENCE_LIMIT) -> PresenceSample:
-    """Every n-th active device by id (n = fleet / ``limit``, rounded up), chosen by the database,
-    asked through ``ask`` (device ids → online | unreachable | offline)."""
+Ask = Callable[["AppRuntime", list[Device]], dict[str, str]]
+
+
+def take_sample(rt: AppRuntime, ask: Ask, limit: int = PRESENCE_LIMIT) -> PresenceSample:
+    """Every n-th active device by id (n = fleet / ``limit``, rounded up), chosen by the database
+    and read whole in the same statement, asked through ``ask`` (devices → online | unreachable |
+    offline by id)."""
     with rt.store.read() as s:
         fleet = int(s.scalar(select(func.count()).select_from(DeviceRow).where(DeviceRow.status == "active")) or 0)
         step = max(1, math.ceil(fleet / limit)) if fleet else 1
-        ranked = (select(DeviceRow.id, DeviceRow.region, DeviceRow.model, DeviceRow.firmware,
-                         func.row_number().over(order_by=DeviceRow.id).label("rn"))
+        ranked = (select(DeviceRow.id, func.row_number().over(order_by=DeviceRow.id).label("rn"))
                   .where(DeviceRow.status == "active").subquery())
-        rows = s.execute(select(ranked.c.id, ranked.c.region, ranked.c.model, ranked.c.firmware)
-                         .where((ranked.c.rn - 1) % step == 0)).all()
-    presence = ask(rt, [str(r[0]) for r in rows])
+        rows = s.execute(select(*(_DEV.c[n] for n in DeviceView._fields))
+                         .join(ranked, ranked.c.id == _DEV.c.id).where((ranked.c.rn - 1) % step == 0)).all()
+    devices = [repo.device_from_row(DeviceView(*r)) for r in rows]  # type: ignore[arg-type]  # a DeviceRow's fields
+    presence = ask(rt, devices)
     groups: dict[str, dict[str, Counter[str]]] = {g: defaultdict(Counter) for g in GROUPS}
-    for did, region, model, firmware in rows:
-        state = presence.get(str(did))
+    for d in devices:
+        state = presence.get(d.id)
         if state is None:
             continue
-        for g, key in zip(GROUPS, _keys(str(region), str(model), str(firmware)), strict=True):
+        for g, key in zip(GROUPS, _keys(d.region, d.model, d.firmware), strict=True):
             groups[g][key][state] += 1
     return PresenceSample(at=utcnow(), fleet=fleet, asked=len(presence), states=Counter(presence.values()),
                           groups={g: dict(v) for g, v in groups.items()})
 
 
-def ask_presence(rt: AppRuntime, ids: list[str]) -> dict[str, str]:
+def ask_presence(rt: AppRuntime, devices: list[Device]) -> dict[str, str]:
     """device id → online | unreachable | offline, from each device's executor, asked for all of
     its devices at once (``presence_many``: the simulator reads them in one statement). A device
     whose presence could not be learned — its executor left it out or failed — counts as offline:
     unknown presence is not "online"."""
+    by_adapter: dict[str, list[Device]] = defaultdict(list)
+    for d in devices:
+        by_adapter[d.adapter].append(d)
     out: dict[str, str] = {}
-    for start in range(0, len(ids), 1000):
-        with rt.store.read() as s:
-            devices = repo.get_devices(s, ids[start:start + 1000])
-        by_adapter: dict[str, list[Device]] = defaultdict(list)
-        for d in devices.values():
-            by_adapter[d.adapter].append(d)
-        for group in by_adapter.values():
-            try:
-                found = rt.router.reader(group[0]).presence_many(group)
-            except Exception:
-                found = {}
-            for d in group:
-                p = found.get(d.id)
-                out[d.id] = ("offline" if p is None or not p.online else "online" if p.reachable
-                             else "unreachable")
+    for group in by_adapter.values():
+        try:
+            found = rt.router.reader(group[0]).presence_many(group)
+        except Exception:
+            found = {}
+        for d in group:
+            p = found.get(d.id)
+            out[d.id] = "offline" if p is None or not p.online else "online" if p.reachable else "unreachable"
     return out
 
 
 class PresenceCache:
-    """One process's latest :class:`PresenceSample`, refreshed beside the requests that find it old."""
+    """One process's latest :class:`PresenceSample`, refreshed beside the requests that find it old.
 
-    def __init__(self, ttl_s: float | None = None, ask: Callable[[AppRuntime, list[str]], dict[str, str]]
-                 = ask_presence) -> None:
+    A server takes its first sample at start-up, in the background (:meth:`prime`); a request that
+    finds no sample waits for one being taken rather than take another beside it."""
+
+    def __init__(self, ttl_s: float | None = None, ask: Ask = ask_presence) -> None:
         self.ttl_s = presence_ttl_s() if ttl_s is None else ttl_s
         self.ask = ask
         self._lock = threading.Lock()
+        self._first = threading.Lock()  # held while a sample is taken for want of any
         self._sample: PresenceSample | None = None
         self._taken = -math.inf
         self._refreshing = False
+
+    def prime(self, rt: AppRuntime) -> threading.Thread:
+        """Take a first sample now, in the background (a server's start-up): the first request then
+        finds it taken, or waits for it. An error is logged; the first request then asks itself."""
+        thread = threading.Thread(target=self.take_first, args=(rt,), name="fleet-presence-first", daemon=True)
+        thread.start()
+        return thread
+
+    def take_first(self, rt: AppRuntime) -> None:
+        """:meth:`prime`'s work, on the caller's thread."""
+        try:
+            with self._first:
+                if self._sample is None:
+                    self._refresh(rt)
+        except Exception:
+            log.warning("the fleet's first presence sample failed at start-up; the first request takes it",
+                        exc_info=True)
 
     def get(self, rt: AppRuntime, fleet: int) -> PresenceSample:
         """The sample to answer with: the kept one while it is fresh; an old one while a refresh
@@ -150,14 +174,24 @@ class PresenceCache:
         one is 0."""
         if self.ttl_s <= 0:
             return self._refresh(rt)
+        kept = self._kept(rt, fleet)
+        if kept is not None:
+            return kept
+        with self._first:
+            kept = self._kept(rt, fleet)  # taken while this request waited (at start-up, by another request)
+            return kept if kept is not None else self._refresh(rt)
+
+    def _kept(self, rt: AppRuntime, fleet: int) -> PresenceSample | None:
+        """The kept sample if it is of a fleet of this size (a refresh started beside it if it is
+        old); ``None`` when a new one must be taken."""
         with self._lock:
             sample, age = self._sample, time.monotonic() - self._taken
-            if sample is not None and sample.fleet == fleet:
-                if age >= self.ttl_s and not self._refreshing:
-                    self._refreshing = True
-                    threading.Thread(target=self._refresh, args=(rt,), name="fleet-presence", daemon=True).start()
-                return sample
-        return self._refresh(rt)
+            if sample is None or sample.fleet != fleet:
+                return None
+            if age >= self.ttl_s and not self._refreshing:
+                self._refreshing = True
+                threading.Thread(target=self._refresh, args=(rt,), name="fleet-presence", daemon=True).start()
+            return sample
 
     def _refresh(self, rt: AppRuntime) -> PresenceSample:
         try:
@@ -170,5 +204,5 @@ class PresenceCache:
                 self._refreshing = False
 
 
-__all__ = ["PRESENCE_LIMIT", "Inventory", "PresenceCache", "PresenceSample", "ask_presence", "inventory",
+__all__ = ["PRESENCE_LIMIT", "Ask", "Inventory", "PresenceCache", "PresenceSample", "ask_presence", "inventory",
            "presence_ttl_s", "take_sample"]

@@ -12,11 +12,14 @@ then for that sample, and the page says so. Everything else is counted by the da
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
@@ -29,6 +32,9 @@ from core.store.schema import OnboardingRow
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from api.deps import AppRuntime
+
+log = logging.getLogger("gateward.api.fleet")
 router = APIRouter(prefix="/api/fleet", tags=["fleet"], responses=errors_for(401))
 
 
@@ -107,28 +113,73 @@ def _campaigns(s: Session) -> list[CampaignProgress]:
     return out
 
 
-@router.get("", response_model=FleetOverview)
-def overview(request: Request, rt: RuntimeDep, _: ActorDep) -> FleetOverview:
-    """Counts for the fleet view: presence by region / model / firmware, open cases by problem,
-    active campaigns with progress, pending onboarding. Presence is of a sample asked at most every
-    ``GATEWARD_FLEET_PRESENCE_S`` seconds (``presence_at`` says when)."""
+def presence_cache(app: FastAPI) -> PresenceCache:
+    """The app's presence sample, kept between requests (made on first use)."""
+    cache: PresenceCache | None = getattr(app.state, "fleet_presence", None)
+    if cache is None:
+        cache = app.state.fleet_presence = PresenceCache()
+    return cache
+
+
+# How long a server's start-up waits for its first presence sample (``prime_presence``): the
+# simulator's 2,000 devices take a few hundred ms at 100,000; an adapter asked one device at a time
+# may take longer, and then the sample goes on in the background (the first overview waits for it).
+PRIME_WAIT_S = 5.0
+
+
+def prime_presence(app: FastAPI) -> threading.Thread:
+    """At a server's start-up, in the background: the fleet's first presence sample
+    (``PresenceCache.take_first``), then the overview's counts read once, so that the first
+    overview finds the sample taken and its statements compiled; the thread doing it."""
+    rt, cache = app.state.runtime, presence_cache(app)
+
+    def start() -> None:
+        cache.take_first(rt)
+        try:
+            _counts(rt)
+        except Exception:
+            log.warning("the fleet overview's counts failed at start-up", exc_info=True)
+
+    thread = threading.Thread(target=start, name="fleet-overview-start", daemon=True)
+    thread.start()
+    return thread
+
+
+@dataclass(frozen=True)
+class _Counts:
+    inventory: Inventory
+    pending: int
+    active: int
+    cases: dict[str, int]
+    applied: int
+    campaigns: list[CampaignProgress]
+
+
+def _counts(rt: AppRuntime) -> _Counts:
+    """What the overview counts in the database, in one read transaction."""
     with rt.store.read() as s:
         inv = fleet_overview.inventory(s)
         pending = int(s.scalar(select(func.count()).select_from(OnboardingRow).where(
             OnboardingRow.status == "pending")) or 0)
         active = fleet_trends.active_campaigns(s)
         cases, applied = fleet_trends.open_cases_by_problem(s)
-        campaigns = _campaigns(s)
-    cache: PresenceCache | None = getattr(request.app.state, "fleet_presence", None)
-    if cache is None:
-        cache = request.app.state.fleet_presence = PresenceCache()
-    sample = cache.get(rt, inv.devices)
+        return _Counts(inv, pending, active, cases, applied, _campaigns(s))
+
+
+@router.get("", response_model=FleetOverview)
+def overview(request: Request, rt: RuntimeDep, _: ActorDep) -> FleetOverview:
+    """Counts for the fleet view: presence by region / model / firmware, open cases by problem,
+    active campaigns with progress, pending onboarding. Presence is of a sample asked at most every
+    ``GATEWARD_FLEET_PRESENCE_S`` seconds (``presence_at`` says when)."""
+    c = _counts(rt)
+    inv = c.inventory
+    sample = presence_cache(request.app).get(rt, inv.devices)
     return FleetOverview(
         devices=inv.devices, by_status=inv.by_status, presence_checked=sample.asked, presence_at=sample.at,
         online=sample.states["online"], unreachable=sample.states["unreachable"], offline=sample.states["offline"],
         by_region=_groups(inv, sample, "region"), by_model=_groups(inv, sample, "model"),
-        by_firmware=_groups(inv, sample, "firmware"), cases_by_problem=cases, cases_applied=applied,
-        campaigns=campaigns, active_campaigns=active, pending_onboarding=pending)
+        by_firmware=_groups(inv, sample, "firmware"), cases_by_problem=c.cases, cases_applied=c.applied,
+        campaigns=c.campaigns, active_campaigns=c.active, pending_onboarding=c.pending)
 
 
 @router.get("/trends", responses=errors_for(422))

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import orjson
 from pydantic import BaseModel, Field
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     Boolean,
     Column,
@@ -43,7 +44,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    any_,
     bindparam,
+    column,
     create_engine,
     delete,
     event,
@@ -238,6 +241,14 @@ _PG_COMMIT_WHOLE = _pg_commit_statement(_UPDATE_WHOLE)
 _VERSION = select(sim_devices.c.version).where(sim_devices.c.id == bindparam("device_id"))
 _ROW = select(sim_devices).where(sim_devices.c.id == bindparam("device_id"))
 _ROW_COLUMNS = tuple(c.name for c in sim_devices.columns)
+# Twin.presence_rows: the ids as ONE parameter (an array; JSON text read with json_each), so the
+# statement is compiled once whatever the number of devices (an IN list of 2,000 was compiled and
+# bound afresh each time: ~100 ms of a fleet's presence sample).
+_PRESENCE_COLUMNS = (sim_devices.c.id, sim_devices.c.online, sim_devices.c.reachable, sim_devices.c.faults,
+                     sim_devices.c.last_inform)
+_PRESENCE_PG = select(*_PRESENCE_COLUMNS).where(sim_devices.c.id == any_(bindparam("ids", type_=ARRAY(String))))
+_PRESENCE_SQLITE = select(*_PRESENCE_COLUMNS).where(sim_devices.c.id.in_(
+    select(column("value")).select_from(func.json_each(bindparam("ids", type_=String)))))
 
 
 class _Fast:
@@ -569,14 +580,13 @@ class Twin:
         """``(id, online, reachable, faults, last_inform)`` of each of ``device_ids`` the twin has,
         read from the database in a few statements: a fleet's presence sample reads these columns
         only, not each device's whole state (a state read costs ~0.8 ms, 2,000 of them 1.7 s)."""
-        c = sim_devices.c
-        out: list[tuple[str, bool, bool, dict[str, Any], float]] = []
+        ids = list(device_ids)
         with self._auto.connect() as conn:
-            for i in range(0, len(device_ids), 900):
-                q = select(c.id, c.online, c.reachable, c.faults, c.last_inform).where(
-                    c.id.in_(list(device_ids[i:i + 900])))
-                out.extend((str(r[0]), bool(r[1]), bool(r[2]), _loads(r[3]), float(r[4])) for r in conn.execute(q))
-        return out
+            if self._pg:
+                rows = conn.execute(_PRESENCE_PG, {"ids": ids})
+            else:
+                rows = conn.execute(_PRESENCE_SQLITE, {"ids": _dumps(ids)})
+            return [(str(r[0]), bool(r[1]), bool(r[2]), _loads(r[3]), float(r[4])) for r in rows]
 
     def count(self) -> int:
         with self.engine.connect() as conn:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from core.kernel.models import utcnow
@@ -106,12 +107,13 @@ def test_a_channel_busy_series_says_its_channel_at_each_time(api: Api) -> None:
 
 def test_the_fleet_presence_sample_is_kept_and_taken_again_when_the_fleet_changes(api: Api) -> None:
     from api.fleet_overview import PresenceCache, ask_presence
+    from core.kernel.models import Device
 
     calls: list[int] = []
 
-    def counting(rt: object, ids: list[str]) -> dict[str, str]:
-        calls.append(len(ids))
-        return ask_presence(api.rt, ids)
+    def counting(rt: object, devices: list[Device]) -> dict[str, str]:
+        calls.append(len(devices))
+        return ask_presence(api.rt, devices)
 
     ov = api.get("/api/fleet").json()
     kept = PresenceCache(ttl_s=3600, ask=counting)
@@ -126,3 +128,71 @@ def test_the_fleet_presence_sample_is_kept_and_taken_again_when_the_fleet_change
     every.get(api.rt, ov["devices"])
     assert len(calls) == 4
     assert ov["presence_at"] is not None
+
+
+def test_a_server_takes_its_first_presence_sample_at_start_and_requests_wait_for_it(api: Api) -> None:
+    """At start-up (``PresenceCache.prime``) the first sample is taken in the background; an overview
+    asked while it is being taken waits for that one instead of asking the devices a second time, and
+    answers with its counts."""
+    import threading
+
+    from api.fleet_overview import PresenceCache, ask_presence
+    from core.kernel.models import Device
+
+    release = threading.Event()
+    calls: list[int] = []
+
+    def slow(rt: object, devices: list[Device]) -> dict[str, str]:
+        calls.append(len(devices))
+        release.wait(10)
+        return ask_presence(api.rt, devices)
+
+    fleet = api.get("/api/fleet").json()["devices"]
+    cache = PresenceCache(ttl_s=3600, ask=slow)
+    starting = cache.prime(api.rt)
+    got: list[object] = []
+    asking = threading.Thread(target=lambda: got.append(cache.get(api.rt, fleet)))
+    asking.start()
+    asking.join(0.3)
+    assert asking.is_alive() and len(calls) == 1  # waiting for the sample being taken, not taking another
+    release.set()
+    starting.join(10)
+    asking.join(10)
+    assert len(calls) == 1 and got and got[0] is cache.get(api.rt, fleet)
+
+
+def test_a_first_sample_that_fails_at_start_is_taken_by_the_first_request(api: Api,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
+    from api.fleet_overview import PresenceCache, ask_presence
+    from core.kernel.models import Device
+
+    calls: list[int] = []
+
+    def flaky(rt: object, devices: list[Device]) -> dict[str, str]:
+        calls.append(len(devices))
+        if len(calls) == 1:
+            raise RuntimeError("the database went away for a moment")
+        return ask_presence(api.rt, devices)
+
+    cache = PresenceCache(ttl_s=3600, ask=flaky)
+    cache.prime(api.rt).join(10)
+    assert "first presence sample failed" in caplog.text
+    fleet = api.get("/api/fleet").json()["devices"]
+    sample = cache.get(api.rt, fleet)
+    assert len(calls) == 2 and sample.asked == fleet
+
+
+def test_a_started_server_answers_as_before(api: Api) -> None:
+    """Served with its lifespan (routes built and the first sample begun at start-up), the app
+    routes every request as without it: the overview, a probe, an unknown path."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(api.rt), raise_server_exceptions=False) as client:
+        headers = api.h("alice")
+        ov = client.get("/api/fleet", headers=headers)
+        assert ov.status_code == 200 and ov.json()["presence_checked"] == ov.json()["devices"]
+        assert client.get("/livez").status_code == 200
+        assert client.get("/api/no-such-thing", headers=headers).status_code == 404
+        assert client.get("/api/devices", headers=headers, params={"limit": 2}).status_code == 200
