@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gateward.cli_actor import As
+from gateward.cli_face import cli as _cli
 
 if TYPE_CHECKING:  # rich.progress costs ~15 ms at start-up; loaded where a campaign is drawn
     from datetime import datetime
@@ -34,11 +35,6 @@ console = Console()
 STATE_STYLE = {"created": "cyan", "running": "magenta", "paused": "yellow", "aborting": "bold red",
                "aborted": "red", "completed": "green", "failed": "bold red", "denied": "red", "rejected": "red"}
 
-
-def _cli() -> Any:
-    from gateward import cli
-
-    return cli
 
 
 def _service() -> Campaigns:
@@ -78,7 +74,8 @@ def _policy_clock() -> Callable[[], datetime]:
     return lambda: datetime.now(UTC).replace(hour=hour, minute=minute, second=0, microsecond=0)
 
 
-def _call(fn: Any) -> Any:
+def _call(fn: Callable[[], Any]) -> Any:
+    """The service's answer as the commands print it: JSON read field by field (untyped here)."""
     return _cli().guarded(fn)
 
 

@@ -14,16 +14,15 @@ builds it (``gateward/read_runtime.py``). What it prints is held to the full run
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
+from gateward.cli_face import cli as _cli
 
-def _cli() -> Any:
-    from gateward import cli
-
-    return cli
+if TYPE_CHECKING:
+    from core.kernel.models import Device
 
 
 def device(device_id: str,
@@ -31,8 +30,11 @@ def device(device_id: str,
                "--path", help="read live (default: DeviceInfo, Wi-Fi radios, DNS client, ManagementServer)")] = None,
            ) -> None:
     """Show one device and read it live: what it has, DeviceInfo first; objects it lacks are named."""
+    from core.store.lite import DeviceView  # the DB-API path's own module: no SQLAlchemy, no pydantic
+
     cli = _cli()
     reader = cli.lean()  # the record through the DB-API (core/store/lite.py), printed before the live read
+    view: DeviceView | Device  # the DB-API record (lean) or the model
     if reader is not None:
         view = cli.guarded(lambda: reader.device(device_id))
     else:
@@ -47,8 +49,11 @@ def device(device_id: str,
     from core.device_overview import CLI_OBJECTS, read_overview
     from executors.errors import ExecutorError
 
-    if reader is not None:  # a simulated device is read from the twin's rows on the DB-API too
+    if isinstance(view, DeviceView):  # a simulated device is read from the twin's rows on the DB-API too
+        from gateward.read_runtime import ReadRuntime
+
         reads = cli.reads()
+        assert isinstance(reads, ReadRuntime)  # a DB-API record comes with the read runtime (cli.lean)
         mm = reads.usp_mismatch(view)
         if mm is not None:  # a mismatch another process saw (core.usp_topics)
             cli.console.print(f"[yellow]warning:[/] {mm.message()}", highlight=False)

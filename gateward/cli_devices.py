@@ -8,27 +8,29 @@ inventory (admin only, audited; rules in ``core.inventory``, broker onboarding i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from core.kernel.jsontypes import JsonObject
 from gateward.cli_actor import As
+from gateward.cli_face import cli as _cli
+
+if TYPE_CHECKING:
+    from core.inventory import Inventory
+    from core.kernel.models import Device
+    from core.store.lite import DeviceView
 
 devices_app = typer.Typer(no_args_is_help=False, invoke_without_command=True,
                           help="List the fleet; add, import or retire devices; accept or reject agents pending "
                                "onboarding (admin).")
 
 
-def _cli() -> Any:
-    from gateward import cli
 
-    return cli
-
-
-def _inventory() -> Any:
+def _inventory() -> Inventory:
     from core.inventory import Inventory
 
     return Inventory(_cli().rt().store)
@@ -46,6 +48,7 @@ def devices(ctx: typer.Context, model: str | None = None, region: str | None = N
     if status not in (None, "active", "absent", "retired"):
         cli.fail(f"--status is active, absent or retired (got {status!r})")
     reader = cli.lean()  # the DB-API path (core/store/lite.py), else the store of the built runtime
+    items: Sequence[DeviceView | Device]
     if reader is not None:
         items, total = reader.list_devices(model=model, region=region, subscriber=subscriber, q=q, limit=limit,
                                            status=status)

@@ -8,6 +8,7 @@ Why a plugin: the CLI core loads it (``register(app)``); every command is one ca
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -16,8 +17,10 @@ from rich.table import Table
 
 from core.kernel.jsontypes import JsonObject
 from gateward.cli_actor import As
+from gateward.cli_face import cli as _cli
 
 if TYPE_CHECKING:
+    from brain.remediation.profiles import ProfileSet
     from brain.remediation.service import Remediation
 
 remediation_app = typer.Typer(no_args_is_help=True,
@@ -29,11 +32,6 @@ STATUS_STYLE = {"open": "cyan", "dispatched": "magenta", "proposed": "yellow", "
                 "escalated": "bold red", "closed": "dim", "suppressed": "dim"}
 COMPAT_STYLE = {"green": "green", "yellow": "yellow", "red": "bold red"}
 
-
-def _cli() -> Any:
-    from gateward import cli
-
-    return cli
 
 
 def _svc() -> Remediation:
@@ -131,7 +129,8 @@ _CASE_ORDER = ("id", "device_id", "problem", "kind", "status", "upstream_id", "c
                "applied_at", "closed_at", "cooldown_until", "not_before")
 
 
-def _call(fn: Any) -> Any:
+def _call(fn: Callable[[], Any]) -> Any:
+    """The service's answer as the commands print it: JSON read field by field (untyped here)."""
     return _cli().guarded(fn)
 
 
@@ -427,10 +426,10 @@ def status(as_json: Json = False) -> None:
 
 
 # ============================================================================ profiles
-def _profiles() -> Any:
+def _profiles() -> ProfileSet:
     from brain.remediation.profiles import load_profiles
 
-    return _call(load_profiles)
+    return _cli().guarded(load_profiles)
 
 
 @profiles_app.command("list")

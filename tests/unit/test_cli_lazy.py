@@ -115,7 +115,8 @@ def test_an_invocation_builds_and_imports_only_what_it_uses(eager: Any) -> None:
     for args, text in out["helps"].items():
         assert text == CliRunner().invoke(cli.app, args.split(), env={"COLUMNS": "120"}).output, args
     assert out["built"] == {"root": ["devices"], "devices": [],
-                            "modules": ["gateward.cli_actor", "gateward.cli_devices", "gateward.cli_fast"]}
+                            "modules": ["gateward.cli_actor", "gateward.cli_devices", "gateward.cli_face",
+                                        "gateward.cli_fast"]}
 
     def shape(command: Any) -> Any:
         subs = getattr(command, "commands", None)
