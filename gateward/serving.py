@@ -33,6 +33,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Mapping
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ from uvicorn.server import Server
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 from api.limits import ReadTimeouts
+from core.failpoints import failpoint
 
 if TYPE_CHECKING:
     from gateward.shutdown import Drain
@@ -127,6 +129,7 @@ def uvicorn_options(http_impl: str, loop_impl: str) -> dict[str, Any]:
     connections closed after 5 s (uvicorn's default, said here), h11's buffer of an incomplete
     request line and headers at 16 KiB (its default; httptools has a fixed limit of its own)."""
     ReadTimeouts.from_env()  # a bad GATEWARD_API_*_TIMEOUT_S stops the start here, before serving
+    start_timeout_s()
     return {"log_level": "warning", "http": PROTOCOLS[http_impl] or http_impl, "loop": loop_impl,
             "server_header": False, "timeout_keep_alive": 5, "h11_max_incomplete_event_size": 16 * 1024}
 
@@ -166,7 +169,39 @@ def worker_sockets(first: socket.socket, n: int) -> list[socket.socket]:
     return out
 
 
-class DrainingProcess(Process):
+START_TIMEOUT_VAR = "GATEWARD_API_START_TIMEOUT_S"
+DEFAULT_START_TIMEOUT_S = 120.0
+
+
+def start_timeout_s(env: Mapping[str, str] | None = None) -> float:
+    """How long a new API process of ``--workers N`` may take to answer its supervisor for the first
+    time (``GATEWARD_API_START_TIMEOUT_S``, 120 s). Why a bound of its own: uvicorn judges a worker by
+    a 5 s ping from the moment it is spawned, but a spawned process answers only once its
+    interpreter has started and imported the app — on a loaded host that took longer than 5 s, and
+    every replacement was killed in turn, so the server never became ready. A bad value stops the
+    start with the variable's name."""
+    raw = (os.environ if env is None else env).get(START_TIMEOUT_VAR, "").strip()
+    if not raw:
+        return DEFAULT_START_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{START_TIMEOUT_VAR} must be a number of seconds (got {raw!r})") from None
+    if not 0 < value <= 3600:
+        raise ValueError(f"{START_TIMEOUT_VAR} must be more than 0 and at most 3600 seconds (got {raw!r})")
+    return value
+
+
+class GatewardProcess(Process):
+    """One API process of ``--workers N``. The failpoint ``serving.api_process_start`` holds it before
+    it can answer its supervisor — a process slow to start, as on a loaded host."""
+
+    def target(self, sockets: list[socket.socket] | None = None) -> None:  # pragma: no cover - child
+        failpoint("serving.api_process_start")
+        super().target(sockets)
+
+
+class DrainingProcess(GatewardProcess):
     """One API process of ``--workers N``: its server drains on SIGTERM or SIGINT as a single process does,
     a second earlier than the supervisor's deadline, so that its own line about what it left (if
     anything) is the one in the log."""
@@ -197,14 +232,46 @@ class SocketPerWorker(Multiprocess):
         self.slots = slots
         self.processes_num = len(slots)
         self.drain = drain
+        self.start_timeout_s = start_timeout_s()
+        self._born: dict[int, float] = {}  # slot → when its current process was started
+        self._unheard: set[int] = set()  # slots whose process has not answered a ping yet
+        self._pinged: set[int] = set()  # ... and that have a ping waiting for that first answer
         if drain is not None:
             drain.then = self.should_exit.set
             drain.waits.append(self._children_gone)
 
     def _start(self, idx: int) -> Process:
-        process = (DrainingProcess if self.drain is not None else Process)(self.config, [self.slots[idx]])
+        process = (DrainingProcess if self.drain is not None else GatewardProcess)(self.config, [self.slots[idx]])
         process.start()
+        self._born[idx] = time.monotonic()
+        self._unheard.add(idx)
+        self._pinged.discard(idx)
         return process
+
+    def _answers(self, idx: int, process: Process) -> bool:
+        """Whether the process in slot ``idx`` is alive: uvicorn's ping once it has answered once;
+        before that, alive while it is younger than ``start_timeout_s`` (one ping is kept waiting
+        for its first answer, never a queue of them)."""
+        if idx not in self._unheard:
+            return process.is_alive(timeout=self.config.timeout_worker_healthcheck)
+        if not process.process.is_alive():
+            return False
+        try:
+            if idx not in self._pinged:
+                process.parent_conn.send(b"ping")
+                self._pinged.add(idx)
+            if process.parent_conn.poll(0.2):
+                process.parent_conn.recv()
+                self._unheard.discard(idx)
+                self._pinged.discard(idx)
+                return True
+        except (OSError, EOFError):
+            return False
+        if time.monotonic() - self._born[idx] < self.start_timeout_s:
+            return True
+        logger.error("worker [%s] did not answer within %s=%g s of its start; replacing it",
+                     process.pid, START_TIMEOUT_VAR, self.start_timeout_s)
+        return False
 
     def handle_term(self) -> None:
         if self.drain is None:
@@ -265,7 +332,7 @@ class SocketPerWorker(Multiprocess):
             if self.should_exit.is_set():
                 return
             new = self._start(idx)
-            if not new.wait_until_ready(self.config.timeout_worker_healthcheck, self.should_exit):
+            if not new.wait_until_ready(self.start_timeout_s, self.should_exit):
                 new.kill()
                 new.join()
                 if not self.should_exit.is_set():
@@ -282,7 +349,7 @@ class SocketPerWorker(Multiprocess):
         if self.should_exit.is_set() or (self.drain is not None and self.drain.started):
             return  # stopping: a worker that exits is not replaced
         for idx, process in enumerate(self.processes):
-            if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+            if self._answers(idx, process):
                 continue
             process.kill()
             process.join()
@@ -292,7 +359,7 @@ class SocketPerWorker(Multiprocess):
                 return
             if self.should_exit.is_set():
                 return
-            logger.info("worker [%s] died; replacing it on its socket", process.pid)
+            logger.warning("worker [%s] died or stopped answering; replacing it on its socket", process.pid)
             self.processes[idx] = self._start(idx)
 
     def handle_ttin(self) -> None:

@@ -44,7 +44,9 @@ def test_an_unknown_server_option_is_a_clear_error(http: str, loop: str, message
     (["--http", "nope"], {}, "--http is one of"),
     (["--workers", "2"], {"GATEWARD_TOKEN_CACHE_S": "99"}, "GATEWARD_TOKEN_CACHE_S is 0..60 seconds"),
     ([], {"GATEWARD_SHUTDOWN_S": "soon"}, "GATEWARD_SHUTDOWN_S must be a number of seconds"),
-    ([], {"GATEWARD_SHUTDOWN_S": "0"}, "GATEWARD_SHUTDOWN_S must be more than 0")])
+    ([], {"GATEWARD_SHUTDOWN_S": "0"}, "GATEWARD_SHUTDOWN_S must be more than 0"),
+    (["--workers", "2"], {"GATEWARD_API_START_TIMEOUT_S": "0"}, "GATEWARD_API_START_TIMEOUT_S must be more than 0"),
+    (["--workers", "2"], {"GATEWARD_API_START_TIMEOUT_S": "a while"}, "GATEWARD_API_START_TIMEOUT_S must be a number")])
 def test_run_refuses_a_bad_option_before_serving(tmp_path: Path, args: list[str], env: dict[str, str],
                                                  message: str) -> None:
     env = {**os.environ, "GATEWARD_DATABASE_URL": f"sqlite:///{tmp_path / 'g.db'}", "GATEWARD_HOME": str(tmp_path),
@@ -101,6 +103,33 @@ def test_two_workers_share_the_database_and_revocation(tmp_path: Path) -> None:
         time.sleep(1.2)  # the cache TTL set above
         codes = {httpx.get(f"{run.base}/api/me", headers=hdr, timeout=30).status_code for _ in range(12)}
         assert codes == {401}
+
+
+@pytest.mark.slow
+def test_an_api_process_slow_to_start_is_given_its_start_time_not_killed(tmp_path: Path) -> None:
+    """A spawned API process answers its supervisor only once its interpreter has started and
+    imported the app. Held longer than uvicorn's 5 s ping (as on a loaded host), it must be waited
+    for — each one used to be killed and replaced in turn, and the server never became ready."""
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    build_test_runtime(url, homes=2).close()
+    with GatewardRun(home=tmp_path, database_url=url, homes=2, cwd=ROOT, args=["--no-worker", "--workers", "2"],
+                     env={"GATEWARD_FAILPOINTS": "serving.api_process_start=sleep:8"}) as run:
+        assert httpx.get(f"{run.base}/api/health", timeout=30).status_code == 200
+        assert len(_workers(run, 2)) == 2
+    assert "replacing it" not in run.log.read_text(), run.log_tail()
+
+
+@pytest.mark.slow
+def test_an_api_process_that_never_answers_is_replaced_after_its_start_time(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    build_test_runtime(url, homes=2).close()
+    run = GatewardRun(home=tmp_path, database_url=url, homes=2, cwd=ROOT, args=["--no-worker", "--workers", "2"],
+                      env={"GATEWARD_FAILPOINTS": "serving.api_process_start=sleep:60",
+                           "GATEWARD_API_START_TIMEOUT_S": "2"}).start()
+    try:
+        run.wait_log("did not answer within GATEWARD_API_START_TIMEOUT_S=2 s of its start; replacing it", 60)
+    finally:
+        run.stop()
 
 
 def _tcp_sockets(port: int) -> dict[int, str]:
