@@ -166,7 +166,6 @@ def test_sigterm_mid_apply_refuses_new_writes_lets_the_apply_finish_and_exits_0(
         apply1.start()
         _wait_for("the apply's device write", lambda: writes(runtime, p1.id)[d1.id] == 1, 60, run)
         run.proc.send_signal(stop)
-        t0 = time.monotonic()
         _wait_for("the drain", lambda: "draining" in run.log.read_text(), 10, run)
 
         # While it drains: a new write is refused (and does nothing), reads are served, not ready.
@@ -190,9 +189,7 @@ def test_sigterm_mid_apply_refuses_new_writes_lets_the_apply_finish_and_exits_0(
         assert apply1.answer.status_code == 200, apply1.answer.text
         assert apply1.answer.json()["proposal"]["state"] == "done"
         code = run.proc.wait(timeout=limit + 10)
-        took = time.monotonic() - t0
-    assert code == 0, run.log_tail()
-    assert took < limit, took
+    assert code == 0, run.log_tail()  # the deadline would have exited 75 naming what it cut off
     assert "drained: nothing in flight" in run.log.read_text()
 
     assert runtime.lifecycle.get(p1.id).state is S.DONE
@@ -231,16 +228,13 @@ def test_sigterm_past_the_deadline_exits_75_and_the_next_start_recovers_without_
             time.sleep(0.5)
             assert run.proc.poll() is None, run.log_tail()  # the first Ctrl-C drains: the apply is held
             run.proc.send_signal(signal.SIGINT)
-        t0 = time.monotonic()
         code = run.proc.wait(timeout=limit + 10)
-        took = time.monotonic() - t0
         apply.join(10)
     log = run.log.read_text()
     assert code == 75, log
-    assert took < (limit + 2 if how == "deadline" else 8), took
     assert f"apply {p.id}" in log and "left to recovery" in log, log
-    if how != "deadline":
-        assert "SIGINT again" in log, log  # it says why it did not wait
+    # it says why it did not wait for the held apply: its deadline, or the second Ctrl-C before it
+    assert ("GATEWARD_SHUTDOWN_S=2 s passed" if how == "deadline" else "SIGINT again") in log, log
     assert apply.answer is None or apply.answer.status_code >= 500  # cut off: the process is gone
     assert runtime.lifecycle.get(p.id).state is S.APPLYING  # where a crash would have left it
 
@@ -300,20 +294,17 @@ def test_sigterm_mid_campaign_stops_between_devices_and_the_restart_finishes_it(
             assert proc.poll() is None and time.monotonic() < end, log.read_text()[-3000:]
             time.sleep(0.05)
         proc.send_signal(stop)
-        t0 = time.monotonic()
         _wait_for("the drain", lambda: "draining" in log.read_text() or proc.poll() is not None, 10)
         sim = twin(crt)
         for dev in targets:  # draining: the slowness has done its job (a batch caught mid-way)
             sim.clear(dev, "slow")
         code = proc.wait(timeout=limit + 10)
-        took = time.monotonic() - t0
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
     text = log.read_text()
-    assert code == 0, text[-3000:]
-    assert took < limit, took
+    assert code == 0, text[-3000:]  # the deadline would have exited 75 naming what it cut off
     assert "draining" in text, text[-3000:]
 
     # Stopped between devices: each device of the batch in flight is finished (written and
@@ -370,19 +361,16 @@ def test_sigterm_past_the_deadline_mid_batch_exits_75_and_the_next_worker_finish
             time.sleep(0.5)
             assert proc.poll() is None, log.read_text()[-3000:]  # the first Ctrl-C drains: the batch is held
             proc.send_signal(signal.SIGINT)
-        t0 = time.monotonic()
         code = proc.wait(timeout=limit + 10)
-        took = time.monotonic() - t0
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
     text = log.read_text()
     assert code == 75, text[-3000:]
-    assert took < (limit + 2 if how == "deadline" else 8), took
     assert f"of {pid}" in text and "left to recovery" in text, text[-3000:]
-    if how != "deadline":
-        assert "SIGINT again" in text, text[-3000:]
+    # it says why it did not wait for the held batch: its deadline, or the second Ctrl-C before it
+    assert ("GATEWARD_SHUTDOWN_S=2 s passed" if how == "deadline" else "SIGINT again") in text, text[-3000:]
     assert set(_statuses(crt, pid).values()) == {"applying"}  # where a crash there would leave the batch
 
     proc = _worker(db_url, tmp_path / "worker-again.log", 30)
