@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import math
 import random
@@ -335,6 +336,7 @@ class _Deadlines:
         self._pending = pending
         self._expire = expire
         self._queues: dict[float, tuple[deque[float], deque[str]]] = {}
+        self._fresh: dict[float, list[str]] = {}  # add_soon's, per timeout, until the end of the turn
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
 
@@ -355,6 +357,39 @@ class _Deadlines:
             self._queues[timeout] = (deque(ats[i] for i in keep), deque(ids[i] for i in keep))
         if at < self._timer_at:
             self._arm(at)
+
+    def add_soon(self, msg_id: str, timeout: float) -> None:
+        """:meth:`add`, done with every other request sent in this loop turn once the turn's callbacks
+        have run: one clock read and one extend for all of them. Why: a fan-out sends hundreds of
+        requests per turn, and :meth:`add` per request was a sixteenth of the controller's CPU per
+        Set; a deadline that starts a turn later is none the worse."""
+        fresh = self._fresh.get(timeout)
+        if fresh is None:
+            fresh = self._fresh[timeout] = []
+            if len(self._fresh) == 1:
+                self.loop.call_soon(self._add_fresh)
+        fresh.append(msg_id)
+
+    def _add_fresh(self) -> None:
+        fresh, self._fresh = self._fresh, {}
+        now = self.loop.time()
+        pending = self._pending
+        for timeout, new in fresh.items():
+            at = now + timeout
+            q = self._queues.get(timeout)
+            if q is None:
+                q = self._queues[timeout] = (deque(), deque())
+            ats, ids = q
+            ats.extend(itertools.repeat(at, len(new)))
+            ids.extend(new)
+            while ids and ids[0] not in pending:  # answered already (a busy turn)
+                ats.popleft()
+                ids.popleft()
+            if len(ids) > 2 * len(pending) + 1024:
+                keep = [i for i, m in enumerate(ids) if m in pending]
+                self._queues[timeout] = (deque(ats[i] for i in keep), deque(ids[i] for i in keep))
+            if at < self._timer_at:
+                self._arm(at)
 
     def _arm(self, at: float) -> None:
         if self._timer is not None:
@@ -386,6 +421,7 @@ class _Deadlines:
             self._timer.cancel()
         self._timer, self._timer_at = None, math.inf
         self._queues.clear()
+        self._fresh.clear()
 
 
 def _usp_error(resp: msg_pb.Msg) -> UspError:
@@ -474,7 +510,9 @@ class UspController:
         self._reply_to_topics: dict[str, dict[str, str]] = {}  # reply topic -> agent topic -> the 3.1.1 topic
         self._request_heads: dict[str, tuple[str, int, bytes]] = {}  # endpoint ID -> _request_head(...)
         self._addressed_to = records.addressed_to(endpoint_id)  # what Records addressed to us hold (peek_answer)
-        self._answer_props: dict[bytes, tuple[str | None, str | None]] = {}  # MQTT 5 property block -> its USP ones
+        # an agent's answers: what they start with (property block / topic) -> (the Record up to the end of
+        # from_id, the agent's state, the topic, its Response Topic): see _answer_from_wire
+        self._senders: dict[bytes, tuple[bytes, AgentState, str, str | None]] = {}
         self._reply_to_of: dict[str, str | None] = {}  # a received 3.1.1 topic -> its /reply-to= topic
         self._done_ids = RecentKeys(50_000)  # recently answered msg_ids
         # recently delivered notifications, as "<len(msg_id)>:<msg_id><endpoint ID>" (unambiguous)
@@ -497,6 +535,7 @@ class UspController:
             if split_replies else self.link
         )
         self._answers_v5 = self.reply_link.version == 5
+        self._reply_field = wire.topic_field(self.reply_topic)  # the reply topic as a PUBLISH carries it
         self.reply_link.on_publish = self._answer_from_wire
 
     # ------------------------------------------------------------------ lifecycle
@@ -823,48 +862,63 @@ class UspController:
         the packet at ``buf[p:end]`` — with the checks and bookkeeping :meth:`_on_message` does, but no
         decoded PUBLISH, Record or Inbound object, and the SetResp a :meth:`set` waits for parsed by
         itself. False, nothing done, for anything else: the link decodes it and :meth:`_on_message`
-        has it. Why: one answer arrives per request; the rest of what the controller hears is rare."""
+        has it. Why: one answer arrives per request; the rest of what the controller hears is rare.
+
+        Each agent's answers start alike — the topic (3.1.1: with the agent's ``/reply-to=``) or the
+        property block (MQTT 5: its Response Topic), then the Record's version, to_id and from_id —
+        so what was read from its first answer is kept under those bytes (:meth:`_sender`), and its
+        next ones are recognised by comparing bytes (:func:`records.peek_set_answer`)."""
         try:
             q = p + 2 + ((buf[p] << 8) | buf[p + 1])
-            topic = buf[p + 2 : q].decode()
-            response_topic = content_type = None
-            p = q
-            if self._answers_v5:  # the property block: read once per agent (one block each)
-                p = q + 1 + buf[q]
-                if buf[q] >= 0x80 or p > end:
+            if self._answers_v5:
+                if not buf.startswith(self._reply_field, p):  # answers come on our reply topic, nothing else
                     return False
-                block = buf[q + 1 : p]
-                props = self._answer_props.get(block)
-                if props is None:
-                    props = wire.usp_properties(block)
-                    if len(self._answer_props) >= 20000:  # bounded all the same
-                        self._answer_props.clear()
-                    self._answer_props[block] = props
-                response_topic, content_type = props
-            if content_type is not None and content_type not in USP_CONTENT_TYPES:
-                return False
-            record = buf[p:end]
-            answer = records.peek_answer(record, self._addressed_to)
+                n = buf[q]
+                p = q + 1 + n
+                if n >= 0x80 or p > end:
+                    return False
+                key = buf[q + 1 : p]  # the property block
+            else:
+                key = buf[p + 2 : q]  # the topic
+                p = q
+            sender = self._senders.get(key)
+            found = (records.peek_set_answer(buf, p + len(sender[0]), end)
+                     if sender is not None and buf.startswith(sender[0], p) else None)
+            st: AgentState | None
+            if found is not None:  # the next answer of an agent heard before
+                assert sender is not None
+                msg_id, start, set_at = found
+                _, st, topic, response_topic = sender
+                ep, tag = st.endpoint_id, records.RESPONSE_TAG
+            else:
+                learnt = self._sender(key, buf, p, end)
+                if learnt is None:
+                    return False
+                ep, msg_id, tag, start, set_at, st, topic, response_topic = learnt
         except (IndexError, UnicodeDecodeError, wire.Unsupported):
             return False
-        if answer is None or topic == self._forward_topic:  # a forwarded answer is not ours to take
-            return False
-        ep, msg_id, tag, start, set_at = answer
         self.stats.records_in += 1
         pending = self._pending.get(msg_id)
         msg: msg_pb.Msg | None = None
         set_resp: msg_pb.SetResp | None = None
         try:
             if set_at and pending is not None and pending.set_resp:
-                set_resp = msg_pb.SetResp.FromString(record[set_at:])
+                set_resp = msg_pb.SetResp.FromString(buf[set_at:end])
             else:
-                msg = msg_pb.Msg.FromString(record[start:])
+                msg = msg_pb.Msg.FromString(buf[start:end])
         except (DecodeError, ValueError) as exc:  # what records.decode says of a Message protobuf refuses
             self._malformed(topic, records.MalformedRecord(f"USP Record from {ep!r} holds no valid Message: {exc}"))
             return True
-        st = self._agents.get(ep) or self._state(ep)
+        if st is None:
+            st = self._agents.get(ep) or self._state(ep)
         now = time.time()
-        self._heard(st, topic, response_topic, now)
+        if (response_topic is not None and st.topic_source == "response_topic" and st.topic == response_topic
+                and st.mqtt_version == 5 and self.topics is None and not self._foreign):
+            st.last_seen = now  # _heard when there is nothing to learn, inline
+            st.unanswered = None
+            st.addressed_to = self.endpoint_id
+        else:
+            self._heard(st, topic, response_topic, now)
         if st.connected is None:  # any Record shows it is there (but an answer overtaken by its goodbye does not)
             st.connected = True
             st.connected_since = now
@@ -880,6 +934,37 @@ class UspController:
             return True
         self._settle(st, msg_id, tag == records.ERROR_TAG, msg, set_resp)
         return True
+
+    def _sender(self, key: bytes, buf: bytes, p: int, end: int
+                ) -> tuple[str, str, int, int, int, AgentState | None, str, str | None] | None:
+        """:meth:`_answer_from_wire` for an answer not recognised from its sender's earlier ones: the
+        topic and properties read (``key``: MQTT 5's property block, 3.1.1's topic), the Record at
+        ``buf[p:end]`` read (:func:`records.peek_answer`), and the sender kept for its next answers
+        once it has a state here. (from_id, msg_id, body tag, where the Message and the SetResp start
+        in ``buf``, the agent's state if it has one, topic, Response Topic); None, nothing kept, when
+        it is no answer to this controller (or comes on a topic that carries something else)."""
+        response_topic = content_type = None
+        if self._answers_v5:
+            topic = self.reply_topic
+            response_topic, content_type = wire.usp_properties(key)
+        else:
+            topic = key.decode()
+            if topic in (self.topic, self.cluster_topic, self.inbox_topic, self._forward_topic):
+                return None
+        if content_type is not None and content_type not in USP_CONTENT_TYPES:
+            return None
+        record = buf[p:end]
+        answer = records.peek_answer(record, self._addressed_to)
+        if answer is None:
+            return None
+        ep, msg_id, tag, start, set_at = answer
+        st = self._agents.get(ep)  # kept once there is one (an agent's state, once made, stays)
+        if st is not None:
+            if len(self._senders) >= 20000:  # one per agent; bounded all the same
+                self._senders.clear()
+            prefix = record[: len(self._addressed_to[0]) + 1 + len(ep.encode())]  # to the end of from_id
+            self._senders[key] = (prefix, st, topic, response_topic)
+        return ep, msg_id, tag, start + p, set_at and set_at + p, st, topic, response_topic
 
     def _heard(self, st: AgentState, topic: str, response_topic: str | None, now: float) -> None:
         """A Record from the agent addressed to this controller, on ``topic``: when it was last heard,
@@ -1619,7 +1704,7 @@ class UspController:
                 fut = loop.create_future()
                 self._pending[msg_id] = _Pending(endpoint_id, fut, _SET, time.monotonic(), payload, "", True)
                 self.stats.requests_sent += 1
-                deadlines.add(msg_id, self.request_timeout_s if timeout is None else timeout)
+                deadlines.add_soon(msg_id, self.request_timeout_s if timeout is None else timeout)
                 return await fut
             if st.mtp is not None:
                 fut = loop.create_future()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
@@ -227,6 +227,66 @@ def peek_answer(buf: bytes, to: tuple[bytes, ...]) -> Answer | None:
             if q + n == end:
                 return from_id, msg_id, tag, start, q
         return from_id, msg_id, tag, start, 0
+    except (IndexError, UnicodeDecodeError):
+        return None
+
+
+def _fit(rest: int, frame: Callable[[int], bytes]) -> bytes:
+    """The bytes ``frame(n)`` puts before ``n`` bytes so that both take ``rest`` bytes in all (b"" when
+    no ``n`` does): a canonical envelope's head, found from how long the whole is."""
+    for k in range(3, 12):
+        head = frame(rest - k)
+        if rest - k >= 0 and len(head) == k:
+            return head
+    return b""
+
+
+def _session_head(m: int) -> bytes:
+    """Record.no_session_context's tag and length, then its payload field's, before a Message of ``m`` bytes."""
+    inner = b"\x12" + _varint(m)
+    return b"\x3a" + _varint(len(inner) + m) + inner
+
+
+def _set_resp_tail(s: int) -> bytes:
+    """Header.msg_type SET_RESP, Msg.body, Body.response and Response.set_resp before a SetResp of ``s`` bytes."""
+    resp = b"\x22" + _varint(s)
+    body = b"\x12" + _varint(len(resp) + s) + resp
+    return b"\x10\x05\x12" + _varint(len(body) + s) + body
+
+
+#: rest -> _fit(rest, ...): a fan-out's answers come in a few lengths (bounded: rest < 16 KiB)
+_SESSION_HEADS: dict[int, bytes] = {}
+_SET_RESP_TAILS: dict[int, bytes] = {}
+#: a Message's header before a msg_id of n bytes (0 < n < 120), with a one-byte msg_type after it
+_HEADERS = [b""] + [b"\x0a" + _SMALL[n + 4] + b"\x0a" + _SMALL[n] for n in range(1, 120)]
+
+
+def peek_set_answer(buf: bytes, p: int, end: int) -> tuple[str, int, int] | None:
+    """What :func:`peek_answer` finds in a SetResp answer, from where the Record's from_id ends (``p``;
+    the Record ends at ``end``): (msg_id, where the Message starts, where its SetResp starts) — for the
+    layout protobuf writes, each length checked against ``end``; None for anything else (then
+    :func:`peek_answer` reads the Record). Why: a receiver that knows the sender's envelope from its
+    earlier answers (the controller, per agent) reads a fan-out's answers with a few comparisons; the
+    heads and tails around the msg_id depend only on lengths, and are kept per length."""
+    rest = end - p
+    if rest >= 0x4000:
+        return None
+    try:
+        head = _SESSION_HEADS.get(rest)
+        if head is None:
+            head = _SESSION_HEADS[rest] = _fit(rest, _session_head)
+        start = p + len(head)
+        n = buf[start + 3]
+        q = start + 4 + n
+        if not head or not buf.startswith(head, p) or not 0 < n < 120 or not buf.startswith(_HEADERS[n], start):
+            return None
+        msg_id = buf[start + 4 : q].decode()
+        tail = _SET_RESP_TAILS.get(end - q)
+        if tail is None:
+            tail = _SET_RESP_TAILS[end - q] = _fit(end - q, _set_resp_tail)
+        if not tail or not buf.startswith(tail, q):
+            return None
+        return msg_id, start, q + len(tail)
     except (IndexError, UnicodeDecodeError):
         return None
 

@@ -237,3 +237,29 @@ def test_a_link_s_fast_handler_that_fails_drops_the_message_not_the_connection(
     link._readable()
     _turn(loop)
     assert len(seen) == 3 and got == [b"three"] and link.stats.received == 3
+
+
+@pytest.mark.parametrize("version", [5, 3])
+def test_agents_that_share_a_topic_are_told_apart(loop: asyncio.AbstractEventLoop, version: int) -> None:
+    """OB-USP-Agent's factory topic is one for every agent (``/usp/agent``): answers that start alike
+    up to the Record's from_id still go to the agent that sent them, and one agent's answer never
+    completes another's request."""
+    ctl, raw = _controller(loop, version)
+    agents = ["os::012345-SHARED1", "os::012345-SHARED2"]
+    for ep in agents:
+        _agent(ctl, ep, version)
+    for rnd in range(3):
+        raw.writes.clear()
+        tasks = [loop.create_task(ctl.set(ep, {SSID: f"{ep}-{rnd}"})) for ep in agents]
+        _turn(loop)
+        asked = {d.to_id: d.msg_id for _, _, d in _requests(raw, version)}
+        _read(ctl, raw, _answer(ctl, asked[agents[0]], agents[1], listen="/usp/agent", version=version), loop)
+        assert not any(t.done() for t in tasks)  # the other agent's msg_id: not taken
+        for ep in reversed(agents):
+            _read(ctl, raw, _answer(ctl, asked[ep], ep, value=f"{ep}-{rnd}", listen="/usp/agent", version=version),
+                  loop)
+        for ep, t in zip(agents, tasks, strict=True):
+            params = t.result().updated_obj_results[0].oper_status.oper_success.updated_inst_results[0].updated_params
+            assert params["SSID"] == f"{ep}-{rnd}"
+    assert ctl.stats.wrong_sender == 3 and ctl.stats.responses == 6
+    assert all(st.topic == "/usp/agent" for st in ctl.agents())
