@@ -203,15 +203,16 @@ def load_fleet(runtime: Runtime, *, homes: int, seed: int, reset: bool = False, 
             progress(out)
         del batch
     if out.devices and store.dialect == "postgresql":
-        _analyze(store)
+        _analyze(store, LOADED_TABLES + (TWIN_TABLES if shared else ()))
     return out
 
 
 LOADED_TABLES = ("devices", "subscribers", "topology_nodes", "wifi_neighbors", "telemetry", "device_events",
-                 "parameter_snapshots", "snapshot_heads", "sim_devices", "sim_events")
+                 "parameter_snapshots", "snapshot_heads")
+TWIN_TABLES = ("sim_devices", "sim_events")
 
 
-def _analyze(store: Any) -> None:
+def _analyze(store: Any, tables: tuple[str, ...]) -> None:
     """PostgreSQL: statistics for the tables just filled, so the first queries after a large seed are
     planned for the rows there are (autovacuum would take them within a minute or so, if it runs; a
     planner without them guessed a tenth of a million fresh devices). A couple of seconds at 100,000
@@ -219,7 +220,7 @@ def _analyze(store: Any) -> None:
     from sqlalchemy import text
 
     with store.write() as s:
-        for table in LOADED_TABLES:
+        for table in tables:
             s.execute(text(f'ANALYZE "{table}"'))
 
 
