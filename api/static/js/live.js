@@ -24,6 +24,7 @@ function setStatus(state, retryMs = 0) {
   const el = document.getElementById("live-status");
   if (!el) return;
   el.dataset.state = state;
+  el.dataset.stallMs = String(stallMs);  // how long a silent stream is given before it is retried
   const secs = Math.round(retryMs / 1000);
   const retry = `retrying${secs ? ` in ${secs} s` : "…"}`;
   el.textContent = state === "live" ? "● live" : state === "connecting" ? "○ connecting…"
