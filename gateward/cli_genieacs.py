@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -20,11 +21,17 @@ from rich.table import Table
 
 from core.kernel.jsontypes import JsonObject
 
+if TYPE_CHECKING:
+    from core.kernel.models import Device
+    from executors.genieacs.executor import GenieAcsExecutor
+
+T = TypeVar("T")
+
 console = Console()
 err = Console(stderr=True)
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
@@ -42,7 +49,7 @@ def _url(url: str | None) -> str:
     return found
 
 
-def _executor(url: str | None) -> Any:
+def _executor(url: str | None) -> GenieAcsExecutor:
     from core.kernel.config import get_settings
     from executors.genieacs import factory
 
@@ -50,7 +57,7 @@ def _executor(url: str | None) -> Any:
     return factory(settings)
 
 
-def _device(device_id: str) -> Any:
+def _device(device_id: str) -> Device:
     from core.kernel.errors import GatewardError
     from core.store import repo
     from gateward.cli import rt
@@ -62,7 +69,7 @@ def _device(device_id: str) -> Any:
         _fail(f"{exc.message} (`gateward devices` lists them)")
 
 
-def _guard(fn: Any) -> Any:
+def _guard(fn: Callable[[], T]) -> T:
     from executors.base import ExecutorError
     from executors.genieacs.nbi import NbiError
 
