@@ -11,14 +11,21 @@ imports executor modules. Imports are lazy: every ``gateward`` command loads thi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from core.kernel.jsontypes import Json, JsonObject
 from gateward.cli_actor import ENV
+
+if TYPE_CHECKING:
+    from brain.service import ChatService
+    from core.kernel.models import Actor
+    from gateward.chat_remote import RemoteChat
+
+T = TypeVar("T")
 
 KIND_STYLE = {"tool": "dim", "step": "dim", "proposal": "bold cyan", "answer": "green", "question": "yellow",
               "escalation": "bold magenta", "outcome": "bold green", "notice": "yellow", "error": "bold red"}
@@ -368,7 +375,7 @@ def chat_command(
 class _LocalSession:
     """The planner in this process (``brain.service.ChatService``), as the chat loop calls it."""
 
-    def __init__(self, svc: Any, who: Any) -> None:
+    def __init__(self, svc: ChatService, who: Actor) -> None:
         self.svc, self.actor, self.who, self.mode = svc, who, who.id, svc.mode
 
     def start(self, device: str | None) -> str:
@@ -419,10 +426,10 @@ def _local_session(as_: str, planner: str) -> _LocalSession:
 class _RemoteSession:
     """A running server's chat API (``gateward/chat_remote.py``); failures are one line and an exit."""
 
-    def __init__(self, chat: Any, who: str) -> None:
+    def __init__(self, chat: RemoteChat, who: str) -> None:
         self.chat, self.who, self.mode = chat, who, f"server {chat.base}"
 
-    def _guard(self, fn: Any) -> Any:
+    def _guard(self, fn: Callable[[], T]) -> T:
         from gateward.chat_remote import RemoteError
         from gateward.cli import fail
 
@@ -434,7 +441,7 @@ class _RemoteSession:
     def start(self, device: str | None) -> str:
         return str(self._guard(lambda: self.chat.start(device)))
 
-    def _events(self, make: Any) -> Any:
+    def _events(self, make: Callable[[], Iterable[T]]) -> Iterator[T]:
         """The turn's events as they arrive (printed while the server works), a failure as one line."""
         from gateward.chat_remote import RemoteError
         from gateward.cli import fail
