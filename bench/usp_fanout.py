@@ -19,6 +19,12 @@ Over TLS (issue 36): in the same run, MQTT 5 again through a second Mosquitto wh
 TLS, a client certificate and a password (``testing.mqtt_tls_broker``) — the agents' connections,
 the controller's and the bare fan-out's all over ``mqtts://`` — so the ``tls_*`` figures sit beside
 the plaintext ones measured minutes apart on the same machine.
+
+The figure that compares across runs is the ratio to the bare fan-out of the same variant, measured
+in alternating rounds (``ratio_vs_bare``, ``ratio_vs_bare_mqtt311``, ``tls_ratio_vs_bare``; goal
+>= 0.8), beside the controller's CPU per Set and the load average when that variant ran: agents,
+broker and controller share two cores, so the rate follows the sum of their CPU per Set, and other
+work on the machine moves both sides of a round alike.
 """
 
 from __future__ import annotations
@@ -137,7 +143,8 @@ def _bare_fanout(broker_url: str, controller_id: str, endpoints: list[str], tota
             topic = agent_topic(ep) if v5 else with_reply_to(agent_topic(ep), reply)
             prefix = prefixes[ep] = wire.PublishPrefix.build(
                 topic, qos=0, v5=v5, response_topic=reply if v5 else None, content_type="usp.msg" if v5 else None)
-        msg = records.set_(f"bare-{i}", {SSID: f"bare-{i}"})
+        # the controller's msg_id form and value: the same bytes on the wire, for the agents and the broker
+        msg = records.set_(records.new_msg_id(), {SSID: f"fan-{i}"})
         packets.append(prefix.packet(records.wrap(msg, to_id=ep, from_id=controller_id)))
     sock.setblocking(False)
     out = bytearray(b"".join(packets[:window]))
@@ -220,6 +227,7 @@ def _variant(broker: Any, twin_url: str, ids: list[str], endpoints: list[str], t
     def cpus() -> tuple[float, float]:
         return float(host.command("stats")["cpu_s"]), broker.cpu_seconds() or 0.0
 
+    load = os.getloadavg()[0]
     try:
         runner.run(controller.start())
         runner.run(_pipeline(controller, endpoints, min(2000, total), WINDOW), timeout=600)  # warm up
@@ -262,8 +270,11 @@ def _variant(broker: Any, twin_url: str, ids: list[str], endpoints: list[str], t
         return round(x / n * 1e6, 1) if n else float("nan")
 
     cpu_us = per(acc["cpu"], done)
+    rate, bare_rate = done / acc["elapsed"], bare_done / acc["bare_elapsed"] if acc["bare_elapsed"] else 0.0
     return {
-        "sets_per_s": round(done / acc["elapsed"], 1), "sets": done, "errors": errors,
+        "sets_per_s": round(rate, 1), "sets": done, "errors": errors,
+        "ratio": round(rate / bare_rate, 3) if bare_rate else 0.0,
+        "load": (round(load, 2), round(os.getloadavg()[0], 2)),
         "p50_us": round(percentile(us, 50), 1), "p99_us": round(percentile(us, 99), 1),
         "cpu_us": cpu_us, "per_core": round(1e6 / cpu_us, 1) if done else 0.0,
         "agent_cpu_us": per(acc["agent"], done), "broker_cpu_us": per(acc["broker"], done),
@@ -302,7 +313,9 @@ def run(quick: bool) -> BenchResult:
     m = {
         "sets_per_s": v5["sets_per_s"],
         "bare_sets_per_s": v5["bare_sets_per_s"],
-        "ratio_vs_bare": round(v5["sets_per_s"] / v5["bare_sets_per_s"], 3) if v5["bare_sets_per_s"] else 0.0,
+        "ratio_vs_bare": v5["ratio"],
+        "ratio_vs_bare_mqtt311": v3["ratio"],
+        "tls_ratio_vs_bare": tls["ratio"],
         "p50_us": v5["p50_us"],
         "p99_us": v5["p99_us"],
         "errors": float(v5["errors"] + v3["errors"] + tls["errors"]),
@@ -331,8 +344,14 @@ def run(quick: bool) -> BenchResult:
         "twin_spot_check_mismatches": float(v5["mismatched"] + v3["mismatched"] + tls["mismatched"]),
         "load_avg_1m_before": round(load_before, 2),
         "load_avg_1m_after": round(load_after, 2),
+        "load_avg_1m_mqtt5": v5["load"][0],
+        "load_avg_1m_tls": tls["load"][0],
+        "load_avg_1m_mqtt311": v3["load"][0],
     }
-    rows = []
+    rows = [(f"{name}: controller / bare, same run; controller CPU per Set; load",
+             f"{v['ratio']:.2f} (goal >= 0.80); {v['cpu_us']:.1f} us (bare {v['bare_cpu_us']:.1f}); "
+             f"{v['load'][0]:.2f} -> {v['load'][1]:.2f}")
+            for name, v in (("MQTT 5", v5), ("MQTT 5 over TLS", tls), ("MQTT 3.1.1", v3))]
     for name, v in (("MQTT 5", v5), ("MQTT 5 over TLS", tls), ("MQTT 3.1.1", v3)):
         total_cpu = v["cpu_us"] + v["agent_cpu_us"] + v["broker_cpu_us"]
         bare_cpu = v["bare_cpu_us"] + v["bare_agent_cpu_us"] + v["bare_broker_cpu_us"]
@@ -361,9 +380,12 @@ def run(quick: bool) -> BenchResult:
         "broker and controller share this 2-core machine, so the sum of their CPU per Set bounds the rate",
         f"window {WINDOW} Sets in flight ({WINDOW} workers, each sending its next Set when one is answered); "
         "one USP Record each way per Set (QoS 0)",
-        "bare fan-out: one raw socket sends the same Set Records (built before the clock starts) to the same "
-        f"agents with the same window and only counts the answers: the ceiling of broker + agents here; "
-        f"controller and bare runs alternate, {ROUNDS} rounds each",
+        "bare fan-out: one raw socket sends the same Set Records (the controller's msg_id form and values; built "
+        f"before the clock starts) to the same agents with the same window and only counts the answers: the "
+        f"ceiling of broker + agents here; controller and bare runs alternate, {ROUNDS} rounds each",
+        "controller CPU per Set: this process's CPU (user + system) while the controller's Sets run, over the Sets "
+        "answered — its event loop, the MQTT connection and the callers' coroutines; load: the 1-minute load "
+        "average when each MQTT variant started and ended (a 2-core machine: above ~2, other work competes)",
         f"MQTT 5 over TLS: {tls_desc}; {tls['tls']}, client certificate + password, hostname verified; "
         "agents, controller and the bare fan-out all over TLS; run between the plaintext MQTT 5 and 3.1.1 ones",
     ]

@@ -510,9 +510,10 @@ class UspController:
         self._reply_to_topics: dict[str, dict[str, str]] = {}  # reply topic -> agent topic -> the 3.1.1 topic
         self._request_heads: dict[str, tuple[str, int, bytes]] = {}  # endpoint ID -> _request_head(...)
         self._addressed_to = records.addressed_to(endpoint_id)  # what Records addressed to us hold (peek_answer)
-        # an agent's answers: what they start with (property block / topic) -> (the Record up to the end of
-        # from_id, the agent's state, the topic, its Response Topic): see _answer_from_wire
-        self._senders: dict[bytes, tuple[bytes, AgentState, str, str | None]] = {}
+        # an agent's answers: what they start with (topic field, MQTT 5 property block) -> (the Record up to the end of
+        # from_id, the agent's state, the topic, its Response Topic, and where it says it listens: topic,
+        # MQTT version, how it said it): see _answer_from_wire
+        self._senders: dict[bytes, tuple[bytes, AgentState, str, str | None, str | None, int, str]] = {}
         self._reply_to_of: dict[str, str | None] = {}  # a received 3.1.1 topic -> its /reply-to= topic
         self._done_ids = RecentKeys(50_000)  # recently answered msg_ids
         # recently delivered notifications, as "<len(msg_id)>:<msg_id><endpoint ID>" (unambiguous)
@@ -536,7 +537,7 @@ class UspController:
         )
         self._answers_v5 = self.reply_link.version == 5
         self._reply_field = wire.topic_field(self.reply_topic)  # the reply topic as a PUBLISH carries it
-        self.reply_link.on_publish = self._answer_from_wire
+        self.reply_link.on_publish = self._answers_from_wire
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self, timeout: float = 10.0) -> UspController:
@@ -856,6 +857,82 @@ class UspController:
             return
         self._on_msg(st, msg, now, inbound.payload, decoded.body, decoded.msg_id)
 
+    def _answers_from_wire(self, buf: bytes, pos: int, n: int) -> tuple[int, int]:
+        """The reply link's :attr:`~executors.usp.mqtt.MqttLink.on_publish`: the QoS 0 PUBLISHes read,
+        from ``pos`` to ``n``, taken while they are answers from agents (:meth:`_answer_from_wire`);
+        (where it stopped, how many it took). The usual one — the SetResp a :meth:`set` waits for, from
+        an agent whose earlier answers started the same way and whose topic is known — is taken here
+        inline: a function call per answer costs as much as taking it, and one arrives per request."""
+        senders, pending_map, done, peek = self._senders, self._pending, self._done_ids, records.peek_set_answer
+        parse = msg_pb.SetResp.FromString
+        v5, topic_len, me = self._answers_v5, len(self._reply_field), self.endpoint_id
+        plain = self.topics is None and not self._foreign  # (nothing _heard would do but note the time)
+        now = time.time()
+        taken = inline = 0
+        try:
+            while pos + 2 < n and buf[pos] == 0x30:  # a QoS 0 PUBLISH, its length in one or two bytes
+                length = buf[pos + 1]
+                if length < 0x80:
+                    p = pos + 2
+                    end = p + length
+                elif buf[pos + 2] < 0x80:
+                    p = pos + 3
+                    end = p + ((length & 0x7F) | (buf[pos + 2] << 7))
+                else:
+                    break
+                if end > n:
+                    break
+                # The key a sender is kept under (_sender): the topic and, on MQTT 5, the property block
+                # after it — where our reply topic would end (a PUBLISH on another topic, or with a
+                # longer property length, then reads a key no sender has).
+                if v5:
+                    q = p + topic_len
+                    k = q + 1 + buf[q]
+                else:
+                    k = p + 2 + ((buf[p] << 8) | buf[p + 1])
+                sender = senders.get(buf[p:k])
+                if sender is not None and k < end and buf.startswith(sender[0], k) \
+                        and (found := peek(buf, k + len(sender[0]), end)) is not None:
+                    msg_id, _, set_at = found
+                    pending = pending_map.get(msg_id)
+                    st = sender[1]
+                    if pending is not None and pending.set_resp and pending.endpoint_id == st.endpoint_id:
+                        try:
+                            set_resp = parse(buf[set_at:end])
+                        except (DecodeError, ValueError):  # malformed: _answer_from_wire says so
+                            set_resp = None
+                        if set_resp is not None:
+                            if plain and st.topic is sender[4] and st.mqtt_version == sender[5] \
+                                    and st.topic_source == sender[6]:
+                                st.last_seen = now  # all _heard would do
+                                st.unanswered = None
+                                st.addressed_to = me
+                            else:
+                                self._heard(st, sender[2], sender[3], now)
+                            if st.connected is None:
+                                st.connected = True
+                                st.connected_since = now
+                                self._connected_n += 1
+                            del pending_map[msg_id]
+                            done.add(msg_id)
+                            fut = pending.future
+                            if not fut.done():
+                                fut.set_result(set_resp)
+                            inline += 1
+                            taken += 1
+                            pos = end
+                            continue
+                if not self._answer_from_wire(buf, p, end):  # any other answer, or none: the usual way
+                    break
+                taken += 1
+                pos = end
+        except IndexError:  # a packet shorter than its topic says: the usual way says what it is
+            pass
+        finally:
+            self.stats.records_in += inline
+            self.stats.responses += inline
+        return pos, taken
+
     def _answer_from_wire(self, buf: bytes, p: int, end: int) -> bool:
         """The reply link's :attr:`~executors.usp.mqtt.MqttLink.on_publish`: a PUBLISH holding an
         agent's answer (a response or an Error, :func:`records.peek_answer`) is handled straight from
@@ -870,17 +947,15 @@ class UspController:
         next ones are recognised by comparing bytes (:func:`records.peek_set_answer`)."""
         try:
             q = p + 2 + ((buf[p] << 8) | buf[p + 1])
+            k = q
             if self._answers_v5:
                 if not buf.startswith(self._reply_field, p):  # answers come on our reply topic, nothing else
                     return False
-                n = buf[q]
-                p = q + 1 + n
-                if n >= 0x80 or p > end:
+                k = q + 1 + buf[q]
+                if buf[q] >= 0x80 or k > end:
                     return False
-                key = buf[q + 1 : p]  # the property block
-            else:
-                key = buf[p + 2 : q]  # the topic
-                p = q
+            key = buf[p:k]  # the topic and the property block: what an agent's answers start with
+            p = k
             sender = self._senders.get(key)
             found = (records.peek_set_answer(buf, p + len(sender[0]), end)
                      if sender is not None and buf.startswith(sender[0], p) else None)
@@ -888,7 +963,7 @@ class UspController:
             if found is not None:  # the next answer of an agent heard before
                 assert sender is not None
                 msg_id, start, set_at = found
-                _, st, topic, response_topic = sender
+                st, topic, response_topic = sender[1], sender[2], sender[3]
                 ep, tag = st.endpoint_id, records.RESPONSE_TAG
             else:
                 learnt = self._sender(key, buf, p, end)
@@ -938,7 +1013,7 @@ class UspController:
     def _sender(self, key: bytes, buf: bytes, p: int, end: int
                 ) -> tuple[str, str, int, int, int, AgentState | None, str, str | None] | None:
         """:meth:`_answer_from_wire` for an answer not recognised from its sender's earlier ones: the
-        topic and properties read (``key``: MQTT 5's property block, 3.1.1's topic), the Record at
+        topic and properties read (``key``: the PUBLISH's topic field and MQTT 5 property block), the Record at
         ``buf[p:end]`` read (:func:`records.peek_answer`), and the sender kept for its next answers
         once it has a state here. (from_id, msg_id, body tag, where the Message and the SetResp start
         in ``buf``, the agent's state if it has one, topic, Response Topic); None, nothing kept, when
@@ -946,9 +1021,9 @@ class UspController:
         response_topic = content_type = None
         if self._answers_v5:
             topic = self.reply_topic
-            response_topic, content_type = wire.usp_properties(key)
+            response_topic, content_type = wire.usp_properties(key[len(self._reply_field) + 1 :])
         else:
-            topic = key.decode()
+            topic = key[2:].decode()
             if topic in (self.topic, self.cluster_topic, self.inbox_topic, self._forward_topic):
                 return None
         if content_type is not None and content_type not in USP_CONTENT_TYPES:
@@ -963,7 +1038,11 @@ class UspController:
             if len(self._senders) >= 20000:  # one per agent; bounded all the same
                 self._senders.clear()
             prefix = record[: len(self._addressed_to[0]) + 1 + len(ep.encode())]  # to the end of from_id
-            self._senders[key] = (prefix, st, topic, response_topic)
+            # where it says it listens, as _heard learns it (the same string: compared by identity)
+            reply_to = self._reply_to_in(topic) if REPLY_TO in topic else None
+            listen, version, source = ((reply_to, 3, "reply_to") if reply_to else
+                                       (response_topic, 5, "response_topic") if response_topic else (None, 0, ""))
+            self._senders[key] = (prefix, st, topic, response_topic, listen, version, source)
         return ep, msg_id, tag, start + p, set_at and set_at + p, st, topic, response_topic
 
     def _heard(self, st: AgentState, topic: str, response_topic: str | None, now: float) -> None:

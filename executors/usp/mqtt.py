@@ -464,11 +464,12 @@ class MqttLink:
         self.endpoint_id = endpoint_id
         self.client_id = client_id or f"gw-{next(_client_ids)}-{id(self) & 0xFFFFFF:x}"
         self.on_message = on_message
-        #: offered every QoS 0 PUBLISH (no DUP, no RETAIN) before it is decoded, as (the bytes read,
-        #: where its variable header starts, where it ends): True when it handled the message itself
-        #: (a receiver's fast path for what it receives most), False to have it decoded and given to
-        #: ``on_message`` as usual. It must not keep the buffer.
-        self.on_publish: Callable[[bytes, int, int], bool] | None = None
+        #: a receiver's fast path for what it receives most: offered the bytes read whenever a QoS 0
+        #: PUBLISH (no DUP, no RETAIN) starts at ``pos``, as (the bytes, pos, where they end), it handles
+        #: as many whole packets from there as it takes and returns (where it stopped, how many it
+        #: handled); the packet it stopped at is decoded and given to ``on_message`` as usual. It must
+        #: not keep the bytes, and raises for nothing it reads (a bug: the packet goes the usual way).
+        self.on_publish: Callable[[bytes, int, int], tuple[int, int]] | None = None
         self.on_connection = on_connection
         self.keepalive = keepalive
         self.clean_start = clean_start
@@ -609,6 +610,18 @@ class MqttLink:
         try:
             while pos < n:
                 first = buf[pos]
+                if first == wire.PUBLISH and fast is not None:  # QoS 0, no DUP, no RETAIN: the fast path's
+                    try:
+                        stop, taken = fast(buf, pos, n)
+                    except Exception:  # a handler bug: this packet goes the usual way
+                        log.exception("mqtt %s: PUBLISH handler failed", self.client_id)
+                        stop, taken = pos, 0
+                    if stop != pos:
+                        received += taken
+                        pos = stop
+                        if self._sock is not sock:  # the connection was closed meanwhile
+                            return
+                        continue
                 # the remaining length: one or two bytes for USP's messages (< 16 KiB), inline
                 if pos + 1 >= n:
                     self._rbuf = buf[pos:]
@@ -636,16 +649,7 @@ class MqttLink:
                     self._rbuf = buf[pos:]
                     break
                 kind = first & 0xF0
-                handled = False
-                if first == wire.PUBLISH and fast is not None:  # QoS 0, no DUP, no RETAIN
-                    try:
-                        handled = fast(buf, body, end)
-                    except Exception:  # a handler bug drops the message (as on_message's), not the connection
-                        log.exception("mqtt %s: PUBLISH handler failed", self.client_id)
-                        handled = True
-                if handled:
-                    received += 1
-                elif kind == wire.PUBLISH:
+                if kind == wire.PUBLISH:
                     try:
                         topic, payload, qos, mid, response_topic, content_type = decode(first, buf, body, end, v5=v5)
                     except wire.Unsupported:

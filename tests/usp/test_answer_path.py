@@ -188,6 +188,9 @@ def test_what_the_fast_path_declines_ends_the_same(loop: asyncio.AbstractEventLo
     assert task.result().updated_obj_results[0].oper_status.oper_success.updated_inst_results[0] \
         .updated_params["SSID"] == "q"
     assert b"".join(raw.writes) == wire.puback(77)
+    short = wire.PublishPrefix.build("x", qos=0, v5=True).packet(b"\x0a")  # shorter than our topic: not an answer
+    _read(ctl, raw, short + short, loop)
+    assert ctl.stats.malformed == 2 and ctl.reply_link.stats.received == 4
 
 
 def test_the_sets_one_read_wakes_leave_in_one_write(loop: asyncio.AbstractEventLoop) -> None:
@@ -214,29 +217,36 @@ def test_the_sets_one_read_wakes_leave_in_one_write(loop: asyncio.AbstractEventL
     _turn(loop)
 
 
-def test_a_link_s_fast_handler_that_fails_drops_the_message_not_the_connection(
-        loop: asyncio.AbstractEventLoop) -> None:
+def test_a_link_s_fast_handler_takes_what_it_can_and_loses_nothing(loop: asyncio.AbstractEventLoop) -> None:
+    """``MqttLink.on_publish`` takes the packets it handles from where it is offered them; what it
+    stops at — or what it was offered when it failed — is decoded and delivered as usual."""
     link = MqttLink("mqtt://127.0.0.1:1")
     raw = RecordingSocket()
     link._sock = BufferedSocket(raw, loop)
     link._loop = loop
     link.connected = True
-    seen: list[int] = []
+    offered: list[int] = []
 
-    def handler(buf: bytes, start: int, end: int) -> bool:
-        seen.append(end - start)
-        if len(seen) == 1:
+    def handler(buf: bytes, pos: int, n: int) -> tuple[int, int]:
+        offered.append(pos)
+        if len(offered) == 1:
             raise RuntimeError("a bug")
-        return len(seen) == 2
+        if len(offered) == 2:  # takes this packet and the next
+            first = wire.frame_length(buf, pos)
+            assert first is not None
+            second = wire.frame_length(buf, first[1])
+            assert second is not None
+            return second[1], 2
+        return pos, 0  # not for it
 
     got: list[bytes] = []
     link.on_publish = handler
     link.on_message = lambda inbound: got.append(inbound.payload)
     prefix = wire.PublishPrefix.build("t", qos=0, v5=True)
-    raw.chunks.append(prefix.packet(b"one") + prefix.packet(b"two") + prefix.packet(b"three"))
+    raw.chunks.append(b"".join(prefix.packet(p) for p in (b"one", b"two", b"three", b"four")))
     link._readable()
     _turn(loop)
-    assert len(seen) == 3 and got == [b"three"] and link.stats.received == 3
+    assert len(offered) == 3 and got == [b"one", b"four"] and link.stats.received == 4
 
 
 @pytest.mark.parametrize("version", [5, 3])
@@ -263,3 +273,50 @@ def test_agents_that_share_a_topic_are_told_apart(loop: asyncio.AbstractEventLoo
             assert params["SSID"] == f"{ep}-{rnd}"
     assert ctl.stats.wrong_sender == 3 and ctl.stats.responses == 6
     assert all(st.topic == "/usp/agent" for st in ctl.agents())
+
+
+@pytest.mark.parametrize("version", [5, 3])
+def test_the_next_answers_of_an_agent_are_taken_inline_with_the_same_checks(
+        loop: asyncio.AbstractEventLoop, version: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once an agent's first answer was read, its next SetResps are taken without reading the
+    envelope again — and still only by msg_id, from the agent asked, when they parse; anything else
+    goes the way a first answer goes."""
+    ctl, raw = _controller(loop, version)
+    a, b = "os::012345-INLINE-A", "os::012345-INLINE-B"
+    for ep in (a, b):
+        _agent(ctl, ep, version)
+
+    def ask(*eps: str) -> tuple[list[asyncio.Task[msg_pb.SetResp]], list[str]]:
+        raw.writes.clear()
+        tasks = [loop.create_task(ctl.set(ep, {SSID: f"{ep}-{i}"})) for i, ep in enumerate(eps)]
+        _turn(loop)
+        return tasks, [d.msg_id for _, _, d in _requests(raw, version)]
+
+    def value(t: asyncio.Task[msg_pb.SetResp]) -> str:
+        resp = t.result()
+        return str(resp.updated_obj_results[0].oper_status.oper_success.updated_inst_results[0].updated_params["SSID"])
+
+    tasks, ids = ask(a, b)  # first answers: read in full, their senders kept
+    _read(ctl, raw, b"".join(_answer(ctl, m, ep, value=f"{ep}-{i}", version=version)
+                             for i, (m, ep) in enumerate(zip(ids, (a, b), strict=True))), loop)
+    assert [value(t) for t in tasks] == [f"{a}-0", f"{b}-1"]
+
+    slow: list[int] = []
+    full = ctl._answer_from_wire
+    monkeypatch.setattr(ctl, "_answer_from_wire", lambda buf, p, end: slow.append(p) or full(buf, p, end))
+    tasks, ids = ask(a, a, b)
+    _read(ctl, raw, b"".join(_answer(ctl, m, ep, value=f"{ep}-{i}", version=version)
+                             for i, (m, ep) in enumerate(zip(ids, (a, a, b), strict=True))), loop)
+    assert [value(t) for t in tasks] == [f"{a}-0", f"{a}-1", f"{b}-2"] and not slow
+    assert ctl.stats.responses == 5 and ctl.stats.records_in == 5 and not ctl._pending
+    st = ctl.agent(a)
+    assert st is not None and st.topic == agent_topic(a) and st.mqtt_version == version and st.last_seen
+
+    (task,), (msg_id,) = ask(a)
+    _read(ctl, raw, _answer(ctl, msg_id, b, version=version), loop)  # b answers for a: not taken
+    good = records.set_resp_payload(msg_id, [("Device.WiFi.SSID.1.", {"SSID": "x"}, [])])
+    bad = good[:-8] + b"\x0a\x7f" + good[-6:]  # the SetResp's last bytes: a field longer than what is left
+    _read(ctl, raw, _answer(ctl, msg_id, a, payload=bad, version=version), loop)
+    assert (ctl.stats.wrong_sender, ctl.stats.malformed) == (1, 1) and len(slow) == 2 and not task.done()
+    _read(ctl, raw, _answer(ctl, msg_id, a, value="late but good", version=version), loop)
+    assert value(task) == "late but good" and len(slow) == 2

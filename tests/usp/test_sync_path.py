@@ -153,3 +153,31 @@ def test_a_late_timer_still_expires_in_deadline_order() -> None:
         return expired
 
     assert asyncio.run(scenario()) == [f"short-{i}" for i in range(3)] + [f"long-{i}" for i in range(3)]
+
+
+def test_deadlines_given_at_the_end_of_a_turn_still_expire_in_order() -> None:
+    """``add_soon`` (a fan-out's Sets) gives the deadlines of one loop turn together at its end: they
+    expire like ``add``'s, in deadline order among them, answered ones never, and none after cancel."""
+    async def scenario() -> tuple[list[str], list[str]]:
+        loop = asyncio.get_running_loop()
+        pending: dict[str, None] = {}
+        expired: list[str] = []
+        dl = _Deadlines(loop, pending, lambda m: expired.append(m) if pending.pop(m, "gone") is None else None)
+        for i in range(3):
+            for name, timeout in ((f"soon-long-{i}", 0.12), (f"soon-short-{i}", 0.04)):
+                pending[name] = None
+                dl.add_soon(name, timeout)
+        pending["now"] = None
+        dl.add("now", 0.08)
+        del pending["soon-short-1"]  # answered within the turn it was sent in
+        await asyncio.sleep(0.2)
+        first = list(expired)
+        pending["late"] = None
+        dl.add_soon("late", 0.01)
+        dl.cancel()
+        await asyncio.sleep(0.05)
+        return first, expired[len(first):]
+
+    first, after_cancel = asyncio.run(scenario())
+    assert first == ["soon-short-0", "soon-short-2", "now"] + [f"soon-long-{i}" for i in range(3)]
+    assert after_cancel == []
