@@ -14,6 +14,7 @@ import pytest
 from core.kernel.models import Change, Device
 from executors.base import (
     DeviceOffline,
+    ExecutorError,
     Fault,
     InvalidParameterName,
     InvalidValue,
@@ -154,6 +155,29 @@ def test_presence_unreachable_waits_for_inform(harness: Harness) -> None:
         harness.executor.read(d, ["Device.DeviceInfo.UpTime"])
     harness.clear(d, "unreachable")
     assert harness.executor.presence(d).reachable
+
+
+def test_presence_of_many_devices_is_each_ones_presence(harness: Harness) -> None:
+    """``presence_many`` (a fleet's presence sample asks it once per adapter) answers as
+    :meth:`presence` does, device by device, through the read-only facade too; a device whose
+    presence cannot be learned (:meth:`presence` raises) is left out."""
+    d, old = harness.tr181_device, harness.tr098_device
+    ghost = d.model_copy(update={"id": f"{d.id}-no-such-device"})
+    harness.inject(d, "unreachable")
+    try:
+        many = harness.executor.presence_many([d, old, ghost])
+        facade = harness.executor.reader().presence_many([d, old, ghost])
+        for device in (d, old, ghost):
+            try:
+                one = harness.executor.presence(device)
+            except ExecutorError:
+                assert device.id not in many and device.id not in facade
+                continue
+            for got in (many[device.id], facade[device.id]):
+                assert (got.device_id, got.online, got.reachable) == (one.device_id, one.online, one.reachable)
+        assert {d.id, old.id} <= set(many)
+    finally:
+        harness.clear(d)
 
 
 def test_discover_tr181(harness: Harness) -> None:
