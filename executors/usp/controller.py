@@ -914,7 +914,10 @@ class UspController:
                                 st.connected_since = now
                                 self._connected_n += 1
                             del pending_map[msg_id]
-                            done.add(msg_id)
+                            recent = done._new  # done.add(msg_id), inline (RecentKeys)
+                            recent.add(msg_id)
+                            if len(recent) >= done.size:
+                                done._old, done._new = recent, set()
                             fut = pending.future
                             if not fut.done():
                                 fut.set_result(set_resp)

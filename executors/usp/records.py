@@ -474,25 +474,23 @@ def set_payload(
     A Set of one parameter with the default flags — what a fan-out sends — is laid out from a
     template kept per path and value length: every byte between the msg_id and the value depends
     only on those, so a Set costs two encodes and one join (a quarter of encoding it field by field)."""
-    if len(values) == 1 and not allow_partial and required:
+    if len(values) == 1 and required and not allow_partial:
         ((path, value),) = values.items()
         v = (value if type(value) is str else usp_value(value)).encode()
         m = msg_id.encode()
-        vl, ml = len(v), len(m)
-        if 0 < vl < 128 and 0 < ml < 120:
-            middles = _SET_MIDDLES.get(path)
-            middle = middles.get(vl) if middles is not None else None
-            if middle is None:
-                middle = _set_middle(path, vl)
-            if middle:
-                return b"".join((_MSG_ID_HEADS[ml], m, middle, v, b"\x18\x01"))
+        vl = len(v)
+        middle = _SET_MIDDLES.get((path, vl))
+        if middle is None and 0 < vl < 128:
+            middle = _set_middle(path, vl)
+        if middle and 0 < len(m) < 120:
+            return b"".join((_MSG_ID_HEADS[len(m)], m, middle, v, b"\x18\x01"))
     return _set_payload(msg_id, values, allow_partial=allow_partial, required=required)
 
 
 #: the Message's first bytes before a msg_id of n bytes (0 < n < 120): Msg.header, Header.msg_id
 _MSG_ID_HEADS = [b""] + [b"\x0a" + _SMALL[n + 4] + b"\x0a" + _SMALL[n] for n in range(1, 120)]
-#: path -> value length -> the bytes of a one-parameter Set between its msg_id and its value
-_SET_MIDDLES: dict[str, dict[int, bytes]] = {}
+#: (path, value length) -> the bytes of a one-parameter Set between its msg_id and its value
+_SET_MIDDLES: dict[tuple[str, int], bytes] = {}
 
 
 def _set_middle(path: str, value_len: int) -> bytes:
@@ -504,9 +502,9 @@ def _set_middle(path: str, value_len: int) -> bytes:
     except ValueError:
         return b""
     middle = whole[len(_MSG_ID_HEADS[1]) + 1 : len(whole) - value_len - 2]
-    if len(_SET_MIDDLES) >= 4096:  # a few paths in practice; bounded all the same
+    if len(_SET_MIDDLES) >= 4096:  # a few paths and lengths in practice; bounded all the same
         _SET_MIDDLES.clear()
-    _SET_MIDDLES.setdefault(path, {})[value_len] = middle
+    _SET_MIDDLES[path, value_len] = middle
     return middle
 
 
