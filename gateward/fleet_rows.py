@@ -195,7 +195,9 @@ def iter_batch_rows(homes: int, seed: int, *, dialect: str, batch_homes: int, te
     enc = enc or Encoders(dialect)
     for chunk in iter_fleet(homes, seed, batch_homes=batch_homes, telemetry_homes=telemetry_homes, anchor=anchor,
                             part=part):
-        yield batch_rows(chunk, enc, utcnow())
+        rows = batch_rows(chunk, enc, utcnow())
+        del chunk  # not kept while the rows are sent (a collection then walks what is left: little)
+        yield rows
 
 
 def insert_sql(rows: Rows, dialect: str) -> str:
