@@ -370,6 +370,12 @@ class EmbeddedRegoEngine(PolicyEngine):
                 continue
         return None
 
+    def close(self) -> None:
+        """Drop this thread's engine and VM here, on the thread that made them: regorus's objects
+        may only be freed on their own thread, and left to the garbage collector they were freed —
+        leaked, with a warning — on whichever thread it happened to run (a web server's)."""
+        vars(self._local).clear()
+
     def _vm(self) -> Any:
         vm = getattr(self._local, "vm", None)
         if vm is None:
