@@ -123,7 +123,7 @@ class ToolContext:
 
 def radios_from_values(values: dict[str, Any]) -> list[RadioInfo]:
     """Radio facts from ``{path: {"value": …}}`` read results of ``Device.WiFi.Radio.``."""
-    by: dict[int, dict[str, Any]] = {}
+    by: dict[int, JsonObject] = {}
     for path, item in values.items():
         parts = path.split(".")
         if len(parts) == 5 and parts[:3] == ["Device", "WiFi", "Radio"] and parts[3].isdigit():

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from core.kernel.jsontypes import Json
+
 if TYPE_CHECKING:
     from core.kernel.models import PolicyItem
 
@@ -75,7 +77,7 @@ class PolicyPlan:
         return not self.stages and self.max_failure_rate is None
 
 
-def _param(code: str, params: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+def _param(code: str, params: Mapping[str, Json], name: str, kind: type | tuple[type, ...]) -> Any:
     value = params.get(name)
     if isinstance(value, bool) or not isinstance(value, kind):
         raise ObligationError(f"policy obligation {code} needs param {name!r} "
@@ -91,14 +93,14 @@ def _item_type() -> type | None:
     return getattr(models, "PolicyItem", None) if models is not None else None
 
 
-def _as_item(ob: PolicyItem | Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+def _as_item(ob: PolicyItem | Mapping[str, Json]) -> tuple[str, Mapping[str, Json]]:
     if not isinstance(ob, Mapping):
         return ob.code, ob.params
     params = ob.get("params") or {}
     return str(ob.get("code", "")), params if isinstance(params, Mapping) else {}
 
 
-def parse(obligations: Iterable[PolicyItem | Mapping[str, Any]]) -> PolicyPlan:
+def parse(obligations: Iterable[PolicyItem | Mapping[str, Json]]) -> PolicyPlan:
     """The plan policy's obligations impose: from items (a Decision's ``obligation_items``, or
     their stored JSON form). Unknown codes (``obligation.presence``, say) are not plan limits and
     are skipped; so is anything that is not an item (a message is for people, never parsed)."""
@@ -135,7 +137,7 @@ def plan_items(plan: Mapping[str, Any]) -> list[Any]:
     return list(plan.get("policy_items") or [])
 
 
-def from_plan(plan: Mapping[str, Any]) -> PolicyPlan:
+def from_plan(plan: Mapping[str, Json]) -> PolicyPlan:
     """:func:`parse` over a stored campaign plan (see :func:`plan_items`)."""
     return parse(plan_items(plan))
 

@@ -37,6 +37,7 @@ from campaigns import rate as ratelimit
 from campaigns.schema import CampaignBatchRow, CampaignDeviceRow, CampaignRow
 from campaigns.spec import CampaignSpec, parse_spec
 from core.capabilities import CapabilitySet, for_devices
+from core.kernel.jsontypes import Json
 from core.kernel.models import Change, Device, utcnow
 from core.kernel.secrets import is_secret_path
 from core.services import CoreServices
@@ -60,13 +61,13 @@ def _value(raw: Any) -> Any:
     return raw.get("value") if isinstance(raw, dict) else raw
 
 
-def _covers(tree: Mapping[str, Any], path: str) -> bool:
+def _covers(tree: Mapping[str, Json], path: str) -> bool:
     """Does the stored tree hold the object ``path`` belongs to (so its absence means something)?"""
     parent = path.rsplit(".", 1)[0] + "."
     return any(k.startswith(parent) for k in tree)
 
 
-def replay(device: Device, changes: Sequence[Change], tree: Mapping[str, Any] | None,
+def replay(device: Device, changes: Sequence[Change], tree: Mapping[str, Json] | None,
            caps: CapabilitySet | None) -> tuple[str, str, str]:
     """One device: ``(stage, outcome, reason)`` — stage validate|land|verify|none, outcome
     ok|fail|unknown|unverifiable."""
@@ -92,12 +93,12 @@ def replay(device: Device, changes: Sequence[Change], tree: Mapping[str, Any] | 
     return "verify", "ok", ""
 
 
-def _firmware_of(device: Device, tree: Mapping[str, Any] | None) -> str:
+def _firmware_of(device: Device, tree: Mapping[str, Json] | None) -> str:
     reported = _value(tree.get(SOFTWARE)) if tree else None
     return str(reported) if reported else device.firmware
 
 
-def _drift(devices: Mapping[str, Device], trees: Mapping[str, Mapping[str, Any]], changes: Sequence[Change]
+def _drift(devices: Mapping[str, Device], trees: Mapping[str, Mapping[str, Json]], changes: Sequence[Change]
            ) -> list[dict[str, Any]]:
     """Per changed path whose firmwares in the slice disagree: what each firmware has (absent,
     or the values it lists as supported)."""

@@ -200,7 +200,7 @@ _event_hash = chain.event_hash  # appends write what verify recomputes
 
 def _sanitise(data: Mapping[str, Json]) -> JsonObject:
     """Mask secret parameter values anywhere they appear under a path key."""
-    out: dict[str, Any] = {}
+    out: JsonObject = {}
     for key, value in data.items():
         if isinstance(value, dict):
             out[key] = mask_params(_sanitise(value)) if _looks_like_params(value) else _sanitise(value)
@@ -231,7 +231,7 @@ class _Pending:
                  device_id: str | None, data: Mapping[str, Json] | None) -> None:
         # Secret values are masked here, and the data round-trips through JSON so the hash is over
         # exactly what the database will return.
-        self.data: dict[str, Any] = orjson.loads(canonical_json(_sanitise(data or {})))
+        self.data: JsonObject = orjson.loads(canonical_json(_sanitise(data or {})))
         self.ts, self.actor, self.action, self.proposal_id = ts, actor, action, proposal_id
         self.device_id = device.id if device is not None else device_id
         self.subscriber = device.subscriber if device is not None else None

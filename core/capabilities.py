@@ -52,6 +52,7 @@ from core.kernel.datamodel.paths import generic as generic
 from core.kernel.datamodel.paths import split_parameters as split_parameters
 from core.kernel.datamodel.paths import table_of as table_of
 from core.kernel.datamodel.paths import tables_seen as tables_seen
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Device, utcnow
 from core.store.fastsql import Prepared
 from core.store.records import among
@@ -213,7 +214,7 @@ def _union(s: Session, key: tuple[str, str, str, str], params: dict[str, bool | 
     return merged, _union_commands(row.commands, commands)
 
 
-def _stored_commands(disc: _Discovered) -> dict[str, Any] | None:
+def _stored_commands(disc: _Discovered) -> JsonObject | None:
     """``device_capabilities.commands``: ``{"supported": [...], "paths": {command: path}}``, or None when
     the discovery does not say."""
     if disc.commands is None:
@@ -360,7 +361,7 @@ def discover(store: Store, router: _Readers, devices: Sequence[Device]) -> list[
     (a device that fails is reported with its error; the others are still stored)."""
     from core.kernel.ports.executor import ExecutorError
 
-    out: list[dict[str, Any]] = []
+    out: list[JsonObject] = []
     for d in devices:
         d = learn_identity(store, router, d)
         try:
@@ -385,7 +386,7 @@ COMMAND_ADAPTERS = frozenset({"usp"})
 UNSAID_COMMANDS_RETRY = timedelta(hours=24)
 
 
-def discover_if_unknown(store: Store, router: _Readers, device: Device) -> dict[str, Any] | None:
+def discover_if_unknown(store: Store, router: _Readers, device: Device) -> JsonObject | None:
     """Discover on first contact / onboarding, only when it is cheap (:data:`CHEAP_ADAPTERS`) and the
     device's class has nothing stored yet (one discovery per new class; an unidentified device is a
     class of its own, :func:`class_key`) — or was stored without the commands its adapter reports

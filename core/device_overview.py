@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from core.kernel.jsontypes import JsonObject
 from core.kernel.ports.errors import ExecutorError, InvalidParameterName
 
 if TYPE_CHECKING:  # not imported to run: `gateward device ID` reads without pydantic
@@ -36,7 +37,7 @@ class Overview:
     absent: list[str] = field(default_factory=list)
     error: str | None = None
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self) -> list[JsonObject]:
         from core.kernel.secrets import mask_value
 
         return [{"path": v.path, "value": mask_value(v.path, v.value), "type": v.type, "writable": v.writable,

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import func, select
 
+from core.kernel.jsontypes import JsonObject
 from core.store.schema import AuditEventRow
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ class Subscription:
 
     def __init__(self, bus: EventBus, maxsize: int, loop: asyncio.AbstractEventLoop) -> None:
         self.bus, self.maxsize, self._loop = bus, maxsize, loop
-        self._items: deque[list[dict[str, Any]]] = deque()
+        self._items: deque[list[JsonObject]] = deque()
         self._lock = threading.Lock()
         self._ready = asyncio.Event()
         self.overflowed = False

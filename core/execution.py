@@ -138,7 +138,7 @@ class DeviceEngine:
         wrote = False  # the Set landed: a command failing after it leaves the device changed
         try:
             mine = p.changes_for(d.id)  # a per-target proposal writes this device's own values
-            evidence: dict[str, Any] = {}
+            evidence: JsonObject = {}
             if mine:
                 res = self.io.write(p, d, mine, purpose="apply", key=p.id)
                 wrote = True
@@ -201,7 +201,7 @@ class DeviceEngine:
         except ExecutorError as exc:
             return DeviceResult(d.id, X.ROLLBACK_FAILED, changed=True, failed=True, evidence={"reason": reason},
                                 error=f"{d.id}: rollback failed: {exc.message}", cause=exc)
-        evidence: dict[str, Any] = {"reason": reason, "restored": restored, "not_restorable": unrestorable}
+        evidence: JsonObject = {"reason": reason, "restored": restored, "not_restorable": unrestorable}
         if p.operations:  # a restore writes parameters back; what the operations did stays, said plainly
             evidence["not_undone"] = not_undone(p.operations)
         return DeviceResult(d.id, X.ROLLED_BACK, failed=True, error=reason, evidence=evidence)

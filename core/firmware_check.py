@@ -12,9 +12,8 @@ lifecycle records as ``verify_failed``: "not installed" is never ``verified``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
-from core.kernel.jsontypes import JsonObject
+from core.kernel.jsontypes import Json, JsonObject
 from core.kernel.models import Operation
 
 SOFTWARE_VERSION = "Device.DeviceInfo.SoftwareVersion"
@@ -23,7 +22,7 @@ SOFTWARE_VERSION = "Device.DeviceInfo.SoftwareVersion"
 A_NEW_VERSION = "a version other than the one before the download"
 
 
-def declared_version(op: Operation, output: Mapping[str, Any]) -> str | None:
+def declared_version(op: Operation, output: Mapping[str, Json]) -> str | None:
     """The version the image declares: the proposal's, else the adapter's (file metadata)."""
     for value in (op.args.get("version"), output.get("expected")):
         if value not in (None, ""):
@@ -31,7 +30,7 @@ def declared_version(op: Operation, output: Mapping[str, Any]) -> str | None:
     return None
 
 
-def download_shortfall(op: Operation, output: Mapping[str, Any]) -> JsonObject | None:
+def download_shortfall(op: Operation, output: Mapping[str, Json]) -> JsonObject | None:
     """The SoftwareVersion mismatch of a finished download (``{path: {expected, got}}``), or None
     when the device runs the declared image (or the adapter saw a new one and none was declared)."""
     if op.command != "download":

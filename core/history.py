@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -68,7 +68,7 @@ class MetricWindow:
 class EventItem:
     ts: datetime
     kind: str
-    data: dict[str, Any]
+    data: JsonObject
 
     def as_dict(self) -> JsonObject:
         return {"ts": self.ts.isoformat(), "kind": self.kind, "data": dict(self.data)}

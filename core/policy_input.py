@@ -22,11 +22,11 @@ from core.store import repo
 WIFI_FACT_PATHS = ("Device.WiFi.Radio.", "Device.WiFi.SSID.")
 
 
-def wifi_facts(values: dict[str, Any]) -> dict[str, Any]:
+def wifi_facts(values: dict[str, Any]) -> JsonObject:
     """Radio band/channel/auto/width and SSID names from a TR-181 path → value mapping (values may
     be scalars, ``{"value": ...}`` dicts as stored in snapshots, or ParamValue objects)."""
-    radios: dict[int, dict[str, Any]] = {}
-    ssids: dict[int, dict[str, Any]] = {}
+    radios: dict[int, JsonObject] = {}
+    ssids: dict[int, JsonObject] = {}
     for path, raw in values.items():
         if not path.startswith("Device.WiFi."):
             continue
@@ -212,7 +212,7 @@ def stored(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _masked_change(change: dict[str, Any]) -> dict[str, Any]:
+def _masked_change(change: dict[str, Any]) -> JsonObject:
     facts = change.get("secret_facts")
     if not isinstance(facts, dict):
         return change
@@ -278,7 +278,7 @@ def profile_facts(p: Proposal) -> list[JsonObject]:
     built from, carried in its evidence (kind ``profile``: id, version, changes) and so bound to its
     hash. Policy denies a change that disagrees with any of them on these targets. Malformed
     entries are skipped (they cannot widen what is allowed: a missing profile only removes a deny)."""
-    out: list[dict[str, Any]] = []
+    out: list[JsonObject] = []
     for e in p.evidence:
         if e.kind != "profile":
             continue

@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core.kernel.jsontypes import JsonObject
+from core.kernel.jsontypes import Json, JsonObject
 from core.kernel.models import Precondition, Scalar
 from core.kernel.values import parse_bool
 
@@ -40,9 +40,9 @@ PATHS: dict[str, list[str]] = {
 }
 
 
-def _rows(values: Mapping[str, Any], prefix: str) -> dict[str, JsonObject]:
+def _rows(values: Mapping[str, Json], prefix: str) -> dict[str, JsonObject]:
     """``{instance: {leaf: value}}`` of a table read as ``prefix`` (e.g. ``Device.Hosts.Host.``)."""
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, JsonObject] = {}
     for path, v in values.items():
         if not path.startswith(prefix):
             continue

@@ -23,7 +23,7 @@ from typing import Protocol as Interface
 from urllib.parse import urlparse
 
 from core.kernel.datamodel.registry import DataModelError, ParamSpec, Registry, get_registry
-from core.kernel.jsontypes import JsonObject
+from core.kernel.jsontypes import Json, JsonObject
 from core.kernel.models import Change, Device, Operation, Protocol, Root
 from core.kernel.values import listed_values
 
@@ -75,7 +75,7 @@ def normalise(changes: Sequence[Change]) -> list[Change]:
 
 
 def validate_changes(device: Device, changes: Sequence[Change],
-                     known: Mapping[str, Any] | None = None,
+                     known: Mapping[str, Json] | None = None,
                      capabilities: CapabilitySet | None = None) -> list[Issue]:
     """Every problem with ``changes`` on ``device``; empty means valid.
 
@@ -120,7 +120,7 @@ def validate_changes(device: Device, changes: Sequence[Change],
 
 
 def per_target_issues(devices: Mapping[str, Device], changes: Sequence[Change],
-                      known: Mapping[str, Mapping[str, Any]] | None = None,
+                      known: Mapping[str, Mapping[str, Json]] | None = None,
                       capabilities: Mapping[str, CapabilitySet] | None = None) -> list[str]:
     """Every problem of a per-target proposal, each target checked with its own values against
     its own registry, listed values and discovered data model; each message names the device.
@@ -182,7 +182,7 @@ def _wire(value: Any) -> str:
     return str(value)
 
 
-def device_listed_issues(device: Device, changes: Sequence[Change], known: Mapping[str, Any],
+def device_listed_issues(device: Device, changes: Sequence[Change], known: Mapping[str, Json],
                          reader: Reader | None = None) -> list[Issue]:
     """Changes whose value the device itself does not list as supported (rule ``device_listed``).
 
@@ -200,7 +200,7 @@ def device_listed_issues(device: Device, changes: Sequence[Change], known: Mappi
             wanted.append((c, spec, source))
     if not wanted:
         return []
-    values: dict[str, Any] = dict(known)
+    values: JsonObject = dict(known)
     if reader is not None:
         values.update(_read_missing(reader, device, [src for _, _, src in wanted if src not in values]))
     issues: list[Issue] = []
@@ -232,7 +232,7 @@ def _items(reg: Registry, change: Change, spec: ParamSpec) -> list[str]:
 def _read_missing(reader: Reader, device: Device, paths: list[str]) -> JsonObject:
     from core.kernel.ports.executor import ExecutorError
 
-    out: dict[str, Any] = {}
+    out: JsonObject = {}
     for path in dict.fromkeys(paths):
         try:
             out.update(reader.read(device, [path]))

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core.kernel.errors import Forbidden
+from core.kernel.jsontypes import Json
 from core.kernel.models import PolicyItem
 
 WINDOW = "obligation.window"
@@ -74,7 +75,7 @@ def windows_of(items: Iterable[PolicyItem | Mapping[str, Any]]) -> list[Window]:
     return out
 
 
-def closed_now(items: Iterable[PolicyItem | Mapping[str, Any]], now: datetime) -> list[Window]:
+def closed_now(items: Iterable[PolicyItem | Mapping[str, Json]], now: datetime) -> list[Window]:
     """The windows among ``items`` that are closed at ``now``."""
     return [w for w in windows_of(items) if not w.open_at(now)]
 

@@ -37,7 +37,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from brain.remediation.schema import RemediationCursorRow
-from core.kernel.jsontypes import JsonObject
+from core.kernel.jsontypes import Json, JsonObject
 from core.kernel.models import utcnow
 from core.kernel.ports.events import DeviceEventSource
 from core.kernel.secrets import mask_value
@@ -106,7 +106,7 @@ class PushedEvents(Protocol):
 class NbiQuery(Protocol):
     """The GenieACS NBI's collection query (``executors.genieacs.nbi.NbiClient.query``)."""
 
-    def query(self, collection: str, query: Mapping[str, Any] | None = None, *,
+    def query(self, collection: str, query: Mapping[str, Json] | None = None, *,
               projection: Sequence[str] | None = None, limit: int | None = None,
               sort: Mapping[str, int] | None = None) -> list[dict[str, Any]]: ...
 

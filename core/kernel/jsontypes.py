@@ -8,22 +8,24 @@ only reads or forwards it takes ``Mapping[str, Json]``.
 
 Why not pydantic's ``JsonValue``: its containers are ``list`` and ``dict``, which are invariant, so
 every ``list[str]`` would have to be copied or cast on the way in; and nothing here is validated —
-these aliases are for the type checker only (never a pydantic field or a FastAPI annotation).
+these aliases are for the type checker only (never a pydantic model's field or a FastAPI
+annotation: at run time they are ``Any``, below).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, ForwardRef, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 JsonScalar: TypeAlias = str | int | float | bool | None
 if TYPE_CHECKING:
     Json: TypeAlias = Mapping[str, "Json"] | Sequence["Json"] | JsonScalar
 else:
-    # At run time the recursive reference names this module, so ``typing.get_type_hints`` resolves
-    # it from wherever the alias is used (LangGraph reads its state's TypedDict that way).
-    _JSON = ForwardRef("Json", module=__name__)
-    Json = Mapping[str, _JSON] | Sequence[_JSON] | JsonScalar
+    # At run time ``Json`` is ``Any``: code that reads annotations (pydantic's TypeAdapter over a
+    # dataclass, LangGraph's state hints) sees exactly what ``dict[str, Any]`` gave it before —
+    # pydantic cannot build a schema for a recursive alias that is not a ``TypeAliasType`` (it
+    # recursed until the stack ran out), and nothing here is meant to validate.
+    Json = Any
 JsonObject: TypeAlias = dict[str, Json]
 
 __all__ = ["Json", "JsonObject", "JsonScalar"]

@@ -348,7 +348,7 @@ class Proposal(BaseModel):
         return self._base_content() | self._qualifiers()
 
     def _qualifiers(self) -> JsonObject:
-        out: dict[str, Any] = {}
+        out: JsonObject = {}
         if self.not_before is not None:
             out["not_before"] = self.not_before.astimezone(UTC).isoformat()
         if self.preconditions:

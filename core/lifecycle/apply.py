@@ -46,6 +46,7 @@ from core.kernel.errors import (
     storage_full_cause,
 )
 from core.kernel.ids import new_id
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import TERMINAL_STATES, Actor, Device, ExecutionStatus, Proposal, utcnow
 from core.kernel.ports.executor import ExecutorError
 from core.lifecycle.context import WRITTEN, ApplyOutcome, LifecycleContext, S, X
@@ -72,7 +73,7 @@ class _Applied:
     """A write the device acknowledged whose ``applied`` is recorded with the verification after it."""
 
     device: Device
-    evidence: dict[str, Any]
+    evidence: JsonObject
     at: datetime
 
 

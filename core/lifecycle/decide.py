@@ -33,10 +33,10 @@ class Decisions:
     def __init__(self, ctx: LifecycleContext) -> None:
         self.ctx = ctx
 
-    def policy_input(self, pid: str) -> dict[str, Any]:
+    def policy_input(self, pid: str) -> JsonObject:
         return self._policy_input(pid)[1]
 
-    def _policy_input(self, pid: str) -> tuple[Proposal, dict[str, Any]]:
+    def _policy_input(self, pid: str) -> tuple[Proposal, JsonObject]:
         """The proposal and its decision input, read together (the input is of exactly that content)."""
         with self.ctx.store.read() as s:
             row = repo.get_proposal_row(s, pid)
@@ -75,7 +75,7 @@ class Decisions:
                 decision, would_deny = self.ctx.policy.decide(doc), []
         return decision, list(would_deny), (time.perf_counter() - t) * 1e6
 
-    def _decide_doc(self, pid: str) -> tuple[tuple[str, Decision, list[str], float, dict[str, Any]], Proposal]:
+    def _decide_doc(self, pid: str) -> tuple[tuple[str, Decision, list[str], float, JsonObject], Proposal]:
         """(hash decided on, decision, would-deny, µs, input as stored) for the stored proposal and
         preview, and the proposal decided on."""
         with self.ctx.store.read() as s:

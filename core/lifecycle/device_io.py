@@ -204,7 +204,7 @@ class GrantedIO:
                 pass  # tolerated below: a string row the device lacks is backed up as absent
         return BackupRead(values=self.read_tolerant(d, paths))
 
-    def backup_params(self, p: Proposal, d: Device, not_before: datetime | None = None) -> dict[str, Any]:
+    def backup_params(self, p: Proposal, d: Device, not_before: datetime | None = None) -> JsonObject:
         """What must be restored if the change does not hold. A string parameter the device does not
         have yet (e.g. a DNS server row that a firmware bug dropped) is backed up as absent and
         restored by clearing it; anything else missing cannot be backed up, so nothing is written.
@@ -231,7 +231,7 @@ class GrantedIO:
                 params[c.path]["source"] = read.detail
         return params
 
-    def diagnose(self, device_id: str, command: str, args: dict[str, Scalar], actor: Actor) -> dict[str, Any]:
+    def diagnose(self, device_id: str, command: str, args: dict[str, Scalar], actor: Actor) -> JsonObject:
         """Read-only diagnostics (IPPing). It changes no configuration, so it needs no approval,
         but it still goes through a grant, presence and the audit trail."""
         if command != "ipping":

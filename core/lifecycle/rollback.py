@@ -334,7 +334,7 @@ class Rollback:
         read back empty and cannot be compared (nor restored); they are skipped."""
         with self.ctx.store.read() as s:
             execs = {e.device_id: e for e in repo.executions_for(s, p.id)}
-        out: list[dict[str, Any]] = []
+        out: list[JsonObject] = []
         for d in devices:
             readable = [c for c in p.changes_for(d.id) if not is_secret_path(c.path)]
             ex = execs.get(d.id)

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
+from core.kernel.jsontypes import JsonObject
+
 if TYPE_CHECKING:
     from core.kernel.models import Protocol, Root, Scalar
 
@@ -179,7 +181,7 @@ class CatalogModel:
     radios: list[RadioSpec]
     ssids: list[SsidSpec] = field(default_factory=list)
     wlans: list[WlanSpec] = field(default_factory=list)
-    spec_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    spec_overrides: dict[str, JsonObject] = field(default_factory=dict)
     vendor_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     unsupported: list[str] = field(default_factory=list)
     lan: LanSpec
@@ -286,7 +288,7 @@ def models() -> list[CatalogModel]:
 def _schema_for(key: str) -> dict[str, ParamSpec]:
     model = get_model(key)
     base = catalog().schemas["tr098" if model.is_tr098 else "tr181"]
-    merged: dict[str, dict[str, Any]] = {p: dict(s) for p, s in base.items()}
+    merged: dict[str, JsonObject] = {p: dict(s) for p, s in base.items()}
     for path, patch in model.spec_overrides.items():
         merged.setdefault(path, {}).update(patch)
     for path, spec in model.vendor_params.items():

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
+from core.kernel.jsontypes import JsonObject
 from executors.errors import DeviceOffline, InvalidParameterName, Timeout
 from executors.sim.catalog import (
     CatalogModel,
@@ -63,7 +64,7 @@ class DeviceState:
     faults: dict[str, dict[str, Any]]
     link: dict[str, Any]
     version: int
-    pending_events: list[tuple[str, dict[str, Any], float]] = field(default_factory=list)
+    pending_events: list[tuple[str, JsonObject, float]] = field(default_factory=list)
     dirty: bool = False
     _record: Device | None = field(default=None, init=False, repr=False)
     _tree: dict[str, Scalar] | None = field(default=None, repr=False)

@@ -28,9 +28,10 @@ import re
 from collections import ChainMap
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from core.kernel.datamodel.tr098 import Untranslatable, to_tr181
+from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Scalar
 from core.kernel.values import parse_wire_bool
 from executors.base import ExecutorError
@@ -311,7 +312,7 @@ class SimAgent:
         self._next_sub = 2
 
     @property
-    def faults(self) -> dict[str, dict[str, Any]]:
+    def faults(self) -> dict[str, JsonObject]:
         return self.state.faults
 
     def presence_flags(self) -> tuple[bool, bool]:
@@ -945,7 +946,7 @@ class SimAgent:
             return "Download() needs the URL input argument"
         return None
 
-    def run_command(self, name: str, args: dict[str, str]) -> dict[str, Any]:
+    def run_command(self, name: str, args: dict[str, str]) -> JsonObject:
         """Run a command's device behaviour on the twin (blocking); raises the twin's typed errors."""
         self.flush()
         device = self.twin.device(self.device_id)

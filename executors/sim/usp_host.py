@@ -48,6 +48,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from core.kernel.jsontypes import JsonObject
 from executors.base import ExecutorError, Fault
 from executors.sim.state import DeviceState
 from executors.sim.twin import Twin
@@ -127,7 +128,7 @@ class HostConfig:
         ``DeviceInfo.FirmwareImage.`` table (its vendor layer implements none: no ``Download()``,
         ``Activate()`` or ``TransferComplete!``), its publishes at QoS 0 (its ``MQTT.PublishQoS``
         default), and a Reboot()/FactoryReset() that restarts the agent process, not the host."""
-        base: dict[str, Any] = {"agent_topic": "/usp/agent", "wifi": False, "factory_subscriptions": False,
+        base: JsonObject = {"agent_topic": "/usp/agent", "wifi": False, "factory_subscriptions": False,
                                 "firmware_image": False, "publish_qos": 0, "process_restart": True}
         return cls(url=url, **{**base, **overrides})
 
@@ -611,7 +612,7 @@ class AgentHost:
         sim = agent.sim
         assert sim is not None
         await asyncio.sleep(0.01)
-        output: dict[str, Any] | None = None
+        output: JsonObject | None = None
         failure: tuple[int, str] | None = None
         try:
             output = sim.run_command(request.name, request.args)
@@ -811,7 +812,7 @@ async def run_process(args: argparse.Namespace,
                 cmd = line.decode().strip()
             if cmd == "stop":
                 break
-            reply: dict[str, Any] = {"cmd": cmd}
+            reply: JsonObject = {"cmd": cmd}
             if cmd == "storm":
                 reply["announce_s"] = round(await host.reconnect_storm(), 3)
             elif cmd == "flush":
@@ -900,7 +901,7 @@ class HostProcess:
         self.args = [sys.executable, "-m", module, *args]
         self._proc: subprocess.Popen[str] | None = None
         self._lines: queue.Queue[str | None] = None  # type: ignore[assignment]  # set by start(), before any read
-        self.ready: dict[str, Any] = {}
+        self.ready: JsonObject = {}
 
     def start(self, timeout: float = 600.0) -> dict[str, Any]:
         import queue
@@ -920,7 +921,7 @@ class HostProcess:
         self.ready = self._read(timeout)
         return self.ready
 
-    def _read(self, timeout: float) -> dict[str, Any]:
+    def _read(self, timeout: float) -> JsonObject:
         import queue
 
         try:
@@ -930,7 +931,7 @@ class HostProcess:
         if line is None:
             code = self._proc.wait(5) if self._proc is not None else None
             raise RuntimeError(f"the agent process exited (code {code}); run {' '.join(self.args)} to see why")
-        result: dict[str, Any] = json.loads(line)
+        result: JsonObject = json.loads(line)
         return result
 
     def command(self, cmd: str, timeout: float = 600.0) -> dict[str, Any]:

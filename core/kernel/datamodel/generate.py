@@ -209,10 +209,10 @@ class _Types:
 
     def table(self) -> dict[str, Any]:
         """Every named type as a TYPE record (module docstring), keyed by name."""
-        out: dict[str, Any] = {}
+        out: JsonObject = {}
         for name in sorted(self._elems):
             facets = self.resolve(name)
-            rec: dict[str, Any] = {}
+            rec: JsonObject = {}
             if facets.type:
                 rec["type"] = facets.type
             base = self._elems[name].get("base")
@@ -405,7 +405,7 @@ def _arg_names(container: ET.Element | None, prefix: str = "") -> list[str]:
 
 def _arg_records(container: ET.Element | None, obj_path: str, version: str | None, types: _Types,
                  root: str, prefix: str = "") -> JsonObject:
-    out: dict[str, Any] = {}
+    out: JsonObject = {}
     if container is None:
         return out
     for child in _children(container):
@@ -432,8 +432,8 @@ def extract(xml_path: Path, root: str, flavour: str) -> JsonObject:
         raise ValueError(f"{xml_path}: no <model>")
     objects: JsonObject = {}
     params: dict[str, Any] = {}
-    commands: dict[str, Any] = {}
-    events: dict[str, Any] = {}
+    commands: JsonObject = {}
+    events: JsonObject = {}
     for obj in model.findall("object"):  # not profile/object (those are ref= requirements)
         path = obj.get("name")
         if not path:
@@ -497,7 +497,7 @@ def extract(xml_path: Path, root: str, flavour: str) -> JsonObject:
         target = rec.get("enum_ref")
         if target and target not in params:
             print(f"warning: {ppath}: enumerationRef target {target} not found", file=sys.stderr)
-    out: dict[str, Any] = {
+    out: JsonObject = {
         "format": FORMAT,
         "model": model.get("name"),
         "root": root,

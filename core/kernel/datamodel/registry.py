@@ -52,7 +52,7 @@ from core.kernel.datamodel.specs import (
     ParamSpec,
     Typed,
 )
-from core.kernel.jsontypes import JsonObject
+from core.kernel.jsontypes import Json, JsonObject
 
 __all__ = [
     "RULES",
@@ -329,7 +329,7 @@ class Registry:
             return exc
         return None
 
-    def validate_command_args(self, command: str, args: Mapping[str, Any]) -> dict[str, Typed]:
+    def validate_command_args(self, command: str, args: Mapping[str, Json]) -> dict[str, Typed]:
         """Validate USP command input arguments; unknown arguments are ``unknown_path`` errors
         and mandatory ones that are missing are ``type`` errors (a value of no type at all)."""
         spec = self.command_spec(command)
@@ -382,7 +382,7 @@ def _command_spec(path: str, rec: Mapping[str, Any]) -> CommandSpec:
 def load_table(file_name: str) -> JsonObject:
     """Read one compiled table shipped in ``core/kernel/datamodel/data``."""
     data = resources.files("core.kernel.datamodel").joinpath("data", file_name).read_bytes()
-    table: dict[str, Any] = orjson.loads(gzip.decompress(data))
+    table: JsonObject = orjson.loads(gzip.decompress(data))
     return table
 
 

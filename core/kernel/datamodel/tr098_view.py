@@ -10,7 +10,7 @@ off so no module of the kernel runs past 800 lines. It does no I/O.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from core.kernel.datamodel.tr098 import (
     _AP_RE,
@@ -33,6 +33,7 @@ from core.kernel.datamodel.tr098 import (
     value_to_tr181,
     wlan_prefix,
 )
+from core.kernel.jsontypes import Json
 
 if TYPE_CHECKING:
     from core.kernel.models import Scalar
@@ -97,7 +98,7 @@ def _candidate_paths(imap: InstanceMap, params: Mapping[str, Scalar]) -> Iterabl
                 break
 
 
-def select_view_paths(view: Mapping[str, Any], paths: Sequence[str],
+def select_view_paths(view: Mapping[str, Json], paths: Sequence[str],
                       why_missing: Callable[[str], str]) -> tuple[list[str], dict[str, tuple[int, str]]]:
     """Resolve requested TR-181 paths against a device's TR-181 view: a partial path (ending in
     ``.``) selects its subtree. Returns the matched keys in request order and, per path that

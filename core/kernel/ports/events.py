@@ -26,7 +26,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
+
+from core.kernel.jsontypes import Json
 
 __all__ = ["DeviceEvent", "DeviceEventSource"]
 
@@ -39,7 +41,7 @@ class DeviceEvent:
     device_id: str
     kind: str
     ts: datetime
-    data: Mapping[str, Any] = field(default_factory=dict)
+    data: Mapping[str, Json] = field(default_factory=dict)
 
 
 @runtime_checkable
