@@ -89,16 +89,14 @@ def test_a_read_lost_while_the_agent_reconnects_is_sent_again(rig: UspRig) -> No
     ep = fake.endpoint_id
     ctl = rig.controller
 
-    async def set_then_verify() -> tuple[dict[str, str], float]:
+    async def set_then_verify() -> dict[str, str]:
         await ctl.set(ep, {MTP_PARAM: "1"})
         assert fake.away.is_set()
-        t0 = time.perf_counter()
         values, _ = await ctl.get(ep, ["Device.X."], timeout=8)  # the lifecycle's verify read
-        return values, time.perf_counter() - t0
+        return values
 
-    values, took = rig.ctl(set_then_verify())
-    assert values == {"Device.X.Y": "1"}
-    assert took < 4.0, f"answered only after {took:.1f}s: the read was not sent again on reconnect"
+    # Answered (not timed out) though the first copy was dropped: the second copy is what it answered.
+    assert rig.ctl(set_then_verify()) == {"Device.X.Y": "1"}
     assert len(fake.dropped) == 1 and fake.restarts == 1  # the first copy was lost, as with the real agent
     assert ctl.stats.resent_reads == 1 and ctl.stats.timeouts == 0
     rig.ctl(fake.link.close())
@@ -111,12 +109,11 @@ def test_the_executors_synchronous_read_is_sent_again_too(rig: UspRig) -> None:
     ep = fake.endpoint_id
     rig.ctl(rig.controller.set(ep, {MTP_PARAM: "1"}))
     assert fake.away.is_set()
-    t0 = time.perf_counter()
     resp = rig.controller.request_threadsafe(ep, records.get(records.new_msg_id(), ["Device.X."]), timeout=8)
-    took = time.perf_counter() - t0
     assert resp is not None, "the synchronous path declined a connected agent"
     assert records.flatten_get_resp(resp.body.response.get_resp)[0] == {"Device.X.Y": "1"}
-    assert took < 4.0 and len(fake.dropped) == 1 and rig.controller.stats.resent_reads == 1
+    assert len(fake.dropped) == 1 and rig.controller.stats.resent_reads == 1
+    assert rig.controller.stats.timeouts == 0
     rig.ctl(fake.link.close())
 
 
@@ -159,7 +156,6 @@ def test_a_connect_relayed_by_another_process_sends_the_read_again(rig: UspRig) 
         values, _ = await task
         return values
 
-    t0 = time.perf_counter()
     assert rig.ctl(read_then_relayed_connect()) == {"Device.X.Y": "1"}
-    assert time.perf_counter() - t0 < 4.0 and ctl.stats.resent_reads == 1 and len(fake.dropped) == 1
+    assert ctl.stats.resent_reads == 1 and len(fake.dropped) == 1 and ctl.stats.timeouts == 0
     rig.ctl(fake.link.close())

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -56,6 +55,4 @@ def test_agents_devices_and_get(tmp_path: Path, usp_broker: BrokerInfo) -> None:
         assert bad.returncode == 2 and "invalid parameter name" in bad.stderr
     finally:
         agents.terminate()
-        t0 = time.monotonic()
-        agents.wait(30)
-        assert time.monotonic() - t0 < 30
+        agents.wait(30)  # the assertion: raises TimeoutExpired if SIGTERM does not stop it

@@ -87,12 +87,10 @@ def test_sync_read_in_flight_fails_fast_when_the_agent_goes(rig: UspRig) -> None
     box: dict[str, Any] = {}
 
     def read() -> None:
-        t0 = time.perf_counter()
         try:
             rig.executor.read(d, PATHS)
         except DeviceOffline as exc:
             box["error"] = exc
-        box["took"] = time.perf_counter() - t0
 
     t = threading.Thread(target=read)
     t.start()
@@ -100,7 +98,8 @@ def test_sync_read_in_flight_fails_fast_when_the_agent_goes(rig: UspRig) -> None
     rig.twin.inject(d.id, "offline")
     rig.run_agents(rig.host.sync(d.id))
     t.join(15)
-    assert "disconnected" in str(box.get("error")) and box["took"] < 3.0  # not the 10 s timeout
+    # The read ends because the agent went ("disconnected"), not at its 10 s timeout ("timed out").
+    assert not t.is_alive() and "disconnected" in str(box.get("error")), box
     rig.clear(d)
 
 
