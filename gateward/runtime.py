@@ -155,12 +155,21 @@ def build_runtime(settings: Settings | None = None, *, database_url: str | None 
 
 
 def usp_adapter(settings: Settings, store: Store | None = None) -> SharedAdapter:
+    """The USP adapter, built on first use. With ``store``: agents' topics are kept there for every
+    process, and every instance this process's controller makes on an agent (the keeper's
+    subscriptions, the Boot! subscription before a reboot, the OperationComplete one before an async
+    command) is added to the device's stored model at once (``gateward.agent_setup.created_hook``) —
+    in a CLI process as in ``gateward run``, so a change to it is not refused as missing."""
     def _usp() -> Executor:
         from core.usp_topics import TopicBook
         from executors import usp
 
-        # the store keeps each agent's topic for every process
-        return usp.factory(settings, TopicBook(store) if store is not None else None)
+        adapter = usp.factory(settings, TopicBook(store) if store is not None else None)
+        if store is not None:
+            from gateward.agent_setup import created_hook
+
+            adapter.keeper.on_created = created_hook(store)
+        return adapter
 
     return SharedAdapter(_usp)
 
@@ -327,12 +336,9 @@ class UspEvents:
         except ValueError as exc:
             log.error("USP subscriptions are not kept: %s", exc)
             return
-        if wanted:
-            from gateward.agent_setup import created_hook
-
+        if wanted:  # what it creates is stored by the hook the adapter was built with (usp_adapter)
             store = self.runtime.store
-            executor.enable_auto_subscribe(lambda endpoints: usp_fleet_endpoints(store, endpoints),
-                                           on_created=created_hook(store))
+            executor.enable_auto_subscribe(lambda endpoints: usp_fleet_endpoints(store, endpoints))
 
     def _serve_websocket(self, executor: Any) -> None:
         """``GATEWARD_USP_WS_LISTEN``: agents connect to this process over WebSocket too (TR-369's

@@ -264,7 +264,8 @@ class UspExecutor(Executor):
         belong to an active device of the fleet; nothing is written to any other agent. ``on_created``
         is told the subscription instances made, so the stored model has them at once."""
         self.keeper.managed = managed
-        self.keeper.on_created = on_created
+        if on_created is not None:  # else the hook the composition root gave the adapter stays
+            self.keeper.on_created = on_created
         self.keeper.enabled = True
 
     async def _start(self) -> None:
@@ -891,26 +892,33 @@ class UspExecutor(Executor):
             _root, ours, rows = await self._call(device, subs.read_table(self.controller, ep, timeout=self.timeout_s))
             if not any((s.id == want.subscription_id or s.covers("Event", want.reference))
                        and subs.addressed_to_us(s, ours) for s in rows):
-                await self._call(device, self.controller.add(ep, f"{info.root}LocalAgent.Subscription.", {
+                made = await self._call(device, self.controller.add(ep, f"{info.root}LocalAgent.Subscription.", {
                     "Enable": True, "ID": want.subscription_id, "NotifType": "Event",
                     "ReferenceList": want.reference, "Persistent": True, "NotifRetry": want.notif_retry,
                 }, timeout=self.timeout_s))
-                log.info("%s: created the Boot! subscription %s before the reboot", device.id, want.subscription_id)
+                log.info("%s: created the Boot! subscription %s (%s) before the reboot", device.id,
+                         want.subscription_id, made)
+                await self.keeper.tell_created(ep, [made])  # in the stored model before the reboot starts
         except UspError as exc:
             log.warning("%s: could not ensure a Boot! subscription before the reboot: %s", device.id, exc)
             return
         info.subscriptions.add(want.subscription_id)
 
     async def _ensure_opcomplete_subscription(self, device: Device, info: AgentInfo) -> None:
+        """Before an async command: an OperationComplete subscription for this controller (found by
+        its ID, else added). Its instance goes to the stored model like every Add the controller
+        makes (``keeper.tell_created``; one already there is stored again, which adds nothing), so a
+        change to it is not refused as missing."""
         sub_id = f"gw-opc-{self.controller.endpoint_id}"
         if sub_id in info.subscriptions:
             return
         try:
-            await self._call(device, self.controller.subscribe(
+            path = await self._call(device, self.controller.subscribe(
                 info.endpoint_id, "OperationComplete", info.root, subscription_id=sub_id, notif_retry=True,
                 root=info.root, timeout=self.timeout_s))
         except UspError as exc:
             raise typed_fault(device.id, exc, doing="creating an OperationComplete subscription") from None
+        await self.keeper.tell_created(info.endpoint_id, [path])
         info.subscriptions.add(sub_id)
 
     async def _async_command(self, device: Device, info: AgentInfo, command: str, path: str,

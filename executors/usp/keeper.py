@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 
 #: Which of these endpoint IDs belong to an active device of the fleet (called on a worker thread).
 Managed = Callable[[Sequence[str]], Collection[str]]
-#: Told the instance paths the keeper made on an agent (endpoint, paths), on a worker thread: the
+#: Told the instance paths the controller made on an agent (endpoint, paths) — the keeper's subscriptions
+#: and the adapter's own Adds (:meth:`SubscriptionKeeper.tell_created`) — on a worker thread: the
 #: composition root adds them to the device's stored model at once (``core.capabilities.note_instances``).
 Created = Callable[[str, Sequence[str]], None]
 
@@ -181,8 +182,7 @@ class SubscriptionKeeper:
             self.subscribed[ep] = report
             if report.created:
                 log.info("USP agent %s: created subscriptions %s", ep, ", ".join(report.created))
-                if self.on_created is not None and report.instances:
-                    await self._tell_created(ep, report.instances)
+                await self.tell_created(ep, report.instances)
         except asyncio.CancelledError:
             self._seen.pop(ep, None)  # abandoned (a reboot, or shutting down): the next contact is news
             raise
@@ -199,10 +199,14 @@ class SubscriptionKeeper:
                     and not self.closed):
                 self._start(ep)
 
-    async def _tell_created(self, ep: str, paths: Sequence[str]) -> None:
-        """Hand the instances made to ``on_created`` off the loop; a failure is logged, never raised
-        (the subscriptions exist either way; a live check at validate finds them too)."""
-        assert self.on_created is not None
+    async def tell_created(self, ep: str, paths: Sequence[str]) -> None:
+        """Hand instances made on ``ep`` to ``on_created`` off the loop — the keeper's own and every
+        other Add this controller's adapter makes (``UspExecutor``'s Boot! and OperationComplete
+        subscriptions before a reboot or an async command), so there is one way into the stored
+        model. Nothing when there is no hook or nothing was made; a failure is logged, never raised
+        (the instances exist either way; a live check at validate finds them too)."""
+        if self.on_created is None or not paths:
+            return
         try:
             await asyncio.to_thread(self.on_created, ep, list(paths))
         except Exception as exc:
