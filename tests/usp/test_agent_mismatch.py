@@ -146,3 +146,40 @@ def test_a_silent_agent_addressing_us_is_not_called_a_mismatch() -> None:
     ctl._note_foreign("os::00D09E-OTHER", "self::usp-controller")
     assert "do not match: agent os::00D09E-OTHER is configured for controller 'self::usp-controller'" in \
         ctl.mismatch("os::00D09E-OTHER")
+
+
+def test_devices_add_names_the_mismatch_the_controller_already_saw(tmp_path: Path, usp_broker: BrokerInfo) -> None:
+    """An agent configured for another controller was seen by a controller process (its records
+    address that one); an admin then adds it by hand. The agent never answers this controller, and
+    ``devices add`` says why in words, from the store (``set_up`` → ``device_hints``): both endpoint
+    IDs and what to change — not only "no answer"."""
+    from testing.cli import run_cli
+
+    theirs, ours = "self::usp-controller", f"proto::gw-add-mm-{uuid.uuid4().hex[:8]}"
+    topic = f"/usp/controller-{uuid.uuid4().hex[:6]}"
+    env = {"GATEWARD_HOME": str(tmp_path / "var"), "GATEWARD_MQTT_URL": usp_broker.url,
+           "GATEWARD_USP_ENDPOINT_ID": ours, "GATEWARD_USP_CONTROLLER_TOPIC": topic, "COLUMNS": "400"}
+    assert run_cli("seed", "--homes", "0", env=env).returncode == 0
+    store = Store(f"sqlite:///{tmp_path / 'var' / 'gateward.db'}")
+    try:
+        with obuspa_like(tmp_path, usp_broker, theirs, controller_topic=topic) as (_twin, host, loop, device):
+            ep = endpoint_for(device.model_copy(update={"adapter": "usp"}))
+            ex = _executor(usp_broker, ours, store, controller_topic=topic)
+            try:
+                loop.run(host.start())
+                wait_until(lambda: ex.controller.foreign_controller(ep) == theirs, 10, "the agent's foreign record")
+            finally:
+                ex.close()  # the process that saw it ends; the store keeps what it saw
+            assert TopicBook(store).mismatches([ep]), "the mismatch was not stored"
+            added = run_cli("devices", "add", "--adapter", "usp", "--endpoint-id", ep, "--as", "dave",
+                            "--timeout", "1", env=env)
+    finally:
+        store.dispose()
+    said = " ".join(added.stderr.split())
+    assert added.returncode == 1, added.stdout + added.stderr
+    assert f"registered {ep}" in added.stdout, added.stdout
+    assert "not contacted:" in said and "Registered all the same; next:" in said, said
+    assert f"USP agent {ep} addresses its records to another controller" in said, said
+    assert f"the agent's configured controller is {theirs!r}, this controller is {ours!r}" in said, said
+    assert "set GATEWARD_USP_ENDPOINT_ID or the agent's Device.LocalAgent.Controller.{i}.EndpointID" in said, said
+    assert "Traceback" not in said
