@@ -10,6 +10,7 @@ request but informs when told to.
 from __future__ import annotations
 
 import gc
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -215,6 +216,33 @@ def test_a_nat_device_gets_its_change_whatever_genieacs_calls_the_failed_request
     with rt.store.read() as s:
         final = s.scalar(select(ExecutionRow.detail).where(ExecutionRow.proposal_id == p.id))
     assert "waiting_for_inform" not in (final or {})  # over once the device moved on
+
+
+def test_gateward_apply_prints_the_wait_for_a_nat_devices_next_inform_while_it_lasts(
+        nat: dict[str, Any], tmp_path: Path) -> None:
+    """Issue 46 item 6, as a person sees it: ``gateward apply`` of a change to a device behind NAT
+    prints, while the change waits, which device waits for its next inform and when that is due
+    from the device's own PeriodicInformInterval — not only a late "done" or a timeout."""
+    from testing.cli import run_cli
+
+    rt, twin, nbi, d = nat["rt"], nat["twin"], nat["nbi"], nat["d"]
+    twin.inject(d.id, "unreachable")
+    env = {"GATEWARD_HOME": str(tmp_path / "home"), "GATEWARD_DATABASE_URL": rt.store.url,
+           "GATEWARD_GENIEACS_URL": nbi.url, "GATEWARD_GENIEACS_TIMEOUT_S": "3",
+           "GATEWARD_GENIEACS_INFORM_WAIT_S": "20"}
+    with Informer(nbi, d):
+        p = _proposal(rt, d, "NAT From The CLI")
+        out = run_cli("apply", p.id, "--as", "alice", env=env, columns=400)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert twin.params(d.id)[SSID] == "NAT From The CLI"
+    waits = [line for line in out.stdout.splitlines() if line.startswith(f"  {d.id}: waiting for ")]
+    assert waits, out.stdout
+    said = waits[0]
+    assert re.match(rf"  {re.escape(d.id)}: waiting for the device's next inform \(due at "
+                    r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ, from its own PeriodicInformInterval of \d+s "
+                    r"\(last inform \d\d:\d\d:\d\dZ\)\): its connection requests fail", said), said
+    # said while it waited, before the outcome
+    assert out.stdout.index(said) < out.stdout.index("applied and verified on 1 device(s)"), out.stdout
 
 
 def test_a_set_withdrawn_before_it_ran_is_nothing_sent(nat_short: dict[str, Any]) -> None:
