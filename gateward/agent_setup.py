@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -162,8 +162,9 @@ def created_hook(store: Store) -> Any:
     return on_created
 
 
-def never_reached(store: Store, limit: int) -> list[Device]:
-    """Active USP devices with no stored discovery: registered, never reached (or never answered)."""
+def never_reached(store: Store, limit: int, *, after: str = "") -> list[Device]:
+    """Active USP devices with no stored discovery: registered, never reached (or never answered);
+    the first ``limit`` by ID, of those whose ID sorts after ``after``."""
     from sqlalchemy import select
 
     from core.store import repo
@@ -171,22 +172,30 @@ def never_reached(store: Store, limit: int) -> list[Device]:
 
     with store.read() as s:
         ids = list(s.scalars(select(DeviceRow.id).where(
-            DeviceRow.adapter == "usp", DeviceRow.status == "active",
+            DeviceRow.adapter == "usp", DeviceRow.status == "active", DeviceRow.id > after,
             DeviceRow.id.not_in(select(DeviceInstancesRow.device_id))).order_by(DeviceRow.id).limit(limit)))
-        return list(repo.get_devices(s, ids).values())
+        found = repo.get_devices(s, ids)
+        return [found[i] for i in ids if i in found]
 
 
 class NeverReached:
     """``gateward run``'s retry of registered agents that were never reached: each is probed (every
-    conventional topic), first at once and then after 2 s, doubling to ``max_s``, until it answers —
-    then set up (:func:`set_up`). At most ``per_round`` devices are asked a round, so a fleet
-    registered ahead of its agents does not flood the broker."""
+    conventional topic), first at once and then after 2 s, doubling to ``max_s``, until it answers
+    and is set up (:func:`set_up`; its discovery stored). At most ``per_round`` devices are asked a
+    round, so a fleet registered ahead of its agents does not flood the broker.
+
+    A round looks at a window of ``10 * per_round`` never-reached devices that moves on through the
+    list by ID and wraps round. Why: it always looked at the first window, so in a fleet with more
+    never-reached devices than that the rest were never tried at all. An agent that answers but
+    whose discovery fails stays on its back-off (it was tried again at every tick)."""
 
     def __init__(self, rt: Runtime, *, timeout_s: float = 3.0, first_s: float = 2.0, max_s: float = 300.0,
-                 tick_s: float = 1.0, per_round: int = 20) -> None:
+                 tick_s: float = 1.0, per_round: int = 20, clock: Callable[[], float] = time.monotonic) -> None:
         self.rt, self.timeout_s, self.first_s, self.max_s = rt, timeout_s, first_s, max_s
         self.tick_s, self.per_round = tick_s, per_round
+        self.clock = clock  # when tries are due (monotonic seconds); a test drives the schedule with its own
         self._due: dict[str, tuple[float, float]] = {}  # device -> (next try, back-off), monotonic
+        self._after = ""  # the window's place in the list of never-reached devices (an ID; "": its start)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.set_up_ok: list[str] = []
@@ -210,22 +219,37 @@ class NeverReached:
             self._stop.wait(self.tick_s)
 
     def round(self) -> list[Setup]:
-        """One pass: every never-reached device that is due, up to ``per_round``."""
-        now = time.monotonic()
-        candidates = never_reached(self.rt.store, 10 * self.per_round)
+        """One pass over the window: its devices that are due, up to ``per_round``."""
+        now = self.clock()
+        candidates = self._window()
         due = [d for d in candidates if self._due.get(d.id, (0.0, 0.0))[0] <= now][: self.per_round]
+        if candidates:  # on from the last one asked when the round is full, else past the whole window
+            self._after = (due[-1] if len(due) == self.per_round else candidates[-1]).id
         done: list[Setup] = []
         for d in due:
             if self._stop.is_set():
                 break
             res = set_up(self.rt, d, self.timeout_s)
             done.append(res)
-            if res.reached:
+            if res.reached and (res.discovered or {}).get("stored"):
                 self._due.pop(d.id, None)
                 self.set_up_ok.append(d.id)
                 log.info("USP agent of %s reached on %s and set up: subscriptions created %s%s", d.id, res.topic,
                          ", ".join(res.created) or "none needed", f" ({res.error})" if res.error else "")
                 continue
-            backoff = self._due.get(d.id, (0.0, self.first_s / 2))[1] * 2
-            self._due[d.id] = (time.monotonic() + min(backoff, self.max_s), min(backoff, self.max_s))
+            backoff = min(self._due.get(d.id, (0.0, self.first_s / 2))[1] * 2, self.max_s)
+            self._due[d.id] = (self.clock() + backoff, backoff)
+            if res.reached:  # it answers: the store still counts it never reached, so it is asked again
+                log.info("USP agent of %s answered on %s but was not discovered (%s); asked again in %g s",
+                         d.id, res.topic, res.error or "nothing stored", backoff)
         return done
+
+    def _window(self) -> list[Device]:
+        """The next ``10 * per_round`` never-reached devices after the last round's place, going
+        round to the start of the list when they run out."""
+        size = 10 * self.per_round
+        got = never_reached(self.rt.store, size, after=self._after)
+        if len(got) < size and self._after:
+            seen = {d.id for d in got}
+            got += [d for d in never_reached(self.rt.store, size - len(got)) if d.id not in seen]
+        return got
