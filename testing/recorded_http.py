@@ -13,7 +13,9 @@ method and path (query string included, with GenieACS's moving values — task i
 ``timestamp``/``_id`` of a posted task — left as recorded); each recorded exchange answers once, in
 order, and the last one of a route answers again once its list is used up (an adapter that polls
 more often than during the recording sees the final state). Identifiers the recording holds are the
-real ones (device ids like ``202BC1-BM632w-000046``); nothing is rewritten.
+real ones (device ids like ``202BC1-BM632w-000046``); nothing is rewritten. The recording's waits
+(a CPE's next inform 30 s away, a download) are not waited again: a :class:`ReplayClock` answers the
+adapter's sleeps at once and moves its clock on.
 
 Not product code: ``lint-imports`` forbids importing ``testing`` from the product.
 """
@@ -25,10 +27,12 @@ import json
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.client import HTTPConnection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 from urllib.parse import unquote_plus, urlsplit
 
@@ -98,10 +102,55 @@ class Cassette:
             kept.append(e)
         return Cassette(self.peer, self.note, kept, self.started)
 
-    def clock(self) -> Any:
-        """A clock for the replaying adapter: the recording's wall time, moving as time moves now."""
-        t0 = time.monotonic()
-        return lambda: self.started + (time.monotonic() - t0)
+    def clock(self, now: Callable[[], float] = time.monotonic) -> Callable[[], float]:
+        """A clock for the replaying adapter: the recording's wall time, moving as ``now`` moves (a
+        :class:`ReplayClock`'s ``monotonic`` when the replay compresses the adapter's waits)."""
+        t0 = now()
+        return lambda: self.started + (now() - t0)
+
+
+class ReplayClock:
+    """Compressed time for an adapter talking to a replay: ``sleep`` returns at once and moves this
+    clock's ``time`` and ``monotonic`` on by what was asked, so every deadline, poll interval and
+    "wait for the next refresh interval" the adapter computes runs its course — the same number of
+    polls, the same requests in the same order — without the seconds passing. A replay answers from
+    the order of requests (:meth:`ReplayServer._take`), never from when they come, so waiting for
+    real would only wait: the peer that needed the time (a CPE's next inform, a download) is not there.
+
+    :meth:`patched` puts it in place of the ``time`` module of the adapter's modules (any other
+    attribute is the real module's), so the product keeps calling ``time.sleep`` and needs no clock
+    parameter of its own. Sleeps from several threads add up (one replayed device: one waiter)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.skipped = 0.0  # seconds of sleep answered at once
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.skipped
+
+    def time(self) -> float:
+        return time.time() + self.skipped
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            with self._lock:
+                self.skipped += seconds
+        time.sleep(0)  # still a point where another thread (the replay's) may run
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    @contextlib.contextmanager
+    def patched(self, *modules: ModuleType) -> Iterator[ReplayClock]:
+        """This clock as ``time`` in each of ``modules`` while the block runs."""
+        saved = [(m, m.time) for m in modules]
+        try:
+            for m in modules:
+                m.time = self  # type: ignore[attr-defined]
+            yield self
+        finally:
+            for m, real in saved:
+                m.time = real  # type: ignore[attr-defined]
 
 
 def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
@@ -234,7 +283,9 @@ class ReplayServer:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # shutdown() waits for the loop's next look at its flag: every 0.05 s, not the default 0.5 s
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
 
     def _take(self, method: str, path: str) -> Exchange | None:
         """The answer to one request. Writes (anything but GET and HEAD) answer in recorded order per
