@@ -61,9 +61,13 @@ def _check_broker(url: str) -> None:
 
 def _executor(url: str | None, timeout_s: float) -> Any:
     """A controller for this process, using (and adding to) the stored agent topics; it creates no
-    subscriptions by itself (that is the long-running controller's job on first contact)."""
+    subscriptions by itself (that is the long-running controller's job on first contact). What a
+    command makes on an agent goes to its keeper's ``on_created`` (``keeper.tell_created``), wired as
+    the composition root wires every adapter's (``gateward.runtime.usp_adapter``): the device's
+    stored model has it at once."""
     from core.usp_topics import TopicBook
     from executors.usp import UspExecutor, controller_options, usp_options
+    from gateward.agent_setup import created_hook
     from gateward.cli import rt
 
     try:
@@ -74,11 +78,14 @@ def _executor(url: str | None, timeout_s: float) -> Any:
     opts.update(timeout_s=timeout_s, probe_timeout_s=min(timeout_s, opts["probe_timeout_s"]))
     target = _mqtt_url(url)
     _check_broker(target)
+    store = rt().store
     try:
-        return UspExecutor(url=target, topics=TopicBook(rt().store), controller_topic=copts["controller_topic"],
-                           watch=copts["watch"], **opts)
+        ex = UspExecutor(url=target, topics=TopicBook(store), controller_topic=copts["controller_topic"],
+                         watch=copts["watch"], **opts)
     except (ConnectionError, OSError) as exc:
         _fail(str(exc))
+    ex.keeper.on_created = created_hook(store)
+    return ex
 
 
 def _usp_devices(ids: list[str], all_usp: bool) -> list[Any]:
@@ -472,6 +479,7 @@ def subscribe(
     try:
         if ensure:
             report = _agent_call(ex, device, subs.ensure(ex.controller, ep, watch=ex.watch, timeout=timeout), timeout)
+            _agent_call(ex, device, ex.keeper.tell_created(ep, report.instances), timeout)  # in the stored model
             console.print(f"{device.id}: created {', '.join(report.created) or 'nothing'}; already there "
                           f"{', '.join(report.existing) or 'nothing'}"
                           + (f"; not in its data model: {', '.join(report.unsupported)}" if report.unsupported else ""),
@@ -480,6 +488,7 @@ def subscribe(
         path = _agent_call(ex, device, subs.subscribe(ex.controller, ep, str(notif_type), str(reference),
                                                       subscription_id=subscription_id, notif_retry=retry,
                                                       timeout=timeout), timeout)
+        _agent_call(ex, device, ex.keeper.tell_created(ep, [path]), timeout)  # in the stored model at once
     finally:
         ex.close()
     console.print(f"{device.id}: created {path}", highlight=False)

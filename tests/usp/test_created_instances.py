@@ -5,8 +5,9 @@ itself added after it — the Boot! subscription it makes before a ``Reboot()``/
 on an agent that had none, the OperationComplete one before an async command, or those the
 long-running controller's keeper ensures on a contact — was refused as missing when someone then
 proposed to change it, although the controller had just made it (the issue "Real peers", item 1).
-Every Add the USP adapter performs goes through one hook, the keeper's ``on_created``, which the
-composition root wires to ``core.capabilities.note_instances`` (``gateward.agent_setup.created_hook``).
+Every Add the USP adapter performs — and ``gateward usp subscribe``'s — goes through one hook, the
+keeper's ``on_created``, which the composition root wires to ``core.capabilities.note_instances``
+(``gateward.agent_setup.created_hook``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -31,6 +33,7 @@ from executors.usp.executor import endpoint_for
 from executors.usp.loop import LoopThread
 from gateward.runtime import Runtime, UspEvents, build_runtime
 from gateward.seed import seed_fleet, twin_for
+from testing.cli import run_cli
 from tests.usp.support import BrokerInfo, wait_until
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.xdist_group("mqtt")]
@@ -165,3 +168,28 @@ def test_the_subscriptions_the_keeper_makes_on_a_contact_are_stored_at_once(
             "Event", "OperationComplete", "ValueChange"}
         assert _stored(rt, d.id) == sorted(sim.subscriptions)
         assert all(_refusal(rt, d, f"{TABLE}{n}.NotifRetry") is None for n in sim.subscriptions)
+
+
+def test_a_subscription_added_with_gateward_usp_subscribe_is_stored_at_once(
+        db_url: str, usp_broker: BrokerInfo, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``gateward usp subscribe`` (its own controller, in a CLI process) hands what it made to the
+    same hook: the one subscription asked for, then with ``--ensure`` those Gateward relies on."""
+    with composed_usp_agent(db_url, usp_broker, monkeypatch, "proto::gw-made-cli") as (rt, d, host, _loop):
+        sim = host.agent(d.id).sim
+        assert sim is not None and sim.subscriptions == {}
+        assert _stored(rt, d.id) == []
+        env = {"GATEWARD_HOME": str(tmp_path / "var"), "GATEWARD_DATABASE_URL": db_url,
+               "GATEWARD_MQTT_URL": usp_broker.url}
+        one = run_cli("usp", "subscribe", d.id, "--type", "ValueChange", "--ref", "Device.DeviceInfo.UpTime",
+                      "--id", "vc-uptime", env=env, columns=250)
+        assert one.returncode == 0, one.stdout + one.stderr
+        (n,) = sim.subscriptions
+        assert f"created {TABLE}{n}." in one.stdout, one.stdout
+        assert _stored(rt, d.id) == [n]
+        assert _refusal(rt, d, f"{TABLE}{n}.Enable") is None
+
+        rest = run_cli("usp", "subscribe", d.id, "--ensure", env=env, columns=250)
+        assert rest.returncode == 0, rest.stdout + rest.stderr
+        assert len(sim.subscriptions) > 1, rest.stdout
+        assert _stored(rt, d.id) == sorted(sim.subscriptions)
+        assert all(_refusal(rt, d, f"{TABLE}{i}.NotifRetry") is None for i in sim.subscriptions)
