@@ -25,7 +25,7 @@ from api.schemas import DeviceItem, DeviceList, Facets, IPPingIn
 from core.device_overview import OVERVIEW_OBJECTS, read_overview
 from core.kernel.errors import Invalid
 from core.kernel.jsontypes import Json, JsonObject
-from core.kernel.models import Device
+from core.kernel.models import Device, utcnow
 from core.store import repo
 from executors.base import ExecutorError
 
@@ -201,6 +201,9 @@ def get_device(device_id: DeviceId, rt: RuntimeDep, _: ActorDep,
         live_props = views.live_proposals(s, [device_id]).get(device_id, [])
         lock = views.lock_of(s, device_id)
     presence = _presence(rt, d)
+    # when presence was asked (now): a page says "online, checked 14:02:11" beside the older last
+    # inform, never one "last contact" that reads as if the device had been silent since
+    presence["checked_at"] = utcnow().isoformat()
     out: JsonObject = {
         "device": _last_heard(d.model_dump(mode="json"), presence),
         "presence": presence,

@@ -82,6 +82,18 @@ def test_a_device_online_now_is_not_last_seen_long_ago(api: Api) -> None:
     assert seen > old  # the twin informed after the stored contact: the newer one is shown
 
 
+def test_a_device_says_when_its_presence_was_asked(api: Api) -> None:
+    """The console prints "online — checked 14:02:11" beside the last inform: the time presence was
+    asked is in the answer, the time of this request (not the inform's)."""
+    from datetime import datetime
+
+    dev = api.get("/api/devices", params={"limit": 1}).json()["items"][0]["id"]
+    before = utcnow()
+    d = api.get(f"/api/devices/{dev}").json()
+    after = utcnow()
+    assert before <= datetime.fromisoformat(d["presence"]["checked_at"]) <= after, d["presence"]
+
+
 def test_only_people_who_may_approve_are_told_they_can(api: Api) -> None:
     told = {u: api.get("/api/me", user=u).json()["can_approve"] for u in ("alice", "bob", "carol", "erin", "dave")}
     assert told == {"alice": False, "bob": True, "carol": True, "erin": False, "dave": False}

@@ -232,3 +232,43 @@ def test_the_approver_sees_when_a_change_may_start_and_on_what_condition(admin: 
     only = b.wait_css(f"{card} [data-testid=proposal-preconditions]")
     assert "nobody is connected to the Wi-Fi then" in only.text and "read again when the write starts" in only.text
     b.shot("05-scheduled-with-a-condition")
+
+
+def test_the_words_a_senior_approver_reads_before_and_after_signing(admin: Server,
+                                                                   browser: Callable[[str, str], Browser]) -> None:
+    """A passphrase on two access points (an approver, once per parameter in policy's words) and a
+    management-plane change (a senior approver): one line per role, each reason once; a finding's
+    fact with no value is left out, and a finding with none has no dash after it; once the senior
+    approver signed, "it still needs an approver" (not "a approver")."""
+    server = admin
+    dev = _tr181(server, "DE")[-1]
+    with server.api("dave") as c:  # an admin may propose a management-plane change; a senior signs it
+        r = c.post("/api/proposals", json={
+            "intent": f"new passphrase and inform interval on {dev}", "targets": [dev], "rationale": "caller asked",
+            "changes": [{"path": KEY.format(1), "value": PASSPHRASE}, {"path": KEY.format(2), "value": PASSPHRASE},
+                        {"path": "Device.ManagementServer.PeriodicInformInterval", "value": 600}],
+            "evidence": [{"kind": "finding", "summary": "weak signal", "data": {"channel": 6, "note": ""}},
+                         {"kind": "finding", "summary": "the caller's words", "data": {"note": ""}}]})
+        assert r.status_code == 201, r.text
+        pid = r.json()["proposal"]["id"]
+        assert r.json()["proposal"]["state"] == "awaiting_approval", r.text
+    b = browser("carol", "approver-words")
+    b.sign_in(f"#/approvals/{pid}")
+    card = f"[data-testid=queue-detail] [data-proposal-id='{pid}']"
+    b.wait_css(f"{card} [data-testid=approval-required]")
+    lines = b.driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map((li) => [li.dataset.role, li.textContent])",
+        f"{card} [data-testid=approval-required]")
+    assert sorted(role for role, _ in lines) == ["approver", "senior_approver"], lines  # a line per role
+    approver = next(text for role, text in lines if role == "approver")
+    for i in (1, 2):
+        assert approver.count(f"secret change to {KEY.format(i)}") == 1, approver
+    facts = [li.text for li in b.driver.find_elements("css selector", f"{card} [data-testid=evidence-facts] > li")]
+    assert facts == ["finding: weak signal — channel 6", "finding: the caller's words"], facts
+    b.wait_css("[data-testid=review-comment]").send_keys("the caller is the account holder")
+    b.click("[data-testid=approve]")
+    needs = b.wait_css(f"{card} [data-testid=still-needs]", timeout=30)
+    assert needs.text == f"you approved {pid}: it still needs an approver", needs.text
+    b.shot("07-still-needs-an-approver")
+    with server.api("dave") as c:
+        c.post(f"/api/proposals/{pid}/cancel", json={"reason": "test cleanup"})

@@ -20,13 +20,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def server(browser_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A seeded fleet where one device has been silent for five hours and another has an open
-    remediation case (and a third an applied one, which is not open), then ``gateward run``."""
-    from sqlalchemy import select, update
+    remediation case (and a third an applied one, which is not open); a fourth, online, last
+    informed 57 minutes ago and reported one DNS-failure count and two radar-event counts in the
+    window; then ``gateward run``."""
+    from sqlalchemy import delete, select, update
 
     from brain.remediation.schema import RemediationCaseRow
     from core.kernel.models import utcnow
-    from core.store.schema import DeviceRow
+    from core.store.schema import DeviceRow, TelemetryRow
     from core.users import issue_token
+    from executors.sim.twin import sim_devices
     from tests.conftest import build_test_runtime
 
     home: Path = tmp_path_factory.mktemp("device-journey")
@@ -41,10 +44,23 @@ def server(browser_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Ite
         for cid, did, status in (("case-ui-1", ids[5], "open"), ("case-ui-2", ids[6], "applied")):
             s.add(RemediationCaseRow(id=cid, device_id=did, problem="wifi_interference", kind="detector",
                                      status=status, opened_at=now, updated_at=now))
+        cwmp = set(s.scalars(select(DeviceRow.id).where(DeviceRow.protocol == "cwmp", DeviceRow.root == "Device.")))
+        up = {r.id for r in s.execute(select(sim_devices.c.id, sim_devices.c.online, sim_devices.c.reachable,
+                                             sim_devices.c.faults)) if r.online and r.reachable and r.faults == "{}"}
+        charted = next(d for d in ids[7:] if d in cwmp and d in up)
+        informed = now - timedelta(minutes=57)
+        s.execute(update(DeviceRow).where(DeviceRow.id == charted).values(last_seen=informed))
+        s.execute(sim_devices.update().where(sim_devices.c.id == charted).values(
+            last_inform=informed.timestamp(), version=sim_devices.c.version + 1))
+        s.execute(delete(TelemetryRow).where(TelemetryRow.device_id == charted, TelemetryRow.metric.in_(
+            ("dns.failures", "wifi.dfs_radar_events"))))
+        s.add_all([TelemetryRow(device_id=charted, ts=now - timedelta(hours=h), metric=m, value=v, labels={})
+                   for h, m, v in ((3, "dns.failures", 4), (6, "wifi.dfs_radar_events", 1),
+                                   (2, "wifi.dfs_radar_events", 3))])
     rt.close()
     with GatewardRun(home=home, database_url=url, homes=40, cwd=ROOT) as run:
         srv = Server(base=run.base, tokens=tokens, proc=run.proc, log=run.log)
-        srv.silent, srv.applied = ids[5], ids[6]  # type: ignore[attr-defined]
+        srv.silent, srv.applied, srv.charted = ids[5], ids[6], charted  # type: ignore[attr-defined]
         yield srv
 
 
@@ -161,7 +177,8 @@ def test_device_page_tree_proposal_marker_and_events(server: Any, browser: Calla
     with server.api("alice") as c:
         items = c.get("/api/devices", params={"limit": 200, "presence": "true"}).json()["items"]
         dev = next(d["id"] for d in items if d["root"] == "Device." and not d["busy"]
-                   and (d["presence"] or {}).get("reachable") and d["id"] not in (server.silent, server.applied))
+                   and (d["presence"] or {}).get("reachable")
+                   and d["id"] not in (server.silent, server.applied, server.charted))
         live = c.get(f"/api/devices/{dev}/parameters", params={"live": "true", "prefix": "Device.WiFi.Radio."}).json()
     values = {p["path"]: p["value"] for p in live["live"]}
     idx = next(p.split(".")[3] for p, v in values.items() if p.endswith(".OperatingFrequencyBand") and v == "5GHz")
@@ -228,3 +245,84 @@ def test_device_page_tree_proposal_marker_and_events(server: Any, browser: Calla
     assert rp["operations"][0]["command"] == "reboot" and rp["targets"] == [dev]
     b.shot("07-reboot-proposed")
     assert not b.console_errors()
+
+
+# In the page: the stroke of a chart's first series (solid, COLOURS[0] #2458d6) near a value, in
+# canvas pixels; the x of a time, the y of a value; and whether each y axis is as wide as its labels.
+_CHART_JS = """
+const fig = document.querySelector(`[data-testid=chart][data-metric='${arguments[0]}']`);
+const u = fig && fig.__chart;
+if (!u) return null;
+const inked = (x, y) => {  // any of the series' blue within a pixel of (x, y)
+  const d = u.ctx.getImageData(Math.round(x) - 1, Math.round(y) - 1, 3, 3).data;
+  for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 80 && d[i + 2] > 150 && d[i + 2] - d[i] > 90) return true;
+  return false;
+};
+const xs = u.data[0], ys = u.data[1];
+const at = xs.map((t, i) => [u.valToPos(t, 'x', true), u.valToPos(ys[i], 'y', true)]);
+const out = {n: xs.length, dot: at.map(([x, y]) => inked(x, y))};
+if (xs.length === 2) {
+  const mid = (at[0][0] + at[1][0]) / 2;
+  out.holds = inked(mid, at[0][1]);  // the first report held until the second
+  out.slope = inked(mid, u.valToPos((ys[0] + ys[1]) / 2, 'y', true));  // a line between them
+}
+return out;
+"""
+
+_AXES_JS = """
+const c = document.createElement('canvas').getContext('2d');
+return [...document.querySelectorAll('[data-testid=chart]')].filter((f) => f.__chart).map((f) => {
+  const ax = f.__chart.axes[1];
+  c.font = ax.font[0];
+  const widest = Math.max(...ax._values.map((v) => c.measureText(String(v)).width)) / (window.devicePixelRatio || 1);
+  return {metric: f.dataset.metric, labels: ax._values, need: widest + ax.ticks.size + ax.gap, size: ax._size};
+});
+"""
+
+
+def test_an_online_device_says_when_it_was_asked_and_its_counts_are_steps(
+        server: Any, browser: Callable[[str, str], Browser]) -> None:
+    """A CWMP device online now whose last periodic inform was 57 minutes ago: the device page and
+    the support page say "online — checked just now" and "last periodic inform 57 min ago", never
+    "last contact" beside "online". Its charts: a lone DNS-failure count is a dot; two radar-event
+    counts are a step (the first held until the second), not a slope; every y axis fits its labels."""
+    import re
+
+    dev = server.charted
+    with server.api("alice") as c:
+        d = c.get(f"/api/devices/{dev}").json()
+    assert d["presence"]["online"] and d["presence"]["reachable"], d["presence"]
+    assert d["presence"]["checked_at"], d["presence"]
+    b = browser("alice", "device-contact")
+    b.sign_in(f"#/devices/{dev}")
+    b.wait_css("[data-testid=device-title]", lambda el: el.text == dev)
+    for page in ("device", "support"):
+        now = b.text("[data-testid=presence-now]")
+        assert re.fullmatch(r"online — checked just now \(\d\d:\d\d:\d\d( [AP]M)?\)", now), (page, now)
+        rows = b.driver.execute_script(
+            "const n = document.querySelector('[data-testid=last-heard]');"
+            "return [n.closest('tr').querySelector('th').textContent, n.textContent,"
+            " n.closest('table').innerText];")
+        assert rows[0] == "last periodic inform", (page, rows[0])
+        minutes = re.match(r"(\d+) min ago \(", rows[1])
+        assert minutes and int(minutes.group(1)) >= 57, (page, rows[1])
+        assert "last contact" not in rows[2], (page, rows[2])
+        b.shot(f"01-{page}-online-last-inform")
+        if page == "device":
+            b.wait_css("[data-testid=chart][data-metric='wifi.dfs_radar_events'] .u-over")
+            b.wait(lambda drv: drv.execute_script(_CHART_JS, "dns.failures"), what="the DNS failures chart")
+            lone = b.driver.execute_script(_CHART_JS, "dns.failures")
+            assert lone["n"] == 1 and lone["dot"] == [True], lone  # one report: a dot where it is
+            two = b.driver.execute_script(_CHART_JS, "wifi.dfs_radar_events")
+            assert two["n"] == 2 and two["dot"] == [True, True], two
+            assert two["holds"] and not two["slope"], two  # a step, not a diagonal
+            axes = b.driver.execute_script(_AXES_JS)
+            assert axes and all(a["labels"] for a in axes), axes
+            clipped = [a for a in axes if a["need"] > a["size"]]
+            assert not clipped, clipped  # every label inside its axis, none cut at the canvas edge
+            b.driver.execute_script(
+                "document.querySelector(\"[data-testid=chart][data-metric='wifi.dfs_radar_events']\").scrollIntoView()")
+            b.shot("02-device-charts")
+            b.go(f"#/support/{dev}")
+            b.wait_css("[data-testid=device-panel] h2", lambda el: el.text == dev)
+    assert not b.console_errors(), b.console_errors()

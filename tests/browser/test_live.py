@@ -5,6 +5,7 @@ anything from outside the server. Screenshots are saved as test artefacts."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -211,6 +212,19 @@ def test_fleet_view_counts_what_the_api_counts(server: Server, browser: Callable
     b.sign_in("#/fleet")
     b.wait_css("[data-testid=fleet-devices] .value", lambda el: el.text == str(ov["devices"]))
     assert b.text("[data-testid=fleet-online] .value") == str(ov["online"])
+    # the tile's percent is online ÷ asked, and it says it counts presence, asked; the trend beside
+    # it says it is a share of the devices' own reports, and of which bucket its latest value is
+    tile = b.text("[data-testid=fleet-online] .muted")
+    shown = re.fullmatch(r"online now, by presence \((\d+\.\d) % of (\d+) asked (.+ ago|just now)\)", tile)
+    assert shown and int(shown.group(2)) == ov["presence_checked"], tile
+    assert abs(float(shown.group(1)) - 100 * ov["online"] / ov["presence_checked"]) <= 0.05 + 1e-9, (tile, ov)
+    legend = b.wait(lambda d: d.execute_script(
+        "const s = document.querySelectorAll('[data-testid=trend-online] .u-legend .u-series');"
+        "return s.length > 1 && ['.u-label', '.u-value'].map((c) => s[1].querySelector(c).textContent);"),
+        what="the link-up trend's legend")
+    assert legend[0] == "link-up reports", legend
+    assert re.fullmatch(r"\d+(\.\d+)? % of reports, \d\d:\d\d( [AP]M)?–\d\d:\d\d( [AP]M)?", legend[1]), legend
+    assert "not the “online now” tile" in b.text("[data-testid=trend-online-note]")
     rows = b.driver.find_elements(By.CSS_SELECTOR, "[data-testid=fleet-by-region] .bar-row")
     assert {r.get_attribute("data-key") for r in rows} == set(regions)
     for r in rows:  # the hover text carries the exact numbers, with units

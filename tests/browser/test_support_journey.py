@@ -124,10 +124,31 @@ def test_agent_journey_deep_link_steps_read_back_and_rollback_request(
         "const last = cards[cards.length - 1];"
         "return last && last.dataset.state === 'approved' && last.dataset.proposalId;"),
         60, what="the hand-made proposal's card, approved by policy")
+    # At 1440x900 the toast an apply ends with stays clear of Send: each toast and the button are
+    # measured the moment the toast appears (it leaves after 4 s), on the page, not by polling.
+    agent.driver.set_window_size(1440, 900)
+    agent.driver.execute_script("""
+        window.__toasts = [];
+        new MutationObserver(() => {
+          const send = document.querySelector('[data-testid=chat-send]').getBoundingClientRect();
+          for (const t of document.querySelectorAll('#toasts .toast')) {
+            const r = t.getBoundingClientRect();
+            window.__toasts.push({text: t.textContent, toast: [r.left, r.top, r.right, r.bottom],
+                                  send: [send.left, send.top, send.right, send.bottom],
+                                  view: [innerWidth, innerHeight]});
+          }
+        }).observe(document.getElementById('toasts'), {childList: true});""")
     agent.click(f"[data-proposal-id='{pid}'] [data-testid=apply]")
     said = agent.wait_css("[data-testid=chat-readback]", lambda el: "Transmit power is now" in el.text, timeout=90)
     assert re.search(rf"Transmit power is now {new}, verified \d\d:\d\d:\d\d", said.text), said.text
     assert f"read back from {dev}" in said.text
+    seen = agent.wait(lambda d: d.execute_script("return window.__toasts.length && window.__toasts"),
+                      what="the apply's toast")
+    assert any(t["text"] == "applied and verified" for t in seen), seen
+    for t in seen:
+        (tl, tt, tr, tb), (sl, st, sr, sb), (w, h) = t["toast"], t["send"], t["view"]
+        assert 0 <= sl < sr <= w and 0 <= st < sb <= h, t  # Send is on screen
+        assert tr <= sl or sr <= tl or tb <= st or sb <= tt, t  # and the toast is not over it
     assert _live_value(server, dev, POWER) == new
     agent.shot("01-read-back-after-apply")
 
@@ -194,6 +215,7 @@ def test_outage_banner_and_escalate(outage_server: tuple[Server, str],
     case = agent.wait_css("[data-testid=outage-case]", lambda el: "escalated" in el.text)
     cid = re.search(r"Case (\S+) is escalated for (\S+)", case.text)
     assert cid, case.text
+    assert case.text.endswith(f"for {cid.group(2)} (1 escalation)."), case.text  # not "(1 escalation(s))"
     with server.api("bob") as c:
         got = c.get(f"/api/remediation/cases/{cid.group(1)}").json()
     assert got["problem"] == "upstream_outage" and got["device_id"] == cid.group(2) and "-pon-" in got["device_id"]

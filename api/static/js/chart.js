@@ -46,6 +46,19 @@ function timeTicks(splits, incr) {
 // opts: { title, unit, testid, metric, yRange: [min, max], yTicks: {value: text}, integer (counts:
 //         whole-number ticks), xRange: [t0, t1],
 //         thresholds: [{ value, text, testid? }], marks: [{ t, label, title, cls, testid }], note }
+// A y axis as wide as its widest label, measured in the axis's own font (a guess per character
+// clipped "down" and "-60"): the labels, the tick and the gap between them, and a margin.
+let measure = null;
+function axisSize(u, values, axisIdx) {
+  if (!values || !values.length) return 40;
+  const ax = u.axes[axisIdx];
+  measure = measure || document.createElement("canvas").getContext("2d");
+  measure.font = ax.font[0];
+  const ratio = window.devicePixelRatio || 1; // the font is scaled to the canvas's pixels
+  const widest = Math.max(...values.map((v) => measure.measureText(String(v)).width)) / ratio;
+  return Math.ceil(widest) + (ax.ticks?.show === false ? 0 : ax.ticks?.size ?? 10) + (ax.gap ?? 5) + 6;
+}
+
 export function timeChart(series, opts = {}) {
   const title = opts.title || "";
   const unit = opts.unit || "";
@@ -94,7 +107,7 @@ export function timeChart(series, opts = {}) {
       { values: (u, splits) => splits.map(yFmt),
         ...(yTicks ? { splits: () => Object.keys(yTicks).map(Number) } : {}),
         ...(opts.integer ? { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 1e6] } : {}),
-        size: (u, values) => (values ? Math.max(3, ...values.map((v) => String(v).length)) * 7 + 16 : 40),
+        size: axisSize,
         grid: { stroke: "#eef0f3" } },
     ],
     series: [
@@ -114,7 +127,9 @@ export function timeChart(series, opts = {}) {
             v = u.data[si][k];
           }
           if (v === null || v === undefined) return "no report";
-          return s.value ? s.value(v, u.data[0][k]) : `${yFmt(v)}${unit && unit.length <= 3 ? ` ${unit}` : ""}`;
+          // away from the plot, s.value is told so (idx null): it may name the latest value's time
+          return s.value ? s.value(v, u.data[0][k], idx === null || idx === undefined)
+            : `${yFmt(v)}${unit && unit.length <= 3 ? ` ${unit}` : ""}`;
         },
       })),
     ],
@@ -178,6 +193,11 @@ function channelNote(ser) {
     : ` (channel ${segs.map((s, i) => (i ? `${s.channel} from ${shortTime(new Date(s.from).getTime())}` : s.channel)).join(", then ")})`;
 }
 
+// A count per interval ("per interval": DNS failures, radar events) or of things ("devices"): a
+// step that holds each report until the next, with whole-number ticks — two reports are two
+// counts, not a steady climb between them.
+const COUNT_UNIT = /^(per\b|devices$|clients$|events$|count$)/;
+
 // A 1/0 series ("1 = up, 0 = down"): a 0–1 axis that says the words.
 function binary(unit) {
   const m = /^1 = (.+), 0 = (.+)$/.exec(unit || "");
@@ -196,8 +216,9 @@ export function lineChart(metric, series, markers = [], opts = {}) {
     title: `${opts.atText || ""} ${shortTime(new Date(opts.at).getTime())}`.trim() });
   const thresholds = Number.isFinite(opts.threshold)
     ? [{ value: opts.threshold, text: opts.thresholdText || `threshold ${fmt(opts.threshold)} ${unit}` }] : [];
+  const count = !words && COUNT_UNIT.test(unit);
   const lines = series.map((ser) => ({
-    label: `${labelText(ser.labels)}${channelNote(ser)}`, points: ser.points, step: Boolean(words),
+    label: `${labelText(ser.labels)}${channelNote(ser)}`, points: ser.points, step: Boolean(words) || count,
     value: (v, t) => {
       const ch = t === null ? null : channelAt(ser, t);
       return `${words ? words[v] ?? fmt(v) : `${fmt(v)} ${unit}`}${ch ? ` on channel ${ch}` : ""}`;
@@ -205,7 +226,7 @@ export function lineChart(metric, series, markers = [], opts = {}) {
   }));
   const xRange = opts.since ? [new Date(opts.since).getTime(), Math.max(Date.now(), ...marks.map((m) => m.t))] : null;
   return timeChart(lines, { title: name, unit: words ? "" : unit, metric, testid: "chart", thresholds, marks, xRange,
-    yRange: words ? [-0.05, 1.05] : null, yTicks: words });
+    yRange: words ? [-0.05, 1.05] : null, yTicks: words, integer: count });
 }
 
 const STATE_WORDS = { done: "applied and verified", rolled_back: "rolled back", failed: "failed", rollback_pending: "restore unconfirmed" };

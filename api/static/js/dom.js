@@ -107,6 +107,24 @@ export function ago(iso) {
   return `${Math.round(secs / 86400)} d ago`;
 }
 
+// A device's contact in two true facts (issue 47): presence as it was asked just now, with the
+// time it was asked, and the last inform (CWMP: periodic, so an online device may have informed an
+// hour ago) or USP message the device sent. Never one "last contact" beside "online": read
+// together, "online" and "last contact 57 min ago" contradict each other.
+export function presenceNow(p) {
+  if (!p) return "unknown";
+  const word = !p.online ? "offline" : p.reachable ? "online" : "online, not reachable";
+  if (!p.checked_at) return word;
+  const secs = (Date.now() - new Date(p.checked_at).getTime()) / 1000;
+  const clock = new Date(p.checked_at).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  return `${word} — checked ${secs < 10 ? "just now" : ago(p.checked_at)} (${clock})`;
+}
+
+export function lastHeard(dev) {
+  const label = dev.protocol === "cwmp" ? "last periodic inform" : dev.protocol === "usp" ? "last message from the agent" : "last contact";
+  return [label, dev.last_seen ? `${ago(dev.last_seen)} (${fmtTime(dev.last_seen)})` : "never"];
+}
+
 export function fmtValue(v) {
   if (v === null || v === undefined) return "∅";
   if (v === "") return '""';

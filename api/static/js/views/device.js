@@ -2,7 +2,7 @@
 // telemetry plots, events, topology neighbourhood (upstream chain, siblings, Wi-Fi air).
 
 import * as api from "../api.js";
-import { ago, badge, clear, fmtTime, fmtValue, h, kv, loading, presenceBadge, s, toast, fill } from "../dom.js";
+import { ago, badge, clear, fmtTime, fmtValue, h, kv, lastHeard, loading, presenceBadge, presenceNow, s, toast, fill } from "../dom.js";
 import { chartsFor } from "../chart.js";
 import { onChange, touches } from "../live.js";
 import { deviceList } from "./device_list.js";
@@ -57,9 +57,11 @@ async function devicePage(root, id, ctx, quiet = false) {
       ["subscriber", v.subscriber || "—"], ["vendor · model", `${v.vendor} ${v.model} (${v.product_class || "—"})`],
       ["firmware", v.firmware], ["serial · OUI", `${v.serial} · ${v.oui}`], ["region · service", `${v.region} · ${v.service}`],
       ["protocol · root · adapter", `${v.protocol} · ${v.root} · ${v.adapter}`], ["tags", (v.tags || []).join(", ") || "—"],
-      // two facts: the newest recorded contact (an inform, a notification), and what the
-      // protocol says now (a CWMP device stays online between its periodic informs)
-      ["last contact", `${ago(v.last_seen)} (${fmtTime(v.last_seen)})`], ["presence now", d.presence?.detail || ""],
+      // two facts: what the protocol says now, asked at this read, and the newest inform or
+      // message the device sent (a CWMP device stays online between its periodic informs)
+      ["presence now", h("span", {}, h("span", { "data-testid": "presence-now" }, presenceNow(d.presence)),
+        d.presence?.detail ? h("div", { class: "muted small" }, d.presence.detail) : null)],
+      [lastHeard(v)[0], h("span", { "data-testid": "last-heard" }, lastHeard(v)[1])],
       ["lock", d.lock ? `held by ${d.lock.proposal_id} since ${fmtTime(d.lock.since)}` : "none"]]),
       h("h3", {}, "compatibility"), h("div", { class: "row", "data-testid": "compat" },
         Object.entries(d.compat?.workflows || {}).map(([wf, st]) => h("span", {}, `${wf} `, badge(st))),

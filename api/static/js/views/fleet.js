@@ -85,12 +85,15 @@ let range = 24;
 // A trend per bucket (about 48 over the range): each bucket's value holds until the next one, a
 // bucket with no reports is a gap, the time axis spans the whole range and the values under the
 // pointer are read out in the legend.
-function trendChart(title, unit, tr, lines, testid, yRange = null, integer = false) {
+// ln.at: away from the plot the legend names the bucket its latest value measured ("93.5 % of
+// reports, 14:00–14:30"), so it is not read as the same thing as a count asked just now.
+function trendChart(title, unit, tr, lines, testid, yRange = null, integer = false, note = null) {
   const pct = unit.startsWith("%");
+  const hm = (ms) => new Date(ms).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
   return timeChart(lines.map((ln) => ({ label: ln.label, colour: ln.colour, dash: ln.dash, step: true, bridge: true,
     points: tr.points.map((p) => [p.ts, p[ln.key] ?? null]),
-    value: (v) => `${fmt(v)}${pct ? " %" : ""}` })),
-  { title, unit, testid, xRange: [tr.since, Date.now()], yRange, integer });
+    value: (v, t, away) => `${fmt(v)}${pct ? ` ${ln.of || "%"}` : ""}${ln.at && away ? `, ${hm(t)}–${hm(t + tr.bucket_s * 1000)}` : ""}` })),
+  { title, unit, testid, xRange: [tr.since, Date.now()], yRange, integer, note });
 }
 
 async function trendsPanel(box) {
@@ -102,7 +105,10 @@ async function trendsPanel(box) {
       `last ${RANGES.find(([n]) => n === range)?.[1] || `${range} h`}: ${t.changes} change${t.changes === 1 ? "" : "s"} verified, ${t.failures} failed or rolled back, ${t.cases_opened} case${t.cases_opened === 1 ? "" : "s"} opened, ${t.cases_closed} closed`),
     h("div", { class: "charts" },
       // the devices' own wan.up reports over time: not the tile's "online" (presence asked just now)
-      trendChart("Internet link up, as the devices reported it", "% of reports", tr, [{ key: "online_pct", label: "link up", colour: "#1b7f3b" }], "trend-online", [0, 100]),
+      trendChart("Internet link up, as the devices reported it", "% of reports", tr,
+        [{ key: "online_pct", label: "link-up reports", of: "% of reports", at: true, colour: "#1b7f3b" }], "trend-online", [0, 100], false,
+        h("p", { class: "muted small", "data-testid": "trend-online-note" },
+          `The share of the devices' wan.up reports that said up, per ${Math.round(tr.bucket_s / 60)} min — not the “online now” tile above, which counts the devices whose presence said online when asked.`)),
       trendChart("Changes", `verified per hour (bucket ${Math.round(tr.bucket_s / 60)} min)`, tr, [{ key: "changes_per_hour", label: "verified changes", colour: "#2458d6" }], "trend-changes"),
       trendChart("Failure rate", "% of device writes", tr, [{ key: "failure_pct", label: "failed or rolled back", colour: "#b3261e", dash: [4, 2] }], "trend-failures", [0, 100]),
       trendChart("Remediation cases", `per ${Math.round(tr.bucket_s / 60)} min`, tr, [{ key: "cases_opened", label: "opened", colour: "#b7791f" }, { key: "cases_closed", label: "closed", colour: "#0b6b8a", dash: [5, 3] }], "trend-cases", null, true)));
@@ -222,7 +228,8 @@ async function render(root) {
       `${asked < ov.devices ? `presence asked of ${asked} of ${ov.devices} devices (an even sample)` : `presence asked of all ${asked} devices`} ${ov.presence_at ? ago(ov.presence_at) : "just now"}`)),
     h("div", { class: "stats" },
       stat("active devices", ov.devices, "fleet-devices"),
-      stat(asked ? `online now (${(100 * ov.online / asked).toFixed(1)} % of ${asked} asked)` : "online now", ov.online, "fleet-online", "ok"),
+      stat(asked ? `online now, by presence (${(100 * ov.online / asked).toFixed(1)} % of ${asked} asked ${ov.presence_at ? ago(ov.presence_at) : "just now"})` : "online now, by presence",
+        ov.online, "fleet-online", "ok"),
       stat("online, not reachable", ov.unreachable, "fleet-unreachable", "warn"), stat("offline", ov.offline, "fleet-offline", "bad"),
       stat("open remediation cases", cases, "fleet-cases"), stat("applied, being verified", ov.cases_applied ?? 0, "fleet-cases-applied"),
       stat("active campaigns", ov.active_campaigns ?? ov.campaigns.length, "fleet-active-campaigns"),

@@ -7,7 +7,7 @@
 // the device, with an "escalate" that opens a case for the PON port / OLT (issue 39).
 
 import * as api from "../api.js";
-import { ago, badge, clear, fmtValue, h, kv, loading, plural, presenceBadge, toast, fill } from "../dom.js";
+import { badge, clear, fmtValue, h, kv, loading, lastHeard, plural, presenceBadge, presenceNow, toast, fill } from "../dom.js";
 import { hasRole, liveProposal, REVIEW_ROLES } from "../proposal.js";
 import { onChange, touches } from "../live.js";
 
@@ -128,7 +128,8 @@ export async function supportView(root, ctx) {
       h("div", { class: "row spread" }, h("h2", { class: "mono" }, dev.id), presenceBadge(d.presence)),
       kv([["subscriber", dev.subscriber || "—"], ["model", `${dev.vendor} ${dev.model}`], ["firmware", dev.firmware],
         ["region · service", `${dev.region} · ${dev.service}`], ["protocol · root", `${dev.protocol} · ${dev.root}`],
-        ["last contact", ago(dev.last_seen)], ["compatibility", badge(d.compat?.overall || "yellow")],
+        ["presence", h("span", { "data-testid": "presence-now" }, presenceNow(d.presence))],
+        [lastHeard(dev)[0], h("span", { "data-testid": "last-heard" }, lastHeard(dev)[1])], ["compatibility", badge(d.compat?.overall || "yellow")],
         d.busy ? ["in flight", h("span", { "data-testid": "in-flight" }, d.live_proposals.map((p) => h("a", { href: `#/approvals/${p.id}`, class: "mono" }, `${p.id} `)))] : null]),
       radios.length ? [h("h3", {}, "Wi-Fi radios (last snapshot)"), h("table", {}, h("thead", {}, h("tr", {},
         h("th", {}, "band"), h("th", {}, "channel"), h("th", {}, "mode"), h("th", {}, "width"))), h("tbody", {}, radios))] : null,
