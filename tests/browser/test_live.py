@@ -215,7 +215,7 @@ def test_fleet_view_counts_what_the_api_counts(server: Server, browser: Callable
     # the tile's percent is online ÷ asked, and it says it counts presence, asked; the trend beside
     # it says it is a share of the devices' own reports, and of which bucket its latest value is
     tile = b.text("[data-testid=fleet-online] .muted")
-    shown = re.fullmatch(r"online now, by presence \((\d+\.\d) % of (\d+) asked (.+ ago|just now)\)", tile)
+    shown = re.fullmatch(r"online when asked \((\d+\.\d) % of (\d+)\)", tile)
     assert shown and int(shown.group(2)) == ov["presence_checked"], tile
     assert abs(float(shown.group(1)) - 100 * ov["online"] / ov["presence_checked"]) <= 0.05 + 1e-9, (tile, ov)
     legend = b.wait(lambda d: d.execute_script(
@@ -224,7 +224,7 @@ def test_fleet_view_counts_what_the_api_counts(server: Server, browser: Callable
         what="the link-up trend's legend")
     assert legend[0] == "link-up reports", legend
     assert re.fullmatch(r"\d+(\.\d+)? % of reports, \d\d:\d\d( [AP]M)?–\d\d:\d\d( [AP]M)?", legend[1]), legend
-    assert "not the “online now” tile" in b.text("[data-testid=trend-online-note]")
+    assert "not the “online when asked” tile" in b.text("[data-testid=trend-online-note]")
     rows = b.driver.find_elements(By.CSS_SELECTOR, "[data-testid=fleet-by-region] .bar-row")
     assert {r.get_attribute("data-key") for r in rows} == set(regions)
     for r in rows:  # the hover text carries the exact numbers, with units

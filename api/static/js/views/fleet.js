@@ -108,7 +108,7 @@ async function trendsPanel(box) {
       trendChart("Internet link up, as the devices reported it", "% of reports", tr,
         [{ key: "online_pct", label: "link-up reports", of: "% of reports", at: true, colour: "#1b7f3b" }], "trend-online", [0, 100], false,
         h("p", { class: "muted small", "data-testid": "trend-online-note" },
-          `The share of the devices' wan.up reports that said up, per ${Math.round(tr.bucket_s / 60)} min — not the “online now” tile above, which counts the devices whose presence said online when asked.`)),
+          `The share of the devices' wan.up reports that said up, per ${Math.round(tr.bucket_s / 60)} min — not the “online when asked” tile above, which counts the devices whose presence said online when asked.`)),
       trendChart("Changes", `verified per hour (bucket ${Math.round(tr.bucket_s / 60)} min)`, tr, [{ key: "changes_per_hour", label: "verified changes", colour: "#2458d6" }], "trend-changes"),
       trendChart("Failure rate", "% of device writes", tr, [{ key: "failure_pct", label: "failed or rolled back", colour: "#b3261e", dash: [4, 2] }], "trend-failures", [0, 100]),
       trendChart("Remediation cases", `per ${Math.round(tr.bucket_s / 60)} min`, tr, [{ key: "cases_opened", label: "opened", colour: "#b7791f" }, { key: "cases_closed", label: "closed", colour: "#0b6b8a", dash: [5, 3] }], "trend-cases", null, true)));
@@ -228,8 +228,8 @@ async function render(root) {
       `${asked < ov.devices ? `presence asked of ${asked} of ${ov.devices} devices (an even sample)` : `presence asked of all ${asked} devices`} ${ov.presence_at ? ago(ov.presence_at) : "just now"}`)),
     h("div", { class: "stats" },
       stat("active devices", ov.devices, "fleet-devices"),
-      stat(asked ? `online now, by presence (${(100 * ov.online / asked).toFixed(1)} % of ${asked} asked ${ov.presence_at ? ago(ov.presence_at) : "just now"})` : "online now, by presence",
-        ov.online, "fleet-online", "ok"),
+      // presence asked (when: the line above), not the devices' reports (the trend below)
+      stat(asked ? `online when asked (${(100 * ov.online / asked).toFixed(1)} % of ${asked})` : "online when asked", ov.online, "fleet-online", "ok"),
       stat("online, not reachable", ov.unreachable, "fleet-unreachable", "warn"), stat("offline", ov.offline, "fleet-offline", "bad"),
       stat("open remediation cases", cases, "fleet-cases"), stat("applied, being verified", ov.cases_applied ?? 0, "fleet-cases-applied"),
       stat("active campaigns", ov.active_campaigns ?? ov.campaigns.length, "fleet-active-campaigns"),
