@@ -348,6 +348,10 @@ def _render_status(st: dict[str, Any], out: Console | None = None) -> None:
                 f" ↺{r['rolled_back']}" if r["rolled_back"] else "") + f"  {r['status']}"
             prog.add_task(r["name"], total=max(r["size"], 1), completed=min(done, r["size"]), detail=detail)
         prog.refresh()
+    for r in st["rings_detail"]:  # what an abort could not undo (a firmware download), in the service's words
+        if r.get("not_undone"):
+            out.print(f"  {r['name']}: {r['status']} — {r['not_undone']}", style="yellow", markup=False,
+                      highlight=False, soft_wrap=True)
     last = [a for a in st["analyses"] if a["final"] or a["outcome"] in ("fail", "pause")][-3:]
     for a in last:
         out.print(f"  analysis ring {a['ring'] + 1}: {a['outcome']} — {'; '.join(a['reasons'])}", soft_wrap=True)

@@ -292,6 +292,8 @@ function ringTimeline(st) {
         h("span", { class: "small", "data-testid": "ring-counts" },
           `${plural(r.batches, "batch", "batches")} · ✓ ${r.verified} verified · ✗ ${r.failed} failed · ↺ ${r.rolled_back} rolled back`
           + (r.rollback_failed ? ` · ${r.rollback_failed} ROLLBACK FAILED` : ""))),
+      // what the abort could not undo (a firmware download), in the service's words
+      r.not_undone ? h("p", { class: "small warn", "data-testid": "ring-not-undone" }, `${r.status} — ${r.not_undone}`) : null,
       verdicts.length ? h("ul", { class: "small", "data-testid": "ring-analyses" }, verdicts.map((a) => h("li", {},
         `${fmtTime(a.ts)} · analysis ${a.outcome}${a.final ? " (final)" : ""}: ${a.reasons.join("; ") || "-"}`))) : null);
   }));

@@ -55,6 +55,10 @@ def test_an_aborted_firmware_campaign_says_what_it_could_not_undo(crt: Any, svc:
     assert cli.returncode == 0, cli.stderr
     shown = json.loads(cli.stdout)["rings_detail"][0]
     assert shown["status"] == "stopped" and shown["not_undone"] == said
+    # its plain text says the same words beside the ring, not only "↺N stopped"
+    text = run_cli("campaign", "status", cid, env={"GATEWARD_DATABASE_URL": db_url}, cwd=ROOT)
+    assert text.returncode == 0, text.stderr
+    assert f"{ring['name']}: stopped — {said}" in " ".join(text.stdout.split()), text.stdout
 
     # and the API (the console's source) hands the ring the same words
     from fastapi.testclient import TestClient
@@ -64,6 +68,10 @@ def test_an_aborted_firmware_campaign_says_what_it_could_not_undo(crt: Any, svc:
 
     with TestClient(create_app(crt), raise_server_exceptions=False) as c:
         got = c.get(f"/api/campaigns/{cid}", headers={"Authorization": f"Bearer {issue_token(crt.store, 'erin')}"})
+        js = c.get("/static/campaigns.js")
     assert got.status_code == 200, got.text
     api_ring = got.json()["rings_detail"][0]
     assert api_ring["status"] == "stopped" and api_ring["not_undone"] == said
+    # the console's ring card prints that field as it is, beside the ring's status (no second wording)
+    assert js.status_code == 200
+    assert '"data-testid": "ring-not-undone"' in js.text and "${r.status} — ${r.not_undone}" in js.text
