@@ -296,6 +296,39 @@ def note_instances(s: Session, device: Device, paths: Iterable[str]) -> list[str
     return added
 
 
+def forget_instances(s: Session, device: Device, paths: Iterable[str]) -> list[str]:
+    """Remove the table instances ``paths`` name (``Device.LocalAgent.Subscription.3.``: the instance
+    a USP Delete removed) from ``device``'s stored instance numbers, at once, with every table inside
+    them — :func:`note_instances`'s counterpart. Why: a subscription ``gateward usp unsubscribe``
+    deleted stayed stored, so a change to it passed validation against an instance that no longer
+    exists. The table stays listed (possibly with no instance), so a path into the deleted instance
+    is refused as missing. A path whose last segment is no instance number names no instance and is
+    skipped; only a stored row of the device's current firmware is changed; returns the instances removed."""
+    row = s.get(DeviceInstancesRow, device.id)
+    if row is None or row.firmware != device.firmware:
+        return []
+    instances: dict[str, Any] = dict(row.instances or {})
+    removed: list[str] = []
+    changed = False
+    for path in paths:
+        table, _, seg = path.rstrip(".").rpartition(".")
+        if not seg.isdigit() or not table:
+            continue
+        table += "."
+        have = list(instances.get(table) or [])
+        if int(seg) in have:
+            instances[table] = [n for n in have if n != int(seg)]
+            removed.append(f"{table}{seg}.")
+            changed = True
+        inside = f"{table}{seg}."
+        for nested in [t for t in instances if t.startswith(inside)]:
+            removed.extend(f"{nested}{n}." for n in instances.pop(nested) or [])
+            changed = True
+    if changed:
+        row.instances = instances  # a new object: the JSON column is written
+    return removed
+
+
 def for_devices(s: Session, devices: Iterable[Device]) -> dict[str, CapabilitySet]:
     """``{device_id: CapabilitySet}`` for the devices whose class has stored capabilities (others absent).
 

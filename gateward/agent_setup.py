@@ -135,6 +135,16 @@ def store_created(store: Store, device: Device, paths: Sequence[str]) -> list[st
         return note_instances(s, device, paths)
 
 
+def store_deleted(store: Store, device: Device, paths: Sequence[str]) -> list[str]:
+    """Remove instances the controller deleted on ``device`` from its stored model (nothing when none)."""
+    from core.capabilities import forget_instances
+
+    if not paths:
+        return []
+    with store.write() as s:
+        return forget_instances(s, device, paths)
+
+
 def device_for_endpoint(store: Store, endpoint_id: str) -> Device | None:
     """The active USP device an ``os::OUI-Serial`` endpoint ID names, if registered."""
     from sqlalchemy import func, select
@@ -160,6 +170,16 @@ def created_hook(store: Store) -> Any:
         if device is not None:
             store_created(store, device, paths)
     return on_created
+
+
+def deleted_hook(store: Store) -> Any:
+    """The keeper's ``on_deleted``: instances the controller deleted on an agent, removed from its
+    device's stored model (:func:`created_hook`'s counterpart)."""
+    def on_deleted(endpoint_id: str, paths: Sequence[str]) -> None:
+        device = device_for_endpoint(store, endpoint_id)
+        if device is not None:
+            store_deleted(store, device, paths)
+    return on_deleted
 
 
 def never_reached(store: Store, limit: int, *, after: str = "") -> list[Device]:

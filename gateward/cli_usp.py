@@ -62,12 +62,12 @@ def _check_broker(url: str) -> None:
 def _executor(url: str | None, timeout_s: float) -> Any:
     """A controller for this process, using (and adding to) the stored agent topics; it creates no
     subscriptions by itself (that is the long-running controller's job on first contact). What a
-    command makes on an agent goes to its keeper's ``on_created`` (``keeper.tell_created``), wired as
-    the composition root wires every adapter's (``gateward.runtime.usp_adapter``): the device's
-    stored model has it at once."""
+    command makes on an agent goes to its keeper's ``on_created`` (``keeper.tell_created``), and what
+    it deletes to ``on_deleted`` (``keeper.tell_deleted``), wired as the composition root wires every
+    adapter's (``gateward.runtime.usp_adapter``): the device's stored model follows at once."""
     from core.usp_topics import TopicBook
     from executors.usp import UspExecutor, controller_options, usp_options
-    from gateward.agent_setup import created_hook
+    from gateward.agent_setup import created_hook, deleted_hook
     from gateward.cli import rt
 
     try:
@@ -85,6 +85,7 @@ def _executor(url: str | None, timeout_s: float) -> Any:
     except (ConnectionError, OSError) as exc:
         _fail(str(exc))
     ex.keeper.on_created = created_hook(store)
+    ex.keeper.on_deleted = deleted_hook(store)
     return ex
 
 
@@ -507,9 +508,11 @@ def unsubscribe(
 
     (device,) = _usp_devices([device_id], True)
     ex = _executor(url, timeout)
+    ep = endpoint_for(device)
     try:
-        paths = _agent_call(ex, device, subs.unsubscribe(ex.controller, endpoint_for(device), subscription_ids,
-                                                         timeout=timeout), timeout)
+        paths = _agent_call(ex, device, subs.unsubscribe(ex.controller, ep, subscription_ids, timeout=timeout),
+                            timeout)
+        _agent_call(ex, device, ex.keeper.tell_deleted(ep, paths), timeout)  # gone from the stored model too
     finally:
         ex.close()
     console.print(f"{device.id}: deleted {', '.join(paths) or 'nothing'}", highlight=False)

@@ -158,17 +158,20 @@ def usp_adapter(settings: Settings, store: Store | None = None) -> SharedAdapter
     """The USP adapter, built on first use. With ``store``: agents' topics are kept there for every
     process, and every instance this process's controller makes on an agent (the keeper's
     subscriptions, the Boot! subscription before a reboot, the OperationComplete one before an async
-    command) is added to the device's stored model at once (``gateward.agent_setup.created_hook``) —
-    in a CLI process as in ``gateward run``, so a change to it is not refused as missing."""
+    command) is added to the device's stored model at once (``gateward.agent_setup.created_hook``),
+    and every instance it deletes removed from it (``deleted_hook``; ``gateward usp unsubscribe``'s
+    own controller is wired the same way) — in a CLI process as in ``gateward run``, so a change to
+    one it made is not refused as missing, and one to an instance it deleted is."""
     def _usp() -> Executor:
         from core.usp_topics import TopicBook
         from executors import usp
 
         adapter = usp.factory(settings, TopicBook(store) if store is not None else None)
         if store is not None:
-            from gateward.agent_setup import created_hook
+            from gateward.agent_setup import created_hook, deleted_hook
 
             adapter.keeper.on_created = created_hook(store)
+            adapter.keeper.on_deleted = deleted_hook(store)
         return adapter
 
     return SharedAdapter(_usp)

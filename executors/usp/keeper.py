@@ -49,6 +49,11 @@ Managed = Callable[[Sequence[str]], Collection[str]]
 #: and the adapter's own Adds (:meth:`SubscriptionKeeper.tell_created`) — on a worker thread: the
 #: composition root adds them to the device's stored model at once (``core.capabilities.note_instances``).
 Created = Callable[[str, Sequence[str]], None]
+#: Told the instance paths the controller deleted on an agent (endpoint, paths) — every Delete it makes
+#: (``gateward usp unsubscribe``, :meth:`SubscriptionKeeper.tell_deleted`) — on a worker thread: the
+#: composition root removes them from the device's stored model at once
+#: (``core.capabilities.forget_instances``), so a change to one is refused as missing.
+Deleted = Callable[[str, Sequence[str]], None]
 
 CONTACTS = frozenset({"connect", "boot", "onboard"})
 _PENDING_READ = (math.inf, math.inf)  # a check is queued and will read the table after any contact now
@@ -71,6 +76,7 @@ class SubscriptionKeeper:
         self.enabled = enabled
         self.managed = managed
         self.on_created: Created | None = None
+        self.on_deleted: Deleted | None = None
         self.concurrency = concurrency
         self.retry_first_s, self.retry_max_s, self.batch_s = retry_first_s, retry_max_s, batch_s
         self.subscribed: dict[str, subs.EnsureReport] = {}  # agents whose last check succeeded
@@ -205,12 +211,24 @@ class SubscriptionKeeper:
         subscriptions before a reboot or an async command), so there is one way into the stored
         model. Nothing when there is no hook or nothing was made; a failure is logged, never raised
         (the instances exist either way; a live check at validate finds them too)."""
-        if self.on_created is None or not paths:
+        await self._tell(self.on_created, ep, paths, "made could not be stored")
+
+    async def tell_deleted(self, ep: str, paths: Sequence[str]) -> None:
+        """Hand instances deleted on ``ep`` to ``on_deleted`` off the loop — every Delete this
+        controller makes (``gateward usp unsubscribe``), :meth:`tell_created`'s counterpart, so the
+        stored model does not keep an instance that is gone. Nothing when there is no hook or nothing
+        was deleted; a failure is logged, never raised (the instances are gone either way; a live
+        check at validate finds that too, once the stored model refuses them)."""
+        await self._tell(self.on_deleted, ep, paths, "deleted could not be removed from the stored model")
+
+    @staticmethod
+    async def _tell(hook: Created | Deleted | None, ep: str, paths: Sequence[str], failed: str) -> None:
+        if hook is None or not paths:
             return
         try:
-            await asyncio.to_thread(self.on_created, ep, list(paths))
+            await asyncio.to_thread(hook, ep, list(paths))
         except Exception as exc:
-            log.warning("USP agent %s: the subscriptions made could not be stored (%s)", ep, exc)
+            log.warning("USP agent %s: the subscriptions %s (%s)", ep, failed, exc)
 
     def _refuse(self, ep: str) -> None:
         """Not an active device of the fleet (pending, rejected, retired or unknown): nothing is

@@ -7,7 +7,9 @@ long-running controller's keeper ensures on a contact — was refused as missing
 proposed to change it, although the controller had just made it (the issue "Real peers", item 1).
 Every Add the USP adapter performs — and ``gateward usp subscribe``'s — goes through one hook, the
 keeper's ``on_created``, which the composition root wires to ``core.capabilities.note_instances``
-(``gateward.agent_setup.created_hook``).
+(``gateward.agent_setup.created_hook``). Symmetrically, what ``gateward usp unsubscribe`` deletes
+goes through the keeper's ``on_deleted`` (``core.capabilities.forget_instances``), so the stored
+model does not keep claiming an instance that is gone.
 """
 
 from __future__ import annotations
@@ -193,3 +195,36 @@ def test_a_subscription_added_with_gateward_usp_subscribe_is_stored_at_once(
         assert len(sim.subscriptions) > 1, rest.stdout
         assert _stored(rt, d.id) == sorted(sim.subscriptions)
         assert all(_refusal(rt, d, f"{TABLE}{i}.NotifRetry") is None for i in sim.subscriptions)
+
+
+def test_a_subscription_removed_with_gateward_usp_unsubscribe_leaves_the_stored_model_at_once(
+        db_url: str, usp_broker: BrokerInfo, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The symmetric path: ``gateward usp unsubscribe`` hands what it deleted to the keeper's
+    ``on_deleted`` (``keeper.tell_deleted``), so the stored model no longer claims the instance and
+    a change to it is refused as missing instead of passing validation against a ghost."""
+    with composed_usp_agent(db_url, usp_broker, monkeypatch, "proto::gw-gone-cli") as (rt, d, host, _loop):
+        sim = host.agent(d.id).sim
+        assert sim is not None and sim.subscriptions == {}
+        env = {"GATEWARD_HOME": str(tmp_path / "var"), "GATEWARD_DATABASE_URL": db_url,
+               "GATEWARD_MQTT_URL": usp_broker.url}
+        for sub_id, ref in (("vc-uptime", "Device.DeviceInfo.UpTime"),
+                            ("vc-version", "Device.DeviceInfo.SoftwareVersion")):
+            made = run_cli("usp", "subscribe", d.id, "--type", "ValueChange", "--ref", ref, "--id", sub_id,
+                           env=env, columns=250)
+            assert made.returncode == 0, made.stdout + made.stderr
+        gone, kept = (next(i for i, s in sim.subscriptions.items() if s.id == x) for x in ("vc-uptime", "vc-version"))
+        assert _stored(rt, d.id) == sorted([gone, kept])
+
+        out = run_cli("usp", "unsubscribe", d.id, "vc-uptime", env=env, columns=250)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert f"deleted {TABLE}{gone}." in out.stdout, out.stdout
+        assert sorted(sim.subscriptions) == [kept]
+        assert _stored(rt, d.id) == [kept]  # the other subscription stays
+        refused = _refusal(rt, d, f"{TABLE}{gone}.Enable")
+        assert refused is not None and f"{TABLE}{gone} does not exist on this device" in refused, refused
+        assert _refusal(rt, d, f"{TABLE}{kept}.Enable") is None
+        q = rt.lifecycle.submit(ProposalDraft(intent="quiet the uptime notices", targets=[d.id],
+                                              changes=[Change(path=f"{TABLE}{gone}.Enable", value=False)],
+                                              rationale="hand check"), get_actor(rt.store, "dave"))
+        assert q.state is S.INVALID, (q.state, q.error)
+        assert f"{TABLE}{gone} does not exist on this device" in (q.error or ""), q.error
