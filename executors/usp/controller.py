@@ -55,7 +55,7 @@ from core.kernel.ports.topics import AgentTopics
 from executors.usp import cluster, records
 from executors.usp import mqtt_wire as wire
 from executors.usp.errors import UspError
-from executors.usp.mqtt import USP_CONTENT_TYPES, Inbound, MqttError, MqttLink, Will
+from executors.usp.mqtt import _PUBLISH_QOS0_HEADS, USP_CONTENT_TYPES, Inbound, MqttError, MqttLink, Will
 from executors.usp.proto import msg_pb, record_pb
 from executors.usp.records import Header
 from executors.usp.topics import (
@@ -1767,26 +1767,41 @@ class UspController:
     async def set(self, endpoint_id: str, values: Mapping[str, object], *, timeout: float | None = None,
                   allow_partial: bool = False) -> msg_pb.SetResp:
         """Set full parameter paths atomically (``allow_partial=false``, every param ``required``)."""
-        msg_id = records.new_msg_id()
-        payload = records.set_payload(msg_id, values, allow_partial=allow_partial)
+        msg_id, payload = records.set_request(values, allow_partial)
         st = self._agents.get(endpoint_id)
         loop, deadlines = self._loop, self._deadlines
         fut: asyncio.Future[msg_pb.SetResp]
         if st is not None and st.connected is True and loop is not None and deadlines is not None:
-            # What _request checks, then _enqueue and _publish_request inline for an agent on MQTT (a
-            # fan-out's Set: a call costs as much as a step here, and they were a sixth of a Set's CPU).
-            if st.mtp is None and self.reply_link.connected:
+            # What _request checks, then _enqueue, _publish_request, the link's publish_after and the
+            # deadlines' add_soon inline for an agent on MQTT (a fan-out's Set: a call costs as much as
+            # a step here, and they were a sixth of a Set's CPU).
+            link = self.reply_link
+            sock = link._sock
+            if st.mtp is None and link.connected and sock is not None:
                 kept = self._request_heads.get(endpoint_id)
                 if kept is None or kept[0] is not st.topic or kept[1] != st.mqtt_version:
                     kept = self._request_head(st)
+                head = kept[2]
                 n = len(payload)
-                if not self.reply_link.publish_after(
-                        kept[2], records.SESSION_PREFIXES[n] if n < 0x7E else records.session_prefix(n), payload):
+                middle = records.SESSION_PREFIXES[n] if n < 0x7E else records.session_prefix(n)
+                rest = len(head) + len(middle) + n
+                if rest < 4096:  # link.publish_after, inline
+                    if link._client._out_packet:  # whatever paho queued (a SUBSCRIBE, ...) goes out first
+                        link._client.loop_write()
+                    sock.send(b"".join((_PUBLISH_QOS0_HEADS[rest], head, middle, payload)))
+                    link.stats.published_loop += 1
+                elif not link.publish_after(head, middle, payload):
                     raise ConnectionError(f"could not send SET to {endpoint_id}: its MQTT connection is down")
                 fut = loop.create_future()
                 self._pending[msg_id] = _Pending(endpoint_id, fut, _SET, time.monotonic(), payload, "", True)
                 self.stats.requests_sent += 1
-                deadlines.add_soon(msg_id, self.request_timeout_s if timeout is None else timeout)
+                if timeout is None:
+                    timeout = self.request_timeout_s
+                fresh = deadlines._fresh.get(timeout)  # deadlines.add_soon(msg_id, timeout), inline
+                if fresh is None:
+                    deadlines.add_soon(msg_id, timeout)
+                else:
+                    fresh.append(msg_id)
                 return await fut
             if st.mtp is not None:
                 fut = loop.create_future()
