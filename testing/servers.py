@@ -81,13 +81,18 @@ class GatewardRun:
         if self.proc.poll() is not None:
             raise ServerFailed(f"gateward run exited with {self.proc.returncode}:\n{self.log_tail()}")
 
-    def wait_ready(self, timeout: float = 90) -> None:
-        """Until ``/api/ready`` answers 200; an exit or the timeout raises :class:`ServerFailed`."""
+    def wait_ready(self, timeout: float = 240) -> None:
+        """Until ``/api/ready`` answers 200; an exit or the timeout raises :class:`ServerFailed`.
+
+        Liveness deadlines, not speed bounds: on a 2-core machine at load 20 a new server's first
+        answers took longer than a 2 s read, so every probe was abandoned and the 90 s ran out with
+        the server up (make test at load 15). Each probe may take up to 30 s."""
         deadline = time.monotonic() + timeout
         while True:
             self._check_alive()
             try:
-                if httpx.get(f"{self.base}/api/ready", timeout=2).status_code == 200:
+                left = max(2.0, min(30.0, deadline - time.monotonic()))
+                if httpx.get(f"{self.base}/api/ready", timeout=left).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

@@ -20,6 +20,10 @@ from policies.engine import EmbeddedRegoEngine, OpaServerEngine, parse_decision
 from policies.loader import load_sources
 from testing.opa_server import OpaApiServer
 
+# How long a request may wait for the server's answer: a liveness deadline, not a speed bound (at
+# load 20 on two cores an answer took over 5 s and the test failed on a server that was working).
+ANSWER_S = 60
+
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[OpaApiServer]:
@@ -35,24 +39,24 @@ def opa(server: OpaApiServer) -> Iterator[OpaServerEngine]:
 
 
 def test_health(server: OpaApiServer) -> None:
-    r = requests.get(f"{server.url}/health", timeout=5)
+    r = requests.get(f"{server.url}/health", timeout=ANSWER_S)
     assert r.status_code == 200 and r.json() == {}
 
 
 def test_decision_over_the_data_api(server: OpaApiServer) -> None:
-    r = requests.post(f"{server.url}/v1/data/gateward/decision", json={"input": S.policy_input()}, timeout=5)
+    r = requests.post(f"{server.url}/v1/data/gateward/decision", json={"input": S.policy_input()}, timeout=ANSWER_S)
     assert r.status_code == 200
     assert r.json()["result"]["allow"] is True
 
 
 def test_undefined_is_200_without_result(server: OpaApiServer) -> None:
     for path in ("gateward/nothing_here", "nope/at/all"):
-        r = requests.post(f"{server.url}/v1/data/{path}", json={"input": {}}, timeout=5)
+        r = requests.post(f"{server.url}/v1/data/{path}", json={"input": {}}, timeout=ANSWER_S)
         assert r.status_code == 200 and r.json() == {}
 
 
 def test_missing_input_key_warns_like_opa(server: OpaApiServer) -> None:
-    r = requests.post(f"{server.url}/v1/data/gateward/data/limits/blind_bulk_max_targets", json={}, timeout=5)
+    r = requests.post(f"{server.url}/v1/data/gateward/data/limits/blind_bulk_max_targets", json={}, timeout=ANSWER_S)
     assert r.json() == {
         "result": 1,
         "warning": {"code": "api_usage_warning", "message": "'input' key missing from the request"},
@@ -60,15 +64,15 @@ def test_missing_input_key_warns_like_opa(server: OpaApiServer) -> None:
 
 
 def test_get_and_package_paths(server: OpaApiServer) -> None:
-    r = requests.get(f"{server.url}/v1/data/gateward/data/secrets/min_length", timeout=5)
+    r = requests.get(f"{server.url}/v1/data/gateward/data/secrets/min_length", timeout=ANSWER_S)
     assert r.json() == {"result": 12}
-    r = requests.post(f"{server.url}/v1/data/gateward/input", json={"input": {}}, timeout=5)
+    r = requests.post(f"{server.url}/v1/data/gateward/input", json={"input": {}}, timeout=ANSWER_S)
     assert "deny" in r.json()["result"]
 
 
 @pytest.mark.parametrize("body", [b"{not json", b"[1, 2]"])
 def test_malformed_body_is_400_invalid_parameter(server: OpaApiServer, body: bytes) -> None:
-    r = requests.post(f"{server.url}/v1/data/gateward/decision", data=body, timeout=5)
+    r = requests.post(f"{server.url}/v1/data/gateward/decision", data=body, timeout=ANSWER_S)
     assert r.status_code == 400
     assert r.json()["code"] == "invalid_parameter"
     assert r.json()["message"].startswith("body contains malformed input document")
@@ -161,7 +165,7 @@ def test_server_error_and_undefined_deny(tmp_path: Path) -> None:
         opa = OpaServerEngine(srv.url, timeout_ms=2000)
         d = opa.decide(S.policy_input())
         assert d.deny[0].startswith("policy undefined")
-        r = requests.post(f"{srv.url}/v1/data/gateward/boom", json={"input": S.policy_input()}, timeout=5)
+        r = requests.post(f"{srv.url}/v1/data/gateward/boom", json={"input": S.policy_input()}, timeout=ANSWER_S)
         assert r.status_code == 500 and r.json()["code"] == "internal_error"
 
 
