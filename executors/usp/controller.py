@@ -864,6 +864,8 @@ class UspController:
         an agent whose earlier answers started the same way and whose topic is known — is taken here
         inline: a function call per answer costs as much as taking it, and one arrives per request."""
         senders, pending_map, done, peek = self._senders, self._pending, self._done_ids, records.peek_set_answer
+        # what peek_set_answer keeps per length (it fills them)
+        session_heads, headers, tails = records._SESSION_HEADS, records._HEADERS, records._SET_RESP_TAILS
         parse = msg_pb.SetResp.FromString
         v5, topic_len, me = self._answers_v5, len(self._reply_field), self.endpoint_id
         plain = self.topics is None and not self._foreign  # (nothing _heard would do but note the time)
@@ -891,9 +893,24 @@ class UspController:
                 else:
                     k = p + 2 + ((buf[p] << 8) | buf[p + 1])
                 sender = senders.get(buf[p:k])
-                if sender is not None and k < end and buf.startswith(sender[0], k) \
-                        and (found := peek(buf, k + len(sender[0]), end)) is not None:
-                    msg_id, _, set_at = found
+                msg_id = None
+                if sender is not None and k < end and buf.startswith(sender[0], k):
+                    # records.peek_set_answer(buf, r, end), inline for the lengths it has kept: the
+                    # Record's session head, the Message's header before the msg_id, the SetResp's tail
+                    r = k + len(sender[0])
+                    try:
+                        if (head := session_heads.get(end - r)) and buf.startswith(head, r) \
+                                and 0 < (mn := buf[(s := r + len(head)) + 3]) < 120 \
+                                and buf.startswith(headers[mn], s) \
+                                and (tail := tails.get(end - (q := s + 4 + mn))) and buf.startswith(tail, q):
+                            msg_id = buf[s + 4 : q].decode()
+                            set_at = q + len(tail)
+                    except (IndexError, UnicodeDecodeError):  # what peek_set_answer says: not its layout
+                        msg_id = None
+                    else:
+                        if msg_id is None and (found := peek(buf, r, end)) is not None:  # (it keeps what it finds)
+                            msg_id, _, set_at = found
+                if msg_id is not None and sender is not None:
                     pending = pending_map.get(msg_id)
                     st = sender[1]
                     if pending is not None and pending.set_resp and pending.endpoint_id == st.endpoint_id:
