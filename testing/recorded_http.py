@@ -119,22 +119,44 @@ class ReplayClock:
 
     :meth:`patched` puts it in place of the ``time`` module of the adapter's modules (any other
     attribute is the real module's), so the product keeps calling ``time.sleep`` and needs no clock
-    parameter of its own. Sleeps from several threads add up (one replayed device: one waiter)."""
+    parameter of its own. Sleeps from several threads add up (one replayed device: one waiter).
 
-    def __init__(self) -> None:
+    The clock never reads the real one after it starts: it moves by the sleeps it answered
+    (``skipped``), by ``tick`` per reading, and — given ``follow``, the seconds into the recording
+    the replay has reached (:attr:`ReplayServer.reached`) — never stays behind the recording's own
+    timeline: the peer's answers (a ``_lastInform``, a task gone) came that late in the real run,
+    so the adapter sees them no earlier than they happened. Never by the seconds the machine spends:
+    a replay must not depend on how fast the machine runs (on real elapsed time, a loaded machine's
+    slow preparation — database, people, proposal — aged the recorded CPE, its ``_lastInform``
+    looked minutes old, and presence denied the change). The tick keeps a loop that watches a
+    deadline without sleeping through this clock finite (the adapter has none: each of its waits
+    sleeps), and the time it adds is the number of readings — the same on any machine."""
+
+    def __init__(self, tick: float = 0.001, follow: Callable[[], float] | None = None) -> None:
         self._lock = threading.Lock()
         self.skipped = 0.0  # seconds of sleep answered at once
+        self.tick = tick
+        self._follow = follow
+        self._at = 0.0  # seconds this clock has moved since it started
+        self._mono0, self._wall0 = time.monotonic(), time.time()
+
+    def _elapsed(self) -> float:
+        reached = self._follow() if self._follow is not None else 0.0
+        with self._lock:
+            self._at = max(self._at + self.tick, reached)
+            return self._at
 
     def monotonic(self) -> float:
-        return time.monotonic() + self.skipped
+        return self._mono0 + self._elapsed()
 
     def time(self) -> float:
-        return time.time() + self.skipped
+        return self._wall0 + self._elapsed()
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
             with self._lock:
                 self.skipped += seconds
+                self._at += seconds
         time.sleep(0)  # still a point where another thread (the replay's) may run
 
     def __getattr__(self, name: str) -> Any:
@@ -258,6 +280,9 @@ class ReplayServer:
         #: when (seconds into the recording) each write was answered, in order; how many were served
         self._writes = [e.at for e in cassette.exchanges if e.method not in ("GET", "HEAD")]
         self._written = 0
+        #: how far (seconds into the recording) the answers served so far reach: a
+        #: :class:`ReplayClock` following it is never earlier than the peer's answers
+        self.reached = 0.0
         self._lock = threading.Lock()
         replay = self
 
@@ -316,6 +341,7 @@ class ReplayServer:
                 self._next[key] = min(i + 1, len(route) - 1)
                 self._written += 1
             self.served.append(e)
+            self.reached = max(self.reached, e.at)
             return e
 
     def __enter__(self) -> ReplayServer:

@@ -134,7 +134,8 @@ def replayed(tmp_path: Path, name: str, *cpes: dict[str, Any], **executor: Any) 
     from executors.genieacs import executor as genieacs_executor
 
     cassette = Cassette.load(RECORDED / f"{name}.json")
-    with ReplayServer(cassette) as replay, ReplayClock().patched(genieacs_executor) as clock:
+    with ReplayServer(cassette) as replay, \
+            ReplayClock(follow=lambda: replay.reached).patched(genieacs_executor) as clock:
         run = Replayed(tmp_path, replay, cassette, executor, clock)
         run.prepare(*(cpes or (CPE,)))
         yield run
@@ -476,3 +477,26 @@ def test_recorded_nat_device_gone_before_its_inform_is_nothing_sent(tmp_path: Pa
     assert "apply.deferred" in got["audit"]
     assert not any(a.startswith(("alarm.", "device.rolling")) for a in got["audit"]), got["audit"]
     assert len(withdrawn) == 1
+
+
+def test_a_replay_does_not_age_its_device_on_a_slow_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The replay's clock moves by what the adapter sleeps, not by the real seconds: a machine so
+    loaded that preparing the test (database, people, proposal) took two minutes still replays the
+    recorded CPE as it was — informing every 30 s, seen moments ago — not as gone for 2 minutes
+    (seen failing under load: the preview's presence check made the change ``denied``). The jump is
+    in the real ``time`` the replay's clock could read, once the clock exists."""
+    import types
+
+    import testing.recorded_http as recorded_http
+
+    late = [0.0]
+    real = recorded_http.time
+    slow = types.SimpleNamespace(**{k: getattr(real, k) for k in dir(real) if not k.startswith("__")})
+    slow.monotonic = lambda: real.monotonic() + late[0]
+    slow.time = lambda: real.time() + late[0]
+    monkeypatch.setattr(recorded_http, "time", slow)
+    with replayed(tmp_path, "genieacs_nat_informs", NATTED, **NAT_SETTINGS) as run:
+        late[0] = 120.0  # two minutes passed on the machine since the replay's clock started
+        got = SCENARIOS["genieacs_nat_informs"](run)
+        assert run.unmatched == []
+    assert got["approved"] == "approved" and got["state"] == "done", got
