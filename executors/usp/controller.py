@@ -513,7 +513,7 @@ class UspController:
         # an agent's answers: what they start with (topic field, MQTT 5 property block) -> (the Record up to the end of
         # from_id, the agent's state, the topic, its Response Topic, and where it says it listens: topic,
         # MQTT version, how it said it): see _answer_from_wire
-        self._senders: dict[bytes, tuple[bytes, AgentState, str, str | None, str | None, int, str]] = {}
+        self._senders: dict[bytes, tuple[bytes, AgentState, str, str | None, str | None, int, str, list[Any]]] = {}
         self._reply_to_of: dict[str, str | None] = {}  # a received 3.1.1 topic -> its /reply-to= topic
         self._done_ids = RecentKeys(50_000)  # recently answered msg_ids
         # recently delivered notifications, as "<len(msg_id)>:<msg_id><endpoint ID>" (unambiguous)
@@ -894,7 +894,16 @@ class UspController:
                     k = p + 2 + ((buf[p] << 8) | buf[p + 1])
                 sender = senders.get(buf[p:k])
                 msg_id = None
-                if sender is not None and k < end and buf.startswith(sender[0], k):
+                if sender is not None and end - k == (last := sender[7])[0] and buf.startswith(last[1], k) \
+                        and buf.startswith(last[3], q := (r := k + len(last[1])) + last[2]):
+                    # as long as the agent's last answer, and alike up to its msg_id and after it: what
+                    # records.peek_set_answer would find (the same lengths, so the same heads and tail)
+                    try:
+                        msg_id = buf[r:q].decode()
+                    except UnicodeDecodeError:  # not UTF-8: _answer_from_wire says what it is
+                        msg_id = None
+                    set_at = q + len(last[3])
+                elif sender is not None and k < end and buf.startswith(sender[0], k):
                     # records.peek_set_answer(buf, r, end), inline for the lengths it has kept: the
                     # Record's session head, the Message's header before the msg_id, the SetResp's tail
                     r = k + len(sender[0])
@@ -905,6 +914,8 @@ class UspController:
                                 and (tail := tails.get(end - (q := s + 4 + mn))) and buf.startswith(tail, q):
                             msg_id = buf[s + 4 : q].decode()
                             set_at = q + len(tail)
+                            last = sender[7]  # this answer's layout, for the agent's next
+                            last[0], last[1], last[2], last[3] = end - k, buf[k : s + 4], mn, tail
                     except (IndexError, UnicodeDecodeError):  # what peek_set_answer says: not its layout
                         msg_id = None
                     else:
@@ -1062,7 +1073,8 @@ class UspController:
             reply_to = self._reply_to_in(topic) if REPLY_TO in topic else None
             listen, version, source = ((reply_to, 3, "reply_to") if reply_to else
                                        (response_topic, 5, "response_topic") if response_topic else (None, 0, ""))
-            self._senders[key] = (prefix, st, topic, response_topic, listen, version, source)
+            # the last: what the agent's last answer held before and after its msg_id (_answers_from_wire)
+            self._senders[key] = (prefix, st, topic, response_topic, listen, version, source, [-1, b"", 0, b""])
         return ep, msg_id, tag, start + p, set_at and set_at + p, st, topic, response_topic
 
     def _heard(self, st: AgentState, topic: str, response_topic: str | None, now: float) -> None:
