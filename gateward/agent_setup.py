@@ -71,7 +71,7 @@ def set_up(rt: Runtime, device: Device, timeout: float) -> Setup:
     ex = rt.usp.get()
     assert isinstance(ex, UspExecutor)
     ep = endpoint_for(device)
-    here = ex.with_timeout(timeout).presence(device)
+    here = ex.with_timeout(timeout, probe_timeout_s=timeout).presence(device)  # the caller's wait, whole
     st = ex.controller.agent(ep)
     topic = ("" if st is None else f"WebSocket from {st.mtp.peer}" if st.mtp is not None
              else f"{st.topic} ({st.topic_source})")

@@ -235,10 +235,13 @@ class UspExecutor(Executor):
             self.runner.loop.call_soon_threadsafe(self.controller.add_listener, self._on_event)
         self._closed = False
 
-    def with_timeout(self, timeout_s: float | None) -> UspExecutor:
-        """The same controller and caches with a different per-request timeout."""
+    def with_timeout(self, timeout_s: float | None, *, probe_timeout_s: float | None = None) -> UspExecutor:
+        """The same controller and caches with a different per-request timeout; the presence probe
+        waits ``probe_timeout_s`` when given (a first contact waits as long as its caller said), else
+        no longer than the request timeout."""
         t = self.timeout_s if timeout_s is None else timeout_s
-        clone = UspExecutor(self.controller, timeout_s=t, probe_timeout_s=min(self.probe_timeout_s, t),
+        probe = min(self.probe_timeout_s, t) if probe_timeout_s is None else probe_timeout_s
+        clone = UspExecutor(self.controller, timeout_s=t, probe_timeout_s=probe,
                             reboot_timeout_s=self.reboot_timeout_s, operation_timeout_s=self.operation_timeout_s,
                             runner=self.runner, watch=self.watch, _shared=(self._info, self._dm_cache),
                             _keeper=self.keeper)  # one view of the agents

@@ -184,10 +184,13 @@ def test_an_agent_on_obuspa_defaults_is_added_without_its_topic_and_its_subscrip
         again = run("usp", "discover", "--endpoint-id", agent.endpoint_id, "--timeout", "3")
         assert again.returncode == 0, again.stdout + again.stderr
         assert "set up" in again.stdout and "handed to onboarding" not in again.stdout, again.stdout
+        # --timeout is how long the first answer is waited for, also beyond the 3 s presence probe
+        # (found by hand: --timeout 8 said "no answer within 3s")
         absent = run("devices", "add", "--adapter", "usp", "--endpoint-id", "os::00D09E-NOBODY46", "--as", "dave",
-                     "--timeout", "1")
+                     "--timeout", "4")
         assert absent.returncode == 1, absent.stdout + absent.stderr
         assert "not contacted" in absent.stderr and "next:" in absent.stderr
+        assert "no answer within 4s" in " ".join(absent.stderr.split()), absent.stderr
         assert "usp/agent/os::00D09E-NOBODY46, /usp/agent" in absent.stderr, absent.stderr
         assert "Traceback" not in absent.stderr
     finally:
