@@ -1458,8 +1458,10 @@ class UspController:
                 continue
             if self._publish_request(st, p.payload):
                 self.stats.resent_reads += 1
-                log.info("USP agent %s reconnected before answering %s msg_id %s: sent again", p.endpoint_id,
-                         p.what, msg_id)
+                # "connected", not "reconnected": a first contact resends too (a probe sent on every
+                # conventional topic before the agent was up; the copy answered second is ignored)
+                log.info("USP agent %s connected after %s msg_id %s was sent and before it was answered: "
+                         "sent again", p.endpoint_id, p.what, msg_id)
 
     def _agent_gone(self, st: AgentState, reason: str, now: float, *, relayed: bool = False) -> None:
         if st.connected:
