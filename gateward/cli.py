@@ -297,7 +297,8 @@ def render_proposal(pid: str) -> None:
             console.print(f"  [yellow]warning:[/yellow] {w}")
     for a in approvals:
         stale = "" if a.proposal_hash == p.hash else " [dim](void: for an earlier version)[/dim]"
-        console.print(f"  {a.verdict} by {a.actor} as {a.role or '-'}: {a.comment}{stale}")
+        said = f": {a.comment}" if a.comment else ""
+        console.print(f"  {a.verdict} by {a.actor} as {a.role or '-'}{said}{stale}")
     if execs:
         et = Table(title="execution")
         for col in ("device", "status", "error"):

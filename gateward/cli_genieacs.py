@@ -104,6 +104,10 @@ def register(app: typer.Typer) -> None:
         url: Annotated[str | None, typer.Option(help="NBI base URL")] = None,
     ) -> None:
         """A device through GenieACS: its id there, presence, and (refreshed) parameter values."""
+        native = [p for p in path or [] if p.startswith("InternetGatewayDevice.")]
+        if native:  # valid on a TR-098 CPE, but Gateward addresses every device through TR-181
+            _fail(f"{', '.join(native)}: --path takes TR-181 names (a TR-098 device is read through its "
+                  "TR-181 view; the 'device path' column shows the native name), e.g. Device.DeviceInfo.")
         d = _device(device_id)
         ex = _executor(url)
         gid = _guard(lambda: ex.genieacs_id(d))
