@@ -494,10 +494,14 @@ class GenieAcsExecutor(Executor):
                                     if interval is None else "due time unknown: no inform recorded")
         due = last + timedelta(seconds=interval)
         now = datetime.fromtimestamp(self.clock(), UTC)
+        seen = f"last inform {last:%H:%M:%SZ}"
         if due < now:  # informs since the one we saw: the next one on the same beat
             due += timedelta(seconds=interval * math.ceil((now - due).total_seconds() / max(interval, 1)))
+            # the one seen is not the last any more (by hand: "last inform 04:52:36Z" after one at 04:53:06)
+            seen = (f"last inform {due - timedelta(seconds=interval):%H:%M:%SZ} by its beat, "
+                    f"{last:%H:%M:%SZ} the last GenieACS showed")
         return due, interval, (f"due at {due:%Y-%m-%d %H:%M:%SZ}, from its own PeriodicInformInterval of "
-                               f"{interval}s (last inform {last:%H:%M:%SZ})")
+                               f"{interval}s ({seen})")
 
     def _await_inform(
         self, device: Device, gid: str, out: TaskOutcome, names: Mapping[str, str], what: str, wait_s: float

@@ -380,3 +380,25 @@ def test_a_nat_devices_backup_reads_after_a_boot(nat: dict[str, Any]) -> None:
         out = rt.lifecycle.apply(p.id, get_actor(rt.store, "alice"))
     assert out.proposal.state is S.DONE, out.proposal.error
     assert posted[0] == "getParameterValues" and "from_preview_read" not in _backup_source(rt, p.id)
+
+
+def test_the_due_time_of_a_device_that_informed_since_names_the_inform_by_its_beat() -> None:
+    """Found against the real GenieACS by hand: the second wait of one change said "due at 04:53:36Z
+    … (last inform 04:52:36Z)" though the device had informed at 04:53:06. The due time moves on the
+    device's beat; so does the last inform it names, beside the one GenieACS last showed."""
+    from datetime import UTC, datetime
+
+    from executors.genieacs.executor import GenieAcsExecutor
+
+    now = [datetime(2026, 11, 27, 4, 53, 14, tzinfo=UTC).timestamp()]
+    ex = GenieAcsExecutor(url="http://127.0.0.1:9", clock=lambda: now[0])
+    try:
+        ex._interval["g"], ex._last_inform["g"] = 30, datetime(2026, 11, 27, 4, 52, 36, tzinfo=UTC)
+        due, interval, words = ex._due("g")
+        assert due == datetime(2026, 11, 27, 4, 53, 36, tzinfo=UTC) and interval == 30
+        assert "(last inform 04:53:06Z by its beat, 04:52:36Z the last GenieACS showed)" in words, words
+        now[0] = datetime(2026, 11, 27, 4, 52, 50, tzinfo=UTC).timestamp()  # nothing since: as seen
+        assert ex._due("g")[2] == ("due at 2026-11-27 04:53:06Z, from its own PeriodicInformInterval of 30s "
+                                   "(last inform 04:52:36Z)")
+    finally:
+        ex.close()
