@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the models cost ~80 ms to import; --help and read commands 
     import socket
 
     from core.kernel.models import Actor, Change, ProposalState
+    from core.lifecycle.facade import Lifecycle
     from core.store import Store
     from core.store.lite import LiteReader
     from gateward.read_runtime import ReadRuntime
@@ -334,7 +335,9 @@ def propose(
     changes = parse_set(set_)
     draft = ProposalDraft(intent=intent or reason or "change via CLI", targets=device, changes=changes,
                           operations=ops, rationale=reason, emergency=emergency, source="cli", not_before=at)
-    p = guarded(lambda: rt().lifecycle.submit(draft, who))
+    lc = rt().lifecycle
+    _say_waits(lc)
+    p = guarded(lambda: lc.submit(draft, who))
     render_proposal(p.id)
     if p.state is ProposalState.INVALID:
         fail(f"proposal {p.id} is invalid: {p.error}")
@@ -407,6 +410,13 @@ def cancel(proposal: str, as_: As = "", reason: str = "") -> None:
     console.print(f"{p.id}: {state_text(p.state)}")
 
 
+def _say_waits(lc: Lifecycle) -> None:
+    """A device behind NAT: its read or task waits for its next inform — said now, not after the wait
+    (``propose``'s live preview, ``apply``'s backup, write and read-back)."""
+    lc.add_wait_listener(lambda _pid, wait: console.print(f"  [yellow]{wait.device_id}: {wait.detail}[/yellow]",
+                                                          highlight=False, soft_wrap=True))
+
+
 @app.command()
 def apply(proposal: str, as_: As = "") -> None:
     """Back up, apply, verify — or roll back — an approved proposal."""
@@ -414,9 +424,7 @@ def apply(proposal: str, as_: As = "") -> None:
 
     lc = rt().lifecycle
     who = actor(as_)
-    # a device behind NAT: its task waits for its next inform — said now, not after the wait
-    lc.add_wait_listener(lambda _pid, wait: console.print(f"  [yellow]{wait.device_id}: {wait.detail}[/yellow]",
-                                                          highlight=False, soft_wrap=True))
+    _say_waits(lc)
     outcome = guarded(lambda: lc.apply(proposal, who))
     render_proposal(proposal)
     if outcome.scheduled_for is not None:

@@ -96,7 +96,8 @@ class Previews:
             else:
                 # Tolerant like the backup: a string row the device lacks yet is "absent" (before
                 # None), not a failed preview; anything else missing is (see _missing_error).
-                values = self.io.read_tolerant(d, paths + extra)
+                with self.io.waits(p, d, "preview"):  # a NAT'd device's read waits for its inform: said
+                    values = self.io.read_tolerant(d, paths + extra)
                 for c in mine:
                     pv = values.get(c.path)
                     secret = is_secret_path(c.path)

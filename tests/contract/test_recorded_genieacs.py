@@ -375,7 +375,9 @@ def test_recorded_nat_change_costs_three_informs(tmp_path: Path) -> None:
         posted = task_names(run.replay.served)
     assert got["state"] == "done" and [e["status"] for e in got["executions"]] == ["verified"], got
     assert posted == ["getParameterValues", "setParameterValues", "getParameterValues"]
-    assert got["waits"] == ["apply", "verify"]  # no wait for a backup read: there was none
+    # the preview's read waited for the first inform and says so (by hand it was silent); no wait for
+    # a backup read: there was none
+    assert got["waits"] == ["preview", "apply", "verify"]
     assert task_names(run.cassette.exchanges) == posted  # as many tasks as the real run: one inform each
 
 

@@ -210,8 +210,10 @@ def test_a_nat_device_gets_its_change_whatever_genieacs_calls_the_failed_request
     with rt.store.read() as s:
         events = list(s.scalars(select(AuditEventRow.data).where(
             AuditEventRow.proposal_id == p.id, AuditEventRow.action == "device.waiting_for_inform")))
-    assert events and events[0]["due_at"] == wait.due_at.isoformat() and events[0]["step"] in ("backup", "apply",
-                                                                                                 "verify")
+    assert events and events[0]["due_at"] == wait.due_at.isoformat()
+    # the submit's live preview waited first (it is said too), then the apply's steps
+    assert events[0]["step"] == "preview" and len(events) > 1, events
+    assert {e["step"] for e in events[1:]} <= {"backup", "apply", "verify"}, events
     assert any((d or {}).get("waiting_for_inform", {}).get("due_at") for d in shown), shown
     with rt.store.read() as s:
         final = s.scalar(select(ExecutionRow.detail).where(ExecutionRow.proposal_id == p.id))
@@ -243,6 +245,26 @@ def test_gateward_apply_prints_the_wait_for_a_nat_devices_next_inform_while_it_l
                     r"\(last inform \d\d:\d\d:\d\dZ\)\): its connection requests fail", said), said
     # said while it waited, before the outcome
     assert out.stdout.index(said) < out.stdout.index("applied and verified on 1 device(s)"), out.stdout
+
+
+def test_gateward_propose_prints_the_wait_of_its_live_preview_on_a_nat_device(
+        nat: dict[str, Any], tmp_path: Path) -> None:
+    """Found against the real GenieACS by hand: ``propose``'s live preview read of a device behind NAT
+    waited for its inform in silence (only ``apply`` said so). It says so too, while it waits."""
+    from testing.cli import run_cli
+
+    rt, twin, nbi, d = nat["rt"], nat["twin"], nat["nbi"], nat["d"]
+    twin.inject(d.id, "unreachable")
+    env = {"GATEWARD_HOME": str(tmp_path / "home"), "GATEWARD_DATABASE_URL": rt.store.url,
+           "GATEWARD_GENIEACS_URL": nbi.url, "GATEWARD_GENIEACS_TIMEOUT_S": "3",
+           "GATEWARD_GENIEACS_INFORM_WAIT_S": "20"}
+    with Informer(nbi, d):
+        out = run_cli("propose", "-d", d.id, "--set", f"{SSID}=NAT Proposed", "--reason", "hand check",
+                      "--as", "alice", env=env, columns=400)
+    assert out.returncode == 0, out.stdout + out.stderr
+    waits = [line for line in out.stdout.splitlines() if line.startswith(f"  {d.id}: waiting for ")]
+    assert waits and "getParameterValues task" in waits[0], out.stdout
+    assert out.stdout.index(waits[0]) < out.stdout.index("next: gateward"), out.stdout  # said before the result
 
 
 def test_a_set_withdrawn_before_it_ran_is_nothing_sent(nat_short: dict[str, Any]) -> None:
