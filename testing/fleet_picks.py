@@ -26,3 +26,20 @@ def online_5ghz_radios(rt: Any) -> list[tuple[Any, int]]:
                 out.append((d, int(path.split(".")[3])))
                 break
     return out
+
+
+def first_usp_gateway_on_usp(rt: Any) -> Any:
+    """The seeded fleet's first USP gateway, moved to the ``usp`` adapter (the seed drives every
+    device through the simulator), re-read: what a test fronts with a simulated agent on a broker."""
+    from sqlalchemy import update
+
+    from core.store import repo
+    from core.store.schema import DeviceRow
+
+    with rt.store.read() as s:
+        devices, _ = repo.list_devices(s, limit=1000)
+    d = next(x for x in devices if str(x.protocol) == "usp")
+    with rt.store.write() as s:
+        s.execute(update(DeviceRow).where(DeviceRow.id == d.id).values(adapter="usp"))
+    with rt.store.read() as s:
+        return repo.get_device(s, d.id)

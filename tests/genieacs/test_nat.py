@@ -220,6 +220,13 @@ def test_a_nat_device_gets_its_change_whatever_genieacs_calls_the_failed_request
     assert "waiting_for_inform" not in (final or {})  # over once the device moved on
 
 
+def _cli_env(rt: Any, nbi: Any, tmp_path: Path) -> dict[str, str]:
+    """A CLI process on the test's database and NBI, waiting up to 20 s for a NAT device's inform."""
+    return {"GATEWARD_HOME": str(tmp_path / "home"), "GATEWARD_DATABASE_URL": rt.store.url,
+            "GATEWARD_GENIEACS_URL": nbi.url, "GATEWARD_GENIEACS_TIMEOUT_S": "3",
+            "GATEWARD_GENIEACS_INFORM_WAIT_S": "20"}
+
+
 def test_gateward_apply_prints_the_wait_for_a_nat_devices_next_inform_while_it_lasts(
         nat: dict[str, Any], tmp_path: Path) -> None:
     """Issue 46 item 6, as a person sees it: ``gateward apply`` of a change to a device behind NAT
@@ -229,9 +236,7 @@ def test_gateward_apply_prints_the_wait_for_a_nat_devices_next_inform_while_it_l
 
     rt, twin, nbi, d = nat["rt"], nat["twin"], nat["nbi"], nat["d"]
     twin.inject(d.id, "unreachable")
-    env = {"GATEWARD_HOME": str(tmp_path / "home"), "GATEWARD_DATABASE_URL": rt.store.url,
-           "GATEWARD_GENIEACS_URL": nbi.url, "GATEWARD_GENIEACS_TIMEOUT_S": "3",
-           "GATEWARD_GENIEACS_INFORM_WAIT_S": "20"}
+    env = _cli_env(rt, nbi, tmp_path)
     with Informer(nbi, d):
         p = _proposal(rt, d, "NAT From The CLI")
         out = run_cli("apply", p.id, "--as", "alice", env=env, columns=400)
@@ -255,9 +260,7 @@ def test_gateward_propose_prints_the_wait_of_its_live_preview_on_a_nat_device(
 
     rt, twin, nbi, d = nat["rt"], nat["twin"], nat["nbi"], nat["d"]
     twin.inject(d.id, "unreachable")
-    env = {"GATEWARD_HOME": str(tmp_path / "home"), "GATEWARD_DATABASE_URL": rt.store.url,
-           "GATEWARD_GENIEACS_URL": nbi.url, "GATEWARD_GENIEACS_TIMEOUT_S": "3",
-           "GATEWARD_GENIEACS_INFORM_WAIT_S": "20"}
+    env = _cli_env(rt, nbi, tmp_path)
     with Informer(nbi, d):
         out = run_cli("propose", "-d", d.id, "--set", f"{SSID}=NAT Proposed", "--reason", "hand check",
                       "--as", "alice", env=env, columns=400)

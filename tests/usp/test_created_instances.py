@@ -20,13 +20,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
 
 from core import capabilities
 from core.kernel.config import Settings
 from core.kernel.models import Change, Device, Operation, ProposalDraft, ProposalState
-from core.store import repo
-from core.store.schema import DeviceInstancesRow, DeviceRow
+from core.store.schema import DeviceInstancesRow
 from core.users import get_actor
 from executors.sim.usp_host import AgentHost, HostConfig
 from executors.usp import UspExecutor
@@ -36,6 +34,7 @@ from executors.usp.loop import LoopThread
 from gateward.runtime import Runtime, UspEvents, build_runtime
 from gateward.seed import seed_fleet, twin_for
 from testing.cli import run_cli
+from testing.fleet_picks import first_usp_gateway_on_usp
 from tests.usp.support import BrokerInfo, wait_until
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.xdist_group("mqtt")]
@@ -56,13 +55,7 @@ def composed_usp_agent(db_url: str, usp_broker: BrokerInfo, monkeypatch: pytest.
     monkeypatch.setenv("GATEWARD_USP_PROBE_TIMEOUT_S", "1")
     rt = build_runtime(Settings(database_url=db_url, mqtt_url=usp_broker.url))
     seed_fleet(rt, homes=12, seed=11)
-    with rt.store.read() as s:
-        devices, _ = repo.list_devices(s, limit=1000)
-    d = next(x for x in devices if str(x.protocol) == "usp")
-    with rt.store.write() as s:
-        s.execute(update(DeviceRow).where(DeviceRow.id == d.id).values(adapter="usp"))
-    with rt.store.read() as s:
-        d = repo.get_device(s, d.id)
+    d = first_usp_gateway_on_usp(rt)
     twin = twin_for(rt)
     host = AgentHost(HostConfig(url=usp_broker.url, controller_id=controller_id, mqtt_version=version,
                                 factory_subscriptions=False, boot_delay_s=0.05, poll_interval_s=None), twin)

@@ -12,15 +12,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from core.audit import verify_chain
 from core.kernel.config import Settings
 from core.kernel.errors import DeviceUnavailable
 from core.kernel.models import Change, Device, ProposalDraft, ProposalState
 from core.routing import ExecutorRouter
-from core.store import repo
-from core.store.schema import AuditEventRow, BackupRow, DeviceRow
+from core.store.schema import AuditEventRow, BackupRow
 from core.users import get_actor
 from executors.sim.executor import SimExecutor
 from executors.sim.usp_host import AgentHost, HostConfig
@@ -28,6 +27,7 @@ from executors.usp.executor import UspExecutor, endpoint_for
 from executors.usp.loop import LoopThread
 from gateward.runtime import build_runtime
 from gateward.seed import seed_fleet, twin_for
+from testing.fleet_picks import first_usp_gateway_on_usp
 from tests.usp.support import BrokerInfo, wait_until
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
@@ -45,13 +45,7 @@ def governed_usp_agent(db_url: str, usp_broker: BrokerInfo, *, controller_id: st
     router = ExecutorRouter({"sim": lambda: SimExecutor(database_url=db_url), "usp": lambda: executor})
     rt = build_runtime(Settings(database_url=db_url), router=router)
     seed_fleet(rt, homes=12, seed=11)
-    with rt.store.read() as s:
-        devices, _ = repo.list_devices(s, limit=1000)
-    d = next(x for x in devices if str(x.protocol) == "usp")
-    with rt.store.write() as s:
-        s.execute(update(DeviceRow).where(DeviceRow.id == d.id).values(adapter="usp"))
-    with rt.store.read() as s:
-        d = repo.get_device(s, d.id)
+    d = first_usp_gateway_on_usp(rt)
     assert d.adapter == "usp"
     twin = twin_for(rt)
     host = AgentHost(HostConfig(url=usp_broker.url, controller_id=controller_id, mqtt_version=version,
