@@ -73,10 +73,13 @@ def test_tr098_read_of_a_device_genieacs_knows_only_from_its_inform(
     mark = len(nbi.rpc_log(d.id))
     values = executor.read(d, ["Device.WiFi.SSID.1.SSID"])
     assert values["Device.WiFi.SSID.1.SSID"].value == native
-    # one session, not two: the LAN device's refresh already read the SSID (behind NAT each session is
-    # an inform interval)
-    sessions = [e for e in nbi.rpc_log(d.id)[mark:] if e["rpc"] == "Inform"]
-    assert len(sessions) == 1, nbi.rpc_log(d.id)[mark:]
+    # no session of its own for the SSID: the LAN device's refresh already read it (behind NAT each
+    # session is an inform interval). How many sessions that refresh takes is timing — on a loaded
+    # machine GenieACS's one-second refresh alignment can answer it from the cache once and it is
+    # asked again with the same names (the read's retry) — so the names asked are what is checked.
+    refreshed = _gpv_paths(nbi, d, mark)
+    assert "InternetGatewayDevice.LANDevice" in refreshed, nbi.rpc_log(d.id)[mark:]
+    assert set(refreshed) <= {"InternetGatewayDevice.LANDevice", "InternetGatewayDevice.WANDevice"}, refreshed
 
 
 def test_tr098_read_of_an_object_fetches_what_genieacs_knows_only_by_name(
