@@ -180,16 +180,9 @@ def start_timeout_s(env: Mapping[str, str] | None = None) -> float:
     interpreter has started and imported the app — on a loaded host that took longer than 5 s, and
     every replacement was killed in turn, so the server never became ready. A bad value stops the
     start with the variable's name."""
-    raw = (os.environ if env is None else env).get(START_TIMEOUT_VAR, "").strip()
-    if not raw:
-        return DEFAULT_START_TIMEOUT_S
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{START_TIMEOUT_VAR} must be a number of seconds (got {raw!r})") from None
-    if not 0 < value <= 3600:
-        raise ValueError(f"{START_TIMEOUT_VAR} must be more than 0 and at most 3600 seconds (got {raw!r})")
-    return value
+    from gateward.shutdown import seconds_setting
+
+    return seconds_setting(START_TIMEOUT_VAR, DEFAULT_START_TIMEOUT_S, env)
 
 
 class GatewardProcess(Process):

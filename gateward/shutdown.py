@@ -47,19 +47,26 @@ MAX_SHUTDOWN_S = 3600.0
 LEFT_TO_RECOVERY = 75  # EX_TEMPFAIL: stopped with work in flight; the next start's recovery finishes it
 
 
-def shutdown_s(env: Mapping[str, str] | None = None) -> float:
-    """``GATEWARD_SHUTDOWN_S``: seconds from SIGTERM to exit (0 < s <= 3600; default 30). Read at
-    start, so that a bad value stops the start, not the shutdown."""
-    raw = (os.environ if env is None else env).get("GATEWARD_SHUTDOWN_S", "").strip()
+def seconds_setting(name: str, default: float, env: Mapping[str, str] | None = None,
+                    max_s: float = MAX_SHUTDOWN_S) -> float:
+    """A duration read from the environment: ``0 < s <= max_s``, ``default`` when unset; a bad value
+    raises :class:`ValueError` naming the variable (read at start, so a bad one stops the start)."""
+    raw = (os.environ if env is None else env).get(name, "").strip()
     if not raw:
-        return DEFAULT_SHUTDOWN_S
+        return default
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"GATEWARD_SHUTDOWN_S must be a number of seconds, got {raw!r}") from None
-    if not 0 < value <= MAX_SHUTDOWN_S:
-        raise ValueError(f"GATEWARD_SHUTDOWN_S must be more than 0 and at most {MAX_SHUTDOWN_S:g} s, got {raw!r}")
+        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not 0 < value <= max_s:
+        raise ValueError(f"{name} must be more than 0 and at most {max_s:g} s, got {raw!r}")
     return value
+
+
+def shutdown_s(env: Mapping[str, str] | None = None) -> float:
+    """``GATEWARD_SHUTDOWN_S``: seconds from SIGTERM to exit (0 < s <= 3600; default 30). Read at
+    start, so that a bad value stops the start, not the shutdown."""
+    return seconds_setting("GATEWARD_SHUTDOWN_S", DEFAULT_SHUTDOWN_S, env)
 
 
 class Drain:

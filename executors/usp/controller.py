@@ -353,10 +353,16 @@ class _Deadlines:
             ats.popleft()
             ids.popleft()
         if len(ids) > 2 * len(pending) + 1024:
-            keep = [i for i, m in enumerate(ids) if m in pending]
-            self._queues[timeout] = (deque(ats[i] for i in keep), deque(ids[i] for i in keep))
+            self._compact(timeout)
         if at < self._timer_at:
             self._arm(at)
+
+    def _compact(self, timeout: float) -> None:
+        """Drop the answered requests from ``timeout``'s queue (rare: only when it has grown past
+        twice what is pending; the hot path only pops answered ones off its head)."""
+        ats, ids = self._queues[timeout]
+        keep = [i for i, m in enumerate(ids) if m in self._pending]
+        self._queues[timeout] = (deque(ats[i] for i in keep), deque(ids[i] for i in keep))
 
     def add_soon(self, msg_id: str, timeout: float) -> None:
         """:meth:`add`, done with every other request sent in this loop turn once the turn's callbacks
@@ -386,8 +392,7 @@ class _Deadlines:
                 ats.popleft()
                 ids.popleft()
             if len(ids) > 2 * len(pending) + 1024:
-                keep = [i for i, m in enumerate(ids) if m in pending]
-                self._queues[timeout] = (deque(ats[i] for i in keep), deque(ids[i] for i in keep))
+                self._compact(timeout)
             if at < self._timer_at:
                 self._arm(at)
 
