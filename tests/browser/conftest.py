@@ -123,6 +123,13 @@ class Browser:
         d.get(f"{self.server.base}/{hash_}")
         d.refresh()
         self.wait_css("[data-testid=whoami]", lambda el: el.text.startswith(self.user))
+        # Toasts leave after 4 s: every one is kept, so that a wait that times out can say what
+        # the page told the person (a refused request says itself in a toast, not the console).
+        d.execute_script("""
+            window.__seenToasts = [];
+            new MutationObserver((ms) => { for (const m of ms) for (const n of m.addedNodes)
+              if (n.classList?.contains('toast')) window.__seenToasts.push(n.textContent); })
+              .observe(document.getElementById('toasts'), {childList: true});""")
 
     def go(self, hash_: str) -> None:
         self.driver.execute_script("location.hash = arguments[0]", hash_)
@@ -136,7 +143,8 @@ class Browser:
         except TimeoutException:
             self.shot(f"TIMEOUT-{what or 'wait'}")
             raise AssertionError(f"[{self.name}] timed out waiting for {what}; console log: "
-                                 f"{self.console_errors()}") from None
+                                 f"{self.console_errors()}; toasts: {self.toasts_seen()}; "
+                                 f"the server's log ends: {self.server_log_tail()}") from None
 
     def wait_css(self, css: str, pred: Callable[[Any], bool] | None = None, timeout: float = 40) -> Any:
         from selenium.webdriver.common.by import By
@@ -186,6 +194,19 @@ class Browser:
         path = ARTIFACTS / f"{self.name}-{label}.png"
         self.driver.save_screenshot(str(path))
         return path
+
+    def toasts_seen(self) -> list[str]:
+        """Every toast since :meth:`sign_in` (the page's own words for what it refused)."""
+        try:
+            return list(self.driver.execute_script("return window.__seenToasts || []"))
+        except Exception:
+            return []
+
+    def server_log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.server.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
 
     def console_errors(self) -> list[str]:
         try:

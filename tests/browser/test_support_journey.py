@@ -114,16 +114,19 @@ def test_agent_journey_deep_link_steps_read_back_and_rollback_request(
                                            "changes": [{"path": POWER, "value": 50}]}).json()["proposal"]
         assert c.post(f"/api/proposals/{r['id']}/apply").json()["proposal"]["state"] == "done"
     new = 75
+    intent = f"caller's Wi-Fi is weak ({dev})"
     agent.click("[data-testid=device-panel] details summary")
     agent.wait_css("[data-testid=manual-path]").send_keys(POWER)
     agent.driver.find_element("css selector", "[data-testid=manual-value]").send_keys(str(new))
-    agent.driver.find_element("css selector", "[data-testid=manual-intent]").send_keys("caller's Wi-Fi is weak")
+    agent.driver.find_element("css selector", "[data-testid=manual-intent]").send_keys(intent)
     agent.driver.find_element("css selector", "[data-testid=manual-submit]").click()
-    pid = agent.wait(lambda d: d.execute_script(
-        "const cards = document.querySelectorAll('[data-testid=proposal-card] [data-testid=proposal]');"
-        "const last = cards[cards.length - 1];"
-        "return last && last.dataset.state === 'approved' && last.dataset.proposalId;"),
-        60, what="the hand-made proposal's card, approved by policy")
+    # The proposal the form made (found by what the agent typed, not as "the newest card"), then
+    # its card on the page, approved by policy.
+    with server.api("alice") as c:
+        pid = agent.wait(lambda _: next((p["id"] for p in c.get("/api/proposals", params={"limit": 50}).json()["items"]
+                                         if p["intent"] == intent), None), 60, what="the hand-made proposal")
+    agent.wait_css(f"[data-testid=proposal-card] [data-testid=proposal][data-proposal-id='{pid}']",
+                   lambda el: el.get_attribute("data-state") == "approved", timeout=60)
     # At 1440x900 the toast an apply ends with stays clear of Send: each toast and the button are
     # measured the moment the toast appears (it leaves after 4 s), on the page, not by polling.
     agent.driver.set_window_size(1440, 900)

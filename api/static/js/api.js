@@ -58,13 +58,53 @@ export async function get(path, params) {
     if (Array.isArray(v)) v.forEach((x) => url.searchParams.append(k, x));
     else url.searchParams.set(k, v);
   }
-  return parse(await send(url, { headers: headers() }));
+  return call(url, { headers: headers() }, true);
 }
 
 export async function post(path, body, method = "POST") {
   const init = { method, headers: headers(body === undefined ? {} : { "Content-Type": "application/json" }) };
   if (body !== undefined) init.body = JSON.stringify(body);
-  return parse(await send(path, init));
+  return call(path, init, false);
+}
+
+// A create (POST /api/proposals): sent with an Idempotency-Key of its own, so that the console may
+// send it again when the server was too busy to answer (below): a retry gets the first attempt's
+// answer, never a second proposal (docs/api.md, "Idempotency-Key").
+export async function create(path, body) {
+  const init = { method: "POST", body: JSON.stringify(body),
+    headers: headers({ "Content-Type": "application/json", "Idempotency-Key": newKey() }) };
+  return call(path, init, true);
+}
+
+function newKey() {
+  const b = crypto.getRandomValues(new Uint8Array(16));  // randomUUID needs a secure context; this does not
+  return `console-${Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("")}`;
+}
+
+// A busy server sheds a request before doing any work (429 too_many_requests: this console has
+// too many requests in flight; 503 overloaded: every slot is taken, or the database is saturated),
+// and a create sent again while its first attempt runs is told so (409 idempotency_key_in_flight).
+// Each says Retry-After. A read, or a create carrying its key, is sent again after that wait, a few
+// times, so a busy moment costs the person a short wait rather than a click that did nothing; what
+// is still refused after that is shown as the server's own words. Other writes are not repeated:
+// their retry is the person's call.
+const RETRY_CODES = new Set(["too_many_requests", "overloaded", "idempotency_key_in_flight"]);
+const RETRIES = 4;
+const MAX_WAIT_S = 10;
+
+async function call(url, init, retryable) {
+  for (let attempt = 0; ; attempt++) {
+    const res = await send(url, init);
+    if (retryable && attempt < RETRIES && [409, 429, 503].includes(res.status)) {
+      const body = await res.clone().json().catch(() => null);
+      if (RETRY_CODES.has(body?.error)) {
+        const s = Number(res.headers.get("retry-after"));
+        await new Promise((r) => setTimeout(r, 1000 * Math.min(MAX_WAIT_S, Number.isFinite(s) && s > 0 ? s : 1)));
+        continue;
+      }
+    }
+    return parse(res);
+  }
 }
 
 export const put = (path, body) => post(path, body, "PUT");

@@ -12,7 +12,7 @@ async function propose(body, out) {
   fill(out, h("span", { class: "muted" }, "submitting through validate → preview → policy…"));
   try {
     // a person's form: a value validation refuses is answered here and recorded nowhere
-    const res = await api.post("/api/proposals", { ...body, record_invalid: false });
+    const res = await api.create("/api/proposals", { ...body, record_invalid: false });
     const p = res.proposal;
     const why = p.state === "denied" || p.state === "invalid" ? (res.decision?.reasons || []).concat(p.error ? [p.error] : []).join("; ") : "";
     fill(out, h("span", { "data-testid": "proposal-result", "data-state": p.state }, badge(p.state), " ",

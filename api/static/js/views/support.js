@@ -188,7 +188,7 @@ export async function supportView(root, ctx) {
       if (/^-?\d+$/.test(v)) v = Number(v); else if (v === "true" || v === "false") v = v === "true";
       go.disabled = true;
       try {
-        const d = await api.post("/api/proposals", { intent: intent.value.trim(), targets: [dev.id],
+        const d = await api.create("/api/proposals", { intent: intent.value.trim(), targets: [dev.id],
           changes: [{ path: path.value.trim(), value: v }], rationale: "entered by hand in the support console",
           record_invalid: false });
         addCard(d.proposal.id);
