@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -134,6 +134,12 @@ def test_a_chart_has_a_time_axis_and_reads_out_under_the_pointer(served: Server,
 
     away = readout()
     assert away[0] == "latest" and re.fullmatch(r"\d+", away[1]), away  # away: the latest bucket
+    # The newest bucket's value holds until now, the axis's end: the chart is given a point there
+    # (a stepped line otherwise ends where that bucket starts, up to a bucket's width short).
+    with served.api("erin") as c:
+        newest = datetime.fromisoformat(c.get("/api/fleet/trends", params={"hours": 24}).json()["points"][-1]["ts"])
+    held = b.driver.execute_script(f"return Number(document.querySelector('{fig}').dataset.heldTo)")
+    assert (held or 0) / 1000 > newest.timestamp(), (held, newest)
     b.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", over)
     width = over.size["width"]
     ActionChains(b.driver).move_to_element_with_offset(over, int(width * 0.35) - width // 2, 0).perform()

@@ -81,6 +81,14 @@ export function timeChart(series, opts = {}) {
     if (s.bridge) for (let i = 1; i < col.length - 1; i += 1) if (col[i] === null && col[i - 1] != null && col[i + 1] != null) col[i] = undefined;
     return col;
   });
+  // opts.holdTo: a stepped series' newest value holds until then (the trends' "now"): without a
+  // point there the step would end where the newest bucket starts, short of the axis's end.
+  const held = Number.isFinite(opts.holdTo) && xs.length && opts.holdTo > xs[xs.length - 1];
+  if (held) {
+    xs.push(opts.holdTo);
+    ys.forEach((col, i) => col.push(series[i].step ? col[col.length - 1] ?? null : undefined));
+  }
+  figure.dataset.heldTo = held ? String(opts.holdTo) : "";
   const marks = (opts.marks || []).filter((m) => Number.isFinite(m.t));
   let [t0, t1] = opts.xRange ? opts.xRange.map((t) => new Date(t).getTime())
     : [Math.min(...xs, ...marks.map((m) => m.t)), Math.max(...xs, ...marks.map((m) => m.t))];
@@ -121,7 +129,7 @@ export function timeChart(series, opts = {}) {
         value: (u, v, si, idx) => {
           let k = idx;
           if (k === null || k === undefined) { // not hovering: the newest value of the series
-            k = u.data[si].length - 1;
+            k = u.data[si].length - (held ? 2 : 1); // the hold point repeats the newest value's
             while (k >= 0 && (u.data[si][k] === null || u.data[si][k] === undefined)) k -= 1;
             if (k < 0) return "no data";
             v = u.data[si][k];

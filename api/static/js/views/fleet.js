@@ -82,18 +82,19 @@ function legend() {
 const RANGES = [[6, "6 h"], [24, "24 h"], [168, "7 days"], [720, "30 days"]];
 let range = 24;
 
-// A trend per bucket (about 48 over the range): each bucket's value holds until the next one, a
-// bucket with no reports is a gap, the time axis spans the whole range and the values under the
-// pointer are read out in the legend.
+// A trend per bucket (about 48 over the range): each bucket's value holds until the next one (the
+// newest until now), a bucket with no reports is a gap, the time axis spans the whole range and the
+// values under the pointer are read out in the legend.
 // ln.at: away from the plot the legend names the bucket its latest value measured ("93.5 % of
 // reports, 14:00–14:30"), so it is not read as the same thing as a count asked just now.
 function trendChart(title, unit, tr, lines, testid, yRange = null, integer = false, note = null) {
   const pct = unit.startsWith("%");
   const hm = (ms) => new Date(ms).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+  const now = Date.now();
   return timeChart(lines.map((ln) => ({ label: ln.label, colour: ln.colour, dash: ln.dash, step: true, bridge: true,
     points: tr.points.map((p) => [p.ts, p[ln.key] ?? null]),
     value: (v, t, away) => `${fmt(v)}${pct ? ` ${ln.of || "%"}` : ""}${ln.at && away ? `, ${hm(t)}–${hm(t + tr.bucket_s * 1000)}` : ""}` })),
-  { title, unit, testid, xRange: [tr.since, Date.now()], yRange, integer, note });
+  { title, unit, testid, xRange: [tr.since, now], holdTo: now, yRange, integer, note });
 }
 
 async function trendsPanel(box) {
