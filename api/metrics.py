@@ -15,10 +15,11 @@ store at scrape time (a collector with a short cache), so they are right across 
 
 from __future__ import annotations
 
+import gc
 import time
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.responses import Response
 from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -59,6 +60,11 @@ class Metrics:
                                ["action", "outcome"], registry=self.registry)
         self.action_seconds = Histogram("gateward_governed_action_seconds", "Duration of governed actions",
                                         ["action"], buckets=ACTION_BUCKETS, registry=self.registry)
+        self.frozen = Gauge("gateward_gc_frozen_objects",
+                            "Objects of this process's start-up heap that the cyclic garbage collector no longer "
+                            "walks (gateward.heap; 0: not frozen, every full collection walks them)",
+                            registry=self.registry)
+        self.frozen.set_function(gc.get_freeze_count)
         self.fleet = FleetCollector(store)
         self.registry.register(self.fleet)
         oplog.set_observer(self.governed)  # the process's governed actions: the newest app counts them

@@ -560,6 +560,7 @@ def run(host: str = "127.0.0.1", port: int = 8000,
     import uvicorn
 
     from api.app import create_app, import_request_modules
+    from gateward.heap import freeze_start_up_heap
     from gateward.runtime import server_impls, start_event_sources
 
     if homes is not None and not demo:
@@ -652,10 +653,13 @@ def run(host: str = "127.0.0.1", port: int = 8000,
             if workers == 1:
                 from gateward.serving import DrainingServer
 
-                DrainingServer(uvicorn.Config(create_app(runtime, demo=demo), **opts), drain).run(sockets=[sock])
+                app = create_app(runtime, demo=demo)
+                freeze_start_up_heap()  # what was built so far lives as long as the process (gateward.heap)
+                DrainingServer(uvicorn.Config(app, **opts), drain).run(sockets=[sock])
             else:  # N processes on the one port; this one supervises them and runs the background parts
                 factory = "gateward.serving:demo_api_worker_app" if demo else "gateward.runtime:api_worker_app"
                 config = uvicorn.Config(factory, factory=True, workers=workers, **opts)
+                freeze_start_up_heap()  # the supervisor's runtime and background parts (gateward.heap)
                 if per_worker:
                     from gateward.serving import SocketPerWorker
 

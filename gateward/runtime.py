@@ -523,5 +523,8 @@ def api_worker_app() -> Any:
     (campaign worker, event sources, inventory sync, detectors, crash recovery) run once, in the
     supervising process."""
     from api.app import create_app
+    from gateward.heap import freeze_start_up_heap
 
-    return create_app(build_runtime())
+    app = create_app(build_runtime())
+    freeze_start_up_heap()  # this process's start-up heap lives as long as it does (gateward.heap)
+    return app

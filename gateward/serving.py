@@ -393,6 +393,9 @@ def demo_api_worker_app() -> Any:
     ``gateward.runtime.api_worker_app``, and it tells the console it is a demo (``/api/health``),
     as the supervisor's own process would — whichever process a browser's request reaches."""
     from api.app import create_app
+    from gateward.heap import freeze_start_up_heap
     from gateward.runtime import build_runtime
 
-    return create_app(build_runtime(), demo=True)
+    app = create_app(build_runtime(), demo=True)
+    freeze_start_up_heap()
+    return app

@@ -115,6 +115,10 @@ def test_run_on_an_empty_database_seeds_nothing_creates_no_person_prints_no_toke
                      log=home / "second.log") as run:
         me = httpx.get(f"{run.base}/api/me", headers={"Authorization": f"Bearer {token.group(0)}"}, timeout=10)
         assert me.status_code == 200 and me.json()["roles"] == ["admin"], me.text
+        # what the start built is frozen out of the collector's walks (gateward.heap)
+        scrape = httpx.get(f"{run.base}/metrics", headers={"Authorization": f"Bearer {token.group(0)}"}, timeout=30)
+        frozen = re.search(r"^gateward_gc_frozen_objects (\S+)$", scrape.text, re.M)
+        assert frozen and float(frozen.group(1)) > 10_000, scrape.text[:2000]
         log = run.log.read_text()
     assert not TOKEN.search(log), log
     assert "no users yet" not in log
