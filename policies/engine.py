@@ -11,7 +11,7 @@ Embedded engine notes (celine-regorus):
   ``False`` into ``0.0``, which would make ``c.value == false`` silently undefined;
 * ``regorus.Engine`` is *unsendable*: an engine (or its ``clone()``) may only be used on the
   thread that created it. Each thread therefore builds its own engine from the already-read
-  sources, once, and keeps it (``threading.local``);
+  sources, once, and keeps it (a module-level ``threading.local``, freed on its own thread);
 * regorus cannot be interrupted mid-evaluation, so the timeout is a deadline checked when the
   evaluation returns: a late decision is discarded and denied. Rego evaluation always
   terminates, and the pack keeps its loops linear in the input, so a late answer means an
@@ -33,11 +33,13 @@ Embedded engine notes (celine-regorus):
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
@@ -278,6 +280,28 @@ class _EvalFailure(Exception):
         self.code = code
 
 
+# Each thread's regorus objects, per engine (its token): a module-level thread-local, so that a
+# thread's objects are freed only on that thread — when it ends, or when it next looks here after
+# their engine was collected (_LIVE). An engine's own threading.local was freed whole, on whichever
+# thread the garbage collector ran: every other thread's objects dropped there, leaked with
+# "regoruspy::Engine is unsendable, but is being dropped on another thread".
+_PER_THREAD = threading.local()
+_LIVE: set[int] = set()  # tokens of engines not yet collected; a finaliser only discards an int
+_TOKENS = itertools.count(1)
+
+
+def _thread_slot(token: int) -> dict[str, Any]:
+    """This thread's objects of the engine ``token``; first, this thread's objects of engines
+    since collected are dropped, here, on their own thread."""
+    slots: dict[int, dict[str, Any]] | None = getattr(_PER_THREAD, "slots", None)
+    if slots is None:
+        slots = _PER_THREAD.slots = {}
+    if len(slots) > 1 or token not in slots:
+        for dead in [t for t in slots if t not in _LIVE]:
+            del slots[dead]
+    return slots.setdefault(token, {})
+
+
 class EmbeddedRegoEngine(PolicyEngine):
     """regorus in-process: the default, ~0.15 ms per one-device decision, no network in the way."""
 
@@ -296,7 +320,9 @@ class EmbeddedRegoEngine(PolicyEngine):
             raise ValueError(f"evaluator must be one of {', '.join(EVALUATORS)}, got {evaluator!r}")
         self._sources: PolicySources = load_sources(rules_dir, data_dir)
         self.timeout_ms = float(timeout_ms)
-        self._local = threading.local()
+        self._token = next(_TOKENS)
+        _LIVE.add(self._token)
+        weakref.finalize(self, _LIVE.discard, self._token)
         self._engine()  # parse now: a syntax error is a PolicyLoadError at construction
         # The decision compiled for the VM, once; each thread loads it into its own Rvm. A pack
         # that uses a construct the VM gets wrong (policies/vmcheck.py) is never decided on the VM:
@@ -332,22 +358,28 @@ class EmbeddedRegoEngine(PolicyEngine):
     def _build(self) -> regorus.Engine:
         engine = regorus.Engine()
         engine.set_rego_v0(False)
+        failed: tuple[str, str] | None = None
         for name, text in self._sources.rules:
             try:
                 engine.add_policy(name, text)
             except Exception as exc:  # regorus raises RuntimeError with the parser's message
-                raise PolicyLoadError(name, clean_error(exc)) from exc
-        try:
-            engine.add_data_json(self._sources.data_json())
-        except Exception as exc:
-            raise PolicyLoadError("data", clean_error(exc)) from exc
+                failed = (name, clean_error(exc))
+                break
+        if failed is None:
+            try:
+                engine.add_data_json(self._sources.data_json())
+            except Exception as exc:
+                failed = ("data", clean_error(exc))
+        if failed is not None:
+            del engine  # freed here, on its own thread, not with a traceback kept elsewhere (evaluate)
+            raise PolicyLoadError(*failed)
         return engine
 
     def _engine(self) -> regorus.Engine:
-        engine = getattr(self._local, "engine", None)
+        slot = _thread_slot(self._token)
+        engine = slot.get("engine")
         if engine is None:
-            engine = self._build()
-            self._local.engine = engine
+            engine = slot["engine"] = self._build()
         return engine
 
     def _compile(self) -> bytes | None:
@@ -374,10 +406,11 @@ class EmbeddedRegoEngine(PolicyEngine):
         """Drop this thread's engine and VM here, on the thread that made them: regorus's objects
         may only be freed on their own thread, and left to the garbage collector they were freed —
         leaked, with a warning — on whichever thread it happened to run (a web server's)."""
-        vars(self._local).clear()
+        getattr(_PER_THREAD, "slots", {}).pop(self._token, None)
 
     def _vm(self) -> Any:
-        vm = getattr(self._local, "vm", None)
+        slot = _thread_slot(self._token)
+        vm = slot.get("vm")
         if vm is None:
             assert self._program is not None  # only called when the VM is on
             program, partial = regorus_native.Program.deserialize_binary(self._program)
@@ -386,7 +419,7 @@ class EmbeddedRegoEngine(PolicyEngine):
             vm = regorus_native.Rvm()
             vm.load_program(program)
             vm.set_data_json(self._data_json)
-            self._local.vm = vm
+            slot["vm"] = vm
         return vm
 
     def _vm_decision(self, input_json: str) -> Json:
@@ -438,14 +471,17 @@ class EmbeddedRegoEngine(PolicyEngine):
         """Evaluate one rule path (``data.a.b``) for a JSON input; raise ``_EvalFailure`` when
         it errors or is undefined. Used by ``decide`` and by the OPA-API server."""
         engine = self._engine()
+        error = raw = None
         try:
-            if input_json is not None:
-                engine.set_input_json(input_json)
-            else:
-                engine.set_input_json("null")
+            engine.set_input_json(input_json if input_json is not None else "null")
             raw = engine.eval_rule_as_json(rule)
         except Exception as exc:
-            raise _EvalFailure(f"policy error: {clean_error(exc)}") from exc
+            error = clean_error(exc)
+        # Raised only once this frame holds no engine: a traceback keeps its frames, and one kept
+        # past this thread's end would free the engine on whichever thread collects it (_PER_THREAD).
+        del engine
+        if error is not None or raw is None:
+            raise _EvalFailure(f"policy error: {error}")
         if raw == _UNDEFINED:
             raise _EvalFailure(f"policy undefined: {rule} has no value", "policy.undefined")
         value: Json = orjson.loads(raw)
@@ -455,8 +491,16 @@ class EmbeddedRegoEngine(PolicyEngine):
         """Evaluate a query and return its values (empty list = undefined). For the OPA-API
         server, which must answer undefined paths with ``{}`` rather than an error."""
         engine = self._engine()
-        engine.set_input_json(input_json if input_json is not None else "null")
-        out = orjson.loads(engine.eval_query_as_json(query))
+        error = raw = None
+        try:
+            engine.set_input_json(input_json if input_json is not None else "null")
+            raw = engine.eval_query_as_json(query)
+        except Exception as exc:
+            error = clean_error(exc)
+        del engine  # as in evaluate: no traceback holds this thread's engine
+        if error is not None or raw is None:
+            raise RuntimeError(error)
+        out = orjson.loads(raw)
         values: list[Json] = []
         for row in out.get("result", []):
             for expr in row.get("expressions", []):

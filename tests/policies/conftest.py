@@ -28,13 +28,3 @@ def pack_copy(tmp_path: Path) -> Callable[[], tuple[Path, Path]]:
         return rules, data
 
     return make
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """regorus engines are bound to their thread; when the garbage collector happens to free one
-    from another thread, pyo3 reports it as an unraisable exception and leaks the engine instead
-    of dropping it. Harmless, and outside our control: keep it out of the test report."""
-    mark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-    for item in items:
-        if "tests/policies" in str(item.fspath):
-            item.add_marker(mark)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -404,3 +405,55 @@ def test_a_plain_allow_parses_like_the_general_parse() -> None:
                   {**plain, "risk": "0.1"}, {**plain, "allow": False}, {**plain, "allow": 1},
                   {**plain, "warnings": [item]}, {**plain, "deny": ()}, {**plain, "approvals_required": None}, []):
         assert _plain_allow(other) is None
+
+
+def test_an_engine_collected_on_another_thread_frees_each_thread_s_objects_on_that_thread(
+        engine: EmbeddedRegoEngine) -> None:
+    """regorus objects may be freed only on the thread that made them. An engine used on a
+    long-lived worker thread, then dropped and collected on this one: nothing is freed here (pyo3
+    would leak it and report "unsendable, but is being dropped on another thread"); the worker's
+    objects go the next time that thread decides, there."""
+    import gc
+    import queue
+    import sys
+    import weakref
+
+    from policies import engine as engine_module
+
+    doc = samples.policy_input()
+    expected = engine.decide(doc)
+    unraisable: list[object] = []
+    jobs: queue.Queue[Callable[[], object] | None] = queue.Queue()
+    answers: queue.Queue[object] = queue.Queue()
+
+    def worker() -> None:  # a web server's thread: it outlives the engines it used
+        while (job := jobs.get()) is not None:
+            answers.put(job())
+
+    def on_worker(fn: Callable[[], object]) -> object:
+        jobs.put(fn)
+        return answers.get(timeout=120)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    old_hook = sys.unraisablehook
+    sys.unraisablehook = lambda u: unraisable.append(u.exc_value)
+    try:
+        doomed = [EmbeddedRegoEngine()]
+        assert on_worker(lambda: doomed[0].decide(doc)) == expected
+        token = getattr(doomed[0], "_token", None)
+        gone = weakref.ref(doomed[0])
+        doomed.clear()
+        gc.collect()
+        assert gone() is None
+        assert unraisable == [], unraisable
+        assert token not in engine_module._LIVE
+        # the worker still holds its objects until it next looks: then they are freed there
+        assert on_worker(lambda: token in engine_module._PER_THREAD.slots) is True
+        assert on_worker(lambda: engine.decide(doc)) == expected
+        assert on_worker(lambda: token in engine_module._PER_THREAD.slots) is False
+        assert unraisable == [], unraisable
+    finally:
+        sys.unraisablehook = old_hook
+        jobs.put(None)
+        t.join()
