@@ -467,21 +467,27 @@ class EmbeddedRegoEngine(PolicyEngine):
 
     # -- evaluation ------------------------------------------------------------------------
 
-    def evaluate(self, rule: str, input_json: str | None) -> Json:
-        """Evaluate one rule path (``data.a.b``) for a JSON input; raise ``_EvalFailure`` when
-        it errors or is undefined. Used by ``decide`` and by the OPA-API server."""
+    def _ask(self, input_json: str | None, ask: Callable[[regorus.Engine], str]) -> str:
+        """``ask`` this thread's engine, the input set; its JSON answer, or ``_EvalFailure``.
+        Raised only once no frame of this call holds the engine: a traceback keeps its frames,
+        and one kept past this thread's end would free the engine on whichever thread collects
+        it (_PER_THREAD)."""
         engine = self._engine()
         error = raw = None
         try:
             engine.set_input_json(input_json if input_json is not None else "null")
-            raw = engine.eval_rule_as_json(rule)
+            raw = ask(engine)
         except Exception as exc:
             error = clean_error(exc)
-        # Raised only once this frame holds no engine: a traceback keeps its frames, and one kept
-        # past this thread's end would free the engine on whichever thread collects it (_PER_THREAD).
         del engine
         if error is not None or raw is None:
             raise _EvalFailure(f"policy error: {error}")
+        return raw
+
+    def evaluate(self, rule: str, input_json: str | None) -> Json:
+        """Evaluate one rule path (``data.a.b``) for a JSON input; raise ``_EvalFailure`` when
+        it errors or is undefined. Used by ``decide`` and by the OPA-API server."""
+        raw = self._ask(input_json, lambda e: str(e.eval_rule_as_json(rule)))
         if raw == _UNDEFINED:
             raise _EvalFailure(f"policy undefined: {rule} has no value", "policy.undefined")
         value: Json = orjson.loads(raw)
@@ -490,16 +496,7 @@ class EmbeddedRegoEngine(PolicyEngine):
     def query(self, query: str, input_json: str | None) -> list[Json]:
         """Evaluate a query and return its values (empty list = undefined). For the OPA-API
         server, which must answer undefined paths with ``{}`` rather than an error."""
-        engine = self._engine()
-        error = raw = None
-        try:
-            engine.set_input_json(input_json if input_json is not None else "null")
-            raw = engine.eval_query_as_json(query)
-        except Exception as exc:
-            error = clean_error(exc)
-        del engine  # as in evaluate: no traceback holds this thread's engine
-        if error is not None or raw is None:
-            raise RuntimeError(error)
+        raw = self._ask(input_json, lambda e: str(e.eval_query_as_json(query)))
         out = orjson.loads(raw)
         values: list[Json] = []
         for row in out.get("result", []):
