@@ -187,11 +187,18 @@ def test_a_harmful_change_halts_its_ring_against_the_control_and_says_by_how_muc
     svc.start(st["id"], who(ert, "dave"))
     out, truths = run_observed(ert, svc, st["id"], truth=truth)
     assert out["state"] == "aborted", out["halt_reason"]
-    assert out["ring"] == 0  # the canary's ring: nothing past it ran
+    # It halts at the first ring whose interval shows the harm, and nothing past that ring runs.
+    # Usually the canary's; a canary of a few devices at a 99.9 % interval may miss a true 1-6 dB
+    # drop now and then (every run draws new noise: a CI run halted at ring 1), and then its gate
+    # passed on what it could see and the next ring's analysis halts it.
+    r = out["ring"]
+    assert not [a for a in out["analyses"] if a["ring"] > r], out["analyses"]
+    for earlier in range(r):
+        assert not _final(out, earlier, "wifi.client_rssi_dbm")["harm"], earlier
     assert "Wi-Fi client signal" in out["halt_reason"] and "measurably worse" in out["halt_reason"]
-    e = _final(out, 0, "wifi.client_rssi_dbm")
+    e = _final(out, r, "wifi.client_rssi_dbm")
     assert e["verdict"] == "worse" and e["harm"]
-    assert truths[0] < -1.0  # the simulator takes up to 6 dB (10·log10 of a quarter) off the clients' signal
-    assert e["low"] <= truths[0] <= e["high"], (truths[0], e["text"])
+    assert truths[r] < -1.0  # the simulator takes up to 6 dB (10·log10 of a quarter) off the clients' signal
+    assert e["low"] <= truths[r] <= e["high"], (truths[r], e["text"])
     assert f"worse by {e['worse_by']:.3g} dB" in out["halt_reason"]
     assert out["proposal"]["state"] == "rolled_back"
