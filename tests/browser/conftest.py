@@ -219,8 +219,9 @@ class Browser:
         shutil.rmtree(self.profile, ignore_errors=True)
 
 
-@pytest.fixture
-def browser(server: Server) -> Iterator[Callable[[str, str], Browser]]:
+def browsers_on(server: Server) -> Iterator[Callable[[str, str], Browser]]:
+    """An opener of browsers signed in to ``server``, each closed afterwards: the body of every
+    module's ``browser`` fixture (``yield from browsers_on(its_server)``)."""
     opened: list[Browser] = []
 
     def open_(user: str, name: str) -> Browser:
@@ -231,3 +232,8 @@ def browser(server: Server) -> Iterator[Callable[[str, str], Browser]]:
     yield open_
     for b in opened:
         b.close()
+
+
+@pytest.fixture
+def browser(server: Server) -> Iterator[Callable[[str, str], Browser]]:
+    yield from browsers_on(server)

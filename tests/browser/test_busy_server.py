@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from testing.servers import GatewardRun
-from tests.browser.conftest import ROOT, USERS, Browser, Server
+from tests.browser.conftest import ROOT, USERS, Browser, Server, browsers_on
 from tests.conftest import build_test_runtime
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -43,16 +43,7 @@ def busy_server(browser_ready: None, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture
 def browser(busy_server: tuple[Server, str]) -> Iterator[Callable[[str, str], Browser]]:
-    opened: list[Browser] = []
-
-    def open_(user: str, name: str) -> Browser:
-        b = Browser(busy_server[0], user, name)
-        opened.append(b)
-        return b
-
-    yield open_
-    for b in opened:
-        b.close()
+    yield from browsers_on(busy_server[0])
 
 
 def _two_homes(server: Server) -> tuple[str, str]:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from testing.servers import GatewardRun
-from tests.browser.conftest import ROOT, USERS, Browser, Server
+from tests.browser.conftest import ROOT, USERS, Browser, Server, browsers_on
 from tests.conftest import build_test_runtime
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -62,16 +62,7 @@ def outage_server(browser_ready: None, tmp_path_factory: pytest.TempPathFactory)
 @pytest.fixture
 def browser(outage_server: tuple[Server, str]) -> Iterator[Callable[[str, str], Browser]]:
     """Browsers signed in to this module's server (the conftest's ``browser`` opens the shared one)."""
-    opened: list[Browser] = []
-
-    def open_(user: str, name: str) -> Browser:
-        b = Browser(outage_server[0], user, name)
-        opened.append(b)
-        return b
-
-    yield open_
-    for b in opened:
-        b.close()
+    yield from browsers_on(outage_server[0])
 
 
 def _healthy_device(server: Server, outage_caller: str) -> str:
