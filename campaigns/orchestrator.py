@@ -60,6 +60,7 @@ from campaigns.states import REJECTED as REJECTED
 from campaigns.states import RUNNING as RUNNING
 from campaigns.states import TERMINAL as TERMINAL
 from core import audit
+from core.kernel.clock import elapsed_now
 from core.kernel.errors import Conflict, GatewardError, NotFound, ShuttingDown
 from core.kernel.ids import new_id
 from core.kernel.models import Actor, ExecutionStatus, ProposalState, utcnow
@@ -626,7 +627,7 @@ class Orchestrator:
             else:
                 devices = {}
             if spec.gate.kpis:
-                now = self.lc.clock()
+                now = elapsed_now(self.lc.clock)  # rows are stamped by the wall clock
                 stats.kpis = ring_effects(s, c, ring, spec.gate.kpis, now=now)
                 drained = ring_drained_at(s, c, ring)
                 until = drained + timedelta(seconds=spec.gate.observe_s) if drained is not None else None

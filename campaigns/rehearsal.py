@@ -37,6 +37,7 @@ from campaigns import rate as ratelimit
 from campaigns.schema import CampaignBatchRow, CampaignDeviceRow, CampaignRow
 from campaigns.spec import CampaignSpec, parse_spec
 from core.capabilities import CapabilitySet, for_devices
+from core.kernel.clock import elapsed_now
 from core.kernel.jsontypes import Json
 from core.kernel.models import Change, Device, utcnow
 from core.kernel.secrets import is_secret_path
@@ -206,7 +207,8 @@ def rehearse(rt: CoreServices, cid: str) -> dict[str, Any]:
         devices = repo.get_devices(s, sorted(placed))
         trees = repo.latest_snapshots(s, sorted(devices)) if p.changes else {}
         caps = for_devices(s, devices.values())
-        degraded = _degraded_upstreams(s, {d.upstream_id for d in devices.values() if d.upstream_id}, now)
+        degraded = _degraded_upstreams(s, {d.upstream_id for d in devices.values() if d.upstream_id},
+                                       elapsed_now(rt.lifecycle.clock))
         device_s, device_s_from = _device_seconds(s)
         plan = dict(c.plan)
     failures: dict[str, str] = {}

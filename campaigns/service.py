@@ -32,6 +32,7 @@ from campaigns.words import _strata_totals, ring_name
 from campaigns.words import window_info as window_info
 from core import audit, rbac
 from core.failpoints import failpoint
+from core.kernel.clock import elapsed_now
 from core.kernel.errors import Conflict, Forbidden, Invalid
 from core.kernel.ids import new_id
 from core.kernel.jsontypes import Json, JsonObject
@@ -118,7 +119,7 @@ class Campaigns(CampaignReader):
         cid = new_id("c")
         with self.store.read() as s:
             devices = repo.get_devices(s, ids)
-            chosen = cohort.for_campaign(s, cid, [devices[i] for i in ids], spec, self.lc.clock()) \
+            chosen = cohort.for_campaign(s, cid, [devices[i] for i in ids], spec, elapsed_now(self.lc.clock)) \
                 if spec.control_pct else None
         plan = plan_rings(cid, [devices[i] for i in ids], stages, spec.control_pct,
                           control=chosen.control if chosen is not None else None)

@@ -63,15 +63,10 @@ def _reader() -> CampaignReader | LiteCampaigns:
 def _policy_clock() -> Callable[[], datetime]:
     """``Settings.policy_clock`` without pydantic-settings: the wall clock, unless
     GATEWARD_POLICY_TIME pins the UTC time of day change windows are judged by."""
-    from datetime import UTC, datetime
-
+    from core.kernel.clock import policy_clock
     from gateward.read_runtime import env_setting
 
-    pinned = env_setting("policy_time")
-    if not pinned:
-        return lambda: datetime.now(UTC)
-    hour, minute = (int(x) for x in pinned.split(":"))
-    return lambda: datetime.now(UTC).replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return policy_clock(env_setting("policy_time"))
 
 
 def _call(fn: Callable[[], Any]) -> Any:

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from core.kernel.clock import elapsed_now
 from core.kernel.jsontypes import JsonObject
 from gateward.cli_actor import As
 from gateward.cli_face import cli as _cli
@@ -276,7 +277,7 @@ def effects(window_h: Annotated[float, typer.Option(min=0.25, max=24, help="hour
 
     svc = _svc()
     with svc.store.read() as s:
-        items = _call(lambda: fix_effects(s, svc.rules, now=svc.rt.lifecycle.clock(), window_h=window_h))
+        items = _call(lambda: fix_effects(s, svc.rules, now=elapsed_now(svc.rt.lifecycle.clock), window_h=window_h))
     if as_json:
         _dump(items)
         return

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ActorDep, RemediationDep, RuntimeDep
 from api.errors import errors_for
+from core.kernel.clock import elapsed_now
 from core.kernel.errors import Forbidden
 from core.kernel.models import Actor
 
@@ -71,7 +72,7 @@ def remediation_effects(svc: RemediationDep, _: ActorDep,
     from brain.remediation.effects import fix_effects
 
     with svc.store.read() as s:
-        items = fix_effects(s, svc.rules, now=svc.rt.lifecycle.clock(), window_h=window_h)
+        items = fix_effects(s, svc.rules, now=elapsed_now(svc.rt.lifecycle.clock), window_h=window_h)
     return {"items": items, "window_h": window_h}
 
 

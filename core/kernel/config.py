@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -114,11 +114,11 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.home / 'gateward.db').resolve()}"
 
     def policy_clock(self) -> Callable[[], datetime]:
-        """The clock the lifecycle hands to policy: the wall clock unless ``policy_time`` pins it."""
-        if not self.policy_time:
-            return lambda: datetime.now(UTC)
-        hour, minute = (int(x) for x in self.policy_time.split(":"))
-        return lambda: datetime.now(UTC).replace(hour=hour, minute=minute, second=0, microsecond=0)
+        """The clock the lifecycle hands to policy: the wall clock unless ``policy_time`` pins it
+        (``core.kernel.clock``: the pinned time of day is for change windows only)."""
+        from core.kernel.clock import policy_clock
+
+        return policy_clock(self.policy_time)
 
     def resolved_sim_database_url(self) -> str:
         return self.sim_database_url or self.resolved_database_url()
