@@ -93,7 +93,8 @@ def make_db_url(backend: str, tmp_path: Path) -> tuple[str, Any]:
         pytest.fail(str(exc))
 
 
-SEEDED_BY: dict[str, tuple[int, bool]] = {"runtime": (12, True), "crt": (60, False), "pinned_rt": (60, False), "seeded_fleet": (12, True)}
+SEEDED_BY: dict[str, tuple[int, bool]] = {"runtime": (12, True), "crt": (60, False), "pinned_rt": (60, False),
+                                          "seeded_fleet": (12, True)}
 """Fixtures that open ``db_url`` as a seeded fleet: (homes, snapshots) of the copy they expect."""
 
 
