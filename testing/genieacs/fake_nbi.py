@@ -93,6 +93,12 @@ _ROUTE_SOURCES = {
 ROUTES = {k: re.compile(v) for k, v in _ROUTE_SOURCES.items()}
 COLLECTIONS = ("devices", "tasks", "faults", "files", "presets", "objects", "provisions", "virtualParameters")
 DEFAULT_PERIODIC_S = 3600.0
+# A CPE opens its session a network round trip or more after the ACS's connection request (an HTTP
+# request to the CPE, then its own connection and Inform): never in the millisecond the task was
+# queued in. GenieACS stamps an Inform's values with the session's start and a task with its
+# queueing, both to the millisecond, so a session started at once made SoftwareVersion look no
+# newer than the read task in about one session in five; three reads running made CI runs fail.
+CONNECTION_REQUEST_RTT_S = 0.002
 
 
 #: sent as ``GenieACS-Version`` on every answer, as lib/nbi.ts's listener does
@@ -454,7 +460,7 @@ class FakeNbi:
         self._log({"device": gid, "rpc": "ConnectionRequest", "ts": self.clock(), "result": result})
         if status or ignored:
             return status
-        delay = cpe.session_delay_s()
+        delay = max(CONNECTION_REQUEST_RTT_S, cpe.session_delay_s())
         t = threading.Thread(target=self._session_thread, args=(gid, ["6 CONNECTION REQUEST"], delay), daemon=True)
         t.start()
         return ""
