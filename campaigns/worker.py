@@ -63,8 +63,8 @@ async def serve(queue: Queue, *, step: Callable[[], object], context: Mapping[st
     """Run the queue's worker on ``queues`` (tasks find their engines in ``context``) and a
     watchdog calling ``step()`` every ``tick_s``, until a signal, ``until()`` or ``stop_event``.
 
-    procrastinate stops its worker when one of its side tasks fails — the LISTEN connection, the
-    heartbeat — which a database restart or a cut connection does. Without handlers of its own for
+    procrastinate stops its worker when a job fetch raises, or a side task (its heartbeat) fails —
+    which a database restart or a cut connection makes them do. Without handlers of its own for
     signals (``gateward worker`` and the embedded worker drain through ``stop_event``), nothing else
     stops it, so a stop nobody asked for is started again (after :data:`RESTART_FIRST_S`, doubling):
     a soak run's worker otherwise exited at a database cut and left its campaign unfinished. An
@@ -115,7 +115,7 @@ async def serve(queue: Queue, *, step: Callable[[], object], context: Mapping[st
                 if time.monotonic() - began > RESTART_RESET_S:
                     pause = RESTART_FIRST_S
                 log.warning("the job queue's worker stopped (%s); starting it again in %.0f s",
-                            lost or "a side task of procrastinate's failed; see above", pause)
+                            lost or "procrastinate stopped it; see above", pause)
                 await asyncio.wait({dog}, timeout=pause)
                 if dog.done():
                     return
