@@ -55,6 +55,7 @@ def pg_url(tmp_path: Path) -> Iterator[str]:
 
 @pytest.mark.postgres
 @pytest.mark.slow
+@pytest.mark.xdist_group("pg_processes")  # several worker processes on PostgreSQL: see tests/integration/test_soak.py
 def test_workers_die_mid_campaign_and_nothing_is_changed_twice(pg_url: str, tmp_path: Path) -> None:
     from campaigns.queue import Queue
 
@@ -98,6 +99,7 @@ def test_workers_die_mid_campaign_and_nothing_is_changed_twice(pg_url: str, tmp_
 
 @pytest.mark.postgres
 @pytest.mark.slow
+@pytest.mark.xdist_group("pg_processes")  # several worker processes on PostgreSQL: see tests/integration/test_soak.py
 def test_a_worker_whose_database_was_cut_a_few_times_runs_the_next_campaign(pg_url: str, tmp_path: Path) -> None:
     """The soak's database chaos, alone: the worker reaches PostgreSQL through a proxy the test cuts
     three times for a few seconds; afterwards it is still running and carries out a campaign."""

@@ -16,7 +16,10 @@ import pytest
 
 from tests.conftest import PG_URL, REQUIRE
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(900)]
+# One xdist group with the other tests that start several PostgreSQL-using processes: together
+# they took more than the server's 100 connections, and a test beside them was refused ("too many
+# clients already"; the three-worker campaign test alone peaked at 38).
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.xdist_group("pg_processes")]
 
 
 def test_two_minutes_of_kills_lose_double_and_strand_nothing() -> None:
