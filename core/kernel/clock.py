@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass(frozen=True)
 class PinnedClock:
     """Today's date at a fixed UTC time of day, for policy; :meth:`wall` is the time that passes."""
@@ -31,11 +35,7 @@ class PinnedClock:
 
     @staticmethod
     def wall() -> datetime:
-        return datetime.now(UTC)
-
-
-def wall_clock() -> datetime:
-    return datetime.now(UTC)
+        return wall_clock()
 
 
 def policy_clock(pinned: str | None) -> Callable[[], datetime]:
