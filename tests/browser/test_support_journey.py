@@ -195,6 +195,48 @@ def test_agent_journey_deep_link_steps_read_back_and_rollback_request(
         assert not [e for e in b.console_errors() if "favicon" not in e and " 40" not in e], b.console_errors()
 
 
+def test_keys_typed_into_the_hand_made_form_stay_there_when_the_panel_refreshes(
+        outage_server: tuple[Server, str], browser: Callable[[str, str], Browser]) -> None:
+    """The panel re-reads the device when the change feed says it moved. That read checked that
+    nobody was typing before it went out, but rendered when it came back; the render re-attached
+    the form, the input lost focus, and the keys after it went nowhere (a CI run's journey clicked
+    "Propose" on an emptied field). The read is held here until the agent is typing."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    server, caller = outage_server
+    dev = _healthy_device(server, caller)
+    agent = browser("alice", "support-typing")
+    agent.sign_in(f"#/support/{dev}")
+    agent.wait_css("[data-testid=device-panel] h2", lambda el: el.text == dev)
+    d = agent.driver
+    d.execute_script("""
+        const path = "/api/devices/" + encodeURIComponent(arguments[0]);
+        const real = window.fetch;
+        window.__held = 0; window.__answered = 0;
+        const gate = new Promise((go) => { window.__release = go; });
+        window.fetch = async (url, init) => {
+          if (new URL(String(url), location.origin).pathname !== path) return real(url, init);
+          window.__held += 1;
+          await gate;
+          try { return await real(url, init); } finally { window.__answered += 1; }
+        };""", dev)
+    with server.api("alice") as c:  # the device moves: the feed has the panel read it again
+        r = c.post("/api/proposals", json={"intent": "start from 50", "targets": [dev],
+                                           "changes": [{"path": POWER, "value": 50}]}).json()["proposal"]
+        assert c.post(f"/api/proposals/{r['id']}/apply").json()["proposal"]["state"] == "done"
+    agent.wait(lambda drv: drv.execute_script("return window.__held") >= 1, 30, what="the panel's read")
+    agent.click("[data-testid=device-panel] details summary")
+    field = agent.wait_css("[data-testid=manual-path]")
+    field.click()
+    ActionChains(d).send_keys(POWER[:10]).perform()
+    d.execute_script("window.__release()")
+    agent.wait(lambda drv: drv.execute_script("return window.__answered") >= 1, 30, what="the read's answer")
+    d.execute_async_script("setTimeout(arguments[0], 200)")  # the answer's render, if any, is done
+    ActionChains(d).send_keys(POWER[10:]).perform()  # to whatever has focus now, as a keyboard does
+    assert field.get_attribute("value") == POWER
+    assert d.execute_script("return document.activeElement.dataset.testid") == "manual-path"
+
+
 def test_outage_banner_and_escalate(outage_server: tuple[Server, str],
                                     browser: Callable[[str, str], Browser]) -> None:
     server, caller = outage_server

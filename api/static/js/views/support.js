@@ -412,13 +412,19 @@ export async function supportView(root, ctx) {
 
   // The change feed: the device panel ("in flight", radios) and the proposal cards re-read what
   // moved, so nothing says "in flight" after the apply finished.
+  // Not while the person types in the panel: a render re-attaches the form, and an input taken
+  // off the page loses focus — the keys after it went nowhere. Checked again once the read is
+  // back, since they may have started typing while it was on its way.
+  const typing = () => {
+    const active = document.activeElement;
+    return Boolean(active && panel.contains(active) && ["INPUT", "TEXTAREA"].includes(active.tagName));
+  };
   async function refreshPanel() {
     const id = state.deviceId;
-    const active = document.activeElement;
-    if (!id || (active && panel.contains(active) && ["INPUT", "TEXTAREA"].includes(active.tagName))) return;
+    if (!id || typing()) return;
     try {
       const d = await api.get(`/api/devices/${encodeURIComponent(id)}`);
-      if (state.deviceId !== id) return;
+      if (state.deviceId !== id || typing()) return;
       renderDevice(d);
     } catch { /* keep the last view */ }
   }
