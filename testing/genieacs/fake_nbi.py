@@ -97,7 +97,7 @@ DEFAULT_PERIODIC_S = 3600.0
 # request to the CPE, then its own connection and Inform): never in the millisecond the task was
 # queued in. GenieACS stamps an Inform's values with the session's start and a task with its
 # queueing, both to the millisecond, so a session started at once made SoftwareVersion look no
-# newer than the read task in about one session in five; three reads running made CI runs fail.
+# newer than the read task in about one session in five; three such reads in a row failed CI runs.
 CONNECTION_REQUEST_RTT_S = 0.002
 
 

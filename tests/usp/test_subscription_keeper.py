@@ -52,7 +52,7 @@ def _fleet_executor(broker: BrokerInfo, controller_id: str, rt: Any) -> UspExecu
 def _ingest_contacts(rt: Any, src: UspSource, ep: str, n: int = 1) -> int:
     """Feed the agent's connect Records to onboarding, as ``gateward run``'s event pump does;
     returns how many of the agent's contacts were fed. At least ``n``, and possibly more: QoS 1
-    delivers at least once, and a CI run once saw one connect Record arrive twice."""
+    delivers at least once, and a CI run once counted one contact more than the test expected."""
     got: list[Any] = []
     wait_until(lambda: bool(got.extend(src.poll(None)[0]))
                or sum(1 for s in got if s.kind == "connect" and ep in str(s.identity)) >= n,
