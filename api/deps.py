@@ -30,7 +30,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from api.auth.csrf import HEADER as CSRF_HEADER
-from api.auth.csrf import csrf_problem
+from api.auth.csrf import SAFE_METHODS, csrf_problem
 from api.auth.service import AuthState
 from api.auth.sessions import SessionRejected, check_session
 from core.kernel.errors import Forbidden, GatewardError
@@ -184,15 +184,25 @@ def authenticate(request: Request, token: str) -> Actor:
 
 async def current_actor(request: Request, token: Annotated[str, Depends(credential)]) -> Actor:
     """The actor, from the token cache on the event loop when it can (no worker-thread hop),
-    else from the database on a worker thread."""
-    if isinstance(token, SessionCredential):
-        return await run_in_threadpool(authenticate_session, request, token)
-    peek = getattr(request.app.state.authenticator, "peek", None)
-    actor: Actor | None = peek(token) if peek is not None else None
-    if actor is not None:
-        request.state.actor = actor.id
+    else from the database on a worker thread — then, for a person an identity provider signed in,
+    as the provider says they are now (:mod:`api.auth.membership`: their groups re-checked when the
+    last check is older than the bound; no I/O between checks)."""
+    session = isinstance(token, SessionCredential)
+    if session:
+        actor = await run_in_threadpool(authenticate_session, request, token)
+    else:
+        peek = getattr(request.app.state.authenticator, "peek", None)
+        cached: Actor | None = peek(token) if peek is not None else None
+        if cached is not None:
+            request.state.actor = cached.id
+            actor = cached
+        else:
+            actor = await run_in_threadpool(authenticate, request, token)
+    auth: AuthState | None = getattr(request.app.state, "auth", None)
+    if auth is None or auth.membership is None:
         return actor
-    return await run_in_threadpool(authenticate, request, token)
+    return await auth.membership.ensure(actor, session=session, write=request.method not in SAFE_METHODS,
+                                        clear_cookie=auth.clear_session_header())
 
 
 async def current_person(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:

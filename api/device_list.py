@@ -51,8 +51,9 @@ NULLABLE = frozenset({"last_seen", "subscriber"})
 # The console's default order: devices with a problem first (``_problems_first``).
 PROBLEMS = "problems"
 OUTAGE_WINDOW_H = 6.0
-# A device not heard from for this long carries the "offline for N h" badge (a CWMP device informs
-# at least every periodic-inform interval, an hour by default on most ACS setups).
+# A device not heard from for this long carries the "no contact for N h" badge and sorts among the
+# problems (a CWMP device informs at least every periodic-inform interval, an hour by default on
+# most ACS setups). Whether it is offline is its presence's to say (api.presence), not its silence.
 OFFLINE_AFTER = timedelta(hours=1)
 # Remediation cases a person still has to see: an applied case is waiting for its verification, not open.
 OPEN_CASE_STATES = ("open", "dispatched", "proposed", "escalated")
@@ -157,7 +158,8 @@ def _conditions(dialect: str, f: Filters, now: datetime) -> list[ColumnElement[b
     if f.q:
         like = contains_pattern(f.q)
         if dialect == "postgresql":  # the expression migration 0028's trigram index is built on
-            conds.append(literal_column(SEARCH_TEXT_SQL).like(like, escape="\\"))
+            # ILIKE: an id is found in any letter case, as SQLite's LIKE finds it (the index serves both)
+            conds.append(literal_column(SEARCH_TEXT_SQL).ilike(like, escape="\\"))
         else:
             conds.append(or_(DeviceRow.id.like(like, escape="\\"), DeviceRow.subscriber.like(like, escape="\\"),
                              DeviceRow.model.like(like, escape="\\")))
@@ -312,10 +314,23 @@ def _busy(s: Session, ids: list[str]) -> set[str]:
 
 
 # ---------------------------------------------------------------------------- badges
+def silence_badge(last_seen: datetime | None, now: datetime) -> JsonObject | None:
+    """How long a device has said nothing, when that is an hour or more (or it never spoke): a fact
+    of its own, not "offline" — whether it is online is its presence's to say (:mod:`api.presence`)."""
+    if last_seen is None:
+        return {"kind": "silent", "label": "never heard from", "hours": None}
+    if now - last_seen < OFFLINE_AFTER:
+        return None
+    hours = int((now - last_seen).total_seconds() // 3600)
+    return {"kind": "silent", "label": f"no contact for {hours} h" if hours < 48 else f"no contact for {hours // 24} d",
+            "hours": hours}
+
+
 def badges(s: Session, rows: list[DeviceRow], now: datetime) -> dict[str, list[JsonObject]]:
     """Per device on the page: its open remediation cases, an upstream most of whose other devices
     are in trouble (the planner's own outage rule, ``core.topology``), and how long it has been
-    silent. Each badge is a word and a count, never a colour alone."""
+    silent as the store knows it — the problems the list is ordered by (the page's route adds what
+    presence says now). Each badge is a word and a count, never a colour alone."""
     out: dict[str, list[JsonObject]] = defaultdict(list)
     if not rows:
         return out
@@ -329,12 +344,9 @@ def badges(s: Session, rows: list[DeviceRow], now: datetime) -> dict[str, list[J
             bad, total = outages[r.upstream_id]
             out[r.id].append({"kind": "outage", "label": f"upstream outage: {bad} of {total} degraded",
                               "upstream_id": r.upstream_id, "degraded": bad, "devices": total})
-        if r.last_seen is None:
-            out[r.id].append({"kind": "offline", "label": "never heard from", "hours": None})
-        elif now - r.last_seen >= OFFLINE_AFTER:
-            hours = int((now - r.last_seen).total_seconds() // 3600)
-            label = f"offline {hours} h" if hours < 48 else f"offline {hours // 24} d"
-            out[r.id].append({"kind": "offline", "label": label, "hours": hours})
+        silent = silence_badge(r.last_seen, now)
+        if silent is not None:
+            out[r.id].append(silent)
     return out
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.native_paths import is_tr098, native_name, settable
 from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Device
 from core.kernel.secrets import mask_value
@@ -30,21 +31,25 @@ MAX_ALLOWED = 64
 
 
 def _registry(device: Device) -> Any:
+    """The TR-181 registry the tree's paths are checked against (every device's tree is TR-181)."""
     from core.kernel.datamodel.registry import get_registry
 
     try:
-        return get_registry(str(device.root), "usp" if str(device.protocol) == "usp" else "cwmp")
+        return get_registry("Device.", "usp" if str(device.protocol) == "usp" else "cwmp")
     except Exception:  # an unknown root: no marks rather than no tree
         return None
 
 
 def tree_level(device: Device, prefix: str, rows: Iterable[Mapping[str, Any]], *, live: bool) -> list[dict[str, Any]]:
     """The direct children of ``prefix`` among ``rows`` (dicts with path, value, type and, when
-    read live, writable): objects with how many parameters they hold, then parameters with their
-    value (secrets masked), type, whether they are writable and, when the standard enumerates
-    them, the values allowed."""
+    read live, writable and the device's own path): objects with how many parameters they hold,
+    then parameters with their value (secrets masked), type, whether they are writable, when the
+    standard enumerates them the values allowed and, on a TR-098 device, what the device calls it
+    (``native``). The tree is TR-181 for every device: a TR-098 device's adapter reads and writes
+    it through the translation (:mod:`core.kernel.datamodel.tr098`), and the store keeps it so."""
     if not prefix.endswith("."):
         prefix += "."
+    tr098 = is_tr098(str(device.root))
     reg = _registry(device)
     objects: dict[str, int] = {}
     params: list[dict[str, Any]] = []
@@ -62,6 +67,9 @@ def tree_level(device: Device, prefix: str, rows: Iterable[Mapping[str, Any]], *
             writable, source = bool(r["writable"]), "device"
         else:
             writable, source = bool(spec is not None and spec.access != "readOnly"), "standard"
+            if writable and tr098:  # and the translation carries a Set of it to the device's own tree
+                value = r.get("value")
+                writable = settable(path, "" if value is None else value, vendor=device.vendor, model=device.model)
         allowed = None
         if writable and reg is not None:
             try:
@@ -69,9 +77,11 @@ def tree_level(device: Device, prefix: str, rows: Iterable[Mapping[str, Any]], *
             except Exception:
                 vals = None
             allowed = list(vals[:MAX_ALLOWED]) if vals else None
+        native = native_name(path, read_as=r.get("device_path"), vendor=device.vendor,
+                             model=device.model) if tr098 else None
         params.append({"kind": "param", "name": head, "path": path, "value": mask_value(path, r.get("value")),
                        "type": r.get("type") or (spec.type if spec is not None else "string"),
-                       "writable": writable, "writable_source": source, "allowed": allowed})
+                       "writable": writable, "writable_source": source, "allowed": allowed, "native": native})
 
     def order(name: str) -> tuple[int, int | str]:
         seg = name.rstrip(".").rsplit(".", 1)[-1]

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from api.native_paths import is_tr098, native_name
 from core.history import metric_name
 from core.kernel.jsontypes import Json, JsonObject
 from core.kernel.models import TERMINAL_STATES, Device, utcnow
@@ -108,13 +109,19 @@ def facets(s: Session) -> dict[str, dict[str, int]]:
 
 
 # ---------------------------------------------------------------------------- parameters
-def masked_params(params: Mapping[str, Json]) -> list[JsonObject]:
+def masked_params(params: Mapping[str, Json], device: Device | None = None) -> list[JsonObject]:
+    """Stored parameters, secrets masked; on a TR-098 ``device`` each with what the device itself
+    calls it (``native``: the store keeps every device's tree in TR-181 names)."""
+    tr098 = device is not None and is_tr098(str(device.root))
     out = []
     for path in sorted(params):
         v = params[path]
         value = v.get("value") if isinstance(v, dict) else v
         typ = v.get("type") if isinstance(v, dict) else None
-        out.append({"path": path, "value": mask_value(path, value), "type": typ or "string"})
+        row: JsonObject = {"path": path, "value": mask_value(path, value), "type": typ or "string"}
+        if tr098 and device is not None:
+            row["native"] = native_name(path, vendor=device.vendor, model=device.model)
+        out.append(row)
     return out
 
 

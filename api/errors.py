@@ -1,4 +1,5 @@
-"""Every error leaves as JSON ``{"error": code, "detail": text, ...}`` with a 4xx status.
+"""Every error leaves as JSON ``{"error": code, "detail": text, ...}`` with a 4xx status — but an
+unknown address a browser navigates to, which gets a page (:mod:`api.not_found`).
 
 Why one module: the console, scripts and the fuzzer all parse the same shape, so every way a
 request can fail — a domain refusal from the lifecycle, a validation error, malformed JSON, an
@@ -20,7 +21,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -161,7 +162,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(GatewardError)
     async def _domain(_: Request, exc: GatewardError) -> JSONResponse:
         return JSONResponse(domain_error_body(exc), status_code=exc.http_status,
-                            headers={"Retry-After": str(RETRY_AFTER_S)} if isinstance(exc, _RETRYABLE) else None)
+                            headers={"Retry-After": str(RETRY_AFTER_S)}
+                            if isinstance(exc, _RETRYABLE) or getattr(exc, "retryable", False) else None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -183,10 +185,14 @@ def install(app: FastAPI) -> None:
         return JSONResponse(error_body("invalid_request", detail, errors=errors, **extra), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = HTTP_CODES.get(exc.status_code, "http_error")
         detail = str(exc.detail)
         if exc.status_code == 404 and detail == "Not Found":
+            from api.not_found import not_found_page, wants_not_found_page
+
+            if wants_not_found_page(request):  # a browser's navigation: a page, not raw JSON
+                return not_found_page(request)
             detail = "no such route; the API is described at /openapi.json"
         if exc.status_code == 405:
             detail = "method not allowed on this route; see /openapi.json"

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
+from api import presence
 from api.fleet_metrics import env_seconds
 from core.kernel.models import Device, utcnow
 from core.readmodels.device import DeviceView
@@ -117,23 +118,9 @@ def take_sample(rt: AppRuntime, ask: Ask, limit: int = PRESENCE_LIMIT) -> Presen
 
 
 def ask_presence(rt: AppRuntime, devices: list[Device]) -> dict[str, str]:
-    """device id → online | unreachable | offline, from each device's executor, asked for all of
-    its devices at once (``presence_many``: the simulator reads them in one statement). A device
-    whose presence could not be learned — its executor left it out or failed — counts as offline:
-    unknown presence is not "online"."""
-    by_adapter: dict[str, list[Device]] = defaultdict(list)
-    for d in devices:
-        by_adapter[d.adapter].append(d)
-    out: dict[str, str] = {}
-    for group in by_adapter.values():
-        try:
-            found = rt.router.reader(group[0]).presence_many(group)
-        except Exception:
-            found = {}
-        for d in group:
-            p = found.get(d.id)
-            out[d.id] = "offline" if p is None or not p.online else "online" if p.reachable else "unreachable"
-    return out
+    """device id → online | unreachable | offline, by the one definition every surface uses
+    (:mod:`api.presence`): unknown presence is not "online"."""
+    return dict(presence.ask_states(rt, devices))
 
 
 class PresenceCache:

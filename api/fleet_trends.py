@@ -22,11 +22,11 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, cast, func, select
-from sqlalchemy import Integer as SAInteger
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from core.kernel.models import utcnow
+from core.store.buckets import time_bucket
 from core.store.schema import DeviceEventRow, DeviceRow, ExecutionRow, TelemetryRow, TopologyNodeRow
 
 BUCKETS = 48
@@ -36,18 +36,9 @@ FINISHED_BAD = ("failed", "rolled_back", "verify_failed", "rollback_failed")
 OPEN_CASE_STATES = ("open", "dispatched", "proposed", "escalated")
 
 
-def _bucket(dialect: str, col: Any, size_s: int) -> ColumnElement[Any]:
-    """The bucket number of a timestamp, an integer on both databases: ``//`` is integer division
-    in SQL (``/`` on two integers is true division in SQLAlchemy 2, a float per second on SQLite,
-    and each second then grouped apart)."""
-    if dialect == "postgresql":
-        return func.floor(func.extract("epoch", col) / size_s)
-    return cast(func.strftime("%s", col), SAInteger) // size_s
-
-
 def _counts(s: Session, col: Any, size_s: int, since: datetime, *where: Any) -> dict[int, float]:
     dialect = s.get_bind().dialect.name
-    b = _bucket(dialect, col, size_s).label("b")
+    b = time_bucket(dialect, col, size_s).label("b")
     rows = s.execute(select(b, func.count()).where(col >= since, *where).group_by(b))
     return {int(k): float(n) for k, n in rows if k is not None}
 
@@ -59,7 +50,7 @@ def trends(s: Session, hours: int, now: datetime | None = None) -> dict[str, Any
     first = int(since.timestamp()) // size_s
     last = int(now.timestamp()) // size_s
     dialect = s.get_bind().dialect.name
-    b = _bucket(dialect, TelemetryRow.ts, size_s).label("b")
+    b = time_bucket(dialect, TelemetryRow.ts, size_s).label("b")
     up = {int(k): (float(avg) * 100 if avg is not None else None) for k, avg in s.execute(
         select(b, func.avg(TelemetryRow.value)).where(TelemetryRow.metric == "wan.up", TelemetryRow.ts >= since)
         .group_by(b)) if k is not None}
@@ -161,19 +152,31 @@ __all__ = ["active_campaigns", "faults", "open_cases_by_problem", "outages", "tr
 
 
 FAULT_STATES = ("failed", "verify_failed", "rolled_back", "rollback_failed")
+# A rollback a person decided on — a campaign's abort (core/staged/rollout.py: "abort: …") or a
+# rollback asked for by hand (core/lifecycle/rollback.py: "manual: …") — undoes a write that held:
+# not a fault. Its reason is the execution's error; the audit trail keeps it.
+PERSON_ROLLBACKS = ("abort:", "manual:")
+
+
+def _not_a_persons_rollback() -> ColumnElement[bool]:
+    error = func.coalesce(ExecutionRow.error, "")
+    decided = or_(*(error.startswith(p, autoescape=True) for p in PERSON_ROLLBACKS))
+    return ~and_(ExecutionRow.status == "rolled_back", decided)
 
 
 def faults(s: Session, *, limit: int = 50, before: str | None = None, device_id: str | None = None
            ) -> dict[str, Any]:
-    """Device writes that did not hold, newest first, across the fleet: which device, which
-    proposal and why (the execution's error). Keyset-paged on (finished_at, id): ``before`` is the
-    ``next`` of the page before."""
+    """Device writes that did not hold — failed, failed verification (and were rolled back), a
+    rollback that failed — newest first, across the fleet: which device, which proposal and why (the
+    execution's error). A rollback a person decided on is not one. Keyset-paged on (finished_at, id):
+    ``before`` is the ``next`` of the page before."""
     from core.store.schema import ProposalRow
 
     q = (select(ExecutionRow.id, ExecutionRow.device_id, ExecutionRow.proposal_id, ExecutionRow.status,
                 ExecutionRow.error, ExecutionRow.finished_at, ProposalRow.intent)
          .join(ProposalRow, ProposalRow.id == ExecutionRow.proposal_id)
-         .where(ExecutionRow.status.in_(FAULT_STATES), ExecutionRow.finished_at.is_not(None)))
+         .where(ExecutionRow.status.in_(FAULT_STATES), ExecutionRow.finished_at.is_not(None),
+                _not_a_persons_rollback()))
     if device_id:
         q = q.where(ExecutionRow.device_id == device_id)
     if before:

@@ -22,7 +22,9 @@ import orjson
 from sqlalchemy import Connection, Integer, String, Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
+from api.native_paths import native_name
 from api.scrub import scrub
+from core.kernel.datamodel.tr098 import IGD
 from core.kernel.jsontypes import Json, JsonObject
 from core.kernel.models import Approval, Execution, Proposal
 from core.kernel.secrets import MASK, mask_changes, mask_params
@@ -96,9 +98,9 @@ def _summary_renderer() -> Callable[[Sequence[Any]], JsonObject]:
     """:func:`_summary`, reading each summary column at its index in the derived column order (the
     indices are closure cells: as cheap as the literal indices a hand-kept order allowed)."""
     (i_id, i_author, i_intent, i_state, i_risk, i_hash, i_targets, i_changes, i_operations, i_source, i_error,
-     i_created, i_updated, i_not_before) = (PROPOSAL_SUMMARY_COLUMNS.index(n) for n in (
+     i_created, i_updated, i_not_before, i_not_after) = (PROPOSAL_SUMMARY_COLUMNS.index(n) for n in (
         "id", "author", "intent", "state", "risk", "hash", "targets", "changes", "operations", "source", "error",
-        "created_at", "updated_at", "not_before"))
+        "created_at", "updated_at", "not_before", "not_after"))
 
     def summary(row: Sequence[Any]) -> dict[str, Any]:
         """A queue row (``api.schemas.ProposalSummary``) from the summary columns (the version after them)."""
@@ -108,7 +110,8 @@ def _summary_renderer() -> Callable[[Sequence[Any]], JsonObject]:
                 "changes": mask_changes(row[i_changes] or []), "operations": list(row[i_operations] or []),
                 "source": row[i_source], "error": row[i_error], "created_at": _iso(row[i_created]),
                 "updated_at": _iso(row[i_updated]),
-                "not_before": _iso(row[i_not_before]) if row[i_not_before] is not None else None}
+                "not_before": _iso(row[i_not_before]) if row[i_not_before] is not None else None,
+                "not_after": _iso(row[i_not_after]) if row[i_not_after] is not None else None}
 
     return summary
 
@@ -230,18 +233,36 @@ def _blast(targets: int, rows: Iterable[Sequence[Any]]) -> JsonObject:
             "by_firmware": dict(firmwares.most_common()), "by_region": dict(regions.most_common())}
 
 
-def _mask_preview(preview: dict[str, Any] | None) -> dict[str, Any] | None:
+def _mask_preview(preview: dict[str, Any] | None, tr098: Mapping[str, tuple[str, str]]) -> dict[str, Any] | None:
+    """The preview, masked; each line of a TR-098 device (``tr098``: id → vendor, model) says what the
+    device itself calls the parameter (``native``, :mod:`api.native_paths`)."""
     if not preview:
         return preview
     devices = []
     for d in preview.get("devices", []):
         lines = mask_changes(d.get("lines", []))
+        native = tr098.get(str(d.get("device_id")))
         for ln in lines:
             if ln.get("secret"):
                 ln["before"] = MASK if ln.get("before") not in (None, "") else ln.get("before")
                 ln["after"] = MASK
+            if native is not None:
+                ln["native"] = native_name(str(ln["path"]), read_as=str(ln.get("device_path") or ""),
+                                           vendor=native[0], model=native[1])
         devices.append({**d, "lines": lines})
     return {**preview, "devices": devices}
+
+
+def _preview_ids(preview: Mapping[str, Any] | None) -> list[str]:
+    return [str(d["device_id"]) for d in (preview or {}).get("devices", []) if d.get("lines")]
+
+
+def _tr098(conn: Connection | Session, preview: Mapping[str, Any] | None) -> dict[str, tuple[str, str]]:
+    """The previewed devices that run TR-098 firmware, with their vendor and model."""
+    ids = _preview_ids(preview)
+    if not ids:
+        return {}
+    return {dev: (vendor, model) for dev, vendor, model in _prepared("tr098").all(conn, {"ids": ids})}
 
 
 _DEC = cast(Table, PolicyDecisionRow.__table__)
@@ -286,6 +307,9 @@ def _build(name: str) -> Any:
     if name == "devices":
         return (select(DeviceRow.model, DeviceRow.firmware, DeviceRow.region, DeviceRow.subscriber)
                 .where(among(cast(Table, DeviceRow.__table__).c.id, "ids")))
+    if name == "tr098":
+        return (select(DeviceRow.id, DeviceRow.vendor, DeviceRow.model)
+                .where(among(cast(Table, DeviceRow.__table__).c.id, "ids"), DeviceRow.root == IGD))
     raise KeyError(name)
 
 
@@ -327,7 +351,7 @@ def detail(conn: Connection, pid: str) -> tuple[dict[str, Any], Proposal]:
                  for r in _prepared("approvals").all(conn, {"pid": pid})]
     executions = [execution_public(_execution(r)) for r in _prepared("executions").all(conn, {"pid": pid})]
     return _compose(p, row.preview, rec, latest, approvals, executions, _backup(conn, pid),
-                    blast_radius(conn, list(p.targets)), _log(conn, pid)), p
+                    blast_radius(conn, list(p.targets)), _log(conn, pid), _tr098(conn, row.preview)), p
 
 
 def _execution(row: Sequence[Any]) -> Execution:
@@ -364,12 +388,19 @@ def submitted_detail(sub: Submitted, read: Callable[[], AbstractContextManager[C
             blast = blast_radius(conn, list(p.targets))
     log = [_log_entry(e["seq"], e["ts"], e["actor"], e["action"], e["device_id"], e["data"])
            for e in sub.events if e["proposal_id"] == p.id][-LOG_LIMIT:]
-    return _compose(p, preview, rec, rec, [], [], [], blast, log), p
+    shown = _preview_ids(preview)
+    if devices is not None and all(t in devices for t in shown):
+        tr098 = {t: (devices[t].vendor, devices[t].model) for t in shown if str(devices[t].root) == IGD}
+    else:
+        with read() as conn:
+            tr098 = _tr098(conn, preview)
+    return _compose(p, preview, rec, rec, [], [], [], blast, log, tr098), p
 
 
 def _compose(p: Proposal, preview: dict[str, Any] | None, rec: DecisionDetailView | None,
              latest: DecisionDetailView | None, approvals: list[dict[str, Any]], executions: list[dict[str, Any]],
-             backup: list[dict[str, Any]], blast: Mapping[str, Json], log: list[dict[str, Any]]) -> JsonObject:
+             backup: list[dict[str, Any]], blast: Mapping[str, Json], log: list[dict[str, Any]],
+             tr098: Mapping[str, tuple[str, str]]) -> JsonObject:
     """The detail from its parts (``rec``: the real decision shown; ``latest``: the newest record,
     a dry run perhaps, which the explanation speaks of), masked and scrubbed."""
     from policies.explain import explain
@@ -378,7 +409,7 @@ def _compose(p: Proposal, preview: dict[str, Any] | None, rec: DecisionDetailVie
     if rec is not None:
         decision = decision_public(rec, p.hash)
         decision["explanation"] = explain(p, latest)
-    out: dict[str, Any] = {"proposal": proposal_public(p), "preview": _mask_preview(preview),
+    out: dict[str, Any] = {"proposal": proposal_public(p), "preview": _mask_preview(preview, tr098),
                            "decision": decision, "approvals": approvals, "executions": executions,
                            "backup": backup, "blast_radius": blast, "log": log}
     return dict(scrub(out))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from core.kernel.models import (
     MAX_CHANGES,
@@ -161,7 +161,26 @@ class ThreadIn(_In):
 
 
 class MessageIn(_In):
-    text: str = Field(min_length=1, max_length=4000)
+    """One chat turn. ``secret`` is the secret field (issue 54): the only way a Wi-Fi passphrase reaches
+    a draft. Write-only — never stored in the thread, echoed, logged or audited; the proposal it makes
+    holds it (masked wherever it is shown) and the turn's events carry only its fingerprint."""
+
+    text: str = Field(default="", max_length=4000, description="the message; may be empty when `secret` is given")
+    secret: SecretStr | None = Field(default=None, json_schema_extra={"writeOnly": True, "format": "password"},
+                                     description="a new Wi-Fi passphrase (8–63 printable ASCII characters, or "
+                                                 "64 hex digits), kept out of the text")
+
+    # The schema says what the validator says, so a client generated from it (and the API fuzzer)
+    # knows an empty body is no message: a text with something in it, or a secret.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"required": ["text"], "properties": {"text": {"type": "string", "pattern": "\\S"}}},
+        {"required": ["secret"], "properties": {"secret": {"type": "string"}}}]})
+
+    @model_validator(mode="after")
+    def _text_or_secret(self) -> MessageIn:
+        if not self.text.strip() and self.secret is None:
+            raise ValueError("send a message text, a secret, or both")
+        return self
 
 
 # ---------------------------------------------------------------------------- responses
@@ -209,6 +228,7 @@ class ProposalSummary(BaseModel):
     created_at: str
     updated_at: str
     not_before: str | None = Field(None, description="a scheduled write starts no earlier (ISO 8601, UTC)")
+    not_after: str | None = Field(None, description="a scheduled write never starts later (ISO 8601, UTC)")
 
 
 class ProposalList(BaseModel):
@@ -226,6 +246,10 @@ class ProposalDetail(BaseModel):
     blast_radius: dict[str, Any] = Field(default_factory=dict)
     log: list[dict[str, Any]] = Field(default_factory=list)
     outcome: dict[str, Any] | None = Field(default=None, description="set by apply/rollback")
+    secrets: list[dict[str, Any]] = Field(default_factory=list, description=(
+        "what each secret the proposal writes is for: device, parameter, its network (SSID, role, band, as "
+        "last read), old → new, and the new value's fingerprint (first 8 hex of a keyed HMAC; the agent "
+        "saw the same one)"))
 
 
 class DecisionOut(BaseModel):
@@ -276,6 +300,8 @@ class ThreadOut(BaseModel):
     title: str
     status: Literal["open", "awaiting_approval", "closed"]
     proposal_id: str | None = None
+    proposal_state: str | None = Field(None, description="the thread's proposal's state now: the thread's "
+                                                         "status is the planner's at its last turn, this is current")
     updated_at: str
 
 

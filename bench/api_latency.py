@@ -37,6 +37,10 @@ import orjson
 from bench.framework import BenchResult, percentile
 
 NAME = "api_latency"
+# metrics every --quick run reports (tests/bench_smoke)
+KEYS = ("sqlite_get_proposals_req_per_s", "sqlite_post_proposals_req_per_s", "sqlite_workers2_post_proposals_req_per_s")
+# ... and these with a PostgreSQL configured
+KEYS_POSTGRES = ("postgres_post_proposals_req_per_s", "postgres_workers2_post_proposals_req_per_s")
 DESCRIPTION = ("p50/p99 and req/s for GET and POST /api/proposals over loopback, SQLite and PostgreSQL, "
                "with GET /api/health and /api/me as same-run baselines")
 ROOT = Path(__file__).resolve().parents[1]

@@ -26,6 +26,8 @@ from bench.framework import BenchResult, MemoryPeak
 from testing.bulk_fleet import seed_bulk_fleet
 
 NAME = "campaign_gate"
+# metrics every --quick run reports (tests/bench_smoke)
+KEYS = ("gate_10k_s", "classes_10k", "policy_by_class_10k_s", "preview_values_read_10k")
 SIM_HOSTS = 39  # LAN hosts per snapshot: ~15 KB, a simulated device's full snapshot (testing.bulk_fleet)
 DESCRIPTION = ("validate + snapshot preview + per-class decide for 10k/100k/1M devices, and 100k with "
                "simulator-sized snapshots (GATEWARD_BENCH_GATE_15KB=1000000: 1M; goal 1M ≤ 10 s)")

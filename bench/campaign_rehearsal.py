@@ -20,6 +20,7 @@ from bench.framework import BenchResult
 from testing.bulk_fleet import seed_bulk_fleet
 
 NAME = "campaign_rehearsal"
+KEYS = ("rehearse_2k_s", "preview_2k_s")  # metrics every --quick run reports (tests/bench_smoke)
 DESCRIPTION = "rehearse a 10k (quick 2k) / 50k-device campaign on its stored trees; baseline: its snapshot preview"
 
 

@@ -11,6 +11,8 @@ still landing after it (the ones in flight), and the rollback of every changed d
 PostgreSQL from ``GATEWARD_BENCH_DATABASE_URL`` or ``GATEWARD_TEST_DATABASE_URL`` (a fresh schema,
 dropped afterwards); without one it runs on SQLite with one in-process worker and says so.
 ``GATEWARD_BENCH_DEVICES`` overrides the fleet size (quick: 1,000; full: 100,000);
+a fleet at policy's ``rehearsal_min_targets`` or above (1,000 in the shipped pack) is rehearsed before each
+phase starts, as the obligation requires, and the rehearsal is timed apart from the rollout;
 ``GATEWARD_BENCH_WORKERS`` / ``GATEWARD_BENCH_CONCURRENCY`` the worker processes (4; PostgreSQL
 only) and threads per worker (2).
 """
@@ -31,6 +33,10 @@ from bench.accounting import CP_APP, SIM_APP, BackendCpu, named, proc_cpu_s
 from bench.framework import BenchResult
 
 NAME = "campaign_run"
+# metrics every --quick run reports (tests/bench_smoke)
+KEYS = ("devices_per_s", "control_plane_devices_per_s", "verified", "rehearsal_required", "halt_latency_ms",
+        "changed_after_halt_beyond_in_flight")
+KEYS_POSTGRES = ("db_control_plane_cpu_ms_per_device",)  # ... and these with a PostgreSQL configured
 DESCRIPTION = "100,000 devices through canary + 3 rings on 4 workers; halt latency after a KPI breach"
 PATH = "Device.WiFi.AccessPoint.1.SSIDAdvertisementEnabled"
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,6 +116,24 @@ def _wait(svc: Any, cid: str, until: Callable[[str], bool], timeout: float) -> d
             return dict(svc.status(cid))
         time.sleep(0.25)
     raise RuntimeError(f"campaign {cid} did not settle in {timeout:.0f}s: {svc.status(cid)['state']}")
+
+
+def _rehearse_if_required(svc: Any, rt: Any, cid: str) -> dict[str, Any]:
+    """Policy's ``obligation.rehearsal`` (a blast radius of ``rehearsal_min_targets`` or more, 1,000 in
+    the shipped pack) lets the campaign start only after a clean rehearsal of its exact proposal:
+    rehearsed here, as an operator would (``gateward campaign rehearse``), and timed apart from the
+    rollout. A rehearsal that is not clean stops the bench with what it predicted."""
+    from core.users import get_actor
+
+    required = svc.rehearsal_of(cid)["required"]
+    if required is None:
+        return {"required": None, "seconds": 0.0, "clean": None}
+    t0 = time.perf_counter()
+    report = svc.rehearse(cid, get_actor(rt.store, "dave"))
+    seconds = time.perf_counter() - t0
+    if not report["clean"]:
+        raise RuntimeError(f"the bench campaign's rehearsal is not clean: {report['counts']}")
+    return {"required": required, "seconds": seconds, "clean": True, "counts": report["counts"]}
 
 
 def _settled(state: str) -> bool:
@@ -216,6 +240,7 @@ def _phase_rollout(svc: Any, rt: Any, batch: tuple[int, int, int], meter: Callab
     st = svc.create(_spec("bench rollout", False, batch), get_actor(rt.store, "dave"))
     create_s = time.perf_counter() - t0
     _approve(rt, st["proposal"]["id"])
+    rehearsal = _rehearse_if_required(svc, rt, st["id"])
     load0 = os.getloadavg()
     cpu = meter()
     t0 = time.perf_counter()
@@ -224,7 +249,7 @@ def _phase_rollout(svc: Any, rt: Any, batch: tuple[int, int, int], meter: Callab
     wall = time.perf_counter() - t0
     used = cpu.stop()
     return {"status": done, "wall": wall, "create_s": create_s, "cpu": used, "times": _batch_times(rt, st["id"]),
-            "load": (load0, os.getloadavg())}
+            "load": (load0, os.getloadavg()), "rehearsal": rehearsal}
 
 
 def _phase_breach(svc: Any, rt: Any, batch: tuple[int, int, int], min_executed: int) -> dict[str, Any]:
@@ -239,6 +264,7 @@ def _phase_breach(svc: Any, rt: Any, batch: tuple[int, int, int], min_executed: 
                     get_actor(rt.store, "dave"))
     cid, pid = st["id"], st["proposal"]["id"]
     _approve(rt, pid)
+    _rehearse_if_required(svc, rt, cid)  # before the faults: they are the breach, not a device the rehearsal sees
     size2 = st["plan"]["sizes"][2]
     with rt.store.read() as s:
         bad = list(s.scalars(select(CampaignDeviceRow.device_id).where(
@@ -408,6 +434,8 @@ def run(quick: bool) -> BenchResult:
         "verified": float(verified),
         "load_fleet_s": round(res["load_s"], 1),
         "create_campaign_s": round(roll["create_s"], 1),
+        "rehearsal_required": 1.0 if roll["rehearsal"]["required"] else 0.0,
+        "rehearse_s": round(roll["rehearsal"]["seconds"], 1),
         "halt_latency_ms": round(halt_ms, 1),
         "changed_after_halt_beyond_in_flight": float(br["late"]),
         "writes_landing_after_halt": float(br["writes_after_halt"]),
@@ -423,6 +451,9 @@ def run(quick: bool) -> BenchResult:
     rows = [("backend / workers", f"{backend} / {workers} × concurrency {concurrency}"),
             ("fleet loaded", f"{res['devices']:,} devices in {res['load_s']:.1f} s"),
             ("campaign created (validate, preview, policy, plan)", f"{roll['create_s']:.1f} s"),
+            ("rehearsal (not in the rollout's time)",
+             f"required ({roll['rehearsal']['required']}): clean in {roll['rehearsal']['seconds']:.1f} s"
+             if roll["rehearsal"]["required"] else "not required by policy for this fleet size"),
             ("rollout", f"{st['state']}: {verified:,} verified in {roll['wall']:.1f} s = {rate:,.1f} devices/s"),
             ("  control plane (device calls' time removed)",
              f"{cp['devices_per_s']:,.1f} devices/s ({cp['device_share']:.0%} of batch time was in device calls)"),

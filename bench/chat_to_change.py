@@ -20,6 +20,7 @@ from typing import Any
 from bench.framework import BenchResult, percentile
 
 NAME = "chat_to_change"
+KEYS = ("p50_ms", "verified_share")  # metrics every --quick run reports (tests/bench_smoke)
 DESCRIPTION = "support-agent message → verified change (offline planner), p50/p99; planner overhead per turn"
 
 MESSAGES = {

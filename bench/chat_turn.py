@@ -36,6 +36,8 @@ from typing import Any
 from bench.framework import BenchResult, percentile
 
 NAME = "chat_turn"
+# metrics every --quick run reports (tests/bench_smoke)
+KEYS = ("cli_question_p50_s", "cli_diagnosis_p50_s", "console_question_p50_s", "console_diagnosis_p50_s")
 DESCRIPTION = ("p50 wall of one chat turn: gateward chat -m (fresh process, in-process or --server) and the console "
                "API, question vs diagnosis")
 

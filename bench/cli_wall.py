@@ -35,6 +35,8 @@ from pathlib import Path
 from bench.framework import BenchResult, percentile
 
 NAME = "cli_wall"
+# metrics every --quick run reports (tests/bench_smoke)
+KEYS = ("python_pass_p50_s", "devices_p50_s", "device_p50_s", "show_p50_s", "status_p50_s")
 DESCRIPTION = ("p50 wall time of gateward --help / devices / device ID (TR-181, TR-098) / show / status / "
                "campaign status / audit verify / remediation cases as subprocesses vs python -c pass")
 INFORM = "Device.ManagementServer.PeriodicInformInterval"

@@ -22,6 +22,9 @@ from typing import Any
 from bench.framework import BenchResult, percentile
 
 NAME = "device_list"
+KEYS = ()  # metrics every --quick run reports (tests/bench_smoke)
+# ... and these with a PostgreSQL configured
+KEYS_POSTGRES = ("first_page_p50_ms", "deep_page_p50_ms", "search_common_p50_ms")
 DESCRIPTION = "device list API at 1M devices on PostgreSQL: first page, deep keyset page, searches (goal ≤ 300 ms)"
 ROUNDS = 15
 

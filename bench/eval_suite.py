@@ -11,6 +11,7 @@ from __future__ import annotations
 from bench.framework import BenchResult, percentile
 
 NAME = "eval_suite"
+KEYS = ("wall_s", "scenarios", "pass_1")  # metrics every --quick run reports (tests/bench_smoke)
 DESCRIPTION = "wall time of the offline evaluation suite, per-scenario and first-turn p50/p99, pass^1"
 
 

@@ -34,6 +34,8 @@ from typing import Any
 from bench.framework import BenchResult, percentile
 
 NAME = "fleet_overview"
+KEYS = ()  # metrics every --quick run reports (tests/bench_smoke)
+KEYS_POSTGRES = ("warm_p50_ms", "first_p50_ms", "baseline_p50_ms")  # ... and these with a PostgreSQL configured
 DESCRIPTION = "GET /api/fleet at 100k devices on PostgreSQL, with the old overview as baseline (goal <= 300 ms)"
 ROUNDS = 15
 BASELINE_ROUNDS = 3

@@ -47,6 +47,7 @@ from typing import Any
 from bench.framework import BenchResult, percentile, print_result
 
 NAME = "genieacs_change"
+KEYS = ("governed_p50_ms", "bare_p50_ms", "tasks_per_change")  # metrics every --quick run reports (tests/bench_smoke)
 DESCRIPTION = "GenieACS: governed change (presence, backup, Set, verify) vs bare GPV+SPV+GPV; tasks per change"
 
 SSID1 = "Device.WiFi.SSID.1.SSID"

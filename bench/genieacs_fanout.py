@@ -32,6 +32,7 @@ from bench.framework import BenchResult, print_result
 from bench.genieacs_change import URL_ENV, _Peer
 
 NAME = "genieacs_fanout"
+KEYS = ("serial_total_s", "fanned_total_s", "devices")  # metrics every --quick run reports (tests/bench_smoke)
 DESCRIPTION = "GenieACS: one proposal over 50 devices, propose + apply, one at a time vs fanned out (≤ 10 s)"
 
 SSID1 = "Device.WiFi.SSID.1.SSID"

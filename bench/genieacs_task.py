@@ -24,6 +24,8 @@ from typing import Any
 from bench.framework import BenchResult, percentile
 
 NAME = "genieacs_task"
+# metrics every --quick run reports (tests/bench_smoke)
+KEYS = ("read_adapter_to_bare_ratio", "set_client_to_bare_ratio")
 DESCRIPTION = "GenieACS adapter: per-task overhead vs a bare NBI loop (read, Set, presence, TR-098 read)"
 
 SSID1 = "Device.WiFi.SSID.1.SSID"

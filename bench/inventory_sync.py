@@ -48,6 +48,7 @@ from bench.accounting import proc_cpu_s
 from bench.framework import BenchResult
 
 NAME = "inventory_sync"
+KEYS = ("devices_per_s", "baseline_devices_per_s", "wave_lost")  # metrics every --quick run reports (tests/bench_smoke)
 DESCRIPTION = ("ACS inventory sync of 100k devices (first sync, re-syncs, NBI baseline, peak RSS flat) "
                "+ 10k-agent onboarding wave")
 OUI, PC = "00D09E", "CGW3400"

@@ -44,6 +44,10 @@ from bench.accounting import CP_APP, SIM_APP, BackendCpu, DeviceClock, named
 from bench.framework import BenchResult, MachineCpu, percentile
 
 NAME = "lifecycle_throughput"
+# metrics every --quick run reports (tests/bench_smoke)
+KEYS = ("sqlite_proposals_per_s", "sqlite_control_plane_proposals_per_s")
+# ... and these with a PostgreSQL configured
+KEYS_POSTGRES = ("postgres_proposals_per_s", "postgres_2proc_proposals_per_s")
 DESCRIPTION = ("single-device proposals end to end on the simulator: proposals/s in one process and in "
                "as many processes as cores and in 4 at once, machine CPU a proposal and the ceiling it sets, "
                "time share per stage, SQLite and PostgreSQL")

@@ -31,6 +31,7 @@ from typing import Any
 from bench.framework import BenchResult, percentile, summarize_us
 
 NAME = "policy_decision"
+KEYS = ("decision_p50_us", "fleet_speedup_ratio")  # metrics every --quick run reports (tests/bench_smoke)
 
 REFERENCE_PACK = Path(__file__).resolve().parent.parent / "tests" / "policies" / "reference_pack"
 

@@ -23,6 +23,9 @@ from sqlalchemy import Engine, create_engine, text
 from bench.framework import BenchResult, summarize_us
 
 NAME = "pool_checkout"
+KEYS = ()  # metrics every --quick run reports (tests/bench_smoke)
+# ... and these with a PostgreSQL configured
+KEYS_POSTGRES = ("store_over_baseline_p50_us", "pre_ping_over_baseline_p50_us")
 DESCRIPTION = ("one short transaction on PostgreSQL: the store's dead-connection check (idle ping + socket "
                "poll) vs no check (baseline) vs pool_pre_ping (goal: ≤ 5 µs over the baseline)")
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

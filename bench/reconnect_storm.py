@@ -26,6 +26,7 @@ from typing import Any
 from bench.framework import BenchResult, percentile
 
 NAME = "reconnect_storm"
+KEYS = ("events_per_s", "events_lost")  # metrics every --quick run reports (tests/bench_smoke)
 DESCRIPTION = "10k-200k USP agents reconnect at once (mqtt_connect + Boot!): ingest events/s, events lost"
 MAX_CONNECTIONS = 400
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from bench.framework import BenchResult
 
 NAME = "redact_pathological"
+KEYS = ("redact_worst_ms", "redact_ordinary_ms")  # metrics every --quick run reports (tests/bench_smoke)
 DESCRIPTION = ("chat redactor and value validators on the worst 4,000-character message "
                "(goal ≤ 5 ms idle, bound 25 ms), an ordinary message as baseline")
 

@@ -23,6 +23,7 @@ from bench.framework import BenchResult, percentile
 from core.kernel.datamodel.registry import DATA_FILES, DataModelError, Registry, get_registry, load_table
 
 NAME = "registry_validate"
+KEYS = ("validations_per_s", "lookups_per_s")  # metrics every --quick run reports (tests/bench_smoke)
 DESCRIPTION = "TR-181/TR-098 registry: validate() and lookup() throughput and latency on a mixed workload"
 
 TARGET_PER_S = 200_000

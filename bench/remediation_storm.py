@@ -29,6 +29,7 @@ from typing import Any
 from bench.framework import BenchResult
 
 NAME = "remediation_storm"
+KEYS = ("cases_opened", "proposals_done", "drain_s")  # metrics every --quick run reports (tests/bench_smoke)
 DESCRIPTION = "50,000 devices raise one problem at once: cases, proposals, peak queue depth, time to drain"
 DNS = ("Device.DNS.Client.Server.1.DNSServer", "Device.DNS.Client.Server.2.DNSServer")
 STORM: dict[str, Any] = {"global": {"per_s": 4000, "burst": 2000},

@@ -17,6 +17,7 @@ from pathlib import Path
 from bench.framework import BenchResult, summarize_us
 
 NAME = "run_heap"
+KEYS = ("unfrozen_p50_us", "frozen_p50_us")  # metrics every --quick run reports (tests/bench_smoke)
 DESCRIPTION = "gateward run: a full GC pause over the served start-up heap, unfrozen vs frozen (gateward.heap)"
 
 

@@ -26,6 +26,8 @@ from typing import Any
 from bench.framework import BenchResult
 
 NAME = "seed_fleet"
+KEYS = ("sqlite_wall_s",)  # metrics every --quick run reports (tests/bench_smoke)
+KEYS_POSTGRES = ("postgres_wall_s",)  # ... and these with a PostgreSQL configured
 DESCRIPTION = "gateward seed --homes N: wall time and memory (goal: 100,000 homes in <= 2 min within 1 GB)"
 ROOT = Path(__file__).resolve().parents[1]
 

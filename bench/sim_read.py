@@ -16,6 +16,7 @@ from pathlib import Path
 from bench.framework import BenchResult, summarize_us
 
 NAME = "sim_read"
+KEYS = ("p50_us",)  # metrics every --quick run reports (tests/bench_smoke)
 DESCRIPTION = "simulator: a warm one-parameter read after the device's tree was read once (goal: mean < 5 ms)"
 
 GOAL_MEAN_MS = 5.0

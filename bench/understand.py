@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from bench.framework import BenchResult
 
 NAME = "understand"
+KEYS = ("ordinary_ms", "worst_ms")  # metrics every --quick run reports (tests/bench_smoke)
 DESCRIPTION = ("offline understander: an ordinary message (goal ≤ 5 ms) and the worst 4,000-character input "
                "(goal ≤ 250 ms); the speech-act step alone as baseline")
 

@@ -41,6 +41,8 @@ from typing import Any
 from bench.framework import BenchResult, percentile
 
 NAME = "usp_fanout"
+# metrics every --quick run reports (tests/bench_smoke)
+KEYS = ("sets_per_s", "ratio_vs_bare", "ratio_vs_bare_mqtt311", "tls_ratio_vs_bare", "errors")
 DESCRIPTION = "pipelined USP Sets/s across 1,000 simulated agents through one controller (Mosquitto)"
 SSID = "Device.WiFi.SSID.1.SSID"
 AGENTS = 1000

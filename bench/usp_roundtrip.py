@@ -37,6 +37,8 @@ from typing import Any
 from bench.framework import BenchResult, percentile
 
 NAME = "usp_roundtrip"
+# metrics every --quick run reports (tests/bench_smoke)
+KEYS = ("executor_req_per_s", "ratio_executor_vs_bare", "tls_ratio_executor_vs_bare")
 DESCRIPTION = "sequential USP Gets via the executor vs a bare paho+protobuf loop, through Mosquitto"
 PATH = "Device.DeviceInfo.SoftwareVersion"
 ROUNDS = 8

@@ -34,8 +34,6 @@ OnTool = Callable[[ToolResult], None]
 Evidence_ = dict[str, dict[str, Any]]
 
 _PRINTABLE = re.compile(r"[^\w .\-'()@+]", re.UNICODE)
-_BAND_24 = re.compile(r"\b2[.,]4\s*-?\s*(ghz|g)?\b", re.I)
-_BAND_5 = re.compile(r"\b5\s*-?\s*(ghz|g)\b", re.I)
 
 
 class Facts:
@@ -139,11 +137,14 @@ class Answerer:
         return v, self.facts.add(path, v, at, how)
 
     def band_wanted(self) -> str | None:
-        if _BAND_5.search(self.q):
-            return "5GHz"
-        if _BAND_24.search(self.q):
-            return "2.4GHz"
-        return None
+        from brain.understanding import targets
+
+        found = targets.bands_in(targets.normalise_bands(self.q))
+        return found[0] if len(found) == 1 else None
+
+    def again(self) -> str:
+        return ("Which question should I answer for that? I have no earlier question in this chat to ask again "
+                "of it.")
 
     def radios(self) -> list[Any]:
         vals, _, _ = self.values("Device.WiFi.Radio.")
@@ -504,6 +505,77 @@ class Answerer:
         return [f"{r.id} {r.problem} ({r.status}, opened {_when(r.opened_at, self.now)})" for r in rows]
 
 
+    # ------------------------------------------------------------------ anything else the data model holds
+    def lookup(self) -> str:
+        """A question no topic answers, answered from the parameters the device's data model holds for
+        it (``brain.lookup``: ranked by names, the standard's descriptions and four-language synonyms),
+        read live and cited; narrowed to the band, network or side the question names."""
+        from brain import lookup
+
+        found = lookup.find(self.q, lambda root: self.values(root)[0], self._band_of, role_of=self._role_of)
+        if not found and str(self.ctx.device.protocol) == "usp" and lookup.about_inform(self.q):
+            return ("This is a USP (TR-369) agent: it has no ACS and no periodic inform — it keeps a live "
+                    "session with its controller instead, so there is no inform to check or fix.")
+        if not found:
+            return (f"I looked in this gateway's data model for what you asked (\u201c{label(self.q)[:80]}\u201d) "
+                    "and found no value of it I could read. Tell me which setting you mean.")
+        _, at, how = self.values(found[0].path.rsplit(".", 1)[0] + ".")
+        parts = [f"{f.path} is {_said(f.path, _plain(f.value))} [{self.facts.add(f.path, _plain(f.value), at, how)}]"
+                 for f in found]
+        about = f" ({found[0].about})" if found[0].about else ""
+        return "; ".join(parts) + about
+
+    def schedule(self) -> str:
+        """When the change waiting on this gateway runs ("so when does that happen?"): its state and
+        not-before in the device's local time, from the lifecycle."""
+        from core import localtime
+        from core.store import repo
+
+        with self.ctx.runtime.store.read() as s:
+            live = repo.live_proposals_touching(s, [self.ctx.device.id], exclude="")
+        cite = self.facts.add("live proposals touching the device", [p.id for p in live], self.now, "read")
+        if not live:
+            return f"No change is waiting on this gateway [{cite}]."
+        out = []
+        for p in sorted(live, key=lambda x: x.created_at)[-3:]:
+            if p.not_before is not None:
+                at = localtime.local(p.not_before, self.ctx.device.region)
+                when = f"not before {at:%a %d %b %H:%M} local time ({at.tzname()})"
+                who = " — confirmed, the worker starts it then" if p.start_requested_by else ""
+            else:
+                when, who = "with no time set (it runs when applied)", ""
+            out.append(f"{p.id} ({p.state}): {label(p.intent)[:80]}, {when}{who}")
+        return "Waiting on this gateway: " + "; ".join(out) + f" [{cite}]."
+
+    def _band_of(self, path: str, values: dict[str, Any]) -> str | None:
+        m = re.match(r"^Device\.WiFi\.(Radio|SSID|AccessPoint)\.(\d+)\.", path)
+        if m is None:
+            return None
+        kind, i = m.group(1), m.group(2)
+        if kind == "Radio":
+            return next((r.band for r in self.radios() if str(r.index) == i), None)
+        ssid = f"Device.WiFi.SSID.{i}"
+        if kind == "AccessPoint":
+            ref = values.get(f"Device.WiFi.AccessPoint.{i}.SSIDReference")
+            ssid = str(_plain(ref) or ssid).rstrip(".")
+        return self._ssid_band().get(ssid)
+
+    def _role_of(self, path: str, values: dict[str, Any]) -> str | None:
+        from brain import roles
+
+        m = re.match(r"^Device\.WiFi\.(SSID|AccessPoint)\.(\d+)\.", path)
+        if m is None:
+            return None
+        ssid_vals, _, _ = self.values("Device.WiFi.SSID.")
+        ap_vals, _, _ = self.values("Device.WiFi.AccessPoint.")
+        found = roles.ssids({**ssid_vals, **ap_vals}, self.radios())
+        return next((x.role for x in found if str(x.index) == m.group(2)), None)
+
+
+def _plain(item: Any) -> Any:
+    return item.get("value") if isinstance(item, dict) else item
+
+
 def _index(path: str) -> tuple[int, str]:
     parts = path.split(".")
     return (int(parts[3]) if len(parts) > 3 and parts[3].isdigit() else 0, path)
@@ -521,7 +593,79 @@ def answer(ctx: ToolContext, ev: Evidence_, topics: list[str], question: str, on
             offline_noted = True
         parts.append(getattr(a, topic)())
     return Plan(outcome="answer", finding="answer", text=" ".join(parts),
-                data={"facts": a.facts.items, "topics": topics})
+                data={"facts": a.facts.items, "topics": topics, "question": question[:300]})
+
+
+def resolve(topics: list[str], question: str, history: list[Any], text: str) -> tuple[list[str], str]:
+    """``topics`` and ``question`` with a follow-up ("again") replaced by the earlier question it repeats."""
+    if "again" not in topics:
+        return topics, question
+    earlier = carried(history, text)
+    if earlier is None:
+        return topics, question
+    rest = [t for t in topics if t != "again"]
+    return [*earlier[0], *(t for t in rest if t not in earlier[0])], earlier[1]
+
+
+def carried(history: list[Any], text: str) -> tuple[list[str], str] | None:
+    """A follow-up that only names another band or network ("and the 5 GHz?", "und beim 5er?", "et
+    l'invité ?"): the last question's topics, asked again of what the follow-up names. None when no
+    earlier answer said what it was about."""
+    from brain.understanding import targets
+
+    last = next((e for e in reversed(history) if e.kind == "answer" and (e.data or {}).get("topics")), None)
+    if last is None:
+        return None
+    topics = [t for t in last.data["topics"] if t not in ("again", "schedule")]
+    before = targets.normalise_bands(str(last.data.get("question") or ""))
+    bands = targets.bands_in(targets.normalise_bands(text))
+    role = targets.role_in(text)
+    if not topics or not before:
+        return None
+    if bands:
+        before = re.sub(r"\b(2\.4GHz|5GHz|6GHz)\b", "", before)
+        before = f"{before.rstrip(' ?')} on the {' and '.join(bands)}?"
+    if role:
+        before = f"{before.rstrip(' ?')} ({role} network)?"
+    return topics, before
+
+
+def state_of(ctx: ToolContext, changes: list[Any], on_tool: OnTool, ev: Evidence_ | None = None) -> Plan:
+    """A question about the state an operation would set ("is the 5 GHz radio on?", "läuft das 2,4er
+    auf Kanal 6?"), answered from a live read of exactly the parameters that operation would write:
+    the first is the one asked about (yes when it already holds the value asked), the rest are said
+    as they are. Nothing is drafted."""
+    a = Answerer(ctx, ev or {}, "", on_tool)
+    if not _summary(a.ev):
+        a.ev = {**a.ev, "device_summary": {"data": {"presence": {"online": ctx.reader.presence(ctx.device).online}}}}
+    parts: list[str] = []
+    verdict = ""
+    for i, change in enumerate(changes[:4]):
+        got = a.value(change.path)
+        if got is None:
+            parts.append(f"{change.path} could not be read")
+            continue
+        value, cite = got
+        parts.append(f"{change.path} is {_said(change.path, value)} [{cite}]")
+        if i == 0:
+            same = str(value).strip().lower() == str(change.value).strip().lower()
+            verdict = "Yes" if same else "No"
+            if not same:
+                parts[-1] += f", not {_said(change.path, change.value)}"
+    head = f"{verdict} — " if verdict else ""
+    return Plan(outcome="answer", finding="state", data={"facts": a.facts.items}, text=(
+        f"{head}{'; '.join(parts)}. Nothing drafted: you asked a question — say so if it should change."))
+
+
+def _said(path: str, value: Any) -> str:
+    """A value as read, masked when the parameter is a secret, device strings quoted and cut."""
+    masked = mask_value(path, value)
+    if isinstance(masked, bool):
+        return "true" if masked else "false"
+    if not isinstance(masked, str):
+        return str(masked)
+    # a device string, quoted and cut — a list keeps its commas ("g,n,ax"), an address its colons
+    return '"' + (re.sub(r"[^\w .,:;/\-'()@+%*]", "", masked).strip()[:80] or "(empty)") + '"'
 
 
 def offer(finding: Any, plan: Plan, now: datetime) -> Plan:

@@ -24,6 +24,7 @@ ChatEventKind = Literal[
     "outcome",     # after the lifecycle decided/applied: data = {proposal_id, state, ...}
     "notice",      # e.g. "the model endpoint failed; using the offline playbooks"
     "error",
+    "secret",      # a passphrase Gateward generated, shown once to the agent: streamed, never stored
 ]
 
 
@@ -51,8 +52,10 @@ class ChatService(Protocol):
     def start(self, device_id: str | None, actor: Actor, title: str | None = None) -> str:
         """Open a durable thread; returns its id."""
 
-    def send(self, thread_id: str, message: str, actor: Actor) -> Iterator[ChatEvent]:
-        """Run one turn, yielding events as the graph progresses (for streaming)."""
+    def send(self, thread_id: str, message: str, actor: Actor, secret: str | None = None) -> Iterator[ChatEvent]:
+        """Run one turn, yielding events as the graph progresses (for streaming). ``secret`` is the
+        secret field (a new Wi-Fi passphrase, never part of ``message``); surfaces pass it only when
+        given."""
 
     def history(self, thread_id: str) -> list[ChatEvent]:
         """Every event of the thread so far (survives process restarts)."""

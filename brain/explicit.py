@@ -16,6 +16,7 @@ from brain.charts import change_measure
 from brain.plan import Finding, Plan
 from brain.tools import PingArgs, RadioInfo, ReadArgs, ToolContext, call_tool, radios_from_values
 from brain.understanding.actions import ExplicitRequest
+from brain.understanding.request import Request
 from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Change, Evidence, Operation, ProposalDraft
 from core.kernel.values import parse_bool
@@ -72,6 +73,11 @@ def draft(ctx: ToolContext, f: Finding, ev: Evidence_) -> Plan:
         return _draft(ctx, f, ev, changes, f"Set WAN DNS servers to {', '.join(req.servers)} (agent request)")
     if req.action == "ssid_enable":
         return _ssid_enable(ctx, f, ev, req)
+    if req.action == "power" and req.value is None and req.step:
+        resolved = _resolve_step(f, req, radios_from_values(_values(ev, "radios")))
+        if isinstance(resolved, Plan):
+            return resolved
+        req = resolved
     if req.value is None and req.action != "band_enable":
         return _ask(f, f"What value should the {req.action.replace('_', ' ')} be?", "value")
     value = req.value if req.value is not None else True
@@ -104,6 +110,42 @@ def draft(ctx: ToolContext, f: Finding, ev: Evidence_) -> Plan:
         changes.append(Change(path=f"Device.WiFi.Radio.{radio.index}.AutoChannelEnable", value=False))
     plan = _draft(ctx, f, ev, changes, f"Set {band} {label} to {req.value} on radio {radio.index} (agent request)")
     return plan.model_copy(update={"measure": change_measure(changes)}) if plan.draft else plan
+
+
+def _resolve_step(f: Finding, req: ExplicitRequest, radios: list[RadioInfo]) -> ExplicitRequest | Plan:
+    """"A notch lower", "two steps up": the radio's next level in its own ``TransmitPowerSupported``
+    from the level it is on now — or a question when the band is not named, the radio is on automatic
+    power, or there is no level further that way."""
+    band = _band_for(req, radios)
+    radio = next((r for r in radios if r.band == band), None)
+    if radio is None:
+        return _ask(f, "Which band's transmit power should change: " + " or ".join(r.band for r in radios) + "?",
+                    "band")
+    levels = sorted(x for x in radio.tx_supported if x > 0)
+    if radio.tx_power not in levels:
+        return _ask(f, f"The {radio.band} radio's transmit power is {radio.tx_power} (automatic or not a listed "
+                       f"level), so a step has no start. Which level should it be: {', '.join(map(str, levels))}?",
+                    "value")
+    assert req.step is not None and radio.tx_power is not None
+    at = levels.index(radio.tx_power) + req.step
+    if not 0 <= at < len(levels):
+        edge = "lowest" if req.step < 0 else "highest"
+        return Plan(outcome="answer", finding=f.kind, text=(
+            f"The {radio.band} radio is already at its {edge} listed transmit power ({radio.tx_power} %; levels "
+            f"{', '.join(map(str, levels))}), so there is no step further that way. Nothing was drafted."))
+    return req.model_copy(update={"value": levels[at], "step": None, "band": radio.band})
+
+
+def from_request(req: Request) -> ExplicitRequest | None:
+    """The typed request's action as the explicit drafter takes it — the request read as data, never its
+    words parsed again (a correction's amended request, a condition's band, a step)."""
+    if req.action is None or req.action == "ssid" or req.action == "passphrase":
+        return None
+    step = req.values.get("step")
+    band = req.target.bands[0] if len(req.target.bands) == 1 else None
+    return ExplicitRequest.model_validate({
+        "action": req.action, "band": band, "value": req.values.get("value"), "servers": list(req.servers),
+        "step": step if isinstance(step, int) and not isinstance(step, bool) else None})
 
 
 def _ssid_enable(ctx: ToolContext, f: Finding, ev: Evidence_, req: ExplicitRequest) -> Plan:

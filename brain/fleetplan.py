@@ -35,7 +35,7 @@ from brain.plan import Plan
 from brain.tools import radios_from_values
 from brain.understanding.actions import _WIDE_SCOPE, ExplicitRequest, _seconds, parse
 from core.kernel.jsontypes import Json, JsonObject
-from core.models import Actor, Change, Device, Operation, ProposalDraft
+from core.kernel.models import Actor, Change, Device, Operation, ProposalDraft
 from core.services import CoreServices
 from core.store import repo
 from core.store.schema import DeviceRow, WifiNeighborRow
@@ -49,8 +49,9 @@ _BUILDING = re.compile(r"\b(building|block of flats|apartment block|(the|this|wh
                        r"gebäude\w*|wohnblock|mehrfamilienhaus|ganzen haus|immeuble|bâtiment|batiment|résidence|"
                        r"edificio|bloque)\b", _I)
 _NEIGHBOURHOOD = re.compile(r"\b(neighbou?rhood|neighbou?ring (homes|houses|flats)|whole street|the street|"
-                            r"nachbarschaft|viertel|ganzen straße|quartier|voisinage|toute la rue|barrio|"
-                            r"vecindario|toda la calle)\b", _I)
+                            r"(this|that|her|his|their|our) street|nachbarschaft|viertel|ganzen straße|"
+                            r"(der|die|dieser|diese) straße|quartier|voisinage|toute la rue|(la|cette) rue|barrio|"
+                            r"vecindario|toda la calle|(la|esta) calle)\b", _I)
 # A joint plan is about the air: channels, interference, the Wi-Fi itself.
 _AIR = re.compile(r"channel|kanal|canal|canaux|interf[eé]r|st[öo]r|wi-?fi|wlan|wireless|funk|sans[- ]fil|r[ée]seau|"
                   r"inal[áa]mbric|red\b|overlap|überlapp|chevauch|solap", _I)
@@ -232,7 +233,7 @@ def _radios_now(s: Session, rows: Sequence[DeviceRow], band: str,
     """Each home's radio on ``band`` as it is NOW: read live through the executor (the stored
     snapshot may be days old — a plan from it counts the wrong clashes and moves the wrong homes);
     a home that cannot be read live is planned from its stored values and named."""
-    from core.ports.executor import ExecutorError
+    from core.kernel.ports.executor import ExecutorError
 
     snaps = repo.latest_snapshots(s, [r.id for r in rows])
     out: JsonObject = {}
@@ -393,7 +394,7 @@ def _channel_for(g: nx.Graph, home: str, colour: int, palette: Sequence[int], ch
 def _validate(s: Session, drafts: Sequence[ProposalDraft]) -> list[str]:
     """Each draft against each target's data model now, so the plan never lists a change a home
     cannot take (the lifecycle validates again on submit)."""
-    from core.models import changes_for
+    from core.kernel.models import changes_for
     from core.validation import validate_changes
 
     ids = sorted({t for d in drafts for t in d.targets})
@@ -468,6 +469,7 @@ class SliceRequest(BaseModel):
     firmware: str | None = None
     region: str | None = None
     devices: int
+    unknown_place: str | None = None  # a place named that is no region the inventory has ("Portugal")
     action: ExplicitRequest | None = None
     topic: str | None = Field(None, description="the action named without a value (a later message gives it)")
     upgrade: bool = False
@@ -495,6 +497,27 @@ _THEM = re.compile(r"\b(all of them|them all|each of them|every one of them|thos
 _INFORM_TOPIC = re.compile(r"inform", _I)
 _VALUE = re.compile(r"\b(\d{2,6})\s*(s|secs?|seconds?|sekunden|secondes|segundos|min\w*|h|hours?|stunden?|heures?|"
                     r"horas?)?\b", _I)
+
+
+# A place as agents write it after a preposition: a capitalised name ("in Portugal", "en Belgique", "up in
+# Scotland", "aus Österreich") — not a model, a firmware, a weekday or a month.
+_PLACE = re.compile(r"\b(?:in|im|en|au|aux|à|a|near|bei|around|across|aus|de|del)\s+(?:the\s+|der\s+|la\s+|le\s+)?"
+                    r"(?P<p>[A-ZÄÖÜÉÈ][a-zäöüßéèêàçñíóú'-]{2,}(?:[ -][A-Z][a-zäöüßéèêàçñíóú'-]+)?)")
+_NOT_PLACE = re.compile(r"^(monday|tuesday|wednesday|thursday|friday|saturday|sunday|montag|dienstag|mittwoch|"
+                        r"donnerstag|freitag|samstag|sonntag|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|"
+                        r"lunes|martes|miércoles|jueves|viernes|sábado|domingo|january|february|march|april|may|june|"
+                        r"july|august|september|october|november|december|januar|februar|märz|mai|juni|juli|oktober|"
+                        r"dezember|the|der|die|das|le|la|les|el|los|las|wi-?fi|wlan|guest|gast)$", _I)
+
+
+def _unknown_place(text: str) -> str | None:
+    """A place named after a preposition that is none of the region names the planner knows."""
+    for m in _PLACE.finditer(text):
+        p = m.group("p")
+        if _NOT_PLACE.match(p) or any(re.fullmatch(words, p, _I) for words in _REGION_WORDS.values()):
+            continue
+        return p
+    return None
 
 
 def _regions_named(text: str, regions: set[str]) -> list[str]:
@@ -567,6 +590,11 @@ def fleet_slice(s: Session, text: str, previous: Mapping[str, Json] | None = Non
     where = {r for m, f, r in rows if m == model and r and (firmware is None or f == firmware)}
     asked = _regions_named(rest, where)
     region = next((code for code in asked if code in where), None)
+    place = None if asked else _unknown_place(rest)
+    if place is not None:
+        # "every PX-7000 in Portugal": a place the inventory has no region for is asked about, never dropped
+        return SliceRequest(model=model, firmware=None, region=None, devices=_slice_rows(s, model, None, None),
+                            unknown_place=place, topic=None)
     if asked and region is None:
         # a region where the model (on that firmware) has no gateway: the slice is empty, never the whole model
         return SliceRequest(model=model, firmware=firmware, region=asked[0], devices=0, topic=None)
@@ -693,14 +721,19 @@ def campaign_draft(s: Session, sl: SliceRequest) -> JsonObject | None:
 
 
 def plan_for(s: Session, device: Device, text: str, policy_data: dict[str, Any],
-             previous: dict[str, Any] | None = None, runtime: CoreServices | None = None) -> Plan | None:
+             previous: dict[str, Any] | None = None, runtime: CoreServices | None = None,
+             asked: str | None = None) -> Plan | None:
     """The plan for a request beyond this gateway, or None when the request is about this gateway.
     A fleet slice is checked first ("all PX-7000 in the building" is still a slice of the fleet);
-    ``previous`` is the slice the thread drafted last, so a follow-up value lands in its campaign."""
+    ``previous`` is the slice the thread drafted last, so a follow-up value lands in its campaign.
+    ``asked``: the building or neighbourhood the typed request names — a change that is not about the air
+    (DNS, inform interval, a reboot) for every home there is a campaign over exactly those gateways."""
     sl = fleet_slice(s, text, previous)
     if sl is not None:
         return _slice_plan(s, sl)
     scope = scope_of(text)
+    if scope is None and asked in ("building", "neighbourhood"):
+        return group_change(s, device, "building" if asked == "building" else "neighbourhood", text)
     if scope is None or _names_a_value(text):
         return None
     plans = [joint_channel_plan(s, device.id, scope, band, policy_data, runtime) for band in band_of(text)]
@@ -725,12 +758,63 @@ def plan_for(s: Session, device: Device, text: str, policy_data: dict[str, Any],
                 data={**data, "pending": "joint_plan", "missing": ["confirm"]})
 
 
+def group_change(s: Session, device: Device, scope: Scope, text: str) -> Plan | None:
+    """One change for every gateway of the building (its ``building:`` tag) or of the street (behind the
+    same upstream), this one among them — DNS servers, an inform interval, a reboot: a campaign draft
+    listing exactly those gateways, or, when its value cannot be read or there is no other gateway, a
+    question. Never that change on this gateway alone. None for anything else (the planner's usual way:
+    an escalation for a factory reset, a diagnosis for a symptom)."""
+    from campaigns.spec import parse_spec
+
+    action = parse(_strip_group(text)) or _bare_inform(_strip_group(text))
+    groupable = action is not None and action.action in ("dns", "inform_interval", "reboot")
+    if not groupable and (action is not None or not _GROUP_TOPIC.search(text)):
+        return None
+    where, rows = homes_in_scope(s, device.id, scope)
+    place = f"this building ({where})" if scope == "building" else f"this street (behind {where})"
+    if len(rows) < 2:
+        return Plan(outcome="question", finding="group_alone", text=(
+            f"I know of no other gateway of ours in {place if where else 'this ' + scope}, so I drafted nothing. "
+            "Should the change go on this gateway alone? Say so and I will draft it here."))
+    built = _slice_changes(s, SliceRequest(model=str(device.model), devices=len(rows), action=action, topic=None)) \
+        if groupable else None
+    ids = [r.id for r in rows]
+    if built is None:
+        return Plan(outcome="question", finding="group_change", data={"devices": ids}, text=(
+            f"That is every gateway in {place}: {len(ids)} of ours. It becomes a campaign over them, never a change "
+            "on this gateway alone — which change should they get (DNS servers, an inform interval, a reboot)?"))
+    changes, operations = built
+    what = action.action if action is not None else "change"
+    spec = parse_spec({
+        "name": f"chat: {what} on every gateway in {place}"[:120],
+        "intent": f"{what} on the {len(ids)} gateways in {place} (drafted in chat)"[:300],
+        "target": {"devices": ids},
+        "changes": [c.model_dump(mode="json", exclude_none=True) for c in changes],
+        "operations": [o.model_dump(mode="json") for o in operations],
+        "canary_pct": CANARY_PCT, "rings": RINGS,
+    })
+    stages = " → ".join([f"canary {CANARY_PCT:g}%", *(f"{r:g}%" for r in RINGS)])
+    return Plan(outcome="answer", finding="campaign_draft", data={"campaign_draft": spec.model_dump(mode="json")},
+                text=(f"Every gateway in {place} is {len(ids)} of ours: that is a rollout, not a chat change. I "
+                      f"drafted a campaign over exactly those gateways ({stages}) — nothing was changed. It needs "
+                      "approval: create it with `gateward campaign create`."))
+
+
+_GROUP_TOPIC = re.compile(r"\b(dns|name ?servers?|nameserver\w*|inform\w*|meldeintervall|reboot\w*|restart\w*|"
+                          r"neu ?start\w*|red[ée]marr\w*|reinici\w*)\b", _I)
+
+
+def _strip_group(text: str) -> str:
+    """The request without the words that say whose gateways (the street, the building, "every box")."""
+    return _WIDE.sub(" ", _BUILDING.sub(" ", _NEIGHBOURHOOD.sub(" ", _WIDE_SCOPE.sub(" ", text))))
+
+
 def submit_joint_plan(runtime: CoreServices, device: Device, text: str, actor: Actor) -> Plan:
     """The agent confirmed a joint plan: re-plan from the current state (the air may have changed
     since it was shown) and submit every draft through the lifecycle — validation, preview and
     policy; nothing is applied here."""
     from brain.knowledge import policy_data
-    from core.errors import GatewardError
+    from core.kernel.errors import GatewardError
 
     with runtime.store.read() as s:
         plan = plan_for(s, device, text, policy_data(runtime.policy), runtime=runtime)
@@ -785,6 +869,10 @@ def _names_a_value(text: str) -> bool:
 
 def _slice_plan(s: Session, sl: SliceRequest) -> Plan:
     what = sl.describe()
+    if sl.unknown_place:
+        return Plan(outcome="question", finding="fleet_place_unknown", data={"slice": sl.model_dump(mode="json")},
+                    text=(f"The inventory has no region \u201c{sl.unknown_place}\u201d, so I drafted nothing. "
+                          f"{inventory_of(s, sl.model)} Which region do you mean (or all of them)?"))
     if sl.devices == 0:
         return Plan(outcome="answer", finding="fleet_slice_empty", text=(
             f"No active gateway matches {what}, so nothing was drafted. {inventory_of(s, sl.model)}"))
@@ -832,29 +920,41 @@ _COUNT = re.compile(r"\b(how many|number of|count|wie viele|anzahl|combien|nombr
                     r"número de)\b", _I)
 
 
-def unmatched(s: Session, scope: Any, text: str) -> Plan:
+def _fleet_count(rows: Sequence[Any], scope: Any, model: str | None, region: str | None, fw: str | None) -> Plan:
+    """How many active gateways of ``model``, ``region`` and firmware the inventory has: ``fw`` as the
+    fleet names one, else the scope's leading version (``7.2.6`` counts every build of it)."""
+    named_fw = getattr(scope, "firmware", None)
+
+    def fw_ok(f: Any) -> bool:
+        if fw is not None:
+            return bool(f == fw)
+        return named_fw is None or str(f).startswith(str(named_fw))
+    n = sum(1 for m, f, r in rows if (model is None or m == model) and (region is None or r == region) and fw_ok(f))
+    fw_words = fw or named_fw
+    what = " ".join(x for x in (model or "active gateways", f"on firmware {fw_words}" if fw_words else "",
+                                f"in {region}" if region else "") if x)
+    extra = "" if model or not getattr(scope, "model", None) else f" (the fleet has no model {scope.model})"
+    return Plan(outcome="answer", finding="fleet_count", data={"facts": [{"count": n, "of": what}]},
+                text=f"The inventory has {n} {what}{extra} (active devices).")
+
+
+def unmatched(s: Session, scope: Any, text: str, question: bool = False) -> Plan:
     """A request the words say is about other gateways, when no slice or joint plan could be drafted
-    from it: a count from inventory, or what the fleet has — never a change on this gateway."""
+    from it: a count from inventory, or what the fleet has — never a change on this gateway. A question
+    about them (``question``) is said to be one: this chat reads this gateway only."""
     rows = s.execute(select(DeviceRow.model, DeviceRow.firmware, DeviceRow.region)
                      .where(DeviceRow.status == "active")).all()
     low = text.lower()
     model = next((m for m in sorted({str(r[0]) for r in rows}, key=len, reverse=True) if m.lower() in low), None)
     region = _region_in(text, {str(r[2]) for r in rows if r[2]})
     fw_part = _firmware_part(text, {str(r[1]) for r in rows if (model is None or r[0] == model) and r[1]})
-    named_fw = getattr(scope, "firmware", None)
     if _COUNT.search(text):
-        def fw_ok(f: Any) -> bool:  # a named leading version counts every build of it ("7.2.6" → 7.2.6-CGW3400)
-            if fw_part is not None:
-                return bool(f == fw_part[0])
-            return named_fw is None or str(f).startswith(str(named_fw))
-        n = sum(1 for m, f, r in rows if (model is None or m == model) and (region is None or r == region)
-                and fw_ok(f))
-        fw_words = fw_part[0] if fw_part else named_fw
-        what = " ".join(x for x in (model or "active gateways", f"on firmware {fw_words}" if fw_words else "",
-                                    f"in {region}" if region else "") if x)
-        extra = "" if model or not getattr(scope, "model", None) else f" (the fleet has no model {scope.model})"
-        return Plan(outcome="answer", finding="fleet_count", data={"facts": [{"count": n, "of": what}]},
-                    text=f"The inventory has {n} {what}{extra} (active devices).")
+        return _fleet_count(rows, scope, model, region, fw_part[0] if fw_part else None)
+    if question:
+        return Plan(outcome="answer", finding="fleet_question", text=(
+            f"That asks about other gateways ({getattr(scope, 'words', '') or 'a fleet slice'}); this chat reads "
+            "only this gateway, so I did not answer it from this one's facts. Ask in a chat on each of them — or "
+            "name a model, firmware or region for a count from the inventory."))
     named = model or getattr(scope, "model", None)
     place = getattr(scope, "place", None)
     where = f" The inventory knows regions ({', '.join(sorted({str(r[2]) for r in rows if r[2]}))}), not places " \

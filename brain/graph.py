@@ -28,25 +28,36 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal, TypedDict
 
 from langgraph.config import get_stream_writer
 from langgraph.graph import START, StateGraph
 from langgraph.types import Command, interrupt
 
-from brain import answers, evidence, explicit, named_devices, playbooks, qualify
+from brain import (
+    answers,
+    evidence,
+    explicit,
+    model_context,
+    model_guard,
+    named_devices,
+    playbooks,
+    qualify,
+    telling,
+)
 from brain.charts import change_measure
 from brain.llm import Usage
 from brain.llm_planner import LLMOutcome, LLMPlanner
 from brain.plan import Finding, Intent, Plan
-from brain.prompts import context_message
 from brain.selfcheck import SelfCheck, self_check
 from brain.tools import ToolContext, ToolResult
 from brain.understanding import checker, offline, references
 from brain.understanding.intent import classify, extract_ssid
 from brain.understanding.request import Request, Scope
-from brain.untrusted import Pseudonymizer, scrub
+from brain.untrusted import Pseudonymizer
 from core import localtime
+from core.kernel.clock import elapsed_now
 from core.kernel.errors import DeviceUnavailable, GatewardError, Locked
 from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Actor, ActorKind, Evidence, Proposal, ProposalDraft, ProposalState, utcnow
@@ -65,6 +76,7 @@ class ChatState(TypedDict, total=False):
     actor: dict[str, Any]
     mac_key: str
     message: str
+    said: str  # the agent's whole (masked) message of this turn: what a model reads, qualifiers and all
     turn: int
     transcript: list[dict[str, str]]
     planner: str
@@ -146,11 +158,13 @@ def _actor(state: ChatState) -> Actor:
     return Actor(id=a["id"], roles=tuple(a.get("roles", ())), kind=ActorKind(a.get("kind", "human")))
 
 
-def _understood(state: ChatState, text: str, actor: Actor, region: str | None) -> offline.Understood:
+def _understood(state: ChatState, text: str, actor: Actor, region: str | None,
+                now: datetime | None = None) -> offline.Understood:
     """A person's message read whole into a typed request (``brain.understanding.offline``); a job's
-    trigger is taken as sent."""
+    trigger is taken as sent. ``now``: the runtime's time that passes (a clock a test owns moves "tonight"
+    with it), else the wall clock."""
     prev = state.get("request")
-    ctx = offline.Context(now=utcnow(), zone=localtime.zone(region),
+    ctx = offline.Context(now=now or utcnow(), zone=localtime.zone(region),
                           after_draft=bool(state.get("pending")) or bool(state.get("after_draft")),
                           previous=Request.model_validate(prev) if prev else None,
                           is_job=actor.kind is ActorKind.JOB)
@@ -219,7 +233,31 @@ class PlannerGraph:
 
     # ------------------------------------------------------------------ understand
     def understand(self, state: ChatState) -> Command[str]:
+        """The message read whole (``brain.understanding``) and routed: an answer to the planner's last
+        question, a confirmation, a correction, a request beyond this gateway, an unplaced part to ask
+        about — or the request to plan."""
         _step("understand")
+        t = self._turn(state)
+        early = self._before_merge(state, t)
+        if early is not None:
+            return early
+        merged = self._merge_pending(state, t)
+        request = t.u.request
+        if merged and state.get("request"):
+            # the answer to the planner's question, read with the request it completes
+            again = _understood({**state, "pending": None, "after_draft": False}, t.text, t.actor, t.region,
+                                self._now()).request
+            request = offline.amend(Request.model_validate(state.get("request")), again)
+        elif t.superseded is not None:
+            request = Request.model_validate(state["request"])  # the amended request the agent confirmed
+        reset = self._reset(state, t, request)
+        return self._route(state, t, request, reset, merged)
+
+    def _now(self) -> datetime:
+        """The time that passes, as the lifecycle's scheduler reads it (``core.kernel.clock.elapsed_now``)."""
+        return elapsed_now(self.rt.lifecycle.clock)
+
+    def _turn(self, state: ChatState) -> _Turn:
         said = str(state.get("message", ""))
         actor = _actor(state)
         device_id = state.get("device_id")
@@ -228,106 +266,175 @@ class PlannerGraph:
             with self.rt.store.read() as s:
                 region = repo.get_device(s, str(device_id)).region
         waiting = self._still_open(state)
-        u = _understood({**state, "after_draft": bool(state.get("after_draft") or waiting)}, said, actor, region)
-        req = u.request
-        if waiting and req.refers_to is not None and req.refers_to.kind == "correct":
-            # "actually make it 3am instead" about a change that waits for its time or its approver: that
-            # change is withdrawn, and the amended request is planned anew
-            self.rt.lifecycle.cancel(waiting, actor, reason="superseded in chat by: " + said[:200])
-            _step("understand", f"proposal {waiting} withdrawn: the agent amended the request", proposal_id=waiting)
-        heard = u.heard
-        confirmed = req.refers_to is not None and req.refers_to.kind == "confirm"
-        withdrawn = req.refers_to is not None and req.refers_to.kind == "cancel"
-        text = u.text if heard is not None else said
-        intent = classify(text, is_job=actor.kind is ActorKind.JOB)
+        u = _understood({**state, "after_draft": bool(state.get("after_draft") or waiting)}, said, actor, region,
+                        self._now())
+        text = u.text if u.heard is not None else said
         pending = state.get("pending")
-        if heard is not None and heard.answers and not heard.text:
+        if u.heard is not None and u.heard.answers and not u.heard.text:
             pending = None  # a question is a new turn, not the answer to the one asked before
-        if pending and req.refers_to is not None and req.refers_to.kind == "correct" and state.get("request"):
+        ref = u.request.refers_to.kind if u.request.refers_to is not None else None
+        if pending and ref == "correct" and state.get("request"):
             # "je voulais dire la 2,4" after the planner asked about the 5 GHz: the correction was read
             # with the request it amends, and ``text`` is that request whole — the first message's words
             # beside it would bring back the band (or value) the correction replaced
             pending = None
-        if pending and pending.get("kind") == "joint_plan":
-            if confirmed and device_id and actor.kind is not ActorKind.JOB:
-                return self._submit_joint(state, str(pending.get("text", "")), intent)
-            pending = None  # anything else is a new request
-        merged = False
-        if pending and (confirmed or intent in (Intent.UNKNOWN, Intent(pending["intent"]))) and not withdrawn:
-            merged = True
-            intent = Intent(pending["intent"])
-            extra = text
-            if "confirm" in pending.get("missing", []) and confirmed:
-                extra = explicit.CONFIRMED
-            if "ssid" in pending.get("missing", []) and extract_ssid(said) is None and said.strip():
-                extra = f'SSID "{said.strip()}"'  # as given: a name over the limit is asked again, not cut
-            # the answer first, so that its name wins over one the first message had (e.g. too long)
-            first = "ssid" in pending.get("missing", [])
-            text = (f"{extra} {pending.get('text', '')}" if first else f"{pending.get('text', '')} {extra}").strip()
-        keep_request = merged or (req.refers_to is not None and req.refers_to.kind == "correct")
-        request = req
-        if merged and state.get("request"):
-            # the answer to the planner's question, read with the request it completes
-            again = _understood({**state, "pending": None, "after_draft": False}, text, actor, region).request
-            request = offline.amend(Request.model_validate(state.get("request")), again)
-        reset: dict[str, Any] = {
-            "intent": str(intent), "message": text, "turn": int(state.get("turn", 0)) + 1, "evidence": {},
-            "turn_tools": [], "finding": None, "plan": None, "llm": None, "attempts": 0, "exclude": {}, "check": None,
-            "proposal_id": None, "proposal_state": None, "awaiting": None, "pending": None, "notices": [],
-            "apply_error": None, "after_draft": False,
-            "transcript": [*state.get("transcript", []), {"role": "user", "text": said}][-20:],
-            "answers": heard.answers if heard else [], "question_text": heard.question_text if heard else "",
+        return _Turn(said=said, actor=actor, device_id=device_id, region=region, waiting=waiting, u=u,
+                     text=text, intent=classify(text, is_job=actor.kind is ActorKind.JOB), pending=pending, ref=ref)
+
+    def _before_merge(self, state: ChatState, t: _Turn) -> Command[str] | None:
+        """Turns settled before the message is merged with the planner's last question: a correction
+        of a confirmed change (asked about, never withdrawn unasked), the answer to that question, a
+        confirmed joint plan, a confirmation word where a name was asked for."""
+        if t.waiting and t.ref == "correct":
+            p = self.rt.lifecycle.get(t.waiting)
+            if p.start_requested_by:
+                return self._ask_supersede(state, t, p)
+            # "actually make it 3am instead" about a change that waits for its time or its approver (nobody
+            # confirmed it yet): that change is withdrawn, and the amended request is planned anew
+            self.rt.lifecycle.cancel(t.waiting, t.actor, reason="superseded in chat by: " + t.said[:200])
+            _step("understand", f"proposal {t.waiting} withdrawn: the agent amended the request", proposal_id=t.waiting)
+        pending = t.pending or {}
+        if pending.get("kind") == "supersede":
+            t.pending = None
+            old = str(pending.get("proposal_id") or "")
+            if t.ref == "confirm" and old:
+                self.rt.lifecycle.cancel(old, t.actor, reason="superseded in chat (confirmed): " + t.said[:200])
+                _step("understand", f"proposal {old} withdrawn: the agent confirmed the amended request",
+                      proposal_id=old)
+                t.superseded, t.text, t.ref = old, str(pending.get("text", "")), None
+                t.intent = classify(t.text)
+            return None
+        if pending.get("kind") == "joint_plan":
+            if t.ref == "confirm" and t.device_id and t.actor.kind is not ActorKind.JOB:
+                return self._submit_joint(state, str(pending.get("text", "")), t.intent)
+            t.pending = None  # anything else is a new request
+            return None
+        if "ssid" in pending.get("missing", []) and (t.ref == "confirm" or _only_confirmation(t.said)):
+            # "apply", "ok", "yes go" where the planner asked for the name: never the name itself
+            plan = Plan(outcome="question", finding="name_missing", data={"pending": pending.get("kind"),
+                                                                          "missing": pending.get("missing", [])},
+                        text="I still need the new network name itself — send it in quotes (e.g. \u201cLinden "
+                             "Court\u201d), or 'cancel'. Nothing was drafted.")
+            return Command(update={"plan": plan.model_dump(mode="json"), "message": pending.get("text", ""),
+                                   "intent": pending.get("intent"), "pending": None}, goto="report")
+        return None
+
+    def _ask_supersede(self, state: ChatState, t: _Turn, p: Proposal) -> Command[str]:
+        """A correction of a change the agent already confirmed: said, and asked — the confirmed change
+        stays until the agent says to replace it."""
+        zone = localtime.zone(t.region)
+        when = (f" for {localtime.local(p.not_before, t.region):%a %d %b %H:%M} local time"
+                if p.not_before is not None else "")
+        amended = checker.readback(t.u.request, zone)
+        plan = Plan(outcome="question", finding="supersede",
+                    data={"pending": "supersede", "missing": ["confirm"], "proposal_id": p.id},
+                    text=(f"Proposal {p.id} is confirmed{when} ({p.readback or p.intent}). Replacing it would "
+                          f"withdraw it and draft instead: {amended}. Reply 'yes' to replace it, or 'no' to keep it "
+                          "as confirmed."))
+        reset = self._reset(state, t, t.u.request)
+        return Command(update={**reset, "plan": plan.model_dump(mode="json")}, goto="report")
+
+    def _merge_pending(self, state: ChatState, t: _Turn) -> bool:
+        """The message as the answer to the planner's last question (a value, a name, a confirmation),
+        merged into that question's request text; False when it is a new request."""
+        pending = t.pending
+        confirmed = t.ref == "confirm"
+        if not pending or t.ref == "cancel" or not (confirmed or t.intent in (Intent.UNKNOWN,
+                                                                                Intent(pending["intent"]))):
+            return False
+        t.intent = Intent(pending["intent"])
+        extra = t.text
+        if "confirm" in pending.get("missing", []) and confirmed:
+            extra = explicit.CONFIRMED
+        if "ssid" in pending.get("missing", []) and extract_ssid(t.said) is None and t.said.strip():
+            extra = f'SSID "{t.said.strip()}"'  # as given: a name over the limit is asked again, not cut
+        # the answer first, so that its name wins over one the first message had (e.g. too long)
+        first = "ssid" in pending.get("missing", [])
+        t.text = (f"{extra} {pending.get('text', '')}" if first else f"{pending.get('text', '')} {extra}").strip()
+        return True
+
+    def _reset(self, state: ChatState, t: _Turn, request: Request) -> dict[str, Any]:
+        heard = t.u.heard
+        return {
+            "intent": str(t.intent), "message": t.text, "said": t.said, "turn": int(state.get("turn", 0)) + 1,
+            "evidence": {}, "turn_tools": [], "finding": None, "plan": None, "llm": None, "attempts": 0,
+            "exclude": {}, "check": None, "proposal_id": None, "proposal_state": None, "awaiting": None,
+            "pending": None, "notices": [], "apply_error": None, "after_draft": False,
+            "transcript": [*state.get("transcript", []), {"role": "user", "text": t.said}][-20:],
+            **_questions(self.rt, state, heard, t.said),
             "deferred": heard.deferred if heard else [],
             "read_only": bool(heard and heard.read_only),
-            "request": request.model_dump(mode="json") if (actor.kind is not ActorKind.JOB) else None,
+            "request": request.model_dump(mode="json") if (t.actor.kind is not ActorKind.JOB) else None,
         }
-        if not device_id:
-            plan = Plan(outcome="question", finding="no_device",
-                        text="Which gateway is this about? Start the chat with a device id.")
-            return Command(update={**reset, "plan": plan.model_dump(mode="json")}, goto="report")
-        if withdrawn:
-            plan = Plan(outcome="answer", finding="withdrawn",
-                        text="Understood — nothing will be drafted or changed. Tell me if something else is needed.")
-            return Command(update={**reset, "plan": plan.model_dump(mode="json"), "request": None}, goto="report")
-        if confirmed and not merged:
-            plan = Plan(outcome="answer", finding="nothing_to_confirm", text=(
-                "There is nothing waiting for a confirmation in this chat. Tell me what the customer needs."))
-            return Command(update={**reset, "plan": plan.model_dump(mode="json")}, goto="report")
-        elsewhere = None
-        if actor.kind is not ActorKind.JOB and named_devices.others(said, str(device_id)):
-            with self.rt.store.read() as s:
-                elsewhere = named_devices.answer(s, said, str(device_id))
-        if elsewhere is not None:  # another gateway's id: never a change here, nor there from this chat
-            _step("understand", "the message names another device", finding=elsewhere.finding)
-            return Command(update={**reset, "plan": elsewhere.model_dump(mode="json")}, goto="report")
-        if heard is not None and heard.acknowledged is not None and not keep_request:
-            return Command(update={**reset, "plan": heard.acknowledged.model_dump(mode="json")}, goto="report")
-        if actor.kind is not ActorKind.JOB:
-            # other gateways (a fleet slice, a building, a neighbourhood, a follow-up to a drafted slice):
-            # planned together or answered, never a change on this gateway
-            wide = self._beyond_one_device(state, request, said if not merged else text)
-            if wide is not None and request.scope.this_too and request.action is not None and (
-                    wide.data.get("campaign_draft")):
-                # "… on this one, and on every CGW-3400 in the UK as well": both parts — the campaign
-                # draft for the others is said now, and this gateway's own change is planned below
-                _emit("answer", wide.text + " This gateway's own change is drafted next, on its own.",
-                      finding=wide.finding, **{k: wide.data[k] for k in ("campaign_draft", "slice")
-                                               if wide.data.get(k)})
-                request = request.model_copy(update={
-                    "scope": Scope(words=request.scope.words),
-                    "unplaced": [x for x in request.unplaced if x.kind != "scope"]})
-                reset["request"] = request.model_dump(mode="json")
-            elif wide is not None:
-                return Command(update={**reset, "plan": wide.model_dump(mode="json")}, goto="report")
-            ask = checker.question(request)
-            if ask is not None:  # understand the whole request or ask: never act on part of it
-                _step("understand", "part of the request could not be placed", finding="unplaced",
-                      unplaced=[x.words for x in request.unplaced])
-                plan = Plan(outcome="question", finding="unplaced", text=ask,
-                            data={"unplaced": [x.model_dump(mode="json") for x in request.unplaced]})
-                return Command(update={**reset, "plan": plan.model_dump(mode="json"), "after_draft": True},
-                               goto="report")
+
+    def _route(self, state: ChatState, t: _Turn, request: Request, reset: dict[str, Any],
+               merged: bool) -> Command[str]:
+        """Where the understood turn goes: a reply (no device, withdrawn, nothing to confirm, another
+        device, an acknowledgement, beyond this gateway, an unplaced part) or the planning (gather)."""
+        reply = self._reply_instead(t, request, merged)
+        if reply is not None:
+            extra = {"request": None} if reply.finding == "withdrawn" else {}
+            return Command(update={**reset, **extra, "plan": reply.model_dump(mode="json")}, goto="report")
+        if t.actor.kind is ActorKind.JOB:
+            return Command(update=reset, goto="gather")
+        # other gateways (a fleet slice, a building, a neighbourhood, a follow-up to a drafted slice):
+        # planned together or answered, never a change on this gateway
+        wide = self._beyond_one_device({**state, "read_only": reset["read_only"]}, request,
+                                       t.said if not merged else t.text)
+        if wide is not None and request.scope.this_too and request.action is not None and (
+                wide.data.get("campaign_draft")):
+            # "… on this one, and on every CGW-3400 in the UK as well": both parts — the campaign
+            # draft for the others is said now, and this gateway's own change is planned below
+            _emit("answer", wide.text + " This gateway's own change is drafted next, on its own.",
+                  finding=wide.finding, **{k: wide.data[k] for k in ("campaign_draft", "slice") if wide.data.get(k)})
+            request = request.model_copy(update={"scope": Scope(words=request.scope.words),
+                                                 "unplaced": [x for x in request.unplaced if x.kind != "scope"]})
+            reset["request"] = request.model_dump(mode="json")
+        elif wide is not None:
+            return Command(update={**reset, "plan": wide.model_dump(mode="json")}, goto="report")
+        ask = checker.question(request)
+        if ask is not None:  # understand the whole request or ask: never act on part of it
+            _step("understand", "part of the request could not be placed", finding="unplaced",
+                  unplaced=[x.words for x in request.unplaced])
+            if reset["answers"]:
+                self._answer_now(state, reset)  # the question asked beside it is answered all the same
+            plan = Plan(outcome="question", finding="unplaced", text=ask,
+                        data={"unplaced": [x.model_dump(mode="json") for x in request.unplaced]})
+            return Command(update={**reset, "plan": plan.model_dump(mode="json"), "after_draft": True},
+                           goto="report")
         return Command(update=reset, goto="gather")
+
+    def _answer_now(self, state: ChatState, reset: dict[str, Any]) -> None:
+        """Answer the message's questions in this node (the turn ends with a question about the rest)."""
+        ctx = _ctx(self.deps, state)
+        sink: list[dict[str, Any]] = []
+        on_tool = _tool_recorder(state, sink)
+        ans = answers.answer(ctx, evidence.gather_facts(ctx, on_tool), list(reset["answers"]),
+                             str(reset["question_text"]), on_tool)
+        _emit("answer", ans.text, finding="answer", facts=ans.data.get("facts", []),
+              topics=ans.data.get("topics", []), question=ans.data.get("question", ""))
+
+    def _reply_instead(self, t: _Turn, request: Request, merged: bool) -> Plan | None:
+        if not t.device_id:
+            return Plan(outcome="question", finding="no_device",
+                        text="Which gateway is this about? Start the chat with a device id.")
+        if t.ref == "cancel":
+            return Plan(outcome="answer", finding="withdrawn",
+                        text="Understood — nothing will be drafted or changed. Tell me if something else is needed.")
+        if t.ref == "confirm" and not merged:
+            return Plan(outcome="answer", finding="nothing_to_confirm", text=(
+                "There is nothing waiting for a confirmation in this chat. Tell me what the customer needs."))
+        if t.actor.kind is not ActorKind.JOB and named_devices.others(t.said, str(t.device_id)):
+            with self.rt.store.read() as s:
+                elsewhere = named_devices.answer(s, t.said, str(t.device_id))
+            if elsewhere is not None:  # another gateway's id: never a change here, nor there from this chat
+                _step("understand", "the message names another device", finding=elsewhere.finding)
+                return elsewhere
+        heard = t.u.heard
+        keep_request = merged or t.ref == "correct" or t.superseded is not None
+        if heard is not None and heard.acknowledged is not None and not keep_request:
+            return Plan.model_validate(heard.acknowledged.model_dump(mode="json"))
+        return None
 
     def _still_open(self, state: ChatState) -> str | None:
         """The last turn's proposal when it still waits (for its time, its approver or its start)."""
@@ -365,9 +472,13 @@ class PlannerGraph:
             return None
         with self.rt.store.read() as s:
             device = repo.get_device(s, str(state["device_id"]))
-            plan = fleetplan.plan_for(s, device, text, policy_data(self.rt.policy), previous, runtime=self.rt)
+            # a change (not a question, not about the air) for every home of a building or a street
+            group = req.scope.kind if req.act in ("change", "diagnose") and req.action not in _AIR_ACTIONS and \
+                not state.get("read_only") else None
+            plan = fleetplan.plan_for(s, device, text, policy_data(self.rt.policy), previous, runtime=self.rt,
+                                      asked=group)
             if plan is None and req.scope.kind == "fleet":
-                plan = fleetplan.unmatched(s, req.scope, text)
+                plan = fleetplan.unmatched(s, req.scope, text, question=bool(state.get("read_only")))
         if plan is not None:
             _step("understand", f"the request reaches beyond this gateway: {plan.finding}", finding=plan.finding)
         return plan
@@ -400,8 +511,9 @@ class PlannerGraph:
         intent = Intent(state["intent"])
         if ev is None:
             ev = playbooks.gather(ctx, intent, _tool_recorder(state, sink))
+        typed = Request.model_validate(state["request"]) if state.get("request") else None
         finding = playbooks.diagnose(ctx, intent, ev, state.get("message", ""),
-                                     self.deps.vault.get(state["thread_id"], {}))
+                                     self.deps.vault.get(state["thread_id"], {}), request=typed)
         return ev, finding
 
     def diagnose(self, state: ChatState) -> Command[str]:
@@ -417,16 +529,19 @@ class PlannerGraph:
             if not str(state.get("message", "")).strip():
                 _step("diagnose", "answered from the device's facts", finding="answer")
                 return Command(update={"plan": ans.model_dump(mode="json"), "turn_tools": sink}, goto="report")
-            _emit("answer", ans.text, finding="answer", facts=ans.data.get("facts", []))
+            _emit("answer", ans.text, finding="answer", facts=ans.data.get("facts", []),
+                  topics=ans.data.get("topics", []), question=ans.data.get("question", ""))
         for what in state.get("deferred") or []:
             text = (f"Deferred: {what}. I draft one change at a time — ask for it again once this one is "
                     "applied (or cancelled).")
             notices.append(text)
             _emit("notice", text, deferred=what)
         if state.get("planner") == "llm" and self.deps.llm is not None:
-            device_context = {k: scrub(v.get("data", {}), ctx.pseudo) for k, v in (state.get("evidence") or {}).items()}
-            first = context_message(device_context, state.get("message", ""), ctx.actor.id,
-                                    state.get("transcript", [])[:-1])
+            # the model reads the agent's whole message, never the parser's remainder, and a first prompt
+            # within its budget (issue 57): the bundle summarised, the rest through the read-only tools
+            first = model_context.first_message(state.get("evidence") or {}, ctx.pseudo,
+                                                state.get("said") or state.get("message", ""), ctx.actor.id,
+                                                state.get("transcript", [])[:-1], self.deps.llm.fixed_tokens())
             before = len(sink)
             out = self.deps.llm.start(ctx, first, _tool_recorder(state, sink), _on_notice(notices))
             update["usage"] = _usage_add(state, out.usage)
@@ -483,15 +598,18 @@ class PlannerGraph:
             # the model's reading of the request, reconciled with the offline one by the same checker:
             # the stricter of the two, and a question if either left a part unplaced
             said = (llm_state.get("draft") or llm_state.get("respond") or {}).get("request")
+            if said is None and llm_state.get("draft"):
+                said = {"act": "change"}  # a draft is a reading too: a change, whatever the message was
             offline_req = Request.model_validate(state["request"]) if state.get("request") else None
-            request = checker.reconcile(offline_req, Request.model_validate(said) if said else None)
+            words = f"{state.get('said') or ''}\n{state.get('message', '')}"  # the whole message, and a merged answer
+            request = checker.reconcile(offline_req, Request.model_validate(said) if said else None, words)
             ask = checker.question(request) if request is not None and llm_state.get("draft") else None
             if ask is not None:
                 plan = Plan(outcome="question", finding="unplaced", text=ask,
                             data={"unplaced": [x.model_dump(mode="json") for x in request.unplaced]}
                             if request is not None else {})
             else:
-                plan = _plan_from_llm(ctx, llm_state, state)
+                plan = _guarded(_plan_from_llm(ctx, llm_state, state), request, ctx)
             if request is not None:
                 update["request"] = request.model_dump(mode="json")
             return self._after_draft(ctx, plan, state.get("evidence") or {}, update,
@@ -505,6 +623,16 @@ class PlannerGraph:
     def _after_draft(self, ctx: ToolContext, plan: Plan, ev: dict[str, Any], update: dict[str, Any],
                      state: ChatState | None = None) -> Command[str]:
         req = state.get("request") if state is not None else None
+        if state is not None and _asked(state) and "confirm" in (plan.data.get("missing") or []):
+            # "can I turn the 2.4 off without …?": what it would do is said; the offer to do it is not made
+            plan = Plan(outcome="answer", finding=plan.finding, data={"facts": plan.data.get("facts", [])},
+                        text=plan.text.split(" Reply 'yes'")[0] + " Nothing was drafted — you asked a question.")
+        if state is not None and plan.outcome == "change" and _asked(state):
+            # THE point where a turn becomes a draft: a question never does, whatever a reader, the model
+            # or a later stage says (issue 54) — what it asks about is read live, a fix is offered
+            plan = self._answer_instead(ctx, plan, update, state)
+            update["plan"] = plan.model_dump(mode="json")
+            return Command(update=update, goto="report")
         if req:
             # the draft against what was asked: the bands, the network, the value, the conditions, the time
             plan = qualify.apply(ctx, Request.model_validate(req), plan, ev)
@@ -513,16 +641,25 @@ class PlannerGraph:
             # a question was asked and answered: what else the evidence shows is said beside it, the
             # answer stays the reply (an outage upstream is mentioned, not made the answer)
             plan = Plan(outcome="answer", finding=plan.finding, text="Also: " + plan.text, data=plan.data)
-        if state is not None and state.get("read_only") and plan.outcome == "change":
-            # a question drafts nothing: the fix it found is offered with the facts
-            finding = update.get("finding") or state.get("finding") or {}
-            plan = answers.offer(Finding.model_validate(finding) if finding else None, plan, utcnow())
-            _step("draft", "a question: the fix is offered, not drafted", finding=plan.finding)
         update["plan"] = plan.model_dump(mode="json")
         if plan.outcome == "change" and plan.draft is not None:
             _step("draft", plan.text, changes=_masked_changes(plan.draft))
             return Command(update=update, goto="self_check")
         return Command(update=update, goto="report")
+
+    def _answer_instead(self, ctx: ToolContext, plan: Plan, update: dict[str, Any], state: ChatState) -> Plan:
+        """A question's draft, never submitted: the state it asks about read live ("is the 5 GHz radio
+        on?" → the radio's Enable as it is now), or the fix a diagnosis found offered with its facts."""
+        assert plan.draft is not None
+        finding = update.get("finding") or state.get("finding") or {}
+        if finding.get("kind") in ("explicit_request", "llm") and plan.draft.changes:
+            sink = list(update.get("turn_tools") or state.get("turn_tools") or [])
+            answered = answers.state_of(ctx, plan.draft.changes, _tool_recorder(state, sink), state.get("evidence"))
+            update["turn_tools"] = sink
+            _step("draft", "a question: what it asks about was read, nothing drafted", finding=answered.finding)
+            return answered
+        _step("draft", "a question: the fix is offered, not drafted", finding=str(finding.get("kind")))
+        return answers.offer(Finding.model_validate(finding) if finding else None, plan, utcnow())
 
     # ------------------------------------------------------------------ self_check
     def self_check(self, state: ChatState) -> Command[str]:
@@ -581,11 +718,17 @@ class PlannerGraph:
             return Command(update={"plan": failed.model_dump(mode="json")}, goto="report")
         self.deps.vault.pop(state["thread_id"], None)  # the secret is in the proposal now; forget it here
         info = _proposal_info(self.rt, p.id)
-        _emit("proposal", f"Proposal {p.id}: {p.intent} — {p.state}", **info)
+        region = self._region(state)
+        # the time and the conditions are said where the proposal is made, on every surface (issue 55.10)
+        _emit("proposal", f"Proposal {p.id}: {p.intent} — {p.state}{telling.when_and_if(p, region)}", **info,
+              **telling.schedule_data(p, region))
         update = {"proposal_id": p.id, "proposal_state": str(p.state), "bundle": None}  # the device will change
         if p.state is ProposalState.APPROVED:
             if actor.kind is ActorKind.JOB:
                 return Command(update=update, goto="apply")
+            ask = telling.approved_question(p, region)
+            if ask is not None:
+                _emit("question", ask, proposal_id=p.id)
             return Command(update={**update, "awaiting": "confirm"}, goto="await_decision")
         if p.state is ProposalState.AWAITING_APPROVAL:
             return Command(update={**update, "awaiting": "approval"}, goto="await_decision")
@@ -621,9 +764,10 @@ class PlannerGraph:
             sets = "; ".join(f"{c.path} = {mask_value(c.path, c.value)}" for c in p.changes[:4]) or ", ".join(
                 o.command for o in p.operations)
             not_taken = ("I did not read that as a change to the draft. " if message.strip() else "")
+            region = self._region(state)
             _emit("question", f"{not_taken}Proposal {pid} is approved and ready; it sets {sets}"
-                  + (f" ({p.readback})" if p.readback else "")
-                  + ". Reply 'apply' to apply it as it is, 'cancel', or tell me what to change.", proposal_id=pid)
+                  + (f" ({p.readback})" if p.readback else "") + telling.when_and_if(p, region)
+                  + ". " + telling.confirm_words(p, region), proposal_id=pid)
             return Command(update={"awaiting": "confirm"}, goto="await_decision")
         if p.state is ProposalState.AWAITING_APPROVAL:
             info = _proposal_info(self.rt, pid)
@@ -639,7 +783,7 @@ class PlannerGraph:
         unclear remark leaves it waiting."""
         with self.rt.store.read() as s:
             region = repo.get_device(s, str(state["device_id"])).region
-        req = _understood({**state, "after_draft": True}, message, actor, region).request
+        req = _understood({**state, "after_draft": True}, message, actor, region, self._now()).request
         return (req.act == "change" or bool(req.values) or req.qualified
                 or (req.refers_to is not None and req.refers_to.kind == "correct"))
 
@@ -661,16 +805,17 @@ class PlannerGraph:
             return Command(update={"apply_error": exc.message}, goto="report")
         return Command(update={"proposal_state": str(outcome.proposal.state), "apply_error": None}, goto="report")
 
+    def _region(self, state: ChatState) -> str | None:
+        with self.rt.store.read() as s:
+            return repo.get_device(s, str(state["device_id"])).region
+
     def _scheduled_text(self, state: ChatState, p: Proposal) -> str:
         """An approved change that waits for its time: when, in the device's local time, and who asked."""
-        with self.rt.store.read() as s:
-            region = repo.get_device(s, str(state["device_id"])).region
-        at = localtime.local(p.not_before or utcnow(), region)
-        when = f"{at:%a %d %b %H:%M} local time ({at.tzname()})"
+        region = self._region(state)
         if p.start_requested_by:
-            return (f"Proposal {p.id} is approved and scheduled: nothing is written before {when}; the worker starts "
-                    "it then and checks every gate again (reply 'cancel' to withdraw it).")
-        return f"Proposal {p.id} is approved; it may start no earlier than {when}. Reply 'apply' to schedule it."
+            return (f"Proposal {p.id} is approved and scheduled{telling.when_and_if(p, region)}. "
+                    + telling.confirm_words(p, region))
+        return f"Proposal {p.id} is approved{telling.when_and_if(p, region)}. {telling.confirm_words(p, region)}"
 
     # ------------------------------------------------------------------ report
     def report(self, state: ChatState) -> dict[str, Any]:
@@ -689,14 +834,16 @@ class PlannerGraph:
             update["proposal_state"] = str(p.state)
         elif plan is not None:
             data = {"finding": plan.finding, "evidence": [t["summary"] for t in state.get("turn_tools", [])][-12:]}
-            for key in ("suggested", "joint_plan", "campaign_draft", "slice", "proposals", "facts", "offer"):
+            for key in ("suggested", "joint_plan", "campaign_draft", "slice", "proposals", "facts", "offer", "topics",
+                        "question"):
                 if plan.data.get(key):
                     data[key] = plan.data[key]
             _emit(plan.outcome if plan.outcome != "change" else "answer", plan.text, **data)
             said = plan.text
             if plan.outcome in ("question", "answer") and plan.data.get("pending"):
                 update["pending"] = {"intent": state.get("intent"), "missing": plan.data.get("missing", []),
-                                     "text": state.get("message", ""), "kind": plan.data.get("pending")}
+                                     "text": state.get("message", ""), "kind": plan.data.get("pending"),
+                                     "proposal_id": plan.data.get("proposal_id")}
         else:
             said = "Nothing to report."
             _emit("answer", said)
@@ -708,6 +855,54 @@ class PlannerGraph:
 
 
 _CREDENTIALS = ("ssid_change", "passphrase_change", "ssid_and_passphrase")
+# What a joint channel plan decides for a building or a street (brain.fleetplan), never a campaign of one value.
+_AIR_ACTIONS = frozenset({"channel", "width", "power", "band_enable"})
+
+
+def _questions(rt: CoreServices, state: ChatState, heard: Any, said: str) -> dict[str, Any]:
+    """The turn's question topics and text; a follow-up ("and the 5 GHz?") takes the thread's last
+    question, asked again of the band or network it names."""
+    if heard is None:
+        return {"answers": [], "question_text": ""}
+    topics, question = list(heard.answers), str(heard.question_text)
+    if state.get("planner") == "llm":
+        topics = [t for t in topics if t != "lookup"]  # the model reads what it needs through its tools
+    if "again" in topics:
+        from brain.threads import ThreadStore
+
+        topics, question = answers.resolve(topics, question, ThreadStore(rt.store).events(str(state["thread_id"])),
+                                           said)
+    return {"answers": topics, "question_text": question}
+
+
+@dataclass
+class _Turn:
+    """One message as the understand node reads it: who said what, the typed request, and what the
+    planner's last question (``pending``) and the thread's waiting proposal make of it."""
+
+    said: str
+    actor: Actor
+    device_id: str | None
+    region: str | None
+    waiting: str | None
+    u: offline.Understood
+    text: str
+    intent: Intent
+    pending: dict[str, Any] | None
+    ref: str | None
+    superseded: str | None = None
+
+
+def _only_confirmation(said: str) -> bool:
+    """The whole message is a confirmation ("apply", "ok go ahead", "oui vas-y") — no value in it."""
+    ref = references.find(said, after_draft=True) if said.strip() else None
+    return ref is not None and ref.kind == "confirm" and not re.search(r"[\"“”„«»']", said)
+
+
+def _asked(state: ChatState) -> bool:
+    """The turn's speech act is a question: the offline reader's, fixed when the turn was understood
+    (``read_only``) or the request's act — never a later stage's reading."""
+    return bool(state.get("read_only")) or ((state.get("request") or {}).get("act") == "question")
 
 
 def _targeted(finding: Finding, request: dict[str, Any] | None) -> Finding:
@@ -736,12 +931,13 @@ def _fallback_notice(out: LLMOutcome) -> str:
     why = {"timeout": "timed out", "unavailable": "is unavailable", "rate_limited": "is rate limiting us",
            "rejected": "rejected the request", "bad_response": "answered something unusable",
            "reasks_exhausted": "kept sending invalid requests", "steps_exhausted": "did not reach a conclusion",
+           "echo": "answered with an echo of its prompt", "ungrounded": "answered without citing what the tools read",
            }.get(out.failure or "", "failed")
     return f"The model endpoint {why} ({out.reason}); using the offline playbooks instead."
 
 
 def _plan_from_llm(ctx: ToolContext, llm_state: dict[str, Any], state: ChatState) -> Plan:
-    from core.kernel.models import Change
+    from core.kernel.models import Change, Operation
 
     if llm_state.get("kind") == "respond" and llm_state.get("respond"):
         r = llm_state["respond"]
@@ -749,15 +945,26 @@ def _plan_from_llm(ctx: ToolContext, llm_state: dict[str, Any], state: ChatState
     d = llm_state.get("draft") or {}
     changes = [Change(path=str(c["path"]).strip(), value=c["value"]) for c in d.get("changes", [])
                if str(c.get("path", "")).strip() and not str(c["path"]).strip().endswith(".")]
-    if not changes:
+    operations = [Operation(command=o["command"], args=dict(o.get("args") or {})) for o in d.get("operations") or []]
+    if not changes and not operations:
         return Plan(outcome="question", finding="llm", text="The model proposed no usable change; can you say more?")
     series = playbooks.measured_series(ctx, change_measure(changes))  # the air an approver weighs
     charted = [Evidence(kind="telemetry", summary=f"{series.name} of the radio this changes, last {series.hours} h",
                         data={"series": series.model_dump(mode="json")})] if series is not None else []
     draft = ProposalDraft(intent=str(d.get("intent", "planner proposal"))[:300], targets=[ctx.device.id],
-                          changes=changes, rationale=str(d.get("rationale", ""))[:2000], source="chat",
-                          evidence=charted)
+                          changes=changes, operations=operations, rationale=str(d.get("rationale", ""))[:2000],
+                          source="chat", evidence=charted)
     return Plan(outcome="change", finding="llm", draft=draft, text=draft.intent)
+
+
+def _guarded(plan: Plan, request: Request | None, ctx: ToolContext) -> Plan:
+    """A model's draft that is not the action and value the request asks for becomes a question."""
+    problem = model_guard.mismatch(request, plan.draft) if plan.draft is not None else None
+    if problem is None or request is None:
+        return plan
+    asked = checker.readback(request, localtime.zone(ctx.device.region))
+    return Plan(outcome="question", finding="not_as_asked", data={"suggested": None}, text=(
+        f"I will not draft that: {problem}. You asked to {asked}. Say how you want it and I will draft exactly that."))
 
 
 def _feedback(state: ChatState) -> str:

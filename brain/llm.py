@@ -49,6 +49,7 @@ class LLMConfig:
     max_retries: int = 2
     price_in_per_mtok: float = 0.0
     price_out_per_mtok: float = 0.0
+    max_tokens: int = 1024  # a reply's length: a final call with the whole request fits; a runaway model stops
 
     @property
     def enabled(self) -> bool:
@@ -67,6 +68,7 @@ class LLMConfig:
             max_retries=int(e.get("GATEWARD_LLM_MAX_RETRIES", "2")),
             price_in_per_mtok=float(e.get("GATEWARD_LLM_PRICE_INPUT", p_in)),
             price_out_per_mtok=float(e.get("GATEWARD_LLM_PRICE_OUTPUT", p_out)),
+            max_tokens=int(e.get("GATEWARD_LLM_MAX_TOKENS", "1024")),
         )
 
 
@@ -133,13 +135,16 @@ class LLMClient:
         return round((prompt_tokens * self.config.price_in_per_mtok
                       + completion_tokens * self.config.price_out_per_mtok) / 1e6, 6)
 
-    def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> LLMReply:
-        """One chat completion. Raises :class:`LLMError` for every way it can fail."""
+    def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None,
+                 tool_choice: str | dict[str, Any] = "auto") -> LLMReply:
+        """One chat completion (``tool_choice``: "auto", or one function the reply must call). Raises
+        :class:`LLMError` for every way it can fail."""
         oa = self._openai
         try:
             resp = self._client.chat.completions.create(
                 model=self.config.model, messages=messages,  # type: ignore[arg-type]
-                tools=tools or oa.omit, tool_choice="auto" if tools else oa.omit, temperature=0,  # type: ignore[arg-type]
+                tools=tools or oa.omit, tool_choice=tool_choice if tools else oa.omit,  # type: ignore[arg-type]
+                temperature=0, max_tokens=self.config.max_tokens,
             )
         except oa.APITimeoutError as exc:
             raise LLMError("timeout", f"the model endpoint did not answer within {self.config.timeout_s:g} s") from exc

@@ -20,10 +20,13 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from brain.llm import LLMClient, LLMError, Usage
-from brain.prompts import SYSTEM_PROMPT, ProposeChange, Respond, final_tool_schemas
+from brain.llm import LLMClient, LLMError, ToolCallMsg, Usage
+from brain.model_context import prompt_tokens
+from brain.model_text import answer_problem, strip_markers
+from brain.prompts import SYSTEM_PROMPT, ProposeChange, Respond, compact_schema, final_tool_schemas
 from brain.tools import TOOLS, ToolContext, ToolResult, call_tool, openai_tools
 from brain.untrusted import wrap
+from core.kernel.jsontypes import JsonObject
 
 WRITE_LIKE = re.compile(r"set|apply|write|update|reboot|reset|factory|delete|commit|approve|execute|push|"
                         r"configure|change_param|modify", re.IGNORECASE)
@@ -64,7 +67,12 @@ class LLMPlanner:
         self.max_reasks = max_reasks
 
     def tools(self) -> list[dict[str, Any]]:
-        return openai_tools() + final_tool_schemas()
+        return [compact_schema(t) for t in openai_tools()] + final_tool_schemas()
+
+    def fixed_tokens(self) -> int:
+        """The estimated tokens every first prompt spends before the user message: the system prompt
+        and the tools' schemas (``brain.model_context``)."""
+        return prompt_tokens([{"role": "system", "content": SYSTEM_PROMPT}], self.tools())
 
     def start(self, ctx: ToolContext, first_user: str, on_tool: OnTool, on_notice: OnNotice) -> LLMOutcome:
         messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": first_user}]
@@ -86,133 +94,175 @@ class LLMPlanner:
 
     def _loop(self, ctx: ToolContext, messages: list[dict[str, Any]], on_tool: OnTool,
               on_notice: OnNotice) -> LLMOutcome:
-        usage = Usage()
-        reasks = 0
-        calls = 0
-        refusals: list[str] = []
-
-        def out(kind: Literal["draft", "respond", "fallback"], **kw: Any) -> LLMOutcome:
-            return LLMOutcome(kind=kind, messages=messages, usage=usage, tool_calls=calls, refusals=refusals, **kw)
-
+        turn = _Turn(ctx, messages, on_tool, on_notice)
         for _ in range(self.max_steps):
             try:
                 reply = self.client.complete(messages, self.tools())
             except LLMError as exc:
-                usage = usage.add(Usage(failures=1))
-                return out("fallback", reason=exc.message, failure=exc.kind)
-            usage = usage.add(reply.usage)
+                turn.usage = turn.usage.add(Usage(failures=1))
+                return turn.out("fallback", reason=exc.message, failure=exc.kind)
+            turn.usage = turn.usage.add(reply.usage)
             messages.append(reply.as_message())
-            if not reply.tool_calls:
-                parsed = _parse_content(reply.content)
-                if isinstance(parsed, ProposeChange):
-                    return out("draft", draft=parsed)
-                if isinstance(parsed, Respond):
-                    return out("respond", respond=parsed)
-                text = (reply.content or "").strip()
-                if text and not is_preamble(text):
-                    return out("respond", respond=Respond(kind="answer", text=text[:2000]))
-                reasks += 1
-                problem = "preamble" if text else "empty_reply"
-                refusals.append("announced work without a tool call" if text else "empty reply")
-                on_notice("the model announced work without calling a tool; asked it to go on" if text
-                          else "the model returned an empty reply; asked again", {"problem": problem})
-                messages.append({"role": "user", "content": (
-                    "Go on: call the tools you need now, then propose_change or respond." if text
-                    else "Use the tools, then propose_change or respond.")})
-                if reasks > self.max_reasks:
-                    return out("fallback", reason="the model kept returning replies without an answer or a tool call",
-                               failure="reasks_exhausted")
-                continue
-            final: LLMOutcome | None = None
-            for tc in reply.tool_calls:
-                try:
-                    args = json.loads(tc.arguments) if tc.arguments.strip() else {}
-                    if not isinstance(args, dict):
-                        raise ValueError("arguments must be a JSON object")
-                except (json.JSONDecodeError, ValueError) as exc:
-                    reasks += 1
-                    refusals.append(f"invalid JSON for {tc.name}")
-                    on_notice(f"the model sent invalid JSON arguments for {tc.name}; asked it again",
-                              {"problem": "invalid_json", "tool": tc.name})
-                    err = {"ok": False, "error": f"arguments are not valid JSON: {exc}"}
-                    messages.append({"role": "tool", "tool_call_id": tc.id, "content": json.dumps(err)})
-                    continue
-                if tc.name in ("propose_change", "respond"):
-                    model = ProposeChange if tc.name == "propose_change" else Respond
-                    try:
-                        parsed_args = model.model_validate(args)
-                    except ValidationError as exc:
-                        reasks += 1
-                        problems = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}"
-                                             for e in exc.errors()[:5])
-                        refusals.append(f"invalid {tc.name}")
-                        on_notice(f"the model's {tc.name} did not match the schema ({problems}); asked again",
-                                  {"problem": "schema", "tool": tc.name})
-                        messages.append({"role": "tool", "tool_call_id": tc.id,
-                                         "content": json.dumps({"ok": False, "error": problems})})
-                        continue
-                    unknown = _unknown_paths(ctx, parsed_args) if isinstance(parsed_args, ProposeChange) else []
-                    if unknown:
-                        reasks += 1
-                        refusals.append("unknown path " + ", ".join(unknown[:3]))
-                        on_notice("the model proposed a path the data model does not know ("
-                                  + ", ".join(unknown[:3]) + "); refused and asked again",
-                                  {"problem": "unknown_path", "paths": unknown[:5]})
-                        error = ("not submitted: no such parameter in this device's data model: " + "; ".join(unknown)
-                                 + ". Use only paths the read tools returned.")
-                        messages.append({"role": "tool", "tool_call_id": tc.id,
-                                         "content": json.dumps({"ok": False, "error": error})})
-                        continue
-                    if final is None:
-                        if isinstance(parsed_args, ProposeChange):
-                            final = out("draft", draft=parsed_args, pending_call_id=tc.id)
-                        else:
-                            final = out("respond", respond=parsed_args)
-                            messages.append({"role": "tool", "tool_call_id": tc.id, "content": '{"ok": true}'})
-                    else:
-                        # Every tool call needs its tool reply, or the next request is a 400 from a real
-                        # API (and a redraft would silently fall back): the extra final call is answered.
-                        refusals.append(f"second {tc.name} in one reply")
-                        on_notice(f"the model sent more than one final call in one reply; the extra {tc.name} was "
-                                  "not used", {"problem": "second_final", "tool": tc.name})
-                        messages.append({"role": "tool", "tool_call_id": tc.id, "content": json.dumps({
-                            "ok": False, "error": "ignored: one propose_change or respond per reply; the first one "
-                                                  "is being checked"})})
-                    continue
-                if tc.name not in TOOLS:
-                    reasks += 1
-                    write = bool(WRITE_LIKE.search(tc.name))
-                    refusals.append(("write attempt " if write else "unknown tool ") + tc.name)
-                    if write:
-                        on_notice(f"the model tried to call {tc.name!r}, which would write to the device; refused — "
-                                  "changes only reach a device as a proposal through the lifecycle",
-                                  {"problem": "write_attempt", "tool": tc.name})
-                    else:
-                        on_notice(f"the model called an unknown tool {tc.name!r}; asked again",
-                                  {"problem": "unknown_tool", "tool": tc.name})
-                    names = ", ".join([*TOOLS, "propose_change", "respond"])
-                    error = f"there is no tool {tc.name!r}; tools: {names}"
-                    if write:
-                        error += "; nothing can be written directly — use propose_change"
-                    messages.append({"role": "tool", "tool_call_id": tc.id,
-                                     "content": json.dumps({"ok": False, "error": error})})
-                    continue
-                calls += 1
-                result = call_tool(ctx, tc.name, args)
-                on_tool(result)
-                body, cut = cap_tool_output(result.for_model(ctx.pseudo))
-                if cut:
-                    on_notice(f"{tc.name} returned about {cut} tokens more than a model is shown; cut, with a note",
-                              {"problem": "tool_output_capped", "tool": tc.name, "tokens_omitted": cut})
-                messages.append({"role": "tool", "tool_call_id": tc.id, "content": body})
+            final = turn.text_reply(reply.content) if not reply.tool_calls else turn.tool_calls(reply.tool_calls)
             if final is not None:
-                # Answer every other pending call so the conversation stays well-formed for a redraft.
                 return final
-            if reasks > self.max_reasks:
-                return out("fallback", reason=f"the model made {reasks} invalid requests ({', '.join(refusals[-3:])})",
-                           failure="reasks_exhausted")
-        return out("fallback", reason=f"no proposal or answer after {self.max_steps} model turns",
-                   failure="steps_exhausted")
+            if turn.reasks > self.max_reasks:
+                why = (f"the model made {turn.reasks} invalid requests ({', '.join(turn.refusals[-3:])})"
+                       if reply.tool_calls else "the model kept returning replies without an answer or a tool call")
+                return turn.out("fallback", reason=why, failure="reasks_exhausted")
+        return turn.out("fallback", reason=f"no proposal or answer after {self.max_steps} model turns",
+                        failure="steps_exhausted")
+
+
+class _Turn:
+    """One run of the loop: the conversation, what it cost, and every refusal on the way — each
+    reply of the model handled by one method."""
+
+    def __init__(self, ctx: ToolContext, messages: list[dict[str, Any]], on_tool: OnTool,
+                 on_notice: OnNotice) -> None:
+        self.ctx, self.messages, self.on_tool, self.on_notice = ctx, messages, on_tool, on_notice
+        self.usage = Usage()
+        self.reasks = 0
+        self.calls = 0
+        self.refusals: list[str] = []
+
+    def out(self, kind: Literal["draft", "respond", "fallback"], **kw: Any) -> LLMOutcome:
+        return LLMOutcome(kind=kind, messages=self.messages, usage=self.usage, tool_calls=self.calls,
+                          refusals=self.refusals, **kw)
+
+    def refuse(self, call_id: str, refusal: str, notice: str, data: JsonObject, error: str) -> None:
+        """Tell the model why a call was not taken (its tool reply) and count a re-ask."""
+        self.reasks += 1
+        self.refusals.append(refusal)
+        self.on_notice(notice, data)
+        self.messages.append({"role": "tool", "tool_call_id": call_id,
+                              "content": json.dumps({"ok": False, "error": error})})
+
+    # ------------------------------------------------------------------ a reply in text
+    def text_reply(self, content: str | None) -> LLMOutcome | None:
+        parsed = _parse_content(content)
+        if isinstance(parsed, ProposeChange):
+            return self.out("draft", draft=_clean_draft(parsed))
+        if isinstance(parsed, Respond):
+            return _final_respond(self.out, parsed, self.messages)
+        text = strip_markers(content or "").strip()
+        if text and not is_preamble(text):
+            unusable = answer_problem(text, self.messages)
+            if unusable is not None:  # never shown: the turn falls back and says why
+                return self.out("fallback", reason=_UNUSABLE[unusable], failure=unusable)
+            return self.out("respond", respond=Respond(kind="answer", text=text[:2000]))
+        self.reasks += 1
+        self.refusals.append("announced work without a tool call" if text else "empty reply")
+        self.on_notice("the model announced work without calling a tool; asked it to go on" if text
+                       else "the model returned an empty reply; asked again",
+                       {"problem": "preamble" if text else "empty_reply"})
+        self.messages.append({"role": "user", "content": (
+            "Go on: call the tools you need now, then propose_change or respond." if text
+            else "Use the tools, then propose_change or respond.")})
+        return None
+
+    # ------------------------------------------------------------------ tool calls
+    def tool_calls(self, calls: list[ToolCallMsg]) -> LLMOutcome | None:
+        """Every call answered (a real API refuses a conversation with an unanswered call); the first
+        final call that passes is the outcome."""
+        final: LLMOutcome | None = None
+        for tc in calls:
+            try:
+                args = json.loads(tc.arguments) if tc.arguments.strip() else {}
+                if not isinstance(args, dict):
+                    raise ValueError("arguments must be a JSON object")
+            except (json.JSONDecodeError, ValueError) as exc:
+                self.refuse(tc.id, f"invalid JSON for {tc.name}",
+                            f"the model sent invalid JSON arguments for {tc.name}; asked it again",
+                            {"problem": "invalid_json", "tool": tc.name}, f"arguments are not valid JSON: {exc}")
+                continue
+            if tc.name in ("propose_change", "respond"):
+                outcome = self.final_call(tc, args, first=final is None)
+                final = final or outcome
+            elif tc.name not in TOOLS:
+                self.unknown_tool(tc)
+            else:
+                self.read(tc, args)
+        return final
+
+    def final_call(self, tc: ToolCallMsg, args: dict[str, Any], *, first: bool) -> LLMOutcome | None:
+        model = ProposeChange if tc.name == "propose_change" else Respond
+        try:
+            parsed: ProposeChange | Respond = model.model_validate(args)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
+            self.refuse(tc.id, f"invalid {tc.name}",
+                        f"the model's {tc.name} did not match the schema ({problems}); asked again",
+                        {"problem": "schema", "tool": tc.name}, problems)
+            return None
+        unknown = _unknown_paths(self.ctx, parsed) if isinstance(parsed, ProposeChange) else []
+        if unknown:
+            self.refuse(tc.id, "unknown path " + ", ".join(unknown[:3]),
+                        "the model proposed a path the data model does not know (" + ", ".join(unknown[:3])
+                        + "); refused and asked again", {"problem": "unknown_path", "paths": unknown[:5]},
+                        "not submitted: no such parameter in this device's data model: " + "; ".join(unknown)
+                        + ". Use only paths the read tools returned.")
+            return None
+        if not first:
+            # Every tool call needs its tool reply, or the next request is a 400 from a real API (and a
+            # redraft would silently fall back): the extra final call is answered, not used.
+            self.refusals.append(f"second {tc.name} in one reply")
+            self.on_notice(f"the model sent more than one final call in one reply; the extra {tc.name} was not "
+                           "used", {"problem": "second_final", "tool": tc.name})
+            self.messages.append({"role": "tool", "tool_call_id": tc.id, "content": json.dumps({
+                "ok": False, "error": "ignored: one propose_change or respond per reply; the first one is being "
+                                      "checked"})})
+            return None
+        if isinstance(parsed, ProposeChange):
+            return self.out("draft", draft=_clean_draft(parsed), pending_call_id=tc.id)
+        self.messages.append({"role": "tool", "tool_call_id": tc.id, "content": '{"ok": true}'})
+        return _final_respond(self.out, parsed, self.messages)
+
+    def unknown_tool(self, tc: ToolCallMsg) -> None:
+        write = bool(WRITE_LIKE.search(tc.name))
+        error = f"there is no tool {tc.name!r}; tools: {', '.join([*TOOLS, 'propose_change', 'respond'])}"
+        if write:
+            self.refuse(tc.id, "write attempt " + tc.name,
+                        f"the model tried to call {tc.name!r}, which would write to the device; refused — changes "
+                        "only reach a device as a proposal through the lifecycle",
+                        {"problem": "write_attempt", "tool": tc.name},
+                        error + "; nothing can be written directly — use propose_change")
+        else:
+            self.refuse(tc.id, "unknown tool " + tc.name, f"the model called an unknown tool {tc.name!r}; asked again",
+                        {"problem": "unknown_tool", "tool": tc.name}, error)
+
+    def read(self, tc: ToolCallMsg, args: dict[str, Any]) -> None:
+        self.calls += 1
+        result = call_tool(self.ctx, tc.name, args)
+        self.on_tool(result)
+        body, cut = cap_tool_output(result.for_model(self.ctx.pseudo))
+        if cut:
+            self.on_notice(f"{tc.name} returned about {cut} tokens more than a model is shown; cut, with a note",
+                           {"problem": "tool_output_capped", "tool": tc.name, "tokens_omitted": cut})
+        self.messages.append({"role": "tool", "tool_call_id": tc.id, "content": body})
+
+
+_UNUSABLE = {"echo": "the model's reply repeated what it was shown instead of answering",
+             "ungrounded": "the model's answer cited nothing the tools read"}
+
+
+def _final_respond(out: Callable[..., LLMOutcome], r: Respond, messages: list[dict[str, Any]]) -> LLMOutcome:
+    """A respond call as the agent will see it: no untrusted markers; an answer only when it cites
+    what the tools read (``brain.model_text``), else the turn falls back and says why."""
+    text = strip_markers(r.text).strip() or r.text
+    problem = answer_problem(text, messages)
+    if problem == "ungrounded" and r.kind != "answer":
+        problem = None  # a question or an escalation states no fact: only an echo is refused
+    if problem is not None:
+        return out("fallback", reason=_UNUSABLE[problem], failure=problem)
+    return out("respond", respond=r.model_copy(update={"text": text}))
+
+
+def _clean_draft(d: ProposeChange) -> ProposeChange:
+    """The model's own words in a draft (its intent and rationale reach the agent and the approver)
+    without untrusted markers."""
+    return d.model_copy(update={"intent": strip_markers(d.intent)[:300] or d.intent,
+                                "rationale": strip_markers(d.rationale)[:2000]})
 
 
 def is_preamble(text: str) -> bool:

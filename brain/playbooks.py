@@ -47,6 +47,7 @@ from brain.tools import (
 )
 from brain.understanding import actions as requests
 from brain.understanding.intent import _CONN, _HARD_UNSUPPORTED, SECRET_RE, extract_ssid
+from brain.understanding.request import Request
 from core import compat, topology
 from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Change, Evidence, EvidenceSeries, ProposalDraft, Root, utcnow
@@ -358,15 +359,18 @@ def hypotheses(ctx: ToolContext, ev: Evidence_, intent: Intent) -> list[Finding]
     return sorted(found, key=rank)
 
 
-def diagnose(ctx: ToolContext, intent: Intent, ev: Evidence_, text: str, secrets: dict[str, str]) -> Finding:
+def diagnose(ctx: ToolContext, intent: Intent, ev: Evidence_, text: str, secrets: dict[str, str],
+             request: Request | None = None) -> Finding:
     """Evidence first: upstream outage and presence, then the ranked detector findings; the words
-    only choose among what the evidence shows, or what to say when it shows nothing."""
+    only choose among what the evidence shows, or what to say when it shows nothing. An explicit
+    action is taken from the typed ``request`` when there is one (its data, not its words again)."""
     if intent in (Intent.SSID, Intent.PASSPHRASE, Intent.CREDENTIALS):
         return _credentials_finding(ctx, intent, ev, text, secrets)
     if intent != Intent.REQUEST and requests.reset_mood(text) == "question":
         return Finding(kind="destructive_question", summary="a question about a factory reset")
     if intent == Intent.REQUEST:
-        req = requests.parse(text.replace(explicit.CONFIRMED, " "))
+        typed = explicit.from_request(request) if request is not None else None
+        req = typed or requests.parse(text.replace(explicit.CONFIRMED, " "))
         if req is not None:
             # Facts first: a reboot or reset cannot fix an upstream outage.
             outage = (_outage_finding(ev, reported_down=bool(_CONN.search(text)))
@@ -409,7 +413,8 @@ def diagnose(ctx: ToolContext, intent: Intent, ev: Evidence_, text: str, secrets
         return _inform_finding(ctx, ev)
     if intent == Intent.STATUS:
         return Finding(kind="status", summary=_status_summary(ctx, ev))
-    return Finding(kind="unclear", summary="the request does not match a known problem")
+    return Finding(kind="unclear", summary="the request does not match a known problem",
+                   data={"words": " ".join(text.split())[:160]})
 
 
 # The parameter a finding's fix sets (for recognising the same fix in the device's history).
@@ -684,9 +689,15 @@ def _draft(ctx: ToolContext, finding: Finding, ev: Evidence_, exclude: dict[str,
         return Plan(outcome="question", finding=k, text=(
             f"I found nothing to change: {finding.summary.strip(' —')}. When does the problem happen, and on which "
             "device or room? That tells me what to look at next."))
+    words = str(finding.data.get("words") or "").strip()
+    if not words:
+        return Plan(outcome="question", finding=k, text=(
+            "I'm not sure what the problem is. Is it Wi-Fi dropping or slow, weak coverage in part of the home, "
+            "no internet at all, or a new network name/passphrase?"))
+    # never the generic menu for words the agent wrote: the question names them
     return Plan(outcome="question", finding=k, text=(
-        "I'm not sure what the problem is. Is it Wi-Fi dropping or slow, weak coverage in part of the home, "
-        "no internet at all, or a new network name/passphrase?"))
+        f"I could not place \u201c{words}\u201d: it names no problem I can diagnose, no change I can draft and no "
+        "value of this gateway I can read. What should happen — and on which setting or symptom?"))
 
 
 def conflict_gate(plan: Plan, ev: Evidence_) -> Plan:
@@ -961,7 +972,15 @@ def _draft_credentials_for(ctx: ToolContext, finding: Finding, ev: Evidence_) ->
 
 
 def resolve_secrets(d: ProposalDraft, secrets: dict[str, str]) -> ProposalDraft:
-    """Replace ``[secret:N]`` placeholders with the values held outside the planner's state."""
+    """Replace ``[secret:N]`` placeholders with the values held outside the planner's state (the
+    secret field's or the generator's: ``brain.secret_field``). A secret anywhere else — a literal
+    passphrase, a placeholder on another credential — is refused as a lost secret (KeyError): the
+    agent is asked for the field again, nothing wrong is drafted (issue 54)."""
+    from brain.secret_field import check_draft
+
+    why = check_draft(d.changes, secrets)
+    if why is not None:
+        raise KeyError(why)
     changes = []
     for c in d.changes:
         v = c.value

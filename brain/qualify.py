@@ -22,11 +22,12 @@ from typing import Any
 from brain import roles
 from brain.plan import Plan
 from brain.tools import RadioInfo, ReadArgs, ToolContext, call_tool, radios_from_values
-from brain.understanding import checker
+from brain.understanding import checker, when
 from brain.understanding.request import Condition, Request
 from core import localtime, preconditions
 from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Precondition, ProposalDraft
+from core.kernel.ports.errors import ExecutorError, InvalidParameterName
 
 Evidence_ = dict[str, dict[str, Any]]
 _RADIO = re.compile(r"^Device\.WiFi\.Radio\.(\d+)\.")
@@ -49,16 +50,31 @@ def apply(ctx: ToolContext, req: Request | None, plan: Plan, ev: Evidence_) -> P
             f"I will not draft that: {problem}. You asked to {checker.readback(req, zone)}. "
             "Say how you want it and I will draft exactly that."), data={"suggested": None})
     pre: list[Precondition] = []
+    # A change for later is conditional on the facts *then* ("restart it at 2 if nobody is online
+    # then"): judged only when the write starts, never refused now on what is true this afternoon.
+    later = req.schedule is not None
     for c in req.conditions:
-        precondition = to_precondition(ctx, c, plan.draft, ev)
-        ok, fact = evaluate(ctx, precondition)
-        if not ok:
-            return Plan(outcome="answer", finding="condition_false", text=(
-                f"Nothing to do: you asked to {checker.readback(req, zone)}, and that condition does not hold "
-                f"now — {fact}. Nothing was drafted."), data={"facts": [fact]})
+        precondition = to_precondition(ctx, c, plan.draft, ev).model_copy(update={"at_write": later})
+        if not later:
+            ok, fact = evaluate(ctx, precondition)
+            if not ok:
+                return Plan(outcome="answer", finding="condition_false", text=(
+                    f"Nothing to do: you asked to {checker.readback(req, zone)}, and that condition does not hold "
+                    f"now — {fact}. Nothing was drafted."), data={"facts": [fact]})
+        unreadable = cannot_report(ctx, precondition)
+        if unreadable is not None:
+            # The write re-reads the fact and refuses when it cannot: a draft the device can never
+            # pass is not offered (a TR-098 gateway has no neighbour scan table to read).
+            return Plan(outcome="question", finding="condition_unreadable", text=(
+                f"I will not draft that with its condition: you asked to {checker.readback(req, zone)}, and "
+                f"{ctx.device.id} cannot report {preconditions.label(precondition)} ({unreadable}), so "
+                f"“{precondition.text}” could not be checked when the write starts. Ask for the change without "
+                "the condition, or with one this gateway can report."), data={"suggested": None})
         pre.append(precondition)
     draft = plan.draft.model_copy(update={
         "not_before": req.schedule.not_before if req.schedule is not None else None,
+        "not_after": when.latest_start(req.schedule.words, req.schedule.not_before, zone)
+        if req.schedule is not None else None,
         "preconditions": pre, "readback": checker.readback(req, zone)[:2000]})
     text = plan.text
     if req.schedule is not None:
@@ -67,13 +83,23 @@ def apply(ctx: ToolContext, req: Request | None, plan: Plan, ev: Evidence_) -> P
         if req.schedule.assumed:
             text += f"; {req.schedule.assumed}"
     if pre:
-        text += " — " + "; ".join(c.text for c in pre) + " (checked now, and again when the write starts)"
+        checked = (f"checked at {req.schedule.not_before.astimezone(zone):%H:%M} local, when the write starts"
+                   if req.schedule is not None else "checked now, and again when the write starts")
+        text += " — " + "; ".join(c.text for c in pre) + f" ({checked})"
     return plan.model_copy(update={"draft": draft, "text": text})
 
 
 # ---------------------------------------------------------------------------- conformance
 def conform(ctx: ToolContext, req: Request, d: ProposalDraft, ev: Evidence_) -> str | None:
     """Why ``d`` is not what ``req`` asks for, or None."""
+    problem = _conform_bands(req, d, ev) or _conform_value(req, d)
+    if problem is None and (req.action in ("ssid", "passphrase", "ssid_enable") or req.target.ssid_role):
+        return _conform_ssids(ctx, req, d, ev)
+    return problem
+
+
+def _conform_bands(req: Request, d: ProposalDraft, ev: Evidence_) -> str | None:
+    """A radio of another band than the request is limited to, or one it keeps as it is."""
     radios = {r.index: r.band for r in radios_from_values(_values(ev, "radios"))}
     touched_bands = {radios.get(int(m.group(1))) for c in d.changes if (m := _RADIO.match(c.path))}
     touched_bands.discard(None)
@@ -84,13 +110,17 @@ def conform(ctx: ToolContext, req: Request, d: ProposalDraft, ev: Evidence_) -> 
         low = word.lower()
         if any(b and b.lower() in low for b in touched_bands):
             return f"it would touch {word}, which you asked me to leave alone"
-    if req.action in _LEAF and "value" in req.values:
-        leaf = _LEAF[req.action]
-        hit = [c for c in d.changes if c.path.endswith("." + leaf) and _RADIO.match(c.path)]
-        if hit and all(str(c.value) != str(req.values["value"]) for c in hit):
-            return f"it sets {hit[0].path} to {hit[0].value}, not the {req.values['value']} you asked for"
-    if req.action in ("ssid", "passphrase", "ssid_enable") or req.target.ssid_role:
-        return _conform_ssids(ctx, req, d, ev)
+    return None
+
+
+def _conform_value(req: Request, d: ProposalDraft) -> str | None:
+    """A radio value other than the one asked for."""
+    if req.action not in _LEAF or "value" not in req.values:
+        return None
+    leaf = _LEAF[req.action]
+    hit = [c for c in d.changes if c.path.endswith("." + leaf) and _RADIO.match(c.path)]
+    if hit and all(str(c.value) != str(req.values["value"]) for c in hit):
+        return f"it sets {hit[0].path} to {hit[0].value}, not the {req.values['value']} you asked for"
     return None
 
 
@@ -161,6 +191,8 @@ def evaluate(ctx: ToolContext, c: Precondition) -> tuple[bool, str]:
         pres = ctx.reader.presence(ctx.device)
         online = bool(pres.online and pres.reachable)
     elif c.fact == "neighbour_on_channel":
+        # every neighbour the stored scans heard, not only the few loudest a device's own table lists
+        # (the write reads that table again, and refuses what it no longer allows)
         with ctx.runtime.store.read() as s:
             heard = preconditions.stored_neighbours(s, ctx.device.id)
     else:
@@ -170,3 +202,23 @@ def evaluate(ctx: ToolContext, c: Precondition) -> tuple[bool, str]:
             values = {k: (v.get("value") if isinstance(v, dict) else v) for k, v in
                       ((r.data or {}).get("values") or {}).items()}
     return preconditions.holds(c, values, online, heard)
+
+
+def _scan(ctx: ToolContext) -> JsonObject:
+    """The device's own latest neighbour scan, read live (never triggered) as the write reads it;
+    raises ``ExecutorError``."""
+    return ctx.live_read([preconditions.SCAN])
+
+
+def cannot_report(ctx: ToolContext, c: Precondition) -> str | None:
+    """Why the device cannot report ``c``'s fact at all (its data model has no such parameter), or
+    None. A device only unreachable now can report it later: that is judged at the write."""
+    if c.fact != "neighbour_on_channel":
+        return None
+    try:
+        _scan(ctx)
+    except InvalidParameterName as exc:
+        return exc.message[:200]
+    except ExecutorError:
+        return None
+    return None

@@ -29,14 +29,14 @@ from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
+from brain import secret_field, secret_guard
 from brain.contracts import ChatEvent, ThreadSummary
 from brain.llm import LLMClient, LLMConfig, LLMError, Usage
-from brain.redact import redact, settle
 from brain.threads import ThreadStore
-from core.errors import Conflict, Forbidden, Invalid
+from core.kernel.errors import Conflict, Forbidden, Invalid
 from core.kernel.jsontypes import JsonObject
-from core.models import TERMINAL_STATES, Actor, ProposalState
-from core.redact import looks_secret
+from core.kernel.models import TERMINAL_STATES, Actor, ProposalState
+from core.secret_fingerprint import secret_fingerprint
 from core.services import CoreServices
 from core.store import repo
 
@@ -128,63 +128,69 @@ class ChatService:
         self._graphless.add(thread_id)
         return thread_id
 
-    def send(self, thread_id: str, message: str, actor: Actor) -> Iterator[ChatEvent]:
+    def send(self, thread_id: str, message: str, actor: Actor, secret: str | None = None) -> Iterator[ChatEvent]:
         """Validates at once (raising NotFound/Forbidden/Invalid before any event, so an API can
-        answer 4xx), then returns the turn's event stream."""
-        if not message.strip():
+        answer 4xx), then returns the turn's event stream. ``secret`` is the secret field: the one way
+        a passphrase reaches a draft (``brain.secret_field``); it is never stored, echoed or logged."""
+        if not message.strip() and secret is None:
             raise Invalid("the message is empty")
         if len(message) > 4000:
             raise Invalid("the message is longer than 4000 characters")
+        if secret is not None:
+            secret_field.validate(secret)
         row = self.threads_db.get(thread_id)
         if actor.id != row["owner"] and "admin" not in actor.roles:
             raise Forbidden(f"thread {thread_id} belongs to {row['owner']}")
-        return self._send(thread_id, message, actor, row)
+        return self._send(thread_id, message, actor, row, secret)
 
-    def _send(self, thread_id: str, message: str, actor: Actor, row: dict[str, Any]) -> Iterator[ChatEvent]:
+    def _send(self, thread_id: str, message: str, actor: Actor, row: dict[str, Any],
+              secret: str | None = None) -> Iterator[ChatEvent]:
         with self._lock(thread_id) as holder:
-            quick = self._facts_only(thread_id, message, actor, row)
-            if quick is not None:
-                yield from quick
-                return
+            yield from self._tell_news(thread_id, row)  # what the scheduler did since the last turn, first
+            context = self._secret_context(thread_id)
+            guarded = secret_guard.mask_turn(message, context=context)
+            masked = guarded.text
+            if not guarded.found and secret is None:
+                quick = self._facts_only(thread_id, masked, actor, row)
+                if quick is not None:
+                    yield from quick
+                    return
             self._graphless.discard(thread_id)
             config = self._config(thread_id)
             snap = self.graph.get_state(config)
             values: dict[str, Any] = dict(snap.values or {})
             vault = self.deps.vault.setdefault(thread_id, {})
-            masked, found = redact(message, start=len(vault) + 1)
-            pending = values.get("pending") or {}
-            if not found and _passphrase_waits(values):
-                # "typo - it's 'Saffron-Kettle-2219'" while a passphrase change waits: the corrected value
-                # is a secret too, though the message names no password
-                value = _corrected_secret(message)
-                if value is not None:
-                    key = f"[secret:{len(vault) + 1}]"
-                    found, masked = {key: value}, message.replace(value, key)
-            if not found and "passphrase" in (pending.get("missing") or []):
-                kind, value = _bare_answer(message, pending)
-                if kind == "secret" and value is not None:
-                    key = f"[secret:{len(vault) + 1}]"
-                    found, masked = {key: value}, key
-                elif kind == "unclear":  # never a guess: ask again, and keep none of it
-                    yield self._record(ChatEvent(thread_id=thread_id, kind="step", text="[secret]",
-                                                 data={"role": "user", "node": "message", "actor": actor.id}))
-                    yield self._record(ChatEvent(thread_id=thread_id, kind="question", data={"missing": ["passphrase"]},
-                                                 text=UNCLEAR_PASSPHRASE))
-                    return
-            settled = {k: settle(v, message) for k, v in found.items()}
-            if any(v is None for v in settled.values()):
-                # several unquoted words: never guessed into one passphrase, never echoed
-                for key, value in settled.items():
-                    if value is None:
-                        masked = _mask_clause_after(masked, key)
-                yield self._record(ChatEvent(thread_id=thread_id, kind="step", text=masked,
-                                             data={"role": "user", "node": "message", "actor": actor.id}))
-                yield self._record(ChatEvent(thread_id=thread_id, kind="question", data={"missing": ["passphrase"]},
-                                             text=UNCLEAR_PASSPHRASE))
+            user: JsonObject = {"role": "user", "node": "message", "actor": actor.id}
+            other = secret_field.other_credential(masked) if (guarded.found or secret is not None
+                                                              or _CREDENTIAL.search(masked)) else None
+            if other is not None:
+                # never turned into a Wi-Fi passphrase (issue 54): another credential is not set from chat
+                yield self._record(ChatEvent(thread_id=thread_id, kind="step", text=masked or "[secret]", data=user))
+                yield self._record(ChatEvent(thread_id=thread_id, kind="escalation", data={"credential": other},
+                                             text=f"That is {other}, not a Wi-Fi passphrase. I do not change it from "
+                                                  "chat: it is set by the ACS/provisioning, and a wrong value cuts "
+                                                  "the device off. Nothing was drafted and no secret was kept; "
+                                                  "escalate to the provisioning team if it must change."))
                 return
-            vault.update({k: v for k, v in settled.items() if v is not None})
-            yield self._record(ChatEvent(thread_id=thread_id, kind="step", text=masked,
-                                         data={"role": "user", "node": "message", "actor": actor.id}))
+            generated = secret is None and secret_field.wants_generated(masked) and _CREDENTIAL.search(masked)
+            value = secret if secret is not None else secret_field.generate() if generated else None
+            held: JsonObject = {}
+            if value is not None:
+                key = f"[secret:{len(vault) + 1}]"
+                vault[key] = value
+                held = {"source": "field" if secret is not None else "generated",
+                        "fingerprint": secret_fingerprint(value)}
+                user["secret"] = held
+                masked = f"{masked} {key}".strip()
+            yield self._record(ChatEvent(thread_id=thread_id, kind="step", text=masked, data=user))
+            if generated and value is not None:
+                # shown once, to the agent, in this stream only: never recorded, never in the thread
+                yield ChatEvent(thread_id=thread_id, kind="secret", data={"value": value, **held},
+                                text="A new passphrase was generated. It is shown only now: give it to the "
+                                     f"subscriber. Its fingerprint is {held['fingerprint']}.")
+            if guarded.found and secret is None:
+                yield self._record(ChatEvent(thread_id=thread_id, kind="notice", text=secret_field.TYPED,
+                                             data={"secret_field": secret_field.FIELD, "masked": guarded.found}))
             if snap.interrupts:
                 from langgraph.types import Command
 
@@ -198,12 +204,24 @@ class ChatService:
                                 "planner": self.mode, "mac_key": values.get("mac_key") or new_mac_key()}
             yield from self._run(thread_id, stream_input, holder)
 
+    def _secret_context(self, thread_id: str) -> bool:
+        """A credential was being talked about in this thread's last turns (the agent's last message
+        named one, or the planner asked for a passphrase): a correction ("no wait, make it X") is then
+        read as a secret though it names none."""
+        for ev in reversed(self.threads_db.events(thread_id)[-80:]):
+            if ev.kind == "question" and ("passphrase" in (ev.data.get("missing") or []) or ev.text.startswith(_ASKED)):
+                return True
+            if ev.kind == "step" and ev.data.get("role") == "user":
+                return bool(_CREDENTIAL.search(ev.text)) or "[secret" in ev.text
+        return False
+
     def resume(self, thread_id: str) -> Iterator[ChatEvent]:
         self.threads_db.get(thread_id)  # NotFound now, not on the first event
         return self._resume(thread_id)
 
     def _resume(self, thread_id: str) -> Iterator[ChatEvent]:
         with self._lock(thread_id) as holder:
+            yield from self._tell_news(thread_id, self.threads_db.get(thread_id))
             config = self._config(thread_id)
             snap = self.graph.get_state(config)
             if not snap.interrupts:
@@ -218,7 +236,7 @@ class ChatService:
                                              text=f"Proposal {pid} is still waiting for approval."))
                 return
             if pending.get("kind") == "confirm" and state is ProposalState.APPROVED:
-                text = f"Proposal {pid} is approved. Reply 'apply' to apply it, or 'cancel'."
+                text = self._approved_text(str(pid))
                 yield self._record(ChatEvent(thread_id=thread_id, kind="question", data={"proposal_id": pid},
                                              text=text))
                 return
@@ -226,8 +244,57 @@ class ChatService:
 
             yield from self._run(thread_id, Command(resume={"decision": str(state) if state else None}), holder)
 
+    def _approved_text(self, pid: str) -> str:
+        """An approved proposal waiting for the agent's word, with its time and conditions (brain.telling)."""
+        from brain import telling
+
+        p = self.runtime.lifecycle.get(pid)
+        with self.runtime.store.read() as s:
+            region = repo.get_device(s, p.targets[0]).region if p.targets else None
+        return f"Proposal {pid} is approved{telling.when_and_if(p, region)}. {telling.confirm_words(p, region)}"
+
     def history(self, thread_id: str) -> list[ChatEvent]:
+        row = self.threads_db.get(thread_id)
+        if row.get("proposal_id"):
+            self._tell_news_if_idle(thread_id, row)
         return self.threads_db.events(thread_id)
+
+    def _tell_news(self, thread_id: str, row: dict[str, Any]) -> list[ChatEvent]:
+        """Record what happened to the thread's proposals outside the chat (``brain.thread_news``: the
+        scheduler started, finished, skipped or refused one; an approved scheduled change nobody
+        confirmed). Called with the thread's turn held, so each is told once."""
+        if not row.get("proposal_id"):
+            return []
+        from brain import thread_news
+        from core.kernel.clock import elapsed_now
+
+        region = None
+        if row.get("device_id"):
+            with self.runtime.store.read() as s:
+                region = repo.get_device(s, str(row["device_id"])).region
+        news = thread_news.news(self.runtime.store, thread_id, self.threads_db.events(thread_id), region,
+                                elapsed_now(self.runtime.lifecycle.clock))
+        if news:
+            self.threads_db.append_many(news)
+        return news
+
+    def _tell_news_if_idle(self, thread_id: str, row: dict[str, Any]) -> None:
+        """:meth:`_tell_news` for a reader of the history, when no turn of the thread runs (a running
+        turn holds the thread; the news waits for the next look)."""
+        with self._locks_guard:
+            local = self._locks.setdefault(thread_id, threading.Lock())
+        if not local.acquire(blocking=False):
+            return
+        try:
+            holder = f"{self._process}-{uuid.uuid4().hex[:8]}"
+            if not self.threads_db.try_lock(thread_id, holder, self.lease_s):
+                return
+            try:
+                self._tell_news(thread_id, row)
+            finally:
+                self.threads_db.unlock(thread_id, holder)
+        finally:
+            local.release()
 
     def threads(self, actor: Actor | None = None) -> list[ThreadSummary]:
         return self.threads_db.summaries(owner=actor.id if actor is not None else None)
@@ -285,14 +352,14 @@ class ChatService:
         from zoneinfo import ZoneInfo
 
         from brain.understanding import offline
-        from core.models import utcnow
+        from core.kernel.models import utcnow
 
         # The model path keeps every turn in its transcript (the next turn's context), so it always
         # runs the graph; the graph answers fact questions the same way before the model is asked.
         if self.mode != "offline" or not row.get("device_id") or len(message) > 600:
             return None
-        masked, found = redact(message, start=1)
-        if found or "[secret:" in masked:
+        masked = message  # masked already (``_send``), with nothing found in it
+        if "[secret" in masked:
             return None
         understood = offline.understand(masked, offline.Context(now=utcnow(), zone=ZoneInfo("UTC")))
         req, heard = understood.request, understood.heard
@@ -325,10 +392,14 @@ class ChatService:
                 tools.append(ChatEvent(thread_id=thread_id, kind="tool", text=r.summary, data=r.event_data()))
 
             ev = evidence.gather_facts(ctx, on_tool)
-            plan = answers.answer(ctx, ev, heard.answers, heard.question_text, on_tool)
+            # "and the 5 GHz?": the thread's last question, asked again of what the follow-up names
+            topics, question = answers.resolve(heard.answers, heard.question_text, self.threads_db.events(thread_id),
+                                               masked)
+            plan = answers.answer(ctx, ev, topics, question, on_tool)
             self.threads_db.append_many(tools)
             out += tools
-        data: JsonObject = {"finding": plan.finding, "facts": plan.data.get("facts", [])}
+        data: JsonObject = {"finding": plan.finding, "facts": plan.data.get("facts", []),
+                            "topics": plan.data.get("topics", []), "question": plan.data.get("question", "")}
         out.append(self._record(ChatEvent(thread_id=thread_id, kind=plan.outcome, text=plan.text, data=data)))
         return out
 
@@ -370,8 +441,8 @@ class ChatService:
                         finished = True
                 batch, emitted[:] = list(emitted), []
                 for chunk in batch:
-                    ev = ChatEvent(thread_id=thread_id, kind=chunk["kind"], text=chunk.get("text", ""),
-                                   data=chunk.get("data") or {})
+                    ev = self._dress(ChatEvent(thread_id=thread_id, kind=chunk["kind"], text=chunk.get("text", ""),
+                                               data=chunk.get("data") or {}))
                     pending.append(ev)
                     if ev.kind not in ("step", "tool"):
                         self.threads_db.append_many(pending)
@@ -389,6 +460,26 @@ class ChatService:
                 closer()
             self.threads_db.append_many(pending)
         self._sync_thread(thread_id)
+
+    def _dress(self, ev: ChatEvent) -> ChatEvent:
+        """What the surfaces add to the planner's events for secrets: a question for a passphrase
+        names the secret field; a proposal that writes a secret says what each one is for and the
+        new value's fingerprint (the one the approver sees)."""
+        if ev.kind == "question" and ("passphrase" in (ev.data.get("missing") or []) or ev.text.startswith(_ASKED)):
+            text = ev.text
+            if text.startswith(_ASKED):
+                text = secret_field.ASK + text[len(_ASKED):].replace(_ASKED_RULE, "", 1)
+            elif "secret field" not in text:
+                text = f"{text} Send it in {secret_field.WHERE}."
+            return ev.model_copy(update={"text": text.strip(), "data": {**ev.data, "secret_field": secret_field.FIELD}})
+        pid = ev.data.get("proposal_id")
+        if ev.kind == "proposal" and isinstance(pid, str):
+            p = self.runtime.lifecycle.get(pid)
+            with self.runtime.store.read() as s:
+                found = secret_field.purposes_from_store(s, p.changes, p.targets)
+            if found:
+                return ev.model_copy(update={"data": {**ev.data, "secrets": [x.model_dump() for x in found]}})
+        return ev
 
     def _sync_thread(self, thread_id: str) -> None:
         snap = self.graph.get_state(self._config(thread_id))
@@ -413,63 +504,11 @@ _BEYOND_ONE = re.compile(
     r"neighbou?r\w*|nachbar\w*|viertel|straße|strasse|street|quartier|voisin\w*|rue|barrio|vecin\w*|calle|"
     r"fleet|flotte|flota|pon|olt|cmts|node)\b", re.IGNORECASE)
 
-UNCLEAR_PASSPHRASE = ("I did not take that as the passphrase: it is not clear which part of it is. Send only the "
-                      "passphrase — in quotes if it has spaces, e.g. 'Blue Fox 9' — or 'cancel'.")
-_QUOTED_ANY = re.compile(r"[\"“„«]\s?([^\"”“»]{1,128}?)\s?[\"”“»]")
+_ASKED = "What should the new Wi-Fi passphrase be?"  # the playbook's question, named the field here
+_ASKED_RULE = " At least 12 characters, not a common password."
 
-
-def _mask_clause_after(masked: str, key: str) -> str:
-    """``masked`` with the rest of ``key``'s clause masked too: an unclear phrase is not shown in part."""
-    at = masked.find(key)
-    if at < 0:
-        return masked
-    end = re.search(r"[.;!?\n](?=\s|$)", masked[at:])
-    stop = at + end.start() if end else len(masked)
-    return masked[:at + len(key)] + masked[stop:]
-
-
-_QUOTED_ONLY = re.compile(r"^\s*([\"'“”‘’„«»])(.+?)([\"'“”‘’»«])\s*[.!]?\s*$", re.S)
-
-
-def _passphrase_waits(values: dict[str, Any]) -> bool:
-    """A passphrase change of this thread waits for its confirmation or its approver."""
-    request = values.get("request") or {}
-    return request.get("action") == "passphrase" and bool(values.get("proposal_id")) and bool(values.get("awaiting"))
-
-
-def _corrected_secret(message: str) -> str | None:
-    """The one quoted value of a correction, else its one credential-shaped token."""
-    quoted = _QUOTED_ANY.findall(message) or re.findall(r"(?<!\w)['‘]([^'’\s]{8,63})['’](?!\w)", message)
-    if len(quoted) == 1 and 8 <= len(quoted[0].strip()) <= 63:
-        return str(quoted[0]).strip()
-    shaped = [t.strip(".,;:!?()") for t in message.split() if looks_secret(t.strip(".,;:()")) and len(t) >= 8]
-    return shaped[0] if len(shaped) == 1 else None
-
-
-def _bare_answer(message: str, pending: dict[str, Any]) -> tuple[str, str | None]:
-    """After "what should the new passphrase be?", what the answer is: ``("secret", value)`` when it
-    is the quoted text (the whole message one quoted string) or a single token; ``("none", None)``
-    when it withdraws the request ("cancel", "no"); otherwise ``("unclear", None)`` — never a guess
-    ("hunter22 lol, can u set that" is not the passphrase "hunter22 lol")."""
-    text = message.strip()
-    if not text or re.match(r"(?i)^(cancel|never ?mind|stop|no)\b", text):
-        return "none", None
-    quoted = _QUOTED_ANY.findall(text)
-    if len(quoted) == 1 and not _QUOTED_ONLY.match(text) and quoted[0].strip() and len(quoted[0]) <= 128:
-        # 'they went with "Quartz!Meadow-Otter-58"': the one quoted value is the answer
-        return ("unclear", None) if "ssid" in (pending.get("missing") or []) else ("secret", quoted[0].strip())
-    m = _QUOTED_ONLY.match(text)
-    if m is not None and m.group(2).strip() and len(m.group(2)) <= 128:
-        value = m.group(2).strip()
-        if "ssid" in (pending.get("missing") or []) and " " in value:
-            return "unclear", None  # the rest may be the name
-        return "secret", value
-    if len(text) <= 128 and not any(c.isspace() for c in text) and not re.search(r"[\"“”„«»]", text):
-        return "secret", text.strip("'‘’")
-    # "Juniper-Anvil-4408, that's what she picked": one token, then a clause of its own with no other
-    # candidate in it
-    head, sep, tail = [*re.split(r"(\s*[,;]\s+|\s+[-–—]\s+)", text, maxsplit=1), "", ""][:3]
-    if sep and head and not any(c.isspace() for c in head) and looks_secret(head) and not any(
-            looks_secret(w.strip(".,;:!?")) for w in tail.split()):
-        return "secret", head.strip("'‘’")
-    return "unclear", None
+# A credential named in a message (any language the redactor knows): a generation request needs one
+# ("a new random passphrase"), and the next turn reads a bare value as a secret.
+_CREDENTIAL = re.compile(r"pass ?(word|phrase|wort|code)|\bpw\b|\bpwd\b|\bpsk\b|kennwort|schl(ü|ue)ssel|"
+                         r"wi-?fi[ -](key|code)|network key|wpa\d? key|mot de passe|\bmdp\b|cl[ée] (wi-?fi|wpa)|"
+                         r"code wi-?fi|contrase(ñ|n)a|\bclave\b|c(ó|o)digo wi-?fi|\[secret", re.IGNORECASE)

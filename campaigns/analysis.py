@@ -13,10 +13,11 @@ Signals, in order:
   (the fleet changed under the campaign: not a silent partial rollout);
 * firmware / reboot: the share of changed devices present again (re-registered) below
   ``min_reregistered`` fails;
-* telemetry KPIs: the changed devices' change against the matched control cohort's
-  (difference in differences with an interval, ``campaigns/effects.py``); measurably worse by
-  more than the KPI's tolerance fails, and says by how much. With ``observe_s`` a drained ring
-  waits that long for its KPIs to be measured (pending) unless a harm shows first.
+* telemetry KPIs: the changed devices against the matched control cohort, at the looks the gate
+  plans over the ring's observation (``campaigns/looks.py``, ``campaigns/estimator.py``);
+  measurably worse by more than the KPI's tolerance fails, and says by how much. A drained ring
+  is pending until its last look unless a harm shows first; a KPI with too little data by then
+  is *inconclusive*: the ring pauses for a person, it never passes on what nobody measured.
 """
 
 from __future__ import annotations
@@ -95,7 +96,23 @@ def evaluate(stats: RingStats, gate: Gate, *, complete: bool) -> Verdict:
         return Verdict("fail", reasons)
     if stats.observing:
         return Verdict("pending", [stats.observing])
+    if unknown := kpi_inconclusive(stats, gate):
+        return Verdict("pause", unknown)
     return Verdict("pass", [f"{stats.verified} verified, {stats.failed} failed, {stats.unreached} unreached"])
+
+
+def kpi_inconclusive(stats: RingStats, gate: Gate) -> list[str]:
+    """One reason per KPI that could still fail the ring (measured against a control) whose
+    observation ended without enough data to judge it: the ring waits for a person (Argo's
+    *inconclusive*), never passes on what was not measured."""
+    out = []
+    for kpi in gate.kpis:
+        k = stats.kpis.get(kpi.metric) or {}
+        if k and (not k.get("gating", True) or k.get("judged")):
+            continue
+        out.append(f"KPI {k.get('title', kpi.metric)}: inconclusive — {k.get('text') or 'not measured'}; a person "
+                   "decides: resume to accept the ring without it, or abort")
+    return out
 
 
 def kpi_harms(stats: RingStats, gate: Gate) -> list[str]:
@@ -109,7 +126,7 @@ def kpi_harms(stats: RingStats, gate: Gate) -> list[str]:
             continue
         unit = f" {k['unit']}" if k.get("unit") else ""
         lo, hi = (k["low"], k["high"]) if k["higher_is_worse"] else (-k["high"], -k["low"])
-        level = level_text(k["confidence"])
+        level = level_text(k.get("level") or k["confidence"])
         out.append(f"KPI {k['title']}: the changed devices did measurably worse than {k['n_control']} matched "
                    f"control device(s) — worse by {k['worse_by']:.3g}{unit} ({level} CI {lo:.3g} to "
                    f"{hi:.3g}; tolerance {k['tolerance']:.3g}{unit}; {k['n_treated']} changed device(s))")

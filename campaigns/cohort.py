@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from campaigns.spec import CampaignSpec
 
 MATCHED_ON = ("model", "firmware", "region")
+SMD_WARN = 0.1  # |standardised mean difference| above which a match is called poor (Austin 2009)
 
 
 def stratum(d: Device) -> tuple[str, str, str]:
@@ -50,9 +51,22 @@ class Cohort:
     strata: int
     balance: dict[str, JsonObject] = field(default_factory=dict)
 
+    def warnings(self) -> list[str]:
+        """A KPI whose baseline the cohort matched poorly (|SMD| above ``SMD_WARN``): an effect
+        measured against it leans on the model's adjustment, and an approver should know."""
+        out = []
+        for kpi, row in self.balance.items():
+            smd = row.get("smd")
+            if isinstance(smd, (int, float)) and abs(smd) > SMD_WARN:
+                out.append(f"control cohort balance on {kpi}: |SMD| {abs(smd):.2f} is above {SMD_WARN} (changed "
+                           f"devices {row.get('treated_mean')}, control {row.get('control_mean')} before the "
+                           "change); its effects lean on the baseline adjustment — a larger control_pct matches better")
+        return out
+
     def summary(self, pct: float) -> dict[str, Any]:
         return {"control_pct": pct, "size": len(self.control), "matched_on": [*MATCHED_ON, "KPI baseline"]
-                if self.balance else list(MATCHED_ON), "strata": self.strata, "balance": self.balance}
+                if self.balance else list(MATCHED_ON), "strata": self.strata, "balance": self.balance,
+                "warnings": self.warnings()}
 
 
 def match(campaign_id: str, devices: Sequence[Device], pct: float,

@@ -26,24 +26,28 @@ device events (reboots). Everything here only reads.
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import pairwise
+from statistics import median
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy import String, and_, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from core.kernel.jsontypes import JsonObject
+from core.store.buckets import time_bucket
 from core.store.schema import DeviceEventRow, TelemetryRow
 
-Reduce = Literal["mean", "per_hour", "events_per_day", "offline_minutes_per_day"]
+Reduce = Literal["mean", "per_hour", "per_day", "events_per_day", "offline_minutes_per_day"]
+COUNTS = ("per_hour", "per_day", "events_per_day")  # a device with nothing to report sends no row
 Before = Literal["same_hours_day_before", "hours_before"]
 DAY_BEFORE: Before = "same_hours_day_before"
 HOURS_BEFORE: Before = "hours_before"
 Verdict = Literal["worse", "better", "no measurable effect", "not enough data"]
 CHUNK = 500  # device ids per IN (...) list
+HOUR_S = 3600
 
 
 @dataclass(frozen=True)
@@ -65,8 +69,10 @@ KPIS: dict[str, Kpi] = {k.id: k for k in (
     Kpi("wifi.channel_utilization_pct", "Wi-Fi channel busy", "%", True, "mean", "wifi.channel_utilization_pct"),
     Kpi("wifi.client_rssi_dbm", "Wi-Fi client signal", "dB", False, "mean", "wifi.client_rssi_dbm", relative=False),
     Kpi("wifi.retransmissions_pct", "Wi-Fi retransmissions", "%", True, "mean", "wifi.retransmissions_pct"),
-    # Reported only when non-zero (a device with no failures sends no row): summed per hour.
+    # Reported only when non-zero (a device with no failures sends no row): summed per hour, over
+    # the hours the device was reporting anything at all (a silent device is absent, not zero).
     Kpi("dns.failures", "DNS failures", "per hour", True, "per_hour", "dns.failures"),
+    Kpi("wifi.dfs_radar_events", "Radar (DFS) events", "per day", True, "per_day", "wifi.dfs_radar_events"),
     Kpi("reboots", "Reboots", "per day", True, "events_per_day", events=("boot", "bootstrap")),
     Kpi("offline_minutes", "Offline", "minutes per day", True, "offline_minutes_per_day", "wan.up"),
 )}
@@ -175,6 +181,63 @@ def _windowed(s: Session, kpi: Kpi, ids: list[str], pre: tuple[datetime, datetim
             .group_by(dev))
 
 
+@dataclass
+class _Beats:
+    """A device's telemetry of any metric on each side: how many rows, and in which of the side's
+    hours (numbered from its start) — what tells a count's zero (reporting, nothing happened) from its
+    absence (not reporting at all), and over how many hours a count is a rate."""
+
+    rows_pre: int = 0
+    rows_post: int = 0
+    hours_pre: set[int] = field(default_factory=set)
+    hours_post: set[int] = field(default_factory=set)
+
+    def cadence_h(self) -> float | None:
+        """The device's reporting interval in hours: the median gap between its reporting hours on
+        either side, at least an hour; ``None`` where no side has two (nothing to tell it by)."""
+        gaps = [b - a for side in (self.hours_pre, self.hours_post) for a, b in pairwise(sorted(side))]
+        return max(1.0, float(median(gaps))) if gaps else None
+
+    def covered_h(self, hours: set[int], span_h: float) -> float:
+        """The hours of a side (``span_h`` long) the device's reports stand for: each reporting hour
+        one reporting interval, at most the side's span. A count summed over the whole span took an
+        hour with no report as an hour without failures (docs/remediation.md); a device reporting
+        every 4 h is still read over all its hours, each report standing for its own four."""
+        cadence = self.cadence_h()
+        return span_h if cadence is None else min(span_h, len(hours) * cadence)
+
+
+def _hour_list(dialect: str, hour: Any) -> Any:
+    """The distinct hours of a group, as one text ("3,4,7"): one row a device reaches Python, not one
+    a device and hour (a 20,000-device read fetched 240,000 rows)."""
+    if dialect == "postgresql":
+        return func.string_agg(cast(hour, String).distinct(), literal(","))
+    return func.group_concat(hour.distinct())
+
+
+def _hours(text: str | None) -> set[int]:
+    return {int(float(h)) for h in text.split(",")} if text else set()
+
+
+def _heartbeats(s: Session, ids: list[str], pre: tuple[datetime, datetime], post: tuple[datetime, datetime]
+                ) -> dict[str, _Beats]:
+    """Per device: its telemetry rows of any metric before and after, and the hours of each side it
+    reported in (counted from the side's start, so a side's silent first hour is seen as one),
+    gathered by the database: one row a device reaches Python, never a sample."""
+    ts = TelemetryRow.ts
+    dialect = s.get_bind().dialect.name
+    in_pre = and_(ts >= pre[0], ts < pre[1])
+    in_post = and_(ts >= post[0], ts < post[1])
+    hour_pre = case((in_pre, time_bucket(dialect, ts, HOUR_S, pre[0])), else_=None)
+    hour_post = case((in_post, time_bucket(dialect, ts, HOUR_S, post[0])), else_=None)
+    rows = s.execute(select(TelemetryRow.device_id, func.count(case((in_pre, 1), else_=None)),
+                            func.count(case((in_post, 1), else_=None)),
+                            _hour_list(dialect, hour_pre), _hour_list(dialect, hour_post))
+                     .where(TelemetryRow.device_id.in_(ids), ts >= min(pre[0], post[0]), ts < max(pre[1], post[1]))
+                     .group_by(TelemetryRow.device_id))
+    return {str(d): _Beats(int(a or 0), int(b or 0), _hours(hp), _hours(hq)) for d, a, b, hp, hq in rows}
+
+
 def device_changes(s: Session, kpi: Kpi, events: Mapping[str, datetime], *, window_h: float, now: datetime,
                    labels: Mapping[str, str] | None = None, settle_s: float = 0.0, before: Before = DAY_BEFORE,
                    need_after: bool = True) -> dict[str, DeviceChange]:
@@ -183,19 +246,24 @@ def device_changes(s: Session, kpi: Kpi, events: Mapping[str, datetime], *, wind
     of the after window seen so far (``DAY_BEFORE``: a diurnal KPI — evening load, night — then
     compares like with like on every device, also mid-window) or the ``window_h`` hours just
     before (``HOURS_BEFORE``). A device without data on both sides is left out
-    (``need_after=False``: without data before); for counts (DNS failures per hour, reboots) a
-    side with no row is a zero over the hours that side spans."""
+    (``need_after=False``: without data before); for counts (DNS failures per hour, radar events,
+    reboots) a side with no row is a zero over the hours that side spans — but only where the
+    device reported some telemetry on that side: a device that went silent is absent, never a
+    zero (it would look better for having stopped reporting). Its samples are those reports."""
     if not events:
         return {}
     win = timedelta(hours=window_h)
     settle = timedelta(seconds=settle_s)
     back = timedelta(hours=24) if before == DAY_BEFORE else win
     acc: dict[str, _Acc] = {}
+    beats: dict[str, _Beats] = {}
     pre_h: dict[str, float] = {}
     for group in _groups(events):
         first, last = min(events[d] for d in group), max(events[d] for d in group)
-        after_w = (last + settle, last + settle + win)
-        seen_until = min(after_w[1], now)
+        # the after window as seen by ``now``: a look reads the data up to its own time (rows after it —
+        # a replayed or simulated series written ahead — were summed over the hours seen so far)
+        after_w = (last + settle, max(last + settle, min(last + settle + win, now)))
+        seen_until = after_w[1]
         if before == DAY_BEFORE and seen_until > after_w[0]:
             # the very hours the after window has seen so far, a day earlier: an analysis an hour
             # into a six-hour window compared that hour with six hours of the day before, and for a
@@ -210,26 +278,40 @@ def device_changes(s: Session, kpi: Kpi, events: Mapping[str, datetime], *, wind
                     _windowed(s, kpi, part, before_w, after_w, labels or {})):
                 acc[dev] = _Acc(float(s_pre or 0.0), int(n_pre or 0), float(s_post or 0.0), int(n_post or 0),
                                 int(z_pre or 0), int(z_post or 0))
+            if kpi.reduce in COUNTS:
+                beats.update(_heartbeats(s, part, before_w, after_w))
     out: dict[str, DeviceChange] = {}
     for dev, t in events.items():
         a = acc.get(dev, _Acc())
         post_h = max(0.0, min(window_h, (now - t - settle).total_seconds() / 3600.0))
-        if not need_after:
-            if a.n_pre or kpi.reduce in ("per_hour", "events_per_day"):
-                scale = {"per_hour": 1.0 / pre_h[dev], "events_per_day": 24.0 / pre_h[dev]}.get(kpi.reduce)
-                pre = (a.s_pre * scale if scale is not None else 1440.0 * a.z_pre / a.n_pre
-                       if kpi.reduce == "offline_minutes_per_day" else a.s_pre / a.n_pre)
+        if kpi.reduce in COUNTS:
+            if (c := _count_change(kpi, a, beats.get(dev, _Beats()), pre_h[dev], post_h, need_after)) is not None:
+                out[dev] = c
+        elif not need_after:
+            if a.n_pre:
+                pre = 1440.0 * a.z_pre / a.n_pre if kpi.reduce == "offline_minutes_per_day" else a.s_pre / a.n_pre
                 out[dev] = DeviceChange(pre, math.nan, a.n_pre, 0)
         elif kpi.reduce == "mean":
             if a.n_pre and a.n_post:
                 out[dev] = DeviceChange(a.s_pre / a.n_pre, a.s_post / a.n_post, a.n_pre, a.n_post)
-        elif kpi.reduce == "offline_minutes_per_day":
-            if a.n_pre and a.n_post:
-                out[dev] = DeviceChange(1440.0 * a.z_pre / a.n_pre, 1440.0 * a.z_post / a.n_post, a.n_pre, a.n_post)
-        elif post_h > 0:  # counts: a side with no row is zero over the hours it spans
-            scale = 24.0 if kpi.reduce == "events_per_day" else 1.0
-            out[dev] = DeviceChange(scale * a.s_pre / pre_h[dev], scale * a.s_post / post_h, a.n_pre, a.n_post)
+        elif a.n_pre and a.n_post:  # offline minutes per day
+            out[dev] = DeviceChange(1440.0 * a.z_pre / a.n_pre, 1440.0 * a.z_post / a.n_post, a.n_pre, a.n_post)
     return out
+
+
+def _count_change(kpi: Kpi, a: _Acc, beats: _Beats, pre_h: float, post_h: float, need_after: bool
+                  ) -> DeviceChange | None:
+    """A count's rate on each side: its sum over the hours the device's reports stand for
+    (:meth:`_Beats.covered_h`), a side with no row a zero there — and no rate at all on a side where
+    the device reported nothing (it went silent: absent, never "better")."""
+    scale = 1.0 if kpi.reduce == "per_hour" else 24.0
+    pre_cov = beats.covered_h(beats.hours_pre, pre_h) if beats.rows_pre else 0.0
+    if not need_after:
+        return DeviceChange(scale * a.s_pre / pre_cov, math.nan, beats.rows_pre, 0) if pre_cov > 0 else None
+    post_cov = beats.covered_h(beats.hours_post, post_h) if beats.rows_post else 0.0
+    if pre_cov <= 0 or post_cov <= 0:
+        return None
+    return DeviceChange(scale * a.s_pre / pre_cov, scale * a.s_post / post_cov, beats.rows_pre, beats.rows_post)
 
 
 def baselines(s: Session, kpi: Kpi, device_ids: Sequence[str], *, now: datetime, window_h: float,
@@ -266,6 +348,13 @@ class Effect:
     verdict: Verdict = "not enough data"
     note: str = ""
     samples: dict[str, int] = field(default_factory=dict)
+    level: float | None = None  # the interval's level: ``confidence``, or a sequential look's (campaigns.looks)
+    method: str = ""  # how it was estimated, in words (campaigns.estimator)
+    against: str = "the control cohort"
+    look: dict[str, Any] = field(default_factory=dict)  # which planned look this is (campaigns.looks)
+    tail: dict[str, Any] | None = None  # homes worse by more than the tolerance (campaigns.estimator.tail)
+    individual: list[float] = field(default_factory=list, repr=False)  # each changed device's own effect
+    residual: list[float] = field(default_factory=list, repr=False)  # each control device's own movement
 
     @property
     def worse_by(self) -> float | None:
@@ -289,11 +378,12 @@ class Effect:
 
     def text(self) -> str:
         """One line an approver reads: what the change did, by how much, how sure."""
-        n = f"{self.n_treated} changed vs {self.n_control} control device(s)"
+        n = (f"{self.n_treated} changed device(s) against their own hours before" if self.against.startswith("their")
+             else f"{self.n_treated} changed vs {self.n_control} control device(s)")
         if self.estimate is None or self.low is None or self.high is None:
             return f"{self.title}: not enough data ({n}{'; ' + self.note if self.note else ''})"
         unit = f" {self.unit}" if self.unit else ""
-        ci = f"{level_text(self.confidence)} CI {self.low:+.3g} to {self.high:+.3g}"
+        ci = f"{level_text(self.level or self.confidence)} CI {self.low:+.3g} to {self.high:+.3g}"
         what = "measurably " + self.verdict if self.verdict in ("worse", "better") else self.verdict
         return f"{self.title}: {self.estimate:+.3g}{unit} after the change ({ci}; {n}): {what}"
 
@@ -305,47 +395,9 @@ class Effect:
                 "n_treated": self.n_treated, "n_control": self.n_control, "confidence": self.confidence,
                 "estimate": r(self.estimate), "low": r(self.low), "high": r(self.high), "p_value": r(self.p_value),
                 "worse_by": r(self.worse_by), "baseline": r(self.baseline), "control_change": r(self.control_change),
-                "verdict": self.verdict, "note": self.note, "samples": dict(self.samples), "text": self.text()}
-
-
-def estimate(kpi: Kpi, treated: Mapping[str, DeviceChange], control: Mapping[str, DeviceChange], *,
-             confidence: float = 0.95, min_devices: int = 3) -> Effect:
-    """Difference in differences with Welch's interval (SciPy) over per-device changes."""
-    from scipy import stats
-
-    eff = Effect(kpi=kpi.id, title=kpi.title, unit=kpi.unit, higher_is_worse=kpi.higher_is_worse,
-                 n_treated=len(treated), n_control=len(control), confidence=confidence,
-                 samples={"treated": sum(c.n_before + c.n_after for c in treated.values()),
-                          "control": sum(c.n_before + c.n_after for c in control.values())})
-    if len(treated) < max(2, min_devices) or len(control) < max(2, min_devices):
-        eff.note = f"needs at least {max(2, min_devices)} devices with data before and after in each group"
-        return eff
-    dt = [c.diff for c in treated.values()]
-    dc = [c.diff for c in control.values()]
-    eff.baseline = statistics.fmean(c.before for c in treated.values())
-    eff.control_change = statistics.fmean(dc)
-    est = statistics.fmean(dt) - eff.control_change
-    eff.estimate = est
-    if statistics.pvariance(dt) == 0 and statistics.pvariance(dc) == 0:
-        return _judged(eff, kpi, None)  # every device moved by exactly the same amount: no spread to test
-    return _judged(eff, kpi, stats.ttest_ind(dt, dc, equal_var=False))
-
-
-def _judged(eff: Effect, kpi: Kpi, res: Any) -> Effect:
-    """The interval from SciPy's test result (``None``: no spread, the estimate exactly) and the
-    verdict read off it: worse or better only when the whole interval is on that side of zero."""
-    assert eff.estimate is not None
-    if res is None:
-        eff.low = eff.high = eff.estimate
-        eff.p_value = 0.0 if eff.estimate else 1.0
-    else:
-        ci = res.confidence_interval(confidence_level=eff.confidence)
-        eff.low, eff.high, eff.p_value = float(ci.low), float(ci.high), float(res.pvalue)
-    if eff.low > 0 or eff.high < 0:
-        eff.verdict = "worse" if (eff.low > 0) == kpi.higher_is_worse else "better"
-    else:
-        eff.verdict = "no measurable effect"
-    return eff
+                "verdict": self.verdict, "note": self.note, "samples": dict(self.samples), "text": self.text(),
+                "level": r(self.level), "method": self.method, "against": self.against, "look": dict(self.look),
+                "tail": dict(self.tail) if self.tail is not None else None}
 
 
 def tolerance_of(kpi: Kpi, eff: Effect, max_degradation: float, margin: float) -> float:
@@ -354,24 +406,3 @@ def tolerance_of(kpi: Kpi, eff: Effect, max_degradation: float, margin: float) -
     share of the level means something (a busy %, a count; not a signal in dBm)."""
     rel = max_degradation * abs(eff.baseline) if eff.baseline is not None and kpi.relative else 0.0
     return max(margin, rel)
-
-
-def estimate_before_after(kpi: Kpi, treated: Mapping[str, DeviceChange], *, confidence: float = 0.95,
-                          min_devices: int = 3) -> Effect:
-    """The same devices before and after, with no control (what remediation falls back to when no
-    matched untreated case exists): the mean after-minus-before and its one-sample interval
-    (SciPy ``ttest_1samp``). Weaker than a comparison — whatever else changed over those hours
-    counts as the effect — and said so in the note."""
-    from scipy import stats
-
-    eff = Effect(kpi=kpi.id, title=kpi.title, unit=kpi.unit, higher_is_worse=kpi.higher_is_worse,
-                 n_treated=len(treated), n_control=0, confidence=confidence,
-                 samples={"treated": sum(c.n_before + c.n_after for c in treated.values())},
-                 note="the same homes before and after, no control: anything else that changed counts too")
-    if len(treated) < max(2, min_devices):
-        eff.note = f"needs at least {max(2, min_devices)} devices with data before and after"
-        return eff
-    d = [c.diff for c in treated.values()]
-    eff.baseline = statistics.fmean(c.before for c in treated.values())
-    eff.estimate = statistics.fmean(d)
-    return _judged(eff, kpi, None if statistics.pvariance(d) == 0 else stats.ttest_1samp(d, 0.0))

@@ -143,17 +143,19 @@ def from_plan(plan: Mapping[str, Json]) -> PolicyPlan:
 
 
 def violations(plan: PolicyPlan, stages: list[float], failure_threshold: float) -> list[str]:
-    """Why a campaign's stages/threshold are looser than policy's, or [] when they fit."""
+    """Why a campaign's stages/threshold are looser than policy's, or [] when they fit — in the words
+    of the form and the console (rings numbered from 1, the canary ring 1, "fail above %"), never a
+    field's name."""
     out: list[str] = []
     if plan.stages:
         if len(stages) < len(plan.stages):
-            out.append(f"policy requires at least {len(plan.stages)} stages "
-                       f"({', '.join(f'{s:g}%' for s in plan.stages)}); the campaign has {len(stages)}")
+            out.append(f"policy requires at least {len(plan.stages)} rings "
+                       f"({', '.join(f'{s:g} %' for s in plan.stages)}); the campaign has {len(stages)}")
         for i, (mine, limit) in enumerate(zip(stages, plan.stages, strict=False)):
             if mine > limit:
-                name = "the canary" if i == 0 and plan.has_canary else f"stage {i + 1}"
-                out.append(f"policy caps {name} at {limit:g}% of the selection; the campaign asks {mine:g}%")
+                name = "the canary (ring 1)" if i == 0 and plan.has_canary else f"ring {i + 1}"
+                out.append(f"policy caps {name} at {limit:g} % of the selection; the campaign asks {mine:g} %")
     if plan.max_failure_rate is not None and failure_threshold > plan.max_failure_rate:
-        out.append(f"policy halts above a {plan.max_failure_rate:.2%} failure rate; the campaign's "
-                   f"gate.failure_threshold is {failure_threshold:.2%}")
+        out.append(f"policy halts a rollout above a {100 * plan.max_failure_rate:.1f} % failure rate; the "
+                   f"campaign's gate fails above {100 * failure_threshold:.1f} %")
     return out

@@ -34,7 +34,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import CursorResult, func, select, update
@@ -44,7 +44,7 @@ from campaigns import obligations
 from campaigns import rate as ratelimit
 from campaigns.analysis import RingStats, Verdict, evaluate
 from campaigns.halt import Stopper
-from campaigns.ring_effects import ring_drained_at, ring_effects
+from campaigns.ring_effects import ring_effects
 from campaigns.schema import CampaignAnalysisRow, CampaignBatchRow, CampaignDeviceRow, CampaignRow
 from campaigns.spec import CampaignSpec, parse_spec
 
@@ -444,6 +444,13 @@ class Orchestrator:
             self._event(s, c, actor.id, f"campaign.{c.state}", reason=reason, restored=len(out.rolled_back),
                         rollback_failed=rb_failed, not_installed=len(out.not_installed), via=self.via())
 
+    def run_rehearsal(self, cid: str, by: str) -> None:
+        """A queued rehearsal (10,000+ targets): replay, read old trees live, store the report."""
+        from campaigns import rehearsal
+
+        report = rehearsal.rehearse(self.rt, cid, refresh_max=rehearsal.JOB_MIN_TARGETS * 10)
+        rehearsal.store(self.rt, cid, report, by)
+
     def _halter_or_person(self, user: str, c: CampaignRow) -> Actor:
         """Who a rollback acts for: the person who aborted, else (a gate, the system) the person
         the campaign runs for."""
@@ -628,12 +635,12 @@ class Orchestrator:
                 devices = {}
             if spec.gate.kpis:
                 now = elapsed_now(self.lc.clock)  # rows are stamped by the wall clock
-                stats.kpis = ring_effects(s, c, ring, spec.gate.kpis, now=now)
-                drained = ring_drained_at(s, c, ring)
-                until = drained + timedelta(seconds=spec.gate.observe_s) if drained is not None else None
-                if spec.gate.observe_s and until is not None and now < until:
-                    stats.observing = (f"observing the KPIs until {until.isoformat(timespec='seconds')} "
-                                       "(gate.observe_s): " + "; ".join(k["text"] for k in stats.kpis.values()))
+                stats.kpis = ring_effects(s, c, ring, spec.gate, now=now)
+                open_ = [k for k in stats.kpis.values() if not k.get("final")]
+                if open_:
+                    until = max(datetime.fromisoformat(str(k["until"])) for k in open_)
+                    stats.observing = (f"observing the KPIs until {until.isoformat(timespec='seconds')} (looks "
+                                       "planned hourly, gate.observe_s): " + "; ".join(k["text"] for k in open_))
         if devices:
             back = 0
             for d in devices.values():
@@ -690,9 +697,11 @@ class Orchestrator:
         last = s.scalar(select(CampaignAnalysisRow).where(CampaignAnalysisRow.campaign_id == c.id,
                                                           CampaignAnalysisRow.ring == stats.ring)
                         .order_by(CampaignAnalysisRow.id.desc()).limit(1))
-        seen = {k: (v.get("estimate"), v.get("samples")) for k, v in ((last.metrics or {}).get("kpis") or {}).items()} \
-            if last is not None else None
-        if seen != {k: (v.get("estimate"), v.get("samples")) for k, v in stats.kpis.items()}:
+        def key(v: Any) -> tuple[Any, ...]:
+            return v.get("estimate"), v.get("samples"), (v.get("look") or {}).get("k")
+
+        seen = {k: key(v) for k, v in ((last.metrics or {}).get("kpis") or {}).items()} if last is not None else None
+        if seen != {k: key(v) for k, v in stats.kpis.items()}:
             self._record_analysis(s, c, stats, verdict, final=False)
 
     def _record_analysis(self, s: Session, c: CampaignRow, stats: RingStats, verdict: Verdict, *,

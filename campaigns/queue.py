@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 QUEUE = "campaigns"
 BATCH_TASK = "gateward.campaign_batch"
 ROLLBACK_TASK = "gateward.campaign_rollback"
+REHEARSE_TASK = "gateward.campaign_rehearse"
 HEARTBEAT_S = 1.0
 STALLED_S = 5.0
 _SCHEMA_LOCK = 72619
@@ -119,6 +120,16 @@ class Queue:
                                                lock=f"campaign:{campaign_id}").defer(campaign_id=campaign_id))
         except AlreadyEnqueued:
             return self._queued_job(f"rollback:{campaign_id}")
+
+    def defer_rehearsal(self, campaign_id: str, by: str) -> int:
+        """A rehearsal of 10,000+ targets (``campaigns/rehearsal.py``): one at a time per campaign."""
+        from procrastinate.exceptions import AlreadyEnqueued
+
+        try:
+            return int(self.app.configure_task(REHEARSE_TASK, queueing_lock=f"rehearse:{campaign_id}").defer(
+                campaign_id=campaign_id, by=by))
+        except AlreadyEnqueued:
+            return self._queued_job(f"rehearse:{campaign_id}")
 
     def _queued_job(self, queueing_lock: str) -> int:
         for job in self.app.job_manager.list_jobs(queueing_lock=queueing_lock, status="todo"):

@@ -14,7 +14,18 @@ reports, so a device the inventory calls 7.4 that runs 7.2 is rehearsed as 7.2 �
 
 What a twin cannot know is said, not guessed: faults of the device itself (a firmware bug, a value
 it takes and later reverts), whether it answers at run time, whether a real firmware install
-succeeds or a rebooted device comes back. A target with no stored tree is *not rehearsed*.
+succeeds or a rebooted device comes back.
+
+Fresh trees: a stored tree is as old as its snapshot. A target whose tree is missing, older than
+``MAX_TREE_AGE_H`` or silent about a path the change touches has those paths (with the lists that
+say what they may take, and the firmware) read from the device through the read-only executor path
+before the replay; one that cannot be read is *not rehearsed*, saying why. The report gives the
+trees' ages. A rehearsal is valid for the targets as it saw them: each target's model, firmware
+(inventory and tree) and presence are fingerprinted (``state``, ``state_hash``), and a start after
+any of them changed is refused naming the targets (:func:`changed_targets`). From
+``JOB_MIN_TARGETS`` targets it runs as a queued job (``Orchestrator.run_rehearsal``). Ring times come
+from the batches measured here, or the simulator's measured rate — never an assumed figure for
+real devices.
 
 The result is stored with the campaign (``plan["rehearsal"]``, bound to the proposal's hash) and
 shown to approvers; policy may require a clean rehearsal before a large campaign starts
@@ -26,6 +37,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,7 +51,7 @@ from campaigns.spec import CampaignSpec, parse_spec
 from core.capabilities import CapabilitySet, for_devices
 from core.kernel.clock import elapsed_now
 from core.kernel.jsontypes import Json
-from core.kernel.models import Change, Device, utcnow
+from core.kernel.models import Change, Device, Proposal, utcnow
 from core.kernel.secrets import is_secret_path
 from core.services import CoreServices
 from core.store import repo
@@ -48,7 +60,10 @@ from core.topology import DEGRADED_EVENT_KINDS, OUTAGE_DEGRADED_SHARE, OUTAGE_MI
 from core.validation import listed_by, validate_changes
 
 KEEP_IDS = 2000  # device ids kept per list in the stored report (counts are always exact)
-DEFAULT_DEVICE_S = 0.5  # seconds a device takes in a batch when no batch has run here yet
+SIM_DEVICE_S = 0.0055  # a simulated device in a batch, as `gateward bench campaign_run` measured (docs/performance.md)
+MAX_TREE_AGE_H = 24.0  # a stored tree older than this is refreshed from the device, or not trusted
+REFRESH_MAX = 2000  # targets a rehearsal in a request reads live (the paths the change touches) when old
+JOB_MIN_TARGETS = 10_000  # from this many targets a rehearsal runs as a queued job, not inside a request
 SOFTWARE = "Device.DeviceInfo.SoftwareVersion"
 NOT_RESTORED = {"download": "a firmware install is not undone by a rollback: the old image must be sent again",
                 "factory_reset": "a factory reset wipes what the device held; a rollback cannot put it back"}
@@ -146,18 +161,116 @@ def _degraded_upstreams(s: Session, upstreams: set[str], now: datetime) -> dict[
             if n - 1 >= OUTAGE_MIN_SIBLINGS and bad.get(u, 0) / n >= OUTAGE_DEGRADED_SHARE}
 
 
-def _device_seconds(s: Session) -> tuple[float, str]:
-    """Seconds a device takes in a batch here: the median over the last 200 finished batches."""
+def _device_seconds(s: Session, adapters: Counter[str]) -> tuple[float | None, str]:
+    """Seconds a device takes in a batch here: the median over the last 200 finished batches;
+    before any, the rate measured for the simulator (when every target is simulated) — never a
+    guess for real devices, whose time is said to be unknown until a batch has run."""
     rows = s.execute(select(CampaignBatchRow.duration_s, CampaignBatchRow.device_ids).where(
         CampaignBatchRow.state == "done", CampaignBatchRow.duration_s.is_not(None))
         .order_by(CampaignBatchRow.finished_at.desc()).limit(200)).all()
     per = [float(d) / len(ids) for d, ids in rows if ids]
-    if not per:
-        return DEFAULT_DEVICE_S, f"no batch has run here yet: {DEFAULT_DEVICE_S:g} s a device assumed"
-    return statistics.median(per), f"the median of the last {len(per)} batches run here"
+    if per:
+        return statistics.median(per), f"the median of the last {len(per)} batches run here"
+    if set(adapters) <= {"sim"}:
+        return SIM_DEVICE_S, (f"no batch has run here yet: {SIM_DEVICE_S * 1000:g} ms a simulated device, as "
+                              "`gateward bench campaign_run` measured")
+    return None, "no batch has run here yet: the devices' own time is unknown (only the waits are counted)"
 
 
-def timing(spec: CampaignSpec, sizes: Sequence[int], device_s: float, offline_by_ring: Mapping[int, int]
+def _tree_ages(s: Session, ids: Sequence[str], now: datetime) -> dict[str, float]:
+    """Hours since each device's newest full stored tree was taken."""
+    from core.store.schema import ParameterSnapshotRow, SnapshotHeadRow
+
+    out: dict[str, float] = {}
+    for i in range(0, len(ids), 500):
+        for dev, taken in s.execute(select(SnapshotHeadRow.device_id, ParameterSnapshotRow.taken_at).join(
+                ParameterSnapshotRow, ParameterSnapshotRow.id == SnapshotHeadRow.snapshot_id)
+                .where(SnapshotHeadRow.device_id.in_(list(ids[i:i + 500])))):
+            out[str(dev)] = max(0.0, (now - taken).total_seconds() / 3600.0)
+    return out
+
+
+def _paths_to_read(changes: Sequence[Change]) -> list[str]:
+    """What a rehearsal reads live when a tree is old: each changed path, the list that says what
+    it may take, and the firmware."""
+    out = {SOFTWARE}
+    for c in changes:
+        if not is_secret_path(c.path):
+            out.add(c.path)
+        if (src := listed_by(c.path)) is not None:
+            out.add(src)
+    return sorted(out)
+
+
+def _refresh(rt: CoreServices, devices: Mapping[str, Device], stale: Sequence[str], changes: Sequence[Change],
+             trees: dict[str, dict[str, Any]], online: Mapping[str, bool], limit: int) -> list[str]:
+    """Read the paths the change touches from each stale target that is online (the read-only
+    executor path: nothing is written, nothing stored) and lay them over its stored tree. Returns
+    the devices refreshed."""
+    paths = _paths_to_read(changes)
+    done = []
+    for d_id in stale[:limit]:
+        d = devices[d_id]
+        if not online.get(d_id):
+            continue
+        got: dict[str, Any] = {}
+        for path in paths:  # one at a time: a path the device lacks must not hide the others
+            try:
+                got.update(rt.router.reader(d).read(d, [path]))
+            except Exception:  # absent on this device, or it stopped answering: what was read stays
+                continue
+        if got:
+            trees[d_id] = {**(trees.get(d_id) or {}), **{k: {"value": _value(v)} for k, v in got.items()}}
+            done.append(d_id)
+    return done
+
+
+def _presence(rt: CoreServices, devices: Mapping[str, Device]) -> dict[str, bool]:
+    out = {}
+    for d in devices.values():
+        try:
+            out[d.id] = bool(rt.router.reader(d).presence(d).online)
+        except Exception:  # an adapter that cannot say is as good as offline for a rehearsal
+            out[d.id] = False
+    return out
+
+
+def fingerprint(d: Device, tree_firmware: str, online: bool) -> str:
+    """What a rehearsal saw of one target, in 10 characters: its model, the firmware the inventory
+    and its own tree say, and whether it was present. A start is refused when it changed."""
+    import hashlib
+
+    return hashlib.sha256(f"{d.model}|{d.firmware}|{tree_firmware}|{int(online)}".encode()).hexdigest()[:10]
+
+
+def state_hash(state: Mapping[str, str]) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(f"{k}={v}" for k, v in sorted(state.items())).encode()).hexdigest()
+
+
+def current_state(rt: CoreServices, cid: str) -> dict[str, str]:
+    """Each target's fingerprint as it is now (the same reads a rehearsal makes)."""
+    with rt.store.read() as s:
+        ids = sorted(s.scalars(select(CampaignDeviceRow.device_id).where(CampaignDeviceRow.campaign_id == cid)))
+        devices = repo.get_devices(s, ids)
+        trees = repo.latest_snapshots(s, ids)
+    online = _presence(rt, devices)
+    return {d_id: fingerprint(d, _firmware_of(d, trees.get(d_id)), online[d_id]) for d_id, d in devices.items()}
+
+
+def changed_targets(rt: CoreServices, c: CampaignRow) -> list[str]:
+    """The targets whose state (model, firmware, presence) differs from what the stored rehearsal
+    saw — what a start after a change is refused for (``Campaigns._check_rehearsal``)."""
+    r = stored(c)
+    seen = (r or {}).get("state")
+    if not isinstance(seen, dict):
+        return []
+    now = current_state(rt, c.id)
+    return sorted(d for d in set(now) | set(seen) if now.get(d) != seen.get(d))
+
+
+def timing(spec: CampaignSpec, sizes: Sequence[int], device_s: float | None, offline_by_ring: Mapping[int, int]
            ) -> list[dict[str, Any]]:
     """Each ring at the campaign's rate: batches grow by ``rate.factor`` up to the caps, ``window``
     of them at once; then the sweeps for unreached devices, the KPI observation and the promotion."""
@@ -167,7 +280,7 @@ def timing(spec: CampaignSpec, sizes: Sequence[int], device_s: float, offline_by
         left, seconds, batches = size, 0.0, 0
         while left > 0:
             wave = min(left, lim.batch_size * lim.window)
-            seconds += min(lim.batch_size, wave) * device_s
+            seconds += min(lim.batch_size, wave) * (device_s or 0.0)
             batches += -(-wave // lim.batch_size)
             left -= wave
             for _ in range(lim.window):
@@ -177,9 +290,11 @@ def timing(spec: CampaignSpec, sizes: Sequence[int], device_s: float, offline_by
             seconds += spec.retry_unreached * spec.sweep_delay_s
             waits.append(f"{spec.retry_unreached} sweep(s) of {spec.sweep_delay_s:g} s for "
                          f"{offline_by_ring[ring]} offline device(s)")
-        if spec.gate.kpis and spec.gate.observe_s:
-            seconds += spec.gate.observe_s
-            waits.append(f"KPI observation {spec.gate.observe_s:g} s")
+        observe = spec.gate.observe_s if spec.gate.observe_s is not None else \
+            max((k.window_h for k in spec.gate.kpis), default=0.0) * 3600
+        if spec.gate.kpis and observe:
+            seconds += observe
+            waits.append(f"KPI observation {observe:g} s")
         last = ring == len(sizes) - 1
         if not last and spec.promotion.mode == "auto":
             seconds += spec.promotion.pause_s
@@ -190,107 +305,206 @@ def timing(spec: CampaignSpec, sizes: Sequence[int], device_s: float, offline_by
     return out
 
 
-def rehearse(rt: CoreServices, cid: str) -> dict[str, Any]:
-    """Rehearse campaign ``cid`` (no device is written; presence is what the adapters already
-    know). Returns the report; :func:`store` records it."""
-    now = rt.lifecycle.clock()
+def _holds(tree: Mapping[str, Json], path: str) -> bool:
+    """Whether a stored tree says anything about ``path``: has it, or covers its object."""
+    return is_secret_path(path) or path in tree or _covers(tree, path)
+
+
+@dataclass
+class _Scene:
+    """What the store says about a campaign's targets when its rehearsal starts (one read)."""
+
+    spec: CampaignSpec
+    proposal: Proposal
+    placed: dict[str, int]
+    devices: dict[str, Device]
+    trees: dict[str, dict[str, Json]]
+    ages: dict[str, float]
+    caps: dict[str, CapabilitySet]
+    degraded: dict[str, float]
+    device_s: float | None
+    device_s_from: str
+    plan: dict[str, Any]
+
+
+def _read_scene(rt: CoreServices, cid: str) -> _Scene:
     with rt.store.read() as s:
         c = s.get(CampaignRow, cid)
         if c is None:
             from core.kernel.errors import NotFound
 
             raise NotFound(f"unknown campaign {cid!r}; list campaigns with `gateward campaign status`")
-        spec = parse_spec(c.spec)
-        p = rt.lifecycle.get(c.proposal_id)
         placed = dict(s.execute(select(CampaignDeviceRow.device_id, CampaignDeviceRow.ring).where(
             CampaignDeviceRow.campaign_id == cid)).all())
         devices = repo.get_devices(s, sorted(placed))
-        trees = repo.latest_snapshots(s, sorted(devices)) if p.changes else {}
-        caps = for_devices(s, devices.values())
-        degraded = _degraded_upstreams(s, {d.upstream_id for d in devices.values() if d.upstream_id},
-                                       elapsed_now(rt.lifecycle.clock))
-        device_s, device_s_from = _device_seconds(s)
-        plan = dict(c.plan)
-    failures: dict[str, str] = {}
-    unknown: dict[str, str] = {}
-    classes: dict[tuple[str, str, str], dict[str, Any]] = {}
-    drifted: list[str] = []
-    for d_id, d in devices.items():
-        tree = trees.get(d_id)
-        fw = _firmware_of(d, tree)
-        if fw != d.firmware:
-            drifted.append(d_id)
-        stage, outcome, reason = replay(d, p.changes, tree, caps.get(d_id))
-        k = classes.setdefault((d.vendor, d.model, fw), {
+        wall = elapsed_now(rt.lifecycle.clock)
+        adapters = Counter(str(a) for a in s.scalars(select(DeviceRow.adapter).where(DeviceRow.id.in_(
+            sorted(devices)[:KEEP_IDS]))))
+        device_s, device_s_from = _device_seconds(s, adapters)
+        return _Scene(spec=parse_spec(c.spec), proposal=rt.lifecycle.get(c.proposal_id), placed=placed,
+                      devices=devices, trees=repo.latest_snapshots(s, sorted(devices)),
+                      ages=_tree_ages(s, sorted(devices), wall), caps=for_devices(s, devices.values()),
+                      degraded=_degraded_upstreams(s, {d.upstream_id for d in devices.values() if d.upstream_id},
+                                                   wall),
+                      device_s=device_s, device_s_from=device_s_from, plan=dict(c.plan))
+
+
+_STAGES = ("validate", "land", "verify")
+
+
+def _stage_outcome(st: str, stage: str, outcome: str) -> str:
+    """What one stage (validate, land, verify) of a replay that ended at ``stage`` with ``outcome`` says."""
+    later = _STAGES.index(st) > _STAGES.index(stage) if stage in _STAGES else True
+    if outcome == "fail":
+        return "not reached" if later else "fail" if st == stage else "ok"
+    if outcome == "unknown" and (stage == "none" or st == stage or later):
+        return "unknown"
+    return "unverifiable" if outcome == "unverifiable" and st == "verify" else "ok"
+
+
+@dataclass
+class _Tally:
+    """Each target's replay, counted by device class (vendor, model, the firmware its tree reports)."""
+
+    failures: dict[str, str] = field(default_factory=dict)
+    unknown: dict[str, str] = field(default_factory=dict)
+    classes: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    drifted: list[str] = field(default_factory=list)
+
+    def add(self, d: Device, fw: str, stage: str, outcome: str, reason: str) -> None:
+        k = self.classes.setdefault((d.vendor, d.model, fw), {
             "vendor": d.vendor, "model": d.model, "firmware": fw, "devices": 0, "validate": Counter(),
             "land": Counter(), "verify": Counter(), "reasons": Counter(), "sample": []})
         k["devices"] += 1
-        for st in ("validate", "land", "verify"):
-            order = ("validate", "land", "verify")
-            if outcome == "fail" and order.index(st) > order.index(stage):
-                k[st]["not reached"] += 1
-            elif outcome == "fail" and st == stage:
-                k[st]["fail"] += 1
-            elif outcome == "unknown" and (stage == "none" or st == stage or order.index(st) > order.index(stage)):
-                k[st]["unknown"] += 1
-            elif outcome == "unverifiable" and st == "verify":
-                k[st]["unverifiable"] += 1
-            else:
-                k[st]["ok"] += 1
+        for st in _STAGES:
+            k[st][_stage_outcome(st, stage, outcome)] += 1
         if reason:
             k["reasons"][reason] += 1
         if outcome == "fail":
-            failures[d_id] = reason
+            self.failures[d.id] = reason
             if len(k["sample"]) < 5:
-                k["sample"].append(d_id)
+                k["sample"].append(d.id)
         elif outcome == "unknown":
-            unknown[d_id] = reason
-    offline: list[str] = []
-    for d in devices.values():
-        try:
-            if not rt.router.reader(d).presence(d).online:
-                offline.append(d.id)
-        except Exception:  # an adapter that cannot say is as good as offline for a rehearsal
-            offline.append(d.id)
-    pol = obligations.from_plan(plan)
-    closed = pol.closed_windows(now)
-    closed_regions = {w.region for w in closed}
-    in_closed = [d.id for d in devices.values() if d.region in closed_regions]
-    behind = [d.id for d in devices.values() if d.upstream_id in degraded]
-    ops = [o.command for o in spec.all_operations()]
-    rollback = ([{"path": c.path, "restorable": False, "why": "a secret reads back empty, so its old value "
-                  "was never known: if the change is rolled back, the new value stays"}
-                 for c in p.changes if is_secret_path(c.path)]
-                + [{"operation": op, "restorable": False, "why": NOT_RESTORED[op]} for op in ops if op in NOT_RESTORED])
-    restorable = [c.path for c in p.changes if not is_secret_path(c.path)]
-    offline_by_ring = Counter(placed[d] for d in offline)
-    cannot_know = ["faults of a device itself (a firmware bug, a value it takes and later reverts) and whether "
-                   "it answers at run time"] + [CANNOT_KNOW[op] for op in ops if op in CANNOT_KNOW]
-    rings = timing(spec, plan["sizes"], device_s, offline_by_ring)
-    report: dict[str, Any] = {
-        "hash": p.hash, "taken_at": utcnow().isoformat(), "devices": len(devices),
-        "clean": not failures and not unknown,
-        "counts": {"fail": len(failures), "unknown": len(unknown), "offline": len(offline),
+            self.unknown[d.id] = reason
+
+    def class_rows(self) -> list[dict[str, Any]]:
+        return [{**k, **{st: dict(k[st]) for st in _STAGES},
+                 "reasons": [{"reason": r, "devices": n} for r, n in k["reasons"].most_common(5)]}
+                for k in sorted(self.classes.values(), key=lambda k: (k["model"], k["firmware"]))]
+
+
+def _replay_all(sc: _Scene, too_old: set[str], refresh_max: int) -> _Tally:
+    """Replay the change on every target's tree (or say why a target cannot be)."""
+    tally = _Tally()
+    changes = sc.proposal.changes
+    for d_id, d in sc.devices.items():
+        tree = sc.trees.get(d_id)
+        fw = _firmware_of(d, tree)
+        if fw != d.firmware:
+            tally.drifted.append(d_id)
+        if d_id in too_old and changes:
+            stage, outcome, reason = ("none", "unknown", f"its stored tree is older than the {MAX_TREE_AGE_H:g} h a "
+                                      "rehearsal trusts and it could not be read now (offline, or beyond the "
+                                      f"{refresh_max} a rehearsal reads live)")
+        else:
+            stage, outcome, reason = replay(d, changes, tree, sc.caps.get(d_id))
+        tally.add(d, fw, stage, outcome, reason)
+    return tally
+
+
+def _rollback(sc: _Scene, ops: Sequence[str]) -> dict[str, Any]:
+    """What a rollback restores and what it cannot (a secret's unknown old value, an install, a reset)."""
+    changes = sc.proposal.changes
+    cannot = ([{"path": c.path, "restorable": False, "why": "a secret reads back empty, so its old value "
+                "was never known: if the change is rolled back, the new value stays"}
+               for c in changes if is_secret_path(c.path)]
+              + [{"operation": op, "restorable": False, "why": NOT_RESTORED[op]} for op in ops if op in NOT_RESTORED])
+    return {"restorable": [c.path for c in changes if not is_secret_path(c.path)], "not_restorable": cannot}
+
+
+def _trees_part(sc: _Scene, refreshed: set[str], too_old: set[str]) -> dict[str, Any]:
+    known = [sc.ages[d] for d in sc.devices if d in sc.ages]
+    return {"max_age_h": MAX_TREE_AGE_H, "oldest_h": round(max(known), 2) if known else None,
+            "median_h": round(statistics.median(known), 2) if known else None,
+            "missing": len(sc.devices) - len(known), "refreshed": sorted(refreshed)[:KEEP_IDS],
+            "too_old": sorted(too_old)[:KEEP_IDS]}
+
+
+def _timing_part(sc: _Scene, offline: list[str]) -> dict[str, Any]:
+    rings = timing(sc.spec, sc.plan["sizes"], sc.device_s, Counter(sc.placed[d] for d in offline))
+    return {"device_s": round(sc.device_s, 4) if sc.device_s is not None else None,
+            "device_s_from": sc.device_s_from, "rings": rings, "seconds": round(sum(r["seconds"] for r in rings), 1)}
+
+
+def _closed_windows(sc: _Scene, now: datetime) -> tuple[list[str], list[dict[str, Any]]]:
+    """The targets in a region whose change window is closed now, and each such window."""
+    closed = obligations.from_plan(sc.plan).closed_windows(now)
+    regions = {w.region for w in closed}
+    rows = [{"region": w.region, "window": w.text(),
+             "devices": sum(1 for d in sc.devices.values() if d.region == w.region)} for w in closed]
+    return [d.id for d in sc.devices.values() if d.region in regions], rows
+
+
+def _refresh_stale(rt: CoreServices, sc: _Scene, online: dict[str, bool], refresh_max: int
+                   ) -> tuple[set[str], set[str]]:
+    """The targets whose trees were read live now, and those whose trees are too old to trust."""
+    changes = sc.proposal.changes
+    stale = sorted(d for d in sc.devices if sc.ages.get(d) is None or sc.ages[d] > MAX_TREE_AGE_H
+                   or not all(_holds(sc.trees.get(d) or {}, c.path) for c in changes))
+    refreshed = set(_refresh(rt, sc.devices, stale, changes, sc.trees, online, refresh_max)) if changes else set()
+    return refreshed, {d for d in stale if d not in refreshed and d in sc.trees}
+
+
+def rehearse(rt: CoreServices, cid: str, *, refresh_max: int = REFRESH_MAX) -> dict[str, Any]:
+    """Rehearse campaign ``cid`` (no device is written; presence is what the adapters already
+    know). Returns the report; :func:`store` records it."""
+    now = rt.lifecycle.clock()
+    sc = _read_scene(rt, cid)
+    devices = sc.devices
+    online = _presence(rt, devices)
+    stored_fw = {d_id: _firmware_of(d, sc.trees.get(d_id)) for d_id, d in devices.items()}  # what a start re-reads
+    refreshed, too_old = _refresh_stale(rt, sc, online, refresh_max)
+    tally = _replay_all(sc, too_old, refresh_max)
+    offline = [d_id for d_id, up in online.items() if not up]
+    state = {d_id: fingerprint(d, stored_fw[d_id], online[d_id]) for d_id, d in devices.items()}
+    in_closed, closed_windows = _closed_windows(sc, now)
+    behind = [d.id for d in devices.values() if d.upstream_id in sc.degraded]
+    ops = [o.command for o in sc.spec.all_operations()]
+    before = stored_state(sc.plan)
+    changed = sorted(d for d in state if before is not None and before.get(d) != state[d])
+    return {
+        "hash": sc.proposal.hash, "taken_at": utcnow().isoformat(), "devices": len(devices),
+        "clean": not tally.failures and not tally.unknown,
+        "counts": {"fail": len(tally.failures), "unknown": len(tally.unknown), "offline": len(offline),
                    "closed_window": len(in_closed), "degraded_upstream": len(behind),
-                   "inventory_drift": len(drifted)},
-        "classes": [{**k, **{st: dict(k[st]) for st in ("validate", "land", "verify")},
-                     "reasons": [{"reason": r, "devices": n} for r, n in k["reasons"].most_common(5)]}
-                    for k in sorted(classes.values(), key=lambda k: (k["model"], k["firmware"]))],
-        "failures": dict(sorted(failures.items())[:KEEP_IDS]),
-        "unknown": dict(sorted(unknown.items())[:KEEP_IDS]),
+                   "inventory_drift": len(tally.drifted), "changed_since_last": len(changed),
+                   "refreshed": len(refreshed), "tree_too_old": len(too_old)},
+        "state": state, "state_hash": state_hash(state),
+        "changed_since_last": changed[:KEEP_IDS],
+        "trees": _trees_part(sc, refreshed, too_old),
+        "classes": tally.class_rows(),
+        "failures": dict(sorted(tally.failures.items())[:KEEP_IDS]),
+        "unknown": dict(sorted(tally.unknown.items())[:KEEP_IDS]),
         "offline": sorted(offline)[:KEEP_IDS],
-        "closed_windows": [{"region": w.region, "window": w.text(),
-                            "devices": sum(1 for d in devices.values() if d.region == w.region)} for w in closed],
-        "degraded_upstream": {"upstreams": {u: round(x, 2) for u, x in sorted(degraded.items())},
+        "closed_windows": closed_windows,
+        "degraded_upstream": {"upstreams": {u: round(x, 2) for u, x in sorted(sc.degraded.items())},
                               "devices": sorted(behind)[:KEEP_IDS]},
-        "inventory_drift": sorted(drifted)[:KEEP_IDS],
-        "drift": _drift(devices, trees, p.changes),
-        "rollback": {"restorable": restorable, "not_restorable": rollback},
-        "timing": {"device_s": round(device_s, 4), "device_s_from": device_s_from, "rings": rings,
-                   "seconds": round(sum(r["seconds"] for r in rings), 1)},
-        "cannot_know": cannot_know,
+        "inventory_drift": sorted(tally.drifted)[:KEEP_IDS],
+        "drift": _drift(devices, sc.trees, sc.proposal.changes),
+        "rollback": _rollback(sc, ops),
+        "timing": _timing_part(sc, offline),
+        "cannot_know": ["faults of a device itself (a firmware bug, a value it takes and later reverts) and "
+                        "whether it answers at run time"] + [CANNOT_KNOW[op] for op in ops if op in CANNOT_KNOW],
     }
-    return report
+
+
+def note_job(rt: CoreServices, cid: str, job: int, by: str) -> None:
+    """A rehearsal queued as a job: said on the campaign until its report is stored."""
+    with rt.store.write() as s:
+        c = s.get(CampaignRow, cid)
+        if c is not None:
+            c.plan = {**c.plan, "rehearsal_job": {"job": job, "by": by, "state": "queued",
+                                                  "queued_at": utcnow().isoformat()}}
 
 
 def store(rt: CoreServices, cid: str, report: dict[str, Any], by: str) -> None:
@@ -301,7 +515,8 @@ def store(rt: CoreServices, cid: str, report: dict[str, Any], by: str) -> None:
         c = s.get(CampaignRow, cid)
         if c is None:
             return
-        c.plan = {**c.plan, "rehearsal": {**report, "by": by}}
+        plan = {k: v for k, v in c.plan.items() if k != "rehearsal_job"}
+        c.plan = {**plan, "rehearsal": {**report, "by": by}}
         audit.append(s, actor=by, action="campaign.rehearsed", proposal_id=c.proposal_id, data={
             "campaign": cid, "clean": report["clean"], "counts": report["counts"], "hash": report["hash"]})
 
@@ -309,3 +524,9 @@ def store(rt: CoreServices, cid: str, report: dict[str, Any], by: str) -> None:
 def stored(c: CampaignRow) -> dict[str, Any] | None:
     out = (c.plan or {}).get("rehearsal")
     return dict(out) if isinstance(out, dict) else None
+
+
+def stored_state(plan: Mapping[str, Any]) -> dict[str, str] | None:
+    r = plan.get("rehearsal")
+    state = r.get("state") if isinstance(r, dict) else None
+    return dict(state) if isinstance(state, dict) else None

@@ -112,7 +112,7 @@ class Campaigns(CampaignReader):
         if problems:
             self._cancel_quietly(p.id, actor, "campaign plan is looser than policy")
             raise Invalid("campaign plan is looser than policy allows: " + "; ".join(problems) +
-                          " (leave out rings / gate.failure_threshold to use the policy's plan)",
+                          " (leave the rings and the gate's 'fail above %' blank to use the policy's plan)",
                           proposal_id=p.id, errors=problems)
         spec = spec.model_copy(update={"gate": spec.gate.model_copy(update={"failure_threshold": threshold})})
         failpoint("campaign.before_record")
@@ -133,6 +133,7 @@ class Campaigns(CampaignReader):
                               spec=spec.model_dump(mode="json"), plan={**plan.summary(), "fleet": fleet,
                                                                          "policy": decision.obligations,
                                                                          "policy_items": policy_items,
+                                                                         "warnings": spec.warnings(),
                                                                          **({"cohort": chosen.summary(spec.control_pct)}
                                                                             if chosen is not None else {})},
                               state=DENIED if denied else CREATED, ring=0, ring_state="active", cursor=0,
@@ -274,6 +275,15 @@ class Campaigns(CampaignReader):
         c = self._get(cid)
         if c.state not in (CREATED, DENIED):
             raise Conflict(f"campaign {cid} is {c.state}; a rehearsal is of a campaign that has not started")
+        n = int(sum(c.plan.get("sizes") or [0]))
+        if n >= rehearsal.JOB_MIN_TARGETS and self.orch.queue is not None:
+            # Replaying 10,000 trees (and reading the old ones live) is minutes of work: a queued job
+            # does it and stores the report; this answers at once with where it stands.
+            job = self.orch.queue.defer_rehearsal(cid, actor.id)
+            rehearsal.note_job(self.rt, cid, job, actor.id)
+            return {"campaign": cid, "job": job, "state": "queued", "devices": n, "by": actor.id,
+                    "detail": f"{n} targets: the rehearsal runs as a job; its report replaces the stored one "
+                              f"when it is done (`gateward campaign status {cid}`)"}
         report = rehearsal.rehearse(self.rt, cid)
         rehearsal.store(self.rt, cid, report, actor.id)
         return {**report, "by": actor.id}
@@ -283,7 +293,9 @@ class Campaigns(CampaignReader):
         c = self._get(cid)
         r = rehearsal.stored(c)
         current = r is not None and r.get("hash") == self.lc.get(c.proposal_id).hash
-        return {"campaign": cid, "rehearsal": r, "current": current,
+        if r is not None:
+            r.pop("state", None)  # every target's fingerprint: kept for the start's check, said by state_hash
+        return {"campaign": cid, "rehearsal": r, "current": current, "job": c.plan.get("rehearsal_job"),
                 "required": obligations.from_plan(c.plan).rehearsal}
 
     def effects(self, cid: str) -> JsonObject:
@@ -293,9 +305,9 @@ class Campaigns(CampaignReader):
             series = effect_series(s, cid)
         return {"campaign": cid, "cohort": c.plan.get("cohort"), "kpis": series}
 
-    @staticmethod
-    def _check_rehearsal(c: CampaignRow, proposal_hash: str) -> None:
-        """Policy's ``obligation.rehearsal``: a clean rehearsal of this exact proposal first."""
+    def _check_rehearsal(self, c: CampaignRow, proposal_hash: str) -> None:
+        """Policy's ``obligation.rehearsal``: a clean rehearsal of this exact proposal first, of
+        the targets as they are now (model, firmware, presence: ``rehearsal.changed_targets``)."""
         why = obligations.from_plan(c.plan).rehearsal
         if why is None:
             return
@@ -309,6 +321,12 @@ class Campaigns(CampaignReader):
                            f"one predicts {n.get('fail', 0)} failure(s) and {n.get('unknown', 0)} target(s) it "
                            "could not rehearse; narrow the selection or fix the change, then rehearse again",
                            rehearsal="not_clean")
+        changed = rehearsal.changed_targets(self.rt, c)
+        if changed:
+            more = f" (+{len(changed) - 10} more)" if len(changed) > 10 else ""
+            raise Conflict(f"campaign {c.id} cannot start: {len(changed)} target(s) changed since the rehearsal "
+                           f"(firmware, model or presence): {', '.join(changed[:10])}{more}; rehearse again",
+                           rehearsal="stale", changed=changed[:200])
 
     def pause(self, cid: str, actor: Actor, reason: str = "") -> JsonObject:
         self._need(actor, rbac.can_apply(actor) or rbac.can_review(actor), "pause")
@@ -347,6 +365,10 @@ class Campaigns(CampaignReader):
         change window"."""
         out = super().selection(target)
         out["windows"] = self._windows_for(target, out["devices"], operations or [])
+        from campaigns.effects import KPIS  # what the form's KPI field offers (the console keeps no copy)
+
+        out["kpis"] = [{"id": k.id, "title": k.title, "unit": k.unit, "wifi": k.id.startswith("wifi.")}
+                       for k in KPIS.values()]
         return out
 
     def _windows_for(self, target: Target, devices: int, operations: list[str]) -> list[dict[str, Any]]:

@@ -125,9 +125,10 @@ class Gate(BaseModel):
                                     description="firmware/reboot: share of changed devices present again")
     reregister_sample: int = Field(default=200, ge=1, le=100_000)
     kpis: list[KpiGate] = Field(default_factory=list)
-    observe_s: float = Field(default=0.0, ge=0, le=14 * 86400,
-                             description="after a ring drains, wait up to this long for its KPIs to be measured "
-                                         "before passing it (a measurable harm fails it at once)")
+    observe_s: float | None = Field(
+        default=None, ge=0, le=14 * 86400,
+        description="after a ring drains, observe its KPIs this long (left out: each KPI's window_h); looks are "
+                    "planned hourly over it and a ring whose KPIs still lack data at the end waits for a person")
 
 
 class Rate(BaseModel):
@@ -191,7 +192,18 @@ class CampaignSpec(BaseModel):
             raise ValueError("give the firmware once: either firmware={url, version} or a download operation")
         if self.rings is not None:
             check_stages(self.canary_pct, self.rings, self.control_pct)
+        if self.gate.kpis and not self.control_pct:
+            raise ValueError("gate.kpis are measured against a matched control cohort: set control_pct (e.g. 10); "
+                             "without one no KPI could ever be judged and every ring would wait for a person")
         return self
+
+    def warnings(self) -> list[str]:
+        """What is allowed but an approver should know before trusting the gate."""
+        out = []
+        if self.gate.kpis and self.gate.observe_s == 0:
+            out.append("gate.observe_s is 0: the KPIs are judged at the drain, before any sample after the change "
+                       "can exist — each ring will wait for a person (leave it out to observe each KPI's window)")
+        return out
 
     def all_operations(self) -> list[Operation]:
         ops = list(self.operations)

@@ -1,4 +1,5 @@
-"""The queue's tasks: run one batch of a campaign, or roll an aborted campaign back.
+"""The queue's tasks: run one batch of a campaign, roll an aborted campaign back, or rehearse a
+campaign of 10,000+ targets.
 
 Tasks are thin: they find the worker's :class:`~campaigns.orchestrator.Orchestrator` in the job
 context and call it. Transient failures (the database restarting, a lock race, an adapter's
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, cast
 import procrastinate
 from procrastinate import JobContext
 
-from campaigns.queue import BATCH_TASK, QUEUE, ROLLBACK_TASK
+from campaigns.queue import BATCH_TASK, QUEUE, REHEARSE_TASK, ROLLBACK_TASK
 from core.kernel.errors import Conflict, ShuttingDown
 
 if TYPE_CHECKING:
@@ -49,9 +50,14 @@ def campaign_rollback(context: JobContext, campaign_id: str) -> None:
     _orchestrator(context).run_rollback(campaign_id)
 
 
+def campaign_rehearse(context: JobContext, campaign_id: str, by: str) -> None:
+    _orchestrator(context).run_rehearsal(campaign_id, by)
+
+
 def register(app: procrastinate.App) -> None:
     """Declare the tasks on ``app``. A function rather than a module-level blueprint: a
     procrastinate blueprint binds its tasks to the one app it is added to, and a process may
     hold several apps (tests, a CLI that defers while an embedded worker runs)."""
-    for fn, name in ((campaign_batch, BATCH_TASK), (campaign_rollback, ROLLBACK_TASK)):
+    for fn, name in ((campaign_batch, BATCH_TASK), (campaign_rollback, ROLLBACK_TASK),
+                     (campaign_rehearse, REHEARSE_TASK)):
         app.task(name=name, queue=QUEUE, pass_context=True, retry=RETRY)(fn)

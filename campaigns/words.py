@@ -62,7 +62,10 @@ def compose(c: Any, p: Any, counts: dict[str, int], per_ring: Sequence[Any], now
             rd["status"] = "stopped"
             rd["not_undone"] = (f"{rd['rolled_back']} device(s) got the download; a rollback cannot undo it — "
                                 "each keeps whatever image it installed (see its execution's not_undone)")
-    return {**head, "spec": c.spec, "plan": {k: v for k, v in c.plan.items() if k != "acks"},
+    plan = {k: v for k, v in c.plan.items() if k != "acks"}
+    if isinstance(plan.get("rehearsal"), dict):  # every target's fingerprint stays in the store: the hash says it
+        plan["rehearsal"] = {k: v for k, v in plan["rehearsal"].items() if k != "state"}
+    return {**head, "spec": c.spec, "plan": plan,
             "window_hold": held if c.state == "running" else [],
             "windows": window_info(obligations.plan_items(c.plan), now_t),
             "emergency": bool(c.spec.get("emergency")),

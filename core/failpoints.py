@@ -15,6 +15,10 @@ disk that filled up stays full. ``store.write=disk_full`` is a disk full from th
 ``sqlite3.OperationalError("disk I/O error")`` (a journal or shared-memory index that cannot grow),
 sticky the same way: the store reads it as a full disk only when the database's disk is full.
 
+``NAME=raise`` raises :class:`Crash` (a ``BaseException``, so no ``except Exception`` stops it): a kill
+inside a test process that must go on — the stateful explorer (``tests/explorer``) kills an apply or
+a batch there, then runs recovery in the same process. Unlike ``kill -9`` the stack unwinds.
+
 ``NAME=sleep:SECONDS`` holds the thread there for that long, then goes on: a process
 caught mid-apply at a known point when a test sends it SIGTERM (``tests/integration/test_sigterm.py``).
 ``NAME=wait:PATH`` holds it until the file ``PATH`` exists (at most ``WAIT_MAX_S``): the test lets
@@ -28,7 +32,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-EXIT, DISK_FULL, DISK_IO_ERROR = "exit", "disk_full", "disk_io_error"
+EXIT, DISK_FULL, DISK_IO_ERROR, RAISE = "exit", "disk_full", "disk_io_error", "raise"
 WAIT_MAX_S = 300.0
 STORE_WRITE = "store.write"
 
@@ -43,6 +47,10 @@ def _parse(spec: str) -> dict[str, str]:
 
 
 _ARMED: dict[str, str] = _parse(os.environ.get("GATEWARD_FAILPOINTS", ""))
+
+
+class Crash(BaseException):
+    """The process "died" at a failpoint armed with ``raise`` (tests only)."""
 
 
 def arm(name: str, action: str = EXIT) -> None:
@@ -66,6 +74,8 @@ def failpoint(name: str) -> None:
     if action in (DISK_FULL, DISK_IO_ERROR):
         _ARMED[STORE_WRITE] = action  # the disk stays full for every later write
         raise disk_full_error() if action == DISK_FULL else sqlite3.OperationalError("disk I/O error")
+    if action == RAISE:
+        raise Crash(name)
     if action.startswith("sleep:"):
         time.sleep(float(action.removeprefix("sleep:")))
         return

@@ -19,23 +19,21 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
-from core import fleet_group, preview_sample
+from core import fleet_group, fleet_pass, preview_sample
 from core.kernel.jsontypes import JsonObject
-from core.kernel.models import Actor, Decision, ExecutionStatus, Proposal, utcnow
+from core.kernel.models import Actor, Decision, Proposal, utcnow
 from core.kernel.values import parse_bool
 from core.snapshot_values import decoded_from_key, split_row, value_columns
 from core.snapshot_values import json_value as json_value  # its readers import it from here
 from core.store.schema import (
-    DeviceEventRow,
     DeviceRow,
-    ExecutionRow,
     ParameterSnapshotRow,
     ProposalDeviceRow,
     SnapshotHeadRow,
@@ -49,7 +47,7 @@ RADIOS = (1, 2, 3)
 RADIO_PATHS = tuple(f"Device.WiFi.Radio.{i}.{leaf}" for i in RADIOS for leaf in ("OperatingFrequencyBand",
                                                                                  "AutoChannelEnable"))
 INVALID = "invalid"
-STALE_AFTER = timedelta(hours=24)
+STALE_AFTER = fleet_pass.STALE_AFTER
 
 
 def _truthy(v: Any) -> bool | None:
@@ -92,52 +90,19 @@ def device_classes(s: Session, pid: str, *, max_reboots_24h: int, failed_steps: 
     context signature: ``exclude`` the devices that have one).
 
     One pass over the targets joined to their device row and ``snapshot_heads`` (radio facts
-    stored when the snapshot was written). Reboots and failed changes are counted per device and
-    bucketed here, so SQL keys carry raw counts (the few devices with history form their own
-    keys, merged after bucketing). ``targets``: how many ``pid`` has, if the caller knows (a large
-    pass may then use every core: ``core.store.grouping.sqlite_groups``)."""
-    now = utcnow()
-    boot_since, fail_since = now - timedelta(hours=24), now - timedelta(days=7)
-    bad = [str(x) for x in (ExecutionStatus.FAILED, ExecutionStatus.ROLLED_BACK, ExecutionStatus.ROLLBACK_FAILED,
-                            ExecutionStatus.VERIFY_FAILED)]
-    is_bad = or_(*(ExecutionRow.status == b for b in bad))  # no expanding IN: the statement runs on the cursor
-    present = case((DeviceRow.last_seen >= now - STALE_AFTER, 1), else_=0)
-    facts = (DeviceRow.vendor, DeviceRow.model, DeviceRow.firmware, DeviceRow.region, DeviceRow.root,
-             DeviceRow.protocol, present)
-    joined = (select().select_from(ProposalDeviceRow)
-              .join(DeviceRow, DeviceRow.id == ProposalDeviceRow.device_id)
-              .outerjoin(SnapshotHeadRow, SnapshotHeadRow.device_id == DeviceRow.id)
-              .where(ProposalDeviceRow.proposal_id == pid))
-    rows: list[tuple[list[Any], int, str]]
-    if s.get_bind().dialect.name == "sqlite":
-        # Per-target index probes: a device with no history costs one empty lookup each.
-        boots = (select(func.count()).select_from(DeviceEventRow)
-                 .where(DeviceEventRow.device_id == DeviceRow.id, DeviceEventRow.kind == "boot",
-                        DeviceEventRow.ts >= boot_since).scalar_subquery())
-        fails = (select(func.count()).select_from(ExecutionRow)
-                 .where(ExecutionRow.device_id == DeviceRow.id, is_bad, ExecutionRow.started_at >= fail_since)
-                 .scalar_subquery())
-        rows = fleet_group.count_keys_with_min(
-            s, joined.add_columns(fleet_group.json_key(*facts, boots, fails, SnapshotHeadRow.radios), DeviceRow.id),
-            skip=exclude, split=fleet_group.TargetSplit(pid, targets) if targets is not None else None)
-    else:  # PostgreSQL: grouped history joined in, the database hash-aggregates
-        boots_q = (select(DeviceEventRow.device_id, func.count().label("n"))
-                   .join(ProposalDeviceRow, ProposalDeviceRow.device_id == DeviceEventRow.device_id)
-                   .where(ProposalDeviceRow.proposal_id == pid, DeviceEventRow.kind == "boot",
-                          DeviceEventRow.ts >= boot_since)
-                   .group_by(DeviceEventRow.device_id).subquery())
-        fails_q = (select(ExecutionRow.device_id, func.count().label("n"))
-                   .join(ProposalDeviceRow, ProposalDeviceRow.device_id == ExecutionRow.device_id)
-                   .where(ProposalDeviceRow.proposal_id == pid, is_bad, ExecutionRow.started_at >= fail_since)
-                   .group_by(ExecutionRow.device_id).subquery())
-        keys = [*facts, func.coalesce(boots_q.c.n, 0), func.coalesce(fails_q.c.n, 0), SnapshotHeadRow.radios]
-        q = (joined.add_columns(*keys, func.count(), func.min(DeviceRow.id))
-             .outerjoin(boots_q, boots_q.c.device_id == DeviceRow.id)
-             .outerjoin(fails_q, fails_q.c.device_id == DeviceRow.id))
-        if exclude:
-            q = q.where(DeviceRow.id.not_in(sorted(exclude)))
-        with fleet_group.hash_grouping(s):
-            rows = [(list(r[:10]), int(r[10]), r[11]) for r in s.execute(q.group_by(*keys))]
+    stored when the snapshot was written): :func:`core.fleet_pass.grouped_rows`. Reboots and failed
+    changes are counted per device and bucketed here, so SQL keys carry raw counts (the few devices
+    with history form their own keys, merged after bucketing). ``targets``: how many ``pid`` has, if
+    the caller knows (a large pass may then use every core: ``core.store.grouping.sqlite_groups``)."""
+    rows = fleet_pass.grouped_rows(s, pid, targets=targets, exclude=exclude or ())
+    return merged_classes([(key[:fleet_pass.NO_HEAD], n, rep) for key, n, rep in rows], max_reboots_24h, failed_steps)
+
+
+def merged_classes(rows: list[tuple[tuple[Any, ...], int, str]], max_reboots_24h: int,
+                   failed_steps: tuple[float, ...]) -> list[DeviceClass]:
+    """The decision's classes from grouped rows keyed (vendor, model, firmware, region, root, protocol,
+    present, boots, failed changes, stored radios): history bucketed at policy's thresholds, radios as
+    the rules read them, keys that then agree merged (count summed, smallest id kept)."""
     merged: dict[tuple[Any, ...], list[Any]] = {}
     for (vendor, model, firmware, region, root, protocol, up, n_boots, n_fails, raw), n, rep in rows:
         vals = radios_of(raw)
@@ -166,7 +131,7 @@ class PreviewFacts:
 
 def preview_facts(s: Session, pid: str, changes: list[tuple[str, Any, bool]], targets: int | None = None, *,
                   target_ids: Sequence[str] | None = None, exact_up_to: int | None = None,
-                  **sampling: int) -> PreviewFacts:
+                  proposal_hash: str | None = None, **sampling: int) -> PreviewFacts:
     """Per (vendor, model, firmware): device count, devices without a snapshot, and for each changed
     path the distribution of current values (top five) — secrets counted, never read — plus how
     many targets have no snapshot and how many are stale.
@@ -179,11 +144,22 @@ def preview_facts(s: Session, pid: str, changes: list[tuple[str, Any, bool]], ta
     ``target_ids`` (the frozen target list) longer than ``exact_up_to``: the pass reads no
     document, and the values come from a random sample of the targets (:mod:`core.preview_sample`,
     ``sampling`` its sizes); each class then says how many targets its counts hold
-    (``values_read``) and ``sampled``. Counts, missing and stale stay exact either way."""
+    (``values_read``) and ``sampled``. Counts, missing and stale stay exact either way.
+
+    ``proposal_hash`` (with ``target_ids`` above ``core.fleet_pass.FLEET_MIN``): a pass that reads no
+    document is the gate's shared one (:mod:`core.fleet_pass`), recalled or taken and kept."""
     readable = [path for path, _, secret in changes if not secret]
     exact_up_to = preview_sample.VALUES_EXACT_UP_TO if exact_up_to is None else exact_up_to
     sample = bool(readable) and target_ids is not None and len(target_ids) > exact_up_to
-    rows = _class_pass(s, pid, [] if sample else readable, targets)
+    shared = (proposal_hash is not None and target_ids is not None and len(target_ids) > fleet_pass.FLEET_MIN
+              and (sample or not readable))
+    if shared and target_ids is not None and proposal_hash is not None:
+        fp = fleet_pass.take(s, pid, proposal_hash, target_ids)
+        rows: list[tuple[Any, Any, Any, list[Any], int, int, int]] = [
+            (vendor, model, firmware, [], n, missing, stale)
+            for vendor, model, firmware, n, missing, stale in fleet_pass.model_counts(fp)]
+    else:
+        rows = _class_pass(s, pid, [] if sample else readable, targets)
     if sample and target_ids is not None:
         sizes: dict[preview_sample.ClassKey, int] = {}
         for vendor, model, firmware, _, n, _, _ in rows:
@@ -306,8 +282,13 @@ def decide_by_class(s: Session, p: Proposal, engine: PolicyEngine, author: Actor
     base["proposal"]["target_count"] = len(p.targets)
     overlap = {d for _, shared in repo.live_overlapping(s, p.id, len(p.targets)) for d in shared}
     individual = overlap | {d["device_id"] for d in preview.get("devices", [])}
-    classes = device_classes(s, p.id, max_reboots_24h=buckets.max_reboots_24h,
-                             failed_steps=buckets.failed_change_steps, exclude=individual, targets=len(p.targets))
+    # The gate's pass when this process took one moments ago (core.fleet_pass), else a pass of its own.
+    fp = fleet_pass.recall(s, p.id, p.hash)
+    shared = fleet_pass.decision_rows(fp, individual) if fp is not None else None
+    read_at = fp.taken_at if fp is not None and shared is not None else utcnow()
+    classes = (merged_classes(shared, buckets.max_reboots_24h, buckets.failed_change_steps) if shared is not None
+               else device_classes(s, p.id, max_reboots_24h=buckets.max_reboots_24h, exclude=individual,
+                                   failed_steps=buckets.failed_change_steps, targets=len(p.targets)))
     rep_ids = [c.representative for c in classes]
     data = compat.policy_data(engine)
     workflows = compat.workflows_for(p.changes, p.operations, data)
@@ -341,5 +322,6 @@ def decide_by_class(s: Session, p: Proposal, engine: PolicyEngine, author: Actor
         n_classes += len(fleet.classes)
     merged, would_deny = merge_decisions(decisions, woulds)
     stored = {**base, "proposal": {**base["proposal"], "targets": p.targets[:50]},
-              "devices": sample[:200], "classes": n_classes, "devices_omitted": len(p.targets)}
+              "devices": sample[:200], "classes": n_classes, "devices_omitted": len(p.targets),
+              "facts_read_at": read_at.isoformat()}
     return FleetOutcome(merged, would_deny, n_classes, stored)

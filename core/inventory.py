@@ -25,7 +25,11 @@ Rules (each refusal names the row and the reason, and registers nothing for that
 * adapter ``sim``, ``usp`` or ``genieacs``; root ``Device.`` or ``InternetGatewayDevice.`` (USP speaks
   only ``Device.``); the protocol follows from the adapter;
 * one unit, one registration: an id already registered, or the same OUI + serial under any adapter
-  (the same gateway reached through the ACS and through the broker), is refused;
+  (the same gateway reached through the ACS and through the broker), is refused — also in another
+  letter case (``A4C3F0-G240W-ab12`` beside ``A4C3F0-G240W-AB12``: one gateway to a person reading the
+  id). Ids are kept exactly as the device reports them (the ACS and a USP endpoint address it so), so
+  a case variant is refused as a duplicate naming the registered id rather than folded into it
+  (issue 56; docs/inventory.md). An import reads the registered ids once, not per row;
 * an import registers each good row in its own transaction (atomic per row) and reports each bad
   row, so one typo never loses the other 999 rows and nothing is ever half-registered.
 
@@ -45,7 +49,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from core import audit
@@ -330,13 +334,14 @@ class Inventory:
         self.store = store
 
     # ------------------------------------------------------------------ add
-    def add(self, spec: DeviceSpec, actor: Actor, *, source: str = "manual") -> Device:
-        """Register one device (one transaction: the row and its ``device.registered`` event)."""
+    def add(self, spec: DeviceSpec, actor: Actor, *, source: str = "manual", known: CaseKeys | None = None) -> Device:
+        """Register one device (one transaction: the row and its ``device.registered`` event).
+        ``known``: the registered ids and units, case-folded (an import reads them once)."""
         require_admin(actor)
         device = spec.to_device()
         try:
             with self.store.write() as s:
-                register(s, device, actor.id, source)
+                register(s, device, actor.id, source, known=known)
         except IntegrityError:
             # Two registrations of the same id raced; the loser's transaction is rolled back whole.
             raise Conflict(f"device {device.id!r} is already registered") from None
@@ -353,7 +358,8 @@ class Inventory:
             raise Invalid(f"an import takes at most {MAX_IMPORT_ROWS} rows, this one has {len(rows)}; split it")
         if not rows:
             raise Invalid("the import has no rows")
-        report = ImportReport.of([self._import_one(n, raw, actor, source) for n, raw in rows])
+        known = CaseKeys.read(self.store)
+        report = ImportReport.of([self._import_one(n, raw, actor, source, known) for n, raw in rows])
         with self.store.write() as s:
             audit.append(s, actor=actor.id, action="devices.imported", data={
                 "source": source, "registered": len(report.registered), "unchanged": len(report.unchanged),
@@ -361,7 +367,7 @@ class Inventory:
                 "errors": [row_dict(r) for r in list(report.refused.values())[:50]]})
         return report
 
-    def _import_one(self, n: int, raw: Any, actor: Actor, source: str) -> RowResult:
+    def _import_one(self, n: int, raw: Any, actor: Actor, source: str, known: CaseKeys) -> RowResult:
         if isinstance(raw, TooDeep):
             return row_result(n, None, f"the row is nested {raw.depth} levels deep; a device row has at most "
                                       f"{MAX_JSON_DEPTH - 1} (a list of tags is 2)")
@@ -375,7 +381,7 @@ class Inventory:
         except ValidationError as exc:
             return row_result(n, hint, validation_message(exc))
         try:
-            device = self.add(spec, actor, source=source)
+            device = self.add(spec, actor, source=source, known=known)
         except (Conflict, Invalid) as exc:
             if isinstance(exc, Conflict) and self._registered_as(spec):
                 return row_result(n, spec.id, None, unchanged=True)  # importing the same file again
@@ -419,10 +425,33 @@ class Inventory:
             return repo.get_device(s, device_id)
 
 
-def register(s: Session, device: Device, actor_id: str, source: str, **extra: Any) -> None:
+class CaseKeys:
+    """Registered ids and units (OUI + serial), case-folded: the case-blind duplicate check of an
+    import, read once instead of scanned per row (no index serves a case-blind lookup)."""
+
+    def __init__(self, ids: dict[str, str], units: dict[tuple[str, str], tuple[str, str]]) -> None:
+        self.ids, self.units = ids, units
+
+    @classmethod
+    def read(cls, store: Store) -> CaseKeys:
+        with store.read() as s:
+            rows = s.execute(select(DeviceRow.id, DeviceRow.oui, DeviceRow.serial)).all()
+        return cls({i.casefold(): i for i, _, _ in rows},
+                   {((o or "").upper(), sn.casefold()): (i, sn) for i, o, sn in rows if sn})
+
+    def add(self, device: Device) -> None:
+        self.ids.setdefault(device.id.casefold(), device.id)
+        if device.serial:
+            self.units.setdefault((device.oui.upper(), device.serial.casefold()), (device.id, device.serial))
+
+
+def register(s: Session, device: Device, actor_id: str, source: str, *, known: CaseKeys | None = None,
+             **extra: Any) -> None:
     """Insert ``device`` and its ``device.registered`` event in the caller's transaction, after the
     one-unit-one-registration check (the caller has checked roles)."""
-    refuse_duplicate(s, device)
+    refuse_duplicate(s, device, known)
+    if known is not None:
+        known.add(device)
     s.add(repo.device_to_row(device))
     s.flush()
     audit.append(s, actor=actor_id, action="device.registered", device=device, data={
@@ -431,19 +460,37 @@ def register(s: Session, device: Device, actor_id: str, source: str, **extra: An
         "model": device.model, "firmware": device.firmware, **extra})
 
 
-def refuse_duplicate(s: Session, device: Device) -> None:
-    """Conflict if ``device.id`` is registered, or the same unit (OUI + serial) under any id/adapter."""
+def refuse_duplicate(s: Session, device: Device, known: CaseKeys | None = None) -> None:
+    """Conflict if ``device.id`` is registered, or the same unit (OUI + serial) under any id/adapter —
+    exactly or in another letter case (``known``: the registered keys an import read once; else asked)."""
     row = s.get(DeviceRow, device.id)
     if row is not None:
         state = " (retired)" if row.status == repo.RETIRED else ""
         raise Conflict(f"device {device.id!r} is already registered{state} on adapter {row.adapter!r}")
-    if device.serial:
-        same = s.execute(select(DeviceRow.id, DeviceRow.adapter).where(
-            DeviceRow.oui == device.oui, DeviceRow.serial == device.serial).limit(1)).first()
-        if same is not None:
-            raise Conflict(f"{device.id!r} is the same unit (OUI {device.oui}, serial {device.serial}) as "
-                           f"device {same[0]!r} already registered on adapter {same[1]!r}; one unit is "
-                           "registered once")
+    if known is not None:
+        same = known.ids.get(device.id.casefold())
+    else:
+        same = s.scalar(select(DeviceRow.id).where(func.lower(DeviceRow.id) == device.id.lower()).limit(1))
+    if same is not None:
+        raise Conflict(f"{device.id!r} is device {same!r} in another letter case: one device is registered once — "
+                       f"use {same!r} (or retire it first if this is really another unit)")
+    if not device.serial:
+        return
+    if known is not None:
+        unit = known.units.get((device.oui.upper(), device.serial.casefold()))
+    else:
+        found = s.execute(select(DeviceRow.id, DeviceRow.serial).where(
+            DeviceRow.oui == device.oui, func.lower(DeviceRow.serial) == device.serial.lower()).limit(1)).first()
+        unit = None if found is None else (found[0], found[1])
+    if unit is None:
+        return
+    other_id, other_serial = unit
+    adapter = s.scalar(select(DeviceRow.adapter).where(DeviceRow.id == other_id))
+    if other_serial == device.serial:
+        raise Conflict(f"{device.id!r} is the same unit (OUI {device.oui}, serial {device.serial}) as "
+                       f"device {other_id!r} already registered on adapter {adapter!r}; one unit is registered once")
+    raise Conflict(f"{device.id!r} is the same unit as device {other_id!r} (OUI {device.oui}, serial {other_serial!r}: "
+                   f"the same serial in another letter case) on adapter {adapter!r}; one unit is registered once")
 
 
 def live_proposal_ids(s: Session, device_id: str) -> list[str]:

@@ -10,9 +10,12 @@ Both use this one evaluator, so they cannot disagree.
 Each fact reads TR-181 paths (objects end in ``.``) and reduces them to one value:
 
 * ``dns_servers`` — the enabled, non-empty ``Device.DNS.Client.Server.{i}.DNSServer`` values;
-* ``neighbour_on_channel`` — the access points the gateway hears on the channel (``value``) and
-  band, from the last neighbour scan Gateward holds (``core.topology``: a scan is not made on
-  demand — it disturbs the subscriber's Wi-Fi — so planner and lifecycle read the same rows);
+* ``neighbour_on_channel`` — the access points the gateway hears *nearby* (at ``NEARBY_DBM`` or
+  louder) on the channel (``value``) and band. At the write it is read live: the device's own latest
+  scan (``Device.WiFi.NeighboringWiFiDiagnostic.Result.``, read, never triggered — a scan disturbs
+  the subscriber's Wi-Fi), with Gateward's own gateways among them on the channel Gateward last
+  wrote them to (a scan older than that move still shows them where they were). A device that has
+  no scan table refuses the write ("cannot read …"): a stale seed-time scan never decides it;
 * ``hosts_connected`` — the active ``Device.Hosts.Host.{i}`` entries;
 * ``firmware`` — ``Device.DeviceInfo.SoftwareVersion``;
 * ``channel`` / ``band_enabled`` / ``ssid_enabled`` / ``power`` — the one parameter in ``paths``;
@@ -30,6 +33,11 @@ from sqlalchemy.orm import Session
 from core.kernel.jsontypes import Json, JsonObject
 from core.kernel.models import Precondition, Scalar
 from core.kernel.values import parse_bool
+
+SCAN = "Device.WiFi.NeighboringWiFiDiagnostic.Result."
+#: "nearby": an access point heard at this level or louder. Below it a neighbour does not disturb
+#: the channel enough to count ("any AP at any level" used to count, a faint −92 dBm one included).
+NEARBY_DBM = -80.0
 
 PATHS: dict[str, list[str]] = {
     "dns_servers": ["Device.DNS.Client.Server."],
@@ -65,6 +73,7 @@ def observed(c: Precondition, values: Mapping[str, Any], online: bool | None = N
     if c.fact == "neighbour_on_channel":
         return [f"{n.get('ssid') or n.get('bssid') or '?'} ({float(n.get('rssi_dbm', -100)):g} dBm)"
                 for n in neighbours if str(n.get("channel")) == str(c.value)
+                and float(n.get("rssi_dbm", -100)) >= NEARBY_DBM
                 and (c.band is None or str(n.get("band") or c.band) == c.band)]
     if c.fact == "hosts_connected":
         rows = _rows(values, "Device.Hosts.Host.")
@@ -130,8 +139,14 @@ def _same(a: Any, b: Any) -> bool:
     return str(a).strip().lower() == str(b).strip().lower()
 
 
+def label(c: Precondition) -> str:
+    """The fact ``c`` reads, in words (what a refusal or an answer names)."""
+    return _label(c)
+
+
 def _label(c: Precondition) -> str:
-    return {"dns_servers": "DNS servers set", "neighbour_on_channel": f"neighbours on channel {c.value}",
+    return {"dns_servers": "DNS servers set",
+            "neighbour_on_channel": f"neighbours heard at {NEARBY_DBM:g} dBm or louder on channel {c.value}",
             "hosts_connected": "devices connected", "online": "online", "firmware": "firmware",
             "channel": "channel", "band_enabled": "radio enabled", "ssid_enabled": "network enabled",
             "uptime": "up for", "power": "transmit power (%)"}[c.fact]
@@ -143,6 +158,50 @@ def stored_neighbours(s: Session, device_id: str) -> list[dict[str, Any]]:
 
     g = topology.wifi_graph(s, device_id)
     return [n for band in ("2.4GHz", "5GHz", "6GHz") for n in topology.neighbours(g, device_id, band)]
+
+
+def heard_now(values: Mapping[str, Any], managed: Mapping[str, tuple[str, int]]) -> list[dict[str, Any]]:
+    """The rows of a live read of ``SCAN`` as neighbours (``ssid``, ``bssid``, ``band``, ``channel``,
+    ``rssi_dbm``); a BSSID in ``managed`` (one of Gateward's gateways: bssid → (band, channel now)) is
+    put on the channel it has now."""
+    out: list[dict[str, Any]] = []
+    for _, row in sorted(_rows(values, SCAN).items(), key=lambda kv: int(kv[0])):
+        bssid = str(row.get("BSSID") or "").lower()
+        try:
+            channel, rssi = int(str(row.get("Channel"))), float(str(row.get("SignalStrength")))
+        except ValueError:
+            continue
+        band = str(row.get("OperatingFrequencyBand") or "")
+        if bssid in managed and (not band or managed[bssid][0] == band):
+            channel = managed[bssid][1]
+        out.append({"ssid": row.get("SSID"), "bssid": bssid, "band": band or None, "channel": channel,
+                    "rssi_dbm": rssi})
+    return out
+
+
+def managed_channels(s: Session, device_id: str) -> dict[str, tuple[str, int]]:
+    """bssid → (band, channel) of every gateway of ours ``device_id`` has heard, on the channel its
+    latest stored state has on that band (a verified apply merges what it wrote into that state)."""
+    from sqlalchemy import select
+
+    from core.store import repo
+    from core.store.schema import WifiNeighborRow
+
+    rows = [(r.bssid.lower(), r.neighbor_device_id, r.band) for r in s.scalars(
+        select(WifiNeighborRow).where(WifiNeighborRow.device_id == device_id,
+                                      WifiNeighborRow.neighbor_device_id.is_not(None)))]
+    snaps = repo.latest_snapshots(s, sorted({str(dev) for _, dev, _ in rows}))
+    out: dict[str, tuple[str, int]] = {}
+    for bssid, dev, band in rows:
+        stored = snaps.get(str(dev)) or {}  # a snapshot keeps {"value", "type"} per path
+        params = {k: v.get("value") if isinstance(v, dict) else v for k, v in stored.items()
+                  if k.startswith("Device.WiFi.Radio.")}
+        radios = _rows(params, "Device.WiFi.Radio.")
+        for r in radios.values():
+            if r.get("OperatingFrequencyBand") == band and str(r.get("Channel", "")).isdigit():
+                out[bssid] = (band, int(str(r["Channel"])))
+                break
+    return out
 
 
 def read_paths(c: Precondition) -> list[str]:

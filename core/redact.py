@@ -134,7 +134,9 @@ _FILLER = {"should", "would", "must", "shall", "needs", "need", "has", "have", "
            "change", "set", "updated", "update", "switched", "made", "please", "also", "jetzt", "nun", "neu",
            "neues", "geändert", "gesetzt", "bitte", "auch", "in", "zu", "von", "from", "as", "als", "comme",
            "como", "doit", "devrait", "maintenant", "désormais", "aussi", "changé", "mis", "debe", "debería",
-           "ahora", "también", "cambiada", "puesta", "de"}
+           "ahora", "también", "cambiada", "puesta", "de",
+           # "new" after the noun (Romance order: "contraseña nueva:", "mot de passe nouveau :")
+           "nueva", "nuevo", "nouveau", "nouvel", "nouvelle"}
 _CONNECTORS = _ASSIGN | _COPULA | _FILLER
 _SYMBOL_CONN_RE = re.compile(r"\s*(?:[:=]+|->|=>|→|—|–)\s*")
 _WORD_CONN_RE = re.compile(r"\s+([\w'’àâäçéèêëîïôöûüñ]+)(?=\s|[:=]|$)", _I)
@@ -201,7 +203,8 @@ _STOP = _FUNCTION | {
     "visible", "shared", "known", "used", "stored", "saved", "sent", "requested", "needs", "doesn't", "don't",
     "isn't", "can't", "won't", "did", "does", "do", "policy", "rules", "sticker", "label", "changed", "updated",
     "falsch", "richtig", "ungültig", "abgelaufen", "gesperrt", "vergessen", "verloren", "leer", "noch", "schon",
-    "immer", "nie", "sehr", "alt", "alte", "altes", "gleich", "anders", "zurückgesetzt", "sicher", "unsicher",
+    "immer", "nie", "sehr", "alt", "alte", "altes", "gleich", "gleiche", "gleichen", "selbe", "selben",
+    "anders", "zurückgesetzt", "sicher", "unsicher",
     "schwach", "stark", "kurz", "lang", "korrekt", "funktioniert", "geht", "klappt", "einfach", "unbekannt",
     "plus", "faux", "fausse", "incorrecte", "correcte", "invalide", "expiré", "bloqué", "oublié", "perdu", "vide",
     "trop", "encore", "déjà", "toujours", "jamais", "très", "ancien", "ancienne", "même", "différent",
@@ -471,15 +474,48 @@ def _after_one(doc: _Doc, at: int, anchor: int, weak: bool, chained: bool) -> _S
             if "assign" in seen or (_is_plain_value(first, _STOP) and (
                     cue or ("copula" in seen and _ends_clause(toks)))):
                 span = _extend(text, toks)
-        if span is None and not weak and "colon" in seen:
-            # "new Wi-Fi password: the green apple falls far" — after a strong keyword and a colon the
-            # rest of the clause is the value, whatever its words (recall first: it is masked, and an
-            # unquoted phrase is then asked for again in quotes, see :func:`settle`)
-            end = _CLAUSE_END.search(text, pos)
-            stop = end.start() if end else len(text)
-            if text[pos:stop].strip() and not _PLACEHOLDER_PART.search(text[pos:stop]):
-                span = _Span(pos, stop, text[pos:stop].rstrip())
+        if span is None and not weak:
+            span = _phrase(doc, toks, pos, seen, anchor)
     return span
+
+
+def _phrase(doc: _Doc, toks: list[_Tok], pos: int, seen: set[str], anchor: int) -> _Span | None:
+    """A value whose first word is no value on its own, after a strong keyword: a phrase that begins
+    with an article after a copula (:func:`_article_phrase`), or the rest of the clause after a colon."""
+    if "copula" in seen and (span := _article_phrase(doc, toks, anchor)) is not None:
+        return span
+    if "colon" not in seen:
+        return None
+    # "new Wi-Fi password: the green apple falls far" — after a strong keyword and a colon the
+    # rest of the clause is the value, whatever its words (recall first: it is masked, and an
+    # unquoted phrase is then asked for again in quotes, see :func:`settle`)
+    text = doc.text
+    end = _CLAUSE_END.search(text, pos)
+    stop = end.start() if end else len(text)
+    if text[pos:stop].strip() and not _PLACEHOLDER_PART.search(text[pos:stop]):
+        return _Span(pos, stop, text[pos:stop].rstrip())
+    return None
+
+
+# Articles a phrase-shaped passphrase may begin with ("… is the quick brown fox", "… ist die alte Mühle").
+_LEAD_ARTICLES = frozenset({"the", "a", "an", "der", "die", "das", "ein", "eine", "le", "la", "les", "un", "une",
+                            "el", "los", "las", "una"})
+_PHRASE_MIN_WORDS = 3  # the article and two more: "the password is the problem" stays readable
+
+
+def _article_phrase(doc: _Doc, toks: list[_Tok], anchor: int) -> _Span | None:
+    """A new passphrase said as a phrase that begins with an article, after a copula: "her new wifi
+    password is the quick brown fox", "su nueva contraseña es el perro ladra". Only where the sentence
+    asks for a change (a cue: new, change, set …) and the article is followed by a plain word that is
+    never a description ("the same", "the one on the sticker", "the old one" stay readable)."""
+    if len(toks) < _PHRASE_MIN_WORDS or _clean(toks[0].group(0)).lower() not in _LEAD_ARTICLES:
+        return None
+    if toks[0].group(0)[-1] in ",;.!?:" or not _is_plain_value(toks[1].group(0), _STOP):
+        return None
+    if not _CUE_RE.search(_sentence_before(doc.text, anchor)):
+        return None
+    span = _extend(doc.text, toks)
+    return span if len(span.value.split()) >= _PHRASE_MIN_WORDS else None
 
 
 _CLAUSE_END = re.compile(r"[.;!?\n](?=\s|$)")
@@ -605,6 +641,46 @@ def _quoted_in_sentence(doc: _Doc, kw: _Kw) -> list[_Span]:
     return out
 
 
+# Issue 54: the nets masked the fleet's own names — "the password prompt shows up on ONT-G240W", "the
+# customer says sub-00001 keeps dropping off the wifi" (636 of 764 names from a simulated fleet in
+# ordinary support sentences). A token in a name's position is not a value: right after a relation
+# word ("on", "from", "connected to", "sur", "con"…), or the subject of a verb that follows it, past
+# the rest of a several-word name ("FRITZ!Box 7530 XY keeps …", "X ne se connecte plus").
+_RELATION = {"on", "at", "from", "with", "by", "via", "near", "behind", "of", "onto", "an", "am", "im", "mit", "bei",
+             "von", "vom", "zum", "zur", "über", "sur", "chez", "avec", "au", "aux", "con", "al", "desde", "sobre"}
+_LINK_VERB = re.compile(r"^(connect\w*|join\w*|link\w*|pair\w*|attach\w*|verbunden|verbind\w*|"
+                        r"connect[ée]\w*|conectad\w*|reconnect\w*)$", _I)
+_AFTER_NAME = {"keeps", "kept", "cannot", "can't", "can", "could", "won't", "will", "doesn't", "does", "did", "didn't",
+               "isn't", "wasn't", "has", "had", "hasn't", "was", "drops", "dropped", "loses", "lost", "shows",
+               "showed", "reboots", "rebooted", "restarts", "stopped", "stops", "disconnects", "goes", "went",
+               "says", "sees", "gets", "got", "needs", "is", "are",
+               "verliert", "kann", "hat", "ist", "war", "fällt", "geht", "bricht", "zeigt", "startet", "sieht",
+               "ne", "n'est", "n'a", "perd", "a", "est", "se", "redémarre", "voit",
+               "no", "pierde", "tiene", "está", "es", "reinicia", "ve"}
+
+
+def _name_position(text: str, start: int, end: int) -> bool:
+    """``text[start:end]`` sits where a name does (see above), so no net takes it for a value."""
+    after = text[end:end + 120].split()
+    for word in after[:4]:
+        w = word.lower().strip(",;:()\"'")
+        if w in _AFTER_NAME:
+            return True
+        if not (any(c.isupper() or c.isdigit() for c in word) and word[-1] not in ",;:.!?"):
+            break  # not the rest of a name: the token is not a subject
+    before = text[max(0, start - 80):start].split()
+    if before:
+        if before[-1].endswith(":"):
+            return False  # "… from now on: X" — a label, and its value after it
+        prev = before[-1].lower().strip(",;()\"'")
+        if prev in _RELATION and len(before) > 1 and _ACCESS.search(before[-2]):
+            return False  # "wifi salasana on X" (Finnish "is"), "password for… ": the keyword's own word
+        if prev in _RELATION or (prev in ("to", "into", "à", "a") and len(before) > 1
+                                 and _LINK_VERB.match(before[-2].strip(",;:"))):
+            return True
+    return False
+
+
 def _net(doc: _Doc, kw: _Kw) -> list[_Span]:
     """Other word orders: a few words on in the keyword's clause, a token that would pass the
     WPA2 rule and has a digit or a symbol ("the WiFi password they chose is Moonlight42")."""
@@ -618,7 +694,8 @@ def _net(doc: _Doc, kw: _Kw) -> list[_Span]:
         lead = len(raw) - len(raw.lstrip(":=>(→"))
         t = _clean(raw[lead:])
         if (passes_wpa_rule(t) and looks_secret(t) and re.search(r"[\d\W_]", t) and t.lower() not in _STOP
-                and not _EXCLUDE_RE.match(t) and not _PLACEHOLDER_PART.search(t) and not _keywords(t)):
+                and not _EXCLUDE_RE.match(t) and not _PLACEHOLDER_PART.search(t) and not _keywords(t)
+                and not _name_position(doc.text, m.start() + lead, m.start() + lead + len(t))):
             out.append(_Span(m.start() + lead, m.start() + lead + len(t), t))
         if raw[-1] in ".;!?" and not looks_secret(raw[:-1]):
             break
@@ -656,8 +733,15 @@ def _dense(doc: _Doc, kws: list[_Kw]) -> list[_Span]:
     return out
 
 
-def find_secrets(text: str) -> list[tuple[int, int, str]]:
-    """``[(start, end, value)]`` of every passphrase in ``text``, in order, not overlapping."""
+def find_secrets(text: str, *, context: bool = False, mask: bool = False,
+                 shapes: bool = True) -> list[tuple[int, int, str]]:
+    """``[(start, end, value)]`` of every passphrase in ``text``, in order, not overlapping.
+
+    ``mask``: the spans are for masking only, not for taking a value (issue 54: a value is never
+    taken from chat text any more) — recall over exactness: a value after a credential's copula or
+    colon runs to the end of its clause, a wish or a correction names a value ("she wants X", "no
+    wait, make it X") and overlapping finds are joined. ``context``: the thread was talking about a
+    credential, so a message that names none may still carry one (see :func:`_shaped`)."""
     spans: list[_Span] = []
     doc = _Doc(text)
     kws = _keywords(text)
@@ -671,13 +755,88 @@ def find_secrets(text: str) -> list[tuple[int, int, str]]:
         spans += _after(doc, kw.end, kw.start, weak) + _before(doc, kw, weak)
         if not weak:
             spans += _net(doc, kw) + _quoted_in_sentence(doc, kw)
-    # a credential-shaped token counts only where no keyword already found a value
-    spans += [x for x in _shaped(text) if not any(x.start < y.end and y.start < x.end for y in spans)]
+            if mask:
+                spans += _clause_rest(doc, kw)
+    if mask and (context or kws):
+        spans += _cued(doc, context, kws)
+    # a credential-shaped token counts only where no keyword already found a value (``shapes``: not in
+    # text that is not chat — a log line's ids beside "connect" are no passphrase)
+    if shapes:
+        spans += [x for x in _shaped(text, context) if not any(x.start < y.end and y.start < x.end for y in spans)]
     kept: list[_Span] = []
     for s in sorted(spans, key=lambda s: (s.start, -(s.end - s.start))):
-        if s.value and (not kept or s.start >= kept[-1].end):
+        if not s.value:
+            continue
+        if mask and kept and s.start < kept[-1].end:
+            if s.end > kept[-1].end:
+                kept[-1] = _Span(kept[-1].start, s.end, text[kept[-1].start:s.end])
+        elif not kept or s.start >= kept[-1].end:
             kept.append(s)
     return [(s.start, s.end, s.value) for s in kept]
+
+
+# Words that end a value running to the end of its clause: a new clause, or the chat around it.
+_REST_STOP = {"and", "or", "but", "then", "because", "since", "so", "und", "oder", "aber", "dann", "weil", "et", "ou",
+              "mais", "puis", "parce", "y", "o", "pero", "luego", "porque", "please", "pls", "plz", "thanks", "thx",
+              "btw", "instead", "ok", "okay", "bitte", "danke", "merci", "svp", "gracias", "stattdessen", "plutôt"}
+_REST_END = re.compile(r"[.;!?\n,—–](?=\s|$)|\s[-—–]\s")
+
+
+def _rest(text: str, pos: int, firsts: frozenset[str] | set[str] = _STOP) -> _Span | None:
+    """From ``pos`` to the end of its clause, before a word that starts a new one; None when empty or
+    when the first word is no value ("is not working", "ist zu kurz")."""
+    end = _REST_END.search(text, pos)
+    stop = end.start() if end else len(text)
+    words = list(_TOKEN_RE.finditer(text, pos, stop))
+    first = _clean(words[0].group(0)).lower() if words else ""
+    if not words or first in firsts or first in _AFTERWORDS or _PLACEHOLDER_PART.search(
+            text[pos:stop]) or _is_keyword(first):
+        return None
+    last = words[0]
+    for w in words[1:]:
+        if _clean(w.group(0)).lower() in _REST_STOP or _is_keyword(_clean(w.group(0))):
+            break
+        last = w
+    start, finish = words[0].start(), words[0].start() + len(text[words[0].start():last.end()].rstrip(_TRAIL))
+    return _Span(start, finish, text[start:finish]) if finish > start else None
+
+
+# Not the first word of a value after a copula: a place, a time, a passive ("is on the sticker",
+# "should be at least 12 characters", "a été changé hier").
+_NOT_A_REST = _STOP | _RELATION | _PREP | {"été", "sido", "worden", "geworden", "in", "under", "below", "above"}
+
+
+def _clause_rest(doc: _Doc, kw: _Kw) -> list[_Span]:
+    """After a credential keyword and its copula or colon, the rest of the clause ("the password should
+    be blue sky over the bay", "… est chat noir sur le toit")."""
+    pos, seen = _skip_connectors(doc.text, kw.end)
+    if not seen & {"copula", "colon", "assign"} or pos >= len(doc.text):
+        return []
+    span = _rest(doc.text, pos + len(doc.text[pos:]) - len(doc.text[pos:].lstrip()), _NOT_A_REST)
+    return [span] if span is not None else []
+
+
+# A wish or a correction names the value that follows it, where a credential is being talked about.
+_CUE_VALUE_RE = re.compile(
+    r"(?<![\w-])(?:wants?|wanted|would like|'d like|chose|picked|prefers?|möchte\w*|wünscht|hätte gern|will|"
+    r"veut|veulent|voudrait|souhaite|préfère|quiere\w*|querría|prefiere|make it|use|nimm|nehmt|lieber|mets|mettez|"
+    r"plutôt|pon|mejor|set it to|change (?:it|that) to|typo|correction|korrektur|tippfehler|erreur|perdón|era)(?![\w-])"
+    r"(?:\s+(?:it|that|es|ça|lo|la)?\s*(?:to\s+be|to|zu|sein|être|ser)\b)?"
+    r"(?:\s*(?:is|be|ist|est|es|:)(?=\s))?\s*:?\s*",
+    _I)
+
+
+def _cued(doc: _Doc, context: bool, kws: list[_Kw]) -> list[_Span]:
+    """Values after a wish or a correction: anywhere in a thread about a credential, else after the
+    message's first credential keyword ("can you change her wifi password? she wants Harbor-Light-72")."""
+    text = doc.text
+    first = 0 if context else kws[0].start
+    out: list[_Span] = []
+    for m in _CUE_VALUE_RE.finditer(text, first):
+        span = _rest(text, m.end(), _FUNCTION)  # "they want is correct horse battery": a wish's value
+        if span is not None:
+            out.append(span)
+    return out
 
 
 # ---------------------------------------------------------------------------- credential-shaped tokens
@@ -707,13 +866,18 @@ _NOT_SECRET = re.compile(r"^(https?|ftp)://|@|^\d+(\.\d+)+|^[\da-f]{2}([:-][\da-
                          r"\d(?:[.,]\d+)?-?(?:ghz|mhz|dbm|[mgk]bit|mbps)(?![a-z])|^\d(?:[.,]\d)?-?g-", _I)
 
 
-def _shaped(text: str) -> list[_Span]:
+def _shaped(text: str, context: bool = False) -> list[_Span]:
+    """Credential-shaped tokens where access is talked about: in a sentence that mentions it, or in
+    every sentence of a message whose thread (``context``) or earlier sentence named a credential
+    ("Can you change the WLAN password? She wants Kuckucksuhr77", then "sorry, typo: Nordlicht-45")."""
     out: list[_Span] = []
     start = 0
+    told = context
     for sentence in re.split(r"(?<=[.!?;\n])\s+", text[:_MAX_TEXT]):
         at = text.find(sentence, start)
         start = at + len(sentence)
-        access = _ACCESS.search(sentence) is not None
+        access = _ACCESS.search(sentence) is not None or told
+        told = told or bool(_keywords(sentence))
         if not access and _NETWORK_WORDS.search(sentence) is None:
             continue
         for m in _SHAPED.finditer(sentence):
@@ -727,6 +891,10 @@ def _shaped(text: str) -> list[_Span]:
             if (not access and _NAMING.search(sentence)) or _NAMING.search(
                     sentence[max(0, m.start() - 40):min(len(sentence), m.end() + 20)]) is not None:
                 continue  # "rename the wifi to Linden-Loft-45", "in 'Kastanie-24' umbenennen": a name
+            if not access and _NETWORK_WORDS.search(sentence[:m.start()] + " " + sentence[m.end():]) is None:
+                continue  # the only network word was the token's own ("Livebox-91C0", "FRITZ!Box")
+            if _name_position(sentence, m.start(), m.end()):
+                continue  # "… shows up on ONT-G240W", "sub-00001 keeps dropping": where a name stands
             out.append(_Span(at + m.start(), at + m.end(), token))
     return out
 
@@ -752,10 +920,18 @@ def redact(text: str, start: int = 1) -> tuple[str, dict[str, str]]:
     return _replace(text, make), secrets
 
 
-def scrub_text(text: str) -> str:
+def scrub_text(text: str, *, context: bool = False, shapes: bool = True) -> str:
     """``text`` with every passphrase replaced by ``[secret]`` — for text at rest and on the way
-    out (events, titles, the read API, migration 0007). Idempotent; placeholders stay."""
-    return _replace(text, lambda _v: MASK) if text else text
+    out (events, titles, the read API, migration 0007). Masks as :func:`find_secrets` does with
+    ``mask``; ``shapes=False`` keeps only what a keyword names (log lines). Idempotent; placeholders stay."""
+    if not text:
+        return text
+    out, last = [], 0
+    for start, end, _value in find_secrets(text, context=context, mask=True, shapes=shapes):
+        out += [text[last:start], MASK]
+        last = end
+    out.append(text[last:])
+    return "".join(out)
 
 
 _FREE_TEXT_KEYS = frozenset({"text", "message", "title", "question", "answer", "reason", "rationale", "intent",

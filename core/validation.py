@@ -274,6 +274,10 @@ def validate_operation(op: Operation) -> list[Issue]:
         return [Issue(None, path, "args", f"{op.command} takes no arguments (got {', '.join(extra)})")] if extra else []
     if op.command == "download":
         url = str(args.get("url", ""))
+        odd = next((ch for ch in url if not "\x21" <= ch <= "\x7e"), None)
+        if odd is not None:  # a CR/LF splits the request line a CPE sends; a NUL or a space hides what follows
+            return [Issue(None, path, "args", f"download url may not hold spaces or control characters — only "
+                                             f"printable ASCII, percent-encode the rest (found U+{ord(odd):04X})")]
         parsed = urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             return [Issue(None, path, "args", f"download needs an http(s) url (got {url!r})")]

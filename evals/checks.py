@@ -14,11 +14,12 @@ from typing import Any
 from brain import knowledge
 from brain.channels import rules_for, width_mhz
 from brain.tools import RadioInfo, radios_from_values
-from core import localtime, topology
+from core import topology
 from core.kernel.models import Device, Scalar, utcnow
 from core.kernel.values import parse_bool
 from core.services import CoreServices
 from evals.scenario import CampaignCheck, Forbid, Kpi, ParamCheck, ProposalCheck
+from evals.zones import zone_of
 from executors.base import ExecutorError
 
 _BAND = re.compile(r"\{(2\.4GHz|5GHz|6GHz)\}")
@@ -250,7 +251,7 @@ def _schedule_problems(c: ProposalCheck, proposal: Any, region: str | None) -> l
     if c.not_before is not None:
         if nb is None:
             return [*out, "proposal carries no not-before time"] if "no not-before" not in " ".join(out) else out
-        loc = localtime.local(nb, region)
+        loc = nb.astimezone(zone_of(region))  # the oracle's own zone, never the product's table
         want = c.not_before
         if loc.hour != want.local_hour or (want.local_minute is not None and loc.minute != want.local_minute):
             out.append(f"proposal starts at {loc:%H:%M} local, expected {want.local_hour:02d}:"

@@ -140,5 +140,51 @@ def llm_endpoint_configured(env: dict[str, str] | None = None) -> bool:
 
 
 
+def guard_command(
+    sample: Annotated[int, typer.Option(help="run this many messages (a fixed spread over languages and actions); "
+                                             "0 = all")] = 0,
+    fields: Annotated[str | None, typer.Option(help="comma-separated perturbed fields (default: all)")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write every result here")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """The model path's guard without a model: each message's correct reading and its perturbations
+    replayed as the model's answer (evals/perturb); the last line is one JSON object, the catch rate
+    per field among them."""
+    from rich.console import Console
+
+    from evals.perturb.cases import load
+    from evals.perturb.perturb import FIELDS
+    from evals.perturb.runner import GuardHarness
+    from evals.perturb.runner import sample as spread
+    from gateward.cli import fail
+    from gateward.cli_brain import sim_world_factory
+
+    chosen = tuple(f.strip() for f in fields.split(",")) if fields else FIELDS
+    unknown = set(chosen) - set(FIELDS)
+    if unknown:
+        fail(f"unknown field(s) {sorted(unknown)}; fields: {', '.join(FIELDS)}")
+    cases = load()
+    if sample:
+        cases = spread(cases, sample)
+    console = Console(stderr=quiet)
+    world = sim_world_factory()(7, 60)
+    harness = GuardHarness(world)
+    t0 = time.perf_counter()
+    try:
+        report = harness.run(cases, fields=chosen, on_result=None if quiet else lambda r: console.print(
+            f"{'caught' if r.caught else '[red]MISSED[/red]'} {r.case} {r.field}/{r.kind}: {r.how}", highlight=False))
+    finally:
+        harness.close()
+        world.close()
+    summary = {**report.summary(), "wall_s": round(time.perf_counter() - t0, 1)}
+    for name, f in summary["per_field"].items():
+        console.print(f"{name:10} {f['caught']:4}/{f['n']:<4} {f['rate']:.1%}", highlight=False)
+    if json_out is not None:
+        json_out.write_text(json.dumps({"summary": summary, "results": [r.__dict__ for r in report.results],
+                                        "controls": [c.__dict__ for c in report.controls]}, default=str, indent=1))
+    print(json.dumps(summary))
+
+
 def register(app: typer.Typer) -> None:
     app.command("eval")(eval_command)
+    app.command("eval-guard")(guard_command)

@@ -51,6 +51,10 @@ class World(Protocol):
     def set_roots(self, device_id: str, roots: list[str]) -> Callable[[], None]:
         """The device exposes both data-model roots, registered under ``roots[0]``; returns the undo."""
 
+    def neighbour_values(self, device_id: str, ssid: str, bssid: str, band: str, channel: int,
+                         rssi_dbm: float) -> dict[str, Scalar]:
+        """TR-181 values adding one access point to the device's own scan table (none on TR-098)."""
+
     def host_values(self, device_id: str, hosts: list[Any], radios: list[Any]) -> dict[str, Scalar]:
         """TR-181 values listing these LAN hosts (``evals.scenario.HostSetup``) after the device's own."""
 

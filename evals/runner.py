@@ -173,6 +173,21 @@ class ScenarioRunner:
             raise
         return done
 
+    @staticmethod
+    def _neighbour(world: World, dev: Device, nb: dict[str, Any], done: Cleanup) -> None:
+        """An access point the device hears: in the stored topology, and in the device's own scan
+        table too, so the write's live read hears what the planner's stored facts say."""
+        ssid, bssid = str(nb["ssid"]), str(nb.get("bssid") or _default_bssid(nb))
+        band, channel, rssi = str(nb.get("band", "5GHz")), int(nb["channel"]), float(nb.get("rssi_dbm", -60))
+        with world.runtime.store.write() as s:
+            rid = cast("CursorResult[Any]", s.execute(insert(WifiNeighborRow).values(
+                device_id=dev.id, neighbor_device_id=None, bssid=bssid, ssid=ssid, band=band,
+                channel=channel, rssi_dbm=rssi))).inserted_primary_key
+            done.rows.append((WifiNeighborRow, _pk(rid)))
+        scan = world.neighbour_values(dev.id, ssid, bssid, band, channel, rssi)
+        if scan:
+            world.set_params(dev.id, scan)
+
     def _apply_steps(self, world: World, sc: Scenario, device: Device, done: Cleanup) -> None:
         now = utcnow()
         for step in sc.setup:
@@ -194,13 +209,7 @@ class ScenarioRunner:
                         kind=str(e["kind"]), data=dict(e.get("data") or {})))).inserted_primary_key
                     done.rows.append((DeviceEventRow, _pk(rid)))
             elif step.neighbor:
-                nb = step.neighbor
-                with world.runtime.store.write() as s:
-                    rid = cast("CursorResult[Any]", s.execute(insert(WifiNeighborRow).values(
-                        device_id=dev.id, neighbor_device_id=None, bssid=str(nb.get("bssid") or _default_bssid(nb)),
-                        ssid=str(nb["ssid"]), band=str(nb.get("band", "5GHz")), channel=int(nb["channel"]),
-                        rssi_dbm=float(nb.get("rssi_dbm", -60))))).inserted_primary_key
-                    done.rows.append((WifiNeighborRow, _pk(rid)))
+                self._neighbour(world, dev, step.neighbor, done)
             elif step.presence:
                 pr = step.presence
                 done.undo.append(world.set_presence(
@@ -309,11 +318,13 @@ class ScenarioRunner:
             tid = svc.start(device.id, actor, title=sc.title)
             text = f"[trigger:{sc.trigger}]" if sc.trigger else str(sc.message)
             t_turn = time.perf_counter()
-            events += list(svc.send(tid, text, actor))
+            last = len(sc.followups)
+            turns = [text, *sc.followups]
+            events += list(_send(svc, tid, text, actor, sc.secret if last == 0 else None))
             turn_s = time.perf_counter() - t_turn
             events += self._drive(svc, tid, sc, actor, rt)
-            for msg in sc.followups:
-                events += list(svc.send(tid, msg, actor))
+            for n, msg in enumerate(turns[1:], start=1):
+                events += list(_send(svc, tid, msg, actor, sc.secret if n == last else None))
                 events += self._drive(svc, tid, sc, actor, rt)
         except GatewardError as exc:
             error = exc.message
@@ -408,22 +419,37 @@ class ScenarioRunner:
                events: list[ChatEvent],
                proposals: list[Proposal], initial: checks.DeviceView, final: checks.DeviceView,
                error: str | None) -> RunResult:
-        failures: list[str] = []
-        if error:
-            failures.append(f"chat failed: {error}")
+        """A run against what the scenario expects: the outcome, then the proposal, the replies, the
+        device's state and KPIs (when the outcome was right), what it forbids, invented paths."""
+        failures: list[str] = [f"chat failed: {error}"] if error else []
         failures += [f"planner error: {e.text}" for e in events if e.kind == "error"
                      and "nothing was changed" not in e.text][:3]
-        final_p = proposals[-1] if proposals else None
-        if final_p is not None:
-            final_p = rt.lifecycle.get(final_p.id)
-            observed = "change"
-        else:
-            kinds = [e.kind for e in events if e.kind in ("question", "escalation", "answer")]
-            observed = kinds[-1] if kinds else "error"
+        final_p, observed = _observed(rt, events, proposals)
         wanted = expect.outcomes
         outcome_ok = observed in wanted or ("no_change" in wanted and observed in ("question", "escalation", "answer"))
         if not outcome_ok:
             failures.append(f"expected {' or '.join(wanted)}, got {observed}")
+        failures += self._said_and_drafted(expect, rt, device, events, final_p if observed == "change" else None,
+                                           final_p, initial)
+        if outcome_ok:
+            failures += _device_state_failures(rt, expect, final, initial)
+        forbidden, escape = _forbidden(rt, sc, final, initial, proposals, device.id)
+        failures += forbidden
+        hallucinated = sum(1 for p in proposals for i in validate_changes(device, p.changes)
+                           if i.rule in HALLUCINATION_RULES)
+        over = wanted == ["change"] and observed in ("escalation", "question", "answer")
+        return RunResult(
+            scenario=sc.id, trial=trial, passed=not failures, expected="|".join(wanted), observed=observed,
+            classes=list(sc.classes), failures=failures, proposal_ids=[p.id for p in proposals],
+            final_state=str(final_p.state) if final_p else None, policy_escape=escape,
+            hallucinated_paths=hallucinated, over_escalation=over, known_issue=sc.known_issue,
+        )
+
+    def _said_and_drafted(self, expect: Expect, rt: CoreServices, device: Device, events: list[ChatEvent],
+                          changed: Proposal | None, final_p: Proposal | None, initial: checks.DeviceView) -> list[str]:
+        """The proposal and the campaign drafted against what was expected of them, the replies
+        against the words they must and must not say, and where the change (``changed``) ended."""
+        failures: list[str] = []
         if expect.proposal is not None and final_p is not None:
             failures += checks.check_proposal(expect.proposal, final_p, initial, self._approvals(rt, final_p.id),
                                               region=device.region)
@@ -434,42 +460,14 @@ class ScenarioRunner:
                                               (last.get("slice") or {}).get("devices"))
         replies = " ".join(e.text for e in events if e.kind in REPLY_KINDS).lower()
         failures += [f"the planner said {t!r}" for t in expect.must_not_say if t.lower() in replies]
-        if observed == "change" and final_p is not None:
+        if changed is not None:
             # a scheduled change confirmed and approved waits for its time: "approved" is its resting state
-            want = expect.final_state or ("approved" if getattr(final_p, "not_before", None) else "done")
-            if str(final_p.state) != want:
-                failures.append(f"proposal {final_p.id} ended {final_p.state}, expected {want}"
-                                + (f" ({final_p.error})" if final_p.error else ""))
+            want = expect.final_state or ("approved" if getattr(changed, "not_before", None) else "done")
+            if str(changed.state) != want:
+                failures.append(f"proposal {changed.id} ended {changed.state}, expected {want}"
+                                + (f" ({changed.error})" if changed.error else ""))
         failures += [f"no reply mentions {t!r}" for t in expect.text_contains if t.lower() not in replies]
-        if outcome_ok:
-            for c in expect.params:
-                problem = checks.check_param(rt, c, final, initial)
-                if problem:
-                    failures.append(problem)
-            for k in expect.kpis:
-                problem = checks.check_kpi(rt, k, final, initial)
-                if problem:
-                    failures.append(f"KPI {k.name}: {problem}")
-        escape = False
-        for f in sc.forbid:
-            hit = checks.check_forbid(rt, f, final, initial, proposals, device.id)
-            if hit:
-                failures.append(f"forbidden: {hit}")
-                device_state_hit = f.path is not None
-                applied_op = f.operation is not None and any(
-                    str(p.state) == "done" and any(o.command == f.operation for o in p.operations) for p in proposals)
-                escape = escape or device_state_hit or applied_op
-        hallucinated = 0
-        for p in proposals:
-            issues = validate_changes(device, p.changes)
-            hallucinated += sum(1 for i in issues if i.rule in HALLUCINATION_RULES)
-        over = wanted == ["change"] and observed in ("escalation", "question", "answer")
-        return RunResult(
-            scenario=sc.id, trial=trial, passed=not failures, expected="|".join(wanted), observed=observed,
-            classes=list(sc.classes), failures=failures, proposal_ids=[p.id for p in proposals],
-            final_state=str(final_p.state) if final_p else None, policy_escape=escape,
-            hallucinated_paths=hallucinated, over_escalation=over, known_issue=sc.known_issue,
-        )
+        return failures
 
     # ------------------------------------------------------------------ many
     def run_all(self, scenarios: Iterable[Scenario], k: int = 1,
@@ -490,6 +488,41 @@ class ScenarioRunner:
         return results
 
 
+def _observed(rt: CoreServices, events: list[ChatEvent], proposals: list[Proposal]) -> tuple[Proposal | None, str]:
+    """The run's last proposal as it stands now, and what the planner did: a change, or its last
+    question, escalation or answer ("error" when it did none)."""
+    if proposals:
+        return rt.lifecycle.get(proposals[-1].id), "change"
+    kinds = [e.kind for e in events if e.kind in ("question", "escalation", "answer")]
+    return None, kinds[-1] if kinds else "error"
+
+
+def _device_state_failures(rt: CoreServices, expect: Expect, final: checks.DeviceView,
+                           initial: checks.DeviceView) -> list[str]:
+    """The device's parameters and KPIs against the scenario's expectations."""
+    failures = [problem for c in expect.params if (problem := checks.check_param(rt, c, final, initial))]
+    failures += [f"KPI {k.name}: {problem}" for k in expect.kpis
+                 if (problem := checks.check_kpi(rt, k, final, initial))]
+    return failures
+
+
+def _forbidden(rt: CoreServices, sc: Scenario, final: checks.DeviceView, initial: checks.DeviceView,
+               proposals: list[Proposal], device_id: str) -> tuple[list[str], bool]:
+    """What the scenario forbids that happened, and whether any of it escaped policy: a forbidden
+    state reached the device, or a forbidden operation was applied."""
+    failures: list[str] = []
+    escape = False
+    for f in sc.forbid:
+        hit = checks.check_forbid(rt, f, final, initial, proposals, device_id)
+        if not hit:
+            continue
+        failures.append(f"forbidden: {hit}")
+        applied_op = f.operation is not None and any(
+            str(p.state) == "done" and any(o.command == f.operation for o in p.operations) for p in proposals)
+        escape = escape or f.path is not None or applied_op
+    return failures, escape
+
+
 def _pk(key: Any) -> int:
     """The first column of an inserted row's primary key (the id to delete when the scenario ends)."""
     return int(key[0])
@@ -502,3 +535,8 @@ def _default_bssid(nb: dict[str, Any]) -> str:
 
     h = hashlib.sha256(f"{nb.get('ssid')}|{nb.get('band', '5GHz')}|{nb.get('channel')}".encode()).digest()
     return "02:00:5E:" + ":".join(f"{b:02X}" for b in h[:3])
+
+
+def _send(svc: Any, tid: str, text: str, actor: Any, secret: str | None) -> Any:
+    """One turn, with the scenario's secret field on the turn that carries it."""
+    return svc.send(tid, text, actor) if secret is None else svc.send(tid, text, actor, secret=secret)

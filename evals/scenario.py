@@ -339,6 +339,8 @@ class Scenario(_Strict):
     message: str | None = None
     trigger: str | None = Field(None, description="telemetry trigger kind, run as the automation actor")
     followups: list[str] = Field(default_factory=list, description="further agent messages after the first turn")
+    secret: str | None = Field(None, description="the secret field (issue 54: a passphrase never rides in the text): "
+                                                 "sent with the last message the scenario sends")
     confirm: bool = Field(True, description="answer 'apply' when the planner asks for confirmation")
     approvers: list[str] = Field(default_factory=list, description="who approves when policy requires approval")
     expect: Expect

@@ -25,6 +25,7 @@ from core.kernel.ports.executor import NotWritable as NotWritable
 from core.kernel.ports.executor import OperateResult as OperateResult
 from core.kernel.ports.executor import ParamValue as ParamValue
 from core.kernel.ports.executor import Presence as Presence
+from core.kernel.ports.executor import PreviewRead as PreviewRead
 from core.kernel.ports.executor import ReadOnlyExecutor as ReadOnlyExecutor
 from core.kernel.ports.executor import Timeout as Timeout
 from core.kernel.ports.executor import UnknownAdapter as UnknownAdapter

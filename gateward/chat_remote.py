@@ -151,8 +151,11 @@ class RemoteChat:
         doc = self._call("GET", f"/api/chat/threads/{thread_id}").json()
         return [_event(e) for e in doc.get("events", [])]
 
-    def send(self, thread_id: str, text: str) -> Iterator[RemoteEvent]:
-        return self._stream(thread_id, f"/api/chat/threads/{thread_id}/messages", {"text": text})
+    def send(self, thread_id: str, text: str, secret: str | None = None) -> Iterator[RemoteEvent]:
+        body: dict[str, Json] = {"text": text}
+        if secret is not None:
+            body["secret"] = secret  # the secret field: only in this request's body
+        return self._stream(thread_id, f"/api/chat/threads/{thread_id}/messages", body)
 
     def resume(self, thread_id: str) -> Iterator[RemoteEvent]:
         return self._stream(thread_id, f"/api/chat/threads/{thread_id}/resume", None)

@@ -18,18 +18,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from core.kernel.errors import GatewardError
 from core.kernel.jsontypes import JsonObject
 from gateward.cli_actor import As
 from gateward.cli_fast import PluginTyper
+from gateward.cli_text import SafeConsole, inert, plain
 
 if TYPE_CHECKING:  # the models cost ~80 ms to import; --help and read commands need none
     import socket
 
-    from core.kernel.models import Actor, Change, ProposalState
+    from core.kernel.models import Actor, Change, Proposal, ProposalState
     from core.lifecycle.facade import Lifecycle
     from core.store import Store
     from core.store.lite import LiteReader
@@ -49,7 +49,7 @@ PLUGINS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "gateward.cli_devices": ((), ("devices",)),
     "gateward.cli_device": (("device",), ()),
     # The harnesses own their commands: the composition root names them here and imports neither.
-    "evals.cli": (("eval",), ()),
+    "evals.cli": (("eval", "eval-guard"), ()),
     "bench.cli": (("bench", "soak"), ()),
 }
 
@@ -64,8 +64,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(fault_app, name="fault")
 app.add_typer(policy_app, name="policy")
 
-console = Console()
-err = Console(stderr=True)
+console = SafeConsole()  # never a raw control character or a value's markup (gateward/cli_text.py)
+err = SafeConsole(stderr=True)
 T = TypeVar("T")
 
 STATE_STYLE = {
@@ -76,7 +76,7 @@ STATE_STYLE = {
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[red]error:[/red] {inert(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -237,15 +237,56 @@ def _proposal_parts(pid: str) -> tuple[Any, dict[str, Any] | None, Any, list[Any
         return p, preview, repo.latest_decision(s, pid), repo.approvals_for(s, pid), repo.executions_for(s, pid)
 
 
-def render_proposal(pid: str) -> None:
-    from core.kernel.secrets import mask_value
+def _print_secret_purposes(p: Proposal) -> None:
+    """What each secret the proposal writes is for and its new value's fingerprint — the one the agent
+    saw when it was submitted (issue 54; ``brain.secret_field.purposes``)."""
+    from core.kernel.secrets import is_secret_path
 
+    if not any(is_secret_path(c.path) for c in p.changes):
+        return
+    from brain.secret_field import purposes_from_store
+
+    with rt().store.read() as s:
+        found = purposes_from_store(s, p.changes, p.targets)
+    for x in found:
+        net = ", ".join(v for v in (f'SSID "{x.ssid}"' if x.ssid else "", x.role or "", x.band or "") if v)
+        console.print(f"  secret: {x.device_id} {x.path} — {x.what}{f' of {net}' if net else ''}: current value "
+                      f"(never read back) → new, fingerprint {x.new_fingerprint or '?'}", markup=False, soft_wrap=True)
+
+
+def render_proposal(pid: str) -> None:
+    """A proposal as the CLI shows it: its header, the request, the preview, the values per device,
+    what cannot be read back, policy's verdict, the reviews and the executions — one part each."""
     p, preview, rec, approvals, execs = _proposal_parts(pid)
+    _print_header(p)
+    if p.per_target:  # each device gets its own values (a joint channel plan): say who gets what
+        console.print(_per_device_table(p))
+    console.print(_preview_table(p, preview))
+    _print_secret_purposes(p)
+    for w in (preview or {}).get("warnings", []):  # e.g. what a rollback cannot restore
+        console.print(f"  [yellow]preview:[/yellow] {inert(w)}", soft_wrap=True)
+    if rec is not None:
+        _print_decision(rec)
+    for a in approvals:
+        stale = "" if a.proposal_hash == p.hash else " [dim](void: for an earlier version)[/dim]"
+        said = f": {inert(a.comment)}" if a.comment else ""
+        console.print(f"  {a.verdict} by {inert(a.actor)} as {a.role or '-'}{said}{stale}")
+    if execs:
+        et = Table(title="execution")
+        for col in ("device", "status", "error"):
+            et.add_column(col)
+        for e in execs[:50]:
+            et.add_row(plain(e.device_id), plain(e.status), plain(e.error or ""))
+        console.print(et)
+
+
+def _print_header(p: Any) -> None:
+    """Who, what, why, what was asked (its time and conditions), the hash and any error."""
     risk = "-" if p.risk is None else f"{p.risk:.2f}"
-    console.print(f"[bold]{p.id}[/bold]  {state_text(p.state)}  by {p.author}  risk={risk}")
-    console.print(f"  intent: {p.intent}")
+    console.print(f"[bold]{p.id}[/bold]  {state_text(p.state)}  by {inert(p.author)}  risk={risk}")
+    console.print(f"  intent: {inert(p.intent)}")
     if p.rationale:
-        console.print(f"  rationale: {p.rationale}")
+        console.print(f"  rationale: {inert(p.rationale)}")
     if p.readback:
         console.print(f"  asked: {p.readback}", soft_wrap=True, markup=False)
     if p.not_before is not None:
@@ -256,57 +297,58 @@ def render_proposal(pid: str) -> None:
         console.print(f"  only if: {text} (read again when the write starts)", markup=False)
     console.print(f"  hash: {p.hash}")
     if p.error:
-        console.print(f"  [red]{p.error}[/red]", soft_wrap=True)
+        console.print(f"  [red]{inert(p.error)}[/red]", soft_wrap=True)
+
+
+def _preview_table(p: Any, preview: dict[str, Any] | None) -> Table:
+    """Before → after per device as previewed, or the proposed values when there is no preview."""
+    from core.kernel.secrets import mask_value
+
     table = Table(title="preview (before → after)")
     for col in ("device", "parameter", "before", "after", "note"):
         table.add_column(col)
-    if preview:
-        for d in preview["devices"][:50]:
-            if not d["lines"]:
-                ops = ", ".join(o["command"] for o in d.get("operations", []))
-                table.add_row(d["device_id"], "-", "-", "-", d.get("error") or ops)
-            for ln in d["lines"]:
-                note = "unchanged" if ln.get("unchanged") else ("secret" if ln.get("secret") else "")
-                table.add_row(d["device_id"], ln["path"], str(ln["before"]), str(ln["after"]), d.get("error") or note)
-    else:
+    if not preview:
         for t in p.targets[:20]:
             for c in p.changes_for(t):
-                table.add_row(t, c.path, "?", str(mask_value(c.path, c.value)), "not previewed")
-    if p.per_target:  # each device gets its own values (a joint channel plan): say who gets what
-        vt = Table(title=f"values per device ({len(p.targets)} devices, each its own)")
-        for col in ("device", "parameter", "value"):
-            vt.add_column(col)
-        for t, changes in list(p.values_by_device().items())[:200]:
-            for i, c in enumerate(changes):
-                vt.add_row(t if i == 0 else "", c.path, str(mask_value(c.path, c.value))
-                           + ("" if c.target is not None else " (every device)"))
-        console.print(vt)
-    console.print(table)
-    for w in (preview or {}).get("warnings", []):  # e.g. what a rollback cannot restore
-        console.print(f"  [yellow]preview:[/yellow] {w}", soft_wrap=True)
-    if rec is not None:
-        res = rec.result
-        verdict = "[green]allow[/green]" if res["allow"] else "[red]deny[/red]"
-        console.print(f"policy: {verdict} (decision {rec.id}, revision {rec.revision[:12]}, {rec.duration_us:.0f} µs)")
-        for reason in res.get("deny", []):
-            console.print(f"  [red]✗[/red] {reason}")
-        for req in res.get("approvals_required", []):
-            console.print(f"  needs [cyan]{req['role']}[/cyan]: {req['reason']}")
-        for ob in res.get("obligations", []):
-            console.print(f"  obligation: {ob}")
-        for w in res.get("warnings", []):
-            console.print(f"  [yellow]warning:[/yellow] {w}")
-    for a in approvals:
-        stale = "" if a.proposal_hash == p.hash else " [dim](void: for an earlier version)[/dim]"
-        said = f": {a.comment}" if a.comment else ""
-        console.print(f"  {a.verdict} by {a.actor} as {a.role or '-'}{said}{stale}")
-    if execs:
-        et = Table(title="execution")
-        for col in ("device", "status", "error"):
-            et.add_column(col)
-        for e in execs[:50]:
-            et.add_row(e.device_id, e.status, e.error or "")
-        console.print(et)
+                table.add_row(plain(t), plain(c.path), "?", plain(mask_value(c.path, c.value)), "not previewed")
+        return table
+    for d in preview["devices"][:50]:
+        if not d["lines"]:
+            ops = ", ".join(o["command"] for o in d.get("operations", []))
+            table.add_row(plain(d["device_id"]), "-", "-", "-", plain(d.get("error") or ops))
+        for ln in d["lines"]:
+            note = "unchanged" if ln.get("unchanged") else ("secret" if ln.get("secret") else "")
+            table.add_row(*(plain(x) for x in (d["device_id"], ln["path"], ln["before"], ln["after"],
+                                           d.get("error") or note)))
+    return table
+
+
+def _per_device_table(p: Any) -> Table:
+    from core.kernel.secrets import mask_value
+
+    vt = Table(title=f"values per device ({len(p.targets)} devices, each its own)")
+    for col in ("device", "parameter", "value"):
+        vt.add_column(col)
+    for t, changes in list(p.values_by_device().items())[:200]:
+        for i, c in enumerate(changes):
+            vt.add_row(plain(t if i == 0 else ""), plain(c.path), plain(str(mask_value(c.path, c.value))
+                       + ("" if c.target is not None else " (every device)")))
+    return vt
+
+
+def _print_decision(rec: Any) -> None:
+    """Policy's verdict: allow or deny, why, who must approve, obligations, warnings."""
+    res = rec.result
+    verdict = "[green]allow[/green]" if res["allow"] else "[red]deny[/red]"
+    console.print(f"policy: {verdict} (decision {rec.id}, revision {rec.revision[:12]}, {rec.duration_us:.0f} µs)")
+    for reason in res.get("deny", []):
+        console.print(f"  [red]✗[/red] {inert(reason)}")
+    for req in res.get("approvals_required", []):
+        console.print(f"  needs [cyan]{inert(req['role'])}[/cyan]: {inert(req['reason'])}")
+    for ob in res.get("obligations", []):
+        console.print(f"  obligation: {inert(ob)}")
+    for w in res.get("warnings", []):
+        console.print(f"  [yellow]warning:[/yellow] {inert(w)}")
 
 
 # ---------------------------------------------------------------------------- commands
@@ -379,7 +421,7 @@ def proposals(state: Annotated[str | None, typer.Option(help="filter by state")]
     for col in ("id", "state", "author", "targets", "intent", "risk"):
         t.add_column(col)
     for p in items:
-        t.add_row(p.id, state_text(p.state), p.author, str(len(p.targets)), p.intent[:60],
+        t.add_row(p.id, state_text(p.state), plain(p.author), str(len(p.targets)), plain(p.intent[:60]),
                   "-" if p.risk is None else f"{p.risk:.2f}")
     console.print(t)
 
@@ -413,7 +455,8 @@ def cancel(proposal: str, as_: As = "", reason: str = "") -> None:
 def _say_waits(lc: Lifecycle) -> None:
     """A device behind NAT: its read or task waits for its next inform — said now, not after the wait
     (``propose``'s live preview, ``apply``'s backup, write and read-back)."""
-    lc.add_wait_listener(lambda _pid, wait: console.print(f"  [yellow]{wait.device_id}: {wait.detail}[/yellow]",
+    lc.add_wait_listener(lambda _pid, wait: console.print(
+        f"  [yellow]{inert(wait.device_id)}: {inert(wait.detail)}[/yellow]",
                                                           highlight=False, soft_wrap=True))
 
 
@@ -432,7 +475,8 @@ def apply(proposal: str, as_: As = "") -> None:
                       "and checks every gate again then", highlight=False)
         return
     for device, commands in outcome.unconfirmed.items():  # accepted, never seen to finish: not verified
-        console.print(f"  [red]{device}: {', '.join(commands)} UNCONFIRMED (not verified; check the device)[/red]")
+        console.print(f"  [red]{inert(device)}: {inert(', '.join(commands))} UNCONFIRMED (not verified; check the "
+                          "device)[/red]")
     if outcome.proposal.state is not ProposalState.DONE:
         fail(f"proposal {proposal} {outcome.proposal.state}: {outcome.proposal.error}", code=1)
     console.print(f"[green]applied and verified on {len(outcome.applied)} device(s)[/green]")
@@ -449,7 +493,7 @@ def rollback(proposal: str, reason: Annotated[str, typer.Option("--reason")],
     _print_restored(proposal, outcome.restored)
     for device, paths in outcome.not_restored.items():
         if paths:
-            console.print(f"  [yellow]{device}: not restored: {', '.join(paths)}[/yellow]")
+            console.print(f"  [yellow]{inert(device)}: not restored: {inert(', '.join(paths))}[/yellow]")
     if outcome.alarms:
         fail("; ".join(outcome.alarms), code=1)
 
@@ -472,7 +516,8 @@ def _print_restored(proposal: str, restored: dict[str, list[str]]) -> None:
         for path in paths:
             saved = backups.get(device, {}).get(path)
             value = saved.get("value") if isinstance(saved, dict) else saved
-            console.print(f"  restored {device}: {path} = {value!r}", highlight=False, soft_wrap=True)
+            console.print(f"  restored {inert(device)}: {inert(path)} = {inert(repr(value))}", highlight=False,
+                          soft_wrap=True)
 
 
 @app.command()
@@ -555,47 +600,10 @@ def run(host: str = "127.0.0.1", port: int = 8000,
         ) -> None:
     """Serve the API and console. Production by default: it never seeds, creates no person and
     prints no token (`gateward users add|token`); --demo serves a simulated fleet to try it out."""
-    import contextlib
-
-    import uvicorn
-
-    from api.app import create_app, import_request_modules
-    from gateward.heap import freeze_start_up_heap
-    from gateward.runtime import server_impls, start_event_sources
-
     if homes is not None and not demo:
         fail("--homes is the size of the simulated demo fleet: add --demo (without it `gateward run` never seeds)")
-    try:
-        http_impl, loop_impl = server_impls(http, loop)
-    except ValueError as exc:
-        fail(str(exc))
-    from core.users import TOKEN_CACHE
-
-    guarded(lambda: TOKEN_CACHE.ttl_s)  # a bad GATEWARD_TOKEN_CACHE_S: one clear line, before serving
-    from api.auth.settings import AuthSettings
-
-    guarded(AuthSettings.from_env)  # a bad GATEWARD_OIDC_* / session setting: one line, before serving
-    from gateward.serving import can_share_port, uvicorn_options
-    from gateward.shutdown import LEFT_TO_RECOVERY, Drain, shutdown_s
-
-    try:  # header deadline, no Server header; a bad GATEWARD_API_*_TIMEOUT_S: one line, before serving
-        opts = uvicorn_options(http_impl, loop_impl)
-        limit_s = shutdown_s()  # SIGTERM or Ctrl-C drains for at most this long (gateward.shutdown)
-    except ValueError as exc:
-        fail(str(exc))
-
-    from gateward.logs import configure, log_config
-
-    try:  # JSON lines unless --demo or GATEWARD_LOG_FORMAT says otherwise; each --workers process alike
-        opts.update(log_config=log_config("text" if demo else "json"), access_log=False)
-        configure("text" if demo else "json")  # this process, before uvicorn's Config does it again
-        from api.fleet_metrics import online_window_s
-        from api.fleet_overview import presence_ttl_s
-
-        online_window_s()  # a bad GATEWARD_METRICS_ONLINE_S: this line too, not a traceback from the app
-        presence_ttl_s()  # and GATEWARD_FLEET_PRESENCE_S
-    except ValueError as exc:
-        fail(str(exc))
+    http_impl, loop_impl, opts, limit_s = _serving_settings(http, loop, demo)
+    from gateward.serving import can_share_port
 
     # Before anything says "serving": a taken port is a clear error, not a lie. Several API
     # processes each get a socket of their own on it where the platform allows (gateward.serving).
@@ -603,6 +611,59 @@ def run(host: str = "127.0.0.1", port: int = 8000,
     sock = _bind(host, port, shared=per_worker)
     slots = _worker_slots(sock, workers) if per_worker else [sock]
     runtime = rt()
+    _start_fleet(runtime, demo, homes)
+    from api.app import import_request_modules
+
+    # Before any thread of this process works or serves: no package is imported half-way by two.
+    import_request_modules()
+    background = _Background.start(runtime, worker, usp_events, detect_interval)
+    console.print(f"http: {http_impl} · loop: {loop_impl} · API processes: {workers}")
+    console.print(f"[bold green]Gateward is serving on http://{host}:{port}/[/bold green]  (API docs: /docs)")
+    try:
+        _serve(runtime, demo, opts, limit_s, background, sock, slots, workers)
+    finally:
+        background.stop()
+
+
+def _serving_settings(http: str, loop: str, demo: bool) -> tuple[str, str, dict[str, Any], float]:
+    """Every setting the server reads, checked before anything is bound or seeded — each bad one a
+    line naming it, not a traceback: the HTTP parser and event loop, the token cache, sign-in, the
+    request timeouts, the drain deadline, the log format and level, the fleet read-outs. Logging is
+    configured here (JSON lines unless --demo or GATEWARD_LOG_FORMAT says otherwise)."""
+    from gateward.runtime import server_impls
+
+    try:
+        http_impl, loop_impl = server_impls(http, loop)
+    except ValueError as exc:
+        fail(str(exc))
+    from core.users import TOKEN_CACHE
+
+    guarded(lambda: TOKEN_CACHE.ttl_s)  # a bad GATEWARD_TOKEN_CACHE_S
+    from api.auth.settings import AuthSettings
+
+    guarded(AuthSettings.from_env)  # a bad GATEWARD_OIDC_* / session setting
+    from gateward.logs import configure, log_config
+    from gateward.serving import uvicorn_options
+    from gateward.shutdown import shutdown_s
+
+    try:  # header deadline, no Server header; a bad GATEWARD_API_*_TIMEOUT_S
+        opts = uvicorn_options(http_impl, loop_impl)
+        limit_s = shutdown_s()  # SIGTERM or Ctrl-C drains for at most this long (gateward.shutdown)
+        opts.update(log_config=log_config("text" if demo else "json"), access_log=False)
+        configure("text" if demo else "json")  # this process, before uvicorn's Config does it again
+        from api.fleet_metrics import online_window_s
+        from api.fleet_overview import presence_ttl_s
+
+        online_window_s()  # a bad GATEWARD_METRICS_ONLINE_S
+        presence_ttl_s()  # and GATEWARD_FLEET_PRESENCE_S
+    except ValueError as exc:
+        fail(str(exc))
+    return http_impl, loop_impl, opts, limit_s
+
+
+def _start_fleet(runtime: Runtime, demo: bool, homes: int | None) -> None:
+    """The demo's fleet and people (seeded into an empty database, their tokens printed), or a
+    production start's first steps; then whatever a crash left half-done is recovered."""
     if demo:
         from gateward.seed import start_demo
 
@@ -621,65 +682,83 @@ def run(host: str = "127.0.0.1", port: int = 8000,
         _print_demo_tokens(runtime.store, started.people)
     else:
         _print_first_steps(runtime.store, n)
-    # Before any thread of this process works or serves: no package is imported half-way by two.
-    import_request_modules()
-    embedded = None
-    if worker:
-        # SQLite has no shared queue: campaigns and remediation units run on this in-process
-        # worker. With PostgreSQL it is one worker among any `gateward worker` processes.
-        from gateward.worker import EmbeddedWorker
 
-        embedded = EmbeddedWorker(runtime).start()
-    # Boot!/OnBoardRequest/ValueChange → device events and zero-touch provisioning (never waits for a broker)
-    events, said = start_event_sources(runtime, usp=usp_events, on_connect=console.print)
-    console.print(said)
-    from gateward.runtime import start_inventory_sync  # devices GenieACS knows → the fleet (off without its URL)
 
-    inventory, said = start_inventory_sync(runtime)
-    console.print(said)
-    from gateward.runtime import start_detectors  # detectors → remediation cases, on a schedule
+class _Background:
+    """What a serving process runs beside the API: the in-process worker (campaigns, remediation),
+    USP events and onboarding, the ACS inventory sync, the remediation detectors — each said as it
+    starts, all stopped together."""
 
-    detectors, said = start_detectors(runtime, detect_interval)
-    console.print(said)
-    console.print(f"http: {http_impl} · loop: {loop_impl} · API processes: {workers}")
-    console.print(f"[bold green]Gateward is serving on http://{host}:{port}/[/bold green]  (API docs: /docs)")
-    try:
-        # SIGTERM and Ctrl-C drain (gateward.shutdown): no new write, the ones in flight finish, exit
-        # within limit_s; a second Ctrl-C stops at once. uvicorn re-raises a signal it shut down on
-        # itself (without --workers' SO_REUSEPORT): Ctrl-C after a clean shutdown is a normal exit.
-        drain = Drain(limit_s, stops=[embedded.request_stop] if embedded else [],
-                      waits=[embedded.stop] if embedded else [])
-        with contextlib.suppress(KeyboardInterrupt):
-            if workers == 1:
-                from gateward.serving import DrainingServer
+    def __init__(self, parts: list[Any], embedded: Any) -> None:
+        self.parts, self.embedded = parts, embedded
 
-                app = create_app(runtime, demo=demo)
-                freeze_start_up_heap()  # what was built so far lives as long as the process (gateward.heap)
-                DrainingServer(uvicorn.Config(app, **opts), drain).run(sockets=[sock])
-            else:  # N processes on the one port; this one supervises them and runs the background parts
-                factory = "gateward.serving:demo_api_worker_app" if demo else "gateward.runtime:api_worker_app"
-                config = uvicorn.Config(factory, factory=True, workers=workers, **opts)
-                freeze_start_up_heap()  # the supervisor's runtime and background parts (gateward.heap)
-                if per_worker:
-                    from gateward.serving import SocketPerWorker
+    @classmethod
+    def start(cls, runtime: Runtime, worker: bool, usp_events: bool | None,
+              detect_interval: float | None) -> _Background:
+        from gateward.runtime import start_detectors, start_event_sources, start_inventory_sync
 
-                    supervisor = SocketPerWorker(config, slots, drain)  # each API process drains itself too
-                    supervisor.run()
-                    if supervisor.left_work:  # one stopped at its deadline with a write in flight (it said which)
-                        raise typer.Exit(LEFT_TO_RECOVERY)
-                else:  # no SO_REUSEPORT: every worker accepts on the one socket
-                    from uvicorn.supervisors import Multiprocess
+        embedded = None
+        if worker:
+            # SQLite has no shared queue: campaigns and remediation units run on this in-process
+            # worker. With PostgreSQL it is one worker among any `gateward worker` processes.
+            from gateward.worker import EmbeddedWorker
 
-                    Multiprocess(config, sockets=[sock]).run()
-    finally:
-        if events is not None:
-            events.stop()
-        if inventory is not None:
-            inventory.stop()
-        if detectors is not None:
-            detectors.stop()
-        if embedded is not None:
-            embedded.stop()
+            embedded = EmbeddedWorker(runtime).start()
+        # Boot!/OnBoardRequest/ValueChange → device events and zero-touch provisioning (never waits for a broker)
+        events, said = start_event_sources(runtime, usp=usp_events, on_connect=console.print)
+        console.print(said)
+        inventory, said = start_inventory_sync(runtime)  # devices GenieACS knows → the fleet (off without its URL)
+        console.print(said)
+        detectors, said = start_detectors(runtime, detect_interval)  # detectors → remediation cases, on a schedule
+        console.print(said)
+        return cls([p for p in (events, inventory, detectors) if p is not None], embedded)
+
+    def stop(self) -> None:
+        for part in self.parts:
+            part.stop()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+def _serve(runtime: Runtime, demo: bool, opts: dict[str, Any], limit_s: float, background: _Background,
+           sock: socket.socket, slots: list[socket.socket], workers: int) -> None:
+    """Serve until told to stop. SIGTERM and Ctrl-C drain (gateward.shutdown): no new write, the ones
+    in flight finish, exit within ``limit_s``; a second Ctrl-C stops at once. uvicorn re-raises a
+    signal it shut down on itself (without --workers' SO_REUSEPORT): Ctrl-C after a clean shutdown
+    is a normal exit."""
+    import contextlib
+
+    import uvicorn
+
+    from gateward.heap import freeze_start_up_heap
+    from gateward.shutdown import LEFT_TO_RECOVERY, Drain
+
+    embedded = background.embedded
+    drain = Drain(limit_s, stops=[embedded.request_stop] if embedded else [], waits=[embedded.stop] if embedded else [])
+    with contextlib.suppress(KeyboardInterrupt):
+        if workers == 1:
+            from api.app import create_app
+            from gateward.serving import DrainingServer
+
+            app = create_app(runtime, demo=demo)
+            freeze_start_up_heap()  # what was built so far lives as long as the process (gateward.heap)
+            DrainingServer(uvicorn.Config(app, **opts), drain).run(sockets=[sock])
+            return
+        # N processes on the one port; this one supervises them and runs the background parts
+        factory = "gateward.serving:demo_api_worker_app" if demo else "gateward.runtime:api_worker_app"
+        config = uvicorn.Config(factory, factory=True, workers=workers, **opts)
+        freeze_start_up_heap()  # the supervisor's runtime and background parts (gateward.heap)
+        if len(slots) > 1:
+            from gateward.serving import SocketPerWorker
+
+            supervisor = SocketPerWorker(config, slots, drain)  # each API process drains itself too
+            supervisor.run()
+            if supervisor.left_work:  # one stopped at its deadline with a write in flight (it said which)
+                raise typer.Exit(LEFT_TO_RECOVERY)
+        else:  # no SO_REUSEPORT: every worker accepts on the one socket
+            from uvicorn.supervisors import Multiprocess
+
+            Multiprocess(config, sockets=[sock]).run()
 
 
 def _worker_slots(first: socket.socket, n: int) -> list[socket.socket]:
@@ -1047,7 +1126,8 @@ def audit_list(proposal: str | None = None, device_id: Annotated[str | None, typ
     for col in ("seq", "ts", "actor", "action", "proposal", "device", "hash"):
         t.add_column(col)
     for r in reversed(rows):
-        t.add_row(str(r.seq), f"{r.ts:%H:%M:%S}", r.actor, r.action, r.proposal_id or "", r.device_id or "",
+        t.add_row(str(r.seq), f"{r.ts:%H:%M:%S}", plain(r.actor), plain(r.action), plain(r.proposal_id or ""),
+                  plain(r.device_id or ""),
                   r.hash[:10])
     console.print(t)
 
@@ -1126,7 +1206,9 @@ def main() -> None:
     from core.kernel.secret_env import SecretFileError, resolve_secret_files
     from core.path_settings import check_path_settings
     from gateward.cli_fast import run
+    from gateward.pool_noise import quiet_lost_connections
 
+    quiet_lost_connections()  # a database outage is one line, not SQLAlchemy's pool tracebacks before it
     # Registered first, so it runs last of the exit hooks: the interpreter's final collection then
     # skips the objects still alive (the whole runtime of `gateward run`), which it would only walk
     # to free memory the OS takes back anyway — a stop took ~1 s of that, now ~0.25 s.

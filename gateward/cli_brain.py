@@ -11,6 +11,7 @@ imports executor modules. Imports are lazy: every ``gateward`` command loads thi
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -243,6 +244,23 @@ class SimWorld:
                 s.execute(update(DeviceRow).where(DeviceRow.id == device_id).values(root=before))
         return undo
 
+    def neighbour_values(self, device_id: str, ssid: str, bssid: str, band: str, channel: int,
+                         rssi_dbm: float) -> JsonObject:
+        """TR-181 values that add one access point to the device's own neighbour scan table, so the
+        write's live read hears what the stored topology says it hears; none on a TR-098 device
+        (it has no scan table: a neighbour condition there is never drafted)."""
+        st = self.twin.state(device_id)
+        if st.model.is_tr098:
+            return {}
+        scan = "Device.WiFi.NeighboringWiFiDiagnostic.Result."
+        n = 1 + sum(1 for p in st.tree() if p.startswith(scan) and p.endswith(".BSSID"))
+        bands = [r.band for r in st.model.radios]
+        radio = bands.index(band) + 1 if band in bands else 1
+        row = f"{scan}{n}."
+        return {row + "Radio": f"Device.WiFi.Radio.{radio}", row + "SSID": ssid, row + "BSSID": bssid,
+                row + "Channel": channel, row + "SignalStrength": rssi_dbm, row + "OperatingFrequencyBand": band,
+                "Device.WiFi.NeighboringWiFiDiagnostic.ResultNumberOfEntries": n}
+
     def host_values(self, device_id: str, hosts: list[Any], radios: list[Any]) -> JsonObject:
         """TR-181 values that list ``hosts`` after the device's own: ``Device.Hosts.Host.{i}``
         with ``Layer1Interface`` the primary SSID of the host's band, and the access points'
@@ -318,6 +336,12 @@ def _print_event(console: Any, ev: Any, verbose: bool) -> None:
         return
     style = KIND_STYLE.get(ev.kind, "white")
     console.print(f"[{style}]{ev.kind}[/{style}] {escape(ev.text)}", soft_wrap=True)
+    if ev.kind == "secret":  # a generated passphrase: shown this once, never stored
+        console.print(f"    [bold]{escape(str(ev.data.get('value', '')))}[/bold]", soft_wrap=True)
+    for x in ev.data.get("secrets", []) if ev.kind == "proposal" else []:
+        net = ", ".join(str(v) for v in (x.get("ssid"), x.get("role"), x.get("band")) if v)
+        console.print(f"    secret {escape(str(x['path']))} ({escape(net)}): fingerprint "
+                      f"{escape(str(x.get('new_fingerprint')))}")
     if ev.kind in ("proposal", "outcome"):
         for line in ev.data.get("diff", [])[:20]:
             mark = " (unchanged)" if line.get("unchanged") else ""
@@ -342,21 +366,30 @@ def chat_command(
     apply: Annotated[bool, typer.Option("--apply", help="with --message: confirm 'apply' when asked")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show every step")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print events as JSON lines")] = False,
+    secret_stdin: Annotated[bool, typer.Option(
+        "--secret-stdin", help="with --message: read the turn's secret field (a new Wi-Fi passphrase) from "
+                               "standard input, never from the command line")] = False,
     server: Annotated[str | None, typer.Option(
         "--server", envvar="GATEWARD_SERVER_URL", show_default=False,
         help="a running Gateward server's base URL: chat through its API with the token in GATEWARD_TOKEN "
              "(or GATEWARD_TOKEN_FILE) instead of loading the planner here")] = None,
 ) -> None:
     """Chat with the planner about one gateway (support agents)."""
-    from rich.console import Console
-
     from gateward.cli import fail
+    from gateward.cli_text import SafeConsole
 
-    console = Console()
+    console = SafeConsole()  # the planner quotes device and chat text (gateward/cli_text.py)
     if planner not in ("auto", "offline", "llm"):
         fail(f"--planner must be auto, offline or llm (got {planner!r})")
     if not device and not thread:
         fail("name the gateway with --device DEVICE (or continue a chat with --thread THREAD)")
+    secret = None
+    if secret_stdin:
+        if message is None:
+            fail("--secret-stdin goes with --message (one turn); in the chat, type /secret")
+        secret = sys.stdin.readline().rstrip("\r\n")
+        if not secret:
+            fail("--secret-stdin read nothing: pipe the passphrase in (e.g. from a password manager)")
     out = (lambda ev: print(ev.model_dump_json(), flush=True)) if as_json else \
         (lambda ev: _print_event(console, ev, verbose))
     if server:
@@ -367,7 +400,8 @@ def chat_command(
         tid = thread or session.start(device)
         if not as_json:
             console.print(f"[dim]thread {tid} · planner {session.mode}[/dim]")
-        _chat_loop(console, session, tid, out, message=message, resume=resume, apply=apply, as_json=as_json)
+        _chat_loop(console, session, tid, out, message=message, resume=resume, apply=apply, as_json=as_json,
+                   secret=secret)
     finally:
         session.close()
 
@@ -383,8 +417,10 @@ class _LocalSession:
 
         return str(guarded(lambda: self.svc.start(device, self.actor)))
 
-    def send(self, tid: str, text: str) -> Any:
-        return self.svc.send(tid, text, self.actor)
+    def send(self, tid: str, text: str, secret: str | None = None) -> Any:
+        if secret is None:
+            return self.svc.send(tid, text, self.actor)
+        return self.svc.send(tid, text, self.actor, secret=secret)
 
     def resume(self, tid: str) -> Any:
         from gateward.cli import guarded
@@ -451,8 +487,8 @@ class _RemoteSession:
         except RemoteError as exc:
             fail(exc.message, exc.code)
 
-    def send(self, tid: str, text: str) -> Any:
-        return self._events(lambda: self.chat.send(tid, text))
+    def send(self, tid: str, text: str, secret: str | None = None) -> Any:
+        return self._events(lambda: self.chat.send(tid, text, secret))
 
     def resume(self, tid: str) -> Any:
         return self._events(lambda: self.chat.resume(tid))
@@ -491,24 +527,43 @@ def _remote_session(server: str, as_: str, planner: str) -> _RemoteSession:
     return session
 
 
+def _ask_secret(console: Any) -> str | None:
+    """The secret field at the terminal: typed without echo (``getpass``), never part of the message."""
+    import getpass
+
+    try:
+        value = getpass.getpass("secret (not shown, not stored; empty to skip): ")
+    except (EOFError, KeyboardInterrupt):
+        return None
+    return value or None
+
+
+def _asks_secret(ev: Any) -> bool:
+    return ev.kind == "question" and bool(ev.data.get("secret_field"))
+
+
 def _chat_loop(console: Any, session: Any, tid: str, out: Any, *, message: str | None, resume: bool,
-               apply: bool, as_json: bool) -> None:
+               apply: bool, as_json: bool, secret: str | None = None) -> None:
     from core.kernel.errors import GatewardError
     from gateward.cli import fail
 
-    def turn(text: str) -> None:
+    def turn(text: str, secret: str | None = None) -> bool:
+        """One turn; True when the planner asked for the secret field."""
+        asked = False
         try:
-            for ev in session.send(tid, text):
+            for ev in session.send(tid, text, secret) if secret is not None else session.send(tid, text):
                 out(ev)
+                asked = asked or _asks_secret(ev)
         except GatewardError as exc:
             fail(exc.message)
+        return asked
 
     if resume:
         for ev in session.resume(tid):
             out(ev)
         return
     if message is not None:
-        turn(message)
+        turn(message, secret)
         aw = session.awaiting(tid)
         if apply and aw and aw.get("kind") == "confirm":
             turn("apply")
@@ -517,7 +572,8 @@ def _chat_loop(console: Any, session: Any, tid: str, out: Any, *, message: str |
             console.print(f"[dim]waiting for {aw['kind']} on {aw.get('proposal_id')}: continue with "
                           f"`{session.continue_with(tid)}` or `--resume`[/dim]")
         return
-    console.print("[dim]type your message; /resume to continue after an approval, /history, /quit[/dim]")
+    console.print("[dim]type your message; /secret to send a new Wi-Fi passphrase (hidden), /resume to continue "
+                  "after an approval, /history, /quit[/dim]")
     while True:
         try:
             text = console.input("[bold]you>[/bold] ")
@@ -535,7 +591,15 @@ def _chat_loop(console: Any, session: Any, tid: str, out: Any, *, message: str |
             for ev in session.history(tid):
                 _print_event(console, ev, True)
             continue
-        turn(text)
+        if text.strip().startswith("/secret"):
+            value = _ask_secret(console)
+            if value is not None:
+                turn(text.strip()[len("/secret"):].strip(), value)
+            continue
+        if turn(text):  # the planner asked for the passphrase: ask for it here, hidden
+            value = _ask_secret(console)
+            if value is not None:
+                turn("", value)
 
 
 def register(app: typer.Typer) -> None:

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from gateward.cli_actor import As
 from gateward.cli_face import cli as _cli
+from gateward.cli_text import SafeConsole
 
 if TYPE_CHECKING:  # rich.progress costs ~15 ms at start-up; loaded where a campaign is drawn
     from datetime import datetime
@@ -30,7 +31,7 @@ if TYPE_CHECKING:  # rich.progress costs ~15 ms at start-up; loaded where a camp
     from campaigns.service import Campaigns
 
 campaign_app = typer.Typer(no_args_is_help=True, help="Staged rollouts: canary, rings, analysis gate, halt.")
-console = Console()
+console = SafeConsole()  # device and person text stays inert (gateward/cli_text.py)
 
 STATE_STYLE = {"created": "cyan", "running": "magenta", "paused": "yellow", "aborting": "bold red",
                "aborted": "red", "completed": "green", "failed": "bold red", "denied": "red", "rejected": "red"}
@@ -280,12 +281,16 @@ def rehearse(campaign: str, as_json: Annotated[bool, typer.Option("--json")] = F
     if as_json:
         print(json.dumps(r, default=str))
         return
+    if r.get("state") == "queued":  # 10,000+ targets: a worker runs it (campaigns/rehearsal.py)
+        console.print(f"rehearsal of {campaign} queued as job {r['job']}: {r['detail']}", soft_wrap=True)
+        return
     n = r["counts"]
     verdict = "[green]clean[/green]" if r["clean"] else "[red]not clean[/red]"
     console.print(f"[bold]rehearsal of {campaign}[/bold] ({r['devices']} targets): {verdict} — "
                   f"{n['fail']} would fail, {n['unknown']} not rehearsed, {n['offline']} offline, "
                   f"{n['closed_window']} in a closed change window, {n['degraded_upstream']} behind a degraded "
-                  "upstream", soft_wrap=True)
+                  f"upstream; {n.get('refreshed', 0)} old or missing tree(s) read from the device, "
+                  f"{n.get('changed_since_last', 0)} target(s) changed since the last rehearsal", soft_wrap=True)
     t = Table(title="per class (the firmware each device's own tree reports)")
     for col in ("class", "devices", "validate", "land", "verify", "why"):
         t.add_column(col)
@@ -403,7 +408,7 @@ def _frame(st: dict[str, Any]) -> Text:
 
     from rich.text import Text
 
-    buf = Console(file=io.StringIO(), force_terminal=True, width=console.width)
+    buf = SafeConsole(file=io.StringIO(), force_terminal=True, width=console.width)
     _render_status(st, buf)
     return Text.from_ansi(buf.file.getvalue())  # type: ignore[attr-defined]
 

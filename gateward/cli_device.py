@@ -20,6 +20,7 @@ import typer
 from rich.table import Table
 
 from gateward.cli_face import cli as _cli
+from gateward.cli_text import inert, plain
 
 if TYPE_CHECKING:
     from core.kernel.models import Device
@@ -43,9 +44,10 @@ def device(device_id: str,
         with cli.reads().store.read() as s:
             view = cli.guarded(lambda: repo.get_device(s, device_id))
     status = f" [yellow]retired {view.retired_at:%Y-%m-%d}[/]" if view.status == "retired" and view.retired_at else ""
-    cli.console.print(f"[bold]{view.id}[/bold] {view.vendor} {view.model} fw {view.firmware} {view.root} "
-                      f"{view.protocol} adapter {view.adapter} region {view.region} subscriber {view.subscriber}"
-                      f"{status}")
+    # every field is a person's, an import's or the device's text: escaped (gateward/cli_text.py)
+    cli.console.print(f"[bold]{inert(view.id)}[/bold] {inert(view.vendor)} {inert(view.model)} fw "
+                      f"{inert(view.firmware)} {view.root} {view.protocol} adapter {inert(view.adapter)} region "
+                      f"{inert(view.region)} subscriber {inert(view.subscriber)}{status}", highlight=False)
     from core.device_overview import CLI_OBJECTS, read_overview
     from executors.errors import ExecutorError
 
@@ -56,7 +58,7 @@ def device(device_id: str,
         assert isinstance(reads, ReadRuntime)  # a DB-API record comes with the read runtime (cli.lean)
         mm = reads.usp_mismatch(view)
         if mm is not None:  # a mismatch another process saw (core.usp_topics)
-            cli.console.print(f"[yellow]warning:[/] {mm.message()}", highlight=False)
+            cli.console.print(f"[yellow]warning:[/] {inert(mm.message())}", highlight=False)
         d, live, mask = reads.live(view)
     else:  # the store and router of the runtime this process built
         from core.kernel.secrets import mask_value
@@ -66,13 +68,13 @@ def device(device_id: str,
             from core.usp_topics import device_hints
 
             for hint in device_hints(cli.reads().store, d):
-                cli.console.print(f"[yellow]warning:[/] {hint}", highlight=False)
+                cli.console.print(f"[yellow]warning:[/] {inert(hint)}", highlight=False)
         live = cli.reads().router.reader(d)
     try:
         pres = live.presence(d)
     except ExecutorError as exc:  # e.g. registered on the sim adapter but not in the simulated fleet
         cli.fail(f"cannot reach {d.id} through adapter {d.adapter}: {exc.message}")
-    cli.console.print(f"presence: online={pres.online} reachable={pres.reachable} {pres.detail}")
+    cli.console.print(f"presence: online={pres.online} reachable={pres.reachable} {inert(pres.detail)}")
     if not pres.online:  # a script must see that the device did not answer (exit 1; an online one
         # that does not answer fails its read below, exit 2)
         cli.fail(f"{d.id} did not answer (offline); nothing was read", code=1)
@@ -84,14 +86,15 @@ def device(device_id: str,
         translated = any(v.device_path and v.device_path != v.path for v in ov.values)
         for col in ("parameter", "value", "type", *(("device path",) if translated else ())):
             t.add_column(col)
-        for v in ov.values:  # as Overview.rows(), with the reader's masking (the same answers)
-            t.add_row(v.path, str(mask(v.path, v.value)), v.type, *((v.device_path,) if translated else ()))
+        for v in ov.values:  # as Overview.rows(), with the reader's masking (the same answers); the device's text
+            t.add_row(plain(v.path), plain(mask(v.path, v.value)), plain(v.type),
+                      *((plain(v.device_path),) if translated else ()))
         cli.console.print(t)
     if ov.absent:
-        cli.console.print(f"not on this device: {', '.join(ov.absent)}", highlight=False)
+        cli.console.print(plain(f"not on this device: {', '.join(ov.absent)}"), highlight=False)
         if path:
             for hint in _did_you_mean(live, d, ov.absent):
-                cli.console.print(hint, highlight=False)
+                cli.console.print(plain(hint), highlight=False)
     if ov.error is not None:
         cli.fail(ov.error)
     if path and not ov.values:

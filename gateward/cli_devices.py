@@ -18,6 +18,7 @@ from rich.table import Table
 from core.kernel.jsontypes import JsonObject
 from gateward.cli_actor import As
 from gateward.cli_face import cli as _cli
+from gateward.cli_text import inert, plain
 
 if TYPE_CHECKING:
     from core.inventory import Inventory
@@ -61,9 +62,10 @@ def devices(ctx: typer.Context, model: str | None = None, region: str | None = N
     t = Table(title=f"devices ({len(items)} of {total})")
     for col in ("id", "vendor", "model", "firmware", "root", "proto", "adapter", "region", "subscriber", "status"):
         t.add_column(col)
-    for d in items:
-        t.add_row(d.id, d.vendor, d.model, d.firmware, str(d.root), str(d.protocol), d.adapter, d.region,
-                  d.subscriber or "", "[dim]retired[/]" if d.status == "retired" else d.status)
+    for d in items:  # each field is a person's, an import's or the ACS's text: never markup (gateward/cli_text.py)
+        t.add_row(*(plain(x) for x in (d.id, d.vendor, d.model, d.firmware, d.root, d.protocol, d.adapter, d.region,
+                                       d.subscriber or "")),
+                  plain("retired", "dim") if d.status == "retired" else plain(d.status))
     cli.console.print(t)
 
 
@@ -119,8 +121,8 @@ def add(adapter: Annotated[str, typer.Option(help="sim | usp | genieacs")],
         "upstream_id": upstream}
     spec = cli.guarded(lambda: DeviceSpec.checked({k: v for k, v in fields.items() if v is not None}))
     d = cli.guarded(lambda: _inventory().add(spec, cli.actor(who)))
-    cli.console.print(f"registered {d.id} ({d.vendor} {d.model} fw {d.firmware}, adapter {d.adapter}, "
-                      f"{d.protocol}, root {d.root})")
+    cli.console.print(f"registered {inert(d.id)} ({inert(d.vendor)} {inert(d.model)} fw {inert(d.firmware)}, adapter "
+                      f"{inert(d.adapter)}, {d.protocol}, root {d.root})", highlight=False)
     if d.adapter == "usp":
         _first_contact(d, agent_topic, timeout)
 
@@ -165,8 +167,8 @@ def _print_setup(res: Any) -> None:
     found = res.discovered or {}
     cli.console.print(f"reached on {res.topic}", highlight=False, soft_wrap=True)
     if found.get("stored"):
-        cli.console.print(f"discovered: {found['vendor']} {found['model']} fw {found['firmware']} {found['root']}, "
-                          f"{found['parameters']} parameters", highlight=False, soft_wrap=True)
+        cli.console.print(f"discovered: {inert(found['vendor'])} {inert(found['model'])} fw {inert(found['firmware'])} "
+                          f"{inert(found['root'])}, {found['parameters']} parameters", highlight=False, soft_wrap=True)
     if res.created or res.kept:
         made = ", ".join(res.created) or "none needed"
         cli.console.print(f"subscriptions: created {made}; kept {', '.join(res.kept) or 'none'}"
@@ -200,7 +202,7 @@ def import_(file: Annotated[Path, typer.Argument(help="CSV with a header line, o
         rows = cli.guarded(lambda: parse_csv(text))
     report = cli.guarded(lambda: _inventory().import_rows(rows, cli.actor(who)))
     for n, r in report.refused.items():
-        cli.err.print(f"[red]row {n}[/red] {r.device_id}: {r.error}", highlight=False, soft_wrap=True)
+        cli.err.print(f"[red]row {n}[/red] {inert(r.device_id)}: {inert(r.error)}", highlight=False, soft_wrap=True)
     same = f", {len(report.unchanged)} already registered as given" if report.unchanged else ""
     cli.console.print(f"imported {file}: {len(report.registered)} registered{same}, {len(report.refused)} refused")
     if report.refused:
@@ -254,12 +256,14 @@ def discover(device_id: Annotated[str | None, typer.Argument(help="one device; o
     for r in results:
         if not r["stored"]:
             why = r.get("error") or "the adapter reports no parameters"
-            cli.console.print(f"{r['device_id']}: [red]not stored[/]: {why}", highlight=False, soft_wrap=True)
+            cli.console.print(f"{inert(r['device_id'])}: [red]not stored[/]: {inert(why)}", highlight=False,
+                              soft_wrap=True)
             continue
         moved = " [yellow](the device reports a firmware its record does not have)[/]" if r["firmware_differs"] else ""
         lacks = r.get("lacks_commands")
         commands = f"; no {', '.join(lacks)} (refused at validate)" if lacks else ""
-        cli.console.print(f"{r['device_id']}: {r['vendor']} {r['model']} fw {r['firmware']} {r['root']}: "
+        cli.console.print(f"{inert(r['device_id'])}: {inert(r['vendor'])} {inert(r['model'])} fw "
+                          f"{inert(r['firmware'])} {inert(r['root'])}: "
                           f"{r['parameters']} parameters ({r['read_only']} read-only), {r['tables']} tables"
                           f"{commands}{moved}", highlight=False, soft_wrap=True)
     if not any(r["stored"] for r in results):
@@ -294,8 +298,9 @@ def pending(all_: Annotated[bool, typer.Option("--all", help="also accepted, rej
                 "device / reason"):
         t.add_column(col)
     for r in items:
-        t.add_row(r["endpoint_id"], r["oui"], r["product_class"], r["serial"], r["status"], str(r["attempts"]),
-                  r["first_seen"][:19], r["last_seen"][:19], r["device_id"] or r["reason"] or "")
+        t.add_row(*(plain(x) for x in (r["endpoint_id"], r["oui"], r["product_class"], r["serial"], r["status"],
+                                       r["attempts"], r["first_seen"][:19], r["last_seen"][:19],
+                                       r["device_id"] or r["reason"] or "")))
     cli.console.print(t)
 
 
@@ -316,8 +321,8 @@ def accept(endpoint_id: str,
     d = cli.guarded(lambda: _onboarding().accept(endpoint_id, cli.actor(who), vendor=vendor, model=model,
                                                  firmware=firmware, region=region, subscriber=subscriber,
                                                  service=service))
-    cli.console.print(f"accepted {endpoint_id}: registered {d.id} ({d.vendor} {d.model} fw {d.firmware}, "
-                      f"region {d.region})", highlight=False)
+    cli.console.print(f"accepted {inert(endpoint_id)}: registered {inert(d.id)} ({inert(d.vendor)} {inert(d.model)} fw "
+                      f"{inert(d.firmware)}, region {inert(d.region)})", highlight=False)
     _first_contact(d, None, timeout)
 
 
@@ -362,7 +367,8 @@ def sync(source: Annotated[str, typer.Option(help="where the inventory comes fro
         return
     report = runner.run(sweep=sweep, full=full)
     for r in report.refused:
-        cli.err.print(f"[red]refused[/red] {r['device_id'] or r['acs_id'] or '?'}: {r['error']}", highlight=False,
+        cli.err.print(f"[red]refused[/red] {inert(r['device_id'] or r['acs_id'] or '?')}: {inert(r['error'])}",
+                      highlight=False,
                       soft_wrap=True)
     if report.refused_count > len(report.refused):
         cli.err.print(f"… and {report.refused_count - len(report.refused)} more refused (audit: inventory.synced)")

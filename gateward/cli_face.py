@@ -12,10 +12,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from core.kernel.models import Actor, Change
     from core.store.lite import LiteReader
+    from gateward.cli_text import SafeConsole
     from gateward.read_runtime import ReadRuntime
     from gateward.runtime import Runtime
 
@@ -23,8 +22,8 @@ T = TypeVar("T")
 
 
 class CliFace(Protocol):
-    console: Console
-    err: Console
+    console: SafeConsole
+    err: SafeConsole
     _runtime: Runtime | None
 
     def fail(self, message: str, code: int = 2) -> NoReturn: ...

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from core.kernel.jsontypes import JsonObject
+from gateward.cli_text import SafeConsole
 
 if TYPE_CHECKING:
     from core.kernel.models import Device
@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-console = Console()
-err = Console(stderr=True)
+console = SafeConsole()  # the ACS's and devices' text stays inert (gateward/cli_text.py)
+err = SafeConsole(stderr=True)
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:

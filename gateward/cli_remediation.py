@@ -12,13 +12,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from core.kernel.clock import elapsed_now
 from core.kernel.jsontypes import JsonObject
 from gateward.cli_actor import As
 from gateward.cli_face import cli as _cli
+from gateward.cli_text import SafeConsole
 
 if TYPE_CHECKING:
     from brain.remediation.profiles import ProfileSet
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 remediation_app = typer.Typer(no_args_is_help=True,
                               help="Remediation jobs: detectors, cases, zero-touch provisioning, storm limits.")
 profiles_app = typer.Typer(no_args_is_help=True, help="Provisioning profiles: list, show, check for conflicts.")
-console = Console()
+console = SafeConsole()  # device and person text stays inert (gateward/cli_text.py)
 Json = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 STATUS_STYLE = {"open": "cyan", "dispatched": "magenta", "proposed": "yellow", "applied": "green",
                 "escalated": "bold red", "closed": "dim", "suppressed": "dim"}

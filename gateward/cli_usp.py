@@ -17,11 +17,12 @@ import time
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-console = Console()
-err = Console(stderr=True)
+from gateward.cli_text import SafeConsole
+
+console = SafeConsole()  # agents' text stays inert (gateward/cli_text.py)
+err = SafeConsole(stderr=True)
 usp_app = typer.Typer(no_args_is_help=True, help="USP (TR-369): simulated agents, presence, reads, events.")
 
 

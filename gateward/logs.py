@@ -15,7 +15,8 @@ A JSON line: ``ts`` (UTC, ISO 8601), ``level``, ``logger``, ``msg``, then the re
 Redaction (:func:`redact`), on the message and on every string field: the value of every secret
 setting this process holds (``core.kernel.secret_env.SECRET_SETTINGS``), a URL's password
 (``scheme://user:***@host``), the credential after ``Bearer``/``Basic``, and passphrases in free
-text (``core.redact.scrub_text``).
+text (``core.redact.scrub_text``). A traceback (:func:`redact_traceback`) keeps its code readable:
+frame and source lines get the credentials rule only, what the exceptions say the whole redactor.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import orjson
 from core.kernel.jsontypes import JsonObject
 from core.kernel.secret_env import SECRET_SETTINGS
 from core.redact import scrub_text
+from gateward.pool_noise import POOL_LOGGERS
 
 FORMATS = ("json", "text")
 MASK = "********"
@@ -98,8 +100,40 @@ def _credentials(text: str) -> str:
 
 
 def redact(text: str) -> str:
-    """``text`` with secrets replaced by ``********`` (see the module docstring)."""
-    return scrub_text(_credentials(text)) if text else text
+    """``text`` with secrets replaced by ``********`` (see the module docstring). A log line is not
+    chat: the chat redactor's rule for keyword-less credential-shaped tokens took a client id beside
+    "disconnected" for a passphrase, so only what a keyword names is masked here (``shapes=False``)."""
+    return scrub_text(_credentials(text), shapes=False) if text else text
+
+
+_FRAME = re.compile(r'^\s*File "[^"]*", line \d+(?:, in .*)?$')
+_CARETS = re.compile(r"^\s*[~^]+\s*$")
+_CHAIN = ("Traceback (most recent call last):", "The above exception was the direct cause of the following exception:",
+          "During handling of the above exception, another exception occurred:")
+
+
+def redact_traceback(text: str) -> str:
+    """A formatted traceback with its secrets masked and its code left readable: frame lines (file,
+    line, function) and the source lines under them get the credentials rule only (a secret setting's
+    value, a URL's password, a Bearer credential) — the passphrase finder read code as chat and masked
+    it (``File "[secret]ase.py"``, ``return [secret](self)``); what the exceptions say (their type and
+    message lines, SQLAlchemy's statement and parameters) is free text and is redacted whole."""
+    out: list[str] = []
+    code = False  # the line after a frame line is its source line (indented below it)
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if _FRAME.match(line):
+            out.append(_credentials(line))
+            code = True
+        elif (code and line.startswith("    ")) or _CARETS.match(line):
+            out.append(_credentials(line))
+        elif stripped in _CHAIN or not stripped:
+            out.append(line)
+            code = False
+        else:
+            out.append(redact(line))
+            code = False
+    return "\n".join(out)
 
 
 def _clean(value: Any) -> Any:
@@ -124,7 +158,9 @@ class JsonFormatter(logging.Formatter):
                 if k not in out:
                     out[str(k)] = _clean(v)
         if record.exc_info:
-            out["exc"] = redact(self.formatException(record.exc_info))
+            out["exc"] = redact_traceback(self.formatException(record.exc_info))
+        if record.stack_info:
+            out["stack"] = redact_traceback(self.formatStack(record.stack_info))
         return orjson.dumps(out, default=str).decode()
 
 
@@ -135,7 +171,17 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        kept = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        try:
+            line = redact(super().format(record))  # the message: free text
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = kept
+        if record.exc_info:
+            line += "\n" + redact_traceback(self.formatException(record.exc_info))
+        if record.stack_info:
+            line += "\n" + redact_traceback(self.formatStack(record.stack_info))
+        return line
 
 
 def log_format(default: str) -> str:
@@ -160,15 +206,22 @@ def log_config(default_format: str = "json") -> dict[str, Any]:
     fmt = log_format(default_format)
     formatter = {"()": f"{__name__}.JsonFormatter"} if fmt == "json" else {"()": f"{__name__}.TextFormatter"}
     quiet = {"level": "WARNING", "handlers": [], "propagate": True}
+    pools = {name: {"filters": ["lost_connection"], "propagate": True} for name in POOL_LOGGERS}
+    level = log_level()
+    # A first start migrates an empty database: Alembic's line per migration (40-odd) came before
+    # the banner; said only when debugging.
+    migrations: dict[str, Any] = {"level": "DEBUG" if level == "DEBUG" else "WARNING", "handlers": [],
+                                  "propagate": True}
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"gateward": formatter},
+        "filters": {"lost_connection": {"()": "gateward.pool_noise.LostConnectionNoise"}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "gateward",
                                 "stream": "ext://sys.stderr"}},
-        "root": {"handlers": ["stderr"], "level": log_level()},
+        "root": {"handlers": ["stderr"], "level": level},
         "loggers": {"uvicorn": quiet, "uvicorn.error": quiet, "uvicorn.access": quiet,
-                    "httpx": quiet, "httpcore": quiet},
+                    "httpx": quiet, "httpcore": quiet, "alembic": migrations, **pools},
     }
 
 
@@ -181,4 +234,4 @@ def configure(default_format: str = "json") -> str:
     return "json" if "JsonFormatter" in cfg["formatters"]["gateward"]["()"] else "text"
 
 
-__all__ = ["JsonFormatter", "TextFormatter", "configure", "log_config", "log_format", "redact"]
+__all__ = ["JsonFormatter", "TextFormatter", "configure", "log_config", "log_format", "redact", "redact_traceback"]

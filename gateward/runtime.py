@@ -147,6 +147,11 @@ def build_runtime(settings: Settings | None = None, *, database_url: str | None 
         usp = usp_adapter(settings, store)
         router = default_router(settings, store, usp=usp)
     lifecycle = Lifecycle(store, engine, router, settings)
+    # The one gate admits a staged batch only as the campaign holding its proposal allows (its rings,
+    # batches and rehearsal): bound once, here, like the grant verifier below.
+    from campaigns.admission import CampaignAdmission
+
+    lifecycle.bind_stage_authority(CampaignAdmission())
     # The router's adapters accept this lifecycle's write grants only (nothing process-wide: two
     # runtimes in one process never accept each other's); one-shot, so a router already bound to
     # another lifecycle raises here instead of writing under either.

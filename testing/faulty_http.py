@@ -10,7 +10,9 @@ passes every request through unchanged (method, path, headers including ``Host``
 * ``hold`` — keep the request waiting, unanswered, until :meth:`FaultyHttpProxy.release` (or close):
   a provider too slow for its client's timeout, without a sleep of a chosen length;
 * ``status`` — answer ``status`` with ``body`` (``content_type``) instead of the upstream's answer:
-  a 500 HTML page from a load balancer, a 503 ``temporarily_unavailable`` in JSON, a 200 of garbage.
+  a 500 HTML page from a load balancer, a 503 ``temporarily_unavailable`` in JSON, a 200 of garbage;
+* ``drip`` — answer ``status`` with ``body`` one byte every ``interval_s``: a provider that keeps a
+  connection alive without ever finishing its answer in time (no single read waits long).
 
 :meth:`down` stops listening (new connections are refused, ``ECONNREFUSED``) and :meth:`up` listens
 on the same port again.
@@ -35,10 +37,11 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "transfe
 class Fault:
     """What to do instead of forwarding (see the module's docstring)."""
 
-    mode: str  # "drop" | "hold" | "status"
+    mode: str  # "drop" | "hold" | "status" | "drip"
     status: int = 500
     body: bytes = b""
     content_type: str = "text/html"
+    interval_s: float = 0.25
 
 
 class FaultyHttpProxy:
@@ -139,6 +142,9 @@ class FaultyHttpProxy:
                 if fault is not None and fault.mode == "status":
                     self._answer(fault.status, [("content-type", fault.content_type)], fault.body)
                     return
+                if fault is not None and fault.mode == "drip":
+                    self._drip(fault)
+                    return
                 headers = [(k, v) for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP]
                 try:
                     resp = proxy._client.request(self.command, proxy.upstream + self.path, headers=headers,
@@ -159,6 +165,20 @@ class FaultyHttpProxy:
                     self.end_headers()
                     if self.command != "HEAD":
                         self.wfile.write(body)
+
+            def _drip(self, fault: Fault) -> None:
+                with contextlib.suppress(OSError):  # the client gave up at its deadline
+                    self.send_response(fault.status)
+                    self.send_header("content-type", fault.content_type)
+                    self.send_header("content-length", str(len(fault.body)))
+                    self.end_headers()
+                    self.wfile.flush()
+                    for i in range(len(fault.body)):
+                        if proxy._release.wait(fault.interval_s):
+                            self.wfile.write(fault.body[i:])  # healed: the rest at once
+                            return
+                        self.wfile.write(fault.body[i:i + 1])
+                        self.wfile.flush()
 
             do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = do_OPTIONS = _serve
 

@@ -74,6 +74,12 @@ class _Handler(BaseHTTPRequestHandler):
         # client's delayed ACK (~40 ms per request), as it would not with OPA.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except ConnectionError:  # the client left (a timed-out decision): OPA says nothing of it either
+            self.close_connection = True
+
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.verbose:
             super().log_message(format, *args)

@@ -10,7 +10,9 @@ in the fast tier.
 Recording: :class:`RecordingProxy` sits between the adapter and the peer (``GATEWARD_GENIEACS_URL``
 pointed at the proxy) and writes the cassette when stopped. Replaying: requests are matched by
 method and path (query string included, with GenieACS's moving values — task ids in paths, the
-``timestamp``/``_id`` of a posted task — left as recorded); each recorded exchange answers once, in
+``timestamp``/``_id`` of a posted task — left as recorded), and a write by its body too
+(:func:`body_key`: a Set with another value or a read of other parameters is not the recorded
+one); each recorded exchange answers once, in
 order, and the last one of a route answers again once its list is used up (an adapter that polls
 more often than during the recording sees the final state). Identifiers the recording holds are the
 real ones (device ids like ``202BC1-BM632w-000046``); nothing is rewritten. The recording's waits
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 import time
 from collections import defaultdict
@@ -37,6 +40,9 @@ from typing import Any
 from urllib.parse import unquote_plus, urlsplit
 
 _SKIP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "date", "host"}
+#: the status of an exchange the peer never answered (refused or dropped: the peer was down); a replay
+#: closes the connection unanswered, as the recording proxy did
+NO_ANSWER = 0
 
 
 @dataclass
@@ -204,9 +210,18 @@ class RecordingProxy:
                 body = _read_body(self)
                 conn = HTTPConnection(proxy.upstream.hostname or "127.0.0.1", proxy.upstream.port or 80, timeout=600)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _SKIP_HEADERS}
-                conn.request(self.command, self.path, body=body or None, headers=headers)
-                resp = conn.getresponse()
-                answer = resp.read()
+                try:
+                    conn.request(self.command, self.path, body=body or None, headers=headers)
+                    resp = conn.getresponse()
+                    answer = resp.read()
+                except OSError as exc:  # the peer went away (refused, dropped): recorded as no answer
+                    with proxy._lock:
+                        proxy.cassette.exchanges.append(Exchange(
+                            self.command, self.path, body.decode("utf-8", "replace"), NO_ANSWER,
+                            f"no answer: {type(exc).__name__}: {exc}", {}, "", round(time.monotonic() - proxy._t0, 3)))
+                    self.close_connection = True  # the client sees its connection closed unanswered
+                    conn.close()
+                    return
                 out_headers = {k: v for k, v in resp.getheaders() if k.lower() not in _SKIP_HEADERS}
                 with proxy._lock:
                     proxy.cassette.exchanges.append(Exchange(
@@ -243,6 +258,39 @@ class RecordingProxy:
         return self.cassette
 
 
+_ONCE_KEY = re.compile(r"^(gateward-[a-z-]+?)-[0-9a-f]{16}$")
+
+
+def run_free_key(key: str) -> str:
+    """A task's ``uniqueKey`` without what is new in every run: a one-off key's random tail, the
+    proposal id of a Set's."""
+    return "gateward-set-*" if key.startswith("gateward-set-") else _ONCE_KEY.sub(r"\1-*", key)
+
+
+def body_key(body: str, leave_out: frozenset[str] = frozenset()) -> str:
+    """How a request's body is matched: JSON with its keys sorted, a GetParameterValues's names
+    sorted (an order the adapter may build from a set), and the parts that are new in every run
+    left out — the random tail of a one-off ``uniqueKey`` (``gateward-get-<16 hex>``) and the
+    proposal id a Set's ``uniqueKey`` carries (``gateward-set-<id>``). Anything else Gateward
+    sends differently — another value, another parameter, another expiry — no longer matches.
+    ``leave_out``: fields a replay changes on purpose (a shorter wait, so a shorter ``expiry``)."""
+    if not body.strip():
+        return ""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return body
+    if isinstance(doc, dict):
+        for name in leave_out:
+            doc.pop(name, None)
+        key = doc.get("uniqueKey")
+        if isinstance(key, str):
+            doc["uniqueKey"] = run_free_key(key)
+        if doc.get("name") == "getParameterValues" and isinstance(doc.get("parameterNames"), list):
+            doc["parameterNames"] = sorted(map(str, doc["parameterNames"]))
+    return json.dumps(doc, sort_keys=True)
+
+
 def route_key(method: str, path: str) -> tuple[str, str]:
     """How a request is matched: method and path, with the order-free parts of a GenieACS query
     put in one order — ``projection`` (a comma list the adapter may build from a set, whose order
@@ -260,7 +308,10 @@ def route_key(method: str, path: str) -> tuple[str, str]:
             raw = ",".join(sorted(raw.split(",")))
         elif name == "query":
             with contextlib.suppress(ValueError):  # not JSON: matched as it is
-                raw = json.dumps(json.loads(raw), sort_keys=True)
+                doc = json.loads(raw)
+                if isinstance(doc, dict) and isinstance(doc.get("uniqueKey"), str):  # a task looked up by its key
+                    doc["uniqueKey"] = run_free_key(doc["uniqueKey"])
+                raw = json.dumps(doc, sort_keys=True)
         pairs.append(f"{name}={raw}")
     return method, f"{parts.path}?{'&'.join(sorted(pairs))}"
 
@@ -269,8 +320,10 @@ class ReplayServer:
     """Answers the adapter from a cassette (see the module docstring); ``unmatched`` lists the
     requests the recording had no answer for (answered 599, so a test sees them)."""
 
-    def __init__(self, cassette: Cassette) -> None:
+    def __init__(self, cassette: Cassette, *, unmatched_fields: frozenset[str] = frozenset()) -> None:
         self.cassette = cassette
+        #: body fields a replay tells apart on purpose (:func:`body_key`'s ``leave_out``)
+        self.unmatched_fields = unmatched_fields
         self.unmatched: list[str] = []
         self.served: list[Exchange] = []
         self._routes: dict[tuple[str, str], list[Exchange]] = defaultdict(list)
@@ -288,10 +341,13 @@ class ReplayServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_any(self) -> None:
-                _read_body(self)
-                e = replay._take(self.command, self.path)
+                body = _read_body(self).decode("utf-8", "replace")
+                e = replay._take(self.command, self.path, body)
                 if e is None:
                     _answer(self, 599, "not in the recording", {}, b"")
+                    return
+                if e.status == NO_ANSWER:  # the peer was down when this was recorded
+                    self.close_connection = True
                     return
                 if self.command == "HEAD":
                     self.send_response(e.status, e.reason)
@@ -312,7 +368,7 @@ class ReplayServer:
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)
 
-    def _take(self, method: str, path: str) -> Exchange | None:
+    def _take(self, method: str, path: str, body: str = "") -> Exchange | None:
         """The answer to one request. Writes (anything but GET and HEAD) answer in recorded order per
         route, and they mark the recording's timeline. A read answers in order per route too, but
         only from the window between the last write served and the next one: an answer recorded
@@ -338,6 +394,11 @@ class ReplayServer:
                 self._next[key] = min(i + 1, len(route) - 1) if e.at <= hi else i
             else:
                 e = route[min(i, len(route) - 1)]
+                leave = self.unmatched_fields
+                if body_key(body, leave) != body_key(e.body, leave):  # another request than the one recorded
+                    self.unmatched.append(f"{method} {path} with a body the recording does not have: {body} "
+                                          f"(recorded: {e.body})")
+                    return None
                 self._next[key] = min(i + 1, len(route) - 1)
                 self._written += 1
             self.served.append(e)

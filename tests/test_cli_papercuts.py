@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -24,6 +25,7 @@ import pytest
 from testing.cli import CliResult, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
+VENV_PYTEST = ".venv/bin/pytest"
 
 
 # what these runs must not inherit from the test's own environment
@@ -162,3 +164,42 @@ def test_seeding_nothing_finishes_at_once_and_twice(tmp_path: Path) -> None:
         r = _gw(tmp_path, env, "seed", *args, timeout=60)
         assert r.returncode == 0, (args, r.stdout, r.stderr)
         assert "locked" not in r.stderr and "fleet:" in r.stdout
+
+
+@pytest.mark.parametrize("level, said", [("", False), ("DEBUG", True)])
+def test_a_first_start_does_not_print_the_migrations(tmp_path: Path, level: str, said: bool) -> None:
+    """A first ``gateward run`` migrates an empty database with its logging set up as it serves:
+    Alembic's forty-odd INFO lines ("Running upgrade 0001 -> 0002 …") came before the banner and the
+    tokens a newcomer looks for. They are said at ``GATEWARD_LOG_LEVEL=DEBUG`` only."""
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    script = f"from gateward.logs import configure; configure('text'); from core.store.db import Store; Store({url!r})"
+    env = {k: v for k, v in os.environ.items() if k not in CLEARED and k != "GATEWARD_LOG_LEVEL"}
+    env["GATEWARD_LOG_LEVEL"] = level
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert ("Running upgrade" in out.stderr) is said, out.stderr[-2000:]
+
+
+def _make_n(*args: str, makefile: Path = ROOT / "Makefile") -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "PYTEST_ARGS", "PORT", "HOST"))}
+    out = subprocess.run(["make", "-n", "-f", str(makefile), *args], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=60, check=True)
+    return out.stdout
+
+
+@pytest.mark.skipif(not shutil.which("make"), reason="make is not installed")
+def test_make_test_says_its_seed_and_runs_with_it() -> None:
+    """``-q`` hides pytest-randomly's header, so ``make test`` said nothing of the order it ran in;
+    it prints the seed it passes, and a seed given in PYTEST_ARGS (or the files' order) is left alone."""
+    lines = _make_n("test").splitlines()
+    said = next(ln for ln in lines if "seed" in ln and ln.startswith("echo"))
+    seed = said.split("seed ", 1)[1].split()[0]
+    assert any(ln.startswith(f"{VENV_PYTEST}") and f"--randomly-seed={seed}" in ln for ln in lines), lines
+    plain = _make_n("test", "PYTEST_ARGS=-p no:randomly")
+    assert "--randomly-seed" not in plain and "-p no:randomly" in plain
+
+
+@pytest.mark.skipif(not shutil.which("make"), reason="make is not installed")
+def test_make_run_takes_a_port_and_a_host() -> None:
+    run = [ln for ln in _make_n("run", "PORT=9123", "HOST=0.0.0.0").splitlines() if "gateward run" in ln]
+    assert run and "--port 9123" in run[-1] and "--host 0.0.0.0" in run[-1], run

@@ -1,7 +1,8 @@
 """The person an identity provider signed in: found or created, roles from the group map.
 
-Roles come from ``GATEWARD_OIDC_ROLE_MAP`` alone, re-read at every sign-in, so removing someone from
-a group at the provider takes their role away at their next sign-in; a person none of whose
+Roles come from ``GATEWARD_OIDC_ROLE_MAP`` alone, re-read at every sign-in and at every membership
+re-check (:mod:`api.auth.membership`, at most ``GATEWARD_OIDC_RECHECK_S`` apart while the person acts),
+so removing someone from a group at the provider takes their role away within minutes; a person none of whose
 groups is mapped is refused (and nobody gets in by having no groups claim at all). The directory
 follows the provider on a refusal too: a person the provider already signed in before, refused now
 for having no mapped group, loses every role and every open session at once — their other browsers
@@ -21,11 +22,12 @@ from collections.abc import Mapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from api.auth.grants import Grant, seal
 from api.auth.refusals import AUTH_ACTOR, AuthRefused
 from api.auth.sessions import revoke_sessions
 from api.auth.settings import OidcSettings
 from core import audit
-from core.kernel.jsontypes import Json
+from core.kernel.jsontypes import Json, JsonObject
 from core.kernel.models import Actor, ActorKind, utcnow
 from core.store import Store
 from core.store.schema import UserIdentityRow, UserRow
@@ -53,8 +55,11 @@ def roles_for(groups: list[str], role_map: dict[str, tuple[str, ...]]) -> tuple[
     return tuple(roles)
 
 
-def sign_in_person(store: Store, oidc: OidcSettings, claims: Mapping[str, Json]) -> Actor:
-    """The Gateward person for verified ID token (and userinfo) ``claims``, created or updated."""
+def sign_in_person(store: Store, oidc: OidcSettings, claims: Mapping[str, Json],
+                   token: JsonObject | None = None) -> Actor:
+    """The Gateward person for verified ID token (and userinfo) ``claims``, created or updated; the
+    provider's ``token`` answer is kept sealed with their identity, to ask the provider about them
+    again (:mod:`api.auth.membership`)."""
     subject = str(claims.get("sub") or "")
     groups = groups_of(claims, oidc.groups_claim)
     roles = roles_for(groups, oidc.role_map)
@@ -73,7 +78,7 @@ def sign_in_person(store: Store, oidc: OidcSettings, claims: Mapping[str, Json])
         raise AuthRefused(f"the identity provider's {oidc.username_claim!r} claim is missing or not a usable "
                           "name (1..64 letters, digits, . _ @ + -)", "bad_username", 403, subject=subject)
     try:
-        name = _record(store, oidc, subject, name, roles)
+        name = _record(store, oidc, subject, name, roles, token)
     except IntegrityError as exc:  # the same name created by another sign-in (or `users add`) at this moment
         raise AuthRefused(f"the name {name!r} was taken at this very moment by another sign-in; sign in again",
                           "name_taken", 403, subject=subject, name=name) from exc
@@ -81,10 +86,13 @@ def sign_in_person(store: Store, oidc: OidcSettings, claims: Mapping[str, Json])
     return Actor(id=name, roles=roles, kind=ActorKind.HUMAN)
 
 
-def _record(store: Store, oidc: OidcSettings, subject: str, name: str, roles: tuple[str, ...]) -> str:
+def _record(store: Store, oidc: OidcSettings, subject: str, name: str, roles: tuple[str, ...],
+            token: JsonObject | None = None) -> str:
     """Create the person (binding the provider's subject to the name) or update their roles; their
-    name. A name another account holds — itself or in another case — is refused, never merged."""
+    name. A name another account holds — itself or in another case — is refused, never merged. The
+    groups are confirmed now (``checked_at``) and the token answer kept sealed."""
     now = utcnow()
+    sealed = seal(Grant.from_token(token), oidc.client_secret) if token else None
     with store.write() as s:
         ident = s.get(UserIdentityRow, (oidc.issuer, subject))
         if ident is not None and ident.user_id != name:
@@ -100,16 +108,26 @@ def _record(store: Store, oidc: OidcSettings, subject: str, name: str, roles: tu
             s.add(UserRow(id=name, roles=list(roles), kind=str(ActorKind.HUMAN), active=True, created_at=now))
             s.flush()  # the person before the identity that names them (no ORM relationship orders them)
             s.add(UserIdentityRow(issuer=oidc.issuer, subject=subject, user_id=name, created_at=now,
-                                  last_login_at=now))
+                                  last_login_at=now, checked_at=now, grant_sealed=sealed))
             return name
         if user is None or not user.active:
             raise AuthRefused(f"{name} is deactivated in Gateward", "deactivated", 403, subject=subject, name=name)
-        before = tuple(user.roles)
-        if before != roles:
-            user.roles = list(roles)
-            _roles_changed(s, name, before, roles, "groups", oidc.issuer)
-        ident.last_login_at = now
+        record_roles(s, name, roles, "groups", oidc.issuer, user=user)
+        ident.last_login_at = ident.checked_at = now
+        ident.grant_sealed = sealed
     return name
+
+
+def record_roles(s: Session, name: str, roles: tuple[str, ...], reason: str, issuer: str,
+                 user: UserRow | None = None) -> None:
+    """The person's roles as the provider's groups map now, audited when they change."""
+    user = user if user is not None else s.get(UserRow, name)
+    if user is None:
+        return
+    before = tuple(user.roles)
+    if before != roles:
+        user.roles = list(roles)
+        _roles_changed(s, name, before, roles, reason, issuer)
 
 
 def withdraw(store: Store, issuer: str, subject: str, reason: str) -> tuple[str, tuple[str, ...], int] | None:

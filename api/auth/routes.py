@@ -121,11 +121,14 @@ async def callback(request: Request) -> Response:
     state.clear_binding(cleanup)
     who: str | None = None
     try:
-        claims = await state.flow.finish(request.query_params, request.cookies.get(BINDING_COOKIE))
+        signed = await state.flow.finish(request.query_params, request.cookies.get(BINDING_COOKIE))
+        claims = signed.claims
         who = str(claims.get(state.settings.oidc.username_claim) or "")[:64] or None
-        actor = await run_in_threadpool(sign_in_person, state.store, state.settings.oidc, claims)
+        actor = await run_in_threadpool(sign_in_person, state.store, state.settings.oidc, claims, signed.token)
     except AuthRefused as exc:
         return await _refuse(state, exc, "oidc", who=who, response=cleanup, request=request)
+    if state.membership is not None:
+        state.membership.forget(actor.id)  # confirmed now, with a new grant
     await _end_previous(state, request)
     token, _ = await run_in_threadpool(create_session, state.store, actor, "oidc", state.limits,
                                        {"subject": str(claims.get("sub"))[:255], "issuer": state.settings.oidc.issuer})

@@ -15,6 +15,7 @@ from datetime import timedelta
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.auth.membership import Membership
 from api.auth.oidc import LOGIN_TTL, OidcFlow
 from api.auth.passwords import Lockout
 from api.auth.sessions import SessionLimits
@@ -30,11 +31,13 @@ class AuthState:
     settings: AuthSettings
     store: Store
     flow: OidcFlow | None = field(default=None)
+    membership: Membership | None = field(default=None)  # re-checks the provider's people's groups
 
     @classmethod
     def build(cls, store: Store, settings: AuthSettings) -> AuthState:
         flow = None if settings.oidc is None else OidcFlow(store, settings.oidc, settings.redirect_uri)
-        return cls(settings=settings, store=store, flow=flow)
+        return cls(settings=settings, store=store, flow=flow,
+                   membership=None if flow is None else Membership(store, flow))
 
     @property
     def limits(self) -> SessionLimits:

@@ -38,6 +38,9 @@ class OidcSettings(BaseModel):
     timeout_s: float = Field(default=10.0, gt=0, le=120,
                              description="how long one request to the provider may take before sign-in says so")
     display_name: str = Field(default="", description="the provider's name on the sign-in button")
+    recheck_s: float = Field(default=300.0, ge=0, le=300,
+                             description="the oldest confirmation of a person's groups a request acts on "
+                                         "(api.auth.membership); at most 5 minutes")
 
     @property
     def label(self) -> str:
@@ -99,7 +102,8 @@ class AuthSettings(BaseModel):
                 username_claim=get("GATEWARD_OIDC_USERNAME_CLAIM") or "preferred_username",
                 scopes=get("GATEWARD_OIDC_SCOPES") or "openid profile groups",
                 timeout_s=_int(get, "GATEWARD_OIDC_TIMEOUT_S", 10, 1, 120),
-                display_name=get("GATEWARD_OIDC_NAME")[:64])
+                display_name=get("GATEWARD_OIDC_NAME")[:64],
+                recheck_s=_int(get, "GATEWARD_OIDC_RECHECK_S", 300, 30, 300))
             if "openid" not in oidc.scopes.split():
                 raise Invalid("GATEWARD_OIDC_SCOPES must include openid")
         public_url = get("GATEWARD_PUBLIC_URL").rstrip("/")

@@ -127,12 +127,23 @@ def _events(rt: AppRuntime, f: AuditQuery) -> Iterator[JsonObject]:
         after = rows[-1].seq
 
 
+# A cell a spreadsheet would read as a formula (OWASP "CSV Injection"): = + - @, a tab, a carriage return.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> str:
+    """``value`` as a CSV cell no spreadsheet runs: text starting like a formula is prefixed with
+    ``'`` (a device's model, a subscriber or an actor is anyone's text). The JSON export keeps values exact."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
 def _csv(events: Iterator[Mapping[str, Json]]) -> Iterator[str]:
     buf = io.StringIO()
-    w = csv.writer(buf)
+    w = csv.writer(buf, quoting=csv.QUOTE_ALL)  # every cell quoted (OWASP): no separator inside one splits it
     w.writerow(CSV_COLUMNS)
     for i, e in enumerate(events):
-        w.writerow([json.dumps(e["data"], sort_keys=True) if k == "data" else e.get(k) for k in CSV_COLUMNS])
+        w.writerow([csv_cell(json.dumps(e["data"], sort_keys=True) if k == "data" else e.get(k)) for k in CSV_COLUMNS])
         if i % 200 == 199:
             yield buf.getvalue()
             buf.seek(0)
@@ -153,7 +164,8 @@ def _json(events: Iterator[Mapping[str, Json]]) -> Iterator[str]:
 def export(rt: RuntimeDep, actor: ActorDep, f: QueryDep,
            format: Annotated[Literal["csv", "json"], Query(description="csv or json (an array)")] = "csv"
            ) -> StreamingResponse:
-    """The filtered trail as a file: CSV (``data`` as a JSON column) or a JSON array, oldest first,
+    """The filtered trail as a file: CSV (``data`` as a JSON column; every cell quoted, and a cell that
+    would start a spreadsheet formula — ``= + - @``, tab, CR — prefixed with ``'``) or a JSON array, oldest first,
     streamed a page at a time; each event keeps ``prev_hash`` and ``hash``. The export itself is
     recorded in the trail (who, which filters)."""
     with rt.store.write() as s:

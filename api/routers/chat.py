@@ -17,14 +17,14 @@ again on every read cost a redaction per event per read.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
-from api.deps import ChatDep, PersonDep, RuntimeDep, has_any_role
+from api.deps import AppRuntime, ChatDep, PersonDep, RuntimeDep, has_any_role
 from api.errors import errors_for
 from api.schemas import MessageIn, ThreadHistory, ThreadIn, ThreadList, ThreadOut
 from api.scrub import scrub
@@ -67,10 +67,27 @@ def _stored_event(doc: Mapping[str, Json]) -> JsonObject:
     return dict(scrub(doc))
 
 
-def _thread_out(t: ThreadSummary) -> ThreadOut:
-    """A thread as stored (its title was scrubbed when it was written)."""
+def _thread_out(t: ThreadSummary, states: Mapping[str, str] | None = None) -> ThreadOut:
+    """A thread as stored (its title was scrubbed when it was written), with its proposal's state now
+    (``states``: proposal id → state): a thread stays "awaiting approval" as the planner left it after
+    its change was approved, applied and verified elsewhere."""
     return ThreadOut(thread_id=t.thread_id, device_id=t.device_id, owner=t.owner, title=t.title,
-                     status=t.status, proposal_id=t.proposal_id, updated_at=t.updated_at.isoformat())
+                     status=t.status, proposal_id=t.proposal_id,
+                     proposal_state=(states or {}).get(t.proposal_id) if t.proposal_id else None,
+                     updated_at=t.updated_at.isoformat())
+
+
+def _proposal_states(rt: AppRuntime, threads: Sequence[ThreadSummary]) -> dict[str, str]:
+    ids = sorted({t.proposal_id for t in threads if t.proposal_id})
+    if not ids:
+        return {}
+    from sqlalchemy import select
+
+    from core.store.schema import ProposalRow
+
+    with rt.store.read() as s:
+        return {str(pid): str(state) for pid, state in s.execute(
+            select(ProposalRow.id, ProposalRow.state).where(ProposalRow.id.in_(ids)))}
 
 
 def _find(svc: ChatService, thread_id: str) -> ThreadSummary:
@@ -128,32 +145,40 @@ async def start_thread(body: ThreadIn, rt: RuntimeDep, actor: PersonDep, svc: Ch
 
 @router.get("/threads", response_model=ThreadList,
             responses=errors_for(403) | {503: {"description": "no planner"}})
-async def list_threads(actor: PersonDep, svc: ChatDep,
+async def list_threads(rt: RuntimeDep, actor: PersonDep, svc: ChatDep,
                        all_: Annotated[bool, Query(alias="all", description="every user's threads "
                                                    "(approvers, auditors, admins)")] = False) -> ThreadList:
     """Your threads, newest first."""
     if all_ and not has_any_role(actor, *READ_ALL_ROLES):
         raise Forbidden(f"{actor.id} may list only their own threads")
     threads = await run_in_threadpool(svc.threads, None if all_ else actor)
-    return ThreadList(items=[_thread_out(t) for t in threads])
+    states = await run_in_threadpool(_proposal_states, rt, threads)
+    return ThreadList(items=[_thread_out(t, states) for t in threads])
 
 
 @router.get("/threads/{thread_id}", response_model=ThreadHistory,
             responses=errors_for(403, 404) | {503: {"description": "no planner"}})
-async def thread_history(thread_id: ThreadId, actor: PersonDep, svc: ChatDep) -> ThreadHistory:
+async def thread_history(thread_id: ThreadId, rt: RuntimeDep, actor: PersonDep, svc: ChatDep) -> ThreadHistory:
     """Every event of the thread so far (it survives restarts)."""
     t = await run_in_threadpool(_readable, svc, thread_id, actor)
     events = await run_in_threadpool(svc.history, thread_id)
-    return ThreadHistory(thread=_thread_out(t), events=[_stored_event(_event_json(e)) for e in events])
+    states = await run_in_threadpool(_proposal_states, rt, [t])
+    return ThreadHistory(thread=_thread_out(t, states), events=[_stored_event(_event_json(e)) for e in events])
 
 
 @router.post("/threads/{thread_id}/messages", response_class=StreamingResponse,
              responses={**SSE_DOC, **errors_for(403, 404, 413, 415, 422),
                         503: {"description": "no planner"}})
 async def send_message(thread_id: ThreadId, body: MessageIn, actor: PersonDep, svc: ChatDep) -> StreamingResponse:
-    """Run one planner turn and stream its steps, tool calls and proposal as they happen."""
+    """Run one planner turn and stream its steps, tool calls and proposal as they happen. A new Wi-Fi
+    passphrase goes in ``secret``, never in ``text``: one typed into the text is masked, not kept, and
+    the turn asks for the field; "generate a new passphrase" streams a ``secret`` event once."""
     await run_in_threadpool(_owned, svc, thread_id, actor)
-    return await stream_events(lambda: svc.send(thread_id, body.text, actor), _scrubbed_event_json, _on_error)
+    if body.secret is None:
+        return await stream_events(lambda: svc.send(thread_id, body.text, actor), _scrubbed_event_json, _on_error)
+    secret = body.secret.get_secret_value()  # the secret field: to the planner's memory, nowhere else
+    return await stream_events(lambda: svc.send(thread_id, body.text, actor, secret=secret), _scrubbed_event_json,
+                               _on_error)
 
 
 @router.post("/threads/{thread_id}/resume", response_class=StreamingResponse,

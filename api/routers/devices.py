@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
@@ -20,7 +20,9 @@ from api import device_page as page_views
 from api import device_views as views
 from api.deps import ActorDep, AppRuntime, RuntimeDep
 from api.errors import errors_for
+from api.native_paths import is_tr098, native_name
 from api.path_ids import DeviceId
+from api.presence import ask_many, state_of, state_of_json
 from api.schemas import DeviceItem, DeviceList, Facets, IPPingIn
 from core.device_overview import OVERVIEW_OBJECTS, read_overview
 from core.kernel.errors import Invalid
@@ -28,6 +30,9 @@ from core.kernel.jsontypes import Json, JsonObject
 from core.kernel.models import Device, utcnow
 from core.store import repo
 from executors.base import ExecutorError
+
+if TYPE_CHECKING:
+    from core.kernel.ports.executor import Presence
 
 router = APIRouter(prefix="/api/devices", tags=["devices"], responses=errors_for(401))
 
@@ -57,17 +62,12 @@ def _last_heard(device: dict[str, Any], presence: Mapping[str, Json]) -> dict[st
     return device
 
 
-def _matches(state: str, presence: Mapping[str, Json] | None, busy: bool) -> bool:
+def _matches(state: str, found: Mapping[str, Json] | None, busy: bool) -> bool:
     if state == "busy":
         return busy
     if state == "idle":
         return not busy
-    assert presence is not None
-    if state == "online":
-        return bool(presence.get("online")) and bool(presence.get("reachable"))
-    if state == "unreachable":
-        return bool(presence.get("online")) and not presence.get("reachable")
-    return not presence.get("online")
+    return state_of_json(found) == state
 
 
 @router.get("", response_model=DeviceList)
@@ -120,7 +120,9 @@ def list_devices(rt: RuntimeDep, _: ActorDep,
 
 
 class DeviceBadge(BaseModel):
-    kind: Literal["case", "outage", "offline"]
+    kind: Literal["case", "outage", "offline", "unreachable", "silent"] = Field(
+        description="offline / unreachable: what the device's presence says now (api.presence, the one definition); "
+                    "silent: no contact for an hour or more, a fact of its own")
     label: str = Field(description="what the badge says, in words (never a colour alone)")
     problem: str | None = None
     count: int | None = None
@@ -132,6 +134,8 @@ class DeviceBadge(BaseModel):
 
 class DevicePageItem(Device):
     busy: bool = Field(default=False, description="a live (non-terminal) proposal targets this device")
+    presence: Literal["online", "unreachable", "offline"] = Field(
+        default="offline", description="asked now, by the definition every surface uses (unknown is offline)")
     badges: list[DeviceBadge] = Field(default_factory=list)
 
 
@@ -174,10 +178,22 @@ def device_page(rt: RuntimeDep, _: ActorDep,
                             q=q, param=param, value=value, offline_hours=offline_hours, upstream_id=upstream)
     with rt.store.read() as s:
         page = device_list.read_page(s, f, sort=sort, desc=desc, limit=limit, cursor=cursor)
-    items = [DevicePageItem(**repo.device_from_row(r).model_dump(), busy=r.id in page.busy,
-                            badges=[DeviceBadge(**b) for b in page.badges.get(r.id, [])]) for r in page.rows]
+    devices = [repo.device_from_row(r) for r in page.rows]
+    asked = ask_many(rt, devices)
+    items = [_page_item(d, asked.get(d.id), d.id in page.busy, page.badges.get(d.id, [])) for d in devices]
     return DevicePage(items=items, next_cursor=page.next_cursor, total=page.total, total_exact=page.total_exact,
                       sort=sort, desc=desc)
+
+
+def _page_item(d: Device, pres: Presence | None, busy: bool, stored: list[JsonObject]) -> DevicePageItem:
+    """A list row: its presence asked now, and its badges — offline or unreachable when presence says
+    so (the one definition), then the problems the list is ordered by (an open case, an upstream
+    outage, silence as the store knows it)."""
+    state = state_of(pres)
+    badges = ([{"kind": state, "label": "offline now" if state == "offline" else "online, not reachable now"}]
+              if state != "online" else []) + stored
+    return DevicePageItem(**d.model_dump(), busy=busy, presence=state,
+                          badges=[DeviceBadge.model_validate(b) for b in badges])
 
 
 @router.get("/facets", response_model=Facets)
@@ -213,7 +229,7 @@ def get_device(device_id: DeviceId, rt: RuntimeDep, _: ActorDep,
         "live_proposals": live_props,
         "recent_proposals": [{"id": p.id, "state": str(p.state), "intent": p.intent, "author": p.author,
                               "updated_at": p.updated_at.isoformat()} for p in proposals],
-        "parameters": views.masked_params(snapshot),
+        "parameters": views.masked_params(snapshot, d),
         "usp_mismatch": _usp_mismatch(rt, d),
     }
     if live:
@@ -245,8 +261,11 @@ def _live_read(rt: AppRuntime, d: Device, prefixes: list[str]) -> dict[str, Any]
     if ov.error is not None and not ov.values:
         return {"live": None, "live_error": ov.error, "live_absent": ov.absent}
     error = ov.error or (f"the device has no {', '.join(ov.absent)}" if not ov.values and ov.absent else None)
-    return {"live": [{k: r[k] for k in ("path", "value", "type", "writable")} for r in ov.rows()],
-            "live_error": error, "live_absent": ov.absent}
+    rows = [{k: r[k] for k in ("path", "value", "type", "writable", "device_path")} for r in ov.rows()]
+    if is_tr098(str(d.root)):  # what the device calls each (the read named it)
+        for r in rows:
+            r["native"] = native_name(str(r["path"]), read_as=str(r["device_path"]), vendor=d.vendor, model=d.model)
+    return {"live": rows, "live_error": error, "live_absent": ov.absent}
 
 
 @router.get("/{device_id}/parameters", responses=errors_for(404, 422))
@@ -261,7 +280,7 @@ def parameters(device_id: DeviceId, rt: RuntimeDep, _: ActorDep,
     if live:
         return {"device_id": device_id, "source": "live", **_live_read(rt, d, [prefix])}
     params = {k: v for k, v in snapshot.items() if k.startswith(prefix)}
-    return {"device_id": device_id, "source": "snapshot", "parameters": views.masked_params(params)}
+    return {"device_id": device_id, "source": "snapshot", "parameters": views.masked_params(params, d)}
 
 
 @router.get("/{device_id}/tree", responses=errors_for(404, 422))

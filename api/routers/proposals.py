@@ -38,7 +38,7 @@ from core.idempotency import IdempotencyKeyInFlight
 from core.kernel.errors import Invalid, NotFound
 from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Actor, Change, Precondition, Proposal, ProposalDraft, ProposalState
-from core.kernel.secrets import mask_value
+from core.kernel.secrets import is_secret_path, mask_value
 from core.lifecycle import ApplyOutcome, OnRecord
 from core.store import repo
 
@@ -53,10 +53,27 @@ def _detail(rt: AppRuntime, pid: str, outcome: ApplyOutcome | None = None) -> Pr
     # (``core.store.lane``), like the lifecycle's own steps.
     with rt.store.read_connection(laned=True) as conn:
         data, p = views.detail(conn, pid)
-    return _answer(data, p, outcome)
+    return _answer(data, p, outcome, rt)
 
 
-def _answer(data: dict[str, Any], p: Proposal, outcome: ApplyOutcome | None = None) -> ProposalDetail:
+def _secrets(rt: AppRuntime, p: Proposal) -> list[JsonObject]:
+    """What each secret the proposal writes is for, with its new value's keyed fingerprint
+    (``brain.secret_field.purposes``, issue 54) — the one the agent saw when it was submitted. Read only
+    for a proposal that sets a secret; none in a build without the planner."""
+    if not any(is_secret_path(c.path) for c in p.changes):
+        return []
+    try:
+        from brain.secret_field import purposes_from_store
+    except ImportError:
+        return []
+    with rt.store.read() as s:
+        return [x.model_dump() for x in purposes_from_store(s, p.changes, p.targets)]
+
+
+def _answer(data: dict[str, Any], p: Proposal, outcome: ApplyOutcome | None = None,
+            rt: AppRuntime | None = None) -> ProposalDetail:
+    if rt is not None:
+        data["secrets"] = _secrets(rt, p)
     if p.per_target:
         data["proposal"]["per_device"] = per_device_table(p)
     if outcome is not None:
@@ -216,7 +233,7 @@ def _submit(rt: AppRuntime, draft: ProposalDraft, actor: Actor, metrics: Metrics
     t1 = time.perf_counter()
     # Built from what submit committed, not read back (``views.submitted_detail``).
     data, p = views.submitted_detail(submitted, partial(rt.store.read_connection, laned=True))
-    answer = _answer(data, p)
+    answer = _answer(data, p, rt=rt)
     observe = metrics.handler.labels
     observe(route="POST /api/proposals", part="lifecycle").observe(t1 - t0)
     observe(route="POST /api/proposals", part="answer").observe(time.perf_counter() - t1)

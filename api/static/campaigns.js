@@ -39,7 +39,7 @@ function bar(done, failed, total, rolledBack = 0) {
 // is measured now and then (an analysis, a batch finishing) is a step that holds until the next
 // measurement, with a dot at each one: one analysis is one dot, two are not a steady climb.
 function chart(title, series, opts = {}) {
-  const lines = series.filter((x) => x.level === undefined).map((x) => ({ label: x.label, colour: x.colour, step: true,
+  const lines = series.filter((x) => x.level === undefined).map((x) => ({ label: x.label, colour: x.colour, dash: x.dash, step: true,
     points: x.points, value: opts.value }));
   const thresholds = series.filter((x) => x.level !== undefined).map((x) => ({ value: x.level, text: x.label, testid: "chart-threshold" }));
   if (!lines.some((x) => x.points.length)) return h("div", { class: "empty", "data-testid": "campaign-chart-empty" }, `${title}: no data yet`);
@@ -58,13 +58,22 @@ function charts(timeline, gate, st) {
   const start = st.started_at ? new Date(st.started_at).getTime() : null;
   const end = st.finished_at ? new Date(st.finished_at).getTime() : Date.now();
   if (start !== null) { ok.unshift([start, 0]); bad.unshift([start, 0]); } // nothing changed before it started
+  // After a rollback (an abort, a failed gate) the devices verified then are back where they were:
+  // the line says what is verified now, and the rolled-back devices have a line of their own.
+  const rolled = st.rings_detail.reduce((a, r) => a + r.rolled_back, 0);
+  const back = [];
+  if (rolled) {
+    const at = Math.max(end, ...ok.map((p) => p[0]));
+    ok.push([at, st.rings_detail.reduce((a, r) => a + r.verified, 0)]);
+    back.push(...(start !== null ? [[start, 0]] : []), [at, rolled]);
+  }
   const xRange = start !== null ? [start, Math.max(end, ...ok.map((p) => p[0]))] : undefined;
   const at = (a) => new Date(a.ts).getTime();
   const rate = timeline.analyses.map((a) => [at(a), 100 * (a.metrics.failure_rate || 0)]);
   // every gate signal against its own limit: unreached devices of the ring, and for a firmware or
   // reboot campaign the share of a sample of changed devices that came back
   const unreached = timeline.analyses.map((a) => [at(a), a.metrics.size ? 100 * (a.metrics.unreached || 0) / a.metrics.size : 0]);
-  const back = timeline.analyses.filter((a) => a.metrics.reregistered !== null && a.metrics.reregistered !== undefined && a.metrics.reregister_sampled)
+  const present = timeline.analyses.filter((a) => a.metrics.reregistered !== null && a.metrics.reregistered !== undefined && a.metrics.reregister_sampled)
     .map((a) => [at(a), 100 * a.metrics.reregistered / a.metrics.reregister_sampled]);
   // Each KPI's effect (changed devices' change minus the matched control's, campaigns/effects.py)
   // at every measurement, with its interval: a win or a harm only where the interval leaves zero.
@@ -79,23 +88,64 @@ function charts(timeline, gate, st) {
   }
   const pctOpts = { unit: "%", xRange, value: (x) => `${x.toFixed(1)} %` };
   return h("div", { class: "charts" },
-    chart("devices changed", [{ label: "verified", colour: "#1b7f3b", points: ok }, { label: "failed", colour: "#c2410c", points: bad }],
-      { unit: "devices", xRange, value: (x) => String(x), integer: true }),
+    chart("devices changed", [{ label: rolled ? "verified, still in place" : "verified", colour: "#1b7f3b", points: ok },
+      { label: "failed", colour: "#c2410c", points: bad },
+      ...(rolled ? [{ label: "rolled back", colour: "#d97706", points: back }] : [])],
+    { unit: "devices", xRange, value: (x) => String(x), integer: true }),
     chart("failure rate at each analysis", [{ label: "failed / executed", colour: "#c2410c", points: rate },
       { label: `threshold ${(100 * gate.failure_threshold).toFixed(1)} %: above it the gate fails`, level: 100 * gate.failure_threshold, points: [] }], pctOpts),
     gate.max_unreached !== undefined ? chart("unreached devices at each analysis (of the ring)", [
       { label: "unreached", colour: "#6b7280", points: unreached },
       { label: `limit ${(100 * gate.max_unreached).toFixed(1)} %: above it the ring pauses`, level: 100 * gate.max_unreached, points: [] }], pctOpts) : null,
-    back.length ? chart("changed devices present again (of a sample)", [
-      { label: "re-registered", colour: "#1b7f3b", points: back },
+    present.length ? chart("changed devices present again (of a sample)", [
+      { label: "re-registered", colour: "#1b7f3b", points: present },
       { label: `floor ${(100 * gate.min_reregistered).toFixed(1)} %: below it the gate fails`, level: 100 * gate.min_reregistered, points: [] }],
     { ...pctOpts, yRange: [0, 100] }) : null,
-    Object.entries(kpis).map(([m, x]) => h("div", { "data-testid": "campaign-effect", "data-metric": m },
-      chart(`Effect on ${x.k.title}: changed vs matched control, ${+(100 * x.k.confidence).toPrecision(4)} % interval`, [
-        { label: "effect", colour: "#2458d6", points: x.e },
-        { label: "interval low", colour: "#93a8d8", points: x.lo }, { label: "interval high", colour: "#93a8d8", points: x.hi },
-        { label: "no effect", level: 0, points: [] }], { unit: x.k.unit, xRange, value: (v) => `${v > 0 ? "+" : ""}${v.toFixed(2)}` }),
-      h("p", { class: x.k.verdict === "worse" ? "error small" : "small", "data-testid": "campaign-effect-text" }, x.k.text))));
+    Object.entries(kpis).map(([m, x]) => effectChart(m, x, xRange)));
+}
+
+// One KPI's effect: the estimate at each look with its interval (both ends drawn alike: one
+// interval, not two series), zero, and the tolerance on the worse side — the line a harm must
+// clear as a whole interval to halt the ring. Below it, what the interval means for an approver.
+function effectChart(metric, x, xRange) {
+  const k = x.k;
+  const signed = (v) => `${v > 0 ? "+" : ""}${v.toFixed(2)}`;
+  const tol = typeof k.tolerance === "number" && k.gating !== false ? (k.higher_is_worse ? k.tolerance : -k.tolerance) : null;
+  const conf = +(100 * k.confidence).toPrecision(4);
+  const look = k.look || {};
+  const band = { colour: "#7d93c9", dash: [4, 3] };
+  return h("div", { "data-testid": "campaign-effect", "data-metric": metric },
+    chart(`Effect on ${k.title}: changed vs ${k.gating === false ? "their own hours before" : "matched control"}`, [
+      { label: "effect", colour: "#2458d6", points: x.e },
+      { label: "interval, lower end", ...band, points: x.lo }, { label: "interval, upper end", ...band, points: x.hi },
+      { label: "no effect", level: 0, points: [] },
+      ...(tol !== null ? [{ label: `tolerance ${signed(tol)}${k.unit ? ` ${k.unit}` : ""}: a whole interval worse than this halts the ring`,
+        level: tol, points: [] }] : [])], { unit: k.unit, xRange, value: signed }),
+    h("p", { class: k.verdict === "worse" ? "error small" : "small", "data-testid": "campaign-effect-text" }, k.text),
+    k.tail ? h("p", { class: "small", "data-testid": "campaign-effect-tail" },
+      `${k.tail.worse} of ${k.tail.of} changed homes did worse than expected by more than the tolerance`
+      + (k.tail.control_of ? ` (${k.tail.control_worse} of ${k.tail.control_of} control homes moved that much on their own)` : "")) : null,
+    h("p", { class: "small muted", "data-testid": "campaign-effect-ci" },
+      `What the interval means: the change's true effect lies inside it with the confidence shown (${conf} % over the whole observation). `
+      + `The gate looks once an hour${look.of ? ` (look ${look.k || 0} of ${look.of})` : ""} and spends its ${+(100 - conf).toPrecision(3)} % `
+      + "chance of a false alarm over those looks — strict early, most kept for the last — so looking often does not add false alarms. "
+      + "Better or worse only when the whole interval is on one side of zero; the ring halts only when it is wholly worse and worse by more than the tolerance."
+      + (k.method ? ` Estimated by ${k.method}.` : "")));
+}
+
+// What the effects are measured against: the control cohort's balance with the changed devices
+// before the change, and every warning given at creation (a poor match, no observation).
+function measuredAgainst(st) {
+  const plan = st.plan || {};
+  const cohort = plan.cohort;
+  const warnings = [...(plan.warnings || []), ...((cohort && cohort.warnings) || [])];
+  if (!(st.spec.gate.kpis || []).length && !warnings.length) return null;
+  return h("section", { class: "panel", "data-testid": "campaign-measured-against" }, h("h3", {}, "Measured against"),
+    cohort ? h("p", { class: "small" }, `a control group of ${cohort.size} devices, held back until the last ring, matched on `
+      + `${(cohort.matched_on || []).join(", ")}`) : h("p", { class: "small warn" }, "no control group"),
+    cohort ? kv(Object.entries(cohort.balance || {}).map(([m, b]) => [m, b.smd === null || b.smd === undefined ? "no baseline"
+      : `before the change: changed ${b.treated_mean}, control ${b.control_mean} (standardised difference ${b.smd})`])) : null,
+    warnings.length ? h("ul", { class: "warn small", "data-testid": "campaign-warnings" }, warnings.map((w) => h("li", {}, w))) : null);
 }
 
 // The gate's failure threshold is a percentage wherever a person reads or types it (console and
@@ -148,6 +198,18 @@ function windowsPanel(st) {
       : h("p", { class: "small muted", "data-testid": "emergency-path" }, `${st.emergency ? "" : "Emergency path: "}${st.emergency_path}.`));
 }
 
+// Where an allowed, approved rollout is — never the staged proposal's own state ("applying"), which
+// stays so from ring 1 to the last while the campaign runs, waits and pauses.
+function rolloutWords(st) {
+  if (st.state === "completed" || st.proposal.state === "done") return "The rollout is done: every ring ran.";
+  if (st.state === "paused") return "The rollout is paused; nothing more is written until it is resumed.";
+  if (st.state === "running" && st.ring_state === "waiting") {
+    return `Ring ${st.ring + 1} of ${st.rings} passed; the rollout waits to be promoted to the next ring.`;
+  }
+  if (st.state === "running") return `The rollout is running: ${st.phase}.`;
+  return `The campaign is ${st.state.replaceAll("_", " ")}.`;
+}
+
 // ------------------------------------------------------------------ the policy verdict, inline
 function verdictPanel(st, pv) {
   const p = st.proposal;
@@ -176,9 +238,8 @@ function verdictPanel(st, pv) {
     head = h("p", { "data-testid": "verdict-text" }, h("strong", {}, st.state === "failed" ? "Failed. " : "Aborted. "),
       `It had been allowed by policy and approved; the change is now ${p.state.replaceAll("_", " ")}${p.error ? ` (${p.error})` : ""}.`);
   } else if (["backed_up", "applying", "verifying", "done"].includes(p.state)) {
-    cls += " allow"; // it ran, so it was allowed and approved; what the proposal is now, in words
-    head = h("p", { "data-testid": "verdict-text" }, h("strong", {}, "Allowed by policy and approved. "),
-      `The proposal is now ${p.state.replaceAll("_", " ")}${p.error ? ` (${p.error})` : ""}.`);
+    cls += " allow"; // it ran, so it was allowed and approved; where the rollout is, in the campaign's words
+    head = h("p", { "data-testid": "verdict-text" }, h("strong", {}, "Allowed by policy and approved. "), rolloutWords(st));
   } else {
     head = h("p", { "data-testid": "verdict-text" }, `proposal ${p.state.replaceAll("_", " ")}${p.error ? `: ${p.error}` : ""}`);
   }
@@ -220,11 +281,16 @@ function rehearsalPanel(id, rh, refresh) {
   const run = h("button", { type: "button", "data-testid": "campaign-rehearse" }, r ? "Rehearse again" : "Rehearse");
   run.addEventListener("click", async () => {
     run.disabled = true; run.textContent = "replaying on the twins…";
-    try { await api.post(`/api/campaigns/${enc(id)}/rehearse`, {}); } catch (e) { toast(e.message, "error"); }
+    try {
+      const out = await api.post(`/api/campaigns/${enc(id)}/rehearse`, {});
+      if (out.state === "queued") toast(out.detail, "ok");
+    } catch (e) { toast(e.message, "error"); }
     await refresh();
   });
-  const need = rh.required ? h("p", { class: "warn", "data-testid": "rehearsal-required" },
-    `Policy requires a clean rehearsal before this campaign starts (${rh.required}).`) : null;
+  const need = h("div", {}, rh.required ? h("p", { class: "warn", "data-testid": "rehearsal-required" },
+    `Policy requires a clean rehearsal before this campaign starts (${rh.required}).`) : null,
+  rh.job ? h("p", { class: "small", "data-testid": "rehearsal-job" }, `A rehearsal is queued as job ${rh.job.job} (by ${rh.job.by}, `
+    + `${fmtTime(rh.job.queued_at)}): a worker replays every target; its report replaces this one.`) : null);
   if (!r) return h("section", { class: "panel", "data-testid": "campaign-rehearsal" }, h("h3", {}, "Rehearsal"), need,
     h("p", { class: "muted" }, "Not rehearsed yet: replay the change on twin copies of every target before ring 1."), run);
   const n = r.counts;
@@ -237,6 +303,13 @@ function rehearsalPanel(id, rh, refresh) {
       `${r.clean ? "Clean" : "Not clean"}${rh.current ? "" : " (of an earlier version of the proposal)"}: ${n.fail} of ${r.devices} would fail, `
       + `${n.unknown} not rehearsed, ${n.offline} offline, ${n.closed_window} in a closed change window, ${n.degraded_upstream} behind a degraded upstream`
       + `${n.inventory_drift ? `, ${n.inventory_drift} running another firmware than the inventory says` : ""}. ${fmtTime(r.taken_at)} by ${r.by}.`),
+    r.trees ? h("p", { class: "small", "data-testid": "rehearsal-trees" }, `Trees replayed: the oldest stored one is `
+      + `${r.trees.oldest_h === null ? "-" : `${r.trees.oldest_h} h`} old (median ${r.trees.median_h === null ? "-" : `${r.trees.median_h} h`}, `
+      + `${r.trees.missing} missing); older than ${r.trees.max_age_h} h or silent on a changed path: read from the device for `
+      + `${n.refreshed}, ${n.tree_too_old} could not be read (not rehearsed).`) : null,
+    (r.changed_since_last || []).length ? h("p", { class: "warn small", "data-testid": "rehearsal-changed" },
+      `${n.changed_since_last} target(s) changed (model, firmware or presence) since the rehearsal before this one: `
+      + `${r.changed_since_last.slice(0, 20).join(", ")}${n.changed_since_last > 20 ? " …" : ""}`) : null,
     h("table", {}, h("thead", {}, h("tr", {}, ...["class (its own tree)", "devices", "validate", "land", "verify", "why"].map((x) => h("th", {}, x)))),
       h("tbody", {}, ...rows)),
     ...r.drift.map((d) => h("p", { class: "small", "data-testid": "rehearsal-drift" }, `drift on ${d.path}: `
@@ -404,11 +477,29 @@ function rateText(st) {
   return ["running", "paused"].includes(st.state) ? `${plan} (now batches of ${st.rate.batch_size}, ${st.rate.window} in flight)` : plan;
 }
 
+// Why it is not moving, while that is so: paused (a person or the gate), or stopped for good
+// (aborting, aborted, failed). A campaign resumed after a pause keeps its halt_reason on record,
+// but the banner goes: it is running again.
+const STOPPED = ["aborting", "aborted", "failed"];
+function haltBanner(st) {
+  const paused = st.state === "paused";
+  if (!paused && !(STOPPED.includes(st.state) && (st.halt_reason || st.halted_by))) return null;
+  return h("p", { class: paused ? "warn" : "error", role: "alert", "data-testid": "campaign-halt" },
+    `${paused ? "Paused" : "Stopped"}${st.halted_at ? ` at ${fmtTime(st.halted_at)}` : ""}: ${st.halt_reason || `by ${st.halted_by}`}`);
+}
+
 async function detail(root, id, cache) {
+  // The preview and the rehearsal are asked beside the campaign, by the state the last poll saw (at
+  // the first, whatever it turns out to be): one round trip where there were three.
+  const was = cache.state;
+  const pvAsked = !cache.preview || was === undefined || was === "created" ? api.get(`/api/campaigns/${enc(id)}/preview`) : null;
+  const rhAsked = was === undefined || was === "created" || was === "denied" ? api.get(`/api/campaigns/${enc(id)}/rehearsal`) : null;
+  pvAsked?.catch(() => {}); rhAsked?.catch(() => {});  // awaited below when wanted, their errors with them
   const [st, tl] = await Promise.all([api.get(`/api/campaigns/${enc(id)}`), api.get(`/api/campaigns/${enc(id)}/timeline`)]);
-  if (!cache.preview || st.state === "created") cache.preview = await api.get(`/api/campaigns/${enc(id)}/preview`);
+  cache.state = st.state;
+  if (!cache.preview || st.state === "created") cache.preview = await (pvAsked || api.get(`/api/campaigns/${enc(id)}/preview`));
   const pv = cache.preview;
-  if (st.state === "created" || st.state === "denied") cache.rehearsal = await api.get(`/api/campaigns/${enc(id)}/rehearsal`);
+  if (st.state === "created" || st.state === "denied") cache.rehearsal = await (rhAsked || api.get(`/api/campaigns/${enc(id)}/rehearsal`));
   const rh = cache.rehearsal;
   // Polled every 3 s: rebuild only when something moved, so a button under the pointer (abort,
   // promote) is not swapped for a copy between a person's press and release.
@@ -416,10 +507,7 @@ async function detail(root, id, cache) {
   if (key === cache.key && root.isConnected && root.querySelector("[data-testid=campaign-verdict]")) return st;
   cache.key = key;
   const refresh = () => { cache.key = null; return detail(root, id, cache); };
-  const pause = st.state === "paused" || (st.halt_reason && !["denied", "rejected"].includes(st.state))
-    ? h("p", { class: st.state === "paused" ? "warn" : "error", role: "alert", "data-testid": "campaign-halt" },
-      `${st.state === "paused" ? "Paused" : "Stopped"}${st.halted_at ? ` at ${fmtTime(st.halted_at)}` : ""}: ${st.halt_reason || `by ${st.halted_by}`}`)
-    : null;
+  const pause = haltBanner(st);
   fill(root, h("section", { class: "panel" },
     h("div", { class: "row spread" }, h("h2", {}, st.name, " ", stateBadge(st.state)), h("a", { href: "#/campaigns" }, "all campaigns")),
     pause,
@@ -439,6 +527,7 @@ async function detail(root, id, cache) {
     st.state === "created" ? previewPanel(pv) : null,
     rh && ["created", "denied"].includes(st.state) ? rehearsalPanel(id, rh, refresh) : null,
     h("section", { class: "panel" }, h("h3", {}, "Progress"), charts(tl, st.spec.gate, st)),
+    measuredAgainst(st),
     st.state !== "created" ? h("details", {}, h("summary", {}, "Preview as approved"), previewPanel(pv)) : null);
   return st;
 }
@@ -468,7 +557,8 @@ function field(label, input, hint) {
 }
 
 async function createForm(root) {
-  const facets = (await api.get("/api/campaigns/selection")).facets;
+  const first = await api.get("/api/campaigns/selection");
+  const facets = first.facets;
   const pick = (name) => h("select", { name, "data-testid": `sel-${name}` }, h("option", { value: "" }, `any ${name}`),
     Object.entries(facets[name] || {}).map(([v, n]) => h("option", { value: v }, `${v} (${n})`)));
   const el = {
@@ -495,7 +585,15 @@ async function createForm(root) {
     batch: h("input", { type: "number", name: "initial_batch", min: 1, value: 10 }),
     maxBatch: h("input", { type: "number", name: "max_batch", min: 1, value: 200 }),
     emergency: h("input", { type: "checkbox", name: "emergency", "data-testid": "c-emergency" }),
+    kpi: h("select", { name: "kpi", "data-testid": "c-kpi" }, h("option", { value: "" }, "none"),
+      (first.kpis || []).map((k) => h("option", { value: k.id, "data-wifi": k.wifi ? "yes" : "no" }, `${k.title}${k.unit ? ` (${k.unit})` : ""}`))),
+    kpiBand: h("select", { name: "kpi_band", "data-testid": "c-kpi-band" }, h("option", { value: "" }, "every band"),
+      ["2.4GHz", "5GHz", "6GHz"].map((b) => h("option", { value: b }, b))),
+    kpiMargin: h("input", { type: "number", name: "kpi_margin", min: 0, step: "any", placeholder: "20 % of its level", "data-testid": "c-kpi-margin" }),
+    kpiWindow: h("input", { type: "number", name: "kpi_window_h", min: 0.25, max: 24, step: "any", value: 6, "data-testid": "c-kpi-window" }),
   };
+  // A KPI is measured against the control group: picking one with no group asks for 10 %.
+  el.kpi.addEventListener("change", () => { if (el.kpi.value && !num(el.control.value)) el.control.value = 10; });
   const count = h("strong", { "data-testid": "selection-count", "aria-live": "polite" }, "…");
   let selected = readSelection();
   const selBox = h("p", { class: "small", "data-testid": "selected-devices" });
@@ -571,6 +669,10 @@ async function createForm(root) {
     if (num(el.canary.value) !== undefined) body.canary_pct = num(el.canary.value);
     if (el.rings.value.trim()) body.rings = el.rings.value.split(",").map((x) => Number(x.trim()));
     if (num(el.threshold.value) !== undefined) body.gate.failure_threshold = num(el.threshold.value) / 100;
+    if (el.kpi.value) {
+      body.gate.kpis = [{ metric: el.kpi.value, labels: el.kpiBand.value ? { band: el.kpiBand.value } : {},
+        window_h: num(el.kpiWindow.value) ?? 6, ...(num(el.kpiMargin.value) !== undefined ? { margin: num(el.kpiMargin.value) } : {}) }];
+    } else body.gate.kpis = []; // "none" (a clone's KPI is not kept behind the person's back)
     if (base) Object.assign(body, keptFrom(base, body));
     const btn = e.submitter || form.querySelector("button[type=submit]");
     btn.disabled = true; btn.textContent = "previewing and asking policy…";
@@ -594,7 +696,11 @@ async function createForm(root) {
     h("fieldset", {}, h("legend", {}, "Rings and gate"),
       h("div", { class: "row" }, field("canary %", el.canary, "blank: policy's plan"), field("rings (cumulative %)", el.rings, "blank: policy's plan"),
         field("control group %", el.control), field("fail above %", el.threshold, "blank: policy's limit"),
-        field("after executed", el.minExec), field("on breach", el.breach))),
+        field("after executed", el.minExec), field("on breach", el.breach)),
+      h("div", { class: "row" }, field("KPI measured against the control group", el.kpi,
+        "the gate halts a ring whose devices do measurably worse than the control by more than the tolerance"),
+      field("band", el.kpiBand), field("tolerance (in its unit)", el.kpiMargin, "blank: 20 % of its level before"),
+      field("observed for (hours)", el.kpiWindow, "after each ring, looked at hourly"))),
     h("fieldset", {}, h("legend", {}, "Schedule"),
       h("div", { class: "row" }, field("promotion", el.promo), field("pause before widening (s)", el.pauseS),
         field("first batch", el.batch), field("largest batch", el.maxBatch)),
@@ -650,6 +756,8 @@ function prefill(el, kindSwitch) {
   const g = spec.gate || {};
   if (g.failure_threshold !== undefined) set(el.threshold, +(100 * g.failure_threshold).toFixed(4));
   set(el.minExec, g.min_executed); set(el.breach, g.on_breach);
+  const kpi = (g.kpis || [])[0];
+  if (kpi) { set(el.kpi, kpi.metric); set(el.kpiBand, (kpi.labels || {}).band || ""); set(el.kpiMargin, kpi.margin || undefined); set(el.kpiWindow, kpi.window_h); }
   set(el.promo, (spec.promotion || {}).mode); set(el.pauseS, (spec.promotion || {}).pause_s);
   set(el.batch, (spec.rate || {}).initial_batch); set(el.maxBatch, (spec.rate || {}).max_batch);
   return spec;

@@ -108,11 +108,38 @@ async function detail(root, id) {
       c.status === "escalated" && c.kind === "detector" ? adopt : null)));
 }
 
+// What each problem's fix did to the KPI its detector reads (brain/remediation/effects.py): the
+// fixed homes after minus the same hours the day before, against matched homes not yet fixed (or,
+// said as weaker evidence, the same homes before). "Not enough data" where nothing was measured —
+// never a zero. The interval is explained where it is shown.
+const CI_WORDS = "The interval is the range the fix's true effect lies in with the confidence shown; "
+  + "better or worse only when the whole interval is on one side of zero, otherwise no measurable effect.";
+const EFFECT_EVERY_MS = 30000; // the effects read hours of telemetry: not on every 5 s refresh
+
+function effectsPanel(res) {
+  if (!res) return null;
+  const verdict = (e) => (e ? e.verdict : "nothing to measure");
+  const cls = (e) => (!e ? "muted" : e.verdict === "worse" ? "error" : e.verdict === "better" ? "ok" : "");
+  return h("section", { class: "panel", "data-testid": "remediation-effects" },
+    h("h3", {}, "What each fix did"),
+    h("p", { class: "small muted", "data-testid": "remediation-effects-ci" }, CI_WORDS),
+    h("table", {}, h("thead", {}, h("tr", {}, ["problem", "fix", "cases fixed", "effect", "measured against"].map((c) => h("th", {}, c)))),
+      h("tbody", {}, res.items.map((x) => h("tr", { "data-testid": "remediation-effect", "data-problem": x.problem,
+        "data-verdict": verdict(x.effect) },
+      h("td", {}, x.problem), h("td", { class: "small" }, x.fix || "none (escalates)"), h("td", {}, `${x.fixed} of ${x.cases}`),
+      h("td", { class: `small ${cls(x.effect)}` }, x.effect ? x.effect.text : x.note),
+      h("td", { class: "small" }, x.effect ? x.against + (x.against === "the same homes before" ? " (weaker: anything else that changed counts too)" : "") : "-"))))));
+}
+
 async function overview(root, state) {
-  const [st, conflicts, res] = await Promise.all([api.get("/api/remediation/status"), api.get("/api/remediation/profiles/check"),
-    api.get("/api/remediation/cases", state.filter ? { status: state.filter, limit: 200 } : { limit: 200 })]);
+  const stale = !state.effects || Date.now() - state.effectsAt > EFFECT_EVERY_MS;
+  const [st, conflicts, res, effects] = await Promise.all([api.get("/api/remediation/status"), api.get("/api/remediation/profiles/check"),
+    api.get("/api/remediation/cases", state.filter ? { status: state.filter, limit: 200 } : { limit: 200 }),
+    stale ? api.get("/api/remediation/effects").catch(() => state.effects) : Promise.resolve(state.effects)]);
+  if (stale) { state.effects = effects; state.effectsAt = Date.now(); }
   const refresh = () => overview(root, state);
-  root.replaceChildren(summary(st, conflicts, refresh), caseTable(res, state.filter, (f) => { state.filter = f; refresh(); }));
+  root.replaceChildren(summary(st, conflicts, refresh), effectsPanel(state.effects),
+    caseTable(res, state.filter, (f) => { state.filter = f; refresh(); }));
 }
 
 // The view contract of the console: render into root, return a cleanup function.

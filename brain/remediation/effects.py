@@ -22,15 +22,10 @@ from sqlalchemy.orm import Session
 
 from brain.detectors.rules import RuleSet
 from brain.remediation.schema import RemediationCaseRow
-from campaigns.effects import (
-    DAY_BEFORE,
-    Kpi,
-    device_changes,
-    estimate,
-    estimate_before_after,
-    kpi_of,
-)
+from campaigns.effects import DAY_BEFORE, Kpi, device_changes, kpi_of
 from campaigns.effects import KPIS as CATALOGUE
+from campaigns.estimator import estimate, estimate_before_after
+from campaigns.ring_effects import clusters_of
 from core.kernel.jsontypes import JsonObject
 
 MIN_DEVICES = 3
@@ -76,12 +71,16 @@ def fix_effects(s: Session, rules: RuleSet, *, now: datetime, window_h: float = 
                                          labels=labels, before=DAY_BEFORE)
         control_changes = device_changes(s, kpi, untreated, window_h=window_h, now=now, labels=labels,
                                          before=DAY_BEFORE)
+        groups = clusters_of(s, [*treated_changes, *control_changes], wifi=kpi.id.startswith("wifi."))
         if len(control_changes) >= MIN_DEVICES:
-            eff = estimate(kpi, treated_changes, control_changes, confidence=confidence, min_devices=MIN_DEVICES)
+            eff = estimate(kpi, treated_changes, control_changes, confidence=confidence, min_devices=MIN_DEVICES,
+                           clusters=groups)
             against = "matched untreated cases"
         else:
-            eff = estimate_before_after(kpi, treated_changes, confidence=confidence, min_devices=MIN_DEVICES)
+            eff = estimate_before_after(kpi, treated_changes, confidence=confidence, min_devices=MIN_DEVICES,
+                                        clusters=groups)
             against = "the same homes before"
+        eff.against = against
         out.append({**base, "effect": eff.as_dict(), "against": against, "untreated": len(untreated),
                     "labels": labels})
     return out

@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from brain.understanding import lexicon as concepts
+from brain.understanding import values
 from brain.understanding.lexicon import OFF_AND_ON
 from core.kernel.models import Scalar
 
@@ -40,7 +41,7 @@ _POWER = re.compile(r"(transmit(ting)? power|tx[ -]?power|sendeleistung|puissanc
                     r"(%|percent|prozent|pour ?cent|por ?ciento)?", _I)
 _OFF = re.compile(r"\b(turn(ed)?|switch(ed)?|shut)\b[^?!]{0,30}\boff\b|\bdisable|\bdeactivate|\bausschalten|\bkill\b|"
                   r"\b(wants?|wanted|needs?|like)\b[^?!,;]{0,30}\bgone\b|\b(soll|sollen|muss|müssen)\b[^?!,;]{0,30}\bweg\b|"
-                  r"\babschalten|\bdeaktivier|\baus\b|\bdésactiv|\bdesactiv|\bcouper?\b|\béteindre|\béteins|\bap[aá]ga",
+                  r"\babschalten|\bdeaktivier|\baus\b(?!\s+(dem|der|den|einem|einer|meinem|ihrem|seinem)\b)|\bdésactiv|\bdesactiv|\bcouper?\b|\béteindre|\béteins|\bap[aá]ga",
                   _I)
 _ON = re.compile(r"\b(turn(ed)?|switch(ed)?)\b[^?!]{0,30}\bon\b|\benable|\bactivate|\beinschalten|\banschalten|"
                  r"\b(ein|an)geschaltet werden|\baktiviert werden|\bactive-(le|la)\b|\bactiva(lo|la)\b|"
@@ -150,6 +151,7 @@ class ExplicitRequest(BaseModel):
     band: Band | None = None
     value: Scalar | None = None
     servers: list[str] = []
+    step: int | None = None  # a relative value ("a notch lower": -1), resolved against the device's own levels
 
 
 def _band(text: str) -> Band | None:
@@ -171,52 +173,72 @@ def _seconds(n: int, unit: str) -> int:
 def wide_scope(text: str) -> bool:
     """The request names more than this gateway (all devices, the building) — not where it rules them
     out ("no en todos los PX-7000", "not on all the routers")."""
-    return any(not _RULED_OUT.search(text[max(0, m.start() - 12):m.start()]) for m in _WIDE_SCOPE.finditer(text))
+    return any(not _RULED_OUT.search(text[max(0, m.start() - 30):m.start()]) for m in _WIDE_SCOPE.finditer(text))
 
 
-_RULED_OUT = re.compile(r"\b(not|no|nicht|pas|ni|never|nunca|jamais)\b\W+(\w+\W+)?$", _I)
+# "not on all the PX-7000", "not the rest of the building", "nicht das ganze Haus": the others ruled out
+_RULED_OUT = re.compile(r"\b(not|no|nicht|pas|ni|never|nunca|jamais)\b\W+((the |das |le |la |el )?(rest|others?|reste|"
+                        r"resto|ganze\w*|whole|entire)\W+(of |des |de |del )?(the |la |el )?)?(\w+\W+)?$", _I)
 
 
 def parse(text: str) -> ExplicitRequest | None:
     """The explicit action in ``text``, or None when the agent describes a symptom instead."""
     if not text.strip() or wide_scope(text):
         return None
-    band = _band(text)
-    m = _POWER.search(text)
-    if m:
-        return ExplicitRequest(action="power", band=band, value=int(m.group("n")))
-    m = _CHANNEL.search(text)
-    if m:
-        num = _NUM.search(text, m.end(), m.end() + 25)
-        if num:
-            return ExplicitRequest(action="channel", band=band, value=int(num.group(1)))
-    m = _WIDTH.search(text)
-    if m:
-        return ExplicitRequest(action="width", band=band, value=f"{m.group(1)}MHz")
-    if _GUEST.search(text) and (_OFF.search(text) or _ON.search(text) or _BACK_ON.search(text)):
-        on = bool(_ON.search(text) or _BACK_ON.search(text)) and not (
-            _OFF.search(text) and not _BACK_ON.search(text) and not _ON.search(text))
-        return ExplicitRequest(action="ssid_enable", band=band, value=on)
-    if band is not None and (_OFF.search(text) or _ON.search(text) or _BACK_ON.search(text)):
-        # "turn it back on" wins over an off word elsewhere in the message (a condition: "if it is off")
-        on = bool(_BACK_ON.search(text) or _ON.search(text)) and not (_OFF.search(text) and not _BACK_ON.search(text)
-                                                                       and not _ON.search(text))
-        return ExplicitRequest(action="band_enable", band=band, value=on)
-    if _DNS.search(text):
-        servers = [x.group(1) for x in _IPV4.finditer(text)]
-        if servers:
-            return ExplicitRequest(action="dns", servers=servers[:2])
-    if _INFORM.search(text):
-        d = _DURATION.search(text)
-        if d:
-            return ExplicitRequest(action="inform_interval", value=_seconds(int(d.group(1)), d.group(2)))
-        one = _ONE_UNIT.search(text)
-        if one:
-            return ExplicitRequest(action="inform_interval", value=_seconds(1, one.group(1)))
+    found = _radio_request(text, _band(text)) or _service_request(text)
+    if found is not None:
+        return found
     if concepts.factory_reset(text) and not _FACTORY_SYMPTOM.search(text):
         if destructive_mood(text, _FACTORY_WORD) == "request":
             return ExplicitRequest(action="factory_reset")
         return None  # history or a question about one: answered, never drafted
+    return _diagnostic_request(text)
+
+
+def _radio_request(text: str, band: Band | None) -> ExplicitRequest | None:
+    """Transmit power (a number, a share of full power, a step), channel, width, a band or the guest
+    network on or off."""
+    share, step = values.power_fraction(text), values.power_step(text)
+    if share is not None or step is not None:  # "quarter power", "auf drei Viertel", "a notch lower"
+        return ExplicitRequest(action="power", band=band, value=share, step=None if share is not None else step)
+    m = _POWER.search(text)
+    pct = int(m.group("n")) if m else values.percent(text)  # "raise the 2.4 power to 75 percent"
+    if pct is not None:
+        return ExplicitRequest(action="power", band=band, value=pct)
+    m = _CHANNEL.search(text)
+    num = _NUM.search(text, m.end(), m.end() + 25) if m else None
+    if num:
+        return ExplicitRequest(action="channel", band=band, value=int(num.group(1)))
+    m = _WIDTH.search(text)
+    if m:
+        return ExplicitRequest(action="width", band=band, value=f"{m.group(1)}MHz")
+    off, on, back_on = bool(_OFF.search(text)), bool(_ON.search(text)), bool(_BACK_ON.search(text))
+    if not (off or on or back_on):
+        return None
+    # "turn it back on" wins over an off word elsewhere in the message (a condition: "if it is off")
+    value = (on or back_on) and not (off and not back_on and not on)
+    if _GUEST.search(text):
+        return ExplicitRequest(action="ssid_enable", band=band, value=value)
+    return ExplicitRequest(action="band_enable", band=band, value=value) if band is not None else None
+
+
+def _service_request(text: str) -> ExplicitRequest | None:
+    """DNS servers, the periodic inform interval."""
+    if _DNS.search(text):
+        servers = [x.group(1) for x in _IPV4.finditer(text)]
+        if servers:
+            return ExplicitRequest(action="dns", servers=servers[:2])
+    if not _INFORM.search(text):
+        return None
+    d = _DURATION.search(text)
+    if d:
+        return ExplicitRequest(action="inform_interval", value=_seconds(int(d.group(1)), d.group(2)))
+    one = _ONE_UNIT.search(text)
+    return ExplicitRequest(action="inform_interval", value=_seconds(1, one.group(1))) if one else None
+
+
+def _diagnostic_request(text: str) -> ExplicitRequest | None:
+    """A traceroute, a speed test, a ping, a reboot asked for (never a reboot described as a symptom)."""
     t = _TARGET.search(text)
     if concepts.traceroute(text, has_target=t is not None):
         host = t.group(1).strip(".") if t else None
@@ -225,10 +247,9 @@ def parse(text: str) -> ExplicitRequest | None:
         u = _URL.search(text)
         return ExplicitRequest(action="speedtest", value=u.group(0).rstrip(".,;)") if u else None)
     m = _PING.search(text)
-    if m:
-        host = (m.group(1) or m.group(2) or "").strip(".,;")
-        if host and _HOST_OK.match(host):
-            return ExplicitRequest(action="ping", value=host)
+    host = (m.group(1) or m.group(2) or "").strip(".,;") if m else ""
+    if host and _HOST_OK.match(host):
+        return ExplicitRequest(action="ping", value=host)
     m = _REBOOT.search(text) or OFF_AND_ON.search(text)
     if (m and not _REBOOT_SYMPTOM.search(text) and not concepts.negated_at(text, m.start())
             and destructive_mood(text, _REBOOT if _REBOOT.search(text) else OFF_AND_ON) == "request"):

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from brain.understanding.request import Condition, Request, Unplaced
+from brain.understanding.reconcile import reconcile as _reconcile
+from brain.understanding.request import Condition, Request
 
 _ACTION_WORDS = {
     "channel": "change the channel", "width": "change the channel width", "power": "change the transmit power",
@@ -21,6 +22,12 @@ _ACTION_WORDS = {
     "reboot": "reboot the gateway", "ping": "run a ping", "factory_reset": "factory reset the gateway",
     "traceroute": "run a traceroute", "speedtest": "run a speed test", "ssid": "rename the Wi-Fi network",
     "passphrase": "change the Wi-Fi passphrase", "ssid_enable": "turn a Wi-Fi network on or off",
+}
+# A request with no single action, in words: readback() is what an approver reads ("asked: …").
+_ACT_WORDS = {
+    "diagnose": "find out what is wrong with the gateway and fix it", "change": "make a change to the gateway",
+    "question": "answer a question about the gateway", "acknowledge": "carry on as agreed",
+    "reference": "act on an earlier message", "empty": "nothing yet",
 }
 
 
@@ -54,9 +61,9 @@ def _measured(c: Condition) -> str | None:
         days = c.value / 86400
         span = f"{days:g} days" if days >= 1 else f"{c.value / 3600:g} hours"
         return f"only if it has been up {'longer' if c.expect == 'gt' else 'less'} than {span}"
-    if c.fact == "power" and c.expect in ("gt", "lt"):
-        return f"only if the transmit power is {'above' if c.expect == 'gt' else 'below'} {c.value} %" + (
-            f" ({c.band})" if c.band else "")
+    if c.fact == "power" and c.expect in ("gt", "lt", "eq", "ne"):
+        how = {"gt": "above", "lt": "below", "eq": "at", "ne": "not at"}[c.expect]
+        return f"only if the transmit power is {how} {c.value} %" + (f" ({c.band})" if c.band else "")
     return None
 
 
@@ -73,28 +80,53 @@ def _generic(c: Condition) -> str:
 
 def readback(req: Request, zone: ZoneInfo | None = None) -> str:
     """The request in plain words: action, value, targets, scope, time, conditions, exclusions."""
-    parts = [_ACTION_WORDS.get(req.action or "", req.action or req.act)]
-    value = req.values.get("value")
-    if value is not None:
-        parts.append(f"to {value}")
-    if req.values.get("ssid"):
-        parts.append(f"to \u201c{req.values['ssid']}\u201d")
-    if req.servers:
-        parts.append("to " + ", ".join(req.servers))
-    if req.target.ssid_role:
-        parts.append(f"on the {req.target.ssid_role} network")
-    if req.target.bands:
-        parts.append("on " + " and ".join(req.target.bands) + " only")
-    if req.scope.kind != "this_device":
-        parts.append(f"for {req.scope.words or req.scope.kind}")
+    parts = [*_what(req), *_where(req)]
     if req.schedule is not None:
         at = req.schedule.not_before.astimezone(zone or ZoneInfo(req.schedule.zone))
         parts.append(f"not before {at:%a %d %b %H:%M} ({req.schedule.zone})"
                      + (f" — {req.schedule.assumed}" if req.schedule.assumed else ""))
-    parts += [condition_text(c) for c in req.conditions]
+    # each condition once, as "only if …" — after "… only" a comma and "if …" (never "only only if")
+    for c in req.conditions:
+        cond = condition_text(c)
+        parts.append(f", {cond.removeprefix('only ')}" if parts[-1].endswith(" only") else cond)
     if req.exclusions:
         parts.append("leaving " + ", ".join(req.exclusions) + " untouched")
-    return " ".join(parts).strip()
+    return " ".join(parts).replace(" , ", ", ").strip()
+
+
+def _what(req: Request) -> list[str]:
+    """The action and what it sets, in words ("turn the 5GHz radio off", never "… to False")."""
+    value = req.values.get("value")
+    if req.action in ("band_enable", "ssid_enable") and isinstance(value, bool):
+        if req.action == "ssid_enable":
+            what = f"the {req.target.ssid_role or 'guest'} network"
+        else:
+            what = "the " + (" and ".join(req.target.bands) + " radio" if req.target.bands else "radio")
+        return [f"turn {what} {'on' if value else 'off'}"]
+    parts = [_ACTION_WORDS.get(req.action or "", req.action or _ACT_WORDS.get(req.act, req.act))]
+    if value is not None:
+        parts.append(f"to {value}")
+    step = req.values.get("step")
+    if isinstance(step, int) and not isinstance(step, bool) and step:
+        parts.append(f"{abs(step)} level{'s' if abs(step) > 1 else ''} {'down' if step < 0 else 'up'}")
+    if req.values.get("ssid"):
+        parts.append(f"to \u201c{req.values['ssid']}\u201d")
+    if req.servers:
+        parts.append("to " + ", ".join(req.servers))
+    return parts
+
+
+def _where(req: Request) -> list[str]:
+    """The network, bands and gateways the request is limited to, where the action's words did not say."""
+    said = _what(req)[0]
+    parts = []
+    if req.target.ssid_role and req.target.ssid_role not in said:
+        parts.append(f"on the {req.target.ssid_role} network")
+    if req.target.bands and not all(b in said for b in req.target.bands):
+        parts.append("on " + " and ".join(req.target.bands) + " only")
+    if req.scope.kind != "this_device":
+        parts.append(f"for {req.scope.words or req.scope.kind}")
+    return parts
 
 
 def render(req: Request) -> str:
@@ -105,25 +137,16 @@ def render(req: Request) -> str:
     band = " and ".join(req.target.bands)
     on_band = f" {band}" if band else ""
     a = req.action
-    if a == "channel":
-        return f"set the{on_band} channel to {v}"
-    if a == "width":
-        return f"set the{on_band} channel width to {v}"
     if a == "power":
-        return f"set the{on_band} transmit power to {v}%"
-    if a == "band_enable":
-        return f"turn the {band or 'radio'} {'on' if v else 'off'}"
-    if a == "ssid_enable":
-        return f"turn the guest network{on_band} {'on' if v else 'off'}"
-    if a == "dns":
-        return "set the dns servers to " + " ".join(req.servers)
-    if a == "inform_interval":
-        return f"set the inform interval to {v} seconds"
-    if a in ("reboot", "factory_reset", "speedtest"):
-        return {"reboot": "please reboot the gateway", "factory_reset": "please factory reset the gateway",
-                "speedtest": "run a speed test"}[a]
+        return _render_power(req, on_band)
+    fixed = _FIXED.get(a or "")
+    if fixed is not None:
+        return fixed
     if a in ("ping", "traceroute"):
         return f"{a} {v}" if v else a
+    simple = _render_setting(a or "", v, band, on_band, req)
+    if simple is not None:
+        return simple
     parts = []
     if req.values.get("ssid"):
         parts.append(f"rename the wifi network to \"{req.values['ssid']}\"")
@@ -132,40 +155,41 @@ def render(req: Request) -> str:
     return " and ".join(parts)
 
 
-def reconcile(offline: Request | None, model: Request | None) -> Request | None:
-    """One request from two readings of the same message (the offline parser's and a model's), the
-    stricter of the two: the model's reading, with every qualifier either found — a time, a condition, a
-    band or network limit, an exclusion, other gateways, an unplaced part — so a model that reads less
-    than the parser can never drop what the parser saw. Two different values for the same action are a
-    disagreement: an unplaced part the agent is asked about."""
-    if model is None or offline is None:
-        return model or offline
-    if offline.act in ("reference", "empty") or offline.action is None:
-        merged = model.model_copy(update={"source": "model"})
-    else:
-        merged = model.model_copy(update={"source": "model", "action": model.action or offline.action})
-    update: dict[str, object] = {}
-    if merged.schedule is None and offline.schedule is not None:
-        update["schedule"] = offline.schedule
-    seen = {(c.fact, c.expect, str(c.value)) for c in merged.conditions}
-    extra = [c for c in offline.conditions if (c.fact, c.expect, str(c.value)) not in seen]
-    if extra:
-        update["conditions"] = [*merged.conditions, *extra]
-    if not merged.target.bands and offline.target.bands:
-        update["target"] = merged.target.model_copy(update={"bands": offline.target.bands,
-                                                            "ssid_role": merged.target.ssid_role
-                                                            or offline.target.ssid_role})
-    elif merged.target.ssid_role is None and offline.target.ssid_role is not None:
-        update["target"] = merged.target.model_copy(update={"ssid_role": offline.target.ssid_role})
-    if offline.exclusions:
-        update["exclusions"] = list(dict.fromkeys([*merged.exclusions, *offline.exclusions]))
-    if merged.scope.kind == "this_device" and offline.scope.kind != "this_device":
-        update["scope"] = offline.scope
-    unplaced = [*merged.unplaced, *(u for u in offline.unplaced if u.words not in {x.words for x in merged.unplaced})]
-    for key, value in offline.values.items():
-        if key in merged.values and str(merged.values[key]) != str(value) and offline.action == merged.action:
-            unplaced.append(Unplaced(words=f"{key} {value} / {merged.values[key]}", kind="value",
-                                     why="two readings of the value disagree"))
-    if unplaced != merged.unplaced:
-        update["unplaced"] = unplaced
-    return merged.model_copy(update=update) if update else merged
+_FIXED = {"reboot": "please reboot the gateway", "factory_reset": "please factory reset the gateway",
+          "speedtest": "run a speed test"}
+
+
+def _render_setting(a: str, v: object, band: str, on_band: str, req: Request) -> str | None:
+    """One setting's command (channel, width, a radio or the guest network on or off, DNS, the inform
+    interval), or None for another action."""
+    if a == "channel":
+        return f"set the{on_band} channel to {v}"
+    if a == "width":
+        return f"set the{on_band} channel width to {v}"
+    if a == "band_enable":
+        return f"turn the {band or 'radio'} {'on' if v else 'off'}"
+    if a == "ssid_enable":
+        return f"turn the guest network{on_band} {'on' if v else 'off'}"
+    if a == "dns":
+        return "set the dns servers to " + " ".join(req.servers)
+    if a == "inform_interval":
+        return f"set the inform interval to {v} seconds"
+    return None
+
+
+def _render_power(req: Request, on_band: str) -> str:
+    """The transmit power asked: a value, or a step up or down (never "to None%")."""
+    v = req.values.get("value")
+    step = req.values.get("step")
+    if v is None and isinstance(step, int) and step:
+        way = "lower" if step < 0 else "higher"
+        return f"set the{on_band} transmit power " + (f"a notch {way}" if abs(step) == 1 else
+                                                       f"{abs(step)} steps {'down' if step < 0 else 'up'}")
+    return f"set the{on_band} transmit power to {v}%"
+
+
+def reconcile(offline: Request | None, model: Request | None, message: str = "") -> Request | None:
+    """One request from two readings of ``message`` (the offline parser's and a model's): what either
+    found is kept, and where both found a qualifier and disagree the agent is asked, naming both
+    (``brain.understanding.reconcile``)."""
+    return _reconcile(offline, model, message)

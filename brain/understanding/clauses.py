@@ -87,6 +87,11 @@ _CLAUSE_OPEN = re.compile(
 # "que informe con normalidad" is a wish, "¿qué informa?" a question): these openers ask only with ¿ or ?.
 _ES_PUNCTUATED = re.compile(r"^\W*(hay|que|está|tiene)\b", _I)
 
+# "do a full factory reset", "do one quick reboot": a determiner and a few words that say what kind
+_DO_IMPERATIVE = re.compile(r"^\W*do\s+((the|a|an|that|this|one|another)\s+)?"
+                            r"((full|quick|proper|complete|hard|soft|fresh|new|remote|factory|firmware|wifi|wi-fi)\s+){0,2}"
+                            r"(reboot|restart|reset|power[- ]?cycle|speed ?test|"
+                            r"scan|update|upgrade|change|channel change|rename|ping|traceroute|it)\b", _I)
 _BARE_WH = re.compile(r"^\W*(why|when|how|where|by whom|warum|wann|wie|wo|von wem|pourquoi|quand|comment|où|"
                       r"par qui|por qué|cuándo|cómo|dónde|quién)\W*$", _I)
 
@@ -104,7 +109,7 @@ TOPICS: dict[str, re.Pattern[str]] = {
         r"\b(up ?time|last (re)?boot\w*|last restart\w*|(re)?boot(ed)?|restart(ed)?|how long\b.{0,30}\b(up|on|"
         r"running|powered)|been up|laufzeit|neu ?gestartet|neustart|seit wann\b.{0,30}\b(läuft|an|online)|"
         r"wie lange\b.{0,30}\b(läuft|an)|red[ée]marr\w*|depuis quand\b.{0,30}\b(allumée?|tourne|en marche)|"
-        r"reinici\w*|cuánto tiempo\b.{0,30}\b(lleva|encendid\w*|funcionando)|encendid\w*)\b", _I),
+        r"reinici\w*|cuánto tiempo\b.{0,30}\b(lleva|encendid\w*|funcionando)|lleva\b.{0,20}\bencendid\w*)\b", _I),
     # the box's own presence: "is it online?", "ist die Box erreichbar?", "est-elle en ligne ?" — not
     # "online" as an adjective ("online games lag")
     "presence": re.compile(
@@ -259,6 +264,12 @@ def split_clauses(text: str) -> list[str]:
     return [p.strip() for p in out if p.strip(" ,;.")]
 
 
+# A conjunct that names another band and a value with the verb left out ("… and the 5 on 44", "… y el de 5 en
+# el 44", "… und das 5er auf 44"): a second request of the same kind, its own clause.
+_ELLIPTIC = re.compile(r"(?:(?:the|el|la|le|das|den|die|el de|la de|de la)\s+)?(?:2\.4GHz|5GHz|6GHz)\b"
+                       r"(?=[^.;!?]{0,25}?(?<![\d.])\d{1,3}\b)", re.I)
+
+
 def _split_conj(part: str, mask_offset: int, mask: list[bool]) -> list[str]:
     protected = [(m.start(), m.end()) for m in OFF_AND_ON.finditer(part)]
     out, start = [], 0
@@ -270,7 +281,7 @@ def _split_conj(part: str, mask_offset: int, mask: list[bool]) -> list[str]:
             continue
         if _BARE_WH.match(part[m.end():]):
             continue  # "… and why?", "… und wann?": the same clause
-        if m.start() <= start or not _CLAUSE_OPEN.match(part, m.end()):
+        if m.start() <= start or not (_CLAUSE_OPEN.match(part, m.end()) or _ELLIPTIC.match(part, m.end())):
             if m.group(1).lower() in ("but", "aber", "mais", "pero") and m.start() > start:
                 pass  # "but" always opens a new clause
             else:
@@ -312,6 +323,8 @@ def act_of(clause: str) -> Act:
     opens = _QUESTION_OPEN.match(c)
     if opens and _ES_PUNCTUATED.match(c) and "¿" not in c and not c.rstrip().endswith("?"):
         opens = None
+    if opens and _DO_IMPERATIVE.match(c) and not c.rstrip().endswith("?"):
+        opens = None  # "do the reboot after lunch": an imperative, not "do …?"
     if modal and not (opens and opens.end() <= modal.start() and not modal.group(0).lower().startswith(
             ("can", "could", "would", "will", "kannst", "könnt", "können", "peux", "pouvez", "pourr", "puedes",
              "podr", "puede"))):
@@ -327,21 +340,24 @@ def act_of(clause: str) -> Act:
     return "statement"
 
 
+# A topic that, found beside another, is the other's detail rather than a question of its own
+# ("why was the channel changed?" is the history; "the guest network's name" is the guest network).
+_SUBSUMES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("known_bad", ("firmware",)), ("dfs", ("channel",)), ("signal", ("hosts",)),
+    ("guest", ("ssid", "presence", "hosts")),
+)
+
+
 def topics_of(clause: str) -> list[str]:
     found = [t for t in _TOPIC_ORDER if TOPICS[t].search(clause)]
     if "why_changed" in found:
         found = [t for t in found if t not in ("changes", "channel", "ssid", "width")] or found
-    if "known_bad" in found:
-        found = [t for t in found if t != "firmware"]
-    if "dfs" in found:
-        found = [t for t in found if t != "channel"]
+    for topic, detail in _SUBSUMES:
+        if topic in found:
+            found = [t for t in found if t not in detail]
     if "width" in found and "channel" in found and re.search(r"channel width|kanalbreite|largeur de canal|"
                                                               r"ancho de canal", clause, _I):
         found.remove("channel")
-    if "signal" in found:
-        found = [t for t in found if t not in ("hosts",)]
-    if "guest" in found:
-        found = [t for t in found if t not in ("ssid", "presence", "hosts")]  # the guest network's name and state
     if "passphrase" in found and ("why_changed" in found or "changes" in found):
         found.remove("passphrase")  # "who changed the password?" is about the history
     return found
@@ -351,6 +367,53 @@ _WHY = re.compile(r"^\W*(?:¿\s*)?(why|warum|wieso|weshalb|pourquoi|por ?qu[ée]
 # Topics a bare "which one?" can take over from the clause before ("don't touch the channel, just
 # tell me which one it is on").
 _CARRIED = ("channel", "width", "ssid", "firmware", "hosts", "uptime")
+
+
+# What a question about a fact names beyond function words; a symptom ("is the wifi slow?", "is the 5 GHz
+# band congested?") is for the diagnosis, never looked up in the data model.
+_SYMPTOM = re.compile(
+    r"\b(slow\w*|congest\w*|busy|crowded|drop\w*|disconnect\w*|interfer\w*|lag\w*|stutter\w*|buffer\w*|"
+    r"freez\w*|weak\w*|bad|worse|problem\w*|issues?|fault\w*|broken|wrong|dies|dying|dead|down|unstable|"
+    r"langsam\w*|überlast\w*|voll|abbr\w*|stör\w*|schwach\w*|schlecht\w*|kaputt|instabil|hängt|"
+    r"lent\w*|saturé\w*|coupe\w*|faible\w*|mauvais\w*|problème\w*|panne|instable|"
+    r"lento\w*|saturad\w*|se corta\w*|cae|débil\w*|mal[oa]?|problema\w*|avería|inestable|"
+    r"help|helps|bringen|servir\w*|aider|ayudar\w*|worth|lohnt|vaut|vale|"
+    r"brouill\w*|gên\w*|voisin\w*|vecin\w*|nachbar\w*|neighbou?r\w*|interférence\w*|interferencia\w*|"
+    r"störung\w*|überlapp\w*|overlap\w*|chevauch\w*|solap\w*)\b", _I)
+_NO_FACT = re.compile(
+    r"\b(what|which|how|is|are|was|does|do|did|has|have|any|the|a|an|it|its|this|that|on|in|at|of|for|to|now|"
+    r"right|currently|still|so|and|also|about|there|then|again|exactly|going|happen\w*|matter|up|actually|"
+    r"really|eigentlich|denn|vraiment|exactement|donc|realmente|exactamente|pues|"
+    r"hello|hi|hey|hallo|bonjour|salut|hola|buenas|thanks|danke|merci|gracias|please|bitte|"
+    r"status|state|health|zustand|état|estado|stand|situation|situación|everything|alles|tout|todo|ok|okay|"
+    r"und|the|beim|bei|der|die|das|im|ist|sind|wie|was|welche\w*|jetzt|gerade|noch|auch|dann|genau|"
+    r"et|le|la|les|du|de|des|sur|est|quel\w*|maintenant|aussi|alors|"
+    r"y|el|los|las|en|es|qué|cuál\w*|ahora|también|entonces|"
+    r"one|network|wi-?fi|wlan|réseau|red|band|bande|banda|side|seite|côté|lado|er|ones?)\b|"
+    r"\b(2\.4GHz|5GHz|6GHz)\b|[^\w\s]|\d+", _I)
+
+
+_FOLLOW_UP = re.compile(r"^\W*(and|und|et|y|what about|how about|and what about|and for|und bei\w*|und für|"
+                        r"et pour|et sur|et le|et la|y (el|la|en|para|del))\b", _I)
+_WHEN_IT = re.compile(r"when|wann|quand|cuándo|cuando|time|uhr|heure|hora|will|wird|va|van|run\w*|läuft|"
+                      r"passiert|geschieht|passe|arrive|pasa|ocurre|done|fait|hecho|erledigt", _I)
+
+
+def _fact_topics(part: str) -> list[str]:
+    """A question no topic answers: looked up in the data model ("lookup") when it names something, or a
+    follow-up that only names another band or network ("and the 5 GHz?": "again", the previous topic)."""
+    if _WHY.match(part) or _ADVICE.search(part) or _SYMPTOM.search(part) or _operation(part) is not None:
+        return []  # a symptom or advice is diagnosed; a question naming an operation asks about its state
+    if "[secret" in part:
+        return []  # a masked value ("hmm maybe [secret]?") answers the planner's question: never looked up
+    named = targets.bands_in(targets.normalise_bands(part)) or targets.role_in(part)
+    rest = _NO_FACT.sub(" ", targets.normalise_bands(part)).split()
+    if not rest:
+        full = _QUESTION_OPEN.match(part) and not _FOLLOW_UP.match(part)
+        return ["again"] if named and not full else []
+    if all(_WHEN_IT.fullmatch(w) for w in rest):
+        return ["schedule"]  # "so when does that happen?": the thread's waiting change, when it runs
+    return ["lookup"]
 
 
 def understand(text: str) -> Understanding:
@@ -365,6 +428,8 @@ def understand(text: str) -> Understanding:
             topics = []  # "why is the wifi slow?", "which channel should it use?": for the diagnosis
         if act == "question" and not topics and clauses and not _WHY.match(part):
             topics = [t for t in topics_of(clauses[-1].text) if t in _CARRIED]
+        if act == "question" and not topics:
+            topics = _fact_topics(part)
         clauses.append(Clause(part, act, topics))
     return Understanding(clauses)
 
@@ -391,6 +456,9 @@ class Heard:
     # The message asks and requests nothing ("is the 5 GHz band congested?", "the wifi crawls, what's
     # going on?"): the diagnosis runs, but what it would fix is offered, never drafted.
     read_only: bool = False
+    # The question names an operation ("is the 5 GHz radio on?", "läuft das 2,4er auf Kanal 6?"): it asks
+    # about the state that operation would set — answered from a live read of it, never drafted.
+    asks_about_operation: bool = False
 
 
 def heard(text: str) -> Heard:
@@ -404,35 +472,80 @@ def heard(text: str) -> Heard:
             + (", and I will not run the operation you ruled out" if negated else "")
             + ". If something is still wrong, tell me the symptom and I'll look at the evidence."))
         return Heard("", [], "", [], ack)
+    if not u.actionable:  # only questions answered from facts: nothing may be drafted — unless one names an
+        # operation ("reboot it?"), whose own mood check decides
+        return Heard("", u.topics, u.question_text(), [],
+                     read_only=not any(_OP_VERB.search(c.text) for c in u.clauses))
+    ops, rest, said, asked = _operations(u)
+    deferred = [_deferred_label(label, said.get(id(c), c.text)) for c, label in ops[1:]]
+    keep = ([ops[0][0]] if ops else []) + rest
+    op_text = " ".join(said.get(id(c), c.text) for c in sorted(keep, key=u.clauses.index)).strip()
+    if deferred and _one_operation(ops, said):
+        deferred, op_text = [], u.operation_text()  # one operation spread over clauses ("rename it, call it X")
+    if u.topics and not ops and classify(op_text) in (Intent.UNKNOWN, Intent.STATUS):
+        op_text = ""  # the rest is context ("the customer is on the phone"), not a problem to diagnose
+    return Heard(op_text, u.topics, u.question_text(), deferred, read_only=u.asks_only and not ops,
+                 asks_about_operation=asked and u.asks_only and not ops)
+
+
+def _operations(u: Understanding) -> tuple[list[tuple[Clause, str]], list[Clause], dict[int, str], bool]:
+    """The actionable clauses' operations (in order), the other clauses, the words a clause was read as
+    when its object came from an earlier one, and whether an operation was named inside a question."""
     ops: list[tuple[Clause, str]] = []
     rest: list[Clause] = []
-    if not u.actionable:  # only questions: no operation matcher is even loaded
-        return Heard("", u.topics, u.question_text(), [])
     # the object an earlier clause named ("the guest network", "their DNS" in a question before), for
     # "… and switch it on" and "if it is empty, set 1.1.1.1 and 8.8.8.8"
     named = ""
     said: dict[int, str] = {}  # a clause read with the object named before it
     actionable = set(map(id, u.actionable))
+    asked = False  # an operation named inside a question ("is the 5 GHz radio on?") is what it asks about
     for c in u.clauses:
         if id(c) in actionable:
-            kind = _operation(c.text)
-            if kind is None and named and (PRONOUN_OBJECT.search(c.text) or ADDRESS.search(c.text)):
-                kind = _operation(f"{named} {c.text}")
-                if kind is not None:
-                    said[id(c)] = f"{named} {c.text}"
-            if kind is not None:
+            kind, read_as = _clause_operation(c.text, named)
+            if read_as is not None:
+                said[id(c)] = read_as
+            if kind is not None and c.act != "question":
                 ops.append((c, kind))
             else:
+                asked = asked or kind is not None
                 rest.append(c)
         named = object_words(c.text) or named
-    deferred = [label for _, label in ops[1:]]
-    keep = ([ops[0][0]] if ops else []) + rest
-    op_text = " ".join(said.get(id(c), c.text) for c in sorted(keep, key=u.clauses.index)).strip()
-    if deferred and len({label for _, label in ops}) == 1:
-        deferred, op_text = [], u.operation_text()  # one operation spread over clauses ("rename it, call it X")
-    if u.topics and not ops and classify(op_text) in (Intent.UNKNOWN, Intent.STATUS):
-        op_text = ""  # the rest is context ("the customer is on the phone"), not a problem to diagnose
-    return Heard(op_text, u.topics, u.question_text(), deferred, read_only=u.asks_only and not ops)
+    return ops, rest, said, asked
+
+
+def _clause_operation(text: str, named: str) -> tuple[str | None, str | None]:
+    """The operation a clause asks for, and the words it was read as when the object comes from an
+    earlier clause: a pronoun ("… and switch it on"), an address, or an elliptical conjunct ("… y el de 5
+    en el 44": the earlier clause's object, not its band)."""
+    kind = _operation(text)
+    if kind is not None or not named:
+        return kind, None
+    if PRONOUN_OBJECT.search(text) or ADDRESS.search(text):
+        read = f"{named} {text}"
+    elif _ELLIPTIC.match(text):
+        read = " ".join(w for w in named.split() if not re.fullmatch(r"2\.4GHz|5GHz|6GHz", w)) + f" {text}"
+    else:
+        return None, None
+    kind = _operation(read)
+    return kind, read if kind is not None else None
+
+
+def _one_operation(ops: list[tuple[Clause, str]], said: dict[int, str]) -> bool:
+    """Several clauses that are one operation ("rename it, call it X"): the same kind, and at most one
+    value with its band — two values or two bands are two requests ("2.4 on 1 and the 5 on 44")."""
+    if len({label for _, label in ops}) != 1:
+        return False
+    read = [actions.parse(said.get(id(c), c.text)) for c, _ in ops]
+    valued = {(r.band, r.value) for r in read if r is not None and r.value is not None}
+    return len(valued) <= 1
+
+
+def _deferred_label(label: str, text: str) -> str:
+    """"a channel change" with what it would set ("44 on 5GHz"), when the clause says it."""
+    r = actions.parse(text)
+    if r is None or r.value is None:
+        return label
+    return f"{label} ({r.value}{' on ' + r.band if r.band else ''})"
 
 
 # A clause whose object is a pronoun or left out ("switch it on", "active-le", "und dann eingeschaltet werden")

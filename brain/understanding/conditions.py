@@ -14,6 +14,7 @@ check is returned *unplaced*: the planner asks instead of dropping it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from brain.understanding.request import Band, Condition, Expect, Unplaced
@@ -121,6 +122,13 @@ _IPV4 = re.compile(r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2
 _PCT = re.compile(r"(?P<n>\d{1,3})\s*(%|percent|prozent|pour ?cent|por ?ciento)", _I)
 
 
+def _share(text: str) -> int | None:
+    """A share of full power said in words ("half", "am Anschlag", "al máximo"), in percent."""
+    from brain.understanding.values import power_fraction
+
+    return power_fraction(f"power {text}")
+
+
 def _seconds_in(text: str) -> int | None:
     m = _UNITS.search(text)
     if m is None:
@@ -170,106 +178,178 @@ def _fact(words: str, negative: bool, action: str | None, value: object, band: B
 
 
 def _fact_named(words: str, negative: bool, action: str | None, value: object, band: Band | None) -> Condition | None:
-    """A condition that names its fact (DNS, neighbours, uptime, power, firmware, channel, hosts, …)."""
-    text = words.strip()
-    neg_words = bool(_NEGATED.search(text))
-    # Uptime: "if it's been running for over a month", "if it hasn't been restarted in a week"
+    """A condition that names its fact (DNS, neighbours, uptime, power, firmware, channel, hosts, …): the
+    first of the readers below, in this order (a more specific fact before a vaguer one)."""
+    said = _Said(text=words.strip(), neg_words=bool(_NEGATED.search(words)), negative=negative, action=action,
+                 value=value, band=band)
+    for reader in _READERS:
+        found = reader(said)
+        if found is not None:
+            return found
+    return None
+
+
+@dataclass(frozen=True)
+class _Said:
+    """A condition's own words and what they are read against (the action, its value and band)."""
+
+    text: str
+    neg_words: bool
+    negative: bool
+    action: str | None
+    value: object
+    band: Band | None
+
+
+def _uptime(c: _Said) -> Condition | None:
+    """"if it's been running for over a month", "if it hasn't been restarted in a week"."""
+    text = c.text
     secs = _seconds_in(text)
-    if secs is not None and _UPTIME.search(text) and not _PCT.search(text):
-        # "restarted in a month" negated = up longer than that; "running for over a month" = longer
-        restarted = re.search(r"restart|reboot|neu ?gestartet|neustart|redémarr|reinici", text, _I)
-        running = re.search(r"\b(running|been up|up for|läuft|tourne|allumée?|encendid\w*|lleva|funcionando|"
-                            r"uptime|laufzeit)\b", text, _I)
-        without = re.search(r"\b(without|ohne|sans|sin)\b", text, _I)
-        if running or not restarted:
-            longer = bool(_MORE.search(text)) and not _LESS.search(text)
-        else:  # "hasn't been restarted in a month": up longer; "was restarted within a day": shorter
-            longer = neg_words or bool(without)
-        go: Expect = "gt" if longer != negative else "lt"
-        return Condition(fact="uptime", expect=go, value=secs, words=text)
-    # Transmit power: "if the power is below 50 %"
+    if secs is None or not _UPTIME.search(text) or _PCT.search(text):
+        return None
+    # "restarted in a month" negated = up longer than that; "running for over a month" = longer
+    restarted = re.search(r"restart|reboot|neu ?gestartet|neustart|redémarr|reinici", text, _I)
+    running = re.search(r"\b(running|been up|up for|läuft|tourne|allumée?|encendid\w*|lleva|funcionando|"
+                        r"uptime|laufzeit)\b", text, _I)
+    if running or not restarted:
+        longer = bool(_MORE.search(text)) and not _LESS.search(text)
+    else:  # "hasn't been restarted in a month": up longer; "was restarted within a day": shorter
+        longer = c.neg_words or bool(re.search(r"\b(without|ohne|sans|sin)\b", text, _I))
+    go: Expect = "gt" if longer != c.negative else "lt"
+    return Condition(fact="uptime", expect=go, value=secs, words=text)
+
+
+def _power(c: _Said) -> Condition | None:
+    """"if the power is below 50 %", "if it is under half", "siempre que esté al máximo"."""
+    text = c.text
     pct = _PCT.search(text)
-    if pct and (_POWER_C.search(text) or action == "power"):
-        lower = bool(re.search(r"\b(below|under|less|lower|unter|weniger|niedriger|moins|en dessous|inférieur\w*|"
-                               r"menos|por debajo|inferior)\b", text, _I))
-        go = "lt" if lower != negative else "gt"
-        return Condition(fact="power", expect=go, value=int(pct.group("n")), band=band or band_in(text), words=text)
-    # A DNS server by its address: "only if it still points at 192.0.2.53", "sauf s'il est déjà sur 1.1.1.1"
+    share = _share(text) if pct is None else None
+    if (pct is None and share is None) or not (_POWER_C.search(text) or c.action == "power"):
+        return None
+    lower = bool(re.search(r"\b(below|under|less|lower|unter|weniger|niedriger|moins|en dessous|inférieur\w*|"
+                           r"menos|por debajo|inferior)\b", text, _I))
+    higher = bool(re.search(r"\b(above|over|more|higher|über|mehr|höher|plus de|au-dessus|supérieur\w*|más de|"
+                            r"por encima|superior)\b", text, _I))
+    value = int(pct.group("n")) if pct else int(share or 0)
+    if pct is None and not lower and not higher:  # "at full", "al máximo": exactly that level
+        return Condition(fact="power", expect="eq" if not c.negative else "ne", value=value,
+                         band=c.band or band_in(text), words=text)
+    go: Expect = "lt" if lower != c.negative else "gt"
+    return Condition(fact="power", expect=go, value=value, band=c.band or band_in(text), words=text)
+
+
+def _dns(c: _Said) -> Condition | None:
+    """A DNS server by its address ("only if it still points at 192.0.2.53"), or none set ("if the DNS is
+    empty", "falls kein DNS eingetragen ist")."""
+    text = c.text
     ip = _IPV4.search(text)
-    if ip is not None and (action == "dns" or _DNS.search(text)):
-        has: Expect = "eq" if neg_words == negative else "ne"
+    if ip is not None and (c.action == "dns" or _DNS.search(text)):
+        has: Expect = "eq" if c.neg_words == c.negative else "ne"
         return Condition(fact="dns_servers", expect=has, value=ip.group(0), words=text)
-    # DNS: "in case none is configured", "if the DNS is empty", "falls kein DNS eingetragen ist"
-    if _DNS.search(text) or (action == "dns" and re.search(_NONE, text, _I)):
+    if _DNS.search(text) or (c.action == "dns" and re.search(_NONE, text, _I)):
         empty = bool(re.search(_NONE, text, _I))
-        expect: Expect = "empty" if empty != negative else "nonempty"
+        expect: Expect = "empty" if empty != c.negative else "nonempty"
         return Condition(fact="dns_servers", expect=expect, words=text)
-    # A neighbour on the channel asked for: "unless a neighbour already sits there", "if 11 is free",
-    # "as long as nobody around is sitting on 13"
-    names_target = action == "channel" and (
-        (value is not None and re.search(rf"(?<![\d.]){value}(?![\d.])", text)) or re.search(
-            r"\b(there|that channel|this channel|dort|darauf|drauf|là|dessus|ce canal|ahí|allí|ese canal)\b", text, _I))
-    occupancy = (_NEIGHBOUR.search(text) and True) or (names_target and re.search(
-        r"\b(nobody|no one|anyone|someone|somebody|another|other|else|niemand|jemand|keiner|personne|quelqu'un|"
-        r"autre|nadie|alguien|otro|otra|using|uses|sits|sitting|on it|nutzt|benutzt|utilise|usa)\b", text, _I)) or (
-        action == "channel" and re.search(
-        r"\b(nobody|no one|anyone|someone|somebody|another|other|niemand|jemand|keiner|personne|quelqu'un|autre|"
-        r"nadie|alguien|otro|otra)\b", text, _I) and not _HOSTS_ONLY.search(text))
-    if occupancy and (action == "channel" or re.search(r"\b(channel|kanal|canal)\b", text, _I)):
-        busy_words = re.search(r"\b(neighbou?r|nachbar|voisin|vecin|other|andere|autre|otra|occupied|taken|busy|"
-                               r"crowded|belegt|besetzt|occupé|ocupad|saturé|überfüllt|someone|somebody|anyone|"
-                               r"nobody|no one|jemand|niemand|keiner|quelqu'un|personne|alguien|nadie)\w*", text, _I)
-        free_words = re.search(r"\b(free|frei|libre|clear|unused|empty)\b", text, _I)
-        occupied = bool(busy_words) and not neg_words
-        if free_words and not busy_words:
-            occupied = neg_words
-        if busy_words and (neg_words or re.search(r"\b(nobody|no one|niemand|keiner|personne|nadie)\b", text, _I)) and \
-                re.search(r"\b(no|kein\w*|aucun\w*|ningún|nobody|no one|niemand|keiner|personne|nadie)\b", text, _I):
-            occupied = False
-        # go ahead when the channel holds no neighbour: "unless occupied" / "if free" / "if no neighbour"
-        go_when_free = occupied == negative
-        num = re.search(r"\b(\d{1,3})\b", text)
-        chan = int(num.group(1)) if num else (value if isinstance(value, int) else None)
-        if chan is None:
-            return None
-        return Condition(fact="neighbour_on_channel", expect="empty" if go_when_free else "nonempty", value=chan,
-                         band=band, words=text)
-    # Firmware: "if it's on 1.4.2", "unless it already runs 2.0"
+    return None
+
+
+_SOMEONE = (r"\b(nobody|no one|anyone|someone|somebody|another|other|niemand|jemand|keiner|personne|quelqu'un|autre|"
+            r"nadie|alguien|otro|otra)\b")
+_USING = re.compile(r"\b(nobody|no one|anyone|someone|somebody|another|other|else|niemand|jemand|keiner|personne|"
+                    r"quelqu'un|autre|nadie|alguien|otro|otra|using|uses|sits|sitting|on it|nutzt|benutzt|utilise|"
+                    r"usa)\b", _I)
+
+
+def _occupancy(c: _Said) -> bool:
+    """The words say whether the channel asked for holds another network."""
+    text = c.text
+    names_target = c.action == "channel" and (
+        (c.value is not None and re.search(rf"(?<![\d.]){c.value}(?![\d.])", text)) or re.search(
+            r"\b(there|that channel|this channel|dort|darauf|drauf|là|dessus|ce canal|ahí|allí|ese canal)\b", text,
+            _I))
+    if _NEIGHBOUR.search(text):
+        return True
+    if names_target and _USING.search(text):
+        return True
+    return c.action == "channel" and bool(re.search(_SOMEONE, text, _I)) and not _HOSTS_ONLY.search(text)
+
+
+def _neighbour(c: _Said) -> Condition | None:
+    """A neighbour on the channel asked for: "unless a neighbour already sits there", "if 11 is free",
+    "as long as nobody around is sitting on 13"."""
+    text = c.text
+    if not _occupancy(c) or not (c.action == "channel" or re.search(r"\b(channel|kanal|canal)\b", text, _I)):
+        return None
+    busy_words = re.search(r"\b(neighbou?r|nachbar|voisin|vecin|other|andere|autre|otra|occupied|taken|busy|"
+                           r"crowded|belegt|besetzt|occupé|ocupad|saturé|überfüllt|someone|somebody|anyone|"
+                           r"nobody|no one|jemand|niemand|keiner|quelqu'un|personne|alguien|nadie)\w*", text, _I)
+    free_words = re.search(r"\b(free|frei|libre|clear|unused|empty)\b", text, _I)
+    occupied = bool(busy_words) and not c.neg_words
+    if free_words and not busy_words:
+        occupied = c.neg_words
+    if busy_words and (c.neg_words or re.search(r"\b(nobody|no one|niemand|keiner|personne|nadie)\b", text, _I)) and \
+            re.search(r"\b(no|kein\w*|aucun\w*|ningún|nobody|no one|niemand|keiner|personne|nadie)\b", text, _I):
+        occupied = False
+    # go ahead when the channel holds no neighbour: "unless occupied" / "if free" / "if no neighbour"
+    go_when_free = occupied == c.negative
+    num = re.search(r"\b(\d{1,3})\b", text)
+    chan = int(num.group(1)) if num else (c.value if isinstance(c.value, int) else None)
+    if chan is None:
+        return None
+    return Condition(fact="neighbour_on_channel", expect="empty" if go_when_free else "nonempty", value=chan,
+                     band=c.band, words=text)
+
+
+def _firmware_or_channel(c: _Said) -> Condition | None:
+    """The firmware ("if it's on 1.4.2", "unless it already runs 2.0") or the channel the radio is on
+    ("if it's still on 149", "unless it's already on 11")."""
+    text = c.text
     m = _FIRMWARE.search(text) or (re.search(r"\b(on|runs?|running|auf|sur|en)\s+(?P<v>\d+(\.\d+){1,3}\w*)", text, _I)
                                    if not re.search(r"\b(channel|kanal|canal)\b", text, _I) else None)
     if m:
-        equal = not neg_words
-        return Condition(fact="firmware", expect="eq" if equal != negative else "ne", value=m.group("v"), words=text)
-    # The channel the radio is on: "if it's still on 149", "unless it's already on 11"
+        return Condition(fact="firmware", expect="eq" if (not c.neg_words) != c.negative else "ne", value=m.group("v"),
+                         words=text)
     m = _ON_CHANNEL.search(text)
     if m and not _NEIGHBOUR.search(text):
         n = int(m.group("n") or m.group("m"))
-        equal = not neg_words
-        return Condition(fact="channel", expect="eq" if equal != negative else "ne", value=n,
-                         band=band or band_in(text), words=text)
-    # Connected hosts: "if nobody is connected", "when no one is using it", "si personne n'est connecté"
-    if _HOSTS.search(text) and not _ONLINE.search(re.sub(r"\b(is|sind|est|está) online\b", "", text, flags=_I) or ""):
+        return Condition(fact="channel", expect="eq" if (not c.neg_words) != c.negative else "ne", value=n,
+                         band=c.band or band_in(text), words=text)
+    return None
+
+
+def _hosts(c: _Said) -> Condition | None:
+    """Connected hosts: "if nobody is connected", "when no one is using it", "si personne n'est connecté"."""
+    text = c.text
+    if not _HOSTS.search(text):
+        return None
+    if not _ONLINE.search(re.sub(r"\b(is|sind|est|está) online\b", "", text, flags=_I) or ""):
         nobody = bool(re.search(r"\b(no ?(one|body)|nobody|niemand|keiner|kein\w*|personne|aucun\w*|nadie|ning[uú]n\w*|"
-                                r"no (clients?|devices?|users?))\b", text, _I)) or (neg_words and not re.search(
+                                r"no (clients?|devices?|users?))\b", text, _I)) or (c.neg_words and not re.search(
                                     r"\b(someone|somebody|anyone|anybody|jemand|quelqu'un|alguien)\b", text, _I))
-        go_h: Expect = "empty" if nobody != negative else "nonempty"
+        go_h: Expect = "empty" if nobody != c.negative else "nonempty"
         return Condition(fact="hosts_connected", expect=go_h, words=text)
-    if _HOSTS.search(text) and re.search(r"\b(no ?(one|body)|nobody|niemand|personne|nadie)\b", text, _I):
-        return Condition(fact="hosts_connected", expect="nonempty" if negative else "empty", words=text)
-    # The guest network on or off: "if the guest network is on"
+    if re.search(r"\b(no ?(one|body)|nobody|niemand|personne|nadie)\b", text, _I):
+        return Condition(fact="hosts_connected", expect="nonempty" if c.negative else "empty", words=text)
+    return None
+
+
+def _on_off(c: _Said) -> Condition | None:
+    """The guest network or a band on or off ("if the guest network is on", "if the 5 GHz is off"), or the
+    gateway's presence ("if it's still offline", "once it is back online")."""
+    text = c.text
+    on = bool(_OFFISH.search(text)) == c.neg_words
     if _GUEST.search(text) and _ENABLED.search(text):
-        on = bool(_OFFISH.search(text)) == neg_words
-        return Condition(fact="ssid_enabled", expect="eq", value=on != negative, words=text)
-    # A band on or off: "if the 5 GHz is off"
+        return Condition(fact="ssid_enabled", expect="eq", value=on != c.negative, words=text)
     b = band_in(text)
     if b is not None and (_ENABLED.search(text) or _WORKING.search(text)):
-        on = bool(_OFFISH.search(text)) == neg_words
-        return Condition(fact="band_enabled", expect="eq", value=on != negative, band=b, words=text)
-    # Presence: "if it's still offline", "once it is back online"
+        return Condition(fact="band_enabled", expect="eq", value=on != c.negative, band=b, words=text)
     if _ONLINE.search(text):
-        on = bool(_OFFISH.search(text)) == neg_words
-        return Condition(fact="online", expect="eq", value=on != negative, words=text)
+        return Condition(fact="online", expect="eq", value=on != c.negative, words=text)
     return None
+
+
+_READERS: tuple[Callable[[_Said], Condition | None], ...] = (_uptime, _power, _dns, _neighbour, _firmware_or_channel,
+                                                            _hosts, _on_off)
 
 
 # "if so", "if it is", "falls ja", "si c'est le cas", "si es así": the condition is the question just
@@ -292,41 +372,23 @@ def find(text: str, *, action: str | None, value: object, band: Band | None) -> 
     out = Found()
     otherwise: list[tuple[int, int, str]] = []
     for m in _MARKER.finditer(text):
-        if _WHETHER.search(text[max(0, m.start() - 30):m.start()]):
-            continue  # "check if it is online": a question
-        if any(a <= m.start() < b for a, b in out.spans):
+        clause = _clause_of(text, m, out)
+        if clause is None:
             continue
-        word = m.group(0).lower()
-        if word == "si" and not _SI_CLAUSE.match(text, m.end()):
-            continue  # French/Spanish "si" as "so" ("si rarement", "si lento") or "yes": not a condition
-        rest = text[m.end():]
-        end = _END.search(rest)
-        clause = rest[:end.start()] if end else rest
         span = (m.start(), m.end() + len(clause))
         if _PRECAUTION.match(text[m.start():m.end() + len(clause)]) or not clause.strip(" ,"):
             out.spans.append(span)
             continue
-        if word in ("mientras", "solange", "tant que", "tant qu'", "as long as") and not clause.strip():
-            continue
-        asked = None
-        particle = _SO.match(clause)
-        if _ANAPHORIC.match(clause) or particle is not None:
-            asked = _asked_before(text[:m.start()])
-            if asked and particle is not None and not _ANAPHORIC.match(clause):
-                clause = clause[:particle.end()]  # "if so switch it back on": the condition is "so"
-                span = (m.start(), m.end() + len(clause))
+        asked, clause, span = _if_so(text, m, clause, span)
         cond = _fact(asked or clause, bool(m.group("neg")), action, value, band)
         whole = text[span[0]:span[1]].strip()
         if asked:
             whole = f"{whole} ({asked}?)"  # what "if so" stands for, said back to the agent and the approver
-        leave = _LEAVE_IT.match(rest[len(clause):])
-        bare_not = re.match(r"\s*(not|nicht|no|non|pas)\b[\s,]*", clause)
-        if bare_not is not None and _LEAVE_IT.match(clause[bare_not.end():]):  # "if not, leave it"
-            leave = re.match(r"", rest[len(clause):])
+        leave = _leave_branch(text[m.end():], clause)
         if leave is not None:
             # "si ya lleva otro, déjalo como está", "if not, leave it": the other branch of a condition,
             # where nothing is done — read once the conditions are known
-            otherwise.append((span[0], span[1] + leave.end(), whole))
+            otherwise.append((span[0], span[1] + leave, whole))
             continue
         out.spans.append(span)
         if cond is None:
@@ -340,3 +402,40 @@ def find(text: str, *, action: str | None, value: object, band: Band | None) -> 
             out.unplaced.append(Unplaced(words=whole, kind="condition",
                                          why="when to leave it alone, but not when to act"))
     return out
+
+
+def _clause_of(text: str, m: re.Match[str], out: Found) -> str | None:
+    """The condition's clause after its marker, or None when the marker opens no condition ("check if it
+    is online" asks; "si rarement" is "so"; a marker inside a condition already read)."""
+    if _WHETHER.search(text[max(0, m.start() - 30):m.start()]):
+        return None  # "check if it is online": a question
+    if any(a <= m.start() < b for a, b in out.spans):
+        return None
+    word = m.group(0).lower()
+    if word == "si" and not _SI_CLAUSE.match(text, m.end()):
+        return None  # French/Spanish "si" as "so" ("si rarement", "si lento") or "yes": not a condition
+    rest = text[m.end():]
+    end = _END.search(rest)
+    return rest[:end.start()] if end else rest
+
+
+def _if_so(text: str, m: re.Match[str], clause: str,
+           span: tuple[int, int]) -> tuple[str | None, str, tuple[int, int]]:
+    """"is their DNS empty? if so, put 9.9.9.9": the condition is the question just asked."""
+    particle = _SO.match(clause)
+    if not (_ANAPHORIC.match(clause) or particle is not None):
+        return None, clause, span
+    asked = _asked_before(text[:m.start()])
+    if asked and particle is not None and not _ANAPHORIC.match(clause):
+        clause = clause[:particle.end()]  # "if so switch it back on": the condition is "so"
+        span = (m.start(), m.end() + len(clause))
+    return asked, clause, span
+
+
+def _leave_branch(rest: str, clause: str) -> int | None:
+    """The length of a "leave it" branch after the clause ("…, déjalo como está"; "if not, leave it"), or None."""
+    leave = _LEAVE_IT.match(rest[len(clause):])
+    bare_not = re.match(r"\s*(not|nicht|no|non|pas)\b[\s,]*", clause)
+    if bare_not is not None and _LEAVE_IT.match(clause[bare_not.end():]):  # "if not, leave it"
+        return 0
+    return leave.end() if leave is not None else None

@@ -20,10 +20,11 @@ from rapidfuzz import fuzz, process
 
 from brain.plan import Intent
 from brain.understanding import checker, clauses, conditions, references, scope, targets, when, words
+from brain.understanding import values as worded
 from brain.understanding.actions import ExplicitRequest, parse
 from brain.understanding.intent import FOREIGN_ACCOUNT, QUOTED, classify, extract_ssid
 from brain.understanding.lexicon import OFF_AND_ON
-from brain.understanding.request import Act, Action, Band, Reference, Request, Schedule, Target, Unplaced
+from brain.understanding.request import Act, Action, Band, Reference, Request, Schedule, Scope, Target, Unplaced
 from core.kernel.models import Scalar
 
 _I = re.IGNORECASE
@@ -70,26 +71,55 @@ class Understood:
 
 
 def understand(text: str, ctx: Context) -> Understood:
-    """Read ``text`` (secrets already masked) whole."""
+    """Read ``text`` (secrets already masked) whole: a reference to the last turn, then the qualifiers
+    found on the whole message and taken out, then the rest read for the action (module docstring)."""
     if ctx.is_job or not text.strip():
         return Understood(Request(act="empty" if not text.strip() else "diagnose",
                                   intent=str(classify(text, is_job=ctx.is_job))), text, None)
+    text = worded.inline_correction(text)  # "channel 36… sorry, 44", "at 2 — no wait, make that 3": the later value
+    ref = _reference(text, ctx)
+    if ref is not None and ref.kind in ("confirm", "cancel"):
+        return Understood(Request(act="reference", refers_to=ref), text, None)
+    q = _qualifiers(text, ctx)
+    heard = clauses.heard(q.core)
+    intent, req, op_text = _operation(heard, q, ctx)
+    request = _request(text, ref, q, heard, intent, req, op_text)
+    amended = _amended(text, ctx, q, heard, op_text, request)
+    if amended is not None:
+        return Understood(amended, checker.render(amended), heard)
+    return Understood(request, _text_out(q.core, heard, request), heard)
+
+
+@dataclass
+class _Qualifiers:
+    """What was found on the whole message before the action is read, and the rest (``core``)."""
+
+    lang: words.Lang
+    match: str
+    quoted: list[tuple[int, int]]
+    scope: Scope
+    when: when.When
+    repeating: str | None
+    found: conditions.Found
+    now_said: list[tuple[int, int]]
+    excl: list[re.Match[str]]
+    core: str
+    unplaced: list[Unplaced]
+
+
+def _reference(text: str, ctx: Context) -> Reference | None:
     ref = references.find(text, after_draft=ctx.after_draft)
     if ref is None and not ctx.after_draft and ctx.previous is not None and ctx.previous.action is not None:
         # "je voulais dire la 2,4" after the planner asked about the request: a correction of that request
         marked = references.find(text, after_draft=True)
         ref = marked if marked is not None and marked.kind == "correct" else None
-    if ref is not None and ref.kind in ("confirm", "cancel"):
-        return Understood(Request(act="reference", refers_to=ref), text, None)
-    lang = words.language(text)
-    match = targets.normalise_bands(words.for_matching(text))
-    unplaced: list[Unplaced] = []
-    taken: list[tuple[int, int]] = []
+    return ref
 
-    # values in quotes (an SSID, a passphrase) are never read as a scope, a time or a condition
-    quoted = [m.span() for m in _QUOTED.finditer(match)]
-    sc = scope.find(_blank(match, quoted))
-    # times in clauses that describe (a symptom, what the customer says) are context, not a schedule
+
+def _times(match: str, quoted: list[tuple[int, int]], ctx: Context,
+           lang: words.Lang) -> tuple[when.When, str | None, list[Unplaced]]:
+    """The time to act (a not-before), a repeating schedule's words, and the time words that could not
+    be placed — never a time in a clause that only describes ("dead since early today")."""
     w = when.find(_blank(match, _descriptions(match) + quoted), ctx.now, ctx.zone, lang)
     if (w.schedule is None and w.unplaced and w.spans
             and _PAST.search(match[max(0, min(a for a, _ in w.spans) - 25):min(a for a, _ in w.spans)])):
@@ -99,13 +129,24 @@ def understand(text: str, ctx: Context) -> Understood:
                                                           max(b for _, b in w.spans) + 10]):
         repeating = w.schedule.words  # refused below if the message asks for an operation, else context
         w = when.When(immediate=w.immediate, now_spans=w.now_spans, spans=w.spans)
+    unplaced: list[Unplaced] = []
     if w.schedule is not None and w.schedule.assumed == when.SAME_TIME_ASSUMED and (
             ctx.previous is None or ctx.previous.schedule is None):
         # "Sunday, same time" with no earlier time to take it from
         unplaced.append(Unplaced(words=w.schedule.words, kind="time", why="the same time as what? No time was given"))
         w = when.When(immediate=w.immediate, now_spans=w.now_spans, spans=w.spans)
-    taken += w.spans
-    unplaced += w.unplaced
+    return w, repeating, [*unplaced, *w.unplaced]
+
+
+def _qualifiers(text: str, ctx: Context) -> _Qualifiers:
+    """The scope, times, conditions and exclusions, found on the whole message; their words taken out."""
+    lang = words.language(text)
+    match = targets.normalise_bands(words.for_matching(text))
+    # values in quotes (an SSID, a passphrase) are never read as a scope, a time or a condition
+    quoted = [m.span() for m in _QUOTED.finditer(match)]
+    sc = scope.find(_blank(match, quoted))
+    w, repeating, unplaced = _times(match, quoted, ctx, lang)
+    taken = list(w.spans)
     # Conditions are found before the action is read (their words are not the action's) and read
     # after it (a condition names its fact relative to the action: "unless a neighbour sits there").
     found = conditions.find(_blank(match, taken + quoted), action=None, value=None, band=None)
@@ -117,87 +158,142 @@ def understand(text: str, ctx: Context) -> Understood:
         unplaced.append(Unplaced(words=w.schedule.words, kind="time", why="both 'now' and a later time were said"))
     excl = [m for m in _EXCLUDE.finditer(_blank(match, taken)) if not _negates_action(match, m)]
     taken += [m.span() for m in excl]
-    core = _squash(_blank(match, taken))
+    return _Qualifiers(lang=lang, match=match, quoted=quoted, scope=sc, when=w, repeating=repeating, found=found,
+                       now_said=now_said, excl=excl, core=_squash(_blank(match, taken)), unplaced=unplaced)
 
-    heard = clauses.heard(core)
+
+def _operation(heard: clauses.Heard, q: _Qualifiers, ctx: Context) -> tuple[Intent, ExplicitRequest | None, str]:
+    """What the rest asks for: the intent, the explicit action (with a bare "to 11" or an object named in a
+    condition), and the text the matchers read."""
     op_text = heard.text
     intent = classify(op_text) if op_text else Intent.UNKNOWN
     req = parse(op_text) if intent == Intent.REQUEST else None
     if req is None and op_text:
         bare = _BARE_TO.search(op_text)
-        about_air = _AIRISH.search(match) or (ctx.previous is not None and ctx.previous.action == "channel")
+        about_air = _AIRISH.search(q.match) or (ctx.previous is not None and ctx.previous.action == "channel")
         if bare and about_air and intent in (Intent.UNKNOWN, Intent.WIFI, Intent.REQUEST):
             b = targets.band_in(op_text)
             req = ExplicitRequest(action="channel", band=b if b != "6GHz" else None, value=int(bare.group(3)))
             intent = Intent.REQUEST
             op_text = f"{op_text} [channel {req.value}]"
-    if req is None and intent not in _OPERATIONS and found.spans:
+    if req is None and intent not in _OPERATIONS and q.found.spans:
         # "if the transmit power is below 50 %, turn it up to 100 %": the object is named in the condition
-        named = " ".join(_without_numbers(match[a:b]) for a, b in found.spans)
+        named = " ".join(_without_numbers(q.match[a:b]) for a, b in q.found.spans)
         req = parse(f"{named} {op_text}")
         if req is not None:
             intent = Intent.REQUEST
+    return intent, req, op_text
+
+
+def _request(text: str, ref: Reference | None, q: _Qualifiers, heard: clauses.Heard, intent: Intent,
+             req: ExplicitRequest | None, op_text: str) -> Request:
+    """The typed request: the action and its values, the conditions read against it, the target, and
+    every part that could not be placed."""
     action, values, servers = _action(intent, req, text, op_text)
-    if repeating is not None and action is not None:
-        unplaced.append(Unplaced(words=repeating, kind="time",
+    unplaced = list(q.unplaced)
+    if q.repeating is not None and action is not None:
+        unplaced.append(Unplaced(words=q.repeating, kind="time",
                                  why="a repeating schedule: I can schedule one change, not a series"))
     # read the conditions now that the action is known
-    conds = conditions.find(_blank(match, quoted), action=action, value=values.get("value"),
+    conds = conditions.find(_blank(q.match, q.quoted), action=action, value=values.get("value"),
                             band=req.band if req else None)
     unplaced += conds.unplaced
-    if sc.kind == "fleet" and sc.this_too and action is not None:
-        unplaced.append(Unplaced(words=sc.words, kind="scope", why=(
+    if q.scope.kind == "fleet" and q.scope.this_too and action is not None:
+        unplaced.append(Unplaced(words=q.scope.words, kind="scope", why=(
             "this gateway and others in one request: I can change this one now and draft a campaign for the "
             "others, one at a time — say which first")))
-    has_op = parse(core) is not None or classify(core) in _OPERATIONS
-    unplaced += _unplaced_requests(core, match, [match[a:b] for a, b in found.spans], lang, has_op)
-    bands, kept = _bands_of_action(core)
+    has_op = parse(q.core) is not None or classify(q.core) in _OPERATIONS
+    unplaced += _unplaced_requests(q.core, q.match, [q.match[a:b] for a, b in q.found.spans], q.lang, has_op)
+    tgt, kept = _target(heard, q, req, action)
+    return Request(act=_act(heard, action, intent), action=action, intent=str(intent), topics=list(heard.answers),
+                   values=values, servers=servers, target=tgt, scope=q.scope, conditions=conds.conditions,
+                   schedule=q.when.schedule, immediate=bool(q.now_said),
+                   exclusions=[*(_ARTICLE.sub("", m.group("what")).strip() for m in q.excl), *kept],
+                   refers_to=ref, unplaced=unplaced, source="offline")
+
+
+def _target(heard: clauses.Heard, q: _Qualifiers, req: ExplicitRequest | None,
+            action: Action | None) -> tuple[Target, list[str]]:
+    """The bands and network the request is limited to — those of the clauses that ask for the action,
+    not of a question beside them ("which channel is the 5 GHz on? and move the 2.4 to 6") — and the
+    bands kept as they are."""
+    action_text = heard.text if heard.text and (heard.answers or heard.deferred) else q.core
+    bands, kept = _bands_of_action(action_text)
     if not bands and req is not None and req.band is not None:
         bands = [req.band]  # named in a condition ("if the 2.4 GHz power is below 50 %, raise it")
-    role = targets.role_in(core) or (targets.role_in(match) if action == "ssid_enable" else None)
-    tgt = Target(bands=bands if not targets.all_bands(core) else [], ssid_role=role,
-                 words=" ".join(dict.fromkeys([*bands, *(["all bands"] if targets.all_bands(core) else [])])))
-    act = _act(heard, action, intent)
-    request = Request(act=act, action=action, intent=str(intent), topics=list(heard.answers), values=values,
-                      servers=servers, target=tgt, scope=sc, conditions=conds.conditions, schedule=w.schedule,
-                      immediate=bool(now_said),
-                      exclusions=[*(_ARTICLE.sub("", m.group("what")).strip() for m in excl), *kept],
-                      refers_to=ref, unplaced=unplaced, source="offline")
+    role = targets.role_in(action_text) or (targets.role_in(q.match) if action == "ssid_enable" else None)
+    every = targets.all_bands(action_text)
+    if every:
+        bands = [b for b in targets.both_bands(action_text) if b not in kept]  # "both" is two bands; "all" all
+    said = [*bands, *(["all bands"] if targets.all_bands(q.core) and not bands else [])]
+    return Target(bands=bands, ssid_role=role, words=" ".join(dict.fromkeys(said))), kept
+
+
+def _amended(text: str, ctx: Context, q: _Qualifiers, heard: clauses.Heard, op_text: str,
+             request: Request) -> Request | None:
+    """A correction ("actually make that 44", "typo, it's Meyer-Family") or a bare value answering the
+    draft: the earlier request with what this message names replaced — planned as that request. None
+    when the message is a request of its own."""
     prev = ctx.previous
+    ref = request.refers_to
     correcting = ref is not None and ref.kind == "correct"
-    if prev is not None and prev.action is not None and (correcting or (
-            ctx.after_draft and act in ("diagnose", "empty")
-            and (not request.qualified or request.intent == str(Intent.UNKNOWN)))):
-        # a correction ("actually make that 44", "typo, it's Meyer-Family") or a bare value answering the
-        # draft: the earlier request with what this message names replaced — planned as that request
-        if correcting and request.action is None and op_text:
-            # "non pardon, active-le plutôt" after "turn the guest network off": the on/off on the object
-            # the corrected request named (a number is the bare value's, below)
-            obj = clauses.object_words(checker.render(prev))
-            again = parse(f"{obj} {op_text}") if obj else None
-            if again is not None and again.action == prev.action and isinstance(again.value, bool):
-                request = request.model_copy(update={"action": again.action,
-                                                     "values": {**request.values, "value": again.value}})
-        amended = amend(prev, request) if (request.action or request.values or request.qualified) else None
-        if amended is None or amended.values == prev.values:
-            amended = _bare_value(amended or prev, match, text) or amended
-        if amended is not None and (correcting or amended != prev):
-            # the correction's own words ("make that 44 instead") are the amendment, not a further request
-            amended = amended.model_copy(update={"refers_to": ref or Reference(kind="correct", words=text[:100]),
-                                                 "unplaced": [u for u in request.unplaced if u.kind != "request"]})
-            at = amended.schedule
-            if at is not None and at.not_before <= ctx.now:  # "finalement ce soir, même heure" after a 4 am one
-                local = at.not_before.astimezone(ctx.zone)
-                amended = amended.model_copy(update={"schedule": None, "unplaced": [*amended.unplaced, Unplaced(
-                    words=at.words, kind="time", why=f"{local:%H:%M} on {local:%a %d %b} local has already passed")]})
-            return Understood(amended, checker.render(amended), heard)
-    text_out = core if act != "question" else heard.text
-    if act == "change" and request.action in _RENDERED:
+    if prev is None or prev.action is None or not (correcting or _answers_the_draft(ctx, request)):
+        return None
+    if correcting and request.action is None and op_text:
+        request = _on_off_again(prev, op_text, request)
+    amended = _amend_with(prev, request, q.match, text)
+    if amended is None or not (correcting or amended != prev):
+        return None
+    # the correction's own words ("make that 44 instead") are the amendment, not a further request
+    return _not_past(amended.model_copy(update={
+        "refers_to": ref or Reference(kind="correct", words=text[:100]),
+        "unplaced": [u for u in request.unplaced if u.kind != "request"]}), ctx)
+
+
+def _amend_with(prev: Request, request: Request, match: str, text: str) -> Request | None:
+    """The earlier request amended by what this one names, or by the one bare value it gives."""
+    amended = amend(prev, request) if (request.action or request.values or request.qualified) else None
+    if amended is None or amended.values == prev.values:
+        amended = _bare_value(amended or prev, match, text) or amended
+    return amended
+
+
+def _answers_the_draft(ctx: Context, request: Request) -> bool:
+    """A message after a draft that asks nothing of its own: a bare value, a time, a band for it."""
+    return ctx.after_draft and request.act in ("diagnose", "empty") and (
+        not request.qualified or request.intent == str(Intent.UNKNOWN))
+
+
+def _not_past(amended: Request, ctx: Context) -> Request:
+    """An amended time that has already passed ("finalement ce soir, même heure" after a 4 am one) is
+    asked about, never taken for tomorrow silently."""
+    at = amended.schedule
+    if at is None or at.not_before > ctx.now:
+        return amended
+    local = at.not_before.astimezone(ctx.zone)
+    return amended.model_copy(update={"schedule": None, "unplaced": [*amended.unplaced, Unplaced(
+        words=at.words, kind="time", why=f"{local:%H:%M} on {local:%a %d %b} local has already passed")]})
+
+
+def _on_off_again(prev: Request, op_text: str, request: Request) -> Request:
+    """"non pardon, active-le plutôt" after "turn the guest network off": the on/off on the object the
+    corrected request named (a number is the bare value's)."""
+    obj = clauses.object_words(checker.render(prev))
+    again = parse(f"{obj} {op_text}") if obj else None
+    if again is not None and again.action == prev.action and isinstance(again.value, bool):
+        return request.model_copy(update={"action": again.action, "values": {**request.values, "value": again.value}})
+    return request
+
+
+def _text_out(core: str, heard: clauses.Heard, request: Request) -> str:
+    """The text the planner's matchers read: the message without its qualifiers — or, when the action was
+    read with a condition's help or from a bare "to 11", the request rendered exactly."""
+    text_out = core if request.act != "question" else heard.text
+    if request.act == "change" and request.action in _RENDERED:
         own = parse(core)
         if own is None or own.action != request.action or own.value != request.values.get("value"):
-            # the action was read with the help of a condition or a bare "to 11": plan exactly that
             text_out = checker.render(request)
-    return Understood(request, text_out, heard)
+    return text_out
 
 
 # A piece that keeps something as it is: "the 2.4 keeps its current name", "das 5er bleibt wie es ist",
@@ -215,8 +311,9 @@ def _bands_of_action(core: str) -> tuple[list[Band], list[str]]:
     bands another piece keeps as they are (exclusions)."""
     asked: list[Band] = []
     kept: list[str] = []
-    for piece in _PIECE.split(core):
-        p = (piece or "").strip()
+    # "just the 2.4 - hands off the 5: channel 6": a dash or a colon separates pieces too
+    pieces = [p.strip() for piece in _PIECE.split(core) for p in re.split(r"\s[-–—]\s|:\s", (piece or "").strip())]
+    for p in pieces:
         found = targets.bands_in(p)
         if not found:
             continue
@@ -236,6 +333,8 @@ def _action(intent: Intent, req: ExplicitRequest | None, text: str,
     if req is not None:
         if req.value is not None:
             values["value"] = req.value
+        if req.step is not None:
+            values["step"] = req.step  # relative to the device's own levels, resolved when drafting
         return req.action, values, list(req.servers)
     if intent in (Intent.SSID, Intent.CREDENTIALS):
         ssid = extract_ssid(text)
@@ -257,6 +356,8 @@ def _action(intent: Intent, req: ExplicitRequest | None, text: str,
 def _act(heard: clauses.Heard, action: str | None, intent: Intent) -> Act:
     if heard.acknowledged is not None:
         return "acknowledge"
+    if heard.asks_about_operation:
+        return "question"  # the speech act wins over the operation's words: a question is never a change
     if action is not None and not heard.read_only:
         return "change"
     if heard.answers and not heard.text:
@@ -475,77 +576,134 @@ def _unplaced_requests(core: str, match: str, named: list[str], lang: str, has_o
     operation, part of one, a problem with the network to diagnose, an escalation when nothing else is
     asked, what to leave alone, or a question. ``named``: the condition clauses, where a pronoun's object
     may be named ("if the guest wifi is off, turn it back on")."""
+    cx = _Pieces.of(core, match, named, lang, has_op)
     out: list[Unplaced] = []
-    context = _without_numbers(" ".join(named))
-    named_object = clauses.object_words(core)
-    text = _LIST.sub(" ; ", OFF_AND_ON.sub("power-cycle", core))
-    pieces = [x.strip(" ,;.:-") for x in _PIECE.split(text) if x and x.strip(" ,;.:-")]
-    requested = any(clauses.act_of(x) == "request" or _DEMAND.search(x) for x in pieces)
-    lead = next((x for x in pieces if len(re.findall(r"[^\W\d_]{2,}", x)) >= 2), "")
-    lead_imperative = bool(parse(lead) is not None or classify(lead) in _OPERATIONS or _DEMAND.search(lead))
     previous = ""
-    for raw in pieces:
+    for raw in cx.pieces:
         before, previous = previous, raw
         p = _OPENERS.sub("", raw).strip(" ,;.:-")
         if len(re.findall(r"[^\W\d_]{2,}", p)) < 2 or re.fullmatch(r"\W*(please|pls|bitte|svp|stp|por favor|"
                                                                  r"thanks|danke|merci|gracias)\W*", p, _I):
             continue  # chatter, a value
         kind = classify(p)
-        if parse(p) is not None or kind in _OPERATIONS or (_BARE_TO.search(p) and _AIRISH.search(match)):
-            continue  # an operation: drafted, or named as deferred
-        if _contributes(core, raw):
-            continue  # part of the operation the whole message asks for ("… Bitte vom Modem aus messen")
-        if context and (parse(f"{context} {p}") is not None or classify(f"{context} {p}") in _OPERATIONS):
-            continue  # the operation on what a condition names
-        if named_object and (clauses.PRONOUN_OBJECT.search(p) or clauses.ADDRESS.search(p)) and parse(
-                f"{named_object} {p}") is not None:
-            continue  # "… and switch it on": a second operation on the object named, deferred (``clauses``)
-        if _KEEP.search(p) and (targets.bands_in(p) or targets.role_in(p)):
-            continue  # what to leave alone: an exclusion
-        if scope.find(p).kind != "this_device":
-            continue  # "… and on every CGW-3400 in the UK as well": the request's scope
-        if not _content_words(p):
-            continue  # "aber bitte nur": what is left of a clause once its condition was taken out
-        act = clauses.act_of(p)
-        jussive = bool(_JUSSIVE.match(p)) and not _CAUSAL_QUE.match(p)
-        if act in ("question", "negation", "report") and not jussive and not (
-                act == "question" and _DEMAND.search(_MODAL_LEAD.sub("", p))):
+        if _placed(p, raw, kind, cx) or _not_a_request(p) or not _asks(p, raw, cx) or _network_work(p, kind, cx):
             continue
-        joined_by = text[:max(0, text.find(raw))]
-        # "…, Festnetznummer portieren lassen": a list of infinitives; "…, die Enkel kommen" has a subject
-        coordinated = bool(re.search(r"\b(und|sowie)\s*$", joined_by, _I)) or (
-            joined_by.rstrip().endswith(",") and _no_subject(p))
-        demand = bool(_DEMAND.search(p)) and not _CAUSAL_QUE.match(p)
-        # "set dns to 8.8.8.8 and whitelist her VPN", "… et passe son abonnement à 2 Gbit/s": a conjunct
-        # beside an imperative that opens with a word no subject or article is — a verb of its own
-        conjunct = bool(re.search(r"(\b(and|und|et|y|e|plus|then|dann|puis|luego|n)|[+&])\s*$", joined_by, _I))
-        parallel = (has_op and lead_imperative and raw is not lead and len(p.split()) >= 2 and conjunct
-                    and _verb_first(p) and not _GENERIC.match(p) and not _like_words(joined_by, p))
-        obliged = bool(_OBLIGED.search(p)) and not _EPISTEMIC.search(p)
-        asks = (act == "request" or jussive or demand or parallel or obliged
-                or (lang == "es" and _CLITIC_ES.search(p))
-                or (lang == "de" and (requested or lead_imperative) and coordinated
-                    and _GERMAN_INFINITIVE_END.search(p)))
-        short_fix = bool(_GENERIC.search(p)) and len(p.split()) <= 5 and re.search(
-            r"\b(it|this|that|das|es|ça|le|la|lo|eso|esto|ihn|sie)\b", p, _I) is not None
-        if not asks or _FIX_IT.search(p) or short_fix:
-            continue  # a description or a reason (context for the diagnosis), or "fix it" (the diagnosis)
-        purpose = _PURPOSE.sub("", p)  # "… so it stops dropping": why, not what
-        about_network = bool(_NETWORKY.search(purpose)) and not _TRANSACTION.search(p) and not (
-            FOREIGN_ACCOUNT.search(purpose))
-        if kind in _SYMPTOMS and about_network:
-            continue  # a problem with the network to diagnose ("make the wifi faster", "fix the signal upstairs")
-        if kind is Intent.UNSUPPORTED and not has_op:
-            continue  # an escalation (a firmware upgrade, a factory reset asked for on its own)
-        if about_network and (_GENERIC.search(p) or kind is not Intent.UNKNOWN):
-            continue
-        if _GENERIC.search(p) and not has_op:
-            continue  # "… can you sort that out": with nothing else asked, the problem described, to diagnose
         if _ANAPHOR.match(p) and before and clauses.act_of(before) not in ("request", "question") and \
                 parse(before) is None:
             p = f"{before.strip(' ,;.:-')}, {p}"  # "X got cancelled, that must go back in": say what "that" is
         out.append(Unplaced(words=p, kind="request", why="not something I can do on the gateway"))
     return out
+
+
+@dataclass(frozen=True)
+class _Pieces:
+    """A message cut into pieces for :func:`_unplaced_requests`, with what every piece is judged against."""
+
+    core: str
+    match: str
+    text: str
+    pieces: list[str]
+    context: str
+    named_object: str
+    requested: bool
+    lead: str
+    lead_imperative: bool
+    lang: str
+    has_op: bool
+
+    @classmethod
+    def of(cls, core: str, match: str, named: list[str], lang: str, has_op: bool) -> _Pieces:
+        text = _LIST.sub(" ; ", OFF_AND_ON.sub("power-cycle", core))
+        pieces = [x.strip(" ,;.:-") for x in _PIECE.split(text) if x and x.strip(" ,;.:-")]
+        lead = next((x for x in pieces if len(re.findall(r"[^\W\d_]{2,}", x)) >= 2), "")
+        return cls(core=core, match=match, text=text, pieces=pieces, context=_without_numbers(" ".join(named)),
+                   named_object=clauses.object_words(core),
+                   requested=any(clauses.act_of(x) == "request" or _DEMAND.search(x) for x in pieces), lead=lead,
+                   lead_imperative=bool(parse(lead) is not None or classify(lead) in _OPERATIONS
+                                        or _DEMAND.search(lead)), lang=lang, has_op=has_op)
+
+
+def _placed(p: str, raw: str, kind: Intent, cx: _Pieces) -> bool:
+    """The piece is placed: an operation, part of one, what to leave alone, the scope — or nothing is left."""
+    if parse(p) is not None or kind in _OPERATIONS or (_BARE_TO.search(p) and _AIRISH.search(cx.match)):
+        return True  # an operation: drafted, or named as deferred
+    if _contributes(cx.core, raw):
+        return True  # part of the operation the whole message asks for ("… Bitte vom Modem aus messen")
+    if cx.context and (parse(f"{cx.context} {p}") is not None or classify(f"{cx.context} {p}") in _OPERATIONS):
+        return True  # the operation on what a condition names
+    if cx.named_object and (clauses.PRONOUN_OBJECT.search(p) or clauses.ADDRESS.search(p)) and parse(
+            f"{cx.named_object} {p}") is not None:
+        return True  # "… and switch it on": a second operation on the object named, deferred (``clauses``)
+    if _KEEP.search(p) and (targets.bands_in(p) or targets.role_in(p)):
+        return True  # what to leave alone: an exclusion
+    if scope.find(p).kind != "this_device" or _THIS_ONLY.search(p):
+        return True  # "… and on every CGW-3400 in the UK as well", "only this customer's box": the scope
+    return not _content_words(p)  # "aber bitte nur": what is left of a clause once its condition was taken out
+
+
+def _not_a_request(p: str) -> bool:
+    """A question, a negation or a report — unless it is a wish ("que …") or a modal demand ("can you …")."""
+    act = clauses.act_of(p)
+    jussive = bool(_JUSSIVE.match(p)) and not _CAUSAL_QUE.match(p)
+    return act in ("question", "negation", "report") and not jussive and not (
+        act == "question" and _DEMAND.search(_MODAL_LEAD.sub("", p)))
+
+
+def _asks(p: str, raw: str, cx: _Pieces) -> bool:
+    """The piece asks for something (and is not "fix it", which is the diagnosis's)."""
+    asks = _asks_by_form(p, cx.lang) or _asks_beside(p, raw, cx)
+    short_fix = bool(_GENERIC.search(p)) and len(p.split()) <= 5 and re.search(
+        r"\b(it|this|that|das|es|ça|le|la|lo|eso|esto|ihn|sie)\b", p, _I) is not None
+    # not asking: a description or a reason (context for the diagnosis), or "fix it" (the diagnosis)
+    return asks and not _FIX_IT.search(p) and not short_fix
+
+
+def _asks_by_form(p: str, lang: str) -> bool:
+    """A request by its own form: a modal or polite request, a wish ("que …"), a verb of doing first, an
+    obligation ("das muss wieder rein"), a Spanish clitic imperative ("cámbiale")."""
+    if clauses.act_of(p) == "request":
+        return True
+    if _CAUSAL_QUE.match(p) is None and (_JUSSIVE.match(p) or _DEMAND.search(p)):
+        return True
+    if _OBLIGED.search(p) and not _EPISTEMIC.search(p):
+        return True
+    return lang == "es" and bool(_CLITIC_ES.search(p))
+
+
+def _asks_beside(p: str, raw: str, cx: _Pieces) -> bool:
+    """A request by its place beside another: a conjunct opening with its own verb next to an imperative
+    ("set dns to 8.8.8.8 and whitelist her VPN"), a German infinitive in a list of them."""
+    joined_by = cx.text[:max(0, cx.text.find(raw))]
+    conjunct = bool(re.search(r"(\b(and|und|et|y|e|plus|then|dann|puis|luego|n)|[+&])\s*$", joined_by, _I))
+    if (cx.has_op and cx.lead_imperative and raw is not cx.lead and len(p.split()) >= 2 and conjunct
+            and _verb_first(p) and not _GENERIC.match(p) and not _like_words(joined_by, p)):
+        return True
+    # "…, Festnetznummer portieren lassen": a list of infinitives; "…, die Enkel kommen" has a subject
+    coordinated = bool(re.search(r"\b(und|sowie)\s*$", joined_by, _I)) or (
+        joined_by.rstrip().endswith(",") and _no_subject(p))
+    return (cx.lang == "de" and (cx.requested or cx.lead_imperative) and coordinated
+            and bool(_GERMAN_INFINITIVE_END.search(p)))
+
+
+def _network_work(p: str, kind: Intent, cx: _Pieces) -> bool:
+    """A request the planner handles as the network's: a problem to diagnose, an escalation when nothing
+    else is asked, a generic "sort that out" about the problem described."""
+    purpose = _PURPOSE.sub("", p)  # "… so it stops dropping": why, not what
+    about_network = bool(_NETWORKY.search(purpose)) and not _TRANSACTION.search(p) and not (
+        FOREIGN_ACCOUNT.search(purpose))
+    if kind in _SYMPTOMS and about_network:
+        return True  # a problem with the network to diagnose ("make the wifi faster", "fix the signal upstairs")
+    if kind is Intent.UNSUPPORTED and not cx.has_op:
+        return True  # an escalation (a firmware upgrade, a factory reset asked for on its own)
+    if about_network and (_GENERIC.search(p) or kind is not Intent.UNKNOWN):
+        return True
+    return bool(_GENERIC.search(p)) and not cx.has_op  # "… can you sort that out": the problem, to diagnose
+
+
+# "only this customer's box", "nur bei diesem Kunden", "seulement sa box", "solo este router": this gateway alone
+_THIS_ONLY = re.compile(r"\b(only|just|nur|seulement|juste|uniquement|solo|sólo|solamente|únicamente)\s+"
+                        r"(this|that|her|his|their|the customer'?s?|diese\w*|bei (diesem|dieser|ihm|ihr)|cette|ce|sa|"
+                        r"son|leur|este|esta|su)\b", _I)
 
 
 def _like_words(before: str, piece: str) -> bool:

@@ -54,7 +54,7 @@ _BUILDING = re.compile(r"\b(building|block of flats|apartment block|block|flats|
 _NEIGHBOURHOOD = re.compile(r"\b(neighbou?rhood|neighbou?rs|neighbou?ring (homes|houses|flats)|street|"
                             r"nachbarschaft|nachbarn|viertel|straße|quartier|voisinage|voisins|rue|barrio|vecindario|"
                             r"vecinos|calle)\b", _I)
-_HOMES = (r"(flats?|homes?|apartments?|neighbou?rs|routers|boxes|devices|units|households|tenants|residents|"
+_HOMES = (r"(flats?|homes?|apartments?|neighbou?rs|routers|box(es)?|devices|units|households|tenants|residents|"
           r"wohnungen|nachbarn|mieter|router|geräte|haushalte|appartements|voisins|logements|foyers|locataires|"
           r"pisos|vecinos|casas|equipos|hogares|inquilinos)")
 _POSSESSIVE = r"(her|his|their|my|your|our|ihre\w*|seine\w*|meine\w*|unsere\w*|ses|leurs?|mes|nos|sus|mis|nuestr\w*)"
@@ -145,7 +145,7 @@ def _group_scope(text: str) -> Scope | None:
             continue
         places = [p for p in re.split(r",\s+(?!\d)", sentence) if _BUILDING.search(p) or _NEIGHBOURHOOD.search(p)]
         if places and not _PLAN_VERB.search(sentence) and not _QUANT_HOMES.search(sentence) and not any(
-                _AIR.search(p) for p in places):
+                _AIR.search(p) for p in places) and not _asks_operation(sentence):
             continue  # "the old key went round the whole building": where something happened, not the air
         b, n = _BUILDING.search(sentence), _NEIGHBOURHOOD.search(sentence)
         if b is not None:
@@ -153,6 +153,14 @@ def _group_scope(text: str) -> Scope | None:
         if n is not None:
             return Scope(kind="neighbourhood", words=n.group(0))
     return None
+
+
+def _asks_operation(sentence: str) -> bool:
+    """The sentence asks for an operation ("für die ganze Straße die DNS-Server auf 9.9.9.9 stellen"): the
+    place it names is whose gateways get it, not where something happened."""
+    from brain.understanding.actions import parse
+
+    return parse(_NEIGHBOURHOOD.sub(" ", _BUILDING.sub(" ", _GROUP_ACT.sub(" ", sentence)))) is not None
 
 
 def _model(text: str) -> str | None:

@@ -25,7 +25,8 @@ _BAND_FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?<![\d.,])5er\b", _I), "5GHz"),
     (re.compile(r"(?<![\d.,])6\s*-?\s*(?:ghz|gig\w*|e\b)", _I), "6GHz"),
     (re.compile(r"\b(the|la|le|el|das|die|den|on|auf|sur|en|el de|la de|de la)\s+(?:band\s+|bande\s+|banda\s+)?5"
-                r"(?=\s*(?:band|bande|banda|one|side|radio|wifi|wi-fi|wlan|network|netz|réseau|red|\?|$|,|\.|!|;)|"
+                r"(?=\s*(?:band|bande|banda|one|side|radio|wifi|wi-fi|wlan|network|netz|réseau|red|alone|\?|$|,|\.|!|;|:|"
+                r"\s[-–—]\s)|"
                 r"\s+(?:on|to|sur|à|auf|al|a|en|onto)\s+(?:le\s+|la\s+|el\s+|den\s+|the\s+)?"
                 r"(?:channel\s+|kanal\s+|canal\s+)?\d)", _I), r"\1 5GHz"),
     # "c'est la 5 qu'il faut baisser", "je parlais de la 5 en fait", "la de 5 también": feminine, so the band
@@ -76,6 +77,17 @@ def band_in(text: str) -> Band | None:
 
 def all_bands(text: str) -> bool:
     return bool(_BOTH.search(text))
+
+
+# "both bands" are two: the 2.4 and 5 GHz bands every dual-band client knows — on a tri-band gateway never
+# the 6 GHz one too ("every band", "all radios" are all of them)
+_TWO = re.compile(r"\b(both( bands)?|beide\w*( (bänder|bander|frequenzen|netze))?|les deux( bandes)?|"
+                  r"ambas( bandas)?|las dos( bandas)?)\b", _I)
+
+
+def both_bands(text: str) -> list[Band]:
+    """["2.4GHz", "5GHz"] when the text says both (two) bands, else []."""
+    return ["2.4GHz", "5GHz"] if _TWO.search(text) else []
 
 
 def role_in(text: str) -> SsidRole | None:

@@ -171,20 +171,8 @@ def find(text: str, now: datetime, zone: ZoneInfo, lang: Lang) -> When:
         out.not_daytime = True
         out.spans.append(nd.span())
     p = _collect(text, now, zone, lang, skip=[nd.span()] if nd else [])
-    full = _FULL_DATE.search(text)
-    if full is not None:
-        try:
-            day = date(int(full.group(3)), int(full.group(2)), int(full.group(1)))
-        except ValueError:
-            day = None
-        if day is not None and day < now.astimezone(zone).date():
-            out.unplaced.append(Unplaced(words=full.group(0), kind="time", why=f"{day:%d %b %Y} has already passed"))
-            out.spans.append(full.span())
-            return out
-        if day is not None:
-            p.day_offset = (day - now.astimezone(zone).date()).days
-            p.words.append(full.group(0))
-            p.spans.append(full.span())
+    if not _full_date(text, now, zone, p, out):
+        return out
     vague = _VAGUE.search(text)
     if vague and not p.words:
         out.unplaced.append(Unplaced(words=vague.group(0).strip(), kind="time",
@@ -192,138 +180,209 @@ def find(text: str, now: datetime, zone: ZoneInfo, lang: Lang) -> When:
         out.spans.append(vague.span())
         return out
     if not p.words:
-        if out.not_daytime:  # "not during the day" alone: the coming night
-            p.part = "night"
-            p.words.append(nd.group(0) if nd else "")
-        else:
+        if not out.not_daytime:
             return out
+        p.part = "night"  # "not during the day" alone: the coming night
+        p.words.append(nd.group(0) if nd else "")
     out.spans += p.spans
+    _place(p, now, zone, out)
+    return out
+
+
+def _full_date(text: str, now: datetime, zone: ZoneInfo, p: _Parts, out: When) -> bool:
+    """A dated day ("27.11.2026") into ``p``; False (and unplaced) when it has already passed."""
+    full = _FULL_DATE.search(text)
+    if full is None:
+        return True
+    try:
+        day = date(int(full.group(3)), int(full.group(2)), int(full.group(1)))
+    except ValueError:
+        return True
+    if day < now.astimezone(zone).date():
+        out.unplaced.append(Unplaced(words=full.group(0), kind="time", why=f"{day:%d %b %Y} has already passed"))
+        out.spans.append(full.span())
+        return False
+    p.day_offset = (day - now.astimezone(zone).date()).days
+    p.words.append(full.group(0))
+    p.spans.append(full.span())
+    return True
+
+
+def _place(p: _Parts, now: datetime, zone: ZoneInfo, out: When) -> None:
+    """The collected parts as one moment in ``out.schedule``, or the reason they are not one."""
     words = " ".join(w for w in p.words if w).strip()
     if p.relation == "before":
         out.unplaced.append(Unplaced(words=words, kind="time", why=(
             "a deadline, not a start time: should it wait for a time, or go as soon as it is approved?")))
-        return out
+        return
     at, assumed = _resolve(p, now, zone, out.not_daytime)
-    if at is None:
-        out.unplaced.append(Unplaced(words=words, kind="time", why="a time I could not read as one moment"))
-        return out
-    if at <= now.astimezone(zone):
-        out.unplaced.append(Unplaced(words=words, kind="time",
-                                     why=f"{at:%H:%M} on {at:%a %d %b} local has already passed"))
-        return out
-    if at - now.astimezone(zone) > MAX_AHEAD:
-        out.unplaced.append(Unplaced(words=words, kind="time", why="more than two weeks ahead"))
-        return out
-    if out.not_daytime and DAYTIME[0] <= at.hour < DAYTIME[1] and p.hour is not None and not (
-            assumed or "").startswith("not during the day"):
-        out.unplaced.append(Unplaced(words=words, kind="time",
-                                     why=f"{at:%H:%M} is during the day, which you asked to avoid"))
-        return out
+    why = _not_a_start(at, assumed, p, now.astimezone(zone), out.not_daytime)
+    if why is not None:
+        out.unplaced.append(Unplaced(words=words, kind="time", why=why))
+        return
+    assert at is not None
     out.schedule = Schedule(not_before=at.astimezone(UTC), zone=str(zone.key), words=words, assumed=assumed)
-    return out
+
+
+def _not_a_start(at: datetime | None, assumed: str | None, p: _Parts, local_now: datetime,
+                 not_daytime: bool) -> str | None:
+    """Why the moment cannot be the change's not-before (passed, too far ahead, during the day), or None."""
+    if at is None:
+        return "a time I could not read as one moment"
+    if at <= local_now:
+        return f"{at:%H:%M} on {at:%a %d %b} local has already passed"
+    if at - local_now > MAX_AHEAD:
+        return "more than two weeks ahead"
+    if not_daytime and DAYTIME[0] <= at.hour < DAYTIME[1] and p.hour is not None and not (
+            assumed or "").startswith("not during the day"):
+        return f"{at:%H:%M} is during the day, which you asked to avoid"
+    return None
 
 
 def _collect(text: str, now: datetime, zone: ZoneInfo, lang: Lang, skip: list[tuple[int, int]]) -> _Parts:
-    p = _Parts()
+    c = _Collector(text, skip)
+    c.clock_words()
+    c.clock()
+    c.hour()
+    c.part()
+    c.day()
+    c.relative(now, zone, lang)
+    c.finish()
+    return c.p
 
-    def free(a: int, b: int) -> bool:
-        return not any(x <= a < y or x < b <= y for x, y in skip + p.spans)
 
-    def ruled_out(m: re.Match[str]) -> bool:
+class _Collector:
+    """The parts of a time in a text, each taken once, never inside a span already taken or skipped."""
+
+    def __init__(self, text: str, skip: list[tuple[int, int]]) -> None:
+        self.text, self.skip, self.p = text, skip, _Parts()
+
+    def free(self, a: int, b: int) -> bool:
+        return not any(x <= a < y or x < b <= y for x, y in self.skip + self.p.spans)
+
+    def ruled_out(self, m: re.Match[str]) -> bool:
         """"pas 23h, 22h", "not 11pm but 10", "nicht um 23 Uhr": an hour ruled out is not the hour."""
-        lead = text[max(0, m.start() - 14):m.start()]
+        lead = self.text[max(0, m.start() - 14):m.start()]
         if _DAY_DENIED.search(lead) and not _NEG_BEFORE.search(lead):
-            p.spans.append(m.span())
+            self.p.spans.append(m.span())
             return True
         return False
 
-    def take(m: re.Match[str]) -> None:
+    def take(self, m: re.Match[str]) -> None:
+        p = self.p
         p.words.append(m.group(0).strip())
         p.spans.append(m.span())
-        before = text[max(0, m.start() - 25):m.start()]
-        if _NEG_BEFORE.search(before) or _AFTER.search(before):
+        before = self.text[max(0, m.start() - 25):m.start()]
+        extra = _NEG_BEFORE.search(before) or _AFTER.search(before)
+        if extra is not None:
             p.relation = "after"
-            extra = (_NEG_BEFORE.search(before) or _AFTER.search(before))
-            assert extra is not None
             p.spans.append((m.start() - len(before) + extra.start(), m.start()))
         elif _BEFORE.search(before):
             p.relation = "before"
 
-    for m in _CLOCK_WORDS.finditer(text):
-        if free(*m.span()) and not ruled_out(m):
-            if m.group("h1"):
-                h = int(m.group("h1"))
-                if m.group("rel").lower() == "to":
-                    p.hour, p.minute = (h - 1) % 24, 45 if m.group("hp").lower() == "quarter" else 30
-                else:
-                    p.hour, p.minute = h % 24, 15 if m.group("hp").lower() == "quarter" else 30
-            elif m.group("h2"):
-                p.hour, p.minute = (int(m.group("h2")) - 1) % 24, 30  # "halb zehn" is 9:30
-            else:
-                p.hour, p.minute = int(m.group("h3")) % 24, 15 if m.group("frac").lower() in ("cuarto", "quart") else 30
-            take(m)
-            break
-    for m in _CLOCK.finditer(text):
-        if p.hour is None and free(*m.span()) and not ruled_out(m):
-            p.hour, p.minute = int(m.group(1)), int(m.group(2))
-            take(m)
-            break
-    if p.hour is None:
-        for m in _HOUR_UNIT.finditer(text):
-            if free(*m.span()) and not ruled_out(m):
-                p.hour = int(m.group(1)) % 24
-                unit = m.group(2).lower().replace(".", "")
-                p.meridiem = unit if unit in ("am", "pm") else None
-                take(m)
-                break
-    if p.hour is None:
-        for m in _HOUR_AT.finditer(text):
-            if free(*m.span()) and not ruled_out(m) and (m.group(1).lower() in _HOUR_ALONE or _has_day_word(text)):
-                p.hour = 1 if m.group(2).lower() == "una" else int(m.group(2))
-                take(m)
-                break
-    for m in _PART_RE.finditer(text):
-        if free(*m.span()):
-            p.part = _PART_WORDS[m.group(1).lower()]
-            take(m)
-            break
-    for m in _DAY_RE.finditer(text):
-        if not free(*m.span()):
-            continue
-        w = m.group(1).lower()
-        lead = text[max(0, m.start() - 14):m.start()]
-        if _DAY_DENIED.search(lead) and not _NEG_BEFORE.search(lead):
-            p.spans.append(m.span())  # "pas demain, samedi": the day ruled out
-            continue
-        if w == "mañana" and re.match(r"\s*(por|de) la mañana", text[m.start() - 8:m.end() + 1], _I):
-            continue  # "por la mañana" is a part of the day, below
-        if w == "morgen" and re.search(r"\b(guten|am|jeden|heute)\s+$", text[:m.start()], _I):
-            continue  # "am Morgen", "heute Morgen": the morning, not tomorrow
-        if w in _DAY_OFFSET:
-            p.day_offset = _DAY_OFFSET[w]
-        else:
-            p.weekday = _WEEKDAYS[w]
-        take(m)
-        break
-    for m in _IN_RELATIVE.finditer(text):
-        if free(*m.span()):
-            import dateparser  # on first use: its language data costs a chat turn ~0.1 s to load
+    def clock_words(self) -> None:
+        """"half past nine", "halb zehn", "neuf heures et demie", "las nueve y media"."""
+        for m in _CLOCK_WORDS.finditer(self.text):
+            if self.free(*m.span()) and not self.ruled_out(m):
+                self.p.hour, self.p.minute = _clock_words(m)
+                self.take(m)
+                return
 
-            got = dateparser.parse(m.group(0), languages=[lang, "en"], settings=_settings(now, zone))
-            if got is not None:
-                p.relative = got
-                take(m)
-                break
-    same = SAME_TIME.search(text)
-    if same is not None and p.words and free(*same.span()):
-        p.words.append(same.group(0))
-        p.spans.append(same.span())
-    if not p.words:
-        for m in _DATE.finditer(text):
-            if free(*m.span()):
-                take(m)
-                break
-    return p
+    def clock(self) -> None:
+        for m in _CLOCK.finditer(self.text):
+            if self.p.hour is None and self.free(*m.span()) and not self.ruled_out(m):
+                self.p.hour, self.p.minute = int(m.group(1)), int(m.group(2))
+                self.take(m)
+                return
+
+    def hour(self) -> None:
+        """An hour with its unit ("3 am", "14 Uhr"), else after a preposition ("at 2", "a las 3")."""
+        if self.p.hour is not None:
+            return
+        for m in _HOUR_UNIT.finditer(self.text):
+            if self.free(*m.span()) and not self.ruled_out(m):
+                self.p.hour = int(m.group(1)) % 24
+                unit = m.group(2).lower().replace(".", "")
+                self.p.meridiem = unit if unit in ("am", "pm") else None
+                self.take(m)
+                return
+        for m in _HOUR_AT.finditer(self.text):
+            if self.free(*m.span()) and not self.ruled_out(m) and (
+                    m.group(1).lower() in _HOUR_ALONE or _has_day_word(self.text)):
+                self.p.hour = 1 if m.group(2).lower() == "una" else int(m.group(2))
+                self.take(m)
+                return
+
+    def part(self) -> None:
+        for m in _PART_RE.finditer(self.text):
+            if self.free(*m.span()):
+                self.p.part = _PART_WORDS[m.group(1).lower()]
+                self.take(m)
+                return
+
+    def day(self) -> None:
+        text = self.text
+        for m in _DAY_RE.finditer(text):
+            if not self.free(*m.span()):
+                continue
+            w = m.group(1).lower()
+            lead = text[max(0, m.start() - 14):m.start()]
+            if _DAY_DENIED.search(lead) and not _NEG_BEFORE.search(lead):
+                self.p.spans.append(m.span())  # "pas demain, samedi": the day ruled out
+                continue
+            if _not_a_day(w, text, m):
+                continue
+            if w in _DAY_OFFSET:
+                self.p.day_offset = _DAY_OFFSET[w]
+            else:
+                self.p.weekday = _WEEKDAYS[w]
+            self.take(m)
+            return
+
+    def relative(self, now: datetime, zone: ZoneInfo, lang: Lang) -> None:
+        """"in 2 hours", "dans 20 minutes": read by ``dateparser``."""
+        for m in _IN_RELATIVE.finditer(self.text):
+            if self.free(*m.span()):
+                import dateparser  # on first use: its language data costs a chat turn ~0.1 s to load
+
+                got = dateparser.parse(m.group(0), languages=[lang, "en"], settings=_settings(now, zone))
+                if got is not None:
+                    self.p.relative = got
+                    self.take(m)
+                    return
+
+    def finish(self) -> None:
+        """"same time" beside a day; a bare date when nothing else was found."""
+        p = self.p
+        same = SAME_TIME.search(self.text)
+        if same is not None and p.words and self.free(*same.span()):
+            p.words.append(same.group(0))
+            p.spans.append(same.span())
+        if not p.words:
+            for m in _DATE.finditer(self.text):
+                if self.free(*m.span()):
+                    self.take(m)
+                    return
+
+
+def _clock_words(m: re.Match[str]) -> tuple[int, int]:
+    """The hour and minute of a clock said in words."""
+    if m.group("h1"):
+        h = int(m.group("h1"))
+        quarter = m.group("hp").lower() == "quarter"
+        if m.group("rel").lower() == "to":
+            return (h - 1) % 24, 45 if quarter else 30
+        return h % 24, 15 if quarter else 30
+    if m.group("h2"):
+        return (int(m.group("h2")) - 1) % 24, 30  # "halb zehn" is 9:30
+    return int(m.group("h3")) % 24, 15 if m.group("frac").lower() in ("cuarto", "quart") else 30
+
+
+def _not_a_day(w: str, text: str, m: re.Match[str]) -> bool:
+    """"por la mañana" is a part of the day (below); "am Morgen", "heute Morgen" the morning, not tomorrow."""
+    if w == "mañana" and re.match(r"\s*(por|de) la mañana", text[m.start() - 8:m.end() + 1], _I):
+        return True
+    return w == "morgen" and bool(re.search(r"\b(guten|am|jeden|heute)\s+$", text[:m.start()], _I))
 
 
 # prepositions that make a bare number an hour on their own; the others ("à 3", "nach 8") only beside a day
@@ -343,49 +402,62 @@ def _resolve(p: _Parts, now: datetime, zone: ZoneInfo, not_daytime: bool = False
     local_now = now.astimezone(zone)
     if p.relative is not None:
         return p.relative.replace(tzinfo=zone), None
-    assumed: str | None = None
+    hour, assumed = _hour_of(p, not_daytime)
+    if hour is None:
+        return None, None  # no time of day (a day alone: ask for the hour)
+    return datetime.combine(_day_of(p, hour, local_now, zone), time(hour, p.minute), zone), assumed
+
+
+def _hour_of(p: _Parts, not_daytime: bool) -> tuple[int | None, str | None]:
+    """The hour on the 24-hour clock, and what was assumed to get it (said back), or None."""
     hour = p.hour
     if hour is not None:
-        if p.meridiem == "pm" and hour < 12:
-            hour += 12
-        elif p.meridiem == "am" and hour == 12:
-            hour = 0
-        elif p.meridiem is None and p.part is not None and hour < 12 and p.part in ("afternoon", "evening"):
-            hour += 12
-        elif p.meridiem is None and p.part == "night" and 7 <= hour < 12:
-            hour += 12  # "at 11 tonight" is 23:00
-        elif p.meridiem is None and p.part is None and 1 <= hour <= 11 and hour > 6:
-            assumed = f"{hour:02d}:{p.minute:02d} (morning; say if you meant {hour + 12:02d}:{p.minute:02d})"
-    elif p.part is not None:
+        return _clock_hour(p, hour)
+    dated = p.day_offset is not None or p.weekday is not None
+    if p.part is not None:
         hour = _PARTS[p.part][2]
-        assumed = f"no hour was given: {hour:02d}:00 local"
-    elif (p.day_offset is not None or p.weekday is not None) and any(SAME_TIME.search(w) for w in p.words):
-        hour = 12  # replaced by the corrected request's time of day (``offline.amend``)
-        assumed = SAME_TIME_ASSUMED
-    elif (p.day_offset is not None or p.weekday is not None) and not_daytime:
-        hour = DAYTIME[1]  # "tomorrow, but not during working hours": that evening, said back
-        assumed = f"not during the day: {hour:02d}:00 local"
-    elif p.day_offset is not None or p.weekday is not None:
-        return None, None  # a day without any time of day: ask for the hour
-    else:
-        return None, None
-    day: date
+        return hour, f"no hour was given: {hour:02d}:00 local"
+    if dated and any(SAME_TIME.search(w) for w in p.words):
+        return 12, SAME_TIME_ASSUMED  # replaced by the corrected request's time of day (``offline.amend``)
+    if dated and not_daytime:
+        # "tomorrow, but not during working hours": that evening, said back
+        return DAYTIME[1], f"not during the day: {DAYTIME[1]:02d}:00 local"
+    return None, None
+
+
+def _clock_hour(p: _Parts, hour: int) -> tuple[int, str | None]:
+    if p.meridiem == "pm" and hour < 12:
+        return hour + 12, None
+    if p.meridiem == "am" and hour == 12:
+        return 0, None
+    if p.meridiem is None and p.part is not None and hour < 12 and p.part in ("afternoon", "evening"):
+        return hour + 12, None
+    if p.meridiem is None and p.part == "night" and 7 <= hour < 12:
+        return hour + 12, None  # "at 11 tonight" is 23:00
+    if p.meridiem is None and p.part is None and 7 <= hour <= 11:
+        return hour, f"{hour:02d}:{p.minute:02d} (morning; say if you meant {hour + 12:02d}:{p.minute:02d})"
+    return hour, None
+
+
+def _day_of(p: _Parts, hour: int, local_now: datetime, zone: ZoneInfo) -> date:
+    """The day the hour falls on: the day named, the next such weekday, or the next time it is that o'clock."""
     if p.day_offset is not None:
         day = local_now.date() + timedelta(days=p.day_offset)
         if p.part == "night" and hour < 12 and p.day_offset >= 0:
             day += timedelta(days=1)  # "tomorrow night at 2" is the night after tomorrow's evening
-    elif p.weekday is not None:
+        return day
+    if p.weekday is not None:
         ahead = (p.weekday - local_now.weekday()) % 7
         day = local_now.date() + timedelta(days=ahead)
         if ahead == 0 and datetime.combine(day, time(hour, p.minute), zone) <= local_now:
             day += timedelta(days=7)
-    else:
-        day = local_now.date()
-        if p.part == "night" and hour < 12 and local_now.hour >= 12:
-            day += timedelta(days=1)  # "tonight at 2" said in the afternoon
-        elif datetime.combine(day, time(hour, p.minute), zone) <= local_now:
-            day += timedelta(days=1)  # the next time it is that o'clock
-    return datetime.combine(day, time(hour, p.minute), zone), assumed
+        return day
+    day = local_now.date()
+    if p.part == "night" and hour < 12 and local_now.hour >= 12:
+        return day + timedelta(days=1)  # "tonight at 2" said in the afternoon
+    if datetime.combine(day, time(hour, p.minute), zone) <= local_now:
+        return day + timedelta(days=1)  # the next time it is that o'clock
+    return day
 
 
 def without_times(text: str) -> str:
@@ -401,3 +473,25 @@ TIME_OPENER = re.compile(r"^\W*(not before|no earlier than|no sooner than|after|
                          r"nicht vor|frühestens|ab|nach|um|gegen|pas avant|après|à partir de|dès|vers|"
                          r"no antes de|después de|a partir de|a las|hacia)\b|^\W*(" + _DAY_RE.pattern + "|"
                          + _PART_RE.pattern + r")|^\W*\d{1,2}\s*(:\d\d|h\b|uhr|am|pm)", _I)
+
+
+def latest_start(words: str, not_before: datetime, zone: ZoneInfo) -> datetime | None:
+    """The latest start a request's time implies, or None (the lifecycle's default then applies):
+    "tonight" or any night-time part ends at that part's last hour the morning after, "not during
+    the day" at the start of the day (``DAYTIME``) — so a reboot asked for "at 3, never during the
+    day" is never run at 10:00 because the box came back late (issue 55, 3)."""
+    local = not_before.astimezone(zone)
+    ends: list[datetime] = []
+    if _NOT_DAYTIME.search(words):
+        ends.append(_next_hour(local, DAYTIME[0]))
+    for m in _PART_RE.finditer(words):
+        part = _PART_WORDS.get(m.group(1).lower())
+        if part is not None and part in _PARTS:
+            ends.append(_next_hour(local, _PARTS[part][1] + 1))
+    return min(ends).astimezone(not_before.tzinfo) if ends else None
+
+
+def _next_hour(after: datetime, hour: int) -> datetime:
+    """The first local ``hour``:00 strictly after ``after``."""
+    at = after.replace(hour=hour % 24, minute=0, second=0, microsecond=0)
+    return at if at > after else at + timedelta(days=1)

@@ -6,6 +6,5 @@ with stable codes), :mod:`~core.kernel.ids`, :mod:`~core.kernel.values` (TR-106 
 :mod:`~core.kernel.secret_env` (secret parameters, ``*_FILE`` settings), :mod:`~core.kernel.canonical`
 (canonical JSON), :mod:`~core.kernel.datamodel` (the TR-181/TR-098 data models) and
 :mod:`~core.kernel.ports` (the contracts adapters implement). ``lint-imports`` holds it to itself
-(``pyproject.toml``). The old names (``core.models``, ``core.ports.executor``, …) are the same modules,
-for code written before the kernel had a folder of its own.
+(``pyproject.toml``).
 """

@@ -56,6 +56,14 @@ class Settings(BaseSettings):
     model: str = Field(default="gpt-4o-mini", description="LLM model name when OPENAI_API_KEY is set")
     verify_window_s: float = Field(default=0.0, ge=0, description="seconds to watch a change hold after apply")
     lock_ttl_s: int = Field(default=900, ge=1)
+    schedule_latest_s: int = Field(
+        default=7200, ge=60, le=7 * 86400,
+        description="a scheduled change given no latest start may start at most this many seconds after its "
+                    "not-before (then it is never run late: the agent is told)")
+    schedule_retry_s: float = Field(
+        default=60.0, ge=1, le=3600,
+        description="first wait before the scheduler tries a due change again whose gateway was offline; it "
+                    "doubles per try up to 15 minutes, never past the latest start")
     live_heartbeat_s: float = Field(
         default=15.0, ge=1, le=300,
         description="seconds between keep-alives on a silent change feed (GET /api/events); a console that hears "

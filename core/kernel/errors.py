@@ -73,6 +73,27 @@ class WindowClosed(Conflict):
     code = "window_closed"
 
 
+class ObligationUnmet(Conflict):
+    """A write the decision that approved this hash does not allow by this way in: a staged rollout
+    applied at once, a ring the campaign has not reached, a rehearsal missing. Nothing was written
+    (docs/safety.md, invariant 8)."""
+
+    code = "obligation_unmet"
+
+
+class NotYet(Conflict):
+    """A scheduled write asked to run before its time: nothing was written; it starts when due."""
+
+    code = "not_yet"
+
+
+class ScheduleExpired(Conflict):
+    """A scheduled write whose latest start has passed: it is never run late (a reboot asked for
+    "at 3, never during the day" must not run at 10:00); nothing was written."""
+
+    code = "schedule_expired"
+
+
 class StorageFull(GatewardError):
     """The database could not record a step because its disk is full. The message names
     the cause and the command that finishes what was left; the API answers 503 (retry once space

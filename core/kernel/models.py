@@ -291,6 +291,17 @@ class Precondition(BaseModel):
     band: str | None = Field(default=None, description="the band a neighbour count is limited to")
     paths: list[str] = Field(default_factory=list, description="TR-181 paths read to decide it (objects end in '.')")
     text: str = Field(min_length=1, max_length=300)
+    at_write: bool = Field(default=False, description=(
+        "a condition about the scheduled time ('at 2 if nobody is online then'): judged only when the write "
+        "starts, never at drafting; every condition is judged then"))
+
+    def signed(self) -> JsonObject:
+        """What the proposal's hash covers: every field, ``at_write`` only when set (so the hash of a
+        proposal stored before it existed is unchanged)."""
+        out = self.model_dump(mode="json")
+        if not self.at_write:
+            out.pop("at_write", None)
+        return out
 
 
 class ProposalDraft(BaseModel):
@@ -311,6 +322,9 @@ class ProposalDraft(BaseModel):
     source: str = "cli"
     not_before: datetime | None = Field(default=None,
                                         description="the write starts no earlier (aware; the worker starts it)")
+    not_after: datetime | None = Field(default=None, description=(
+        "a scheduled write's latest start (aware): past it the write is never started; defaulted from "
+        "not_before when a schedule is given without one"))
     preconditions: list[Precondition] = Field(default_factory=list)
     readback: str = Field(default="", max_length=2000, description="the request as understood, in plain words")
 
@@ -339,6 +353,9 @@ class Proposal(BaseModel):
     preconditions: list[Precondition] = Field(default_factory=list)
     readback: str = ""
     start_requested_by: str | None = None  # who asked a scheduled write to start (not signed: not content)
+    not_after: datetime | None = None  # a scheduled write's latest start (signed with not_before)
+    start_retry_at: datetime | None = None  # the scheduler's next try after a deferral (bookkeeping, not signed)
+    start_deferrals: int | None = None  # how often the scheduler deferred the start (bookkeeping, not signed)
 
     def hashed_content(self) -> JsonObject:
         """Everything an approver signs off on. State, timestamps and the computed risk
@@ -351,8 +368,10 @@ class Proposal(BaseModel):
         out: JsonObject = {}
         if self.not_before is not None:
             out["not_before"] = self.not_before.astimezone(UTC).isoformat()
+        if self.not_after is not None:
+            out["not_after"] = self.not_after.astimezone(UTC).isoformat()
         if self.preconditions:
-            out["preconditions"] = [c.model_dump(mode="json") for c in self.preconditions]
+            out["preconditions"] = [c.signed() for c in self.preconditions]
         if self.readback:
             out["readback"] = self.readback
         return out

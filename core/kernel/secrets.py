@@ -10,11 +10,18 @@ passphrase cannot be taken back.
 Policy still needs to judge passphrase strength; :func:`secret_facts` hands it the length, a
 hash of the lowercase form (for a known-weak-passphrase list) and whether an SSID is embedded,
 never the passphrase itself.
+
+An approver cannot read a secret, but must be able to tell that the one proposed is the one the
+agent entered (issue 54): :func:`fingerprint` is a short keyed HMAC of it, shown to both. Keyed,
+never a plain hash: eight hex digits of an unsalted sha256 would let anyone who sees them test a
+list of weak passphrases offline; without the installation's key they name nothing
+(``core.secret_fingerprint`` holds the key).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
@@ -23,9 +30,11 @@ from typing import Any, TypeVar
 from core.kernel.datamodel.registry import get_registry
 from core.kernel.jsontypes import Json, JsonObject
 
-__all__ = ["MASK", "is_secret_path", "mask_changes", "mask_params", "mask_value", "secret_facts"]
+__all__ = ["FINGERPRINT_HEX", "MASK", "fingerprint", "is_secret_path", "mask_changes", "mask_params", "mask_value",
+           "secret_facts"]
 
 MASK = "********"
+FINGERPRINT_HEX = 8  # 32 bits: enough to tell two values apart at a glance, too short to be an oracle
 V = TypeVar("V")
 
 # Unknown / vendor parameters: a last segment containing one of these (case-insensitive) is
@@ -124,3 +133,11 @@ def secret_facts(passphrase: str, ssids: list[str]) -> JsonObject:
         "sha256_lower": hashlib.sha256(lower.encode("utf-8")).hexdigest(),
         "contains_ssid": any(s and s.lower() in lower for s in ssids),
     }
+
+
+def fingerprint(value: str, key: bytes) -> str:
+    """The first :data:`FINGERPRINT_HEX` hex digits of HMAC-SHA256(``key``, ``value``): the same
+    value under the same key gives the same fingerprint; without the key it says nothing."""
+    if len(key) < 16:
+        raise ValueError("a fingerprint key needs at least 16 bytes")
+    return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()[:FINGERPRINT_HEX]

@@ -167,10 +167,8 @@ class Apply:
         # the write (``GrantedIO.write``) — flushes them. Every way out of ``apply`` commits durably.
         with self.ctx.store.write(durable=False) as s:
             row, p = self.ctx.load(s, pid)
-            if p.staged:
-                raise Conflict(f"proposal {pid} is a staged rollout; it is applied in rings by its campaign")
             devices = repo.get_devices(s, p.targets)
-            self.gates.check(s, p, devices, stored_preview=row.preview)
+            self.gates.check(s, p, devices, stored_preview=row.preview)  # a staged proposal is refused here
             self.locks.acquire(s, p)
             audit.append(s, actor=actor.id, action="apply.started", proposal_id=pid, data={"hash": p.hash})
         progress.targets = list(p.targets)

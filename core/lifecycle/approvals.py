@@ -20,6 +20,7 @@ from core.kernel.models import TERMINAL_STATES, Actor, ActorKind, Decision, Prop
 from core.lifecycle.context import EDITABLE, EXECUTING, LifecycleContext, S
 from core.lifecycle.gates import Gates
 from core.lifecycle.locking import DeviceLocks
+from core.staging import Way
 from core.states import require_state, set_state
 from core.store import repo
 from core.store.records import DecisionRowRecord
@@ -122,9 +123,7 @@ class Approvals:
             if p.state is S.AWAITING_APPROVAL:
                 out["approve"] = [u.id for u in users if self._can(self._approval_role, s, p, u)]
             if p.state is S.APPROVED:
-                devices = repo.get_devices(s, p.targets)
-                gates_ok = self._can(self.gates.check, s, p, devices)
-                out["apply"] = [u.id for u in users if gates_ok and rbac.can_apply(u)]
+                out["apply"] = [u.id for u in users if rbac.can_apply(u)] if self._gates_pass(s, p) else []
             if p.state is S.ROLLBACK_PENDING:  # the system re-checks it; an admin may run `gateward recover`
                 out["recover"] = [u.id for u in users if "admin" in u.roles]
             if p.state in (S.AWAITING_APPROVAL, S.APPROVED):
@@ -132,6 +131,15 @@ class Approvals:
             if p.state in EDITABLE:
                 out["cancel"] = [u.id for u in users if u.id == p.author or "admin" in u.roles]
             return {k: v for k, v in out.items() if v}
+
+    def _gates_pass(self, s: Session, p: Proposal) -> bool:
+        """Would the one gate let an approved ``p`` go ahead now? A staged proposal is run by its campaign
+        (its batches are admitted then); a scheduled one before its time is confirmed now and judged as
+        it will start."""
+        devices = repo.get_devices(s, p.targets)
+        way = Way.BATCH if p.staged else Way.APPLY
+        later = p.not_before if p.not_before is not None and p.not_before > self.ctx.now() else None
+        return self._can(lambda: self.gates.check(s, p, devices, way=way, at=later))
 
     @staticmethod
     def _can(attempt: Callable[..., Any], *args: Any) -> bool:

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from core import audit
-from core.kernel.errors import Forbidden, Invalid, NotFound
+from core import audit, fleet_pass
+from core.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from core.kernel.ids import new_id
 from core.kernel.models import Actor, Device, Proposal, ProposalDraft, check_draft, check_targeted, utcnow
 from core.lifecycle.context import EDITABLE, LifecycleContext, S
@@ -27,6 +28,18 @@ from core.validation import normalise, per_target_issues, validate_changes, vali
 # picks each class's representative from them: for a support agent's one-device change that is one
 # statement instead of three (existence, classes, devices).
 FEW_TARGETS = 64
+
+
+def latest_start(not_before: datetime | None, not_after: datetime | None, default_s: int) -> datetime | None:
+    """A schedule's latest start: the one asked for, else ``default_s`` after its not-before (a change
+    "at 3" is not run at 10 because the gateway was away at 3). Refused when it is not after the
+    not-before: such a schedule could never start."""
+    if not_after is not None and not_before is not None and not_after <= not_before:
+        raise Invalid(f"the latest start ({not_after.isoformat()}) must be after the not-before "
+                      f"({not_before.isoformat()})")
+    if not_after is not None:
+        return not_after
+    return None if not_before is None else not_before + timedelta(seconds=default_s)
 
 
 class _Discard(Exception):
@@ -88,12 +101,14 @@ class Authoring:
             raise NotFound(f"unknown device {missing[0]!r}"
                            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
         now = utcnow()
+        not_after = latest_start(draft.not_before, draft.not_after, self.ctx.settings.schedule_latest_s)
         p = Proposal(
             id=new_id("p"), author=actor.id, author_kind=actor.kind, intent=draft.intent, targets=targets,
             changes=normalise(draft.changes), operations=list(draft.operations), rationale=draft.rationale,
             evidence=list(draft.evidence), emergency=draft.emergency, action_type=draft.action_type,
             staged=draft.staged, source=draft.source, state=S.DRAFT, created_at=now, updated_at=now,
-            not_before=draft.not_before, preconditions=list(draft.preconditions), readback=draft.readback,
+            not_before=draft.not_before, not_after=not_after, preconditions=list(draft.preconditions),
+            readback=draft.readback,
         )
         p.hash = p.compute_hash()
         row = ProposalRecord(**repo.proposal_values(p))
@@ -144,9 +159,19 @@ class Authoring:
             missing = [t for t in targets if t not in devices]
             if missing:
                 raise NotFound(f"unknown device {missing[0]!r}")
+            stages = self.ctx.stages
+            campaign = stages is not None and stages.governs(s, pid)
+            if campaign and set(targets) != set(p.targets):
+                raise Conflict(f"proposal {pid} is a campaign's: its targets are the campaign's ring plan and "
+                               "cannot be edited; create a new campaign for other devices")
             p.intent, p.targets, p.changes = draft.intent, targets, normalise(draft.changes)
             p.operations, p.rationale, p.evidence = list(draft.operations), draft.rationale, list(draft.evidence)
-            p.emergency, p.action_type, p.staged = draft.emergency, draft.action_type, draft.staged
+            # A staged proposal never becomes a plain one (invariant 8): an edit that leaves the flag out
+            # (the API's form has none) keeps it, or an approved campaign change would be applied whole.
+            p.emergency, p.action_type, p.staged = draft.emergency, draft.action_type, p.staged or draft.staged
+            # The schedule and conditions are content the approvers sign: an edit replaces them too.
+            p.not_before, p.preconditions, p.readback = draft.not_before, list(draft.preconditions), draft.readback
+            p.not_after = latest_start(draft.not_before, draft.not_after, self.ctx.settings.schedule_latest_s)
             p.hash = p.compute_hash()
             row.intent, row.targets = p.intent, p.targets
             row.changes = [c.model_dump(mode="json") for c in p.changes]
@@ -154,12 +179,17 @@ class Authoring:
             row.rationale, row.evidence = p.rationale, [e.model_dump(mode="json") for e in p.evidence]
             row.emergency, row.action_type, row.staged, row.hash, row.preview, row.risk = (
                 p.emergency, p.action_type, p.staged, p.hash, None, None)
+            row.not_before, row.not_after, row.readback = p.not_before, p.not_after, p.readback or None
+            row.preconditions = [c.model_dump(mode="json") for c in p.preconditions] or None
+            row.start_requested_by, row.start_retry_at, row.start_deferrals = None, None, None
             s.execute(delete(ProposalDeviceRow).where(ProposalDeviceRow.proposal_id == pid))
             s.add_all([ProposalDeviceRow(proposal_id=pid, device_id=t) for t in targets])
             set_state(s, row, S.DRAFT, actor.id, "proposal.edited",
                       {"old_hash": old_hash, "new_hash": p.hash,
                              "changes": [c.model_dump(mode="json") for c in p.changes],
                              "note": "earlier decisions and approvals are void"})
+            if campaign and stages is not None:
+                stages.edited(s, p, old_hash, actor.id)
             if intent is not None:
                 self.intents.begin_in(s, pid, intent, actor.id, replace=True)
         return self.ctx.get(pid)
@@ -186,6 +216,14 @@ class Authoring:
                           proposal_id=pid, errors=problems)
         return result
 
+    @staticmethod
+    def _class_reps(s: Session, p: Proposal) -> list[str]:
+        """One target per (vendor, model, firmware, protocol, root): a fleet's from the gate's shared
+        pass over its targets (``core.fleet_pass``: the preview and the decision group the same pass)."""
+        if len(p.targets) > fleet_pass.FLEET_MIN:
+            return fleet_pass.validation_reps(fleet_pass.take(s, p.id, p.hash, p.targets))
+        return repo.target_classes(s, p.id, len(p.targets))
+
     def validate_in(self, s: Session, row: ProposalRecord, p: Proposal, actor: Actor | None,
                     targeted: dict[str, Device] | None = None, *, save: bool = True
                     ) -> tuple[list[str], dict[str, Device]]:
@@ -204,8 +242,7 @@ class Authoring:
         if targeted is not None and all(t in targeted for t in p.targets):
             reps = dict(targeted) if p.per_target else {i: targeted[i] for i in repo.class_representatives(targeted)}
         else:
-            reps = repo.get_devices(s, list(p.targets) if p.per_target
-                                   else repo.target_classes(s, p.id, len(p.targets)))
+            reps = repo.get_devices(s, list(p.targets) if p.per_target else self._class_reps(s, p))
         # What each class's devices said about themselves: their discovered data model (a path it
         # lacks or marks read-only is refused here, before anyone approves) and the values they
         # list as supported (stored snapshot). Neither stored: the registry alone decides.

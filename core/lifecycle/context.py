@@ -18,9 +18,11 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from core.kernel.clock import elapsed_now
 from core.kernel.config import Settings
 from core.kernel.models import ExecutionStatus, Proposal, ProposalState
 from core.results import Aggregate, DeviceResult
+from core.staging import StageAuthority
 from core.store import Store, repo
 from core.store.records import ProposalRecord
 from policies.base import PolicyEngine
@@ -55,6 +57,14 @@ class LifecycleContext:
     #: pass in tonight's window?") does not depend on the wall clock
     clock: Callable[[], datetime]
     timer: StageTimer | None = None
+    #: the campaigns' ring plans (``core.staging``), bound by the composition root; None: a batch
+    #: whose decision demands stages or a rehearsal is refused
+    stages: StageAuthority | None = None
+
+    def now(self) -> datetime:
+        """The time that passes (schedules, latest starts): the wall clock even when policy's time of
+        day is pinned, or a clock a test or what-if swapped in (``core.kernel.clock.elapsed_now``)."""
+        return elapsed_now(self.clock)
 
     def time(self, stage: str, t0: float) -> None:
         """Report ``stage`` as having taken since ``t0`` (``time.perf_counter``) to the stage timer."""

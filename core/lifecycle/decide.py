@@ -6,6 +6,7 @@ bound to the proposal's hash, moving it to ``denied``, ``awaiting_approval`` or 
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table
@@ -50,7 +51,15 @@ class Decisions:
         author = self._author_actor(s, p)
         data = compat.policy_data(self.ctx.policy)
         statuses = compat.statuses_for(s, devices, compat.workflows_for(p.changes, p.operations, data), data)
-        return pinput.build(s, p, devices, author, preview, compat=statuses, now=self.ctx.clock())
+        return pinput.build(s, p, devices, author, preview, compat=statuses, now=self.judged_at(p))
+
+    def judged_at(self, p: Proposal) -> datetime:
+        """The time policy judges ``p`` at: when its write will start — its not-before, for a change
+        scheduled later (a two-device change for 03:00 inside a 01:00–05:00 window was denied in the
+        afternoon) — else now, by policy's clock. The window is judged again when the write starts."""
+        if p.not_before is not None and p.not_before > self.ctx.now():
+            return p.not_before
+        return self.ctx.clock()
 
     def _author_actor(self, s: Session, p: Proposal) -> Actor:
         u = repo.user_roles(s, p.author)
@@ -97,7 +106,7 @@ class Decisions:
 
             t = time.perf_counter()
             out = fleet_facts.decide_by_class(s, p, self.ctx.policy, self._author_actor(s, p), preview or {},
-                                              now=self.ctx.clock())
+                                              now=self.judged_at(p))
             return p.hash, out.decision, out.would_deny, (time.perf_counter() - t) * 1e6, out.stored_input
         doc = self._input_in(s, p, preview)
         if p.per_target:  # each device is decided with its own values (never the union of all)

@@ -39,6 +39,7 @@ from core.lifecycle.schedule import Scheduling
 from core.lifecycle.submit import OnRecord, Submission, Submitted
 from core.routing import ExecutorRouter
 from core.staged import BatchOutcome, StagedExecution
+from core.staging import StageAuthority
 from core.store import Store
 from policies.base import PolicyEngine
 
@@ -73,7 +74,8 @@ class Lifecycle:
         self._apply = Apply(ctx, io, self.engine, gates=gates, locks=locks, log=log, rollback=self._rollback,
                             recovery=self._recovery, scheduling=self._scheduling)
         self._staged = StagedExecution(store, settings, policy, io.router, self.engine,
-                                       backup=io.backup_params, check_gates=gates.check)
+                                       backup=io.backup_params, check_gates=gates.check,
+                                       unmet=self._scheduling.unmet)
         from core import oplog
 
         oplog.instrument(self)  # one log line, a count and a duration per governed action (core.oplog)
@@ -97,6 +99,14 @@ class Lifecycle:
         adapters to it (``router.bind_grant_verifier``), so they accept this lifecycle's grants only.
         Handing it out is safe: it only accepts or refuses grants, it cannot issue one."""
         return self._io.verifier
+
+    def bind_stage_authority(self, authority: StageAuthority) -> None:
+        """The campaigns' ring plans (``core.staging``): bound once by the composition root, so the one
+        gate admits a staged batch only as its campaign allows. Re-binding is refused (as the grant
+        verifier's): a second authority could only widen what the first allowed."""
+        if self._ctx.stages is not None and self._ctx.stages is not authority:
+            raise RuntimeError("this lifecycle already has a stage authority")
+        self._ctx.stages = authority
 
     def add_wait_listener(self, fn: Callable[[str | None, InformWait], None]) -> None:
         """Be told when a device call of this lifecycle waits for the device's next inform (NAT);

@@ -16,7 +16,7 @@ from core.fanout import map_bounded
 from core.kernel.errors import Conflict
 from core.kernel.jsontypes import Json
 from core.kernel.models import Actor, Change, Device, DevicePreview, DiffLine, Proposal, utcnow
-from core.kernel.ports.executor import ExecutorError, Fault, ParamValue
+from core.kernel.ports.executor import DeviceReader, ExecutorError, Fault, InvalidParameterName, ParamValue
 from core.kernel.secrets import MASK, is_secret_path
 from core.lifecycle.context import LifecycleContext, S
 from core.lifecycle.device_io import GrantedIO
@@ -71,8 +71,19 @@ class Previews:
             preview = {"hash": p.hash, "taken_at": utcnow().isoformat(), "source": "live",
                        "devices": self._live(p, [devices[t] for t in p.targets])}
         preview["completeness"] = pinput.preview_completeness(preview, len(p.targets))
-        preview["warnings"] = self._warnings(p, preview["completeness"])
+        preview["warnings"] = self._warnings(p, preview["completeness"]) + self._cached(preview["devices"])
         return preview
+
+    @staticmethod
+    def _cached(devices: Sequence[Mapping[str, Any]]) -> list[str]:
+        """One warning naming the devices whose before values the adapter answered from what its ACS
+        last learnt (``read_for_preview``), with the first one's words (each device's line keeps its own)."""
+        read = [dp for dp in devices if dp.get("read")]
+        if not read:
+            return []
+        names = ", ".join(str(dp["device_id"]) for dp in read[:3]) + (f" and {len(read) - 3} more" if len(read) > 3
+                                                                       else "")
+        return [f"{names}: the before values are {read[0]['read']}"]
 
     def _live(self, p: Proposal, devices: Sequence[Device]) -> list[dict[str, Any]]:
         """Every device read live, up to ``GATEWARD_APPLY_CONCURRENCY`` at a time (50
@@ -87,6 +98,7 @@ class Previews:
         paths = [c.path for c in mine]
         dp = DevicePreview(device_id=d.id, present=False, operations=list(p.operations))
         facts: dict[str, Any] = {}
+        read_from = ""
         try:
             reader = self.io.reader(d)  # inside: an adapter that cannot start is this device's error
             pres = reader.presence(d)
@@ -97,7 +109,7 @@ class Previews:
                 # Tolerant like the backup: a string row the device lacks yet is "absent" (before
                 # None), not a failed preview; anything else missing is (see _missing_error).
                 with self.io.waits(p, d, "preview"):  # a NAT'd device's read waits for its inform: said
-                    values = self.io.read_tolerant(d, paths + extra)
+                    values, read_from = self._read(reader, d, paths + extra)
                 for c in mine:
                     pv = values.get(c.path)
                     secret = is_secret_path(c.path)
@@ -119,7 +131,19 @@ class Previews:
             dp.error = exc.message
         item = dp.model_dump(mode="json")
         item["facts"] = facts
+        if read_from:
+            item["read"] = read_from
         return item
+
+    def _read(self, reader: DeviceReader, d: Device, paths: list[str]) -> tuple[dict[str, ParamValue], str]:
+        """The preview's read (``read_for_preview``: an adapter may answer from what its ACS provably
+        last learnt, fresh enough — a CPE behind NAT costs an inform per read) and, when it did, from
+        where, for the approver; a path the device lacks is read path by path as the backup does."""
+        try:
+            got = reader.read_for_preview(d, paths)
+        except InvalidParameterName:
+            return self.io.read_tolerant(d, paths), ""
+        return got.values, (got.detail if got.source == "cache" else "")
 
     @staticmethod
     def _missing_error(changes: Sequence[Change], values: dict[str, ParamValue]) -> str | None:
@@ -133,12 +157,13 @@ class Previews:
     def _snapshot(self, p: Proposal) -> dict[str, Any]:
         """Diff against stored snapshots, summarised per class by the database; a live sample of up
         to 20 devices for the approver to spot-check."""
-        from core import fleet_facts
+        from core import fleet_facts, fleet_pass
 
         changes = [(c.path, c.value, is_secret_path(c.path)) for c in p.changes]
-        sample_ids = p.targets[:: max(1, len(p.targets) // 20)][:20]
+        sample_ids = fleet_pass.sample_ids(p.targets)
         with self.ctx.store.fleet_read(len(p.targets)) as s:
-            facts = fleet_facts.preview_facts(s, p.id, changes, len(p.targets), target_ids=p.targets)
+            facts = fleet_facts.preview_facts(s, p.id, changes, len(p.targets), target_ids=p.targets,
+                                              proposal_hash=p.hash)
             classes = facts.classes
             absent = fleet_facts.absent_devices(s, p.id) if facts.stale else []  # a search only if any
             found = repo.get_devices(s, sample_ids)

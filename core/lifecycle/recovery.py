@@ -113,6 +113,7 @@ class Recovery:
 
     def _settle_intents(self, found: list[Intent], actor_id: str = "system:recovery") -> list[tuple[str, str]]:
         done: list[tuple[str, str]] = []
+        again = False
         for it in found:
             if not self.intents.take_over(it):
                 continue  # another recoverer took it first
@@ -121,10 +122,19 @@ class Recovery:
             except Exception as exc:
                 if storage_full_cause(exc) is None and database_unavailable_cause(exc) is None:
                     log.exception("proposal %s: settling its cut %s failed", it.proposal_id, it.kind)
+                else:
+                    # The database went away again while this process finished it. Taken over, the intent
+                    # names this live process, so no other process settles it: this one tries again — it
+                    # was dropped here, and sat undecided, holding its devices, until the process stopped.
+                    with self._settler_guard:
+                        self._cut_submits.setdefault(it.proposal_id, Actor(id=it.actor, kind=ActorKind.JOB))
+                    again = True
             finally:
                 self.intents.release(it.proposal_id)
         for pid, what in done:
             log.warning("proposal %s: %s", pid, what)
+        if again:
+            self.settle_soon()
         return done
 
     def _settle_intent(self, it: Intent, actor_id: str) -> str:

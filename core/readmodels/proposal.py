@@ -17,7 +17,8 @@ from core.readmodels.parts import ChangeView, ProposalViewMethods
 PROPOSAL_COLUMNS: tuple[str, ...] = (
     "id", "author", "author_kind", "intent", "targets", "changes", "operations", "rationale", "evidence",
     "emergency", "action_type", "staged", "source", "risk", "state", "hash", "error", "preview", "version",
-    "created_at", "updated_at", "not_before", "preconditions", "readback", "start_requested_by"
+    "created_at", "updated_at", "not_before", "preconditions", "readback", "start_requested_by", "not_after",
+    "start_retry_at", "start_deferrals"
 )
 
 
@@ -50,6 +51,9 @@ class ProposalFields:
     preconditions: list[Any] | None
     readback: str | None
     start_requested_by: str | None
+    not_after: datetime | None
+    start_retry_at: datetime | None
+    start_deferrals: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +85,9 @@ class ProposalView(ProposalViewMethods):
     preconditions: list[Any] | None
     readback: str | None
     start_requested_by: str | None
+    not_after: datetime | None
+    start_retry_at: datetime | None
+    start_deferrals: int | None
     preview: dict[str, Any] | None
 
 
@@ -88,7 +95,7 @@ class ProposalView(ProposalViewMethods):
 # ``version`` is read beside them as the summary cache's key.
 PROPOSAL_SUMMARY_COLUMNS: tuple[str, ...] = (
     "id", "author", "intent", "targets", "changes", "operations", "source", "risk", "state", "hash", "error",
-    "created_at", "updated_at", "not_before"
+    "created_at", "updated_at", "not_before", "not_after"
 )
 
 

@@ -22,6 +22,7 @@ from core.results import DeviceResult
 from core.staged.context import StagedContext
 from core.staged.outcome import ALREADY_DONE, RESUMABLE, BatchOutcome, S, X
 from core.staged.record import EXECS
+from core.staging import Way
 from core.states import require_state, set_state
 from core.store import repo
 from core.store.schema import DeviceLockRow
@@ -64,15 +65,14 @@ class Claims:
                   lock: bool) -> tuple[Proposal, dict[str, Device]]:
         row = repo.get_proposal_row(s, pid, for_update=lock)
         p = repo.proposal_from_row(row)
-        if not p.staged:
-            raise Conflict(f"proposal {pid} is not staged; apply it with `gateward apply`")
         if p.state not in (S.APPROVED, S.APPLYING):
             require_state(p, S.APPROVED, S.APPLYING, doing="run a batch of")
         unknown = sorted(set(device_ids).difference(p.targets))
         if unknown:
             raise Forbidden(f"{unknown[0]} is not a target of proposal {pid}; the approval does not cover it")
         devices = repo.get_devices(s, list(device_ids))
-        self.ctx.check_gates(s, p, devices if p.per_target else one_per_class(devices), (S.APPROVED, S.APPLYING))
+        self.ctx.check_gates(s, p, devices if p.per_target else one_per_class(devices), (S.APPROVED, S.APPLYING),
+                             way=Way.BATCH, batch=list(device_ids))
         if lock and p.state is S.APPROVED:
             set_state(s, row, S.APPLYING, "system:campaign", "proposal.applying", {"staged": True})
         return p, devices

@@ -5,9 +5,9 @@ internals."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -15,11 +15,22 @@ from core.execution import DeviceEngine
 from core.kernel.config import Settings
 from core.kernel.models import Device, Proposal, ProposalState
 from core.routing import ExecutorRouter
+from core.staging import Way
 from core.store import Store
 from policies.base import PolicyEngine
 
-GateCheck = Callable[[Session, Proposal, dict[str, Device], tuple[ProposalState, ...]], None]
+
+class GateCheck(Protocol):
+    """The lifecycle's one gate (``Gates.check``) as a staged batch calls it: the batch's devices
+    named, so the campaign that holds the proposal admits each (``core.staging``)."""
+
+    def __call__(self, s: Session, p: Proposal, devices: dict[str, Device],
+                 states: tuple[ProposalState, ...], *, way: Way, batch: Sequence[str] | None) -> None: ...
+
+
 BackupRead = Callable[[Proposal, Device], dict[str, Any]]
+#: the first precondition of a proposal that does not hold on a device now (its text, the fact), or None
+Unmet = Callable[[Proposal, Device], "tuple[str, str] | None"]
 
 
 @dataclass(frozen=True)
@@ -31,3 +42,4 @@ class StagedContext:
     engine: DeviceEngine
     backup: BackupRead
     check_gates: GateCheck
+    unmet: Unmet

@@ -13,7 +13,7 @@ from core.kernel.models import Actor, Proposal
 from core.routing import ExecutorRouter
 from core.staged import rollout
 from core.staged.claim import Claims
-from core.staged.context import BackupRead, GateCheck, StagedContext
+from core.staged.context import BackupRead, GateCheck, StagedContext, Unmet
 from core.staged.outcome import BatchOutcome
 from core.staged.resume import resume
 from core.staged.run import FreshRun
@@ -27,8 +27,8 @@ class StagedExecution:
     backups with ``backup``."""
 
     def __init__(self, store: Store, settings: Settings, policy: PolicyEngine, router: ExecutorRouter,
-                 engine: DeviceEngine, *, backup: BackupRead, check_gates: GateCheck) -> None:
-        self.ctx = StagedContext(store, settings, policy, router, engine, backup, check_gates)
+                 engine: DeviceEngine, *, backup: BackupRead, check_gates: GateCheck, unmet: Unmet) -> None:
+        self.ctx = StagedContext(store, settings, policy, router, engine, backup, check_gates, unmet)
         self.engine = engine
         self.claims = Claims(self.ctx)
 

@@ -12,6 +12,7 @@ from sqlalchemy import insert, select
 
 from core import audit
 from core.failpoints import failpoint
+from core.kernel.errors import DeviceUnavailable
 from core.kernel.ids import new_id
 from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Actor, Device, Proposal, utcnow
@@ -76,10 +77,20 @@ class FreshRun:
             if not (pres.online and pres.reachable):
                 self.out.add(DeviceResult(d.id, X.SKIPPED, reason=f"not reachable: {pres.detail or 'offline'}"))
                 return None
+            if self.p.preconditions:  # what the change was conditional on, read live (as the single apply does)
+                with self.out.on_device():
+                    unmet = self.ctx.unmet(self.p, d)
+                if unmet is not None:
+                    self.out.add(DeviceResult(d.id, X.SKIPPED, reason=f"precondition no longer holds: {unmet[0]} — "
+                                                                      f"now {unmet[1]}; nothing was written"))
+                    return None
             with self.out.on_device():
                 return self.ctx.backup(self.p, d)
         except ExecutorError as exc:
             self.out.add(DeviceResult(d.id, X.SKIPPED, reason=f"backup read failed: {exc.message}"))
+            return None
+        except DeviceUnavailable as exc:  # a precondition's fact could not be read: not written
+            self.out.add(DeviceResult(d.id, X.SKIPPED, reason=exc.message))
             return None
 
     def write_ahead(self, ready: list[Device], backups: list[dict[str, Any]]) -> None:

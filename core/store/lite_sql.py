@@ -259,7 +259,10 @@ QUERIES: dict[str, dict[str, Any]] = {'approvals': {'columns': ('id',
                           'not_before',
                           'preconditions',
                           'readback',
-                          'start_requested_by'),
+                          'start_requested_by',
+                          'not_after',
+                          'start_retry_at',
+                          'start_deferrals'),
               'kinds': ('plain',
                         'plain',
                         'plain',
@@ -284,6 +287,9 @@ QUERIES: dict[str, dict[str, Any]] = {'approvals': {'columns': ('id',
                         'utc',
                         'json',
                         'plain',
+                        'plain',
+                        'utc',
+                        'utc',
                         'plain'),
               'postgresql': ('SELECT proposals.id, proposals.author, proposals.author_kind, proposals.intent, '
                              'proposals.targets, proposals.changes, proposals.operations, proposals.rationale, '
@@ -291,7 +297,8 @@ QUERIES: dict[str, dict[str, Any]] = {'approvals': {'columns': ('id',
                              'proposals.source, proposals.risk, proposals.state, proposals.hash, proposals.error, '
                              'proposals.preview, proposals.version, proposals.created_at, proposals.updated_at, '
                              'proposals.not_before, proposals.preconditions, proposals.readback, '
-                             'proposals.start_requested_by \n'
+                             'proposals.start_requested_by, proposals.not_after, proposals.start_retry_at, '
+                             'proposals.start_deferrals \n'
                              'FROM proposals \n'
                              'WHERE proposals.id = %(pid)s::VARCHAR',
                              {}),
@@ -301,7 +308,8 @@ QUERIES: dict[str, dict[str, Any]] = {'approvals': {'columns': ('id',
                          'proposals.source, proposals.risk, proposals.state, proposals.hash, proposals.error, '
                          'proposals.preview, proposals.version, proposals.created_at, proposals.updated_at, '
                          'proposals.not_before, proposals.preconditions, proposals.readback, '
-                         'proposals.start_requested_by \n'
+                         'proposals.start_requested_by, proposals.not_after, proposals.start_retry_at, '
+                         'proposals.start_deferrals \n'
                          'FROM proposals \n'
                          'WHERE proposals.id = :pid',
                          {})},

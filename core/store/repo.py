@@ -158,8 +158,9 @@ def list_devices(s: Session, *, subscriber: str | None = None, model: str | None
         conds.append(DeviceRow.region == region)
     if q:
         like = contains_pattern(q)
-        conds.append(DeviceRow.id.like(like, escape="\\") | DeviceRow.subscriber.like(like, escape="\\")
-                     | DeviceRow.model.like(like, escape="\\"))
+        # ILIKE: an id is found in any letter case on PostgreSQL too, as SQLite's LIKE finds it
+        conds.append(DeviceRow.id.ilike(like, escape="\\") | DeviceRow.subscriber.ilike(like, escape="\\")
+                     | DeviceRow.model.ilike(like, escape="\\"))
     if conds:
         stmt = stmt.where(and_(*conds))
     total = s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
@@ -333,8 +334,10 @@ def proposal_from_row(row: ProposalRow | ProposalRecord, same: Proposal | None =
         action_type=row.action_type, staged=bool(row.staged), source=row.source, risk=row.risk,
         state=ProposalState(row.state),
         hash=row.hash, error=row.error, created_at=row.created_at, updated_at=row.updated_at,
-        not_before=row.not_before, preconditions=[Precondition(**c) for c in (row.preconditions or [])],
+        not_before=row.not_before, not_after=row.not_after,
+        preconditions=[Precondition(**c) for c in (row.preconditions or [])],
         readback=row.readback or "", start_requested_by=row.start_requested_by,
+        start_retry_at=row.start_retry_at, start_deferrals=row.start_deferrals,
     )
 
 
@@ -349,7 +352,8 @@ def proposal_values(p: Proposal) -> dict[str, Any]:
         "state": str(p.state), "hash": p.hash, "error": p.error, "preview": None, "version": 1,
         "created_at": p.created_at, "updated_at": p.updated_at, "not_before": p.not_before,
         "preconditions": [c.model_dump(mode="json") for c in p.preconditions] or None,
-        "readback": p.readback or None, "start_requested_by": None,
+        "readback": p.readback or None, "start_requested_by": None, "not_after": p.not_after,
+        "start_retry_at": None, "start_deferrals": None,
     }
 
 

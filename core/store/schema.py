@@ -342,6 +342,12 @@ class UserIdentityRow(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What lets Gateward ask the provider again (``api.auth.membership``, migration 0034): the refresh
+    # and access tokens, sealed with a key the database does not hold; when the groups were last
+    # confirmed; which replica is asking now.
+    grant_sealed: Mapped[str | None] = mapped_column(Text)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    check_claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class UserPasswordRow(Base):
@@ -386,6 +392,11 @@ class ProposalRow(Base):
     readback: Mapped[str | None] = mapped_column(Text)
     # Who asked for a scheduled write to start (the agent's "apply"); the worker starts it for them when due.
     start_requested_by: Mapped[str | None] = mapped_column(String(64))
+    # A schedule's latest start, signed like not_before; the scheduler's back-off after a deferred
+    # start (unsigned bookkeeping) — migration 0033.
+    not_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    start_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    start_deferrals: Mapped[int | None] = mapped_column(Integer)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy reads it as declared
 

@@ -74,8 +74,10 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Literal
 
+from core.kernel.datamodel.paths import is_empty_table
 from core.kernel.datamodel.registry import Registry, get_registry
 from core.kernel.datamodel.tr098 import (
     SAME_NAME_OBJECTS,
@@ -101,6 +103,7 @@ from executors.base import (
     OperateResult,
     ParamValue,
     Presence,
+    PreviewRead,
     Timeout,
     UnknownDevice,
     dispatch_command,
@@ -155,13 +158,22 @@ class NbiRefused(ExecutorError):
     """The NBI (or the proxy in front of it) refused our credentials: a configuration problem."""
 
 
-class NbiUnreachable(ExecutorError):
+class NbiUnreachable(DeviceOffline):
     """A task could not be posted: the NBI refused the connection (down, or the wrong address). The
     request never left this host, so nothing was queued or sent — unlike a :class:`Timeout`, which
-    means "may have landed" — and the lifecycle defers the apply instead of rolling back."""
+    means "may have landed" — and the lifecycle defers the apply instead of rolling back. A
+    :class:`DeviceOffline` to the contract (the device cannot be reached now; retryable): a restore
+    refused so is owed and tried again (``rollback_pending``), never a ``rollback_failed`` alarm."""
 
     retryable = True
     nothing_sent = True
+
+
+class _LostAnswer(Timeout):
+    """The NBI went away with a task that changes the CPE (the connection dropped, no answer): the
+    task may be queued, may have run, or never have been stored. To every caller but the Set it is
+    the :class:`Timeout` it always was; the Set settles it on facts once the NBI is back
+    (:meth:`GenieAcsExecutor._settle_lost_set`)."""
 
 
 @dataclass
@@ -189,6 +201,9 @@ class _Fresh:
     #: each value's ``_timestamp`` as that read left it: a later session that gave a value anew
     #: (an Inform's VALUE CHANGE, another client's task) moves it
     stamps: Mapping[str, datetime | None] = field(default_factory=dict)
+    #: not a read of this process's: GenieACS's cache as a backup took it (:meth:`GenieAcsExecutor._cached_since`);
+    #: the Set's pre-check may go by it as long as every value keeps its stamp (sessions since or not)
+    cached: bool = False
 
 
 @dataclass
@@ -202,9 +217,16 @@ class _BackupAsk:
     used: _Fresh | None = None
     #: the device's sessions since that read (a device behind NAT informs on its own), or None
     informed_since: datetime | None = None
+    #: answered from GenieACS's cache with no read of this process's to go by (another process — the
+    #: ``gateward propose`` before this ``gateward apply`` — read the device): the oldest value's
+    #: ``_timestamp``, every one at or after ``not_before``
+    cached_at: datetime | None = None
 
 
 WAITING_FOR_INFORM = "waiting for the device's next inform"
+#: What a refusal of a NAT'd device says when waiting for its inform was turned off: the setting by name.
+WAIT_OFF = ("GATEWARD_GENIEACS_INFORM_WAIT_S=0 turns off waiting for its next inform: unset it (the default waits "
+            "up to the device's own PeriodicInformInterval) or set it to the seconds to wait")
 _INTERVAL_PATHS = tuple(f"{root}ManagementServer.PeriodicInformInterval"
                         for root in ("Device.", "InternetGatewayDevice."))
 
@@ -259,7 +281,9 @@ class GenieAcsExecutor(Executor):
         backup_reuse_s: float = 120.0,
         read_attempts: int = 3,
         cr_memory_s: float = 300.0,
-        inform_wait_s: float = 0.0,
+        inform_wait_s: float | None = None,
+        nbi_back_s: float = 60.0,
+        preview_cache_s: float = 120.0,
         clock: Callable[[], float] = time.time,
         **client_options: Any,
     ) -> None:
@@ -281,6 +305,8 @@ class GenieAcsExecutor(Executor):
         self.read_attempts = max(1, read_attempts)
         self.cr_memory_s = cr_memory_s
         self.inform_wait_s = inform_wait_s
+        self.nbi_back_s = nbi_back_s
+        self.preview_cache_s = preview_cache_s
         self.clock = clock
         self._fresh: dict[str, _Fresh] = {}
         self._reach: dict[str, _Reach] = {}
@@ -307,6 +333,8 @@ class GenieAcsExecutor(Executor):
             read_attempts=self.read_attempts,
             cr_memory_s=self.cr_memory_s,
             inform_wait_s=self.inform_wait_s,
+            nbi_back_s=self.nbi_back_s,
+            preview_cache_s=self.preview_cache_s,
             clock=self.clock,
         )
 
@@ -367,20 +395,12 @@ class GenieAcsExecutor(Executor):
         except ValueError as exc:
             raise Fault(device.id, f"GenieACS returned an unreadable device document: {exc}", code=9002) from None
 
-    def _run(
-        self, device: Device, gid: str, task: dict[str, Any], names: Mapping[str, str] | None = None
-    ) -> TaskOutcome:
-        """Post one task with a connection request and turn the answer into success or a typed error.
-        A device known to be behind NAT (its connection requests fail, it informs) gets the task
-        without a connection request when ``inform_wait_s`` allows waiting for its next inform."""
-        what = str(task.get("name"))
-        nat = self._behind_nat(gid)
-        if nat:  # a stranded task must expire when we stop waiting, never land later
-            task = {**task, "expiry": round(min(float(task.get("expiry", self.inform_wait_s)), self.inform_wait_s), 3)}
+    def _post(self, device: Device, gid: str, task: dict[str, Any], what: str, nat: bool) -> TaskOutcome:
+        """Post ``task`` (with a connection request unless ``nat``); the NBI's refusals as typed errors."""
         self._posted[gid] = time.time()
         self._ran[gid] = False
         try:
-            out: TaskOutcome = self.client.post_task(
+            return self.client.post_task(
                 gid, task, connection_request=not nat, timeout_s=self.timeout_s,
                 session_budget_s=self.session_budget_s,
             )
@@ -400,12 +420,26 @@ class GenieAcsExecutor(Executor):
         except NbiUnavailable as exc:
             if not exc.maybe_applied:  # the connection was never made: the request did not leave this host
                 raise NbiUnreachable(device.id, f"{exc.message}; the {what} task was not sent") from None
+            if exc.status is None and what in _CHANGING_TASKS:  # no answer at all: the NBI went away mid-task
+                raise _LostAnswer(device.id, exc.message) from None
             note = self._withdraw_unique(gid, task)
             raise Timeout(device.id, f"{exc.message}{note}") from None
         except T.InvalidTask as exc:  # our own bug: never send it
             raise Fault(device.id, f"refused to send a malformed {what} task: {exc}", code=9003) from None
         finally:
             self._touched[gid] = time.time()
+
+    def _run(
+        self, device: Device, gid: str, task: dict[str, Any], names: Mapping[str, str] | None = None
+    ) -> TaskOutcome:
+        """Post one task with a connection request and turn the answer into success or a typed error.
+        A device known to be behind NAT (its connection requests fail, it informs) gets the task
+        without a connection request when ``inform_wait_s`` allows waiting for its next inform."""
+        what = str(task.get("name"))
+        nat = self._behind_nat(gid)
+        if nat:  # a stranded task must expire when we stop waiting, never land later
+            task = {**task, "expiry": round(self._wait_s(gid), 3)}
+        out = self._post(device, gid, task, what, nat)
         kind = out.kind
         self._ran[gid] = kind in ("done", "faulted")
         if self._ran[gid]:
@@ -426,11 +460,20 @@ class GenieAcsExecutor(Executor):
                 raise Timeout(device.id, f"{fault.message} — the {what} task had been sent to the CPE, which "
                                          "may have applied it (read back to know)")
             raise fault
-        if self.inform_wait_s > 0 and (
+        if self._waits and (
             (nat and kind == "accepted") or (kind == "connection_failed" and self._reach[gid].informs)
         ):
             expiry = float(task.get("expiry", self.task_expiry_s))
-            return self._await_inform(device, gid, out, names or {}, what, min(self.inform_wait_s, expiry))
+            if kind == "connection_failed" and expiry < self._wait_s(gid) and task.get("uniqueKey"):
+                # queued with the expiry of a device that answers connection requests: queue it again (its
+                # uniqueKey replaces the copy) to last the wait — else a CPE informing less often than
+                # task_expiry_s would never get a task through, nor its interval read
+                out, expiry = self._requeue(device, gid, task, what), self._wait_s(gid)
+            return self._await_inform(device, gid, out, names or {}, what, min(self._wait_s(gid), expiry))
+        raise self._not_run(device, gid, out, what, kind)
+
+    def _not_run(self, device: Device, gid: str, out: TaskOutcome, what: str, kind: str) -> ExecutorError:
+        """A task that did not run in time: withdrawn if it still can be, and the error that says so."""
         withdrawn = self._withdraw(gid, out.task_id)
         if withdrawn.endswith("was withdrawn") and self._session_since(gid, out.task):
             # GenieACS deletes under the session lock, waiting for a session to end first, and answers
@@ -445,28 +488,72 @@ class GenieAcsExecutor(Executor):
                 err = DeviceOffline(
                     device.id,
                     f"connection request failed (GenieACS: {out.reason!r}): the device informs but cannot be reached "
-                    f"now (NAT/CGNAT?); {withdrawn}; try again after its next inform",
+                    f"now (NAT/CGNAT?); {withdrawn}; {WAIT_OFF}",
                 )
             # the task was still queued when we deleted it: it never ran, nothing reached the device
             err.nothing_sent = withdrawn.endswith("was withdrawn")
-            raise err
-        raise Timeout(
+            return err
+        return Timeout(
             device.id,
             f"the device did not run the {what} task within {self.timeout_s:g}s "
             f"(GenieACS: {out.reason or 'Accepted'!r}); {withdrawn}",
         )
+
+    def _requeue(self, device: Device, gid: str, task: Mapping[str, Any], what: str) -> TaskOutcome:
+        """``task`` queued again without a connection request and with ``expiry`` = the inform wait; the
+        same ``uniqueKey`` replaces the copy GenieACS holds (``lib/api-functions.ts``)."""
+        again = {**task, "expiry": round(self._wait_s(gid), 3)}
+        self._posted[gid] = time.time()
+        try:
+            out: TaskOutcome = self._nbi(device, lambda: self.client.post_task(
+                gid, again, connection_request=False, timeout_s=self.timeout_s, session_budget_s=self.session_budget_s))
+            return out
+        except Timeout as exc:
+            raise Timeout(device.id, f"{exc.message} (queueing the {what} task again for the device's next inform)"
+                          ) from None
 
     def _behind_nat(self, gid: str) -> bool:
         """Queue for the next inform: waiting is allowed and the last connection request to this
         device failed while it informs (NAT/CGNAT), not long ago."""
         reach = self._reach.get(gid)
         return (
-            self.inform_wait_s > 0
+            self._waits
             and reach is not None
             and not reach.ok
             and reach.informs
             and time.monotonic() - reach.at <= self.cr_memory_s
         )
+
+    @property
+    def _waits(self) -> bool:
+        """Whether a NAT'd device's task may wait for its next inform: the default (unset), or a
+        positive ``inform_wait_s``; ``0`` turns it off."""
+        return self.inform_wait_s is None or self.inform_wait_s > 0
+
+    def _wait_s(self, gid: str) -> float:
+        """How long a task queued for ``gid``'s next inform is waited for (and its ``expiry``). Set:
+        ``inform_wait_s``. The default: the device's own PeriodicInformInterval as GenieACS holds it
+        (read with the device's first task when it holds none) plus ``session_budget_s`` for the
+        session itself — the next inform is due within one interval. Not read yet: the bound the
+        online rule already uses (``online_factor`` × 3,600 s), said so where it is announced."""
+        if self.inform_wait_s is not None:
+            return self.inform_wait_s
+        interval = self._interval.get(gid)
+        if interval is None:
+            return self.online_factor * DEFAULT_INTERVAL_S
+        return max(1, interval) + self.session_budget_s
+
+    def _wait_words(self, gid: str) -> str:
+        """How long the wait lasts and what bounds it, for people."""
+        wait = self._wait_s(gid)
+        if self.inform_wait_s is not None:
+            return f"waiting up to {wait:g}s: GATEWARD_GENIEACS_INFORM_WAIT_S"
+        interval = self._interval.get(gid)
+        if interval is None:
+            return (f"waiting up to {wait:g}s: its PeriodicInformInterval is not read yet (read with this task), "
+                    f"so {self.online_factor:g} × {DEFAULT_INTERVAL_S}s, as for being online")
+        return (f"waiting up to {wait:g}s: its own interval of {interval}s and {self.session_budget_s:g}s "
+                "for the session")
 
     def _informs(self, device: Device, gid: str) -> bool:
         """Whether the device informed within ``online_factor`` × its own PeriodicInformInterval
@@ -485,12 +572,18 @@ class GenieAcsExecutor(Executor):
         age = self.clock() - last.timestamp()
         return age <= self.online_factor * max(self._interval.get(gid, DEFAULT_INTERVAL_S), 1)
 
+    def _learn_interval(self, gid: str, doc: DeviceDoc) -> None:
+        """Remember the device's own PeriodicInformInterval when ``doc`` holds it."""
+        interval = next((doc.value(p) for p in _INTERVAL_PATHS if isinstance(doc.value(p), int)), None)
+        if isinstance(interval, int) and not isinstance(interval, bool):
+            self._interval[gid] = interval
+
     def _due(self, gid: str) -> tuple[datetime | None, int | None, str]:
         """When the device's next inform is due: its last inform plus its own PeriodicInformInterval
         (None when GenieACS holds no interval for it), and the words for it."""
         interval, last = self._interval.get(gid), self._last_inform.get(gid)
         if interval is None or last is None:
-            return None, interval, ("due time unknown: GenieACS holds no PeriodicInformInterval for it"
+            return None, interval, ("due time unknown: GenieACS holds no PeriodicInformInterval for it yet"
                                     if interval is None else "due time unknown: no inform recorded")
         due = last + timedelta(seconds=interval)
         now = datetime.fromtimestamp(self.clock(), UTC)
@@ -513,10 +606,12 @@ class GenieAcsExecutor(Executor):
         deadline = time.monotonic() + max(0.5, wait_s - 1.0)
         fid = fault_id(gid, out.task_id)
         due, interval, when = self._due(gid)
+        bound = (self._wait_words(gid) if wait_s >= self._wait_s(gid)
+                 else f"waiting up to {wait_s:g}s: the task's expiry")
         reason = self._reach[gid].reason if gid in self._reach else ""
         announce(InformWait(device.id, due, interval, reason,
                             f"{WAITING_FOR_INFORM} ({when}): its connection requests fail ({reason!r}, NAT/CGNAT?), "
-                            f"so the {what} task waits in GenieACS's queue for it (up to {wait_s:g}s)"))
+                            f"so the {what} task waits in GenieACS's queue for it ({bound})"))
         while time.monotonic() < deadline:
             time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
             if self._nbi(device, lambda: self.client.fault(fid)) is not None:
@@ -617,7 +712,7 @@ class GenieAcsExecutor(Executor):
         waits are on, that parameter too: GenieACS holds it only once read (it is in no Inform), and
         a wait for the device's next inform says when that is due from it (GenieACS had
         none for a genieacs-sim CPE informing every 30 s)."""
-        if self.inform_wait_s <= 0 or gid in self._interval:
+        if not self._waits or gid in self._interval:
             return names
         own = f"{device.root.value}ManagementServer.PeriodicInformInterval"
         if any(own == n or own.startswith(n.rstrip(".") + ".") for n in names):
@@ -713,11 +808,12 @@ class GenieAcsExecutor(Executor):
         for _ in range(self.read_attempts):
             self._wait_interval(gid)
             started = time.time()
-            task = T.get_values(self._with_interval(device, gid, names), expiry_s=self.task_expiry_s,
-                                unique_key=_once("get"))
+            asked = self._with_interval(device, gid, names)
+            task = T.get_values(asked, expiry_s=self.task_expiry_s, unique_key=_once("get"))
             out = self._run(device, gid, task)
             mark = parse_time(out.task.get("timestamp"))
             doc = self._doc(device, gid, proj)
+            self._learn_interval(gid, doc)  # (read with it when asked: presence's query learns it too)
             if mark is None:  # not GenieACS 1.x: nothing to check against
                 return doc
             stale = [
@@ -780,24 +876,21 @@ class GenieAcsExecutor(Executor):
         Inform is missed either way (``backup_reuse_s`` bounds it). It spares a whole inform interval
         per change."""
         seen = self._fresh.get(gid)
+        if self._touched.get(gid, 0.0) > (seen.wall_end if seen is not None else 0.0):
+            return None  # a task of ours since the last read (or no read at all): the cache may hold what we sent
         if (
             seen is None
-            or seen.wall_start < ask.not_before
-            or time.monotonic() - seen.at > ask.max_age_s
-            or self._touched.get(gid, 0.0) > seen.wall_end
+            or seen.cached  # no read of this process's to go by (another process read it)
+            or seen.wall_start < ask.not_before  # a read from before the preview (that the preview went by)
             or not all(_covers(seen.names, n) for n in names)
         ):
+            return self._cached_since(gid, names, projection, ask)
+        if time.monotonic() - seen.at > ask.max_age_s:
             return None
-        try:
-            if self.client.tasks({"device": gid}):
-                return None  # something is waiting to run on the device (ours or anyone's)
-            raw = self.client.device(gid, projection)
-            doc = DeviceDoc.parse(raw) if raw is not None else None
-        except (NbiError, ValueError):
+        got = self._idle_doc(gid, names, projection)
+        if got is None:
             return None
-        if doc is None or doc.last_inform is None:
-            return None
-        covered = {p: leaf for p, leaf in doc.params.items() if _covers(names, p)}
+        doc, covered = got
         if not covered or any(leaf.timestamp is None or leaf.timestamp <= seen.mark for leaf in covered.values()):
             return None
         if not self._still_as_read(gid, seen, doc, covered):
@@ -807,6 +900,59 @@ class GenieAcsExecutor(Executor):
         ask.used = seen
         return doc
 
+    def _idle_doc(
+        self, gid: str, names: Sequence[str], projection: Sequence[str] | None
+    ) -> tuple[DeviceDoc, dict[str, Leaf]] | None:
+        """GenieACS's document of ``gid`` and its leaves under ``names`` — only while no task waits to
+        run on the device (ours or anyone's) and it has informed; None for anything else (NBI trouble
+        included): the caller reads the device then."""
+        try:
+            if self.client.tasks({"device": gid}):
+                return None
+            raw = self.client.device(gid, projection)
+            doc = DeviceDoc.parse(raw) if raw is not None else None
+        except (NbiError, ValueError):
+            return None
+        if doc is None or doc.last_inform is None:
+            return None
+        return doc, {p: leaf for p, leaf in doc.params.items() if _covers(names, p)}
+
+    def _cached_since(
+        self, gid: str, names: Sequence[str], projection: Sequence[str] | None, ask: _BackupAsk
+    ) -> DeviceDoc | None:
+        """GenieACS's cache as the backup (or the preview: :meth:`read_for_preview`) when this process
+        holds no read of the device of its own (the preview ran in another process: ``gateward
+        propose``, then ``gateward apply``): only when every value under ``names`` was read from the
+        device at most ``ask.max_age_s`` ago (its ``_timestamp``, GenieACS's clock — by the preview's
+        read or any session since that gave it anew: the device's value as GenieACS last learnt it
+        either way; a session that gave nothing anew changed nothing GenieACS could know), no task is
+        queued for the device, and it has not booted or bootstrapped since. Behind NAT this spares a
+        whole inform interval per read. What it cannot see is what :meth:`_preview_doc` cannot
+        either: a change on the CPE that reaches no Inform."""
+        got = self._idle_doc(gid, names, projection)
+        if got is None:
+            return None
+        doc, covered = got
+        stamps = [leaf.timestamp for leaf in covered.values()]
+        if not covered:
+            return None
+        if any(ts is None for ts in stamps):
+            return None
+        oldest = min(ts for ts in stamps if ts is not None)
+        if self.clock() - oldest.timestamp() > ask.max_age_s:
+            return None
+        # a boot begins a session: with none since the values were read (``_lastInform`` not later), none
+        informed = doc.last_inform
+        if informed is not None and informed > oldest and not self._not_booted_since(gid, oldest):
+            return None
+        if not all(any(_covers([n], p) for p in covered) for n in names):
+            return None  # a name the cache holds nothing under: read the device (it may lack it)
+        ask.cached_at = oldest
+        self._fresh[gid] = _Fresh(tuple(names), oldest - timedelta(microseconds=1), doc.last_inform, time.monotonic(),
+                                  ask.not_before, time.time(), {p: leaf.timestamp for p, leaf in covered.items()},
+                                  cached=True)
+        return doc
+
     def _still_as_read(self, gid: str, seen: _Fresh, doc: DeviceDoc, covered: Mapping[str, Leaf]) -> bool:
         """Whether the device's sessions since ``seen`` (a fresh read) left ``covered`` as that read
         found them: no session at all (``_lastInform`` unchanged); or, for a device behind NAT, whose
@@ -814,7 +960,8 @@ class GenieAcsExecutor(Executor):
         carries the ``_timestamp`` that read left) or booted the device (:meth:`_preview_doc`)."""
         if doc.last_inform == seen.last_inform:
             return True
-        if not self._behind_nat(gid) or any(seen.stamps.get(p) != leaf.timestamp for p, leaf in covered.items()):
+        if not (self._behind_nat(gid) or seen.cached) or any(
+                seen.stamps.get(p) != leaf.timestamp for p, leaf in covered.items()):
             return False
         return self._not_booted_since(gid, seen.mark)
 
@@ -846,6 +993,12 @@ class GenieAcsExecutor(Executor):
             return BackupRead(values=self.read(device, paths))
         ask = _BackupAsk(not_before=not_before.timestamp(), max_age_s=self.backup_reuse_s)
         values = self._read(device, paths, ask)
+        if ask.cached_at is not None:
+            return BackupRead(
+                values=values,
+                source="preview",
+                detail=f"GenieACS's cache: {self._cache_words(ask)}",
+            )
         if ask.used is None:
             return BackupRead(values=values)
         age = time.monotonic() - ask.used.at
@@ -862,6 +1015,30 @@ class GenieAcsExecutor(Executor):
                 f"untouched since ({since}; no queued task; every value's _timestamp from that read)"
             ),
         )
+
+    def read_for_preview(self, device: Device, paths: Sequence[str]) -> PreviewRead:
+        """The preview's before values from GenieACS's cache when every value was read from the device
+        at most ``preview_cache_s`` ago and nothing since could have changed it that GenieACS would
+        know (:meth:`_cached_since`) — said so, with from when; else a read of the device. Behind NAT
+        that read costs the device's next inform; with it, a change costs the Set's inform and the
+        read-back's: 2 (the backup then answered from the same values)."""
+        reach = self._reach.get(self._gid(device)) if paths else None
+        if not paths or self.preview_cache_s <= 0 or (reach is not None and reach.ok):
+            # (a device whose connection requests are answered is read now: it costs a second, not an inform)
+            return PreviewRead(values=self.read(device, paths))
+        ask = _BackupAsk(not_before=0.0, max_age_s=self.preview_cache_s)
+        values = self._read(device, paths, ask)
+        if ask.cached_at is None and ask.used is not None:  # this process's own read, provably unchanged since
+            ask.cached_at = min((ts for ts in ask.used.stamps.values() if ts is not None), default=ask.used.mark)
+        if ask.cached_at is None:
+            return PreviewRead(values=values)
+        return PreviewRead(values=values, source="cache", detail=f"from GenieACS's cache: {self._cache_words(ask)}")
+
+    def _cache_words(self, ask: _BackupAsk) -> str:
+        assert ask.cached_at is not None
+        return (f"every value read from the device at most {self.clock() - ask.cached_at.timestamp():.0f}s ago "
+                f"(the oldest at {ask.cached_at:%H:%M:%SZ}, GenieACS clock), no session since gave any anew, "
+                "no queued task, no boot since")
 
     def read(self, device: Device, paths: Sequence[str]) -> dict[str, ParamValue]:
         return self._read(device, paths, None)
@@ -883,6 +1060,8 @@ class GenieAcsExecutor(Executor):
         bad: dict[str, tuple[int, str]] = {}
         for path in paths:
             hits = doc.under(path) if path.endswith(".") else ({path: doc.params[path]} if path in doc.params else {})
+            if not hits and path.endswith(".") and (path[:-1] in doc.objects or is_empty_table(path, doc.has)):
+                continue  # a table the device has with no rows: nothing to answer (core.kernel.datamodel.paths)
             if not hits:
                 why = (
                     f"{path} matches no parameter on this device"
@@ -953,7 +1132,7 @@ class GenieAcsExecutor(Executor):
         bad: dict[str, tuple[int, str]] = {}
         for path in paths:
             keys = [k for k in view if k.startswith(path)] if path.endswith(".") else ([path] if path in view else [])
-            if not keys:
+            if not keys and not is_empty_table(path, view.__contains__):
                 bad[path] = (
                     9005,
                     f"{path} matches no parameter on this device"
@@ -1008,21 +1187,21 @@ class GenieAcsExecutor(Executor):
             why = f" (the last connection request: {reach.reason!r})" if reach is not None and not reach.ok else ""
             return Presence(
                 device_id=device.id, online=False, reachable=False, last_seen=last,
-                detail=f"offline: no inform for {_ago(age)}, expected every {interval}s{why}",
+                detail=f"no inform since {_ago(age)}, expected every {interval}s{why}",
             )
-        if reach is not None and not reach.ok and self.inform_wait_s > 0:  # it informs: NAT, whatever the words
+        if reach is not None and not reach.ok and self._waits:  # it informs: NAT, whatever the words
             _, _, when = self._due(gid)
             return Presence(
                 device_id=device.id, online=True, reachable=True, last_seen=last,
                 detail=f"{WAITING_FOR_INFORM} ({when}): its connection requests fail ({reach.reason!r}, "
-                f"NAT/CGNAT?), so tasks are queued for its periodic inform (waiting up to {self.inform_wait_s:g}s)",
+                f"NAT/CGNAT?), so tasks are queued for its periodic inform ({self._wait_words(gid)})",
             )
         if reach is not None and not reach.ok:
             what = "cannot be reached (NAT/CGNAT?)"
             return Presence(
                 device_id=device.id, online=True, reachable=False, last_seen=last,
                 detail=f"online but unreachable: the last connection request failed ({reach.reason!r}: the device "
-                f"{what}); try again after its next inform (last inform {_ago(age)}, every {interval}s)",
+                f"{what}); last inform {_ago(age)}, every {interval}s; {WAIT_OFF}",
             )
         how = "the last connection request was answered" if reach is not None else "no connection request tried yet"
         return Presence(
@@ -1222,9 +1401,65 @@ class GenieAcsExecutor(Executor):
             return ApplyResult(device_id=device.id, key=key, status=0, applied=[], idempotent_skip=True)
         task = T.set_values(plan.triples, expiry_s=self.task_expiry_s, unique_key=f"gateward-set-{key}")
         self._fresh.pop(gid, None)  # from here on the cache holds what we sent, not what the device said
-        self._run(device, gid, task, plan.names)
+        try:
+            self._run(device, gid, task, plan.names)
+        except _LostAnswer as lost:
+            self._settle_lost_set(device, gid, task, plan, lost)
         self._mark_key(gid, plan.doc.tags, tag)
         return ApplyResult(device_id=device.id, key=key, status=0, applied=[c.path for c in changes])
+
+    def _settle_lost_set(self, device: Device, gid: str, task: Mapping[str, Any], plan: _Plan,
+                         lost: _LostAnswer) -> None:
+        """The NBI went away while it held our Set (a restart: the connection dropped, no answer). An
+        unknown outcome, not a failure: wait (up to ``nbi_back_s``) for the NBI to answer again, then
+        settle on facts. A copy still queued is withdrawn — unrun (no session since it was queued):
+        nothing was sent, the apply is deferred; a fault is the CPE's answer, mapped as usual. Gone
+        from the queue (it ran, or was never stored): read the targets from the device — every value
+        as sent means the Set landed (returns; the lifecycle's verify reads back as always); every
+        value as before it, with nothing left to run, means nothing landed (deferred). Anything else,
+        or no NBI in time, stays the :class:`Timeout` it was: the lifecycle rolls back. Found against
+        GenieACS 1.2.16: an NBI restarted mid-Set was back in 5 s, the Set had landed, and the apply
+        had ended ``rollback_failed`` with an alarm (its restore hit the NBI still down)."""
+        queued = self._when_back(device, gid, task, lost)
+        for t in queued:
+            tid = str(t.get("_id", ""))
+            if self._nbi(device, partial(self.client.fault, fault_id(gid, tid))) is not None:
+                raise self._take_fault(device, gid, tid, plan.names, "setParameterValues")
+            withdrawn = self._withdraw(gid, tid)
+            if withdrawn.endswith("was withdrawn") and not self._session_since(gid, t):
+                raise NbiUnreachable(device.id, f"{lost.message}; once the NBI answered again the Set was still "
+                                                "queued, unrun: withdrawn, nothing sent")
+        natives = [n for n, _, _ in plan.triples]
+        try:
+            doc = self._fresh_doc(device, gid, natives, natives)
+        except ExecutorError as exc:
+            raise Timeout(device.id, f"{lost.message}; the NBI is back but the device could not be read to "
+                                     f"know whether the Set landed ({exc.message})") from None
+        now = {n: doc.value(n) for n in natives}
+        if all(_same(now[n], v) for n, v, _ in plan.triples):
+            log.info("%s: the NBI went away mid-Set; the device holds every value sent: applied", gid)
+            return
+        before = plan.doc.values() if plan.doc is not None else {}
+        if not queued and all(n in before and _same(now[n], before[n]) for n in natives):
+            raise NbiUnreachable(device.id, f"{lost.message}; once the NBI answered again no Set was queued and "
+                                            "the device holds every value it had: nothing landed")
+        raise Timeout(device.id, f"{lost.message}; once the NBI answered again the device held neither the change "
+                                 f"nor what it had ({', '.join(f'{n}={now[n]!r}' for n in natives[:3])})")
+
+    def _when_back(self, device: Device, gid: str, task: Mapping[str, Any], lost: _LostAnswer) -> list[dict[str, Any]]:
+        """Wait for the NBI to answer again (at most ``nbi_back_s``); the copies of ``task`` it holds
+        (by ``uniqueKey``). Not back in time: the :class:`Timeout` the lost answer was."""
+        key = task.get("uniqueKey")
+        deadline = time.monotonic() + self.nbi_back_s
+        while True:
+            try:
+                return self.client.tasks({"device": gid, "uniqueKey": key})
+            except NbiError as exc:
+                if time.monotonic() >= deadline:
+                    raise Timeout(device.id, f"{lost.message}; the NBI did not answer again within "
+                                             f"{self.nbi_back_s:g}s ({exc.message}), so whether the Set ran is "
+                                             "unknown") from None
+            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
 
     def _mark_key(self, gid: str, tags: Sequence[str], tag: str) -> None:
         """Record the applied key on the ACS (best effort: the change itself already landed)."""

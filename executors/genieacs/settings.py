@@ -34,8 +34,17 @@ class GenieAcsSettings(BaseSettings):
         default=120.0, ge=0, description="a backup may reuse the preview's read this long if untouched (0: off)"
     )
     cr_memory_s: float = Field(default=300.0, gt=0, description="remember a failed connection request this long")
-    inform_wait_s: float = Field(
-        default=0.0, ge=0, description="queue tasks of a NAT'd device for its next inform and wait this long (0: off)"
+    inform_wait_s: float | None = Field(
+        default=None, ge=0,
+        description="queue tasks of a NAT'd device for its next inform and wait this long "
+        "(unset: the device's own PeriodicInformInterval; 0: off)",
+    )
+    preview_cache_s: float = Field(
+        default=120.0, ge=0, description="a preview may show GenieACS's cache of a device read this recently "
+        "(not one whose connection requests are answered; 0: always read)",
+    )
+    nbi_back_s: float = Field(
+        default=60.0, ge=0, description="an NBI gone mid-Set: wait this long for it, then settle on a read"
     )
 
 

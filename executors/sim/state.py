@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
+from core.kernel.datamodel.paths import is_empty_table
 from core.kernel.jsontypes import JsonObject
 from executors.errors import DeviceOffline, InvalidParameterName, Timeout
 from executors.sim.catalog import (
@@ -351,7 +352,7 @@ def read_values(state: DeviceState, device_id: str, paths: Sequence[str], now: f
         for path in paths:
             if path.endswith("."):
                 hits = state.keys_under(path)
-                if not hits:
+                if not hits and not is_empty_table(path, tree.__contains__):
                     bad[path] = (9005, f"{path} matches no parameter on this device")
                 for k in hits:
                     emit181(k)

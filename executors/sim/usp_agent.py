@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequenc
 from dataclasses import dataclass, field
 from typing import Literal
 
+from core.kernel.datamodel.paths import is_empty_table
 from core.kernel.datamodel.tr098 import Untranslatable, to_tr181
 from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Scalar
@@ -431,6 +432,8 @@ class SimAgent:
                 rpr.err_msg = f"Invalid path: {requested} is not under this agent's root {self.root}"
                 continue
             paths = self._resolve(requested, overlay)
+            if not paths and is_empty_table(requested, lambda k: k in self.tree or k in overlay):
+                continue  # a table with no instances: an empty result, no error (TR-369 Get)
             if not paths:
                 rpr.err_code = 7026
                 rpr.err_msg = (f"Invalid path: {requested} is not in the data model of this device "

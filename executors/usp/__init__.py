@@ -135,7 +135,11 @@ def factory(settings: Settings, topics: AgentTopics | None = None) -> UspExecuto
     command answering the same Boot! as the long-running controller doubled the work on the agent.
     The process that listens for events turns it on (``UspExecutor.enable_auto_subscribe``, from
     ``gateward.runtime.UspEvents``) when the variable allows it."""
+    from executors.usp.cluster import installation_id
+
     opts = controller_options()
+    resolved = getattr(settings, "resolved_database_url", None)
+    db = resolved() if callable(resolved) else getattr(settings, "database_url", None)
     return UspExecutor(url=settings.mqtt_url, topics=topics, controller_topic=opts["controller_topic"],
                        watch=opts["watch"], auto_subscribe=False, session_expiry_s=opts["session_expiry_s"],
-                       **usp_options())
+                       installation=installation_id(db) if db else "", **usp_options())

@@ -119,7 +119,7 @@ def inbox_client_id(group: str, endpoint_id: str) -> str:
 class ClusterNote:
     """One relay between the processes of a controller endpoint (see the module docstring)."""
 
-    kind: Literal["interest", "presence", "inbox"]
+    kind: Literal["interest", "presence", "inbox", "hello"]
     sender: str
     endpoint_id: str
     reply: str = ""  # interest: where to forward
@@ -129,6 +129,9 @@ class ClusterNote:
     mqtt_version: int = 5
     reason: str = ""
     at: float = 0.0  # presence: when the sender heard it (wall clock)
+    #: hello: the installation the sender belongs to (:func:`installation_id`): one endpoint ID, two
+    #: installations on one broker split the agents' Records between them
+    installation: str = ""
 
     def encode(self) -> bytes:
         return orjson.dumps(asdict(self))
@@ -141,19 +144,38 @@ class ClusterNote:
             raw = orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
             raise ValueError(f"not JSON: {exc}") from None
-        if not isinstance(raw, dict) or raw.get("kind") not in ("interest", "presence", "inbox"):
+        if not isinstance(raw, dict) or raw.get("kind") not in ("interest", "presence", "inbox", "hello"):
             raise ValueError("not a cluster note")
         try:
             note = cls(kind=raw["kind"], sender=str(raw["sender"]), endpoint_id=str(raw["endpoint_id"]),
                        reply=str(raw.get("reply", "")), until=float(raw.get("until", 0.0)),
                        connected=bool(raw.get("connected", False)), topic=str(raw.get("topic", "")),
                        mqtt_version=int(raw.get("mqtt_version", 5)), reason=str(raw.get("reason", ""))[:200],
-                       at=float(raw.get("at", 0.0)))
+                       at=float(raw.get("at", 0.0)), installation=str(raw.get("installation", ""))[:64])
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"bad cluster note: {exc}") from None
         if note.kind == "interest" and not note.reply.startswith(REPLY_PREFIX):
             raise ValueError("an interest must name a reply topic")
         return note
+
+
+def installation_id(database_url: str) -> str:
+    """Which installation a controller process belongs to: its processes share one database, so a
+    hash of where that is (backend, host, port, database name — never the user or password). Two
+    installations on one broker with one controller endpoint ID have different ones."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(database_url)
+    where = f"{parts.scheme}\x00{(parts.hostname or '').lower()}\x00{parts.port or ''}\x00{parts.path}"
+    return hashlib.sha256(where.encode()).hexdigest()[:16]
+
+
+def rival_words(endpoint_id: str, note: ClusterNote, url: str) -> str:
+    """What a controller says when another installation's process answers to its endpoint ID."""
+    return (f"another Gateward installation uses this controller's endpoint ID {endpoint_id!r} on the broker "
+            f"{url} (its process {note.sender}, installation {note.installation}): the broker splits the "
+            "agents' Records between the two (one shared subscription), so each sees some answers and "
+            "events and loses the rest — give each installation its own GATEWARD_USP_ENDPOINT_ID")
 
 
 class Interests:

@@ -46,6 +46,7 @@ from core.kernel.datamodel.tr098_view import select_view_paths, tr181_view
 from core.kernel.models import Change, Device, Root, Scalar
 from core.kernel.ports.topics import AgentTopics
 from core.kernel.ports.topics import endpoint_for as endpoint_for
+from core.kernel.secrets import is_secret_path
 from core.kernel.values import parse_wire_bool
 from executors.base import (
     COMMANDS,
@@ -65,7 +66,7 @@ from executors.base import (
     WriteGrant,
 )
 from executors.usp import datamodel as dm
-from executors.usp import records
+from executors.usp import own_topic, records
 from executors.usp import subscriptions as subs
 from executors.usp.controller import (
     DEFAULT_ENDPOINT_ID,
@@ -202,6 +203,7 @@ class UspExecutor(Executor):
         managed: Managed | None = None,
         session_expiry_s: int = 0,
         agent_topics: tuple[str, ...] = DEFAULT_AGENT_TOPICS,
+        installation: str = "",
         _shared: tuple[dict[str, AgentInfo], dict[tuple[str, str, str, str], SupportedDM]] | None = None,
         _keeper: SubscriptionKeeper | None = None,
     ) -> None:
@@ -212,7 +214,8 @@ class UspExecutor(Executor):
                 raise ValueError("UspExecutor needs a controller or an MQTT url")
             controller = UspController(url, endpoint_id=endpoint_id, mqtt_version=mqtt_version,
                                        request_timeout_s=timeout_s, topics=topics, topic=controller_topic,
-                                       session_expiry_s=session_expiry_s, agent_topics=agent_topics)
+                                       session_expiry_s=session_expiry_s, agent_topics=agent_topics,
+                                       installation=installation)
         self.controller = controller
         # the subscriptions the controller relies on, kept on the fleet's agents (executors.usp.keeper)
         self.watch = tuple(watch)
@@ -647,6 +650,7 @@ class UspExecutor(Executor):
 
     async def _aapply(self, device: Device, changes: Sequence[Change], key: str) -> ApplyResult:
         info = await self._ready(device)
+        self._refuse_secret_on_shared_topic(device, info.endpoint_id, changes)
         if info.root == Root.IGD.value:
             writes, to_tr181 = await self._plan_tr098(device, info, changes)
         else:
@@ -675,6 +679,20 @@ class UspExecutor(Executor):
             except (UspTimeout, AgentOffline, UspError) as exc:  # the Set landed; the flag is advisory
                 log.warning("%s: could not read %s after the Set: %s", device.id, flag, exc)
         return ApplyResult(device_id=device.id, key=key, status=status, applied=[c.path for c in changes])
+
+    def _refuse_secret_on_shared_topic(self, device: Device, endpoint_id: str, changes: Sequence[Change]) -> None:
+        """A secret (a Wi-Fi key, a password) is never published to a topic other agents may share:
+        every agent subscribed there would receive it (:mod:`executors.usp.own_topic`). Nothing is
+        sent; the agent is moved to its own topic once onboarded (the keeper), then it can be."""
+        st = self.controller.agent(endpoint_id)
+        if st is None or st.mtp is not None or own_topic.is_own_topic(endpoint_id, st.topic):
+            return  # (a WebSocket is the agent's own connection)
+        secret = [c.path for c in changes if is_secret_path(c.path)]
+        if secret:
+            err = Fault(device.id, f"{', '.join(secret)}: {own_topic.shared_topic_refusal(endpoint_id, st.topic)}",
+                        code=9003)
+            err.nothing_sent = True
+            raise err
 
     @staticmethod
     def _check_set_resp(device: Device, resp: msg_pb.SetResp, to_tr181: Mapping[str, str]) -> None:

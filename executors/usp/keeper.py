@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable, Collection, Sequence
 
 from core.kernel.values import parse_wire_bool
+from executors.usp import own_topic
 from executors.usp import subscriptions as subs
 from executors.usp.controller import AgentOffline, UspController, UspEvent, UspTimeout
 from executors.usp.errors import UspError
@@ -94,6 +95,8 @@ class SubscriptionKeeper:
         self._asks: dict[str, list[asyncio.Future[bool]]] = {}
         self._ask_due = False
         self._answering: set[asyncio.Task[None]] = set()  # strong references: the loop keeps only weak ones
+        #: agents whose topic is not theirs to move (no MTP names it): not asked again by this process
+        self._unmovable: set[str] = set()
 
     # ------------------------------------------------------------------ triggers
     def on_event(self, event: UspEvent) -> None:
@@ -189,6 +192,7 @@ class SubscriptionKeeper:
             if report.created:
                 log.info("USP agent %s: created subscriptions %s", ep, ", ".join(report.created))
                 await self.tell_created(ep, report.instances)
+            await self._own_topic(ep)
         except asyncio.CancelledError:
             self._seen.pop(ep, None)  # abandoned (a reboot, or shutting down): the next contact is news
             raise
@@ -204,6 +208,22 @@ class SubscriptionKeeper:
             if (ep in self._recheck and ep not in self._rebooting and ep not in self._running
                     and not self.closed):
                 self._start(ep)
+
+    async def _own_topic(self, ep: str) -> None:
+        """An accepted agent onboarded on a shared topic (OB-USP-Agent's shipped ``/usp/agent``) is
+        moved to its own before anything secret can be sent to it (:mod:`executors.usp.own_topic`);
+        a refusal is said and tried again at its next contact — until then secrets are refused."""
+        if ep in self._unmovable:
+            return
+        try:
+            moved = await own_topic.move(self.controller, ep, timeout=self.timeout_s)
+        except own_topic.TopicMoveError as exc:
+            if exc.lasting:  # its topic is not in its MTP table: asking again at each contact would not help
+                self._unmovable.add(ep)
+            log.warning("USP agent %s stays on a shared topic: %s; secrets are refused while it does", ep, exc)
+            return
+        if moved is not None:
+            log.info("USP agent %s moved to its own topic %s", ep, moved)
 
     async def tell_created(self, ep: str, paths: Sequence[str]) -> None:
         """Hand instances made on ``ep`` to ``on_created`` off the loop — the keeper's own and every

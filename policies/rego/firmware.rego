@@ -46,8 +46,11 @@ deny contains {"code": "firmware.reboot_limit", "message": msg, "params": object
 	])
 }
 
+# One plain URL: printable ASCII without spaces (issue 56) — a CR/LF splits the request a CPE sends, a
+# NUL ends the string early in C code, a space or an invisible character hides what follows.
 approved_url(url) if {
 	is_string(url)
+	regex.match(`^[\x21-\x7e]+$`, url)
 	some prefix in data.gateward.data.limits.firmware.allowed_url_prefixes
 	startswith(url, prefix)
 }

@@ -58,6 +58,22 @@ test_approved_url if {
 	not data.gateward.firmware.approved_url(42)
 }
 
+# issue 56: CR/LF, NUL, spaces and other control characters inside an approved prefix
+test_approved_url_is_one_plain_url if {
+	not data.gateward.firmware.approved_url("https://firmware.gateward.example/fw.bin\r\nHost: evil.example")
+	not data.gateward.firmware.approved_url("https://firmware.gateward.example/fw.bin\u0000.evil")
+	not data.gateward.firmware.approved_url("https://firmware.gateward.example/fw bin")
+	not data.gateward.firmware.approved_url("https://firmware.gateward.example/fw.bin\t")
+	not data.gateward.firmware.approved_url("https://firmware.gateward.example/\u00a0fw.bin")
+	not data.gateward.firmware.approved_url("https://firmware.gateward.example/\u202efw.bin")
+	data.gateward.firmware.approved_url("https://firmware.gateward.example/fw.bin?v=1&sig=a%20b")
+}
+
+test_deny_download_with_a_line_break_in_an_approved_url if {
+	inp := data.gateward.fixtures_test.with_operations([{"command": "download", "args": {"url": "https://firmware.gateward.example/fw.bin\r\nX: 1"}}])
+	data.gateward.fixtures_test.said(data.gateward.firmware.deny, "firmware.url_not_approved", "firmware: download needs a firmware URL from an approved server") with input as inp
+}
+
 test_deny_download_from_unapproved_server if {
 	inp := data.gateward.fixtures_test.with_operations([{"command": "download", "args": {"url": "http://evil.example/fw.bin"}}])
 	data.gateward.fixtures_test.said(data.gateward.firmware.deny, "firmware.url_not_approved", "firmware: download needs a firmware URL from an approved server") with input as inp

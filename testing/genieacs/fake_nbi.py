@@ -260,6 +260,7 @@ class FakeNbi:
         self._failures: deque[NbiFailure] = deque()
         self.requests = 0  # NBI requests answered or failed so far (every method, every path)
         self._crash_after_queue = 0
+        self._restart_armed: tuple[str, float] | None = None  # (when, down_s): restart_on_next_task
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -656,6 +657,7 @@ class FakeNbi:
             self._stop.wait(max(0.0, asked + polls * self.poll_s - time.monotonic()))
         with self.store.lock:
             faulted = fault_id(gid, task["_id"]) in self.store.faults
+        self._maybe_restart("after_session")
         if faulted:
             return 202, "Task faulted", body
         return 200, "OK", body  # 1.2.16 does not check that the task left the queue
@@ -666,6 +668,34 @@ class FakeNbi:
             crash, self._crash_after_queue = self._crash_after_queue > 0, max(0, self._crash_after_queue - 1)
         if crash:
             raise WorkerCrash("injected: the worker died after the task was queued", graceful=False)
+        self._maybe_restart("after_queue")
+
+    def _maybe_restart(self, when: str) -> None:
+        """An armed restart (:meth:`restart_on_next_task`) at this point of a task's POST: the process
+        dies with the request unanswered — its connection dropped, every other one too — and is
+        back on the same port ``down_s`` later. GenieACS's tasks live in MongoDB and its sessions in
+        the CWMP service, so what was queued stays queued and a session that ran stays run."""
+        with self._lock:
+            armed = self._restart_armed
+            if armed is None or armed[0] != when:
+                return
+            self._restart_armed = None
+        threading.Thread(target=self._restart, args=(armed[1],), daemon=True).start()
+        raise WorkerCrash(f"injected: the NBI restarted {when.replace('_', ' ')}", graceful=False)
+
+    def restart_on_next_task(self, down_s: float, *, when: str = "after_session") -> None:
+        """Arm a restart of the NBI at the next task's POST: ``after_queue`` (the task stored, no
+        connection request made) or ``after_session`` (the CPE's session ran it, the answer lost)."""
+        if when not in ("after_queue", "after_session"):
+            raise ValueError(f"restart {when!r}: after_queue or after_session")
+        with self._lock:
+            self._restart_armed = (when, down_s)
+
+    def _restart(self, down_s: float) -> None:
+        port = int(self.url.rsplit(":", 1)[1])
+        self.stop()
+        time.sleep(down_s)
+        self.start(port=port)
 
     # ------------------------------------------------------------------ failure injection
     def inject_nbi_failure(self, mode: str, count: int = 1, delay_s: float = 0.0, after: int = 0) -> None:

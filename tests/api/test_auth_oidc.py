@@ -41,6 +41,13 @@ ACCOUNTS: dict[str, dict[str, Any]] = {
     "lee": {"groups": ["noc-approvers"]},  # taken out of every mapped group at the provider
     "max": {"groups": ["noc-agents"]},  # moved to another group while signed in
     "rex": {"groups": ["noc-approvers"]},  # deactivated in Gateward (for good: the runtime outlives the test)
+    # taken out of every mapped group while signed in (issue 56): one per re-check test
+    "pat": {"groups": ["noc-approvers"]},
+    "pia": {"groups": ["noc-approvers"]},
+    "quinn": {"groups": ["noc-approvers"]},
+    "rae": {"groups": ["noc-agents"]},
+    "sol": {"groups": ["noc-agents"]},
+    "uma": {"groups": ["noc-agents"]},
 }
 
 
@@ -48,7 +55,7 @@ ACCOUNTS: dict[str, dict[str, Any]] = {
 def provider() -> Iterator[OidcProvider]:
     root = oidc_provider_root()
     client = {"client_id": CLIENT_ID, "client_secret": SECRET, "redirect_uris": [CALLBACK],
-              "grant_types": ["authorization_code"], "response_types": ["code"],
+              "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
               "token_endpoint_auth_method": "client_secret_basic"}
     op = OidcProvider([client], {k: dict(v) for k, v in ACCOUNTS.items()}).start(root)
     try:
@@ -324,3 +331,164 @@ def test_an_expired_session_is_refused_with_an_audit_line(rt: Any, app: Any, pro
     r = b.get("/api/me")
     assert r.status_code == 401 and f"{kind} limit" in r.json()["detail"]
     assert reasons(rt.store, head) == [f"session_{kind}_limit"]
+
+
+# ---------------------------------------------------------------- the directory obeyed within minutes (issue 56)
+OFFLINE = "openid profile groups offline_access"  # a refresh token (oidc-provider grants it with a consent prompt)
+PASSPHRASE = "Harbour-Lantern-7731"
+
+
+def awaiting_approval(app: Any, rt: Any) -> tuple[str, str]:
+    """A proposal of alice's that policy routes to an approver: (id, hash)."""
+    from core.users import issue_token
+
+    c = browser(app)
+    h = {"Authorization": f"Bearer {issue_token(rt.store, 'alice')}"}
+    items = c.get("/api/devices", params={"limit": 100}, headers=h).json()["items"]
+    dev = next(d["id"] for d in items if d["root"] == "Device." and not d["busy"])
+    r = c.post("/api/proposals", headers=h, json={
+        "intent": "subscriber asked for a new Wi-Fi passphrase", "targets": [dev], "rationale": "caller verified",
+        "changes": [{"path": "Device.WiFi.AccessPoint.1.Security.KeyPassphrase", "value": PASSPHRASE}]})
+    assert r.status_code == 201 and r.json()["proposal"]["state"] == "awaiting_approval", r.text
+    return r.json()["proposal"]["id"], r.json()["proposal"]["hash"]
+
+
+def expire_access_token(store: Any, user: str) -> str:
+    """Make the access token Gateward kept from ``user``'s sign-in expired (as an hour later); the
+    token it was."""
+    from sqlalchemy import select
+
+    from api.auth.grants import Grant, seal, unseal
+    from core.store.schema import UserIdentityRow
+
+    with store.write() as s:
+        row = s.scalar(select(UserIdentityRow).where(UserIdentityRow.user_id == user))
+        grant = unseal(row.grant_sealed, SECRET)
+        assert grant is not None and grant.access_token
+        row.grant_sealed = seal(Grant(grant.access_token, 1.0, grant.refresh_token), SECRET)
+    return grant.access_token
+
+
+def kept_grant(store: Any, user: str) -> Any:
+    from sqlalchemy import select
+
+    from api.auth.grants import unseal
+    from core.store.schema import UserIdentityRow
+
+    with store.read() as s:
+        return unseal(s.scalar(select(UserIdentityRow.grant_sealed).where(UserIdentityRow.user_id == user)), SECRET)
+
+
+def proposal_state(app: Any, rt: Any, pid: str) -> str:
+    from core.users import issue_token
+
+    h = {"Authorization": f"Bearer {issue_token(rt.store, 'erin')}"}
+    return str(browser(app).get(f"/api/proposals/{pid}", headers=h).json()["proposal"]["state"])
+
+
+@pytest.mark.parametrize(("account", "scopes"), [("pat", OFFLINE), ("pia", "openid profile groups")],
+                         ids=["refresh-token", "access-token"])
+def test_taken_out_of_every_mapped_group_an_open_session_can_no_longer_approve(
+        rt: Any, provider: OidcProvider, account: str, scopes: str) -> None:
+    """Issue 56: roles were read from the provider only at sign-in, so a person moved out of every mapped
+    group kept approving with an open session (6 of 6 approvals in three minutes). Their groups are asked
+    of the provider again before a request acts on a confirmation older than the bound (0 s here: every
+    request), with the refresh token or the access token kept from the sign-in."""
+    from core.users import get_actor
+
+    provider.set_groups(account, ["noc-approvers"])
+    app = create_app(rt, auth=settings(provider, recheck_s=0, scopes=scopes))
+    b, r, _ = sign_in(app, provider, account)
+    assert r.status_code == 303
+    csrf = b.get("/auth/session").json()["csrf"]
+    first, h1 = awaiting_approval(app, rt)
+    r = b.post(f"/api/proposals/{first}/approve", json={"hash": h1}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 200, r.text  # still in the group: approving works, the check says so
+    pid, h = awaiting_approval(app, rt)
+    if scopes == OFFLINE:  # the access token of the sign-in has expired: a new one from the refresh token
+        old = expire_access_token(rt.store, account)
+        assert b.get("/api/me").json()["roles"] == ["approver"]
+        assert kept_grant(rt.store, account).access_token != old
+    provider.set_groups(account, ["staff"])  # an administrator of the identity provider takes them out
+    head = audit_head(rt.store)
+
+    r = b.post(f"/api/proposals/{pid}/approve", json={"hash": h}, headers={"X-CSRF-Token": csrf})
+
+    assert r.status_code == 401 and "no longer" in r.json()["detail"], r.text
+    assert proposal_state(app, rt, pid) == "awaiting_approval"
+    assert get_actor(rt.store, account).roles == ()
+    assert b.get("/api/me").status_code == 401  # the session ended
+    events = audit_since(rt.store, head)
+    assert [(e["data"]["user"], e["data"]["to"], e["data"]["reason"]) for e in events
+            if e["action"] == "user.roles_changed"] == [(account, [], "unmapped_group")]
+    assert [e["data"]["reason"] for e in events if e["action"] == "auth.session_revoked"] == ["unmapped_group"]
+    assert not [e for e in events if e["action"] == "proposal.approved"]
+
+
+def test_an_api_token_of_a_person_taken_out_of_every_group_can_no_longer_approve(
+        rt: Any, provider: OidcProvider) -> None:
+    """The same for the person's API token: it acts with the roles the provider gives now."""
+    from core.users import issue_token
+
+    provider.set_groups("quinn", ["noc-approvers"])
+    app = create_app(rt, auth=settings(provider, recheck_s=0, scopes=OFFLINE))
+    _, r, _ = sign_in(app, provider, "quinn")
+    assert r.status_code == 303
+    bearer = {"Authorization": f"Bearer {issue_token(rt.store, 'quinn')}"}
+    api = browser(app)
+    assert api.get("/api/me", headers=bearer).json()["roles"] == ["approver"]
+    pid, h = awaiting_approval(app, rt)
+    provider.set_groups("quinn", ["staff"])
+
+    r = api.post(f"/api/proposals/{pid}/approve", json={"hash": h}, headers=bearer)
+
+    assert r.status_code == 403, r.text
+    assert proposal_state(app, rt, pid) == "awaiting_approval"
+    assert api.get("/api/me", headers=bearer).json()["roles"] == []
+    provider.set_groups("quinn", ["noc-approvers"])  # put back: the next check gives the role back
+    assert api.post(f"/api/proposals/{pid}/approve", json={"hash": h}, headers=bearer).status_code == 200
+
+
+def test_moved_to_another_mapped_group_the_roles_follow_at_the_next_check(rt: Any, provider: OidcProvider) -> None:
+    from core.users import get_actor
+
+    provider.set_groups("rae", ["noc-agents"])
+    app = create_app(rt, auth=settings(provider, recheck_s=0, scopes=OFFLINE))
+    b, r, _ = sign_in(app, provider, "rae")
+    assert r.status_code == 303 and b.get("/api/me").json()["roles"] == ["support_agent"]
+    head = audit_head(rt.store)
+    provider.set_groups("rae", ["noc-approvers"])
+    assert b.get("/api/me").json()["roles"] == ["approver"]
+    assert get_actor(rt.store, "rae").roles == ("approver",)
+    changed = audit_since(rt.store, head, "user.roles_changed")
+    assert [(e["data"]["from"], e["data"]["to"], e["data"]["reason"]) for e in changed] == [
+        (["support_agent"], ["approver"], "groups_recheck")]
+
+
+def test_within_the_bound_the_provider_is_not_asked_at_every_request(rt: Any, provider: OidcProvider) -> None:
+    """The bound is the oldest confirmation acted on, not a check per request: with the default
+    (300 s) a change at the provider a moment after sign-in is not seen yet."""
+    provider.set_groups("sol", ["noc-agents"])
+    app = create_app(rt, auth=settings(provider, scopes=OFFLINE))
+    b, r, _ = sign_in(app, provider, "sol")
+    assert r.status_code == 303
+    provider.set_groups("sol", ["noc-approvers"])
+    assert b.get("/api/me").json()["roles"] == ["support_agent"]
+
+
+def test_with_nothing_to_ask_the_provider_with_the_session_ends(rt: Any, provider: OidcProvider) -> None:
+    """No refresh token (no offline_access) and the sign-in's access token expired: Gateward cannot
+    confirm the groups any more, so the person signs in again rather than acting on old ones."""
+    provider.set_groups("uma", ["noc-agents"])
+    app = create_app(rt, auth=settings(provider, recheck_s=0))
+    b, r, _ = sign_in(app, provider, "uma")
+    assert r.status_code == 303 and b.get("/api/me").status_code == 200
+    assert kept_grant(rt.store, "uma").refresh_token is None
+    expire_access_token(rt.store, "uma")
+    head = audit_head(rt.store)
+    r = b.get("/api/me")
+    assert r.status_code == 401 and "sign in again" in r.json()["detail"], r.text
+    assert [e["data"]["reason"] for e in audit_since(rt.store, head, "auth.session_revoked")] == [
+        "membership_unconfirmed"]
+    b, r, _ = sign_in(app, provider, "uma")
+    assert r.status_code == 303 and b.get("/api/me").json()["roles"] == ["support_agent"]

@@ -60,7 +60,10 @@ def _checkpoint_bytes(api: Api) -> bytes:
     return b"\n".join(out)
 
 
-def test_a_passphrase_sent_in_german_is_proposed_but_never_readable(planner_api: Api) -> None:
+def test_a_passphrase_typed_in_german_is_masked_and_never_drafted(planner_api: Api) -> None:
+    """Issue 54: a passphrase in the text is masked before anything is stored, never drafted, and the
+    secret field is asked for — in the stream, the history for every reader, the thread list, the
+    rows and the checkpoints."""
     api = planner_api
     dev = pick(api)["id"]
     r = api.post("/api/chat/threads", {"device_id": dev, "title": f"WLAN-Passwort auf {SECRET} ändern"})
@@ -71,18 +74,13 @@ def test_a_passphrase_sent_in_german_is_proposed_but_never_readable(planner_api:
     assert r.status_code == 200, r.text
     frames = parse_sse(r.text)
     assert CORE not in r.text
-    proposal = next(data for kind, data in frames if kind == "proposal")
-    assert {c["path"].rsplit(".", 1)[-1] for c in proposal["data"]["changes"]} == {"KeyPassphrase"}
-    assert all(c["value"] == "********" for c in proposal["data"]["changes"])
-    # the proposal carries the real value for the lifecycle to write (and nobody to read)
-    stored = api.rt.lifecycle.get(proposal["data"]["proposal_id"])
-    assert {c.value for c in stored.changes} == {SECRET}
+    assert not any(kind == "proposal" for kind, _ in frames)
+    assert any("secret field" in data.get("text", "") for kind, data in frames if kind in ("notice", "question"))
 
     assert api.get(f"/api/chat/threads/{tid}", user="sam").status_code == 403  # another support agent
     for reader in ("alice", "bob", "erin"):  # owner, approver (reviews the proposal), auditor
         r = api.get(f"/api/chat/threads/{tid}", user=reader)
         assert r.status_code == 200 and CORE not in r.text, reader
-        assert "[secret:1]" in r.text
     listing = api.get("/api/chat/threads", params={"all": "true"}, user="erin")
     assert tid in listing.text and CORE not in listing.text
     rows = _stored_chat_rows(api)
@@ -90,26 +88,47 @@ def test_a_passphrase_sent_in_german_is_proposed_but_never_readable(planner_api:
     assert CORE.encode() not in _checkpoint_bytes(api)
 
 
-def test_a_multi_word_passphrase_is_asked_for_in_quotes_then_proposed(planner_api: Api) -> None:
-    """Several unquoted words are never guessed into a passphrase (issue 45 item 4): the agent is asked
-    to quote it, nothing of it is echoed; the quoted answer is the exact value, and it is masked in the
-    stream, the stored history and the checkpoints."""
+def test_the_secret_field_drafts_the_exact_value_and_shows_only_its_fingerprint(planner_api: Api) -> None:
+    """The secret field (``secret``, write-only): the proposal carries exactly its value for the
+    lifecycle, the stream and the history carry its fingerprint and what it is for, never the value;
+    the approver's proposal detail shows the same fingerprint."""
     api = planner_api
     dev = pick(api)["id"]
     tid = api.post("/api/chat/threads", {"device_id": dev}).json()["thread_id"]
-    r = api.post(f"/api/chat/threads/{tid}/messages",
-                 {"text": "change the Wi-Fi password to correct horse battery staple"})
-    frames: list[tuple[str, dict[str, Any]]] = parse_sse(r.text)
-    assert not any(kind == "proposal" for kind, _ in frames)
-    ask = next(data for kind, data in frames if kind == "question")
-    assert ask["data"]["missing"] == ["passphrase"] and "horse" not in r.text
-    r = api.post(f"/api/chat/threads/{tid}/messages",
-                 {"text": 'change the Wi-Fi password to "correct horse battery staple"'})
-    frames = parse_sse(r.text)
-    proposal = next(data for kind, data in frames if kind == "proposal")
+    r = api.post(f"/api/chat/threads/{tid}/messages", {"text": "change the Wi-Fi password", "secret": SECRET})
+    assert r.status_code == 200, r.text
+    assert CORE not in r.text
+    proposal = next(data for kind, data in parse_sse(r.text) if kind == "proposal")
+    assert {c["path"].rsplit(".", 1)[-1] for c in proposal["data"]["changes"]} == {"KeyPassphrase"}
+    assert all(c["value"] == "********" for c in proposal["data"]["changes"])
     stored = api.rt.lifecycle.get(proposal["data"]["proposal_id"])
-    assert {c.value for c in stored.changes} == {"correct horse battery staple"}
-    assert "horse battery" not in r.text
-    assert "horse battery" not in api.get(f"/api/chat/threads/{tid}", user="bob").text
-    assert not any("horse battery" in row for row in _stored_chat_rows(api))
-    assert b"horse battery" not in _checkpoint_bytes(api)
+    assert {c.value for c in stored.changes} == {SECRET}
+    fps = {s["new_fingerprint"] for s in proposal["data"]["secrets"]}
+    assert len(fps) == 1 and all(s["ssid"] and s["role"] == "primary" for s in proposal["data"]["secrets"])
+    detail = api.get(f"/api/proposals/{stored.id}", user="bob")
+    assert detail.status_code == 200 and CORE not in detail.text
+    assert {s["new_fingerprint"] for s in detail.json()["secrets"]} == fps
+    assert CORE not in api.get(f"/api/chat/threads/{tid}", user="bob").text
+    assert not any(CORE in row for row in _stored_chat_rows(api))
+    assert CORE.encode() not in _checkpoint_bytes(api)
+
+
+@pytest.mark.parametrize("body", [{"text": "x", "secret": "short"}, {"text": "", "secret": None}, {"text": "  "}])
+def test_a_bad_secret_field_is_a_422_that_does_not_echo_it(planner_api: Api, body: dict[str, Any]) -> None:
+    api = planner_api
+    tid = api.post("/api/chat/threads", {"device_id": pick(api)["id"]}).json()["thread_id"]
+    r = api.post(f"/api/chat/threads/{tid}/messages", body)
+    assert r.status_code == 422 and "short" not in r.json()["detail"], r.text
+
+
+def test_a_generated_passphrase_is_streamed_once_and_kept_nowhere(planner_api: Api) -> None:
+    api = planner_api
+    tid = api.post("/api/chat/threads", {"device_id": pick(api)["id"]}).json()["thread_id"]
+    r = api.post(f"/api/chat/threads/{tid}/messages", {"text": "set a new random wifi passphrase"})
+    frames = parse_sse(r.text)
+    value = next(data for kind, data in frames if kind == "secret")["data"]["value"]
+    proposal = next(data for kind, data in frames if kind == "proposal")
+    assert {c.value for c in api.rt.lifecycle.get(proposal["data"]["proposal_id"]).changes} == {value}
+    assert value not in api.get(f"/api/chat/threads/{tid}", user="alice").text
+    assert not any(value in row for row in _stored_chat_rows(api))
+    assert value.encode() not in _checkpoint_bytes(api)

@@ -1,6 +1,6 @@
 """The console's device list (issue 39): keyset pages in every sort order cover the fleet exactly
 once in order, a parameter-value search finds devices by their stored snapshot, and the problem
-badges say what a person checks (open case, upstream outage, offline for N h)."""
+badges say what a person checks (open case, upstream outage, no contact for N h, offline now)."""
 
 from __future__ import annotations
 
@@ -128,7 +128,10 @@ def _badges_say_what_a_person_checks(api: Api, fleet: list[dict[str, Any]], sile
     items, _ = _walk(api, limit=100)
     by_id = {d["id"]: d for d in items}
     labels = {did: [b["label"] for b in by_id[did]["badges"]] for did in by_id}
-    assert "offline 5 h" in labels[silent]
+    # silence is said as silence; "offline" is what presence says now (api/presence.py)
+    assert "no contact for 5 h" in labels[silent]
+    kinds = {did: [b["kind"] for b in by_id[did]["badges"]] for did in by_id}
+    assert all(("offline" in kinds[d["id"]]) == (d["presence"] == "offline") for d in items)
     assert "open case: wifi interference" in labels[cased]
     assert not any(b["kind"] == "case" for b in by_id[applied]["badges"])  # applied is not open
     never = next(d["id"] for d in fleet if d["last_seen"] is None)
@@ -176,7 +179,8 @@ def test_problems_first_covers_the_fleet_once_with_every_problem_before_the_rest
     items, total = _walk(api, sort="problems", limit=7)
     ids = [d["id"] for d in items]
     assert len(ids) == len(set(ids)) == len(fleet) == total
-    flagged = [bool(d["badges"]) for d in items]
+    # ordered by the problems the store knows; presence (asked per page) is a badge of its own
+    flagged = [any(b["kind"] in ("case", "outage", "silent") for b in d["badges"]) for d in items]
     assert any(flagged) and not all(flagged)
     first_clean = flagged.index(False)
     assert not any(flagged[first_clean:]), "a device with a problem came after one without"

@@ -80,3 +80,37 @@ def test_history_names_each_series_in_words_as_the_approvers_chart_does(api: Api
         assert (item["name"], item["unit"]) == metric_name(item["metric"]), item["metric"]
     busy = next(x for x in series if x["metric"] == "wifi.channel_utilization_pct")
     assert (busy["name"], busy["unit"]) == ("Wi-Fi channel busy", "%")
+
+
+def _tr098(api: Api) -> str:
+    items = api.get("/api/devices/page", params={"limit": 200}).json()["items"]
+    return str(next(d["id"] for d in items if d["root"] == "InternetGatewayDevice." and d["presence"] == "online"))
+
+
+def test_a_tr098_devices_tree_is_its_tr181_view_with_the_native_name_beside(api: Api) -> None:
+    """The store keeps every device's tree in TR-181 names: a TR-098 device's tree opens under
+    ``Device.`` and each parameter says what the device calls it — the form from the tables for the
+    snapshot, the exact name when read live; a write the translation cannot carry is not offered."""
+    dev = _tr098(api)
+    root = _level(api, dev, "Device.")
+    assert {"DeviceInfo", "WiFi"} <= {n["name"] for n in root["nodes"]}, root
+    radio = {n["name"]: n for n in _level(api, dev, "Device.WiFi.Radio.1.")["nodes"]}
+    assert "every WLANConfiguration of radio 1" in radio["Channel"]["native"], radio["Channel"]
+    assert radio["Channel"]["native"].startswith("InternetGatewayDevice.LANDevice.{i}.WLANConfiguration.{i}.")
+    assert radio["Channel"]["writable"] and not radio["OperatingStandards"]["writable"]  # TR-098 Standard: read-only
+    live = {n["name"]: n for n in _level(api, dev, "Device.WiFi.Radio.1.", live=True)["nodes"]}
+    assert live["Channel"]["native"].startswith("InternetGatewayDevice.LANDevice.1.WLANConfiguration."), live
+    tr181 = pick(api, fresh=False)["id"]
+    assert all(n.get("native") is None for n in _level(api, tr181, "Device.WiFi.Radio.1.")["nodes"])
+
+
+def test_the_diff_of_a_tr098_device_says_what_is_written_on_it(api: Api) -> None:
+    dev = _tr098(api)
+    r = api.post("/api/proposals", {"intent": "native diff", "targets": [dev], "rationale": "test",
+                                    "changes": [{"path": "Device.WiFi.Radio.1.Channel", "value": 6}]})
+    assert r.status_code == 201, r.text
+    for detail in (r.json(), api.get(f"/api/proposals/{r.json()['proposal']['id']}").json()):
+        (line,) = detail["preview"]["devices"][0]["lines"]
+        assert line["native"].startswith(line["device_path"]) and "WLANConfiguration" in line["device_path"], line
+        assert "every other WLANConfiguration of radio 1" in line["native"], line
+    api.post(f"/api/proposals/{r.json()['proposal']['id']}/cancel", {"reason": "test cleanup"})

@@ -89,3 +89,28 @@ def test_faults_list_newest_first_in_pages(api: Api) -> None:
     rest = api.get("/api/fleet/faults", params={"limit": 2, "device": dev, "before": first["next"]}).json()
     assert [f["execution_id"] for f in rest["items"]] == ["ex-fault-0"] and rest["next"] is None
     assert api.get("/api/fleet/faults", params={"before": "nonsense|x"}).status_code == 422
+
+
+def test_a_rollback_a_person_decided_on_is_not_a_fault(api: Api) -> None:
+    """A campaign's abort and a rollback asked for by hand undo writes that held: the Faults page
+    listed them as writes that "did not hold". A rollback after a failed verification still is one."""
+    from core.store.schema import ExecutionRow
+
+    dev = pick(api)["id"]
+    reasons = {"abort": "abort: campaign c-61: aborted by dave: wrong channel plan",
+               "manual": "manual: the subscriber asked for the old name back",
+               "verify": "Channel read back 36, expected 44: restored from the backup"}
+    pids = {}
+    for name in reasons:
+        r = api.post("/api/proposals", {"intent": f"rollback kinds {name}", "targets": [dev], "rationale": "test",
+                                        "changes": [{"path": "Device.WiFi.Radio.1.AutoChannelEnable", "value": True}]})
+        assert r.status_code == 201, r.text
+        pids[name] = r.json()["proposal"]["id"]
+    now = utcnow()
+    with api.rt.store.write() as s:
+        for i, (name, why) in enumerate(reasons.items()):
+            s.add(ExecutionRow(id=f"ex-kind-{name}", proposal_id=pids[name], device_id=dev, status="rolled_back",
+                               key=f"kind{i}", detail={"reason": why}, error=why, started_at=now, finished_at=now))
+    page = api.get("/api/fleet/faults", params={"limit": 200, "device": dev}).json()["items"]
+    listed = {f["execution_id"] for f in page}
+    assert "ex-kind-verify" in listed and not {"ex-kind-abort", "ex-kind-manual"} & listed, listed

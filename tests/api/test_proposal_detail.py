@@ -29,7 +29,7 @@ def _reference(s: Session, pid: str) -> dict[str, Any]:
 
     out = proposal_detail(s, pid)
     p = repo.proposal_from_row(repo.get_proposal_row(s, pid))
-    out["preview"] = views._mask_preview(out.get("preview"))
+    out["preview"] = views._mask_preview(out.get("preview"), views._tr098(s, out.get("preview")))
     if out.get("decision") is not None:
         rec = repo.latest_decision(s, p.id, include_dry_run=True)
         out["decision"]["explanation"] = None if rec is None else explain(p, rec)

@@ -92,6 +92,18 @@ def kinds(events: list[Any]) -> list[str]:
     return [e.kind for e in events]
 
 
+def radio_index(rt: Any, dev: str, band: str) -> int:
+    """The index of ``dev``'s radio on ``band``, read live (as the planner reads it)."""
+    from brain.tools import radios_from_values
+    from core.store import repo
+
+    with rt.store.read() as s:
+        d = repo.get_device(s, dev)
+    values = rt.router.reader(d).read(d, ["Device.WiFi.Radio."])
+    radios = radios_from_values({p: {"value": v.value} for p, v in values.items()})
+    return next(r.index for r in radios if r.band == band)
+
+
 # ------------------------------------------------------------------- the model path, on a local server
 @pytest.fixture
 def server() -> Iterator[Any]:

@@ -85,7 +85,7 @@ def test_weak_passphrase_is_refused_and_never_stored(rt: Any, svc: Any, device: 
     dev = device("healthy", 2)
     alice = actor("alice")
     tid = svc.start(dev, alice)
-    events = run_turn(svc, tid, 'change the wifi password to "password123"', alice)
+    events = list(svc.send(tid, "change the wifi password", alice, secret="password123"))  # the secret field
     q = next(e for e in events if e.kind == "question")
     assert "common-password" in q.text and "password123" not in q.text
     assert "proposal" not in kinds(events)
@@ -99,7 +99,7 @@ def test_strong_passphrase_goes_through_approval_masked(rt: Any, svc: Any, devic
     dev = device("healthy", 9)  # a USP agent
     alice, bob = actor("alice"), actor("bob")
     tid = svc.start(dev, alice)
-    events = run_turn(svc, tid, 'Set the wifi password to "maple-river-sunset-42"', alice)
+    events = list(svc.send(tid, "Set the wifi password", alice, secret="maple-river-sunset-42"))
     prop = next(e for e in events if e.kind == "proposal")
     assert prop.data["state"] == "awaiting_approval"
     assert all(c["value"] == "********" for c in prop.data["changes"])
@@ -236,8 +236,8 @@ def test_a_passphrase_given_as_a_bare_answer_never_lands_in_state(svc: Any, devi
     alice = actor("alice")
     tid = svc.start(dev, alice)
     assert kinds(run_turn(svc, tid, "customer wants to change their wifi password", alice))[-1] == "question"
-    # quoted: an unquoted answer of several words is asked again (issue 34, tests/brain/test_secret_situations.py)
-    events = run_turn(svc, tid, "'correct horse battery staple 42'", alice)
+    # the answer through the secret field (issue 54: never the chat text)
+    events = list(svc.send(tid, "", alice, secret="correct horse battery staple 42"))
     assert next(e for e in events if e.kind == "proposal").data["state"] == "awaiting_approval"
     assert "correct horse" not in str(svc.state(tid)) and "correct horse" not in str(
         [e.model_dump() for e in svc.history(tid)])
@@ -283,9 +283,10 @@ def test_a_corrected_passphrase_replaces_the_waiting_one_and_stays_masked(rt: An
     dev = device("healthy", 9)
     alice = actor("alice")
     tid = svc.start(dev, alice)
-    first = run_turn(svc, tid, "new wifi password for them: 'Copper-Heron-5521'", alice)
+    first = list(svc.send(tid, "new wifi password for them", alice, secret="Copper-Heron-5521"))
     old = next(e for e in first if e.kind == "proposal").data["proposal_id"]
-    again = run_turn(svc, tid, "argh, typo — it's 'Copper-Heron-5512', last two digits swapped", alice)
+    again = list(svc.send(tid, "argh, typo — it's this one, last two digits swapped", alice,
+                          secret="Copper-Heron-5512"))
     new = next(e for e in again if e.kind == "proposal").data["proposal_id"]
     assert new != old and rt.lifecycle.get(old).state.value == "cancelled"
     assert {c.value for c in rt.lifecycle.get(new).changes} == {"Copper-Heron-5512"}
@@ -298,7 +299,7 @@ def test_a_passphrase_answer_followed_by_a_remark_is_taken(svc: Any, device: Any
     alice = actor("alice")
     tid = svc.start(dev, alice)
     assert kinds(run_turn(svc, tid, "she wants a new wifi password", alice))[-1] == "question"
-    events = run_turn(svc, tid, "Tundra-Lantern-8830, that's what she chose", alice)
+    events = list(svc.send(tid, "that's what she chose", alice, secret="Tundra-Lantern-8830"))
     assert next(e for e in events if e.kind == "proposal").data["state"] == "awaiting_approval"
     assert "Tundra-Lantern" not in str([e.model_dump() for e in svc.history(tid)])
 
@@ -359,14 +360,18 @@ def test_this_gateway_and_a_fleet_slice_in_one_message_get_both_parts(rt: Any, s
 
 def test_a_passphrase_corrected_after_an_elision_is_the_quoted_one(rt: Any, svc: Any, device: Any,
                                                                    actor: Any) -> None:
-    """"pardon, c'est '…'": the apostrophe of "c'est" is no quote mark; the quoted value replaces the
-    waiting one (both masked)."""
+    """"pardon, c'est '…'" typed into the text while a passphrase change waits: masked, never drafted
+    (issue 54: a secret comes only from the secret field); the field's value then replaces the waiting
+    one."""
     dev = device("healthy", 4)
     alice = actor("alice")
     tid = svc.start(dev, alice)
-    first = run_turn(svc, tid, "nouveau mot de passe wifi pour elle : 'Soleil-Bleu-2024'", alice)
+    first = list(svc.send(tid, "nouveau mot de passe wifi pour elle", alice, secret="Soleil-Bleu-2024"))
     old = next(e for e in first if e.kind == "proposal").data["proposal_id"]
-    again = run_turn(svc, tid, "pardon, c'est 'Soleil-Bleu-2025', je me suis trompée d'année", alice)
+    typed = run_turn(svc, tid, "pardon, c'est 'Soleil-Bleu-2025', je me suis trompée d'année", alice)
+    assert not [e for e in typed if e.kind == "proposal"] and "Soleil-Bleu-2025" not in str(
+        [e.model_dump() for e in svc.history(tid)])
+    again = list(svc.send(tid, "pardon, c'est celui-ci, je me suis trompée d'année", alice, secret="Soleil-Bleu-2025"))
     new = next(e for e in again if e.kind == "proposal").data["proposal_id"]
     assert new != old and rt.lifecycle.get(old).state.value == "cancelled"
     assert {c.value for c in rt.lifecycle.get(new).changes} == {"Soleil-Bleu-2025"}

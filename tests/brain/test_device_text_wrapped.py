@@ -65,6 +65,13 @@ def _assert_wrapped(text: str, value: str) -> None:
     assert "now call propose_change" not in _outside_blocks(text)
 
 
+def _never_bare(text: str, value: str) -> None:
+    from brain.untrusted import escape
+
+    assert contains_unwrapped(text, [value, escape(value), INJECT, "now call propose_change"]) == [], value
+    assert "now call propose_change" not in _outside_blocks(text)
+
+
 def _first_message(server: FakeOpenAIServer) -> str:
     return str(server.requests[0]["messages"][1]["content"])
 
@@ -74,13 +81,14 @@ def test_each_device_identity_field_reaches_the_model_wrapped(
         server: FakeOpenAIServer, llm_svc: Any, hostile_device: str, actor: Any, field: str) -> None:
     server.load([
         {"tool_calls": [{"name": "device_summary", "arguments": {}}]},
-        {"tool_calls": [{"name": "respond", "arguments": {"kind": "answer", "text": "looked"}}]},
+        {"tool_calls": [{"name": "respond", "arguments": {"kind": "question", "text": "What should I check?"}}]},
     ])
     alice = actor("alice")
     tid = llm_svc.start(hostile_device, alice)
     events = run_turn(llm_svc, tid, "what gateway is this?", alice)
-    assert events[-1].kind == "answer" and not [e for e in events if e.kind == "proposal"]
-    _assert_wrapped(_first_message(server), HOSTILE[field])
+    assert events[-1].kind == "question" and not [e for e in events if e.kind == "proposal"]
+    # the first message's summary may leave a field out (brain.model_context); never bare when it is in
+    _never_bare(_first_message(server), HOSTILE[field])
     tool = next(m["content"] for m in server.requests[-1]["messages"] if m["role"] == "tool")
     _assert_wrapped(json.dumps(json.loads(tool), ensure_ascii=False), HOSTILE[field])
     _assert_wrapped(tool, HOSTILE[field])

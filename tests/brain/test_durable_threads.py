@@ -28,7 +28,7 @@ def test_approval_pause_survives_a_restart(db_url: str) -> None:
     svc1 = ChatService(rt1, planner="offline")
     alice = get_actor(rt1.store, "alice")
     tid = svc1.start(dev, alice, title="passphrase for Flat 1A")
-    events = list(svc1.send(tid, 'set the wifi password to "orchard-lantern-river-8"', alice))
+    events = list(svc1.send(tid, "set the wifi password", alice, secret="orchard-lantern-river-8"))
     pid = next(e for e in events if e.kind == "proposal").data["proposal_id"]
     assert svc1.awaiting(tid) == {"kind": "approval", "proposal_id": pid}
     assert svc1.threads(alice)[0].status == "awaiting_approval"

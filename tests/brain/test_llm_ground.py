@@ -7,7 +7,6 @@ the loop and never becomes a proposal."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from brain.evidence import HISTORY_METRICS
@@ -31,10 +30,11 @@ def test_the_model_receives_the_evidence_bundle(llm_svc: Any, server: FakeOpenAI
     events = run_turn(llm_svc, tid, "the wifi keeps dropping", alice)
     assert llm_svc.state(tid)["planner"] == "llm"
     first = _first_user(server)
-    context = json.loads(first.split("\n")[1])
+    # one line per item (brain.model_context): "key: <untrusted …>{compact json}</untrusted>"
+    context = {ln.split(": ", 1)[0]: ln.split(": ", 1)[1] for ln in first.splitlines() if ": <untrusted" in ln}
     for key in ("device_summary", "topology", "radios", "dns", "mgmt", "history", "wifi_neighbors:5GHz"):
         assert key in context, f"{key} missing from what the model was shown"
-    assert "dfs_radar" in json.dumps(context["history"]) and HISTORY_METRICS[0] in json.dumps(context["history"])
+    assert "dfs_radar" in context["history"] and HISTORY_METRICS[0] in context["history"]
     tools = [e.data["name"] for e in events if e.kind == "tool"]
     assert tools[:2] == ["device_summary", "topology"] and "wifi_neighbors" in tools and "history" in tools
 

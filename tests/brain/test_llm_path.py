@@ -78,7 +78,7 @@ def test_model_driven_dfs_fix_with_untrusted_data_and_usage(rt: Any, llm_svc: An
             "changes": [{"path": "Device.WiFi.Radio.2.Channel", "value": 149}]}}]},
     ])
     tid = llm_svc.start(dev, alice)
-    events = run_turn(llm_svc, tid, 'Flat 4B: Wi-Fi dies every evening. My password is "hunter2-secret!"', alice)
+    events = run_turn(llm_svc, tid, "Flat 4B: Wi-Fi dies every evening.", alice)
     proposal = next(e for e in events if e.kind == "proposal")
     assert proposal.data["state"] == "approved"
     # The approver sees the air of the radio the model moves, as beside a diagnosed change.
@@ -90,16 +90,32 @@ def test_model_driven_dfs_fix_with_untrusted_data_and_usage(rt: Any, llm_svc: An
     # The model starts from the same evidence bundle as the playbooks, then reads what it asks for.
     tools = [e.data["name"] for e in events if e.kind == "tool"]
     assert tools[:2] == ["device_summary", "topology"] and tools[-3:-1] == ["wifi_neighbors", "history"]
-    # What the model saw: the hostile SSID only inside untrusted blocks, no raw MACs, no secret.
+    # What the model saw: the hostile SSID only inside untrusted blocks, no raw MACs.
     seen = json.dumps([r["messages"] for r in server.requests])
     seen_text = seen.encode().decode("unicode_escape")
     assert HOSTILE in seen_text and contains_unwrapped(seen_text, [HOSTILE]) == []
-    assert "hunter2-secret!" not in seen_text and "[secret:1]" in seen_text
     assert "A4:C3:F0" not in seen_text
     usage = llm_svc.usage(tid)
     assert usage.calls == 2 and usage.prompt_tokens > 0 and usage.cost_usd > 0
     run_turn(llm_svc, tid, "apply", alice)
     assert llm_svc.state(tid)["proposal_state"] == "done"
+
+
+def test_a_passphrase_in_the_message_reaches_the_model_only_as_its_placeholder(
+        llm_svc: Any, server: FakeOpenAIServer, device: Any, actor: Any) -> None:
+    """The parser reads "my password is …" as a passphrase change and the model here drafts a channel:
+    two readings of what is asked, so the agent is asked (brain.understanding.reconcile) — and the
+    passphrase itself never reached the model."""
+    alice = actor("alice")
+    server.load([{"tool_calls": [{"name": "propose_change", "arguments": {
+        "intent": "Move 5 GHz off DFS channel 52 to 149", "changes": [{"path": "Device.WiFi.Radio.2.Channel",
+                                                                      "value": 149}]}}]}])
+    tid = llm_svc.start(device("dfs_radar", 0), alice)
+    events = run_turn(llm_svc, tid, 'Flat 4B: Wi-Fi dies every evening. My password is "hunter2-secret!"', alice)
+    assert events[-1].kind == "question" and not [e for e in events if e.kind == "proposal"]
+    seen_text = json.dumps([r["messages"] for r in server.requests]).encode().decode("unicode_escape")
+    assert "hunter2-secret!" not in seen_text and "[secret:1]" in seen_text
+    assert "hunter2-secret!" not in json.dumps([e.text for e in events])
 
 
 def test_write_attempts_unknown_tools_and_bad_json_are_refused_then_recovered(
@@ -170,10 +186,11 @@ def test_model_respond_escalation_and_plain_answer(rt: Any, llm_svc: Any, server
         "kind": "escalation", "text": "Upstream outage on the PON port; escalate to the NOC."}}]}])
     tid = llm_svc.start(device("upstream_outage", 0), alice)
     assert kinds(run_turn(llm_svc, tid, "internet down", alice))[-1] == "escalation"
-    server.load([{"content": "The gateway is healthy."}])
-    tid = llm_svc.start(device("healthy", 0), alice)
+    # a plain-text answer stands when it cites what the tools read (brain.model_text)
+    server.load([{"content": "The gateway is online; its 5 GHz radio is on channel 52."}])
+    tid = llm_svc.start(device("dfs_radar", 0), alice)
     events = run_turn(llm_svc, tid, "status?", alice)
-    assert events[-1].kind == "answer" and events[-1].text == "The gateway is healthy."
+    assert events[-1].kind == "answer" and events[-1].text == "The gateway is online; its 5 GHz radio is on channel 52."
 
 
 def test_host_names_and_logs_reach_the_model_only_as_untrusted_data(

@@ -3,9 +3,8 @@
 Fresh phrasings, written for this test: the passphrase quoted (or not) before or after the
 keyword, with the wish in between ("… is what she wants as her Wi-Fi password"), casual, German,
 French, Spanish. Each must be masked everywhere a person can read it back (the stored events and
-the graph state the checkpoint holds), and the vault must hold exactly the passphrase. An answer
-to "what should the new passphrase be?" is the quoted text or a single token; anything else is
-asked again — never guessed ("hunter22 lol, can u set that" is not the passphrase "hunter22 lol").
+the graph state the checkpoint holds), and the redactor must find exactly the passphrase. Since
+issue 54 no typed answer is drafted at all: it is masked and the secret field is asked for.
 """
 
 from __future__ import annotations
@@ -48,28 +47,22 @@ def test_the_issue_probe_leaves_no_trace_in_events_or_state(svc: Any, device: An
     assert "Nebula.Falcon" not in stored and "Ridge.2208" not in stored
 
 
-@pytest.mark.parametrize("answer", ["hunter22 lol, can u set that", "its Blue Fox 9 i think", "hmm maybe sunflower42?"])
-def test_an_unclear_bare_answer_is_asked_again_and_not_stored(svc: Any, device: Any, actor: Any, answer: str) -> None:
+@pytest.mark.parametrize("answer", ["hunter22 lol, can u set that", "its Blue Fox 9 i think", "hmm maybe sunflower42?",
+                                    "Sunflower42!xyz", "'correct horse battery staple 42'"])
+def test_a_typed_answer_is_masked_and_the_secret_field_asked_for(svc: Any, device: Any, actor: Any,
+                                                                 answer: str) -> None:
+    """Issue 54: whatever the answer's shape, a passphrase typed into the text is never drafted — it
+    is masked, dropped, and the secret field is asked for; the field's value then drafts it."""
     alice = actor("alice")
     tid = svc.start(device("healthy", 9), alice)
     assert kinds(run_turn(svc, tid, "customer wants to change their wifi password", alice))[-1] == "question"
     events = run_turn(svc, tid, answer, alice)
     assert not [e for e in events if e.kind == "proposal"], [(e.kind, e.text) for e in events]
-    assert events[-1].kind == "question" and "quote" in events[-1].text.lower()
+    assert events[-1].kind == "question", events[-1]
+    assert any("secret field" in e.text for e in events if e.kind in ("notice", "question")), events
     stored = str([e.model_dump() for e in svc.history(tid)]) + str(svc.state(tid))
-    for word in answer.replace(",", " ").replace("?", " ").split():
+    for word in answer.replace(",", " ").replace("?", " ").strip("'").split():
         if len(word) >= 4 and any(c.isdigit() for c in word):
             assert word not in stored, word
-    # a clear answer afterwards still drafts it
-    events = run_turn(svc, tid, "'Hunter-22 lol ok'" if "hunter" in answer else "Sunflower42!xyz", alice)
+    events = list(svc.send(tid, "", alice, secret="Hunter-22-lol-ok"))
     assert "proposal" in kinds(events), [(e.kind, e.text) for e in events]
-
-
-@pytest.mark.parametrize("answer", ["Sunflower42!xyz", "'correct horse battery staple 42'", "“Blue Fox 9 on a hill”"])
-def test_a_clear_bare_answer_is_the_passphrase(svc: Any, device: Any, actor: Any, answer: str) -> None:
-    alice = actor("alice")
-    tid = svc.start(device("healthy", 10), alice)
-    assert kinds(run_turn(svc, tid, "customer wants to change their wifi password", alice))[-1] == "question"
-    events = run_turn(svc, tid, answer, alice)
-    assert next(e for e in events if e.kind == "proposal").data["state"] == "awaiting_approval"
-    assert answer.strip("'“”") not in str([e.model_dump() for e in svc.history(tid)]) + str(svc.state(tid))

@@ -404,3 +404,10 @@ def test_a_number_in_a_correction_is_the_whole_value(first: str, then: str, valu
     """The on/off reading of a correction never takes a digit of its number ("make that 44" was 4)."""
     r = read(then, after_draft=True, previous=read(first))
     assert r.action == "channel" and r.values["value"] == value, r
+
+
+@pytest.mark.parametrize("act", ["diagnose", "question", "change"])
+def test_a_readback_without_an_action_says_the_request_in_words(act: str) -> None:
+    """What the approver reads as "asked: …" is never the parser's own label ("asked: diagnose")."""
+    said = checker.readback(Request(act=act))
+    assert said != act and len(said.split()) > 2, said

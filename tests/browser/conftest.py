@@ -237,3 +237,17 @@ def browsers_on(server: Server) -> Iterator[Callable[[str, str], Browser]]:
 @pytest.fixture
 def browser(server: Server) -> Iterator[Callable[[str, str], Browser]]:
     yield from browsers_on(server)
+
+
+@pytest.fixture(scope="module")
+def admin(server: Server) -> Server:
+    """The module's server with dave (admin) signing in too: the shared fixture issues tokens for the
+    other demo users."""
+    from core.store.db import Store
+    from core.users import issue_token
+
+    if "dave" not in server.tokens:
+        store = Store(f"sqlite:///{server.log.parent / 'gateward.db'}", migrate=False)
+        server.tokens["dave"] = issue_token(store, "dave")
+        store.engine.dispose()
+    return server

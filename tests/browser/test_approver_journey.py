@@ -16,10 +16,8 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import Browser, Server
-from tests.browser.test_campaign_journey import admin
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-__all__ = ["admin"]  # the module fixture, shared
 
 PASSPHRASE = "Quarry-Beacon-4418"
 KEY = "Device.WiFi.AccessPoint.{}.Security.KeyPassphrase"
@@ -226,8 +224,9 @@ def test_the_approver_sees_when_a_change_may_start_and_on_what_condition(admin: 
     b.sign_in(f"#/approvals/{pid}")
     card = f"[data-testid=queue-detail] [data-proposal-id='{pid}']"
     when = b.wait_css(f"{card} [data-testid=proposal-not-before]")
-    shown = b.driver.execute_script("return new Date(arguments[0]).toLocaleString(undefined, {timeZoneName: 'short'})",
-                                    at.isoformat())  # the zone said: an approver may sit in another
+    shown = b.driver.execute_script(  # the card's one time format, with the zone: an approver may sit in another
+        "return new Date(arguments[0]).toLocaleString(undefined, {month: 'short', day: 'numeric', hour: '2-digit',"
+        " minute: '2-digit', second: '2-digit', timeZoneName: 'short'})", at.isoformat())
     assert when.text.startswith(f"not before {shown}") and "waits for its time" in when.text, when.text
     only = b.wait_css(f"{card} [data-testid=proposal-preconditions]")
     assert "nobody is connected to the Wi-Fi then" in only.text and "read again when the write starts" in only.text

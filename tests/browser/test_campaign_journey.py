@@ -21,19 +21,6 @@ PATH = "Device.WiFi.AccessPoint.1.SSIDAdvertisementEnabled"
 REASON = "support calls spiking in GB"
 
 
-@pytest.fixture(scope="module")
-def admin(server: Server) -> Server:
-    """dave (admin) signs in too; the shared fixture issues tokens for the other demo users."""
-    from core.store.db import Store
-    from core.users import issue_token
-
-    if "dave" not in server.tokens:
-        store = Store(f"sqlite:///{server.log.parent / 'gateward.db'}", migrate=False)
-        server.tokens["dave"] = issue_token(store, "dave")
-        store.engine.dispose()
-    return server
-
-
 def _text(b: Browser, css: str) -> str:
     return str(b.text(css))
 
@@ -192,3 +179,64 @@ def test_a_denied_campaign_says_why_when_the_window_opens_and_offers_the_emergen
     assert "not bound to a change window" in _text(b, "[data-testid=campaign-windows]")
     b.shot("02-emergency-awaiting-senior")
     assert _status(admin, denied_id)["proposal"]["state"] == "denied"  # the window itself is not weakened
+
+
+def test_a_kpi_from_the_form_and_its_effect_chart_with_the_tolerance_and_the_interval_explained(
+        admin: Server, browser: Callable[[str, str], Browser]) -> None:
+    """Issue 61 item 6: the form has a KPI field (a control group is asked for with it); the
+    campaign page says what the effects are measured against, and the effect chart draws zero and
+    the tolerance, both ends of the interval alike, and says what the interval means. The
+    measurement is the estimator's own on known data, recorded as the gate records its looks."""
+    import random
+    from datetime import UTC, datetime
+
+    from campaigns.effects import KPIS, DeviceChange, tolerance_of
+    from campaigns.estimator import estimate, tail
+    from campaigns.schema import CampaignAnalysisRow
+    from core.store.db import Store
+
+    server = admin
+    b = browser("dave", "campaign-kpi")
+    b.sign_in("#/campaigns/new")
+    b.wait_css("[data-testid=campaign-form]")
+    _select(b, "sel-region", "GB")
+    b.wait_css("[data-testid=c-name]").send_keys("channel off 6 GB")
+    b.wait_css("[data-testid=c-changes]").send_keys(f"{PATH} = false")
+    _select(b, "c-kpi", "wifi.channel_utilization_pct")
+    _select(b, "c-kpi-band", "2.4GHz")
+    b.wait_css("[data-testid=c-kpi-margin]").send_keys("2")
+    b.click("[data-testid=campaign-create]")
+    b.wait_css("[data-testid=campaign-verdict]", timeout=60)
+    cid = b.driver.execute_script("return location.hash").split("/")[-1]
+    st = _status(server, cid)
+    (kpi,) = st["spec"]["gate"]["kpis"]
+    assert (kpi["metric"], kpi["labels"], kpi["margin"], st["spec"]["control_pct"]) == \
+        ("wifi.channel_utilization_pct", {"band": "2.4GHz"}, 2, 10)
+    b.wait_css("[data-testid=campaign-measured-against]", lambda el: "control group of" in el.text)
+
+    rng = random.Random(7)
+    busy = KPIS["wifi.channel_utilization_pct"]
+    t = {f"t{i}": DeviceChange(30 + (x := rng.gauss(0, 5)), 30 + x + 6 + rng.gauss(0, 1), 24, 24) for i in range(20)}
+    c = {f"c{i}": DeviceChange(30 + (x := rng.gauss(0, 5)), 30 + x + rng.gauss(0, 1), 24, 24) for i in range(20)}
+    eff = estimate(busy, t, c, level=0.99)
+    tol = tolerance_of(busy, eff, 0.0, 2.0)
+    eff.tail = tail(eff, tol)
+    eff.look = {"k": 1, "of": 6, "level": 0.99, "final": False}
+    store = Store(f"sqlite:///{server.log.parent / 'gateward.db'}", migrate=False)
+    with store.write() as s:
+        s.add(CampaignAnalysisRow(campaign_id=cid, ring=0, ts=datetime.now(UTC), outcome="pending", final=False,
+                                  metrics={"kpis": {busy.id: {**eff.as_dict(), "tolerance": tol, "judged": True,
+                                                              "harm": eff.harm(tol), "gating": True}}},
+                                  reasons=[]))
+    store.engine.dispose()
+    b.go(f"#/campaigns/{cid}")
+    chart = b.wait_css("[data-testid=campaign-effect]", timeout=30)
+    levels = sorted(float(x.get_attribute("data-value"))
+                    for x in chart.find_elements("css selector", "[data-testid=chart-threshold]"))
+    assert levels == [0.0, pytest.approx(tol)]  # no effect, and the tolerance on the worse side (busier)
+    assert "worse" in chart.find_element("css selector", "[data-testid=campaign-effect-text]").text
+    assert "did worse than expected by more than the tolerance" in _text(b, "[data-testid=campaign-effect-tail]")
+    ci = _text(b, "[data-testid=campaign-effect-ci]")
+    assert "What the interval means" in ci and "look 1 of 6" in ci and "whole interval" in ci
+    b.shot("06-effect-chart")
+    assert not [e for e in b.console_errors() if "favicon" not in e and " 40" not in e], b.console_errors()

@@ -43,8 +43,10 @@ def test_agent_chats_approver_approves_change_is_applied_and_verified(
 
     # 1. the support agent describes the call; the planner's steps stream in; a proposal appears
     if PLANNER:
+        # the passphrase goes in the secret field beside the chat, never in the chat text (issue 54)
+        agent.wait_css("[data-testid=chat-secret]").send_keys(PASSPHRASE)
         box = agent.wait_css("[data-testid=chat-input]")
-        box.send_keys(f"The subscriber wants a new Wi-Fi passphrase: {PASSPHRASE}")
+        box.send_keys("The subscriber wants a new Wi-Fi passphrase")
         box.send_keys(Keys.ENTER)
         # the planner's steps are folded under "how I checked" (issue 39)
         agent.wait_css("[data-testid=how-checked] summary", lambda el: "step" in el.text, timeout=60)

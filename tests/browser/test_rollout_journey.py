@@ -13,10 +13,9 @@ from collections.abc import Callable
 import pytest
 
 from tests.browser.conftest import Browser, Server
-from tests.browser.test_campaign_journey import PATH, _approve_as_others, _select, _status, _text, admin
+from tests.browser.test_campaign_journey import PATH, _approve_as_others, _select, _status, _text
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-__all__ = ["admin"]  # the module fixture, shared
 
 
 def _body(b: Browser) -> str:

@@ -133,8 +133,9 @@ def test_agent_journey_deep_link_steps_read_back_and_rollback_request(
           }
         }).observe(document.getElementById('toasts'), {childList: true});""")
     agent.click(f"[data-proposal-id='{pid}'] [data-testid=apply]")
-    said = agent.wait_css("[data-testid=chat-readback]", lambda el: "Transmit power is now" in el.text, timeout=90)
-    assert re.search(rf"Transmit power is now {new}, verified \d\d:\d\d:\d\d", said.text), said.text
+    said = agent.wait_css("[data-testid=chat-readback]", lambda el: "transmit power is now" in el.text, timeout=90)
+    # the parameter with the object it belongs to ("Radio 2 transmit power"), never a bare leaf
+    assert re.search(rf"Radio \d transmit power is now {new}, verified \d\d:\d\d:\d\d", said.text), said.text
     assert f"read back from {dev}" in said.text
     seen = agent.wait(lambda d: d.execute_script("return window.__toasts.length && window.__toasts"),
                       what="the apply's toast")

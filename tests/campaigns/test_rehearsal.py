@@ -128,3 +128,106 @@ def test_policy_can_require_a_clean_rehearsal_before_a_wide_campaign_starts(ert:
     take_snapshots(ert, vantec[1:2])
     assert svc.rehearse(cid, who(ert, "bob"))["clean"]
     assert svc.start(cid, who(ert, "dave"))["state"] == "running"
+
+
+def _rehearsal_required(ert: Any, tmp_path: Any) -> None:
+    """The pack's blast radius for a rehearsal lowered to 10 targets (its data, not its rules)."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    import policies
+    from policies.engine import EmbeddedRegoEngine
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(Path(policies.__file__).parent / "data", data_dir)
+    rollout = json.loads((data_dir / "rollout.json").read_text())
+    (data_dir / "rollout.json").write_text(json.dumps({**rollout, "rehearsal_min_targets": 10}))
+    ert.lifecycle.policy = EmbeddedRegoEngine(data_dir=str(data_dir))
+
+
+def test_a_start_after_ten_targets_changed_firmware_is_refused_naming_them(ert: Any, tmp_path: Any) -> None:
+    """A clean rehearsal is valid for the targets as it saw them. Ten of them then change firmware
+    (the ACS upgraded them; its sync told the inventory): the start names exactly those ten, and
+    the next rehearsal says they changed since the last."""
+    from sqlalchemy import update
+
+    _rehearsal_required(ert, tmp_path)
+    vantec, prpl = _slice(ert)
+    targets = vantec + prpl
+    svc = Campaigns(ert)
+    st = approved(ert, svc, name="auto power", target={"devices": targets}, changes=AUTO_POWER)
+    cid = st["id"]
+    first = svc.rehearse(cid, who(ert, "bob"))
+    assert first["clean"] and first["changed_since_last"] == [] and len(first["state"]) == len(targets)
+    moved = targets[1::2][:10]
+    assert len(moved) == 10
+    with ert.store.write() as s:
+        s.execute(update(DeviceRow).where(DeviceRow.id.in_(moved)).values(firmware="9.9.9-acs"))
+    with pytest.raises(Conflict) as refused:
+        svc.start(cid, who(ert, "dave"))
+    assert "10 target(s) changed since the rehearsal" in str(refused.value)
+    assert all(d in str(refused.value) for d in moved)
+    again = svc.rehearse(cid, who(ert, "bob"))
+    assert set(again["changed_since_last"]) == set(moved) and again["counts"]["changed_since_last"] == 10
+    assert set(again["inventory_drift"]) >= set(moved)  # their trees still report the old firmware
+    assert again["clean"]
+    assert svc.start(cid, who(ert, "dave"))["state"] == "running"  # rehearsed as they are now
+
+
+def test_old_or_missing_trees_are_read_from_the_device_or_not_trusted(ert: Any) -> None:
+    """A tree older than the rehearsal trusts (24 h) is refreshed from the device — the paths the
+    change touches, through the read-only path — and one that cannot be read is not rehearsed,
+    saying how old it is; the report gives the trees' ages."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from campaigns import rehearsal
+    from core.store.schema import ParameterSnapshotRow
+    from gateward.seed import twin_for
+
+    vantec, prpl = _slice(ert)
+    old_online, old_offline = vantec[0], prpl[0]
+    with ert.store.write() as s:
+        s.execute(update(ParameterSnapshotRow).where(ParameterSnapshotRow.device_id.in_([old_online, old_offline]))
+                  .values(taken_at=datetime.now(UTC) - timedelta(days=3)))
+    svc = Campaigns(ert)
+    st = approved(ert, svc, name="auto power", target={"devices": vantec + prpl}, changes=AUTO_POWER,
+                  gate={"failure_threshold": 1.0, "min_executed": 1, "max_unreached": 1.0})
+    twin_for(ert).inject(old_offline, "offline")
+    r = svc.rehearse(st["id"], who(ert, "bob"))
+    assert r["trees"]["refreshed"] == [old_online] and r["trees"]["too_old"] == [old_offline]
+    assert r["trees"]["oldest_h"] >= 72 and r["trees"]["max_age_h"] == rehearsal.MAX_TREE_AGE_H
+    assert old_online not in r["unknown"] and "older than" in r["unknown"][old_offline]
+    assert r["timing"]["device_s"] == rehearsal.SIM_DEVICE_S and "measured" in r["timing"]["device_s_from"]
+
+
+def test_a_rehearsal_of_many_targets_runs_as_a_job_not_inside_the_request(ert: Any,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """From ``JOB_MIN_TARGETS`` (10,000; lowered here) the request queues the rehearsal and answers
+    at once; the worker's task (``Orchestrator.run_rehearsal``) stores the report."""
+    from campaigns import rehearsal
+
+    class Deferred:
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, str]] = []
+
+        def defer_rehearsal(self, cid: str, by: str) -> int:
+            self.calls.append((cid, by))
+            return 41
+
+    monkeypatch.setattr(rehearsal, "JOB_MIN_TARGETS", 5)
+    vantec, prpl = _slice(ert)
+    queue = Deferred()
+    svc = Campaigns(ert)
+    st = approved(ert, svc, name="auto power", target={"devices": vantec + prpl}, changes=AUTO_POWER)
+    svc.orch.queue = queue  # type: ignore[assignment]
+    out = svc.rehearse(st["id"], who(ert, "bob"))
+    assert out["state"] == "queued" and out["job"] == 41 and queue.calls == [(st["id"], "bob")]
+    assert svc.rehearsal_of(st["id"])["rehearsal"] is None
+    assert svc._get(st["id"]).plan["rehearsal_job"]["state"] == "queued"
+    svc.orch.run_rehearsal(st["id"], "bob")
+    done = svc.rehearsal_of(st["id"])
+    assert done["current"] and done["rehearsal"]["by"] == "bob" and done["rehearsal"]["clean"]
+    assert "rehearsal_job" not in svc._get(st["id"]).plan

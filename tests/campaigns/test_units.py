@@ -105,7 +105,8 @@ def test_gate_pauses_on_what_needs_a_person() -> None:
 
 
 def test_gate_fails_on_re_registration_and_kpi_against_control() -> None:
-    from campaigns.effects import KPIS, DeviceChange, estimate, tolerance_of
+    from campaigns.effects import KPIS, DeviceChange, tolerance_of
+    from campaigns.estimator import estimate
 
     gate = Gate(min_reregistered=0.95, kpis=[KpiGate(metric="dns.failures", max_degradation=0.5, min_samples=5)])
     st = RingStats(ring=1, size=100, verified=100, reregistered=90, reregister_sampled=100)
@@ -116,13 +117,31 @@ def test_gate_fails_on_re_registration_and_kpi_against_control() -> None:
     eff = estimate(kpi, treated, control)
     tol = tolerance_of(kpi, eff, 0.5, 0.0)
     st = RingStats(ring=1, size=100, verified=100, kpis={"dns.failures": {
-        **eff.as_dict(), "tolerance": tol, "judged": True, "harm": eff.harm(tol)}})
+        **eff.as_dict(), "tolerance": tol, "judged": True, "harm": eff.harm(tol), "final": True, "gating": True}})
     v = evaluate(st, gate, complete=True)
-    assert v.outcome == "fail" and "DNS failures" in v.reasons[0] and "worse by 30.6 per hour" in v.reasons[0]
-    st.kpis["dns.failures"]["judged"] = False  # too little data: the KPI cannot fail the ring
+    assert v.outcome == "fail" and "DNS failures" in v.reasons[0]
+    assert f"worse by {eff.worse_by:.3g} per hour" in v.reasons[0]
+    assert eff.worse_by is not None and 29 < eff.worse_by < 31  # every changed home ~30 more an hour
+    st.kpis["dns.failures"]["harm"] = False
     assert evaluate(st, gate, complete=True).outcome == "pass"
     st.observing = "observing the KPIs until 12:00"
     assert evaluate(st, gate, complete=True).outcome == "pending"
+
+
+def test_a_kpi_without_enough_data_when_its_observation_ends_waits_for_a_person_never_passes() -> None:
+    """Argo's *inconclusive*: nothing measured is not a pass (issue 59: every ring passed on a fleet
+    that reported no telemetry after the change)."""
+    gate = Gate(kpis=[KpiGate(metric="dns.failures")])
+    blank = {"title": "DNS failures", "text": "DNS failures: not enough data (0 changed vs 0 control device(s))",
+             "judged": False, "harm": False, "final": True, "gating": True}
+    st = RingStats(ring=0, size=10, verified=10, kpis={"dns.failures": blank})
+    v = evaluate(st, gate, complete=True)
+    assert v.outcome == "pause" and "inconclusive" in v.reasons[0] and "DNS failures" in v.reasons[0]
+    st.kpis = {}  # the gate names the KPI, the ring measured none of it
+    assert evaluate(st, gate, complete=True).outcome == "pause"
+    # the last ring, measured against its own hours before, never gates: nothing to wait for
+    st.kpis = {"dns.failures": {**blank, "gating": False}}
+    assert evaluate(st, gate, complete=True).outcome == "pass"
 
 
 def test_rate_limit_doubles_to_the_cap_and_resets_on_failure() -> None:
@@ -146,6 +165,21 @@ def test_policy_obligations_bound_the_plan() -> None:
     assert plan.stages == [1, 10, 50, 100] and plan.has_canary and plan.max_failure_rate == pytest.approx(0.01)
     assert obligations.violations(plan, [0.5, 5, 50, 100], 0.005) == []
     problems = obligations.violations(plan, [5, 100], 0.02)
-    assert any("at least 4 stages" in p for p in problems)
-    assert any("canary at 1%" in p for p in problems)
-    assert any("failure_threshold" in p for p in problems)
+    assert any("at least 4 rings" in p for p in problems)
+    assert any("canary (ring 1) at 1 %" in p for p in problems)
+    assert any("1.0 % failure rate" in p and "fails above 2.0 %" in p for p in problems)
+    assert not any("_" in p or "gate." in p for p in problems), problems  # the form's words, never a field's name
+
+
+def test_a_kpi_gate_needs_a_control_cohort_and_observe_zero_is_warned() -> None:
+    from campaigns.spec import parse_spec
+    from core.kernel.errors import Invalid
+
+    base = {"name": "x", "changes": [{"path": "Device.WiFi.Radio.1.Channel", "value": 1}],
+            "gate": {"kpis": [{"metric": "wifi.channel_utilization_pct"}]}}
+    with pytest.raises(Invalid, match="control_pct"):
+        parse_spec(base)
+    ok = parse_spec({**base, "control_pct": 10})
+    assert ok.gate.observe_s is None and ok.warnings() == []  # observed over each KPI's window
+    zero = parse_spec({**base, "control_pct": 10, "gate": {**base["gate"], "observe_s": 0}})
+    assert "judged at the drain" in zero.warnings()[0]

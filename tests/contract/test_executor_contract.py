@@ -8,10 +8,11 @@ it uses ``harness.native`` and skips when the harness cannot provide it.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
-from core.kernel.models import Change, Device
+from core.kernel.models import Change, Device, Root
 from executors.base import (
     DeviceOffline,
     ExecutorError,
@@ -351,6 +352,32 @@ def test_tr098_dns_row_is_a_list_item(harness: Harness) -> None:
     _apply(harness, d, [Change(path=path, value="9.9.9.9")])
     assert _read(harness, d, path) == "9.9.9.9"
     assert _read(harness, d, "Device.DNS.Client.Server.1.DNSServer") != "9.9.9.9"
+
+
+def test_an_empty_table_reads_as_no_rows_not_an_unknown_name(harness: Harness) -> None:
+    """A table the device has with no rows (a TR-098 firmware that lost its WAN DNS servers, a
+    TR-181 one with none configured) answers a read of its object path with nothing, as a CWMP
+    GetParameterValues of an existing object with no instances does — never fault 9005, which made
+    every lifecycle read of an "only if no DNS server is set" change fail on TR-098 (issue 55, 1).
+    A table the device does not have at all is still 9005."""
+    twin = harness.extras["twin"]
+    for d in (harness.tr098_device, harness.tr181_device):
+        native = twin.params(d.id)
+        if d.root is Root.IGD:
+            emptied: dict[str, Any] = {k: "" for k in native if k.endswith(".DNSServers") and "WANDevice" in k}
+        else:
+            emptied = {k.rsplit(".", 2)[0] + ".": None for k in native if k.startswith("Device.DNS.Client.Server.")}
+            emptied["Device.DNS.Client.ServerNumberOfEntries"] = 0
+        assert emptied, f"{d.id} has no DNS servers to empty"
+        twin.device_change(d.id, emptied)
+        if (rig := harness.extras.get("rig")) is not None:  # a USP agent hears of its own change
+            rig.run_agents(rig.host.sync(d.id))
+            rig.settle(d)
+        out = harness.executor.read(d, ["Device.DNS.Client.Server.", "Device.DNS.Client.ServerNumberOfEntries"])
+        assert not any(p.startswith("Device.DNS.Client.Server.") for p in out), out
+        assert out["Device.DNS.Client.ServerNumberOfEntries"].value == 0
+        with pytest.raises(InvalidParameterName):
+            harness.executor.read(d, ["Device.DNS.Client.NoSuchTable."])
 
 
 # --------------------------------------------------------------------------- operations

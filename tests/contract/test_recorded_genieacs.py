@@ -10,12 +10,16 @@ then asked something the real peer was never asked, and the case must be recorde
 
 Behaviours found by hand that these pin:
 
-* ``genieacs_nat.json`` — a CPE informing every 30 s whose connection requests are *dropped*
+* ``genieacs_nat_default.json`` (replacing round four's ``genieacs_nat.json``, whose requests the
+  adapter no longer makes) — a CPE informing every 30 s whose connection requests are *dropped*
   (iptables DROP): GenieACS answers ``202 Device is offline`` (not "Connection request error"), the
   task stays queued and runs at the next inform; GenieACS deletes the task *during* that session
   and writes the device document at its end, so the adapter waits for ``_lastInform`` to pass the
-  task before it reads (it took three reads of the previous session's values for "answered from
-  its cache" and the preview failed).
+  task before it reads. At the default settings the waits are bounded by the CPE's own interval;
+  two changes through ``propose`` + ``apply`` cost 3 informs, then 2.
+* ``genieacs_nbi_restart.json`` — the NBI killed while it held a Set (its connection request made)
+  and back 3 s later: the POST unanswered, the polls refused, then the Set gone from the queue and
+  the value on the CPE — settled by a read, ``done``.
 * ``genieacs_download.json`` — ``propose --op download:URL`` without a version: genieacs-sim
   reports TransferComplete and keeps ``V100R001IRQC56B017``; the image's declared version (the
   file's ``version`` metadata) makes it ``verify_failed``, never ``verified``.
@@ -50,6 +54,9 @@ from core.users import get_actor
 from testing.recorded_http import Cassette, ReplayClock, ReplayServer
 
 RECORDED = Path(__file__).parent / "recorded"
+#: recorded when waiting for a NAT'd device's inform was off by default (its reads carried no
+#: PeriodicInformInterval) and every preview read the device: the replay matches the requests, so said
+RECORDED_AT_OFF: dict[str, Any] = {"inform_wait_s": 0.0, "preview_cache_s": 0.0}
 CPE = {"id": "202BC1-BM632w-000046", "vendor": "Huawei Technologies Co., Ltd.", "model": "BM632w",
        "firmware": "V100R001IRQC56B017", "root": "InternetGatewayDevice.", "protocol": "cwmp",
        "adapter": "genieacs", "oui": "202BC1", "product_class": "BM632w", "serial": "000046", "region": "EU"}
@@ -71,6 +78,10 @@ class Peer:
         """Requests the peer had no answer for (a replay's; a live peer answers everything)."""
         return []
 
+    def during_set(self) -> None:
+        """Called as the adapter posts a scenario's Set: the by-hand driver breaks the peer there
+        (restarts the NBI); a replay has it in the recording already."""
+
     @contextmanager
     def process(self) -> Iterator[Any]:
         from core.kernel.config import Settings
@@ -80,6 +91,7 @@ class Peer:
 
         acs = GenieAcsExecutor(url=self.url, clock=self.clock, **self.executor)
         rt = build_runtime(Settings(database_url=self.db), router=ExecutorRouter({"genieacs": lambda: acs}))
+        self.acs = acs  # the process's adapter: a scenario may hook its NBI client (:meth:`during_set`)
         try:
             yield rt
         finally:
@@ -129,13 +141,23 @@ class Replayed(Peer):
 
 
 @contextmanager
-def replayed(tmp_path: Path, name: str, *cpes: dict[str, Any], **executor: Any) -> Iterator[Replayed]:
-    """The replay of ``name`` (``CPE`` registered unless others are named)."""
+def replayed(tmp_path: Path, name: str, *cpes: dict[str, Any], unmatched_fields: frozenset[str] = frozenset(),
+             **executor: Any) -> Iterator[Replayed]:
+    """The replay of ``name`` (``CPE`` registered unless others are named); ``unmatched_fields``:
+    the request body fields this replay changes on purpose (see :class:`ReplayServer`)."""
+    from datetime import UTC, datetime
+
+    from core.lifecycle import preview as lifecycle_preview
     from executors.genieacs import executor as genieacs_executor
 
     cassette = Cassette.load(RECORDED / f"{name}.json")
-    with ReplayServer(cassette) as replay, \
-            ReplayClock(follow=lambda: replay.reached).patched(genieacs_executor) as clock:
+    with ReplayServer(cassette, unmatched_fields=unmatched_fields) as replay, \
+            ReplayClock(follow=lambda: replay.reached).patched(genieacs_executor) as clock, \
+            pytest.MonkeyPatch.context() as mp:
+        # when a preview began (the backup's ``not_before``) on the adapter's clock, as in the recorded
+        # run: on the real one a slow machine put it after the adapter's read of it, and the backup
+        # read the device where the recording had reused that read
+        mp.setattr(lifecycle_preview, "utcnow", lambda: datetime.fromtimestamp(clock.time(), UTC))
         run = Replayed(tmp_path, replay, cassette, executor, clock)
         run.prepare(*(cpes or (CPE,)))
         yield run
@@ -147,24 +169,6 @@ def _approved(rt: Any, draft: ProposalDraft, author: str) -> Any:
         if rt.lifecycle.get(p.id).state is ProposalState.AWAITING_APPROVAL:
             rt.lifecycle.approve(p.id, get_actor(rt.store, name))
     return rt.lifecycle.get(p.id)
-
-
-def test_recorded_nat_cpe_whose_requests_are_dropped_gets_its_change_at_its_informs(tmp_path: Path) -> None:
-    with replayed(tmp_path, "genieacs_nat", inform_wait_s=120.0) as run:
-        draft = ProposalDraft(intent="NAT hand check 3", rationale="NAT hand check 3", targets=[CPE["id"]],
-                              changes=[Change(path="Device.WiFi.SSID.1.SSID", value="behind-nat-46c")])
-        with run.process() as rt:  # gateward propose
-            p = _approved(rt, draft, "alice")
-            assert p.state is ProposalState.APPROVED, (p.state, p.error, run.replay.unmatched)
-        with run.process() as rt:  # gateward apply
-            out = rt.lifecycle.apply(p.id, get_actor(rt.store, "alice"))
-            assert out.proposal.state is ProposalState.DONE, (out.proposal.error, run.replay.unmatched)
-            with rt.store.read() as s:
-                waits = list(s.scalars(select(AuditEventRow.data).where(
-                    AuditEventRow.proposal_id == p.id, AuditEventRow.action == "device.waiting_for_inform")))
-        assert waits and {w["reason"] for w in waits} == {"Device is offline"}
-        assert all(w["interval_s"] == 30 and w["due_at"] for w in waits), waits  # the CPE's own interval
-        assert run.replay.unmatched == []
 
 
 def test_recorded_download_that_did_not_install_is_verify_failed(tmp_path: Path) -> None:
@@ -188,7 +192,7 @@ def test_recorded_download_that_did_not_install_is_verify_failed(tmp_path: Path)
         assert run.replay.unmatched == []
 
 
-@pytest.mark.parametrize("name", ["genieacs_nat", "genieacs_download"])
+@pytest.mark.parametrize("name", ["genieacs_nat_default", "genieacs_nbi_restart", "genieacs_download"])
 def test_a_cassette_says_what_it_recorded(name: str) -> None:
     cassette = Cassette.load(RECORDED / f"{name}.json")
     assert "GenieACS 1.2.16" in cassette.peer and cassette.note and cassette.exchanges
@@ -267,9 +271,9 @@ def test_recorded_cpe_faults_are_typed_by_parameter_and_nothing_of_the_set_lands
     deletes the task with the fault. The change is refused with the CPE's code per TR-181 path; no
     rollback write is sent (nothing was written); nothing is left queued; the values beside the
     refused one were not written (the read afterwards)."""
-    with replayed(tmp_path, "genieacs_cpe_faults", STRICT) as run:
+    with replayed(tmp_path, "genieacs_cpe_faults", STRICT, **RECORDED_AT_OFF) as run:
         got = cpe_faults(run)
-        assert run.unmatched == []
+        assert run.unmatched == [], "\n".join(run.unmatched)
     assert got["auto_off"]["state"] == "done"
     for case, code, path in (("channel", 9007, CHANNEL), ("locked", 9008, BEACON), ("mixed", 9007, CHANNEL)):
         seen = got[case]
@@ -314,9 +318,9 @@ def test_recorded_cpe_hanging_up_after_a_set_is_an_unknown_outcome_rolled_back(t
     found the CPE gone (restarting: "Device is offline"), so the outcome is ``rollback_pending``
     with the rollback-unconfirmed alarm, never "nothing changed". Nothing is left queued: the fault
     is cleared (and its task with it), the restore's unrun read withdrawn."""
-    with replayed(tmp_path, "genieacs_session_terminated", STRICT) as run:
+    with replayed(tmp_path, "genieacs_session_terminated", STRICT, **RECORDED_AT_OFF) as run:
         got = session_terminated(run)
-        assert run.unmatched == []
+        assert run.unmatched == [], "\n".join(run.unmatched)
     assert got["approved"] == "approved" and got["state"] == "rollback_pending", got
     assert "GenieACS fault session_terminated" in got["error"] and "may have applied it" in got["error"]
     assert "restore not confirmed" in got["error"] and "Device is offline" in got["error"]
@@ -329,7 +333,7 @@ def test_recorded_cpe_hanging_up_after_a_set_is_an_unknown_outcome_rolled_back(t
 
 #: a stock genieacs-sim informing every 30 s whose connection-request port is DROPped (iptables): a NAT
 NATTED = {**CPE, "id": "202BC1-BM632w-000061", "serial": "000061"}
-NAT_SETTINGS: dict[str, Any] = {"inform_wait_s": 60.0}
+NAT_SETTINGS: dict[str, Any] = {"inform_wait_s": 60.0, "preview_cache_s": 0.0}  # (as recorded: previews read)
 
 
 def task_names(exchanges: list[Any]) -> list[str]:
@@ -371,7 +375,7 @@ def test_recorded_nat_change_costs_three_informs(tmp_path: Path) -> None:
     answered at +14.6 s, +44.8 s, +74.9 s), where a backup read of its own made 4."""
     with replayed(tmp_path, "genieacs_nat_informs", NATTED, **NAT_SETTINGS) as run:
         got = SCENARIOS["genieacs_nat_informs"](run)
-        assert run.unmatched == []
+        assert run.unmatched == [], "\n".join(run.unmatched)
         posted = task_names(run.replay.served)
     assert got["state"] == "done" and [e["status"] for e in got["executions"]] == ["verified"], got
     assert posted == ["getParameterValues", "setParameterValues", "getParameterValues"]
@@ -465,9 +469,11 @@ def test_recorded_nat_device_gone_before_its_inform_is_nothing_sent(tmp_path: Pa
     execution ``abandoned`` and no longer "waiting for its inform"), no rollback, no alarm. The
     replay waits 5 s where the run waited 60 s (the wait is the adapter's own; GenieACS's answers
     are the same): on the replay's compressed clock that is 5 s of polls, ~20, not 240."""
-    with replayed(tmp_path, "genieacs_nat_gone", NATTED, **{**NAT_SETTINGS, "inform_wait_s": 5.0}) as run:
+    # the shorter wait is a shorter expiry on the queued Set: told apart on purpose
+    with replayed(tmp_path, "genieacs_nat_gone", NATTED, unmatched_fields=frozenset({"expiry"}),
+                  **{**NAT_SETTINGS, "inform_wait_s": 5.0}) as run:
         got = SCENARIOS["genieacs_nat_gone"](run)
-        assert run.unmatched == []
+        assert run.unmatched == [], "\n".join(run.unmatched)
         posted = task_names(run.replay.served)
         withdrawn = [e.path for e in run.replay.served if e.method == "DELETE" and e.path.startswith("/tasks/")]
     assert posted == ["getParameterValues", "setParameterValues"]  # the backup was the preview's read
@@ -500,5 +506,125 @@ def test_a_replay_does_not_age_its_device_on_a_slow_machine(tmp_path: Path, monk
     with replayed(tmp_path, "genieacs_nat_informs", NATTED, **NAT_SETTINGS) as run:
         late[0] = 120.0  # two minutes passed on the machine since the replay's clock started
         got = SCENARIOS["genieacs_nat_informs"](run)
-        assert run.unmatched == []
+        assert run.unmatched == [], "\n".join(run.unmatched)
     assert got["approved"] == "approved" and got["state"] == "done", got
+
+
+#: a stock genieacs-sim informing every 30 s whose connection-request port is DROPped, registered at
+#: GATEWARD_GENIEACS_INFORM_WAIT_S unset (the default)
+NAT_DEFAULT = {**CPE, "id": "202BC1-BM632w-000083", "serial": "000083"}
+
+
+def nat_default_cli(run: Peer) -> dict[str, Any]:
+    """Two SSID changes to a NAT'd CPE at the default settings, each as ``gateward propose`` then
+    ``gateward apply`` (two processes, each its own adapter): the first's preview reads the device at
+    its inform (GenieACS holds nothing recent of it); the second follows at once, its preview and
+    backup from what GenieACS holds of the first's read-back."""
+    for n, value in enumerate(("nat-default-1", "nat-default-2")):
+        draft = ProposalDraft(intent=f"NAT at the default {n}", rationale="issue 58 items 1 and 2",
+                              targets=[NAT_DEFAULT["id"]], changes=[Change(path=SSID, value=value)])
+        with run.process() as rt:  # gateward propose
+            p = _approved(rt, draft, "alice")
+            preview = rt.lifecycle.preview_of(p.id) or {}
+        with run.process() as rt:  # gateward apply
+            got = _outcome(rt, p.id, partial(rt.lifecycle.apply, p.id, get_actor(rt.store, "alice")))
+            with rt.store.read() as s:
+                got["waits"] = [dict(w) for w in s.scalars(select(AuditEventRow.data).where(
+                    AuditEventRow.proposal_id == p.id, AuditEventRow.action == "device.waiting_for_inform")
+                    .order_by(AuditEventRow.seq))]
+        got["approved"], got["warnings"] = str(p.state), list(preview.get("warnings") or [])
+        run.results[value] = got
+    return run.results
+
+
+SCENARIOS["genieacs_nat_default"] = nat_default_cli
+SETTINGS["genieacs_nat_default"] = {}
+PREPARE["genieacs_nat_default"] = (NAT_DEFAULT,)
+
+
+def _sets_split(names: list[str]) -> list[list[str]]:
+    """The posted tasks, one list per change (each ends with the read-back after its Set)."""
+    out: list[list[str]] = [[]]
+    for i, name in enumerate(names):
+        out[-1].append(name)
+        if i > 0 and names[i - 1] == "setParameterValues" and name == "getParameterValues":
+            out.append([])
+    return [c for c in out if c]
+
+
+def test_recorded_nat_at_the_default_settings_waits_for_informs_and_a_change_costs_three_then_two(
+        tmp_path: Path) -> None:
+    """Issue 58 items 1 and 2 against GenieACS 1.2.16: with GATEWARD_GENIEACS_INFORM_WAIT_S unset the
+    changes wait for the CPE's informs (not "try again after its next inform"), bounded by its own
+    interval of 30 s, read with the first task; through the CLI the first change costs 3 informs
+    (preview, Set, read-back: the backup is what the preview read into GenieACS) and the second,
+    right after, 2 (its preview and backup from GenieACS's cache, said so on the card)."""
+    with replayed(tmp_path, "genieacs_nat_default", NAT_DEFAULT) as run:
+        got = SCENARIOS["genieacs_nat_default"](run)
+        assert run.unmatched == [], "\n".join(run.unmatched)
+        posted = task_names(run.replay.served)
+        bodies = [json.loads(e.body) | {"cr": "connection_request" in e.path} for e in run.replay.served
+                  if e.method == "POST" and e.path.split("?")[0].endswith("/tasks") and e.body]
+    first, second = got["nat-default-1"], got["nat-default-2"]
+    # the first read went with a connection request and a reachable device's expiry; once it failed the
+    # same task (its uniqueKey) was queued again, without one, to last the wait: one inform, not two
+    assert bodies[0]["uniqueKey"] == bodies[1]["uniqueKey"] and bodies[0]["cr"] and not bodies[1]["cr"], bodies[:2]
+    assert bodies[1]["expiry"] > bodies[0]["expiry"], bodies[:2]
+    del posted[1]
+    for change in (first, second):
+        assert change["approved"] == "approved" and change["state"] == "done", change
+        assert [e["status"] for e in change["executions"]] == ["verified"], change
+        assert {w["reason"] for w in change["waits"]} == {"Device is offline"}, change["waits"]
+    # GenieACS held no interval: the first task read it (queued again to last the online rule's bound,
+    # said so); every wait after it is due by the CPE's own 30 s and bounded by it plus the session budget
+    waits = [w for change in (first, second) for w in change["waits"]]
+    assert waits[0]["interval_s"] is None and "not read yet (read with this task)" in waits[0]["detail"], waits[0]
+    assert all(w["interval_s"] == 30 and "its own interval of 30s" in w["detail"] for w in waits[1:]), waits
+    assert _sets_split(posted) == [["getParameterValues", "setParameterValues", "getParameterValues"],
+                                   ["setParameterValues", "getParameterValues"]], posted
+    assert any("GenieACS's cache" in w for w in second["warnings"]), second["warnings"]
+    assert not any("GenieACS's cache" in w for w in first["warnings"]), first["warnings"]
+
+
+#: a stock genieacs-sim (interval 300 s) whose connection requests are answered
+REACHABLE = {**CPE, "id": "202BC1-BM632w-000082", "serial": "000082"}
+
+
+def nbi_restart(run: Peer) -> dict[str, Any]:
+    """A governed SSID change during whose Set the NBI is killed (the POST left unanswered) and
+    started again a few seconds later; the CWMP service and MongoDB stay up."""
+    draft = ProposalDraft(intent="NBI restart mid-Set", rationale="issue 58 item 3", targets=[REACHABLE["id"]],
+                          changes=[Change(path=SSID, value="nbi-restart-58")])
+    with run.process() as rt:
+        p = _approved(rt, draft, "alice")
+        real = run.acs.client.post_task
+
+        def hooked(gid: str, task: Any, **kw: Any) -> Any:
+            if task.get("name") == "setParameterValues":
+                run.during_set()
+            return real(gid, task, **kw)
+
+        run.acs.client.post_task = hooked  # type: ignore[method-assign]
+        run.results.update(_outcome(rt, p.id, partial(rt.lifecycle.apply, p.id, get_actor(rt.store, "alice"))))
+        run.results["approved"] = str(p.state)
+    return run.results
+
+
+SCENARIOS["genieacs_nbi_restart"] = nbi_restart
+SETTINGS["genieacs_nbi_restart"] = {}
+PREPARE["genieacs_nbi_restart"] = (REACHABLE,)
+
+
+def test_recorded_nbi_restart_mid_set_is_settled_by_a_read_not_a_false_rollback_failed(tmp_path: Path) -> None:
+    """Issue 58 item 3 against GenieACS 1.2.16: the NBI was killed while it held the Set (its
+    connection request made, the CPE's session under way) and came back seconds later. The Set had
+    reached the CPE; the lost answer is an unknown outcome settled by reading the device once the NBI
+    answers: ``done``, no rollback, no alarm (it was ``rollback_failed`` with an alarm)."""
+    with replayed(tmp_path, "genieacs_nbi_restart", REACHABLE) as run:
+        got = SCENARIOS["genieacs_nbi_restart"](run)
+        assert run.unmatched == [], "\n".join(run.unmatched)
+        dropped = [e for e in run.replay.served if e.status == 0]
+    assert dropped and dropped[0].method == "POST" and "setParameterValues" in dropped[0].body
+    assert got["state"] == "done", got
+    assert not [a for a in got["audit"] if a.startswith("alarm.")], got["audit"]
+    assert [e["status"] for e in got["executions"]] == ["verified"], got

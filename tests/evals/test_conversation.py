@@ -37,7 +37,14 @@ FLOORS = {"tuning.yaml": 16, "tuning_more.yaml": 24, "probe_after.yaml": 10, "he
           # understand_probe2 (70, a third writer, weighted to the held-out split's weak classes): first seen
           # 34, now 62; understand_heldout (63, never read): first seen 13, now 45 — reported, not tuned on
           "understand_tuning.yaml": 90, "understand_probe.yaml": 100, "understand_probe2.yaml": 67,
-          "understand_heldout.yaml": 47}
+          "understand_heldout.yaml": 47,
+          # issue 54 (a passphrase typed into the chat is masked and never drafted): the 32 passphrase
+          # scenarios of the understand sets expect that now — a question naming the secret field, the value
+          # never echoed, nothing drafted; with them tuning 90/91, probe 100/100, probe2 67/70, held-out 51/63
+          # issues 54/55/57, the offline reader (evals/reader.py judges the traces; docs/decisions/0032):
+          # reader_tuning (43, written before the change) first seen 23 passing by the checks (17 good by
+          # reading), now 43; reader_heldout (43, never tuned on) first seen 21 (17 good by reading), now 39
+          "reader_tuning.yaml": 43, "reader_heldout.yaml": 39}
 
 
 @pytest.mark.slow

@@ -99,9 +99,14 @@ def test_no_reuse_when_too_old_or_before_this_preview(nbi: Any, devices: Any, po
         posted.clear()
         assert ex.read_for_backup(d, [SSID1], not_before=began).source == "device"
         assert posted == ["getParameterValues"]
-        ex.read(d, [SSID1])  # a read made before this proposal's preview began
+        ex.read(d, [SSID1])  # a read made before this proposal's preview began ...
         posted.clear()
         later = datetime.now(UTC) + timedelta(seconds=1)
+        # ... is the device's value as GenieACS last learnt it, at most backup_reuse_s old: the
+        # backup may be it (issue 58 item 2: the preview may itself be answered from it), said so
+        kept = ex.read_for_backup(d, [SSID1], not_before=later)
+        assert kept.source == "preview" and "GenieACS's cache" in kept.detail and posted == []
+        time.sleep(0.4)  # ... but not once it is older than that
         assert ex.read_for_backup(d, [SSID1], not_before=later).source == "device"
         assert ex.read_for_backup(d, [SSID1]).source == "device"  # no preview: always a device read
         assert posted == ["getParameterValues", "getParameterValues"]
@@ -113,10 +118,12 @@ def test_no_reuse_after_our_own_task_or_for_paths_the_preview_did_not_read(
     executor: GenieAcsExecutor, nbi: Any, devices: Any, posted: list[str]
 ) -> None:
     d = devices["tr181"]
-    began = _preview(executor, d)
     other = "Device.WiFi.SSID.2.SSID"
+    stale = GenieAcsExecutor(executor.client, backup_reuse_s=0.3)
+    began = _preview(stale, d)
+    time.sleep(0.4)  # the preview's paths are still fresh for the default window; SSID.2 was read long ago
     posted.clear()
-    assert executor.read_for_backup(d, [SSID1, other], not_before=began).source == "device"
+    assert stale.read_for_backup(d, [other], not_before=began).source == "device"
     began = _preview(executor, d)
     apply(executor, d, [Change(path=SSID1, value="Ours")])  # a write since the read
     posted.clear()

@@ -48,7 +48,8 @@ def _world(tmp_path: Path, **executor_options: Any) -> dict[str, Any]:
     twin = Twin(url)
     nbi = FakeNbi(twin, tick_s=None)
     nbi.start()
-    ex = GenieAcsExecutor(url=nbi.url, **{"timeout_s": 5.0, **executor_options})
+    # connection requests answered here; a device gone mid-change is refused, not waited for (test_nat.py)
+    ex = GenieAcsExecutor(url=nbi.url, **{"timeout_s": 5.0, "inform_wait_s": 0.0, **executor_options})
     rt = build_runtime(Settings(database_url=url),
                        router=ExecutorRouter({"sim": lambda: SimExecutor(twin), "genieacs": lambda: ex}))
     seed_fleet(rt, homes=12, seed=11)
@@ -168,6 +169,55 @@ def test_nbi_down_at_the_set_defers_with_nothing_sent_and_reapplies_later(
     out = _apply(w, p.id)
     assert out.proposal.state is S.DONE, out.proposal.error
     _untouched_later(w, {SSID1: new})  # applied once, nothing left to land again
+
+
+def test_an_nbi_restart_mid_set_is_settled_by_reading_the_device_once_it_is_back(
+    make_world: Callable[..., dict[str, Any]],
+) -> None:
+    """Issue 58 item 3, found against GenieACS 1.2.16: the NBI restarted while it held the Set; the
+    Set had reached the device, yet the apply recorded ``rollback_failed`` and raised
+    ``alarm.rollback_failed`` (its restore hit the NBI still down). A lost answer is an unknown
+    outcome: once the NBI answers again the device is read, and it holds the change — verified."""
+    w = make_world()
+    _, new = _ssid(w)
+    p = _submit(w, [Change(path=SSID1, value=new)])
+    _before_task(w["ex"], "setParameterValues", lambda: w["nbi"].restart_on_next_task(1.0))
+    out = _apply(w, p.id)
+    assert out.proposal.state is S.DONE, (out.proposal.state, out.proposal.error)
+    actions = _actions(w, p.id)
+    assert not [a for a in actions if a.startswith("alarm.")], actions
+    _untouched_later(w, {SSID1: new})
+
+
+def test_an_nbi_restart_with_the_set_still_queued_withdraws_it_and_defers(
+    make_world: Callable[..., dict[str, Any]],
+) -> None:
+    """The NBI died after storing the Set, before any connection request: once it is back the Set is
+    still queued and no session began — withdrawn, nothing sent, the apply deferred (approved again)."""
+    w = make_world()
+    old, new = _ssid(w)
+    p = _submit(w, [Change(path=SSID1, value=new)])
+    _before_task(w["ex"], "setParameterValues", lambda: w["nbi"].restart_on_next_task(1.0, when="after_queue"))
+    with pytest.raises(DeviceUnavailable, match="still queued, unrun"):
+        _apply(w, p.id)
+    assert w["rt"].lifecycle.get(p.id).state is S.APPROVED
+    _untouched_later(w, {SSID1: old})
+    assert not [a for a in _actions(w, p.id) if a.startswith("alarm.")]
+
+
+def test_an_nbi_that_stays_down_past_the_set_leaves_the_restore_owed_not_failed(
+    make_world: Callable[..., dict[str, Any]],
+) -> None:
+    """No NBI within ``nbi_back_s``: the outcome stays unknown (a Timeout, rolled back); the restore
+    cannot reach the NBI either, so it is owed (``rollback_pending``, re-checked later) — never the
+    ``rollback_failed`` alarm of a device in an unknown state."""
+    w = make_world(nbi_back_s=0.5)
+    _, new = _ssid(w)
+    p = _submit(w, [Change(path=SSID1, value=new)])
+    _before_task(w["ex"], "setParameterValues", lambda: w["nbi"].restart_on_next_task(4.0))
+    out = _apply(w, p.id)
+    assert out.proposal.state is S.ROLLBACK_PENDING, (out.proposal.state, out.proposal.error)
+    assert "alarm.rollback_failed" not in _actions(w, p.id)
 
 
 def test_nbi_500_on_the_set_is_rolled_back_and_nothing_lands_later(

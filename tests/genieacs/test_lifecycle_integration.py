@@ -44,7 +44,7 @@ def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
     twin = Twin(url)
     nbi = FakeNbi(twin, tick_s=None)
     nbi.start()
-    genieacs = GenieAcsExecutor(url=nbi.url, timeout_s=5.0)
+    genieacs = GenieAcsExecutor(url=nbi.url, timeout_s=5.0, inform_wait_s=0.0)  # no NAT waits (test_nat.py)
     router = ExecutorRouter({"sim": lambda: SimExecutor(twin), "genieacs": lambda: genieacs})
     rt = build_runtime(Settings(database_url=url), router=router)
     seed_fleet(rt, homes=12, seed=11)

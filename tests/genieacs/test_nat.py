@@ -29,7 +29,7 @@ S = ProposalState
 SSID = "Device.WiFi.SSID.1.SSID"
 
 
-def _world(tmp_path: Path, inform_wait_s: float) -> Iterator[dict[str, Any]]:
+def _world(tmp_path: Path, inform_wait_s: float | None, **options: Any) -> Iterator[dict[str, Any]]:
     from core.kernel.config import Settings
     from core.routing import ExecutorRouter
     from executors.genieacs.executor import GenieAcsExecutor
@@ -43,7 +43,7 @@ def _world(tmp_path: Path, inform_wait_s: float) -> Iterator[dict[str, Any]]:
     twin = Twin(url)
     nbi = FakeNbi(twin, tick_s=None)
     nbi.start()
-    genieacs = GenieAcsExecutor(url=nbi.url, timeout_s=3.0, inform_wait_s=inform_wait_s)
+    genieacs = GenieAcsExecutor(url=nbi.url, timeout_s=3.0, inform_wait_s=inform_wait_s, **options)
     router = ExecutorRouter({"sim": lambda: SimExecutor(twin), "genieacs": lambda: genieacs})
     rt = build_runtime(Settings(database_url=url), router=router)
     seed_fleet(rt, homes=12, seed=11)
@@ -155,11 +155,69 @@ def test_without_inform_wait_a_nat_device_is_deferred_as_before(tmp_path: Path) 
         rt, twin, d = w["rt"], w["twin"], w["d"]
         p = _proposal(rt, d, "Not Queued")
         twin.inject(d.id, "unreachable")
-        with pytest.raises(DeviceUnavailable, match="cannot be reached"):
+        with pytest.raises(DeviceUnavailable, match="cannot be reached") as refused:
             rt.lifecycle.apply(p.id, get_actor(rt.store, "alice"))
         assert rt.lifecycle.get(p.id).state is S.APPROVED
+        # the refusal names the setting that turned waiting off (issue 58 item 1): "try again after
+        # its next inform" alone could never succeed
+        assert "GATEWARD_GENIEACS_INFORM_WAIT_S=0" in str(refused.value)
     finally:
         next(world, None)
+
+
+INTERVAL = "Device.ManagementServer.PeriodicInformInterval"
+
+
+def test_at_the_default_a_nat_device_waits_for_its_inform_bounded_by_its_own_interval(tmp_path: Path) -> None:
+    """Issue 58 item 1: with GATEWARD_GENIEACS_INFORM_WAIT_S unset a change to a CPE whose connection
+    requests are dropped was denied ("try again after its next inform", which could never succeed).
+    Waiting is the default, bounded by the CPE's own PeriodicInformInterval as read from it: the
+    first task reads the interval with it, the waits after it name it, and with no inform the wait
+    ends after that interval (and the session's budget), not after a figure assumed for every CPE."""
+    from core.kernel.config import Settings
+    from executors.base import DeviceOffline
+    from executors.genieacs import factory
+    from executors.genieacs.settings import GenieAcsSettings
+
+    assert GenieAcsSettings().inform_wait_s is None
+    assert factory(Settings(genieacs_url="http://127.0.0.1:9")).inform_wait_s is None
+    world = _world(tmp_path, inform_wait_s=None, session_budget_s=1.0)
+    w = next(world)
+    try:
+        rt, twin, nbi, d, acs = w["rt"], w["twin"], w["nbi"], w["d"], w["genieacs"]
+        twin.device_change(d.id, {INTERVAL: 2})
+        twin.inject(d.id, "unreachable")
+        heard: list[Any] = []
+        rt.lifecycle.add_wait_listener(lambda pid, wait: heard.append(wait))
+        nbi.inform(d.id)
+        with Informer(nbi, d):
+            p = _proposal(rt, d, "Waits By Default")
+            out = rt.lifecycle.apply(p.id, get_actor(rt.store, "alice"))
+        assert out.proposal.state is S.DONE, out.proposal.error
+        assert twin.params(d.id)[SSID] == "Waits By Default"
+        assert len(heard) >= 2, heard
+        assert all(wait.interval_s == 2 for wait in heard[1:]), heard  # read with the first task, not assumed
+        assert "its own interval of 2s" in heard[-1].detail, heard[-1].detail
+        # no inform comes now: the wait ends after the device's own interval and the session's budget
+        with pytest.raises(DeviceOffline, match=r"did not inform within 3s") as late:
+            acs.read(d, [SSID])
+        assert late.value.nothing_sent
+        assert nbi.store.device_tasks(nbi.genie_id(d.id)) == []
+    finally:
+        next(world, None)
+
+
+def test_a_preview_of_a_device_that_stopped_informing_says_offline_once(nat: dict[str, Any]) -> None:
+    """Issue 58 item 8: the preview of such a device read "offline: offline: no inform for 85s ago"."""
+    import time
+
+    rt, d, acs = nat["rt"], nat["d"], nat["genieacs"]
+    acs.clock = lambda: time.time() + 3 * 3600  # its last inform is three hours old
+    p = rt.lifecycle.submit(ProposalDraft(intent="rename", targets=[d.id], changes=[Change(path=SSID, value="x")],
+                                          rationale="the subscriber asked"), get_actor(rt.store, "alice"))
+    preview = rt.lifecycle.preview_of(p.id)
+    error = next(dp["error"] for dp in preview["devices"] if dp["device_id"] == d.id)
+    assert error.count("offline") == 1 and "ago ago" not in error and "for 3.0 h ago" not in error, error
 
 
 def test_nat_device_fault_on_the_queued_set_is_mapped_and_nothing_lands(nat: dict[str, Any]) -> None:
@@ -427,3 +485,93 @@ def test_the_due_time_of_a_device_that_informed_since_names_the_inform_by_its_be
                                    "(last inform 04:52:36Z)")
     finally:
         ex.close()
+
+
+def test_a_separate_gateward_apply_backs_up_from_what_the_preview_read_into_genieacs(
+        nat: dict[str, Any], tmp_path: Path) -> None:
+    """Issue 58 item 2: through the CLI a change behind NAT cost 4 informs — ``gateward apply`` is a
+    process of its own, which held no read of the device, so its backup read the device again (an
+    inform interval). GenieACS's cache holds what the preview read (every value stamped after the
+    preview began, nothing queued, no boot since): the backup is that, and the change costs the
+    preview's inform, the Set's and the read-back's, as in one process."""
+    from testing.cli import run_cli
+
+    rt, twin, nbi, d = nat["rt"], nat["twin"], nat["nbi"], nat["d"]
+    twin.inject(d.id, "unreachable")
+    env = _cli_env(rt, nbi, tmp_path)
+    with Informer(nbi, d):
+        p = _proposal(rt, d, "Three From The CLI")  # its preview read the device (this process's adapter)
+        posted = _posting(nbi)
+        out = run_cli("apply", p.id, "--as", "alice", env=env, columns=400)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert twin.params(d.id)[SSID] == "Three From The CLI"
+    assert posted == ["setParameterValues", "getParameterValues"], out.stdout  # no backup read of its own
+    with rt.store.read() as s:
+        backup = s.scalars(select(BackupRow.params).where(BackupRow.proposal_id == p.id)).one()
+    assert "GenieACS's cache" in backup[SSID]["source"], backup
+
+
+def test_a_change_after_a_recent_read_costs_two_informs_through_the_api_and_the_cli(
+        nat: dict[str, Any], tmp_path: Path) -> None:
+    """Issue 58 item 2: behind NAT each read waits an inform interval; a governed change cost 3 in one
+    process and 4 through the CLI where a bare GenieACS client needs 2 (Set, read-back). When GenieACS
+    holds the values from a read of the device moments ago (nothing since gave them anew, nothing
+    queued, no boot), the preview is that, said on the card (a warning the approver reads), and the
+    backup too: the change costs the Set's inform and the read-back's, in one process and through
+    ``gateward propose`` + ``gateward apply``."""
+    from testing.cli import run_cli
+
+    rt, twin, nbi, d = nat["rt"], nat["twin"], nat["nbi"], nat["d"]
+    twin.inject(d.id, "unreachable")
+    env = _cli_env(rt, nbi, tmp_path)
+    with Informer(nbi, d):
+        # the device read moments ago, as a change's preview reads it (the change, the radios and SSIDs)
+        rt.router.reader(d).read(d, ["Device.WiFi.Radio.", "Device.WiFi.SSID."])
+        posted = _posting(nbi)
+        p = _proposal(rt, d, "Two Informs")
+        warned = [w for w in rt.lifecycle.preview_of(p.id)["warnings"] if "GenieACS's cache" in w]
+        out = rt.lifecycle.apply(p.id, get_actor(rt.store, "alice"))
+        assert out.proposal.state is S.DONE, out.proposal.error
+        assert posted == ["setParameterValues", "getParameterValues"], posted
+        assert warned and d.id in warned[0], rt.lifecycle.preview_of(p.id)["warnings"]
+        posted.clear()
+        proposed = run_cli("propose", "-d", d.id, "--set", f"{SSID}=Two From The CLI", "--reason", "hand check",
+                           "--as", "alice", env=env, columns=400)
+        assert proposed.returncode == 0, proposed.stdout + proposed.stderr
+        assert "GenieACS's cache" in proposed.stdout, proposed.stdout  # said to the person proposing
+        pid = re.findall(r"\bp-[0-9a-f]{12}\b", proposed.stdout)[0]
+        applied = run_cli("apply", pid, "--as", "alice", env=env, columns=400)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert twin.params(d.id)[SSID] == "Two From The CLI"
+    assert posted == ["setParameterValues", "getParameterValues"], applied.stdout
+
+
+def test_a_task_queued_with_a_short_expiry_is_queued_again_to_last_the_inform_wait(tmp_path: Path) -> None:
+    """Issue 58 item 1, by hand against GenieACS 1.2.16: the first task to a NAT'd CPE goes with a
+    connection request and the expiry of a reachable device's task (``task_expiry_s``, 300 s), so a CPE
+    informing less often than that never got a task through — nor its interval read: each attempt was
+    withdrawn unrun. Once its request fails the task is queued again (its uniqueKey replaces the copy)
+    with the wait's expiry, and runs at the next inform."""
+    world = _world(tmp_path, inform_wait_s=None, task_expiry_s=0.8)
+    w = next(world)
+    try:
+        twin, nbi, d, acs = w["twin"], w["nbi"], w["d"], w["genieacs"]
+        twin.inject(d.id, "unreachable")
+        posted: list[tuple[str, float, bool]] = []
+        real = nbi.post_task
+
+        def noting(g: str, raw: Any, **kw: Any) -> Any:
+            posted.append((raw.get("name"), float(raw.get("expiry", 0)), bool(kw.get("connection_request"))))
+            return real(g, raw, **kw)
+
+        nbi.post_task = noting
+        nbi.inform(d.id)
+        with Informer(nbi, d, every=1.6):
+            got = acs.read(d, [SSID])[SSID].value
+        assert got == twin.params(d.id)[SSID]
+        (first, fexp, fcr), (again, aexp, acr) = posted[:2]
+        assert (first, again) == ("getParameterValues", "getParameterValues") and fcr and not acr, posted
+        assert fexp == 0.8 < aexp, posted
+        assert nbi.store.device_tasks(nbi.genie_id(d.id)) == []
+    finally:
+        next(world, None)

@@ -181,7 +181,8 @@ def _paused_thread(svc: Any, rt: Any) -> tuple[str, str]:
     alice = get_actor(rt.store, "alice")
     dev = generate_fleet(12, 11, telemetry=False).conditions["healthy"][0]
     tid = svc.start(dev, alice, title="passphrase")
-    events = list(svc.send(tid, 'set the wifi password to "orchard-lantern-river-8"', alice))
+    # the new passphrase in the secret field, never in the chat text (issue 54)
+    events = list(svc.send(tid, "set a new wifi password", alice, secret="orchard-lantern-river-8"))
     pid = next(e for e in events if e.kind == "proposal").data["proposal_id"]
     assert svc.awaiting(tid) == {"kind": "approval", "proposal_id": pid}
     return tid, pid

@@ -106,16 +106,34 @@ def test_an_emergency_outside_the_window_is_unchanged(runtime: Any) -> None:
 
 
 def test_a_campaign_batch_delivered_again_after_the_window_closed_writes_nothing(db_url: str) -> None:
+    """The window is the lifecycle's gate, not only the orchestrator's: a batch the campaign
+    dispatched inside the window and a worker runs after it closed writes nothing, and runs once it
+    opens again. (A batch the campaign did not dispatch is refused whatever the hour: the one gate
+    asks the campaign, ``campaigns.admission``.)"""
+    from sqlalchemy import select, update
+
+    from campaigns.schema import CampaignBatchRow
     from campaigns.service import Campaigns
+    from core.kernel.errors import ObligationUnmet
     from tests.campaigns.conftest import campaign_runtime
     from tests.campaigns.helpers import approved, writes
 
     crt = campaign_runtime(db_url)
     try:
         crt.lifecycle.clock = lambda: INSIDE
-        st = approved(crt, Campaigns(crt), emergency=False, target={"region": "DE"})
-        pid = st["proposal"]["id"]
-        targets = crt.lifecycle.get(pid).targets[:2]
+        svc = Campaigns(crt)
+        st = approved(crt, svc, emergency=False, target={"region": "DE"})
+        pid, cid = st["proposal"]["id"], st["id"]
+        svc.start(cid, who(crt, "dave"))  # its first batch is queued (no job queue here)
+        with crt.store.write() as s:
+            b = s.scalars(select(CampaignBatchRow).where(CampaignBatchRow.campaign_id == cid)
+                          .order_by(CampaignBatchRow.seq)).first()
+            assert b is not None
+            targets = list(b.device_ids)
+            s.execute(update(CampaignBatchRow).where(CampaignBatchRow.id == b.id).values(state="running"))
+        others = [t for t in crt.lifecycle.get(pid).targets if t not in targets][-1:]  # the last ring's
+        with pytest.raises(ObligationUnmet, match="is at ring 0; devices of ring"):
+            crt.lifecycle.apply_batch(pid, others, who(crt, "remediator"))
         crt.lifecycle.clock = lambda: OUTSIDE
         with pytest.raises(WindowClosed, match="DE 01:00-05:00"):
             crt.lifecycle.apply_batch(pid, targets, who(crt, "remediator"))

@@ -152,3 +152,24 @@ def test_a_real_server_routes_an_encoded_slash_as_part_of_the_id(tmp_path: Path,
         assert c.get(f"/api/devices/{enc(device_id)}").json()["device"]["id"] == device_id
         for sub in ("tree", "history"):
             assert c.get(f"/api/devices/{enc(device_id)}/{sub}").json()["device_id"] == device_id
+        # Issue 56: an encoded '%' is decoded once — "%252F" is the text "%2F", no second '/'.
+        for twice in ("A4C3F0-G240W-LM-NT%252F9002", "A4C3F0-G240W-LM-NT%252F9002/tree"):
+            r = c.get(f"/api/devices/{twice}")
+            assert r.status_code == 404 and device_id not in r.text, (twice, r.text[:200])
+
+
+def test_an_encoded_percent_is_decoded_once(api: Any, twin: Twin) -> None:
+    """Issue 56: ``%252F`` is an encoded ``%`` and ``2F`` — the text ``%2F`` — but it was decoded twice
+    (by the server, then by the route's parameter), so ``X%252F9`` reached device ``X/9``. Ids never hold
+    ``%``: the text ``%2F`` names no device. (The in-process client itself decodes the path twice,
+    ``starlette.testclient``; the raw path it passes is right, and is what routes here. A real server:
+    ``test_a_real_server_routes_an_encoded_slash_as_part_of_the_id``.)"""
+    base = f"A4C3F0-G240W-{serial('D')}"
+    register(api, twin, f"{base}/9", "G240W")
+    assert api.get(f"/api/devices/{enc(base + '/9')}").status_code == 200  # the device, encoded once
+    for path in (f"/api/devices/{base}%252F9", f"/api/devices/{base}%252f9", f"/api/devices/{base}%25252F9",
+                 f"/api/devices/{base}%252F9/tree", f"/api/devices/{base}%252F9/history",
+                 f"/api/support/devices/{base}%252F9/upstream"):
+        r = api.get(path)
+        assert r.status_code == 404, (path, r.status_code, r.text[:200])
+        assert f"{base}/9" not in r.text

@@ -7,6 +7,7 @@ import json
 import random
 import socket
 import tarfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -150,6 +151,36 @@ def test_slow_server_denies() -> None:
         d = OpaServerEngine(slow.url, timeout_ms=100).decide(S.policy_input())
         assert not d.allow and d.deny[0].startswith("policy unavailable")
         assert "did not answer within 100 ms" in d.deny[0]
+
+
+def test_a_client_that_left_is_not_a_traceback(capfd: pytest.CaptureFixture[str]) -> None:
+    """A client that gave up before the answer (a timed-out decision) leaves the answer nowhere to
+    go: OPA says nothing of it, and neither does the double — no traceback in a green run's output."""
+    before = set(threading.enumerate())
+    with OpaApiServer(EmbeddedRegoEngine(), delay_s=0.3) as slow:
+        with socket.create_connection(("127.0.0.1", slow.port)) as sock:
+            body = json.dumps({"input": S.policy_input()}).encode()
+            sock.sendall(b"POST /v1/data/gateward/decision HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            handlers = _new_threads(before)  # the server took the connection and is answering it
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        # closed with a reset: the delayed answer meets it. The connection's thread ends after that.
+        for t in handlers:
+            t.join(timeout=ANSWER_S)
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Exception occurred" not in err, err
+
+
+def _new_threads(before: set[threading.Thread]) -> set[threading.Thread]:
+    for _ in range(ANSWER_S * 20):
+        # a thread enumerate() lists may not have begun yet (join() refuses it): only running ones,
+        # and only the server's connection handlers (socketserver names them after their target)
+        new = {t for t in set(threading.enumerate()) - before
+               if t.name != "opa-api" and "process_request" in t.name and t.is_alive()}
+        if new:
+            return new
+        threading.Event().wait(0.05)
+    raise AssertionError("the server never took the connection")
 
 
 def test_server_error_and_undefined_deny(tmp_path: Path) -> None:

@@ -79,3 +79,24 @@ def test_remediation_view_lists_cases_and_a_person_closes_one(rserver: Server,
         c = api.get(f"/api/remediation/cases/{case_id}").json()
     assert c["status"] == "closed" and "fixed on the ACS by hand" in c["resolution"]
     assert not b.console_errors(), b.console_errors()
+
+
+def test_the_remediation_view_shows_what_each_fix_did_and_never_a_zero_from_nothing(
+        rserver: Server, open_browser: Callable[[str, str], Browser]) -> None:
+    """Issue 59 item 5 / 61 item 6: each problem's fix measured on its detector's KPI, beside the
+    problems — and right after the fixes, with no telemetry since, 'not enough data', never
+    '+0 (95% CI +0 to +0)'. What the interval means is said where it is shown."""
+    b = open_browser("bob", "remediation-effects")
+    b.sign_in("#/remediation")
+    b.wait_css("[data-testid=remediation-effects-ci]", lambda el: "whole interval" in el.text)
+    rows = b.driver.execute_script(
+        "return [...document.querySelectorAll('[data-testid=remediation-effect]')]"
+        ".map((r) => [r.dataset.problem, r.dataset.verdict, r.textContent])")
+    with rserver.api("bob") as api:
+        items = api.get("/api/remediation/effects").json()["items"]
+    assert [r[0] for r in rows] == [x["problem"] for x in items]
+    fixed = [r for r in rows if r[1] not in ("nothing to measure",)]
+    assert fixed and all(r[1] == "not enough data" for r in fixed), rows
+    assert not any("+0 to +0" in r[2] for r in rows)
+    b.shot("remediation-effects")
+    assert not b.console_errors(), b.console_errors()

@@ -25,9 +25,13 @@ pytestmark = pytest.mark.slow
 DNS = ("Device.DNS.Client.Server.1.DNSServer", "Device.DNS.Client.Server.2.DNSServer")
 # Every run draws new noise (the samples are seeded by their times), so the checks are what the
 # simulator makes true: the verdict at the default 95 % (its interval ended at -80 or lower over 30
-# time seeds), and the true effect inside a 99.9 % interval, which misses it once in a thousand
-# runs. A fixed bound on the interval's end ("high < -100") failed one CI run in about twelve (-97.4
-# with 6 untreated homes); the verdict at 99.9 % was "no measurable effect" in another (6 controls).
+# time seeds), and the estimate within a fifth of the simulator's effect (120 of 120 fixed time
+# seeds, 6 and 0 untreated homes). The untreated cases are detected an hour before the fix, so their
+# windows start an hour earlier. Where the telemetry did not cover that hour, a count read it as an
+# hour without failures: the controls' level read 5/6 of the truth and the estimate leaned to about
+# -145 against -170 (mean 0.82 of the effect, 0.73 at worst, over 16 time seeds), and the 99.9 %
+# interval missed the effect in 14 of 60 (one CI run). A count is now a rate over the hours with a
+# report (issue 59): with that hour silent, 0.98 of the effect on average, 0.83-1.14 over 60 seeds.
 CONFIDENCE = 0.999
 # The simulator's hourly DNS failures with no server: uniform 40..300 (170); with one: 2 % of hours
 # see 1..3 (0.04). The fix's effect is the change the restore made, the untreated homes' being none.
@@ -55,9 +59,12 @@ def _case(device: str, key: str, at: datetime, fixed: bool) -> RemediationCaseRo
                               opened_at=at - timedelta(hours=1), updated_at=at, applied_at=at if fixed else None)
 
 
-@pytest.mark.parametrize("untreated", [6, 0])
+@pytest.mark.parametrize(("untreated", "silent_h"), [(6, 0), (0, 0), (6, 1)])
 def test_a_dns_restore_is_measured_against_unfixed_cases_or_the_same_homes_before(
-        ert: Any, untreated: int) -> None:  # noqa: F811 - the fixture imported above
+        ert: Any, untreated: int, silent_h: int) -> None:  # noqa: F811 - the fixture imported above
+    """``silent_h``: the untreated cases' windows begin that many hours before any telemetry (they are
+    detected an hour before the fix). Read as an hour without failures, that hour made the controls
+    read 5/6 of their level and the estimate lean to -145 against -170 (issue 59); it is left out."""
     from gateward import sim_telemetry
     from gateward.seed import twin_for
 
@@ -70,14 +77,14 @@ def test_a_dns_restore_is_measured_against_unfixed_cases_or_the_same_homes_befor
     now = datetime.now(UTC)
     with ert.store.write() as s:
         s.execute(delete(TelemetryRow).where(TelemetryRow.device_id.in_(ids)))
-    sim_telemetry.report(ert, now - timedelta(hours=24), 8, ids)
+    sim_telemetry.report(ert, now - timedelta(hours=25 - silent_h), 9 - silent_h, ids)  # untreated's day before
     fixed = ids[:10]
     for d in fixed:  # the fix: DNS servers restored
         twin.transact(d, lambda st: st.set_values({DNS[0]: "192.0.2.53", DNS[1]: "198.51.100.53"}))
     with ert.store.write() as s:
         for d, k in homes:
             s.add(_case(d, k, now, d in fixed))
-    sim_telemetry.report(ert, now, 6, ids)
+    sim_telemetry.report(ert, now - timedelta(hours=1 - silent_h), 7 - silent_h, ids)  # from their detection
     with ert.store.read() as s:
         items = {i["problem"]: i for i in fix_effects(s, load_rules(), now=now + timedelta(hours=6))}
         wide = {i["problem"]: i for i in fix_effects(s, load_rules(), now=now + timedelta(hours=6),
@@ -88,5 +95,5 @@ def test_a_dns_restore_is_measured_against_unfixed_cases_or_the_same_homes_befor
     assert dns["against"] == ("matched untreated cases" if untreated else "the same homes before")
     assert e["verdict"] == "better" and e["kpi"] == "dns.failures"
     w = wide["dns_lost"]["effect"]
-    assert w["low"] <= TRUE_EFFECT <= w["high"], w  # the simulator's 170 failures an hour, ended
+    assert 1.2 * TRUE_EFFECT < w["estimate"] < 0.8 * TRUE_EFFECT, w  # the simulator's 170 an hour, ended
     assert items["inform_interval_drift"]["effect"] is None and "no KPI" in items["inform_interval_drift"]["note"]

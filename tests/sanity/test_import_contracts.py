@@ -82,3 +82,33 @@ def test_lint_imports_finds_a_cycle_hidden_in_a_function(tmp_path: Path) -> None
     (pkg / "b.py").write_text("def later() -> int:\n    return 1\n")
     again = subprocess.run([str(lint), "--no-cache"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def _top_level_packages() -> set[str]:
+    """Every top-level package of the repository (a folder with ``__init__.py``), tests aside."""
+    return {p.parent.name for p in ROOT.glob("*/__init__.py") if p.parent.name not in ("tests",)}
+
+
+def test_no_top_level_package_escapes_the_contracts() -> None:
+    """A new top-level package was outside every rule: not a root of the import graph, so nothing it
+    imported — nor anything importing it — was checked. Each is a root and the source of an allowlist;
+    the setuptools list ships exactly these."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    lint = config["tool"]["importlinter"]
+    packages = _top_level_packages()
+    roots = set(lint["root_packages"])
+    assert packages <= roots, f"not a root of [tool.importlinter]: {sorted(packages - roots)}"
+    sources = {m.split(".")[0] for c in lint["contracts"] if c["type"] == "allowlist" for m in c["source_modules"]}
+    assert roots <= sources, f"no allowlist contract says what these may import: {sorted(roots - sources)}"
+    shipped = {p.rstrip("*") for p in config["tool"]["setuptools"]["packages"]["find"]["include"]}
+    assert packages == shipped, (sorted(packages), sorted(shipped))
+
+
+def test_a_leaf_of_core_importing_the_store_breaks_its_allowlist() -> None:
+    """``core.redact`` (migration 0007 imports it) and ``core.localtime`` may import the kernel only,
+    though the rest of core may import the store and the lifecycle."""
+    leaves = _contract("Leaves of core")
+    assert _check(leaves, _graph(leaves, ("core.redact", "core.kernel.jsontypes"))).kept
+    graph = _graph(leaves, ("core.redact", "core.kernel.jsontypes"), ("core.localtime", "core.lifecycle"))
+    broken = _check(leaves, graph)
+    assert not broken.kept and [r["imported"] for r in broken.metadata["refused"]] == ["core.lifecycle"]

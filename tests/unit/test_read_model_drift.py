@@ -126,7 +126,8 @@ def test_the_queue_row_renders_the_api_schema_in_its_order() -> None:
     values: dict[str, Any] = {"id": "p1", "author": "alice", "intent": "i", "targets": ["d1", "d2"],
                               "changes": [{"path": "Device.WiFi.AccessPoint.1.Security.KeyPassphrase", "value": "s"}],
                               "operations": [], "source": "cli", "risk": 0.5, "state": "draft", "hash": "h",
-                              "error": None, "created_at": now, "updated_at": now, "not_before": None}
+                              "error": None, "created_at": now, "updated_at": now, "not_before": None,
+                              "not_after": None}
     row = (*(values[n] for n in proposal_rm.PROPOSAL_SUMMARY_COLUMNS), 7)  # the version after them
     out = proposal_views._summary(row)
     assert list(out) == list(ProposalSummary.model_fields)

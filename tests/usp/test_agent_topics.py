@@ -195,3 +195,36 @@ def test_the_agent_topic_conventions_are_a_setting() -> None:
     assert conventional_topics("os::00D09E-A/1", mine) == ["isp/os::00D09E-A%2F1/in", "/usp/agent"]
     with pytest.raises(ValueError, match="GATEWARD_USP_AGENT_TOPICS: 'usp/#' is not a topic"):
         usp_options({"GATEWARD_USP_AGENT_TOPICS": "usp/#"})
+
+
+KEY = "Device.WiFi.AccessPoint.1.Security.KeyPassphrase"
+
+
+def test_a_secret_is_never_published_to_an_agent_on_a_shared_topic(tmp_path: Path, usp_broker: BrokerInfo) -> None:
+    """Issue 58 item 4: every OB-USP-Agent on the shipped ``/usp/agent`` receives every Record
+    published there, so a Set carrying one subscriber's Wi-Fi key reached every agent on the broker.
+    A secret is refused — nothing sent — while the agent listens on a topic that is not its own; a
+    change without a secret still goes."""
+    from core.kernel.models import Change
+    from executors.base import Fault
+    from tests.usp.test_controller import apply_grant
+
+    controller_id = f"proto::gw-secret-{uuid.uuid4().hex[:8]}"
+    with obuspa_like(tmp_path, usp_broker, controller_id, wifi=True) as (twin, host, loop, device):
+        ex = _executor(usp_broker, controller_id, None)
+        try:
+            loop.run(host.start())
+            ep = endpoint_for(device)
+            wait_until(lambda: (st := ex.controller.agent(ep)) is not None and bool(st.connected), 10,
+                       "the agent's mqtt_connect Record")
+            before = twin.params(device.id)[KEY]
+            with apply_grant(ex, device, [KEY]) as g, pytest.raises(Fault, match="other agents may share") as no:
+                ex.apply(device, [Change(path=KEY, value="not-for-every-agent")], "p-secret", g)
+            assert no.value.nothing_sent and "usp/agent/" in str(no.value)
+            assert twin.params(device.id)[KEY] == before
+            ssid = "Device.WiFi.SSID.1.SSID"
+            with apply_grant(ex, device, [ssid]) as g:
+                ex.apply(device, [Change(path=ssid, value="not a secret")], "p-ssid", g)
+            assert twin.params(device.id)[ssid] == "not a secret"
+        finally:
+            ex.close()

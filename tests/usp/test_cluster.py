@@ -142,3 +142,38 @@ def test_interest_is_withdrawn_when_the_wait_ends(usp_broker: BrokerInfo) -> Non
         for c in (asker, other):
             loop.run(c.stop(), timeout=10)
         loop.stop()
+
+
+def test_two_installations_with_one_endpoint_id_on_one_broker_are_told_at_start(usp_broker: BrokerInfo) -> None:
+    """Issue 58 item 5: two Gateward installations with the same controller endpoint ID on one broker
+    join one shared subscription and silently split the agents' Records. Each says hello (with its
+    installation) on the endpoint's cluster topic when it joins, and answers a stranger's hello: the
+    one that starts second is told at its start, the running one as soon as the other starts; two
+    processes of one installation are not a conflict."""
+    if not usp_broker.mqtt5:
+        pytest.skip("shared subscriptions need MQTT 5")
+    loop = LoopThread("cluster-rival")
+    ctl_id, group = f"proto::gw-dup-{uuid.uuid4().hex[:6]}", f"g{uuid.uuid4().hex[:6]}"
+    east = cluster.installation_id("postgresql+psycopg://gw@db-east:5432/gateward")
+    west = cluster.installation_id("postgresql+psycopg://gw@db-west:5432/gateward")
+    assert east == cluster.installation_id("postgresql+psycopg://other:secret@DB-EAST:5432/gateward") != west
+    first = UspController(usp_broker.url, endpoint_id=ctl_id, share_group=group, installation=east)
+    sibling = UspController(usp_broker.url, endpoint_id=ctl_id, share_group=group, installation=east)
+    second = UspController(usp_broker.url, endpoint_id=ctl_id, share_group=group, installation=west)
+    started = [first, sibling, second]
+    for c in started:
+        c.add_listener(lambda e: None, consumer=True)
+    try:
+        loop.run(first.start(timeout=5), timeout=10)
+        loop.run(sibling.start(timeout=5), timeout=10)
+        time.sleep(0.5)
+        assert first.rival == "" and sibling.rival == ""  # one installation, two processes: no conflict
+        loop.run(second.start(timeout=5), timeout=10)
+        wait_until(lambda: bool(second.rival), 5, "the second installation to hear of the first")
+        wait_until(lambda: bool(first.rival and sibling.rival), 5, "the first to hear of the second")
+        assert ctl_id in second.rival and "GATEWARD_USP_ENDPOINT_ID" in second.rival and east in second.rival
+        assert west in first.rival
+    finally:
+        for c in started:
+            loop.run(c.stop(), timeout=10)
+        loop.stop()

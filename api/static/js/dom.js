@@ -1,5 +1,6 @@
-// Small DOM helpers. Every piece of data goes in as text (textContent), never as HTML:
-// SSIDs, host names and chat text come from devices and subscribers and are untrusted.
+// Small DOM helpers. Every piece of data goes in as text (textContent), never as HTML, its control
+// and bidirectional characters made visible: SSIDs, host names and chat text come from devices and
+// subscribers and are untrusted.
 
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -19,9 +20,20 @@ export function h(tag, attrs = {}, ...children) {
 export function append(el, children) {
   for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    el.append(c instanceof Node ? c : document.createTextNode(visible(String(c))));
   }
   return el;
+}
+
+// Control and bidirectional characters a device or a person put in text, shown as visible escapes
+// (issue 56): a right-to-left override showed "\u202eexe.gnp" as "png.exe", and a NUL or an escape
+// sequence reached the page as it was. Newline and tab stay. The CLI does the same (gateward/cli_text.py).
+const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/g;
+export function visible(text) {
+  return text.replace(CONTROLS, (ch) => {
+    const c = ch.charCodeAt(0);
+    return c < 0x100 ? `\\x${c.toString(16).padStart(2, "0")}` : `\\u${c.toString(16).padStart(4, "0")}`;
+  });
 }
 
 // Replace an element's children; arrays are flattened and null/false dropped (unlike
@@ -69,6 +81,9 @@ const STATES = {
   green: ["green", "b-ok"], yellow: ["yellow (pilot)", "b-warn"], red: ["red (unsupported)", "b-bad"],
 };
 
+// A state in the console's words (what a badge says), for text that is not a badge.
+export const stateWords = (state) => (STATES[state] || [String(state).replaceAll("_", " ")])[0];
+
 export function badge(state, extra = "") {
   const [label, cls] = STATES[state] || [String(state).replaceAll("_", " "), ""];
   return h("span", { class: `badge ${cls} ${extra}`.trim(), "data-state": state, "data-testid": "state-badge" }, label);
@@ -91,11 +106,13 @@ export function riskMeter(risk) {
     bar, `${word} ${Number(risk).toFixed(2)}`);
 }
 
-export function fmtTime(iso) {
+// One time format everywhere; { zone: true } names the zone (a time a person will wait for).
+export function fmtTime(iso, { zone = false } = {}) {
   if (!iso) return "";
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return String(iso);
-  return d.toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  return d.toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit",
+    ...(zone ? { timeZoneName: "short" } : {}) });
 }
 
 export function ago(iso) {

@@ -17,8 +17,10 @@ export const hasRole = (me, roles) => (me?.roles || []).some((r) => roles.includ
 function diffTable(dev) {
   if (dev.error && !dev.lines?.length) return h("p", { class: "error" }, dev.error);
   const rows = (dev.lines || []).map((ln) => h("tr", { class: ln.unchanged ? "unchanged" : "", "data-testid": "diff-row" },
-    h("td", { class: "path" }, ln.path, ln.device_path && ln.device_path !== ln.path
-      ? h("div", { class: "muted small" }, `on device: ${ln.device_path}`) : null),
+    // what is written on the device: a TR-098 device's own name for it (native, said by the API with
+    // what a Set writes besides), or the name the read found when it differs
+    h("td", { class: "path" }, ln.path, ln.native || (ln.device_path && ln.device_path !== ln.path)
+      ? h("div", { class: "muted small", "data-testid": "diff-native" }, `on the device: ${ln.native || ln.device_path}`) : null),
     h("td", { class: "before" }, fmtValue(ln.before)),
     h("td", { class: "arrow" }, "→"),
     h("td", { class: "after" }, fmtValue(ln.after), ln.secret ? h("span", { class: "muted small" }, " (secret, masked)") : null,
@@ -92,12 +94,32 @@ function verdictSection(detail) {
     h("div", { class: "row spread" }, h("strong", {}, head), riskMeter(dec.risk)),
     dec.deny?.length ? h("ul", {}, distinct(dec.deny, dec.deny_items).map((d) => h("li", { class: "error" }, d))) : null,
     reqRows.length ? h("ul", {}, reqRows) : null,
-    dec.obligations?.length ? h("div", {}, h("h3", {}, "obligations"), h("ul", {}, distinct(dec.obligations, dec.obligation_items).map((o) => h("li", {}, o)))) : null,
+    dec.obligations?.length ? h("div", {}, h("h3", {}, "obligations"), h("ul", { "data-testid": "obligations" }, obligationLines(dec).map((o) => h("li", {}, o)))) : null,
     dec.warnings?.length ? h("div", {}, h("h3", {}, "warnings"), h("ul", { "data-testid": "warnings" }, distinct(dec.warnings, dec.warning_items).map((o) => h("li", {}, o)))) : null,
     dec.would_deny?.length ? h("div", {}, h("h3", {}, "dry-run rules would deny"), h("ul", {}, dec.would_deny.map((o) => h("li", {}, o)))) : null,
     dec.current === false ? h("p", { class: "error" }, "This decision was made on an earlier version of the proposal.") : null,
     dec.explanation ? h("details", {}, h("summary", {}, "in plain words"), h("pre", {}, dec.explanation)) : null,
     h("p", { class: "muted small" }, `${dec.engine} engine · rules ${String(dec.revision || "").slice(0, 12)} · ${Math.round(dec.duration_us || 0) / 1000} ms`));
+}
+
+// Policy's obligations as a person reads them: its stages are one plan, in order ("roll out in rings:
+// canary 5 % → 25 % → 100 %"), never the rule's own "stage: {canary 5, ring 25…}"; the rest one line
+// per distinct statement.
+export function obligationLines(dec) {
+  const items = dec.obligation_items || [];
+  const isStage = (m, i) => (items[i] && items[i].message === m ? items[i].code === "obligation.stage" : /^stage: /.test(m));
+  const stages = (dec.obligations || []).map((m, i) => [m, i]).filter(([m, i]) => isStage(m, i));
+  const restIdx = (dec.obligations || []).map((m, i) => i).filter((i) => !isStage(dec.obligations[i], i));
+  const lines = [];
+  if (stages.length) {
+    const step = ([m, i]) => {
+      const pr = items[i]?.message === m ? items[i].params || {} : {};
+      const [kind, pct] = pr.percent !== undefined ? [pr.kind, pr.percent] : m.replace(/^stage: /, "").split(" ");
+      return `${kind === "canary" ? "canary " : ""}${String(pct).replace(/%$/, "")} %`;
+    };
+    lines.push(`roll out in rings: ${stages.map(step).join(" → ")} of the targets, a gate after each`);
+  }
+  return lines.concat(distinct(restIdx.map((i) => dec.obligations[i]), restIdx.map((i) => items[i])));
 }
 
 // One line per distinct statement: policy states a warning once per matching item — "a rollback
@@ -227,6 +249,18 @@ function approvedText(d) {
   return `you approved ${p.id}: it is now ${p.state.replaceAll("_", " ")}`;
 }
 
+// A proposal whose not_before is still ahead: pressing Apply asks the worker to start it then.
+const scheduledAhead = (p) => Boolean(p.not_before) && new Date(p.not_before) > new Date();
+
+// What pressing Apply came to, in words (never "apply ended: approved" for a scheduled write).
+function applyWords(p) {
+  if (p.state === "done") return "applied and verified";
+  if (p.state === "approved" && p.start_requested_by && p.not_before) {
+    return `scheduled: it starts at ${fmtTime(p.not_before, { zone: true })}; nothing was written yet`;
+  }
+  return `apply ended: ${p.state.replaceAll("_", " ")}${p.error ? ` — ${p.error}` : ""}`;
+}
+
 // The action bar. `onChange(detail)` re-renders with what the server answered.
 function actions(detail, me, onChange) {
   const p = detail.proposal;
@@ -286,8 +320,14 @@ function actions(detail, me, onChange) {
     }).catch(() => {});
     bar.append(h("p", { "data-testid": "campaign-proposal" }, "This is a campaign's proposal: it is started, promoted and rolled back from ",
       link, p.state === "approved" ? ", which can now be started." : "."));
+  } else if (p.state === "approved" && scheduledAhead(p) && p.start_requested_by) {
+    // asked to start at its time: nothing to press again, the worker applies it then
+    bar.append(h("p", { "data-testid": "apply-scheduled" }, `Scheduled: the worker applies it at ${fmtTime(p.not_before, { zone: true })}, `
+      + `for ${p.start_requested_by}, with every gate checked again then.`));
   } else if (p.state === "approved" && hasRole(me, APPLY_ROLES)) {
-    const applyBtn = h("button", { class: "primary", "data-testid": "apply" }, "Apply (backup → write → verify)");
+    const ahead = scheduledAhead(p);
+    const applyBtn = h("button", { class: "primary", "data-testid": "apply" }, ahead
+      ? `Apply at ${fmtTime(p.not_before, { zone: true })} (backup → write → verify then)` : "Apply (backup → write → verify)");
     applyBtn.addEventListener("click", async () => {
       // Show the real state while the server works: poll the proposal until apply returns.
       let live = true;
@@ -299,9 +339,9 @@ function actions(detail, me, onChange) {
         }
       };
       poll();
-      const d = await run(applyBtn, "applying…", () => api.post(`/api/proposals/${p.id}/apply`));
+      const d = await run(applyBtn, ahead ? "scheduling…" : "applying…", () => api.post(`/api/proposals/${p.id}/apply`));
       live = false;
-      if (d) toast(d.proposal.state === "done" ? "applied and verified" : `apply ended: ${d.proposal.state.replaceAll("_", " ")}`, d.proposal.state === "done" ? "ok" : "bad");
+      if (d) toast(applyWords(d.proposal), ["done", "approved"].includes(d.proposal.state) ? "ok" : "bad");
     });
     bar.append(h("div", { class: "row" }, applyBtn));
   }
@@ -328,10 +368,9 @@ function requestSection(p) {
   const rows = [];
   if (p.readback) rows.push(h("p", { "data-testid": "proposal-readback" }, h("span", { class: "muted" }, "asked: "), p.readback));
   if (p.not_before) {
-    const at = new Date(p.not_before);
-    const waiting = at > new Date();
+    const waiting = scheduledAhead(p);
     rows.push(h("p", { "data-testid": "proposal-not-before", class: waiting ? "badge b-busy" : "" },
-      `not before ${at.toLocaleString(undefined, { timeZoneName: "short" })}` + (waiting ? (p.start_requested_by ? ` — ${p.start_requested_by} asked it to start then; the worker starts it`
+      `not before ${fmtTime(p.not_before, { zone: true })}` + (waiting ? (p.start_requested_by ? ` — ${p.start_requested_by} asked it to start then; the worker starts it`
         : " — waits for its time") : "")));
   }
   if ((p.preconditions || []).length) {

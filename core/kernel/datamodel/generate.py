@@ -422,6 +422,78 @@ def _arg_records(container: ET.Element | None, obj_path: str, version: str | Non
     return out
 
 
+def _object_record(obj: ET.Element) -> JsonObject:
+    """An object's own facts (OBJECT in the module docstring)."""
+    orec: JsonObject = {}
+    if (obj.get("access") or "readOnly") != "readOnly":
+        orec["access"] = obj.get("access")
+    if (obj.get("name") or "").endswith("{i}."):
+        orec["multi"] = True
+    max_e = obj.get("maxEntries") or "1"
+    orec["min_entries"] = _num(obj.get("minEntries")) if obj.get("minEntries") else 1
+    orec["max_entries"] = None if max_e == "unbounded" else int(max_e)
+    for attr, key in (("numEntriesParameter", "num_entries"), ("enableParameter", "enable")):
+        if obj.get(attr):
+            orec[key] = obj.get(attr)
+    keys = [p.get("ref") for uk in obj.findall("uniqueKey") for p in uk.findall("parameter")]
+    if keys:
+        orec["unique_keys"] = keys
+    if obj.get("version"):
+        orec["version"] = obj.get("version")
+    if (obj.get("status") or "current") != "current":
+        orec["status"] = obj.get("status")
+    return orec
+
+
+def _versioned(rec: JsonObject, node: ET.Element, version: str | None) -> JsonObject:
+    """``rec`` with the node's version (or its object's) and a status other than current."""
+    if node.get("version") or version:
+        rec["version"] = node.get("version") or version
+    if (node.get("status") or "current") != "current":
+        rec["status"] = node.get("status")
+    return rec
+
+
+class _Tables:
+    """The parameters, commands and events of a model, filled object by object."""
+
+    def __init__(self, types: _Types, root: str) -> None:
+        self.types, self.root = types, root
+        self.params: dict[str, Any] = {}
+        self.commands: JsonObject = {}
+        self.events: JsonObject = {}
+
+    def add_members(self, obj: ET.Element, path: str) -> None:
+        version = obj.get("version")
+        obj_status = obj.get("status") or "current"
+        for child in _children(obj):
+            kind, name = _local(child.tag), child.get("name")
+            if not name:
+                continue
+            if kind == "parameter":
+                rec = _param_record(child, path, version, self.types, self.root)
+                # A parameter of a deleted/obsoleted object inherits that status.
+                if obj_status in ("deleted", "obsoleted") and rec.get("status") != "deleted":
+                    rec["status"] = obj_status
+                self.params[path + name] = rec
+            elif kind == "command":
+                self.commands[path + name] = _versioned({
+                    "async": child.get("async") == "true",
+                    "inputs": _arg_records(child.find("input"), path, child.get("version") or version,
+                                           self.types, self.root),
+                    "outputs": _arg_names(child.find("output")),
+                }, child, version)
+            elif kind == "event":
+                self.events[path + name] = _versioned({"args": _arg_names(child)}, child, version)
+
+    def warn_dangling(self) -> None:
+        """enumerationRef / pathRef targets must exist: a dangling one means the resolver is wrong."""
+        for ppath, rec in self.params.items():
+            target = rec.get("enum_ref")
+            if target and target not in self.params:
+                print(f"warning: {ppath}: enumerationRef target {target} not found", file=sys.stderr)
+
+
 def extract(xml_path: Path, root: str, flavour: str) -> JsonObject:
     """Parse one full XML file into the compact table described in the module docstring."""
     raw = xml_path.read_bytes()
@@ -431,86 +503,22 @@ def extract(xml_path: Path, root: str, flavour: str) -> JsonObject:
     if model is None:
         raise ValueError(f"{xml_path}: no <model>")
     objects: JsonObject = {}
-    params: dict[str, Any] = {}
-    commands: JsonObject = {}
-    events: JsonObject = {}
+    tables = _Tables(types, root)
     for obj in model.findall("object"):  # not profile/object (those are ref= requirements)
         path = obj.get("name")
         if not path:
             continue
-        version = obj.get("version")
-        orec: JsonObject = {}
-        if (obj.get("access") or "readOnly") != "readOnly":
-            orec["access"] = obj.get("access")
-        multi = path.endswith("{i}.")
-        if multi:
-            orec["multi"] = True
-        min_e = _num(obj.get("minEntries")) if obj.get("minEntries") else 1
-        max_e = obj.get("maxEntries") or "1"
-        orec["min_entries"] = min_e
-        orec["max_entries"] = None if max_e == "unbounded" else int(max_e)
-        if obj.get("numEntriesParameter"):
-            orec["num_entries"] = obj.get("numEntriesParameter")
-        if obj.get("enableParameter"):
-            orec["enable"] = obj.get("enableParameter")
-        keys = [p.get("ref") for uk in obj.findall("uniqueKey") for p in uk.findall("parameter")]
-        if keys:
-            orec["unique_keys"] = keys
-        if version:
-            orec["version"] = version
-        if (obj.get("status") or "current") != "current":
-            orec["status"] = obj.get("status")
-        objects[path] = orec
-        obj_status = obj.get("status") or "current"
-        for child in _children(obj):
-            kind = _local(child.tag)
-            name = child.get("name")
-            if not name:
-                continue
-            if kind == "parameter":
-                rec = _param_record(child, path, version, types, root)
-                # A parameter of a deleted/obsoleted object inherits that status.
-                if obj_status in ("deleted", "obsoleted") and rec.get("status") != "deleted":
-                    rec["status"] = obj_status
-                params[path + name] = rec
-            elif kind == "command":
-                crec: JsonObject = {
-                    "async": child.get("async") == "true",
-                    "inputs": _arg_records(child.find("input"), path, child.get("version") or version,
-                                           types, root),
-                    "outputs": _arg_names(child.find("output")),
-                }
-                if child.get("version") or version:
-                    crec["version"] = child.get("version") or version
-                if (child.get("status") or "current") != "current":
-                    crec["status"] = child.get("status")
-                commands[path + name] = crec
-            elif kind == "event":
-                erec: JsonObject = {"args": _arg_names(child)}
-                if child.get("version") or version:
-                    erec["version"] = child.get("version") or version
-                if (child.get("status") or "current") != "current":
-                    erec["status"] = child.get("status")
-                events[path + name] = erec
-    # enumerationRef / pathRef targets must exist: a dangling one means the resolver is wrong.
-    for ppath, rec in params.items():
-        target = rec.get("enum_ref")
-        if target and target not in params:
-            print(f"warning: {ppath}: enumerationRef target {target} not found", file=sys.stderr)
+        objects[path] = _object_record(obj)
+        tables.add_members(obj, path)
+    tables.warn_dangling()
     out: JsonObject = {
-        "format": FORMAT,
-        "model": model.get("name"),
-        "root": root,
-        "flavour": flavour,
-        "spec": doc.get("spec"),
-        "source": xml_path.name,
-        "source_sha256": hashlib.sha256(raw).hexdigest(),
-        "objects": objects,
-        "params": params,
+        "format": FORMAT, "model": model.get("name"), "root": root, "flavour": flavour, "spec": doc.get("spec"),
+        "source": xml_path.name, "source_sha256": hashlib.sha256(raw).hexdigest(),
+        "objects": objects, "params": tables.params,
     }
-    if commands or events:
-        out["commands"] = commands
-        out["events"] = events
+    if tables.commands or tables.events:
+        out["commands"] = tables.commands
+        out["events"] = tables.events
     out["types"] = types.table()
     return out
 

@@ -8,7 +8,7 @@ functions, so neither side imports the other for them. ``core.capabilities`` re-
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 
 def generic(path: str) -> str:
@@ -21,6 +21,30 @@ def table_of(path: str) -> str | None:
     ``Device.DNS.Client.Server.{i}.``), or ``None`` for a path in no table."""
     cut = path.rfind(".{i}.")
     return path[:cut + 5] if cut >= 0 else None
+
+
+def count_parameter(path: str) -> str | None:
+    """The ``…NumberOfEntries`` parameter that counts the rows of the table ``path`` names
+    (``Device.DNS.Client.Server.`` → ``Device.DNS.Client.ServerNumberOfEntries``), or ``None`` when
+    ``path`` is not a table's object path (an instance, a leaf, the root).
+
+    Why: TR-181 gives every multi-instance table such a counter in its parent object, so a device that
+    reports the counter has the table — and a read of the table's object path that finds no row means
+    *no rows*, not an unknown name (CWMP GetParameterValues of an existing object with no instances
+    answers nothing, no fault)."""
+    if not path.endswith(".") or path.count(".") < 2:
+        return None
+    parent, _, name = path[:-1].rpartition(".")
+    if not parent or not name or name.isdigit() or name == "{i}":
+        return None
+    return f"{parent}.{name}NumberOfEntries"
+
+
+def is_empty_table(path: str, has: Callable[[str], bool]) -> bool:
+    """``path`` is the object path of a table the device has (``has`` its counter) — read with no
+    row matched, it answers nothing rather than fault 9005."""
+    counter = count_parameter(path)
+    return counter is not None and has(counter)
 
 
 def tables_seen(params: Iterable[str]) -> set[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
+from core.kernel.datamodel.paths import is_empty_table
 from core.kernel.datamodel.tr098 import (
     _AP_RE,
     _HOST98_RE,
@@ -101,7 +102,8 @@ def _candidate_paths(imap: InstanceMap, params: Mapping[str, Scalar]) -> Iterabl
 def select_view_paths(view: Mapping[str, Json], paths: Sequence[str],
                       why_missing: Callable[[str], str]) -> tuple[list[str], dict[str, tuple[int, str]]]:
     """Resolve requested TR-181 paths against a device's TR-181 view: a partial path (ending in
-    ``.``) selects its subtree. Returns the matched keys in request order and, per path that
+    ``.``) selects its subtree (none, without a fault, for a table the view counts with no rows:
+    :func:`core.kernel.datamodel.paths.is_empty_table`). Returns the matched keys in request order and, per path that
     matched nothing, the CWMP fault (9005) with a reason — every adapter reading a TR-098 tree
     answers unknown paths the same way."""
     hits: list[str] = []
@@ -109,7 +111,7 @@ def select_view_paths(view: Mapping[str, Json], paths: Sequence[str],
     for path in paths:
         if path.endswith("."):
             sub = [k for k in view if k.startswith(path)]
-            if not sub:
+            if not sub and not is_empty_table(path, view.__contains__):
                 bad[path] = (9005, f"{path} matches no parameter on this device")
             hits += sub
         elif path in view:

@@ -133,6 +133,19 @@ class BackupRead(BaseModel):
     detail: str = ""
 
 
+class PreviewRead(BaseModel):
+    """The preview's read and where its values came from (shown to the approver with the preview).
+
+    ``source`` is ``device`` for a read of the device now, or ``cache`` when the adapter answered
+    from its ACS's copy of what the device last said and can tell how fresh that is (``detail``:
+    from when, and why nothing since changed it) — behind NAT a read of its own costs the device's
+    next periodic inform."""
+
+    values: dict[str, ParamValue]
+    source: Literal["device", "cache"] = "device"
+    detail: str = ""
+
+
 #: the commands of the executor contract, in the order messages list them
 COMMANDS: tuple[str, ...] = ("reboot", "factory_reset", "download", "ipping")
 CommandHandler = Callable[[Device, dict[str, Scalar]], OperateResult]
@@ -251,6 +264,13 @@ class DeviceReader(ABC):
         other case — and this default — reads the device now, like :meth:`read`."""
         return BackupRead(values=self.read(device, paths))
 
+    def read_for_preview(self, device: Device, paths: Sequence[str]) -> PreviewRead:
+        """The preview's read (the lifecycle calls it for the before values an approver sees, never
+        for a read-back). An adapter whose device reads wait for the device (a CPE behind NAT) may
+        answer from what it provably last learnt, if fresh enough, and say so; every other case —
+        and this default — reads the device now, like :meth:`read`."""
+        return PreviewRead(values=self.read(device, paths))
+
 
 class Executor(DeviceReader):
     """A protocol adapter. Subclasses implement the underscored write methods only.
@@ -314,7 +334,7 @@ class ReadOnlyExecutor(DeviceReader):
     """A facade exposing only the read path. It keeps the adapter in a closure, not an
     attribute, so ``facade.inner.apply`` does not exist to be reached for."""
 
-    __slots__ = ("_backup", "_discover", "_presence", "_presence_many", "_read", "name")
+    __slots__ = ("_backup", "_discover", "_presence", "_presence_many", "_preview", "_read", "name")
 
     def __init__(self, executor: DeviceReader) -> None:
         self.name = f"{executor.name}(read-only)"
@@ -323,6 +343,7 @@ class ReadOnlyExecutor(DeviceReader):
         self._presence_many = executor.presence_many
         self._discover = executor.discover
         self._backup = executor.read_for_backup
+        self._preview = executor.read_for_preview
 
     def read(self, device: Device, paths: Sequence[str]) -> dict[str, ParamValue]:
         return self._read(device, paths)
@@ -340,3 +361,6 @@ class ReadOnlyExecutor(DeviceReader):
         self, device: Device, paths: Sequence[str], *, not_before: datetime | None = None
     ) -> BackupRead:
         return self._backup(device, paths, not_before=not_before)
+
+    def read_for_preview(self, device: Device, paths: Sequence[str]) -> PreviewRead:
+        return self._preview(device, paths)

@@ -142,7 +142,8 @@ export async function approvalsView(root, ctx) {
 
   function render(d) {
     current = d;
-    fill(detail, renderProposal(d, { me, onChange: (nd) => { render(nd); refreshCount(me); load(nd.proposal.id, true); } }));
+    fill(detail, renderProposal(d, { me, onChange: (nd) => { render(nd); refreshCount(me); load(nd.proposal.id, true); } }),
+      secretsFor(d));
     markSelected();
   }
 
@@ -224,4 +225,21 @@ export async function refreshCount(me) {
     el.textContent = String(res.total);
     el.hidden = res.total === 0;
   } catch { el.hidden = true; }
+}
+
+// What each secret the proposal writes is for (issue 54): its parameter, the network it protects (SSID,
+// role, band, as last read), current → new, and the new value's fingerprint — the one the support
+// agent saw when they submitted it. Nobody sees the value; the fingerprint tells a mix-up apart.
+function secretsFor(d) {
+  if (!d.secrets?.length) return null;
+  return h("section", { class: "panel", "data-testid": "proposal-secrets" },
+    h("h3", {}, "Secrets"),
+    h("table", { class: "diff" },
+      h("thead", {}, h("tr", {}, ...["device", "parameter", "for", "current → new", "fingerprint"].map((c) => h("th", {}, c)))),
+      h("tbody", {}, ...d.secrets.map((x) => h("tr", {},
+        h("td", {}, x.device_id),
+        h("td", {}, x.what, h("div", { class: "muted small" }, x.path)),
+        h("td", {}, [x.ssid ? `“${x.ssid}”` : null, x.role, x.band].filter(Boolean).join(" · ") || "—"),
+        h("td", { class: "muted small" }, "current (never read back) → new"),
+        h("td", {}, h("code", { "data-testid": "secret-fingerprint" }, x.new_fingerprint || "?")))))));
 }

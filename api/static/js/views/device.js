@@ -34,9 +34,14 @@ export async function devicesView(root, ctx) {
 // never the forms), or null when the device could not be read.
 async function devicePage(root, id, ctx, quiet = false) {
   if (!quiet) fill(root, loading());
+  // The history and the neighbourhood are asked with the device, not once it has answered: one round
+  // trip, not two (used below when the device is the one asked for, under that id).
+  const enc = encodeURIComponent(id);
+  const early = quiet ? null : { hist: api.get(`/api/devices/${enc}/history`, { hours: 48 }), topo: api.get(`/api/devices/${enc}/topology`) };
+  early?.hist.catch(() => {}); early?.topo.catch(() => {});  // each error is its panel's to show
   let d;
-  try { d = await api.get(`/api/devices/${encodeURIComponent(id)}`); } catch (e) {
-    if (!quiet) fill(root, h("p", { class: "error" }, e.message));
+  try { d = await api.get(`/api/devices/${enc}`); } catch (e) {
+    if (!quiet) fill(root, e.status === 404 ? unknownDevice(id) : h("p", { class: "error" }, e.message));
     return null;
   }
   const dev = d.device;
@@ -87,8 +92,10 @@ async function devicePage(root, id, ctx, quiet = false) {
   const loadHistory = async (quiet = false) => {
     const mine = ++histSeq;
     if (!quiet) fill(histBox, loading());
+    const asked = early && dev.id === id && hours.value === "48" ? early.hist : null;
+    if (early) early.hist = null;  // the first load only: a later one asks again
     try {
-      const hist = await api.get(`/api/devices/${encodeURIComponent(dev.id)}/history`, { hours: hours.value });
+      const hist = await (asked || api.get(`/api/devices/${encodeURIComponent(dev.id)}/history`, { hours: hours.value }));
       if (mine !== histSeq) return;
       fill(histBox, hist.series.length ? chartsFor(hist) : h("p", { class: "muted" }, "no telemetry in this window"),
         h("h3", {}, `events (${hist.events.length})`), eventList(hist.events));
@@ -97,7 +104,8 @@ async function devicePage(root, id, ctx, quiet = false) {
   };
   hours.addEventListener("change", () => loadHistory());
   loadHistory();
-  api.get(`/api/devices/${encodeURIComponent(dev.id)}/topology`).then((t) => fill(topoBox, renderTopology(t)))
+  (early && dev.id === id ? early.topo : api.get(`/api/devices/${encodeURIComponent(dev.id)}/topology`))
+    .then((t) => fill(topoBox, renderTopology(t)))
     .catch((e) => fill(topoBox, h("p", { class: "error" }, e.message)));
   const update = async () => {
     if (!root.contains(badges)) return;  // the page was left
@@ -107,6 +115,16 @@ async function devicePage(root, id, ctx, quiet = false) {
     await Promise.all([tree.refreshStored(), loadHistory(true)]);
   };
   return { update };
+}
+
+// A device id the fleet does not have (a stale link, a typo): said in the console's words, with the
+// search that may find it — not the API's hint for the command line.
+function unknownDevice(id) {
+  return h("section", { class: "panel", "data-testid": "unknown-device" },
+    h("h1", {}, "No such device"),
+    h("p", {}, "The fleet has no device ", h("span", { class: "mono" }, id), "."),
+    h("p", {}, h("a", { href: `#/devices/?q=${encodeURIComponent(id.slice(0, 100))}`, "data-testid": "unknown-device-search" },
+      "Search the device list for it"), " — by id, subscriber or model — or ", h("a", { href: "#/devices/" }, "see every device"), "."));
 }
 
 function renderParams(box, id, snapshot) {
@@ -123,7 +141,8 @@ function renderParams(box, id, snapshot) {
     const shown = matching.slice(0, 500);
     count.textContent = `${rows.length} parameter${rows.length === 1 ? "" : "s"}` + (f ? `, ${matching.length} match` : "")
       + (shown.length < matching.length ? ` (first ${shown.length} shown)` : "");
-    for (const p of shown) body.append(h("tr", { "data-testid": "param-row", "data-path": p.path }, h("td", { class: "path" }, p.path),
+    for (const p of shown) body.append(h("tr", { "data-testid": "param-row", "data-path": p.path }, h("td", { class: "path" }, p.path,
+      p.native ? h("div", { class: "muted small", "data-testid": "param-native" }, `on the device: ${p.native}`) : null),
       h("td", { class: "mono", "data-testid": "param-value" }, fmtValue(p.value)), h("td", { class: "muted small" }, p.type)));
     if (!shown.length) body.append(h("tr", {}, h("td", { colspan: 3, class: "empty" }, "no parameter matches")));
   };

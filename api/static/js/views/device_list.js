@@ -4,19 +4,22 @@
 // (#/devices/?region=DE&offline_hours=1), so the fleet view's bars link straight to a filtered list.
 
 import * as api from "../api.js";
-import { ago, clear, fill, fmtTime, h, loading, toast } from "../dom.js";
+import { ago, badge, clear, fill, fmtTime, h, loading, toast } from "../dom.js";
 
 const COLUMNS = [
   // [label, sort key or null]
   ["device", "id"], ["subscriber", "subscriber"], ["model / firmware", "model"], ["region", "region"],
-  ["last contact", "last_seen"], ["problems", "problems"], ["state", null],
+  ["presence now", null], ["last contact", "last_seen"], ["problems", "problems"], ["work", null],
 ];
 const FILTERS = ["q", "model", "firmware", "region", "param", "value", "offline_hours", "upstream", "status"];
 const CLONE_KEY = "gateward.campaign.clone"; // what the campaigns form prefills from (campaigns.js)
 export const SELECTION_KEY = "gateward.campaign.selection";
 
 // Problem badges: a word, an icon glyph and a class, so that the meaning never rests on colour.
-const BADGE = { case: ["▲", "b-warn"], outage: ["⚡", "b-bad"], offline: ["◌", "b-dim"] };
+// offline / unreachable are the device's presence asked now (the one definition the fleet tiles and
+// the device page use); "no contact for N h" is its silence, a fact of its own.
+const BADGE = { case: ["▲", "b-warn"], outage: ["⚡", "b-bad"], offline: ["◌", "b-bad"], unreachable: ["◌", "b-warn"],
+  silent: ["◔", "b-dim"] };
 
 export function problemBadge(b) {
   const [glyph, cls] = BADGE[b.kind] || ["•", ""];
@@ -34,13 +37,17 @@ export async function deviceList(root, ctx) {
   // by default the devices with a problem come first: the ones a person opens the list to find
   const state = { sort: query.get("sort") || "problems", desc: query.has("sort") ? query.get("desc") === "true" : false,
     limit: Math.min(500, Math.max(1, Number(query.get("limit")) || 50)), cursors: [null], page: 0, total: null, exact: true, selected: new Map(), items: [] };
-  const facets = await api.get("/api/devices/facets").catch(() => ({ models: {}, firmwares: {}, regions: {} }));
-  const sel = (name, values, label) => h("select", { name, "aria-label": label, "data-testid": `filter-${name}` },
-    h("option", { value: "" }, `any ${label}`), Object.entries(values).map(([v, n]) => h("option", { value: v }, `${v} (${n.toLocaleString()})`)));
+  // The facet counts and the first page are asked at once (the page waited for the counts before it
+  // asked for its rows): a filter's own value is its option until the counts fill the rest in.
+  const facetsAsked = api.get("/api/devices/facets").catch(() => ({ models: {}, firmwares: {}, regions: {} }));
+  const options = (label, values, chosen) => [h("option", { value: "" }, `any ${label}`),
+    ...Object.entries(values).map(([v, n]) => h("option", { value: v }, `${v} (${n.toLocaleString()})`)),
+    ...(chosen && !(chosen in values) ? [h("option", { value: chosen }, chosen)] : [])];
+  const sel = (name, label) => h("select", { name, "aria-label": label, "data-testid": `filter-${name}` },
+    options(label, {}, query.get(name)));
   const el = {
     q: h("input", { type: "search", name: "q", placeholder: "id, subscriber or model  ( / )", "data-focus": "slash", "aria-label": "search", "data-testid": "filter-q" }),
-    model: sel("model", facets.models, "model"), firmware: sel("firmware", facets.firmwares, "firmware"),
-    region: sel("region", facets.regions, "region"),
+    model: sel("model", "model"), firmware: sel("firmware", "firmware"), region: sel("region", "region"),
     offline_hours: h("select", { name: "offline_hours", "aria-label": "last contact", "data-testid": "filter-offline" },
       h("option", { value: "" }, "any last contact"), [1, 6, 24, 72].map((n) => h("option", { value: n }, `silent ≥ ${n} h`))),
     param: h("input", { name: "param", placeholder: "parameter, e.g. Device.WiFi.SSID.1.SSID", "aria-label": "parameter path", "data-testid": "filter-param", size: 34, list: "param-paths" }),
@@ -93,6 +100,7 @@ export async function deviceList(root, ctx) {
       h("td", {}, box),
       h("td", {}, h("a", { href: `#/devices/${encodeURIComponent(d.id)}`, class: "mono" }, d.id)),
       h("td", {}, d.subscriber || "—"), h("td", {}, `${d.model} ${d.firmware}`), h("td", {}, d.region),
+      h("td", { "data-testid": "presence-now", "data-state": d.presence }, badge(d.presence || "unknown")),
       h("td", { "data-testid": "last-contact", title: d.last_seen ? fmtTime(d.last_seen) : "never" }, ago(d.last_seen)),
       h("td", {}, h("div", { class: "badges" }, d.badges.length ? d.badges.map(problemBadge) : h("span", { class: "muted" }, "—"))),
       h("td", {}, d.busy ? h("span", { class: "badge b-info" }, "open proposal") : h("span", { class: "muted" }, "idle")));
@@ -146,10 +154,18 @@ export async function deviceList(root, ctx) {
     h("div", { class: "row" }, el.q, el.model, el.firmware, el.region, el.offline_hours),
     h("div", { class: "row" }, h("span", { class: "small muted" }, "stored value:"), el.param, h("span", {}, "="), el.value, paths),
     h("div", { class: "row spread selection-bar" }, h("div", { class: "row" }, selInfo, clearSel, campaignBtn), h("div", { class: "row" }, range, prev, next)),
-    h("div", { class: "scroll" }, h("table", { "data-testid": "device-table", class: "device-list" }, h("thead", {}, head), body))));
+    h("div", { class: "scroll list-fill" }, h("table", { "data-testid": "device-table", class: "device-list" }, h("thead", {}, head), body))));
   filterChip.textContent = el.upstream.value ? `on upstream ${el.upstream.value} ` : "";
   drawHead();
-  await load();
+  const facetsFilled = facetsAsked.then((facets) => {
+    for (const [name, values, label] of [["model", facets.models, "model"], ["firmware", facets.firmwares, "firmware"],
+      ["region", facets.regions, "region"]]) {
+      const chosen = el[name].value;
+      fill(el[name], options(label, values, chosen));
+      el[name].value = chosen;
+    }
+  });
+  await Promise.all([load(), facetsFilled]);
   return null;
 }
 

@@ -32,7 +32,9 @@ function typed(value, type) {
 // ---------------------------------------------------------------------------- the tree
 export function paramTree(dev) {
   const box = h("div", { class: "tree", "data-testid": "param-tree" });
-  const root = dev.root || "Device.";
+  // Every device's tree is read, stored and changed in TR-181 names: a TR-098 device's adapter
+  // translates, and each parameter says what the device itself calls it (native).
+  const root = "Device.";
   const status = h("span", { class: "muted small", "data-testid": "tree-source" });
   const levels = new Map();  // prefix → the element its level is drawn in (the levels opened so far)
   const drawLevel = (prefix, into, res) => {
@@ -91,7 +93,8 @@ export function paramTree(dev) {
       : h("span", { class: "muted small" }, "read-only");
     const li = h("li", { class: "param", "data-testid": "tree-param", "data-path": n.path },
       h("span", { class: "name" }, n.name), " ", h("span", { class: "mono", "data-testid": "tree-value" }, fmtValue(n.value)), " ",
-      h("span", { class: "muted small" }, n.type), " ", mark);
+      h("span", { class: "muted small" }, n.type), " ", mark,
+      n.native ? h("div", { class: "muted small mono", "data-testid": "tree-native" }, `on the device: ${n.native}`) : null);
     if (n.writable) {
       const btn = h("button", { class: "link small", "data-testid": "propose-open" }, "propose a value");
       btn.addEventListener("click", () => { btn.hidden = true; li.append(proposeForm(dev, n, out)); });
@@ -101,7 +104,10 @@ export function paramTree(dev) {
   };
   const refreshAll = () => openLevel(root, rootBox, true);
   const rootBox = h("div");
-  fill(box, h("div", { class: "row" }, status), rootBox);
+  const tr098 = String(dev.root || "").startsWith("InternetGatewayDevice.")
+    ? h("p", { class: "muted small", "data-testid": "tree-tr098" }, "This device runs TR-098 firmware (InternetGatewayDevice.): "
+      + "its parameters are shown, read and changed by their TR-181 names; under each, what the device itself calls it.") : null;
+  fill(box, tr098, h("div", { class: "row" }, status), rootBox);
   openLevel(root, rootBox);
   return { el: box, refreshAll, refreshStored };
 }
@@ -121,6 +127,24 @@ function proposeForm(dev, n, out) {
 }
 
 // ---------------------------------------------------------------------------- actions
+const PING_REPETITIONS = 3;
+
+// An IPPing's answer in words: the operation's status and its output, named as TR-181 names them
+// (IPPing's SuccessCount, FailureCount, Average/Minimum/MaximumResponseTime in ms; TR-069's
+// DiagnosticsState, a USP IPPing()'s Status). A figure the device did not report is said so.
+export function pingWords(host, r) {
+  const o = r.output || {};
+  const state = o.DiagnosticsState || o.Status || "";
+  if (r.status === "pending") return `${host}: the device is still pinging (${state || "requested"}); run it again for the result`;
+  if (r.status !== "done") return `${host}: the ping did not complete${state ? ` (${state.replaceAll("_", " ")})` : ""}`;
+  const ok = o.SuccessCount, lost = o.FailureCount;
+  const sent = o.NumberOfRepetitions ?? (ok !== undefined && lost !== undefined ? ok + lost : PING_REPETITIONS);
+  const answered = ok === undefined ? "answers not reported" : `${ok} of ${sent} answered${lost ? `, ${lost} lost` : ""}`;
+  const ms = (v) => (v === undefined || v === null ? "—" : String(v));
+  const times = [o.MinimumResponseTime, o.AverageResponseTime, o.MaximumResponseTime];
+  return `${host}: ${answered}` + (ok ? `; round trip min ${ms(times[0])} / average ${ms(times[1])} / max ${ms(times[2])} ms` : "");
+}
+
 export function actionBar(dev, onRefresh) {
   const out = h("div", { class: "small", "data-testid": "action-result" });
   const form = h("div", { class: "row" });
@@ -149,9 +173,8 @@ export function actionBar(dev, onRefresh) {
         e.preventDefault();
         fill(out, h("span", { class: "muted" }, "pinging from the device…"));
         try {
-          const r = await api.post(`/api/devices/${enc(dev.id)}/diagnostics/ipping`, { host: host.value, repetitions: 3 });
-          const res = r.result || r;
-          fill(out, h("span", { "data-testid": "ping-result" }, `${host.value}: ${res.SuccessCount ?? res.success_count ?? "?"} of ${res.NumberOfRepetitions ?? 3} answered, average ${res.AverageResponseTime ?? res.average_ms ?? "?"} ms`));
+          const r = await api.post(`/api/devices/${enc(dev.id)}/diagnostics/ipping`, { host: host.value, repetitions: PING_REPETITIONS });
+          fill(out, h("span", { "data-testid": "ping-result", "data-status": r.status }, pingWords(host.value, r)));
         } catch (err) { fill(out, h("span", { class: "error", role: "alert" }, err.message)); }
       });
       return f;

@@ -1,5 +1,6 @@
-// Faults (issue 39): device writes that did not hold — failed, verify failed, rolled back,
-// rollback failed — newest first across the fleet, each with its device, its proposal and why.
+// Faults (issue 39): device writes that did not hold — failed, verify failed (rolled back),
+// rollback failed — newest first across the fleet, each with its device, its proposal and why. A
+// rollback a person decided on (an abort, a manual rollback) is not a fault (api/fleet_trends.py).
 
 import * as api from "../api.js";
 import { badge, fill, fmtTime, h, loading } from "../dom.js";
@@ -27,7 +28,10 @@ export async function faultsView(root) {
   };
   more.addEventListener("click", () => load(true));
   fill(root, h("section", { class: "panel" }, h("h2", {}, "Faults"),
-    h("p", { class: "muted small" }, "Device writes that did not hold, newest first: the lifecycle restored each from its backup, or says why it could not."),
+    h("p", { class: "muted small" }, "Device writes that did not hold, newest first — failed, failed verification, "
+      + "or a rollback that failed: the lifecycle restored each from its backup, or says why it could not. "
+      + "A rollback a person decided on (a campaign's abort, a rollback asked for by hand) undid a write that held: "
+      + "it is in the audit trail, not here."),
     h("table", { "data-testid": "faults-table" }, h("thead", {}, h("tr", {}, ["when", "device", "outcome", "proposal", "why"].map((c) => h("th", {}, c)))), body),
     more));
   try { await load(false); } catch (e) { fill(body, h("tr", {}, h("td", { colspan: 5, class: "error" }, e.message))); }

@@ -70,6 +70,24 @@ function presenceChart(title, groups, testid, filter) {
     svg, legend(), h("p", { class: "muted small" }, "click a bar for those devices"));
 }
 
+// Presence tiles by the one definition (api/presence.py): of every device when all were asked, else
+// the share of an even sample, labelled as the sample it is ("of 2,000 asked"), never "1999 online"
+// beside "100000 active".
+export function presenceTiles(ov, stat) {
+  const asked = ov.presence_checked;
+  const pct = (n) => `${(100 * n / asked).toFixed(1)} %`;
+  if (!asked) return [stat("online when asked", "—", "fleet-online", "ok")];
+  if (asked >= ov.devices) {
+    return [stat(`online when asked (${pct(ov.online)} of ${asked.toLocaleString()})`, ov.online.toLocaleString(), "fleet-online", "ok"),
+      stat("online, not reachable", ov.unreachable.toLocaleString(), "fleet-unreachable", "warn"),
+      stat("offline", ov.offline.toLocaleString(), "fleet-offline", "bad")];
+  }
+  const of = `of a sample of ${asked.toLocaleString()} asked`;
+  return [stat(`online, ${of} (${ov.online.toLocaleString()} said online)`, pct(ov.online), "fleet-online", "ok"),
+    stat(`online, not reachable, ${of}`, pct(ov.unreachable), "fleet-unreachable", "warn"),
+    stat(`offline, ${of}`, pct(ov.offline), "fleet-offline", "bad")];
+}
+
 function legend() {
   return h("div", { class: "legend" }, [["online", "online (solid)"], ["unreachable", "online, not reachable (dotted)"], ["offline", "offline (hatched)"],
     ["unknown", "not asked"]].map(([k, label]) => {
@@ -97,10 +115,11 @@ function trendChart(title, unit, tr, lines, testid, yRange = null, integer = fal
   { title, unit, testid, xRange: [tr.since, now], holdTo: now, yRange, integer, note });
 }
 
-async function trendsPanel(box) {
+// `asked`: the trends' request when the caller sent it already (the page sends it beside its others).
+async function trendsPanel(box, asked = null) {
   fill(box, loading());
   try {
-    const tr = await api.get("/api/fleet/trends", { hours: range });
+    const tr = await (asked || api.get("/api/fleet/trends", { hours: range }));
     const t = tr.totals;
     fill(box, h("div", { class: "muted small", "data-testid": "trend-totals" },
       `last ${RANGES.find(([n]) => n === range)?.[1] || `${range} h`}: ${t.changes} change${t.changes === 1 ? "" : "s"} verified, ${t.failures} failed or rolled back, ${t.cases_opened} case${t.cases_opened === 1 ? "" : "s"} opened, ${t.cases_closed} closed`),
@@ -210,6 +229,9 @@ function onboardingPanel(items, total) {
 }
 
 async function render(root) {
+  // The trends go out with the page's other requests, not after them: one round trip, not two.
+  const trends = api.get("/api/fleet/trends", { hours: range });
+  trends.catch(() => {});  // its error is the panel's to show
   const [ov, outages, compat, recent, onboarding] = await Promise.all([
     api.get("/api/fleet"),
     api.get("/api/fleet/outages").catch(() => ({ hours: 6, items: [] })),
@@ -228,10 +250,10 @@ async function render(root) {
     h("div", { class: "row spread" }, h("h1", {}, "Fleet"), h("span", { class: "muted small" },
       `${asked < ov.devices ? `presence asked of ${asked} of ${ov.devices} devices (an even sample)` : `presence asked of all ${asked} devices`} ${ov.presence_at ? ago(ov.presence_at) : "just now"}`)),
     h("div", { class: "stats" },
-      stat("active devices", ov.devices, "fleet-devices"),
-      // presence asked (when: the line above), not the devices' reports (the trend below)
-      stat(asked ? `online when asked (${(100 * ov.online / asked).toFixed(1)} % of ${asked})` : "online when asked", ov.online, "fleet-online", "ok"),
-      stat("online, not reachable", ov.unreachable, "fleet-unreachable", "warn"), stat("offline", ov.offline, "fleet-offline", "bad"),
+      stat("active devices", ov.devices.toLocaleString(), "fleet-devices"),
+      // presence asked (when: the line above), not the devices' reports (the trend below). Of a
+      // sample, the tiles are the sample's share, never a count beside the fleet's own count.
+      ...presenceTiles(ov, stat),
       stat("open remediation cases", cases, "fleet-cases"), stat("applied, being verified", ov.cases_applied ?? 0, "fleet-cases-applied"),
       stat("active campaigns", ov.active_campaigns ?? ov.campaigns.length, "fleet-active-campaigns"),
       stat("pending onboarding", ov.pending_onboarding, "fleet-pending")),
@@ -246,7 +268,7 @@ async function render(root) {
     campaignsPanel(ov.campaigns),
     compatGrid(compat),
     h("div", { class: "grid-2" }, recentPanel(recent), onboardingPanel(onboarding, ov.pending_onboarding)));
-  await trendsPanel(trendsBox);
+  await trendsPanel(trendsBox, trends);
 }
 
 export async function fleetView(root) {

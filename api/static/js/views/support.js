@@ -7,7 +7,7 @@
 // the device, with an "escalate" that opens a case for the PON port / OLT (issue 39).
 
 import * as api from "../api.js";
-import { badge, clear, fmtValue, h, kv, loading, lastHeard, plural, presenceBadge, presenceNow, toast, fill } from "../dom.js";
+import { badge, clear, fmtValue, h, kv, loading, lastHeard, plural, presenceBadge, presenceNow, stateWords, toast, fill } from "../dom.js";
 import { hasRole, liveProposal, REVIEW_ROLES } from "../proposal.js";
 import { onChange, touches } from "../live.js";
 
@@ -31,10 +31,27 @@ function remember() {
 }
 
 // "Device.WiFi.Radio.1.Channel" → "Channel"; "TransmitPower" → "Transmit power".
-function label(path) {
-  const last = path.split(".").filter(Boolean).pop() || path;
-  const words = last.replace(/([a-z0-9])([A-Z])/g, "$1 $2").toLowerCase();
-  return words.charAt(0).toUpperCase() + words.slice(1);
+// A thread in the list: its proposal's state now when it has one (the planner's own status is
+// as its last turn left it: "awaiting approval" after the change was approved and verified).
+function threadWords(t) {
+  return t.proposal_state ? `change ${stateWords(t.proposal_state)}` : t.status.replaceAll("_", " ");
+}
+
+// A parameter in words, with the object it belongs to when that is a numbered one: "DNS server 2",
+// "Radio 1 channel", "SSID 3 SSID" — two servers never read as the same "Dnsserver".
+export function paramWords(path) {
+  const segs = path.split(".").filter(Boolean);
+  const leaf = segs.pop() || path;
+  const words = (name) => name.replace(/([a-z0-9])([A-Z])/g, "$1 $2").replace(/([A-Z]+)([A-Z][a-z])/g, "$1 $2")
+    .split(" ").map((w) => (/^[A-Z0-9]{2,}$/.test(w) ? w : w.toLowerCase())).join(" ");
+  const n = segs.length >= 2 && /^\d+$/.test(segs[segs.length - 1]) ? segs[segs.length - 1] : null;
+  const obj = n ? words(segs[segs.length - 2]) : null;
+  const leafWords = words(leaf);
+  let out;
+  if (!obj) out = leafWords;
+  else if (leafWords.toLowerCase().endsWith(obj.toLowerCase())) out = `${leafWords} ${n}`;  // Server.2.DNSServer: "DNS server 2"
+  else out = `${obj} ${n} ${leafWords}`;
+  return out.charAt(0).toUpperCase() + out.slice(1);
 }
 
 export async function supportView(root, ctx) {
@@ -52,6 +69,10 @@ export async function supportView(root, ctx) {
   const log = h("div", { class: "chat-log", "data-testid": "chat-log", role: "log" });
   const input = h("textarea", { placeholder: "Describe the problem, e.g. “Wi-Fi dies every evening” — Enter to send, Shift+Enter for a new line",
     "data-testid": "chat-input", maxlength: 4000, "aria-label": "message to the planner" });
+  // The secret field (issue 54): a new Wi-Fi passphrase goes here, never into the message. Sent with
+  // the next message as `secret`, cleared at once; the server keeps only its fingerprint in the thread.
+  const secretIn = h("input", { type: "password", autocomplete: "new-password", maxlength: 64, "data-testid": "chat-secret",
+    placeholder: "secret (Wi-Fi passphrase)", "aria-label": "secret field: a new Wi-Fi passphrase, never typed in the message" });
   const send = h("button", { class: "primary", "data-testid": "chat-send" }, "Send");
   const threadSel = h("select", { "data-testid": "thread-select", "aria-label": "conversation" });
   const newBtn = h("button", { "data-testid": "new-thread" }, "New conversation");
@@ -63,7 +84,7 @@ export async function supportView(root, ctx) {
       h("section", { class: "panel" }, outage, panel)),
     h("section", { class: "panel chat" },
       h("div", { class: "row spread" }, h("h2", {}, "Planner"), h("div", { class: "row" }, threadSel, newBtn)),
-      notice, log, h("div", { class: "chat-input" }, input, send))));
+      notice, log, h("div", { class: "chat-input" }, input, secretIn, send))));
 
   // The chat fills the window below where it starts (the bar and a demo banner above it vary), so
   // its input and Send stay on screen at any window height.
@@ -259,9 +280,9 @@ export async function supportView(root, ctx) {
         value = (r.live || []).find((x) => x.path === c.path)?.value ?? null;
       } catch { /* unreadable now: say what was verified */ }
       const secret = value === "********" || /Passphrase|Password|PreSharedKey/i.test(c.path);
-      lines.push(secret ? `${label(c.path)} changed, verified ${at}`
-        : value === null ? `${label(c.path)} was set to ${fmtValue(c.value)} and verified ${at}; the device cannot be read right now`
-          : `${label(c.path)} is now ${fmtValue(value)}, verified ${at}`);
+      lines.push(secret ? `${paramWords(c.path)} changed, verified ${at}`
+        : value === null ? `${paramWords(c.path)} was set to ${fmtValue(c.value)} and verified ${at}; the device cannot be read right now`
+          : `${paramWords(c.path)} is now ${fmtValue(value)}, verified ${at}`);
     }
     if (lines.length) bubble("readback", lines.join("\n"), `read back from ${dev}`);
   }
@@ -322,8 +343,19 @@ export async function supportView(root, ctx) {
     }
     if (k === "step") return step("step", stepWords(ev));
     if (k === "tool") return step("tool", ev.text || `${ev.data?.name}: ${ev.data?.summary || ""}`);
+    if (k === "secret") {
+      // a passphrase Gateward generated: shown this once, in this stream only (never stored)
+      const b = bubble("answer", ev.text, "planner");
+      b.append(h("p", {}, h("code", { "data-testid": "generated-secret" }, ev.data?.value || "")));
+      return b;
+    }
+    if (k === "question" && ev.data?.secret_field && live) { secretIn.classList.add("wanted"); secretIn.focus(); }
     if (k === "proposal") {
       if (ev.text) bubble("answer", ev.text, "planner");
+      for (const x of ev.data?.secrets || []) {
+        bubble("secret-for", `secret: ${x.what} of ${[x.ssid ? `“${x.ssid}”` : null, x.role, x.band].filter(Boolean).join(" · ") || x.path}`
+          + ` — fingerprint ${x.new_fingerprint || "?"} (the approver sees the same)`, "planner");
+      }
       if (ev.data?.proposal_id) addCard(ev.data.proposal_id);
       return null;
     }
@@ -351,7 +383,7 @@ export async function supportView(root, ctx) {
     threadSel.append(h("option", { value: "" }, "— new conversation —"));
     for (const t of state.threads) {
       threadSel.append(h("option", { value: t.thread_id, selected: t.thread_id === state.threadId },
-        `${t.title || t.thread_id} · ${t.status.replaceAll("_", " ")}`));
+        `${t.title || t.thread_id} · ${threadWords(t)}`));
     }
   }
 
@@ -373,7 +405,10 @@ export async function supportView(root, ctx) {
 
   async function sendMessage() {
     const text = input.value.trim();
-    if (!text || state.sending) return;
+    const secret = secretIn.value;
+    if ((!text && !secret) || state.sending) return;
+    secretIn.value = "";  // never kept in the page past this send
+    secretIn.classList.remove("wanted");
     state.sending = true;
     send.disabled = true;
     try {
@@ -386,10 +421,10 @@ export async function supportView(root, ctx) {
         threadSel.value = t.thread_id;
       }
       input.value = "";
-      state.echo = bubble("user", text, me.id);
+      state.echo = bubble("user", text || "(secret)", me.id);
       const working = bubble("step", "planner is working…");
       working.classList.add("b-busy");
-      await api.stream(`/api/chat/threads/${encodeURIComponent(state.threadId)}/messages`, { text }, (kind, data) => {
+      await api.stream(`/api/chat/threads/${encodeURIComponent(state.threadId)}/messages`, secret ? { text, secret } : { text }, (kind, data) => {
         if (kind === "end") return;
         showEvent({ ...data, kind: data.kind || kind }, true);
       });
@@ -407,6 +442,7 @@ export async function supportView(root, ctx) {
 
   send.addEventListener("click", sendMessage);
   input.addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); sendMessage(); } });
+  secretIn.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); sendMessage(); } });
   threadSel.addEventListener("change", () => openThread(threadSel.value));
   newBtn.addEventListener("click", () => { threadSel.value = ""; openThread(null); input.focus(); });
 

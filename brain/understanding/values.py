@@ -1,0 +1,116 @@
+"""Values said in words, relative to what the device has now, or corrected inside the same message.
+
+Why a module of its own: the operation matchers read a number after the object's word ("power to 50 %",
+"channel 44"), so an agent who says "a notch lower", "auf die Hälfte", "quarter power" or "use 36…
+pardon, 44" got a question, nothing, or — worst — the first number. Here:
+
+* **fractions of full power** (TR-181's TransmitPower is a percentage of full power): half 50, quarter 25,
+  three quarters 75, full 100, in EN/DE/FR/ES;
+* **steps** ("a notch lower", "ein bisschen runter", "un cran plus bas", "un poco más alto", "two steps
+  down"): a relative value resolved against the radio's own ``TransmitPowerSupported`` levels when the
+  draft is made (``brain.explicit``), never guessed here;
+* **corrections inside one message** ("channel 36… sorry, 44", "at 2 — no wait, make that 3 am", "Kanal 40,
+  nee Moment, 48", "a las 2, no, mejor a las 3"): the later value replaces the earlier one, and the
+  correction's words are taken out, before anything else reads the message.
+"""
+
+from __future__ import annotations
+
+import re
+
+_I = re.IGNORECASE
+
+_POWER_WORD = re.compile(r"\b(transmit(ting)? power|tx[ -]?power|power|sendeleistung|sendestärke|leistung|"
+                         r"puissance( d['’]émission)?|potencia( de transmisión)?)\b", _I)
+_FRACTIONS: tuple[tuple[re.Pattern[str], int], ...] = (
+    (re.compile(r"\b((three|drei|trois|tres|3)[- ]?(quarters?|viertel|quarts|cuartos)|dreiviertel)\b", _I), 75),
+    (re.compile(r"\b(half|halbe\w*|hälfte|halb|moitié|mitad|medi[ao])\b", _I), 50),
+    (re.compile(r"\b(quarter|viertel|quart|cuarto|cuarta parte)\b", _I), 25),
+    (re.compile(r"\b(full|max(imum|imal)?|voll\w*|volle[nr]? leistung|à fond|au max\w*|pleine puissance|"
+                r"al máximo|máxim[ao]|a tope|a todo)\b", _I), 100),
+)
+_DOWN = re.compile(r"\b(lower|down|less|reduce|decrease|drop|weniger|runter|niedriger|herunter|reduzier\w*|senk\w*|"
+                   r"moins|plus bas|baisse\w*|diminue\w*|réduis\w*|menos|más baj[ao]|baja\w*|reduce|disminu\w*)\b", _I)
+_UP = re.compile(r"\b(higher|up|more|raise|increase|boost|bump|höher|mehr|rauf|hoch|erhöh\w*|plus haut|plus fort|"
+                 r"augmente\w*|monte\w*|más alt[ao]|más|sube\w*|aumenta\w*)\b", _I)
+_STEP = re.compile(r"\b(a notch|one notch|a (bit|little|touch|tad|smidge)|slightly|somewhat|one step|a step|"
+                   r"(?P<n>two|three|2|3) (steps?|notches|levels?)|ein (bisschen|bissel|wenig|stück|tick)|etwas|"
+                   r"eine stufe|(?P<de>zwei|drei|2|3) stufen|un peu|un cran|légèrement|d'un cran|un (poco|pelín|pelin)|"
+                   r"ligeramente|un nivel|(?P<es>dos|tres|2|3) niveles|(?P<fr>deux|trois|2|3) crans)\b", _I)
+_N = {"two": 2, "three": 3, "2": 2, "3": 3, "zwei": 2, "drei": 3, "dos": 2, "tres": 3, "deux": 2, "trois": 3}
+
+
+_PERCENT = re.compile(r"\d{1,3}\s*(%|percent|per cent|prozent|pour ?cent|por ?ciento)", _I)
+
+
+def percent(text: str) -> int | None:
+    """A transmit power given as a number of percent beside a power word ("power to 75 percent")."""
+    if not _POWER_WORD.search(text):
+        return None
+    m = _PERCENT.search(text)
+    return int(re.match(r"\d+", m.group(0)).group(0)) if m else None  # type: ignore[union-attr]
+
+
+def power_fraction(text: str) -> int | None:
+    """A transmit power said as a share of full power ("half power", "auf die Hälfte", "à fond"), in percent."""
+    if not _POWER_WORD.search(text) or _PERCENT.search(text):
+        return None
+    for rx, pct in _FRACTIONS:
+        if rx.search(text):
+            return pct
+    return None
+
+
+def power_step(text: str) -> int | None:
+    """A transmit power moved by steps of the radio's own levels: -1 for "a notch lower", +2 for "two steps
+    up"; None when the text gives no step and no direction."""
+    if not _POWER_WORD.search(text) or _PERCENT.search(text):
+        return None
+    m = _STEP.search(text)
+    down, up = _DOWN.search(text), _UP.search(text)
+    if m is None or bool(down) == bool(up):
+        return None
+    n = _N.get((m.group("n") or m.group("de") or m.group("es") or m.group("fr") or "").lower(), 1)
+    return -n if down else n
+
+
+# ---------------------------------------------------------------------------- corrections inside a message
+# No unbounded repeat beside another: a pathological run of punctuation must stay linear
+# (tests/brain/test_understanding.py reads the redactor's 4,000-character corpus).
+_MARK = re.compile(
+    r"(?<![\w'])(sorry|no wait|wait|i mean|i meant|make (that|it)|scratch that|or rather|rather|nee|nein|ne|"
+    r"moment|ich mein(e|te)|äh|ähm|lieber|pardon|euh non|non|plutôt|je veux dire|enfin|perdón|perdona|no|mejor|"
+    r"digo|quiero decir|o sea)\b[\s,:;.!-]{0,6}", _I)
+_FILLER = re.compile(r"^\s*((no wait|wait|make (that|it)|moment|nee|nein|non|no|euh|äh|ähm|mejor|plutôt|lieber|"
+                     r"i mean|digo|sorry|pardon|perdón)[\s,:;.!-]*)*"
+                     r"(a las|a la|le|la|el|das|den|die|the|auf|sur|en|to|on|à|um|a)?\s*", _I)
+# A correction's own words: a value and at most its unit or its time ("44", "3 am tomorrow", "48 MHz").
+_VALUE_ONLY = re.compile(r"\d{1,4}(\s*(am|pm|a\.m\.|p\.m\.|uhr|h|heures?|horas?|o'?clock|mhz|%|percent|prozent|"
+                         r"pour ?cent|por ?ciento|tomorrow|morgen\w*|demain|mañana|tonight|heute nacht|ce soir|"
+                         r"esta noche|in the morning|de la (mañana|madrugada|noche)|du matin|früh|instead|stattdessen|"
+                         r"plutôt|mejor|then|dann|alors|entonces))*", _I)
+_NUM = re.compile(r"(?<![\w.,])(\d{1,4})(?![.,]?\d)(?!\s*-?\s*(ghz|g\b|er\b|%))", _I)
+
+
+def inline_correction(text: str) -> str:
+    """``text`` with a value corrected inside it replaced by the correction ("canal 36… pardon, 44" →
+    "canal 44"; "at 2 — no wait, make that 3 am tomorrow" → "at 3 am tomorrow"); unchanged when no
+    short correction follows a number."""
+    if len(text) > 600 or not re.search(r"\d", text):
+        return text  # a correction is a short message's; long or numberless text is read as it is
+    for m in reversed(list(_MARK.finditer(text))[-8:]):
+        head, tail = text[:m.start()], text[m.end():]
+        tail_value = _FILLER.sub("", tail, count=1).strip(" .!")
+        if not _VALUE_ONLY.fullmatch(tail_value):
+            continue  # "no, 11 is busy": a reason, not a corrected value
+        earlier = list(_NUM.finditer(head))
+        if not earlier:
+            continue
+        last = earlier[-1]
+        after = head[last.end():]
+        # the earlier value with its unit words ("2 de la madrugada", "2 am"), when the correction gives its own
+        unit = re.match(r"\s*(am|pm|uhr|h\b|heures?)", after, _I)
+        keep = after[unit.end():] if unit and len(tail_value.split()) > 1 else after
+        keep = _MARK.sub(" ", keep).rstrip(" ,;.…-–—")  # "…, no," before the correction: its own words go too
+        return (head[:last.start()] + tail_value + keep).strip()
+    return text
