@@ -39,6 +39,11 @@ os.environ.setdefault("GATEWARD_USP_SESSION_EXPIRY_S", "5")
 # an evaluation that takes 5 ms alone took 1.4 s and denied a campaign a test then expected to start;
 # the timeout's own behaviour is tested with the limits those tests pass explicitly.
 os.environ.setdefault("GATEWARD_POLICY_TIMEOUT_MS", "10000")
+# Every process keeps its own pool of PostgreSQL connections (production default: 10 kept, 20 more
+# under a burst). The full tier runs 2 × cores workers on one server of 100 connections, and tests
+# start API and worker processes of their own: kept connections summed past it ("too many clients
+# already", the campaign bench's four workers held 10 each). Three kept per process; bursts still open more.
+os.environ.setdefault("GATEWARD_DB_POOL_SIZE", "3")
 
 PG_URL = os.environ.get("GATEWARD_TEST_DATABASE_URL")
 REQUIRE = os.environ.get("GATEWARD_REQUIRE_SERVICES") == "1"

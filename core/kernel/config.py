@@ -30,7 +30,23 @@ def default_home() -> Path:
     return Path(base).expanduser().absolute() / "gateward"
 
 
-class Settings(BaseSettings):
+class PoolSettings(BaseSettings):
+    """How many PostgreSQL connections one process's store keeps and may open: its own class so the
+    store reads only these (:func:`core.store.db.make_engine`), while :class:`Settings` inherits them and
+    checks them at start with the rest. Every process (API, each worker, each CLI run) holds its own pool;
+    their sum plus the job queue's and the chat checkpoints' must stay under the server's
+    ``max_connections`` (docs/deploy.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWARD_", extra="ignore")
+
+    db_pool_size: int = Field(default=10, ge=1, le=500,
+                              description="PostgreSQL: connections a process keeps open for reuse")
+    db_pool_overflow: int = Field(default=20, ge=0, le=1000,
+                                  description="PostgreSQL: connections a process may open beyond the kept ones "
+                                              "under a burst (closed again when handed back)")
+
+
+class Settings(PoolSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWARD_", extra="ignore")
 
     home: Path = Field(default_factory=default_home, description="where the SQLite file and artefacts live")
@@ -140,6 +156,14 @@ def get_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:  # one line naming the variable, never a traceback at start
+        raise Invalid("; ".join(_setting_error(e) for e in exc.errors())) from None
+
+
+def pool_settings() -> PoolSettings:
+    """The store's pool sizes alone (:class:`PoolSettings`): a malformed one is one line naming it."""
+    try:
+        return PoolSettings()
+    except ValidationError as exc:
         raise Invalid("; ".join(_setting_error(e) for e in exc.errors())) from None
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from core.failpoints import STORE_WRITE, failpoint
-from core.kernel.config import get_settings
+from core.kernel.config import get_settings, pool_settings
 from core.kernel.errors import note_database_file
 from core.store.commit_info import AUDIT_QUEUE, RELAXED_COMMIT
 from core.store.fastsql import Prepared
@@ -88,7 +88,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             conn.connection.info[BEGUN] = (immediate, raw.total_changes)
 
         return engine
-    engine = create_engine(url, pool_size=10, max_overflow=20, **kwargs)
+    pool = pool_settings()
+    engine = create_engine(url, pool_size=pool.db_pool_size, max_overflow=pool.db_pool_overflow, **kwargs)
     _ping_when_idle(engine)
     return engine
 
