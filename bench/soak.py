@@ -62,6 +62,7 @@ PASSPHRASE = "Device.WiFi.AccessPoint.1.Security.KeyPassphrase"  # a secret: pol
 EXECUTING = ("backed_up", "applying", "verifying", "rollback_pending")
 UNDECIDED = ("draft", "validated", "previewed")
 SCHEDULE_AHEAD_S = 8.0  # how far ahead a scheduled proposal asks to start
+SCHEDULE_RETRY_S = 2.0  # the scheduler's first wait before it tries a refused start again (doubling)
 QUIET_END_S = 180.0  # how long the quiet end waits for in-flight work to finish
 CAMPAIGN_ENDED = frozenset({"completed", "aborted", "failed", "denied", "rejected"})
 
@@ -187,7 +188,10 @@ class Soak:
         self.base = f"http://127.0.0.1:{self.api_port}"
         self.env = {"GATEWARD_DATABASE_URL": self.url, "GATEWARD_SIM_DATABASE_URL": self.url,
                     "GATEWARD_HOME": str(self.home), "GATEWARD_MQTT_URL": f"mqtt://127.0.0.1:{self.mqtt_port}",
-                    "GATEWARD_POLICY_TIME": os.environ["GATEWARD_POLICY_TIME"], "PYTHONUNBUFFERED": "1"}
+                    "GATEWARD_POLICY_TIME": os.environ["GATEWARD_POLICY_TIME"], "PYTHONUNBUFFERED": "1",
+                    # the soak's clock is compressed (a change asked for 8 s ahead, minutes of load): a due
+                    # change whose start a cut refused is tried again after seconds, not the minute a real one waits
+                    "GATEWARD_SCHEDULE_RETRY_S": str(SCHEDULE_RETRY_S)}
         from core.store import Store
 
         self._reads = Store(self.url, migrate=False)
@@ -532,6 +536,10 @@ class Soak:
                 with rt.store.read() as s:
                     busy = s.scalar(select(func.count()).select_from(ProposalRow)
                                     .where(ProposalRow.state.in_(EXECUTING + UNDECIDED))) or 0
+                    # a change asked to start later is in flight until the worker has started it
+                    busy += s.scalar(select(func.count()).select_from(ProposalRow)
+                                     .where(ProposalRow.state == "approved",
+                                            ProposalRow.start_requested_by.is_not(None))) or 0
                     locks = s.scalar(select(func.count()).select_from(DeviceLockRow)) or 0
                 # a campaign still rolling when the load stops is in flight, not stuck (a loaded CI
                 # machine: one was 'running' at the first look); stuck is what the quiet end does not finish
@@ -541,7 +549,9 @@ class Soak:
                 time.sleep(1)
             quiet_s = self.quiet_end_s - max(0.0, end - time.monotonic())
             with rt.store.read() as s:
-                rows = {r.id: r for r in s.execute(select(ProposalRow.id, ProposalRow.state, ProposalRow.updated_at))}
+                rows = {r.id: r for r in s.execute(select(
+                    ProposalRow.id, ProposalRow.state, ProposalRow.updated_at, ProposalRow.start_requested_by,
+                    ProposalRow.start_deferrals, ProposalRow.start_retry_at, ProposalRow.not_before))}
                 stuck = sorted(pid for pid, r in rows.items() if r.state in EXECUTING or r.state in UNDECIDED)
                 reasons: dict[str, int] = {}
                 for err in s.scalars(select(ProposalRow.error).where(ProposalRow.state == "denied")):
@@ -621,7 +631,7 @@ class Soak:
             **self._proposals_part(rows, lost_created + lost_values, doubled),
             "stuck": len(stuck) + len(campaigns) - len(finished) + len(unstarted), "stuck_detail": stuck[:10] + [
                 f"campaign {c}: {st}" for c, st in campaigns.items() if c not in finished][:10]
-            + [f"{pid}: scheduled, never started" for pid in unstarted[:10]],
+            + [self._unstarted(pid, rows[pid]) for pid in unstarted[:10]],
             "locks_held": locks, "audit_ok": bool(chain.ok), "audit_events": int(chain.count),
             "audit_first_broken": chain.first_broken_seq,
             **self._campaigns_part(campaigns),
@@ -632,6 +642,15 @@ class Soak:
             **self._reads_part(),
             "quiet_end_s": round(quiet_s, 1), "home": str(self.home),
         }
+
+    @staticmethod
+    def _unstarted(pid: str, row: Any) -> str:
+        """Why a scheduled change the load asked for is still only approved: whether its start was
+        asked for at all, how often the scheduler was refused, and when it meant to try again."""
+        if not row.start_requested_by:
+            return f"{pid}: scheduled, its start never asked for (due {row.not_before})"
+        return (f"{pid}: scheduled, never started (due {row.not_before}, refused {row.start_deferrals or 0}×, "
+                f"next try {row.start_retry_at})")
 
     def _requests_part(self) -> dict[str, Any]:
         samples = self.rec.samples
