@@ -16,6 +16,7 @@ The figures are written to ``var/mutate/scores.json`` too.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import re
@@ -84,13 +85,27 @@ def _configure(tree: Path, modules: list[str], tests: list[str]) -> None:
         fh.write("\n".join(lines) + "\n")
 
 
-def outcomes(tree: Path, modules: list[str]) -> dict[str, Counter[str]]:
-    """module → how many of its mutants were killed, survived, had no test, timed out."""
+def function_patterns(modules: list[str], functions: list[str]) -> list[str]:
+    """mutmut's names for the mutants of ``functions`` (a module's function ``x_name__mutmut_N``, a
+    class's method ``xǁClassǁname__mutmut_N``) in each of ``modules``: for a large module whose change
+    touched a few functions, measuring those is minutes where the whole module is hours."""
+    out = []
+    for m in modules:
+        dotted = m.removesuffix(".py").replace("/", ".")
+        for f in functions:
+            out += [f"{dotted}.x_{f}__mutmut_*", f"{dotted}.xǁ*ǁ{f}__mutmut_*"]
+    return out
+
+
+def outcomes(tree: Path, modules: list[str], patterns: list[str] | None = None) -> dict[str, Counter[str]]:
+    """module → how many of its mutants (those ``patterns`` match, when given) were killed, survived,
+    had no test, timed out."""
     out: dict[str, Counter[str]] = {}
     for m in modules:
         meta = tree / "mutants" / f"{m}.meta"
         codes = json.loads(meta.read_text())["exit_code_by_key"] if meta.exists() else {}
-        out[m] = Counter(OUTCOME.get(code, "other") for code in codes.values())
+        out[m] = Counter(OUTCOME.get(code, "other") for key, code in codes.items()
+                         if not patterns or any(fnmatch.fnmatchcase(key, p) for p in patterns))
     return out
 
 
@@ -128,6 +143,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--base", default=os.environ.get("BASE") or "main")
     ap.add_argument("--tests", default=os.environ.get("MUTATE_TESTS", ""),
                     help="test files or folders (space-separated)")
+    ap.add_argument("--functions", default=os.environ.get("MUTATE_FUNCTIONS", ""),
+                    help="only these functions or methods of the modules (space-separated names)")
     ap.add_argument("--min", type=float, default=float(os.environ.get("MUTATE_MIN") or 0),
                     help="fail when a module scores below this percentage")
     ap.add_argument("--workers", type=int, default=int(os.environ.get("MUTATE_WORKERS") or os.cpu_count() or 1))
@@ -151,12 +168,13 @@ def main(argv: list[str]) -> int:
     _copy_tree(tree)
     _configure(tree, modules, tests)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    run = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(args.workers)], cwd=tree,
-                         env=env, stdout=subprocess.DEVNULL)
+    patterns = function_patterns(modules, args.functions.split())
+    run = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(args.workers), *patterns],
+                         cwd=tree, env=env, stdout=subprocess.DEVNULL)
     if run.returncode != 0:
         print(f"mutmut failed (exit {run.returncode}); run it in {tree} to see why", file=sys.stderr)
         return run.returncode
-    results = outcomes(tree, modules)
+    results = outcomes(tree, modules, patterns)
     rows = report(results)
     left = survivors(tree)
     if left:
