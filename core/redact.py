@@ -481,8 +481,9 @@ def _after_one(doc: _Doc, at: int, anchor: int, weak: bool, chained: bool) -> _S
 
 def _phrase(doc: _Doc, toks: list[_Tok], pos: int, seen: set[str], anchor: int) -> _Span | None:
     """A value whose first word is no value on its own, after a strong keyword: a phrase that begins
-    with an article after a copula (:func:`_article_phrase`), or the rest of the clause after a colon."""
-    if "copula" in seen and (span := _article_phrase(doc, toks, anchor)) is not None:
+    with an article after a copula or an assigning word ("is the …", "to the …", "auf die …";
+    :func:`_article_phrase`), or the rest of the clause after a colon."""
+    if seen & {"copula", "assign"} and (span := _article_phrase(doc, toks, anchor)) is not None:
         return span
     if "colon" not in seen:
         return None
@@ -511,6 +512,8 @@ def _article_phrase(doc: _Doc, toks: list[_Tok], anchor: int) -> _Span | None:
     if len(toks) < _PHRASE_MIN_WORDS or _clean(toks[0].group(0)).lower() not in _LEAD_ARTICLES:
         return None
     if toks[0].group(0)[-1] in ",;.!?:" or not _is_plain_value(toks[1].group(0), _STOP):
+        return None
+    if _clean(toks[1].group(0)).lower().endswith(("'s", "’s")):  # "to the customer's usual one": whose, not what
         return None
     if not _CUE_RE.search(_sentence_before(doc.text, anchor)):
         return None
