@@ -74,7 +74,7 @@ CANNOT_KNOW = {"download": "whether a real firmware install succeeds on each dev
 
 
 def _value(raw: Any) -> Any:
-    return raw.get("value") if isinstance(raw, dict) else raw
+    return raw.get("value") if isinstance(raw, dict) else getattr(raw, "value", raw)
 
 
 def _covers(tree: Mapping[str, Json], path: str) -> bool:
@@ -100,7 +100,7 @@ def replay(device: Device, changes: Sequence[Change], tree: Mapping[str, Json] |
         if c.path not in copy and not is_secret_path(c.path):
             if _covers(copy, c.path):
                 return "land", "fail", f"the device would refuse it: its tree has no {c.path}"
-            return "land", "unknown", f"the stored tree does not cover {c.path.rsplit('.', 2)[0]}."
+            return "land", "unknown", f"the stored tree does not cover {c.path.rsplit('.', 1)[0]}."
         copy[c.path] = {"value": c.value}
     secrets = [c.path for c in changes if is_secret_path(c.path)]
     if secrets:
