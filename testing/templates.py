@@ -65,7 +65,9 @@ class Templates:
         with self._lock:
             tpl = self._sqlite.get(key)
             if tpl is None:
-                tpl = self.root / f"tpl-{key}.db"
+                # the pid: mutmut forks its test runs from one process that made ``root``, and two
+                # children building the same template in one file deleted each other's (false kills)
+                tpl = self.root / f"tpl-{key}-{os.getpid()}.db"
                 tpl.parent.mkdir(parents=True, exist_ok=True)
                 for stale in tpl.parent.glob(tpl.name + "*"):
                     stale.unlink()
