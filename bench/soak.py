@@ -533,14 +533,7 @@ class Soak:
         try:
             end = time.monotonic() + self.quiet_end_s
             while True:  # the quiet end: every process up, nothing cut, until nothing is in flight
-                with rt.store.read() as s:
-                    busy = s.scalar(select(func.count()).select_from(ProposalRow)
-                                    .where(ProposalRow.state.in_(EXECUTING + UNDECIDED))) or 0
-                    # a change asked to start later is in flight until the worker has started it
-                    busy += s.scalar(select(func.count()).select_from(ProposalRow)
-                                     .where(ProposalRow.state == "approved",
-                                            ProposalRow.start_requested_by.is_not(None))) or 0
-                    locks = s.scalar(select(func.count()).select_from(DeviceLockRow)) or 0
+                busy, locks = self._in_flight(rt)
                 # a campaign still rolling when the load stops is in flight, not stuck (a loaded CI
                 # machine: one was 'running' at the first look); stuck is what the quiet end does not finish
                 rolling = [c for c, st in self._campaigns(rt).items() if st not in CAMPAIGN_ENDED]
@@ -586,6 +579,21 @@ class Soak:
         finally:
             rt.close()
         return self._report(rows, stuck, locks, chain, lost_created, lost_values, doubled, campaigns, quiet_s)
+
+    @staticmethod
+    def _in_flight(rt: Any) -> tuple[int, int]:
+        """(proposals in flight, device locks held): executing or undecided, or asked to start later
+        and not yet started by the worker."""
+        from sqlalchemy import func, or_, select
+
+        from core.store.schema import DeviceLockRow, ProposalRow
+
+        with rt.store.read() as s:
+            busy = s.scalar(select(func.count()).select_from(ProposalRow).where(or_(
+                ProposalRow.state.in_(EXECUTING + UNDECIDED),
+                (ProposalRow.state == "approved") & ProposalRow.start_requested_by.is_not(None)))) or 0
+            locks = s.scalar(select(func.count()).select_from(DeviceLockRow)) or 0
+        return int(busy), int(locks)
 
     def _doubled(self, rt: Any) -> list[str]:
         from executors.sim.twin import Twin
