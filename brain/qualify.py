@@ -22,8 +22,8 @@ from typing import Any
 from brain import roles
 from brain.plan import Plan
 from brain.tools import RadioInfo, ReadArgs, ToolContext, call_tool, radios_from_values
-from brain.understanding import checker, when
-from brain.understanding.request import Condition, Request
+from brain.understanding import checker, targets, when
+from brain.understanding.request import Condition, Request, SsidRole
 from core import localtime, preconditions
 from core.kernel.jsontypes import JsonObject
 from core.kernel.models import Precondition, ProposalDraft
@@ -32,6 +32,10 @@ from core.kernel.ports.errors import ExecutorError, InvalidParameterName
 Evidence_ = dict[str, dict[str, Any]]
 _RADIO = re.compile(r"^Device\.WiFi\.Radio\.(\d+)\.")
 _SSID = re.compile(r"^Device\.WiFi\.(?:SSID|AccessPoint)\.(\d+)\.")
+_SSID_PATH = re.compile(r"^Device\.WiFi\.(SSID|AccessPoint)\.(\d+)\.")
+# The network role an exclusion names, in the agent's words or a model's ("Gästenetz", "réseau invités", "Hauptnetz").
+_GUEST_WORD = re.compile(r"guest|gast|gäste|gaeste|invit|visit|besucher", re.I)
+_PRIMARY_WORD = re.compile(r"\b(main|primary|haupt|heimnetz|principal)", re.I)
 _LEAF = {"channel": "Channel", "width": "OperatingChannelBandwidth", "power": "TransmitPower", "band_enable": "Enable"}
 
 
@@ -94,23 +98,86 @@ def conform(ctx: ToolContext, req: Request, d: ProposalDraft, ev: Evidence_) -> 
     """Why ``d`` is not what ``req`` asks for, or None."""
     problem = _conform_bands(req, d, ev) or _conform_value(req, d)
     if problem is None and (req.action in ("ssid", "passphrase", "ssid_enable") or req.target.ssid_role):
-        return _conform_ssids(ctx, req, d, ev)
-    return problem
+        problem = _conform_ssids(ctx, req, d, ev)
+    return problem or _excluded_network(ctx, req, d, ev)
 
 
 def _conform_bands(req: Request, d: ProposalDraft, ev: Evidence_) -> str | None:
-    """A radio of another band than the request is limited to, or one it keeps as it is."""
+    """A radio of another band than the request is limited to, or one it keeps as it is (or whose band cannot
+    be told while it keeps one)."""
     radios = {r.index: r.band for r in radios_from_values(_values(ev, "radios"))}
     touched_bands = {radios.get(int(m.group(1))) for c in d.changes if (m := _RADIO.match(c.path))}
     touched_bands.discard(None)
     if req.target.bands and touched_bands - set(req.target.bands):
         return (f"it would change the {', '.join(sorted(b for b in touched_bands if b))} radio, and you limited the "
                 f"request to {', '.join(req.target.bands)}")
-    for word in req.exclusions:
-        low = word.lower()
-        if any(b and b.lower() in low for b in touched_bands):
-            return f"it would touch {word}, which you asked me to leave alone"
+    for word, bands, _ in _exclusions(req):
+        for c in d.changes:
+            m = _RADIO.match(c.path)
+            band = (radios.get(int(m.group(1))) or None) if m else None
+            if m and bands and (band is None or band in bands):
+                return _touches(word, f"Device.WiFi.Radio.{m.group(1)}.", band)
     return None
+
+
+def _excluded_network(ctx: ToolContext, req: Request, d: ProposalDraft, ev: Evidence_) -> str | None:
+    """A network or access point the agent asked to leave alone: one on a band excluded, or of a role excluded —
+    or one whose band or role cannot be told while an exclusion names one.
+
+    Why the networks too: a band is a radio, and every SSID on that radio (TR-181 ``SSID.{i}.LowerLayers``)
+    and its access point (``AccessPoint.{i}.SSIDReference``) are on that band; "rename the guest wifi but not
+    the 2.4 GHz band" drafted as a rename of both bands' guest networks writes to the band excluded, and
+    judging only the radios let it pass. Why refuse what cannot be told: an exclusion is the agent's word that
+    nothing there is written; a write that may land there is not drafted (stricter, never looser)."""
+    excluded = _exclusions(req)
+    written = [m for c in d.changes if (m := _SSID_PATH.match(c.path))]
+    if not excluded or not written:
+        return None
+    known = {s.index: s for s in ssid_facts(ctx, ev)}
+    table = _values(ev, "ssid_roles")
+    for n in sorted({_network(m, table) for m in written}):
+        s = known.get(n)
+        for word, bands, role in excluded:
+            on_band = not bands or s is None or s.band is None or s.band in bands
+            in_role = role is None or s is None or s.role == role
+            if on_band and in_role:
+                return _touches(word, f"Device.WiFi.SSID.{n}.", None if s is None else s.band)
+    return None
+
+
+def _exclusions(req: Request) -> list[tuple[str, list[str], SsidRole | None]]:
+    """The request's exclusions that name a band or a network role: the words, the bands, the role."""
+    named = [(word, _excluded_bands(word), _excluded_role(word)) for word in req.exclusions]
+    return [(word, bands, role) for word, bands, role in named if bands or role]
+
+
+def _touches(word: str, obj: str, band: str | None) -> str:
+    """What a refusal says: the words excluded — and the object, where its band or role cannot be told."""
+    if band is None:
+        return f"it would change {obj} and I cannot tell whether that is {word}, which you asked me to leave alone"
+    return f"it would touch {word}, which you asked me to leave alone"
+
+
+def _excluded_bands(word: str) -> list[str]:
+    """The bands an exclusion names, however written ("the 2.4 GHz band", "2,4er", "THE 5GHZ BAND")."""
+    return list(targets.bands_in(targets.normalise_bands(word)))
+
+
+def _excluded_role(word: str) -> SsidRole | None:
+    """The network role an exclusion names: guest ("réseau invités", "Gästenetz"), or primary ("main network",
+    "Hauptnetz", "principal")."""
+    if _GUEST_WORD.search(word):
+        return "guest"
+    return "primary" if _PRIMARY_WORD.search(word) else None
+
+
+def _network(path: re.Match[str], table: JsonObject) -> int:
+    """The ``SSID.{i}`` a network or access point path writes to: its own index, or for ``AccessPoint.{i}`` the
+    SSID its ``SSIDReference`` names in the SSID and access point tables (the same index where it names none)."""
+    kind, index = path.groups()
+    ref = table.get(f"Device.WiFi.AccessPoint.{index}.SSIDReference")
+    named = re.match(r"Device\.WiFi\.SSID\.(\d+)", str(ref.get("value") if isinstance(ref, dict) else ref))
+    return int(named.group(1)) if named and kind == "AccessPoint" else int(index)
 
 
 def _conform_value(req: Request, d: ProposalDraft) -> str | None:
@@ -136,10 +203,6 @@ def _conform_ssids(ctx: ToolContext, req: Request, d: ProposalDraft, ev: Evidenc
     if extra:
         names = ", ".join(f"\u201c{s.name}\u201d" for s in known if s.index in extra)
         return f"it would change {names}, which is not the {req.target.ssid_role or 'primary'} network asked for"
-    for word in req.exclusions:
-        role = "guest" if re.search(r"guest|gast|gäste|invit", word, re.I) else None
-        if role and any(s.index in indices and s.role == role for s in known):
-            return f"it would touch {word}, which you asked me to leave alone"
     return None
 
 

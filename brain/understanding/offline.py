@@ -41,12 +41,38 @@ _BARE_TO = re.compile(r"\b(switch|move|put|change|go|set|sit|be|stay|stick|pop|b
 _AIRISH = re.compile(r"\b(channel|kanal|canal|neighbou?r\w*|nachbar\w*|voisin\w*|vecin\w*|wi-?fi|wlan|2\.4GHz|5GHz|"
                      r"6GHz|interference|störung|interférence|interferencia)\b", _I)
 # What a request must not touch: "not the guest network", "leave the 2.4 alone", "except the 5 GHz".
-_EXCLUDE = re.compile(r"\b(but not|not|except( for)?|apart from|leave|without|nicht|außer|ohne|lass\w*|pas|sauf|"
-                      r"laisse\w*|sans|no|excepto|salvo|menos|deja\w*|sin)\b\s+"
-                      r"(?P<what>(the |la |le |l'|l’|el |das |den |die |les |los )?"
-                      r"(guest\w*|gäste\w*|gast\w*|invité\w*|invitad\w*|2\.4GHz|5GHz|6GHz|main|primary|haupt\w*|"
-                      r"principal\w*)(\s+(one|network|wi-?fi|wlan|netz\w*|réseau|red|band|bande|banda))?)"
-                      r"(\s+(alone|in ruhe|tranquille|en paz|as it is|so wie es ist))?", _I)
+# Between the connector and the band or network may stand a preposition, an article and a noun ("außer auf dem
+# 2,4-GHz-Band", "sauf la bande des 2,4 GHz", "excepto la red de invitados", "apart from the network for
+# guests"): read as an exclusion all the same — read past, those words left the band or the network behind in
+# the text, where it was taken for the band the request is *limited to* or the network it is *aimed at*.
+_GUEST_WORD = targets.ROLE_WORDS["guest"].pattern
+_EXCLUDED = (r"(?P<prep>(?:on|in|for|of|from|auf|im|beim|bei|am|vom|von|für|sur|dans|pour|du|de|en|para|del|al)\s+)?"
+             r"(?:(?:the|der|die|das|den|dem|des|le|la|les|el|los|las)\s+|l['’])?"
+             r"(?P<what>(?P<noun>(?:bands?|bandes?|bandas?|networks?|réseaux?|red|redes|netz\w*|wi-?fi|wlan|radios?|"
+             r"frequenz\w*|frequency|fréquence|frecuencia|zugang)\s+)?"
+             r"(?:(?:de|des|du|of|for|für|pour|para|der)\s+|d['’])?(?:(?:the|les|los|las|la|le|el|die|den)\s+)?"
+             rf"(?:{_GUEST_WORD}|\b(?:2\.4GHz|5GHz|6GHz)(?:\s+{_GUEST_WORD})?|\b(?:main|primary|haupt\w*|principal\w*))"
+             r"(?:(?:\s+|-)(?:one|networks?|wi-?fi|wlan|netz\w*|réseaux?|red|band|bande|banda|radio|frequenz|zugang))?)"
+             r"(?:\s+(?:alone|in ruhe|tranquille|en paz|as it is|so wie es ist|wie es ist|untouched|tel quel|"
+             r"como está))?")
+# "except", "außer", "sauf", "excepto" … say what is left out of the request; found before the conditions, whose
+# bare "außer" ("unless") would otherwise read "außer auf dem 2,4-GHz-Band" as a condition on the firmware.
+_EXCEPT = re.compile(r"\b(?:but not|except(?:é\w*)?(?: for)?|excluding|apart from|other than|save for|außer|"
+                     r"ausgenommen|bis auf|abgesehen von|sauf|hormis|à part|à l'exception d[eu]|en dehors d[eu]|"
+                     r"excepto|salvo|menos|aparte de|a excepción de|excluyendo|fuera de)\s+" + _EXCLUDED, _I)
+# "not", "leave", "ohne", "pas", "sin" … say it too, after the conditions ("only if no guest is connected").
+_EXCLUDE = re.compile(r"\b(?P<by>not|leave|without|nicht|ohne|lass\w*|pas|laisse\w*|sans|no|deja\w*|sin)\s+"
+                      + _EXCLUDED, _I)
+# A negation excludes through a preposition or a noun only at the head of its phrase ("…, not the 5 GHz band",
+# "mais pas la bande 2,4 GHz", "pero no en la de 2,4"); after its verb that describes ("ne marche pas sur la
+# bande 5 GHz", "je ne trouve pas le réseau invités"). The band or network right after it ("pas les invités")
+# excludes wherever it stands.
+_NEGATION = re.compile(r"not|nicht|pas|no", _I)
+_PHRASE_HEAD = re.compile(r"(?:^|[,;:.!?(–—-]|\b(?:but|and|or|aber|und|oder|sondern|mais|et|ou|pero|y|o|sino|only|"
+                          r"just|nur|seulement|solo|sólo|please|bitte|svp|stp|por favor))\s*$", _I)
+# "außer das Gastnetz ist aus": a verb after it makes the words a condition ("unless …"), not an exclusion.
+_STATE_VERB = re.compile(r"\s*(is|are|isn'?t|aren'?t|ist|sind|est|sont|n'est|está|están|esté|estén|es|son|läuft|"
+                         r"was|war)\b", _I)
 
 
 @dataclass(frozen=True)
@@ -147,6 +173,9 @@ def _qualifiers(text: str, ctx: Context) -> _Qualifiers:
     sc = scope.find(_blank(match, quoted))
     w, repeating, unplaced = _times(match, quoted, ctx, lang)
     taken = list(w.spans)
+    # "except the 2.4 GHz band": what is left out, before a condition can take its "außer" for "unless"
+    excl = _excepted(_blank(match, taken + quoted))
+    taken += [m.span() for m in excl]
     # Conditions are found before the action is read (their words are not the action's) and read
     # after it (a condition names its fact relative to the action: "unless a neighbour sits there").
     found = conditions.find(_blank(match, taken + quoted), action=None, value=None, band=None)
@@ -156,7 +185,8 @@ def _qualifiers(text: str, ctx: Context) -> _Qualifiers:
     taken += now_said
     if now_said and w.schedule is not None:
         unplaced.append(Unplaced(words=w.schedule.words, kind="time", why="both 'now' and a later time were said"))
-    excl = [m for m in _EXCLUDE.finditer(_blank(match, taken)) if not _negates_action(match, m)]
+    excl += _kept_off(_blank(match, taken))
+    excl.sort(key=lambda m: m.start())
     taken += [m.span() for m in excl]
     return _Qualifiers(lang=lang, match=match, quoted=quoted, scope=sc, when=w, repeating=repeating, found=found,
                        now_said=now_said, excl=excl, core=_squash(_blank(match, taken)), unplaced=unplaced)
@@ -194,9 +224,10 @@ def _request(text: str, ref: Reference | None, q: _Qualifiers, heard: clauses.He
     if q.repeating is not None and action is not None:
         unplaced.append(Unplaced(words=q.repeating, kind="time",
                                  why="a repeating schedule: I can schedule one change, not a series"))
-    # read the conditions now that the action is known
-    conds = conditions.find(_blank(q.match, q.quoted), action=action, value=values.get("value"),
-                            band=req.band if req else None)
+    # read the conditions now that the action is known; an exclusion's words are never a condition's
+    # ("außer auf dem 2,4-GHz-Band" is no "unless")
+    conds = conditions.find(_blank(q.match, q.quoted + [m.span() for m in q.excl]), action=action,
+                            value=values.get("value"), band=req.band if req else None)
     unplaced += conds.unplaced
     if q.scope.kind == "fleet" and q.scope.this_too and action is not None:
         unplaced.append(Unplaced(words=q.scope.words, kind="scope", why=(
@@ -534,7 +565,7 @@ _PLACED = (*_OPERATIONS, Intent.WIFI, Intent.COVERAGE, Intent.CONNECTIVITY, Inte
            Intent.UNSUPPORTED)
 
 
-_ARTICLE = re.compile(r"^\s*(the|la|le|el|das|den|die|les|los)\s+", _I)
+_ARTICLE = re.compile(r"^\s*(the|la|le|el|das|den|die|les|los|de)\s+", _I)
 
 
 def _contributes(core: str, piece: str) -> bool:
@@ -773,6 +804,23 @@ def _content_words(piece: str) -> list[str]:
 
 _MODAL_LEAD = re.compile(r"^\W*(can|could|would|will) (you|u|we)\s+(also\s+|please\s+)?", _I)
 _SYMPTOMS = (Intent.WIFI, Intent.COVERAGE, Intent.CONNECTIVITY, Intent.INFORM, Intent.STATUS)
+
+
+def _excepted(text: str) -> list[re.Match[str]]:
+    """What an exception connector leaves out of the request ("except the 2.4 GHz band", "sauf la bande 2,4 GHz",
+    "außer auf dem 2,4-GHz-Band", "excepto la red de invitados"), each match's ``what`` the words excluded.
+    Found before the conditions are, so a bare "außer" is not read as "unless"; one followed by a verb of state
+    ("außer das Gastnetz ist aus") is left to the conditions, where it is one."""
+    return [m for m in _EXCEPT.finditer(text) if not _STATE_VERB.match(text, m.end())]
+
+
+def _kept_off(text: str) -> list[re.Match[str]]:
+    """What a negation or "leave"/"without" keeps out of the request ("not the guest network", "laisse le réseau
+    des invités", "sin los invitados") — a negation only at the head of its phrase, where it is one; never the
+    act's own negation ("do not reboot")."""
+    return [m for m in _EXCLUDE.finditer(text) if not _negates_action(text, m) and (
+        not _NEGATION.fullmatch(m.group("by")) or not (m.group("prep") or m.group("noun"))
+        or _PHRASE_HEAD.search(text, 0, m.start()))]
 
 
 def _negates_action(text: str, m: re.Match[str]) -> bool:
