@@ -36,6 +36,7 @@ DESCRIPTIONS = [
     "remets le mot de passe à la valeur d'usine",
     "cambia la contraseña a la de la etiqueta",
     "change the wifi password to the customer's usual one",
+    "set the new wifi password to the tenant’s chosen phrase",  # a typographic apostrophe alike
     "set the password to the value on the label",
     "update the wifi password to the new one she chose",
     "her new wifi password is the same as before",
