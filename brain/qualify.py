@@ -201,7 +201,11 @@ def _conform_ssids(ctx: ToolContext, req: Request, d: ProposalDraft, ev: Evidenc
     wanted = {s.index for s in roles.pick(known, req.target.ssid_role, list(req.target.bands))}
     extra = indices - wanted
     if extra:
-        names = ", ".join(f"\u201c{s.name}\u201d" for s in known if s.index in extra)
+        # an SSID without a name, or one the gateway does not list, is named by its object
+        listed = {s.index for s in known}
+        names = ", ".join([f"\u201c{s.name}\u201d" if s.name else f"Device.WiFi.SSID.{s.index}."
+                           for s in known if s.index in extra]
+                          + [f"Device.WiFi.SSID.{i}." for i in sorted(extra - listed)])
         return f"it would change {names}, which is not the {req.target.ssid_role or 'primary'} network asked for"
     return None
 

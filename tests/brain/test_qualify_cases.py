@@ -768,3 +768,15 @@ def test_no_request_or_no_draft_is_left_as_it_is() -> None:
         assert run(gw, req, plan) is plan
     assert run(gw, None, wrong) is wrong
     assert gw.reads_of("Device.WiFi.SSID.") == 0
+
+
+def test_a_network_without_a_name_or_not_listed_is_named_by_its_object() -> None:
+    """A refusal names every network it would wrongly change: one whose SSID is empty, or an index the
+    gateway does not list, by its object — never an empty pair of quotes."""
+    gw, req = gateway("dual"), read("rename the guest network to Gartenhaus")
+    home = gw.wlan("5GHz")
+    gw.params[f"Device.WiFi.SSID.{home.index}.SSID"] = ""
+    out = run(gw, req, drafted(gw, (f"Device.WiFi.SSID.{home.index}.SSID", "Gartenhaus"),
+                               ("Device.WiFi.SSID.9.SSID", "Gartenhaus")))
+    assert refused(out, req, gw) == (f"it would change Device.WiFi.SSID.{home.index}., Device.WiFi.SSID.9., "
+                                     "which is not the guest network asked for")
