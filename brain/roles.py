@@ -33,13 +33,21 @@ class SsidInfo:
 
 
 def ssids(values: dict[str, Any], radios: list[RadioInfo]) -> list[SsidInfo]:
-    """Every ``Device.WiFi.SSID.{i}`` in ``values`` (items with ``value``) with its band and role."""
+    """Every ``Device.WiFi.SSID.{i}`` in ``values`` (items with ``value``) with its band and role. An
+    access point's settings (isolation: the guest flag; advertisement) belong to the SSID its
+    ``SSIDReference`` names — a gateway may number its access points otherwise than its SSIDs — and
+    to the SSID of its own index only when it names none."""
     by_index: dict[int, JsonObject] = {}
+    points: dict[int, JsonObject] = {}
     for path, item in values.items():
         m = re.match(r"Device\.WiFi\.(SSID|AccessPoint)\.(\d+)\.(.+)$", path)
         if m:
-            by_index.setdefault(int(m.group(2)), {})[f"{m.group(1)}.{m.group(3)}"] = (
+            into = by_index if m.group(1) == "SSID" else points
+            into.setdefault(int(m.group(2)), {})[f"{m.group(1)}.{m.group(3)}"] = (
                 item.get("value") if isinstance(item, dict) else getattr(item, "value", item))
+    for j, ap in points.items():
+        ref = re.search(r"SSID\.(\d+)", str(ap.get("AccessPoint.SSIDReference") or ""))
+        by_index.setdefault(int(ref.group(1)) if ref else j, {}).update(ap)
     band_of = {r.index: r.band for r in radios}
     out: list[SsidInfo] = []
     for i in sorted(by_index):
