@@ -76,6 +76,10 @@ def test_quick_run_prints_its_json_line(name: str, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     if PG_URL:  # the PostgreSQL rows run too (each bench makes and drops its own schema)
         env["GATEWARD_BENCH_DATABASE_URL"] = PG_URL
+    # Two distributed workers, not the bench's four: each holds about ten PostgreSQL connections (its
+    # store, the job queue's pool, the checkpoints), and four of them beside the other tests' came within
+    # a few of the server's 100 (a sampler here: 49 for this bench alone)
+    env.setdefault("GATEWARD_BENCH_WORKERS", "2")
     log = tmp_path / f"{name}.log"
     with log.open("wb") as out:
         try:
