@@ -33,21 +33,8 @@ class SsidInfo:
 
 
 def ssids(values: dict[str, Any], radios: list[RadioInfo]) -> list[SsidInfo]:
-    """Every ``Device.WiFi.SSID.{i}`` in ``values`` (items with ``value``) with its band and role. An
-    access point's settings (isolation: the guest flag; advertisement) belong to the SSID its
-    ``SSIDReference`` names — a gateway may number its access points otherwise than its SSIDs — and
-    to the SSID of its own index only when it names none."""
-    by_index: dict[int, JsonObject] = {}
-    points: dict[int, JsonObject] = {}
-    for path, item in values.items():
-        m = re.match(r"Device\.WiFi\.(SSID|AccessPoint)\.(\d+)\.(.+)$", path)
-        if m:
-            into = by_index if m.group(1) == "SSID" else points
-            into.setdefault(int(m.group(2)), {})[f"{m.group(1)}.{m.group(3)}"] = (
-                item.get("value") if isinstance(item, dict) else getattr(item, "value", item))
-    for j, ap in points.items():
-        ref = re.search(r"SSID\.(\d+)", str(ap.get("AccessPoint.SSIDReference") or ""))
-        by_index.setdefault(int(ref.group(1)) if ref else j, {}).update(ap)
+    """Every ``Device.WiFi.SSID.{i}`` in ``values`` (items with ``value``) with its band and role."""
+    by_index = _fields_by_ssid(values)
     band_of = {r.index: r.band for r in radios}
     out: list[SsidInfo] = []
     for i in sorted(by_index):
@@ -67,6 +54,25 @@ def ssids(values: dict[str, Any], radios: list[RadioInfo]) -> list[SsidInfo]:
         enabled = parse_bool(f["SSID.Enable"]) if "SSID.Enable" in f else None
         out.append(SsidInfo(index=i, name=name, band=band, role=role, enabled=enabled))
     return out
+
+
+def _fields_by_ssid(values: dict[str, Any]) -> dict[int, JsonObject]:
+    """SSID index → its ``SSID.*`` and its access point's ``AccessPoint.*`` values. An access point's
+    settings (isolation: the guest flag; advertisement) belong to the SSID its ``SSIDReference`` names —
+    a gateway may number its access points otherwise than its SSIDs — and to the SSID of its own index
+    only when it names none."""
+    by_index: dict[int, JsonObject] = {}
+    points: dict[int, JsonObject] = {}
+    for path, item in values.items():
+        m = re.match(r"Device\.WiFi\.(SSID|AccessPoint)\.(\d+)\.(.+)$", path)
+        if m:
+            into = by_index if m.group(1) == "SSID" else points
+            into.setdefault(int(m.group(2)), {})[f"{m.group(1)}.{m.group(3)}"] = (
+                item.get("value") if isinstance(item, dict) else getattr(item, "value", item))
+    for j, ap in points.items():
+        ref = re.search(r"SSID\.(\d+)", str(ap.get("AccessPoint.SSIDReference") or ""))
+        by_index.setdefault(int(ref.group(1)) if ref else j, {}).update(ap)
+    return by_index
 
 
 def pick(all_ssids: list[SsidInfo], role: SsidRole | None, bands: list[str]) -> list[SsidInfo]:
