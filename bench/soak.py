@@ -91,6 +91,7 @@ class Record:
     approvals: int = 0  # approvals the load gave (200)
     db_down_s: float = 0.0
     chat_turns: int = 0
+    still_running: list[str] = field(default_factory=list)  # the load's threads not done at the quiet end's deadline
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def now(self) -> float:
@@ -152,7 +153,9 @@ class Soak:
         self.load_avg: dict[str, list[float]] = {}
         self.home = Path(tempfile.mkdtemp(prefix="gateward-soak-"))
         self.rec = Record()
-        self.stopping = threading.Event()
+        self.stopping = threading.Event()  # the load stops; the quiet end begins
+        self.ended = threading.Event()  # the soak is over: the watchdog stops restarting processes
+        self.quiet_until: float | None = None  # the quiet end's one deadline (monotonic), once the load stops
         self.tokens: dict[str, str] = {}
         self.api: Any = None
         self.worker: subprocess.Popen[bytes] | None = None
@@ -162,6 +165,7 @@ class Soak:
         self._procs = threading.Lock()  # one of: a chaos kill-and-restart, the watchdog's restart
         self._reads: Any = None  # a store on the direct address: what a lost answer did
         self.denied: list[tuple[str, int]] = []
+        self.campaign_detail: dict[str, str] = {}  # a campaign not ended at the last look: where it stands
 
     # ------------------------------------------------------------------ set-up and processes
     def setup(self) -> None:
@@ -362,7 +366,7 @@ class Soak:
             with self.rec.lock:
                 self.rec.campaigns.append(cid)
             end = time.monotonic() + self.quiet_end_s  # a campaign created is seen to its end, even past the load
-            while time.monotonic() < end:
+            while time.monotonic() < min(end, self.quiet_until or end):
                 st = dave.call("campaign", "GET", f"/api/campaigns/{cid}")
                 if st is None or st.status_code != 200:
                     time.sleep(1)
@@ -424,8 +428,10 @@ class Soak:
 
     def watchdog(self) -> None:
         """A process that exited by itself (a worker started while the database was stopped says
-        ``cannot open the database`` and exits) is started again, as systemd's Restart= would, and counted."""
-        while not self.stopping.is_set():
+        ``cannot open the database`` and exits) is started again, as systemd's Restart= would, and counted.
+        Through the quiet end too: a worker that exited just as the load stopped would otherwise leave
+        every scheduled change and campaign unstarted, and the soak would call them stuck."""
+        while not self.ended.is_set():
             time.sleep(1)
             with self._procs:
                 if self.worker is not None and self.worker.poll() is not None:
@@ -500,24 +506,30 @@ class Soak:
             quarter = max(6, len(d) // 4)
             mine = {"rename": d[0:quarter:3], "passphrase": d[1:quarter:3], "scheduled": d[2:quarter:3]}  # disjoint
             campaign_devices = d[quarter:quarter * 2]
-            threads = [threading.Thread(target=self.proposer, args=(kind, devs), daemon=True)
+            threads = [threading.Thread(target=self.proposer, args=(kind, devs), daemon=True, name=f"proposer-{kind}")
                        for kind, devs in mine.items()]
-            threads += [threading.Thread(target=self.campaigns, args=(campaign_devices,), daemon=True),
-                        threading.Thread(target=self.chat, args=(d[quarter * 2:],), daemon=True),
-                        threading.Thread(target=self.reader, args=(d,), daemon=True)]
+            threads += [threading.Thread(target=self.campaigns, args=(campaign_devices,), daemon=True,
+                                         name="campaigns"),
+                        threading.Thread(target=self.chat, args=(d[quarter * 2:],), daemon=True, name="chat"),
+                        threading.Thread(target=self.reader, args=(d,), daemon=True, name="reader")]
             self.rec.t0 = time.monotonic()
             for t in threads:
                 t.start()
             until = self.minutes * 60
-            chaos = threading.Thread(target=self.chaos, args=(until,), daemon=True)
+            chaos = threading.Thread(target=self.chaos, args=(until,), daemon=True, name="chaos")
             chaos.start()
             threading.Thread(target=self.watchdog, daemon=True).start()
             while self.rec.now() < until:
                 time.sleep(1)
+            # One deadline for the whole quiet end — the load's threads finishing what they follow and
+            # the check's wait alike — so a soak that does not settle still reports, within
+            # quiet_end_s, what did not (two waits of quiet_end_s each once outlasted a test's timeout).
+            self.quiet_until = time.monotonic() + self.quiet_end_s
             self.stopping.set()
-            chaos.join(120)
+            chaos.join(max(0.0, self.quiet_until - time.monotonic()))
             for t in threads:
-                t.join(self.quiet_end_s + 30)
+                t.join(max(0.0, self.quiet_until - time.monotonic()))
+            self.rec.still_running = [t.name for t in [chaos, *threads] if t.is_alive()]
             return self.check(campaign_devices)
         finally:
             self.teardown()
@@ -531,16 +543,7 @@ class Soak:
 
         rt = build_runtime(Settings(database_url=self.url))
         try:
-            end = time.monotonic() + self.quiet_end_s
-            while True:  # the quiet end: every process up, nothing cut, until nothing is in flight
-                busy, locks = self._in_flight(rt)
-                # a campaign still rolling when the load stops is in flight, not stuck (a loaded CI
-                # machine: one was 'running' at the first look); stuck is what the quiet end does not finish
-                rolling = [c for c, st in self._campaigns(rt).items() if st not in CAMPAIGN_ENDED]
-                if (not busy and not locks and not rolling) or time.monotonic() > end:
-                    break
-                time.sleep(1)
-            quiet_s = self.quiet_end_s - max(0.0, end - time.monotonic())
+            quiet_s = self._quiet_end(rt)
             with rt.store.read() as s:
                 rows = {r.id: r for r in s.execute(select(
                     ProposalRow.id, ProposalRow.state, ProposalRow.updated_at, ProposalRow.start_requested_by,
@@ -580,6 +583,21 @@ class Soak:
             rt.close()
         return self._report(rows, stuck, locks, chain, lost_created, lost_values, doubled, campaigns, quiet_s)
 
+    def _quiet_end(self, rt: Any) -> float:
+        """Wait, every process up and nothing cut, until nothing is in flight or the quiet end's
+        deadline passes; how long the quiet end took (from when the load stopped)."""
+        end = self.quiet_until if self.quiet_until is not None else time.monotonic() + self.quiet_end_s
+        stopped_at = end - self.quiet_end_s
+        while True:  # the quiet end: every process up, nothing cut, until nothing is in flight
+            busy, locks = self._in_flight(rt)
+            # a campaign still rolling when the load stops is in flight, not stuck (a loaded CI
+            # machine: one was 'running' at the first look); stuck is what the quiet end does not finish
+            rolling = [c for c, st in self._campaigns(rt).items() if st not in CAMPAIGN_ENDED]
+            if (not busy and not locks and not rolling) or time.monotonic() > end:
+                break
+            time.sleep(1)
+        return min(self.quiet_end_s, time.monotonic() - stopped_at)
+
     @staticmethod
     def _in_flight(rt: Any) -> tuple[int, int]:
         """(proposals in flight, device locks held): executing or undecided, or asked to start later
@@ -616,13 +634,21 @@ class Soak:
         return [f"{dev} written {n}× by {key}" for (dev, key), n in sorted(counts.items()) if n > 1]
 
     def _campaigns(self, rt: Any) -> dict[str, str]:
+        """Each campaign's state; one not ended is also described (its proposal's state and its
+        batches') in ``campaign_detail``, for the report to say where it stands."""
         out = {}
         svc = rt.campaigns
         for cid in self.rec.campaigns:
             try:
-                out[cid] = str(svc.status(cid)["state"])
+                st = svc.status(cid)
             except Exception as exc:  # a campaign the API acknowledged must be there
                 out[cid] = f"missing ({type(exc).__name__})"
+                continue
+            out[cid] = str(st["state"])
+            if out[cid] not in CAMPAIGN_ENDED:
+                prop = st.get("proposal") or {}
+                self.campaign_detail[cid] = (f"{out[cid]}, proposal {prop.get('state')} {prop.get('error') or ''}"
+                                             f"; batches {st.get('batches')}; progress {st.get('progress')}")
         return out
 
     def _report(self, rows: dict[str, Any], stuck: list[str], locks: int, chain: Any, lost_created: list[str],
@@ -638,7 +664,8 @@ class Soak:
             "minutes": self.minutes, **self._requests_part(),
             **self._proposals_part(rows, lost_created + lost_values, doubled),
             "stuck": len(stuck) + len(campaigns) - len(finished) + len(unstarted), "stuck_detail": stuck[:10] + [
-                f"campaign {c}: {st}" for c, st in campaigns.items() if c not in finished][:10]
+                f"campaign {c}: {self.campaign_detail.get(c, st)}" for c, st in campaigns.items()
+                if c not in finished][:10]
             + [self._unstarted(pid, rows[pid]) for pid in unstarted[:10]],
             "locks_held": locks, "audit_ok": bool(chain.ok), "audit_events": int(chain.count),
             "audit_first_broken": chain.first_broken_seq,
@@ -648,7 +675,7 @@ class Soak:
             "scheduled_not_started": len(unstarted),
             **self._chaos_part(rows),
             **self._reads_part(),
-            "quiet_end_s": round(quiet_s, 1), "home": str(self.home),
+            "quiet_end_s": round(quiet_s, 1), "still_running": self.rec.still_running, "home": str(self.home),
         }
 
     @staticmethod
@@ -741,6 +768,7 @@ class Soak:
 
     def teardown(self) -> None:
         self.stopping.set()
+        self.ended.set()
         if self._reads is not None:
             self._reads.dispose()
         for proc in (self.worker, self.broker, self.api.proc if self.api is not None else None):

@@ -37,7 +37,9 @@ def test_two_minutes_of_kills_lose_double_and_strand_nothing() -> None:
 
     # Seven minutes for in-flight work to end once the chaos stops: on a CI machine running three other
     # workers beside it, one campaign was still 'running' after the soak's own 180 s (a campaign that
-    # never ends still fails here; one that needs a loaded machine's minutes does not).
+    # never ends still fails here; one that needs a loaded machine's minutes does not). The quiet end is one
+    # deadline (the load's threads and the check share it): set-up, two minutes of load, seven of quiet end
+    # and the check fit in the timeout, so a soak that does not settle fails with its report, saying what.
     report = Soak(2.0, seed=11, homes=40, quiet_end_s=420).run()
     assert all(report["kills"][k] >= 1 for k in ("api", "worker", "broker", "db")), report["chaos"]
     assert report["proposals"] > 0 and report["campaigns"] > 0 and report["chat_turns"] > 0, report
