@@ -98,8 +98,8 @@ def conform(ctx: ToolContext, req: Request, d: ProposalDraft, ev: Evidence_) -> 
     """Why ``d`` is not what ``req`` asks for, or None."""
     problem = _conform_bands(req, d, ev) or _conform_value(req, d)
     if problem is None and (req.action in ("ssid", "passphrase", "ssid_enable") or req.target.ssid_role):
-        problem = _conform_ssids(ctx, req, d, ev)
-    return problem or _excluded_network(ctx, req, d, ev)
+        problem = _conform_ssids(ctx, req, d, ev)  # a network request: the networks asked for, by name
+    return problem or _network_off_band(ctx, req, d, ev) or _excluded_network(ctx, req, d, ev)
 
 
 def _conform_bands(req: Request, d: ProposalDraft, ev: Evidence_) -> str | None:
@@ -117,6 +117,30 @@ def _conform_bands(req: Request, d: ProposalDraft, ev: Evidence_) -> str | None:
             band = (radios.get(int(m.group(1))) or None) if m else None
             if m and bands and (band is None or band in bands):
                 return _touches(word, f"Device.WiFi.Radio.{m.group(1)}.", band)
+    return None
+
+
+def _network_off_band(ctx: ToolContext, req: Request, d: ProposalDraft, ev: Evidence_) -> str | None:
+    """A network or access point written on another band than the request is limited to, or one whose band
+    cannot be told while it is limited.
+
+    Why: a band limit was held against radio settings only, so "set the 5 GHz channel to 44" drafted with a
+    rename of the 2.4 GHz network passed. A network is on its radio's band (``SSID.{i}.LowerLayers``; an
+    access point on its ``SSIDReference``'s SSID), and the limit is the agent's word that nothing else is
+    written."""
+    written = [m for c in d.changes if (m := _SSID_PATH.match(c.path))]
+    if not req.target.bands or not written:
+        return None
+    known = {s.index: s for s in ssid_facts(ctx, ev)}
+    table = _values(ev, "ssid_roles")
+    limit = ", ".join(req.target.bands)
+    for n in sorted({_network(m, table) for m in written}):
+        s = known.get(n)
+        if s is None or s.band is None:
+            return (f"it would change Device.WiFi.SSID.{n}. and I cannot tell whether that is on {limit}, which you "
+                    "limited the request to")
+        if s.band not in req.target.bands:
+            return f"it would change a network on the {s.band} band, and you limited the request to {limit}"
     return None
 
 
