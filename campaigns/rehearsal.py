@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -205,14 +205,13 @@ def _paths_to_read(changes: Sequence[Change]) -> list[str]:
 def _refresh(rt: CoreServices, devices: Mapping[str, Device], stale: Sequence[str], changes: Sequence[Change],
              trees: dict[str, dict[str, Any]], online: Mapping[str, bool], limit: int) -> list[str]:
     """Read the paths the change touches from each stale target that is online (the read-only
-    executor path: nothing is written, nothing stored) and lay them over its stored tree. Returns
-    the devices refreshed."""
+    executor path: nothing is written, nothing stored) and lay them over its stored tree, at most
+    ``limit`` targets — counted among the online ones only: an offline target is never read, and
+    counting it left online targets unread. Returns the devices refreshed."""
     paths = _paths_to_read(changes)
     done = []
-    for d_id in stale[:limit]:
+    for d_id in _readable(stale, online)[:limit]:
         d = devices[d_id]
-        if not online.get(d_id):
-            continue
         got: dict[str, Any] = {}
         for path in paths:  # one at a time: a path the device lacks must not hide the others
             try:
@@ -223,6 +222,11 @@ def _refresh(rt: CoreServices, devices: Mapping[str, Device], stale: Sequence[st
             trees[d_id] = {**(trees.get(d_id) or {}), **{k: {"value": _value(v)} for k, v in got.items()}}
             done.append(d_id)
     return done
+
+
+def _readable(stale: Sequence[str], online: Mapping[str, bool]) -> list[str]:
+    """The stale targets a live read may reach (online), in order."""
+    return [d for d in stale if online.get(d)]
 
 
 def _presence(rt: CoreServices, devices: Mapping[str, Device]) -> dict[str, bool]:
@@ -393,8 +397,9 @@ class _Tally:
                 for k in sorted(self.classes.values(), key=lambda k: (k["model"], k["firmware"]))]
 
 
-def _replay_all(sc: _Scene, too_old: set[str], refresh_max: int) -> _Tally:
-    """Replay the change on every target's tree (or say why a target cannot be)."""
+def _replay_all(sc: _Scene, too_old: Mapping[str, str]) -> _Tally:
+    """Replay the change on every target's tree (or say why a target cannot be: ``too_old`` maps a
+    target whose tree is too old to trust to why it was not read now)."""
     tally = _Tally()
     changes = sc.proposal.changes
     for d_id, d in sc.devices.items():
@@ -404,8 +409,7 @@ def _replay_all(sc: _Scene, too_old: set[str], refresh_max: int) -> _Tally:
             tally.drifted.append(d_id)
         if d_id in too_old and changes:
             stage, outcome, reason = ("none", "unknown", f"its stored tree is older than the {MAX_TREE_AGE_H:g} h a "
-                                      "rehearsal trusts and it could not be read now (offline, or beyond the "
-                                      f"{refresh_max} a rehearsal reads live)")
+                                      f"rehearsal trusts and it could not be read now: {too_old[d_id]}")
         else:
             stage, outcome, reason = replay(d, changes, tree, sc.caps.get(d_id))
         tally.add(d, fw, stage, outcome, reason)
@@ -422,7 +426,7 @@ def _rollback(sc: _Scene, ops: Sequence[str]) -> dict[str, Any]:
     return {"restorable": [c.path for c in changes if not is_secret_path(c.path)], "not_restorable": cannot}
 
 
-def _trees_part(sc: _Scene, refreshed: set[str], too_old: set[str]) -> dict[str, Any]:
+def _trees_part(sc: _Scene, refreshed: set[str], too_old: Collection[str]) -> dict[str, Any]:
     known = [sc.ages[d] for d in sc.devices if d in sc.ages]
     return {"max_age_h": MAX_TREE_AGE_H, "oldest_h": round(max(known), 2) if known else None,
             "median_h": round(statistics.median(known), 2) if known else None,
@@ -446,13 +450,22 @@ def _closed_windows(sc: _Scene, now: datetime) -> tuple[list[str], list[dict[str
 
 
 def _refresh_stale(rt: CoreServices, sc: _Scene, online: dict[str, bool], refresh_max: int
-                   ) -> tuple[set[str], set[str]]:
-    """The targets whose trees were read live now, and those whose trees are too old to trust."""
+                   ) -> tuple[set[str], dict[str, str]]:
+    """The targets whose trees were read live now, and those whose trees are too old to trust, each
+    with why it was not read (offline, beyond the live-read budget, or no answer).
+
+    A fresh tree silent about a changed path is stale too (read live when it can be), but one that
+    could not be read is not *too old*: the replay says what its tree does not cover (it was once
+    reported as older than 24 h)."""
     changes = sc.proposal.changes
-    stale = sorted(d for d in sc.devices if sc.ages.get(d) is None or sc.ages[d] > MAX_TREE_AGE_H
-                   or not all(_holds(sc.trees.get(d) or {}, c.path) for c in changes))
+    old = {d for d in sc.devices if sc.ages.get(d) is None or sc.ages[d] > MAX_TREE_AGE_H}
+    stale = sorted(d for d in sc.devices if d in old or not all(_holds(sc.trees.get(d) or {}, c.path)
+                                                                for c in changes))
     refreshed = set(_refresh(rt, sc.devices, stale, changes, sc.trees, online, refresh_max)) if changes else set()
-    return refreshed, {d for d in stale if d not in refreshed and d in sc.trees}
+    within = set(_readable(stale, online)[:refresh_max])
+    return refreshed, {d: ("it is offline" if not online.get(d) else "it did not answer the read" if d in within
+                           else f"it is beyond the {refresh_max} targets a rehearsal reads live")
+                       for d in stale if d in old and d not in refreshed and d in sc.trees}
 
 
 def rehearse(rt: CoreServices, cid: str, *, refresh_max: int = REFRESH_MAX) -> dict[str, Any]:
@@ -464,7 +477,7 @@ def rehearse(rt: CoreServices, cid: str, *, refresh_max: int = REFRESH_MAX) -> d
     online = _presence(rt, devices)
     stored_fw = {d_id: _firmware_of(d, sc.trees.get(d_id)) for d_id, d in devices.items()}  # what a start re-reads
     refreshed, too_old = _refresh_stale(rt, sc, online, refresh_max)
-    tally = _replay_all(sc, too_old, refresh_max)
+    tally = _replay_all(sc, too_old)
     offline = [d_id for d_id, up in online.items() if not up]
     state = {d_id: fingerprint(d, stored_fw[d_id], online[d_id]) for d_id, d in devices.items()}
     in_closed, closed_windows = _closed_windows(sc, now)

@@ -285,14 +285,14 @@ def test_replaying_every_target_notes_drift_and_trees_too_old_to_trust() -> None
     sc = SimpleNamespace(proposal=SimpleNamespace(changes=_changes((POWER, 50))),
                          devices={d.id: d for d in (fresh, drifted, old)}, caps={},
                          trees={"gw-1": RADIO, "gw-2": {**RADIO, **_tree(software="7.2.6")}, "gw-3": RADIO})
-    t = rehearsal._replay_all(sc, {"gw-3"}, 7)
+    t = rehearsal._replay_all(sc, {"gw-3": "it is offline"})
     assert t.drifted == ["gw-2"] and t.failures == {}
     assert t.unknown == {"gw-3": "its stored tree is older than the 24 h a rehearsal trusts and it could not be "
-                                 "read now (offline, or beyond the 7 a rehearsal reads live)"}
+                                 "read now: it is offline"}
     assert [(r["firmware"], r["devices"], r["verify"]) for r in t.class_rows()] == [
         ("7.2.6", 1, {"ok": 1}), ("7.4.1", 2, {"ok": 1, "unknown": 1})]
     sc.proposal.changes = []
-    t = rehearsal._replay_all(sc, {"gw-3"}, 7)
+    t = rehearsal._replay_all(sc, {"gw-3": "it is offline"})
     assert t.unknown == {} and t.failures == {} and t.drifted == ["gw-2"]
 
 
@@ -465,15 +465,16 @@ def test_presence_is_what_the_adapters_say_and_an_adapter_that_cannot_say_is_off
 
 
 def test_stale_trees_are_read_live_path_by_path_within_the_limit() -> None:
-    """Protects the live refresh: only online stale targets, at most ``limit`` of them in order,
-    each path read on its own (a path the device lacks does not hide the others), the values laid
-    over the stored tree as plain values; a target that answered nothing is not refreshed."""
+    """Protects the live refresh: only online stale targets, at most ``limit`` of them in order (an
+    offline one does not count against the limit), each path read on its own (a path the device lacks
+    does not hide the others), the values laid over the stored tree as plain values; a target that
+    answered nothing is not refreshed."""
     devices = {d.id: d for d in (_device("a"), _device("b"), _device("c"), _device("d"), _device("e"))}
     readers = {"a": _Reader({SOFTWARE: "7.4.1", CHANNEL: 6}), "b": _Reader({}), "c": _Reader({CHANNEL: 1}, False),
                "d": _Reader(None), "e": _Reader({CHANNEL: 3})}
     trees: dict[str, dict[str, Any]] = {"a": {"Device.WiFi.Radio.1.Enable": {"value": True}, CHANNEL: {"value": 1}}}
     done = rehearsal._refresh(_rt(readers), devices, ["a", "b", "c", "d", "e"], _changes((CHANNEL, 11)), trees,
-                              {"a": True, "b": True, "c": False, "d": True, "e": True}, 4)
+                              {"a": True, "b": True, "c": False, "d": True, "e": True}, 3)
     assert done == ["a"]
     assert trees == {"a": {"Device.WiFi.Radio.1.Enable": {"value": True}, CHANNEL: {"value": 6},
                            SOFTWARE: {"value": "7.4.1"}}}
@@ -502,13 +503,44 @@ def test_which_trees_are_refreshed_and_which_are_too_old_to_trust() -> None:
 
     sc = scene((POWER, 50), (PASSPHRASE, "correct-horse-9"))
     refreshed, too_old = rehearsal._refresh_stale(_rt(readers), sc, online, 100)
-    assert refreshed == {"old", "silent"} and too_old == {"old-off"}
+    assert refreshed == {"old", "silent"} and too_old == {"old-off": "it is offline"}
     assert readers["fresh"].asked == readers["edge"].asked == readers["old-off"].asked == []
     assert sc.trees["silent"][POWER] == {"value": 100}
+    # a fresh tree silent about the path and not read is not too old: the replay says what it does not cover
     refreshed, too_old = rehearsal._refresh_stale(_rt(readers), scene((POWER, 50)), online, 0)
-    assert refreshed == set() and too_old == {"old", "old-off", "silent"}
+    assert refreshed == set() and too_old == {"old": "it is beyond the 0 targets a rehearsal reads live",
+                                              "old-off": "it is offline"}
     refreshed, too_old = rehearsal._refresh_stale(_rt(readers), scene(), online, 100)
-    assert refreshed == set() and too_old == {"old", "old-off"}
+    assert refreshed == set() and set(too_old) == {"old", "old-off"}
+    readers["old"] = _Reader(None)  # online, within the budget, and it answers nothing
+    refreshed, too_old = rehearsal._refresh_stale(_rt(readers), scene((POWER, 50)), online, 100)
+    assert refreshed == {"silent"} and too_old == {"old": "it did not answer the read", "old-off": "it is offline"}
+
+
+def test_an_offline_target_does_not_use_up_the_live_read_budget() -> None:
+    """Found reviewing the rehearsal: with the budget counted over every stale target, offline ones
+    (never read) used it up, and online targets past them were reported too old to trust. Three old
+    trees, the first two offline, a budget of one: the online one is read."""
+    devices = {d.id: d for d in (_device("a-off"), _device("b-off"), _device("c-on"))}
+    online = {"a-off": False, "b-off": False, "c-on": True}
+    readers = {k: _Reader({SOFTWARE: "7.4.1", POWER: 100}) for k in devices}
+    sc = SimpleNamespace(proposal=SimpleNamespace(changes=_changes((POWER, 50))), devices=devices,
+                         trees={k: RADIO for k in devices}, ages={k: 48.0 for k in devices})
+    refreshed, too_old = rehearsal._refresh_stale(_rt(readers), sc, online, 1)
+    assert refreshed == {"c-on"} and too_old == {"a-off": "it is offline", "b-off": "it is offline"}
+
+
+def test_a_fresh_tree_silent_about_the_path_is_not_called_too_old() -> None:
+    """Found reviewing the rehearsal: a tree taken an hour ago that does not cover the changed object,
+    on a target that could not be read now, was reported as "older than the 24 h a rehearsal trusts". It
+    is unknown for what it is: its tree does not cover the object."""
+    d = _device("gw-9")
+    sc = SimpleNamespace(proposal=SimpleNamespace(changes=_changes((POWER, 50))), devices={d.id: d}, caps={},
+                         trees={d.id: _tree(software="7.4.1")}, ages={d.id: 1.0})
+    refreshed, too_old = rehearsal._refresh_stale(_rt({d.id: _Reader(None)}), sc, {d.id: False}, 100)
+    assert refreshed == set() and too_old == {}
+    t = rehearsal._replay_all(sc, too_old)
+    assert t.unknown == {d.id: f"the stored tree does not cover {POWER.rsplit('.', 1)[0]}."}
 
 
 # ============================================================================ a whole rehearsal (SQLite)
@@ -662,8 +694,8 @@ def test_missing_and_old_trees_are_read_live_or_reported_unknown(runtime: Any) -
     assert r["trees"]["median_h"] < rehearsal.MAX_TREE_AGE_H
     assert r["unknown"] == {
         none_off: "no stored tree: the device was never snapshotted, so nothing can be replayed",
-        old_off: "its stored tree is older than the 24 h a rehearsal trusts and it could not be read now "
-                 f"(offline, or beyond the {rehearsal.REFRESH_MAX} a rehearsal reads live)"}
+        old_off: "its stored tree is older than the 24 h a rehearsal trusts and it could not be read now: "
+                 "it is offline"}
     assert r["failures"] == {} and not r["clean"]
     assert (r["counts"]["refreshed"], r["counts"]["tree_too_old"], r["counts"]["unknown"]) == (2, 1, 2)
     assert none_on not in r["inventory_drift"] and old_on not in r["inventory_drift"]
@@ -675,7 +707,8 @@ def test_missing_and_old_trees_are_read_live_or_reported_unknown(runtime: Any) -
 
     few = rehearsal.rehearse(runtime, cid, refresh_max=1)
     assert few["trees"]["refreshed"] == [none_on] and few["trees"]["too_old"] == [old_on, old_off]
-    assert few["unknown"][old_on].endswith("(offline, or beyond the 1 a rehearsal reads live)")
+    assert few["unknown"][old_on].endswith("could not be read now: it is beyond the 1 targets a rehearsal reads live")
+    assert few["unknown"][old_off].endswith("could not be read now: it is offline")
 
 
 def test_degraded_upstreams_measured_batch_times_and_closed_windows(runtime: Any) -> None:
