@@ -60,6 +60,11 @@ _EXCLUDED = (r"(?P<prep>(?:on|in|for|of|from|auf|im|beim|bei|am|vom|von|für|sur
 _EXCEPT = re.compile(r"\b(?:but not|except(?:é\w*)?(?: for)?|excluding|apart from|other than|save for|außer|"
                      r"ausgenommen|bis auf|abgesehen von|sauf|hormis|à part|à l'exception d[eu]|en dehors d[eu]|"
                      r"excepto|salvo|menos|aparte de|a excepción de|excluyendo|fuera de)\s+" + _EXCLUDED, _I)
+# English "but" is "except" straight after a quantifier and what it counts ("every network but the guest one",
+# "on all bands but the 6 GHz band"); elsewhere it joins two clauses ("the guests are fine but the 5 GHz drops").
+_BUT = re.compile(r"\bbut\s+" + _EXCLUDED, _I)
+_COUNTED = re.compile(r"\b(?:every|all|each)\s+(?:(?:of\s+)?the\s+)?(?:[\w-]+\s+)?(?:networks?|wi-?fis?|wlans?|ssids?|"
+                      r"bands?|radios?|access\s+points?|frequenc(?:y|ies))\s*$", _I)
 # "not", "leave", "ohne", "pas", "sin" … say it too, after the conditions ("only if no guest is connected").
 _EXCLUDE = re.compile(r"\b(?P<by>not|leave|without|nicht|ohne|lass\w*|pas|laisse\w*|sans|no|deja\w*|sin)\s+"
                       + _EXCLUDED, _I)
@@ -811,7 +816,8 @@ def _excepted(text: str) -> list[re.Match[str]]:
     "außer auf dem 2,4-GHz-Band", "excepto la red de invitados"), each match's ``what`` the words excluded.
     Found before the conditions are, so a bare "außer" is not read as "unless"; one followed by a verb of state
     ("außer das Gastnetz ist aus") is left to the conditions, where it is one."""
-    return [m for m in _EXCEPT.finditer(text) if not _STATE_VERB.match(text, m.end())]
+    return sorted([m for m in _EXCEPT.finditer(text) if not _STATE_VERB.match(text, m.end())]
+                  + [m for m in _BUT.finditer(text) if _COUNTED.search(text, 0, m.start())], key=lambda m: m.start())
 
 
 def _kept_off(text: str) -> list[re.Match[str]]:
