@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from core.kernel.jsontypes import Json
@@ -137,7 +137,21 @@ _FILLER = {"should", "would", "must", "shall", "needs", "need", "has", "have", "
            "ahora", "también", "cambiada", "puesta", "de",
            # "new" after the noun (Romance order: "contraseña nueva:", "mot de passe nouveau :")
            "nueva", "nuevo", "nouveau", "nouvel", "nouvelle"}
+# "wanted"/"chosen" after the keyword ("gewünschtes WLAN-Passwort:", "clé WPA souhaitée =", "password chosen by
+# the customer:") ties what follows to it like "new" does; an agent ("by the customer") may stand after it.
+_CHOSEN = {"chosen", "wanted", "desired", "preferred", "choisi", "choisie", "souhaité", "souhaitée", "voulu",
+           "voulue", "désiré", "désirée", "gewünscht", "gewünschte", "gewünschtes", "gewählt", "gewählte",
+           "gewähltes", "deseada", "deseado", "elegida", "elegido", "preferida", "preferido", "escogida", "escogido"}
+_FILLER |= _CHOSEN | {"devra", "deberá"}
+_COPULA |= {"devenir", "werde"}
 _CONNECTORS = _ASSIGN | _COPULA | _FILLER
+# A modal or "become" after the keyword says the value is a *new* one, as a cue before it does ("the wifi
+# password should become the red kite circles", "muss … werden", "doit devenir", "ha de ser").
+_CHANGE_WORDS = {"should", "must", "shall", "will", "become", "becomes", "needs", "soll", "sollte", "muss", "wird",
+                 "werden", "werde", "doit", "devrait", "devra", "devenir", "devient", "sera", "soit", "debe",
+                 "debería", "deberá", "será", "sea"} | _CHOSEN
+_MODAL_RE = re.compile(r"\s+(?:ha|han|habrá|tiene|tienen|tendrá|hay)\s+(?:de|que)(?=\s)", _I)
+_AGENT_RE = re.compile(rf"\s+(?:by|von|par|por)\s+(?:(?:{_ART}|der|dem|los|las)\s+)?[\w'’-]+(?=\s*[:=])", _I)
 _SYMBOL_CONN_RE = re.compile(r"\s*(?:[:=]+|->|=>|→|—|–)\s*")
 _WORD_CONN_RE = re.compile(r"\s+([\w'’àâäçéèêëîïôöûüñ]+)(?=\s|[:=]|$)", _I)
 _APOS_S_RE = re.compile(r"['’]s(?=\s)", _I)
@@ -212,7 +226,12 @@ _STOP = _FUNCTION | {
     "marche", "incorrecta", "incorrecto", "correcta", "correcto", "inválida", "caducada", "bloqueada",
     "olvidada", "perdida", "vacía", "muy", "demasiado", "todavía", "ya", "siempre", "nunca", "vieja", "antigua",
     "misma", "mismo", "diferente", "segura", "débil", "fuerte", "corta", "larga", "buena", "mala", "sin", "está",
-    "funciona"}
+    "funciona",
+    # a password that stays as it is, or is compared ("soll das alte bleiben", "tiene que ser más segura")
+    "bleiben", "bleibt", "stay", "stays", "remain", "remains", "rester", "reste", "seguir", "sigue", "más", "menos",
+    "moins", "mehr", "weniger", "more", "less", "distinta", "distinto", "seguro", "largo", "corto",
+    # when, not what ("sera changé demain")
+    "demain", "mañana", "morgen", "gestern", "ayer", "hier"}
 _EXCLUDE_RE = re.compile(
     r"^(?:\d{1,3}(?:\.\d{1,3}){3}(?:/\d+)?"                      # IPv4
     r"|(?:[0-9a-f]{2}[:-]){5}[0-9a-f]{2}"                         # MAC
@@ -391,11 +410,20 @@ def _skip_connectors(text: str, pos: int) -> tuple[int, set[str]]:
             if m.group(0).strip()[:1] in ":=":
                 seen.add("colon")
             continue
+        m = _MODAL_RE.match(text, pos)
+        if m:
+            pos = m.end()
+            seen |= {"filler", "change"}
+            continue
         m = _WORD_CONN_RE.match(text, pos)
         if m and m.group(1).lower() in _CONNECTORS:
             w = m.group(1).lower()
             seen.add("assign" if w in _ASSIGN else "copula" if w in _COPULA else "filler")
+            if w in _CHANGE_WORDS:
+                seen.add("change")
             pos = m.end()
+            if w in _CHOSEN and (agent := _AGENT_RE.match(text, pos)):
+                pos = agent.end()
             continue
         break
     return pos, seen
@@ -422,6 +450,9 @@ def _extend(text: str, toks: list[_Tok]) -> _Span:
         nxt = toks[n].group(0).lower() if n < len(toks) else ""
         if (_clean(w).lower() in _PREP and (nxt in _ARTICLES or not nxt)) and words >= 1:
             break
+        if (joined := _join_to_end(text, toks, n - 1, last)) is not None:
+            end, words = joined[0], words + joined[1]
+            break
         if (words >= _MAX_WORDS or last[-1] in ",;.!?:" or _clean(w).lower() in _EXT_STOP
                 or not w[0].isalnum() or _is_keyword(_clean(w)) or _PLACEHOLDER_PART.search(w)):
             break
@@ -430,6 +461,46 @@ def _extend(text: str, toks: list[_Tok]) -> _Span:
     if text[end - 1:end] == "!" and words == 1 and not looks_secret(text[start:end - 1]) and end >= len(text.rstrip()):
         end -= 1  # "set it to sunflower!" — the "!" is the sentence's
     return _Span(start, end, text[start:end])
+
+
+_JOIN = frozenset({"and", "und", "et", "y", "or", "oder", "ou", "o", "&"})
+_JOINED_MAX = 3
+# Words after "and" that are the agent's next request or a courtesy, never a value's end ("… and reboot it").
+_NOT_JOINED = frozenset({
+    "reboot", "restart", "reset", "apply", "save", "check", "test", "send", "tell", "call", "confirm", "let",
+    "starte", "starten", "neustarten", "prüfe", "speichern", "redémarre", "redémarrer", "vérifie", "envoie",
+    "reinicia", "reiniciar", "comprueba", "envía", "guarda"})
+
+
+def _join_to_end(text: str, toks: list[_Tok], at: int, last: str) -> tuple[int, int] | None:
+    """Where the value ends, and how many words it gains, when ``toks[at]`` is a conjunction joining the rest
+    of the sentence to it ("… copper bells and rain"); None when it starts a new clause."""
+    if _clean(toks[at].group(0)).lower() not in _JOIN or last[-1] in ",;.!?:" or not _joined(text, toks, at):
+        return None
+    tail = toks[-1]
+    return tail.start() + len(tail.group(0).rstrip(_TRAIL)), len(toks) - at
+
+
+def _joined(text: str, toks: list[_Tok], at: int) -> bool:
+    """Whether the conjunction ``toks[at]`` joins words to a value rather than a new clause: after it stand
+    one to three plain words (no function word, verb of the next request or courtesy) that end the
+    sentence ("harbour lights and fog", "Salz und Pfeffer", "pan con tomate y aceite")."""
+    rest = toks[at + 1:]
+    ends = bool(rest) and (rest[-1].group(0)[-1] in ".!?;" or rest[-1].end() >= len(text.rstrip()))
+    return ends and _plain_tail(rest)
+
+
+def _plain_tail(rest: Sequence[_Tok] | Sequence[re.Match[str]]) -> bool:
+    """One to three plain words: what a conjunction may join to a value at the end of its clause."""
+    if not 1 <= len(rest) <= _JOINED_MAX:
+        return False
+    for m in rest:
+        w = m.group(0)
+        t = _clean(w).lower()
+        if (len(t) < 2 or not w[0].isalnum() or t in _STOP or t in _NOT_JOINED or t in _AFTERWORDS or _is_keyword(t)
+                or _PLACEHOLDER_PART.search(w) or (m is not rest[-1] and w[-1] in ",;.!?:")):
+            return False
+    return True
 
 
 def _ends_clause(toks: list[_Tok]) -> bool:
@@ -483,7 +554,7 @@ def _phrase(doc: _Doc, toks: list[_Tok], pos: int, seen: set[str], anchor: int) 
     """A value whose first word is no value on its own, after a strong keyword: a phrase that begins
     with an article after a copula or an assigning word ("is the …", "to the …", "auf die …";
     :func:`_article_phrase`), or the rest of the clause after a colon."""
-    if seen & {"copula", "assign"} and (span := _article_phrase(doc, toks, anchor)) is not None:
+    if seen & {"copula", "assign"} and (span := _article_phrase(doc, toks, anchor, "change" in seen)) is not None:
         return span
     if "colon" not in seen:
         return None
@@ -504,21 +575,46 @@ _LEAD_ARTICLES = frozenset({"the", "a", "an", "der", "die", "das", "ein", "eine"
 _PHRASE_MIN_WORDS = 3  # the article and two more: "the password is the problem" stays readable
 
 
-def _article_phrase(doc: _Doc, toks: list[_Tok], anchor: int) -> _Span | None:
+def _article_phrase(doc: _Doc, toks: list[_Tok], anchor: int, change: bool = False) -> _Span | None:
     """A new passphrase said as a phrase that begins with an article, after a copula: "her new wifi
     password is the quick brown fox", "su nueva contraseña es el perro ladra". Only where the sentence
-    asks for a change (a cue: new, change, set …) and the article is followed by a plain word that is
-    never a description ("the same", "the one on the sticker", "the old one" stay readable)."""
+    asks for a change (a cue: new, change, set … before the keyword, or ``change``: a modal or "become"
+    after it) and the article is followed by a plain word that is never a description ("the same", "the
+    one on the sticker", "the old one" stay readable)."""
     if len(toks) < _PHRASE_MIN_WORDS or _clean(toks[0].group(0)).lower() not in _LEAD_ARTICLES:
         return None
-    if toks[0].group(0)[-1] in ",;.!?:" or not _is_plain_value(toks[1].group(0), _STOP):
+    if toks[0].group(0)[-1] in ",;.!?:" or not _opens_phrase(toks):
         return None
-    if _clean(toks[1].group(0)).lower().endswith(("'s", "’s")):  # "to the customer's usual one": whose, not what
-        return None
-    if not _CUE_RE.search(_sentence_before(doc.text, anchor)):
+    if not change and not _CUE_RE.search(_sentence_before(doc.text, anchor)):
         return None
     span = _extend(doc.text, toks)
-    return span if len(span.value.split()) >= _PHRASE_MIN_WORDS else None
+    words = [_clean(w).lower() for w in span.value.split()]
+    # a phrase ending in "one", "default", "bleiben" describes or keeps a password ("the old router default")
+    return span if len(words) >= _PHRASE_MIN_WORDS and words[-1] not in _DESCRIBED_END else None
+
+
+# "the old one", "the top one", "l'ancien", "la de arriba": a phrase ending in "one" points at a password
+_ONE = frozenset({"one", "ones", "einer", "eins", "celui", "celle", "uno"})
+_DESCRIBED_END = _ONE | {"default", "defaults", "standard", "werkseinstellung", "usine", "fábrica", "fabrica",
+                         "bleiben", "bleibt", "stay", "stays", "remain", "remains", "rester", "reste", "seguir",
+                         "sigue"}
+# "old" describes ("the old one", "das alte") — unless a noun follows that is the phrase's ("die alte Mühle am Bach")
+_OLD = frozenset({"old", "alt", "alte", "altes", "alten", "ancien", "ancienne", "vieux", "vieille", "viejo",
+                  "vieja", "antiguo", "antigua"})
+
+
+def _opens_phrase(toks: list[_Tok]) -> bool:
+    """Whether the words after the article begin a phrase: a plain word (three letters do: "the red kite"),
+    never a possessive ("to the customer's usual one": whose, not what) — or "old" and then such a word
+    that is no possessive and no "one"."""
+    def plain(tok: _Tok) -> bool:
+        t = _clean(tok.group(0))
+        return (len(t) >= 3 and t.lower() not in _STOP and not _EXCLUDE_RE.match(t) and not _is_keyword(t)
+                and not _PLACEHOLDER_PART.search(t) and not t.lower().endswith(("'s", "’s")))
+    second = _clean(toks[1].group(0)).lower()
+    if second in _OLD and toks[1].group(0)[-1] not in ",;.!?:":
+        return plain(toks[2]) and _clean(toks[2].group(0)).lower() not in _ONE
+    return plain(toks[1])
 
 
 _CLAUSE_END = re.compile(r"[.;!?\n](?=\s|$)")
@@ -796,8 +892,12 @@ def _rest(text: str, pos: int, firsts: frozenset[str] | set[str] = _STOP) -> _Sp
             text[pos:stop]) or _is_keyword(first):
         return None
     last = words[0]
-    for w in words[1:]:
-        if _clean(w.group(0)).lower() in _REST_STOP or _is_keyword(_clean(w.group(0))):
+    for i, w in enumerate(words[1:], start=1):
+        word = _clean(w.group(0)).lower()
+        if word in _JOIN and _plain_tail(words[i + 1:]):  # "… sol de invierno y lluvia": joined, to the clause end
+            last = words[-1]
+            break
+        if word in _REST_STOP or _is_keyword(word):
             break
         last = w
     start, finish = words[0].start(), words[0].start() + len(text[words[0].start():last.end()].rstrip(_TRAIL))

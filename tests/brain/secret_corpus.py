@@ -63,6 +63,22 @@ SECRETS: list[Phrasing] = [
     ("es", "", "la nueva clave es la casa del árbol", "la casa del árbol"),
     ("es", "", "contraseña nueva del wifi: luz de la mañana", "luz de la mañana"),
     ("fr", "", "clé wifi nouvelle : Brume-Matinale-5", "Brume-Matinale-5"),
+    # --- added on 2026-11-28 for the misses of the second and third held-out splits (their classes, not
+    # their sentences): a phrase joined by "and" inside it; a modal or "become" verb before an article phrase
+    # (the change is said after the keyword, not before it); a "wanted"/"chosen" participle before the colon
+    ("en", "", "her new wifi password: copper bells and rain", "copper bells and rain"),
+    ("de", "", "das WLAN-Passwort wird jetzt Salz und Pfeffer", "Salz und Pfeffer"),
+    ("es", "", "la nueva clave será pan con tomate y aceite", "pan con tomate y aceite"),
+    ("en", "", "the wifi password should become the red kite circles", "the red kite circles"),
+    ("de", "", "das WLAN-Passwort muss die kleine Eule schläft werden", "die kleine Eule schläft"),
+    ("fr", "", "la clé du wifi devra devenir le vent souffle fort", "le vent souffle fort"),
+    ("es", "", "la contraseña del wifi ha de ser el gato duerme mucho", "el gato duerme mucho"),
+    ("de", "", "gewünschtes WLAN-Passwort: Morgentau im Garten", "Morgentau im Garten"),
+    ("en", "", "wifi password chosen by the customer: amber stone path", "amber stone path"),
+    ("fr", "", "mot de passe wifi choisi : chemin des vignes", "chemin des vignes"),
+    # "old" opening a phrase whose noun follows ("the old one" stays a description)
+    ("en", "", "her new wifi password is the old lighthouse keeper", "the old lighthouse keeper"),
+    ("es", "", "la nueva clave del wifi es la vieja estación de tren", "la vieja estación de tren"),
 ]
 
 # Ordinary support sentences around a name from the fleet ({name}); several say "password" without

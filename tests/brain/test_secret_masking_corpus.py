@@ -9,8 +9,14 @@ First seen, before the fix (``core.redact.scrub_text`` as it was): tuning 14/28 
 before the colon) were then fixed as classes, from six new tuning phrasings (34/34), and a second
 held-out split was written before that fix (``secret_corpus_heldout2``): first seen 20/26, 24/26
 after it — its misses are a phrase whose second word reads as a description ("die alte Mühle …")
-and a phrase with "et" (and) inside it, both left as they are. The first split, no longer unseen
-after its misses were studied, is now at 26/26.
+and a phrase with "et" (and) inside it. The first split, no longer unseen after its misses were
+studied, is now at 26/26.
+
+A third held-out split (``secret_corpus_heldout3``) was written on 2026-11-28 before the second
+split's misses were studied: first seen 21/27 — a phrase joined by "and" (2), a change said after
+the keyword ("soll … werden", "doit devenir", "tiene que ser": 3) and a "wanted" participle before the
+colon (1). Those classes, and the second split's, were then fixed from twelve new tuning phrasings
+(46/46); after it the second split is 26/26 and the third 27/27, neither unseen any more.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from brain.secret_guard import mask_turn
 from tests.brain.secret_corpus import NAME_TEMPLATES, SECRETS, Phrasing, fleet_names
 from tests.brain.secret_corpus_heldout import HELDOUT
 from tests.brain.secret_corpus_heldout2 import HELDOUT2
+from tests.brain.secret_corpus_heldout3 import HELDOUT3
 
 
 def _leaks(masked: str, message: str, secret: str) -> bool:
@@ -43,8 +50,8 @@ def _missed(corpus: list[Phrasing]) -> list[tuple[str, str]]:
 
 def test_the_corpora_are_the_size_the_issue_asks() -> None:
     assert len(SECRETS) + len(HELDOUT) >= 50 and min(len(SECRETS), len(HELDOUT)) >= 25
-    assert len(HELDOUT2) >= 25
-    for split in (SECRETS, HELDOUT, HELDOUT2):
+    assert len(HELDOUT2) >= 25 and len(HELDOUT3) >= 25
+    for split in (SECRETS, HELDOUT, HELDOUT2, HELDOUT3):
         assert {lang for lang, *_ in split} == {"en", "de", "fr", "es"}
         assert sum(1 for _, context, *_ in split if context) >= 4  # corrections in a later turn
         assert sum(1 for *_, secret in split if " " in secret) >= 4  # unquoted values of several words
@@ -71,9 +78,17 @@ def test_the_second_held_out_split(record_property: Any) -> None:
     missed = _missed(HELDOUT2)
     record_property("secrets_heldout2_masked", len(HELDOUT2) - len(missed))
     print(f"\nsecond held-out split: {len(HELDOUT2) - len(missed)}/{len(HELDOUT2)} masked")
-    # Not tuned on: first seen 20/26, 24/26 after the first split's classes were fixed (its two misses
-    # are in docs/safety.md); the figure may not fall below that.
-    assert len(HELDOUT2) - len(missed) >= 24, missed
+    # First seen 20/26, 24/26 after the first split's classes were fixed; its two misses were then
+    # studied and fixed as classes (the module's docstring): it may not fall below what it is now, 26/26.
+    assert missed == []
+
+
+def test_the_third_held_out_split(record_property: Any) -> None:
+    missed = _missed(HELDOUT3)
+    record_property("secrets_heldout3_masked", len(HELDOUT3) - len(missed))
+    print(f"\nthird held-out split: {len(HELDOUT3) - len(missed)}/{len(HELDOUT3)} masked")
+    # First seen 21/27; 27/27 after the classes of its misses were fixed from new tuning phrasings.
+    assert missed == []
 
 
 def test_no_fleet_name_is_masked(record_property: Any) -> None:
