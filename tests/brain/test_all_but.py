@@ -30,6 +30,7 @@ BAND_KEPT = [
     ("set the channel width to 40 MHz on every radio but the 2.4 GHz one", "width", "2.4GHz"),
     ("lower the transmit power to 50% on all bands but the 6 GHz band", "power", "6GHz"),
     ("set the width to 20 MHz on each radio but 5 GHz", "width", "5GHz"),
+    ("all radios but the 6 GHz one: set the width to 40 MHz", "width", "6GHz"),  # the quantifier opens the message
 ]
 
 

@@ -102,3 +102,25 @@ def test_a_request_with_no_band_limit_lets_networks_of_every_band_pass() -> None
     assert not req.target.bands, req
     plan = drafted(("Device.WiFi.Radio.2.Channel", 44), ("Device.WiFi.SSID.1.Enable", True))
     accepted(run(gw, req, plan), plan)
+
+
+def test_a_limit_to_two_bands_names_both_and_refuses_the_third() -> None:
+    """Tri-band, the width asked for on 2.4 and 5 GHz: a 6 GHz network beside it is refused, the refusal naming
+    the band written and both bands of the limit; a network on either band of the limit is drafted."""
+    gw, req = gateway("tri"), read("set the width to 40 MHz on the 2.4 and 5 GHz radios")
+    assert req.target.bands == ["2.4GHz", "5GHz"], req
+    radios = [(f"Device.WiFi.Radio.{gw.radio(b)}.OperatingChannelBandwidth", "40MHz") for b in ("2.4GHz", "5GHz")]
+    six = next(n for n in gw.nets if gw.radios[n.radio] == "6GHz")
+    said = refused(run(gw, req, drafted(*radios, (f"Device.WiFi.SSID.{six.ssid}.SSID", "X"))), req)
+    assert said == "it would change a network on the 6GHz band, and you limited the request to 2.4GHz, 5GHz"
+    for band in ("2.4GHz", "5GHz"):
+        n = next(n for n in gw.nets if gw.radios[n.radio] == band)
+        ok = drafted(*radios, (f"Device.WiFi.SSID.{n.ssid}.Enable", True))
+        accepted(run(gw, req, ok), ok)
+
+
+def test_the_refusal_for_a_network_of_unknown_band_says_so_in_full() -> None:
+    gw, req = gateway("dual", lower_layers=False), read("set the 5 GHz channel to 44")
+    said = refused(run(gw, req, drafted(("Device.WiFi.Radio.2.Channel", 44), ("Device.WiFi.SSID.3.SSID", "X"))), req)
+    assert said == ("it would change Device.WiFi.SSID.3. and I cannot tell whether that is on 5GHz, which you "
+                    "limited the request to")
