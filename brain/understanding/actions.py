@@ -35,6 +35,11 @@ _BACK_ON = re.compile(r"\b(back on|wieder an|wieder ein|rallum\w*|réactiv\w*|re
 _CHANNEL = re.compile(r"\b(channel|kanal|canal)\b", _I)
 _NUM = re.compile(r"(?<![\d.,])(\d{1,3})(?![\d.,]*\s*-?\s*(ghz|g\b|mhz|%|s\b|sec|min|h\b))", _I)
 _WIDTH = re.compile(r"\b(20|40|80|160)\s*-?\s*mhz\b", _I)
+# "channel width", "Kanalbreite", "largeur de canal", "ancho de canal": a width, though a channel word is in it
+# ("set the 5 GHz channel width to 40" was read as channel 40)
+_WIDTH_WORD = re.compile(r"\b(?:(?:channel[ -]?)?(?:band)?width|(?:channel[ -]?)?bandwidth|kanal(?:band)?breite|"
+                         r"bandbreite|largeur(?: d[eu]s?)?(?: canal)?|anch(?:o|ura)(?: del?)?(?: canal)?)\b", _I)
+_WIDTH_NUM = re.compile(r"(?<![\d.,])(20|40|80|160)(?![\d.,])(?!\s*-?\s*(?:ghz|g\b|%))", _I)
 _POWER = re.compile(r"(transmit(ting)? power|tx[ -]?power|sendeleistung|puissance( d['’]émission)?|"
                     r"potencia( de transmisión)?)(?:\D|\d[.,]?\d*\s*-?\s*ghz){0,60}?"
                     r"(?P<n>(?<![\d.,])\d{1,3})(?![.,]\d)(?!\s*-?\s*(ghz|g\b))\s*"
@@ -205,6 +210,10 @@ def _radio_request(text: str, band: Band | None) -> ExplicitRequest | None:
     pct = int(m.group("n")) if m else values.percent(text)  # "raise the 2.4 power to 75 percent"
     if pct is not None:
         return ExplicitRequest(action="power", band=band, value=pct)
+    w = _WIDTH_WORD.search(text)
+    n = (_WIDTH.search(text) or _WIDTH_NUM.search(text, w.end(), w.end() + 30)) if w else None
+    if n:
+        return ExplicitRequest(action="width", band=band, value=f"{n.group(1)}MHz")
     m = _CHANNEL.search(text)
     num = _NUM.search(text, m.end(), m.end() + 25) if m else None
     if num:
