@@ -210,6 +210,22 @@ def _radio_request(text: str, band: Band | None) -> ExplicitRequest | None:
     pct = int(m.group("n")) if m else values.percent(text)  # "raise the 2.4 power to 75 percent"
     if pct is not None:
         return ExplicitRequest(action="power", band=band, value=pct)
+    found = _width_or_channel(text, band)
+    if found is not None:
+        return found
+    off, on, back_on = bool(_OFF.search(text)), bool(_ON.search(text)), bool(_BACK_ON.search(text))
+    if not (off or on or back_on):
+        return None
+    # "turn it back on" wins over an off word elsewhere in the message (a condition: "if it is off")
+    value = (on or back_on) and not (off and not back_on and not on)
+    if _GUEST.search(text):
+        return ExplicitRequest(action="ssid_enable", band=band, value=value)
+    return ExplicitRequest(action="band_enable", band=band, value=value) if band is not None else None
+
+
+def _width_or_channel(text: str, band: Band | None) -> ExplicitRequest | None:
+    """A width said with its words ("channel width to 40"), a channel and its number, or a width in MHz —
+    in that order: a width's words hold the channel word."""
     w = _WIDTH_WORD.search(text)
     n = (_WIDTH.search(text) or _WIDTH_NUM.search(text, w.end(), w.end() + 30)) if w else None
     if n:
@@ -219,16 +235,7 @@ def _radio_request(text: str, band: Band | None) -> ExplicitRequest | None:
     if num:
         return ExplicitRequest(action="channel", band=band, value=int(num.group(1)))
     m = _WIDTH.search(text)
-    if m:
-        return ExplicitRequest(action="width", band=band, value=f"{m.group(1)}MHz")
-    off, on, back_on = bool(_OFF.search(text)), bool(_ON.search(text)), bool(_BACK_ON.search(text))
-    if not (off or on or back_on):
-        return None
-    # "turn it back on" wins over an off word elsewhere in the message (a condition: "if it is off")
-    value = (on or back_on) and not (off and not back_on and not on)
-    if _GUEST.search(text):
-        return ExplicitRequest(action="ssid_enable", band=band, value=value)
-    return ExplicitRequest(action="band_enable", band=band, value=value) if band is not None else None
+    return ExplicitRequest(action="width", band=band, value=f"{m.group(1)}MHz") if m else None
 
 
 def _service_request(text: str) -> ExplicitRequest | None:
