@@ -108,16 +108,36 @@ _STOP = {"to", "as", "is", "be", "the", "it", "a", "an", "and", "please", "somet
          "wi-fi", "network", "name", "change", "changed", "too"}
 
 
+# A name corrected at the end of the message: "… to Alpha, sorry, to Beta", "… "Alpha", no wait, "Beta"" — the
+# later name is the one asked for (the first was written, found by phrasings tried for issue 57).
+_RENAMED_AGAIN = re.compile(
+    r"[\s,.…—–-]*(?:(?:sorry|no wait|wait|i mean|i meant|actually|correction|or rather|rather|make (?:it|that)|nein|"
+    r"nee|ich meine|ich meinte|lieber|pardon|non|plutôt|je veux dire|perdón|perdona|no|mejor|digo|quiero decir)\b"
+    r"[\s,:;.!-]{0,6}){1,3}(?:(?:to|in|en|a|auf|as|zu)\s+)?"
+    r"(?:[\"“«„‘']([^\"”»“'’]{1,64})[\"”»“'’]|([^\s,;.!?\"”»“'’]+))"
+    r"(?:\s+(?:um|instead|stattdessen|plutôt|please|bitte|svp|por favor))?[\s.!]*", _I)
+
+
+def _corrected(clean: str, end: int, first: str) -> str:
+    """The name a correction right after the first one gives, or the first one."""
+    m = _RENAMED_AGAIN.fullmatch(clean, end)
+    later = (m.group(1) or m.group(2) or "").strip() if m else ""
+    return later if later and later.lower() not in _STOP and not SECRET_RE.search(later) else first
+
+
 def extract_ssid(text: str) -> str | None:
-    """The network name asked for: a quoted string, or the word after 'SSID to', 'rename to'…"""
+    """The network name asked for: a quoted string, or the word after 'SSID to', 'rename to'… — or the
+    name a correction at the end of the message gives instead ("to Alpha, sorry, to Beta")."""
     clean = SECRET_RE.sub(" ", text)
     for m in QUOTED.finditer(clean):
         cand = m.group(1).strip()
         if cand and not SECRET_RE.search(cand):
-            return cand  # never shortened here: a name over 32 bytes is a question, not a silent cut
+            return _corrected(clean, m.end(), cand)  # never shortened: a name over 32 bytes is a question
     for m in _SSID_VALUE.finditer(clean):
         cand = next((g for g in m.groups() if g), "").strip().strip(".!?")
         if cand and cand.lower() not in _STOP and not cand.lower().startswith("pass"):
+            if (fixed := _corrected(clean, m.end(), cand)) != cand:
+                return fixed
             # One token, unquoted: only when what follows in its clause is chatter ("call it X thanks!").
             # "call it Blue House" is unclear — asked again (in quotes), never cut to "Blue".
             after = re.split(r"[,;.!?\n]", clean[m.end():], maxsplit=1)[0].split()

@@ -78,18 +78,20 @@ def power_step(text: str) -> int | None:
 # No unbounded repeat beside another: a pathological run of punctuation must stay linear
 # (tests/brain/test_understanding.py reads the redactor's 4,000-character corpus).
 _MARK = re.compile(
-    r"(?<![\w'])(sorry|no wait|wait|i mean|i meant|make (that|it)|scratch that|or rather|rather|nee|nein|ne|"
+    r"(?<![\w'])(sorry|no wait|wait|i mean|i meant|make (that|it)|scratch that|or rather|rather|actually|correction|"
+    r"nee|nein|ne|"
     r"moment|ich mein(e|te)|äh|ähm|lieber|pardon|euh non|non|plutôt|je veux dire|enfin|perdón|perdona|no|mejor|"
     r"digo|quiero decir|o sea)\b[\s,:;.!-]{0,6}", _I)
 _FILLER = re.compile(r"^\s*((no wait|wait|make (that|it)|moment|nee|nein|non|no|euh|äh|ähm|mejor|plutôt|lieber|"
                      r"i mean|digo|sorry|pardon|perdón)[\s,:;.!-]*)*"
-                     r"(a las|a la|le|la|el|das|den|die|the|auf|sur|en|to|on|à|um|a)?\s*", _I)
+                     r"(a las|a la|al|le|la|el|das|den|die|the|auf|sur|en|to|on|à|um|a)?\s*", _I)
 # A correction's own words: a value and at most its unit or its time ("44", "3 am tomorrow", "48 MHz").
 _VALUE_ONLY = re.compile(r"\d{1,4}(\s*(am|pm|a\.m\.|p\.m\.|uhr|h|heures?|horas?|o'?clock|mhz|%|percent|prozent|"
                          r"pour ?cent|por ?ciento|tomorrow|morgen\w*|demain|mañana|tonight|heute nacht|ce soir|"
                          r"esta noche|in the morning|de la (mañana|madrugada|noche)|du matin|früh|instead|stattdessen|"
                          r"plutôt|mejor|then|dann|alors|entonces))*", _I)
 _NUM = re.compile(r"(?<![\w.,])(\d{1,4})(?![.,]?\d)(?!\s*-?\s*(ghz|g\b|er\b|%))", _I)
+_PCT = re.compile(r"(?<![\w.,])(\d{1,3})(?=\s*(%|percent|prozent|pour ?cent|por ?ciento))", _I)
 
 
 def inline_correction(text: str) -> str:
@@ -103,7 +105,8 @@ def inline_correction(text: str) -> str:
         tail_value = _FILLER.sub("", tail, count=1).strip(" .!")
         if not _VALUE_ONLY.fullmatch(tail_value):
             continue  # "no, 11 is busy": a reason, not a corrected value
-        earlier = list(_NUM.finditer(head))
+        # a share corrected by a share ("50%, actually make it 75%"): the earlier number is the one with its sign
+        earlier = list((_PCT if _PCT.search(tail_value) else _NUM).finditer(head))
         if not earlier:
             continue
         last = earlier[-1]
