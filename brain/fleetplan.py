@@ -510,14 +510,28 @@ _NOT_PLACE = re.compile(r"^(monday|tuesday|wednesday|thursday|friday|saturday|su
                         r"dezember|the|der|die|das|le|la|les|el|los|las|wi-?fi|wlan|guest|gast)$", _I)
 
 
+# An area written in lower case ("in the north region", "in rural areas", "dans le sud", "en la zona rural"):
+# a compass point or a kind of area, or a word before "region"/"area"/"district" — read past, the slice was the
+# model in every region.
+_AREA = re.compile(
+    r"\b(?:in|im|en|dans|au|aux)\s+(?:the\s+|der\s+|dem\s+|le\s+|la\s+|el\s+|les\s+|los\s+|las\s+)?(?P<p>"
+    r"(?:(?:north|south|east|west)(?:ern)?|central|rural|urban|coastal|norden|süden|osten|westen|nord|sud|ouest|"
+    r"norte|sur|oeste|centro)(?:\s+(?:regions?|areas?|zones?|parts?|districts?))?"
+    r"|(?:zona|región|region|région|zone|gebiet)\s+(?:rural|urbana?|urbaine?|norte|sur|nord|sud|ländlich\w*)"
+    r"|[a-zäöüéèñ][\w-]{2,}\s+(?:regions?|areas?|zones?|districts?|count(?:y|ies)|provinces?|bezirk|kreis|"
+    r"départements?|provincias?))\b", _I)
+
+
 def _unknown_place(text: str) -> str | None:
-    """A place named after a preposition that is none of the region names the planner knows."""
+    """A place named after a preposition that is none of the region names the planner knows, or an area
+    written in lower case."""
     for m in _PLACE.finditer(text):
         p = m.group("p")
         if _NOT_PLACE.match(p) or any(re.fullmatch(words, p, _I) for words in _REGION_WORDS.values()):
             continue
         return p
-    return None
+    area = _AREA.search(text)
+    return area.group("p") if area else None
 
 
 def _regions_named(text: str, regions: set[str]) -> list[str]:
