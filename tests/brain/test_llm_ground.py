@@ -32,9 +32,14 @@ def test_the_model_receives_the_evidence_bundle(llm_svc: Any, server: FakeOpenAI
     first = _first_user(server)
     # one line per item (brain.model_context): "key: <untrusted …>{compact json}</untrusted>"
     context = {ln.split(": ", 1)[0]: ln.split(": ", 1)[1] for ln in first.splitlines() if ": <untrusted" in ln}
-    for key in ("device_summary", "topology", "radios", "dns", "mgmt", "history", "wifi_neighbors:5GHz"):
-        assert key in context, f"{key} missing from what the model was shown"
-    assert "dfs_radar" in context["history"] and HISTORY_METRICS[0] in context["history"]
+    assert "device_summary" in context and "topology" in context
+    # Each item is shown, or named with the tool that reads it when the prompt's budget left it out
+    # (brain.model_context): the device's summary grows with what other tests in the shared world did to it
+    # (a full-tier run once showed everything but dns and mgmt, named in the note).
+    for key in ("radios", "dns", "mgmt", "history", "wifi_neighbors:5GHz"):
+        assert key in context or f"{key} → " in first, f"{key} neither shown to the model nor named"
+    if "history" in context:
+        assert "dfs_radar" in context["history"] and HISTORY_METRICS[0] in context["history"]
     tools = [e.data["name"] for e in events if e.kind == "tool"]
     assert tools[:2] == ["device_summary", "topology"] and "wifi_neighbors" in tools and "history" in tools
 
