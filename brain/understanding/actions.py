@@ -33,7 +33,9 @@ _GUEST = re.compile(r"\b(guest\w*|gäste\w*|gast\w*|invité\w*|invitad\w*|visito
 _BACK_ON = re.compile(r"\b(back on|wieder an|wieder ein|rallum\w*|réactiv\w*|reactiv\w*|vuelve a (encender|activar))\b",
                       _I)
 _CHANNEL = re.compile(r"\b(channel|kanal|canal)\b", _I)
-_NUM = re.compile(r"(?<![\d.,])(\d{1,3})(?![\d.,]*\s*-?\s*(ghz|g\b|mhz|%|s\b|sec|min|h\b))", _I)
+# a whole number: never the "2" of "2.4" nor the "4" of "44" (nothing but digits and a unit may follow it)
+_NUM = re.compile(r"(?<![\d.,])(\d{1,3})(?![.,]?\d)(?![\d.,]*\s*-?\s*(ghz|g\b|mhz|%|s\b|sec|min|h\b))", _I)
+_NEAR_CHANNEL, _NEAR_WIDTH = 25, 30  # how far after its words a channel's or a width's number may begin
 _WIDTH = re.compile(r"\b(20|40|80|160)\s*-?\s*mhz\b", _I)
 # "channel width", "Kanalbreite", "largeur de canal", "ancho de canal": a width, though a channel word is in it
 # ("set the 5 GHz channel width to 40" was read as channel 40)
@@ -223,15 +225,21 @@ def _radio_request(text: str, band: Band | None) -> ExplicitRequest | None:
     return ExplicitRequest(action="band_enable", band=band, value=value) if band is not None else None
 
 
+def _near(m: re.Match[str] | None, limit: int) -> re.Match[str] | None:
+    """``m`` when it begins before ``limit``."""
+    return m if m is not None and m.start() < limit else None
+
+
 def _width_or_channel(text: str, band: Band | None) -> ExplicitRequest | None:
     """A width said with its words ("channel width to 40"), a channel and its number, or a width in MHz —
     in that order: a width's words hold the channel word."""
     w = _WIDTH_WORD.search(text)
-    n = (_WIDTH.search(text) or _WIDTH_NUM.search(text, w.end(), w.end() + 30)) if w else None
+    # the number searched to the end and judged by where it begins: a window that ended inside "44" read "4"
+    n = (_WIDTH.search(text) or _near(_WIDTH_NUM.search(text, w.end()), w.end() + _NEAR_WIDTH)) if w else None
     if n:
         return ExplicitRequest(action="width", band=band, value=f"{n.group(1)}MHz")
     m = _CHANNEL.search(text)
-    num = _NUM.search(text, m.end(), m.end() + 25) if m else None
+    num = _near(_NUM.search(text, m.end()), m.end() + _NEAR_CHANNEL) if m else None
     if num:
         return ExplicitRequest(action="channel", band=band, value=int(num.group(1)))
     m = _WIDTH.search(text)
