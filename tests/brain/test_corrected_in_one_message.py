@@ -47,6 +47,7 @@ def test_a_corrected_network_name_is_the_later_one(text: str, name: str) -> None
     ("set the 5 GHz channel to 36, actually 11 is busy", "channel", 36, "value"),
     ("rename the wifi to Alpha please", "ssid", "Alpha", "ssid"),
     ('rename the wifi to "Alpha"', "ssid", "Alpha", "ssid"),
+    ("rename the wifi to Alpha, no wait, please", "ssid", "Alpha", "ssid"),  # a word that is never a name
 ])
 def test_later_words_that_correct_nothing_leave_the_value(text: str, action: str, value: object, key: str) -> None:
     req = read(text)
