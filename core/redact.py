@@ -416,7 +416,8 @@ def _skip_connectors(text: str, pos: int) -> tuple[int, set[str]]:
             seen |= {"filler", "change"}
             continue
         m = _WORD_CONN_RE.match(text, pos)
-        if m and m.group(1).lower() in _CONNECTORS:
+        if m and m.group(1).lower() in _CONNECTORS and not (m.group(1).lower() == "a" and seen & {"assign", "copula"}):
+            # ("a" after "to" or "is" is the English article a phrase begins with, not Spanish "a")
             w = m.group(1).lower()
             seen.add("assign" if w in _ASSIGN else "copula" if w in _COPULA else "filler")
             if w in _CHANGE_WORDS:

@@ -80,3 +80,18 @@ def test_a_sentence_before_the_keyword_does_not_end_the_phrase() -> None:
     red, found = redact(text)
     assert list(found.values()) == ["the green apple falls far"]
     assert red == "Hi. Done. New wifi password: [secret:1]"
+
+
+@pytest.mark.parametrize(("text", "secret"), [
+    ("her new wifi password is a red kite flies", "a red kite flies"),
+    ("set the wifi password to a red kite flies", "a red kite flies"),
+])
+def test_a_phrase_after_the_english_article_a_is_masked(text: str, secret: str) -> None:
+    """Found by a mutation helper: "a" after "to" or "is" was skipped as Spanish "a" (to), so the phrase lost its
+    article and its three-letter second word was no value on its own — the whole passphrase stayed readable."""
+    red, found = redact(text)
+    assert list(found.values()) == [secret] and secret not in red
+
+
+def test_spanish_a_still_assigns() -> None:
+    assert list(redact("cambia la contraseña a Tortuga-9")[1].values()) == ["Tortuga-9"]
