@@ -42,8 +42,10 @@ _WIDTH = re.compile(r"\b(20|40|80|160)\s*-?\s*mhz\b", _I)
 _WIDTH_WORD = re.compile(r"\b(?:(?:channel[ -]?)?(?:band)?width|(?:channel[ -]?)?bandwidth|kanal(?:band)?breite|"
                          r"bandbreite|largeur(?: d[eu]s?)?(?: canal)?|anch(?:o|ura)(?: del?)?(?: canal)?)\b", _I)
 _WIDTH_NUM = re.compile(r"(?<![\d.,])(20|40|80|160)(?![\d.,])(?!\s*-?\s*(?:ghz|g\b|%))", _I)
-_POWER = re.compile(r"(transmit(ting)? power|tx[ -]?power|sendeleistung|puissance( d['’]émission)?|"
-                    r"potencia( de transmisión)?)(?:\D|\d[.,]?\d*\s*-?\s*ghz){0,60}?"
+# plain "power" only before "to"/"at" and a number ("set the 5 GHz power to 60" was read as channel 60; "the
+# power went out at 10" is no request)
+_POWER = re.compile(r"(transmit(ting)? power|tx[ -]?power|power(?: level)?(?=\s+(?:to|at)\s+\d)|sendeleistung|"
+                    r"puissance( d['’]émission)?|potencia( de transmisión)?)(?:\D|\d[.,]?\d*\s*-?\s*ghz){0,60}?"
                     r"(?P<n>(?<![\d.,])\d{1,3})(?![.,]\d)(?!\s*-?\s*(ghz|g\b))\s*"
                     r"(%|percent|prozent|pour ?cent|por ?ciento)?", _I)
 _OFF = re.compile(r"\b(turn(ed)?|switch(ed)?|shut)\b[^?!]{0,30}\boff\b|\bdisable|\bdeactivate|\bausschalten|\bkill\b|"

@@ -54,7 +54,7 @@ _EXCLUDED = (r"(?P<prep>(?:on|in|for|of|from|auf|im|beim|bei|am|vom|von|für|sur
              rf"(?:{_GUEST_WORD}|\b(?:2\.4GHz|5GHz|6GHz)(?:\s+{_GUEST_WORD})?|\b(?:main|primary|haupt\w*|principal\w*))"
              r"(?:(?:\s+|-)(?:one|networks?|wi-?fi|wlan|netz\w*|réseaux?|red|band|bande|banda|radio|frequenz|zugang))?)"
              r"(?:\s+(?:alone|in ruhe|tranquille|en paz|as it is|so wie es ist|wie es ist|untouched|tel quel|"
-             r"como está))?")
+             r"como está|(?:on|running|enabled|an|allumée?|activée?|encendida?|activada?)(?=\s*(?:[,.;!?]|$))))?")
 # "except", "außer", "sauf", "excepto" … say what is left out of the request; found before the conditions, whose
 # bare "außer" ("unless") would otherwise read "außer auf dem 2,4-GHz-Band" as a condition on the firmware.
 _EXCEPT = re.compile(r"\b(?:but not|except(?:é\w*)?(?: for)?|excluding|apart from|other than|save for|außer|"
@@ -65,8 +65,16 @@ _EXCEPT = re.compile(r"\b(?:but not|except(?:é\w*)?(?: for)?|excluding|apart fr
 _BUT = re.compile(r"\bbut\s+" + _EXCLUDED, _I)
 _COUNTED = re.compile(r"\b(?:every|all|each)\s+(?:(?:of\s+)?the\s+)?(?:[\w-]+\s+)?(?:networks?|wi-?fis?|wlans?|ssids?|"
                       r"bands?|radios?|access\s+points?|frequenc(?:y|ies))\s*$", _I)
+# An exception in time ("except at night", "außer nachts", "sauf la nuit", "excepto por la noche", "but not during
+# the evening"): a time the change must not run at.
+_EXCEPT_TIME = re.compile(
+    r"\b(?:but not|not|except(?: for)?|excluding|apart from|other than|außer|ausgenommen|sauf|hormis|excepto|salvo|"
+    r"menos)\s+(?:(?:at|during|on|in|over|the|am|im|an|in der|la|le|les|el|los|las|en|por|de|du|pendant|durante)\s+)*"
+    r"(?:nights?|weekends?|evenings?|mornings?|nachts|abends|morgens|wochenende\w*|nacht|abend|nuit|soirs?|soirée|"
+    r"week-?ends?|matin\w*|noches?|tardes?|fin(?:es)? de semana|mañanas?|business hours|office hours|"
+    r"geschäftszeiten|heures de bureau|horario de oficina)\b", _I)
 # "not", "leave", "ohne", "pas", "sin" … say it too, after the conditions ("only if no guest is connected").
-_EXCLUDE = re.compile(r"\b(?P<by>not|leave|without|nicht|ohne|lass\w*|pas|laisse\w*|sans|no|deja\w*|sin)\s+"
+_EXCLUDE = re.compile(r"\b(?P<by>not|leave|keep|without|nicht|ohne|lass\w*|pas|laisse\w*|sans|no|deja\w*|sin)\s+"
                       + _EXCLUDED, _I)
 # A negation excludes through a preposition or a noun only at the head of its phrase ("…, not the 5 GHz band",
 # "mais pas la bande 2,4 GHz", "pero no en la de 2,4"); after its verb that describes ("ne marche pas sur la
@@ -176,8 +184,13 @@ def _qualifiers(text: str, ctx: Context) -> _Qualifiers:
     # values in quotes (an SSID, a passphrase) are never read as a scope, a time or a condition
     quoted = [m.span() for m in _QUOTED.finditer(match)]
     sc = scope.find(_blank(match, quoted))
-    w, repeating, unplaced = _times(match, quoted, ctx, lang)
-    taken = list(w.spans)
+    # "except at night": never the change's schedule (it was, the opposite of what was asked) — asked about
+    exc_time = [m.span() for m in _EXCEPT_TIME.finditer(match)]
+    w, repeating, unplaced = _times(match, quoted + exc_time, ctx, lang)
+    if w.schedule is None:  # with a time of its own ("… tomorrow after 20:00") the exception is that time's
+        unplaced += [Unplaced(words=match[a:b], kind="time", why="a time the change must not run at is no schedule "
+                              "I can set: say when it should run") for a, b in exc_time]
+    taken = list(w.spans) + exc_time
     # "except the 2.4 GHz band": what is left out, before a condition can take its "außer" for "unless"
     excl = _excepted(_blank(match, taken + quoted))
     taken += [m.span() for m in excl]
@@ -824,9 +837,18 @@ def _kept_off(text: str) -> list[re.Match[str]]:
     """What a negation or "leave"/"without" keeps out of the request ("not the guest network", "laisse le réseau
     des invités", "sin los invitados") — a negation only at the head of its phrase, where it is one; never the
     act's own negation ("do not reboot")."""
-    return [m for m in _EXCLUDE.finditer(text) if not _negates_action(text, m) and (
+    return [m for m in _EXCLUDE.finditer(text) if not _negates_action(text, m) and _kept_as_is(m) and (
         not _NEGATION.fullmatch(m.group("by")) or not (m.group("prep") or m.group("noun"))
         or _PHRASE_HEAD.search(text, 0, m.start()))]
+
+
+# "keep the guest network on / running / alone" keeps it as it is; "keep the 5 GHz on channel 36" asks for a value
+_KEEP_STATE = re.compile(r"\b(on|running|enabled|alone|untouched|as it is)$", _I)
+
+
+def _kept_as_is(m: re.Match[str]) -> bool:
+    """A "keep" excludes only with the state it keeps ("keep the guest wifi running"); any other word excludes."""
+    return m.group("by").lower() != "keep" or bool(_KEEP_STATE.search(m.group(0)))
 
 
 def _negates_action(text: str, m: re.Match[str]) -> bool:
