@@ -144,6 +144,7 @@ class _Qualifiers:
     excl: list[re.Match[str]]
     core: str
     unplaced: list[Unplaced]
+    except_time: list[str]  # "except at night" in a message with no time of its own (asked when it asks a change)
 
 
 def _reference(text: str, ctx: Context) -> Reference | None:
@@ -187,9 +188,8 @@ def _qualifiers(text: str, ctx: Context) -> _Qualifiers:
     # "except at night": never the change's schedule (it was, the opposite of what was asked) — asked about
     exc_time = [m.span() for m in _EXCEPT_TIME.finditer(match)]
     w, repeating, unplaced = _times(match, quoted + exc_time, ctx, lang)
-    if w.schedule is None:  # with a time of its own ("… tomorrow after 20:00") the exception is that time's
-        unplaced += [Unplaced(words=match[a:b], kind="time", why="a time the change must not run at is no schedule "
-                              "I can set: say when it should run") for a, b in exc_time]
+    # with a time of its own ("… tomorrow at 21:00") the exception is that time's
+    except_time = [match[a:b] for a, b in exc_time] if w.schedule is None else []
     taken = list(w.spans) + exc_time
     # "except the 2.4 GHz band": what is left out, before a condition can take its "außer" for "unless"
     excl = _excepted(_blank(match, taken + quoted))
@@ -207,7 +207,8 @@ def _qualifiers(text: str, ctx: Context) -> _Qualifiers:
     excl.sort(key=lambda m: m.start())
     taken += [m.span() for m in excl]
     return _Qualifiers(lang=lang, match=match, quoted=quoted, scope=sc, when=w, repeating=repeating, found=found,
-                       now_said=now_said, excl=excl, core=_squash(_blank(match, taken)), unplaced=unplaced)
+                       now_said=now_said, excl=excl, core=_squash(_blank(match, taken)), unplaced=unplaced,
+                       except_time=except_time)
 
 
 def _operation(heard: clauses.Heard, q: _Qualifiers, ctx: Context) -> tuple[Intent, ExplicitRequest | None, str]:
@@ -242,6 +243,9 @@ def _request(text: str, ref: Reference | None, q: _Qualifiers, heard: clauses.He
     if q.repeating is not None and action is not None:
         unplaced.append(Unplaced(words=q.repeating, kind="time",
                                  why="a repeating schedule: I can schedule one change, not a series"))
+    if action is not None:  # a symptom's "… but not on weekends" describes; a change's is asked about
+        unplaced += [Unplaced(words=words, kind="time", why="a time the change must not run at is no schedule I can "
+                              "set: say when it should run") for words in q.except_time]
     # read the conditions now that the action is known; an exclusion's words are never a condition's
     # ("außer auf dem 2,4-GHz-Band" is no "unless")
     conds = conditions.find(_blank(q.match, q.quoted + [m.span() for m in q.excl]), action=action,

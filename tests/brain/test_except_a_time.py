@@ -46,3 +46,14 @@ def test_an_exception_beside_a_time_of_its_own_keeps_that_time() -> None:
     """"… tomorrow at 21:00, not during business hours": the time given is the schedule, nothing asked."""
     req = read("reboot it tomorrow at 21:00, not during business hours")
     assert req.schedule is not None and "21:00" in req.schedule.words and not req.unplaced, req
+
+
+@pytest.mark.parametrize("text", [
+    "the wifi drops at night, not in the morning",
+    "internet is slow every evening but not on weekends",
+    "le wifi coupe le soir sauf le week-end",
+])
+def test_a_symptom_s_exception_in_time_describes_and_is_not_asked(text: str) -> None:
+    """A symptom report's "… but not on weekends" says when it happens; nothing is scheduled, nothing asked."""
+    req = read(text)
+    assert req.action is None and not [u for u in req.unplaced if u.kind == "time"], req
