@@ -89,9 +89,11 @@ _FILLER = re.compile(r"^\s*((no wait|wait|make (that|it)|moment|nee|nein|non|no|
 _VALUE_ONLY = re.compile(r"\d{1,4}(\s*(am|pm|a\.m\.|p\.m\.|uhr|h|heures?|horas?|o'?clock|mhz|%|percent|prozent|"
                          r"pour ?cent|por ?ciento|tomorrow|morgen\w*|demain|mañana|tonight|heute nacht|ce soir|"
                          r"esta noche|in the morning|de la (mañana|madrugada|noche)|du matin|früh|instead|stattdessen|"
-                         r"plutôt|mejor|then|dann|alors|entonces))*", _I)
+                         r"plutôt|mejor|then|dann|alors|entonces|please|pls|bitte|svp|stp|s'il (?:te|vous) plaît|"
+                         r"por favor|thanks|thank you|danke|merci|gracias))*", _I)
 _NUM = re.compile(r"(?<![\w.,])(\d{1,4})(?![.,]?\d)(?!\s*-?\s*(ghz|g\b|er\b|%))", _I)
-_PCT = re.compile(r"(?<![\w.,])(\d{1,3})(?=\s*(%|percent|prozent|pour ?cent|por ?ciento))", _I)
+# a share with its unit: the correction brings its own ("50%, actually make it 75%" → "75%", never "75%%")
+_PCT = re.compile(r"(?<![\w.,])(\d{1,3})\s*(%|percent|prozent|pour ?cent|por ?ciento)", _I)
 
 
 def inline_correction(text: str) -> str:

@@ -23,6 +23,10 @@ from tests.brain.test_exclusion_forms import read
     ("pon la potencia de transmisión al 75 %, perdón, al 50 %", "power", 50),
     ("set channel 40 on 5 GHz, correction: 44", "channel", 44),
     ("move the 2.4 GHz radio to channel 1, actually 6", "channel", 6),
+    # a courtesy after the correction is no reason to keep the first value
+    ("set the 5 GHz channel to 40, sorry, 44 please", "channel", 44),
+    ("Kanal 40 im 5-GHz-Band, nein, 44 bitte", "channel", 44),
+    ("lower the 5 GHz transmit power to 25 percent, sorry, 50 percent please", "power", 50),
 ])
 def test_a_corrected_number_is_the_later_one(text: str, action: str, value: int) -> None:
     req = read(text)
@@ -52,3 +56,15 @@ def test_a_corrected_network_name_is_the_later_one(text: str, name: str) -> None
 def test_later_words_that_correct_nothing_leave_the_value(text: str, action: str, value: object, key: str) -> None:
     req = read(text)
     assert (req.action, req.values.get(key)) == (action, value), req
+
+
+@pytest.mark.parametrize(("text", "rewritten"), [
+    ("set the power to 50%, actually make it 75%", "set the power to 75%"),
+    ("Sendeleistung auf 50 %, nein, 75 %", "Sendeleistung auf 75 %"),
+    ("pon la potencia al 75 %, perdón, al 50 %", "pon la potencia al 50 %"),
+])
+def test_a_corrected_share_is_written_once_with_its_unit(text: str, rewritten: str) -> None:
+    """The message the reader goes on with holds the later share once, its unit not doubled ("75%%")."""
+    from brain.understanding.values import inline_correction
+
+    assert inline_correction(text) == rewritten
