@@ -10,6 +10,7 @@ import re
 
 from brain.plan import Intent
 from brain.understanding import actions as requests
+from brain.understanding.values import CORRECTION_WORDS
 
 SECRET_RE = re.compile(r"\[secret:(\d+)\]")
 _I = re.IGNORECASE
@@ -111,9 +112,7 @@ _STOP = {"to", "as", "is", "be", "the", "it", "a", "an", "and", "please", "somet
 # A name corrected at the end of the message: "… to Alpha, sorry, to Beta", "… "Alpha", no wait, "Beta"" — the
 # later name is the one asked for (the first was written, found by phrasings tried for issue 57).
 _RENAMED_AGAIN = re.compile(
-    r"[\s,.…—–-]*(?:(?:sorry|no wait|wait|i mean|i meant|actually|correction|or rather|rather|make (?:it|that)|nein|"
-    r"nee|ich meine|ich meinte|lieber|pardon|non|plutôt|je veux dire|perdón|perdona|no|mejor|digo|quiero decir)\b"
-    r"[\s,:;.!-]{0,6}){1,3}(?:(?:to|in|en|a|auf|as|zu)\s+)?"
+    rf"[\s,.…—–-]*(?:(?:{CORRECTION_WORDS})\b[\s,:;.!-]{{0,6}}){{1,3}}(?:(?:to|in|en|a|auf|as|zu)\s+)?"
     r"(?:[\"“«„‘']([^\"”»“'’]{1,64})[\"”»“'’]|([^\s,;.!?\"”»“'’]+))"
     r"(?:\s+(?:um|instead|stattdessen|plutôt|please|bitte|svp|por favor))?[\s.!]*", _I)
 

@@ -57,9 +57,10 @@ _EXCLUDED = (r"(?P<prep>(?:on|in|for|of|from|auf|im|beim|bei|am|vom|von|für|sur
              r"como está|(?:on|running|enabled|an|allumée?|activée?|encendida?|activada?)(?=\s*(?:[,.;!?]|$))))?")
 # "except", "außer", "sauf", "excepto" … say what is left out of the request; found before the conditions, whose
 # bare "außer" ("unless") would otherwise read "außer auf dem 2,4-GHz-Band" as a condition on the firmware.
-_EXCEPT = re.compile(r"\b(?:but not|except(?:é\w*)?(?: for)?|excluding|apart from|other than|save for|außer|"
-                     r"ausgenommen|bis auf|abgesehen von|sauf|hormis|à part|à l'exception d[eu]|en dehors d[eu]|"
-                     r"excepto|salvo|menos|aparte de|a excepción de|excluyendo|fuera de)\s+" + _EXCLUDED, _I)
+_EXCEPT_WORDS = (r"but not|except(?:é\w*)?(?: for)?|excluding|apart from|other than|save for|außer|ausgenommen|bis auf|"
+                 r"abgesehen von|sauf|hormis|à part|à l'exception d[eu]|en dehors d[eu]|excepto|salvo|menos|aparte de|"
+                 r"a excepción de|excluyendo|fuera de")
+_EXCEPT = re.compile(rf"\b(?:{_EXCEPT_WORDS})\s+" + _EXCLUDED, _I)
 # English "but" is "except" straight after a quantifier and what it counts ("every network but the guest one",
 # "on all bands but the 6 GHz band"); elsewhere it joins two clauses ("the guests are fine but the 5 GHz drops").
 _BUT = re.compile(r"\bbut\s+" + _EXCLUDED, _I)
@@ -68,8 +69,8 @@ _COUNTED = re.compile(r"\b(?:every|all|each)\s+(?:(?:of\s+)?the\s+)?(?:[\w-]+\s+
 # An exception in time ("except at night", "außer nachts", "sauf la nuit", "excepto por la noche", "but not during
 # the evening"): a time the change must not run at.
 _EXCEPT_TIME = re.compile(
-    r"\b(?:but not|not|except(?: for)?|excluding|apart from|other than|außer|ausgenommen|sauf|hormis|excepto|salvo|"
-    r"menos)\s+(?:(?:at|during|on|in|over|the|am|im|an|in der|la|le|les|el|los|las|en|por|de|du|pendant|durante)\s+)*"
+    rf"\b(?:{_EXCEPT_WORDS}|not)\s+"
+    r"(?:(?:at|during|on|in|over|the|am|im|an|in der|la|le|les|el|los|las|en|por|de|du|pendant|durante)\s+)*"
     r"(?:nights?|weekends?|evenings?|mornings?|nachts|abends|morgens|wochenende\w*|nacht|abend|nuit|soirs?|soirée|"
     r"week-?ends?|matin\w*|noches?|tardes?|fin(?:es)? de semana|mañanas?|business hours|office hours|"
     r"geschäftszeiten|heures de bureau|horario de oficina)\b", _I)

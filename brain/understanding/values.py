@@ -77,11 +77,12 @@ def power_step(text: str) -> int | None:
 # ---------------------------------------------------------------------------- corrections inside a message
 # No unbounded repeat beside another: a pathological run of punctuation must stay linear
 # (tests/brain/test_understanding.py reads the redactor's 4,000-character corpus).
-_MARK = re.compile(
-    r"(?<![\w'])(sorry|no wait|wait|i mean|i meant|make (that|it)|scratch that|or rather|rather|actually|correction|"
-    r"nee|nein|ne|"
-    r"moment|ich mein(e|te)|äh|ähm|lieber|pardon|euh non|non|plutôt|je veux dire|enfin|perdón|perdona|no|mejor|"
-    r"digo|quiero decir|o sea)\b[\s,:;.!-]{0,6}", _I)
+# The words that take a value back ("sorry", "no wait", "ich meine", "pardon", "perdón"): shared with the
+# network name's correction (brain.understanding.intent).
+CORRECTION_WORDS = (r"sorry|no wait|wait|i mean|i meant|make (?:that|it)|scratch that|or rather|rather|actually|"
+                    r"correction|nee|nein|ne|moment|ich mein(?:e|te)|äh|ähm|lieber|pardon|euh non|non|plutôt|"
+                    r"je veux dire|enfin|perdón|perdona|no|mejor|digo|quiero decir|o sea")
+_MARK = re.compile(rf"(?<![\w'])(?:{CORRECTION_WORDS})\b[\s,:;.!-]{{0,6}}", _I)
 _FILLER = re.compile(r"^\s*((no wait|wait|make (that|it)|moment|nee|nein|non|no|euh|äh|ähm|mejor|plutôt|lieber|"
                      r"i mean|digo|sorry|pardon|perdón)[\s,:;.!-]*)*"
                      r"(a las|a la|al|le|la|el|das|den|die|the|auf|sur|en|to|on|à|um|a)?\s*", _I)
