@@ -128,14 +128,10 @@ def _network_off_band(ctx: ToolContext, req: Request, d: ProposalDraft, ev: Evid
     rename of the 2.4 GHz network passed. A network is on its radio's band (``SSID.{i}.LowerLayers``; an
     access point on its ``SSIDReference``'s SSID), and the limit is the agent's word that nothing else is
     written."""
-    written = [m for c in d.changes if (m := _SSID_PATH.match(c.path))]
-    if not req.target.bands or not written:
+    if not req.target.bands:
         return None
-    known = {s.index: s for s in ssid_facts(ctx, ev)}
-    table = _values(ev, "ssid_roles")
     limit = ", ".join(req.target.bands)
-    for n in sorted({_network(m, table) for m in written}):
-        s = known.get(n)
+    for n, s in _networks_written(ctx, d, ev):
         if s is None or s.band is None:
             return (f"it would change Device.WiFi.SSID.{n}. and I cannot tell whether that is on {limit}, which you "
                     "limited the request to")
@@ -154,19 +150,26 @@ def _excluded_network(ctx: ToolContext, req: Request, d: ProposalDraft, ev: Evid
     judging only the radios let it pass. Why refuse what cannot be told: an exclusion is the agent's word that
     nothing there is written; a write that may land there is not drafted (stricter, never looser)."""
     excluded = _exclusions(req)
-    written = [m for c in d.changes if (m := _SSID_PATH.match(c.path))]
-    if not excluded or not written:
+    if not excluded:
         return None
-    known = {s.index: s for s in ssid_facts(ctx, ev)}
-    table = _values(ev, "ssid_roles")
-    for n in sorted({_network(m, table) for m in written}):
-        s = known.get(n)
+    for n, s in _networks_written(ctx, d, ev):
         for word, bands, role in excluded:
             on_band = not bands or s is None or s.band is None or s.band in bands
             in_role = role is None or s is None or s.role == role
             if on_band and in_role:
                 return _touches(word, f"Device.WiFi.SSID.{n}.", None if s is None else s.band)
     return None
+
+
+def _networks_written(ctx: ToolContext, d: ProposalDraft, ev: Evidence_) -> list[tuple[int, roles.SsidInfo | None]]:
+    """Each ``SSID.{i}`` the draft writes to (an access point's by its ``SSIDReference``), with what the gateway
+    says of it (None: not listed); read only when the draft writes a network."""
+    written = [m for c in d.changes if (m := _SSID_PATH.match(c.path))]
+    if not written:
+        return []
+    known = {s.index: s for s in ssid_facts(ctx, ev)}
+    table = _values(ev, "ssid_roles")
+    return [(n, known.get(n)) for n in sorted({_network(m, table) for m in written})]
 
 
 def _exclusions(req: Request) -> list[tuple[str, list[str], SsidRole | None]]:
