@@ -53,7 +53,7 @@ _MODAL = re.compile(
     r"s'il (te|vous) pla[iî]t|merci de|puedes|"
     r"podrías|puede usted|podemos|por favor|quiere|quisiera|necesita)\b", _I)
 # An operation verb a negation can scope over (any language; the operation itself is ``brain.understanding.actions``').
-_OP_VERB = re.compile(
+OP_VERB = re.compile(
     r"reboot|restart|reset|power[- ]?cycle|touch|change|chang|rename|set\b|turn|switch|disable|enable|move|"
     r"neu ?start|neustart|starte|zurücksetz|änder|ändern|umbenenn|anfass|ausschalt|abschalt|einschalt|"
     r"red[ée]marr|réinitialis|chang|modifi|touche|toucher|renomm|éteindre|"
@@ -65,7 +65,8 @@ _NEGATION = re.compile(
 _REPORT = re.compile(
     r"\b(is|are|was|seems?|looks?|works?|working|runs?|running)\s+(\w+\s+){0,2}?(fine|ok|okay|good|great|normal|"
     r"stable|perfect|correct)\b|\b(all good|works( fine| again| now)?|working (fine|again|now)|no (problem|issue)s?"
-    r"( with)?|back to normal|"
+    r"( with)?|worked|did the trick|fixed it|hat (geklappt|funktioniert|geholfen)|a (marché|fonctionné|suffi)|"
+    r"funcionó|ha funcionado|lo arregló|back to normal|"
     r"funktioniert|läuft (wieder|gut|stabil)|ist (gut|ok|okay|in ordnung|stabil)|passt|alles gut|"
     r"est bon|est bonne|sont bons|marche( bien| à nouveau)?|fonctionne|ça va|tout va bien|nickel|"
     r"funciona|va bien|está bien|todo bien|sin problemas)\b", _I)
@@ -270,6 +271,11 @@ _ELLIPTIC = re.compile(r"(?:(?:the|el|la|le|das|den|die|el de|la de|de la)\s+)?(
                        r"(?=[^.;!?]{0,25}?(?<![\d.])\d{1,3}\b)", re.I)
 
 
+# ... only after a clause with a value of its own: "set the 2.4GHz and the 5GHz to channel 6" names two bands
+# for one value (a band's own digits are no value)
+_VALUE = re.compile(r"(?<![\w.,])\d+(?![\w.,]*GHz)", re.I)
+
+
 def _split_conj(part: str, mask_offset: int, mask: list[bool]) -> list[str]:
     protected = [(m.start(), m.end()) for m in OFF_AND_ON.finditer(part)]
     out, start = [], 0
@@ -281,7 +287,8 @@ def _split_conj(part: str, mask_offset: int, mask: list[bool]) -> list[str]:
             continue
         if _BARE_WH.match(part[m.end():]):
             continue  # "… and why?", "… und wann?": the same clause
-        if m.start() <= start or not (_CLAUSE_OPEN.match(part, m.end()) or _ELLIPTIC.match(part, m.end())):
+        elliptic = _ELLIPTIC.match(part, m.end()) and _VALUE.search(part, start, m.start())
+        if m.start() <= start or not (_CLAUSE_OPEN.match(part, m.end()) or elliptic):
             if m.group(1).lower() in ("but", "aber", "mais", "pero") and m.start() > start:
                 pass  # "but" always opens a new clause
             else:
@@ -296,7 +303,7 @@ def _split_conj(part: str, mask_offset: int, mask: list[bool]) -> list[str]:
 # A negation scopes over an operation when the verb follows within three words ("don't reboot",
 # "no need to change anything", "auf keinen Fall neu starten", "ne pas redémarrer", "no lo
 # reinicies"), or — German word order — "starte sie bitte nicht neu".
-_NEG_OP = re.compile(_NEGATION.pattern + r"\W*(\w+\W+){0,3}?(" + _OP_VERB.pattern + r")|"
+_NEG_OP = re.compile(_NEGATION.pattern + r"\W*(\w+\W+){0,3}?(" + OP_VERB.pattern + r")|"
                      r"\b(starte|setz|änder|schalt)\w*\b.{0,30}\b(nicht|keinesfalls|bloß nicht)\b", _I)
 # "nothing works", "no funciona nada", "rien ne marche", "funktioniert nicht": a symptom, not a report.
 _NOT_WORKING = re.compile(_NEGATION.pattern + r"|\b(nothing|nichts|rien|nada|ningún|aucun\w*)\b", _I)
@@ -475,7 +482,7 @@ def heard(text: str) -> Heard:
     if not u.actionable:  # only questions answered from facts: nothing may be drafted — unless one names an
         # operation ("reboot it?"), whose own mood check decides
         return Heard("", u.topics, u.question_text(), [],
-                     read_only=not any(_OP_VERB.search(c.text) for c in u.clauses))
+                     read_only=not any(OP_VERB.search(c.text) for c in u.clauses))
     ops, rest, said, asked = _operations(u)
     deferred = [_deferred_label(label, said.get(id(c), c.text)) for c, label in ops[1:]]
     keep = ([ops[0][0]] if ops else []) + rest

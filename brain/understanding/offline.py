@@ -11,6 +11,7 @@ typed form, or listed as unplaced. The planner never sees a message that was hal
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from zoneinfo import ZoneInfo
 from rapidfuzz import fuzz, process
 
 from brain.plan import Intent
-from brain.understanding import checker, clauses, conditions, references, scope, targets, when, words
+from brain.understanding import checker, clauses, conditions, pairs, references, scope, targets, when, words
 from brain.understanding import values as worded
 from brain.understanding.actions import ExplicitRequest, parse
 from brain.understanding.intent import FOREIGN_ACCOUNT, QUOTED, classify, extract_ssid
@@ -127,7 +128,12 @@ def understand(text: str, ctx: Context) -> Understood:
     amended = _amended(text, ctx, q, heard, op_text, request)
     if amended is not None:
         return Understood(amended, checker.render(amended), heard)
-    return Understood(request, _text_out(q.core, heard, request), heard)
+    said = pairs.settle(request, q.core, heard.deferred)  # a band given only its own value; nothing else dropped
+    if said.request is not request or said.deferred != heard.deferred:
+        heard = dataclasses.replace(heard, deferred=said.deferred)
+    if said.request.target.bands != request.target.bands:
+        return Understood(said.request, checker.render(said.request), heard)
+    return Understood(said.request, _text_out(q.core, heard, said.request), heard)
 
 
 @dataclass
@@ -179,6 +185,17 @@ def _times(match: str, quoted: list[tuple[int, int]], ctx: Context,
     return w, repeating, [*unplaced, *w.unplaced]
 
 
+# "… tomorrow after 20:00 is fine", "morgen nach 20 Uhr passt", "demain c'est bon": the time agreed to, part of
+# the time's words — left behind, "is fine" read as a report that something works and the request was dropped
+_AGREED = re.compile(r"\s*,?\s*((it|that|this|das|es|c'|ça|eso|esto)\s*)?(is|would be|works|sounds|ist|wäre|est|"
+                     r"serait|está|estaría)?\s*(fine|ok|okay|good|great|passt|geht|gut|bon|bien|vale|me va)\b", _I)
+
+
+def _agreed(match: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The "is fine" straight after a time's words, taken out with them."""
+    return [(b, m.end()) for _, b in spans if (m := _AGREED.match(match, b)) is not None]
+
+
 def _qualifiers(text: str, ctx: Context) -> _Qualifiers:
     """The scope, times, conditions and exclusions, found on the whole message; their words taken out."""
     lang = words.language(text)
@@ -191,7 +208,7 @@ def _qualifiers(text: str, ctx: Context) -> _Qualifiers:
     w, repeating, unplaced = _times(match, quoted + exc_time, ctx, lang)
     # with a time of its own ("… tomorrow at 21:00") the exception is that time's
     except_time = [match[a:b] for a, b in exc_time] if w.schedule is None else []
-    taken = list(w.spans) + exc_time
+    taken = [*w.spans, *_agreed(match, w.spans), *exc_time]
     # "except the 2.4 GHz band": what is left out, before a condition can take its "außer" for "unless"
     excl = _excepted(_blank(match, taken + quoted))
     taken += [m.span() for m in excl]
@@ -257,6 +274,7 @@ def _request(text: str, ref: Reference | None, q: _Qualifiers, heard: clauses.He
             "this gateway and others in one request: I can change this one now and draft a campaign for the "
             "others, one at a time — say which first")))
     has_op = parse(q.core) is not None or classify(q.core) in _OPERATIONS
+    unplaced += _other_gateways(q.core)
     unplaced += _unplaced_requests(q.core, q.match, [q.match[a:b] for a, b in q.found.spans], q.lang, has_op)
     tgt, kept = _target(heard, q, req, action)
     return Request(act=_act(heard, action, intent), action=action, intent=str(intent), topics=list(heard.answers),
@@ -264,6 +282,34 @@ def _request(text: str, ref: Reference | None, q: _Qualifiers, heard: clauses.He
                    schedule=q.when.schedule, immediate=bool(q.now_said),
                    exclusions=[*(_ARTICLE.sub("", m.group("what")).strip() for m in q.excl), *kept],
                    refers_to=ref, unplaced=unplaced, source="offline")
+
+
+def _other_gateways(core: str) -> list[Unplaced]:
+    """A clause asking for an operation on another gateway ("… and the neighbour's router", "la box du voisin"):
+    asked about, never done on this one — beside it ("reboot this one and …") or instead of it. One that only
+    describes it ("the neighbour's router is on channel 6 too") is context."""
+    out: list[Unplaced] = []
+    for clause in clauses.split_clauses(core):
+        other = scope.another_gateway(clause)
+        if other is not None and _asks_operation(clause):
+            out.append(Unplaced(words=other, kind="target", why=(
+                "another gateway: this chat changes only the gateway it is about — open a chat on that one")))
+    return out
+
+
+def _asks_operation(clause: str) -> bool:
+    """The clause asks for an operation: a verb of one, in a request or an imperative — not a question, a report
+    or a description that happens to name a setting ("the neighbour's router is on channel 6 too")."""
+    verb = clauses.OP_VERB.search(clause)
+    if verb is None or clauses.act_of(clause) not in ("request", "statement"):
+        return False
+    lead = _LEAD_FILLER.match(clause)
+    imperative = lead is not None and lead.end() == verb.start()
+    return (imperative or clauses.act_of(clause) == "request" or parse(clause) is not None
+            or classify(clause) in _OPERATIONS)
+
+
+_LEAD_FILLER = re.compile(r"\W*((please|pls|also|then|now|bitte|auch|dann|jetzt|aussi|puis|también|luego)\s+)*", _I)
 
 
 def _target(heard: clauses.Heard, q: _Qualifiers, req: ExplicitRequest | None,
@@ -371,7 +417,8 @@ def _bands_of_action(core: str) -> tuple[list[Band], list[str]]:
         found = targets.bands_in(p)
         if not found:
             continue
-        if _KEEP.search(p):
+        own = parse(p)
+        if _KEEP.search(p) and (own is None or own.value is None):  # "keep the 5 GHz on channel 36" sets 36
             kept += [b for b in found if b not in kept]
         else:
             asked += [b for b in found if b not in asked]
@@ -506,6 +553,24 @@ _PAST = re.compile(r"\b(since|ever since|until|till|from|seit|bis|depuis|jusqu'�
 
 
 # "tomorrow after 20:00 works for them", "ab 22 Uhr passt ihnen", "demain soir leur convient": a time that suits
+# "restart it tomorrow after 20:00 is fine", "…, après 20 h c'est bon": a time agreed to after a request
+_TIME_BEFORE = re.compile(
+    r"(\b\d{1,2}(:\d{2})?\s*(uhr|h|am|pm|o'?clock)?|\b(tomorrow|tonight|today|morning|evening|afternoon|night|"
+    r"any ?time|whenever|later|weekend|monday|tuesday|wednesday|thursday|friday|saturday|sunday|morgen|heute|"
+    r"abend|nacht|nachmittag|demain|ce soir|matin|soir|nuit|mañana|esta noche|tarde|noche))"
+    r"\s*,?\s*((it|that|this|das|es|c'|ça|eso|esto)\s*)?$", _I)
+
+
+def _agrees_to_a_time(upto: str) -> bool:
+    """The message up to a report's end says "<time> is fine" after an operation's verb: the time the request
+    may run, not something that works ("por la mañana todo bien" after a symptom describes)."""
+    m = _AGREED_REPORT.search(upto)
+    return m is not None and bool(_TIME_BEFORE.search(upto, 0, m.start())) and bool(
+        clauses.OP_VERB.search(upto, 0, m.start()))
+
+
+_AGREED_REPORT = re.compile(r"((is|would be|works|sounds|ist|wäre|est|serait|está|estaría)\s+)?(fine|ok|okay|good|"
+                            r"great|passt|geht|gut|bon|bien|vale|me va)\W*$", _I)
 _SUITS = re.compile(r"\b(works for|suits|is fine for|is ok for|okay for|passt (ihnen|ihm|ihr|uns|mir)|geht für|"
                     r"(leur|lui|nous|me) convient|(les|le|nos|me) (va|viene) bien|les conviene|le conviene)\b", _I)
 
@@ -520,7 +585,7 @@ def _descriptions(text: str) -> list[tuple[int, int]]:
         if at < 0:
             continue
         pos = at + len(part)
-        if clauses.act_of(part) == "report" and not _SUITS.search(part):
+        if clauses.act_of(part) == "report" and not _SUITS.search(part) and not _agrees_to_a_time(text[:pos]):
             out.append((at, at + len(part)))  # "mornings are fine": when it works, not when to act
             continue
         if clauses.act_of(part) in ("request", "negation", "heading") or _IMPERATIVE.search(part):
@@ -592,12 +657,13 @@ _ARTICLE = re.compile(r"^\s*(the|la|le|el|das|den|die|les|los|de)\s+", _I)
 
 
 def _contributes(core: str, piece: str) -> bool:
-    """The piece is part of the operation the message asks for: without it, the operation is another."""
+    """The piece is part of the operation the message asks for: without it, the operation is another — or on
+    other bands ("set the 2.4 GHz and the 5 GHz to channel 6": "set the 2.4 GHz" names a band it is for)."""
     whole = parse(core)
     if whole is None:
         return False
     rest = parse(core.replace(piece, " "))
-    return rest is None or rest.action != whole.action
+    return rest is None or rest.action != whole.action or rest.band != whole.band
 
 
 def _without_numbers(text: str) -> str:
@@ -842,7 +908,8 @@ def _kept_off(text: str) -> list[re.Match[str]]:
     """What a negation or "leave"/"without" keeps out of the request ("not the guest network", "laisse le réseau
     des invités", "sin los invitados") — a negation only at the head of its phrase, where it is one; never the
     act's own negation ("do not reboot")."""
-    return [m for m in _EXCLUDE.finditer(text) if not _negates_action(text, m) and _kept_as_is(m) and (
+    return [m for m in _EXCLUDE.finditer(text) if not _negates_action(text, m) and _kept_as_is(m)
+            and not _kept_at_a_value(text, m) and (
         not _NEGATION.fullmatch(m.group("by")) or not (m.group("prep") or m.group("noun"))
         or _PHRASE_HEAD.search(text, 0, m.start()))]
 
@@ -854,6 +921,15 @@ _KEEP_STATE = re.compile(r"\b(on|running|enabled|alone|untouched|as it is)$", _I
 def _kept_as_is(m: re.Match[str]) -> bool:
     """A "keep" excludes only with the state it keeps ("keep the guest wifi running"); any other word excludes."""
     return m.group("by").lower() != "keep" or bool(_KEEP_STATE.search(m.group(0)))
+
+
+# "lass das 5-GHz-Band auf Kanal 44", "deja el 2,4 en el canal 6": kept *at a value* — that value is the request
+_AT_VALUE = re.compile(r"\s*(on|at|auf|bei|sur|en|a|à)\s+([^\W\d_]+\s+){0,3}?\d+", _I)
+
+
+def _kept_at_a_value(text: str, m: re.Match[str]) -> bool:
+    return m.group("by").lower().startswith(("keep", "leave", "lass", "laisse", "deja", "garde")) and bool(
+        _AT_VALUE.match(text, m.end()))
 
 
 def _negates_action(text: str, m: re.Match[str]) -> bool:

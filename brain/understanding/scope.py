@@ -180,3 +180,27 @@ def _is_lan_clients(text: str, m: re.Match[str]) -> bool:
                           r"dans (la|sa|leur) (maison|wifi)|connectés|en (la|su) (casa|red|wifi)|conectad)",
                           tail, _I)) or bool(re.search(r"\b(kids|children|her|his|their|family|kinder|enfants|"
                                                        r"niños|hijos)'?s?\s*$", text[:m.start() + 10][-40:], _I))
+
+
+# One other gateway, named by whose it is or as "the other" one: "the neighbour's router", "her mother's box",
+# "the other gateway", "den Router vom Nachbarn", "la box du voisin", "el router del vecino".
+_ONE_GATEWAY = r"(gateway|router|box|modem|ont|cpe|hub|routeur|passerelle|módem|equipo)"
+_WHOSE = (r"(neighbou?r|mother|mum|mom|father|dad|parents|friend|sister|brother|son|daughter|grandma|grandpa|"
+          r"landlord|aunt|uncle|cousin)")
+_ANOTHER_GATEWAY = re.compile(
+    rf"\b{_WHOSE}s?'s?\s+(\w+\s+)?{_ONE_GATEWAY}\b|"
+    rf"\b(the other|another|a second|the second)\s+(\w+\s+)?{_ONE_GATEWAY}\b|"
+    rf"\b{_ONE_GATEWAY}\s+(next door|of (the|her|his|their|my) {_WHOSE}s?)\b|"
+    r"\b(router|box|modem)\w*\s+(vom|von der|des|der)\s+(nachbar\w*|mutter|vater|eltern|schwester|bruder|"
+    r"freund\w*|oma|opa|vermieter\w*)\b|\b(nachbar\w*|eltern)[- ]?(router|box)\b|"
+    r"\b(de[nrm]|die|das)\s+(anderen?|zweiten?)\s+(router|box|modem|gerät)\b|"
+    r"\b(box|routeur|modem|passerelle)\s+(du|de la|des|de sa|de son)\s+(voisin\w*|mère|père|parents|sœur|frère|"
+    r"ami\w*|propriétaire)\b|\b(l'autre|une autre|la deuxième)\s+(box|routeur|passerelle)\b|"
+    r"\b(router|módem|equipo)\s+(del|de la|de su)\s+(vecin\w*|madre|padre|herman\w*|amig\w*|casero|suegr\w*)\b|"
+    r"\b(el otro|otro|el segundo)\s+(router|módem|equipo)\b", _I)
+
+
+def another_gateway(text: str) -> str | None:
+    """The words naming one gateway other than this one, or ``None``."""
+    m = _ANOTHER_GATEWAY.search(text)
+    return m.group(0) if m is not None else None
