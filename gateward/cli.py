@@ -862,7 +862,7 @@ def status() -> None:
     after what could be read, one line each, and the exit code is then 2."""
     import os
 
-    from core.kernel.secret_env import secret_report
+    from core.kernel.secret_env import SecretFileError, secret_report
     from core.path_settings import path_problem
     from gateward import read_runtime
     from gateward.setting_checks import setting_problems
@@ -871,7 +871,9 @@ def status() -> None:
     UNKNOWN = "unknown (see below)"
 
     def noted(exc: Exception) -> None:
-        why = exc.message if isinstance(exc, GatewardError) else database_problem(exc)
+        # a secret's two forms, met again when the fleet is read (a fresh process's first settings): named once
+        why = exc.message if isinstance(exc, GatewardError) else str(exc) if isinstance(
+            exc, SecretFileError) else database_problem(exc)
         if why is None:
             raise exc  # not a condition to name: a bug
         if why not in problems:
