@@ -18,7 +18,7 @@ from brain.tools import PingArgs, RadioInfo, ReadArgs, ToolContext, call_tool, r
 from brain.understanding.actions import ExplicitRequest
 from brain.understanding.request import Request
 from core.kernel.jsontypes import JsonObject
-from core.kernel.models import Change, Evidence, Operation, ProposalDraft
+from core.kernel.models import Change, Evidence, Operation, ProposalDraft, Scalar
 from core.kernel.values import parse_bool
 from core.validation import device_listed_issues, validate_changes
 
@@ -37,8 +37,13 @@ def _values(ev: Evidence_, key: str) -> JsonObject:
     return dict(((ev.get(key) or {}).get("data") or {}).get("values", {}))
 
 
-def _ask(f: Finding, text: str, missing: str) -> Plan:
-    return Plan(outcome="question", finding=f.kind, text=text, data={"pending": f.kind, "missing": [missing]})
+def _ask(f: Finding, text: str, missing: str, would_write: list[Change] | None = None) -> Plan:
+    """A question instead of a draft; a confirmation carries what it would write, so the request's own limits
+    (``brain.qualify``) are judged before the agent is asked to confirm a write they would refuse."""
+    data: JsonObject = {"pending": f.kind, "missing": [missing]}
+    if would_write:
+        data["would_write"] = [c.model_dump(mode="json") for c in would_write]
+    return Plan(outcome="question", finding=f.kind, text=text, data=data)
 
 
 def _band_for(req: ExplicitRequest, radios: list[RadioInfo]) -> str | None:
@@ -84,7 +89,17 @@ def draft(ctx: ToolContext, f: Finding, ev: Evidence_) -> Plan:
     if req.action == "inform_interval":
         changes = [Change(path="Device.ManagementServer.PeriodicInformInterval", value=value)]
         return _draft(ctx, f, ev, changes, f"Set the periodic inform interval to {req.value} s (agent request)")
+    return _radio_draft(ctx, f, ev, req, value)
+
+
+def _radio_draft(ctx: ToolContext, f: Finding, ev: Evidence_, req: ExplicitRequest, value: Scalar) -> Plan:
+    """A radio setting (channel, width, transmit power, on/off) on the radio of the band asked — or on every
+    radio named for the Wi-Fi on or off."""
     radios = radios_from_values(_values(ev, "radios"))
+    if req.action == "band_enable" and req.band is None:
+        chosen = [r for r in radios if not req.bands or r.band in req.bands]
+        if len(chosen) > 1:  # "turn off the wifi", "both bands off": every radio named (all when none is)
+            return _radios_enable(ctx, f, ev, req, chosen)
     band = _band_for(req, radios)
     if band is None:
         return _ask(f, f"Which band should the {req.action.replace('_', ' ')} change apply to: 2.4 GHz or 5 GHz?",
@@ -98,18 +113,26 @@ def draft(ctx: ToolContext, f: Finding, ev: Evidence_) -> Plan:
     path, label = {"channel": (f"Device.WiFi.Radio.{radio.index}.Channel", "channel"),
                    "width": (f"Device.WiFi.Radio.{radio.index}.OperatingChannelBandwidth", "width"),
                    "power": (f"Device.WiFi.Radio.{radio.index}.TransmitPower", "transmit power")}[req.action]
-    if req.action == "channel" and radio.possible and req.value not in radio.possible:
-        return _ask(f, f"Channel {req.value} is not one the {band} radio supports (PossibleChannels: "
-                       f"{', '.join(map(str, radio.possible))}). Which of those should I use?", "value")
-    if req.action == "power" and radio.tx_supported and req.value not in radio.tx_supported:
-        return _ask(f, f"Transmit power {req.value}% is not a level the {band} radio supports "
-                       f"(TransmitPowerSupported: {', '.join(map(str, radio.tx_supported))}). Which should I use?",
-                    "value")
+    unsupported = _unsupported(f, req, radio)
+    if unsupported is not None:
+        return unsupported
     changes = [Change(path=path, value=value)]
     if req.action == "channel" and radio.auto_channel:
         changes.append(Change(path=f"Device.WiFi.Radio.{radio.index}.AutoChannelEnable", value=False))
     plan = _draft(ctx, f, ev, changes, f"Set {band} {label} to {req.value} on radio {radio.index} (agent request)")
     return plan.model_copy(update={"measure": change_measure(changes)}) if plan.draft else plan
+
+
+def _unsupported(f: Finding, req: ExplicitRequest, radio: RadioInfo) -> Plan | None:
+    """The question when the radio's own lists (PossibleChannels, TransmitPowerSupported) lack the value."""
+    if req.action == "channel" and radio.possible and req.value not in radio.possible:
+        return _ask(f, f"Channel {req.value} is not one the {radio.band} radio supports (PossibleChannels: "
+                       f"{', '.join(map(str, radio.possible))}). Which of those should I use?", "value")
+    if req.action == "power" and radio.tx_supported and req.value not in radio.tx_supported:
+        return _ask(f, f"Transmit power {req.value}% is not a level the {radio.band} radio supports "
+                       f"(TransmitPowerSupported: {', '.join(map(str, radio.tx_supported))}). Which should I use?",
+                    "value")
+    return None
 
 
 def _resolve_step(f: Finding, req: ExplicitRequest, radios: list[RadioInfo]) -> ExplicitRequest | Plan:
@@ -143,9 +166,10 @@ def from_request(req: Request) -> ExplicitRequest | None:
         return None
     step = req.values.get("step")
     band = req.target.bands[0] if len(req.target.bands) == 1 else None
+    several = list(req.target.bands) if len(req.target.bands) > 1 and req.action == "band_enable" else []
     return ExplicitRequest.model_validate({
         "action": req.action, "band": band, "value": req.values.get("value"), "servers": list(req.servers),
-        "step": step if isinstance(step, int) and not isinstance(step, bool) else None})
+        "step": step if isinstance(step, int) and not isinstance(step, bool) else None, "bands": several})
 
 
 def _ssid_enable(ctx: ToolContext, f: Finding, ev: Evidence_, req: ExplicitRequest) -> Plan:
@@ -203,16 +227,39 @@ def _band_enable(ctx: ToolContext, f: Finding, ev: Evidence_, req: ExplicitReque
         hosts, known, names = _hosts_on_radio(ctx, radio.index)
         if hosts:
             where = f"on {radio.band}" if known else "to this gateway's Wi-Fi (I cannot tell which band they use)"
-            named = ""
-            if names:
-                more = hosts - len(names)
-                named = " — " + ", ".join(f'"{n}"' for n in names[:8]) + (
-                    f" and {more} more" if more > 0 else "") + " —"
-            return _ask(f, f"{hosts} device(s) are connected {where} right now{named} and may lose Wi-Fi if I "
-                           f"turn {radio.band} off (devices that only support {radio.band} cannot move to the other "
-                           "band). Reply 'yes' to turn it off anyway, or 'no'.", "confirm")
+            return _ask(f, f"{hosts} device(s) are connected {where} right now{_named(hosts, names)} and may lose "
+                           f"Wi-Fi if I turn {radio.band} off (devices that only support {radio.band} cannot move to "
+                           "the other band). Reply 'yes' to turn it off anyway, or 'no'.", "confirm", changes)
     verb = "Enable" if on else "Disable"
     return _draft(ctx, f, ev, changes, f"{verb} the {radio.band} radio {radio.index} (agent request)")
+
+
+def _radios_enable(ctx: ToolContext, f: Finding, ev: Evidence_, req: ExplicitRequest,
+                   chosen: list[RadioInfo]) -> Plan:
+    """The Wi-Fi on or off on several radios at once; switching off first names who would lose Wi-Fi, as for
+    one radio (``_band_enable``)."""
+    on = bool(req.value)
+    bands = " and ".join(r.band for r in chosen)
+    changes = [Change(path=f"Device.WiFi.Radio.{r.index}.Enable", value=on) for r in chosen]
+    if not on and not f.data.get("confirmed"):
+        counted = [_hosts_on_radio(ctx, r.index) for r in chosen]
+        # without the SSID→radio mapping each radio counts every access point: count them once
+        hosts = sum(c[0] for c in counted) if all(c[1] for c in counted) else max(c[0] for c in counted)
+        names = [n for c in counted for n in c[2]]
+        if hosts:
+            return _ask(f, f"{hosts} device(s) are connected to this gateway's Wi-Fi right now{_named(hosts, names)} "
+                           f"and will lose Wi-Fi if I turn the {bands} radios off (the guest network on them goes off "
+                           "too). Reply 'yes' to turn the Wi-Fi off anyway, or 'no'.", "confirm", changes)
+    verb = "Enable" if on else "Disable"
+    return _draft(ctx, f, ev, changes, f"{verb} the Wi-Fi: the {bands} radios (agent request)")
+
+
+def _named(hosts: int, names: list[str]) -> str:
+    """Who would lose Wi-Fi, for a confirmation: up to eight names and how many more (empty when none is known)."""
+    if not names:
+        return ""
+    more = hosts - len(names)
+    return " — " + ", ".join(f'"{n}"' for n in names[:8]) + (f" and {more} more" if more > 0 else "") + " —"
 
 
 _PRINTABLE = re.compile(r"[^\w .\-'()]", re.UNICODE)

@@ -26,7 +26,7 @@ from brain.understanding import checker, targets, when
 from brain.understanding.request import Condition, Request, SsidRole
 from core import localtime, preconditions
 from core.kernel.jsontypes import JsonObject
-from core.kernel.models import Precondition, ProposalDraft
+from core.kernel.models import Change, Precondition, ProposalDraft
 from core.kernel.ports.errors import ExecutorError, InvalidParameterName
 
 Evidence_ = dict[str, dict[str, Any]]
@@ -45,20 +45,31 @@ def _values(ev: Evidence_, key: str) -> JsonObject:
 
 def apply(ctx: ToolContext, req: Request | None, plan: Plan, ev: Evidence_) -> Plan:
     """``plan`` with the request's qualifiers applied, or the question/answer that replaces it."""
+    would = (plan.data or {}).get("would_write") if plan.outcome == "question" else None
+    if req is not None and isinstance(would, list) and would:  # a confirmation asked before a draft
+        asked = ProposalDraft(intent="a confirmation's write", changes=[Change.model_validate(c) for c in would])
+        return _not_as_asked(ctx, req, asked, ev) or plan
     if req is None or plan.outcome != "change" or plan.draft is None:
         return plan
+    refused = _not_as_asked(ctx, req, plan.draft, ev)
+    if refused is not None:
+        return refused
+    pre = _preconditions(ctx, req, plan.draft, ev)
+    if isinstance(pre, Plan):
+        return pre
+    return _qualified(ctx, req, plan, pre)
+
+
+def _preconditions(ctx: ToolContext, req: Request, d: ProposalDraft, ev: Evidence_) -> list[Precondition] | Plan:
+    """The request's conditions as the draft's preconditions — or the answer (false now) or question (the device
+    cannot report the fact) that replaces the draft."""
     zone = localtime.zone(ctx.device.region)
-    problem = conform(ctx, req, plan.draft, ev)
-    if problem is not None:
-        return Plan(outcome="question", finding="not_as_asked", text=(
-            f"I will not draft that: {problem}. You asked to {checker.readback(req, zone)}. "
-            "Say how you want it and I will draft exactly that."), data={"suggested": None})
     pre: list[Precondition] = []
     # A change for later is conditional on the facts *then* ("restart it at 2 if nobody is online
     # then"): judged only when the write starts, never refused now on what is true this afternoon.
     later = req.schedule is not None
     for c in req.conditions:
-        precondition = to_precondition(ctx, c, plan.draft, ev).model_copy(update={"at_write": later})
+        precondition = to_precondition(ctx, c, d, ev).model_copy(update={"at_write": later})
         if not later:
             ok, fact = evaluate(ctx, precondition)
             if not ok:
@@ -75,6 +86,13 @@ def apply(ctx: ToolContext, req: Request | None, plan: Plan, ev: Evidence_) -> P
                 f"“{precondition.text}” could not be checked when the write starts. Ask for the change without "
                 "the condition, or with one this gateway can report."), data={"suggested": None})
         pre.append(precondition)
+    return pre
+
+
+def _qualified(ctx: ToolContext, req: Request, plan: Plan, pre: list[Precondition]) -> Plan:
+    """The draft with its schedule, preconditions and read-back, and the text that says them."""
+    assert plan.draft is not None
+    zone = localtime.zone(ctx.device.region)
     draft = plan.draft.model_copy(update={
         "not_before": req.schedule.not_before if req.schedule is not None else None,
         "not_after": when.latest_start(req.schedule.words, req.schedule.not_before, zone)
@@ -93,13 +111,24 @@ def apply(ctx: ToolContext, req: Request | None, plan: Plan, ev: Evidence_) -> P
     return plan.model_copy(update={"draft": draft, "text": text})
 
 
+def _not_as_asked(ctx: ToolContext, req: Request, d: ProposalDraft, ev: Evidence_) -> Plan | None:
+    """The question that replaces a draft (or a confirmation of one) that is not what was asked."""
+    problem = conform(ctx, req, d, ev)
+    if problem is None:
+        return None
+    return Plan(outcome="question", finding="not_as_asked", text=(
+        f"I will not draft that: {problem}. You asked to {checker.readback(req, localtime.zone(ctx.device.region))}. "
+        "Say how you want it and I will draft exactly that."), data={"suggested": None})
+
+
 # ---------------------------------------------------------------------------- conformance
 def conform(ctx: ToolContext, req: Request, d: ProposalDraft, ev: Evidence_) -> str | None:
     """Why ``d`` is not what ``req`` asks for, or None."""
     problem = _conform_bands(req, d, ev) or _conform_value(req, d)
     if problem is None and (req.action in ("ssid", "passphrase", "ssid_enable") or req.target.ssid_role):
         problem = _conform_ssids(ctx, req, d, ev)  # a network request: the networks asked for, by name
-    return problem or _network_off_band(ctx, req, d, ev) or _excluded_network(ctx, req, d, ev)
+    return (problem or _network_off_band(ctx, req, d, ev) or _excluded_network(ctx, req, d, ev)
+            or _excluded_network_off(ctx, req, d, ev))
 
 
 def _conform_bands(req: Request, d: ProposalDraft, ev: Evidence_) -> str | None:
@@ -170,6 +199,28 @@ def _networks_written(ctx: ToolContext, d: ProposalDraft, ev: Evidence_) -> list
     known = {s.index: s for s in ssid_facts(ctx, ev)}
     table = _values(ev, "ssid_roles")
     return [(n, known.get(n)) for n in sorted({_network(m, table) for m in written})]
+
+
+_RADIO_ENABLE = re.compile(r"^Device\.WiFi\.Radio\.(\d+)\.Enable$")
+
+
+def _excluded_network_off(ctx: ToolContext, req: Request, d: ProposalDraft, ev: Evidence_) -> str | None:
+    """A radio switched off that carries a network of a role the agent asked to keep ("turn off the wifi except
+    the guest network": every SSID on a radio goes off with it, TR-181 ``SSID.{i}.LowerLayers``) — or one whose
+    networks cannot be told while such an exclusion stands."""
+    kept = [(word, role) for word, _, role in _exclusions(req) if role is not None]
+    off = [int(m.group(1)) for c in d.changes if (m := _RADIO_ENABLE.match(c.path)) and c.value is False]
+    if not kept or not off:
+        return None
+    bands = {r.index: r.band for r in radios_from_values(_values(ev, "radios"))}
+    networks = ssid_facts(ctx, ev)
+    for index in off:
+        band = bands.get(index)
+        for word, role in kept:
+            if band is None or any(s.role == role and s.band in (band, None) for s in networks):
+                return (f"it would switch off the {band or f'radio {index}'} radio, which carries the {word} you "
+                        "asked me to keep — a network goes off with its radio")
+    return None
 
 
 def _exclusions(req: Request) -> list[tuple[str, list[str], SsidRole | None]]:

@@ -30,6 +30,41 @@ _I = re.IGNORECASE
 _BAND = re.compile(r"\b(2[.,]4|5|6)\s*-?\s*(ghz|g)\b", _I)
 # A guest network named in a request ("turn the guest wifi on", "Gäste-WLAN aus", "apaga la red de invitados")
 _GUEST = re.compile(r"\b(guest\w*|gäste\w*|gast\w*|invité\w*|invitad\w*|visitor\w*|besucher\w*)\b", _I)
+# The Wi-Fi as a whole, no band named: "turn off the wifi", "schalte das WLAN aus", "coupe le wifi", "apaga el wifi",
+# "both bands off" — never a path ("Device.WiFi.Radio.2.Enable") nor a Wi-Fi setting ("the wifi security, password")
+_WHOLE_WIFI = re.compile(
+    r"(?<![.\w])(wi-?fi|wlan|wireless|funk|radios|bands|bänder|bandes|bandas|sans-fil)(?![.\w])"
+    r"(?!\s*-?\s*(security|password|passwort|passphrase|key|schlüssel|name|netzwerkname|mot de passe|clé|sécurité|"
+    r"contraseña|clave|nombre|seguridad|sicherheit|settings|einstellungen|paramètres|ajustes|code|kennwort))", _I)
+# ... switched by a verb in its imperative or infinitive, before the noun ("coupe le wifi"; "le wifi coupe le soir"
+# is a symptom, "WPA2 is enabled on both radios" a description) — or a German infinitive ("WLAN bitte ausschalten")
+_SWITCH_VERB = re.compile(
+    r"\b(turn|switch|shut|disable|enable|deactivate|activate|kill|schalte?|schaltet|mach|macht|deaktiviere?|"
+    r"aktiviere?|désactive[rz]?|active[rz]?|coupe[rz]?|éteins|éteignez|éteindre|allume[rz]?|rallume[rz]?|apaga|"
+    r"apague|apagar|apágalo|enciende|encienda|encender|activa|activar|desactiva|desactive|desactivar|corta|cortar)\b",
+    _I)
+_SWITCH_INFINITIVE = re.compile(r"\b(ausschalten|abschalten|einschalten|anschalten|deaktivieren|aktivieren|ausmachen|"
+                                r"anmachen)\b", _I)
+
+
+def _whole_wifi(text: str) -> bool:
+    """The message switches the Wi-Fi as a whole (see ``_WHOLE_WIFI``)."""
+    noun = _WHOLE_WIFI.search(text)
+    if noun is None:
+        return False
+    verb = _SWITCH_VERB.search(text)
+    return (verb is not None and verb.start() < noun.start()) or _SWITCH_INFINITIVE.search(text) is not None
+
+
+# A radio that drops out by itself is a symptom, not "switch it off": "fällt ständig aus", "geht immer wieder aus",
+# "se coupe tout le temps", "se désactive toute seule", "se apaga solo", "keeps switching off", "turns off randomly".
+_OFF_SYMPTOM = re.compile(
+    r"\b(fällt|fallen|fiel|fielen|geht|gehen|ging|gingen)\b[^.?!,;]{0,40}\baus\b|"
+    r"\b(immer wieder|ständig|dauernd|andauernd|oft|häufig|regelmäßig|ab und zu|manchmal|von selbst)\s+aus\b|"
+    r"\bse\s+(coupe\w*|coupai\w*|désactiv\w*|éteint|éteign\w*|apag\w*|cort\w*|desactiv\w*|desconect\w*)\b|"
+    r"\b(keeps?|kept|keeping)\s+(turning|switching|shutting|going|cutting)\s+off\b|"
+    r"\b(turns?|turned|switch(es|ed)?|shuts?|goes|went|cuts?)\s+(itself\s+)?off\s+(by itself|on its own|randomly|"
+    r"all the time|every|at night|sometimes|again|now and then)\b", _I)
 _BACK_ON = re.compile(r"\b(back on|wieder an|wieder ein|rallum\w*|réactiv\w*|reactiv\w*|vuelve a (encender|activar))\b",
                       _I)
 _CHANNEL = re.compile(r"\b(channel|kanal|canal)\b", _I)
@@ -161,6 +196,8 @@ class ExplicitRequest(BaseModel):
     value: Scalar | None = None
     servers: list[str] = []
     step: int | None = None  # a relative value ("a notch lower": -1), resolved against the device's own levels
+    # several bands named for a band on/off ("both bands off"); none and no ``band``: every radio
+    bands: list[Band] = []
 
 
 def _band(text: str) -> Band | None:
@@ -217,14 +254,17 @@ def _radio_request(text: str, band: Band | None) -> ExplicitRequest | None:
     found = _width_or_channel(text, band)
     if found is not None:
         return found
-    off, on, back_on = bool(_OFF.search(text)), bool(_ON.search(text)), bool(_BACK_ON.search(text))
+    off = bool(_OFF.search(text)) and not _OFF_SYMPTOM.search(text)
+    on, back_on = bool(_ON.search(text)), bool(_BACK_ON.search(text))
     if not (off or on or back_on):
         return None
     # "turn it back on" wins over an off word elsewhere in the message (a condition: "if it is off")
     value = (on or back_on) and not (off and not back_on and not on)
     if _GUEST.search(text):
         return ExplicitRequest(action="ssid_enable", band=band, value=value)
-    return ExplicitRequest(action="band_enable", band=band, value=value) if band is not None else None
+    if band is None and not _whole_wifi(text):
+        return None
+    return ExplicitRequest(action="band_enable", band=band, value=value)  # no band: every radio ("the wifi off")
 
 
 def _near(m: re.Match[str] | None, limit: int) -> re.Match[str] | None:

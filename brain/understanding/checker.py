@@ -101,7 +101,9 @@ def _what(req: Request) -> list[str]:
         if req.action == "ssid_enable":
             what = f"the {req.target.ssid_role or 'guest'} network"
         else:
-            what = "the " + (" and ".join(req.target.bands) + " radio" if req.target.bands else "radio")
+            if not req.target.bands:  # every radio
+                return [f"turn the Wi-Fi {'on' if value else 'off'} (every radio)"]
+            what = "the " + " and ".join(req.target.bands) + " radio"
         return [f"turn {what} {'on' if value else 'off'}"]
     parts = [_ACTION_WORDS.get(req.action or "", req.action or _ACT_WORDS.get(req.act, req.act))]
     if value is not None:
@@ -167,7 +169,7 @@ def _render_setting(a: str, v: object, band: str, on_band: str, req: Request) ->
     if a == "width":
         return f"set the{on_band} channel width to {v}"
     if a == "band_enable":
-        return f"turn the {band or 'radio'} {'on' if v else 'off'}"
+        return f"turn the {band or 'wifi'} {'on' if v else 'off'}"
     if a == "ssid_enable":
         return f"turn the guest network{on_band} {'on' if v else 'off'}"
     if a == "dns":

@@ -62,7 +62,7 @@ def test_a_whole_request_reads_back_in_order_and_only_once() -> None:
 @pytest.mark.parametrize(("req", "said"), [
     (Request(act="change", action="band_enable", values={"value": False}, target=Target(bands=["5GHz"])),
      "turn the 5GHz radio off"),
-    (Request(act="change", action="band_enable", values={"value": True}), "turn the radio on"),
+    (Request(act="change", action="band_enable", values={"value": True}), "turn the Wi-Fi on (every radio)"),
     (Request(act="change", action="ssid_enable", values={"value": True}, target=Target(ssid_role="guest")),
      "turn the guest network on"),
     (Request(act="change", action="power", values={"step": -2}, target=Target(bands=["5GHz"])),
