@@ -41,25 +41,51 @@ class Said:
 def band_values(core: str, action: str) -> list[tuple[Band, Scalar]]:
     """Each band the message names with the value said beside it, in order ("2.4GHz on 1 and the 5GHz on 44":
     2.4GHz→1, 5GHz→44; "channel 6 for 2.4GHz and 149 for 5GHz" the same with the value first). A band named
-    without a value of its own is left out; ``[]`` unless two or more bands are named."""
+    without a value of its own is left out; ``[]`` unless two or more bands are named. Only numbers of the
+    action's kind count (a share for the power, MHz for the width, neither for a channel), and a band's words end
+    at the conjunct after its value ("… the 5GHz on 36 and the transmit power to 75%")."""
     kw = _KEYWORD.get(action)
     marks = list(_BAND.finditer(core))
     if kw is None or len(marks) < 2:
         return []
-    first = _NUMBER.search(core)
-    value_first = first is not None and first.start() < marks[0].start()
+    numbers = _numbers(core, action)
+    value_first = bool(numbers) and numbers[0].start() < marks[0].start()
     out: list[tuple[Band, Scalar]] = []
     for i, m in enumerate(marks):
         if value_first:
-            seg = core[marks[i - 1].end() if i else 0:m.end()]
+            start, end = marks[i - 1].end() if i else 0, m.end()
         else:
-            seg = core[m.start():marks[i + 1].start() if i + 1 < len(marks) else len(core)]
-        if not _NUMBER.search(seg):
+            start, end = m.start(), marks[i + 1].start() if i + 1 < len(marks) else len(core)
+        own = [n for n in numbers if start <= n.start() < end]
+        if not own:
             continue
-        r = parse(f"{kw} {seg}")
+        if value_first:  # from the conjunct the value opens: "…, 36%, the 2.4GHz" is not the band's
+            start = max([c.end() for c in _CONJ.finditer(core, start, own[-1].start())], default=start)
+        else:  # to the conjunct after the value
+            end = next((c.start() for c in _CONJ.finditer(core, own[0].end(), end)), end)
+        r = parse(f"{kw} {core[start:end]}")
         if r is not None and r.action == action and r.value is not None and not isinstance(r.value, bool):
             out.append((_band(m.group(1)), r.value))
     return out
+
+
+# The unit a value of each kind is said with: a channel is a bare number, never a share or a width.
+_UNIT = re.compile(r"\s*(%|percent|prozent|pour ?cent|por ?ciento|mhz)", _I)
+
+
+def _numbers(core: str, action: str) -> list[re.Match[str]]:
+    """The numbers of ``core`` that can be ``action``'s value."""
+    want = _KIND[action]
+    return [n for n in _NUMBER.finditer(core) if _kind(_UNIT.match(core, n.end())) == want]
+
+
+_KIND = {"channel": "bare", "power": "share", "width": "mhz"}
+
+
+def _kind(unit: re.Match[str] | None) -> str:
+    if unit is None:
+        return "bare"
+    return "mhz" if unit.group(1).lower() == "mhz" else "share"
 
 
 def _band(word: str) -> Band:
@@ -83,8 +109,11 @@ def _label(action: str, value: Scalar, band: Band | None) -> str:
     return f"{LABEL[action]} ({value}{' on ' + band if band else ''})"
 
 
-def _named(deferred: list[str], value: Scalar) -> bool:
-    return any(re.search(rf"\({re.escape(str(value))}\b", d) for d in deferred)
+def _named(deferred: list[str], action: str, value: Scalar, band: Band | None) -> bool:
+    """``action``'s ``value`` (on ``band``) is already deferred by name — the same setting and value, on that band
+    or on none named ("a channel change (44)" is the 44 said for the 5GHz; "(44 on 6GHz)" is not)."""
+    said = rf"\({re.escape(str(value))}" + (rf"(?: on {re.escape(band)})?\)" if band else r"[ )]")
+    return any(d.startswith(LABEL[action]) and re.search(said, d) for d in deferred)
 
 
 def settle(req: Request, core: str, deferred: list[str]) -> Said:
@@ -94,8 +123,13 @@ def settle(req: Request, core: str, deferred: list[str]) -> Said:
     value = req.values.get("value")
     out = list(deferred)
     for action, v, band in settings_beside(core, req.action):
-        if not _named(out, v):
+        if not _named(out, action, v, band):
             out.append(_label(action, v, band))
+    for other in _KEYWORD:  # another setting said band by band ("… 2.4GHz on 1 and 5GHz on 44 and the width …")
+        said = band_values(core, other) if other != req.action else []
+        for b, v in said if len({str(v) for _, v in said}) > 1 else []:
+            if not _named(out, other, v, b):
+                out.append(_label(other, v, b))
     pairs = band_values(core, req.action)
     if len({str(v) for _, v in pairs}) < 2:
         return Said(req, out)
@@ -106,7 +140,7 @@ def settle(req: Request, core: str, deferred: list[str]) -> Said:
             "a value for each band, and I could not tell which the request is: ask for one band's at a time"))
         return Said(req.model_copy(update={"unplaced": [*req.unplaced, asked]}), out)
     for b, v in pairs:
-        if b not in own and not _named(out, v):
+        if b not in own and not _named(out, req.action, v, b):
             out.append(_label(req.action, v, b))
     target = req.target.model_copy(update={"bands": own, "words": " ".join(own)})
     return Said(req.model_copy(update={"target": target}), out)

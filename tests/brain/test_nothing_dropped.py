@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from brain.understanding.offline import Context, Understood, understand
+from brain.understanding.pairs import LABEL
 from tests.brain.conftest import radio_index, run_turn
 from tests.brain.test_reader_chat import _dual_band, _proposals
 
@@ -311,3 +312,42 @@ def test_the_wifi_off_except_the_guest_network_is_refused_saying_why(
     assert not any(c.path.endswith(".Enable") and c.value is False for p in _proposals(rt, events)
                    for c in p.changes), said
     assert "guest" in said, said
+
+
+# ---------------------------------------------------------------------------- pairs beside another setting
+# Found by the mutation helper on pairs.py: a pair read past the next setting, a value deferred for another
+# band or setting counted as this one's, channel numbers read as power, and band pairs of a setting not drafted.
+@pytest.mark.parametrize(("text", "said"), [
+    # the last band's value, followed by another setting
+    ("put the 2.4 GHz on channel 11 and the 5 GHz on 36 and the transmit power to 75%",
+     [("channel", "11", "2.4GHz"), ("channel", "36", "5GHz"), ("power", "75", None)]),
+    ("set the 2.4 GHz to channel 1 and the 5 GHz to channel 44, and the width to 40 MHz",
+     [("channel", "1", "2.4GHz"), ("channel", "44", "5GHz"), ("width", "40MHz", None)]),
+    # the same value for two other bands
+    ("set 2.4 GHz on 1, 5 GHz on 44 and 6 GHz on 44",
+     [("channel", "1", "2.4GHz"), ("channel", "44", "5GHz"), ("channel", "44", "6GHz")]),
+    # channel pairs beside a setting drafted first
+    ("set 2.4 GHz on 1 and 5 GHz on 44 and the width to 40 MHz",
+     [("channel", "1", "2.4GHz"), ("channel", "44", "5GHz"), ("width", "40MHz", None)]),
+    ("set the power to 36%, the 2.4 GHz on 1 and the 5 GHz on 36",
+     [("power", "36", None), ("channel", "1", "2.4GHz"), ("channel", "36", "5GHz")]),
+    ("stell 2,4 GHz auf Kanal 6 und 5 GHz auf Kanal 40 und die Sendeleistung auf 50 %",
+     [("channel", "6", "2.4GHz"), ("channel", "40", "5GHz"), ("power", "50", None)]),
+])
+def test_every_pair_and_setting_beside_the_draft_is_drafted_deferred_or_asked(
+        text: str, said: list[tuple[str, str, str | None]]) -> None:
+    u = read(text)
+    req = u.request
+    if req.unplaced:
+        return
+    deferred = u.heard.deferred if u.heard else []
+    for action, value, band in said:
+        drafted = req.action == action and str(req.values.get("value")) == value and (
+            band is None or band in req.target.bands)
+        named = any(d.startswith(LABEL[action]) and (f"({value} on {band})" in d if band else f"({value}" in d)
+                    for d in deferred)
+        assert drafted or named, (action, value, band, req, deferred)
+    if req.action in ("channel", "width", "power"):  # no band drafted with a value said for another setting or band
+        for band in req.target.bands:
+            assert any(a == req.action and v == str(req.values.get("value")) and b in (band, None)
+                       for a, v, b in said), (band, req)
