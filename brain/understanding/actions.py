@@ -114,7 +114,8 @@ _WIDE_SCOPE = re.compile(r"\b(all|every|each)\b[^.?!]{0,20}\b(devices?|gateways?
 # A reboot described as a symptom ("it restarts by itself", "since the restart") is not a request.
 _REBOOT_SYMPTOM = re.compile(r"\b(since|after|seit|nach|depuis|après|desde|después)\b[^\w.!?;]+(\w+[^\w.!?;]+){0,4}?"
                              r"(reboot\w*|restart\w*|neu ?start\w*|red[ée]marr\w*|reinici\w*)|keeps|itself|randomly|"
-                             r"von selbst|ständig|immer wieder|tout seul|sans arrêt|\bsolo\b|\bsola\b|constantly|"
+                             r"von selbst|ständig|immer wieder|tout seul|sans arrêt|\bsol[oa]\b(?!\s+rein[ií]ci)|"
+                             r"constantly|"
                              # "it won't restart", "startet nicht neu", "ne redémarre pas", "no se reinicia"
                              r"\b(won'?t|doesn'?t|does not|will not|can'?t|cannot)\s+(re)?(boot|start)|"
                              r"\bstartet\b.{0,20}\bnicht\b|red[ée]marr\w*\s+(pas|plus)\b|"

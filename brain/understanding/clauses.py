@@ -55,7 +55,8 @@ _MODAL = re.compile(
 # An operation verb a negation can scope over (any language; the operation itself is ``brain.understanding.actions``').
 OP_VERB = re.compile(
     r"reboot|restart|reset|power[- ]?cycle|touch|change|chang|rename|set\b|turn|switch|disable|enable|move|"
-    r"neu ?start|neustart|starte|zurücksetz|änder|ändern|umbenenn|anfass|ausschalt|abschalt|einschalt|"
+    r"neu ?start|neustart|starte|\bstelle?\b|\bsetze?\b|\bmets\b|\bpon\b|zurücksetz|änder|ändern|umbenenn|anfass|"
+    r"ausschalt|abschalt|einschalt|"
     r"red[ée]marr|réinitialis|chang|modifi|touche|toucher|renomm|éteindre|"
     r"reinici|cambi|toques|tocar|apag|renombr|restablec", _I)
 _NEGATION = re.compile(
@@ -423,11 +424,28 @@ def _fact_topics(part: str) -> list[str]:
     return ["lookup"]
 
 
+# A modal inverted with its subject — not "you"/"we", which make it a request ("could you …") — opens a question
+# when its sentence ends in "?": "could the 5 GHz go on channel 40 instead, or would that clash …?"
+_INVERTED_MODAL = re.compile(r"^\W*(could|would|should|can|might|may|will|könnte\w*|würde\w*|sollte\w*|kann|"
+                             r"pourrai\w*|pourrait|podría\w*|puede)\s+(?!(you|u|we|i|du|ihr|wir|sie|tu|vous|nous|usted|"
+                             r"ustedes|man)\b)\w", _I)
+
+
+def _asked_in_sentence(parts: list[str], i: int) -> bool:
+    """``parts[i]`` opens with an inverted modal and its sentence ends with a question mark."""
+    if not _INVERTED_MODAL.match(parts[i]):
+        return False
+    end = next((p for p in parts[i:] if p.rstrip().endswith((".", "!", "?"))), parts[-1])
+    return end.rstrip().endswith("?")
+
+
 def understand(text: str) -> Understanding:
     clauses: list[Clause] = []
     parts = split_clauses(text)
     for i, part in enumerate(parts):
         act = act_of(part)
+        if act == "statement" and _asked_in_sentence(parts, i):
+            act = "question"
         if act == "heading" and (i == len(parts) - 1 or act_of(parts[i + 1]) in ("question", "heading")):
             act = "question"  # "firmware?" on its own asks; a heading only introduces a request after it
         topics = topics_of(part) if act == "question" else []

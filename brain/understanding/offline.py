@@ -121,6 +121,7 @@ def understand(text: str, ctx: Context) -> Understood:
     ref = _reference(text, ctx)
     if ref is not None and ref.kind in ("confirm", "cancel"):
         return Understood(Request(act="reference", refers_to=ref), text, None)
+    text = _retracted(text)  # "set channel 11, no wait, leave it, just reboot": what is still asked
     q = _qualifiers(text, ctx)
     heard = clauses.heard(q.core)
     intent, req, op_text = _operation(heard, q, ctx)
@@ -151,7 +152,8 @@ class _Qualifiers:
     excl: list[re.Match[str]]
     core: str
     unplaced: list[Unplaced]
-    except_time: list[str]  # "except at night" in a message with no time of its own (asked when it asks a change)
+    # "except at night" in a message with no time of its own, or "after the match ends" (asked when it asks a change)
+    except_time: list[str]
 
 
 def _reference(text: str, ctx: Context) -> Reference | None:
@@ -191,6 +193,56 @@ _AGREED = re.compile(r"\s*,?\s*((it|that|this|das|es|c'|ça|eso|esto)\s*)?(is|wo
                      r"serait|está|estaría)?\s*(fine|ok|okay|good|great|passt|geht|gut|bon|bien|vale|me va)\b", _I)
 
 
+# A change taken back inside the message: a withdrawal ("scratch that", "laisse tomber", "olvídalo"), or a "no wait"
+# followed by "leave it" / "don't" or by another request. What came before it is withdrawn ("set channel 11, no
+# wait, leave it, just reboot"); a "no wait" before a value or "make it …" corrects that value
+# (``values.inline_correction``).
+_WITHDRAW = (r"scratch that|forget (?:that|it)|never ?mind|actually,?\s*no|on second thought|vergiss (?:das|es)|"
+             r"doch nicht|laisse tomber|oublie (?:ça|ce que j'ai dit)|olvídalo|mejor no")
+_WAIT = (r"no,?\s*wait|wait,?\s*no|nein,?\s*warte|warte,?\s*nein|non,?\s*attends|attends,?\s*non|no,?\s*espera|"
+         r"espera,?\s*no")
+_LEAVE = r"leave (?:it|that)(?: alone)?|don'?t|do not|lass (?:es|das)|laisse(?:-le)?|déjalo|no lo hagas"
+_RETRACT = re.compile(rf"(?<![\w'])(?:(?P<withdraw>{_WITHDRAW})|(?P<wait>{_WAIT}))\b[\s,:;.!—–-]*"
+                      rf"(?:(?P<leave>{_LEAVE})\b[\s,:;.!—–-]*)?", _I)
+# what follows a correction of a value, not a change taken back
+_CORRECTS = re.compile(r"\s*(\d|\"|“|make (it|that)\b|rather\b|instead\b|use\b|plutôt\b|mets plutôt|prends\b|"
+                       r"lieber\b|eher\b|nimm\b|mejor\b|pon mejor)", _I)
+
+
+def _retracted(text: str) -> str:
+    """``text`` after its last retraction (see ``_RETRACT``): what the message still asks for. Unchanged when none
+    is said, when nothing came before it, and when it corrects a value rather than taking a change back."""
+    last = None
+    for m in _RETRACT.finditer(text):
+        last = m
+    if last is None or len(re.findall(r"\w+", text[:last.start()])) < 2:
+        return text
+    after = text[last.end():]
+    if _CORRECTS.match(after):
+        return text
+    if last.group("wait") and not last.group("leave") and not clauses.OP_VERB.search(after):
+        return text  # "rename the wifi to Alpha, no wait, please": nothing taken back that can be told
+    return after.strip()
+
+
+# A time set by an event: "after the football match ends", "once her meeting is over", "wenn das Spiel vorbei ist",
+# "quand son appel sera fini", "cuando termine la película".
+_EVENT_TIME = re.compile(
+    r"\b(after|once|when|as soon as)\s+(the|her|his|their|my|our|a|an)\s+[^,.;!?]{1,40}?\s+(ends|is over|are over|"
+    r"finishes|has finished|is done|is finished)\b|"
+    r"\b(wenn|nachdem|sobald|sowie)\s+[^,.;!?]{1,40}?\s+(vorbei ist|zu ende ist|fertig ist|endet|beendet ist)\b|"
+    r"\b(quand|après que|dès que|une fois que|lorsque)\s+[^,.;!?]{1,40}?\s+(sera fini\w*|est fini\w*|se termine|"
+    r"sera terminé\w*|finit|finira)\b|"
+    r"\b(cuando|después de que|en cuanto|una vez que)\s+(termine|acabe|se acabe|finalice|haya terminado)\b"
+    r"[^,.;!?]{0,40}", _I)
+# A value the customer calls bad is what the air is like, never the value asked for: "channel 6 is bad, try 1 or 11"
+# drafted channel 6. Its number is taken out; the words stay, for the diagnosis.
+_BAD_VALUE = re.compile(
+    r"\b(channel|kanal|canal)\s+(?P<n>\d{1,3})\s+(is|was|seems|ist|war|scheint|est|était|semble|es|está|estaba|parece)\s+"
+    r"(\w+\s+){0,2}?(bad|terrible|awful|horrible|busy|crowded|congested|overloaded|useless|rubbish|no good|schlecht|"
+    r"furchtbar|überlaufen|überlastet|voll|mies|mauvais|nul|saturé|encombré|pourri|malo|fatal|saturado|lleno)\b", _I)
+
+
 def _agreed(match: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """The "is fine" straight after a time's words, taken out with them."""
     return [(b, m.end()) for _, b in spans if (m := _AGREED.match(match, b)) is not None]
@@ -208,7 +260,11 @@ def _qualifiers(text: str, ctx: Context) -> _Qualifiers:
     w, repeating, unplaced = _times(match, quoted + exc_time, ctx, lang)
     # with a time of its own ("… tomorrow at 21:00") the exception is that time's
     except_time = [match[a:b] for a, b in exc_time] if w.schedule is None else []
-    taken = [*w.spans, *_agreed(match, w.spans), *exc_time]
+    taken = [*w.spans, *_agreed(match, w.spans), *exc_time, *(m.span("n") for m in _BAD_VALUE.finditer(match))]
+    # "after the football match ends": a time only an event tells — asked for (with a change), never run now
+    events = [m for m in _EVENT_TIME.finditer(_blank(match, quoted)) if w.schedule is None]
+    except_time += [m.group(0).strip() for m in events]
+    taken += [m.span() for m in events]
     # "except the 2.4 GHz band": what is left out, before a condition can take its "außer" for "unless"
     excl = _excepted(_blank(match, taken + quoted))
     taken += [m.span() for m in excl]
@@ -261,9 +317,11 @@ def _request(text: str, ref: Reference | None, q: _Qualifiers, heard: clauses.He
     if q.repeating is not None and action is not None:
         unplaced.append(Unplaced(words=q.repeating, kind="time",
                                  why="a repeating schedule: I can schedule one change, not a series"))
-    if action is not None:  # a symptom's "… but not on weekends" describes; a change's is asked about
+    if action is not None:  # a symptom's "… but not on weekends", "when the match ends" describes; a change's: asked
         unplaced += [Unplaced(words=words, kind="time", why="a time the change must not run at is no schedule I can "
-                              "set: say when it should run") for words in q.except_time]
+                              "set: say when it should run") for words in q.except_time if not _EVENT_TIME.match(words)]
+        unplaced += [Unplaced(words=words, kind="time", why="a time an event sets, which I cannot see: say the clock "
+                              "time (or 'now')") for words in q.except_time if _EVENT_TIME.match(words)]
     # read the conditions now that the action is known; an exclusion's words are never a condition's
     # ("außer auf dem 2,4-GHz-Band" is no "unless")
     conds = conditions.find(_blank(q.match, q.quoted + [m.span() for m in q.excl]), action=action,

@@ -197,7 +197,13 @@ _ANOTHER_GATEWAY = re.compile(
     r"\b(box|routeur|modem|passerelle)\s+(du|de la|des|de sa|de son)\s+(voisin\w*|mère|père|parents|sœur|frère|"
     r"ami\w*|propriétaire)\b|\b(l'autre|une autre|la deuxième)\s+(box|routeur|passerelle)\b|"
     r"\b(router|módem|equipo)\s+(del|de la|de su)\s+(vecin\w*|madre|padre|herman\w*|amig\w*|casero|suegr\w*)\b|"
-    r"\b(el otro|otro|el segundo)\s+(router|módem|equipo)\b", _I)
+    r"\b(el otro|otro|el segundo)\s+(router|módem|equipo)\b|"
+    # ... or by whose it is alone: "for her and her neighbour", "beim Nachbarn", "chez le voisin", "para su vecino"
+    rf"\b(for|and|to)\s+(her|his|their|the|my|our)\s+{_WHOSE}s?\b(?!'|\s+(is|was|has|says|said|complains?)\b)|"
+    rf"\b{_ONE_GATEWAY}\s+(at|in)\s+(her|his|their|the)\s+(office|work|workplace|shop|parents'?|holiday home|"
+    r"second home|cottage|flat in)\b|"
+    r"\b(beim|bei (der|dem|ihrem|seinem|ihrer|seiner)|für (den|die|ihren|seinen|ihre|seine))\s+nachbar\w*|"
+    r"\b(chez|pour)\s+(le|la|son|sa|leur)\s+voisin\w*|\b(para|en casa de)\s+(el|la|su)\s+vecin\w*", _I)
 
 
 def another_gateway(text: str) -> str | None:

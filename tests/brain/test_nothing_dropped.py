@@ -351,3 +351,84 @@ def test_every_pair_and_setting_beside_the_draft_is_drafted_deferred_or_asked(
         for band in req.target.bands:
             assert any(a == req.action and v == str(req.values.get("value")) and b in (band, None)
                        for a, v, b in said), (band, req)
+
+
+# ---------------------------------------------------------------------------- round two: fresh phrasings, first seen
+# Written after the fixes above, tried before any change: a question drafted as a change, a change taken back then
+# drafted, the value the customer called bad drafted, an event's time dropped and the reboot run now, another
+# subscriber's gateway named without a gateway noun.
+@pytest.mark.parametrize("text", [
+    "could the 5 GHz go on channel 40 instead, or would that clash with the neighbours?",
+    "would channel 11 be better for the 2.4 GHz?",
+    "can the guest network be switched off without a reboot?",
+    "könnte das 5-GHz-Band auf Kanal 44, oder stört das die Nachbarn?",
+    "le 2,4 GHz pourrait-il passer sur le canal 11 ?",
+    "¿podría el de 5 GHz ir en el canal 36?",
+])
+def test_a_question_whether_a_change_could_be_made_drafts_nothing(text: str) -> None:
+    req = read(text).request
+    assert req.act != "change" or req.unplaced, req
+
+
+@pytest.mark.parametrize(("text", "action"), [
+    ("set channel 11 on 2.4, no wait, leave it, just reboot", "reboot"),
+    ("reboot it — actually no, don't, change the 5 GHz to 44 instead", "channel"),
+    ("change the dns to 8.8.8.8, scratch that, leave the dns alone", None),
+    ("stell Kanal 6 ein, nein warte, lass es, starte nur neu", "reboot"),
+    ("change le canal sur 6, non attends, laisse tomber", None),
+    ("pon el canal 6, no, espera, déjalo, solo reinicia", "reboot"),
+])
+def test_a_change_taken_back_in_the_same_message_is_not_drafted(text: str, action: str | None) -> None:
+    u = read(text)
+    assert u.request.action == action, u.request
+    assert not any(re.search(r"channel change|DNS", d) for d in (u.heard.deferred if u.heard else [])), u.heard
+
+
+@pytest.mark.parametrize(("text", "bad"), [
+    ("the customer says channel 6 is bad, try 1 or 11", 6),
+    ("channel 44 is terrible here, put the 5 GHz somewhere else", 44),
+    ("Kanal 1 ist total überlaufen, nimm einen anderen", 1),
+    ("le canal 36 est saturé, change-le", 36),
+])
+def test_the_value_called_bad_is_never_the_value_drafted(text: str, bad: int) -> None:
+    req = read(text).request
+    assert req.values.get("value") != bad or req.unplaced, req
+
+
+@pytest.mark.parametrize("text", [
+    "reboot it after the football match ends",
+    "restart the router once her meeting is over",
+    "starte den Router neu, wenn das Spiel vorbei ist",
+    "redémarre la box quand son appel sera fini",
+    "reinicia el router cuando termine la película",
+])
+def test_a_time_given_by_an_event_is_asked_about_never_run_now(text: str) -> None:
+    req = read(text).request
+    assert req.action == "reboot" and (req.schedule is not None or req.unplaced), req
+
+
+@pytest.mark.parametrize("text", [
+    "change the dns to 1.1.1.1 for her and her neighbour",
+    "can you reboot the router at her office too?",
+    "set the same channel for his neighbour as well",
+    "stell auch beim Nachbarn den DNS auf 1.1.1.1",
+])
+def test_another_subscriber_named_without_a_gateway_noun_is_asked_about(text: str) -> None:
+    req = read(text).request
+    assert req.unplaced or req.scope.kind != "this_device", req
+
+
+def test_a_change_taken_back_in_the_chat_drafts_only_what_is_still_asked(
+        rt: Any, world: Any, svc: Any, device: Any, actor: Any) -> None:
+    events, said = _chat(svc, _dual_band(world, device), actor("alice"),
+                         "set channel 11 on 2.4, no wait, leave it, just reboot")
+    (p,) = _proposals(rt, events)
+    assert p.changes == [] and [o.command for o in p.operations] == ["reboot"], said
+    assert "channel" not in said.lower(), said
+
+
+def test_a_question_whether_the_channel_could_move_drafts_nothing_in_the_chat(
+        rt: Any, world: Any, svc: Any, device: Any, actor: Any) -> None:
+    events, said = _chat(svc, _dual_band(world, device), actor("alice"),
+                         "could the 5 GHz go on channel 40 instead, or would that clash with the neighbours?")
+    assert _proposals(rt, events) == [], said
