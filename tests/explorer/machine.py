@@ -43,7 +43,8 @@ START = datetime(2026, 11, 30, 2, 30, tzinfo=UTC)  # a Monday, inside the DE win
 KILL_POINTS = ("lifecycle.after_backup", "lifecycle.before_write", "lifecycle.after_write", "lifecycle.after_apply")
 BATCH_KILL_POINTS = ("staged.after_write", "staged.before_release")
 
-#: chat messages and whether each is a question (the oracle's own reading: a question never drafts)
+#: chat messages and whether each must draft nothing (the oracle's own reading: a question, a symptom, a change taken
+#: back, another subscriber's gateway — each drafted a write once, found by hand and fixed)
 CHAT: tuple[tuple[str, bool], ...] = (
     ("hide the wifi name of the main network", False),
     ("please stop broadcasting the network name", False),
@@ -58,6 +59,11 @@ CHAT: tuple[tuple[str, bool], ...] = (
     ("yes go", False),
     ("no, leave it as it is", False),
     ("why is the wifi slow in the evening?", True),
+    ("could the 5 GHz go on channel 40 instead, or would that clash with the neighbours?", True),
+    ("das 5-GHz-WLAN fällt ständig aus", True),
+    ("the restart at 20:00 worked, the wifi is fine now", True),
+    ("hide the SSID, no wait, leave it", True),
+    ("reboot the neighbour's router", True),
 )
 
 
