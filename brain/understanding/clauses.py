@@ -54,7 +54,8 @@ _MODAL = re.compile(
     r"podrías|puede usted|podemos|por favor|quiere|quisiera|necesita)\b", _I)
 # An operation verb a negation can scope over (any language; the operation itself is ``brain.understanding.actions``').
 OP_VERB = re.compile(
-    r"reboot|restart|reset|power[- ]?cycle|touch|change|chang|rename|set\b|turn|switch|disable|enable|move|"
+    r"reboot|restart|reset|power[- ]?cycle|touch|change|chang|rename|set\b|\bput\b|\buse\b|turn|switch|disable|"
+    r"enable|move|"
     r"neu ?start|neustart|starte|\bstelle?\b|\bsetze?\b|\bmets\b|\bpon\b|zurücksetz|änder|ändern|umbenenn|anfass|"
     r"ausschalt|abschalt|einschalt|"
     r"red[ée]marr|réinitialis|chang|modifi|touche|toucher|renomm|éteindre|"

@@ -313,33 +313,57 @@ def _request(text: str, ref: Reference | None, q: _Qualifiers, heard: clauses.He
     """The typed request: the action and its values, the conditions read against it, the target, and
     every part that could not be placed."""
     action, values, servers = _action(intent, req, text, op_text)
-    unplaced = list(q.unplaced)
-    if q.repeating is not None and action is not None:
-        unplaced.append(Unplaced(words=q.repeating, kind="time",
-                                 why="a repeating schedule: I can schedule one change, not a series"))
-    if action is not None:  # a symptom's "… but not on weekends", "when the match ends" describes; a change's: asked
-        unplaced += [Unplaced(words=words, kind="time", why="a time the change must not run at is no schedule I can "
-                              "set: say when it should run") for words in q.except_time if not _EVENT_TIME.match(words)]
-        unplaced += [Unplaced(words=words, kind="time", why="a time an event sets, which I cannot see: say the clock "
-                              "time (or 'now')") for words in q.except_time if _EVENT_TIME.match(words)]
     # read the conditions now that the action is known; an exclusion's words are never a condition's
     # ("außer auf dem 2,4-GHz-Band" is no "unless")
     conds = conditions.find(_blank(q.match, q.quoted + [m.span() for m in q.excl]), action=action,
                             value=values.get("value"), band=req.band if req else None)
-    unplaced += conds.unplaced
-    if q.scope.kind == "fleet" and q.scope.this_too and action is not None:
-        unplaced.append(Unplaced(words=q.scope.words, kind="scope", why=(
-            "this gateway and others in one request: I can change this one now and draft a campaign for the "
-            "others, one at a time — say which first")))
-    has_op = parse(q.core) is not None or classify(q.core) in _OPERATIONS
-    unplaced += _other_gateways(q.core)
-    unplaced += _unplaced_requests(q.core, q.match, [q.match[a:b] for a, b in q.found.spans], q.lang, has_op)
+    unplaced = _value_unread(q, action, [*_times_unplaced(q, action), *conds.unplaced, *_parts_unplaced(q, action)])
     tgt, kept = _target(heard, q, req, action)
     return Request(act=_act(heard, action, intent), action=action, intent=str(intent), topics=list(heard.answers),
                    values=values, servers=servers, target=tgt, scope=q.scope, conditions=conds.conditions,
                    schedule=q.when.schedule, immediate=bool(q.now_said),
                    exclusions=[*(_ARTICLE.sub("", m.group("what")).strip() for m in q.excl), *kept],
                    refers_to=ref, unplaced=unplaced, source="offline")
+
+
+def _times_unplaced(q: _Qualifiers, action: Action | None) -> list[Unplaced]:
+    """The time words no schedule places: what the qualifiers could not read, and — for a change — a repeating
+    schedule, a time the change must not run at, a time an event sets."""
+    out = list(q.unplaced)
+    if action is None:  # a symptom's "… but not on weekends", "when the match ends" describes; a change's: asked
+        return out
+    if q.repeating is not None:
+        out.append(Unplaced(words=q.repeating, kind="time",
+                            why="a repeating schedule: I can schedule one change, not a series"))
+    out += [Unplaced(words=words, kind="time", why="a time the change must not run at is no schedule I can set: say "
+                     "when it should run") for words in q.except_time if not _EVENT_TIME.match(words)]
+    out += [Unplaced(words=words, kind="time", why="a time an event sets, which I cannot see: say the clock time (or "
+                     "'now')") for words in q.except_time if _EVENT_TIME.match(words)]
+    return out
+
+
+def _parts_unplaced(q: _Qualifiers, action: Action | None) -> list[Unplaced]:
+    """The parts of the request no action places: this gateway beside others, another gateway, a request for
+    something else, a setting without a value."""
+    out: list[Unplaced] = []
+    if q.scope.kind == "fleet" and q.scope.this_too and action is not None:
+        out.append(Unplaced(words=q.scope.words, kind="scope", why=(
+            "this gateway and others in one request: I can change this one now and draft a campaign for the "
+            "others, one at a time — say which first")))
+    has_op = parse(q.core) is not None or classify(q.core) in _OPERATIONS
+    out += _other_gateways(q.core)
+    out += _unplaced_requests(q.core, q.match, [q.match[a:b] for a, b in q.found.spans], q.lang, has_op)
+    return out
+
+
+def _value_unread(q: _Qualifiers, action: Action | None, unplaced: list[Unplaced]) -> list[Unplaced]:
+    """``unplaced`` with a setting asked without a readable value said as that (``_settings_unread``), in place of
+    "not something I can do" for its words — when nothing else is asked and no other gateway is meant (those are
+    fleetplan's)."""
+    if action is not None or q.scope.kind != "this_device" or any(x.kind != "request" for x in unplaced):
+        return unplaced
+    unread = _settings_unread(q.core)
+    return [*(x for x in unplaced if not any(x.words in u.words for u in unread)), *unread]
 
 
 def _other_gateways(core: str) -> list[Unplaced]:
@@ -353,6 +377,21 @@ def _other_gateways(core: str) -> list[Unplaced]:
             out.append(Unplaced(words=other, kind="target", why=(
                 "another gateway: this chat changes only the gateway it is about — open a chat on that one")))
     return out
+
+
+# A setting named in a request whose value could not be read ("two channels up", "the lowest DFS-free channel",
+# "the dns back to automatic", "au minimum"): asked about — never answered as a symptom with the generic diagnosis.
+_SETTING = re.compile(r"\b(channels?|kanal|canal|dns|name ?servers?|width|bandwidth|kanalbreite|breite|largeur|ancho|"
+                      r"(transmit |tx )?power|sendeleistung|leistung|puissance|potencia|inform interval)\b", _I)
+
+
+def _settings_unread(core: str) -> list[Unplaced]:
+    """Each clause asking to change a setting it names, with no value an action reads."""
+    return [Unplaced(words=clause, kind="value", why=(
+        "a setting to change without a value I can read: say the exact value (a channel number, a width in MHz, a "
+        "share of full power, the DNS server addresses)")) for clause in clauses.split_clauses(core)
+        if _SETTING.search(clause) and (_asks_operation(clause) or clauses.act_of(clause) == "request")
+        and parse(clause) is None]
 
 
 def _asks_operation(clause: str) -> bool:
@@ -814,9 +853,15 @@ def _placed(p: str, raw: str, kind: Intent, cx: _Pieces) -> bool:
         return True  # "… and switch it on": a second operation on the object named, deferred (``clauses``)
     if _KEEP.search(p) and (targets.bands_in(p) or targets.role_in(p)):
         return True  # what to leave alone: an exclusion
+    if _REST_KEPT.search(p):
+        return True  # "and leave everything else": nothing else is touched anyway
     if scope.find(p).kind != "this_device" or _THIS_ONLY.search(p):
         return True  # "… and on every CGW-3400 in the UK as well", "only this customer's box": the scope
     return not _content_words(p)  # "aber bitte nur": what is left of a clause once its condition was taken out
+
+
+_REST_KEPT = re.compile(r"\b(leave|keep|don'?t touch|do not touch)\s+(everything|anything|all)\s+(else|other)\b|"
+                        r"\b(leave|keep)\s+the rest\b", _I)
 
 
 def _not_a_request(p: str) -> bool:

@@ -432,3 +432,39 @@ def test_a_question_whether_the_channel_could_move_drafts_nothing_in_the_chat(
     events, said = _chat(svc, _dual_band(world, device), actor("alice"),
                          "could the 5 GHz go on channel 40 instead, or would that clash with the neighbours?")
     assert _proposals(rt, events) == [], said
+
+
+# ---------------------------------------------------------------------------- round three: a setting asked without a
+# value the reader can read was answered with the generic diagnosis ("I found nothing to change … when does the problem
+# happen?") — as if the agent had reported a symptom. It is asked about, naming the setting.
+@pytest.mark.parametrize("text", [
+    "two channels up on the 5 GHz please",
+    "set the 5 GHz to the lowest DFS-free channel",
+    "set the dns back to automatic",
+    "stell den Kanal auf den freiesten",
+    "mets la puissance du 5 GHz au minimum",
+    "pon el ancho de canal al máximo",
+])
+def test_a_setting_asked_without_a_readable_value_is_asked_about(text: str) -> None:
+    req = read(text).request
+    assert req.action is not None or any(x.kind == "value" for x in req.unplaced), req
+
+
+@pytest.mark.parametrize(("text", "action"), [
+    ("set the 2.4 GHz to 20 MHz and leave everything else", "width"),
+    ("change the 5 GHz channel to 44, leave the rest as it is", "channel"),
+    ("stell Kanal 6 ein, alles andere so lassen", "channel"),
+    ("mets le canal 11, ne touche pas au reste", "channel"),
+])
+def test_leave_everything_else_is_no_part_to_ask_about(text: str, action: str) -> None:
+    req = read(text).request
+    assert req.action == action and req.unplaced == [], req
+
+
+@pytest.mark.parametrize("text", [
+    "the wifi is slow on the 5 GHz channel",
+    "why is the dns so slow?",
+    "the power went out yesterday and the channel changed",
+])
+def test_a_symptom_naming_a_setting_is_not_asked_for_a_value(text: str) -> None:
+    assert not any(x.kind == "value" for x in read(text).request.unplaced)
