@@ -52,7 +52,7 @@ from brain.llm_planner import LLMOutcome, LLMPlanner
 from brain.plan import Finding, Intent, Plan
 from brain.selfcheck import SelfCheck, self_check
 from brain.tools import ToolContext, ToolResult
-from brain.understanding import checker, offline, references
+from brain.understanding import checker, offline, pairs, references
 from brain.understanding.intent import classify, extract_ssid
 from brain.understanding.request import Request, Scope
 from brain.untrusted import Pseudonymizer
@@ -167,7 +167,7 @@ def _understood(state: ChatState, text: str, actor: Actor, region: str | None,
     ctx = offline.Context(now=now or utcnow(), zone=localtime.zone(region),
                           after_draft=bool(state.get("pending")) or bool(state.get("after_draft")),
                           previous=Request.model_validate(prev) if prev else None,
-                          is_job=actor.kind is ActorKind.JOB)
+                          is_job=actor.kind is ActorKind.JOB, deferred=tuple(state.get("deferred") or ()))
     return offline.understand(text, ctx)
 
 
@@ -752,6 +752,9 @@ class PlannerGraph:
         if p.state in (ProposalState.APPROVED, ProposalState.AWAITING_APPROVAL) and no:
             p = self.rt.lifecycle.cancel(pid, actor, reason="withdrawn in chat")
             return Command(update={"awaiting": None, "proposal_state": str(p.state)}, goto="report")
+        first = self._settle_first(state, p, kind, message, actor, yes)
+        if first is not None:
+            return first
         if message.strip() and not yes and p.state in (ProposalState.APPROVED, ProposalState.AWAITING_APPROVAL) \
                 and self._amends(state, message, actor):
             # a correction or a new request while this draft waits: the draft is withdrawn (superseded),
@@ -760,22 +763,52 @@ class PlannerGraph:
             _step("await_decision", f"proposal {pid} withdrawn: the agent amended the request", proposal_id=pid)
             return Command(update={"awaiting": None, "proposal_id": None, "proposal_state": None, "message": message,
                                    "after_draft": True}, goto="understand")
+        return self._still_waiting(state, p, message)
+
+    def _still_waiting(self, state: ChatState, p: Proposal, message: str) -> Command[str]:
+        """The draft still waits — for the agent's word (approved) or an approver's — said again; or it ended."""
         if p.state is ProposalState.APPROVED:
             sets = "; ".join(f"{c.path} = {mask_value(c.path, c.value)}" for c in p.changes[:4]) or ", ".join(
                 o.command for o in p.operations)
             not_taken = ("I did not read that as a change to the draft. " if message.strip() else "")
             region = self._region(state)
-            _emit("question", f"{not_taken}Proposal {pid} is approved and ready; it sets {sets}"
+            _emit("question", f"{not_taken}Proposal {p.id} is approved and ready; it sets {sets}"
                   + (f" ({p.readback})" if p.readback else "") + telling.when_and_if(p, region)
-                  + ". " + telling.confirm_words(p, region), proposal_id=pid)
+                  + ". " + telling.confirm_words(p, region), proposal_id=p.id)
             return Command(update={"awaiting": "confirm"}, goto="await_decision")
         if p.state is ProposalState.AWAITING_APPROVAL:
-            info = _proposal_info(self.rt, pid)
+            info = _proposal_info(self.rt, p.id)
             roles = ", ".join(a["role"] for a in (info.get("decision") or {}).get("approvals_required", []))
-            _emit("notice", f"Proposal {pid} is still waiting for approval ({roles or 'an approver'}). "
-                            "I'll continue when it is decided; reply 'cancel' to withdraw it.", proposal_id=pid)
+            _emit("notice", f"Proposal {p.id} is still waiting for approval ({roles or 'an approver'}). "
+                            "I'll continue when it is decided; reply 'cancel' to withdraw it.", proposal_id=p.id)
             return Command(update={"awaiting": "approval"}, goto="await_decision")
         return Command(update={"awaiting": None, "proposal_state": str(p.state)}, goto="report")
+
+    def _settle_first(self, state: ChatState, p: Proposal, kind: str, message: str, actor: Actor,
+                      yes: bool) -> Command[str] | None:
+        """The change deferred beside this waiting draft, asked for while it waits: never a reason to withdraw it —
+        the agent is told to apply or cancel it first."""
+        if yes or not message.strip() or p.state not in (ProposalState.APPROVED, ProposalState.AWAITING_APPROVAL):
+            return None
+        later = self._deferred_asked(state, message, actor)
+        if later is None:
+            return None
+        _emit("question", f"That is the change I deferred — {later}. Proposal {p.id}, drafted before it, still waits: "
+              "reply 'apply' to apply it (or 'cancel' to withdraw it), then ask for the deferred change again — I "
+              "draft one change at a time.", proposal_id=p.id)
+        return Command(update={"awaiting": kind}, goto="await_decision")
+
+    def _deferred_asked(self, state: ChatState, message: str, actor: Actor) -> str | None:
+        """The deferred change a message asks for ("now the 5 GHz one" after "(40MHz on 5GHz)" was deferred), by
+        its label — or None."""
+        deferred = list(state.get("deferred") or [])
+        if not deferred:
+            return None
+        req = _understood({**state, "after_draft": True}, message, actor, self._region(state), self._now()).request
+        value, bands = req.values.get("value"), req.target.bands
+        if req.refers_to is not None or req.action not in pairs.LABEL or len(bands) != 1 or value is None:
+            return None
+        return next((d for d in deferred if d == f"{pairs.LABEL[req.action]} ({value} on {bands[0]})"), None)
 
     def _amends(self, state: ChatState, message: str, actor: Actor) -> bool:
         """Whether a message sent while a draft waits changes what is asked (a correction, a new value,

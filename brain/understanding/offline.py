@@ -100,6 +100,8 @@ class Context:
     after_draft: bool = False
     previous: Request | None = None
     is_job: bool = False
+    # what the last turn deferred by name ("a channel-width change (40MHz on 5GHz)"): "now the 5 GHz one" is that
+    deferred: tuple[str, ...] = ()
 
 
 @dataclass
@@ -439,12 +441,27 @@ def _amended(text: str, ctx: Context, q: _Qualifiers, heard: clauses.Heard, op_t
     if correcting and request.action is None and op_text:
         request = _on_off_again(prev, op_text, request)
     amended = _amend_with(prev, request, q.match, text)
+    taken = _deferred_taken(amended, request, ctx)
+    if taken is not None:
+        return taken
     if amended is None or not (correcting or amended != prev):
         return None
     # the correction's own words ("make that 44 instead") are the amendment, not a further request
     return _not_past(amended.model_copy(update={
         "refers_to": ref or Reference(kind="correct", words=text[:100]),
         "unplaced": [u for u in request.unplaced if u.kind != "request"]}), ctx)
+
+
+def _deferred_taken(amended: Request | None, request: Request, ctx: Context) -> Request | None:
+    """The change deferred last turn, asked for by its band alone ("now the 5 GHz one"): a request of its own with
+    the value deferred — which supersedes nothing (the one drafted before it stays), never a correction of it."""
+    if amended is None or "value" in request.values:
+        return None
+    taken = pairs.deferred_value(amended, ctx.deferred)
+    if taken is amended:
+        return None
+    return _not_past(taken.model_copy(update={"refers_to": None, "unplaced": [
+        u for u in request.unplaced if u.kind != "request"]}), ctx)
 
 
 def _amend_with(prev: Request, request: Request, match: str, text: str) -> Request | None:
@@ -456,8 +473,9 @@ def _amend_with(prev: Request, request: Request, match: str, text: str) -> Reque
 
 
 def _answers_the_draft(ctx: Context, request: Request) -> bool:
-    """A message after a draft that asks nothing of its own: a bare value, a time, a band for it."""
-    return ctx.after_draft and request.act in ("diagnose", "empty") and (
+    """A message after a draft (or after a change deferred beside one) that asks nothing of its own: a bare value,
+    a time, a band for it."""
+    return (ctx.after_draft or bool(ctx.deferred)) and request.act in ("diagnose", "empty") and (
         not request.qualified or request.intent == str(Intent.UNKNOWN))
 
 

@@ -144,3 +144,22 @@ def settle(req: Request, core: str, deferred: list[str]) -> Said:
             out.append(_label(req.action, v, b))
     target = req.target.model_copy(update={"bands": own, "words": " ".join(own)})
     return Said(req.model_copy(update={"target": target}), out)
+
+
+_DEFERRED = re.compile(r"\((?P<value>[^ ()]+) on (?P<band>2\.4GHz|5GHz|6GHz)\)")
+
+
+def deferred_value(req: Request, deferred: tuple[str, ...]) -> Request:
+    """``req`` — the last request moved to another band ("now the 5 GHz one") — with the value deferred for that
+    band by name, not the value said for the band before: "(40MHz on 5GHz)" deferred, "now the 5 GHz one" is 40 MHz.
+    Unchanged when nothing of that setting was deferred for that band."""
+    if req.action not in LABEL or len(req.target.bands) != 1:
+        return req
+    for label in deferred:
+        m = _DEFERRED.search(label)
+        if label.startswith(LABEL[req.action]) and m is not None and m.group("band") == req.target.bands[0]:
+            said = m.group("value")
+            value: Scalar = int(said) if said.isdigit() else said
+            return req.model_copy(update={"values": {**req.values, "value": value}})
+    return req
+

@@ -468,3 +468,38 @@ def test_leave_everything_else_is_no_part_to_ask_about(text: str, action: str) -
 ])
 def test_a_symptom_naming_a_setting_is_not_asked_for_a_value(text: str) -> None:
     assert not any(x.kind == "value" for x in read(text).request.unplaced)
+
+
+# ---------------------------------------------------------------------------- a deferred change asked for next
+# "set the width to 20 MHz on 2.4 GHz and 40 MHz on 5 GHz" drafts the 2.4 GHz and defers "(40MHz on 5GHz)"; the agent's
+# "now the 5 GHz one" drafted 20 MHz on the 5 GHz — the earlier request's value on the band of the deferred one.
+@pytest.mark.parametrize(("first", "then", "value", "band"), [
+    ("set the width to 20 MHz on 2.4 GHz and 40 MHz on 5 GHz", "now the 5 GHz one", "40MHz", "5GHz"),
+    ("set 2.4 on 1 and the 5 on 44", "and now the 5 GHz", 44, "5GHz"),
+    ("stell das 2,4er auf 6 und das 5er auf 44", "jetzt das 5er", 44, "5GHz"),
+    ("transmit power 50% on the 2.4 GHz and 75% on the 5 GHz", "ok, the 5 GHz next", 75, "5GHz"),
+])
+def test_the_deferred_change_asked_for_next_has_its_own_value(first: str, then: str, value: object,
+                                                               band: str) -> None:
+    u = read(first)
+    ctx = Context(now=NOW, zone=BERLIN, after_draft=True, previous=u.request,
+                  deferred=tuple(u.heard.deferred if u.heard else ()))
+    req = understand(then, ctx).request
+    assert (req.values.get("value"), req.target.bands) == (value, [band]), req
+
+
+def test_the_deferred_width_in_the_chat_is_drafted_with_its_own_value(
+        rt: Any, world: Any, svc: Any, device: Any, actor: Any) -> None:
+    dev = _dual_band(world, device)
+    alice = actor("alice")
+    tid = svc.start(dev, alice)
+    (first,) = _proposals(rt, run_turn(svc, tid, "set the width to 20 MHz on 2.4 GHz and 40 MHz on 5 GHz", alice))
+    # asked for while the first waits: the first is never withdrawn for it — the agent is told to settle it first
+    events = run_turn(svc, tid, "now the 5 GHz one", alice)
+    assert _proposals(rt, events) == [] and rt.lifecycle.get(first.id).state.value != "cancelled"
+    assert first.id in " ".join(e.text for e in events if e.kind == "question")
+    run_turn(svc, tid, "apply", alice)
+    (p,) = _proposals(rt, run_turn(svc, tid, "now the 5 GHz one", alice))
+    assert [(c.path, c.value) for c in p.changes] == [
+        (f"Device.WiFi.Radio.{radio_index(rt, dev, '5GHz')}.OperatingChannelBandwidth", "40MHz")], p.changes
+    assert rt.lifecycle.get(first.id).state.value == "done"
