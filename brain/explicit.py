@@ -258,7 +258,7 @@ def _named(hosts: int, names: list[str]) -> str:
     """Who would lose Wi-Fi, for a confirmation: up to eight names and how many more (empty when none is known)."""
     if not names:
         return ""
-    more = hosts - len(names)
+    more = hosts - len(names[:8])  # the names not shown count too
     return " — " + ", ".join(f'"{n}"' for n in names[:8]) + (f" and {more} more" if more > 0 else "") + " —"
 
 

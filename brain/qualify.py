@@ -101,7 +101,7 @@ def _qualified(ctx: ToolContext, req: Request, plan: Plan, pre: list[Preconditio
     text = plan.text
     if req.schedule is not None:
         at = req.schedule.not_before.astimezone(zone)
-        text += f" — scheduled: not before {at:%a %d %b %H:%M} local ({req.schedule.zone})"
+        text += f" — scheduled: not before {at:%a %d %b %H:%M} local ({zone.key})"
         if req.schedule.assumed:
             text += f"; {req.schedule.assumed}"
     if pre:

@@ -40,7 +40,8 @@ _WHOLE_WIFI = re.compile(
 # is a symptom, "WPA2 is enabled on both radios" a description) — or a German infinitive ("WLAN bitte ausschalten")
 _SWITCH_VERB = re.compile(
     r"\b(turn|switch|shut|disable|enable|deactivate|activate|kill|schalte?|schaltet|mach|macht|deaktiviere?|"
-    r"aktiviere?|désactive[rz]?|active[rz]?|coupe[rz]?|éteins|éteignez|éteindre|allume[rz]?|rallume[rz]?|apaga|"
+    r"aktiviere?|désactive[rz]?|active[rz]?|réactive[rz]?|coupe[rz]?|éteins|éteignez|éteindre|allume[rz]?|rallume[rz]?|apaga|"
+    r"reactiva|reactivar|"
     r"apague|apagar|apágalo|enciende|encienda|encender|activa|activar|desactiva|desactive|desactivar|corta|cortar)\b",
     _I)
 _SWITCH_INFINITIVE = re.compile(r"\b(ausschalten|abschalten|einschalten|anschalten|deaktivieren|aktivieren|ausmachen|"
@@ -56,6 +57,8 @@ def _whole_wifi(text: str) -> bool:
     return (verb is not None and verb.start() < noun.start()) or _SWITCH_INFINITIVE.search(text) is not None
 
 
+# "turn/switch … on|off": the first particle after the verb, in its clause — "turn off the wifi on 5 GHz" is off
+_PARTICLE = re.compile(r"\b(turn|switch|shut)\b[^?!.,;]{0,30}?\b(on|off)\b", _I)
 # A radio that drops out by itself is a symptom, not "switch it off": "fällt ständig aus", "geht immer wieder aus",
 # "se coupe tout le temps", "se désactive toute seule", "se apaga solo", "keeps switching off", "turns off randomly".
 _OFF_SYMPTOM = re.compile(
@@ -257,6 +260,9 @@ def _radio_request(text: str, band: Band | None) -> ExplicitRequest | None:
         return found
     off = bool(_OFF.search(text)) and not _OFF_SYMPTOM.search(text)
     on, back_on = bool(_ON.search(text)), bool(_BACK_ON.search(text))
+    first = _PARTICLE.search(text)
+    if first is not None and not back_on:  # "turn off the wifi on 5 GHz": the particle after the verb says which
+        off, on = first.group(2).lower() == "off", first.group(2).lower() == "on"
     if not (off or on or back_on):
         return None
     # "turn it back on" wins over an off word elsewhere in the message (a condition: "if it is off")

@@ -82,8 +82,9 @@ def readback(req: Request, zone: ZoneInfo | None = None) -> str:
     """The request in plain words: action, value, targets, scope, time, conditions, exclusions."""
     parts = [*_what(req), *_where(req)]
     if req.schedule is not None:
-        at = req.schedule.not_before.astimezone(zone or ZoneInfo(req.schedule.zone))
-        parts.append(f"not before {at:%a %d %b %H:%M} ({req.schedule.zone})"
+        shown = zone or ZoneInfo(req.schedule.zone)  # a time is labelled with the zone it is shown in
+        at = req.schedule.not_before.astimezone(shown)
+        parts.append(f"not before {at:%a %d %b %H:%M} ({shown.key})"
                      + (f" — {req.schedule.assumed}" if req.schedule.assumed else ""))
     # each condition once, as "only if …" — after "… only" a comma and "if …" (never "only only if")
     for c in req.conditions:

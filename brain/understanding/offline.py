@@ -245,6 +245,16 @@ _BAD_VALUE = re.compile(
     r"furchtbar|überlaufen|überlastet|voll|mies|mauvais|nul|saturé|encombré|pourri|malo|fatal|saturado|lleno)\b", _I)
 
 
+# ... and so is a channel a network is said to be on ("the neighbour's router is on channel 6 too", "ist auch auf
+# Kanal 6", "est aussi sur le canal 6"), unless the agent asks to make it so ("make sure the 5 GHz is on channel 36")
+_DESCRIBED_VALUE = re.compile(
+    r"(?<!\bas it )\b(is|are|was|were|ist|sind|war|est|sont|était|está|están|estaba)\s+((also|too|still|now|"
+    r"currently|auch|noch|jetzt|aussi|encore|también|todavía|ahora)\s+)?(on|auf|sur|en)\s+((the|dem|le|el)\s+)?"
+    r"(channel|kanal|canal)\s+(?P<n>\d{1,3})\b", _I)
+_MAKE_SURE = re.compile(r"\b(make sure|ensure|so that|damit|sorg\w* dafür|pour que|assure-toi|para que|asegúrate)\b"
+                        r"[^.;!?]*$", _I)
+
+
 def _agreed(match: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """The "is fine" straight after a time's words, taken out with them."""
     return [(b, m.end()) for _, b in spans if (m := _AGREED.match(match, b)) is not None]
@@ -262,7 +272,9 @@ def _qualifiers(text: str, ctx: Context) -> _Qualifiers:
     w, repeating, unplaced = _times(match, quoted + exc_time, ctx, lang)
     # with a time of its own ("… tomorrow at 21:00") the exception is that time's
     except_time = [match[a:b] for a, b in exc_time] if w.schedule is None else []
-    taken = [*w.spans, *_agreed(match, w.spans), *exc_time, *(m.span("n") for m in _BAD_VALUE.finditer(match))]
+    described = [m.span("n") for rx in (_BAD_VALUE, _DESCRIBED_VALUE) for m in rx.finditer(match)
+                 if not _MAKE_SURE.search(match, 0, m.start())]
+    taken = [*w.spans, *_agreed(match, w.spans), *exc_time, *described]
     # "after the football match ends": a time only an event tells — asked for (with a change), never run now
     events = [m for m in _EVENT_TIME.finditer(_blank(match, quoted)) if w.schedule is None]
     except_time += [m.group(0).strip() for m in events]

@@ -503,3 +503,64 @@ def test_the_deferred_width_in_the_chat_is_drafted_with_its_own_value(
     assert [(c.path, c.value) for c in p.changes] == [
         (f"Device.WiFi.Radio.{radio_index(rt, dev, '5GHz')}.OperatingChannelBandwidth", "40MHz")], p.changes
     assert rt.lifecycle.get(first.id).state.value == "done"
+
+
+# ---------------------------------------------------------------------------- found by the mutation helper
+# "turn off the wifi on 5 GHz" drafted the radio *on*; a channel described ("the neighbour's router is on channel 6
+# too") drafted that channel here; "réactive le wifi" was diagnosed.
+@pytest.mark.parametrize(("text", "value"), [
+    ("turn off the wifi on 5 GHz", False),
+    ("switch off the guest network on the 2.4 GHz band", False),
+    ("turn the 5 GHz off, it's been on all day", False),
+    ("switch off the 5 GHz on this box", False),
+    ("turn on the 2.4 GHz, it was off all night", True),
+    ("turn the guest wifi back on", True),
+])
+def test_the_particle_after_the_verb_says_on_or_off(text: str, value: bool) -> None:
+    req = read(text).request
+    assert req.action in ("band_enable", "ssid_enable") and req.values.get("value") is value, req
+
+
+@pytest.mark.parametrize("text", [
+    "the neighbour's router is on channel 6 too",
+    "her wifi is on channel 6 and it is very slow",
+    "der Router vom Nachbarn ist auch auf Kanal 6",
+    "la box du voisin est aussi sur le canal 6",
+    "el router del vecino también está en el canal 6",
+])
+def test_a_channel_described_is_never_drafted(text: str) -> None:
+    req = read(text).request
+    assert not (req.action == "channel" and req.values.get("value") == 6 and not req.unplaced), req
+
+
+def test_a_channel_to_make_sure_of_is_still_asked_for() -> None:
+    req = read("make sure the 5 GHz is on channel 36").request
+    assert (req.action, req.values.get("value")) == ("channel", 36), req
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("réactive le wifi", True),
+    ("reactiva el wifi", True),
+])
+def test_the_wifi_switched_back_on_in_french_and_spanish(text: str, value: bool) -> None:
+    req = read(text).request
+    assert (req.action, req.values.get("value")) == ("band_enable", value), req
+
+
+def test_a_time_is_labelled_with_the_zone_it_is_shown_in() -> None:
+    from brain.understanding import checker
+    from brain.understanding.request import Request, Schedule
+
+    at = datetime(2026, 11, 27, 19, 0, tzinfo=UTC)  # a model's schedule in UTC, for a Berlin gateway
+    req = Request(act="change", action="reboot", schedule=Schedule(not_before=at, zone="UTC", words="20:00"))
+    said = checker.readback(req, BERLIN)
+    assert "20:00 (Europe/Berlin)" in said and "(UTC)" not in said, said
+
+
+def test_every_host_beyond_the_eight_named_is_counted() -> None:
+    from brain.explicit import _named
+
+    names = [f"laptop-{i}" for i in range(10)]
+    said = _named(10, names)
+    assert '"laptop-7"' in said and '"laptop-8"' not in said and "and 2 more" in said, said
+    assert "more" not in _named(3, names[:3])
