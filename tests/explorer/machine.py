@@ -64,6 +64,8 @@ CHAT: tuple[tuple[str, bool], ...] = (
     ("the restart at 20:00 worked, the wifi is fine now", True),
     ("hide the SSID, no wait, leave it", True),
     ("reboot the neighbour's router", True),
+    ("the neighbour's router is on channel 6 too", True),
+    ("now the 5 GHz one", False),
 )
 
 
