@@ -127,7 +127,7 @@ def settle(req: Request, core: str, deferred: list[str]) -> Said:
             out.append(_label(action, v, band))
     for other in _KEYWORD:  # another setting said band by band ("… 2.4GHz on 1 and 5GHz on 44 and the width …")
         said = band_values(core, other) if other != req.action else []
-        for b, v in said if len({str(v) for _, v in said}) > 1 else []:
+        for b, v in said if len(said) > 1 else []:  # band by band: one pair alone may be another setting's words
             if not _named(out, other, v, b):
                 out.append(_label(other, v, b))
     pairs = band_values(core, req.action)

@@ -219,3 +219,49 @@ def test_a_request_that_is_no_radio_value_change_is_left_as_it_is(req: Request) 
     said = settle(req, core, ["a reboot (tonight)"])
     assert said.request == req and said.request.unplaced == []
     assert said.deferred == ["a reboot (tonight)"]
+
+
+# ---------------------------------------------------------------------------- the rewrite's own cases
+def test_a_value_first_pair_without_a_conjunction_is_its_own_band_s() -> None:
+    assert band_values("channel 6 for 2.4GHz 149 for 5GHz", "channel") == [("2.4GHz", 6), ("5GHz", 149)]
+
+
+def test_a_segment_read_as_another_setting_gives_no_pair() -> None:
+    # "the 5GHz transmit power to 50" is the power's, not a channel 50 for the 5 GHz
+    assert band_values("2.4GHz on 1 and the 5GHz transmit power to 50", "channel") == [("2.4GHz", 1)]
+
+
+def test_a_setting_beside_on_another_band_than_one_deferred_is_deferred_too() -> None:
+    said = settle(change("width", "40MHz"), "set the width to 40 MHz and the 5GHz channel to 36",
+                  ["a channel change (36 on 2.4GHz)"])
+    assert said.deferred == ["a channel change (36 on 2.4GHz)", "a channel change (36 on 5GHz)"]
+
+
+def test_another_setting_s_pairs_are_each_deferred_once_on_their_own_band() -> None:
+    core = "set 2.4GHz on 1 and 5GHz on 44 and the width to 40 MHz"
+    said = settle(change("width", "40MHz"), core, ["a channel change (44 on 6GHz)"])
+    assert said.deferred == ["a channel change (44 on 6GHz)", "a channel change (1 on 2.4GHz)",
+                             "a channel change (44 on 5GHz)"]
+    said = settle(change("width", "40MHz"), core, ["a channel change (44 on 5GHz)"])
+    assert said.deferred == ["a channel change (44 on 5GHz)", "a channel change (1 on 2.4GHz)"]
+
+
+def test_the_same_value_for_two_bands_of_another_setting_is_deferred_for_each() -> None:
+    said = settle(change("width", "40MHz"), "set 2.4GHz on 6 and 5GHz on 6 and the width to 40 MHz", [])
+    assert said.deferred == ["a channel change (6 on 2.4GHz)", "a channel change (6 on 5GHz)"]
+
+
+def test_a_deferred_value_is_taken_only_for_its_setting_and_one_band() -> None:
+    from brain.understanding.pairs import deferred_value
+
+    deferred = ("a channel change (44 on 5GHz)",)
+    five = change("channel", 1, ["5GHz"])
+    assert deferred_value(five, deferred).values == {"value": 44}
+    assert deferred_value(change("width", "20MHz", ["5GHz"]), deferred).values == {"value": "20MHz"}
+    assert deferred_value(change("channel", 1, ["2.4GHz", "5GHz"]), deferred).values == {"value": 1}
+    assert deferred_value(change("channel", 1, ["2.4GHz"]), deferred).values == {"value": 1}
+    ssid = Request(act="change", action="ssid", values={"ssid": "Linden"}, target=Target(bands=["5GHz"]))
+    assert deferred_value(ssid, deferred) is ssid
+    assert deferred_value(five, ("a channel change (36)",)).values == {"value": 1}
+    assert deferred_value(change("width", "20MHz", ["5GHz"]), ("a channel-width change (80MHz on 5GHz)",)).values \
+        == {"value": "80MHz"}
