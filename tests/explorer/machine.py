@@ -43,8 +43,10 @@ START = datetime(2026, 11, 30, 2, 30, tzinfo=UTC)  # a Monday, inside the DE win
 KILL_POINTS = ("lifecycle.after_backup", "lifecycle.before_write", "lifecycle.after_write", "lifecycle.after_apply")
 BATCH_KILL_POINTS = ("staged.after_write", "staged.before_release")
 
-#: chat messages and whether each must draft nothing (the oracle's own reading: a question, a symptom, a change taken
-#: back, another subscriber's gateway — each drafted a write once, found by hand and fixed)
+#: chat messages and whether each must draft nothing (the oracle's own reading: a question, a report that something
+#: works, a change taken back, another subscriber's gateway — each drafted a write once, found by hand and fixed). A
+#: symptom ("das 5-GHz-WLAN fällt ständig aus", a neighbour on the same channel) may draft a fix, as any diagnosis:
+#: only the invariants judge what it drafts.
 CHAT: tuple[tuple[str, bool], ...] = (
     ("hide the wifi name of the main network", False),
     ("please stop broadcasting the network name", False),
@@ -60,13 +62,17 @@ CHAT: tuple[tuple[str, bool], ...] = (
     ("no, leave it as it is", False),
     ("why is the wifi slow in the evening?", True),
     ("could the 5 GHz go on channel 40 instead, or would that clash with the neighbours?", True),
-    ("das 5-GHz-WLAN fällt ständig aus", True),
+    ("das 5-GHz-WLAN fällt ständig aus", False),
     ("the restart at 20:00 worked, the wifi is fine now", True),
     ("hide the SSID, no wait, leave it", True),
     ("reboot the neighbour's router", True),
-    ("the neighbour's router is on channel 6 too", True),
+    ("the neighbour's router is on channel 6 too", False),
     ("now the 5 GHz one", False),
 )
+
+
+#: symptoms among the chat turns: a fix may be drafted, never a switch-off
+SYMPTOMS = frozenset({"das 5-GHz-WLAN fällt ständig aus"})
 
 
 def _pid(value: str) -> str:
@@ -441,6 +447,11 @@ class Explorer(RuleBasedStateMachine):
                 pass
         if question and self._proposal_count() > before:
             self.violations.append(Violation("question_drafted", f"{message!r} on {d.id} drafted {self._newest()}"))
+        if message in SYMPTOMS and self._proposal_count() > before:
+            off = [c.path for c in self.rt.lifecycle.get(self._newest()).changes
+                   if c.path.endswith(".Enable") and c.value is False]
+            if off:  # a radio that drops out was once read as "switch it off"
+                self.violations.append(Violation("symptom_switched_off", f"{message!r} on {d.id} drafted {off}"))
 
     # ------------------------------------------------------------------ the invariants
     @invariant()
