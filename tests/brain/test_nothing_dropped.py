@@ -30,7 +30,7 @@ import pytest
 from brain.understanding.offline import Context, Understood, understand
 from brain.understanding.pairs import LABEL
 from tests.brain.conftest import radio_index, run_turn
-from tests.brain.test_reader_chat import _dual_band, _proposals
+from tests.brain.test_reader_chat import _dual_band, _proposals, _replies
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 11, 26, 14, 20, tzinfo=UTC)
@@ -195,8 +195,7 @@ def test_a_report_after_a_reboot_is_still_a_report(text: str) -> None:
 # ---------------------------------------------------------------------------- through the chat, on a device
 def _chat(svc: Any, device_id: str, who: Any, text: str) -> tuple[list[Any], str]:
     events = run_turn(svc, svc.start(device_id, who), text, who)
-    said = " ".join(e.text for e in events if e.kind in ("answer", "question", "escalation", "notice", "outcome"))
-    return events, said
+    return events, _replies(events)
 
 
 def test_two_bands_two_values_in_the_chat_drafts_one_and_names_the_other(
