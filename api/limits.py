@@ -337,12 +337,14 @@ def _overload_error(exc: BaseException) -> bool:
     from sqlalchemy.exc import DBAPIError, OperationalError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+    from core.store.admission import server_full
+
     if isinstance(exc, PoolTimeout):
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    return isinstance(exc, OperationalError) and any(
-        s in str(exc.orig).lower() for s in ("database is locked", "too many clients", "too many connections"))
+    return isinstance(exc, OperationalError) and (
+        "database is locked" in str(exc.orig).lower() or server_full(exc.orig or exc))
 
 
 class LoadShedder:

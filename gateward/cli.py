@@ -110,12 +110,24 @@ def database_problem(exc: BaseException) -> str | None:
     refused = _database_refused(exc)
     if lost is None or (refused is not None and _at_connect(lost)):
         return refused
-    from gateward import read_runtime
-
     reason = cause_text(lost)
-    return (f"lost the database {_db_label(read_runtime.database_url())} mid-command ({reason}); nothing after "
+    return (f"lost {_label_for(lost)} mid-command ({reason}); nothing after "
             "its last answer was recorded. When it answers again, run the command again — `gateward recover` "
             "finishes an apply it cut")
+
+
+def _label_for(exc: BaseException) -> str:
+    """The configured database's URL (no password) — unless the error came from the other kind of
+    database: a command that opened one of its own (a bench's ``GATEWARD_BENCH_DATABASE_URL``) lost
+    that one, and naming the configured SQLite file beside a PostgreSQL error sent the reader there."""
+    from gateward import read_runtime
+
+    url = read_runtime.database_url()
+    raised = getattr(exc, "orig", None) or exc  # SQLAlchemy's wrapper: the driver's own error
+    from_postgres = any(c.__module__.split(".")[0] == "psycopg" for c in type(raised).__mro__)
+    if from_postgres != url.startswith("postgres"):
+        return f"the {'PostgreSQL' if from_postgres else 'SQLite'} database this command opened itself"
+    return f"the database {_db_label(url)}"
 
 
 def _at_connect(exc: BaseException) -> bool:
@@ -151,10 +163,8 @@ def _database_refused(exc: BaseException) -> str | None:
     when ``exc`` is something else. The URL is shown without its password."""
     if type(exc).__name__ != "OperationalError":  # SQLAlchemy's, or the DB-API driver's (core/store/lite.py)
         return None
-    from gateward import read_runtime
-
     reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
-    return f"cannot open the database {_db_label(read_runtime.database_url())}: {reason}"
+    return f"cannot open {_label_for(exc)}: {reason}"
 
 
 _reads: ReadRuntime | None = None

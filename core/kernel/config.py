@@ -44,6 +44,9 @@ class PoolSettings(BaseSettings):
     db_pool_overflow: int = Field(default=20, ge=0, le=1000,
                                   description="PostgreSQL: connections a process may open beyond the kept ones "
                                               "under a burst (closed again when handed back)")
+    db_connect_wait_s: float = Field(default=10.0, ge=0, le=300,
+                                     description="PostgreSQL: how long a new connection waits for a free session "
+                                                 "when the server is full (\"too many clients\"); 0 fails at once")
 
 
 class Settings(PoolSettings):

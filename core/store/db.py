@@ -28,6 +28,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from core.failpoints import STORE_WRITE, failpoint
 from core.kernel.config import get_settings, pool_settings
 from core.kernel.errors import note_database_file
+from core.store.admission import wait_for_a_session
 from core.store.commit_info import AUDIT_QUEUE, RELAXED_COMMIT
 from core.store.fastsql import Prepared
 from core.store.lane import process_lane
@@ -90,6 +91,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     pool = pool_settings()
     engine = create_engine(url, pool_size=pool.db_pool_size, max_overflow=pool.db_pool_overflow, **kwargs)
+    wait_for_a_session(engine, pool.db_connect_wait_s)
     _ping_when_idle(engine)
     return engine
 
