@@ -53,12 +53,35 @@ def _refusing(times: int, message: str = "FATAL:  sorry, too many clients alread
     "FATAL:  remaining connection slots are reserved for non-replication superuser connections",
     "ERROR: no more connections allowed (max_client_conn)",
 ])
-def test_each_wording_of_a_full_server_is_waited_out(message: str) -> None:
+def test_each_wording_of_a_full_server_is_waited_out(message: str, caplog: pytest.LogCaptureFixture) -> None:
     clock = _Clock()
     calls, connect = _refusing(3, message)
-    assert connect_when_admitted(connect, 10, clock=clock, sleep=clock.sleep) == "conn"  # type: ignore[arg-type]
+    with caplog.at_level(logging.INFO, logger="core.store.admission"):
+        assert connect_when_admitted(connect, 10, clock=clock, sleep=clock.sleep) == "conn"  # type: ignore[arg-type]
     assert calls[0] == 4
     assert clock.pauses == [FIRST_PAUSE_S, 2 * FIRST_PAUSE_S, 4 * FIRST_PAUSE_S]
+    # one warning for the whole wait, quoting the server's own words; one line when it ends
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "core.store.admission"]
+    assert said == [(logging.WARNING, f"database has no free session ({message}); waiting up to 10 s for one"),
+                    (logging.INFO, "database session admitted after 3 refusals")]
+
+
+def test_the_warning_quotes_the_last_line_of_a_long_refusal(caplog: pytest.LogCaptureFixture) -> None:
+    clock = _Clock()
+    long_line = "FATAL:  sorry, too many clients already " + "x" * 300
+    _calls, connect = _refusing(1, f"connection failed: server said\n{long_line}\n")
+    with caplog.at_level(logging.INFO, logger="core.store.admission"):
+        connect_when_admitted(connect, 10, clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+    warning = next(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert warning == f"database has no free session ({long_line[:200]}); waiting up to 10 s for one"
+
+
+def test_a_connection_admitted_at_once_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    clock = _Clock()
+    _calls, connect = _refusing(0)
+    with caplog.at_level(logging.DEBUG, logger="core.store.admission"):
+        assert connect_when_admitted(connect, 10, clock=clock, sleep=clock.sleep) == "conn"  # type: ignore[arg-type]
+    assert [r for r in caplog.records if r.name == "core.store.admission"] == []
 
 
 @pytest.mark.parametrize("message", [
