@@ -104,6 +104,7 @@ class ChatState(TypedDict, total=False):
     deferred: list[str]
     read_only: bool
     request: dict[str, Any] | None  # the typed request of the last message (brain.understanding.request)
+    asked: str  # the thread's last question when an answer was its last reply (set by the service each turn)
     after_draft: bool  # the message answers a draft or question of the last turn (a correction may amend it)
 
 
@@ -167,7 +168,8 @@ def _understood(state: ChatState, text: str, actor: Actor, region: str | None,
     ctx = offline.Context(now=now or utcnow(), zone=localtime.zone(region),
                           after_draft=bool(state.get("pending")) or bool(state.get("after_draft")),
                           previous=Request.model_validate(prev) if prev else None,
-                          is_job=actor.kind is ActorKind.JOB, deferred=tuple(state.get("deferred") or ()))
+                          is_job=actor.kind is ActorKind.JOB, deferred=tuple(state.get("deferred") or ()),
+                          asked=str(state.get("asked") or ""))
     return offline.understand(text, ctx)
 
 

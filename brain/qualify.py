@@ -208,7 +208,7 @@ def _excluded_network_off(ctx: ToolContext, req: Request, d: ProposalDraft, ev: 
     """A radio switched off that carries a network of a role the agent asked to keep ("turn off the wifi except
     the guest network": every SSID on a radio goes off with it, TR-181 ``SSID.{i}.LowerLayers``) — or one whose
     networks cannot be told while such an exclusion stands."""
-    kept = [(word, role) for word, _, role in _exclusions(req) if role is not None]
+    kept = [(word, bands, role) for word, bands, role in _exclusions(req) if role is not None]
     off = [int(m.group(1)) for c in d.changes if (m := _RADIO_ENABLE.match(c.path)) and c.value is False]
     if not kept or not off:
         return None
@@ -216,7 +216,9 @@ def _excluded_network_off(ctx: ToolContext, req: Request, d: ProposalDraft, ev: 
     networks = ssid_facts(ctx, ev)
     for index in off:
         band = bands.get(index)
-        for word, role in kept:
+        for word, on, role in kept:  # "not the guest network on 2.4 GHz" keeps that band's alone
+            if bands_apart(band, on):
+                continue
             if band is None or any(s.role == role and s.band in (band, None) for s in networks):
                 return (f"it would switch off the {band or f'radio {index}'} radio, which carries the {word} you "
                         "asked me to keep — a network goes off with its radio")
@@ -234,6 +236,11 @@ def _touches(word: str, obj: str, band: str | None) -> str:
     if band is None:
         return f"it would change {obj} and I cannot tell whether that is {word}, which you asked me to leave alone"
     return f"it would touch {word}, which you asked me to leave alone"
+
+
+def bands_apart(band: str | None, kept_on: list[str]) -> bool:
+    """A radio of a known band that is not among the bands an exclusion names (none named: every band)."""
+    return band is not None and bool(kept_on) and band not in kept_on
 
 
 def _excluded_bands(word: str) -> list[str]:

@@ -155,6 +155,7 @@ class ChatService:
                 if quick is not None:
                     yield from quick
                     return
+            asked = self._last_question(thread_id)  # before this turn's own message is recorded
             self._graphless.discard(thread_id)
             config = self._config(thread_id)
             snap = self.graph.get_state(config)
@@ -201,7 +202,8 @@ class ChatService:
                 owner = actor if actor.id == row["owner"] else self._owner(row["owner"])
                 stream_input = {"message": masked, "thread_id": thread_id, "device_id": row["device_id"],
                                 "actor": {"id": owner.id, "roles": list(owner.roles), "kind": str(owner.kind)},
-                                "planner": self.mode, "mac_key": values.get("mac_key") or new_mac_key()}
+                                "planner": self.mode, "mac_key": values.get("mac_key") or new_mac_key(),
+                                "asked": asked}
             yield from self._run(thread_id, stream_input, holder)
 
     def _secret_context(self, thread_id: str) -> bool:
@@ -402,6 +404,21 @@ class ChatService:
                             "topics": plan.data.get("topics", []), "question": plan.data.get("question", "")}
         out.append(self._record(ChatEvent(thread_id=thread_id, kind=plan.outcome, text=plan.text, data=data)))
         return out
+
+    def _last_question(self, thread_id: str) -> str:
+        """The question the thread's last reply answered, or "" when its last reply was anything else: "ok, move
+        it to 6" after "which channel is the 2.4 on?" is read with it (``brain.understanding.follow_up``). From
+        the thread's events, not the graph's state: a question answered from facts alone never runs the graph."""
+        replied = False
+        for e in reversed(self.threads_db.events(thread_id)):
+            data = e.data or {}
+            if e.kind == "step" and data.get("role") == "user":
+                return e.text if replied else ""
+            if e.kind in ("question", "proposal", "outcome", "escalation"):
+                return ""
+            if e.kind == "answer":
+                replied = True
+        return ""
 
     @staticmethod
     def _config(thread_id: str) -> RunnableConfig:

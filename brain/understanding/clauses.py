@@ -41,7 +41,14 @@ _QUESTION_OPEN = re.compile(
     r"gibt|hängen|hängt|quel\w*|quand|combien|comment|qui|pourquoi|où|est-ce|y a-t-il|la box est|qué|que|cuál\w*|"
     r"cuándo|cuando|cuánt\w*|cómo|quién\w*|por qué|dónde|hay|está|tiene|sabes)\b", _I)
 _TELL_ME = re.compile(
-    r"\b(tell me|let me know|show me|give me (the|its)|what about|check (what|which|how|if|whether|when)|find out|"
+    r"\b(tell me|let me know|show me|give me (the|its)|what about|"
+    # "check whether …" asks (a yes/no about the device's state); "make sure …" asks for a change
+    r"(check|checke?|prüfe?|schau|guck|kontrollier\w*|v[ée]rifie[zr]?|regarde[zr]?|mira|comprueba|revisa|f[íi]jate|"
+    r"chequea)(\s+(mal|bitte|doch|kurz|schnell|stp|svp|vite|rapido|rápido|porfa))*\s+"
+    r"(what|which|how|if|whether|when|ob|welche\w*|wie|si|s'il|qu\w+|cu[áa]l\w*|c[óo]mo)"
+    # … except "see if you can move it": a polite request
+    r"(?!\s+(you|u|we)\s+(can|could)\b|\s+(puedes|podés|podrías|se puede|tu peux|vous pouvez|on peut|du|man)\b)|"
+    r"find out|"
     r"(see|know|tell|say) (how (many|much|long)|what|which|who|when)\b|look (it |that |this )?up|"
     r"nachschauen|nachsehen|schau nach|cherche[rz]?|regarde[rz]? (ce|quel)|busca(lo|r)?|míra(lo)?|"
     r"sag mir|sagen sie mir|zeig mir|nenn mir|verrat mir|dis-moi|dites-moi|montre-moi|indique-moi|"
@@ -79,7 +86,7 @@ _CONJ = re.compile(r"\s*(?:,\s*)?\b(and then|and also|and afterwards|and|then|un
                    r"después|but|aber|mais|pero|also|plus)\b\s+", _I)
 _CLAUSE_OPEN = re.compile(
     r"(?:¿\s*)?(what|what's|which|when|how|who|why|where|is|are|does|did|has|afterwards|after that|then|also|"
-    r"tell|let me|show|check|give|reboot|restart|rename|set|change|switch|turn|enable|disable|"
+    r"tell|let me|show|check|give|reboot|restart|rename|set|change|switch|turn|enable|disable|put|move|"
     r"schalt\w*|eingeschaltet|ausgeschaltet|aktivier\w*|deaktivier\w*|active[rz]?|désactive[rz]?|allume\w*|"
     r"éteins|activa\w*|desactiva\w*|enciend\w*|apaga\w*|"
     r"wie|welche\w*|wann|wer|warum|wo|ist|sag|zeig|nenn|danach|anschließend|starte|benenn|änder|setz|"
@@ -273,6 +280,14 @@ _ELLIPTIC = re.compile(r"(?:(?:the|el|la|le|das|den|die|el de|la de|de la)\s+)?(
                        r"(?=[^.;!?]{0,25}?(?<![\d.])\d{1,3}\b)", re.I)
 
 
+# a band and a bare number after it, in a clause with an operation verb ("put the 2.4GHz on 6")
+_BAND_AND_NUMBER = re.compile(r"(?:2\.4GHz|5GHz|6GHz)\b[^.;!?\d]{0,12}?(?<![\d.])\d{1,3}\b(?!\s*(?:%|mhz|ghz))", re.I)
+
+
+_BAND_ON_NUMBER = re.compile(r"(?:2\.4GHz|5GHz|6GHz)\s+(?:on|auf|sur|en)\s+(?:el\s+|le\s+)?\d{1,3}\b(?!\s*(?:%|mhz))",
+                             re.I)
+
+
 # ... only after a clause with a value of its own: "set the 2.4GHz and the 5GHz to channel 6" names two bands
 # for one value (a band's own digits are no value)
 _VALUE = re.compile(r"(?<![\w.,])\d+(?![\w.,]*GHz)", re.I)
@@ -290,7 +305,8 @@ def _split_conj(part: str, mask_offset: int, mask: list[bool]) -> list[str]:
         if _BARE_WH.match(part[m.end():]):
             continue  # "… and why?", "… und wann?": the same clause
         elliptic = _ELLIPTIC.match(part, m.end()) and _VALUE.search(part, start, m.start())
-        if m.start() <= start or not (_CLAUSE_OPEN.match(part, m.end()) or elliptic):
+        if m.start() <= start or not (_CLAUSE_OPEN.match(part, m.end()) or elliptic
+                                      or _verb_final_pair(part[start:m.start()], m.group(1), part[m.end():])):
             if m.group(1).lower() in ("but", "aber", "mais", "pero") and m.start() > start:
                 pass  # "but" always opens a new clause
             else:
@@ -299,6 +315,18 @@ def _split_conj(part: str, mask_offset: int, mask: list[bool]) -> list[str]:
         start = m.end()
     out.append(part[start:])
     return out
+
+
+# German puts the verb last: "Gäste-WLAN einschalten und das Haupt-WLAN … umbenennen" is two requests, though
+# nothing opens the second (the rename was read alone, on the guest network the first one named).
+_VERB_LAST = re.compile(r"\b(ein|aus|an|ab|um|neu\s*)?(schalten|aktivieren|deaktivieren|benennen|ändern|stellen|setzen|"
+                        r"starten|machen|drehen)(\s+(bitte|mal|danke))*\s*[.!]?\s*$", _I)
+
+
+def _verb_final_pair(before: str, conj: str, after: str) -> bool:
+    """Two German clauses joined by "und", each ending in its own operation verb."""
+    return conj.lower().startswith("und") and bool(_VERB_LAST.search(before)) and bool(
+        _VERB_LAST.search(re.split(r"[,;.!?]", after, maxsplit=1)[0]))
 
 
 # ---------------------------------------------------------------------------- classification
@@ -548,8 +576,13 @@ def _clause_operation(text: str, named: str) -> tuple[str | None, str | None]:
         return kind, None
     if PRONOUN_OBJECT.search(text) or ADDRESS.search(text):
         read = f"{named} {text}"
-    elif _ELLIPTIC.match(text):
-        read = " ".join(w for w in named.split() if not re.fullmatch(r"2\.4GHz|5GHz|6GHz", w)) + f" {text}"
+    elif _ELLIPTIC.match(text) or (OP_VERB.search(text) and _BAND_AND_NUMBER.search(text)):
+        # "… and the 5GHz on 44", "what's the 6GHz channel? and put the 2.4GHz on 6": the setting named before —
+        # or, named none, a band put "on" a number is put on that channel ("what DNS …? and put the 2.4GHz on 6")
+        setting = " ".join(w for w in named.split() if not re.fullmatch(r"2\.4GHz|5GHz|6GHz", w))
+        if "channel" not in setting.split() and not _ELLIPTIC.match(text) and _BAND_ON_NUMBER.search(text):
+            setting = "channel"  # "turn off the guest network … and put the 5GHz on 44": a channel, not the network
+        read = f"{setting} {text}"
     else:
         return None, None
     kind = _operation(read)

@@ -42,12 +42,22 @@ _PRECAUTION = re.compile(r"^\s*(just|juste|por|pour)?\s*(in case|au cas où|por 
                          _I)
 # A condition ends at its sentence's end or at the next comma ("if it is on 6, move it to 1"; "move it
 # to 1 if it is on 6, thanks") — never at the point or comma inside a number ("7.2.6", "2,4").
-_END = re.compile(r"\.(?=\s|$)|,(?!\d)|[;!?\n]|\s(?=(then|dann|alors|entonces)\b)", _I)
+_END = re.compile(r"\.(?=\s|$)|,(?!\d)|[;!?\n]|\s(?=(then|dann|alors|entonces)\b)|"
+                  # … or where the change itself begins, said without a comma ("if the 2.4GHz is on channel 1 move
+                  # it to 6", "si el 2,4 está en el canal 1 pásalo al 6": the action was read as the condition's)
+                  r"\s(?=(?:move|put|switch|change|set|turn|shift)\s+(?:it|them|that)\b|"
+                  r"(?:pása|pon|cámbia|cambia|muéve|mueve|bája|baja|súbe|sube)(?:lo|la)\b|"
+                  r"(?:mets|passe|bascule|change|baisse|monte)-(?:le|la)\b|"
+                  r"(?:stell|setz|schalt|änder|wechsel)\w*\s+(?:ihn|es|sie)\b|"
+                  # … or where the other branch, nothing done, begins ("if it's already off just leave it")
+                  r"(?:just\s+|simply\s+|then\s+)?(?:leave\s+(?:it|them)|d[ée]ja(?:lo|la)|laisse(?:-le|-la)?|"
+                  r"lass\s+(?:es|ihn|sie))\b)", _I)
 
 
 # A branch where nothing is done: "…, leave it", "…, déjalo como está", "…, lass es", "…, don't bother".
 _LEAVE_IT = re.compile(
-    r"^\s*,?\s*(then\s+|dann\s+|alors\s+|entonces\s+)?(leave (it|them)( alone| as it is| be)?|"
+    r"^\s*,?\s*(then\s+|dann\s+|alors\s+|entonces\s+)?(just\s+|simply\s+|einfach\s+|juste\s+|tu\s+|pues\s+|"
+    r"simplemente\s+)?(leave (it|them)( alone| as it is| be)?|"
     r"don'?t (bother|touch it|do anything)|do nothing|lass (es|ihn|sie|das)( so| in ruhe| wie es ist)?|"
     r"nichts (machen|tun)|mach nichts|laisse[sz]?(-le|-la)?( tomber| comme ça| tel quel)?|"
     r"ne (fais|touche) rien|n'y touche pas|d[ée]ja(lo|la)( como est[áa]| así| estar)?|no (hagas|toques) nada)"

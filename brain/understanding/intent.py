@@ -94,8 +94,10 @@ def classify(text: str, *, is_job: bool = False) -> Intent:
     return Intent.UNKNOWN
 
 
-# a quote mark; an apostrophe only where it is not inside a word ("s'appelle", "customer's")
-QUOTED = re.compile(r"(?:[\"“”«»„]|(?<![^\W\d_])['‘’])\s?([^\"“”'‘’«»„]{1,64}?)\s?(?:[\"“”«»]|['‘’](?![^\W\d_]))")
+# a quote mark; an apostrophe only where it is not inside a word ("s'appelle", "customer's") — and inside the
+# quoted name, an apostrophe within a word is the name's own ("Nana's Attic": the name was not read at all)
+QUOTED = re.compile(r"(?:[\"“”«»„]|(?<![^\W\d_])['‘’])\s?((?:[^\"“”'‘’«»„]|(?<=[^\W\d_])['’](?=[^\W\d_])){1,64}?)"
+                    r"\s?(?:[\"“”«»]|['‘’](?![^\W\d_]))")
 _SSID_VALUE = re.compile(r"\b(?:make|set|change) the (?:network|wi-?fi) name\s+([^\s,;]+)|"
                          r"(?:ssid|network name|wi-?fi name|name|"
                          r"rename(?: (?:it|(?:the|their|his|her|my|your|its|the customer'?s) "
@@ -121,7 +123,15 @@ def _corrected(clean: str, end: int, first: str) -> str:
     """The name a correction right after the first one gives, or the first one."""
     m = _RENAMED_AGAIN.fullmatch(clean, end)
     later = (m.group(1) or m.group(2) or "").strip() if m else ""
-    return later if later and later.lower() not in _STOP and not SECRET_RE.search(later) else first
+    if not later or later.lower() in _STOP or later.lower().strip(".!?…") in _FILLER or SECRET_RE.search(later):
+        return first
+    return later
+
+
+# what a person says while thinking, never a name ("… to Alpha, no wait, hmm": the name stays Alpha)
+_FILLER = {"hmm", "hm", "hmmm", "uh", "um", "umm", "er", "erm", "ehm", "äh", "ähm", "öh", "euh", "heu", "bah", "eh",
+           "este", "pues", "bueno", "well", "so", "also", "alors", "wait", "attends", "warte", "espera", "sorry",
+           "pardon", "perdón", "perdon", "oops", "ups", "oh"}
 
 
 def extract_ssid(text: str) -> str | None:

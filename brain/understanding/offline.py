@@ -20,7 +20,18 @@ from zoneinfo import ZoneInfo
 from rapidfuzz import fuzz, process
 
 from brain.plan import Intent
-from brain.understanding import checker, clauses, conditions, pairs, references, scope, targets, when, words
+from brain.understanding import (
+    checker,
+    clauses,
+    conditions,
+    follow_up,
+    pairs,
+    references,
+    scope,
+    targets,
+    when,
+    words,
+)
 from brain.understanding import values as worded
 from brain.understanding.actions import ExplicitRequest, parse
 from brain.understanding.intent import FOREIGN_ACCOUNT, QUOTED, classify, extract_ssid
@@ -53,7 +64,10 @@ _EXCLUDED = (r"(?P<prep>(?:on|in|for|of|from|auf|im|beim|bei|am|vom|von|für|sur
              r"frequenz\w*|frequency|fréquence|frecuencia|zugang)\s+)?"
              r"(?:(?:de|des|du|of|for|für|pour|para|der)\s+|d['’])?(?:(?:the|les|los|las|la|le|el|die|den)\s+)?"
              rf"(?:{_GUEST_WORD}|\b(?:2\.4GHz|5GHz|6GHz)(?:\s+{_GUEST_WORD})?|\b(?:main|primary|haupt\w*|principal\w*))"
-             r"(?:(?:\s+|-)(?:one|networks?|wi-?fi|wlan|netz\w*|réseaux?|red|band|bande|banda|radio|frequenz|zugang))?)"
+             r"(?:(?:\s+|-)(?:one|networks?|wi-?fi|wlan|netz\w*|réseaux?|red|band|bande|banda|radio|frequenz|zugang))?"
+             # … and the band it is on: "not the guest network on 2.4 GHz" is no band to switch off
+             r"(?:\s+(?:on|in|auf|im|sur|en|dans)\s+(?:the\s+|dem\s+|le\s+|la\s+|el\s+)?(?:2\.4GHz|5GHz|6GHz)"
+             r"(?:[\s-]+(?:band|bande|banda|radio))?)?)"
              r"(?:\s+(?:alone|in ruhe|tranquille|en paz|as it is|so wie es ist|wie es ist|untouched|tel quel|"
              r"como está|(?:on|running|enabled|an|allumée?|activée?|encendida?|activada?)(?=\s*(?:[,.;!?]|$))))?")
 # "except", "außer", "sauf", "excepto" … say what is left out of the request; found before the conditions, whose
@@ -102,6 +116,9 @@ class Context:
     is_job: bool = False
     # what the last turn deferred by name ("a channel-width change (40MHz on 5GHz)"): "now the 5 GHz one" is that
     deferred: tuple[str, ...] = ()
+    # the thread's last question, when an answer was the last reply: "move it to 6" after "which channel is the
+    # 2.4 on?" is the 2.4 GHz channel
+    asked: str = ""
 
 
 @dataclass
@@ -131,12 +148,48 @@ def understand(text: str, ctx: Context) -> Understood:
     amended = _amended(text, ctx, q, heard, op_text, request)
     if amended is not None:
         return Understood(amended, checker.render(amended), heard)
+    said_for = _setting_said_before(text, q, ctx, request)
+    if said_for is not None:
+        return understand(said_for, dataclasses.replace(ctx, asked="", previous=None))
+    request = _band_of_condition(request)
     said = pairs.settle(request, q.core, heard.deferred)  # a band given only its own value; nothing else dropped
     if said.request is not request or said.deferred != heard.deferred:
         heard = dataclasses.replace(heard, deferred=said.deferred)
     if said.request.target.bands != request.target.bands:
         return Understood(said.request, checker.render(said.request), heard)
     return Understood(said.request, _text_out(q.core, heard, said.request), heard)
+
+
+def _setting_said_before(text: str, q: _Qualifiers, ctx: Context, request: Request) -> str | None:
+    """The message with the setting and band it moves put before it, when it says only a value and a pronoun:
+    "move it to 6" after "which channel is the 2.4 on?", or "pásalo al 6" after "si el 2,4 está en el canal 1"
+    (``follow_up``); None otherwise."""
+    if request.action is not None or request.act == "question":
+        return None
+    if ctx.asked:  # the question read again: the chat may have answered it without keeping its reading
+        question = understand(ctx.asked, dataclasses.replace(ctx, asked="", previous=None, deferred=())).request
+        said = follow_up.with_setting(text, q.core, ctx.asked, question)
+        if said is not None:
+            return said
+    bands = {c.band for c in request.conditions if c.band is not None}
+    for c in request.conditions if len(bands) <= 1 else []:
+        said = follow_up.with_setting(text, q.core, c.words, Request(act="question", target=Target(
+            bands=[c.band] if c.band else [])))
+        if said is not None:
+            return said
+    return None
+
+
+def _band_of_condition(request: Request) -> Request:
+    """A radio setting drafted without a band takes the one band its conditions name ("if the 2.4 is on channel 1
+    move it to 6": the 2.4 GHz radio's channel, not every radio's)."""
+    if request.action not in ("channel", "width", "power") or request.target.bands:
+        return request
+    bands = {c.band for c in request.conditions if c.band is not None}
+    if len(bands) != 1:
+        return request
+    band = bands.pop()
+    return request.model_copy(update={"target": request.target.model_copy(update={"bands": [band], "words": band})})
 
 
 @dataclass
@@ -217,7 +270,7 @@ def _retracted(text: str) -> str:
     last = None
     for m in _RETRACT.finditer(text):
         last = m
-    if last is None or len(re.findall(r"\w+", text[:last.start()])) < 2:
+    if last is None or not re.search(r"\w", text[:last.start()]):  # "reboot, scratch that, …" takes the reboot back
         return text
     after = text[last.end():]
     if _CORRECTS.match(after):
@@ -252,7 +305,18 @@ _DESCRIBED_VALUE = re.compile(
     r"currently|auch|noch|jetzt|aussi|encore|también|todavía|ahora)\s+)?(on|auf|sur|en)\s+((the|dem|le|el)\s+)?"
     r"(channel|kanal|canal)\s+(?P<n>\d{1,3})\b", _I)
 _MAKE_SURE = re.compile(r"\b(make sure|ensure|so that|damit|sorg\w* dafür|pour que|assure-toi|para que|asegúrate)\b"
-                        r"[^.;!?]*$", _I)
+                        r"(?:[^.;!?]|\.(?=\d))*$", _I)  # to the end of its sentence, "2.4GHz" within it
+
+
+# What a change does anyway, said as a condition the device's facts do not name: "unless it's already there",
+# "sauf s'il y est déjà", "a menos que ya esté" — a write of the value a setting already holds changes nothing.
+# Taken out, never asked about (it was: "a condition on something I cannot check"). "If it isn't already on 11"
+# and "außer er ist schon da" are read as conditions on the value (``conditions``), the other branch "otherwise
+# leave it" as nothing done there (``conditions._LEAVE_IT``).
+_ALREADY = re.compile(
+    r"[,;]?\s*\b(?:unless\s+(?:it'?s|it\s+is|they'?re|they\s+are|that'?s)\s+already(?:\s+(?:there|so|set|at\s+that|on\s+it|"
+    r"the\s+case))?|sauf\s+s'il\s+(?:y\s+)?est\s+déjà(?:\s+(?:réglé|comme\s+ça))?|"
+    r"a\s+menos\s+que\s+ya\s+(?:esté|lo\s+esté)(?:\s+así)?)(?=\s*(?:[.,;!?]|$))", _I)
 
 
 def _agreed(match: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -274,7 +338,7 @@ def _qualifiers(text: str, ctx: Context) -> _Qualifiers:
     except_time = [match[a:b] for a, b in exc_time] if w.schedule is None else []
     described = [m.span("n") for rx in (_BAD_VALUE, _DESCRIBED_VALUE) for m in rx.finditer(match)
                  if not _MAKE_SURE.search(match, 0, m.start())]
-    taken = [*w.spans, *_agreed(match, w.spans), *exc_time, *described]
+    taken = [*w.spans, *_agreed(match, w.spans), *exc_time, *described, *(m.span() for m in _ALREADY.finditer(match))]
     # "after the football match ends": a time only an event tells — asked for (with a change), never run now
     events = [m for m in _EVENT_TIME.finditer(_blank(match, quoted)) if w.schedule is None]
     except_time += [m.group(0).strip() for m in events]
@@ -329,7 +393,8 @@ def _request(text: str, ref: Reference | None, q: _Qualifiers, heard: clauses.He
     action, values, servers = _action(intent, req, text, op_text)
     # read the conditions now that the action is known; an exclusion's words are never a condition's
     # ("außer auf dem 2,4-GHz-Band" is no "unless")
-    conds = conditions.find(_blank(q.match, q.quoted + [m.span() for m in q.excl]), action=action,
+    conds = conditions.find(_blank(q.match, q.quoted + [m.span() for m in (*q.excl, *_ALREADY.finditer(q.match))]),
+                            action=action,
                             value=values.get("value"), band=req.band if req else None)
     unplaced = _value_unread(q, action, [*_times_unplaced(q, action), *conds.unplaced, *_parts_unplaced(q, action)])
     tgt, kept = _target(heard, q, req, action)
@@ -453,7 +518,7 @@ def _amended(text: str, ctx: Context, q: _Qualifiers, heard: clauses.Heard, op_t
     if correcting and request.action is None and op_text:
         request = _on_off_again(prev, op_text, request)
     amended = _amend_with(prev, request, q.match, text)
-    taken = _deferred_taken(amended, request, ctx)
+    taken = _deferred_taken(amended, request, ctx, q)
     if taken is not None:
         return taken
     if amended is None or not (correcting or amended != prev):
@@ -464,16 +529,21 @@ def _amended(text: str, ctx: Context, q: _Qualifiers, heard: clauses.Heard, op_t
         "unplaced": [u for u in request.unplaced if u.kind != "request"]}), ctx)
 
 
-def _deferred_taken(amended: Request | None, request: Request, ctx: Context) -> Request | None:
+def _deferred_taken(amended: Request | None, request: Request, ctx: Context, q: _Qualifiers) -> Request | None:
     """The change deferred last turn, asked for by its band alone ("now the 5 GHz one"): a request of its own with
-    the value deferred — which supersedes nothing (the one drafted before it stays), never a correction of it."""
+    the value deferred — which supersedes nothing (the one drafted before it stays), never a correction of it —
+    and this message's time ("… at 3 tomorrow morning"; "… once her meeting is over" asked about): it was dropped,
+    and the change drafted to run at once."""
     if amended is None or "value" in request.values:
         return None
     taken = pairs.deferred_value(amended, ctx.deferred)
     if taken is amended:
         return None
-    return _not_past(taken.model_copy(update={"refers_to": None, "unplaced": [
-        u for u in request.unplaced if u.kind != "request"]}), ctx)
+    times = _times_unplaced(q, taken.action)
+    kept = [u for u in request.unplaced if u.kind not in ("request", "time")]
+    schedule = q.when.schedule if q.when.schedule is not None else taken.schedule
+    return _not_past(taken.model_copy(update={"refers_to": None, "unplaced": [*kept, *times], "schedule": schedule}),
+                     ctx)
 
 
 def _amend_with(prev: Request, request: Request, match: str, text: str) -> Request | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from brain.understanding import targets
 from brain.understanding.actions import parse
 from brain.understanding.request import Band, Request, Unplaced
 from core.kernel.models import Scalar
@@ -122,17 +123,21 @@ def settle(req: Request, core: str, deferred: list[str]) -> Said:
         return Said(req, deferred)
     value = req.values.get("value")
     out = list(deferred)
+    elsewhere: set[Band] = set()  # bands said with another setting's value ("… und beim 5GHz die Breite auf 40")
     for action, v, band in settings_beside(core, req.action):
+        if band is not None:
+            elsewhere.add(band)
         if not _named(out, action, v, band):
             out.append(_label(action, v, band))
     for other in _KEYWORD:  # another setting said band by band ("… 2.4GHz on 1 and 5GHz on 44 and the width …")
         said = band_values(core, other) if other != req.action else []
         for b, v in said if len(said) > 1 else []:  # band by band: one pair alone may be another setting's words
+            elsewhere.add(b)
             if not _named(out, other, v, b):
                 out.append(_label(other, v, b))
     pairs = band_values(core, req.action)
     if len({str(v) for _, v in pairs}) < 2:
-        return Said(req, out)
+        return Said(_without(req, elsewhere - _named_beside_value(core, req)), out)
     own = [b for b, v in pairs if str(v) == str(value)]
     if not own:
         words = " and ".join(f"{v} on {b}" for b, v in pairs)
@@ -146,6 +151,28 @@ def settle(req: Request, core: str, deferred: list[str]) -> Said:
     return Said(req.model_copy(update={"target": target}), out)
 
 
+def _named_beside_value(core: str, req: Request) -> set[Band]:
+    """The bands named in the conjunct that says the request's own value ("channel 6 on both bands and …": both)."""
+    out: set[Band] = set()
+    for part in _CONJ.split(core):
+        r = parse(part)
+        if r is not None and r.action == req.action and str(r.value) == str(req.values.get("value")):
+            out.update(targets.bands_in(targets.normalise_bands(part)))
+            if targets.all_bands(part):
+                out.update(req.target.bands)
+    return out
+
+
+def _without(req: Request, bands: set[Band]) -> Request:
+    """The request without the bands another setting's value was said for — "2.4GHz auf Kanal 1 und beim 5GHz die
+    Breite auf 40 MHz" drafted channel 1 on 2.4 GHz alone, but read back "on 2.4GHz and 5GHz" — unless no band is
+    left."""
+    kept = [b for b in req.target.bands if b not in bands]
+    if not bands or not kept or len(kept) == len(req.target.bands):
+        return req
+    return req.model_copy(update={"target": req.target.model_copy(update={"bands": kept, "words": " ".join(kept)})})
+
+
 _DEFERRED = re.compile(r"\((?P<value>[^ ()]+) on (?P<band>2\.4GHz|5GHz|6GHz)\)")
 
 
@@ -153,13 +180,17 @@ def deferred_value(req: Request, deferred: tuple[str, ...]) -> Request:
     """``req`` — the last request moved to another band ("now the 5 GHz one") — with the value deferred for that
     band by name, not the value said for the band before: "(40MHz on 5GHz)" deferred, "now the 5 GHz one" is 40 MHz.
     Unchanged when nothing of that setting was deferred for that band."""
-    if req.action not in LABEL or len(req.target.bands) != 1:
+    if len(req.target.bands) != 1:
         return req
-    for label in deferred:
-        m = _DEFERRED.search(label)
-        if label.startswith(LABEL[req.action]) and m is not None and m.group("band") == req.target.bands[0]:
-            said = m.group("value")
-            value: Scalar = int(said) if said.isdigit() else said
-            return req.model_copy(update={"values": {**req.values, "value": value}})
+    found = [(action, m.group("value")) for label in deferred for action, named in LABEL.items()
+             if label.startswith(named) and (m := _DEFERRED.search(label)) is not None
+             and m.group("band") == req.target.bands[0]]
+    # that setting's first; else the one change deferred for the band, whatever the last request's setting was
+    # ("switch off the 2.4 GHz, and the 5 GHz on channel 44" then "now the 5 GHz one": channel 44, not a switch-off)
+    same = [v for action, v in found if action == req.action]
+    if same or len(found) == 1:
+        action, said = (req.action, same[0]) if same else found[0]
+        value: Scalar = int(said) if said.isdigit() else said
+        return req.model_copy(update={"action": action, "values": {"value": value}, "intent": "explicit_request"})
     return req
 

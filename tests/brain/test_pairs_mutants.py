@@ -257,11 +257,20 @@ def test_a_deferred_value_is_taken_only_for_its_setting_and_one_band() -> None:
     deferred = ("a channel change (44 on 5GHz)",)
     five = change("channel", 1, ["5GHz"])
     assert deferred_value(five, deferred).values == {"value": 44}
-    assert deferred_value(change("width", "20MHz", ["5GHz"]), deferred).values == {"value": "20MHz"}
+    # the one change deferred for the band is the one asked for, whatever the last request's setting was
+    # ("switch off the 2.4 GHz, and the 5 GHz on channel 44", then "now the 5 GHz one": channel 44)
+    other = deferred_value(change("width", "20MHz", ["5GHz"]), deferred)
+    assert (other.action, other.values) == ("channel", {"value": 44})
     assert deferred_value(change("channel", 1, ["2.4GHz", "5GHz"]), deferred).values == {"value": 1}
     assert deferred_value(change("channel", 1, ["2.4GHz"]), deferred).values == {"value": 1}
     ssid = Request(act="change", action="ssid", values={"ssid": "Linden"}, target=Target(bands=["5GHz"]))
-    assert deferred_value(ssid, deferred) is ssid
+    renamed = deferred_value(ssid, deferred)
+    assert (renamed.action, renamed.values, renamed.intent) == ("channel", {"value": 44}, "explicit_request")
+    # two other settings deferred for the band: which one is not said — unchanged
+    two = ("a channel change (44 on 5GHz)", "a transmit-power change (50 on 5GHz)")
+    assert deferred_value(ssid, two) is ssid
+    # … but the last request's own setting among them is taken
+    assert deferred_value(change("power", 25, ["5GHz"]), two).values == {"value": 50}
     assert deferred_value(five, ("a channel change (36)",)).values == {"value": 1}
     assert deferred_value(change("width", "20MHz", ["5GHz"]), ("a channel-width change (80MHz on 5GHz)",)).values \
         == {"value": "80MHz"}
