@@ -128,7 +128,7 @@ def conform(ctx: ToolContext, req: Request, d: ProposalDraft, ev: Evidence_) -> 
     if problem is None and (req.action in ("ssid", "passphrase", "ssid_enable") or req.target.ssid_role):
         problem = _conform_ssids(ctx, req, d, ev)  # a network request: the networks asked for, by name
     return (problem or _network_off_band(ctx, req, d, ev) or _excluded_network(ctx, req, d, ev)
-            or _excluded_network_off(ctx, req, d, ev))
+            or _excluded_network_off(ctx, req, d, ev) or _conform_kind(req, d))
 
 
 def _conform_bands(req: Request, d: ProposalDraft, ev: Evidence_) -> str | None:
@@ -263,6 +263,28 @@ def _network(path: re.Match[str], table: JsonObject) -> int:
     ref = table.get(f"Device.WiFi.AccessPoint.{index}.SSIDReference")
     named = re.match(r"Device\.WiFi\.SSID\.(\d+)", str(ref.get("value") if isinstance(ref, dict) else ref))
     return int(named.group(1)) if named and kind == "AccessPoint" else int(index)
+
+
+# The parameters each kind of request writes (TR-181, as drafted): a draft that writes anything else is not what was
+# asked, whatever its read-back says — "Gäste-WLAN einschalten und das Haupt-WLAN … umbenennen" read as the guest
+# network on, read back so, and drafted as a rename of the guest network.
+_KIND_WRITES = {
+    "channel": re.compile(r"Device\.WiFi\.Radio\.\d+\.(Channel|AutoChannelEnable)$"),
+    "width": re.compile(r"Device\.WiFi\.Radio\.\d+\.OperatingChannelBandwidth$"),
+    "power": re.compile(r"Device\.WiFi\.Radio\.\d+\.TransmitPower$"),
+    "band_enable": re.compile(r"Device\.WiFi\.Radio\.\d+\.Enable$"),
+    "ssid_enable": re.compile(r"Device\.WiFi\.(SSID|AccessPoint)\.\d+\.Enable$"),
+    "ssid": re.compile(r"Device\.WiFi\.SSID\.\d+\.SSID$"),
+}
+
+
+def _conform_kind(req: Request, d: ProposalDraft) -> str | None:
+    """A draft none of whose changes is of the request's kind (what is written beside the asked change is held by
+    the band, network and exclusion rules above)."""
+    allowed = _KIND_WRITES.get(str(req.action)) if req.act == "change" else None
+    if allowed is None or not d.changes or any(allowed.match(c.path) for c in d.changes):
+        return None
+    return f"it would change {d.changes[0].path}, which is not what you asked for"
 
 
 def _conform_value(req: Request, d: ProposalDraft) -> str | None:

@@ -52,6 +52,12 @@ _TELL_ME = re.compile(
     r"(see|know|tell|say) (how (many|much|long)|what|which|who|when)\b|look (it |that |this )?up|"
     r"nachschauen|nachsehen|schau nach|cherche[rz]?|regarde[rz]? (ce|quel)|busca(lo|r)?|míra(lo)?|"
     r"sag mir|sagen sie mir|zeig mir|nenn mir|verrat mir|dis-moi|dites-moi|montre-moi|indique-moi|"
+    # "can you tell me …", "I just want to know …": a question however politely put
+    r"(?:peux|pouvez|pourrais|pourriez)[- ](?:tu|vous) me dire|(?:tu|vous) (?:peux|pouvez|pourrais|pourriez) me dire|"
+    r"me (?:dire|dis) (?:quel|quelle|si|combien|comment|où|qui)|(?:me )?puedes decir(?:me)?|decirme|"
+    r"(?:kannst du|können sie|könntest du) mir sagen|"
+    r"(?:i )?(?:just |only )?(?:want|wanna|need|would like|'d like) to know|je (?:veux|voudrais|souhaite) (?:juste |"
+    r"seulement )?savoir|ich (?:will|möchte|wollte) (?:nur |bloß )?wissen|(?:quiero|quisiera|me gustaría) saber|"
     r"dime|dígame|muéstrame|indícame)\b", _I)
 _MODAL = re.compile(
     r"\b(can (you|u|we)|could (you|u|we)|would you|will you|please|pls|plz|go ahead|let'?s|wants?|would like|"
@@ -138,7 +144,9 @@ TOPICS: dict[str, re.Pattern[str]] = {
         r"\b(devices?|clients?|hosts?)\b.{0,25}\b(connected|online|on (the )?(wi-?fi|network|lan))|"
         r"\bwho('s| is) (connected|on)\b|\bconnected (devices?|clients?)\b|"
         r"\b(wie viele|welche)\b.{0,25}\b(geräte?|clients?|endgeräte?)|\bgeräte?\b.{0,25}\b(verbunden|im wlan|"
-        r"online|hängen)|"
+        r"online|hängen)|\bwas\b.{0,30}\b(hängt|hängen|ist|sind)\b.{0,50}\b(dran|drin|verbunden|angemeldet|eingeloggt)\b|"
+        r"\bwho('s| is) (hooked up|on it|using it)\b|\bwhat('s| is) (connected|hooked up|on (the )?(wi-?fi|network))\b|"
+        r"\bqu'est-ce qui est (connecté|branché)|\bqué (hay|está) conectado|"
         r"\b(combien|quels?)\b.{0,25}\b(appareils?|clients?|équipements?|périphériques?)|\bappareils?\b.{0,20}"
         r"\bconnectés?|"
         r"\b(cuánt\w*|qué)\b.{0,25}\b(dispositivos?|equipos?|clientes?|aparatos?)|\bdispositivos?\b.{0,20}"
@@ -350,12 +358,23 @@ def _is_report(c: str) -> bool:
     return not _NOT_WORKING.search(outside) and not _NOT_WORKING.search(m.group(0).split()[0] + " ")
 
 
-def act_of(clause: str) -> Act:
-    c = clause.strip()
+def _act_by_marker(c: str) -> Act | None:
+    """The act a marker settles before anything else: "tell me …", a question that opens and ends as one
+    ("… seit wann läuft sie ohne Neustart?" asks; its "ohne Neustart" rules nothing out), a negated operation."""
     if _TELL_ME.search(c):
+        return "question"
+    if _QUESTION_OPEN.match(c) and c.endswith("?") and not _ES_PUNCTUATED.match(c) and not _DO_IMPERATIVE.match(c):
         return "question"
     if _NEG_OP.search(c):
         return "negation"
+    return None
+
+
+def act_of(clause: str) -> Act:
+    c = clause.strip()
+    marked = _act_by_marker(c)
+    if marked is not None:
+        return marked
     modal = _MODAL.search(c)
     opens = _QUESTION_OPEN.match(c)
     if opens and _ES_PUNCTUATED.match(c) and "¿" not in c and not c.rstrip().endswith("?"):

@@ -19,7 +19,8 @@ import re
 from brain.understanding.request import Scope
 
 _I = re.IGNORECASE
-_QUANT = (r"(all|every|each|alle[nms]?|sämtliche\w*|jede[mnrs]?|tou(te)?s( les)?|chaque|todos( los)?|"
+# "alles an dem Router" is everything on this one, never every router: "alle", not "alles"
+_QUANT = (r"(all|every|each|alle[nm]?|sämtliche\w*|jede[mnrs]?|tou(te)?s( les)?|chaque|todos( los)?|"
           r"todas( las)?|cada)")
 _GATEWAYS = (r"(devices|gateways?|routers?|boxe?s|modems?|onts?|cpes?|units|hubs?|ap[s]?|access points|"
              r"geräte\w*|boxen|router\w*|modems|appareils|routeurs?|passerelles?|box|equipos|dispositivos|"

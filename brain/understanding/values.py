@@ -79,18 +79,21 @@ def power_step(text: str) -> int | None:
 # (tests/brain/test_understanding.py reads the redactor's 4,000-character corpus).
 # The words that take a value back ("sorry", "no wait", "ich meine", "pardon", "perdón"): shared with the
 # network name's correction (brain.understanding.intent).
-CORRECTION_WORDS = (r"sorry|no wait|wait|i mean|i meant|make (?:that|it)|scratch that|or rather|rather|actually|"
-                    r"correction|nee|nein|ne|moment|ich mein(?:e|te)|äh|ähm|lieber|pardon|euh non|non|plutôt|"
-                    r"je veux dire|enfin|perdón|perdona|no|mejor|digo|quiero decir|o sea")
+CORRECTION_WORDS = (r"sorry|no wait|wait|hang on|hold on|i mean|i meant|make (?:that|it)|scratch that|or rather|rather|"
+                    r"actually|correction|nee|nein|ne|moment|warte|ich mein(?:e|te)|äh|ähm|lieber|pardon|euh non|non|"
+                    r"attends|plutôt|je veux dire|je voulais dire|enfin|perdón|perdona|no|espera|mejor|digo|"
+                    r"quiero decir|quería decir|quise decir|o sea")
 _MARK = re.compile(rf"(?<![\w'])(?:{CORRECTION_WORDS})\b[\s,:;.!-]{{0,6}}", _I)
-_FILLER = re.compile(r"^\s*((no wait|wait|make (that|it)|moment|nee|nein|non|no|euh|äh|ähm|mejor|plutôt|lieber|"
-                     r"i mean|digo|sorry|pardon|perdón)[\s,:;.!-]*)*"
+_FILLER = re.compile(r"^\s*((no wait|wait|hang on|hold on|make (that|it)|moment|warte|nee|nein|non|no|attends|espera|"
+                     r"euh|äh|ähm|mejor|plutôt|lieber|i mean|i meant|ich meinte|ich meine|je veux dire|je voulais dire|"
+                     r"quiero decir|quería decir|quise decir|digo|sorry|pardon|perdón)[\s,:;.!-]*)*"
                      r"(a las|a la|al|le|la|el|das|den|die|the|auf|sur|en|to|on|à|um|a)?\s*", _I)
 # A correction's own words: a value and at most its unit or its time ("44", "3 am tomorrow", "48 MHz").
 _VALUE_ONLY = re.compile(r"\d{1,4}(\s*(am|pm|a\.m\.|p\.m\.|uhr|h|heures?|horas?|o'?clock|mhz|%|percent|prozent|"
                          r"pour ?cent|por ?ciento|tomorrow|morgen\w*|demain|mañana|tonight|heute nacht|ce soir|"
                          r"esta noche|in the morning|de la (mañana|madrugada|noche)|du matin|früh|instead|stattdessen|"
                          r"plutôt|mejor|then|dann|alors|entonces|please|pls|bitte|svp|stp|s'il (?:te|vous) plaît|"
+                         r"meinte ich|meine ich|hab ich gemeint|i meant|i mean|je voulais dire|quería decir|"
                          r"por favor|thanks|thank you|danke|merci|gracias))*", _I)
 _NUM = re.compile(r"(?<![\w.,])(\d{1,4})(?![.,]?\d)(?!\s*-?\s*(ghz|g\b|er\b|%))", _I)
 # a share with its unit: the correction brings its own ("50%, actually make it 75%" → "75%", never "75%%")

@@ -59,7 +59,9 @@ _PART_WORDS = {
     "de madrugada": "early", "madrugada": "early", "temprano": "early",
     "in the morning": "morning", "morning": "morning", "morgens": "morning", "vormittag": "morning",
     "vormittags": "morning", "am morgen": "morning", "matin": "morning", "le matin": "morning",
-    "matinée": "morning", "por la mañana": "morning", "de la mañana": "morning",
+    "matinée": "morning", "por la mañana": "morning", "de la mañana": "morning", "esta mañana": "morning",
+    "this morning": "morning", "ce matin": "morning", "heute vormittag": "morning", "this afternoon": "afternoon",
+    "cet après-midi": "afternoon", "esta tarde": "afternoon", "heute nachmittag": "afternoon",
     "noon": "noon", "midday": "noon", "mittag": "noon", "mittags": "noon", "midi": "noon", "mediodía": "noon",
     "afternoon": "afternoon", "nachmittag": "afternoon", "nachmittags": "afternoon", "après-midi": "afternoon",
     "por la tarde": "afternoon", "de la tarde": "afternoon",
@@ -322,6 +324,8 @@ class _Collector:
 
     def day(self) -> None:
         text = self.text
+        if _THIS_PART.search(text):
+            self.p.day_offset = 0  # "this morning", "ce matin", "esta mañana": today's, even once it has passed
         for m in _DAY_RE.finditer(text):
             if not self.free(*m.span()):
                 continue
@@ -378,10 +382,16 @@ def _clock_words(m: re.Match[str]) -> tuple[int, int]:
     return int(m.group("h3")) % 24, 15 if m.group("frac").lower() in ("cuarto", "quart") else 30
 
 
+# A part of today named as today's ("at 8 this morning" said at noon was scheduled for tomorrow at 8)
+_THIS_PART = re.compile(r"\b(this|ce|cet|cette|esta|heute)\s+(morning|afternoon|evening|matin|après-midi|soir|mañana|"
+                        r"tarde|morgen|vormittag|nachmittag|abend|früh)\b", _I)
+
+
 def _not_a_day(w: str, text: str, m: re.Match[str]) -> bool:
     """"por la mañana" is a part of the day (below); "am Morgen", "heute Morgen" the morning, not tomorrow."""
-    if w == "mañana" and re.match(r"\s*(por|de) la mañana", text[m.start() - 8:m.end() + 1], _I):
-        return True
+    if w == "mañana" and (re.match(r"\s*(por|de) la mañana", text[m.start() - 8:m.end() + 1], _I)
+                          or re.search(r"\besta\s+$", text[:m.start()], _I)):
+        return True  # "esta mañana" is this morning
     return w == "morgen" and bool(re.search(r"\b(guten|am|jeden|heute)\s+$", text[:m.start()], _I))
 
 

@@ -216,3 +216,90 @@ def test_check_whether_in_the_chat_drafts_nothing(rt: Any, world: Any, svc: Any,
     events = run_turn(svc, svc.start(dev, alice), "Check mal ob der 5er auf Kanal 36 läuft", alice)
     assert _proposals(rt, events) == [], _replies(events)
     assert "channel" in _replies(events).lower() or "kanal" in _replies(events).lower(), _replies(events)
+
+
+# ---------------------------------------------------------------------------- questions however put
+@pytest.mark.parametrize(("text", "topic"), [
+    ("tu peux me dire quelle version de firmware tourne sur sa box ? il me la demande", "firmware"),
+    ("ne change rien hein, je veux juste savoir la largeur de canal sur le 5 GHz", "width"),
+    ("Was hängt denn aktuell alles an dem Router dran? Kunde meint, da wär was Fremdes drin", "hosts"),
+    ("Welche öffentliche IP hat die Kiste und seit wann läuft sie ohne Neustart?", "uptime"),
+    ("can you tell me which channel the 5 is on", "channel"),
+])
+def test_a_question_however_put_is_a_question_with_its_topic(text: str, topic: str) -> None:
+    req = read(text).request
+    assert req.act == "question" and topic in req.topics and req.unplaced == [], req
+    assert req.scope.kind == "this_device"
+
+
+def test_everything_on_the_router_is_not_every_router() -> None:
+    assert read("Was hängt alles an dem Router dran?").request.scope.kind == "this_device"
+    assert read("starte bitte alle Router in der Straße neu").request.scope.kind != "this_device"
+
+
+def test_the_other_band_is_asked_which_never_dropped() -> None:
+    req = _then("Sendeleistung beim 5er auf 50 Prozent", "nee sorry, das andere Band meinte ich, 5 GHz bleibt auf 100")
+    assert [(u.words, u.kind) for u in req.unplaced] == [("das andere Band", "target")], req
+
+
+def test_a_deferred_request_is_no_part_of_what_the_planner_reads() -> None:
+    u = read('Gäste-WLAN einschalten und das Haupt-WLAN in "Familie Brandt" umbenennen bitte')
+    assert "Familie Brandt" not in u.text and "umbenennen" not in u.text, u.text
+
+
+# ---------------------------------------------------------------------------- what a draft writes
+def test_a_draft_that_writes_another_kind_of_parameter_than_asked_is_refused() -> None:
+    from brain.qualify import _conform_kind
+    from core.kernel.models import Change, ProposalDraft
+
+    guest_on = Request(act="change", action="ssid_enable", values={"value": True})
+    renamed = ProposalDraft(intent="t", changes=[Change(path="Device.WiFi.SSID.3.SSID", value="X")])
+    switched = ProposalDraft(intent="t", changes=[Change(path="Device.WiFi.SSID.3.Enable", value=True),
+                                                                Change(path="Device.WiFi.AccessPoint.3.Enable",
+                                                                       value=True)])
+    said = _conform_kind(guest_on, renamed)
+    assert said == "it would change Device.WiFi.SSID.3.SSID, which is not what you asked for"
+    assert _conform_kind(guest_on, switched) is None
+    channel = Request(act="change", action="channel", values={"value": 6})
+    auto_off = ProposalDraft(intent="t", changes=[Change(path="Device.WiFi.Radio.1.Channel", value=6),
+                                                                Change(path="Device.WiFi.Radio.1.AutoChannelEnable",
+                                                                       value=False)])
+    assert _conform_kind(channel, auto_off) is None
+    assert _conform_kind(channel, renamed) is not None
+    # beside the asked change, what else is written is the band, network and exclusion rules' to judge
+    beside = ProposalDraft(intent="t", changes=[*auto_off.changes, *renamed.changes])
+    assert _conform_kind(channel, beside) is None
+    assert _conform_kind(channel, ProposalDraft(intent="t")) is None
+    assert _conform_kind(Request(act="change", action="reboot"), renamed) is None  # operations: judged elsewhere
+    assert _conform_kind(Request(act="question", action="channel"), renamed) is None
+
+
+# ---------------------------------------------------------------------------- a value corrected, a morning passed
+@pytest.mark.parametrize("text", [
+    "set the 5 GHz to channel 48, no hang on, I meant 44",
+    "stell den 5er auf Kanal 48, nein warte, ich meinte 44",
+    "Kanal 48 für den 5er, ne Moment, 44 meinte ich",
+    "mets le 5 GHz sur le canal 48, non attends, je voulais dire 44",
+    "pon el 5 GHz en el canal 48, no espera, quería decir 44",
+])
+def test_the_value_corrected_inside_the_message_is_the_later(text: str) -> None:
+    assert _change(read(text).request) == ("channel", 44, ["5GHz"])
+
+
+def test_a_reason_after_wait_is_no_correction() -> None:
+    assert read("set the 5 GHz to 48 — wait, the customer says 44 is busy").request.values.get("value") == 48
+
+
+@pytest.mark.parametrize("text", ["reboot it at 8 this morning as agreed", "reinícialo a las 8 esta mañana",
+                                  "redémarre-la à 8h ce matin comme prévu", "starte sie heute früh um 8 neu"])
+def test_a_time_this_morning_that_has_passed_is_asked_never_moved_to_tomorrow(text: str) -> None:
+    req = read(text).request  # NOW: 15:20 in Berlin
+    assert req.schedule is None and [u.kind for u in req.unplaced] == ["time"], req
+
+
+def test_this_afternoon_and_tomorrow_morning_are_their_days() -> None:
+    later = read("redémarre-la à 16h cet après-midi").request.schedule
+    assert later is not None and later.not_before.astimezone(BERLIN).date() == NOW.astimezone(BERLIN).date()
+    tomorrow = read("reinícialo mañana a las 8").request.schedule
+    assert tomorrow is not None and (tomorrow.not_before.astimezone(BERLIN).date()
+                                     - NOW.astimezone(BERLIN).date()).days == 1
