@@ -68,6 +68,13 @@ CHAT: tuple[tuple[str, bool], ...] = (
     ("reboot the neighbour's router", True),
     ("the neighbour's router is on channel 6 too", False),
     ("now the 5 GHz one", False),
+    # round four: a check whether is a question; a value after a question is the asked setting's (a write that
+    # starts from the thread's last answer); an exclusion's band is no target; two German requests are two
+    ("Check mal ob der 5er auf Kanal 36 läuft", True),
+    ("vale, ponlo en el 11", False),
+    ("ok put it on 44", False),
+    ("turn off the 5 GHz, not the guest network on 2.4 GHz", False),
+    ('Gäste-WLAN einschalten und das Haupt-WLAN in "Familie Brandt" umbenennen', False),
 )
 
 
