@@ -284,7 +284,11 @@ def split_clauses(text: str) -> list[str]:
 
 # A conjunct that names another band and a value with the verb left out ("… and the 5 on 44", "… y el de 5 en
 # el 44", "… und das 5er auf 44"): a second request of the same kind, its own clause.
-_ELLIPTIC = re.compile(r"(?:(?:the|el|la|le|das|den|die|el de|la de|de la)\s+)?(?:2\.4GHz|5GHz|6GHz)\b"
+_ELLIPTIC = re.compile(r"(?:(?:and|und|et|y)\s+)?(?:(?:the|el|la|le|das|den|die|el de|la de|de la)\s+)?"
+                       r"(?:2\.4GHz|5GHz|6GHz)\b"
+                       # a band said *to have* a number is a statement ("the 2.4GHz has 6 neighbours"), not a value
+                       r"(?![^.;!?\d]{0,25}?\b(?:has|have|had|is|are|was|hat|haben|ist|sind|a|ont|est|sont|tiene|"
+                       r"tienen|hay|está|están)\b)"
                        r"(?=[^.;!?]{0,25}?(?<![\d.])\d{1,3}\b)", re.I)
 
 
@@ -333,8 +337,9 @@ _VERB_LAST = re.compile(r"\b(ein|aus|an|ab|um|neu\s*)?(schalten|aktivieren|deakt
 
 def _verb_final_pair(before: str, conj: str, after: str) -> bool:
     """Two German clauses joined by "und", each ending in its own operation verb."""
+    second = re.split(r"[,;.!?]", after, maxsplit=1)[0]
     return conj.lower().startswith("und") and bool(_VERB_LAST.search(before)) and bool(
-        _VERB_LAST.search(re.split(r"[,;.!?]", after, maxsplit=1)[0]))
+        _VERB_LAST.search(second) or _BAND_AND_NUMBER.search(second))  # "… einschalten und den 5er auf Kanal 44"
 
 
 # ---------------------------------------------------------------------------- classification
@@ -602,6 +607,9 @@ def _clause_operation(text: str, named: str) -> tuple[str | None, str | None]:
         if "channel" not in setting.split() and not _ELLIPTIC.match(text) and _BAND_ON_NUMBER.search(text):
             setting = "channel"  # "turn off the guest network … and put the 5GHz on 44": a channel, not the network
         read = f"{setting} {text}"
+        if _operation(read) is None and setting.split() == ["channel"]:
+            # "y el de 2.4GHz ponlo en el 11": the channel word said where the number is
+            read = re.sub(r"(?<![\d.])(\d{1,3})(?!.*\d)", r"channel \1", text, count=1)
     else:
         return None, None
     kind = _operation(read)

@@ -550,6 +550,16 @@ def _deferred_taken(amended: Request | None, request: Request, ctx: Context, q: 
     times = _times_unplaced(q, taken.action)
     kept = [u for u in request.unplaced if u.kind not in ("request", "time")]
     schedule = q.when.schedule if q.when.schedule is not None else taken.schedule
+    if q.when.schedule is None and not times:
+        # "now the 5 GHz one at 23:00" has no verb, so its clause read as a description and its time as when a
+        # symptom happens — dropped, and the change would run at once: read again as a request's
+        said = when.find(_blank(q.match, q.quoted), ctx.now, ctx.zone, q.lang)
+        if said.schedule is not None and _RECURRENCE.search(q.match):
+            times = [Unplaced(words=said.schedule.words, kind="time",
+                              why="a repeating schedule: I can schedule one change, not a series")]
+        elif said.schedule is not None:
+            schedule = said.schedule
+        times += said.unplaced
     return _not_past(taken.model_copy(update={"refers_to": None, "unplaced": [*kept, *times], "schedule": schedule}),
                      ctx)
 

@@ -122,22 +122,10 @@ def settle(req: Request, core: str, deferred: list[str]) -> Said:
     if req.act != "change" or req.action not in _KEYWORD:
         return Said(req, deferred)
     value = req.values.get("value")
-    out = list(deferred)
-    elsewhere: set[Band] = set()  # bands said with another setting's value ("… und beim 5GHz die Breite auf 40")
-    for action, v, band in settings_beside(core, req.action):
-        if band is not None:
-            elsewhere.add(band)
-        if not _named(out, action, v, band):
-            out.append(_label(action, v, band))
-    for other in _KEYWORD:  # another setting said band by band ("… 2.4GHz on 1 and 5GHz on 44 and the width …")
-        said = band_values(core, other) if other != req.action else []
-        for b, v in said if len(said) > 1 else []:  # band by band: one pair alone may be another setting's words
-            elsewhere.add(b)
-            if not _named(out, other, v, b):
-                out.append(_label(other, v, b))
+    out, elsewhere = _other_settings(req, core, deferred)
     pairs = band_values(core, req.action)
     if len({str(v) for _, v in pairs}) < 2:
-        return Said(_without(req, elsewhere - _named_beside_value(core, req)), out)
+        return Said(_narrowed(req, core, elsewhere), out)
     own = [b for b, v in pairs if str(v) == str(value)]
     if not own:
         words = " and ".join(f"{v} on {b}" for b, v in pairs)
@@ -149,6 +137,35 @@ def settle(req: Request, core: str, deferred: list[str]) -> Said:
             out.append(_label(req.action, v, b))
     target = req.target.model_copy(update={"bands": own, "words": " ".join(own)})
     return Said(req.model_copy(update={"target": target}), out)
+
+
+def _other_settings(req: Request, core: str, deferred: list[str]) -> tuple[list[str], set[Band]]:
+    """The deferrals with every other setting said beside the request added by name, and the bands those were
+    said for ("… und beim 5GHz die Breite auf 40": the 5 GHz)."""
+    out = list(deferred)
+    elsewhere: set[Band] = set()
+    for action, v, band in settings_beside(core, str(req.action)):
+        if band is not None:
+            elsewhere.add(band)
+        if not _named(out, action, v, band):
+            out.append(_label(action, v, band))
+    for other in _KEYWORD:  # another setting said band by band ("… 2.4GHz on 1 and 5GHz on 44 and the width …")
+        said = band_values(core, other) if other != req.action else []
+        for b, v in said if len(said) > 1 else []:  # band by band: one pair alone may be another setting's words
+            elsewhere.add(b)
+            if not _named(out, other, v, b):
+                out.append(_label(other, v, b))
+    return out, elsewhere
+
+
+def _narrowed(req: Request, core: str, elsewhere: set[Band]) -> Request:
+    """The request without the bands only another setting's value was said for — or, when the conjunct of its own
+    value names bands, those alone ("2,4er, 5er und 6er auf Kanal 6 und beim 6er die Leistung auf 50" is the 6 GHz
+    radio's power)."""
+    beside = _named_beside_value(core, req)
+    if elsewhere and beside and beside < set(req.target.bands):
+        return _without(req, set(req.target.bands) - beside)
+    return _without(req, elsewhere - beside)
 
 
 def _named_beside_value(core: str, req: Request) -> set[Band]:

@@ -23,6 +23,7 @@ _BAND_FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?<![\w.,])2\s*(?:ghz|gig\w*|g)\b", _I), "2.4GHz"),
     (re.compile(r"(?<![\d.,])5\s*-?\s*(?:ghz|gig\w*|g(?!\w))", _I), "5GHz"),
     (re.compile(r"(?<![\d.,])5er\b", _I), "5GHz"),
+    (re.compile(r"(?<![\d.,])6er\b", _I), "6GHz"),  # "beim 6er die Leistung": it went to the other radios
     (re.compile(r"(?<![\d.,])6\s*-?\s*(?:ghz|gig\w*|e\b)", _I), "6GHz"),
     (re.compile(r"\b(the|la|le|el|das|die|den|on|auf|sur|en|el de|la de|de la)\s+(?:band\s+|bande\s+|banda\s+)?5"
                 r"(?=\s*(?:band|bande|banda|one|side|radio|wifi|wi-fi|wlan|network|netz|réseau|red|alone|\?|$|,|\.|!|;|:|"

@@ -389,8 +389,7 @@ _THIS_PART = re.compile(r"\b(this|ce|cet|cette|esta|heute)\s+(morning|afternoon|
 
 def _not_a_day(w: str, text: str, m: re.Match[str]) -> bool:
     """"por la mañana" is a part of the day (below); "am Morgen", "heute Morgen" the morning, not tomorrow."""
-    if w == "mañana" and (re.match(r"\s*(por|de) la mañana", text[m.start() - 8:m.end() + 1], _I)
-                          or re.search(r"\besta\s+$", text[:m.start()], _I)):
+    if w == "mañana" and re.search(r"\b(por la|de la|esta)\s+$", text[:m.start()], _I):
         return True  # "esta mañana" is this morning
     return w == "morgen" and bool(re.search(r"\b(guten|am|jeden|heute)\s+$", text[:m.start()], _I))
 

@@ -303,3 +303,47 @@ def test_this_afternoon_and_tomorrow_morning_are_their_days() -> None:
     tomorrow = read("reinícialo mañana a las 8").request.schedule
     assert tomorrow is not None and (tomorrow.not_before.astimezone(BERLIN).date()
                                      - NOW.astimezone(BERLIN).date()).days == 1
+
+
+# ---------------------------------------------------------------------------- found by the second mutation helper
+def test_a_band_said_to_have_a_number_is_no_value() -> None:
+    req = read("what's the 5 GHz channel? the 2.4 GHz has 6 neighbours").request
+    assert req.act == "question" and req.action is None, req
+
+
+@pytest.mark.parametrize(("text", "drafted"), [
+    ("what's the 5 GHz channel? and the 2.4 on 6", ("channel", 6, ["2.4GHz"])),
+    ("¿en qué canal está el 5 GHz? y el de 2,4 ponlo en el 11", ("channel", 11, ["2.4GHz"])),
+])
+def test_an_elliptic_change_after_a_question_is_read(text: str, drafted: tuple[object, ...]) -> None:
+    assert _change(read(text).request) == drafted
+
+
+def test_the_power_said_for_one_band_beside_a_channel_for_three_is_that_bands() -> None:
+    u = read("2,4er, 5er und 6er auf Kanal 6 und beim 6er die Leistung auf 50 Prozent")
+    assert _change(u.request) == ("power", 50, ["6GHz"]), u.request
+
+
+def test_three_german_requests_none_vanishes() -> None:
+    u = read("Gäste-WLAN einschalten und den 5er auf Kanal 44, danach den Router neu starten")
+    assert (u.request.action, u.request.values.get("value")) == ("ssid_enable", True), u.request
+    assert u.heard is not None and u.heard.deferred == ["a channel change (44 on 5GHz)", "a reboot of the gateway"]
+
+
+def test_de_la_manana_is_a_part_of_the_day_not_tomorrow() -> None:
+    s = read("reinícialo a las 10 de la noche, no de la mañana").request.schedule
+    assert s is not None and s.not_before.astimezone(BERLIN).hour == 22
+    assert s.not_before.astimezone(BERLIN).date() == NOW.astimezone(BERLIN).date()
+
+
+@pytest.mark.parametrize(("then", "hour"), [("now the 5 GHz one at 23:00", 23), ("the 5 GHz one tomorrow at 3", 3)])
+def test_the_deferred_change_keeps_a_time_said_without_a_verb(then: str, hour: int) -> None:
+    req = _then("set the 2.4 width to 20 MHz and the 5 GHz to 40 MHz", then, deferred=True)
+    assert _change(req) == ("width", "40MHz", ["5GHz"]) and req.schedule is not None, req
+    assert req.schedule.not_before.astimezone(BERLIN).hour == hour
+
+
+def test_the_deferred_change_every_night_is_asked_about() -> None:
+    req = _then("set the 2.4 width to 20 MHz and the 5 GHz to 40 MHz", "and the 5 GHz one every night at 2",
+                deferred=True)
+    assert req.schedule is None and [u.kind for u in req.unplaced] == ["time"], req
