@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from brain.understanding.request import Band, Condition, Expect, Unplaced
-from brain.understanding.targets import band_in
+from brain.understanding.targets import band_in, bands_in
 
 _I = re.IGNORECASE
 _NEGATIVE = (r"unless|except if|except when|but not if|außer wenn|außer falls|außer|es sei denn|sauf si|sauf s'ils?|"
@@ -62,6 +62,11 @@ _LEAVE_IT = re.compile(
     r"nichts (machen|tun)|mach nichts|laisse[sz]?(-le|-la)?( tomber| comme ça| tel quel)?|"
     r"ne (fais|touche) rien|n'y touche pas|d[ée]ja(lo|la)( como est[áa]| así| estar)?|no (hagas|toques) nada)"
     r"\b[^.;!?]*", _I)
+
+
+# what follows a condition but is no part of it: "… on 2.4GHz leaving 5GHz untouched"
+_LEAVING = re.compile(r"\b(leaving|leave|except|but not|without touching|außer|ohne|sauf|sans toucher|excepto|"
+                      r"sin tocar)\b", _I)
 
 
 @dataclass
@@ -401,7 +406,11 @@ def find(text: str, *, action: str | None, value: object, band: Band | None) -> 
             otherwise.append((span[0], span[1] + leave, whole))
             continue
         out.spans.append(span)
-        if cond is None:
+        if cond is not None and len(bands_in(_LEAVING.split(whole, maxsplit=1)[0])) > 1:
+            # "if the 2.4 is on channel 1 and the 5 GHz is on 36": two facts, read as one (the second dropped)
+            out.unplaced.append(Unplaced(words=whole, kind="condition",
+                                         why="two conditions in one: say each with its own band"))
+        elif cond is None:
             out.unplaced.append(Unplaced(words=whole, kind="condition",
                                          why="a condition on something I cannot check on the device"))
         else:

@@ -347,3 +347,8 @@ def test_the_deferred_change_every_night_is_asked_about() -> None:
     req = _then("set the 2.4 width to 20 MHz and the 5 GHz to 40 MHz", "and the 5 GHz one every night at 2",
                 deferred=True)
     assert req.schedule is None and [u.kind for u in req.unplaced] == ["time"], req
+
+
+def test_a_condition_on_two_bands_is_asked_about_never_read_as_one() -> None:
+    req = read("if the 2.4 is on channel 1 and the 5 GHz is on 36, set the channel to 6").request
+    assert req.conditions == [] and [u.kind for u in req.unplaced] == ["condition"], req
