@@ -226,7 +226,7 @@ def _times(match: str, quoted: list[tuple[int, int]], ctx: Context,
     be placed — never a time in a clause that only describes ("dead since early today")."""
     w = when.find(_blank(match, _descriptions(match) + quoted), ctx.now, ctx.zone, lang)
     if (w.schedule is None and w.unplaced and w.spans
-            and _PAST.search(match[max(0, min(a for a, _ in w.spans) - 25):min(a for a, _ in w.spans)])):
+            and _PAST.search(match[max(0, min(a for a, _ in w.spans) - 25):max(b for _, b in w.spans)])):
         w = when.When(immediate=w.immediate, now_spans=w.now_spans)  # "dead since early today": when it began
     repeating: str | None = None
     if w.schedule is not None and _RECURRENCE.search(match[max(0, min(a for a, _ in w.spans) - 20):
@@ -766,8 +766,9 @@ _IMPERATIVE = re.compile(r"^\W*(please\s+|pls\s+|bitte\s+|kindly\s+)?(fix|sort|s
                          r"arregla|soluciona|haz|pon|cambia|pasa|reinicia|renombra|usa|intenta|programa)\w*\b", _I)
 
 
-_PAST = re.compile(r"\b(since|ever since|until|till|from|seit|bis|depuis|jusqu'à|desde|hasta|ago|vor|il y a|hace)\b",
-                   _I)
+_PAST = re.compile(r"\b(since|ever since|until|till|from|seit|bis|depuis|jusqu'à|desde|hasta|ago|vor|il y a|hace|"
+                   # "started this afternoon": when a symptom began (a passed "this afternoon" was asked about)
+                   r"started|starting|began|begun|angefangen|begonnen|commencé|a commencé|empezó|comenzó)\b", _I)
 
 
 # "tomorrow after 20:00 works for them", "ab 22 Uhr passt ihnen", "demain soir leur convient": a time that suits

@@ -352,3 +352,12 @@ def test_the_deferred_change_every_night_is_asked_about() -> None:
 def test_a_condition_on_two_bands_is_asked_about_never_read_as_one() -> None:
     req = read("if the 2.4 is on channel 1 and the 5 GHz is on 36, set the channel to 6").request
     assert req.conditions == [] and [u.kind for u in req.unplaced] == ["condition"], req
+
+
+@pytest.mark.parametrize("text", ["nothing loads properly, video calls fail, started this afternoon",
+                                  "no carga nada bien, las videollamadas fallan, desde esta tarde",
+                                  "rien ne charge, ça a commencé cet après-midi",
+                                  "seit heute Nachmittag geht nichts mehr"])
+def test_when_a_symptom_began_this_afternoon_is_nothing_to_ask(text: str) -> None:
+    req = read(text).request  # NOW: 15:20 in Berlin — 15:00 "this afternoon" has passed
+    assert req.act == "diagnose" and [u for u in req.unplaced if u.kind == "time"] == [], req
