@@ -26,8 +26,9 @@ T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
-SERVER_FULL = ("too many clients", "remaining connection slots are reserved", "too many connections")
-"""How PostgreSQL words a refusal for want of a free session (PgBouncer: "no more connections allowed")."""
+SERVER_FULL = ("too many clients", "remaining connection slots are reserved", "too many connections",
+               "no more connections allowed")
+"""How PostgreSQL words a refusal for want of a free session (the last: PgBouncer's)."""
 
 FIRST_PAUSE_S = 0.05
 LONGEST_PAUSE_S = 1.0
@@ -36,7 +37,7 @@ LONGEST_PAUSE_S = 1.0
 def server_full(exc: BaseException) -> bool:
     """Was this connection refused only because the server has no session free?"""
     text = str(exc).lower()
-    return any(s in text for s in (*SERVER_FULL, "no more connections allowed"))
+    return any(s in text for s in SERVER_FULL)
 
 
 def connect_when_admitted(connect: Callable[[], T], wait_s: float, *,

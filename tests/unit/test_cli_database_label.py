@@ -22,24 +22,23 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _postgres_refusal() -> OperationalError:
-    engine = create_engine(f"postgresql+psycopg://gw:secret@127.0.0.1:{_free_port()}/gw")
+def _refusal(url: str) -> OperationalError:
+    """What SQLAlchemy raises when ``url`` cannot be opened."""
+    engine = create_engine(url)
     try:
         with pytest.raises(OperationalError) as caught:
             engine.connect()
     finally:
         engine.dispose()
     return caught.value
+
+
+def _postgres_refusal() -> OperationalError:
+    return _refusal(f"postgresql+psycopg://gw:secret@127.0.0.1:{_free_port()}/gw")
 
 
 def _sqlite_refusal(tmp_path: Path) -> OperationalError:
-    engine = create_engine(f"sqlite:///{tmp_path / 'missing' / 'x.db'}")
-    try:
-        with pytest.raises(OperationalError) as caught:
-            engine.connect()
-    finally:
-        engine.dispose()
-    return caught.value
+    return _refusal(f"sqlite:///{tmp_path / 'missing' / 'x.db'}")
 
 
 def test_a_postgres_error_under_a_sqlite_configuration_is_not_blamed_on_the_file(
