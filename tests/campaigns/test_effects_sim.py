@@ -150,7 +150,8 @@ def test_a_channel_move_is_measured_with_an_interval_that_holds_the_true_effect(
                   gate=_gate("wifi.channel_utilization_pct"))
     cohort = st["plan"].get("cohort") or svc._get(st["id"]).plan["cohort"]
     assert cohort["matched_on"] == ["model", "firmware", "region", "KPI baseline"]
-    assert abs(cohort["balance"]["wifi.channel_utilization_pct"]["smd"]) < 0.5
+    # the best-balanced of 16 draws (campaigns.cohort): |SMD| 0.02 on average here, one draw 0.2 (0.57 seen)
+    assert abs(cohort["balance"]["wifi.channel_utilization_pct"]["smd"]) < 0.25
     svc.start(st["id"], who(ert, "dave"))
     out, truths = run_observed(ert, svc, st["id"], truth=truth)
     assert out["state"] == "completed", out["halt_reason"]
