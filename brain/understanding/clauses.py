@@ -306,7 +306,10 @@ _VALUE = re.compile(r"(?<![\w.,])\d+(?![\w.,]*GHz)", re.I)
 
 
 def _split_conj(part: str, mask_offset: int, mask: list[bool]) -> list[str]:
-    protected = [(m.start(), m.end()) for m in OFF_AND_ON.finditer(part)]
+    # "turn it off and on again" is one power-cycle of the gateway; a band's or the guest network's off and on
+    # again are two changes ("schalte das 2,4er aus und morgen früh wieder an": off now, on tomorrow)
+    toggled = bool(targets.bands_in(part)) or targets.role_in(part) == "guest"
+    protected = [] if toggled else [(m.start(), m.end()) for m in OFF_AND_ON.finditer(part)]
     out, start = [], 0
     for m in _CONJ.finditer(part):
         pos = m.start()
@@ -317,7 +320,8 @@ def _split_conj(part: str, mask_offset: int, mask: list[bool]) -> list[str]:
         if _BARE_WH.match(part[m.end():]):
             continue  # "… and why?", "… und wann?": the same clause
         elliptic = _ELLIPTIC.match(part, m.end()) and _VALUE.search(part, start, m.start())
-        if m.start() <= start or not (_CLAUSE_OPEN.match(part, m.end()) or elliptic
+        back = toggled and BACK_ON.match(part, m.end())
+        if m.start() <= start or not (_CLAUSE_OPEN.match(part, m.end()) or elliptic or back
                                       or _verb_final_pair(part[start:m.start()], m.group(1), part[m.end():])):
             if m.group(1).lower() in ("but", "aber", "mais", "pero") and m.start() > start:
                 pass  # "but" always opens a new clause
@@ -327,6 +331,13 @@ def _split_conj(part: str, mask_offset: int, mask: list[bool]) -> list[str]:
         start = m.end()
     out.append(part[start:])
     return out
+
+
+# "… and back on tomorrow", "… und morgen früh wieder an", "… y vuelve a encenderla": a band or network switched
+# back on, a request of its own (``_split_conj``)
+BACK_ON = re.compile(r"\s*(?:\w+\s+){0,3}?(?:back\s+on|on\s+again|wieder\s+(?:ein|an)\w*|"
+                      r"vuelv\w*\s+a\s+(?:encend|activ|prend)\w*|rallum\w*|réactiv\w*|"
+                      r"(?:turn|switch|put)\s+(?:it|them)\s+back)", _I)
 
 
 # German puts the verb last: "Gäste-WLAN einschalten und das Haupt-WLAN … umbenennen" is two requests, though
@@ -631,12 +642,15 @@ def _deferred_label(label: str, text: str) -> str:
     r = actions.parse(text)
     if r is None or r.value is None:
         return label
+    if isinstance(r.value, bool):  # "a band on/off (on, 5GHz)", not "(True on 5GHz)"
+        return f"{label} ({'on' if r.value else 'off'}{', ' + r.band if r.band else ''})"
     return f"{label} ({r.value}{' on ' + r.band if r.band else ''})"
 
 
 # A clause whose object is a pronoun or left out ("switch it on", "active-le", "und dann eingeschaltet werden")
 PRONOUN_OBJECT = re.compile(r"\b(it|them|that one|es|ihn|sie|das|le|la|les|lo|los|las)\b|-(le|la|les|lo|la)\b|"
-                            r"\b(werden|wird)\s*[.!]?\s*$|^\W*(then\s+|dann\s+|puis\s+|luego\s+)?\w+\s*[.!]?\s*$",
+                            r"\b(werden|wird)\s*[.!]?\s*$|^\W*(then\s+|dann\s+|puis\s+|luego\s+)?\w+\s*[.!]?\s*$|"
+                            r"^\W*(\w+\s+){0,3}(wieder|erneut|back)\s+\w+\s*[.!]?\s*$|\b\w{3,}(ar|er|ir)(lo|la|los|las)\b",
                             re.I)
 
 

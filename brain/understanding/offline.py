@@ -152,12 +152,45 @@ def understand(text: str, ctx: Context) -> Understood:
     if said_for is not None:
         return understand(said_for, dataclasses.replace(ctx, asked="", previous=None))
     request = _band_of_condition(request)
+    request, heard = _reversal_later(request, q, heard, ctx)
     said = pairs.settle(request, q.core, heard.deferred)  # a band given only its own value; nothing else dropped
     if said.request is not request or said.deferred != heard.deferred:
         heard = dataclasses.replace(heard, deferred=said.deferred)
     if said.request.target.bands != request.target.bands:
         return Understood(said.request, checker.render(said.request), heard)
     return Understood(said.request, _text_out(q.core, heard, said.request), heard)
+
+
+# "… and put it back on tomorrow morning", "… und morgen um 8 wieder einschalten", "… y vuelve a encenderlo
+# mañana": the second clause undoes the first later — its time is its own
+_REVERSAL = re.compile(r"\b(back on|back up|on again|re-?enable\w*|re-?activate\w*|wieder\b|erneut\b|"
+                       r"rallum\w*|réactiv\w*|de nouveau|à nouveau|vuelv\w* a|de nuevo|otra vez|reactiv\w*)", _I)
+_CLAUSE_START = re.compile(r"(,|;|\b(and|und|et|y|then|dann|danach|puis|ensuite|luego|después)\b)", _I)
+
+
+def _reversal_later(request: Request, q: _Qualifiers, heard: clauses.Heard,
+                    ctx: Context) -> tuple[Request, clauses.Heard]:
+    """A switch-off undone later in the same message ("turn off the 5 GHz and put it back on tomorrow morning"):
+    the time said in the second clause is the second request's, deferred by name with it — never the switch-off's
+    (it was: the radio went off tomorrow morning and never came back on). A time said before it ("… tonight and
+    back on tomorrow at 8") is the switch-off's alone."""
+    if (request.schedule is None or request.values.get("value") is not False or not heard.deferred
+            or not q.when.spans):
+        return request, heard
+    back = _REVERSAL.search(q.match)
+    if back is None:
+        return request, heard
+    starts = [m.start() for m in _CLAUSE_START.finditer(q.match, 0, back.start())]
+    boundary = starts[-1] if starts else back.start()
+    said = _CLAUSE_START.sub("", q.match[boundary:], count=1).strip(" ,;.!")
+    if boundary == 0 or not when.find(said, ctx.now, ctx.zone, q.lang).spans:
+        return request, heard
+    deferred = [f"{d}, as said: “{said}”" if i == len(heard.deferred) - 1 else d
+                for i, d in enumerate(heard.deferred)]
+    first = when.find(_blank(q.match[:boundary], q.quoted), ctx.now, ctx.zone, q.lang).schedule
+    unplaced = [u for u in request.unplaced if not (u.kind == "time" and u.words == request.schedule.words)]
+    return (request.model_copy(update={"schedule": first, "unplaced": unplaced}),
+            dataclasses.replace(heard, deferred=deferred))
 
 
 def _setting_said_before(text: str, q: _Qualifiers, ctx: Context, request: Request) -> str | None:
@@ -753,7 +786,9 @@ def _bare_value(previous: Request, match: str, text: str) -> Request | None:
 
 _RECURRENCE = re.compile(r"\b(every|each|always|usually|often|jeden|jede|jeder|immer|meistens|oft|chaque|tous les|"
                          r"toutes les|toujours|souvent|cada|todas las|todos los|siempre|a menudo|since|seit|depuis|"
-                         r"desde|ago|vor|il y a|hace|last|letzte\w*|dernier|dernière|pasad[oa])\b|"
+                         r"desde|ago|vor(?=\s+(kurzem|\d+\s*(min|std|h)\w*|(\d+|einer?m?|zwei|drei|vier|ein paar|"
+                         r"wenigen)\s+(minute|stunde|tag|woche|monat)\w*))|il y a|hace|last|letzte\w*|dernier|"
+                         r"dernière|pasad[oa])\b|"
                          r"\b(evenings|nights|mornings|weekends|abends|nachts|le soir|la nuit|por las noches|"
                          r"por las tardes)\b", _I)
 
@@ -813,6 +848,8 @@ def _descriptions(text: str) -> list[tuple[int, int]]:
             continue  # "but later, not now": a time to ask about, not a description
         if references.correcting(part):
             continue  # "actually make it 3am instead": a correction qualifies the request it amends
+        if clauses.BACK_ON.match(part):
+            continue  # "… y vuelve a encenderla mañana a las 8": a request whose object is the clause before
         if when.TIME_OPENER.search(part) and not _RECURRENCE.search(part):
             continue  # "tomorrow after 20:00 works for them": a time qualifying the request
         if parse(part) is not None or classify(part) in (Intent.SSID, Intent.PASSPHRASE, Intent.CREDENTIALS,

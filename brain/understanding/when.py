@@ -99,6 +99,11 @@ SAME_TIME = re.compile(r"\b(same time|same hour|même heure|à la même heure|gl
 SAME_TIME_ASSUMED = "the time of day of the request it corrects"
 # "pas demain", "not tomorrow", "nicht morgen": a day ruled out, not the day
 _DAY_DENIED = re.compile(r"\b(not|nicht|pas|no|nunca|jamais|never)\s+(\w+\s+)?$", _I)
+# "esta tarde no", "heute Nachmittag nicht", "this afternoon is no good": a part of the day ruled out after
+# it is said — but "heute Nachmittag nicht vor 15 Uhr" keeps it (a not-before inside it)
+_PART_DENIED_AFTER = re.compile(r"^\s*(is\s+|'s\s+|geht\s+|ça\s+)?(no|not|nicht|non|pas|nein|"
+                                r"no good|out|bad|schlecht|impossible)\b(?!\s+(vor|before|avant|antes|until|till|"
+                                r"bis|later|earlier|später|früher|plus|más|hasta|after|nach|après|después))", _I)
 _AFTER = re.compile(r"\b(after|from|ab|nach|après|à partir de|dès|desde|después de( las)?|a partir de( las)?)\s*$",
                     _I)
 _BEFORE = re.compile(r"\b(before|by|until|till|no later than|vor|bis|spätestens|avant|d'ici|jusqu'à|"
@@ -258,6 +263,7 @@ class _Collector:
 
     def __init__(self, text: str, skip: list[tuple[int, int]]) -> None:
         self.text, self.skip, self.p = text, skip, _Parts()
+        self.denied: list[tuple[int, int]] = []
 
     def free(self, a: int, b: int) -> bool:
         return not any(x <= a < y or x < b <= y for x, y in self.skip + self.p.spans)
@@ -317,14 +323,34 @@ class _Collector:
 
     def part(self) -> None:
         for m in _PART_RE.finditer(self.text):
-            if self.free(*m.span()):
-                self.p.part = _PART_WORDS[m.group(1).lower()]
-                self.take(m)
-                return
+            if not self.free(*m.span()):
+                continue
+            if self._part_denied(m):
+                continue
+            self.p.part = _PART_WORDS[m.group(1).lower()]
+            self.take(m)
+            return
+
+    def _part_denied(self, m: re.Match[str]) -> bool:
+        """"not this afternoon, tomorrow at 9", "esta tarde no, mañana a las 9": the part of the day ruled
+        out is no part of the time asked (it made 9 into 21:00)."""
+        start = m.start()
+        this = re.search(r"\b(this|ce|cet|cette|esta|heute)\s+$", self.text[max(0, start - 8):start], _I)
+        if this is not None:
+            start -= len(this.group(0))
+        if self.ruled_out_at(start) or _PART_DENIED_AFTER.search(self.text[m.end():m.end() + 20]):
+            self.p.spans.append(m.span())
+            self.denied.append((start, m.end()))
+            return True
+        return False
+
+    def ruled_out_at(self, start: int) -> bool:
+        lead = self.text[max(0, start - 14):start]
+        return bool(_DAY_DENIED.search(lead)) and not _NEG_BEFORE.search(lead)
 
     def day(self) -> None:
         text = self.text
-        if _THIS_PART.search(text):
+        if any(not any(a <= t.start() < b for a, b in self.denied) for t in _THIS_PART.finditer(text)):
             self.p.day_offset = 0  # "this morning", "ce matin", "esta mañana": today's, even once it has passed
         for m in _DAY_RE.finditer(text):
             if not self.free(*m.span()):
