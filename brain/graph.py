@@ -639,10 +639,8 @@ class PlannerGraph:
             # the draft against what was asked: the bands, the network, the value, the conditions, the time
             plan = qualify.apply(ctx, Request.model_validate(req), plan, ev)
         plan = playbooks.conflict_gate(playbooks.compat_gate(ctx, plan, ev), ev)
-        if state is not None and state.get("read_only") and state.get("answers") and plan.outcome == "escalation":
-            # a question was asked and answered: what else the evidence shows is said beside it, the
-            # answer stays the reply (an outage upstream is mentioned, not made the answer)
-            plan = Plan(outcome="answer", finding=plan.finding, text="Also: " + plan.text, data=plan.data)
+        if state is not None and state.get("read_only") and state.get("answers"):
+            plan = _beside_an_answer(plan)
         update["plan"] = plan.model_dump(mode="json")
         if plan.outcome == "change" and plan.draft is not None:
             _step("draft", plan.text, changes=_masked_changes(plan.draft))
@@ -932,6 +930,18 @@ def _only_confirmation(said: str) -> bool:
     """The whole message is a confirmation ("apply", "ok go ahead", "oui vas-y") — no value in it."""
     ref = references.find(said, after_draft=True) if said.strip() else None
     return ref is not None and ref.kind == "confirm" and not re.search(r"[\"“”„«»']", said)
+
+
+def _beside_an_answer(plan: Plan) -> Plan:
+    """A question was asked and answered: the answer stays the reply. What else the evidence shows is said beside
+    it (an outage upstream is mentioned, not made the answer); a story told beside the question ("the kids keep
+    adding gadgets, can you list what's connected?") is no symptom to ask about ("when does the problem happen?")."""
+    if plan.outcome == "escalation":
+        return Plan(outcome="answer", finding=plan.finding, text="Also: " + plan.text, data=plan.data)
+    if plan.outcome == "question" and plan.finding == "none":
+        return Plan(outcome="answer", finding=plan.finding, text="Nothing else in the evidence needs a change.",
+                    data=plan.data)
+    return plan
 
 
 def _asked(state: ChatState) -> bool:

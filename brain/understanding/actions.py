@@ -86,6 +86,11 @@ _POWER = re.compile(r"(transmit(ting)? power|tx[ -]?power|power(?: level)?(?=\s+
                     r"puissance( d['’]émission)?|potencia( de transmisión)?)(?:\D|\d[.,]?\d*\s*-?\s*ghz){0,60}?"
                     r"(?P<n>(?<![\d.,])\d{1,3})(?![.,]\d)(?!\s*-?\s*(ghz|g\b))\s*"
                     r"(%|percent|prozent|pour ?cent|por ?ciento)?", _I)
+# a band put "at the max" with no setting named: its transmit power
+_MAX_ALONE = re.compile(r"\b(au max(imum)?|à fond|al m[áa]ximo|a tope|auf max\w*|auf volle\w*|voll aufdrehen|"
+                        r"to the max|full blast|max(ed)? out)\b", _I)
+_NOT_POWER = re.compile(r"\b(channel|canal|kanal|width|largeur|ancho|breite|speed|débit|velocidad|"
+                        r"max(imum)?\s+(clients?|devices?|appareils?|geräte|dispositivos))\b", _I)
 _OFF = re.compile(r"\b(turn(ed)?|switch(ed)?|shut)\b[^?!]{0,30}\boff\b|\bdisable|\bdeactivate|\bausschalten|\bkill\b|"
                   r"\b(wants?|wanted|needs?|like)\b[^?!,;]{0,30}\bgone\b|\b(soll|sollen|muss|müssen)\b[^?!,;]{0,30}\bweg\b|"
                   r"\babschalten|\bdeaktivier|\baus\b(?!\s+(dem|der|den|einem|einer|meinem|ihrem|seinem)\b)|\bdésactiv|\bdesactiv|\bcouper?\b|\béteindre|\béteins|\bap[aá]ga",
@@ -107,6 +112,7 @@ _DURATION = re.compile(r"(\d{1,6})\s*(s|sec\w*|sekunden|secondes?|segundos?|min\
 _ONE_UNIT = re.compile(r"(?:\b(?:to|auf|à|a|sur|en|zu)\s+(?:one|an?|eine?|une?|una?)\s+|\bone-)"
                        r"(hour|stunde|heure|hora|minute|minuto)\b", _I)
 _REBOOT = re.compile(r"\b(reboot(?!ed)|restart(?!ed)|power[- ]cycle|neu ?start\w*|neustart\w*|starte\b.{0,30}\bneu|"
+                     r"starte\b.{0,30}\bdurch\b|"
                      r"durchstart\w*|"
                      r"red[ée]marr\w*|rein[ií]ci\w*)", _I)
 _PING = re.compile(r"\bping\w*\s+(?:to\s+|an\s+|à\s+|a\s+)?([a-z0-9][a-z0-9.-]{1,252}\.[a-z0-9-]{1,63})\b|"
@@ -245,17 +251,24 @@ def parse(text: str) -> ExplicitRequest | None:
     return _diagnostic_request(text)
 
 
-def _radio_request(text: str, band: Band | None) -> ExplicitRequest | None:
-    """Transmit power (a number, a share of full power, a step), channel, width, a band or the guest
-    network on or off."""
+def _power_request(text: str, band: Band | None) -> ExplicitRequest | None:
+    """Transmit power: a share of full power, a step, "at the max", a number."""
     share, step = values.power_fraction(text), values.power_step(text)
     if share is not None or step is not None:  # "quarter power", "auf drei Viertel", "a notch lower"
         return ExplicitRequest(action="power", band=band, value=share, step=None if share is not None else step)
+    if band is not None and _MAX_ALONE.search(text) and not _NOT_POWER.search(text):
+        return ExplicitRequest(action="power", band=band, value=100)  # "mets la 5G au max": a radio at full power
     m = _POWER.search(text)
     pct = int(m.group("n")) if m else values.percent(text)  # "raise the 2.4 power to 75 percent"
     if pct is not None:
         return ExplicitRequest(action="power", band=band, value=pct)
-    found = _width_or_channel(text, band)
+    return None
+
+
+def _radio_request(text: str, band: Band | None) -> ExplicitRequest | None:
+    """Transmit power (a number, a share of full power, a step), channel, width, a band or the guest
+    network on or off."""
+    found = _power_request(text, band) or _width_or_channel(text, band)
     if found is not None:
         return found
     off = bool(_OFF.search(text)) and not _OFF_SYMPTOM.search(text)

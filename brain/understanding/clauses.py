@@ -58,7 +58,12 @@ _TELL_ME = re.compile(
     r"(?:kannst du|können sie|könntest du) mir sagen|"
     r"(?:i )?(?:just |only )?(?:want|wanna|need|would like|'d like) to know|je (?:veux|voudrais|souhaite) (?:juste |"
     r"seulement )?savoir|ich (?:will|möchte|wollte) (?:nur |bloß )?wissen|(?:quiero|quisiera|me gustaría) saber|"
-    r"dime|dígame|muéstrame|indícame)\b", _I)
+    r"dime|dígame|muéstrame|indícame|"
+    # "can u list what's connected", "kannst du die mal nachgucken", "tu peux me la donner", "pásame el número de
+    # serie": a read asked as a favour
+    r"list (what|whats|what's|the|all|every)|nachgucken|nachgeguckt|raussuchen|"
+    r"(?:me )?(?:la|le|les) (?:donner|filer|passer)|donne[sz]?-moi|donnez-moi|file-moi|"
+    r"pása(?:me|nos)|dame (?:el|la|los|las))\b", _I)
 _MODAL = re.compile(
     r"\b(can (you|u|we)|could (you|u|we)|would you|will you|please|pls|plz|go ahead|let'?s|wants?|would like|"
     r"asks? (us )?(to|for)|needs? (a|to)|kannst du|könntest du|können sie|könnten sie|kann man|bitte|möchte|will|"
@@ -91,13 +96,17 @@ _CONJ = re.compile(r"\s*(?:,\s*)?\b(and then|and also|and afterwards|and|then|un
                    r"danach|et puis|et ensuite|et après|et|puis|ensuite|y luego|y después|y también|y|e|luego|"
                    r"después|but|aber|mais|pero|also|plus)\b\s+", _I)
 _CLAUSE_OPEN = re.compile(
+    # "… y de paso cambia …", "… and while you're at it rename …", "… et au passage renomme …": a filler first
+    r"(?:(?:de paso|ya que estás|by the way|btw|while you(?:'re| are) at it|also|au passage|tant que tu y es|"
+    r"bei der gelegenheit|gleich noch|auch noch|noch)\s+)?"
     r"(?:¿\s*)?(what|what's|which|when|how|who|why|where|is|are|does|did|has|afterwards|after that|then|also|"
     r"tell|let me|show|check|give|reboot|restart|rename|set|change|switch|turn|enable|disable|put|move|"
     r"schalt\w*|eingeschaltet|ausgeschaltet|aktivier\w*|deaktivier\w*|active[rz]?|désactive[rz]?|allume\w*|"
     r"éteins|activa\w*|desactiva\w*|enciend\w*|apaga\w*|"
-    r"wie|welche\w*|wann|wer|warum|wo|ist|sag|zeig|nenn|danach|anschließend|starte|benenn|änder|setz|"
-    r"quel\w*|quand|combien|comment|pourquoi|où|dis|dites|montre|indique|ensuite|après|redémarr|renomm|change|mets|"
-    r"qué|cuál\w*|cuándo|cuánt\w*|cómo|por qué|dónde|dime|muestra|luego|después|reinici|renombr|cambi|pon)\b", _I)
+    r"wie|welche\w*|wann|wer|warum|wo|ist|sag|zeig|nenn|danach|anschließend|starte|benenn\w*|änder\w*|setz\w*|"
+    r"quel\w*|quand|combien|comment|pourquoi|où|dis|dites|montre|indique|ensuite|après|redémarr\w*|renomm\w*|"
+    r"change|mets|qué|cuál\w*|cuándo|cuánt\w*|cómo|por qué|dónde|dime|muestra|luego|después|reinici\w*|renombr\w*|"
+    r"cambi\w*|pon|ponlo|ponla|ponle)\b", _I)
 
 # Spanish marks a question by its punctuation only ("hay lag por la noche" states, "¿hay lag?" asks;
 # "que informe con normalidad" is a wish, "¿qué informa?" a question): these openers ask only with ¿ or ?.
@@ -145,7 +154,8 @@ TOPICS: dict[str, re.Pattern[str]] = {
         r"\bwho('s| is) (connected|on)\b|\bconnected (devices?|clients?)\b|"
         r"\b(wie viele|welche)\b.{0,25}\b(geräte?|clients?|endgeräte?)|\bgeräte?\b.{0,25}\b(verbunden|im wlan|"
         r"online|hängen)|\bwas\b.{0,30}\b(hängt|hängen|ist|sind)\b.{0,50}\b(dran|drin|verbunden|angemeldet|eingeloggt)\b|"
-        r"\bwho('s| is) (hooked up|on it|using it)\b|\bwhat('s| is) (connected|hooked up|on (the )?(wi-?fi|network))\b|"
+        r"\bwho('s| is) (hooked up|on it|using it)\b|"
+        r"\bwhat('s| is|s) (connected|hooked up|on (the )?(wi-?fi|network))\b|"
         r"\bqu'est-ce qui est (connecté|branché)|\bqué (hay|está) conectado|"
         r"\b(combien|quels?)\b.{0,25}\b(appareils?|clients?|équipements?|périphériques?)|\bappareils?\b.{0,20}"
         r"\bconnectés?|"
@@ -512,15 +522,37 @@ def understand(text: str) -> Understanding:
             act = "question"
         if act == "heading" and (i == len(parts) - 1 or act_of(parts[i + 1]) in ("question", "heading")):
             act = "question"  # "firmware?" on its own asks; a heading only introduces a request after it
-        topics = topics_of(part) if act == "question" else []
-        if act == "question" and ((_WHY.match(part) and "why_changed" not in topics) or _ADVICE.search(part)):
-            topics = []  # "why is the wifi slow?", "which channel should it use?": for the diagnosis
-        if act == "question" and not topics and clauses and not _WHY.match(part):
-            topics = [t for t in topics_of(clauses[-1].text) if t in _CARRIED]
-        if act == "question" and not topics:
-            topics = _fact_topics(part)
+        if act == "question":
+            part, topics = _question_topics(part, clauses)
+        else:
+            topics = []
         clauses.append(Clause(part, act, topics))
     return Understanding(clauses)
+
+
+def _question_topics(part: str, clauses: list[Clause]) -> tuple[str, list[str]]:
+    """What a question asks about: its own topics, else one carried from the clause before, else the fact the
+    clause before names (that clause taken into it), else a lookup in the data model."""
+    topics = topics_of(part)
+    if (_WHY.match(part) and "why_changed" not in topics) or _ADVICE.search(part):
+        topics = []  # "why is the wifi slow?", "which channel should it use?": for the diagnosis
+    if not topics and clauses and not _WHY.match(part):
+        topics = [t for t in topics_of(clauses[-1].text) if t in _CARRIED]
+    if not topics and clauses and clauses[-1].act == "statement" and _READ_IT.search(part):
+        # "le client me demande l'adresse MAC du 5 GHz, tu peux me la donner ?": the fact is the clause before's
+        prev = clauses.pop()
+        part = f"{prev.text} {part}"
+        topics = topics_of(part) or _fact_topics(prev.text)
+    return part, topics or _fact_topics(part)
+
+
+# A read asked for with the fact left to the clause before ("… tu peux me la donner ?", "… kannst du die mal
+# nachgucken?", "… can you look it up?", "… me lo pasas?")
+_READ_IT = re.compile(r"\b(me (la|le|les) (donner|filer|passer|dire|trouver)|donne-la|donne-le|"
+                      r"(die|das|den|sie|es) (mal |bitte |kurz )*(nachgucken|nachschauen|nachsehen|raussuchen|sagen|"
+                      r"geben)|(look|check) (it|that|them) up|(find|get|give me|send me|read) (it|that|them)\b|"
+                      r"me (lo|la|los|las) (pasas|das|dices|buscas|miras)|pás(a)?(me)?(lo|la|los|las)|"
+                      r"dímelo|dímela|búscalo|búscala)", _I)
 
 
 # ---------------------------------------------------------------------------- the planner's view

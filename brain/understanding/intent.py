@@ -29,7 +29,7 @@ _SSID = re.compile(r"\b(change|rename|new|set|update|different|call)\b.{0,40}\b(
                    r"\bumtaufen|\bbenenn\w*\b.{0,40}\bum\b|\b(soll|sollte) .{0,25}\bheißen\b|\brenomm\w*|"
                    r"\bs'appeler\b|"
                    r"\brenombr\w*|"
-                   r"\bse llame\b|\bcambi\w* (el|de) nombre|\bnuevo nombre\b|\bnouveau nom\b|\bneue[nr]? name|"
+                   r"\bse llame\b|\bc[aá]mbi\w* (el|de) nombre|\bnuevo nombre\b|\bnouveau nom\b|\bneue[nr]? name|"
                    r"\b(chang|modifi)\w* (le |son |leur )?nom\b|\bnenn\w*\b.{0,20}\b(wlan|netz\w*|wi-?fi)\b|"
                    r"\bnom du (wifi|réseau)\b.{0,30}\ben\b|"
                    r"\bnamen (des|vom) (wlan|netz\w*)\b.{0,30}\b(ändern|auf)\b|"
@@ -104,6 +104,12 @@ _SSID_VALUE = re.compile(r"\b(?:make|set|change) the (?:network|wi-?fi) name\s+(
                          r"(?:wi-?fi|network|ssid)))?)"
                          r"\s*(?:\s(?:to|as|is|should be)\s+|=\s*|:\s*)(?:be\s+)?([^\s,;]+)|"
                          r"\bcall(?:ed)?(?: it| the (?:wi-?fi|network|wlan|ssid))?\s+([^\s,;]+)|"
+                         # "rename the 5GHz wifi to X", "wants the wifi renamed to X", "cambia el nombre de la wifi
+                         # principal a X", "renomme le wifi en X"
+                         r"\brenam(?:e|ed|ing)\b(?:\s+[\w.'-]+){0,4}?\s+(?:to|as|into)\s+([^\s,;]+)|"
+                         r"\bnombre\b(?:\s+(?:de|del|la|el|wifi|wi-fi|red|principal|invitados|2\.4GHz|5GHz|6GHz)){0,5}"
+                         r"\s+a\s+([^\s,;]+)|"
+                         r"\brenomm\w*\b(?:\s+[\w.'-]+){0,4}?\s+en\s+([^\s,;]+)|"
                          r"\b(?:se llame|que se llame|llamad[ao]|heißen soll|soll(?:te)? .{0,20}heißen|"
                          r"nenn\w*(?: es| das wlan| das netz)?|s'appelle|appelée?|named)\s+"
                          r"[\"'“„«]?([^\s,;\"'”»]+)", _I)

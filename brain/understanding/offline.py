@@ -320,9 +320,9 @@ _EVENT_TIME = re.compile(
     r"finishes|has finished|is done|is finished)\b|"
     r"\b(wenn|nachdem|sobald|sowie)\s+[^,.;!?]{1,40}?\s+(vorbei ist|zu ende ist|fertig ist|endet|beendet ist)\b|"
     r"\b(quand|après que|dès que|une fois que|lorsque)\s+[^,.;!?]{1,40}?\s+(sera fini\w*|est fini\w*|se termine|"
-    r"sera terminé\w*|finit|finira)\b|"
-    r"\b(cuando|después de que|en cuanto|una vez que)\s+(termine|acabe|se acabe|finalice|haya terminado)\b"
-    r"[^,.;!?]{0,40}", _I)
+    r"sera terminé\w*|finit|finira|aura fini\w*|aura terminé\w*|a fini\w*|a terminé\w*)\b|"
+    r"\b(cuando|después de que|en cuanto|una vez que)\s+([^,.;!?]{1,40}?\s+)?(termine|acabe|se acabe|finalice|"
+    r"haya terminado|haya acabado)\b[^,.;!?]{0,40}", _I)
 # A value the customer calls bad is what the air is like, never the value asked for: "channel 6 is bad, try 1 or 11"
 # drafted channel 6. Its number is taken out; the words stay, for the diagnosis.
 _BAD_VALUE = re.compile(
@@ -965,6 +965,9 @@ def _unplaced_requests(core: str, match: str, named: list[str], lang: str, has_o
         kind = classify(p)
         if _placed(p, raw, kind, cx) or _not_a_request(p) or not _asks(p, raw, cx) or _network_work(p, kind, cx):
             continue
+        at = cx.match.find(p)
+        if cx.has_op and _WANT_THAT.match(p) and _MORE_OR_LESS.search(cx.match[at:at + len(p) + 30] if at >= 0 else p):
+            continue  # "passe l'intervalle à 900 s, on veut qu'elle remonte plus souvent": why, not another request
         if _ANAPHOR.match(p) and before and clauses.act_of(before) not in ("request", "question") and \
                 parse(before) is None:
             p = f"{before.strip(' ,;.:-')}, {p}"  # "X got cancelled, that must go back in": say what "that" is
@@ -1136,6 +1139,12 @@ _FIX_IT = re.compile(r"^\W*(please\s+|pls\s+|bitte\s+|can you\s+)?(fix|sort|solv
                      r"correct|beheb\w*|reparier\w*|répare\w*|règle\w*|arregl\w*|soluciona\w*)\s+(it|this|that|"
                      r"them|the problem|the issue|das|es|ça|le|la|lo|el problema|le problème|das problem)\b", _I)
 # "que el técnico pase el jueves", "qu'il rappelle demain": a wish in the subjunctive (not "qu'est-ce que …")
+# "on veut qu'elle remonte plus souvent", "der Kunde will, dass …", "we want it to …" beside an operation: its purpose
+_WANT_THAT = re.compile(r"^\W*(on|nous|je|il|elle|le client|la cliente|we|i|they|the customer|der kunde|die kundin|"
+                        r"wir|ich)\s+(veu\w*|voudr\w*|souhait\w*|want\w*|need\w*|will|möchte\w*|wollen)\s*,?\s+"
+                        r"(qu|que|it to|them to|dass|das)\b", _I)
+_MORE_OR_LESS = re.compile(r"\b(more|less|fewer|better|faster|slower|often|plus|moins|mieux|souvent|mehr|weniger|"
+                           r"besser|öfter|häufiger|schneller|más|menos|mejor|menudo)\b", _I)
 _JUSSIVE = re.compile(r"^\W*(que|qu')\s*(el|la|los|las|le|les|il|elle|ils|elles|on|un|une|se|lo|me|te|nos|alguien|"
                       r"quelqu'un)\b", _I)
 # "que ahora hay gente trabajando", "que la clienta está sacando las facturas": "que" giving a reason — a
@@ -1143,6 +1152,7 @@ _JUSSIVE = re.compile(r"^\W*(que|qu')\s*(el|la|los|las|le|les|il|elle|ils|elles|
 _CAUSAL_QUE = re.compile(r"^\W*que\s+(?:[^\W\d_]+\s+){0,3}?(hay|está|están|estamos|estoy|es|son|era|eran|"
                          r"tiene|tienen|tengo|va|van|da|dan|lleva|llevan|anda|andan|sigue|siguen|puede|pueden|"
                          r"quiere|quieren|necesita|necesitan|ha|han|hemos|se\s+\w+a[n]?\b(?<!sea)|"
+                         r"se mete|se meten|se cuela|se cuelan|llega|llegan|molesta|molestan|interfiere|"
                          r"\w+(?:ando|iendo))\b", _I)
 _FILLER = re.compile(r"\b(please|pls|plz|bitte|svp|stp|por favor|thanks|thx|danke|merci|gracias|only|just|nur|"
                      r"seulement|juste|solo|sólo|solamente|but|aber|mais|pero|then|dann|puis|luego|ok|okay|also|"

@@ -17,14 +17,15 @@ from brain.understanding.request import Band, SsidRole
 
 _I = re.IGNORECASE
 # Canonical rewrites, most specific first. A bare "5" is a band only after an article and not after
-# a channel word ("the 5", "la 5", "das 5er", "el de 5"); "2.4" is never a channel, so always a band.
+# a channel word ("the 5", "la 5", "das 5er", "el de 5"); "2.4" is never a channel, so always a band. Never
+# inside a word: "Patel_Home_5G" is a network's name, not "Patel_Home_5GHz".
 _BAND_FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(?<![\d.,])2[.,]4(?:\s*-?\s*(?:ghz|gig\w*|g\b|er\b|ger\b))?(?!\d|[.,]\d)", _I), "2.4GHz"),
+    (re.compile(r"(?<![\w.,])2[.,]4(?:\s*-?\s*(?:ghz|gig\w*|g\b|er\b|ger\b))?(?!\d|[.,]\d)", _I), "2.4GHz"),
     (re.compile(r"(?<![\w.,])2\s*(?:ghz|gig\w*|g)\b", _I), "2.4GHz"),
-    (re.compile(r"(?<![\d.,])5\s*-?\s*(?:ghz|gig\w*|g(?!\w))", _I), "5GHz"),
-    (re.compile(r"(?<![\d.,])5er\b", _I), "5GHz"),
-    (re.compile(r"(?<![\d.,])6er\b", _I), "6GHz"),  # "beim 6er die Leistung": it went to the other radios
-    (re.compile(r"(?<![\d.,])6\s*-?\s*(?:ghz|gig\w*|e\b)", _I), "6GHz"),
+    (re.compile(r"(?<![\w.,])5\s*-?\s*(?:ghz|gig\w*|g(?!\w))", _I), "5GHz"),
+    (re.compile(r"(?<![\w.,])5er\b", _I), "5GHz"),
+    (re.compile(r"(?<![\w.,])6er\b", _I), "6GHz"),  # "beim 6er die Leistung": it went to the other radios
+    (re.compile(r"(?<![\w.,])6\s*-?\s*(?:ghz|gig\w*|e\b)", _I), "6GHz"),
     (re.compile(r"\b(the|la|le|el|das|die|den|on|auf|sur|en|el de|la de|de la)\s+(?:band\s+|bande\s+|banda\s+)?5"
                 r"(?=\s*(?:band|bande|banda|one|side|radio|wifi|wi-fi|wlan|network|netz|réseau|red|alone|\?|$|,|\.|!|;|:|"
                 r"\s[-–—]\s)|"

@@ -109,8 +109,13 @@ def inline_correction(text: str) -> str:
     for m in reversed(list(_MARK.finditer(text))[-8:]):
         head, tail = text[:m.start()], text[m.end():]
         tail_value = _FILLER.sub("", tail, count=1).strip(" .!")
+        rest = ""
         if not _VALUE_ONLY.fullmatch(tail_value):
-            continue  # "no, 11 is busy": a reason, not a corrected value
+            # "… ah non pardon, le 40, le 36 c'est celui du voisin": the value, then a reason after a comma
+            first, sep, after_value = tail_value.partition(",")
+            if not (sep and _VALUE_ONLY.fullmatch(first.strip(" .!"))):
+                continue  # "no, 11 is busy": a reason, not a corrected value
+            tail_value, rest = first.strip(" .!"), "," + after_value
         # a share corrected by a share ("50%, actually make it 75%"): the earlier number is the one with its sign
         earlier = list((_PCT if _PCT.search(tail_value) else _NUM).finditer(head))
         if not earlier:
@@ -121,5 +126,5 @@ def inline_correction(text: str) -> str:
         unit = re.match(r"\s*(am|pm|uhr|h\b|heures?)", after, _I)
         keep = after[unit.end():] if unit and len(tail_value.split()) > 1 else after
         keep = _MARK.sub(" ", keep).rstrip(" ,;.…-–—")  # "…, no," before the correction: its own words go too
-        return (head[:last.start()] + tail_value + keep).strip()
+        return (head[:last.start()] + tail_value + keep + rest).strip()
     return text

@@ -112,3 +112,83 @@ def test_a_deferred_switch_reads_on_or_off() -> None:
     assert clauses.heard("turn the 2.4GHz radio off and put the 5GHz on 44").deferred
     label = clauses.heard("turn off the 5GHz and turn it back on").deferred[0]
     assert label == "a band on/off (on, 5GHz)"
+
+
+# ---------------------------------------------------------------------------- round five's fresh set: what it showed
+@pytest.mark.parametrize(("text", "value"), [
+    ("put the 5 GHz on 36, sorry, 40, the neighbour sits on 36", 40),
+    ("stell den 5er auf 36, nee Moment, 44, weil der Nachbar auf 36 ist", 44),
+])
+def test_a_correction_followed_by_its_reason_is_still_the_value(text: str, value: int) -> None:
+    """"… le 36... ah non pardon, le 40, le 36 c'est celui du voisin" drafted 36: the reason after the corrected
+    value hid the correction."""
+    r = read(text).request
+    assert (r.action, r.values.get("value")) == ("channel", value)
+
+
+@pytest.mark.parametrize("text", [
+    "redémarre la box quand il aura fini sa réunion",
+    "reinicia el router cuando la clienta acabe la videollamada",
+])
+def test_a_time_an_event_sets_is_asked_about_in_french_and_spanish(text: str) -> None:
+    """"redémarre-la quand le client aura fini sa journée" drafted a reboot at once."""
+    r = read(text).request
+    assert r.schedule is None and any(u.kind == "time" for u in r.unplaced)
+
+
+@pytest.mark.parametrize(("text", "topic"), [
+    ("the customer needs the WAN IP, can you look it up?", "lookup"),
+    ("sie fragt nach der MAC-Adresse vom 2,4er, kannst du die mal nachgucken?", "lookup"),
+    ("el técnico quiere el número de serie, ¿me lo pasas?", "lookup"),
+    ("his son keeps plugging in consoles, can you list what's connected right now", "hosts"),
+])
+def test_a_read_asked_as_a_favour_is_a_question_about_the_fact_named_before(text: str, topic: str) -> None:
+    """"… tu peux me la donner ?", "kannst du die mal nachgucken?" were requests nothing places (asked about)."""
+    r = read(text).request
+    assert r.act == "question" and r.action is None and topic in r.topics
+
+
+@pytest.mark.parametrize(("text", "ssid"), [
+    ("please rename the 2.4 wifi to Garden_Net_2G", "Garden_Net_2G"),
+    ("she wants her wifi renamed to Villa_Rosa, thanks", "Villa_Rosa"),
+    ("renomme le réseau principal en ChezMarie stp", "ChezMarie"),
+    ("cámbiale el nombre de la red principal a PisoCentro", "PisoCentro"),
+])
+def test_an_unquoted_one_word_name_after_rename_to_is_the_name(text: str, ssid: str) -> None:
+    """Asked for quotes around a name already given; "_5G" inside a name was read as a band ("…_5GHz")."""
+    r = read(text).request
+    assert (r.action, r.values.get("ssid")) == ("ssid", ssid)
+
+
+def test_a_second_request_after_a_filler_is_a_request_of_its_own() -> None:
+    """"apaga la red de invitados y de paso cambia el nombre …" was one clause: the rename read alone."""
+    for text in ("apaga la red de invitados y de paso cambia el nombre de la wifi principal a Luna",
+                 "turn off the guest wifi and while you're at it rename the main wifi to Luna",
+                 "apaga la red de invitados y cambia el nombre de la wifi principal a Luna"):
+        u = read(text)
+        assert (u.request.action, u.request.values.get("value")) == ("ssid_enable", False)
+        assert u.heard is not None and u.heard.deferred == ["the rename of the Wi-Fi network"]
+
+
+@pytest.mark.parametrize(("text", "action", "value"), [
+    ("starte den Router bitte mal durch", "reboot", None),
+    ("pon la de 5 GHz al máximo, el cliente trabaja en el jardín", "power", 100),
+    ("dreh den 2,4er auf max, der Kunde sitzt im Garten", "power", 100),
+])
+def test_plain_requests_in_their_everyday_words(text: str, action: str, value: int | None) -> None:
+    r = read(text).request
+    assert (r.action, r.values.get("value"), r.unplaced) == (action, value, [])
+
+
+@pytest.mark.parametrize("text", [
+    "baja la potencia de la 5 a la mitad, que se cuela en el piso de al lado",
+    "passe l'intervalle d'inform à 600 secondes, on veut qu'elle remonte plus vite",
+])
+def test_the_reason_beside_a_change_is_context_not_a_request(text: str) -> None:
+    r = read(text).request
+    assert r.action is not None and r.unplaced == []
+
+
+def test_a_wish_for_something_else_beside_a_change_is_still_asked_about() -> None:
+    r = read("passe l'intervalle d'inform à 900 secondes et on veut qu'il débloque son Netflix").request
+    assert any("Netflix" in u.words for u in r.unplaced)
