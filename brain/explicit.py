@@ -15,6 +15,7 @@ from typing import Any
 from brain.charts import change_measure
 from brain.plan import Finding, Plan
 from brain.tools import PingArgs, RadioInfo, ReadArgs, ToolContext, call_tool, radios_from_values
+from brain.understanding import targets
 from brain.understanding.actions import ExplicitRequest
 from brain.understanding.request import Request
 from core.kernel.jsontypes import JsonObject
@@ -53,7 +54,7 @@ def _band_for(req: ExplicitRequest, radios: list[RadioInfo]) -> str | None:
         return "2.4GHz" if req.value <= 14 else "5GHz"
     if req.action == "width" and req.value in ("80MHz", "160MHz"):
         return "5GHz"
-    bands = {r.band for r in radios}
+    bands = {r.band for r in radios} - set(req.excluded)  # "every band but the 2.4" on a dual-band box: the 5 GHz
     return next(iter(bands)) if len(bands) == 1 else None
 
 
@@ -102,8 +103,11 @@ def _radio_draft(ctx: ToolContext, f: Finding, ev: Evidence_, req: ExplicitReque
             return _radios_enable(ctx, f, ev, req, chosen)
     band = _band_for(req, radios)
     if band is None:
-        return _ask(f, f"Which band should the {req.action.replace('_', ' ')} change apply to: 2.4 GHz or 5 GHz?",
-                    "band")
+        # the radios it has, less those said to be left alone ("all but the 2.4" on a tri-band box: 5 or 6 GHz)
+        left = [b.replace("GHz", " GHz") for b in dict.fromkeys(r.band for r in radios) if b not in req.excluded]
+        left = left if len(left) > 1 else ["2.4 GHz", "5 GHz"]
+        return _ask(f, f"Which band should the {req.action.replace('_', ' ')} change apply to: "
+                    f"{', '.join(left[:-1])} or {left[-1]}?", "band")
     radio = next((r for r in radios if r.band == band), None)
     if radio is None:
         return Plan(outcome="answer", finding=f.kind, text=f"This gateway has no {band} radio I could read; "
@@ -167,9 +171,12 @@ def from_request(req: Request) -> ExplicitRequest | None:
     step = req.values.get("step")
     band = req.target.bands[0] if len(req.target.bands) == 1 else None
     several = list(req.target.bands) if len(req.target.bands) > 1 and req.action == "band_enable" else []
+    excluded = [b for b in targets.bands_in(targets.normalise_bands(" ".join(req.exclusions)))
+                if b not in req.target.bands]
     return ExplicitRequest.model_validate({
         "action": req.action, "band": band, "value": req.values.get("value"), "servers": list(req.servers),
-        "step": step if isinstance(step, int) and not isinstance(step, bool) else None, "bands": several})
+        "step": step if isinstance(step, int) and not isinstance(step, bool) else None, "bands": several,
+        "excluded": excluded})
 
 
 def _ssid_enable(ctx: ToolContext, f: Finding, ev: Evidence_, req: ExplicitRequest) -> Plan:

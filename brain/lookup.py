@@ -41,7 +41,7 @@ def about_inform(question: str) -> bool:
 SYNONYMS: tuple[tuple[str, str], ...] = (
     (r"ip publique|adresse publique|öffentliche\w* ip|ip pública|ip publica|public ip|external ip|wan ip|"
      r"wan address|wan-adresse|adresse wan|dirección wan|internet address|ip address|ip-adresse|adresse ip|"
-     r"dirección ip", "ipaddress ipv4address ip address interface"),
+     r"dirección ip|\bips?\b", "ipaddress ipv4address ip address interface"),
     (r"transmit power|tx power|sendeleistung|sendestärke|puissance d'émission|puissance d'emission|"
      r"puissance|potencia de transmisión|potencia|émet|emet|emite", "transmitpower transmit power"),
     (r"lease|bail|arrendamiento|concesión|vergabe", "leasetime lease time dhcp"),
@@ -60,7 +60,8 @@ SYNONYMS: tuple[tuple[str, str], ...] = (
     (r"bandwidth|width|breite|largeur|ancho", "operatingchannelbandwidth channel bandwidth"),
     (r"channel|kanal|canal", "channel"),
     (r"regulatory|country code|ländercode|regulierung|pays|país", "regulatorydomain regulatory domain"),
-    (r"dhcp range|address range|adressbereich|plage|rango", "minaddress maxaddress dhcp pool address"),
+    (r"dhcp[- ]?(range|bereich|pool)|address range|adressbereich|ip-?bereich|plage|rango", "minaddress maxaddress "
+     "dhcp pool address"),
     (r"mac(?: address)?|mac-adresse|adresse mac|dirección mac", "macaddress mac address"),
     (r"switched on|turned on|\bon\b|eingeschaltet|\ban\b|aktiv\w*|activ[ée]e?|allum[ée]e?|encendid[oa]|"
      r"activad[oa]|enabled?|disabled?|\boff\b|aus(geschaltet)?|éteint\w*|apagad[oa]", "enable status"),
@@ -86,7 +87,7 @@ _GATEWAY = ("Device.DeviceInfo.", "Device.ManagementServer.", "Device.WiFi.Radio
             "Device.Hosts.", "Device.Time.", "Device.Ethernet.Interface.", "Device.PPP.Interface.",
             "Device.NAT.", "Device.Firewall.", "Device.Optical.Interface.", "Device.DSL.Line.", "Device.Routing.")
 _WAN = re.compile(r"\b(wan|public|publique|pública|publica|öffentlich\w*|external|externe?|extern\w*|internet)\b", _I)
-_LAN = re.compile(r"\b(lan|local|lokal\w*|privat\w*|private?|privée|interne?|intern\w*)\b", _I)
+_LAN = re.compile(r"\b(lan|locale?s?|lokal\w*|privat\w*|private?|privée|interne?|intern\w*)\b", _I)
 _READS = 3  # objects read live per question, at most
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 
@@ -202,8 +203,26 @@ def find(question: str, read: Read, band_of: Callable[[str, dict[str, Any]], str
         hits = _instances(pattern, values, bands, role, side, band_of, role_of)
         if hits:
             about = descriptions("Device.").get(pattern, "")
-            return [Found(p, values[p], about) for p in hits[:4]]
+            found = [Found(p, values[p], about) for p in hits[:4]]
+            return found + _siblings(pattern, score, ranked, values, bands, role, side, band_of, role_of)
     return []
+
+
+def _siblings(pattern: str, score: float, ranked: list[tuple[str, float]], values: dict[str, Any],
+              bands: Sequence[str], role: str | None, side: str | None,
+              band_of: Callable[[str, dict[str, Any]], str | None],
+              role_of: Callable[[str, dict[str, Any]], str | None] | None) -> list[Found]:
+    """Parameters of the same object ranked nearly as high ("the DHCP range": its MinAddress beside its
+    MaxAddress), already read with it."""
+    root = _object_root(pattern)
+    out: list[Found] = []
+    for other, s in ranked:
+        if other == pattern or s < score * 0.85 or _object_root(other) != root:
+            continue
+        about = descriptions("Device.").get(other, "")
+        out += [Found(p, values[p], about) for p in _instances(other, values, bands, role, side, band_of,
+                                                               role_of)[:2]]
+    return out[:2]
 
 
 def _instances(pattern: str, values: dict[str, Any], bands: Sequence[str], role: str | None, side: str | None,

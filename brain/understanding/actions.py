@@ -208,6 +208,8 @@ class ExplicitRequest(BaseModel):
     step: int | None = None  # a relative value ("a notch lower": -1), resolved against the device's own levels
     # several bands named for a band on/off ("both bands off"); none and no ``band``: every radio
     bands: list[Band] = []
+    # bands the agent said to leave alone ("all bands to 40 MHz except the 2.4"): never the one chosen
+    excluded: list[Band] = []
 
 
 def _band(text: str) -> Band | None:

@@ -520,6 +520,9 @@ def understand(text: str) -> Understanding:
         act = act_of(part)
         if act == "statement" and _asked_in_sentence(parts, i):
             act = "question"
+        if act == "question" and _DE_V1.match(part) and not part.rstrip().endswith("?") and any(
+                p.rstrip().endswith("?") for p in parts):
+            act = "statement"  # "kannst du das 6 GHz abschalten? hat eh kein Gerät, das das kann": said, not asked
         if act == "heading" and (i == len(parts) - 1 or act_of(parts[i + 1]) in ("question", "heading")):
             act = "question"  # "firmware?" on its own asks; a heading only introduces a request after it
         if act == "question":
@@ -546,6 +549,8 @@ def _question_topics(part: str, clauses: list[Clause]) -> tuple[str, list[str]]:
     return part, topics or _fact_topics(part)
 
 
+# German verb-first openers that also start a statement with its subject left out ("hat eh kein Gerät …")
+_DE_V1 = re.compile(r"^\W*(ist|sind|hat|haben|gibt|läuft|laufen|hängt|hängen)\b", _I)
 # A read asked for with the fact left to the clause before ("… tu peux me la donner ?", "… kannst du die mal
 # nachgucken?", "… can you look it up?", "… me lo pasas?")
 _READ_IT = re.compile(r"\b(me (la|le|les) (donner|filer|passer|dire|trouver)|donne-la|donne-le|"

@@ -26,6 +26,7 @@ _SSID = re.compile(r"\b(change|rename|new|set|update|different|call)\b.{0,40}\b(
                    r"name of (the|their|his|her|my) (wi-?fi|network)|\bcall (it|the (wi-?fi|network))\b|"
                    # "would like their network to be called X", "umbenennen", "renommer", "que se llame X"
                    r"\b(wi-?fi|network|wlan|ssid)\b.{0,25}\b(be )?(called|named)\b|\brenam\w*|\bumbenenn\w*|"
+                   r"\bumbenannt\s+(haben|werden|bekommen)\b|"
                    r"\bumtaufen|\bbenenn\w*\b.{0,40}\bum\b|\b(soll|sollte) .{0,25}\bheißen\b|\brenomm\w*|"
                    r"\bs'appeler\b|"
                    r"\brenombr\w*|"

@@ -192,3 +192,71 @@ def test_the_reason_beside_a_change_is_context_not_a_request(text: str) -> None:
 def test_a_wish_for_something_else_beside_a_change_is_still_asked_about() -> None:
     r = read("passe l'intervalle d'inform à 900 secondes et on veut qu'il débloque son Netflix").request
     assert any("Netflix" in u.words for u in r.unplaced)
+
+
+# ---------------------------------------------------------------------------- answers from the data model
+_BOX = {
+    "Device.DHCPv4.Server.Pool.1.MinAddress": "192.168.1.100",
+    "Device.DHCPv4.Server.Pool.1.MaxAddress": "192.168.1.249",
+    "Device.DHCPv4.Server.Pool.1.LeaseTime": 86400,
+    "Device.IP.Interface.1.Name": "wan",
+    "Device.IP.Interface.1.IPv4Address.1.IPAddress": "100.121.145.14",
+    "Device.IP.Interface.2.Name": "br-lan",
+    "Device.IP.Interface.2.IPv4Address.1.IPAddress": "192.168.1.1",
+}
+
+
+def _found(question: str) -> dict[str, object]:
+    from brain import lookup
+
+    def read(root: str) -> dict[str, object]:
+        return {p: v for p, v in _BOX.items() if p.startswith(root)}
+
+    return {f.path: f.value for f in lookup.find(question, read, lambda p, v: None)}
+
+
+@pytest.mark.parametrize("question", ["welcher DHCP-Bereich ist eingestellt?", "what's the DHCP range?",
+                                      "quelle est la plage DHCP ?"])
+def test_a_range_is_answered_with_both_ends(question: str) -> None:
+    """Only the pool's MaxAddress was said; "DHCP-Bereich" found nothing."""
+    found = _found(question)
+    assert found.get("Device.DHCPv4.Server.Pool.1.MinAddress") == "192.168.1.100"
+    assert found.get("Device.DHCPv4.Server.Pool.1.MaxAddress") == "192.168.1.249"
+
+
+@pytest.mark.parametrize(("question", "address"), [
+    ("c quoi l'IP locale du routeur ?", "192.168.1.1"),
+    ("what's the router's local IP?", "192.168.1.1"),
+    ("which public IP does it have?", "100.121.145.14"),
+])
+def test_an_ip_is_the_side_asked(question: str, address: str) -> None:
+    assert list(_found(question).values()) == [address]
+
+
+# ---------------------------------------------------------------------------- the rest of round five's tuning split
+def test_a_rename_wished_in_the_perfect_is_a_rename() -> None:
+    r = read('die Kundin möchte ihr WLAN umbenannt haben: "Haus am See"').request
+    assert (r.action, r.values.get("ssid")) == ("ssid", "Haus am See")
+    assert read("das WLAN wurde gestern umbenannt und seitdem geht nichts").request.action is None
+
+
+def test_a_german_statement_without_its_subject_after_a_question_is_no_question() -> None:
+    """"… abschalten? hat eh kein Gerät, das das kann" was looked up in the data model."""
+    u = clauses.understand("kannst du das 2,4er abschalten? hat eh keiner ein altes Handy")
+    assert [c.act for c in u.clauses][1:] == ["statement"]
+    assert [c.act for c in clauses.understand("hat der Router ein Update bekommen").clauses] == ["question"]
+
+
+def test_every_band_but_one_asks_only_among_the_others() -> None:
+    from brain import explicit
+    from tests.brain.test_nothing_dropped_mutants import draft, home
+
+    r = read("set every band to 40 MHz except the 2.4").request
+    asked = explicit.from_request(r)
+    assert asked is not None and asked.excluded == ["2.4GHz"] and asked.band is None
+    plan = draft(home(), asked)  # a dual-band box: the one band left
+    assert plan.draft is not None
+    assert [(c.path, c.value) for c in plan.draft.changes] == [("Device.WiFi.Radio.2.OperatingChannelBandwidth",
+                                                                "40MHz")]
+    question = draft(home("tri"), asked)  # three bands: asked among the two left, never the one excluded
+    assert question.text == "Which band should the width change apply to: 5 GHz or 6 GHz?"
