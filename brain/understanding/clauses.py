@@ -550,7 +550,8 @@ def _question_topics(part: str, clauses: list[Clause]) -> tuple[str, list[str]]:
 
 
 # German verb-first openers that also start a statement with its subject left out ("hat eh kein Gerät …")
-_DE_V1 = re.compile(r"^\W*(ist|sind|hat|haben|gibt|läuft|laufen|hängt|hängen)\b", _I)
+_DE_V1 = re.compile(r"^\W*(ist|sind|hat|haben|gibt|läuft|laufen|hängt|hängen)\s+(eh|ja|doch|sowieso|eigentlich|"
+                    r"kein\w*|nie|nur|schon|bestimmt|auch)\b", _I)
 # A read asked for with the fact left to the clause before ("… tu peux me la donner ?", "… kannst du die mal
 # nachgucken?", "… can you look it up?", "… me lo pasas?")
 _READ_IT = re.compile(r"\b(me (la|le|les) (donner|filer|passer|dire|trouver)|donne-la|donne-le|"

@@ -109,7 +109,7 @@ _SSID_VALUE = re.compile(r"\b(?:make|set|change) the (?:network|wi-?fi) name\s+(
                          # principal a X", "renomme le wifi en X"
                          r"\brenam(?:e|ed|ing)\b(?:\s+[\w.'-]+){0,4}?\s+(?:to|as|into)\s+([^\s,;]+)|"
                          r"\bnombre\b(?:\s+(?:de|del|la|el|wifi|wi-fi|red|principal|invitados|2\.4GHz|5GHz|6GHz)){0,5}"
-                         r"\s+a\s+([^\s,;]+)|"
+                         r"\s+a\s+(?!(?:la|el|los|las|red|wifi|wi-fi|su|mi|tu)\b)([^\s,;]+)|"
                          r"\brenomm\w*\b(?:\s+[\w.'-]+){0,4}?\s+en\s+([^\s,;]+)|"
                          r"\b(?:se llame|que se llame|llamad[ao]|heißen soll|soll(?:te)? .{0,20}heißen|"
                          r"nenn\w*(?: es| das wlan| das netz)?|s'appelle|appelée?|named)\s+"
