@@ -93,7 +93,7 @@ _NOT_POWER = re.compile(r"\b(channel|canal|kanal|width|largeur|ancho|breite|spee
                         r"max(imum)?\s+(clients?|devices?|appareils?|geräte|dispositivos))\b", _I)
 _OFF = re.compile(r"\b(turn(ed)?|switch(ed)?|shut)\b[^?!]{0,30}\boff\b|\bdisable|\bdeactivate|\bausschalten|\bkill\b|"
                   r"\b(wants?|wanted|needs?|like)\b[^?!,;]{0,30}\bgone\b|\b(soll|sollen|muss|müssen)\b[^?!,;]{0,30}\bweg\b|"
-                  r"\babschalten|\bdeaktivier|\baus\b(?!\s+(dem|der|den|einem|einer|meinem|ihrem|seinem)\b)|\bdésactiv|\bdesactiv|\bcouper?\b|\béteindre|\béteins|\bap[aá]ga",
+                  r"\babschalten|\bschalte?\b[^?!,;]{0,30}\bab\b|\bdeaktivier|\baus\b(?!\s+(dem|der|den|einem|einer|meinem|ihrem|seinem)\b)|\bdésactiv|\bdesactiv|\bcouper?\b|\béteindre|\béteins|\bap[aá]ga",
                   _I)
 _ON = re.compile(r"\b(turn(ed)?|switch(ed)?)\b[^?!]{0,30}\bon\b|\benable|\bactivate|\beinschalten|\banschalten|"
                  r"\b(ein|an)geschaltet werden|\baktiviert werden|\bactive-(le|la)\b|\bactiva(lo|la)\b|"

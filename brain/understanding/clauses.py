@@ -310,6 +310,9 @@ _BAND_ON_NUMBER = re.compile(r"(?:2\.4GHz|5GHz|6GHz)\s+(?:on|auf|sur|en)\s+(?:el
                              re.I)
 
 
+_SWITCHED = re.compile(r"\b(off|on|aus|an|ab|ein|éteins|apaga\w*|coupe\w*)\s*$", _I)
+
+
 # ... only after a clause with a value of its own: "set the 2.4GHz and the 5GHz to channel 6" names two bands
 # for one value (a band's own digits are no value)
 _VALUE = re.compile(r"(?<![\w.,])\d+(?![\w.,]*GHz)", re.I)
@@ -329,7 +332,10 @@ def _split_conj(part: str, mask_offset: int, mask: list[bool]) -> list[str]:
             continue
         if _BARE_WH.match(part[m.end():]):
             continue  # "… and why?", "… und wann?": the same clause
-        elliptic = _ELLIPTIC.match(part, m.end()) and _VALUE.search(part, start, m.start())
+        # "… and the 5 on 44" after a clause with a value of its own, or after a band switched off or on ("turn the
+        # 5GHz off and the 2.4GHz to channel 11", "mach das 2,4er aus und das 5er auf Kanal 36": the switch was lost)
+        elliptic = _ELLIPTIC.match(part, m.end()) and (_VALUE.search(part, start, m.start())
+                                                        or _SWITCHED.search(part, start, m.start()))
         back = toggled and BACK_ON.match(part, m.end())
         if m.start() <= start or not (_CLAUSE_OPEN.match(part, m.end()) or elliptic or back
                                       or _verb_final_pair(part[start:m.start()], m.group(1), part[m.end():])):
@@ -626,9 +632,10 @@ def _operations(u: Understanding) -> tuple[list[tuple[Clause, str]], list[Clause
     said: dict[int, str] = {}  # a clause read with the object named before it
     actionable = set(map(id, u.actionable))
     asked = False  # an operation named inside a question ("is the 5 GHz radio on?") is what it asks about
+    before = ""
     for c in u.clauses:
         if id(c) in actionable:
-            kind, read_as = _clause_operation(c.text, named)
+            kind, read_as = _clause_operation(c.text, named, bool(_SWITCHED.search(before.rstrip(" ,;."))))
             if read_as is not None:
                 said[id(c)] = read_as
             if kind is not None and c.act != "question":
@@ -637,13 +644,15 @@ def _operations(u: Understanding) -> tuple[list[tuple[Clause, str]], list[Clause
                 asked = asked or kind is not None
                 rest.append(c)
         named = object_words(c.text) or named
+        before = c.text
     return ops, rest, said, asked
 
 
-def _clause_operation(text: str, named: str) -> tuple[str | None, str | None]:
+def _clause_operation(text: str, named: str, after_switch: bool = False) -> tuple[str | None, str | None]:
     """The operation a clause asks for, and the words it was read as when the object comes from an
     earlier clause: a pronoun ("… and switch it on"), an address, or an elliptical conjunct ("… y el de 5
-    en el 44": the earlier clause's object, not its band)."""
+    en el 44": the earlier clause's object, not its band). ``after_switch``: the clause before switched a band
+    off or on ("turn the 5 GHz off and the 2.4 to 11"), so a bare number is the channel set on its own."""
     kind = _operation(text)
     if kind is not None or not named:
         return kind, None
@@ -655,8 +664,8 @@ def _clause_operation(text: str, named: str) -> tuple[str | None, str | None]:
         setting = " ".join(w for w in named.split() if not re.fullmatch(r"2\.4GHz|5GHz|6GHz", w))
         if "channel" not in setting.split() and not _ELLIPTIC.match(text) and _BAND_ON_NUMBER.search(text):
             setting = "channel"  # "turn off the guest network … and put the 5GHz on 44": a channel, not the network
-        read = f"{setting} {text}"
-        if _operation(read) is None and setting.split() == ["channel"]:
+        read = f"set {text}" if after_switch and not setting.strip() else f"{setting} {text}"
+        if _operation(read) is None and (setting.split() == ["channel"] or after_switch):
             # "y el de 2.4GHz ponlo en el 11": the channel word said where the number is
             read = re.sub(r"(?<![\d.])(\d{1,3})(?!.*\d)", r"channel \1", text, count=1)
     else:
