@@ -48,7 +48,8 @@ SYNONYMS: tuple[tuple[str, str], ...] = (
     (_INFORM_WORDS, "periodicinforminterval periodic inform interval"),
     (r"hidden|broadcast\w*|versteckt|ausgeblendet|sichtbar|masqué|masquée|diffusé|diffusée|cach[ée]e?|oculta|"
      r"oculto|visible|difund\w*", "ssidadvertisementenabled ssid advertisement beacons"),
-    (r"802\.11\w*|wi-?fi ?[4567]\b|\bax\b|\bac\b|modes?|standards?|normes?|estándar\w*|modos", "operatingstandards "
+    (r"802\.11\w*|wi-?fi ?[4567]\b|\bax\b|\bac\b|\bmodes?\b|\bstandards?\b|\bnormes?\b|estándar\w*|\bmodos\b",
+     "operatingstandards "
      "operating standards ieee 802.11"),
     (r"security|sicherheit|verschlüsselung|sécurité|securite|chiffrement|seguridad|cifrado|wpa\d?|wep",
      "security modeenabled mode enabled"),
@@ -56,7 +57,8 @@ SYNONYMS: tuple[tuple[str, str], ...] = (
     (r"time ?zone|zeitzone|fuseau horaire|zona horaria", "localtimezone time zone local"),
     (r"subnet\w*|netmask|netzmaske|masque|máscara", "subnetmask subnet mask"),
     (r"gateway address|default gateway|standard-?gateway|passerelle|puerta de enlace", "defaultgateway gateway"),
-    (r"hardware ?version|hardware", "hardwareversion hardware version"),
+    (r"hardware[ -]?(version|revision|rev)|hw[ -]?(version|rev\w*)|hardware|révision matérielle|"
+     r"versión de hardware|hardwarestand", "hardwareversion hardware version"),
     (r"bandwidth|width|breite|largeur|ancho", "operatingchannelbandwidth channel bandwidth"),
     (r"channel|kanal|canal", "channel"),
     (r"regulatory|country code|ländercode|regulierung|pays|país", "regulatorydomain regulatory domain"),

@@ -61,7 +61,8 @@ _TELL_ME = re.compile(
     r"dime|dígame|muéstrame|indícame|"
     # "can u list what's connected", "kannst du die mal nachgucken", "tu peux me la donner", "pásame el número de
     # serie": a read asked as a favour
-    r"list (what|whats|what's|the|all|every)|nachgucken|nachgeguckt|raussuchen|"
+    r"list (what|whats|what's|the|all|every)|nachgucken|nachgeguckt|raussuchen|me lister|lister les|liste-moi|"
+    r"auflisten|listar|enumerar|"
     r"(?:me )?(?:la|le|les) (?:donner|filer|passer)|donne[sz]?-moi|donnez-moi|file-moi|"
     r"pása(?:me|nos)|dame (?:el|la|los|las))\b", _I)
 _MODAL = re.compile(
@@ -159,7 +160,7 @@ TOPICS: dict[str, re.Pattern[str]] = {
         r"\bqu'est-ce qui est (connecté|branché)|\bqué (hay|está) conectado|"
         r"\b(combien|quels?)\b.{0,25}\b(appareils?|clients?|équipements?|périphériques?)|\bappareils?\b.{0,20}"
         r"\bconnectés?|"
-        r"\b(cuánt\w*|qué)\b.{0,25}\b(dispositivos?|equipos?|clientes?|aparatos?)|\bdispositivos?\b.{0,20}"
+        r"\b(cuánt\w*|qué)\b(?![^.?!]{0,40}\binform).{0,25}\b(dispositivos?|equipos?|clientes?|aparatos?)|\bdispositivos?\b.{0,20}"
         r"\bconectad\w*", _I),
     "ssid": re.compile(
         r"\b(ssids?|network names?|wi-?fi names?|"
@@ -393,7 +394,7 @@ def _is_report(c: str) -> bool:
 def _act_by_marker(c: str) -> Act | None:
     """The act a marker settles before anything else: "tell me …", a question that opens and ends as one
     ("… seit wann läuft sie ohne Neustart?" asks; its "ohne Neustart" rules nothing out), a negated operation."""
-    if _TELL_ME.search(c):
+    if _TELL_ME.search(c) or _READ_IT.search(c):
         return "question"
     if _QUESTION_OPEN.match(c) and c.endswith("?") and not _ES_PUNCTUATED.match(c) and not _DO_IMPERATIVE.match(c):
         return "question"
@@ -475,7 +476,7 @@ _NO_FACT = re.compile(
     r"hello|hi|hey|hallo|bonjour|salut|hola|buenas|thanks|danke|merci|gracias|please|bitte|"
     r"status|state|health|zustand|état|estado|stand|situation|situación|everything|alles|tout|todo|ok|okay|"
     r"und|the|beim|bei|der|die|das|im|ist|sind|wie|was|welche\w*|jetzt|gerade|noch|auch|dann|genau|"
-    r"et|le|la|les|du|de|des|sur|est|quel\w*|maintenant|aussi|alors|"
+    r"et|le|la|les|du|de|des|sur|est|quel\w*|maintenant|aussi|alors|pour|für|for|para|"
     r"y|el|los|las|en|es|qué|cuál\w*|ahora|también|entonces|"
     r"one|network|wi-?fi|wlan|réseau|red|band|bande|banda|side|seite|côté|lado|er|ones?)\b|"
     r"\b(2\.4GHz|5GHz|6GHz)\b|[^\w\s]|\d+", _I)
@@ -547,7 +548,8 @@ def _question_topics(part: str, clauses: list[Clause]) -> tuple[str, list[str]]:
         topics = []  # "why is the wifi slow?", "which channel should it use?": for the diagnosis
     if not topics and clauses and not _WHY.match(part):
         topics = [t for t in topics_of(clauses[-1].text) if t in _CARRIED]
-    if not topics and clauses and clauses[-1].act == "statement" and _READ_IT.search(part):
+    if (not topics and clauses and clauses[-1].act in ("statement", "request") and _READ_IT.search(part)
+            and _operation(clauses[-1].text) is None):
         # "le client me demande l'adresse MAC du 5 GHz, tu peux me la donner ?": the fact is the clause before's
         prev = clauses.pop()
         part = f"{prev.text} {part}"
@@ -560,10 +562,15 @@ _DE_V1 = re.compile(r"^\W*(ist|sind|hat|haben|gibt|läuft|laufen|hängt|hängen)
                     r"kein\w*|nie|nur|schon|bestimmt|auch)\b", _I)
 # A read asked for with the fact left to the clause before ("… tu peux me la donner ?", "… kannst du die mal
 # nachgucken?", "… can you look it up?", "… me lo pasas?")
-_READ_IT = re.compile(r"\b(me (la|le|les) (donner|filer|passer|dire|trouver)|donne-la|donne-le|"
+_READ_IT = re.compile(r"^\W*(what|which) (is|was) (it|that)\W*$|^\W*(c'est|ce serait) quoi\W*$|"
+                      r"^\W*(was|wie) (ist|lautet) (die|der|das|sie|er|es)\W*$|^\W*(cuál|qué) es\W*$|"
+                      r"\b(tu peux|vous pouvez|peux-tu|pouvez-vous) (regarder|vérifier|voir)\W*$|"
+                      r"\b(kannst du|können sie) (mal |bitte |kurz )*(schauen|gucken|nachsehen)\W*$|"
+                      r"\b(puedes|podés|podrías) (mirar|ver|revisar)(lo|la)?\W*$|"
+                      r"\b(me (la|le|les) (donner|filer|passer|dire|trouver)|donne-la|donne-le|"
                       r"(die|das|den|sie|es) (mal |bitte |kurz )*(nachgucken|nachschauen|nachsehen|raussuchen|sagen|"
                       r"geben)|(look|check) (it|that|them) up|(find|get|give me|send me|read) (it|that|them)\b|"
-                      r"me (lo|la|los|las) (pasas|das|dices|buscas|miras)|pás(a)?(me)?(lo|la|los|las)|"
+                      r"me (lo|la|los|las) (pasas|das|dices|buscas|miras)|pásame(lo|la|los|las)|"
                       r"dímelo|dímela|búscalo|búscala)", _I)
 
 

@@ -956,23 +956,36 @@ def _unplaced_requests(core: str, match: str, named: list[str], lang: str, has_o
     cx = _Pieces.of(core, match, named, lang, has_op)
     out: list[Unplaced] = []
     previous = ""
+    # "el cliente quiere su IP pública, ¿puedes mirarlo?": a want the question after it reads is part of that question
+    asked = [c.text for c in clauses.understand(core).clauses if c.act == "question"]
     for raw in cx.pieces:
         before, previous = previous, raw
         p = _OPENERS.sub("", raw).strip(" ,;.:-")
+        if any(p in q for q in asked):
+            continue
         if len(re.findall(r"[^\W\d_]{2,}", p)) < 2 or re.fullmatch(r"\W*(please|pls|bitte|svp|stp|por favor|"
                                                                  r"thanks|danke|merci|gracias)\W*", p, _I):
             continue  # chatter, a value
         kind = classify(p)
         if _placed(p, raw, kind, cx) or _not_a_request(p) or not _asks(p, raw, cx) or _network_work(p, kind, cx):
             continue
-        at = cx.match.find(p)
-        if cx.has_op and _WANT_THAT.match(p) and _MORE_OR_LESS.search(cx.match[at:at + len(p) + 30] if at >= 0 else p):
-            continue  # "passe l'intervalle à 900 s, on veut qu'elle remonte plus souvent": why, not another request
+        if cx.has_op and _beside_the_operation(p, cx.match):
+            continue
         if _ANAPHOR.match(p) and before and clauses.act_of(before) not in ("request", "question") and \
                 parse(before) is None:
             p = f"{before.strip(' ,;.:-')}, {p}"  # "X got cancelled, that must go back in": say what "that" is
         out.append(Unplaced(words=p, kind="request", why="not something I can do on the gateway"))
     return out
+
+
+def _beside_the_operation(p: str, match: str) -> bool:
+    """A piece beside an operation that is that operation's, not another request: the operation asked for again by
+    a pronoun ("… 9.9.9.9 et 149.112.112.112, tu peux les mettre ?"), or why it is wanted ("passe l'intervalle à
+    900 s, on veut qu'elle remonte plus souvent")."""
+    if _DO_IT.search(p) and len(p.split()) <= 7:
+        return True
+    at = match.find(p)
+    return bool(_WANT_THAT.match(p)) and bool(_MORE_OR_LESS.search(match[at:at + len(p) + 30] if at >= 0 else p))
 
 
 @dataclass(frozen=True)
@@ -1143,6 +1156,11 @@ _FIX_IT = re.compile(r"^\W*(please\s+|pls\s+|bitte\s+|can you\s+)?(fix|sort|solv
 _WANT_THAT = re.compile(r"^\W*(on|nous|je|il|elle|le client|la cliente|we|i|they|the customer|der kunde|die kundin|"
                         r"wir|ich)\s+(veu\w*|voudr\w*|souhait\w*|want\w*|need\w*|will|möchte\w*|wollen)\s*,?\s+"
                         r"(qu|que|it to|them to|dass|das)\b", _I)
+# a short "can you put them in?" beside an operation: that operation asked for again, its object the one named
+_DO_IT = re.compile(r"\b(put|set|enter|apply|do|add)\s+(it|them|that|those)\b|\b(les|la|le)\s+(mettre|appliquer|"
+                    r"faire|ajouter|rentrer)\b|\b(mets|applique|fais)-(les|la|le)\b|\b(die|sie|es|das)\s+(mal\s+)?"
+                    r"(eintragen|setzen|übernehmen|machen|einstellen)\b|\b(ponerl[oa]s?|ponl[oa]s?|aplícal[oa]s?|"
+                    r"cámbial[oa]s?|hazlo)\b", _I)
 _MORE_OR_LESS = re.compile(r"\b(more|less|fewer|better|faster|slower|often|plus|moins|mieux|souvent|mehr|weniger|"
                            r"besser|öfter|häufiger|schneller|más|menos|mejor|menudo)\b", _I)
 _JUSSIVE = re.compile(r"^\W*(que|qu')\s*(el|la|los|las|le|les|il|elle|ils|elles|on|un|une|se|lo|me|te|nos|alguien|"

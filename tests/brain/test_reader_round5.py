@@ -289,3 +289,63 @@ def test_a_switch_then_another_bands_value_is_two_requests(text: str, value: boo
 def test_two_bands_for_one_value_stay_one_request() -> None:
     r = read("set the 2.4 and the 5 to channel 6").request
     assert (r.action, r.values.get("value")) == ("channel", 6)
+
+
+# ---------------------------------------------------------------------------- classes the first held-out split showed
+# (fixed on this file's own phrasings; reader5_heldout.yaml is reported as read, reader5_fresh.yaml is the split
+# written after it and never tuned on)
+@pytest.mark.parametrize(("text", "topic"), [
+    ("the customer needs his wan ip for the office firewall, what is it", "lookup"),
+    ("sie braucht die Seriennummer, kannst du mal schauen?", "lookup"),
+    ("el cliente quiere su IP pública, ¿puedes mirarlo?", "lookup"),
+    ("tu peux me lister les appareils connectés ?", "hosts"),
+])
+def test_a_read_asked_with_the_fact_named_before_or_as_a_list(text: str, topic: str) -> None:
+    r = read(text).request
+    assert r.act == "question" and topic in r.topics and r.unplaced == []
+
+
+@pytest.mark.parametrize("text", ["et pour la 5 ?", "und für das 5er?", "¿y para la de 5?"])
+def test_a_follow_up_naming_only_a_band_carries_the_topic(text: str) -> None:
+    assert clauses.understand(targets_normalised(text)).topics == ["again"]
+
+
+def targets_normalised(text: str) -> str:
+    from brain.understanding import targets
+
+    return targets.normalise_bands(text)
+
+
+@pytest.mark.parametrize(("question", "leaf"), [
+    ("what hardware revision is this modem?", "HardwareVersion"),
+    ("c'est quoi la plage DHCP de ce modem ?", "MinAddress"),
+    ("which wifi mode is the 5 on", "OperatingStandards"),
+])
+def test_the_words_that_named_the_wrong_parameter(question: str, leaf: str) -> None:
+    """"modem" was read as "mode" (the radio's 802.11 standards), "hardware revision" as the standards too."""
+    from brain import lookup
+
+    assert any(p.endswith("." + leaf) for p, _ in lookup.rank(question)[:2])
+
+
+def test_a_spanish_question_about_how_often_it_informs_is_not_about_its_clients() -> None:
+    u = clauses.understand("¿cada cuánto hace inform al ACS este equipo?")
+    assert "hosts" not in u.topics
+    assert "hosts" in clauses.understand("¿cuántos equipos hay conectados?").topics
+
+
+@pytest.mark.parametrize("text", [
+    "set his DNS to 1.1.1.1 and 8.8.8.8, can you put them in?",
+    "stell die DNS auf 1.1.1.1 und 8.8.8.8, kannst du die eintragen?",
+    "mets les DNS 1.1.1.1 et 8.8.8.8, tu peux les appliquer ?",
+])
+def test_the_operation_asked_for_again_by_a_pronoun_is_no_other_request(text: str) -> None:
+    r = read(text).request
+    assert r.action == "dns" and r.servers == ["1.1.1.1", "8.8.8.8"] and r.unplaced == []
+    other = read("set DNS to 1.1.1.1 and 8.8.8.8 and put the printer on a fixed address").request
+    assert any("printer" in u.words for u in other.unplaced)
+
+
+def test_a_name_given_with_ponle_de_nombre_is_a_rename() -> None:
+    r = read('ponle de nombre "Casa Vidal" a la red de invitados, la principal déjala').request
+    assert (r.action, r.values.get("ssid")) == ("ssid", "Casa Vidal")
