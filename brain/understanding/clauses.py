@@ -62,6 +62,11 @@ _TELL_ME = re.compile(
     # "can u list what's connected", "kannst du die mal nachgucken", "tu peux me la donner", "pásame el número de
     # serie": a read asked as a favour
     r"list (what|whats|what's|the|all|every)|nachgucken|nachgeguckt|raussuchen|me lister|lister les|liste-moi|"
+    r"me donner (l'|la |le |les |son |sa |ses )|(?:kannst du|können sie|könntest du) mir\b[^?.!]{0,40}\b(?:sagen|geben|"
+    r"schicken|nennen)\b|"
+    # "brauch mal die MAC von der PS5", "I need his WAN IP", "necesito la IP": a fact needed is a fact asked for
+    r"(?:brauch\w*|need|besoin d[eu']|necesito)\s+(?:\w+\s+){0,3}?(?:ip|mac|ip-adresse|mac-adresse|seriennummer|serial|"
+    r"firmware|adresse|address|dirección)\b(?![^.?!;]*\d{1,3}\.\d{1,3}\.)|"
     r"auflisten|listar|enumerar|"
     r"(?:me )?(?:la|le|les) (?:donner|filer|passer)|donne[sz]?-moi|donnez-moi|file-moi|"
     r"pása(?:me|nos)|dame (?:el|la|los|las))\b", _I)
@@ -465,7 +470,8 @@ _SYMPTOM = re.compile(
     r"freez\w*|weak\w*|bad|worse|problem\w*|issues?|fault\w*|broken|wrong|dies|dying|dead|down|unstable|"
     r"langsam\w*|überlast\w*|voll|abbr\w*|stör\w*|schwach\w*|schlecht\w*|kaputt|instabil|hängt|"
     r"lent\w*|saturé\w*|coupe\w*|faible\w*|mauvais\w*|problème\w*|panne|instable|"
-    r"lento\w*|saturad\w*|se corta\w*|cae|débil\w*|mal[oa]?|problema\w*|avería|inestable|"
+    r"lento\w*|saturad\w*|se corta\w*|cae|débil\w*|mal[oa]|(?:va|funciona|anda|está|iba) mal|"
+    r"problema\w*|avería|inestable|"
     r"help|helps|bringen|servir\w*|aider|ayudar\w*|worth|lohnt|vaut|vale|"
     r"brouill\w*|gên\w*|voisin\w*|vecin\w*|nachbar\w*|neighbou?r\w*|interférence\w*|interferencia\w*|"
     r"störung\w*|überlapp\w*|overlap\w*|chevauch\w*|solap\w*)\b", _I)

@@ -969,7 +969,7 @@ def _unplaced_requests(core: str, match: str, named: list[str], lang: str, has_o
         kind = classify(p)
         if _placed(p, raw, kind, cx) or _not_a_request(p) or not _asks(p, raw, cx) or _network_work(p, kind, cx):
             continue
-        if cx.has_op and _beside_the_operation(p, cx.match):
+        if (cx.has_op or asked) and _beside_the_operation(p, cx.match):
             continue
         if _ANAPHOR.match(p) and before and clauses.act_of(before) not in ("request", "question") and \
                 parse(before) is None:
@@ -984,6 +984,8 @@ def _beside_the_operation(p: str, match: str) -> bool:
     900 s, on veut qu'elle remonte plus souvent")."""
     if _DO_IT.search(p) and len(p.split()) <= 7:
         return True
+    if _THEIR_OWN.match(p):
+        return True  # "le client veut se connecter à sa caméra", "il veut pas qu'elle émette pour rien": context
     at = match.find(p)
     return bool(_WANT_THAT.match(p)) and bool(_MORE_OR_LESS.search(match[at:at + len(p) + 30] if at >= 0 else p))
 
@@ -1156,6 +1158,23 @@ _FIX_IT = re.compile(r"^\W*(please\s+|pls\s+|bitte\s+|can you\s+)?(fix|sort|solv
 _WANT_THAT = re.compile(r"^\W*(on|nous|je|il|elle|le client|la cliente|we|i|they|the customer|der kunde|die kundin|"
                         r"wir|ich)\s+(veu\w*|voudr\w*|souhait\w*|want\w*|need\w*|will|möchte\w*|wollen)\s*,?\s+"
                         r"(qu|que|it to|them to|dass|das)\b", _I)
+# What the customer wants to do themselves, or does not want ("he wants to reach his camera from work", "le client
+# veut se connecter …", "il veut pas qu'elle émette pour rien", "der will die in seiner Kindersicherung eintragen",
+# "el cliente quiere entrar desde fuera"): why a change or a read is asked, never a request of its own — but "he
+# wants his Netflix unblocked", "on veut qu'il débloque …" ask for something done, and are still asked about
+_SUBJECT = (r"(le client|la cliente|il|elle|ils|der kunde|die kundin|der|die|er|sie|el cliente|la clienta|él|ella|"
+            r"the customer|the client|he|she|they|cust)")
+# … but not a setting the customer wants changed on the gateway ("le client veut ouvrir un port sur son NAS")
+_OURS = (r"(?!(ouvrir|open|öffnen|aufmachen|abrir|débloquer|unblock|freischalten|entsperren|desbloquear|bloquer|block|"
+         r"sperren|bloquear|configurer|configure|einrichten|konfigurieren|configurar|activer|activate|aktivieren|activar|"
+         r"changer|change|ändern|cambiar|mettre|set|setzen|poner|renommer|rename|umbenennen|renombrar)\b)")
+_THEIR_OWN = re.compile(
+    r"^\W*" + _SUBJECT + r"\s+("
+    r"(ne\s+)?(veut|voudrait|veulent)\s+(pas|plus|jamais)\b|(ne\s+)?(veut|voudrait|veulent)\s+(se|s')\b|"
+    r"(ne\s+)?(veut|voudrait|veulent)\s+(l'|le\s+|la\s+|les\s+)?" + _OURS + r"(?-i:[a-zéèêàç]+)(er|ir|re)\b|"
+    r"(will|möchte|wollen)\s+(nicht|kein\w*)\b|(will|möchte|wollen)\b[^,;.]{0,40}\b" + _OURS + r"\w+(en|ern|eln)\s*$|"
+    r"(no\s+)?(quiere|quieren|necesita)\s+(no\s+)?(se\s+|lo\s+|la\s+)?" + _OURS + r"\w+(ar|er|ir)(se|lo|la)?\b|"
+    r"(doesn'?t|does not|don'?t|do not)\s+want\b|wants?\s+to\s+(?!have\b|get\b)" + _OURS + r"\w+)", _I)
 # a short "can you put them in?" beside an operation: that operation asked for again, its object the one named
 _DO_IT = re.compile(r"\b(put|set|enter|apply|do|add)\s+(it|them|that|those)\b|\b(les|la|le)\s+(mettre|appliquer|"
                     r"faire|ajouter|rentrer)\b|\b(mets|applique|fais)-(les|la|le)\b|\b(die|sie|es|das)\s+(mal\s+)?"

@@ -87,7 +87,8 @@ _MARK = re.compile(rf"(?<![\w'])(?:{CORRECTION_WORDS})\b[\s,:;.!-]{{0,6}}", _I)
 _FILLER = re.compile(r"^\s*((no wait|wait|hang on|hold on|make (that|it)|moment|warte|nee|nein|non|no|attends|espera|"
                      r"euh|äh|ähm|mejor|plutôt|lieber|i mean|i meant|ich meinte|ich meine|je veux dire|je voulais dire|"
                      r"quiero decir|quería decir|quise decir|digo|sorry|pardon|perdón)[\s,:;.!-]*)*"
-                     r"(a las|a la|al|le|la|el|das|den|die|the|auf|sur|en|to|on|à|um|a)?\s*", _I)
+                     # "en el 11", "sur le 11", "auf den 11er": a preposition and an article before the value
+                     r"(?:(?:a las|a la|al|le|la|el|das|den|die|the|auf|sur|en|to|on|à|um|a)\b\s*){0,2}", _I)
 # A correction's own words: a value and at most its unit or its time ("44", "3 am tomorrow", "48 MHz").
 _VALUE_ONLY = re.compile(r"\d{1,4}(\s*(am|pm|a\.m\.|p\.m\.|uhr|h|heures?|horas?|o'?clock|mhz|%|percent|prozent|"
                          r"pour ?cent|por ?ciento|tomorrow|morgen\w*|demain|mañana|tonight|heute nacht|ce soir|"
@@ -121,6 +122,9 @@ def inline_correction(text: str) -> str:
         if not earlier:
             continue
         last = earlier[-1]
+        if re.search(r"\b(la|la de|de la)\s+$", head[:last.start()], _I) or re.match(r"\s*(ghz|g\b|er\b)",
+                                                                                    head[last.end():], _I):
+            continue  # "no, la 5 quería decir, en el 36": the earlier number is a band ("la 5"), not a value
         after = head[last.end():]
         # the earlier value with its unit words ("2 de la madrugada", "2 am"), when the correction gives its own
         unit = re.match(r"\s*(am|pm|uhr|h\b|heures?)", after, _I)
