@@ -52,7 +52,7 @@ from brain.llm_planner import LLMOutcome, LLMPlanner
 from brain.plan import Finding, Intent, Plan
 from brain.selfcheck import SelfCheck, self_check
 from brain.tools import ToolContext, ToolResult
-from brain.understanding import checker, offline, pairs, references
+from brain.understanding import checker, clauses, offline, pairs, references
 from brain.understanding.intent import classify, extract_ssid
 from brain.understanding.request import Request, Scope
 from brain.untrusted import Pseudonymizer
@@ -640,7 +640,7 @@ class PlannerGraph:
             plan = qualify.apply(ctx, Request.model_validate(req), plan, ev)
         plan = playbooks.conflict_gate(playbooks.compat_gate(ctx, plan, ev), ev)
         if state is not None and state.get("read_only") and state.get("answers"):
-            plan = _beside_an_answer(plan)
+            plan = _beside_an_answer(plan, str(state.get("said") or state.get("message") or ""))
         update["plan"] = plan.model_dump(mode="json")
         if plan.outcome == "change" and plan.draft is not None:
             _step("draft", plan.text, changes=_masked_changes(plan.draft))
@@ -932,13 +932,14 @@ def _only_confirmation(said: str) -> bool:
     return ref is not None and ref.kind == "confirm" and not re.search(r"[\"“”„«»']", said)
 
 
-def _beside_an_answer(plan: Plan) -> Plan:
+def _beside_an_answer(plan: Plan, said: str) -> Plan:
     """A question was asked and answered: the answer stays the reply. What else the evidence shows is said beside
     it (an outage upstream is mentioned, not made the answer); a story told beside the question ("the kids keep
-    adding gadgets, can you list what's connected?") is no symptom to ask about ("when does the problem happen?")."""
+    adding gadgets, can you list what's connected?") is no symptom to ask about ("when does the problem happen?")
+    — a symptom told beside it ("the internet is down, is the router up?") still is."""
     if plan.outcome == "escalation":
         return Plan(outcome="answer", finding=plan.finding, text="Also: " + plan.text, data=plan.data)
-    if plan.outcome == "question" and plan.finding == "none":
+    if plan.outcome == "question" and plan.finding == "none" and not clauses.describes_a_symptom(said):
         return Plan(outcome="answer", finding=plan.finding, text="Nothing else in the evidence needs a change.",
                     data=plan.data)
     return plan

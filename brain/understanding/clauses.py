@@ -475,6 +475,13 @@ _SYMPTOM = re.compile(
     r"help|helps|bringen|servir\w*|aider|ayudar\w*|worth|lohnt|vaut|vale|"
     r"brouill\w*|gên\w*|voisin\w*|vecin\w*|nachbar\w*|neighbou?r\w*|interférence\w*|interferencia\w*|"
     r"störung\w*|überlapp\w*|overlap\w*|chevauch\w*|solap\w*)\b", _I)
+def describes_a_symptom(text: str) -> bool:
+    """The text tells of a problem ("the internet is down", "la wifi va mal", "hängt ständig")."""
+    return bool(_SYMPTOM.search(text) or _NOT_WORKING_SAID.search(text))
+
+
+_NOT_WORKING_SAID = re.compile(r"\b(not working|doesn'?t work|no internet|kein internet|geht nicht|funktioniert nicht|"
+                               r"ne marche pas|ne fonctionne pas|pas d'internet|no funciona|no va|sin internet)\b", _I)
 _NO_FACT = re.compile(
     r"\b(what|which|how|is|are|was|does|do|did|has|have|any|the|a|an|it|its|this|that|on|in|at|of|for|to|now|"
     r"right|currently|still|so|and|also|about|there|then|again|exactly|going|happen\w*|matter|up|actually|"

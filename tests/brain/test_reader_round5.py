@@ -406,3 +406,15 @@ def test_what_the_customer_wants_changed_or_a_value_needed_is_not_context() -> N
     assert read("all the CGW-3400s need their DNS pointed at 1.1.1.1").request.action == "dns"
     port = read("elle a quelle IP côté WAN la box ? le client veut ouvrir un port sur son NAS").request
     assert any("port" in u.words for u in port.unplaced)
+
+
+@pytest.mark.parametrize(("text", "symptom"), [
+    ("the customer says the internet is down, is the router up?", True),
+    ("la wifi no funciona, ¿está encendido el router?", True),
+    ("customer reckons the kids keep adding gadgets to the wifi, can u list whats connected", False),
+    ("Kunde braucht seine öffentliche IP, kannst du die mal nachgucken?", False),
+])
+def test_a_symptom_told_beside_a_question_is_still_asked_about(text: str, symptom: bool) -> None:
+    """The CI-equivalent's one failure: "the internet is down, is the router up?" lost its follow-up question
+    ("when does the problem happen?") with the change that drops it after a story that is no symptom."""
+    assert clauses.describes_a_symptom(text) is symptom
