@@ -270,8 +270,7 @@ class _Collector:
 
     def ruled_out(self, m: re.Match[str]) -> bool:
         """"pas 23h, 22h", "not 11pm but 10", "nicht um 23 Uhr": an hour ruled out is not the hour."""
-        lead = self.text[max(0, m.start() - 14):m.start()]
-        if _DAY_DENIED.search(lead) and not _NEG_BEFORE.search(lead):
+        if self.ruled_out_at(m.start()):
             self.p.spans.append(m.span())
             return True
         return False
@@ -345,6 +344,7 @@ class _Collector:
         return False
 
     def ruled_out_at(self, start: int) -> bool:
+        """A denial just before ``start`` ("not", "pas", "nicht" …) that is no not-before ("not before")."""
         lead = self.text[max(0, start - 14):start]
         return bool(_DAY_DENIED.search(lead)) and not _NEG_BEFORE.search(lead)
 
@@ -356,8 +356,7 @@ class _Collector:
             if not self.free(*m.span()):
                 continue
             w = m.group(1).lower()
-            lead = text[max(0, m.start() - 14):m.start()]
-            if _DAY_DENIED.search(lead) and not _NEG_BEFORE.search(lead):
+            if self.ruled_out_at(m.start()):
                 self.p.spans.append(m.span())  # "pas demain, samedi": the day ruled out
                 continue
             if _not_a_day(w, text, m):
