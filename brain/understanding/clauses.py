@@ -717,7 +717,7 @@ def _deferred_label(label: str, text: str) -> str:
 # A clause whose object is a pronoun or left out ("switch it on", "active-le", "und dann eingeschaltet werden")
 PRONOUN_OBJECT = re.compile(r"\b(it|them|that one|es|ihn|sie|das|le|la|les|lo|los|las)\b|-(le|la|les|lo|la)\b|"
                             r"\b(werden|wird)\s*[.!]?\s*$|^\W*(then\s+|dann\s+|puis\s+|luego\s+)?\w+\s*[.!]?\s*$|"
-                            r"^\W*(\w+\s+){0,3}(wieder|erneut|back)\s+\w+\s*[.!]?\s*$|\b\w{3,}(ar|er|ir)(lo|la|los|las)\b",
+                            r"^\W*(\w+\s+){0,3}(wieder|erneut|back)\s+\w+\s*[.!,;]?\s*$|\b\w{3,}(ar|er|ir)(lo|la|los|las)\b",
                             re.I)
 
 

@@ -418,3 +418,13 @@ def test_a_symptom_told_beside_a_question_is_still_asked_about(text: str, sympto
     """The CI-equivalent's one failure: "the internet is down, is the router up?" lost its follow-up question
     ("when does the problem happen?") with the change that drops it after a story that is no symptom."""
     assert clauses.describes_a_symptom(text) is symptom
+
+
+@pytest.mark.parametrize("text", ["turn off the guest wifi and turn it back on tomorrow at 8, thanks",
+                                  "schalt das Gäste-WLAN aus und morgen um 8 wieder an, danke dir"])
+def test_a_switch_on_later_with_thanks_after_it_is_still_deferred(text: str) -> None:
+    """Found reading the mutation survivors: with ", danke dir" after it the German switch-on was drafted for
+    tomorrow at 8 and the switch-off lost (the clause "wieder an," ended in a comma)."""
+    u = read(text)
+    assert (u.request.values.get("value"), u.request.schedule) == (False, None)
+    assert u.heard is not None and "8" in u.heard.deferred[0]
