@@ -40,7 +40,7 @@ def test_a_server_that_exits_fails_with_its_reason(seeded: tuple[Path, str]) -> 
 def test_a_server_serves_until_stopped(seeded: tuple[Path, str]) -> None:
     home, url = seeded
     with GatewardRun(home=home, database_url=url, homes=3, cwd=ROOT, args=["--no-worker"]) as run:
-        assert httpx.get(f"{run.base}/api/ready", timeout=5).status_code == 200
+        assert httpx.get(f"{run.base}/api/ready", timeout=30).status_code == 200
         run.wait_log("serving on", 30)
         assert run.stop(signal.SIGINT) == 0
     with pytest.raises(httpx.HTTPError):
