@@ -103,11 +103,7 @@ def _radio_draft(ctx: ToolContext, f: Finding, ev: Evidence_, req: ExplicitReque
             return _radios_enable(ctx, f, ev, req, chosen)
     band = _band_for(req, radios)
     if band is None:
-        # the radios it has, less those said to be left alone ("all but the 2.4" on a tri-band box: 5 or 6 GHz)
-        left = [b.replace("GHz", " GHz") for b in dict.fromkeys(r.band for r in radios) if b not in req.excluded]
-        left = left if len(left) > 1 else ["2.4 GHz", "5 GHz"]
-        return _ask(f, f"Which band should the {req.action.replace('_', ' ')} change apply to: "
-                    f"{', '.join(left[:-1])} or {left[-1]}?", "band")
+        return _no_band(ctx, f, ev, req, value, radios)
     radio = next((r for r in radios if r.band == band), None)
     if radio is None:
         return Plan(outcome="answer", finding=f.kind, text=f"This gateway has no {band} radio I could read; "
@@ -124,6 +120,37 @@ def _radio_draft(ctx: ToolContext, f: Finding, ev: Evidence_, req: ExplicitReque
     if req.action == "channel" and radio.auto_channel:
         changes.append(Change(path=f"Device.WiFi.Radio.{radio.index}.AutoChannelEnable", value=False))
     plan = _draft(ctx, f, ev, changes, f"Set {band} {label} to {req.value} on radio {radio.index} (agent request)")
+    return plan.model_copy(update={"measure": change_measure(changes)}) if plan.draft else plan
+
+
+def _no_band(ctx: ToolContext, f: Finding, ev: Evidence_, req: ExplicitRequest, value: Scalar,
+             radios: list[RadioInfo]) -> Plan:
+    """No one band asked: every radio but those left out ("every radio but the 6 GHz to 20 MHz"), or the question
+    among the radios it has, less those said to be left alone."""
+    rest = [r for r in radios if r.band not in req.excluded]
+    if req.excluded and req.action in ("width", "power") and len(rest) > 1:
+        return _radios_set(ctx, f, ev, req, value, rest)
+    left = [b.replace("GHz", " GHz") for b in dict.fromkeys(r.band for r in rest)]
+    left = left if len(left) > 1 else ["2.4 GHz", "5 GHz"]
+    return _ask(f, f"Which band should the {req.action.replace('_', ' ')} change apply to: "
+                f"{', '.join(left[:-1])} or {left[-1]}?", "band")
+
+
+def _radios_set(ctx: ToolContext, f: Finding, ev: Evidence_, req: ExplicitRequest, value: Scalar,
+                radios: list[RadioInfo]) -> Plan:
+    """A width or a transmit power on every radio but those left out: one value each radio takes as it is (a channel
+    is one band's number, never set on several). A radio that cannot take it asks, and nothing is drafted."""
+    changes: list[Change] = []
+    for radio in radios:
+        unsupported = _unsupported(f, req, radio)
+        if unsupported is not None:
+            return unsupported
+        leaf = "OperatingChannelBandwidth" if req.action == "width" else "TransmitPower"
+        changes.append(Change(path=f"Device.WiFi.Radio.{radio.index}.{leaf}", value=value))
+    label = "channel width" if req.action == "width" else "transmit power"
+    bands = ", ".join(r.band for r in radios)
+    plan = _draft(ctx, f, ev, changes, f"Set the {label} to {value} on {bands}, not on {', '.join(req.excluded)} "
+                  "(agent request)")
     return plan.model_copy(update={"measure": change_measure(changes)}) if plan.draft else plan
 
 

@@ -29,7 +29,9 @@ from core.kernel.datamodel.describe import descriptions
 _I = re.IGNORECASE
 # How a question names a CWMP device's inform to its ACS (a USP agent has none).
 _INFORM_WORDS = (r"phone home|report in|check in|checks in|checking in|checked in|report to the acs|talk to the acs|"
-                 r"inform\w*|meldeintervall|meldet sich|remonte|remontée|informa\w*")
+                 r"inform\w*|meldeintervall|meldet sich|remonte|remontée|informa\w*|"
+                 # "la box contacte l'ACS", "se comunica con el ACS", "kontaktiert den ACS": a contact with the ACS
+                 r"(contacte\w*|comunica\w*|reporta\w*|kontaktier\w*|contact\w*|talks? to)\b(?=[^.?!]{0,20}\bacs\b)")
 
 
 def about_inform(question: str) -> bool:

@@ -22,6 +22,7 @@ message are listed so the planner can handle the first and say which it defers.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -36,19 +37,31 @@ _I = re.IGNORECASE
 
 # ---------------------------------------------------------------------------- speech acts
 _QUESTION_OPEN = re.compile(
-    r"^\W*(?:¿\s*)?(what|what's|whats|which|when|how|who|whom|whose|why|where|is|are|was|were|does|do|did|"
+    r"^\W*(?:¿\s*)?(seit wann|since when|depuis quand|desde cuándo|"
+    r"what|what's|whats|which|when|how|who|whom|whose|why|where|is|are|was|were|does|do|did|"
     r"has|have|had|any|anyone|anybody|wie|welche\w*|wann|wer|warum|wieso|weshalb|wo|woran|ist|sind|läuft|laufen|hat|haben|"
     r"gibt|hängen|hängt|quel\w*|quand|combien|comment|qui|pourquoi|où|est-ce|y a-t-il|la box est|qué|que|cuál\w*|"
     r"cuándo|cuando|cuánt\w*|cómo|quién\w*|por qué|dónde|hay|está|tiene|sabes)\b", _I)
 _TELL_ME = re.compile(
     r"\b(tell me|let me know|show me|give me (the|its)|what about|"
     # "check whether …" asks (a yes/no about the device's state); "make sure …" asks for a change
-    r"(check|checke?|prüfe?|schau|guck|kontrollier\w*|v[ée]rifie[zr]?|regarde[zr]?|mira|comprueba|revisa|f[íi]jate|"
-    r"chequea)(\s+(mal|bitte|doch|kurz|schnell|stp|svp|vite|rapido|rápido|porfa))*\s+"
-    r"(what|which|how|if|whether|when|ob|welche\w*|wie|si|s'il|qu\w+|cu[áa]l\w*|c[óo]mo)"
+    # "have a look for me which …", "tu peux me vérifier sur quel …", "mírame qué …", "revísame qué …": the looking
+    # verb, its pronoun or filler words, a preposition, then what is asked
+    r"(check|checke?|prüf(?:e|en)?|schau|guck|kontrollier\w*|v[ée]rifie[zr]?(?:-moi)?|regarde[zr]?(?:-moi)?|"
+    r"(?:have|take) a (?:quick )?look|m[íi]ra(?:me|nos)?|compru[ée]ba(?:me)?|comprobar|rev[íi]sa(?:me|nos|r)?|"
+    r"f[íi]jate|fijarte|chequea(?:r|me)?|ch[ée]qu[ée]ame)"
+    r"(\s+(mal|bitte|doch|kurz|schnell|stp|svp|vite|rapido|rápido|porfa|for me|for us|real quick|quickly|"
+    r"pour moi))*,?\s+"
+    r"(?:(?:on|at|in|for|since|sur|dans|à|de|en|con|auf|an|mit|seit|depuis|desde)\s+)?"
+    r"(what|which|how|if|whether|when|ob|welche\w*|wie|si|s'il|qu\w+|cu[áa]l\w*|c[óo]mo|cu[áa]nd\w*|cu[áa]nt\w*|"
+    r"combien|d[oó]nde|wann|seit wann|wo)"
     # … except "see if you can move it": a polite request
     r"(?!\s+(you|u|we)\s+(can|could)\b|\s+(puedes|podés|podrías|se puede|tu peux|vous pouvez|on peut|du|man)\b)|"
     r"find out|"
+    # "kannst du mal prüfen, seit wann …", "tu peux vérifier : …": the looking verb ends its clause, the question
+    # follows
+    r"(?:mal|kurz|bitte|you|u|tu|vous|me|nos)\s+(?:prüfen|nachprüfen|checken|kontrollieren|vérifier|regarder|revisar|"
+    r"mirar|comprobar|chequear|check)(?=\s*[,:]\s*$)|"
     r"(see|know|tell|say) (how (many|much|long)|what|which|who|when)\b|look (it |that |this )?up|"
     r"nachschauen|nachsehen|schau nach|cherche[rz]?|regarde[rz]? (ce|quel)|busca(lo|r)?|míra(lo)?|"
     r"sag mir|sagen sie mir|zeig mir|nenn mir|verrat mir|dis-moi|dites-moi|montre-moi|indique-moi|"
@@ -68,7 +81,7 @@ _TELL_ME = re.compile(
     r"(?:brauch\w*|need|besoin d[eu']|necesito)\s+(?:\w+\s+){0,3}?(?:ip|mac|ip-adresse|mac-adresse|seriennummer|serial|"
     r"firmware|adresse|address|dirección)\b(?![^.?!;]*\d{1,3}\.\d{1,3}\.)|"
     r"auflisten|listar|enumerar|"
-    r"(?:me )?(?:la|le|les) (?:donner|filer|passer)|donne[sz]?-moi|donnez-moi|file-moi|"
+    r"(?:me )?(?:la|le|les) (?:donner|filer|passer)(?!\s+(?:sur|en|à|au|dans)\b)|donne[sz]?-moi|donnez-moi|file-moi|"
     r"pása(?:me|nos)|dame (?:el|la|los|las))\b", _I)
 _MODAL = re.compile(
     r"\b(can (you|u|we)|could (you|u|we)|would you|will you|please|pls|plz|go ahead|let'?s|wants?|would like|"
@@ -86,7 +99,7 @@ OP_VERB = re.compile(
     r"reinici|cambi|toques|tocar|apag|renombr|restablec", _I)
 _NEGATION = re.compile(
     r"\b(don'?t|do not|does not|doesn'?t|never|no need|not necessary|without|instead of|rather than|"
-    r"nicht|kein\w*|ohne|statt|auf keinen fall|ne\b|n'|pas besoin|surtout pas|sans|au lieu de|"
+    r"nicht|kein\w*|ohne|statt|auf keinen fall|ne\b|n'|pas besoin|surtout pas|pas d(?:e\b|')|sans|au lieu de|"
     r"no\b|nunca|sin\b|en lugar de|en vez de|ni se te ocurra)", _I)
 _REPORT = re.compile(
     r"\b(is|are|was|seems?|looks?|works?|working|runs?|running)\s+(\w+\s+){0,2}?(fine|ok|okay|good|great|normal|"
@@ -533,7 +546,9 @@ def _asked_in_sentence(parts: list[str], i: int) -> bool:
     return end.rstrip().endswith("?")
 
 
-def understand(text: str) -> Understanding:
+def understand(text: str, day_instead: bool = False) -> Understanding:
+    """The message's clauses and their acts; ``day_instead``: the time reader found a day ruled out by a "no" that
+    is the day's (``_another_day_instead``)."""
     clauses: list[Clause] = []
     parts = split_clauses(text)
     for i, part in enumerate(parts):
@@ -550,7 +565,37 @@ def understand(text: str) -> Understanding:
         else:
             topics = []
         clauses.append(Clause(part, act, topics))
+    _negation_continued(clauses)
+    if day_instead:
+        _another_day_instead(clauses)
     return Understanding(clauses)
+
+
+# "… morgen auch nicht", "… ni demain", "… not tomorrow either", "… ni mañana tampoco": the negation before, again
+_NOT_EITHER = re.compile(r"\b(auch nicht|ebenfalls nicht|either|neither|nor|non plus|tampoco)\b|^\W*(ni|nor|noch)\b",
+                         _I)
+
+
+def _negation_continued(clauses: list[Clause]) -> None:
+    """A clause that only carries the negation before it further is that negation too."""
+    for before, c in itertools.pairwise(clauses):
+        if before.act == "negation" and c.act == "statement" and _NOT_EITHER.search(c.text) and _operation(
+                c.text) is None:
+            c.act = "negation"
+
+
+def _another_day_instead(clauses: list[Clause]) -> None:
+    """"heute bitte keinen Neustart mehr, mach den erst morgen früh um 5", "no reboot today, tomorrow at 6 is fine",
+    "pas de redémarrage aujourd'hui, plutôt demain à 6h": the negation ruled out the day (``when.When.day_instead``
+    says so; the days are already taken out of the text), not the operation — the one negated operation is asked for
+    on the other day. "don't reboot today, the customer is home tomorrow" is no such message and stays a negation."""
+    negated = [c for c in clauses if c.act == "negation"]
+    if len(negated) != 1 or any(_operation(c.text) is not None for c in clauses if c.act != "negation"):
+        return  # "don't change the channel today, reboot it tomorrow instead": the reboot is what is asked
+    c = negated[0]
+    text = re.sub(r"\s+", " ", _NEGATION.sub(" ", re.sub(r"\b(ya|plus|mehr)\b", " ", c.text, flags=_I))).strip(" ,;")
+    if _operation(text) is not None:
+        c.text, c.act = text, "request"
 
 
 def _question_topics(part: str, clauses: list[Clause]) -> tuple[str, list[str]]:
@@ -614,9 +659,9 @@ class Heard:
     asks_about_operation: bool = False
 
 
-def heard(text: str) -> Heard:
+def heard(text: str, day_instead: bool = False) -> Heard:
     """The message as the planner should act on it (a person's message; jobs send triggers)."""
-    u = understand(text)
+    u = understand(text, day_instead)
     if u.only_acknowledgement:
         negated = any(c.act == "negation" for c in u.clauses)
         ack = Plan(outcome="answer", finding="acknowledged", text=(

@@ -142,7 +142,7 @@ def understand(text: str, ctx: Context) -> Understood:
         return Understood(Request(act="reference", refers_to=ref), text, None)
     text = _retracted(text)  # "set channel 11, no wait, leave it, just reboot": what is still asked
     q = _qualifiers(text, ctx)
-    heard = clauses.heard(q.core)
+    heard = clauses.heard(q.core, q.when.day_instead and q.when.schedule is not None)
     intent, req, op_text = _operation(heard, q, ctx)
     request = _request(text, ref, q, heard, intent, req, op_text)
     amended = _amended(text, ctx, q, heard, op_text, request)
@@ -441,7 +441,8 @@ def _request(text: str, ref: Reference | None, q: _Qualifiers, heard: clauses.He
 def _times_unplaced(q: _Qualifiers, action: Action | None) -> list[Unplaced]:
     """The time words no schedule places: what the qualifiers could not read, and — for a change — a repeating
     schedule, a time the change must not run at, a time an event sets."""
-    out = list(q.unplaced)
+    # "don't reboot it today, the customer is home tomorrow": a day said only inside what is not to be done
+    out = [u for u in q.unplaced if action is not None or u.kind != "time" or not _in_a_negation(q.match, u.words)]
     if action is None:  # a symptom's "… but not on weekends", "when the match ends" describes; a change's: asked
         return out
     if q.repeating is not None:
@@ -452,6 +453,15 @@ def _times_unplaced(q: _Qualifiers, action: Action | None) -> list[Unplaced]:
     out += [Unplaced(words=words, kind="time", why="a time an event sets, which I cannot see: say the clock time (or "
                      "'now')") for words in q.except_time if _EVENT_TIME.match(words)]
     return out
+
+
+def _in_a_negation(match: str, words: str) -> bool:
+    """``words`` stand in a clause that rules an operation out ("pas de redémarrage aujourd'hui")."""
+    at = match.find(words)
+    if at < 0:
+        return False
+    a, b = when.clause_at(match, at)
+    return clauses.act_of(match[a:b]) == "negation"
 
 
 # "the other band" names a band only by the one said before — on a tri-band gateway either of two; asked, never
@@ -468,7 +478,7 @@ def _parts_unplaced(q: _Qualifiers, action: Action | None) -> list[Unplaced]:
         out.append(Unplaced(words=q.scope.words, kind="scope", why=(
             "this gateway and others in one request: I can change this one now and draft a campaign for the "
             "others, one at a time — say which first")))
-    has_op = parse(q.core) is not None or classify(q.core) in _OPERATIONS
+    has_op = action is not None or parse(q.core) is not None or classify(q.core) in _OPERATIONS
     out += _other_gateways(q.core)
     out += [Unplaced(words=m.group(0), kind="target", why="which band that is: say it by name (2.4, 5 or 6 GHz)")
             for m in _OTHER_BAND.finditer(q.core)]
@@ -749,7 +759,7 @@ def _same_time(previous: Request, schedule: Schedule | None) -> Schedule | None:
     return schedule.model_copy(update={"not_before": at.astimezone(UTC), "assumed": None})
 
 
-_NUMBER = re.compile(r"(?<![\d.])(\d{1,5})(?![\d.])"
+_NUMBER = re.compile(r"(?<![\d.])(\d{1,5})(?![\d.]|(?:st|nd|rd|th)\b)"  # "on 2nd thought" is no value
                      r"(?!\s*-?\s*(?:GHz|g\b|h\b|uhr|am|pm|heures?|horas?|o'?clock)|:\d)", _I)
 _TOKEN = re.compile(r"[\w][\w'’.-]*[\w]|\w", re.UNICODE)
 
@@ -1056,7 +1066,7 @@ def _asks(p: str, raw: str, cx: _Pieces) -> bool:
     short_fix = bool(_GENERIC.search(p)) and len(p.split()) <= 5 and re.search(
         r"\b(it|this|that|das|es|ça|le|la|lo|eso|esto|ihn|sie)\b", p, _I) is not None
     # not asking: a description or a reason (context for the diagnosis), or "fix it" (the diagnosis)
-    return asks and not _FIX_IT.search(p) and not short_fix
+    return asks and not _FIX_IT.search(p) and not short_fix and not _ASIDE.match(p)
 
 
 def _asks_by_form(p: str, lang: str) -> bool:
@@ -1138,7 +1148,15 @@ _NOT_A_VERB = frozenset([
     "tu", "il", "elle", "on", "nous", "vous", "ils", "elles", "le", "la", "les", "un", "une", "des", "mon", "ma",
     "mes", "son", "sa", "ses", "leur", "leurs", "ce", "cette", "ces", "client", "cliente", "tout", "rien", "yo",
     "tú", "él", "ella", "nosotros", "ellos", "ellas", "el", "los", "las", "uno", "una", "mi", "mis", "su", "sus",
-    "nuestro", "cliente", "todo", "nada", "also", "too"])
+    "nuestro", "cliente", "todo", "nada", "also", "too", "nobody", "niemand", "personne", "nadie", "c"])
+# A reason or an aside beside the request, never a request of its own: "… et c'est parce que le voisin squatte le
+# 36", "… and that's because …", "… und zwar weil …", "… y es porque …", "… et de toute façon …"
+_ASIDE = re.compile(r"^\W*(?:(?:c'est|c’est|that's|that is|it's|it is|this is|das ist|es ist|zwar|es|ist)\s+)?"
+                    r"(?:parce que|parce qu'|because|'?cause|since|weil|denn|porque|ya que|puesto que|car|puisque|"
+                    r"vu que)(?:\b|(?<=')|$)|"
+                    # a filler alone ("… et de toute façon"); "anyway he wants wifipass = …" is a request
+                    r"^\W*(?:de toute (?:façon|manière)|anyway|anyhow|sowieso|ohnehin|de todas (?:formas|maneras))\W*$",
+                    _I)
 # An obligation is a request ("das muss wieder rein", "it has to go back on", "il faut le remettre").
 # ... said of "that", of the agent, or impersonally — not of a device ("Laptop muss sich neu verbinden").
 _OBLIGED = re.compile(r"^\W*((das|that|this|it|es|dies|ça|cela|eso|esto|you|du|ihr|sie|we|wir|man|tu|vous|on)\s+"
@@ -1177,7 +1195,8 @@ _THEIR_OWN = re.compile(
     r"(doesn'?t|does not|don'?t|do not)\s+want\b|wants?\s+to\s+(?!have\b|get\b)" + _OURS + r"\w+)", _I)
 # a short "can you put them in?" beside an operation: that operation asked for again, its object the one named
 _DO_IT = re.compile(r"\b(put|set|enter|apply|do|add)\s+(it|them|that|those)\b|\b(les|la|le)\s+(mettre|appliquer|"
-                    r"faire|ajouter|rentrer)\b|\b(mets|applique|fais)-(les|la|le)\b|\b(die|sie|es|das)\s+(mal\s+)?"
+                    r"faire|ajouter|rentrer)\b|\b(mets|applique|fais)-(les|la|le)\b|\bmach\s+(den|das|es|ihn|sie)\b|"
+                    r"\b(die|sie|es|das)\s+(mal\s+)?"
                     r"(eintragen|setzen|übernehmen|machen|einstellen)\b|\b(ponerl[oa]s?|ponl[oa]s?|aplícal[oa]s?|"
                     r"cámbial[oa]s?|hazlo)\b", _I)
 _MORE_OR_LESS = re.compile(r"\b(more|less|fewer|better|faster|slower|often|plus|moins|mieux|souvent|mehr|weniger|"

@@ -85,7 +85,12 @@ _CORRECTION = re.compile(
     r"plutôt|en fait|je voulais dire|je veux dire|pardon|désolé\w*|correction|faute de frappe|au lieu de|pas la|"
     r"pas le|pas l'|pas l’|finalement|au final|"
     r"mejor|en realidad|quise decir|quiero decir|perdón|perdona|me equivoqué|errata|en vez de|en lugar de|"
-    r"corrijo|no la|no el)\b",
+    r"corrijo|no la|no el|"
+    # "on second thought 75 is probably better", "hmm no, 80 would be better", "go with 44"
+    r"on (?:second|2nd) thoughts?|(?:second|2nd) thoughts|(?:is|would be|'d be|'s) (?:probably |maybe |actually )?"
+    r"better|go with|"
+    r"wäre (?:wohl |doch )?besser|ist (?:wohl |doch )?besser|réflexion faite|ce serait mieux|"
+    r"pensándolo bien|sería mejor)\b",
     _I)
 
 

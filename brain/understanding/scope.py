@@ -28,8 +28,11 @@ _GATEWAYS = (r"(devices|gateways?|routers?|boxe?s|modems?|onts?|cpes?|units|hubs
 # A model as operators write it: capitals and digits, maybe hyphenated (AX3000, PX-7000, ONT-G240W, HG8020-L,
 # FritzBox7590) — never a band ("5GHz") or a version ("1.4.2"), which start with a digit.
 _MODEL = r"(?:(?=[A-Za-z0-9-]*\d)[A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)"
+# ... never a quantifier of time: "cada cuánto se comunica este router", "each time the box restarts", "jedes Mal"
+_OF_TIME = (r"cu[áa]nt[oa]s?|vez|veces|d[íi]as?|horas?|rato|semanas?|mes(es)?|minutos?|segundos?|time|times|day|days|"
+            r"hour|hours|minutes?|seconds?|week|weeks|mal|tag|stunde|minute|woche|fois|jours?|heures?|\d+")
 _QUANT_GATEWAYS = re.compile(rf"(?<!\bat )\b{_QUANT}\b(?!\s+(her|his|their|my|your|ihre\w*|seine\w*|meine\w*|ses|"
-                             rf"leurs?|mes|sus|mis)\b)[^.?!;,]{{0,30}}?\b({_GATEWAYS})\b", _I)
+                             rf"leurs?|mes|sus|mis|{_OF_TIME})\b)[^.?!;,]{{0,30}}?\b({_GATEWAYS})\b", _I)
 _QUANT_MODEL = re.compile(rf"\b{_QUANT}\b[^.?!;,]{{0,20}}?(?<![\w-])({_MODEL})(?![\w-])", re.I)
 # A model named with a quantifier anywhere in its sentence: "die ONT-G240W … bitte alle durchstarten",
 # "los CGW-3400 … reiniciarlos todos", "how many PX-7000 are there"

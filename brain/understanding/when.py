@@ -149,6 +149,9 @@ class When:
     spans: list[tuple[int, int]] = field(default_factory=list)  # characters of the message used
     unplaced: list[Unplaced] = field(default_factory=list)
     not_daytime: bool = False
+    # "heute keinen Neustart mehr, mach den erst morgen um 5": the day was ruled out in a clause that says no, and
+    # the other day's clause says that day is wanted — the "no" is the day's, not the operation's (``clauses``)
+    day_instead: bool = False
 
 
 @dataclass
@@ -161,6 +164,7 @@ class _Parts:
     part: str | None = None
     relative: datetime | None = None
     relation: str = "at"  # at | after | before
+    instead: bool = False  # a day ruled out by its clause's "no", another day wanted instead (``When.day_instead``)
     words: list[str] = field(default_factory=list)
     spans: list[tuple[int, int]] = field(default_factory=list)
 
@@ -178,6 +182,7 @@ def find(text: str, now: datetime, zone: ZoneInfo, lang: Lang) -> When:
         out.not_daytime = True
         out.spans.append(nd.span())
     p = _collect(text, now, zone, lang, skip=[nd.span()] if nd else [])
+    out.day_instead = p.instead
     if not _full_date(text, now, zone, p, out):
         return out
     vague = _VAGUE.search(text)
@@ -348,15 +353,28 @@ class _Collector:
         lead = self.text[max(0, start - 14):start]
         return bool(_DAY_DENIED.search(lead)) and not _NEG_BEFORE.search(lead)
 
+    def _clause_denied(self, m: re.Match[str], days: list[re.Match[str]]) -> bool:
+        """"heute bitte keinen Neustart mehr, morgen früh um 5", "no reboot today, tomorrow at 6": a day in a
+        clause that says no, beside another day in a clause that does not, is the day ruled out. One day alone
+        ("don't reboot tomorrow") is the request's own time, whatever the negation says of the request."""
+        clause = clause_at(self.text, m.start())
+        if not _CLAUSE_NO.search(self.text[clause[0]:clause[1]]):
+            return False
+        others = [clause_at(self.text, d.start()) for d in days if not (clause[0] <= d.start() < clause[1])]
+        others = [o for o in others if not _CLAUSE_NO.search(self.text[o[0]:o[1]])]
+        self.p.instead = self.p.instead or any(_wanted_instead(self.text[a:b]) for a, b in others)
+        return bool(others)
+
     def day(self) -> None:
         text = self.text
         if any(not any(a <= t.start() < b for a, b in self.denied) for t in _THIS_PART.finditer(text)):
             self.p.day_offset = 0  # "this morning", "ce matin", "esta mañana": today's, even once it has passed
+        days = [m for m in _DAY_RE.finditer(text) if not _not_a_day(m.group(1).lower(), text, m)]
         for m in _DAY_RE.finditer(text):
             if not self.free(*m.span()):
                 continue
             w = m.group(1).lower()
-            if self.ruled_out_at(m.start()):
+            if self._clause_denied(m, days) or self.ruled_out_at(m.start()):
                 self.p.spans.append(m.span())  # "pas demain, samedi": the day ruled out
                 continue
             if _not_a_day(w, text, m):
@@ -394,6 +412,35 @@ class _Collector:
                     return
 
 
+# A clause's bounds for a ruled-out day: punctuation, or a word that turns to what is wanted instead.
+_CLAUSE_END = re.compile(r"[,;.!?¿¡—–]|\b(but|rather|instead|aber|sondern|lieber|mais|plutôt|pero|sino|mejor)\b", _I)
+_CLAUSE_NO = re.compile(r"\b(no|not|never|nicht|kein\w*|nie|pas|jamais|ne|ni|nunca|tampoco)\b|\b(n'|don't|won't|can't)",
+                        _I)
+
+
+# What says the other day is the one wanted: "tomorrow is fine", "mach den erst morgen", "fais-le plutôt demain",
+# "mejor mañana" — or a clause that is nothing but its time ("…, tomorrow at 6")
+_INSTEAD = re.compile(r"\b(is fine|works|is ok|is okay|instead|rather|better|do it|geht|passt|lieber|stattdessen|"
+                      r"dafür|erst|mach\w*|plutôt|ça va|c'est bon|mejor|vale|hazlo|en cambio)\b|"
+                      r"\b(fais|faites)(-(le|la|les)\b|\b)", _I)
+
+
+def _wanted_instead(clause: str) -> bool:
+    """The clause of the other day says that day is wanted (``_INSTEAD``), or says nothing but the time."""
+    if _INSTEAD.search(clause):
+        return True
+    rest = re.sub(r"\b(please|pls|bitte|svp|stp|por favor|then|dann|alors|entonces|and|und|et|y|at|um|à|a las|las|"
+                  r"on|am|le|el)\b", " ", without_times(clause), flags=_I)
+    return not re.search(r"[^\W\d_]{3,}", rest)
+
+
+def clause_at(text: str, at: int) -> tuple[int, int]:
+    """The span of the clause around ``at``."""
+    start = max((e.end() for e in _CLAUSE_END.finditer(text, 0, at)), default=0)
+    end = next((e.start() for e in _CLAUSE_END.finditer(text, at)), len(text))
+    return start, end
+
+
 def _clock_words(m: re.Match[str]) -> tuple[int, int]:
     """The hour and minute of a clock said in words."""
     if m.group("h1"):
@@ -421,6 +468,11 @@ def _not_a_day(w: str, text: str, m: re.Match[str]) -> bool:
 
 # prepositions that make a bare number an hour on their own; the others ("à 3", "nach 8") only beside a day
 _HOUR_ALONE = frozenset({"at", "gegen", "around", "about", "vers", "a las", "las", "sobre las", "hacia las"})
+
+
+def names_a_day(text: str) -> bool:
+    """A day in ``text`` ("today", "morgen", "samedi", "mañana" as tomorrow)."""
+    return any(not _not_a_day(m.group(1).lower(), text, m) for m in _DAY_RE.finditer(text))
 
 
 def _has_day_word(text: str) -> bool:

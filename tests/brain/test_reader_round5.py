@@ -247,7 +247,7 @@ def test_a_german_statement_without_its_subject_after_a_question_is_no_question(
     assert [c.act for c in clauses.understand("hat der Router ein Update bekommen").clauses] == ["question"]
 
 
-def test_every_band_but_one_asks_only_among_the_others() -> None:
+def test_every_band_but_one_sets_each_of_the_others() -> None:
     from brain import explicit
     from tests.brain.test_nothing_dropped_mutants import draft, home
 
@@ -258,8 +258,16 @@ def test_every_band_but_one_asks_only_among_the_others() -> None:
     assert plan.draft is not None
     assert [(c.path, c.value) for c in plan.draft.changes] == [("Device.WiFi.Radio.2.OperatingChannelBandwidth",
                                                                 "40MHz")]
-    question = draft(home("tri"), asked)  # three bands: asked among the two left, never the one excluded
-    assert question.text == "Which band should the width change apply to: 5 GHz or 6 GHz?"
+    both = draft(home("tri"), asked)  # three bands (Radio.1 5 GHz, .2 2.4 GHz, .3 6 GHz): each but the one excluded
+    assert both.draft is not None
+    assert sorted((c.path, c.value) for c in both.draft.changes) == [
+        ("Device.WiFi.Radio.1.OperatingChannelBandwidth", "40MHz"), ("Device.WiFi.Radio.3.OperatingChannelBandwidth",
+                                                                     "40MHz")]
+    assert both.measure is not None  # its effect is measured as a one-radio change's is
+    # with nothing left out there is no "every band but": the band is asked, never guessed
+    plain = explicit.from_request(read("set the width to 40 MHz").request)
+    assert plain is not None and plain.band is None and not plain.excluded
+    assert draft(home("tri"), plain).text == "Which band should the width change apply to: 5 GHz, 2.4 GHz or 6 GHz?"
 
 
 def test_the_known_messages_the_round_first_read_differently() -> None:
