@@ -239,7 +239,29 @@ class Answerer:
                 out[p[: -len(".LowerLayers")]] = bands.get(str(item.get("value") or "").rstrip("."), "?")
         return out
 
+    def named_host(self) -> str | None:
+        """The address of a connected host the question names ("what IP did the PS5 get?", "need the MAC of the
+        ThinkPad"): its own row of ``Device.Hosts.Host.{i}``, not the gateway's — None when no host is named or
+        neither address is asked."""
+        want_ip, want_mac = bool(_IP_WORD.search(self.q)), bool(_MAC_WORD.search(self.q))
+        if not (want_ip or want_mac):
+            return None
+        vals, at, how = self.values("Device.Hosts.")
+        out = []
+        for p in sorted(vals, key=_index):
+            if p.startswith("Device.Hosts.Host.") and p.endswith(".HostName") and _names(self.q, vals[p].get("value")):
+                base = p[: -len("HostName")]
+                for leaf, wanted in (("IPAddress", want_ip), ("PhysAddress", want_mac)):
+                    v = (vals.get(base + leaf) or {}).get("value")
+                    if wanted and v:
+                        cite = self.facts.add(base + leaf, v, at, how)
+                        out.append(f'"{label(vals[p].get("value"))}": {leaf} {v} [{cite}]')
+        return "; ".join(out[:6]) + "." if out else None
+
     def hosts(self) -> str:
+        named = self.named_host()
+        if named is not None:
+            return named
         vals, at, how = self.values("Device.Hosts.")
         ssid_band = self._ssid_band()
         per: dict[str, list[str]] = {}
@@ -512,6 +534,9 @@ class Answerer:
         read live and cited; narrowed to the band, network or side the question names."""
         from brain import lookup
 
+        named = self.named_host()
+        if named is not None:
+            return named
         found = lookup.find(self.q, lambda root: self.values(root)[0], self._band_of, role_of=self._role_of)
         if not found and str(self.ctx.device.protocol) == "usp" and lookup.about_inform(self.q):
             return ("This is a USP (TR-369) agent: it has no ACS and no periodic inform — it keeps a live "
@@ -579,6 +604,22 @@ def _plain(item: Any) -> Any:
 def _index(path: str) -> tuple[int, str]:
     parts = path.split(".")
     return (int(parts[3]) if len(parts) > 3 and parts[3].isdigit() else 0, path)
+
+
+_IP_WORD = re.compile(r"\b(ip|ips|ip-adresse|adresse ip|dirección ip|address|adresse|dirección)\b", re.I)
+_MAC_WORD = re.compile(r"\b(mac|mac-adresse|adresse mac|dirección mac|physical address)\b", re.I)
+
+
+def _names(question: str, name: object) -> bool:
+    """The question names this host: its whole name, or the name without the number the network gave it
+    ("ThinkPad" for "ThinkPad-185"; at least three letters, as a word)."""
+    full = str(name or "").strip()
+    if len(full) < 3:
+        return False
+    q = question.lower()
+    stem = re.sub(r"[-_ ]?\d+$", "", full)
+    return full.lower() in q or (len(stem) >= 3 and re.search(rf"(?<![\w-]){re.escape(stem.lower())}(?![\w])", q)
+                                  is not None)
 
 
 def answer(ctx: ToolContext, ev: Evidence_, topics: list[str], question: str, on_tool: OnTool) -> Plan:

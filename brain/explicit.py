@@ -98,7 +98,8 @@ def _radio_draft(ctx: ToolContext, f: Finding, ev: Evidence_, req: ExplicitReque
     radio named for the Wi-Fi on or off."""
     radios = radios_from_values(_values(ev, "radios"))
     if req.action == "band_enable" and req.band is None:
-        chosen = [r for r in radios if not req.bands or r.band in req.bands]
+        # every radio named, less those left out ("coupe tous les wifi sauf le 5 GHz")
+        chosen = [r for r in radios if (not req.bands or r.band in req.bands) and r.band not in req.excluded]
         if len(chosen) > 1:  # "turn off the wifi", "both bands off": every radio named (all when none is)
             return _radios_enable(ctx, f, ev, req, chosen)
     band = _band_for(req, radios)

@@ -33,7 +33,9 @@ _GUEST = re.compile(r"\b(guest\w*|gäste\w*|gast\w*|invité\w*|invitad\w*|visito
 # The Wi-Fi as a whole, no band named: "turn off the wifi", "schalte das WLAN aus", "coupe le wifi", "apaga el wifi",
 # "both bands off" — never a path ("Device.WiFi.Radio.2.Enable") nor a Wi-Fi setting ("the wifi security, password")
 _WHOLE_WIFI = re.compile(
-    r"(?<![.\w])(wi-?fi|wlan|wireless|funk|radios|bands|bänder|bandes|bandas|sans-fil)(?![.\w])"
+    # "every band", "alle WLANs", "tous les wifi", "todas las redes": every one of them
+    r"(?<![.\w])(wi-?fis?|wlans?|wireless|funk|radios|bands|bänder|bandes|bandas|sans-fil|networks|netze|réseaux|"
+    r"redes|(?<=every )band|(?<=each )band|(?<=jedes )band|(?<=chaque )bande|(?<=cada )banda)(?![.\w])"
     r"(?!\s*-?\s*(security|password|passwort|passphrase|key|schlüssel|name|netzwerkname|mot de passe|clé|sécurité|"
     r"contraseña|clave|nombre|seguridad|sicherheit|settings|einstellungen|paramètres|ajustes|code|kennwort))", _I)
 # ... switched by a verb in its imperative or infinitive, before the noun ("coupe le wifi"; "le wifi coupe le soir"
@@ -80,9 +82,10 @@ _WIDTH = re.compile(r"\b(20|40|80|160)\s*-?\s*mhz\b", _I)
 _WIDTH_WORD = re.compile(r"\b(?:(?:channel[ -]?)?(?:band)?width|(?:channel[ -]?)?bandwidth|kanal(?:band)?breite|"
                          r"bandbreite|largeur(?: d[eu]s?)?(?: canal)?|anch(?:o|ura)(?: del?)?(?: canal)?)\b", _I)
 _WIDTH_NUM = re.compile(r"(?<![\d.,])(20|40|80|160)(?![\d.,])(?!\s*-?\s*(?:ghz|g\b|%))", _I)
-# plain "power" only before "to"/"at" and a number ("set the 5 GHz power to 60" was read as channel 60; "the
-# power went out at 10" is no request)
-_POWER = re.compile(r"(transmit(ting)? power|tx[ -]?power|power(?: level)?(?=\s+(?:to|at)\s+\d)|sendeleistung|"
+# plain "power" only before "to"/"at" and a number, a band maybe between ("set the 5 GHz power to 60" and "set the
+# power of the 5GHz to 50" were read as a channel; "the power went out at 10" is no request)
+_POWER = re.compile(r"(transmit(ting)? power|tx[ -]?power|power(?: level)?(?=(?:\s+(?:of|on|for|in)\s+(?:the\s+)?"
+                    r"(?:2\.4GHz|5GHz|6GHz)(?:\s+(?:band|radio|one))?)?\s+(?:to|at)\s+\d)|sendeleistung|"
                     r"puissance( d['’]émission)?|potencia( de transmisión)?)(?:\D|\d[.,]?\d*\s*-?\s*ghz){0,60}?"
                     r"(?P<n>(?<![\d.,])\d{1,3})(?![.,]\d)(?!\s*-?\s*(ghz|g\b))\s*"
                     r"(%|percent|prozent|pour ?cent|por ?ciento)?", _I)
@@ -98,7 +101,9 @@ _OFF = re.compile(r"\b(turn(ed)?|switch(ed)?|shut)\b[^?!]{0,30}\boff\b|\bdisable
 _ON = re.compile(r"\b(turn(ed)?|switch(ed)?)\b[^?!]{0,30}\bon\b|\benable|\bactivate|\beinschalten|\banschalten|"
                  r"\b(ein|an)geschaltet werden|\baktiviert werden|\bactive-(le|la)\b|\bactiva(lo|la)\b|"
                  r"\baktivier|\bwieder an\b|\bactiv(er|ez|e)\b|\brallum\w*|\ballum\w*|\bactivar|\bactiva\b|"
-                 r"\bencender|\benci[eé]nd|\bschalt\w*\b[^.?!]{0,40}\bein\b|\bmach\w*\b[^.?!]{0,40}\ban\b", _I)
+                 r"\bencender|\benci[eé]nd|\bschalt\w*\b[^.?!]{0,40}\bein\b|\bmach\w*\b[^.?!]{0,40}\ban\b|"
+                 # "remets-le demain" (put it back): on — "remets-le sur le 11" puts it on a channel
+                 r"\bremet(s|tez)-(le|la|les)\b(?![^.?!;]{0,20}\b(sur|en)\s+(le\s+|la\s+)?(canal\s+)?\d)", _I)
 _IPV4 = re.compile(r"\b((25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3})\b")
 _DNS = re.compile(r"\bdns\b|resolver|nameserver|serveurs? de noms|servidores? de nombres", _I)
 _INFORM = re.compile(r"inform|report(s|ing)? (in |back )?every|meldeintervall|intervalle de (remontée|notification)|"
@@ -119,7 +124,9 @@ _PING = re.compile(r"\bping\w*\s+(?:to\s+|an\s+|à\s+|a\s+)?([a-z0-9][a-z0-9.-]{
                    r"\bhaz ping a\s+(\S+)", _I)
 _WIDE_SCOPE = re.compile(r"\b(all|every|each)\b[^.?!]{0,20}\b(devices?|gateways?|routers?|boxes|homes?|flats?)\b|"
                          r"\bbuilding\b|\ball(e|en|er)\b[^.?!]{0,20}\b(geräte\w*|router\w*|boxen)\b|\bgebäude|"
-                         r"\btou(te)?s les\b|\bimmeuble|\btodos los\b|\bedificio", _I)
+                         # "tous les wifi", "todos los wifis": every network of this box, not every box
+                         r"\btou(te)?s les\b(?!\s+(wi-?fis?|wlans?|réseaux|bandes|radios)\b)|\bimmeuble|"
+                         r"\btodos los\b(?!\s+(wi-?fis?|wlans?|radios)\b)|\bedificio", _I)
 # A reboot described as a symptom ("it restarts by itself", "since the restart") is not a request.
 _REBOOT_SYMPTOM = re.compile(r"\b(since|after|seit|nach|depuis|après|desde|después)\b[^\w.!?;]+(\w+[^\w.!?;]+){0,4}?"
                              r"(reboot\w*|restart\w*|neu ?start\w*|red[ée]marr\w*|reinici\w*)|keeps|itself|randomly|"
@@ -294,6 +301,10 @@ def _near(m: re.Match[str] | None, limit: int) -> re.Match[str] | None:
     return m if m is not None and m.start() < limit else None
 
 
+# a number after "by" / "um" is how far to move, never the channel ("lower the 2.4 channel by two" wrote channel 2)
+_BY = re.compile(r"\b(by|um)\s+$", _I)
+
+
 def _width_or_channel(text: str, band: Band | None) -> ExplicitRequest | None:
     """A width said with its words ("channel width to 40"), a channel and its number, or a width in MHz —
     in that order: a width's words hold the channel word."""
@@ -304,6 +315,8 @@ def _width_or_channel(text: str, band: Band | None) -> ExplicitRequest | None:
         return ExplicitRequest(action="width", band=band, value=f"{n.group(1)}MHz")
     m = _CHANNEL.search(text)
     num = _near(_NUM.search(text, m.end()), m.end() + _NEAR_CHANNEL) if m else None
+    if num and _BY.search(text, 0, num.start()):
+        return ExplicitRequest(action="channel", band=band, value=None)  # "lower the channel by two": no channel 2
     if num:
         return ExplicitRequest(action="channel", band=band, value=int(num.group(1)))
     m = _WIDTH.search(text)

@@ -58,6 +58,10 @@ _TELL_ME = re.compile(
     # … except "see if you can move it": a polite request
     r"(?!\s+(you|u|we)\s+(can|could)\b|\s+(puedes|podés|podrías|se puede|tu peux|vous pouvez|on peut|du|man)\b)|"
     r"find out|"
+    # "customer's asking what public IP …", "she wants to know which …", "il demande quelle …", "pregunta qué …"
+    r"(?:asking|asks|asked|wondering|wonders|fragt|will wissen|möchte wissen|demande|se demande|pregunta|quiere saber)"
+    r"\s+(?:(?:us|me|mich|uns)\s+)?(?:what|which|how|when|whether|if|welche\w*|wie|wann|ob|quel\w*|combien|si|"
+    r"qu[ée]|cu[áa]l\w*|cu[áa]nt\w*|c[óo]mo|cu[áa]ndo)\b(?!\s+(you|u|we)\s+(can|could)\b)|"
     # "kannst du mal prüfen, seit wann …", "tu peux vérifier : …": the looking verb ends its clause, the question
     # follows
     r"(?:mal|kurz|bitte|you|u|tu|vous|me|nos)\s+(?:prüfen|nachprüfen|checken|kontrollieren|vérifier|regarder|revisar|"
@@ -79,6 +83,7 @@ _TELL_ME = re.compile(
     r"schicken|nennen)\b|"
     # "brauch mal die MAC von der PS5", "I need his WAN IP", "necesito la IP": a fact needed is a fact asked for
     r"(?:brauch\w*|need|besoin d[eu']|necesito)\s+(?:\w+\s+){0,3}?(?:ip|mac|ip-adresse|mac-adresse|seriennummer|serial|"
+    r"num[ée]ro de s[ée]rie|número de serie|"
     r"firmware|adresse|address|dirección)\b(?![^.?!;]*\d{1,3}\.\d{1,3}\.)|"
     r"auflisten|listar|enumerar|"
     r"(?:me )?(?:la|le|les) (?:donner|filer|passer)(?!\s+(?:sur|en|à|au|dans)\b)|donne[sz]?-moi|donnez-moi|file-moi|"
@@ -209,7 +214,10 @@ TOPICS: dict[str, re.Pattern[str]] = {
         r"\bwho (did|made|set)\b|\bwer hat\b|\bqui a\b|\bquién\b", _I),
     "campaigns": re.compile(
         r"\b(campaigns?|rollouts?|roll-outs?|kampagne\w*|campagne\w*|campañas?|despliegue\w*|déploiement\w*|"
-        r"open (cases?|tickets?|proposals?)|cases?|tickets?|pending (changes?|proposals?)|remediation\w*|"
+        # "… pour le ticket", "… for the ticket": where the answer goes, not what is asked
+        r"open (cases?|tickets?|proposals?)|cases?(?![-\w])|(?<!pour le )(?<!for the )(?<!für das )(?<!für den )"
+        r"(?<!para el )(?<!in the )(?<!dans le )(?<!en el )(?<!ins )tickets?|pending (changes?|proposals?)|"
+        r"remediation\w*|"
         r"offene\w* (fälle|vorgänge|änderungen)|fall|dossiers?|casos?|incidencias?)\b", _I),
 }
 # "why" questions about a symptom are diagnosed, not answered from facts.
@@ -371,7 +379,8 @@ def _split_conj(part: str, mask_offset: int, mask: list[bool]) -> list[str]:
 # "… and back on tomorrow", "… und morgen früh wieder an", "… y vuelve a encenderla": a band or network switched
 # back on, a request of its own (``_split_conj``)
 BACK_ON = re.compile(r"\s*(?:\w+\s+){0,3}?(?:back\s+on|on\s+again|wieder\s+(?:ein|an)\w*|"
-                      r"vuelv\w*\s+a\s+(?:encend|activ|prend)\w*|rallum\w*|réactiv\w*|"
+                      r"vuelv\w*\s+a\s+(?:encend|activ|prend)\w*|rallum\w*|réactiv\w*|remets?-(?:le|la|les)|"
+                      r"remettre|remettez-(?:le|la|les)|(?:le|la|les)\s+remettre|"
                       r"(?:turn|switch|put)\s+(?:it|them)\s+back)", _I)
 
 

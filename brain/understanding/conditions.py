@@ -96,7 +96,10 @@ _ONLINE = re.compile(r"\b(online|offline|reachable|back( up| online)?|up|down|er
                      r"joignable|en l[ií]nea|conectad[oa]|desconectad[oa])\b", _I)
 _FIRMWARE = re.compile(r"\b(firmware|software|version|fw|build|micrologiciel|versión)\b\D{0,20}?"
                        r"(?P<v>\d+(?:\.\d+){1,3}[\w.-]*|(?<![\w.])[A-Za-z]{1,4}\d{2,}[\w.-]*)", _I)
-_ON_CHANNEL = re.compile(r"\b(?:on|auf|sur|en)\s+(?:channel|kanal|canal)?\s*(?P<n>\d{1,3})\b|"
+# ... an article maybe before ("si está en el 36", "s'il est sur le canal 36": it was read as "already there", the
+# channel asked for)
+_ON_CHANNEL = re.compile(r"\b(?:on|auf|sur|en)\s+(?:(?:the|le|el|dem|den)\s+)?(?:channel|kanal|canal)?\s*"
+                         r"(?P<n>\d{1,3})\b(?![.,]\d)|"
                          r"\b(?:channel|kanal|canal)\s+(?:is\s+|ist\s+|est\s+|es\s+)?(?P<m>\d{1,3})\b", _I)
 _ENABLED = re.compile(r"\b(on|off|enabled|disabled|active|inactive|switched \w+|turned \w+|an|aus|aktiv|"
                       r"eingeschaltet|ausgeschaltet|activ\w*|désactiv\w*|coupée?|éteinte?|allumée?|encendid\w*|"
@@ -315,6 +318,17 @@ def _neighbour(c: _Said) -> Condition | None:
                      band=c.band, words=text)
 
 
+# "… if it's 36, move it to 44": beside a channel change, a bare number the radio "is" is its channel
+_IS_NUMBER = re.compile(r"\b(?:it'?s|it is|is|ist|es|est|c'est|está|esté|sea)\s+(?:still\s+|noch\s+|encore\s+|"
+                        r"todavía\s+)?(?P<n>\d{1,3})\b(?![.,]\d)(?!\s*(?:%|mhz|ghz|db|uhr|h\b|am\b|pm\b|min|"
+                        r"s\b|percent|prozent|pour|por|clients?|devices?|geräte|appareils|dispositivos))(?P<m>)", _I)
+
+
+_OTHER_SETTING = re.compile(r"\b(power|leistung|sendeleistung|puissance|potencia|width|breite|largeur|ancho|"
+                            r"interval\w*|uptime|firmware|version|clients?|devices?|geräte|appareils|dispositivos|dns|mhz|signal|"
+                            r"rssi|dbm|temperature|temperatur|température|load|last|charge|carga)\b", _I)
+
+
 def _firmware_or_channel(c: _Said) -> Condition | None:
     """The firmware ("if it's on 1.4.2", "unless it already runs 2.0") or the channel the radio is on
     ("if it's still on 149", "unless it's already on 11")."""
@@ -324,7 +338,8 @@ def _firmware_or_channel(c: _Said) -> Condition | None:
     if m:
         return Condition(fact="firmware", expect="eq" if (not c.neg_words) != c.negative else "ne", value=m.group("v"),
                          words=text)
-    m = _ON_CHANNEL.search(text)
+    m = _ON_CHANNEL.search(text) or (_IS_NUMBER.search(text) if c.action == "channel" and not _OTHER_SETTING.search(
+        text) else None)
     if m and not _NEIGHBOUR.search(text):
         n = int(m.group("n") or m.group("m"))
         return Condition(fact="channel", expect="eq" if (not c.neg_words) != c.negative else "ne", value=n,

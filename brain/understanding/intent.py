@@ -155,13 +155,25 @@ def extract_ssid(text: str) -> str | None:
         if cand and cand.lower() not in _STOP and not cand.lower().startswith("pass"):
             if (fixed := _corrected(clean, m.end(), cand)) != cand:
                 return fixed
-            # One token, unquoted: only when what follows in its clause is chatter ("call it X thanks!").
-            # "call it Blue House" is unclear — asked again (in quotes), never cut to "Blue".
+            # Unquoted: one token when what follows in its clause is chatter ("call it X thanks!"), or a run of
+            # capitalised words to the clause's end or chatter ("rename the main wifi to Casa Rossi please"). Else
+            # unclear ("call it Blue house because …") — asked again (in quotes), never cut to "Blue".
             after = re.split(r"[,;.!?\n]", clean[m.end():], maxsplit=1)[0].split()
-            if after and after[0].lower().strip("'\"") not in _CHATTER:
-                return None
-            return cand
+            return _name_run(cand, after)
     return None
+
+
+def _name_run(first: str, after: list[str]) -> str | None:
+    """The unquoted name that starts with ``first``: alone before chatter or the clause's end, or with the capitalised
+    words after it (at most four in all) when chatter or the clause's end follows them."""
+    run = [first]
+    rest = after
+    if first[:1].isupper():
+        while rest and len(run) < 4 and rest[0][:1].isupper() and rest[0].lower() not in _CHATTER:
+            run, rest = [*run, rest[0]], rest[1:]
+    if rest and rest[0].lower().strip("'\"") not in _CHATTER:
+        return None
+    return " ".join(run)
 
 
 _CHATTER = {"porfa", "schön", "dir", "bcp", "thanks", "thank", "thx", "ty", "please", "pls", "plz", "lol", "ok",

@@ -164,7 +164,8 @@ def understand(text: str, ctx: Context) -> Understood:
 # "… and put it back on tomorrow morning", "… und morgen um 8 wieder einschalten", "… y vuelve a encenderlo
 # mañana": the second clause undoes the first later — its time is its own
 _REVERSAL = re.compile(r"\b(back on|back up|on again|re-?enable\w*|re-?activate\w*|wieder\b|erneut\b|"
-                       r"rallum\w*|réactiv\w*|de nouveau|à nouveau|vuelv\w* a|de nuevo|otra vez|reactiv\w*)", _I)
+                       r"rallum\w*|réactiv\w*|remets?-(?:le|la|les)|remettre|remettez|de nouveau|à nouveau|vuelv\w* a|"
+                       r"de nuevo|otra vez|reactiv\w*)", _I)
 _CLAUSE_START = re.compile(r"(,|;|\b(and|und|et|y|then|dann|danach|puis|ensuite|luego|después)\b)", _I)
 
 
@@ -1205,7 +1206,8 @@ _JUSSIVE = re.compile(r"^\W*(que|qu')\s*(el|la|los|las|le|les|il|elle|ils|elles|
                       r"quelqu'un)\b", _I)
 # "que ahora hay gente trabajando", "que la clienta está sacando las facturas": "que" giving a reason — a
 # finite indicative verb or a gerund, where a wish would take the subjunctive ("que el técnico pase").
-_CAUSAL_QUE = re.compile(r"^\W*que\s+(?:[^\W\d_]+\s+){0,3}?(hay|está|están|estamos|estoy|es|son|era|eran|"
+_CAUSAL_QUE = re.compile(r"^\W*que\s+(?:(?:[^\W\d_]+|\d+(?:[.,]\d+)?(?:GHz)?)\s+){0,3}?"
+                         r"(hay|está|están|estamos|estoy|es|son|era|eran|"
                          r"tiene|tienen|tengo|va|van|da|dan|lleva|llevan|anda|andan|sigue|siguen|puede|pueden|"
                          r"quiere|quieren|necesita|necesitan|ha|han|hemos|se\s+\w+a[n]?\b(?<!sea)|"
                          r"se mete|se meten|se cuela|se cuelan|llega|llegan|molesta|molestan|interfiere|"

@@ -26,15 +26,19 @@ _BAND_FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?<![\w.,])5er\b", _I), "5GHz"),
     (re.compile(r"(?<![\w.,])6er\b", _I), "6GHz"),  # "beim 6er die Leistung": it went to the other radios
     (re.compile(r"(?<![\w.,])6\s*-?\s*(?:ghz|gig\w*|e\b)", _I), "6GHz"),
-    (re.compile(r"\b(the|la|le|el|das|die|den|on|auf|sur|en|el de|la de|de la)\s+(?:band\s+|bande\s+|banda\s+)?5"
+    # ("sube la potencia del 5 al 75%", "dreh beim 5 auf 50"): "del 5" was read as the value 5
+    (re.compile(r"\b(the|la|le|el|das|die|den|on|auf|sur|en|el de|la de|de la|del|du|vom|beim|dem|of the)\s+"
+                r"(?:band\s+|bande\s+|banda\s+)?5"
                 r"(?=\s*(?:band|bande|banda|one|side|radio|wifi|wi-fi|wlan|network|netz|réseau|red|alone|\?|$|,|\.|!|;|:|"
                 r"\s[-–—]\s)|"
                 r"\s+(?:on|to|sur|à|auf|al|a|en|onto)\s+(?:le\s+|la\s+|el\s+|den\s+|the\s+)?"
                 r"(?:channel\s+|kanal\s+|canal\s+)?\d)", _I), r"\1 5GHz"),
-    # "c'est la 5 qu'il faut baisser", "je parlais de la 5 en fait", "la de 5 también": feminine, so the band
+    # "c'est la 5 qu'il faut baisser", "je parlais de la 5 en fait", "la de 5 también", "deja el de 5 a un cuarto":
+    # feminine, or "the one of 5", so the band
     # (la bande, la red) — never a channel (le canal, el canal) or a percentage; "le 5", "the 5" stay numbers
-    (re.compile(r"(?<![\w'])(la|la de|de la)\s+5(?![\w%]|\s*(?:%|h\b|heures?|minutes?|min\b|mhz|dbm|fois|veces|"
-                r"horas?|por ?ciento|pour ?cent|[.,]?\d|de la (?:tarde|mañana|noche|madrugada)))", _I), r"\1 5GHz"),
+    (re.compile(r"(?<![\w'])(la|la de|de la|el de)\s+([56])(?![\w%]|\s*(?:%|h\b|heures?|minutes?|min\b|mhz|dbm|fois|"
+                r"veces|horas?|por ?ciento|pour ?cent|euros?|€|[.,]?\d|de la (?:tarde|mañana|noche|madrugada)))", _I),
+     r"\1 \2GHz"),  # … and "¿y a la de 6?" the 6 GHz one
 )
 _CANON = re.compile(r"\b(2\.4GHz|5GHz|6GHz)\b")
 _BOTH = re.compile(r"\b(both bands|both|every band|all bands|all (the )?radios|"

@@ -24,8 +24,9 @@ _POWER_WORD = re.compile(r"\b(transmit(ting)? power|tx[ -]?power|power|sendeleis
                          r"puissance( d['’]émission)?|potencia( de transmisión)?)\b", _I)
 _FRACTIONS: tuple[tuple[re.Pattern[str], int], ...] = (
     (re.compile(r"\b((three|drei|trois|tres|3)[- ]?(quarters?|viertel|quarts|cuartos)|dreiviertel)\b", _I), 75),
-    (re.compile(r"\b(half|halbe\w*|hälfte|halb|moitié|mitad|medi[ao])\b", _I), 50),
-    (re.compile(r"\b(quarter|viertel|quart|cuarto|cuarta parte)\b", _I), 25),
+    (re.compile(r"\b(half|halbe\w*|hälfte|halb|moitié|mitad|medi[ao]|(?:demi|mi)[- ]puissance)\b", _I), 50),
+    # "un cuarto de potencia" reaches here as "un 4º" (the matching text writes ordinals as digits)
+    (re.compile(r"\b(quarter|viertel|quart|cuarto|cuarta parte)\b|(?<!\w)un 4º(?!\w)", _I), 25),
     (re.compile(r"\b(full|max(imum|imal)?|voll\w*|volle[nr]? leistung|à fond|au max\w*|pleine puissance|"
                 r"al máximo|máxim[ao]|a tope|a todo)\b", _I), 100),
 )

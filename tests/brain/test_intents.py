@@ -149,10 +149,17 @@ def test_answer_with_request_drafts_the_request(svc: Any, rt: Any, world: Any, d
     ("call it Birch-House thanks!", "Birch-House"),
     ("the customer would like their network to be called 'Harbour-4A'", "Harbour-4A"),
     ("Der Kunde möchte sein WLAN in „Villa-Kunterbunt“ umbenennen.", "Villa-Kunterbunt"),
-    ("call it Blue House", None),  # unclear: asked again in quotes, never cut to "Blue"
+    # capitalised words to the clause's end are the name (round six: "Casa Rossi", "Maison Dupont" were asked in
+    # quotes); a lowercase word after the first is unclear: asked again in quotes, never cut to "Blue"
+    ("call it Blue House", "Blue House"),
+    ("call it Blue house because it's blue", None),
+    ("rename the wifi to Casa Rossi because the kids asked", None),
+    ("renomme le wifi principal en Maison Dupont", "Maison Dupont"),
+    ("que su wifi se llame Casa Lopez, por favor", "Casa Lopez"),
+    ("call it A B C D E", None),  # at most four words unquoted
     ("pls rename their wifi to Oak-Street-9 asap, thx", "Oak-Street-9"),
 ])
-def test_ssid_value_is_the_quoted_text_or_one_token(text: str, ssid: str | None) -> None:
+def test_ssid_value_is_the_quoted_text_or_an_unquoted_name(text: str, ssid: str | None) -> None:
     from brain.playbooks import extract_ssid
 
     assert extract_ssid(text) == ssid

@@ -5,13 +5,16 @@ and a width or power on every band but one."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from brain import lookup
 from brain.understanding import clauses, references, scope, when
 from brain.understanding.offline import Context, understand
+from tests.brain.conftest import run_turn
 from tests.brain.test_nothing_dropped import BERLIN, NOW, read
 
 
@@ -223,3 +226,168 @@ def test_a_channel_on_every_band_but_one_is_the_band_its_number_names() -> None:
     plan = draft(home("tri"), asked)
     assert plan.draft is not None
     assert [c.path for c in plan.draft.changes if c.path.endswith(".Channel")] == ["Device.WiFi.Radio.1.Channel"]
+
+
+# ---------------------------------------------------------------------------- second batch: my own phrasings, probe 3
+@pytest.mark.parametrize("text", ["customer's asking what public IP their line got today",
+                                  "the customer asks whether the guest wifi is on",
+                                  "el cliente pregunta qué IP tiene el router",
+                                  "sie fragt, welche IP der Anschluss hat",
+                                  "il demande quelle version tourne dessus"])
+def test_a_question_told_as_the_customer_asks_it_is_a_question(text: str) -> None:
+    assert "question" in [c.act for c in clauses.understand(text).clauses]
+
+
+def test_the_customer_asking_for_a_change_is_no_question() -> None:
+    assert "question" not in [c.act for c in clauses.understand("she asked if we can move it to 11").clauses]
+
+
+def test_a_ticket_the_answer_goes_to_is_not_what_is_asked() -> None:
+    serial = clauses.understand("j'ai besoin du numéro de série de la box pour le ticket").clauses
+    assert [c.act for c in serial] == ["question"] and "campaigns" not in serial[0].topics
+    assert "campaigns" in clauses.understand("any open tickets on this one?").clauses[0].topics
+    assert "campaigns" not in clauses.understand("is the password case-sensitive?").clauses[0].topics
+
+
+def test_a_spanish_reason_with_a_number_in_it_is_no_request() -> None:
+    r = read("cámbiale el canal del 2,4 al 1, que el 6 está saturado").request
+    assert r.action == "channel" and r.values.get("value") == 1 and not r.unplaced
+
+
+def test_put_it_back_later_in_french_is_the_switch_on_deferred() -> None:
+    u = read("coupe le wifi invité maintenant et remets-le demain à 9h")
+    assert u.request.action == "ssid_enable" and u.request.values.get("value") is False
+    assert u.request.schedule is None and not u.request.unplaced
+    assert u.heard is not None and any("remets-le demain à 9h" in d for d in u.heard.deferred)
+
+
+def test_put_it_back_on_a_channel_is_no_switch_on() -> None:
+    from brain.understanding.actions import parse
+
+    put = parse("remets-le sur le canal 11")
+    assert put is None or put.action != "band_enable"
+
+
+@pytest.mark.parametrize("text", ["turn off every band except the 5 GHz", "schalte alle WLANs außer dem 5er aus",
+                                  "apaga todas las redes menos la de 5 GHz", "coupe tous les wifi sauf le 5 GHz"])
+def test_every_network_off_but_one_is_the_wifi_off_with_an_exclusion(text: str) -> None:
+    r = read(text).request
+    assert r.action == "band_enable" and r.values.get("value") is False and r.scope.kind == "this_device"
+    assert [b for e in r.exclusions for b in ("5GHz",) if b in e] == ["5GHz"]
+
+
+def test_every_network_off_but_one_leaves_that_one_on() -> None:
+    from brain import explicit
+    from tests.brain.test_nothing_dropped_mutants import draft, home
+
+    asked = explicit.from_request(read("turn off every band except the 5 GHz").request)
+    assert asked is not None and asked.excluded == ["5GHz"]
+    plan = draft(home("tri"), asked)  # Radio.1 5 GHz, .2 2.4 GHz, .3 6 GHz
+    assert plan.draft is not None  # nobody connected: drafted (with clients on them it asks first)
+    assert [(c.path, c.value) for c in plan.draft.changes] == [("Device.WiFi.Radio.2.Enable", False),
+                                                              ("Device.WiFi.Radio.3.Enable", False)]
+
+
+@pytest.mark.parametrize("text", ["the networks of the neighbours are on channel 6", "tous les voisins sont sur le 6"])
+def test_other_networks_told_of_are_no_switch(text: str) -> None:
+    assert read(text).request.action is None
+
+
+@pytest.mark.parametrize(("text", "action", "value"), [
+    ("sube la potencia del 5 al 75%", "power", 75), ("set the power of the 5GHz to 50", "power", 50),
+    ("set the power on the 5 to 50", "power", 50), ("baisse la puissance du 5 à 50 %", "power", 50)])
+def test_the_5_after_of_is_the_band_not_the_value(text: str, action: str, value: int) -> None:
+    """"del 5 al 75%" wrote a transmit power of 5 %; "the power of the 5GHz to 50" a channel 50."""
+    r = read(text).request
+    assert (r.action, r.values.get("value"), r.target.bands) == (action, value, ["5GHz"])
+
+
+@pytest.mark.parametrize("text", ["pon el 5 en el canal 44 solo si ahora mismo está en el 36",
+                                  "pon el 5 en el canal 44 solo si todavía está en el 36",
+                                  "passe la 5 sur le 44 seulement si elle est encore sur le 36",
+                                  "stell das 5er auf 44, aber nur wenn es noch auf dem 36 ist"])
+def test_a_channel_condition_with_its_article_is_the_channel_named(text: str) -> None:
+    """"todavía está en el 36" was read as "already there": a precondition on 44, the value asked."""
+    r = read(text).request
+    assert r.values.get("value") == 44 and not r.unplaced
+    assert [(c.fact, c.expect, c.value) for c in r.conditions] == [("channel", "eq", 36)]
+
+
+def test_a_version_after_the_is_no_channel() -> None:
+    r = read("reboot it only if it's still on the 3.0.2-rc1 firmware").request
+    assert [(c.fact, c.value) for c in r.conditions] == [("firmware", "3.0.2-rc1")]
+
+
+# ---------------------------------------------------------------------------- third batch: my own phrasings, probe 4-5
+@pytest.mark.parametrize("text", ["lower the 2.4 channel by two", "Kanal vom 2,4er um 2 runter"])
+def test_a_channel_moved_by_a_number_is_no_channel_of_that_number(text: str) -> None:
+    """"lower the 2.4 channel by two" drafted channel 2: the value is asked, never the distance taken for it."""
+    r = read(text).request
+    assert r.action == "channel" and "value" not in r.values
+
+
+def test_a_channel_given_by_number_is_still_read() -> None:
+    assert read("set the 2.4 to channel 11").request.values == {"value": 11}
+
+
+@pytest.mark.parametrize(("text", "value"), [("what channel is the 5 on? if it's 36 move it to 44", 36),
+                                             ("move the 5 to 44 if it is still 36", 36)])
+def test_a_bare_number_the_radio_is_beside_a_channel_change_is_its_channel(text: str, value: int) -> None:
+    r = read(text).request
+    assert r.values.get("value") == 44 and [(c.fact, c.value) for c in r.conditions] == [("channel", value)]
+
+
+def test_a_number_another_setting_is_is_no_channel() -> None:
+    """"if the power is 50" beside a channel change is a condition on the power, asked — never "channel 50"."""
+    r = read("set the 5 to 44 if the power is 50").request
+    assert not [c for c in r.conditions if c.fact == "channel"]
+
+
+@pytest.mark.parametrize(("text", "value", "band"), [("mets la 5 à mi-puissance", 50, "5GHz"),
+                                                     ("passe la 2,4 en demi-puissance", 50, "2.4GHz"),
+                                                     ("deja el de 5 a un cuarto de potencia", 25, "5GHz")])
+def test_a_share_of_power_in_french_and_spanish(text: str, value: int, band: str) -> None:
+    r = read(text).request
+    assert (r.action, r.values.get("value"), r.target.bands) == ("power", value, [band])
+
+
+@pytest.mark.parametrize(("text", "band"), [("¿y a la de 6?", "6GHz"), ("et la 6 ?", "6GHz"),
+                                           ("la de 5 también", "5GHz")])
+def test_the_6_named_as_the_5_is(text: str, band: str) -> None:
+    from brain.understanding import targets
+
+    assert targets.bands_in(targets.normalise_bands(text)) == [band]
+
+
+def test_a_price_is_no_band() -> None:
+    from brain.understanding import targets
+
+    assert targets.bands_in(targets.normalise_bands("el de 5 euros")) == []
+
+
+@pytest.mark.parametrize(("question", "name", "named"), [
+    ("need the MAC of the ThinkPad", "ThinkPad-185", True), ("what IP did the PS5 get?", "PS5-1811", True),
+    ("welche IP hat das iPad?", "iPad-182", True), ("what IP does the iPad Pro have", "iPad", True),
+    ("what's the WAN IP?", "iPad-182", False), ("the pad is offline", "iPad-182", False),
+    ("anything on the TV?", "TV", False)])
+def test_a_host_is_named_by_its_name_or_its_name_without_its_number(question: str, name: str, named: bool) -> None:
+    from brain.answers import _names
+
+    assert _names(question, name) is named
+
+
+def test_a_named_hosts_address_is_its_own_not_the_gateways(svc: Any, device: Any, actor: Any) -> None:
+    """"need the MAC of the ThinkPad" was answered with the gateway's SSID MACs."""
+    dev = device("healthy", 3)
+    alice = actor("alice")
+    tid = svc.start(dev, alice)
+    listed = " ".join(e.text for e in run_turn(svc, tid, "which devices are connected?", alice) if e.kind == "answer")
+    names = [n for n in re.findall(r'"([^"]+)"', listed) if re.search(r"-\d+$", n)]
+    assert names, listed
+    stem = re.sub(r"-\d+$", "", names[0])
+    for asked, leaf in ((f"what IP does the {stem} have?", "IPAddress"),
+                        (f"need the MAC of the {stem}", "PhysAddress")):
+        events = run_turn(svc, tid, asked, alice)
+        said = " ".join(e.text for e in events if e.kind == "answer")
+        assert names[0] in said and re.search(rf"Device\.Hosts\.Host\.\d+\.{leaf}", said), said
+        assert "SSID" not in said and not [e for e in events if e.kind == "proposal"]
