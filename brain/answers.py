@@ -659,7 +659,7 @@ def carried(history: list[Any], text: str) -> tuple[list[str], str] | None:
         return None
     topics = [t for t in last.data["topics"] if t not in ("again", "schedule")]
     before = targets.normalise_bands(str(last.data.get("question") or ""))
-    bands = targets.bands_in(targets.normalise_bands(text))
+    bands = targets.bands_in(targets.normalise_bands(text)) or targets.bare_band(text)
     role = targets.role_in(text)
     if not topics or not before:
         return None

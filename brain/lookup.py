@@ -50,11 +50,11 @@ SYNONYMS: tuple[tuple[str, str], ...] = (
     (_INFORM_WORDS, "periodicinforminterval periodic inform interval"),
     (r"hidden|broadcast\w*|versteckt|ausgeblendet|sichtbar|masqué|masquée|diffusé|diffusée|cach[ée]e?|oculta|"
      r"oculto|visible|difund\w*", "ssidadvertisementenabled ssid advertisement beacons"),
+    (r"security(?: mode)?|sicherheit\w*|verschlüsselung|mode de sécurité|sécurité|securite|chiffrement|"
+     r"modo de seguridad|seguridad|cifrado|wpa\d?|wep", "security modeenabled mode enabled"),
     (r"802\.11\w*|wi-?fi ?[4567]\b|\bax\b|\bac\b|\bmodes?\b|\bstandards?\b|\bnormes?\b|estándar\w*|\bmodos\b",
      "operatingstandards "
      "operating standards ieee 802.11"),
-    (r"security|sicherheit|verschlüsselung|sécurité|securite|chiffrement|seguridad|cifrado|wpa\d?|wep",
-     "security modeenabled mode enabled"),
     (r"serial\w*|seriennummer|numéro de série|número de serie", "serialnumber serial number"),
     (r"time ?zone|zeitzone|fuseau horaire|zona horaria", "localtimezone time zone local"),
     (r"subnet\w*|netmask|netzmaske|masque|máscara", "subnetmask subnet mask"),

@@ -83,8 +83,9 @@ _TELL_ME = re.compile(
     r"schicken|nennen)\b|"
     # "brauch mal die MAC von der PS5", "I need his WAN IP", "necesito la IP": a fact needed is a fact asked for
     r"(?:brauch\w*|need|besoin d[eu']|necesito)\s+(?:\w+\s+){0,3}?(?:ip|mac|ip-adresse|mac-adresse|seriennummer|serial|"
-    r"num[ée]ro de s[ée]rie|número de serie|"
+    r"num[ée]ro de s[ée]rie|número de serie|rango|range|bereich|plage|pool|lease|concesión|bail|"
     r"firmware|adresse|address|dirección)\b(?![^.?!;]*\d{1,3}\.\d{1,3}\.)|"
+    r"(?:necesito|need to|muss) (?:saber|know|wissen)|"
     r"auflisten|listar|enumerar|"
     r"(?:me )?(?:la|le|les) (?:donner|filer|passer)(?!\s+(?:sur|en|à|au|dans)\b)|donne[sz]?-moi|donnez-moi|file-moi|"
     r"pása(?:me|nos)|dame (?:el|la|los|las))\b", _I)
@@ -530,6 +531,8 @@ def _fact_topics(part: str) -> list[str]:
         return []  # a symptom or advice is diagnosed; a question naming an operation asks about its state
     if "[secret" in part:
         return []  # a masked value ("hmm maybe [secret]?") answers the planner's question: never looked up
+    if targets.bare_band(part):
+        return ["again"]  # "and the 6?": the question before, of the 6 GHz band
     named = targets.bands_in(targets.normalise_bands(part)) or targets.role_in(part)
     rest = _NO_FACT.sub(" ", targets.normalise_bands(part)).split()
     if not rest:
@@ -755,7 +758,8 @@ def _one_operation(ops: list[tuple[Clause, str]], said: dict[int, str]) -> bool:
         return False
     read = [actions.parse(said.get(id(c), c.text)) for c, _ in ops]
     valued = {(r.band, r.value) for r in read if r is not None and r.value is not None}
-    return len(valued) <= 1
+    # "customer wants max power. set the 5 GHz transmit power to 100%": one value, said once without its band
+    return len(valued) <= 1 or (len({v for _, v in valued}) == 1 and len({b for b, _ in valued if b}) == 1)
 
 
 def _deferred_label(label: str, text: str) -> str:

@@ -56,9 +56,10 @@ _END = re.compile(r"\.(?=\s|$)|,(?!\d)|[;!?\n]|\s(?=(then|dann|alors|entonces)\b
 
 # A branch where nothing is done: "…, leave it", "…, déjalo como está", "…, lass es", "…, don't bother".
 _LEAVE_IT = re.compile(
-    r"^\s*,?\s*(then\s+|dann\s+|alors\s+|entonces\s+)?(just\s+|simply\s+|einfach\s+|juste\s+|tu\s+|pues\s+|"
+    r"(?:^|(?<=\s))\s*,?\s*(then\s+|dann\s+|alors\s+|entonces\s+)?(just\s+|simply\s+|einfach\s+|juste\s+|tu\s+|pues\s+|"
     r"simplemente\s+)?(leave (it|them)( alone| as it is| be)?|"
-    r"don'?t (bother|touch it|do anything)|do nothing|lass (es|ihn|sie|das)( so| in ruhe| wie es ist)?|"
+    r"don'?t (bother|touch (it|anything|a thing)|do anything|change anything)|do nothing|"
+    r"lass (es|ihn|sie|das)( so| in ruhe| wie es ist)?|"
     r"nichts (machen|tun)|mach nichts|laisse[sz]?(-le|-la)?( tomber| comme ça| tel quel)?|"
     r"ne (fais|touche) rien|n'y touche pas|d[ée]ja(lo|la)( como est[áa]| así| estar)?|no (hagas|toques) nada)"
     r"\b[^.;!?]*", _I)
@@ -435,7 +436,20 @@ def find(text: str, *, action: str | None, value: object, band: Band | None) -> 
         if not out.conditions and not out.unplaced:
             out.unplaced.append(Unplaced(words=whole, kind="condition",
                                          why="when to leave it alone, but not when to act"))
+    out.conditions = _without_else_branches(out.conditions)
     return out
+
+
+def _without_else_branches(found: list[Condition]) -> list[Condition]:
+    """"if it is still on 36 move it to 44. if it isn't on 36 anymore don't touch anything": the second is the
+    first's other branch, saying to do nothing — no second condition (both together never held, so nothing was
+    ever done). Only a "leave it" said in that condition's own words, and only the exact opposite of another."""
+    def opposite(c: Condition, d: Condition) -> bool:
+        return ({c.expect, d.expect} == {"eq", "ne"} and (c.fact, c.value) == (d.fact, d.value)
+                and (c.band == d.band or c.band is None))  # "if it isn't on 36": the band of the one before
+
+    return [c for i, c in enumerate(found)
+            if not (_LEAVE_IT.search(c.words) and any(opposite(c, d) for d in found[:i]))]
 
 
 def _clause_of(text: str, m: re.Match[str], out: Found) -> str | None:

@@ -45,7 +45,7 @@ _QUOTED = re.compile(r"[\"“”„«»][^\"“”„«»]{1,128}[\"“”„«�
 # A bare "switch/move/put it to 11": a channel when the message (or the last request) is about the air.
 _BARE_TO = re.compile(r"\b(switch|move|put|change|go|set|sit|be|stay|stick|pop|bung|wechsl?\w*|stell\w*|setz\w*|"
                       r"geh\w*|passe[rz]?|"
-                      r"mets|mettre|bascule\w*|cambia\w*|pon\w*|mueve\w*|pasa\w*)\b(?:[^.;!?\d]|\d(?:\.\d)?GHz){0,25}?"
+                      r"mets|mettre|bascule\w*|cambia\w*|p[oó]n\w*|mu[eé]ve\w*|p[aá]sa\w*)\b(?:[^.;!?\d]|\d(?:\.\d)?GHz){0,25}?"
                       r"\b(to|on|auf|sur|à|a|al|en|onto)\s+"
                       r"(?:le |la |el |den |die |das |the |channel |kanal |canal )?(\d{1,3})\b"
                       r"(?![.,]?\d|\s*(%|mhz|ghz|s\b|sec|min|h\b|uhr|heures?|horas?|[kmg]bit|[kmg]b|[kmg]bps|mbit|"
@@ -137,6 +137,7 @@ def understand(text: str, ctx: Context) -> Understood:
         return Understood(Request(act="empty" if not text.strip() else "diagnose",
                                   intent=str(classify(text, is_job=ctx.is_job))), text, None)
     text = worded.inline_correction(text)  # "channel 36… sorry, 44", "at 2 — no wait, make that 3": the later value
+    text = _HEADING.sub("", text, count=1)  # "two things: …": its number is no value (it wrote "channel 2")
     ref = _reference(text, ctx)
     if ref is not None and ref.kind in ("confirm", "cancel"):
         return Understood(Request(act="reference", refers_to=ref), text, None)
@@ -296,6 +297,12 @@ _RETRACT = re.compile(rf"(?<![\w'])(?:(?P<withdraw>{_WITHDRAW})|(?P<wait>{_WAIT}
 # what follows a correction of a value, not a change taken back
 _CORRECTS = re.compile(r"\s*(\d|\"|“|make (it|that)\b|rather\b|instead\b|use\b|plutôt\b|mets plutôt|prends\b|"
                        r"lieber\b|eher\b|nimm\b|mejor\b|pon mejor)", _I)
+
+
+# "two things:", "Deux trucs :", "Zwei Sachen:", "dos cosas:": a heading that counts the requests after it
+_HEADING = re.compile(r"^\W*(?:two|three|four|2|3|4|deux|trois|quatre|zwei|drei|vier|dos|tres|cuatro)\s+"
+                      r"(?:things?|points?|requests?|choses|trucs|demandes|sachen|dinge|punkte|bitten|cosas|cositas|"
+                      r"puntos)\s*(?:[:,;.-]|–|—)\s*", _I)
 
 
 def _retracted(text: str) -> str:
@@ -898,8 +905,8 @@ _DEMAND = re.compile(
     r"^\W*(?!(?:dis|dites|montre|montrez|indique|indiquez|explique|expliquez)-moi\b)\w+-(lui|leur|le|la|les|moi)\b|"
     r"^\W*(que|qu')\s", _I)
 # Spanish imperatives carry their object as a clitic ("cámbiale", "envíale", "quítalo"): read so only in Spanish.
-_CLITIC_ES = re.compile(r"^\W*(\w*[áéíóú]\w*(le|la|lo|les|los|las|me|nos)|pon(le|lo|la|les)|haz(lo|la)|"
-                        r"dale|dile|quita(le|lo)|manda(le|lo))\b", _I)
+_CLITIC_ES = re.compile(r"^\W*(\w*[áéíóú]\w*(le|la|lo|les|los|las|me|nos)|pon(le|lo|la|les)|p[óo]ns?el[oa]s?|"
+                        r"haz(lo|la)|dale|dile|quita(le|lo)|manda(le|lo))\b", _I)
 _GENERIC = re.compile(r"\b(fix|sort|solve|help|check|look|investigate|handle|repair|correct|adjust|improve|tune|"
                       r"optimi[sz]|korrigier|anpass|verbesser|optimier|richte|richten|in ordnung|corr[ií]g|ajust|"
                       r"amélior|mejor|"
@@ -975,7 +982,9 @@ def _unplaced_requests(core: str, match: str, named: list[str], lang: str, has_o
         if any(p in q for q in asked):
             continue
         if len(re.findall(r"[^\W\d_]{2,}", p)) < 2 or re.fullmatch(r"\W*(please|pls|bitte|svp|stp|por favor|"
-                                                                 r"thanks|danke|merci|gracias)\W*", p, _I):
+                                                                 r"thanks|danke|merci|gracias|go ahead|ok go|vas-y|"
+                                                                 r"allez-y|mach ruhig|mach mal|adelante|venga|dale)\W*",
+                                                                 p, _I):
             continue  # chatter, a value
         kind = classify(p)
         if _placed(p, raw, kind, cx) or _not_a_request(p) or not _asks(p, raw, cx) or _network_work(p, kind, cx):
@@ -995,7 +1004,7 @@ def _beside_the_operation(p: str, match: str) -> bool:
     900 s, on veut qu'elle remonte plus souvent")."""
     if _DO_IT.search(p) and len(p.split()) <= 7:
         return True
-    if _THEIR_OWN.match(p):
+    if _THEIR_OWN.match(p) or _WANTS_OUTCOME.match(p) or _THEIR_OWN_ES.match(p):
         return True  # "le client veut se connecter à sa caméra", "il veut pas qu'elle émette pour rien": context
     at = match.find(p)
     return bool(_WANT_THAT.match(p)) and bool(_MORE_OR_LESS.search(match[at:at + len(p) + 30] if at >= 0 else p))
@@ -1094,7 +1103,7 @@ def _asks_beside(p: str, raw: str, cx: _Pieces) -> bool:
     coordinated = bool(re.search(r"\b(und|sowie)\s*$", joined_by, _I)) or (
         joined_by.rstrip().endswith(",") and _no_subject(p))
     return (cx.lang == "de" and (cx.requested or cx.lead_imperative) and coordinated
-            and bool(_GERMAN_INFINITIVE_END.search(p)))
+            and bool(_GERMAN_INFINITIVE_END.search(p)) and not re.search(r"\b(nicht|kein\w*|nie)\b", p, _I))
 
 
 def _network_work(p: str, kind: Intent, cx: _Pieces) -> bool:
@@ -1149,7 +1158,9 @@ _NOT_A_VERB = frozenset([
     "tu", "il", "elle", "on", "nous", "vous", "ils", "elles", "le", "la", "les", "un", "une", "des", "mon", "ma",
     "mes", "son", "sa", "ses", "leur", "leurs", "ce", "cette", "ces", "client", "cliente", "tout", "rien", "yo",
     "tú", "él", "ella", "nosotros", "ellos", "ellas", "el", "los", "las", "uno", "una", "mi", "mis", "su", "sus",
-    "nuestro", "cliente", "todo", "nada", "also", "too", "nobody", "niemand", "personne", "nadie", "c"])
+    "nuestro", "cliente", "todo", "nada", "also", "too", "nobody", "niemand", "personne", "nadie", "c",
+    # a conjunct that opens with its negation says what is not to happen ("… y no quiere cortes")
+    "no", "not", "nicht", "kein", "keine", "ne", "pas", "nunca", "never", "jamais", "ni", "nor"])
 # A reason or an aside beside the request, never a request of its own: "… et c'est parce que le voisin squatte le
 # 36", "… and that's because …", "… und zwar weil …", "… y es porque …", "… et de toute façon …"
 _ASIDE = re.compile(r"^\W*(?:(?:c'est|c’est|that's|that is|it's|it is|this is|das ist|es ist|zwar|es|ist)\s+)?"
@@ -1192,8 +1203,19 @@ _THEIR_OWN = re.compile(
     r"(ne\s+)?(veut|voudrait|veulent)\s+(pas|plus|jamais)\b|(ne\s+)?(veut|voudrait|veulent)\s+(se|s')\b|"
     r"(ne\s+)?(veut|voudrait|veulent)\s+(l'|le\s+|la\s+|les\s+)?" + _OURS + r"(?-i:[a-zéèêàç]+)(er|ir|re)\b|"
     r"(will|möchte|wollen)\s+(nicht|kein\w*)\b|(will|möchte|wollen)\b[^,;.]{0,40}\b" + _OURS + r"\w+(en|ern|eln)\s*$|"
-    r"(no\s+)?(quiere|quieren|necesita)\s+(no\s+)?(se\s+|lo\s+|la\s+)?" + _OURS + r"\w+(ar|er|ir)(se|lo|la)?\b|"
+    r"(no\s+)?(quiere|quieren|necesita)\s+(no\s+)?(se\s+|lo\s+|la\s+)?" + _OURS
+    + r"\w+(ar|er|ir)(se|lo|la|le|les)?\b|"
     r"(doesn'?t|does not|don'?t|do not)\s+want\b|wants?\s+to\s+(?!have\b|get\b)" + _OURS + r"\w+)", _I)
+# what the customer wants the operation for, beside it: "Kundin will mehr Reichweite", "she wants it to match her old
+# router", "il veut plus de portée", "quiere más cobertura"
+_WANTS_OUTCOME = re.compile(
+    r"^\W*(?:" + _SUBJECT + r"|customer|client|kunde|kundin|cliente|clienta)\s+(?:will|möchte|wants?|would like|"
+    r"veut|voudrait|quiere|querría|quería)\s+(?:(?:mehr|weniger|more|less|plus de|moins de|más|menos|max\w*|"
+    r"volle\w*|full|better|bessere\w*|meilleure?|mejor)\b|(?:it|them)\s+to\s+(?:match|look|be|stay|fit|show|work|"
+    r"sound)\b)", _I)
+# ... in Spanish the subject is left out: "…, quiere fijarle una IP a la impresora"
+_THEIR_OWN_ES = re.compile(r"^\W*(no\s+)?(quiere|quieren)\s+(no\s+)?(se\s+|lo\s+|la\s+)?" + _OURS
+                           + r"\w+(ar|er|ir)(se|lo|la|le|les)?\b", _I)
 # a short "can you put them in?" beside an operation: that operation asked for again, its object the one named
 _DO_IT = re.compile(r"\b(put|set|enter|apply|do|add)\s+(it|them|that|those)\b|\b(les|la|le)\s+(mettre|appliquer|"
                     r"faire|ajouter|rentrer)\b|\b(mets|applique|fais)-(les|la|le)\b|\bmach\s+(den|das|es|ihn|sie)\b|"

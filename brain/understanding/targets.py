@@ -31,6 +31,9 @@ _BAND_FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
                 r"(?:band\s+|bande\s+|banda\s+)?5"
                 r"(?=\s*(?:band|bande|banda|one|side|radio|wifi|wi-fi|wlan|network|netz|réseau|red|alone|\?|$|,|\.|!|;|:|"
                 r"\s[-–—]\s)|"
+                # "if the 5 is still on 36": the band said to be on a channel
+                r"\s+(?:is|ist|est|está|sigue|stays|bleibt)\s+(?:still\s+|noch\s+|encore\s+|todavía\s+)?"
+                r"(?:on|auf|sur|en)\s+(?:the\s+|le\s+|el\s+|dem\s+)?(?:channel\s+|kanal\s+|canal\s+)?\d|"
                 r"\s+(?:on|to|sur|à|auf|al|a|en|onto)\s+(?:le\s+|la\s+|el\s+|den\s+|the\s+)?"
                 r"(?:channel\s+|kanal\s+|canal\s+)?\d)", _I), r"\1 5GHz"),
     # "c'est la 5 qu'il faut baisser", "je parlais de la 5 en fait", "la de 5 también", "deja el de 5 a un cuarto":
@@ -74,6 +77,20 @@ def bands_in(text: str) -> list[Band]:
         if b not in found:
             found.append(b)
     return found
+
+
+# "and the 6?", "et le 6 ?", "und das 5?": a follow-up that is nothing but a bare 2.4, 5 or 6 names a band (a channel
+# is asked for with its word; a follow-up that only names something names what the question was asked of)
+_BARE_BAND = re.compile(r"^\W*(?:and|und|et|y)?\s*(?:the|le|la|el|das|den|die|on the|sur le|auf dem)?\s*"
+                        r"(2[.,]4|5|6)\s*\W*$", _I)
+
+
+def bare_band(text: str) -> list[Band]:
+    """The band a bare follow-up names ("and the 6?"), else []."""
+    m = _BARE_BAND.match(text)
+    if m is None:
+        return []
+    return ["2.4GHz" if m.group(1).startswith("2") else "5GHz" if m.group(1) == "5" else "6GHz"]
 
 
 def band_in(text: str) -> Band | None:

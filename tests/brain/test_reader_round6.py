@@ -391,3 +391,105 @@ def test_a_named_hosts_address_is_its_own_not_the_gateways(svc: Any, device: Any
         said = " ".join(e.text for e in events if e.kind == "answer")
         assert names[0] in said and re.search(rf"Device\.Hosts\.Host\.\d+\.{leaf}", said), said
         assert "SSID" not in said and not [e for e in events if e.kind == "proposal"]
+
+
+# ---------------------------------------------------------------------------- fourth batch: the fresh split's classes,
+# on phrasings of this file's own (the split's own sentences are in no test)
+@pytest.mark.parametrize(("text", "value"), [
+    ("two things: move the 2.4 to channel 11, and drop the 5 GHz width to 40 MHz", 11),
+    ("Zwei Sachen: das 2,4er auf Kanal 1 und das 5er auf 80 MHz", 1)])
+def test_a_heading_that_counts_the_requests_is_no_value(text: str, value: int) -> None:
+    """"two things: move the 2.4 to channel 11 …" drafted channel 11 on the 5 GHz radio and deferred "channel 2"."""
+    u = read(text)
+    assert (u.request.action, u.request.values.get("value"), u.request.target.bands) == ("channel", value, ["2.4GHz"])
+    assert u.heard is not None and not any("(2 on" in d for d in u.heard.deferred)
+
+
+@pytest.mark.parametrize("text", ["go ahead and put the 2.4 on channel 11", "vas-y, passe la 2,4 sur le canal 11",
+                                  "adelante, pon el 2,4 en el canal 11"])
+def test_go_ahead_is_no_request_of_its_own(text: str) -> None:
+    r = read(text).request
+    assert r.values.get("value") == 11 and not r.unplaced
+
+
+def test_a_conjunct_that_opens_with_its_no_is_no_request() -> None:
+    r = read("reinicia el router mañana a las 7 y no quiere cortes durante el día").request
+    assert r.action == "reboot" and not [u for u in r.unplaced if u.kind == "request"]
+
+
+def test_a_negated_german_infinitive_is_no_request_in_a_list() -> None:
+    r = read("die Kundin ist im Urlaub und kann das Gerät nicht ausstecken, bitte starte es aus der Ferne neu").request
+    assert r.action == "reboot" and not r.unplaced
+
+
+@pytest.mark.parametrize("text", ["what security mode does the main network use?",
+                                  "¿qué modo de seguridad tiene la red principal?"])
+def test_a_security_mode_is_the_security_not_the_802_11_modes(text: str) -> None:
+    words = lookup.words(text)
+    assert "modeenabled" in words and "operatingstandards" not in words
+
+
+@pytest.mark.parametrize("text", ["and the 6?", "et le 6 ?", "und das 5?", "y el 2,4?"])
+def test_a_bare_band_after_a_question_asks_it_again_of_that_band(text: str) -> None:
+    from brain.understanding import targets
+
+    assert len(targets.bare_band(text)) == 1
+    assert [c.topics for c in clauses.understand(text).clauses] == [["again"]]
+
+
+@pytest.mark.parametrize("text", ["and the 6 neighbours?", "set it to 6", "channel 6?"])
+def test_a_number_in_a_sentence_is_no_bare_band(text: str) -> None:
+    from brain.understanding import targets
+
+    assert targets.bare_band(text) == []
+
+
+@pytest.mark.parametrize("text", ["I need the DHCP range, he wants to give his NAS a static IP",
+                                  "necesito saber el rango de DHCP, quiere fijarle una IP a la impresora"])
+def test_a_range_needed_is_asked_and_the_customers_plan_is_context(text: str) -> None:
+    r = read(text).request
+    assert r.action is None and not r.unplaced
+    assert any(c.act == "question" for c in clauses.understand(text).clauses)
+
+
+def test_a_spanish_clitic_with_se_is_a_request() -> None:
+    r = read("el vecino está en el 6, pónselo en el 11").request
+    assert r.action == "channel" and r.values.get("value") == 11 and not r.unplaced
+
+
+@pytest.mark.parametrize("text", [
+    "if the 5 is still on 36 move it to 44. if it isn't on 36 anymore don't touch anything",
+    "si el de 5 sigue en el 36, pásalo al 44; si no está en el 36, déjalo"])
+def test_the_other_branch_that_does_nothing_is_no_second_condition(text: str) -> None:
+    """Both branches read as two conditions (on 36 and not on 36) could never hold together: nothing, ever."""
+    r = read(text).request
+    assert (r.action, r.values.get("value"), r.target.bands) == ("channel", 44, ["5GHz"])
+    assert [(c.fact, c.expect, c.value) for c in r.conditions] == [("channel", "eq", 36)]
+
+
+def test_two_real_conditions_on_one_fact_stay_two() -> None:
+    from brain.understanding.conditions import _without_else_branches
+    from brain.understanding.request import Condition
+
+    kept = [Condition(fact="channel", expect="eq", value=36, band="5GHz", words="if it is on 36"),
+            Condition(fact="channel", expect="ne", value=36, band="5GHz", words="if it is not on 36")]
+    assert _without_else_branches(kept) == kept  # no "leave it": both said, and asked about downstream
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("customer wants max power. set the 5 GHz transmit power to 100%", 100),
+    ("Kundin will mehr Reichweite. Stell bitte das 5er auf 75 % Sendeleistung.", 75)])
+def test_what_the_customer_wants_then_the_request_is_one_request(text: str, value: int) -> None:
+    u = read(text)
+    assert (u.request.action, u.request.values.get("value"), u.request.target.bands) == ("power", value, ["5GHz"])
+    assert not u.request.unplaced and u.heard is not None and not u.heard.deferred
+
+
+def test_two_values_for_one_setting_are_still_two_requests() -> None:
+    u = read("set the 5 GHz power to 50% and the 2.4 power to 75%")
+    assert u.heard is not None and len(u.heard.deferred) == 1
+
+
+def test_what_the_customer_wants_it_to_be_like_is_context() -> None:
+    r = read("rename the guest network to Visitors-Lopez, she wants it to match her old router").request
+    assert r.action == "ssid" and r.values.get("ssid") == "Visitors-Lopez" and not r.unplaced
