@@ -54,7 +54,10 @@ FLOORS = {"tuning.yaml": 16, "tuning_more.yaml": 24, "probe_after.yaml": 10, "he
           # by a second writer after the first held-out split was read. Passing by the checks, first seen → after:
           # tuning 22 → 36, held out 25 → 25 after the tuning fixes → 34 once its classes were fixed on our own
           # phrasings, fresh 23 (its one run). Floors 2–3 below, for the hour of the run and the fleet's anchor
-          "reader5_tuning.yaml": 33, "reader5_heldout.yaml": 31, "reader5_fresh.yaml": 21}
+          "reader5_tuning.yaml": 33, "reader5_heldout.yaml": 31, "reader5_fresh.yaml": 21,
+          # round six's held-out split: 33 of 40 by `gateward eval` after its classes were fixed on our own
+          # phrasings (its first run: 26 good by the reader harness); floor 3 below
+          "reader6_fresh.yaml": 30}
 
 
 @pytest.mark.slow
