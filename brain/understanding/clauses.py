@@ -605,6 +605,7 @@ def _another_day_instead(clauses: list[Clause]) -> None:
     if len(negated) != 1 or any(_operation(c.text) is not None for c in clauses if c.act != "negation"):
         return  # "don't change the channel today, reboot it tomorrow instead": the reboot is what is asked
     c = negated[0]
+    # "hoy ya no lo reinicies": without its "no", "ya lo reinicies" is something already done
     text = re.sub(r"\s+", " ", _NEGATION.sub(" ", re.sub(r"\b(ya|plus|mehr)\b", " ", c.text, flags=_I))).strip(" ,;")
     if _operation(text) is not None:
         c.text, c.act = text, "request"

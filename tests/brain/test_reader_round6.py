@@ -104,6 +104,26 @@ def test_another_operation_instead_keeps_the_negated_one_negated() -> None:
     assert _local("don't change the channel today, just reboot it tomorrow at 6 instead") == (1, 6)
 
 
+def test_another_operation_asked_instead_is_the_one_drafted() -> None:
+    """The negated reboot is not turned into a request when another operation is asked for on the other day."""
+    u = read("don't reboot it today, set the 2.4 to channel 11 tomorrow at 6 instead")
+    assert (u.request.action, u.request.values) == ("channel", {"value": 11})
+    assert u.heard is not None and not u.heard.deferred and _local(
+        "don't reboot it today, set the 2.4 to channel 11 tomorrow at 6 instead") == (1, 6)
+
+
+def test_two_negations_are_not_one_operation_asked_instead() -> None:
+    from brain.understanding.clauses import Clause, _another_day_instead
+
+    said = [Clause("keinen Neustart", "negation"), Clause("den Kanal nicht ändern", "negation"),
+            Clause("erst", "statement")]
+    _another_day_instead(said)
+    assert [c.act for c in said] == ["negation", "negation", "statement"]
+    one = [Clause("keinen Neustart", "negation"), Clause("erst", "statement")]
+    _another_day_instead(one)
+    assert [(c.text, c.act) for c in one] == [("Neustart", "request"), ("erst", "statement")]
+
+
 def test_a_negation_said_again_is_a_negation() -> None:
     u = clauses.understand("heute keinen Neustart, morgen auch nicht")
     assert [c.act for c in u.clauses] == ["negation", "negation"] and u.only_acknowledgement
