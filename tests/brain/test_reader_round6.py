@@ -449,7 +449,7 @@ def test_a_security_mode_is_the_security_not_the_802_11_modes(text: str) -> None
     assert "modeenabled" in words and "operatingstandards" not in words
 
 
-@pytest.mark.parametrize("text", ["and the 6?", "et le 6 ?", "und das 5?", "y el 2,4?"])
+@pytest.mark.parametrize("text", ["and the 6?", "et sur le 6 ?", "und das 5?", "y el 2,4?"])
 def test_a_bare_band_after_a_question_asks_it_again_of_that_band(text: str) -> None:
     from brain.understanding import targets
 
