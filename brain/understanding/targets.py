@@ -79,8 +79,8 @@ def bands_in(text: str) -> list[Band]:
     return found
 
 
-# "and the 6?", "et sur le 6 ?", "und das 5?": a follow-up that is nothing but a bare 2.4, 5 or 6 names a band (a channel
-# is asked for with its word; a follow-up that only names something names what the question was asked of)
+# "and the 6?", "et sur le 6 ?", "und das 5?": a follow-up that is nothing but a bare 2.4, 5 or 6 names a band (a
+# channel is asked for with its word; a follow-up that only names something names what the question was asked of)
 _BARE_BAND = re.compile(r"^\W*(?:and|und|et|y)?\s*(?:the|le|la|el|das|den|die|on the|sur le|auf dem)?\s*"
                         r"(2[.,]4|5|6)\s*\W*$", _I)
 

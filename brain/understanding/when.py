@@ -420,9 +420,12 @@ _CLAUSE_NO = re.compile(r"\b(no|not|never|nicht|kein\w*|nie|pas|jamais|ne|ni|nun
 
 # What says the other day is the one wanted: "tomorrow is fine", "mach den erst morgen", "fais-le plutôt demain",
 # "mejor mañana" — or a clause that is nothing but its time ("…, tomorrow at 6")
-_INSTEAD = re.compile(r"\b(is fine|works|is ok|is okay|instead|rather|better|do it|geht|passt|lieber|stattdessen|"
-                      r"dafür|erst|mach\w*|plutôt|ça va|c'est bon|mejor|vale|hazlo|en cambio)\b|"
-                      r"\b(fais|faites)(-(le|la|les)\b|\b)", _I)
+_INSTEAD = re.compile(r"\b(instead|rather|do it|geht|passt|lieber|stattdessen|dafür|erst|mach\w*|plutôt|ça va|"
+                      r"c'est bon|mejor|vale|hazlo|en cambio)\b|\b(fais|faites)(-(le|la|les)\b|\b)|"
+                      # "tomorrow is fine", "6am works", "that would be better": the time's, never "she works at home"
+                      r"(?:\b(?:tomorrow|tonight|today|morning|evening|afternoon|night|it|that|then|which)|"
+                      r"\d(?:am|pm|h)?)"
+                      r"\s+(?:is\s+fine|works|is\s+ok(?:ay)?|would\s+work|(?:is|would\s+be)\s+better|suits)\b", _I)
 
 
 def _wanted_instead(clause: str) -> bool:

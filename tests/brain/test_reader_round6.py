@@ -513,3 +513,62 @@ def test_two_values_for_one_setting_are_still_two_requests() -> None:
 def test_what_the_customer_wants_it_to_be_like_is_context() -> None:
     r = read("rename the guest network to Visitors-Lopez, she wants it to match her old router").request
     assert r.action == "ssid" and r.values.get("ssid") == "Visitors-Lopez" and not r.unplaced
+
+
+# ---------------------------------------------------------------------------- written against the mutation survivors
+def test_a_bare_band_is_the_band_it_names() -> None:
+    from brain.understanding import targets
+
+    assert [targets.bare_band(t) for t in ("and the 6?", "und das 5?", "y el 2,4?", "and the 2.4?")] == [
+        ["6GHz"], ["5GHz"], ["2.4GHz"], ["2.4GHz"]]
+
+
+def test_every_band_but_one_says_what_it_sets_and_what_it_leaves() -> None:
+    from brain import explicit
+    from tests.brain.test_nothing_dropped_mutants import draft, home
+
+    asked_width = explicit.from_request(read("set every band to 40 MHz except the 2.4").request)
+    asked_power = explicit.from_request(read("set the transmit power to 50% on every band except the 2.4").request)
+    assert asked_width is not None and asked_power is not None
+    width, power = draft(home("tri"), asked_width), draft(home("tri"), asked_power)
+    assert width.draft is not None and power.draft is not None
+    assert width.draft.intent == "Set the channel width to 40MHz on 5GHz, 6GHz, not on 2.4GHz (agent request)"
+    assert power.draft.intent == "Set the transmit power to 50 on 5GHz, 6GHz, not on 2.4GHz (agent request)"
+
+
+def test_with_no_radio_read_the_band_is_asked_among_the_usual_two() -> None:
+    from brain import explicit
+    from tests.brain.test_nothing_dropped_mutants import draft, home
+
+    asked = explicit.from_request(read("set the width to 40 MHz").request)
+    assert asked is not None
+    plan = draft(home("dual", without=(1, 2)), asked)
+    assert plan.text == "Which band should the width change apply to: 2.4 GHz or 5 GHz?"
+    assert plan.data == {"pending": plan.finding, "missing": ["band"]}
+
+
+@pytest.mark.parametrize(("question", "name", "named"), [("what ip has tv-12?", "TV-12", True),
+                                                         ("what ip has the TV1?", "TV1", True),
+                                                         ("what ip has the tv?", "TV", False)])
+def test_a_short_host_name_is_named_only_whole(question: str, name: str, named: bool) -> None:
+    from brain.answers import _names
+
+    assert _names(question, name) is named
+
+
+@pytest.mark.parametrize("text", ["no reboot today, tomorrow at 6 please", "no reboot today, tomorrow at 6 Please",
+                                  "hoy no, mañana a las 6 por favor"])
+def test_the_other_day_said_with_nothing_but_its_time_and_a_please_is_wanted(text: str) -> None:
+    w = when.find(text, datetime(2026, 11, 26, 14, 20, tzinfo=UTC), BERLIN, "en")
+    assert w.day_instead
+
+
+def test_the_other_day_with_words_of_its_own_is_not_wanted_instead() -> None:
+    w = when.find("no reboot today, tomorrow she works from home", datetime(2026, 11, 26, 14, 20, tzinfo=UTC),
+                  BERLIN, "en")
+    assert not w.day_instead
+
+
+def test_a_capitalised_ya_goes_with_its_no() -> None:
+    r = read("Ya no lo reinicies hoy, mejor mañana a las 6").request
+    assert r.action == "reboot" and _local("Ya no lo reinicies hoy, mejor mañana a las 6") == (1, 6)
