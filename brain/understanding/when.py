@@ -473,11 +473,6 @@ def _not_a_day(w: str, text: str, m: re.Match[str]) -> bool:
 _HOUR_ALONE = frozenset({"at", "gegen", "around", "about", "vers", "a las", "las", "sobre las", "hacia las"})
 
 
-def names_a_day(text: str) -> bool:
-    """A day in ``text`` ("today", "morgen", "samedi", "mañana" as tomorrow)."""
-    return any(not _not_a_day(m.group(1).lower(), text, m) for m in _DAY_RE.finditer(text))
-
-
 def _has_day_word(text: str) -> bool:
     return bool(_DAY_RE.search(text) or _PART_RE.search(text) or re.search(r"\d\s*(h|heures?|uhr)\b", text, _I))
 
