@@ -16,15 +16,7 @@ from brain.understanding import clauses, references, scope, when
 from brain.understanding.offline import Context, understand
 from tests.brain.conftest import run_turn
 from tests.brain.test_nothing_dropped import BERLIN, NOW, read
-
-
-def _local(text: str) -> tuple[int, int] | None:
-    """(days from today, local hour) of the request's not-before, or None."""
-    s = read(text).request.schedule
-    if s is None or s.not_before is None:
-        return None
-    at = s.not_before.astimezone(BERLIN)
-    return (at.date() - NOW.astimezone(BERLIN).date()).days, at.hour
+from tests.brain.test_reader_round5 import _local_hour as _local  # (days from today, local hour) of the not-before
 
 
 # ---------------------------------------------------------------------------- a read asked as a favour to look
