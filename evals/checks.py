@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from brain import knowledge
@@ -197,10 +198,12 @@ def paths_of(checks: list[ParamCheck], forbids: list[Forbid]) -> list[str]:
 
 
 def check_proposal(c: ProposalCheck, proposal: Any, initial: DeviceView,
-                   approvals: list[str] | None = None, region: str | None = None) -> list[str]:
+                   approvals: list[str] | None = None, region: str | None = None,
+                   now: datetime | None = None) -> list[str]:
     """Problems with the proposal itself: paths (band placeholders resolved on this device),
     exact values, operations, the number of targets, the approver roles policy asked for
-    (``approvals``: from the proposal's latest decision) and the evidence kinds it carries."""
+    (``approvals``: from the proposal's latest decision) and the evidence kinds it carries.
+    ``now``: the run's time, which a scenario's ``at`` moves (else the wall clock)."""
     changes = {ch.path: ch.value for ch in proposal.changes}
     out: list[str] = []
     want = [resolve(p, initial.radios) or p for p in c.paths]
@@ -224,7 +227,7 @@ def check_proposal(c: ProposalCheck, proposal: Any, initial: DeviceView,
             out.append(f"policy asked for approval by {', '.join(got)}, expected none")
         out += [f"policy did not ask for approval by {r} (asked: {', '.join(got) or 'nobody'})"
                 for r in c.approvals if r not in got]
-    out += _schedule_problems(c, proposal, region)
+    out += _schedule_problems(c, proposal, region, now or utcnow())
     if c.preconditions is not None:
         have = bool(getattr(proposal, "preconditions", None))
         if have != c.preconditions:
@@ -239,7 +242,7 @@ def check_proposal(c: ProposalCheck, proposal: Any, initial: DeviceView,
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
-def _schedule_problems(c: ProposalCheck, proposal: Any, region: str | None) -> list[str]:
+def _schedule_problems(c: ProposalCheck, proposal: Any, region: str | None, now: datetime) -> list[str]:
     """The proposal's not-before time against ``scheduled`` / ``not_before`` (device-local)."""
     nb = getattr(proposal, "not_before", None)
     out: list[str] = []
@@ -258,7 +261,7 @@ def _schedule_problems(c: ProposalCheck, proposal: Any, region: str | None) -> l
                        f"{(want.local_minute or 0):02d}")
         if want.weekday is not None and _WEEKDAYS[loc.weekday()] != want.weekday:
             out.append(f"proposal starts on a {_WEEKDAYS[loc.weekday()]}, expected {want.weekday}")
-        ahead = (nb - utcnow()).total_seconds() / 86400
+        ahead = (nb - now).total_seconds() / 86400
         if not 0 < ahead <= want.within_days:
             out.append(f"proposal starts {ahead:.1f} days from now, expected within {want.within_days:g}")
     return out

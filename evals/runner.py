@@ -14,9 +14,10 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import time as time_of_day
 from typing import Any, Literal, cast
 
 from sqlalchemy import CursorResult, delete, insert, select
@@ -24,8 +25,9 @@ from sqlalchemy import CursorResult, delete, insert, select
 from brain import knowledge
 from brain.contracts import ChatEvent
 from brain.service import ChatService
+from core.kernel.clock import elapsed_now, moved
 from core.kernel.errors import GatewardError
-from core.kernel.models import TERMINAL_STATES, Actor, Device, Proposal, ProposalState, utcnow
+from core.kernel.models import TERMINAL_STATES, Actor, Device, Proposal, ProposalState
 from core.services import CoreServices
 from core.store import repo
 from core.store.schema import (
@@ -41,6 +43,7 @@ from core.validation import validate_changes
 from evals import checks
 from evals.harness import World, WorldFactory
 from evals.scenario import Expect, OtherDevice, Scenario, ago_seconds
+from evals.zones import zone_of
 
 PlannerName = Literal["offline", "llm"]
 HALLUCINATION_RULES = frozenset({"unknown_path", "root", "untranslatable"})
@@ -189,7 +192,7 @@ class ScenarioRunner:
             world.set_params(dev.id, scan)
 
     def _apply_steps(self, world: World, sc: Scenario, device: Device, done: Cleanup) -> None:
-        now = utcnow()
+        now = elapsed_now(world.runtime.lifecycle.clock)  # the run's time: a scenario's ``at`` moves it
         for step in sc.setup:
             dev = device if step.device is None else self.other_device(world, device, step.device)
             if dev.id != device.id and dev.id not in done.snapshots:
@@ -294,9 +297,13 @@ class ScenarioRunner:
             return RunResult(sc.id, trial, False, "|".join(sc.expect.outcomes), "skipped", sc.classes,
                              skipped="no llm.script for the local model endpoint", known_issue=sc.known_issue)
         world, svc = self.world(sc.fleet.seed, sc.fleet.homes)  # seeding is not part of the run's time
+        device = self.resolve_device(world, sc)
+        with _local_time(world.runtime, sc.at, device.region):
+            return self._run(sc, trial, world, svc, device)
+
+    def _run(self, sc: Scenario, trial: int, world: World, svc: ChatService, device: Device) -> RunResult:
         t0 = time.perf_counter()
         rt = world.runtime
-        device = self.resolve_device(world, sc)
         expect = self.expectation(world, sc, device)
         paths = checks.paths_of(expect.params, sc.forbid)
         snap = world.snapshot(device.id)
@@ -309,7 +316,7 @@ class ScenarioRunner:
         if self.llm_server is not None and sc.llm is not None:
             self.llm_server.load(sc.llm.script)
         actor = get_actor(rt.store, "remediator" if sc.trigger else sc.agent)
-        since = utcnow()
+        since = elapsed_now(rt.lifecycle.clock)
         events: list[ChatEvent] = []
         tid = ""
         error: str | None = None
@@ -452,7 +459,7 @@ class ScenarioRunner:
         failures: list[str] = []
         if expect.proposal is not None and final_p is not None:
             failures += checks.check_proposal(expect.proposal, final_p, initial, self._approvals(rt, final_p.id),
-                                              region=device.region)
+                                              region=device.region, now=elapsed_now(rt.lifecycle.clock))
         if expect.campaign is not None:
             drafted = [e.data for e in events if e.kind in REPLY_KINDS and e.data.get("campaign_draft")]
             last = drafted[-1] if drafted else {}
@@ -540,3 +547,29 @@ def _default_bssid(nb: dict[str, Any]) -> str:
 def _send(svc: Any, tid: str, text: str, actor: Any, secret: str | None) -> Any:
     """One turn, with the scenario's secret field on the turn that carries it."""
     return svc.send(tid, text, actor) if secret is None else svc.send(tid, text, actor, secret=secret)
+
+
+@contextlib.contextmanager
+def _local_time(rt: CoreServices, at: str | None, region: str | None) -> Iterator[None]:
+    """The run with the runtime's time moved so that it is ``at`` (HH:MM) at the device today: the
+    chat reads "tonight", the lifecycle schedules and the checks judge against that one clock. Time
+    still passes; policy's pinned time of day stays pinned (``core.kernel.clock.moved``)."""
+    if at is None:
+        yield
+        return
+    was = rt.lifecycle.clock
+    rt.lifecycle.clock = _moved_to(was, at, region)
+    try:
+        yield
+    finally:
+        rt.lifecycle.clock = was
+
+
+def _moved_to(clock: Callable[[], datetime], at: str, region: str | None) -> Callable[[], datetime]:
+    """``clock`` moved to today's ``at`` (HH:MM) in the region's zone — the oracle's zone table, never
+    the product's."""
+    now = elapsed_now(clock)
+    hour, minute = (int(x) for x in at.split(":"))
+    zone = zone_of(region)
+    wanted = datetime.combine(now.astimezone(zone).date(), time_of_day(hour, minute), zone)
+    return moved(clock, wanted - now)

@@ -349,6 +349,10 @@ class Scenario(_Strict):
     forbid: list[Forbid] = Field(default_factory=list)
     llm: LLMSpec | None = None
     known_issue: str | None = Field(None, description="a product gap outside the planner that makes it fail today")
+    at: str | None = Field(None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+                           description="the device's local time (HH:MM) when the chat begins: a scenario that says "
+                                       "'tonight at 23:00' or 'at 10am today' means one hour of the day, not the "
+                                       "hour the suite happens to run at")
 
     @model_validator(mode="after")
     def _message_or_trigger(self) -> Scenario:

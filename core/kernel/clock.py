@@ -10,8 +10,8 @@ telemetry at all and a ring's observation could never end.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 
 def wall_clock() -> datetime:
@@ -20,10 +20,12 @@ def wall_clock() -> datetime:
 
 @dataclass(frozen=True)
 class PinnedClock:
-    """Today's date at a fixed UTC time of day, for policy; :meth:`wall` is the time that passes."""
+    """Today's date at a fixed UTC time of day, for policy; :meth:`wall` is the time that passes
+    (the wall clock, moved by ``shift`` when a rehearsal sets the day's hour — :func:`moved`)."""
 
     hour: int
     minute: int
+    shift: timedelta = timedelta(0)
 
     @classmethod
     def parse(cls, hh_mm: str) -> PinnedClock:
@@ -33,9 +35,28 @@ class PinnedClock:
     def __call__(self) -> datetime:
         return self.wall().replace(hour=self.hour, minute=self.minute, second=0, microsecond=0)
 
-    @staticmethod
-    def wall() -> datetime:
-        return wall_clock()
+    def wall(self) -> datetime:
+        return wall_clock() + self.shift
+
+
+@dataclass(frozen=True)
+class MovedClock:
+    """Another clock read ``shift`` later (earlier when negative): time passes as on ``base``."""
+
+    base: Callable[[], datetime]
+    shift: timedelta
+
+    def __call__(self) -> datetime:
+        return self.base() + self.shift
+
+
+def moved(clock: Callable[[], datetime], shift: timedelta) -> Callable[[], datetime]:
+    """``clock`` with the time that passes moved by ``shift``, so that a run can say what hour it is at
+    the device ("tonight at 23:00" asked at 15:00) and not depend on when it runs. A pinned clock keeps
+    policy's time of day pinned and moves only its wall; any other clock moves whole."""
+    if isinstance(clock, PinnedClock):
+        return replace(clock, shift=clock.shift + shift)
+    return MovedClock(clock, shift)
 
 
 def policy_clock(pinned: str | None) -> Callable[[], datetime]:

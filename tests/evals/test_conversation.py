@@ -47,9 +47,10 @@ FLOORS = {"tuning.yaml": 16, "tuning_more.yaml": 24, "probe_after.yaml": 10, "he
           "reader_tuning.yaml": 43, "reader_heldout.yaml": 39,
           # reader round four (issue 57; docs/decisions/0032): 40 + 40 written by a writer who never read brain/.
           # Tuning first seen 22, now 32; held out first seen 24, 27 after the tuning fixes, 29 once two classes
-          # its traces showed were fixed with phrasings of our own. Two of each depend on the hour the suite runs
-          # ("at 10am today" is a question only after 10; "tonight at 23:00" a change only before it): floors 2 lower
-          "reader4_tuning.yaml": 30, "reader4_heldout.yaml": 27,
+          # its traces showed were fixed with phrasings of our own. The ones that depend on the hour ("at 10am today"
+          # is a question only after 10; "tonight at 23:00" a change only before it) now say their hour (``at``,
+          # tests/evals/test_local_time.py); 33 and 30 at every hour of a sweep, floors 1 below
+          "reader4_tuning.yaml": 32, "reader4_heldout.yaml": 29,
           # reader round five (issue 57; docs/decisions/0032): 40 + 40 by one writer before any change, and a fresh 40
           # by a second writer after the first held-out split was read. Passing by the checks, first seen → after:
           # tuning 22 → 36, held out 25 → 25 after the tuning fixes → 34 once its classes were fixed on our own
