@@ -770,6 +770,25 @@ def _same_time(previous: Request, schedule: Schedule | None) -> Schedule | None:
 _NUMBER = re.compile(r"(?<![\d.])(\d{1,5})(?![\d.]|(?:st|nd|rd|th)\b)"  # "on 2nd thought" is no value
                      r"(?!\s*-?\s*(?:GHz|g\b|h\b|uhr|am|pm|heures?|horas?|o'?clock)|:\d)", _I)
 _TOKEN = re.compile(r"[\w][\w'’.-]*[\w]|\w", re.UNICODE)
+# A number that names or counts something else is no value for the draft ("the wifi is better in room 2 now",
+# "she says 3 devices still drop", "it's been 2 days like that"): the label of a place before it, or a counted
+# thing after it. "Zimmer" and "room" are the two, in either order ("2 rooms away").
+_LABELLED = re.compile(r"\b(room|zimmer|raum|chambre|pi[eè]ce|habitaci[oó]n|cuarto|floor|stock|etage|[eé]tage|piso|"
+                       r"planta|flat|apartment|apt|wohnung|appartement|apartamento|house|haus|maison|casa|unit|port|"
+                       r"line|no|nr|n°|number|nummer|num[eé]ro)\.?\s*#?\s*(\d{1,5})\b", _I)
+_COUNTING = re.compile(r"\b(\d{1,5})\s*(devices?|clients?|people|persons?|users?|kids?|children|rooms?|floors?|"
+                      r"minutes?|mins?|hours?|hrs?|days?|weeks?|months?|times?|mbps|mbit\w*|[gmk]b|bars?|meters?|"
+                      r"metres?|m|ft|feet|ger[aä]te\w*|personen|leute|kinder|zimmer|minuten|stunden|tage\w*|wochen|"
+                      r"mal|appareils?|personnes?|enfants?|pi[eè]ces|jours?|semaines?|fois|dispositivos?|personas?|"
+                      r"niñ[oa]s|habitaciones|minutos?|d[ií]as?|semanas?|veces)\b", _I)
+
+
+def _numbers_said(match: str, old: str) -> list[str]:
+    """The numbers ``match`` gives as a value, in order and once each: not ``old`` (the draft's, "11, not 6"),
+    not a time, not a number that labels or counts something else."""
+    other = {m.start(2) for m in _LABELLED.finditer(match)} | {m.start(1) for m in _COUNTING.finditer(match)}
+    return list(dict.fromkeys(m.group(1) for m in _NUMBER.finditer(match)
+                              if m.group(1) != old and m.start(1) not in other))
 
 
 def _bare_value(previous: Request, match: str, text: str) -> Request | None:
@@ -783,7 +802,7 @@ def _bare_value(previous: Request, match: str, text: str) -> Request | None:
         return None
     if previous.action in ("channel", "power", "inform_interval", "width"):
         old = str(previous.values.get("value", "")).removesuffix("MHz")
-        nums = list(dict.fromkeys(n for n in _NUMBER.findall(match) if n != old))  # "11, not 6": the new one
+        nums = _numbers_said(match, old)
         if len(nums) == 1:
             value: Scalar = f"{nums[0]}MHz" if previous.action == "width" else int(nums[0])
             return previous.model_copy(update={"values": {**previous.values, "value": value}})
