@@ -46,12 +46,27 @@ _END = re.compile(r"\.(?=\s|$)|,(?!\d)|[;!?\n]|\s(?=(then|dann|alors|entonces)\b
                   # … or where the change itself begins, said without a comma ("if the 2.4GHz is on channel 1 move
                   # it to 6", "si el 2,4 está en el canal 1 pásalo al 6": the action was read as the condition's)
                   r"\s(?=(?:move|put|switch|change|set|turn|shift)\s+(?:it|them|that)\b|"
-                  r"(?:pása|pon|cámbia|cambia|muéve|mueve|bája|baja|súbe|sube)(?:lo|la)\b|"
-                  r"(?:mets|passe|bascule|change|baisse|monte)-(?:le|la)\b|"
+                  r"(?:pása|pon|cámbia|cambia|muéve|mueve|bája|baja|súbe|sube|reiníci|reinici|apág|apag|enciénd|"
+                  r"enciend|actív|activ|desactív|desactiv)a?(?:lo|la)\b|"
+                  r"(?:mets|passe|bascule|change|baisse|monte|redémarre|relance|éteins|allume|coupe|active|"
+                  r"désactive|renomme|remets)-(?:le|la|les)\b|"
                   r"(?:stell|setz|schalt|änder|wechsel)\w*\s+(?:ihn|es|sie)\b|"
                   # … or where the other branch, nothing done, begins ("if it's already off just leave it")
                   r"(?:just\s+|simply\s+|then\s+)?(?:leave\s+(?:it|them)|d[ée]ja(?:lo|la)|laisse(?:-le|-la)?|"
-                  r"lass\s+(?:es|ihn|sie))\b)", _I)
+                  r"lass\s+(?:es|ihn|sie))\b)|"
+                  # … or where a command verb follows a clause that has ended: on its number or its state ("if it's
+                  # 36 move the 5 to 44", "if nobody is connected reboot it", "si c'est sur 36 passe le 5 sur 44"),
+                  # or on the verb a German subordinate clause ends with ("wenn keiner verbunden ist starte …")
+                  r"(?:(?<=\d)|(?<=GHz)|" + "|".join(rf"(?<=\b{w})" for w in (
+                      "on", "off", "up", "down", "connected", "online", "offline", "empty", "enabled", "disabled",
+                      "active", "home", "there", "running", "days", "hours", "weeks", "ist", "sind", "hat", "läuft",
+                      "steht", "gibt", "connecté", "connectés", "allumé", "éteint", "jours", "conectado", "conectados",
+                      "encendido", "apagado", "días")) + r")"
+                  # (the imperative itself: "… 1.0.0.1 setzen" ends a German clause with its infinitive)
+                  r"\s(?=(?:move|put|switch|change|set|turn|shift|reboot|restart|reset|lower|raise|drop|disable|"
+                  r"enable|rename|stelle?|setze?|schalte?|ändere?|wechsle|starte?|mache?|nimm|drehe?|senke?|erhöhe?|"
+                  r"mets|passe|bascule|change|baisse|monte|redémarre|relance|éteins|allume|coupe|active|désactive|"
+                  r"pasa|pon|cambia|mueve|baja|sube|reinicia|apaga|enciende|activa|desactiva)\b)", _I)
 
 
 # A branch where nothing is done: "…, leave it", "…, déjalo como está", "…, lass es", "…, don't bother".

@@ -85,9 +85,10 @@ VAGUE = _VAGUE = re.compile(
     r"\b((?<!minute )(?<!minutes )(?<!hour )(?<!hours )(?<!second )(?<!seconds )(?<!day )(?<!days )"
     r"(?<!moment )(?<!while )later( on| today)?|some ?time(?!s)|when (it'?s )?(convenient|quiet)|after hours|"
     r"out of hours|off[- ]peak|"
-    r"when (they|he|she|nobody|no one|the customer)\b[^.;!?]{0,30}|once (they|he|she|the customer)\b[^.;!?]{0,30}|"
-    r"später|irgendwann|wenn (niemand|keiner|sie schlafen|er schläft)\b[^.;!?]{0,20}|plus tard|"
-    r"quand (ils|elle|il|personne)\b[^.;!?]{0,30}|más tarde|cuando (no haya nadie|duerman|estén)\b[^.;!?]{0,20})",
+    # (a "when …" clause ends at its comma: "when no one is connected, reboot it" — the reboot is no part of it)
+    r"when (they|he|she|nobody|no one|the customer)\b[^.,;!?]{0,30}|once (they|he|she|the customer)\b[^.,;!?]{0,30}|"
+    r"später|irgendwann|wenn (niemand|keiner|sie schlafen|er schläft)\b[^.,;!?]{0,20}|plus tard|"
+    r"quand (ils|elle|il|personne)\b[^.,;!?]{0,30}|más tarde|cuando (no haya nadie|duerman|estén)\b[^.,;!?]{0,20})",
     _I)
 _DENIED = re.compile(r"\b(not|nicht|pas|no|never|jamais|nunca)\s+$", _I)
 _NEG_BEFORE = re.compile(r"\b(not before|no earlier than|not (un)?till?|not until|nicht vor|frühestens( um| ab)?|"

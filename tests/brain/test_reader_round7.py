@@ -58,3 +58,53 @@ def test_a_story_after_a_draft_leaves_the_draft_as_it_was(svc: Any, device: Any,
     later = run_turn(svc, tid, story, alice)
     assert not [e for e in later if e.kind == "proposal"], [(e.kind, e.text) for e in later]
     assert svc.awaiting(tid) == {"kind": "confirm", "proposal_id": drafted[0].data["proposal_id"]}
+
+
+# ---------------------------------------------------------------------------- a condition first, and no comma
+@pytest.mark.parametrize(("text", "action", "value", "fact"), [
+    ("if it's 36 move the 5 to 44", "channel", 44, "channel"),
+    ("if it's still on 6 change the 2.4 to 1", "channel", 1, "channel"),
+    ("if nobody is connected reboot it", "reboot", None, "hosts_connected"),
+    ("if no one's online restart the router", "reboot", None, "hosts_connected"),
+    ("if it has been up for 30 days reboot it", "reboot", None, "uptime"),
+    ("if the guest network is off switch the guest network on", "ssid_enable", True, "ssid_enabled"),
+    ("wenn es auf 36 ist stell das 5er auf 44", "channel", 44, "channel"),
+    ("wenn das Gastnetz an ist mach es aus", "ssid_enable", False, "ssid_enabled"),
+    ("si personne n'est connecté redémarre-la", "reboot", None, "hosts_connected"),
+    ("si c'est sur 36 passe le 5 sur 44", "channel", 44, "channel"),
+    ("si no hay nadie conectado reinícialo", "reboot", None, "hosts_connected"),
+    ("si está en el 36 pasa el de 5 al 44", "channel", 44, "channel")])
+def test_a_condition_said_first_without_a_comma_ends_where_the_change_begins(text: str, action: str, value: Any,
+                                                                             fact: str) -> None:
+    """Each was one long condition that swallowed the change: a question, or (Gastnetz) the condition inverted by the
+    change's "aus"."""
+    r = understand(text, Context(now=NOW, zone=BERLIN)).request
+    assert (r.act, r.action, r.values.get("value")) == ("change", action, value), r
+    assert [c.fact for c in r.conditions] == [fact] and not r.unplaced, r
+    assert not any(w in r.conditions[0].words.lower() for w in ("move", "change", "reboot", "restart", "stell",
+                                                                 "mach", "redémarre", "passe", "reinícia", "pasa"))
+
+
+def test_the_guest_networks_condition_is_that_it_is_on() -> None:
+    r = understand("wenn das Gastnetz an ist mach es aus", Context(now=NOW, zone=BERLIN)).request
+    assert (r.conditions[0].expect, r.conditions[0].value) == ("eq", True)
+
+
+@pytest.mark.parametrize("text", ["Nur falls da kein Nameserver eingetragen ist: 1.0.0.1 setzen",
+                                  "if they turn the guest network off, leave it",
+                                  "falls der Kanal 36 ist, bitte nicht ändern"])
+def test_a_verb_inside_the_condition_or_an_infinitive_after_it_is_no_boundary(text: str) -> None:
+    """"… 1.0.0.1 setzen" ends a German clause with an infinitive; "if they turn …" is the condition's own verb."""
+    r = understand(text, Context(now=NOW, zone=BERLIN)).request
+    assert r.act != "change" or r.conditions, r
+
+
+@pytest.mark.parametrize("text", ["when no one is connected, reboot it", "quand personne n'est connecté, redémarre-la",
+                                  "cuando no haya nadie conectado, reinícialo",
+                                  "wenn keiner verbunden ist, starte den Router neu"])
+def test_a_when_clause_ends_at_its_comma(text: str) -> None:
+    """The vague "when …" ran 20–30 characters on, over the comma: "when no one is connected, reboot it" was one
+    unplaced time and no reboot; the German one asked about "wenn keiner verbunden ist, star"."""
+    r = understand(text, Context(now=NOW, zone=BERLIN)).request
+    assert r.action == "reboot", r
+    assert r.unplaced and all("," not in u.words for u in r.unplaced), r.unplaced
