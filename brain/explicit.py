@@ -14,6 +14,7 @@ from typing import Any
 
 from brain.charts import change_measure
 from brain.plan import Finding, Plan
+from brain.roles import SsidInfo
 from brain.tools import PingArgs, RadioInfo, ReadArgs, ToolContext, call_tool, radios_from_values
 from brain.understanding import targets
 from brain.understanding.actions import ExplicitRequest
@@ -79,6 +80,8 @@ def draft(ctx: ToolContext, f: Finding, ev: Evidence_) -> Plan:
         return _draft(ctx, f, ev, changes, f"Set WAN DNS servers to {', '.join(req.servers)} (agent request)")
     if req.action == "ssid_enable":
         return _ssid_enable(ctx, f, ev, req)
+    if req.action == "ssid_hide":
+        return _ssid_hide(ctx, f, ev, req)
     if req.action == "power" and req.value is None and req.step:
         resolved = _resolve_step(f, req, radios_from_values(_values(ev, "radios")))
         if isinstance(resolved, Plan):
@@ -204,7 +207,7 @@ def from_request(req: Request) -> ExplicitRequest | None:
     return ExplicitRequest.model_validate({
         "action": req.action, "band": band, "value": req.values.get("value"), "servers": list(req.servers),
         "step": step if isinstance(step, int) and not isinstance(step, bool) else None, "bands": several,
-        "excluded": excluded})
+        "excluded": excluded, "role": req.target.ssid_role if req.target.ssid_role in ("primary", "guest") else None})
 
 
 def _ssid_enable(ctx: ToolContext, f: Finding, ev: Evidence_, req: ExplicitRequest) -> Plan:
@@ -233,6 +236,42 @@ def _ssid_enable(ctx: ToolContext, f: Finding, ev: Evidence_, req: ExplicitReque
     changes = [Change(path=f"Device.WiFi.SSID.{g.index}.Enable", value=on) for g in todo]
     names = ", ".join(f'"{g.name}" ({g.band})' for g in todo)
     return _draft(ctx, f, ev, changes, f"Turn the guest network {names} {'on' if on else 'off'} (agent request)")
+
+
+def _ssid_hide(ctx: ToolContext, f: Finding, ev: Evidence_, req: ExplicitRequest) -> Plan:
+    """A network's name hidden or shown again (its access point's ``SSIDAdvertisementEnabled``): the guest network
+    when named, else the subscriber's own, on the band asked for (every band when none is) — never a backhaul."""
+    from brain import qualify, roles
+
+    hide = bool(req.value if req.value is not None else True)
+    what = "guest network" if req.role == "guest" else "Wi-Fi network"
+    known = [s for s in roles.pick(qualify.ssid_facts(ctx, ev), req.role or "primary", []) if s.point is not None]
+    chosen = [s for s in known if req.band is None or s.band == req.band]
+    if not chosen:
+        return Plan(outcome="answer", finding=f.kind, text=_no_such_network(what, req.band, known))
+    todo = [s for s in chosen if s.advertised is not (not hide)]
+    if not todo:
+        return Plan(outcome="answer", finding=f.kind, text=_already(what, chosen, "hidden" if hide else "shown"))
+    changes = [Change(path=f"Device.WiFi.AccessPoint.{s.point}.SSIDAdvertisementEnabled", value=not hide)
+               for s in todo]
+    return _draft(ctx, f, ev, changes, f"{'Hide' if hide else 'Show'} the name of the {what} {_names(todo)} "
+                  "(agent request)")
+
+
+def _names(networks: list[SsidInfo]) -> str:
+    return ", ".join(f'"{s.name}" ({s.band or "?"})' for s in networks)
+
+
+def _no_such_network(what: str, band: str | None, known: list[SsidInfo]) -> str:
+    have = "; ".join(f'"{s.name}" on {s.band or "?"}' for s in known) or "none I could read"
+    return (f"This gateway has no {what} {'on ' + band + ' ' if band else ''}whose name I can hide or show "
+            f"(its {what}s: {have}). Nothing was drafted.")
+
+
+def _already(what: str, networks: list[SsidInfo], state: str) -> str:
+    several = len(networks) > 1
+    return (f"The {what}{'s' if several else ''} {_names(networks)} {'are' if several else 'is'} already {state}; "
+            "nothing to change.")
 
 
 def _problems(ctx: ToolContext, ev: Evidence_, changes: list[Change]) -> list[str]:

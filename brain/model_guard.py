@@ -23,6 +23,7 @@ _LEAVES: dict[str, tuple[str, ...]] = {
     "power": ("TransmitPower",),
     "band_enable": ("Enable",),
     "ssid_enable": ("Enable",),
+    "ssid_hide": ("SSIDAdvertisementEnabled",),
     "ssid": ("SSID",),
     "passphrase": ("KeyPassphrase", "PreSharedKey"),
     "dns": ("DNSServer", "DNSServers", "Enable"),

@@ -125,7 +125,7 @@ def _not_as_asked(ctx: ToolContext, req: Request, d: ProposalDraft, ev: Evidence
 def conform(ctx: ToolContext, req: Request, d: ProposalDraft, ev: Evidence_) -> str | None:
     """Why ``d`` is not what ``req`` asks for, or None."""
     problem = _conform_bands(req, d, ev) or _conform_value(req, d)
-    if problem is None and (req.action in ("ssid", "passphrase", "ssid_enable") or req.target.ssid_role):
+    if problem is None and (req.action in ("ssid", "passphrase", "ssid_enable", "ssid_hide") or req.target.ssid_role):
         problem = _conform_ssids(ctx, req, d, ev)  # a network request: the networks asked for, by name
     return (problem or _network_off_band(ctx, req, d, ev) or _excluded_network(ctx, req, d, ev)
             or _excluded_network_off(ctx, req, d, ev) or _conform_kind(req, d))
@@ -274,6 +274,7 @@ _KIND_WRITES = {
     "power": re.compile(r"Device\.WiFi\.Radio\.\d+\.TransmitPower$"),
     "band_enable": re.compile(r"Device\.WiFi\.Radio\.\d+\.Enable$"),
     "ssid_enable": re.compile(r"Device\.WiFi\.(SSID|AccessPoint)\.\d+\.Enable$"),
+    "ssid_hide": re.compile(r"Device\.WiFi\.AccessPoint\.\d+\.SSIDAdvertisementEnabled$"),
     "ssid": re.compile(r"Device\.WiFi\.SSID\.\d+\.SSID$"),
 }
 

@@ -30,6 +30,8 @@ class SsidInfo:
     band: str | None
     role: SsidRole
     enabled: bool | None
+    point: int | None = None  # the index of its access point (``SSIDReference``), where its name is advertised
+    advertised: bool | None = None
 
 
 def ssids(values: dict[str, Any], radios: list[RadioInfo]) -> list[SsidInfo]:
@@ -52,7 +54,11 @@ def ssids(values: dict[str, Any], radios: list[RadioInfo]) -> list[SsidInfo]:
         elif _BACKHAUL_NAME.search(name) and parse_bool(f.get("AccessPoint.SSIDAdvertisementEnabled", True)) is False:
             role = "backhaul"
         enabled = parse_bool(f["SSID.Enable"]) if "SSID.Enable" in f else None
-        out.append(SsidInfo(index=i, name=name, band=band, role=role, enabled=enabled))
+        point = f.get("AccessPoint.index")
+        shown = f.get("AccessPoint.SSIDAdvertisementEnabled")
+        out.append(SsidInfo(index=i, name=name, band=band, role=role, enabled=enabled,
+                            point=point if isinstance(point, int) else None,
+                            advertised=parse_bool(shown) if shown is not None else None))
     return out
 
 
@@ -71,7 +77,7 @@ def _fields_by_ssid(values: dict[str, Any]) -> dict[int, JsonObject]:
                 item.get("value") if isinstance(item, dict) else getattr(item, "value", item))
     for j, ap in points.items():
         ref = re.search(r"SSID\.(\d+)", str(ap.get("AccessPoint.SSIDReference") or ""))
-        by_index.setdefault(int(ref.group(1)) if ref else j, {}).update(ap)
+        by_index.setdefault(int(ref.group(1)) if ref else j, {}).update({**ap, "AccessPoint.index": j})
     return by_index
 
 

@@ -227,7 +227,7 @@ def check_proposal(c: ProposalCheck, proposal: Any, initial: DeviceView,
             out.append(f"policy asked for approval by {', '.join(got)}, expected none")
         out += [f"policy did not ask for approval by {r} (asked: {', '.join(got) or 'nobody'})"
                 for r in c.approvals if r not in got]
-    out += _schedule_problems(c, proposal, region, now or utcnow())
+    out += _schedule_problems(c, proposal, region, now)
     if c.preconditions is not None:
         have = bool(getattr(proposal, "preconditions", None))
         if have != c.preconditions:
@@ -242,8 +242,9 @@ def check_proposal(c: ProposalCheck, proposal: Any, initial: DeviceView,
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
-def _schedule_problems(c: ProposalCheck, proposal: Any, region: str | None, now: datetime) -> list[str]:
-    """The proposal's not-before time against ``scheduled`` / ``not_before`` (device-local)."""
+def _schedule_problems(c: ProposalCheck, proposal: Any, region: str | None, now: datetime | None) -> list[str]:
+    """The proposal's not-before time against ``scheduled`` / ``not_before`` (device-local); days ahead from
+    ``now``, the run's time (the wall clock when none is given)."""
     nb = getattr(proposal, "not_before", None)
     out: list[str] = []
     if c.scheduled is not None:
@@ -261,7 +262,7 @@ def _schedule_problems(c: ProposalCheck, proposal: Any, region: str | None, now:
                        f"{(want.local_minute or 0):02d}")
         if want.weekday is not None and _WEEKDAYS[loc.weekday()] != want.weekday:
             out.append(f"proposal starts on a {_WEEKDAYS[loc.weekday()]}, expected {want.weekday}")
-        ahead = (nb - now).total_seconds() / 86400
+        ahead = (nb - (now or utcnow())).total_seconds() / 86400
         if not 0 < ahead <= want.within_days:
             out.append(f"proposal starts {ahead:.1f} days from now, expected within {want.within_days:g}")
     return out

@@ -23,7 +23,7 @@ from brain.understanding.lexicon import OFF_AND_ON
 from core.kernel.models import Scalar
 
 Action = Literal["channel", "width", "power", "band_enable", "dns", "inform_interval", "reboot", "ping",
-                 "factory_reset", "traceroute", "speedtest", "ssid_enable"]
+                 "factory_reset", "traceroute", "speedtest", "ssid_enable", "ssid_hide"]
 Band = Literal["2.4GHz", "5GHz", "6GHz"]
 
 _I = re.IGNORECASE
@@ -217,6 +217,8 @@ class ExplicitRequest(BaseModel):
     bands: list[Band] = []
     # bands the agent said to leave alone ("all bands to 40 MHz except the 2.4"): never the one chosen
     excluded: list[Band] = []
+    # the network a name's visibility is asked of (``ssid_hide``): the guest one, else the subscriber's own
+    role: Literal["primary", "guest"] | None = None
 
 
 def _band(text: str) -> Band | None:
@@ -250,7 +252,7 @@ def parse(text: str) -> ExplicitRequest | None:
     """The explicit action in ``text``, or None when the agent describes a symptom instead."""
     if not text.strip() or wide_scope(text):
         return None
-    found = _radio_request(text, _band(text)) or _service_request(text)
+    found = _hide_request(text, _band(text)) or _radio_request(text, _band(text)) or _service_request(text)
     if found is not None:
         return found
     if concepts.factory_reset(text) and not _FACTORY_SYMPTOM.search(text):
@@ -272,6 +274,43 @@ def _power_request(text: str, band: Band | None) -> ExplicitRequest | None:
     if pct is not None:
         return ExplicitRequest(action="power", band=band, value=pct)
     return None
+
+
+# A network's name hidden or shown again (``SSIDAdvertisementEnabled``): a verb that hides or shows, said of a network
+# or its name. Participles ("is it hidden?", "masqué", "versteckt", "oculto") describe a state: a question's words.
+_HIDE = re.compile(
+    r"\b(hide|stop (broadcasting|advertising|showing)|(do not|don'?t|no longer) (broadcast|advertise|show)|"
+    r"make (it|them|the [\w.-]+( [\w.-]+)?) invisible|verstecken|versteck(e)?|ausblenden|blende\b.{0,30}\baus|"
+    r"unsichtbar machen|mach\w*\b.{0,30}\bunsichtbar|nicht (mehr )?(aussenden|ausstrahlen|anzeigen)|masquer|masque|"
+    r"masquez|cacher|cachez|rend(re|s)\b.{0,40}\binvisible|ne plus (le |la )?(diffuser|afficher)|ocultar|"
+    r"(?<!está )(?<!esta )(?<!es )(oculta|esconde)(?=\s+(la|el|las|los|su|tu)\b)|ocúlta(lo|la)|esconder|escónde(lo|la)|"
+    r"hacer invisible|que no se vea|deja(r)? de (emitir|anunciar|mostrar))\b", _I)
+_SHOW = re.compile(
+    r"\b(unhide|un-hide|make (it|them|the [\w.-]+( [\w.-]+)?) visible( again)?|(show|broadcast|advertise) (it|them|"
+    r"the [\w.-]+( [\w.-]+)?) again|visible again|wieder (sichtbar|aussenden|ausstrahlen|anzeigen)|sichtbar machen|"
+    r"mach\w*\b.{0,30}\bsichtbar|einblenden|réafficher|rend(re|s)\b.{0,40}\bvisible|de nouveau visible|"
+    r"visible à nouveau|rediffuser|"
+    r"diffuser à nouveau|hacer visible|visible (otra vez|de nuevo)|volver a (emitir|mostrar|anunciar)|"
+    r"que se vea (otra vez|de nuevo))\b", _I)
+_NETWORK = re.compile(r"\b(ssids?|networks?|wi-?fi|\w*wlan|\w*netz\w*|réseau|red|nom|name|nombre|it|them|es|le|la|"
+                      r"lo)\b|-(le|la|lo)\b|(lo|la)\b", _I)
+
+
+def hides_or_shows(text: str) -> bool:
+    """Whether ``text`` asks for a network's name hidden or shown again (never a new name: "stop broadcasting the
+    network name" names no name)."""
+    return bool(_SHOW.search(text) or _HIDE.search(text))
+
+
+def _hide_request(text: str, band: Band | None) -> ExplicitRequest | None:
+    """A network's name hidden or shown again: the guest network when named, else the subscriber's own."""
+    show = _SHOW.search(text)
+    hide = None if show else _HIDE.search(text)
+    said = show or hide
+    if said is None or not _NETWORK.search(text):
+        return None
+    return ExplicitRequest(action="ssid_hide", band=band, value=hide is not None,
+                           role="guest" if _GUEST.search(text) else None)
 
 
 def _radio_request(text: str, band: Band | None) -> ExplicitRequest | None:

@@ -22,6 +22,7 @@ _ACTION_WORDS = {
     "reboot": "reboot the gateway", "ping": "run a ping", "factory_reset": "factory reset the gateway",
     "traceroute": "run a traceroute", "speedtest": "run a speed test", "ssid": "rename the Wi-Fi network",
     "passphrase": "change the Wi-Fi passphrase", "ssid_enable": "turn a Wi-Fi network on or off",
+    "ssid_hide": "hide a Wi-Fi network's name or show it again",
 }
 # A request with no single action, in words: readback() is what an approver reads ("asked: …").
 _ACT_WORDS = {
@@ -95,17 +96,24 @@ def readback(req: Request, zone: ZoneInfo | None = None) -> str:
     return " ".join(parts).replace(" , ", ", ").strip()
 
 
+def _switched(req: Request, value: bool) -> str:
+    """A radio or a network turned on or off, or a network's name hidden or shown, in words."""
+    if req.action == "ssid_hide":
+        what = "guest network" if req.target.ssid_role == "guest" else "network"
+        on = " on " + " and ".join(req.target.bands) if req.target.bands else ""
+        return f"{'hide' if value else 'show'} the {what}'s name{on}"
+    if req.action == "ssid_enable":
+        return f"turn the {req.target.ssid_role or 'guest'} network {'on' if value else 'off'}"
+    if not req.target.bands:  # every radio
+        return f"turn the Wi-Fi {'on' if value else 'off'} (every radio)"
+    return f"turn the {' and '.join(req.target.bands)} radio {'on' if value else 'off'}"
+
+
 def _what(req: Request) -> list[str]:
     """The action and what it sets, in words ("turn the 5GHz radio off", never "… to False")."""
     value = req.values.get("value")
-    if req.action in ("band_enable", "ssid_enable") and isinstance(value, bool):
-        if req.action == "ssid_enable":
-            what = f"the {req.target.ssid_role or 'guest'} network"
-        else:
-            if not req.target.bands:  # every radio
-                return [f"turn the Wi-Fi {'on' if value else 'off'} (every radio)"]
-            what = "the " + " and ".join(req.target.bands) + " radio"
-        return [f"turn {what} {'on' if value else 'off'}"]
+    if req.action in ("band_enable", "ssid_enable", "ssid_hide") and isinstance(value, bool):
+        return [_switched(req, value)]
     parts = [_ACTION_WORDS.get(req.action or "", req.action or _ACT_WORDS.get(req.act, req.act))]
     if value is not None:
         parts.append(f"to {value}")
@@ -173,6 +181,9 @@ def _render_setting(a: str, v: object, band: str, on_band: str, req: Request) ->
         return f"turn the {band or 'wifi'} {'on' if v else 'off'}"
     if a == "ssid_enable":
         return f"turn the guest network{on_band} {'on' if v else 'off'}"
+    if a == "ssid_hide":
+        what = "guest network" if req.target.ssid_role == "guest" else "network"
+        return f"hide the {what}{on_band}" if v else f"make the {what}{on_band} visible again"
     if a == "dns":
         return "set the dns servers to " + " ".join(req.servers)
     if a == "inform_interval":

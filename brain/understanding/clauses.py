@@ -648,7 +648,7 @@ _READ_IT = re.compile(r"^\W*(what|which) (is|was) (it|that)\W*$|^\W*(c'est|ce se
 # ---------------------------------------------------------------------------- the planner's view
 _OP_LABEL = {"reboot": "a reboot of the gateway", "factory_reset": "a factory reset", "channel": "a channel change",
              "width": "a channel-width change", "power": "a transmit-power change", "band_enable": "a band on/off",
-             "ssid_enable": "turning the guest network on or off",
+             "ssid_enable": "turning the guest network on or off", "ssid_hide": "hiding a network's name",
              "dns": "a DNS server change", "inform_interval": "an inform-interval change", "ping": "a ping",
              "traceroute": "a traceroute", "speedtest": "a speed test"}
 

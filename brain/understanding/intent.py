@@ -77,7 +77,9 @@ def classify(text: str, *, is_job: bool = False) -> Intent:
     if m and is_job:
         return TRIGGERS.get(m.group(1), Intent.UNKNOWN)
     has_pass = any(not FOREIGN_ACCOUNT.search(text[max(0, m.start() - 25):m.start()]) for m in _PASS.finditer(text))
-    has_ssid = bool(_SSID.search(text)) and not (_NAME_ASKED.search(text) and not extract_ssid(text))
+    # a name asked about, or hidden or shown again ("stop broadcasting the network name"), is no new name
+    has_ssid = bool(_SSID.search(text)) and not ((_NAME_ASKED.search(text) or requests.hides_or_shows(text))
+                                                 and not extract_ssid(text))
     if has_pass and has_ssid:
         return Intent.CREDENTIALS
     if has_pass:

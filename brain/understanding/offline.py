@@ -556,7 +556,8 @@ def _target(heard: clauses.Heard, q: _Qualifiers, req: ExplicitRequest | None,
     bands, kept = _bands_of_action(action_text)
     if not bands and req is not None and req.band is not None:
         bands = [req.band]  # named in a condition ("if the 2.4 GHz power is below 50 %, raise it")
-    role = targets.role_in(action_text) or (targets.role_in(q.match) if action == "ssid_enable" else None)
+    named_anywhere = action in ("ssid_enable", "ssid_hide")  # "hide it, the guest one": the role is the network's
+    role = targets.role_in(action_text) or (targets.role_in(q.match) if named_anywhere else None)
     every = targets.all_bands(action_text)
     if every:
         bands = [b for b in targets.both_bands(action_text) if b not in kept]  # "both" is two bands; "all" all
@@ -694,7 +695,8 @@ def _bands_of_action(core: str) -> tuple[list[Band], list[str]]:
     return [b for b in asked if b not in kept], kept
 
 
-_RENDERED = ("channel", "width", "power", "band_enable", "ssid_enable", "dns", "inform_interval", "reboot")
+_RENDERED = ("channel", "width", "power", "band_enable", "ssid_enable", "ssid_hide", "dns", "inform_interval",
+             "reboot")
 
 
 def _action(intent: Intent, req: ExplicitRequest | None, text: str,
@@ -940,7 +942,9 @@ _TRANSACTION = re.compile(r"\b(cancel|transfer|send|order|book|ship|replace|refu
                           r"contrato|suscripci[oó]n|tarifa)\w*", _I)
 _PIECE = re.compile(r"\.(?=\s|$)|[;!?\n]+|,(?!\d)|\s+(?:and also|and then|and|und dann|und auch|und|et puis|"
                     r"et aussi|et|y luego|"
-                    r"y también|y|e|plus|as well as|then|dann|puis|luego|aber|but|mais|pero|n|&|\+)\s+", _I)
+                    # ("plus" is "and" — not the "plus" of "il (ne) veut plus que …", no longer)
+                    r"y también|y|e|(?<!veut )(?<!veux )(?<!veulent )(?<!voudrait )plus|as well as|then|dann|puis|"
+                    r"luego|aber|but|mais|pero|n|&|\+)\s+", _I)
 _OPERATIONS = (Intent.SSID, Intent.PASSPHRASE, Intent.CREDENTIALS, Intent.REQUEST)
 # what the planner places besides operations: a symptom to diagnose ("make the wifi faster"), an escalation
 _PLACED = (*_OPERATIONS, Intent.WIFI, Intent.COVERAGE, Intent.CONNECTIVITY, Intent.INFORM, Intent.STATUS,
@@ -1008,13 +1012,20 @@ def _unplaced_requests(core: str, match: str, named: list[str], lang: str, has_o
         kind = classify(p)
         if _placed(p, raw, kind, cx) or _not_a_request(p) or not _asks(p, raw, cx) or _network_work(p, kind, cx):
             continue
-        if (cx.has_op or asked) and _beside_the_operation(p, cx.match):
+        if (cx.has_op or asked) and _context_of_the_operation(p, before, cx.match):
             continue
         if _ANAPHOR.match(p) and before and clauses.act_of(before) not in ("request", "question") and \
                 parse(before) is None:
             p = f"{before.strip(' ,;.:-')}, {p}"  # "X got cancelled, that must go back in": say what "that" is
         out.append(Unplaced(words=p, kind="request", why="not something I can do on the gateway"))
     return out
+
+
+def _context_of_the_operation(p: str, before: str, match: str) -> bool:
+    """A piece beside an operation that is that operation's (:func:`_beside_the_operation`), or the complement of a
+    want said in the piece before it ("der Kunde will nicht, | dass die Nachbarn es sehen")."""
+    return _beside_the_operation(p, match) or bool(
+        _ITS_COMPLEMENT.match(p) and (_THEIR_OWN.match(before) or _WANTS_OUTCOME.match(before)))
 
 
 def _beside_the_operation(p: str, match: str) -> bool:
@@ -1224,7 +1235,10 @@ _THEIR_OWN = re.compile(
     r"(will|möchte|wollen)\s+(nicht|kein\w*)\b|(will|möchte|wollen)\b[^,;.]{0,40}\b" + _OURS + r"\w+(en|ern|eln)\s*$|"
     r"(no\s+)?(quiere|quieren|necesita)\s+(no\s+)?(se\s+|lo\s+|la\s+)?" + _OURS
     + r"\w+(ar|er|ir)(se|lo|la|le|les)?\b|"
-    r"(doesn'?t|does not|don'?t|do not)\s+want\b|wants?\s+to\s+(?!have\b|get\b)" + _OURS + r"\w+)", _I)
+    r"(doesn'?t|does not|don'?t|do not)\s+want\b|wants?\s+to\s+(?!have\b|get\b)" + _OURS + r"\w+|"
+    r"no\s+(quiere|quieren)\s+que\b)", _I)  # "… no quiere que la vean los vecinos": what is not wanted, a reason
+# the complement of a want said in the piece before it ("der Kunde will nicht, | dass die Nachbarn es sehen")
+_ITS_COMPLEMENT = re.compile(r"^\W*(dass|que|qu'|that)\b", _I)
 # what the customer wants the operation for, beside it: "Kundin will mehr Reichweite", "she wants it to match her old
 # router", "il veut plus de portée", "quiere más cobertura"
 _WANTS_OUTCOME = re.compile(

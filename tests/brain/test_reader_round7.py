@@ -108,3 +108,106 @@ def test_a_when_clause_ends_at_its_comma(text: str) -> None:
     r = understand(text, Context(now=NOW, zone=BERLIN)).request
     assert r.action == "reboot", r
     assert r.unplaced and all("," not in u.words for u in r.unplaced), r.unplaced
+
+
+# ---------------------------------------------------------------------------- a network's name hidden or shown again
+@pytest.mark.parametrize(("text", "hide", "band", "role"), [
+    ("hide the 5 GHz SSID", True, "5GHz", None), ("can you hide the guest network", True, None, "guest"),
+    ("stop broadcasting the network name on 2.4", True, "2.4GHz", None),
+    ("make the wifi visible again", False, None, None), ("unhide the guest SSID", False, None, "guest"),
+    ("SSID vom 5er bitte verstecken", True, "5GHz", None), ("blende das Gastnetz aus", True, None, "guest"),
+    ("mach das WLAN wieder sichtbar", False, None, None),
+    ("masque le SSID du 5 GHz", True, "5GHz", None), ("rends le réseau invité invisible", True, None, "guest"),
+    ("rends le wifi de nouveau visible", False, None, None),
+    ("oculta la red de 5 GHz", True, "5GHz", None), ("haz visible otra vez la red de invitados", False, None, "guest")])
+def test_a_networks_name_hidden_or_shown_is_a_change_of_its_own(text: str, hide: bool, band: str | None,
+                                                                role: str | None) -> None:
+    """Each was read as no action: "hide" was no verb the reader knew (the fresh split's one SSID-hiding turn)."""
+    r = understand(text, Context(now=NOW, zone=BERLIN)).request
+    assert (r.act, r.action, r.values.get("value")) == ("change", "ssid_hide", hide), r
+    assert r.target.bands == ([band] if band else []) and r.target.ssid_role == role, r
+
+
+@pytest.mark.parametrize("text", ["is the SSID hidden?", "est-ce que son réseau wifi est diffusé ou masqué ?",
+                                  "ist das WLAN versteckt?", "¿la red de 5 GHz está oculta?",
+                                  "the customer says her network is hidden, can you check"])
+def test_a_question_about_a_hidden_name_is_never_a_write(text: str) -> None:
+    r = understand(text, Context(now=NOW, zone=BERLIN)).request
+    assert r.act != "change" and r.action != "ssid_hide", r
+
+
+@pytest.mark.parametrize("text", ["masque le SSID du 5 GHz. Le client ne veut plus que les voisins le voient.",
+                                  "versteck das 5-GHz-WLAN, der Kunde will nicht, dass die Nachbarn es sehen",
+                                  "oculta la red de 5 GHz, el cliente no quiere que la vean los vecinos"])
+def test_what_the_customer_does_not_want_beside_the_change_is_its_reason(text: str) -> None:
+    """"Le client ne veut plus que …" was cut at "plus" (read as "and"), and "dass …" / "no quiere que …" were
+    requests no operation placed: the turn asked instead of drafting."""
+    r = understand(text, Context(now=NOW, zone=BERLIN)).request
+    assert (r.action, r.unplaced) == ("ssid_hide", []), r
+
+
+def test_the_access_point_is_the_one_whose_ssid_reference_names_the_network() -> None:
+    """A gateway may number its access points otherwise than its SSIDs: the name is hidden where it is advertised."""
+    from brain.roles import ssids
+    from brain.tools import RadioInfo
+
+    values = {p: {"value": v} for p, v in {
+        "Device.WiFi.SSID.1.SSID": "Home", "Device.WiFi.SSID.1.LowerLayers": "Device.WiFi.Radio.1",
+        "Device.WiFi.SSID.2.SSID": "Home-5G", "Device.WiFi.SSID.2.LowerLayers": "Device.WiFi.Radio.2",
+        "Device.WiFi.AccessPoint.7.SSIDReference": "Device.WiFi.SSID.2",
+        "Device.WiFi.AccessPoint.7.SSIDAdvertisementEnabled": "false",
+        "Device.WiFi.AccessPoint.3.SSIDReference": "Device.WiFi.SSID.1",
+        "Device.WiFi.AccessPoint.3.SSIDAdvertisementEnabled": "true"}.items()}
+    radios = [RadioInfo(index=i, band=b, channel=None, auto_channel=True, bandwidth="", possible=[], tx_power=None,
+                        tx_supported=[]) for i, b in ((1, "2.4GHz"), (2, "5GHz"))]
+    got = {s.name: (s.point, s.advertised, s.band) for s in ssids(values, radios)}
+    assert got == {"Home": (3, True, "2.4GHz"), "Home-5G": (7, False, "5GHz")}
+
+
+@pytest.mark.parametrize(("asked", "role"), [("hide the 5 GHz SSID", "primary"), ("can you hide the guest network",
+                                                                                  "guest")])
+def test_hiding_a_name_drafts_its_access_points_advertisement_off(svc: Any, device: Any, actor: Any, rt: Any,
+                                                                  asked: str, role: str) -> None:
+    from brain.roles import ssids
+    from brain.tools import radios_from_values
+    from core.store import repo
+
+    dev = device("healthy", 4)
+    alice = actor("alice")
+    with rt.store.read() as s:
+        d = repo.get_device(s, dev)
+    live = rt.router.reader(d).read(d, ["Device.WiFi."])
+    items = {p: {"value": v.value} for p, v in live.items()}
+    want = [s for s in ssids(items, radios_from_values(items))
+            if s.role == role and (role == "guest" or s.band == "5GHz")]
+    assert want and all(s.point is not None for s in want)
+    tid = svc.start(dev, alice)
+    drafted = [e for e in run_turn(svc, tid, asked, alice) if e.kind == "proposal"]
+    assert len(drafted) == 1, "one draft"
+    changes = {c["path"]: c["value"] for c in drafted[0].data["changes"]}
+    assert changes == {f"Device.WiFi.AccessPoint.{s.point}.SSIDAdvertisementEnabled": False for s in want}
+
+
+def test_showing_a_name_already_shown_drafts_nothing(svc: Any, device: Any, actor: Any) -> None:
+    dev = device("healthy", 4)
+    alice = actor("alice")
+    tid = svc.start(dev, alice)
+    events = run_turn(svc, tid, "make the wifi visible again", alice)
+    assert not [e for e in events if e.kind == "proposal"]
+    said = " ".join(e.text for e in events if e.kind == "answer")
+    assert "already shown" in said and "nothing to change" in said, said
+
+
+def test_a_draft_that_writes_anything_but_the_advertisement_is_not_a_hidden_name() -> None:
+    """The guard every draft passes (``brain.qualify``): a request to hide a name drafted as anything else is refused."""
+    from brain.qualify import _conform_kind
+    from core.kernel.models import Change, ProposalDraft
+
+    req = understand("hide the 5 GHz SSID", Context(now=NOW, zone=BERLIN)).request
+
+    def draft(path: str, value: Any) -> ProposalDraft:
+        return ProposalDraft(intent="x", targets=["d"], changes=[Change(path=path, value=value)])
+
+    assert _conform_kind(req, draft("Device.WiFi.AccessPoint.2.SSIDAdvertisementEnabled", False)) is None
+    for wrong in ("Device.WiFi.SSID.2.Enable", "Device.WiFi.AccessPoint.2.Enable"):
+        assert _conform_kind(req, draft(wrong, False)) == f"it would change {wrong}, which is not what you asked for"
