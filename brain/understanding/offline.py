@@ -1236,7 +1236,9 @@ _THEIR_OWN = re.compile(
     r"(no\s+)?(quiere|quieren|necesita)\s+(no\s+)?(se\s+|lo\s+|la\s+)?" + _OURS
     + r"\w+(ar|er|ir)(se|lo|la|le|les)?\b|"
     r"(doesn'?t|does not|don'?t|do not)\s+want\b|wants?\s+to\s+(?!have\b|get\b)" + _OURS + r"\w+|"
-    r"no\s+(quiere|quieren)\s+que\b)", _I)  # "… no quiere que la vean los vecinos": what is not wanted, a reason
+    r"no\s+(quiere|quieren)\s+que\b|"  # "… no quiere que la vean los vecinos": what is not wanted, a reason
+    # a want whose object was a qualifier read apart ("elle veut pas de coupure en journée": the daytime)
+    r"(ne\s+)?(veut|voudrait|veulent|wants?|will|möchte|quiere|quieren)(\s+(pas|plus|nicht|no|not))?\W*$)", _I)
 # the complement of a want said in the piece before it ("der Kunde will nicht, | dass die Nachbarn es sehen")
 _ITS_COMPLEMENT = re.compile(r"^\W*(dass|que|qu'|that)\b", _I)
 # what the customer wants the operation for, beside it: "Kundin will mehr Reichweite", "she wants it to match her old
@@ -1248,7 +1250,8 @@ _WANTS_OUTCOME = re.compile(
     r"sound)\b)", _I)
 # ... in Spanish the subject is left out: "…, quiere fijarle una IP a la impresora"
 _THEIR_OWN_ES = re.compile(r"^\W*(no\s+)?(quiere|quieren)\s+(no\s+)?(se\s+|lo\s+|la\s+)?" + _OURS
-                           + r"\w+(ar|er|ir)(se|lo|la|le|les)?\b", _I)
+                           + r"\w+(ar|er|ir)(se|lo|la|le|les)?\b|"
+                           r"^\W*no\s+(quiere|quieren)\b", _I)  # "… y no quiere cortes": what is not wanted
 # a short "can you put them in?" beside an operation: that operation asked for again, its object the one named
 _DO_IT = re.compile(r"\b(put|set|enter|apply|do|add)\s+(it|them|that|those)\b|\b(les|la|le)\s+(mettre|appliquer|"
                     r"faire|ajouter|rentrer)\b|\b(mets|applique|fais)-(les|la|le)\b|\bmach\s+(den|das|es|ihn|sie)\b|"

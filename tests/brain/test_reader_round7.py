@@ -211,3 +211,13 @@ def test_a_draft_that_writes_anything_but_the_advertisement_is_not_a_hidden_name
     assert _conform_kind(req, draft("Device.WiFi.AccessPoint.2.SSIDAdvertisementEnabled", False)) is None
     for wrong in ("Device.WiFi.SSID.2.Enable", "Device.WiFi.AccessPoint.2.Enable"):
         assert _conform_kind(req, draft(wrong, False)) == f"it would change {wrong}, which is not what you asked for"
+
+
+@pytest.mark.parametrize("text", ["reinícialo el domingo a las 8, entre semana trabaja desde casa y no quiere cortes",
+                                  "redémarre-la cette nuit, elle veut pas de coupure en journée",
+                                  "apágale el wifi de invitados, no quieren sorpresas"])
+def test_what_is_not_wanted_beside_a_change_is_its_reason(text: str) -> None:
+    """"… y no quiere cortes" and "elle veut pas de coupure en journée" (its object read as the daytime) were asked
+    about as requests no operation places (round six's left list)."""
+    r = understand(text, Context(now=NOW, zone=BERLIN)).request
+    assert r.act == "change" and r.action is not None and r.unplaced == [], r
