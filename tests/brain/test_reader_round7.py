@@ -199,7 +199,7 @@ def test_showing_a_name_already_shown_drafts_nothing(svc: Any, device: Any, acto
 
 
 def test_a_draft_that_writes_anything_but_the_advertisement_is_not_a_hidden_name() -> None:
-    """The guard every draft passes (``brain.qualify``): a request to hide a name drafted as anything else is refused."""
+    """The guard every draft passes (``brain.qualify``): a hide drafted as anything else is refused."""
     from brain.qualify import _conform_kind
     from core.kernel.models import Change, ProposalDraft
 
