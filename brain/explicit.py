@@ -82,6 +82,8 @@ def draft(ctx: ToolContext, f: Finding, ev: Evidence_) -> Plan:
         return _ssid_enable(ctx, f, ev, req)
     if req.action == "ssid_hide":
         return _ssid_hide(ctx, f, ev, req)
+    if req.action == "dhcp_lease" and req.value is not None:
+        return _dhcp_lease(ctx, f, ev, req.value)
     if req.action == "power" and req.value is None and req.step:
         resolved = _resolve_step(f, req, radios_from_values(_values(ev, "radios")))
         if isinstance(resolved, Plan):
@@ -256,6 +258,19 @@ def _ssid_hide(ctx: ToolContext, f: Finding, ev: Evidence_, req: ExplicitRequest
                for s in todo]
     return _draft(ctx, f, ev, changes, f"{'Hide' if hide else 'Show'} the name of the {what} {_names(todo)} "
                   "(agent request)")
+
+
+def _dhcp_lease(ctx: ToolContext, f: Finding, ev: Evidence_, seconds: Scalar) -> Plan:
+    """The lease time of the LAN's DHCP server pool (the first the gateway lists: a guest network's pool, where it
+    has one, comes after it), in seconds as asked."""
+    r = call_tool(ctx, "read_parameters", ReadArgs(paths=["Device.DHCPv4.Server.Pool."]).model_dump())
+    pools = sorted({int(m.group(1)) for p in (r.data.get("values") or {}) if r.ok
+                    and (m := re.match(r"Device\.DHCPv4\.Server\.Pool\.(\d+)\.", p))})
+    if not pools:
+        return Plan(outcome="answer", finding=f.kind, text="I could not read a DHCP server pool on this gateway, so "
+                    "there is no lease time to change. Nothing was drafted.")
+    changes = [Change(path=f"Device.DHCPv4.Server.Pool.{pools[0]}.LeaseTime", value=seconds)]
+    return _draft(ctx, f, ev, changes, f"Set the DHCP lease time to {seconds} s (agent request)")
 
 
 def _names(networks: list[SsidInfo]) -> str:

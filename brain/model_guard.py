@@ -28,12 +28,14 @@ _LEAVES: dict[str, tuple[str, ...]] = {
     "passphrase": ("KeyPassphrase", "PreSharedKey"),
     "dns": ("DNSServer", "DNSServers", "Enable"),
     "inform_interval": ("PeriodicInformInterval", "PeriodicInformEnable"),
+    "dhcp_lease": ("LeaseTime",),
 }
 # The leaf that carries the action's value, and the request's key for it.
 _VALUE_LEAF = {"channel": ("Channel", "value"), "width": ("OperatingChannelBandwidth", "value"),
                "power": ("TransmitPower", "value"), "band_enable": ("Enable", "value"),
                "ssid_enable": ("Enable", "value"), "ssid": ("SSID", "ssid"),
-               "passphrase": ("KeyPassphrase", "passphrase"), "inform_interval": ("PeriodicInformInterval", "value")}
+               "passphrase": ("KeyPassphrase", "passphrase"), "inform_interval": ("PeriodicInformInterval", "value"),
+               "dhcp_lease": ("LeaseTime", "value")}
 _OPERATIONS = {"reboot": "reboot", "ping": "ipping"}
 _UNCHECKED = ("traceroute", "speedtest")  # diagnostics: their objects differ per data model
 

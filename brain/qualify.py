@@ -274,6 +274,7 @@ _KIND_WRITES = {
     "power": re.compile(r"Device\.WiFi\.Radio\.\d+\.TransmitPower$"),
     "band_enable": re.compile(r"Device\.WiFi\.Radio\.\d+\.Enable$"),
     "ssid_enable": re.compile(r"Device\.WiFi\.(SSID|AccessPoint)\.\d+\.Enable$"),
+    "dhcp_lease": re.compile(r"Device\.DHCPv4\.Server\.Pool\.\d+\.LeaseTime$"),
     "ssid_hide": re.compile(r"Device\.WiFi\.AccessPoint\.\d+\.SSIDAdvertisementEnabled$"),
     "ssid": re.compile(r"Device\.WiFi\.SSID\.\d+\.SSID$"),
 }

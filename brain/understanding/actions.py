@@ -17,13 +17,14 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from brain.understanding import durations, values
 from brain.understanding import lexicon as concepts
-from brain.understanding import values
 from brain.understanding.lexicon import OFF_AND_ON
 from core.kernel.models import Scalar
 
 Action = Literal["channel", "width", "power", "band_enable", "dns", "inform_interval", "reboot", "ping",
-                 "factory_reset", "traceroute", "speedtest", "ssid_enable", "ssid_hide"]
+                 "factory_reset", "traceroute", "speedtest", "ssid_enable", "ssid_hide",
+                 "dhcp_lease"]
 Band = Literal["2.4GHz", "5GHz", "6GHz"]
 
 _I = re.IGNORECASE
@@ -368,8 +369,14 @@ def _service_request(text: str) -> ExplicitRequest | None:
         servers = [x.group(1) for x in _IPV4.finditer(text)]
         if servers:
             return ExplicitRequest(action="dns", servers=servers[:2])
+    lease = durations.seconds(text, durations.LEASE) if not _INFORM.search(text) else None
+    if lease is not None:  # a lease with no length ("how long is the lease?") asks, as the inform interval does
+        return ExplicitRequest(action="dhcp_lease", value=lease)
     if not _INFORM.search(text):
         return None
+    said = durations.seconds(text)  # "von 24h auf 12 Stunden": the amount it is set to
+    if said is not None:
+        return ExplicitRequest(action="inform_interval", value=said)
     d = _DURATION.search(text)
     if d:
         return ExplicitRequest(action="inform_interval", value=_seconds(int(d.group(1)), d.group(2)))

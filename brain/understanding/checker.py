@@ -18,7 +18,7 @@ from brain.understanding.request import Condition, Request
 _ACTION_WORDS = {
     "channel": "change the channel", "width": "change the channel width", "power": "change the transmit power",
     "band_enable": "turn a band on or off", "dns": "set the DNS servers",
-    "inform_interval": "change the inform interval",
+    "inform_interval": "change the inform interval", "dhcp_lease": "change the DHCP lease time",
     "reboot": "reboot the gateway", "ping": "run a ping", "factory_reset": "factory reset the gateway",
     "traceroute": "run a traceroute", "speedtest": "run a speed test", "ssid": "rename the Wi-Fi network",
     "passphrase": "change the Wi-Fi passphrase", "ssid_enable": "turn a Wi-Fi network on or off",
@@ -186,6 +186,8 @@ def _render_setting(a: str, v: object, band: str, on_band: str, req: Request) ->
         return f"hide the {what}{on_band}" if v else f"make the {what}{on_band} visible again"
     if a == "dns":
         return "set the dns servers to " + " ".join(req.servers)
+    if a == "dhcp_lease":
+        return f"set the dhcp lease time to {v} seconds"
     if a == "inform_interval":
         return f"set the inform interval to {v} seconds"
     return None

@@ -650,6 +650,7 @@ _OP_LABEL = {"reboot": "a reboot of the gateway", "factory_reset": "a factory re
              "width": "a channel-width change", "power": "a transmit-power change", "band_enable": "a band on/off",
              "ssid_enable": "turning the guest network on or off", "ssid_hide": "hiding a network's name",
              "dns": "a DNS server change", "inform_interval": "an inform-interval change", "ping": "a ping",
+             "dhcp_lease": "a DHCP lease-time change",
              "traceroute": "a traceroute", "speedtest": "a speed test"}
 
 

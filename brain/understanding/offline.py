@@ -24,6 +24,7 @@ from brain.understanding import (
     checker,
     clauses,
     conditions,
+    durations,
     follow_up,
     pairs,
     references,
@@ -255,11 +256,19 @@ def _reference(text: str, ctx: Context) -> Reference | None:
     return ref
 
 
+def _sets_a_length(ctx: Context) -> bool:
+    """The request this message follows sets a length of time ("perdona, mejor 4 horas" after a lease of 8 hours,
+    drafted or applied: the 4 hours are its value, not 4 o'clock) — the caller asks that the message names no
+    operation of its own ("reboot it 4h" keeps its time)."""
+    return ctx.previous is not None and ctx.previous.action in ("dhcp_lease", "inform_interval")
+
+
 def _times(match: str, quoted: list[tuple[int, int]], ctx: Context,
            lang: words.Lang) -> tuple[when.When, str | None, list[Unplaced]]:
     """The time to act (a not-before), a repeating schedule's words, and the time words that could not
     be placed — never a time in a clause that only describes ("dead since early today")."""
-    w = when.find(_blank(match, _descriptions(match) + quoted), ctx.now, ctx.zone, lang)
+    amounts = durations.bare_amounts(match) if _sets_a_length(ctx) and parse(match) is None else []
+    w = when.find(_blank(match, _descriptions(match) + quoted + amounts), ctx.now, ctx.zone, lang)
     if (w.schedule is None and w.unplaced and w.spans
             and _PAST.search(match[max(0, min(a for a, _ in w.spans) - 25):max(b for _, b in w.spans)])):
         w = when.When(immediate=w.immediate, now_spans=w.now_spans)  # "dead since early today": when it began
@@ -696,7 +705,7 @@ def _bands_of_action(core: str) -> tuple[list[Band], list[str]]:
 
 
 _RENDERED = ("channel", "width", "power", "band_enable", "ssid_enable", "ssid_hide", "dns", "inform_interval",
-             "reboot")
+             "dhcp_lease", "reboot")
 
 
 def _action(intent: Intent, req: ExplicitRequest | None, text: str,
@@ -802,6 +811,9 @@ def _bare_value(previous: Request, match: str, text: str) -> Request | None:
         if new and (len(new) == len(previous.servers) or len(previous.servers) <= 1):
             return previous.model_copy(update={"servers": list(dict.fromkeys(new))})
         return None
+    if previous.action == "dhcp_lease":  # "perdona, mejor 4 horas": a length of time, in seconds
+        lease = durations.seconds(f"lease {match}", durations.LEASE)
+        return previous.model_copy(update={"values": {**previous.values, "value": lease}}) if lease else None
     if previous.action in ("channel", "power", "inform_interval", "width"):
         old = str(previous.values.get("value", "")).removesuffix("MHz")
         nums = _numbers_said(match, old)

@@ -31,7 +31,7 @@ SsidRole = Literal["primary", "guest", "backhaul"]
 Act = Literal["change", "question", "diagnose", "acknowledge", "reference", "empty"]
 Action = Literal["channel", "width", "power", "band_enable", "dns", "inform_interval", "reboot", "ping",
                  "factory_reset", "traceroute", "speedtest", "ssid", "passphrase", "ssid_enable",
-                 "ssid_hide"]
+                 "ssid_hide", "dhcp_lease"]
 # Live facts a condition can name; each has one evaluator (``brain.qualify``) and one re-check at
 # write time (``core.preconditions``).
 Fact = Literal["dns_servers", "neighbour_on_channel", "hosts_connected", "online", "firmware", "channel",

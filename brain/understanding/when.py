@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from brain.understanding import durations
 from brain.understanding.request import Schedule, Unplaced
 from brain.understanding.words import Lang
 
@@ -171,7 +172,10 @@ class _Parts:
 
 
 def find(text: str, now: datetime, zone: ZoneInfo, lang: Lang) -> When:
-    """The schedule in ``text`` (the matching text: numbers as digits), read in ``zone``."""
+    """The schedule in ``text`` (the matching text: numbers as digits), read in ``zone``. A setting's length of
+    time ("Meldeintervall von 24h auf 12 Stunden") is no clock time (``durations``)."""
+    for a, b in durations.spans(text):
+        text = text[:a] + " " * (b - a) + text[b:]
     out = When()
     said = [m.span() for m in _NOW.finditer(text)
             if not _DENIED.search(text[max(0, m.start() - 12):m.start()])]

@@ -221,3 +221,59 @@ def test_what_is_not_wanted_beside_a_change_is_its_reason(text: str) -> None:
     about as requests no operation places (round six's left list)."""
     r = understand(text, Context(now=NOW, zone=BERLIN)).request
     assert r.act == "change" and r.action is not None and r.unplaced == [], r
+
+
+# ---------------------------------------------------------------------------- a length of time as a setting's value
+@pytest.mark.parametrize(("text", "action", "seconds"), [
+    ("set the DHCP lease time to 12 hours", "dhcp_lease", 43200),
+    ("Lease bitte von 24h auf 12 Stunden runter", "dhcp_lease", 43200),
+    ("die DHCP-Lease auf 2 Tage stellen", "dhcp_lease", 172800),
+    ("passe la durée du bail DHCP à 6h", "dhcp_lease", 21600),
+    ("Pon el tiempo de concesión del DHCP en 8 horas", "dhcp_lease", 28800),
+    ("change the lease to 30 min", "dhcp_lease", 1800),
+    ("Meldeintervall von 24h auf 12 Stunden", "inform_interval", 43200),
+    ("set the inform interval to 6h", "inform_interval", 21600),
+    ("passe l'intervalle de remontée à 2h", "inform_interval", 7200)])
+def test_a_length_of_time_is_the_settings_value_never_a_clock_time(text: str, action: str, seconds: int) -> None:
+    """"Meldeintervall von 24h auf 12 Stunden" drafted the interval scheduled for midnight (24h read as a time); "set
+    the inform interval to 6h" lost its value to a 6 am schedule; the lease was no action at all."""
+    r = understand(text, Context(now=NOW, zone=BERLIN)).request
+    assert (r.act, r.action, r.values.get("value"), r.schedule, r.unplaced) == ("change", action, seconds, None, [])
+
+
+def test_a_lease_keeps_the_time_it_is_to_run_at() -> None:
+    r = understand("set the lease to 12 hours tonight at 23:00", Context(now=NOW, zone=BERLIN)).request
+    assert r.values.get("value") == 43200 and r.schedule is not None
+    assert r.schedule.not_before.astimezone(BERLIN).hour == 23
+
+
+@pytest.mark.parametrize("text", ["how long is the DHCP lease on this box?",
+                                  "Wie lange ist die DHCP-Lease eingestellt?", "quelle est la durée du bail DHCP ?"])
+def test_a_question_about_the_lease_is_no_write(text: str) -> None:
+    r = understand(text, Context(now=NOW, zone=BERLIN)).request
+    assert r.act == "question" and r.action is None, r
+
+
+@pytest.mark.parametrize(("then", "seconds", "scheduled"), [
+    ("perdona, mejor 4 horas", 14400, False), ("sorry, make it 6h", 21600, False),
+    ("nee, lieber 2 Stunden", 7200, False), ("plutôt 3h", 10800, False)])
+def test_a_corrected_length_is_the_value_not_a_time(then: str, seconds: int, scheduled: bool) -> None:
+    """After "8 hours" was drafted, "perdona, mejor 4 horas" drafted 4 hours — scheduled for 4 am."""
+    _, r = _after("Pon el tiempo de concesión del DHCP en 8 horas", then)
+    assert (r.action, r.values.get("value"), r.schedule is not None) == ("dhcp_lease", seconds, scheduled), r
+
+
+def test_after_a_lease_an_operation_of_its_own_keeps_its_time() -> None:
+    drafted = understand("set the DHCP lease time to 8 hours", Context(now=NOW, zone=BERLIN)).request
+    r = understand("and reboot it at 4h", Context(now=NOW, zone=BERLIN, after_draft=True, previous=drafted)).request
+    assert r.action == "reboot" and r.schedule is not None, r
+
+
+def test_the_lease_is_drafted_on_the_lans_pool(svc: Any, device: Any, actor: Any) -> None:
+    dev = device("healthy", 4)
+    alice = actor("alice")
+    tid = svc.start(dev, alice)
+    drafted = [e for e in run_turn(svc, tid, "set the DHCP lease time to 12 hours", alice) if e.kind == "proposal"]
+    assert len(drafted) == 1
+    assert [(c["path"], c["value"]) for c in drafted[0].data["changes"]] == [
+        ("Device.DHCPv4.Server.Pool.1.LeaseTime", 43200)]
