@@ -198,19 +198,25 @@ def test_showing_a_name_already_shown_drafts_nothing(svc: Any, device: Any, acto
     assert "already shown" in said and "nothing to change" in said, said
 
 
-def test_a_draft_that_writes_anything_but_the_advertisement_is_not_a_hidden_name() -> None:
-    """The guard every draft passes (``brain.qualify``): a hide drafted as anything else is refused."""
+@pytest.mark.parametrize(("asked", "right", "wrong"), [
+    ("hide the 5 GHz SSID", "Device.WiFi.AccessPoint.2.SSIDAdvertisementEnabled",
+     ["Device.WiFi.SSID.2.Enable", "Device.WiFi.AccessPoint.2.Enable"]),
+    ("set the DHCP lease time to 12 hours", "Device.DHCPv4.Server.Pool.1.LeaseTime",
+     ["Device.DHCPv4.Server.Pool.1.MinAddress", "Device.ManagementServer.PeriodicInformInterval"])])
+def test_a_draft_that_writes_anything_but_the_asked_setting_is_refused(asked: str, right: str,
+                                                                        wrong: list[str]) -> None:
+    """The guard every draft passes (``brain.qualify``): a hide or a lease drafted as anything else is refused."""
     from brain.qualify import _conform_kind
     from core.kernel.models import Change, ProposalDraft
 
-    req = understand("hide the 5 GHz SSID", Context(now=NOW, zone=BERLIN)).request
+    req = understand(asked, Context(now=NOW, zone=BERLIN)).request
 
-    def draft(path: str, value: Any) -> ProposalDraft:
-        return ProposalDraft(intent="x", targets=["d"], changes=[Change(path=path, value=value)])
+    def draft(path: str) -> ProposalDraft:
+        return ProposalDraft(intent="x", targets=["d"], changes=[Change(path=path, value=1)])
 
-    assert _conform_kind(req, draft("Device.WiFi.AccessPoint.2.SSIDAdvertisementEnabled", False)) is None
-    for wrong in ("Device.WiFi.SSID.2.Enable", "Device.WiFi.AccessPoint.2.Enable"):
-        assert _conform_kind(req, draft(wrong, False)) == f"it would change {wrong}, which is not what you asked for"
+    assert _conform_kind(req, draft(right)) is None
+    for path in wrong:
+        assert _conform_kind(req, draft(path)) == f"it would change {path}, which is not what you asked for"
 
 
 @pytest.mark.parametrize("text", ["reinícialo el domingo a las 8, entre semana trabaja desde casa y no quiere cortes",
