@@ -283,3 +283,113 @@ def test_the_lease_is_drafted_on_the_lans_pool(svc: Any, device: Any, actor: Any
     assert len(drafted) == 1
     assert [(c["path"], c["value"]) for c in drafted[0].data["changes"]] == [
         ("Device.DHCPv4.Server.Pool.1.LeaseTime", 43200)]
+
+
+# ---------------------------------------------------------------------------- the drafters, on evidence of their own
+def _ctx(rt: Any, device: Any, actor: Any) -> Any:
+    from brain.tools import ToolContext
+    from brain.untrusted import Pseudonymizer
+    from core.store import repo
+
+    with rt.store.read() as s:
+        d = repo.get_device(s, device("healthy", 4))
+    return ToolContext(rt, d, actor("alice"), Pseudonymizer("t"))
+
+
+def _evidence(networks: list[tuple[int, str, int, int | None, bool | None]]) -> dict[str, Any]:
+    """``(ssid, name, radio, access point or None, advertised)`` on a 2.4/5 GHz box (radios 1 and 2)."""
+    radios = {"Device.WiFi.Radio.1.OperatingFrequencyBand": "2.4GHz", "Device.WiFi.Radio.2.OperatingFrequencyBand": "5GHz"}
+    ssids: dict[str, Any] = {}
+    for i, name, radio, point, shown in networks:
+        ssids |= {f"Device.WiFi.SSID.{i}.SSID": name, f"Device.WiFi.SSID.{i}.LowerLayers": f"Device.WiFi.Radio.{radio}"}
+        if point is not None:
+            ssids |= {f"Device.WiFi.AccessPoint.{point}.SSIDReference": f"Device.WiFi.SSID.{i}",
+                      f"Device.WiFi.AccessPoint.{point}.IsolationEnable": "Guest" in name}
+            if shown is not None:
+                ssids[f"Device.WiFi.AccessPoint.{point}.SSIDAdvertisementEnabled"] = shown
+    wrap = lambda v: {"data": {"values": {p: {"value": x} for p, x in v.items()}}}  # noqa: E731
+    return {"radios": wrap(radios), "ssid_roles": wrap(ssids)}
+
+
+HOME = [(1, "Home", 1, 5, True), (2, "Home", 2, 6, True), (3, "Home-Guest", 1, 7, True), (4, "Spare", 2, None, None)]
+
+
+@pytest.mark.parametrize(("request_", "changes", "intent"), [
+    ({"band": "5GHz"}, {"Device.WiFi.AccessPoint.6.SSIDAdvertisementEnabled": False},
+     'Hide the name of the Wi-Fi network "Home" (5GHz) (agent request)'),
+    ({"value": None}, {"Device.WiFi.AccessPoint.5.SSIDAdvertisementEnabled": False,
+                       "Device.WiFi.AccessPoint.6.SSIDAdvertisementEnabled": False},
+     'Hide the name of the Wi-Fi network "Home" (2.4GHz), "Home" (5GHz) (agent request)'),
+    ({"role": "guest"}, {"Device.WiFi.AccessPoint.7.SSIDAdvertisementEnabled": False},
+     'Hide the name of the guest network "Home-Guest" (2.4GHz) (agent request)')])
+def test_a_name_is_hidden_on_the_access_points_of_the_networks_asked_for(rt: Any, device: Any, actor: Any,
+                                                                        request_: dict[str, Any],
+                                                                        changes: dict[str, bool], intent: str) -> None:
+    from brain.explicit import _ssid_hide
+    from brain.plan import Finding
+    from brain.understanding.actions import ExplicitRequest
+
+    req = ExplicitRequest.model_validate({"action": "ssid_hide", "value": True} | request_)
+    plan = _ssid_hide(_ctx(rt, device, actor), Finding(kind="explicit_request", summary="s"), _evidence(HOME), req)
+    assert plan.outcome == "change" and plan.draft is not None
+    assert {c.path: c.value for c in plan.draft.changes} == changes
+    assert plan.draft.intent == intent
+
+
+@pytest.mark.parametrize(("networks", "request_", "said"), [
+    (HOME, {"value": False}, 'The Wi-Fi networks "Home" (2.4GHz), "Home" (5GHz) are already shown; nothing to change.'),
+    ([(1, "Home", 1, 5, False)], {"value": True}, 'The Wi-Fi network "Home" (2.4GHz) is already hidden; nothing to '
+                                                  'change.'),
+    ([(1, "Home", 1, 5, True)], {"value": True, "role": "guest"},
+     "This gateway has no guest network whose name I can hide or show (its guest networks: none I could read). "
+     "Nothing was drafted."),
+    ([(1, "Home", 1, 5, True), (4, "Spare", 2, None, None)], {"value": True, "band": "5GHz"},
+     'This gateway has no Wi-Fi network on 5GHz whose name I can hide or show (its Wi-Fi networks: "Home" on 2.4GHz). '
+     "Nothing was drafted.")])
+def test_a_name_already_as_asked_or_no_such_network_is_said_and_nothing_drafted(
+        rt: Any, device: Any, actor: Any, networks: Any, request_: dict[str, Any], said: str) -> None:
+    from brain.explicit import _ssid_hide
+    from brain.plan import Finding
+    from brain.understanding.actions import ExplicitRequest
+
+    req = ExplicitRequest.model_validate({"action": "ssid_hide"} | request_)
+    plan = _ssid_hide(_ctx(rt, device, actor), Finding(kind="explicit_request", summary="s"), _evidence(networks), req)
+    assert (plan.outcome, plan.draft, plan.text) == ("answer", None, said)
+
+
+@pytest.mark.parametrize(("action", "value", "role", "bands", "said"), [
+    ("ssid_hide", True, None, ["5GHz"], "hide the network's name on 5GHz"),
+    ("ssid_hide", False, "guest", [], "show the guest network's name"),
+    ("ssid_enable", True, "guest", [], "turn the guest network on"),
+    ("ssid_enable", False, None, [], "turn the guest network off"),
+    ("band_enable", False, None, [], "turn the Wi-Fi off (every radio)"),
+    ("band_enable", True, None, ["2.4GHz", "5GHz"], "turn the 2.4GHz and 5GHz radio on")])
+def test_a_switch_is_read_back_in_words(action: str, value: bool, role: str | None, bands: list[str],
+                                        said: str) -> None:
+    from brain.understanding.checker import _switched
+    from brain.understanding.request import Request, Target
+
+    req = Request(act="change", action=action, values={"value": value}, target=Target(bands=bands, ssid_role=role))
+    assert _switched(req, value) == said
+
+
+def test_a_settings_lengths_are_those_said_close_after_its_noun_in_its_clause() -> None:
+    from brain.understanding import durations
+
+    text = "Lease von 24h auf 12 Stunden, dann um 6h neu starten"
+    assert [text[a:b] for a, b in durations.spans(text)] == ["24h", "12 Stunden"]  # "um 6h" is past the clause
+    far = "set the lease, which the customer mentioned on the phone yesterday, to 4 hours"
+    assert durations.spans(far) == [] and durations.seconds(far) is None  # more than a few words away
+    assert durations.spans("reboot at 6h") == [] and durations.seconds("reboot at 6h") is None  # no setting named
+    assert durations.seconds("lease 2 days") == 172800 and durations.seconds("lease 90 s") == 90
+    assert durations.seconds("lease from 8 hours to 4 hours") == 14400  # the amount it is set to
+    assert durations.seconds("lease 8 hours, no 4 hours") == 14400  # else the last one said
+    assert durations.seconds("Lease auf 30 min") == 1800
+    assert durations.seconds("inform 5 min", durations.LEASE) is None  # no lease named
+
+
+def test_a_corrections_bare_amounts_are_those_not_said_as_clock_times() -> None:
+    from brain.understanding import durations
+
+    text = "mejor 4 horas, y reinicia a las 5h o um 6h"
+    assert [text[a:b] for a, b in durations.bare_amounts(text)] == ["4 horas"]
