@@ -298,7 +298,7 @@ def _ctx(rt: Any, device: Any, actor: Any) -> Any:
 
 def _evidence(networks: list[tuple[int, str, int, int | None, bool | None]]) -> dict[str, Any]:
     """``(ssid, name, radio, access point or None, advertised)`` on a 2.4/5 GHz box (radios 1 and 2)."""
-    radios = {"Device.WiFi.Radio.1.OperatingFrequencyBand": "2.4GHz", "Device.WiFi.Radio.2.OperatingFrequencyBand": "5GHz"}
+    radios = {f"Device.WiFi.Radio.{i}.OperatingFrequencyBand": band for i, band in ((1, "2.4GHz"), (2, "5GHz"))}
     ssids: dict[str, Any] = {}
     for i, name, radio, point, shown in networks:
         ssids |= {f"Device.WiFi.SSID.{i}.SSID": name, f"Device.WiFi.SSID.{i}.LowerLayers": f"Device.WiFi.Radio.{radio}"}
