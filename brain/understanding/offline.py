@@ -811,9 +811,12 @@ def _bare_value(previous: Request, match: str, text: str) -> Request | None:
         if new and (len(new) == len(previous.servers) or len(previous.servers) <= 1):
             return previous.model_copy(update={"servers": list(dict.fromkeys(new))})
         return None
-    if previous.action == "dhcp_lease":  # "perdona, mejor 4 horas": a length of time, in seconds
-        lease = durations.seconds(f"lease {match}", durations.LEASE)
-        return previous.model_copy(update={"values": {**previous.values, "value": lease}}) if lease else None
+    if previous.action in ("dhcp_lease", "inform_interval"):  # "perdona, mejor 4 horas": a length, in seconds
+        length = durations.seconds(f"lease {match}", durations.LEASE)
+        if length is not None:
+            return previous.model_copy(update={"values": {**previous.values, "value": length}})
+        if previous.action == "dhcp_lease":
+            return None  # an inform interval's bare number is its seconds (below)
     if previous.action in ("channel", "power", "inform_interval", "width"):
         old = str(previous.values.get("value", "")).removesuffix("MHz")
         nums = _numbers_said(match, old)

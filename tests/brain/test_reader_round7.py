@@ -393,3 +393,40 @@ def test_a_corrections_bare_amounts_are_those_not_said_as_clock_times() -> None:
 
     text = "mejor 4 horas, y reinicia a las 5h o um 6h"
     assert [text[a:b] for a, b in durations.bare_amounts(text)] == ["4 horas"]
+
+
+def test_a_lengths_edges_the_amount_before_the_noun_after_a_sentence_and_the_one_it_is_set_to() -> None:
+    """Written against the survivors of the round's mutation run."""
+    from brain.understanding import actions, durations
+
+    at_six = "at 6h set the lease to 4 hours"
+    assert [at_six[a:b] for a, b in durations.spans(at_six)] == ["4 hours"]  # said before the noun: a time
+    told = "Kunde vermietet ne Ferienwohnung. Lease von 24h auf 12 Stunden"
+    assert [told[a:b] for a, b in durations.spans(told)] == ["24h", "12 Stunden"]
+    assert durations.seconds("lease to 4 hours, not 8 hours") == 14400  # the amount it is set to, not the last
+    assert actions.parse("hide the guest network") == actions.ExplicitRequest(action="ssid_hide", value=True,
+                                                                               role="guest")
+    assert actions.parse("make the wifi visible again") == actions.ExplicitRequest(action="ssid_hide", value=False)
+
+
+@pytest.mark.parametrize(("then", "seconds"), [("sorry, 4 hours", 14400), ("actually make it 30 min", 1800),
+                                              ("no, 600", 600)])
+def test_a_corrected_inform_interval_is_its_value_not_a_time(then: str, seconds: int) -> None:
+    """"actually 4 hours" after an inform interval was no value at all (the hours a counted thing) — and before
+    that round's change, 4 seconds."""
+    _, r = _after("set the inform interval to 2 hours", then)
+    assert (r.action, r.values.get("value"), r.schedule) == ("inform_interval", seconds, None), r
+
+
+def test_a_hidden_name_is_shown_again_on_its_access_point(rt: Any, device: Any, actor: Any) -> None:
+    from brain.explicit import _ssid_hide
+    from brain.plan import Finding
+    from brain.understanding.actions import ExplicitRequest
+
+    req = ExplicitRequest(action="ssid_hide", value=False, band="5GHz")
+    ev = _evidence([(1, "Home", 1, 5, False), (2, "Home", 2, 6, False)])
+    plan = _ssid_hide(_ctx(rt, device, actor), Finding(kind="explicit_request", summary="s"), ev, req)
+    assert plan.draft is not None
+    assert plan.draft.intent == 'Show the name of the Wi-Fi network "Home" (5GHz) (agent request)'
+    assert [(c.path, c.value) for c in plan.draft.changes] == [
+        ("Device.WiFi.AccessPoint.6.SSIDAdvertisementEnabled", True)]
