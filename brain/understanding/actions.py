@@ -107,8 +107,11 @@ _ON = re.compile(r"\b(turn(ed)?|switch(ed)?)\b[^?!]{0,30}\bon\b|\benable|\bactiv
                  r"\bremet(s|tez)-(le|la|les)\b(?![^.?!;]{0,20}\b(sur|en)\s+(le\s+|la\s+)?(canal\s+)?\d)", _I)
 _IPV4 = re.compile(r"\b((25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3})\b")
 _DNS = re.compile(r"\bdns\b|resolver|nameserver|serveurs? de noms|servidores? de nombres", _I)
-_INFORM = re.compile(r"inform|report(s|ing)? (in |back )?every|meldeintervall|intervalle de (remontée|notification)|"
-                     r"intervalo de (notificación|informe)",
+# the inform interval — never the verb ("informiere die Kundin, wir starten um 22h neu" drafted an interval of
+# 22 hours; "inform her that …", "information")
+_INFORM = re.compile(r"inform(?!(iere\w*|ier\w*|ed|ing|ation\w*|e)\b)(?!\s+(her|him|them|us|me|the (customer|client|"
+                     r"subscriber|user))\b)|report(s|ing)? (in |back )?every|meldeintervall|"
+                     r"intervalle de (remontée|notification)|intervalo de (notificación|informe)",
                      _I)
 _DURATION = re.compile(r"(\d{1,6})\s*(s|sec\w*|sekunden|secondes?|segundos?|min\w*|h|hours?|hrs?|stunden?|"
                        r"heures?|horas?)\b", _I)

@@ -14,9 +14,10 @@ import re
 
 _I = re.IGNORECASE
 
-# the settings whose value is a length of time
-SETTING = re.compile(r"\b(inform\w*|meldeintervall\w*|intervall\w*|intervalo|(dhcp[- ]?)?lease\w*|bail|"
-                     r"concesi[oó]n|arrendamiento)\b|\bintervalle\b", _I)
+# the settings whose value is a length of time — their nouns, never the verb "inform" ("inform her that we reboot
+# at 23h" is a time, and no interval of 23 hours)
+SETTING = re.compile(r"\b(inform[- ]?interval\w*|periodic inform\w*|\w*intervall\w*|interval\w*|intervalo|"
+                     r"(dhcp[- ]?)?lease\w*|bail|concesi[oó]n|arrendamiento)\b", _I)
 LEASE = re.compile(r"\b((dhcp[- ]?)?lease\w*|bail( dhcp)?|dur[ée]e du bail|tiempo de (concesi[oó]n|arrendamiento)|"
                    r"concesi[oó]n( (del )?dhcp)?)\b", _I)
 AMOUNT = re.compile(r"(?<![\d.:,])(\d{1,6})\s*(h|hrs?|hours?|stunden?|std|heures?|horas?|min|mins|minutes?|minuten|"

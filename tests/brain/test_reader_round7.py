@@ -430,3 +430,17 @@ def test_a_hidden_name_is_shown_again_on_its_access_point(rt: Any, device: Any, 
     assert plan.draft.intent == 'Show the name of the Wi-Fi network "Home" (5GHz) (agent request)'
     assert [(c.path, c.value) for c in plan.draft.changes] == [
         ("Device.WiFi.AccessPoint.6.SSIDAdvertisementEnabled", True)]
+
+
+@pytest.mark.parametrize("text", ["inform her that we reboot at 23h", "informiere die Kundin, wir starten um 22h neu",
+                                  "the customer was informed at 9h"])
+def test_the_verb_inform_names_no_interval(text: str) -> None:
+    """Found reading the change: with "inform…" taken for the setting's noun, "inform her that we reboot at 23h"
+    drafted an inform interval of 23 hours; "informiere die Kundin, … um 22h" did so before this round too."""
+    r = understand(text, Context(now=NOW, zone=BERLIN)).request
+    assert r.action != "inform_interval" and "value" not in r.values, r
+
+
+def test_the_time_beside_the_verb_inform_stays_a_time() -> None:
+    r = understand("inform her that we reboot at 23h", Context(now=NOW, zone=BERLIN)).request
+    assert r.action == "reboot" and r.schedule is not None and r.schedule.not_before.astimezone(BERLIN).hour == 23
