@@ -786,7 +786,8 @@ _TOKEN = re.compile(r"[\w][\w'’.-]*[\w]|\w", re.UNICODE)
 # thing after it. "Zimmer" and "room" are the two, in either order ("2 rooms away").
 _LABELLED = re.compile(r"\b(room|zimmer|raum|chambre|pi[eè]ce|habitaci[oó]n|cuarto|floor|stock|etage|[eé]tage|piso|"
                        r"planta|flat|apartment|apt|wohnung|appartement|apartamento|house|haus|maison|casa|unit|port|"
-                       r"line|no|nr|n°|number|nummer|num[eé]ro)\.?\s*#?\s*(\d{1,5})\b", _I)
+                       r"line|no(?=\.)|nr|n°|number|nummer|num[eé]ro)\.?\s*#?\s*(\d{1,5})\b",  # "no. 3", never "no 11"
+                       _I)
 _COUNTING = re.compile(r"\b(\d{1,5})\s*(devices?|clients?|people|persons?|users?|kids?|children|rooms?|floors?|"
                       r"minutes?|mins?|hours?|hrs?|days?|weeks?|months?|times?|mbps|mbit\w*|[gmk]b|bars?|meters?|"
                       r"metres?|m|ft|feet|ger[aä]te\w*|personen|leute|kinder|zimmer|minuten|stunden|tage\w*|wochen|"

@@ -40,7 +40,9 @@ def test_a_number_that_names_or_counts_something_else_is_no_value_for_the_draft(
     ("put the 2.4 GHz on channel 6", "nimm lieber 11", 11), ("put the 2.4 GHz on channel 6", "plutôt le 1", 1),
     ("put the 2.4 GHz on channel 6", "mejor el 11", 11), ("set 2.4 power to 50%", "no, 75", 75),
     ("set 2.4 power to 50%", "75%", 75), ("set the 5GHz width to 80MHz", "40 then", "40MHz"),
-    ("set the 5GHz channel to 44", "make it 48 on room 2's box, I mean this one", 48)])
+    ("set the 5GHz channel to 44", "make it 48 on room 2's box, I mean this one", 48),
+    ("put the 2.4 GHz on channel 6", "no 11 please", 11),
+    ("put the 2.4 GHz on channel 6", "no. 3 is the flat, use 1", 1)])
 def test_a_bare_value_still_amends_the_draft(first: str, then: str, value: Any) -> None:
     _, r = _after(first, then)
     assert r.values.get("value") == value, r
