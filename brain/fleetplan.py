@@ -33,7 +33,8 @@ from brain import charts
 from brain.channels import ChannelRules, rules_for, width_mhz
 from brain.plan import Plan
 from brain.tools import radios_from_values
-from brain.understanding.actions import _WIDE_SCOPE, ExplicitRequest, _seconds, parse
+from brain.understanding.actions import _WIDE_SCOPE, ExplicitRequest, parse
+from brain.understanding.durations import unit_seconds
 from core.kernel.jsontypes import Json, JsonObject
 from core.kernel.models import Actor, Change, Device, Operation, ProposalDraft
 from core.services import CoreServices
@@ -641,7 +642,9 @@ def _bare_inform(text: str) -> ExplicitRequest | None:
     if not _INFORM_TOPIC.search(text):
         return None
     m = _VALUE.search(text)
-    return ExplicitRequest(action="inform_interval", value=_seconds(int(m.group(1)), m.group(2) or "s")) if m else None
+    if m is None:
+        return None
+    return ExplicitRequest(action="inform_interval", value=int(m.group(1)) * unit_seconds(m.group(2) or "s"))
 
 
 def _strip_qualifiers(rest: str) -> str:
@@ -670,7 +673,7 @@ def _followup(s: Session, text: str, previous: Mapping[str, Json] | None) -> Sli
         if kind is None or num is None:
             return None
         if kind == "inform_interval":
-            value: int = _seconds(int(num.group(1)), num.group(2) or "s")
+            value: int = int(num.group(1)) * unit_seconds(num.group(2) or "s")
         elif kind in ("channel", "power"):
             value = int(num.group(1))
         else:

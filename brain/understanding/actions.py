@@ -232,15 +232,6 @@ def _band(text: str) -> Band | None:
     return "5GHz" if m.group(1) == "5" else "6GHz" if m.group(1) == "6" else "2.4GHz"
 
 
-def _seconds(n: int, unit: str) -> int:
-    u = unit.lower()
-    if u.startswith(("h", "stund", "heure", "hora")):
-        return n * 3600
-    if u.startswith("min"):
-        return n * 60
-    return n
-
-
 def wide_scope(text: str) -> bool:
     """The request names more than this gateway (all devices, the building) — not where it rules them
     out ("no en todos los PX-7000", "not on all the routers")."""
@@ -382,9 +373,9 @@ def _service_request(text: str) -> ExplicitRequest | None:
         return ExplicitRequest(action="inform_interval", value=said)
     d = _DURATION.search(text)
     if d:
-        return ExplicitRequest(action="inform_interval", value=_seconds(int(d.group(1)), d.group(2)))
+        return ExplicitRequest(action="inform_interval", value=int(d.group(1)) * durations.unit_seconds(d.group(2)))
     one = _ONE_UNIT.search(text)
-    return ExplicitRequest(action="inform_interval", value=_seconds(1, one.group(1))) if one else None
+    return ExplicitRequest(action="inform_interval", value=durations.unit_seconds(one.group(1))) if one else None
 
 
 def _diagnostic_request(text: str) -> ExplicitRequest | None:

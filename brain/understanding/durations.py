@@ -1,5 +1,5 @@
 """A length of time said as a setting's value: the inform interval, the DHCP lease ("Meldeintervall von 24h auf 12
-Stunden", "Lease bitte von 24h auf 12 Stunden runter", "passe la durée du bail à 6h").
+Stunden", "die Lease von 48h auf 6 Stunden kürzen", "passe la durée du bail à 6h").
 
 Why a module of its own: "24h" and "6h" are also clock times ("um 6h", "à 6h"), and the time reader took them for
 one — "Meldeintervall von 24h auf 12 Stunden" drafted the 12-hour interval scheduled for midnight, a time nobody
@@ -61,14 +61,16 @@ def seconds(text: str, after: re.Pattern[str] = SETTING) -> int | None:
     noun = after.search(text)
     if noun is None:
         return None
-    said = [m for m in AMOUNT.finditer(text) if m.span() in spans(text) and m.start() >= noun.start()]
+    inside = set(spans(text))
+    said = [m for m in AMOUNT.finditer(text) if m.span() in inside and m.start() >= noun.start()]
     if not said:
         return None
     to = [m for m in said if _TO.search(text[max(0, m.start() - 6):m.start()])]
     m = (to or said)[-1]
-    return int(m.group(1)) * _unit_seconds(m.group(2))
+    return int(m.group(1)) * unit_seconds(m.group(2))
 
 
-def _unit_seconds(unit: str) -> int:
+def unit_seconds(unit: str) -> int:
+    """Seconds in one ``unit`` as said ("h", "Stunden", "min", "jours", …); a unit it does not know is seconds."""
     u = unit.lower()
     return next((s for prefix, s in _UNIT_S if u.startswith(prefix)), 1)
