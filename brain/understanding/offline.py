@@ -257,8 +257,8 @@ def _reference(text: str, ctx: Context) -> Reference | None:
 
 
 def _sets_a_length(ctx: Context) -> bool:
-    """The request this message follows sets a length of time ("perdona, mejor 4 horas" after a lease of 8 hours,
-    drafted or applied: the 4 hours are its value, not 4 o'clock) — the caller asks that the message names no
+    """The request this message follows sets a length of time ("uy no, mejor 3 horas" after a lease of 10 hours,
+    drafted or applied: the 3 hours are its value, not 3 o'clock) — the caller asks that the message names no
     operation of its own ("reboot it 4h" keeps its time)."""
     return ctx.previous is not None and ctx.previous.action in ("dhcp_lease", "inform_interval")
 
@@ -812,7 +812,7 @@ def _bare_value(previous: Request, match: str, text: str) -> Request | None:
         if new and (len(new) == len(previous.servers) or len(previous.servers) <= 1):
             return previous.model_copy(update={"servers": list(dict.fromkeys(new))})
         return None
-    if previous.action in ("dhcp_lease", "inform_interval"):  # "perdona, mejor 4 horas": a length, in seconds
+    if previous.action in ("dhcp_lease", "inform_interval"):  # "uy no, mejor 3 horas": a length, in seconds
         length = durations.seconds(f"lease {match}", durations.LEASE)
         if length is not None:
             return previous.model_copy(update={"values": {**previous.values, "value": length}})

@@ -92,7 +92,7 @@ def test_the_guest_networks_condition_is_that_it_is_on() -> None:
     assert (r.conditions[0].expect, r.conditions[0].value) == ("eq", True)
 
 
-@pytest.mark.parametrize("text", ["Nur falls da kein Nameserver eingetragen ist: 1.0.0.1 setzen",
+@pytest.mark.parametrize("text", ["Nur wenn noch kein DNS-Server drin ist: 9.9.9.9 setzen",
                                   "if they turn the guest network off, leave it",
                                   "falls der Kanal 36 ist, bitte nicht ändern"])
 def test_a_verb_inside_the_condition_or_an_infinitive_after_it_is_no_boundary(text: str) -> None:
@@ -130,7 +130,7 @@ def test_a_networks_name_hidden_or_shown_is_a_change_of_its_own(text: str, hide:
     assert r.target.bands == ([band] if band else []) and r.target.ssid_role == role, r
 
 
-@pytest.mark.parametrize("text", ["is the SSID hidden?", "est-ce que son réseau wifi est diffusé ou masqué ?",
+@pytest.mark.parametrize("text", ["is the SSID hidden?", "son wifi, il est masqué ou visible pour les voisins ?",
                                   "ist das WLAN versteckt?", "¿la red de 5 GHz está oculta?",
                                   "the customer says her network is hidden, can you check"])
 def test_a_question_about_a_hidden_name_is_never_a_write(text: str) -> None:
@@ -234,10 +234,10 @@ def test_what_is_not_wanted_beside_a_change_is_its_reason(text: str) -> None:
 # ---------------------------------------------------------------------------- a length of time as a setting's value
 @pytest.mark.parametrize(("text", "action", "seconds"), [
     ("set the DHCP lease time to 12 hours", "dhcp_lease", 43200),
-    ("Lease bitte von 24h auf 12 Stunden runter", "dhcp_lease", 43200),
+    ("die Lease bitte von 48h auf 6 Stunden kürzen", "dhcp_lease", 21600),
     ("die DHCP-Lease auf 2 Tage stellen", "dhcp_lease", 172800),
     ("passe la durée du bail DHCP à 6h", "dhcp_lease", 21600),
-    ("Pon el tiempo de concesión del DHCP en 8 horas", "dhcp_lease", 28800),
+    ("ponle la concesión del DHCP a 10 horas", "dhcp_lease", 36000),
     ("change the lease to 30 min", "dhcp_lease", 1800),
     ("Meldeintervall von 24h auf 12 Stunden", "inform_interval", 43200),
     ("set the inform interval to 6h", "inform_interval", 21600),
@@ -263,11 +263,11 @@ def test_a_question_about_the_lease_is_no_write(text: str) -> None:
 
 
 @pytest.mark.parametrize(("then", "seconds", "scheduled"), [
-    ("perdona, mejor 4 horas", 14400, False), ("sorry, make it 6h", 21600, False),
+    ("uy no, mejor 3 horas", 10800, False), ("sorry, make it 6h", 21600, False),
     ("nee, lieber 2 Stunden", 7200, False), ("plutôt 3h", 10800, False)])
 def test_a_corrected_length_is_the_value_not_a_time(then: str, seconds: int, scheduled: bool) -> None:
-    """After "8 hours" was drafted, "perdona, mejor 4 horas" drafted 4 hours — scheduled for 4 am."""
-    _, r = _after("Pon el tiempo de concesión del DHCP en 8 horas", then)
+    """After "10 hours" was drafted, a Spanish "better 3 hours" drafted 3 hours — scheduled for 3 am."""
+    _, r = _after("ponle la concesión del DHCP a 10 horas", then)
     assert (r.action, r.values.get("value"), r.schedule is not None) == ("dhcp_lease", seconds, scheduled), r
 
 
@@ -403,8 +403,8 @@ def test_a_lengths_edges_the_amount_before_the_noun_after_a_sentence_and_the_one
 
     at_six = "at 6h set the lease to 4 hours"
     assert [at_six[a:b] for a, b in durations.spans(at_six)] == ["4 hours"]  # said before the noun: a time
-    told = "Kunde vermietet ne Ferienwohnung. Lease von 24h auf 12 Stunden"
-    assert [told[a:b] for a, b in durations.spans(told)] == ["24h", "12 Stunden"]
+    told = "Die Kundin hat oft Besuch. Lease von 48h auf 6 Stunden"
+    assert [told[a:b] for a, b in durations.spans(told)] == ["48h", "6 Stunden"]
     assert durations.seconds("lease to 4 hours, not 8 hours") == 14400  # the amount it is set to, not the last
     assert actions.parse("hide the guest network") == actions.ExplicitRequest(action="ssid_hide", value=True,
                                                                                role="guest")
