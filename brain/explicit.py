@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from brain import qualify
 from brain.charts import change_measure
 from brain.plan import Finding, Plan
-from brain.roles import SsidInfo
+from brain.roles import SsidInfo, pick
 from brain.tools import PingArgs, RadioInfo, ReadArgs, ToolContext, call_tool, radios_from_values
 from brain.understanding import targets
 from brain.understanding.actions import ExplicitRequest
@@ -243,11 +244,9 @@ def _ssid_enable(ctx: ToolContext, f: Finding, ev: Evidence_, req: ExplicitReque
 def _ssid_hide(ctx: ToolContext, f: Finding, ev: Evidence_, req: ExplicitRequest) -> Plan:
     """A network's name hidden or shown again (its access point's ``SSIDAdvertisementEnabled``): the guest network
     when named, else the subscriber's own, on the band asked for (every band when none is) — never a backhaul."""
-    from brain import qualify, roles
-
     hide = bool(req.value if req.value is not None else True)
     what = "guest network" if req.role == "guest" else "Wi-Fi network"
-    known = [s for s in roles.pick(qualify.ssid_facts(ctx, ev), req.role or "primary", []) if s.point is not None]
+    known = [s for s in pick(qualify.ssid_facts(ctx, ev), req.role or "primary", []) if s.point is not None]
     chosen = [s for s in known if req.band is None or s.band == req.band]
     if not chosen:
         return Plan(outcome="answer", finding=f.kind, text=_no_such_network(what, req.band, known))
