@@ -75,8 +75,9 @@ explore: install  ## the write explorer, long mode: random interleavings of ever
 # Mutation testing (mutmut, in a copy of the checkout outside it): how many wrong lines the tests
 # notice, per module and package (docs/decisions/0031-mutation-testing.md). MODULES="core/x.py ...",
 # else every product module changed against BASE (main); MUTATE_TESTS names the tests, MUTATE_FUNCTIONS only
-# some functions of a large module, MUTATE_MIN fails below a score.
-mutate: install  ## mutation scores of the modules a change touches (MODULES=..., BASE=main, MUTATE_TESTS=..., MUTATE_FUNCTIONS=..., MUTATE_MIN=80)
+# some functions of a large module, MUTATE_SAMPLE=N scores N mutants drawn at random (MUTATE_SEED) with a 95 %
+# interval, MUTATE_MIN fails below a score.
+mutate: install  ## mutation scores of the modules a change touches (MODULES=..., BASE=main, MUTATE_TESTS=..., MUTATE_FUNCTIONS=..., MUTATE_SAMPLE=N, MUTATE_MIN=80)
 	$(BIN)/python -m tests.mutation $(MODULES)
 
 bench: install  ## every benchmark (QUICK=1 for the quick sizes)

@@ -11,6 +11,11 @@ directory), so the shared checkout, its linters and its other test runs never se
 that may kill a module's mutants are, unless ``MUTATE_TESTS`` names them, the everyday tier's test files
 that import the module; mutmut then runs, for each mutant, only the tests that reached its function.
 The figures are written to ``var/mutate/scores.json`` too.
+
+``MUTATE_SAMPLE=N`` scores a uniform random sample of N of the selected mutants (``MUTATE_SEED``, 0 by
+default, makes it the same sample again) and gives the score with its 95 % Wilson interval: a whole
+package of the reader is thousands of mutants, days on two shared cores, while a few hundred chosen at
+random say where it stands within a few points.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import math
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -109,6 +116,33 @@ def outcomes(tree: Path, modules: list[str], patterns: list[str] | None = None) 
     return out
 
 
+def mutant_names(tree: Path, modules: list[str], patterns: list[str] | None = None) -> list[str]:
+    """Every mutant mutmut made of ``modules`` (those ``patterns`` match, when given), sorted."""
+    out: list[str] = []
+    for m in modules:
+        meta = tree / "mutants" / f"{m}.meta"
+        keys = json.loads(meta.read_text())["exit_code_by_key"] if meta.exists() else {}
+        out += [k for k in keys if not patterns or any(fnmatch.fnmatchcase(k, p) for p in patterns)]
+    return sorted(out)
+
+
+def sample(names: list[str], n: int, seed: int) -> list[str]:
+    """A uniform random sample of ``n`` of ``names`` (all of them when there are no more), the same one
+    for the same names and ``seed``, sorted."""
+    return sorted(random.Random(seed).sample(sorted(names), min(n, len(names))))
+
+
+def wilson(killed: int, judged: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95 % Wilson score interval of a sampled score ``killed``/``judged``: unlike the normal
+    approximation it stays within 0..1 and is honest for a score near either end."""
+    if judged <= 0:
+        return 0.0, 1.0
+    p = killed / judged
+    centre = (p + z * z / (2 * judged)) / (1 + z * z / judged)
+    half = z * math.sqrt(p * (1 - p) / judged + z * z / (4 * judged * judged)) / (1 + z * z / judged)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def survivors(tree: Path) -> list[str]:
     res = subprocess.run([sys.executable, "-m", "mutmut", "results"], cwd=tree, capture_output=True, text=True)
     return [line.strip().split(":")[0] for line in res.stdout.splitlines() if line.strip().endswith(": survived")]
@@ -121,19 +155,29 @@ def score(c: Counter[str]) -> float | None:
     return None if not judged else (c[KILLED] + c[TIMEOUT]) / judged
 
 
-def report(results: dict[str, Counter[str]]) -> list[dict[str, object]]:
+def _interval(c: Counter[str]) -> list[float]:
+    killed = c[KILLED] + c[TIMEOUT]
+    return list(wilson(killed, killed + c[SURVIVED] + c[NO_TESTS]))
+
+
+def report(results: dict[str, Counter[str]], sampled: bool = False) -> list[dict[str, object]]:
+    """One row a module and one a package; a sampled run's rows carry the score's 95 % interval."""
     rows: list[dict[str, object]] = []
     by_package: dict[str, Counter[str]] = defaultdict(Counter)
     for m, c in results.items():
         by_package[m.rsplit("/", 1)[0]] += c
-        rows.append({"module": m, **c, "score": score(c)})
-    rows += [{"package": p, **c, "score": score(c)} for p, c in sorted(by_package.items())]
-    print(f"{'module / package':<44} {'killed':>6} {'survived':>8} {'no test':>7} {'timeout':>7} {'score':>6}")
+        rows.append({"module": m, **c, "score": score(c)} | ({"interval": _interval(c)} if sampled else {}))
+    rows += [{"package": p, **c, "score": score(c)} | ({"interval": _interval(c)} if sampled else {})
+             for p, c in sorted(by_package.items())]
+    print(f"{'module / package':<44} {'killed':>6} {'survived':>8} {'no test':>7} {'timeout':>7} {'score':>6}"
+          + ("  95 % interval" if sampled else ""))
     for r in rows:
         s = r["score"]
         name = str(r.get("module") or f"{r['package']}/ (package)")
+        bounds = r.get("interval")
         print(f"{name:<44} {r.get(KILLED, 0):>6} {r.get(SURVIVED, 0):>8} {r.get(NO_TESTS, 0):>7} "
-              f"{r.get(TIMEOUT, 0):>7} {'-' if s is None else f'{100 * float(s):.0f} %':>6}")  # type: ignore[arg-type]
+              f"{r.get(TIMEOUT, 0):>7} {'-' if s is None else f'{100 * float(s):.0f} %':>6}"  # type: ignore[arg-type]
+              + (f"  {100 * bounds[0]:.0f}–{100 * bounds[1]:.0f} %" if isinstance(bounds, list) else ""))
     return rows
 
 
@@ -145,6 +189,10 @@ def main(argv: list[str]) -> int:
                     help="test files or folders (space-separated)")
     ap.add_argument("--functions", default=os.environ.get("MUTATE_FUNCTIONS", ""),
                     help="only these functions or methods of the modules (space-separated names)")
+    ap.add_argument("--sample", type=int, default=int(os.environ.get("MUTATE_SAMPLE") or 0),
+                    help="score only this many of the mutants, drawn at random (0: all)")
+    ap.add_argument("--seed", type=int, default=int(os.environ.get("MUTATE_SEED") or 0),
+                    help="the sample's seed")
     ap.add_argument("--min", type=float, default=float(os.environ.get("MUTATE_MIN") or 0),
                     help="fail when a module scores below this percentage")
     ap.add_argument("--workers", type=int, default=int(os.environ.get("MUTATE_WORKERS") or os.cpu_count() or 1))
@@ -169,13 +217,23 @@ def main(argv: list[str]) -> int:
     _configure(tree, modules, tests)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     patterns = function_patterns(modules, args.functions.split())
-    run = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(args.workers), *patterns],
-                         cwd=tree, env=env, stdout=subprocess.DEVNULL)
+    mutmut = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.workers)]
+    if args.sample > 0:
+        # mutants made and the tests' reach recorded, none run (no mutant has this name): then the sample
+        subprocess.run([*mutmut, "gateward-no-such-mutant"], cwd=tree, env=env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        made = mutant_names(tree, modules, patterns)
+        if not made:
+            print(f"mutmut made no mutant of {', '.join(modules)}; run it in {tree} to see why", file=sys.stderr)
+            return 2
+        patterns = sample(made, args.sample, args.seed)
+        print(f"scoring {len(patterns)} of {len(made)} mutants drawn at random (seed {args.seed})")
+    run = subprocess.run([*mutmut, *patterns], cwd=tree, env=env, stdout=subprocess.DEVNULL)
     if run.returncode != 0:
         print(f"mutmut failed (exit {run.returncode}); run it in {tree} to see why", file=sys.stderr)
         return run.returncode
     results = outcomes(tree, modules, patterns)
-    rows = report(results)
+    rows = report(results, sampled=args.sample > 0)
     left = survivors(tree)
     if left:
         print("survivors (see one: cd " + str(tree) + " && python -m mutmut show NAME):\n  " + "\n  ".join(left))
