@@ -133,6 +133,22 @@ _CLAUSE_OPEN = re.compile(
     r"change|mets|qué|cuál\w*|cuándo|cuánt\w*|cómo|por qué|dónde|dime|muestra|luego|después|reinici\w*|renombr\w*|"
     r"cambi\w*|pon|ponlo|ponla|ponle)\b", _I)
 
+# "… and she doesn't want the password changed", "… y no quiere que cambies la contraseña", "… et elle ne veut pas
+# qu'on change le mot de passe", "… und sie will nicht, dass …": what is not wanted opens a clause of its own — the
+# operation it names is ruled out, and the request before it stays a request
+_NOT_WANTED_OPEN = re.compile(
+    r"(?:(?:the customer|the client|customer|client|he|she|they|we|i|le client|la cliente|il|elle|ils|on|der kunde|"
+    r"die kundin|er|sie|wir|ich|el cliente|la clienta|él|ella)\s+)?"
+    r"(?:(?:does not|doesn'?t|do not|don'?t)\s+want|(?:ne\s+|n')?(?:veut|veulent|voudrait)\s+(?:pas|plus|jamais)|"
+    r"(?:will|möchte|wollen)\s+(?:nicht|kein\w*)|no\s+(?:quiere|quieren|desea)|(?:quiere|quieren)\s+que\s+no)\b", _I)
+
+# ... and the operation it names, also as German says it done ("…, dass das WLAN umbenannt wird")
+_DONE_TO = re.compile(r"\b(umbenannt|neu gestartet|ausgeschaltet|abgeschaltet|eingeschaltet|angefasst|"
+                      r"zurückgesetzt|verstellt)\b", _I)
+# ... a German want's complement after its comma ("sie will nicht, | dass …") is that want's
+_WANTS_NOT_END = re.compile(r"\b(will|möchte|wollen|möchten)\s+(nicht|keine?)\s*$", _I)
+_UNWANTED_THAT = re.compile(r"\s*dass\b", _I)
+
 # Spanish marks a question by its punctuation only ("hay lag por la noche" states, "¿hay lag?" asks;
 # "que informe con normalidad" is a wish, "¿qué informa?" a question): these openers ask only with ¿ or ?.
 _ES_PUNCTUATED = re.compile(r"^\W*(hay|que|está|tiene)\b", _I)
@@ -311,6 +327,8 @@ def split_clauses(text: str) -> list[str]:
         if ch in ".?!;\n" or (ch == "," and not (i + 1 < len(text) and text[i + 1].isdigit())):
             if ch == "." and i + 1 < len(text) and not text[i + 1].isspace():
                 continue  # 5.0.9, example.com
+            if ch == "," and _UNWANTED_THAT.match(text, i + 1) and _WANTS_NOT_END.search(text, start, i):
+                continue  # "sie will nicht, dass das Passwort geändert wird": what is not wanted, one clause
             parts.append(text[start:i + 1])
             start = i + 1
     parts.append(text[start:])
@@ -346,6 +364,14 @@ _SWITCHED = re.compile(r"\b(off|on|aus|an|ab|ein|éteins|apaga\w*|coupe\w*)\s*$"
 _VALUE = re.compile(r"(?<![\w.,])\d+(?![\w.,]*GHz)", re.I)
 
 
+def without_unwanted(text: str) -> str:
+    """``text`` without its clauses that say what is not wanted ("… and she doesn't want the password changed"):
+    the planner's matchers read the request, not the operation the customer ruled out beside it."""
+    parts = split_clauses(text)
+    kept = [p for p in parts if not (_NOT_WANTED_OPEN.match(p) and act_of(p) == "negation")]
+    return " ".join(kept) if kept and len(kept) < len(parts) else text
+
+
 def _split_conj(part: str, mask_offset: int, mask: list[bool]) -> list[str]:
     # "turn it off and on again" is one power-cycle of the gateway; a band's or the guest network's off and on
     # again are two changes ("schalte das 2,4er aus und morgen früh wieder an": off now, on tomorrow)
@@ -362,11 +388,7 @@ def _split_conj(part: str, mask_offset: int, mask: list[bool]) -> list[str]:
             continue  # "… and why?", "… und wann?": the same clause
         # "… and the 5 on 44" after a clause with a value of its own, or after a band switched off or on ("turn the
         # 5GHz off and the 2.4GHz to channel 11", "mach das 2,4er aus und das 5er auf Kanal 36": the switch was lost)
-        elliptic = _ELLIPTIC.match(part, m.end()) and (_VALUE.search(part, start, m.start())
-                                                        or _SWITCHED.search(part, start, m.start()))
-        back = toggled and BACK_ON.match(part, m.end())
-        if m.start() <= start or not (_CLAUSE_OPEN.match(part, m.end()) or elliptic or back
-                                      or _verb_final_pair(part[start:m.start()], m.group(1), part[m.end():])):
+        if m.start() <= start or not _opens_clause(part, m, start, toggled):
             if m.group(1).lower() in ("but", "aber", "mais", "pero") and m.start() > start:
                 pass  # "but" always opens a new clause
             else:
@@ -375,6 +397,16 @@ def _split_conj(part: str, mask_offset: int, mask: list[bool]) -> list[str]:
         start = m.end()
     out.append(part[start:])
     return out
+
+
+def _opens_clause(part: str, m: re.Match[str], start: int, toggled: bool) -> bool:
+    """Whether what follows the conjunction ``m`` opens a clause of its own: a clause opener, an elliptic conjunct
+    after a value or a switch, a band switched back on, what is not wanted, a German verb-final pair."""
+    elliptic = _ELLIPTIC.match(part, m.end()) and (_VALUE.search(part, start, m.start())
+                                                    or _SWITCHED.search(part, start, m.start()))
+    return bool(_CLAUSE_OPEN.match(part, m.end()) or elliptic or (toggled and BACK_ON.match(part, m.end()))
+                or _NOT_WANTED_OPEN.match(part, m.end())
+                or _verb_final_pair(part[start:m.start()], m.group(1), part[m.end():]))
 
 
 # "… and back on tomorrow", "… und morgen früh wieder an", "… y vuelve a encenderla": a band or network switched
@@ -426,8 +458,9 @@ def _act_by_marker(c: str) -> Act | None:
         return "question"
     if _QUESTION_OPEN.match(c) and c.endswith("?") and not _ES_PUNCTUATED.match(c) and not _DO_IMPERATIVE.match(c):
         return "question"
-    if _NEG_OP.search(c):
-        return "negation"
+    if _NEG_OP.search(c) or ((m := _NOT_WANTED_OPEN.match(c)) is not None
+                             and (OP_VERB.search(c, m.end()) or _DONE_TO.search(c, m.end()))):
+        return "negation"  # "elle ne veut pas qu'on change le mot de passe": not wanted, so ruled out
     return None
 
 

@@ -37,7 +37,18 @@ from brain.understanding import values as worded
 from brain.understanding.actions import ExplicitRequest, parse
 from brain.understanding.intent import FOREIGN_ACCOUNT, QUOTED, classify, extract_ssid
 from brain.understanding.lexicon import OFF_AND_ON
-from brain.understanding.request import Act, Action, Band, Reference, Request, Schedule, Scope, Target, Unplaced
+from brain.understanding.request import (
+    Act,
+    Action,
+    Band,
+    Condition,
+    Reference,
+    Request,
+    Schedule,
+    Scope,
+    Target,
+    Unplaced,
+)
 from core.kernel.models import Scalar
 
 _I = re.IGNORECASE
@@ -446,13 +457,21 @@ def _request(text: str, ref: Reference | None, q: _Qualifiers, heard: clauses.He
     conds = conditions.find(_blank(q.match, q.quoted + [m.span() for m in (*q.excl, *_ALREADY.finditer(q.match))]),
                             action=action,
                             value=values.get("value"), band=req.band if req else None)
-    unplaced = _value_unread(q, action, [*_times_unplaced(q, action), *conds.unplaced, *_parts_unplaced(q, action)])
+    times = _not_a_condition(_times_unplaced(q, action), conds.conditions)
+    unplaced = _value_unread(q, action, [*times, *conds.unplaced, *_parts_unplaced(q, action)])
     tgt, kept = _target(heard, q, req, action)
     return Request(act=_act(heard, action, intent), action=action, intent=str(intent), topics=list(heard.answers),
                    values=values, servers=servers, target=tgt, scope=q.scope, conditions=conds.conditions,
                    schedule=q.when.schedule, immediate=bool(q.now_said),
                    exclusions=[*(_ARTICLE.sub("", m.group("what")).strip() for m in q.excl), *kept],
                    refers_to=ref, unplaced=unplaced, source="offline")
+
+
+def _not_a_condition(times: list[Unplaced], conds: list[Condition]) -> list[Unplaced]:
+    """The unplaced times that no condition read: German "wenn keiner verbunden ist, …" is "if" and "when" at once,
+    and read as the condition it is checked before the write — asking for its clock time as well asks twice."""
+    said = [c.words.lower() for c in conds if c.words]
+    return [u for u in times if u.kind != "time" or not any(u.words.lower() in w for w in said)]
 
 
 def _times_unplaced(q: _Qualifiers, action: Action | None) -> list[Unplaced]:
@@ -667,7 +686,7 @@ def _text_out(core: str, heard: clauses.Heard, request: Request) -> str:
     # a request deferred beside it is no part of what the matchers read ("… und das Haupt-WLAN in "X" umbenennen":
     # the guest network switched on was drafted as a rename)
     other_op = any("(" not in d for d in heard.deferred)  # a reboot, a rename … — not a value said for another band
-    text_out = core if request.act != "question" and not other_op else heard.text
+    text_out = clauses.without_unwanted(core) if request.act != "question" and not other_op else heard.text
     if request.act == "change" and request.action in _RENDERED:
         own = parse(core)
         if own is None or own.action != request.action or own.value != request.values.get("value"):

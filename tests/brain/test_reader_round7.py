@@ -109,7 +109,8 @@ def test_a_when_clause_ends_at_its_comma(text: str) -> None:
     unplaced time and no reboot; the German one asked about "wenn keiner verbunden ist, star"."""
     r = understand(text, Context(now=NOW, zone=BERLIN)).request
     assert r.action == "reboot", r
-    assert r.unplaced and all("," not in u.words for u in r.unplaced), r.unplaced
+    assert r.unplaced or r.conditions, r  # asked about, or (German "wenn": if and when) checked before the write
+    assert all("," not in u.words for u in r.unplaced) and all("," not in c.words for c in r.conditions), r
 
 
 # ---------------------------------------------------------------------------- a network's name hidden or shown again

@@ -1,0 +1,96 @@
+"""Reader round eight (issue 57): what the customer does not want, said after "and", and German "wenn" read once.
+
+Every phrasing here is this file's own; each was seen read wrongly before the fix (the guards against over-reach
+passed before, as they should)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from brain.understanding import clauses
+from brain.understanding.offline import Context, understand
+from tests.brain.conftest import run_turn
+from tests.brain.test_nothing_dropped import BERLIN, NOW
+
+
+def _read(text: str) -> Any:
+    return understand(text, Context(now=NOW, zone=BERLIN)).request
+
+
+# ---------------------------------------------------------------------------- "… and she doesn't want X changed"
+@pytest.mark.parametrize(("text", "action", "value"), [
+    ("move it to channel 11 and she does not want the password changed", "channel", 11),
+    ("channel 1 on the 2.4 please and he doesn't want the wifi name touched", "channel", 1),
+    ("restart the box and the customer doesn't want the network renamed", "reboot", None),
+    ("reboot it and they don't want the password reset", "reboot", None),
+    ("stell das 2,4er auf Kanal 11 und sie will nicht, dass das WLAN umbenannt wird", "channel", 11),
+    ("starte ihn neu und der Kunde möchte nicht, dass das Passwort geändert wird", "reboot", None),
+    ("passe le 2,4 sur le canal 11 et il ne veut pas qu'on touche au mot de passe", "channel", 11),
+    ("redémarre la box et la cliente ne veut plus qu'on renomme son wifi", "reboot", None),
+    ("cambia el 2,4 al canal 11 y no quiere que le cambies el nombre a la red", "channel", 11),
+    ("reinicia el router y el cliente no quiere que toques la contraseña", "reboot", None)])
+def test_what_is_not_wanted_after_and_leaves_the_request_before_it(text: str, action: str, value: Any) -> None:
+    """Each was one "negation" clause — nothing drafted ("Noted — nothing to draft") — or, where the not-wanted part
+    named a setting, that setting drafted in place of the one asked (a rename, a passphrase with no value)."""
+    r = _read(text)
+    assert (r.act, r.action, r.values.get("value")) == ("change", action, value), r
+
+
+@pytest.mark.parametrize("text", ["set channel 6 and she doesn't want the password changed",
+                                  "pon el canal 6 y no quiere que cambies la contraseña"])
+def test_the_not_wanted_part_is_a_clause_of_its_own(text: str) -> None:
+    parts = clauses.split_clauses(text)
+    assert len(parts) == 2 and "6" in parts[0] and "6" not in parts[1], parts
+    assert clauses.act_of(parts[1]) == "negation"
+
+
+@pytest.mark.parametrize("text", ["don't change the password, she doesn't want that",
+                                  "she doesn't want the password changed", "no quiere que cambies la contraseña",
+                                  "elle ne veut pas qu'on change le mot de passe",
+                                  "die Kundin will nicht, dass ihr Passwort geändert wird"])
+def test_what_is_not_wanted_alone_drafts_nothing(text: str) -> None:
+    """The French and German ones drafted a passphrase change (and asked for the new passphrase): "ne veut pas" and
+    "will nicht, | dass …" were a want, so a request."""
+    r = _read(text)
+    assert r.act != "change" and r.action is None, r
+
+
+@pytest.mark.parametrize("text", ["reboot it and change the password to something new",
+                                  "set channel 6 and she wants the password changed too"])
+def test_a_request_after_and_is_still_a_request(text: str) -> None:
+    """Not every "and …" after a request is ruled out: a want or an imperative after it is a second request."""
+    parts = clauses.split_clauses(text)
+    assert all(clauses.act_of(p) != "negation" for p in parts), parts
+
+
+def test_through_the_chat_the_channel_is_drafted_and_the_password_is_not(svc: Any, device: Any, actor: Any) -> None:
+    dev = device("healthy", 4)
+    alice = actor("alice")
+    tid = svc.start(dev, alice)
+    events = run_turn(svc, tid, "put the 2.4 GHz radio on channel 11 and she does not want the password changed", alice)
+    drafts = [e for e in events if e.kind == "proposal"]
+    assert len(drafts) == 1, [(e.kind, e.text) for e in events]
+    changes = drafts[0].data["changes"]
+    assert [c["value"] for c in changes] == [11] and all("Channel" in c["path"] for c in changes), changes
+
+
+# ---------------------------------------------------------------------------- German "wenn": if and when, read once
+@pytest.mark.parametrize(("text", "fact"), [
+    ("wenn keiner verbunden ist, starte ihn neu", "hosts_connected"),
+    ("wenn niemand mehr online ist, bitte neu starten", "hosts_connected"),
+    ("wenn kein Gerät verbunden ist, den Router neu starten", "hosts_connected")])
+def test_a_german_wenn_read_as_a_condition_is_not_asked_about_as_a_time(text: str, fact: str) -> None:
+    """Each was read as the condition and, the same words, as a time the reader could not place: the agent was asked
+    for a clock time the condition already answers (it is checked before the write)."""
+    r = _read(text)
+    assert (r.act, r.action) == ("change", "reboot"), r
+    assert [c.fact for c in r.conditions] == [fact], r
+    assert not [u for u in r.unplaced if u.kind == "time"], r.unplaced
+
+
+@pytest.mark.parametrize("text", ["wenn sie schlafen, starte ihn neu", "when nobody's at home, restart it"])
+def test_a_time_no_condition_reads_is_still_asked_about(text: str) -> None:
+    r = _read(text)
+    assert r.action == "reboot" and [u for u in r.unplaced if u.kind == "time"], r
