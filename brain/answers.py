@@ -96,6 +96,23 @@ def _online(ev: Evidence_) -> bool:
     return bool((_summary(ev).get("presence") or {}).get("online"))
 
 
+def _active_hosts_by_where(vals: dict[str, Any], ssid_band: dict[str, str]) -> dict[str, list[str]]:
+    """The active hosts' quoted names by where they connect: a band (through the SSID their Layer1Interface names),
+    "Wi-Fi (band unknown)", or "wired"."""
+    per: dict[str, list[str]] = {}
+    for p in sorted(vals, key=_index):
+        if not (p.startswith("Device.Hosts.Host.") and p.endswith(".HostName")):
+            continue
+        base = p[: -len("HostName")]
+        if parse_bool((vals.get(base + "Active") or {}).get("value")) is not True:
+            continue
+        l1 = str((vals.get(base + "Layer1Interface") or {}).get("value") or "").rstrip(".")
+        kind = str((vals.get(base + "InterfaceType") or {}).get("value") or "")
+        where = ssid_band.get(l1) or ("Wi-Fi (band unknown)" if kind.lower().startswith("wi") else "wired")
+        per.setdefault(where, []).append(f'"{label((vals.get(p) or {}).get("value"))}"')
+    return per
+
+
 class Answerer:
     """Answers for one turn: reads what the bundle lacks once, cites every fact."""
 
@@ -259,26 +276,25 @@ class Answerer:
         return "; ".join(out[:6]) + "." if out else None
 
     def hosts(self) -> str:
+        """The hosts connected now, by band (a question that names one band is answered for that band first)."""
         named = self.named_host()
         if named is not None:
             return named
         vals, at, how = self.values("Device.Hosts.")
         ssid_band = self._ssid_band()
-        per: dict[str, list[str]] = {}
-        for p in sorted(vals, key=_index):
-            if not (p.startswith("Device.Hosts.Host.") and p.endswith(".HostName")):
-                continue
-            base = p[: -len("HostName")]
-            if parse_bool((vals.get(base + "Active") or {}).get("value")) is not True:
-                continue
-            l1 = str((vals.get(base + "Layer1Interface") or {}).get("value") or "").rstrip(".")
-            kind = str((vals.get(base + "InterfaceType") or {}).get("value") or "")
-            where = ssid_band.get(l1) or ("Wi-Fi (band unknown)" if kind.lower().startswith("wi") else "wired")
-            per.setdefault(where, []).append(f'"{label((vals.get(p) or {}).get("value"))}"')
+        per = _active_hosts_by_where(vals, ssid_band)
         total = sum(len(v) for v in per.values())
         cite = self.facts.add("Device.Hosts.Host.{i}.(HostName, Active, Layer1Interface)", total, at, how)
         if not total:
             return f"No active hosts are listed right now [{cite}]."
+        want = self.band_wanted()  # "how many are on the 5 GHz?": that band first, the rest beside it
+        if want is not None and want in ssid_band.values():
+            on = per.get(want, [])
+            rest = total - len(on)
+            return (f"{len(on)} device(s) on {want} right now" + (f" — {', '.join(on[:10])}" if on else "")
+                    + (" …" if len(on) > 10 else "") + f"; {rest} more elsewhere"
+                    + (f" ({', '.join(f'{w}: {len(n)}' for w, n in sorted(per.items()) if w != want)})" if rest else "")
+                    + f" [{cite}].")
         groups = "; ".join(f"{where}: {len(names)} — {', '.join(names[:10])}" + (" …" if len(names) > 10 else "")
                            for where, names in sorted(per.items()))
         return f"{total} device(s) connected right now — {groups} [{cite}]."

@@ -654,18 +654,7 @@ def _build_tr181(model: CatalogModel, region: str, ident: Identity) -> dict[str,
         }
     )
     t.update(_diagnostics_defaults())
-    t["Device.Hosts.HostNumberOfEntries"] = 0
-    for n, h in enumerate(ident.hosts, start=1):
-        hp = f"Device.Hosts.Host.{n}."
-        t.update(
-            {
-                hp + "PhysAddress": h.mac,
-                hp + "IPAddress": h.ip,
-                hp + "HostName": h.name,
-                hp + "Active": h.active,
-                hp + "InterfaceType": "Wi-Fi" if h.wifi else "Ethernet",
-            }
-        )
+    _tr181_hosts(model, ident, t)
     pool = "Device.DHCPv4.Server.Pool.1."
     t.update(
         {
@@ -677,6 +666,28 @@ def _build_tr181(model: CatalogModel, region: str, ident: Identity) -> dict[str,
         }
     )
     return t
+
+
+def _tr181_hosts(model: CatalogModel, ident: Identity, t: dict[str, Scalar]) -> None:
+    """``Device.Hosts.Host.{i}``: a Wi-Fi host's Layer1Interface is the SSID it is associated with (TR-181), the
+    household network on its band — what tells a client's band on a real CPE; a wired host's is empty."""
+    t["Device.Hosts.HostNumberOfEntries"] = 0
+    ssid_of_band: dict[str, str] = {}
+    for k, s in enumerate(model.ssids, start=1):
+        if not s.guest:
+            ssid_of_band.setdefault(model.band_of_radio(s.radio), f"Device.WiFi.SSID.{k}")
+    for n, h in enumerate(ident.hosts, start=1):
+        hp = f"Device.Hosts.Host.{n}."
+        t.update(
+            {
+                hp + "PhysAddress": h.mac,
+                hp + "IPAddress": h.ip,
+                hp + "HostName": h.name,
+                hp + "Active": h.active,
+                hp + "InterfaceType": "Wi-Fi" if h.wifi else "Ethernet",
+                hp + "Layer1Interface": ssid_of_band.get(h.band, "") if h.wifi else "",
+            }
+        )
 
 
 def _build_tr098(model: CatalogModel, region: str, ident: Identity) -> dict[str, Scalar]:
