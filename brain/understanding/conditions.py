@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from brain.understanding.durations import unit_seconds
 from brain.understanding.request import Band, Condition, Expect, Unplaced
 from brain.understanding.targets import band_in, bands_in
 
@@ -163,10 +164,16 @@ def _share(text: str) -> int | None:
     return power_fraction(f"power {text}")
 
 
+# a number and a short unit ("45 min", "3 hrs", "2 d"): the one table of units (``durations.unit_seconds``)
+_SHORT_UNIT = re.compile(r"(?<![\d.:,])(?P<n>\d+)\s*(?P<u>mins?|hrs?|h|std|d)\b", _I)
+
+
 def _seconds_in(text: str) -> int | None:
+    """The length of time ``text`` names, in seconds: a number (or "a", "a couple of") and its unit."""
     m = _UNITS.search(text)
     if m is None:
-        return None
+        short = _SHORT_UNIT.search(text)
+        return int(short.group("n")) * unit_seconds(short.group("u")) if short else None
     n_raw = (m.group("n") or "1").lower()
     n = int(n_raw) if n_raw.isdigit() else (2 if "couple" in n_raw else 1)
     unit = _UNIT_WORD.get(m.group("u").lower()[:3], "day")
@@ -363,18 +370,28 @@ def _firmware_or_channel(c: _Said) -> Condition | None:
     return None
 
 
+_NOBODY = re.compile(r"\b(no ?(one|body)|nobody|niemand|keiner|kein\w*|personne|aucun\w*|nadie|ning[uú]n\w*|"
+                     r"no (clients?|devices?|users?))\b", _I)
+
+
+_THE_GATEWAY = re.compile(r"\b(gateway|router|routeur|box|modem|cpe|ont|it)\b", _I)
+_WHO = re.compile(r"\b(no ?(one|body)|nobody|anyone|anybody|someone|somebody|nothing|anything|something|nichts|"
+                  r"rien|nada|clients?|devices?|users?|niemand|jemand|"
+                  r"keiner|geräte?|personne|quelqu'un|appareils?|nadie|alguien|dispositivos?|equipos?|using it)\b", _I)
+
+
 def _hosts(c: _Said) -> Condition | None:
     """Connected hosts: "if nobody is connected", "when no one is using it", "si personne n'est connecté"."""
     text = c.text
-    if not _HOSTS.search(text):
-        return None
+    if not _HOSTS.search(text) or (_THE_GATEWAY.search(text) and not _WHO.search(text)):
+        return None  # "if the gateway is online" is the gateway's presence, no host
     if not _ONLINE.search(re.sub(r"\b(is|sind|est|está) online\b", "", text, flags=_I) or ""):
-        nobody = bool(re.search(r"\b(no ?(one|body)|nobody|niemand|keiner|kein\w*|personne|aucun\w*|nadie|ning[uú]n\w*|"
-                                r"no (clients?|devices?|users?))\b", text, _I)) or (c.neg_words and not re.search(
-                                    r"\b(someone|somebody|anyone|anybody|jemand|quelqu'un|alguien)\b", text, _I))
+        nobody = bool(_NOBODY.search(text)) or (c.neg_words and not re.search(
+            r"\b(someone|somebody|anyone|anybody|jemand|quelqu'un|alguien)\b", text, _I))
         go_h: Expect = "empty" if nobody != c.negative else "nonempty"
         return Condition(fact="hosts_connected", expect=go_h, words=text)
-    if re.search(r"\b(no ?(one|body)|nobody|niemand|personne|nadie)\b", text, _I):
+    # "… online", "… conectado" said of the hosts: "si no hay ningún dispositivo conectado" is no gateway offline
+    if _NOBODY.search(text):
         return Condition(fact="hosts_connected", expect="nonempty" if c.negative else "empty", words=text)
     return None
 
@@ -478,7 +495,8 @@ def _clause_of(text: str, m: re.Match[str], out: Found) -> str | None:
     if word == "si" and not _SI_CLAUSE.match(text, m.end()):
         return None  # French/Spanish "si" as "so" ("si rarement", "si lento") or "yes": not a condition
     rest = text[m.end():]
-    end = _END.search(rest)
+    lead = re.match(r"\s*,\s*", rest)  # "es sei denn, ein Nachbar sitzt auf 11": the comma opens the clause
+    end = _END.search(rest, lead.end() if lead else 0)
     return rest[:end.start()] if end else rest
 
 

@@ -94,3 +94,16 @@ def test_a_german_wenn_read_as_a_condition_is_not_asked_about_as_a_time(text: st
 def test_a_time_no_condition_reads_is_still_asked_about(text: str) -> None:
     r = _read(text)
     assert r.action == "reboot" and [u for u in r.unplaced if u.kind == "time"], r
+
+
+# ---------------------------------------------------------------------------- conditions dropped or misread
+@pytest.mark.parametrize(("text", "fact", "expect", "value"), [
+    ("stell das 2,4er auf 11, es sei denn, ein Nachbar funkt da schon", "neighbour_on_channel", "empty", 11),
+    ("es sei denn, Kanal 6 ist schon belegt, dann stell das 2,4er auf 6", "neighbour_on_channel", "empty", 6),
+    ("reboot it if it's been up for 45 min", "uptime", "gt", 45 * 60),
+    ("starte ihn neu, wenn er seit 3 Std läuft", "uptime", "gt", 3 * 3600)])
+def test_the_condition_said_is_the_condition_checked(text: str, fact: str, expect: str, value: Any) -> None:
+    """The first two went ahead with no condition at all ("es sei denn," closed at its own comma); the last two were
+    gated on the gateway being online, not on how long it has been up ("45 min" was no length)."""
+    r = _read(text)
+    assert r.act == "change" and [(c.fact, c.expect, c.value) for c in r.conditions] == [(fact, expect, value)], r
