@@ -111,10 +111,13 @@ _AFTER = re.compile(r"\b(after|from|ab|nach|après|à partir de|dès|desde|despu
 _BEFORE = re.compile(r"\b(before|by|until|till|no later than|vor|bis|spätestens|avant|d'ici|jusqu'à|"
                      r"au plus tard|antes de( las)?|hasta( las)?|para las)\s*$", _I)
 
-# Clock words: "half past nine", "quarter to 8", "halb zehn", "neuf heures et demie", "las nueve y media".
+# Clock words: "half past nine", "quarter to 8", "halb zehn", "viertel nach 8", "dreiviertel 8", "neuf heures et
+# demie", "huit heures moins le quart", "las nueve y media", "las 8 menos cuarto".
 _CLOCK_WORDS = re.compile(
-    r"\b(?:(?P<hp>half|quarter) (?P<rel>past|to) (?P<h1>\d{1,2})|halb (?P<h2>\d{1,2})|"
-    r"(?P<h3>\d{1,2})\s*(?:h|heures?|horas?|uhr|o'?clock)?\s*(?:et|y|and a) (?P<frac>demie|media|cuarto|quart|half))\b",
+    r"\b(?:(?P<hp>half|quarter|viertel) (?P<rel>past|to|nach|vor) (?P<h1>\d{1,2})|halb (?P<h2>\d{1,2})|"
+    r"drei ?viertel (?P<h4>\d{1,2})|"
+    r"(?P<h3>\d{1,2})\s*(?:h|heures?|horas?|uhr|o'?clock)?\s*(?P<sign>et|y|and a|moins le|moins|menos) "
+    r"(?P<frac>demie|media|cuarto|quart|half))\b",
     _I)
 # Hours: "23:00", "23h30", "4am", "4 pm", "22 Uhr", "7 heures", "a las 5", "at 2", "um 3".
 _CLOCK = re.compile(r"(?<![\d.])([01]?\d|2[0-3])\s*(?::|h(?=\d)|\.(?=\d\d\s*uhr))\s*([0-5]\d)(?![\d.])", _I)
@@ -453,13 +456,18 @@ def _clock_words(m: re.Match[str]) -> tuple[int, int]:
     """The hour and minute of a clock said in words."""
     if m.group("h1"):
         h = int(m.group("h1"))
-        quarter = m.group("hp").lower() == "quarter"
-        if m.group("rel").lower() == "to":
+        quarter = m.group("hp").lower() in ("quarter", "viertel")
+        if m.group("rel").lower() in ("to", "vor"):
             return (h - 1) % 24, 45 if quarter else 30
         return h % 24, 15 if quarter else 30
     if m.group("h2"):
         return (int(m.group("h2")) - 1) % 24, 30  # "halb zehn" is 9:30
-    return int(m.group("h3")) % 24, 15 if m.group("frac").lower() in ("cuarto", "quart") else 30
+    if m.group("h4"):
+        return (int(m.group("h4")) - 1) % 24, 45  # "dreiviertel acht" is 7:45
+    h, quarter = int(m.group("h3")), m.group("frac").lower() in ("cuarto", "quart")
+    if m.group("sign").lower() in ("moins", "moins le", "menos"):  # "8 heures moins le quart", "las 8 menos cuarto"
+        return (h - 1) % 24, 45 if quarter else 30
+    return h % 24, 15 if quarter else 30
 
 
 # A part of today named as today's ("at 8 this morning" said at noon was scheduled for tomorrow at 8)

@@ -134,7 +134,11 @@ def _numbers(chunk: str, lang: Lang) -> str:
     chunk = _TWO.sub("2", chunk)
     chunk = re.sub(r"\b(channel|kanal|canal)\s+(two|zwei|deux|dos)\b", r"\1 2", chunk, flags=re.I)
     out = str(alpha2digit(chunk, lang, threshold=2))
-    return str(alpha2digit(out, "en", threshold=2)) if lang != "en" else out
+    out = str(alpha2digit(out, "en", threshold=2)) if lang != "en" else out
+    return _QUARTER_HOUR.sub(r"\1 cuarto", out)  # "las 8 y cuarto" is a quarter past, no fourth ("4º")
+
+
+_QUARTER_HOUR = re.compile(r"(?<=\d )(y|menos) 4º(?!\w)", re.I)
 
 
 _TWO = re.compile(r"\b(?:two|zwei|deux|dos)(?=\s+(?:hours?|minutes?|stunden|minuten|heures?|horas|minutos|uhr|"

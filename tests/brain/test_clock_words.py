@@ -1,0 +1,46 @@
+"""A clock said in words is the minute it names (issue 57, round eight).
+
+"starte ihn morgen um viertel vor 8 neu" was scheduled for 08:00 — a quarter of an hour *after* the time agreed with
+the customer, and "viertel nach 8" for 08:00, a quarter before it; "a las 8 y cuarto" was 08:00 too (the matching text
+writes the ordinal "cuarto" as "4º"), and "menos cuarto", "moins le quart", "dreiviertel" were not read. Every phrasing
+is this file's own."""
+
+from __future__ import annotations
+
+import pytest
+
+from brain.understanding.offline import Context, understand
+from tests.brain.test_nothing_dropped import BERLIN, NOW
+
+
+def _local(text: str) -> str:
+    r = understand(text, Context(now=NOW, zone=BERLIN)).request
+    assert r.action == "reboot" and r.schedule is not None and r.schedule.not_before is not None, r
+    return r.schedule.not_before.astimezone(BERLIN).strftime("%H:%M")
+
+
+@pytest.mark.parametrize(("text", "local"), [
+    ("reboot it tomorrow at quarter to 8", "07:45"), ("reboot it tomorrow at quarter past 8", "08:15"),
+    ("reboot it tomorrow at half past 8", "08:30"),
+    ("starte ihn morgen um viertel nach 8 neu", "08:15"), ("starte ihn morgen um viertel vor 8 neu", "07:45"),
+    ("starte ihn morgen um dreiviertel 8 neu", "07:45"), ("starte ihn morgen um halb 8 neu", "07:30"),
+    ("reinícialo mañana a las 8 y cuarto", "08:15"), ("reinícialo mañana a las 8 menos cuarto", "07:45"),
+    ("reinícialo mañana a las 8 y media", "08:30"),
+    ("redémarre-la demain à 8 heures et quart", "08:15"), ("redémarre-la demain à 8 heures moins le quart", "07:45"),
+    ("redémarre-la demain à 8 heures et demie", "08:30"), ("redémarre-la demain à 20 heures moins le quart", "19:45")])
+def test_a_clock_in_words(text: str, local: str) -> None:
+    assert _local(text) == local
+
+
+@pytest.mark.parametrize(("text", "local"), [
+    ("reboot it tonight at 11", "23:00"), ("reboot it tonight at 9", "21:00"), ("reboot it tomorrow at 7", "07:00"),
+    ("reboot it tomorrow at 11", "11:00"), ("reboot it tomorrow at 12", "12:00"),
+    ("reinícialo mañana a las 8", "08:00")])
+def test_a_bare_hour_is_read_in_its_part_of_the_day(text: str, local: str) -> None:
+    assert _local(text) == local
+
+
+def test_a_quarter_of_the_power_is_still_a_quarter() -> None:
+    """"cuarto" as a share of power (written "4º" by the matching text) is untouched by the clock's quarter."""
+    r = understand("pon la potencia a un cuarto", Context(now=NOW, zone=BERLIN)).request
+    assert (r.action, r.values.get("value")) == ("power", 25), r
