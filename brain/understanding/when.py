@@ -50,6 +50,7 @@ _PARTS: dict[str, tuple[int, int, int]] = {
     "night": (22, 5, 2), "early": (3, 7, 5), "morning": (5, 12, 8), "noon": (11, 13, 12),
     "afternoon": (12, 18, 15), "evening": (17, 23, 19), "midnight": (0, 0, 0),
 }
+_EXACT_PARTS = frozenset({"midnight", "noon"})  # parts that are an hour
 _PART_WORDS = {
     "tonight": "night", "tonite": "night", "2nite": "night", "overnight": "night", "at night": "night",
     "in the night": "night", "night": "night", "nachts": "night", "heute nacht": "night", "nacht": "night",
@@ -334,14 +335,17 @@ class _Collector:
                 return
 
     def part(self) -> None:
-        for m in _PART_RE.finditer(self.text):
-            if not self.free(*m.span()):
-                continue
-            if self._part_denied(m):
-                continue
+        """The part of the day said — midnight or noon before a broader part beside it ("tonight at midnight" is
+        00:00, not the night's 02:00)."""
+        said = [m for m in _PART_RE.finditer(self.text) if self.free(*m.span()) and not self._part_denied(m)]
+        exact = [m for m in said if _PART_WORDS[m.group(1).lower()] in _EXACT_PARTS]
+        if exact or said:
+            m = (exact or said)[0]
             self.p.part = _PART_WORDS[m.group(1).lower()]
             self.take(m)
-            return
+            for other in said:
+                if other is not m and _PART_WORDS[other.group(1).lower()] == "night" and self.p.part == "midnight":
+                    self.take(other)  # "tonight at midnight": the night's words are the midnight's
 
     def _part_denied(self, m: re.Match[str]) -> bool:
         """"not this afternoon, tomorrow at 9", "esta tarde no, mañana a las 9": the part of the day ruled
@@ -511,6 +515,8 @@ def _hour_of(p: _Parts, not_daytime: bool) -> tuple[int | None, str | None]:
     if hour is not None:
         return _clock_hour(p, hour)
     dated = p.day_offset is not None or p.weekday is not None
+    if p.part in _EXACT_PARTS:  # "midnight", "noon": the hour itself; a dated midnight says which one it is
+        return _PARTS[p.part][2], _which_midnight(p) if p.part == "midnight" else None
     if p.part is not None:
         hour = _PARTS[p.part][2]
         return hour, f"no hour was given: {hour:02d}:00 local"
@@ -522,6 +528,16 @@ def _hour_of(p: _Parts, not_daytime: bool) -> tuple[int | None, str | None]:
     return None, None
 
 
+def _which_midnight(p: _Parts) -> str | None:
+    """Said back for a midnight with a day: "tomorrow at midnight" is the one that ends tomorrow (``_day_of``),
+    "Saturday at midnight" the one Saturday begins with — either may be meant the other way."""
+    if p.day_offset is not None and p.day_offset > 0:
+        return "00:00 at the end of the day named (say if you meant the night before)"
+    if p.weekday is not None:
+        return "00:00 at the start of the day named (say if you meant the night after)"
+    return None
+
+
 def _clock_hour(p: _Parts, hour: int) -> tuple[int, str | None]:
     if p.meridiem == "pm" and hour < 12:
         return hour + 12, None
@@ -531,6 +547,8 @@ def _clock_hour(p: _Parts, hour: int) -> tuple[int, str | None]:
         return hour + 12, None
     if p.meridiem is None and p.part == "night" and 7 <= hour < 12:
         return hour + 12, None  # "at 11 tonight" is 23:00
+    if p.meridiem is None and p.part == "night" and hour == 12:
+        return 0, None  # "tonight at 12" is midnight, never noon
     if p.meridiem is None and p.part is None and 7 <= hour <= 11:
         return hour, f"{hour:02d}:{p.minute:02d} (morning; say if you meant {hour + 12:02d}:{p.minute:02d})"
     return hour, None
@@ -540,8 +558,8 @@ def _day_of(p: _Parts, hour: int, local_now: datetime, zone: ZoneInfo) -> date:
     """The day the hour falls on: the day named, the next such weekday, or the next time it is that o'clock."""
     if p.day_offset is not None:
         day = local_now.date() + timedelta(days=p.day_offset)
-        if p.part == "night" and hour < 12 and p.day_offset >= 0:
-            day += timedelta(days=1)  # "tomorrow night at 2" is the night after tomorrow's evening
+        if p.part in ("night", "midnight") and hour < 12 and p.day_offset >= 0:
+            day += timedelta(days=1)  # "tomorrow night at 2", "tomorrow at midnight": the night after tomorrow
         return day
     if p.weekday is not None:
         ahead = (p.weekday - local_now.weekday()) % 7

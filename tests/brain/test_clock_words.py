@@ -44,3 +44,37 @@ def test_a_quarter_of_the_power_is_still_a_quarter() -> None:
     """"cuarto" as a share of power (written "4º" by the matching text) is untouched by the clock's quarter."""
     r = understand("pon la potencia a un cuarto", Context(now=NOW, zone=BERLIN)).request
     assert (r.action, r.values.get("value")) == ("power", 25), r
+
+
+def _when(text: str) -> tuple[str, str | None]:
+    r = understand(text, Context(now=NOW, zone=BERLIN)).request
+    assert r.action == "reboot" and r.schedule is not None, r
+    return r.schedule.not_before.astimezone(BERLIN).strftime("%a %d %H:%M"), r.schedule.assumed
+
+
+@pytest.mark.parametrize("text", ["reboot it tonight at 12", "starte ihn heute Nacht um 12 neu",
+                                  "reboot it tonight at midnight", "reboot it at midnight",
+                                  "starte ihn um Mitternacht neu", "redémarre-la à minuit", "reinícialo a medianoche"])
+def test_midnight_tonight_is_midnight(text: str) -> None:
+    """"tonight at 12" was scheduled for 12:00 the next day — a reboot at noon, in the customer's day; "tonight at
+    midnight" for 02:00, with "no hour was given". Said on Thursday afternoon, each is the midnight that starts
+    Friday."""
+    assert _when(text) == ("Fri 27 00:00", None)
+
+
+def test_a_dated_midnight_says_which_one_it_is() -> None:
+    assert _when("reboot it tomorrow at midnight") == (
+        "Sat 28 00:00", "00:00 at the end of the day named (say if you meant the night before)")
+    assert _when("reboot it on saturday at midnight") == (
+        "Sat 28 00:00", "00:00 at the start of the day named (say if you meant the night after)")
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("reboot it tomorrow at noon", ("Fri 27 12:00", None)), ("reboot it tonight at 2", ("Fri 27 02:00", None)),
+    ("reboot it tonight", ("Fri 27 02:00", "no hour was given: 02:00 local")),
+    ("reboot it tomorrow at 7", ("Fri 27 07:00", "07:00 (morning; say if you meant 19:00)")),
+    ("reboot it tomorrow at 11", ("Fri 27 11:00", "11:00 (morning; say if you meant 23:00)")),
+    ("reboot it tomorrow at 6", ("Fri 27 06:00", None)), ("reboot it tomorrow at 12", ("Fri 27 12:00", None)),
+    ("reboot it tonight at 7", ("Thu 26 19:00", None)), ("reboot it tonight at 6", ("Fri 27 06:00", None))])
+def test_the_hour_and_what_was_assumed_to_get_it(text: str, want: tuple[str, str | None]) -> None:
+    assert _when(text) == want
