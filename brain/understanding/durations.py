@@ -16,7 +16,8 @@ _I = re.IGNORECASE
 
 # the settings whose value is a length of time — their nouns, never the verb "inform" ("inform her that we reboot
 # at 23h" is a time, and no interval of 23 hours)
-SETTING = re.compile(r"\b(inform[- ]?interval\w*|periodic inform\w*|\w*intervall\w*|interval\w*|intervalo|"
+SETTING = re.compile(r"\b(inform[- ]?interval\w*|periodic inform\w*|inform\w* p[ée]riodique|inform\w* peri[oó]dic\w*|"
+                     r"periodisch\w* inform\w*|\w*intervall\w*|interval\w*|intervalo|"
                      r"(dhcp[- ]?)?lease\w*|bail|concesi[oó]n|arrendamiento)\b", _I)
 LEASE = re.compile(r"\b((dhcp[- ]?)?lease\w*|bail( dhcp)?|dur[ée]e du bail|tiempo de (concesi[oó]n|arrendamiento)|"
                    r"concesi[oó]n( (del )?dhcp)?)\b", _I)

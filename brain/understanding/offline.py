@@ -458,6 +458,7 @@ def _request(text: str, ref: Reference | None, q: _Qualifiers, heard: clauses.He
                             action=action,
                             value=values.get("value"), band=req.band if req else None)
     times = _not_a_condition(_times_unplaced(q, action), conds.conditions)
+    times += _time_unread(q, action, values, times)
     unplaced = _value_unread(q, action, [*times, *conds.unplaced, *_parts_unplaced(q, action)])
     tgt, kept = _target(heard, q, req, action)
     return Request(act=_act(heard, action, intent), action=action, intent=str(intent), topics=list(heard.answers),
@@ -489,6 +490,37 @@ def _times_unplaced(q: _Qualifiers, action: Action | None) -> list[Unplaced]:
     out += [Unplaced(words=words, kind="time", why="a time an event sets, which I cannot see: say the clock time (or "
                      "'now')") for words in q.except_time if _EVENT_TIME.match(words)]
     return out
+
+
+# A time said for a change ("at one am", "à une heure", "between 1 and 3", "um 2 Uhr"): an hour after a preposition of
+# time, or beside its unit — what must be placed or asked about, never dropped
+_HOUR_WORD = (r"(?:[01]?\d|2[0-4])(?:[:h.][0-5]\d)?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+              r"eins|zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf|une?|deux|trois|quatre|cinq|six|sept|huit|"
+              r"neuf|dix|onze|douze|una|dos|tres|cuatro|cinco|seis|siete|ocho|nueve|diez|once|doce")
+_TIME_SAID = re.compile(
+    r"\b(?:at|um|à|a las?|vers|gegen|around|between|zwischen|entre|ab|dès|from)\s+(?:(?:la|las|el|the)\s+)?"
+    rf"(?P<h>{_HOUR_WORD})\b(?![.,]\d)(?!\s*(?:%|percent|prozent|pour ?cent|por ?ciento|mhz|ghz|db|dbm|"
+    r"[gmk]bits?|[gmk]b\b|[gmk]bps|ms\b|\w+/s|devices?|clients?|"
+    r"geräte\w*|appareils?|dispositivos?|days?|tage?n?|jours?|d[ií]as?|weeks?|wochen?|semaines?|semanas?|minutes?|"
+    r"minuten|minutos?|seconds?|sekunden|secondes?|segundos?|times?|mal|fois|veces))|"
+    rf"\b(?P<u>{_HOUR_WORD})\s*(?:am|pm|a\.m\.|p\.m\.|uhr|o'?clock|heures?|horas?)(?!\w)", _I)
+
+
+def _time_unread(q: _Qualifiers, action: Action | None, values: dict[str, Scalar],
+                 placed: list[Unplaced]) -> list[Unplaced]:
+    """A change whose message says an hour the time reader neither placed nor asked about: asked about — it would
+    otherwise run at once ("reboot it at one am", "redémarre-la à une heure", "reboot it between 1 and 3" were
+    drafted with no time at all). The change's own value said with "at" ("put the 2.4 at 6") is no time."""
+    if action is None or q.when.schedule is not None or q.now_said or any(u.kind == "time" for u in placed):
+        return []
+    own = {str(v) for v in values.values()}
+    match = _blank(q.match, durations.spans(q.match))  # "la concesión en 8 horas": the setting's length, no time
+    for m in _TIME_SAID.finditer(match):
+        said = m.group("h") or m.group("u")
+        if said not in own and not any(a <= m.start() < b for a, b in q.quoted):
+            return [Unplaced(words=m.group(0), kind="time",
+                             why="a time I could not read as one moment: say it as a clock time (e.g. 01:00)")]
+    return []
 
 
 def _in_a_negation(match: str, words: str) -> bool:

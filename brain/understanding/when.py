@@ -264,10 +264,10 @@ def _collect(text: str, now: datetime, zone: ZoneInfo, lang: Lang, skip: list[tu
     c = _Collector(text, skip)
     c.clock_words()
     c.clock()
+    c.relative(now, zone, lang)  # before the hours: "dans 1 heure" is in an hour, never 01:00
     c.hour()
     c.part()
     c.day()
-    c.relative(now, zone, lang)
     c.finish()
     return c.p
 

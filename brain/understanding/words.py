@@ -132,6 +132,7 @@ def _numbers(chunk: str, lang: Lang) -> str:
     # threshold=2: "three" and up become digits; "one/ein/un/una" (articles far more often) and "two"
     # stay, except "two" before a unit of time or after a channel word (``_TWO``)
     chunk = _TWO.sub("2", chunk)
+    chunk = _ONE_OCLOCK.sub(r"\1 1", chunk)
     chunk = re.sub(r"\b(channel|kanal|canal)\s+(two|zwei|deux|dos)\b", r"\1 2", chunk, flags=re.I)
     out = str(alpha2digit(chunk, lang, threshold=2))
     out = str(alpha2digit(out, "en", threshold=2)) if lang != "en" else out
@@ -141,6 +142,11 @@ def _numbers(chunk: str, lang: Lang) -> str:
 _QUARTER_HOUR = re.compile(r"(?<=\d )(y|menos) 4º(?!\w)", re.I)
 
 
+# "at one am", "à une heure", "um eins nachts", "um ein Uhr früh": one o'clock (left a word, the hour was lost — "à une
+# heure du matin" was the morning's 08:00, "at one am" no time at all)
+_ONE_OCLOCK = re.compile(r"\b(at|um|à|vers|gegen|around|after|nach|après|ab|dès)\s+(?:one|eins|ein|une?)\b"
+                         r"(?=\s*(?:am|pm|a\.m\.|p\.m\.|o'?clock|uhr|heures?|h\b|in the (?:morning|night)|"
+                         r"du (?:matin|soir)|nachts|früh|morgens|in der nacht|$|[,.;!?]))", re.I)
 _TWO = re.compile(r"\b(?:two|zwei|deux|dos)(?=\s+(?:hours?|minutes?|stunden|minuten|heures?|horas|minutos|uhr|"
                   r"o'clock)\b)", re.I)
 

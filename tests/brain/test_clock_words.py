@@ -78,3 +78,38 @@ def test_a_dated_midnight_says_which_one_it_is() -> None:
     ("reboot it tonight at 7", ("Thu 26 19:00", None)), ("reboot it tonight at 6", ("Fri 27 06:00", None))])
 def test_the_hour_and_what_was_assumed_to_get_it(text: str, want: tuple[str, str | None]) -> None:
     assert _when(text) == want
+
+
+@pytest.mark.parametrize("text", ["reboot it at one am", "reboot it at one in the morning",
+                                  "redémarre-la à une heure du matin", "redémarre-la à une heure",
+                                  "starte ihn um ein Uhr früh neu", "reboot it tonight at one",
+                                  "redémarre-la vers une heure"])
+def test_one_oclock_in_words(text: str) -> None:
+    """"at one am" and "à une heure" were drafted with no time at all (so the reboot would have run at once), and
+    "à une heure du matin" / "um ein Uhr früh" at the morning's 08:00 / 05:00: "one" stayed a word."""
+    assert _when(text) == ("Fri 27 01:00", None)
+
+
+@pytest.mark.parametrize(("text", "local"), [("redémarre-la dans 1 heure", "Thu 26 16:20"),
+                                             ("redémarre-la dans une heure", "Thu 26 16:20"),
+                                             ("reboot it in 2 hours", "Thu 26 17:20")])
+def test_in_an_hour_is_relative(text: str, local: str) -> None:
+    """"dans 1 heure" was 01:00 the next night: the hour was read before the relative time."""
+    assert _when(text) == (local, None)
+
+
+@pytest.mark.parametrize("text", ["reboot it between 1 and 3", "starte ihn zwischen eins und drei neu"])
+def test_a_time_the_reader_cannot_place_is_asked_about_never_dropped(text: str) -> None:
+    """Drafted with no time and nothing asked: the reboot would have run at once."""
+    r = understand(text, Context(now=NOW, zone=BERLIN)).request
+    assert r.action == "reboot" and r.schedule is None and [u for u in r.unplaced if u.kind == "time"], r
+
+
+@pytest.mark.parametrize(("text", "value"), [("set power at 50%", 50), ("reboot it, he has 3 devices", None),
+                                             ("starte ihn neu, das geht seit 3 Tagen so", None),
+                                             ("Pon el tiempo de concesión del DHCP en 8 horas", 8 * 3600),
+                                             ("mets l'inform périodique à 2 heures", 7200)])
+def test_a_number_that_is_no_hour_is_not_asked_about_as_one(text: str, value: int | None) -> None:
+    r = understand(text, Context(now=NOW, zone=BERLIN)).request
+    assert r.act == "change" and r.values.get("value") == value and r.schedule is None, r
+    assert not [u for u in r.unplaced if u.kind == "time"], r.unplaced
