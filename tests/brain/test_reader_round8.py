@@ -107,3 +107,29 @@ def test_the_condition_said_is_the_condition_checked(text: str, fact: str, expec
     gated on the gateway being online, not on how long it has been up ("45 min" was no length)."""
     r = _read(text)
     assert r.act == "change" and [(c.fact, c.expect, c.value) for c in r.conditions] == [(fact, expect, value)], r
+
+
+def test_through_the_chat_a_time_that_cannot_be_placed_drafts_nothing(svc: Any, device: Any, actor: Any) -> None:
+    """"reboot it between 1 and 3" drafted a reboot with no time: on "apply" it would have run at once."""
+    dev = device("healthy", 4)
+    alice = actor("alice")
+    tid = svc.start(dev, alice)
+    events = run_turn(svc, tid, "reboot it between 1 and 3", alice)
+    assert not [e for e in events if e.kind == "proposal"], [(e.kind, e.text) for e in events]
+    assert [e for e in events if e.kind == "question"], [(e.kind, e.text) for e in events]
+
+
+def test_through_the_chat_one_am_is_the_reboots_time(svc: Any, device: Any, actor: Any, rt: Any) -> None:
+    from core import localtime
+    from core.store import repo
+
+    dev = device("healthy", 4)
+    alice = actor("alice")
+    tid = svc.start(dev, alice)
+    drafts = [e for e in run_turn(svc, tid, "reboot it tonight at one am", alice) if e.kind == "proposal"]
+    assert len(drafts) == 1, drafts
+    p = rt.lifecycle.get(drafts[0].data["proposal_id"])
+    assert p.not_before is not None
+    with rt.store.read() as s:
+        region = repo.get_device(s, dev).region
+    assert localtime.local(p.not_before, region).strftime("%H:%M") == "01:00", p.not_before
