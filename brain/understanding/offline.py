@@ -452,6 +452,9 @@ def _request(text: str, ref: Reference | None, q: _Qualifiers, heard: clauses.He
     """The typed request: the action and its values, the conditions read against it, the target, and
     every part that could not be placed."""
     action, values, servers = _action(intent, req, text, op_text)
+    clients = _clients_named(text) if action == "reboot" else None
+    if clients is not None:  # "reboot the kids' devices": their devices, never the gateway
+        action, values = None, {}
     # read the conditions now that the action is known; an exclusion's words are never a condition's
     # ("außer auf dem 2,4-GHz-Band" is no "unless")
     conds = conditions.find(_blank(q.match, q.quoted + [m.span() for m in (*q.excl, *_ALREADY.finditer(q.match))]),
@@ -460,12 +463,49 @@ def _request(text: str, ref: Reference | None, q: _Qualifiers, heard: clauses.He
     times = _not_a_condition(_times_unplaced(q, action), conds.conditions)
     times += _time_unread(q, action, values, times)
     unplaced = _value_unread(q, action, [*times, *conds.unplaced, *_parts_unplaced(q, action)])
+    if clients is not None:
+        unplaced.append(Unplaced(words=clients, kind="request", why="the customer's own devices, not the gateway: "
+                                 "I can restart the gateway itself, not what is connected to it"))
     tgt, kept = _target(heard, q, req, action)
     return Request(act=_act(heard, action, intent), action=action, intent=str(intent), topics=list(heard.answers),
                    values=values, servers=servers, target=tgt, scope=q.scope, conditions=conds.conditions,
                    schedule=q.when.schedule, immediate=bool(q.now_said),
                    exclusions=[*(_ARTICLE.sub("", m.group("what")).strip() for m in q.excl), *kept],
                    refers_to=ref, unplaced=unplaced, source="offline")
+
+
+# What is restarted, when it is the customer's own devices: "reboot the kids' devices", "restart her phone",
+# "starte das Tablet neu", "redémarre sa tablette", "reinicia el móvil" — and no gateway named beside them
+_CLIENTS = re.compile(
+    r"\b(?:(?:the|her|his|their|my|your|all|the kids'?|the children'?s|die|das|den|ihr\w*|sein\w*|alle|sa|son|ses|"
+    r"leurs?|les|la|le|tous les|su|sus|el|los|las|todos los)\s+){0,3}"
+    # a device of a kind the gateway is not; "devices" in the plural; "her device" with whose it is ("the device",
+    # "das Gerät" alone are the gateway the agent is looking at)
+    r"(?:phones?|smartphones?|tablets?|laptops?|computers?|pcs?|consoles?|ps5|xbox|tvs?|printers?|cameras?|handys?|"
+    r"fernseher|drucker|tablettes?|téléphones?|portables?|ordinateurs?|télé|imprimantes?|móvil(?:es)?|tabletas?|"
+    r"portátil(?:es)?|ordenador(?:es)?|tele|impresoras?|devices|geräte|appareils|dispositivos)\b|"
+    r"\b(?:her|his|their|the kids'?|the children'?s|ihr\w*|sein\w*|sa|son|ses|su|sus)\s+(?:\w+\s+)?"
+    r"(?:device|gerät|appareil|dispositivo)\b", _I)
+_GATEWAY_NOUN = re.compile(r"\b(gateway|router|routeur|box|modem|módem|ont|cpe|hub|passerelle|equipo|it|ihn|es|la|"
+                           r"lo|le)\b", _I)
+_RESTART_VERB = re.compile(r"\b(reboot|restart|power[- ]?cycle|neu ?starten|neustarten|starte|neustart|redémarr\w*|"
+                           r"relanc\w*|reinici\w*)\b", _I)
+
+
+def _clients_named(text: str) -> str | None:
+    """The customer's devices named as what a restart is for ("reboot the kids' devices", "starte das Tablet neu",
+    "bitte das Tablet neu starten"), when no gateway is named as its object: the words, or None. Only the restart's
+    own clause is read — a device named in the clause before ("her phone drops, reboot it") is the reason."""
+    verb = _RESTART_VERB.search(text)
+    if verb is None:
+        return None
+    after = re.split(r"[,.;!?]", text[verb.end():], maxsplit=1)[0][:40]
+    before = re.split(r"[,.;!?]", text[:verb.start()])[-1][-30:] if verb.group(0).lower().endswith("starten") else ""
+    for part in (after, before):
+        m = _CLIENTS.search(part)
+        if m is not None and not _GATEWAY_NOUN.search(part[:m.start()]):
+            return m.group(0).strip()
+    return None
 
 
 def _not_a_condition(times: list[Unplaced], conds: list[Condition]) -> list[Unplaced]:

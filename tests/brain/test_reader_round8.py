@@ -133,3 +133,36 @@ def test_through_the_chat_one_am_is_the_reboots_time(svc: Any, device: Any, acto
     with rt.store.read() as s:
         region = repo.get_device(s, dev).region
     assert localtime.local(p.not_before, region).strftime("%H:%M") == "01:00", p.not_before
+
+
+# ---------------------------------------------------------------------------- the customer's devices restarted
+@pytest.mark.parametrize(("text", "named"), [
+    ("reboot the kids' devices", "the kids' devices"), ("restart her phone", "her phone"),
+    ("starte das Tablet neu", "das Tablet"), ("redémarre sa tablette", "sa tablette"),
+    ("reinicia el móvil", "el móvil"), ("reboot her device", "her device"),
+    ("bitte das Tablet neu starten", "das Tablet")])
+def test_restarting_the_customers_own_device_is_no_gateway_reboot(text: str, named: str) -> None:
+    """"reboot the kids' devices" drafted a reboot of the gateway — a write nobody asked for."""
+    r = _read(text)
+    assert r.action is None and r.act != "change", r
+    assert [u.words for u in r.unplaced if u.kind == "request"] == [named], r.unplaced
+
+
+@pytest.mark.parametrize("text", ["reboot it, her phone drops", "reboot the router, the kids' tablets keep dropping",
+                                  "please reboot the box for the tv", "starte ihn neu, das Tablet hängt",
+                                  "redémarre la box, sa tablette ne capte plus", "reboot the device",
+                                  "starte das Gerät neu", "redémarre l'appareil", "reinicia el dispositivo",
+                                  "her laptop drops every hour, reboot please", "reboot the router for her laptop",
+                                  "bitte den Router neu starten, das Tablet hängt",
+                                  "die Kundin kann das Gerät nicht ausstecken, bitte starte es aus der Ferne neu"])
+def test_a_device_named_as_the_reason_leaves_the_gateway_reboot(text: str) -> None:
+    r = _read(text)
+    assert (r.act, r.action) == ("change", "reboot"), r
+
+
+def test_through_the_chat_the_kids_devices_draft_nothing(svc: Any, device: Any, actor: Any) -> None:
+    dev = device("healthy", 4)
+    alice = actor("alice")
+    tid = svc.start(dev, alice)
+    events = run_turn(svc, tid, "reboot the kids' devices", alice)
+    assert not [e for e in events if e.kind == "proposal"], [(e.kind, e.text) for e in events]
