@@ -87,8 +87,20 @@ _AIR = re.compile(r"\b(wi-?fi|wlan|wireless|funk\w*|channels?|kan[aä]l\w*|canal
 _PLAN_VERB = re.compile(r"\b(plan\w*|coordinat\w*|koordinier\w*|coordonn\w*|coordin\w*)\b", _I)
 
 
+# "just this one", "nur diesen hier", "seulement celle-ci", "solo este": this gateway, whatever else is said of others
+# ("reboot just this one, the other CGW-3400s are fine" was read as every CGW-3400)
+_ONLY_THIS = re.compile(r"\b(just|only)\s+(this|that)\s+(one|gateway|router|box|modem)\b|\bnur\s+(diese[nrs]?|den hier|"
+                        r"das hier|hier)\b|\bseulement\s+(celle-ci|celui-ci|cette box|ce routeur)\b|"
+                        r"\bs[oó]lo\s+(este|esta)\b", _I)
+
+
 def find(text: str) -> Scope:
-    """The scope of ``text`` (the matching text, bands canonical)."""
+    """The scope of ``text`` (the matching text, bands canonical): this gateway when it is said to be only this one."""
+    return Scope() if _ONLY_THIS.search(text) else _said_scope(text)
+
+
+def _said_scope(text: str) -> Scope:
+    """The scope the words name: a fleet slice, a building or neighbourhood, or this gateway."""
     spans: list[str] = []
     for rx in (_QUANT_GATEWAYS, _QUANT_MODEL, _OTHERS, _THESE, _COUNTED):
         m = rx.search(text)
@@ -204,6 +216,8 @@ _ANOTHER_GATEWAY = re.compile(
     r"\b(el otro|otro|el segundo)\s+(router|módem|equipo)\b|"
     # ... or by whose it is alone: "for her and her neighbour", "beim Nachbarn", "chez le voisin", "para su vecino"
     rf"\b(for|and|to)\s+(her|his|their|the|my|our)\s+{_WHOSE}s?\b(?!'|\s+(is|was|has|says|said|complains?)\b)|"
+    # ... or elliptically, the clause ending on whose it is: "reboot this one and the neighbour's"
+    rf"\b(and|to|for)\s+(her|his|their|the|my|our)\s+{_WHOSE}s?'s?\s*(?=$|[,.;!?])|"
     rf"\b{_ONE_GATEWAY}\s+(at|in)\s+(her|his|their|the)\s+(office|work|workplace|shop|parents'?|holiday home|"
     r"second home|cottage|flat in)\b|"
     r"\b(beim|bei (der|dem|ihrem|seinem|ihrer|seiner)|für (den|die|ihren|seinen|ihre|seine))\s+nachbar\w*|"

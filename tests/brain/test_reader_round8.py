@@ -166,3 +166,19 @@ def test_through_the_chat_the_kids_devices_draft_nothing(svc: Any, device: Any, 
     tid = svc.start(dev, alice)
     events = run_turn(svc, tid, "reboot the kids' devices", alice)
     assert not [e for e in events if e.kind == "proposal"], [(e.kind, e.text) for e in events]
+
+
+# ---------------------------------------------------------------------------- this gateway, and others named
+@pytest.mark.parametrize("text", ["reboot just this one, the other CGW-3400s are fine", "reboot only this gateway",
+                                  "restart just this router, the other ONT-G240Ws are fine"])
+def test_just_this_one_is_this_gateway(text: str) -> None:
+    """"… the other CGW-3400s are fine" made the request one for every CGW-3400 (the chat then declined it)."""
+    r = _read(text)
+    assert (r.act, r.action, r.scope.kind) == ("change", "reboot", "this_device"), r
+
+
+@pytest.mark.parametrize("text", ["reboot this one and the neighbour's", "restart hers and her mother's"])
+def test_another_gateway_said_elliptically_is_named_back(text: str) -> None:
+    """"… and the neighbour's" was dropped without a word: only this gateway was drafted."""
+    r = _read(text)
+    assert [u for u in r.unplaced if "neighbour" in u.words or "mother" in u.words], r.unplaced
