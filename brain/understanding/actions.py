@@ -257,6 +257,11 @@ def parse(text: str) -> ExplicitRequest | None:
     return _diagnostic_request(text)
 
 
+_PCT_WORD = r"\s*(%|percent|per ?cent|prozent|pour ?cent|por ?ciento)"
+_BY_AMOUNT = re.compile(rf"\b(by|um|de|en|en un|por)\s+(\d{{1,3}}){_PCT_WORD}", _I)
+_TO_LEVEL = re.compile(rf"\b(to|auf|à|a|al|at|sur)\s+(\d{{1,3}}){_PCT_WORD}", _I)
+
+
 def _power_request(text: str, band: Band | None) -> ExplicitRequest | None:
     """Transmit power: a share of full power, a step, "at the max", a number."""
     share, step = values.power_fraction(text), values.power_step(text)
@@ -264,6 +269,9 @@ def _power_request(text: str, band: Band | None) -> ExplicitRequest | None:
         return ExplicitRequest(action="power", band=band, value=share, step=None if share is not None else step)
     if band is not None and _MAX_ALONE.search(text) and not _NOT_POWER.search(text):
         return ExplicitRequest(action="power", band=band, value=100)  # "mets la 5G au max": a radio at full power
+    if _BY_AMOUNT.search(text) and not _TO_LEVEL.search(text):
+        # "reduce the power by 25%": an amount to take off a level the message does not say — never the level 25 %
+        return ExplicitRequest(action="power", band=band, value=None)
     m = _POWER.search(text)
     pct = int(m.group("n")) if m else values.percent(text)  # "raise the 2.4 power to 75 percent"
     if pct is not None:

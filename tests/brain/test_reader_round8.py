@@ -182,3 +182,27 @@ def test_another_gateway_said_elliptically_is_named_back(text: str) -> None:
     """"… and the neighbour's" was dropped without a word: only this gateway was drafted."""
     r = _read(text)
     assert [u for u in r.unplaced if "neighbour" in u.words or "mother" in u.words], r.unplaced
+
+
+# ---------------------------------------------------------------------------- a power changed by an amount
+@pytest.mark.parametrize("text", ["reduce the power by 25%", "senk die Leistung um 25 Prozent",
+                                  "baisse la puissance de 30 %", "reduce la potencia en un 25%"])
+def test_a_power_changed_by_an_amount_is_no_level(text: str) -> None:
+    """"reduce the power by 25%" drafted the power *at* 25 % — from full power, a quarter of what was asked."""
+    r = _read(text)
+    assert r.action == "power" and r.values.get("value") is None, r
+
+
+@pytest.mark.parametrize(("text", "value"), [("lower the power to 50%, that's down by 25%", 50),
+                                             ("baisse la puissance à 50 %", 50), ("set power at 50%", 50)])
+def test_the_level_said_beside_an_amount_is_the_value(text: str, value: int) -> None:
+    assert _read(text).values.get("value") == value
+
+
+def test_through_the_chat_an_amount_is_asked_about(svc: Any, device: Any, actor: Any) -> None:
+    dev = device("healthy", 4)
+    alice = actor("alice")
+    tid = svc.start(dev, alice)
+    events = run_turn(svc, tid, "reduce the 2.4 GHz power by 25%", alice)
+    assert not [e for e in events if e.kind == "proposal"] and [e for e in events if e.kind == "question"], [
+        (e.kind, e.text) for e in events]
