@@ -461,7 +461,7 @@ def _request(text: str, ref: Reference | None, q: _Qualifiers, heard: clauses.He
                             action=action,
                             value=values.get("value"), band=req.band if req else None)
     times = _not_a_condition(_times_unplaced(q, action), conds.conditions)
-    times += _time_unread(q, action, values, times)
+    times += _time_unread(q, action, values, times) + _for_a_while(q, action)
     unplaced = _value_unread(q, action, [*times, *conds.unplaced, *_parts_unplaced(q, action)])
     if clients is not None:
         unplaced.append(Unplaced(words=clients, kind="request", why="the customer's own devices, not the gateway: "
@@ -544,6 +544,29 @@ _TIME_SAID = re.compile(
     r"geräte\w*|appareils?|dispositivos?|days?|tage?n?|jours?|d[ií]as?|weeks?|wochen?|semaines?|semanas?|minutes?|"
     r"minuten|minutos?|seconds?|sekunden|secondes?|segundos?|times?|mal|fois|veces))|"
     rf"\b(?P<u>{_HOUR_WORD})\s*(?:am|pm|a\.m\.|p\.m\.|uhr|o'?clock|heures?|horas?)(?!\w)", _I)
+
+
+# A change said to last a while ("turn off the wifi for an hour", "bis morgen", "pour la nuit", "hasta mañana"): the
+# change would stay — nothing undoes it by itself
+_FOR_A_WHILE = re.compile(
+    r"\b(?:for|für|pendant|durante|pour)\s+(?:the\s+|la\s+|die\s+|el\s+|an?\s+|one\s+|half\s+an?\s+|a couple of\s+|"
+    r"une?\s+|eine[nm]?\s+|una?\s+|\d{1,3}\s*|ein paar\s+|quelques\s+|unos?\s+|unas\s+)?"
+    r"(?:hours?|minutes?|mins?|days?|nights?|weekend|week|stunden?|minuten|tage?n?|nacht|wochenende|heures?|jours?|"
+    r"nuit|semaine|horas?|minutos?|d[ií]as?|noche|semana|fin de semana)\b|"
+    r"\b(?:until|till|bis|jusqu'à|jusqu'a|hasta)\s+(?:tomorrow|morgen|demain|mañana|tonight|heute abend|ce soir|"
+    r"esta noche|the morning|the evening|\d{1,2}\b)", _I)
+
+
+def _for_a_while(q: _Qualifiers, action: Action | None) -> list[Unplaced]:
+    """A switch said to last a while ("turn off the wifi for an hour"): asked about — drafted, it switched the wifi
+    off for good. The length of a setting's value ("the lease for 8 hours") is no while."""
+    if action not in ("band_enable", "ssid_enable", "ssid_hide", "power", "channel", "width"):
+        return []
+    m = _FOR_A_WHILE.search(_blank(q.match, durations.spans(q.match)))
+    if m is None:
+        return []
+    return [Unplaced(words=m.group(0), kind="time", why="a change for a while: I can make it, but nothing undoes it "
+                     "by itself — say when it should go back, as a request of its own")]
 
 
 def _time_unread(q: _Qualifiers, action: Action | None, values: dict[str, Scalar],

@@ -206,3 +206,32 @@ def test_through_the_chat_an_amount_is_asked_about(svc: Any, device: Any, actor:
     events = run_turn(svc, tid, "reduce the 2.4 GHz power by 25%", alice)
     assert not [e for e in events if e.kind == "proposal"] and [e for e in events if e.kind == "question"], [
         (e.kind, e.text) for e in events]
+
+
+# ---------------------------------------------------------------------------- a switch for a while
+@pytest.mark.parametrize(("text", "words"), [
+    ("turn off the wifi for an hour", "for an hour"), ("turn the 5 GHz off until tomorrow", "until tomorrow"),
+    ("switch the guest wifi off for the night", "for the night"), ("disable the 2.4 for 30 minutes", "for 30 minutes"),
+    ("mach das WLAN für eine Stunde aus", "für eine Stunde"), ("apaga el wifi hasta mañana", "hasta mañana"),
+    ("coupe le wifi pour la nuit", "pour la nuit")])
+def test_a_switch_for_a_while_is_asked_about(text: str, words: str) -> None:
+    """Each was drafted as a plain switch-off: the wifi would have stayed off — nothing switches it back."""
+    r = _read(text)
+    assert words in [u.words for u in r.unplaced if u.kind == "time"], r.unplaced
+
+
+@pytest.mark.parametrize("text", ["turn off the wifi", "turn the guest wifi on for the visitors",
+                                  "turn the 5 GHz off tonight at 23:00", "set the DHCP lease to 8 hours",
+                                  "turn the 2.4 off and back on tomorrow at 8"])
+def test_no_while_no_question(text: str) -> None:
+    r = _read(text)
+    assert r.act == "change" and not [u for u in r.unplaced if u.kind == "time"], r.unplaced
+
+
+def test_through_the_chat_a_switch_for_a_while_drafts_nothing(svc: Any, device: Any, actor: Any) -> None:
+    dev = device("healthy", 4)
+    alice = actor("alice")
+    tid = svc.start(dev, alice)
+    events = run_turn(svc, tid, "turn off the 2.4 GHz wifi for an hour", alice)
+    assert not [e for e in events if e.kind == "proposal"] and [e for e in events if e.kind == "question"], [
+        (e.kind, e.text) for e in events]
