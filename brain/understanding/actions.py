@@ -243,10 +243,23 @@ _RULED_OUT = re.compile(r"\b(not|no|nicht|pas|ni|never|nunca|jamais)\b\W+((the |
                         r"resto|ganze\w*|whole|entire)\W+(of |des |de |del )?(the |la |el )?)?(\w+\W+)?$", _I)
 
 
+# "from 6 to 11", "von 6 auf 11", "de 6 à 11", "del 6 al 11": the value it is set *to*; the one it comes from is what
+# the device has now (every one of these drafted the old value). A band is never the old value ("del 2,4 al 50 %").
+FROM_TO = re.compile(r"\b(?:from|von|de|del|desde)\s+(?P<noun>(?:(?:channel|kanal|canal|the|el|le|la|dem|den)\s+)*)"
+                     r"(?!2[.,]4\b)\d+(?:[.,]\d+)?(?!\s*(?:ghz|g\b|er\b))\s*(?:%|mhz|s\b)?\s+"
+                     r"(?P<to>to|auf|à|a|al|hasta|zu)\s+", _I)
+
+
+def to_value(text: str) -> str:
+    """``text`` with each "from X to" said as "to": the value a change is set to is the one after "to"."""
+    return FROM_TO.sub(lambda m: f"{m.group('noun')}{m.group('to')} ", text)
+
+
 def parse(text: str) -> ExplicitRequest | None:
     """The explicit action in ``text``, or None when the agent describes a symptom instead."""
     if not text.strip() or wide_scope(text):
         return None
+    text = to_value(text)
     found = _hide_request(text, _band(text)) or _radio_request(text, _band(text)) or _service_request(text)
     if found is not None:
         return found

@@ -34,7 +34,7 @@ from brain.understanding import (
     words,
 )
 from brain.understanding import values as worded
-from brain.understanding.actions import ExplicitRequest, parse
+from brain.understanding.actions import FROM_TO, ExplicitRequest, parse, to_value
 from brain.understanding.intent import FOREIGN_ACCOUNT, QUOTED, classify, extract_ssid
 from brain.understanding.lexicon import OFF_AND_ON
 from brain.understanding.request import (
@@ -427,7 +427,7 @@ def _qualifiers(text: str, ctx: Context) -> _Qualifiers:
 def _operation(heard: clauses.Heard, q: _Qualifiers, ctx: Context) -> tuple[Intent, ExplicitRequest | None, str]:
     """What the rest asks for: the intent, the explicit action (with a bare "to 11" or an object named in a
     condition), and the text the matchers read."""
-    op_text = heard.text
+    op_text = to_value(heard.text)  # "from 6 to 11": the 11
     intent = classify(op_text) if op_text else Intent.UNKNOWN
     req = parse(op_text) if intent == Intent.REQUEST else None
     if req is None and op_text:
@@ -577,7 +577,8 @@ def _time_unread(q: _Qualifiers, action: Action | None, values: dict[str, Scalar
     if action is None or q.when.schedule is not None or q.now_said or any(u.kind == "time" for u in placed):
         return []
     own = {str(v) for v in values.values()}
-    match = _blank(q.match, durations.spans(q.match))  # "la concesión en 8 horas": the setting's length, no time
+    # "la concesión en 8 horas": the setting's length; "from 6 to 11": the value it comes from — no time either
+    match = _blank(q.match, durations.spans(q.match) + [m.span() for m in FROM_TO.finditer(q.match)])
     for m in _TIME_SAID.finditer(match):
         said = m.group("h") or m.group("u")
         if said not in own and not any(a <= m.start() < b for a, b in q.quoted):
@@ -1200,7 +1201,7 @@ class _Pieces:
 
 def _placed(p: str, raw: str, kind: Intent, cx: _Pieces) -> bool:
     """The piece is placed: an operation, part of one, what to leave alone, the scope — or nothing is left."""
-    if parse(p) is not None or kind in _OPERATIONS or (_BARE_TO.search(p) and _AIRISH.search(cx.match)):
+    if parse(p) is not None or kind in _OPERATIONS or (_BARE_TO.search(to_value(p)) and _AIRISH.search(cx.match)):
         return True  # an operation: drafted, or named as deferred
     if _contributes(cx.core, raw):
         return True  # part of the operation the whole message asks for ("… Bitte vom Modem aus messen")

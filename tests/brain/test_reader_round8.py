@@ -235,3 +235,25 @@ def test_through_the_chat_a_switch_for_a_while_drafts_nothing(svc: Any, device: 
     events = run_turn(svc, tid, "turn off the 2.4 GHz wifi for an hour", alice)
     assert not [e for e in events if e.kind == "proposal"] and [e for e in events if e.kind == "question"], [
         (e.kind, e.text) for e in events]
+
+
+# ---------------------------------------------------------------------------- "from X to Y"
+@pytest.mark.parametrize(("text", "value"), [
+    ("change the channel from 6 to 11", 11), ("stell den Kanal von 6 auf 11", 11), ("passe le canal de 6 à 11", 11),
+    ("cambia el canal del 6 al 11", 11), ("move the 2.4 from channel 1 to 11", 11),
+    ("set the width from 20 to 40", "40MHz"), ("lower the power from 100 to 50%", 50)])
+def test_from_x_to_y_is_y(text: str, value: Any) -> None:
+    """Every one of these drafted the value it comes *from* (the device's current one), never the one asked."""
+    r = _read(text)
+    assert (r.act, r.values.get("value")) == ("change", value) and not r.unplaced, r
+
+
+def test_from_x_to_y_keeps_its_time_and_band() -> None:
+    r = _read("put the 5 GHz from 36 to 44 tonight at 2")
+    assert (r.action, r.values.get("value"), r.target.bands) == ("channel", 44, ["5GHz"]) and not r.unplaced, r
+    assert r.schedule is not None and r.schedule.not_before.astimezone(BERLIN).hour == 2
+
+
+def test_a_band_is_never_the_value_it_comes_from() -> None:
+    r = _read("bájale la potencia del 2,4 al 50 % siempre que ahora esté al máximo")
+    assert (r.action, r.values.get("value"), r.target.bands) == ("power", 50, ["2.4GHz"]), r
