@@ -254,6 +254,8 @@ def test_from_x_to_y_keeps_its_time_and_band() -> None:
     assert r.schedule is not None and r.schedule.not_before.astimezone(BERLIN).hour == 2
 
 
-def test_a_band_is_never_the_value_it_comes_from() -> None:
-    r = _read("bájale la potencia del 2,4 al 50 % siempre que ahora esté al máximo")
-    assert (r.action, r.values.get("value"), r.target.bands) == ("power", 50, ["2.4GHz"]), r
+@pytest.mark.parametrize(("text", "value"), [("pon la potencia del 2,4 al 40 %", 40),
+                                             ("sube la potencia del 2,4 al 75 % esta noche", 75)])
+def test_a_band_is_never_the_value_it_comes_from(text: str, value: int) -> None:
+    r = _read(text)
+    assert (r.action, r.values.get("value"), r.target.bands) == ("power", value, ["2.4GHz"]), r
