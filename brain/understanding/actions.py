@@ -270,9 +270,8 @@ def parse(text: str) -> ExplicitRequest | None:
     return _diagnostic_request(text)
 
 
-_PCT_WORD = r"\s*(%|percent|per ?cent|prozent|pour ?cent|por ?ciento)"
-_BY_AMOUNT = re.compile(rf"\b(by|um|de|en|en un|por)\s+(\d{{1,3}}){_PCT_WORD}", _I)
-_TO_LEVEL = re.compile(rf"\b(to|auf|à|a|al|at|sur)\s+(\d{{1,3}}){_PCT_WORD}", _I)
+_BY_AMOUNT = re.compile(rf"\b(by|um|de|en|en un|por)\s+{values.PERCENT}", _I)
+_TO_LEVEL = re.compile(rf"\b(to|auf|à|a|al|at|sur)\s+{values.PERCENT}", _I)
 
 
 def _power_request(text: str, band: Band | None) -> ExplicitRequest | None:

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from brain.understanding.durations import unit_seconds
+from brain.understanding.durations import AMOUNT, unit_seconds
 from brain.understanding.request import Band, Condition, Expect, Unplaced
 from brain.understanding.targets import band_in, bands_in
 
@@ -164,16 +164,12 @@ def _share(text: str) -> int | None:
     return power_fraction(f"power {text}")
 
 
-# a number and a short unit ("45 min", "3 hrs", "2 d"): the one table of units (``durations.unit_seconds``)
-_SHORT_UNIT = re.compile(r"(?<![\d.:,])(?P<n>\d+)\s*(?P<u>mins?|hrs?|h|std|d)\b", _I)
-
-
 def _seconds_in(text: str) -> int | None:
     """The length of time ``text`` names, in seconds: a number (or "a", "a couple of") and its unit."""
     m = _UNITS.search(text)
     if m is None:
-        short = _SHORT_UNIT.search(text)
-        return int(short.group("n")) * unit_seconds(short.group("u")) if short else None
+        short = AMOUNT.search(text)  # "45 min", "3 hrs", "2 Std": a number and a short unit, the one table of units
+        return int(short.group(1)) * unit_seconds(short.group(2)) if short else None
     n_raw = (m.group("n") or "1").lower()
     n = int(n_raw) if n_raw.isdigit() else (2 if "couple" in n_raw else 1)
     unit = _UNIT_WORD.get(m.group("u").lower()[:3], "day")

@@ -41,7 +41,8 @@ _STEP = re.compile(r"\b(a notch|one notch|a (bit|little|touch|tad|smidge)|slight
 _N = {"two": 2, "three": 3, "2": 2, "3": 3, "zwei": 2, "drei": 3, "dos": 2, "tres": 3, "deux": 2, "trois": 3}
 
 
-_PERCENT = re.compile(r"\d{1,3}\s*(%|percent|per cent|prozent|pour ?cent|por ?ciento)", _I)
+PERCENT = r"\d{1,3}\s*(?:%|percent|per ?cent|prozent|pour ?cent|por ?ciento)"  # a number of percent, as said
+_PERCENT = re.compile(PERCENT, _I)
 
 
 def percent(text: str) -> int | None:

@@ -19,6 +19,12 @@ def _read(text: str) -> Any:
     return understand(text, Context(now=NOW, zone=BERLIN)).request
 
 
+def _chat(svc: Any, device: Any, actor: Any, text: str) -> list[Any]:
+    """One agent turn in a new thread on a healthy gateway: the events the chat sent back."""
+    alice = actor("alice")
+    return run_turn(svc, svc.start(device("healthy", 4), alice), text, alice)
+
+
 # ---------------------------------------------------------------------------- "… and she doesn't want X changed"
 @pytest.mark.parametrize(("text", "action", "value"), [
     ("move it to channel 11 and she does not want the password changed", "channel", 11),
@@ -66,10 +72,7 @@ def test_a_request_after_and_is_still_a_request(text: str) -> None:
 
 
 def test_through_the_chat_the_channel_is_drafted_and_the_password_is_not(svc: Any, device: Any, actor: Any) -> None:
-    dev = device("healthy", 4)
-    alice = actor("alice")
-    tid = svc.start(dev, alice)
-    events = run_turn(svc, tid, "put the 2.4 GHz radio on channel 11 and she does not want the password changed", alice)
+    events = _chat(svc, device, actor, "put the 2.4 GHz radio on channel 11 and she does not want the password changed")
     drafts = [e for e in events if e.kind == "proposal"]
     assert len(drafts) == 1, [(e.kind, e.text) for e in events]
     changes = drafts[0].data["changes"]
@@ -111,10 +114,7 @@ def test_the_condition_said_is_the_condition_checked(text: str, fact: str, expec
 
 def test_through_the_chat_a_time_that_cannot_be_placed_drafts_nothing(svc: Any, device: Any, actor: Any) -> None:
     """"reboot it between 1 and 3" drafted a reboot with no time: on "apply" it would have run at once."""
-    dev = device("healthy", 4)
-    alice = actor("alice")
-    tid = svc.start(dev, alice)
-    events = run_turn(svc, tid, "reboot it between 1 and 3", alice)
+    events = _chat(svc, device, actor, "reboot it between 1 and 3")
     assert not [e for e in events if e.kind == "proposal"], [(e.kind, e.text) for e in events]
     assert [e for e in events if e.kind == "question"], [(e.kind, e.text) for e in events]
 
@@ -161,10 +161,7 @@ def test_a_device_named_as_the_reason_leaves_the_gateway_reboot(text: str) -> No
 
 
 def test_through_the_chat_the_kids_devices_draft_nothing(svc: Any, device: Any, actor: Any) -> None:
-    dev = device("healthy", 4)
-    alice = actor("alice")
-    tid = svc.start(dev, alice)
-    events = run_turn(svc, tid, "reboot the kids' devices", alice)
+    events = _chat(svc, device, actor, "reboot the kids' devices")
     assert not [e for e in events if e.kind == "proposal"], [(e.kind, e.text) for e in events]
 
 
@@ -200,10 +197,7 @@ def test_the_level_said_beside_an_amount_is_the_value(text: str, value: int) -> 
 
 
 def test_through_the_chat_an_amount_is_asked_about(svc: Any, device: Any, actor: Any) -> None:
-    dev = device("healthy", 4)
-    alice = actor("alice")
-    tid = svc.start(dev, alice)
-    events = run_turn(svc, tid, "reduce the 2.4 GHz power by 25%", alice)
+    events = _chat(svc, device, actor, "reduce the 2.4 GHz power by 25%")
     assert not [e for e in events if e.kind == "proposal"] and [e for e in events if e.kind == "question"], [
         (e.kind, e.text) for e in events]
 
@@ -229,10 +223,7 @@ def test_no_while_no_question(text: str) -> None:
 
 
 def test_through_the_chat_a_switch_for_a_while_drafts_nothing(svc: Any, device: Any, actor: Any) -> None:
-    dev = device("healthy", 4)
-    alice = actor("alice")
-    tid = svc.start(dev, alice)
-    events = run_turn(svc, tid, "turn off the 2.4 GHz wifi for an hour", alice)
+    events = _chat(svc, device, actor, "turn off the 2.4 GHz wifi for an hour")
     assert not [e for e in events if e.kind == "proposal"] and [e for e in events if e.kind == "question"], [
         (e.kind, e.text) for e in events]
 
