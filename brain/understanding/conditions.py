@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from brain.understanding.durations import AMOUNT, unit_seconds
 from brain.understanding.request import Band, Condition, Expect, Unplaced
 from brain.understanding.targets import band_in, bands_in
+from brain.understanding.values import offered_with
 
 _I = re.IGNORECASE
 _NEGATIVE = (r"unless|except if|except when|but not if|außer wenn|außer falls|außer|es sei denn|sauf si|sauf s'ils?|"
@@ -35,9 +36,13 @@ _WHETHER = re.compile(r"\b(check\w*|see|seeing|tell me|let me know|find out|asks
                       r"savoir|demande\w*|dime|dígame|mira|comprueba|revisa|sabes|saber|pregunta\w*|"
                       r"quiere saber|schau|prüf\w*|sag mir|weißt|fragt|gefragt)\s+(\w+\s+)?$", _I)
 # "si" opens a condition only when a clause follows (a subject, an article, a negation, a verb of state)
-_SI_CLAUSE = re.compile(r"\s+(il|elle|ils|elles|on|le|la|les|l'|un|une|des|c'|ce|cet|cette|ces|personne|rien|"
+# — an adverb of time or degree maybe first ("si ahora mismo está al máximo", "si actuellement il est sur 36": the
+# condition was dropped and its "al máximo" became the change's value)
+_SI_CLAUSE = re.compile(r"\s+(?:(?:ahora|ahorita|mismo|actualmente|realmente|de verdad|en (?:este|ese) momento|"
+                        r"de momento|actuellement|maintenant|en ce moment|vraiment|déjà|encore|"
+                        r"toujours)\s+)*(il|elle|ils|elles|on|le|la|les|l'|un|une|des|c'|ce|cet|cette|ces|personne|rien|"
                         r"aucun\w*|quelqu'un|jamais|el|los|las|una?|no|nadie|ya|todavía|aún|está\w*|hay|tiene\w*|es|"
-                        r"son|se|alguien|ningún|ninguno|ninguna|sigue|lleva)\b", _I)
+                        r"son|se|alguien|ningún|ninguno|ninguna|sigue|lleva|su|sus|sa|ses|leurs?|mi|tu)\b", _I)
 # "just in case", "au cas où" alone at the end: a precaution, not a condition on a fact.
 _PRECAUTION = re.compile(r"^\s*(just|juste|por|pour)?\s*(in case|au cas où|por si acaso|sicherheitshalber)\s*[.!]?\s*$",
                          _I)
@@ -114,10 +119,11 @@ _ONLINE = re.compile(r"\b(online|offline|reachable|back( up| online)?|up|down|er
 _FIRMWARE = re.compile(r"\b(firmware|software|version|fw|build|micrologiciel|versión)\b\D{0,20}?"
                        r"(?P<v>\d+(?:\.\d+){1,3}[\w.-]*|(?<![\w.])[A-Za-z]{1,4}\d{2,}[\w.-]*)", _I)
 # ... an article maybe before ("si está en el 36", "s'il est sur le canal 36": it was read as "already there", the
-# channel asked for)
+# channel asked for; "si el canal es el 1": no condition read)
 _ON_CHANNEL = re.compile(r"\b(?:on|auf|sur|en)\s+(?:(?:the|le|el|dem|den)\s+)?(?:channel|kanal|canal)?\s*"
                          r"(?P<n>\d{1,3})\b(?![.,]\d)|"
-                         r"\b(?:channel|kanal|canal)\s+(?:is\s+|ist\s+|est\s+|es\s+)?(?P<m>\d{1,3})\b", _I)
+                         r"\b(?:channel|kanal|canal)\s+(?:is\s+|ist\s+|est\s+|es\s+)?(?:(?:the|le|el)\s+)?"
+                         r"(?P<m>\d{1,3})\b", _I)
 _ENABLED = re.compile(r"\b(on|off|enabled|disabled|active|inactive|switched \w+|turned \w+|an|aus|aktiv|"
                       r"eingeschaltet|ausgeschaltet|activ\w*|désactiv\w*|coupée?|éteinte?|allumée?|encendid\w*|"
                       r"apagad\w*|desactivad\w*)\b", _I)
@@ -268,7 +274,7 @@ def _power(c: _Said) -> Condition | None:
     higher = bool(re.search(r"\b(above|over|more|higher|über|mehr|höher|plus de|au-dessus|supérieur\w*|más de|"
                             r"por encima|superior)\b", text, _I))
     value = int(pct.group("n")) if pct else int(share or 0)
-    if pct is None and not lower and not higher:  # "at full", "al máximo": exactly that level
+    if not lower and not higher:  # "at full", "al máximo", "if it is at 50 %" (was "above 50 %"): exactly that level
         return Condition(fact="power", expect="eq" if not c.negative else "ne", value=value,
                          band=c.band or band_in(text), words=text)
     go: Expect = "lt" if lower != c.negative else "gt"
@@ -457,6 +463,10 @@ def find(text: str, *, action: str | None, value: object, band: Band | None) -> 
         elif cond is None:
             out.unplaced.append(Unplaced(words=whole, kind="condition",
                                          why="a condition on something I cannot check on the device"))
+        elif cond.expect in ("eq", "ne") and offered_with(clause, cond.value):
+            # "if it is on 1 or 6, …": the first value alone was checked, so on 6 nothing was done
+            out.unplaced.append(Unplaced(words=whole, kind="condition", why=(
+                "a condition on either of two values: I can check one value — say it as one request for each")))
         else:
             out.conditions.append(cond.model_copy(update={"words": whole}))
     for a, b, whole in otherwise:

@@ -461,7 +461,7 @@ def _request(text: str, ref: Reference | None, q: _Qualifiers, heard: clauses.He
                             action=action,
                             value=values.get("value"), band=req.band if req else None)
     times = _not_a_condition(_times_unplaced(q, action), conds.conditions)
-    times += _time_unread(q, action, values, times) + _for_a_while(q, action)
+    times += _time_unread(q, action, values, times) + _for_a_while(q, action) + _either_value(q.match, values, conds)
     unplaced = _value_unread(q, action, [*times, *conds.unplaced, *_parts_unplaced(q, action)])
     if clients is not None:
         unplaced.append(Unplaced(words=clients, kind="request", why="the customer's own devices, not the gateway: "
@@ -506,6 +506,18 @@ def _clients_named(text: str) -> str | None:
         if m is not None and not _GATEWAY_NOUN.search(part[:m.start()]):
             return m.group(0).strip()
     return None
+
+
+def _either_value(match: str, values: dict[str, Scalar], conds: conditions.Found) -> list[Unplaced]:
+    """The change's value said as one of two ("set the channel to 6 or 11", "auf 36 oder 40"): asked about — the first
+    was drafted, as if the second had not been said. A condition's alternatives are the condition's."""
+    value = values.get("value")
+    said = [c.words.lower() for c in conds.conditions if c.words]
+    for a, b in worded.offered_with(match, value):
+        words = match[a:b]
+        if not any(words.lower() in w for w in said):
+            return [Unplaced(words=words, kind="value", why="two values for one setting: say which one")]
+    return []
 
 
 def _not_a_condition(times: list[Unplaced], conds: list[Condition]) -> list[Unplaced]:
@@ -577,7 +589,9 @@ def _time_unread(q: _Qualifiers, action: Action | None, values: dict[str, Scalar
         return []
     own = {str(v) for v in values.values()}
     # "la concesión en 8 horas": the setting's length; "from 6 to 11": the value it comes from — no time either
-    match = _blank(q.match, durations.spans(q.match) + [m.span() for m in FROM_TO.finditer(q.match)])
+    # "soit à 20 soit à 40 MHz": a value offered beside the one drafted (asked about as that)
+    match = _blank(q.match, durations.spans(q.match) + [m.span() for m in FROM_TO.finditer(q.match)]
+                   + worded.offered_with(q.match, values.get("value")))
     for m in _TIME_SAID.finditer(match):
         said = m.group("h") or m.group("u")
         if said not in own and not any(a <= m.start() < b for a, b in q.quoted):
@@ -1095,9 +1109,10 @@ def _contributes(core: str, piece: str) -> bool:
 
 
 def _without_numbers(text: str) -> str:
-    """``text`` without its numbers (a condition's threshold is not the action's value), bands kept."""
+    """``text`` without its numbers (a condition's threshold is not the action's value), bands kept; a share of power
+    said in words is the word "power"."""
     return re.sub(r"(?<![\d.])\d+(?:[.,]\d+)?(?![\d.,]*\s*GHz)\s*(%|percent|prozent|pour ?cent|por ?ciento)?", " ",
-                  text)
+                  worded.shares_as_power(text))
 
 
 # What the planner's gateway work is about: a request piece that names none of it is for something else.

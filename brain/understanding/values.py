@@ -63,6 +63,14 @@ def power_fraction(text: str) -> int | None:
     return None
 
 
+def shares_as_power(text: str) -> str:
+    """``text`` with each share of full power said in words ("al máximo", "half") as the word "power": the object a
+    condition names, without its level ("si está al máximo" lent the change its 100 %)."""
+    for rx, _ in _FRACTIONS:
+        text = rx.sub(" power ", text)
+    return text
+
+
 def power_step(text: str) -> int | None:
     """A transmit power moved by steps of the radio's own levels: -1 for "a notch lower", +2 for "two steps
     up"; None when the text gives no step and no direction."""
@@ -134,3 +142,21 @@ def inline_correction(text: str) -> str:
         keep = _MARK.sub(" ", keep).rstrip(" ,;.…-–—")  # "…, no," before the correction: its own words go too
         return (head[:last.start()] + tail_value + keep + rest).strip()
     return text
+
+
+# Two values offered for one setting ("channel 6 or 11", "auf 36 oder 40", "soit 20 soit 40 MHz", "al 6 o al 11"); not a
+# band ("2.4 or 5 GHz")
+_EITHER = re.compile(r"(?<![\d.,])(?P<a>\d+(?:[.,]\d+)?)\s*(?:%|mhz)?\s*,?\s+(?:or|oder|ou|soit|o|u)\s+"
+                     r"(?:(?:maybe|perhaps|auch|vielleicht|bien|peut-être|quizás?|tal vez|channel|kanal|canal|on|auf|"
+                     r"sur|à|a|al|en|the|el|le|la|den|dem)\s+)*(?P<b>\d+(?:[.,]\d+)?)(?![.,]?\d)(?!\s*(?:ghz|g\b))", _I)
+
+
+def offered_with(text: str, value: object) -> list[tuple[int, int]]:
+    """The span of each "X or Y" in ``text`` of which ``value`` (a number, or a width such as "40MHz") is one."""
+    if value is None or isinstance(value, bool):
+        return []
+    number = re.match(r"\d+(?:\.\d+)?", str(value))
+    if number is None:
+        return []
+    return [m.span() for m in _EITHER.finditer(text)
+            if number.group(0) in (m.group("a").replace(",", "."), m.group("b").replace(",", "."))]

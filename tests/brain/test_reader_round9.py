@@ -1,0 +1,107 @@
+"""Reader round nine (issue 57): a condition's "si" after an adverb of time, and one of two values.
+
+Every phrasing here is this file's own; each was seen read wrongly before the fix (the guards against over-reach
+passed before, as they should)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from brain.understanding.offline import Context, understand
+from brain.understanding.values import offered_with
+from tests.brain.conftest import run_turn
+from tests.brain.test_nothing_dropped import BERLIN, NOW
+
+
+def _read(text: str) -> Any:
+    return understand(text, Context(now=NOW, zone=BERLIN)).request
+
+
+def _chat(svc: Any, device: Any, actor: Any, text: str) -> list[Any]:
+    """One agent turn in a new thread on a healthy gateway: the events the chat sent back."""
+    alice = actor("alice")
+    return run_turn(svc, svc.start(device("healthy", 4), alice), text, alice)
+
+
+# ---------------------------------------------------------------------------- "si" + an adverb of time
+@pytest.mark.parametrize(("text", "value", "fact", "expect", "cond_value"), [
+    ("sube la potencia del 5 al 75 % si ahora está al 50 %", 75, "power", "eq", 50),
+    ("pasa el 2,4 al canal 6 si actualmente está en el 11", 6, "channel", "eq", 11),
+    ("baja el 5 GHz al 50 % si en este momento está al máximo", 50, "power", "eq", 100),
+    ("pon el 2,4 en el canal 1 si ahora mismo no está en el 1", 1, "channel", "ne", 1),
+    ("mets le 5 GHz à 50 % si actuellement il est au maximum", 50, "power", "eq", 100),
+    ("passe le 2,4 sur le canal 6 si en ce moment il est sur le 11", 6, "channel", "eq", 11)])
+def test_si_after_an_adverb_of_time_opens_the_condition(text: str, value: int, fact: str, expect: str,
+                                                        cond_value: int) -> None:
+    """The condition was dropped — the change would have gone ahead whatever the radio was on — and where it said "al
+    máximo" that became the change's value (a power of 100 % drafted for "al 50 %")."""
+    r = _read(text)
+    assert (r.act, r.values.get("value")) == ("change", value), r
+    assert [(c.fact, c.expect, c.value) for c in r.conditions] == [(fact, expect, cond_value)], r
+
+
+@pytest.mark.parametrize("text", ["el wifi va si lento ahora que no se puede ver nada",
+                                  "c'est si lent maintenant que plus rien ne charge"])
+def test_si_as_so_is_still_no_condition(text: str) -> None:
+    r = _read(text)
+    assert r.conditions == [] and not [u for u in r.unplaced if u.kind == "condition"], r
+
+
+@pytest.mark.parametrize(("text", "value"), [("pon el canal del 5 GHz en el 36 si el canal es el 44", 44),
+                                             ("cambia el 2,4 al 11 si su canal es el 6", 6)])
+def test_a_channel_said_with_its_article_is_the_condition(text: str, value: int) -> None:
+    """"si el canal es el 44" was "a condition on something I cannot check"."""
+    r = _read(text)
+    assert [(c.fact, c.expect, c.value) for c in r.conditions] == [("channel", "eq", value)], r
+
+
+# ---------------------------------------------------------------------------- one of two values
+@pytest.mark.parametrize(("text", "words"), [
+    ("put the 2.4 on channel 1 or 6", "1 or 6"),
+    ("move the 5 GHz to 149 or maybe 157", "149 or maybe 157"),
+    ("set the 2.4 GHz power to 25 or 50 percent", "25 or 50"),
+    ("stell das 5er auf Kanal 44 oder 48", "44 oder 48"),
+    ("mets le 2,4 sur le canal 6 ou 11", "6 ou 11"),
+    ("pon la potencia del 5 GHz al 50 o al 75 %", "50 o al 75"),
+    ("la largeur du 5 GHz, soit 40 soit 80 MHz", "40 soit 80")])
+def test_one_of_two_values_is_asked_about(text: str, words: str) -> None:
+    """The first value was drafted as if the second had not been said."""
+    r = _read(text)
+    assert [u.words for u in r.unplaced if u.kind == "value"] == [words], r
+
+
+@pytest.mark.parametrize("text", ["set the 2.4 or the 5 GHz to channel 6", "put channel 11 on 2.4 GHz",
+                                  "set the channel to 11 and the width to 20 MHz",
+                                  "set the power to 50 % or leave it if it's already lower"])
+def test_a_value_said_once_is_not_asked_about(text: str) -> None:
+    r = _read(text)
+    assert not [u for u in r.unplaced if u.kind == "value"], r
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("if the 2.4 is on channel 1 or 11, move it to 6", "1 or 11"),
+    ("wenn das 5er auf 36 oder 40 steht, stell es auf 44", "36 oder 40"),
+    ("si el canal es el 1 o el 11 ponlo en el 6", "1 o el 11")])
+def test_a_condition_on_either_of_two_values_is_asked_about(text: str, words: str) -> None:
+    """Only the first value was checked: on the second the change was refused as "condition not met"."""
+    r = _read(text)
+    assert r.conditions == [] and [u.kind for u in r.unplaced if words in u.words] == ["condition"], r
+
+
+def test_the_values_offered_are_found_where_the_value_is_one_of_them() -> None:
+    text = "channel 6 or 11, width 40 or 80 MHz, band 2.4 or 5 GHz"
+    assert [text[a:b] for a, b in offered_with(text, 11)] == ["6 or 11"]
+    assert [text[a:b] for a, b in offered_with(text, "80MHz")] == ["40 or 80"]
+    assert offered_with(text, 5) == [] and offered_with(text, 7) == []
+    assert offered_with(text, None) == [] and offered_with(text, True) == [] and offered_with(text, "auto") == []
+    assert offered_with("auf 44,5 oder 48", 5) == []  # no decimal value is cut
+    other = "canal 6, ou 11"
+    assert [other[a:b] for a, b in offered_with(other, 6)] == ["6, ou 11"]
+
+
+def test_through_the_chat_one_of_two_channels_drafts_nothing(svc: Any, device: Any, actor: Any) -> None:
+    events = _chat(svc, device, actor, "put the 2.4 on channel 1 or 6")
+    assert not [e for e in events if e.kind == "proposal"] and [e for e in events if e.kind == "question"], [
+        (e.kind, e.text) for e in events]
