@@ -123,7 +123,11 @@ _ONE_UNIT = re.compile(r"(?:\b(?:to|auf|à|a|sur|en|zu)\s+(?:one|an?|eine?|une?|
 _REBOOT = re.compile(r"\b(reboot(?!ed)|restart(?!ed)|power[- ]cycle|neu ?start\w*|neustart\w*|starte\b.{0,30}\bneu|"
                      r"starte\b.{0,30}\bdurch\b|"
                      r"durchstart\w*|"
-                     r"red[ée]marr\w*|rein[ií]ci\w*)", _I)
+                     r"red[ée]marr\w*|rein[ií]ci\w*|"
+                     # "relance la box": French for a restart when the box is its object ("relancer le client" is a
+                     # follow-up call, "relancer le test" a retry)
+                     r"relanc\w*\s+(?:(?:la|le|sa|son|ta|ton|votre|ma|mon)\s+)?(?:box|routeur|router|modem|passerelle)\b|"
+                     r"relance[rz]?-la\b|\bla relancer\b)", _I)
 _PING = re.compile(r"\bping\w*\s+(?:to\s+|an\s+|à\s+|a\s+)?([a-z0-9][a-z0-9.-]{1,252}\.[a-z0-9-]{1,63})\b|"
                    r"\bhaz ping a\s+(\S+)", _I)
 _WIDE_SCOPE = re.compile(r"\b(all|every|each)\b[^.?!]{0,20}\b(devices?|gateways?|routers?|boxes|homes?|flats?)\b|"
@@ -412,7 +416,27 @@ def _diagnostic_request(text: str) -> ExplicitRequest | None:
     if host and _HOST_OK.match(host):
         return ExplicitRequest(action="ping", value=host)
     m = _REBOOT.search(text) or OFF_AND_ON.search(text)
-    if (m and not _REBOOT_SYMPTOM.search(text) and not concepts.negated_at(text, m.start())
-            and destructive_mood(text, _REBOOT if _REBOOT.search(text) else OFF_AND_ON) == "request"):
+    if m and not concepts.negated_at(text, m.start()) and (_reboot_ordered(text) or (
+            not _REBOOT_SYMPTOM.search(text)
+            and destructive_mood(text, _REBOOT if _REBOOT.search(text) else OFF_AND_ON) == "request")):
         return ExplicitRequest(action="reboot")
     return None
+
+
+# A restart ordered with its object, opening its own part of the message ("reboot it, it has been slow since this
+# morning", "redémarre-la, elle rame depuis ce matin"): the reason's "since this morning" was read as the restart's
+# history, and the request as a symptom to diagnose
+_REBOOT_ORDER = re.compile(
+    r"^\W*(?:(?:please|pls|bitte|stp|svp|por favor|can you|could you)\s+)?"
+    r"(?:(?:reboot|restart|power[- ]cycle)\s+(?:it|the|her|his|their|this|that)\b|"
+    r"starte?\s+(?:ihn|sie|es|den|die|das)\b.{0,30}\bneu\b|"
+    r"(?:redémarre[rz]?|relance[rz]?)(?:-la|-le|\s+(?:la|le|sa|son|votre)\b)|"
+    r"reinici(?:a|e|ad)(?:lo|la)?\b(?:\s+(?:el|la|su)\b)?)", _I)
+
+
+def _reboot_ordered(text: str) -> bool:
+    """A part of ``text`` (split after sentence ends and commas) that orders a restart of the gateway, with nothing
+    in that part saying it was done or happens by itself, and not asked as a question ("reboot it again?"). The
+    other parts are its reason ("…, seit gestern bricht das WLAN ständig ab")."""
+    return any(_REBOOT_ORDER.match(part) and not _HAPPENED.search(part) and not _REBOOT_SYMPTOM.search(part)
+               and not part.rstrip().endswith("?") for part in re.split(r"(?<=[.;!?\n,])", text))

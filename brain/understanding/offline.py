@@ -284,8 +284,8 @@ def _times(match: str, quoted: list[tuple[int, int]], ctx: Context,
             and _PAST.search(match[max(0, min(a for a, _ in w.spans) - 25):max(b for _, b in w.spans)])):
         w = when.When(immediate=w.immediate, now_spans=w.now_spans)  # "dead since early today": when it began
     repeating: str | None = None
-    if w.schedule is not None and _RECURRENCE.search(match[max(0, min(a for a, _ in w.spans) - 20):
-                                                          max(b for _, b in w.spans) + 10]):
+    around = match[max(0, min(a for a, _ in w.spans) - 20):max(b for _, b in w.spans) + 10] if w.spans else ""
+    if w.schedule is not None and _RECURRENCE.search(_HOUR_OF_PART.sub(" ", around)):
         repeating = w.schedule.words  # refused below if the message asks for an operation, else context
         w = when.When(immediate=w.immediate, now_spans=w.now_spans, spans=w.spans)
     unplaced: list[Unplaced] = []
@@ -967,6 +967,10 @@ def _bare_value(previous: Request, match: str, text: str) -> Request | None:
     return None
 
 
+# An hour and the part of the day it falls in ("um 1 nachts", "12 Uhr nachts", "nachts um 3", "à 8h le soir"): one
+# time, no series
+_HOUR_OF_PART = re.compile(r"\b\d{1,2}(?:[:.h]\d\d)?\s*(?:uhr\s+|h\s+)?(?:nachts|abends|morgens|le soir|la nuit|"
+                           r"de la nuit|du soir)\b|\b(?:nachts|abends|morgens)\s+(?:um|gegen)\s+\d{1,2}\b", _I)
 _RECURRENCE = re.compile(r"\b(every|each|always|usually|often|jeden|jede|jeder|immer|meistens|oft|chaque|tous les|"
                          r"toutes les|toujours|souvent|cada|todas las|todos los|siempre|a menudo|since|seit|depuis|"
                          r"desde|ago|vor(?=\s+(kurzem|\d+\s*(min|std|h)\w*|(\d+|einer?m?|zwei|drei|vier|ein paar|"

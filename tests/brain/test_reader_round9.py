@@ -105,3 +105,56 @@ def test_through_the_chat_one_of_two_channels_drafts_nothing(svc: Any, device: A
     events = _chat(svc, device, actor, "put the 2.4 on channel 1 or 6")
     assert not [e for e in events if e.kind == "proposal"] and [e for e in events if e.kind == "question"], [
         (e.kind, e.text) for e in events]
+
+
+# ---------------------------------------------------------------------------- an hour and its part of the day
+@pytest.mark.parametrize(("text", "local_hour"), [
+    ("mach bitte um zwei nachts einen Neustart", 2), ("neustart heute um 11 Uhr abends", 23),
+    ("bitte nachts gegen 4 neu starten", 4), ("relance la box ce soir à 9h le soir", 21)])
+def test_an_hour_said_with_its_part_of_the_day_is_one_time(text: str, local_hour: int) -> None:
+    """"nachts", "abends" beside an hour were read as "every night": a repeating schedule, asked about."""
+    r = _read(text)
+    assert r.schedule is not None and not [u for u in r.unplaced if u.kind == "time"], r
+    assert r.schedule.not_before.astimezone(BERLIN).hour == local_hour, r.schedule
+
+
+@pytest.mark.parametrize("text", ["mach jeden Tag um zwei nachts einen Neustart", "starte ihn immer abends um 11 neu",
+                                  "redémarre-la chaque jour à 3h de la nuit"])
+def test_a_series_said_with_an_hour_is_still_asked_about(text: str) -> None:
+    r = _read(text)
+    assert r.schedule is None and [u.why for u in r.unplaced if "repeating" in u.why], r
+
+
+# ---------------------------------------------------------------------------- "relancer la box"
+@pytest.mark.parametrize("text", ["tu peux relancer la box du client ?", "relancez le modem s'il vous plaît",
+                                  "relance-la, elle rame depuis ce matin", "il faudrait la relancer maintenant"])
+def test_relancer_the_box_is_a_restart(text: str) -> None:
+    """French support's everyday word for a restart was read as a symptom to diagnose."""
+    r = _read(text)
+    assert (r.act, r.action) == ("change", "reboot"), r
+
+
+@pytest.mark.parametrize("text", ["relance le client demain pour savoir si ça va mieux", "relance le test de débit",
+                                  "la box se relance toute seule la nuit"])
+def test_relancer_something_else_is_no_restart(text: str) -> None:
+    assert _read(text).action != "reboot"
+
+
+# ---------------------------------------------------------------------------- a restart ordered with its reason
+@pytest.mark.parametrize("text", [
+    "restart the gateway, the customer says it's been crawling since lunch",
+    "please reboot it, she has had drop-outs since yesterday evening",
+    "starte den Router neu, seit gestern bricht das WLAN ständig ab",
+    "redémarre la box, le wifi coupe depuis hier soir",
+    "reinicia el router, desde ayer se corta la conexión"])
+def test_a_restart_ordered_with_its_reason_is_a_restart(text: str) -> None:
+    """The reason's "since yesterday" was read as the restart's history: a symptom diagnosed, no restart drafted."""
+    r = _read(text)
+    assert (r.act, r.action) == ("change", "reboot"), r
+
+
+@pytest.mark.parametrize("text", ["restart it again? she did that yesterday already",
+                                  "we rebooted it yesterday, it is slow again",
+                                  "reboot, done by the customer this morning, no change"])
+def test_a_restart_done_or_wondered_about_is_no_order(text: str) -> None:
+    assert _read(text).action != "reboot"
