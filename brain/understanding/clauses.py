@@ -190,17 +190,21 @@ TOPICS: dict[str, re.Pattern[str]] = {
         r"gemeldet)|zuletzt\b.{0,20}\bgemeldet|dernier contact|dernière (remontée|connexion)|último contacto|"
         r"última conexión)\b", _I),
     "hosts": re.compile(
-        r"\b(how many|number of|which|what|who)\b.{0,25}\b(devices?|clients?|hosts?|stations?|phones?|things)\b|"
+        r"\b(how many|number of|which|what|who)\b.{0,25}\b(devices?|clients?|hosts?|stations?|phones?|things|laptops?|"
+        r"tablets?|computers?)\b|"
         r"\b(devices?|clients?|hosts?)\b.{0,25}\b(connected|online|on (the )?(wi-?fi|network|lan))|"
         r"\bwho('s| is) (connected|on)\b|\bconnected (devices?|clients?)\b|"
-        r"\b(wie viele|welche)\b.{0,25}\b(geräte?|clients?|endgeräte?)|\bgeräte?\b.{0,25}\b(verbunden|im wlan|"
+        r"\b(wie viele|welche)\b.{0,25}\b(geräte?|clients?|endgeräte?|handys?|laptops?|tablets?)|"
+        r"\bgeräte?\b.{0,25}\b(verbunden|im wlan|"
         r"online|hängen)|\bwas\b.{0,30}\b(hängt|hängen|ist|sind)\b.{0,50}\b(dran|drin|verbunden|angemeldet|eingeloggt)\b|"
         r"\bwho('s| is) (hooked up|on it|using it)\b|"
         r"\bwhat('s| is|s) (connected|hooked up|on (the )?(wi-?fi|network))\b|"
         r"\bqu'est-ce qui est (connecté|branché)|\bqué (hay|está) conectado|"
-        r"\b(combien|quels?)\b.{0,25}\b(appareils?|clients?|équipements?|périphériques?)|\bappareils?\b.{0,20}"
+        r"\b(combien|quels?)\b.{0,25}\b(appareils?|clients?|équipements?|périphériques?|téléphones?|portables?|"
+        r"ordinateurs?|tablettes?)|\bappareils?\b.{0,20}"
         r"\bconnectés?|"
-        r"\b(cuánt\w*|qué)\b(?![^.?!]{0,40}\binform).{0,25}\b(dispositivos?|equipos?|clientes?|aparatos?)|\bdispositivos?\b.{0,20}"
+        r"\b(cuánt\w*|qué)\b(?![^.?!]{0,40}\binform).{0,25}\b(dispositivos?|equipos?|clientes?|aparatos?|"
+        r"móviles|teléfonos|portátiles|tablets?|ordenadores)|\bdispositivos?\b.{0,20}"
         r"\bconectad\w*", _I),
     "ssid": re.compile(
         r"\b(ssids?|network names?|wi-?fi names?|"

@@ -147,7 +147,9 @@ _GROUP_SUBJECT = re.compile(
 _FLEET_COUNT = re.compile(
     rf"\b(how many|number of|wie viele|anzahl|combien|nombre de|cuánt[oa]s|cuant[oa]s)\b\s+(\w+\s+){{0,2}}?"
     rf"{_GATEWAYS}\b(?=[^.?!]*\b(we have|do we have|have we got|in total|altogether|in the fleet|fleet|across|"
-    r"haben wir|hat die flotte|insgesamt|gesamt|avons-nous|a-t-on|nous avons|au total|dans le parc|tenemos|hay en|"
+    r"haben wir|hat die flotte|insgesamt|gesamt|avons-nous|a-t-on|nous avons|au total|dans le parc|tenemos|"
+    # "¿cuántos dispositivos hay en el 5 GHz?" counts this home's clients on a band, not the fleet
+    r"hay en(?!\s+(?:el\s+|la\s+|su\s+|mi\s+)?(?:\d|wi-?fi|wlan|red|casa|banda|piso|lan)\w*)|"
     r"en total|en el parque|on firmware|with firmware|mit firmware|avec le firmware|con el firmware|con la|"
     r"in (germany|deutschland|france|frankreich|the uk|britain|spain|spanien)|en (france|allemagne|alemania|"
     r"francia|españa)|on \d+(\.\d+)+)\b)", _I)

@@ -36,6 +36,9 @@ _BAND_FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
                 r"(?:on|auf|sur|en)\s+(?:the\s+|le\s+|el\s+|dem\s+)?(?:channel\s+|kanal\s+|canal\s+)?\d|"
                 r"\s+(?:on|to|sur|à|auf|al|a|en|onto)\s+(?:le\s+|la\s+|el\s+|den\s+|the\s+)?"
                 r"(?:channel\s+|kanal\s+|canal\s+)?\d)", _I), r"\1 5GHz"),
+    # "¿cuántos hay conectados al 5?", "connectés au 5": a band clients are connected to ("al 5" alone may be a value)
+    (re.compile(r"\b(conectad[oa]s?|connectée?s?|verbunden|eingeloggt)\s+(al|au|am|an der|a la)\s+5"
+                r"(?=\s*(?:\?|$|,|\.|!|;))", _I), r"\1 \2 5GHz"),
     # "c'est la 5 qu'il faut baisser", "je parlais de la 5 en fait", "la de 5 también", "deja el de 5 a un cuarto":
     # feminine, or "the one of 5", so the band
     # (la bande, la red) — never a channel (le canal, el canal) or a percentage; "le 5", "the 5" stay numbers

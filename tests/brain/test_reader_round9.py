@@ -158,3 +158,30 @@ def test_a_restart_ordered_with_its_reason_is_a_restart(text: str) -> None:
                                   "reboot, done by the customer this morning, no change"])
 def test_a_restart_done_or_wondered_about_is_no_order(text: str) -> None:
     assert _read(text).action != "reboot"
+
+
+# ---------------------------------------------------------------------------- this home's clients, counted
+@pytest.mark.parametrize(("text", "band"), [("¿y cuántos dispositivos hay en el 5 GHz ahora?", "5GHz"),
+                                            ("¿cuántos dispositivos hay en casa ahora mismo?", None),
+                                            ("¿cuántos dispositivos tiene conectados al 5?", "5GHz"),
+                                            ("il y a combien d'appareils connectés au 5 ?", "5GHz")])
+def test_counting_this_homes_clients_is_no_fleet_count(text: str, band: str | None) -> None:
+    """"hay en el 5 GHz" was read as "hay en <the fleet>": a fleet scope for a question about one home's clients;
+    "al 5", "au 5" after "connected" named no band."""
+    r = _read(text)
+    assert r.scope.kind == "this_device" and "hosts" in r.topics, r
+    assert r.target.bands == ([band] if band else []), r
+
+
+@pytest.mark.parametrize("text", ["how many tablets are on the wifi right now?",
+                                  "wie viele Handys hängen gerade im WLAN?",
+                                  "combien de portables sont connectés chez elle ?",
+                                  "¿cuántos móviles hay conectados?"])
+def test_phones_and_tablets_counted_are_the_clients(text: str) -> None:
+    """A count of phones, tablets or laptops was the generic "lookup" — or nothing at all."""
+    assert "hosts" in _read(text).topics
+
+
+@pytest.mark.parametrize("text", ["¿cuántos routers hay en Portugal con la 3.1?", "¿cuántas cajas hay en total?"])
+def test_a_fleet_count_is_still_one(text: str) -> None:
+    assert _read(text).scope.kind == "fleet"
