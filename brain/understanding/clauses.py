@@ -228,10 +228,12 @@ TOPICS: dict[str, re.Pattern[str]] = {
     "why_changed": re.compile(
         r"\b(why|warum|wieso|weshalb|pourquoi|por qué|porqué)\b.{0,40}\b(chang\w*|set|moved|renamed|modified|"
         r"geändert|gesetzt|umbenannt|verstellt|changé\w*|modifié\w*|renommé\w*|cambi\w*|modific\w*|renombr\w*)|"
-        r"\b(chang\w*|geändert|umbenannt|changé\w*|modifié\w*|cambi\w*|modific\w*)\b.{0,40}\b(why|warum|wieso|"
+        r"\b(chang\w*|renamed|geändert|umbenannt|changé\w*|modifié\w*|renommé\w*|cambi\w*|modific\w*|renombr\w*)\b"
+        r".{0,40}\b(why|warum|wieso|"
         r"pourquoi|por qué)\b", _I),
     "changes": re.compile(
-        r"\b(chang\w*|modified|touched|geändert|änderung\w*|verändert|changé\w*|modifi\w*|cambi\w*)\b|"
+        r"\b(chang\w*|modified|touched|renamed|geändert|änderung\w*|verändert|umbenannt|changé\w*|modifi\w*|"
+        r"renommé\w*|cambi\w*|renombr\w*)\b|"
         r"\bwho (did|made|set)\b|\bwer hat\b|\bqui a\b|\bquién\b", _I),
     "campaigns": re.compile(
         r"\b(campaigns?|rollouts?|roll-outs?|kampagne\w*|campagne\w*|campañas?|despliegue\w*|déploiement\w*|"
@@ -441,7 +443,9 @@ def _verb_final_pair(before: str, conj: str, after: str) -> bool:
 _NEG_OP = re.compile(_NEGATION.pattern + r"\W*(\w+\W+){0,3}?(" + OP_VERB.pattern + r")|"
                      r"\b(starte|setz|änder|schalt)\w*\b.{0,30}\b(nicht|keinesfalls|bloß nicht)\b", _I)
 # "nothing works", "no funciona nada", "rien ne marche", "funktioniert nicht": a symptom, not a report.
-_NOT_WORKING = re.compile(_NEGATION.pattern + r"|\b(nothing|nichts|rien|nada|ningún|aucun\w*)\b", _I)
+# ... and a state said not to hold: "is not fine", "isn't stable", "ça marche pas", "ça marche plus"
+_NOT_WORKING = re.compile(_NEGATION.pattern + r"|\b(nothing|nichts|rien|nada|ningún|aucun\w*|not|isn'?t|aren'?t|"
+                          r"wasn'?t|weren'?t|pas|(?:marche|fonctionne|va) plus)\b", _I)
 # Advice asked as a question ("which channel should it use?") is for the diagnosis, not a fact.
 _ADVICE = re.compile(r"\b(should|ought|would be (best|better)|sollte\w*|soll|wäre besser|devrai\w*|faudrait|"
                      r"deber\w*|convendr\w*|sería mejor|recommend\w*|empfiehl\w*|conseill\w*|recomiend\w*)\b", _I)
@@ -451,8 +455,9 @@ def _is_report(c: str) -> bool:
     m = _REPORT.search(c)
     if m is None:
         return False
-    outside = c[:m.start()] + " " + c[m.end():]
-    return not _NOT_WORKING.search(outside) and not _NOT_WORKING.search(m.group(0).split()[0] + " ")
+    # a negation anywhere in the clause, the report's own words too: "the wifi is not fine", "still not good" (the
+    # words between the verb and "fine" were never looked at: "it works" acknowledged a fault)
+    return not _NOT_WORKING.search(c)
 
 
 def _act_by_marker(c: str) -> Act | None:
@@ -475,19 +480,19 @@ def act_of(clause: str) -> Act:
         return marked
     modal = _MODAL.search(c)
     opens = _QUESTION_OPEN.match(c)
-    if opens and _ES_PUNCTUATED.match(c) and "¿" not in c and not c.rstrip().endswith("?"):
+    asks = c.endswith("?")
+    # "hay gente conectada" (no "¿", no "?") states; "do the reboot after lunch" is an imperative, not "do …?"
+    if opens and not asks and ((_ES_PUNCTUATED.match(c) and "¿" not in c) or _DO_IMPERATIVE.match(c)):
         opens = None
-    if opens and _DO_IMPERATIVE.match(c) and not c.rstrip().endswith("?"):
-        opens = None  # "do the reboot after lunch": an imperative, not "do …?"
     if modal and not (opens and opens.end() <= modal.start() and not modal.group(0).lower().startswith(
             ("can", "could", "would", "will", "kannst", "könnt", "können", "peux", "pouvez", "pourr", "puedes",
-             "podr", "puede"))):
+             "podr", "puede", "tu peux", "vous pouvez", "tu pourr"))):
         return "request"
-    if _is_report(c) and not c.rstrip().endswith("?") and not opens:
+    if _is_report(c) and not asks and not opens:
         return "report"
     if opens:
         return "question"
-    if c.rstrip().endswith("?"):
+    if asks:
         # a bare heading ("wifi password?" before "make it X") introduces what follows; a longer
         # clause with a question mark asks ("the 5 GHz radio is on a DFS channel?")
         return "question" if len(re.findall(r"\w+", c)) > 3 else "heading"
