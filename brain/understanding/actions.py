@@ -93,6 +93,13 @@ _POWER = re.compile(r"(transmit(ting)? power|tx[ -]?power|power(?: level)?(?=(?:
 # a band put "at the max" with no setting named: its transmit power
 _MAX_ALONE = re.compile(r"\b(au max(imum)?|à fond|al m[áa]ximo|a tope|auf max\w*|auf volle\w*|voll aufdrehen|"
                         r"to the max|full blast|max(ed)? out)\b", _I)
+# A band set to a share of its power, said without the word "power" (never "for half an hour")
+# ("at a quarter past 9", "un quart d'heure", "un cuarto de hora" are times)
+_TO_SHARE = re.compile(r"(?<!\bat )\b(?:to|auf|à|a|al|aux|en)\s+(?:the\s+|a\s+|die\s+|ein\s+|la\s+|un\s+|une\s+|el\s+)?"
+                       r"(?:half|quarter|3 quarters|hälfte|viertel|3 ?viertel|dreiviertel|moitié|quart|3 quarts|mitad|"
+                       r"cuarto|4º|3 cuartos)(?![\w'-])(?!\s+(?:an?\s+|of an?\s+|d'une?\s+|de\s+)?"
+                       r"(?:hours?|stunde|heures?|horas?|minutes?|minuten|minutos?|day|tag|jour|d[ií]a))"
+                       r"(?!\s+(?:past|to|after|before|nach|vor)\b)", _I)
 _NOT_POWER = re.compile(r"\b(channel|canal|kanal|width|largeur|ancho|breite|speed|débit|velocidad|"
                         r"max(imum)?\s+(clients?|devices?|appareils?|geräte|dispositivos))\b", _I)
 _OFF = re.compile(r"\b(turn(ed)?|switch(ed)?|shut)\b[^?!]{0,30}\boff\b|\bdisable|\bdeactivate|\bausschalten|\bkill\b|"
@@ -285,6 +292,9 @@ def _power_request(text: str, band: Band | None) -> ExplicitRequest | None:
         return ExplicitRequest(action="power", band=band, value=share, step=None if share is not None else step)
     if band is not None and _MAX_ALONE.search(text) and not _NOT_POWER.search(text):
         return ExplicitRequest(action="power", band=band, value=100)  # "mets la 5G au max": a radio at full power
+    if band is not None and _TO_SHARE.search(text) and not _NOT_POWER.search(text):
+        # "bring the 2.4 down to a quarter", "pon el 5 a la mitad": a radio set to a share of full power
+        return ExplicitRequest(action="power", band=band, value=values.power_fraction(f"power {text}"))
     if _BY_AMOUNT.search(text) and not _TO_LEVEL.search(text):
         # "reduce the power by 25%": an amount to take off a level the message does not say — never the level 25 %
         return ExplicitRequest(action="power", band=band, value=None)

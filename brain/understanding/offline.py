@@ -564,6 +564,9 @@ _FOR_A_WHILE = re.compile(
     r"une?\s+|eine[nm]?\s+|una?\s+|\d{1,3}\s*|ein paar\s+|quelques\s+|unos?\s+|unas\s+)?"
     r"(?:hours?|minutes?|mins?|days?|nights?|weekend|week|stunden?|minuten|tage?n?|nacht|wochenende|heures?|jours?|"
     r"nuit|semaine|horas?|minutos?|d[ií]as?|noche|semana|fin de semana)\b|"
+    # "for a quarter of an hour", "für eine Viertelstunde", "pendant un quart d'heure", "durante un cuarto de hora"
+    r"\b(?:for|für|pendant|durante)\s+(?:a\s+quarter\s+of\s+an\s+hour|eine\s+viertelstunde|un\s+quart\s+d'heure|"
+    r"un\s+(?:cuarto|4º)\s+de\s+hora)|"
     r"\b(?:until|till|bis|jusqu'à|jusqu'a|hasta)\s+(?:tomorrow|morgen|demain|mañana|tonight|heute abend|ce soir|"
     r"esta noche|the morning|the evening|\d{1,2}\b)", _I)
 

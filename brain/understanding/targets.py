@@ -35,7 +35,11 @@ _BAND_FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
                 r"\s+(?:is|ist|est|está|sigue|stays|bleibt)\s+(?:still\s+|noch\s+|encore\s+|todavía\s+)?"
                 r"(?:on|auf|sur|en)\s+(?:the\s+|le\s+|el\s+|dem\s+)?(?:channel\s+|kanal\s+|canal\s+)?\d|"
                 r"\s+(?:on|to|sur|à|auf|al|a|en|onto)\s+(?:le\s+|la\s+|el\s+|den\s+|the\s+)?"
-                r"(?:channel\s+|kanal\s+|canal\s+)?\d)", _I), r"\1 5GHz"),
+                r"(?:channel\s+|kanal\s+|canal\s+)?\d|"
+                # "baja el 5 a un cuarto", "pon el 5 a la mitad": the band set to a share of its power
+                r"\s+(?:to|à|auf|al|a|aux|en)\s+(?:the\s+|a\s+|die\s+|ein\s+|la\s+|un\s+|une\s+|el\s+)?"
+                r"(?:half|(?:3 )?quarters?|hälfte|(?:3 ?)?viertel|dreiviertel|moitié|(?:3 )?quarts?|mitad|"
+                r"(?:3 )?cuartos?|4º)(?!\w))", _I), r"\1 5GHz"),
     # "¿cuántos hay conectados al 5?", "connectés au 5": a band clients are connected to ("al 5" alone may be a value)
     (re.compile(r"\b(conectad[oa]s?|connectée?s?|verbunden|eingeloggt)\s+(al|au|am|an der|a la)\s+5"
                 r"(?=\s*(?:\?|$|,|\.|!|;))", _I), r"\1 \2 5GHz"),

@@ -185,3 +185,31 @@ def test_phones_and_tablets_counted_are_the_clients(text: str) -> None:
 @pytest.mark.parametrize("text", ["¿cuántos routers hay en Portugal con la 3.1?", "¿cuántas cajas hay en total?"])
 def test_a_fleet_count_is_still_one(text: str) -> None:
     assert _read(text).scope.kind == "fleet"
+
+
+# ---------------------------------------------------------------------------- a band set to a share of its power
+@pytest.mark.parametrize(("text", "band", "value"), [
+    ("take the 2.4 down to a quarter please", "2.4GHz", 25), ("drop the 5 GHz to half", "5GHz", 50),
+    ("bitte das 5er auf die Hälfte runterdrehen", "5GHz", 50), ("stell das 2,4er auf ein Viertel", "2.4GHz", 25),
+    ("descends le 2,4 à la moitié", "2.4GHz", 50), ("mets le 5 aux trois quarts", "5GHz", 75),
+    ("deja el 5 a un cuarto", "5GHz", 25), ("el 2,4 a la mitad, por favor", "2.4GHz", 50)])
+def test_a_band_set_to_a_share_is_its_power(text: str, band: str, value: int) -> None:
+    """Without the word "power" the share was no value: "not something I can do on the gateway"."""
+    r = _read(text)
+    assert (r.act, r.action, r.values.get("value"), r.target.bands) == ("change", "power", value, [band]), r
+
+
+@pytest.mark.parametrize("text", ["switch the 5 GHz back on at a quarter past eight",
+                                  "set the 2.4 channel width to half",
+                                  "the 5 GHz drops for half an hour every evening"])
+def test_a_share_of_something_else_is_no_power(text: str) -> None:
+    assert _read(text).action != "power"
+
+
+@pytest.mark.parametrize("text", ["disable the 2.4 for a quarter of an hour",
+                                  "mach das 5er für eine Viertelstunde aus", "coupe le 2,4 pendant un quart d'heure",
+                                  "desactiva el 5 GHz durante un cuarto de hora"])
+def test_a_switch_for_a_quarter_of_an_hour_is_asked_about(text: str) -> None:
+    """The quarter of an hour was not read as a while: the radio would have stayed off."""
+    r = _read(text)
+    assert [u for u in r.unplaced if u.kind == "time" and "for a while" in u.why], r
