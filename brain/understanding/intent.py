@@ -20,7 +20,13 @@ _PASS = re.compile(r"pass ?(word|phrase)|\bpw\b|\bpwd\b|wi-?fi (key|code)|networ
 # A password for something that is not the gateway's Wi-Fi ("her email password", "das Netflix-Passwort").
 FOREIGN_ACCOUNT = re.compile(r"\b(e-?mail|mail|inbox|outlook|gmail|gmx|web\.de|icloud|apple|google|netflix|amazon|"
                              r"disney|spotify|bank\w*|online-?banking|account|konto|compte|cuenta|portal|app|"
-                             r"facebook|instagram|whatsapp|paypal|kundenkonto|espace client|área de cliente)\b", _I)
+                             r"facebook|instagram|whatsapp|paypal|kundenkonto|espace client|área de cliente|"
+                             # the box's own login, not its Wi-Fi: "the admin password", "das Admin-Passwort"
+                             r"admin\w*|administrat\w*|login|web ?ui|web interface|gui|root)\b", _I)
+# ... said after the word: "le mot de passe admin", "la contraseña del administrador", "das Passwort der Oberfläche"
+_ADMIN_AFTER = re.compile(r"\W{0,3}(?:(?:de l'|de la |de |del |d'|der |des |for the |of the |to the |for |of )\s*)?"
+                          r"(?:[\w']+\s+){0,2}?(?:admin\w*|administra\w*|interface|oberfläche|login|web ?ui|gui|"
+                          r"root)\b", _I)
 _SSID = re.compile(r"\b(change|rename|new|set|update|different|call)\b.{0,40}\b(ssid|network name|wi-?fi name|"
                    r"name)\b|\bssid\b.{0,20}\b(to|as)\b|\brename\b|network name|wi-?fi name|"
                    r"name of (the|their|his|her|my) (wi-?fi|network)|\bcall (it|the (wi-?fi|network))\b|"
@@ -76,7 +82,8 @@ def classify(text: str, *, is_job: bool = False) -> Intent:
     m = TRIGGER_RE.match(text.strip())
     if m and is_job:
         return TRIGGERS.get(m.group(1), Intent.UNKNOWN)
-    has_pass = any(not FOREIGN_ACCOUNT.search(text[max(0, m.start() - 25):m.start()]) for m in _PASS.finditer(text))
+    has_pass = any(not FOREIGN_ACCOUNT.search(text[max(0, m.start() - 25):m.start()])
+                   and not _ADMIN_AFTER.match(text, m.end()) for m in _PASS.finditer(text))
     # a name asked about, or hidden or shown again ("stop broadcasting the network name"), is no new name
     has_ssid = bool(_SSID.search(text)) and not ((_NAME_ASKED.search(text) or requests.hides_or_shows(text))
                                                  and not extract_ssid(text))

@@ -213,3 +213,27 @@ def test_a_switch_for_a_quarter_of_an_hour_is_asked_about(text: str) -> None:
     """The quarter of an hour was not read as a while: the radio would have stayed off."""
     r = _read(text)
     assert [u for u in r.unplaced if u.kind == "time" and "for a while" in u.why], r
+
+
+# ---------------------------------------------------------------------------- the box's own login is not its Wi-Fi
+@pytest.mark.parametrize("text", ["please reset the admin password on her router",
+                                  "she wants a new password for the box's web interface",
+                                  "kannst du das Admin-Passwort vom Router ändern?",
+                                  "il faut changer le mot de passe administrateur de la box",
+                                  "cámbiale la contraseña de admin al router"])
+def test_the_admin_password_is_no_wifi_passphrase(text: str) -> None:
+    """Each drafted a change of the Wi-Fi passphrase: a write that was not asked for."""
+    r = _read(text)
+    assert r.action != "passphrase" and r.act != "change", r
+
+
+@pytest.mark.parametrize("text", ["change the wifi password, she is the admin of the house",
+                                  "set a new wifi password for her", "ändere das WLAN-Passwort",
+                                  "change le mot de passe du wifi", "cambia la contraseña del wifi"])
+def test_the_wifi_password_is_still_the_passphrase(text: str) -> None:
+    assert _read(text).action == "passphrase"
+
+
+def test_through_the_chat_the_admin_password_drafts_nothing(svc: Any, device: Any, actor: Any) -> None:
+    events = _chat(svc, device, actor, "please reset the admin password on her router")
+    assert not [e for e in events if e.kind == "proposal"], [(e.kind, e.text) for e in events]
