@@ -40,7 +40,11 @@ _WHETHER = re.compile(r"\b(check\w*|see|seeing|tell me|let me know|find out|asks
 # condition was dropped and its "al máximo" became the change's value)
 _SI_CLAUSE = re.compile(r"\s+(?:(?:ahora|ahorita|mismo|actualmente|realmente|de verdad|en (?:este|ese) momento|"
                         r"de momento|actuellement|maintenant|en ce moment|vraiment|déjà|encore|"
-                        r"toujours)\s+)*(il|elle|ils|elles|on|le|la|les|l'|un|une|des|c'|ce|cet|cette|ces|personne|rien|"
+                        r"toujours|"
+                        # ... or a time first ("si a las 3 de la madrugada no hay nadie", "si cette nuit personne …")
+                        r"a las \d{1,2}(?:[:.]\d\d)?(?: de la (?:madrugada|mañana|tarde|noche))?|esta noche|mañana|hoy|"
+                        r"por la noche|cette nuit|ce soir|demain|à \d{1,2}\s*h(?:\d\d)?|vers \d{1,2}\s*h(?:\d\d)?)"
+                        r",?\s+)*(il|elle|ils|elles|on|le|la|les|l'|un|une|des|c'|ce|cet|cette|ces|personne|rien|"
                         r"aucun\w*|quelqu'un|jamais|el|los|las|una?|no|nadie|ya|todavía|aún|está\w*|hay|tiene\w*|es|"
                         r"son|se|alguien|ningún|ninguno|ninguna|sigue|lleva|su|sus|sa|ses|leurs?|mi|tu)\b", _I)
 # "just in case", "au cas où" alone at the end: a precaution, not a condition on a fact.
@@ -476,6 +480,15 @@ def find(text: str, *, action: str | None, value: object, band: Band | None) -> 
                                          why="when to leave it alone, but not when to act"))
     out.conditions = _without_else_branches(out.conditions)
     return out
+
+
+def opens_one(part: str) -> bool:
+    """The clause opens with a condition's marker ("if nobody is online tonight", "wenn keiner da ist", "si ya no
+    hay nadie"): its times are when to act, never a description of a symptom."""
+    m = _MARKER.match(part.lstrip(" ,;"))
+    if m is None:
+        return False
+    return m.group(0).lower() != "si" or _SI_CLAUSE.match(part.lstrip(" ,;"), m.end()) is not None
 
 
 def _without_else_branches(found: list[Condition]) -> list[Condition]:

@@ -1036,6 +1036,8 @@ def _descriptions(text: str) -> list[tuple[int, int]]:
             continue
         if when.VAGUE.search(part):
             continue  # "but later, not now": a time to ask about, not a description
+        if conditions.opens_one(part):
+            continue  # "if nobody is online tonight, …": the condition's time is when to act (it was dropped)
         if references.correcting(part):
             continue  # "actually make it 3am instead": a correction qualifies the request it amends
         if clauses.BACK_ON.match(part):

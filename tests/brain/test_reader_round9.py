@@ -237,3 +237,18 @@ def test_the_wifi_password_is_still_the_passphrase(text: str) -> None:
 def test_through_the_chat_the_admin_password_drafts_nothing(svc: Any, device: Any, actor: Any) -> None:
     events = _chat(svc, device, actor, "please reset the admin password on her router")
     assert not [e for e in events if e.kind == "proposal"], [(e.kind, e.text) for e in events]
+
+
+# ---------------------------------------------------------------------------- a time said inside the condition
+@pytest.mark.parametrize(("text", "local_hour"), [
+    ("if no one is using it tonight, restart the router", 2), ("if nobody's connected at 3 am, reboot it", 3),
+    ("wenn um 4 Uhr früh niemand verbunden ist, starte ihn neu", 4),
+    ("s'il n'y a personne de connecté cette nuit, redémarre la box", 2),
+    ("si a las 3 de la madrugada no hay nadie conectado, reinícialo", 3)])
+def test_a_time_inside_the_condition_is_when_to_act(text: str, local_hour: int) -> None:
+    """The condition's time was read as describing it and dropped: the restart would have gone ahead at once, on an
+    afternoon with nobody at home — or the hour was asked about as unreadable."""
+    r = _read(text)
+    assert r.act == "change" and r.action == "reboot" and [c.fact for c in r.conditions] == ["hosts_connected"], r
+    assert r.schedule is not None and r.schedule.not_before.astimezone(BERLIN).hour == local_hour, r
+    assert not [u for u in r.unplaced if u.kind == "time"], r
