@@ -148,10 +148,11 @@ _HOSTS_ONLY = re.compile(r"\b(connected|using|online|verbunden|im wlan|connecté
 
 _UNIT_S = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400, "month": 30 * 86400,
            "fortnight": 14 * 86400}
-_UNITS = re.compile(r"(?P<n>\d+|an?|one|a couple of|couple of|ein(e|en|em)?|une?|una?)?\s*"
+_UNITS = re.compile(r"(?P<n>\d+(?:[.,]\d+)?|an?|one|a couple of|couple of|ein(e|en|em)?|une?|una?|anderthalb|"
+                    r"eineinhalb)?(?P<half>\s+and a half|\s+und ein(?:en)? halbe[nr]?|½)?\s*"
                     r"(?P<u>minutes?|hours?|days?|weeks?|months?|minuten|stunden?|tag(e|en)?|wochen?|monat(e|en)?|"
                     r"heures?|jours?|semaines?|mois|horas?|días?|dias?|semanas?|mes(es)?|fortnights?|"
-                    r"quinzaine|quincena)\b", _I)
+                    r"quinzaine|quincena)\b(?P<half_after>\s+(?:and a half|et demie?|y medi[oa]))?", _I)
 _UNIT_WORD = {"min": "minute", "hou": "hour", "stu": "hour", "heu": "hour", "hor": "hour", "day": "day", "tag": "day",
               "jou": "day", "día": "day", "dia": "day", "wee": "week", "woc": "week", "sem": "week", "mon": "month",
               "moi": "month", "mes": "month", "for": "fortnight", "qui": "fortnight"}
@@ -159,7 +160,7 @@ _UPTIME = re.compile(r"\b(running|up|been up|on|restart\w*|reboot\w*|läuft|neu 
                      r"durchgehend|ohne neustart|sans (redémarr\w*|interruption)|sin (reinici\w*|parar)|"
                      r"tourne|allumée?|redémarr\w*|encendid\w*|reinici\w*|lleva|funcionando|uptime|laufzeit)\b", _I)
 _MORE = re.compile(r"\b(over|more than|longer than|at least|for|in|already|über|mehr als|länger als|seit|schon|bereits|"
-                   r"plus de|depuis|déjà|ya|"
+                   r"plus de|depuis|déjà|ya|lleva|llevan|lleve|"  # "si lleva 3 días encendido": for 3 days and more
                    r"au moins|más de|desde hace|hace|al menos)\b", _I)
 _LESS = re.compile(r"\b(less than|under|fewer than|within|unter|weniger als|moins de|menos de)\b", _I)
 _POWER_C = re.compile(r"\b(transmit power|tx ?power|power|sendeleistung|leistung|puissance|potencia)\b", _I)
@@ -180,10 +181,13 @@ def _seconds_in(text: str) -> int | None:
     if m is None:
         short = AMOUNT.search(text)  # "45 min", "3 hrs", "2 Std": a number and a short unit, the one table of units
         return int(short.group(1)) * unit_seconds(short.group(2)) if short else None
-    n_raw = (m.group("n") or "1").lower()
-    n = int(n_raw) if n_raw.isdigit() else (2 if "couple" in n_raw else 1)
+    n_raw = (m.group("n") or "1").lower().replace(",", ".")
+    n = float(n_raw) if re.fullmatch(r"\d+(\.\d+)?", n_raw) else (
+        2 if "couple" in n_raw else 1.5 if n_raw.endswith("einhalb") or n_raw == "anderthalb" else 1)
+    if m.group("half") or m.group("half_after"):  # "3 and a half days", "3 jours et demi", "un día y medio"
+        n += 0.5
     unit = _UNIT_WORD.get(m.group("u").lower()[:3], "day")
-    return n * _UNIT_S[unit]
+    return round(n * _UNIT_S[unit])
 
 
 _ON_STATE = re.compile(r"\b(on|enabled|active|up|running|an|eingeschaltet|aktiv\w*|allumée?|activée?|actif|active|"
@@ -471,6 +475,10 @@ def find(text: str, *, action: str | None, value: object, band: Band | None) -> 
             # "if it is on 1 or 6, …": the first value alone was checked, so on 6 nothing was done
             out.unplaced.append(Unplaced(words=whole, kind="condition", why=(
                 "a condition on either of two values: I can check one value — say it as one request for each")))
+        elif cond.value is not None and offered_with(clause, cond.value, both=True):
+            # "if the neighbours are on 1 and 6": the first value alone was checked, the second dropped
+            out.unplaced.append(Unplaced(words=whole, kind="condition", why=(
+                "a condition on two values at once: I can check one value — say which matters")))
         else:
             out.conditions.append(cond.model_copy(update={"words": whole}))
     for a, b, whole in otherwise:

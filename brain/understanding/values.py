@@ -146,17 +146,21 @@ def inline_correction(text: str) -> str:
 
 # Two values offered for one setting ("channel 6 or 11", "auf 36 oder 40", "soit 20 soit 40 MHz", "al 6 o al 11"); not a
 # band ("2.4 or 5 GHz")
-_EITHER = re.compile(r"(?<![\d.,])(?P<a>\d+(?:[.,]\d+)?)\s*(?:%|mhz)?\s*,?\s+(?:or|oder|ou|soit|o|u)\s+"
-                     r"(?:(?:maybe|perhaps|auch|vielleicht|bien|peut-être|quizás?|tal vez|channel|kanal|canal|on|auf|"
-                     r"sur|à|a|al|en|the|el|le|la|den|dem)\s+)*(?P<b>\d+(?:[.,]\d+)?)(?![.,]?\d)(?!\s*(?:ghz|g\b))", _I)
+_PAIR = (r"(?<![\d.,])(?P<a>\d+(?:[.,]\d+)?)\s*(?:%|mhz)?\s*,?\s+(?:{})\s+"
+         r"(?:(?:maybe|perhaps|auch|vielleicht|bien|peut-être|quizás?|tal vez|channel|kanal|canal|on|auf|"
+         r"sur|à|a|al|en|the|el|le|la|den|dem)\s+)*(?P<b>\d+(?:[.,]\d+)?)(?![.,]?\d)(?!\s*(?:ghz|g\b))")
+_EITHER = re.compile(_PAIR.format("or|oder|ou|soit|o|u"), _I)
+# ... and two values said together of one fact ("if the neighbours are on 1 and 6"): a condition on each
+_BOTH = re.compile(_PAIR.format("and|und|et|y|e|as well as|sowie"), _I)
 
 
-def offered_with(text: str, value: object) -> list[tuple[int, int]]:
-    """The span of each "X or Y" in ``text`` of which ``value`` (a number, or a width such as "40MHz") is one."""
+def offered_with(text: str, value: object, *, both: bool = False) -> list[tuple[int, int]]:
+    """The span of each "X or Y" in ``text`` (with ``both``, each "X and Y") of which ``value`` (a number, or a
+    width such as "40MHz") is one."""
     if value is None or isinstance(value, bool):
         return []
     number = re.match(r"\d+(?:\.\d+)?", str(value))
     if number is None:
         return []
-    return [m.span() for m in _EITHER.finditer(text)
+    return [m.span() for m in (_BOTH if both else _EITHER).finditer(text)
             if number.group(0) in (m.group("a").replace(",", "."), m.group("b").replace(",", "."))]

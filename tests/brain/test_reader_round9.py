@@ -252,3 +252,29 @@ def test_a_time_inside_the_condition_is_when_to_act(text: str, local_hour: int) 
     assert r.act == "change" and r.action == "reboot" and [c.fact for c in r.conditions] == ["hosts_connected"], r
     assert r.schedule is not None and r.schedule.not_before.astimezone(BERLIN).hour == local_hour, r
     assert not [u for u in r.unplaced if u.kind == "time"], r
+
+
+# ---------------------------------------------------------------------------- how long it has been up
+@pytest.mark.parametrize(("text", "expect", "seconds"), [
+    ("restart it if it has been up for two and a half days", "gt", 216_000),
+    ("reboot it if it has been running for 1.5 days", "gt", 129_600),
+    ("starte ihn neu, wenn er seit 2,5 Tagen läuft", "gt", 216_000),
+    ("starte ihn neu, falls er seit anderthalb Tagen durchläuft", "gt", 129_600),
+    ("redémarre-la si elle tourne depuis 2 jours et demi", "gt", 216_000),
+    ("reinicia el router si lleva dos días encendido", "gt", 172_800),
+    ("reinícialo si lleva 4 días sin reiniciarse", "gt", 345_600),
+    ("reinícialo si lleva un día y medio encendido", "gt", 129_600),
+    ("reinícialo solo si lleva menos de 6 horas encendido", "lt", 21_600)])
+def test_how_long_it_has_been_up_is_the_length_said(text: str, expect: str, seconds: int) -> None:
+    """"two and a half days" was one day (a restart due after 24 hours, not 60); Spanish "lleva dos días" was "less
+    than two days" — the opposite of what was asked."""
+    r = _read(text)
+    assert [(c.fact, c.expect, c.value) for c in r.conditions] == [("uptime", expect, seconds)], r
+
+
+@pytest.mark.parametrize("text", ["use channel 6 if the neighbours sit on 1 and 11",
+                                  "si los vecinos están en el 1 y el 11, pon el 6"])
+def test_a_condition_on_two_values_at_once_is_asked_about(text: str) -> None:
+    """The first value alone was checked ("a neighbour on 1"), the second dropped."""
+    r = _read(text)
+    assert r.conditions == [] and [u for u in r.unplaced if u.kind == "condition"], r
