@@ -292,6 +292,10 @@ def _power_request(text: str, band: Band | None) -> ExplicitRequest | None:
         return ExplicitRequest(action="power", band=band, value=share, step=None if share is not None else step)
     if band is not None and _MAX_ALONE.search(text) and not _NOT_POWER.search(text):
         return ExplicitRequest(action="power", band=band, value=100)  # "mets la 5G au max": a radio at full power
+    level = _TO_LEVEL.search(text)
+    if band is not None and level is not None and not _NOT_POWER.search(text):
+        # "set the 5 GHz to 80 percent": a radio at a share of full power (it was channel 80)
+        return ExplicitRequest(action="power", band=band, value=int(re.findall(r"\d+", level.group(0))[0]))
     if band is not None and _TO_SHARE.search(text) and not _NOT_POWER.search(text):
         # "bring the 2.4 down to a quarter", "pon el 5 a la mitad": a radio set to a share of full power
         return ExplicitRequest(action="power", band=band, value=values.power_fraction(f"power {text}"))

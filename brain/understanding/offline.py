@@ -60,7 +60,8 @@ _BARE_TO = re.compile(r"\b(switch|move|put|change|go|set|sit|be|stay|stick|pop|b
                       r"mets|mettre|bascule\w*|cambia\w*|p[oó]n\w*|mu[eé]ve\w*|p[aá]sa\w*)\b(?:[^.;!?\d]|\d(?:\.\d)?GHz){0,25}?"
                       r"\b(to|on|auf|sur|à|a|al|en|onto)\s+"
                       r"(?:le |la |el |den |die |das |the |channel |kanal |canal )?(\d{1,3})\b"
-                      r"(?![.,]?\d|\s*(%|mhz|ghz|s\b|sec|min|h\b|uhr|heures?|horas?|[kmg]bit|[kmg]b|[kmg]bps|mbit|"
+                      r"(?![.,]?\d|\s*(%|percent|per ?cent|prozent|pour ?cent|por ?ciento|mhz|ghz|s\b|sec|min|h\b|uhr|"
+                      r"heures?|horas?|[kmg]bit|[kmg]b|[kmg]bps|mbit|"
                       r"gbit|€|eur|euros?|dollars?|\$|users?|devices?|geräte|appareils|equipos|clients?))", _I)
 _AIRISH = re.compile(r"\b(channel|kanal|canal|neighbou?r\w*|nachbar\w*|voisin\w*|vecin\w*|wi-?fi|wlan|2\.4GHz|5GHz|"
                      r"6GHz|interference|störung|interférence|interferencia)\b", _I)

@@ -136,10 +136,14 @@ def _numbers(chunk: str, lang: Lang) -> str:
     chunk = re.sub(r"\b(channel|kanal|canal)\s+(two|zwei|deux|dos)\b", r"\1 2", chunk, flags=re.I)
     out = str(alpha2digit(chunk, lang, threshold=2))
     out = str(alpha2digit(out, "en", threshold=2)) if lang != "en" else out
+    out = _PER_CENT.sub(lambda m: m.group(1) + (" cent" if m.group(1).endswith("pour") else " ciento"), out)
     return _QUARTER_HOUR.sub(r"\1 cuarto", out)  # "las 8 y cuarto" is a quarter past, no fourth ("4º")
 
 
 _QUARTER_HOUR = re.compile(r"(?<=\d )(y|menos) 4º(?!\w)", re.I)
+# "80 pour cent", "80 por ciento": a percentage, no "80 pour 100" (the percent words were never read in French and
+# Spanish: "mets le 5 GHz à 80 pour cent" was channel 80)
+_PER_CENT = re.compile(r"(?<=\d)(\s+pour|\s+por) 100\b", re.I)
 
 
 # "at one am", "à une heure", "um eins nachts", "um ein Uhr früh": one o'clock (left a word, the hour was lost — "à une

@@ -278,3 +278,23 @@ def test_a_condition_on_two_values_at_once_is_asked_about(text: str) -> None:
     """The first value alone was checked ("a neighbour on 1"), the second dropped."""
     r = _read(text)
     assert r.conditions == [] and [u for u in r.unplaced if u.kind == "condition"], r
+
+
+# ---------------------------------------------------------------------------- a band set to a number of percent
+@pytest.mark.parametrize(("text", "band", "value"), [
+    ("set the 5 GHz to 60 percent", "5GHz", 60), ("take the 2.4 to 40 per cent", "2.4GHz", 40),
+    ("stell das 5er auf 60 Prozent", "5GHz", 60), ("mets le 2,4 à 40 pour cent", "2.4GHz", 40),
+    ("pon el 5 GHz al sesenta por ciento", "5GHz", 60), ("baisse la puissance du 5 à 25 pour cent", "5GHz", 25)])
+def test_a_band_set_to_a_percentage_is_its_power(text: str, band: str, value: int) -> None:
+    """"set the 5 GHz to 60 percent" was channel 60; French "pour cent" and Spanish "por ciento" were read as "pour
+    100", "por 100", so no percentage at all."""
+    r = _read(text)
+    assert (r.act, r.action, r.values.get("value"), r.target.bands) == ("change", "power", value, [band]), r
+
+
+def test_per_cent_said_in_words_stays_a_percentage() -> None:
+    from brain.understanding.words import for_matching
+
+    assert for_matching("à quatre-vingts pour cent") == "à 80 pour cent"
+    assert for_matching("al setenta por ciento") == "al 70 por ciento"
+    assert for_matching("cent euros, por cien euros") == "cent euros, por 100 euros"
