@@ -258,10 +258,11 @@ class Answerer:
 
     def named_host(self) -> str | None:
         """The address of a connected host the question names ("what IP did the PS5 get?", "need the MAC of the
-        ThinkPad"): its own row of ``Device.Hosts.Host.{i}``, not the gateway's — None when no host is named or
-        neither address is asked."""
+        ThinkPad"), or where it is connected ("which band is the TV on?"): its own row of ``Device.Hosts.Host.{i}``,
+        not the gateway's — None when no host is named or nothing of it is asked."""
         want_ip, want_mac = bool(_IP_WORD.search(self.q)), bool(_MAC_WORD.search(self.q))
-        if not (want_ip or want_mac):
+        want_band = bool(_WHERE_WORD.search(self.q))
+        if not (want_ip or want_mac or want_band):
             return None
         vals, at, how = self.values("Device.Hosts.")
         out = []
@@ -273,7 +274,35 @@ class Answerer:
                     if wanted and v:
                         cite = self.facts.add(base + leaf, v, at, how)
                         out.append(f'"{label(vals[p].get("value"))}": {leaf} {v} [{cite}]')
+                if want_band and not (want_ip or want_mac):
+                    out.append(self._host_where(vals, base, at, how))
+        if not out and want_band and _CLIENT_NOUN.search(self.q):
+            return self._no_such_host(vals, at, how)  # "which band is the TV on?" with no TV: never the radios' bands
         return "; ".join(out[:6]) + "." if out else None
+
+    def _no_such_host(self, vals: dict[str, Any], at: datetime, how: str) -> str:
+        names = [label((vals.get(p) or {}).get("value")) for p in sorted(vals, key=_index)
+                 if p.startswith("Device.Hosts.Host.") and p.endswith(".HostName")]
+        cite = self.facts.add("Device.Hosts.Host.{i}.HostName", len(names), at, how)
+        listed = ", ".join(f'"{n}"' for n in names[:8]) if names else "none"
+        return (f"No host this gateway lists is named like the device you mean; the hosts it lists: {listed} "
+                f"[{cite}]. Its name on the network may differ — which of these is it?")
+
+    def _host_where(self, vals: dict[str, Any], base: str, at: datetime, how: str) -> str:
+        """Where one host is connected: its band (through the SSID its ``Layer1Interface`` names), wired, or not
+        connected now — cited by the host's own parameters."""
+        name = label((vals.get(base + "HostName") or {}).get("value"))
+        if parse_bool((vals.get(base + "Active") or {}).get("value")) is not True:
+            cite = self.facts.add(base + "Active", False, at, how)
+            return f'"{name}" is not connected right now [{cite}]'
+        l1 = str((vals.get(base + "Layer1Interface") or {}).get("value") or "").rstrip(".")
+        kind = str((vals.get(base + "InterfaceType") or {}).get("value") or "")
+        band = self._ssid_band().get(l1)
+        cite = self.facts.add(base + "Layer1Interface", l1 or None, at, how)
+        if band:
+            return f'"{name}" is on the {band} Wi-Fi ({l1}) [{cite}]'
+        how_connected = "by Wi-Fi, band unknown" if kind.lower().startswith("wi") else "by cable"
+        return f'"{name}" is connected {how_connected} [{cite}]'
 
     def hosts(self) -> str:
         """The hosts connected now, by band (a question that names one band is answered for that band first)."""
@@ -624,6 +653,18 @@ def _index(path: str) -> tuple[int, str]:
 
 _IP_WORD = re.compile(r"\b(ip|ips|ip-adresse|adresse ip|dirección ip|address|adresse|dirección)\b", re.I)
 _MAC_WORD = re.compile(r"\b(mac|mac-adresse|adresse mac|dirección mac|physical address)\b", re.I)
+# Where a named host is connected: "which band is the TV on?", "auf welchem Band ist das iPad?", "le PS5 est sur
+# quelle bande ?", "¿en qué banda está el Kindle?", "is the printer wired?"
+_WHERE_WORD = re.compile(r"\b(band|bands|frequency|frequenz|bande|banda|fréquence|frecuencia|wired|cable|kabel|câble|"
+                         r"lan-?kabel|wireless|connected to|verbunden mit|connecté à|conectad[oa] a)\b", re.I)
+# A client device named by its kind ("the TV", "das Tablet", "l'imprimante", "la consola")
+_CLIENT_NOUN = re.compile(r"\b(tv|télé|tele|fernseher|tablet|tablette|tableta|ipad|phone|handy|smartphone|téléphone|"
+                          r"móvil|laptop|notebook|portátil|ordinateur|computer|pc|printer|drucker|imprimante|"
+                          r"impresora|console|konsole|consola|playstation|xbox|doorbell|camera|kamera|caméra|cámara|"
+                          r"speaker|lautsprecher|enceinte|altavoz|watch)\b", re.I)
+# A part of a host's name that names it alone ("TV" of "LG-webOS-TV"): letters only, and no everyday word
+_NAME_PART_STOP = frozenset({"one", "air", "dot", "bridge", "von", "pro", "max", "mini", "plus", "the", "and", "home",
+                             "box", "hub", "go", "lite"})
 
 
 def _names(question: str, name: object) -> bool:
@@ -634,8 +675,13 @@ def _names(question: str, name: object) -> bool:
         return False
     q = question.lower()
     stem = re.sub(r"[-_ ]?\d+$", "", full)
-    return full.lower() in q or (len(stem) >= 3 and re.search(rf"(?<![\w-]){re.escape(stem.lower())}(?![\w])", q)
-                                  is not None)
+    if full.lower() in q or (len(stem) >= 3 and re.search(rf"(?<![\w-]){re.escape(stem.lower())}(?![\w])", q)
+                             is not None):
+        return True
+    # the last part of a compound name said alone ("the TV" for "LG-webOS-TV", "the doorbell" for "ring-doorbell")
+    last = re.split(r"[-_ ]", stem)[-1].lower()
+    return (len(re.split(r"[-_ ]", stem)) > 1 and last.isalpha() and len(last) >= 2 and last not in _NAME_PART_STOP
+            and re.search(rf"(?<![\w-]){re.escape(last)}(?![\w-])", q) is not None)
 
 
 def answer(ctx: ToolContext, ev: Evidence_, topics: list[str], question: str, on_tool: OnTool) -> Plan:

@@ -50,7 +50,7 @@ SYNONYMS: tuple[tuple[str, str], ...] = (
     (_INFORM_WORDS, "periodicinforminterval periodic inform interval"),
     (r"hidden|broadcast\w*|versteckt|ausgeblendet|sichtbar|masqué|masquée|diffusé|diffusée|cach[ée]e?|oculta|"
      r"oculto|visible|difund\w*", "ssidadvertisementenabled ssid advertisement beacons"),
-    (r"security(?: mode)?|sicherheit\w*|verschlüsselung|mode de sécurité|sécurité|securite|chiffrement|"
+    (r"security(?: mode)?|encrypt\w*|sicherheit\w*|verschlüsselung|mode de sécurité|sécurité|securite|chiffrement|"
      r"modo de seguridad|seguridad|cifrado|wpa\d?|wep", "security modeenabled mode enabled"),
     (r"802\.11\w*|wi-?fi ?[4567]\b|\bax\b|\bac\b|\bmodes?\b|\bstandards?\b|\bnormes?\b|estándar\w*|\bmodos\b",
      "operatingstandards "

@@ -298,3 +298,38 @@ def test_per_cent_said_in_words_stays_a_percentage() -> None:
     assert for_matching("à quatre-vingts pour cent") == "à 80 pour cent"
     assert for_matching("al setenta por ciento") == "al 70 por ciento"
     assert for_matching("cent euros, por cien euros") == "cent euros, por 100 euros"
+
+
+# ---------------------------------------------------------------------------- where a named client is connected
+@pytest.mark.parametrize(("question", "name", "named"), [
+    ("which band is the TV on?", "LG-webOS-TV", True), ("is the doorbell on the 2.4?", "ring-doorbell", True),
+    ("which one is on the 5?", "Sonos-One", False), ("is the air any better?", "MacBook-Air", False),
+    ("which band is the TV on?", "Samsung-TV-7", True), ("what about the hub?", "Home-Hub", False)])
+def test_a_host_is_named_by_the_last_part_of_its_name(question: str, name: str, named: bool) -> None:
+    from brain.answers import _names
+
+    assert _names(question, name) is named
+
+
+def test_where_a_named_client_is_connected_is_its_own_row(svc: Any, device: Any, actor: Any) -> None:
+    """"which band is the PS5 on?" was answered with the radios' bands — every band the gateway has."""
+    import re
+
+    dev = device("healthy", 3)
+    alice = actor("alice")
+    tid = svc.start(dev, alice)
+    listed = " ".join(e.text for e in run_turn(svc, tid, "which devices are connected?", alice) if e.kind == "answer")
+    names = [n for n in re.findall(r'"([^"]+)"', listed) if re.search(r"-\d+$", n)]
+    assert names, listed
+    stem = re.sub(r"-\d+$", "", names[0])
+    for asked in (f"which band is the {stem} on?", f"auf welchem Band ist das {stem}?"):
+        said = " ".join(e.text for e in run_turn(svc, tid, asked, alice) if e.kind == "answer")
+        assert names[0] in said and re.search(r"Device\.Hosts\.Host\.\d+\.(Layer1Interface|Active)", said), said
+        assert "OperatingFrequencyBand" not in said, said
+
+
+def test_a_client_the_gateway_does_not_list_is_said_so(svc: Any, device: Any, actor: Any) -> None:
+    alice = actor("alice")
+    events = run_turn(svc, svc.start(device("healthy", 3), alice), "which band is the doorbell camera on?", alice)
+    said = " ".join(e.text for e in events if e.kind == "answer")
+    assert "OperatingFrequencyBand" not in said and "Device.Hosts.Host" in said, said
