@@ -333,3 +333,12 @@ def test_a_client_the_gateway_does_not_list_is_said_so(svc: Any, device: Any, ac
     events = run_turn(svc, svc.start(device("healthy", 3), alice), "which band is the doorbell camera on?", alice)
     said = " ".join(e.text for e in events if e.kind == "answer")
     assert "OperatingFrequencyBand" not in said and "Device.Hosts.Host" in said, said
+
+
+@pytest.mark.parametrize("asked", ["what encryption does her wifi use?", "is the wifi encrypted with WPA3?"])
+def test_encryption_is_the_security_mode(svc: Any, device: Any, actor: Any, asked: str) -> None:
+    """"encryption" found no parameter: "found no value of it I could read"."""
+    alice = actor("alice")
+    said = " ".join(e.text for e in run_turn(svc, svc.start(device("healthy", 3), alice), asked, alice)
+                    if e.kind == "answer")
+    assert "Security.ModeEnabled" in said, said
