@@ -47,6 +47,8 @@ _CANCEL = _phrases(
 _CHATTER = _phrases(
     "thanks|thank|thank you|thx|ty|cheers|please|pls|plz|then|now|for now|lol|great|cool|nice|hmm|hmmm|uh|um|well|ah|"
     "oh|actually|thing|it|that|so|mate|man|bro|genau so|danke|bitte|dann|jetzt|erstmal|vorerst|mal|doch|bon|euh|"
+    # "no wait, leave it", "warte, lass es", "attends, laisse tomber", "espera, déjalo": a pause before the word
+    "wait|hold on|hang on|one sec|warte|moment|attends|attendez|espera|espere|"
     "pour l'instant|merci|svp|stp|alors|maintenant|gracias|por favor|entonces|ahora|bueno|ya|pues|:)|👍|🙏|✅")
 _WORD = re.compile(r"[^\s,.!?;:…]+")
 

@@ -342,3 +342,32 @@ def test_encryption_is_the_security_mode(svc: Any, device: Any, actor: Any, aske
     said = " ".join(e.text for e in run_turn(svc, svc.start(device("healthy", 3), alice), asked, alice)
                     if e.kind == "answer")
     assert "Security.ModeEnabled" in said, said
+
+
+# ---------------------------------------------------------------------------- "no wait, leave it" after a draft
+@pytest.mark.parametrize("text", ["no wait, leave it", "hang on, scrap that", "warte, lass es lieber",
+                                  "attends, laisse tomber", "espera, mejor no"])
+def test_a_pause_before_the_word_that_withdraws_still_withdraws(text: str) -> None:
+    """"no wait, leave it" answered the draft with "I could not place …": the draft stayed approved."""
+    from brain.understanding.references import find
+
+    r = find(text, after_draft=True)
+    assert r is not None and r.kind == "cancel", r
+
+
+@pytest.mark.parametrize(("text", "kind"), [("wait, apply it", "confirm"), ("no wait, make it 11", "correct"),
+                                            ("hold on", None)])
+def test_a_pause_alone_withdraws_nothing(text: str, kind: str | None) -> None:
+    from brain.understanding.references import find
+
+    r = find(text, after_draft=True)
+    assert (r.kind if r is not None else None) == kind
+
+
+def test_through_the_chat_no_wait_leave_it_cancels_the_draft(svc: Any, device: Any, actor: Any) -> None:
+    alice = actor("alice")
+    tid = svc.start(device("healthy", 5), alice)
+    events = run_turn(svc, tid, "put the 2.4 on channel 6", alice)
+    assert [e for e in events if e.kind == "proposal"], [(e.kind, e.text) for e in events]
+    out = run_turn(svc, tid, "no wait, leave it", alice)
+    assert next(e for e in out if e.kind == "outcome").data["state"] == "cancelled", [(e.kind, e.text) for e in out]
