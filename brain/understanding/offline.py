@@ -718,7 +718,9 @@ def _amended(text: str, ctx: Context, q: _Qualifiers, heard: clauses.Heard, op_t
         return None
     if correcting and request.action is None and op_text:
         request = _on_off_again(prev, op_text, request)
-    amended = _amend_with(prev, request, q.match, text)
+    # the numbers of a time said with it are never the draft's new value ("mejor mañana a las 7" was channel 7, "do it
+    # after 22:00" channel 0)
+    amended = _amend_with(prev, request, _blank(q.match, q.when.spans), text)
     taken = _deferred_taken(amended, request, ctx, q)
     if taken is not None:
         return taken
@@ -910,7 +912,7 @@ def _same_time(previous: Request, schedule: Schedule | None) -> Schedule | None:
     return schedule.model_copy(update={"not_before": at.astimezone(UTC), "assumed": None})
 
 
-_NUMBER = re.compile(r"(?<![\d.])(\d{1,5})(?![\d.]|(?:st|nd|rd|th)\b)"  # "on 2nd thought" is no value
+_NUMBER = re.compile(r"(?<![\d.:])(\d{1,5})(?![\d.]|(?:st|nd|rd|th)\b)"  # "on 2nd thought" is no value
                      r"(?!\s*-?\s*(?:GHz|g\b|h\b|uhr|am|pm|heures?|horas?|o'?clock)|:\d)", _I)
 _TOKEN = re.compile(r"[\w][\w'’.-]*[\w]|\w", re.UNICODE)
 # A number that names or counts something else is no value for the draft ("the wifi is better in room 2 now",

@@ -96,9 +96,19 @@ _CORRECTION = re.compile(
     _I)
 
 
+# "better tomorrow at 6", "rather tonight": a time offered in place of the draft's, said first ("the wifi is better at
+# night" is no correction)
+_TIME_INSTEAD = re.compile(r"^\W*(?:no,?\s+)?(better|rather)\s+(?=(?:tomorrow|tonight|today|later|at|after|on|next|"
+                           r"this|in the)\b)", _I)
+
+
+def _correction(text: str) -> re.Match[str] | None:
+    return _CORRECTION.search(text[:2000]) or _TIME_INSTEAD.match(text)
+
+
 def correcting(text: str) -> bool:
-    """The text marks itself as a correction ("actually", "I meant", "plutôt", "mejor")."""
-    return _CORRECTION.search(text[:2000]) is not None
+    """The text marks itself as a correction ("actually", "I meant", "plutôt", "mejor", "better tomorrow")."""
+    return _correction(text) is not None
 
 
 def find(text: str, *, after_draft: bool) -> Reference | None:
@@ -112,7 +122,7 @@ def find(text: str, *, after_draft: bool) -> Reference | None:
         return Reference(kind="cancel", words=t)
     if words and words[0] not in ("please", "bitte", "por") and _covers(words, _CONFIRM, _CHATTER | _CONFIRM):
         return Reference(kind="confirm", words=t)
-    m = _CORRECTION.search(t[:2000])
+    m = _correction(t)
     if m is not None and after_draft:
         return Reference(kind="correct", words=m.group(0))
     return None

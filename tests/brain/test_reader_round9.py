@@ -371,3 +371,32 @@ def test_through_the_chat_no_wait_leave_it_cancels_the_draft(svc: Any, device: A
     assert [e for e in events if e.kind == "proposal"], [(e.kind, e.text) for e in events]
     out = run_turn(svc, tid, "no wait, leave it", alice)
     assert next(e for e in out if e.kind == "outcome").data["state"] == "cancelled", [(e.kind, e.text) for e in out]
+
+
+# ---------------------------------------------------------------------------- a time given after a draft
+def _after(first: str, then: str) -> Any:
+    u = understand(first, Context(now=NOW, zone=BERLIN))
+    return understand(then, Context(now=NOW, zone=BERLIN, after_draft=True, previous=u.request)).request
+
+
+@pytest.mark.parametrize(("first", "then", "value", "local"), [
+    ("put the 2.4 on channel 11", "better tomorrow at 6", 11, (27, 6)),
+    ("put the 2.4 on channel 11", "actually after 23:30", 11, (26, 23)),
+    ("set the 5 GHz power to 50%", "no, tonight at 21:15 instead", 50, (26, 21)),
+    ("stell das 2,4er auf Kanal 1", "lieber morgen früh um 7", 1, (27, 7)),
+    ("passe le 2,4 sur le canal 6", "plutôt demain à 9h", 6, (27, 9)),
+    ("pon el 2,4 en el canal 1", "mejor esta noche a las 11", 1, (26, 23))])
+def test_a_time_given_after_a_draft_keeps_its_value(first: str, then: str, value: int, local: tuple[int, int]) -> None:
+    """"mejor mañana a las 7" made the drafted channel 7, "actually after 22:00" channel 0: the time's own numbers
+    were read as the corrected value."""
+    r = _after(first, then)
+    assert r.values.get("value") == value, r
+    assert r.schedule is not None, r
+    at = r.schedule.not_before.astimezone(BERLIN)
+    assert (at.day, at.hour) == local, r.schedule
+
+
+@pytest.mark.parametrize(("then", "value"), [("make it 6 instead", 6), ("actually 1, at 7 tonight", 1),
+                                             ("no, 13", 13)])
+def test_a_value_given_after_a_draft_is_still_the_value(then: str, value: int) -> None:
+    assert _after("put the 2.4 on channel 11", then).values.get("value") == value
