@@ -400,3 +400,15 @@ def test_a_time_given_after_a_draft_keeps_its_value(first: str, then: str, value
                                              ("no, 13", 13)])
 def test_a_value_given_after_a_draft_is_still_the_value(then: str, value: int) -> None:
     assert _after("put the 2.4 on channel 11", then).values.get("value") == value
+
+
+def test_through_the_chat_a_time_after_a_draft_keeps_its_channel(rt: Any, svc: Any, device: Any, actor: Any) -> None:
+    """After "pon el 2,4 en el canal 1", "mejor mañana a las 7" drafted channel 7."""
+    alice = actor("alice")
+    tid = svc.start(device("healthy", 6), alice)
+    first = run_turn(svc, tid, "pon el 2,4 en el canal 1", alice)
+    assert [e for e in first if e.kind == "proposal"], [(e.kind, e.text) for e in first]
+    events = run_turn(svc, tid, "mejor mañana a las 7", alice)
+    drafted = [rt.lifecycle.get(e.data["proposal_id"]) for e in events if e.kind == "proposal"]
+    assert drafted, [(e.kind, e.text) for e in events]
+    assert [(c.path.endswith(".Channel"), c.value) for c in drafted[-1].changes] == [(True, 1)], drafted[-1].changes
