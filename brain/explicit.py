@@ -108,6 +108,11 @@ def _radio_draft(ctx: ToolContext, f: Finding, ev: Evidence_, req: ExplicitReque
         chosen = [r for r in radios if (not req.bands or r.band in req.bands) and r.band not in req.excluded]
         if len(chosen) > 1:  # "turn off the wifi", "both bands off": every radio named (all when none is)
             return _radios_enable(ctx, f, ev, req, chosen)
+    if req.action in ("width", "power") and req.band is None and len(req.bands) > 1:
+        # "the power to 50 % on both bands", "… and the 2.4 too": each band named (it asked "which band?")
+        named = [r for r in radios if r.band in req.bands and r.band not in req.excluded]
+        if {r.band for r in named} == set(req.bands) - set(req.excluded):
+            return _radios_set(ctx, f, ev, req, value, named)
     band = _band_for(req, radios)
     if band is None:
         return _no_band(ctx, f, ev, req, value, radios)
@@ -156,8 +161,8 @@ def _radios_set(ctx: ToolContext, f: Finding, ev: Evidence_, req: ExplicitReques
         changes.append(Change(path=f"Device.WiFi.Radio.{radio.index}.{leaf}", value=value))
     label = "channel width" if req.action == "width" else "transmit power"
     bands = ", ".join(r.band for r in radios)
-    plan = _draft(ctx, f, ev, changes, f"Set the {label} to {value} on {bands}, not on {', '.join(req.excluded)} "
-                  "(agent request)")
+    left_out = f", not on {', '.join(req.excluded)}" if req.excluded else ""
+    plan = _draft(ctx, f, ev, changes, f"Set the {label} to {value} on {bands}{left_out} (agent request)")
     return plan.model_copy(update={"measure": change_measure(changes)}) if plan.draft else plan
 
 
@@ -204,7 +209,8 @@ def from_request(req: Request) -> ExplicitRequest | None:
         return None
     step = req.values.get("step")
     band = req.target.bands[0] if len(req.target.bands) == 1 else None
-    several = list(req.target.bands) if len(req.target.bands) > 1 and req.action == "band_enable" else []
+    several = (list(req.target.bands) if len(req.target.bands) > 1 and req.action in ("band_enable", "width", "power")
+               else [])
     excluded = [b for b in targets.bands_in(targets.normalise_bands(" ".join(req.exclusions)))
                 if b not in req.target.bands]
     return ExplicitRequest.model_validate({

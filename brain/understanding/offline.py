@@ -761,7 +761,8 @@ def _deferred_taken(amended: Request | None, request: Request, ctx: Context, q: 
 
 def _amend_with(prev: Request, request: Request, match: str, text: str) -> Request | None:
     """The earlier request amended by what this one names, or by the one bare value it gives."""
-    amended = amend(prev, request) if (request.action or request.values or request.qualified) else None
+    amended = (amend(prev, request, also=_ALSO.search(match) is not None)
+               if (request.action or request.values or request.qualified) else None)
     if amended is None or amended.values == prev.values:
         amended = _bare_value(amended or prev, match, text) or amended
     return amended
@@ -882,9 +883,14 @@ def _act(heard: clauses.Heard, action: str | None, intent: Intent) -> Act:
     return "diagnose" if heard.text else "empty"
 
 
-def amend(previous: Request, new: Request) -> Request:
+# "on the 2.4 too", "beim 5er auch", "sur le 5 aussi", "en el 2,4 también": a band added to the draft's, not in its
+# place
+_ALSO = re.compile(r"\b(too|also|as well|auch|ebenfalls|aussi|également|egalement|también|tambien|igualmente)\b", _I)
+
+
+def amend(previous: Request, new: Request, *, also: bool = False) -> Request:
     """The previous request with what the correction names replaced (its value, band, target, time or
-    conditions); everything it does not name is kept."""
+    conditions); everything it does not name is kept. ``also``: a band said "too" is added to the draft's."""
     update: dict[str, object] = {"refers_to": new.refers_to, "unplaced": new.unplaced, "source": new.source}
     if new.action is not None and new.action != previous.action:
         return new  # a different action: the correction replaces the request
@@ -892,7 +898,10 @@ def amend(previous: Request, new: Request) -> Request:
         update["values"] = {**previous.values, **new.values}
     if new.servers:
         update["servers"] = new.servers
-    if new.target.bands or new.target.ssid_role:
+    if also and new.target.bands and previous.target.bands and not new.target.ssid_role:
+        bands = list(dict.fromkeys([*previous.target.bands, *new.target.bands]))
+        update["target"] = new.target.model_copy(update={"bands": bands, "words": " ".join(bands)})
+    elif new.target.bands or new.target.ssid_role:
         update["target"] = new.target
     if new.schedule is not None or new.immediate:
         update["schedule"], update["immediate"] = _same_time(previous, new.schedule), new.immediate

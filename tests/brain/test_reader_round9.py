@@ -412,3 +412,44 @@ def test_through_the_chat_a_time_after_a_draft_keeps_its_channel(rt: Any, svc: A
     drafted = [rt.lifecycle.get(e.data["proposal_id"]) for e in events if e.kind == "proposal"]
     assert drafted, [(e.kind, e.text) for e in events]
     assert [(c.path.endswith(".Channel"), c.value) for c in drafted[-1].changes] == [(True, 1)], drafted[-1].changes
+
+
+# ---------------------------------------------------------------------------- a band "too" after a draft
+@pytest.mark.parametrize("then", ["and the 2.4 too", "beim 2,4er bitte auch", "et sur le 2,4 aussi",
+                                  "en el 2,4 también", "the 2.4 as well"])
+def test_a_band_said_too_after_a_draft_is_added(then: str) -> None:
+    """"on the 2.4 too" moved the drafted change to the 2.4 GHz radio: the 5 GHz change it was asked beside was lost."""
+    r = _after("set the 5 GHz power to 50%", then)
+    assert (r.action, r.values.get("value"), sorted(r.target.bands)) == ("power", 50, ["2.4GHz", "5GHz"]), r
+
+
+@pytest.mark.parametrize("then", ["no, the 2.4", "I meant the 2.4", "nein, das 2,4er"])
+def test_a_band_said_instead_after_a_draft_replaces_it(then: str) -> None:
+    r = _after("set the 5 GHz power to 50%", then)
+    assert r.target.bands == ["2.4GHz"], r
+
+
+@pytest.mark.parametrize(("text", "leaf", "value"), [
+    ("put the transmit power at 75% on both bands", "TransmitPower", 75),
+    ("beide Bänder auf 40 MHz Kanalbreite", "OperatingChannelBandwidth", "40MHz")])
+def test_through_the_chat_a_setting_on_both_bands_drafts_both(rt: Any, svc: Any, device: Any, actor: Any, text: str,
+                                                              leaf: str, value: Any) -> None:
+    """A width or a power on both bands asked "Which band should the … change apply to?" (on a gateway whose radios
+    both take the value; one that does not asks which level, as for one band)."""
+    alice = actor("alice")
+    events = run_turn(svc, svc.start(device("healthy", 7), alice), text, alice)
+    drafted = [rt.lifecycle.get(e.data["proposal_id"]) for e in events if e.kind == "proposal"]
+    assert drafted, [(e.kind, e.text) for e in events]
+    assert sorted((c.path.split(".")[-1], c.value) for c in drafted[-1].changes) == [(leaf, value), (leaf, value)]
+
+
+def test_through_the_chat_a_band_too_drafts_both(rt: Any, svc: Any, device: Any, actor: Any) -> None:
+    alice = actor("alice")
+    tid = svc.start(device("healthy", 7), alice)
+    first = run_turn(svc, tid, "set the 5 GHz power to 50%", alice)
+    assert [e for e in first if e.kind == "proposal"], [(e.kind, e.text) for e in first]
+    events = run_turn(svc, tid, "and the 2.4 too", alice)
+    drafted = [rt.lifecycle.get(e.data["proposal_id"]) for e in events if e.kind == "proposal"]
+    assert drafted, [(e.kind, e.text) for e in events]
+    powers = sorted(c.path for c in drafted[-1].changes if c.path.endswith(".TransmitPower"))
+    assert len(powers) == 2 and all(c.value == 50 for c in drafted[-1].changes), drafted[-1].changes
