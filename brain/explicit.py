@@ -103,16 +103,9 @@ def _radio_draft(ctx: ToolContext, f: Finding, ev: Evidence_, req: ExplicitReque
     """A radio setting (channel, width, transmit power, on/off) on the radio of the band asked — or on every
     radio named for the Wi-Fi on or off."""
     radios = radios_from_values(_values(ev, "radios"))
-    if req.action == "band_enable" and req.band is None:
-        # every radio named, less those left out ("coupe tous les wifi sauf le 5 GHz")
-        chosen = [r for r in radios if (not req.bands or r.band in req.bands) and r.band not in req.excluded]
-        if len(chosen) > 1:  # "turn off the wifi", "both bands off": every radio named (all when none is)
-            return _radios_enable(ctx, f, ev, req, chosen)
-    if req.action in ("width", "power") and req.band is None and len(req.bands) > 1:
-        # "the power to 50 % on both bands", "… and the 2.4 too": each band named (it asked "which band?")
-        named = [r for r in radios if r.band in req.bands and r.band not in req.excluded]
-        if {r.band for r in named} == set(req.bands) - set(req.excluded):
-            return _radios_set(ctx, f, ev, req, value, named)
+    several = _several_radios(ctx, f, ev, req, value, radios)
+    if several is not None:
+        return several
     band = _band_for(req, radios)
     if band is None:
         return _no_band(ctx, f, ev, req, value, radios)
@@ -133,6 +126,25 @@ def _radio_draft(ctx: ToolContext, f: Finding, ev: Evidence_, req: ExplicitReque
         changes.append(Change(path=f"Device.WiFi.Radio.{radio.index}.AutoChannelEnable", value=False))
     plan = _draft(ctx, f, ev, changes, f"Set {band} {label} to {req.value} on radio {radio.index} (agent request)")
     return plan.model_copy(update={"measure": change_measure(changes)}) if plan.draft else plan
+
+
+def _several_radios(ctx: ToolContext, f: Finding, ev: Evidence_, req: ExplicitRequest, value: Scalar,
+                    radios: list[RadioInfo]) -> Plan | None:
+    """The draft on several radios when no one band is asked: every radio named for the Wi-Fi on or off, each band
+    named for a width or a power — None when the request is one radio's."""
+    if req.band is not None:
+        return None
+    if req.action == "band_enable":
+        # every radio named, less those left out ("coupe tous les wifi sauf le 5 GHz")
+        chosen = [r for r in radios if (not req.bands or r.band in req.bands) and r.band not in req.excluded]
+        if len(chosen) > 1:  # "turn off the wifi", "both bands off": every radio named (all when none is)
+            return _radios_enable(ctx, f, ev, req, chosen)
+    if req.action in ("width", "power") and len(req.bands) > 1:
+        # "the power to 50 % on both bands", "… and the 2.4 too": each band named (it asked "which band?")
+        named = [r for r in radios if r.band in req.bands and r.band not in req.excluded]
+        if {r.band for r in named} == set(req.bands) - set(req.excluded):
+            return _radios_set(ctx, f, ev, req, value, named)
+    return None
 
 
 def _no_band(ctx: ToolContext, f: Finding, ev: Evidence_, req: ExplicitRequest, value: Scalar,
