@@ -91,6 +91,10 @@ _CORRECTION = re.compile(
     # "on second thought 75 is probably better", "hmm no, 80 would be better", "go with 44"
     r"on (?:second|2nd) thoughts?|(?:second|2nd) thoughts|(?:is|would be|'d be|'s) (?:probably |maybe |actually )?"
     r"better|go with|"
+    # a later time for the draft: "wait until 10 pm", "push it to 11 pm", "verschieb das auf morgen", "repousse à
+    # demain", "pospónlo a mañana"
+    r"wait (?:until|till)|push (?:it|that) (?:back )?to|postpone\w*|delay (?:it|that)|verschieb\w*|warte bis|"
+    r"repousse\w*|décale\w*|pospón\w*|posponlo|aplaza\w*|retrásalo|"
     r"wäre (?:wohl |doch )?besser|ist (?:wohl |doch )?besser|réflexion faite|ce serait mieux|"
     r"pensándolo bien|sería mejor)\b",
     _I)

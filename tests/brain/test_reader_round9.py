@@ -453,3 +453,17 @@ def test_through_the_chat_a_band_too_drafts_both(rt: Any, svc: Any, device: Any,
     assert drafted, [(e.kind, e.text) for e in events]
     powers = sorted(c.path for c in drafted[-1].changes if c.path.endswith(".TransmitPower"))
     assert len(powers) == 2 and all(c.value == 50 for c in drafted[-1].changes), drafted[-1].changes
+
+
+@pytest.mark.parametrize(("then", "local"), [("push it to 11 pm", (26, 23)),
+                                             ("postpone it to tomorrow at 9", (27, 9)),
+                                             ("verschieb das bitte auf morgen um 7", (27, 7)),
+                                             ("repousse ça à demain 10h", (27, 10)),
+                                             ("pospónlo a mañana a las 8", (27, 8))])
+def test_a_draft_pushed_to_a_later_time_keeps_its_value(then: str, local: tuple[int, int]) -> None:
+    """"push it to 11 pm" after a draft was "I did not read that as a change to the draft"."""
+    r = _after("put the 2.4 on channel 1", then)
+    assert (r.action, r.values.get("value")) == ("channel", 1), r
+    assert r.schedule is not None, r
+    at = r.schedule.not_before.astimezone(BERLIN)
+    assert (at.day, at.hour) == local, r.schedule
