@@ -322,6 +322,13 @@ def _quote_mask(text: str) -> list[bool]:
     return inside
 
 
+# A German day of the month: its ordinal's point ends no sentence ("starte ihn am 3. Dezember um 9 neu" lost its date
+# to a clause of its own, read as a description)
+_ORDINAL_DAY = re.compile(r"(?<![\w.,])\d{1,2}$")
+_AFTER_ORDINAL = re.compile(r"\s+(?:jan\w*|feb\w*|märz|maerz|apr\w*|mai|jun\w*|jul\w*|aug\w*|sep\w*|okt\w*|nov\w*|"
+                            r"dez\w*|um\b)", _I)
+
+
 def split_clauses(text: str) -> list[str]:
     """Sentences, then commas/semicolons, then a conjunction that opens a new clause."""
     mask = _quote_mask(text)
@@ -333,6 +340,8 @@ def split_clauses(text: str) -> list[str]:
         if ch in ".?!;\n" or (ch == "," and not (i + 1 < len(text) and text[i + 1].isdigit())):
             if ch == "." and i + 1 < len(text) and not text[i + 1].isspace():
                 continue  # 5.0.9, example.com
+            if ch == "." and _ORDINAL_DAY.search(text, max(0, i - 3), i) and _AFTER_ORDINAL.match(text, i + 1):
+                continue  # "am 3. Dezember um 9": a German ordinal, no sentence's end
             if ch == "," and _UNWANTED_THAT.match(text, i + 1) and _WANTS_NOT_END.search(text, start, i):
                 continue  # "sie will nicht, dass das Passwort geändert wird": what is not wanted, one clause
             parts.append(text[start:i + 1])

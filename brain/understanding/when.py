@@ -190,7 +190,11 @@ def find(text: str, now: datetime, zone: ZoneInfo, lang: Lang) -> When:
     if nd:
         out.not_daytime = True
         out.spans.append(nd.span())
-    p = _collect(text, now, zone, lang, skip=[nd.span()] if nd else [])
+    dated = _dated(text, now.astimezone(zone).date())
+    # the date's own numbers are no hour ("le 3 décembre à 9h"); it is read below (``_full_date``)
+    collect_text = text if dated is None else text[:dated[1].start()] + " " * len(dated[1].group(0)) + text[
+        dated[1].end():]
+    p = _collect(collect_text, now, zone, lang, skip=[nd.span()] if nd else [], dated=dated is not None)
     out.day_instead = p.instead
     if not _full_date(text, now, zone, p, out):
         return out
@@ -210,20 +214,83 @@ def find(text: str, now: datetime, zone: ZoneInfo, lang: Lang) -> When:
     return out
 
 
-def _full_date(text: str, now: datetime, zone: ZoneInfo, p: _Parts, out: When) -> bool:
-    """A dated day ("27.11.2026") into ``p``; False (and unplaced) when it has already passed."""
+# A date with its month named ("3 December", "December 3rd, 2026", "am 3. Dezember", "le 3 décembre", "el 3 de
+# diciembre"), an ISO date, or a day of the month alone ("on the 3rd", "am 3."): each was dropped and the time said
+# beside it placed on the next such hour — "redémarre-la le 3 décembre à 9h" ran the next morning
+_MONTHS = {
+    "january": 1, "jan": 1, "januar": 1, "janvier": 1, "enero": 1, "february": 2, "feb": 2, "februar": 2,
+    "février": 2, "fevrier": 2, "febrero": 2, "march": 3, "mar": 3, "märz": 3, "maerz": 3, "mars": 3, "marzo": 3,
+    "april": 4, "apr": 4, "avril": 4, "abril": 4, "may": 5, "mai": 5, "mayo": 5, "june": 6, "jun": 6, "juni": 6,
+    "juin": 6, "junio": 6, "july": 7, "jul": 7, "juli": 7, "juillet": 7, "julio": 7, "august": 8, "aug": 8, "août": 8,
+    "aout": 8, "agosto": 8, "september": 9, "sep": 9, "sept": 9, "septembre": 9, "septiembre": 9, "october": 10,
+    "oct": 10, "oktober": 10, "octobre": 10, "octubre": 10, "november": 11, "nov": 11, "novembre": 11,
+    "noviembre": 11, "december": 12, "dec": 12, "dezember": 12, "décembre": 12, "decembre": 12, "diciembre": 12}
+_MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_NAMED_DATE = re.compile(
+    rf"(?<![\w.])(?P<d>\d{{1,2}})(?:st|nd|rd|th|er|º|\.)?\s+(?:of\s+|de\s+)?(?P<m>{_MONTH})\.?"
+    rf"(?:,?\s+(?:de\s+)?(?P<y>\d{{4}}))?(?![\w])|"
+    rf"(?<![\w])(?P<m2>{_MONTH})\.?\s+(?:the\s+)?(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<y2>\d{{4}}))?(?![\w.,]\d)|"
+    r"(?<![\w.-])(?P<iy>\d{4})-(?P<im>\d{2})-(?P<id>\d{2})(?![\w-])|"
+    r"\bam\s+(?P<nd>\d{1,2})\.(?P<nm>\d{1,2})\.(?!\d)|"  # "am 3.12.": German, no year
+    r"\bon\s+the\s+(?P<od>\d{1,2})(?:st|nd|rd|th)\b(?!\s+(?:floor|time|step|channel|try|attempt|of\s+the\s+month))|"
+    rf"\bam\s+(?P<gd>\d{{1,2}})\.(?!\d)(?!\s*(?:{_MONTH})\b)", _I)
+
+
+def _dated(text: str, today: date) -> tuple[date | None, re.Match[str]] | None:
+    """The day a date in ``text`` names (None in its place when it names no real day), with its match; a date
+    without a year is its next one, a day of the month alone this month's or the next."""
     full = _FULL_DATE.search(text)
-    if full is None:
-        return True
+    if full is not None:
+        return _day(int(full.group(3)), int(full.group(2)), int(full.group(1))), full
+    m = _NAMED_DATE.search(text)
+    if m is None:
+        return None
+    if m.group("iy"):
+        return _day(int(m.group("iy")), int(m.group("im")), int(m.group("id"))), m
+    if m.group("nd"):
+        month, d = int(m.group("nm")), int(m.group("nd"))
+        this = _day(today.year, month, d)
+        return (this, m) if this is None or this >= today else (_day(today.year + 1, month, d), m)
+    if m.group("od") or m.group("gd"):
+        d = int(m.group("od") or m.group("gd"))
+        this = _day(today.year, today.month, d)
+        if this is not None and this >= today:
+            return this, m
+        nxt = date(today.year + today.month // 12, today.month % 12 + 1, 1)
+        return _day(nxt.year, nxt.month, d), m
+    month = _MONTHS[(m.group("m") or m.group("m2")).lower()]
+    d, year = int(m.group("d") or m.group("d2")), m.group("y") or m.group("y2")
+    if year:
+        return _day(int(year), month, d), m
+    this = _day(today.year, month, d)
+    return (this, m) if this is not None and this >= today else (_day(today.year + 1, month, d), m)
+
+
+def _day(year: int, month: int, day: int) -> date | None:
     try:
-        day = date(int(full.group(3)), int(full.group(2)), int(full.group(1)))
+        return date(year, month, day)
     except ValueError:
+        return None
+
+
+def _full_date(text: str, now: datetime, zone: ZoneInfo, p: _Parts, out: When) -> bool:
+    """A dated day ("27.11.2026", "le 3 décembre") into ``p``; False (and unplaced) when it has already passed or
+    names no day."""
+    today = now.astimezone(zone).date()
+    found = _dated(text, today)
+    if found is None:
         return True
-    if day < now.astimezone(zone).date():
+    day, full = found
+    if day is None:
+        out.unplaced.append(Unplaced(words=full.group(0), kind="time", why="a date that is no day of the calendar"))
+        out.spans.append(full.span())
+        return False
+    if day < today:
         out.unplaced.append(Unplaced(words=full.group(0), kind="time", why=f"{day:%d %b %Y} has already passed"))
         out.spans.append(full.span())
         return False
-    p.day_offset = (day - now.astimezone(zone).date()).days
+    p.day_offset = (day - today).days
+    p.weekday = None
     p.words.append(full.group(0))
     p.spans.append(full.span())
     return True
@@ -260,8 +327,9 @@ def _not_a_start(at: datetime | None, assumed: str | None, p: _Parts, local_now:
     return None
 
 
-def _collect(text: str, now: datetime, zone: ZoneInfo, lang: Lang, skip: list[tuple[int, int]]) -> _Parts:
-    c = _Collector(text, skip)
+def _collect(text: str, now: datetime, zone: ZoneInfo, lang: Lang, skip: list[tuple[int, int]],
+             dated: bool = False) -> _Parts:
+    c = _Collector(text, skip, dated)
     c.clock_words()
     c.clock()
     c.relative(now, zone, lang)  # before the hours: "dans 1 heure" is in an hour, never 01:00
@@ -275,8 +343,9 @@ def _collect(text: str, now: datetime, zone: ZoneInfo, lang: Lang, skip: list[tu
 class _Collector:
     """The parts of a time in a text, each taken once, never inside a span already taken or skipped."""
 
-    def __init__(self, text: str, skip: list[tuple[int, int]]) -> None:
+    def __init__(self, text: str, skip: list[tuple[int, int]], dated: bool = False) -> None:
         self.text, self.skip, self.p = text, skip, _Parts()
+        self.dated = dated  # a date is said beside (blanked here): "am 3. Dezember um 9" — its "um 9" is an hour
         self.denied: list[tuple[int, int]] = []
 
     def free(self, a: int, b: int) -> bool:
@@ -329,7 +398,7 @@ class _Collector:
                 return
         for m in _HOUR_AT.finditer(self.text):
             if self.free(*m.span()) and not self.ruled_out(m) and (
-                    m.group(1).lower() in _HOUR_ALONE or _has_day_word(self.text)):
+                    m.group(1).lower() in _HOUR_ALONE or self.dated or _has_day_word(self.text)):
                 self.p.hour = 1 if m.group(2).lower() == "una" else int(m.group(2))
                 self.take(m)
                 return

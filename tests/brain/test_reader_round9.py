@@ -467,3 +467,37 @@ def test_a_draft_pushed_to_a_later_time_keeps_its_value(then: str, local: tuple[
     assert r.schedule is not None, r
     at = r.schedule.not_before.astimezone(BERLIN)
     assert (at.day, at.hour) == local, r.schedule
+
+
+# ---------------------------------------------------------------------------- a date with its month named
+@pytest.mark.parametrize(("text", "day", "hour"), [
+    ("reboot it on 4 December at 10", (2026, 12, 4), 10),
+    ("restart the box on December 4th at 10 pm", (2026, 12, 4), 22),
+    ("reboot it on 2026-12-04 at 10", (2026, 12, 4), 10), ("restart it on the 4th at 10", (2026, 12, 4), 10),
+    ("starte ihn am 4. Dezember um 10 neu", (2026, 12, 4), 10),
+    ("starte ihn am 4.12. um 10 Uhr neu", (2026, 12, 4), 10),
+    ("redémarre la box le 4 décembre à 10h", (2026, 12, 4), 10),
+    ("reinicia el router el 4 de diciembre a las 10", (2026, 12, 4), 10),
+    ("reboot it on 27 November at 10", (2026, 11, 27), 10)])
+def test_a_date_with_its_month_is_the_day(text: str, day: tuple[int, int, int], hour: int) -> None:
+    """Each date was dropped and its hour placed on the next such hour: "le 3 décembre à 9h" would have run the next
+    morning, a week early."""
+    r = _read(text)
+    assert r.schedule is not None, r
+    at = r.schedule.not_before.astimezone(BERLIN)
+    assert ((at.year, at.month, at.day), at.hour) == (day, hour), r.schedule
+
+
+@pytest.mark.parametrize(("text", "why"), [("reboot it on 3 March 2025 at 9", "already passed"),
+                                           ("reboot it on 30 February at 9", "no day of the calendar"),
+                                           ("starte ihn am 31.4. um 9 neu", "no day of the calendar"),
+                                           ("reboot it on 5 January at 8", "more than two weeks ahead")])
+def test_a_date_that_cannot_be_the_day_is_asked_about(text: str, why: str) -> None:
+    r = _read(text)
+    assert r.schedule is None and [u for u in r.unplaced if u.kind == "time" and why in u.why], r
+
+
+@pytest.mark.parametrize("text", ["move her direct debit to the 1st of the month", "Firmware 7.2. ist drauf",
+                                  "er läuft seit dem 3. März nicht mehr richtig"])
+def test_no_date_where_none_is_a_time(text: str) -> None:
+    assert _read(text).schedule is None
