@@ -215,7 +215,9 @@ def reset_mood(text: str) -> str | None:
 
 
 _FACTORY_WORD = re.compile(r"factory|werks|auslieferung|usine|fábrica|fabrica", _I)
-_TARGET = re.compile(r"\b(?:to|towards|zu|nach|an|bis|vers|à|jusqu['’]à|hacia|hasta|a|and|und|et|y)\s+"
+_TARGET = re.compile(r"\b(?:to|towards|zu|nach|an|bis|vers|à|jusqu['’]à|hacia|hasta|a|and|und|et|y|"
+                     # "traceroute example.com", "tracert example.net": the host right after the word
+                     r"traceroute|tracert|trace)\s+"
                      r"([a-z0-9][a-z0-9.-]{1,252}\.[a-z]{2,63})\b", _I)
 _URL = re.compile(r"https?://[^\s\"'<>]{4,250}", _I)
 

@@ -395,7 +395,11 @@ def _hosts(c: _Said) -> Condition | None:
     text = c.text
     if not _HOSTS.search(text) or (_THE_GATEWAY.search(text) and not _WHO.search(text)):
         return None  # "if the gateway is online" is the gateway's presence, no host
-    if not _ONLINE.search(re.sub(r"\b(is|sind|est|está) online\b", "", text, flags=_I) or ""):
+    # "someone is (still) online": the clients' presence, said with the gateway's word (it was the gateway online)
+    if not _ONLINE.search(re.sub(r"\b(is|are|ist|sind|est|sont|está|están)\s+(?:still\s+|noch\s+|encore\s+|"
+                                 r"todavía\s+|aún\s+|already\s+|schon\s+|déjà\s+|ya\s+)?online\b|"
+                                 r"\bonline\s+(?:ist|sind)\b", "", text,
+                                 flags=_I) or ""):
         nobody = bool(_NOBODY.search(text)) or (c.neg_words and not re.search(
             r"\b(someone|somebody|anyone|anybody|jemand|quelqu'un|alguien)\b", text, _I))
         go_h: Expect = "empty" if nobody != c.negative else "nonempty"
