@@ -91,3 +91,24 @@ def test_a_bare_value_after_a_draft_corrects_it(then: str) -> None:
     first = understand("put the 2.4 on channel 6", Context(now=NOW, zone=BERLIN)).request
     r = understand(then, Context(now=NOW, zone=BERLIN, after_draft=True, previous=first)).request
     assert r.values.get("value") == 11 and r.refers_to is not None and r.refers_to.kind == "correct", r
+
+
+def test_the_read_back_says_what_was_assumed_and_each_state_asked() -> None:
+    from brain.understanding import checker
+
+    r = _read("reboot it tonight")
+    assert r.schedule is not None and r.schedule.assumed
+    assert r.schedule.assumed in checker.readback(r, BERLIN)
+    off = _read("switch the 5 GHz on, but only if the guest network is off")
+    assert "only if the network is off" in checker.readback(off, BERLIN), checker.readback(off, BERLIN)
+
+
+@pytest.mark.parametrize(("text", "rendered"), [("drop the 5 GHz power a notch", "set the 5GHz transmit power a notch "
+                                                                                   "lower"),
+                                                ("raise the 2.4 power two steps", "set the 2.4GHz transmit power 2 "
+                                                                                  "steps up"),
+                                                ("set the 5 GHz power to 50%", "set the 5GHz transmit power to 50%")])
+def test_a_power_is_rendered_as_a_step_or_a_level(text: str, rendered: str) -> None:
+    from brain.understanding import checker
+
+    assert checker.render(_read(text)) == rendered
