@@ -720,7 +720,8 @@ def _amended(text: str, ctx: Context, q: _Qualifiers, heard: clauses.Heard, op_t
         request = _on_off_again(prev, op_text, request)
     # the numbers of a time said with it are never the draft's new value ("mejor mañana a las 7" was channel 7, "do it
     # after 22:00" channel 0)
-    amended = _amend_with(prev, request, _blank(q.match, q.when.spans), text)
+    amended = _amend_with(prev, request, _blank(q.match, q.when.spans + [m.span() for m in _UNTIL.finditer(q.match)]),
+                          text)
     taken = _deferred_taken(amended, request, ctx, q)
     if taken is not None:
         return taken
@@ -730,6 +731,11 @@ def _amended(text: str, ctx: Context, q: _Qualifiers, heard: clauses.Heard, op_t
     return _not_past(amended.model_copy(update={
         "refers_to": ref or Reference(kind="correct", words=text[:100]),
         "unplaced": [u for u in request.unplaced if u.kind != "request"]}), ctx)
+
+
+# A time said as a deadline ("hasta las 10 de la noche", "until 10", "bis 22 Uhr", "jusqu'à 22h"): never the draft's new
+# value (after a channel draft "hasta las 10 de la noche" drafted channel 10)
+_UNTIL = re.compile(r"\b(?:until|till|bis|jusqu'à|jusqu'a|hasta)\s+(?:las?\s+|the\s+)?\d{1,2}(?:[:h.]\d\d)?\b", _I)
 
 
 def _deferred_taken(amended: Request | None, request: Request, ctx: Context, q: _Qualifiers) -> Request | None:

@@ -94,6 +94,10 @@ VAGUE = _VAGUE = re.compile(
     _I)
 _DENIED = re.compile(r"\b(not|nicht|pas|no|never|jamais|nunca)\s+$", _I)
 _NEG_BEFORE = re.compile(r"\b(not before|no earlier than|not (un)?till?|not until|nicht vor|frühestens( um| ab)?|"
+                         # "wait until 10 pm", "warte bis 22 Uhr", "attends jusqu'à 22h", "espera hasta las 10": no
+                         # earlier than that (it was read as a deadline)
+                         r"wait (un)?till?|wait until|warte(n)? bis|attends jusqu'à|attendre jusqu'à|"
+                         r"espera(r)? hasta( las)?|"
                          r"erst( am| um| ab| nach)?|pas avant|seulement (à partir de|après)|au plus tôt( à)?|"
                          r"no antes de( las)?|no hasta( el| la| las)?|hasta no)\s*$", _I)
 # "same time", "même heure": a correction's time of day is the one it corrects (``offline.amend``)

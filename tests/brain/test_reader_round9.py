@@ -501,3 +501,18 @@ def test_a_date_that_cannot_be_the_day_is_asked_about(text: str, why: str) -> No
                                   "er läuft seit dem 3. März nicht mehr richtig"])
 def test_no_date_where_none_is_a_time(text: str) -> None:
     assert _read(text).schedule is None
+
+
+@pytest.mark.parametrize(("then", "local"), [("wait until 10 pm", (26, 22)), ("warte bis 22 Uhr", (26, 22))])
+def test_wait_until_after_a_draft_is_its_time(then: str, local: tuple[int, int]) -> None:
+    """"wait until 10 pm" after a draft was "I did not read that as a change to the draft"."""
+    r = _after("put the 2.4 on channel 1", then)
+    assert (r.values.get("value"), r.schedule is not None) == (1, True), r
+    at = r.schedule.not_before.astimezone(BERLIN)
+    assert (at.day, at.hour) == local, r.schedule
+
+
+@pytest.mark.parametrize("then", ["hasta las 10 de la noche", "espera hasta las 10 de la noche", "until 10 then"])
+def test_a_deadline_after_a_draft_is_no_value(then: str) -> None:
+    """After a channel draft "hasta las 10 de la noche" drafted channel 10."""
+    assert _after("put the 2.4 on channel 1", then).values.get("value") != 10
