@@ -716,6 +716,9 @@ def _amended(text: str, ctx: Context, q: _Qualifiers, heard: clauses.Heard, op_t
     correcting = ref is not None and ref.kind == "correct"
     if prev is None or prev.action is None or not (correcting or _answers_the_draft(ctx, request)):
         return None
+    back = _switched_back_later(prev, q, ctx, op_text)
+    if back is not None:
+        return back
     if correcting and request.action is None and op_text:
         request = _on_off_again(prev, op_text, request)
     # the numbers of a time said with it are never the draft's new value ("mejor mañana a las 7" was channel 7, "do it
@@ -790,6 +793,28 @@ def _not_past(amended: Request, ctx: Context) -> Request:
     local = at.not_before.astimezone(ctx.zone)
     return amended.model_copy(update={"schedule": None, "unplaced": [*amended.unplaced, Unplaced(
         words=at.words, kind="time", why=f"{local:%H:%M} on {local:%a %d %b} local has already passed")]})
+
+
+def _switched_back_later(prev: Request, q: _Qualifiers, ctx: Context, op_text: str) -> Request | None:
+    """"… and back on tomorrow at 8" after "turn off the guest wifi": a request of its own — the opposite switch, at
+    its own time — which supersedes nothing (it amended the draft: the guest network was switched off *tomorrow at
+    8*, the opposite of what was asked). Without a time it is asked about — unless it corrects the draft ("nein,
+    lieber wieder an"). None when the message switches nothing back."""
+    before = prev.values.get("value")
+    if not isinstance(before, bool) or not _REVERSAL.search(q.match):
+        return None
+    obj = clauses.object_words(checker.render(prev))
+    again = parse(f"{obj} {op_text}") if obj else None
+    if again is None or again.action != prev.action or again.value is not (not before):
+        return None
+    # "und morgen um 8 wieder ein" has no verb of its own: its time was read as a description's — read it again
+    schedule = q.when.schedule or when.find(_blank(q.match, q.quoted), ctx.now, ctx.zone, q.lang).schedule
+    if schedule is None and references.correcting(q.match):
+        return None  # "nein, lieber wieder an": the draft corrected to the other switch, now (``_on_off_again``)
+    unplaced = [] if schedule is not None else [Unplaced(words=op_text.strip()[:80], kind="time", why=(
+        "when it should go back: say the time — the change drafted before stays as it is"))]
+    return _not_past(prev.model_copy(update={"values": {**prev.values, "value": again.value}, "refers_to": None,
+                                             "schedule": schedule, "immediate": False, "unplaced": unplaced}), ctx)
 
 
 def _on_off_again(prev: Request, op_text: str, request: Request) -> Request:
@@ -907,6 +932,10 @@ def amend(previous: Request, new: Request, *, also: bool = False) -> Request:
     if also and new.target.bands and previous.target.bands and not new.target.ssid_role:
         bands = list(dict.fromkeys([*previous.target.bands, *new.target.bands]))
         update["target"] = new.target.model_copy(update={"bands": bands, "words": " ".join(bands)})
+    elif new.target.bands and not new.target.ssid_role and previous.target.ssid_role:
+        # "the 5 GHz one only" after "turn off the guest wifi": the guest network on that band (it was every
+        # network on the band, the main one too)
+        update["target"] = new.target.model_copy(update={"ssid_role": previous.target.ssid_role})
     elif new.target.bands or new.target.ssid_role:
         update["target"] = new.target
     if new.schedule is not None or new.immediate:

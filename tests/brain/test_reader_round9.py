@@ -516,3 +516,28 @@ def test_wait_until_after_a_draft_is_its_time(then: str, local: tuple[int, int])
 def test_a_deadline_after_a_draft_is_no_value(then: str) -> None:
     """After a channel draft "hasta las 10 de la noche" drafted channel 10."""
     assert _after("put the 2.4 on channel 1", then).values.get("value") != 10
+
+
+# ---------------------------------------------------------------------------- switched back later, after a draft
+@pytest.mark.parametrize(("first", "then", "action"), [
+    ("turn off the guest wifi", "and back on tomorrow at 8", "ssid_enable"),
+    ("switch the 2.4 off", "and switch it back on tomorrow at 8", "band_enable"),
+    ("schalte das Gäste-WLAN aus", "und morgen um 8 wieder ein", "ssid_enable")])
+def test_switched_back_later_is_a_request_of_its_own(first: str, then: str, action: str) -> None:
+    """"… and back on tomorrow at 8" amended the draft: the network was switched *off* tomorrow at 8 — the opposite
+    of what was asked, and nothing switched off now."""
+    r = _after(first, then)
+    assert (r.action, r.values.get("value"), r.refers_to) == (action, True, None), r
+    assert r.schedule is not None and r.schedule.not_before.astimezone(BERLIN).hour == 8, r
+
+
+def test_switched_back_without_a_time_is_asked_about() -> None:
+    r = _after("turn off the guest wifi", "and back on afterwards")
+    assert r.schedule is None and [u for u in r.unplaced if u.kind == "time"], r
+
+
+def test_a_band_after_a_guest_draft_keeps_the_guest_network() -> None:
+    """"the 5 GHz one only" after "turn off the guest wifi" dropped the guest role: every network on 5 GHz, the
+    main one too."""
+    r = _after("turn off the guest wifi", "the 5 GHz one only")
+    assert (r.target.bands, r.target.ssid_role, r.values.get("value")) == (["5GHz"], "guest", False), r
