@@ -170,6 +170,7 @@ def measure(quick: bool, *, url: str | None = None, device_id: str | None = None
     from core.kernel.models import Change, ProposalDraft, ProposalState
     from core.users import get_actor
     from executors.genieacs.ids import genieacs_device_id, url_segment
+    from executors.genieacs.nbi import REASON_QUEUED
     from executors.genieacs.timing import next_boundary
 
     n = samples or (8 if quick else 40)
@@ -193,9 +194,19 @@ def measure(quick: bool, *, url: str | None = None, device_id: str | None = None
     bare = httpx.Client(base_url=peer.url, timeout=30.0)
 
     def bare_task(task: dict[str, Any]) -> None:
-        r = bare.post(f"/devices/{seg}/tasks", params={"connection_request": "", "timeout": "10000"},
-                      content=json.dumps(task))
-        assert r.status_code == 200, r.reason_phrase
+        """One task with a connection request, as a bare NBI client posts it. Under load the CPE's session may not
+        start within the timeout: GenieACS then answers 202 "Task queued but not processed" and keeps the task for
+        the next session — a client that needs the answer now deletes it and asks again (at most three times; the
+        retry is in the baseline's time, as it would be in any client's). It failed the full tier once (CI, load)."""
+        for _ in range(3):
+            r = bare.post(f"/devices/{seg}/tasks", params={"connection_request": "", "timeout": "10000"},
+                          content=json.dumps(task))
+            if r.status_code == 200:
+                return
+            if r.status_code != 202 or r.reason_phrase != REASON_QUEUED:
+                break
+            bare.delete(f"/tasks/{r.json()['_id']}")
+        raise AssertionError(f"the bare client's {task['name']} was not processed: {r.status_code} {r.reason_phrase}")
 
     def bare_change(i: int, *, verified: bool = False) -> None:
         bare_task({"name": "getParameterValues", "parameterNames": [SSID1]})
