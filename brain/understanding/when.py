@@ -200,7 +200,7 @@ def find(text: str, now: datetime, zone: ZoneInfo, lang: Lang) -> When:
         dated[1].end():]
     p = _collect(collect_text, now, zone, lang, skip=[nd.span()] if nd else [], dated=dated is not None)
     out.day_instead = p.instead
-    if not _full_date(text, now, zone, p, out):
+    if not _full_date(dated, now, zone, p, out):
         return out
     vague = _VAGUE.search(text)
     if vague and not p.words:
@@ -277,11 +277,11 @@ def _day(year: int, month: int, day: int) -> date | None:
         return None
 
 
-def _full_date(text: str, now: datetime, zone: ZoneInfo, p: _Parts, out: When) -> bool:
-    """A dated day ("27.11.2026", "le 3 décembre") into ``p``; False (and unplaced) when it has already passed or
-    names no day."""
+def _full_date(found: tuple[date | None, re.Match[str]] | None, now: datetime, zone: ZoneInfo, p: _Parts,
+               out: When) -> bool:
+    """The dated day ``_dated`` found ("27.11.2026", "le 3 décembre") into ``p``; False (and unplaced) when it has
+    already passed or names no day."""
     today = now.astimezone(zone).date()
-    found = _dated(text, today)
     if found is None:
         return True
     day, full = found

@@ -13,6 +13,7 @@ from brain.understanding.offline import Context, understand
 from brain.understanding.values import offered_with
 from tests.brain.conftest import run_turn
 from tests.brain.test_nothing_dropped import BERLIN, NOW
+from tests.brain.test_reader_chat import _proposals
 
 
 def _read(text: str) -> Any:
@@ -409,7 +410,7 @@ def test_through_the_chat_a_time_after_a_draft_keeps_its_channel(rt: Any, svc: A
     first = run_turn(svc, tid, "pon el 2,4 en el canal 1", alice)
     assert [e for e in first if e.kind == "proposal"], [(e.kind, e.text) for e in first]
     events = run_turn(svc, tid, "mejor mañana a las 7", alice)
-    drafted = [rt.lifecycle.get(e.data["proposal_id"]) for e in events if e.kind == "proposal"]
+    drafted = _proposals(rt, events)
     assert drafted, [(e.kind, e.text) for e in events]
     assert [(c.path.endswith(".Channel"), c.value) for c in drafted[-1].changes] == [(True, 1)], drafted[-1].changes
 
@@ -438,7 +439,7 @@ def test_through_the_chat_a_setting_on_both_bands_drafts_both(rt: Any, svc: Any,
     both take the value; one that does not asks which level, as for one band)."""
     alice = actor("alice")
     events = run_turn(svc, svc.start(device("healthy", 7), alice), text, alice)
-    drafted = [rt.lifecycle.get(e.data["proposal_id"]) for e in events if e.kind == "proposal"]
+    drafted = _proposals(rt, events)
     assert drafted, [(e.kind, e.text) for e in events]
     assert sorted((c.path.split(".")[-1], c.value) for c in drafted[-1].changes) == [(leaf, value), (leaf, value)]
 
@@ -449,7 +450,7 @@ def test_through_the_chat_a_band_too_drafts_both(rt: Any, svc: Any, device: Any,
     first = run_turn(svc, tid, "set the 5 GHz power to 50%", alice)
     assert [e for e in first if e.kind == "proposal"], [(e.kind, e.text) for e in first]
     events = run_turn(svc, tid, "and the 2.4 too", alice)
-    drafted = [rt.lifecycle.get(e.data["proposal_id"]) for e in events if e.kind == "proposal"]
+    drafted = _proposals(rt, events)
     assert drafted, [(e.kind, e.text) for e in events]
     powers = sorted(c.path for c in drafted[-1].changes if c.path.endswith(".TransmitPower"))
     assert len(powers) == 2 and all(c.value == 50 for c in drafted[-1].changes), drafted[-1].changes
