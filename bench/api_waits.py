@@ -25,7 +25,9 @@ from bench.framework import BenchResult
 
 NAME = "api_waits"
 KEYS_POSTGRES = ("one_process_post_per_s", "two_processes_post_per_s", "two_processes_chain_wait_share",
-                 "two_processes_idle_in_transaction_share")  # metrics every --quick run reports (PostgreSQL)
+                 "two_processes_idle_in_transaction_share", "after_one_process_post_per_s",
+                 "after_two_processes_post_per_s", "after_two_processes_idle_in_transaction_share")
+# the metrics every --quick run reports (PostgreSQL); after_*: GATEWARD_AUDIT_CHAIN=after, same run
 DESCRIPTION = ("POST /api/proposals on PostgreSQL, 1 and 2 server processes: req/s and where the backends wait "
                "(pg_stat_activity sampled every 5 ms)")
 _SAMPLE = ("SELECT state, wait_event_type, wait_event, left(regexp_replace(query, '\\s+', ' ', 'g'), 60) "
@@ -55,6 +57,41 @@ def _shares(counts: Counter[tuple[str, str, str, str]]) -> dict[str, float]:
             "wal_flush_share": flush / total}
 
 
+def _variants(url: str, base: str, tmp: Path, token: str, post: Any, n: int, prefix: str,
+              metrics: dict[str, float], rows: list[tuple[str, str]]) -> None:
+    """One and two server processes under the load, with the chaining ``GATEWARD_AUDIT_CHAIN`` says
+    (``prefix``: the metrics' prefix, empty for the default)."""
+    from bench import api_latency as al
+
+    for label, extra in (("one_process", ()), ("two_processes", ("--workers", "2"))):
+        with al._server(url, tmp, 20, extra) as (server, pid):
+            asyncio.run(al._load(server, token, post, 40, 8))  # warm-up
+            counts: Counter[tuple[str, str, str, str]] = Counter()
+            stop = threading.Event()
+            sampler = threading.Thread(target=_sample, args=(base, stop, counts), daemon=True)
+            sampler.start()
+            c0, load0 = al._cpu_s(pid), os.getloadavg()[0]
+            _, wall, statuses = asyncio.run(al._load(server, token, post, n, 8))
+            stop.set()
+            sampler.join()
+            cpu_ms = (al._cpu_s(pid) - c0) / n * 1e3
+        shares = _shares(counts)
+        title = f"{label.replace('_', ' ')}, chained {'after' if prefix else 'at'} commit"
+        metrics[f"{prefix}{label}_post_per_s"] = round(n / wall, 1)
+        metrics[f"{prefix}{label}_server_cpu_ms_per_post"] = round(cpu_ms, 2)
+        metrics.update({f"{prefix}{label}_{k}": round(v, 3) for k, v in shares.items()})
+        metrics[f"{prefix}{label}_load_avg"] = round(load0, 2)
+        top = ", ".join(f"{c / max(1, sum(counts.values())):.0%} {st}{f' {we}' if we else ''} after "
+                        f"{q[:32]!r}" for (st, _, we, q), c in counts.most_common(4))
+        rows.append((f"{title}: POST /api/proposals",
+                     f"{n / wall:.1f}/s, server CPU {cpu_ms:.2f} ms a POST, statuses {statuses}, "
+                     f"load {load0:.1f}"))
+        rows.append((f"{title}: busy backends",
+                     f"chain lock {shares['chain_wait_share']:.1%}, idle in transaction "
+                     f"{shares['idle_in_transaction_share']:.1%}, WAL flush {shares['wal_flush_share']:.1%}; "
+                     f"most: {top}"))
+
+
 def run(quick: bool) -> BenchResult:
     from bench import api_latency as al
 
@@ -74,32 +111,16 @@ def run(quick: bool) -> BenchResult:
                                                   "changes": [{"path": "Device.WiFi.Radio.1.Channel",
                                                                "value": 1 + (i % 3) * 5}]}
 
-            for label, extra in (("one_process", ()), ("two_processes", ("--workers", "2"))):
-                with al._server(url, tmp, 20, extra) as (server, pid):
-                    asyncio.run(al._load(server, token, post, 40, 8))  # warm-up
-                    counts: Counter[tuple[str, str, str, str]] = Counter()
-                    stop = threading.Event()
-                    sampler = threading.Thread(target=_sample, args=(base, stop, counts), daemon=True)
-                    sampler.start()
-                    c0, load0 = al._cpu_s(pid), os.getloadavg()[0]
-                    _, wall, statuses = asyncio.run(al._load(server, token, post, n, 8))
-                    stop.set()
-                    sampler.join()
-                    cpu_ms = (al._cpu_s(pid) - c0) / n * 1e3
-                shares = _shares(counts)
-                metrics[f"{label}_post_per_s"] = round(n / wall, 1)
-                metrics[f"{label}_server_cpu_ms_per_post"] = round(cpu_ms, 2)
-                metrics.update({f"{label}_{k}": round(v, 3) for k, v in shares.items()})
-                metrics[f"{label}_load_avg"] = round(load0, 2)
-                top = ", ".join(f"{c / max(1, sum(counts.values())):.0%} {st}{f' {we}' if we else ''} after "
-                                f"{q[:32]!r}" for (st, _, we, q), c in counts.most_common(4))
-                rows.append((f"{label.replace('_', ' ')}: POST /api/proposals",
-                             f"{n / wall:.1f}/s, server CPU {cpu_ms:.2f} ms a POST, statuses {statuses}, "
-                             f"load {load0:.1f}"))
-                rows.append((f"{label.replace('_', ' ')}: busy backends",
-                             f"chain lock {shares['chain_wait_share']:.1%}, idle in transaction "
-                             f"{shares['idle_in_transaction_share']:.1%}, WAL flush {shares['wal_flush_share']:.1%}; "
-                             f"most: {top}"))
+            saved = os.environ.get("GATEWARD_AUDIT_CHAIN")
+            try:
+                for mode, prefix in (("commit", ""), ("after", "after_")):
+                    os.environ["GATEWARD_AUDIT_CHAIN"] = mode  # the servers inherit it
+                    _variants(url, base, tmp, token, post, n, prefix, metrics, rows)
+            finally:
+                if saved is None:
+                    os.environ.pop("GATEWARD_AUDIT_CHAIN", None)
+                else:
+                    os.environ["GATEWARD_AUDIT_CHAIN"] = saved
     notes = ["each sample: every busy client backend's state, wait and last statement (pg_stat_activity, every 5 ms); "
              "idle in transaction = the client holds its transaction open between two statements"]
     return BenchResult(NAME, metrics, {"posts": n, "clients": 8, "quick": quick}, rows, notes)

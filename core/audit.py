@@ -32,9 +32,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Required, TypedDict, cast
+from typing import TYPE_CHECKING, Any, Required, TypedDict, cast
 
 import orjson
 from sqlalchemy import (
@@ -58,7 +58,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, SessionTransaction
 
 from core import audit_chain as chain
-from core import audit_hint
+from core import audit_hint, audit_pending
 from core.audit_anchor import (
     Anchor,
     AuditKey,
@@ -80,6 +80,9 @@ from core.kernel.secrets import mask_params
 from core.store.commit_info import AUDIT_QUEUE, RELAXED_COMMIT
 from core.store.fastsql import Prepared
 from core.store.schema import AuditCheckpointRow, AuditEventRow, AuditHeadRow, UTCDateTime
+
+if TYPE_CHECKING:
+    from core.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -180,11 +183,14 @@ def _take_turn(session: Session, bind: Engine | Connection) -> None:
 def _end_turn(session: Session, transaction: SessionTransaction) -> None:
     """After the outermost transaction ended (committed, rolled back or closed): the turn is over."""
     if transaction.parent is not None:
-        return
+        return  # a savepoint's mark stays until the transaction ends: its rollback is said after this
+    session.info.pop(_MARKS, None)
     session.info.pop(_CHAINED, None)
     lock = session.info.pop(_TURN, None)
     if lock is not None:
         lock.release()
+    if _COMMITTED in session.info:
+        _chain_committed(session)
 
 
 def _pg_array(values: Sequence[str | None]) -> str:
@@ -237,6 +243,21 @@ class _Pending:
         self.subscriber = device.subscriber if device is not None else None
         self.model = device.model if device is not None else None
         self.firmware = device.firmware if device is not None else None
+
+    @classmethod
+    def stored(cls, ts: datetime, actor: str, action: str, proposal_id: str | None, device_id: str | None,
+               subscriber: str | None, model: str | None, firmware: str | None, data: JsonObject) -> _Pending:
+        """An event as ``audit_pending`` holds it: masked and canonical already, not done again."""
+        ev = cls.__new__(cls)
+        ev.ts, ev.actor, ev.action, ev.proposal_id, ev.device_id = ts, actor, action, proposal_id, device_id
+        ev.subscriber, ev.model, ev.firmware, ev.data = subscriber, model, firmware, data
+        return ev
+
+    def content(self) -> dict[str, Any]:
+        """Everything but its place in the chain (``audit_pending``'s columns)."""
+        return {"ts": self.ts, "actor": self.actor, "action": self.action, "proposal_id": self.proposal_id,
+                "device_id": self.device_id, "subscriber": self.subscriber, "model": self.model,
+                "firmware": self.firmware, "data": self.data}
 
     def linked(self, seq: int, prev: str) -> dict[str, Any]:
         """The row's values at its place in the chain."""
@@ -312,13 +333,39 @@ def _enqueue(session: Session, events: list[_Pending]) -> None:
     if queue is None:
         session.info[_QUEUE] = queue = []
     queue.extend(events)
-    if session.in_nested_transaction():  # a savepoint may roll back alone: its events go with it
-        flush(session)
 
 
 def _at_commit(session: Session) -> None:
-    """``before_commit`` (also a savepoint's): link and write what the transaction appended."""
-    flush(session, committing=not session.in_nested_transaction())
+    """``before_commit``: link and write what the transaction appended. A savepoint's release (it
+    fires this hook too) writes nothing: its events stay queued, in order, for the transaction's
+    commit — and a savepoint that rolls back takes only the events appended inside it
+    (:func:`_savepoint_rolled_back`). Writing the queue at the savepoint made its rollback take the
+    events the transaction had appended before it too."""
+    if not session.in_nested_transaction():
+        flush(session, committing=True)
+
+
+_MARKS = "gateward_audit_savepoints"  # Session.info: each open savepoint -> the queue's length when it began
+
+
+def _savepoint_began(session: Session, transaction: SessionTransaction) -> None:
+    """``after_transaction_create``: remember where a savepoint's events will start in the queue."""
+    if transaction.nested:
+        queue: list[_Pending] | None = session.info.get(_QUEUE)
+        session.info.setdefault(_MARKS, {})[transaction] = len(queue) if queue else 0
+
+
+def _rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    """``after_soft_rollback`` (every rollback, a savepoint's too): a savepoint's rollback drops the
+    events appended since it began; the transaction's rollback drops them all."""
+    marks: dict[SessionTransaction, int] | None = session.info.get(_MARKS)
+    if previous_transaction.nested:
+        mark = marks.pop(previous_transaction, None) if marks else None
+        queue: list[_Pending] | None = session.info.get(_QUEUE)
+        if queue is not None and mark is not None:
+            del queue[mark:]
+        return
+    _drop_queue(session)
 
 
 def flush(session: Session, *, committing: bool = False) -> int:
@@ -333,6 +380,11 @@ def flush(session: Session, *, committing: bool = False) -> int:
     if not queue:
         return 0
     if _is_pg(session):
+        if _after_commit_chaining(session):
+            load_key(create=True)  # a key that cannot sign refuses the change, as chaining at commit does
+            session.info.setdefault(_MINE, []).extend(
+                audit_pending.pend(session, _content_arrays([ev.content() for ev in queue]), relaxed))
+            return len(queue)
         rows = _pg_flush(session, queue, relaxed, committing)
     else:
         start, prev, key = _open_append(session)
@@ -411,13 +463,19 @@ def _new_head(key: AuditKey, rows: list[dict[str, Any]]) -> _Head:
     return _Head(seq, head_hash, now, key.key_id, mac(key, "head", seq, head_hash, seq, now))
 
 
-def _write_values(rows: list[dict[str, Any]], head: _Head) -> dict[str, Any]:
-    """The parameters of ``gateward_audit_write`` / ``_append``: one array literal per column."""
-    columns: dict[str, list[Any]] = {c: [r[c] for r in rows] for c in _PG_TEXT_COLUMNS}
-    # A naive time is UTC, as the column type stores it; each JSON document as the engine writes it.
+def _content_arrays(rows: Sequence[Mapping[str, Any]], names: Sequence[str] = audit_pending.CONTENT
+                    ) -> dict[str, str]:
+    """One PostgreSQL array literal a column of ``rows`` (``names``): a naive time is UTC, as the
+    column type stores it; each JSON document as the engine writes it."""
+    columns: dict[str, list[Any]] = {c: [r[c] for r in rows] for c in names}
     columns["ts"] = [(t if t.tzinfo is not None else t.replace(tzinfo=UTC)).isoformat() for t in columns["ts"]]
     columns["data"] = [orjson.dumps(d).decode() for d in columns["data"]]
-    values: dict[str, Any] = {c: _pg_array(v) for c, v in columns.items()}
+    return {c: _pg_array(v) for c, v in columns.items()}
+
+
+def _write_values(rows: list[dict[str, Any]], head: _Head) -> dict[str, Any]:
+    """The parameters of ``gateward_audit_write`` / ``_append``: one array literal per column."""
+    values: dict[str, Any] = _content_arrays(rows, _PG_TEXT_COLUMNS)
     values["seqs"] = "{" + ",".join(str(int(r["seq"])) for r in rows) + "}"
     return {**values, "h_seq": head.seq, "h_hash": head.hash, "h_ts": head.ts, "h_key_id": head.key_id,
             "h_mac": head.mac}
@@ -446,16 +504,153 @@ def _after_write(session: Session, key: AuditKey, bind: Engine | Connection, old
         _write_checkpoint(session, key, head.seq, head.hash, head.ts)
 
 
-def _drop_queue(session: Session, *_: Any) -> None:
+def _drop_queue(session: Session) -> None:
     session.info.pop(_QUEUE, None)
     session.info.pop(RELAXED_COMMIT, None)
+    session.info.pop(_MINE, None)
+    session.info.pop(_MARKS, None)
+
+
+# ---------------------------------------------------------------------------- chaining after commit
+_MINE = "gateward_audit_pended"  # Session.info: ids of the events this transaction wrote unlinked
+_COMMITTED = "gateward_audit_pended_committed"  # …and committed: chained once the transaction has ended
+
+
+def _after_commit_chaining(session: Session) -> bool:
+    """PostgreSQL with ``GATEWARD_AUDIT_CHAIN=after``, on a session bound to an engine: its events
+    are written unlinked (``core.audit_pending``) and chained after the commit. A session bound to
+    one connection (a test's outer transaction) has no commit another connection could see; it
+    chains at commit, as by default."""
+    return settings().audit_chain == "after" and isinstance(session.get_bind(), Engine)
+
+
+def _committed(session: Session) -> None:
+    """``after_commit``: what this transaction wrote unlinked is now visible to a chain transaction."""
+    mine = session.info.pop(_MINE, None)
+    if mine:
+        session.info[_COMMITTED] = mine
+
+
+def _chain_committed(session: Session) -> None:
+    """After the outermost transaction ended (its connection back in the pool, so chaining never
+    needs a second one while holding the first): link this transaction's events — and every event
+    pending with them — before the caller goes on, so whoever committed a change reads its events
+    in the trail, as when they were chained at commit. A failure here loses nothing: the events are
+    committed and the next chain transaction (any audited commit, ``gateward audit verify``, a
+    start) links them; the caller's commit stands and is not reported as failed."""
+    mine: list[int] | None = session.info.pop(_COMMITTED, None)
+    if not mine:
+        return
+    try:
+        wait_chained(cast(Engine, session.get_bind()), mine, session.info.get(COLLECT))
+    except Exception:  # committed already: chained by the next chain transaction
+        log.exception("audit: %d committed event(s) not chained yet; the next chain transaction links them",
+                      len(mine))
+
+
+class _Chainer:
+    """One process's chain transactions on one engine, one at a time (``lock``): a thread that
+    committed waits for the lock, and finds its events linked by the thread before it (``done``,
+    kept only for ids a thread of this process waits for) — or links everything pending itself.
+    So commits that land while a chain transaction runs are linked by one more, not one each."""
+
+    __slots__ = ("awaited", "done", "guard", "lock")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.guard = threading.Lock()  # awaited and done
+        self.awaited: set[int] = set()
+        self.done: dict[int, dict[str, Any]] = {}
+
+
+_CHAINERS: weakref.WeakKeyDictionary[Engine, _Chainer] = weakref.WeakKeyDictionary()
+os.register_at_fork(after_in_child=_CHAINERS.clear)
+
+
+def _chainer(engine: Engine) -> _Chainer:
+    c = _CHAINERS.get(engine)
+    if c is None:
+        with _TURNS_GUARD:
+            c = _CHAINERS.setdefault(engine, _Chainer())
+    return c
+
+
+def wait_chained(engine: Engine, mine: Sequence[int], collect: list[dict[str, Any]] | None = None) -> None:
+    """Return once the committed events ``mine`` are linked into the chain (here, or by another
+    thread's or process's chain transaction). With ``collect``, their rows as stored are appended to
+    it in chain order — as :func:`flush` reports rows written at commit."""
+    c = _chainer(engine)
+    with c.guard:
+        c.awaited.update(mine)
+    try:
+        with c.lock:
+            if not all(i in c.done for i in mine):
+                _chain(engine, c)
+            with c.guard:
+                rows = [c.done[i] for i in mine if i in c.done]
+    finally:
+        with c.guard:
+            c.awaited.difference_update(mine)
+            for i in mine:
+                c.done.pop(i, None)
+    if collect is None:
+        return
+    if len(rows) < len(mine):  # linked by another process (or gone with a savepoint that rolled back)
+        with Session(bind=engine) as s, s.begin():
+            rows = audit_pending.chained(s, mine)
+    collect.extend(rows)
+
+
+def chain_pending(engine: Engine) -> int:
+    """Link every event committed unlinked so far (a start, ``gateward audit verify``, a test):
+    returns how many this call linked."""
+    c = _chainer(engine)
+    with c.lock:
+        return _chain(engine, c)
+
+
+def chain_leftovers(store: Store) -> int:
+    """``gateward recover`` (and so every production start): link events a stopped process
+    committed and did not chain — with ``GATEWARD_AUDIT_CHAIN=after``, or left from a time it was
+    set. PostgreSQL only (SQLite always chains at commit). Returns how many."""
+    if store.dialect != "postgresql":
+        return 0
+    linked = chain_pending(store.write_engine)
+    if linked:
+        log.warning("audit: linked %d committed event(s) a stopped process had not chained", linked)
+    return linked
+
+
+def _chain(engine: Engine, c: _Chainer) -> int:
+    """With ``c.lock`` held: link every pending event into the chain, oldest first, under the chain
+    lock — one transaction per :data:`core.audit_pending.BATCH` events — and mark where each went;
+    the rows of ids a thread of this process waits for are left in ``c.done``. Returns how many."""
+    total = 0
+    while True:
+        with Session(bind=engine) as s, s.begin():
+            s.info[_CHAINED] = True  # the chain lock is taken below: a chain transaction takes no turn
+            taken = audit_pending.take(s, _AUDIT_LOCK_KEY)
+            if taken:
+                ids = [int(r[0]) for r in taken]
+                rows = _pg_flush(s, [_Pending.stored(*r[1:]) for r in taken], relaxed=False)
+                now = utcnow()
+                audit_pending.mark(s, ids, [int(r["seq"]) for r in rows], now)
+                if (rows[0]["seq"] - 1) // audit_pending.SWEEP_EVERY != rows[-1]["seq"] // audit_pending.SWEEP_EVERY:
+                    audit_pending.sweep(s, now - timedelta(seconds=audit_pending.KEEP_S))
+        if taken:  # committed: the rows are the trail's now
+            with c.guard:
+                c.done.update((i, row) for i, row in zip(ids, rows, strict=True) if i in c.awaited)
+        total += len(taken)
+        if len(taken) < audit_pending.BATCH:
+            return total
 
 
 # Every Session: the hooks are a dictionary look-up for a transaction that appended nothing.
 event.listen(Session, "before_commit", _at_commit)
-event.listen(Session, "after_rollback", _drop_queue)
-event.listen(Session, "after_soft_rollback", _drop_queue)
+event.listen(Session, "after_transaction_create", _savepoint_began)
+event.listen(Session, "after_soft_rollback", _rolled_back)
 event.listen(Session, "after_transaction_end", _end_turn)
+event.listen(Session, "after_commit", _committed)
 
 
 # ---------------------------------------------------------------------------- keyed head and checkpoints
@@ -638,7 +833,12 @@ def verify_chain(session: Session, *, anchors: Sequence[Path] = ()) -> ChainRepo
     h = session.scalars(select(AuditHeadRow).where(AuditHeadRow.id == 1)).first()
     head = None if h is None else Anchor(h.seq, h.hash, h.seq, h.ts, h.key_id, h.mac)
     files = [p for p in [_default_anchor(session)] if p is not None] + list(anchors)
-    return chain.verify(_iter_rows(session), cps, head, files)
+    report = chain.verify(_iter_rows(session), cps, head, files)
+    waiting = audit_pending.unchained(session)
+    if waiting:
+        report.checked.append(f"{waiting} committed event(s) wait to be chained (GATEWARD_AUDIT_CHAIN=after): "
+                              "not under the keyed head yet; linked by the next audited commit or `gateward recover`")
+    return report
 
 
 def to_model(row: AuditEventRow) -> AuditEvent:

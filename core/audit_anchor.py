@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 from pydantic import Field, SecretStr, ValidationError
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _ENV = ("GATEWARD_HOME", "GATEWARD_AUDIT_KEY", "GATEWARD_AUDIT_KEY_FILE", "GATEWARD_AUDIT_ANCHOR_FILE",
-        "GATEWARD_AUDIT_CHECKPOINT_EVERY")
+        "GATEWARD_AUDIT_CHECKPOINT_EVERY", "GATEWARD_AUDIT_CHAIN")
 _MIN_KEY_BYTES = 16
 
 
@@ -61,6 +61,10 @@ class AuditSettings(BaseSettings):
     audit_anchor_file: Path | None = Field(default=None, description="default: beside the SQLite file, or "
                                            "$GATEWARD_HOME/audit-anchors/<database id>.jsonl")
     audit_checkpoint_every: int = Field(default=100, ge=1, le=1_000_000)
+    audit_chain: Literal["commit", "after"] = Field(
+        default="commit", description="PostgreSQL: link a transaction's events into the chain as it commits "
+        "(commit), or commit them unlinked and link them just after (after: audited commits no longer wait "
+        "for each other; core.audit_pending)")
 
     def key_file(self) -> Path:
         return self.audit_key_file or self.home / "audit.key"

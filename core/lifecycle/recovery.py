@@ -277,6 +277,7 @@ class Recovery:
         rows stay as evidence, and the proposal's own writes are never replayed, only verified or
         reverted.
         """
+        audit.chain_leftovers(self.ctx.store)  # events a stopped process committed unlinked, first
         with self.ctx.store.read() as s:
             executing = set(s.scalars(select(ProposalRow.id).where(
                 ProposalRow.state.in_([str(x) for x in EXECUTING | {S.ROLLBACK_PENDING}]))))

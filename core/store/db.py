@@ -195,6 +195,11 @@ class Store:
         if migrate:
             self.migrate()
 
+    @property
+    def write_engine(self) -> Engine:
+        """The engine write sessions are bound to (``core.audit`` chains committed events on it)."""
+        return self._write_engine
+
     # ------------------------------------------------------------------ sessions
     @contextmanager
     def read(self, *, laned: bool = False) -> Iterator[Session]:

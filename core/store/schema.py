@@ -576,6 +576,31 @@ class AuditCheckpointRow(Base):
     mac: Mapped[str] = mapped_column(String(64))
 
 
+class AuditPendingRow(Base):
+    """PostgreSQL with ``GATEWARD_AUDIT_CHAIN=after``: an event committed with the change it records
+    and linked into the chain just after that commit (``core.audit_pending``). ``seq`` is NULL until
+    it is chained, then the event's place in ``audit_events``; chained rows are swept after minutes.
+    Unused (empty) on SQLite and with the default chaining at commit."""
+
+    __tablename__ = "audit_pending"
+    __table_args__ = (Index("ix_audit_pending_unchained", "id", postgresql_where=text("seq IS NULL"),
+                            sqlite_where=text("seq IS NULL")),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    proposal_id: Mapped[str | None] = mapped_column(String(32))
+    device_id: Mapped[str | None] = mapped_column(String(128))
+    subscriber: Mapped[str | None] = mapped_column(String(64))
+    model: Mapped[str | None] = mapped_column(String(64))
+    firmware: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    seq: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    chained_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class OnboardingRow(Base):
     """A USP agent that made first contact (OnBoardRequest / Boot!) but is not in the fleet.
 

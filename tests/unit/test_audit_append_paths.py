@@ -16,6 +16,13 @@ from core.kernel.models import Device
 from core.store.fastsql import Prepared
 
 
+@pytest.fixture(autouse=True)
+def _chained_at_commit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests count the statements of the chaining at commit (the default), whatever the
+    environment says; the chaining after commit has its own (``test_audit_after_commit``)."""
+    monkeypatch.setenv("GATEWARD_AUDIT_CHAIN", "commit")
+
+
 def _rows(store: Any) -> list[tuple[Any, ...]]:
     with store.read() as s:
         return [tuple(r) for r in s.execute(text(
@@ -195,9 +202,9 @@ def test_threads_of_one_process_append_on_the_head_the_previous_one_signed(store
 
 
 def test_a_turn_never_waits_while_holding_the_chain_lock_and_never_forever(store: Any, monkeypatch: Any) -> None:
-    """A transaction whose savepoint appended holds the chain lock already: its commit must not wait
-    for a turn (another thread could be waiting for that lock inside the database, a cycle
-    PostgreSQL would not see). A plain commit waits for a turn held elsewhere at most
+    """A transaction that wrote its events mid-transaction (``audit.flush``) holds the chain lock
+    already: its commit must not wait for a turn (another thread could be waiting for that lock
+    inside the database, a cycle PostgreSQL would not see). A plain commit waits for a turn held elsewhere at most
     ``TURN_WAIT_S``, then goes on to the chain lock as before — one dense, verified chain."""
     if store.dialect != "postgresql":
         pytest.skip("PostgreSQL's chain lock: SQLite's one writer serialises every commit")
@@ -215,7 +222,8 @@ def test_a_turn_never_waits_while_holding_the_chain_lock_and_never_forever(store
     try:
         with store.write() as s:
             with s.begin_nested():
-                audit.append(s, actor="alice", action="in-savepoint")  # written now: the chain lock is held
+                audit.append(s, actor="alice", action="in-savepoint")
+                audit.flush(s)  # written now, mid-transaction: the chain lock is held
             audit.append(s, actor="alice", action="after-savepoint")
         assert took == []  # holding the chain lock, its commit never asked for (never waited on) a turn
         monkeypatch.setattr(audit, "TURN_WAIT_S", 0.3)
