@@ -125,8 +125,7 @@ def _said_scope(text: str) -> Scope:
             return group
         model = _model(text)
         fw = _FIRMWARE.search(text)
-        place = next((p.group("p") for p in _PLACE.finditer(text) if p.group("p") not in _NOT_PLACES
-                      and not re.fullmatch(r"[A-Z]{2}", p.group("p"))), None)
+        place = next((p.group("p") for p in _PLACE.finditer(text) if p.group("p") not in _NOT_PLACES), None)
         return Scope(kind="fleet", model=model, firmware=fw.group("v") if fw else None, place=place,
                      all_devices=model is None and bool(re.search(rf"\b{_QUANT}\b", text, _I)),
                      words="; ".join(dict.fromkeys(spans)), this_too=_THIS_TOO.search(text) is not None)

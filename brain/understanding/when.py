@@ -641,10 +641,8 @@ def _day_of(p: _Parts, hour: int, local_now: datetime, zone: ZoneInfo) -> date:
             day += timedelta(days=7)
         return day
     day = local_now.date()
-    if p.part == "night" and hour < 12 and local_now.hour >= 12:
-        return day + timedelta(days=1)  # "tonight at 2" said in the afternoon
     if datetime.combine(day, time(hour, p.minute), zone) <= local_now:
-        return day + timedelta(days=1)  # the next time it is that o'clock
+        return day + timedelta(days=1)  # the next time it is that o'clock ("tonight at 2" said in the afternoon)
     return day
 
 
