@@ -122,7 +122,14 @@ _CLOCK_WORDS = re.compile(
     r"\b(?:(?P<hp>half|quarter|viertel) (?P<rel>past|to|nach|vor) (?P<h1>\d{1,2})|halb (?P<h2>\d{1,2})|"
     r"drei ?viertel (?P<h4>\d{1,2})|"
     r"(?P<h3>\d{1,2})\s*(?:h|heures?|horas?|uhr|o'?clock)?\s*(?P<sign>et|y|and a|moins le|moins|menos) "
-    r"(?P<frac>demie|media|cuarto|quart|half))\b",
+    r"(?P<frac>demie|media|cuarto|quart|half)|"
+    # minutes to or past an hour, only after a word that introduces a time ("at 10 to 11", "um 10 vor 11",
+    # "à 23 heures moins 10", "a las 9 y 10"): "from channel 6 to 11" or "canales 1 y 6" are no clock
+    r"(?:at|um|gegen|around|about|vers|à)\s+(?P<m5>[1-9]|[1-5]\d)\s+(?:minutes?\s+|minuten\s+)?"
+    r"(?P<rel5>past|to|nach|vor)\s+(?P<h5>[01]?\d|2[0-4])|"
+    r"(?:à|vers|a las|las|sobre las|hacia las)\s+(?P<h6>[01]?\d|2[0-4])\s*(?:h|heures?|horas?)?\s+"
+    r"(?P<sign6>moins|menos|et|y)\s+(?P<m6>[1-9]|[1-5]\d)(?:\s*min(?:utes?|utos)?)?"
+    r"(?![\d.,:]|\s*(?:%|ghz|mhz|dbm|db\b|percent|prozent|pour|por)))\b",
     _I)
 # Hours: "23:00", "23h30", "4am", "4 pm", "22 Uhr", "7 heures", "a las 5", "at 2", "um 3".
 _CLOCK = re.compile(r"(?<![\d.])([01]?\d|2[0-3])\s*(?::|h(?=\d)|\.(?=\d\d\s*uhr))\s*([0-5]\d)(?![\d.])", _I)
@@ -541,6 +548,11 @@ def _clock_words(m: re.Match[str]) -> tuple[int, int]:
         return (int(m.group("h2")) - 1) % 24, 30  # "halb zehn" is 9:30
     if m.group("h4"):
         return (int(m.group("h4")) - 1) % 24, 45  # "dreiviertel acht" is 7:45
+    if m.group("h5") or m.group("h6"):
+        h, minutes = int(m.group("h5") or m.group("h6")), int(m.group("m5") or m.group("m6"))
+        if (m.group("rel5") or m.group("sign6")).lower() in ("to", "vor", "moins", "menos"):
+            return (h - 1) % 24, 60 - minutes  # "10 to 11" is 10:50, "23 heures moins 10" 22:50
+        return h % 24, minutes
     h, quarter = int(m.group("h3")), m.group("frac").lower() in ("cuarto", "quart")
     if m.group("sign").lower() in ("moins", "moins le", "menos"):  # "8 heures moins le quart", "las 8 menos cuarto"
         return (h - 1) % 24, 45 if quarter else 30
