@@ -7,11 +7,11 @@ parts of the day, "in two hours", "not before", "now"), then resolved. A part th
 cannot be resolved into one future instant is returned as *unplaced*, so the planner asks instead
 of acting at once.
 
-Resolution uses ``dateparser`` (maintained, multilingual) for what it reads reliably — weekday
-names, "tomorrow/morgen/demain/mañana", explicit dates, relative times ("in 2 hours", "dans 2
-heures"), clock times with a unit ("23:00", "23h30", "4am") — and a small lexicon for what it was
-seen to miss (``docs/decisions/0044-understand-or-ask.md``): bare hours after a preposition ("at 2
-tonight", "um 3 Uhr nachts", "a las 5"), parts of the day ("Sonntag früh", "demain matin"). A
+Resolution is this module's own small lexicon per language: clock times with or without a unit
+("23:00", "23h30", "4am", "at 2 tonight", "um 3 Uhr nachts", "a las 5"), minutes to or past an hour,
+day words and weekdays, dates, parts of the day ("Sonntag früh", "demain matin"), amounts from now
+("in 2 hours", "dans une demi-heure", "dans 1h30"). ``dateparser`` read the amounts until it was seen
+to read none of the halves and "dans 1h30" as 01:30 (docs/decisions/0032, round ten). A
 part of the day without an hour takes a stated default hour (night 02:00, early morning 05:00,
 morning 08:00, noon 12:00, afternoon 15:00, evening 19:00), said back to the agent as assumed.
 """
@@ -139,8 +139,26 @@ _HOUR_AT = re.compile(r"\b(at|um|gegen|around|about|vers|à|a las|a la|las|sobre
                       r"après|dès|desde las|después de las|a partir de las)\s+"
                       r"(1[0-2]|0?\d|1[3-9]|2[0-3]|una)\b(?!\s*(%|mhz|ghz|dbm|db\b|s\b|sec|min|percent|prozent|"
                       r"pour ?cent|por ?ciento|\.\d|,\d))", _I)
-_IN_RELATIVE = re.compile(r"\b(in|dans|en)\s+(\d{1,3}|an?|one|half an?|une?|una?|einer|einem|eine)\s*"
-                          r"(minutes?|mins?|hours?|hrs?|h\b|minuten|stunden?|heures?|horas?|minutos?)\b", _I)
+# An amount of minutes or hours from now: "in 20 minutes", "in an hour and a half", "in half an hour", "dans une
+# demi-heure", "dans 1h30", "dentro de media hora", "en una hora y media", "in anderthalb Stunden" (dateparser read
+# none of the halves and took "dans 1h30" for 01:30; the time was dropped and the change went at once)
+_IN_RELATIVE = re.compile(
+    r"\b(?:in|dans|en|dentro de|d'ici)\s+(?:(?P<hh>\d{1,2})\s*h\s*(?P<mm>[0-5]\d)\b|"
+    r"(?P<n>\d{1,3}(?:[.,]\d{1,2})?|half an?|an?|one|une demie?|une?|una?|media|einer halben|eine halbe|einer|einem|"
+    r"eine|anderthalb|eineinhalb)[\s-]*"
+    r"(?P<unit>minutes?|mins?|hours?|hrs?|h\b|minuten|stunden?|heures?|horas?|minutos?)"
+    r"(?P<half>\s+(?:and a half|et demie|y media|und eine halbe))?)(?!\w)", _I)
+_AMOUNTS = {"a": 1.0, "an": 1.0, "one": 1.0, "un": 1.0, "une": 1.0, "una": 1.0, "einer": 1.0, "einem": 1.0,
+            "eine": 1.0, "half a": 0.5, "half an": 0.5, "une demi": 0.5, "une demie": 0.5, "media": 0.5,
+            "einer halben": 0.5, "eine halbe": 0.5, "anderthalb": 1.5, "eineinhalb": 1.5}
+# A window ("between 1 and 5 am", "zwischen 1 und 5 Uhr", "entre 1h et 5h", "entre la 1 y las 5"): the change goes at
+# its start, the end's unit or am/pm being the start's too when it has none — the end's hour alone was taken ("turn off
+# the 2.4 between 1 and 5 am" switched it off at 05:00); nothing is switched back at the end, and that is said
+_WINDOW = re.compile(
+    r"\b(?:between|zwischen|entre)\s+(?:la\s+|las\s+)?(?P<a>[01]?\d|2[0-3])(?::(?P<am>[0-5]\d))?\s*"
+    r"(?P<ua>a\.?m\.?|p\.?m\.?|h|uhr|heures?)?\s+(?:and|und|et|y)\s+(?:la\s+|las\s+)?"
+    r"(?P<b>[01]?\d|2[0-4])(?::(?P<bm>[0-5]\d))?\s*(?P<ub>a\.?m\.?|p\.?m\.?|h\b|uhr|heures?|horas?)?"
+    r"(?![\w.,]|\s*(?:%|ghz|mhz|dbm|db\b|percent|prozent))", _I)
 # A date named without a time ("on the 3rd", "am 3.", "le 3 décembre"): asked about, never guessed.
 # A bare "1.4" is a firmware version far more often than a date, so it is not one here.
 _FULL_DATE = re.compile(r"\b(\d{1,2})[./-](\d{1,2})[./-](\d{4})\b")
@@ -181,6 +199,7 @@ class _Parts:
     part: str | None = None
     relative: datetime | None = None
     relation: str = "at"  # at | after | before
+    window_end: str | None = None  # "between 1 and 5 am": the end said back, never scheduled
     instead: bool = False  # a day ruled out by its clause's "no", another day wanted instead (``When.day_instead``)
     words: list[str] = field(default_factory=list)
     spans: list[tuple[int, int]] = field(default_factory=list)
@@ -320,6 +339,9 @@ def _place(p: _Parts, now: datetime, zone: ZoneInfo, out: When) -> None:
         out.unplaced.append(Unplaced(words=words, kind="time", why=why))
         return
     assert at is not None
+    if p.window_end is not None:
+        said = f"the start of the window; nothing is done at its end ({p.window_end})"
+        assumed = f"{assumed}; {said}" if assumed else said
     out.schedule = Schedule(not_before=at.astimezone(UTC), zone=str(zone.key), words=words, assumed=assumed)
 
 
@@ -341,9 +363,10 @@ def _not_a_start(at: datetime | None, assumed: str | None, p: _Parts, local_now:
 def _collect(text: str, now: datetime, zone: ZoneInfo, lang: Lang, skip: list[tuple[int, int]],
              dated: bool = False) -> _Parts:
     c = _Collector(text, skip, dated)
+    c.relative(now, zone)  # before the clocks and hours: "dans 1h30", "dans 1 heure" are from now, never 01:30, 01:00
+    c.window()
     c.clock_words()
     c.clock()
-    c.relative(now, zone, lang)  # before the hours: "dans 1 heure" is in an hour, never 01:00
     c.hour()
     c.part()
     c.day()
@@ -380,6 +403,21 @@ class _Collector:
             p.spans.append((m.start() - len(before) + extra.start(), m.start()))
         elif _BEFORE.search(before):
             p.relation = "before"
+
+    def window(self) -> None:
+        """"between 1 and 5 am": the start of the window is the time, with the end's am/pm when it has none."""
+        for m in _WINDOW.finditer(self.text):
+            unit = (m.group("ua") or m.group("ub") or "").lower().replace(".", "")
+            # bare hours ("between 1 and 3") are no clock without a unit, minutes, or a day or part of the day said
+            clock = (unit or m.group("am") or m.group("bm") or self.dated or _has_day_word(self.text)
+                     or re.search(r"\blas?\s", m.group(0), _I))  # "entre la 1 y las 5": the article says o'clock
+            if clock and self.free(*m.span()) and not self.ruled_out(m):
+                self.p.hour, self.p.minute = int(m.group("a")), int(m.group("am") or 0)
+                self.p.meridiem = unit if unit in ("am", "pm") else None
+                meridiem = f" {unit}" if unit in ("am", "pm") else ""
+                self.p.window_end = f"{m.group('b')}:{m.group('bm') or '00'}{meridiem}"
+                self.take(m)
+                return
 
     def clock_words(self) -> None:
         """"half past nine", "halb zehn", "neuf heures et demie", "las nueve y media"."""
@@ -478,17 +516,13 @@ class _Collector:
             self.take(m)
             return
 
-    def relative(self, now: datetime, zone: ZoneInfo, lang: Lang) -> None:
-        """"in 2 hours", "dans 20 minutes": read by ``dateparser``."""
+    def relative(self, now: datetime, zone: ZoneInfo) -> None:
+        """"in 2 hours", "dans une demi-heure": that long from now (local time, as the other parts)."""
         for m in _IN_RELATIVE.finditer(self.text):
             if self.free(*m.span()):
-                import dateparser  # on first use: its language data costs a chat turn ~0.1 s to load
-
-                got = dateparser.parse(m.group(0), languages=[lang, "en"], settings=_settings(now, zone))
-                if got is not None:
-                    self.p.relative = got
-                    self.take(m)
-                    return
+                self.p.relative = (now.astimezone(zone) + _from_now(m)).replace(tzinfo=None)
+                self.take(m)
+                return
 
     def finish(self) -> None:
         """"same time" beside a day; a bare date when nothing else was found."""
@@ -579,9 +613,15 @@ def _has_day_word(text: str) -> bool:
     return bool(_DAY_RE.search(text) or _PART_RE.search(text) or re.search(r"\d\s*(h|heures?|uhr)\b", text, _I))
 
 
-def _settings(now: datetime, zone: ZoneInfo) -> dict[str, object]:
-    return {"PREFER_DATES_FROM": "future", "RELATIVE_BASE": now.astimezone(zone).replace(tzinfo=None),
-            "RETURN_AS_TIMEZONE_AWARE": False}
+def _from_now(m: re.Match[str]) -> timedelta:
+    """How long from now an ``_IN_RELATIVE`` match says: "1h30", or an amount of its unit (and a half)."""
+    if m.group("hh"):
+        return timedelta(hours=int(m.group("hh")), minutes=int(m.group("mm")))
+    said = m.group("n").lower()
+    amount = _AMOUNTS.get(said) or float(said.replace(",", "."))
+    if m.group("half"):
+        amount += 0.5
+    return timedelta(seconds=amount * durations.unit_seconds(m.group("unit")))
 
 
 def _resolve(p: _Parts, now: datetime, zone: ZoneInfo, not_daytime: bool = False) -> tuple[datetime | None, str | None]:

@@ -39,3 +39,43 @@ def test_minutes_to_or_past_an_hour_are_the_time(text: str, expected: str) -> No
 def test_a_range_of_values_is_no_clock(text: str, value: int | None) -> None:
     r = read(text).request
     assert r.schedule is None and r.values.get("value") == value
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # an amount from now with a half in it: the time was dropped and the change went at once
+    ("reboot it in half an hour", "Thu 26 15:50"),
+    ("reboot it in an hour and a half", "Thu 26 16:50"),
+    ("redémarre-la dans une demi-heure", "Thu 26 15:50"),
+    ("dans une heure et demie, redémarre la box", "Thu 26 16:50"),
+    ("redémarre-la dans 1h30", "Thu 26 16:50"),  # was 01:30 tonight
+    ("reinícialo dentro de media hora", "Thu 26 15:50"),
+    ("reinícialo en una hora y media", "Thu 26 16:50"),
+    ("starte ihn in einer halben Stunde neu", "Thu 26 15:50"),
+    ("starte ihn in anderthalb Stunden neu", "Thu 26 16:50"),
+    ("reboot it in 1.5 hours", "Thu 26 16:50"),
+    ("reboot it in 20 min", "Thu 26 15:40"),
+    ("reboot it in 2 hours", "Thu 26 17:20"),
+])
+def test_an_amount_from_now_is_the_time(text: str, expected: str) -> None:
+    assert _local(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a window: its start, never its end ("between 1 and 5 am" switched the 2.4 off at 05:00)
+    ("turn off the 2.4 between 1 and 5 am", "Fri 27 01:00"),
+    ("reboot it between 2 and 4 tonight", "Fri 27 02:00"),
+    ("mach das WLAN zwischen 1 und 5 Uhr aus", "Fri 27 01:00"),
+    ("coupe le wifi entre 1h et 5h", "Fri 27 01:00"),
+    ("apaga el wifi entre la 1 y las 5", "Fri 27 01:00"),
+    ("reboot it between 22:30 and 23:00", "Thu 26 22:30"),
+    ("switch the guest wifi off between 10 and 11 pm", "Thu 26 22:00"),
+])
+def test_a_window_starts_the_change_and_its_end_is_said(text: str, expected: str) -> None:
+    assert _local(text) == expected
+    s = read(text).request.schedule
+    assert s is not None and s.assumed is not None and "nothing is done at its end" in s.assumed
+
+
+def test_a_window_of_bare_hours_is_asked_about_never_its_end_taken() -> None:
+    r = read("turn off the wifi between 1 and 5").request
+    assert r.schedule is None and any(u.kind == "time" for u in r.unplaced)
