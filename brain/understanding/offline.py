@@ -275,6 +275,15 @@ def _sets_a_length(ctx: Context) -> bool:
     return ctx.previous is not None and ctx.previous.action in ("dhcp_lease", "inform_interval")
 
 
+def _weekend_asked(match: str) -> list[Unplaced]:
+    """A weekend said in the clause that asks for the change is a day not picked: asked about, never now."""
+    for clause in clauses.split_clauses(match):
+        m = when.WEEKEND.search(clause)
+        if m is not None and parse(clause) is not None:
+            return [Unplaced(words=m.group(0), kind="time", why="a weekend is no moment: say the day and the time")]
+    return []
+
+
 def _times(match: str, quoted: list[tuple[int, int]], ctx: Context,
            lang: words.Lang) -> tuple[when.When, str | None, list[Unplaced]]:
     """The time to act (a not-before), a repeating schedule's words, and the time words that could not
@@ -289,7 +298,7 @@ def _times(match: str, quoted: list[tuple[int, int]], ctx: Context,
     if w.schedule is not None and _RECURRENCE.search(_HOUR_OF_PART.sub(" ", around)):
         repeating = w.schedule.words  # refused below if the message asks for an operation, else context
         w = when.When(immediate=w.immediate, now_spans=w.now_spans, spans=w.spans)
-    unplaced: list[Unplaced] = []
+    unplaced: list[Unplaced] = [] if w.schedule is not None or w.unplaced else _weekend_asked(match)
     if w.schedule is not None and w.schedule.assumed == when.SAME_TIME_ASSUMED and (
             ctx.previous is None or ctx.previous.schedule is None):
         # "Sunday, same time" with no earlier time to take it from
@@ -1023,9 +1032,10 @@ _HOUR_OF_PART = re.compile(r"\b\d{1,2}(?:[:.h]\d\d)?\s*(?:uhr\s+|h\s+)?(?:nachts
                            r"de la nuit|du soir)\b|\b(?:nachts|abends|morgens)\s+(?:um|gegen)\s+\d{1,2}\b", _I)
 _RECURRENCE = re.compile(r"\b(every|each|always|usually|often|jeden|jede|jeder|immer|meistens|oft|chaque|tous les|"
                          r"toutes les|toujours|souvent|cada|todas las|todos los|siempre|a menudo|since|seit|depuis|"
-                         r"desde|ago|vor(?=\s+(kurzem|\d+\s*(min|std|h)\w*|(\d+|einer?m?|zwei|drei|vier|ein paar|"
+                         r"desde(?!\s+(mañana|pasado mañana|el próximo|la próxima))|ago|"
+                         r"vor(?=\s+(kurzem|\d+\s*(min|std|h)\w*|(\d+|einer?m?|zwei|drei|vier|ein paar|"
                          r"wenigen)\s+(minute|stunde|tag|woche|monat)\w*))|il y a|hace|last|letzte\w*|dernier|"
-                         r"dernière|pasad[oa])\b|"
+                         r"dernière|pasad[oa](?!\s+mañana))\b|"
                          r"\b(evenings|nights|mornings|weekends|abends|nachts|le soir|la nuit|por las noches|"
                          r"por las tardes)\b", _I)
 
@@ -1038,9 +1048,12 @@ _IMPERATIVE = re.compile(r"^\W*(please\s+|pls\s+|bitte\s+|kindly\s+)?(fix|sort|s
                          r"arregla|soluciona|haz|pon|cambia|pasa|reinicia|renombra|usa|intenta|programa)\w*\b", _I)
 
 
-_PAST = re.compile(r"\b(since|ever since|until|till|from|seit|bis|depuis|jusqu'à|desde|hasta|ago|vor|il y a|hace|"
+# ("from tomorrow", "desde mañana", "starting next week": when a change is to start, never when a symptom began)
+_PAST = re.compile(r"\b(since|ever since|until|till|from(?!\s+(tomorrow|next|the day after))|seit|bis|depuis|"
+                   r"jusqu'à|desde(?!\s+(mañana|pasado mañana|el próximo|la próxima))|hasta|ago|vor|il y a|hace|"
                    # "started this afternoon": when a symptom began (a passed "this afternoon" was asked about)
-                   r"started|starting|began|begun|angefangen|begonnen|commencé|a commencé|empezó|comenzó)\b", _I)
+                   r"started|starting(?!\s+(tomorrow|next))|began|begun|angefangen|begonnen|commencé|a commencé|empezó|"
+                   r"comenzó)\b", _I)
 
 
 # "tomorrow after 20:00 works for them", "ab 22 Uhr passt ihnen", "demain soir leur convient": a time that suits

@@ -92,6 +92,10 @@ VAGUE = _VAGUE = re.compile(
     r"später|irgendwann|wenn (niemand|keiner|sie schlafen|er schläft)\b[^.,;!?]{0,20}|plus tard|"
     r"quand (ils|elle|il|personne)\b[^.,;!?]{0,30}|más tarde|cuando (no haya nadie|duerman|estén)\b[^.,;!?]{0,20})",
     _I)
+# A day not picked: asked about in the clause that asks for the change ("reboot it this weekend" ran at once), context
+# elsewhere ("visitors coming this weekend, turn the guest network on") — ``offline``
+WEEKEND = re.compile(r"\b((this|next|over the|at the|on the) weekend|(am|dieses|nächstes|übers) wochenende|"
+                     r"(ce|le) week-?end( prochain)?|(este|el) fin de semana( que viene)?)\b", _I)
 _DENIED = re.compile(r"\b(not|nicht|pas|no|never|jamais|nunca)\s+$", _I)
 _NEG_BEFORE = re.compile(r"\b(not before|no earlier than|not (un)?till?|not until|nicht vor|frühestens( um| ab)?|"
                          # "wait until 10 pm", "warte bis 22 Uhr", "attends jusqu'à 22h", "espera hasta las 10": no
@@ -119,7 +123,8 @@ _BEFORE = re.compile(r"\b(before|by|until|till|no later than|vor|bis|spätestens
 # Clock words: "half past nine", "quarter to 8", "halb zehn", "viertel nach 8", "dreiviertel 8", "neuf heures et
 # demie", "huit heures moins le quart", "las nueve y media", "las 8 menos cuarto".
 _CLOCK_WORDS = re.compile(
-    r"\b(?:(?P<hp>half|quarter|viertel) (?P<rel>past|to|nach|vor) (?P<h1>\d{1,2})|halb (?P<h2>\d{1,2})|"
+    r"\b(?:(?P<hp>half|quarter|viertel) (?P<rel>past|to|nach|vor) (?P<h1>\d{1,2}|midnight|noon|mitternacht)|"
+    r"halb (?P<h2>\d{1,2})|"
     r"drei ?viertel (?P<h4>\d{1,2})|"
     r"(?P<h3>\d{1,2})\s*(?:h|heures?|horas?|uhr|o'?clock)?\s*(?P<sign>et|y|and a|moins le|moins|menos) "
     r"(?P<frac>demie|media|cuarto|quart|half)|"
@@ -132,7 +137,13 @@ _CLOCK_WORDS = re.compile(
     r"(?![\d.,:]|\s*(?:%|ghz|mhz|dbm|db\b|percent|prozent|pour|por)))\b",
     _I)
 # Hours: "23:00", "23h30", "4am", "4 pm", "22 Uhr", "7 heures", "a las 5", "at 2", "um 3".
-_CLOCK = re.compile(r"(?<![\d.])([01]?\d|2[0-3])\s*(?::|h(?=\d)|\.(?=\d\d\s*uhr))\s*([0-5]\d)(?![\d.])", _I)
+# ... with its am/pm when it has one ("at 3:30 pm" ran at 03:30, "11:45 p.m." at 11:45: the clock's meridiem was not
+# read), "3.30 pm" with a dot only beside its unit; and the 24-hour clock without a colon after "at" ("at 0300"; never
+# after "à", which is "to" as well: "mets-les tous à 1800" sets an interval)
+_CLOCK = re.compile(r"(?<![\d.])([01]?\d|2[0-3])\s*(?::|h(?=\d)|\.(?=[0-5]\d\s*(?:uhr|a\.?m\.?|p\.?m\.?)(?!\w)))"
+                    r"\s*([0-5]\d)(?![\d.])(?:\s*(a\.?m\.?|p\.?m\.?)(?!\w))?", _I)
+_CLOCK_DIGITS = re.compile(r"\b(?:at|um|gegen|vers|a las|around)\s+([01]\d|2[0-3])([0-5]\d)"
+                           r"(?:\s*(?:hrs|hours|h)\b)?(?![\d.,])", _I)
 _HOUR_UNIT = re.compile(r"(?<![\d.,])(1[0-2]|0?\d|1[3-9]|2[0-4])\s*(a\.?m\.?|p\.?m\.?|uhr|h(?![a-z])|o'?clock|"
                         r"heures?|horas?|-?ish)(?!\w)", _I)
 _HOUR_AT = re.compile(r"\b(at|um|gegen|around|about|vers|à|a las|a la|las|sobre las|hacia las|after|from|nach|ab|"
@@ -428,11 +439,14 @@ class _Collector:
                 return
 
     def clock(self) -> None:
-        for m in _CLOCK.finditer(self.text):
-            if self.p.hour is None and self.free(*m.span()) and not self.ruled_out(m):
-                self.p.hour, self.p.minute = int(m.group(1)), int(m.group(2))
-                self.take(m)
-                return
+        for rx in (_CLOCK, _CLOCK_DIGITS):
+            for m in rx.finditer(self.text):
+                if self.p.hour is None and self.free(*m.span()) and not self.ruled_out(m):
+                    self.p.hour, self.p.minute = int(m.group(1)), int(m.group(2))
+                    said = (m.group(3) or "").lower().replace(".", "") if rx is _CLOCK else ""
+                    self.p.meridiem = said or None
+                    self.take(m)
+                    return
 
     def hour(self) -> None:
         """An hour with its unit ("3 am", "14 Uhr"), else after a preposition ("at 2", "a las 3")."""
@@ -570,10 +584,13 @@ def clause_at(text: str, at: int) -> tuple[int, int]:
     return start, end
 
 
+_NAMED_HOURS = {"midnight": 24, "mitternacht": 24, "noon": 12}  # "quarter past midnight" 00:15, "to midnight" 23:45
+
+
 def _clock_words(m: re.Match[str]) -> tuple[int, int]:
     """The hour and minute of a clock said in words."""
     if m.group("h1"):
-        h = int(m.group("h1"))
+        h = _NAMED_HOURS.get(m.group("h1").lower()) or int(m.group("h1"))
         quarter = m.group("hp").lower() in ("quarter", "viertel")
         if m.group("rel").lower() in ("to", "vor"):
             return (h - 1) % 24, 45 if quarter else 30

@@ -79,3 +79,51 @@ def test_a_window_starts_the_change_and_its_end_is_said(text: str, expected: str
 def test_a_window_of_bare_hours_is_asked_about_never_its_end_taken() -> None:
     r = read("turn off the wifi between 1 and 5").request
     assert r.schedule is None and any(u.kind == "time" for u in r.unplaced)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a clock time's am/pm: "at 3:30 pm" ran at 03:30 the next morning, "11:45 p.m." at 11:45, "3.30 pm" at once
+    ("reboot it at 3:30 pm", "Thu 26 15:30"),
+    ("reboot it at 3:30pm", "Thu 26 15:30"),
+    ("reboot it at 11:45 p.m.", "Thu 26 23:45"),
+    ("reboot it at 3.30 pm", "Thu 26 15:30"),
+    ("reboot it at 12:15 am", "Fri 27 00:15"),
+    ("reboot it on Saturday at 10:30 pm", "Sat 28 22:30"),
+    # the 24-hour clock without its colon ran at once
+    ("reboot it at 0300", "Fri 27 03:00"),
+    ("reboot it at 2330 hrs", "Thu 26 23:30"),
+    # a named hour in clock words: "quarter past midnight" ran at 00:00
+    ("restart it at quarter past midnight", "Fri 27 00:15"),
+    ("restart it at quarter to midnight", "Thu 26 23:45"),
+    ("starte ihn um Viertel nach Mitternacht neu", "Fri 27 00:15"),
+    # "pasado mañana" is the day after tomorrow, not "last" (asked about as a repeating schedule); "desde mañana"
+    # is when to start
+    ("reinicia el router pasado mañana a las 7", "Sat 28 07:00"),
+    ("pon el canal 36 en el 5 GHz desde mañana a las 8", "Fri 27 08:00"),
+])
+def test_a_clock_time_as_said(text: str, expected: str) -> None:
+    assert _local(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "reboot it this weekend",  # ran at once
+    "starte ihn am Wochenende neu",
+    "redémarre la box ce week-end",
+    "make the 5 GHz channel 36 from tomorrow",  # 'from' read as when a symptom began: the change went at once
+])
+def test_a_day_without_its_time_is_asked_about_never_now(text: str) -> None:
+    r = read(text).request
+    assert r.action is not None and r.schedule is None
+    assert any(u.kind == "time" for u in r.unplaced), r
+
+
+@pytest.mark.parametrize("text", [
+    "customer has visitors coming this weekend, turn the guest network on",
+    "there was a party at the weekend. if the guest wifi is still on from that, switch it off pls",
+])
+def test_a_weekend_said_as_context_asks_nothing(text: str) -> None:
+    assert not any(u.kind == "time" for u in read(text).request.unplaced)
+
+
+def test_a_number_after_a_french_to_is_no_clock() -> None:
+    assert read("mets l'intervalle d'inform à 1800").request.schedule is None
