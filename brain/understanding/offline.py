@@ -732,8 +732,10 @@ def _amended(text: str, ctx: Context, q: _Qualifiers, heard: clauses.Heard, op_t
         request = _on_off_again(prev, op_text, request)
     # the numbers of a time said with it are never the draft's new value ("mejor mañana a las 7" was channel 7, "do it
     # after 22:00" channel 0)
-    amended = _amend_with(prev, request, _blank(q.match, q.when.spans + [m.span() for m in _UNTIL.finditer(q.match)]),
-                          text)
+    amended, own = _amend_with(prev, request,
+                               _blank(q.match, q.when.spans + [m.span() for m in _UNTIL.finditer(q.match)]), text)
+    if own and amended is not None:
+        return _not_past(amended, ctx)  # a request of its own beside the draft, which stays as it is
     taken = _deferred_taken(amended, request, ctx, q)
     if taken is not None:
         return taken
@@ -777,13 +779,27 @@ def _deferred_taken(amended: Request | None, request: Request, ctx: Context, q: 
                      ctx)
 
 
-def _amend_with(prev: Request, request: Request, match: str, text: str) -> Request | None:
-    """The earlier request amended by what this one names, or by the one bare value it gives."""
-    amended = (amend(prev, request, also=_ALSO.search(match) is not None)
-               if (request.action or request.values or request.qualified) else None)
+def _amend_with(prev: Request, request: Request, match: str, text: str) -> tuple[Request | None, bool]:
+    """The earlier request amended by what this one names, or by the one bare value it gives; and whether that is a
+    request of its own beside it (another band "as well", with its own value) rather than a correction of it."""
+    also = _ALSO.search(match) is not None
+    amended = amend(prev, request, also=also) if (request.action or request.values or request.qualified) else None
     if amended is None or amended.values == prev.values:
-        amended = _bare_value(amended or prev, match, text) or amended
-    return amended
+        bare = _bare_value(amended or prev, match, text)
+        if (bare is not None and also and request.target.bands
+                and bare.values.get("value") != prev.values.get("value")):
+            # "and the 2.4 to 6 as well" after "the 5 GHz on 44": the band named with its own value, a request of
+            # its own (both bands were set to 6) — as ``amend`` does when the value is read with the band
+            return bare.model_copy(update={"target": request.target, "refers_to": None}), True
+        amended = bare or amended
+    return amended, also and _beside(prev, request, amended)
+
+
+def _beside(prev: Request, request: Request, amended: Request | None) -> bool:
+    """``amend`` made a request of its own: the band said "as well" alone, with a value other than the draft's."""
+    return (amended is not None and amended.refers_to is None and bool(request.target.bands)
+            and amended.target.bands == request.target.bands
+            and amended.values.get("value") != prev.values.get("value"))
 
 
 def _answers_the_draft(ctx: Context, request: Request) -> bool:
@@ -934,6 +950,14 @@ def amend(previous: Request, new: Request, *, also: bool = False) -> Request:
     update: dict[str, object] = {"refers_to": new.refers_to, "unplaced": new.unplaced, "source": new.source}
     if new.action is not None and new.action != previous.action:
         return new  # a different action: the correction replaces the request
+    value = new.values.get("value")
+    if also and new.target.bands and value is not None and value != previous.values.get("value"):
+        # "and the 2.4 to 6 as well" after "the 5 GHz on 44": a request of its own for that band, at the draft's time
+        # unless it says one — superseding nothing (it set both bands to 6, the 5 GHz's 44 gone)
+        return previous.model_copy(update={
+            "target": new.target, "values": {**previous.values, **new.values}, "refers_to": None,
+            "unplaced": new.unplaced, "source": new.source, "schedule": new.schedule or previous.schedule,
+            "immediate": new.immediate or (new.schedule is None and previous.immediate)})
     if new.values:
         update["values"] = {**previous.values, **new.values}
     if new.servers:

@@ -3,9 +3,14 @@ were run. Each test was seen failing on the code before its fix."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from tests.brain.test_nothing_dropped import BERLIN, read
+from brain.understanding.offline import Context, understand
+from tests.brain.conftest import run_turn
+from tests.brain.test_nothing_dropped import BERLIN, NOW, read
+from tests.brain.test_reader_chat import _proposals
 
 
 def _local(text: str) -> str | None:
@@ -127,3 +132,46 @@ def test_a_weekend_said_as_context_asks_nothing(text: str) -> None:
 
 def test_a_number_after_a_french_to_is_no_clock() -> None:
     assert read("mets l'intervalle d'inform à 1800").request.schedule is None
+
+
+# ------------------------------------------------------------------ another band "as well", with its own value
+def _after(first: str, then: str) -> Any:
+    u = understand(first, Context(now=NOW, zone=BERLIN))
+    return understand(then, Context(now=NOW, zone=BERLIN, after_draft=True, previous=u.request)).request
+
+
+@pytest.mark.parametrize(("then", "value"), [
+    ("and the 2.4 to 6 as well", 6), ("und das 2,4er auch auf 11", 11), ("et le 2,4 sur 6 aussi", 6),
+    ("y la de 2,4 al 1 también", 1)])
+def test_another_band_with_its_own_value_is_a_request_of_its_own(then: str, value: int) -> None:
+    """It set both bands to that value (the 5 GHz to channel 6, its 44 gone): now the named band alone, at the draft's
+    time, superseding nothing."""
+    r = _after("put the 5 GHz on channel 44 tonight at 11", then)
+    assert (r.action, r.target.bands, r.values.get("value"), r.refers_to) == ("channel", ["2.4GHz"], value, None), r
+    assert r.schedule is not None and r.schedule.not_before.astimezone(BERLIN).strftime("%H:%M") == "23:00", r
+
+
+def test_a_width_for_another_band_as_well_is_a_request_of_its_own() -> None:
+    r = _after("set the 5 GHz width to 80 MHz", "and the 2.4 to 20 MHz as well")
+    assert (r.target.bands, r.values.get("value"), r.refers_to) == (["2.4GHz"], "20MHz", None), r
+
+
+def test_another_band_as_well_without_a_value_joins_the_draft() -> None:
+    r = _after("put the 5 GHz on channel 44 tonight at 11", "and the 2.4 too")
+    assert (r.target.bands, r.values.get("value")) == (["5GHz", "2.4GHz"], 44), r
+    assert r.refers_to is not None and r.refers_to.kind == "correct", r
+
+
+@pytest.mark.full
+@pytest.mark.xfail(strict=True, reason="the chat holds one draft a thread: a request of its own sent while a draft "
+                   "waits withdraws it (docs/decisions/0032, round ten, left)")
+def test_through_the_chat_the_draft_stays_beside_the_other_band(svc: Any, device: Any, actor: Any,
+                                                               rt: Any) -> None:
+    alice = actor("alice")
+    tid = svc.start(device("healthy", 4), alice)
+    first = _proposals(rt, run_turn(svc, tid, "put the 5 GHz on channel 40", alice))
+    second = _proposals(rt, run_turn(svc, tid, "and the 2.4 to 6 as well", alice))
+    assert len(first) == 1 and len(second) == 1, (first, second)
+    assert [c.value for c in second[0].changes] == [6] and "Radio" in second[0].changes[0].path
+    assert rt.lifecycle.get(first[0].id).state == first[0].state  # the 5 GHz draft stays as it was
+    assert [c.value for c in rt.lifecycle.get(first[0].id).changes] == [40]
