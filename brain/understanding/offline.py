@@ -950,14 +950,9 @@ def amend(previous: Request, new: Request, *, also: bool = False) -> Request:
     update: dict[str, object] = {"refers_to": new.refers_to, "unplaced": new.unplaced, "source": new.source}
     if new.action is not None and new.action != previous.action:
         return new  # a different action: the correction replaces the request
-    value = new.values.get("value")
-    if also and new.target.bands and value is not None and value != previous.values.get("value"):
-        # "and the 2.4 to 6 as well" after "the 5 GHz on 44": a request of its own for that band, at the draft's time
-        # unless it says one — superseding nothing (it set both bands to 6, the 5 GHz's 44 gone)
-        return previous.model_copy(update={
-            "target": new.target, "values": {**previous.values, **new.values}, "refers_to": None,
-            "unplaced": new.unplaced, "source": new.source, "schedule": new.schedule or previous.schedule,
-            "immediate": new.immediate or (new.schedule is None and previous.immediate)})
+    beside = _another_band_as_well(previous, new) if also else None
+    if beside is not None:
+        return beside
     if new.values:
         update["values"] = {**previous.values, **new.values}
     if new.servers:
@@ -976,6 +971,18 @@ def amend(previous: Request, new: Request, *, also: bool = False) -> Request:
     if new.conditions:
         update["conditions"] = new.conditions
     return previous.model_copy(update=update)
+
+
+def _another_band_as_well(previous: Request, new: Request) -> Request | None:
+    """"and the 2.4 to 6 as well" after "the 5 GHz on 44": a request of its own for that band, at the draft's time
+    unless it says one — superseding nothing (it set both bands to 6, the 5 GHz's 44 gone). None otherwise."""
+    value = new.values.get("value")
+    if not new.target.bands or value is None or value == previous.values.get("value"):
+        return None
+    return previous.model_copy(update={
+        "target": new.target, "values": {**previous.values, **new.values}, "refers_to": None,
+        "unplaced": new.unplaced, "source": new.source, "schedule": new.schedule or previous.schedule,
+        "immediate": new.immediate or (new.schedule is None and previous.immediate)})
 
 
 def _same_time(previous: Request, schedule: Schedule | None) -> Schedule | None:
