@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 from rapidfuzz import fuzz, process
@@ -967,7 +967,8 @@ def amend(previous: Request, new: Request, *, also: bool = False) -> Request:
     elif new.target.bands or new.target.ssid_role:
         update["target"] = new.target
     if new.schedule is not None or new.immediate:
-        update["schedule"], update["immediate"] = _same_time(previous, new.schedule), new.immediate
+        update["schedule"] = _draft_half_of_day(previous, _same_time(previous, new.schedule))
+        update["immediate"] = new.immediate
     if new.conditions:
         update["conditions"] = new.conditions
     return previous.model_copy(update=update)
@@ -983,6 +984,22 @@ def _another_band_as_well(previous: Request, new: Request) -> Request | None:
         "target": new.target, "values": {**previous.values, **new.values}, "refers_to": None,
         "unplaced": new.unplaced, "source": new.source, "schedule": new.schedule or previous.schedule,
         "immediate": new.immediate or (new.schedule is None and previous.immediate)})
+
+
+def _draft_half_of_day(previous: Request, schedule: Schedule | None) -> Schedule | None:
+    """"make it half past eleven instead" after a draft for 23:00: the evening of the draft's day, as the draft's time
+    is — a bare hour of the morning was taken (11:30 the next morning, said back as assumed)."""
+    before = previous.schedule
+    if (schedule is None or before is None or not when.MORNING_ASSUMED.match(schedule.assumed or "")
+            or when.names_a_day(schedule.words)):
+        return schedule
+    zone = ZoneInfo(schedule.zone)
+    draft, said = before.not_before.astimezone(zone), schedule.not_before.astimezone(zone)
+    if draft.hour < 12:
+        return schedule
+    at = datetime.combine(draft.date(), time(said.hour + 12, said.minute), zone)
+    return schedule.model_copy(update={"not_before": at.astimezone(UTC), "assumed": (
+        f"{at:%H:%M}, the evening as the draft's time (say if you meant {said:%H:%M})")})
 
 
 def _same_time(previous: Request, schedule: Schedule | None) -> Schedule | None:

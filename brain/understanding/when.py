@@ -108,6 +108,8 @@ _NEG_BEFORE = re.compile(r"\b(not before|no earlier than|not (un)?till?|not unti
 SAME_TIME = re.compile(r"\b(same time|same hour|même heure|à la même heure|gleiche(n)? (uhr)?zeit|selbe(n)? (uhr)?zeit|"
                        r"zur selben zeit|misma hora|a la misma hora)\b", _I)
 SAME_TIME_ASSUMED = "the time of day of the request it corrects"
+# what is said back for a bare hour taken as the morning's (``_clock_hour``): an amendment may take the evening instead
+MORNING_ASSUMED = re.compile(r"^\d\d:\d\d \(morning; say if you meant \d\d:\d\d\)$")
 # "pas demain", "not tomorrow", "nicht morgen": a day ruled out, not the day
 _DAY_DENIED = re.compile(r"\b(not|nicht|pas|no|nunca|jamais|never)\s+(\w+\s+)?$", _I)
 # "esta tarde no", "heute Nachmittag nicht", "this afternoon is no good": a part of the day ruled out after
@@ -713,6 +715,11 @@ def _day_of(p: _Parts, hour: int, local_now: datetime, zone: ZoneInfo) -> date:
     if datetime.combine(day, time(hour, p.minute), zone) <= local_now:
         return day + timedelta(days=1)  # the next time it is that o'clock ("tonight at 2" said in the afternoon)
     return day
+
+
+def names_a_day(text: str) -> bool:
+    """Whether ``text`` names a day (a day word, a weekday, a date)."""
+    return bool(_DAY_RE.search(text) or _FULL_DATE.search(text) or _DATE.search(text))
 
 
 def without_times(text: str) -> str:

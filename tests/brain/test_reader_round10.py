@@ -175,3 +175,18 @@ def test_through_the_chat_the_draft_stays_beside_the_other_band(svc: Any, device
     assert [c.value for c in second[0].changes] == [6] and "Radio" in second[0].changes[0].path
     assert rt.lifecycle.get(first[0].id).state == first[0].state  # the 5 GHz draft stays as it was
     assert [c.value for c in rt.lifecycle.get(first[0].id).changes] == [40]
+
+
+@pytest.mark.parametrize(("then", "local"), [
+    ("make it half past eleven instead", "Thu 26 23:30"), ("no, 10:30", "Thu 26 22:30"),
+    ("lieber um halb elf", "Thu 26 22:30")])
+def test_a_bare_hour_correcting_an_evening_draft_is_the_evening(then: str, local: str) -> None:
+    """It was 11:30 the next morning (said back as assumed): a change asked for tonight moved into the day."""
+    r = _after("put the 5 GHz on channel 44 tonight at 11", then)
+    assert r.schedule is not None and r.schedule.not_before.astimezone(BERLIN).strftime("%a %d %H:%M") == local, r
+    assert r.values.get("value") == 44
+
+
+def test_a_corrected_day_keeps_its_own_morning() -> None:
+    r = _after("put the 5 GHz on channel 44 tonight at 11", "better tomorrow at 9")
+    assert r.schedule is not None and r.schedule.not_before.astimezone(BERLIN).strftime("%a %d %H:%M") == "Fri 27 09:00"
