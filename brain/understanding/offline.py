@@ -356,6 +356,12 @@ def _retracted(text: str) -> str:
 _EVENT_TIME = re.compile(
     r"\b(after|once|when|as soon as)\s+(the|her|his|their|my|our|a|an)\s+[^,.;!?]{1,40}?\s+(ends|is over|are over|"
     r"finishes|has finished|is done|is finished)\b|"
+    # ... or begins, or someone comes home ("reboot it before the football starts" ran at once)
+    r"\b(before|after|once|when|as soon as)\s+(the|her|his|their|my|our)\s+[^,.;!?\d]{1,30}?\s+(starts|begins|"
+    r"kicks off|gets? (home|back)|comes? (home|back)|leaves)\b|"
+    r"\bbevor\s+[^,.;!?\d]{1,30}?\s+(anfängt|beginnt|losgeht|nach hause kommt)\b|"
+    r"\bavant que\s+[^,.;!?\d]{1,30}?\s+(commence|ne commence|rentre|arrive)\b|"
+    r"\bantes de que\s+(empiece|empiecen|comience|llegue|lleguen|vuelva|vuelvan)\b[^,.;!?]{0,30}|"
     r"\b(wenn|nachdem|sobald|sowie)\s+[^,.;!?]{1,40}?\s+(vorbei ist|zu ende ist|fertig ist|endet|beendet ist)\b|"
     r"\b(quand|après que|dès que|une fois que|lorsque)\s+[^,.;!?]{1,40}?\s+(sera fini\w*|est fini\w*|se termine|"
     r"sera terminé\w*|finit|finira|aura fini\w*|aura terminé\w*|a fini\w*|a terminé\w*)\b|"

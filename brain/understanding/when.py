@@ -92,6 +92,9 @@ VAGUE = _VAGUE = re.compile(
     r"später|irgendwann|wenn (niemand|keiner|sie schlafen|er schläft)\b[^.,;!?]{0,20}|plus tard|"
     r"quand (ils|elle|il|personne)\b[^.,;!?]{0,30}|más tarde|cuando (no haya nadie|duerman|estén)\b[^.,;!?]{0,20})",
     _I)
+# "at the top of the hour", "zur vollen Stunde", "à l'heure pile", "a la hora en punto": the next full hour
+_TOP_OF_HOUR = re.compile(r"\b(at the top of the hour|on the hour|zur (nächsten )?vollen stunde|à l'heure pile|"
+                          r"a la (próxima )?hora en punto)\b", _I)
 # A day not picked: asked about in the clause that asks for the change ("reboot it this weekend" ran at once), context
 # elsewhere ("visitors coming this weekend, turn the guest network on") — ``offline``
 WEEKEND = re.compile(r"\b((this|next|over the|at the|on the) weekend|(am|dieses|nächstes|übers) wochenende|"
@@ -533,7 +536,15 @@ class _Collector:
             return
 
     def relative(self, now: datetime, zone: ZoneInfo) -> None:
-        """"in 2 hours", "dans une demi-heure": that long from now (local time, as the other parts)."""
+        """"in 2 hours", "dans une demi-heure": that long from now (local time, as the other parts); "at the top of
+        the hour": the next full hour."""
+        top = _TOP_OF_HOUR.search(self.text)
+        if top is not None and self.free(*top.span()):
+            local = now.astimezone(zone)
+            self.p.relative = (local.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)).replace(
+                tzinfo=None)
+            self.take(top)
+            return
         for m in _IN_RELATIVE.finditer(self.text):
             if self.free(*m.span()):
                 self.p.relative = (now.astimezone(zone) + _from_now(m)).replace(tzinfo=None)

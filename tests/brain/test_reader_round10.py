@@ -190,3 +190,19 @@ def test_a_bare_hour_correcting_an_evening_draft_is_the_evening(then: str, local
 def test_a_corrected_day_keeps_its_own_morning() -> None:
     r = _after("put the 5 GHz on channel 44 tonight at 11", "better tomorrow at 9")
     assert r.schedule is not None and r.schedule.not_before.astimezone(BERLIN).strftime("%a %d %H:%M") == "Fri 27 09:00"
+
+
+@pytest.mark.parametrize("text", [
+    "reboot it before the football starts", "reboot it after the kids get home",
+    "starte ihn neu, bevor das Spiel anfängt", "redémarre-la avant que le match commence",
+    "reinícialo antes de que empiece el partido"])
+def test_a_moment_an_event_sets_is_asked_about_never_now(text: str) -> None:
+    """Each drafted the reboot for now."""
+    r = read(text).request
+    assert r.schedule is None and [u.why for u in r.unplaced if u.why.startswith("a time an event sets")], r
+
+
+@pytest.mark.parametrize("text", ["reboot it at the top of the hour", "starte ihn zur vollen Stunde neu"])
+def test_the_top_of_the_hour_is_the_next_full_hour(text: str) -> None:
+    """It ran at once."""
+    assert _local(text) == "Thu 26 16:00"
