@@ -77,8 +77,9 @@ def draft(ctx: ToolContext, f: Finding, ev: Evidence_) -> Plan:
         return _diagnostic(ctx, f, ev, req)
     if req.action == "dns":
         changes = [Change(path=f"Device.DNS.Client.Server.{i}.DNSServer", value=s)
-                   for i, s in enumerate(req.servers, start=1)]
-        return _draft(ctx, f, ev, changes, f"Set WAN DNS servers to {', '.join(req.servers)} (agent request)")
+                   for i, s in enumerate(req.servers, start=req.first_server)]
+        what = "the secondary WAN DNS server" if req.first_server == 2 else "WAN DNS servers"
+        return _draft(ctx, f, ev, changes, f"Set {what} to {', '.join(req.servers)} (agent request)")
     if req.action == "ssid_enable":
         return _ssid_enable(ctx, f, ev, req)
     if req.action == "ssid_hide":
@@ -228,7 +229,8 @@ def from_request(req: Request) -> ExplicitRequest | None:
     return ExplicitRequest.model_validate({
         "action": req.action, "band": band, "value": req.values.get("value"), "servers": list(req.servers),
         "step": step if isinstance(step, int) and not isinstance(step, bool) else None, "bands": several,
-        "excluded": excluded, "role": req.target.ssid_role if req.target.ssid_role in ("primary", "guest") else None})
+        "excluded": excluded, "role": req.target.ssid_role if req.target.ssid_role in ("primary", "guest") else None,
+        "first_server": 2 if req.values.get("dns_slot") == 2 else 1})
 
 
 def _ssid_enable(ctx: ToolContext, f: Finding, ev: Evidence_, req: ExplicitRequest) -> Plan:

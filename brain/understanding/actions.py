@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from brain.understanding import durations, values
 from brain.understanding import lexicon as concepts
@@ -236,6 +236,9 @@ class ExplicitRequest(BaseModel):
     excluded: list[Band] = []
     # the network a name's visibility is asked of (``ssid_hide``): the guest one, else the subscriber's own
     role: Literal["primary", "guest"] | None = None
+    # the place of the first server given: 2 for "the secondary DNS" ("set the secondary dns to 9.9.9.9" wrote the
+    # primary), 1 otherwise
+    first_server: int = Field(default=1, ge=1, le=2)
 
 
 def _band(text: str) -> Band | None:

@@ -185,6 +185,8 @@ def _render_setting(a: str, v: object, band: str, on_band: str, req: Request) ->
         what = "guest network" if req.target.ssid_role == "guest" else "network"
         return f"hide the {what}{on_band}" if v else f"make the {what}{on_band} visible again"
     if a == "dns":
+        if req.values.get("dns_slot") == 2:
+            return "set the secondary dns server to " + " ".join(req.servers)
         return "set the dns servers to " + " ".join(req.servers)
     if a == "dhcp_lease":
         return f"set the dhcp lease time to {v} seconds"

@@ -901,6 +901,10 @@ def _bands_of_action(core: str) -> tuple[list[Band], list[str]]:
     return [b for b in asked if b not in kept], kept
 
 
+# "the secondary DNS", "the second DNS server", "den zweiten DNS", "le DNS secondaire", "el DNS secundario"
+_SECOND_SERVER = re.compile(r"\b(secondary|second|alternate|backup|zweite\w*|sekundär\w*|secondaire|secundari[oa]|"
+                            r"segundo)\s+(dns|name ?server|server)|\b(dns|name ?server|serveur dns|servidor dns)\s+"
+                            r"(secondaire|secundario|sekundär\w*)\b", re.I)
 _RENDERED = ("channel", "width", "power", "band_enable", "ssid_enable", "ssid_hide", "dns", "inform_interval",
              "dhcp_lease", "reboot")
 
@@ -913,6 +917,8 @@ def _action(intent: Intent, req: ExplicitRequest | None, text: str,
             values["value"] = req.value
         if req.step is not None:
             values["step"] = req.step  # relative to the device's own levels, resolved when drafting
+        if req.action == "dns" and len(req.servers) == 1 and _SECOND_SERVER.search(text):
+            values["dns_slot"] = 2  # "the secondary DNS": the primary stays
         return req.action, values, list(req.servers)
     if intent in (Intent.SSID, Intent.CREDENTIALS):
         ssid = extract_ssid(text)

@@ -206,3 +206,34 @@ def test_a_moment_an_event_sets_is_asked_about_never_now(text: str) -> None:
 def test_the_top_of_the_hour_is_the_next_full_hour(text: str) -> None:
     """It ran at once."""
     assert _local(text) == "Thu 26 16:00"
+
+
+# ------------------------------------------------------------------ the secondary DNS server
+@pytest.mark.parametrize("text", [
+    "set the secondary dns to 9.9.9.9", "change the second DNS server to 9.9.9.9", "stell den zweiten DNS auf 9.9.9.9",
+    "mets le DNS secondaire à 9.9.9.9", "pon el DNS secundario en 9.9.9.9"])
+def test_the_secondary_dns_server_is_the_one_set(text: str) -> None:
+    """It was drafted as the first server: the primary replaced, the secondary kept."""
+    from brain.explicit import from_request
+
+    r = read(text).request
+    x = from_request(r)
+    assert x is not None and (x.action, x.servers, x.first_server) == ("dns", ["9.9.9.9"], 2), r
+
+
+@pytest.mark.parametrize("text", ["set the primary dns to 9.9.9.9", "set the dns to 9.9.9.9",
+                                  "put the dns on 9.9.9.9 and 1.1.1.1"])
+def test_otherwise_the_servers_start_with_the_first(text: str) -> None:
+    from brain.explicit import from_request
+
+    x = from_request(read(text).request)
+    assert x is not None and x.first_server == 1
+
+
+@pytest.mark.full
+def test_through_the_chat_the_secondary_dns_server_is_written(svc: Any, device: Any, actor: Any, rt: Any) -> None:
+    alice = actor("alice")
+    drafted = _proposals(rt, run_turn(svc, svc.start(device("healthy", 4), alice),
+                                      "set the secondary dns to 9.9.9.9", alice))
+    assert [(c.path, c.value) for p in drafted for c in p.changes] == [("Device.DNS.Client.Server.2.DNSServer",
+                                                                        "9.9.9.9")]
