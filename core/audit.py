@@ -339,7 +339,7 @@ def _at_commit(session: Session) -> None:
     """``before_commit``: link and write what the transaction appended. A savepoint's release (it
     fires this hook too) writes nothing: its events stay queued, in order, for the transaction's
     commit — and a savepoint that rolls back takes only the events appended inside it
-    (:func:`_savepoint_rolled_back`). Writing the queue at the savepoint made its rollback take the
+    (:func:`_rolled_back`). Writing the queue at the savepoint made its rollback take the
     events the transaction had appended before it too."""
     if not session.in_nested_transaction():
         flush(session, committing=True)
@@ -536,8 +536,9 @@ def _chain_committed(session: Session) -> None:
     needs a second one while holding the first): link this transaction's events — and every event
     pending with them — before the caller goes on, so whoever committed a change reads its events
     in the trail, as when they were chained at commit. A failure here loses nothing: the events are
-    committed and the next chain transaction (any audited commit, ``gateward audit verify``, a
-    start) links them; the caller's commit stands and is not reported as failed."""
+    committed and the next chain transaction (any audited commit after it, ``gateward recover`` and
+    so every production start) links them — ``gateward audit verify`` counts them meanwhile; the
+    caller's commit stands and is not reported as failed."""
     mine: list[int] | None = session.info.pop(_COMMITTED, None)
     if not mine:
         return
@@ -602,8 +603,8 @@ def wait_chained(engine: Engine, mine: Sequence[int], collect: list[dict[str, An
 
 
 def chain_pending(engine: Engine) -> int:
-    """Link every event committed unlinked so far (a start, ``gateward audit verify``, a test):
-    returns how many this call linked."""
+    """Link every event committed unlinked so far (``gateward recover``, a test): returns how many
+    this call linked."""
     c = _chainer(engine)
     with c.lock:
         return _chain(engine, c)

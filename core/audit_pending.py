@@ -11,8 +11,9 @@ meanwhile. This module only stores, takes and marks the rows; the chain's rules 
 ``core.audit``.
 
 What it gives up, said in ``docs/safety.md`` (invariant 4): between its commit and its chaining — a
-few milliseconds, or until the next audited commit or ``gateward audit verify`` if the process died
-in between — an event is in the database but not yet under the keyed head.
+few milliseconds, or until the next audited commit or ``gateward recover`` if the process died in
+between — an event is in the database but not yet under the keyed head (``gateward audit verify``
+counts such events).
 """
 
 from __future__ import annotations
