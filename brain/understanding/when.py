@@ -163,7 +163,8 @@ _IN_RELATIVE = re.compile(
     r"(?P<n>\d{1,3}(?:[.,]\d{1,2})?|half an?|an?|one|une demie?|une?|una?|media|einer halben|eine halbe|einer|einem|"
     r"eine|anderthalb|eineinhalb)[\s-]*"
     r"(?P<unit>minutes?|mins?|hours?|hrs?|h\b|minuten|stunden?|heures?|horas?|minutos?)"
-    r"(?P<half>\s+(?:and a half|et demie|y media|und eine halbe))?)(?!\w)", _I)
+    r"(?P<half>\s+(?:and a half|et demie|y media|und eine halbe))?"
+    r"(?:\s+(?:and|und|et|y)\s+(?P<plus>[1-5]?\d)\s*(?:minutes?|mins?|minuten|minutos?))?)(?!\w)", _I)
 _AMOUNTS = {"a": 1.0, "an": 1.0, "one": 1.0, "un": 1.0, "une": 1.0, "una": 1.0, "einer": 1.0, "einem": 1.0,
             "eine": 1.0, "half a": 0.5, "half an": 0.5, "une demi": 0.5, "une demie": 0.5, "media": 0.5,
             "einer halben": 0.5, "eine halbe": 0.5, "anderthalb": 1.5, "eineinhalb": 1.5}
@@ -651,7 +652,8 @@ def _from_now(m: re.Match[str]) -> timedelta:
     amount = _AMOUNTS.get(said) or float(said.replace(",", "."))
     if m.group("half"):
         amount += 0.5
-    return timedelta(seconds=amount * durations.unit_seconds(m.group("unit")))
+    plus = timedelta(minutes=int(m.group("plus"))) if m.group("plus") else timedelta()  # "2 hours and 30 minutes"
+    return timedelta(seconds=amount * durations.unit_seconds(m.group("unit"))) + plus
 
 
 def _resolve(p: _Parts, now: datetime, zone: ZoneInfo, not_daytime: bool = False) -> tuple[datetime | None, str | None]:

@@ -237,3 +237,11 @@ def test_through_the_chat_the_secondary_dns_server_is_written(svc: Any, device: 
                                       "set the secondary dns to 9.9.9.9", alice))
     assert [(c.path, c.value) for p in drafted for c in p.changes] == [("Device.DNS.Client.Server.2.DNSServer",
                                                                         "9.9.9.9")]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("reboot it in 2 hours and 30 minutes", "Thu 26 17:50"),
+    ("starte ihn in 1 Stunde und 15 Minuten neu", "Thu 26 16:35")])
+def test_hours_and_minutes_from_now(text: str, expected: str) -> None:
+    """The minutes were dropped: 'in 2 hours and 30 minutes' went in two hours."""
+    assert _local(text) == expected
