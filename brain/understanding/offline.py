@@ -275,13 +275,18 @@ def _sets_a_length(ctx: Context) -> bool:
     return ctx.previous is not None and ctx.previous.action in ("dhcp_lease", "inform_interval")
 
 
-def _weekend_asked(match: str) -> list[Unplaced]:
-    """A weekend said in the clause that asks for the change is a day not picked: asked about, never now."""
+def _weekend_asked(match: str, after_draft: bool = False) -> list[Unplaced]:
+    """A weekend said in the clause that asks for the change — or, after a draft, in any clause that tells no past
+    ("not tonight, this weekend") — is a day not picked: asked about, never now (nor at the draft's time)."""
     for clause in clauses.split_clauses(match):
         m = when.WEEKEND.search(clause)
-        if m is not None and parse(clause) is not None:
+        if m is not None and (parse(clause) is not None or (after_draft and not _PAST_TENSE.search(clause))):
             return [Unplaced(words=m.group(0), kind="time", why="a weekend is no moment: say the day and the time")]
     return []
+
+
+_PAST_TENSE = re.compile(r"\b(was|were|had|did|last|war|waren|hatte|letzte\w*|était|étaient|avait|dernier|"
+                         r"fue|fueron|había|pasado)\b", _I)
 
 
 def _times(match: str, quoted: list[tuple[int, int]], ctx: Context,
@@ -298,7 +303,7 @@ def _times(match: str, quoted: list[tuple[int, int]], ctx: Context,
     if w.schedule is not None and _RECURRENCE.search(_HOUR_OF_PART.sub(" ", around)):
         repeating = w.schedule.words  # refused below if the message asks for an operation, else context
         w = when.When(immediate=w.immediate, now_spans=w.now_spans, spans=w.spans)
-    unplaced: list[Unplaced] = [] if w.schedule is not None or w.unplaced else _weekend_asked(match)
+    unplaced: list[Unplaced] = [] if w.schedule is not None or w.unplaced else _weekend_asked(match, ctx.after_draft)
     if w.schedule is not None and w.schedule.assumed == when.SAME_TIME_ASSUMED and (
             ctx.previous is None or ctx.previous.schedule is None):
         # "Sunday, same time" with no earlier time to take it from

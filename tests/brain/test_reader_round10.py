@@ -245,3 +245,22 @@ def test_through_the_chat_the_secondary_dns_server_is_written(svc: Any, device: 
 def test_hours_and_minutes_from_now(text: str, expected: str) -> None:
     """The minutes were dropped: 'in 2 hours and 30 minutes' went in two hours."""
     assert _local(text) == expected
+
+
+@pytest.mark.parametrize("then", ["not tonight, this weekend", "better this weekend", "lieber am Wochenende",
+                                  "plutôt ce week-end", "mejor el fin de semana"])
+def test_a_weekend_instead_of_the_drafts_time_is_asked_about(then: str) -> None:
+    """The weekend was not read: the correction named no time ("not tonight, this weekend" not even a correction)."""
+    r = _after("put the 5 GHz on channel 44 tonight at 11", then)
+    assert r.schedule is None and [u for u in r.unplaced if u.kind == "time" and "weekend" in u.why], r
+
+
+@pytest.mark.full
+def test_through_the_chat_a_weekend_instead_withdraws_tonights_draft_and_asks(svc: Any, device: Any, actor: Any,
+                                                                            rt: Any) -> None:
+    alice = actor("alice")
+    tid = svc.start(device("healthy", 4), alice)
+    first = _proposals(rt, run_turn(svc, tid, "put the 5 GHz on channel 40 tonight at 11", alice))
+    events = run_turn(svc, tid, "better this weekend", alice)
+    assert len(first) == 1 and str(rt.lifecycle.get(first[0].id).state) == "cancelled"
+    assert not _proposals(rt, events) and [e for e in events if e.kind == "question"]
