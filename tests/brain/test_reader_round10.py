@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from brain.understanding.offline import Context, understand
 from tests.brain.conftest import run_turn
-from tests.brain.test_nothing_dropped import BERLIN, NOW, read
+from tests.brain.test_nothing_dropped import BERLIN, read
 from tests.brain.test_reader_chat import _proposals
+from tests.brain.test_reader_round9 import _after
 
 
 def _local(text: str) -> str | None:
@@ -135,11 +135,6 @@ def test_a_number_after_a_french_to_is_no_clock() -> None:
 
 
 # ------------------------------------------------------------------ another band "as well", with its own value
-def _after(first: str, then: str) -> Any:
-    u = understand(first, Context(now=NOW, zone=BERLIN))
-    return understand(then, Context(now=NOW, zone=BERLIN, after_draft=True, previous=u.request)).request
-
-
 @pytest.mark.parametrize(("then", "value"), [
     ("and the 2.4 to 6 as well", 6), ("und das 2,4er auch auf 11", 11), ("et le 2,4 sur 6 aussi", 6),
     ("y la de 2,4 al 1 también", 1)])
