@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, literal_column, or_, select, text, tuple_, type_coerce
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, text, tuple_, type_coerce
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from core.kernel.errors import Invalid
 from core.kernel.jsontypes import JsonObject
 from core.kernel.models import TERMINAL_STATES, utcnow
-from core.store.repo import contains_pattern
+from core.store import device_search
 from core.store.schema import (
     DeviceEventRow,
     DeviceRow,
@@ -60,7 +60,6 @@ OPEN_CASE_STATES = ("open", "dispatched", "proposed", "escalated")
 COUNT_CAP = 10_000
 # A parameter search checks each match's snapshot as it counts (~25 us each at a million devices).
 PARAM_COUNT_CAP = 1_000
-SEARCH_TEXT_SQL = "(devices.id || ' ' || coalesce(devices.subscriber, '') || ' ' || devices.model)"
 
 
 @dataclass(frozen=True)
@@ -148,21 +147,16 @@ def _param_condition(dialect: str, path: str, value: str) -> ColumnElement[bool]
                   .where(head.device_id == DeviceRow.id, match))
 
 
-def _conditions(dialect: str, f: Filters, now: datetime) -> list[ColumnElement[bool]]:
+def _conditions(s: Session, f: Filters, now: datetime) -> list[ColumnElement[bool]]:
+    dialect = s.get_bind().dialect.name
     conds: list[ColumnElement[bool]] = []
     for col, val in ((DeviceRow.subscriber, f.subscriber), (DeviceRow.model, f.model),
                      (DeviceRow.firmware, f.firmware), (DeviceRow.region, f.region), (DeviceRow.status, f.status),
                      (DeviceRow.upstream_id, f.upstream_id)):
         if val:
             conds.append(col == val)
-    if f.q:
-        like = contains_pattern(f.q)
-        if dialect == "postgresql":  # the expression migration 0028's trigram index is built on
-            # ILIKE: an id is found in any letter case, as SQLite's LIKE finds it (the index serves both)
-            conds.append(literal_column(SEARCH_TEXT_SQL).ilike(like, escape="\\"))
-        else:
-            conds.append(or_(DeviceRow.id.like(like, escape="\\"), DeviceRow.subscriber.like(like, escape="\\"),
-                             DeviceRow.model.like(like, escape="\\")))
+    if f.q:  # through an index on both databases (core.store.device_search)
+        conds.append(device_search.contains(s, f.q))
     if f.param:
         if f.value is None:
             raise Invalid("a parameter search needs both param and value")
@@ -232,7 +226,7 @@ def read_page(s: Session, f: Filters, *, sort: str = "id", desc: bool = False, l
     if sort == PROBLEMS:
         return _problems_page(s, f, dialect, desc=desc, limit=limit, cursor=cursor, count=count, now=now)
     col = SORT_COLUMNS[sort]
-    conds = _conditions(dialect, f, now)
+    conds = _conditions(s, f, now)
     phase, value, last_id = decode_cursor(cursor, sort, desc) if cursor else ("v", None, None)
     rows: list[DeviceRow] = []
     if phase == "v":
@@ -268,7 +262,7 @@ def read_page(s: Session, f: Filters, *, sort: str = "id", desc: bool = False, l
 
 def _problems_page(s: Session, f: Filters, dialect: str, *, desc: bool, limit: int, cursor: str | None,
                    count: bool, now: datetime) -> Page:
-    conds = _conditions(dialect, f, now)
+    conds = _conditions(s, f, now)
     phase, _, last_id = decode_cursor(cursor, PROBLEMS, desc) if cursor else ("p", None, None)
     if phase not in ("p", "q"):
         raise Invalid("cursor belongs to another sort order; start from the first page")
@@ -367,7 +361,8 @@ def _upstream_outages(s: Session, upstreams: list[str], now: datetime) -> dict[s
     device page, which reads the telemetry)."""
     if not upstreams:
         return {}
-    from core.topology import DEGRADED_EVENT_KINDS, OUTAGE_DEGRADED_SHARE, OUTAGE_MIN_SIBLINGS
+    from core.store.schema import DEGRADED_EVENT_KINDS
+    from core.topology import OUTAGE_DEGRADED_SHARE, OUTAGE_MIN_SIBLINGS
 
     sizes = {str(u): int(n) for u, n in s.execute(
         select(DeviceRow.upstream_id, func.count()).where(DeviceRow.upstream_id.in_(upstreams))

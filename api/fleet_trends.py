@@ -109,13 +109,14 @@ def active_campaigns(s: Session) -> int:
 def outages(s: Session, hours: float = 6, now: datetime | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """Upstreams (PON port, CMTS …) where most devices reported WAN trouble in the window: which
     one, its parent (the OLT), and N of N degraded, worst first."""
-    from core.topology import DEGRADED_EVENT_KINDS, OUTAGE_DEGRADED_SHARE, OUTAGE_MIN_SIBLINGS
+    from core.store.schema import degraded_event
+    from core.topology import OUTAGE_DEGRADED_SHARE, OUTAGE_MIN_SIBLINGS
 
     since = (now or utcnow()) - timedelta(hours=hours)
     bad = {str(u): int(n) for u, n in s.execute(
         select(DeviceRow.upstream_id, func.count(func.distinct(DeviceEventRow.device_id)))
         .join(DeviceEventRow, DeviceEventRow.device_id == DeviceRow.id)
-        .where(DeviceRow.upstream_id.is_not(None), DeviceEventRow.kind.in_(DEGRADED_EVENT_KINDS),
+        .where(DeviceRow.upstream_id.is_not(None), degraded_event(),  # the partial index: migration 0036
                DeviceEventRow.ts >= since).group_by(DeviceRow.upstream_id)) if u is not None}
     if not bad:
         return []

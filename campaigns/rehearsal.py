@@ -55,8 +55,8 @@ from core.kernel.models import Change, Device, Proposal, utcnow
 from core.kernel.secrets import is_secret_path
 from core.services import CoreServices
 from core.store import repo
-from core.store.schema import DeviceEventRow, DeviceRow
-from core.topology import DEGRADED_EVENT_KINDS, OUTAGE_DEGRADED_SHARE, OUTAGE_MIN_SIBLINGS
+from core.store.schema import DEGRADED_EVENT_KINDS, DeviceEventRow, DeviceRow
+from core.topology import OUTAGE_DEGRADED_SHARE, OUTAGE_MIN_SIBLINGS
 from core.validation import listed_by, validate_changes
 
 KEEP_IDS = 2000  # device ids kept per list in the stored report (counts are always exact)

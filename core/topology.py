@@ -26,12 +26,18 @@ from sqlalchemy.orm import Session
 from core.kernel.errors import NotFound
 from core.kernel.jsontypes import JsonObject
 from core.kernel.models import utcnow
-from core.store.schema import DeviceEventRow, DeviceRow, TelemetryRow, TopologyNodeRow, WifiNeighborRow
+from core.store.schema import (
+    DEGRADED_EVENT_KINDS,
+    DeviceEventRow,
+    DeviceRow,
+    TelemetryRow,
+    TopologyNodeRow,
+    WifiNeighborRow,
+)
 
 # A sibling counts as degraded when, within the window, it reported the WAN down or degraded,
 # or its WAN latency averaged above this (FTTH idles at ~6 ms, cable at ~14 ms).
 DEGRADED_LATENCY_MS = 100.0
-DEGRADED_EVENT_KINDS = ("wan_down", "wan_degraded", "los", "offline")
 # An upstream is suspected when at least this many others share it and this share is degraded.
 OUTAGE_MIN_SIBLINGS = 3
 OUTAGE_DEGRADED_SHARE = 0.5

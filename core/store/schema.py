@@ -24,11 +24,13 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    literal_column,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 
 from core.names import name_key
 
@@ -145,10 +147,13 @@ class DeviceRow(Base):
     # one unit index; ``(oui, serial)`` was dropped (migration 0018): each index is paid on every
     # insert, and a first ACS sync inserts 100,000 rows.
     # ``(col, id)`` per column the console's device list sorts by (migration 0028): keyset pages.
+    # ``ix_devices_status_groups`` (migration 0036): the fleet's counts by status, region, model,
+    # firmware and vendor read from the index alone, in its order (no table row, no sort).
     __table_args__ = (Index("ix_devices_model_firmware", "model", "firmware"),
                       Index("ix_devices_serial", "serial"),
                       *(Index(f"ix_devices_{c}_id", c, "id")
-                        for c in ("last_seen", "model", "firmware", "region", "subscriber")))
+                        for c in ("last_seen", "model", "firmware", "region", "subscriber")),
+                      Index("ix_devices_status_groups", "status", "region", "model", "firmware", "vendor"))
 
 
 class InventorySyncRow(Base):
@@ -225,6 +230,11 @@ class TelemetryRow(Base):
     __table_args__ = (Index("ix_telemetry_device_metric_ts", "device_id", "metric", "ts"),)
 
 
+# Event kinds that say a device's WAN is in trouble: core.topology's outage rule counts them.
+DEGRADED_EVENT_KINDS = ("wan_down", "wan_degraded", "los", "offline")
+DEGRADED_KINDS_SQL = "kind IN (" + ", ".join(f"'{k}'" for k in DEGRADED_EVENT_KINDS) + ")"
+
+
 class DeviceEventRow(Base):
     __tablename__ = "device_events"
 
@@ -238,8 +248,20 @@ class DeviceEventRow(Base):
     # whichever process or replica received it (migration 0011; brain/remediation/ingest.py).
     event_key: Mapped[str | None] = mapped_column(String(64))
 
+    # ``ix_device_events_degraded`` (migration 0036): only the events that say a WAN is in trouble,
+    # by time — the outage rule's read (a few rows among the fleet's informs and boots). A query
+    # reaches it by naming the kinds as literals (:func:`degraded_event`).
     __table_args__ = (Index("ix_device_events_device_ts", "device_id", "ts"),
-                      Index("uq_device_events_event_key", "event_key", unique=True))
+                      Index("uq_device_events_event_key", "event_key", unique=True),
+                      Index("ix_device_events_degraded", "ts", "device_id",
+                            sqlite_where=text(DEGRADED_KINDS_SQL), postgresql_where=text(DEGRADED_KINDS_SQL)))
+
+
+def degraded_event() -> ColumnElement[bool]:
+    """``device_events.kind`` is one of :data:`DEGRADED_EVENT_KINDS`, written with the kinds as
+    literals: a partial index serves a query only when its ``WHERE`` implies the index's own, and a
+    bound list proves nothing when the statement is prepared."""
+    return DeviceEventRow.kind.in_([literal_column(f"'{k}'") for k in DEGRADED_EVENT_KINDS])
 
 
 class TopologyNodeRow(Base):

@@ -40,11 +40,12 @@ Downgrade drops them (and leaves the extension, which other objects may use); on
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 from alembic import op
 from sqlalchemy import Connection
+
+from core.store import index_builds
 
 revision: str = "0028"
 down_revision: str | None = "0027"
@@ -71,18 +72,7 @@ def upgrade() -> None:
     opclass = _trigram_opclass(bind)
     if opclass is not None:
         indexes.append(("ix_devices_search_trgm", "devices", f"USING gin ({SEARCH_TEXT} {opclass})"))
-    live = _live_tables(bind, {table for _, table, _ in indexes})
-    with _outside_the_transaction(bool(live)):
-        bind = op.get_bind()  # the autocommit connection inside the block
-        schema = _schema(bind)
-        for name, table, body in indexes:
-            online = "CONCURRENTLY " if table in live else ""
-            valid = _valid(bind, name)
-            if valid:
-                continue
-            if valid is not None:  # INVALID: a concurrent build of it failed half-way
-                bind.exec_driver_sql(f"DROP INDEX {online}IF EXISTS {schema}.{name}")
-            bind.exec_driver_sql(f"CREATE INDEX {online}IF NOT EXISTS {name} ON {schema}.{table} {body}")
+    index_builds.build(indexes)
 
 
 def downgrade() -> None:
@@ -95,13 +85,7 @@ def downgrade() -> None:
     indexes = [("ix_devices_search_trgm", "devices"), ("ix_snapshots_params_gin", "parameter_snapshots"),
                ("ix_snapshot_heads_snapshot_id", "snapshot_heads")]
     indexes += [(f"ix_devices_{col}_id", "devices") for col in SORTED]
-    live = _live_tables(bind, {table for _, table in indexes})
-    with _outside_the_transaction(bool(live)):
-        bind = op.get_bind()
-        schema = _schema(bind)
-        for name, table in indexes:
-            online = "CONCURRENTLY " if table in live else ""
-            bind.exec_driver_sql(f"DROP INDEX {online}IF EXISTS {schema}.{name}")
+    index_builds.drop(indexes)
 
 
 def _trigram_opclass(bind: Connection) -> str | None:
@@ -123,44 +107,4 @@ def _trigram_opclass(bind: Connection) -> str | None:
                                  "WHERE e.extname = 'pg_trgm'").scalar()
     if where is None:
         return None
-    return _quote(str(where)) + ".gin_trgm_ops"
-
-
-def _live_tables(bind: Connection, tables: set[str]) -> set[str]:
-    """The tables that hold rows and whose indexes can be built concurrently: none when the
-    migration runs inside a transaction it cannot leave (a caller's own, or ``--sql``)."""
-    ctx = op.get_context()
-    if ctx.as_sql or getattr(ctx, "_in_external_transaction", True):
-        return set()
-    schema = _schema(bind)
-    return {t for t in tables if bind.exec_driver_sql(f"SELECT EXISTS (SELECT 1 FROM {schema}.{t})").scalar()}
-
-
-@contextmanager
-def _outside_the_transaction(needed: bool) -> Iterator[None]:
-    """Alembic's autocommit block when a concurrent build is to run (it commits the migration's
-    transaction so far; Alembic opens a new one after it, for the version row)."""
-    if not needed:
-        yield
-        return
-    with op.get_context().autocommit_block():
-        yield
-
-
-def _schema(bind: Connection) -> str:
-    """The schema the tables are in (the first of the search_path that exists: the test suite
-    gives every test its own), quoted; every statement names it, so no build lands elsewhere."""
-    return _quote(str(bind.exec_driver_sql("SELECT current_schema()").scalar()))
-
-
-def _valid(bind: Connection, name: str) -> bool | None:
-    """Whether the index ``name`` of this schema is valid; None when there is none."""
-    row = bind.exec_driver_sql(
-        "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relname = %(n)s",
-        {"n": name}).first()
-    return None if row is None else bool(row[0])
-
-
-def _quote(ident: str) -> str:
-    return '"' + ident.replace('"', '""') + '"'
+    return index_builds.quote(str(where)) + ".gin_trgm_ops"

@@ -1,0 +1,261 @@
+"""Migration 0036's indexes answer what the reads without them answered (issue 60.4).
+
+* The device list's "contains" search (SQLite: an FTS5 trigram table kept by triggers; PostgreSQL:
+  0028's trigram index) finds exactly the devices whose ``id subscriber model`` text contains the
+  words, case-blind, ``%`` ``_`` ``\\`` taken literally — after inserts, updates, deletes, an
+  ``INSERT OR REPLACE`` and a ``VACUUM``, and on an SQLite without the table.
+* The plans: the search reads the trigram index when it can (no ``ESCAPE`` clause unless one is
+  needed), the outage read reaches the partial index of WAN-trouble events.
+* The overview's counts and the list's facets, one ``GROUP BY`` each now, equal counting the rows.
+* Upgrading a database that holds devices fills the search table; downgrading removes it and its
+  triggers, and devices are still written.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from sqlalchemy import create_engine, delete, event, insert, select, text, update
+
+from api.device_list import Filters, read_page
+from api.device_views import facets
+from api.fleet_overview import inventory
+from api.fleet_trends import outages
+from core.kernel.models import utcnow
+from core.store import device_search
+from core.store.db import Store
+from core.store.schema import DeviceEventRow, DeviceRow, TopologyNodeRow
+from testing.bulk_fleet import seed_bulk_fleet
+from tests.conftest import make_db_url
+
+WORDS = ["sub-00000004", "SUB-0000000", "gb0000001", "cgw", "X%_\\1", "x%", "_", "\\", "%", "zz-none", "00", "-",
+         "ö", "Ö", " sub", "1 s"]
+
+
+def _device(did: str, subscriber: str | None, model: str = "CGW-3400", status: str = "active",
+            region: str = "DE", vendor: str = "Acme", firmware: str = "1.0") -> dict[str, Any]:
+    now = utcnow()
+    return {"id": did, "vendor": vendor, "model": model, "product_class": "PC", "oui": "00D0F1", "serial": did,
+            "firmware": firmware, "root": "Device", "protocol": "cwmp", "adapter": "sim", "subscriber": subscriber,
+            "region": region, "service": "standard", "tags": [], "upstream_id": None, "last_seen": now,
+            "created_at": now, "status": status}
+
+
+@pytest.fixture
+def fleet(store: Store) -> Store:
+    """40 bulk devices and a few with words a search must take literally or fold."""
+    seed_bulk_fleet(store, 40, seed=3, users=False)
+    with store.write() as s:
+        s.execute(insert(DeviceRow), [_device("X%_\\1", "Müller-Öz"), _device("plain-x1", None, model="X%Y"),
+                                      _device("ÖSTER-1", "sub-Ö", model="ONT")])
+    return store
+
+
+def _expected(store: Store, q: str) -> set[str]:
+    """What the search must find: every device whose text contains ``q``, letter case aside."""
+    with store.read() as s:
+        rows = s.execute(select(DeviceRow.id, DeviceRow.subscriber, DeviceRow.model)).all()
+    fold = _ascii_lower if store.dialect == "sqlite" else str.lower  # SQLite's LIKE folds ASCII letters only
+    return {i for i, sub, model in rows if fold(q) in fold(f"{i} {sub or ''} {model}")}
+
+
+def _ascii_lower(t: str) -> str:
+    return t.translate({c: c + 32 for c in range(ord("A"), ord("Z") + 1)})
+
+
+def _found(store: Store, q: str) -> set[str]:
+    with store.read() as s:
+        page = read_page(s, Filters(q=q), limit=500)
+    assert page.next_cursor is None
+    return {r.id for r in page.rows}
+
+
+def _check_every_word(store: Store, words: list[str]) -> None:
+    for q in words:
+        assert _found(store, q) == _expected(store, q), q
+
+
+def _has_fts(store: Store) -> bool:
+    with store.read() as s:
+        return device_search.has_index(s)
+
+
+def test_the_search_finds_what_reading_every_row_finds(fleet: Store) -> None:
+    if fleet.dialect == "sqlite":
+        assert _has_fts(fleet)  # this SQLite has FTS5 with the trigram tokenizer: the index is what is tested
+    _check_every_word(fleet, WORDS)
+    assert _found(fleet, "X%_\\1") == {"X%_\\1"}  # % _ \ are letters, not wildcards
+    assert _found(fleet, "x%") == {"X%_\\1", "plain-x1"}  # case-blind, the model's "X%Y" too
+
+
+def test_the_search_follows_every_write_to_devices(fleet: Store) -> None:
+    rng = random.Random(60)
+    with fleet.read() as s:
+        ids = sorted(s.scalars(select(DeviceRow.id)))
+    gone, moved = rng.sample(ids, 2)
+    with fleet.write() as s:
+        s.execute(delete(DeviceRow).where(DeviceRow.id == gone))
+        s.execute(update(DeviceRow).where(DeviceRow.id == moved).values(subscriber="renamed-Zeta", model="NEW-9"))
+        s.execute(insert(DeviceRow), [_device("fresh-1", "sub-fresh")])
+    assert _found(fleet, gone) == set()
+    assert _found(fleet, "renamed-zeta") == {moved} == _found(fleet, "new-9")
+    assert _found(fleet, "sub-fresh") == {"fresh-1"}
+    if fleet.dialect == "sqlite":
+        with fleet.engine.begin() as c:  # REPLACE deletes without the delete trigger; VACUUM renumbers rowids
+            c.exec_driver_sql("INSERT OR REPLACE INTO devices (id, vendor, model, product_class, oui, serial, "
+                              "firmware, root, protocol, adapter, subscriber, region, service, tags, created_at, "
+                              "status) VALUES ('fresh-1', 'V', 'M', 'P', 'O', 'S', 'F', 'Device', 'cwmp', 'sim', "
+                              "'sub-replaced', 'DE', 'standard', '[]', '2026-11-29 00:00:00', 'active')")
+        raw = sqlite3.connect(str(fleet.engine.url.database), isolation_level=None)
+        raw.execute("VACUUM")
+        raw.close()
+        assert _found(fleet, "sub-fresh") == set()
+        assert _found(fleet, "sub-replaced") == {"fresh-1"}
+    _check_every_word(fleet, [*WORDS, "renamed", "fresh", gone[:6]])
+
+
+def test_an_sqlite_without_the_search_table_reads_the_rows(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'g.db'}")
+    seed_bulk_fleet(store, 30, seed=4, users=False)
+    with store.write() as s:
+        s.execute(insert(DeviceRow), [_device("X%_\\1", "Müller")])
+    with store.engine.begin() as c:  # as an SQLite built without FTS5 is migrated: no table, no triggers
+        for t in ("devices_search_insert", "devices_search_delete", "devices_search_update"):
+            c.exec_driver_sql(f"DROP TRIGGER {t}")
+        c.exec_driver_sql("DROP TABLE devices_search")
+        c.exec_driver_sql("DROP TABLE devices_search_keys")
+    store.dispose()
+    store = Store(f"sqlite:///{tmp_path / 'g.db'}")
+    try:
+        assert not _has_fts(store)
+        _check_every_word(store, WORDS)
+        with store.write() as s:  # devices are still written
+            s.execute(insert(DeviceRow), [_device("late-1", "sub-late")])
+        assert _found(store, "SUB-LATE") == {"late-1"}
+    finally:
+        store.dispose()
+
+
+def _plans(store: Store, run: Any) -> list[str]:
+    """The plan of every SELECT ``run`` sends (SQLite: EXPLAIN QUERY PLAN; PostgreSQL: EXPLAIN with
+    sequential scans discouraged, so an index the statement can use shows)."""
+    sent: list[tuple[str, Any]] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            sent.append((statement, params))
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        with store.read() as s:
+            run(s)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+    plans = []
+    with store.engine.connect() as c:
+        raw = c.connection.dbapi_connection
+        assert raw is not None
+        cur = raw.cursor()
+        if store.dialect != "sqlite":
+            cur.execute("SET enable_seqscan = off")
+        for statement, params in sent:
+            cur.execute(("EXPLAIN QUERY PLAN " if store.dialect == "sqlite" else "EXPLAIN ") + statement, params)
+            plans.append("\n".join(" ".join(str(x) for x in row) for row in cur.fetchall()))
+        c.rollback()
+    return plans
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_the_sqlite_search_reads_the_trigram_index(backend: str, tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'g.db'}")
+    try:
+        seed_bulk_fleet(store, 20, seed=5, users=False)
+        plans = _plans(store, lambda s: read_page(s, Filters(q="sub-0000001"), limit=50))
+        assert plans and all("devices_search" in p for p in plans if "LIKE" in p or "devices_search" in p)
+        searched = [p for p in plans if "VIRTUAL TABLE" in p]
+        assert searched and all("INDEX 0:L" in p for p in searched)  # the LIKE handed to the trigram index
+        assert device_search.like_pattern("sub-1") == ("%sub-1%", None)
+        assert device_search.like_pattern("a_b%c\\") == ("%a\\_b\\%c\\\\%", "\\")
+    finally:
+        store.dispose()
+
+
+def test_the_outage_read_reaches_the_partial_index(store: Store) -> None:
+    now = utcnow()
+    seed_bulk_fleet(store, 12, seed=6, users=False)
+    with store.write() as s:
+        s.execute(insert(TopologyNodeRow), [{"id": "pon-1", "kind": "pon_port", "label": "PON 1", "parent_id": None}])
+        ids = list(s.scalars(select(DeviceRow.id).order_by(DeviceRow.id)))
+        s.execute(update(DeviceRow).where(DeviceRow.id.in_(ids[:6])).values(upstream_id="pon-1"))
+        s.execute(insert(DeviceEventRow), [{"device_id": d, "ts": now - timedelta(minutes=5), "kind": k, "data": {}}
+                                          for d in ids[:4] for k in ("wan_down", "inform")])
+        s.execute(insert(DeviceEventRow), [{"device_id": ids[5], "ts": now - timedelta(hours=9), "kind": "los",
+                                            "data": {}}])
+    with store.read() as s:
+        got = outages(s, 6, now)
+    assert [(o["upstream_id"], o["degraded"], o["devices"]) for o in got] == [("pon-1", 4, 6)]
+    plans = _plans(store, lambda s: outages(s, 6, now))
+    assert "ix_device_events_degraded" in plans[0], plans[0]
+
+
+def test_the_overview_counts_and_the_facets_are_the_rows_counted(store: Store) -> None:
+    rng = random.Random(36)
+    rows = [_device(f"d-{i:03d}", f"s-{i}", model=rng.choice(["A", "B", "C"]), region=rng.choice(["DE", "FR"]),
+                    vendor=rng.choice(["V1", "V2"]), firmware=rng.choice(["1", "2"]),
+                    status=rng.choice(["active", "active", "retired", "absent"])) for i in range(120)]
+    with store.write() as s:
+        s.execute(insert(DeviceRow), rows)
+    with store.read() as s:
+        inv, fac = inventory(s), facets(s)
+    assert inv.by_status == dict(Counter(r["status"] for r in rows))
+    active = [r for r in rows if r["status"] == "active"]
+    assert inv.devices == len(active)
+    assert inv.groups["region"] == Counter(r["region"] for r in active)
+    assert inv.groups["model"] == Counter(r["model"] for r in active)
+    assert inv.groups["firmware"] == Counter(f"{r['model']} {r['firmware']}" for r in active)
+    for facet, key in (("vendors", "vendor"), ("models", "model"), ("firmwares", "firmware"), ("regions", "region")):
+        want = Counter(r[key] for r in rows)
+        assert fac[facet] == dict(sorted(want.items())), facet
+        assert list(fac[facet]) == sorted(want)
+
+
+@pytest.fixture
+def sqlite_at_0035(tmp_path: Path) -> Iterator[str]:
+    url, cleanup = make_db_url("sqlite", tmp_path)
+    store = Store(url, migrate=False)
+    store.migrate("0035")
+    seed_bulk_fleet(store, 25, seed=7, users=False)
+    store.dispose()
+    yield url
+    cleanup()
+
+
+def test_upgrading_fills_the_search_and_downgrading_removes_it(sqlite_at_0035: str) -> None:
+    store = Store(sqlite_at_0035)  # to head
+    try:
+        assert _has_fts(store)
+        _check_every_word(store, ["gb0000002", "SUB-00000", "cgw"])
+        with store.engine.connect() as c:
+            keys = c.exec_driver_sql("SELECT count(*) FROM devices_search_keys").scalar()
+            rows = c.exec_driver_sql("SELECT count(*) FROM devices_search").scalar()
+        assert keys == rows == 25
+        store._run_alembic(command.downgrade, "0035")
+    finally:
+        store.dispose()
+    engine = create_engine(sqlite_at_0035)
+    try:
+        with engine.begin() as c:
+            left = c.execute(text("SELECT name FROM sqlite_master WHERE name LIKE 'devices_search%' "
+                                  "OR name IN ('ix_devices_status_groups', 'ix_device_events_degraded')")).all()
+            assert left == []
+            c.execute(insert(DeviceRow), [_device("after-down", "sub-x")])  # no trigger left behind
+    finally:
+        engine.dispose()
