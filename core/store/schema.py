@@ -126,8 +126,10 @@ class DeviceRow(Base):
     root: Mapped[str] = mapped_column(String(32))
     protocol: Mapped[str] = mapped_column(String(8))
     adapter: Mapped[str] = mapped_column(String(16), default="sim")
-    subscriber: Mapped[str | None] = mapped_column(String(64), index=True)
-    region: Mapped[str] = mapped_column(String(16), index=True)
+    # No index of its own (dropped by migration 0036): ``(subscriber, id)`` and ``(region, id)`` below
+    # answer every lookup one would, and each index is paid on every insert.
+    subscriber: Mapped[str | None] = mapped_column(String(64))
+    region: Mapped[str] = mapped_column(String(16))
     service: Mapped[str] = mapped_column(String(32), default="standard")
     tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
     upstream_id: Mapped[str | None] = mapped_column(String(128), index=True)
@@ -154,6 +156,8 @@ class DeviceRow(Base):
                       *(Index(f"ix_devices_{c}_id", c, "id")
                         for c in ("last_seen", "model", "firmware", "region", "subscriber")),
                       Index("ix_devices_status_groups", "status", "region", "model", "firmware", "vendor"))
+    # Not declared here, one per database: the text the list's search reads (``core.store.device_search``)
+    # — PostgreSQL's trigram index (migration 0028), SQLite's ``ix_devices_search_text`` (0036).
 
 
 class InventorySyncRow(Base):
