@@ -106,3 +106,33 @@ def test_demo_runs_a_campaign_at_any_hour_through_the_emergency_path(crt: Any, s
             crt.lifecycle.approve(pid, who(crt, name))
     assert svc.start(again["id"], who(crt, "dave"))["state"] in ("running", "completed")
     assert svc.status(denied["id"])["proposal"]["state"] == "denied"
+
+
+def test_the_preview_counts_the_selection_per_region_as_recorded(crt: Any, svc: Any) -> None:
+    from sqlalchemy import func, select, update
+
+    from campaigns.schema import CampaignDeviceRow, CampaignRow
+    from core.store.schema import DeviceRow
+
+    crt.lifecycle.clock = lambda: OPEN
+    st = svc.create({"name": "one model", "target": {"model": _a_model(svc)},
+                     "changes": [{"path": PATH, "value": False}]}, who(crt, "dave"))
+    with crt.store.read() as s:
+        want = {str(r): int(n) for r, n in s.execute(
+            select(DeviceRow.region, func.count()).join(CampaignDeviceRow, CampaignDeviceRow.device_id == DeviceRow.id)
+            .where(CampaignDeviceRow.campaign_id == st["id"]).group_by(DeviceRow.region))}
+    assert len(want) >= 2 and sum(want.values()) == st["plan"]["total"]
+    assert st["plan"]["regions"] == want  # counted when the campaign was recorded, not on each visit
+    got = svc.preview(st["id"])["selection"]
+    assert got["regions"] == want and list(got["regions"]) == sorted(want)
+    with crt.store.write() as s:  # a campaign recorded before its plan kept the regions: counted on each visit
+        row = s.get(CampaignRow, st["id"])
+        s.execute(update(CampaignRow).where(CampaignRow.id == st["id"])
+                  .values(plan={k: v for k, v in row.plan.items() if k != "regions"}))
+    assert svc.preview(st["id"])["selection"]["regions"] == want
+
+
+def _a_model(svc: Any) -> str:
+    """The model with the most devices (the seeded fleet spreads each over several regions)."""
+    models = svc.selection(Target())["facets"]["model"]
+    return str(max(models, key=lambda m: models[m]))
