@@ -33,7 +33,7 @@ from core.store import device_search
 from core.store.db import Store
 from core.store.schema import DeviceEventRow, DeviceRow, TopologyNodeRow
 from testing.bulk_fleet import seed_bulk_fleet
-from tests.conftest import make_db_url
+from tests.conftest import PG_URL, REQUIRE, make_db_url
 
 WORDS = ["sub-00000004", "SUB-0000000", "gb0000001", "cgw", "X%_\\1", "x%", "_", "\\", "%", "zz-none", "00", "-",
          "ö", "Ö", " sub", "1 s"]
@@ -240,3 +240,28 @@ def test_upgrading_builds_the_indexes_and_downgrading_removes_them(sqlite_at_003
             assert len(back) == 2
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not PG_URL and not REQUIRE, reason="needs PostgreSQL (GATEWARD_TEST_DATABASE_URL)")
+def test_a_seeded_postgresql_fleet_is_vacuumed_for_index_only_counts(tmp_path: Path) -> None:
+    """PostgreSQL reads a table from an index alone only where its visibility map says so, which a
+    fresh table's does not until a vacuum: ``gateward seed`` vacuums ``devices`` (and analyzes the rest)."""
+    from core.kernel.config import Settings
+    from gateward.fleet_load import load_fleet
+    from gateward.runtime import build_runtime
+
+    url, cleanup = make_db_url("postgres", tmp_path)
+    rt = build_runtime(Settings(database_url=url))
+    try:
+        load_fleet(rt, homes=30, seed=3)
+        with rt.store.engine.connect() as c:
+            got = {str(name): bool(done) for name, done in c.execute(text(
+                "SELECT relname, last_vacuum IS NOT NULL FROM pg_stat_user_tables "
+                "WHERE schemaname = current_schema() AND relname IN ('devices', 'telemetry')"))}
+            analyzed = c.execute(text("SELECT count(*) FROM pg_stat_user_tables WHERE schemaname = current_schema() "
+                                      "AND relname = 'telemetry' AND last_analyze IS NOT NULL")).scalar()
+        assert got == {"devices": True, "telemetry": False} and analyzed == 1
+    finally:
+        rt.close()
+        cleanup()
