@@ -755,8 +755,18 @@ class PlannerGraph:
         first = self._settle_first(state, p, kind, message, actor, yes)
         if first is not None:
             return first
-        if message.strip() and not yes and p.state in (ProposalState.APPROVED, ProposalState.AWAITING_APPROVAL) \
-                and self._amends(state, message, actor):
+        how = self._amends(state, message, actor) if message.strip() and not yes and p.state in (
+            ProposalState.APPROVED, ProposalState.AWAITING_APPROVAL) else None
+        if how == "beside":
+            # a change of its own beside this draft ("and the 2.4 to 6 as well"): the draft stays as it is, waiting
+            # for its word or its approver, and the message is drafted on its own
+            _step("await_decision", f"proposal {pid} stays: the agent asked for a change of its own beside it",
+                  proposal_id=pid)
+            _emit("notice", f"Proposal {p.id}, drafted before, still waits as it was ({str(p.state).replace('_', ' ')})"
+                  " — this is a change of its own beside it.", proposal_id=p.id)
+            return Command(update={"awaiting": None, "proposal_id": None, "proposal_state": None, "message": message,
+                                   "after_draft": True}, goto="understand")
+        if how == "amend":
             # a correction or a new request while this draft waits: the draft is withdrawn (superseded),
             # and the message is read whole against the request it amends
             self.rt.lifecycle.cancel(pid, actor, reason="superseded in chat by: " + message[:200])
@@ -810,15 +820,18 @@ class PlannerGraph:
             return None
         return next((d for d in deferred if d == f"{pairs.LABEL[req.action]} ({value} on {bands[0]})"), None)
 
-    def _amends(self, state: ChatState, message: str, actor: Actor) -> bool:
-        """Whether a message sent while a draft waits changes what is asked (a correction, a new value,
-        band, time or condition, another request) — then the draft is superseded; a question or an
-        unclear remark leaves it waiting."""
+    def _amends(self, state: ChatState, message: str, actor: Actor) -> Literal["amend", "beside"] | None:
+        """What a message sent while a draft waits does to it: ``amend`` — it changes what is asked (a
+        correction, a new value, band, time or condition, another request), and the draft is superseded;
+        ``beside`` — it asks for a change of its own next to the draft, which stays; None — a question or
+        an unclear remark, and the draft waits on."""
         with self.rt.store.read() as s:
             region = repo.get_device(s, str(state["device_id"])).region
         req = _understood({**state, "after_draft": True}, message, actor, region, self._now()).request
-        return (req.act == "change" or bool(req.values) or req.qualified
-                or (req.refers_to is not None and req.refers_to.kind == "correct"))
+        kind = req.refers_to.kind if req.refers_to is not None else None
+        if kind == "beside":
+            return "beside"
+        return "amend" if (req.act == "change" or bool(req.values) or req.qualified or kind == "correct") else None
 
     # ------------------------------------------------------------------ apply
     def apply(self, state: ChatState) -> Command[str]:

@@ -530,14 +530,18 @@ def _clients_named(text: str) -> str | None:
 
 
 def _either_value(match: str, values: dict[str, Scalar], conds: conditions.Found) -> list[Unplaced]:
-    """The change's value said as one of two ("set the channel to 6 or 11", "auf 36 oder 40"): asked about — the first
-    was drafted, as if the second had not been said. A condition's alternatives are the condition's."""
+    """The change's value said as one of two ("set the channel to 6 or 11", "auf 36 oder 40") or as a range ("between
+    50 and 75 percent"): asked about — one end was drafted, as if the other had not been said. A condition's
+    alternatives are the condition's."""
     value = values.get("value")
     said = [c.words.lower() for c in conds.conditions if c.words]
-    for a, b in worded.offered_with(match, value):
+    for (a, b), why in [*((span, "two values for one setting: say which one")
+                          for span in worded.offered_with(match, value)),
+                        *((span, "a range for one setting, which takes one value: say which")
+                          for span in worded.ranged(match, value))]:
         words = match[a:b]
         if not any(words.lower() in w for w in said):
-            return [Unplaced(words=words, kind="value", why="two values for one setting: say which one")]
+            return [Unplaced(words=words, kind="value", why=why)]
     return []
 
 
@@ -604,6 +608,14 @@ def _for_a_while(q: _Qualifiers, action: Action | None) -> list[Unplaced]:
                      "by itself — say when it should go back, as a request of its own")]
 
 
+# "the 2.4 is at 6, put it on 11", "das 2,4er steht auf 6", "le 2,4 est sur le 6", "el 2,4 está en el 6": what a
+# band is on now — the reason for the change, no time (a band, not "it": "the reboot is at 6" is still asked about)
+_BAND_NOW = re.compile(r"\b(?:2[.,]4|5|6)\s*(?:ghz|g|er)?(?:\s+(?:radio|band|funk|wlan|wifi))?"
+                       r"(?:'s|\s+(?:is|are|sits|ist|steht|liegt|läuft|est|está|esta))\s+"
+                       r"(?:(?:currently|now|still|gerade|jetzt|noch|aktuell|actuellement|encore|ahora|todavía)\s+)?"
+                       r"(?:at|on|auf|bei|sur|à|en)\s+(?:(?:the|le|el|channel|kanal|canal)\s+)*\d+\b", _I)
+
+
 def _time_unread(q: _Qualifiers, action: Action | None, values: dict[str, Scalar],
                  placed: list[Unplaced]) -> list[Unplaced]:
     """A change whose message says an hour the time reader neither placed nor asked about: asked about — it would
@@ -615,7 +627,8 @@ def _time_unread(q: _Qualifiers, action: Action | None, values: dict[str, Scalar
     # "la concesión en 8 horas": the setting's length; "from 6 to 11": the value it comes from — no time either
     # "soit à 20 soit à 40 MHz": a value offered beside the one drafted (asked about as that)
     match = _blank(q.match, durations.spans(q.match) + [m.span() for m in FROM_TO.finditer(q.match)]
-                   + worded.offered_with(q.match, values.get("value")))
+                   + worded.offered_with(q.match, values.get("value"))
+                   + [m.span() for m in _BAND_NOW.finditer(q.match)])
     for m in _TIME_SAID.finditer(match):
         said = m.group("h") or m.group("u")
         if said not in own and not any(a <= m.start() < b for a, b in q.quoted):
@@ -745,8 +758,8 @@ def _amended(text: str, ctx: Context, q: _Qualifiers, heard: clauses.Heard, op_t
     # after 22:00" channel 0)
     amended, own = _amend_with(prev, request,
                                _blank(q.match, q.when.spans + [m.span() for m in _UNTIL.finditer(q.match)]), text)
-    if own and amended is not None:
-        return _not_past(amended, ctx)  # a request of its own beside the draft, which stays as it is
+    if own and amended is not None:  # a request of its own beside the draft, which stays as it is
+        return _not_past(amended.model_copy(update={"refers_to": Reference(kind="beside", words=text[:100])}), ctx)
     taken = _deferred_taken(amended, request, ctx, q)
     if taken is not None:
         return taken

@@ -86,9 +86,10 @@ class Scope(_Model):
 
 
 class Reference(_Model):
-    """The message answers or amends an earlier turn."""
+    """The message answers or amends an earlier turn — or, ``beside``, asks for a change of its own next to the
+    draft that waits ("and the 2.4 to 6 as well" after "the 5 GHz on 40"), which then stays as it is."""
 
-    kind: Literal["confirm", "cancel", "correct"]
+    kind: Literal["confirm", "cancel", "correct", "beside"]
     words: str
 
 

@@ -154,6 +154,28 @@ _EITHER = re.compile(_PAIR.format("or|oder|ou|soit|o|u"), _I)
 _BOTH = re.compile(_PAIR.format("and|und|et|y|e|as well as|sowie"), _I)
 
 
+# A range said for one setting ("between 50 and 75 percent", "zwischen 50 und 75 %", "entre el 50 y el 75 %",
+# "50–75 %"): a setting takes one value, so which is asked. Not "from 6 to 11" (FROM_TO: the value it comes from),
+# not a range of hours ("between 1 and 3 am": a time).
+_ARTICLE = r"(?:(?:the|el|le|la|den|dem|canal|channel|kanal)\s+)?"
+_RANGE = re.compile(
+    r"\b(?:between|zwischen|entre)\s+" + _ARTICLE + r"(?P<a>\d+(?:[.,]\d+)?)\s*(?:%|mhz|percent|prozent)?\s+"
+    r"(?:and|und|et|y|e)\s+" + _ARTICLE + r"(?P<b>\d+(?:[.,]\d+)?)(?![.,]?\d)"
+    r"(?!\s*(?:ghz|g\b|am\b|pm\b|a\.m|p\.m|uhr|h\b|heures?|horas?|o'?clock|hours?|stunden|minut))|"
+    r"(?<![\d.,])(?P<c>\d+)\s*[-–]\s*(?P<d>\d+)\s*(?:%|percent|prozent|pour ?cent|por ?ciento)", _I)
+
+
+def ranged(text: str, value: object) -> list[tuple[int, int]]:
+    """The span of each range in ``text`` ("between 50 and 75 percent", "50–75 %") whose ends include ``value``."""
+    if value is None or isinstance(value, bool):
+        return []
+    number = re.match(r"\d+(?:\.\d+)?", str(value))
+    if number is None:
+        return []
+    return [m.span() for m in _RANGE.finditer(text)
+            if number.group(0) in {(m.group(k) or "").replace(",", ".") for k in "abcd"}]
+
+
 def offered_with(text: str, value: object, *, both: bool = False) -> list[tuple[int, int]]:
     """The span of each "X or Y" in ``text`` (with ``both``, each "X and Y") of which ``value`` (a number, or a
     width such as "40MHz") is one."""

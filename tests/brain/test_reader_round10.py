@@ -9,7 +9,7 @@ import pytest
 
 from tests.brain.conftest import run_turn
 from tests.brain.test_nothing_dropped import BERLIN, read
-from tests.brain.test_reader_chat import _proposals
+from tests.brain.test_reader_chat import _proposals, _replies
 from tests.brain.test_reader_round9 import _after
 
 
@@ -142,7 +142,8 @@ def test_another_band_with_its_own_value_is_a_request_of_its_own(then: str, valu
     """It set both bands to that value (the 5 GHz to channel 6, its 44 gone): now the named band alone, at the draft's
     time, superseding nothing."""
     r = _after("put the 5 GHz on channel 44 tonight at 11", then)
-    assert (r.action, r.target.bands, r.values.get("value"), r.refers_to) == ("channel", ["2.4GHz"], value, None), r
+    assert (r.action, r.target.bands, r.values.get("value")) == ("channel", ["2.4GHz"], value), r
+    assert r.refers_to is not None and r.refers_to.kind == "beside", r  # the chat keeps the draft beside it
     assert r.schedule is not None and r.schedule.not_before.astimezone(BERLIN).strftime("%H:%M") == "23:00", r
 
 
@@ -158,15 +159,15 @@ def test_another_band_as_well_without_a_value_joins_the_draft() -> None:
 
 
 @pytest.mark.full
-@pytest.mark.xfail(strict=True, reason="the chat holds one draft a thread: a request of its own sent while a draft "
-                   "waits withdraws it (docs/decisions/0032, round ten, left)")
 def test_through_the_chat_the_draft_stays_beside_the_other_band(svc: Any, device: Any, actor: Any,
                                                                rt: Any) -> None:
     alice = actor("alice")
     tid = svc.start(device("healthy", 4), alice)
     first = _proposals(rt, run_turn(svc, tid, "put the 5 GHz on channel 40", alice))
-    second = _proposals(rt, run_turn(svc, tid, "and the 2.4 to 6 as well", alice))
+    events = run_turn(svc, tid, "and the 2.4 to 6 as well", alice)
+    second = _proposals(rt, events)
     assert len(first) == 1 and len(second) == 1, (first, second)
+    assert f"Proposal {first[0].id}, drafted before, still waits" in _replies(events)  # the agent is told
     assert [c.value for c in second[0].changes] == [6] and "Radio" in second[0].changes[0].path
     assert rt.lifecycle.get(first[0].id).state == first[0].state  # the 5 GHz draft stays as it was
     assert [c.value for c in rt.lifecycle.get(first[0].id).changes] == [40]
