@@ -125,11 +125,19 @@ def test_the_preview_counts_the_selection_per_region_as_recorded(crt: Any, svc: 
     assert st["plan"]["regions"] == want  # counted when the campaign was recorded, not on each visit
     got = svc.preview(st["id"])["selection"]
     assert got["regions"] == want and list(got["regions"]) == sorted(want)
+    moved = {**want}  # a target moved to another region later: the selection is what was recorded
+    with crt.store.write() as s:
+        one = s.scalars(select(CampaignDeviceRow.device_id).where(CampaignDeviceRow.campaign_id == st["id"])).first()
+        old = s.scalar(select(DeviceRow.region).where(DeviceRow.id == one))
+        s.execute(update(DeviceRow).where(DeviceRow.id == one).values(region="ZZ"))
+    moved[str(old)] -= 1
+    moved["ZZ"] = 1
+    assert svc.preview(st["id"])["selection"]["regions"] == want
     with crt.store.write() as s:  # a campaign recorded before its plan kept the regions: counted on each visit
         row = s.get(CampaignRow, st["id"])
         s.execute(update(CampaignRow).where(CampaignRow.id == st["id"])
                   .values(plan={k: v for k, v in row.plan.items() if k != "regions"}))
-    assert svc.preview(st["id"])["selection"]["regions"] == want
+    assert svc.preview(st["id"])["selection"]["regions"] == {k: n for k, n in moved.items() if n}
 
 
 def _a_model(svc: Any) -> str:

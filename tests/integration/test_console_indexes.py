@@ -172,19 +172,45 @@ def test_the_sqlite_search_reads_the_index_of_its_text(tmp_path: Path) -> None:
 
 
 def test_the_outage_read_reaches_the_partial_index(store: Store) -> None:
+    """The outage rule read through the partial index: upstreams where at least half the devices
+    (each counted once) reported WAN trouble in the window and at least three others share it."""
     now = utcnow()
-    seed_bulk_fleet(store, 12, seed=6, users=False)
+    since = now - timedelta(hours=6)
+    sizes = {"pon-1": 6, "pon-2": 4, "pon-3": 3, "pon-4": 6}
+    seed_bulk_fleet(store, sum(sizes.values()) + 2, seed=6, users=False)
     with store.write() as s:
-        s.execute(insert(TopologyNodeRow), [{"id": "pon-1", "kind": "pon_port", "label": "PON 1", "parent_id": None}])
+        olt = {"id": "olt-1", "kind": "olt", "label": "OLT 1", "parent_id": None, "attrs": {}}
+        s.execute(insert(TopologyNodeRow), [olt, *({"id": u, "kind": "pon_port", "label": u.upper(),
+                                                    "parent_id": "olt-1" if u == "pon-1" else None, "attrs": {}}
+                                                   for u in sizes)])
         ids = list(s.scalars(select(DeviceRow.id).order_by(DeviceRow.id)))
-        s.execute(update(DeviceRow).where(DeviceRow.id.in_(ids[:6])).values(upstream_id="pon-1"))
-        s.execute(insert(DeviceEventRow), [{"device_id": d, "ts": now - timedelta(minutes=5), "kind": k, "data": {}}
-                                          for d in ids[:4] for k in ("wan_down", "inform")])
-        s.execute(insert(DeviceEventRow), [{"device_id": ids[5], "ts": now - timedelta(hours=9), "kind": "los",
-                                            "data": {}}])
+        on: dict[str, list[str]] = {}
+        at = 0
+        for u, n in sizes.items():
+            on[u] = ids[at:at + n]
+            s.execute(update(DeviceRow).where(DeviceRow.id.in_(on[u])).values(upstream_id=u))
+            at += n
+
+        def ev(device: str, kind: str, ts: Any) -> dict[str, Any]:
+            return {"device_id": device, "ts": ts, "kind": kind, "data": {}}
+
+        recent = now - timedelta(minutes=5)
+        s.execute(insert(DeviceEventRow), [
+            *(ev(d, "wan_down", recent) for d in on["pon-1"][:3]), ev(on["pon-1"][0], "los", recent),  # 3 of 6
+            ev(on["pon-1"][3], "inform", recent), ev(on["pon-1"][4], "los", now - timedelta(hours=9)),  # not trouble
+            ev(on["pon-2"][0], "wan_degraded", since), ev(on["pon-2"][1], "offline", recent),  # 2 of 4, one at the edge
+            *(ev(d, "wan_down", recent) for d in on["pon-3"]),  # all 3, but only 2 others share it
+            *(ev(d, "wan_down", recent) for d in on["pon-4"][:2]),  # 2 of 6
+            *(ev(d, "wan_down", recent) for d in ids[at:]),  # no upstream
+        ])
     with store.read() as s:
         got = outages(s, 6, now)
-    assert [(o["upstream_id"], o["degraded"], o["devices"]) for o in got] == [("pon-1", 4, 6)]
+    assert got == [
+        {"upstream_id": "pon-1", "kind": "pon_port", "label": "PON-1", "parent": {"id": "olt-1", "kind": "olt",
+                                                                                 "label": "OLT 1"},
+         "degraded": 3, "devices": 6, "window_hours": 6},
+        {"upstream_id": "pon-2", "kind": "pon_port", "label": "PON-2", "parent": None, "degraded": 2, "devices": 4,
+         "window_hours": 6}]
     plans = _plans(store, lambda s: outages(s, 6, now))
     assert "ix_device_events_degraded" in plans[0], plans[0]
 
@@ -194,6 +220,8 @@ def test_the_overview_counts_and_the_facets_are_the_rows_counted(store: Store) -
     rows = [_device(f"d-{i:03d}", f"s-{i}", model=rng.choice(["A", "B", "C"]), region=rng.choice(["DE", "FR"]),
                     vendor=rng.choice(["V1", "V2"]), firmware=rng.choice(["1", "2"]),
                     status=rng.choice(["active", "active", "retired", "absent"])) for i in range(120)]
+    with store.read() as s:
+        assert inventory(s).devices == 0 and facets(s) == {"vendors": {}, "models": {}, "firmwares": {}, "regions": {}}
     with store.write() as s:
         s.execute(insert(DeviceRow), rows)
     with store.read() as s:
