@@ -293,3 +293,39 @@ def test_a_seeded_postgresql_fleet_is_vacuumed_for_index_only_counts(tmp_path: P
     finally:
         rt.close()
         cleanup()
+
+
+def test_the_compatibility_matrix_lists_every_class_in_the_fleet_and_its_evidence(store: Store) -> None:
+    """One row per (vendor, model, firmware) of the fleet — any status — and workflow, beside every class with
+    evidence; the vendor and model filters narrow both; each row carries its counts and status."""
+    from core import compat
+
+    rows = [_device("a-1", "s1", vendor="V1", model="A", firmware="1"),
+            _device("a-2", "s2", vendor="V1", model="A", firmware="1", region="FR"),
+            _device("a-3", "s3", vendor="V1", model="A", firmware="2", status="retired"),
+            _device("b-1", "s4", vendor="V2", model="B", firmware="9")]
+    data = {"compat": {"operation_workflows": {"Reboot()": "reboot"}, "default_status": "yellow",
+                       "evidence": {"min_executions": 3}}}
+    with store.write() as s:
+        s.execute(insert(DeviceRow), rows)
+        s.execute(insert(compat.CompatEvidenceRow), [
+            {"vendor": "V1", "model": "A", "firmware": "1", "workflow": "config", "succeeded": 5, "failed": 1,
+             "rollback_failed": 0},
+            {"vendor": "V9", "model": "Z", "firmware": "0", "workflow": "reboot", "succeeded": 1, "failed": 0,
+             "rollback_failed": 0}])
+    with store.read() as s:
+        every = compat.matrix(s, data)
+        v1 = compat.matrix(s, data, vendor="V1")
+        b = compat.matrix(s, data, model="B")
+    keys = [(r["vendor"], r["model"], r["firmware"], r["workflow"]) for r in every]
+    assert keys == sorted({(v, m, f, w) for v, m, f in [("V1", "A", "1"), ("V1", "A", "2"), ("V2", "B", "9")]
+                           for w in ("config", "reboot")} | {("V9", "Z", "0", "reboot")})
+    assert {(r["vendor"], r["model"], r["firmware"]) for r in v1} == {("V1", "A", "1"), ("V1", "A", "2")}
+    assert {(r["vendor"], r["model"], r["firmware"]) for r in b} == {("V2", "B", "9")}
+    seen = next(r for r in every if (r["model"], r["firmware"], r["workflow"]) == ("A", "1", "config"))
+    assert (seen["succeeded"], seen["failed"], seen["rollback_failed"], seen["executions"], seen["failure_rate"],
+            seen["source"]) == (5, 1, 0, 6, round(1 / 6, 4), "evidence")
+    unseen = next(r for r in every if (r["model"], r["workflow"]) == ("B", "reboot"))
+    assert (unseen["succeeded"], unseen["failed"], unseen["rollback_failed"], unseen["executions"],
+            unseen["failure_rate"], unseen["evidence_status"], unseen["status"], unseen["source"]) == (
+        0, 0, 0, 0, None, None, "yellow", "matrix default")
