@@ -56,3 +56,16 @@ def test_what_a_band_is_on_now_is_no_time(text: str, value: int) -> None:
 def test_an_hour_said_of_anything_else_is_still_a_time(text: str) -> None:
     r = read(text).request
     assert r.schedule is not None or [u for u in r.unplaced if u.kind == "time"]
+
+
+@pytest.mark.parametrize(("text", "words", "why"), [
+    ("set the channel to 6 or 11", "6 or 11", "two values for one setting: say which one"),
+    ("set the power between 50 and 75 percent", "between 50 and 75",
+     "a range for one setting, which takes one value: say which"),
+    # a condition's own values stay the condition's; the change's range beside it is still asked about
+    ("if the neighbours are on 1 and 6, set the power between 50 and 75 percent", "between 50 and 75",
+     "a range for one setting, which takes one value: say which"),
+])
+def test_what_is_asked_about_a_value_says_why(text: str, words: str, why: str) -> None:
+    r = read(text).request
+    assert [(u.kind, u.words, u.why) for u in r.unplaced if u.kind == "value"] == [("value", words, why)]
