@@ -31,6 +31,7 @@ from brain.understanding.request import (
     Action,
     Band,
     Condition,
+    Reference,
     Request,
     Schedule,
     Scope,
@@ -65,11 +66,23 @@ def reconcile(offline: Request | None, model: Request | None, message: str = "")
         "conditions": _conditions(offline, model, message, asks), "target": _target(offline, model, message, asks),
         "scope": _scope(offline, model, asks),
         "exclusions": list(dict.fromkeys([*model.exclusions, *offline.exclusions])),
-        "refers_to": model.refers_to or offline.refers_to,
+        "refers_to": _refers_to(offline, model),
     }
     seen = {u.words for u in model.unplaced}
     update["unplaced"] = [*model.unplaced, *(u for u in offline.unplaced if u.words not in seen), *asks]
     return model.model_copy(update=update)
+
+
+def _refers_to(offline: Request, model: Request) -> Reference | None:
+    """What the message does to the turn before: the model's reading, except that a change "beside" the waiting
+    draft — which keeps that draft and drafts another — stands only when the other reading does not call the
+    message a correction of it (then the draft is amended, and no second one is made)."""
+    ref = model.refers_to or offline.refers_to
+    if ref is not None and ref.kind == "beside":
+        other = offline.refers_to if ref is model.refers_to else model.refers_to
+        if other is not None and other.kind == "correct":
+            return other
+    return ref
 
 
 # ---------------------------------------------------------------------------- what is asked

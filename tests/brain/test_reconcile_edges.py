@@ -69,3 +69,23 @@ def test_two_readings_of_the_servers_are_asked_about() -> None:
         ("value", "9.9.9.9 or 1.1.1.1", "the DNS servers were read two ways — which one is meant?")], r.unplaced
     same = _merged("set the DNS to 9.9.9.9", Request(act="change", action="dns", servers=[" 9.9.9.9"]))
     assert same.servers == ["9.9.9.9"] and not same.unplaced
+
+
+def test_a_change_beside_the_draft_stands_only_where_neither_reading_calls_it_a_correction() -> None:
+    """"beside" keeps the waiting draft and drafts another; a correction amends the draft. Where one reading says
+    correction, the draft is amended — never a second change made from one reader's guess."""
+    from brain.understanding.reconcile import reconcile
+    from brain.understanding.request import Reference
+
+    beside, correct = Reference(kind="beside", words="as well"), Reference(kind="correct", words="instead")
+    base = Request(act="change", action="channel", values={"value": 6})
+
+    def refers(offline_ref: Reference | None, model_ref: Reference | None) -> str | None:
+        out = reconcile(base.model_copy(update={"refers_to": offline_ref}),
+                        base.model_copy(update={"refers_to": model_ref}), "and the 2.4 to 6")
+        assert out is not None
+        return out.refers_to.kind if out.refers_to is not None else None
+
+    assert refers(beside, None) == "beside" and refers(None, beside) == "beside" and refers(beside, beside) == "beside"
+    assert refers(correct, beside) == "correct" and refers(beside, correct) == "correct"
+    assert refers(None, correct) == "correct" and refers(None, None) is None
