@@ -27,7 +27,8 @@ Create Date: 2026-11-29
   device — these two pay for the two new ones (a first inventory sync writes 100,000 devices).
 
 PostgreSQL builds (and drops) the indexes without stopping writers (``core.store.index_builds``, as 0028).
-Downgrade drops what upgrade made.
+Nothing here changes what old code reads or writes: old and new processes may run side by side during a
+rolling upgrade (docs/deploy.md). Downgrade drops what upgrade made and builds the two dropped indexes again.
 """
 from __future__ import annotations
 
