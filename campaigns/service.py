@@ -138,9 +138,10 @@ class Campaigns(CampaignReader):
         # The coded obligations are what the orchestrator reads (windows); "policy" is for display.
         policy_items = [o.model_dump(mode="json") for o in decision.obligation_items]
         with self.store.write() as s:
+            regions = _regions_of(devices[i] for i in ids)
             row = CampaignRow(id=cid, name=spec.name, proposal_id=p.id, author=actor.id, kind=spec.kind,
                               spec=spec.model_dump(mode="json"), plan={**plan.summary(), "fleet": fleet,
-                                                                         "regions": _regions_of(devices[i] for i in ids),
+                                                                         "regions": regions,
                                                                          "policy": decision.obligations,
                                                                          "policy_items": policy_items,
                                                                          "warnings": spec.warnings(),
