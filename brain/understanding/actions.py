@@ -103,6 +103,10 @@ _TO_SHARE = re.compile(r"(?<!\bat )\b(?:to|auf|à|a|al|aux|en)\s+(?:the\s+|a\s+|
 _NOT_POWER = re.compile(r"\b(channel|canal|kanal|width|largeur|ancho|breite|speed|débit|velocidad|"
                         r"max(imum)?\s+(clients?|devices?|appareils?|geräte|dispositivos))\b", _I)
 _OFF = re.compile(r"\b(turn(ed)?|switch(ed)?|shut)\b[^?!]{0,30}\boff\b|\bdisable|\bdeactivate|\bausschalten|\bkill\b|"
+                  # taken out of service, said with its verb ("the 5 GHz is offline" is a symptom, no request)
+                  r"\btake\b[^?!,;]{0,30}\b(offline|off the air|off air)\b|\bvom netz (zu )?nehm\w*|"
+                  r"\bnimm\b[^?!,;]{0,30}\bvom netz\b|\b(mets|mettez|mettre)\b[^?!,;]{0,30}\bhors (service|ligne)\b|"
+                  r"\b(pon|ponga|poner|ponlo|ponla)\b[^?!,;]{0,30}\bfuera de servicio\b|"
                   r"\b(wants?|wanted|needs?|like)\b[^?!,;]{0,30}\bgone\b|\b(soll|sollen|muss|müssen)\b[^?!,;]{0,30}\bweg\b|"
                   r"\babschalten|\bschalte?\b[^?!,;]{0,30}\bab\b|\bdeaktivier|\baus\b(?!\s+(dem|der|den|einem|einer|meinem|ihrem|seinem)\b)|\bdésactiv|\bdesactiv|\bcouper?\b|\béteindre|\béteins|\bap[aá]ga",
                   _I)

@@ -69,3 +69,19 @@ def test_an_hour_said_of_anything_else_is_still_a_time(text: str) -> None:
 def test_what_is_asked_about_a_value_says_why(text: str, words: str, why: str) -> None:
     r = read(text).request
     assert [(u.kind, u.words, u.why) for u in r.unplaced if u.kind == "value"] == [("value", words, why)]
+
+
+@pytest.mark.parametrize("text", [
+    # a band taken out of service, said with its own verb: read as nothing to do ("nimm das 5er vom Netz" was a
+    # diagnosis of the 5 GHz)
+    "nimm das 5er vom Netz", "das 5er bitte vom Netz nehmen", "take the 5 GHz offline",
+    "mets le 5 GHz hors service", "pon el 5 GHz fuera de servicio"])
+def test_a_band_taken_out_of_service_is_switched_off(text: str) -> None:
+    r = read(text).request
+    assert (r.act, r.action, r.values.get("value"), r.target.bands) == ("change", "band_enable", False, ["5GHz"]), r
+
+
+@pytest.mark.parametrize("text", ["the 5 GHz is offline", "le 5 GHz est hors service",
+                                  "el 5 GHz está fuera de servicio", "das 5er ist vom Netz"])
+def test_a_band_out_of_service_said_as_what_is_is_no_request(text: str) -> None:
+    assert read(text).request.act != "change"
