@@ -167,22 +167,22 @@ _RANGE = re.compile(
 
 def ranged(text: str, value: object) -> list[tuple[int, int]]:
     """The span of each range in ``text`` ("between 50 and 75 percent", "50–75 %") whose ends include ``value``."""
-    if value is None or isinstance(value, bool):
-        return []
-    number = re.match(r"\d+(?:\.\d+)?", str(value))
-    if number is None:
-        return []
+    number = _number_of(value)
     return [m.span() for m in _RANGE.finditer(text)
-            if number.group(0) in {(m.group(k) or "").replace(",", ".") for k in "abcd"}]
+            if number is not None and number in {(m.group(k) or "").replace(",", ".") for k in "abcd"}]
+
+
+def _number_of(value: object) -> str | None:
+    """The number a drafted value starts with ("40" of "40MHz"); None for no value, a switch or a word."""
+    if value is None or isinstance(value, bool):
+        return None
+    number = re.match(r"\d+(?:\.\d+)?", str(value))
+    return None if number is None else number.group(0)
 
 
 def offered_with(text: str, value: object, *, both: bool = False) -> list[tuple[int, int]]:
     """The span of each "X or Y" in ``text`` (with ``both``, each "X and Y") of which ``value`` (a number, or a
     width such as "40MHz") is one."""
-    if value is None or isinstance(value, bool):
-        return []
-    number = re.match(r"\d+(?:\.\d+)?", str(value))
-    if number is None:
-        return []
+    number = _number_of(value)
     return [m.span() for m in (_BOTH if both else _EITHER).finditer(text)
-            if number.group(0) in (m.group("a").replace(",", "."), m.group("b").replace(",", "."))]
+            if number is not None and number in (m.group("a").replace(",", "."), m.group("b").replace(",", "."))]
