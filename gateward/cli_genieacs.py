@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
@@ -142,6 +143,38 @@ def register(app: typer.Typer) -> None:
             console.print("no faults" if faults else "no queued tasks")
         for item in items:
             console.print(json.dumps(item, sort_keys=True), highlight=False, soft_wrap=True)
+        ex.close()
+
+    @g.command("refresh-preset")
+    def refresh_preset(
+        install: Annotated[bool, typer.Option("--install", help="PUT the presets to the NBI")] = False,
+        remove: Annotated[bool, typer.Option("--remove", help="DELETE them from the NBI")] = False,
+        path: Annotated[
+            list[str] | None, typer.Option("--path", help="another subtree to refresh (native name, '*' any instance)")
+        ] = None,
+        url: Annotated[str | None, typer.Option(help="NBI base URL")] = None,
+    ) -> None:
+        """Presets that refresh the previewed parameters at every periodic inform: behind NAT a change
+        then costs 2 informs (the Set's, the read-back's), not 3. Prints them; --install puts them."""
+        from executors.genieacs import refresh_preset as rp
+
+        if install and remove:
+            _fail("--install or --remove, not both")
+        try:
+            trees, docs = rp.subtrees(path or []), rp.presets(path or [])
+        except rp.PresetPathError as exc:
+            _fail(str(exc))
+        if not (install or remove):
+            console.print(json.dumps(docs, indent=2), highlight=False, soft_wrap=True)
+            return
+        ex = _executor(url)
+        for root, name in rp.NAMES.items():
+            if remove:
+                _guard(partial(ex.client.delete_preset, name))
+                console.print(f"removed preset {name}")
+            else:
+                _guard(partial(ex.client.put_preset, name, docs[name]))
+                console.print(f"installed preset {name}: every periodic inform refreshes {', '.join(trees[root])}")
         ex.close()
 
     @g.command("inform")

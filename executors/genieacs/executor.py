@@ -121,7 +121,7 @@ from executors.genieacs.nbi import (
     NoSuchDevice,
     TaskOutcome,
 )
-from executors.genieacs.timing import next_boundary
+from executors.genieacs.timing import interval_start, next_boundary
 from executors.genieacs.xsd import XsdValueError, encode, family, plain
 
 log = logging.getLogger("gateward.genieacs")
@@ -221,6 +221,9 @@ class _BackupAsk:
     #: ``gateward propose`` before this ``gateward apply`` — read the device): the oldest value's
     #: ``_timestamp``, every one at or after ``not_before``
     cached_at: datetime | None = None
+    #: answered older than ``max_age_s`` because the device's latest session gave every value
+    #: (:meth:`GenieAcsExecutor._given_at_last_inform`): that inform's time and when the next is due
+    at_inform: tuple[datetime, datetime] | None = None
 
 
 WAITING_FOR_INFORM = "waiting for the device's next inform"
@@ -317,6 +320,9 @@ class GenieAcsExecutor(Executor):
         # the device informed after that moment and answered; presence needs no NBI query for a while
         self._alive: dict[str, tuple[float, str]] = {}
         self._interval: dict[str, int] = {}  # gid -> PeriodicInformInterval seen by the last presence query
+        # gids read by :meth:`_read_or_last_inform` while their reach is unknown; True once the cache
+        # would do as the last inform's values behind NAT: then a failed connection request is not waited on
+        self._probing: dict[str, bool] = {}
         self._last_inform: dict[str, datetime | None] = {}  # gid -> _lastInform seen with it
 
     def with_timeout(self, timeout_s: float) -> GenieAcsExecutor:
@@ -460,7 +466,7 @@ class GenieAcsExecutor(Executor):
                 raise Timeout(device.id, f"{fault.message} — the {what} task had been sent to the CPE, which "
                                          "may have applied it (read back to know)")
             raise fault
-        if self._waits and (
+        if self._waits and not self._probing.get(gid) and (
             (nat and kind == "accepted") or (kind == "connection_failed" and self._reach[gid].informs)
         ):
             expiry = float(task.get("expiry", self.task_expiry_s))
@@ -548,7 +554,7 @@ class GenieAcsExecutor(Executor):
         wait = self._wait_s(gid)
         if self.inform_wait_s is not None:
             return f"waiting up to {wait:g}s: GATEWARD_GENIEACS_INFORM_WAIT_S"
-        interval = self._interval.get(gid)
+        interval: object = self._interval.get(gid)
         if interval is None:
             return (f"waiting up to {wait:g}s: its PeriodicInformInterval is not read yet (read with this task), "
                     f"so {self.online_factor:g} × {DEFAULT_INTERVAL_S}s, as for being online")
@@ -940,7 +946,9 @@ class GenieAcsExecutor(Executor):
             return None
         oldest = min(ts for ts in stamps if ts is not None)
         if self.clock() - oldest.timestamp() > ask.max_age_s:
-            return None
+            ask.at_inform = self._given_at_last_inform(gid, doc, oldest)
+            if ask.at_inform is None:
+                return None
         # a boot begins a session: with none since the values were read (``_lastInform`` not later), none
         informed = doc.last_inform
         if informed is not None and informed > oldest and not self._not_booted_since(gid, oldest):
@@ -952,6 +960,46 @@ class GenieAcsExecutor(Executor):
                                   ask.not_before, time.time(), {p: leaf.timestamp for p, leaf in covered.items()},
                                   cached=True)
         return doc
+
+    def _given_at_last_inform(self, gid: str, doc: DeviceDoc, oldest: datetime) -> tuple[datetime, datetime] | None:
+        """``(last inform, next due)`` when the device's latest session gave every value (none older
+        than that session's refresh interval: a refresh preset, or a read at that inform) and its next
+        inform is not yet overdue (its own PeriodicInformInterval plus ``session_budget_s``); else None. Not for a
+        device whose connection requests are known to be answered: reading it costs a second.
+
+        Why: behind NAT a read waits for the device's next inform. What its latest inform gave is all
+        GenieACS can know until that next inform — a read asked now would be answered then, in the
+        very session a Set could run in — so that cache is as good as the read, however many seconds
+        old it is (issue 58 item 2: with GenieACS refreshing the changed parameters at each inform,
+        ``gateward genieacs refresh-preset``, a change costs the Set's inform and the read-back's).
+        What it cannot see is what a read-then-Set cannot either: a change on the CPE that reaches
+        no Inform (a VALUE CHANGE inform is a session, and moves ``_lastInform`` past the values).
+        Only behind NAT (known: :meth:`_read_or_last_inform` learns it first): a device that answers
+        connection requests is read, which costs a second."""
+        last = doc.last_inform
+        # (GenieACS's ``refresh`` in that session took a value read since the start of the session's
+        # one-second refresh interval as fresh, and read nothing again: such values count as given)
+        if last is None or oldest.timestamp() < interval_start(last.timestamp(), gid):
+            return None
+        interval: object = self._interval.get(gid)
+        if interval is None:  # as GenieACS holds it, for this bound only: the waits go by one read from the device
+            try:
+                raw = self.client.device(gid, list(_INTERVAL_PATHS))
+            except NbiError:
+                return None
+            held = DeviceDoc.parse(raw) if raw is not None else None
+            interval = next((held.value(p) for p in _INTERVAL_PATHS if isinstance(held.value(p), int)), None) \
+                if held is not None else None
+        if not isinstance(interval, int) or isinstance(interval, bool) or interval <= 0:
+            return None
+        due = last + timedelta(seconds=interval)
+        if self.clock() > due.timestamp() + self.session_budget_s:
+            return None  # overdue: it may have gone, or its informs changed; read it
+        if not self._behind_nat(gid):
+            if gid in self._probing:  # not known yet: the read that follows finds out without waiting
+                self._probing[gid] = True
+            return None
+        return last, due
 
     def _still_as_read(self, gid: str, seen: _Fresh, doc: DeviceDoc, covered: Mapping[str, Leaf]) -> bool:
         """Whether the device's sessions since ``seen`` (a fresh read) left ``covered`` as that read
@@ -992,7 +1040,7 @@ class GenieAcsExecutor(Executor):
             # sent, the apply deferred — so the backup's own read is no longer needed as the probe)
             return BackupRead(values=self.read(device, paths))
         ask = _BackupAsk(not_before=not_before.timestamp(), max_age_s=self.backup_reuse_s)
-        values = self._read(device, paths, ask)
+        values = self._read_or_last_inform(device, paths, ask)
         if ask.cached_at is not None:
             return BackupRead(
                 values=values,
@@ -1027,15 +1075,48 @@ class GenieAcsExecutor(Executor):
             # (a device whose connection requests are answered is read now: it costs a second, not an inform)
             return PreviewRead(values=self.read(device, paths))
         ask = _BackupAsk(not_before=0.0, max_age_s=self.preview_cache_s)
-        values = self._read(device, paths, ask)
+        values = self._read_or_last_inform(device, paths, ask)
         if ask.cached_at is None and ask.used is not None:  # this process's own read, provably unchanged since
             ask.cached_at = min((ts for ts in ask.used.stamps.values() if ts is not None), default=ask.used.mark)
         if ask.cached_at is None:
             return PreviewRead(values=values)
         return PreviewRead(values=values, source="cache", detail=f"from GenieACS's cache: {self._cache_words(ask)}")
 
+    def _read_or_last_inform(self, device: Device, paths: Sequence[str], ask: _BackupAsk) -> dict[str, ParamValue]:
+        """:meth:`_read` for a preview or a backup, which may be answered from what the device's last
+        inform gave (:meth:`_given_at_last_inform`) once the device is known to sit behind NAT. Not
+        known yet (this process never reached it: a fresh ``gateward propose`` or ``apply``), the
+        first read is a probe: its connection request failing on a device that informs withdraws the
+        unrun read instead of waiting for the next inform, and the read is asked again knowing it —
+        answered from the last inform's values when they hold, else queued for the next inform as
+        before. A device that answers is simply read; one that neither answers nor informs is offline."""
+        gid = self._gid(device)
+        if not paths or gid in self._reach or not self._waits:
+            return self._read(device, paths, ask)
+        touched = self._touched.get(gid)
+        self._probing[gid] = False
+        try:
+            return self._read(device, paths, ask)
+        except DeviceOffline as exc:
+            if not (self._probing.get(gid) and self._behind_nat(gid) and exc.nothing_sent):
+                raise
+        finally:
+            self._probing.pop(gid, None)
+        # the probe's read was withdrawn unrun: it touched nothing the cache holds
+        if touched is None:
+            self._touched.pop(gid, None)
+        else:
+            self._touched[gid] = touched
+        return self._read(device, paths, ask)
+
     def _cache_words(self, ask: _BackupAsk) -> str:
         assert ask.cached_at is not None
+        if ask.at_inform is not None:
+            last, due = ask.at_inform
+            return (f"every value as the device's last inform gave it, at {last:%H:%M:%SZ} "
+                    f"({self.clock() - last.timestamp():.0f}s ago, GenieACS clock; the next is due by "
+                    f"{due:%H:%M:%SZ}): "
+                    "nothing GenieACS could know is newer until then; no queued task, no boot since")
         return (f"every value read from the device at most {self.clock() - ask.cached_at.timestamp():.0f}s ago "
                 f"(the oldest at {ask.cached_at:%H:%M:%SZ}, GenieACS clock), no session since gave any anew, "
                 "no queued task, no boot since")

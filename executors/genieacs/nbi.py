@@ -352,6 +352,24 @@ class NbiClient:
                 f"GenieACS NBI refused to delete fault {fault_id}: {resp.status_code}", status=resp.status_code
             )
 
+    # ------------------------------------------------------------------ presets
+    def presets(self, query: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        return self.query("presets", query)
+
+    def put_preset(self, name: str, doc: Mapping[str, Any]) -> None:
+        """Create or replace the preset ``name`` (GenieACS applies it from its next session)."""
+        body = json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
+        resp = self._request("PUT", f"/presets/{url_segment(name)}", body=body)
+        if resp.status_code != 200:
+            raise NbiRejected(f"GenieACS NBI refused preset {name!r}: {resp.status_code} {resp.text.strip()[:200]}",
+                              status=resp.status_code)
+
+    def delete_preset(self, name: str) -> None:
+        resp = self._request("DELETE", f"/presets/{url_segment(name)}")
+        if resp.status_code not in (200, 404):
+            raise NbiRejected(f"GenieACS NBI refused to delete preset {name!r}: {resp.status_code}",
+                              status=resp.status_code)
+
     # ------------------------------------------------------------------ tags and files
     def add_tag(self, device_id: str, tag: str) -> None:
         resp = self._request("POST", f"/devices/{url_segment(device_id)}/tags/{url_segment(tag)}")

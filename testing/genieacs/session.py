@@ -210,7 +210,49 @@ class AcsSession:
             with self.store.lock:
                 self.store.tasks.pop(tid, None)
             self.report.done.append(tid)
+        self._presets()
         return self.report
+
+    # ------------------------------------------------------------------ presets
+    def _presets(self) -> None:
+        """The stored presets GenieACS would run in this session, after the tasks, as far as this
+        double models them: ``events`` all matching (an empty map matches every Inform), a
+        ``precondition`` that is empty or ``<parameter> IS NOT NULL`` (judged on the cache), and
+        configurations that are GenieACS's own ``refresh`` (``{"type": "provision", "name":
+        "refresh", "args": [path, every]}`` or ``{"type": "age", ...}``) — each path refreshed, ``*``
+        for any instance. Any other preset is stored, not run. What GenieACS 1.2.16 did with
+        Gateward's refresh presets by hand (docs/genieacs.md): every periodic session read the
+        subtrees, each value stamped just after the session's ``_lastInform``; a queued Set ran
+        first, and a value it had just set was not read again (its stamp is that session's)."""
+        with self.store.lock:
+            presets = sorted(self.store.named["presets"].values(),
+                             key=lambda p: (p.get("weight") or 0, str(p.get("_id"))))
+        for preset in presets:
+            events = preset.get("events") or {}
+            if any(bool(want) != (code in self.events) for code, want in events.items()):
+                continue
+            cond = str(preset.get("precondition") or "").strip()
+            if cond:
+                m = re.fullmatch(r"([A-Za-z0-9_.]+) IS NOT NULL", cond)
+                leaf = self.record.params.get(m.group(1)) if m else None
+                if leaf is None or leaf.value is None:
+                    continue
+            for conf in preset.get("configurations") or []:
+                if conf.get("type") == "provision" and conf.get("name") == "refresh" and conf.get("args"):
+                    self._refresh_pattern(str(conf["args"][0]))
+                elif conf.get("type") == "age" and conf.get("name"):
+                    self._refresh_pattern(str(conf["name"]))
+
+    def _refresh_pattern(self, pattern: str) -> None:
+        """Refresh every object ``pattern`` names (``*`` for any instance the CPE has)."""
+        if "*" not in pattern:
+            self._refresh(pattern)
+            return
+        head = pattern[: pattern.index("*")].rstrip(".")
+        rx = re.compile(re.escape(pattern.rstrip(".")).replace(r"\*", r"[^.]+") + r"(?=\.|$)")
+        found = {m.group(0) for p in self.cpe.snapshot(head) if (m := rx.match(p))}
+        for obj in sorted(found):
+            self._refresh(obj)
 
     # ------------------------------------------------------------------ tasks
     def _run_task(self, task: dict[str, Any]) -> None:
