@@ -17,6 +17,12 @@ Behaviours found by hand that these pin:
   and writes the device document at its end, so the adapter waits for ``_lastInform`` to pass the
   task before it reads. At the default settings the waits are bounded by the CPE's own interval;
   two changes through ``propose`` + ``apply`` cost 3 informs, then 2.
+* ``genieacs_nat_preset.json`` — the same NAT'd CPE with Gateward's refresh presets installed: each
+  periodic inform ran GenieACS's own ``refresh`` of the WLANConfiguration subtree (GetParameterNames
+  and GetParameterValues after any queued task; every value stamped a few ms after ``_lastInform``);
+  a ``propose`` and an ``apply`` that had never reached the device each probed it (``202 Device is
+  offline`` after ~2 s, the unrun read deleted) and went by the last inform's values — a first change
+  in two informs.
 * ``genieacs_nbi_restart.json`` — the NBI killed while it held a Set (its connection request made)
   and back 3 s later: the POST unanswered, the polls refused, then the Set gone from the queue and
   the value on the CPE — settled by a read, ``done``.
@@ -49,7 +55,7 @@ import pytest
 from sqlalchemy import select
 
 from core.kernel.models import Change, Device, Operation, ProposalDraft, ProposalState
-from core.store.schema import AuditEventRow, ExecutionRow
+from core.store.schema import AuditEventRow, BackupRow, ExecutionRow
 from core.users import get_actor
 from testing.recorded_http import Cassette, ReplayClock, ReplayServer
 
@@ -192,7 +198,8 @@ def test_recorded_download_that_did_not_install_is_verify_failed(tmp_path: Path)
         assert run.replay.unmatched == []
 
 
-@pytest.mark.parametrize("name", ["genieacs_nat_default", "genieacs_nbi_restart", "genieacs_download"])
+@pytest.mark.parametrize("name", ["genieacs_nat_default", "genieacs_nbi_restart", "genieacs_download",
+                                  "genieacs_nat_preset"])
 def test_a_cassette_says_what_it_recorded(name: str) -> None:
     cassette = Cassette.load(RECORDED / f"{name}.json")
     assert "GenieACS 1.2.16" in cassette.peer and cassette.note and cassette.exchanges
@@ -584,6 +591,60 @@ def test_recorded_nat_at_the_default_settings_waits_for_informs_and_a_change_cos
                                    ["setParameterValues", "getParameterValues"]], posted
     assert any("GenieACS's cache" in w for w in second["warnings"]), second["warnings"]
     assert not any("GenieACS's cache" in w for w in first["warnings"]), first["warnings"]
+
+
+#: a stock genieacs-sim informing every 30 s, its connection-request port DROPped, with Gateward's
+#: refresh presets installed (``gateward genieacs refresh-preset --install``) a minute before
+NAT_PRESET = {**CPE, "id": "202BC1-BM632w-000001", "serial": "000001"}
+#: so that only what the device's last inform gave can stand in for a read (at the defaults a 30 s
+#: interval keeps every value younger than ``preview_cache_s``; a real fleet's 300–3,600 s does not)
+NAT_PRESET_SETTINGS: dict[str, Any] = {"preview_cache_s": 1.0, "backup_reuse_s": 1.0}
+
+
+def nat_preset_cli(run: Peer) -> dict[str, Any]:
+    """A first SSID change to a NAT'd CPE whose periodic informs refresh its Wi-Fi subtrees (the
+    presets), as ``gateward propose`` then ``gateward apply`` in two processes, each meeting the
+    device for the first time (its reach unknown)."""
+    draft = ProposalDraft(intent="NAT with the refresh presets", rationale="issue 58 item 2",
+                          targets=[NAT_PRESET["id"]], changes=[Change(path=SSID, value="nat-preset-1")])
+    with run.process() as rt:  # gateward propose
+        p = _approved(rt, draft, "alice")
+        preview = rt.lifecycle.preview_of(p.id) or {}
+    with run.process() as rt:  # gateward apply
+        got = _outcome(rt, p.id, partial(rt.lifecycle.apply, p.id, get_actor(rt.store, "alice")))
+        with rt.store.read() as s:
+            got["waits"] = [dict(w) for w in s.scalars(select(AuditEventRow.data).where(
+                AuditEventRow.device_id == NAT_PRESET["id"], AuditEventRow.action == "device.waiting_for_inform")
+                .order_by(AuditEventRow.seq))]
+            got["backup"] = s.scalars(select(BackupRow.params).where(BackupRow.proposal_id == p.id)).one()
+    got["approved"], got["warnings"] = str(p.state), list(preview.get("warnings") or [])
+    run.results["nat-preset-1"] = got
+    return run.results
+
+
+SCENARIOS["genieacs_nat_preset"] = nat_preset_cli
+SETTINGS["genieacs_nat_preset"] = NAT_PRESET_SETTINGS
+PREPARE["genieacs_nat_preset"] = (NAT_PRESET,)
+
+
+def test_recorded_nat_with_the_refresh_presets_a_first_change_costs_two_informs(tmp_path: Path) -> None:
+    """Issue 58 item 2 against GenieACS 1.2.16: with the presets each periodic inform read the
+    CPE's WLANConfiguration; ``gateward propose`` and ``gateward apply``, each a process that had never
+    reached the device, probed it (a connection request that failed, the unrun read withdrawn) and
+    went by what its last inform gave — the preview said so, the backup is that — so the change waited
+    for two informs: the Set's and the read-back's."""
+    with replayed(tmp_path, "genieacs_nat_preset", NAT_PRESET, **NAT_PRESET_SETTINGS) as run:
+        got = SCENARIOS["genieacs_nat_preset"](run)["nat-preset-1"]
+        assert run.unmatched == [], "\n".join(run.unmatched)
+        posted = task_names(run.replay.served)
+        deleted = [e for e in run.replay.served if e.method == "DELETE" and e.path.startswith("/tasks/")]
+    assert got["approved"] == "approved" and got["state"] == "done", got
+    assert [e["status"] for e in got["executions"]] == ["verified"], got
+    assert [w["step"] for w in got["waits"]] == ["apply", "verify"], got["waits"]  # two informs
+    assert posted == ["getParameterValues", "getParameterValues", "setParameterValues", "getParameterValues"], posted
+    assert len(deleted) == 2  # each process's probe: its read withdrawn unrun
+    assert any("last inform gave it" in w for w in got["warnings"]), got["warnings"]
+    assert all("last inform gave it" in v["source"] for v in got["backup"].values()), got["backup"]
 
 
 #: a stock genieacs-sim (interval 300 s) whose connection requests are answered
