@@ -60,12 +60,12 @@ def subtrees(extra: Sequence[str] = ()) -> dict[str, list[str]]:
         if not path:
             raise PresetPathError("an empty subtree")
         try:
-            T.check_path(path.replace(".*.", ".1.").removesuffix(".*"), what="subtree")
+            T.check_path(path.replace(".*.", ".1.").removesuffix(".*"))  # (its own words are replaced below)
         except T.InvalidTask:
             raise PresetPathError(f"{raw!r}: not a TR-069 object path (Device.… or InternetGatewayDevice.…, "
                                   "'*' for any instance)") from None
         root = _root(path + ".")
-        if path + "." == root:
+        if path.removesuffix(".*") + "." == root:
             raise PresetPathError(f"{raw!r}: the whole tree, every inform — name the objects a change needs")
         if not any(path == p or path.startswith(p + ".") for p in out[root]):
             out[root].append(path)

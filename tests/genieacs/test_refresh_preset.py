@@ -83,13 +83,23 @@ def test_another_subtree_joins_its_roots_preset_once() -> None:
                               "Device.DNS.Client.Server"]  # Radio.1 is inside Radio; the DNS servers once
     assert got["InternetGatewayDevice."][-1] == "InternetGatewayDevice.WANDevice.*.WANConnectionDevice"
     assert rp.subtrees() == {r: list(p) for r, p in rp.DEFAULT_SUBTREES.items()}  # the defaults untouched
+    # any instance at the end, and a vendor object whose name ends in a letter a strip could eat
+    assert rp.subtrees(["Device.Hosts.Host.*", " Device.X_ACME_COM_MAX. "])["Device."][3:] == [
+        "Device.Hosts.Host.*", "Device.X_ACME_COM_MAX"]
 
 
-@pytest.mark.parametrize("bad", ["", "  ", "Foo.Bar", "Device", "Device.", "InternetGatewayDevice.",
-                                 "Device.Wi Fi", "Device.WiFi.**", "device.WiFi.Radio"])
-def test_a_subtree_that_is_no_object_path_or_the_whole_tree_is_refused(bad: str) -> None:
-    with pytest.raises(rp.PresetPathError):
+@pytest.mark.parametrize(("bad", "said"), [
+    ("", "an empty subtree"), ("  ", "an empty subtree"),
+    ("Foo.Bar", "'Foo.Bar': not a TR-069 object path (Device.… or InternetGatewayDevice.…, '*' for any instance)"),
+    ("Device", "'Device': the whole tree, every inform"), ("Device.", "'Device.': the whole tree"),
+    ("InternetGatewayDevice.", "the whole tree"), ("Device.Wi Fi", "not a TR-069 object path"),
+    ("Device.WiFi.**", "not a TR-069 object path"), ("device.WiFi.Radio", "not a TR-069 object path"),
+    ("Device.*", "'Device.*': the whole tree"), ("InternetGatewayDevice.*", "the whole tree"),
+])
+def test_a_subtree_that_is_no_object_path_or_the_whole_tree_is_refused(bad: str, said: str) -> None:
+    with pytest.raises(rp.PresetPathError) as refused:
         rp.presets([bad])
+    assert said in str(refused.value)
 
 
 def test_the_cli_prints_installs_and_removes_the_presets(nat: dict[str, Any], tmp_path: Path) -> None:
@@ -224,3 +234,93 @@ def test_a_session_after_the_last_refresh_makes_the_preview_read(nat_old: dict[s
     with Informer(nbi, d):
         got = acs.read_for_preview(d, [SSID])
     assert got.source != "cache" and posted and set(posted) == {"getParameterValues"}
+
+
+# ---------------------------------------------------------------------------- the rule's edges
+@pytest.fixture
+def rule(nat_old: dict[str, Any]) -> dict[str, Any]:
+    """The adapter on a device behind NAT whose last inform ran the presets, its clock held still;
+    ``last`` that inform, ``gid``, ``doc`` its document as the NBI gives it."""
+    import time
+
+    from executors.genieacs.document import DeviceDoc
+    from executors.genieacs.executor import _Reach
+
+    nbi, d, acs = nat_old["nbi"], nat_old["d"], nat_old["genieacs"]
+    _install(nbi)
+    nbi.inform(d.id)
+    gid = nbi.genie_id(d.id)
+    doc = DeviceDoc.parse(acs.client.device(gid, ["_lastInform"]))
+    acs._reach[gid] = _Reach(False, "Device is offline", time.monotonic(), time.time(), informs=True)
+    acs._interval[gid] = 300
+    now = [doc.last_inform.timestamp() + 5]
+    acs.clock = lambda: now[0]
+    return {**nat_old, "gid": gid, "doc": doc, "last": doc.last_inform, "now": now}
+
+
+def _start(r: dict[str, Any]) -> Any:
+    """The start of the last session's refresh interval (GenieACS's ``scheduling.interval``)."""
+    from datetime import UTC, datetime
+
+    from executors.genieacs.timing import interval_start
+
+    return datetime.fromtimestamp(interval_start(r["last"].timestamp(), r["gid"]), UTC)
+
+
+def test_a_value_from_the_last_sessions_refresh_second_counts_one_from_before_it_does_not(rule: dict[str, Any]) -> None:
+    from datetime import timedelta
+
+    acs, gid, doc = rule["genieacs"], rule["gid"], rule["doc"]
+    start = _start(rule)
+    assert acs._given_at_last_inform(gid, doc, start) == (rule["last"], rule["last"] + timedelta(seconds=300))
+    assert acs._given_at_last_inform(gid, doc, start - timedelta(milliseconds=1)) is None
+
+
+def test_the_next_inform_may_be_a_session_budget_late_and_no_more(rule: dict[str, Any]) -> None:
+    acs, gid, doc, last, now = rule["genieacs"], rule["gid"], rule["doc"], rule["last"], rule["now"]
+    budget = acs.session_budget_s
+    now[0] = last.timestamp() + 300 + budget
+    assert acs._given_at_last_inform(gid, doc, last) is not None
+    now[0] += 0.001
+    assert acs._given_at_last_inform(gid, doc, last) is None
+
+
+@pytest.mark.parametrize(("interval", "kept"), [(1, True), (0, False), (-30, False), (True, False), ("300", False)])
+def test_an_interval_that_is_no_positive_number_is_nothing_to_go_by(rule: dict[str, Any], interval: Any,
+                                                                     kept: bool) -> None:
+    acs, gid, doc, last = rule["genieacs"], rule["gid"], rule["doc"], rule["last"]
+    acs._interval[gid] = interval
+    assert (acs._given_at_last_inform(gid, doc, last) is not None) is kept
+
+
+def test_an_interval_not_learnt_here_is_the_one_genieacs_holds(rule: dict[str, Any]) -> None:
+    from datetime import timedelta
+
+    from executors.genieacs.document import DeviceDoc
+
+    acs, nbi, gid, doc, last = rule["genieacs"], rule["nbi"], rule["gid"], rule["doc"], rule["last"]
+    del acs._interval[gid]
+    held = DeviceDoc.parse(acs.client.device(gid, ["Device.ManagementServer.PeriodicInformInterval"]))
+    interval = held.value("Device.ManagementServer.PeriodicInformInterval")
+    assert isinstance(interval, int) and interval > 0
+    assert acs._given_at_last_inform(gid, doc, last) == (last, last + timedelta(seconds=interval))
+    assert gid not in acs._interval  # for this bound only: the waits go by one read from the device
+    nbi.stop()  # the NBI gone: nothing to go by
+    assert acs._given_at_last_inform(gid, doc, last) is None
+
+
+def test_only_behind_nat_and_a_probe_hears_when_it_would_do(rule: dict[str, Any]) -> None:
+    import time
+
+    from executors.genieacs.executor import _Reach
+
+    acs, gid, doc, last = rule["genieacs"], rule["gid"], rule["doc"], rule["last"]
+    acs._reach[gid] = _Reach(True, "", time.monotonic(), time.time())
+    assert acs._given_at_last_inform(gid, doc, last) is None  # it answers: read it
+    del acs._reach[gid]
+    assert acs._given_at_last_inform(gid, doc, last) is None and gid not in acs._probing
+    acs._probing[gid] = False
+    assert acs._given_at_last_inform(gid, doc, last) is None and acs._probing[gid] is True
+    acs._probing[gid] = False
+    assert acs._given_at_last_inform(gid, doc, _start(rule).replace(year=2000)) is None
+    assert acs._probing[gid] is False  # not given at the last inform: no probe, the read waits as before
