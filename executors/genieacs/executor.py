@@ -69,6 +69,7 @@ import contextlib
 import logging
 import math
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -320,10 +321,16 @@ class GenieAcsExecutor(Executor):
         # the device informed after that moment and answered; presence needs no NBI query for a while
         self._alive: dict[str, tuple[float, str]] = {}
         self._interval: dict[str, int] = {}  # gid -> PeriodicInformInterval seen by the last presence query
-        # gids read by :meth:`_read_or_last_inform` while their reach is unknown; True once the cache
-        # would do as the last inform's values behind NAT: then a failed connection request is not waited on
-        self._probing: dict[str, bool] = {}
+        # per thread (the API shares one adapter): gids read by :meth:`_read_or_last_inform` while their
+        # reach is unknown; True once the cache would do as the last inform's values behind NAT — then
+        # a failed connection request of that thread's read is not waited on
+        self._probes = threading.local()
         self._last_inform: dict[str, datetime | None] = {}  # gid -> _lastInform seen with it
+
+    @property
+    def _probing(self) -> dict[str, bool]:
+        got: dict[str, bool] = self._probes.__dict__.setdefault("gids", {})
+        return got
 
     def with_timeout(self, timeout_s: float) -> GenieAcsExecutor:
         """The same NBI (shared client) with a different wait for the CPE's session."""
@@ -554,7 +561,7 @@ class GenieAcsExecutor(Executor):
         wait = self._wait_s(gid)
         if self.inform_wait_s is not None:
             return f"waiting up to {wait:g}s: GATEWARD_GENIEACS_INFORM_WAIT_S"
-        interval: object = self._interval.get(gid)
+        interval = self._interval.get(gid)
         if interval is None:
             return (f"waiting up to {wait:g}s: its PeriodicInformInterval is not read yet (read with this task), "
                     f"so {self.online_factor:g} × {DEFAULT_INTERVAL_S}s, as for being online")
@@ -1085,11 +1092,11 @@ class GenieAcsExecutor(Executor):
     def _read_or_last_inform(self, device: Device, paths: Sequence[str], ask: _BackupAsk) -> dict[str, ParamValue]:
         """:meth:`_read` for a preview or a backup, which may be answered from what the device's last
         inform gave (:meth:`_given_at_last_inform`) once the device is known to sit behind NAT. Not
-        known yet (this process never reached it: a fresh ``gateward propose`` or ``apply``), the
-        first read is a probe: its connection request failing on a device that informs withdraws the
-        unrun read instead of waiting for the next inform, and the read is asked again knowing it —
-        answered from the last inform's values when they hold, else queued for the next inform as
-        before. A device that answers is simply read; one that neither answers nor informs is offline."""
+        known yet (this process never reached it: a fresh ``gateward propose`` or ``apply``) while
+        the cache would do, the read is a probe: its connection request failing on a device that
+        informs withdraws the unrun read instead of waiting for the next inform, and the read is
+        asked again knowing it — answered from the last inform's values. A device that answers is
+        simply read; one that neither answers nor informs is offline; any other read is as before."""
         gid = self._gid(device)
         if not paths or gid in self._reach or not self._waits:
             return self._read(device, paths, ask)
