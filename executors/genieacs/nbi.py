@@ -353,9 +353,6 @@ class NbiClient:
             )
 
     # ------------------------------------------------------------------ presets
-    def presets(self, query: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        return self.query("presets", query)
-
     def put_preset(self, name: str, doc: Mapping[str, Any]) -> None:
         """Create or replace the preset ``name`` (GenieACS applies it from its next session)."""
         body = json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()

@@ -121,6 +121,9 @@ def test_the_cli_prints_installs_and_removes_the_presets(nat: dict[str, Any], tm
     assert bad.returncode == 2 and "the whole tree" in bad.stdout + bad.stderr
     both = run_cli("genieacs", "refresh-preset", "--install", "--remove", env=env, columns=400)
     assert both.returncode == 2 and "not both" in both.stdout + both.stderr
+    nowhere = run_cli("genieacs", "refresh-preset", "--install", "--url", "http://127.0.0.1:9", env=env, columns=400)
+    assert nowhere.returncode != 0 and "Traceback" not in nowhere.stdout + nowhere.stderr
+    assert "127.0.0.1:9" in nowhere.stdout + nowhere.stderr  # says which NBI did not answer
     gone = run_cli("genieacs", "refresh-preset", "--remove", env=env, columns=400)
     assert gone.returncode == 0, gone.stdout + gone.stderr
     assert nbi.store.named["presets"] == {}
