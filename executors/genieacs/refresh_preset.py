@@ -44,13 +44,6 @@ class PresetPathError(ValueError):
     """A subtree that is not a TR-181 or TR-098 object path GenieACS can refresh."""
 
 
-def _root(path: str) -> str:
-    for root in NAMES:
-        if path.startswith(root):
-            return root
-    raise PresetPathError(f"{path!r}: a subtree starts with 'Device.' or 'InternetGatewayDevice.'")
-
-
 def subtrees(extra: Sequence[str] = ()) -> dict[str, list[str]]:
     """The subtrees to refresh per root: the defaults and ``extra`` (native names, ``*`` for any
     instance), each checked as GenieACS would take it and kept once."""
@@ -64,7 +57,7 @@ def subtrees(extra: Sequence[str] = ()) -> dict[str, list[str]]:
         except T.InvalidTask:
             raise PresetPathError(f"{raw!r}: not a TR-069 object path (Device.… or InternetGatewayDevice.…, "
                                   "'*' for any instance)") from None
-        root = _root(path + ".")
+        root = "Device." if path.startswith("Device.") or path == "Device" else "InternetGatewayDevice."
         if path.removesuffix(".*") + "." == root:
             raise PresetPathError(f"{raw!r}: the whole tree, every inform — name the objects a change needs")
         if not any(path == p or path.startswith(p + ".") for p in out[root]):

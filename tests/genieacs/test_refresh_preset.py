@@ -54,6 +54,19 @@ def _waits(rt: Any, device_id: str) -> list[str]:
     return [r.data["step"] for r in rows if r.device_id == device_id]
 
 
+def _withdrawals(acs: Any) -> list[str]:
+    """The tasks the adapter deletes from GenieACS's queue from here on."""
+    deleted: list[str] = []
+    real = acs.client.delete_task
+
+    def deleting(task_id: str) -> bool:
+        deleted.append(task_id)
+        return bool(real(task_id))
+
+    acs.client.delete_task = deleting
+    return deleted
+
+
 def _informed(informer: Informer, times: int) -> None:
     seen = informer.count
     while informer.count < seen + times:
@@ -156,9 +169,11 @@ def test_behind_nat_a_first_change_costs_two_informs_through_the_api_and_the_cli
     _install(nbi)
     env = {**_cli_env(rt, nbi, tmp_path), "GATEWARD_GENIEACS_PREVIEW_CACHE_S": "0.001",
            "GATEWARD_GENIEACS_BACKUP_REUSE_S": "0.001"}
+    withdrawn = _withdrawals(nat_old["genieacs"])
     with Informer(nbi, d) as informer:
         _informed(informer, 1)  # GenieACS holds the values the last periodic inform gave, and nothing newer
         p = _proposal(rt, d, "First Of Two")
+        assert len(withdrawn) == 1  # the preview's probe: its read withdrawn unrun, then the last inform's
         warned = [w for w in rt.lifecycle.preview_of(p.id)["warnings"] if "last inform gave it" in w]
         out = rt.lifecycle.apply(p.id, get_actor(rt.store, "alice"))
         assert out.proposal.state.value == "done", out.proposal.error
@@ -181,13 +196,15 @@ def test_behind_nat_a_first_change_costs_two_informs_through_the_api_and_the_cli
 
 
 def test_without_the_presets_the_first_change_still_reads_at_an_inform(nat_old: dict[str, Any]) -> None:
-    rt, twin, nbi, d = nat_old["rt"], nat_old["twin"], nat_old["nbi"], nat_old["d"]
+    rt, twin, nbi, d, acs = nat_old["rt"], nat_old["twin"], nat_old["nbi"], nat_old["d"], nat_old["genieacs"]
     twin.inject(d.id, "unreachable")
+    withdrawn = _withdrawals(acs)
     with Informer(nbi, d) as informer:
         _informed(informer, 1)  # periodic informs that give the Wi-Fi values nothing anew
         p = _proposal(rt, d, "Three Without")
         out = rt.lifecycle.apply(p.id, get_actor(rt.store, "alice"))
     assert out.proposal.state.value == "done", out.proposal.error
+    assert withdrawn == []  # no probe: the cache would not do, so the first read simply waited as before
     assert _waits(rt, d.id)[0] == "preview"  # the values predate the last inform: read at the next one
     assert not [w for w in rt.lifecycle.preview_of(p.id)["warnings"] if "last inform gave it" in w]
 
