@@ -223,7 +223,8 @@ class AcsSession:
         for any instance. Any other preset is stored, not run. What GenieACS 1.2.16 did with
         Gateward's refresh presets by hand (docs/genieacs.md): every periodic session read the
         subtrees, each value stamped just after the session's ``_lastInform``; a queued Set ran
-        first, and a value it had just set was not read again (its stamp is that session's)."""
+        first, and GenieACS did not read the value it had just set again (this double reads the
+        whole subtree: the value just set, stamped in the same session either way)."""
         with self.store.lock:
             presets = sorted(self.store.named["presets"].values(),
                              key=lambda p: (p.get("weight") or 0, str(p.get("_id"))))

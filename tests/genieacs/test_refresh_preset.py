@@ -159,6 +159,25 @@ def test_the_local_nbi_runs_the_presets_at_periodic_informs_as_genieacs_did(nat:
     assert rec.params[RADIO].ts < nbi.last_inform(rec)  # its precondition failed: not run
 
 
+def test_the_local_nbi_runs_a_queued_set_before_the_presets(nat: dict[str, Any]) -> None:
+    """As GenieACS 1.2.16 did by hand: the Set first, then the preset's refresh (GenieACS left the value
+    just set alone in that session; this double reads the subtree again — the value just set)."""
+    nbi, d, acs = nat["nbi"], nat["d"], nat["genieacs"]
+    gid = nbi.genie_id(d.id)
+    _install(nbi)
+    queued = acs.client.post_task(gid, {"name": "setParameterValues",
+                                        "parameterValues": [[SSID, "Set Then Refresh", "xsd:string"]]},
+                                  connection_request=False)
+    assert queued.status_code == 202
+    start = len(nbi.rpc_log(d.id))
+    nbi.inform(d.id)
+    log = nbi.rpc_log(d.id)[start:]
+    rpcs = [e["rpc"] for e in log]
+    assert rpcs.index("SetParameterValues") < rpcs.index("GetParameterValues"), rpcs
+    rec = nbi.store.devices[gid]
+    assert rec.params[SSID].value == "Set Then Refresh"
+
+
 # ---------------------------------------------------------------------------- two informs
 def test_behind_nat_a_first_change_costs_two_informs_through_the_api_and_the_cli(
         nat_old: dict[str, Any], tmp_path: Path) -> None:
