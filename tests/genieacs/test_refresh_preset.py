@@ -242,10 +242,12 @@ def test_an_overdue_inform_is_no_last_inform_to_go_by(nat_old: dict[str, Any]) -
     interval = nbi.store.devices[nbi.genie_id(d.id)].params["Device.ManagementServer.PeriodicInformInterval"].value
     later = [nbi.clock() + interval + acs.session_budget_s + 5]
     acs.clock = lambda: later[0]
+    acs.inform_wait_s = 1.0  # (the read then waits for an inform that does not come: not 20 s of it)
     with rt.store.read() as s:
         dev = repo.get_devices(s, [d.id])[d.id]
-    with pytest.raises((DeviceOffline, DeviceUnavailable)):
+    with pytest.raises((DeviceOffline, DeviceUnavailable)) as late:
         acs.read_for_preview(dev, [SSID])
+    assert "did not inform within 1s" in str(late.value), late.value  # read at an inform, not its last one's values
 
 
 def test_a_device_that_answers_is_read_not_taken_from_its_last_inform(nat_old: dict[str, Any]) -> None:
