@@ -530,18 +530,25 @@ def nat_default_cli(run: Peer) -> dict[str, Any]:
     for n, value in enumerate(("nat-default-1", "nat-default-2")):
         draft = ProposalDraft(intent=f"NAT at the default {n}", rationale="issue 58 items 1 and 2",
                               targets=[NAT_DEFAULT["id"]], changes=[Change(path=SSID, value=value)])
-        with run.process() as rt:  # gateward propose
-            p = _approved(rt, draft, "alice")
-            preview = rt.lifecycle.preview_of(p.id) or {}
-        with run.process() as rt:  # gateward apply
-            got = _outcome(rt, p.id, partial(rt.lifecycle.apply, p.id, get_actor(rt.store, "alice")))
-            with rt.store.read() as s:
-                got["waits"] = [dict(w) for w in s.scalars(select(AuditEventRow.data).where(
-                    AuditEventRow.proposal_id == p.id, AuditEventRow.action == "device.waiting_for_inform")
-                    .order_by(AuditEventRow.seq))]
-        got["approved"], got["warnings"] = str(p.state), list(preview.get("warnings") or [])
-        run.results[value] = got
+        run.results[value] = _propose_then_apply(run, draft)
     return run.results
+
+
+def _propose_then_apply(run: Peer, draft: ProposalDraft) -> dict[str, Any]:
+    """``gateward propose`` then ``gateward apply`` (two processes, each its own adapter): the apply's
+    outcome, the inform waits of the proposal (its preview's too), whether it was approved and what
+    its preview warned; ``pid`` the proposal."""
+    with run.process() as rt:  # gateward propose
+        p = _approved(rt, draft, "alice")
+        preview = rt.lifecycle.preview_of(p.id) or {}
+    with run.process() as rt:  # gateward apply
+        got = _outcome(rt, p.id, partial(rt.lifecycle.apply, p.id, get_actor(rt.store, "alice")))
+        with rt.store.read() as s:
+            got["waits"] = [dict(w) for w in s.scalars(select(AuditEventRow.data).where(
+                AuditEventRow.proposal_id == p.id, AuditEventRow.action == "device.waiting_for_inform")
+                .order_by(AuditEventRow.seq))]
+    got["approved"], got["warnings"], got["pid"] = str(p.state), list(preview.get("warnings") or []), p.id
+    return got
 
 
 SCENARIOS["genieacs_nat_default"] = nat_default_cli
@@ -607,17 +614,9 @@ def nat_preset_cli(run: Peer) -> dict[str, Any]:
     device for the first time (its reach unknown)."""
     draft = ProposalDraft(intent="NAT with the refresh presets", rationale="issue 58 item 2",
                           targets=[NAT_PRESET["id"]], changes=[Change(path=SSID, value="nat-preset-1")])
-    with run.process() as rt:  # gateward propose
-        p = _approved(rt, draft, "alice")
-        preview = rt.lifecycle.preview_of(p.id) or {}
-    with run.process() as rt:  # gateward apply
-        got = _outcome(rt, p.id, partial(rt.lifecycle.apply, p.id, get_actor(rt.store, "alice")))
-        with rt.store.read() as s:
-            got["waits"] = [dict(w) for w in s.scalars(select(AuditEventRow.data).where(
-                AuditEventRow.device_id == NAT_PRESET["id"], AuditEventRow.action == "device.waiting_for_inform")
-                .order_by(AuditEventRow.seq))]
-            got["backup"] = s.scalars(select(BackupRow.params).where(BackupRow.proposal_id == p.id)).one()
-    got["approved"], got["warnings"] = str(p.state), list(preview.get("warnings") or [])
+    got = _propose_then_apply(run, draft)
+    with run.process() as rt, rt.store.read() as s:
+        got["backup"] = s.scalars(select(BackupRow.params).where(BackupRow.proposal_id == got["pid"])).one()
     run.results["nat-preset-1"] = got
     return run.results
 
